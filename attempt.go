@@ -1,0 +1,67 @@
+package resilient
+
+import (
+	"context"
+	"time"
+)
+
+// attemptState is what the layers of the chain learn about one attempt. The
+// retry loop allocates it (inside an attemptCtx) once per attempt; the
+// middlewares reach it through the attempt request's context and fill it, so
+// that the response is classified once and every layer reads that result.
+type attemptState struct {
+	number      int // 1 for the first attempt
+	maxAttempts int
+
+	// Filled by the classify middleware.
+	classified    bool
+	class         Class
+	apiErr        *APIError // the parsed envelope; nil for none
+	code          string
+	requestID     string
+	retryAfter    time.Duration // the server's wait; valid when hasRetryAfter
+	hasRetryAfter bool
+	neverSent     bool // err proves the request never left this process
+
+	// Filled by the rate limiter.
+	rate      RateLimitInfo
+	localWait time.Duration // time this attempt waited for its turn
+}
+
+// RateLimitInfo is the quota a server announced on one response, as read from
+// its rate-limit headers.
+type RateLimitInfo struct {
+	// Limit is the quota of the current window; -1 when not announced.
+	Limit int
+	// Remaining is what is left of it; -1 when not announced.
+	Remaining int
+	// Reset is when the window resets; zero when not announced.
+	Reset time.Time
+}
+
+// attemptKey is the context key of an attempt's state.
+type attemptKey struct{}
+
+// attemptCtx is the context of one attempt. It carries the attempt's state
+// without a separate allocation: the state lives inside the context value.
+type attemptCtx struct {
+	context.Context
+	st attemptState
+}
+
+// Value returns the attempt's state for attemptKey and defers to the parent
+// for every other key.
+func (c *attemptCtx) Value(key any) any {
+	if _, ok := key.(attemptKey); ok {
+		return &c.st
+	}
+	return c.Context.Value(key)
+}
+
+// attemptOf returns the state of the attempt ctx belongs to, or nil when the
+// request did not come through a Transport's retry loop (for example in a
+// chain composed by the user with Chain).
+func attemptOf(ctx context.Context) *attemptState {
+	st, _ := ctx.Value(attemptKey{}).(*attemptState)
+	return st
+}

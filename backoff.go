@@ -1,0 +1,120 @@
+package resilient
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// expBackoff is the delay schedule min(maxDelay, base·2^n + jitter), with
+// jitter drawn uniformly from [0, base·2^n), as a cenkalti/backoff/v4 BackOff.
+//
+// v4's own ExponentialBackOff cannot express this schedule: its jitter is
+// multiplicative and applied after the cap. An expBackoff is stateful and is
+// used by one RoundTrip only; it never returns backoff.Stop, because the retry
+// budget is enforced by the retry loop.
+type expBackoff struct {
+	base, maxDelay time.Duration
+	n              int
+	rand           func(int64) int64 // uniform in [0, n); nil means math/rand/v2
+}
+
+var _ backoff.BackOff = (*expBackoff)(nil)
+
+// NextBackOff returns the delay before the next retry and advances n.
+func (b *expBackoff) NextBackOff() time.Duration {
+	d := backoffDelay(b.base, b.maxDelay, b.n, b.rand)
+	b.n++
+	return d
+}
+
+// Reset restarts the schedule at n = 0.
+func (b *expBackoff) Reset() { b.n = 0 }
+
+// backoffDelay computes min(maxDelay, base·2^n + jitter) without overflowing
+// for any n.
+func backoffDelay(base, maxDelay time.Duration, n int, rnd func(int64) int64) time.Duration {
+	if base <= 0 || maxDelay <= 0 {
+		return 0
+	}
+	if n < 0 {
+		n = 0
+	}
+	// base·2^n >= maxDelay means the cap wins whatever the jitter.
+	if n >= 62 || base > maxDelay>>uint(n) {
+		return maxDelay
+	}
+	d := base << uint(n)
+	if d >= maxDelay {
+		return maxDelay
+	}
+	j := randN(rnd, int64(d))
+	if j >= int64(maxDelay-d) {
+		return maxDelay
+	}
+	return d + time.Duration(j)
+}
+
+// randN returns a uniform value in [0, n), or 0 when n <= 0.
+func randN(rnd func(int64) int64, n int64) int64 {
+	if n <= 0 {
+		return 0
+	}
+	if rnd != nil {
+		return rnd(n)
+	}
+	return rand.Int64N(n)
+}
+
+// retryAfterSpread is the random spread added to a server's Retry-After so
+// that clients told the same instant do not all return at once: at most 10%
+// of the wait and at most one second.
+func retryAfterSpread(d time.Duration, rnd func(int64) int64) time.Duration {
+	s := d / 10
+	if s > time.Second {
+		s = time.Second
+	}
+	return time.Duration(randN(rnd, int64(s)+1))
+}
+
+// maxRetryAfterSeconds bounds the delay-seconds form before it is turned
+// into a Duration, so that absurd values cannot overflow.
+const maxRetryAfterSeconds = 1 << 32
+
+// parseRetryAfter parses a Retry-After value (RFC 9110, section 10.2.3):
+// either delay-seconds or an HTTP-date in any of the three formats that
+// http.ParseTime accepts. A date in the past yields 0. It reports false for an
+// empty, negative or unparseable value, which the caller ignores.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if c := v[0]; c >= '0' && c <= '9' {
+		secs, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			// Not a plain integer: "1.5", "10s" or an overflow. Only an
+			// overflow of digits is meaningful (a huge wait).
+			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+				return maxRetryAfterSeconds * time.Second, true
+			}
+			return 0, false
+		}
+		if secs > maxRetryAfterSeconds {
+			secs = maxRetryAfterSeconds
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	if d := t.Sub(now); d > 0 {
+		return d, true
+	}
+	return 0, true
+}

@@ -1,0 +1,441 @@
+package resilient
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Class is the decision about one attempt's result.
+type Class int
+
+const (
+	// Success means the call is done: a response below 400. 3xx responses
+	// are successes too: they are never retried.
+	Success Class = iota
+	// Transient means a retry with backoff can help: 408, 500, 502, 503,
+	// 504, a retryable envelope code or a network error.
+	Transient
+	// Throttled means the server asked the client to slow down: retry
+	// after the server's wait (Retry-After or the rate-limit reset).
+	Throttled
+	// Permanent means a retry cannot help until something is fixed.
+	Permanent
+)
+
+// String returns the class's lower-case name, as used in log records.
+func (c Class) String() string {
+	switch c {
+	case Success:
+		return "success"
+	case Transient:
+		return "transient"
+	case Throttled:
+		return "throttled"
+	case Permanent:
+		return "permanent"
+	}
+	return "class(" + strconv.Itoa(int(c)) + ")"
+}
+
+// Retryable reports whether the class may be retried.
+func (c Class) Retryable() bool { return c == Transient || c == Throttled }
+
+// A Classifier decides the class of one attempt. It is called once per
+// attempt with the response (nil on a network error), the parsed error
+// envelope (nil for a response below 400 or a body that is not a
+// recognized envelope), the network error (nil when there is a response)
+// and def, the default decision. Returning def keeps the default; a
+// Classifier that handles only some cases composes with the default by
+// returning def for the others:
+//
+//	resilient.WithClassifier(func(resp *http.Response, e *resilient.APIError, err error, def resilient.Class) resilient.Class {
+//		if resp != nil && resp.StatusCode == http.StatusConflict {
+//			return resilient.Transient // this API's 409 means "try again"
+//		}
+//		return def
+//	})
+//
+// The method-safety rule still applies to what the Classifier decides: a
+// write without an idempotency key is not retried after it may have been
+// sent, whatever its class.
+type Classifier func(resp *http.Response, apiErr *APIError, err error, def Class) Class
+
+// WithClassifier replaces the decision with c, which receives the default
+// decision and may keep it. A nil c restores the default.
+func WithClassifier(c Classifier) Option {
+	return func(cfg *config) { cfg.classifier = c }
+}
+
+// WithCodes adds envelope codes to the built-in tables, or overrides their
+// class. Codes are matched exactly.
+func WithCodes(codes map[string]Class) Option {
+	return func(c *config) {
+		if c.codes == nil {
+			c.codes = make(map[string]Class, len(codes))
+		}
+		for k, v := range codes {
+			c.codes[k] = v
+		}
+	}
+}
+
+// WithMaxPeek sets how much of an error body is read to find its envelope
+// (default 64 KiB). The caller still reads every byte of the body. Zero
+// turns envelope parsing off: responses are classified by status alone. It
+// panics if n is negative.
+func WithMaxPeek(n int64) Option {
+	mustNotBeNegative("WithMaxPeek", n)
+	return func(c *config) { c.maxPeek = n }
+}
+
+// classifier is the innermost middleware: it classifies each attempt's
+// result once and records it in the attempt's state.
+type classifier struct {
+	next     http.RoundTripper
+	codes    codeTable
+	custom   Classifier
+	maxPeek  int64
+	observed bool // someone reads request ids of successes
+}
+
+func (c *classifier) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(req)
+	if st := attemptOf(req.Context()); st != nil {
+		c.classify(st, resp, err, time.Now)
+	}
+	return resp, err
+}
+
+// classify fills st from the attempt's result.
+func (c *classifier) classify(st *attemptState, resp *http.Response, err error, now func() time.Time) {
+	st.classified = true
+	if err != nil || resp == nil {
+		st.class, st.neverSent = classifyErr(err)
+		if c.custom != nil {
+			st.class = c.custom(nil, nil, err, st.class)
+		}
+		return
+	}
+	if resp.StatusCode < 400 {
+		st.class = Success
+		if c.observed {
+			st.requestID = headerRequestID(resp.Header)
+		}
+		if c.custom != nil {
+			st.class = c.custom(resp, nil, nil, Success)
+		}
+		return
+	}
+	var env envelope
+	parsed := false
+	if c.maxPeek > 0 {
+		env, parsed = peekEnvelope(resp, c.maxPeek)
+	}
+	st.class = decide(resp.StatusCode, &env, parsed, c.codes.lookup)
+	if v := resp.Header.Get("Retry-After"); v != "" {
+		st.retryAfter, st.hasRetryAfter = parseRetryAfter(v, now())
+	}
+	st.apiErr = newAPIError(resp, &env, parsed, st.class, st.retryAfter)
+	st.code = st.apiErr.Code
+	st.requestID = st.apiErr.RequestID
+	if c.custom != nil {
+		st.class = c.custom(resp, st.apiErr, nil, st.class)
+		st.apiErr.Retryable = st.class.Retryable()
+	}
+}
+
+// decide applies the precedence: the envelope's retryable flag › a known code
+// › the status.
+func decide(status int, env *envelope, parsed bool, lookup func(string) (Class, bool)) Class {
+	cl := statusClass(status)
+	if !parsed {
+		return cl
+	}
+	if known, ok := lookup(env.code); ok {
+		cl = known
+	}
+	if status == http.StatusTooManyRequests {
+		cl = Throttled // whatever its code: the server asked for a pause
+	}
+	switch env.retryable {
+	case 1:
+		if cl != Throttled {
+			cl = Transient
+		}
+	case 0:
+		cl = Permanent
+	}
+	return cl
+}
+
+// statusClass is the decision by status alone.
+func statusClass(status int) Class {
+	switch {
+	case status < 400:
+		return Success
+	case status == http.StatusTooManyRequests:
+		return Throttled
+	case status == http.StatusRequestTimeout,
+		status == http.StatusInternalServerError,
+		status == http.StatusBadGateway,
+		status == http.StatusServiceUnavailable,
+		status == http.StatusGatewayTimeout:
+		return Transient
+	}
+	return Permanent
+}
+
+// classifyErr classifies a network error, and tells whether it proves that
+// the request never left this process.
+func classifyErr(err error) (cl Class, neverSent bool) {
+	if err == nil {
+		return Transient, false
+	}
+	switch {
+	case errors.Is(err, ErrCircuitOpen), errors.Is(err, ErrRateLimited):
+		return Permanent, true
+	case errors.Is(err, ErrAttemptTimeout):
+		return Transient, false
+	}
+	// TLS certificate problems do not heal by retrying.
+	var (
+		unknownAuth  x509.UnknownAuthorityError
+		hostnameErr  x509.HostnameError
+		certInvalid  x509.CertificateInvalidError
+		verification *tls.CertificateVerificationError
+	)
+	if errors.As(err, &unknownAuth) || errors.As(err, &hostnameErr) ||
+		errors.As(err, &certInvalid) || errors.As(err, &verification) {
+		return Permanent, true
+	}
+	msg := err.Error()
+	for _, s := range permanentErrTexts {
+		if strings.Contains(msg, s) {
+			return Permanent, true
+		}
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return Transient, true
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return Transient, true
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return Transient, true
+	}
+	if strings.Contains(msg, "REFUSED_STREAM") {
+		// HTTP/2: the server did not process the stream (RFC 9113, 8.7).
+		return Transient, true
+	}
+	// Resets, EOF before a response, timeouts, GOAWAY and the rest.
+	return Transient, false
+}
+
+// permanentErrTexts are net/http's messages for requests that can never be
+// sent as they are (its error types for them are unexported).
+var permanentErrTexts = [...]string{
+	"unsupported protocol scheme",
+	"invalid header field",
+	"invalid method",
+	"nil Request.URL",
+	"no Host in request URL",
+	"invalid URL",
+	"invalid port",
+}
+
+// APIError is an error response of an API, read from its status, headers
+// and JSON error envelope. Its Details are kept for the caller and never
+// logged by the Transport.
+type APIError struct {
+	StatusCode int
+	Code       string          // the envelope's stable code; "" when none
+	Message    string          // human-readable; may change between API versions
+	Details    json.RawMessage // the envelope's details, verbatim; nil when none
+	RequestID  string          // from the body, else X-Request-Id, Request-Id or X-Correlation-Id
+	Retryable  bool            // whether the Transport's default decision retries it
+	RetryAfter time.Duration   // the server's Retry-After; 0 when it gave none
+	Dialect    string          // "aidelly", "altyaa", "postato", "problem+json", "generic", or ""
+}
+
+// Error returns e.g. `429 PUBLIC_API_RATE_LIMITED: Rate limit exceeded
+// (request_id 7f3…)`. It never includes Details.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(e.StatusCode))
+	if e.Code != "" {
+		b.WriteByte(' ')
+		b.WriteString(e.Code)
+	} else if t := http.StatusText(e.StatusCode); t != "" {
+		b.WriteByte(' ')
+		b.WriteString(t)
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	if e.RequestID != "" {
+		b.WriteString(" (request_id ")
+		b.WriteString(e.RequestID)
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// ParseError reads the error envelope of resp. It returns nil when resp is
+// nil or its status is below 400. It reads at most 64 KiB of the body and
+// leaves resp.Body readable, byte for byte: the bytes it read are served
+// first, then the rest. Retryable reflects the default tables and status
+// rules.
+func ParseError(resp *http.Response) *APIError {
+	if resp == nil || resp.StatusCode < 400 {
+		return nil
+	}
+	env, parsed := peekEnvelope(resp, DefaultMaxPeek)
+	cl := decide(resp.StatusCode, &env, parsed, defaultCodeClass)
+	var ra time.Duration
+	if v := resp.Header.Get("Retry-After"); v != "" {
+		ra, _ = parseRetryAfter(v, time.Now())
+	}
+	return newAPIError(resp, &env, parsed, cl, ra)
+}
+
+func newAPIError(resp *http.Response, env *envelope, parsed bool, cl Class, ra time.Duration) *APIError {
+	e := &APIError{
+		StatusCode: resp.StatusCode,
+		Retryable:  cl.Retryable(),
+		RetryAfter: ra,
+	}
+	if parsed {
+		e.Code = env.code
+		e.Message = env.message
+		e.Dialect = env.dialect
+		e.RequestID = env.requestID
+		if len(env.details) > 0 && string(env.details) != "null" {
+			e.Details = append(json.RawMessage(nil), env.details...)
+		}
+	}
+	if e.RequestID == "" {
+		e.RequestID = headerRequestID(resp.Header)
+	}
+	return e
+}
+
+// headerRequestID returns the request id a server sent in a header.
+func headerRequestID(h http.Header) string {
+	for _, k := range [...]string{"X-Request-Id", "Request-Id", "X-Correlation-Id"} {
+		if v := h[k]; len(v) > 0 && v[0] != "" {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+// peekEnvelope reads at most max bytes of resp's body when it can be JSON,
+// parses the envelope, and gives resp back a body that yields every original
+// byte. A body that is not JSON is not read.
+func peekEnvelope(resp *http.Response, max int64) (envelope, bool) {
+	problem, maybeJSON := jsonContentType(resp.Header.Get("Content-Type"))
+	if !maybeJSON || resp.Body == nil || resp.Body == http.NoBody {
+		return envelope{retryable: -1}, false
+	}
+	prefix, eof, err := readPrefix(resp.Body, resp.ContentLength, max)
+	resp.Body = &prefixBody{prefix: prefix, rest: resp.Body, err: err, eof: eof}
+	if len(prefix) == 0 {
+		return envelope{retryable: -1}, false
+	}
+	return parseEnvelope(prefix, problem)
+}
+
+// jsonContentType tells whether a body of this Content-Type may hold a JSON
+// envelope, and whether it is an RFC 9457 problem document.
+func jsonContentType(ct string) (problem, maybeJSON bool) {
+	if ct == "" {
+		return false, true
+	}
+	mt := ct
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		mt = ct[:i]
+	}
+	mt = strings.TrimSpace(mt)
+	switch {
+	case strings.EqualFold(mt, "application/problem+json"):
+		return true, true
+	case strings.EqualFold(mt, "application/json"),
+		strings.HasSuffix(strings.ToLower(mt), "+json"),
+		strings.EqualFold(mt, "text/json"),
+		strings.EqualFold(mt, "text/plain"):
+		return false, true
+	}
+	if _, _, err := mime.ParseMediaType(ct); err != nil {
+		// A malformed Content-Type: let the body tell.
+		return false, true
+	}
+	return false, false
+}
+
+// readPrefix reads at most max bytes of r. It returns the bytes read,
+// whether r reached its end, and the read error, if any, other than io.EOF.
+func readPrefix(r io.Reader, contentLength, max int64) ([]byte, bool, error) {
+	size := int64(512)
+	if contentLength >= 0 && contentLength < max {
+		size = contentLength + 1 // +1 sees the EOF without growing
+	} else if max < size {
+		size = max
+	}
+	buf := make([]byte, 0, size)
+	for int64(len(buf)) < max {
+		if len(buf) == cap(buf) {
+			grow := int64(cap(buf)) * 2
+			if grow > max {
+				grow = max
+			}
+			nb := make([]byte, len(buf), grow)
+			copy(nb, buf)
+			buf = nb
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, true, nil
+		}
+		if err != nil {
+			return buf, false, err
+		}
+	}
+	return buf, false, nil
+}
+
+// prefixBody serves prefix, then the rest of the original body, which it
+// closes.
+type prefixBody struct {
+	prefix []byte
+	rest   io.ReadCloser
+	err    error // the error that ended the peek, returned after prefix
+	eof    bool  // rest is at its end: prefix is the whole body
+}
+
+func (b *prefixBody) Read(p []byte) (int, error) {
+	if len(b.prefix) > 0 {
+		n := copy(p, b.prefix)
+		b.prefix = b.prefix[n:]
+		return n, nil
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	return b.rest.Read(p)
+}
+
+func (b *prefixBody) Close() error { return b.rest.Close() }

@@ -1,0 +1,173 @@
+package resilient
+
+// codeEntry is one row of the built-in code tables.
+type codeEntry struct {
+	code  string
+	class Class
+}
+
+// aidellyCodes is Aidelly's error catalog (see AidellyCodes).
+var aidellyCodes = [...]codeEntry{
+	{"PUBLIC_API_AUTH_REQUIRED", Permanent},
+	{"PUBLIC_API_KEY_INVALID", Permanent},
+	{"PUBLIC_API_KEY_EXPIRED", Permanent},
+	{"PUBLIC_API_SCOPE_FORBIDDEN", Permanent},
+	{"PUBLIC_API_WORKSPACE_FORBIDDEN", Permanent},
+	{"PUBLIC_API_BRAND_FORBIDDEN", Permanent},
+	{"PUBLIC_API_BODY_INVALID", Permanent},
+	{"PUBLIC_API_QUERY_INVALID", Permanent},
+	{"PUBLIC_API_IDEMPOTENCY_CONFLICT", Permanent},
+	{"PUBLIC_API_IDEMPOTENCY_REQUIRED", Permanent},
+	{"PUBLIC_API_PUBLISH_FAILED", Permanent},
+	{"PUBLIC_API_POST_NOT_FOUND", Permanent},
+	{"PUBLIC_API_POST_CANCEL_INVALID_STATE", Permanent},
+	{"PUBLIC_API_CONTEXT_ERROR", Transient},
+	{"PUBLIC_API_AUTH_ERROR", Transient},
+	{"PUBLIC_API_MEDIA_CREATE_FAILED", Transient},
+	{"PUBLIC_API_UPLOAD_URL_FAILED", Transient},
+	{"PUBLIC_API_POST_LIST_FAILED", Transient},
+	{"PUBLIC_API_POST_CREATE_FAILED", Transient},
+	{"PUBLIC_API_POST_FETCH_FAILED", Transient},
+	{"PUBLIC_API_POST_CANCEL_FAILED", Transient},
+	{"PUBLIC_API_CONNECTIONS_FETCH_FAILED", Transient},
+	{"PUBLIC_API_WEBHOOK_CREATE_FAILED", Transient},
+	{"PUBLIC_API_USAGE_FETCH_FAILED", Transient},
+	{"PUBLIC_API_RATE_LIMITED", Throttled},
+}
+
+// altyaaCodes is Altyaa's error code list (see AltyaaCodes).
+var altyaaCodes = [...]codeEntry{
+	{"unauthorized", Permanent},
+	{"forbidden", Permanent},
+	{"invalid_request", Permanent},
+	{"not_found", Permanent},
+	{"conflict", Permanent},
+	{"rate_limit_exceeded", Throttled},
+	{"service_unavailable", Transient},
+}
+
+// postatoCodes is Postato's error list (see PostatoCodes).
+var postatoCodes = [...]codeEntry{
+	{"INVALID_REQUEST", Permanent},
+	{"permission_denied", Permanent},
+	{"plan_inactive", Permanent},
+	{"policy_violation", Permanent},
+	{"workspace_required", Permanent},
+	{"not_found", Permanent},
+	{"VALIDATION_FAILED", Permanent},
+}
+
+// throttleCodes are other APIs' throttling codes, matched case-insensitively
+// and with '-' and '_' treated alike.
+var throttleCodes = [...]string{
+	"rate_limited", "rate_limit_exceeded", "too_many_requests", "throttled", "quota_exceeded",
+}
+
+func tableMap(rows []codeEntry) map[string]Class {
+	m := make(map[string]Class, len(rows))
+	for _, r := range rows {
+		m[r.code] = r.class
+	}
+	return m
+}
+
+// AidellyCodes returns a new copy of the classes of Aidelly's error codes.
+// PUBLIC_API_IDEMPOTENCY_REQUIRED is Permanent here; the Transport retries
+// it once with a generated key (see WithoutIdempotencyKeys).
+// PUBLIC_API_IDEMPOTENCY_CONFLICT is Permanent: a new key would be a new
+// write.
+func AidellyCodes() map[string]Class { return tableMap(aidellyCodes[:]) }
+
+// AltyaaCodes returns a new copy of the classes of Altyaa's error codes.
+func AltyaaCodes() map[string]Class { return tableMap(altyaaCodes[:]) }
+
+// PostatoCodes returns a new copy of the classes of Postato's error codes.
+// Postato's 429 is Throttled whatever its code, by status.
+func PostatoCodes() map[string]Class { return tableMap(postatoCodes[:]) }
+
+// DefaultCodes returns a new map of every code the Transport knows without
+// configuration: the three vendors' tables and the common throttling codes
+// (rate_limited, rate_limit_exceeded, too_many_requests, throttled,
+// quota-exceeded), which are also matched case-insensitively.
+func DefaultCodes() map[string]Class {
+	m := AidellyCodes()
+	for _, r := range altyaaCodes {
+		m[r.code] = r.class
+	}
+	for _, r := range postatoCodes {
+		m[r.code] = r.class
+	}
+	for _, c := range throttleCodes {
+		m[c] = Throttled
+	}
+	return m
+}
+
+// codeTable is a Transport's immutable code lookup.
+type codeTable struct {
+	exact map[string]Class
+}
+
+func newCodeTable(overrides map[string]Class) codeTable {
+	m := DefaultCodes()
+	for c, cl := range overrides {
+		m[c] = cl
+	}
+	return codeTable{exact: m}
+}
+
+// lookup returns the class of code: an exact match first, then a
+// case-insensitive match among the common throttling codes.
+func (t codeTable) lookup(code string) (Class, bool) {
+	if code == "" {
+		return 0, false
+	}
+	if cl, ok := t.exact[code]; ok {
+		return cl, true
+	}
+	if isThrottleCode(code) {
+		return Throttled, true
+	}
+	return 0, false
+}
+
+// isThrottleCode reports whether code is one of the common throttling codes,
+// ignoring case and treating '-' as '_'.
+func isThrottleCode(code string) bool {
+	for _, c := range throttleCodes {
+		if len(c) == len(code) && foldEqual(c, code) {
+			return true
+		}
+	}
+	return false
+}
+
+// foldEqual compares lower-case ASCII want with s, ignoring case and
+// treating '-' as '_'.
+func foldEqual(want, s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '-' {
+			c = '_'
+		}
+		if c != want[i] && !('A' <= c && c <= 'Z' && c+'a'-'A' == want[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// defaultCodes is the lookup ParseError uses.
+func defaultCodeClass(code string) (Class, bool) {
+	for _, tbl := range [][]codeEntry{aidellyCodes[:], altyaaCodes[:], postatoCodes[:]} {
+		for _, r := range tbl {
+			if r.code == code {
+				return r.class, true
+			}
+		}
+	}
+	if code != "" && isThrottleCode(code) {
+		return Throttled, true
+	}
+	return 0, false
+}

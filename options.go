@@ -1,0 +1,145 @@
+package resilient
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// An Option configures a Transport. Options are applied in order by New and
+// NewClient; a later option overrides an earlier one of the same kind.
+type Option func(*config)
+
+// Defaults of the options, as documented in the README's option table.
+const (
+	DefaultMaxRetries      = 5
+	DefaultBackoffBase     = 500 * time.Millisecond
+	DefaultBackoffMax      = 30 * time.Second
+	DefaultMaxElapsed      = 5 * time.Minute
+	DefaultMaxRetryAfter   = 60 * time.Second
+	DefaultMaxBufferedBody = 1 << 20
+	DefaultMaxPeek         = 64 << 10
+	// DefaultIdempotencyHeader is the header that carries idempotency keys.
+	DefaultIdempotencyHeader = "Idempotency-Key"
+)
+
+// config is the immutable configuration of a Transport, filled by options.
+type config struct {
+	maxRetries      int
+	backoffBase     time.Duration
+	backoffMax      time.Duration
+	maxElapsed      time.Duration
+	maxRetryAfter   time.Duration
+	attemptTimeout  time.Duration
+	maxBufferedBody int64
+
+	// classification (classify.go)
+	maxPeek    int64
+	codes      map[string]Class
+	classifier Classifier
+
+	// idempotency (idempotency.go)
+	noIdempotencyKeys bool
+	idempotencyHeader string
+	idempotencyMethods []string
+
+	// observation (observe.go)
+	observers     []func(Attempt)
+	logger        *slog.Logger
+	attemptHeader string
+
+	// rand returns a uniform value in [0, n); nil means math/rand/v2. Tests
+	// set it for deterministic jitter.
+	rand func(n int64) int64
+}
+
+func defaultConfig() config {
+	return config{
+		maxRetries:         DefaultMaxRetries,
+		backoffBase:        DefaultBackoffBase,
+		backoffMax:         DefaultBackoffMax,
+		maxElapsed:         DefaultMaxElapsed,
+		maxRetryAfter:      DefaultMaxRetryAfter,
+		maxBufferedBody:    DefaultMaxBufferedBody,
+		maxPeek:            DefaultMaxPeek,
+		idempotencyHeader:  DefaultIdempotencyHeader,
+		idempotencyMethods: []string{http.MethodPost, http.MethodPatch},
+	}
+}
+
+func mustNotBeNegative[T int | int64 | time.Duration](opt string, v T) {
+	if v < 0 {
+		panic(fmt.Sprintf("resilient: %s: negative value %v", opt, v))
+	}
+}
+
+// WithMaxRetries sets how many times a call is retried after its first
+// attempt (default 5). Zero means a single attempt. It panics if n is
+// negative.
+func WithMaxRetries(n int) Option {
+	mustNotBeNegative("WithMaxRetries", n)
+	return func(c *config) { c.maxRetries = n }
+}
+
+// WithBackoff sets the base and the cap of the delay between attempts
+// (default 500ms and 30s): the delay before retry n (n = 0 for the first
+// retry) is min(maxDelay, base·2^n + jitter), with jitter uniform in
+// [0, base·2^n). A zero base means no delay at all. It panics if either
+// value is negative.
+func WithBackoff(base, maxDelay time.Duration) Option {
+	mustNotBeNegative("WithBackoff base", base)
+	mustNotBeNegative("WithBackoff maxDelay", maxDelay)
+	return func(c *config) { c.backoffBase, c.backoffMax = base, maxDelay }
+}
+
+// WithMaxElapsed sets the whole budget of one RoundTrip, waits included
+// (default 5m). A wait that would end past it is not started: the last
+// result is returned instead. Zero means no budget beyond the request's
+// context. It panics if d is negative.
+func WithMaxElapsed(d time.Duration) Option {
+	mustNotBeNegative("WithMaxElapsed", d)
+	return func(c *config) { c.maxElapsed = d }
+}
+
+// WithMaxRetryAfter sets the longest Retry-After the transport will wait
+// for (default 60s). A response asking for a longer wait is returned to the
+// caller at once. It panics if d is negative.
+func WithMaxRetryAfter(d time.Duration) Option {
+	mustNotBeNegative("WithMaxRetryAfter", d)
+	return func(c *config) { c.maxRetryAfter = d }
+}
+
+// WithAttemptTimeout bounds each attempt until its response headers arrive
+// (default 0: no bound beyond the request's context). A timed-out attempt is
+// a retryable network timeout; the body of a returned response stays
+// readable. It panics if d is negative.
+func WithAttemptTimeout(d time.Duration) Option {
+	mustNotBeNegative("WithAttemptTimeout", d)
+	return func(c *config) { c.attemptTimeout = d }
+}
+
+// WithMaxBufferedBody sets how much of a request body without GetBody is
+// kept to replay it on a retry (default 1 MiB). A larger body is sent once
+// and the request is not retried after its body started to be sent. It
+// panics if n is negative.
+func WithMaxBufferedBody(n int64) Option {
+	mustNotBeNegative("WithMaxBufferedBody", n)
+	return func(c *config) { c.maxBufferedBody = n }
+}
+
+// WithObserver adds fn to the functions called once per attempt,
+// synchronously, before any wait that follows it. fn must not block for
+// long: it runs on the caller's goroutine. A nil fn is ignored.
+func WithObserver(fn func(Attempt)) Option {
+	return func(c *config) {
+		if fn != nil {
+			c.observers = append(c.observers, fn)
+		}
+	}
+}
+
+// withRand makes jitter deterministic in tests.
+func withRand(rnd func(int64) int64) Option {
+	return func(c *config) { c.rand = rnd }
+}
