@@ -40,8 +40,8 @@ type config struct {
 	classifier Classifier
 
 	// idempotency (idempotency.go)
-	noIdempotencyKeys bool
-	idempotencyHeader string
+	noIdempotencyKeys  bool
+	idempotencyHeader  string
 	idempotencyMethods []string
 
 	// observation (observe.go)
