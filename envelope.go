@@ -39,8 +39,7 @@ const maxJSONDepth = 32
 func parseEnvelope(data []byte, problem bool) (envelope, bool) {
 	env := envelope{retryable: -1}
 	s := scanner{data: data}
-	s.ws()
-	if !s.consume('{') {
+	if s.peek() != '{' {
 		return env, false
 	}
 	var (

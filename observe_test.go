@@ -1,0 +1,222 @@
+package resilient
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// logRecords decodes the JSON lines of a slog.JSONHandler.
+func logRecords(t *testing.T, buf *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	dec := json.NewDecoder(bytes.NewReader(buf.Bytes()))
+	for dec.More() {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			t.Fatalf("log is not JSON lines: %v\n%s", err, buf.String())
+		}
+		recs = append(recs, m)
+	}
+	return recs
+}
+
+var secrets = []string{"sk_live_secret", "topsecret", "api_key", "user-email@example.com", "Bearer", "session=abc"}
+
+func TestLogRecordsEveryAttributeAndNoSecret(t *testing.T) {
+	const envelope = `{"success":false,"error":{"code":"PUBLIC_API_POST_CREATE_FAILED","message":"Post persistence failed","details":{"email":"user-email@example.com"}},"request_id":"req-7f3"}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-RateLimit-Limit", "20")
+		w.Header().Set("X-RateLimit-Remaining", "7")
+		w.Header().Set("X-RateLimit-Reset", "2026-02-17T14:00:00Z")
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, envelope)
+	}))
+	defer srv.Close()
+	defer srv.Client().CloseIdleConnections()
+
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var attempts []Attempt
+	tr := New(srv.Client().Transport, WithLogger(logger), WithMaxRetries(2), WithBackoff(time.Millisecond, time.Millisecond),
+		WithObserver(func(a Attempt) { attempts = append(attempts, a) }))
+
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/posts?api_key=topsecret", strings.NewReader(`{"content":"hello","email":"user-email@example.com"}`))
+	req.Header.Set("Authorization", "Bearer sk_live_secret")
+	req.Header.Set("Cookie", "session=abc")
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != envelope {
+		t.Fatalf("caller's body = %q, want the envelope intact", body)
+	}
+
+	logged := buf.String()
+	for _, s := range secrets {
+		if strings.Contains(logged, s) {
+			t.Errorf("log contains secret %q:\n%s", s, logged)
+		}
+	}
+	recs := logRecords(t, &buf)
+	if len(recs) != 3 || len(attempts) != 3 {
+		t.Fatalf("%d records and %d observed attempts, want 3 of each", len(recs), len(attempts))
+	}
+	wantLevels := []string{"WARN", "WARN", "ERROR"}
+	attrs := []string{"method", "host", "path", "attempt", "max_attempts", "status", "code", "request_id",
+		"idempotency_key", "ratelimit_limit", "ratelimit_remaining", "ratelimit_reset", "outcome", "delay", "duration", "error"}
+	for i, rec := range recs {
+		if rec["level"] != wantLevels[i] {
+			t.Errorf("record %d level %v, want %s", i, rec["level"], wantLevels[i])
+		}
+		for _, a := range attrs {
+			if _, ok := rec[a]; !ok {
+				t.Errorf("record %d lacks %q: %v", i, a, rec)
+			}
+		}
+		a := attempts[i]
+		checks := map[string]any{
+			"method":          a.Method,
+			"host":            a.Host,
+			"path":            a.Path,
+			"attempt":         float64(a.Number),
+			"max_attempts":    float64(a.MaxAttempts),
+			"status":          float64(a.StatusCode),
+			"code":            a.Code,
+			"request_id":      a.RequestID,
+			"idempotency_key": a.IdempotencyKey,
+			"outcome":         string(a.Outcome),
+			"delay":           float64(a.Delay),
+		}
+		for k, want := range checks {
+			if rec[k] != want {
+				t.Errorf("record %d: %s = %v, observer saw %v", i, k, rec[k], want)
+			}
+		}
+		if a.Path != "/v1/posts" || a.Code != "PUBLIC_API_POST_CREATE_FAILED" || a.RequestID != "req-7f3" || a.Outcome != OutcomeTransient {
+			t.Errorf("attempt %d = %+v", i, a)
+		}
+		if a.IdempotencyKey == "" || a.IdempotencyKey != attempts[0].IdempotencyKey {
+			t.Errorf("attempt %d key %q, want the call's key on every attempt", i, a.IdempotencyKey)
+		}
+	}
+	if attempts[0].Delay <= 0 || attempts[2].Delay != 0 || !attempts[0].Retry || attempts[2].Retry {
+		t.Errorf("delays/retry flags wrong: %+v", attempts)
+	}
+}
+
+func TestLogLevels(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		script []scriptedAnswer
+		want   []string
+	}{
+		{"first-try-success", []scriptedAnswer{{status: 200}}, []string{"DEBUG"}},
+		{"success-after-retries", []scriptedAnswer{{status: 503}, {status: 200}}, []string{"WARN", "INFO"}},
+		{"permanent", []scriptedAnswer{{status: 404}}, []string{"ERROR"}},
+		{"network-failure", []scriptedAnswer{{err: io.ErrUnexpectedEOF}, {err: io.ErrUnexpectedEOF}}, []string{"WARN", "ERROR"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			rt := &scriptedRT{script: tc.script}
+			req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts", nil)
+			resp, err := New(rt, fastRetries, WithMaxRetries(1), WithLogger(logger)).RoundTrip(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			recs := logRecords(t, &buf)
+			var got []string
+			for _, r := range recs {
+				got = append(got, r["level"].(string))
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("levels %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLogRedactsURLsInErrors(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&buf, nil))
+	rt := &scriptedRT{fallbck: scriptedAnswer{err: &url.Error{Op: "Get", URL: "https://api.example.com/v1/posts?api_key=topsecret&x=1", Err: io.ErrUnexpectedEOF}}}
+	req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts?api_key=topsecret", nil)
+	_, err := New(rt, fastRetries, WithMaxRetries(1), WithLogger(logger)).RoundTrip(req)
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	if strings.Contains(err.Error(), "topsecret") {
+		t.Errorf("error message leaks the query: %v", err)
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("error %v does not unwrap to the cause", err)
+	}
+	if strings.Contains(buf.String(), "topsecret") {
+		t.Errorf("log leaks the query:\n%s", buf.String())
+	}
+	if !strings.Contains(buf.String(), `https://api.example.com/v1/posts`) {
+		t.Errorf("log lost the redacted URL:\n%s", buf.String())
+	}
+}
+
+func TestAPIErrorNeverShowsDetails(t *testing.T) {
+	e := &APIError{StatusCode: 400, Code: "INVALID_REQUEST", Message: "Body failed validation", Details: json.RawMessage(`{"email":["user-email@example.com"]}`), RequestID: "r1"}
+	if got, want := e.Error(), "400 INVALID_REQUEST: Body failed validation (request_id r1)"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+func TestAttemptHeader(t *testing.T) {
+	rt := &scriptedRT{script: []scriptedAnswer{{status: 503}, {status: 503}, {status: 200}}}
+	req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts", nil)
+	resp, err := New(rt, fastRetries, WithAttemptHeader("x-retry-attempt")).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := strings.Join(rt.keys("X-Retry-Attempt"), ","); got != "1/6,2/6,3/6" {
+		t.Errorf("attempt headers %q, want 1/6,2/6,3/6", got)
+	}
+	if req.Header.Get("X-Retry-Attempt") != "" {
+		t.Error("caller's request was modified")
+	}
+	// Off by default.
+	rt = &scriptedRT{}
+	req, _ = http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts", nil)
+	resp, _ = New(rt).RoundTrip(req)
+	resp.Body.Close()
+	if len(rt.seen[0].Header) != 0 {
+		t.Errorf("headers added by default: %v", rt.seen[0].Header)
+	}
+}
+
+func TestObserverSeesOutcomes(t *testing.T) {
+	var mu sync.Mutex
+	var outcomes []Outcome
+	obs := WithObserver(func(a Attempt) { mu.Lock(); outcomes = append(outcomes, a.Outcome); mu.Unlock() })
+	rt := &scriptedRT{script: []scriptedAnswer{{status: 429, header: http.Header{"Retry-After": {"0"}}}, {status: 503}, {status: 400}}}
+	req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts", nil)
+	resp, err := New(rt, fastRetries, obs).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := []Outcome{OutcomeThrottled, OutcomeTransient, OutcomePermanent}
+	if len(outcomes) != 3 || outcomes[0] != want[0] || outcomes[1] != want[1] || outcomes[2] != want[2] {
+		t.Errorf("outcomes %v, want %v", outcomes, want)
+	}
+}
