@@ -96,7 +96,7 @@ func outcomeOf(ctx context.Context, st *attemptState, err error) Outcome {
 
 // observe reports an attempt to the observers and the logger.
 func (t *Transport) observe(c *call, areq *http.Request, st *attemptState, resp *http.Response, err error, dur, delay time.Duration, retry bool) {
-	if len(t.cfg.observers) == 0 && t.cfg.logger == nil {
+	if !t.observed {
 		return
 	}
 	a := Attempt{
