@@ -173,9 +173,9 @@ func (s BreakerState) String() string {
 // BreakerChange is a state change of one breaker, as given to the functions
 // set with WithBreakerObserver and as logged with WithLogger.
 type BreakerChange struct {
-	Key      string // the breaker's key, e.g. "https://api.example.com:443"
-	From, To BreakerState
-	At       time.Time // when the change happened
+	Key      string       // the breaker's key, e.g. "https://api.example.com:443"
+	From, To BreakerState // the states before and after the change
+	At       time.Time    // when the change happened
 }
 
 // Outcomes reported to a breaker through the done function of Allow:
