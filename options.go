@@ -44,6 +44,11 @@ type config struct {
 	idempotencyHeader  string
 	idempotencyMethods []string
 
+	// circuit breakers (breaker.go)
+	breaker          BreakerSettings
+	noBreaker        bool
+	breakerObservers []func(BreakerChange)
+
 	// observation (observe.go)
 	observers     []func(Attempt)
 	logger        *slog.Logger

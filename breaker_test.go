@@ -1,0 +1,1130 @@
+package resilient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// bkHost is a host of a bkNet: it answers with its status (200 when zero)
+// and counts the requests that reach it.
+type bkHost struct {
+	status atomic.Int32
+	hits   atomic.Int32
+	// wait, when non-nil, holds every request until it is closed or the
+	// request's context is done.
+	wait chan struct{}
+}
+
+func bkDead() *bkHost {
+	h := new(bkHost)
+	h.status.Store(http.StatusInternalServerError)
+	return h
+}
+
+// bkNet is an in-memory network of hosts, keyed by URL.Host, that works
+// inside a synctest bubble. A request to an unknown host fails as a refused
+// dial.
+type bkNet map[string]*bkHost
+
+func (n bkNet) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		defer req.Body.Close()
+	}
+	h := n[req.URL.Host]
+	if h == nil {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	}
+	if err := req.Context().Err(); err != nil {
+		return nil, context.Cause(req.Context())
+	}
+	n1 := h.hits.Add(1)
+	if h.wait != nil {
+		select {
+		case <-h.wait:
+		case <-req.Context().Done():
+			return nil, context.Cause(req.Context())
+		}
+	}
+	code := int(h.status.Load())
+	if code == 0 {
+		code = http.StatusOK
+	}
+	body := fmt.Sprintf("%s %d #%d", req.URL.Host, code, n1)
+	return &http.Response{
+		StatusCode:    code,
+		Status:        strconv.Itoa(code) + " " + http.StatusText(code),
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        http.Header{"Content-Type": {"text/plain"}},
+		Body:          io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Request:       req,
+	}, nil
+}
+
+// bkCall sends a GET to url through rt and returns the status and body of
+// the response, or the error.
+func bkCall(t testing.TB, rt http.RoundTripper, url string) (int, string, error) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bkDo(t, rt, req)
+}
+
+func bkDo(t testing.TB, rt http.RoundTripper, req *http.Request) (int, string, error) {
+	t.Helper()
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		if resp != nil {
+			t.Errorf("RoundTrip returned a response and an error %v", err)
+		}
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Errorf("reading the body: %v", err)
+	}
+	return resp.StatusCode, string(b), nil
+}
+
+// bkWantOpen fails unless err is a refusal by an open breaker.
+func bkWantOpen(t testing.TB, err error) {
+	t.Helper()
+	if !errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("err = %v, want ErrCircuitOpen", err)
+	}
+}
+
+// bkMiddleware returns the breaker middleware of a Transport built with
+// opts, wrapped around next, its set limited to limit breakers.
+func bkMiddleware(next http.RoundTripper, limit int, opts ...Option) *breakerTransport {
+	bt := New(next, opts...).breakerMiddleware()(next).(*breakerTransport)
+	bt.set.max = limit
+	return bt
+}
+
+// bkRecorder records the state changes it observes.
+type bkRecorder struct {
+	mu      sync.Mutex
+	changes []BreakerChange
+}
+
+func (r *bkRecorder) observe(c BreakerChange) {
+	r.mu.Lock()
+	r.changes = append(r.changes, c)
+	r.mu.Unlock()
+}
+
+// transitions returns the changes as "key from->to" strings.
+func (r *bkRecorder) transitions() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var s []string
+	for _, c := range r.changes {
+		s = append(s, c.Key+" "+c.From.String()+"->"+c.To.String())
+	}
+	return s
+}
+
+func bkEqual(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s:\n got %q\nwant %q", what, got, want)
+	}
+}
+
+// TestBreakerDeadHost trips a breaker on a real server that always answers
+// 500, then checks that the calls that follow fail fast without reaching it.
+func TestBreakerDeadHost(t *testing.T) {
+	tests := []struct {
+		name       string
+		settings   BreakerSettings
+		goroutines int
+		minHits    int // attempts before the trip
+	}{
+		{"consecutive", BreakerSettings{ConsecutiveFailures: 3}, 1, 3},
+		{"defaults", BreakerSettings{}, 32, 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hits atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := hits.Add(1)
+				http.Error(w, fmt.Sprintf("down #%d", n), http.StatusInternalServerError)
+			}))
+			defer srv.Close()
+			tr := New(srv.Client().Transport, WithMaxRetries(0), WithBreaker(tt.settings))
+			url := srv.URL + "/v1/posts"
+
+			// Until the trip, every call returns the server's 500.
+			var responses, refused atomic.Int32
+			var wg sync.WaitGroup
+			for range tt.goroutines {
+				wg.Go(func() {
+					for range 200 {
+						code, body, err := bkCall(t, tr, url)
+						if err != nil {
+							bkWantOpen(t, err)
+							refused.Add(1)
+							return
+						}
+						if code != http.StatusInternalServerError || !strings.HasPrefix(body, "down #") {
+							t.Errorf("got %d %q, want the server's 500", code, body)
+						}
+						responses.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			tripped := hits.Load()
+			if int(tripped) < tt.minHits || int(tripped) > tt.minHits+tt.goroutines-1 {
+				t.Errorf("the server saw %d attempts before the trip, want %d to %d", tripped, tt.minHits, tt.minHits+tt.goroutines-1)
+			}
+			if responses.Load() != tripped || int(refused.Load()) != tt.goroutines {
+				t.Errorf("%d responses and %d refusals for %d attempts", responses.Load(), refused.Load(), tripped)
+			}
+
+			// After the trip, 1,000 calls fail fast and none reaches the
+			// server.
+			const calls = 1000
+			start := time.Now()
+			var next atomic.Int32
+			for range tt.goroutines {
+				wg.Go(func() {
+					for next.Add(1) <= calls {
+						_, _, err := bkCall(t, tr, url)
+						bkWantOpen(t, err)
+					}
+				})
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			t.Logf("%d refused calls in %v", calls, elapsed)
+			if elapsed > 50*time.Millisecond {
+				t.Errorf("%d refused calls took %v, want under 50ms", calls, elapsed)
+			}
+			if got := hits.Load(); got != tripped {
+				t.Errorf("the server saw %d attempts after the trip, want 0", got-tripped)
+			}
+		})
+	}
+}
+
+// TestBreakerProbe follows a breaker through its states in fake time: open
+// for OpenTimeout, one failed probe that reopens it, one successful probe
+// that closes it.
+func TestBreakerProbe(t *testing.T) {
+	tests := []struct {
+		name     string
+		settings BreakerSettings
+		trip     int32 // failures that trip it
+		timeout  time.Duration
+	}{
+		{"consecutive", BreakerSettings{ConsecutiveFailures: 3}, 3, 10 * time.Second},
+		{"defaults", BreakerSettings{}, 20, 10 * time.Second},
+		{"custom", BreakerSettings{MinRequests: 5, FailureRatio: 1, OpenTimeout: time.Minute}, 5, time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := bkDead()
+				var rec bkRecorder
+				tr := New(bkNet{"dead.test": h}, WithMaxRetries(0), WithBreaker(tt.settings), WithBreakerObserver(rec.observe))
+				const url = "http://dead.test/x"
+
+				for i := range tt.trip {
+					code, body, err := bkCall(t, tr, url)
+					if want := fmt.Sprintf("dead.test 500 #%d", i+1); err != nil || code != 500 || body != want {
+						t.Fatalf("call %d = %d %q %v, want %q", i+1, code, body, err, want)
+					}
+				}
+				for range 100 {
+					_, _, err := bkCall(t, tr, url)
+					bkWantOpen(t, err)
+				}
+				if got := h.hits.Load(); got != tt.trip {
+					t.Fatalf("the server saw %d attempts, want %d", got, tt.trip)
+				}
+
+				time.Sleep(tt.timeout / 2)
+				_, _, err := bkCall(t, tr, url)
+				bkWantOpen(t, err)
+				if want := fmt.Sprintf("http://dead.test:80: next probe in %v", tt.timeout/2); !strings.Contains(err.Error(), want) {
+					t.Errorf("err = %q, want it to contain %q", err, want)
+				}
+
+				// A failed probe reopens the breaker for OpenTimeout.
+				time.Sleep(tt.timeout/2 + time.Millisecond)
+				if code, _, err := bkCall(t, tr, url); err != nil || code != 500 {
+					t.Fatalf("probe = %d %v, want the server's 500", code, err)
+				}
+				if got := h.hits.Load(); got != tt.trip+1 {
+					t.Fatalf("the server saw %d attempts, want %d", got, tt.trip+1)
+				}
+				_, _, err = bkCall(t, tr, url)
+				bkWantOpen(t, err)
+				if want := fmt.Sprintf("next probe in %v", tt.timeout); !strings.Contains(err.Error(), want) {
+					t.Errorf("err = %q, want it to contain %q", err, want)
+				}
+
+				// A successful probe closes it: traffic flows again.
+				time.Sleep(tt.timeout + time.Millisecond)
+				h.status.Store(http.StatusOK)
+				for i := range 50 {
+					if code, _, err := bkCall(t, tr, url); err != nil || code != 200 {
+						t.Fatalf("call %d after the successful probe = %d %v, want 200", i+1, code, err)
+					}
+				}
+				if got := h.hits.Load(); got != tt.trip+51 {
+					t.Errorf("the server saw %d attempts, want %d", got, tt.trip+51)
+				}
+				bkEqual(t, "state changes", rec.transitions(), []string{
+					"http://dead.test:80 closed->open",
+					"http://dead.test:80 open->half-open",
+					"http://dead.test:80 half-open->open",
+					"http://dead.test:80 open->half-open",
+					"http://dead.test:80 half-open->closed",
+				})
+			})
+		})
+	}
+}
+
+// TestBreakerHalfOpenOneProbe checks that a half-open breaker lets one
+// probe through and refuses the calls made while it is in flight.
+func TestBreakerHalfOpenOneProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := bkDead()
+		slow := &bkHost{wait: make(chan struct{})}
+		hosts := bkNet{"a.test": h}
+		tr := New(hosts, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 2}))
+		for range 2 {
+			bkCall(t, tr, "http://a.test/")
+		}
+		time.Sleep(10*time.Second + time.Millisecond)
+
+		// The probe hangs on the server until released.
+		hosts["a.test"] = slow // the same breaker: the key is the host
+		probe := make(chan int)
+		go func() {
+			code, _, err := bkCall(t, tr, "http://a.test/")
+			if err != nil {
+				t.Errorf("probe: %v", err)
+			}
+			probe <- code
+		}()
+		synctest.Wait()
+		for range 10 {
+			_, _, err := bkCall(t, tr, "http://a.test/")
+			bkWantOpen(t, err)
+			if !strings.Contains(err.Error(), "http://a.test:80: half-open") {
+				t.Errorf("err = %q, want it to name the key and the half-open state", err)
+			}
+		}
+		if got := slow.hits.Load(); got != 1 {
+			t.Errorf("the server saw %d probes, want 1", got)
+		}
+		close(slow.wait)
+		if code := <-probe; code != 200 {
+			t.Fatalf("probe = %d, want 200", code)
+		}
+		if code, _, err := bkCall(t, tr, "http://a.test/"); err != nil || code != 200 {
+			t.Errorf("call after the probe = %d %v, want 200", code, err)
+		}
+	})
+}
+
+// TestBreakerNeverTrips sends storms of outcomes that are not failures.
+func TestBreakerNeverTrips(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{400, 404, 408, 409, 429, 501, 505} {
+		for _, s := range []BreakerSettings{{ConsecutiveFailures: 3}, {}} {
+			t.Run(fmt.Sprintf("%d/consecutive=%d", status, s.ConsecutiveFailures), func(t *testing.T) {
+				t.Parallel()
+				h := new(bkHost)
+				h.status.Store(int32(status))
+				tr := New(bkNet{"api.test": h}, WithMaxRetries(0), WithBreaker(s))
+				const calls = 300
+				for i := range calls {
+					code, _, err := bkCall(t, tr, "http://api.test/")
+					if err != nil || code != status {
+						t.Fatalf("call %d = %d %v, want %d", i+1, code, err, status)
+					}
+				}
+				if got := h.hits.Load(); got != calls {
+					t.Errorf("the server saw %d calls, want %d", got, calls)
+				}
+			})
+		}
+	}
+}
+
+// TestBreakerFailureRatio checks the ratio rule: MinRequests, the ratio and
+// the rolling window.
+func TestBreakerFailureRatio(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := new(bkHost)
+		tr := New(bkNet{"api.test": h}, WithMaxRetries(0))
+		call := func(status int) error {
+			h.status.Store(int32(status))
+			_, _, err := bkCall(t, tr, "http://api.test/")
+			return err
+		}
+		// One failure in three, for long: below the ratio.
+		for i := range 300 {
+			status := 200
+			if i%3 == 0 {
+				status = 503
+			}
+			if err := call(status); err != nil {
+				t.Fatalf("call %d: %v", i+1, err)
+			}
+		}
+		// Let the window forget them, then 19 failures: below
+		// MinRequests.
+		time.Sleep(31 * time.Second)
+		for i := range 19 {
+			if err := call(503); err != nil {
+				t.Fatalf("failure %d: %v", i+1, err)
+			}
+		}
+		// The window rolls: 10 of those failures leave it ...
+		time.Sleep(29 * time.Second)
+		for i := range 10 {
+			if err := call(503); err != nil {
+				t.Fatalf("failure %d after the roll: %v", i+1, err)
+			}
+		}
+		// ... and a 20th failure in the window trips it.
+		time.Sleep(5 * time.Second)
+		for i := range 10 {
+			if err := call(503); err != nil {
+				t.Fatalf("failure %d after the second roll: %v", i+1, err)
+			}
+		}
+		bkWantOpen(t, call(200))
+	})
+}
+
+// TestBreakerTwoHosts checks that tripping one host's breaker leaves the
+// other's untouched.
+func TestBreakerTwoHosts(t *testing.T) {
+	t.Parallel()
+	a, b := bkDead(), new(bkHost)
+	tr := New(bkNet{"a.test": a, "b.test:8080": b}, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 3}))
+	for range 3 {
+		bkCall(t, tr, "https://a.test/")
+	}
+	_, _, err := bkCall(t, tr, "https://a.test/")
+	bkWantOpen(t, err)
+	for i := range 100 {
+		if code, _, err := bkCall(t, tr, "https://b.test:8080/"); err != nil || code != 200 {
+			t.Fatalf("call %d to b = %d %v, want 200", i+1, code, err)
+		}
+	}
+	if a.hits.Load() != 3 || b.hits.Load() != 100 {
+		t.Errorf("hits: a %d, b %d; want 3 and 100", a.hits.Load(), b.hits.Load())
+	}
+}
+
+// TestBreakerConcurrent runs 100 goroutines over healthy and dead hosts,
+// with retries, under the race detector.
+func TestBreakerConcurrent(t *testing.T) {
+	t.Parallel()
+	hosts := bkNet{"ok1.test": new(bkHost), "ok2.test": new(bkHost), "dead1.test": bkDead(), "dead2.test": bkDead()}
+	var changes atomic.Int32
+	tr := New(hosts, WithBackoff(0, 0), WithMaxRetries(2),
+		WithBreaker(BreakerSettings{ConsecutiveFailures: 3}),
+		WithBreakerObserver(func(BreakerChange) { changes.Add(1) }))
+	names := []string{"ok1.test", "ok2.test", "dead1.test", "dead2.test"}
+	const goroutines, calls = 100, 20
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range calls {
+				host := names[(g+i)%len(names)]
+				code, _, err := bkCall(t, tr, "http://"+host+"/")
+				switch {
+				case strings.HasPrefix(host, "ok") && (err != nil || code != 200):
+					t.Errorf("%s: %d %v, want 200", host, code, err)
+				case strings.HasPrefix(host, "dead") && err != nil:
+					bkWantOpen(t, err)
+				case strings.HasPrefix(host, "dead") && code != 500:
+					t.Errorf("%s: %d, want 500", host, code)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	per := int32(goroutines * calls / len(names))
+	for _, name := range names {
+		got := hosts[name].hits.Load()
+		if strings.HasPrefix(name, "ok") && got != per {
+			t.Errorf("%s saw %d attempts, want %d", name, got, per)
+		}
+		if strings.HasPrefix(name, "dead") && got >= per {
+			t.Errorf("%s saw %d attempts of %d calls: its breaker did not spare it", name, got, per)
+		}
+	}
+	if changes.Load() < 2 {
+		t.Errorf("%d state changes observed, want at least one per dead host", changes.Load())
+	}
+}
+
+// TestBreakerBoundedMemory calls 100,000 distinct hosts: the set of breakers
+// stays within its limit, and so does the heap.
+func TestBreakerBoundedMemory(t *testing.T) {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	before := ms.HeapAlloc
+
+	bt := bkMiddleware(newBKStub(), maxBreakers)
+	req, err := http.NewRequest(http.MethodGet, "https://h.test/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	largest := 0
+	for i := range 100_000 {
+		req.URL.Host = "h" + strconv.Itoa(i) + ".test"
+		if _, err := bt.RoundTrip(req); err != nil {
+			t.Fatal(err)
+		}
+		if i%100 == 0 {
+			largest = max(largest, bt.set.len())
+		}
+	}
+	largest = max(largest, bt.set.len())
+	if largest > maxBreakers || largest < maxBreakers*15/16 {
+		t.Errorf("the set held up to %d breakers, want at most %d and at least %d", largest, maxBreakers, maxBreakers*15/16)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	if grew := int64(ms.HeapAlloc) - int64(before); grew > 32<<20 {
+		t.Errorf("the heap grew by %d MiB over 100,000 hosts", grew>>20)
+	}
+	runtime.KeepAlive(bt)
+}
+
+// TestBreakerEviction checks what a full set removes: idle breakers first,
+// then the least recently used closed ones, open ones only when nothing
+// else is left.
+func TestBreakerEviction(t *testing.T) {
+	bkSynctestRun(t, "idle", func(t *testing.T) {
+		bt := bkMiddleware(newBKStub(), 8)
+		for i := range 8 {
+			bkCall(t, bt, fmt.Sprintf("http://h%d.test/", i))
+		}
+		time.Sleep(41 * time.Second) // Window + OpenTimeout + 1s
+		bkCall(t, bt, "http://new.test/")
+		if n := bt.set.len(); n != 1 {
+			t.Errorf("%d breakers after the sweep, want 1", n)
+		}
+	})
+	bkSynctestRun(t, "lru", func(t *testing.T) {
+		bt := bkMiddleware(newBKStub(), 16)
+		for i := range 16 {
+			bkCall(t, bt, fmt.Sprintf("http://h%d.test/", i))
+			time.Sleep(time.Second)
+		}
+		bkCall(t, bt, "http://h0.test/") // h0 is now the most recently used
+		bkCall(t, bt, "http://new.test/")
+		if n := bt.set.len(); n != 16 {
+			t.Errorf("%d breakers, want 16", n)
+		}
+		if bkHas(bt, "http", "h1.test") || !bkHas(bt, "http", "h0.test") || !bkHas(bt, "http", "new.test") {
+			t.Error("the least recently used breaker, h1, was not the one removed")
+		}
+	})
+	bkSynctestRun(t, "open kept", func(t *testing.T) {
+		hosts := bkNet{}
+		for i := range 200 {
+			hosts[fmt.Sprintf("h%d.test", i)] = new(bkHost)
+		}
+		for i := range 3 {
+			hosts[fmt.Sprintf("dead%d.test", i)] = bkDead()
+		}
+		bt := bkMiddleware(hosts, 8, WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+		for i := range 3 {
+			bkCall(t, bt, fmt.Sprintf("http://dead%d.test/", i))
+		}
+		for i := range 200 {
+			bkCall(t, bt, fmt.Sprintf("http://h%d.test/", i))
+			if n := bt.set.len(); n > 8 {
+				t.Fatalf("%d breakers, want at most 8", n)
+			}
+		}
+		for i := range 3 {
+			if !bkHas(bt, "http", fmt.Sprintf("dead%d.test", i)) {
+				t.Errorf("open breaker dead%d was removed", i)
+			}
+			_, _, err := bkCall(t, bt, fmt.Sprintf("http://dead%d.test/", i))
+			bkWantOpen(t, err)
+		}
+	})
+	bkSynctestRun(t, "all open", func(t *testing.T) {
+		hosts := bkNet{}
+		for i := range 20 {
+			hosts[fmt.Sprintf("dead%d.test", i)] = bkDead()
+		}
+		bt := bkMiddleware(hosts, 8, WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+		for i := range 20 {
+			bkCall(t, bt, fmt.Sprintf("http://dead%d.test/", i))
+			time.Sleep(time.Millisecond)
+			if n := bt.set.len(); n > 8 {
+				t.Fatalf("%d breakers, want at most 8", n)
+			}
+		}
+		if bkHas(bt, "http", "dead0.test") || !bkHas(bt, "http", "dead19.test") {
+			t.Error("the least recently used open breaker was not the one removed")
+		}
+	})
+}
+
+// bkSynctestRun runs f as subtest name, in its own synctest bubble.
+func bkSynctestRun(t *testing.T, name string, f func(*testing.T)) {
+	t.Run(name, func(t *testing.T) { synctest.Test(t, f) })
+}
+
+func bkHas(bt *breakerTransport, scheme, host string) bool {
+	bt.set.mu.RLock()
+	defer bt.set.mu.RUnlock()
+	return bt.set.m[breakerKey{scheme, host}] != nil
+}
+
+// TestBreakerRefusedFirstAttempt checks the error of a call refused at its
+// first attempt.
+func TestBreakerRefusedFirstAttempt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var outcomes []Outcome
+		tr := New(bkNet{"api.test": bkDead()}, WithMaxRetries(0),
+			WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: 30 * time.Second}),
+			WithObserver(func(a Attempt) { outcomes = append(outcomes, a.Outcome) }))
+		bkCall(t, tr, "https://api.test/v1/posts?token=secret")
+		time.Sleep(12500 * time.Millisecond)
+		_, _, err := bkCall(t, tr, "https://api.test/v1/posts?token=secret")
+		bkWantOpen(t, err)
+		var e *Error
+		if !errors.As(err, &e) || e.Attempts != 1 {
+			t.Fatalf("err = %#v, want an *Error of 1 attempt", err)
+		}
+		const want = "resilient: GET https://api.test/v1/posts: 1 attempt: resilient: circuit breaker open: https://api.test:443: next probe in 17.5s"
+		if err.Error() != want {
+			t.Errorf("err = %q\nwant %q", err, want)
+		}
+		if len(outcomes) != 2 || outcomes[1] != OutcomeCircuitOpen {
+			t.Errorf("outcomes = %v, want [.. %s]", outcomes, OutcomeCircuitOpen)
+		}
+	})
+}
+
+// TestBreakerRefusedRetry checks that a call whose retry is refused returns
+// the response of its previous attempt, body included.
+func TestBreakerRefusedRetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := new(bkHost)
+		h.status.Store(http.StatusServiceUnavailable)
+		var outcomes []Outcome
+		tr := New(bkNet{"api.test": h}, WithBreaker(BreakerSettings{ConsecutiveFailures: 1}),
+			WithObserver(func(a Attempt) { outcomes = append(outcomes, a.Outcome) }))
+		code, body, err := bkCall(t, tr, "https://api.test/v1/posts")
+		if err != nil || code != 503 || body != "api.test 503 #1" {
+			t.Fatalf("call = %d %q %v, want the first attempt's 503", code, body, err)
+		}
+		if got := h.hits.Load(); got != 1 {
+			t.Errorf("the server saw %d attempts, want 1", got)
+		}
+		if len(outcomes) != 2 || outcomes[0] != OutcomeTransient || outcomes[1] != OutcomeCircuitOpen {
+			t.Errorf("outcomes = %v, want [transient circuit_open]", outcomes)
+		}
+	})
+}
+
+// bkBody is a request body that records its Close.
+type bkBody struct {
+	io.Reader
+	closed atomic.Bool
+}
+
+func (b *bkBody) Close() error { b.closed.Store(true); return nil }
+
+// TestBreakerRefusalClosesBody checks that a refused attempt closes the
+// request body and never reaches the base transport.
+func TestBreakerRefusalClosesBody(t *testing.T) {
+	t.Parallel()
+	h := bkDead()
+	settings := WithBreaker(BreakerSettings{ConsecutiveFailures: 1})
+	newReq := func() (*http.Request, *bkBody) {
+		body := &bkBody{Reader: strings.NewReader(`{"text":"hello"}`)}
+		req, err := http.NewRequest(http.MethodPut, "http://api.test/v1/posts/1", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// With GetBody the Transport hands the body itself to the
+		// attempt: the breaker must close it.
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(`{"text":"hello"}`)), nil }
+		return req, body
+	}
+	for _, rt := range []http.RoundTripper{
+		New(bkNet{"api.test": h}, WithMaxRetries(0), settings),
+		bkMiddleware(bkNet{"api.test": h}, maxBreakers, settings),
+	} {
+		before := h.hits.Load()
+		bkCall(t, rt, "http://api.test/") // trips it
+		req, body := newReq()
+		_, _, err := bkDo(t, rt, req)
+		bkWantOpen(t, err)
+		if !body.closed.Load() {
+			t.Errorf("%T: the body of a refused attempt was not closed", rt)
+		}
+		if got := h.hits.Load() - before; got != 1 {
+			t.Errorf("%T: the server saw %d attempts, want 1", rt, got)
+		}
+	}
+}
+
+// TestBreakerObserverAndLogger checks that state changes reach the observer
+// and the logger.
+func TestBreakerObserverAndLogger(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		var rec bkRecorder
+		h := bkDead()
+		tr := New(bkNet{"api.test:8443": h}, WithMaxRetries(0), WithLogger(logger),
+			WithBreaker(BreakerSettings{ConsecutiveFailures: 2}), WithBreakerObserver(rec.observe))
+		const url = "https://api.test:8443/v1"
+		start := time.Now()
+		bkCall(t, tr, url)
+		bkCall(t, tr, url)
+		time.Sleep(10*time.Second + time.Millisecond)
+		h.status.Store(200)
+		bkCall(t, tr, url)
+
+		bkEqual(t, "observed", rec.transitions(), []string{
+			"https://api.test:8443 closed->open",
+			"https://api.test:8443 open->half-open",
+			"https://api.test:8443 half-open->closed",
+		})
+		if len(rec.changes) == 3 {
+			if !rec.changes[0].At.Equal(start) || !rec.changes[2].At.Equal(start.Add(10*time.Second+time.Millisecond)) {
+				t.Errorf("At = %v, %v; want %v, %v", rec.changes[0].At, rec.changes[2].At, start, start.Add(10*time.Second+time.Millisecond))
+			}
+		}
+		var logged []string
+		for line := range strings.Lines(buf.String()) {
+			var r map[string]any
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("%v: %s", err, line)
+			}
+			if r["msg"] == "resilient: breaker state change" {
+				logged = append(logged, fmt.Sprintf("%v %v %v->%v", r["level"], r["breaker"], r["from"], r["to"]))
+			}
+		}
+		bkEqual(t, "logged", logged, []string{
+			"WARN https://api.test:8443 closed->open",
+			"INFO https://api.test:8443 open->half-open",
+			"INFO https://api.test:8443 half-open->closed",
+		})
+	})
+}
+
+// TestBreakerObserverReentrant checks that an observer may call the
+// Transport whose breaker changed state: delivery never deadlocks.
+func TestBreakerObserverReentrant(t *testing.T) {
+	// A deadlock on a mutex is invisible to synctest: a real-time
+	// watchdog turns it into a failure with the goroutines' stacks.
+	watchdog := time.AfterFunc(30*time.Second, func() { panic("TestBreakerObserverReentrant deadlocked") })
+	defer watchdog.Stop()
+	synctest.Test(t, func(t *testing.T) {
+		h := bkDead()
+		var tr *Transport
+		var nested []string
+		observer := func(c BreakerChange) {
+			for _, host := range []string{"api.test", "other.test"} {
+				code, _, err := bkCall(t, tr, "http://"+host+"/")
+				nested = append(nested, fmt.Sprintf("%s %s: %d %v", c.To, host, code, errors.Is(err, ErrCircuitOpen)))
+			}
+		}
+		tr = New(bkNet{"api.test": h, "other.test": new(bkHost)}, WithMaxRetries(0),
+			WithBreaker(BreakerSettings{ConsecutiveFailures: 1}), WithBreakerObserver(observer))
+		bkCall(t, tr, "http://api.test/")
+		time.Sleep(10*time.Second + time.Millisecond)
+		h.status.Store(200)
+		if code, _, err := bkCall(t, tr, "http://api.test/"); err != nil || code != 200 {
+			t.Errorf("probe = %d %v, want 200", code, err)
+		}
+		bkEqual(t, "nested calls", nested, []string{
+			"open api.test: 0 true",
+			"open other.test: 200 false",
+			"half-open api.test: 0 true", // the probe is in flight
+			"half-open other.test: 200 false",
+			"closed api.test: 200 false",
+			"closed other.test: 200 false",
+		})
+	})
+}
+
+// TestBreakerAttemptTimeoutAndCancel checks that attempt timeouts count as
+// failures and that the caller's own cancellations do not count.
+func TestBreakerAttemptTimeoutAndCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := &bkHost{wait: make(chan struct{})}
+		tr := New(bkNet{"slow.test": slow}, WithMaxRetries(0), WithAttemptTimeout(time.Second),
+			WithBreaker(BreakerSettings{ConsecutiveFailures: 2}))
+		// The caller gives up first, five times: not counted.
+		for range 5 {
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://slow.test/", nil)
+			_, _, err := bkDo(t, tr, req)
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("err = %v, want the caller's deadline", err)
+			}
+		}
+		// Two attempt timeouts trip it.
+		for range 2 {
+			_, _, err := bkCall(t, tr, "http://slow.test/")
+			if !errors.Is(err, ErrAttemptTimeout) {
+				t.Fatalf("err = %v, want ErrAttemptTimeout", err)
+			}
+		}
+		_, _, err := bkCall(t, tr, "http://slow.test/")
+		bkWantOpen(t, err)
+		if got := slow.hits.Load(); got != 7 {
+			t.Errorf("the server saw %d attempts, want 7", got)
+		}
+	})
+}
+
+// TestBreakerOutcome checks what a breaker counts for each kind of result.
+func TestBreakerOutcome(t *testing.T) {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	const (
+		success  = "success"
+		failure  = "failure"
+		excluded = "excluded"
+	)
+	tests := []struct {
+		name   string
+		ctx    context.Context
+		status int   // 0: no response
+		err    error // with status 0
+		class  *Class
+		want   string
+	}{
+		{"200", nil, 200, nil, nil, success},
+		{"404", nil, 404, nil, nil, success},
+		{"408", nil, 408, nil, nil, success},
+		{"429", nil, 429, nil, nil, excluded},
+		{"500", nil, 500, nil, nil, failure},
+		{"501", nil, 501, nil, nil, success},
+		{"502", nil, 502, nil, nil, failure},
+		{"503", nil, 503, nil, nil, failure},
+		{"504", nil, 504, nil, nil, failure},
+		{"505", nil, 505, nil, nil, success},
+		{"507", nil, 507, nil, nil, success},
+		{"503 classified throttled", nil, 503, nil, ptr(Throttled), excluded},
+		{"500 classified permanent", nil, 500, nil, ptr(Permanent), success},
+		{"507 classified transient", nil, 507, nil, ptr(Transient), failure},
+		{"409 classified transient", nil, 409, nil, ptr(Transient), success},
+		{"501 classified transient", nil, 501, nil, ptr(Transient), success},
+		{"connection refused", nil, 0, refused, nil, failure},
+		{"reset", nil, 0, syscall.ECONNRESET, nil, failure},
+		{"unexpected EOF", nil, 0, io.ErrUnexpectedEOF, nil, failure},
+		{"attempt timeout", nil, 0, fmt.Errorf("%w after 1s: %w", ErrAttemptTimeout, context.Canceled), nil, failure},
+		{"attempt timeout classified", nil, 0, fmt.Errorf("%w after 1s: %w", ErrAttemptTimeout, context.Canceled), ptr(Transient), failure},
+		{"caller canceled", canceled, 0, context.Canceled, nil, excluded},
+		{"caller canceled classified", canceled, 0, context.Canceled, ptr(Transient), excluded},
+		{"unsupported scheme", nil, 0, errors.New(`unsupported protocol scheme "ftp"`), nil, excluded},
+		{"error classified throttled", nil, 0, refused, ptr(Throttled), excluded},
+		{"error classified success", nil, 0, refused, ptr(Success), success},
+		{"nil response and nil error", nil, 0, nil, nil, failure},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := tt.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			if tt.class != nil {
+				actx := &attemptCtx{Context: ctx}
+				actx.st.classified, actx.st.class = true, *tt.class
+				_, actx.st.neverSent = classifyErr(tt.err)
+				ctx = actx
+			}
+			req := httptest.NewRequestWithContext(ctx, http.MethodGet, "http://api.test/", nil)
+			var resp *http.Response
+			if tt.status != 0 {
+				resp = &http.Response{StatusCode: tt.status, Body: http.NoBody}
+			}
+			got := success
+			switch err := breakerOutcome(req, resp, tt.err); err {
+			case errBreakerExcluded:
+				got = excluded
+			case nil:
+			default:
+				got = failure
+			}
+			if got != tt.want {
+				t.Errorf("breakerOutcome(%d, %v) = %s, want %s", tt.status, tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestBreakerKeys checks the default key, its canonical forms and a custom
+// Key.
+func TestBreakerKeys(t *testing.T) {
+	t.Parallel()
+	names := []struct{ scheme, host, want string }{
+		{"https", "api.example.com", "https://api.example.com:443"},
+		{"https", "api.example.com:443", "https://api.example.com:443"},
+		{"HTTPS", "API.Example.COM:443", "https://api.example.com:443"},
+		{"http", "api.example.com", "http://api.example.com:80"},
+		{"http", "api.example.com:", "http://api.example.com:80"},
+		{"http", "api.example.com:8080", "http://api.example.com:8080"},
+		{"https", "api.example.com:80", "https://api.example.com:80"},
+		{"http", "[::1]", "http://[::1]:80"},
+		{"http", "[::1]:80", "http://[::1]:80"},
+		{"http", "[::1]:8080", "http://[::1]:8080"},
+		{"ws", "a.test", "ws://a.test"},
+	}
+	for _, n := range names {
+		scheme := lowerASCII(n.scheme)
+		if got := breakerName(breakerKey{scheme, canonicalHost(scheme, n.host)}); got != n.want {
+			t.Errorf("breakerName(%q, %q) = %q, want %q", n.scheme, n.host, got, n.want)
+		}
+	}
+
+	t.Run("aliases", func(t *testing.T) {
+		h := bkDead()
+		bt := bkMiddleware(bkNet{"api.test": h, "API.test": h, "api.test:443": h}, 8, WithBreaker(BreakerSettings{ConsecutiveFailures: 3}))
+		bkCall(t, bt, "https://api.test/")
+		bkCall(t, bt, "https://API.test/")
+		bkCall(t, bt, "https://api.test:443/")
+		for _, url := range []string{"https://api.test/", "https://API.test/", "https://api.test:443/"} {
+			_, _, err := bkCall(t, bt, url)
+			bkWantOpen(t, err)
+			if !strings.Contains(err.Error(), "https://api.test:443: next probe") {
+				t.Errorf("err = %q, want it to name https://api.test:443", err)
+			}
+		}
+		if n := bt.set.len(); n != 3 {
+			t.Errorf("%d keys, want 3 (one breaker, two aliases)", n)
+		}
+		// Removing the breaker removes its aliases.
+		bt.set.mu.Lock()
+		bt.set.remove(bt.set.m[breakerKey{"https", "api.test"}])
+		n := len(bt.set.m)
+		bt.set.mu.Unlock()
+		if n != 0 {
+			t.Errorf("%d keys after removing the breaker, want 0", n)
+		}
+	})
+
+	t.Run("ports", func(t *testing.T) {
+		a, b := bkDead(), new(bkHost)
+		tr := New(bkNet{"a.test:8080": a, "a.test:8081": b}, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+		bkCall(t, tr, "http://a.test:8080/")
+		if code, _, err := bkCall(t, tr, "http://a.test:8081/"); err != nil || code != 200 {
+			t.Errorf("other port = %d %v, want 200", code, err)
+		}
+	})
+
+	t.Run("custom", func(t *testing.T) {
+		hosts := bkNet{"a.test": bkDead(), "b.test": bkDead()}
+		tr := New(hosts, WithMaxRetries(0), WithBreaker(BreakerSettings{
+			ConsecutiveFailures: 2,
+			Key:                 func(r *http.Request) string { return r.Header.Get("X-Tenant") },
+		}))
+		call := func(url, tenant string) error {
+			req, _ := http.NewRequest(http.MethodGet, url, nil)
+			if tenant != "" {
+				req.Header.Set("X-Tenant", tenant)
+			}
+			_, _, err := bkDo(t, tr, req)
+			return err
+		}
+		// Two hosts, one key: their failures add up.
+		call("http://a.test/", "acme")
+		call("http://b.test/", "acme")
+		err := call("http://a.test/", "acme")
+		bkWantOpen(t, err)
+		if !strings.Contains(err.Error(), "open: acme: next probe") {
+			t.Errorf("err = %q, want it to name the key acme", err)
+		}
+		if err := call("http://a.test/", "globex"); err != nil {
+			t.Errorf("another key: %v", err)
+		}
+		// An empty key goes without a breaker.
+		for range 10 {
+			if err := call("http://b.test/", ""); err != nil {
+				t.Fatalf("without a key: %v", err)
+			}
+		}
+	})
+}
+
+// TestBreakerPanicFreesProbe checks that a probe whose base RoundTripper
+// panics counts as a failure instead of holding the half-open breaker.
+func TestBreakerPanicFreesProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := bkDead()
+		hosts := bkNet{"api.test": h}
+		var panicking atomic.Bool
+		base := rtFuncBK(func(req *http.Request) (*http.Response, error) {
+			if panicking.Load() {
+				panic("base exploded")
+			}
+			return hosts.RoundTrip(req)
+		})
+		bt := bkMiddleware(base, 8, WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+		bkCall(t, bt, "http://api.test/")
+		time.Sleep(10*time.Second + time.Millisecond)
+		panicking.Store(true)
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("the base's panic was not propagated")
+				}
+			}()
+			bt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://api.test/", nil))
+		}()
+		panicking.Store(false)
+		_, _, err := bkCall(t, bt, "http://api.test/")
+		bkWantOpen(t, err) // reopened by the panic, not stuck half-open
+		time.Sleep(10*time.Second + time.Millisecond)
+		h.status.Store(200)
+		if code, _, err := bkCall(t, bt, "http://api.test/"); err != nil || code != 200 {
+			t.Errorf("probe = %d %v, want 200", code, err)
+		}
+	})
+}
+
+type rtFuncBK func(*http.Request) (*http.Response, error)
+
+func (f rtFuncBK) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// TestWithBreakerPanics checks that invalid settings panic with a message
+// naming the field.
+func TestWithBreakerPanics(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		s     BreakerSettings
+		field string
+	}{
+		{BreakerSettings{ConsecutiveFailures: -1}, "ConsecutiveFailures"},
+		{BreakerSettings{FailureRatio: -0.5}, "FailureRatio"},
+		{BreakerSettings{FailureRatio: 1.5}, "FailureRatio"},
+		{BreakerSettings{FailureRatio: math.NaN()}, "FailureRatio"},
+		{BreakerSettings{MinRequests: -20}, "MinRequests"},
+		{BreakerSettings{Window: -time.Second}, "Window"},
+		{BreakerSettings{OpenTimeout: -time.Second}, "OpenTimeout"},
+		{BreakerSettings{HalfOpenRequests: -1}, "HalfOpenRequests"},
+	}
+	for _, tt := range tests {
+		func() {
+			defer func() {
+				msg := fmt.Sprint(recover())
+				if !strings.HasPrefix(msg, "resilient: WithBreaker "+tt.field+": ") {
+					t.Errorf("WithBreaker(%+v) panicked with %q, want a message about %s", tt.s, msg, tt.field)
+				}
+			}()
+			WithBreaker(tt.s)
+		}()
+	}
+	// Valid edge values do not panic.
+	WithBreaker(BreakerSettings{FailureRatio: 1})
+	WithBreaker(BreakerSettings{})
+}
+
+// TestWithoutBreaker checks that WithoutBreaker means no breaker at all.
+func TestWithoutBreaker(t *testing.T) {
+	t.Parallel()
+	h := bkDead()
+	tr := New(bkNet{"api.test": h}, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1}), WithoutBreaker())
+	if tr.breakerMiddleware() != nil {
+		t.Error("WithoutBreaker: the chain still has a breaker")
+	}
+	for i := range 200 {
+		if code, _, err := bkCall(t, tr, "http://api.test/"); err != nil || code != 500 {
+			t.Fatalf("call %d = %d %v, want 500", i+1, code, err)
+		}
+	}
+	if got := h.hits.Load(); got != 200 {
+		t.Errorf("the server saw %d calls, want 200", got)
+	}
+	// A later WithBreaker turns it back on.
+	if New(nil, WithoutBreaker(), WithBreaker(BreakerSettings{})).breakerMiddleware() == nil {
+		t.Error("WithBreaker after WithoutBreaker: no breaker")
+	}
+}
+
+// TestBreakerStateString checks the names of the states.
+func TestBreakerStateString(t *testing.T) {
+	for s, want := range map[BreakerState]string{BreakerClosed: "closed", BreakerHalfOpen: "half-open", BreakerOpen: "open", 7: "breakerstate(7)"} {
+		if got := s.String(); got != want {
+			t.Errorf("BreakerState(%d).String() = %q, want %q", int(s), got, want)
+		}
+	}
+}
+
+// TestBreakerRemoveOldest checks the selection of the least recently seen
+// breakers, with ties, against every split.
+func TestBreakerRemoveOldest(t *testing.T) {
+	t.Parallel()
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for _, size := range []int{1, 2, 3, 10, 100} {
+		for n := 0; n <= size+1; n++ {
+			s := newBreakerSet(BreakerSettings{}, nil, nil)
+			es := make([]*breakerEntry, size)
+			for i := range es {
+				k := breakerKey{"http", strconv.Itoa(i)}
+				es[i] = &breakerEntry{key: k, lastSeen: rnd.Int64N(int64(size)/2 + 1)}
+				s.m[k] = es[i]
+			}
+			s.removeOldest(slices.Clone(es), n)
+			removed, newestRemoved, oldestKept := 0, int64(-1), int64(math.MaxInt64)
+			for _, e := range es {
+				if s.m[e.key] == nil {
+					removed++
+					newestRemoved = max(newestRemoved, e.lastSeen)
+				} else {
+					oldestKept = min(oldestKept, e.lastSeen)
+				}
+			}
+			if removed != min(n, size) || newestRemoved > oldestKept {
+				t.Errorf("size %d, n %d: removed %d, the newest of them seen at %d, the oldest kept at %d", size, n, removed, newestRemoved, oldestKept)
+			}
+		}
+	}
+}
