@@ -196,6 +196,8 @@ type partition struct {
 	mu           sync.Mutex
 	lim          *rate.Limiter // nil: no pacing
 	learned      bool          // lim paces by the server's announced quota
+	paceRate     rate.Limit    // the rate and burst last given to lim by pace
+	paceBurst    int
 	limit        int           // announced limit; 0 when unknown
 	window       time.Duration // announced (policy) or estimated window; 0 when unknown
 	policyWindow bool          // window was announced, not estimated

@@ -229,23 +229,37 @@ func parseReset(v string, now *lazyNow) (time.Time, bool) {
 }
 
 // parseDecimal parses digits with an optional fraction ("30", "1.5"), and
-// nothing else: no sign, exponent or spaces.
+// nothing else: no sign, exponent or spaces. Values of 1e18 and more are
+// refused.
 func parseDecimal(v string) (float64, bool) {
-	if v == "" {
-		return 0, false
-	}
-	dot := false
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; {
-		case c >= '0' && c <= '9':
-		case c == '.' && !dot && i > 0 && i < len(v)-1:
-			dot = true
-		default:
+	var whole uint64
+	i := 0
+	for ; i < len(v) && v[i] >= '0' && v[i] <= '9'; i++ {
+		if whole >= 1e17 {
 			return 0, false
 		}
+		whole = whole*10 + uint64(v[i]-'0')
 	}
-	f, err := strconv.ParseFloat(v, 64)
-	return f, err == nil
+	if i == 0 {
+		return 0, false
+	}
+	f := float64(whole)
+	if i == len(v) {
+		return f, true
+	}
+	if v[i] != '.' || i == len(v)-1 {
+		return 0, false
+	}
+	scale := 0.1
+	for i++; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		f += float64(c-'0') * scale
+		scale /= 10
+	}
+	return f, true
 }
 
 // structured reads the IETF draft's RateLimit field, a list of
@@ -524,7 +538,7 @@ func (rl *rateLimiter) pace(p *partition, now time.Time, remaining int) {
 	b := remaining
 	switch {
 	case b < 0 && p.learned:
-		b = p.lim.Burst() // not announced: keep it
+		b = p.paceBurst // not announced: keep it
 	case b < 0:
 		b = p.limit
 	}
@@ -532,17 +546,22 @@ func (rl *rateLimiter) pace(p *partition, now time.Time, remaining int) {
 		r, b = min(r, rl.static), min(b, rl.burst)
 	}
 	b = max(b, 1)
-	if p.lim == nil {
+	switch {
+	case p.lim == nil:
 		// The first quota learned, without a static limit: a full bucket,
 		// so that the remaining quota can be used at once.
-		p.lim, p.learned = rate.NewLimiter(r, b), true
-		return
-	}
-	p.learned = true // a static limiter keeps its tokens: never more than it allows
-	if p.lim.Limit() != r {
+		p.lim = rate.NewLimiter(r, b)
+	case !p.learned:
+		// A static limiter keeps its tokens: never more than it allows.
 		p.lim.SetLimitAt(now, r)
-	}
-	if p.lim.Burst() != b {
 		p.lim.SetBurstAt(now, b)
+	default:
+		if r != p.paceRate {
+			p.lim.SetLimitAt(now, r)
+		}
+		if b != p.paceBurst {
+			p.lim.SetBurstAt(now, b)
+		}
 	}
+	p.learned, p.paceRate, p.paceBurst = true, r, b
 }

@@ -1,7 +1,9 @@
 package resilient
 
 import (
+	"math"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -146,17 +148,47 @@ func TestParseResetMagnitude(t *testing.T) {
 }
 
 // TestParseRateLimitNoHeadersNoAlloc checks the happy path's promise: no
-// clock read, no allocation.
+// clock read, no allocation, with a small header map (scanned) and a large
+// one (looked up).
 func TestParseRateLimitNoHeadersNoAlloc(t *testing.T) {
-	h := hdr("Content-Type", "application/json", "X-Request-Id", "abc", "Date", "Tue, 17 Feb 2026 14:00:00 GMT")
-	allocs := testing.AllocsPerRun(100, func() {
-		var now lazyNow
-		r := parseRateLimit(h, &now)
-		if r.found() || !now.t.IsZero() {
-			t.Fatal("found rate-limit values in a response without them")
+	small := hdr("Content-Type", "application/json", "X-Request-Id", "abc", "Date", "Tue, 17 Feb 2026 14:00:00 GMT")
+	large := small.Clone()
+	for i := range 9 {
+		large.Set("X-Custom-"+strconv.Itoa(i), "v")
+	}
+	for _, h := range []http.Header{small, large} {
+		allocs := testing.AllocsPerRun(100, func() {
+			var now lazyNow
+			r := parseRateLimit(h, &now)
+			if r.found() || !now.t.IsZero() {
+				t.Fatal("found rate-limit values in a response without them")
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("parseRateLimit of %d headers without rate-limit ones: %v allocs, want 0", len(h), allocs)
 		}
-	})
-	if allocs != 0 {
-		t.Errorf("parseRateLimit without rate-limit headers: %v allocs, want 0", allocs)
+	}
+	// Both paths find a rate-limit header.
+	for _, h := range []http.Header{small, large} {
+		h = h.Clone()
+		h.Set("X-Rate-Limit-Remaining", "3")
+		var now lazyNow
+		if r := parseRateLimit(h, &now); r.info.Remaining != 3 {
+			t.Errorf("parseRateLimit of %d headers: Remaining %d, want 3", len(h), r.info.Remaining)
+		}
+	}
+}
+
+func TestParseDecimal(t *testing.T) {
+	for _, v := range []string{"0", "7", "30", "1.5", "0.25", "1771336800", "1771336800.25", "1771336800123", "99999999999999999"} {
+		want, _ := strconv.ParseFloat(v, 64)
+		if got, ok := parseDecimal(v); !ok || math.Abs(got-want) > want*1e-15 {
+			t.Errorf("parseDecimal(%q) = %v, %v; want %v, true", v, got, ok, want)
+		}
+	}
+	for _, v := range []string{"", ".", ".5", "5.", "1.2.3", "-1", "+1", "1e9", " 1", "1 ", "0x10", "inf", "NaN", "1,5", "999999999999999999999"} {
+		if got, ok := parseDecimal(v); ok {
+			t.Errorf("parseDecimal(%q) = %v, true; want false", v, got)
+		}
 	}
 }
