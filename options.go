@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // An Option configures a Transport. Options are applied in order by New and
@@ -48,6 +50,12 @@ type config struct {
 	breaker          BreakerSettings
 	noBreaker        bool
 	breakerObservers []func(BreakerChange)
+
+	// rate limiting (ratelimit.go)
+	noRateLimit  bool
+	rateLimit    rate.Limit // static limit per partition; 0 for none
+	rateBurst    int
+	rateLimitKey func(*http.Request) string
 
 	// observation (observe.go)
 	observers     []func(Attempt)

@@ -1,8 +1,516 @@
 package resilient
 
-import "net/http"
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
 
-// rateLimitMiddleware returns the per-partition rate limiter of the chain.
-func (t *Transport) rateLimitMiddleware() Middleware { return nil }
+	"golang.org/x/time/rate"
+)
 
-var _ = http.MethodGet
+// Bounds of the rate limiter's partition table: at most maxRatePartitions
+// partitions are kept, the least recently used one is evicted to make room,
+// and a partition unused for ratePartitionIdle whose announced reset and
+// pause have passed is dropped.
+const (
+	maxRatePartitions = 4096
+	ratePartitionIdle = 10 * time.Minute
+)
+
+// Pacing learned from the server. paceShare of the announced quota is used,
+// so that the announced reset, often rounded to the second, is rarely waited
+// for. Windows estimated from resets longer than maxLearnedWindow are not
+// believed.
+const (
+	paceShare        = 0.95
+	maxLearnedWindow = 24 * time.Hour
+)
+
+// WithRateLimit sets a static client-side limit of r attempts per second with
+// bursts of burst, applied to each partition (by default one per host and
+// class, see WithRateLimitKey). Without it the Transport paces nothing until
+// a server announces its quota. It panics if r is not positive, or if burst
+// is below 1 for a finite r; r = rate.Inf sets no static limit, as by
+// default.
+//
+// Whether or not a static limit is set, the Transport learns from the
+// rate-limit headers of every response (unless WithoutRateLimit is given):
+//
+//   - X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset, and the
+//     same in the X-Rate-Limit-* spelling;
+//   - the IETF draft's structured fields RateLimit: "default";r=50;t=30
+//     (r remaining, t seconds to the reset) and RateLimit-Policy:
+//     "default";q=100;w=60 (q the quota, w the window in seconds); with
+//     several items, the one with the least remaining binds;
+//   - the older drafts' RateLimit-Limit, RateLimit-Remaining and
+//     RateLimit-Reset (a limit such as "100, 100;w=60" gives its window);
+//   - Retry-After, which takes precedence over all of them.
+//
+// The first family present wins, in that order. A reset is told apart by
+// its form: a value that starts with a digit and contains 'T' or '-' is an
+// RFC 3339 time (2026-02-17T14:00:00Z); one that starts with a letter is an
+// HTTP date; a number (decimals allowed) of at least 1e11 is a Unix time in
+// milliseconds, of at least 1e8 a Unix time in seconds, and a smaller one a
+// number of seconds from now. Malformed values are ignored, one by one.
+//
+// What the Transport does with them, per partition (until a server has
+// announced something for a partition, its attempts go unpaced, unless a
+// static limit is set):
+//
+//   - When Remaining is 0, or not more than the attempts already in flight,
+//     new attempts wait for the reset, spread by a small jitter (at most 10%
+//     of the wait and one second), or until a response announces a new
+//     window.
+//   - A Throttled response (a 429 by default) with a Retry-After or a reset,
+//     or a 503 with a Retry-After (or a reset and Remaining 0), pauses the
+//     whole partition until then: no attempt is sent to it during the pause,
+//     and the retry of the throttled request waits the same pause.
+//   - When the server announces its limit and a window (the policy's w, or
+//     the longest time to a reset seen), attempts are paced at 95% of
+//     limit/window, the margin keeping clear of resets announced to the
+//     second, with bursts of up to the remaining quota: many goroutines
+//     sharing a partition rarely see a 429 and still use most of the quota,
+//     and a client far below its quota is not slowed. With a static limit
+//     too, the lower rate and the smaller burst apply.
+//
+// A wait respects the request's context. A wait that would pass the
+// context's deadline, or a wait announced by the server that is longer than
+// WithMaxRetryAfter's limit, is not started: the attempt fails at once, its
+// body is closed, and the error wraps ErrRateLimited and says how long the
+// wait would have been. Each attempt's announced values and local wait are
+// given to observers as Attempt.RateLimit and Attempt.LocalWait.
+//
+// Partitions are kept in a table of at most 4096, the least recently used
+// evicted first, and dropped after 10 minutes unused once their reset and
+// pause have passed.
+func WithRateLimit(r rate.Limit, burst int) Option {
+	if !(r > 0) { // NaN too
+		panic(fmt.Sprintf("resilient: WithRateLimit: rate %v is not positive", r))
+	}
+	if r != rate.Inf && burst < 1 {
+		panic(fmt.Sprintf("resilient: WithRateLimit: burst %d is below 1", burst))
+	}
+	return func(c *config) {
+		c.noRateLimit = false
+		c.rateLimit, c.rateBurst = r, burst
+	}
+}
+
+// WithoutRateLimit turns the client-side rate limiter off: no pacing, no
+// learning from rate-limit headers, no shared pause after a 429. A
+// Retry-After still delays the retry of the request that received it.
+func WithoutRateLimit() Option {
+	return func(c *config) { c.noRateLimit = true }
+}
+
+// WithRateLimitKey sets the function that names a request's partition of the
+// rate limiter. Requests with the same name share their learned quota, their
+// pause and their static limit. The default partition is the URL's scheme
+// and host (host[:port]) and the class of the method: reads (GET, HEAD,
+// OPTIONS) apart from writes (every other method), because servers usually
+// count them apart. A function returning "" exempts the request from the
+// limiter. A nil fn restores the default.
+//
+// For example, a server that counts all requests of an API key together:
+//
+//	resilient.WithRateLimitKey(func(r *http.Request) string { return r.URL.Host })
+func WithRateLimitKey(fn func(*http.Request) string) Option {
+	return func(c *config) { c.rateLimitKey = fn }
+}
+
+// partKey names a partition. The default key is the scheme, the host and
+// the class; a key from WithRateLimitKey is held in host with an empty
+// scheme. It is a comparable struct so that the default key needs no string
+// built per request.
+type partKey struct {
+	scheme, host string
+	write        bool
+}
+
+// String returns e.g. "https://api.example.com reads".
+func (k partKey) String() string {
+	if k.scheme == "" {
+		return k.host
+	}
+	if k.write {
+		return k.scheme + "://" + k.host + " writes"
+	}
+	return k.scheme + "://" + k.host + " reads"
+}
+
+// isReadMethod reports whether method is counted as a read: GET (or empty),
+// HEAD and OPTIONS.
+func isReadMethod(method string) bool {
+	switch method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
+// rateLimiter is the state shared by the attempts of one Transport: a
+// bounded table of partitions. It is safe for concurrent use.
+type rateLimiter struct {
+	static   rate.Limit // 0: none
+	burst    int
+	keyFn    func(*http.Request) string
+	maxWait  time.Duration // the longest wait announced by a server
+	rand     func(int64) int64
+	maxParts int
+	idle     time.Duration
+
+	n          atomic.Int32 // len(parts), read without mu on the happy path
+	mu         sync.Mutex
+	parts      map[partKey]*partition
+	head, tail *partition // most and least recently used
+}
+
+func newRateLimiter(c *config) *rateLimiter {
+	static := c.rateLimit
+	if static == rate.Inf {
+		static = 0
+	}
+	return &rateLimiter{
+		static:   static,
+		burst:    c.rateBurst,
+		keyFn:    c.rateLimitKey,
+		maxWait:  c.maxRetryAfter,
+		rand:     c.rand,
+		maxParts: maxRatePartitions,
+		idle:     ratePartitionIdle,
+		parts:    make(map[partKey]*partition),
+	}
+}
+
+// partition is the state of one host and class (or one key).
+type partition struct {
+	key partKey
+
+	// Guarded by rateLimiter.mu.
+	prev, next *partition
+	lastUsed   time.Time
+
+	mu           sync.Mutex
+	lim          *rate.Limiter // nil: no pacing
+	learned      bool          // lim paces by the server's announced quota
+	paceRate     rate.Limit    // the rate and burst last given to lim by pace
+	paceBurst    int
+	limit        int           // announced limit; 0 when unknown
+	window       time.Duration // announced (policy) or estimated window; 0 when unknown
+	policyWindow bool          // window was announced, not estimated
+	remaining    int           // announced remaining; valid while reset is ahead
+	reset        time.Time     // when remaining resets; zero when unknown
+	pauseUntil   time.Time     // no attempt is sent before it
+	inflight     int           // attempts sent and not yet answered
+	reopened     chan struct{} // closed when the quota gate may have opened; nil when nobody waits
+}
+
+// key returns the partition key of req; false exempts req from the limiter.
+func (rl *rateLimiter) key(req *http.Request) (partKey, bool) {
+	if rl.keyFn != nil {
+		k := rl.keyFn(req)
+		return partKey{host: k}, k != ""
+	}
+	return partKey{scheme: req.URL.Scheme, host: req.URL.Host, write: !isReadMethod(req.Method)}, true
+}
+
+// lookup returns the partition of k, creating it when create is set; it
+// returns nil for an unknown k otherwise. It also drops idle partitions.
+// It reads the clock only when the table is not empty.
+func (rl *rateLimiter) lookup(k partKey, create bool, clock *lazyNow) *partition {
+	if !create && rl.n.Load() == 0 {
+		return nil // no server has spoken: the happy path takes no lock
+	}
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	now := clock.get()
+	// Drop at most two idle partitions per lookup: the table shrinks back
+	// after a burst of hosts without a sweep.
+	for i := 0; i < 2 && rl.tail != nil && rl.tail.key != k && rl.evictable(rl.tail, now); i++ {
+		rl.remove(rl.tail)
+	}
+	p := rl.parts[k]
+	if p == nil {
+		if !create {
+			return nil
+		}
+		for len(rl.parts) >= rl.maxParts && rl.tail != nil {
+			rl.remove(rl.tail)
+		}
+		p = rl.newPartition(k)
+		rl.parts[k] = p
+		rl.n.Store(int32(len(rl.parts)))
+	} else {
+		rl.unlink(p)
+	}
+	p.lastUsed = now
+	rl.pushFront(p)
+	return p
+}
+
+func (rl *rateLimiter) newPartition(k partKey) *partition {
+	p := &partition{key: k}
+	if rl.static > 0 {
+		p.lim = rate.NewLimiter(rl.static, rl.burst)
+	}
+	return p
+}
+
+// evictable reports whether p has been idle long enough and holds nothing
+// that is still in force. rl.mu is held.
+func (rl *rateLimiter) evictable(p *partition, now time.Time) bool {
+	if now.Sub(p.lastUsed) < rl.idle {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.inflight == 0 && !p.pauseUntil.After(now) && !p.reset.After(now)
+}
+
+func (rl *rateLimiter) remove(p *partition) {
+	rl.unlink(p)
+	delete(rl.parts, p.key)
+	rl.n.Store(int32(len(rl.parts)))
+}
+
+func (rl *rateLimiter) unlink(p *partition) {
+	if p.prev != nil {
+		p.prev.next = p.next
+	} else if rl.head == p {
+		rl.head = p.next
+	}
+	if p.next != nil {
+		p.next.prev = p.prev
+	} else if rl.tail == p {
+		rl.tail = p.prev
+	}
+	p.prev, p.next = nil, nil
+}
+
+func (rl *rateLimiter) pushFront(p *partition) {
+	p.next = rl.head
+	if rl.head != nil {
+		rl.head.prev = p
+	}
+	rl.head = p
+	if rl.tail == nil {
+		rl.tail = p
+	}
+}
+
+// len returns the number of partitions held.
+func (rl *rateLimiter) len() int {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	return len(rl.parts)
+}
+
+// gate returns the time before which no attempt may be sent: the end of a
+// pause, or the reset when the announced remaining quota is used up by the
+// attempts in flight. byQuota tells the latter, which a response may end
+// early. p.mu is held.
+func (p *partition) gate(now time.Time) (until time.Time, byQuota bool) {
+	until = p.pauseUntil
+	if p.quotaSpent(now) && p.reset.After(until) {
+		return p.reset, true
+	}
+	return until, false
+}
+
+// quotaSpent reports whether the announced remaining quota is used up by the
+// attempts in flight. p.mu is held.
+func (p *partition) quotaSpent(now time.Time) bool {
+	return p.reset.After(now) && p.remaining <= p.inflight
+}
+
+// reopen wakes the attempts waiting for the quota when it is no longer spent:
+// a response announced a new window, or an attempt in flight ended. p.mu is
+// held.
+func (p *partition) reopen(now time.Time) {
+	if p.reopened != nil && !p.quotaSpent(now) {
+		close(p.reopened)
+		p.reopened = nil
+	}
+}
+
+// end ends an attempt's flight without a response to learn from.
+func (p *partition) end() {
+	p.mu.Lock()
+	p.inflight--
+	p.reopen(time.Now())
+	p.mu.Unlock()
+}
+
+// acquire waits for p's turn and counts the attempt in flight. It returns
+// the time waited, and an error when it refuses to wait or the context
+// ends. start is the current time.
+func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start time.Time) (time.Duration, error) {
+	paced := false // a token was taken and waited for
+	for first := true; ; first = false {
+		p.mu.Lock()
+		now := start
+		if !first {
+			now = time.Now()
+		}
+		if until, byQuota := p.gate(now); until.After(now) {
+			var reopened chan struct{}
+			if byQuota {
+				if p.reopened == nil {
+					p.reopened = make(chan struct{})
+				}
+				reopened = p.reopened
+			}
+			p.mu.Unlock()
+			paced = false // the token is spent; take a new one after the gate
+			d := until.Sub(now)
+			if d > rl.maxWait {
+				return now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", rl.maxWait))
+			}
+			d += retryAfterSpread(d, rl.rand)
+			if err := rl.wait(ctx, p, now, d, reopened); err != nil {
+				return time.Since(start), err
+			}
+			continue
+		}
+		if paced || p.lim == nil || p.lim.AllowN(now, 1) {
+			p.inflight++
+			p.mu.Unlock()
+			return now.Sub(start), nil
+		}
+		r := p.lim.ReserveN(now, 1)
+		d := r.DelayFrom(now)
+		if dl, ok := ctx.Deadline(); !r.OK() || ok && now.Add(d).After(dl) {
+			r.CancelAt(now)
+			p.mu.Unlock()
+			return now.Sub(start), rl.refuse(p, d, "past the context's deadline")
+		}
+		p.mu.Unlock()
+		if err := sleep(ctx, d); err != nil {
+			r.CancelAt(time.Now())
+			return time.Since(start), fmt.Errorf("resilient: waiting for the rate limit of %s: %w", p.key, err)
+		}
+		paced = true
+	}
+}
+
+// wait sleeps d, or until reopened is closed, unless d passes ctx's
+// deadline. A nil reopened is never closed.
+func (rl *rateLimiter) wait(ctx context.Context, p *partition, now time.Time, d time.Duration, reopened <-chan struct{}) error {
+	if dl, ok := ctx.Deadline(); ok && now.Add(d).After(dl) {
+		return rl.refuse(p, d, "past the context's deadline")
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("resilient: waiting for the rate limit of %s: %w", p.key, context.Cause(ctx))
+	case <-timer.C:
+	case <-reopened:
+	}
+	return nil
+}
+
+func (rl *rateLimiter) refuse(p *partition, d time.Duration, why string) error {
+	if d == rate.InfDuration {
+		return fmt.Errorf("%w: %s: would wait forever", ErrRateLimited, p.key)
+	}
+	return fmt.Errorf("%w: %s: would wait %v, %s", ErrRateLimited, p.key, d, why)
+}
+
+// rateLimitMiddleware returns the per-partition rate limiter of the chain,
+// or nil when it is turned off.
+func (t *Transport) rateLimitMiddleware() Middleware {
+	if t.cfg.noRateLimit {
+		return nil
+	}
+	rl := newRateLimiter(&t.cfg)
+	return func(next http.RoundTripper) http.RoundTripper {
+		return &rateLimitTransport{next: next, rl: rl}
+	}
+}
+
+// rateLimitTransport is the rate limiter of one chain.
+type rateLimitTransport struct {
+	next http.RoundTripper
+	rl   *rateLimiter
+}
+
+func (m *rateLimitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rl := m.rl
+	k, limited := rl.key(req)
+	if !limited {
+		return m.next.RoundTrip(req)
+	}
+	ctx := req.Context()
+	st := attemptOf(ctx)
+	var clock lazyNow
+	p := rl.lookup(k, rl.static > 0, &clock)
+	counted := false
+	if p != nil {
+		waited, err := rl.acquire(ctx, p, clock.get())
+		if st != nil {
+			st.localWait = waited
+		}
+		if err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, err
+		}
+		counted = true
+	}
+	resp, err := m.next.RoundTrip(req)
+	if err != nil || resp == nil {
+		if counted {
+			p.end()
+		}
+		return resp, err
+	}
+	m.learn(k, p, counted, st, resp)
+	return resp, nil
+}
+
+// learn reads the rate-limit values of resp, records them in the attempt's
+// state and updates the partition. Without rate-limit headers, Retry-After
+// or a partition, it does nothing more than look the headers up.
+func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *attemptState, resp *http.Response) {
+	var now lazyNow
+	r := rlResponse{hdr: parseRateLimit(resp.Header, &now), status: resp.StatusCode}
+	cls := statusClass(resp.StatusCode)
+	if st != nil && st.classified {
+		cls = st.class
+	}
+	r.throttled = cls == Throttled
+	if r.throttled || r.status == http.StatusServiceUnavailable {
+		if st != nil && st.classified {
+			r.retryAfter, r.hasRA = st.retryAfter, st.hasRetryAfter
+		} else if v := headerValue(resp.Header, "Retry-After"); v != "" {
+			r.retryAfter, r.hasRA = parseRetryAfter(v, now.get())
+		}
+	}
+	found := r.hdr.found()
+	if !found && !r.hasRA {
+		if counted {
+			p.end()
+		}
+		return // the happy path: nothing announced
+	}
+	t := now.get()
+	if st != nil {
+		st.rate = r.hdr.info
+		if r.hasRA {
+			st.rate.Reset = t.Add(r.retryAfter) // Retry-After wins
+		}
+		if r.throttled && !st.hasRetryAfter && r.hdr.info.Reset.After(t) {
+			// The loop waits the same pause as the partition.
+			st.retryAfter, st.hasRetryAfter = r.hdr.info.Reset.Sub(t), true
+		}
+	}
+	if p == nil {
+		p = m.rl.lookup(k, true, &now)
+	}
+	m.rl.update(p, t, &r, counted)
+}

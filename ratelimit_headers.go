@@ -1,0 +1,567 @@
+package resilient
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// This file holds what the rate limiter learns from responses: the parsing
+// of the rate-limit headers, and how a partition follows them.
+
+// Rate-limit header names, in canonical form. See WithRateLimit for how each
+// family is read.
+const (
+	hdrXLimit      = "X-Ratelimit-Limit"
+	hdrXRemaining  = "X-Ratelimit-Remaining"
+	hdrXReset      = "X-Ratelimit-Reset"
+	hdrXDLimit     = "X-Rate-Limit-Limit"
+	hdrXDRemaining = "X-Rate-Limit-Remaining"
+	hdrXDReset     = "X-Rate-Limit-Reset"
+	hdrRateLimit   = "Ratelimit"        // IETF draft, structured: "name";r=50;t=30
+	hdrPolicy      = "Ratelimit-Policy" // IETF draft, structured: "name";q=100;w=60
+	hdrOldLimit    = "Ratelimit-Limit"  // older IETF drafts
+	hdrOldRemain   = "Ratelimit-Remaining"
+	hdrOldReset    = "Ratelimit-Reset"
+)
+
+// Thresholds that tell the numeric forms of a reset apart by magnitude. A
+// number of seconds from now is far below 1e8 (three years); a Unix time in
+// seconds is above it since 1973 and below 1e11 until the year 5138; a Unix
+// time in milliseconds is above 1e11 since 1973.
+const (
+	resetUnixMillis  = 1e11
+	resetUnixSeconds = 1e8
+	resetMax         = 1e16 // larger values are nonsense and ignored
+)
+
+// lazyNow reads the clock once, and only when asked: the happy path, a
+// response without rate-limit headers, never reads it.
+type lazyNow struct{ t time.Time }
+
+func (c *lazyNow) get() time.Time {
+	if c.t.IsZero() {
+		c.t = time.Now()
+	}
+	return c.t
+}
+
+// rateHeaders is what one response announced about its partition's quota.
+type rateHeaders struct {
+	info   RateLimitInfo // Limit and Remaining are -1, Reset zero, when not announced
+	window time.Duration // the policy's window (IETF w); 0 when not announced
+}
+
+// found reports whether any value was announced (and well formed).
+func (r *rateHeaders) found() bool {
+	return r.info.Limit >= 0 || r.info.Remaining >= 0 || !r.info.Reset.IsZero() || r.window > 0
+}
+
+// parseRateLimit reads the rate-limit headers of a response. The first family
+// present wins, in this order: X-RateLimit-*, X-Rate-Limit-*, the IETF
+// draft's RateLimit (with RateLimit-Policy), the older drafts'
+// RateLimit-Limit/-Remaining/-Reset. Malformed values are ignored one by one.
+// Without any of these headers it reads no clock and allocates nothing: it
+// scans the keys of a small header map, or makes eleven lookups in a larger
+// one, whichever is cheaper.
+func parseRateLimit(h http.Header, now *lazyNow) rateHeaders {
+	r := rateHeaders{info: RateLimitInfo{Limit: -1, Remaining: -1}}
+	if len(h) == 0 || len(h) <= 8 && !hasRateHeaderKey(h) {
+		return r
+	}
+	if r.family(h, hdrXLimit, hdrXRemaining, hdrXReset, now) ||
+		r.family(h, hdrXDLimit, hdrXDRemaining, hdrXDReset, now) {
+		return r
+	}
+	if v := headerValue(h, hdrRateLimit); v != "" {
+		r.structured(v, headerValue(h, hdrPolicy), now)
+		return r
+	}
+	r.family(h, hdrOldLimit, hdrOldRemain, hdrOldReset, now)
+	if v := headerValue(h, hdrPolicy); v != "" {
+		// A policy alone, or with the older fields, gives the quota and
+		// its window.
+		if p, ok := pickPolicy(v, ""); ok {
+			if r.info.Limit < 0 {
+				r.info.Limit = p.quota
+			}
+			r.window = p.window
+		}
+	}
+	return r
+}
+
+// hasRateHeaderKey reports whether h has a key of the rate-limit families:
+// Ratelimit*, X-Ratelimit* or X-Rate-Limit*. For a map of up to 8 entries,
+// scanning its keys costs less than hashing eleven of them.
+func hasRateHeaderKey(h http.Header) bool {
+	for k := range h {
+		switch {
+		case len(k) < 9:
+		case k[0] == 'R':
+			if k[:9] == "Ratelimit" {
+				return true
+			}
+		case k[0] == 'X' && len(k) >= 12:
+			if k[2:11] == "Ratelimit" || k[2:12] == "Rate-Limit" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// headerValue returns the first value of the canonical key k, or "".
+func headerValue(h http.Header, k string) string {
+	if v := h[k]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// family reads a Limit/Remaining/Reset triple. It reports whether any of the
+// three headers is present, well formed or not, so that families are never
+// mixed.
+func (r *rateHeaders) family(h http.Header, limitKey, remainingKey, resetKey string, now *lazyNow) bool {
+	lv, rv, sv := h[limitKey], h[remainingKey], h[resetKey]
+	if len(lv) == 0 && len(rv) == 0 && len(sv) == 0 {
+		return false
+	}
+	if len(lv) > 0 {
+		if n, w, ok := parseLimit(lv[0]); ok {
+			r.info.Limit, r.window = n, w
+		}
+	}
+	if len(rv) > 0 {
+		if n, ok := parseCount(rv[0]); ok {
+			r.info.Remaining = n
+		}
+	}
+	if len(sv) > 0 {
+		if t, ok := parseReset(sv[0], now); ok {
+			r.info.Reset = t
+		}
+	}
+	return true
+}
+
+// parseCount parses a non-negative integer count.
+func parseCount(v string) (int, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" || v[0] < '0' || v[0] > '9' {
+		return 0, false
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+// parseLimit parses a limit: a plain count ("100"), or the older IETF
+// drafts' quota policy list ("100, 100;w=60, 1000;w=3600") whose first
+// member is the limit in force and whose member with the same quota gives
+// the window.
+func parseLimit(v string) (limit int, window time.Duration, ok bool) {
+	if n, ok := parseCount(v); ok {
+		return n, 0, true
+	}
+	limit, ok = -1, false
+	eachMember(v, func(name, params string) bool {
+		n, isNum := parseCount(name)
+		if !isNum {
+			return true
+		}
+		if !ok {
+			limit, ok = n, true
+		}
+		if n == limit {
+			if w, has := paramSeconds(params, "w"); has && w > 0 {
+				window = w
+				return false
+			}
+		}
+		return true
+	})
+	return limit, window, ok
+}
+
+// parseReset parses a reset value. Its form tells it apart:
+//
+//   - starts with a digit and contains 'T' or '-': an RFC 3339 time,
+//     e.g. 2026-02-17T14:00:00Z;
+//   - starts with a letter: an HTTP date, e.g. Tue, 17 Feb 2026 14:00:00 GMT;
+//   - a number (decimals allowed) of at least 1e11: Unix milliseconds;
+//   - a number of at least 1e8: Unix seconds;
+//   - a smaller number: seconds from now.
+//
+// Anything else is malformed.
+func parseReset(v string, now *lazyNow) (time.Time, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, false
+	}
+	c := v[0]
+	switch {
+	case c >= '0' && c <= '9' && strings.ContainsAny(v, "T-"):
+		t, err := time.Parse(time.RFC3339, v)
+		return t, err == nil
+	case c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z':
+		t, err := http.ParseTime(v)
+		return t, err == nil
+	}
+	f, ok := parseDecimal(v)
+	if !ok || f >= resetMax {
+		return time.Time{}, false
+	}
+	switch {
+	case f >= resetUnixMillis:
+		ms := int64(f)
+		return time.UnixMilli(ms), true
+	case f >= resetUnixSeconds:
+		sec := int64(f)
+		return time.Unix(sec, int64((f-float64(sec))*1e9)), true
+	}
+	return now.get().Add(time.Duration(f * float64(time.Second))), true
+}
+
+// parseDecimal parses digits with an optional fraction ("30", "1.5"), and
+// nothing else: no sign, exponent or spaces. Values of 1e18 and more are
+// refused.
+func parseDecimal(v string) (float64, bool) {
+	var whole uint64
+	i := 0
+	for ; i < len(v) && v[i] >= '0' && v[i] <= '9'; i++ {
+		if whole >= 1e17 {
+			return 0, false
+		}
+		whole = whole*10 + uint64(v[i]-'0')
+	}
+	if i == 0 {
+		return 0, false
+	}
+	f := float64(whole)
+	if i == len(v) {
+		return f, true
+	}
+	if v[i] != '.' || i == len(v)-1 {
+		return 0, false
+	}
+	scale := 0.1
+	for i++; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		f += float64(c-'0') * scale
+		scale /= 10
+	}
+	return f, true
+}
+
+// structured reads the IETF draft's RateLimit field, a list of
+// `"policy";r=remaining;t=seconds` items, pairing it with RateLimit-Policy,
+// a list of `"policy";q=quota;w=window` items. Among several items the one
+// with the least remaining is the binding one; its policy is the one of the
+// same name, else the first. The draft 7 dictionary form
+// `limit=100, remaining=50, reset=30` is read too.
+func (r *rateHeaders) structured(v, policy string, now *lazyNow) {
+	bestName, best := "", -1
+	var reset time.Duration
+	hasReset := false
+	dict := isDictionary(v)
+	eachMember(v, func(name, params string) bool {
+		if dict {
+			// Dictionary form: each member is key=value.
+			k, val, _ := strings.Cut(name, "=")
+			k = strings.TrimSpace(k)
+			switch k {
+			case "limit", "l":
+				if n, ok := parseCount(val); ok {
+					r.info.Limit = n
+				}
+			case "remaining", "r":
+				if n, ok := parseCount(val); ok {
+					r.info.Remaining = n
+				}
+			case "reset", "t":
+				if f, ok := parseDecimal(strings.TrimSpace(val)); ok && f < resetUnixSeconds {
+					reset, hasReset = time.Duration(f*float64(time.Second)), true
+				}
+			}
+			return true
+		}
+		n, ok := paramCount(params, "r")
+		if !ok || (best >= 0 && n >= best) {
+			return true
+		}
+		bestName, best = name, n
+		reset, hasReset = paramSeconds(params, "t")
+		return true
+	})
+	if !dict && best >= 0 {
+		r.info.Remaining = best
+	}
+	if hasReset {
+		r.info.Reset = now.get().Add(reset)
+	}
+	if policy == "" {
+		return
+	}
+	if p, ok := pickPolicy(policy, bestName); ok {
+		if r.info.Limit < 0 {
+			r.info.Limit = p.quota
+		}
+		r.window = p.window
+	}
+}
+
+// isDictionary reports whether a RateLimit value is the draft 7 dictionary
+// form: its first member is an unquoted key=value (a list item that is a
+// token cannot contain '=').
+func isDictionary(v string) bool {
+	v = strings.TrimSpace(v)
+	if v == "" || v[0] == '"' {
+		return false
+	}
+	end := strings.IndexAny(v, ",;")
+	if end < 0 {
+		end = len(v)
+	}
+	return strings.IndexByte(v[:end], '=') >= 0
+}
+
+type ratePolicy struct {
+	quota  int
+	window time.Duration
+}
+
+// pickPolicy returns the policy named name in a RateLimit-Policy list, else
+// its first well-formed one.
+func pickPolicy(v, name string) (ratePolicy, bool) {
+	var first, named ratePolicy
+	var hasFirst, hasNamed bool
+	eachMember(v, func(n, params string) bool {
+		q, ok := paramCount(params, "q")
+		if !ok {
+			// The older drafts' "100;w=60" form puts the quota first.
+			if q, ok = parseCount(n); !ok {
+				return true
+			}
+			n = ""
+		}
+		p := ratePolicy{quota: q}
+		if w, ok := paramSeconds(params, "w"); ok && w > 0 {
+			p.window = w
+		}
+		if !hasFirst {
+			first, hasFirst = p, true
+		}
+		if name != "" && n == name {
+			named, hasNamed = p, true
+			return false
+		}
+		return true
+	})
+	if hasNamed {
+		return named, true
+	}
+	return first, hasFirst
+}
+
+// eachMember calls fn with the name and the parameters (";"-separated, the
+// leading ";" included) of each member of a structured-field list, until fn
+// returns false. A quoted name is unquoted; commas inside quotes do not end
+// a member. Parameters that are quoted strings are kept verbatim.
+func eachMember(v string, fn func(name, params string) bool) {
+	for len(v) > 0 {
+		// Split off one member at the first comma outside quotes.
+		end, quoted := len(v), false
+		for i := 0; i < len(v); i++ {
+			switch v[i] {
+			case '\\':
+				if quoted {
+					i++
+				}
+			case '"':
+				quoted = !quoted
+			case ',':
+				if !quoted {
+					end = i
+					i = len(v)
+				}
+			}
+		}
+		m := strings.TrimSpace(v[:end])
+		if end < len(v) {
+			v = v[end+1:]
+		} else {
+			v = ""
+		}
+		if m == "" {
+			continue
+		}
+		name, params := m, ""
+		if m[0] == '"' {
+			// A quoted name ends at the first unescaped quote.
+			i := 1
+			for ; i < len(m) && m[i] != '"'; i++ {
+				if m[i] == '\\' {
+					i++
+				}
+			}
+			if i >= len(m) {
+				continue // unterminated: malformed
+			}
+			name, params = m[1:i], m[i+1:]
+		} else if i := strings.IndexByte(m, ';'); i >= 0 {
+			name, params = m[:i], m[i:]
+		}
+		if !fn(strings.TrimSpace(name), params) {
+			return
+		}
+	}
+}
+
+// param returns the value of the parameter key in params (";k=v;k2=v2").
+func param(params, key string) (string, bool) {
+	for params != "" {
+		var p string
+		if i := strings.IndexByte(params[1:], ';'); i >= 0 {
+			p, params = params[1:i+1], params[i+1:]
+		} else {
+			p, params = params[1:], ""
+		}
+		k, val, _ := strings.Cut(p, "=")
+		if strings.TrimSpace(k) == key {
+			return strings.TrimSpace(val), true
+		}
+	}
+	return "", false
+}
+
+func paramCount(params, key string) (int, bool) {
+	v, ok := param(params, key)
+	if !ok {
+		return 0, false
+	}
+	return parseCount(v)
+}
+
+// paramSeconds reads a parameter holding seconds (a structured-field
+// integer or decimal).
+func paramSeconds(params, key string) (time.Duration, bool) {
+	v, ok := param(params, key)
+	if !ok {
+		return 0, false
+	}
+	f, ok := parseDecimal(v)
+	if !ok || f >= resetUnixSeconds {
+		return 0, false
+	}
+	return time.Duration(f * float64(time.Second)), true
+}
+
+// rlResponse is what the rate limiter reads from one attempt's result.
+type rlResponse struct {
+	hdr        rateHeaders
+	retryAfter time.Duration
+	hasRA      bool // a Retry-After on a throttled or unavailable response
+	throttled  bool // the class is Throttled (a 429 by default)
+	status     int
+}
+
+// update learns from one response and ends the attempt's flight when
+// counted.
+func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counted bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if counted {
+		p.inflight--
+	}
+	info := &r.hdr.info
+	// The remaining quota of the current window. A response with a later
+	// reset starts a new window; one with an earlier reset (reordered)
+	// only lowers the count, unless it belongs to an older window.
+	if info.Remaining >= 0 && info.Reset.After(now) {
+		switch {
+		case !p.reset.After(now) || info.Reset.After(p.reset):
+			p.remaining, p.reset = info.Remaining, info.Reset
+		case p.window > 0 && p.reset.Sub(info.Reset) > p.window/2:
+			// From an older window: ignore.
+		case info.Remaining < p.remaining:
+			p.remaining = info.Remaining
+		}
+	}
+	if info.Limit > 0 {
+		p.limit = info.Limit
+	}
+	if r.hdr.window > 0 {
+		p.window, p.policyWindow = r.hdr.window, true
+	} else if !p.policyWindow && info.Reset.After(now) {
+		// The longest time to a reset seen is the window, or close to it.
+		if est := info.Reset.Sub(now); est > p.window && est <= maxLearnedWindow {
+			p.window = est
+		}
+	}
+
+	// A pause: Retry-After first, else the reset.
+	var until time.Time
+	switch {
+	case r.hasRA:
+		until = now.Add(r.retryAfter)
+		// Retry-After wins over the reset: the window is over when the
+		// pause is.
+		p.remaining, p.reset = 0, until
+	case info.Reset.After(now) && (r.throttled || r.status == http.StatusServiceUnavailable && info.Remaining == 0):
+		until = info.Reset
+	}
+	if until.After(p.pauseUntil) {
+		p.pauseUntil = until
+	}
+
+	rl.pace(p, now, info.Remaining)
+	p.reopen(now)
+}
+
+// pace sets p's limiter from what the server announced: 95% of
+// limit/window, with bursts of the remaining quota; a static limit, when
+// set, caps both. p.mu is held.
+func (rl *rateLimiter) pace(p *partition, now time.Time, remaining int) {
+	if p.limit <= 0 || p.window <= 0 {
+		return
+	}
+	r := rate.Limit(paceShare * float64(p.limit) / p.window.Seconds())
+	b := remaining
+	switch {
+	case b < 0 && p.learned:
+		b = p.paceBurst // not announced: keep it
+	case b < 0:
+		b = p.limit
+	}
+	if rl.static > 0 {
+		r, b = min(r, rl.static), min(b, rl.burst)
+	}
+	b = max(b, 1)
+	switch {
+	case p.lim == nil:
+		// The first quota learned, without a static limit: a full bucket,
+		// so that the remaining quota can be used at once.
+		p.lim = rate.NewLimiter(r, b)
+	case !p.learned:
+		// A static limiter keeps its tokens: never more than it allows.
+		p.lim.SetLimitAt(now, r)
+		p.lim.SetBurstAt(now, b)
+	default:
+		if r != p.paceRate {
+			p.lim.SetLimitAt(now, r)
+		}
+		if b != p.paceBurst {
+			p.lim.SetBurstAt(now, b)
+		}
+	}
+	p.learned, p.paceRate, p.paceBurst = true, r, b
+}

@@ -1,0 +1,1192 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// lockedRand is a seeded source of jitter safe for concurrent use.
+func lockedRand(seed uint64) func(int64) int64 {
+	var mu sync.Mutex
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	return func(n int64) int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return r.Int64N(n)
+	}
+}
+
+// pipeListener is an in-memory net.Listener whose connections are net.Pipe
+// pairs, so that a real http.Server and http.Transport talk inside a
+// synctest bubble.
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	client, server := net.Pipe()
+	select {
+	case l.conns <- server:
+		return client, nil
+	case <-l.done:
+	case <-ctx.Done():
+	}
+	client.Close()
+	server.Close()
+	return nil, net.ErrClosed
+}
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "pipe" }
+
+// pipeBase starts h on an http.Server reached by the returned
+// http.Transport over net.Pipe connections. Call it inside a bubble; stop
+// closes both ends.
+func pipeBase(h http.Handler) (base *http.Transport, stop func()) {
+	ln := newPipeListener()
+	srv := &http.Server{Handler: h}
+	served := make(chan struct{})
+	go func() {
+		srv.Serve(ln)
+		close(served)
+	}()
+	base = &http.Transport{DialContext: ln.dial, MaxIdleConnsPerHost: 128}
+	return base, func() {
+		base.CloseIdleConnections()
+		srv.Close()
+		<-served
+	}
+}
+
+// handlerRT calls an http.Handler in process: the lightest in-memory
+// transport, for tests that do not need a real http.Transport.
+type handlerRT struct{ h http.Handler }
+
+func (rt handlerRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := req.Context().Err(); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	rec := httptest.NewRecorder()
+	rt.h.ServeHTTP(rec, req)
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
+}
+
+// Header formats of the quota server.
+const (
+	fmtUnix       = "X-RateLimit, Unix seconds"
+	fmtUnixMillis = "X-RateLimit, Unix milliseconds"
+	fmtDelta      = "X-RateLimit, seconds from now"
+	fmtRFC3339    = "X-RateLimit, RFC 3339"
+	fmtDash       = "X-Rate-Limit, Unix seconds"
+	fmtIETF       = "IETF RateLimit and RateLimit-Policy"
+)
+
+// quotaServer allows limit requests per fixed window and per class (reads,
+// writes), announces its quota in one header format, and answers 429 past
+// it, with Retry-After unless noRetryAfter.
+type quotaServer struct {
+	limit        int
+	window       time.Duration
+	format       string
+	noRetryAfter bool
+
+	mu       sync.Mutex
+	winStart [2]time.Time
+	count    [2]int
+	ok       int
+	limited  int
+	log      []time.Time // arrival times, when recording
+	record   bool
+}
+
+func newQuotaServer(format string, limit int, window time.Duration) *quotaServer {
+	return &quotaServer{limit: limit, window: window, format: format}
+}
+
+func ceilSeconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
+
+func (s *quotaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	class := 0
+	if !isReadMethod(r.Method) {
+		class = 1
+	}
+	s.mu.Lock()
+	start := now.Truncate(s.window)
+	if !start.Equal(s.winStart[class]) {
+		s.winStart[class], s.count[class] = start, 0
+	}
+	allowed := s.count[class] < s.limit
+	if allowed {
+		s.count[class]++
+		s.ok++
+	} else {
+		s.limited++
+	}
+	if s.record {
+		s.log = append(s.log, now)
+	}
+	remaining := s.limit - s.count[class]
+	s.mu.Unlock()
+
+	end := start.Add(s.window)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	lim, rem := strconv.Itoa(s.limit), strconv.Itoa(remaining)
+	switch s.format {
+	case fmtUnix, fmtUnixMillis, fmtDelta, fmtRFC3339:
+		h.Set("X-RateLimit-Limit", lim)
+		h.Set("X-RateLimit-Remaining", rem)
+		var reset string
+		switch s.format {
+		case fmtUnix:
+			reset = strconv.FormatInt(end.Unix(), 10)
+		case fmtUnixMillis:
+			reset = strconv.FormatInt(end.UnixMilli(), 10)
+		case fmtDelta:
+			reset = strconv.FormatInt(ceilSeconds(end.Sub(now)), 10)
+		case fmtRFC3339:
+			reset = end.UTC().Format(time.RFC3339)
+		}
+		h.Set("X-RateLimit-Reset", reset)
+	case fmtDash:
+		h.Set("X-Rate-Limit-Limit", lim)
+		h.Set("X-Rate-Limit-Remaining", rem)
+		h.Set("X-Rate-Limit-Reset", strconv.FormatInt(end.Unix(), 10))
+	case fmtIETF:
+		h.Set("RateLimit", fmt.Sprintf(`"default";r=%d;t=%d`, remaining, ceilSeconds(end.Sub(now))))
+		h.Set("RateLimit-Policy", fmt.Sprintf(`"default";q=%d;w=%d`, s.limit, ceilSeconds(s.window)))
+	}
+	if !allowed {
+		if !s.noRetryAfter {
+			h.Set("Retry-After", strconv.FormatInt(max(1, ceilSeconds(end.Sub(now))), 10))
+		}
+		w.WriteHeader(http.StatusTooManyRequests)
+		io.WriteString(w, `{"error":{"code":"rate_limited","message":"slow down"}}`)
+		return
+	}
+	io.WriteString(w, `{"data":"ok"}`)
+}
+
+func (s *quotaServer) counts() (ok, limited int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ok, s.limited
+}
+
+// quotaRun is the result of hammering a quota server.
+type quotaRun struct {
+	ok, limited int
+	elapsed     time.Duration
+	share429    float64 // 429s per attempt
+	used        float64 // successes per quota available during the run
+	failures    int     // calls that did not end in a 200
+}
+
+// hammer sends total GETs through client from goroutines goroutines and
+// measures what the server saw.
+func hammer(client *http.Client, srv *quotaServer, url string, goroutines, total int) quotaRun {
+	start := time.Now()
+	var failures, next atomic.Int64
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for next.Add(1) <= int64(total) {
+				resp, err := client.Get(url)
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failures.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	r := quotaRun{elapsed: time.Since(start), failures: int(failures.Load())}
+	r.ok, r.limited = srv.counts()
+	if r.ok+r.limited > 0 {
+		r.share429 = float64(r.limited) / float64(r.ok+r.limited)
+	}
+	if quota := float64(srv.limit) * float64(r.elapsed) / float64(srv.window); quota > 0 {
+		r.used = float64(r.ok) / quota
+	}
+	return r
+}
+
+var quotaFormats = []string{fmtUnix, fmtUnixMillis, fmtDelta, fmtRFC3339, fmtDash, fmtIETF}
+
+// TestRateLimitQuota is the proof of the limiter: 16 goroutines × 150 GETs
+// against a server allowing 30 requests per second, through the default
+// chain over a real http.Transport, see at most 2% of 429s and use at least
+// 90% of the quota, in every header format. It runs 80 s of fake time.
+func TestRateLimitQuota(t *testing.T) {
+	for i, format := range quotaFormats {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				srv := newQuotaServer(format, 30, time.Second)
+				base, stop := pipeBase(srv)
+				defer stop()
+				client := &http.Client{Transport: New(base, withRand(lockedRand(uint64(i))))}
+				r := hammer(client, srv, "http://api.test/v1/posts", 16, 16*150)
+				t.Logf("%d ok, %d 429 (%.2f%% of attempts), %v, %.1f%% of the quota used",
+					r.ok, r.limited, 100*r.share429, r.elapsed, 100*r.used)
+				if r.failures > 0 {
+					t.Errorf("%d calls did not end in a 200", r.failures)
+				}
+				if r.ok != 16*150 {
+					t.Errorf("server answered %d successes, want %d", r.ok, 16*150)
+				}
+				if r.share429 > 0.02 {
+					t.Errorf("429 share = %.2f%%, want at most 2%%", 100*r.share429)
+				}
+				if r.used < 0.90 {
+					t.Errorf("quota used = %.1f%%, want at least 90%%", 100*r.used)
+				}
+			})
+		})
+	}
+}
+
+// recServer records the arrival of every request and answers with fn,
+// which receives the index of the request (0 for the first).
+type recServer struct {
+	fn func(w http.ResponseWriter, r *http.Request, n int)
+
+	mu       sync.Mutex
+	arrivals []arrival
+}
+
+type arrival struct {
+	at     time.Time
+	method string
+	host   string
+	path   string
+}
+
+func (s *recServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	n := len(s.arrivals)
+	s.arrivals = append(s.arrivals, arrival{time.Now(), r.Method, r.URL.Host, r.URL.Path})
+	s.mu.Unlock()
+	if s.fn != nil {
+		s.fn(w, r, n)
+	}
+}
+
+// seen returns the arrivals so far whose path is path ("" for all).
+func (s *recServer) seen(path string) []arrival {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []arrival
+	for _, a := range s.arrivals {
+		if path == "" || a.path == path {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// observed collects the Attempts given to an observer.
+type observed struct {
+	mu sync.Mutex
+	a  []Attempt
+}
+
+func (o *observed) add(a Attempt) {
+	o.mu.Lock()
+	o.a = append(o.a, a)
+	o.mu.Unlock()
+}
+
+func (o *observed) path(p string) []Attempt {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []Attempt
+	for _, a := range o.a {
+		if a.Path == p {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// do sends a request through client and returns its status, or 0 and the
+// error.
+func do(t *testing.T, client *http.Client, method, url string) (int, error) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// rlOf returns the rate limiter of tr's chain.
+func rlOf(t *testing.T, tr *Transport) *rateLimiter {
+	t.Helper()
+	m, ok := tr.inner.(*rateLimitTransport)
+	if !ok {
+		t.Fatalf("outermost middleware is %T, want *rateLimitTransport", tr.inner)
+	}
+	return m.rl
+}
+
+// within reports whether d is in [lo, hi].
+func within(d, lo, hi time.Duration) bool { return d >= lo && d <= hi }
+
+func throttle(w http.ResponseWriter, retryAfter string) {
+	if retryAfter != "" {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	w.WriteHeader(http.StatusTooManyRequests)
+}
+
+// TestRateLimitPauseHoldsPartition: a 429 with Retry-After on one goroutine
+// pauses its partition: the others wait, the server sees nothing during the
+// pause, even when a response in flight announces fresh quota during it;
+// the throttled request's retry waits the same pause, and another host is
+// not held.
+func TestRateLimitPauseHoldsPartition(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		var throttled atomic.Bool
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			switch {
+			case r.URL.Path == "/slow":
+				time.Sleep(2 * time.Second)
+				w.Header().Set("X-RateLimit-Remaining", "50")
+				w.Header().Set("X-RateLimit-Reset", "60")
+			case r.URL.Path == "/first" && !throttled.Swap(true):
+				throttle(w, "5")
+			}
+		}}
+		var obs observed
+		client := &http.Client{Transport: New(handlerRT{srv}, withRand(lockedRand(1)), WithObserver(obs.add))}
+
+		var wg sync.WaitGroup
+		wg.Go(func() { do(t, client, "GET", "http://api.test/slow") })
+		synctest.Wait()
+		wg.Go(func() {
+			if code, err := do(t, client, "GET", "http://api.test/first"); code != 200 {
+				t.Errorf("first call: %d, %v; want 200 after its retry", code, err)
+			}
+		})
+		synctest.Wait()
+		time.Sleep(time.Second)
+		for range 10 {
+			wg.Go(func() {
+				if code, err := do(t, client, "GET", "http://api.test/other"); code != 200 {
+					t.Errorf("held call: %d, %v", code, err)
+				}
+			})
+		}
+		wg.Go(func() { do(t, client, "GET", "http://elsewhere.test/free") })
+		wg.Wait()
+
+		for _, a := range srv.seen("") {
+			d := a.at.Sub(t0)
+			switch {
+			case a.path == "/free":
+				if d != time.Second {
+					t.Errorf("another host was held: arrived at %v, want 1s", d)
+				}
+			case a.path == "/slow":
+			case d > 0 && d < 5*time.Second:
+				t.Errorf("%s %s reached the server at %v, during the pause [0, 5s)", a.method, a.path, d)
+			}
+		}
+		if n := len(srv.seen("/other")); n != 10 {
+			t.Errorf("server saw %d held calls, want 10", n)
+		}
+		first := obs.path("/first")
+		if len(first) != 2 {
+			t.Fatalf("first call: %d attempts, want 2", len(first))
+		}
+		if a := first[0]; a.RetryAfter != 5*time.Second || !a.RateLimit.Reset.Equal(t0.Add(5*time.Second)) || !within(a.Delay, 5*time.Second, 5500*time.Millisecond) {
+			t.Errorf("throttled attempt: RetryAfter %v, Reset %v, Delay %v; want 5s, t0+5s, 5s..5.5s", a.RetryAfter, a.RateLimit.Reset.Sub(t0), a.Delay)
+		}
+		for _, a := range obs.path("/other") {
+			if !within(a.LocalWait, 4*time.Second, 4500*time.Millisecond) {
+				t.Errorf("held attempt waited %v locally, want 4s..4.5s", a.LocalWait)
+			}
+		}
+	})
+}
+
+// TestRateLimitReadsPausedWritesFlow: a pause of the read class does not
+// hold writes to the same host.
+func TestRateLimitReadsPausedWritesFlow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 0 {
+				throttle(w, "5")
+			}
+		}}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0), withRand(lockedRand(2)))}
+		if code, _ := do(t, client, "GET", "http://api.test/read"); code != 429 {
+			t.Fatalf("first read: %d, want 429", code)
+		}
+		time.Sleep(time.Second)
+		var wg sync.WaitGroup
+		wg.Go(func() { do(t, client, "GET", "http://api.test/read2") })
+		wg.Go(func() { do(t, client, "POST", "http://api.test/write") })
+		wg.Go(func() { do(t, client, "DELETE", "http://api.test/write") })
+		wg.Wait()
+		for _, a := range srv.seen("/write") {
+			if d := a.at.Sub(t0); d != time.Second {
+				t.Errorf("%s held by the read pause: arrived at %v, want 1s", a.method, d)
+			}
+		}
+		if r := srv.seen("/read2"); len(r) != 1 || r[0].at.Sub(t0) < 5*time.Second {
+			t.Errorf("read during the read pause: %v", r)
+		}
+	})
+}
+
+// trackedBody records whether it was closed.
+type trackedBody struct {
+	io.Reader
+	closed atomic.Bool
+}
+
+func (b *trackedBody) Close() error { b.closed.Store(true); return nil }
+
+// TestRateLimitDeadlineFailsFast: a wait that would pass the context's
+// deadline fails at once with ErrRateLimited, says how long it would have
+// been, and closes the request body; through the Transport and through the
+// middleware alone.
+func TestRateLimitDeadlineFailsFast(t *testing.T) {
+	pauseOnFirst := func() *recServer {
+		return &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 0 {
+				throttle(w, "30")
+			}
+		}}
+	}
+	t.Run("transport", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var obs observed
+			client := &http.Client{Transport: New(handlerRT{pauseOnFirst()}, WithMaxRetries(0), WithObserver(obs.add))}
+			if code, _ := do(t, client, "POST", "http://api.test/v1/posts"); code != 429 {
+				t.Fatalf("first write: %d, want 429", code)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			body := &trackedBody{Reader: strings.NewReader(`{"text":"hi"}`)}
+			req, _ := http.NewRequestWithContext(ctx, "POST", "http://api.test/v1/posts", body)
+			start := time.Now()
+			resp, err := client.Do(req)
+			if resp != nil {
+				resp.Body.Close()
+			}
+			if !errors.Is(err, ErrRateLimited) {
+				t.Fatalf("err = %v, want ErrRateLimited", err)
+			}
+			if d := time.Since(start); d != 0 {
+				t.Errorf("failed after %v, want at once", d)
+			}
+			if msg := err.Error(); !strings.Contains(msg, "http://api.test writes: would wait 30") || !strings.Contains(msg, "deadline") {
+				t.Errorf("err = %q, want the partition and the wait", msg)
+			}
+			if !body.closed.Load() {
+				t.Error("request body not closed")
+			}
+			if a := obs.path("/v1/posts"); len(a) != 2 || a[1].Outcome != OutcomeRateLimited {
+				t.Errorf("attempts = %+v, want the second rate_limited_locally", a)
+			}
+		})
+	})
+	t.Run("middleware alone", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			rt := New(nil).rateLimitMiddleware()(handlerRT{pauseOnFirst()})
+			req, _ := http.NewRequest("GET", "http://api.test/x", nil)
+			resp, err := rt.RoundTrip(req)
+			if err != nil || resp.StatusCode != 429 {
+				t.Fatalf("first: %v, %v", resp, err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			body := &trackedBody{Reader: strings.NewReader("x")}
+			req, _ = http.NewRequestWithContext(ctx, "GET", "http://api.test/x", body)
+			resp, err = rt.RoundTrip(req)
+			if resp != nil || !errors.Is(err, ErrRateLimited) {
+				t.Fatalf("RoundTrip = %v, %v; want nil, ErrRateLimited", resp, err)
+			}
+			if !body.closed.Load() {
+				t.Error("request body not closed")
+			}
+			// Without a deadline it waits the pause out.
+			req, _ = http.NewRequest("GET", "http://api.test/x", nil)
+			start := time.Now()
+			resp, err = rt.RoundTrip(req)
+			if err != nil || resp.StatusCode != 200 || !within(time.Since(start), 30*time.Second, 31*time.Second) {
+				t.Errorf("after the pause: %v, %v after %v", resp, err, time.Since(start))
+			}
+		})
+	})
+	t.Run("canceled while waiting", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			client := &http.Client{Transport: New(handlerRT{pauseOnFirst()}, WithMaxRetries(0))}
+			do(t, client, "GET", "http://api.test/x")
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(3*time.Second, cancel)
+			body := &trackedBody{Reader: strings.NewReader("x")}
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://api.test/x", body)
+			start := time.Now()
+			_, err := client.Do(req)
+			if !errors.Is(err, context.Canceled) || time.Since(start) != 3*time.Second {
+				t.Errorf("err = %v after %v, want context.Canceled after 3s", err, time.Since(start))
+			}
+			if !body.closed.Load() {
+				t.Error("request body not closed")
+			}
+		})
+	})
+}
+
+// TestRateLimitLongPauseRefused: a server-announced wait longer than
+// WithMaxRetryAfter is refused at once instead of blocking callers without
+// a deadline; a longer limit lets them wait.
+func TestRateLimitLongPauseRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 0 {
+				throttle(w, "120")
+			}
+		}}
+		client := &http.Client{Transport: New(handlerRT{srv})}
+		if code, _ := do(t, client, "GET", "http://api.test/x"); code != 429 {
+			t.Fatalf("first: %d, want the 429 returned at once", code)
+		}
+		_, err := do(t, client, "GET", "http://api.test/x")
+		if !errors.Is(err, ErrRateLimited) || !strings.Contains(err.Error(), "would wait 2m0s") {
+			t.Errorf("err = %v, want ErrRateLimited, would wait 2m0s", err)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 0 {
+				throttle(w, "120")
+			}
+		}}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetryAfter(5*time.Minute))}
+		start := time.Now()
+		if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || !within(time.Since(start), 2*time.Minute, 2*time.Minute+time.Second) {
+			t.Errorf("with a 5m limit: %d, %v after %v; want 200 after 2m", code, err, time.Since(start))
+		}
+	})
+}
+
+// TestRateLimitMalformedHeaders: malformed rate-limit values change
+// nothing: no partition, no wait, nothing reported.
+func TestRateLimitMalformedHeaders(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			h := w.Header()
+			h.Set("X-RateLimit-Limit", "many")
+			h.Set("X-RateLimit-Remaining", "-3")
+			h.Set("X-RateLimit-Reset", "tomorrow")
+			h.Set("RateLimit", `;;"x`)
+			h.Set("RateLimit-Policy", `q=;w=`)
+			if n%2 == 1 {
+				h.Set("Retry-After", "soon")
+				w.WriteHeader(http.StatusTooManyRequests)
+			}
+		}}
+		var obs observed
+		tr := New(handlerRT{srv}, WithMaxRetries(0), WithObserver(obs.add))
+		client := &http.Client{Transport: tr}
+		start := time.Now()
+		for range 20 {
+			do(t, client, "GET", "http://api.test/x")
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("20 calls took %v, want no wait", d)
+		}
+		if n := rlOf(t, tr).len(); n != 0 {
+			t.Errorf("%d partitions, want 0", n)
+		}
+		for _, a := range obs.path("/x") {
+			if a.RateLimit != (RateLimitInfo{-1, -1, time.Time{}}) || a.LocalWait != 0 {
+				t.Errorf("attempt reported %+v, local wait %v; want nothing", a.RateLimit, a.LocalWait)
+			}
+		}
+	})
+}
+
+// TestRateLimitRetryAfterWinsOverReset: the pause ends at Retry-After,
+// whether the reset announced with it is earlier or later.
+func TestRateLimitRetryAfterWinsOverReset(t *testing.T) {
+	for _, tt := range []struct{ retryAfter, reset int }{{2, 10}, {10, 2}} {
+		t.Run(fmt.Sprintf("Retry-After %d, reset %d", tt.retryAfter, tt.reset), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				t0 := time.Now()
+				srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+					w.Header().Set("X-RateLimit-Limit", "10")
+					w.Header().Set("X-RateLimit-Remaining", "0")
+					w.Header().Set("X-RateLimit-Reset", strconv.Itoa(tt.reset))
+					if n == 0 {
+						throttle(w, strconv.Itoa(tt.retryAfter))
+					}
+				}}
+				var obs observed
+				client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0), WithObserver(obs.add))}
+				do(t, client, "GET", "http://api.test/first")
+				do(t, client, "GET", "http://api.test/second")
+				ra := time.Duration(tt.retryAfter) * time.Second
+				if a := obs.path("/first"); len(a) != 1 || !a[0].RateLimit.Reset.Equal(t0.Add(ra)) {
+					t.Errorf("reported reset %v, want t0+%v", a[0].RateLimit.Reset.Sub(t0), ra)
+				}
+				if s := srv.seen("/second"); len(s) != 1 || !within(s[0].at.Sub(t0), ra, ra+ra/10) {
+					t.Errorf("second call arrived at %v, want %v..%v", s[0].at.Sub(t0), ra, ra+ra/10)
+				}
+			})
+		})
+	}
+}
+
+// TestRateLimitThrottledWaitsReset: a 429 without Retry-After but with a
+// reset pauses the partition until the reset, and the loop retries the
+// throttled request after the same wait.
+func TestRateLimitThrottledWaitsReset(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 0 {
+				w.Header().Set("X-RateLimit-Remaining", "0")
+				w.Header().Set("X-RateLimit-Reset", "3")
+				throttle(w, "")
+			}
+		}}
+		var obs observed
+		client := &http.Client{Transport: New(handlerRT{srv}, withRand(lockedRand(3)), WithObserver(obs.add))}
+		var wg sync.WaitGroup
+		wg.Go(func() { do(t, client, "GET", "http://api.test/first") })
+		synctest.Wait()
+		time.Sleep(time.Second)
+		do(t, client, "GET", "http://api.test/second")
+		wg.Wait()
+		a := obs.path("/first")
+		if len(a) != 2 {
+			t.Fatalf("first call: %d attempts, want 2", len(a))
+		}
+		if a[0].RetryAfter != 3*time.Second || !within(a[0].Delay, 3*time.Second, 3300*time.Millisecond) {
+			t.Errorf("throttled attempt: RetryAfter %v, Delay %v; want 3s, 3s..3.3s", a[0].RetryAfter, a[0].Delay)
+		}
+		for _, s := range srv.seen("") {
+			if d := s.at.Sub(t0); d > 0 && d < 3*time.Second {
+				t.Errorf("%s arrived at %v, during the pause", s.path, d)
+			}
+		}
+	})
+}
+
+// TestRateLimitRemainingZeroWaitsForReset: when the server announces no
+// remaining quota, the next attempt waits for the reset, with a little
+// jitter, and reports its wait.
+func TestRateLimitRemainingZeroWaitsForReset(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		reset := t0.Add(4 * time.Second)
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			w.Header().Set("X-RateLimit-Limit", "10")
+			w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(max(0, 1-n)))
+			w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(reset.UnixMilli(), 10))
+		}}
+		var obs observed
+		client := &http.Client{Transport: New(handlerRT{srv}, withRand(lockedRand(4)), WithObserver(obs.add))}
+		for range 3 {
+			do(t, client, "GET", "http://api.test/x")
+		}
+		s := srv.seen("")
+		if s[1].at != t0 {
+			t.Errorf("second call (1 remaining) arrived at %v, want at once", s[1].at.Sub(t0))
+		}
+		if d := s[2].at.Sub(t0); !within(d, 4*time.Second, 4400*time.Millisecond) {
+			t.Errorf("third call (0 remaining) arrived at %v, want 4s..4.4s", d)
+		}
+		a := obs.path("/x")
+		if a[1].RateLimit != (RateLimitInfo{10, 0, reset}) {
+			t.Errorf("reported %+v, want {10 0 %v}", a[1].RateLimit, reset)
+		}
+		if a[2].LocalWait != s[2].at.Sub(t0) {
+			t.Errorf("third attempt LocalWait = %v, want %v", a[2].LocalWait, s[2].at.Sub(t0))
+		}
+	})
+}
+
+// TestRateLimitInFlight: attempts in flight count against the remaining
+// quota: with 2 remaining and 2 in flight, a third waits for the reset.
+func TestRateLimitInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		reset := t0.Add(10 * time.Second)
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			time.Sleep(time.Second)
+			w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(max(0, 2-n)))
+			w.Header().Set("X-RateLimit-Reset", reset.Format(time.RFC3339))
+		}}
+		client := &http.Client{Transport: New(handlerRT{srv}, withRand(lockedRand(5)))}
+		do(t, client, "GET", "http://api.test/x")
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() { do(t, client, "GET", "http://api.test/x") })
+		}
+		wg.Wait()
+		s := srv.seen("")
+		if len(s) != 4 || s[1].at.Sub(t0) != time.Second || s[2].at.Sub(t0) != time.Second || !within(s[3].at.Sub(t0), 10*time.Second, 11*time.Second) {
+			for _, a := range s {
+				t.Logf("arrival at %v", a.at.Sub(t0))
+			}
+			t.Error("want two at 1s and the third at the reset (10s)")
+		}
+	})
+}
+
+// TestRateLimitReopens: attempts waiting for a spent quota do not sleep
+// until the announced reset when a response in flight announces a new
+// window, or an attempt in flight fails: they go at once.
+func TestRateLimitReopens(t *testing.T) {
+	for _, newWindow := range []bool{true, false} {
+		t.Run(fmt.Sprintf("new window %v", newWindow), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				t0 := time.Now()
+				srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+					if r.URL.Path == "/slow" {
+						time.Sleep(2 * time.Second)
+						// A new window, announced as seconds from now.
+						w.Header().Set("X-RateLimit-Remaining", "29")
+						w.Header().Set("X-RateLimit-Reset", "11")
+						return
+					}
+					w.Header().Set("X-RateLimit-Remaining", "1")
+					w.Header().Set("X-RateLimit-Reset", "10")
+				}}
+				base := http.RoundTripper(handlerRT{srv})
+				if !newWindow {
+					base = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+						if r.URL.Path == "/slow" {
+							time.Sleep(2 * time.Second)
+							return nil, errors.New("connection reset by peer")
+						}
+						return handlerRT{srv}.RoundTrip(r)
+					})
+				}
+				client := &http.Client{Transport: New(base, WithMaxRetries(0))}
+				do(t, client, "GET", "http://api.test/first") // 1 remaining
+				var wg sync.WaitGroup
+				wg.Go(func() { do(t, client, "GET", "http://api.test/slow") }) // takes the last one
+				synctest.Wait()
+				do(t, client, "GET", "http://api.test/waiter")
+				wg.Wait()
+				if w := srv.seen("/waiter"); len(w) != 1 || w[0].at.Sub(t0) != 2*time.Second {
+					t.Errorf("waiter arrived at %v, want 2s (when the slow attempt ended)", w[0].at.Sub(t0))
+				}
+			})
+		})
+	}
+}
+
+// TestRateLimitStatic: WithRateLimit paces each partition on its own.
+func TestRateLimitStatic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		srv := &recServer{}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithRateLimit(10, 1))}
+		var wg sync.WaitGroup
+		for _, target := range []string{"GET http://a.test/", "GET http://b.test/", "POST http://a.test/"} {
+			method, url, _ := strings.Cut(target, " ")
+			wg.Go(func() {
+				for range 11 {
+					do(t, client, method, url)
+				}
+			})
+		}
+		wg.Wait()
+		if d := time.Since(t0); d != time.Second {
+			t.Errorf("3 partitions × 11 calls at 10/s took %v, want 1s (in parallel)", d)
+		}
+		last := map[string]time.Time{}
+		for _, a := range srv.seen("") {
+			k := a.method + " " + a.host
+			if p, ok := last[k]; ok && a.at.Sub(p) < 100*time.Millisecond {
+				t.Errorf("%s: %v between calls, want at least 100ms", k, a.at.Sub(p))
+			}
+			last[k] = a.at
+		}
+	})
+}
+
+// TestRateLimitStaticAndLearned: with a static limit and an announced
+// quota, the lower rate and the smaller burst apply; an announced quota
+// alone starts with a full bucket of the remaining quota.
+func TestRateLimitStaticAndLearned(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		opts   []Option
+		policy string
+		gaps   []time.Duration // between the arrivals of 6 sequential calls
+	}{
+		{"server stricter", []Option{WithRateLimit(50, 1)}, `"p";q=10;w=1`, // 9.5/s
+			[]time.Duration{0, 105263157, 105263158, 105263158, 105263157, 105263158}},
+		{"static stricter", []Option{WithRateLimit(5, 1)}, `"p";q=100;w=1`,
+			[]time.Duration{0, 200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond}},
+		{"server alone: bursts of the remaining quota", nil, `"p";q=3;w=1`, // 2.85/s, 3 remaining
+			[]time.Duration{0, 0, 0, 350877192, 350877193, 350877193}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+					w.Header().Set("RateLimit", `"p";r=3;t=1`)
+					w.Header().Set("RateLimit-Policy", tt.policy)
+				}}
+				client := &http.Client{Transport: New(handlerRT{srv}, tt.opts...)}
+				do(t, client, "GET", "http://api.test/") // learn
+				for range 6 {
+					do(t, client, "GET", "http://api.test/")
+				}
+				s := srv.seen("")[1:]
+				for i := 1; i < len(s); i++ {
+					if gap := s[i].at.Sub(s[i-1].at); gap < tt.gaps[i]-time.Millisecond || gap > tt.gaps[i]+time.Millisecond {
+						t.Errorf("gap before call %d = %v, want %v", i+1, gap, tt.gaps[i])
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestWithoutRateLimit: the middleware is off: no learning, no waiting.
+func TestWithoutRateLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			w.Header().Set("X-RateLimit-Remaining", "0")
+			w.Header().Set("X-RateLimit-Reset", "10")
+		}}
+		var obs observed
+		tr := New(handlerRT{srv}, WithRateLimit(1, 1), WithoutRateLimit(), WithObserver(obs.add))
+		if _, ok := tr.inner.(*rateLimitTransport); ok {
+			t.Fatal("the rate limiter is in the chain")
+		}
+		client := &http.Client{Transport: tr}
+		start := time.Now()
+		for range 3 {
+			do(t, client, "GET", "http://api.test/x")
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("3 calls took %v, want no wait", d)
+		}
+		if a := obs.path("/x"); a[0].RateLimit != (RateLimitInfo{-1, -1, time.Time{}}) {
+			t.Errorf("reported %+v, want nothing", a[0].RateLimit)
+		}
+	})
+}
+
+// TestRateLimitKey: a custom key shares one partition across hosts and
+// classes; an empty key exempts a request.
+func TestRateLimitKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 0 {
+				throttle(w, "5")
+			}
+		}}
+		key := func(r *http.Request) string {
+			if r.URL.Path == "/health" {
+				return ""
+			}
+			return "account-1"
+		}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithRateLimitKey(key), WithMaxRetries(0))}
+		do(t, client, "GET", "http://a.test/x")
+		do(t, client, "GET", "http://b.test/health")
+		do(t, client, "POST", "http://b.test/y")
+		s := srv.seen("")
+		if s[1].at != t0 || s[2].at.Sub(t0) < 5*time.Second {
+			t.Errorf("exempt call at %v (want 0), other host's write at %v (want ≥5s)", s[1].at.Sub(t0), s[2].at.Sub(t0))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		defer cancel()
+		srv.fn = func(w http.ResponseWriter, r *http.Request, n int) { throttle(w, "5") }
+		do(t, client, "GET", "http://a.test/x")
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://c.test/", nil)
+		if _, err := client.Do(req); err == nil || !strings.Contains(err.Error(), "account-1: would wait") {
+			t.Errorf("err = %v, want it to name the partition account-1", err)
+		}
+	})
+}
+
+// TestRateLimitBoundedPartitions: a client calling 100,000 hosts that all
+// announce quotas keeps at most maxRatePartitions partitions, and idle
+// partitions are dropped once their reset has passed.
+func TestRateLimitBoundedPartitions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		canned := &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{
+			"X-Ratelimit-Limit":     {"100"},
+			"X-Ratelimit-Remaining": {"99"},
+			"X-Ratelimit-Reset":     {"60"},
+		}}
+		tr := New(roundTripFunc(func(*http.Request) (*http.Response, error) { return canned, nil }))
+		m := tr.inner.(*rateLimitTransport)
+		req, _ := http.NewRequest("GET", "http://h.test/", nil)
+		for i := range 100_000 {
+			req.URL.Host = "h" + strconv.Itoa(i) + ".test"
+			if _, err := m.RoundTrip(req); err != nil {
+				t.Fatal(err)
+			}
+			if i%1000 == 0 && m.rl.len() > maxRatePartitions {
+				t.Fatalf("after %d hosts: %d partitions, want at most %d", i+1, m.rl.len(), maxRatePartitions)
+			}
+		}
+		if n := m.rl.len(); n != maxRatePartitions {
+			t.Errorf("after 100,000 hosts: %d partitions, want %d", n, maxRatePartitions)
+		}
+		time.Sleep(ratePartitionIdle + time.Minute)
+		req.URL.Host = "busy.test"
+		for range maxRatePartitions {
+			m.RoundTrip(req)
+		}
+		if n := m.rl.len(); n != 1 {
+			t.Errorf("after the idle time: %d partitions, want 1 (the busy one)", n)
+		}
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestRateLimitConcurrent: 100 goroutines over three hosts and both
+// classes, with quotas, throttling and short deadlines, under -race. Every
+// call ends in a 200, in a 429 its deadline did not let it wait out, or in
+// a local refusal; every partition ends with nothing in flight.
+func TestRateLimitConcurrent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		servers := map[string]*quotaServer{
+			"a.test": newQuotaServer(fmtUnixMillis, 10, time.Second),
+			"b.test": newQuotaServer(fmtIETF, 10, time.Second),
+			"c.test": newQuotaServer(fmtDelta, 10, time.Second),
+		}
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(time.Duration(len(r.URL.Path)) * time.Millisecond)
+			servers[r.URL.Host].ServeHTTP(w, r)
+		})
+		var attempts atomic.Int64
+		tr := New(handlerRT{h}, withRand(lockedRand(6)), WithObserver(func(Attempt) { attempts.Add(1) }))
+		client := &http.Client{Transport: tr}
+		hosts := []string{"a.test", "b.test", "c.test"}
+		var ok, throttled, refused atomic.Int64
+		var wg sync.WaitGroup
+		for g := range 100 {
+			wg.Go(func() {
+				for i := range 10 {
+					method := "GET"
+					if i%2 == 1 {
+						method = "POST"
+					}
+					ctx, cancel := context.Background(), context.CancelFunc(func() {})
+					if g%4 == 0 {
+						ctx, cancel = context.WithTimeout(ctx, 2*time.Second)
+					}
+					req, _ := http.NewRequestWithContext(ctx, method, "http://"+hosts[(g+i)%3]+"/"+strings.Repeat("p", g%7), strings.NewReader("body"))
+					resp, err := client.Do(req)
+					cancel()
+					switch {
+					case err == nil && resp.StatusCode == 200:
+						ok.Add(1)
+					case err == nil && resp.StatusCode == 429 && g%4 == 0:
+						throttled.Add(1)
+					case err == nil:
+						t.Errorf("status %d", resp.StatusCode)
+					case errors.Is(err, ErrRateLimited), errors.Is(err, context.DeadlineExceeded):
+						refused.Add(1)
+					default:
+						t.Errorf("err = %v", err)
+					}
+					if resp != nil {
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}
+				}
+			})
+		}
+		wg.Wait()
+		limited := 0
+		for _, s := range servers {
+			_, l := s.counts()
+			limited += l
+		}
+		t.Logf("%d ok, %d 429 returned, %d refused locally; %d attempts, %d 429s", ok.Load(), throttled.Load(), refused.Load(), attempts.Load(), limited)
+		if n := ok.Load() + throttled.Load() + refused.Load(); n != 1000 {
+			t.Errorf("%d calls ended, want 1000", n)
+		}
+		rl := rlOf(t, tr)
+		rl.mu.Lock()
+		defer rl.mu.Unlock()
+		if len(rl.parts) != 6 {
+			t.Errorf("%d partitions, want 6 (3 hosts × 2 classes)", len(rl.parts))
+		}
+		for k, p := range rl.parts {
+			p.mu.Lock()
+			if p.inflight != 0 || p.reopened != nil {
+				t.Errorf("%s: %d in flight, waiters channel %v; want none", k, p.inflight, p.reopened)
+			}
+			p.mu.Unlock()
+		}
+	})
+}
+
+func TestWithRateLimitPanics(t *testing.T) {
+	for _, tt := range []struct {
+		r     rate.Limit
+		burst int
+	}{{0, 1}, {-1, 1}, {10, 0}, {rate.Limit(math.NaN()), 1}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("WithRateLimit(%v, %d) did not panic", tt.r, tt.burst)
+				}
+			}()
+			WithRateLimit(tt.r, tt.burst)
+		}()
+	}
+	WithRateLimit(rate.Inf, 0) // no static pacing: burst unused
+}
+
+func TestPartKeyString(t *testing.T) {
+	for _, tt := range []struct {
+		k    partKey
+		want string
+	}{
+		{partKey{"https", "api.example.com", false}, "https://api.example.com reads"},
+		{partKey{"http", "api.example.com:8080", true}, "http://api.example.com:8080 writes"},
+		{partKey{host: "account-1"}, "account-1"},
+	} {
+		if got := tt.k.String(); got != tt.want {
+			t.Errorf("%#v.String() = %q, want %q", tt.k, got, tt.want)
+		}
+	}
+}
+
+// BenchmarkRateLimitOverhead measures what the rate limiter adds to the
+// happy path of the whole chain, over a stub returning a canned 200: off
+// (WithoutRateLimit) against on (the default), without rate-limit headers
+// and with X-RateLimit-* headers announcing a quota too large to pace.
+func BenchmarkRateLimitOverhead(b *testing.B) {
+	plain := &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{
+		"Content-Type": {"application/json"},
+		"Date":         {"Tue, 17 Feb 2026 14:00:00 GMT"},
+		"X-Request-Id": {"7f3a"},
+	}}
+	announced := &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{
+		"Content-Type":          {"application/json"},
+		"Date":                  {"Tue, 17 Feb 2026 14:00:00 GMT"},
+		"X-Request-Id":          {"7f3a"},
+		"X-Ratelimit-Limit":     {"1000000000000"},
+		"X-Ratelimit-Remaining": {"999999999999"},
+		"X-Ratelimit-Reset":     {"60"},
+	}}
+	for _, bb := range []struct {
+		name string
+		resp *http.Response
+		opts []Option
+	}{
+		{"off", plain, []Option{WithoutRateLimit()}},
+		{"on", plain, nil},
+		{"off-headers", announced, []Option{WithoutRateLimit()}},
+		{"on-headers", announced, nil},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			stub := roundTripFunc(func(*http.Request) (*http.Response, error) { return bb.resp, nil })
+			tr := New(stub, bb.opts...)
+			req, _ := http.NewRequest("GET", "https://api.example.com/v1/posts", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tr.RoundTrip(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRateLimitQuota hammers a quota server (30 requests per 100 ms
+// window, X-RateLimit-* headers with Unix-millisecond resets, 429 without
+// Retry-After) from 16 goroutines, b.N GETs in all, in real time: fake time
+// is not available to benchmarks. It reports the share of attempts that got
+// a 429 and the share of the quota used. A run of b.N calls lasts about
+// b.N × 3.5 ms; use e.g. -benchtime=1000x.
+func BenchmarkRateLimitQuota(b *testing.B) {
+	srv := newQuotaServer(fmtUnixMillis, 30, 100*time.Millisecond)
+	srv.noRetryAfter = true
+	client := &http.Client{Transport: New(handlerRT{srv})}
+	b.ResetTimer()
+	r := hammer(client, srv, "http://api.test/v1/posts", 16, b.N)
+	b.StopTimer()
+	if r.failures > 0 {
+		b.Errorf("%d calls did not end in a 200", r.failures)
+	}
+	b.ReportMetric(r.share429, "429/attempt")
+	b.ReportMetric(r.used, "quota-used")
+}
