@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/resilienttest"
+)
+
+// Config is one comparison: the same workload through both clients.
+type Config struct {
+	Calls   int
+	Workers int
+	Profile string
+	Seed    int64
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Calls < 1:
+		return fmt.Errorf("-calls must be at least 1, got %d", c.Calls)
+	case c.Workers < 1:
+		return fmt.Errorf("-workers must be at least 1, got %d", c.Workers)
+	case c.Workers > 10000:
+		return fmt.Errorf("-workers must be at most 10000, got %d", c.Workers)
+	}
+	if _, ok := profiles[c.Profile]; !ok {
+		return fmt.Errorf("unknown -profile %q (want one of %s)", c.Profile, strings.Join(profileNames(), ", "))
+	}
+	return nil
+}
+
+// profile is a fault profile: which APIs the workload calls and how their
+// servers misbehave.
+type profile struct {
+	dialects []resilienttest.Dialect
+	options  func(seed int64) []resilienttest.Option
+}
+
+// realisticFaults is what a bad day of a real API looks like: about one
+// attempt in six fails, in every way the vendors document.
+func realisticFaults(seed int64) []resilienttest.Option {
+	return []resilienttest.Option{resilienttest.WithFaults(resilienttest.Faults{
+		Seed:        seed,
+		ServerError: 0.06,
+		RateLimit:   0.03,
+		DropBefore:  0.01,
+		DropAfter:   0.02,
+		Slow:        0.02,
+		Malformed:   0.01,
+		HTML:        0.01,
+		Huge:        0.005,
+		SlowDelay:   300 * time.Millisecond,
+		RetryAfter:  time.Second,
+		HugeSize:    1 << 20,
+	})}
+}
+
+var profiles = map[string]profile{
+	"aidelly": {[]resilienttest.Dialect{resilienttest.Aidelly}, realisticFaults},
+	"altyaa":  {[]resilienttest.Dialect{resilienttest.Altyaa}, realisticFaults},
+	"postato": {[]resilienttest.Dialect{resilienttest.Postato}, realisticFaults},
+	"mixed":   {[]resilienttest.Dialect{resilienttest.Aidelly, resilienttest.Altyaa, resilienttest.Postato}, realisticFaults},
+	"outage": {[]resilienttest.Dialect{resilienttest.Aidelly}, func(seed int64) []resilienttest.Option {
+		return []resilienttest.Option{resilienttest.WithFaults(resilienttest.Faults{Seed: seed, ServerError: 1})}
+	}},
+	"ratelimit": {[]resilienttest.Dialect{resilienttest.Aidelly}, func(seed int64) []resilienttest.Option {
+		// 600 reads and 600 writes a minute, the minute lasting a second.
+		return []resilienttest.Option{resilienttest.WithQuota(resilienttest.Quota{
+			Limit: 600, Window: time.Minute, PerClass: true, ResetFormat: resilienttest.RFC3339, TimeScale: 60,
+		})}
+	}},
+}
+
+func profileNames() []string {
+	names := make([]string, 0, len(profiles))
+	for n := range profiles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// op is one logical call of the workload.
+type op struct {
+	server int // index into the profile's dialects
+	kind   string
+	path   string
+	body   string
+}
+
+// workload returns the calls of a run: writes and reads mixed, the same
+// sequence for a given seed.
+func workload(cfg Config) []op {
+	p := profiles[cfg.Profile]
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed))
+	ops := make([]op, cfg.Calls)
+	for i := range ops {
+		o := op{server: rng.IntN(len(p.dialects))}
+		switch r := rng.IntN(100); {
+		case r < 40:
+			o.kind, o.path = "create post", "/v1/posts"
+			o.body = fmt.Sprintf(`{"content":"demo post %d","platforms":["instagram","x"]}`, i)
+		case r < 65:
+			o.kind, o.path = "list posts", "/v1/posts"
+		case r < 80:
+			o.kind, o.path = "fetch post", "/v1/posts/"
+		case r < 92:
+			o.kind, o.path = "upload url", "/v1/media/upload-url"
+			o.body = fmt.Sprintf(`{"filename":"photo-%d.jpg","size":204800}`, i)
+		default:
+			o.kind, o.path = "usage", "/v1/usage"
+		}
+		ops[i] = o
+	}
+	return ops
+}
+
+// Run is the figures of one client's run.
+type Run struct {
+	Client          string         `json:"client"`
+	Calls           int            `json:"calls"`
+	Succeeded       int            `json:"succeeded"`
+	Failed          int            `json:"failed"`
+	FailedBy        map[string]int `json:"failed_by"`
+	DuplicatePosts  int            `json:"duplicate_posts"`
+	Received429     int            `json:"received_429"`
+	ServerAttempts  int            `json:"server_attempts"`
+	AttemptsPerCall float64        `json:"attempts_per_call"`
+	P50             time.Duration  `json:"p50_ns"`
+	P99             time.Duration  `json:"p99_ns"`
+	BreakerTrips    int            `json:"breaker_trips"`
+	Elapsed         time.Duration  `json:"elapsed_ns"`
+}
+
+// Report is the comparison.
+type Report struct {
+	Profile string `json:"profile"`
+	Calls   int    `json:"calls"`
+	Workers int    `json:"workers"`
+	Seed    int64  `json:"seed"`
+	Plain   Run    `json:"plain"`
+	Ours    Run    `json:"resilient"`
+}
+
+// ProgressFunc is told how many calls of a run are done.
+type ProgressFunc func(client string, done, total int)
+
+// Compare runs the workload through a plain client, then through ours,
+// each against fresh servers with the same faults.
+func Compare(ctx context.Context, cfg Config, progress ProgressFunc) (*Report, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	ops := workload(cfg)
+	rep := &Report{Profile: cfg.Profile, Calls: cfg.Calls, Workers: cfg.Workers, Seed: cfg.Seed}
+	var err error
+	rep.Plain, err = runOnce(ctx, cfg, ops, "plain http.Client", progress, func(base http.RoundTripper, _ *atomic.Int64) http.RoundTripper {
+		return base
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep.Ours, err = runOnce(ctx, cfg, ops, "resilient.NewClient()", progress, func(base http.RoundTripper, trips *atomic.Int64) http.RoundTripper {
+		// The same as resilient.NewClient(), on the demo servers' transport,
+		// with an observer of the breakers.
+		return resilient.New(base, resilient.WithBreakerObserver(func(c resilient.BreakerChange) {
+			if c.To == resilient.BreakerOpen {
+				trips.Add(1)
+			}
+		}))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+var postID = regexp.MustCompile(`"id"\s*:\s*"([^"]+)"`)
+
+// runOnce runs ops through the client wrap builds, against fresh servers.
+func runOnce(ctx context.Context, cfg Config, ops []op, name string, progress ProgressFunc, wrap func(http.RoundTripper, *atomic.Int64) http.RoundTripper) (Run, error) {
+	p := profiles[cfg.Profile]
+	servers := make([]*resilienttest.Server, len(p.dialects))
+	for i, d := range p.dialects {
+		servers[i] = resilienttest.NewServer(d, p.options(cfg.Seed+int64(i))...)
+		defer servers[i].Close()
+	}
+	base := &http.Transport{MaxIdleConnsPerHost: cfg.Workers, MaxConnsPerHost: 0}
+	defer base.CloseIdleConnections()
+	var trips atomic.Int64
+	client := &http.Client{Transport: wrap(base, &trips), Timeout: 2 * time.Minute}
+
+	var (
+		mu        sync.Mutex
+		ids       []string // created posts, for fetches
+		latencies = make([]time.Duration, len(ops))
+		failedBy  = map[string]int{}
+		succeeded int
+		done      atomic.Int64
+		next      atomic.Int64
+		wg        sync.WaitGroup
+	)
+	stopProgress := startProgress(progress, name, len(ops), &done)
+	start := time.Now()
+	for w := 0; w < cfg.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(ops) || ctx.Err() != nil {
+					return
+				}
+				o := ops[i]
+				path := o.path
+				if o.kind == "fetch post" {
+					mu.Lock()
+					if len(ids) == 0 {
+						path = "/v1/posts"
+					} else {
+						path += ids[i%len(ids)]
+					}
+					mu.Unlock()
+				}
+				t0 := time.Now()
+				reason, body := call(ctx, client, servers[o.server].URL+path, o)
+				latencies[i] = time.Since(t0)
+				mu.Lock()
+				if reason == "" {
+					succeeded++
+					if o.kind == "create post" {
+						if m := postID.FindSubmatch(body); m != nil {
+							ids = append(ids, string(m[1]))
+						}
+					}
+				} else {
+					failedBy[reason]++
+				}
+				mu.Unlock()
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	stopProgress()
+	if err := ctx.Err(); err != nil {
+		return Run{}, err
+	}
+
+	r := Run{Client: name, Calls: len(ops), Succeeded: succeeded, Failed: len(ops) - succeeded, FailedBy: failedBy, Elapsed: elapsed, BreakerTrips: int(trips.Load())}
+	for _, s := range servers {
+		st := s.Stats()
+		r.DuplicatePosts += st.Duplicates
+		r.Received429 += st.RateLimited
+		r.ServerAttempts += st.Requests
+	}
+	r.AttemptsPerCall = float64(r.ServerAttempts) / float64(len(ops))
+	slices.Sort(latencies)
+	r.P50 = latencies[len(latencies)*50/100]
+	r.P99 = latencies[min(len(latencies)-1, len(latencies)*99/100)]
+	return r, nil
+}
+
+// call makes one logical call and returns why it failed ("" for success)
+// and the body of a success.
+func call(ctx context.Context, client *http.Client, url string, o op) (string, []byte) {
+	method := http.MethodGet
+	var body io.Reader
+	if o.body != "" {
+		method, body = http.MethodPost, strings.NewReader(o.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return "bad request", nil
+	}
+	req.Header.Set("Authorization", "Bearer demo-key")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		switch {
+		case errors.Is(err, resilient.ErrCircuitOpen):
+			return "circuit open (fast)", nil
+		case errors.Is(err, resilient.ErrRateLimited):
+			return "rate limited locally", nil
+		}
+		return "network error", nil
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return "429", nil
+	case resp.StatusCode >= 500:
+		return "5xx", nil
+	case resp.StatusCode >= 400:
+		return "4xx", nil
+	case err != nil:
+		return "network error", nil
+	}
+	return "", data
+}
+
+// startProgress calls progress every 100 ms until the returned stop.
+func startProgress(progress ProgressFunc, name string, total int, done *atomic.Int64) (stop func()) {
+	if progress == nil {
+		return func() {}
+	}
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				progress(name, int(done.Load()), total)
+				return
+			case <-t.C:
+				progress(name, int(done.Load()), total)
+			}
+		}
+	}()
+	return func() { close(quit); wg.Wait() }
+}
