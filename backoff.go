@@ -44,8 +44,11 @@ func backoffDelay(base, maxDelay time.Duration, n int, rnd func(int64) int64) ti
 	if n < 0 {
 		n = 0
 	}
-	// base·2^n >= maxDelay means the cap wins whatever the jitter.
-	if n >= 62 || base > maxDelay>>uint(n) {
+	// base·2^n > maxDelay means the cap wins whatever the jitter. For
+	// n >= 63, base·2^n (base >= 1) exceeds every Duration; below that,
+	// maxDelay>>n cannot overflow and base <= maxDelay>>n keeps base<<n
+	// within maxDelay.
+	if n >= 63 || base > maxDelay>>uint(n) {
 		return maxDelay
 	}
 	d := base << uint(n)
