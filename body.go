@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -65,7 +66,7 @@ func (b *replayBody) next() (io.ReadCloser, error) {
 	}
 	body, err := b.req.GetBody()
 	if err != nil {
-		return nil, errors.Join(errBodyNotReplayable, err)
+		return nil, fmt.Errorf("%w: %w", errBodyNotReplayable, err)
 	}
 	return body, nil
 }

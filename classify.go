@@ -109,11 +109,35 @@ type classifier struct {
 }
 
 func (c *classifier) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := c.next.RoundTrip(req)
+	resp, err := saneResult(c.next.RoundTrip(req))
 	if st := attemptOf(req.Context()); st != nil {
 		c.classify(st, resp, err, time.Now)
 	}
 	return resp, err
+}
+
+// errNilResponse replaces the nil error of a RoundTripper that returned
+// neither a response nor an error.
+var errNilResponse = errors.New("resilient: RoundTripper returned a nil response and a nil error")
+
+// saneResult enforces the RoundTripper contract on what the base returned,
+// so that every layer above sees exactly one of a response and an error, and
+// a response with a body: a response returned with an error is closed and
+// dropped, a nil response with a nil error becomes errNilResponse, and a nil
+// Body becomes http.NoBody (as http.Client does).
+func saneResult(resp *http.Response, err error) (*http.Response, error) {
+	switch {
+	case err != nil:
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
+		return nil, err
+	case resp == nil:
+		return nil, errNilResponse
+	case resp.Body == nil:
+		resp.Body = http.NoBody
+	}
+	return resp, nil
 }
 
 // classify fills st from the attempt's result.
