@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
@@ -77,15 +78,16 @@ func WithClassifier(c Classifier) Option {
 }
 
 // WithCodes adds envelope codes to the built-in tables, or overrides their
-// class. Codes are matched exactly.
+// class. Codes are matched exactly, except that an entry for one of the
+// common throttling codes of DefaultCodes also applies to the spellings it
+// matches (any case, '-' for '_'). WithCodes copies codes.
 func WithCodes(codes map[string]Class) Option {
+	cp := maps.Clone(codes)
 	return func(c *config) {
 		if c.codes == nil {
-			c.codes = make(map[string]Class, len(codes))
+			c.codes = make(map[string]Class, len(cp))
 		}
-		for k, v := range codes {
-			c.codes[k] = v
-		}
+		maps.Copy(c.codes, cp)
 	}
 }
 
