@@ -449,6 +449,7 @@ func TestRetryAfter(t *testing.T) {
 		{"negative ignored", func() string { return "-5" }, zero, nil, 0, base},
 		{"fraction ignored", func() string { return "1.5" }, zero, nil, 0, base},
 		{"garbage ignored", func() string { return "soon" }, zero, nil, 0, base},
+		{"overflowing digits then junk ignored", func() string { return "99999999999999999999999s" }, zero, nil, 0, base},
 		{"over MaxRetryAfter", func() string { return "61" }, zero, nil, 0, -1},
 		{"over a smaller MaxRetryAfter", func() string { return "3" }, zero, []Option{WithMaxRetryAfter(2 * time.Second)}, 0, -1},
 		{"huge", func() string { return "99999999999999999999999999" }, zero, nil, 0, -1},
