@@ -45,8 +45,9 @@ import (
 // request.
 type Transport struct {
 	cfg   config
-	inner http.RoundTripper // the per-attempt chain
-	cls   *classifier
+	inner    http.RoundTripper // the per-attempt chain
+	cls      *classifier
+	observed bool // an observer or a logger wants each Attempt
 }
 
 // A Middleware wraps a RoundTripper with one concern of the chain.
@@ -81,12 +82,12 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 			o(&cfg)
 		}
 	}
-	t := &Transport{cfg: cfg}
+	t := &Transport{cfg: cfg, observed: len(cfg.observers) > 0 || cfg.logger != nil}
 	t.cls = &classifier{
 		codes:    newCodeTable(cfg.codes),
 		custom:   cfg.classifier,
 		maxPeek:  cfg.maxPeek,
-		observed: len(cfg.observers) > 0 || cfg.logger != nil,
+		observed: t.observed,
 	}
 	t.inner = Chain(base,
 		t.rateLimitMiddleware(),
@@ -136,9 +137,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		areq.Body = reqBody
 		c.setHeaders(areq, n, maxAttempts)
 
-		t0 := time.Now()
+		t0 := c.start
+		if n > 1 {
+			t0 = time.Now()
+		}
 		resp, err := t.inner.RoundTrip(areq)
-		dur := time.Since(t0)
+		var dur time.Duration
+		if t.observed {
+			dur = time.Since(t0)
+		}
 		st := &actx.st
 		if err != nil && resp != nil {
 			// A broken RoundTripper; the contract allows only one of them.
