@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -222,5 +223,106 @@ func waitClosed(t *testing.T, body *closeRecorder) {
 			t.Fatal("request body not closed")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// duplexRT answers at once and reads the request body afterwards, from its
+// own goroutine, as HTTP/2 does for a full-duplex stream; it closes the
+// body when done. It records what it read.
+type duplexRT struct {
+	status func(n int) int
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	calls  int
+	got    []string
+	errs   []error
+	start  chan int // receives the attempt number as each attempt starts
+}
+
+func (d *duplexRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	d.mu.Lock()
+	d.calls++
+	n := d.calls
+	d.got = append(d.got, "")
+	d.errs = append(d.errs, nil)
+	d.mu.Unlock()
+	if d.start != nil {
+		d.start <- n
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		b, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		d.mu.Lock()
+		d.got[n-1], d.errs[n-1] = string(b), err
+		d.mu.Unlock()
+	}()
+	return &http.Response{StatusCode: d.status(n), Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+}
+
+func TestStreamingBodyNotClosedEarly(t *testing.T) {
+	// The response arrives before the body is written: the caller keeps
+	// writing after RoundTrip returned, and every byte must reach the
+	// transport.
+	pr, pw := io.Pipe()
+	d := &duplexRT{status: func(int) int { return 200 }}
+	req := newRequest(t, context.Background(), "PUT", "http://api.test/stream", pr)
+	resp, err := roundTrip(t, New(d), req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("RoundTrip = %v, %v", resp, err)
+	}
+	resp.Body.Close()
+	for i := range 3 {
+		if _, err := fmt.Fprintf(pw, "chunk %d;", i); err != nil {
+			t.Fatalf("writing the stream after RoundTrip returned: %v", err)
+		}
+	}
+	pw.Close()
+	d.wg.Wait()
+	if d.got[0] != "chunk 0;chunk 1;chunk 2;" || d.errs[0] != nil {
+		t.Errorf("transport read %q, %v; want the whole stream", d.got[0], d.errs[0])
+	}
+	// Closed once the transport closed the attempt's body.
+	if _, err := pw.Write([]byte("x")); !errors.Is(err, io.ErrClosedPipe) {
+		t.Errorf("the caller's body is still open after the transport closed it: write err %v", err)
+	}
+}
+
+func TestStreamingBodyRetriedWhileStillRead(t *testing.T) {
+	// The first attempt is answered 503 while its body is still being
+	// read (blocked on the caller's pipe): the retry must not wait for
+	// that read, and must replay every byte.
+	pr, pw := io.Pipe()
+	d := &duplexRT{status: func(n int) int { return map[bool]int{true: 503, false: 200}[n == 1] }, start: make(chan int, 2)}
+	go func() {
+		io.WriteString(pw, "hello ")
+		<-d.start
+		<-d.start // the retry started while the first read is blocked
+		io.WriteString(pw, "world")
+		pw.Close()
+	}()
+	req := newRequest(t, context.Background(), "PUT", "http://api.test/stream", pr)
+	done := make(chan struct{})
+	var resp *http.Response
+	go func() {
+		defer close(done)
+		resp, _ = New(d, WithBackoff(0, 0)).RoundTrip(req)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		pw.CloseWithError(errors.New("test gave up"))
+		<-done
+		d.wg.Wait()
+		t.Fatal("RoundTrip blocked behind the first attempt's read of the body")
+	}
+	resp.Body.Close()
+	d.wg.Wait()
+	if resp.StatusCode != 200 || d.got[1] != "hello world" || d.errs[1] != nil {
+		t.Errorf("retry: %d, transport read %q, %v; want 200 and the whole body", resp.StatusCode, d.got[1], d.errs[1])
+	}
+	if !errors.Is(d.errs[0], errBodyDetached) {
+		t.Errorf("first attempt's read ended with %v, want errBodyDetached", d.errs[0])
 	}
 }

@@ -44,7 +44,7 @@ import (
 // for concurrent use by multiple goroutines and starts no goroutine per
 // request.
 type Transport struct {
-	cfg   config
+	cfg      config
 	inner    http.RoundTripper // the per-attempt chain
 	cls      *classifier
 	observed bool // an observer or a logger wants each Attempt
