@@ -884,14 +884,19 @@ func TestConnectionsReusedAcrossRetries(t *testing.T) {
 				}
 				io.WriteString(w, "ok")
 			})
-			client := loopbackClient(t, WithBackoff(time.Millisecond, time.Millisecond))
+			// The connections are the base's: one base for all calls, and
+			// a Transport per call over it, so that no per-host circuit
+			// breaker sees these 50% failures as a sick host.
+			base := &http.Transport{}
+			defer base.CloseIdleConnections()
 			for i := range 50 {
+				client := &http.Client{Transport: New(base, WithBackoff(time.Millisecond, time.Millisecond))}
 				resp, err := client.Get(srv.URL + "/v1/posts")
 				if err != nil {
 					t.Fatalf("call %d: %v", i, err)
 				}
 				if got := readBody(t, resp); resp.StatusCode != 200 || got != "ok" {
-					t.Fatalf("call %d = %d %q, want 200 ok", i, resp.StatusCode, got)
+					t.Fatalf("call %d = %d %.40q, want 200 ok", i, resp.StatusCode, got)
 				}
 			}
 			if n.Load() != 100 {
@@ -1255,13 +1260,22 @@ type rtFuncCore func(*http.Request) (*http.Response, error)
 func (f rtFuncCore) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestConcurrentCallsShareATransport(t *testing.T) {
-	var n atomic.Int64
+	// A third of the answers fail: the first nine with 503, the rest with
+	// 429, so that a per-host circuit breaker (which counts 5xx, not 429,
+	// and needs half of at least 20 outcomes) never opens whatever the
+	// order in which outcomes complete.
+	var n, failed atomic.Int64
 	srv, _ := countConns(t, func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		if n.Add(1)%3 == 0 {
 			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, `{"error":{"code":"service_unavailable","message":"busy"}}`)
+			if failed.Add(1) <= 9 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				io.WriteString(w, `{"error":{"code":"service_unavailable","message":"busy"}}`)
+				return
+			}
+			w.WriteHeader(http.StatusTooManyRequests)
+			io.WriteString(w, `{"error":{"code":"rate_limit_exceeded","message":"slow down"}}`)
 			return
 		}
 		fmt.Fprintf(w, "ok %s", r.URL.Query().Get("i"))
