@@ -44,8 +44,11 @@ func backoffDelay(base, maxDelay time.Duration, n int, rnd func(int64) int64) ti
 	if n < 0 {
 		n = 0
 	}
-	// base·2^n >= maxDelay means the cap wins whatever the jitter.
-	if n >= 62 || base > maxDelay>>uint(n) {
+	// base·2^n > maxDelay means the cap wins whatever the jitter. For
+	// n >= 63, base·2^n (base >= 1) exceeds every Duration; below that,
+	// maxDelay>>n cannot overflow and base <= maxDelay>>n keeps base<<n
+	// within maxDelay.
+	if n >= 63 || base > maxDelay>>uint(n) {
 		return maxDelay
 	}
 	d := base << uint(n)
@@ -95,16 +98,17 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if c := v[0]; c >= '0' && c <= '9' {
-		secs, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			// Not a plain integer: "1.5", "10s" or an overflow. Only an
-			// overflow of digits is meaningful (a huge wait).
-			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-				return maxRetryAfterSeconds * time.Second, true
+		// delay-seconds is digits only: "1.5", "10s" or "5 6" are not,
+		// whatever their first digits. (ParseUint alone reports an
+		// overflow before it sees a later non-digit.)
+		for i := 1; i < len(v); i++ {
+			if v[i] < '0' || v[i] > '9' {
+				return 0, false
 			}
-			return 0, false
 		}
-		if secs > maxRetryAfterSeconds {
+		secs, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || secs > maxRetryAfterSeconds {
+			// Digits only, so err is an overflow: a huge wait.
 			secs = maxRetryAfterSeconds
 		}
 		return time.Duration(secs) * time.Second, true

@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -65,7 +66,7 @@ func (b *replayBody) next() (io.ReadCloser, error) {
 	}
 	body, err := b.req.GetBody()
 	if err != nil {
-		return nil, errors.Join(errBodyNotReplayable, err)
+		return nil, fmt.Errorf("%w: %w", errBodyNotReplayable, err)
 	}
 	return body, nil
 }
@@ -75,28 +76,44 @@ func (b *replayBody) replayable() bool {
 	return b.cap == nil || b.cap.replayable()
 }
 
-// close closes the caller's body unless an attempt received it (the
-// transport that received it closes it), or when it is captured (the
-// capture wrapper never closes it, so that the rest can still be read).
+// close is called when RoundTrip returns. It closes the caller's body
+// unless an attempt received it (the transport that received it closes
+// it). A captured body is closed once the last attempt's reader is closed
+// by the transport that received it, which may be after RoundTrip returns
+// (HTTP/2 and early responses send the body after the response arrives),
+// or at once if no reader is open.
 func (b *replayBody) close() {
 	if !hasBody(b.req) {
 		return
 	}
-	if b.cap != nil || !b.sent {
+	if b.cap != nil {
+		b.cap.release()
+		return
+	}
+	if !b.sent {
 		b.req.Body.Close()
 	}
 }
 
 // captureBody records the first limit bytes read from src.
+//
+// Reads of src are serialized by readMu, which is held while src.Read
+// blocks; mu guards the state and is never held across a read, so that a
+// source that blocks (a pipe) does not block a retry's replay or a Close.
 type captureBody struct {
-	mu       sync.Mutex
-	src      io.ReadCloser
-	limit    int64
-	buf      []byte
-	read     int64 // bytes read from src so far
-	overflow bool  // more than limit bytes were read: the prefix is incomplete
-	srcErr   error // sticky error (io.EOF included) from src
-	gen      int   // generation of the current reader
+	readMu sync.Mutex // held while reading src
+
+	mu        sync.Mutex
+	src       io.ReadCloser
+	limit     int64
+	buf       []byte
+	read      int64 // bytes read from src so far
+	overflow  bool  // more than limit bytes were read: the prefix is incomplete
+	srcErr    error // sticky error (io.EOF included) from src
+	gen       int   // generation of the current reader; 0 before the first
+	curClosed bool  // the current reader was closed
+	done      bool  // RoundTrip returned: close src with the current reader
+	srcClosed bool
 }
 
 func (c *captureBody) replayable() bool {
@@ -110,6 +127,7 @@ func (c *captureBody) reader() io.ReadCloser {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
+	c.curClosed = false
 	return &captureReader{c: c, gen: c.gen}
 }
 
@@ -122,7 +140,21 @@ func (c *captureBody) replay() (io.ReadCloser, error) {
 		return nil, errBodyNotReplayable
 	}
 	c.gen++
+	c.curClosed = false
 	return &captureReader{c: c, gen: c.gen}, nil
+}
+
+// release closes src now if no reader is open, or else lets the current
+// reader's Close close it.
+func (c *captureBody) release() {
+	c.mu.Lock()
+	c.done = true
+	closeSrc := !c.srcClosed && (c.gen == 0 || c.curClosed)
+	c.srcClosed = c.srcClosed || closeSrc
+	c.mu.Unlock()
+	if closeSrc {
+		c.src.Close()
+	}
 }
 
 // captureReader is the body of one attempt.
@@ -130,56 +162,94 @@ type captureReader struct {
 	c      *captureBody
 	gen    int
 	pos    int64 // position in the whole body
-	closed bool
+	closed bool  // guarded by c.mu
 }
 
 func (r *captureReader) Read(p []byte) (int, error) {
 	c := r.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if r.closed || r.gen != c.gen {
-		return 0, errBodyDetached
-	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	// Serve from the captured prefix first.
-	if r.pos < int64(len(c.buf)) {
-		n := copy(p, c.buf[r.pos:])
-		r.pos += int64(n)
-		return n, nil
-	}
-	if r.pos < c.read {
-		// The prefix was not kept (overflow): this reader cannot go on.
-		return 0, errBodyNotReplayable
-	}
-	if c.srcErr != nil {
-		return 0, c.srcErr
-	}
-	n, err := c.src.Read(p)
-	if n > 0 {
-		if !c.overflow {
-			if c.read+int64(n) <= c.limit {
-				c.buf = append(c.buf, p[:n]...)
-			} else {
-				c.overflow = true
-				c.buf = nil
-			}
+	for {
+		c.mu.Lock()
+		switch {
+		case r.closed || r.gen != c.gen:
+			c.mu.Unlock()
+			return 0, errBodyDetached
+		case len(p) == 0:
+			c.mu.Unlock()
+			return 0, nil
+		case r.pos < int64(len(c.buf)):
+			// Serve from the captured prefix first.
+			n := copy(p, c.buf[r.pos:])
+			r.pos += int64(n)
+			c.mu.Unlock()
+			return n, nil
+		case r.pos < c.read:
+			// The prefix was not kept (overflow): this reader cannot go on.
+			c.mu.Unlock()
+			return 0, errBodyNotReplayable
+		case c.srcErr != nil:
+			err := c.srcErr
+			c.mu.Unlock()
+			return 0, err
 		}
-		c.read += int64(n)
-		r.pos += int64(n)
+		c.mu.Unlock()
+
+		c.readMu.Lock()
+		c.mu.Lock()
+		if r.closed || r.gen != c.gen || r.pos != c.read || c.srcErr != nil {
+			// Detached, or an older reader's read ended while this one
+			// waited for readMu: look again.
+			c.mu.Unlock()
+			c.readMu.Unlock()
+			continue
+		}
+		c.mu.Unlock()
+		n, err := c.src.Read(p)
+		c.mu.Lock()
+		if n > 0 {
+			// The bytes are kept (within the limit) even when this reader
+			// was detached meanwhile: a newer reader needs them.
+			if !c.overflow {
+				if c.read+int64(n) <= c.limit {
+					c.buf = append(c.buf, p[:n]...)
+				} else {
+					c.overflow = true
+					c.buf = nil
+				}
+			}
+			c.read += int64(n)
+		}
+		if err != nil {
+			c.srcErr = err
+		}
+		detached := r.closed || r.gen != c.gen
+		if !detached {
+			r.pos += int64(n)
+		}
+		c.mu.Unlock()
+		c.readMu.Unlock()
+		if detached {
+			return 0, errBodyDetached
+		}
+		return n, err
 	}
-	if err != nil {
-		c.srcErr = err
-	}
-	return n, err
 }
 
-// Close marks this attempt's reader closed; the caller's body stays open so
-// that a later attempt can read the rest of it.
+// Close marks this attempt's reader closed. The caller's body stays open so
+// that a later attempt can read the rest of it, unless RoundTrip has
+// returned and this is the last attempt's reader.
 func (r *captureReader) Close() error {
-	r.c.mu.Lock()
+	c := r.c
+	c.mu.Lock()
 	r.closed = true
-	r.c.mu.Unlock()
+	closeSrc := false
+	if r.gen == c.gen {
+		c.curClosed = true
+		closeSrc = c.done && !c.srcClosed
+		c.srcClosed = c.srcClosed || closeSrc
+	}
+	c.mu.Unlock()
+	if closeSrc {
+		return c.src.Close()
+	}
 	return nil
 }

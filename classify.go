@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
@@ -77,15 +78,16 @@ func WithClassifier(c Classifier) Option {
 }
 
 // WithCodes adds envelope codes to the built-in tables, or overrides their
-// class. Codes are matched exactly.
+// class. Codes are matched exactly, except that an entry for one of the
+// common throttling codes of DefaultCodes also applies to the spellings it
+// matches (any case, '-' for '_'). WithCodes copies codes.
 func WithCodes(codes map[string]Class) Option {
+	cp := maps.Clone(codes)
 	return func(c *config) {
 		if c.codes == nil {
-			c.codes = make(map[string]Class, len(codes))
+			c.codes = make(map[string]Class, len(cp))
 		}
-		for k, v := range codes {
-			c.codes[k] = v
-		}
+		maps.Copy(c.codes, cp)
 	}
 }
 
@@ -109,11 +111,35 @@ type classifier struct {
 }
 
 func (c *classifier) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := c.next.RoundTrip(req)
+	resp, err := saneResult(c.next.RoundTrip(req))
 	if st := attemptOf(req.Context()); st != nil {
 		c.classify(st, resp, err, time.Now)
 	}
 	return resp, err
+}
+
+// errNilResponse replaces the nil error of a RoundTripper that returned
+// neither a response nor an error.
+var errNilResponse = errors.New("resilient: RoundTripper returned a nil response and a nil error")
+
+// saneResult enforces the RoundTripper contract on what the base returned,
+// so that every layer above sees exactly one of a response and an error, and
+// a response with a body: a response returned with an error is closed and
+// dropped, a nil response with a nil error becomes errNilResponse, and a nil
+// Body becomes http.NoBody (as http.Client does).
+func saneResult(resp *http.Response, err error) (*http.Response, error) {
+	switch {
+	case err != nil:
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
+		return nil, err
+	case resp == nil:
+		return nil, errNilResponse
+	case resp.Body == nil:
+		resp.Body = http.NoBody
+	}
+	return resp, nil
 }
 
 // classify fills st from the attempt's result.

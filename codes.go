@@ -117,7 +117,9 @@ func newCodeTable(overrides map[string]Class) codeTable {
 }
 
 // lookup returns the class of code: an exact match first, then a
-// case-insensitive match among the common throttling codes.
+// case-insensitive match among the common throttling codes, whose class is
+// that of their canonical spelling in the table (Throttled unless
+// overridden).
 func (t codeTable) lookup(code string) (Class, bool) {
 	if code == "" {
 		return 0, false
@@ -125,21 +127,25 @@ func (t codeTable) lookup(code string) (Class, bool) {
 	if cl, ok := t.exact[code]; ok {
 		return cl, true
 	}
-	if isThrottleCode(code) {
-		return Throttled, true
+	if c := throttleCode(code); c != "" {
+		return t.exact[c], true
 	}
 	return 0, false
 }
 
 // isThrottleCode reports whether code is one of the common throttling codes,
 // ignoring case and treating '-' as '_'.
-func isThrottleCode(code string) bool {
+func isThrottleCode(code string) bool { return throttleCode(code) != "" }
+
+// throttleCode returns the canonical spelling of code if it is one of the
+// common throttling codes, ignoring case and treating '-' as '_', else "".
+func throttleCode(code string) string {
 	for _, c := range throttleCodes {
 		if len(c) == len(code) && foldEqual(c, code) {
-			return true
+			return c
 		}
 	}
-	return false
+	return ""
 }
 
 // foldEqual compares lower-case ASCII want with s, ignoring case and

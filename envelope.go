@@ -34,6 +34,7 @@ const maxJSONDepth = 32
 //	{"error":"CODE","message":…,"details":{…}}                         postato
 //	{"error":{"origin":…,"code":…,"message":…,"retryable":false}}      postato
 //	{"type":…,"title":…,"status":…,"detail":…}                         problem+json (RFC 9457)
+//	{"type":"about:blank",…,"code":…}                                 problem+json with an extension code
 //	{"errors":[{"code":…,"message":…}]}                                generic
 //	{"code":…,"message":…}                                             generic
 func parseEnvelope(data []byte, problem bool) (envelope, bool) {
@@ -162,7 +163,13 @@ func parseEnvelope(data []byte, problem bool) (envelope, bool) {
 		}
 	case problem || (typ != "" || title != "") && hasStatus:
 		env.dialect = "problem+json"
-		env.code = problemCode(typ)
+		// The type names the problem; with about:blank (or none), an
+		// extension member "code", else the first of "errors", does.
+		if c := problemCode(typ); c != "" {
+			env.code = c
+		} else if topCode != "" {
+			env.code = topCode
+		}
 		env.message = detail
 		if env.message == "" {
 			env.message = title

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -120,6 +121,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c.setDeadline()
 	maxAttempts := t.cfg.maxRetries + 1
 
+	if c.ctx.Err() != nil {
+		// Done before the first attempt: no layer of the chain is called,
+		// and the deferred close releases the body.
+		return nil, &Error{Method: req.Method, URL: redactURL(req.URL), Attempts: 0, Err: context.Cause(c.ctx)}
+	}
+
 	var held *http.Response // the last response retried past, kept for give-up
 	reqBody := body.first()
 	for n := 1; ; n++ {
@@ -154,17 +161,24 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 		delay, retry := c.decide(n, maxAttempts, st, resp, err, &body)
 		if retry {
-			reqBody, err = body.next()
-			if err != nil {
+			var berr error
+			if reqBody, berr = body.next(); berr != nil {
+				// Give up with what the attempt produced; without a
+				// response, say why no retry followed.
 				retry, delay = false, 0
+				if resp == nil {
+					err = fmt.Errorf("%w; %w", err, berr)
+				}
 			}
 		}
 		t.observe(&c, areq, st, resp, err, dur, delay, retry)
 
 		if !retry {
-			if resp == nil && held != nil && st.neverSent {
+			if resp == nil && held != nil && refusedLocally(err) {
 				// A retry refused locally (breaker open, rate limited):
-				// return what the last attempt produced.
+				// return what the last attempt produced. A network
+				// error, even one that proves the request never left
+				// (a refused dial), is returned as an *Error.
 				return held, nil
 			}
 			if held != nil {
@@ -287,6 +301,12 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 		return 0, false
 	}
 	return delay, true
+}
+
+// refusedLocally reports whether err is a layer of the chain refusing an
+// attempt without touching the network.
+func refusedLocally(err error) bool {
+	return errors.Is(err, ErrCircuitOpen) || errors.Is(err, ErrRateLimited)
 }
 
 // sleep waits for d or until ctx is done, whichever comes first.

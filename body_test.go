@@ -1,0 +1,328 @@
+package resilient
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestCaptureBody(t *testing.T) {
+	payload := strings.Repeat("abcdefghij", 10) // 100 bytes
+	src := newCloseRecorder(payload)
+	c := &captureBody{src: src, limit: 100}
+
+	r1 := c.reader()
+	buf := make([]byte, 30)
+	if n, err := io.ReadFull(r1, buf); n != 30 || err != nil || string(buf) != payload[:30] {
+		t.Fatalf("first reader: %d %v %q", n, err, buf)
+	}
+	r1.Close()
+	if src.closes.Load() != 0 {
+		t.Error("closing an attempt's reader closed the caller's body")
+	}
+
+	r2, err := c.replay()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r1.Read(buf); !errors.Is(err, errBodyDetached) {
+		t.Errorf("old reader after replay: err %v, want errBodyDetached", err)
+	}
+	got, err := io.ReadAll(iotestHalfReader{r2})
+	if string(got) != payload || err != nil {
+		t.Fatalf("replayed reader = %q, %v; want the whole payload", got, err)
+	}
+	// Another replay after the source ended: served from the capture alone.
+	r3, err := c.replay()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(r3); string(got) != payload || err != nil {
+		t.Fatalf("third reader = %q, %v", got, err)
+	}
+	if !c.replayable() {
+		t.Error("a body of exactly the limit is not replayable")
+	}
+
+	// One byte over the limit: the capture is dropped and replay refused.
+	c = &captureBody{src: newCloseRecorder(payload + "!"), limit: 100}
+	r := c.reader()
+	if got, _ := io.ReadAll(r); string(got) != payload+"!" {
+		t.Fatalf("first reader over the limit = %q", got)
+	}
+	if c.replayable() {
+		t.Error("replayable after passing the limit")
+	}
+	if _, err := c.replay(); !errors.Is(err, errBodyNotReplayable) {
+		t.Errorf("replay over the limit: err %v, want errBodyNotReplayable", err)
+	}
+	if c.buf != nil {
+		t.Errorf("capture kept %d bytes after passing the limit", len(c.buf))
+	}
+}
+
+// iotestHalfReader reads at most half of what is asked, to exercise
+// partial reads.
+type iotestHalfReader struct{ r io.Reader }
+
+func (h iotestHalfReader) Read(p []byte) (int, error) { return h.r.Read(p[:(len(p)+1)/2]) }
+
+func TestCaptureBodyZeroLimit(t *testing.T) {
+	c := &captureBody{src: newCloseRecorder("x"), limit: 0}
+	if !c.replayable() {
+		t.Error("an unread body is not replayable")
+	}
+	io.ReadAll(c.reader())
+	if c.replayable() {
+		t.Error("replayable after a byte was sent with a zero limit")
+	}
+}
+
+func TestCaptureBodyConcurrentReaders(t *testing.T) {
+	// A transport may still read an attempt's body from its own goroutine
+	// while the next attempt starts: the old reader stops, the new one
+	// sees every byte.
+	payload := bytes.Repeat([]byte("0123456789"), 5000)
+	for range 50 {
+		c := &captureBody{src: io.NopCloser(bytes.NewReader(payload)), limit: int64(len(payload))}
+		r1 := c.reader()
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 7)
+			for {
+				if _, err := r1.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		r2, err := c.replay()
+		if err != nil {
+			t.Fatalf("replay: %v", err)
+		}
+		got, err := io.ReadAll(r2)
+		wg.Wait()
+		if err != nil || !bytes.Equal(got, payload) {
+			t.Fatalf("replayed reader: %d bytes, %v; want %d bytes", len(got), err, len(payload))
+		}
+	}
+}
+
+func TestReplayBodyWithoutBody(t *testing.T) {
+	for _, body := range []io.ReadCloser{nil, http.NoBody} {
+		req, _ := http.NewRequest("GET", "http://api.test/", nil)
+		req.Body = body
+		var b replayBody
+		b.init(req, 10)
+		if b.first() != body || !b.replayable() {
+			t.Errorf("%v: first() is not the caller's body", body)
+		}
+		if r, err := b.next(); r != body || err != nil {
+			t.Errorf("%v: next() = %v, %v", body, r, err)
+		}
+		b.close()
+	}
+}
+
+func TestReplayBodyGetBody(t *testing.T) {
+	req, _ := http.NewRequest("PUT", "http://api.test/", strings.NewReader("payload"))
+	orig := req.Body
+	var b replayBody
+	b.init(req, 1)
+	if b.cap != nil {
+		t.Fatal("a body with GetBody is captured")
+	}
+	if b.first() != orig {
+		t.Error("first() is not the caller's body")
+	}
+	r, err := b.next()
+	if got, _ := io.ReadAll(r); err != nil || string(got) != "payload" {
+		t.Errorf("next() = %q, %v", got, err)
+	}
+	boom := errors.New("boom")
+	req.GetBody = func() (io.ReadCloser, error) { return nil, boom }
+	if _, err := b.next(); !errors.Is(err, errBodyNotReplayable) || !errors.Is(err, boom) {
+		t.Errorf("next() with a failing GetBody: err %v", err)
+	}
+}
+
+// TestCapturedBodyOverRealTransport sends a body without GetBody through a
+// real http.Transport: the retry carries the same bytes, and a body over
+// the limit is not retried once sent.
+func TestCapturedBodyOverRealTransport(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	var n atomic.Int32
+	srv, _ := countConns(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+		if n.Add(1)%2 == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok"))
+	})
+	payload := strings.Repeat("payload-", 4096) // 32 KiB
+	client := loopbackClient(t, WithBackoff(0, 0), WithMaxBufferedBody(64<<10))
+	for _, chunked := range []bool{false, true} {
+		mu.Lock()
+		bodies = nil
+		mu.Unlock()
+		body := newCloseRecorder(payload)
+		req := newRequest(t, context.Background(), "PUT", srv.URL, body)
+		if !chunked {
+			req.ContentLength = int64(len(payload))
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readBody(t, resp); resp.StatusCode != 200 || got != "ok" {
+			t.Fatalf("chunked=%v: %d %q", chunked, resp.StatusCode, got)
+		}
+		mu.Lock()
+		if len(bodies) != 2 || bodies[0] != payload || bodies[1] != payload {
+			t.Errorf("chunked=%v: server saw %d bodies, want the payload twice", chunked, len(bodies))
+		}
+		mu.Unlock()
+		waitClosed(t, body)
+	}
+
+	// Over the limit: one attempt, the 503 returned.
+	n.Store(0)
+	client = loopbackClient(t, WithBackoff(0, 0), WithMaxBufferedBody(1<<10))
+	body := newCloseRecorder(payload)
+	resp, err := client.Do(newRequest(t, context.Background(), "PUT", srv.URL, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, resp)
+	if resp.StatusCode != 503 || n.Load() != 1 {
+		t.Errorf("over the limit: %d after %d attempts, want 503 after 1", resp.StatusCode, n.Load())
+	}
+	waitClosed(t, body)
+}
+
+// waitClosed waits for body to be closed: http.Transport may close a request
+// body from its own goroutine shortly after RoundTrip returns.
+func waitClosed(t *testing.T, body *closeRecorder) {
+	t.Helper()
+	for i := 0; body.closes.Load() == 0; i++ {
+		if i == 1000 {
+			t.Fatal("request body not closed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// duplexRT answers at once and reads the request body afterwards, from its
+// own goroutine, as HTTP/2 does for a full-duplex stream; it closes the
+// body when done. It records what it read.
+type duplexRT struct {
+	status func(n int) int
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	calls  int
+	got    []string
+	errs   []error
+	start  chan int // receives the attempt number as each attempt starts
+}
+
+func (d *duplexRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	d.mu.Lock()
+	d.calls++
+	n := d.calls
+	d.got = append(d.got, "")
+	d.errs = append(d.errs, nil)
+	d.mu.Unlock()
+	if d.start != nil {
+		d.start <- n
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		b, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		d.mu.Lock()
+		d.got[n-1], d.errs[n-1] = string(b), err
+		d.mu.Unlock()
+	}()
+	return &http.Response{StatusCode: d.status(n), Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+}
+
+func TestStreamingBodyNotClosedEarly(t *testing.T) {
+	// The response arrives before the body is written: the caller keeps
+	// writing after RoundTrip returned, and every byte must reach the
+	// transport.
+	pr, pw := io.Pipe()
+	d := &duplexRT{status: func(int) int { return 200 }}
+	req := newRequest(t, context.Background(), "PUT", "http://api.test/stream", pr)
+	resp, err := roundTrip(t, New(d), req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("RoundTrip = %v, %v", resp, err)
+	}
+	resp.Body.Close()
+	for i := range 3 {
+		if _, err := fmt.Fprintf(pw, "chunk %d;", i); err != nil {
+			t.Fatalf("writing the stream after RoundTrip returned: %v", err)
+		}
+	}
+	pw.Close()
+	d.wg.Wait()
+	if d.got[0] != "chunk 0;chunk 1;chunk 2;" || d.errs[0] != nil {
+		t.Errorf("transport read %q, %v; want the whole stream", d.got[0], d.errs[0])
+	}
+	// Closed once the transport closed the attempt's body.
+	if _, err := pw.Write([]byte("x")); !errors.Is(err, io.ErrClosedPipe) {
+		t.Errorf("the caller's body is still open after the transport closed it: write err %v", err)
+	}
+}
+
+func TestStreamingBodyRetriedWhileStillRead(t *testing.T) {
+	// The first attempt is answered 503 while its body is still being
+	// read (blocked on the caller's pipe): the retry must not wait for
+	// that read, and must replay every byte.
+	pr, pw := io.Pipe()
+	d := &duplexRT{status: func(n int) int { return map[bool]int{true: 503, false: 200}[n == 1] }, start: make(chan int, 2)}
+	go func() {
+		io.WriteString(pw, "hello ")
+		<-d.start
+		<-d.start // the retry started while the first read is blocked
+		io.WriteString(pw, "world")
+		pw.Close()
+	}()
+	req := newRequest(t, context.Background(), "PUT", "http://api.test/stream", pr)
+	done := make(chan struct{})
+	var resp *http.Response
+	go func() {
+		defer close(done)
+		resp, _ = New(d, WithBackoff(0, 0)).RoundTrip(req)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		pw.CloseWithError(errors.New("test gave up"))
+		<-done
+		d.wg.Wait()
+		t.Fatal("RoundTrip blocked behind the first attempt's read of the body")
+	}
+	resp.Body.Close()
+	d.wg.Wait()
+	if resp.StatusCode != 200 || d.got[1] != "hello world" || d.errs[1] != nil {
+		t.Errorf("retry: %d, transport read %q, %v; want 200 and the whole body", resp.StatusCode, d.got[1], d.errs[1])
+	}
+	if !errors.Is(d.errs[0], errBodyDetached) {
+		t.Errorf("first attempt's read ended with %v, want errBodyDetached", d.errs[0])
+	}
+}

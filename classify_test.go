@@ -1,0 +1,793 @@
+package resilient
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// codeRow is one error code of the built-in tables, in its vendor's
+// envelope and with the status the vendor documents for it.
+type codeRow struct {
+	dialect string // aidelly, altyaa, postato or generic
+	code    string
+	status  int
+	class   Class // from the vendors' documentation, not from codes.go
+}
+
+var codeRows = []codeRow{
+	// Aidelly's error catalog (seeds/aidelly-error-catalog.txt).
+	{"aidelly", "PUBLIC_API_AUTH_REQUIRED", 401, Permanent},
+	{"aidelly", "PUBLIC_API_KEY_INVALID", 401, Permanent},
+	{"aidelly", "PUBLIC_API_KEY_EXPIRED", 401, Permanent},
+	{"aidelly", "PUBLIC_API_SCOPE_FORBIDDEN", 403, Permanent},
+	{"aidelly", "PUBLIC_API_WORKSPACE_FORBIDDEN", 403, Permanent},
+	{"aidelly", "PUBLIC_API_BRAND_FORBIDDEN", 403, Permanent},
+	{"aidelly", "PUBLIC_API_CONTEXT_ERROR", 500, Transient},
+	{"aidelly", "PUBLIC_API_AUTH_ERROR", 500, Transient},
+	{"aidelly", "PUBLIC_API_RATE_LIMITED", 429, Throttled},
+	{"aidelly", "PUBLIC_API_IDEMPOTENCY_REQUIRED", 400, Permanent},
+	{"aidelly", "PUBLIC_API_IDEMPOTENCY_CONFLICT", 409, Permanent},
+	{"aidelly", "PUBLIC_API_BODY_INVALID", 400, Permanent},
+	{"aidelly", "PUBLIC_API_QUERY_INVALID", 400, Permanent},
+	{"aidelly", "PUBLIC_API_MEDIA_CREATE_FAILED", 500, Transient},
+	{"aidelly", "PUBLIC_API_UPLOAD_URL_FAILED", 500, Transient},
+	{"aidelly", "PUBLIC_API_POST_LIST_FAILED", 500, Transient},
+	{"aidelly", "PUBLIC_API_POST_CREATE_FAILED", 500, Transient},
+	{"aidelly", "PUBLIC_API_PUBLISH_FAILED", 422, Permanent},
+	{"aidelly", "PUBLIC_API_POST_FETCH_FAILED", 500, Transient},
+	{"aidelly", "PUBLIC_API_POST_NOT_FOUND", 404, Permanent},
+	{"aidelly", "PUBLIC_API_POST_CANCEL_INVALID_STATE", 409, Permanent},
+	{"aidelly", "PUBLIC_API_POST_CANCEL_FAILED", 500, Transient},
+	{"aidelly", "PUBLIC_API_CONNECTIONS_FETCH_FAILED", 500, Transient},
+	{"aidelly", "PUBLIC_API_WEBHOOK_CREATE_FAILED", 500, Transient},
+	{"aidelly", "PUBLIC_API_USAGE_FETCH_FAILED", 500, Transient},
+	// Altyaa's common error codes (seeds/altyaa-error-codes.txt).
+	{"altyaa", "unauthorized", 401, Permanent},
+	{"altyaa", "forbidden", 403, Permanent},
+	{"altyaa", "invalid_request", 400, Permanent},
+	{"altyaa", "not_found", 404, Permanent},
+	{"altyaa", "conflict", 409, Permanent},
+	{"altyaa", "rate_limit_exceeded", 429, Throttled},
+	{"altyaa", "service_unavailable", 503, Transient},
+	// Postato's status table (seeds/postato-error-handling.txt).
+	{"postato", "INVALID_REQUEST", 400, Permanent},
+	{"postato", "permission_denied", 403, Permanent},
+	{"postato", "plan_inactive", 403, Permanent},
+	{"postato", "policy_violation", 403, Permanent},
+	{"postato", "workspace_required", 403, Permanent},
+	{"postato", "not_found", 404, Permanent},
+	{"postato", "VALIDATION_FAILED", 422, Permanent},
+	// Other APIs' throttling codes, in any case, '-' or '_', sent with a
+	// 403 (as some APIs do) so that only the code can make them Throttled.
+	{"generic", "rate_limited", 403, Throttled},
+	{"generic", "RATE_LIMITED", 403, Throttled},
+	{"generic", "Rate-Limited", 403, Throttled},
+	{"generic", "RATE-LIMIT-EXCEEDED", 403, Throttled},
+	{"generic", "too_many_requests", 403, Throttled},
+	{"generic", "Too_Many_Requests", 403, Throttled},
+	{"generic", "TOO-MANY-REQUESTS", 403, Throttled},
+	{"generic", "throttled", 403, Throttled},
+	{"generic", "Throttled", 403, Throttled},
+	{"generic", "quota_exceeded", 403, Throttled},
+	{"generic", "quota-exceeded", 403, Throttled},
+	{"generic", "Quota-Exceeded", 403, Throttled},
+}
+
+// want is what ParseError and the Transport must report for the row's
+// response (built by response).
+func (r codeRow) want() APIError {
+	e := APIError{StatusCode: r.status, Code: r.code, Message: r.code + " happened", Dialect: r.dialect, Retryable: r.class.Retryable()}
+	switch r.dialect {
+	case "aidelly":
+		e.RequestID = "7f3a9c1e-" + r.code
+	case "altyaa":
+		e.RequestID = "alt-" + r.code
+		e.Details = json.RawMessage(`{"field":"publishAt","reason":"value is in the past"}`)
+	case "postato":
+		e.RequestID = "pst-" + r.code
+		e.Details = json.RawMessage(`{"content":["Required"]}`)
+	case "generic":
+		e.RequestID = "corr-" + r.code
+	}
+	return e
+}
+
+// response returns the row's error response in its vendor's envelope.
+func (r codeRow) response() rtStep {
+	msg := r.code + " happened"
+	h := http.Header{"Content-Type": {"application/json; charset=utf-8"}}
+	var body string
+	switch r.dialect {
+	case "aidelly":
+		// The body's request id wins over a header.
+		h.Set("X-Request-Id", "from-header")
+		body = fmt.Sprintf(`{"success":false,"error":{"code":%q,"message":%q},"request_id":"7f3a9c1e-%s"}`, r.code, msg, r.code)
+	case "altyaa":
+		h.Set("Request-Id", "alt-"+r.code)
+		body = fmt.Sprintf(`{
+  "error": {
+    "code": %q,
+    "message": %q,
+    "details": {"field":"publishAt","reason":"value is in the past"}
+  }
+}`, r.code, msg)
+	case "postato":
+		h.Set("X-Request-Id", "pst-"+r.code)
+		body = fmt.Sprintf(`{"error":%q,"message":%q,"details":{"content":["Required"]}}`, r.code, msg)
+	case "generic":
+		h.Set("X-Correlation-Id", "corr-"+r.code)
+		body = fmt.Sprintf(`{"code":%q,"message":%q}`, r.code, msg)
+	}
+	return rtStep{status: r.status, header: h, body: body}
+}
+
+func newResponse(st rtStep) *http.Response {
+	resp, _ := (&rtScript{steps: []rtStep{st}}).RoundTrip(httptest.NewRequest("GET", "http://api.test/", nil))
+	return resp
+}
+
+func checkAPIError(t *testing.T, got *APIError, want APIError) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("APIError = nil, want %+v", want)
+	}
+	gd, wd := compactJSON(got.Details), compactJSON(want.Details)
+	g, w := *got, want
+	g.Details, w.Details = nil, nil
+	if fmt.Sprintf("%+v", g) != fmt.Sprintf("%+v", w) || gd != wd {
+		t.Errorf("APIError =\n\t%+v details %s\nwant\n\t%+v details %s", g, gd, w, wd)
+	}
+}
+
+func compactJSON(b []byte) string {
+	if b == nil {
+		return "<nil>"
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return "invalid JSON: " + string(b)
+	}
+	return buf.String()
+}
+
+func TestCodeTables(t *testing.T) {
+	// Every code of the built-in tables has a row.
+	covered := func(code string, fold bool) bool {
+		for _, r := range codeRows {
+			if r.code == code || fold && isThrottleCode(r.code) && foldEqual(code, r.code) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, tbl := range [][]codeEntry{aidellyCodes[:], altyaaCodes[:], postatoCodes[:]} {
+		for _, e := range tbl {
+			if !covered(e.code, false) {
+				t.Errorf("code %s of the built-in tables has no test row", e.code)
+			}
+		}
+	}
+	for _, c := range throttleCodes {
+		if !covered(c, true) {
+			t.Errorf("throttling code %s has no test row", c)
+		}
+	}
+
+	for _, r := range codeRows {
+		// The documented status, then a contradicting one: a known code
+		// wins over the status.
+		contra := 503
+		if r.class.Retryable() {
+			contra = 400
+		}
+		for _, status := range []int{r.status, contra} {
+			r := r
+			r.status = status
+			t.Run(fmt.Sprintf("%s/%d", r.code, status), func(t *testing.T) {
+				want := r.want()
+				resp := newResponse(r.response())
+				body := readBodyAfter(t, resp, func() { checkAPIError(t, ParseError(resp), want) })
+				if !strings.Contains(body, r.code) {
+					t.Errorf("body after ParseError = %q", body)
+				}
+
+				// Through the Transport.
+				keyRetry := r.code == "PUBLIC_API_IDEMPOTENCY_REQUIRED" && status == 400
+				s := &rtScript{steps: []rtStep{r.response(), {status: 200}}}
+				var attempts []Attempt
+				tr := New(s, WithBackoff(0, 0), WithObserver(func(a Attempt) { attempts = append(attempts, a) }))
+				resp, _ = roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				resp.Body.Close()
+				a := attempts[0]
+				if a.Code != r.code || a.RequestID != want.RequestID || a.Class != r.class || a.StatusCode != status {
+					t.Errorf("observed code %q request id %q class %v status %d; want %q %q %v %d",
+						a.Code, a.RequestID, a.Class, a.StatusCode, r.code, want.RequestID, r.class, status)
+				}
+				retried := r.class.Retryable() || keyRetry
+				if n := s.numCalls(); n != map[bool]int{false: 1, true: 2}[retried] || a.Retry != retried {
+					t.Errorf("attempts = %d, Retry = %v; want retried = %v", n, a.Retry, retried)
+				}
+				if keyRetry && s.call(1).header.Get("Idempotency-Key") == "" {
+					t.Error("the retry of PUBLIC_API_IDEMPOTENCY_REQUIRED carries no key")
+				}
+			})
+		}
+	}
+}
+
+// readBodyAfter runs f, then reads resp's whole body.
+func readBodyAfter(t *testing.T, resp *http.Response, f func()) string {
+	t.Helper()
+	f()
+	return readBody(t, resp)
+}
+
+func TestParseErrorShapes(t *testing.T) {
+	const problemCT = "application/problem+json"
+	tests := []struct {
+		name   string
+		status int
+		header http.Header
+		body   string
+		want   APIError
+	}{
+		{"aidelly", 429, http.Header{"Retry-After": {"30"}},
+			`{"success":false,"error":{"code":"PUBLIC_API_RATE_LIMITED","message":"Rate limit exceeded"},"request_id":"7f3a9c1e-0b2d-4c5e"}`,
+			APIError{StatusCode: 429, Code: "PUBLIC_API_RATE_LIMITED", Message: "Rate limit exceeded", RequestID: "7f3a9c1e-0b2d-4c5e", Retryable: true, RetryAfter: 30 * time.Second, Dialect: "aidelly"}},
+		{"altyaa", 400, http.Header{"X-Request-Id": {"req-alt"}},
+			`{"error":{"code":"invalid_request","message":"publishAt must be a future timestamp","details":{"field":"publishAt","reason":"value is in the past"}}}`,
+			APIError{StatusCode: 400, Code: "invalid_request", Message: "publishAt must be a future timestamp", Details: json.RawMessage(`{"field":"publishAt","reason":"value is in the past"}`), RequestID: "req-alt", Dialect: "altyaa"}},
+		{"postato", 400, http.Header{"X-Request-Id": {"req-pst"}},
+			`{"error":"INVALID_REQUEST","message":"Body failed validation","details":{"content":["Required"]}}`,
+			APIError{StatusCode: 400, Code: "INVALID_REQUEST", Message: "Body failed validation", Details: json.RawMessage(`{"content":["Required"]}`), RequestID: "req-pst", Dialect: "postato"}},
+		{"postato platform", 422, nil,
+			`{"postId":"pst_1","status":"failed","error":{"origin":"platform","code":"MEDIA_TOO_LARGE","message":"Instagram rejected: file exceeds 100 MB","platformRawCode":"2207026","retryable":false}}`,
+			APIError{StatusCode: 422, Code: "MEDIA_TOO_LARGE", Message: "Instagram rejected: file exceeds 100 MB", Dialect: "postato"}},
+		{"postato platform retryable", 422, nil,
+			`{"error":{"origin":"platform","code":"UPSTREAM_BUSY","message":"later","retryable":true}}`,
+			APIError{StatusCode: 422, Code: "UPSTREAM_BUSY", Message: "later", Retryable: true, Dialect: "postato"}},
+		{"problem+json", 403, http.Header{"Content-Type": {problemCT}},
+			`{"type":"https://example.com/probs/out-of-credit","title":"You do not have enough credit.","status":403,"detail":"Your current balance is 30, but that costs 50.","instance":"/account/12345/msgs/abc"}`,
+			APIError{StatusCode: 403, Code: "out-of-credit", Message: "Your current balance is 30, but that costs 50.", Dialect: "problem+json"}},
+		{"problem+json about:blank", 503, http.Header{"Content-Type": {problemCT + "; charset=utf-8"}},
+			`{"type":"about:blank","title":"Service Unavailable","status":503}`,
+			APIError{StatusCode: 503, Message: "Service Unavailable", Retryable: true, Dialect: "problem+json"}},
+		{"problem+json without type", 429, http.Header{"Content-Type": {problemCT}},
+			`{"title":"Too Many Requests","status":429,"detail":"slow down"}`,
+			APIError{StatusCode: 429, Message: "slow down", Retryable: true, Dialect: "problem+json"}},
+		{"problem+json type with slash and fragment", 409, http.Header{"Content-Type": {problemCT}},
+			`{"type":"https://api.example.com/errors/conflict/","title":"Conflict","status":409}`,
+			APIError{StatusCode: 409, Code: "conflict", Message: "Conflict", Dialect: "problem+json"}},
+		{"problem+json urn", 429, http.Header{"Content-Type": {problemCT}},
+			`{"type":"urn:problem-type:rate_limited","title":"Slow down","status":429}`,
+			APIError{StatusCode: 429, Code: "rate_limited", Message: "Slow down", Retryable: true, Dialect: "problem+json"}},
+		{"problem+json with an extension code", 503, http.Header{"Content-Type": {problemCT}},
+			`{"type":"about:blank","title":"Service Unavailable","status":503,"code":"PUBLIC_API_POST_NOT_FOUND"}`,
+			APIError{StatusCode: 503, Code: "PUBLIC_API_POST_NOT_FOUND", Message: "Service Unavailable", Dialect: "problem+json"}},
+		{"problem by its members, JSON content type", 404, nil,
+			`{"type":"https://example.com/probs/no-such-post","title":"Not found","status":404}`,
+			APIError{StatusCode: 404, Code: "no-such-post", Message: "Not found", Dialect: "problem+json"}},
+		{"errors array", 422, http.Header{"Request-Id": {"req-arr"}},
+			`{"errors":[{"code":"VALIDATION_FAILED","message":"caption too long","details":{"max":2200}},{"code":"other","message":"second"}]}`,
+			APIError{StatusCode: 422, Code: "VALIDATION_FAILED", Message: "caption too long", Details: json.RawMessage(`{"max":2200}`), RequestID: "req-arr", Dialect: "generic"}},
+		{"errors array numeric code", 500, nil,
+			`{"errors":[{"code":1001,"message":"db down"}],"meta":{"request_id":"meta-1"}}`,
+			APIError{StatusCode: 500, Code: "1001", Message: "db down", RequestID: "meta-1", Retryable: true, Dialect: "generic"}},
+		{"top-level code", 409, http.Header{"X-Correlation-Id": {"corr-9"}},
+			`{"code":"conflict","message":"duplicate slug"}`,
+			APIError{StatusCode: 409, Code: "conflict", Message: "duplicate slug", RequestID: "corr-9", Dialect: "generic"}},
+		{"top-level numeric code", 400, nil,
+			`{"code":-32602,"message":"Invalid params","requestId":"rq-7"}`,
+			APIError{StatusCode: 400, Code: "-32602", Message: "Invalid params", RequestID: "rq-7", Dialect: "generic"}},
+		{"numeric code in an error object", 503, nil,
+			`{"error":{"code":503.1,"message":"x"}}`,
+			APIError{StatusCode: 503, Code: "503.1", Message: "x", Retryable: true, Dialect: "altyaa"}},
+		{"request id in the body wins", 400, http.Header{"X-Request-Id": {"hdr"}},
+			`{"error":"INVALID_REQUEST","message":"m","request_id":"body"}`,
+			APIError{StatusCode: 400, Code: "INVALID_REQUEST", Message: "m", RequestID: "body", Dialect: "postato"}},
+		{"request id header order", 400, http.Header{"X-Correlation-Id": {"c"}, "Request-Id": {"r"}, "X-Request-Id": {"x"}},
+			`{"code":"x","message":"m"}`,
+			APIError{StatusCode: 400, Code: "x", Message: "m", RequestID: "x", Dialect: "generic"}},
+		{"Request-Id before X-Correlation-Id", 400, http.Header{"X-Correlation-Id": {"c"}, "Request-Id": {"r"}},
+			`{"code":"x","message":"m"}`,
+			APIError{StatusCode: 400, Code: "x", Message: "m", RequestID: "r", Dialect: "generic"}},
+		{"escapes", 400, nil,
+			`{"error":{"code":"caf\u00e9","message":"line\none \"quoted\" \ud83d\ude00 \/ \\"}}`,
+			APIError{StatusCode: 400, Code: "café", Message: "line\none \"quoted\" 😀 / \\", Dialect: "altyaa"}},
+		{"OAuth-style error", 401, nil,
+			`{"error":"invalid_token","error_description":"The access token expired"}`,
+			APIError{StatusCode: 401, Code: "invalid_token", Message: "The access token expired", Dialect: "postato"}},
+		{"null details", 400, nil,
+			`{"error":{"code":"invalid_request","message":"m","details":null}}`,
+			APIError{StatusCode: 400, Code: "invalid_request", Message: "m", Dialect: "altyaa"}},
+		{"unknown JSON", 502, http.Header{"X-Request-Id": {"gw"}},
+			`{"hello":"world"}`,
+			APIError{StatusCode: 502, RequestID: "gw", Retryable: true}},
+		{"HTML", 502, http.Header{"Content-Type": {"text/html"}, "X-Request-Id": {"gw-2"}},
+			`<html><body><h1>502 Bad Gateway</h1></body></html>`,
+			APIError{StatusCode: 502, RequestID: "gw-2", Retryable: true}},
+		{"JSON labeled HTML is not read", 400, http.Header{"Content-Type": {"text/html; charset=utf-8"}},
+			`{"error":{"code":"invalid_request","message":"m"}}`,
+			APIError{StatusCode: 400}},
+		{"text/plain JSON", 400, http.Header{"Content-Type": {"text/plain"}},
+			`{"code":"conflict","message":"m"}`,
+			APIError{StatusCode: 400, Code: "conflict", Message: "m", Dialect: "generic"}},
+		{"vendor +json", 400, http.Header{"Content-Type": {"application/vnd.api+json"}},
+			`{"errors":[{"code":"invalid_request","title":"t"}]}`,
+			APIError{StatusCode: 400, Code: "invalid_request", Dialect: "generic"}},
+		{"empty body", 503, nil, ``, APIError{StatusCode: 503, Retryable: true}},
+		{"whitespace body", 404, nil, " \n\t ", APIError{StatusCode: 404}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := newResponse(rtStep{status: tc.status, header: tc.header, body: tc.body})
+			body := readBodyAfter(t, resp, func() { checkAPIError(t, ParseError(resp), tc.want) })
+			if body != tc.body {
+				t.Errorf("body after ParseError = %q, want %q", body, tc.body)
+			}
+		})
+	}
+	if ParseError(nil) != nil || ParseError(newResponse(rtStep{status: 302, body: `{"code":"x"}`})) != nil {
+		t.Error("ParseError of nil or a 302 is not nil")
+	}
+}
+
+func TestClassPrecedence(t *testing.T) {
+	html := http.Header{"Content-Type": {"text/html"}}
+	tests := []struct {
+		name   string
+		status int
+		header http.Header
+		body   string
+		want   Class
+	}{
+		{"503 retryable false", 503, nil, `{"error":{"code":"service_unavailable","message":"down","retryable":false}}`, Permanent},
+		{"502 platform error not retryable", 502, nil, `{"error":{"origin":"platform","code":"MEDIA_TOO_LARGE","message":"m","retryable":false}}`, Permanent},
+		{"400 unknown code", 400, nil, `{"error":{"code":"weird_thing","message":"m"}}`, Permanent},
+		{"HTML 502", 502, html, `<html><body>Bad Gateway</body></html>`, Transient},
+		{"HTML 502 without Content-Type", 502, nil, `<html><body>Bad Gateway</body></html>`, Transient},
+		{"400 retryable true", 400, nil, `{"error":{"code":"weird_thing","message":"m","retryable":true}}`, Transient},
+		{"known permanent code, retryable true", 400, nil, `{"error":{"code":"invalid_request","message":"m","retryable":true}}`, Transient},
+		{"top-level retryable", 409, nil, `{"code":"conflict","message":"m","retryable":true}`, Transient},
+		{"429 retryable false", 429, nil, `{"error":{"code":"rate_limit_exceeded","retryable":false}}`, Permanent},
+		{"429 unknown code", 429, nil, `{"error":{"code":"slow_down"}}`, Throttled},
+		{"429 known permanent code", 429, nil, `{"error":{"code":"invalid_request"}}`, Throttled},
+		{"429 retryable true stays throttled", 429, nil, `{"error":{"code":"x","retryable":true}}`, Throttled},
+		{"500 known permanent code", 500, nil, `{"success":false,"error":{"code":"PUBLIC_API_POST_NOT_FOUND","message":"m"}}`, Permanent},
+		{"501 transient code", 501, nil, `{"error":{"code":"service_unavailable"}}`, Transient},
+		{"501", 501, nil, `{"error":{"code":"nope"}}`, Permanent},
+		{"505", 505, html, `<p>no</p>`, Permanent},
+		{"retryable not a boolean", 400, nil, `{"error":{"code":"x","retryable":"yes"}}`, Permanent},
+		{"retryable null", 503, nil, `{"error":{"code":"x","retryable":null}}`, Transient},
+		{"first retryable wins", 503, nil, `{"error":{"code":"x","retryable":false,"retryable":true}}`, Permanent},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{{status: tc.status, header: tc.header, body: tc.body}, {status: 200}}}
+			var attempts []Attempt
+			resp, _ := roundTrip(t, New(s, WithBackoff(0, 0), WithObserver(func(a Attempt) { attempts = append(attempts, a) })),
+				newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			resp.Body.Close()
+			if attempts[0].Class != tc.want || s.numCalls() != map[bool]int{false: 1, true: 2}[tc.want.Retryable()] {
+				t.Errorf("class %v after %d attempts, want %v", attempts[0].Class, s.numCalls(), tc.want)
+			}
+			if e := ParseError(newResponse(rtStep{status: tc.status, header: tc.header, body: tc.body})); e.Retryable != tc.want.Retryable() {
+				t.Errorf("ParseError(…).Retryable = %v, want %v", e.Retryable, tc.want.Retryable())
+			}
+		})
+	}
+}
+
+func TestWithCodes(t *testing.T) {
+	tests := []struct {
+		name  string
+		codes map[string]Class
+		resp  rtStep
+		want  Class
+	}{
+		{"added", map[string]Class{"busy_try_again": Transient}, rtStep{status: 409, body: `{"error":{"code":"busy_try_again"}}`}, Transient},
+		{"overridden", map[string]Class{"PUBLIC_API_POST_CREATE_FAILED": Permanent}, rtStep{status: 500, body: `{"success":false,"error":{"code":"PUBLIC_API_POST_CREATE_FAILED"}}`}, Permanent},
+		{"overridden throttle code", map[string]Class{"RATE_LIMITED": Permanent}, rtStep{status: 403, body: `{"code":"RATE_LIMITED"}`}, Permanent},
+		{"override of a throttle code applies to its spellings", map[string]Class{"throttled": Transient}, rtStep{status: 403, body: `{"code":"THROTTLED"}`}, Transient},
+		{"matched exactly", map[string]Class{"busy": Transient}, rtStep{status: 409, body: `{"code":"BUSY"}`}, Permanent},
+		{"others unchanged", map[string]Class{"busy": Transient}, rtStep{status: 503, body: `{"error":{"code":"not_found"}}`}, Permanent},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{tc.resp, {status: 200}}}
+			var attempts []Attempt
+			resp, _ := roundTrip(t, New(s, WithBackoff(0, 0), WithCodes(tc.codes), WithObserver(func(a Attempt) { attempts = append(attempts, a) })),
+				newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			resp.Body.Close()
+			if attempts[0].Class != tc.want || attempts[0].Retry != tc.want.Retryable() {
+				t.Errorf("class %v retry %v, want %v", attempts[0].Class, attempts[0].Retry, tc.want)
+			}
+		})
+	}
+	// WithCodes copies its map and later options add to earlier ones.
+	m := map[string]Class{"a": Transient}
+	opt := WithCodes(m)
+	m["a"] = Permanent
+	tr := New(&rtScript{steps: []rtStep{{}}}, opt, WithCodes(map[string]Class{"b": Throttled}))
+	if cl, _ := tr.cls.codes.lookup("a"); cl != Transient {
+		t.Errorf("code a = %v, want the Transient given to WithCodes", cl)
+	}
+	if cl, _ := tr.cls.codes.lookup("b"); cl != Throttled {
+		t.Errorf("code b = %v, want Throttled", cl)
+	}
+}
+
+func TestWithClassifier(t *testing.T) {
+	type call struct {
+		status int
+		code   string
+		err    error
+		def    Class
+	}
+	var calls []call
+	cls := func(resp *http.Response, e *APIError, err error, def Class) Class {
+		c := call{err: err, def: def}
+		if resp != nil {
+			c.status = resp.StatusCode
+		}
+		if e != nil {
+			c.code = e.Code
+		}
+		calls = append(calls, c)
+		if resp != nil && resp.StatusCode == http.StatusConflict {
+			return Transient
+		}
+		return def
+	}
+	s := &rtScript{steps: []rtStep{
+		{status: 409, body: `{"error":{"code":"conflict"}}`},
+		{err: errReset},
+		{status: 503, body: `{"error":{"code":"service_unavailable"}}`},
+		{status: 200},
+	}}
+	var attempts []Attempt
+	resp, _ := roundTrip(t, New(s, WithBackoff(0, 0), WithClassifier(cls), WithObserver(func(a Attempt) { attempts = append(attempts, a) })),
+		newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+	resp.Body.Close()
+	want := []call{
+		{409, "conflict", nil, Permanent},
+		{0, "", errReset, Transient},
+		{503, "service_unavailable", nil, Transient},
+		{200, "", nil, Success},
+	}
+	if fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Errorf("classifier calls = %v, want %v", calls, want)
+	}
+	if len(attempts) != 4 || attempts[0].Class != Transient || !attempts[0].Retry {
+		t.Errorf("attempts = %+v; want the 409 retried as Transient", attempts)
+	}
+
+	// A nil Classifier restores the default.
+	s = &rtScript{steps: []rtStep{{status: 409}, {status: 200}}}
+	resp, _ = roundTrip(t, New(s, WithBackoff(0, 0), WithClassifier(cls), WithClassifier(nil)), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+	resp.Body.Close()
+	if s.numCalls() != 1 {
+		t.Errorf("WithClassifier(nil): %d attempts, want 1", s.numCalls())
+	}
+
+	// The method-safety rule applies to what a Classifier decides.
+	s = &rtScript{steps: []rtStep{{status: 409}, {status: 200}}}
+	req := newRequest(t, context.Background(), "POST", "http://api.test/", strings.NewReader("x"))
+	resp, _ = roundTrip(t, New(s, WithBackoff(0, 0), WithClassifier(cls), WithoutIdempotencyKeys()), req)
+	resp.Body.Close()
+	if s.numCalls() != 1 {
+		t.Errorf("POST without a key classified Transient: %d attempts, want 1", s.numCalls())
+	}
+
+	// The APIError the caller can parse agrees with the Classifier.
+	st := attemptState{}
+	c := &classifier{codes: newCodeTable(nil), custom: cls, maxPeek: DefaultMaxPeek}
+	c.classify(&st, newResponse(rtStep{status: 409, body: `{"code":"conflict"}`}), nil, time.Now)
+	if !st.apiErr.Retryable || st.class != Transient {
+		t.Errorf("after the Classifier: class %v, APIError.Retryable %v", st.class, st.apiErr.Retryable)
+	}
+}
+
+func TestClassifyErr(t *testing.T) {
+	certErr := &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}
+	tests := []struct {
+		name      string
+		err       error
+		class     Class
+		neverSent bool
+	}{
+		{"refused", errRefused, Transient, true},
+		{"refused, bare errno", syscall.ECONNREFUSED, Transient, true},
+		{"dial timeout", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("i/o timeout")}, Transient, true},
+		{"dns", &url.Error{Op: "Get", URL: "http://x", Err: &net.DNSError{Err: "no such host", Name: "x"}}, Transient, true},
+		{"reset", errReset, Transient, false},
+		{"EOF", io.EOF, Transient, false},
+		{"unexpected EOF", io.ErrUnexpectedEOF, Transient, false},
+		{"deadline", context.DeadlineExceeded, Transient, false},
+		{"attempt timeout", fmt.Errorf("%w after 1s: %w", ErrAttemptTimeout, context.Canceled), Transient, false},
+		{"http2 refused stream", errors.New("http2: stream error: stream ID 3; REFUSED_STREAM"), Transient, true},
+		{"circuit open", fmt.Errorf("%w: api.test", ErrCircuitOpen), Permanent, true},
+		{"rate limited", fmt.Errorf("%w: api.test", ErrRateLimited), Permanent, true},
+		{"cert", certErr, Permanent, true},
+		{"cert unknown authority", x509.UnknownAuthorityError{}, Permanent, true},
+		{"cert hostname", &url.Error{Op: "Get", URL: "https://x", Err: x509.HostnameError{Host: "x"}}, Permanent, true},
+		{"cert invalid", x509.CertificateInvalidError{Reason: x509.Expired}, Permanent, true},
+		{"unsupported scheme", errors.New(`unsupported protocol scheme "ftp"`), Permanent, true},
+		{"invalid header", errors.New(`net/http: invalid header field name "a b"`), Permanent, true},
+	}
+	for _, tc := range tests {
+		if cl, ns := classifyErr(tc.err); cl != tc.class || ns != tc.neverSent {
+			t.Errorf("classifyErr(%s) = %v, %v; want %v, %v", tc.name, cl, ns, tc.class, tc.neverSent)
+		}
+	}
+}
+
+func TestClassifyRealNetworkErrors(t *testing.T) {
+	observe := func(attempts *[]Attempt) Option {
+		return WithObserver(func(a Attempt) { *attempts = append(*attempts, a) })
+	}
+	t.Run("TLS certificate", func(t *testing.T) {
+		var hits int
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits++ }))
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshake errors
+		srv.StartTLS()
+		defer srv.Close()
+		var attempts []Attempt
+		client := loopbackClient(t, WithBackoff(0, 0), observe(&attempts))
+		_, err := client.Get(srv.URL)
+		var cv *tls.CertificateVerificationError
+		if !errors.As(err, &cv) || len(attempts) != 1 || attempts[0].Class != Permanent || hits != 0 {
+			t.Errorf("error %v after %d attempts (%+v); want one Permanent certificate error", err, len(attempts), attempts)
+		}
+	})
+	t.Run("unsupported scheme", func(t *testing.T) {
+		var attempts []Attempt
+		tr := New(&http.Transport{}, WithBackoff(0, 0), observe(&attempts))
+		_, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "ftp://api.test/file", nil))
+		var e *Error
+		if !errors.As(err, &e) || e.Attempts != 1 || attempts[0].Class != Permanent {
+			t.Errorf("error %v; want one Permanent attempt", err)
+		}
+	})
+	t.Run("connection refused", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		var attempts []Attempt
+		// A write without a key is retried: the refused dial proves it never left.
+		tr := New(&http.Transport{}, WithBackoff(0, 0), WithMaxRetries(1), WithoutIdempotencyKeys(), observe(&attempts))
+		_, err = roundTrip(t, tr, newRequest(t, context.Background(), "POST", "http://"+addr+"/", strings.NewReader("x")))
+		if !errors.Is(err, syscall.ECONNREFUSED) || len(attempts) != 2 || attempts[0].Class != Transient || !attempts[0].Retry {
+			t.Errorf("error %v, attempts %+v; want a retried Transient refusal", err, attempts)
+		}
+	})
+}
+
+// countingReader counts the bytes read from r.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func TestPeekIsBounded(t *testing.T) {
+	envelope := `{"error":{"code":"invalid_request","message":"too big","details":{"pad":"`
+	big := envelope + strings.Repeat("x", 10<<20) + `"}}}`
+	t.Run("10 MB error body returned intact", func(t *testing.T) {
+		cr := &countingReader{r: strings.NewReader(big)}
+		s := &rtScript{steps: []rtStep{{status: 400, rc: func() io.ReadCloser { return io.NopCloser(cr) }}}}
+		var attempts []Attempt
+		resp, _ := roundTrip(t, New(s, WithObserver(func(a Attempt) { attempts = append(attempts, a) })),
+			newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		if cr.n > DefaultMaxPeek {
+			t.Errorf("RoundTrip read %d bytes of the body, want at most %d", cr.n, DefaultMaxPeek)
+		}
+		// The envelope is cut by the peek: the status decides.
+		if attempts[0].Class != Permanent {
+			t.Errorf("class = %v", attempts[0].Class)
+		}
+		if got := readBody(t, resp); got != big {
+			t.Errorf("body: %d bytes, want the original %d bytes", len(got), len(big))
+		}
+	})
+	t.Run("ParseError on 10 MB", func(t *testing.T) {
+		cr := &countingReader{r: strings.NewReader(big)}
+		resp := newResponse(rtStep{status: 503, header: http.Header{"Content-Type": {"application/json"}}, rc: func() io.ReadCloser { return io.NopCloser(cr) }})
+		e := ParseError(resp)
+		if cr.n > DefaultMaxPeek || e == nil || !e.Retryable {
+			t.Errorf("ParseError read %d bytes, returned %+v", cr.n, e)
+		}
+		if got := readBody(t, resp); got != big {
+			t.Errorf("body: %d bytes, want the original %d bytes", len(got), len(big))
+		}
+	})
+	t.Run("100 MB never read whole", func(t *testing.T) {
+		for _, status := range []int{400, 503} {
+			g := &genReader{n: 100 << 20}
+			s := &rtScript{steps: []rtStep{{status: status, header: http.Header{"Content-Type": {"application/json"}}, rc: func() io.ReadCloser { return io.NopCloser(g) }}, {status: 200}}}
+			resp, _ := roundTrip(t, New(s, WithBackoff(0, 0)), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			resp.Body.Close()
+			if g.off > DefaultMaxPeek {
+				t.Errorf("%d: read %d bytes of a 100 MB body, want at most %d", status, g.off, DefaultMaxPeek)
+			}
+		}
+	})
+	t.Run("WithMaxPeek", func(t *testing.T) {
+		for _, peek := range []int64{0, 10, 1 << 20} {
+			cr := &countingReader{r: strings.NewReader(`{"error":{"code":"rate_limit_exceeded"}}`)}
+			s := &rtScript{steps: []rtStep{{status: 403, header: http.Header{"Content-Type": {"application/json"}}, rc: func() io.ReadCloser { return io.NopCloser(cr) }}}}
+			var attempts []Attempt
+			resp, _ := roundTrip(t, New(s, WithMaxPeek(peek), WithMaxRetries(0), WithObserver(func(a Attempt) { attempts = append(attempts, a) })),
+				newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			read := cr.n
+			body := readBody(t, resp)
+			if read > peek || body != `{"error":{"code":"rate_limit_exceeded"}}` {
+				t.Errorf("WithMaxPeek(%d): read %d bytes before returning; body %q", peek, read, body)
+			}
+			wantCode, wantClass := "", Permanent
+			if peek == 1<<20 {
+				wantCode, wantClass = "rate_limit_exceeded", Throttled
+			}
+			if attempts[0].Code != wantCode || attempts[0].Class != wantClass {
+				t.Errorf("WithMaxPeek(%d): code %q class %v, want %q %v", peek, attempts[0].Code, attempts[0].Class, wantCode, wantClass)
+			}
+		}
+	})
+	t.Run("success bodies untouched", func(t *testing.T) {
+		for _, status := range []int{200, 201, 204, 302} {
+			s := &rtScript{steps: []rtStep{{status: status, body: `{"data":{}}`, header: http.Header{"X-Request-Id": {"r"}}}}}
+			resp, _ := roundTrip(t, New(s, WithObserver(func(Attempt) {}), WithAttemptTimeout(time.Minute)),
+				newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			if _, reads, _ := s.body(0).stats(); reads != 0 {
+				t.Errorf("%d: RoundTrip read the body %d times, want 0", status, reads)
+			}
+			resp.Body.Close()
+		}
+	})
+}
+
+func TestMalformedBodies(t *testing.T) {
+	deep := strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000)
+	deepArr := strings.Repeat("[", 10000) + strings.Repeat("]", 10000)
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		code   string // "" for the status fallback
+	}{
+		{"plain text", 503, "Service Unavailable", ""},
+		{"HTML", 502, "<!doctype html><title>502</title>", ""},
+		{"truncated", 503, `{"error":{"code":"invalid_request","mess`, ""},
+		{"truncated string", 400, `{"error":"INVALID_`, ""},
+		{"unterminated escape", 400, `{"code":"a\`, ""},
+		{"bad escape", 400, `{"code":"a\q","message":"m"}`, ""},
+		{"bad unicode escape", 400, `{"code":"a\u12","message":"m"}`, ""},
+		{"lone surrogate", 400, `{"code":"a\ud800","message":"m"}`, "a\uFFFD"},
+		{"control character", 400, "{\"code\":\"a\x01\"}", ""},
+		{"10,000 levels", 503, deep, ""},
+		{"10,000 levels in details", 400, `{"error":{"code":"invalid_request","details":` + deep + `}}`, ""},
+		{"10,000 arrays", 503, deepArr, ""},
+		{"10,000 arrays in a field", 503, `{"x":` + deepArr + `}`, ""},
+		{"huge number", 400, `{"code":1e999999999,"message":"m"}`, "1e999999999"},
+		{"long number", 503, `{"code":` + strings.Repeat("9", 50000) + `}`, strings.Repeat("9", 50000)},
+		{"number in an error string field", 400, `{"error":12,"code":"conflict"}`, "conflict"},
+		{"array at the top", 400, `[{"code":"conflict"}]`, ""},
+		{"trailing comma", 400, `{"code":"conflict",}`, ""},
+		{"missing colon", 400, `{"code" "conflict"}`, ""},
+		{"garbage after the object", 400, `{"code":"conflict"} trailing`, "conflict"},
+		{"NUL bytes", 400, "\x00\x00\x00", ""},
+		{"invalid UTF-8", 400, "{\"code\":\"\xff\xfe\"}", "\xff\xfe"},
+		{"BOM", 400, "\ufeff{\"code\":\"conflict\"}", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := newResponse(rtStep{status: tc.status, header: http.Header{"Content-Type": {"application/json"}}, body: tc.body})
+			var e *APIError
+			body := readBodyAfter(t, resp, func() { e = ParseError(resp) })
+			if body != tc.body {
+				t.Error("body changed by ParseError")
+			}
+			if e.Code != tc.code || e.StatusCode != tc.status {
+				t.Errorf("ParseError = %+v, want code %.20q", e, tc.code)
+			}
+			wantRetry := statusClass(tc.status).Retryable()
+			if tc.code != "" {
+				wantRetry = decide(tc.status, &envelope{code: tc.code, retryable: -1}, true, defaultCodeClass).Retryable()
+			}
+			if e.Retryable != wantRetry {
+				t.Errorf("Retryable = %v, want %v", e.Retryable, wantRetry)
+			}
+		})
+	}
+}
+
+func TestAPIErrorString(t *testing.T) {
+	tests := []struct {
+		e    APIError
+		want string
+	}{
+		{APIError{StatusCode: 429, Code: "PUBLIC_API_RATE_LIMITED", Message: "Rate limit exceeded", RequestID: "7f3a9c1e"},
+			"429 PUBLIC_API_RATE_LIMITED: Rate limit exceeded (request_id 7f3a9c1e)"},
+		{APIError{StatusCode: 400, Code: "invalid_request", Message: "bad", Details: json.RawMessage(`{"field":"secret-value"}`)},
+			"400 invalid_request: bad"},
+		{APIError{StatusCode: 502}, "502 Bad Gateway"},
+		{APIError{StatusCode: 503, RequestID: "r"}, "503 Service Unavailable (request_id r)"},
+		{APIError{StatusCode: 599, Message: "odd"}, "599: odd"},
+	}
+	for _, tc := range tests {
+		if got := tc.e.Error(); got != tc.want {
+			t.Errorf("Error() = %q, want %q", got, tc.want)
+		}
+	}
+	var err error = ParseError(newResponse(rtStep{status: 400, body: `{"error":"INVALID_REQUEST","message":"Body failed validation","details":{"content":["my secret caption"]}}`}))
+	if strings.Contains(err.Error(), "secret") || !strings.HasPrefix(err.Error(), "400 INVALID_REQUEST: Body failed validation") {
+		t.Errorf("Error() = %q", err.Error())
+	}
+}
+
+func TestClassString(t *testing.T) {
+	for cl, want := range map[Class]string{Success: "success", Transient: "transient", Throttled: "throttled", Permanent: "permanent", Class(9): "class(9)"} {
+		if got := cl.String(); got != want {
+			t.Errorf("Class(%d).String() = %q, want %q", int(cl), got, want)
+		}
+	}
+	for _, cl := range []Class{Success, Permanent, Class(9)} {
+		if cl.Retryable() {
+			t.Errorf("%v is retryable", cl)
+		}
+	}
+	for _, cl := range []Class{Transient, Throttled} {
+		if !cl.Retryable() {
+			t.Errorf("%v is not retryable", cl)
+		}
+	}
+}
+
+func TestDefaultCodesAreCopies(t *testing.T) {
+	for name, f := range map[string]func() map[string]Class{"DefaultCodes": DefaultCodes, "AidellyCodes": AidellyCodes, "AltyaaCodes": AltyaaCodes, "PostatoCodes": PostatoCodes} {
+		m := f()
+		if len(m) == 0 {
+			t.Fatalf("%s is empty", name)
+		}
+		for k := range m {
+			m[k] = Success
+		}
+		for k, v := range f() {
+			if v == Success {
+				t.Errorf("%s: writing to a returned map changed code %s", name, k)
+			}
+		}
+	}
+	d := DefaultCodes()
+	for _, r := range codeRows {
+		if r.dialect == "generic" {
+			continue
+		}
+		if d[r.code] != r.class {
+			t.Errorf("DefaultCodes()[%s] = %v, want %v", r.code, d[r.code], r.class)
+		}
+	}
+}

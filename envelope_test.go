@@ -1,0 +1,288 @@
+package resilient
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func TestParseEnvelope(t *testing.T) {
+	nest := func(n int) string { return strings.Repeat(`{"a":`, n) + "0" + strings.Repeat("}", n) }
+	tests := []struct {
+		data    string
+		problem bool
+		ok      bool
+		want    envelope // details compared as a string
+	}{
+		{`{"success":false,"error":{"code":"C","message":"M"},"request_id":"R"}`, false, true,
+			envelope{dialect: "aidelly", code: "C", message: "M", requestID: "R", retryable: -1}},
+		{" \r\n\t{ \"request_id\" : \"R\" , \"error\" : { \"message\" : \"M\" , \"code\" : \"C\" } , \"success\" : false } \n", false, true,
+			envelope{dialect: "aidelly", code: "C", message: "M", requestID: "R", retryable: -1}},
+		{`{"error":{"code":"C","message":"M","details":{"f":[1,2,{"g":null}]}}}`, false, true,
+			envelope{dialect: "altyaa", code: "C", message: "M", details: []byte(`{"f":[1,2,{"g":null}]}`), retryable: -1}},
+		{`{"error":"C","message":"M","details":{"content":["Required"]}}`, false, true,
+			envelope{dialect: "postato", code: "C", message: "M", details: []byte(`{"content":["Required"]}`), retryable: -1}},
+		{`{"error":{"origin":"platform","code":"C","message":"M","retryable":false}}`, false, true,
+			envelope{dialect: "postato", code: "C", message: "M", retryable: 0}},
+		{`{"error":{"origin":{"nested":true},"code":"C"}}`, false, true,
+			envelope{dialect: "postato", code: "C", retryable: -1}},
+		{`{"error":{"code":"C","retryable":true}}`, false, true,
+			envelope{dialect: "postato", code: "C", retryable: 1}},
+		{`{"type":"https://x.test/p/out-of-credit","title":"T","status":403,"detail":"D"}`, true, true,
+			envelope{dialect: "problem+json", code: "out-of-credit", message: "D", retryable: -1}},
+		{`{"type":"https://x.test/p/out-of-credit","title":"T"}`, false, true,
+			envelope{retryable: -1}}, // neither the content type nor a status: not a problem
+		{`{"title":"T"}`, true, true, envelope{dialect: "problem+json", message: "T", retryable: -1}},
+		{`{"type":"about:blank","status":400,"errors":[{"code":"E1"}]}`, true, true,
+			envelope{dialect: "problem+json", code: "E1", retryable: -1}},
+		{`{"errors":[{"code":"E1","message":"M1","retryable":true},{"code":"E2"}]}`, false, true,
+			envelope{dialect: "generic", code: "E1", message: "M1", retryable: 1}},
+		{`{"errors":["just text",{"code":"E2"}]}`, false, true, envelope{dialect: "generic", retryable: -1}},
+		{`{"errors":[]}`, false, true, envelope{dialect: "generic", retryable: -1}},
+		{`{"errors":"nope","code":"C"}`, false, true, envelope{dialect: "generic", code: "C", retryable: -1}},
+		{`{"code":42,"message":"M","meta":{"other":1,"request_id":"R"}}`, false, true,
+			envelope{dialect: "generic", code: "42", message: "M", requestID: "R", retryable: -1}},
+		{`{"code":true,"message":["not a string"]}`, false, true, envelope{retryable: -1}},
+		{`{"meta":"x","requestId":"R2","code":"C"}`, false, true, envelope{dialect: "generic", code: "C", requestID: "R2", retryable: -1}},
+		{`{"request_id":"first","requestId":"second","code":"C"}`, false, true, envelope{dialect: "generic", code: "C", requestID: "first", retryable: -1}},
+		{`{"error":{"code":"C","request_id":"in-error"},"request_id":"top"}`, false, true,
+			envelope{dialect: "altyaa", code: "C", requestID: "in-error", retryable: -1}},
+		{`{}`, false, true, envelope{retryable: -1}},
+		{`{"a":` + nest(25) + `,"code":"C"}`, false, true, envelope{dialect: "generic", code: "C", retryable: -1}},
+		{`{"a":` + nest(maxJSONDepth) + `,"code":"C"}`, false, false, envelope{retryable: -1}},
+		{`{"error":{"code":"C","details":` + nest(20) + `}}`, false, true,
+			envelope{dialect: "altyaa", code: "C", details: []byte(nest(20)), retryable: -1}},
+		{``, false, false, envelope{retryable: -1}},
+		{`null`, false, false, envelope{retryable: -1}},
+		{`"string"`, false, false, envelope{retryable: -1}},
+		{`{"code":"C"`, false, false, envelope{code: "", retryable: -1}},
+		{`{"code":"C",}`, false, false, envelope{retryable: -1}},
+		{`{code:"C"}`, false, false, envelope{retryable: -1}},
+		{`{"code":tru}`, false, false, envelope{retryable: -1}},
+		{`{"code":"C","x":nul}`, false, false, envelope{retryable: -1}},
+	}
+	for _, tc := range tests {
+		got, ok := parseEnvelope([]byte(tc.data), tc.problem)
+		if !ok {
+			// Only the fields set before the failure may differ.
+			got = envelope{retryable: -1}
+		}
+		if ok != tc.ok || fmt.Sprintf("%+v %s", withoutDetails(got), got.details) != fmt.Sprintf("%+v %s", withoutDetails(tc.want), tc.want.details) {
+			t.Errorf("parseEnvelope(%.80q, %v) =\n\t%+v %s, %v\nwant\n\t%+v %s, %v", tc.data, tc.problem,
+				withoutDetails(got), got.details, ok, withoutDetails(tc.want), tc.want.details, tc.ok)
+		}
+	}
+}
+
+func withoutDetails(e envelope) envelope {
+	e.details = nil
+	return e
+}
+
+func TestProblemCode(t *testing.T) {
+	for typ, want := range map[string]string{
+		"":            "",
+		"about:blank": "",
+		"https://example.com/probs/out-of-credit": "out-of-credit",
+		"https://example.com/probs/x/":            "x",
+		"https://example.com/probs/x//":           "x",
+		"/errors/not-found":                       "not-found",
+		"urn:problem:rate_limited":                "rate_limited",
+		"https://example.com/errors#conflict":     "conflict",
+		"plain":                                   "plain",
+		"/":                                       "",
+	} {
+		if got := problemCode(typ); got != want {
+			t.Errorf("problemCode(%q) = %q, want %q", typ, got, want)
+		}
+	}
+}
+
+func TestUnescape(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{`plain`, "plain", true},
+		{`\"\\\/\b\f\n\r\t`, "\"\\/\b\f\n\r\t", true},
+		{`\u0041\u00e9\u4e2d`, "Aé中", true},
+		{`\ud83d\ude00`, "😀", true},
+		{`x\ud83d`, "x\uFFFD", true},
+		{`\ud83dx`, "\uFFFDx", true},
+		{`\ude00\ud83d`, "\uFFFD\uFFFD", true},
+		{`\ud83d\u0041`, "\uFFFDA", true},
+		{`\u00`, "", false},
+		{`\u00zz`, "", false},
+		{`\x`, "", false},
+		{`\`, "", false},
+		{`\u+041`, "", false},
+	}
+	for _, tc := range tests {
+		got, ok := unescape([]byte(tc.in))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("unescape(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+		// encoding/json agrees on every valid string.
+		var js string
+		if err := json.Unmarshal([]byte(`"`+tc.in+`"`), &js); (err == nil) != tc.ok || err == nil && js != got {
+			t.Errorf("unescape(%q) = %q, %v; encoding/json says %q, %v", tc.in, got, ok, js, err)
+		}
+	}
+}
+
+func TestJSONContentType(t *testing.T) {
+	tests := []struct {
+		ct                 string
+		problem, maybeJSON bool
+	}{
+		{"", false, true},
+		{"application/json", false, true},
+		{"Application/JSON; charset=utf-8", false, true},
+		{"application/problem+json", true, true},
+		{"application/problem+json; charset=utf-8", true, true},
+		{"application/vnd.api+json", false, true},
+		{"text/json", false, true},
+		{"text/plain; charset=utf-8", false, true},
+		{"text/html", false, false},
+		{"text/html; charset=utf-8", false, false},
+		{"application/xml", false, false},
+		{"application/octet-stream", false, false},
+		{"image/png", false, false},
+		{"garbage;;;=", false, true}, // malformed: let the body tell
+	}
+	for _, tc := range tests {
+		p, m := jsonContentType(tc.ct)
+		if p != tc.problem || m != tc.maybeJSON {
+			t.Errorf("jsonContentType(%q) = %v, %v; want %v, %v", tc.ct, p, m, tc.problem, tc.maybeJSON)
+		}
+	}
+}
+
+func TestReadPrefix(t *testing.T) {
+	data := strings.Repeat("0123456789", 100) // 1000 bytes
+	errBoom := errors.New("boom")
+	tests := []struct {
+		name     string
+		r        func() io.Reader
+		cl, max  int64
+		want     int
+		eof      bool
+		wantErr  error
+		maxAlloc int // the buffer's capacity at most
+	}{
+		{"known length below max", func() io.Reader { return strings.NewReader(data) }, 1000, 4096, 1000, true, nil, 1001},
+		{"unknown length", func() io.Reader { return strings.NewReader(data) }, -1, 4096, 1000, true, nil, 1024},
+		{"longer than max", func() io.Reader { return strings.NewReader(data) }, -1, 100, 100, false, nil, 100},
+		{"exactly max", func() io.Reader { return strings.NewReader(data) }, 1000, 1000, 1000, false, nil, 1000},
+		{"one byte at a time", func() io.Reader { return iotest.OneByteReader(strings.NewReader(data)) }, -1, 4096, 1000, true, nil, 1024},
+		{"data with EOF", func() io.Reader { return iotest.DataErrReader(strings.NewReader(data)) }, 1000, 4096, 1000, true, nil, 1001},
+		{"error midway", func() io.Reader { return io.MultiReader(strings.NewReader(data[:300]), iotest.ErrReader(errBoom)) }, -1, 4096, 300, false, errBoom, 512},
+		{"lying length", func() io.Reader { return strings.NewReader(data) }, 10, 4096, 1000, true, nil, 4096},
+		{"empty", func() io.Reader { return strings.NewReader("") }, 0, 4096, 0, true, nil, 1},
+		{"max 1", func() io.Reader { return strings.NewReader(data) }, -1, 1, 1, false, nil, 1},
+	}
+	for _, tc := range tests {
+		got, eof, err := readPrefix(tc.r(), tc.cl, tc.max)
+		if string(got) != data[:tc.want] || eof != tc.eof || err != tc.wantErr || cap(got) > tc.maxAlloc {
+			t.Errorf("%s: readPrefix = %d bytes (cap %d), eof %v, err %v; want %d bytes (cap <= %d), eof %v, err %v",
+				tc.name, len(got), cap(got), eof, err, tc.want, tc.maxAlloc, tc.eof, tc.wantErr)
+		}
+	}
+}
+
+// genEnvelope builds a random envelope of one of the known shapes from
+// random strings (with quotes, escapes, Unicode), encodes it with
+// encoding/json and returns the fields a parser must find.
+func genEnvelope(r *rand.Rand) (data []byte, problem bool, want envelope) {
+	str := func() string {
+		const alphabet = "abcXYZ_-09 \"\\/\n\t<>&é中😀\u2028\x01"
+		runes := []rune(alphabet)
+		var b strings.Builder
+		for range r.IntN(12) + 1 {
+			b.WriteRune(runes[r.IntN(len(runes))])
+		}
+		return b.String()
+	}
+	noise := func() any {
+		switch r.IntN(5) {
+		case 0:
+			return map[string]any{"x": []any{1.5, nil, true, str()}, "y": map[string]any{"z": str()}}
+		case 1:
+			return []any{str(), -3e10, false}
+		case 2:
+			return r.Float64() * 1e6
+		case 3:
+			return nil
+		}
+		return str()
+	}
+	want = envelope{retryable: -1, code: str(), message: str(), requestID: str()}
+	m := map[string]any{"noise_" + str(): noise(), "other": noise()}
+	switch r.IntN(6) {
+	case 0:
+		want.dialect = "aidelly"
+		m["success"] = false
+		m["error"] = map[string]any{"code": want.code, "message": want.message, "extra": noise()}
+		m["request_id"] = want.requestID
+	case 1:
+		want.dialect = "altyaa"
+		details := map[string]any{"field": str(), "more": noise()}
+		m["error"] = map[string]any{"code": want.code, "message": want.message, "details": details}
+		want.details, _ = json.Marshal(details)
+		want.requestID = ""
+	case 2:
+		want.dialect = "postato"
+		m["error"] = want.code
+		m["message"] = want.message
+		m["meta"] = map[string]any{"request_id": want.requestID}
+	case 3:
+		want.dialect = "postato"
+		want.retryable = int8(r.IntN(2))
+		m["error"] = map[string]any{"origin": "platform", "code": want.code, "message": want.message, "retryable": want.retryable == 1}
+		m["requestId"] = want.requestID
+	case 4:
+		want.dialect = "problem+json"
+		problem = true
+		want.code = "c" + strings.Map(func(c rune) rune {
+			if strings.ContainsRune("/#:", c) {
+				return '_'
+			}
+			return c
+		}, want.code)
+		m["type"] = "https://errors.example/" + want.code
+		m["title"] = str()
+		m["status"] = 400
+		m["detail"] = want.message
+		m["request_id"] = want.requestID
+	case 5:
+		want.dialect = "generic"
+		m["errors"] = []any{map[string]any{"code": want.code, "message": want.message}, noise()}
+		m["request_id"] = want.requestID
+	}
+	data, err := json.MarshalIndent(m, "", strings.Repeat(" ", r.IntN(3)))
+	if err != nil {
+		panic(err)
+	}
+	return data, problem, want
+}
+
+func TestParseEnvelopeAgreesWithEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(2026, 2))
+	for i := range 5000 {
+		data, problem, want := genEnvelope(r)
+		got, ok := parseEnvelope(data, problem)
+		if !ok {
+			t.Fatalf("#%d: parseEnvelope(%s) failed", i, data)
+		}
+		gd, wd := compactJSON(got.details), compactJSON(want.details)
+		if fmt.Sprintf("%+v", withoutDetails(got)) != fmt.Sprintf("%+v", withoutDetails(want)) || gd != wd {
+			t.Fatalf("#%d: parseEnvelope(%s) =\n\t%+v %s\nwant\n\t%+v %s", i, data, withoutDetails(got), gd, withoutDetails(want), wd)
+		}
+	}
+}

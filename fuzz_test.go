@@ -1,0 +1,177 @@
+package resilient
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// envelopeSeeds are the envelope shapes of the three vendors' error
+// documentation and the generic ones, as the fuzzers' starting corpus.
+var envelopeSeeds = []string{
+	`{"success":false,"error":{"code":"PUBLIC_API_RATE_LIMITED","message":"Rate limit exceeded"},"request_id":"7f3a9c1e-0b2d-4c5e-9f1a-2b3c4d5e6f70"}`,
+	`{"success":false,"error":{"code":"PUBLIC_API_IDEMPOTENCY_REQUIRED","message":"Missing Idempotency-Key on write"},"request_id":"r1"}`,
+	"{\n\"error\": {\n\"code\": \"invalid_request\",\n\"message\": \"publishAt must be a future timestamp\",\n\"details\": {\n\"field\": \"publishAt\",\n\"reason\": \"value is in the past\"\n}\n}\n}",
+	`{"error":"INVALID_REQUEST","message":"Body failed validation","details":{"content":["Required"]}}`,
+	`{"postId":"pst_...","status":"failed","error":{"origin":"platform","code":"MEDIA_TOO_LARGE","message":"Instagram rejected: file exceeds 100 MB","platformRawCode":"...","retryable":false}}`,
+	`{"type":"https://example.com/probs/out-of-credit","title":"You do not have enough credit.","status":403,"detail":"Your current balance is 30, but that costs 50.","instance":"/account/12345/msgs/abc"}`,
+	`{"type":"about:blank","title":"Too Many Requests","status":429,"code":"rate_limited"}`,
+	`{"errors":[{"code":"VALIDATION_FAILED","message":"caption too long"},{"code":2}]}`,
+	`{"code":1001,"message":"db down","meta":{"request_id":"m-1"}}`,
+	`{"code":"quota-exceeded","message":"x","requestId":"r"}`,
+	`{"error":{"code":"caf\u00e9 \ud83d\ude00","message":"a\"b\\c\/d\n"}}`,
+	`{"error":"invalid_token","error_description":"expired"}`,
+	`<html><body><h1>502 Bad Gateway</h1></body></html>`,
+	`{"error":{"code":"x","details":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}}`,
+	`{"code":1e999999999}`,
+	`{"error":{"code":"trunc`,
+	``,
+}
+
+// FuzzParseEnvelope checks that parseEnvelope never panics, returns only
+// values taken from its input, and agrees with encoding/json about what a
+// JSON object is.
+func FuzzParseEnvelope(f *testing.F) {
+	for _, s := range envelopeSeeds {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, problem bool) {
+		env, ok := parseEnvelope(data, problem)
+		again, ok2 := parseEnvelope(data, problem)
+		if ok != ok2 || env.code != again.code || env.message != again.message || env.requestID != again.requestID || env.dialect != again.dialect {
+			t.Fatalf("parseEnvelope is not deterministic")
+		}
+		if !ok {
+			return
+		}
+		// Outputs are derived from the input: no longer than it, and
+		// plain substrings when no escape is involved.
+		for name, v := range map[string]string{"code": env.code, "message": env.message, "requestID": env.requestID} {
+			if len(v) > len(data) {
+				t.Fatalf("%s has %d bytes, more than the input's %d", name, len(v), len(data))
+			}
+			if !bytes.Contains(data, []byte{'\\'}) && !strings.Contains(string(data), v) {
+				t.Fatalf("%s %q is not in the input", name, v)
+			}
+		}
+		if env.details != nil {
+			// details aliases the input: no copy, no allocation.
+			if !aliases(data, env.details) {
+				t.Fatalf("details %q does not alias the input", env.details)
+			}
+		}
+		if env.retryable < -1 || env.retryable > 1 {
+			t.Fatalf("retryable = %d", env.retryable)
+		}
+		switch env.dialect {
+		case "", "aidelly", "altyaa", "postato", "problem+json", "generic":
+		default:
+			t.Fatalf("dialect = %q", env.dialect)
+		}
+		// A valid JSON document's values are valid JSON too.
+		if json.Valid(data) && env.details != nil && !json.Valid(env.details) {
+			t.Fatalf("details %q of a valid document are not valid JSON", env.details)
+		}
+	})
+}
+
+// aliases reports whether sub is a slice of data's backing array.
+func aliases(data, sub []byte) bool {
+	if len(sub) == 0 || len(data) == 0 {
+		return false
+	}
+	for i := range data {
+		if &data[i] == &sub[0] {
+			return i+len(sub) <= len(data)
+		}
+	}
+	return false
+}
+
+// FuzzParseEnvelopeValidJSON checks that every JSON object that is not too
+// deep is accepted, so that a valid envelope is never mistaken for a
+// malformed body.
+func FuzzParseEnvelopeValidJSON(f *testing.F) {
+	for _, s := range envelopeSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		data = bytes.TrimLeft(data, " \t\r\n")
+		if len(data) == 0 || data[0] != '{' || !json.Valid(data) || jsonDepth(data) > maxJSONDepth-4 {
+			return
+		}
+		if _, ok := parseEnvelope(data, false); !ok {
+			t.Fatalf("parseEnvelope rejected a valid JSON object: %q", data)
+		}
+	})
+}
+
+// jsonDepth returns the deepest nesting of objects and arrays in valid
+// JSON data.
+func jsonDepth(data []byte) int {
+	depth, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range data {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// FuzzParseRetryAfter checks that parseRetryAfter never panics, never
+// returns a negative wait, and reads delay-seconds exactly.
+func FuzzParseRetryAfter(f *testing.F) {
+	now := time.Date(2026, 2, 17, 14, 0, 0, 0, time.UTC)
+	for _, s := range []string{
+		"0", "120", " 5 ", "-1", "1.5", "18446744073709551616", "99999999999999999999999",
+		"Tue, 17 Feb 2026 14:00:30 GMT", "Tuesday, 17-Feb-26 14:00:30 GMT", "Tue Feb 17 14:00:30 2026",
+		"Mon, 01 Jan 0001 00:00:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT", "soon", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		d, ok := parseRetryAfter(v, now)
+		if d < 0 || !ok && d != 0 {
+			t.Fatalf("parseRetryAfter(%q) = %v, %v", v, d, ok)
+		}
+		trimmed := strings.TrimSpace(v)
+		if ok && trimmed == "" {
+			t.Fatalf("parseRetryAfter(%q) accepted an empty value", v)
+		}
+		if digits := strings.Trim(trimmed, "0123456789"); trimmed != "" && digits == "" {
+			// delay-seconds: exact, capped at maxRetryAfterSeconds.
+			if !ok || d%time.Second != 0 || d > maxRetryAfterSeconds*time.Second {
+				t.Fatalf("parseRetryAfter(%q) = %v, %v", v, d, ok)
+			}
+			if len(strings.TrimLeft(trimmed, "0")) <= 9 && d != time.Duration(atoi(trimmed))*time.Second {
+				t.Fatalf("parseRetryAfter(%q) = %v", v, d)
+			}
+		}
+		if ok && !utf8.ValidString(trimmed) {
+			t.Fatalf("parseRetryAfter(%q) accepted invalid UTF-8", v)
+		}
+	})
+}
+
+func atoi(s string) int64 {
+	var n int64
+	for _, c := range s {
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}

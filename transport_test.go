@@ -1,0 +1,1346 @@
+package resilient
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// rtStep is one scripted answer of an rtScript.
+type rtStep struct {
+	status int
+	header http.Header // copied into the response; Content-Type defaults to JSON for a body starting with '{'
+	body   string
+	rc     func() io.ReadCloser // the response body, instead of body
+	err    error                // fail the attempt with err
+	hang   bool                 // wait until the attempt's context ends, then fail with its cause
+	read   int                  // bytes of the request body to read: 0 all, -1 none
+	before func(req *http.Request)
+}
+
+// rtCall is what an rtScript saw of one attempt.
+type rtCall struct {
+	at     time.Time
+	method string
+	header http.Header
+	body   []byte
+	ctx    context.Context
+}
+
+// rtScript is an in-memory RoundTripper that answers attempts with its
+// steps in order, repeating the last one. It reads (as configured) and
+// always closes the request body, as the RoundTripper contract requires,
+// and records each attempt and each response body it hands out. It is safe
+// for concurrent use and, having no I/O, works inside a synctest bubble.
+type rtScript struct {
+	steps []rtStep
+
+	mu     sync.Mutex
+	calls  []rtCall
+	bodies []*trackedBody
+}
+
+func (s *rtScript) RoundTrip(req *http.Request) (*http.Response, error) {
+	s.mu.Lock()
+	i := len(s.calls)
+	s.calls = append(s.calls, rtCall{})
+	s.mu.Unlock()
+	st := s.steps[min(i, len(s.steps)-1)]
+
+	call := rtCall{at: time.Now(), method: req.Method, header: req.Header.Clone(), ctx: req.Context()}
+	if req.Body != nil {
+		switch {
+		case st.read == 0:
+			call.body, _ = io.ReadAll(req.Body)
+		case st.read > 0:
+			call.body, _ = io.ReadAll(io.LimitReader(req.Body, int64(st.read)))
+		}
+		req.Body.Close()
+	}
+	if st.before != nil {
+		st.before(req)
+	}
+	s.mu.Lock()
+	s.calls[i] = call
+	s.mu.Unlock()
+
+	if st.hang {
+		<-req.Context().Done()
+		return nil, context.Cause(req.Context())
+	}
+	if st.err != nil {
+		return nil, st.err
+	}
+	h := st.header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	if strings.HasPrefix(st.body, "{") && h.Get("Content-Type") == "" {
+		h.Set("Content-Type", "application/json")
+	}
+	var tb *trackedBody
+	cl := int64(-1)
+	if st.rc != nil {
+		tb = &trackedBody{rc: st.rc()}
+	} else {
+		tb = &trackedBody{rc: io.NopCloser(strings.NewReader(st.body))}
+		cl = int64(len(st.body))
+	}
+	s.mu.Lock()
+	s.bodies = append(s.bodies, tb)
+	s.mu.Unlock()
+	status := st.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	return &http.Response{
+		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          tb,
+		ContentLength: cl,
+		Request:       req,
+	}, nil
+}
+
+func (s *rtScript) numCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
+}
+
+func (s *rtScript) call(i int) rtCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[i]
+}
+
+func (s *rtScript) body(i int) *trackedBody {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bodies[i]
+}
+
+// trackedBody counts the bytes read from it and records Close.
+type trackedBody struct {
+	rc     io.ReadCloser
+	mu     sync.Mutex
+	n      int64
+	reads  int
+	closed bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, errors.New("read after close")
+	}
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	b.reads++
+	return n, err
+}
+
+func (b *trackedBody) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	return b.rc.Close()
+}
+
+func (b *trackedBody) stats() (n int64, reads int, closed bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.n, b.reads, b.closed
+}
+
+// closeRecorder is a request body that records Close. Its type is unknown
+// to http.NewRequest, which therefore sets no GetBody.
+type closeRecorder struct {
+	r      io.Reader
+	closes atomic.Int32
+}
+
+func newCloseRecorder(s string) *closeRecorder { return &closeRecorder{r: strings.NewReader(s)} }
+
+func (b *closeRecorder) Read(p []byte) (int, error) { return b.r.Read(p) }
+func (b *closeRecorder) Close() error {
+	b.closes.Add(1)
+	return nil
+}
+
+// genReader yields n bytes of a fixed pattern without holding them.
+type genReader struct {
+	n, off int64
+}
+
+func (g *genReader) Read(p []byte) (int, error) {
+	if g.off >= g.n {
+		return 0, io.EOF
+	}
+	if rem := g.n - g.off; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	for i := range p {
+		p[i] = byte('a' + (g.off+int64(i))%26)
+	}
+	g.off += int64(len(p))
+	return len(p), nil
+}
+
+var (
+	errReset   = &net.OpError{Op: "read", Net: "tcp", Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}}
+	errRefused = &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
+)
+
+func newRequest(t testing.TB, ctx context.Context, method, url string, body io.Reader) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// roundTrip calls tr.RoundTrip and checks the contract: exactly one of the
+// response and the error is nil.
+func roundTrip(t testing.TB, tr http.RoundTripper, req *http.Request) (*http.Response, error) {
+	t.Helper()
+	resp, err := tr.RoundTrip(req)
+	if (resp == nil) == (err == nil) {
+		t.Fatalf("RoundTrip = %v, %v; want exactly one non-nil", resp, err)
+	}
+	return resp, err
+}
+
+func readBody(t testing.TB, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the response body: %v", err)
+	}
+	resp.Body.Close()
+	return string(b)
+}
+
+func TestRetryStatusMatrix(t *testing.T) {
+	retried := map[int]bool{408: true, 429: true, 500: true, 502: true, 503: true, 504: true}
+	for _, status := range []int{200, 201, 202, 204, 301, 302, 304, 307, 308,
+		400, 401, 403, 404, 405, 408, 409, 410, 412, 413, 422, 428, 429,
+		500, 501, 502, 503, 504, 505, 511} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &rtScript{steps: []rtStep{{status: status, body: "first"}, {status: 200, body: "second"}}}
+				tr := New(s, WithBackoff(time.Millisecond, time.Millisecond))
+				resp, _ := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/v1/posts", nil))
+				want, wantBody, wantCalls := status, "first", 1
+				if retried[status] {
+					want, wantBody, wantCalls = 200, "second", 2
+				}
+				if got := readBody(t, resp); resp.StatusCode != want || got != wantBody {
+					t.Errorf("RoundTrip = %d %q, want %d %q", resp.StatusCode, got, want, wantBody)
+				}
+				if n := s.numCalls(); n != wantCalls {
+					t.Errorf("attempts = %d, want %d", n, wantCalls)
+				}
+			})
+		})
+	}
+}
+
+func TestRetryMethodSafety(t *testing.T) {
+	noKeys := WithoutIdempotencyKeys()
+	tests := []struct {
+		method string
+		header string // "Name: value" set on the request, or ""
+		opt    Option
+		first  rtStep
+		want   int // attempts
+	}{
+		// Idempotent by definition: retried after any retryable outcome.
+		{"GET", "", nil, rtStep{status: 503}, 2},
+		{"HEAD", "", nil, rtStep{status: 503}, 2},
+		{"OPTIONS", "", nil, rtStep{status: 503}, 2},
+		{"TRACE", "", nil, rtStep{status: 503}, 2},
+		{"PUT", "", nil, rtStep{status: 503}, 2},
+		{"DELETE", "", nil, rtStep{status: 500}, 2},
+		{"GET", "", nil, rtStep{err: errReset}, 2},
+		{"PUT", "", nil, rtStep{err: errReset}, 2},
+		// POST and PATCH get an automatic key by default.
+		{"POST", "", nil, rtStep{status: 503}, 2},
+		{"PATCH", "", nil, rtStep{err: errReset}, 2},
+		// Without a key, a write is retried only when it never left or got a 429.
+		{"POST", "", noKeys, rtStep{status: 503}, 1},
+		{"POST", "", noKeys, rtStep{status: 500}, 1},
+		{"PATCH", "", noKeys, rtStep{status: 502}, 1},
+		{"POST", "", noKeys, rtStep{err: errReset}, 1},
+		{"POST", "", noKeys, rtStep{err: io.ErrUnexpectedEOF}, 1},
+		{"POST", "", noKeys, rtStep{status: 429}, 2},
+		{"POST", "", noKeys, rtStep{err: errRefused}, 2},
+		{"POST", "Idempotency-Key: k1", noKeys, rtStep{status: 503}, 2},
+		{"PURGE", "", nil, rtStep{status: 503}, 1},
+		{"PURGE", "", nil, rtStep{err: errReset}, 1},
+		{"PURGE", "", nil, rtStep{status: 429}, 2},
+		{"PURGE", "", nil, rtStep{err: errRefused}, 2},
+		{"PURGE", "", nil, rtStep{err: &net.DNSError{Err: "no such host", Name: "api.test", IsTemporary: true}}, 2},
+		{"PURGE", "Idempotency-Key: k2", nil, rtStep{status: 503}, 2},
+		{"PURGE", "X-Idempotency-Key: k3", nil, rtStep{status: 503}, 2},
+		{"PURGE", "X-Idempotency-Key: k4", nil, rtStep{err: errReset}, 2},
+	}
+	for _, tc := range tests {
+		name := fmt.Sprintf("%s/%s/%v/%d", tc.method, tc.header, tc.first.err, tc.first.status)
+		if tc.opt != nil {
+			name += "/nokeys"
+		}
+		t.Run(name, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{tc.first, {status: 200}}}
+			tr := New(s, WithBackoff(0, 0), tc.opt)
+			req := newRequest(t, context.Background(), tc.method, "http://api.test/v1/posts", strings.NewReader("payload"))
+			if k, v, ok := strings.Cut(tc.header, ": "); ok {
+				req.Header.Set(k, v)
+			}
+			resp, err := roundTrip(t, tr, req)
+			if resp != nil {
+				resp.Body.Close()
+			}
+			if n := s.numCalls(); n != tc.want {
+				t.Fatalf("%s: attempts = %d (err %v), want %d", tc.method, n, err, tc.want)
+			}
+			if tc.want == 2 {
+				if resp == nil || resp.StatusCode != 200 {
+					t.Errorf("RoundTrip = %v, %v; want the 200 of the retry", resp, err)
+				}
+				c0, c1 := s.call(0), s.call(1)
+				if string(c0.body) != "payload" || string(c1.body) != "payload" {
+					t.Errorf("bodies = %q, %q; want the payload twice", c0.body, c1.body)
+				}
+				for _, h := range []string{"Idempotency-Key", "X-Idempotency-Key"} {
+					if c0.header.Get(h) != c1.header.Get(h) {
+						t.Errorf("%s differs between attempts: %q, %q", h, c0.header.Get(h), c1.header.Get(h))
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestNoRetryAfterContextEnds(t *testing.T) {
+	t.Run("canceled during the attempt", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		s := &rtScript{steps: []rtStep{{status: 503, before: func(*http.Request) { cancel() }}, {status: 200}}}
+		tr := New(s, WithBackoff(0, 0))
+		resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
+		if err != nil || resp.StatusCode != 503 {
+			t.Fatalf("RoundTrip = %v, %v; want the 503 it got", resp, err)
+		}
+		resp.Body.Close()
+		if n := s.numCalls(); n != 1 {
+			t.Errorf("attempts = %d, want 1", n)
+		}
+	})
+	t.Run("deadline passed during the attempt", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			s := &rtScript{steps: []rtStep{{err: errReset, before: func(*http.Request) { time.Sleep(2 * time.Second) }}, {status: 200}}}
+			tr := New(s, WithBackoff(0, 0))
+			_, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
+			var e *Error
+			if !errors.As(err, &e) || e.Attempts != 1 || !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("RoundTrip error = %v; want a *Error of 1 attempt wrapping the reset", err)
+			}
+			if n := s.numCalls(); n != 1 {
+				t.Errorf("attempts = %d, want 1", n)
+			}
+		})
+	})
+	t.Run("canceled before the first attempt", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		s := &rtScript{steps: []rtStep{{status: 200}}}
+		body := newCloseRecorder("payload")
+		_, err := roundTrip(t, New(s), newRequest(t, ctx, "POST", "http://api.test/", body))
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("RoundTrip error = %v; want context.Canceled", err)
+		}
+		if n := s.numCalls(); n != 0 {
+			t.Errorf("attempts = %d, want 0", n)
+		}
+		if body.closes.Load() == 0 {
+			t.Error("request body not closed")
+		}
+	})
+}
+
+func TestBackoffSchedule(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rnd  func(int64) int64
+		want []time.Duration
+	}{
+		{"no jitter", func(int64) int64 { return 0 }, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, time.Second}},
+		{"full jitter", func(n int64) int64 { return n - 1 }, []time.Duration{200*time.Millisecond - 1, 400*time.Millisecond - 1, 800*time.Millisecond - 1, time.Second, time.Second}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &rtScript{steps: []rtStep{{status: 503}}}
+				tr := New(s, WithBackoff(100*time.Millisecond, time.Second), withRand(tc.rnd))
+				resp, _ := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				resp.Body.Close()
+				if n := s.numCalls(); n != DefaultMaxRetries+1 {
+					t.Fatalf("attempts = %d, want %d", n, DefaultMaxRetries+1)
+				}
+				for i, want := range tc.want {
+					if got := s.call(i + 1).at.Sub(s.call(i).at); got != want {
+						t.Errorf("wait before retry %d = %v, want %v", i, got, want)
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	zero := func(int64) int64 { return 0 }
+	maxJitter := func(n int64) int64 { return n - 1 }
+	date := func(d time.Duration, layout string) func() string {
+		return func() string {
+			s := time.Now().Add(d).UTC().Format(layout)
+			return strings.Replace(s, "UTC", "GMT", 1)
+		}
+	}
+	const base = 100 * time.Millisecond
+	tests := []struct {
+		name  string
+		value func() string
+		rnd   func(int64) int64
+		opts  []Option
+		ctxD  time.Duration // a context deadline, if any
+		want  time.Duration // the wait; -1: no retry
+	}{
+		{"seconds", func() string { return "3" }, zero, nil, 0, 3 * time.Second},
+		{"seconds with spaces", func() string { return " 7 " }, zero, nil, 0, 7 * time.Second},
+		{"zero", func() string { return "0" }, zero, nil, 0, 0},
+		{"spread 10%", func() string { return "5" }, maxJitter, nil, 0, 5500 * time.Millisecond},
+		{"spread at most 1s", func() string { return "20" }, maxJitter, nil, 0, 21 * time.Second},
+		{"IMF-fixdate", date(5*time.Second, http.TimeFormat), zero, nil, 0, 5 * time.Second},
+		{"RFC 850", date(6*time.Second, time.RFC850), zero, nil, 0, 6 * time.Second},
+		{"ANSI C", date(8*time.Second, time.ANSIC), zero, nil, 0, 8 * time.Second},
+		{"date in the past", date(-time.Hour, http.TimeFormat), maxJitter, nil, 0, 0},
+		{"negative ignored", func() string { return "-5" }, zero, nil, 0, base},
+		{"fraction ignored", func() string { return "1.5" }, zero, nil, 0, base},
+		{"garbage ignored", func() string { return "soon" }, zero, nil, 0, base},
+		{"overflowing digits then junk ignored", func() string { return "99999999999999999999999s" }, zero, nil, 0, base},
+		{"over MaxRetryAfter", func() string { return "61" }, zero, nil, 0, -1},
+		{"over a smaller MaxRetryAfter", func() string { return "3" }, zero, []Option{WithMaxRetryAfter(2 * time.Second)}, 0, -1},
+		{"huge", func() string { return "99999999999999999999999999" }, zero, nil, 0, -1},
+		{"far date", date(24*time.Hour, http.TimeFormat), zero, nil, 0, -1},
+		{"past MaxElapsed", func() string { return "30" }, zero, []Option{WithMaxElapsed(10 * time.Second)}, 0, -1},
+		{"past the context deadline", func() string { return "30" }, zero, nil, 10 * time.Second, -1},
+		{"spread past the context deadline", func() string { return "10" }, maxJitter, nil, 10500 * time.Millisecond, -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				if tc.ctxD > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tc.ctxD)
+					defer cancel()
+				}
+				v := tc.value()
+				s := &rtScript{steps: []rtStep{
+					{status: 503, header: http.Header{"Retry-After": {v}}, body: "first"},
+					{status: 200, body: "second"},
+				}}
+				opts := append([]Option{WithBackoff(base, time.Minute), withRand(tc.rnd)}, tc.opts...)
+				start := time.Now()
+				resp, err := roundTrip(t, New(s, opts...), newRequest(t, ctx, "GET", "http://api.test/", nil))
+				if err != nil {
+					t.Fatalf("RoundTrip error = %v", err)
+				}
+				got := readBody(t, resp)
+				if tc.want < 0 {
+					if got != "first" || s.numCalls() != 1 {
+						t.Errorf("Retry-After %q: got %q after %d attempts, want the first response at once", v, got, s.numCalls())
+					}
+					if d := time.Since(start); d != 0 {
+						t.Errorf("Retry-After %q: returned after %v, want at once", v, d)
+					}
+					return
+				}
+				if got != "second" || s.numCalls() != 2 {
+					t.Fatalf("Retry-After %q: got %q after %d attempts, want a retry", v, got, s.numCalls())
+				}
+				if w := s.call(1).at.Sub(s.call(0).at); w != tc.want {
+					t.Errorf("Retry-After %q: waited %v, want %v", v, w, tc.want)
+				}
+			})
+		})
+	}
+}
+
+func TestRetryAfterSpreadBounds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, secs := range []int{1, 5, 30} {
+			for range 20 {
+				s := &rtScript{steps: []rtStep{{status: 429, header: http.Header{"Retry-After": {strconv.Itoa(secs)}}}, {status: 200}}}
+				resp, _ := roundTrip(t, New(s), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				resp.Body.Close()
+				ra := time.Duration(secs) * time.Second
+				w := s.call(1).at.Sub(s.call(0).at)
+				if w < ra || w > ra+min(ra/10, time.Second) {
+					t.Fatalf("Retry-After %d: waited %v, want within [%v, %v]", secs, w, ra, ra+min(ra/10, time.Second))
+				}
+			}
+		}
+	})
+}
+
+func TestMaxElapsedAcrossRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{status: 503, header: http.Header{"Retry-After": {"6"}}}}}
+		tr := New(s, WithMaxElapsed(10*time.Second), withRand(func(int64) int64 { return 0 }))
+		start := time.Now()
+		resp, _ := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		resp.Body.Close()
+		if n, d := s.numCalls(), time.Since(start); n != 2 || d != 6*time.Second {
+			t.Errorf("gave up after %d attempts at %v, want 2 attempts at 6s", n, d)
+		}
+	})
+}
+
+func TestGiveUpBeforeWait(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		ctxD time.Duration
+	}{
+		{"context deadline", nil, 5 * time.Second},
+		{"MaxElapsed", []Option{WithMaxElapsed(5 * time.Second)}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				if tc.ctxD > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tc.ctxD)
+					defer cancel()
+				}
+				s := &rtScript{steps: []rtStep{{status: 503, body: "last"}, {status: 200}}}
+				opts := append([]Option{WithBackoff(10*time.Second, time.Minute)}, tc.opts...)
+				body := newCloseRecorder("payload")
+				req := newRequest(t, ctx, "PUT", "http://api.test/", body)
+				start := time.Now()
+				resp, err := roundTrip(t, New(s, opts...), req)
+				if err != nil {
+					t.Fatalf("RoundTrip error = %v, want the last response", err)
+				}
+				if d := time.Since(start); d != 0 {
+					t.Errorf("returned after %v, want at once", d)
+				}
+				if got := readBody(t, resp); resp.StatusCode != 503 || got != "last" {
+					t.Errorf("RoundTrip = %d %q, want 503 %q", resp.StatusCode, got, "last")
+				}
+				if s.numCalls() != 1 || body.closes.Load() == 0 {
+					t.Errorf("attempts = %d, body closed %d times; want 1 attempt and a closed body", s.numCalls(), body.closes.Load())
+				}
+			})
+		})
+	}
+}
+
+func TestCancelDuringWait(t *testing.T) {
+	for _, getBody := range []bool{false, true} {
+		t.Run("GetBody="+strconv.FormatBool(getBody), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				time.AfterFunc(100*time.Millisecond, cancel)
+				s := &rtScript{steps: []rtStep{{status: 503, body: strings.Repeat("x", 100)}, {status: 200}}}
+				body := newCloseRecorder("payload")
+				req := newRequest(t, ctx, "PUT", "http://api.test/", body)
+				var replays []*closeRecorder
+				if getBody {
+					req.GetBody = func() (io.ReadCloser, error) {
+						b := newCloseRecorder("payload")
+						replays = append(replays, b)
+						return b, nil
+					}
+				}
+				start := time.Now()
+				_, err := roundTrip(t, New(s, WithBackoff(10*time.Second, time.Minute)), req)
+				if d := time.Since(start); d != 100*time.Millisecond {
+					t.Errorf("returned after %v, want 100ms", d)
+				}
+				var e *Error
+				if !errors.As(err, &e) || !errors.Is(err, context.Canceled) || e.Attempts != 1 {
+					t.Errorf("RoundTrip error = %v, want a *Error of 1 attempt wrapping context.Canceled", err)
+				}
+				if body.closes.Load() == 0 {
+					t.Error("request body not closed")
+				}
+				for i, b := range replays {
+					if b.closes.Load() == 0 {
+						t.Errorf("body %d from GetBody not closed", i)
+					}
+				}
+				if _, _, closed := s.body(0).stats(); !closed {
+					t.Error("the held 503's body not closed")
+				}
+			})
+		})
+	}
+}
+
+func TestBodyReplay(t *testing.T) {
+	payload := strings.Repeat("0123456789", 1000)
+	for _, tc := range []struct {
+		name  string
+		body  func() io.Reader
+		reads []int // bytes the server reads of each attempt's body (0 all)
+	}{
+		{"GetBody", func() io.Reader { return strings.NewReader(payload) }, []int{0, 0, 0}},
+		{"captured", func() io.Reader { return newCloseRecorder(payload) }, []int{0, 0, 0}},
+		{"captured, partly read", func() io.Reader { return newCloseRecorder(payload) }, []int{10, 4000, 0}},
+		{"captured, unread", func() io.Reader { return newCloseRecorder(payload) }, []int{-1, 0, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{{status: 503, read: tc.reads[0]}, {status: 502, read: tc.reads[1]}, {status: 200, read: tc.reads[2]}}}
+			req := newRequest(t, context.Background(), "PUT", "http://api.test/", tc.body())
+			var getBodies int
+			if gb := req.GetBody; gb != nil {
+				req.GetBody = func() (io.ReadCloser, error) { getBodies++; return gb() }
+			}
+			resp, _ := roundTrip(t, New(s, WithBackoff(0, 0)), req)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || s.numCalls() != 3 {
+				t.Fatalf("RoundTrip = %d after %d attempts, want 200 after 3", resp.StatusCode, s.numCalls())
+			}
+			if got := string(s.call(2).body); got != payload {
+				t.Errorf("last attempt's body = %d bytes %.20q…, want the payload (%d bytes)", len(got), got, len(payload))
+			}
+			for i, n := range tc.reads[:2] {
+				if n > 0 && string(s.call(i).body) != payload[:n] {
+					t.Errorf("attempt %d body = %.20q…, want the payload's first %d bytes", i+1, s.call(i).body, n)
+				}
+			}
+			if tc.name == "GetBody" && getBodies != 2 {
+				t.Errorf("GetBody called %d times, want 2", getBodies)
+			}
+		})
+	}
+}
+
+func TestBodyLargerThanBufferNotRetried(t *testing.T) {
+	payload := strings.Repeat("p", 100)
+	t.Run("sent", func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{status: 503, body: "first"}, {status: 200}}}
+		body := newCloseRecorder(payload)
+		req := newRequest(t, context.Background(), "PUT", "http://api.test/", body)
+		resp, _ := roundTrip(t, New(s, WithBackoff(0, 0), WithMaxBufferedBody(16)), req)
+		if got := readBody(t, resp); resp.StatusCode != 503 || got != "first" || s.numCalls() != 1 {
+			t.Errorf("RoundTrip = %d %q after %d attempts, want the 503 after 1", resp.StatusCode, got, s.numCalls())
+		}
+		if body.closes.Load() == 0 {
+			t.Error("request body not closed")
+		}
+	})
+	t.Run("never sent", func(t *testing.T) {
+		// A dial failure proves the body was not read: it can be sent again.
+		s := &rtScript{steps: []rtStep{{err: errRefused, read: -1}, {status: 200}}}
+		req := newRequest(t, context.Background(), "PUT", "http://api.test/", newCloseRecorder(payload))
+		resp, _ := roundTrip(t, New(s, WithBackoff(0, 0), WithMaxBufferedBody(16)), req)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(s.call(1).body) != payload {
+			t.Errorf("RoundTrip = %d, second body %q; want 200 and the whole payload", resp.StatusCode, s.call(1).body)
+		}
+	})
+	t.Run("with GetBody", func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{status: 503}, {status: 200}}}
+		req := newRequest(t, context.Background(), "PUT", "http://api.test/", strings.NewReader(payload))
+		resp, _ := roundTrip(t, New(s, WithBackoff(0, 0), WithMaxBufferedBody(16)), req)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(s.call(1).body) != payload {
+			t.Errorf("RoundTrip = %d, second body %q; want 200 and the payload", resp.StatusCode, s.call(1).body)
+		}
+	})
+}
+
+func TestRequestUnchanged(t *testing.T) {
+	for _, method := range []string{"GET", "POST", "PUT"} {
+		t.Run(method, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{{status: 503}, {err: errReset}, {status: 200}}}
+			tr := New(s, WithBackoff(0, 0), WithAttemptHeader("X-Attempt"))
+			body := newCloseRecorder("payload")
+			req := newRequest(t, context.Background(), method, "http://api.test/v1/posts?token=secret", body)
+			req.Header.Set("Authorization", "Bearer t")
+			req.Header.Add("Accept", "a")
+			req.Header.Add("Accept", "b")
+			req.ContentLength = 7
+			wantHeader := req.Header.Clone()
+			wantURL, wantCtx := req.URL.String(), req.Context()
+			urlPtr, hdrPtr := req.URL, req.Header
+
+			resp, _ := roundTrip(t, tr, req)
+			resp.Body.Close()
+
+			if req.Method != method || req.URL != urlPtr || req.URL.String() != wantURL {
+				t.Errorf("request line changed: %s %s", req.Method, req.URL)
+			}
+			if fmt.Sprint(req.Header) != fmt.Sprint(wantHeader) || fmt.Sprintf("%p", req.Header) != fmt.Sprintf("%p", hdrPtr) {
+				t.Errorf("header changed: %v, want %v", req.Header, wantHeader)
+			}
+			if req.Body != io.ReadCloser(body) || req.ContentLength != 7 || req.GetBody != nil || req.Context() != wantCtx {
+				t.Errorf("body, length, GetBody or context changed")
+			}
+			for i := range 3 {
+				c := s.call(i)
+				if got, want := c.header.Get("X-Attempt"), fmt.Sprintf("%d/6", i+1); got != want {
+					t.Errorf("attempt %d: X-Attempt = %q, want %q", i+1, got, want)
+				}
+				if c.header.Get("Authorization") != "Bearer t" || len(c.header["Accept"]) != 2 {
+					t.Errorf("attempt %d: caller's headers not sent: %v", i+1, c.header)
+				}
+				if (method == "POST") != (c.header.Get("Idempotency-Key") != "") {
+					t.Errorf("attempt %d: Idempotency-Key = %q", i+1, c.header.Get("Idempotency-Key"))
+				}
+			}
+		})
+	}
+}
+
+// TestRequestBodyClosed checks that the caller's body, and every body
+// GetBody handed out, is closed on every path out of RoundTrip.
+func TestRequestBodyClosed(t *testing.T) {
+	type path struct {
+		name  string
+		steps []rtStep
+		opts  []Option
+		ctx   func() (context.Context, context.CancelFunc)
+		badGB bool // GetBody fails
+	}
+	paths := []path{
+		{name: "success", steps: []rtStep{{status: 200}}},
+		{name: "permanent", steps: []rtStep{{status: 400}}},
+		{name: "retried then success", steps: []rtStep{{status: 503}, {status: 200}}},
+		{name: "retries exhausted", steps: []rtStep{{status: 503}}, opts: []Option{WithMaxRetries(2)}},
+		{name: "network error", steps: []rtStep{{err: errReset}}, opts: []Option{WithMaxRetries(2)}},
+		{name: "unread, network error", steps: []rtStep{{err: errRefused, read: -1}}, opts: []Option{WithMaxRetries(2)}},
+		{name: "canceled before the first attempt", steps: []rtStep{{status: 200}}, ctx: func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx, cancel
+		}},
+		{name: "canceled during a wait", steps: []rtStep{{status: 503}}, opts: []Option{WithBackoff(time.Second, time.Second)}, ctx: func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(100*time.Millisecond, cancel)
+			return ctx, cancel
+		}},
+		{name: "give-up before a wait", steps: []rtStep{{status: 503}}, opts: []Option{WithBackoff(time.Second, time.Second)}, ctx: func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 500*time.Millisecond)
+		}},
+		{name: "GetBody error", steps: []rtStep{{status: 503}}, badGB: true},
+		{name: "GetBody error, network error", steps: []rtStep{{err: errReset}}, badGB: true},
+		{name: "attempt timeout", steps: []rtStep{{hang: true}}, opts: []Option{WithAttemptTimeout(time.Second), WithMaxRetries(1)}},
+	}
+	for _, p := range paths {
+		for _, getBody := range []bool{false, true} {
+			if p.badGB && !getBody {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/GetBody=%v", p.name, getBody), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					ctx, cancel := context.Background(), context.CancelFunc(func() {})
+					if p.ctx != nil {
+						ctx, cancel = p.ctx()
+					}
+					defer cancel()
+					s := &rtScript{steps: p.steps}
+					body := newCloseRecorder("payload")
+					req := newRequest(t, ctx, "PUT", "http://api.test/", body)
+					var replays []*closeRecorder
+					if getBody {
+						req.GetBody = func() (io.ReadCloser, error) {
+							if p.badGB {
+								return nil, errors.New("no more")
+							}
+							b := newCloseRecorder("payload")
+							replays = append(replays, b)
+							return b, nil
+						}
+					}
+					opts := append([]Option{WithBackoff(time.Millisecond, time.Millisecond)}, p.opts...)
+					resp, err := roundTrip(t, New(s, opts...), req)
+					if resp != nil {
+						readBody(t, resp)
+					}
+					if n := body.closes.Load(); n == 0 {
+						t.Errorf("request body not closed (err %v)", err)
+					}
+					for i, b := range replays {
+						if b.closes.Load() == 0 {
+							t.Errorf("body %d from GetBody not closed", i)
+						}
+					}
+				})
+			})
+		}
+	}
+}
+
+func TestGetBodyErrorKeepsAttemptError(t *testing.T) {
+	s := &rtScript{steps: []rtStep{{err: errReset}, {status: 200}}}
+	req := newRequest(t, context.Background(), "PUT", "http://api.test/", strings.NewReader("payload"))
+	gbErr := errors.New("GetBody failed")
+	req.GetBody = func() (io.ReadCloser, error) { return nil, gbErr }
+	var attempts []Attempt
+	_, err := roundTrip(t, New(s, WithBackoff(0, 0), WithObserver(func(a Attempt) { attempts = append(attempts, a) })), req)
+	if !errors.Is(err, syscall.ECONNRESET) || !errors.Is(err, gbErr) {
+		t.Errorf("RoundTrip error = %v; want it to wrap both the attempt's error and GetBody's", err)
+	}
+	if len(attempts) != 1 || !errors.Is(attempts[0].Err, syscall.ECONNRESET) || attempts[0].Retry {
+		t.Errorf("observer saw %+v; want one final attempt with the reset", attempts)
+	}
+
+	s = &rtScript{steps: []rtStep{{status: 503, body: "busy"}, {status: 200}}}
+	req = newRequest(t, context.Background(), "PUT", "http://api.test/", strings.NewReader("payload"))
+	req.GetBody = func() (io.ReadCloser, error) { return nil, gbErr }
+	attempts = nil
+	resp, err := roundTrip(t, New(s, WithBackoff(0, 0), WithObserver(func(a Attempt) { attempts = append(attempts, a) })), req)
+	if err != nil || readBody(t, resp) != "busy" {
+		t.Errorf("RoundTrip = %v, %v; want the 503 it got", resp, err)
+	}
+	if len(attempts) != 1 || attempts[0].Err != nil || attempts[0].Retry || attempts[0].StatusCode != 503 {
+		t.Errorf("observer saw %+v; want one final 503 attempt without an error", attempts)
+	}
+}
+
+// countConns starts a loopback server running h that counts the
+// connections it accepts.
+func countConns(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, &conns
+}
+
+// loopbackClient returns a client over a fresh http.Transport whose idle
+// connections are closed when the test ends.
+func loopbackClient(t *testing.T, opts ...Option) *http.Client {
+	t.Helper()
+	base := &http.Transport{MaxIdleConnsPerHost: 100}
+	t.Cleanup(base.CloseIdleConnections)
+	return &http.Client{Transport: New(base, opts...)}
+}
+
+func TestConnectionsReusedAcrossRetries(t *testing.T) {
+	for _, tc := range []struct {
+		name, ct string
+		size     int
+	}{
+		{"json envelope", "application/json", 0},
+		{"html page", "text/html", 32 << 10},
+		{"large json", "application/json", 60 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var n atomic.Int32
+			body := `{"error":{"code":"service_unavailable","message":"try later"}}`
+			if tc.size > 0 {
+				body = strings.Repeat("<p>down</p>", tc.size/11)
+			}
+			srv, conns := countConns(t, func(w http.ResponseWriter, r *http.Request) {
+				if n.Add(1)%2 == 1 {
+					w.Header().Set("Content-Type", tc.ct)
+					w.WriteHeader(http.StatusServiceUnavailable)
+					io.WriteString(w, body)
+					return
+				}
+				io.WriteString(w, "ok")
+			})
+			// The connections are the base's: one base for all calls, and
+			// a Transport per call over it, so that no per-host circuit
+			// breaker sees these 50% failures as a sick host.
+			base := &http.Transport{}
+			defer base.CloseIdleConnections()
+			for i := range 50 {
+				client := &http.Client{Transport: New(base, WithBackoff(time.Millisecond, time.Millisecond))}
+				resp, err := client.Get(srv.URL + "/v1/posts")
+				if err != nil {
+					t.Fatalf("call %d: %v", i, err)
+				}
+				if got := readBody(t, resp); resp.StatusCode != 200 || got != "ok" {
+					t.Fatalf("call %d = %d %.40q, want 200 ok", i, resp.StatusCode, got)
+				}
+			}
+			if n.Load() != 100 {
+				t.Errorf("server saw %d requests, want 100", n.Load())
+			}
+			if c := conns.Load(); c > 2 {
+				t.Errorf("50 retried calls used %d connections, want at most 2", c)
+			}
+		})
+	}
+}
+
+func TestRetriedResponsesDrainedAndClosed(t *testing.T) {
+	const size = 1 << 20
+	for _, ct := range []string{"application/json", "text/html", ""} {
+		t.Run(ct, func(t *testing.T) {
+			big := func() io.ReadCloser { return io.NopCloser(&genReader{n: size}) }
+			s := &rtScript{steps: []rtStep{
+				{status: 503, header: http.Header{"Content-Type": {ct}}, rc: big},
+				{status: 502, header: http.Header{"Content-Type": {ct}}, body: "small"},
+				{status: 200, body: "done"},
+			}}
+			resp, _ := roundTrip(t, New(s, WithBackoff(0, 0)), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			if got := readBody(t, resp); got != "done" {
+				t.Fatalf("body = %q, want done", got)
+			}
+			for i, want := range []int64{maxDrain, 5} {
+				n, _, closed := s.body(i).stats()
+				if !closed || n > want {
+					t.Errorf("retried response %d: read %d bytes, closed %v; want at most %d and closed", i+1, n, closed, want)
+				}
+			}
+			if n, _, _ := s.body(1).stats(); n != 5 {
+				t.Errorf("small retried response read %d bytes, want 5 (drained)", n)
+			}
+		})
+	}
+}
+
+func TestRetriesExhaustedReturnLastResponse(t *testing.T) {
+	last := strings.Repeat("L", 200<<10) // larger than the peek and the drain limits
+	for _, ct := range []string{"application/json", "text/plain"} {
+		t.Run(ct, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{
+				{status: 503, header: http.Header{"Content-Type": {ct}}, body: "one"},
+				{status: 500, header: http.Header{"Content-Type": {ct}}, body: "two"},
+				{status: 502, header: http.Header{"Content-Type": {ct}}, body: last},
+			}}
+			resp, err := roundTrip(t, New(s, WithBackoff(0, 0), WithMaxRetries(2)), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			if err != nil {
+				t.Fatalf("RoundTrip error = %v, want the last response", err)
+			}
+			if got := readBody(t, resp); resp.StatusCode != 502 || got != last {
+				t.Errorf("RoundTrip = %d with %d bytes, want 502 with the full %d bytes", resp.StatusCode, len(got), len(last))
+			}
+			for i := range 2 {
+				if _, _, closed := s.body(i).stats(); !closed {
+					t.Errorf("response %d not closed", i+1)
+				}
+			}
+		})
+	}
+}
+
+// brokenRT violates the RoundTripper contract.
+type brokenRT struct {
+	both    bool // a response and an error
+	nilBody bool // a response with a nil Body
+	bodies  []*trackedBody
+}
+
+func (b *brokenRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	switch {
+	case b.both:
+		tb := &trackedBody{rc: io.NopCloser(strings.NewReader("x"))}
+		b.bodies = append(b.bodies, tb)
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: tb}, errReset
+	case b.nilBody:
+		return &http.Response{StatusCode: 503, Header: http.Header{"Content-Type": {"application/json"}}}, nil
+	}
+	return nil, nil
+}
+
+func TestMisbehavingBase(t *testing.T) {
+	for _, timeout := range []time.Duration{0, time.Minute} {
+		opts := []Option{WithBackoff(0, 0), WithMaxRetries(2), WithAttemptTimeout(timeout)}
+		t.Run(fmt.Sprintf("timeout=%v", timeout), func(t *testing.T) {
+			t.Run("both", func(t *testing.T) {
+				b := &brokenRT{both: true}
+				_, err := roundTrip(t, New(b, opts...), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				var e *Error
+				if !errors.As(err, &e) || e.Attempts != 3 || !errors.Is(err, syscall.ECONNRESET) {
+					t.Errorf("RoundTrip error = %v; want a *Error of 3 attempts wrapping the error", err)
+				}
+				for i, tb := range b.bodies {
+					if _, _, closed := tb.stats(); !closed {
+						t.Errorf("discarded response %d not closed", i)
+					}
+				}
+			})
+			t.Run("neither", func(t *testing.T) {
+				_, err := roundTrip(t, New(&brokenRT{}, opts...), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				if !strings.Contains(fmt.Sprint(err), "nil response and a nil error") {
+					t.Errorf("RoundTrip error = %v; want it to name the broken RoundTripper", err)
+				}
+			})
+			t.Run("nil body", func(t *testing.T) {
+				resp, _ := roundTrip(t, New(&brokenRT{nilBody: true}, opts...), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				if got := readBody(t, resp); resp.StatusCode != 503 || got != "" {
+					t.Errorf("RoundTrip = %d %q, want 503 with an empty body", resp.StatusCode, got)
+				}
+			})
+		})
+	}
+}
+
+func TestNetworkErrorAfterLastAttempt(t *testing.T) {
+	s := &rtScript{steps: []rtStep{{err: &urlErr{errReset}}}}
+	req := newRequest(t, context.Background(), "GET", "http://user:pw@api.test/v1/posts?token=secret#frag", nil)
+	_, err := roundTrip(t, New(s, WithBackoff(0, 0), WithMaxRetries(2)), req)
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("RoundTrip error = %T %v, want *Error", err, err)
+	}
+	if e.Attempts != 3 || e.Method != "GET" || e.URL != "http://api.test/v1/posts" {
+		t.Errorf("Error = %+v; want 3 attempts of GET http://api.test/v1/posts", e)
+	}
+	var op *net.OpError
+	if !errors.Is(err, syscall.ECONNRESET) || !errors.As(err, &op) || op.Op != "read" {
+		t.Errorf("errors.Is/As do not reach the cause of %v", err)
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "resilient: GET http://api.test/v1/posts: 3 attempts: ") || strings.Contains(msg, "secret") || strings.Contains(msg, "pw") {
+		t.Errorf("Error() = %q", msg)
+	}
+	if got := (&Error{Method: "GET", URL: "u", Attempts: 1, Err: io.EOF}).Error(); got != "resilient: GET u: 1 attempt: EOF" {
+		t.Errorf("Error() = %q", got)
+	}
+}
+
+// urlErr quotes its request's URL with the query string, as *url.Error does.
+type urlErr struct{ err error }
+
+func (e *urlErr) Error() string {
+	return `Get "http://user:***@api.test/v1/posts?token=secret": ` + e.err.Error()
+}
+func (e *urlErr) Unwrap() error { return e.err }
+
+func TestConnectionRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var attempts []Attempt
+	client := loopbackClient(t, WithBackoff(0, 0), WithMaxRetries(2), WithoutIdempotencyKeys(),
+		WithObserver(func(a Attempt) { attempts = append(attempts, a) }))
+	req := newRequest(t, context.Background(), "PURGE", "http://"+addr+"/x", nil)
+	_, err = client.Do(req)
+	var e *Error
+	if !errors.As(err, &e) || e.Attempts != 3 || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("Do error = %v; want a *Error of 3 attempts wrapping ECONNREFUSED", err)
+	}
+	for i, a := range attempts {
+		if a.Class != Transient || a.Retry != (i < 2) {
+			t.Errorf("attempt %d: class %v retry %v; want transient, retried while attempts remain", i+1, a.Class, a.Retry)
+		}
+	}
+}
+
+func TestAttemptTimeout(t *testing.T) {
+	t.Run("retried, body readable later", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{{hang: true}, {status: 200, body: "late but fine"}}}
+			var attempts []Attempt
+			tr := New(s, WithAttemptTimeout(time.Second), WithBackoff(100*time.Millisecond, 100*time.Millisecond),
+				withRand(func(int64) int64 { return 0 }), WithObserver(func(a Attempt) { attempts = append(attempts, a) }))
+			start := time.Now()
+			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			if err != nil {
+				t.Fatalf("RoundTrip error = %v", err)
+			}
+			if d := time.Since(start); d != 1100*time.Millisecond {
+				t.Errorf("RoundTrip took %v, want 1.1s (timeout + backoff)", d)
+			}
+			if len(attempts) != 2 || !errors.Is(attempts[0].Err, ErrAttemptTimeout) || attempts[0].Class != Transient {
+				t.Errorf("first attempt = %+v; want a transient ErrAttemptTimeout", attempts[0])
+			}
+			time.Sleep(5 * time.Second)
+			actx := s.call(1).ctx
+			if actx.Err() != nil {
+				t.Errorf("attempt context done before the body was closed: %v", context.Cause(actx))
+			}
+			if got := readBody(t, resp); got != "late but fine" {
+				t.Errorf("body = %q", got)
+			}
+			if actx.Err() == nil {
+				t.Error("attempt context not released when the body was closed")
+			}
+		})
+	})
+	t.Run("exhausted", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{{hang: true}}}
+			_, err := roundTrip(t, New(s, WithAttemptTimeout(time.Second), WithBackoff(0, 0), WithMaxRetries(3)),
+				newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			var e *Error
+			if !errors.As(err, &e) || e.Attempts != 4 || !errors.Is(err, ErrAttemptTimeout) {
+				t.Errorf("RoundTrip error = %v; want a *Error of 4 attempts wrapping ErrAttemptTimeout", err)
+			}
+		})
+	})
+	t.Run("write without a key not retried", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{{hang: true}, {status: 200}}}
+			_, err := roundTrip(t, New(s, WithAttemptTimeout(time.Second), WithBackoff(0, 0), WithoutIdempotencyKeys()),
+				newRequest(t, context.Background(), "POST", "http://api.test/", strings.NewReader("x")))
+			if !errors.Is(err, ErrAttemptTimeout) || s.numCalls() != 1 {
+				t.Errorf("RoundTrip error = %v after %d attempts; want ErrAttemptTimeout after 1", err, s.numCalls())
+			}
+		})
+	})
+	t.Run("error response peeked in time", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{{status: 400, body: `{"error":{"code":"invalid_request","message":"bad"}}`}}}
+			resp, _ := roundTrip(t, New(s, WithAttemptTimeout(time.Second)), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			time.Sleep(2 * time.Second)
+			if got := readBody(t, resp); !strings.Contains(got, "invalid_request") {
+				t.Errorf("body = %q", got)
+			}
+		})
+	})
+}
+
+func TestObserverOncePerAttemptBeforeWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{
+			{status: 503, header: http.Header{"Retry-After": {"2"}}},
+			{err: errReset},
+			{status: 200, header: http.Header{"X-Request-Id": {"rid-3"}}},
+		}}
+		type seen struct {
+			a     Attempt
+			at    time.Time
+			calls int
+		}
+		var got []seen
+		start := time.Now()
+		tr := New(s, WithBackoff(time.Second, time.Minute), withRand(func(int64) int64 { return 0 }),
+			WithObserver(func(a Attempt) { got = append(got, seen{a, time.Now(), s.numCalls()}) }))
+		resp, _ := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/v1/posts?q=1", nil))
+		resp.Body.Close()
+		if len(got) != 3 {
+			t.Fatalf("observer called %d times, want 3", len(got))
+		}
+		want := []struct {
+			at    time.Duration
+			delay time.Duration
+			retry bool
+			class Class
+		}{
+			{0, 2 * time.Second, true, Transient},
+			{2 * time.Second, 2 * time.Second, true, Transient}, // second retry: base·2
+			{4 * time.Second, 0, false, Success},
+		}
+		for i, w := range want {
+			g := got[i]
+			if g.at.Sub(start) != w.at || g.calls != i+1 {
+				t.Errorf("attempt %d observed at %v after %d calls, want at %v after %d", i+1, g.at.Sub(start), g.calls, w.at, i+1)
+			}
+			if g.a.Number != i+1 || g.a.MaxAttempts != 6 || g.a.Delay != w.delay || g.a.Retry != w.retry || g.a.Class != w.class {
+				t.Errorf("attempt %d = %+v; want delay %v retry %v class %v", i+1, g.a, w.delay, w.retry, w.class)
+			}
+			if g.a.Path != "/v1/posts" || g.a.Host != "api.test" || g.a.Method != "GET" {
+				t.Errorf("attempt %d: %s %s %s", i+1, g.a.Method, g.a.Host, g.a.Path)
+			}
+		}
+		if got[0].a.RetryAfter != 2*time.Second || got[0].a.StatusCode != 503 {
+			t.Errorf("attempt 1: RetryAfter %v status %d", got[0].a.RetryAfter, got[0].a.StatusCode)
+		}
+		if got[2].a.RequestID != "rid-3" || got[2].a.Outcome != OutcomeSuccess {
+			t.Errorf("attempt 3: RequestID %q outcome %v", got[2].a.RequestID, got[2].a.Outcome)
+		}
+	})
+}
+
+func TestOptionsPanicOnNegative(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  func()
+	}{
+		{"WithMaxRetries", func() { WithMaxRetries(-1) }},
+		{"WithBackoff base", func() { WithBackoff(-time.Second, time.Second) }},
+		{"WithBackoff maxDelay", func() { WithBackoff(time.Second, -1) }},
+		{"WithMaxElapsed", func() { WithMaxElapsed(-time.Minute) }},
+		{"WithMaxRetryAfter", func() { WithMaxRetryAfter(-1) }},
+		{"WithAttemptTimeout", func() { WithAttemptTimeout(-time.Second) }},
+		{"WithMaxBufferedBody", func() { WithMaxBufferedBody(-1) }},
+		{"WithMaxPeek", func() { WithMaxPeek(-1) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				r := recover()
+				msg, _ := r.(string)
+				if !strings.HasPrefix(msg, "resilient: "+tc.name) || !strings.Contains(msg, "negative") {
+					t.Errorf("panic = %v; want a message naming %s and the negative value", r, tc.name)
+				}
+			}()
+			tc.opt()
+		})
+	}
+	// Zero is valid everywhere.
+	New(&rtScript{steps: []rtStep{{}}}, WithMaxRetries(0), WithBackoff(0, 0), WithMaxElapsed(0), WithMaxRetryAfter(0),
+		WithAttemptTimeout(0), WithMaxBufferedBody(0), WithMaxPeek(0), nil)
+}
+
+func TestZeroOptionsMeanWhatTheySay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{status: 503}}}
+		resp, _ := roundTrip(t, New(s, WithMaxRetries(0)), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		resp.Body.Close()
+		if s.numCalls() != 1 {
+			t.Errorf("WithMaxRetries(0): %d attempts, want 1", s.numCalls())
+		}
+		s = &rtScript{steps: []rtStep{{status: 503}}}
+		start := time.Now()
+		resp, _ = roundTrip(t, New(s, WithBackoff(0, time.Second), WithMaxElapsed(0)), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		resp.Body.Close()
+		if s.numCalls() != 6 || time.Since(start) != 0 {
+			t.Errorf("zero base: %d attempts in %v, want 6 at once", s.numCalls(), time.Since(start))
+		}
+	})
+}
+
+func TestChain(t *testing.T) {
+	var order []string
+	mw := func(name string) Middleware {
+		return func(next http.RoundTripper) http.RoundTripper {
+			return rtFuncCore(func(r *http.Request) (*http.Response, error) {
+				order = append(order, name)
+				return next.RoundTrip(r)
+			})
+		}
+	}
+	s := &rtScript{steps: []rtStep{{status: 204}}}
+	resp, err := Chain(s, mw("a"), nil, mw("b")).RoundTrip(newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+	if err != nil || resp.StatusCode != 204 || strings.Join(order, ",") != "a,b" {
+		t.Errorf("Chain: %v, %v, order %v", resp, err, order)
+	}
+	if Chain(nil) != http.DefaultTransport {
+		t.Error("Chain(nil) is not http.DefaultTransport")
+	}
+}
+
+type rtFuncCore func(*http.Request) (*http.Response, error)
+
+func (f rtFuncCore) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestConcurrentCallsShareATransport(t *testing.T) {
+	// A third of the answers fail: the first nine with 503, the rest with
+	// 429, so that a per-host circuit breaker (which counts 5xx, not 429,
+	// and needs half of at least 20 outcomes) never opens whatever the
+	// order in which outcomes complete.
+	var n, failed atomic.Int64
+	srv, _ := countConns(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if n.Add(1)%3 == 0 {
+			w.Header().Set("Content-Type", "application/json")
+			if failed.Add(1) <= 9 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				io.WriteString(w, `{"error":{"code":"service_unavailable","message":"busy"}}`)
+				return
+			}
+			w.WriteHeader(http.StatusTooManyRequests)
+			io.WriteString(w, `{"error":{"code":"rate_limit_exceeded","message":"slow down"}}`)
+			return
+		}
+		fmt.Fprintf(w, "ok %s", r.URL.Query().Get("i"))
+	})
+	var observed atomic.Int64
+	client := loopbackClient(t, WithBackoff(time.Millisecond, 2*time.Millisecond),
+		WithObserver(func(Attempt) { observed.Add(1) }))
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			method, body := "GET", io.Reader(nil)
+			if i%2 == 1 {
+				method, body = "POST", bytes.NewReader([]byte("payload"))
+			}
+			req, _ := http.NewRequest(method, srv.URL+"/x?i="+strconv.Itoa(i), body)
+			resp, err := client.Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(b) != "ok "+strconv.Itoa(i) {
+				errs <- fmt.Errorf("call %d = %d %q", i, resp.StatusCode, b)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if observed.Load() != n.Load() {
+		t.Errorf("observed %d attempts, server saw %d", observed.Load(), n.Load())
+	}
+}
+
+func TestGiveUpAfterHeldResponse(t *testing.T) {
+	t.Run("network error on the last attempt", func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{status: 503, body: "busy"}, {err: errRefused}}}
+		_, err := roundTrip(t, New(s, WithBackoff(0, 0), WithMaxRetries(1)), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		var e *Error
+		if !errors.As(err, &e) || e.Attempts != 2 || !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("RoundTrip error = %v; want a *Error of 2 attempts wrapping ECONNREFUSED", err)
+		}
+		if _, _, closed := s.body(0).stats(); !closed {
+			t.Error("the 503 retried past not closed")
+		}
+	})
+	for _, sentinel := range []error{ErrCircuitOpen, ErrRateLimited} {
+		t.Run("refused locally: "+sentinel.Error(), func(t *testing.T) {
+			body := strings.Repeat("b", 100<<10) // longer than the drain limit
+			s := &rtScript{steps: []rtStep{{status: 503, body: body}, {err: fmt.Errorf("%w: api.test", sentinel)}}}
+			resp, err := roundTrip(t, New(s, WithBackoff(0, 0)), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			if err != nil || resp.StatusCode != 503 || s.numCalls() != 2 {
+				t.Fatalf("RoundTrip = %v, %v after %d attempts; want the held 503 after 2", resp, err, s.numCalls())
+			}
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if len(got) != maxDrain || string(got) != body[:maxDrain] || !errors.Is(err, errBodyTruncated) {
+				t.Errorf("held body: %d bytes, err %v; want the first %d bytes, then errBodyTruncated", len(got), err, maxDrain)
+			}
+		})
+	}
+}
