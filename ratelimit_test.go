@@ -503,13 +503,13 @@ func TestRateLimitReadsPausedWritesFlow(t *testing.T) {
 	})
 }
 
-// trackedBody records whether it was closed.
-type trackedBody struct {
+// closeFlagBody records whether it was closed.
+type closeFlagBody struct {
 	io.Reader
 	closed atomic.Bool
 }
 
-func (b *trackedBody) Close() error { b.closed.Store(true); return nil }
+func (b *closeFlagBody) Close() error { b.closed.Store(true); return nil }
 
 // TestRateLimitDeadlineFailsFast: a wait that would pass the context's
 // deadline fails at once with ErrRateLimited, says how long it would have
@@ -532,7 +532,7 @@ func TestRateLimitDeadlineFailsFast(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			body := &trackedBody{Reader: strings.NewReader(`{"text":"hi"}`)}
+			body := &closeFlagBody{Reader: strings.NewReader(`{"text":"hi"}`)}
 			req, _ := http.NewRequestWithContext(ctx, "POST", "http://api.test/v1/posts", body)
 			start := time.Now()
 			resp, err := client.Do(req)
@@ -566,7 +566,7 @@ func TestRateLimitDeadlineFailsFast(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
-			body := &trackedBody{Reader: strings.NewReader("x")}
+			body := &closeFlagBody{Reader: strings.NewReader("x")}
 			req, _ = http.NewRequestWithContext(ctx, "GET", "http://api.test/x", body)
 			resp, err = rt.RoundTrip(req)
 			if resp != nil || !errors.Is(err, ErrRateLimited) {
@@ -590,7 +590,7 @@ func TestRateLimitDeadlineFailsFast(t *testing.T) {
 			do(t, client, "GET", "http://api.test/x")
 			ctx, cancel := context.WithCancel(context.Background())
 			time.AfterFunc(3*time.Second, cancel)
-			body := &trackedBody{Reader: strings.NewReader("x")}
+			body := &closeFlagBody{Reader: strings.NewReader("x")}
 			req, _ := http.NewRequestWithContext(ctx, "GET", "http://api.test/x", body)
 			start := time.Now()
 			_, err := client.Do(req)
