@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -54,8 +56,8 @@ type profile struct {
 func realisticFaults(seed int64) []resilienttest.Option {
 	return []resilienttest.Option{resilienttest.WithFaults(resilienttest.Faults{
 		Seed:        seed,
-		ServerError: 0.06,
-		RateLimit:   0.03,
+		ServerError: 0.08,
+		RateLimit:   0.01,
 		DropBefore:  0.01,
 		DropAfter:   0.02,
 		Slow:        0.02,
@@ -167,7 +169,7 @@ func Compare(ctx context.Context, cfg Config, progress ProgressFunc) (*Report, e
 	ops := workload(cfg)
 	rep := &Report{Profile: cfg.Profile, Calls: cfg.Calls, Workers: cfg.Workers, Seed: cfg.Seed}
 	var err error
-	rep.Plain, err = runOnce(ctx, cfg, ops, "plain http.Client", progress, func(base http.RoundTripper, _ *atomic.Int64) http.RoundTripper {
+	rep.Plain, err = runOnce(ctx, cfg, ops, plainName, progress, func(base http.RoundTripper, _ *atomic.Int64) http.RoundTripper {
 		return base
 	})
 	if err != nil {
@@ -188,10 +190,20 @@ func Compare(ctx context.Context, cfg Config, progress ProgressFunc) (*Report, e
 	return rep, nil
 }
 
+const plainName = "plain http.Client"
+
+// newKey returns a random idempotency key.
+func newKey() string {
+	var b [16]byte
+	crand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
 var postID = regexp.MustCompile(`"id"\s*:\s*"([^"]+)"`)
 
 // runOnce runs ops through the client wrap builds, against fresh servers.
 func runOnce(ctx context.Context, cfg Config, ops []op, name string, progress ProgressFunc, wrap func(http.RoundTripper, *atomic.Int64) http.RoundTripper) (Run, error) {
+	plain := name == plainName
 	p := profiles[cfg.Profile]
 	servers := make([]*resilienttest.Server, len(p.dialects))
 	for i, d := range p.dialects {
@@ -205,7 +217,7 @@ func runOnce(ctx context.Context, cfg Config, ops []op, name string, progress Pr
 
 	var (
 		mu        sync.Mutex
-		ids       []string // created posts, for fetches
+		ids       = make([][]string, len(servers)) // created posts per server, for fetches
 		latencies = make([]time.Duration, len(ops))
 		failedBy  = map[string]int{}
 		succeeded int
@@ -228,22 +240,22 @@ func runOnce(ctx context.Context, cfg Config, ops []op, name string, progress Pr
 				path := o.path
 				if o.kind == "fetch post" {
 					mu.Lock()
-					if len(ids) == 0 {
+					if known := ids[o.server]; len(known) == 0 {
 						path = "/v1/posts"
 					} else {
-						path += ids[i%len(ids)]
+						path += known[i%len(known)]
 					}
 					mu.Unlock()
 				}
 				t0 := time.Now()
-				reason, body := call(ctx, client, servers[o.server].URL+path, o)
+				reason, body := call(ctx, client, servers[o.server].URL+path, o, plain)
 				latencies[i] = time.Since(t0)
 				mu.Lock()
 				if reason == "" {
 					succeeded++
 					if o.kind == "create post" {
 						if m := postID.FindSubmatch(body); m != nil {
-							ids = append(ids, string(m[1]))
+							ids[o.server] = append(ids[o.server], string(m[1]))
 						}
 					}
 				} else {
@@ -277,7 +289,10 @@ func runOnce(ctx context.Context, cfg Config, ops []op, name string, progress Pr
 
 // call makes one logical call and returns why it failed ("" for success)
 // and the body of a success.
-func call(ctx context.Context, client *http.Client, url string, o op) (string, []byte) {
+//
+// The plain client sets the Idempotency-Key that Aidelly requires on
+// writes itself, as a careful integrator would; resilient stamps it.
+func call(ctx context.Context, client *http.Client, url string, o op, plain bool) (string, []byte) {
 	method := http.MethodGet
 	var body io.Reader
 	if o.body != "" {
@@ -290,6 +305,9 @@ func call(ctx context.Context, client *http.Client, url string, o op) (string, [
 	req.Header.Set("Authorization", "Bearer demo-key")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+		if plain {
+			req.Header.Set("Idempotency-Key", newKey())
+		}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
