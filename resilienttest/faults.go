@@ -42,7 +42,9 @@ func Respond(status int) Step { return Step{kind: stepRespond, status: status} }
 // FailAfterStoring processes the request (a write is stored) and then
 // answers 500 with the route's server error, as a server whose response
 // path failed after its commit.
-func FailAfterStoring() Step { return Step{kind: stepServerAfter, status: http.StatusInternalServerError} }
+func FailAfterStoring() Step {
+	return Step{kind: stepServerAfter, status: http.StatusInternalServerError}
+}
 
 // DropBefore closes the connection without processing the request or
 // answering it.
