@@ -1,0 +1,116 @@
+package resilient_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/resilienttest"
+)
+
+// writeFaults fails 30% of first attempts of a write, 10% each: stored and
+// then the connection dropped without an answer; stored and then a 500
+// PUBLIC_API_POST_CREATE_FAILED; a 5xx before storing.
+var writeFaults = resilienttest.Faults{
+	Seed:              20261124,
+	DropAfter:         0.10,
+	ServerErrorAfter:  0.10,
+	ServerError:       0.10,
+	FirstAttemptsOnly: true,
+}
+
+// postMany makes n logical POSTs of distinct payloads from 16 goroutines
+// and returns how many ended in 201.
+func postMany(t *testing.T, client *http.Client, url string, n int) (created int) {
+	t.Helper()
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		next = make(chan int)
+	)
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				body := fmt.Sprintf(`{"content":"post %d","platforms":["instagram"]}`, i)
+				req, _ := http.NewRequest(http.MethodPost, url+"/v1/posts", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusCreated {
+					mu.Lock()
+					created++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return created
+}
+
+// TestIdempotencyProof is the proof of issue 4: with automatic keys,
+// 1,000 POSTs through faults that fail 30% of first attempts, a third of
+// them after the write was stored, all succeed and the server stores each
+// write exactly once.
+func TestIdempotencyProof(t *testing.T) {
+	defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	srv := resilienttest.NewServer(resilienttest.Postato, resilienttest.WithFaults(writeFaults))
+	defer srv.Close()
+
+	client := resilient.NewClient(resilient.WithBackoff(time.Millisecond, 10*time.Millisecond))
+	created := postMany(t, client, srv.URL, 1000)
+	st := srv.Stats()
+	t.Logf("attempts %d, stored %d, replays %d, dropped %d, 5xx %d", st.Requests, st.StoredWrites, st.Replays, st.Dropped, st.ServerErrors)
+	if created != 1000 {
+		t.Errorf("%d of 1000 calls succeeded, want all", created)
+	}
+	if st.StoredWrites != 1000 || st.Duplicates != 0 {
+		t.Errorf("store holds %d writes with %d duplicates, want exactly 1000 and none", st.StoredWrites, st.Duplicates)
+	}
+	if st.Conflicts != 0 {
+		t.Errorf("%d keys were used for two different payloads", st.Conflicts)
+	}
+	if st.Dropped < 50 || st.Replays < 100 {
+		t.Errorf("faults did not happen as configured: %d dropped, %d replays", st.Dropped, st.Replays)
+	}
+}
+
+// TestIdempotencyProofWithoutKeys: with automatic keys off and no caller
+// key, a write that may have been processed is never sent again, so the
+// server never sees a payload twice; some calls fail, which is correct.
+func TestIdempotencyProofWithoutKeys(t *testing.T) {
+	defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	f := writeFaults
+	f.FirstAttemptsOnly = false // no key tells retries apart: every attempt draws
+	srv := resilienttest.NewServer(resilienttest.Postato, resilienttest.WithFaults(f))
+	defer srv.Close()
+
+	client := resilient.NewClient(resilient.WithBackoff(time.Millisecond, 10*time.Millisecond), resilient.WithoutIdempotencyKeys())
+	created := postMany(t, client, srv.URL, 1000)
+	st := srv.Stats()
+	t.Logf("created %d, attempts %d, stored %d", created, st.Requests, st.StoredWrites)
+	if st.Duplicates != 0 {
+		t.Errorf("server stored %d duplicate writes", st.Duplicates)
+	}
+	if st.Requests != 1000 {
+		t.Errorf("server saw %d attempts for 1000 writes without keys, want each once", st.Requests)
+	}
+	if created == 1000 || created < 600 {
+		t.Errorf("%d calls succeeded; want the faulted ones (about 30%%) to fail", created)
+	}
+}
