@@ -45,6 +45,7 @@ import (
 // request.
 type Transport struct {
 	cfg      config
+	base     http.RoundTripper
 	inner    http.RoundTripper // the per-attempt chain
 	cls      *classifier
 	observed bool // an observer or a logger wants each Attempt
@@ -82,7 +83,7 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 			o(&cfg)
 		}
 	}
-	t := &Transport{cfg: cfg, observed: len(cfg.observers) > 0 || cfg.logger != nil}
+	t := &Transport{cfg: cfg, base: base, observed: len(cfg.observers) > 0 || cfg.logger != nil}
 	t.cls = &classifier{
 		codes:    newCodeTable(cfg.codes),
 		custom:   cfg.classifier,
@@ -101,6 +102,16 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 // NewClient returns an http.Client whose Transport is New(nil, opts...).
 func NewClient(opts ...Option) *http.Client {
 	return &http.Client{Transport: New(nil, opts...)}
+}
+
+// CloseIdleConnections closes the idle connections of the base
+// RoundTripper, when it has such a method, so that
+// http.Client.CloseIdleConnections reaches it. The Transport itself never
+// calls it.
+func (t *Transport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 // maxDrain bounds how much of a response retried past is read so that its
