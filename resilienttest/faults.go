@@ -55,10 +55,7 @@ func Respond(status int) Step {
 // RespondCode(500, "PUBLIC_API_CONTEXT_ERROR"). It panics if status is not
 // in [400, 999].
 func RespondCode(status int, code string) Step {
-	if status < 400 {
-		panic(fmt.Sprintf("resilienttest: RespondCode: status %d is not an error", status))
-	}
-	checkStatus("RespondCode", status)
+	checkErrorStatus("RespondCode", status)
 	return Step{kind: stepRespond, status: status, code: code}
 }
 

@@ -136,12 +136,9 @@ func (a *api) uploadURL(d Dialect) json.RawMessage {
 // shape (inside the success envelope).
 func (a *api) list(d Dialect, limit int) json.RawMessage {
 	var b strings.Builder
-	switch d {
-	case Aidelly:
-		b.WriteString(`{"posts":[`)
-	case Altyaa:
+	if d == Altyaa {
 		b.WriteString(`[`)
-	default:
+	} else {
 		b.WriteString(`{"posts":[`)
 	}
 	for i, n := len(a.posts)-1, 0; i >= 0 && n < limit; i, n = i-1, n+1 {

@@ -36,7 +36,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	closed  bool
-	stats   counters
+	stats   Stats
 	scripts map[string]*script
 	faults  *faultState // nil without WithFaults
 	quota   *quotaState // nil without WithQuota
@@ -67,13 +67,7 @@ func NewServer(d Dialect, opts ...Option) *Server {
 	}
 	s.ln = ln
 	s.URL = "http://" + ln.Addr().String()
-	s.transport = &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        100,
-		MaxIdleConnsPerHost: 100,
-		IdleConnTimeout:     90 * time.Second,
-	}
-	s.start()
+	s.start((&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext)
 	return s
 }
 
@@ -93,13 +87,7 @@ func NewPipeServer(d Dialect, opts ...Option) *Server {
 	pl := newPipeListener(host)
 	s.ln = pl
 	s.URL = "http://" + host
-	s.transport = &http.Transport{
-		DialContext:         pl.dial,
-		MaxIdleConns:        100,
-		MaxIdleConnsPerHost: 100,
-		IdleConnTimeout:     90 * time.Second,
-	}
-	s.start()
+	s.start(pl.dial)
 	return s
 }
 
@@ -135,7 +123,14 @@ func newServer(d Dialect, opts []Option) *Server {
 	return s
 }
 
-func (s *Server) start() {
+// start makes the Transport and Client on dial and starts serving.
+func (s *Server) start(dial func(ctx context.Context, network, addr string) (net.Conn, error)) {
+	s.transport = &http.Transport{
+		DialContext:         dial,
+		MaxIdleConns:        100,
+		MaxIdleConnsPerHost: 100,
+		IdleConnTimeout:     90 * time.Second,
+	}
 	s.client = &http.Client{Transport: s.transport}
 	s.hs = &http.Server{
 		Handler:   http.HandlerFunc(s.serveHTTP),

@@ -42,28 +42,23 @@ type Stats struct {
 	Injected int
 }
 
-// counters are a Server's live counters, guarded by its mutex.
-type counters struct {
-	Stats
-}
-
-// snapshot returns a copy that shares nothing with c.
-func (c *counters) snapshot() Stats {
-	s := c.Stats
-	s.Attempts = maps.Clone(c.Attempts)
-	if s.Attempts == nil {
-		s.Attempts = map[string]int{}
+// snapshot returns a copy of st that shares nothing with it.
+func (st *Stats) snapshot() Stats {
+	c := *st
+	c.Attempts = maps.Clone(st.Attempts)
+	if c.Attempts == nil {
+		c.Attempts = map[string]int{}
 	}
-	return s
+	return c
 }
 
 // countStatus counts a response sent with status.
-func (c *counters) countStatus(status int) {
+func (st *Stats) countStatus(status int) {
 	switch {
 	case status == 429:
-		c.RateLimited++
+		st.RateLimited++
 	case status >= 500:
-		c.ServerErrors++
+		st.ServerErrors++
 	}
 }
 
@@ -82,5 +77,5 @@ func (s *Server) Stats() Stats {
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stats = counters{}
+	s.stats = Stats{}
 }
