@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -274,5 +275,36 @@ func TestCloseTwiceAndAfterClose(t *testing.T) {
 	s.Close()
 	if r := sendWith(t, &http.Client{}, s.URL, "GET", "/v1/usage", "", ""); r.err == nil {
 		t.Fatalf("request after Close: status %d, want an error", r.status)
+	}
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	s := NewServer(Altyaa)
+	defer s.Close()
+	big := `{"content":"` + strings.Repeat("x", maxBody) + `"}`
+	r := send(t, s, "POST", "/v1/posts", big, "k")
+	mustStatus(t, r, 413)
+	parseError(t, Altyaa, r)
+	if st := s.Stats(); st.StoredWrites != 0 {
+		t.Fatalf("StoredWrites = %d, want 0", st.StoredWrites)
+	}
+}
+
+func TestHeadAndRoutes(t *testing.T) {
+	s := NewServer(Postato)
+	defer s.Close()
+	r := send(t, s, "HEAD", "/v1/usage", "", "")
+	mustStatus(t, r, 200)
+	if len(r.body) != 0 || r.header.Get("Content-Length") == "0" {
+		t.Fatalf("HEAD: body %q, Content-Length %q", r.body, r.header.Get("Content-Length"))
+	}
+	for _, route := range Routes() {
+		s.SetScript(route, Respond(418)) // every route is scriptable
+	}
+	for _, rq := range [][2]string{{"POST", "/v1/posts"}, {"GET", "/v1/posts"}, {"GET", "/v1/posts/1"}, {"POST", "/v1/media/upload-url"}, {"GET", "/v1/usage"}} {
+		mustStatus(t, send(t, s, rq[0], rq[1], "", ""), 418)
+	}
+	if st := s.Stats(); len(st.Attempts) != len(Routes()) {
+		t.Fatalf("Attempts %v, want one entry per route", st.Attempts)
 	}
 }
