@@ -1,0 +1,87 @@
+// Package resilienttest provides a fault-injecting HTTP server of the three
+// vendor APIs the resilient package was designed from, for tests of HTTP
+// clients, in the style of net/http/httptest.
+//
+// A Server speaks one Dialect (Aidelly, Altyaa or Postato): their success
+// and error envelopes, error codes and request ids, on the same five routes
+// (see Routes). On demand it injects, per route, a scripted sequence of
+// answers (WithScript: 503, 503, then 201), or a random mix of faults drawn
+// from a seed (WithFaults): 5xx envelopes with the catalogs' codes, 429
+// with Retry-After, connections dropped before or after the request is
+// processed, slow answers, malformed and HTML error bodies, huge error
+// bodies. It emulates a quota with the rate-limit headers of every common
+// format (WithQuota), on a clock that can run faster than real time, and
+// dedupes writes by idempotency key. Its counters (Stats) tell a test what
+// the server saw: attempts per route, connections, stored writes, would-be
+// duplicates, replays, 429s sent.
+//
+// NewServer listens on a loopback port, like httptest.NewServer.
+// NewPipeServer serves in-memory connections instead, for tests that run
+// in a testing/synctest bubble: there, slow answers, quota windows and a
+// client's waits all run in fake time.
+//
+// The package uses the standard library only.
+//
+// # Answers
+//
+// Each attempt is handled in this order:
+//
+//  1. It is counted (Stats.Requests, and Stats.Attempts of its route).
+//  2. Its step is chosen: the route's next scripted step while the script
+//     lasts, else a random fault if WithFaults is set, else a normal answer.
+//  3. It waits WithLatency, plus the delay of a Slow step.
+//  4. DropBefore closes the connection there. An error step (Respond with a
+//     status of 300 or more, RateLimited, HTML, Malformed, Huge) is
+//     answered there, in front of the API: nothing is stored and the quota
+//     is not counted.
+//  5. Otherwise the API processes it: the quota is counted (a 429 past
+//     it), a write goes through the idempotency store, and the route
+//     answers. DropAfter then closes the connection instead of answering;
+//     Respond with a 2xx status replaces the status of a successful
+//     answer.
+//
+// Success bodies: Aidelly {"success":true,"data":…,"request_id":"<uuid>"},
+// Altyaa {"data":…}, Postato the bare resource. Errors: see Dialect and
+// Dialect.ErrorCode. Altyaa and Postato send the request id in
+// X-Request-Id. Unknown paths get a 404 and known paths with another
+// method a 405, both with the dialect's envelope.
+//
+// # Idempotency
+//
+// The server dedupes writes (RouteCreatePost and RouteUploadURL) by their
+// Idempotency-Key (or X-Idempotency-Key) header, per route. Exactly:
+//
+//   - A write with a key the route has not stored is processed; its
+//     answer (status, Content-Type, Location, body) is stored under the key
+//     with a SHA-256 hash of the request body. Stats.StoredWrites counts
+//     it.
+//   - A write with a stored key and the same body is not processed again:
+//     the stored answer is replayed byte for byte, with the header
+//     Idempotent-Replayed: true and a new X-Request-Id where the dialect
+//     sends one (Aidelly's request_id is the one of the stored body).
+//     Stats.Replays counts it.
+//   - A write with a stored key and another body is refused with the
+//     dialect's conflict: Aidelly 409 PUBLIC_API_IDEMPOTENCY_CONFLICT,
+//     Altyaa 409 conflict, Postato 422 IDEMPOTENCY_CONFLICT (the status
+//     the IETF Idempotency-Key draft gives a key reused with another
+//     payload). Stats.Conflicts counts it.
+//   - A write without a key is refused with a 400 when the server requires
+//     keys (WithRequireIdempotencyKey; on by default for Aidelly only):
+//     Aidelly PUBLIC_API_IDEMPOTENCY_REQUIRED, Altyaa
+//     idempotency_key_required, Postato IDEMPOTENCY_KEY_REQUIRED.
+//     Stats.KeyRequired counts it. Otherwise it is processed and stored
+//     every time.
+//   - Only writes processed successfully are stored: an invalid body (400)
+//     or a 429 stores nothing, and a later attempt with the same key is
+//     processed.
+//
+// Stats.Duplicates counts the would-be duplicates, the writes a social
+// network would publish twice: every stored write whose route and body
+// equal those of a write stored before, under another key or without one.
+// A replay is not a duplicate. A test that sends two equal writes on
+// purpose must make their bodies differ, for example by an index in the
+// payload.
+//
+// The store keeps every key and body hash for the life of the server
+// (Reset does not clear it): its memory grows with the writes.
+package resilienttest

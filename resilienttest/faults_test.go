@@ -1,0 +1,339 @@
+package resilienttest
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestDropBefore(t *testing.T) {
+	s := NewServer(Postato, WithScript(RouteCreatePost, DropBefore()))
+	defer s.Close()
+	if r := send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k"); r.err == nil {
+		t.Fatalf("status %d, want a connection error", r.status)
+	}
+	st := s.Stats()
+	if st.StoredWrites != 0 || st.Dropped != 1 || st.Attempts[RouteCreatePost] != 1 {
+		t.Fatalf("StoredWrites, Dropped, Attempts = %d, %d, %d; want 0, 1, 1", st.StoredWrites, st.Dropped, st.Attempts[RouteCreatePost])
+	}
+	// The retry with the same key is processed: nothing was stored before.
+	mustStatus(t, send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k"), 201)
+	if st := s.Stats(); st.StoredWrites != 1 || st.Replays != 0 {
+		t.Fatalf("StoredWrites, Replays = %d, %d; want 1, 0", st.StoredWrites, st.Replays)
+	}
+}
+
+func TestDropAfter(t *testing.T) {
+	s := NewServer(Aidelly, WithScript(RouteCreatePost, DropAfter()))
+	defer s.Close()
+	if r := send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k"); r.err == nil {
+		t.Fatalf("status %d, want a connection error", r.status)
+	}
+	st := s.Stats()
+	if st.StoredWrites != 1 || st.Dropped != 1 {
+		t.Fatalf("StoredWrites, Dropped = %d, %d; want 1, 1", st.StoredWrites, st.Dropped)
+	}
+	// A retry with the same key gets the stored answer: no duplicate.
+	r := send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k")
+	mustStatus(t, r, 201)
+	if r.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatal("retry not marked Idempotent-Replayed")
+	}
+	// A retry without the key, as a naive client would send, is a duplicate.
+	s.SetScript(RouteCreatePost, Normal())
+	s2 := NewServer(Altyaa, WithScript(RouteCreatePost, DropAfter()))
+	defer s2.Close()
+	send(t, s2, "POST", "/v1/posts", `{"content":"a"}`, "")
+	mustStatus(t, send(t, s2, "POST", "/v1/posts", `{"content":"a"}`, ""), 201)
+	if st := s2.Stats(); st.StoredWrites != 2 || st.Duplicates != 1 {
+		t.Fatalf("unkeyed retry: StoredWrites, Duplicates = %d, %d; want 2, 1", st.StoredWrites, st.Duplicates)
+	}
+	if st := s.Stats(); st.Replays != 1 || st.Duplicates != 0 || st.StoredWrites != 1 {
+		t.Fatalf("keyed retry: Replays, Duplicates, StoredWrites = %d, %d, %d; want 1, 0, 1", st.Replays, st.Duplicates, st.StoredWrites)
+	}
+}
+
+// TestSlow proves in fake time that a Slow step and WithLatency delay the
+// answer by exactly their sum.
+func TestSlow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewPipeServer(Aidelly, WithLatency(250*time.Millisecond), WithScript(RouteListPosts, Slow(10*time.Second)))
+		defer s.Close()
+		start := time.Now()
+		mustStatus(t, send(t, s, "GET", "/v1/posts", "", ""), 200)
+		if got := time.Since(start); got != 10250*time.Millisecond {
+			t.Fatalf("slow answer took %v, want 10.25s", got)
+		}
+		start = time.Now()
+		mustStatus(t, send(t, s, "GET", "/v1/posts", "", ""), 200)
+		if got := time.Since(start); got != 250*time.Millisecond {
+			t.Fatalf("normal answer took %v, want 250ms", got)
+		}
+	})
+}
+
+// TestSlowCloseEndsWait proves that Close ends a slow answer's wait.
+func TestSlowCloseEndsWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewPipeServer(Postato, WithScript(RouteUsage, Slow(time.Hour)))
+		done := make(chan result)
+		go func() { done <- send(t, s, "GET", "/v1/usage", "", "") }()
+		synctest.Wait()
+		start := time.Now()
+		s.Close()
+		if r := <-done; r.err == nil {
+			t.Fatalf("status %d, want an error", r.status)
+		}
+		if time.Since(start) != 0 {
+			t.Fatalf("Close waited %v", time.Since(start))
+		}
+	})
+}
+
+func TestMalformedAndHTML(t *testing.T) {
+	for _, d := range dialects {
+		s := NewServer(d, WithScript(RouteGetPost, Malformed(500), HTML(502)))
+		r := send(t, s, "GET", "/v1/posts/x", "", "")
+		mustStatus(t, r, 500)
+		if r.header.Get("Content-Type") != "application/json" || json.Valid(r.body) || len(r.body) == 0 {
+			t.Errorf("%v: malformed: Content-Type %q, body %q: want truncated JSON", d, r.header.Get("Content-Type"), r.body)
+		}
+		r = send(t, s, "GET", "/v1/posts/x", "", "")
+		mustStatus(t, r, 502)
+		if !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") || !strings.Contains(string(r.body), "<h1>502 Bad Gateway</h1>") {
+			t.Errorf("%v: HTML: Content-Type %q, body %q", d, r.header.Get("Content-Type"), r.body)
+		}
+		s.Close()
+	}
+}
+
+func TestHuge(t *testing.T) {
+	for _, d := range dialects {
+		for _, size := range []int{0, 100 << 10, 1000, 10} {
+			s := NewServer(d, WithScript(RouteUploadURL, Huge(503, size)))
+			r := send(t, s, "POST", "/v1/media/upload-url", "", "k")
+			mustStatus(t, r, 503)
+			want := size
+			if size == 0 {
+				want = 1 << 20
+			}
+			if size == 10 {
+				if len(r.body) <= 10 {
+					t.Errorf("%v: Huge(503, 10): body of %d bytes, want the bare envelope", d, len(r.body))
+				}
+			} else if len(r.body) != want {
+				t.Errorf("%v: Huge(503, %d): body of %d bytes, want %d", d, size, len(r.body), want)
+			}
+			e := parseError(t, d, r)
+			if e.code != d.ErrorCode(RouteUploadURL, 503) {
+				t.Errorf("%v: code %q", d, e.code)
+			}
+			s.Close()
+		}
+	}
+}
+
+func TestRateLimitedStep(t *testing.T) {
+	tests := []struct {
+		retryAfter time.Duration
+		want       string
+	}{
+		{1500 * time.Millisecond, "2"},
+		{30 * time.Second, "30"},
+		{0, "0"},
+		{-1, ""},
+	}
+	for _, d := range dialects {
+		s := NewServer(d)
+		for _, tt := range tests {
+			s.SetScript(RouteListPosts, RateLimited(tt.retryAfter))
+			r := send(t, s, "GET", "/v1/posts", "", "")
+			mustStatus(t, r, 429)
+			if got := r.header.Get("Retry-After"); got != tt.want {
+				t.Errorf("%v: RateLimited(%v): Retry-After %q, want %q", d, tt.retryAfter, got, tt.want)
+			}
+			if e := parseError(t, d, r); e.code != d.ErrorCode(RouteListPosts, 429) {
+				t.Errorf("%v: code %q", d, e.code)
+			}
+		}
+		if st := s.Stats(); st.RateLimited != len(tests) {
+			t.Errorf("%v: RateLimited = %d, want %d", d, st.RateLimited, len(tests))
+		}
+		s.Close()
+	}
+}
+
+// outcome is a compact description of what a client saw.
+func outcome(r result) string {
+	if r.err != nil {
+		return "err"
+	}
+	return strconv.Itoa(r.status)
+}
+
+// runFaults sends n sequential requests and returns their outcomes.
+func runFaults(t *testing.T, d Dialect, f Faults, n int) []string {
+	t.Helper()
+	var got []string
+	synctest.Test(t, func(t *testing.T) {
+		s := NewPipeServer(d, WithFaults(f))
+		defer s.Close()
+		for i := range n {
+			r := send(t, s, "POST", "/v1/posts", fmt.Sprintf(`{"n":%d}`, i), "k"+strconv.Itoa(i))
+			got = append(got, outcome(r))
+		}
+	})
+	return got
+}
+
+// TestFaultsDeterministic proves that a seed and a sequential order give
+// the same faults on every run, and another seed other faults.
+func TestFaultsDeterministic(t *testing.T) {
+	f := Faults{Seed: 42, ServerError: 0.2, RateLimit: 0.1, DropBefore: 0.1, DropAfter: 0.1, Slow: 0.1, Malformed: 0.05, HTML: 0.05, Huge: 0.05, HugeSize: 2000}
+	a := runFaults(t, Postato, f, 200)
+	b := runFaults(t, Postato, f, 200)
+	if strings.Join(a, " ") != strings.Join(b, " ") {
+		t.Fatalf("same seed, different faults:\n%v\n%v", a, b)
+	}
+	f.Seed = 43
+	c := runFaults(t, Postato, f, 200)
+	if strings.Join(a, " ") == strings.Join(c, " ") {
+		t.Fatal("seeds 42 and 43 gave the same faults")
+	}
+	// Postato's server errors are drawn among 500, 502, 503 and 504.
+	seen := map[string]bool{}
+	for _, o := range a {
+		seen[o] = true
+	}
+	for _, want := range []string{"500", "502", "503", "504", "429", "err", "201"} {
+		if !seen[want] {
+			t.Errorf("outcome %s never seen in %v", want, a)
+		}
+	}
+}
+
+// TestFaultsMix proves that each kind of fault is drawn about as often as
+// its probability says, and is counted.
+func TestFaultsMix(t *testing.T) {
+	const n = 2000
+	synctest.Test(t, func(t *testing.T) {
+		f := Faults{Seed: 7, ServerError: 0.1, RateLimit: 0.1, DropBefore: 0.05, DropAfter: 0.05, Slow: 0.1, Malformed: 0.05, HTML: 0.05, Huge: 0.05, HugeSize: 4096, SlowDelay: time.Minute}
+		s := NewPipeServer(Aidelly, WithFaults(f))
+		defer s.Close()
+		// Without keep-alives: net/http retries by itself an idempotent
+		// request whose reused connection drops before an answer.
+		tr := s.Transport().Clone()
+		tr.DisableKeepAlives = true
+		c := &http.Client{Transport: tr}
+		counts := map[string]int{}
+		start := time.Now()
+		for range n {
+			r := sendWith(t, c, s.URL, "GET", "/v1/usage", "", "")
+			switch {
+			case r.err != nil:
+				counts["drop"]++
+			case r.status == 429:
+				if r.header.Get("Retry-After") != "0" {
+					t.Fatalf("Retry-After %q, want 0", r.header.Get("Retry-After"))
+				}
+				counts["429"]++
+			case r.status == 502 && strings.HasPrefix(r.header.Get("Content-Type"), "text/html"):
+				counts["html"]++
+			case r.status == 500 && len(r.body) == 4096:
+				counts["huge"]++
+			case r.status == 500 && !json.Valid(r.body):
+				counts["malformed"]++
+			case r.status == 500:
+				counts["5xx"]++
+			case r.status == 200:
+				counts["200"]++
+			default:
+				t.Fatalf("unexpected status %d", r.status)
+			}
+		}
+		slow := int(time.Since(start) / time.Minute)
+		check := func(name string, got int, p float64) {
+			t.Helper()
+			want := p * n
+			if math.Abs(float64(got)-want) > 4*math.Sqrt(want*(1-p)) {
+				t.Errorf("%s: %d of %d, want about %.0f", name, got, n, want)
+			}
+		}
+		check("server errors", counts["5xx"], 0.1)
+		check("rate limited", counts["429"], 0.1)
+		check("drops", counts["drop"], 0.1)
+		check("slow", slow, 0.1)
+		check("malformed", counts["malformed"], 0.05)
+		check("html", counts["html"], 0.05)
+		check("huge", counts["huge"], 0.05)
+		st := s.Stats()
+		if st.Dropped != counts["drop"] || st.RateLimited != counts["429"] ||
+			st.ServerErrors != counts["5xx"]+counts["html"]+counts["huge"]+counts["malformed"] ||
+			st.Injected != n-counts["200"]+slow {
+			t.Errorf("stats %+v disagree with what the client saw %v (slow %d)", st, counts, slow)
+		}
+	})
+}
+
+// TestFaultsFirstAttemptsOnly proves that with FirstAttemptsOnly a retry
+// with the same key is answered normally, and unkeyed requests still draw.
+func TestFaultsFirstAttemptsOnly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewPipeServer(Altyaa, WithFaults(Faults{Seed: 1, ServerError: 1, FirstAttemptsOnly: true}))
+		defer s.Close()
+		for i := range 5 {
+			key := "k" + strconv.Itoa(i)
+			body := fmt.Sprintf(`{"n":%d}`, i)
+			mustStatus(t, send(t, s, "POST", "/v1/posts", body, key), 503)
+			mustStatus(t, send(t, s, "POST", "/v1/posts", body, key), 201)
+			mustStatus(t, send(t, s, "POST", "/v1/posts", body, key), 201)
+		}
+		mustStatus(t, send(t, s, "GET", "/v1/posts", "", ""), 503)
+		mustStatus(t, send(t, s, "GET", "/v1/posts", "", ""), 503)
+		if st := s.Stats(); st.StoredWrites != 5 || st.Replays != 5 || st.ServerErrors != 7 {
+			t.Fatalf("StoredWrites, Replays, ServerErrors = %d, %d, %d; want 5, 5, 7", st.StoredWrites, st.Replays, st.ServerErrors)
+		}
+	})
+}
+
+// TestScriptBeforeFaults proves that a script takes precedence over the
+// random faults while it lasts.
+func TestScriptBeforeFaults(t *testing.T) {
+	s := NewServer(Postato, WithFaults(Faults{ServerError: 1}), WithScript(RouteUsage, Normal(), Respond(418)))
+	defer s.Close()
+	mustStatus(t, send(t, s, "GET", "/v1/usage", "", ""), 200)
+	mustStatus(t, send(t, s, "GET", "/v1/usage", "", ""), 418)
+	r := send(t, s, "GET", "/v1/usage", "", "")
+	if r.err != nil || r.status < 500 {
+		t.Fatalf("after the script: %v %d, want a 5xx", r.err, r.status)
+	}
+}
+
+func TestStepString(t *testing.T) {
+	tests := map[string]Step{
+		"Normal()":                    Normal(),
+		"Respond(503)":                Respond(503),
+		`RespondCode(500, "X")`:       RespondCode(500, "X"),
+		"DropBefore()":                DropBefore(),
+		"DropAfter()":                 DropAfter(),
+		"Slow(2s)":                    Slow(2 * time.Second),
+		"HTML(502)":                   HTML(502),
+		"Malformed(500)":              Malformed(500),
+		"Huge(500, 1048576)":          Huge(500, 0),
+		"RateLimited(1m0s)":           RateLimited(time.Minute),
+		"RateLimited(-1ns)":           RateLimited(-1),
+		"Huge(503, 10)":               Huge(503, 10),
+		"RespondCode(429, \"a\\\"\")": RespondCode(429, `a"`),
+	}
+	for want, st := range tests {
+		if got := st.String(); got != want {
+			t.Errorf("String() = %s, want %s", got, want)
+		}
+	}
+}

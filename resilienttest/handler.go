@@ -1,0 +1,285 @@
+package resilienttest
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// maxBody bounds the request bodies the server reads; a longer one is
+// answered 413.
+const maxBody = 1 << 20
+
+// serveHTTP handles one attempt: it counts it, picks its step (script,
+// fault or normal), waits, then drops the connection, answers in front of
+// the API, or processes the request.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	route, id, found, allow := match(r.Method, r.URL.Path)
+	key := idempotencyKey(r.Header)
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		drop(w)
+		return
+	}
+	s.handlers.Add(1)
+	defer s.handlers.Done()
+	s.stats.Requests++
+	var step Step
+	if route != "" {
+		if s.stats.Attempts == nil {
+			s.stats.Attempts = make(map[string]int)
+		}
+		s.stats.Attempts[route]++
+		step = s.nextStepLocked(route, key)
+	}
+	s.mu.Unlock()
+
+	delay := s.latency
+	if step.kind == stepSlow {
+		delay += step.delay
+	}
+	if !s.wait(r.Context(), delay) {
+		// The client left or the server is closing: close the connection
+		// rather than let net/http answer an empty 200.
+		drop(w)
+		return
+	}
+
+	switch {
+	case step.kind == stepDropBefore:
+		s.mu.Lock()
+		s.stats.Dropped++
+		s.mu.Unlock()
+		drop(w)
+	case route == "":
+		status := http.StatusNotFound
+		if found {
+			status = http.StatusMethodNotAllowed
+			w.Header().Set("Allow", allow)
+		}
+		body := s.errorEnvelope(w.Header(), "", status, "", nil)
+		s.finish(w, r, status, body)
+	case step.answersAtOnce():
+		s.inject(w, r, route, step)
+	default:
+		status, body, ok := s.process(w.Header(), r, route, id, key, step.kind == stepDropAfter)
+		switch {
+		case !ok:
+			drop(w) // the request body could not be read: the client is gone
+		case step.kind == stepDropAfter:
+			drop(w)
+		default:
+			if step.kind == stepRespond && status < 300 {
+				status = step.status
+			}
+			s.finish(w, r, status, body)
+		}
+	}
+}
+
+// finish sends status and body.
+func (s *Server) finish(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	if status == http.StatusNoContent || status == http.StatusNotModified {
+		w.WriteHeader(status)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+// errorEnvelope sets the headers of an error answer on h and returns its
+// body: the dialect's envelope with code ("" for the dialect's code of
+// status on route), a new request id and details (raw JSON, nil for none).
+func (s *Server) errorEnvelope(h http.Header, route string, status int, code string, details json.RawMessage) []byte {
+	if code == "" {
+		code = s.dialect.ErrorCode(route, status)
+	}
+	id := newRequestID()
+	s.dialect.setRequestID(h, id)
+	h.Set("Content-Type", "application/json")
+	return s.dialect.errorBody(code, s.dialect.message(code, status), details, id)
+}
+
+// successEnvelope sets the headers of a success on h and returns its body.
+func (s *Server) successEnvelope(h http.Header, data json.RawMessage) []byte {
+	id := newRequestID()
+	s.dialect.setRequestID(h, id)
+	h.Set("Content-Type", "application/json")
+	return s.dialect.successBody(data, id)
+}
+
+// quotaHeadersLocked sets the quota's headers for a request with method
+// without counting it.
+func (s *Server) quotaHeadersLocked(h http.Header, method string, now time.Time) {
+	if s.quota == nil {
+		return
+	}
+	c := s.quota.class(method)
+	rem, reset := s.quota.peek(c, now)
+	s.quota.setHeaders(h, c, rem, reset, now)
+}
+
+// inject answers a step that answers in front of the API.
+func (s *Server) inject(w http.ResponseWriter, r *http.Request, route string, step Step) {
+	h := w.Header()
+	s.mu.Lock()
+	s.stats.countStatus(step.status)
+	s.quotaHeadersLocked(h, r.Method, time.Now())
+	s.mu.Unlock()
+
+	switch step.kind {
+	case stepRespond:
+		if step.status < 400 {
+			s.finish(w, r, step.status, nil)
+			return
+		}
+		s.finish(w, r, step.status, s.errorEnvelope(h, route, step.status, step.code, nil))
+	case stepRateLimited:
+		if step.retryAfter >= 0 {
+			h.Set("Retry-After", strconv.FormatInt(ceilSeconds(step.retryAfter), 10))
+		}
+		s.finish(w, r, step.status, s.errorEnvelope(h, route, step.status, "", nil))
+	case stepHTML:
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		s.finish(w, r, step.status, htmlPage(step.status))
+	case stepMalformed:
+		s.finish(w, r, step.status, malformed(s.errorEnvelope(h, route, step.status, "", nil)))
+	case stepHuge:
+		code := s.dialect.ErrorCode(route, step.status)
+		id := newRequestID()
+		s.dialect.setRequestID(h, id)
+		h.Set("Content-Type", "application/json")
+		writeHuge(w, step.status, step.size, s.dialect.message(code, step.status), func(msg string) []byte {
+			return s.dialect.errorBody(code, msg, nil, id)
+		})
+	}
+}
+
+// process is the API itself: it reads the request, counts it against the
+// quota, and answers route through the idempotency store. It sets the
+// answer's headers on h and returns its status and body; ok is false when
+// the request's body could not be read. With dropped, the answer will not
+// be sent: it is counted as a drop.
+func (s *Server) process(h http.Header, r *http.Request, route, id, key string, dropped bool) (status int, body []byte, ok bool) {
+	var (
+		raw     []byte
+		obj     map[string]json.RawMessage
+		objOK   bool
+		tooLong bool
+	)
+	if isWriteRoute(route) {
+		var err error
+		raw, err = io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		if err != nil {
+			return 0, nil, false
+		}
+		tooLong = len(raw) > maxBody
+		if len(raw) == 0 && route == RouteUploadURL {
+			objOK = true
+		} else if !tooLong {
+			objOK = json.Unmarshal(raw, &obj) == nil && obj != nil
+		}
+	}
+	sum := sha256.Sum256(raw)
+	now := time.Now()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer func() {
+		if dropped {
+			s.stats.Dropped++
+		} else {
+			s.stats.countStatus(status)
+		}
+	}()
+
+	var (
+		rem   int
+		reset time.Time
+	)
+	if s.quota != nil {
+		c := s.quota.class(r.Method)
+		var allowed bool
+		rem, reset, allowed = s.quota.take(c, now)
+		s.quota.setHeaders(h, c, rem, reset, now)
+		if !allowed {
+			h.Set("Retry-After", retryAfter(reset, now))
+			return http.StatusTooManyRequests, s.errorEnvelope(h, route, http.StatusTooManyRequests, "", nil), true
+		}
+	}
+
+	switch route {
+	case RouteCreatePost, RouteUploadURL:
+		return s.writeLocked(h, route, key, sum, obj, objOK, tooLong)
+	case RouteListPosts:
+		limit, valid := listLimit(r)
+		if !valid {
+			return http.StatusBadRequest, s.errorEnvelope(h, route, http.StatusBadRequest, "", nil), true
+		}
+		return http.StatusOK, s.successEnvelope(h, s.api.list(s.dialect, limit)), true
+	case RouteGetPost:
+		data, found := s.api.get(id)
+		if !found {
+			return http.StatusNotFound, s.errorEnvelope(h, route, http.StatusNotFound, "", nil), true
+		}
+		return http.StatusOK, s.successEnvelope(h, data), true
+	default: // RouteUsage
+		data := s.api.usage(s.stats.Requests, s.quota, rem, reset)
+		return http.StatusOK, s.successEnvelope(h, data), true
+	}
+}
+
+// writeLocked answers a write through the idempotency store.
+func (s *Server) writeLocked(h http.Header, route, key string, sum [sha256.Size]byte, obj map[string]json.RawMessage, objOK, tooLong bool) (int, []byte, bool) {
+	if key == "" && s.requireKey {
+		s.stats.KeyRequired++
+		return http.StatusBadRequest, s.errorEnvelope(h, route, http.StatusBadRequest, s.dialect.keyRequired(), s.dialect.keyRequiredDetails()), true
+	}
+	if sw := s.store.lookup(route, key); sw != nil {
+		if sw.sum != sum {
+			s.stats.Conflicts++
+			status, code := s.dialect.conflict()
+			return status, s.errorEnvelope(h, route, status, code, nil), true
+		}
+		s.stats.Replays++
+		s.dialect.setRequestID(h, newRequestID())
+		h.Set("Content-Type", sw.contentType)
+		if sw.location != "" {
+			h.Set("Location", sw.location)
+		}
+		h.Set("Idempotent-Replayed", "true")
+		return sw.status, sw.body, true
+	}
+	if tooLong {
+		status := http.StatusRequestEntityTooLarge
+		return status, s.errorEnvelope(h, route, status, "", nil), true
+	}
+	if !objOK {
+		status := http.StatusBadRequest
+		return status, s.errorEnvelope(h, route, status, "", s.dialect.invalidBodyDetails()), true
+	}
+
+	sw := &storedWrite{sum: sum, contentType: "application/json"}
+	if route == RouteCreatePost {
+		p := s.api.createPost(s.dialect, obj)
+		sw.status, sw.location = http.StatusCreated, "/v1/posts/"+p.id
+		sw.body = s.successEnvelope(h, p.data)
+		h.Set("Location", sw.location)
+	} else {
+		sw.status = http.StatusOK
+		sw.body = s.successEnvelope(h, s.api.uploadURL(s.dialect))
+	}
+	s.stats.StoredWrites++
+	if s.store.save(route, key, sw) {
+		s.stats.Duplicates++
+	}
+	return sw.status, sw.body, true
+}

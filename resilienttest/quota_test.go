@@ -1,0 +1,177 @@
+package resilienttest
+
+import (
+	"encoding/json"
+	"strconv"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// The fake clock of a synctest bubble starts at 2000-01-01T00:00:00Z.
+const bubbleStart = 946684800
+
+// TestQuotaResetFormats checks every format's headers at a known fake
+// time: 10.5s into a one-minute window of 3 requests, after one request.
+func TestQuotaResetFormats(t *testing.T) {
+	reset := strconv.Itoa(bubbleStart + 60)
+	tests := []struct {
+		d      Dialect
+		format ResetFormat
+		want   map[string]string
+	}{
+		{Altyaa, UnixSeconds, map[string]string{"X-RateLimit-Limit": "3", "X-RateLimit-Remaining": "2", "X-RateLimit-Reset": reset}},
+		{Altyaa, UnixMillis, map[string]string{"X-RateLimit-Limit": "3", "X-RateLimit-Remaining": "2", "X-RateLimit-Reset": reset + "000"}},
+		{Altyaa, DeltaSeconds, map[string]string{"X-RateLimit-Limit": "3", "X-RateLimit-Remaining": "2", "X-RateLimit-Reset": "50"}},
+		{Altyaa, RFC3339, map[string]string{"X-RateLimit-Limit": "3", "X-RateLimit-Remaining": "2", "X-RateLimit-Reset": "2000-01-01T00:01:00Z"}},
+		{Altyaa, IETF, map[string]string{"RateLimit": `"default";r=2;t=50`, "RateLimit-Policy": `"default";q=3;w=60`, "X-RateLimit-Limit": ""}},
+		{Altyaa, XRateLimitDash, map[string]string{"X-Rate-Limit-Limit": "3", "X-Rate-Limit-Remaining": "2", "X-Rate-Limit-Reset": reset, "X-RateLimit-Limit": ""}},
+		{Aidelly, DefaultResetFormat, map[string]string{"X-RateLimit-Reset": "2000-01-01T00:01:00Z"}},
+		{Postato, DefaultResetFormat, map[string]string{"X-RateLimit-Reset": reset}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.d.String()+"/"+tt.format.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := NewPipeServer(tt.d, WithQuota(Quota{Limit: 3, Window: time.Minute, ResetFormat: tt.format}))
+				defer s.Close()
+				time.Sleep(10500 * time.Millisecond)
+				r := send(t, s, "GET", "/v1/posts", "", "")
+				mustStatus(t, r, 200)
+				for k, v := range tt.want {
+					if got := r.header.Get(k); got != v {
+						t.Errorf("%s = %q, want %q", k, got, v)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestQuotaExceeded proves the 429 past the quota, its Retry-After, and the
+// next window.
+func TestQuotaExceeded(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := NewPipeServer(d, WithQuota(Quota{Limit: 2, Window: time.Minute, ResetFormat: DeltaSeconds}))
+				defer s.Close()
+				mustStatus(t, send(t, s, "POST", "/v1/posts", `{"n":1}`, "k1"), 201)
+				time.Sleep(20*time.Second + time.Millisecond)
+				mustStatus(t, send(t, s, "GET", "/v1/posts", "", ""), 200)
+				r := send(t, s, "POST", "/v1/posts", `{"n":2}`, "k2")
+				mustStatus(t, r, 429)
+				if got := r.header.Get("Retry-After"); got != "40" {
+					t.Errorf("Retry-After = %q, want 40", got)
+				}
+				if got := r.header.Get("X-RateLimit-Remaining"); got != "0" {
+					t.Errorf("Remaining = %q, want 0", got)
+				}
+				if e := parseError(t, d, r); e.code != d.ErrorCode(RouteCreatePost, 429) {
+					t.Errorf("code %q", e.code)
+				}
+				st := s.Stats()
+				if st.RateLimited != 1 || st.StoredWrites != 1 {
+					t.Fatalf("RateLimited, StoredWrites = %d, %d; want 1, 1", st.RateLimited, st.StoredWrites)
+				}
+				time.Sleep(40 * time.Second)
+				r = send(t, s, "POST", "/v1/posts", `{"n":2}`, "k2")
+				mustStatus(t, r, 201)
+				if got := r.header.Get("X-RateLimit-Remaining"); got != "1" {
+					t.Errorf("next window: Remaining = %q, want 1", got)
+				}
+			})
+		})
+	}
+}
+
+func TestQuotaPerClass(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewPipeServer(Aidelly, WithQuota(Quota{Limit: 2, WriteLimit: 1, PerClass: true, ResetFormat: IETF}))
+		defer s.Close()
+		r := send(t, s, "GET", "/v1/usage", "", "")
+		mustStatus(t, r, 200)
+		if got := r.header.Get("RateLimit"); got != `"reads";r=1;t=60` {
+			t.Errorf("RateLimit = %q", got)
+		}
+		var usage struct {
+			Requests int
+			Quota    struct {
+				Limit, Remaining int
+				Reset            string
+			}
+		}
+		json.Unmarshal(parseSuccess(t, Aidelly, r), &usage)
+		if usage.Requests != 1 || usage.Quota.Limit != 2 || usage.Quota.Remaining != 1 || usage.Quota.Reset != "2000-01-01T00:01:00Z" {
+			t.Errorf("usage %s", r.body)
+		}
+		r = send(t, s, "POST", "/v1/media/upload-url", "", "m1")
+		mustStatus(t, r, 200)
+		if got, want := r.header.Get("RateLimit")+" "+r.header.Get("RateLimit-Policy"), `"writes";r=0;t=60 "writes";q=1;w=60`; got != want {
+			t.Errorf("write headers %q, want %q", got, want)
+		}
+		mustStatus(t, send(t, s, "POST", "/v1/media/upload-url", "", "m2"), 429)
+		mustStatus(t, send(t, s, "GET", "/v1/usage", "", ""), 200)
+		mustStatus(t, send(t, s, "GET", "/v1/usage", "", ""), 429)
+	})
+}
+
+// TestQuotaTimeScale proves that TimeScale shortens the window and that the
+// headers announce the scaled times.
+func TestQuotaTimeScale(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewPipeServer(Postato, WithQuota(Quota{Limit: 2, Window: time.Minute, TimeScale: 120, ResetFormat: UnixMillis}))
+		defer s.Close()
+		time.Sleep(300 * time.Millisecond)
+		r := send(t, s, "GET", "/v1/posts", "", "")
+		mustStatus(t, r, 200)
+		if got, want := r.header.Get("X-RateLimit-Reset"), strconv.Itoa(bubbleStart)+"500"; got != want {
+			t.Errorf("Reset = %q, want %q (the end of a 500ms window)", got, want)
+		}
+		mustStatus(t, send(t, s, "GET", "/v1/posts", "", ""), 200)
+		r = send(t, s, "GET", "/v1/posts", "", "")
+		mustStatus(t, r, 429)
+		if got := r.header.Get("Retry-After"); got != "1" {
+			t.Errorf("Retry-After = %q, want 1 (200ms rounded up)", got)
+		}
+		time.Sleep(200 * time.Millisecond)
+		mustStatus(t, send(t, s, "GET", "/v1/posts", "", ""), 200)
+	})
+	synctest.Test(t, func(t *testing.T) {
+		s := NewPipeServer(Altyaa, WithQuota(Quota{Limit: 60, Window: time.Minute, TimeScale: 60, ResetFormat: IETF}))
+		defer s.Close()
+		r := send(t, s, "GET", "/v1/posts", "", "")
+		if got, want := r.header.Get("RateLimit")+" "+r.header.Get("RateLimit-Policy"), `"default";r=59;t=1 "default";q=60;w=1`; got != want {
+			t.Errorf("headers %q, want %q", got, want)
+		}
+	})
+}
+
+// TestQuotaInjected proves that answers injected in front of the API carry
+// the headers but do not count against the quota.
+func TestQuotaInjected(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewPipeServer(Altyaa, WithQuota(Quota{Limit: 1}), WithScript(RouteListPosts, Respond(503), HTML(502)))
+		defer s.Close()
+		for _, want := range []int{503, 502} {
+			r := send(t, s, "GET", "/v1/posts", "", "")
+			mustStatus(t, r, want)
+			if got := r.header.Get("X-RateLimit-Remaining"); got != "1" {
+				t.Errorf("%d: Remaining = %q, want 1", want, got)
+			}
+		}
+		r := send(t, s, "GET", "/v1/posts", "", "")
+		mustStatus(t, r, 200)
+		if got := r.header.Get("X-RateLimit-Remaining"); got != "0" {
+			t.Errorf("Remaining = %q, want 0", got)
+		}
+		mustStatus(t, send(t, s, "GET", "/v1/posts", "", ""), 429)
+	})
+}
+
+func TestResetFormatString(t *testing.T) {
+	for f, want := range map[ResetFormat]string{UnixSeconds: "UnixSeconds", IETF: "IETF", XRateLimitDash: "XRateLimitDash", 42: "ResetFormat(42)"} {
+		if got := f.String(); got != want {
+			t.Errorf("String() = %q, want %q", got, want)
+		}
+	}
+}

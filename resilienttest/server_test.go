@@ -1,0 +1,310 @@
+package resilienttest
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestRoutes(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.String(), func(t *testing.T) {
+			s := NewServer(d)
+			defer s.Close()
+
+			r := send(t, s, "POST", "/v1/posts", `{"content":"hello"}`, "k1")
+			mustStatus(t, r, 201)
+			var created struct{ ID, Status, Content string }
+			if err := json.Unmarshal(parseSuccess(t, d, r), &created); err != nil {
+				t.Fatal(err)
+			}
+			wantID := "post_1"
+			if d == Postato {
+				wantID = "pst_1"
+			}
+			if created.ID != wantID || created.Status != "scheduled" || created.Content != "hello" {
+				t.Fatalf("created %+v, want id %s, status scheduled, content hello", created, wantID)
+			}
+			if loc := r.header.Get("Location"); loc != "/v1/posts/"+wantID {
+				t.Fatalf("Location = %q", loc)
+			}
+
+			r = send(t, s, "GET", "/v1/posts/"+wantID, "", "")
+			mustStatus(t, r, 200)
+			var fetched struct{ ID string }
+			json.Unmarshal(parseSuccess(t, d, r), &fetched)
+			if fetched.ID != wantID {
+				t.Fatalf("fetched id %q, want %q", fetched.ID, wantID)
+			}
+
+			r = send(t, s, "POST", "/v1/posts", `{"content":"second"}`, "k2")
+			mustStatus(t, r, 201)
+			r = send(t, s, "GET", "/v1/posts?limit=1", "", "")
+			mustStatus(t, r, 200)
+			data := parseSuccess(t, d, r)
+			var posts []struct{ Content string }
+			if d == Altyaa {
+				json.Unmarshal(data, &posts)
+			} else {
+				var v struct{ Posts []struct{ Content string } }
+				json.Unmarshal(data, &v)
+				posts = v.Posts
+			}
+			if len(posts) != 1 || posts[0].Content != "second" {
+				t.Fatalf("list?limit=1 = %s, want the newest post only", data)
+			}
+
+			r = send(t, s, "POST", "/v1/media/upload-url", "", "m1")
+			mustStatus(t, r, 200)
+			var media struct {
+				MediaID   string `json:"media_id"`
+				UploadURL string `json:"upload_url"`
+			}
+			json.Unmarshal(parseSuccess(t, d, r), &media)
+			if media.MediaID != "med_1" || media.UploadURL == "" {
+				t.Fatalf("upload url answer %s", r.body)
+			}
+
+			r = send(t, s, "GET", "/v1/usage", "", "")
+			mustStatus(t, r, 200)
+			var usage struct {
+				Posts      int `json:"posts"`
+				UploadURLs int `json:"upload_urls"`
+			}
+			json.Unmarshal(parseSuccess(t, d, r), &usage)
+			if usage.Posts != 2 || usage.UploadURLs != 1 {
+				t.Fatalf("usage %s, want 2 posts and 1 upload URL", r.body)
+			}
+
+			r = send(t, s, "GET", "/v1/posts/nope", "", "")
+			mustStatus(t, r, 404)
+			if e := parseError(t, d, r); e.code != d.ErrorCode(RouteGetPost, 404) {
+				t.Fatalf("unknown post: code %q", e.code)
+			}
+			r = send(t, s, "GET", "/v2/elsewhere", "", "")
+			mustStatus(t, r, 404)
+			parseError(t, d, r)
+			r = send(t, s, "DELETE", "/v1/posts", "", "")
+			mustStatus(t, r, 405)
+			if allow := r.header.Get("Allow"); allow != "GET, POST" {
+				t.Fatalf("Allow = %q", allow)
+			}
+			parseError(t, d, r)
+			r = send(t, s, "GET", "/v1/posts?limit=x", "", "")
+			mustStatus(t, r, 400)
+			parseError(t, d, r)
+
+			st := s.Stats()
+			want := map[string]int{RouteCreatePost: 2, RouteGetPost: 2, RouteListPosts: 2, RouteUploadURL: 1, RouteUsage: 1}
+			for route, n := range want {
+				if st.Attempts[route] != n {
+					t.Errorf("Attempts[%q] = %d, want %d", route, st.Attempts[route], n)
+				}
+			}
+			if st.Requests != 10 || st.StoredWrites != 3 || st.Connections != 1 {
+				t.Errorf("Requests, StoredWrites, Connections = %d, %d, %d; want 10, 3, 1", st.Requests, st.StoredWrites, st.Connections)
+			}
+		})
+	}
+}
+
+func TestInvalidBody(t *testing.T) {
+	for _, d := range dialects {
+		s := NewServer(d)
+		r := send(t, s, "POST", "/v1/posts", `not json`, "k")
+		mustStatus(t, r, 400)
+		e := parseError(t, d, r)
+		if e.code != d.ErrorCode(RouteCreatePost, 400) {
+			t.Errorf("%v: code %q", d, e.code)
+		}
+		if d != Aidelly && len(e.details) == 0 {
+			t.Errorf("%v: no details in %s", d, r.body)
+		}
+		// Not stored: the same key with a valid body is processed.
+		mustStatus(t, send(t, s, "POST", "/v1/posts", `{"content":"x"}`, "k"), 201)
+		if st := s.Stats(); st.StoredWrites != 1 || st.Conflicts != 0 {
+			t.Errorf("%v: StoredWrites, Conflicts = %d, %d; want 1, 0", d, st.StoredWrites, st.Conflicts)
+		}
+		s.Close()
+	}
+}
+
+// TestScript proves that a route's script plays in order on its first
+// attempts, then the route answers normally, and that other routes are
+// not affected.
+func TestScript(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.String(), func(t *testing.T) {
+			s := NewServer(d, WithScript(RouteCreatePost, Respond(503), Respond(503), Respond(201)))
+			defer s.Close()
+			mustStatus(t, send(t, s, "GET", "/v1/posts", "", ""), 200)
+			var got []int
+			for i := range 4 {
+				r := send(t, s, "POST", "/v1/posts", `{"n":`+strconv.Itoa(i)+`}`, "k"+strconv.Itoa(i))
+				if r.err != nil {
+					t.Fatal(r.err)
+				}
+				got = append(got, r.status)
+				if r.status == 503 {
+					e := parseError(t, d, r)
+					if e.code != d.ErrorCode(RouteCreatePost, 503) {
+						t.Errorf("503 code %q", e.code)
+					}
+				}
+			}
+			want := []int{503, 503, 201, 201}
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("statuses %v, want %v", got, want)
+				}
+			}
+			st := s.Stats()
+			if st.StoredWrites != 2 || st.Injected != 3 || st.ServerErrors != 2 {
+				t.Fatalf("StoredWrites, Injected, ServerErrors = %d, %d, %d; want 2, 3, 2", st.StoredWrites, st.Injected, st.ServerErrors)
+			}
+		})
+	}
+}
+
+func TestScriptStatusOverrideAndRedirect(t *testing.T) {
+	s := NewServer(Postato, WithScript(RouteListPosts, Respond(203), Normal(), Respond(304), RespondCode(500, "DB_DOWN")))
+	defer s.Close()
+	mustStatus(t, send(t, s, "GET", "/v1/posts", "", ""), 203)
+	mustStatus(t, send(t, s, "GET", "/v1/posts", "", ""), 200)
+	r := send(t, s, "GET", "/v1/posts", "", "")
+	mustStatus(t, r, 304)
+	r = send(t, s, "GET", "/v1/posts", "", "")
+	mustStatus(t, r, 500)
+	if e := parseError(t, Postato, r); e.code != "DB_DOWN" {
+		t.Fatalf("code %q, want DB_DOWN", e.code)
+	}
+	if st := s.Stats(); st.Injected != 3 {
+		t.Fatalf("Injected = %d, want 3 (Normal is not counted)", st.Injected)
+	}
+}
+
+func TestSetScript(t *testing.T) {
+	s := NewServer(Altyaa, WithScript(RouteUsage, Respond(500)))
+	defer s.Close()
+	mustStatus(t, send(t, s, "GET", "/v1/usage", "", ""), 500)
+	s.SetScript(RouteUsage, Respond(502), Respond(504))
+	mustStatus(t, send(t, s, "GET", "/v1/usage", "", ""), 502)
+	s.SetScript(RouteUsage) // removed
+	mustStatus(t, send(t, s, "GET", "/v1/usage", "", ""), 200)
+}
+
+func TestErrorCode(t *testing.T) {
+	tests := []struct {
+		d      Dialect
+		route  string
+		status int
+		want   string
+	}{
+		{Aidelly, RouteCreatePost, 500, "PUBLIC_API_POST_CREATE_FAILED"},
+		{Aidelly, RouteListPosts, 503, "PUBLIC_API_POST_LIST_FAILED"},
+		{Aidelly, RouteGetPost, 500, "PUBLIC_API_POST_FETCH_FAILED"},
+		{Aidelly, RouteUploadURL, 502, "PUBLIC_API_UPLOAD_URL_FAILED"},
+		{Aidelly, RouteUsage, 500, "PUBLIC_API_USAGE_FETCH_FAILED"},
+		{Aidelly, RouteCreatePost, 429, "PUBLIC_API_RATE_LIMITED"},
+		{Aidelly, RouteCreatePost, 409, "PUBLIC_API_IDEMPOTENCY_CONFLICT"},
+		{Aidelly, RouteCreatePost, 400, "PUBLIC_API_BODY_INVALID"},
+		{Aidelly, RouteListPosts, 400, "PUBLIC_API_QUERY_INVALID"},
+		{Aidelly, RouteGetPost, 404, "PUBLIC_API_POST_NOT_FOUND"},
+		{Aidelly, RouteUsage, 404, "PUBLIC_API_NOT_FOUND"},
+		{Aidelly, RouteUsage, 418, "PUBLIC_API_IM_A_TEAPOT"},
+		{Altyaa, RouteCreatePost, 503, "service_unavailable"},
+		{Altyaa, RouteCreatePost, 429, "rate_limit_exceeded"},
+		{Altyaa, RouteCreatePost, 409, "conflict"},
+		{Altyaa, RouteCreatePost, 400, "invalid_request"},
+		{Altyaa, RouteCreatePost, 405, "method_not_allowed"},
+		{Postato, RouteCreatePost, 500, "INTERNAL_ERROR"},
+		{Postato, RouteCreatePost, 502, "BAD_GATEWAY"},
+		{Postato, RouteCreatePost, 503, "SERVICE_UNAVAILABLE"},
+		{Postato, RouteCreatePost, 504, "GATEWAY_TIMEOUT"},
+		{Postato, RouteCreatePost, 429, "RATE_LIMITED"},
+		{Postato, RouteCreatePost, 400, "INVALID_REQUEST"},
+		{Postato, RouteCreatePost, 422, "VALIDATION_FAILED"},
+		{Postato, RouteGetPost, 404, "not_found"},
+	}
+	for _, tt := range tests {
+		if got := tt.d.ErrorCode(tt.route, tt.status); got != tt.want {
+			t.Errorf("%v.ErrorCode(%q, %d) = %q, want %q", tt.d, tt.route, tt.status, got, tt.want)
+		}
+	}
+}
+
+func TestDialectString(t *testing.T) {
+	for d, want := range map[Dialect]string{Aidelly: "aidelly", Altyaa: "altyaa", Postato: "postato", 7: "Dialect(7)"} {
+		if got := d.String(); got != want {
+			t.Errorf("Dialect(%d).String() = %q, want %q", int(d), got, want)
+		}
+	}
+}
+
+func TestPanics(t *testing.T) {
+	tests := map[string]func(){
+		"unknown route":     func() { WithScript("GET /v1/nope") },
+		"invalid dialect":   func() { NewPipeServer(Dialect(9)) },
+		"faults over 1":     func() { WithFaults(Faults{ServerError: 0.6, DropAfter: 0.5}) },
+		"negative fault":    func() { WithFaults(Faults{Slow: -0.1}) },
+		"zero quota":        func() { WithQuota(Quota{}) },
+		"negative latency":  func() { WithLatency(-1) },
+		"respond 99":        func() { Respond(99) },
+		"html 200":          func() { HTML(200) },
+		"respondcode 200":   func() { RespondCode(200, "X") },
+		"set unknown route": func() { (&Server{}).SetScript("POST /v1/nope") },
+	}
+	for name, fn := range tests {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			fn()
+		}()
+	}
+}
+
+func TestCloseTwiceAndAfterClose(t *testing.T) {
+	s := NewServer(Altyaa)
+	mustStatus(t, send(t, s, "GET", "/v1/usage", "", ""), 200)
+	s.Close()
+	s.Close()
+	if r := sendWith(t, &http.Client{}, s.URL, "GET", "/v1/usage", "", ""); r.err == nil {
+		t.Fatalf("request after Close: status %d, want an error", r.status)
+	}
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	s := NewServer(Altyaa)
+	defer s.Close()
+	big := `{"content":"` + strings.Repeat("x", maxBody) + `"}`
+	r := send(t, s, "POST", "/v1/posts", big, "k")
+	mustStatus(t, r, 413)
+	parseError(t, Altyaa, r)
+	if st := s.Stats(); st.StoredWrites != 0 {
+		t.Fatalf("StoredWrites = %d, want 0", st.StoredWrites)
+	}
+}
+
+func TestHeadAndRoutes(t *testing.T) {
+	s := NewServer(Postato)
+	defer s.Close()
+	r := send(t, s, "HEAD", "/v1/usage", "", "")
+	mustStatus(t, r, 200)
+	if len(r.body) != 0 || r.header.Get("Content-Length") == "0" {
+		t.Fatalf("HEAD: body %q, Content-Length %q", r.body, r.header.Get("Content-Length"))
+	}
+	for _, route := range Routes() {
+		s.SetScript(route, Respond(418)) // every route is scriptable
+	}
+	for _, rq := range [][2]string{{"POST", "/v1/posts"}, {"GET", "/v1/posts"}, {"GET", "/v1/posts/1"}, {"POST", "/v1/media/upload-url"}, {"GET", "/v1/usage"}} {
+		mustStatus(t, send(t, s, rq[0], rq[1], "", ""), 418)
+	}
+	if st := s.Stats(); len(st.Attempts) != len(Routes()) {
+		t.Fatalf("Attempts %v, want one entry per route", st.Attempts)
+	}
+}

@@ -1,0 +1,81 @@
+package resilienttest
+
+import "maps"
+
+// Stats is a snapshot of a Server's counters, returned by Server.Stats.
+type Stats struct {
+	// Requests counts every request the server read, unknown routes
+	// included.
+	Requests int
+	// Attempts counts the requests of each route, by route name (see
+	// Routes); a route without requests has no entry.
+	Attempts map[string]int
+	// Connections counts the connections the server accepted.
+	Connections int
+
+	// StoredWrites counts the writes processed and stored (see the package
+	// documentation on idempotency), including those a DropAfter step then
+	// dropped.
+	StoredWrites int
+	// Duplicates counts the stored writes whose route and body equal those
+	// of a write stored before under another key or without one.
+	Duplicates int
+	// Replays counts the writes answered with the stored response of their
+	// key.
+	Replays int
+	// Conflicts counts the writes refused because their key was stored
+	// with another body.
+	Conflicts int
+	// KeyRequired counts the writes refused for lack of a key.
+	KeyRequired int
+
+	// RateLimited counts the 429 responses sent: past the quota, scripted
+	// or random.
+	RateLimited int
+	// ServerErrors counts the 5xx responses sent.
+	ServerErrors int
+	// Dropped counts the connections closed without an answer, before or
+	// after processing.
+	Dropped int
+	// Injected counts the attempts a script step or a random fault acted
+	// on (a Normal step is not counted).
+	Injected int
+}
+
+// snapshot returns a copy of st that shares nothing with it.
+func (st *Stats) snapshot() Stats {
+	c := *st
+	c.Attempts = maps.Clone(st.Attempts)
+	if c.Attempts == nil {
+		c.Attempts = map[string]int{}
+	}
+	return c
+}
+
+// countStatus counts a response sent with status.
+func (st *Stats) countStatus(status int) {
+	switch {
+	case status == 429:
+		st.RateLimited++
+	case status >= 500:
+		st.ServerErrors++
+	}
+}
+
+// Stats returns a snapshot of the server's counters. It is safe to call
+// concurrently with requests; a request in progress may or may not be
+// counted yet.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats.snapshot()
+}
+
+// Reset sets every counter of Stats to zero. It keeps everything else: the
+// stored writes and posts, the positions of the scripts, the quota's
+// windows and the random source of the faults.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats = Stats{}
+}
