@@ -33,6 +33,7 @@ const (
 	stepMalformed
 	stepHuge
 	stepRateLimited
+	stepServerAfter
 )
 
 // Normal returns the Step that answers normally: the zero Step.
@@ -114,6 +115,15 @@ func Huge(status, size int) Step {
 	return Step{kind: stepHuge, status: status, size: size}
 }
 
+// FailAfterStoring returns a Step that handles the request normally (a
+// write is stored) and then answers 500 with the dialect's server error for
+// the route (Aidelly's PUBLIC_API_POST_CREATE_FAILED on POST /v1/posts), as
+// a server whose response path failed after its commit. An answer other
+// than a success (a replay, a conflict, the quota) is sent as it is.
+func FailAfterStoring() Step {
+	return Step{kind: stepServerAfter, status: http.StatusInternalServerError}
+}
+
 // RateLimited returns a Step that answers 429 with the dialect's
 // rate-limited envelope and Retry-After: retryAfter in seconds, rounded up.
 // Zero sends "Retry-After: 0"; a negative retryAfter sends no Retry-After.
@@ -159,6 +169,8 @@ func (s Step) String() string {
 		return "Huge(" + strconv.Itoa(s.status) + ", " + strconv.Itoa(s.size) + ")"
 	case stepRateLimited:
 		return "RateLimited(" + s.retryAfter.String() + ")"
+	case stepServerAfter:
+		return "FailAfterStoring()"
 	}
 	return "Step(?)"
 }
@@ -211,6 +223,10 @@ type Faults struct {
 	// server-error status.
 	Huge float64
 
+	// ServerErrorAfter handles the request normally (a write is stored),
+	// then answers 500 with the route's server error (FailAfterStoring()).
+	ServerErrorAfter float64
+
 	// SlowDelay is the wait of a Slow fault; zero means 1s.
 	SlowDelay time.Duration
 	// RetryAfter is the Retry-After of a RateLimit fault, in seconds
@@ -243,8 +259,8 @@ func (f *Faults) validate() {
 	}
 }
 
-func (f *Faults) probabilities() [8]float64 {
-	return [8]float64{f.ServerError, f.RateLimit, f.DropBefore, f.DropAfter, f.Slow, f.Malformed, f.HTML, f.Huge}
+func (f *Faults) probabilities() [9]float64 {
+	return [9]float64{f.ServerError, f.RateLimit, f.DropBefore, f.DropAfter, f.Slow, f.Malformed, f.HTML, f.Huge, f.ServerErrorAfter}
 }
 
 // faultState draws faults. The Server's mutex guards it.
@@ -303,6 +319,8 @@ func (f *faultState) draw(d Dialect, route, key string) Step {
 			return HTML(http.StatusBadGateway)
 		case 7:
 			return Huge(d.serverErrorStatus(), f.cfg.HugeSize)
+		case 8:
+			return FailAfterStoring()
 		}
 	}
 	return Step{}

@@ -59,6 +59,38 @@ func TestDropAfter(t *testing.T) {
 	}
 }
 
+// TestFailAfterStoring proves that the write is stored before the 500 with
+// the route's code, so that a keyed retry is replayed and an unkeyed one
+// duplicates; and that the random mix draws it.
+func TestFailAfterStoring(t *testing.T) {
+	s := NewServer(Aidelly, WithScript(RouteCreatePost, FailAfterStoring()))
+	defer s.Close()
+	r := send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k")
+	mustStatus(t, r, 500)
+	if e := parseError(t, Aidelly, r); e.code != "PUBLIC_API_POST_CREATE_FAILED" {
+		t.Fatalf("code %q, want PUBLIC_API_POST_CREATE_FAILED", e.code)
+	}
+	if st := s.Stats(); st.StoredWrites != 1 || st.ServerErrors != 1 {
+		t.Fatalf("StoredWrites, ServerErrors = %d, %d; want 1, 1", st.StoredWrites, st.ServerErrors)
+	}
+	r = send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k")
+	mustStatus(t, r, 201)
+	if st := s.Stats(); st.Replays != 1 || st.StoredWrites != 1 || st.Duplicates != 0 {
+		t.Fatalf("keyed retry: Replays, StoredWrites, Duplicates = %d, %d, %d; want 1, 1, 0", st.Replays, st.StoredWrites, st.Duplicates)
+	}
+	if got := FailAfterStoring().String(); got != "FailAfterStoring()" {
+		t.Errorf("String() = %q", got)
+	}
+
+	m := NewServer(Postato, WithFaults(Faults{Seed: 3, ServerErrorAfter: 1}))
+	defer m.Close()
+	mustStatus(t, send(t, m, "POST", "/v1/posts", `{"content":"b"}`, ""), 500)
+	mustStatus(t, send(t, m, "POST", "/v1/posts", `{"content":"b"}`, ""), 500)
+	if st := m.Stats(); st.StoredWrites != 2 || st.Duplicates != 1 {
+		t.Fatalf("unkeyed: StoredWrites, Duplicates = %d, %d; want 2, 1", st.StoredWrites, st.Duplicates)
+	}
+}
+
 // TestSlow proves in fake time that a Slow step and WithLatency delay the
 // answer by exactly their sum.
 func TestSlow(t *testing.T) {

@@ -67,12 +67,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case step.answersAtOnce():
 		s.inject(w, r, route, step)
 	default:
-		status, body, ok := s.process(w.Header(), r, route, id, key, step.kind == stepDropAfter)
+		failAfter := step.kind == stepServerAfter
+		status, body, ok := s.process(w.Header(), r, route, id, key, step.kind == stepDropAfter, failAfter)
 		switch {
 		case !ok:
 			drop(w) // the request body could not be read: the client is gone
 		case step.kind == stepDropAfter:
 			drop(w)
+		case failAfter && status < 300:
+			// Processed (a write stored), then the response path fails.
+			s.inject(w, r, route, Step{kind: stepRespond, status: http.StatusInternalServerError})
 		default:
 			if step.kind == stepRespond && status < 300 {
 				status = step.status
@@ -167,8 +171,9 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, route string, st
 // quota, and answers route through the idempotency store. It sets the
 // answer's headers on h and returns its status and body; ok is false when
 // the request's body could not be read. With dropped, the answer will not
-// be sent: it is counted as a drop.
-func (s *Server) process(h http.Header, r *http.Request, route, id, key string, dropped bool) (status int, body []byte, ok bool) {
+// be sent: it is counted as a drop. With failAfter, a success will be
+// replaced by a server error, which counts it.
+func (s *Server) process(h http.Header, r *http.Request, route, id, key string, dropped, failAfter bool) (status int, body []byte, ok bool) {
 	var (
 		raw     []byte
 		obj     map[string]json.RawMessage
@@ -194,9 +199,11 @@ func (s *Server) process(h http.Header, r *http.Request, route, id, key string, 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer func() {
-		if dropped {
+		switch {
+		case dropped:
 			s.stats.Dropped++
-		} else {
+		case failAfter && status < 300:
+		default:
 			s.stats.countStatus(status)
 		}
 	}()

@@ -57,7 +57,7 @@ func realisticFaults(seed int64) []resilienttest.Option {
 	return []resilienttest.Option{resilienttest.WithFaults(resilienttest.Faults{
 		Seed:        seed,
 		ServerError: 0.08,
-		RateLimit:   0.01,
+		RateLimit:   0.005,
 		DropBefore:  0.01,
 		DropAfter:   0.02,
 		Slow:        0.02,
