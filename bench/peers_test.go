@@ -154,19 +154,23 @@ func retryableClient(base http.RoundTripper, w waits) doer {
 
 // failsafePolicies returns failsafe-go's HTTP retry policy with our retry
 // budget and waits (failsafehttp.NewRetryPolicyBuilder already retries
-// network errors, 429 and 5xx but 501, and honors Retry-After), followed,
-// when breaker is set, by a circuit breaker. The policies compose with the
-// first outermost, so that, as in ours, every attempt passes the breaker.
+// network errors, 429 and 5xx but 501, and honors Retry-After; its backoff
+// has no jitter), followed, when breaker is set, by a circuit breaker. The
+// policies compose with the first outermost, so that, as in ours, every
+// attempt passes the breaker.
 func failsafePolicies(w waits, breaker bool) []failsafe.Policy[*http.Response] {
 	rb := failsafehttp.NewRetryPolicyBuilder().WithMaxRetries(maxRetries)
 	if w.base > 0 {
 		rb = rb.WithBackoff(w.base, w.max)
 	}
-	ps := []failsafe.Policy[*http.Response]{rb.Build()}
-	if breaker {
-		ps = append(ps, failsafeBreaker())
+	if !breaker {
+		return []failsafe.Policy[*http.Response]{rb.Build()}
 	}
-	return ps
+	// By default the retry policy retries the open breaker's refusal too,
+	// waiting before each of those attempts; ours ends the call at a
+	// refusal, and so does this configuration.
+	rb = rb.AbortOnErrors(circuitbreaker.ErrOpen)
+	return []failsafe.Policy[*http.Response]{rb.Build(), failsafeBreaker()}
 }
 
 // failsafeBreaker returns failsafe-go's circuit breaker with its defaults
