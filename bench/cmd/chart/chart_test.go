@@ -198,14 +198,15 @@ func TestSVG(t *testing.T) {
 			}
 		}
 	}
-	// 1 background + 6 panels + bars: 5 (stub, bare left out) + 2 + 1 + 1 + 1 + 1.
-	if want := 1 + 6 + 11; rects != want {
+	// 1 background + 6 panels + bars: 5 (stub, bare left out) + 1 (loopback,
+	// bare left out) + 1 + 1 + 1 + 1.
+	if want := 1 + 6 + 10; rects != want {
 		t.Errorf("%d rects, want %d", rects, want)
 	}
 	if lines != 6 {
 		t.Errorf("%d target lines, want 6", lines)
 	}
-	for _, want := range []string{"failsafe-retry+breaker", "+2.0 allocs", "19600 (97%)", "Medians of 3 run(s)"} {
+	for _, want := range []string{"failsafe-retry+breaker", "+2.0 allocs", "0.970", "Medians of 3 run(s)"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("SVG lacks %q", want)
 		}

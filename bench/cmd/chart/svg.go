@@ -79,9 +79,6 @@ func drawPanel(b *strings.Builder, r *results, wl workload, x, y int) {
 			continue
 		}
 		br := bar{lib: lib, value: v}
-		if xb, ok := r.median(wl.bench+"/"+lib, "x-bare"); ok {
-			br.note = fmt.Sprintf(" (%.0f%%)", 100*xb)
-		}
 		if a, ok := r.median(wl.bench+"/"+lib, "added-allocs/op"); ok {
 			br.note = fmt.Sprintf(" +%s allocs", format("added-allocs/op", a))
 		}
