@@ -16,7 +16,7 @@ const (
 	headerH        = 44
 	footerH        = 28
 	labelW         = 160 // room for a configuration's name, left of the bars
-	valueW         = 78  // room for a value, right of the bars
+	valueW         = 104 // room for a value and its note, right of the bars
 	rowH           = 22
 	firstRowY      = 58 // below the panel's title and target line
 )
