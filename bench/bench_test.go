@@ -1,0 +1,359 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// This file holds the six workloads of README.md. Each reports ns/op, B/op
+// and allocs/op, and its own figures with ReportMetric. They stay correct
+// under -benchtime=1x: every figure is computed from whatever b.N was.
+
+const apiPath = "/v1/posts/1"
+
+// BenchmarkHappyStub is workload 1: a GET answered 200 by a stub
+// RoundTripper, without I/O, so that ns/op and allocs/op are the library's
+// own cost plus http.Client's. Every configuration other than bare also
+// reports added-ns/op and added-allocs/op: its cost minus that of a bare
+// http.Client over the same stub. The time of the bare client is measured
+// in blocks of stubBlock calls that alternate with the library's own blocks
+// (with the timer stopped), so that the drift of a shared machine hits both
+// alike; the allocations are counted with testing.AllocsPerRun.
+func BenchmarkHappyStub(b *testing.B) {
+	for _, p := range allPeers {
+		b.Run(p.name, func(b *testing.B) {
+			stub := newStubTransport()
+			do := p.build(stub, defaultWaits)
+			ref := bare(stub, defaultWaits)
+			req, err := http.NewRequest(http.MethodGet, "http://api.example.test"+apiPath, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			compare := p.name != nameBare
+			var own, base time.Duration
+			b.ReportAllocs()
+			b.ResetTimer()
+			for done := 0; done < b.N; {
+				k := min(stubBlock, b.N-done)
+				d, err := timeCalls(do, req, k)
+				if err != nil {
+					b.Fatal(err)
+				}
+				own += d
+				if compare {
+					b.StopTimer()
+					d, err := timeCalls(ref, req, k)
+					if err != nil {
+						b.Fatal(err)
+					}
+					base += d
+					b.StartTimer()
+				}
+				done += k
+			}
+			b.StopTimer()
+			if !compare {
+				return
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(own-base)/n, "added-ns/op")
+			b.ReportMetric(allocsPerCall(do, req)-allocsPerCall(ref, req), "added-allocs/op")
+		})
+	}
+}
+
+// stubBlock is how many calls of a library alternate with as many calls of
+// the bare client in BenchmarkHappyStub.
+const stubBlock = 256
+
+// timeCalls returns the time that n happy calls of do take.
+func timeCalls(do doer, req *http.Request, n int) (time.Duration, error) {
+	start := time.Now()
+	for range n {
+		if err := happyCall(do, req); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
+}
+
+// allocsPerCall returns the average number of allocations of a happy call.
+func allocsPerCall(do doer, req *http.Request) float64 {
+	return testing.AllocsPerRun(1000, func() { happyCall(do, req) })
+}
+
+// happyCall sends req with do and reads the answer to its end; it fails
+// unless the answer is a 200.
+func happyCall(do doer, req *http.Request) error {
+	resp, err := do(req)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d, want 200", resp.StatusCode)
+	}
+	return nil
+}
+
+// BenchmarkHappyLoopback is workload 2: GETs answered 200 by a loopback
+// server, from parallel callers (b.RunParallel). It reports req/s. Every
+// configuration other than bare also reports x-bare, its throughput divided
+// by that of a bare http.Client with a transport of its own, over the same
+// server. x-bare is measured after the timed run, with as many calls again
+// for each side, in bursts of loopBurst calls that alternate between the
+// two, so that the drift of a shared machine hits both alike.
+func BenchmarkHappyLoopback(b *testing.B) {
+	for _, p := range allPeers {
+		b.Run(p.name, func(b *testing.B) {
+			srv := newServer(okHandler)
+			defer srv.Close()
+			tr := newTransport()
+			defer tr.CloseIdleConnections()
+			do := p.build(tr, defaultWaits)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(happyWorker(b, do, srv.URL))
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+			if p.name == nameBare {
+				return
+			}
+			rtr := newTransport()
+			defer rtr.CloseIdleConnections()
+			ref := bare(rtr, defaultWaits)
+			// Warm both up: connections are open before the bursts count.
+			for _, d := range []doer{do, ref} {
+				if _, err := burst(d, srv.URL, runtime.GOMAXPROCS(0)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var own, base time.Duration
+			for done := 0; done < b.N; {
+				k := min(loopBurst, b.N-done)
+				d, err := burst(do, srv.URL, k)
+				if err != nil {
+					b.Fatal(err)
+				}
+				own += d
+				if d, err = burst(ref, srv.URL, k); err != nil {
+					b.Fatal(err)
+				}
+				base += d
+				done += k
+			}
+			b.ReportMetric(float64(base)/float64(own), "x-bare")
+		})
+	}
+}
+
+// loopBurst is how many calls of a library alternate with as many calls of
+// the bare client when BenchmarkHappyLoopback measures x-bare.
+const loopBurst = 256
+
+// burst makes n happy calls with do from GOMAXPROCS goroutines, as
+// b.RunParallel does, and returns the time they took.
+func burst(do doer, url string, n int) (time.Duration, error) {
+	workers := runtime.GOMAXPROCS(0)
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range workers {
+		wg.Go(func() {
+			req, err := http.NewRequest(http.MethodGet, url+apiPath, nil)
+			if err != nil {
+				errs[w] = err
+				return
+			}
+			for next.Add(1) <= int64(n) {
+				if err := happyCall(do, req); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(start), errors.Join(errs...)
+}
+
+// happyWorker returns the body of a parallel happy-path loop.
+func happyWorker(b *testing.B, do doer, url string) func(*testing.PB) {
+	return func(pb *testing.PB) {
+		req, err := http.NewRequest(http.MethodGet, url+apiPath, nil)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		for pb.Next() {
+			if err := happyCall(do, req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	}
+}
+
+// BenchmarkOneRetry is workload 3: every call gets a 503 and then a 200,
+// without waits, and without breakers (half of all attempts fail by
+// design). It reports the connections the server saw opened per 100 calls
+// (conns/100calls): a library that retries past a response without reading
+// and closing it loses its connection each time. It also reports
+// attempts/call and success-%.
+func BenchmarkOneRetry(b *testing.B) {
+	for _, p := range peers(retryingWithoutBreaker) {
+		b.Run(p.name, func(b *testing.B) {
+			srv := newServer(oneRetryHandler())
+			defer srv.Close()
+			tr := newTransport()
+			defer tr.CloseIdleConnections()
+			do := p.build(tr, noWaits)
+			var ids callCounter
+			ok := 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if call(do, http.MethodGet, srv.URL+apiPath, nil, ids.next()).ok() {
+					ok++
+				}
+			}
+			b.StopTimer()
+			n := float64(b.N)
+			b.ReportMetric(100*float64(srv.conns.Load())/n, "conns/100calls")
+			b.ReportMetric(float64(srv.attempts.Load())/n, "attempts/call")
+			b.ReportMetric(100*float64(ok)/n, "success-%")
+		})
+	}
+}
+
+// The outage workload's episode: outageCallers goroutines that make
+// outageCallsEach calls each, against a server that has just gone down.
+const (
+	outageCallers   = 64
+	outageCallsEach = 10
+)
+
+// BenchmarkOutage is workload 4: the server answers 503 to everything.
+// Each iteration is an episode of 64 concurrent callers making 10 calls
+// each through a newly built client (breakers start closed), with every
+// library's defaults but the retry budget (5 retries for all) and the
+// waits, scaled down to 1ms base and 10ms cap for all. It reports the
+// server attempts per logical call (attempts/call: a plain 5-retry client
+// makes 6) and the 99th percentile of the time until a caller gets its
+// answer (p99-ms); ns/op is the time of one episode of 640 calls.
+func BenchmarkOutage(b *testing.B) {
+	for _, p := range allPeers {
+		b.Run(p.name, func(b *testing.B) {
+			srv := newServer(outageHandler)
+			defer srv.Close()
+			var ids callCounter
+			lat := make([]time.Duration, 0, b.N*outageCallers*outageCallsEach)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				lat = append(lat, outageEpisode(p, srv.URL, &ids)...)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(srv.attempts.Load())/float64(len(lat)), "attempts/call")
+			b.ReportMetric(float64(percentile(lat, 99))/float64(time.Millisecond), "p99-ms")
+		})
+	}
+}
+
+// outageEpisode runs one episode of the outage workload with a new client
+// of p, and returns the latency of each call.
+func outageEpisode(p peer, url string, ids *callCounter) []time.Duration {
+	tr := newTransport()
+	defer tr.CloseIdleConnections()
+	do := p.build(tr, scaledWaits)
+	lat := make([]time.Duration, outageCallers*outageCallsEach)
+	var wg sync.WaitGroup
+	for g := range outageCallers {
+		wg.Go(func() {
+			for i := range outageCallsEach {
+				lat[g*outageCallsEach+i] = call(do, http.MethodGet, url+apiPath, nil, ids.next()).latency
+			}
+		})
+	}
+	wg.Wait()
+	return lat
+}
+
+// flakyShare is the share of attempts that fail in workload 5, and of first
+// attempts whose answer is lost in workload 6.
+const flakyShare = 0.2
+
+// BenchmarkFlaky is workload 5: 20% of attempts, drawn from a seeded source,
+// get a 503. One caller, defaults but the retry budget and the waits (as in
+// BenchmarkOutage). It reports the share of calls that succeed (success-%)
+// and attempts/call.
+func BenchmarkFlaky(b *testing.B) {
+	for _, p := range allPeers {
+		b.Run(p.name, func(b *testing.B) {
+			srv := newServer(flakyHandler(flakyShare))
+			defer srv.Close()
+			tr := newTransport()
+			defer tr.CloseIdleConnections()
+			do := p.build(tr, scaledWaits)
+			var ids callCounter
+			ok := 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if call(do, http.MethodGet, srv.URL+apiPath, nil, ids.next()).ok() {
+					ok++
+				}
+			}
+			b.StopTimer()
+			n := float64(b.N)
+			b.ReportMetric(100*float64(ok)/n, "success-%")
+			b.ReportMetric(float64(srv.attempts.Load())/n, "attempts/call")
+		})
+	}
+}
+
+// BenchmarkWriteFault is workload 6: POSTs with a JSON body to a server that
+// stores each write and then, on 20% of first attempts (seeded), drops the
+// connection without answering. The caller sets no idempotency key: a
+// library that retries such a write stores it twice unless it sends a key,
+// by which the server deduplicates. One caller, defaults but the retry
+// budget and the waits. It reports duplicate writes per 1,000 calls
+// (dups/1000calls), success-% and attempts/call.
+func BenchmarkWriteFault(b *testing.B) {
+	for _, p := range allPeers {
+		b.Run(p.name, func(b *testing.B) {
+			store := newWriteStore(flakyShare)
+			srv := newServer(store.ServeHTTP)
+			defer srv.Close()
+			tr := newTransport()
+			defer tr.CloseIdleConnections()
+			do := p.build(tr, scaledWaits)
+			var ids callCounter
+			ok := 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if call(do, http.MethodPost, srv.URL+"/v1/posts", writeBody, ids.next()).ok() {
+					ok++
+				}
+			}
+			b.StopTimer()
+			n := float64(b.N)
+			b.ReportMetric(1000*float64(store.duplicates())/n, "dups/1000calls")
+			b.ReportMetric(100*float64(ok)/n, "success-%")
+			b.ReportMetric(float64(srv.attempts.Load())/n, "attempts/call")
+		})
+	}
+}

@@ -1,0 +1,216 @@
+package bench
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/failsafe-go/failsafe-go"
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+	"github.com/failsafe-go/failsafe-go/failsafehttp"
+	"github.com/gojek/heimdall/v7"
+	"github.com/gojek/heimdall/v7/httpclient"
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/resilienthttp/resilient"
+)
+
+// maxRetries is the retry budget every library gets: ours by default, the
+// peers by configuration (their own defaults differ: go-retryablehttp 4,
+// failsafe-go 2, heimdall 0).
+const maxRetries = resilient.DefaultMaxRetries
+
+// waits is the backoff every library gets in one workload: the delay before
+// retry n grows from base, doubling, up to max. A zero base means no wait.
+type waits struct{ base, max time.Duration }
+
+var (
+	// defaultWaits are our defaults, given to every peer in the happy-path
+	// workloads, where no call ever waits.
+	defaultWaits = waits{resilient.DefaultBackoffBase, resilient.DefaultBackoffMax}
+	// noWaits is for the workload that measures connections, not time.
+	noWaits = waits{}
+	// scaledWaits are the defaults scaled down 500 times in base (and
+	// 3,000 times in cap), equally for every library, so that the outage,
+	// flaky and write workloads finish in seconds.
+	scaledWaits = waits{time.Millisecond, 10 * time.Millisecond}
+)
+
+// A doer sends one call the way a user of a library does, and returns what
+// the caller gets.
+type doer func(*http.Request) (*http.Response, error)
+
+// A peer is one library under test, in one configuration.
+type peer struct {
+	name string
+	// breaker reports whether the configuration has a circuit breaker.
+	breaker bool
+	// build returns the library sending its attempts through base.
+	build func(base http.RoundTripper, w waits) doer
+}
+
+// The names of the peers, as they appear in benchmark names.
+const (
+	nameBare            = "bare"
+	nameOurs            = "resilient"
+	nameOursNoBreaker   = "resilient-nobreaker"
+	nameRetryableRT     = "retryablehttp-roundtripper"
+	nameRetryableClient = "retryablehttp-client"
+	nameFailsafeBreaker = "failsafe-retry+breaker"
+	nameFailsafe        = "failsafe-retry"
+	nameHeimdall        = "heimdall"
+)
+
+// allPeers lists every configuration, the bare transport first.
+var allPeers = []peer{
+	{name: nameBare, build: bare},
+	{name: nameOurs, breaker: true, build: ours},
+	{name: nameOursNoBreaker, build: oursWithoutBreaker},
+	{name: nameRetryableRT, build: retryableRoundTripper},
+	{name: nameRetryableClient, build: retryableClient},
+	{name: nameFailsafeBreaker, breaker: true, build: failsafeRetryBreaker},
+	{name: nameFailsafe, build: failsafeRetry},
+	{name: nameHeimdall, build: heimdallClient},
+}
+
+// peers returns the configurations of allPeers that keep keep.
+func peers(keep func(peer) bool) []peer {
+	var ps []peer
+	for _, p := range allPeers {
+		if keep(p) {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+func every(peer) bool { return true }
+
+// retrying keeps every configuration without a breaker that retries.
+func retryingWithoutBreaker(p peer) bool { return p.name != nameBare && !p.breaker }
+
+// bare is the plain http.Client over base: no retries at all.
+func bare(base http.RoundTripper, _ waits) doer {
+	return (&http.Client{Transport: base}).Do
+}
+
+// ourOptions returns the options every workload gives our Transport: our
+// defaults, with the workload's waits.
+func ourOptions(w waits) []resilient.Option {
+	return []resilient.Option{resilient.WithMaxRetries(maxRetries), resilient.WithBackoff(w.base, w.max)}
+}
+
+// ours is our Transport with its defaults (the whole chain, breaker and rate
+// limiter included), as resilient.NewClient builds it, except for the waits.
+func ours(base http.RoundTripper, w waits) doer {
+	return (&http.Client{Transport: resilient.New(base, ourOptions(w)...)}).Do
+}
+
+// oursWithoutBreaker is ours with the circuit breaker turned off.
+func oursWithoutBreaker(base http.RoundTripper, w waits) doer {
+	return (&http.Client{Transport: resilient.New(base, oursNoBreaker(ourOptions(w)...)...)}).Do
+}
+
+// oursNoBreaker returns opts plus the option that turns our circuit breaker
+// off. It is the only place that knows how.
+func oursNoBreaker(opts ...resilient.Option) []resilient.Option {
+	return append(opts, resilient.WithoutBreaker())
+}
+
+// newRetryableClient returns a go-retryablehttp Client over base with our
+// retry budget and waits. Its default retry policy (DefaultRetryPolicy)
+// already retries network errors, 429 and 5xx but 501, and its default
+// backoff (DefaultBackoff) is min(max, base·2^n) without jitter, or the
+// server's Retry-After. Its default logger, which writes a line to stderr
+// for every request, is turned off: ours logs nothing by default.
+func newRetryableClient(base http.RoundTripper, w waits) *retryablehttp.Client {
+	c := retryablehttp.NewClient()
+	c.HTTPClient = &http.Client{Transport: base}
+	c.Logger = nil
+	c.RetryMax = maxRetries
+	c.RetryWaitMin, c.RetryWaitMax = w.base, w.max
+	return c
+}
+
+// retryableRoundTripper is go-retryablehttp used as a RoundTripper under a
+// plain http.Client.
+func retryableRoundTripper(base http.RoundTripper, w waits) doer {
+	rt := &retryablehttp.RoundTripper{Client: newRetryableClient(base, w)}
+	return (&http.Client{Transport: rt}).Do
+}
+
+// retryableClient is go-retryablehttp's own Client: each call converts the
+// request with FromRequest, as its users do.
+func retryableClient(base http.RoundTripper, w waits) doer {
+	c := newRetryableClient(base, w)
+	return func(req *http.Request) (*http.Response, error) {
+		rreq, err := retryablehttp.FromRequest(req)
+		if err != nil {
+			return nil, err
+		}
+		return c.Do(rreq)
+	}
+}
+
+// failsafePolicies returns failsafe-go's HTTP retry policy with our retry
+// budget and waits (failsafehttp.NewRetryPolicyBuilder already retries
+// network errors, 429 and 5xx but 501, and honors Retry-After; its backoff
+// has no jitter), followed, when breaker is set, by a circuit breaker. The
+// policies compose with the first outermost, so that, as in ours, every
+// attempt passes the breaker.
+func failsafePolicies(w waits, breaker bool) []failsafe.Policy[*http.Response] {
+	rb := failsafehttp.NewRetryPolicyBuilder().WithMaxRetries(maxRetries)
+	if w.base > 0 {
+		rb = rb.WithBackoff(w.base, w.max)
+	}
+	if !breaker {
+		return []failsafe.Policy[*http.Response]{rb.Build()}
+	}
+	// By default the retry policy retries the open breaker's refusal too,
+	// waiting before each of those attempts; ours ends the call at a
+	// refusal, and so does this configuration.
+	rb = rb.AbortOnErrors(circuitbreaker.ErrOpen)
+	return []failsafe.Policy[*http.Response]{rb.Build(), failsafeBreaker()}
+}
+
+// failsafeBreaker returns failsafe-go's circuit breaker with its defaults
+// (it opens after one failure, closes after one success, and stays open one
+// minute), told that a 5xx response is a failure: by default it counts only
+// errors, and would never see an HTTP outage.
+func failsafeBreaker() circuitbreaker.CircuitBreaker[*http.Response] {
+	return circuitbreaker.NewBuilder[*http.Response]().
+		HandleIf(func(resp *http.Response, err error) bool {
+			return err != nil || resp != nil && resp.StatusCode >= 500
+		}).
+		Build()
+}
+
+// failsafeRetryBreaker is failsafehttp.NewRoundTripper with a retry policy
+// and a circuit breaker, under a plain http.Client.
+func failsafeRetryBreaker(base http.RoundTripper, w waits) doer {
+	return (&http.Client{Transport: failsafehttp.NewRoundTripper(base, failsafePolicies(w, true)...)}).Do
+}
+
+// failsafeRetry is failsafehttp.NewRoundTripper with a retry policy only.
+func failsafeRetry(base http.RoundTripper, w waits) doer {
+	return (&http.Client{Transport: failsafehttp.NewRoundTripper(base, failsafePolicies(w, false)...)}).Do
+}
+
+// heimdallClient is heimdall's retrying httpclient with our retry budget.
+// It retries network errors and every 5xx (never 429), waits with
+// heimdall's exponential backoff (whole milliseconds, no jitter) or, for
+// zero waits, its default NoRetrier, and also sleeps after its last
+// attempt. Its default http.Client has a 30-second Timeout, which adds a
+// timer to every call; it is given the same plain http.Client as the others
+// instead, like for like.
+func heimdallClient(base http.RoundTripper, w waits) doer {
+	retrier := heimdall.NewNoRetrier()
+	if w.base > 0 {
+		retrier = heimdall.NewRetrier(heimdall.NewExponentialBackoff(w.base, w.max, 2, 0))
+	}
+	c := httpclient.NewClient(
+		httpclient.WithRetryCount(maxRetries),
+		httpclient.WithRetrier(retrier),
+		httpclient.WithHTTPClient(&http.Client{Transport: base}),
+	)
+	return c.Do
+}
