@@ -2,13 +2,14 @@ package resilient
 
 import (
 	"context"
+	"net/http"
 	"time"
 )
 
 // attemptState is what the layers of the chain learn about one attempt. The
-// retry loop allocates it (inside an attemptCtx) once per attempt; the
-// middlewares reach it through the attempt request's context and fill it, so
-// that the response is classified once and every layer reads that result.
+// retry loop allocates one per call and resets it for each attempt; the
+// middlewares receive it (see attemptRoundTripper) and fill it, so that the
+// response is classified once and every layer reads that result.
 type attemptState struct {
 	number      int // 1 for the first attempt
 	maxAttempts int
@@ -37,6 +38,25 @@ type RateLimitInfo struct {
 	Remaining int
 	// Reset is when the window resets; zero when not announced.
 	Reset time.Time
+}
+
+// attemptRoundTripper is implemented by the middlewares of the Transport's
+// own chain. The retry loop hands each attempt's state to the outermost one,
+// and each hands it to the next, so that an attempt needs neither a context
+// of its own nor a copy of the caller's request when it sends that request
+// unchanged. Through RoundTrip, as in a chain a user composed, they find the
+// state in the request's context instead, if any.
+type attemptRoundTripper interface {
+	roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error)
+}
+
+// roundTripNext sends req through next, with st when next is one of the
+// chain's own middlewares.
+func roundTripNext(next http.RoundTripper, req *http.Request, st *attemptState) (*http.Response, error) {
+	if a, ok := next.(attemptRoundTripper); ok {
+		return a.roundTripAttempt(req, st)
+	}
+	return next.RoundTrip(req)
 }
 
 // attemptKey is the context key of an attempt's state.

@@ -43,16 +43,17 @@ func hasBody(req *http.Request) bool {
 	return req.Body != nil && req.Body != http.NoBody
 }
 
-// first returns the body of the first attempt.
-func (b *replayBody) first() io.ReadCloser {
+// first returns the body of the first attempt, and whether it is the
+// caller's body itself.
+func (b *replayBody) first() (io.ReadCloser, bool) {
 	if !hasBody(b.req) {
-		return b.req.Body
+		return b.req.Body, true
 	}
 	b.sent = true
 	if b.cap != nil {
-		return b.cap.reader()
+		return b.cap.reader(), false
 	}
-	return b.req.Body
+	return b.req.Body, true
 }
 
 // next returns the body of a later attempt, or an error when the body

@@ -123,7 +123,7 @@ func TestReplayBodyWithoutBody(t *testing.T) {
 		req.Body = body
 		var b replayBody
 		b.init(req, 10)
-		if b.first() != body || !b.replayable() {
+		if first, same := b.first(); first != body || !same || !b.replayable() {
 			t.Errorf("%v: first() is not the caller's body", body)
 		}
 		if r, err := b.next(); r != body || err != nil {
@@ -141,7 +141,7 @@ func TestReplayBodyGetBody(t *testing.T) {
 	if b.cap != nil {
 		t.Fatal("a body with GetBody is captured")
 	}
-	if b.first() != orig {
+	if first, same := b.first(); first != orig || !same {
 		t.Error("first() is not the caller's body")
 	}
 	r, err := b.next()

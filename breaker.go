@@ -199,9 +199,13 @@ type breakerTransport struct {
 }
 
 func (b *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return b.roundTripAttempt(req, attemptOf(req.Context()))
+}
+
+func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
 	e := b.set.get(req)
 	if e == nil {
-		return b.next.RoundTrip(req)
+		return roundTripNext(b.next, req, st)
 	}
 	done, err := e.cb.Allow()
 	b.set.flush(req.Context())
@@ -218,16 +222,22 @@ func (b *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 			b.set.flush(req.Context())
 		}
 	}()
-	resp, err := b.next.RoundTrip(req)
+	resp, err := roundTripNext(b.next, req, st)
 	reported = true
-	done(breakerOutcome(req, resp, err))
+	done(attemptOutcome(st, req, resp, err))
 	b.set.flush(req.Context())
 	return resp, err
 }
 
-// breakerOutcome maps an attempt's result to what its breaker counts.
+// breakerOutcome maps an attempt's result to what its breaker counts,
+// reading the attempt's classification from the request's context.
 func breakerOutcome(req *http.Request, resp *http.Response, err error) error {
-	st := attemptOf(req.Context())
+	return attemptOutcome(attemptOf(req.Context()), req, resp, err)
+}
+
+// attemptOutcome maps an attempt's result, classified in st when st is not
+// nil, to what its breaker counts.
+func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, err error) error {
 	if err != nil || resp == nil {
 		if errors.Is(err, ErrAttemptTimeout) {
 			return errBreakerFailure

@@ -111,8 +111,12 @@ type classifier struct {
 }
 
 func (c *classifier) RoundTrip(req *http.Request) (*http.Response, error) {
+	return c.roundTripAttempt(req, attemptOf(req.Context()))
+}
+
+func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
 	resp, err := saneResult(c.next.RoundTrip(req))
-	if st := attemptOf(req.Context()); st != nil {
+	if st != nil {
 		c.classify(st, resp, err, time.Now)
 	}
 	return resp, err

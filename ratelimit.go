@@ -439,13 +439,16 @@ type rateLimitTransport struct {
 }
 
 func (m *rateLimitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return m.roundTripAttempt(req, attemptOf(req.Context()))
+}
+
+func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
 	rl := m.rl
 	k, limited := rl.key(req)
 	if !limited {
-		return m.next.RoundTrip(req)
+		return roundTripNext(m.next, req, st)
 	}
 	ctx := req.Context()
-	st := attemptOf(ctx)
 	var clock lazyNow
 	p := rl.lookup(k, rl.static > 0, &clock)
 	counted := false
@@ -462,7 +465,7 @@ func (m *rateLimitTransport) RoundTrip(req *http.Request) (*http.Response, error
 		}
 		counted = true
 	}
-	resp, err := m.next.RoundTrip(req)
+	resp, err := roundTripNext(m.next, req, st)
 	if err != nil || resp == nil {
 		if counted {
 			p.end()

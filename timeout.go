@@ -28,10 +28,14 @@ type attemptTimeout struct {
 }
 
 func (t *attemptTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.roundTripAttempt(req, attemptOf(req.Context()))
+}
+
+func (t *attemptTimeout) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
 	parent := req.Context()
 	ctx, cancel := context.WithCancelCause(parent)
 	timer := time.AfterFunc(t.d, func() { cancel(ErrAttemptTimeout) })
-	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	resp, err := roundTripNext(t.next, req.WithContext(ctx), st)
 	timedOut := !timer.Stop() && parent.Err() == nil
 	if err != nil {
 		cancel(nil)

@@ -139,25 +139,21 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	var held *http.Response // the last response retried past, kept for give-up
-	reqBody := body.first()
+	reqBody, sameBody := body.first()
+	st := new(attemptState) // reset for each attempt
 	for n := 1; ; n++ {
-		actx := &attemptCtx{Context: c.ctx}
-		actx.st.number, actx.st.maxAttempts = n, maxAttempts
-		actx.st.rate = RateLimitInfo{Limit: -1, Remaining: -1}
-		areq := req.WithContext(actx)
-		areq.Body = reqBody
-		c.setHeaders(areq, n, maxAttempts)
+		*st = attemptState{number: n, maxAttempts: maxAttempts, rate: RateLimitInfo{Limit: -1, Remaining: -1}}
+		areq := c.attemptRequest(n, maxAttempts, reqBody, sameBody && n == 1)
 
 		t0 := c.start
 		if n > 1 {
 			t0 = time.Now()
 		}
-		resp, err := t.inner.RoundTrip(areq)
+		resp, err := roundTripNext(t.inner, areq, st)
 		var dur time.Duration
 		if t.observed {
 			dur = time.Since(t0)
 		}
-		st := &actx.st
 		if err != nil && resp != nil {
 			// A broken RoundTripper; the contract allows only one of them.
 			resp.Body.Close()
@@ -244,9 +240,27 @@ func (c *call) setDeadline() {
 	}
 }
 
-// setHeaders gives the attempt its own header map when it must differ from
-// the caller's: an idempotency key to stamp, or the attempt header.
-func (c *call) setHeaders(areq *http.Request, n, maxAttempts int) {
+// attemptRequest returns the request of attempt n: the caller's own when
+// the attempt sends it unchanged (its first attempt, with its own body and
+// headers), else a copy with the attempt's body and headers. The caller's
+// request is never modified.
+func (c *call) attemptRequest(n, maxAttempts int, body io.ReadCloser, callerBody bool) *http.Request {
+	h := c.headers(n, maxAttempts)
+	if h == nil && callerBody {
+		return c.req
+	}
+	areq := new(http.Request)
+	*areq = *c.req
+	areq.Body = body
+	if h != nil {
+		areq.Header = h
+	}
+	return areq
+}
+
+// headers returns the attempt's own header map when it must differ from the
+// caller's (an idempotency key to stamp, or the attempt header), else nil.
+func (c *call) headers(n, maxAttempts int) http.Header {
 	if c.stampKey && c.header == nil {
 		c.header = c.req.Header.Clone()
 		if c.header == nil {
@@ -265,9 +279,7 @@ func (c *call) setHeaders(areq *http.Request, n, maxAttempts int) {
 		}
 		h.Set(name, strconv.Itoa(n)+"/"+strconv.Itoa(maxAttempts))
 	}
-	if h != nil {
-		areq.Header = h
-	}
+	return h
 }
 
 // decide returns whether attempt n is followed by another, and the wait
