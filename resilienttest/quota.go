@@ -172,6 +172,11 @@ func (s *quotaState) roll(c int, now time.Time) time.Time {
 		elapsed = 0
 	}
 	idx := int64(elapsed / s.window)
+	if idx < s.idx[c] {
+		// now was read before another request moved the window on:
+		// never go back to a window that has ended.
+		idx = s.idx[c]
+	}
 	if idx != s.idx[c] {
 		s.idx[c], s.used[c] = idx, 0
 	}
