@@ -16,7 +16,7 @@ import (
 
 func TestCaptureBody(t *testing.T) {
 	payload := strings.Repeat("abcdefghij", 10) // 100 bytes
-	src := newCloseRecorder(payload)
+	src := newTrackedBody(payload)
 	c := &captureBody{src: src, limit: 100}
 
 	r1 := c.reader()
@@ -25,7 +25,7 @@ func TestCaptureBody(t *testing.T) {
 		t.Fatalf("first reader: %d %v %q", n, err, buf)
 	}
 	r1.Close()
-	if src.closes.Load() != 0 {
+	if src.isClosed() {
 		t.Error("closing an attempt's reader closed the caller's body")
 	}
 
@@ -53,7 +53,7 @@ func TestCaptureBody(t *testing.T) {
 	}
 
 	// One byte over the limit: the capture is dropped and replay refused.
-	c = &captureBody{src: newCloseRecorder(payload + "!"), limit: 100}
+	c = &captureBody{src: newTrackedBody(payload + "!"), limit: 100}
 	r := c.reader()
 	if got, _ := io.ReadAll(r); string(got) != payload+"!" {
 		t.Fatalf("first reader over the limit = %q", got)
@@ -76,7 +76,7 @@ type iotestHalfReader struct{ r io.Reader }
 func (h iotestHalfReader) Read(p []byte) (int, error) { return h.r.Read(p[:(len(p)+1)/2]) }
 
 func TestCaptureBodyZeroLimit(t *testing.T) {
-	c := &captureBody{src: newCloseRecorder("x"), limit: 0}
+	c := &captureBody{src: newTrackedBody("x"), limit: 0}
 	if !c.replayable() {
 		t.Error("an unread body is not replayable")
 	}
@@ -179,7 +179,7 @@ func TestCapturedBodyOverRealTransport(t *testing.T) {
 		mu.Lock()
 		bodies = nil
 		mu.Unlock()
-		body := newCloseRecorder(payload)
+		body := newTrackedBody(payload)
 		req := newRequest(t, context.Background(), "PUT", srv.URL, body)
 		if !chunked {
 			req.ContentLength = int64(len(payload))
@@ -202,7 +202,7 @@ func TestCapturedBodyOverRealTransport(t *testing.T) {
 	// Over the limit: one attempt, the 503 returned.
 	n.Store(0)
 	client = loopbackClient(t, WithBackoff(0, 0), WithMaxBufferedBody(1<<10))
-	body := newCloseRecorder(payload)
+	body := newTrackedBody(payload)
 	resp, err := client.Do(newRequest(t, context.Background(), "PUT", srv.URL, body))
 	if err != nil {
 		t.Fatal(err)
@@ -216,9 +216,9 @@ func TestCapturedBodyOverRealTransport(t *testing.T) {
 
 // waitClosed waits for body to be closed: http.Transport may close a request
 // body from its own goroutine shortly after RoundTrip returns.
-func waitClosed(t *testing.T, body *closeRecorder) {
+func waitClosed(t *testing.T, body *trackedBody) {
 	t.Helper()
-	for i := 0; body.closes.Load() == 0; i++ {
+	for i := 0; !body.isClosed(); i++ {
 		if i == 1000 {
 			t.Fatal("request body not closed")
 		}

@@ -3,7 +3,6 @@ package resilient
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +22,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/resilienthttp/resilient/resilienttest"
 )
 
 // bkHost is a host of a bkNet: it answers with its status (200 when zero)
@@ -127,24 +128,13 @@ func bkMiddleware(next http.RoundTripper, limit int, opts ...Option) *breakerTra
 	return bt
 }
 
-// bkRecorder records the state changes it observes.
-type bkRecorder struct {
-	mu      sync.Mutex
-	changes []BreakerChange
-}
-
-func (r *bkRecorder) observe(c BreakerChange) {
-	r.mu.Lock()
-	r.changes = append(r.changes, c)
-	r.mu.Unlock()
-}
+// bkRecorder records the state changes it observes, with its add method.
+type bkRecorder struct{ collector[BreakerChange] }
 
 // transitions returns the changes as "key from->to" strings.
 func (r *bkRecorder) transitions() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var s []string
-	for _, c := range r.changes {
+	for _, c := range r.all() {
 		s = append(s, c.Key+" "+c.From.String()+"->"+c.To.String())
 	}
 	return s
@@ -157,8 +147,10 @@ func bkEqual(t *testing.T, what string, got, want []string) {
 	}
 }
 
-// TestBreakerDeadHost trips a breaker on a real server that always answers
-// 500, then checks that the calls that follow fail fast without reaching it.
+// TestBreakerDeadHost trips a breaker on a real server that answers 500 to
+// every attempt it can see before the trip (a resilienttest server scripted
+// with more 500s than that), then checks that the calls that follow fail
+// fast without reaching it.
 func TestBreakerDeadHost(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -171,13 +163,11 @@ func TestBreakerDeadHost(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var hits atomic.Int32
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				n := hits.Add(1)
-				http.Error(w, fmt.Sprintf("down #%d", n), http.StatusInternalServerError)
-			}))
+			down := slices.Repeat([]resilienttest.Step{resilienttest.Respond(http.StatusInternalServerError)}, 100)
+			srv := resilienttest.NewServer(resilienttest.Postato, resilienttest.WithScript(resilienttest.RouteListPosts, down...))
 			defer srv.Close()
-			tr := New(srv.Client().Transport, WithMaxRetries(0), WithBreaker(tt.settings))
+			hits := func() int { return srv.Stats().Requests }
+			tr := New(srv.Transport(), WithMaxRetries(0), WithBreaker(tt.settings))
 			url := srv.URL + "/v1/posts"
 
 			// Until the trip, every call returns the server's 500.
@@ -192,7 +182,7 @@ func TestBreakerDeadHost(t *testing.T) {
 							refused.Add(1)
 							return
 						}
-						if code != http.StatusInternalServerError || !strings.HasPrefix(body, "down #") {
+						if code != http.StatusInternalServerError || !strings.Contains(body, `"error":"INTERNAL_ERROR"`) {
 							t.Errorf("got %d %q, want the server's 500", code, body)
 						}
 						responses.Add(1)
@@ -200,11 +190,11 @@ func TestBreakerDeadHost(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			tripped := hits.Load()
-			if int(tripped) < tt.minHits || int(tripped) > tt.minHits+tt.goroutines-1 {
+			tripped := hits()
+			if tripped < tt.minHits || tripped > tt.minHits+tt.goroutines-1 {
 				t.Errorf("the server saw %d attempts before the trip, want %d to %d", tripped, tt.minHits, tt.minHits+tt.goroutines-1)
 			}
-			if responses.Load() != tripped || int(refused.Load()) != tt.goroutines {
+			if int(responses.Load()) != tripped || int(refused.Load()) != tt.goroutines {
 				t.Errorf("%d responses and %d refusals for %d attempts", responses.Load(), refused.Load(), tripped)
 			}
 
@@ -227,7 +217,7 @@ func TestBreakerDeadHost(t *testing.T) {
 			if elapsed > 50*time.Millisecond {
 				t.Errorf("%d refused calls took %v, want under 50ms", calls, elapsed)
 			}
-			if got := hits.Load(); got != tripped {
+			if got := hits(); got != tripped {
 				t.Errorf("the server saw %d attempts after the trip, want 0", got-tripped)
 			}
 		})
@@ -253,7 +243,7 @@ func TestBreakerProbe(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				h := bkDead()
 				var rec bkRecorder
-				tr := New(bkNet{"dead.test": h}, WithMaxRetries(0), WithBreaker(tt.settings), WithBreakerObserver(rec.observe))
+				tr := New(bkNet{"dead.test": h}, WithMaxRetries(0), WithBreaker(tt.settings), WithBreakerObserver(rec.add))
 				const url = "http://dead.test/x"
 
 				for i := range tt.trip {
@@ -503,7 +493,7 @@ func TestBreakerBoundedMemory(t *testing.T) {
 	runtime.ReadMemStats(&ms)
 	before := ms.HeapAlloc
 
-	bt := bkMiddleware(newBKStub(), maxBreakers)
+	bt := bkMiddleware(newCannedRT(http.StatusOK, http.Header{}), maxBreakers)
 	req, err := http.NewRequest(http.MethodGet, "https://h.test/", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -535,7 +525,7 @@ func TestBreakerBoundedMemory(t *testing.T) {
 // else is left.
 func TestBreakerEviction(t *testing.T) {
 	bkSynctestRun(t, "idle", func(t *testing.T) {
-		bt := bkMiddleware(newBKStub(), 8)
+		bt := bkMiddleware(newCannedRT(http.StatusOK, http.Header{}), 8)
 		for i := range 8 {
 			bkCall(t, bt, fmt.Sprintf("http://h%d.test/", i))
 		}
@@ -546,7 +536,7 @@ func TestBreakerEviction(t *testing.T) {
 		}
 	})
 	bkSynctestRun(t, "lru", func(t *testing.T) {
-		bt := bkMiddleware(newBKStub(), 16)
+		bt := bkMiddleware(newCannedRT(http.StatusOK, http.Header{}), 16)
 		for i := range 16 {
 			bkCall(t, bt, fmt.Sprintf("http://h%d.test/", i))
 			time.Sleep(time.Second)
@@ -664,22 +654,14 @@ func TestBreakerRefusedRetry(t *testing.T) {
 	})
 }
 
-// bkBody is a request body that records its Close.
-type bkBody struct {
-	io.Reader
-	closed atomic.Bool
-}
-
-func (b *bkBody) Close() error { b.closed.Store(true); return nil }
-
 // TestBreakerRefusalClosesBody checks that a refused attempt closes the
 // request body and never reaches the base transport.
 func TestBreakerRefusalClosesBody(t *testing.T) {
 	t.Parallel()
 	h := bkDead()
 	settings := WithBreaker(BreakerSettings{ConsecutiveFailures: 1})
-	newReq := func() (*http.Request, *bkBody) {
-		body := &bkBody{Reader: strings.NewReader(`{"text":"hello"}`)}
+	newReq := func() (*http.Request, *trackedBody) {
+		body := newTrackedBody(`{"text":"hello"}`)
 		req, err := http.NewRequest(http.MethodPut, "http://api.test/v1/posts/1", body)
 		if err != nil {
 			t.Fatal(err)
@@ -698,7 +680,7 @@ func TestBreakerRefusalClosesBody(t *testing.T) {
 		req, body := newReq()
 		_, _, err := bkDo(t, rt, req)
 		bkWantOpen(t, err)
-		if !body.closed.Load() {
+		if !body.isClosed() {
 			t.Errorf("%T: the body of a refused attempt was not closed", rt)
 		}
 		if got := h.hits.Load() - before; got != 1 {
@@ -716,7 +698,7 @@ func TestBreakerObserverAndLogger(t *testing.T) {
 		var rec bkRecorder
 		h := bkDead()
 		tr := New(bkNet{"api.test:8443": h}, WithMaxRetries(0), WithLogger(logger),
-			WithBreaker(BreakerSettings{ConsecutiveFailures: 2}), WithBreakerObserver(rec.observe))
+			WithBreaker(BreakerSettings{ConsecutiveFailures: 2}), WithBreakerObserver(rec.add))
 		const url = "https://api.test:8443/v1"
 		start := time.Now()
 		bkCall(t, tr, url)
@@ -730,17 +712,13 @@ func TestBreakerObserverAndLogger(t *testing.T) {
 			"https://api.test:8443 open->half-open",
 			"https://api.test:8443 half-open->closed",
 		})
-		if len(rec.changes) == 3 {
-			if !rec.changes[0].At.Equal(start) || !rec.changes[2].At.Equal(start.Add(10*time.Second+time.Millisecond)) {
-				t.Errorf("At = %v, %v; want %v, %v", rec.changes[0].At, rec.changes[2].At, start, start.Add(10*time.Second+time.Millisecond))
+		if changes := rec.all(); len(changes) == 3 {
+			if !changes[0].At.Equal(start) || !changes[2].At.Equal(start.Add(10*time.Second+time.Millisecond)) {
+				t.Errorf("At = %v, %v; want %v, %v", changes[0].At, changes[2].At, start, start.Add(10*time.Second+time.Millisecond))
 			}
 		}
 		var logged []string
-		for line := range strings.Lines(buf.String()) {
-			var r map[string]any
-			if err := json.Unmarshal([]byte(line), &r); err != nil {
-				t.Fatalf("%v: %s", err, line)
-			}
+		for _, r := range logRecords(t, &buf) {
 			if r["msg"] == "resilient: breaker state change" {
 				logged = append(logged, fmt.Sprintf("%v %v %v->%v", r["level"], r["breaker"], r["from"], r["to"]))
 			}
@@ -1001,7 +979,7 @@ func TestBreakerPanicFreesProbe(t *testing.T) {
 		h := bkDead()
 		hosts := bkNet{"api.test": h}
 		var panicking atomic.Bool
-		base := rtFuncBK(func(req *http.Request) (*http.Response, error) {
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
 			if panicking.Load() {
 				panic("base exploded")
 			}
@@ -1029,10 +1007,6 @@ func TestBreakerPanicFreesProbe(t *testing.T) {
 		}
 	})
 }
-
-type rtFuncBK func(*http.Request) (*http.Response, error)
-
-func (f rtFuncBK) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // TestWithBreakerPanics checks that invalid settings panic with a message
 // naming the field.

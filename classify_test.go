@@ -565,45 +565,27 @@ func TestClassifyRealNetworkErrors(t *testing.T) {
 		}
 	})
 	t.Run("connection refused", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
+		addr := refusedAddr(t)
 		var attempts []Attempt
 		// A write without a key is retried: the refused dial proves it never left.
 		tr := New(&http.Transport{}, WithBackoff(0, 0), WithMaxRetries(1), WithoutIdempotencyKeys(), observe(&attempts))
-		_, err = roundTrip(t, tr, newRequest(t, context.Background(), "POST", "http://"+addr+"/", strings.NewReader("x")))
+		_, err := roundTrip(t, tr, newRequest(t, context.Background(), "POST", "http://"+addr+"/", strings.NewReader("x")))
 		if !errors.Is(err, syscall.ECONNREFUSED) || len(attempts) != 2 || attempts[0].Class != Transient || !attempts[0].Retry {
 			t.Errorf("error %v, attempts %+v; want a retried Transient refusal", err, attempts)
 		}
 	})
 }
 
-// countingReader counts the bytes read from r.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 func TestPeekIsBounded(t *testing.T) {
 	envelope := `{"error":{"code":"invalid_request","message":"too big","details":{"pad":"`
 	big := envelope + strings.Repeat("x", 10<<20) + `"}}}`
 	t.Run("10 MB error body returned intact", func(t *testing.T) {
-		cr := &countingReader{r: strings.NewReader(big)}
-		s := &rtScript{steps: []rtStep{{status: 400, rc: func() io.ReadCloser { return io.NopCloser(cr) }}}}
+		s := &rtScript{steps: []rtStep{{status: 400, rc: func() io.ReadCloser { return io.NopCloser(strings.NewReader(big)) }}}}
 		var attempts []Attempt
 		resp, _ := roundTrip(t, New(s, WithObserver(func(a Attempt) { attempts = append(attempts, a) })),
 			newRequest(t, context.Background(), "GET", "http://api.test/", nil))
-		if cr.n > DefaultMaxPeek {
-			t.Errorf("RoundTrip read %d bytes of the body, want at most %d", cr.n, DefaultMaxPeek)
+		if n, _, _ := s.body(0).stats(); n > DefaultMaxPeek {
+			t.Errorf("RoundTrip read %d bytes of the body, want at most %d", n, DefaultMaxPeek)
 		}
 		// The envelope is cut by the peek: the status decides.
 		if attempts[0].Class != Permanent {
@@ -614,11 +596,11 @@ func TestPeekIsBounded(t *testing.T) {
 		}
 	})
 	t.Run("ParseError on 10 MB", func(t *testing.T) {
-		cr := &countingReader{r: strings.NewReader(big)}
-		resp := newResponse(rtStep{status: 503, header: http.Header{"Content-Type": {"application/json"}}, rc: func() io.ReadCloser { return io.NopCloser(cr) }})
+		resp := newResponse(rtStep{status: 503, header: http.Header{"Content-Type": {"application/json"}}, rc: func() io.ReadCloser { return io.NopCloser(strings.NewReader(big)) }})
+		tb := resp.Body.(*trackedBody)
 		e := ParseError(resp)
-		if cr.n > DefaultMaxPeek || e == nil || !e.Retryable {
-			t.Errorf("ParseError read %d bytes, returned %+v", cr.n, e)
+		if n, _, _ := tb.stats(); n > DefaultMaxPeek || e == nil || !e.Retryable {
+			t.Errorf("ParseError read %d bytes, returned %+v", n, e)
 		}
 		if got := readBody(t, resp); got != big {
 			t.Errorf("body: %d bytes, want the original %d bytes", len(got), len(big))
@@ -637,12 +619,13 @@ func TestPeekIsBounded(t *testing.T) {
 	})
 	t.Run("WithMaxPeek", func(t *testing.T) {
 		for _, peek := range []int64{0, 10, 1 << 20} {
-			cr := &countingReader{r: strings.NewReader(`{"error":{"code":"rate_limit_exceeded"}}`)}
-			s := &rtScript{steps: []rtStep{{status: 403, header: http.Header{"Content-Type": {"application/json"}}, rc: func() io.ReadCloser { return io.NopCloser(cr) }}}}
+			s := &rtScript{steps: []rtStep{{status: 403, header: http.Header{"Content-Type": {"application/json"}}, rc: func() io.ReadCloser {
+				return io.NopCloser(strings.NewReader(`{"error":{"code":"rate_limit_exceeded"}}`))
+			}}}}
 			var attempts []Attempt
 			resp, _ := roundTrip(t, New(s, WithMaxPeek(peek), WithMaxRetries(0), WithObserver(func(a Attempt) { attempts = append(attempts, a) })),
 				newRequest(t, context.Background(), "GET", "http://api.test/", nil))
-			read := cr.n
+			read, _, _ := s.body(0).stats()
 			body := readBody(t, resp)
 			if read > peek || body != `{"error":{"code":"rate_limit_exceeded"}}` {
 				t.Errorf("WithMaxPeek(%d): read %d bytes before returning; body %q", peek, read, body)

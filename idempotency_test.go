@@ -6,73 +6,8 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 )
-
-// scriptedRT answers attempts from a script of statuses (and bodies) and
-// records every request it sees. It is safe for concurrent use.
-type scriptedRT struct {
-	mu      sync.Mutex
-	script  []scriptedAnswer
-	seen    []*http.Request
-	bodies  []string
-	fallbck scriptedAnswer
-}
-
-type scriptedAnswer struct {
-	status int
-	body   string
-	header http.Header
-	err    error
-}
-
-func (s *scriptedRT) RoundTrip(req *http.Request) (*http.Response, error) {
-	var body string
-	if req.Body != nil {
-		b, _ := io.ReadAll(req.Body)
-		req.Body.Close()
-		body = string(b)
-	}
-	s.mu.Lock()
-	s.seen = append(s.seen, req)
-	s.bodies = append(s.bodies, body)
-	a := s.fallbck
-	if len(s.script) > 0 {
-		a, s.script = s.script[0], s.script[1:]
-	}
-	s.mu.Unlock()
-	if a.err != nil {
-		return nil, a.err
-	}
-	if a.status == 0 {
-		a.status = http.StatusOK
-	}
-	h := a.header.Clone()
-	if h == nil {
-		h = http.Header{}
-	}
-	if a.body != "" && h.Get("Content-Type") == "" {
-		h.Set("Content-Type", "application/json")
-	}
-	return &http.Response{
-		StatusCode:    a.status,
-		Header:        h,
-		Body:          io.NopCloser(strings.NewReader(a.body)),
-		ContentLength: int64(len(a.body)),
-		Request:       req,
-	}, nil
-}
-
-func (s *scriptedRT) keys(header string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ks []string
-	for _, r := range s.seen {
-		ks = append(ks, r.Header.Get(header))
-	}
-	return ks
-}
 
 // fastRetries keeps retry waits negligible in tests that do not test time.
 var fastRetries = WithBackoff(0, 0)
@@ -82,7 +17,7 @@ const createFailed = `{"success":false,"error":{"code":"PUBLIC_API_POST_CREATE_F
 var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 func TestIdempotencyKeySameAcrossAttemptsAndDistinctBetweenCalls(t *testing.T) {
-	rt := &scriptedRT{script: []scriptedAnswer{
+	rt := &rtScript{steps: []rtStep{
 		{status: 500, body: createFailed},
 		{status: 503},
 		{status: 201},
@@ -105,7 +40,7 @@ func TestIdempotencyKeySameAcrossAttemptsAndDistinctBetweenCalls(t *testing.T) {
 			t.Fatalf("caller's request was modified: Idempotency-Key = %q", got)
 		}
 	}
-	keys := rt.keys("Idempotency-Key")
+	keys := rt.headers("Idempotency-Key")
 	if len(keys) != 5 {
 		t.Fatalf("server saw %d attempts, want 5", len(keys))
 	}
@@ -138,7 +73,7 @@ func TestIdempotencyCallerKeySurvives(t *testing.T) {
 		{"context", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rt := &scriptedRT{script: []scriptedAnswer{{status: 503}, {status: 201}}}
+			rt := &rtScript{steps: []rtStep{{status: 503}, {status: 201}}}
 			tr := New(rt, fastRetries)
 			ctx := context.Background()
 			if tc.header == "" {
@@ -157,20 +92,20 @@ func TestIdempotencyCallerKeySurvives(t *testing.T) {
 			if name == "" {
 				name = "Idempotency-Key"
 			}
-			for i, k := range rt.keys(name) {
+			for i, k := range rt.headers(name) {
 				if k != "post-42" {
 					t.Errorf("attempt %d: %s = %q, want post-42", i+1, name, k)
 				}
 			}
 			if tc.header != "" {
-				if k := rt.keys("Idempotency-Key"); tc.header != "Idempotency-Key" && k[0] != "" {
+				if k := rt.headers("Idempotency-Key"); tc.header != "Idempotency-Key" && k[0] != "" {
 					t.Errorf("a second key was added beside the caller's: %q", k[0])
 				}
 			} else if req.Header.Get("Idempotency-Key") != "" {
 				t.Error("caller's request was modified")
 			}
-			if len(rt.seen) != 2 {
-				t.Errorf("server saw %d attempts, want 2", len(rt.seen))
+			if rt.numCalls() != 2 {
+				t.Errorf("server saw %d attempts, want 2", rt.numCalls())
 			}
 		})
 	}
@@ -178,21 +113,21 @@ func TestIdempotencyCallerKeySurvives(t *testing.T) {
 
 func TestIdempotencyNoAutomaticKeyForPutDeleteGet(t *testing.T) {
 	for _, m := range []string{http.MethodPut, http.MethodDelete, http.MethodGet} {
-		rt := &scriptedRT{}
+		rt := &rtScript{steps: []rtStep{{}}}
 		req, _ := http.NewRequest(m, "https://api.example.com/v1/posts/1", nil)
 		resp, err := New(rt).RoundTrip(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if k := rt.keys("Idempotency-Key")[0]; k != "" {
+		if k := rt.headers("Idempotency-Key")[0]; k != "" {
 			t.Errorf("%s got an automatic key %q", m, k)
 		}
 	}
 }
 
 func TestIdempotencyConfigurableHeaderAndMethods(t *testing.T) {
-	rt := &scriptedRT{}
+	rt := &rtScript{steps: []rtStep{{}}}
 	tr := New(rt, WithIdempotencyHeader("x-idempotency-key"), WithIdempotencyMethods(http.MethodPut))
 	for _, m := range []string{http.MethodPut, http.MethodPost} {
 		req, _ := http.NewRequest(m, "https://api.example.com/v1/posts/1", strings.NewReader("x"))
@@ -202,43 +137,43 @@ func TestIdempotencyConfigurableHeaderAndMethods(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	keys := rt.keys("X-Idempotency-Key")
+	keys := rt.headers("X-Idempotency-Key")
 	if !uuidV4.MatchString(keys[0]) {
 		t.Errorf("PUT: X-Idempotency-Key = %q, want a UUID", keys[0])
 	}
 	if keys[1] != "" {
 		t.Errorf("POST outside the configured methods got key %q", keys[1])
 	}
-	if k := rt.keys("Idempotency-Key"); k[0] != "" {
+	if k := rt.headers("Idempotency-Key"); k[0] != "" {
 		t.Errorf("default header still set: %q", k[0])
 	}
 }
 
 func TestIdempotencyWithoutKeysWriteNotRetriedAfterSend(t *testing.T) {
-	rt := &scriptedRT{script: []scriptedAnswer{{status: 500, body: createFailed}, {status: 201}}}
+	rt := &rtScript{steps: []rtStep{{status: 500, body: createFailed}, {status: 201}}}
 	req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
 	resp, err := New(rt, fastRetries, WithoutIdempotencyKeys()).RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 500 || len(rt.seen) != 1 {
-		t.Fatalf("status %d after %d attempts, want 500 after 1", resp.StatusCode, len(rt.seen))
+	if resp.StatusCode != 500 || rt.numCalls() != 1 {
+		t.Fatalf("status %d after %d attempts, want 500 after 1", resp.StatusCode, rt.numCalls())
 	}
-	if k := rt.keys("Idempotency-Key")[0]; k != "" {
+	if k := rt.headers("Idempotency-Key")[0]; k != "" {
 		t.Errorf("key %q sent with automatic keys off", k)
 	}
 
 	// A 429 was refused before processing: retried even without a key.
-	rt = &scriptedRT{script: []scriptedAnswer{{status: 429, header: http.Header{"Retry-After": {"0"}}}, {status: 201}}}
+	rt = &rtScript{steps: []rtStep{{status: 429, header: http.Header{"Retry-After": {"0"}}}, {status: 201}}}
 	req, _ = http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
 	resp, err = New(rt, fastRetries, WithoutIdempotencyKeys()).RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 201 || len(rt.seen) != 2 {
-		t.Fatalf("429 path: status %d after %d attempts, want 201 after 2", resp.StatusCode, len(rt.seen))
+	if resp.StatusCode != 201 || rt.numCalls() != 2 {
+		t.Fatalf("429 path: status %d after %d attempts, want 201 after 2", resp.StatusCode, rt.numCalls())
 	}
 }
 
@@ -249,35 +184,35 @@ func TestIdempotencyKeyRequiredRetriesExactlyOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		opts     []Option
-		script   []scriptedAnswer
+		steps    []rtStep
 		attempts int
 		status   int
 	}{
-		{"then-ok", nil, []scriptedAnswer{{status: 400, body: required}, {status: 200}}, 2, 200},
-		{"asks-twice", nil, []scriptedAnswer{{status: 400, body: required}, {status: 400, body: required}, {status: 200}}, 2, 400},
-		{"problem", nil, []scriptedAnswer{{status: 400, body: `{"type":"https://example.com/probs/idempotency-key-missing","title":"Idempotency-Key is missing","status":400}`, header: http.Header{"Content-Type": {"application/problem+json"}}}, {status: 200}}, 2, 200},
-		{"generation-off", []Option{WithoutIdempotencyKeys()}, []scriptedAnswer{{status: 400, body: required}, {status: 200}}, 1, 400},
+		{"then-ok", nil, []rtStep{{status: 400, body: required}, {status: 200}}, 2, 200},
+		{"asks-twice", nil, []rtStep{{status: 400, body: required}, {status: 400, body: required}, {status: 200}}, 2, 400},
+		{"problem", nil, []rtStep{{status: 400, body: `{"type":"https://example.com/probs/idempotency-key-missing","title":"Idempotency-Key is missing","status":400}`, header: http.Header{"Content-Type": {"application/problem+json"}}}, {status: 200}}, 2, 200},
+		{"generation-off", []Option{WithoutIdempotencyKeys()}, []rtStep{{status: 400, body: required}, {status: 200}}, 1, 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rt := &scriptedRT{script: tc.script}
+			rt := &rtScript{steps: tc.steps}
 			req, _ := http.NewRequest(http.MethodPut, "https://api.example.com/v1/posts/1", strings.NewReader("payload"))
 			resp, err := New(rt, append([]Option{fastRetries}, tc.opts...)...).RoundTrip(req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if len(rt.seen) != tc.attempts || resp.StatusCode != tc.status {
-				t.Fatalf("status %d after %d attempts, want %d after %d", resp.StatusCode, len(rt.seen), tc.status, tc.attempts)
+			if rt.numCalls() != tc.attempts || resp.StatusCode != tc.status {
+				t.Fatalf("status %d after %d attempts, want %d after %d", resp.StatusCode, rt.numCalls(), tc.status, tc.attempts)
 			}
-			keys := rt.keys("Idempotency-Key")
+			keys := rt.headers("Idempotency-Key")
 			if keys[0] != "" {
 				t.Errorf("first attempt carried key %q", keys[0])
 			}
 			if tc.attempts == 2 && !uuidV4.MatchString(keys[1]) {
 				t.Errorf("retry carried key %q, want a UUID", keys[1])
 			}
-			for i, b := range rt.bodies {
-				if b != "payload" {
+			for i := range rt.numCalls() {
+				if b := string(rt.call(i).body); b != "payload" {
 					t.Errorf("attempt %d body %q, want the same payload", i+1, b)
 				}
 			}
@@ -286,39 +221,39 @@ func TestIdempotencyKeyRequiredRetriesExactlyOnce(t *testing.T) {
 }
 
 func TestIdempotencyConflictIsPermanent(t *testing.T) {
-	for _, tc := range []scriptedAnswer{
+	for _, tc := range []rtStep{
 		{status: 409, body: `{"success":false,"error":{"code":"PUBLIC_API_IDEMPOTENCY_CONFLICT","message":"Reused key"},"request_id":"r"}`},
 		{status: 422, body: `{"type":"https://example.com/idempotency-key-reused","title":"Idempotency-Key reused","status":422}`},
 	} {
-		rt := &scriptedRT{script: []scriptedAnswer{tc, {status: 201}}}
+		rt := &rtScript{steps: []rtStep{tc, {status: 201}}}
 		req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
 		resp, err := New(rt, fastRetries).RoundTrip(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != tc.status || len(rt.seen) != 1 {
-			t.Errorf("%d: status %d after %d attempts, want no retry", tc.status, resp.StatusCode, len(rt.seen))
+		if resp.StatusCode != tc.status || rt.numCalls() != 1 {
+			t.Errorf("%d: status %d after %d attempts, want no retry", tc.status, resp.StatusCode, rt.numCalls())
 		}
 	}
 }
 
 func TestIdempotencyWriteRetriedAfterNetworkError(t *testing.T) {
-	rt := &scriptedRT{script: []scriptedAnswer{{err: io.ErrUnexpectedEOF}, {status: 201}}}
+	rt := &rtScript{steps: []rtStep{{err: io.ErrUnexpectedEOF}, {status: 201}}}
 	req, _ := http.NewRequest(http.MethodPatch, "https://api.example.com/v1/posts/1", strings.NewReader("x"))
 	resp, err := New(rt, fastRetries).RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 201 || len(rt.seen) != 2 {
-		t.Fatalf("status %d after %d attempts, want 201 after 2", resp.StatusCode, len(rt.seen))
+	if resp.StatusCode != 201 || rt.numCalls() != 2 {
+		t.Fatalf("status %d after %d attempts, want 201 after 2", resp.StatusCode, rt.numCalls())
 	}
 	// Without a key, an error after sending is not retried.
-	rt = &scriptedRT{script: []scriptedAnswer{{err: io.ErrUnexpectedEOF}, {status: 201}}}
+	rt = &rtScript{steps: []rtStep{{err: io.ErrUnexpectedEOF}, {status: 201}}}
 	req, _ = http.NewRequest(http.MethodPatch, "https://api.example.com/v1/posts/1", strings.NewReader("x"))
-	if _, err := New(rt, fastRetries, WithoutIdempotencyKeys()).RoundTrip(req); err == nil || len(rt.seen) != 1 {
-		t.Fatalf("err %v after %d attempts, want an error after 1", err, len(rt.seen))
+	if _, err := New(rt, fastRetries, WithoutIdempotencyKeys()).RoundTrip(req); err == nil || rt.numCalls() != 1 {
+		t.Fatalf("err %v after %d attempts, want an error after 1", err, rt.numCalls())
 	}
 }
 

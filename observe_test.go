@@ -15,21 +15,6 @@ import (
 	"time"
 )
 
-// logRecords decodes the JSON lines of a slog.JSONHandler.
-func logRecords(t *testing.T, buf *bytes.Buffer) []map[string]any {
-	t.Helper()
-	var recs []map[string]any
-	dec := json.NewDecoder(bytes.NewReader(buf.Bytes()))
-	for dec.More() {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			t.Fatalf("log is not JSON lines: %v\n%s", err, buf.String())
-		}
-		recs = append(recs, m)
-	}
-	return recs
-}
-
 var secrets = []string{"sk_live_secret", "topsecret", "api_key", "user-email@example.com", "Bearer", "session=abc"}
 
 func TestLogRecordsEveryAttributeAndNoSecret(t *testing.T) {
@@ -120,19 +105,19 @@ func TestLogRecordsEveryAttributeAndNoSecret(t *testing.T) {
 
 func TestLogLevels(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		script []scriptedAnswer
-		want   []string
+		name  string
+		steps []rtStep
+		want  []string
 	}{
-		{"first-try-success", []scriptedAnswer{{status: 200}}, []string{"DEBUG"}},
-		{"success-after-retries", []scriptedAnswer{{status: 503}, {status: 200}}, []string{"WARN", "INFO"}},
-		{"permanent", []scriptedAnswer{{status: 404}}, []string{"ERROR"}},
-		{"network-failure", []scriptedAnswer{{err: io.ErrUnexpectedEOF}, {err: io.ErrUnexpectedEOF}}, []string{"WARN", "ERROR"}},
+		{"first-try-success", []rtStep{{status: 200}}, []string{"DEBUG"}},
+		{"success-after-retries", []rtStep{{status: 503}, {status: 200}}, []string{"WARN", "INFO"}},
+		{"permanent", []rtStep{{status: 404}}, []string{"ERROR"}},
+		{"network-failure", []rtStep{{err: io.ErrUnexpectedEOF}, {err: io.ErrUnexpectedEOF}}, []string{"WARN", "ERROR"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			rt := &scriptedRT{script: tc.script}
+			rt := &rtScript{steps: tc.steps}
 			req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts", nil)
 			resp, err := New(rt, fastRetries, WithMaxRetries(1), WithLogger(logger)).RoundTrip(req)
 			if err == nil {
@@ -153,7 +138,7 @@ func TestLogLevels(t *testing.T) {
 func TestLogRedactsURLsInErrors(t *testing.T) {
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
-	rt := &scriptedRT{fallbck: scriptedAnswer{err: &url.Error{Op: "Get", URL: "https://api.example.com/v1/posts?api_key=topsecret&x=1", Err: io.ErrUnexpectedEOF}}}
+	rt := &rtScript{steps: []rtStep{{err: &url.Error{Op: "Get", URL: "https://api.example.com/v1/posts?api_key=topsecret&x=1", Err: io.ErrUnexpectedEOF}}}}
 	req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts?api_key=topsecret", nil)
 	_, err := New(rt, fastRetries, WithMaxRetries(1), WithLogger(logger)).RoundTrip(req)
 	if err == nil {
@@ -181,26 +166,26 @@ func TestAPIErrorNeverShowsDetails(t *testing.T) {
 }
 
 func TestAttemptHeader(t *testing.T) {
-	rt := &scriptedRT{script: []scriptedAnswer{{status: 503}, {status: 503}, {status: 200}}}
+	rt := &rtScript{steps: []rtStep{{status: 503}, {status: 503}, {status: 200}}}
 	req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts", nil)
 	resp, err := New(rt, fastRetries, WithAttemptHeader("x-retry-attempt")).RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if got := strings.Join(rt.keys("X-Retry-Attempt"), ","); got != "1/6,2/6,3/6" {
+	if got := strings.Join(rt.headers("X-Retry-Attempt"), ","); got != "1/6,2/6,3/6" {
 		t.Errorf("attempt headers %q, want 1/6,2/6,3/6", got)
 	}
 	if req.Header.Get("X-Retry-Attempt") != "" {
 		t.Error("caller's request was modified")
 	}
 	// Off by default.
-	rt = &scriptedRT{}
+	rt = &rtScript{steps: []rtStep{{}}}
 	req, _ = http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts", nil)
 	resp, _ = New(rt).RoundTrip(req)
 	resp.Body.Close()
-	if len(rt.seen[0].Header) != 0 {
-		t.Errorf("headers added by default: %v", rt.seen[0].Header)
+	if h := rt.call(0).header; len(h) != 0 {
+		t.Errorf("headers added by default: %v", h)
 	}
 }
 
@@ -208,7 +193,7 @@ func TestObserverSeesOutcomes(t *testing.T) {
 	var mu sync.Mutex
 	var outcomes []Outcome
 	obs := WithObserver(func(a Attempt) { mu.Lock(); outcomes = append(outcomes, a.Outcome); mu.Unlock() })
-	rt := &scriptedRT{script: []scriptedAnswer{{status: 429, header: http.Header{"Retry-After": {"0"}}}, {status: 503}, {status: 400}}}
+	rt := &rtScript{steps: []rtStep{{status: 429, header: http.Header{"Retry-After": {"0"}}}, {status: 503}, {status: 400}}}
 	req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts", nil)
 	resp, err := New(rt, fastRetries, obs).RoundTrip(req)
 	if err != nil {

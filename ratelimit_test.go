@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/resilienthttp/resilient/resilienttest"
 	"golang.org/x/time/rate"
 )
 
@@ -32,74 +32,9 @@ func lockedRand(seed uint64) func(int64) int64 {
 	}
 }
 
-// pipeListener is an in-memory net.Listener whose connections are net.Pipe
-// pairs, so that a real http.Server and http.Transport talk inside a
-// synctest bubble.
-type pipeListener struct {
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-}
-
-func newPipeListener() *pipeListener {
-	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
-
-func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
-	client, server := net.Pipe()
-	select {
-	case l.conns <- server:
-		return client, nil
-	case <-l.done:
-	case <-ctx.Done():
-	}
-	client.Close()
-	server.Close()
-	return nil, net.ErrClosed
-}
-
-type pipeAddr struct{}
-
-func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "pipe" }
-
-// pipeBase starts h on an http.Server reached by the returned
-// http.Transport over net.Pipe connections. Call it inside a bubble; stop
-// closes both ends.
-func pipeBase(h http.Handler) (base *http.Transport, stop func()) {
-	ln := newPipeListener()
-	srv := &http.Server{Handler: h}
-	served := make(chan struct{})
-	go func() {
-		srv.Serve(ln)
-		close(served)
-	}()
-	base = &http.Transport{DialContext: ln.dial, MaxIdleConnsPerHost: 128}
-	return base, func() {
-		base.CloseIdleConnections()
-		srv.Close()
-		<-served
-	}
-}
-
 // handlerRT calls an http.Handler in process: the lightest in-memory
-// transport, for tests that do not need a real http.Transport.
+// transport, for tests that do not need a real http.Transport. As a server
+// does, it gives the handler a non-nil Body (http.NoBody for none).
 type handlerRT struct{ h http.Handler }
 
 func (rt handlerRT) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -109,117 +44,20 @@ func (rt handlerRT) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
+	sreq := req
+	if req.Body == nil {
+		r := *req
+		r.Body = http.NoBody
+		sreq = &r
+	}
 	rec := httptest.NewRecorder()
-	rt.h.ServeHTTP(rec, req)
+	rt.h.ServeHTTP(rec, sreq)
 	if req.Body != nil {
 		req.Body.Close()
 	}
 	resp := rec.Result()
 	resp.Request = req
 	return resp, nil
-}
-
-// Header formats of the quota server.
-const (
-	fmtUnix       = "X-RateLimit, Unix seconds"
-	fmtUnixMillis = "X-RateLimit, Unix milliseconds"
-	fmtDelta      = "X-RateLimit, seconds from now"
-	fmtRFC3339    = "X-RateLimit, RFC 3339"
-	fmtDash       = "X-Rate-Limit, Unix seconds"
-	fmtIETF       = "IETF RateLimit and RateLimit-Policy"
-)
-
-// quotaServer allows limit requests per fixed window and per class (reads,
-// writes), announces its quota in one header format, and answers 429 past
-// it, with Retry-After unless noRetryAfter.
-type quotaServer struct {
-	limit        int
-	window       time.Duration
-	format       string
-	noRetryAfter bool
-
-	mu       sync.Mutex
-	winStart [2]time.Time
-	count    [2]int
-	ok       int
-	limited  int
-	log      []time.Time // arrival times, when recording
-	record   bool
-}
-
-func newQuotaServer(format string, limit int, window time.Duration) *quotaServer {
-	return &quotaServer{limit: limit, window: window, format: format}
-}
-
-func ceilSeconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
-
-func (s *quotaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	now := time.Now()
-	class := 0
-	if !isReadMethod(r.Method) {
-		class = 1
-	}
-	s.mu.Lock()
-	start := now.Truncate(s.window)
-	if !start.Equal(s.winStart[class]) {
-		s.winStart[class], s.count[class] = start, 0
-	}
-	allowed := s.count[class] < s.limit
-	if allowed {
-		s.count[class]++
-		s.ok++
-	} else {
-		s.limited++
-	}
-	if s.record {
-		s.log = append(s.log, now)
-	}
-	remaining := s.limit - s.count[class]
-	s.mu.Unlock()
-
-	end := start.Add(s.window)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	lim, rem := strconv.Itoa(s.limit), strconv.Itoa(remaining)
-	switch s.format {
-	case fmtUnix, fmtUnixMillis, fmtDelta, fmtRFC3339:
-		h.Set("X-RateLimit-Limit", lim)
-		h.Set("X-RateLimit-Remaining", rem)
-		var reset string
-		switch s.format {
-		case fmtUnix:
-			reset = strconv.FormatInt(end.Unix(), 10)
-		case fmtUnixMillis:
-			reset = strconv.FormatInt(end.UnixMilli(), 10)
-		case fmtDelta:
-			reset = strconv.FormatInt(ceilSeconds(end.Sub(now)), 10)
-		case fmtRFC3339:
-			reset = end.UTC().Format(time.RFC3339)
-		}
-		h.Set("X-RateLimit-Reset", reset)
-	case fmtDash:
-		h.Set("X-Rate-Limit-Limit", lim)
-		h.Set("X-Rate-Limit-Remaining", rem)
-		h.Set("X-Rate-Limit-Reset", strconv.FormatInt(end.Unix(), 10))
-	case fmtIETF:
-		h.Set("RateLimit", fmt.Sprintf(`"default";r=%d;t=%d`, remaining, ceilSeconds(end.Sub(now))))
-		h.Set("RateLimit-Policy", fmt.Sprintf(`"default";q=%d;w=%d`, s.limit, ceilSeconds(s.window)))
-	}
-	if !allowed {
-		if !s.noRetryAfter {
-			h.Set("Retry-After", strconv.FormatInt(max(1, ceilSeconds(end.Sub(now))), 10))
-		}
-		w.WriteHeader(http.StatusTooManyRequests)
-		io.WriteString(w, `{"error":{"code":"rate_limited","message":"slow down"}}`)
-		return
-	}
-	io.WriteString(w, `{"data":"ok"}`)
-}
-
-func (s *quotaServer) counts() (ok, limited int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ok, s.limited
 }
 
 // quotaRun is the result of hammering a quota server.
@@ -231,16 +69,16 @@ type quotaRun struct {
 	failures    int     // calls that did not end in a 200
 }
 
-// hammer sends total GETs through client from goroutines goroutines and
-// measures what the server saw.
-func hammer(client *http.Client, srv *quotaServer, url string, goroutines, total int) quotaRun {
+// hammer sends total GETs of srv's post list through client from
+// goroutines goroutines and measures what srv, enforcing q, saw.
+func hammer(client *http.Client, srv *resilienttest.Server, q resilienttest.Quota, goroutines, total int) quotaRun {
 	start := time.Now()
 	var failures, next atomic.Int64
 	var wg sync.WaitGroup
 	for range goroutines {
 		wg.Go(func() {
 			for next.Add(1) <= int64(total) {
-				resp, err := client.Get(url)
+				resp, err := client.Get(srv.URL + "/v1/posts")
 				if err != nil {
 					failures.Add(1)
 					continue
@@ -255,32 +93,46 @@ func hammer(client *http.Client, srv *quotaServer, url string, goroutines, total
 	}
 	wg.Wait()
 	r := quotaRun{elapsed: time.Since(start), failures: int(failures.Load())}
-	r.ok, r.limited = srv.counts()
+	st := srv.Stats()
+	r.ok, r.limited = st.Requests-st.RateLimited, st.RateLimited
 	if r.ok+r.limited > 0 {
 		r.share429 = float64(r.limited) / float64(r.ok+r.limited)
 	}
-	if quota := float64(srv.limit) * float64(r.elapsed) / float64(srv.window); quota > 0 {
+	if quota := float64(q.Limit) * float64(r.elapsed) / float64(q.Window); quota > 0 {
 		r.used = float64(r.ok) / quota
 	}
 	return r
 }
 
-var quotaFormats = []string{fmtUnix, fmtUnixMillis, fmtDelta, fmtRFC3339, fmtDash, fmtIETF}
+// quotaFormats are the header formats of the quota proof.
+var quotaFormats = []struct {
+	name   string
+	format resilienttest.ResetFormat
+}{
+	{"X-RateLimit, Unix seconds", resilienttest.UnixSeconds},
+	{"X-RateLimit, Unix milliseconds", resilienttest.UnixMillis},
+	{"X-RateLimit, seconds from now", resilienttest.DeltaSeconds},
+	{"X-RateLimit, RFC 3339", resilienttest.RFC3339},
+	{"X-Rate-Limit, Unix seconds", resilienttest.XRateLimitDash},
+	{"IETF RateLimit and RateLimit-Policy", resilienttest.IETF},
+}
 
 // TestRateLimitQuota is the proof of the limiter: 16 goroutines × 150 GETs
-// against a server allowing 30 requests per second, through the default
-// chain over a real http.Transport, see at most 2% of 429s and use at least
-// 90% of the quota, in every header format. It runs 80 s of fake time.
+// against a server allowing 30 requests per second and per class, through
+// the default chain over a real http.Transport, see at most 2% of 429s and
+// use at least 90% of the quota, in every header format. It runs 80 s of
+// fake time on a resilienttest pipe server, whose one-second windows start
+// with the bubble, on a whole second.
 func TestRateLimitQuota(t *testing.T) {
-	for i, format := range quotaFormats {
-		t.Run(format, func(t *testing.T) {
+	for i, f := range quotaFormats {
+		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				srv := newQuotaServer(format, 30, time.Second)
-				base, stop := pipeBase(srv)
-				defer stop()
-				client := &http.Client{Transport: New(base, withRand(lockedRand(uint64(i))))}
-				r := hammer(client, srv, "http://api.test/v1/posts", 16, 16*150)
+				q := resilienttest.Quota{Limit: 30, Window: time.Second, PerClass: true, ResetFormat: f.format}
+				srv := resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithQuota(q))
+				defer srv.Close()
+				client := &http.Client{Transport: New(srv.Transport(), withRand(lockedRand(uint64(i))))}
+				r := hammer(client, srv, q, 16, 16*150)
 				t.Logf("%d ok, %d 429 (%.2f%% of attempts), %v, %.1f%% of the quota used",
 					r.ok, r.limited, 100*r.share429, r.elapsed, 100*r.used)
 				if r.failures > 0 {
@@ -339,23 +191,14 @@ func (s *recServer) seen(path string) []arrival {
 	return out
 }
 
-// observed collects the Attempts given to an observer.
-type observed struct {
-	mu sync.Mutex
-	a  []Attempt
-}
+// observed collects the Attempts given to an observer, with its add
+// method.
+type observed struct{ collector[Attempt] }
 
-func (o *observed) add(a Attempt) {
-	o.mu.Lock()
-	o.a = append(o.a, a)
-	o.mu.Unlock()
-}
-
+// path returns the attempts collected so far whose path is p.
 func (o *observed) path(p string) []Attempt {
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	var out []Attempt
-	for _, a := range o.a {
+	for _, a := range o.all() {
 		if a.Path == p {
 			out = append(out, a)
 		}
@@ -398,6 +241,16 @@ func throttle(w http.ResponseWriter, retryAfter string) {
 		w.Header().Set("Retry-After", retryAfter)
 	}
 	w.WriteHeader(http.StatusTooManyRequests)
+}
+
+// throttledOnce returns a recServer that answers its first request 429
+// with Retry-After retryAfter, and the others 200.
+func throttledOnce(retryAfter string) *recServer {
+	return &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 0 {
+			throttle(w, retryAfter)
+		}
+	}}
 }
 
 // TestRateLimitPauseHoldsPartition: a 429 with Retry-After on one goroutine
@@ -477,11 +330,7 @@ func TestRateLimitPauseHoldsPartition(t *testing.T) {
 func TestRateLimitReadsPausedWritesFlow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		t0 := time.Now()
-		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
-			if n == 0 {
-				throttle(w, "5")
-			}
-		}}
+		srv := throttledOnce("5")
 		client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0), withRand(lockedRand(2)))}
 		if code, _ := do(t, client, "GET", "http://api.test/read"); code != 429 {
 			t.Fatalf("first read: %d, want 429", code)
@@ -503,36 +352,21 @@ func TestRateLimitReadsPausedWritesFlow(t *testing.T) {
 	})
 }
 
-// closeFlagBody records whether it was closed.
-type closeFlagBody struct {
-	io.Reader
-	closed atomic.Bool
-}
-
-func (b *closeFlagBody) Close() error { b.closed.Store(true); return nil }
-
 // TestRateLimitDeadlineFailsFast: a wait that would pass the context's
 // deadline fails at once with ErrRateLimited, says how long it would have
 // been, and closes the request body; through the Transport and through the
 // middleware alone.
 func TestRateLimitDeadlineFailsFast(t *testing.T) {
-	pauseOnFirst := func() *recServer {
-		return &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
-			if n == 0 {
-				throttle(w, "30")
-			}
-		}}
-	}
 	t.Run("transport", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			var obs observed
-			client := &http.Client{Transport: New(handlerRT{pauseOnFirst()}, WithMaxRetries(0), WithObserver(obs.add))}
+			client := &http.Client{Transport: New(handlerRT{throttledOnce("30")}, WithMaxRetries(0), WithObserver(obs.add))}
 			if code, _ := do(t, client, "POST", "http://api.test/v1/posts"); code != 429 {
 				t.Fatalf("first write: %d, want 429", code)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			body := &closeFlagBody{Reader: strings.NewReader(`{"text":"hi"}`)}
+			body := newTrackedBody(`{"text":"hi"}`)
 			req, _ := http.NewRequestWithContext(ctx, "POST", "http://api.test/v1/posts", body)
 			start := time.Now()
 			resp, err := client.Do(req)
@@ -548,7 +382,7 @@ func TestRateLimitDeadlineFailsFast(t *testing.T) {
 			if msg := err.Error(); !strings.Contains(msg, "http://api.test writes: would wait 30") || !strings.Contains(msg, "deadline") {
 				t.Errorf("err = %q, want the partition and the wait", msg)
 			}
-			if !body.closed.Load() {
+			if !body.isClosed() {
 				t.Error("request body not closed")
 			}
 			if a := obs.path("/v1/posts"); len(a) != 2 || a[1].Outcome != OutcomeRateLimited {
@@ -558,7 +392,7 @@ func TestRateLimitDeadlineFailsFast(t *testing.T) {
 	})
 	t.Run("middleware alone", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			rt := New(nil).rateLimitMiddleware()(handlerRT{pauseOnFirst()})
+			rt := New(nil).rateLimitMiddleware()(handlerRT{throttledOnce("30")})
 			req, _ := http.NewRequest("GET", "http://api.test/x", nil)
 			resp, err := rt.RoundTrip(req)
 			if err != nil || resp.StatusCode != 429 {
@@ -566,13 +400,13 @@ func TestRateLimitDeadlineFailsFast(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
-			body := &closeFlagBody{Reader: strings.NewReader("x")}
+			body := newTrackedBody("x")
 			req, _ = http.NewRequestWithContext(ctx, "GET", "http://api.test/x", body)
 			resp, err = rt.RoundTrip(req)
 			if resp != nil || !errors.Is(err, ErrRateLimited) {
 				t.Fatalf("RoundTrip = %v, %v; want nil, ErrRateLimited", resp, err)
 			}
-			if !body.closed.Load() {
+			if !body.isClosed() {
 				t.Error("request body not closed")
 			}
 			// Without a deadline it waits the pause out.
@@ -586,18 +420,18 @@ func TestRateLimitDeadlineFailsFast(t *testing.T) {
 	})
 	t.Run("canceled while waiting", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			client := &http.Client{Transport: New(handlerRT{pauseOnFirst()}, WithMaxRetries(0))}
+			client := &http.Client{Transport: New(handlerRT{throttledOnce("30")}, WithMaxRetries(0))}
 			do(t, client, "GET", "http://api.test/x")
 			ctx, cancel := context.WithCancel(context.Background())
 			time.AfterFunc(3*time.Second, cancel)
-			body := &closeFlagBody{Reader: strings.NewReader("x")}
+			body := newTrackedBody("x")
 			req, _ := http.NewRequestWithContext(ctx, "GET", "http://api.test/x", body)
 			start := time.Now()
 			_, err := client.Do(req)
 			if !errors.Is(err, context.Canceled) || time.Since(start) != 3*time.Second {
 				t.Errorf("err = %v after %v, want context.Canceled after 3s", err, time.Since(start))
 			}
-			if !body.closed.Load() {
+			if !body.isClosed() {
 				t.Error("request body not closed")
 			}
 		})
@@ -609,11 +443,7 @@ func TestRateLimitDeadlineFailsFast(t *testing.T) {
 // a deadline; a longer limit lets them wait.
 func TestRateLimitLongPauseRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
-			if n == 0 {
-				throttle(w, "120")
-			}
-		}}
+		srv := throttledOnce("120")
 		client := &http.Client{Transport: New(handlerRT{srv})}
 		if code, _ := do(t, client, "GET", "http://api.test/x"); code != 429 {
 			t.Fatalf("first: %d, want the 429 returned at once", code)
@@ -624,11 +454,7 @@ func TestRateLimitLongPauseRefused(t *testing.T) {
 		}
 	})
 	synctest.Test(t, func(t *testing.T) {
-		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
-			if n == 0 {
-				throttle(w, "120")
-			}
-		}}
+		srv := throttledOnce("120")
 		client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetryAfter(5*time.Minute))}
 		start := time.Now()
 		if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || !within(time.Since(start), 2*time.Minute, 2*time.Minute+time.Second) {
@@ -947,11 +773,7 @@ func TestWithoutRateLimit(t *testing.T) {
 func TestRateLimitKey(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		t0 := time.Now()
-		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
-			if n == 0 {
-				throttle(w, "5")
-			}
-		}}
+		srv := throttledOnce("5")
 		key := func(r *http.Request) string {
 			if r.URL.Path == "/health" {
 				return ""
@@ -982,12 +804,11 @@ func TestRateLimitKey(t *testing.T) {
 // partitions are dropped once their reset has passed.
 func TestRateLimitBoundedPartitions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		canned := &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{
+		tr := New(newCannedRT(200, http.Header{
 			"X-Ratelimit-Limit":     {"100"},
 			"X-Ratelimit-Remaining": {"99"},
 			"X-Ratelimit-Reset":     {"60"},
-		}}
-		tr := New(roundTripFunc(func(*http.Request) (*http.Response, error) { return canned, nil }))
+		}))
 		m := tr.inner.(*rateLimitTransport)
 		req, _ := http.NewRequest("GET", "http://h.test/", nil)
 		for i := range 100_000 {
@@ -1013,23 +834,28 @@ func TestRateLimitBoundedPartitions(t *testing.T) {
 	})
 }
 
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
 // TestRateLimitConcurrent: 100 goroutines over three hosts and both
 // classes, with quotas, throttling and short deadlines, under -race. Every
-// call ends in a 200, in a 429 its deadline did not let it wait out, or in
-// a local refusal; every partition ends with nothing in flight.
+// call ends in a 200 (a 201 for a write), in a 429 its deadline did not let
+// it wait out, or in a local refusal; every partition ends with nothing in
+// flight.
 func TestRateLimitConcurrent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		servers := map[string]*quotaServer{
-			"a.test": newQuotaServer(fmtUnixMillis, 10, time.Second),
-			"b.test": newQuotaServer(fmtIETF, 10, time.Second),
-			"c.test": newQuotaServer(fmtDelta, 10, time.Second),
+		// Called in process, as handlers: each server pauses 1 to 7 ms,
+		// the length of the query, before answering.
+		servers := map[string]*resilienttest.Server{}
+		for host, format := range map[string]resilienttest.ResetFormat{
+			"a.test": resilienttest.UnixMillis,
+			"b.test": resilienttest.IETF,
+			"c.test": resilienttest.DeltaSeconds,
+		} {
+			srv := resilienttest.NewPipeServer(resilienttest.Postato, resilienttest.WithQuota(resilienttest.Quota{
+				Limit: 10, Window: time.Second, PerClass: true, ResetFormat: format}))
+			defer srv.Close()
+			servers[host] = srv
 		}
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			time.Sleep(time.Duration(len(r.URL.Path)) * time.Millisecond)
+			time.Sleep(time.Duration(len(r.URL.RawQuery)) * time.Millisecond)
 			servers[r.URL.Host].ServeHTTP(w, r)
 		})
 		var attempts atomic.Int64
@@ -1041,19 +867,19 @@ func TestRateLimitConcurrent(t *testing.T) {
 		for g := range 100 {
 			wg.Go(func() {
 				for i := range 10 {
-					method := "GET"
+					method, created := "GET", http.StatusOK
 					if i%2 == 1 {
-						method = "POST"
+						method, created = "POST", http.StatusCreated
 					}
 					ctx, cancel := context.Background(), context.CancelFunc(func() {})
 					if g%4 == 0 {
 						ctx, cancel = context.WithTimeout(ctx, 2*time.Second)
 					}
-					req, _ := http.NewRequestWithContext(ctx, method, "http://"+hosts[(g+i)%3]+"/"+strings.Repeat("p", g%7), strings.NewReader("body"))
+					req, _ := http.NewRequestWithContext(ctx, method, "http://"+hosts[(g+i)%3]+"/v1/posts?"+strings.Repeat("p", g%7+1), strings.NewReader("body"))
 					resp, err := client.Do(req)
 					cancel()
 					switch {
-					case err == nil && resp.StatusCode == 200:
+					case err == nil && resp.StatusCode == created:
 						ok.Add(1)
 					case err == nil && resp.StatusCode == 429 && g%4 == 0:
 						throttled.Add(1)
@@ -1074,8 +900,7 @@ func TestRateLimitConcurrent(t *testing.T) {
 		wg.Wait()
 		limited := 0
 		for _, s := range servers {
-			_, l := s.counts()
-			limited += l
+			limited += s.Stats().RateLimited
 		}
 		t.Logf("%d ok, %d 429 returned, %d refused locally; %d attempts, %d 429s", ok.Load(), throttled.Load(), refused.Load(), attempts.Load(), limited)
 		if n := ok.Load() + throttled.Load() + refused.Load(); n != 1000 {
@@ -1134,22 +959,22 @@ func TestPartKeyString(t *testing.T) {
 // (WithoutRateLimit) against on (the default), without rate-limit headers
 // and with X-RateLimit-* headers announcing a quota too large to pace.
 func BenchmarkRateLimitOverhead(b *testing.B) {
-	plain := &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{
+	plain := newCannedRT(200, http.Header{
 		"Content-Type": {"application/json"},
 		"Date":         {"Tue, 17 Feb 2026 14:00:00 GMT"},
 		"X-Request-Id": {"7f3a"},
-	}}
-	announced := &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{
+	})
+	announced := newCannedRT(200, http.Header{
 		"Content-Type":          {"application/json"},
 		"Date":                  {"Tue, 17 Feb 2026 14:00:00 GMT"},
 		"X-Request-Id":          {"7f3a"},
 		"X-Ratelimit-Limit":     {"1000000000000"},
 		"X-Ratelimit-Remaining": {"999999999999"},
 		"X-Ratelimit-Reset":     {"60"},
-	}}
+	})
 	for _, bb := range []struct {
 		name string
-		resp *http.Response
+		stub cannedRT
 		opts []Option
 	}{
 		{"off", plain, []Option{WithoutRateLimit()}},
@@ -1158,8 +983,7 @@ func BenchmarkRateLimitOverhead(b *testing.B) {
 		{"on-headers", announced, nil},
 	} {
 		b.Run(bb.name, func(b *testing.B) {
-			stub := roundTripFunc(func(*http.Request) (*http.Response, error) { return bb.resp, nil })
-			tr := New(stub, bb.opts...)
+			tr := New(bb.stub, bb.opts...)
 			req, _ := http.NewRequest("GET", "https://api.example.com/v1/posts", nil)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -1178,11 +1002,22 @@ func BenchmarkRateLimitOverhead(b *testing.B) {
 // a 429 and the share of the quota used. A run of b.N calls lasts about
 // b.N × 3.5 ms; use e.g. -benchtime=1000x.
 func BenchmarkRateLimitQuota(b *testing.B) {
-	srv := newQuotaServer(fmtUnixMillis, 30, 100*time.Millisecond)
-	srv.noRetryAfter = true
-	client := &http.Client{Transport: New(handlerRT{srv})}
+	q := resilienttest.Quota{Limit: 30, Window: 100 * time.Millisecond, PerClass: true, ResetFormat: resilienttest.UnixMillis}
+	srv := resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithQuota(q))
+	defer srv.Close()
+	// The server is called in process. Its quota always sends Retry-After,
+	// in whole seconds (at least 1): drop it, so that the client paces by
+	// the millisecond reset alone.
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		resp, err := handlerRT{srv}.RoundTrip(req)
+		if err == nil {
+			resp.Header.Del("Retry-After")
+		}
+		return resp, err
+	})
+	client := &http.Client{Transport: New(base)}
 	b.ResetTimer()
-	r := hammer(client, srv, "http://api.test/v1/posts", 16, b.N)
+	r := hammer(client, srv, q, 16, b.N)
 	b.StopTimer()
 	if r.failures > 0 {
 		b.Errorf("%d calls did not end in a 200", r.failures)

@@ -8,8 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,227 +17,6 @@ import (
 	"testing/synctest"
 	"time"
 )
-
-// rtStep is one scripted answer of an rtScript.
-type rtStep struct {
-	status int
-	header http.Header // copied into the response; Content-Type defaults to JSON for a body starting with '{'
-	body   string
-	rc     func() io.ReadCloser // the response body, instead of body
-	err    error                // fail the attempt with err
-	hang   bool                 // wait until the attempt's context ends, then fail with its cause
-	read   int                  // bytes of the request body to read: 0 all, -1 none
-	before func(req *http.Request)
-}
-
-// rtCall is what an rtScript saw of one attempt.
-type rtCall struct {
-	at     time.Time
-	method string
-	header http.Header
-	body   []byte
-	ctx    context.Context
-}
-
-// rtScript is an in-memory RoundTripper that answers attempts with its
-// steps in order, repeating the last one. It reads (as configured) and
-// always closes the request body, as the RoundTripper contract requires,
-// and records each attempt and each response body it hands out. It is safe
-// for concurrent use and, having no I/O, works inside a synctest bubble.
-type rtScript struct {
-	steps []rtStep
-
-	mu     sync.Mutex
-	calls  []rtCall
-	bodies []*trackedBody
-}
-
-func (s *rtScript) RoundTrip(req *http.Request) (*http.Response, error) {
-	s.mu.Lock()
-	i := len(s.calls)
-	s.calls = append(s.calls, rtCall{})
-	s.mu.Unlock()
-	st := s.steps[min(i, len(s.steps)-1)]
-
-	call := rtCall{at: time.Now(), method: req.Method, header: req.Header.Clone(), ctx: req.Context()}
-	if req.Body != nil {
-		switch {
-		case st.read == 0:
-			call.body, _ = io.ReadAll(req.Body)
-		case st.read > 0:
-			call.body, _ = io.ReadAll(io.LimitReader(req.Body, int64(st.read)))
-		}
-		req.Body.Close()
-	}
-	if st.before != nil {
-		st.before(req)
-	}
-	s.mu.Lock()
-	s.calls[i] = call
-	s.mu.Unlock()
-
-	if st.hang {
-		<-req.Context().Done()
-		return nil, context.Cause(req.Context())
-	}
-	if st.err != nil {
-		return nil, st.err
-	}
-	h := st.header.Clone()
-	if h == nil {
-		h = http.Header{}
-	}
-	if strings.HasPrefix(st.body, "{") && h.Get("Content-Type") == "" {
-		h.Set("Content-Type", "application/json")
-	}
-	var tb *trackedBody
-	cl := int64(-1)
-	if st.rc != nil {
-		tb = &trackedBody{rc: st.rc()}
-	} else {
-		tb = &trackedBody{rc: io.NopCloser(strings.NewReader(st.body))}
-		cl = int64(len(st.body))
-	}
-	s.mu.Lock()
-	s.bodies = append(s.bodies, tb)
-	s.mu.Unlock()
-	status := st.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	return &http.Response{
-		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
-		StatusCode:    status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h,
-		Body:          tb,
-		ContentLength: cl,
-		Request:       req,
-	}, nil
-}
-
-func (s *rtScript) numCalls() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.calls)
-}
-
-func (s *rtScript) call(i int) rtCall {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[i]
-}
-
-func (s *rtScript) body(i int) *trackedBody {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.bodies[i]
-}
-
-// trackedBody counts the bytes read from it and records Close.
-type trackedBody struct {
-	rc     io.ReadCloser
-	mu     sync.Mutex
-	n      int64
-	reads  int
-	closed bool
-}
-
-func (b *trackedBody) Read(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return 0, errors.New("read after close")
-	}
-	n, err := b.rc.Read(p)
-	b.n += int64(n)
-	b.reads++
-	return n, err
-}
-
-func (b *trackedBody) Close() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.closed = true
-	return b.rc.Close()
-}
-
-func (b *trackedBody) stats() (n int64, reads int, closed bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.n, b.reads, b.closed
-}
-
-// closeRecorder is a request body that records Close. Its type is unknown
-// to http.NewRequest, which therefore sets no GetBody.
-type closeRecorder struct {
-	r      io.Reader
-	closes atomic.Int32
-}
-
-func newCloseRecorder(s string) *closeRecorder { return &closeRecorder{r: strings.NewReader(s)} }
-
-func (b *closeRecorder) Read(p []byte) (int, error) { return b.r.Read(p) }
-func (b *closeRecorder) Close() error {
-	b.closes.Add(1)
-	return nil
-}
-
-// genReader yields n bytes of a fixed pattern without holding them.
-type genReader struct {
-	n, off int64
-}
-
-func (g *genReader) Read(p []byte) (int, error) {
-	if g.off >= g.n {
-		return 0, io.EOF
-	}
-	if rem := g.n - g.off; int64(len(p)) > rem {
-		p = p[:rem]
-	}
-	for i := range p {
-		p[i] = byte('a' + (g.off+int64(i))%26)
-	}
-	g.off += int64(len(p))
-	return len(p), nil
-}
-
-var (
-	errReset   = &net.OpError{Op: "read", Net: "tcp", Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}}
-	errRefused = &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
-)
-
-func newRequest(t testing.TB, ctx context.Context, method, url string, body io.Reader) *http.Request {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return req
-}
-
-// roundTrip calls tr.RoundTrip and checks the contract: exactly one of the
-// response and the error is nil.
-func roundTrip(t testing.TB, tr http.RoundTripper, req *http.Request) (*http.Response, error) {
-	t.Helper()
-	resp, err := tr.RoundTrip(req)
-	if (resp == nil) == (err == nil) {
-		t.Fatalf("RoundTrip = %v, %v; want exactly one non-nil", resp, err)
-	}
-	return resp, err
-}
-
-func readBody(t testing.TB, resp *http.Response) string {
-	t.Helper()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("reading the response body: %v", err)
-	}
-	resp.Body.Close()
-	return string(b)
-}
 
 func TestRetryStatusMatrix(t *testing.T) {
 	retried := map[int]bool{408: true, 429: true, 500: true, 502: true, 503: true, 504: true}
@@ -377,7 +154,7 @@ func TestNoRetryAfterContextEnds(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		s := &rtScript{steps: []rtStep{{status: 200}}}
-		body := newCloseRecorder("payload")
+		body := newTrackedBody("payload")
 		_, err := roundTrip(t, New(s), newRequest(t, ctx, "POST", "http://api.test/", body))
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("RoundTrip error = %v; want context.Canceled", err)
@@ -385,7 +162,7 @@ func TestNoRetryAfterContextEnds(t *testing.T) {
 		if n := s.numCalls(); n != 0 {
 			t.Errorf("attempts = %d, want 0", n)
 		}
-		if body.closes.Load() == 0 {
+		if !body.isClosed() {
 			t.Error("request body not closed")
 		}
 	})
@@ -461,12 +238,7 @@ func TestRetryAfter(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				ctx := context.Background()
-				if tc.ctxD > 0 {
-					var cancel context.CancelFunc
-					ctx, cancel = context.WithTimeout(ctx, tc.ctxD)
-					defer cancel()
-				}
+				ctx := timeoutCtx(t, tc.ctxD)
 				v := tc.value()
 				s := &rtScript{steps: []rtStep{
 					{status: 503, header: http.Header{"Retry-After": {v}}, body: "first"},
@@ -540,15 +312,10 @@ func TestGiveUpBeforeWait(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				ctx := context.Background()
-				if tc.ctxD > 0 {
-					var cancel context.CancelFunc
-					ctx, cancel = context.WithTimeout(ctx, tc.ctxD)
-					defer cancel()
-				}
+				ctx := timeoutCtx(t, tc.ctxD)
 				s := &rtScript{steps: []rtStep{{status: 503, body: "last"}, {status: 200}}}
 				opts := append([]Option{WithBackoff(10*time.Second, time.Minute)}, tc.opts...)
-				body := newCloseRecorder("payload")
+				body := newTrackedBody("payload")
 				req := newRequest(t, ctx, "PUT", "http://api.test/", body)
 				start := time.Now()
 				resp, err := roundTrip(t, New(s, opts...), req)
@@ -561,8 +328,8 @@ func TestGiveUpBeforeWait(t *testing.T) {
 				if got := readBody(t, resp); resp.StatusCode != 503 || got != "last" {
 					t.Errorf("RoundTrip = %d %q, want 503 %q", resp.StatusCode, got, "last")
 				}
-				if s.numCalls() != 1 || body.closes.Load() == 0 {
-					t.Errorf("attempts = %d, body closed %d times; want 1 attempt and a closed body", s.numCalls(), body.closes.Load())
+				if s.numCalls() != 1 || !body.isClosed() {
+					t.Errorf("attempts = %d, body closed %d times; want 1 attempt and a closed body", s.numCalls(), body.numCloses())
 				}
 			})
 		})
@@ -577,12 +344,12 @@ func TestCancelDuringWait(t *testing.T) {
 				defer cancel()
 				time.AfterFunc(100*time.Millisecond, cancel)
 				s := &rtScript{steps: []rtStep{{status: 503, body: strings.Repeat("x", 100)}, {status: 200}}}
-				body := newCloseRecorder("payload")
+				body := newTrackedBody("payload")
 				req := newRequest(t, ctx, "PUT", "http://api.test/", body)
-				var replays []*closeRecorder
+				var replays []*trackedBody
 				if getBody {
 					req.GetBody = func() (io.ReadCloser, error) {
-						b := newCloseRecorder("payload")
+						b := newTrackedBody("payload")
 						replays = append(replays, b)
 						return b, nil
 					}
@@ -596,11 +363,11 @@ func TestCancelDuringWait(t *testing.T) {
 				if !errors.As(err, &e) || !errors.Is(err, context.Canceled) || e.Attempts != 1 {
 					t.Errorf("RoundTrip error = %v, want a *Error of 1 attempt wrapping context.Canceled", err)
 				}
-				if body.closes.Load() == 0 {
+				if !body.isClosed() {
 					t.Error("request body not closed")
 				}
 				for i, b := range replays {
-					if b.closes.Load() == 0 {
+					if !b.isClosed() {
 						t.Errorf("body %d from GetBody not closed", i)
 					}
 				}
@@ -620,9 +387,9 @@ func TestBodyReplay(t *testing.T) {
 		reads []int // bytes the server reads of each attempt's body (0 all)
 	}{
 		{"GetBody", func() io.Reader { return strings.NewReader(payload) }, []int{0, 0, 0}},
-		{"captured", func() io.Reader { return newCloseRecorder(payload) }, []int{0, 0, 0}},
-		{"captured, partly read", func() io.Reader { return newCloseRecorder(payload) }, []int{10, 4000, 0}},
-		{"captured, unread", func() io.Reader { return newCloseRecorder(payload) }, []int{-1, 0, 0}},
+		{"captured", func() io.Reader { return newTrackedBody(payload) }, []int{0, 0, 0}},
+		{"captured, partly read", func() io.Reader { return newTrackedBody(payload) }, []int{10, 4000, 0}},
+		{"captured, unread", func() io.Reader { return newTrackedBody(payload) }, []int{-1, 0, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &rtScript{steps: []rtStep{{status: 503, read: tc.reads[0]}, {status: 502, read: tc.reads[1]}, {status: 200, read: tc.reads[2]}}}
@@ -655,20 +422,20 @@ func TestBodyLargerThanBufferNotRetried(t *testing.T) {
 	payload := strings.Repeat("p", 100)
 	t.Run("sent", func(t *testing.T) {
 		s := &rtScript{steps: []rtStep{{status: 503, body: "first"}, {status: 200}}}
-		body := newCloseRecorder(payload)
+		body := newTrackedBody(payload)
 		req := newRequest(t, context.Background(), "PUT", "http://api.test/", body)
 		resp, _ := roundTrip(t, New(s, WithBackoff(0, 0), WithMaxBufferedBody(16)), req)
 		if got := readBody(t, resp); resp.StatusCode != 503 || got != "first" || s.numCalls() != 1 {
 			t.Errorf("RoundTrip = %d %q after %d attempts, want the 503 after 1", resp.StatusCode, got, s.numCalls())
 		}
-		if body.closes.Load() == 0 {
+		if !body.isClosed() {
 			t.Error("request body not closed")
 		}
 	})
 	t.Run("never sent", func(t *testing.T) {
 		// A dial failure proves the body was not read: it can be sent again.
 		s := &rtScript{steps: []rtStep{{err: errRefused, read: -1}, {status: 200}}}
-		req := newRequest(t, context.Background(), "PUT", "http://api.test/", newCloseRecorder(payload))
+		req := newRequest(t, context.Background(), "PUT", "http://api.test/", newTrackedBody(payload))
 		resp, _ := roundTrip(t, New(s, WithBackoff(0, 0), WithMaxBufferedBody(16)), req)
 		resp.Body.Close()
 		if resp.StatusCode != 200 || string(s.call(1).body) != payload {
@@ -691,7 +458,7 @@ func TestRequestUnchanged(t *testing.T) {
 		t.Run(method, func(t *testing.T) {
 			s := &rtScript{steps: []rtStep{{status: 503}, {err: errReset}, {status: 200}}}
 			tr := New(s, WithBackoff(0, 0), WithAttemptHeader("X-Attempt"))
-			body := newCloseRecorder("payload")
+			body := newTrackedBody("payload")
 			req := newRequest(t, context.Background(), method, "http://api.test/v1/posts?token=secret", body)
 			req.Header.Set("Authorization", "Bearer t")
 			req.Header.Add("Accept", "a")
@@ -776,15 +543,15 @@ func TestRequestBodyClosed(t *testing.T) {
 					}
 					defer cancel()
 					s := &rtScript{steps: p.steps}
-					body := newCloseRecorder("payload")
+					body := newTrackedBody("payload")
 					req := newRequest(t, ctx, "PUT", "http://api.test/", body)
-					var replays []*closeRecorder
+					var replays []*trackedBody
 					if getBody {
 						req.GetBody = func() (io.ReadCloser, error) {
 							if p.badGB {
 								return nil, errors.New("no more")
 							}
-							b := newCloseRecorder("payload")
+							b := newTrackedBody("payload")
 							replays = append(replays, b)
 							return b, nil
 						}
@@ -794,11 +561,11 @@ func TestRequestBodyClosed(t *testing.T) {
 					if resp != nil {
 						readBody(t, resp)
 					}
-					if n := body.closes.Load(); n == 0 {
+					if !body.isClosed() {
 						t.Errorf("request body not closed (err %v)", err)
 					}
 					for i, b := range replays {
-						if b.closes.Load() == 0 {
+						if !b.isClosed() {
 							t.Errorf("body %d from GetBody not closed", i)
 						}
 					}
@@ -833,31 +600,6 @@ func TestGetBodyErrorKeepsAttemptError(t *testing.T) {
 	if len(attempts) != 1 || attempts[0].Err != nil || attempts[0].Retry || attempts[0].StatusCode != 503 {
 		t.Errorf("observer saw %+v; want one final 503 attempt without an error", attempts)
 	}
-}
-
-// countConns starts a loopback server running h that counts the
-// connections it accepts.
-func countConns(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int32) {
-	t.Helper()
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(h)
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv, &conns
-}
-
-// loopbackClient returns a client over a fresh http.Transport whose idle
-// connections are closed when the test ends.
-func loopbackClient(t *testing.T, opts ...Option) *http.Client {
-	t.Helper()
-	base := &http.Transport{MaxIdleConnsPerHost: 100}
-	t.Cleanup(base.CloseIdleConnections)
-	return &http.Client{Transport: New(base, opts...)}
 }
 
 func TestConnectionsReusedAcrossRetries(t *testing.T) {
@@ -974,7 +716,7 @@ func (b *brokenRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	switch {
 	case b.both:
-		tb := &trackedBody{rc: io.NopCloser(strings.NewReader("x"))}
+		tb := newTrackedBody("x")
 		b.bodies = append(b.bodies, tb)
 		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: tb}, errReset
 	case b.nilBody:
@@ -1049,17 +791,12 @@ func (e *urlErr) Error() string {
 func (e *urlErr) Unwrap() error { return e.err }
 
 func TestConnectionRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := refusedAddr(t)
 	var attempts []Attempt
 	client := loopbackClient(t, WithBackoff(0, 0), WithMaxRetries(2), WithoutIdempotencyKeys(),
 		WithObserver(func(a Attempt) { attempts = append(attempts, a) }))
 	req := newRequest(t, context.Background(), "PURGE", "http://"+addr+"/x", nil)
-	_, err = client.Do(req)
+	_, err := client.Do(req)
 	var e *Error
 	if !errors.As(err, &e) || e.Attempts != 3 || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("Do error = %v; want a *Error of 3 attempts wrapping ECONNREFUSED", err)
@@ -1239,7 +976,7 @@ func TestChain(t *testing.T) {
 	var order []string
 	mw := func(name string) Middleware {
 		return func(next http.RoundTripper) http.RoundTripper {
-			return rtFuncCore(func(r *http.Request) (*http.Response, error) {
+			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 				order = append(order, name)
 				return next.RoundTrip(r)
 			})
@@ -1254,10 +991,6 @@ func TestChain(t *testing.T) {
 		t.Error("Chain(nil) is not http.DefaultTransport")
 	}
 }
-
-type rtFuncCore func(*http.Request) (*http.Response, error)
-
-func (f rtFuncCore) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestConcurrentCallsShareATransport(t *testing.T) {
 	// A third of the answers fail: the first nine with 503, the rest with

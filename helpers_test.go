@@ -1,0 +1,365 @@
+package resilient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// This file holds the helpers the package's tests share: in-memory
+// RoundTrippers, a body that records how it is used, request and response
+// shorthands, loopback servers and clients, and the decoding of JSON logs.
+
+// rtStep is one scripted answer of an rtScript.
+type rtStep struct {
+	status int
+	header http.Header // copied into the response; Content-Type defaults to JSON for a body starting with '{'
+	body   string
+	rc     func() io.ReadCloser // the response body, instead of body
+	err    error                // fail the attempt with err
+	hang   bool                 // wait until the attempt's context ends, then fail with its cause
+	read   int                  // bytes of the request body to read: 0 all, -1 none
+	before func(req *http.Request)
+}
+
+// rtCall is what an rtScript saw of one attempt.
+type rtCall struct {
+	at     time.Time
+	method string
+	header http.Header
+	body   []byte
+	ctx    context.Context
+}
+
+// rtScript is an in-memory RoundTripper that answers attempts with its
+// steps in order, repeating the last one. It reads (as configured) and
+// always closes the request body, as the RoundTripper contract requires,
+// and records each attempt and each response body it hands out. It is safe
+// for concurrent use and, having no I/O, works inside a synctest bubble.
+type rtScript struct {
+	steps []rtStep
+
+	mu     sync.Mutex
+	calls  []rtCall
+	bodies []*trackedBody
+}
+
+func (s *rtScript) RoundTrip(req *http.Request) (*http.Response, error) {
+	s.mu.Lock()
+	i := len(s.calls)
+	s.calls = append(s.calls, rtCall{})
+	s.mu.Unlock()
+	st := s.steps[min(i, len(s.steps)-1)]
+
+	call := rtCall{at: time.Now(), method: req.Method, header: req.Header.Clone(), ctx: req.Context()}
+	if req.Body != nil {
+		switch {
+		case st.read == 0:
+			call.body, _ = io.ReadAll(req.Body)
+		case st.read > 0:
+			call.body, _ = io.ReadAll(io.LimitReader(req.Body, int64(st.read)))
+		}
+		req.Body.Close()
+	}
+	if st.before != nil {
+		st.before(req)
+	}
+	s.mu.Lock()
+	s.calls[i] = call
+	s.mu.Unlock()
+
+	if st.hang {
+		<-req.Context().Done()
+		return nil, context.Cause(req.Context())
+	}
+	if st.err != nil {
+		return nil, st.err
+	}
+	h := st.header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	if strings.HasPrefix(st.body, "{") && h.Get("Content-Type") == "" {
+		h.Set("Content-Type", "application/json")
+	}
+	var tb *trackedBody
+	cl := int64(-1)
+	if st.rc != nil {
+		tb = &trackedBody{rc: st.rc()}
+	} else {
+		tb = newTrackedBody(st.body)
+		cl = int64(len(st.body))
+	}
+	s.mu.Lock()
+	s.bodies = append(s.bodies, tb)
+	s.mu.Unlock()
+	status := st.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	return &http.Response{
+		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          tb,
+		ContentLength: cl,
+		Request:       req,
+	}, nil
+}
+
+func (s *rtScript) numCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
+}
+
+func (s *rtScript) call(i int) rtCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[i]
+}
+
+// body returns the body of the i-th response handed out.
+func (s *rtScript) body(i int) *trackedBody {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bodies[i]
+}
+
+// headers returns the value of the header name in every attempt so far,
+// "" where an attempt had none.
+func (s *rtScript) headers(name string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var vs []string
+	for _, c := range s.calls {
+		vs = append(vs, c.header.Get(name))
+	}
+	return vs
+}
+
+// trackedBody is a request or response body that counts the bytes read
+// from it and its Close calls, and fails a Read after Close. Its type is
+// unknown to http.NewRequest, which therefore sets no GetBody for it. It
+// is safe for concurrent use.
+type trackedBody struct {
+	rc     io.ReadCloser
+	mu     sync.Mutex
+	n      int64
+	reads  int
+	closes int
+}
+
+// newTrackedBody returns a trackedBody that reads s.
+func newTrackedBody(s string) *trackedBody {
+	return &trackedBody{rc: io.NopCloser(strings.NewReader(s))}
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closes > 0 {
+		return 0, errors.New("read after close")
+	}
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	b.reads++
+	return n, err
+}
+
+func (b *trackedBody) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closes++
+	return b.rc.Close()
+}
+
+// stats returns the bytes read, the number of Read calls and whether the
+// body was closed.
+func (b *trackedBody) stats() (n int64, reads int, closed bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.n, b.reads, b.closes > 0
+}
+
+// isClosed reports whether the body was closed.
+func (b *trackedBody) isClosed() bool { return b.numCloses() > 0 }
+
+// numCloses returns the number of Close calls.
+func (b *trackedBody) numCloses() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closes
+}
+
+// genReader yields n bytes of a fixed pattern without holding them.
+type genReader struct {
+	n, off int64
+}
+
+func (g *genReader) Read(p []byte) (int, error) {
+	if g.off >= g.n {
+		return 0, io.EOF
+	}
+	if rem := g.n - g.off; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	for i := range p {
+		p[i] = byte('a' + (g.off+int64(i))%26)
+	}
+	g.off += int64(len(p))
+	return len(p), nil
+}
+
+// collector collects the values given to an observer, in order. It is
+// safe for concurrent use.
+type collector[T any] struct {
+	mu sync.Mutex
+	vs []T
+}
+
+func (c *collector[T]) add(v T) {
+	c.mu.Lock()
+	c.vs = append(c.vs, v)
+	c.mu.Unlock()
+}
+
+// all returns a copy of the values collected so far.
+func (c *collector[T]) all() []T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.vs)
+}
+
+// roundTripFunc is a RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// cannedRT answers every request with the same response, allocating
+// nothing.
+type cannedRT struct{ resp *http.Response }
+
+// newCannedRT returns a cannedRT answering status with header h and an
+// empty body.
+func newCannedRT(status int, h http.Header) cannedRT {
+	return cannedRT{resp: &http.Response{StatusCode: status, Header: h, Body: http.NoBody}}
+}
+
+func (c cannedRT) RoundTrip(*http.Request) (*http.Response, error) { return c.resp, nil }
+
+var (
+	errReset   = &net.OpError{Op: "read", Net: "tcp", Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}}
+	errRefused = &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
+)
+
+func newRequest(t testing.TB, ctx context.Context, method, url string, body io.Reader) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// roundTrip calls tr.RoundTrip and checks the contract: exactly one of the
+// response and the error is nil.
+func roundTrip(t testing.TB, tr http.RoundTripper, req *http.Request) (*http.Response, error) {
+	t.Helper()
+	resp, err := tr.RoundTrip(req)
+	if (resp == nil) == (err == nil) {
+		t.Fatalf("RoundTrip = %v, %v; want exactly one non-nil", resp, err)
+	}
+	return resp, err
+}
+
+func readBody(t testing.TB, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the response body: %v", err)
+	}
+	resp.Body.Close()
+	return string(b)
+}
+
+// timeoutCtx returns a context that expires after d, canceled when the
+// test ends, or context.Background() when d is zero.
+func timeoutCtx(t *testing.T, d time.Duration) context.Context {
+	if d == 0 {
+		return context.Background()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// countConns starts a loopback server running h that counts the
+// connections it accepts.
+func countConns(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, &conns
+}
+
+// loopbackClient returns a client over a fresh http.Transport whose idle
+// connections are closed when the test ends.
+func loopbackClient(t *testing.T, opts ...Option) *http.Client {
+	t.Helper()
+	base := &http.Transport{MaxIdleConnsPerHost: 100}
+	t.Cleanup(base.CloseIdleConnections)
+	return &http.Client{Transport: New(base, opts...)}
+}
+
+// refusedAddr returns a loopback address where nothing listens: a dial to
+// it is refused.
+func refusedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// logRecords decodes the JSON lines of a slog.JSONHandler: one object a
+// line.
+func logRecords(t *testing.T, buf *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	for line := range strings.Lines(buf.String()) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log is not JSON lines: %v: %s\n%s", err, line, buf.String())
+		}
+		recs = append(recs, m)
+	}
+	return recs
+}
