@@ -6,7 +6,7 @@ import (
 )
 
 type idleCloser struct {
-	scriptedRT
+	rtScript
 	closed int
 }
 
@@ -19,5 +19,5 @@ func TestCloseIdleConnectionsReachesBase(t *testing.T) {
 	if base.closed != 1 {
 		t.Errorf("base CloseIdleConnections called %d times, want 1", base.closed)
 	}
-	New(&scriptedRT{}).CloseIdleConnections() // a base without the method: no panic
+	New(&rtScript{}).CloseIdleConnections() // a base without the method: no panic
 }

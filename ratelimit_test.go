@@ -875,7 +875,7 @@ func TestRateLimitConcurrent(t *testing.T) {
 					if g%4 == 0 {
 						ctx, cancel = context.WithTimeout(ctx, 2*time.Second)
 					}
-					req, _ := http.NewRequestWithContext(ctx, method, "http://"+hosts[(g+i)%3]+"/v1/posts?"+strings.Repeat("p", g%7+1), strings.NewReader("body"))
+					req, _ := http.NewRequestWithContext(ctx, method, "http://"+hosts[(g+i)%3]+"/v1/posts?"+strings.Repeat("p", g%7+1), strings.NewReader(fmt.Sprintf(`{"content":"post %d-%d"}`, g, i)))
 					resp, err := client.Do(req)
 					cancel()
 					switch {

@@ -13,6 +13,18 @@ import (
 // answered 413.
 const maxBody = 1 << 20
 
+// ServeHTTP answers r as the Server does on its own listener, so that a
+// Server can also be called in process, or mounted on another server. Its
+// counters, scripts, faults, quota and store are the same. A nil r.Body is
+// read as empty.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Body == nil {
+		r = r.Clone(r.Context())
+		r.Body = http.NoBody
+	}
+	s.serveHTTP(w, r)
+}
+
 // serveHTTP handles one attempt: it counts it, picks its step (script,
 // fault or normal), waits, then drops the connection, answers in front of
 // the API, or processes the request.
