@@ -1,7 +1,6 @@
 package resilient
 
 import (
-	"context"
 	"net/http"
 	"time"
 )
@@ -44,8 +43,8 @@ type RateLimitInfo struct {
 // own chain. The retry loop hands each attempt's state to the outermost one,
 // and each hands it to the next, so that an attempt needs neither a context
 // of its own nor a copy of the caller's request when it sends that request
-// unchanged. Through RoundTrip, as in a chain a user composed, they find the
-// state in the request's context instead, if any.
+// unchanged. Through RoundTrip they run without it: the attempt is then
+// classified by status alone where a layer needs its class.
 type attemptRoundTripper interface {
 	roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error)
 }
@@ -57,31 +56,4 @@ func roundTripNext(next http.RoundTripper, req *http.Request, st *attemptState) 
 		return a.roundTripAttempt(req, st)
 	}
 	return next.RoundTrip(req)
-}
-
-// attemptKey is the context key of an attempt's state.
-type attemptKey struct{}
-
-// attemptCtx is the context of one attempt. It carries the attempt's state
-// without a separate allocation: the state lives inside the context value.
-type attemptCtx struct {
-	context.Context
-	st attemptState
-}
-
-// Value returns the attempt's state for attemptKey and defers to the parent
-// for every other key.
-func (c *attemptCtx) Value(key any) any {
-	if _, ok := key.(attemptKey); ok {
-		return &c.st
-	}
-	return c.Context.Value(key)
-}
-
-// attemptOf returns the state of the attempt ctx belongs to, or nil when the
-// request did not come through a Transport's retry loop (for example in a
-// chain composed by the user with Chain).
-func attemptOf(ctx context.Context) *attemptState {
-	st, _ := ctx.Value(attemptKey{}).(*attemptState)
-	return st
 }

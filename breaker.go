@@ -199,7 +199,7 @@ type breakerTransport struct {
 }
 
 func (b *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return b.roundTripAttempt(req, attemptOf(req.Context()))
+	return b.roundTripAttempt(req, nil)
 }
 
 func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
@@ -227,12 +227,6 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 	done(attemptOutcome(st, req, resp, err))
 	b.set.flush(req.Context())
 	return resp, err
-}
-
-// breakerOutcome maps an attempt's result to what its breaker counts,
-// reading the attempt's classification from the request's context.
-func breakerOutcome(req *http.Request, resp *http.Response, err error) error {
-	return attemptOutcome(attemptOf(req.Context()), req, resp, err)
 }
 
 // attemptOutcome maps an attempt's result, classified in st when st is not

@@ -851,11 +851,10 @@ func TestBreakerOutcome(t *testing.T) {
 			if ctx == nil {
 				ctx = context.Background()
 			}
+			var st *attemptState
 			if tt.class != nil {
-				actx := &attemptCtx{Context: ctx}
-				actx.st.classified, actx.st.class = true, *tt.class
-				_, actx.st.neverSent = classifyErr(tt.err)
-				ctx = actx
+				st = &attemptState{classified: true, class: *tt.class}
+				_, st.neverSent = classifyErr(tt.err)
 			}
 			req := httptest.NewRequestWithContext(ctx, http.MethodGet, "http://api.test/", nil)
 			var resp *http.Response
@@ -863,7 +862,7 @@ func TestBreakerOutcome(t *testing.T) {
 				resp = &http.Response{StatusCode: tt.status, Body: http.NoBody}
 			}
 			got := success
-			switch err := breakerOutcome(req, resp, tt.err); err {
+			switch err := attemptOutcome(st, req, resp, tt.err); err {
 			case errBreakerExcluded:
 				got = excluded
 			case nil:
@@ -871,7 +870,7 @@ func TestBreakerOutcome(t *testing.T) {
 				got = failure
 			}
 			if got != tt.want {
-				t.Errorf("breakerOutcome(%d, %v) = %s, want %s", tt.status, tt.err, got, tt.want)
+				t.Errorf("attemptOutcome(%d, %v) = %s, want %s", tt.status, tt.err, got, tt.want)
 			}
 		})
 	}

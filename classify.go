@@ -111,7 +111,7 @@ type classifier struct {
 }
 
 func (c *classifier) RoundTrip(req *http.Request) (*http.Response, error) {
-	return c.roundTripAttempt(req, attemptOf(req.Context()))
+	return c.roundTripAttempt(req, nil)
 }
 
 func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {

@@ -439,7 +439,7 @@ type rateLimitTransport struct {
 }
 
 func (m *rateLimitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return m.roundTripAttempt(req, attemptOf(req.Context()))
+	return m.roundTripAttempt(req, nil)
 }
 
 func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {

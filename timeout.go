@@ -28,7 +28,7 @@ type attemptTimeout struct {
 }
 
 func (t *attemptTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
-	return t.roundTripAttempt(req, attemptOf(req.Context()))
+	return t.roundTripAttempt(req, nil)
 }
 
 func (t *attemptTimeout) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
