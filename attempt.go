@@ -12,6 +12,7 @@ import (
 type attemptState struct {
 	number      int // 1 for the first attempt
 	maxAttempts int
+	deadline    time.Time // the end of the call's budget (context or WithMaxElapsed); zero for none
 
 	// Filled by the classify middleware.
 	classified    bool

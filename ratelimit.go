@@ -347,7 +347,10 @@ func (p *partition) end() {
 // acquire waits for p's turn and counts the attempt in flight. It returns
 // the time waited, and an error when it refuses to wait or the context
 // ends. start is the current time.
-func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start time.Time) (time.Duration, error) {
+//
+// budget is when the call's budget (WithMaxElapsed) ends, zero for none: a
+// wait past it, or past the context's deadline, is refused at once.
+func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget time.Time) (time.Duration, error) {
 	paced := false // a token was taken and waited for
 	for first := true; ; first = false {
 		p.mu.Lock()
@@ -370,7 +373,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start time.Tim
 				return now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", rl.maxWait))
 			}
 			d += retryAfterSpread(d, rl.rand)
-			if err := rl.wait(ctx, p, now, d, reopened); err != nil {
+			if err := rl.wait(ctx, p, now, d, budget, reopened); err != nil {
 				return time.Since(start), err
 			}
 			continue
@@ -382,10 +385,10 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start time.Tim
 		}
 		r := p.lim.ReserveN(now, 1)
 		d := r.DelayFrom(now)
-		if dl, ok := ctx.Deadline(); !r.OK() || ok && now.Add(d).After(dl) {
+		if !r.OK() || pastDeadline(ctx, budget, now.Add(d)) {
 			r.CancelAt(now)
 			p.mu.Unlock()
-			return now.Sub(start), rl.refuse(p, d, "past the context's deadline")
+			return now.Sub(start), rl.refuse(p, d, "past the call's deadline")
 		}
 		p.mu.Unlock()
 		if err := sleep(ctx, d); err != nil {
@@ -397,10 +400,10 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start time.Tim
 }
 
 // wait sleeps d, or until reopened is closed, unless d passes ctx's
-// deadline. A nil reopened is never closed.
-func (rl *rateLimiter) wait(ctx context.Context, p *partition, now time.Time, d time.Duration, reopened <-chan struct{}) error {
-	if dl, ok := ctx.Deadline(); ok && now.Add(d).After(dl) {
-		return rl.refuse(p, d, "past the context's deadline")
+// deadline or the call's budget. A nil reopened is never closed.
+func (rl *rateLimiter) wait(ctx context.Context, p *partition, now time.Time, d time.Duration, budget time.Time, reopened <-chan struct{}) error {
+	if pastDeadline(ctx, budget, now.Add(d)) {
+		return rl.refuse(p, d, "past the call's deadline")
 	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
@@ -411,6 +414,15 @@ func (rl *rateLimiter) wait(ctx context.Context, p *partition, now time.Time, d 
 	case <-reopened:
 	}
 	return nil
+}
+
+// pastDeadline reports whether t is after ctx's deadline or budget (zero
+// for none).
+func pastDeadline(ctx context.Context, budget, t time.Time) bool {
+	if dl, ok := ctx.Deadline(); ok && t.After(dl) {
+		return true
+	}
+	return !budget.IsZero() && t.After(budget)
 }
 
 func (rl *rateLimiter) refuse(p *partition, d time.Duration, why string) error {
@@ -453,7 +465,11 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	p := rl.lookup(k, rl.static > 0, &clock)
 	counted := false
 	if p != nil {
-		waited, err := rl.acquire(ctx, p, clock.get())
+		var budget time.Time
+		if st != nil {
+			budget = st.deadline
+		}
+		waited, err := rl.acquire(ctx, p, clock.get(), budget)
 		if st != nil {
 			st.localWait = waited
 		}

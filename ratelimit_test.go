@@ -390,6 +390,24 @@ func TestRateLimitDeadlineFailsFast(t *testing.T) {
 			}
 		})
 	})
+	t.Run("call budget", func(t *testing.T) {
+		// No context deadline: the call's WithMaxElapsed budget bounds the
+		// wait just the same.
+		synctest.Test(t, func(t *testing.T) {
+			client := &http.Client{Transport: New(handlerRT{throttledOnce("30")}, WithMaxRetries(0), WithMaxElapsed(10*time.Second))}
+			if code, _ := do(t, client, "GET", "http://api.test/v1/posts"); code != 429 {
+				t.Fatalf("first read: %d, want 429", code)
+			}
+			start := time.Now()
+			resp, err := client.Get("http://api.test/v1/posts")
+			if resp != nil {
+				resp.Body.Close()
+			}
+			if !errors.Is(err, ErrRateLimited) || time.Since(start) != 0 {
+				t.Fatalf("err = %v after %v, want ErrRateLimited at once", err, time.Since(start))
+			}
+		})
+	})
 	t.Run("middleware alone", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			rt := New(nil).rateLimitMiddleware()(handlerRT{throttledOnce("30")})

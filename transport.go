@@ -142,7 +142,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	reqBody, sameBody := body.first()
 	st := new(attemptState) // reset for each attempt
 	for n := 1; ; n++ {
-		*st = attemptState{number: n, maxAttempts: maxAttempts, rate: RateLimitInfo{Limit: -1, Remaining: -1}}
+		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, rate: RateLimitInfo{Limit: -1, Remaining: -1}}
 		areq := c.attemptRequest(n, maxAttempts, reqBody, sameBody && n == 1)
 
 		t0 := c.start
