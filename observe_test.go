@@ -205,3 +205,21 @@ func TestObserverSeesOutcomes(t *testing.T) {
 		t.Errorf("outcomes %v, want %v", outcomes, want)
 	}
 }
+
+func TestRedactQueries(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`Get "https://api.example.com/v1/posts?api_key=x&y=2": EOF`, `Get "https://api.example.com/v1/posts": EOF`},
+		{`dial tcp 127.0.0.1:1: connect: connection refused`, `dial tcp 127.0.0.1:1: connect: connection refused`},
+		{`what? see https://a.test/x?token=1 and http://b.test/y#frag?k=v end`, `what? see https://a.test/x and http://b.test/y end`},
+		{`https://a.test/?`, `https://a.test/`},
+		{`no scheme here ?q=1`, `no scheme here ?q=1`},
+	} {
+		if got := redactQueries(tc.in); got != tc.want {
+			t.Errorf("redactQueries(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	u, _ := url.Parse("https://user:pass@api.example.com/v1/posts?api_key=x#f")
+	if got := redactURL(u); got != "https://api.example.com/v1/posts" {
+		t.Errorf("redactURL = %q", got)
+	}
+}
