@@ -79,9 +79,11 @@ var profiles = map[string]profile{
 		return []resilienttest.Option{resilienttest.WithFaults(resilienttest.Faults{Seed: seed, ServerError: 1})}
 	}},
 	"ratelimit": {[]resilienttest.Dialect{resilienttest.Aidelly}, func(seed int64) []resilienttest.Option {
-		// 600 reads and 600 writes a minute, the minute lasting a second.
+		// 120 reads and 120 writes a minute, the minute lasting a second.
+		// The reset goes in Unix milliseconds: Aidelly's RFC 3339 reset is
+		// to the second, too coarse for a window of one real second.
 		return []resilienttest.Option{resilienttest.WithQuota(resilienttest.Quota{
-			Limit: 600, Window: time.Minute, PerClass: true, ResetFormat: resilienttest.RFC3339, TimeScale: 60,
+			Limit: 120, Window: time.Minute, PerClass: true, ResetFormat: resilienttest.UnixMillis, TimeScale: 60,
 		})}
 	}},
 }
