@@ -1,11 +1,12 @@
 package resilienttest
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/resilienthttp/resilient/internal/uuid"
 )
 
 // Dialect is the API a Server imitates: the shape of its envelopes, its
@@ -376,21 +377,4 @@ func (d Dialect) keyRequiredDetails() json.RawMessage {
 }
 
 // newRequestID returns a random (version 4) UUID.
-func newRequestID() string {
-	var u [16]byte
-	rand.Read(u[:]) // never fails (crypto/rand, Go 1.24+)
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	const hex = "0123456789abcdef"
-	var b [36]byte
-	j := 0
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b[j] = '-'
-			j++
-		}
-		b[j], b[j+1] = hex[c>>4], hex[c&0x0f]
-		j += 2
-	}
-	return string(b[:])
-}
+func newRequestID() string { return uuid.New() }
