@@ -30,10 +30,11 @@ import (
 //	                           └─ observer + slog  one record per attempt
 //
 // RoundTrip follows the http.RoundTripper contract: it never modifies the
-// caller's request (each attempt is a copy), it always closes the request
-// body, it returns a response with a nil error whatever its status (the
-// last attempt's, with its body readable), and an error, never with a
-// response, only when no attempt produced one that can be returned.
+// caller's request (an attempt that must differ from it, by its body or
+// its headers, is a copy), it always closes the request body, it returns a
+// response with a nil error whatever its status (the last attempt's, with
+// its body readable), and an error, never with a response, only when no
+// attempt produced one that can be returned.
 //
 // Responses it retries past are drained (at most 64 KiB) and closed so that
 // their connections are reused. Waits end early when the request's context
