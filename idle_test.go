@@ -2,6 +2,8 @@ package resilient
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -20,4 +22,23 @@ func TestCloseIdleConnectionsReachesBase(t *testing.T) {
 		t.Errorf("base CloseIdleConnections called %d times, want 1", base.closed)
 	}
 	New(&rtScript{}).CloseIdleConnections() // a base without the method: no panic
+}
+
+func TestZeroTransport(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", "zero-1")
+	}))
+	defer srv.Close()
+	var tr Transport // behaves as New(nil)
+	defer tr.CloseIdleConnections()
+
+	resp, err := (&http.Client{Transport: &tr}).Post(srv.URL+"/v1/posts", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Request.Header.Get("Idempotency-Key") == "" {
+		t.Errorf("status %d, key %q: want 200 through the default chain, with a key", resp.StatusCode, resp.Request.Header.Get("Idempotency-Key"))
+	}
+
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -41,15 +42,18 @@ import (
 // is done, and a wait that would pass the context's deadline or the call's
 // budget is not started: the last result is returned instead.
 //
-// The zero Transport is not usable; create one with New. A Transport is safe
-// for concurrent use by multiple goroutines and starts no goroutine per
-// request.
+// The zero Transport behaves as New(nil): http.DefaultTransport with the
+// default options. A Transport is safe for concurrent use by multiple
+// goroutines and starts no goroutine per request.
 type Transport struct {
 	cfg      config
 	base     http.RoundTripper
 	inner    http.RoundTripper // the per-attempt chain
 	cls      *classifier
 	observed bool // an observer or a logger wants each Attempt
+
+	zeroOnce sync.Once  // the zero Transport builds zeroImpl on first use
+	zeroImpl *Transport // New(nil), for the zero Transport
 }
 
 // A Middleware wraps a RoundTripper with one concern of the chain.
@@ -110,7 +114,11 @@ func NewClient(opts ...Option) *http.Client {
 // http.Client.CloseIdleConnections reaches it. The Transport itself never
 // calls it.
 func (t *Transport) CloseIdleConnections() {
-	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+	base := t.base
+	if base == nil { // the zero Transport
+		base = http.DefaultTransport
+	}
+	if c, ok := base.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
 }
@@ -121,6 +129,10 @@ const maxDrain = 64 << 10
 
 // RoundTrip sends req, retrying as configured. See Transport for the rules.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.inner == nil {
+		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })
+		return t.zeroImpl.RoundTrip(req)
+	}
 	var body replayBody
 	body.init(req, t.cfg.maxBufferedBody)
 	defer body.close()
