@@ -217,19 +217,7 @@ func BenchmarkOneRetry(b *testing.B) {
 		b.Run(p.name, func(b *testing.B) {
 			srv := newServer(oneRetryHandler())
 			defer srv.Close()
-			tr := newTransport()
-			defer tr.CloseIdleConnections()
-			do := p.build(tr, noWaits)
-			var ids callCounter
-			ok := 0
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if call(do, http.MethodGet, srv.URL+apiPath, nil, ids.next()).ok() {
-					ok++
-				}
-			}
-			b.StopTimer()
+			ok := sequentialCalls(b, p, srv, noWaits, http.MethodGet, apiPath, nil)
 			n := float64(b.N)
 			b.ReportMetric(100*float64(srv.conns.Load())/n, "conns/100calls")
 			b.ReportMetric(float64(srv.attempts.Load())/n, "attempts/call")
@@ -304,19 +292,7 @@ func BenchmarkFlaky(b *testing.B) {
 		b.Run(p.name, func(b *testing.B) {
 			srv := newServer(flakyHandler(flakyShare))
 			defer srv.Close()
-			tr := newTransport()
-			defer tr.CloseIdleConnections()
-			do := p.build(tr, scaledWaits)
-			var ids callCounter
-			ok := 0
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if call(do, http.MethodGet, srv.URL+apiPath, nil, ids.next()).ok() {
-					ok++
-				}
-			}
-			b.StopTimer()
+			ok := sequentialCalls(b, p, srv, scaledWaits, http.MethodGet, apiPath, nil)
 			n := float64(b.N)
 			b.ReportMetric(100*float64(ok)/n, "success-%")
 			b.ReportMetric(float64(srv.attempts.Load())/n, "attempts/call")
@@ -337,23 +313,30 @@ func BenchmarkWriteFault(b *testing.B) {
 			store := newWriteStore(flakyShare)
 			srv := newServer(store.ServeHTTP)
 			defer srv.Close()
-			tr := newTransport()
-			defer tr.CloseIdleConnections()
-			do := p.build(tr, scaledWaits)
-			var ids callCounter
-			ok := 0
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if call(do, http.MethodPost, srv.URL+"/v1/posts", writeBody, ids.next()).ok() {
-					ok++
-				}
-			}
-			b.StopTimer()
+			ok := sequentialCalls(b, p, srv, scaledWaits, http.MethodPost, "/v1/posts", writeBody)
 			n := float64(b.N)
 			b.ReportMetric(1000*float64(store.duplicates())/n, "dups/1000calls")
 			b.ReportMetric(100*float64(ok)/n, "success-%")
 			b.ReportMetric(float64(srv.attempts.Load())/n, "attempts/call")
 		})
 	}
+}
+
+// sequentialCalls makes b.N calls, one after the other, through the library
+// p builds over a transport of its own, and returns how many succeeded. The
+// timer runs only while the calls are made.
+func sequentialCalls(b *testing.B, p peer, srv *server, w waits, method, path string, body []byte) (ok int) {
+	tr := newTransport()
+	defer tr.CloseIdleConnections()
+	do := p.build(tr, w)
+	var ids callCounter
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if call(do, method, srv.URL+path, body, ids.next()).ok() {
+			ok++
+		}
+	}
+	b.StopTimer()
+	return ok
 }
