@@ -774,3 +774,25 @@ func TestDefaultCodesAreCopies(t *testing.T) {
 		}
 	}
 }
+
+// TestMalformedRequestHeaderNotRetried: a request net/http refuses to send
+// fails at once with its cause, after one attempt, through a real transport.
+func TestMalformedRequestHeaderNotRetried(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	base := srv.Client().Transport
+	defer base.(*http.Transport).CloseIdleConnections()
+	attempts := 0
+	tr := New(base, WithObserver(func(Attempt) { attempts++ }))
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/posts", nil)
+	req.Header["Bad Header"] = []string{"x"}
+	resp, err := tr.RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("a request with an invalid header name was sent")
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Attempts != 1 || attempts != 1 || !strings.Contains(err.Error(), "invalid header field name") {
+		t.Errorf("err = %v after %d attempts, want one attempt and the cause", err, attempts)
+	}
+}
