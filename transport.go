@@ -54,6 +54,10 @@ type Transport struct {
 
 	zeroOnce sync.Once  // the zero Transport builds zeroImpl on first use
 	zeroImpl *Transport // New(nil), for the zero Transport
+
+	// states recycles the attempt states of finished calls: no layer keeps
+	// one past its call, so a call's state goes back when RoundTrip returns.
+	states sync.Pool
 }
 
 // A Middleware wraps a RoundTripper with one concern of the chain.
@@ -153,7 +157,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	var held *http.Response // the last response retried past, kept for give-up
 	reqBody, sameBody := body.first()
-	st := new(attemptState) // reset for each attempt
+	st, _ := t.states.Get().(*attemptState) // reset for each attempt
+	if st == nil {
+		st = new(attemptState)
+	}
+	defer t.putState(st)
 	for n := 1; ; n++ {
 		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, rate: RateLimitInfo{Limit: -1, Remaining: -1}}
 		areq := c.attemptRequest(n, maxAttempts, reqBody, sameBody && n == 1)
@@ -227,6 +235,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
+}
+
+// putState returns a finished call's attempt state to the pool, cleared so
+// that it holds no response data.
+func (t *Transport) putState(st *attemptState) {
+	*st = attemptState{}
+	t.states.Put(st)
 }
 
 // call is the state of one RoundTrip.
