@@ -115,3 +115,31 @@ func TestKeyRequired(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestIgnoreIdempotencyKeys proves that a server ignoring keys stores every
+// write anew: no replay, no conflict, no Idempotent-Replayed, and a resent
+// body counts as a duplicate.
+func TestIgnoreIdempotencyKeys(t *testing.T) {
+	for _, d := range []Dialect{Aidelly, Altyaa, Postato} {
+		t.Run(d.String(), func(t *testing.T) {
+			s := NewServer(d, WithIgnoreIdempotencyKeys(true))
+			defer s.Close()
+			first := send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k")
+			mustStatus(t, first, 201)
+			again := send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k")
+			mustStatus(t, again, 201)
+			if again.header.Get("Idempotent-Replayed") != "" {
+				t.Fatal("a server ignoring keys answered Idempotent-Replayed")
+			}
+			if again.header.Get("Location") == first.header.Get("Location") {
+				t.Fatalf("the same key was replayed: Location %q twice", first.header.Get("Location"))
+			}
+			mustStatus(t, send(t, s, "POST", "/v1/posts", `{"content":"b"}`, "k"), 201) // no conflict
+			st := s.Stats()
+			if st.StoredWrites != 3 || st.Duplicates != 1 || st.Replays != 0 || st.Conflicts != 0 {
+				t.Fatalf("StoredWrites, Duplicates, Replays, Conflicts = %d, %d, %d, %d; want 3, 1, 0, 0",
+					st.StoredWrites, st.Duplicates, st.Replays, st.Conflicts)
+			}
+		})
+	}
+}

@@ -17,6 +17,7 @@ type config struct {
 	faults     *Faults
 	quota      *Quota
 	requireKey *bool // nil: the dialect's default
+	ignoreKeys bool
 	latency    time.Duration
 }
 
@@ -61,6 +62,17 @@ func WithQuota(q Quota) Option {
 // whose writes require a key, and false for Altyaa and Postato.
 func WithRequireIdempotencyKey(require bool) Option {
 	return func(c *config) { c.requireKey = &require }
+}
+
+// WithIgnoreIdempotencyKeys makes the server ignore idempotency keys, as
+// most APIs do: every write is processed and stored as a new object, a
+// repeated key is neither replayed nor refused as a conflict, and no
+// answer carries Idempotent-Replayed. A write stored twice still counts in
+// Stats.Duplicates (by its body), so a client that resends writes to such a
+// server shows up there. Use it with Altyaa, whose envelopes say nothing of
+// keys, to stand for an API that does not deduplicate.
+func WithIgnoreIdempotencyKeys(ignore bool) Option {
+	return func(c *config) { c.ignoreKeys = ignore }
 }
 
 // WithLatency delays every answer by d, before anything else is done with

@@ -23,6 +23,7 @@ type Server struct {
 
 	dialect    Dialect
 	requireKey bool
+	ignoreKeys bool // WithIgnoreIdempotencyKeys
 	latency    time.Duration
 
 	hs        *http.Server
@@ -104,6 +105,7 @@ func newServer(d Dialect, opts []Option) *Server {
 	s := &Server{
 		dialect:    d,
 		requireKey: d == Aidelly,
+		ignoreKeys: cfg.ignoreKeys,
 		latency:    cfg.latency,
 		serveDone:  make(chan struct{}),
 		closing:    make(chan struct{}),
