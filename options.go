@@ -56,6 +56,7 @@ type config struct {
 	rateLimit    rate.Limit // static limit per partition; 0 for none
 	rateBurst    int
 	rateLimitKey func(*http.Request) string
+	quotaStore   QuotaStore // quota.go
 
 	// observation (observe.go)
 	observers     []func(Attempt)

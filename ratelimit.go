@@ -159,6 +159,7 @@ type rateLimiter struct {
 	keyFn    func(*http.Request) string
 	maxWait  time.Duration // the longest wait announced by a server
 	rand     func(int64) int64
+	quota    QuotaStore // shares the partitions' state; nil for none (quota.go)
 	maxParts int
 	idle     time.Duration
 
@@ -179,6 +180,7 @@ func newRateLimiter(c *config) *rateLimiter {
 		keyFn:    c.rateLimitKey,
 		maxWait:  c.maxRetryAfter,
 		rand:     c.rand,
+		quota:    c.quotaStore,
 		maxParts: maxRatePartitions,
 		idle:     ratePartitionIdle,
 		parts:    make(map[partKey]*partition),
@@ -206,6 +208,9 @@ type partition struct {
 	pauseUntil   time.Time     // no attempt is sent before it
 	inflight     int           // attempts sent and not yet answered
 	reopened     chan struct{} // closed when the quota gate may have opened; nil when nobody waits
+
+	// quota is the state shared through a QuotaStore; nil for none (quota.go).
+	quota QuotaPartition
 }
 
 // key returns the partition key of req; false exempts req from the limiter.
@@ -252,7 +257,7 @@ func (rl *rateLimiter) lookup(k partKey, create bool, clock *lazyNow) *partition
 }
 
 func (rl *rateLimiter) newPartition(k partKey) *partition {
-	p := &partition{key: k}
+	p := &partition{key: k, quota: rl.quotaPartition(k)}
 	if rl.static > 0 {
 		p.lim = rate.NewLimiter(rl.static, rl.burst)
 	}
@@ -313,7 +318,7 @@ func (rl *rateLimiter) len() int {
 // attempts in flight. byQuota tells the latter, which a response may end
 // early. p.mu is held.
 func (p *partition) gate(now time.Time) (until time.Time, byQuota bool) {
-	until = p.pauseUntil
+	until = p.sharedPause(p.pauseUntil)
 	if p.quotaSpent(now) && p.reset.After(until) {
 		return p.reset, true
 	}
@@ -351,7 +356,8 @@ func (p *partition) end() {
 // budget is when the call's budget (WithMaxElapsed) ends, zero for none: a
 // wait past it, or past the context's deadline, is refused at once.
 func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget time.Time) (time.Duration, error) {
-	paced := false // a token was taken and waited for
+	paced := false  // a token was taken and waited for
+	leased := false // a token of the shared quota is held (quota.go)
 	for first := true; ; first = false {
 		p.mu.Lock()
 		now := start
@@ -367,7 +373,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 				reopened = p.reopened
 			}
 			p.mu.Unlock()
-			paced = false // the token is spent; take a new one after the gate
+			paced, leased = false, false // the tokens are spent; take new ones after the gate
 			d := until.Sub(now)
 			if d > rl.maxWait {
 				return now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", rl.maxWait))
@@ -379,6 +385,20 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 			continue
 		}
 		if paced || p.lim == nil || p.lim.AllowN(now, 1) {
+			if p.quota != nil && !leased {
+				d, ok, retry := p.quota.Take(now)
+				if d > 0 || !ok {
+					p.mu.Unlock()
+					paced, leased = true, ok // the static token is kept
+					if !ok && d <= 0 {
+						d = minQuotaRetry
+					}
+					if err := rl.wait(ctx, p, now, d, budget, retry); err != nil {
+						return time.Since(start), err
+					}
+					continue
+				}
+			}
 			p.inflight++
 			p.mu.Unlock()
 			return now.Sub(start), nil

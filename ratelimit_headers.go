@@ -523,7 +523,9 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		p.pauseUntil = until
 	}
 
-	rl.pace(p, now, info.Remaining)
+	if !p.learnShared(until) {
+		rl.pace(p, now, info.Remaining)
+	}
 	p.reopen(now)
 }
 
