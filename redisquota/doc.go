@@ -1,0 +1,2 @@
+// Package redisquota shares a rate-limit quota through Redis.
+package redisquota
