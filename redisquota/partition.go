@@ -21,6 +21,7 @@ type part struct {
 	s        *Store
 	name, id string
 	key      string // the state's Redis key
+	mkey     string // the key of its active members
 
 	cur, next atomic.Pointer[lease] // the lease tokens are taken from, and the one after it
 	pause     atomic.Int64          // local Unix ns before which nothing is sent; 0 for none
@@ -36,6 +37,8 @@ type part struct {
 	pauseDirty atomic.Int64 // local Unix ns of a pause to write; 0 for none
 	giveback   atomic.Int64 // tokens to give back with the next lease
 
+	members   atomic.Int64 // the partition's active members, as the last lease counted them
+	lastBatch int64        // the last lease's size; the refiller's
 	callStart atomic.Int64 // local Unix ns when the Redis call in progress started; 0 for none
 	degraded  atomic.Bool  // the last Redis call failed
 
@@ -67,7 +70,7 @@ type lease struct {
 }
 
 func newPart(s *Store, name, id string) *part {
-	p := &part{s: s, name: name, id: id, key: s.cfg.prefix + ":{" + id + "}", kick: make(chan struct{}, 1)}
+	p := &part{s: s, name: name, id: id, key: s.cfg.prefix + ":{" + id + "}", mkey: s.cfg.prefix + ":{" + id + "}:members", kick: make(chan struct{}, 1)}
 	ch := make(chan struct{})
 	p.ready.Store(&ch)
 	return p
@@ -177,7 +180,7 @@ func (p *part) fallback(t int64) bool {
 // member's share of the last known quota, and returns its wait.
 func (p *part) fallbackTake(now time.Time) time.Duration {
 	limit, window := p.limit.Load(), time.Duration(p.window.Load())
-	members := max(p.s.members.Load(), 1)
+	members := max(p.s.members.Load(), p.members.Load(), 1)
 	r := rate.Limit(paceShare * float64(limit) / window.Seconds() / float64(members))
 	b := max(1, int(burstFrac*float64(limit))/int(members))
 	p.mu.Lock()
@@ -359,6 +362,7 @@ func (p *part) run() {
 		p.running.Store(false)
 		if len(p.kick) == 0 && p.pauseDirty.Load() == 0 && !p.learnDirty.Load() {
 			p.returnTokens()
+			p.lastBatch = 0
 			return
 		}
 		if !p.running.CompareAndSwap(false, true) {
@@ -408,16 +412,20 @@ func (p *part) needLease(t int64) bool {
 	return p.next.Load() == nil && l.left(t) <= l.n/2
 }
 
-// batch returns the size of a lease: the member's share of the quota over
-// WithLeaseTime.
+// batch returns the size of the next lease: the member's share of the
+// quota over WithLeaseTime, the partition's active members as the last
+// lease counted them. A member starts with one token and doubles each
+// lease up to that size: a member that misjudges the number of members
+// when the fleet starts does not take a large lease ahead of the others.
 func (p *part) batch() int64 {
 	limit, window := p.limit.Load(), p.window.Load()
 	if limit <= 0 || window <= 0 {
 		return 0
 	}
-	members := max(p.s.members.Load(), 1)
+	members := max(p.members.Load(), 1)
 	perNs := paceShare * float64(limit) / float64(window) / float64(members)
-	return min(max(int64(math.Ceil(perNs*float64(p.s.cfg.leaseTime))), 1), maxLease)
+	n := min(max(int64(math.Ceil(perNs*float64(p.s.cfg.leaseTime))), 1), maxLease)
+	return min(n, max(2*p.lastBatch, 1))
 }
 
 // lease asks Redis for a lease (or only for the state, when no quota is
@@ -431,8 +439,9 @@ func (p *part) lease(t int64) (time.Duration, error) {
 	start := time.Now()
 	p.callStart.Store(start.UnixNano())
 	err := p.s.call(func(ctx context.Context) (err error) {
-		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key},
-			want, gb, paceShare, burst(p.limit.Load()), (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds()).Slice()
+		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey},
+			want, gb, paceShare, burst(p.limit.Load()), (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
+			p.s.member, (3 * p.s.cfg.heartbeat).Microseconds()).Slice()
 		return err
 	})
 	recv := time.Now()
@@ -446,6 +455,9 @@ func (p *part) lease(t int64) (time.Duration, error) {
 		return 0, errBadReply
 	}
 	p.s.st.returned.Add(gb)
+	if r.members > 0 {
+		p.members.Store(r.members)
+	}
 	if r.limit > 0 && r.window > 0 {
 		p.known(r.limit, time.Duration(r.window)*time.Microsecond)
 	}
@@ -469,6 +481,7 @@ func (p *part) lease(t int64) (time.Duration, error) {
 		recv:     recv.UnixNano(),
 		expire:   max(int64(p.s.cfg.leaseTime/4), int64(4*ivl)),
 	}
+	p.lastBatch = r.granted
 	p.s.st.leases.Add(1)
 	p.s.st.tokens.Add(r.granted)
 	p.install(l)
@@ -512,8 +525,8 @@ func (p *part) returnTokens() {
 		return
 	}
 	err := p.s.call(func(ctx context.Context) error {
-		return leaseScript.Run(ctx, p.s.rdb, []string{p.key},
-			0, gb, paceShare, burst(p.limit.Load()), 0, stateTTL.Milliseconds()).Err()
+		return leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey},
+			0, gb, paceShare, burst(p.limit.Load()), 0, stateTTL.Milliseconds(), "", 0).Err()
 	})
 	if err == nil {
 		p.s.st.returned.Add(gb)
@@ -565,14 +578,16 @@ type leaseReply struct {
 	interval      float64
 	limit, window int64 // window: µs
 	pause, now    int64 // µs, Redis's clock
+	members       int64
 }
 
 func parseLease(v []any) (leaseReply, bool) {
 	var r leaseReply
-	if len(v) != 7 {
+	if len(v) != 8 {
 		return r, false
 	}
-	ints := [...]*int64{&r.granted, &r.base, nil, &r.limit, &r.window, &r.pause, &r.now}
+	ints := [...]*int64{&r.granted, &r.base, nil, &r.limit, &r.window, &r.pause, &r.now, &r.members}
+
 	for i, dst := range ints {
 		var s string
 		switch x := v[i].(type) {

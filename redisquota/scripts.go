@@ -13,7 +13,8 @@ import "github.com/redis/go-redis/v9"
 // servers announced; tat, the theoretical arrival time of the GCRA bucket
 // (µs, with a fraction); pause, the end of the fleet's pause (µs).
 
-// leaseScript takes tokens from a partition's GCRA bucket, paced at
+// leaseScript counts the member among the partition's active members, and
+// takes tokens from the partition's GCRA bucket, paced at
 // share·limit/window with a tolerance of burst tokens. A lease of want
 // tokens is granted whole, unless the partition is paused, or its first
 // token would conform more than horizon µs from now (the other members
@@ -22,19 +23,27 @@ import "github.com/redis/go-redis/v9"
 // conform at once). giveback tokens a member did not use are first put
 // back (never more than a full bucket). A want of 0 only reads the state.
 //
-// KEYS[1] the partition's state. ARGV: want, giveback, share, burst,
-// horizon (µs), ttl (ms).
+// KEYS[1] the partition's state, KEYS[2] its active members (a sorted
+// set by last lease). ARGV: want, giveback, share, burst, horizon (µs),
+// ttl (ms), member, member ttl (µs).
 //
 // It returns {granted, base - now (µs), interval (µs, a string), limit,
-// window (µs), pause (µs), now (µs)}.
+// window (µs), pause (µs), now (µs), members}.
 var leaseScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local members = 0
+if ARGV[7] ~= '' then
+  redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[7])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now - tonumber(ARGV[8])))
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+  members = redis.call('ZCARD', KEYS[2])
+end
 local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause')
 local limit, window = tonumber(s[1]) or 0, tonumber(s[2]) or 0
 local tat, pause = tonumber(s[3]) or 0, tonumber(s[4]) or 0
 if limit <= 0 or window <= 0 then
-  return {0, 0, '0', 0, 0, string.format('%.0f', pause), string.format('%.0f', now)}
+  return {0, 0, '0', 0, 0, string.format('%.0f', pause), string.format('%.0f', now), members}
 end
 local want, giveback = tonumber(ARGV[1]), tonumber(ARGV[2])
 local interval = window / (limit * tonumber(ARGV[3]))
@@ -53,7 +62,7 @@ if tat ~= old then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return {granted, string.format('%.0f', base - now), string.format('%.6f', interval),
-  limit, window, string.format('%.0f', pause), string.format('%.0f', now)}
+  limit, window, string.format('%.0f', pause), string.format('%.0f', now), members}
 `)
 
 // learnScript records the quota a member learned, when it differs from

@@ -118,8 +118,8 @@ func (s *Store) Close() error {
 // partition's state from Redis in the background.
 func (s *Store) Partition(name string) resilient.QuotaPartition {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if p := s.parts[name]; p != nil {
+		s.mu.Unlock()
 		return p
 	}
 	if len(s.parts) >= maxPartitions {
@@ -130,6 +130,7 @@ func (s *Store) Partition(name string) resilient.QuotaPartition {
 	p := newPart(s, name, id)
 	s.parts[name] = p
 	s.byID[id] = p
+	s.mu.Unlock()
 	p.wake() // load the fleet's state
 	return p
 }
