@@ -38,7 +38,7 @@ type part struct {
 	giveback   atomic.Int64 // tokens to give back with the next lease
 
 	members   atomic.Int64 // the partition's active members, as the last lease counted them
-	lastBatch int64        // the last lease's size; the refiller's
+	lastBatch atomic.Int64 // the last lease's size
 	callStart atomic.Int64 // local Unix ns when the Redis call in progress started; 0 for none
 	degraded  atomic.Bool  // the last Redis call failed
 
@@ -361,8 +361,8 @@ func (p *part) run() {
 		// Idle: give back what is left and stop, unless work came.
 		p.running.Store(false)
 		if len(p.kick) == 0 && p.pauseDirty.Load() == 0 && !p.learnDirty.Load() {
+			p.lastBatch.Store(0)
 			p.returnTokens()
-			p.lastBatch = 0
 			return
 		}
 		if !p.running.CompareAndSwap(false, true) {
@@ -425,7 +425,7 @@ func (p *part) batch() int64 {
 	members := max(p.members.Load(), 1)
 	perNs := paceShare * float64(limit) / float64(window) / float64(members)
 	n := min(max(int64(math.Ceil(perNs*float64(p.s.cfg.leaseTime))), 1), maxLease)
-	return min(n, max(2*p.lastBatch, 1))
+	return min(n, max(2*p.lastBatch.Load(), 1))
 }
 
 // lease asks Redis for a lease (or only for the state, when no quota is
@@ -464,10 +464,17 @@ func (p *part) lease(t int64) (time.Duration, error) {
 	if r.pause > r.now {
 		p.pauseFor(recv, time.Duration(r.pause-r.now)*time.Microsecond)
 	}
+	if r.limit == 0 && p.limit.Load() > 0 {
+		// Redis lost the quota (restarted, or the state expired): write
+		// it again, then lease.
+		p.learnDirty.Store(true)
+		return time.Millisecond, nil
+	}
 	if r.granted == 0 {
 		if r.limit == 0 || r.pause > r.now || want == 0 {
 			return 0, nil
 		}
+
 		// The fleet holds the bucket's next tokens: ask again when the
 		// first free one is within reach.
 		ahead := time.Duration(float64(r.base)+r.interval)*time.Microsecond - 4*p.s.cfg.leaseTime
@@ -481,7 +488,7 @@ func (p *part) lease(t int64) (time.Duration, error) {
 		recv:     recv.UnixNano(),
 		expire:   max(int64(p.s.cfg.leaseTime/4), int64(4*ivl)),
 	}
-	p.lastBatch = r.granted
+	p.lastBatch.Store(r.granted)
 	p.s.st.leases.Add(1)
 	p.s.st.tokens.Add(r.granted)
 	p.install(l)
