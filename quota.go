@@ -73,10 +73,13 @@ type QuotaPartition interface {
 	// can tell them.
 	Pause(until time.Time)
 
-	// Learn records the quota the server announced: limit requests per
-	// window. It is called with every response that announces rate-limit
-	// values, so a store should compare, and share only what changed.
-	Learn(limit int, window time.Duration)
+	// Learn records what a response announced of the partition's quota:
+	// info.Limit requests per window (both known: Learn is called only
+	// then), and, when announced, info.Remaining (else -1) until
+	// info.Reset (else zero). It is called with every response that
+	// announces rate-limit values, so a store should compare, and share
+	// only what changed.
+	Learn(info RateLimitInfo, window time.Duration)
 }
 
 // WithQuotaStore shares the rate limiter's state through s: each partition's
@@ -119,14 +122,15 @@ func (p *partition) sharedPause(until time.Time) time.Time {
 const minQuotaRetry = time.Millisecond
 
 // learnShared gives what p learned from a response to its store: the quota
-// (which the store paces, instead of p's own limiter) and a pause. It
-// reports whether p has a store. p.mu is held.
-func (p *partition) learnShared(pause time.Time) bool {
+// (which the store paces, instead of p's own limiter), with what the
+// response announced of it, and a pause (zero for none). It reports whether
+// p has a store. p.mu is held.
+func (p *partition) learnShared(info *RateLimitInfo, pause time.Time) bool {
 	if p.quota == nil {
 		return false
 	}
 	if p.limit > 0 && p.window > 0 {
-		p.quota.Learn(p.limit, p.window)
+		p.quota.Learn(RateLimitInfo{Limit: p.limit, Remaining: info.Remaining, Reset: info.Reset}, p.window)
 	}
 	if !pause.IsZero() {
 		p.quota.Pause(pause)

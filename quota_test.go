@@ -84,7 +84,8 @@ func (p *memPart) Pause(until time.Time) {
 	}
 }
 
-func (p *memPart) Learn(limit int, window time.Duration) {
+func (p *memPart) Learn(info RateLimitInfo, window time.Duration) {
+	limit := info.Limit
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.learns++

@@ -523,7 +523,7 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		p.pauseUntil = until
 	}
 
-	if !p.learnShared(until) {
+	if !p.learnShared(info, until) {
 		rl.pace(p, now, info.Remaining)
 	}
 	p.reopen(now)
