@@ -22,9 +22,9 @@ func runFleet(t *testing.T, cfg fleet.Config) fleet.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s: %d attempts, %.2f%% 429s, %.1f%% of the quota, shares %.3f (largest deviation %.1f%%), %.3f Redis round trips per request, added p50 %v p99 %v, %d calls failed",
+	t.Logf("%s: %d attempts, %.2f%% 429s, %.1f%% of the quota, shares %.3f (largest deviation %.1f%%), %.3f Redis round trips per request, added p50 %v p99 %v, %d calls failed, %d fallback tokens",
 		res.Mode, res.Attempts, 100*res.RejectedShare, 100*res.QuotaUsed, res.Shares, 100*res.MaxShareDev,
-		res.RoundTrips, res.AddedP50, res.AddedP99, res.Failed)
+		res.RoundTrips, res.AddedP50, res.AddedP99, res.Failed, res.Fallbacks)
 	return res
 }
 
@@ -36,8 +36,8 @@ func runFleet(t *testing.T, cfg fleet.Config) fleet.Result {
 func TestFleet(t *testing.T) {
 	addr := redisAddr()
 	res := runFleet(t, fleet.Config{
-		Procs: 4, Workers: 8, Limit: 400, Window: time.Second,
-		Duration: 5 * time.Second, Warmup: time.Second, Latency: time.Millisecond,
+		Procs: 4, Workers: 8, Limit: 300, Window: time.Second,
+		Duration: 6 * time.Second, Warmup: time.Second, Latency: time.Millisecond,
 		Store: true, RedisAddr: addr, Prefix: testPrefix(t, addr),
 	})
 	if res.Failed != 0 {

@@ -65,7 +65,8 @@ type lease struct {
 	n        int64
 	recv     int64 // local Unix ns
 	expire   int64 // ns
-	taken    atomic.Int64
+	taken    atomic.Int64 // tokens taken, or skipped once expired
+	skipped  atomic.Int64 // tokens skipped once expired: given back
 	kicked   atomic.Bool // the refiller was asked for the next lease
 }
 
@@ -102,6 +103,9 @@ func (l *lease) take(t int64) (wait int64, left int64, ok bool) {
 			return 0, 0, false
 		}
 		if l.taken.CompareAndSwap(k, j+1) {
+			if j > k {
+				l.skipped.Add(j - k)
+			}
 			return max(l.conform(j+1)-t, 0), l.n - j - 1, true
 		}
 	}
@@ -163,7 +167,11 @@ func (p *part) promote(l *lease) bool {
 	nx := p.next.Swap(nil)
 	p.cur.Store(nx)
 	p.promoted++
+	// Tokens that expired untaken go back to the bucket: a member slower
+	// than its lease does not waste the fleet's quota.
+	p.giveback.Add(l.skipped.Load() + max(l.n-l.taken.Load(), 0))
 	return nx != nil
+
 }
 
 // fallback reports whether the partition paces locally at t: Redis failed

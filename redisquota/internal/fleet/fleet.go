@@ -68,6 +68,9 @@ type Result struct {
 	MaxShareDev float64   `json:"max_share_dev"`
 	// RoundTrips is the Redis round trips per attempt after the warmup.
 	RoundTrips float64 `json:"redis_round_trips_per_request"`
+	// Fallbacks counts the tokens the processes' Stores took from their
+	// local limiters while Redis did not answer in time.
+	Fallbacks int64 `json:"fallbacks"`
 	// AddedP50 and AddedP99 are the percentiles of the limiter's wait per
 	// attempt (Attempt.LocalWait).
 	AddedP50 time.Duration `json:"added_p50_ns"`
@@ -208,6 +211,8 @@ func summarize(cfg Config, reps []report, rec *recorder, start time.Time) Result
 		waits = append(waits, r.Waits...)
 		rt += r.RoundTrips
 		warm += r.WarmAttempts
+		res.Fallbacks += r.StoreFallbacks
+
 	}
 	for _, r := range reps {
 		share := 0.0
