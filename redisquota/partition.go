@@ -36,6 +36,7 @@ type part struct {
 	learnSeed  atomic.Pointer[seed]
 	pauseDirty atomic.Int64 // local Unix ns of a pause to write; 0 for none
 	giveback   atomic.Int64 // tokens to give back with the next lease
+	debt       atomic.Int64 // tokens taken from the local limiter, to charge to the bucket
 
 	members   atomic.Int64 // the partition's active members, as the last lease counted them
 	lastBatch atomic.Int64 // the last lease's size
@@ -63,11 +64,11 @@ type lease struct {
 	base     int64   // local Unix ns
 	interval float64 // ns
 	n        int64
-	recv     int64 // local Unix ns
-	expire   int64 // ns
+	recv     int64        // local Unix ns
+	expire   int64        // ns
 	taken    atomic.Int64 // tokens taken, or skipped once expired
 	skipped  atomic.Int64 // tokens skipped once expired: given back
-	kicked   atomic.Bool // the refiller was asked for the next lease
+	kicked   atomic.Bool  // the refiller was asked for the next lease
 }
 
 func newPart(s *Store, name, id string) *part {
@@ -201,6 +202,7 @@ func (p *part) fallbackTake(now time.Time) time.Duration {
 		p.fb.SetBurstAt(now, b)
 	}
 	p.fbLimit, p.fbBurst = r, b
+	p.debt.Add(1)
 	return p.fb.ReserveN(now, 1).DelayFrom(now)
 }
 
@@ -441,14 +443,13 @@ func (p *part) batch() int64 {
 // when Redis granted nothing.
 func (p *part) lease(t int64) (time.Duration, error) {
 	want := p.batch()
-	gb := p.giveback.Swap(0)
-	// Tokens of an exhausted lease that expired untaken go back too.
+	gb, debt := p.giveback.Swap(0), p.chargeable()
 	var vals []any
 	start := time.Now()
 	p.callStart.Store(start.UnixNano())
 	err := p.s.call(func(ctx context.Context) (err error) {
 		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey},
-			want, gb, paceShare, burst(p.limit.Load()), (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
+			want, gb-debt, paceShare, burst(p.limit.Load()), (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
 			p.s.member, (3 * p.s.cfg.heartbeat).Microseconds()).Slice()
 		return err
 	})
@@ -456,6 +457,7 @@ func (p *part) lease(t int64) (time.Duration, error) {
 	p.callStart.Store(0)
 	if err != nil {
 		p.giveback.Add(gb)
+		p.debt.Add(debt)
 		return 0, err
 	}
 	r, ok := parseLease(vals)
@@ -524,6 +526,17 @@ func (p *part) install(l *lease) {
 	p.signal()
 }
 
+// chargeable takes the debt of the tokens the member sent on its local
+// limiter, up to its share of one window (tokens sent longer ago no longer
+// count in the server's window), to charge it to the bucket.
+func (p *part) chargeable() int64 {
+	d := p.debt.Swap(0)
+	if d <= 0 {
+		return 0
+	}
+	return min(d, max(p.limit.Load()/max(p.members.Load(), p.s.members.Load(), 1), 1))
+}
+
 // returnTokens gives back the tokens of the leases held, when the
 // partition goes idle.
 func (p *part) returnTokens() {
@@ -536,12 +549,14 @@ func (p *part) returnTokens() {
 		}
 	}
 	p.mu.Unlock()
-	if gb == 0 || p.limit.Load() == 0 {
+	debt := p.chargeable()
+	if gb == debt || p.limit.Load() == 0 {
 		return
 	}
 	err := p.s.call(func(ctx context.Context) error {
 		return leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey},
-			0, gb, paceShare, burst(p.limit.Load()), 0, stateTTL.Milliseconds(), "", 0).Err()
+			0, gb-debt, paceShare,
+			burst(p.limit.Load()), 0, stateTTL.Milliseconds(), "", 0).Err()
 	})
 	if err == nil {
 		p.s.st.returned.Add(gb)

@@ -21,8 +21,10 @@ import "github.com/redis/go-redis/v9"
 // hold that much already); its tokens conform one interval apart from
 // base + interval (base may be in the past: a full bucket's tokens
 // conform at once). giveback tokens a member did not use are first put
-// back (never more than a full bucket). A want of 0 only reads the state.
-//
+// back (never more than a full bucket); a negative giveback charges the
+// bucket with the tokens a member sent while pacing locally. A want of 0
+// only reads the state.
+
 // KEYS[1] the partition's state, KEYS[2] its active members (a sorted
 // set by last lease). ARGV: want, giveback, share, burst, horizon (µs),
 // ttl (ms), member, member ttl (µs).
@@ -50,7 +52,11 @@ local interval = window / (limit * tonumber(ARGV[3]))
 local tol = tonumber(ARGV[4]) * interval
 local old = tat
 if tat < now then tat = now end
-if giveback > 0 then tat = math.max(now, tat - giveback * interval) end
+if giveback > 0 then
+  tat = math.max(now, tat - giveback * interval)
+elseif giveback < 0 then
+  tat = tat - giveback * interval
+end
 local base = tat - tol
 local granted = 0
 if want > 0 and pause <= now and base + interval - now <= tonumber(ARGV[5]) then
