@@ -24,7 +24,7 @@ import "github.com/redis/go-redis/v9"
 // back (never more than a full bucket); a negative giveback charges the
 // bucket with the tokens a member sent while pacing locally. A want of 0
 // only reads the state.
-
+//
 // KEYS[1] the partition's state, KEYS[2] its active members (a sorted
 // set by last lease). ARGV: want, giveback, share, burst, horizon (µs),
 // ttl (ms), member, member ttl (µs).
