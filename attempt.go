@@ -24,6 +24,9 @@ type attemptState struct {
 	hasRetryAfter bool
 	neverSent     bool // err proves the request never left this process
 
+	// Filled by the retry loop.
+	stop StopReason // why no attempt follows a retryable outcome
+
 	// Filled by the rate limiter.
 	rate      RateLimitInfo
 	localWait time.Duration // time this attempt waited for its turn

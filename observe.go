@@ -35,7 +35,32 @@ type Attempt struct {
 	RetryAfter time.Duration // the server's Retry-After (or rate-limit reset on a 429); 0 when none
 	RateLimit  RateLimitInfo // the rate-limit headers of the response
 	LocalWait  time.Duration // time the attempt waited for the client-side rate limiter
+	StopReason StopReason    // why no attempt follows although the outcome was retryable; "" otherwise
 }
+
+// StopReason says why a call ended after an attempt whose outcome could
+// have been retried.
+type StopReason string
+
+// Reasons for not retrying a retryable outcome.
+const (
+	// StopUnsafeWrite: the attempt was a write that may have been
+	// processed, to a host not known to deduplicate writes by key (see
+	// WithKeyHonoringHosts); sending it again could perform it twice.
+	StopUnsafeWrite StopReason = "unsafe_write"
+	// StopMaxAttempts: the attempt was the last one WithMaxRetries allows.
+	StopMaxAttempts StopReason = "max_attempts"
+	// StopDeadline: the wait before the next attempt would pass the call's
+	// budget (WithMaxElapsed) or the context's deadline.
+	StopDeadline StopReason = "deadline"
+	// StopRetryAfterTooLong: the server asked for a wait longer than
+	// WithMaxRetryAfter allows.
+	StopRetryAfterTooLong StopReason = "retry_after_too_long"
+	// StopBodyNotReplayable: the request body cannot be sent again.
+	StopBodyNotReplayable StopReason = "body_not_replayable"
+	// StopCanceled: the request's context ended.
+	StopCanceled StopReason = "canceled"
+)
 
 // Outcome names what happened to an attempt.
 type Outcome string
@@ -116,6 +141,7 @@ func (t *Transport) observe(c *call, areq *http.Request, st *attemptState, resp 
 		Retry:          retry,
 		RateLimit:      st.rate,
 		LocalWait:      st.localWait,
+		StopReason:     st.stop,
 	}
 	if a.Method == "" {
 		a.Method = http.MethodGet
@@ -171,6 +197,12 @@ func logAttempt(ctx context.Context, l *slog.Logger, a *Attempt) {
 		slog.Duration("duration", a.Duration),
 		slog.Duration("local_wait", a.LocalWait),
 		slog.String("error", redactErr(a.Err)),
+		{}, // stop_reason, when there is one
+	}
+	n := len(attrs) - 1
+	if a.StopReason != "" {
+		attrs[n] = slog.String("stop_reason", string(a.StopReason))
+		n++
 	}
 	msg := "resilient: attempt"
 	switch level {
@@ -181,5 +213,5 @@ func logAttempt(ctx context.Context, l *slog.Logger, a *Attempt) {
 	case slog.LevelInfo:
 		msg = "resilient: call succeeded after retries"
 	}
-	l.LogAttrs(ctx, level, msg, attrs[:]...)
+	l.LogAttrs(ctx, level, msg, attrs[:n]...)
 }

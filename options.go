@@ -45,6 +45,7 @@ type config struct {
 	noIdempotencyKeys  bool
 	idempotencyHeader  string
 	idempotencyMethods []string
+	keyHosts           map[string]bool // WithKeyHonoringHosts
 
 	// circuit breakers (breaker.go)
 	breaker          BreakerSettings

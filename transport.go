@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"sync"
 	"time"
@@ -50,7 +51,8 @@ type Transport struct {
 	base     http.RoundTripper
 	inner    http.RoundTripper // the per-attempt chain
 	cls      *classifier
-	observed bool // an observer or a logger wants each Attempt
+	keys     *keyHosts // hosts known to deduplicate writes by key
+	observed bool      // an observer or a logger wants each Attempt
 
 	zeroOnce sync.Once  // the zero Transport builds zeroImpl on first use
 	zeroImpl *Transport // New(nil), for the zero Transport
@@ -93,6 +95,7 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 		}
 	}
 	t := &Transport{cfg: cfg, base: base, observed: len(cfg.observers) > 0 || cfg.logger != nil}
+	t.keys = &keyHosts{named: cfg.keyHosts}
 	t.cls = &classifier{
 		codes:    newCodeTable(cfg.codes),
 		custom:   cfg.classifier,
@@ -144,8 +147,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errors.New("resilient: nil Request.URL")
 	}
 	c := call{t: t, req: req, ctx: req.Context(), start: time.Now()}
-	c.key, c.stampKey = t.idempotencyKey(req)
-	c.safe = isIdempotentMethod(req.Method) || c.key != ""
+	c.key, c.stamp, c.callerKey = t.idempotencyKey(req)
+	c.write = !isIdempotentMethod(req.Method)
 	c.setDeadline()
 	maxAttempts := t.cfg.maxRetries + 1
 
@@ -187,18 +190,22 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			t.cls.classify(st, resp, err, time.Now)
 		}
 
-		delay, retry := c.decide(n, maxAttempts, st, resp, err, &body)
+		if c.write && c.key != "" {
+			c.learnKeys(st, resp)
+		}
+		delay, retry, stop := c.decide(n, maxAttempts, st, resp, err, &body)
 		if retry {
 			var berr error
 			if reqBody, berr = body.next(); berr != nil {
 				// Give up with what the attempt produced; without a
 				// response, say why no retry followed.
-				retry, delay = false, 0
+				retry, delay, stop = false, 0, StopBodyNotReplayable
 				if resp == nil {
 					err = fmt.Errorf("%w; %w", err, berr)
 				}
 			}
 		}
+		st.stop = stop
 		t.observe(&c, areq, st, resp, err, dur, delay, retry)
 
 		if !retry {
@@ -246,17 +253,20 @@ func (t *Transport) putState(st *attemptState) {
 
 // call is the state of one RoundTrip.
 type call struct {
-	t        *Transport
-	req      *http.Request
-	ctx      context.Context
-	start    time.Time
-	deadline time.Time // the earlier of the context's deadline and start+maxElapsed; zero for none
-	key      string    // the idempotency key of this call; "" for none
-	stampKey bool      // key must be set on each attempt (the caller did not set the header)
-	keyRetry bool      // a key-required answer was already retried with a new key
-	safe     bool      // the call may be repeated: an idempotent method, or a key
-	header   http.Header
-	bo       *expBackoff
+	t         *Transport
+	req       *http.Request
+	ctx       context.Context
+	start     time.Time
+	deadline  time.Time // the earlier of the context's deadline and start+maxElapsed; zero for none
+	key       string    // the idempotency key of this call; "" for none
+	stamp     bool      // key must be set on each attempt (the caller did not set it under the configured name)
+	callerKey bool      // the caller set the key: its statement that the host honors keys
+	keyRetry  bool      // a key-required answer was already retried with a new key
+	write     bool      // the method is not idempotent: the write rule applies
+	header    http.Header
+	headerFor bool        // header was built for a host known to honor keys
+	trace     *writeTrace // proves an attempt of an unproven write was never written; nil when not needed
+	bo        *expBackoff
 }
 
 func (c *call) setDeadline() {
@@ -273,8 +283,10 @@ func (c *call) setDeadline() {
 // headers), else a copy with the attempt's body and headers. The caller's
 // request is never modified.
 func (c *call) attemptRequest(n, maxAttempts int, body io.ReadCloser, callerBody bool) *http.Request {
-	h := c.headers(n, maxAttempts)
-	if h == nil && callerBody {
+	unproven := c.write && !c.resendable()
+	h := c.headers(n, maxAttempts, unproven)
+	traced := unproven && c.needsTrace()
+	if h == nil && callerBody && !traced {
 		return c.req
 	}
 	areq := new(http.Request)
@@ -283,18 +295,27 @@ func (c *call) attemptRequest(n, maxAttempts int, body io.ReadCloser, callerBody
 	if h != nil {
 		areq.Header = h
 	}
+	if traced {
+		if c.trace == nil {
+			c.trace = newWriteTrace()
+		} else {
+			c.trace.reset()
+		}
+		areq = areq.WithContext(httptrace.WithClientTrace(c.ctx, &c.trace.trace))
+	}
 	return areq
 }
 
 // headers returns the attempt's own header map when it must differ from the
 // caller's (an idempotency key to stamp, or the attempt header), else nil.
-func (c *call) headers(n, maxAttempts int) http.Header {
-	if c.stampKey && c.header == nil {
+func (c *call) headers(n, maxAttempts int, unproven bool) http.Header {
+	if c.stamp && (c.header == nil || c.headerFor == unproven) {
 		c.header = c.req.Header.Clone()
 		if c.header == nil {
 			c.header = make(http.Header, 1)
 		}
-		c.header.Set(c.t.cfg.idempotencyHeader, c.key)
+		c.stampKey(c.header, unproven)
+		c.headerFor = !unproven
 	}
 	h := c.header
 	if name := c.t.cfg.attemptHeader; name != "" {
@@ -310,33 +331,57 @@ func (c *call) headers(n, maxAttempts int) http.Header {
 	return h
 }
 
-// decide returns whether attempt n is followed by another, and the wait
-// before it.
-func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response, err error, body *replayBody) (time.Duration, bool) {
-	if c.ctx.Err() != nil || n >= maxAttempts {
-		return 0, false
+// resendable reports whether the call's write may be resent after an
+// ambiguous failure: it carries a key and its host deduplicates by key.
+func (c *call) resendable() bool {
+	return c.key != "" && (c.callerKey || c.t.keys.honors(c.req.URL.Scheme, c.req.URL.Host))
+}
+
+// needsTrace reports whether an attempt of an unproven write is traced to
+// learn whether it was written: only when a failure of it could then be
+// retried.
+func (c *call) needsTrace() bool {
+	return c.t.cfg.maxRetries > 0
+}
+
+// learnKeys records that the host deduplicates writes by key when the
+// attempt's answer says so.
+func (c *call) learnKeys(st *attemptState, resp *http.Response) {
+	if honorsKeys(st, resp) {
+		c.t.keys.learn(c.req.URL.Scheme, c.req.URL.Host)
+	}
+}
+
+// decide returns whether attempt n is followed by another and the wait
+// before it, or why not when the attempt's outcome was retryable.
+func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response, err error, body *replayBody) (time.Duration, bool, StopReason) {
+	if c.ctx.Err() != nil {
+		return 0, false, stopIf(st, StopCanceled)
+	}
+	if n >= maxAttempts {
+		return 0, false, stopIf(st, StopMaxAttempts)
 	}
 	if resp != nil && c.needsKey(st) {
 		// The server requires a key this call lacked: add one and retry
 		// once, at once. This is the only case a Permanent outcome is
-		// retried.
-		c.key, c.stampKey, c.keyRetry, c.safe = newIdempotencyKey(), true, true, true
+		// retried; the request was refused, so it was not processed, and
+		// a server that requires keys honors them.
+		c.key, c.stamp, c.keyRetry = newIdempotencyKey(), true, true
+		c.t.keys.learn(c.req.URL.Scheme, c.req.URL.Host)
 		c.header = nil
-		return 0, body.replayable()
+		if !body.replayable() {
+			return 0, false, StopBodyNotReplayable
+		}
+		return 0, true, ""
 	}
 	if !st.class.Retryable() {
-		return 0, false
+		return 0, false, ""
 	}
-	if !c.safe {
-		// A write without a key must not reach the server twice: retry
-		// it only when it provably never left, or the server refused it
-		// with 429 before processing it.
-		if !(resp != nil && resp.StatusCode == http.StatusTooManyRequests) && !(err != nil && st.neverSent) {
-			return 0, false
-		}
+	if c.write && !c.mayResend(st, resp, err) {
+		return 0, false, StopUnsafeWrite
 	}
 	if !body.replayable() {
-		return 0, false
+		return 0, false, StopBodyNotReplayable
 	}
 	if c.bo == nil {
 		c.bo = &expBackoff{base: c.t.cfg.backoffBase, maxDelay: c.t.cfg.backoffMax, rand: c.t.cfg.rand}
@@ -344,14 +389,36 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 	delay := c.bo.NextBackOff()
 	if st.hasRetryAfter {
 		if st.retryAfter > c.t.cfg.maxRetryAfter {
-			return 0, false
+			return 0, false, StopRetryAfterTooLong
 		}
 		delay = st.retryAfter + retryAfterSpread(st.retryAfter, c.t.cfg.rand)
 	}
 	if !c.deadline.IsZero() && time.Now().Add(delay).After(c.deadline) {
-		return 0, false
+		return 0, false, StopDeadline
 	}
-	return delay, true
+	return delay, true, ""
+}
+
+// mayResend applies the write rule to an attempt of a write that failed:
+// it may be resent when it provably was not processed (a 429, or an error
+// that proves it never left or was never written), or when it carries a
+// key its host deduplicates by.
+func (c *call) mayResend(st *attemptState, resp *http.Response, err error) bool {
+	switch {
+	case resp != nil && resp.StatusCode == http.StatusTooManyRequests:
+		return true
+	case err != nil && (st.neverSent || c.trace.neverWritten()):
+		return true
+	}
+	return c.resendable()
+}
+
+// stopIf returns why when the attempt's outcome was retryable, else "".
+func stopIf(st *attemptState, why StopReason) StopReason {
+	if st.class.Retryable() {
+		return why
+	}
+	return ""
 }
 
 // refusedLocally reports whether err is a layer of the chain refusing an

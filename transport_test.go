@@ -45,6 +45,7 @@ func TestRetryStatusMatrix(t *testing.T) {
 
 func TestRetryMethodSafety(t *testing.T) {
 	noKeys := WithoutIdempotencyKeys()
+	honors := WithKeyHonoringHosts("api.test")
 	tests := []struct {
 		method string
 		header string // "Name: value" set on the request, or ""
@@ -61,9 +62,23 @@ func TestRetryMethodSafety(t *testing.T) {
 		{"DELETE", "", nil, rtStep{status: 500}, 2},
 		{"GET", "", nil, rtStep{err: errReset}, 2},
 		{"PUT", "", nil, rtStep{err: errReset}, 2},
-		// POST and PATCH get an automatic key by default.
-		{"POST", "", nil, rtStep{status: 503}, 2},
-		{"PATCH", "", nil, rtStep{err: errReset}, 2},
+		// POST and PATCH get an automatic key by default; it makes them
+		// resendable only to a host that honors keys.
+		{"POST", "", honors, rtStep{status: 503}, 2},
+		{"PATCH", "", honors, rtStep{err: errReset}, 2},
+		{"POST", "", nil, rtStep{status: 503}, 1},
+		{"POST", "", nil, rtStep{status: 500}, 1},
+		{"PATCH", "", nil, rtStep{err: errReset}, 1},
+		{"POST", "", nil, rtStep{status: 429}, 2},
+		{"POST", "", nil, rtStep{err: errRefused}, 2},
+		// The host says it honors keys: an Aidelly or Postato envelope, a
+		// conflict code, Idempotent-Replayed.
+		{"POST", "", nil, rtStep{status: 500, body: `{"success":false,"error":{"code":"PUBLIC_API_POST_CREATE_FAILED","message":"m"},"request_id":"r"}`}, 2},
+		{"POST", "", nil, rtStep{status: 503, body: `{"error":"UPSTREAM_UNAVAILABLE","message":"m"}`}, 2},
+		{"POST", "", nil, rtStep{status: 503, header: http.Header{"Idempotent-Replayed": {"false"}}}, 2},
+		{"POST", "", nil, rtStep{status: 500, body: `{"error":{"type":"api_error","code":"idempotency_key_in_use","message":"m"}}`}, 2},
+		// An envelope that says nothing of keys proves nothing.
+		{"POST", "", nil, rtStep{status: 503, body: `{"errors":[{"code":"unavailable","message":"m"}]}`}, 1},
 		// Without a key, a write is retried only when it never left or got a 429.
 		{"POST", "", noKeys, rtStep{status: 503}, 1},
 		{"POST", "", noKeys, rtStep{status: 500}, 1},
@@ -110,8 +125,8 @@ func TestRetryMethodSafety(t *testing.T) {
 					t.Errorf("bodies = %q, %q; want the payload twice", c0.body, c1.body)
 				}
 				for _, h := range []string{"Idempotency-Key", "X-Idempotency-Key"} {
-					if c0.header.Get(h) != c1.header.Get(h) {
-						t.Errorf("%s differs between attempts: %q, %q", h, c0.header.Get(h), c1.header.Get(h))
+					if k0, k1 := wireHeader(c0.header, h), wireHeader(c1.header, h); k0 != k1 {
+						t.Errorf("%s differs between attempts: %q, %q", h, k0, k1)
 					}
 				}
 			}
@@ -457,7 +472,7 @@ func TestRequestUnchanged(t *testing.T) {
 	for _, method := range []string{"GET", "POST", "PUT"} {
 		t.Run(method, func(t *testing.T) {
 			s := &rtScript{steps: []rtStep{{status: 503}, {err: errReset}, {status: 200}}}
-			tr := New(s, WithBackoff(0, 0), WithAttemptHeader("X-Attempt"))
+			tr := New(s, WithBackoff(0, 0), WithAttemptHeader("X-Attempt"), WithKeyHonoringHosts("API.test"))
 			body := newTrackedBody("payload")
 			req := newRequest(t, context.Background(), method, "http://api.test/v1/posts?token=secret", body)
 			req.Header.Set("Authorization", "Bearer t")
@@ -488,7 +503,7 @@ func TestRequestUnchanged(t *testing.T) {
 				if c.header.Get("Authorization") != "Bearer t" || len(c.header["Accept"]) != 2 {
 					t.Errorf("attempt %d: caller's headers not sent: %v", i+1, c.header)
 				}
-				if (method == "POST") != (c.header.Get("Idempotency-Key") != "") {
+				if (method == "POST") != (c.header.Get("Idempotency-Key") != "") { // canonical: the host honors keys
 					t.Errorf("attempt %d: Idempotency-Key = %q", i+1, c.header.Get("Idempotency-Key"))
 				}
 			}
@@ -1015,7 +1030,7 @@ func TestConcurrentCallsShareATransport(t *testing.T) {
 	})
 	var observed atomic.Int64
 	client := loopbackClient(t, WithBackoff(time.Millisecond, 2*time.Millisecond),
-		WithObserver(func(Attempt) { observed.Add(1) }))
+		WithObserver(func(Attempt) { observed.Add(1) }), WithKeyHonoringHosts(strings.TrimPrefix(srv.URL, "http://")))
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
 	for i := range 100 {

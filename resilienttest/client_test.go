@@ -33,7 +33,8 @@ func TestPipeServerInSynctest(t *testing.T) {
 					RetryAfter: 20 * time.Second,
 				}), resilienttest.WithLatency(50*time.Millisecond))
 				defer srv.Close()
-				client := &http.Client{Transport: resilient.New(srv.Transport(), resilient.WithAttemptTimeout(10*time.Second))}
+				client := &http.Client{Transport: resilient.New(srv.Transport(), resilient.WithAttemptTimeout(10*time.Second),
+					resilient.WithKeyHonoringHosts(strings.TrimPrefix(srv.URL, "http://")))} // the server deduplicates by key
 
 				start := time.Now()
 				const calls = 60
