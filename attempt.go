@@ -13,6 +13,7 @@ type attemptState struct {
 	number      int // 1 for the first attempt
 	maxAttempts int
 	deadline    time.Time // the end of the call's budget (context or WithMaxElapsed); zero for none
+	budget      time.Time // the end of WithMaxElapsed's budget alone; zero for none
 
 	// Filled by the classify middleware.
 	classified    bool

@@ -116,6 +116,9 @@ func (c *classifier) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
 	resp, err := saneResult(c.next.RoundTrip(req))
+	if err != nil {
+		err = requestFault(req, err)
+	}
 	if st != nil {
 		c.classify(st, resp, err, time.Now)
 	}
@@ -231,8 +234,13 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 	if err == nil {
 		return Transient, false
 	}
+	var reqErr *RequestError
 	switch {
 	case errors.Is(err, ErrCircuitOpen), errors.Is(err, ErrRateLimited):
+		return Permanent, true
+	case errors.As(err, &reqErr):
+		// The caller's mistake: the server could not act on it, and no
+		// retry would mend it.
 		return Permanent, true
 	case errors.Is(err, ErrAttemptTimeout):
 		return Transient, false

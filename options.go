@@ -89,8 +89,8 @@ func mustNotBeNegative[T int | int64 | time.Duration](opt string, v T) {
 }
 
 // WithMaxRetries sets how many times a call is retried after its first
-// attempt (default 5). Zero means a single attempt. It panics if n is
-// negative.
+// attempt (default 5). Zero means a single attempt; math.MaxInt means no
+// limit but the call's budget (WithMaxElapsed). It panics if n is negative.
 func WithMaxRetries(n int) Option {
 	mustNotBeNegative("WithMaxRetries", n)
 	return func(c *config) { c.maxRetries = n }
@@ -99,11 +99,15 @@ func WithMaxRetries(n int) Option {
 // WithBackoff sets the base and the cap of the delay between attempts
 // (default 500ms and 30s): the delay before retry n (n = 0 for the first
 // retry) is min(maxDelay, base·2^n + jitter), with jitter uniform in
-// [0, base·2^n). A zero base means no delay at all. It panics if either
-// value is negative.
+// [0, base·2^n). A zero base means no delay at all (WithBackoff(0, 0)). It
+// panics if either value is negative, or if maxDelay is below a non-zero
+// base (WithBackoff(time.Second, 0) would silently mean no wait).
 func WithBackoff(base, maxDelay time.Duration) Option {
 	mustNotBeNegative("WithBackoff base", base)
 	mustNotBeNegative("WithBackoff maxDelay", maxDelay)
+	if maxDelay < base {
+		panic(fmt.Sprintf("resilient: WithBackoff: maxDelay %v is below base %v", maxDelay, base))
+	}
 	return func(c *config) { c.backoffBase, c.backoffMax = base, maxDelay }
 }
 

@@ -105,7 +105,7 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 	t.inner = Chain(base,
 		t.rateLimitMiddleware(),
 		t.breakerMiddleware(),
-		timeoutMiddleware(cfg.attemptTimeout),
+		deadlineMiddleware(cfg.attemptTimeout, cfg.maxElapsed),
 		func(next http.RoundTripper) http.RoundTripper { t.cls.next = next; return t.cls },
 	)
 	return t
@@ -151,6 +151,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c.write = !isIdempotentMethod(req.Method)
 	c.setDeadline()
 	maxAttempts := t.cfg.maxRetries + 1
+	if maxAttempts < 1 { // WithMaxRetries(math.MaxInt)
+		maxAttempts = t.cfg.maxRetries
+	}
 
 	if c.ctx.Err() != nil {
 		// Done before the first attempt: no layer of the chain is called,
@@ -166,7 +169,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	defer t.putState(st)
 	for n := 1; ; n++ {
-		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, rate: RateLimitInfo{Limit: -1, Remaining: -1}}
+		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, budget: c.budget, rate: RateLimitInfo{Limit: -1, Remaining: -1}}
 		areq := c.attemptRequest(n, maxAttempts, reqBody, sameBody && n == 1)
 
 		t0 := c.start
@@ -189,6 +192,20 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !st.classified {
 			t.cls.classify(st, resp, err, time.Now)
 		}
+		if resp != nil && st.class == Success {
+			if cause := handOver(resp); cause != nil {
+				// The attempt's deadline fired as its headers arrived:
+				// its body is cut, so the attempt timed out.
+				resp.Body.Close()
+				resp, err = nil, cause
+				st.class, st.neverSent = Transient, false
+			}
+		}
+		if resp != nil && st.class.Retryable() {
+			// A retry may follow: the writer of this attempt's body may
+			// not read past what can be replayed meanwhile.
+			body.freeze()
+		}
 
 		if c.write && c.key != "" {
 			c.learnKeys(st, resp)
@@ -209,6 +226,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.observe(&c, areq, st, resp, err, dur, delay, retry)
 
 		if !retry {
+			body.thaw()
 			if resp == nil && held != nil && refusedLocally(err) {
 				// A retry refused locally (breaker open, rate limited):
 				// return what the last attempt produced. A network
@@ -220,6 +238,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				held.Body.Close()
 			}
 			if resp != nil {
+				handOver(resp)
 				return resp, nil
 			}
 			return nil, &Error{Method: req.Method, URL: redactURL(req.URL), Attempts: n, Err: err}
@@ -257,7 +276,8 @@ type call struct {
 	req       *http.Request
 	ctx       context.Context
 	start     time.Time
-	deadline  time.Time // the earlier of the context's deadline and start+maxElapsed; zero for none
+	deadline  time.Time // the earlier of the context's deadline and budget; zero for none
+	budget    time.Time // start+maxElapsed; zero for none
 	key       string    // the idempotency key of this call; "" for none
 	stamp     bool      // key must be set on each attempt (the caller did not set it under the configured name)
 	callerKey bool      // the caller set the key: its statement that the host honors keys
@@ -271,7 +291,8 @@ type call struct {
 
 func (c *call) setDeadline() {
 	if c.t.cfg.maxElapsed > 0 {
-		c.deadline = c.start.Add(c.t.cfg.maxElapsed)
+		c.budget = c.start.Add(c.t.cfg.maxElapsed)
+		c.deadline = c.budget
 	}
 	if d, ok := c.ctx.Deadline(); ok && (c.deadline.IsZero() || d.Before(c.deadline)) {
 		c.deadline = d
@@ -392,6 +413,9 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 			return 0, false, StopRetryAfterTooLong
 		}
 		delay = st.retryAfter + retryAfterSpread(st.retryAfter, c.t.cfg.rand)
+		// A server's wait shorter than the backoff's base (Retry-After: 0,
+		// a date past) is raised to it: no hot loop.
+		delay = max(delay, c.t.cfg.backoffBase)
 	}
 	if !c.deadline.IsZero() && time.Now().Add(delay).After(c.deadline) {
 		return 0, false, StopDeadline
@@ -440,17 +464,24 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // holdResponse keeps resp for a give-up that may follow: it reads at most
-// maxDrain bytes of its body into memory and closes the original, so that
-// the connection is reused. A longer body is cut there, and reading past
-// the cut returns an error.
+// maxDrain bytes of its body into memory, for at most maxReadWait (and not
+// past the attempt's deadline), and closes the original, so that the
+// connection is reused. A longer or slower body is cut there, and reading
+// past the cut returns an error.
 func holdResponse(resp *http.Response) *http.Response {
 	var data []byte
 	eof := false
-	if pb, ok := resp.Body.(*prefixBody); ok && pb.eof && pb.err == nil {
+	inner := resp.Body
+	if db, ok := inner.(*deadlineBody); ok {
+		inner = db.rc
+	}
+	if pb, ok := inner.(*prefixBody); ok && pb.eof && pb.err == nil {
 		data, eof = pb.prefix, true
 	} else {
+		stop := abortAfter(resp.Body, maxReadWait)
 		var err error
 		data, eof, err = readPrefix(resp.Body, resp.ContentLength, maxDrain)
+		stop()
 		if err != nil {
 			eof = false
 		}
