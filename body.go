@@ -274,11 +274,15 @@ func (r *captureReader) Read(p []byte) (int, error) {
 		}
 		c.mu.Lock()
 		if n > 0 {
-			// The bytes are kept (within the limit) even when this reader
-			// was detached meanwhile: a newer reader needs them.
+			// The bytes are kept even when this reader was detached or
+			// frozen meanwhile: a newer reader needs them. Such a read,
+			// begun before the retry, may pass the limit by its own
+			// length: it cannot be undone, and the retry must not fail
+			// for it. Only the current attempt's reads overflow.
+			stale := r.closed || r.gen != c.gen || c.frozen
 			if !c.overflow {
-				if c.read+int64(n) <= c.limit {
-					c.buf = append(c.buf, p[:n]...)
+				if c.read+int64(n) <= c.limit || stale {
+					c.buf = append(c.buf, q[:n]...)
 				} else {
 					c.overflow = true
 					c.buf = nil

@@ -172,7 +172,9 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 	var env envelope
 	parsed := false
 	if c.maxPeek > 0 {
+		stop := abortAfter(resp.Body, maxReadWait) // bounded in time as in bytes
 		env, parsed = peekEnvelope(resp, c.maxPeek)
+		stop()
 	}
 	st.class = decide(resp.StatusCode, &env, parsed, c.codes.lookup)
 	if v := resp.Header.Get("Retry-After"); v != "" {

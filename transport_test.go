@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -1091,4 +1092,59 @@ func TestGiveUpAfterHeldResponse(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNoHotLoop: a server that answers Retry-After: 0 (or a date past) to
+// 64 goroutines at once gets each call's attempts no closer than the
+// backoff's base.
+func TestNoHotLoop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{status: 503, header: http.Header{"Retry-After": {"0"}}}}}
+		tr := New(s, WithBackoff(100*time.Millisecond, time.Second), WithoutRateLimit(), WithoutBreaker())
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, _ := tr.RoundTrip(newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				if resp != nil {
+					resp.Body.Close()
+				}
+			}()
+		}
+		time.Sleep(400 * time.Millisecond)
+		if n := s.numCalls(); n > 64*5 {
+			t.Errorf("%d attempts in 400ms, want at most 5 per call (one per 100ms)", n)
+		}
+		wg.Wait()
+		if n := s.numCalls(); n != 64*6 {
+			t.Errorf("%d attempts in all, want 6 per call", n)
+		}
+	})
+}
+
+// TestMaxRetriesMaxInt: WithMaxRetries(math.MaxInt) does not overflow to a
+// single attempt.
+func TestMaxRetriesMaxInt(t *testing.T) {
+	s := &rtScript{steps: []rtStep{{status: 503}, {status: 503}, {status: 200}}}
+	resp, err := roundTrip(t, New(s, WithBackoff(0, 0), WithMaxRetries(math.MaxInt)), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+	if err != nil || resp.StatusCode != 200 || s.numCalls() != 3 {
+		t.Fatalf("RoundTrip = %v, %v after %d attempts; want 200 after 3", resp, err, s.numCalls())
+	}
+	resp.Body.Close()
+}
+
+func TestWithBackoffRejectsCapBelowBase(t *testing.T) {
+	for _, tc := range []struct{ base, max time.Duration }{{time.Second, 0}, {time.Second, time.Millisecond}} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "below base") {
+					t.Errorf("WithBackoff(%v, %v): panic %v, want one saying maxDelay is below base", tc.base, tc.max, r)
+				}
+			}()
+			WithBackoff(tc.base, tc.max)
+		}()
+	}
+	WithBackoff(0, 0)                     // no wait at all: allowed
+	WithBackoff(time.Second, time.Second) // a constant wait: allowed
 }
