@@ -60,6 +60,8 @@ const (
 	StopBodyNotReplayable StopReason = "body_not_replayable"
 	// StopCanceled: the request's context ended.
 	StopCanceled StopReason = "canceled"
+	// StopRetryBudget: the host's retry budget is spent (see RetryBudget).
+	StopRetryBudget StopReason = "retry_budget"
 )
 
 // Outcome names what happened to an attempt.

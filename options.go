@@ -52,6 +52,10 @@ type config struct {
 	noBreaker        bool
 	breakerObservers []func(BreakerChange)
 
+	// retry budget (budget.go)
+	budget   RetryBudget
+	noBudget bool
+
 	// rate limiting (ratelimit.go)
 	noRateLimit  bool
 	rateLimit    rate.Limit // static limit per partition; 0 for none

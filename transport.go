@@ -51,8 +51,9 @@ type Transport struct {
 	base     http.RoundTripper
 	inner    http.RoundTripper // the per-attempt chain
 	cls      *classifier
-	keys     *keyHosts // hosts known to deduplicate writes by key
-	observed bool      // an observer or a logger wants each Attempt
+	keys     *keyHosts  // hosts known to deduplicate writes by key
+	budgets  *budgetSet // nil without a retry budget
+	observed bool       // an observer or a logger wants each Attempt
 
 	zeroOnce sync.Once  // the zero Transport builds zeroImpl on first use
 	zeroImpl *Transport // New(nil), for the zero Transport
@@ -96,6 +97,9 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 	}
 	t := &Transport{cfg: cfg, base: base, observed: len(cfg.observers) > 0 || cfg.logger != nil}
 	t.keys = &keyHosts{named: cfg.keyHosts}
+	if !cfg.noBudget {
+		t.budgets = newBudgetSet(cfg.budget, cfg.breaker.Key)
+	}
 	t.cls = &classifier{
 		codes:    newCodeTable(cfg.codes),
 		custom:   cfg.classifier,
@@ -210,6 +214,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if c.write && c.key != "" {
 			c.learnKeys(st, resp)
 		}
+		if resp != nil && !st.class.Retryable() && t.budgets != nil {
+			t.budgets.deposit(c.hostBudget()) // the host answered
+		}
 		delay, retry, stop := c.decide(n, maxAttempts, st, resp, err, &body)
 		if retry {
 			var berr error
@@ -227,7 +234,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 		if !retry {
 			body.thaw()
-			if resp == nil && held != nil && refusedLocally(err) {
+			if resp == nil && held != nil && (refusedLocally(err) || stop == StopRetryBudget) {
 				// A retry refused locally (breaker open, rate limited):
 				// return what the last attempt produced. A network
 				// error, even one that proves the request never left
@@ -240,6 +247,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if resp != nil {
 				handOver(resp)
 				return resp, nil
+			}
+			if stop == StopRetryBudget {
+				err = fmt.Errorf("%w: %w", ErrRetryBudgetExhausted, err)
 			}
 			return nil, &Error{Method: req.Method, URL: redactURL(req.URL), Attempts: n, Err: err}
 		}
@@ -287,6 +297,15 @@ type call struct {
 	headerFor bool        // header was built for a host known to honor keys
 	trace     *writeTrace // proves an attempt of an unproven write was never written; nil when not needed
 	bo        *expBackoff
+	hb        *hostBudget // the host's retry budget, once looked up
+}
+
+// hostBudget returns the retry budget of the call's host.
+func (c *call) hostBudget() *hostBudget {
+	if c.hb == nil {
+		c.hb = c.t.budgets.get(c.req)
+	}
+	return c.hb
 }
 
 func (c *call) setDeadline() {
@@ -419,6 +438,12 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 	}
 	if !c.deadline.IsZero() && time.Now().Add(delay).After(c.deadline) {
 		return 0, false, StopDeadline
+	}
+	if c.t.budgets != nil {
+		throttled := st.class == Throttled || resp != nil && resp.StatusCode == http.StatusServiceUnavailable && st.hasRetryAfter
+		if b := c.hostBudget(); b != nil && !c.t.budgets.withdraw(b, throttled) {
+			return 0, false, StopRetryBudget
+		}
 	}
 	return delay, true, ""
 }

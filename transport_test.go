@@ -1100,7 +1100,9 @@ func TestGiveUpAfterHeldResponse(t *testing.T) {
 func TestNoHotLoop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &rtScript{steps: []rtStep{{status: 503, header: http.Header{"Retry-After": {"0"}}}}}
-		tr := New(s, WithBackoff(100*time.Millisecond, time.Second), WithoutRateLimit(), WithoutBreaker())
+		// Every call fails every attempt on purpose: no retry budget, which
+		// would stop the retries this test counts.
+		tr := New(s, WithBackoff(100*time.Millisecond, time.Second), WithoutRateLimit(), WithoutBreaker(), WithoutRetryBudget())
 		var wg sync.WaitGroup
 		for range 64 {
 			wg.Add(1)
