@@ -28,6 +28,9 @@ type Stats struct {
 	Conflicts int
 	// KeyRequired counts the writes refused for lack of a key.
 	KeyRequired int
+	// InFlightConflicts counts the writes refused with a 409 because
+	// another attempt with the same key was still being processed.
+	InFlightConflicts int
 
 	// RateLimited counts the 429 responses sent: past the quota, scripted
 	// or random.
