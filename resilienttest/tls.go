@@ -1,6 +1,7 @@
 package resilienttest
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -69,10 +71,23 @@ func (s *Server) setupTLS(host string) {
 		MinVersion:   tls.VersionTLS12,
 	}
 	s.hs.Protocols = protocols()
+	s.hs.ErrorLog = log.New(handshakeFilter{}, "", log.LstdFlags)
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
 	s.transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	s.transport.Protocols = protocols()
+}
+
+// handshakeFilter passes the server's error log to the standard logger's
+// output, but for failed TLS handshakes: a test of a client that rightly
+// refuses the certificate need not print them.
+type handshakeFilter struct{}
+
+func (handshakeFilter) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("TLS handshake error")) {
+		return len(p), nil
+	}
+	return log.Writer().Write(p)
 }
 
 // protocols is HTTP/1.1 and HTTP/2 over TLS.
