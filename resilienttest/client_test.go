@@ -40,7 +40,12 @@ func TestPipeServerInSynctest(t *testing.T) {
 				ok := 0
 				for i := range calls {
 					body := fmt.Sprintf(`{"content":"post %d"}`, i)
-					resp, err := client.Post(srv.URL+"/v1/posts", "application/json", strings.NewReader(body))
+					req, _ := http.NewRequest("POST", srv.URL+"/v1/posts", strings.NewReader(body))
+					req.Header.Set("Content-Type", "application/json")
+					// The caller's key: its statement that the API dedupes
+					// by it (this server does), so writes may be resent.
+					req.Header.Set("Idempotency-Key", fmt.Sprintf("post-%d", i))
+					resp, err := client.Do(req)
 					if err != nil {
 						t.Logf("call %d: %v", i, err)
 						continue

@@ -50,8 +50,8 @@ func ExampleNewServer() {
 
 // A resilient client survives 30% of faulty attempts (5xx, 429, and
 // connections dropped before and after the post was stored) without
-// creating a single duplicate: its idempotency keys turn the retries of
-// lost answers into replays.
+// creating a single duplicate: the idempotency keys, which this API
+// honors, turn the retries of lost answers into replays.
 func ExampleWithFaults() {
 	srv := resilienttest.NewServer(resilienttest.Postato, resilienttest.WithFaults(resilienttest.Faults{
 		Seed:        1,
@@ -66,7 +66,10 @@ func ExampleWithFaults() {
 	created := 0
 	for i := range 50 {
 		body := fmt.Sprintf(`{"content":"post %d"}`, i) // distinct posts
-		resp, err := client.Post(srv.URL+"/v1/posts", "application/json", strings.NewReader(body))
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/posts", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("post-%d", i)) // the API dedupes by it
+		resp, err := client.Do(req)
 		if err != nil {
 			fmt.Println(err)
 			continue

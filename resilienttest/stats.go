@@ -8,7 +8,8 @@ type Stats struct {
 	// included.
 	Requests int
 	// Attempts counts the requests of each route, by route name (see
-	// Routes); a route without requests has no entry.
+	// Routes; on a server WithHandler, the request's method and path);
+	// a route without requests has no entry.
 	Attempts map[string]int
 	// Connections counts the connections the server accepted.
 	Connections int
