@@ -61,11 +61,7 @@ func ExampleWithFaults() {
 		DropAfter:   0.10,
 	}))
 	defer srv.Close()
-	// The server deduplicates writes by key, as Postato does: say so, so
-	// that a write whose answer was lost is resent.
-	client := &http.Client{Transport: resilient.New(srv.Transport(),
-		resilient.WithBackoff(time.Millisecond, 10*time.Millisecond),
-		resilient.WithKeyHonoringHosts(strings.TrimPrefix(srv.URL, "http://")))}
+	client := &http.Client{Transport: resilient.New(srv.Transport(), resilient.WithBackoff(time.Millisecond, 10*time.Millisecond))}
 
 	created := 0
 	for i := range 50 {
