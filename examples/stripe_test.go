@@ -49,18 +49,19 @@ func TestStripe(t *testing.T) {
 		name          string
 		row           string // the case's row in docs/sdks.md
 		fault         stripeFault
+		stripeErr     bool // the call's error is a *stripe.Error parsed from the envelope
 		before, after int
 	}{
 		// stripe-go v85 does not retry an error it could parse from
 		// Stripe's envelope (only a 429 lock_timeout), whatever the
 		// status: only resilient retries Stripe's own 500.
-		{"StripeEnvelope500", "Stripe's 500 (its JSON envelope)", stripeAPIError, 6, 6},
+		{"StripeEnvelope500", "Stripe's 500 (its JSON envelope)", stripeAPIError, true, 6, 6},
 		// An answer that is not Stripe's envelope (a proxy's page, a
 		// connection lost) is retried by stripe-go too: 3 × 6.
-		{"Proxy502", "a proxy's 502 (HTML)", proxyHTML, 18, 6},
-		{"ConnectionDropped", "connection dropped", dropConnection, 18, 6},
+		{"Proxy502", "a proxy's 502 (HTML)", proxyHTML, false, 18, 6},
+		{"ConnectionDropped", "connection dropped", dropConnection, false, 18, 6},
 		// resilient does not read Stripe-Should-Retry yet.
-		{"ShouldRetryFalse", "500 with `Stripe-Should-Retry: false`", stripeShouldNotRetry, 6, 6},
+		{"ShouldRetryFalse", "500 with `Stripe-Should-Retry: false`", stripeShouldNotRetry, true, 6, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var before, after int
@@ -83,8 +84,10 @@ func TestStripe(t *testing.T) {
 					t.Fatal("Create succeeded against a failing server")
 				}
 				var se *stripe.Error
-				if tc.name != "ConnectionDropped" && !errors.As(err, &se) && tc.name != "Proxy502" {
-					t.Errorf("recipe: error %v is not a *stripe.Error", err)
+				if errors.As(err, &se) != tc.stripeErr {
+					t.Errorf("recipe: error %T %v; want a *stripe.Error: %v", err, err, tc.stripeErr)
+				} else if tc.stripeErr && se.HTTPStatusCode != http.StatusInternalServerError {
+					t.Errorf("recipe: error status %d, want 500", se.HTTPStatusCode)
 				}
 				if keys != 1 {
 					t.Errorf("recipe: %d distinct idempotency keys, want 1", keys)
