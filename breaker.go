@@ -115,13 +115,19 @@ func WithBreaker(s BreakerSettings) Option {
 	mustNotBeNegative("WithBreaker Window", s.Window)
 	mustNotBeNegative("WithBreaker OpenTimeout", s.OpenTimeout)
 	mustNotBeNegative("WithBreaker HalfOpenRequests", s.HalfOpenRequests)
-	return func(c *config) { c.breaker, c.noBreaker = s, false }
+	return func(c *config) {
+		perTransport(c, "WithBreaker")
+		c.breaker, c.noBreaker = s, false
+	}
 }
 
 // WithoutBreaker turns the circuit breakers off: every attempt goes to the
 // network, whatever the host's state.
 func WithoutBreaker() Option {
-	return func(c *config) { c.noBreaker = true }
+	return func(c *config) {
+		perTransport(c, "WithoutBreaker")
+		c.noBreaker = true
+	}
 }
 
 // WithBreakerObserver adds fn to the functions called on every state change
@@ -131,6 +137,7 @@ func WithoutBreaker() Option {
 // they happened. A nil fn is ignored.
 func WithBreakerObserver(fn func(BreakerChange)) Option {
 	return func(c *config) {
+		perTransport(c, "WithBreakerObserver")
 		if fn != nil {
 			c.breakerObservers = append(c.breakerObservers, fn)
 		}

@@ -72,13 +72,19 @@ func WithRetryBudget(b RetryBudget) Option {
 	if b.ThrottledCost > 1 {
 		panic(fmt.Sprintf("resilient: WithRetryBudget ThrottledCost: %v is above 1", b.ThrottledCost))
 	}
-	return func(c *config) { c.budget, c.noBudget = b, false }
+	return func(c *config) {
+		perTransport(c, "WithRetryBudget")
+		c.budget, c.noBudget = b, false
+	}
 }
 
 // WithoutRetryBudget turns the retry budget off: each call retries as its
 // own options allow, however many calls fail.
 func WithoutRetryBudget() Option {
-	return func(c *config) { c.noBudget = true }
+	return func(c *config) {
+		perTransport(c, "WithoutRetryBudget")
+		c.noBudget = true
+	}
 }
 
 // budgetUnit is a token, in the fixed-point units of hostBudget.

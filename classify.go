@@ -84,6 +84,7 @@ func WithClassifier(c Classifier) Option {
 func WithCodes(codes map[string]Class) Option {
 	cp := maps.Clone(codes)
 	return func(c *config) {
+		perTransport(c, "WithCodes")
 		if c.codes == nil {
 			c.codes = make(map[string]Class, len(cp))
 		}
@@ -97,7 +98,10 @@ func WithCodes(codes map[string]Class) Option {
 // panics if n is negative.
 func WithMaxPeek(n int64) Option {
 	mustNotBeNegative("WithMaxPeek", n)
-	return func(c *config) { c.maxPeek = n }
+	return func(c *config) {
+		perTransport(c, "WithMaxPeek")
+		c.maxPeek = n
+	}
 }
 
 // classifier is the innermost middleware: it classifies each attempt's

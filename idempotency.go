@@ -50,7 +50,10 @@ func WithIdempotencyHeader(name string) Option {
 	if name == "" {
 		panic("resilient: WithIdempotencyHeader: empty header name")
 	}
-	return func(c *config) { c.idempotencyHeader = textproto.CanonicalMIMEHeaderKey(name) }
+	return func(c *config) {
+		perTransport(c, "WithIdempotencyHeader")
+		c.idempotencyHeader = textproto.CanonicalMIMEHeaderKey(name)
+	}
 }
 
 // WithIdempotencyMethods sets the methods that get an automatic key
@@ -211,6 +214,7 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 		hs = append(hs, strings.ToLower(h))
 	}
 	return func(c *config) {
+		perTransport(c, "WithKeyHonoringHosts")
 		if c.keyHosts == nil {
 			c.keyHosts = make(map[string]bool, len(hs))
 		}

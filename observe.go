@@ -86,7 +86,10 @@ const (
 // ratelimit_reset, outcome, delay, duration, local_wait and error. Records
 // never carry the query string, bodies, credential headers or error details.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) { c.logger = l }
+	return func(c *config) {
+		perTransport(c, "WithLogger")
+		c.logger = l
+	}
 }
 
 // WithAttemptHeader makes every attempt carry a header named name whose

@@ -67,6 +67,10 @@ type config struct {
 	logger        *slog.Logger
 	attemptHeader string
 
+	// perTransport names the options given that configure state shared by
+	// a Transport's calls (see WithCallOptions).
+	perTransport []string
+
 	// rand returns a uniform value in [0, n); nil means math/rand/v2. Tests
 	// set it for deterministic jitter.
 	rand func(n int64) int64
@@ -155,6 +159,7 @@ func WithMaxBufferedBody(n int64) Option {
 // long: it runs on the caller's goroutine. A nil fn is ignored.
 func WithObserver(fn func(Attempt)) Option {
 	return func(c *config) {
+		perTransport(c, "WithObserver")
 		if fn != nil {
 			c.observers = append(c.observers, fn)
 		}

@@ -94,6 +94,7 @@ func WithRateLimit(r rate.Limit, burst int) Option {
 		panic(fmt.Sprintf("resilient: WithRateLimit: burst %d is below 1", burst))
 	}
 	return func(c *config) {
+		perTransport(c, "WithRateLimit")
 		c.noRateLimit = false
 		c.rateLimit, c.rateBurst = r, burst
 	}
@@ -103,7 +104,10 @@ func WithRateLimit(r rate.Limit, burst int) Option {
 // learning from rate-limit headers, no shared pause after a 429. A
 // Retry-After still delays the retry of the request that received it.
 func WithoutRateLimit() Option {
-	return func(c *config) { c.noRateLimit = true }
+	return func(c *config) {
+		perTransport(c, "WithoutRateLimit")
+		c.noRateLimit = true
+	}
 }
 
 // WithRateLimitKey sets the function that names a request's partition of the
@@ -118,7 +122,10 @@ func WithoutRateLimit() Option {
 //
 //	resilient.WithRateLimitKey(func(r *http.Request) string { return r.URL.Host })
 func WithRateLimitKey(fn func(*http.Request) string) Option {
-	return func(c *config) { c.rateLimitKey = fn }
+	return func(c *config) {
+		perTransport(c, "WithRateLimitKey")
+		c.rateLimitKey = fn
+	}
 }
 
 // partKey names a partition. The default key is the scheme, the host and
