@@ -147,10 +147,12 @@ func bkEqual(t *testing.T, what string, got, want []string) {
 	}
 }
 
-// TestBreakerDeadHost trips a breaker on a real server that answers 500 to
-// every attempt it can see before the trip (a resilienttest server scripted
-// with more 500s than that), then checks that the calls that follow fail
-// fast without reaching it.
+// TestBreakerDeadHost trips a breaker on a server that answers 500 to
+// every attempt it can see before the trip (a resilienttest pipe server
+// scripted with more 500s than that), then checks that the calls that
+// follow fail fast: none reaches the server, and none waits (in the fake
+// time of a synctest bubble, no time passes). No wall clock is read: speed
+// is measured by benchmarks, never asserted by a test.
 func TestBreakerDeadHost(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -163,63 +165,69 @@ func TestBreakerDeadHost(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			down := slices.Repeat([]resilienttest.Step{resilienttest.Respond(http.StatusInternalServerError)}, 100)
-			srv := resilienttest.NewServer(resilienttest.Postato, resilienttest.WithScript(resilienttest.RouteListPosts, down...))
-			defer srv.Close()
-			hits := func() int { return srv.Stats().Requests }
-			tr := New(srv.Transport(), WithMaxRetries(0), WithBreaker(tt.settings))
-			url := srv.URL + "/v1/posts"
+			synctest.Test(t, func(t *testing.T) {
+				down := slices.Repeat([]resilienttest.Step{resilienttest.Respond(http.StatusInternalServerError)}, 100)
+				srv := resilienttest.NewPipeServer(resilienttest.Postato, resilienttest.WithScript(resilienttest.RouteListPosts, down...))
+				defer srv.Close()
+				hits := func() int { return srv.Stats().Requests }
+				tr := New(srv.Transport(), WithMaxRetries(0), WithBreaker(tt.settings))
+				url := srv.URL + "/v1/posts"
 
-			// Until the trip, every call returns the server's 500.
-			var responses, refused atomic.Int32
-			var wg sync.WaitGroup
-			for range tt.goroutines {
-				wg.Go(func() {
-					for range 200 {
-						code, body, err := bkCall(t, tr, url)
-						if err != nil {
-							bkWantOpen(t, err)
-							refused.Add(1)
-							return
+				// Until the trip, every call returns the server's 500.
+				var responses, refused atomic.Int32
+				var wg sync.WaitGroup
+				for range tt.goroutines {
+					wg.Go(func() {
+						for range 200 {
+							code, body, err := bkCall(t, tr, url)
+							if err != nil {
+								if !errors.Is(err, ErrCircuitOpen) {
+									t.Errorf("err = %v, want ErrCircuitOpen", err)
+								}
+								refused.Add(1)
+								return
+							}
+							if code != http.StatusInternalServerError || !strings.Contains(body, `"error":"INTERNAL_ERROR"`) {
+								t.Errorf("got %d %q, want the server's 500", code, body)
+							}
+							responses.Add(1)
 						}
-						if code != http.StatusInternalServerError || !strings.Contains(body, `"error":"INTERNAL_ERROR"`) {
-							t.Errorf("got %d %q, want the server's 500", code, body)
-						}
-						responses.Add(1)
-					}
-				})
-			}
-			wg.Wait()
-			tripped := hits()
-			if tripped < tt.minHits || tripped > tt.minHits+tt.goroutines-1 {
-				t.Errorf("the server saw %d attempts before the trip, want %d to %d", tripped, tt.minHits, tt.minHits+tt.goroutines-1)
-			}
-			if int(responses.Load()) != tripped || int(refused.Load()) != tt.goroutines {
-				t.Errorf("%d responses and %d refusals for %d attempts", responses.Load(), refused.Load(), tripped)
-			}
+					})
+				}
+				wg.Wait()
+				tripped := hits()
+				if tripped < tt.minHits || tripped > tt.minHits+tt.goroutines-1 {
+					t.Errorf("the server saw %d attempts before the trip, want %d to %d", tripped, tt.minHits, tt.minHits+tt.goroutines-1)
+				}
+				if int(responses.Load()) != tripped || int(refused.Load()) != tt.goroutines {
+					t.Errorf("%d responses and %d refusals for %d attempts", responses.Load(), refused.Load(), tripped)
+				}
 
-			// After the trip, 1,000 calls fail fast and none reaches the
-			// server.
-			const calls = 1000
-			start := time.Now()
-			var next atomic.Int32
-			for range tt.goroutines {
-				wg.Go(func() {
-					for next.Add(1) <= calls {
-						_, _, err := bkCall(t, tr, url)
-						bkWantOpen(t, err)
-					}
-				})
-			}
-			wg.Wait()
-			elapsed := time.Since(start)
-			t.Logf("%d refused calls in %v", calls, elapsed)
-			if elapsed > 50*time.Millisecond {
-				t.Errorf("%d refused calls took %v, want under 50ms", calls, elapsed)
-			}
-			if got := hits(); got != tripped {
-				t.Errorf("the server saw %d attempts after the trip, want 0", got-tripped)
-			}
+				// After the trip, 1,000 calls fail at once (no fake time
+				// passes) and none reaches the server.
+				const calls = 1000
+				start := time.Now()
+				var next, open atomic.Int32
+				for range tt.goroutines {
+					wg.Go(func() {
+						for next.Add(1) <= calls {
+							if _, _, err := bkCall(t, tr, url); errors.Is(err, ErrCircuitOpen) {
+								open.Add(1)
+							}
+						}
+					})
+				}
+				wg.Wait()
+				if open.Load() != calls {
+					t.Errorf("%d of %d calls refused with ErrCircuitOpen, want all", open.Load(), calls)
+				}
+				if waited := time.Since(start); waited != 0 {
+					t.Errorf("%d refused calls waited %v of fake time, want none", calls, waited)
+				}
+				if got := hits(); got != tripped {
+					t.Errorf("the server saw %d attempts after the trip, want 0", got-tripped)
+				}
+			})
 		})
 	}
 }
@@ -972,7 +980,8 @@ func TestBreakerKeys(t *testing.T) {
 }
 
 // TestBreakerPanicFreesProbe checks that a probe whose base RoundTripper
-// panics counts as a failure instead of holding the half-open breaker.
+// panics frees its slot without being counted: the half-open breaker lets
+// the next attempt probe, instead of refusing every attempt.
 func TestBreakerPanicFreesProbe(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := bkDead()
@@ -997,12 +1006,19 @@ func TestBreakerPanicFreesProbe(t *testing.T) {
 			bt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://api.test/", nil))
 		}()
 		panicking.Store(false)
-		_, _, err := bkCall(t, bt, "http://api.test/")
-		bkWantOpen(t, err) // reopened by the panic, not stuck half-open
-		time.Sleep(10*time.Second + time.Millisecond)
+		if st := bt.set.get(httptest.NewRequest(http.MethodGet, "http://api.test/", nil)).cb.State(); st.String() != "half-open" {
+			t.Errorf("after the panic the breaker is %v, want still half-open (the panic is not counted)", st)
+		}
+		hits := h.hits.Load()
 		h.status.Store(200)
 		if code, _, err := bkCall(t, bt, "http://api.test/"); err != nil || code != 200 {
-			t.Errorf("probe = %d %v, want 200", code, err)
+			t.Errorf("probe after the panic = %d %v, want 200: the slot was not freed", code, err)
+		}
+		if h.hits.Load() != hits+1 {
+			t.Errorf("the probe after the panic did not reach the server")
+		}
+		if code, _, err := bkCall(t, bt, "http://api.test/"); err != nil || code != 200 {
+			t.Errorf("after the probe = %d %v, want 200 (closed)", code, err)
 		}
 	})
 }

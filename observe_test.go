@@ -62,7 +62,7 @@ func TestLogRecordsEveryAttributeAndNoSecret(t *testing.T) {
 	}
 	wantLevels := []string{"WARN", "WARN", "ERROR"}
 	attrs := []string{"method", "host", "path", "attempt", "max_attempts", "status", "code", "request_id",
-		"idempotency_key", "ratelimit_limit", "ratelimit_remaining", "ratelimit_reset", "outcome", "delay", "duration", "error"}
+		"idempotency_key", "ratelimit_limit", "ratelimit_remaining", "ratelimit_reset", "outcome", "duration"}
 	for i, rec := range recs {
 		if rec["level"] != wantLevels[i] {
 			t.Errorf("record %d level %v, want %s", i, rec["level"], wantLevels[i])
@@ -71,6 +71,14 @@ func TestLogRecordsEveryAttributeAndNoSecret(t *testing.T) {
 			if _, ok := rec[a]; !ok {
 				t.Errorf("record %d lacks %q: %v", i, a, rec)
 			}
+		}
+		// Unknown values are left out: no error (there was a
+		// response), no delay on the last attempt.
+		if _, ok := rec["error"]; ok {
+			t.Errorf("record %d has an error attribute without an error: %v", i, rec)
+		}
+		if _, ok := rec["delay"]; ok != (i < 2) {
+			t.Errorf("record %d: delay present = %v, want it only when a retry follows", i, ok)
 		}
 		a := attempts[i]
 		checks := map[string]any{
@@ -84,7 +92,9 @@ func TestLogRecordsEveryAttributeAndNoSecret(t *testing.T) {
 			"request_id":      a.RequestID,
 			"idempotency_key": a.IdempotencyKey,
 			"outcome":         string(a.Outcome),
-			"delay":           float64(a.Delay),
+		}
+		if a.Retry {
+			checks["delay"] = float64(a.Delay)
 		}
 		for k, want := range checks {
 			if rec[k] != want {
@@ -111,7 +121,11 @@ func TestLogLevels(t *testing.T) {
 	}{
 		{"first-try-success", []rtStep{{status: 200}}, []string{"DEBUG"}},
 		{"success-after-retries", []rtStep{{status: 503}, {status: 200}}, []string{"WARN", "INFO"}},
-		{"permanent", []rtStep{{status: 404}}, []string{"ERROR"}},
+		{"permanent 404: the API's answer", []rtStep{{status: 404}}, []string{"INFO"}},
+		{"permanent 422 after a retry", []rtStep{{status: 503}, {status: 422}}, []string{"WARN", "INFO"}},
+		{"permanent 501: a failed call", []rtStep{{status: 501}}, []string{"ERROR"}},
+		{"429 given up", []rtStep{{status: 429, header: http.Header{"Retry-After": {"3600"}}}}, []string{"ERROR"}},
+		{"5xx after every retry", []rtStep{{status: 503}, {status: 503}}, []string{"WARN", "ERROR"}},
 		{"network-failure", []rtStep{{err: io.ErrUnexpectedEOF}, {err: io.ErrUnexpectedEOF}}, []string{"WARN", "ERROR"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -206,16 +220,21 @@ func TestObserverSeesOutcomes(t *testing.T) {
 	}
 }
 
-func TestRedactQueries(t *testing.T) {
+func TestRedactURLs(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{`Get "https://api.example.com/v1/posts?api_key=x&y=2": EOF`, `Get "https://api.example.com/v1/posts": EOF`},
 		{`dial tcp 127.0.0.1:1: connect: connection refused`, `dial tcp 127.0.0.1:1: connect: connection refused`},
 		{`what? see https://a.test/x?token=1 and http://b.test/y#frag?k=v end`, `what? see https://a.test/x and http://b.test/y end`},
 		{`https://a.test/?`, `https://a.test/`},
 		{`no scheme here ?q=1`, `no scheme here ?q=1`},
+		{`Get "https://user:pa%40ss@api.example.com:8443/v1?k=1": EOF`, `Get "https://api.example.com:8443/v1": EOF`},
+		{`Post "http://token@h.test": EOF`, `Post "http://h.test": EOF`},
+		{`Get "https://h.test/p?q=a\"b&k=secret": EOF`, `Get "https://h.test/p": EOF`},
+		{`https://h.test/a@b?x=1`, `https://h.test/a@b`},
+		{"(see https://h.test/x?k=v)\nnext", "(see https://h.test/x)\nnext"},
 	} {
-		if got := redactQueries(tc.in); got != tc.want {
-			t.Errorf("redactQueries(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := redactURLs(tc.in); got != tc.want {
+			t.Errorf("redactURLs(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 	u, _ := url.Parse("https://user:pass@api.example.com/v1/posts?api_key=x#f")

@@ -20,14 +20,9 @@ const (
 	ratePartitionIdle = 10 * time.Minute
 )
 
-// Pacing learned from the server. paceShare of the announced quota is used,
-// so that the announced reset, often rounded to the second, is rarely waited
-// for. Windows estimated from resets longer than maxLearnedWindow are not
-// believed.
-const (
-	paceShare        = 0.95
-	maxLearnedWindow = 24 * time.Hour
-)
+// paceShare of the announced quota is used when pacing, so that the
+// announced reset, often rounded to the second, is rarely waited for.
+const paceShare = 0.95
 
 // WithRateLimit sets a static client-side limit of r attempts per second with
 // bursts of burst, applied to each partition (by default one per host and
@@ -358,14 +353,15 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 		if !first {
 			now = time.Now()
 		}
-		if until, byQuota := p.gate(now); until.After(now) {
-			var reopened chan struct{}
-			if byQuota {
-				if p.reopened == nil {
-					p.reopened = make(chan struct{})
-				}
-				reopened = p.reopened
+		if until, _ := p.gate(now); until.After(now) {
+			// reopened wakes the wait early: when a response ends a
+			// spent quota's window, or when the partition is cleared
+			// (Transport.ResetHost). A pause wakes only to find itself
+			// still in force.
+			if p.reopened == nil {
+				p.reopened = make(chan struct{})
 			}
+			reopened := p.reopened
 			p.mu.Unlock()
 			paced = false // the token is spent; take a new one after the gate
 			d := until.Sub(now)
@@ -385,6 +381,13 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 		}
 		r := p.lim.ReserveN(now, 1)
 		d := r.DelayFrom(now)
+		if p.learned && d > rl.maxWait {
+			// The pace is the server's: a wait for a token is bounded
+			// as a wait it announced is.
+			r.CancelAt(now)
+			p.mu.Unlock()
+			return now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", rl.maxWait))
+		}
 		if !r.OK() || pastDeadline(ctx, budget, now.Add(d)) {
 			r.CancelAt(now)
 			p.mu.Unlock()
@@ -439,6 +442,7 @@ func (t *Transport) rateLimitMiddleware() Middleware {
 		return nil
 	}
 	rl := newRateLimiter(&t.cfg)
+	t.rl = rl // for ResetHost
 	return func(next http.RoundTripper) http.RoundTripper {
 		return &rateLimitTransport{next: next, rl: rl}
 	}
@@ -480,21 +484,31 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 			return nil, err
 		}
 		counted = true
+		// The attempt is in flight until learn or end says otherwise; a
+		// panic below (the base RoundTripper, a Classifier) must not
+		// keep it counted, or the partition's quota gate would stay
+		// shut.
+		defer func() {
+			if counted {
+				p.end()
+			}
+		}()
 	}
 	resp, err := roundTripNext(m.next, req, st)
 	if err != nil || resp == nil {
-		if counted {
-			p.end()
-		}
-		return resp, err
+		return resp, err // the deferred end ends the flight
 	}
 	m.learn(k, p, counted, st, resp)
+	counted = false // learn ended the flight
 	return resp, nil
 }
 
 // learn reads the rate-limit values of resp, records them in the attempt's
-// state and updates the partition. Without rate-limit headers, Retry-After
-// or a partition, it does nothing more than look the headers up.
+// state and updates the partition, and ends the attempt's flight when
+// counted. Without rate-limit headers, Retry-After or a partition, it does
+// nothing more than look the headers up. The attempt's state gets what the
+// server announced (so that the retry loop returns a response whose wait is
+// too long); the partition learns only what MaxBelievedReset allows.
 func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *attemptState, resp *http.Response) {
 	var now lazyNow
 	r := rlResponse{hdr: parseRateLimit(resp.Header, &now), status: resp.StatusCode}
@@ -507,7 +521,7 @@ func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *at
 		if st != nil && st.classified {
 			r.retryAfter, r.hasRA = st.retryAfter, st.hasRetryAfter
 		} else if v := headerValue(resp.Header, "Retry-After"); v != "" {
-			r.retryAfter, r.hasRA = parseRetryAfter(v, now.get())
+			r.retryAfter, r.hasRA = retryAfterOf(v, resp.Header, now.get())
 		}
 	}
 	found := r.hdr.found()
@@ -527,6 +541,11 @@ func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *at
 			// The loop waits the same pause as the partition.
 			st.retryAfter, st.hasRetryAfter = r.hdr.info.Reset.Sub(t), true
 		}
+	}
+	// The attempt reports what the server said; the partition learns
+	// only what is believable.
+	if !r.believe(t) && p == nil {
+		return
 	}
 	if p == nil {
 		p = m.rl.lookup(k, true, &now)
