@@ -1117,3 +1117,120 @@ func TestBreakerRemoveOldest(t *testing.T) {
 		}
 	}
 }
+
+// TestBreakerHungProbe: with no attempt timeout, a half-open breaker's
+// probe that never answers holds its slot for ProbeTimeout at most; then
+// the next attempt probes in its place, and the stale probe's late outcome
+// (a 500, which would have reopened the breaker) is not counted. The base
+// blocks each probe until the test releases it or its context ends.
+func TestBreakerHungProbe(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		settings BreakerSettings
+		probeTTL time.Duration
+	}{
+		{"default: OpenTimeout", BreakerSettings{ConsecutiveFailures: 1}, 10 * time.Second},
+		{"ProbeTimeout set", BreakerSettings{ConsecutiveFailures: 1, ProbeTimeout: 3 * time.Second}, 3 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var status atomic.Int32
+				status.Store(http.StatusInternalServerError)
+				var hits atomic.Int32
+				release := map[string]chan int{"/a": make(chan int, 1), "/b": make(chan int, 1)}
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					hits.Add(1)
+					code := int(status.Load())
+					if ch := release[req.URL.Path]; ch != nil {
+						select {
+						case code = <-ch:
+						case <-req.Context().Done():
+							return nil, context.Cause(req.Context())
+						}
+					}
+					return &http.Response{StatusCode: code, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+				})
+				tr := New(base, WithMaxRetries(0), WithBreaker(tc.settings))
+				bkCall(t, tr, "http://api.test/")
+				time.Sleep(10*time.Second + time.Millisecond) // half-open
+				status.Store(http.StatusOK)
+
+				// Probe A hangs.
+				var wg sync.WaitGroup
+				wg.Go(func() {
+					if code, _, err := bkCall(t, tr, "http://api.test/a"); err != nil || code != 500 {
+						t.Errorf("probe A = %d, %v; want its late 500", code, err)
+					}
+				})
+				synctest.Wait()
+				_, _, err := bkCall(t, tr, "http://api.test/")
+				if !errors.Is(err, ErrCircuitOpen) || !strings.Contains(err.Error(), "half-open") {
+					t.Fatalf("while A is young: %v, want ErrCircuitOpen (half-open)", err)
+				}
+				time.Sleep(tc.probeTTL - time.Millisecond)
+				_, _, err = bkCall(t, tr, "http://api.test/")
+				bkWantOpen(t, err)
+
+				// A is stale: B takes its slot, and hangs too.
+				time.Sleep(time.Millisecond)
+				before := hits.Load()
+				wg.Go(func() {
+					if code, _, err := bkCall(t, tr, "http://api.test/b"); err != nil || code != 200 {
+						t.Errorf("probe B = %d, %v; want 200", code, err)
+					}
+				})
+				synctest.Wait()
+				if hits.Load() != before+1 {
+					t.Fatalf("after ProbeTimeout the next attempt did not probe (server hits %d → %d)", before, hits.Load())
+				}
+				// A's late 500 is not counted: still half-open, waiting
+				// for B, not reopened.
+				release["/a"] <- 500
+				synctest.Wait()
+				_, _, err = bkCall(t, tr, "http://api.test/")
+				if !errors.Is(err, ErrCircuitOpen) || !strings.Contains(err.Error(), "half-open") {
+					t.Fatalf("after A's late 500: %v, want half-open waiting for B", err)
+				}
+				release["/b"] <- 200
+				wg.Wait()
+				if code, _, err := bkCall(t, tr, "http://api.test/"); err != nil || code != 200 {
+					t.Errorf("after B's success: %d, %v; want 200 (closed)", code, err)
+				}
+			})
+		})
+	}
+	// A probe whose context never ends, and a base that blocks it until
+	// it does: the host is refused for ProbeTimeout, no longer.
+	synctest.Test(t, func(t *testing.T) {
+		h := bkDead()
+		hosts := bkNet{"api.test": h}
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if req.Header.Get("X-Hang") != "" {
+				<-req.Context().Done()
+				return nil, context.Cause(req.Context())
+			}
+			return hosts.RoundTrip(req)
+		})
+		tr := New(base, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+		bkCall(t, tr, "http://api.test/")
+		time.Sleep(10*time.Second + time.Millisecond)
+		h.status.Store(200)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://api.test/", nil)
+			req.Header.Set("X-Hang", "1")
+			tr.RoundTrip(req)
+		}()
+		synctest.Wait()
+		_, _, err := bkCall(t, tr, "http://api.test/")
+		bkWantOpen(t, err)
+		time.Sleep(10 * time.Second)
+		if code, _, err := bkCall(t, tr, "http://api.test/"); err != nil || code != 200 {
+			t.Errorf("after ProbeTimeout: %d, %v; want 200", code, err)
+		}
+		cancel()
+		<-done
+	})
+}

@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,9 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -240,5 +243,71 @@ func TestRedactURLs(t *testing.T) {
 	u, _ := url.Parse("https://user:pass@api.example.com/v1/posts?api_key=x#f")
 	if got := redactURL(u); got != "https://api.example.com/v1/posts" {
 		t.Errorf("redactURL = %q", got)
+	}
+}
+
+// TestLogOmitsUnknown: a record carries only what is known: no empty code,
+// no -1 quota, no zero reset, no error attribute without an error, no
+// status without a response.
+func TestLogOmitsUnknown(t *testing.T) {
+	keysOf := func(rec map[string]any) string {
+		var ks []string
+		for k := range rec {
+			if k != "time" && k != "level" && k != "msg" {
+				ks = append(ks, k)
+			}
+		}
+		slices.Sort(ks)
+		return strings.Join(ks, ",")
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []rtStep
+		ctx   func() (context.Context, context.CancelFunc)
+		level string
+		msg   string
+		keys  string
+	}{
+		{"network error", []rtStep{{err: errReset}}, nil, "ERROR", "resilient: call failed",
+			"attempt,duration,error,host,max_attempts,method,outcome,path"},
+		{"404 without envelope", []rtStep{{status: 404}}, nil, "INFO", "resilient: call answered with an error",
+			"attempt,duration,host,max_attempts,method,outcome,path,status"},
+		{"429 with everything", []rtStep{{status: 429, header: http.Header{"Retry-After": {"3600"}, "X-Ratelimit-Limit": {"10"},
+			"X-Ratelimit-Remaining": {"0"}, "X-Request-Id": {"r-1"}}, body: `{"error":{"code":"rate_limit_exceeded","message":"slow"}}`}},
+			nil, "ERROR", "resilient: call failed",
+			"attempt,code,duration,host,max_attempts,method,outcome,path,ratelimit_limit,ratelimit_remaining,ratelimit_reset,request_id,retry_after,status"},
+		{"canceled by the caller", []rtStep{{hang: true}}, func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(time.Millisecond, cancel)
+			return ctx, cancel
+		}, "INFO", "resilient: call canceled", "attempt,duration,error,host,max_attempts,method,outcome,path"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var buf bytes.Buffer
+				logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+				ctx := context.Background()
+				if tc.ctx != nil {
+					var cancel context.CancelFunc
+					ctx, cancel = tc.ctx()
+					defer cancel()
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://api.example.com/v1/posts", nil)
+				resp, err := New(&rtScript{steps: tc.steps}, WithMaxRetries(0), WithLogger(logger)).RoundTrip(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				recs := logRecords(t, &buf)
+				if len(recs) != 1 {
+					t.Fatalf("%d records, want 1", len(recs))
+				}
+				if recs[0]["level"] != tc.level || recs[0]["msg"] != tc.msg {
+					t.Errorf("record %v %q, want %s %q", recs[0]["level"], recs[0]["msg"], tc.level, tc.msg)
+				}
+				if got := keysOf(recs[0]); got != tc.keys {
+					t.Errorf("attributes %s, want %s", got, tc.keys)
+				}
+			})
+		})
 	}
 }
