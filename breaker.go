@@ -100,7 +100,8 @@ type BreakerSettings struct {
 	// the port made explicit (":443" for https, ":80" for http) and the
 	// host lower-cased. A request for which Key returns "" goes through
 	// without a breaker. Key runs on every attempt and must be safe for
-	// concurrent use.
+	// concurrent use. The key appears in errors, BreakerChange and log
+	// records: derive it from a credential only through a hash.
 	Key func(*http.Request) string
 }
 

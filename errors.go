@@ -17,8 +17,10 @@ var (
 	ErrCircuitOpen = errors.New("resilient: circuit breaker open")
 
 	// ErrRateLimited means the client-side rate limiter would have had the
-	// attempt wait past the request's deadline or the call's budget: the
-	// attempt was refused without touching the network.
+	// attempt wait past the request's deadline or the call's budget, or
+	// wait longer than WithMaxRetryAfter's limit for a pause, a quota reset
+	// or a pace the server set: the attempt was refused without touching
+	// the network.
 	ErrRateLimited = errors.New("resilient: rate limited")
 
 	// ErrAttemptTimeout means one attempt passed the limit set with

@@ -50,6 +50,17 @@ const paceShare = 0.95
 // HTTP date; a number (decimals allowed) of at least 1e11 is a Unix time in
 // milliseconds, of at least 1e8 a Unix time in seconds, and a smaller one a
 // number of seconds from now. Malformed values are ignored, one by one.
+// Times on the server's clock (dates, Unix times, and a Retry-After date)
+// are read against the response's Date header when it differs from the
+// local clock by 2 seconds or more: a server whose clock is 3 minutes ahead
+// and asks for a pause until its Date plus 10 seconds is paused 10 seconds.
+//
+// What lies further ahead than MaxBelievedReset (a pause, a reset) or is
+// longer than it (a policy window) is not believed: the partition learns
+// nothing from it, and the response is returned to the caller as usual (a
+// 429 whose wait is longer than WithMaxRetryAfter's limit at once). So a
+// pause always ends within MaxBelievedReset, and Transport.ResetHost ends
+// it earlier.
 //
 // What the Transport does with them, per partition (until a server has
 // announced something for a partition, its attempts go unpaced, unless a
@@ -72,10 +83,10 @@ const paceShare = 0.95
 //     too, the lower rate and the smaller burst apply.
 //
 // A wait respects the request's context. A wait that would pass the
-// context's deadline, or a wait announced by the server that is longer than
-// WithMaxRetryAfter's limit, is not started: the attempt fails at once, its
-// body is closed, and the error wraps ErrRateLimited and says how long the
-// wait would have been. Each attempt's announced values and local wait are
+// context's deadline, or a wait the server set (a pause, a spent quota's
+// reset, or its pace) that is longer than WithMaxRetryAfter's limit, is not
+// started: the attempt fails at once, its body is closed, and the error
+// wraps ErrRateLimited and says how long the wait would have been. Each attempt's announced values and local wait are
 // given to observers as Attempt.RateLimit and Attempt.LocalWait.
 //
 // Partitions are kept in a table of at most 4096, the least recently used
@@ -107,7 +118,8 @@ func WithoutRateLimit() Option {
 // and host (host[:port]) and the class of the method: reads (GET, HEAD,
 // OPTIONS) apart from writes (every other method), because servers usually
 // count them apart. A function returning "" exempts the request from the
-// limiter. A nil fn restores the default.
+// limiter. A nil fn restores the default. The name appears in the errors
+// of refused attempts: derive it from a credential only through a hash.
 //
 // For example, a server that counts all requests of an API key together:
 //

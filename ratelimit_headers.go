@@ -38,28 +38,21 @@ const (
 	resetMax         = 1e16 // larger values are nonsense and ignored
 )
 
-// Bounds on what a server announces. A pause (Retry-After, or the reset of
-// a throttled partition) or a reset further ahead than MaxBelievedReset is
-// not believed, and neither is a policy window longer than it: the limiter
-// learns nothing from such a value (the retry loop still sees the server's
-// wait, which WithMaxRetryAfter bounds). Server times are read against the
-// response's Date header when it differs from the local clock by more than
-// dateTolerance.
-const (
-	// MaxBelievedReset is the furthest ahead a server's pause or quota
-	// reset may lie and still be believed by the rate limiter: an hour,
-	// the longest window real quotas commonly use, plus a minute of slack
-	// for rounding. A Retry-After of a day, a reset in the year 9999 or a
-	// policy window of a year is not believed: nothing is learned from
-	// it, so that one absurd header cannot stop a host's calls for longer
-	// than this. A believed pause always ends by then.
-	MaxBelievedReset = time.Hour + time.Minute
+// MaxBelievedReset is the furthest ahead a server's pause or quota reset may
+// lie and still be believed by the rate limiter: an hour, the longest window
+// real quotas commonly use, plus a minute of slack for rounding. A
+// Retry-After of a day, a reset in the year 9999 or a policy window of a
+// year is not believed: the partition learns nothing from it (the retry loop
+// still sees the server's wait, which WithMaxRetryAfter bounds), so that one
+// absurd header cannot stop a host's calls for longer than this. A believed
+// pause always ends by then.
+const MaxBelievedReset = time.Hour + time.Minute
 
-	// dateTolerance is how far a response's Date may be from the local
-	// clock and still be taken to agree with it: Date has a resolution of
-	// one second, and a response takes time to arrive.
-	dateTolerance = 2 * time.Second
-)
+// dateTolerance is how far a response's Date may be from the local clock
+// and still be taken to agree with it: Date has a resolution of one second,
+// and a response takes time to arrive. Beyond it, times on the server's
+// clock are read against its Date (see serverSkew).
+const dateTolerance = 2 * time.Second
 
 // serverSkew returns how far ahead of now the server's clock is, as the Date
 // header of its response h tells: zero without a well-formed Date, or when
