@@ -308,10 +308,10 @@ const (
 
 // Error returns e.g. `429 PUBLIC_API_RATE_LIMITED: Rate limit exceeded
 // (request_id 7f3…)`. It never includes Details. The code, message and
-// request id come from the server: in the message their control characters
-// become spaces, and they are cut ("…") past 128 bytes for the code and the
-// request id and 256 for the message, so that a hostile server can neither
-// forge log lines nor flood them. The fields keep the server's values.
+// request id come from the server: their control characters become spaces,
+// and they are cut ("…") past 128 bytes for the code and the request id and
+// 256 for the message, so that a hostile server can neither forge log lines
+// nor flood them. The fields keep the server's values.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	b.WriteString(strconv.Itoa(e.StatusCode))

@@ -86,8 +86,9 @@ const paceShare = 0.95
 // context's deadline, or a wait the server set (a pause, a spent quota's
 // reset, or its pace) that is longer than WithMaxRetryAfter's limit, is not
 // started: the attempt fails at once, its body is closed, and the error
-// wraps ErrRateLimited and says how long the wait would have been. Each attempt's announced values and local wait are
-// given to observers as Attempt.RateLimit and Attempt.LocalWait.
+// wraps ErrRateLimited and says how long the wait would have been. Each
+// attempt's announced values and local wait are given to observers as
+// Attempt.RateLimit and Attempt.LocalWait.
 //
 // Partitions are kept in a table of at most 4096, the least recently used
 // evicted first, and dropped after 10 minutes unused once their reset and

@@ -527,14 +527,16 @@ type rlResponse struct {
 }
 
 // believe drops from r what lies beyond MaxBelievedReset from now: a
-// Retry-After, a reset, a policy window. It reports whether anything is left
+// Retry-After, a reset (with the remaining quota of its window), a policy
+// window. It reports whether anything is left
 // to learn.
 func (r *rlResponse) believe(now time.Time) bool {
 	if r.hasRA && r.retryAfter > MaxBelievedReset {
 		r.hasRA = false
 	}
 	if r.hdr.info.Reset.Sub(now) > MaxBelievedReset {
-		r.hdr.info.Reset = time.Time{}
+		// The remaining quota of that window goes with it.
+		r.hdr.info.Reset, r.hdr.info.Remaining = time.Time{}, -1
 	}
 	if r.hdr.window > MaxBelievedReset {
 		r.hdr.window = 0
