@@ -121,7 +121,7 @@ func (c *classifier) RoundTrip(req *http.Request) (*http.Response, error) {
 func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
 	resp, err := saneResult(c.next.RoundTrip(req))
 	if err != nil {
-		err = requestFault(req, err)
+		err = redactError(requestFault(req, err)) // before any layer records it
 	}
 	if st != nil {
 		c.classify(st, resp, err, time.Now)
@@ -182,7 +182,7 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 	}
 	st.class = decide(resp.StatusCode, &env, parsed, c.codes.lookup)
 	if v := resp.Header.Get("Retry-After"); v != "" {
-		st.retryAfter, st.hasRetryAfter = parseRetryAfter(v, now())
+		st.retryAfter, st.hasRetryAfter = retryAfterOf(v, resp.Header, now())
 	}
 	st.apiErr = newAPIError(resp, &env, parsed, st.class, st.retryAfter)
 	st.code = st.apiErr.Code
@@ -313,25 +313,35 @@ type APIError struct {
 	Dialect    string          // "aidelly", "altyaa", "postato", "problem+json", "generic", or ""
 }
 
+// Bounds of the server's text in APIError.Error, in bytes.
+const (
+	maxErrorMessage = 256
+	maxErrorToken   = 128 // a code or a request id
+)
+
 // Error returns e.g. `429 PUBLIC_API_RATE_LIMITED: Rate limit exceeded
-// (request_id 7f3…)`. It never includes Details.
+// (request_id 7f3…)`. It never includes Details. The code, message and
+// request id come from the server: their control characters become spaces,
+// and they are cut ("…") past 128 bytes for the code and the request id and
+// 256 for the message, so that a hostile server can neither forge log lines
+// nor flood them. The fields keep the server's values.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	b.WriteString(strconv.Itoa(e.StatusCode))
 	if e.Code != "" {
 		b.WriteByte(' ')
-		b.WriteString(e.Code)
+		b.WriteString(safeText(e.Code, maxErrorToken))
 	} else if t := http.StatusText(e.StatusCode); t != "" {
 		b.WriteByte(' ')
 		b.WriteString(t)
 	}
 	if e.Message != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Message)
+		b.WriteString(safeText(e.Message, maxErrorMessage))
 	}
 	if e.RequestID != "" {
 		b.WriteString(" (request_id ")
-		b.WriteString(e.RequestID)
+		b.WriteString(safeText(e.RequestID, maxErrorToken))
 		b.WriteByte(')')
 	}
 	return b.String()
@@ -350,7 +360,7 @@ func ParseError(resp *http.Response) *APIError {
 	cl := decide(resp.StatusCode, &env, parsed, defaultCodeClass)
 	var ra time.Duration
 	if v := resp.Header.Get("Retry-After"); v != "" {
-		ra, _ = parseRetryAfter(v, time.Now())
+		ra, _ = retryAfterOf(v, resp.Header, time.Now())
 	}
 	return newAPIError(resp, &env, parsed, cl, ra)
 }

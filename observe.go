@@ -11,7 +11,10 @@ import (
 
 // Attempt describes one attempt of a call, as given to the functions set
 // with WithObserver and as logged with WithLogger. It never holds a secret:
-// no query string, no body, no credential header, no error details.
+// no query string, no body, no credential header, no error details; the
+// message of Err has the URLs it quotes redacted (see Error), and Code and
+// RequestID, which come from the server, have their control characters
+// replaced by spaces and are cut past 128 bytes.
 type Attempt struct {
 	Method string
 	Host   string // host[:port] of the request URL
@@ -25,7 +28,7 @@ type Attempt struct {
 	RequestID      string // the server's request id, from the envelope or a header
 	IdempotencyKey string // the call's idempotency key; "" when none
 
-	Err      error         // the attempt's error, if any
+	Err      error         // the attempt's error, if any; its message redacted, its chain intact
 	Duration time.Duration // this attempt's time to response headers or error, local waits included
 	Delay    time.Duration // the wait chosen before the next attempt; 0 if there is none
 
@@ -79,12 +82,25 @@ const (
 )
 
 // WithLogger logs one record per attempt to l, and one per breaker state
-// change. Levels: a first-try success at Debug, a success after retries at
-// Info, an attempt that will be retried at Warn, a final failure at Error.
-// Attributes: method, host, path, attempt, max_attempts, status, code,
-// request_id, idempotency_key, ratelimit_limit, ratelimit_remaining,
-// ratelimit_reset, outcome, delay, duration, local_wait and error. Records
-// never carry the query string, bodies, credential headers or error details.
+// change. Levels:
+//
+//   - Debug: a success at the first attempt;
+//   - Info: a success after retries; a final answer of the API that is an
+//     error of the request (a Permanent response below 500, such as 400,
+//     404 or 409: the API's answer, not a failed call); a call the caller
+//     canceled;
+//   - Warn: an attempt that will be retried;
+//   - Error: a failed call: a final 5xx, 408 or 429, a network error, an
+//     attempt timeout, a deadline, a refusal by the breaker or the rate
+//     limiter.
+//
+// Attributes: method, host, path, attempt, max_attempts and outcome always;
+// status, code, request_id, idempotency_key, ratelimit_limit,
+// ratelimit_remaining, ratelimit_reset, retry_after, delay, local_wait and
+// error only when known (a status when there was a response, a delay when
+// another attempt follows, …); duration always. Records never carry the
+// query string, bodies, credential headers or error details, and the
+// server's code and request id are made safe as in Attempt.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		perTransport(c, "WithLogger")
@@ -135,10 +151,10 @@ func (t *Transport) observe(c *call, areq *http.Request, st *attemptState, resp 
 		Path:           c.req.URL.Path,
 		Number:         st.number,
 		MaxAttempts:    st.maxAttempts,
-		Code:           st.code,
-		RequestID:      st.requestID,
+		Code:           safeText(st.code, maxErrorToken),
+		RequestID:      safeText(st.requestID, maxErrorToken),
 		IdempotencyKey: c.key,
-		Err:            err,
+		Err:            redactError(err),
 		Duration:       dur,
 		Delay:          delay,
 		Class:          st.class,
@@ -165,58 +181,77 @@ func (t *Transport) observe(c *call, areq *http.Request, st *attemptState, resp 
 	}
 }
 
-// levelOf is the log level of an attempt's record.
-func levelOf(a *Attempt) slog.Level {
+// levelOf is the log level of an attempt's record, and its message.
+func levelOf(a *Attempt) (slog.Level, string) {
 	switch {
 	case a.Retry:
-		return slog.LevelWarn
+		return slog.LevelWarn, "resilient: attempt failed, retrying"
 	case a.Outcome == OutcomeSuccess && a.Number == 1:
-		return slog.LevelDebug
+		return slog.LevelDebug, "resilient: attempt"
 	case a.Outcome == OutcomeSuccess:
-		return slog.LevelInfo
+		return slog.LevelInfo, "resilient: call succeeded after retries"
+	case a.Outcome == OutcomePermanent && a.StatusCode > 0 && a.StatusCode < 500:
+		// The API answered: the request is wrong (404, 409, 422, …),
+		// not the call.
+		return slog.LevelInfo, "resilient: call answered with an error"
+	case a.Outcome == OutcomeCanceled && errors.Is(a.Err, context.Canceled):
+		return slog.LevelInfo, "resilient: call canceled"
 	}
-	return slog.LevelError
+	return slog.LevelError, "resilient: call failed"
 }
 
-// logAttempt writes the record of one attempt.
+// logAttempt writes the record of one attempt. Values that are unknown
+// (no response, no code, no announced quota, no wait) are left out.
 func logAttempt(ctx context.Context, l *slog.Logger, a *Attempt) {
-	level := levelOf(a)
+	level, msg := levelOf(a)
 	if !l.Enabled(ctx, level) {
 		return
 	}
-	attrs := [...]slog.Attr{
+	var buf [19]slog.Attr
+	attrs := append(buf[:0],
 		slog.String("method", a.Method),
 		slog.String("host", a.Host),
 		slog.String("path", a.Path),
 		slog.Int("attempt", a.Number),
 		slog.Int("max_attempts", a.MaxAttempts),
-		slog.Int("status", a.StatusCode),
-		slog.String("code", a.Code),
-		slog.String("request_id", a.RequestID),
-		slog.String("idempotency_key", a.IdempotencyKey),
-		slog.Int("ratelimit_limit", a.RateLimit.Limit),
-		slog.Int("ratelimit_remaining", a.RateLimit.Remaining),
-		slog.Time("ratelimit_reset", a.RateLimit.Reset),
-		slog.String("outcome", string(a.Outcome)),
-		slog.Duration("delay", a.Delay),
-		slog.Duration("duration", a.Duration),
-		slog.Duration("local_wait", a.LocalWait),
-		slog.String("error", redactErr(a.Err)),
-		{}, // stop_reason, when there is one
+	)
+	if a.StatusCode != 0 {
+		attrs = append(attrs, slog.Int("status", a.StatusCode))
 	}
-	n := len(attrs) - 1
+	if a.Code != "" {
+		attrs = append(attrs, slog.String("code", a.Code))
+	}
+	if a.RequestID != "" {
+		attrs = append(attrs, slog.String("request_id", a.RequestID))
+	}
+	if a.IdempotencyKey != "" {
+		attrs = append(attrs, slog.String("idempotency_key", a.IdempotencyKey))
+	}
+	if a.RateLimit.Limit >= 0 {
+		attrs = append(attrs, slog.Int("ratelimit_limit", a.RateLimit.Limit))
+	}
+	if a.RateLimit.Remaining >= 0 {
+		attrs = append(attrs, slog.Int("ratelimit_remaining", a.RateLimit.Remaining))
+	}
+	if !a.RateLimit.Reset.IsZero() {
+		attrs = append(attrs, slog.Time("ratelimit_reset", a.RateLimit.Reset))
+	}
+	attrs = append(attrs, slog.String("outcome", string(a.Outcome)))
+	if a.RetryAfter > 0 {
+		attrs = append(attrs, slog.Duration("retry_after", a.RetryAfter))
+	}
+	if a.Retry {
+		attrs = append(attrs, slog.Duration("delay", a.Delay))
+	}
+	attrs = append(attrs, slog.Duration("duration", a.Duration))
+	if a.LocalWait > 0 {
+		attrs = append(attrs, slog.Duration("local_wait", a.LocalWait))
+	}
+	if a.Err != nil {
+		attrs = append(attrs, slog.String("error", redactErr(a.Err)))
+	}
 	if a.StopReason != "" {
-		attrs[n] = slog.String("stop_reason", string(a.StopReason))
-		n++
+		attrs = append(attrs, slog.String("stop_reason", string(a.StopReason)))
 	}
-	msg := "resilient: attempt"
-	switch level {
-	case slog.LevelWarn:
-		msg = "resilient: attempt failed, retrying"
-	case slog.LevelError:
-		msg = "resilient: call failed"
-	case slog.LevelInfo:
-		msg = "resilient: call succeeded after retries"
-	}
-	l.LogAttrs(ctx, level, msg, attrs[:n]...)
+	l.LogAttrs(ctx, level, msg, attrs...)
 }

@@ -55,6 +55,11 @@ type Transport struct {
 	budgets  *budgetSet // nil without a retry budget
 	observed bool       // an observer or a logger wants each Attempt
 
+	// The shared state of the chain's layers, for ResetHost: nil when the
+	// layer is off.
+	rl       *rateLimiter
+	breakers *breakerSet
+
 	zeroOnce sync.Once  // the zero Transport builds zeroImpl on first use
 	zeroImpl *Transport // New(nil), for the zero Transport
 
