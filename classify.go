@@ -119,7 +119,7 @@ func (c *classifier) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
-	resp, err := saneResult(c.next.RoundTrip(req))
+	resp, err := saneResult(roundTripNext(c.next, req, st))
 	if err != nil {
 		err = redactError(requestFault(req, err)) // before any layer records it
 	}
@@ -156,10 +156,14 @@ func saneResult(resp *http.Response, err error) (*http.Response, error) {
 // classify fills st from the attempt's result.
 func (c *classifier) classify(st *attemptState, resp *http.Response, err error, now func() time.Time) {
 	st.classified = true
+	custom := c.custom
+	if st.callCfg != nil {
+		custom = st.callCfg.classifier // WithCallOptions may change it
+	}
 	if err != nil || resp == nil {
 		st.class, st.neverSent = classifyErr(err)
-		if c.custom != nil {
-			st.class = c.custom(nil, nil, err, st.class)
+		if custom != nil {
+			st.class = custom(nil, nil, err, st.class)
 		}
 		return
 	}
@@ -168,8 +172,8 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 		if c.observed {
 			st.requestID = headerRequestID(resp.Header)
 		}
-		if c.custom != nil {
-			st.class = c.custom(resp, nil, nil, Success)
+		if custom != nil {
+			st.class = custom(resp, nil, nil, Success)
 		}
 		return
 	}
@@ -187,8 +191,8 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 	st.apiErr = newAPIError(resp, &env, parsed, st.class, st.retryAfter)
 	st.code = st.apiErr.Code
 	st.requestID = st.apiErr.RequestID
-	if c.custom != nil {
-		st.class = c.custom(resp, st.apiErr, nil, st.class)
+	if custom != nil {
+		st.class = custom(resp, st.apiErr, nil, st.class)
 		st.apiErr.Retryable = st.class.Retryable()
 	}
 }

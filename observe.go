@@ -176,6 +176,12 @@ func (t *Transport) observe(c *call, areq *http.Request, st *attemptState, resp 
 	for _, fn := range t.cfg.observers {
 		fn(a)
 	}
+	for _, fn := range t.cfg.ctxObservers {
+		fn(c.ctx, a)
+	}
+	if tr := t.cfg.tracer; tr != nil {
+		tr.Attempt(c.ctx, a)
+	}
 	if t.cfg.logger != nil {
 		logAttempt(c.ctx, t.cfg.logger, &a)
 	}

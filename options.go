@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -66,6 +67,10 @@ type config struct {
 	observers     []func(Attempt)
 	logger        *slog.Logger
 	attemptHeader string
+
+	// instrumentation (tracer.go)
+	tracer       Tracer
+	ctxObservers []func(context.Context, Attempt)
 
 	// perTransport names the options given that configure state shared by
 	// a Transport's calls (see WithCallOptions).

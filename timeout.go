@@ -25,10 +25,11 @@ const maxReadWait = 2 * time.Second
 // that what the Transport reads of the body itself (an error envelope, a
 // drain) is bounded by it too; once handed over, the body is the caller's
 // and no deadline of the attempt applies to it any longer.
-func deadlineMiddleware(attemptTimeout, maxElapsed time.Duration) Middleware {
-	if attemptTimeout <= 0 && maxElapsed <= 0 {
-		return nil // only the context's deadline, which the base honors
-	}
+//
+// Through the Transport, the attempt timeout is the call's (see
+// WithCallOptions); attemptTimeout applies to requests sent through the
+// middleware directly.
+func deadlineMiddleware(attemptTimeout time.Duration) Middleware {
 	return func(next http.RoundTripper) http.RoundTripper {
 		return &attemptDeadline{next: next, d: attemptTimeout}
 	}
@@ -50,9 +51,13 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 		end   time.Time
 		cause error
 	)
-	if t.d > 0 {
+	d := t.d
+	if st != nil && st.callCfg != nil {
+		d = st.callCfg.attemptTimeout
+	}
+	if d > 0 {
 		now = time.Now()
-		end, cause = now.Add(t.d), fmt.Errorf("%w after %v", ErrAttemptTimeout, t.d)
+		end, cause = now.Add(d), fmt.Errorf("%w after %v", ErrAttemptTimeout, d)
 	}
 	if st != nil && !st.budget.IsZero() && (end.IsZero() || st.budget.Before(end)) {
 		end, cause = st.budget, errBudgetSpent
