@@ -106,9 +106,12 @@ type budgetSet struct {
 	mu sync.Mutex // serializes inserts
 }
 
-// hostBudget is one host's budget, in budgetUnit.
+// hostBudget is one host's budget, in budgetUnit, with what hedging keeps
+// of the host.
 type hostBudget struct {
-	tokens atomic.Int64
+	tokens      atomic.Int64
+	hedgeTokens atomic.Int64                // see takeHedge
+	lat         atomic.Pointer[latencyHist] // made when a call is hedged
 }
 
 func newBudgetSet(b RetryBudget, keyFn func(*http.Request) string) *budgetSet {
@@ -169,6 +172,7 @@ func (s *budgetSet) insert(k breakerKey) *hostBudget {
 	}
 	b := new(hostBudget)
 	b.tokens.Store(s.burst)
+	b.hedgeTokens.Store(budgetUnit)
 	s.m.Store(ck, b)
 	s.n.Add(1)
 	if ck != k {

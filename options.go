@@ -68,6 +68,9 @@ type config struct {
 	logger        *slog.Logger
 	attemptHeader string
 
+	// hedging (hedge.go); nil for none
+	hedging *Hedging
+
 	// instrumentation (tracer.go)
 	tracer       Tracer
 	ctxObservers []func(context.Context, Attempt)

@@ -207,7 +207,13 @@ func (c *call) run() (*http.Response, error) {
 		if n > 1 {
 			t0 = time.Now()
 		}
-		resp, err := roundTripNext(t.inner, areq, st)
+		var resp *http.Response
+		var err error
+		if c.hedgeable(areq) {
+			resp, err = c.sendHedged(n, areq, st)
+		} else {
+			resp, err = roundTripNext(t.inner, areq, st)
+		}
 		var dur time.Duration
 		if t.observed {
 			dur = time.Since(t0)
