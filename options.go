@@ -62,6 +62,7 @@ type config struct {
 	rateLimit    rate.Limit // static limit per partition; 0 for none
 	rateBurst    int
 	rateLimitKey func(*http.Request) string
+	rateParsers  []RateLimitParser
 
 	// observation (observe.go)
 	observers     []func(Attempt)

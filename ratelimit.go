@@ -172,7 +172,8 @@ type rateLimiter struct {
 	static   rate.Limit // 0: none
 	burst    int
 	keyFn    func(*http.Request) string
-	maxWait  time.Duration // the longest wait announced by a server
+	parsers  []RateLimitParser // WithRateLimitParser
+	maxWait  time.Duration     // the longest wait announced by a server
 	rand     func(int64) int64
 	maxParts int
 	idle     time.Duration
@@ -192,6 +193,7 @@ func newRateLimiter(c *config) *rateLimiter {
 		static:   static,
 		burst:    c.rateBurst,
 		keyFn:    c.rateLimitKey,
+		parsers:  c.rateParsers,
 		maxWait:  c.maxRetryAfter,
 		rand:     c.rand,
 		maxParts: maxRatePartitions,
@@ -532,6 +534,9 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *attemptState, resp *http.Response) {
 	var now lazyNow
 	r := rlResponse{hdr: parseRateLimit(resp.Header, &now), status: resp.StatusCode}
+	if len(m.rl.parsers) > 0 && !r.hdr.found() {
+		r.hdr.custom(m.rl.parsers, resp.Header, &now)
+	}
 	cls := statusClass(resp.StatusCode)
 	if st != nil && st.classified {
 		cls = st.class
