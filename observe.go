@@ -63,6 +63,8 @@ const (
 	StopBodyNotReplayable StopReason = "body_not_replayable"
 	// StopCanceled: the request's context ended.
 	StopCanceled StopReason = "canceled"
+	// StopBackOff: the BackOff set with WithBackOff returned backoff.Stop.
+	StopBackOff StopReason = "backoff_stop"
 	// StopRetryBudget: the host's retry budget is spent (see RetryBudget).
 	StopRetryBudget StopReason = "retry_budget"
 )

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/time/rate"
 )
 
@@ -30,6 +31,7 @@ const (
 // config is the immutable configuration of a Transport, filled by options.
 type config struct {
 	maxRetries      int
+	newBackOff      func() backoff.BackOff // WithBackOff; nil for the default schedule
 	backoffBase     time.Duration
 	backoffMax      time.Duration
 	maxElapsed      time.Duration

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v4"
 )
 
 // Transport is an http.RoundTripper that makes calls to flaky, rate-limited
@@ -371,7 +373,7 @@ type call struct {
 	header    http.Header
 	headerFor bool        // header was built for a host known to honor keys
 	trace     *writeTrace // proves an attempt of an unproven write was never written; nil when not needed
-	bo        *expBackoff
+	bo        backoff.BackOff
 	hb        *hostBudget // the host's retry budget, once looked up
 
 	// What the call did, for its Report and Tracer.
@@ -510,9 +512,17 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 		return 0, false, StopBodyNotReplayable
 	}
 	if c.bo == nil {
-		c.bo = &expBackoff{base: c.cfg.backoffBase, maxDelay: c.cfg.backoffMax, rand: c.cfg.rand}
+		if c.cfg.newBackOff != nil {
+			c.bo = c.cfg.newBackOff()
+		}
+		if c.bo == nil {
+			c.bo = &expBackoff{base: c.cfg.backoffBase, maxDelay: c.cfg.backoffMax, rand: c.cfg.rand}
+		}
 	}
 	delay := c.bo.NextBackOff()
+	if delay == backoff.Stop {
+		return 0, false, StopBackOff
+	}
 	if st.hasRetryAfter {
 		if st.retryAfter > c.cfg.maxRetryAfter {
 			return 0, false, StopRetryAfterTooLong
