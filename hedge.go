@@ -325,6 +325,7 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget) 
 	if idx != 0 {
 		*st = *w.st
 	}
+	st.hedges = sent
 	if w.resp != nil {
 		hb.latencies().record(w.dur)
 		// The copy's context ends when its body is closed.

@@ -39,6 +39,8 @@ type Attempt struct {
 	RateLimit  RateLimitInfo // the rate-limit headers of the response
 	LocalWait  time.Duration // time the attempt waited for the client-side rate limiter
 	StopReason StopReason    // why no attempt follows although the outcome was retryable; "" otherwise
+	Hedge      int           // 0 when the attempt itself answered, n when its n-th hedged copy did
+	Hedges     int           // hedged copies of this attempt sent (see WithHedging)
 }
 
 // StopReason says why a call ended after an attempt whose outcome could
@@ -165,6 +167,8 @@ func (t *Transport) observe(c *call, areq *http.Request, st *attemptState, resp 
 		RateLimit:      st.rate,
 		LocalWait:      st.localWait,
 		StopReason:     st.stop,
+		Hedge:          st.hedge,
+		Hedges:         st.hedges,
 	}
 	if a.Method == "" {
 		a.Method = http.MethodGet
