@@ -13,6 +13,12 @@ type attemptState struct {
 	number      int // 1 for the first attempt
 	maxAttempts int
 	deadline    time.Time // the end of the call's budget (context or WithMaxElapsed); zero for none
+	budget      time.Time // the end of WithMaxElapsed's budget alone; zero for none
+	hedge       int       // 0 for an attempt, n for its n-th hedged copy
+	hedges      int       // hedged copies of the attempt sent
+	callCfg     *config   // the call's configuration
+	resends     int       // the call's requests sent to the wire before this attempt
+	wired       bool      // the attempt reached the Tracer, right above the base
 
 	// Filled by the classify middleware.
 	classified    bool
@@ -23,6 +29,9 @@ type attemptState struct {
 	retryAfter    time.Duration // the server's wait; valid when hasRetryAfter
 	hasRetryAfter bool
 	neverSent     bool // err proves the request never left this process
+
+	// Filled by the retry loop.
+	stop StopReason // why no attempt follows a retryable outcome
 
 	// Filled by the rate limiter.
 	rate      RateLimitInfo

@@ -35,7 +35,10 @@ type replayBody struct {
 func (b *replayBody) init(req *http.Request, limit int64) {
 	b.req = req
 	if hasBody(req) && req.GetBody == nil {
-		b.cap = &captureBody{src: req.Body, limit: limit}
+		b.cap = &captureBody{src: req.Body, limit: limit, want: req.ContentLength}
+		if req.ContentLength > 0 && req.ContentLength <= limit {
+			b.cap.buf = make([]byte, 0, req.ContentLength)
+		}
 	}
 }
 
@@ -53,7 +56,7 @@ func (b *replayBody) first() (io.ReadCloser, bool) {
 	if b.cap != nil {
 		return b.cap.reader(), false
 	}
-	return b.req.Body, true
+	return &checkedBody{rc: b.req.Body, want: b.req.ContentLength}, false
 }
 
 // next returns the body of a later attempt, or an error when the body
@@ -69,7 +72,23 @@ func (b *replayBody) next() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBodyNotReplayable, err)
 	}
-	return body, nil
+	return &checkedBody{rc: body, want: b.req.ContentLength}, nil
+}
+
+// freeze keeps a retry possible while the response of an attempt is
+// considered: the attempt's writer, which may still be sending the body,
+// may not read past what the capture can replay.
+func (b *replayBody) freeze() {
+	if b.cap != nil {
+		b.cap.setFrozen(true)
+	}
+}
+
+// thaw lets the last attempt's writer read on: no retry follows.
+func (b *replayBody) thaw() {
+	if b.cap != nil {
+		b.cap.setFrozen(false)
+	}
 }
 
 // replayable reports whether next would succeed, without side effects.
@@ -107,6 +126,9 @@ type captureBody struct {
 	mu        sync.Mutex
 	src       io.ReadCloser
 	limit     int64
+	want      int64 // the request's ContentLength; 0 or less when unknown
+	frozen    bool  // reads of src stop at the limit (see replayBody.freeze)
+	wake      chan struct{}
 	buf       []byte
 	read      int64 // bytes read from src so far
 	overflow  bool  // more than limit bytes were read: the prefix is incomplete
@@ -142,7 +164,26 @@ func (c *captureBody) replay() (io.ReadCloser, error) {
 	}
 	c.gen++
 	c.curClosed = false
+	c.frozen = false
+	c.wakeLocked()
 	return &captureReader{c: c, gen: c.gen}, nil
+}
+
+func (c *captureBody) setFrozen(f bool) {
+	c.mu.Lock()
+	c.frozen = f
+	if !f {
+		c.wakeLocked()
+	}
+	c.mu.Unlock()
+}
+
+// wakeLocked wakes the readers waiting for a freeze to end. c.mu is held.
+func (c *captureBody) wakeLocked() {
+	if c.wake != nil {
+		close(c.wake)
+		c.wake = nil
+	}
 }
 
 // release closes src now if no reader is open, or else lets the current
@@ -150,6 +191,8 @@ func (c *captureBody) replay() (io.ReadCloser, error) {
 func (c *captureBody) release() {
 	c.mu.Lock()
 	c.done = true
+	c.frozen = false
+	c.wakeLocked()
 	closeSrc := !c.srcClosed && (c.gen == 0 || c.curClosed)
 	c.srcClosed = c.srcClosed || closeSrc
 	c.mu.Unlock()
@@ -203,15 +246,43 @@ func (r *captureReader) Read(p []byte) (int, error) {
 			c.readMu.Unlock()
 			continue
 		}
+		q := p
+		if c.frozen && !c.overflow {
+			room := c.limit - c.read
+			if room <= 0 {
+				// Wait for the retry (this reader is then detached) or
+				// for the call to end without one.
+				if c.wake == nil {
+					c.wake = make(chan struct{})
+				}
+				wake := c.wake
+				c.mu.Unlock()
+				c.readMu.Unlock()
+				<-wake
+				continue
+			}
+			if int64(len(q)) > room {
+				q = q[:room]
+			}
+		}
 		c.mu.Unlock()
-		n, err := c.src.Read(p)
+		n, err := c.src.Read(q)
+		if err == nil || err == io.EOF {
+			err = c.checkLength(c.read+int64(n), err)
+		} else {
+			err = &RequestError{Err: err}
+		}
 		c.mu.Lock()
 		if n > 0 {
-			// The bytes are kept (within the limit) even when this reader
-			// was detached meanwhile: a newer reader needs them.
+			// The bytes are kept even when this reader was detached or
+			// frozen meanwhile: a newer reader needs them. Such a read,
+			// begun before the retry, may pass the limit by its own
+			// length: it cannot be undone, and the retry must not fail
+			// for it. Only the current attempt's reads overflow.
+			stale := r.closed || r.gen != c.gen || c.frozen
 			if !c.overflow {
-				if c.read+int64(n) <= c.limit {
-					c.buf = append(c.buf, p[:n]...)
+				if c.read+int64(n) <= c.limit || stale {
+					c.buf = append(c.buf, q[:n]...)
 				} else {
 					c.overflow = true
 					c.buf = nil
@@ -233,6 +304,12 @@ func (r *captureReader) Read(p []byte) (int, error) {
 		}
 		return n, err
 	}
+}
+
+// checkLength returns a *RequestError when the body's length, read so far
+// or at its end, is not its ContentLength; else err.
+func (c *captureBody) checkLength(read int64, err error) error {
+	return checkLength(c.want, read, err)
 }
 
 // Close marks this attempt's reader closed. The caller's body stays open so

@@ -141,8 +141,8 @@ func TestReplayBodyGetBody(t *testing.T) {
 	if b.cap != nil {
 		t.Fatal("a body with GetBody is captured")
 	}
-	if first, same := b.first(); first != orig || !same {
-		t.Error("first() is not the caller's body")
+	if first, _ := b.first(); first.(*checkedBody).rc != orig {
+		t.Error("first() does not read the caller's body")
 	}
 	r, err := b.next()
 	if got, _ := io.ReadAll(r); err != nil || string(got) != "payload" {
@@ -324,5 +324,76 @@ func TestStreamingBodyRetriedWhileStillRead(t *testing.T) {
 	}
 	if !errors.Is(d.errs[0], errBodyDetached) {
 		t.Errorf("first attempt's read ended with %v, want errBodyDetached", d.errs[0])
+	}
+}
+
+// gatedReader yields n pattern bytes; past open bytes, a Read blocks until
+// gate is closed.
+type gatedReader struct {
+	g       genReader
+	open    int64
+	gate    chan struct{}
+	waiting chan struct{} // closed when a Read waits for the gate
+}
+
+func (r *gatedReader) Read(p []byte) (int, error) {
+	if r.g.off >= r.open {
+		if r.waiting != nil {
+			close(r.waiting)
+			r.waiting = nil
+		}
+		<-r.gate
+	} else if rem := r.open - r.g.off; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	return r.g.Read(p)
+}
+
+// TestStaleWriterDoesNotBreakTheRetry: a streaming body (no GetBody) whose
+// first attempt got an early 503 while its writer was still reading: the
+// writer's read in progress, which returns past the capture limit after
+// the retry started, must not make the body unreplayable.
+func TestStaleWriterDoesNotBreakTheRetry(t *testing.T) {
+	const size, limit = 2 << 20, 1 << 20
+	src := &gatedReader{g: genReader{n: size}, open: 10 << 10, gate: make(chan struct{}), waiting: make(chan struct{})}
+	waiting := src.waiting
+	staleDone := make(chan error, 1)
+	calls := 0
+	var second []byte
+	rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		calls++
+		if calls == 1 {
+			buf := make([]byte, 10<<10)
+			io.ReadFull(req.Body, buf)
+			// The transport's writer goes on reading, with a large buffer,
+			// after the early answer.
+			go func() {
+				_, err := req.Body.Read(make([]byte, 3<<19))
+				staleDone <- err
+			}()
+			<-waiting // the read is in progress when the answer comes
+			return &http.Response{StatusCode: 503, Body: http.NoBody, Request: req}, nil
+		}
+		second, _ = io.ReadAll(req.Body)
+		req.Body.Close()
+		return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+	})
+	opened := false
+	tr := New(rt, WithBackoff(0, 0), WithMaxBufferedBody(limit), WithObserver(func(a Attempt) {
+		if !opened {
+			opened = true
+			close(src.gate) // the stale read returns now, past the limit
+			<-staleDone
+		}
+	}))
+	req, _ := http.NewRequest("PUT", "http://api.test/", io.NopCloser(src))
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("RoundTrip: %v, want the retry's 200", err)
+	}
+	resp.Body.Close()
+	want, _ := io.ReadAll(&genReader{n: size})
+	if resp.StatusCode != 200 || !bytes.Equal(second, want) {
+		t.Fatalf("status %d, second attempt read %d bytes (equal %v); want 200 and the whole body", resp.StatusCode, len(second), bytes.Equal(second, want))
 	}
 }

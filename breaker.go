@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/sony/gobreaker/v2"
 )
 
 // Defaults of BreakerSettings, as documented on its fields.
@@ -43,13 +45,21 @@ const (
 // response, 404 and 408 included, is a success. Classes are the
 // Transport's decision, a Classifier's included.
 //
+// A panic below the breaker (in the base RoundTripper or a Classifier) is
+// not counted either: it is a bug of this process, not the host's answer;
+// the slot the attempt held is released all the same.
+//
 // A closed breaker trips (opens) when its rolling window holds at least
 // MinRequests counted outcomes of which at least FailureRatio are failures,
 // or, when ConsecutiveFailures is set, after that many failures in a row.
 // An open breaker refuses attempts without touching the network for
 // OpenTimeout, then becomes half-open: it lets HalfOpenRequests probes
 // through and refuses the rest. When they all succeed it closes; when one
-// fails it opens again for OpenTimeout.
+// fails it opens again for OpenTimeout. Half-open is bounded in time: a
+// probe still unanswered after ProbeTimeout no longer holds its slot, so a
+// probe that hangs (no attempt timeout, a server that never answers) cannot
+// keep the host refused; the next attempt probes in its place, and the late
+// outcome of the stale probe is not counted.
 type BreakerSettings struct {
 	// ConsecutiveFailures, when positive, also trips a breaker after that
 	// many failures in a row, whatever the window holds: a rule for
@@ -79,12 +89,19 @@ type BreakerSettings struct {
 	// through; all of them must succeed to close it (default 1).
 	HalfOpenRequests int
 
+	// ProbeTimeout is how long a half-open breaker's probe may go
+	// unanswered before it no longer holds its slot: the next attempt
+	// may probe in its place, and the stale probe's outcome, when it
+	// comes, is not counted (default: OpenTimeout).
+	ProbeTimeout time.Duration
+
 	// Key returns the key of an attempt's request: requests with the same
 	// key share one breaker. The default is the URL's scheme://host:port,
 	// the port made explicit (":443" for https, ":80" for http) and the
 	// host lower-cased. A request for which Key returns "" goes through
 	// without a breaker. Key runs on every attempt and must be safe for
-	// concurrent use.
+	// concurrent use. The key appears in errors, BreakerChange and log
+	// records: derive it from a credential only through a hash.
 	Key func(*http.Request) string
 }
 
@@ -115,13 +132,20 @@ func WithBreaker(s BreakerSettings) Option {
 	mustNotBeNegative("WithBreaker Window", s.Window)
 	mustNotBeNegative("WithBreaker OpenTimeout", s.OpenTimeout)
 	mustNotBeNegative("WithBreaker HalfOpenRequests", s.HalfOpenRequests)
-	return func(c *config) { c.breaker, c.noBreaker = s, false }
+	mustNotBeNegative("WithBreaker ProbeTimeout", s.ProbeTimeout)
+	return func(c *config) {
+		perTransport(c, "WithBreaker")
+		c.breaker, c.noBreaker = s, false
+	}
 }
 
 // WithoutBreaker turns the circuit breakers off: every attempt goes to the
 // network, whatever the host's state.
 func WithoutBreaker() Option {
-	return func(c *config) { c.noBreaker = true }
+	return func(c *config) {
+		perTransport(c, "WithoutBreaker")
+		c.noBreaker = true
+	}
 }
 
 // WithBreakerObserver adds fn to the functions called on every state change
@@ -131,6 +155,7 @@ func WithoutBreaker() Option {
 // they happened. A nil fn is ignored.
 func WithBreakerObserver(fn func(BreakerChange)) Option {
 	return func(c *config) {
+		perTransport(c, "WithBreakerObserver")
 		if fn != nil {
 			c.breakerObservers = append(c.breakerObservers, fn)
 		}
@@ -186,6 +211,7 @@ func (t *Transport) breakerMiddleware() Middleware {
 		return nil
 	}
 	set := newBreakerSet(t.cfg.breaker, t.cfg.breakerObservers, t.cfg.logger)
+	t.breakers = set // for ResetHost
 	return func(next http.RoundTripper) http.RoundTripper {
 		return &breakerTransport{next: next, set: set}
 	}
@@ -208,6 +234,9 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 		return roundTripNext(b.next, req, st)
 	}
 	done, err := e.cb.Allow()
+	if err == gobreaker.ErrTooManyRequests && b.set.releaseStaleProbes(e) {
+		done, err = e.cb.Allow()
+	}
 	b.set.flush(req.Context())
 	if err != nil {
 		if req.Body != nil {
@@ -215,18 +244,41 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 		}
 		return nil, b.set.refusal(e, err)
 	}
+	// A probe of a half-open breaker is tracked, so that one that hangs
+	// can be released; an attempt through a closed breaker costs no more
+	// than reading its state.
+	var pr *probe
+	if e.state.Load() == int32(gobreaker.StateHalfOpen) {
+		pr = b.set.addProbe(e, done)
+	}
 	reported := false
 	defer func() {
-		if !reported { // next panicked: free a half-open breaker's probe slot
-			done(errBreakerFailure)
+		if !reported {
+			// next panicked: release the slot (a half-open breaker's
+			// probe) without counting the attempt, and let the panic
+			// go on.
+			b.report(e, pr, done, errBreakerExcluded)
 			b.set.flush(req.Context())
 		}
 	}()
 	resp, err := roundTripNext(b.next, req, st)
 	reported = true
-	done(attemptOutcome(st, req, resp, err))
+	b.report(e, pr, done, attemptOutcome(st, req, resp, err))
 	b.set.flush(req.Context())
 	return resp, err
+}
+
+// report gives an attempt's outcome to its breaker, unless the attempt was
+// a probe that has been released as stale (see breakerSet.releaseStaleProbes).
+func (b *breakerTransport) report(e *breakerEntry, pr *probe, done func(error), outcome error) {
+	if pr == nil {
+		done(outcome)
+		return
+	}
+	if pr.reported.CompareAndSwap(false, true) {
+		done(outcome)
+		b.set.dropProbe(e, pr)
+	}
 }
 
 // attemptOutcome maps an attempt's result, classified in st when st is not

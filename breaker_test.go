@@ -147,10 +147,12 @@ func bkEqual(t *testing.T, what string, got, want []string) {
 	}
 }
 
-// TestBreakerDeadHost trips a breaker on a real server that answers 500 to
-// every attempt it can see before the trip (a resilienttest server scripted
-// with more 500s than that), then checks that the calls that follow fail
-// fast without reaching it.
+// TestBreakerDeadHost trips a breaker on a server that answers 500 to
+// every attempt it can see before the trip (a resilienttest pipe server
+// scripted with more 500s than that), then checks that the calls that
+// follow fail fast: none reaches the server, and none waits (in the fake
+// time of a synctest bubble, no time passes). No wall clock is read: speed
+// is measured by benchmarks, never asserted by a test.
 func TestBreakerDeadHost(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -163,63 +165,69 @@ func TestBreakerDeadHost(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			down := slices.Repeat([]resilienttest.Step{resilienttest.Respond(http.StatusInternalServerError)}, 100)
-			srv := resilienttest.NewServer(resilienttest.Postato, resilienttest.WithScript(resilienttest.RouteListPosts, down...))
-			defer srv.Close()
-			hits := func() int { return srv.Stats().Requests }
-			tr := New(srv.Transport(), WithMaxRetries(0), WithBreaker(tt.settings))
-			url := srv.URL + "/v1/posts"
+			synctest.Test(t, func(t *testing.T) {
+				down := slices.Repeat([]resilienttest.Step{resilienttest.Respond(http.StatusInternalServerError)}, 100)
+				srv := resilienttest.NewPipeServer(resilienttest.Postato, resilienttest.WithScript(resilienttest.RouteListPosts, down...))
+				defer srv.Close()
+				hits := func() int { return srv.Stats().Requests }
+				tr := New(srv.Transport(), WithMaxRetries(0), WithBreaker(tt.settings))
+				url := srv.URL + "/v1/posts"
 
-			// Until the trip, every call returns the server's 500.
-			var responses, refused atomic.Int32
-			var wg sync.WaitGroup
-			for range tt.goroutines {
-				wg.Go(func() {
-					for range 200 {
-						code, body, err := bkCall(t, tr, url)
-						if err != nil {
-							bkWantOpen(t, err)
-							refused.Add(1)
-							return
+				// Until the trip, every call returns the server's 500.
+				var responses, refused atomic.Int32
+				var wg sync.WaitGroup
+				for range tt.goroutines {
+					wg.Go(func() {
+						for range 200 {
+							code, body, err := bkCall(t, tr, url)
+							if err != nil {
+								if !errors.Is(err, ErrCircuitOpen) {
+									t.Errorf("err = %v, want ErrCircuitOpen", err)
+								}
+								refused.Add(1)
+								return
+							}
+							if code != http.StatusInternalServerError || !strings.Contains(body, `"error":"INTERNAL_ERROR"`) {
+								t.Errorf("got %d %q, want the server's 500", code, body)
+							}
+							responses.Add(1)
 						}
-						if code != http.StatusInternalServerError || !strings.Contains(body, `"error":"INTERNAL_ERROR"`) {
-							t.Errorf("got %d %q, want the server's 500", code, body)
-						}
-						responses.Add(1)
-					}
-				})
-			}
-			wg.Wait()
-			tripped := hits()
-			if tripped < tt.minHits || tripped > tt.minHits+tt.goroutines-1 {
-				t.Errorf("the server saw %d attempts before the trip, want %d to %d", tripped, tt.minHits, tt.minHits+tt.goroutines-1)
-			}
-			if int(responses.Load()) != tripped || int(refused.Load()) != tt.goroutines {
-				t.Errorf("%d responses and %d refusals for %d attempts", responses.Load(), refused.Load(), tripped)
-			}
+					})
+				}
+				wg.Wait()
+				tripped := hits()
+				if tripped < tt.minHits || tripped > tt.minHits+tt.goroutines-1 {
+					t.Errorf("the server saw %d attempts before the trip, want %d to %d", tripped, tt.minHits, tt.minHits+tt.goroutines-1)
+				}
+				if int(responses.Load()) != tripped || int(refused.Load()) != tt.goroutines {
+					t.Errorf("%d responses and %d refusals for %d attempts", responses.Load(), refused.Load(), tripped)
+				}
 
-			// After the trip, 1,000 calls fail fast and none reaches the
-			// server.
-			const calls = 1000
-			start := time.Now()
-			var next atomic.Int32
-			for range tt.goroutines {
-				wg.Go(func() {
-					for next.Add(1) <= calls {
-						_, _, err := bkCall(t, tr, url)
-						bkWantOpen(t, err)
-					}
-				})
-			}
-			wg.Wait()
-			elapsed := time.Since(start)
-			t.Logf("%d refused calls in %v", calls, elapsed)
-			if elapsed > 50*time.Millisecond {
-				t.Errorf("%d refused calls took %v, want under 50ms", calls, elapsed)
-			}
-			if got := hits(); got != tripped {
-				t.Errorf("the server saw %d attempts after the trip, want 0", got-tripped)
-			}
+				// After the trip, 1,000 calls fail at once (no fake time
+				// passes) and none reaches the server.
+				const calls = 1000
+				start := time.Now()
+				var next, open atomic.Int32
+				for range tt.goroutines {
+					wg.Go(func() {
+						for next.Add(1) <= calls {
+							if _, _, err := bkCall(t, tr, url); errors.Is(err, ErrCircuitOpen) {
+								open.Add(1)
+							}
+						}
+					})
+				}
+				wg.Wait()
+				if open.Load() != calls {
+					t.Errorf("%d of %d calls refused with ErrCircuitOpen, want all", open.Load(), calls)
+				}
+				if waited := time.Since(start); waited != 0 {
+					t.Errorf("%d refused calls waited %v of fake time, want none", calls, waited)
+				}
+				if got := hits(); got != tripped {
+					t.Errorf("the server saw %d attempts after the trip, want 0", got-tripped)
+				}
+			})
 		})
 	}
 }
@@ -972,7 +980,8 @@ func TestBreakerKeys(t *testing.T) {
 }
 
 // TestBreakerPanicFreesProbe checks that a probe whose base RoundTripper
-// panics counts as a failure instead of holding the half-open breaker.
+// panics frees its slot without being counted: the half-open breaker lets
+// the next attempt probe, instead of refusing every attempt.
 func TestBreakerPanicFreesProbe(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := bkDead()
@@ -997,12 +1006,19 @@ func TestBreakerPanicFreesProbe(t *testing.T) {
 			bt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://api.test/", nil))
 		}()
 		panicking.Store(false)
-		_, _, err := bkCall(t, bt, "http://api.test/")
-		bkWantOpen(t, err) // reopened by the panic, not stuck half-open
-		time.Sleep(10*time.Second + time.Millisecond)
+		if st := bt.set.get(httptest.NewRequest(http.MethodGet, "http://api.test/", nil)).cb.State(); st.String() != "half-open" {
+			t.Errorf("after the panic the breaker is %v, want still half-open (the panic is not counted)", st)
+		}
+		hits := h.hits.Load()
 		h.status.Store(200)
 		if code, _, err := bkCall(t, bt, "http://api.test/"); err != nil || code != 200 {
-			t.Errorf("probe = %d %v, want 200", code, err)
+			t.Errorf("probe after the panic = %d %v, want 200: the slot was not freed", code, err)
+		}
+		if h.hits.Load() != hits+1 {
+			t.Errorf("the probe after the panic did not reach the server")
+		}
+		if code, _, err := bkCall(t, bt, "http://api.test/"); err != nil || code != 200 {
+			t.Errorf("after the probe = %d %v, want 200 (closed)", code, err)
 		}
 	})
 }
@@ -1100,4 +1116,121 @@ func TestBreakerRemoveOldest(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestBreakerHungProbe: with no attempt timeout, a half-open breaker's
+// probe that never answers holds its slot for ProbeTimeout at most; then
+// the next attempt probes in its place, and the stale probe's late outcome
+// (a 500, which would have reopened the breaker) is not counted. The base
+// blocks each probe until the test releases it or its context ends.
+func TestBreakerHungProbe(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		settings BreakerSettings
+		probeTTL time.Duration
+	}{
+		{"default: OpenTimeout", BreakerSettings{ConsecutiveFailures: 1}, 10 * time.Second},
+		{"ProbeTimeout set", BreakerSettings{ConsecutiveFailures: 1, ProbeTimeout: 3 * time.Second}, 3 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var status atomic.Int32
+				status.Store(http.StatusInternalServerError)
+				var hits atomic.Int32
+				release := map[string]chan int{"/a": make(chan int, 1), "/b": make(chan int, 1)}
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					hits.Add(1)
+					code := int(status.Load())
+					if ch := release[req.URL.Path]; ch != nil {
+						select {
+						case code = <-ch:
+						case <-req.Context().Done():
+							return nil, context.Cause(req.Context())
+						}
+					}
+					return &http.Response{StatusCode: code, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+				})
+				tr := New(base, WithMaxRetries(0), WithBreaker(tc.settings))
+				bkCall(t, tr, "http://api.test/")
+				time.Sleep(10*time.Second + time.Millisecond) // half-open
+				status.Store(http.StatusOK)
+
+				// Probe A hangs.
+				var wg sync.WaitGroup
+				wg.Go(func() {
+					if code, _, err := bkCall(t, tr, "http://api.test/a"); err != nil || code != 500 {
+						t.Errorf("probe A = %d, %v; want its late 500", code, err)
+					}
+				})
+				synctest.Wait()
+				_, _, err := bkCall(t, tr, "http://api.test/")
+				if !errors.Is(err, ErrCircuitOpen) || !strings.Contains(err.Error(), "half-open") {
+					t.Fatalf("while A is young: %v, want ErrCircuitOpen (half-open)", err)
+				}
+				time.Sleep(tc.probeTTL - time.Millisecond)
+				_, _, err = bkCall(t, tr, "http://api.test/")
+				bkWantOpen(t, err)
+
+				// A is stale: B takes its slot, and hangs too.
+				time.Sleep(time.Millisecond)
+				before := hits.Load()
+				wg.Go(func() {
+					if code, _, err := bkCall(t, tr, "http://api.test/b"); err != nil || code != 200 {
+						t.Errorf("probe B = %d, %v; want 200", code, err)
+					}
+				})
+				synctest.Wait()
+				if hits.Load() != before+1 {
+					t.Fatalf("after ProbeTimeout the next attempt did not probe (server hits %d → %d)", before, hits.Load())
+				}
+				// A's late 500 is not counted: still half-open, waiting
+				// for B, not reopened.
+				release["/a"] <- 500
+				synctest.Wait()
+				_, _, err = bkCall(t, tr, "http://api.test/")
+				if !errors.Is(err, ErrCircuitOpen) || !strings.Contains(err.Error(), "half-open") {
+					t.Fatalf("after A's late 500: %v, want half-open waiting for B", err)
+				}
+				release["/b"] <- 200
+				wg.Wait()
+				if code, _, err := bkCall(t, tr, "http://api.test/"); err != nil || code != 200 {
+					t.Errorf("after B's success: %d, %v; want 200 (closed)", code, err)
+				}
+			})
+		})
+	}
+	// A probe whose context never ends, and a base that blocks it until
+	// it does: the host is refused for ProbeTimeout, no longer.
+	synctest.Test(t, func(t *testing.T) {
+		h := bkDead()
+		hosts := bkNet{"api.test": h}
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if req.Header.Get("X-Hang") != "" {
+				<-req.Context().Done()
+				return nil, context.Cause(req.Context())
+			}
+			return hosts.RoundTrip(req)
+		})
+		tr := New(base, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+		bkCall(t, tr, "http://api.test/")
+		time.Sleep(10*time.Second + time.Millisecond)
+		h.status.Store(200)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://api.test/", nil)
+			req.Header.Set("X-Hang", "1")
+			tr.RoundTrip(req)
+		}()
+		synctest.Wait()
+		_, _, err := bkCall(t, tr, "http://api.test/")
+		bkWantOpen(t, err)
+		time.Sleep(10 * time.Second)
+		if code, _, err := bkCall(t, tr, "http://api.test/"); err != nil || code != 200 {
+			t.Errorf("after ProbeTimeout: %d, %v; want 200", code, err)
+		}
+		cancel()
+		<-done
+	})
 }

@@ -41,17 +41,32 @@ type breakerEntry struct {
 	key      breakerKey   // the canonical key
 	aliases  []breakerKey // the other keys of the same breaker
 	lastSeen int64        // the creation or the last sweep that found it used
+
+	// The probes let through while half-open and not yet answered.
+	pmu    sync.Mutex
+	probes []*probe
+}
+
+// probe is an attempt a half-open breaker let through. Its outcome is
+// reported once: by the attempt, or, when it has gone unanswered for
+// ProbeTimeout, as not counted by breakerSet.releaseStaleProbes, which
+// frees its slot; whichever comes second is dropped.
+type probe struct {
+	done     func(error)
+	start    int64 // breakerSet.now() when it was let through
+	reported atomic.Bool
 }
 
 // breakerSet is the bounded set of breakers of a Transport, and the queue of
 // their state changes waiting to be delivered.
 type breakerSet struct {
-	settings  gobreaker.Settings
-	keyFn     func(*http.Request) string
-	timeout   time.Duration // OpenTimeout
-	idleAfter time.Duration // Window + OpenTimeout
-	max       int           // the hard limit: maxBreakers but in tests
-	epoch     time.Time
+	settings     gobreaker.Settings
+	keyFn        func(*http.Request) string
+	timeout      time.Duration // OpenTimeout
+	probeTimeout time.Duration // ProbeTimeout
+	idleAfter    time.Duration // Window + OpenTimeout
+	max          int           // the hard limit: maxBreakers but in tests
+	epoch        time.Time
 
 	mu        sync.RWMutex
 	m         map[breakerKey]*breakerEntry
@@ -84,6 +99,9 @@ func newBreakerSet(bs BreakerSettings, observers []func(BreakerChange), logger *
 	if bs.HalfOpenRequests == 0 {
 		bs.HalfOpenRequests = defaultBreakerHalfOpenRequests
 	}
+	if bs.ProbeTimeout == 0 {
+		bs.ProbeTimeout = bs.OpenTimeout
+	}
 	consecutive := uint32(min(bs.ConsecutiveFailures, math.MaxUint32))
 	minRequests := uint32(min(bs.MinRequests, math.MaxUint32))
 	ratio := bs.FailureRatio
@@ -103,15 +121,69 @@ func newBreakerSet(bs BreakerSettings, observers []func(BreakerChange), logger *
 			IsSuccessful: func(err error) bool { return err == nil },
 			IsExcluded:   func(err error) bool { return err == errBreakerExcluded },
 		},
-		keyFn:     bs.Key,
-		timeout:   bs.OpenTimeout,
-		idleAfter: bs.Window + bs.OpenTimeout,
-		max:       maxBreakers,
-		epoch:     time.Now(),
-		m:         make(map[breakerKey]*breakerEntry),
-		observers: observers,
-		logger:    logger,
+		keyFn:        bs.Key,
+		timeout:      bs.OpenTimeout,
+		probeTimeout: bs.ProbeTimeout,
+		idleAfter:    bs.Window + bs.OpenTimeout,
+		max:          maxBreakers,
+		epoch:        time.Now(),
+		m:            make(map[breakerKey]*breakerEntry),
+		observers:    observers,
+		logger:       logger,
 	}
+}
+
+// addProbe records a probe e let through while half-open, done being its
+// report function.
+func (s *breakerSet) addProbe(e *breakerEntry, done func(error)) *probe {
+	pr := &probe{done: done, start: s.now()}
+	e.pmu.Lock()
+	e.probes = append(e.probes, pr)
+	e.pmu.Unlock()
+	return pr
+}
+
+// dropProbe forgets a probe whose outcome was reported.
+func (s *breakerSet) dropProbe(e *breakerEntry, pr *probe) {
+	e.pmu.Lock()
+	defer e.pmu.Unlock()
+	for i, p := range e.probes {
+		if p == pr {
+			e.probes = append(e.probes[:i], e.probes[i+1:]...)
+			return
+		}
+	}
+}
+
+// releaseStaleProbes releases the probes of e that have gone unanswered for
+// ProbeTimeout or longer: their slots are freed (reported as not counted)
+// and their own outcomes, when they come, are dropped. It reports whether
+// it released any, in which case a refused attempt may ask again. It runs
+// on the goroutine of an attempt that a half-open breaker refused: no timer
+// or goroutine watches the probes.
+func (s *breakerSet) releaseStaleProbes(e *breakerEntry) bool {
+	stale := s.now() - int64(s.probeTimeout)
+	var released []*probe
+	e.pmu.Lock()
+	kept := e.probes[:0]
+	for _, pr := range e.probes {
+		if pr.start <= stale {
+			released = append(released, pr)
+		} else {
+			kept = append(kept, pr)
+		}
+	}
+	clear(e.probes[len(kept):])
+	e.probes = kept
+	e.pmu.Unlock()
+	freed := false
+	for _, pr := range released {
+		if pr.reported.CompareAndSwap(false, true) {
+			pr.done(errBreakerExcluded)
+			freed = true
+		}
+	}
+	return freed
 }
 
 // now returns the monotonic time since the set's epoch, in nanoseconds.

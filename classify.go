@@ -84,6 +84,7 @@ func WithClassifier(c Classifier) Option {
 func WithCodes(codes map[string]Class) Option {
 	cp := maps.Clone(codes)
 	return func(c *config) {
+		perTransport(c, "WithCodes")
 		if c.codes == nil {
 			c.codes = make(map[string]Class, len(cp))
 		}
@@ -97,7 +98,10 @@ func WithCodes(codes map[string]Class) Option {
 // panics if n is negative.
 func WithMaxPeek(n int64) Option {
 	mustNotBeNegative("WithMaxPeek", n)
-	return func(c *config) { c.maxPeek = n }
+	return func(c *config) {
+		perTransport(c, "WithMaxPeek")
+		c.maxPeek = n
+	}
 }
 
 // classifier is the innermost middleware: it classifies each attempt's
@@ -115,7 +119,10 @@ func (c *classifier) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
-	resp, err := saneResult(c.next.RoundTrip(req))
+	resp, err := saneResult(roundTripNext(c.next, req, st))
+	if err != nil {
+		err = redactError(requestFault(req, err)) // before any layer records it
+	}
 	if st != nil {
 		c.classify(st, resp, err, time.Now)
 	}
@@ -149,10 +156,14 @@ func saneResult(resp *http.Response, err error) (*http.Response, error) {
 // classify fills st from the attempt's result.
 func (c *classifier) classify(st *attemptState, resp *http.Response, err error, now func() time.Time) {
 	st.classified = true
+	custom := c.custom
+	if st.callCfg != nil {
+		custom = st.callCfg.classifier // WithCallOptions may change it
+	}
 	if err != nil || resp == nil {
 		st.class, st.neverSent = classifyErr(err)
-		if c.custom != nil {
-			st.class = c.custom(nil, nil, err, st.class)
+		if custom != nil {
+			st.class = custom(nil, nil, err, st.class)
 		}
 		return
 	}
@@ -161,25 +172,27 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 		if c.observed {
 			st.requestID = headerRequestID(resp.Header)
 		}
-		if c.custom != nil {
-			st.class = c.custom(resp, nil, nil, Success)
+		if custom != nil {
+			st.class = custom(resp, nil, nil, Success)
 		}
 		return
 	}
 	var env envelope
 	parsed := false
 	if c.maxPeek > 0 {
+		stop := abortAfter(resp.Body, maxReadWait) // bounded in time as in bytes
 		env, parsed = peekEnvelope(resp, c.maxPeek)
+		stop()
 	}
 	st.class = decide(resp.StatusCode, &env, parsed, c.codes.lookup)
 	if v := resp.Header.Get("Retry-After"); v != "" {
-		st.retryAfter, st.hasRetryAfter = parseRetryAfter(v, now())
+		st.retryAfter, st.hasRetryAfter = retryAfterOf(v, resp.Header, now())
 	}
 	st.apiErr = newAPIError(resp, &env, parsed, st.class, st.retryAfter)
 	st.code = st.apiErr.Code
 	st.requestID = st.apiErr.RequestID
-	if c.custom != nil {
-		st.class = c.custom(resp, st.apiErr, nil, st.class)
+	if custom != nil {
+		st.class = custom(resp, st.apiErr, nil, st.class)
 		st.apiErr.Retryable = st.class.Retryable()
 	}
 }
@@ -231,8 +244,13 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 	if err == nil {
 		return Transient, false
 	}
+	var reqErr *RequestError
 	switch {
 	case errors.Is(err, ErrCircuitOpen), errors.Is(err, ErrRateLimited):
+		return Permanent, true
+	case errors.As(err, &reqErr):
+		// The caller's mistake: the server could not act on it, and no
+		// retry would mend it.
 		return Permanent, true
 	case errors.Is(err, ErrAttemptTimeout):
 		return Transient, false
@@ -299,25 +317,35 @@ type APIError struct {
 	Dialect    string          // "aidelly", "altyaa", "postato", "problem+json", "generic", or ""
 }
 
+// Bounds of the server's text in APIError.Error, in bytes.
+const (
+	maxErrorMessage = 256
+	maxErrorToken   = 128 // a code or a request id
+)
+
 // Error returns e.g. `429 PUBLIC_API_RATE_LIMITED: Rate limit exceeded
-// (request_id 7f3…)`. It never includes Details.
+// (request_id 7f3…)`. It never includes Details. The code, message and
+// request id come from the server: their control characters become spaces,
+// and they are cut ("…") past 128 bytes for the code and the request id and
+// 256 for the message, so that a hostile server can neither forge log lines
+// nor flood them. The fields keep the server's values.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	b.WriteString(strconv.Itoa(e.StatusCode))
 	if e.Code != "" {
 		b.WriteByte(' ')
-		b.WriteString(e.Code)
+		b.WriteString(safeText(e.Code, maxErrorToken))
 	} else if t := http.StatusText(e.StatusCode); t != "" {
 		b.WriteByte(' ')
 		b.WriteString(t)
 	}
 	if e.Message != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Message)
+		b.WriteString(safeText(e.Message, maxErrorMessage))
 	}
 	if e.RequestID != "" {
 		b.WriteString(" (request_id ")
-		b.WriteString(e.RequestID)
+		b.WriteString(safeText(e.RequestID, maxErrorToken))
 		b.WriteByte(')')
 	}
 	return b.String()
@@ -336,7 +364,7 @@ func ParseError(resp *http.Response) *APIError {
 	cl := decide(resp.StatusCode, &env, parsed, defaultCodeClass)
 	var ra time.Duration
 	if v := resp.Header.Get("Retry-After"); v != "" {
-		ra, _ = parseRetryAfter(v, time.Now())
+		ra, _ = retryAfterOf(v, resp.Header, time.Now())
 	}
 	return newAPIError(resp, &env, parsed, cl, ra)
 }

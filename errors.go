@@ -3,8 +3,10 @@ package resilient
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // Sentinel errors. Errors returned by the Transport wrap them with detail;
@@ -15,25 +17,53 @@ var (
 	ErrCircuitOpen = errors.New("resilient: circuit breaker open")
 
 	// ErrRateLimited means the client-side rate limiter would have had the
-	// attempt wait past the request's deadline or the call's budget: the
-	// attempt was refused without touching the network.
+	// attempt wait past the request's deadline or the call's budget, or
+	// wait longer than WithMaxRetryAfter's limit for a pause, a quota reset
+	// or a pace the server set: the attempt was refused without touching
+	// the network.
 	ErrRateLimited = errors.New("resilient: rate limited")
 
 	// ErrAttemptTimeout means one attempt passed the limit set with
 	// WithAttemptTimeout before its response headers arrived. It is retried
-	// like any network timeout.
-	ErrAttemptTimeout = errors.New("resilient: attempt timed out")
+	// like any network timeout, and it is a timeout: its Timeout method,
+	// and that of every error of the Transport wrapping it, returns true.
+	ErrAttemptTimeout error = &timeoutError{"resilient: attempt timed out"}
 )
+
+// timeoutError is an error that is a timeout, as net.Error tells one.
+type timeoutError struct{ msg string }
+
+func (e *timeoutError) Error() string   { return e.msg }
+func (e *timeoutError) Timeout() bool   { return true }
+func (e *timeoutError) Temporary() bool { return true }
 
 // Error is the error RoundTrip returns when a call ends without a response:
 // it names the call (its URL without the query string), says how many
 // attempts were made, and unwraps to the cause of the last one.
+//
+// Its message never holds a secret of a URL: URLs quoted by the cause (a
+// *url.Error of a base RoundTripper built on an http.Client, for example)
+// lose their query, fragment and user info, and control characters become
+// spaces. Err is the cause as the Transport recorded it, with the same
+// redaction of its message; errors.Is and errors.As still reach the original
+// errors below it, and those keep their own messages. Note that
+// http.Client.Do wraps every error of its Transport in a *url.Error holding
+// the request's full URL, query included: no RoundTripper can change that;
+// log the *Error (errors.As), or the message of the *url.Error's Err, rather
+// than the *url.Error itself.
 type Error struct {
 	Method   string
 	URL      string // scheme://host/path: never the query string
 	Attempts int
 	Err      error
 }
+
+// Timeout reports whether the call ended on a timeout: the cause of the
+// last attempt is, or wraps, an error whose Timeout method returns true (a
+// net.Error timeout, context.DeadlineExceeded, ErrAttemptTimeout). It makes
+// os.IsTimeout and url.Error's Timeout see through the Transport, as they
+// see through http.Transport.
+func (e *Error) Timeout() bool { return isTimeout(e.Err) }
 
 // Error returns e.g. `resilient: POST https://api.example.com/v1/posts: 6
 // attempts: dial tcp 127.0.0.1:1: connect: connection refused`.
@@ -65,19 +95,80 @@ func redactURL(u *url.URL) string {
 	return v.String()
 }
 
-// redactErr returns err's message with the query string of every URL it
-// embeds removed (net/http's *url.Error quotes the full URL).
+// isTimeout reports whether err, or an error it wraps, is a timeout: has a
+// Timeout method that returns true.
+func isTimeout(err error) bool {
+	for err != nil {
+		if t, ok := err.(interface{ Timeout() bool }); ok && t.Timeout() {
+			return true
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if isTimeout(e) {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// redactedError is an error whose message has been made safe to log (see
+// redactError); it unwraps to the original.
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// Timeout reports whether the original error is, or wraps, a timeout.
+func (e *redactedError) Timeout() bool { return isTimeout(e.err) }
+
+// redactError returns err, or, when its message quotes a URL with a query,
+// a fragment or user info, or holds control characters, an error with the
+// same chain whose message has them removed. Every error of the base
+// RoundTripper goes through it before any layer records it.
+func redactError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(*redactedError); ok {
+		return err
+	}
+	msg := err.Error()
+	if safe := redactText(msg); safe != msg {
+		return &redactedError{err: err, msg: safe}
+	}
+	return err
+}
+
+// redactErr returns err's message made safe to log: see redactText.
 func redactErr(err error) string {
 	if err == nil {
 		return ""
 	}
-	return redactQueries(err.Error())
+	return redactText(err.Error())
 }
 
-// redactQueries removes "?query" (up to the next quote, space or end) from
-// every URL in s that has one.
-func redactQueries(s string) string {
-	if !strings.Contains(s, "?") || !strings.Contains(s, "://") {
+// redactText removes from s the query, fragment and user info of every URL
+// it quotes, and replaces its control characters with spaces.
+func redactText(s string) string {
+	return safeText(redactURLs(s), math.MaxInt)
+}
+
+// redactURLs removes the user info ("user:pass@"), the query ("?…") and the
+// fragment ("#…") of every scheme://… URL in s. A URL ends at a quote, a
+// space, a control character or one of <>`).
+func redactURLs(s string) string {
+	if !strings.Contains(s, "://") {
 		return s
 	}
 	var b strings.Builder
@@ -86,14 +177,23 @@ func redactQueries(s string) string {
 		if i < 0 {
 			break
 		}
-		// Find the end of this URL.
 		end := i + 3
-		for end < len(s) && !isURLEnd(s[end]) {
+		for end < len(s) && !isURLEnd(s, end) {
 			end++
 		}
-		u := s[:end]
-		if q := strings.IndexAny(u[i:], "?#"); q >= 0 {
-			u = u[:i+q]
+		b.WriteString(s[:i+3])
+		u := s[i+3 : end]
+		// The authority ends at the first '/', '?' or '#'; user info is
+		// what precedes its last '@'.
+		auth := len(u)
+		if j := strings.IndexAny(u, "/?#"); j >= 0 {
+			auth = j
+		}
+		if at := strings.LastIndexByte(u[:auth], '@'); at >= 0 {
+			u = u[at+1:]
+		}
+		if q := strings.IndexAny(u, "?#"); q >= 0 {
+			u = u[:q]
 		}
 		b.WriteString(u)
 		s = s[end:]
@@ -102,6 +202,51 @@ func redactQueries(s string) string {
 	return b.String()
 }
 
-func isURLEnd(c byte) bool {
-	return c == '"' || c == ' ' || c == '\'' || c == '\n' || c == '\t' || c == '>' || c == ')'
+// isURLEnd reports whether s[i] ends a URL quoted in an error message. A
+// quote escaped by %q (\") does not.
+func isURLEnd(s string, i int) bool {
+	switch c := s[i]; c {
+	case '"':
+		return i == 0 || s[i-1] != '\\'
+	case ' ', '\'', '<', '>', '`', ')':
+		return true
+	default:
+		return c < ' ' || c == 0x7f
+	}
+}
+
+// safeText returns s with its control characters (C0, DEL, C1, and the
+// Unicode line and paragraph separators) replaced by spaces and invalid
+// UTF-8 by U+FFFD, cut after at most max bytes, "…" marking a cut. Text
+// from a server passes through it before it reaches an error message or a
+// log record: it can neither forge a log line nor flood one. It allocates
+// only when it changes s.
+func safeText(s string, max int) string {
+	if len(s) <= max && isPlainASCII(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(min(len(s), max) + len("…"))
+	for _, r := range s {
+		switch {
+		case r < ' ', r == 0x7f, r >= 0x80 && r < 0xa0, r == '\u2028', r == '\u2029':
+			r = ' '
+		}
+		if b.Len()+utf8.RuneLen(r) > max {
+			b.WriteString("…")
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// isPlainASCII reports whether s holds only printable ASCII.
+func isPlainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
 }

@@ -83,6 +83,6 @@ func ExampleWithLogger() {
 	}
 	resp.Body.Close()
 	// Output:
-	// level=WARN msg="resilient: attempt failed, retrying" method=GET path=/v1/posts attempt=1 max_attempts=6 status=503 code=service_unavailable request_id="" idempotency_key="" ratelimit_limit=-1 ratelimit_remaining=-1 outcome=transient error=""
-	// level=INFO msg="resilient: call succeeded after retries" method=GET path=/v1/posts attempt=2 max_attempts=6 status=200 code="" request_id="" idempotency_key="" ratelimit_limit=-1 ratelimit_remaining=-1 outcome=success error=""
+	// level=WARN msg="resilient: attempt failed, retrying" method=GET path=/v1/posts attempt=1 max_attempts=6 status=503 code=service_unavailable outcome=transient
+	// level=INFO msg="resilient: call succeeded after retries" method=GET path=/v1/posts attempt=2 max_attempts=6 status=200 outcome=success
 }

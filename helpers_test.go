@@ -144,15 +144,30 @@ func (s *rtScript) body(i int) *trackedBody {
 }
 
 // headers returns the value of the header name in every attempt so far,
-// "" where an attempt had none.
+// "" where an attempt had none. Names match in any capitalisation, as a
+// server reads them off the wire.
 func (s *rtScript) headers(name string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var vs []string
 	for _, c := range s.calls {
-		vs = append(vs, c.header.Get(name))
+		vs = append(vs, wireHeader(c.header, name))
 	}
 	return vs
+}
+
+// wireHeader returns the first value of the header name in h, whatever the
+// capitalisation of its map key, as a server reads it off the wire.
+func wireHeader(h http.Header, name string) string {
+	if v := h.Get(name); v != "" {
+		return v
+	}
+	for k, v := range h {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
 }
 
 // trackedBody is a request or response body that counts the bytes read

@@ -2,9 +2,13 @@ package resilient
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptrace"
 	"net/textproto"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/resilienthttp/resilient/internal/uuid"
 )
@@ -15,6 +19,10 @@ type idempotencyCtxKey struct{}
 // WithIdempotencyKey returns a copy of ctx that makes the Transport send key
 // as the idempotency key of requests made with it, on every attempt, instead
 // of a generated one. A key already set as a request header wins over it.
+//
+// A key the caller sets, this way or as a header, is the caller's statement
+// that the API deduplicates writes by key: such a write is resent after an
+// ambiguous failure (see WithKeyHonoringHosts for the write rule).
 //
 // Use it when a write must stay deduplicated across process restarts or
 // across calls: derive the key from your own business identifier, for
@@ -27,20 +35,25 @@ func WithIdempotencyKey(ctx context.Context, key string) context.Context {
 // WithoutIdempotencyKeys turns automatic keys off. A key the caller sets, as
 // a header or with WithIdempotencyKey, is still sent and still makes the
 // write retryable; a write without one is then retried only when it
-// provably never left this process or got a 429.
+// provably was not processed (see WithKeyHonoringHosts).
 func WithoutIdempotencyKeys() Option {
 	return func(c *config) { c.noIdempotencyKeys = true }
 }
 
 // WithIdempotencyHeader sets the name of the header that carries keys
 // (default Idempotency-Key); some APIs use X-Idempotency-Key. A key the
-// caller set in either of those two headers is always honored. It panics on
-// an empty name.
+// caller set under the configured name, under Idempotency-Key or under
+// X-Idempotency-Key, in any capitalisation, is honored and sent under the
+// configured name only, once: never beside a second, generated key. It
+// panics on an empty name.
 func WithIdempotencyHeader(name string) Option {
 	if name == "" {
 		panic("resilient: WithIdempotencyHeader: empty header name")
 	}
-	return func(c *config) { c.idempotencyHeader = textproto.CanonicalMIMEHeaderKey(name) }
+	return func(c *config) {
+		perTransport(c, "WithIdempotencyHeader")
+		c.idempotencyHeader = textproto.CanonicalMIMEHeaderKey(name)
+	}
 }
 
 // WithIdempotencyMethods sets the methods that get an automatic key
@@ -61,27 +74,35 @@ func isIdempotentMethod(method string) bool {
 	return false
 }
 
-// idempotencyKey returns the key of a call and whether it must be stamped
-// on each attempt: a key in the request's headers is used as it is; else a
-// key from the context, else a generated one for the configured methods.
-func (t *Transport) idempotencyKey(req *http.Request) (key string, stamp bool) {
-	if k := headerKey(req.Header, t.cfg.idempotencyHeader); k != "" {
-		return k, false
+// idempotencyKey returns the key of a call, whether it must be stamped on
+// each attempt, and whether the caller set it: a key in the request's
+// headers is used as it is (and stamped anew only when it is not under the
+// configured name); else a key from the context, else a generated one for
+// the configured methods.
+func (t *Transport) idempotencyKey(req *http.Request, cfg *config) (key string, stamp, caller bool) {
+	name := cfg.idempotencyHeader
+	if k, entry := headerKey(req.Header, name); k != "" {
+		// Under the configured name, or under X-Idempotency-Key which the
+		// caller chose for this API, the key is sent as it is; under
+		// another spelling of the configured or the default name, it is
+		// sent under the configured name.
+		keep := entry == name || !strings.EqualFold(name, "X-Idempotency-Key") && strings.EqualFold(entry, "X-Idempotency-Key")
+		return k, !keep, true
 	}
 	if k, _ := req.Context().Value(idempotencyCtxKey{}).(string); k != "" {
-		return k, true
+		return k, true, true
 	}
-	if t.cfg.noIdempotencyKeys || !t.generatesKeyFor(req.Method) {
-		return "", false
+	if cfg.noIdempotencyKeys || !generatesKeyFor(cfg, req.Method) {
+		return "", false, false
 	}
-	return newIdempotencyKey(), true
+	return newIdempotencyKey(), true, false
 }
 
-func (t *Transport) generatesKeyFor(method string) bool {
+func generatesKeyFor(cfg *config, method string) bool {
 	if method == "" {
 		method = http.MethodGet
 	}
-	for _, m := range t.cfg.idempotencyMethods {
+	for _, m := range cfg.idempotencyMethods {
 		if m == method {
 			return true
 		}
@@ -89,24 +110,58 @@ func (t *Transport) generatesKeyFor(method string) bool {
 	return false
 }
 
-// headerKey returns the caller's key from the configured header or either
-// of the two usual ones.
-func headerKey(h http.Header, name string) string {
-	if h == nil {
-		return ""
+// headerKey returns the caller's key and the name of the header map entry
+// that holds it: the configured header, else Idempotency-Key, else
+// X-Idempotency-Key, each in any capitalisation.
+func headerKey(h http.Header, name string) (key, entry string) {
+	if len(h) == 0 {
+		return "", ""
 	}
-	for _, k := range [...]string{name, "Idempotency-Key", "X-Idempotency-Key"} {
+	for _, k := range [...]string{name, DefaultIdempotencyHeader, "X-Idempotency-Key"} {
 		if v := h[k]; len(v) > 0 && v[0] != "" {
-			return v[0]
+			return v[0], k
 		}
 	}
-	return ""
+	// A header set in the map directly, under another capitalisation.
+	for k, v := range h {
+		if len(v) > 0 && v[0] != "" && isKeyHeader(k, name) {
+			return v[0], k
+		}
+	}
+	return "", ""
+}
+
+// isKeyHeader reports whether k names a key header: the configured one or
+// one of the two usual ones, in any capitalisation.
+func isKeyHeader(k, name string) bool {
+	return strings.EqualFold(k, name) || strings.EqualFold(k, DefaultIdempotencyHeader) || strings.EqualFold(k, "X-Idempotency-Key")
+}
+
+// stampKey sets key in h under the configured name, removing the caller's
+// key from under another spelling of the configured or the default name. With unproven, the key is set under a
+// lower-case map entry: the server reads it all the same (header names are
+// case-insensitive), but net/http's Transport does not see a key and so
+// does not resend the request on its own after writing it to a reused
+// connection that then died (its isReplayable rule), which would send a
+// write twice to a host that ignores keys.
+func (c *call) stampKey(h http.Header, unproven bool) {
+	name := c.cfg.idempotencyHeader
+	for k := range h {
+		if strings.EqualFold(k, name) || strings.EqualFold(k, DefaultIdempotencyHeader) {
+			delete(h, k)
+		}
+	}
+	if unproven && (name == DefaultIdempotencyHeader || name == "X-Idempotency-Key") {
+		h[strings.ToLower(name)] = []string{c.key}
+		return
+	}
+	h[name] = []string{c.key}
 }
 
 // needsKey reports whether the server answered that a key was required for
 // a call that had none, and one may be generated (once).
 func (c *call) needsKey(st *attemptState) bool {
-	if c.key != "" || c.keyRetry || c.t.cfg.noIdempotencyKeys || st.apiErr == nil {
+	if c.key != "" || c.keyRetry || c.cfg.noIdempotencyKeys || st.apiErr == nil {
 		return false
 	}
 	return isKeyRequired(st.apiErr)
@@ -129,3 +184,158 @@ func isKeyRequired(e *APIError) bool {
 
 // newIdempotencyKey returns a random (version 4) UUID from crypto/rand.
 func newIdempotencyKey() string { return uuid.New() }
+
+// WithKeyHonoringHosts names hosts that deduplicate writes by idempotency
+// key; several calls add up. A host is a name or an address, with or
+// without a port, matched case-insensitively: "api.example.com" matches
+// that host on any port, "api.example.com:8443" only on that port. It
+// panics on an empty host or one that holds a scheme or a path.
+//
+// The write rule: a write (any method but GET, HEAD, OPTIONS, TRACE, PUT
+// and DELETE) is resent after an ambiguous failure (a 5xx, a connection
+// lost after the request was written, an attempt timeout) only when it
+// carries a key and its host deduplicates by key, which the Transport
+// knows when the host is named here, when the caller set the key itself
+// (as a header or with WithIdempotencyKey), or when the host said so in
+// an earlier answer: an Aidelly or Postato error envelope, an
+// idempotency-conflict or key-reuse code of any known dialect, or an
+// Idempotent-Replayed header. What a host said is remembered per scheme,
+// host and port, in a table of at most 4096 hosts. Anywhere else, a write
+// is resent only when it provably was not processed: a 429, a refused
+// dial, a request the Transport saw was never written. Every other failure
+// of such a write is returned at once, with what the server answered, and
+// Attempt.StopReason says StopUnsafeWrite.
+func WithKeyHonoringHosts(hosts ...string) Option {
+	hs := make([]string, 0, len(hosts))
+	for _, h := range hosts {
+		if h == "" || strings.ContainsAny(h, "/?#@ ") {
+			panic(fmt.Sprintf("resilient: WithKeyHonoringHosts: invalid host %q", h))
+		}
+		hs = append(hs, strings.ToLower(h))
+	}
+	return func(c *config) {
+		perTransport(c, "WithKeyHonoringHosts")
+		if c.keyHosts == nil {
+			c.keyHosts = make(map[string]bool, len(hs))
+		}
+		for _, h := range hs {
+			c.keyHosts[h] = true
+		}
+	}
+}
+
+// maxKeyHosts bounds the table of hosts learned to honor keys.
+const maxKeyHosts = 4096
+
+// keyHosts is what a Transport knows of the hosts that deduplicate writes
+// by key: those named with WithKeyHonoringHosts (read only) and those
+// learned from their answers. It is safe for concurrent use, and a lookup
+// takes no lock.
+type keyHosts struct {
+	named   map[string]bool // lower-cased host or host:port
+	learned sync.Map        // canonical "scheme://host:port" → struct{}
+	n       atomic.Int32    // entries in learned
+}
+
+// honors reports whether the host of u deduplicates writes by key.
+func (k *keyHosts) honors(scheme, host string) bool {
+	if len(k.named) > 0 {
+		h := canonicalHost(scheme, host)
+		if k.named[h] {
+			return true
+		}
+		if hasPort(h) {
+			if i := strings.LastIndexByte(h, ':'); k.named[h[:i]] {
+				return true
+			}
+		} else if p := defaultPort(scheme); p != "" && k.named[h+p] {
+			return true
+		}
+	}
+	if k.n.Load() == 0 {
+		return false
+	}
+	_, ok := k.learned.Load(learnedKey(scheme, host))
+	return ok
+}
+
+// learn records that the host deduplicates writes by key.
+func (k *keyHosts) learn(scheme, host string) {
+	key := learnedKey(scheme, host)
+	if _, ok := k.learned.Load(key); ok {
+		return
+	}
+	if k.n.Load() >= maxKeyHosts {
+		// Full: forget half of what was learned, in map order.
+		drop := maxKeyHosts / 2
+		k.learned.Range(func(key, _ any) bool {
+			if _, loaded := k.learned.LoadAndDelete(key); loaded {
+				k.n.Add(-1)
+			}
+			drop--
+			return drop > 0
+		})
+	}
+	if _, loaded := k.learned.LoadOrStore(key, struct{}{}); !loaded {
+		k.n.Add(1)
+	}
+}
+
+func learnedKey(scheme, host string) string {
+	h := canonicalHost(scheme, host)
+	if !hasPort(h) {
+		h += defaultPort(scheme)
+	}
+	return lowerASCII(scheme) + "://" + h
+}
+
+// honorsKeys tells from an answer whether its host deduplicates writes by
+// key: an Idempotent-Replayed header, an Aidelly or Postato envelope, or
+// a code that speaks of idempotency (a conflict, a reused or required
+// key).
+func honorsKeys(st *attemptState, resp *http.Response) bool {
+	if resp != nil {
+		if _, ok := resp.Header["Idempotent-Replayed"]; ok {
+			return true
+		}
+	}
+	e := st.apiErr
+	if e == nil {
+		return false
+	}
+	if e.Dialect == "aidelly" || e.Dialect == "postato" {
+		return true
+	}
+	c := strings.ToLower(e.Code)
+	return strings.Contains(c, "idempoten")
+}
+
+// writeTrace tells, for a write whose resend needs proof, whether an
+// attempt was written: it follows net/http's client trace, and so proves
+// "never written" only for a base built on net/http's Transport. A base
+// that reports nothing proves nothing.
+type writeTrace struct {
+	getConn      atomic.Bool // the base asked net/http for a connection
+	wroteHeaders atomic.Bool // some of the request may have reached the server
+	trace        httptrace.ClientTrace
+}
+
+func newWriteTrace() *writeTrace {
+	w := new(writeTrace)
+	w.trace.GetConn = func(string) { w.getConn.Store(true) }
+	w.trace.WroteHeaders = func() { w.wroteHeaders.Store(true) }
+	return w
+}
+
+// neverWritten reports whether the attempt provably wrote no byte of its
+// headers: net/http looked for a connection and never reported writing
+// them.
+func (w *writeTrace) neverWritten() bool {
+	return w != nil && w.getConn.Load() && !w.wroteHeaders.Load()
+}
+
+// reset prepares w for another attempt.
+func (w *writeTrace) reset() {
+	w.getConn.Store(false)
+	w.wroteHeaders.Store(false)
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,30 +64,98 @@ func postMany(t *testing.T, client *http.Client, url string, n int) (created int
 	return created
 }
 
-// TestIdempotencyProof is the proof of issue 4: with automatic keys,
-// 1,000 POSTs through faults that fail 30% of first attempts, a third of
-// them after the write was stored, all succeed and the server stores each
-// write exactly once.
+// TestIdempotencyProof: with automatic keys, 1,000 POSTs through faults
+// that fail 30% of first attempts, a third of them after the write was
+// stored, all succeed and the server stores each write exactly once, to a
+// host that deduplicates by key, named with WithKeyHonoringHosts or learned
+// from its envelopes.
 func TestIdempotencyProof(t *testing.T) {
 	defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-	srv := resilienttest.NewServer(resilienttest.Postato, resilienttest.WithFaults(writeFaults))
-	defer srv.Close()
+	for _, tc := range []struct {
+		name    string
+		d       resilienttest.Dialect
+		faults  resilienttest.Faults
+		named   bool
+		wantAll bool
+	}{
+		// Drops give no answer to learn from: the host is named.
+		{"postato named", resilienttest.Postato, writeFaults, true, true},
+		// Every failure answers with an Aidelly envelope: learned at once.
+		{"aidelly learned", resilienttest.Aidelly, resilienttest.Faults{
+			Seed: 20261129, ServerErrorAfter: 0.15, ServerError: 0.15, FirstAttemptsOnly: true}, false, true},
+		// Learned from the first envelope; a drop before it is returned.
+		{"postato learned", resilienttest.Postato, writeFaults, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := resilienttest.NewServer(tc.d, resilienttest.WithFaults(tc.faults))
+			defer srv.Close()
+			// 30% of first attempts fail on purpose, more than the default
+			// retry budget pays for (a fifth of a retry per success): the
+			// proof is about writes, so the budget is off.
+			opts := []resilient.Option{resilient.WithBackoff(time.Millisecond, 10*time.Millisecond), resilient.WithoutRetryBudget()}
+			if tc.named {
+				opts = append(opts, resilient.WithKeyHonoringHosts(strings.TrimPrefix(srv.URL, "http://")))
+			}
+			created := postMany(t, resilient.NewClient(opts...), srv.URL, 1000)
+			st := srv.Stats()
+			t.Logf("created %d, attempts %d, stored %d, replays %d, dropped %d, 5xx %d", created, st.Requests, st.StoredWrites, st.Replays, st.Dropped, st.ServerErrors)
+			if tc.wantAll && created != 1000 {
+				t.Errorf("%d of 1000 calls succeeded, want all", created)
+			}
+			if !tc.wantAll && created < 990 {
+				t.Errorf("%d of 1000 calls succeeded, want all but the few before the host was learned", created)
+			}
+			if st.StoredWrites != 1000 || st.Duplicates != 0 {
+				t.Errorf("store holds %d writes with %d duplicates, want exactly 1000 and none", st.StoredWrites, st.Duplicates)
+			}
+			if st.Conflicts != 0 {
+				t.Errorf("%d keys were used for two different payloads", st.Conflicts)
+			}
+			if st.Replays < 100 {
+				t.Errorf("faults did not happen as configured: %d replays", st.Replays)
+			}
+		})
+	}
+}
 
-	client := resilient.NewClient(resilient.WithBackoff(time.Millisecond, 10*time.Millisecond))
-	created := postMany(t, client, srv.URL, 1000)
-	st := srv.Stats()
-	t.Logf("attempts %d, stored %d, replays %d, dropped %d, 5xx %d", st.Requests, st.StoredWrites, st.Replays, st.Dropped, st.ServerErrors)
-	if created != 1000 {
-		t.Errorf("%d of 1000 calls succeeded, want all", created)
-	}
-	if st.StoredWrites != 1000 || st.Duplicates != 0 {
-		t.Errorf("store holds %d writes with %d duplicates, want exactly 1000 and none", st.StoredWrites, st.Duplicates)
-	}
-	if st.Conflicts != 0 {
-		t.Errorf("%d keys were used for two different payloads", st.Conflicts)
-	}
-	if st.Dropped < 50 || st.Replays < 100 {
-		t.Errorf("faults did not happen as configured: %d dropped, %d replays", st.Dropped, st.Replays)
+// TestWriteRuleProof is the proof of issue 12: a server that ignores keys
+// commits every POST, then answers 500 or drops the connection on 30% of
+// them; 1,000 POSTs from 16 goroutines create exactly 1,000 objects, and
+// every failed call returns what the server said after one attempt.
+func TestWriteRuleProof(t *testing.T) {
+	defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	for _, tc := range []struct {
+		name   string
+		faults resilienttest.Faults
+	}{
+		{"500 after commit", resilienttest.Faults{Seed: 12, ServerErrorAfter: 0.30}},
+		{"drop after commit", resilienttest.Faults{Seed: 12, DropAfter: 0.30}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := resilienttest.NewServer(resilienttest.Altyaa,
+				resilienttest.WithIgnoreIdempotencyKeys(true), resilienttest.WithFaults(tc.faults))
+			defer srv.Close()
+			var unsafeStops atomic.Int64
+			client := resilient.NewClient(resilient.WithBackoff(time.Millisecond, 10*time.Millisecond),
+				resilient.WithObserver(func(a resilient.Attempt) {
+					if a.StopReason == resilient.StopUnsafeWrite {
+						unsafeStops.Add(1)
+					}
+				}))
+			created := postMany(t, client, srv.URL, 1000)
+			st := srv.Stats()
+			t.Logf("created %d, attempts %d, stored %d, dropped %d, 5xx %d", created, st.Requests, st.StoredWrites, st.Dropped, st.ServerErrors)
+			if st.StoredWrites != 1000 || st.Duplicates != 0 {
+				t.Errorf("server created %d objects with %d duplicates, want exactly 1000", st.StoredWrites, st.Duplicates)
+			}
+			if st.Requests != 1000 {
+				t.Errorf("server saw %d attempts for 1000 writes, want each once", st.Requests)
+			}
+			failed := 1000 - created
+			if failed < 200 || int64(failed) != unsafeStops.Load() {
+				t.Errorf("%d calls failed, %d stopped as unsafe writes; want the faulted ones (about 30%%), each stopped for that", failed, unsafeStops.Load())
+			}
+		})
 	}
 }
 

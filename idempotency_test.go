@@ -2,10 +2,15 @@ package resilient
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -238,22 +243,160 @@ func TestIdempotencyConflictIsPermanent(t *testing.T) {
 	}
 }
 
-func TestIdempotencyWriteRetriedAfterNetworkError(t *testing.T) {
-	rt := &rtScript{steps: []rtStep{{err: io.ErrUnexpectedEOF}, {status: 201}}}
-	req, _ := http.NewRequest(http.MethodPatch, "https://api.example.com/v1/posts/1", strings.NewReader("x"))
-	resp, err := New(rt, fastRetries).RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
+// TestWriteRuleAfterNetworkError: a write that failed after it may have
+// been sent is resent only with a key its host honors: named, set by the
+// caller, or learned earlier from the host's answers.
+func TestWriteRuleAfterNetworkError(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		key  string // the caller's key header, or ""
+		want int    // attempts
+		stop StopReason
+	}{
+		{"generated key, unknown host", nil, "", 1, StopUnsafeWrite},
+		{"named host", []Option{WithKeyHonoringHosts("api.example.com")}, "", 2, ""},
+		{"named host and port", []Option{WithKeyHonoringHosts("API.example.com:443")}, "", 2, ""},
+		{"other port named", []Option{WithKeyHonoringHosts("api.example.com:8443")}, "", 1, StopUnsafeWrite},
+		{"other host named", []Option{WithKeyHonoringHosts("example.com")}, "", 1, StopUnsafeWrite},
+		{"several calls add up", []Option{WithKeyHonoringHosts("a.test"), WithKeyHonoringHosts("api.example.com")}, "", 2, ""},
+		{"caller key", nil, "post-7", 2, ""},
+		{"no key", []Option{WithoutIdempotencyKeys(), WithKeyHonoringHosts("api.example.com")}, "", 1, StopUnsafeWrite},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := &rtScript{steps: []rtStep{{err: io.ErrUnexpectedEOF}, {status: 201}}}
+			var stops []StopReason
+			opts := append([]Option{fastRetries, WithObserver(func(a Attempt) { stops = append(stops, a.StopReason) })}, tc.opts...)
+			req, _ := http.NewRequest(http.MethodPatch, "https://api.example.com/v1/posts/1", strings.NewReader("x"))
+			if tc.key != "" {
+				req.Header.Set("Idempotency-Key", tc.key)
+			}
+			resp, err := New(rt, opts...).RoundTrip(req)
+			if resp != nil {
+				resp.Body.Close()
+			}
+			if rt.numCalls() != tc.want {
+				t.Fatalf("%d attempts (err %v), want %d", rt.numCalls(), err, tc.want)
+			}
+			if tc.want == 1 && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Errorf("err = %v, want the attempt's own error", err)
+			}
+			if got := stops[len(stops)-1]; got != tc.stop {
+				t.Errorf("StopReason = %q, want %q", got, tc.stop)
+			}
+		})
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 201 || rt.numCalls() != 2 {
-		t.Fatalf("status %d after %d attempts, want 201 after 2", resp.StatusCode, rt.numCalls())
+}
+
+// TestWriteRuleLearnsFromAnswers: after a host's answer shows that it
+// honors keys, its writes are resent; the table is per scheme, host and
+// port.
+func TestWriteRuleLearnsFromAnswers(t *testing.T) {
+	rt := &rtScript{steps: []rtStep{
+		{status: 409, body: `{"error":"IDEMPOTENCY_CONFLICT","message":"key reused"}`}, // learned
+		{err: io.ErrUnexpectedEOF}, // https://api.example.com: resent
+		{status: 201},
+		{err: io.ErrUnexpectedEOF}, // http://api.example.com: another host
+	}}
+	tr := New(rt, fastRetries)
+	post := func(url string) (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("x"))
+		resp, err := tr.RoundTrip(req)
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return resp, err
 	}
-	// Without a key, an error after sending is not retried.
-	rt = &rtScript{steps: []rtStep{{err: io.ErrUnexpectedEOF}, {status: 201}}}
-	req, _ = http.NewRequest(http.MethodPatch, "https://api.example.com/v1/posts/1", strings.NewReader("x"))
-	if _, err := New(rt, fastRetries, WithoutIdempotencyKeys()).RoundTrip(req); err == nil || rt.numCalls() != 1 {
-		t.Fatalf("err %v after %d attempts, want an error after 1", err, rt.numCalls())
+	if resp, _ := post("https://api.example.com/v1/posts"); resp == nil || resp.StatusCode != 409 || rt.numCalls() != 1 {
+		t.Fatalf("conflict: %v after %d attempts, want 409 once", resp, rt.numCalls())
+	}
+	if resp, err := post("https://API.example.com:443/v1/posts"); err != nil || resp.StatusCode != 201 || rt.numCalls() != 3 {
+		t.Fatalf("learned host: %v, %v after %d attempts, want 201 after a resend", resp, err, rt.numCalls())
+	}
+	if _, err := post("http://api.example.com/v1/posts"); err == nil || rt.numCalls() != 4 {
+		t.Fatalf("other scheme: err %v after %d attempts, want the error after one", err, rt.numCalls())
+	}
+}
+
+// TestWriteRuleKeyHeaderNames: a caller's key under the default or the
+// configured name, in any capitalisation, is sent once under the
+// configured name, and no generated key is added beside it.
+func TestWriteRuleKeyHeaderNames(t *testing.T) {
+	for _, tc := range []struct {
+		configured, set string
+		wantName        string
+	}{
+		{"", "Idempotency-Key", "Idempotency-Key"},
+		{"", "idempotency-key", "Idempotency-Key"},
+		{"", "X-Idempotency-Key", "X-Idempotency-Key"},
+		{"X-Idempotency-Key", "Idempotency-Key", "X-Idempotency-Key"},
+		{"X-Idempotency-Key", "x-IDEMPOTENCY-key", "X-Idempotency-Key"},
+		{"Request-Key", "Idempotency-Key", "Request-Key"},
+		{"Request-Key", "request-key", "Request-Key"},
+	} {
+		t.Run(tc.configured+"/"+tc.set, func(t *testing.T) {
+			rt := &rtScript{steps: []rtStep{{status: 503}, {status: 201}}}
+			opts := []Option{fastRetries}
+			if tc.configured != "" {
+				opts = append(opts, WithIdempotencyHeader(tc.configured))
+			}
+			req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
+			req.Header[tc.set] = []string{"caller-key"} // as set, not canonicalized
+			resp, err := New(rt, opts...).RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if rt.numCalls() != 2 {
+				t.Fatalf("%d attempts, want 2: a caller's key makes the write resendable", rt.numCalls())
+			}
+			for i := range 2 {
+				h := rt.call(i).header
+				var names []string
+				for k, v := range h {
+					if strings.Contains(strings.ToLower(k), "key") {
+						names = append(names, k+"="+strings.Join(v, ","))
+					}
+				}
+				if len(names) != 1 || names[0] != tc.wantName+"=caller-key" {
+					t.Errorf("attempt %d: key headers %q, want only %s=caller-key", i+1, names, tc.wantName)
+				}
+			}
+			if v := req.Header[tc.set]; len(v) != 1 || v[0] != "caller-key" || len(req.Header) != 1 {
+				t.Errorf("caller's header changed: %v", req.Header)
+			}
+		})
+	}
+}
+
+func TestWithKeyHonoringHostsPanics(t *testing.T) {
+	for _, h := range []string{"", "https://api.test", "api.test/v1", "user@api.test", "a b"} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "WithKeyHonoringHosts") {
+					t.Errorf("WithKeyHonoringHosts(%q): panic %v, want one naming the option", h, r)
+				}
+			}()
+			WithKeyHonoringHosts(h)
+		}()
+	}
+}
+
+func TestKeyHostsBounded(t *testing.T) {
+	var k keyHosts
+	for i := range maxKeyHosts + 10 {
+		k.learn("https", fmt.Sprintf("h%d.test", i))
+	}
+	if n := k.n.Load(); n > maxKeyHosts || n < maxKeyHosts/2 {
+		t.Fatalf("table holds %d hosts, want at most %d and at least half", n, maxKeyHosts)
+	}
+	if !k.honors("https", fmt.Sprintf("h%d.test", maxKeyHosts+9)) {
+		t.Error("the last host learned was forgotten")
+	}
+	count := 0
+	k.learned.Range(func(any, any) bool { count++; return true })
+	if int32(count) != k.n.Load() {
+		t.Errorf("count %d, table %d", k.n.Load(), count)
 	}
 }
 
@@ -268,5 +411,143 @@ func TestNewIdempotencyKeyIsUUIDv4(t *testing.T) {
 			t.Fatalf("duplicate key %q", k)
 		}
 		seen[k] = true
+	}
+}
+
+// closeAfterPOST is a server that answers GETs and, for a POST, reads the
+// request whole, counts it, and closes the connection without answering:
+// the write was processed and the client cannot know it.
+func closeAfterPOST(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var posts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			return
+		}
+		io.Copy(io.Discard, r.Body)
+		posts.Add(1)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &posts
+}
+
+// TestWriteRuleHoldsAgainstNetHTTPResend: net/http's Transport resends, on
+// its own and inside one RoundTrip, a request with an Idempotency-Key and a
+// rewindable body when a reused connection dies after the write. Through
+// the Transport, a write to a host not known to honor keys reaches the
+// server once, even with WithMaxRetries(0) where the retry loop plays no
+// part.
+func TestWriteRuleHoldsAgainstNetHTTPResend(t *testing.T) {
+	call := func(t *testing.T, rt http.RoundTripper, url string) error {
+		t.Helper()
+		client := &http.Client{Transport: rt}
+		resp, err := client.Get(url) // opens the connection the POST reuses
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"content":"once"}`))
+		resp, err = client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	t.Run("plain net/http resends", func(t *testing.T) {
+		srv, posts := closeAfterPOST(t)
+		base := &http.Transport{}
+		defer base.CloseIdleConnections()
+		keyed := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			r = r.Clone(r.Context())
+			r.Header.Set("Idempotency-Key", "k")
+			return base.RoundTrip(r)
+		})
+		call(t, keyed, srv.URL)
+		if posts.Load() != 2 {
+			t.Skipf("net/http sent the POST %d times; this test documents its resend, which this Go version lacks", posts.Load())
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"no retries", []Option{WithMaxRetries(0)}},
+		{"default retries", []Option{fastRetries}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, posts := closeAfterPOST(t)
+			base := &http.Transport{}
+			defer base.CloseIdleConnections()
+			var stops []StopReason
+			opts := append(tc.opts, WithObserver(func(a Attempt) { stops = append(stops, a.StopReason) }))
+			err := call(t, New(base, opts...), srv.URL)
+			if err == nil {
+				t.Fatal("the POST succeeded against a server that never answers it")
+			}
+			if n := posts.Load(); n != 1 {
+				t.Fatalf("server processed the POST %d times, want once", n)
+			}
+			if tc.name == "default retries" && stops[len(stops)-1] != StopUnsafeWrite {
+				t.Errorf("StopReason %q, want %q", stops[len(stops)-1], StopUnsafeWrite)
+			}
+		})
+	}
+	t.Run("named host may be resent", func(t *testing.T) {
+		srv, posts := closeAfterPOST(t)
+		base := &http.Transport{}
+		defer base.CloseIdleConnections()
+		call(t, New(base, fastRetries, WithMaxRetries(1), WithKeyHonoringHosts(strings.TrimPrefix(srv.URL, "http://"))), srv.URL)
+		if posts.Load() < 2 {
+			t.Fatalf("server saw the POST %d times; a host that honors keys gets it resent", posts.Load())
+		}
+	})
+}
+
+// TestWriteRuleNeverWritten: a write whose attempt net/http reports as never
+// written (here, a TLS handshake the server cuts) is resent to any host; a
+// base that reports nothing proves nothing.
+func TestWriteRuleNeverWritten(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			c.Close() // before the handshake: nothing of the request is read
+		}
+	}()
+	url := "https://" + ln.Addr().String() + "/v1/posts"
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	var stops []StopReason
+	tr := New(base, fastRetries, WithMaxRetries(2), WithObserver(func(a Attempt) { stops = append(stops, a.StopReason) }))
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("x"))
+	if _, err := tr.RoundTrip(req); err == nil {
+		t.Fatal("RoundTrip succeeded against a server that cuts every handshake")
+	}
+	if n := conns.Load(); n != 3 {
+		t.Errorf("%d connections for a write never written, want 3 (one per attempt)", n)
+	}
+	if len(stops) != 3 || stops[2] != StopMaxAttempts {
+		t.Errorf("stop reasons %q, want max_attempts on the third", stops)
+	}
+
+	// The same error from a base that tells nothing of the write.
+	rt := &rtScript{steps: []rtStep{{err: io.EOF}, {status: 201}}}
+	req, _ = http.NewRequest(http.MethodPost, url, strings.NewReader("x"))
+	if _, err := New(rt, fastRetries).RoundTrip(req); err == nil || rt.numCalls() != 1 {
+		t.Errorf("err %v after %d attempts; want the error after one", err, rt.numCalls())
 	}
 }

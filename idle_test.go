@@ -37,8 +37,8 @@ func TestZeroTransport(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 200 || resp.Request.Header.Get("Idempotency-Key") == "" {
-		t.Errorf("status %d, key %q: want 200 through the default chain, with a key", resp.StatusCode, resp.Request.Header.Get("Idempotency-Key"))
+	if key := wireHeader(resp.Request.Header, "Idempotency-Key"); resp.StatusCode != 200 || key == "" {
+		t.Errorf("status %d, key %q: want 200 through the default chain, with a key", resp.StatusCode, key)
 	}
 
 }

@@ -11,7 +11,10 @@ import (
 
 // Attempt describes one attempt of a call, as given to the functions set
 // with WithObserver and as logged with WithLogger. It never holds a secret:
-// no query string, no body, no credential header, no error details.
+// no query string, no body, no credential header, no error details; the
+// message of Err has the URLs it quotes redacted (see Error), and Code and
+// RequestID, which come from the server, have their control characters
+// replaced by spaces and are cut past 128 bytes.
 type Attempt struct {
 	Method string
 	Host   string // host[:port] of the request URL
@@ -25,7 +28,7 @@ type Attempt struct {
 	RequestID      string // the server's request id, from the envelope or a header
 	IdempotencyKey string // the call's idempotency key; "" when none
 
-	Err      error         // the attempt's error, if any
+	Err      error         // the attempt's error, if any; its message redacted, its chain intact
 	Duration time.Duration // this attempt's time to response headers or error, local waits included
 	Delay    time.Duration // the wait chosen before the next attempt; 0 if there is none
 
@@ -35,7 +38,38 @@ type Attempt struct {
 	RetryAfter time.Duration // the server's Retry-After (or rate-limit reset on a 429); 0 when none
 	RateLimit  RateLimitInfo // the rate-limit headers of the response
 	LocalWait  time.Duration // time the attempt waited for the client-side rate limiter
+	StopReason StopReason    // why no attempt follows although the outcome was retryable; "" otherwise
+	Hedge      int           // 0 when the attempt itself answered, n when its n-th hedged copy did
+	Hedges     int           // hedged copies of this attempt sent (see WithHedging)
 }
+
+// StopReason says why a call ended after an attempt whose outcome could
+// have been retried.
+type StopReason string
+
+// Reasons for not retrying a retryable outcome.
+const (
+	// StopUnsafeWrite: the attempt was a write that may have been
+	// processed, to a host not known to deduplicate writes by key (see
+	// WithKeyHonoringHosts); sending it again could perform it twice.
+	StopUnsafeWrite StopReason = "unsafe_write"
+	// StopMaxAttempts: the attempt was the last one WithMaxRetries allows.
+	StopMaxAttempts StopReason = "max_attempts"
+	// StopDeadline: the wait before the next attempt would pass the call's
+	// budget (WithMaxElapsed) or the context's deadline.
+	StopDeadline StopReason = "deadline"
+	// StopRetryAfterTooLong: the server asked for a wait longer than
+	// WithMaxRetryAfter allows.
+	StopRetryAfterTooLong StopReason = "retry_after_too_long"
+	// StopBodyNotReplayable: the request body cannot be sent again.
+	StopBodyNotReplayable StopReason = "body_not_replayable"
+	// StopCanceled: the request's context ended.
+	StopCanceled StopReason = "canceled"
+	// StopBackOff: the BackOff set with WithBackOff returned backoff.Stop.
+	StopBackOff StopReason = "backoff_stop"
+	// StopRetryBudget: the host's retry budget is spent (see RetryBudget).
+	StopRetryBudget StopReason = "retry_budget"
+)
 
 // Outcome names what happened to an attempt.
 type Outcome string
@@ -52,14 +86,30 @@ const (
 )
 
 // WithLogger logs one record per attempt to l, and one per breaker state
-// change. Levels: a first-try success at Debug, a success after retries at
-// Info, an attempt that will be retried at Warn, a final failure at Error.
-// Attributes: method, host, path, attempt, max_attempts, status, code,
-// request_id, idempotency_key, ratelimit_limit, ratelimit_remaining,
-// ratelimit_reset, outcome, delay, duration, local_wait and error. Records
-// never carry the query string, bodies, credential headers or error details.
+// change. Levels:
+//
+//   - Debug: a success at the first attempt;
+//   - Info: a success after retries; a final answer of the API that is an
+//     error of the request (a Permanent response below 500, such as 400,
+//     404 or 409: the API's answer, not a failed call); a call the caller
+//     canceled;
+//   - Warn: an attempt that will be retried;
+//   - Error: a failed call: a final 5xx, 408 or 429, a network error, an
+//     attempt timeout, a deadline, a refusal by the breaker or the rate
+//     limiter.
+//
+// Attributes: method, host, path, attempt, max_attempts and outcome always;
+// status, code, request_id, idempotency_key, ratelimit_limit,
+// ratelimit_remaining, ratelimit_reset, retry_after, delay, local_wait and
+// error only when known (a status when there was a response, a delay when
+// another attempt follows, …); duration always. Records never carry the
+// query string, bodies, credential headers or error details, and the
+// server's code and request id are made safe as in Attempt.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) { c.logger = l }
+	return func(c *config) {
+		perTransport(c, "WithLogger")
+		c.logger = l
+	}
 }
 
 // WithAttemptHeader makes every attempt carry a header named name whose
@@ -105,10 +155,10 @@ func (t *Transport) observe(c *call, areq *http.Request, st *attemptState, resp 
 		Path:           c.req.URL.Path,
 		Number:         st.number,
 		MaxAttempts:    st.maxAttempts,
-		Code:           st.code,
-		RequestID:      st.requestID,
+		Code:           safeText(st.code, maxErrorToken),
+		RequestID:      safeText(st.requestID, maxErrorToken),
 		IdempotencyKey: c.key,
-		Err:            err,
+		Err:            redactError(err),
 		Duration:       dur,
 		Delay:          delay,
 		Class:          st.class,
@@ -116,6 +166,9 @@ func (t *Transport) observe(c *call, areq *http.Request, st *attemptState, resp 
 		Retry:          retry,
 		RateLimit:      st.rate,
 		LocalWait:      st.localWait,
+		StopReason:     st.stop,
+		Hedge:          st.hedge,
+		Hedges:         st.hedges,
 	}
 	if a.Method == "" {
 		a.Method = http.MethodGet
@@ -129,57 +182,88 @@ func (t *Transport) observe(c *call, areq *http.Request, st *attemptState, resp 
 	for _, fn := range t.cfg.observers {
 		fn(a)
 	}
+	for _, fn := range t.cfg.ctxObservers {
+		fn(c.ctx, a)
+	}
+	if tr := t.cfg.tracer; tr != nil {
+		tr.Attempt(c.ctx, a)
+	}
 	if t.cfg.logger != nil {
 		logAttempt(c.ctx, t.cfg.logger, &a)
 	}
 }
 
-// levelOf is the log level of an attempt's record.
-func levelOf(a *Attempt) slog.Level {
+// levelOf is the log level of an attempt's record, and its message.
+func levelOf(a *Attempt) (slog.Level, string) {
 	switch {
 	case a.Retry:
-		return slog.LevelWarn
+		return slog.LevelWarn, "resilient: attempt failed, retrying"
 	case a.Outcome == OutcomeSuccess && a.Number == 1:
-		return slog.LevelDebug
+		return slog.LevelDebug, "resilient: attempt"
 	case a.Outcome == OutcomeSuccess:
-		return slog.LevelInfo
+		return slog.LevelInfo, "resilient: call succeeded after retries"
+	case a.Outcome == OutcomePermanent && a.StatusCode > 0 && a.StatusCode < 500:
+		// The API answered: the request is wrong (404, 409, 422, …),
+		// not the call.
+		return slog.LevelInfo, "resilient: call answered with an error"
+	case a.Outcome == OutcomeCanceled && errors.Is(a.Err, context.Canceled):
+		return slog.LevelInfo, "resilient: call canceled"
 	}
-	return slog.LevelError
+	return slog.LevelError, "resilient: call failed"
 }
 
-// logAttempt writes the record of one attempt.
+// logAttempt writes the record of one attempt. Values that are unknown
+// (no response, no code, no announced quota, no wait) are left out.
 func logAttempt(ctx context.Context, l *slog.Logger, a *Attempt) {
-	level := levelOf(a)
+	level, msg := levelOf(a)
 	if !l.Enabled(ctx, level) {
 		return
 	}
-	attrs := [...]slog.Attr{
+	var buf [19]slog.Attr
+	attrs := append(buf[:0],
 		slog.String("method", a.Method),
 		slog.String("host", a.Host),
 		slog.String("path", a.Path),
 		slog.Int("attempt", a.Number),
 		slog.Int("max_attempts", a.MaxAttempts),
-		slog.Int("status", a.StatusCode),
-		slog.String("code", a.Code),
-		slog.String("request_id", a.RequestID),
-		slog.String("idempotency_key", a.IdempotencyKey),
-		slog.Int("ratelimit_limit", a.RateLimit.Limit),
-		slog.Int("ratelimit_remaining", a.RateLimit.Remaining),
-		slog.Time("ratelimit_reset", a.RateLimit.Reset),
-		slog.String("outcome", string(a.Outcome)),
-		slog.Duration("delay", a.Delay),
-		slog.Duration("duration", a.Duration),
-		slog.Duration("local_wait", a.LocalWait),
-		slog.String("error", redactErr(a.Err)),
+	)
+	if a.StatusCode != 0 {
+		attrs = append(attrs, slog.Int("status", a.StatusCode))
 	}
-	msg := "resilient: attempt"
-	switch level {
-	case slog.LevelWarn:
-		msg = "resilient: attempt failed, retrying"
-	case slog.LevelError:
-		msg = "resilient: call failed"
-	case slog.LevelInfo:
-		msg = "resilient: call succeeded after retries"
+	if a.Code != "" {
+		attrs = append(attrs, slog.String("code", a.Code))
 	}
-	l.LogAttrs(ctx, level, msg, attrs[:]...)
+	if a.RequestID != "" {
+		attrs = append(attrs, slog.String("request_id", a.RequestID))
+	}
+	if a.IdempotencyKey != "" {
+		attrs = append(attrs, slog.String("idempotency_key", a.IdempotencyKey))
+	}
+	if a.RateLimit.Limit >= 0 {
+		attrs = append(attrs, slog.Int("ratelimit_limit", a.RateLimit.Limit))
+	}
+	if a.RateLimit.Remaining >= 0 {
+		attrs = append(attrs, slog.Int("ratelimit_remaining", a.RateLimit.Remaining))
+	}
+	if !a.RateLimit.Reset.IsZero() {
+		attrs = append(attrs, slog.Time("ratelimit_reset", a.RateLimit.Reset))
+	}
+	attrs = append(attrs, slog.String("outcome", string(a.Outcome)))
+	if a.RetryAfter > 0 {
+		attrs = append(attrs, slog.Duration("retry_after", a.RetryAfter))
+	}
+	if a.Retry {
+		attrs = append(attrs, slog.Duration("delay", a.Delay))
+	}
+	attrs = append(attrs, slog.Duration("duration", a.Duration))
+	if a.LocalWait > 0 {
+		attrs = append(attrs, slog.Duration("local_wait", a.LocalWait))
+	}
+	if a.Err != nil {
+		attrs = append(attrs, slog.String("error", redactErr(a.Err)))
+	}
+	if a.StopReason != "" {
+		attrs = append(attrs, slog.String("stop_reason", string(a.StopReason)))
+	}
+	l.LogAttrs(ctx, level, msg, attrs...)
 }

@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,9 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -62,7 +65,7 @@ func TestLogRecordsEveryAttributeAndNoSecret(t *testing.T) {
 	}
 	wantLevels := []string{"WARN", "WARN", "ERROR"}
 	attrs := []string{"method", "host", "path", "attempt", "max_attempts", "status", "code", "request_id",
-		"idempotency_key", "ratelimit_limit", "ratelimit_remaining", "ratelimit_reset", "outcome", "delay", "duration", "error"}
+		"idempotency_key", "ratelimit_limit", "ratelimit_remaining", "ratelimit_reset", "outcome", "duration"}
 	for i, rec := range recs {
 		if rec["level"] != wantLevels[i] {
 			t.Errorf("record %d level %v, want %s", i, rec["level"], wantLevels[i])
@@ -71,6 +74,14 @@ func TestLogRecordsEveryAttributeAndNoSecret(t *testing.T) {
 			if _, ok := rec[a]; !ok {
 				t.Errorf("record %d lacks %q: %v", i, a, rec)
 			}
+		}
+		// Unknown values are left out: no error (there was a
+		// response), no delay on the last attempt.
+		if _, ok := rec["error"]; ok {
+			t.Errorf("record %d has an error attribute without an error: %v", i, rec)
+		}
+		if _, ok := rec["delay"]; ok != (i < 2) {
+			t.Errorf("record %d: delay present = %v, want it only when a retry follows", i, ok)
 		}
 		a := attempts[i]
 		checks := map[string]any{
@@ -84,7 +95,9 @@ func TestLogRecordsEveryAttributeAndNoSecret(t *testing.T) {
 			"request_id":      a.RequestID,
 			"idempotency_key": a.IdempotencyKey,
 			"outcome":         string(a.Outcome),
-			"delay":           float64(a.Delay),
+		}
+		if a.Retry {
+			checks["delay"] = float64(a.Delay)
 		}
 		for k, want := range checks {
 			if rec[k] != want {
@@ -111,7 +124,11 @@ func TestLogLevels(t *testing.T) {
 	}{
 		{"first-try-success", []rtStep{{status: 200}}, []string{"DEBUG"}},
 		{"success-after-retries", []rtStep{{status: 503}, {status: 200}}, []string{"WARN", "INFO"}},
-		{"permanent", []rtStep{{status: 404}}, []string{"ERROR"}},
+		{"permanent 404: the API's answer", []rtStep{{status: 404}}, []string{"INFO"}},
+		{"permanent 422 after a retry", []rtStep{{status: 503}, {status: 422}}, []string{"WARN", "INFO"}},
+		{"permanent 501: a failed call", []rtStep{{status: 501}}, []string{"ERROR"}},
+		{"429 given up", []rtStep{{status: 429, header: http.Header{"Retry-After": {"3600"}}}}, []string{"ERROR"}},
+		{"5xx after every retry", []rtStep{{status: 503}, {status: 503}}, []string{"WARN", "ERROR"}},
 		{"network-failure", []rtStep{{err: io.ErrUnexpectedEOF}, {err: io.ErrUnexpectedEOF}}, []string{"WARN", "ERROR"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -206,20 +223,91 @@ func TestObserverSeesOutcomes(t *testing.T) {
 	}
 }
 
-func TestRedactQueries(t *testing.T) {
+func TestRedactURLs(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{`Get "https://api.example.com/v1/posts?api_key=x&y=2": EOF`, `Get "https://api.example.com/v1/posts": EOF`},
 		{`dial tcp 127.0.0.1:1: connect: connection refused`, `dial tcp 127.0.0.1:1: connect: connection refused`},
 		{`what? see https://a.test/x?token=1 and http://b.test/y#frag?k=v end`, `what? see https://a.test/x and http://b.test/y end`},
 		{`https://a.test/?`, `https://a.test/`},
 		{`no scheme here ?q=1`, `no scheme here ?q=1`},
+		{`Get "https://user:pa%40ss@api.example.com:8443/v1?k=1": EOF`, `Get "https://api.example.com:8443/v1": EOF`},
+		{`Post "http://token@h.test": EOF`, `Post "http://h.test": EOF`},
+		{`Get "https://h.test/p?q=a\"b&k=secret": EOF`, `Get "https://h.test/p": EOF`},
+		{`https://h.test/a@b?x=1`, `https://h.test/a@b`},
+		{"(see https://h.test/x?k=v)\nnext", "(see https://h.test/x)\nnext"},
 	} {
-		if got := redactQueries(tc.in); got != tc.want {
-			t.Errorf("redactQueries(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := redactURLs(tc.in); got != tc.want {
+			t.Errorf("redactURLs(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 	u, _ := url.Parse("https://user:pass@api.example.com/v1/posts?api_key=x#f")
 	if got := redactURL(u); got != "https://api.example.com/v1/posts" {
 		t.Errorf("redactURL = %q", got)
+	}
+}
+
+// TestLogOmitsUnknown: a record carries only what is known: no empty code,
+// no -1 quota, no zero reset, no error attribute without an error, no
+// status without a response.
+func TestLogOmitsUnknown(t *testing.T) {
+	keysOf := func(rec map[string]any) string {
+		var ks []string
+		for k := range rec {
+			if k != "time" && k != "level" && k != "msg" {
+				ks = append(ks, k)
+			}
+		}
+		slices.Sort(ks)
+		return strings.Join(ks, ",")
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []rtStep
+		ctx   func() (context.Context, context.CancelFunc)
+		level string
+		msg   string
+		keys  string
+	}{
+		{"network error", []rtStep{{err: errReset}}, nil, "ERROR", "resilient: call failed",
+			"attempt,duration,error,host,max_attempts,method,outcome,path,stop_reason"},
+		{"404 without envelope", []rtStep{{status: 404}}, nil, "INFO", "resilient: call answered with an error",
+			"attempt,duration,host,max_attempts,method,outcome,path,status"},
+		{"429 with everything", []rtStep{{status: 429, header: http.Header{"Retry-After": {"3600"}, "X-Ratelimit-Limit": {"10"},
+			"X-Ratelimit-Remaining": {"0"}, "X-Request-Id": {"r-1"}}, body: `{"error":{"code":"rate_limit_exceeded","message":"slow"}}`}},
+			nil, "ERROR", "resilient: call failed",
+			"attempt,code,duration,host,max_attempts,method,outcome,path,ratelimit_limit,ratelimit_remaining,ratelimit_reset,request_id,retry_after,status,stop_reason"},
+		{"canceled by the caller", []rtStep{{hang: true}}, func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(time.Millisecond, cancel)
+			return ctx, cancel
+		}, "INFO", "resilient: call canceled", "attempt,duration,error,host,max_attempts,method,outcome,path,stop_reason"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var buf bytes.Buffer
+				logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+				ctx := context.Background()
+				if tc.ctx != nil {
+					var cancel context.CancelFunc
+					ctx, cancel = tc.ctx()
+					defer cancel()
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://api.example.com/v1/posts", nil)
+				resp, err := New(&rtScript{steps: tc.steps}, WithMaxRetries(0), WithLogger(logger)).RoundTrip(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				recs := logRecords(t, &buf)
+				if len(recs) != 1 {
+					t.Fatalf("%d records, want 1", len(recs))
+				}
+				if recs[0]["level"] != tc.level || recs[0]["msg"] != tc.msg {
+					t.Errorf("record %v %q, want %s %q", recs[0]["level"], recs[0]["msg"], tc.level, tc.msg)
+				}
+				if got := keysOf(recs[0]); got != tc.keys {
+					t.Errorf("attributes %s, want %s", got, tc.keys)
+				}
+			})
+		})
 	}
 }

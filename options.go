@@ -1,11 +1,13 @@
 package resilient
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/time/rate"
 )
 
@@ -29,6 +31,7 @@ const (
 // config is the immutable configuration of a Transport, filled by options.
 type config struct {
 	maxRetries      int
+	newBackOff      func() backoff.BackOff // WithBackOff; nil for the default schedule
 	backoffBase     time.Duration
 	backoffMax      time.Duration
 	maxElapsed      time.Duration
@@ -45,23 +48,40 @@ type config struct {
 	noIdempotencyKeys  bool
 	idempotencyHeader  string
 	idempotencyMethods []string
+	keyHosts           map[string]bool // WithKeyHonoringHosts
 
 	// circuit breakers (breaker.go)
 	breaker          BreakerSettings
 	noBreaker        bool
 	breakerObservers []func(BreakerChange)
 
+	// retry budget (budget.go)
+	budget   RetryBudget
+	noBudget bool
+
 	// rate limiting (ratelimit.go)
 	noRateLimit  bool
 	rateLimit    rate.Limit // static limit per partition; 0 for none
 	rateBurst    int
 	rateLimitKey func(*http.Request) string
+	rateParsers  []RateLimitParser
 	quotaStore   QuotaStore // quota.go
 
 	// observation (observe.go)
 	observers     []func(Attempt)
 	logger        *slog.Logger
 	attemptHeader string
+
+	// hedging (hedge.go); nil for none
+	hedging *Hedging
+
+	// instrumentation (tracer.go)
+	tracer       Tracer
+	ctxObservers []func(context.Context, Attempt)
+
+	// perTransport names the options given that configure state shared by
+	// a Transport's calls (see WithCallOptions).
+	perTransport []string
 
 	// rand returns a uniform value in [0, n); nil means math/rand/v2. Tests
 	// set it for deterministic jitter.
@@ -89,8 +109,8 @@ func mustNotBeNegative[T int | int64 | time.Duration](opt string, v T) {
 }
 
 // WithMaxRetries sets how many times a call is retried after its first
-// attempt (default 5). Zero means a single attempt. It panics if n is
-// negative.
+// attempt (default 5). Zero means a single attempt; math.MaxInt means no
+// limit but the call's budget (WithMaxElapsed). It panics if n is negative.
 func WithMaxRetries(n int) Option {
 	mustNotBeNegative("WithMaxRetries", n)
 	return func(c *config) { c.maxRetries = n }
@@ -99,11 +119,15 @@ func WithMaxRetries(n int) Option {
 // WithBackoff sets the base and the cap of the delay between attempts
 // (default 500ms and 30s): the delay before retry n (n = 0 for the first
 // retry) is min(maxDelay, base·2^n + jitter), with jitter uniform in
-// [0, base·2^n). A zero base means no delay at all. It panics if either
-// value is negative.
+// [0, base·2^n). A zero base means no delay at all (WithBackoff(0, 0)). It
+// panics if either value is negative, or if maxDelay is below a non-zero
+// base (WithBackoff(time.Second, 0) would silently mean no wait).
 func WithBackoff(base, maxDelay time.Duration) Option {
 	mustNotBeNegative("WithBackoff base", base)
 	mustNotBeNegative("WithBackoff maxDelay", maxDelay)
+	if maxDelay < base {
+		panic(fmt.Sprintf("resilient: WithBackoff: maxDelay %v is below base %v", maxDelay, base))
+	}
 	return func(c *config) { c.backoffBase, c.backoffMax = base, maxDelay }
 }
 
@@ -147,6 +171,7 @@ func WithMaxBufferedBody(n int64) Option {
 // long: it runs on the caller's goroutine. A nil fn is ignored.
 func WithObserver(fn func(Attempt)) Option {
 	return func(c *config) {
+		perTransport(c, "WithObserver")
 		if fn != nil {
 			c.observers = append(c.observers, fn)
 		}

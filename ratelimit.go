@@ -20,14 +20,9 @@ const (
 	ratePartitionIdle = 10 * time.Minute
 )
 
-// Pacing learned from the server. paceShare of the announced quota is used,
-// so that the announced reset, often rounded to the second, is rarely waited
-// for. Windows estimated from resets longer than maxLearnedWindow are not
-// believed.
-const (
-	paceShare        = 0.95
-	maxLearnedWindow = 24 * time.Hour
-)
+// paceShare of the announced quota is used when pacing, so that the
+// announced reset, often rounded to the second, is rarely waited for.
+const paceShare = 0.95
 
 // WithRateLimit sets a static client-side limit of r attempts per second with
 // bursts of burst, applied to each partition (by default one per host and
@@ -55,6 +50,17 @@ const (
 // HTTP date; a number (decimals allowed) of at least 1e11 is a Unix time in
 // milliseconds, of at least 1e8 a Unix time in seconds, and a smaller one a
 // number of seconds from now. Malformed values are ignored, one by one.
+// Times on the server's clock (dates, Unix times, and a Retry-After date)
+// are read against the response's Date header when it differs from the
+// local clock by 2 seconds or more: a server whose clock is 3 minutes ahead
+// and asks for a pause until its Date plus 10 seconds is paused 10 seconds.
+//
+// What lies further ahead than MaxBelievedReset (a pause, a reset) or is
+// longer than it (a policy window) is not believed: the partition learns
+// nothing from it, and the response is returned to the caller as usual (a
+// 429 whose wait is longer than WithMaxRetryAfter's limit at once). So a
+// pause always ends within MaxBelievedReset, and Transport.ResetHost ends
+// it earlier.
 //
 // What the Transport does with them, per partition (until a server has
 // announced something for a partition, its attempts go unpaced, unless a
@@ -77,11 +83,12 @@ const (
 //     too, the lower rate and the smaller burst apply.
 //
 // A wait respects the request's context. A wait that would pass the
-// context's deadline, or a wait announced by the server that is longer than
-// WithMaxRetryAfter's limit, is not started: the attempt fails at once, its
-// body is closed, and the error wraps ErrRateLimited and says how long the
-// wait would have been. Each attempt's announced values and local wait are
-// given to observers as Attempt.RateLimit and Attempt.LocalWait.
+// context's deadline, or a wait the server set (a pause, a spent quota's
+// reset, or its pace) that is longer than WithMaxRetryAfter's limit, is not
+// started: the attempt fails at once, its body is closed, and the error
+// wraps ErrRateLimited and says how long the wait would have been. Each
+// attempt's announced values and local wait are given to observers as
+// Attempt.RateLimit and Attempt.LocalWait.
 //
 // Partitions are kept in a table of at most 4096, the least recently used
 // evicted first, and dropped after 10 minutes unused once their reset and
@@ -94,6 +101,7 @@ func WithRateLimit(r rate.Limit, burst int) Option {
 		panic(fmt.Sprintf("resilient: WithRateLimit: burst %d is below 1", burst))
 	}
 	return func(c *config) {
+		perTransport(c, "WithRateLimit")
 		c.noRateLimit = false
 		c.rateLimit, c.rateBurst = r, burst
 	}
@@ -103,7 +111,10 @@ func WithRateLimit(r rate.Limit, burst int) Option {
 // learning from rate-limit headers, no shared pause after a 429. A
 // Retry-After still delays the retry of the request that received it.
 func WithoutRateLimit() Option {
-	return func(c *config) { c.noRateLimit = true }
+	return func(c *config) {
+		perTransport(c, "WithoutRateLimit")
+		c.noRateLimit = true
+	}
 }
 
 // WithRateLimitKey sets the function that names a request's partition of the
@@ -112,13 +123,17 @@ func WithoutRateLimit() Option {
 // and host (host[:port]) and the class of the method: reads (GET, HEAD,
 // OPTIONS) apart from writes (every other method), because servers usually
 // count them apart. A function returning "" exempts the request from the
-// limiter. A nil fn restores the default.
+// limiter. A nil fn restores the default. The name appears in the errors
+// of refused attempts: derive it from a credential only through a hash.
 //
 // For example, a server that counts all requests of an API key together:
 //
 //	resilient.WithRateLimitKey(func(r *http.Request) string { return r.URL.Host })
 func WithRateLimitKey(fn func(*http.Request) string) Option {
-	return func(c *config) { c.rateLimitKey = fn }
+	return func(c *config) {
+		perTransport(c, "WithRateLimitKey")
+		c.rateLimitKey = fn
+	}
 }
 
 // partKey names a partition. The default key is the scheme, the host and
@@ -157,7 +172,8 @@ type rateLimiter struct {
 	static   rate.Limit // 0: none
 	burst    int
 	keyFn    func(*http.Request) string
-	maxWait  time.Duration // the longest wait announced by a server
+	parsers  []RateLimitParser // WithRateLimitParser
+	maxWait  time.Duration     // the longest wait announced by a server
 	rand     func(int64) int64
 	quota    QuotaStore // shares the partitions' state; nil for none (quota.go)
 	maxParts int
@@ -178,6 +194,7 @@ func newRateLimiter(c *config) *rateLimiter {
 		static:   static,
 		burst:    c.rateBurst,
 		keyFn:    c.rateLimitKey,
+		parsers:  c.rateParsers,
 		maxWait:  c.maxRetryAfter,
 		rand:     c.rand,
 		quota:    c.quotaStore,
@@ -364,14 +381,15 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 		if !first {
 			now = time.Now()
 		}
-		if until, byQuota := p.gate(now); until.After(now) {
-			var reopened chan struct{}
-			if byQuota {
-				if p.reopened == nil {
-					p.reopened = make(chan struct{})
-				}
-				reopened = p.reopened
+		if until, _ := p.gate(now); until.After(now) {
+			// reopened wakes the wait early: when a response ends a
+			// spent quota's window, or when the partition is cleared
+			// (Transport.ResetHost). A pause wakes only to find itself
+			// still in force.
+			if p.reopened == nil {
+				p.reopened = make(chan struct{})
 			}
+			reopened := p.reopened
 			p.mu.Unlock()
 			paced, leased = false, false // the tokens are spent; take new ones after the gate
 			d := until.Sub(now)
@@ -405,6 +423,13 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 		}
 		r := p.lim.ReserveN(now, 1)
 		d := r.DelayFrom(now)
+		if p.learned && d > rl.maxWait {
+			// The pace is the server's: a wait for a token is bounded
+			// as a wait it announced is.
+			r.CancelAt(now)
+			p.mu.Unlock()
+			return now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", rl.maxWait))
+		}
 		if !r.OK() || pastDeadline(ctx, budget, now.Add(d)) {
 			r.CancelAt(now)
 			p.mu.Unlock()
@@ -459,6 +484,7 @@ func (t *Transport) rateLimitMiddleware() Middleware {
 		return nil
 	}
 	rl := newRateLimiter(&t.cfg)
+	t.rl = rl // for ResetHost
 	return func(next http.RoundTripper) http.RoundTripper {
 		return &rateLimitTransport{next: next, rl: rl}
 	}
@@ -500,24 +526,37 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 			return nil, err
 		}
 		counted = true
+		// The attempt is in flight until learn or end says otherwise; a
+		// panic below (the base RoundTripper, a Classifier) must not
+		// keep it counted, or the partition's quota gate would stay
+		// shut.
+		defer func() {
+			if counted {
+				p.end()
+			}
+		}()
 	}
 	resp, err := roundTripNext(m.next, req, st)
 	if err != nil || resp == nil {
-		if counted {
-			p.end()
-		}
-		return resp, err
+		return resp, err // the deferred end ends the flight
 	}
 	m.learn(k, p, counted, st, resp)
+	counted = false // learn ended the flight
 	return resp, nil
 }
 
 // learn reads the rate-limit values of resp, records them in the attempt's
-// state and updates the partition. Without rate-limit headers, Retry-After
-// or a partition, it does nothing more than look the headers up.
+// state and updates the partition, and ends the attempt's flight when
+// counted. Without rate-limit headers, Retry-After or a partition, it does
+// nothing more than look the headers up. The attempt's state gets what the
+// server announced (so that the retry loop returns a response whose wait is
+// too long); the partition learns only what MaxBelievedReset allows.
 func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *attemptState, resp *http.Response) {
 	var now lazyNow
 	r := rlResponse{hdr: parseRateLimit(resp.Header, &now), status: resp.StatusCode}
+	if len(m.rl.parsers) > 0 && !r.hdr.found() {
+		r.hdr.custom(m.rl.parsers, resp.Header, &now)
+	}
 	cls := statusClass(resp.StatusCode)
 	if st != nil && st.classified {
 		cls = st.class
@@ -527,7 +566,7 @@ func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *at
 		if st != nil && st.classified {
 			r.retryAfter, r.hasRA = st.retryAfter, st.hasRetryAfter
 		} else if v := headerValue(resp.Header, "Retry-After"); v != "" {
-			r.retryAfter, r.hasRA = parseRetryAfter(v, now.get())
+			r.retryAfter, r.hasRA = retryAfterOf(v, resp.Header, now.get())
 		}
 	}
 	found := r.hdr.found()
@@ -547,6 +586,11 @@ func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *at
 			// The loop waits the same pause as the partition.
 			st.retryAfter, st.hasRetryAfter = r.hdr.info.Reset.Sub(t), true
 		}
+	}
+	// The attempt reports what the server said; the partition learns
+	// only what is believable.
+	if !r.believe(t) && p == nil {
+		return
 	}
 	if p == nil {
 		p = m.rl.lookup(k, true, &now)

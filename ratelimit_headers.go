@@ -38,6 +38,51 @@ const (
 	resetMax         = 1e16 // larger values are nonsense and ignored
 )
 
+// MaxBelievedReset is the furthest ahead a server's pause or quota reset may
+// lie and still be believed by the rate limiter: an hour, the longest window
+// real quotas commonly use, plus a minute of slack for rounding. A
+// Retry-After of a day, a reset in the year 9999 or a policy window of a
+// year is not believed: the partition learns nothing from it (the retry loop
+// still sees the server's wait, which WithMaxRetryAfter bounds), so that one
+// absurd header cannot stop a host's calls for longer than this. A believed
+// pause always ends by then.
+const MaxBelievedReset = time.Hour + time.Minute
+
+// dateTolerance is how far a response's Date may be from the local clock
+// and still be taken to agree with it: Date has a resolution of one second,
+// and a response takes time to arrive. Beyond it, times on the server's
+// clock are read against its Date (see serverSkew).
+const dateTolerance = 2 * time.Second
+
+// serverSkew returns how far ahead of now the server's clock is, as the Date
+// header of its response h tells: zero without a well-formed Date, or when
+// the Date is within dateTolerance of now. A time the server announces, less
+// the skew, is the local time it means: a server three minutes ahead that
+// asks for a pause until its Date plus ten seconds is asking for ten
+// seconds.
+func serverSkew(h http.Header, now time.Time) time.Duration {
+	v := headerValue(h, "Date")
+	if v == "" {
+		return 0
+	}
+	d, err := http.ParseTime(v)
+	if err != nil {
+		return 0
+	}
+	skew := d.Sub(now)
+	if skew > -dateTolerance && skew < dateTolerance {
+		return 0
+	}
+	return skew
+}
+
+// retryAfterOf parses the Retry-After value v of a response with header h
+// received at now: an HTTP date is read against the response's own Date
+// (see serverSkew).
+func retryAfterOf(v string, h http.Header, now time.Time) (time.Duration, bool) {
+	return parseRetryAfter(v, now.Add(serverSkew(h, now)))
+}
+
 // lazyNow reads the clock once, and only when asked: the happy path, a
 // response without rate-limit headers, never reads it.
 type lazyNow struct{ t time.Time }
@@ -61,7 +106,9 @@ func (r *rateHeaders) found() bool {
 }
 
 // parseRateLimit reads the rate-limit headers of a response. The first family
-// present wins, in this order: X-RateLimit-*, X-Rate-Limit-*, the IETF
+// present wins, in this order: X-RateLimit-*, X-Rate-Limit-*, the vendors'
+// (OpenAI's and Anthropic's requests and tokens, Shopify's call limit; see
+// ratelimit_vendors.go), the IETF
 // draft's RateLimit (with RateLimit-Policy), the older drafts'
 // RateLimit-Limit/-Remaining/-Reset. Malformed values are ignored one by one.
 // Without any of these headers it reads no clock and allocates nothing: it
@@ -73,7 +120,8 @@ func parseRateLimit(h http.Header, now *lazyNow) rateHeaders {
 		return r
 	}
 	if r.family(h, hdrXLimit, hdrXRemaining, hdrXReset, now) ||
-		r.family(h, hdrXDLimit, hdrXDRemaining, hdrXDReset, now) {
+		r.family(h, hdrXDLimit, hdrXDRemaining, hdrXDReset, now) ||
+		r.vendor(h, now) {
 		return r
 	}
 	if v := headerValue(h, hdrRateLimit); v != "" {
@@ -105,8 +153,12 @@ func hasRateHeaderKey(h http.Header) bool {
 			if k[:9] == "Ratelimit" {
 				return true
 			}
+		case k[0] == 'A':
+			if strings.HasPrefix(k, "Anthropic-Ratelimit") {
+				return true
+			}
 		case k[0] == 'X' && len(k) >= 12:
-			if k[2:11] == "Ratelimit" || k[2:12] == "Rate-Limit" {
+			if k[2:11] == "Ratelimit" || k[2:12] == "Rate-Limit" || k == hdrShopify {
 				return true
 			}
 		}
@@ -141,7 +193,12 @@ func (r *rateHeaders) family(h http.Header, limitKey, remainingKey, resetKey str
 		}
 	}
 	if len(sv) > 0 {
-		if t, ok := parseReset(sv[0], now); ok {
+		if t, abs, ok := parseReset(sv[0], now); ok {
+			if abs {
+				// A time on the server's clock: read it against the
+				// response's Date.
+				t = t.Add(-serverSkew(h, now.get()))
+			}
 			r.info.Reset = t
 		}
 	}
@@ -149,8 +206,18 @@ func (r *rateHeaders) family(h http.Header, limitKey, remainingKey, resetKey str
 }
 
 // parseCount parses a non-negative integer count.
+//
+// Two vendor spellings are read too: a count followed by a policy
+// ("76;w=21600", Docker Hub) and a count with a zero fraction ("599.0",
+// Reddit).
 func parseCount(v string) (int, bool) {
 	v = strings.TrimSpace(v)
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		v = strings.TrimSpace(v[:i])
+	}
+	if i := strings.IndexByte(v, '.'); i > 0 && strings.Trim(v[i+1:], "0") == "" {
+		v = v[:i]
+	}
 	if v == "" || v[0] < '0' || v[0] > '9' {
 		return 0, false
 	}
@@ -166,8 +233,9 @@ func parseCount(v string) (int, bool) {
 // member is the limit in force and whose member with the same quota gives
 // the window.
 func parseLimit(v string) (limit int, window time.Duration, ok bool) {
-	if n, ok := parseCount(v); ok {
-		return n, 0, true
+	if !strings.ContainsAny(v, ";,") {
+		n, ok := parseCount(v)
+		return n, 0, ok
 	}
 	limit, ok = -1, false
 	eachMember(v, func(name, params string) bool {
@@ -198,34 +266,36 @@ func parseLimit(v string) (limit int, window time.Duration, ok bool) {
 //   - a number of at least 1e8: Unix seconds;
 //   - a smaller number: seconds from now.
 //
-// Anything else is malformed.
-func parseReset(v string, now *lazyNow) (time.Time, bool) {
+// Anything else is malformed. abs reports a time on the server's clock
+// (every form but seconds from now), which the caller reads against the
+// response's Date.
+func parseReset(v string, now *lazyNow) (t time.Time, abs, ok bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
-		return time.Time{}, false
+		return time.Time{}, false, false
 	}
 	c := v[0]
 	switch {
 	case c >= '0' && c <= '9' && strings.ContainsAny(v, "T-"):
 		t, err := time.Parse(time.RFC3339, v)
-		return t, err == nil
+		return t, true, err == nil
 	case c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z':
 		t, err := http.ParseTime(v)
-		return t, err == nil
+		return t, true, err == nil
 	}
 	f, ok := parseDecimal(v)
 	if !ok || f >= resetMax {
-		return time.Time{}, false
+		return time.Time{}, false, false
 	}
 	switch {
 	case f >= resetUnixMillis:
 		ms := int64(f)
-		return time.UnixMilli(ms), true
+		return time.UnixMilli(ms), true, true
 	case f >= resetUnixSeconds:
 		sec := int64(f)
-		return time.Unix(sec, int64((f-float64(sec))*1e9)), true
+		return time.Unix(sec, int64((f-float64(sec))*1e9)), true, true
 	}
-	return now.get().Add(time.Duration(f * float64(time.Second))), true
+	return now.get().Add(time.Duration(f * float64(time.Second))), false, true
 }
 
 // parseDecimal parses digits with an optional fraction ("30", "1.5"), and
@@ -474,8 +544,26 @@ type rlResponse struct {
 	status     int
 }
 
-// update learns from one response and ends the attempt's flight when
-// counted.
+// believe drops from r what lies beyond MaxBelievedReset from now: a
+// Retry-After, a reset (with the remaining quota of its window), a policy
+// window. It reports whether anything is left
+// to learn.
+func (r *rlResponse) believe(now time.Time) bool {
+	if r.hasRA && r.retryAfter > MaxBelievedReset {
+		r.hasRA = false
+	}
+	if r.hdr.info.Reset.Sub(now) > MaxBelievedReset {
+		// The remaining quota of that window goes with it.
+		r.hdr.info.Reset, r.hdr.info.Remaining = time.Time{}, -1
+	}
+	if r.hdr.window > MaxBelievedReset {
+		r.hdr.window = 0
+	}
+	return r.hasRA || r.hdr.found()
+}
+
+// update learns from one response, whose values r has believed, and ends
+// the attempt's flight when counted.
 func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counted bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -503,7 +591,7 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		p.window, p.policyWindow = r.hdr.window, true
 	} else if !p.policyWindow && info.Reset.After(now) {
 		// The longest time to a reset seen is the window, or close to it.
-		if est := info.Reset.Sub(now); est > p.window && est <= maxLearnedWindow {
+		if est := info.Reset.Sub(now); est > p.window {
 			p.window = est
 		}
 	}

@@ -140,7 +140,7 @@ func TestParseResetMagnitude(t *testing.T) {
 	}
 	for _, tt := range tests {
 		now := lazyNow{t: rlNow}
-		got, ok := parseReset(tt.v, &now)
+		got, _, ok := parseReset(tt.v, &now)
 		if !ok || !got.Equal(tt.want) {
 			t.Errorf("parseReset(%q) = %v, %v, want %v, true", tt.v, got, ok, tt.want)
 		}

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v4"
 )
 
 // Transport is an http.RoundTripper that makes calls to flaky, rate-limited
@@ -50,7 +53,14 @@ type Transport struct {
 	base     http.RoundTripper
 	inner    http.RoundTripper // the per-attempt chain
 	cls      *classifier
-	observed bool // an observer or a logger wants each Attempt
+	keys     *keyHosts  // hosts known to deduplicate writes by key
+	budgets  *budgetSet // nil without a retry budget
+	observed bool       // an observer or a logger wants each Attempt
+
+	// The shared state of the chain's layers, for ResetHost: nil when the
+	// layer is off.
+	rl       *rateLimiter
+	breakers *breakerSet
 
 	zeroOnce sync.Once  // the zero Transport builds zeroImpl on first use
 	zeroImpl *Transport // New(nil), for the zero Transport
@@ -92,7 +102,12 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 			o(&cfg)
 		}
 	}
-	t := &Transport{cfg: cfg, base: base, observed: len(cfg.observers) > 0 || cfg.logger != nil}
+	observed := len(cfg.observers) > 0 || cfg.logger != nil || len(cfg.ctxObservers) > 0 || cfg.tracer != nil
+	t := &Transport{cfg: cfg, base: base, observed: observed}
+	t.keys = &keyHosts{named: cfg.keyHosts}
+	if !cfg.noBudget {
+		t.budgets = newBudgetSet(cfg.budget, cfg.breaker.Key)
+	}
 	t.cls = &classifier{
 		codes:    newCodeTable(cfg.codes),
 		custom:   cfg.classifier,
@@ -102,8 +117,9 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 	t.inner = Chain(base,
 		t.rateLimitMiddleware(),
 		t.breakerMiddleware(),
-		timeoutMiddleware(cfg.attemptTimeout),
+		deadlineMiddleware(cfg.attemptTimeout),
 		func(next http.RoundTripper) http.RoundTripper { t.cls.next = next; return t.cls },
+		tracerMiddleware(cfg.tracer),
 	)
 	return t
 }
@@ -137,22 +153,44 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })
 		return t.zeroImpl.RoundTrip(req)
 	}
-	var body replayBody
-	body.init(req, t.cfg.maxBufferedBody)
-	defer body.close()
 	if req.URL == nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
 		return nil, errors.New("resilient: nil Request.URL")
 	}
 	c := call{t: t, req: req, ctx: req.Context(), start: time.Now()}
-	c.key, c.stampKey = t.idempotencyKey(req)
-	c.safe = isIdempotentMethod(req.Method) || c.key != ""
+	c.cfg = t.callConfig(c.ctx)
+	c.report = reportOf(c.ctx)
+	if tr := t.cfg.tracer; tr != nil {
+		c.ctx = tr.StartCall(c.ctx, req)
+		c.traced = c.ctx != req.Context()
+	}
+	resp, err := c.run()
+	if c.report != nil || t.cfg.tracer != nil {
+		c.end(resp, err)
+	}
+	return resp, err
+}
+
+// run is the retry loop of a call.
+func (c *call) run() (*http.Response, error) {
+	t, req := c.t, c.req
+	var body replayBody
+	body.init(req, c.cfg.maxBufferedBody)
+	defer body.close()
+	c.key, c.stamp, c.callerKey = t.idempotencyKey(req, c.cfg)
+	c.write = !isIdempotentMethod(req.Method)
 	c.setDeadline()
-	maxAttempts := t.cfg.maxRetries + 1
+	maxAttempts := c.cfg.maxRetries + 1
+	if maxAttempts < 1 { // WithMaxRetries(math.MaxInt)
+		maxAttempts = c.cfg.maxRetries
+	}
 
 	if c.ctx.Err() != nil {
 		// Done before the first attempt: no layer of the chain is called,
 		// and the deferred close releases the body.
-		return nil, &Error{Method: req.Method, URL: redactURL(req.URL), Attempts: 0, Err: context.Cause(c.ctx)}
+		return nil, c.fail(0, context.Cause(c.ctx))
 	}
 
 	var held *http.Response // the last response retried past, kept for give-up
@@ -163,14 +201,21 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	defer t.putState(st)
 	for n := 1; ; n++ {
-		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, rate: RateLimitInfo{Limit: -1, Remaining: -1}}
+		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, budget: c.budget,
+			callCfg: c.cfg, resends: c.sent, rate: RateLimitInfo{Limit: -1, Remaining: -1}}
 		areq := c.attemptRequest(n, maxAttempts, reqBody, sameBody && n == 1)
 
 		t0 := c.start
 		if n > 1 {
 			t0 = time.Now()
 		}
-		resp, err := roundTripNext(t.inner, areq, st)
+		var resp *http.Response
+		var err error
+		if c.hedgeable(areq) {
+			resp, err = c.sendHedged(n, areq, st)
+		} else {
+			resp, err = roundTripNext(t.inner, areq, st)
+		}
 		var dur time.Duration
 		if t.observed {
 			dur = time.Since(t0)
@@ -186,36 +231,71 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !st.classified {
 			t.cls.classify(st, resp, err, time.Now)
 		}
+		if resp != nil && st.class == Success {
+			if cause := handOver(resp); cause != nil {
+				// The attempt's deadline fired as its headers arrived:
+				// its body is cut, so the attempt timed out.
+				resp.Body.Close()
+				resp, err = nil, cause
+				st.class, st.neverSent = Transient, false
+			}
+		}
+		if resp != nil && st.class.Retryable() {
+			// A retry may follow: the writer of this attempt's body may
+			// not read past what can be replayed meanwhile.
+			body.freeze()
+		}
 
-		delay, retry := c.decide(n, maxAttempts, st, resp, err, &body)
+		if c.write && c.key != "" {
+			c.learnKeys(st, resp)
+		}
+		if resp != nil && !st.class.Retryable() && t.budgets != nil {
+			t.budgets.deposit(c.hostBudget()) // the host answered
+		}
+		delay, retry, stop := c.decide(n, maxAttempts, st, resp, err, &body)
 		if retry {
 			var berr error
 			if reqBody, berr = body.next(); berr != nil {
 				// Give up with what the attempt produced; without a
 				// response, say why no retry followed.
-				retry, delay = false, 0
+				retry, delay, stop = false, 0, StopBodyNotReplayable
 				if resp == nil {
 					err = fmt.Errorf("%w; %w", err, berr)
 				}
 			}
 		}
-		t.observe(&c, areq, st, resp, err, dur, delay, retry)
+		st.stop = stop
+		c.attempts++
+		if st.wired {
+			c.sent++
+		}
+		c.waited += st.localWait
+		if c.report != nil || t.cfg.tracer != nil {
+			c.outcome, c.stop = outcomeOf(c.ctx, st, err), stop
+		}
+		t.observe(c, areq, st, resp, err, dur, delay, retry)
 
 		if !retry {
-			if resp == nil && held != nil && refusedLocally(err) {
-				// A retry refused locally (breaker open, rate limited):
-				// return what the last attempt produced. A network
-				// error, even one that proves the request never left
-				// (a refused dial), is returned as an *Error.
+			body.thaw()
+			if resp == nil && held != nil && (refusedLocally(err) || stop == StopRetryBudget) {
+				// A retry refused locally (breaker open, rate limited,
+				// retry budget spent): return what the last attempt
+				// produced. A network error, even one that proves the
+				// request never left (a refused dial), is returned as an
+				// *Error.
 				return held, nil
 			}
 			if held != nil {
 				held.Body.Close()
 			}
 			if resp != nil {
+				handOver(resp)
 				return resp, nil
 			}
-			return nil, &Error{Method: req.Method, URL: redactURL(req.URL), Attempts: n, Err: err}
+			if stop == StopRetryBudget {
+				err = fmt.Errorf("%w: %w", ErrRetryBudgetExhausted, err)
+			}
+			return nil, c.fail(n, err)
 		}
 		if resp != nil {
 			if held != nil {
@@ -224,6 +304,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			held = holdResponse(resp)
 		}
 		if delay > 0 {
+			c.waited += delay
 			if err := sleep(c.ctx, delay); err != nil {
 				if reqBody != nil {
 					reqBody.Close()
@@ -231,9 +312,39 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				if held != nil {
 					held.Body.Close()
 				}
-				return nil, &Error{Method: req.Method, URL: redactURL(req.URL), Attempts: n, Err: err}
+				c.outcome, c.stop = OutcomeCanceled, StopCanceled
+				return nil, c.fail(n, err)
 			}
 		}
+	}
+}
+
+// fail returns the *Error of a call that ends without a response after n
+// attempts.
+func (c *call) fail(n int, err error) error {
+	return &Error{Method: c.req.Method, URL: redactURL(c.req.URL), Attempts: n, Err: err}
+}
+
+// end fills the call's Report and tells the Tracer that the call ended.
+func (c *call) end(resp *http.Response, err error) {
+	r := Report{
+		Attempts:   c.attempts,
+		Hedges:     c.hedges,
+		Waited:     c.waited,
+		Duration:   time.Since(c.start),
+		Outcome:    c.outcome,
+		StopReason: c.stop,
+	}
+	if resp != nil {
+		r.StatusCode = resp.StatusCode
+	} else if c.attempts == 0 {
+		r.Outcome = OutcomeCanceled
+	}
+	if c.report != nil {
+		*c.report = r
+	}
+	if tr := c.cfg.tracer; tr != nil {
+		tr.EndCall(c.ctx, &r)
 	}
 }
 
@@ -246,22 +357,47 @@ func (t *Transport) putState(st *attemptState) {
 
 // call is the state of one RoundTrip.
 type call struct {
-	t        *Transport
-	req      *http.Request
-	ctx      context.Context
-	start    time.Time
-	deadline time.Time // the earlier of the context's deadline and start+maxElapsed; zero for none
-	key      string    // the idempotency key of this call; "" for none
-	stampKey bool      // key must be set on each attempt (the caller did not set the header)
-	keyRetry bool      // a key-required answer was already retried with a new key
-	safe     bool      // the call may be repeated: an idempotent method, or a key
-	header   http.Header
-	bo       *expBackoff
+	t         *Transport
+	cfg       *config // the Transport's, or a copy with the call's options
+	req       *http.Request
+	ctx       context.Context // the call's: the request's, or the Tracer's
+	traced    bool            // ctx is not the request's: attempts carry it
+	start     time.Time
+	deadline  time.Time // the earlier of the context's deadline and budget; zero for none
+	budget    time.Time // start+maxElapsed; zero for none
+	key       string    // the idempotency key of this call; "" for none
+	stamp     bool      // key must be set on each attempt (the caller did not set it under the configured name)
+	callerKey bool      // the caller set the key: its statement that the host honors keys
+	keyRetry  bool      // a key-required answer was already retried with a new key
+	write     bool      // the method is not idempotent: the write rule applies
+	header    http.Header
+	headerFor bool        // header was built for a host known to honor keys
+	trace     *writeTrace // proves an attempt of an unproven write was never written; nil when not needed
+	bo        backoff.BackOff
+	hb        *hostBudget // the host's retry budget, once looked up
+
+	// What the call did, for its Report and Tracer.
+	report   *Report
+	attempts int
+	hedges   int
+	waited   time.Duration
+	outcome  Outcome
+	stop     StopReason
+	sent     int // requests sent to the wire, for AttemptInfo.ResendCount
+}
+
+// hostBudget returns the retry budget of the call's host.
+func (c *call) hostBudget() *hostBudget {
+	if c.hb == nil {
+		c.hb = c.t.budgets.get(c.req)
+	}
+	return c.hb
 }
 
 func (c *call) setDeadline() {
-	if c.t.cfg.maxElapsed > 0 {
-		c.deadline = c.start.Add(c.t.cfg.maxElapsed)
+	if c.cfg.maxElapsed > 0 {
+		c.budget = c.start.Add(c.cfg.maxElapsed)
+		c.deadline = c.budget
 	}
 	if d, ok := c.ctx.Deadline(); ok && (c.deadline.IsZero() || d.Before(c.deadline)) {
 		c.deadline = d
@@ -273,8 +409,10 @@ func (c *call) setDeadline() {
 // headers), else a copy with the attempt's body and headers. The caller's
 // request is never modified.
 func (c *call) attemptRequest(n, maxAttempts int, body io.ReadCloser, callerBody bool) *http.Request {
-	h := c.headers(n, maxAttempts)
-	if h == nil && callerBody {
+	unproven := c.write && !c.resendable()
+	h := c.headers(n, maxAttempts, unproven)
+	traced := unproven && c.needsTrace()
+	if h == nil && callerBody && !traced && !c.traced {
 		return c.req
 	}
 	areq := new(http.Request)
@@ -283,21 +421,32 @@ func (c *call) attemptRequest(n, maxAttempts int, body io.ReadCloser, callerBody
 	if h != nil {
 		areq.Header = h
 	}
+	if traced {
+		if c.trace == nil {
+			c.trace = newWriteTrace()
+		} else {
+			c.trace.reset()
+		}
+		areq = areq.WithContext(httptrace.WithClientTrace(c.ctx, &c.trace.trace))
+	} else if c.traced {
+		areq = areq.WithContext(c.ctx)
+	}
 	return areq
 }
 
 // headers returns the attempt's own header map when it must differ from the
 // caller's (an idempotency key to stamp, or the attempt header), else nil.
-func (c *call) headers(n, maxAttempts int) http.Header {
-	if c.stampKey && c.header == nil {
+func (c *call) headers(n, maxAttempts int, unproven bool) http.Header {
+	if c.stamp && (c.header == nil || c.headerFor == unproven) {
 		c.header = c.req.Header.Clone()
 		if c.header == nil {
 			c.header = make(http.Header, 1)
 		}
-		c.header.Set(c.t.cfg.idempotencyHeader, c.key)
+		c.stampKey(c.header, unproven)
+		c.headerFor = !unproven
 	}
 	h := c.header
-	if name := c.t.cfg.attemptHeader; name != "" {
+	if name := c.cfg.attemptHeader; name != "" {
 		if h == nil {
 			h = c.req.Header
 		}
@@ -310,48 +459,111 @@ func (c *call) headers(n, maxAttempts int) http.Header {
 	return h
 }
 
-// decide returns whether attempt n is followed by another, and the wait
-// before it.
-func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response, err error, body *replayBody) (time.Duration, bool) {
-	if c.ctx.Err() != nil || n >= maxAttempts {
-		return 0, false
+// resendable reports whether the call's write may be resent after an
+// ambiguous failure: it carries a key and its host deduplicates by key.
+func (c *call) resendable() bool {
+	return c.key != "" && (c.callerKey || c.t.keys.honors(c.req.URL.Scheme, c.req.URL.Host))
+}
+
+// needsTrace reports whether an attempt of an unproven write is traced to
+// learn whether it was written: only when a failure of it could then be
+// retried.
+func (c *call) needsTrace() bool {
+	return c.cfg.maxRetries > 0
+}
+
+// learnKeys records that the host deduplicates writes by key when the
+// attempt's answer says so.
+func (c *call) learnKeys(st *attemptState, resp *http.Response) {
+	if honorsKeys(st, resp) {
+		c.t.keys.learn(c.req.URL.Scheme, c.req.URL.Host)
+	}
+}
+
+// decide returns whether attempt n is followed by another and the wait
+// before it, or why not when the attempt's outcome was retryable.
+func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response, err error, body *replayBody) (time.Duration, bool, StopReason) {
+	if c.ctx.Err() != nil {
+		return 0, false, stopIf(st, StopCanceled)
+	}
+	if n >= maxAttempts {
+		return 0, false, stopIf(st, StopMaxAttempts)
 	}
 	if resp != nil && c.needsKey(st) {
 		// The server requires a key this call lacked: add one and retry
 		// once, at once. This is the only case a Permanent outcome is
-		// retried.
-		c.key, c.stampKey, c.keyRetry, c.safe = newIdempotencyKey(), true, true, true
+		// retried; the request was refused, so it was not processed, and
+		// a server that requires keys honors them.
+		c.key, c.stamp, c.keyRetry = newIdempotencyKey(), true, true
+		c.t.keys.learn(c.req.URL.Scheme, c.req.URL.Host)
 		c.header = nil
-		return 0, body.replayable()
+		if !body.replayable() {
+			return 0, false, StopBodyNotReplayable
+		}
+		return 0, true, ""
 	}
 	if !st.class.Retryable() {
-		return 0, false
+		return 0, false, ""
 	}
-	if !c.safe {
-		// A write without a key must not reach the server twice: retry
-		// it only when it provably never left, or the server refused it
-		// with 429 before processing it.
-		if !(resp != nil && resp.StatusCode == http.StatusTooManyRequests) && !(err != nil && st.neverSent) {
-			return 0, false
-		}
+	if c.write && !c.mayResend(st, resp, err) {
+		return 0, false, StopUnsafeWrite
 	}
 	if !body.replayable() {
-		return 0, false
+		return 0, false, StopBodyNotReplayable
 	}
 	if c.bo == nil {
-		c.bo = &expBackoff{base: c.t.cfg.backoffBase, maxDelay: c.t.cfg.backoffMax, rand: c.t.cfg.rand}
+		if c.cfg.newBackOff != nil {
+			c.bo = c.cfg.newBackOff()
+		}
+		if c.bo == nil {
+			c.bo = &expBackoff{base: c.cfg.backoffBase, maxDelay: c.cfg.backoffMax, rand: c.cfg.rand}
+		}
 	}
 	delay := c.bo.NextBackOff()
+	if delay == backoff.Stop {
+		return 0, false, StopBackOff
+	}
 	if st.hasRetryAfter {
-		if st.retryAfter > c.t.cfg.maxRetryAfter {
-			return 0, false
+		if st.retryAfter > c.cfg.maxRetryAfter {
+			return 0, false, StopRetryAfterTooLong
 		}
-		delay = st.retryAfter + retryAfterSpread(st.retryAfter, c.t.cfg.rand)
+		delay = st.retryAfter + retryAfterSpread(st.retryAfter, c.cfg.rand)
+		// A server's wait shorter than the backoff's base (Retry-After: 0,
+		// a date past) is raised to it: no hot loop.
+		delay = max(delay, c.cfg.backoffBase)
 	}
 	if !c.deadline.IsZero() && time.Now().Add(delay).After(c.deadline) {
-		return 0, false
+		return 0, false, StopDeadline
 	}
-	return delay, true
+	if c.t.budgets != nil {
+		throttled := st.class == Throttled || resp != nil && resp.StatusCode == http.StatusServiceUnavailable && st.hasRetryAfter
+		if b := c.hostBudget(); b != nil && !c.t.budgets.withdraw(b, throttled) {
+			return 0, false, StopRetryBudget
+		}
+	}
+	return delay, true, ""
+}
+
+// mayResend applies the write rule to an attempt of a write that failed:
+// it may be resent when it provably was not processed (a 429, or an error
+// that proves it never left or was never written), or when it carries a
+// key its host deduplicates by.
+func (c *call) mayResend(st *attemptState, resp *http.Response, err error) bool {
+	switch {
+	case resp != nil && resp.StatusCode == http.StatusTooManyRequests:
+		return true
+	case err != nil && (st.neverSent || c.trace.neverWritten()):
+		return true
+	}
+	return c.resendable()
+}
+
+// stopIf returns why when the attempt's outcome was retryable, else "".
+func stopIf(st *attemptState, why StopReason) StopReason {
+	if st.class.Retryable() {
+		return why
+	}
+	return ""
 }
 
 // refusedLocally reports whether err is a layer of the chain refusing an
@@ -373,17 +585,24 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // holdResponse keeps resp for a give-up that may follow: it reads at most
-// maxDrain bytes of its body into memory and closes the original, so that
-// the connection is reused. A longer body is cut there, and reading past
-// the cut returns an error.
+// maxDrain bytes of its body into memory, for at most maxReadWait (and not
+// past the attempt's deadline), and closes the original, so that the
+// connection is reused. A longer or slower body is cut there, and reading
+// past the cut returns an error.
 func holdResponse(resp *http.Response) *http.Response {
 	var data []byte
 	eof := false
-	if pb, ok := resp.Body.(*prefixBody); ok && pb.eof && pb.err == nil {
+	inner := resp.Body
+	if db, ok := inner.(*deadlineBody); ok {
+		inner = db.rc
+	}
+	if pb, ok := inner.(*prefixBody); ok && pb.eof && pb.err == nil {
 		data, eof = pb.prefix, true
 	} else {
+		stop := abortAfter(resp.Body, maxReadWait)
 		var err error
 		data, eof, err = readPrefix(resp.Body, resp.ContentLength, maxDrain)
+		stop()
 		if err != nil {
 			eof = false
 		}

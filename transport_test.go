@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -45,6 +46,7 @@ func TestRetryStatusMatrix(t *testing.T) {
 
 func TestRetryMethodSafety(t *testing.T) {
 	noKeys := WithoutIdempotencyKeys()
+	honors := WithKeyHonoringHosts("api.test")
 	tests := []struct {
 		method string
 		header string // "Name: value" set on the request, or ""
@@ -61,9 +63,23 @@ func TestRetryMethodSafety(t *testing.T) {
 		{"DELETE", "", nil, rtStep{status: 500}, 2},
 		{"GET", "", nil, rtStep{err: errReset}, 2},
 		{"PUT", "", nil, rtStep{err: errReset}, 2},
-		// POST and PATCH get an automatic key by default.
-		{"POST", "", nil, rtStep{status: 503}, 2},
-		{"PATCH", "", nil, rtStep{err: errReset}, 2},
+		// POST and PATCH get an automatic key by default; it makes them
+		// resendable only to a host that honors keys.
+		{"POST", "", honors, rtStep{status: 503}, 2},
+		{"PATCH", "", honors, rtStep{err: errReset}, 2},
+		{"POST", "", nil, rtStep{status: 503}, 1},
+		{"POST", "", nil, rtStep{status: 500}, 1},
+		{"PATCH", "", nil, rtStep{err: errReset}, 1},
+		{"POST", "", nil, rtStep{status: 429}, 2},
+		{"POST", "", nil, rtStep{err: errRefused}, 2},
+		// The host says it honors keys: an Aidelly or Postato envelope, a
+		// conflict code, Idempotent-Replayed.
+		{"POST", "", nil, rtStep{status: 500, body: `{"success":false,"error":{"code":"PUBLIC_API_POST_CREATE_FAILED","message":"m"},"request_id":"r"}`}, 2},
+		{"POST", "", nil, rtStep{status: 503, body: `{"error":"UPSTREAM_UNAVAILABLE","message":"m"}`}, 2},
+		{"POST", "", nil, rtStep{status: 503, header: http.Header{"Idempotent-Replayed": {"false"}}}, 2},
+		{"POST", "", nil, rtStep{status: 500, body: `{"error":{"type":"api_error","code":"idempotency_key_in_use","message":"m"}}`}, 2},
+		// An envelope that says nothing of keys proves nothing.
+		{"POST", "", nil, rtStep{status: 503, body: `{"errors":[{"code":"unavailable","message":"m"}]}`}, 1},
 		// Without a key, a write is retried only when it never left or got a 429.
 		{"POST", "", noKeys, rtStep{status: 503}, 1},
 		{"POST", "", noKeys, rtStep{status: 500}, 1},
@@ -110,8 +126,8 @@ func TestRetryMethodSafety(t *testing.T) {
 					t.Errorf("bodies = %q, %q; want the payload twice", c0.body, c1.body)
 				}
 				for _, h := range []string{"Idempotency-Key", "X-Idempotency-Key"} {
-					if c0.header.Get(h) != c1.header.Get(h) {
-						t.Errorf("%s differs between attempts: %q, %q", h, c0.header.Get(h), c1.header.Get(h))
+					if k0, k1 := wireHeader(c0.header, h), wireHeader(c1.header, h); k0 != k1 {
+						t.Errorf("%s differs between attempts: %q, %q", h, k0, k1)
 					}
 				}
 			}
@@ -216,13 +232,13 @@ func TestRetryAfter(t *testing.T) {
 	}{
 		{"seconds", func() string { return "3" }, zero, nil, 0, 3 * time.Second},
 		{"seconds with spaces", func() string { return " 7 " }, zero, nil, 0, 7 * time.Second},
-		{"zero", func() string { return "0" }, zero, nil, 0, 0},
+		{"zero raised to the base", func() string { return "0" }, zero, nil, 0, base},
 		{"spread 10%", func() string { return "5" }, maxJitter, nil, 0, 5500 * time.Millisecond},
 		{"spread at most 1s", func() string { return "20" }, maxJitter, nil, 0, 21 * time.Second},
 		{"IMF-fixdate", date(5*time.Second, http.TimeFormat), zero, nil, 0, 5 * time.Second},
 		{"RFC 850", date(6*time.Second, time.RFC850), zero, nil, 0, 6 * time.Second},
 		{"ANSI C", date(8*time.Second, time.ANSIC), zero, nil, 0, 8 * time.Second},
-		{"date in the past", date(-time.Hour, http.TimeFormat), maxJitter, nil, 0, 0},
+		{"date in the past raised to the base", date(-time.Hour, http.TimeFormat), maxJitter, nil, 0, base},
 		{"negative ignored", func() string { return "-5" }, zero, nil, 0, base},
 		{"fraction ignored", func() string { return "1.5" }, zero, nil, 0, base},
 		{"garbage ignored", func() string { return "soon" }, zero, nil, 0, base},
@@ -457,7 +473,7 @@ func TestRequestUnchanged(t *testing.T) {
 	for _, method := range []string{"GET", "POST", "PUT"} {
 		t.Run(method, func(t *testing.T) {
 			s := &rtScript{steps: []rtStep{{status: 503}, {err: errReset}, {status: 200}}}
-			tr := New(s, WithBackoff(0, 0), WithAttemptHeader("X-Attempt"))
+			tr := New(s, WithBackoff(0, 0), WithAttemptHeader("X-Attempt"), WithKeyHonoringHosts("API.test"))
 			body := newTrackedBody("payload")
 			req := newRequest(t, context.Background(), method, "http://api.test/v1/posts?token=secret", body)
 			req.Header.Set("Authorization", "Bearer t")
@@ -488,7 +504,7 @@ func TestRequestUnchanged(t *testing.T) {
 				if c.header.Get("Authorization") != "Bearer t" || len(c.header["Accept"]) != 2 {
 					t.Errorf("attempt %d: caller's headers not sent: %v", i+1, c.header)
 				}
-				if (method == "POST") != (c.header.Get("Idempotency-Key") != "") {
+				if (method == "POST") != (c.header.Get("Idempotency-Key") != "") { // canonical: the host honors keys
 					t.Errorf("attempt %d: Idempotency-Key = %q", i+1, c.header.Get("Idempotency-Key"))
 				}
 			}
@@ -1015,7 +1031,7 @@ func TestConcurrentCallsShareATransport(t *testing.T) {
 	})
 	var observed atomic.Int64
 	client := loopbackClient(t, WithBackoff(time.Millisecond, 2*time.Millisecond),
-		WithObserver(func(Attempt) { observed.Add(1) }))
+		WithObserver(func(Attempt) { observed.Add(1) }), WithKeyHonoringHosts(strings.TrimPrefix(srv.URL, "http://")))
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
 	for i := range 100 {
@@ -1076,4 +1092,61 @@ func TestGiveUpAfterHeldResponse(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNoHotLoop: a server that answers Retry-After: 0 (or a date past) to
+// 64 goroutines at once gets each call's attempts no closer than the
+// backoff's base.
+func TestNoHotLoop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{status: 503, header: http.Header{"Retry-After": {"0"}}}}}
+		// Every call fails every attempt on purpose: no retry budget, which
+		// would stop the retries this test counts.
+		tr := New(s, WithBackoff(100*time.Millisecond, time.Second), WithoutRateLimit(), WithoutBreaker(), WithoutRetryBudget())
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, _ := tr.RoundTrip(newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				if resp != nil {
+					resp.Body.Close()
+				}
+			}()
+		}
+		time.Sleep(400 * time.Millisecond)
+		if n := s.numCalls(); n > 64*5 {
+			t.Errorf("%d attempts in 400ms, want at most 5 per call (one per 100ms)", n)
+		}
+		wg.Wait()
+		if n := s.numCalls(); n != 64*6 {
+			t.Errorf("%d attempts in all, want 6 per call", n)
+		}
+	})
+}
+
+// TestMaxRetriesMaxInt: WithMaxRetries(math.MaxInt) does not overflow to a
+// single attempt.
+func TestMaxRetriesMaxInt(t *testing.T) {
+	s := &rtScript{steps: []rtStep{{status: 503}, {status: 503}, {status: 200}}}
+	resp, err := roundTrip(t, New(s, WithBackoff(0, 0), WithMaxRetries(math.MaxInt)), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+	if err != nil || resp.StatusCode != 200 || s.numCalls() != 3 {
+		t.Fatalf("RoundTrip = %v, %v after %d attempts; want 200 after 3", resp, err, s.numCalls())
+	}
+	resp.Body.Close()
+}
+
+func TestWithBackoffRejectsCapBelowBase(t *testing.T) {
+	for _, tc := range []struct{ base, max time.Duration }{{time.Second, 0}, {time.Second, time.Millisecond}} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "below base") {
+					t.Errorf("WithBackoff(%v, %v): panic %v, want one saying maxDelay is below base", tc.base, tc.max, r)
+				}
+			}()
+			WithBackoff(tc.base, tc.max)
+		}()
+	}
+	WithBackoff(0, 0)                     // no wait at all: allowed
+	WithBackoff(time.Second, time.Second) // a constant wait: allowed
 }

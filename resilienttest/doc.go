@@ -9,16 +9,21 @@
 // from a seed (WithFaults): 5xx envelopes with the catalogs' codes, 429
 // with Retry-After, connections dropped before or after the request is
 // processed, slow answers, malformed and HTML error bodies, huge error
-// bodies. It emulates a quota with the rate-limit headers of every common
-// format (WithQuota), on a clock that can run faster than real time, and
-// dedupes writes by idempotency key. Its counters (Stats) tell a test what
-// the server saw: attempts per route, connections, stored writes, would-be
-// duplicates, replays, 429s sent.
+// bodies. It emulates a quota, fixed or rolling, with the rate-limit
+// headers of every common format (WithQuota), on a clock that can run
+// faster than real time, and dedupes writes by idempotency key. Its
+// counters (Stats) tell a test what the server saw: attempts per route,
+// connections, stored writes, would-be duplicates, replays, 429s sent.
 //
 // NewServer listens on a loopback port, like httptest.NewServer.
 // NewPipeServer serves in-memory connections instead, for tests that run
 // in a testing/synctest bubble: there, slow answers, quota windows and a
-// client's waits all run in fake time.
+// client's waits all run in fake time. WithTLS makes either speak HTTPS
+// and HTTP/2, with a certificate its Transport trusts.
+//
+// WithHandler puts the same faults, scripts, latency and quota in front of
+// an http.Handler of the caller's own, in place of the three APIs: a
+// client of any API can be tested against a bad day of it.
 //
 // The package uses the standard library only.
 //
@@ -29,6 +34,8 @@
 //  1. It is counted (Stats.Requests, and Stats.Attempts of its route).
 //  2. Its step is chosen: the route's next scripted step while the script
 //     lasts, else a random fault if WithFaults is set, else a normal answer.
+//     A write the API will process (see 5) is then read, and holds its
+//     idempotency key in flight (see Idempotency).
 //  3. It waits WithLatency, plus the delay of a Slow step.
 //  4. DropBefore closes the connection there. An error step (Respond with a
 //     status of 300 or more, RateLimited, HTML, Malformed, Huge) is
@@ -55,6 +62,16 @@
 //     answer (status, Content-Type, Location, body) is stored under the key
 //     with a SHA-256 hash of the request body. Stats.StoredWrites counts
 //     it.
+//   - A write whose key another attempt holds in flight (read, and not
+//     yet answered: during its latency, a Slow step, or its processing)
+//     is refused with a 409 and the dialect's conflict code, as the IETF
+//     Idempotency-Key draft says: Aidelly PUBLIC_API_IDEMPOTENCY_CONFLICT,
+//     Altyaa conflict, Postato CONFLICT, with a message saying the key is
+//     still being processed. Nothing is stored or replayed;
+//     Stats.InFlightConflicts counts it. A key is held only by an attempt
+//     the API will process: not by one dropped or answered in front of it
+//     (DropBefore, error steps), and no longer once the client has gone
+//     away from a Slow step, which then ends.
 //   - A write with a stored key and the same body is not processed again:
 //     the stored answer is replayed byte for byte, with the header
 //     Idempotent-Replayed: true and a new X-Request-Id where the dialect
@@ -81,6 +98,9 @@
 // A replay is not a duplicate. A test that sends two equal writes on
 // purpose must make their bodies differ, for example by an index in the
 // payload.
+//
+// WithIgnoreIdempotencyKeys turns all of this off, as most APIs do: every
+// write is processed and stored anew, whatever its key.
 //
 // The store keeps every key and body hash for the life of the server
 // (Reset does not clear it): its memory grows with the writes.

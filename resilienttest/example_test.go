@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/resilienthttp/resilient"
@@ -49,8 +50,8 @@ func ExampleNewServer() {
 
 // A resilient client survives 30% of faulty attempts (5xx, 429, and
 // connections dropped before and after the post was stored) without
-// creating a single duplicate: its idempotency keys turn the retries of
-// lost answers into replays.
+// creating a single duplicate: the idempotency keys, which this API
+// honors, turn the retries of lost answers into replays.
 func ExampleWithFaults() {
 	srv := resilienttest.NewServer(resilienttest.Postato, resilienttest.WithFaults(resilienttest.Faults{
 		Seed:        1,
@@ -65,7 +66,10 @@ func ExampleWithFaults() {
 	created := 0
 	for i := range 50 {
 		body := fmt.Sprintf(`{"content":"post %d"}`, i) // distinct posts
-		resp, err := client.Post(srv.URL+"/v1/posts", "application/json", strings.NewReader(body))
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/posts", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("post-%d", i)) // the API dedupes by it
+		resp, err := client.Do(req)
 		if err != nil {
 			fmt.Println(err)
 			continue
@@ -136,4 +140,61 @@ func ExampleNewPipeServer() {
 	fmt.Println(srv.URL, resp.StatusCode, string(body))
 	// Output:
 	// http://postato.test 404 {"error":"not_found","message":"Resource doesn't exist"}
+}
+
+// Faults in front of an API of your own: the first two attempts to create
+// a charge are answered in front of the handler (a 503, then a proxy's
+// 502 page), the third reaches it. A resilient client, sending the key
+// the API deduplicates by, gets the charge; the handler ran once.
+func ExampleWithHandler() {
+	var charges atomic.Int32
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := charges.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"id":"ch_%d"}`, n)
+	})
+	srv := resilienttest.NewServer(resilienttest.Altyaa, resilienttest.WithHandler(api),
+		resilienttest.WithScript("POST /v1/charges", resilienttest.Respond(503), resilienttest.HTML(502)))
+	defer srv.Close()
+	client := &http.Client{Transport: resilient.New(srv.Transport(), resilient.WithBackoff(time.Millisecond, 10*time.Millisecond))}
+
+	req, _ := http.NewRequest("POST", srv.URL+"/v1/charges", strings.NewReader(`{"amount":4200}`))
+	req.Header.Set("Idempotency-Key", "charge-42")
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	st := srv.Stats()
+	fmt.Println(resp.StatusCode, string(body))
+	fmt.Println("attempts:", st.Attempts["POST /v1/charges"], "injected:", st.Injected, "handler calls:", charges.Load())
+	// Output:
+	// 201 {"id":"ch_1"}
+	// attempts: 3 injected: 2 handler calls: 1
+}
+
+// A server over TLS speaks HTTP/2: its Transport trusts its certificate
+// and negotiates h2, under a resilient client as under a plain one.
+func ExampleWithTLS() {
+	srv := resilienttest.NewServer(resilienttest.Aidelly, resilienttest.WithTLS(),
+		resilienttest.WithScript(resilienttest.RouteListPosts, resilienttest.Respond(503)))
+	defer srv.Close()
+	client := &http.Client{Transport: resilient.New(srv.Transport(), resilient.WithBackoff(time.Millisecond, 10*time.Millisecond))}
+
+	resp, err := client.Get(srv.URL + "/v1/posts")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	st := srv.Stats()
+	fmt.Println(strings.HasPrefix(srv.URL, "https://"), resp.Proto, resp.StatusCode)
+	fmt.Println("attempts:", st.Requests, "connections:", st.Connections)
+	// Output:
+	// true HTTP/2.0 200
+	// attempts: 2 connections: 1
 }

@@ -29,6 +29,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // fault or normal), waits, then drops the connection, answers in front of
 // the API, or processes the request.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.handler != nil {
+		s.serveWrapped(w, r)
+		return
+	}
 	route, id, found, allow := match(r.Method, r.URL.Path)
 	key := idempotencyKey(r.Header)
 
@@ -41,15 +45,35 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handlers.Add(1)
 	defer s.handlers.Done()
 	s.stats.Requests++
-	var step Step
+	var (
+		step  Step
+		owner bool // this attempt holds its key in flight
+	)
 	if route != "" {
 		if s.stats.Attempts == nil {
 			s.stats.Attempts = make(map[string]int)
 		}
 		s.stats.Attempts[route]++
 		step = s.nextStepLocked(route, key)
+		if isWriteRoute(route) && key != "" && !s.ignoreKeys && step.kind != stepDropBefore && !step.answersAtOnce() {
+			owner = s.store.claim(route, key)
+		}
 	}
 	s.mu.Unlock()
+
+	// A write the API will process is read first, as a server reads a
+	// request before its slow work: net/http then watches the connection,
+	// and the request's context ends if the client goes away during the
+	// wait.
+	var raw []byte
+	if isWriteRoute(route) && step.kind != stepDropBefore && !step.answersAtOnce() {
+		var err error
+		if raw, err = io.ReadAll(io.LimitReader(r.Body, maxBody+1)); err != nil {
+			s.releaseKey(owner, route, key)
+			drop(w) // the client is gone
+			return
+		}
+	}
 
 	delay := s.latency
 	if step.kind == stepSlow {
@@ -58,6 +82,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.wait(r.Context(), delay) {
 		// The client left or the server is closing: close the connection
 		// rather than let net/http answer an empty 200.
+		s.releaseKey(owner, route, key)
 		drop(w)
 		return
 	}
@@ -80,10 +105,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.inject(w, r, route, step)
 	default:
 		failAfter := step.kind == stepServerAfter
-		status, body, ok := s.process(w.Header(), r, route, id, key, step.kind == stepDropAfter, failAfter)
+		status, body := s.process(w.Header(), r, route, id, key, raw, owner, step.kind == stepDropAfter, failAfter)
 		switch {
-		case !ok:
-			drop(w) // the request body could not be read: the client is gone
 		case step.kind == stepDropAfter:
 			drop(w)
 		case failAfter && status < 300:
@@ -113,15 +136,25 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, status int, body
 
 // errorEnvelope sets the headers of an error answer on h and returns its
 // body: the dialect's envelope with code ("" for the dialect's code of
-// status on route), a new request id and details (raw JSON, nil for none).
+// status on route) and its message, a new request id and details (raw
+// JSON, nil for none).
 func (s *Server) errorEnvelope(h http.Header, route string, status int, code string, details json.RawMessage) []byte {
+	return s.errorEnvelopeMsg(h, route, status, code, "", details)
+}
+
+// errorEnvelopeMsg is errorEnvelope with a message of its own ("" for the
+// code's).
+func (s *Server) errorEnvelopeMsg(h http.Header, route string, status int, code, msg string, details json.RawMessage) []byte {
 	if code == "" {
 		code = s.dialect.ErrorCode(route, status)
+	}
+	if msg == "" {
+		msg = s.dialect.message(code, status)
 	}
 	id := newRequestID()
 	s.dialect.setRequestID(h, id)
 	h.Set("Content-Type", "application/json")
-	return s.dialect.errorBody(code, s.dialect.message(code, status), details, id)
+	return s.dialect.errorBody(code, msg, details, id)
 }
 
 // successEnvelope sets the headers of a success on h and returns its body.
@@ -179,25 +212,21 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, route string, st
 	}
 }
 
-// process is the API itself: it reads the request, counts it against the
-// quota, and answers route through the idempotency store. It sets the
-// answer's headers on h and returns its status and body; ok is false when
-// the request's body could not be read. With dropped, the answer will not
-// be sent: it is counted as a drop. With failAfter, a success will be
-// replaced by a server error, which counts it.
-func (s *Server) process(h http.Header, r *http.Request, route, id, key string, dropped, failAfter bool) (status int, body []byte, ok bool) {
+// process is the API itself: it counts the request against the quota and
+// answers route through the idempotency store; raw is the body of a write
+// (up to maxBody+1 bytes). It sets the answer's headers on h and returns
+// its status and body. owner says that the attempt holds its key in
+// flight: process releases it once the answer is decided, before it is
+// sent. With dropped, the answer will not be sent: it is counted as a
+// drop. With failAfter, a success will be replaced by a server error,
+// which counts it.
+func (s *Server) process(h http.Header, r *http.Request, route, id, key string, raw []byte, owner, dropped, failAfter bool) (status int, body []byte) {
 	var (
-		raw     []byte
 		obj     map[string]json.RawMessage
 		objOK   bool
 		tooLong bool
 	)
 	if isWriteRoute(route) {
-		var err error
-		raw, err = io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-		if err != nil {
-			return 0, nil, false
-		}
 		tooLong = len(raw) > maxBody
 		if len(raw) == 0 && route == RouteUploadURL {
 			objOK = true
@@ -210,6 +239,9 @@ func (s *Server) process(h http.Header, r *http.Request, route, id, key string, 
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if owner {
+		defer s.store.release(route, key)
+	}
 	defer func() {
 		switch {
 		case dropped:
@@ -231,45 +263,53 @@ func (s *Server) process(h http.Header, r *http.Request, route, id, key string, 
 		s.quota.setHeaders(h, c, rem, reset, now)
 		if !allowed {
 			h.Set("Retry-After", retryAfter(reset, now))
-			return http.StatusTooManyRequests, s.errorEnvelope(h, route, http.StatusTooManyRequests, "", nil), true
+			return http.StatusTooManyRequests, s.errorEnvelope(h, route, http.StatusTooManyRequests, "", nil)
 		}
 	}
 
 	switch route {
 	case RouteCreatePost, RouteUploadURL:
-		return s.writeLocked(h, route, key, sum, obj, objOK, tooLong)
+		return s.writeLocked(h, route, key, owner, sum, obj, objOK, tooLong)
 	case RouteListPosts:
 		limit, valid := listLimit(r)
 		if !valid {
-			return http.StatusBadRequest, s.errorEnvelope(h, route, http.StatusBadRequest, "", nil), true
+			return http.StatusBadRequest, s.errorEnvelope(h, route, http.StatusBadRequest, "", nil)
 		}
-		return http.StatusOK, s.successEnvelope(h, s.api.list(s.dialect, limit)), true
+		return http.StatusOK, s.successEnvelope(h, s.api.list(s.dialect, limit))
 	case RouteGetPost:
 		data, found := s.api.get(id)
 		if !found {
-			return http.StatusNotFound, s.errorEnvelope(h, route, http.StatusNotFound, "", nil), true
+			return http.StatusNotFound, s.errorEnvelope(h, route, http.StatusNotFound, "", nil)
 		}
-		return http.StatusOK, s.successEnvelope(h, data), true
+		return http.StatusOK, s.successEnvelope(h, data)
 	default: // RouteUsage
 		data := s.api.usage(s.stats.Requests, s.quota, rem, reset)
-		return http.StatusOK, s.successEnvelope(h, data), true
+		return http.StatusOK, s.successEnvelope(h, data)
 	}
 }
 
-// writeLocked answers a write through the idempotency store.
-func (s *Server) writeLocked(h http.Header, route, key string, sum [sha256.Size]byte, obj map[string]json.RawMessage, objOK, tooLong bool) (int, []byte, bool) {
+// writeLocked answers a write through the idempotency store. owner says
+// that the attempt holds its key in flight.
+func (s *Server) writeLocked(h http.Header, route, key string, owner bool, sum [sha256.Size]byte, obj map[string]json.RawMessage, objOK, tooLong bool) (int, []byte) {
 	if key == "" && s.requireKey {
 		s.stats.KeyRequired++
-		return http.StatusBadRequest, s.errorEnvelope(h, route, http.StatusBadRequest, s.dialect.keyRequired(), s.dialect.keyRequiredDetails()), true
+		return http.StatusBadRequest, s.errorEnvelope(h, route, http.StatusBadRequest, s.dialect.keyRequired(), s.dialect.keyRequiredDetails())
 	}
 	if s.ignoreKeys {
 		key = "" // every write is new: no replay, no conflict
+	}
+	if key != "" && !owner && s.store.busy(route, key) {
+		// Another attempt with the key is still being processed: neither
+		// a replay (there is nothing to replay yet) nor a second write.
+		s.stats.InFlightConflicts++
+		status := http.StatusConflict
+		return status, s.errorEnvelopeMsg(h, route, status, "", msgInFlight, nil)
 	}
 	if sw := s.store.lookup(route, key); sw != nil {
 		if sw.sum != sum {
 			s.stats.Conflicts++
 			status, code := s.dialect.conflict()
-			return status, s.errorEnvelope(h, route, status, code, nil), true
+			return status, s.errorEnvelope(h, route, status, code, nil)
 		}
 		s.stats.Replays++
 		s.dialect.setRequestID(h, newRequestID())
@@ -278,15 +318,15 @@ func (s *Server) writeLocked(h http.Header, route, key string, sum [sha256.Size]
 			h.Set("Location", sw.location)
 		}
 		h.Set("Idempotent-Replayed", "true")
-		return sw.status, sw.body, true
+		return sw.status, sw.body
 	}
 	if tooLong {
 		status := http.StatusRequestEntityTooLarge
-		return status, s.errorEnvelope(h, route, status, "", nil), true
+		return status, s.errorEnvelope(h, route, status, "", nil)
 	}
 	if !objOK {
 		status := http.StatusBadRequest
-		return status, s.errorEnvelope(h, route, status, "", s.dialect.invalidBodyDetails()), true
+		return status, s.errorEnvelope(h, route, status, "", s.dialect.invalidBodyDetails())
 	}
 
 	sw := &storedWrite{sum: sum, contentType: "application/json"}
@@ -303,5 +343,5 @@ func (s *Server) writeLocked(h http.Header, route, key string, sum [sha256.Size]
 	if s.store.save(route, key, sw) {
 		s.stats.Duplicates++
 	}
-	return sw.status, sw.body, true
+	return sw.status, sw.body
 }

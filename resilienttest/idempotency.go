@@ -8,9 +8,14 @@ import (
 // store is a Server's idempotency store (see the package documentation).
 // The Server's mutex guards it.
 type store struct {
-	byKey  map[storeKey]*storedWrite
-	hashes map[bodyHash]int // stored writes per route and body hash
+	byKey    map[storeKey]*storedWrite
+	hashes   map[bodyHash]int      // stored writes per route and body hash
+	inFlight map[storeKey]struct{} // keys of the writes being processed
 }
+
+// msgInFlight is the message of the 409 answered to a write whose key is
+// still in flight.
+const msgInFlight = "A request with this Idempotency-Key is still being processed; retry later"
 
 type storeKey struct{ route, key string }
 
@@ -50,6 +55,40 @@ func (s *store) save(route, key string, w *storedWrite) (duplicate bool) {
 		s.byKey[storeKey{route, key}] = w
 	}
 	return duplicate
+}
+
+// claim marks the key of a write on route as in flight and reports
+// whether the caller now holds it: false if another write holds it.
+func (s *store) claim(route, key string) bool {
+	k := storeKey{route, key}
+	if _, held := s.inFlight[k]; held {
+		return false
+	}
+	if s.inFlight == nil {
+		s.inFlight = make(map[storeKey]struct{})
+	}
+	s.inFlight[k] = struct{}{}
+	return true
+}
+
+// busy reports whether a write with key on route is in flight.
+func (s *store) busy(route, key string) bool {
+	_, held := s.inFlight[storeKey{route, key}]
+	return held
+}
+
+// release ends the flight of the key of a write on route.
+func (s *store) release(route, key string) { delete(s.inFlight, storeKey{route, key}) }
+
+// releaseKey releases, under the Server's lock, the key an attempt holds
+// in flight (if owner).
+func (s *Server) releaseKey(owner bool, route, key string) {
+	if !owner {
+		return
+	}
+	s.mu.Lock()
+	s.store.release(route, key)
+	s.mu.Unlock()
 }
 
 // idempotencyKey returns the request's key: Idempotency-Key, else

@@ -2,10 +2,13 @@ package resilienttest
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 func TestReplayAndConflict(t *testing.T) {
@@ -142,4 +145,102 @@ func TestIgnoreIdempotencyKeys(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKeyInFlight proves the IETF Idempotency-Key draft's rule: a write
+// whose key is still being processed (here during a Slow step) gets a 409
+// with the dialect's conflict envelope, neither a replay nor a second
+// write; once the first is answered, the key replays.
+func TestKeyInFlight(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := NewPipeServer(d, WithScript(RouteCreatePost, Slow(10*time.Second)))
+				defer s.Close()
+				const body = `{"content":"a"}`
+				start := time.Now()
+				firstc := make(chan result)
+				go func() { firstc <- send(t, s, "POST", "/v1/posts", body, "k") }()
+				synctest.Wait() // the first is in its Slow step, holding the key
+				time.Sleep(time.Second)
+
+				second := send(t, s, "POST", "/v1/posts", body, "k")
+				mustStatus(t, second, http.StatusConflict)
+				e := parseError(t, d, second)
+				if e.code != d.ErrorCode(RouteCreatePost, http.StatusConflict) || !strings.Contains(e.message, "still being processed") {
+					t.Errorf("in-flight conflict: code %q, message %q", e.code, e.message)
+				}
+				if second.header.Get("Idempotent-Replayed") != "" {
+					t.Error("the 409 is marked Idempotent-Replayed")
+				}
+				if got := time.Since(start); got != time.Second {
+					t.Errorf("the 409 came at %v, want at once (1s)", got)
+				}
+				// Another key is not held up.
+				mustStatus(t, send(t, s, "POST", "/v1/posts", `{"content":"b"}`, "other"), 201)
+
+				first := <-firstc
+				mustStatus(t, first, 201)
+				if got := time.Since(start); got != 10*time.Second {
+					t.Errorf("the first answered at %v, want 10s", got)
+				}
+				third := send(t, s, "POST", "/v1/posts", body, "k")
+				mustStatus(t, third, 201)
+				if third.header.Get("Idempotent-Replayed") != "true" || third.header.Get("Location") != first.header.Get("Location") {
+					t.Errorf("after the first: %d %s, want its replay", third.status, third.body)
+				}
+				st := s.Stats()
+				if st.StoredWrites != 2 || st.InFlightConflicts != 1 || st.Replays != 1 || st.Conflicts != 0 || st.Duplicates != 0 {
+					t.Errorf("StoredWrites, InFlightConflicts, Replays, Conflicts, Duplicates = %d, %d, %d, %d, %d; want 2, 1, 1, 0, 0",
+						st.StoredWrites, st.InFlightConflicts, st.Replays, st.Conflicts, st.Duplicates)
+				}
+			})
+		})
+	}
+}
+
+// TestKeyInFlightReleased proves that a key is held only while its write is
+// processed: a client that leaves during a Slow step frees it (the server
+// stops and stores nothing), an answer injected in front of the API never
+// holds it, and a server ignoring keys never refuses one.
+func TestKeyInFlightReleased(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewPipeServer(Postato, WithScript(RouteCreatePost, Slow(time.Minute)))
+		defer s.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "POST", s.URL+"/v1/posts", strings.NewReader(`{"content":"a"}`))
+		req.Header.Set("Idempotency-Key", "k")
+		if resp, err := s.Client().Do(req); err == nil {
+			resp.Body.Close()
+			t.Fatalf("status %d, want the client's timeout", resp.StatusCode)
+		}
+		synctest.Wait()
+		mustStatus(t, send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k"), 201)
+		if st := s.Stats(); st.StoredWrites != 1 || st.InFlightConflicts != 0 || st.Dropped != 0 {
+			t.Errorf("StoredWrites, InFlightConflicts, Dropped = %d, %d, %d; want 1, 0, 0", st.StoredWrites, st.InFlightConflicts, st.Dropped)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		// An injected 503 that takes a second (WithLatency) holds nothing.
+		s := NewPipeServer(Aidelly, WithLatency(time.Second), WithScript(RouteCreatePost, Respond(503)))
+		defer s.Close()
+		firstc := make(chan result)
+		go func() { firstc <- send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k") }()
+		synctest.Wait()
+		mustStatus(t, send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k"), 201)
+		mustStatus(t, <-firstc, 503)
+	})
+	synctest.Test(t, func(t *testing.T) {
+		s := NewPipeServer(Altyaa, WithIgnoreIdempotencyKeys(true), WithScript(RouteCreatePost, Slow(10*time.Second)))
+		defer s.Close()
+		firstc := make(chan result)
+		go func() { firstc <- send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k") }()
+		synctest.Wait()
+		mustStatus(t, send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k"), 201)
+		mustStatus(t, <-firstc, 201)
+		if st := s.Stats(); st.StoredWrites != 2 || st.Duplicates != 1 || st.InFlightConflicts != 0 {
+			t.Errorf("StoredWrites, Duplicates, InFlightConflicts = %d, %d, %d; want 2, 1, 0", st.StoredWrites, st.Duplicates, st.InFlightConflicts)
+		}
+	})
 }

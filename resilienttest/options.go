@@ -2,6 +2,8 @@ package resilienttest
 
 import (
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 )
 
@@ -19,6 +21,8 @@ type config struct {
 	requireKey *bool // nil: the dialect's default
 	ignoreKeys bool
 	latency    time.Duration
+	handler    http.Handler // WithHandler
+	tls        bool         // WithTLS
 }
 
 // WithScript scripts the first attempts of route (one of Routes): the
@@ -30,9 +34,15 @@ type config struct {
 //		resilienttest.Respond(503), resilienttest.Respond(503), resilienttest.Respond(201))
 //
 // Attempts are numbered in the order the server reads them, whatever their
-// idempotency key. It panics on an unknown route.
+// idempotency key.
+//
+// On a server WithHandler, route is a request's method and path, such as
+// "POST /v1/charges" (see WithHandler). WithScript panics if route is not
+// a method, a space and a path starting with "/"; NewServer and
+// NewPipeServer panic if it is not one of Routes on a server of the
+// dialect's own API.
 func WithScript(route string, steps ...Step) Option {
-	checkRoute("WithScript", route)
+	checkRouteForm("WithScript", route)
 	steps = append([]Step(nil), steps...)
 	return func(c *config) {
 		if c.scripts == nil {
@@ -85,8 +95,74 @@ func WithLatency(d time.Duration) Option {
 	return func(c *config) { c.latency = d }
 }
 
+// WithHandler makes h the server's API, in place of the dialect's routes:
+// the faults, scripts, latency and quota of the other options are put in
+// front of a handler of the caller's own (a fake of the API a client
+// calls, or the real service's mux), and Stats counts what the server saw.
+// Each attempt is handled in this order:
+//
+//  1. It is counted (Stats.Requests, and Stats.Attempts of its route: its
+//     method and URL path, such as "POST /v1/charges", the query left out).
+//  2. Its step is chosen: the route's next scripted step (WithScript, with
+//     such a route), else a random fault (WithFaults), else a normal
+//     answer. Faults.FirstAttemptsOnly reads the request's Idempotency-Key
+//     (or X-Idempotency-Key) header.
+//  3. It waits WithLatency, plus the delay of a Slow step.
+//  4. DropBefore closes the connection there; an error step (Respond with
+//     a status of 300 or more, RateLimited, HTML, Malformed, Huge) is
+//     answered there, and h is not called.
+//  5. Otherwise the quota, if any, is counted (a 429 past it, h not
+//     called) and its headers are set; then h answers. DropAfter calls h
+//     and closes the connection instead of sending its answer;
+//     FailAfterStoring (or Faults.ServerErrorAfter) calls h and replaces
+//     an answer below 300 by a 500; Respond with a 2xx status replaces the
+//     status of an answer below 300.
+//
+// The server's dialect then shapes only what the server answers itself:
+// the error envelopes and request ids of injected answers and of 429s
+// past the quota, and the quota's default reset format. Pick the dialect
+// nearest the API's own; Altyaa's {"error":{"code":…,"message":…}} is
+// the shape of many JSON APIs. The idempotency store is h's business: a
+// server WithHandler stores nothing, and WithRequireIdempotencyKey and
+// WithIgnoreIdempotencyKeys do not apply; Stats.StoredWrites,
+// Duplicates, Replays, Conflicts, InFlightConflicts and KeyRequired stay
+// zero. Stats.ServerErrors and RateLimited count h's own 5xx and 429
+// answers as well as the injected ones.
+//
+// The Server is itself an http.Handler: to serve it from an
+// httptest.Server or a mux of the test's own, pass it there (its own
+// listener then goes unused). It panics if h is nil.
+func WithHandler(h http.Handler) Option {
+	if h == nil {
+		panic("resilienttest: WithHandler: nil handler")
+	}
+	return func(c *config) { c.handler = h }
+}
+
+// WithTLS makes the server speak HTTPS, HTTP/2 included, with a
+// self-signed certificate made for it: its URL starts with https://, its
+// Transport and Client trust the certificate (and only it) and negotiate
+// HTTP/2 by ALPN, falling back to HTTP/1.1 for a client that does not
+// offer it. Certificate returns the certificate, for a client of the
+// test's own. It works with NewServer and NewPipeServer alike.
+//
+// Over HTTP/2, DropBefore and DropAfter reset the request's stream
+// (RST_STREAM) instead of closing the connection, which the other
+// requests on it share.
+func WithTLS() Option {
+	return func(c *config) { c.tls = true }
+}
+
 func checkRoute(fn, route string) {
 	if !isRoute(route) {
 		panic(fmt.Sprintf("resilienttest: %s: unknown route %q", fn, route))
+	}
+}
+
+// checkRouteForm panics unless route is a method, a space and a path.
+func checkRouteForm(fn, route string) {
+	method, path, ok := strings.Cut(route, " ")
+	if !ok || method == "" || !strings.HasPrefix(path, "/") || strings.ContainsAny(method, "/ \t") || strings.ContainsAny(path, " \t?") {
+		panic(fmt.Sprintf("resilienttest: %s: route %q is not a method and a path, such as \"POST /v1/posts\"", fn, route))
 	}
 }

@@ -60,15 +60,48 @@ func (f ResetFormat) String() string {
 	return "ResetFormat(" + strconv.Itoa(int(f)) + ")"
 }
 
+// WindowKind is how a Server's quota counts requests in time.
+type WindowKind int
+
+// The window kinds.
+const (
+	// DefaultWindow is the dialect's own: RollingWindow for Aidelly,
+	// whose quota is a rolling minute, FixedWindow for Altyaa and
+	// Postato.
+	DefaultWindow WindowKind = iota
+	// FixedWindow counts requests in windows that follow one another from
+	// the Server's start: each allows Limit requests, and the reset is the
+	// end of the current window, when the whole quota comes back.
+	FixedWindow
+	// RollingWindow counts the requests of the last Window: a request is
+	// allowed while fewer than Limit were counted in the Window before it,
+	// and each counted request frees its slot Window after it was counted.
+	// The reset is when the next slot frees, the oldest counted request's
+	// time plus Window (now, when none is counted).
+	RollingWindow
+)
+
+// String returns the kind's name, e.g. "RollingWindow".
+func (k WindowKind) String() string {
+	switch k {
+	case DefaultWindow:
+		return "DefaultWindow"
+	case FixedWindow:
+		return "FixedWindow"
+	case RollingWindow:
+		return "RollingWindow"
+	}
+	return "WindowKind(" + strconv.Itoa(int(k)) + ")"
+}
+
 // Quota is the rate limit a Server emulates, set with WithQuota.
 //
-// The quota is a fixed window: windows of Window/TimeScale follow one
-// another from the Server's start, and each allows Limit requests (per
-// class with PerClass). Every response carries the rate-limit headers of
-// the request's class; a request past the quota is answered 429 with the
-// dialect's rate-limited envelope and Retry-After, the seconds until the
-// window ends, rounded up. (Aidelly's real window is rolling; a fixed one
-// gives exact, predictable headers.)
+// The quota allows Limit requests (per class with PerClass) in a window of
+// Window/TimeScale, fixed or rolling (see WindowKind). Every response
+// carries the rate-limit headers of the request's class: the limit, the
+// requests remaining, and the reset (see WindowKind); a request past the
+// quota is answered 429 with the dialect's rate-limited envelope and
+// Retry-After, the seconds until the reset, rounded up, at least 1.
 //
 // The quota counts the requests the API itself processes: those answered
 // normally, replays and conflicts included, and those a DropAfter step
@@ -88,6 +121,9 @@ type Quota struct {
 	PerClass bool
 	// ResetFormat is how the headers say when the window resets.
 	ResetFormat ResetFormat
+	// Kind is whether the window is fixed or rolling; the zero value,
+	// DefaultWindow, is the dialect's.
+	Kind WindowKind
 	// TimeScale speeds the clock of the quota up: with 60, a one-minute
 	// window lasts one second. The headers announce the scaled times (a
 	// reset one second away, a Retry-After of 1, a window of 1 second in
@@ -107,6 +143,9 @@ func (q *Quota) validate() {
 	if q.ResetFormat < DefaultResetFormat || q.ResetFormat > XRateLimitDash {
 		panic("resilienttest: WithQuota: unknown " + q.ResetFormat.String())
 	}
+	if q.Kind < DefaultWindow || q.Kind > RollingWindow {
+		panic("resilienttest: WithQuota: unknown " + q.Kind.String())
+	}
 }
 
 // Classes of the quota.
@@ -117,12 +156,21 @@ const (
 
 // quotaState is the state of the quota. The Server's mutex guards it.
 type quotaState struct {
-	q      Quota
-	format ResetFormat
-	window time.Duration // real length of a window
-	start  time.Time
-	idx    [2]int64 // the window each class's count belongs to
-	used   [2]int
+	q       Quota
+	format  ResetFormat
+	rolling bool
+	window  time.Duration // real length of a window
+	start   time.Time
+
+	// A fixed window:
+	idx  [2]int64 // the window each class's count belongs to
+	used [2]int
+
+	// A rolling window: the times of the requests counted in the last
+	// window, oldest first, per class (at most the class's limit), and the
+	// latest time read.
+	times [2][]time.Time
+	last  [2]time.Time
 }
 
 func newQuotaState(q Quota, d Dialect, start time.Time) *quotaState {
@@ -136,6 +184,7 @@ func newQuotaState(q Quota, d Dialect, start time.Time) *quotaState {
 		q.WriteLimit = q.Limit
 	}
 	s := &quotaState{q: q, format: q.ResetFormat, start: start}
+	s.rolling = q.Kind == RollingWindow || q.Kind == DefaultWindow && d == Aidelly
 	s.window = max(time.Duration(float64(q.Window)/q.TimeScale), time.Millisecond)
 	if s.format == DefaultResetFormat {
 		s.format = UnixSeconds
@@ -183,9 +232,45 @@ func (s *quotaState) roll(c int, now time.Time) time.Time {
 	return s.start.Add(time.Duration(idx+1) * s.window)
 }
 
-// take counts one request of class c at now. It returns the requests left
-// in the window, the window's end, and whether the request is allowed.
+// slide drops from the rolling window of class c the requests that left
+// it at now, and returns now, or the latest time read if now is earlier:
+// a time read before another request was counted never goes back.
+func (s *quotaState) slide(c int, now time.Time) time.Time {
+	if now.Before(s.last[c]) {
+		now = s.last[c]
+	}
+	s.last[c] = now
+	t := s.times[c]
+	i := 0
+	for i < len(t) && !t[i].Add(s.window).After(now) {
+		i++
+	}
+	s.times[c] = t[i:]
+	return now
+}
+
+// nextSlot returns when the next slot of the rolling window of class c
+// frees: the oldest counted request's time plus the window; now when none
+// is counted.
+func (s *quotaState) nextSlot(c int, now time.Time) time.Time {
+	if len(s.times[c]) == 0 {
+		return now
+	}
+	return s.times[c][0].Add(s.window)
+}
+
+// take counts one request of class c at now. It returns the requests left,
+// the reset (the window's end, or when the next slot of a rolling window
+// frees), and whether the request is allowed.
 func (s *quotaState) take(c int, now time.Time) (remaining int, reset time.Time, ok bool) {
+	if s.rolling {
+		now = s.slide(c, now)
+		if len(s.times[c]) >= s.limit(c) {
+			return 0, s.nextSlot(c, now), false
+		}
+		s.times[c] = append(s.times[c], now)
+		return s.limit(c) - len(s.times[c]), s.nextSlot(c, now), true
+	}
 	reset = s.roll(c, now)
 	if s.used[c] >= s.limit(c) {
 		return 0, reset, false
@@ -196,6 +281,10 @@ func (s *quotaState) take(c int, now time.Time) (remaining int, reset time.Time,
 
 // peek returns what take would without counting a request.
 func (s *quotaState) peek(c int, now time.Time) (remaining int, reset time.Time) {
+	if s.rolling {
+		now = s.slide(c, now)
+		return max(s.limit(c)-len(s.times[c]), 0), s.nextSlot(c, now)
+	}
 	reset = s.roll(c, now)
 	return max(s.limit(c)-s.used[c], 0), reset
 }

@@ -32,7 +32,7 @@ func TestQuotaResetFormats(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.d.String()+"/"+tt.format.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := NewPipeServer(tt.d, WithQuota(Quota{Limit: 3, Window: time.Minute, ResetFormat: tt.format}))
+				s := NewPipeServer(tt.d, WithQuota(Quota{Limit: 3, Window: time.Minute, ResetFormat: tt.format, Kind: FixedWindow}))
 				defer s.Close()
 				time.Sleep(10500 * time.Millisecond)
 				r := send(t, s, "GET", "/v1/posts", "", "")
@@ -47,13 +47,13 @@ func TestQuotaResetFormats(t *testing.T) {
 	}
 }
 
-// TestQuotaExceeded proves the 429 past the quota, its Retry-After, and the
-// next window.
+// TestQuotaExceeded proves the 429 past a fixed quota, its Retry-After,
+// and the next window.
 func TestQuotaExceeded(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := NewPipeServer(d, WithQuota(Quota{Limit: 2, Window: time.Minute, ResetFormat: DeltaSeconds}))
+				s := NewPipeServer(d, WithQuota(Quota{Limit: 2, Window: time.Minute, ResetFormat: DeltaSeconds, Kind: FixedWindow}))
 				defer s.Close()
 				mustStatus(t, send(t, s, "POST", "/v1/posts", `{"n":1}`, "k1"), 201)
 				time.Sleep(20*time.Second + time.Millisecond)
@@ -171,6 +171,125 @@ func TestQuotaInjected(t *testing.T) {
 func TestResetFormatString(t *testing.T) {
 	for f, want := range map[ResetFormat]string{UnixSeconds: "UnixSeconds", IETF: "IETF", XRateLimitDash: "XRateLimitDash", 42: "ResetFormat(42)"} {
 		if got := f.String(); got != want {
+			t.Errorf("String() = %q, want %q", got, want)
+		}
+	}
+}
+
+// TestQuotaRolling proves the rolling window, Aidelly's by default: each
+// counted request frees its slot a window after it was counted, and the
+// reset announces when the next slot frees.
+func TestQuotaRolling(t *testing.T) {
+	type probe struct {
+		at        time.Duration // fake time since the start
+		status    int
+		remaining string
+		reset     string // DeltaSeconds
+		retry     string // Retry-After of a 429
+	}
+	rolling := []probe{
+		{0, 200, "2", "60", ""},
+		{10 * time.Second, 200, "1", "50", ""},
+		{20 * time.Second, 200, "0", "40", ""},
+		{30 * time.Second, 429, "0", "30", "30"},
+		{60 * time.Second, 200, "0", "10", ""}, // the slot of 0s is free; 10s is next
+		{65 * time.Second, 429, "0", "5", "5"},
+		{70 * time.Second, 200, "0", "10", ""}, // 20s is next
+		{200 * time.Second, 200, "2", "60", ""},
+	}
+	fixed := []probe{
+		{0, 200, "2", "60", ""},
+		{10 * time.Second, 200, "1", "50", ""},
+		{20 * time.Second, 200, "0", "40", ""},
+		{30 * time.Second, 429, "0", "30", "30"},
+		{60 * time.Second, 200, "2", "60", ""}, // a new window: the whole quota
+		{65 * time.Second, 200, "1", "55", ""},
+	}
+	tests := []struct {
+		name   string
+		d      Dialect
+		kind   WindowKind
+		probes []probe
+	}{
+		{"aidelly default", Aidelly, DefaultWindow, rolling},
+		{"altyaa rolling", Altyaa, RollingWindow, rolling},
+		{"postato rolling", Postato, RollingWindow, rolling},
+		{"aidelly fixed", Aidelly, FixedWindow, fixed},
+		{"altyaa default", Altyaa, DefaultWindow, fixed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := NewPipeServer(tt.d, WithQuota(Quota{Limit: 3, Window: time.Minute, ResetFormat: DeltaSeconds, Kind: tt.kind}))
+				defer s.Close()
+				start := time.Now()
+				for _, p := range tt.probes {
+					time.Sleep(start.Add(p.at).Sub(time.Now()))
+					r := send(t, s, "GET", "/v1/posts", "", "")
+					mustStatus(t, r, p.status)
+					got := [3]string{r.header.Get("X-RateLimit-Remaining"), r.header.Get("X-RateLimit-Reset"), r.header.Get("Retry-After")}
+					if want := [3]string{p.remaining, p.reset, p.retry}; got != want {
+						t.Errorf("at %v: Remaining, Reset, Retry-After = %q, want %q", p.at, got, want)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestQuotaRollingTimeScale proves the rolling window on a sped-up clock,
+// per class, with the next slot's time in Unix milliseconds.
+func TestQuotaRollingTimeScale(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewPipeServer(Aidelly, WithQuota(Quota{Limit: 2, WriteLimit: 1, PerClass: true, Window: time.Minute, TimeScale: 60, ResetFormat: UnixMillis}))
+		defer s.Close()
+		ms := func(d time.Duration) string { return strconv.FormatInt(bubbleStart*1000+d.Milliseconds(), 10) }
+		check := func(r result, status int, remaining, reset string) {
+			t.Helper()
+			mustStatus(t, r, status)
+			if got := r.header.Get("X-RateLimit-Remaining") + " " + r.header.Get("X-RateLimit-Reset"); got != remaining+" "+reset {
+				t.Errorf("Remaining Reset = %q, want %q", got, remaining+" "+reset)
+			}
+		}
+		check(send(t, s, "GET", "/v1/posts", "", ""), 200, "1", ms(time.Second))
+		time.Sleep(300 * time.Millisecond)
+		check(send(t, s, "GET", "/v1/posts", "", ""), 200, "0", ms(time.Second))
+		check(send(t, s, "POST", "/v1/media/upload-url", "", "m1"), 200, "0", ms(1300*time.Millisecond)) // writes apart
+		time.Sleep(100 * time.Millisecond)
+		r := send(t, s, "GET", "/v1/posts", "", "")
+		check(r, 429, "0", ms(time.Second))
+		if got := r.header.Get("Retry-After"); got != "1" {
+			t.Errorf("Retry-After = %q, want 1 (600ms rounded up)", got)
+		}
+		time.Sleep(600 * time.Millisecond) // 1s: the first read's slot frees
+		check(send(t, s, "GET", "/v1/posts", "", ""), 200, "0", ms(1300*time.Millisecond))
+	})
+}
+
+// TestQuotaRollingOrder proves that a time read before another request was
+// counted does not go back: requests are counted in the order they take
+// the lock, never before the latest.
+func TestQuotaRollingOrder(t *testing.T) {
+	start := time.Unix(bubbleStart, 0)
+	q := newQuotaState(Quota{Limit: 2, Window: time.Minute, Kind: RollingWindow}, Altyaa, start)
+	at := func(d time.Duration) time.Time { return start.Add(d) }
+	if rem, _, ok := q.take(classRead, at(10*time.Second)); !ok || rem != 1 {
+		t.Fatalf("take at 10s = %d, %v; want 1, true", rem, ok)
+	}
+	if rem, reset, ok := q.take(classRead, at(5*time.Second)); !ok || rem != 0 || !reset.Equal(at(70*time.Second)) {
+		t.Fatalf("take at 5s (read late) = %d, %v, %v; want 0, 70s, true", rem, reset.Sub(start), ok)
+	}
+	if rem, reset := q.peek(classRead, at(69*time.Second)); rem != 0 || !reset.Equal(at(70*time.Second)) {
+		t.Fatalf("peek at 69s = %d, %v; want 0, 70s", rem, reset.Sub(start))
+	}
+	if rem, reset := q.peek(classRead, at(70*time.Second)); rem != 2 || !reset.Equal(at(70*time.Second)) {
+		t.Fatalf("peek at 70s = %d, %v; want 2 (both counted at 10s), 70s", rem, reset.Sub(start))
+	}
+}
+
+func TestWindowKindString(t *testing.T) {
+	for k, want := range map[WindowKind]string{DefaultWindow: "DefaultWindow", FixedWindow: "FixedWindow", RollingWindow: "RollingWindow", 9: "WindowKind(9)"} {
+		if got := k.String(); got != want {
 			t.Errorf("String() = %q, want %q", got, want)
 		}
 	}

@@ -2,6 +2,7 @@ package resilienttest
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -18,13 +19,16 @@ import (
 type Server struct {
 	// URL is the base URL of the server, without a trailing slash:
 	// http://127.0.0.1:port for NewServer, http://<dialect>.test for
-	// NewPipeServer.
+	// NewPipeServer; https:// instead WithTLS.
 	URL string
 
 	dialect    Dialect
 	requireKey bool
 	ignoreKeys bool // WithIgnoreIdempotencyKeys
 	latency    time.Duration
+	handler    http.Handler      // WithHandler: the API; nil for the dialect's own
+	useTLS     bool              // WithTLS
+	cert       *x509.Certificate // WithTLS
 
 	hs        *http.Server
 	ln        net.Listener
@@ -67,15 +71,16 @@ func NewServer(d Dialect, opts ...Option) *Server {
 		}
 	}
 	s.ln = ln
-	s.URL = "http://" + ln.Addr().String()
-	s.start((&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext)
+	s.start(ln.Addr().(*net.TCPAddr).IP.String(), ln.Addr().String(),
+		(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext)
 	return s
 }
 
 // NewPipeServer starts and returns a Server of dialect d that serves
 // in-memory connections (net.Pipe) instead of a port. Its URL is
-// http://<dialect>.test (e.g. http://aidelly.test); only its Transport (or
-// Client) reaches it. The caller should call Close when finished.
+// http://<dialect>.test (e.g. http://aidelly.test; https:// WithTLS);
+// only its Transport (or Client) reaches it. The caller should call Close
+// when finished.
 //
 // Created inside a testing/synctest bubble, everything it waits for runs
 // in the bubble's fake time: slow answers, latency, quota windows, and a
@@ -87,8 +92,7 @@ func NewPipeServer(d Dialect, opts ...Option) *Server {
 	host := d.String() + ".test"
 	pl := newPipeListener(host)
 	s.ln = pl
-	s.URL = "http://" + host
-	s.start(pl.dial)
+	s.start(host, host, pl.dial)
 	return s
 }
 
@@ -113,7 +117,11 @@ func newServer(d Dialect, opts []Option) *Server {
 	if cfg.requireKey != nil {
 		s.requireKey = *cfg.requireKey
 	}
+	s.handler, s.useTLS = cfg.handler, cfg.tls
 	for route, steps := range cfg.scripts {
+		if s.handler == nil {
+			checkRoute("WithScript", route)
+		}
 		s.setScriptLocked(route, steps)
 	}
 	if cfg.faults != nil {
@@ -125,8 +133,10 @@ func newServer(d Dialect, opts []Option) *Server {
 	return s
 }
 
-// start makes the Transport and Client on dial and starts serving.
-func (s *Server) start(dial func(ctx context.Context, network, addr string) (net.Conn, error)) {
+// start sets the URL to addr (host, or host and port), makes the
+// Transport and Client on dial, and starts serving; WithTLS, with a
+// certificate for host.
+func (s *Server) start(host, addr string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) {
 	s.transport = &http.Transport{
 		DialContext:         dial,
 		MaxIdleConns:        100,
@@ -138,8 +148,17 @@ func (s *Server) start(dial func(ctx context.Context, network, addr string) (net
 		Handler:   http.HandlerFunc(s.serveHTTP),
 		ConnState: s.connState,
 	}
+	s.URL = "http://" + addr
+	if s.useTLS {
+		s.URL = "https://" + addr
+		s.setupTLS(host)
+	}
 	go func() {
 		defer close(s.serveDone)
+		if s.useTLS {
+			s.hs.ServeTLS(s.ln, "", "")
+			return
+		}
 		s.hs.Serve(s.ln)
 	}()
 }
@@ -158,8 +177,10 @@ func (s *Server) Dialect() Dialect { return s.dialect }
 // Transport returns the transport that reaches the server: for NewServer a
 // plain *http.Transport (HTTP/1.1, up to 100 idle connections per host),
 // for NewPipeServer one whose connections are in-memory pipes to the
-// server. Every call returns the same Transport; Close closes its idle
-// connections. Wrap it to test a client: resilient.New(s.Transport()).
+// server. WithTLS, it trusts the server's certificate and speaks HTTP/2
+// (one connection, many streams). Every call returns the same Transport;
+// Close closes its idle connections. Wrap it to test a client:
+// resilient.New(s.Transport()).
 func (s *Server) Transport() *http.Transport { return s.transport }
 
 // Client returns an HTTP client on the server's Transport, without
@@ -167,9 +188,14 @@ func (s *Server) Transport() *http.Transport { return s.transport }
 func (s *Server) Client() *http.Client { return s.client }
 
 // SetScript replaces the script of route and starts it over (see
-// WithScript); no steps removes it. It panics on an unknown route.
+// WithScript); no steps removes it. It panics on an unknown route (on a
+// server WithHandler, on a route that is not a method and a path).
 func (s *Server) SetScript(route string, steps ...Step) {
-	checkRoute("SetScript", route)
+	if s.handler != nil {
+		checkRouteForm("SetScript", route)
+	} else {
+		checkRoute("SetScript", route)
+	}
 	steps = append([]Step(nil), steps...)
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -8,7 +8,8 @@ type Stats struct {
 	// included.
 	Requests int
 	// Attempts counts the requests of each route, by route name (see
-	// Routes); a route without requests has no entry.
+	// Routes; on a server WithHandler, the request's method and path);
+	// a route without requests has no entry.
 	Attempts map[string]int
 	// Connections counts the connections the server accepted.
 	Connections int
@@ -28,6 +29,9 @@ type Stats struct {
 	Conflicts int
 	// KeyRequired counts the writes refused for lack of a key.
 	KeyRequired int
+	// InFlightConflicts counts the writes refused with a 409 because
+	// another attempt with the same key was still being processed.
+	InFlightConflicts int
 
 	// RateLimited counts the 429 responses sent: past the quota, scripted
 	// or random.

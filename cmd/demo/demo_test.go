@@ -4,8 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/resilienthttp/resilient/resilienttest"
 )
 
 func TestCompareSmallWorkload(t *testing.T) {
@@ -19,23 +25,103 @@ func TestCompareSmallWorkload(t *testing.T) {
 	if rep.Ours.Succeeded <= rep.Plain.Succeeded {
 		t.Errorf("resilient succeeded %d times, plain %d: want more", rep.Ours.Succeeded, rep.Plain.Succeeded)
 	}
-	if rep.Ours.DuplicatePosts != 0 {
-		t.Errorf("resilient created %d duplicate posts, want 0", rep.Ours.DuplicatePosts)
+	if rep.Naive.Succeeded <= rep.Plain.Succeeded {
+		t.Errorf("the naive client succeeded %d times, plain %d: want more (it retries)", rep.Naive.Succeeded, rep.Plain.Succeeded)
 	}
 	if rep.Plain.Failed == 0 {
 		t.Error("the plain client saw no failure: the fault profile injected nothing")
 	}
-	for _, r := range []Run{rep.Plain, rep.Ours} {
+	for i, r := range []Run{rep.Plain, rep.Naive, rep.Ours} {
+		if r.Client != []string{plainName, naiveName, oursName}[i] {
+			t.Errorf("run %d is %q", i, r.Client)
+		}
 		if r.Succeeded+r.Failed != 200 || r.ServerAttempts < 200*r.Succeeded/200 || r.P99 < r.P50 {
 			t.Errorf("inconsistent run %+v", r)
 		}
 	}
 	var buf bytes.Buffer
 	rep.WriteTable(&buf)
-	for _, want := range []string{"calls succeeded", "duplicate posts created", "429s received", "server attempts per call", "latency p99", "breaker trips"} {
+	for _, want := range []string{plainName, naiveName, oursName, "calls succeeded", "duplicate posts created", "429s received",
+		"server attempts per call", "latency p99", "breaker trips"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}
+	}
+	dup := fmt.Sprintf("duplicate posts created %d %d %d", rep.Plain.DuplicatePosts, rep.Naive.DuplicatePosts, rep.Ours.DuplicatePosts)
+	if !strings.Contains(strings.Join(strings.Fields(buf.String()), " "), dup) {
+		t.Errorf("table lacks the row %q:\n%s", dup, buf.String())
+	}
+}
+
+// TestNaiveRetryDuplicates proves what the naive column stands for: a
+// write that a server ignoring keys stored before failing is resent, and
+// stored twice; against a server deduping by key, the same resend is a
+// replay.
+func TestNaiveRetryDuplicates(t *testing.T) {
+	for _, tt := range []struct {
+		opts       []resilienttest.Option
+		duplicates int
+		replays    int
+	}{
+		{[]resilienttest.Option{resilienttest.WithIgnoreIdempotencyKeys(true)}, 2, 0},
+		{nil, 0, 2},
+	} {
+		srv := resilienttest.NewServer(resilienttest.Altyaa, append(tt.opts, resilienttest.WithScript(resilienttest.RouteCreatePost,
+			resilienttest.FailAfterStoring(), resilienttest.DropAfter(), resilienttest.Respond(503)))...)
+		naive := newNaiveRetry(srv.Transport())
+		naive.baseDelay = time.Millisecond
+		client := &http.Client{Transport: naive}
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/posts", strings.NewReader(`{"content":"once"}`))
+		req.Header.Set("Idempotency-Key", "k")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		st := srv.Stats()
+		srv.Close()
+		if resp.StatusCode != 201 || st.Requests != 4 || st.Duplicates != tt.duplicates || st.Replays != tt.replays {
+			t.Errorf("status %d, Requests %d, Duplicates %d, Replays %d; want 201, 4, %d, %d",
+				resp.StatusCode, st.Requests, st.Duplicates, st.Replays, tt.duplicates, tt.replays)
+		}
+	}
+}
+
+// TestNaiveRetryGivesUp proves the naive policy's bounds: 5 retries, then
+// the last response; a 4xx is not retried; a body without GetBody is not
+// resent.
+func TestNaiveRetryGivesUp(t *testing.T) {
+	srv := resilienttest.NewServer(resilienttest.Postato, resilienttest.WithFaults(resilienttest.Faults{Seed: 1, ServerError: 1}))
+	defer srv.Close()
+	naive := newNaiveRetry(srv.Transport())
+	naive.baseDelay = time.Millisecond
+	client := &http.Client{Transport: naive}
+	resp, err := client.Get(srv.URL + "/v1/posts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 500 || srv.Stats().Requests != 6 {
+		t.Errorf("status %d after %d attempts; want a 5xx after 6", resp.StatusCode, srv.Stats().Requests)
+	}
+	srv.Reset()
+	resp, err = client.Get(srv.URL + "/v1/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 || srv.Stats().Requests != 1 {
+		t.Errorf("status %d after %d attempts; want a 404 after 1", resp.StatusCode, srv.Stats().Requests)
+	}
+	srv.Reset()
+	req, _ := http.NewRequest("POST", srv.URL+"/v1/posts", io.MultiReader(strings.NewReader(`{}`))) // no GetBody
+	if resp, err = client.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if n := srv.Stats().Requests; n != 1 {
+		t.Errorf("a body without GetBody was sent %d times, want 1", n)
 	}
 }
 
@@ -52,14 +138,60 @@ func TestRunJSON(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("-json output does not parse: %v\n%s", err, out.String())
 	}
-	if rep.Profile != "outage" || rep.Calls != 60 || rep.Plain.Succeeded != 0 || rep.Ours.Succeeded != 0 {
+	if rep.Profile != "outage" || rep.Calls != 60 || rep.Plain.Succeeded != 0 || rep.Naive.Succeeded != 0 || rep.Ours.Succeeded != 0 {
 		t.Errorf("unexpected report %+v", rep)
+	}
+	if rep.Naive.Client != naiveName || rep.Naive.AttemptsPerCall != 6 {
+		t.Errorf("naive run %+v, want 6 attempts per call in an outage", rep.Naive)
 	}
 	if rep.Ours.BreakerTrips == 0 {
 		t.Error("the breaker never tripped during an outage")
 	}
 	if rep.Ours.AttemptsPerCall >= rep.Plain.AttemptsPerCall*6 {
 		t.Errorf("resilient made %.2f attempts per call in an outage", rep.Ours.AttemptsPerCall)
+	}
+}
+
+// TestHeaderFirst proves that the header (profile, workload, seed,
+// columns) is printed before any run, and that an interrupted run's error
+// gets a line of its own after an unfinished progress bar.
+func TestHeaderFirst(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // interrupted before the first call
+	var out, errOut bytes.Buffer
+	code := runWith(ctx, []string{"-calls", "50", "-workers", "4", "-profile", "altyaa", "-seed", "9"}, &out, &errOut, true)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	for _, want := range []string{"profile altyaa: 50 calls from 4 workers, seed 9", "ignores idempotency keys", plainName, naiveName, oursName} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("header lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "calls succeeded") {
+		t.Errorf("an interrupted run printed a table:\n%s", out.String())
+	}
+	lines := strings.Split(errOut.String(), "\n")
+	if len(lines) < 2 || !strings.Contains(lines[0], "[") || lines[len(lines)-2] != "demo: interrupted: context canceled" {
+		t.Errorf("stderr %q: want the bar, then the error on a line of its own", errOut.String())
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"-h"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d, want 0", code)
+	}
+	help := errOut.String()
+	for _, name := range profileNames() {
+		if !strings.Contains(help, "\n  "+name+" ") {
+			t.Errorf("-h does not describe profile %q:\n%s", name, help)
+		}
+	}
+	for _, want := range []string{"Shows which client turns a write", "Shows the breaker", "Shows pacing", naiveName, "-calls"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("-h lacks %q:\n%s", want, help)
+		}
 	}
 }
 
@@ -96,5 +228,30 @@ func TestWorkloadDeterministic(t *testing.T) {
 	}
 	if writes < 150 || writes > 350 {
 		t.Errorf("%d writes in 500 calls, want a mix", writes)
+	}
+}
+
+// TestKeyIgnoringServers proves which servers of a profile ignore keys:
+// Altyaa's, in every profile it is in, and no other.
+func TestKeyIgnoringServers(t *testing.T) {
+	for _, name := range profileNames() {
+		p := profiles[name]
+		for _, d := range p.dialects {
+			srv := resilienttest.NewServer(d, append(p.serverOptions(d, 1), resilienttest.WithScript(resilienttest.RouteCreatePost,
+				resilienttest.Normal(), resilienttest.Normal()))...)
+			for range 2 {
+				req, _ := http.NewRequest("POST", srv.URL+"/v1/posts", strings.NewReader(`{"content":"x"}`))
+				req.Header.Set("Idempotency-Key", "same")
+				if resp, err := srv.Client().Do(req); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+			st := srv.Stats()
+			srv.Close()
+			if ignores := st.Duplicates > 0; ignores != (d == resilienttest.Altyaa) {
+				t.Errorf("%s/%s: Duplicates %d, Replays %d", name, d, st.Duplicates, st.Replays)
+			}
+		}
 	}
 }

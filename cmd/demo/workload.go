@@ -21,12 +21,13 @@ import (
 	"github.com/resilienthttp/resilient/resilienttest"
 )
 
-// Config is one comparison: the same workload through both clients.
+// Config is one comparison: the same workload through each client.
 type Config struct {
 	Calls   int
 	Workers int
 	Profile string
 	Seed    int64
+	Hedge   bool // hedging on in the resilient column
 }
 
 func (c Config) validate() error {
@@ -44,48 +45,83 @@ func (c Config) validate() error {
 	return nil
 }
 
-// profile is a fault profile: which APIs the workload calls and how their
-// servers misbehave.
+// profile is a fault profile: which APIs the workload calls, how their
+// servers misbehave, and what the comparison shows.
 type profile struct {
+	about    string // what the profile shows, for -h and the header
 	dialects []resilienttest.Dialect
 	options  func(seed int64) []resilienttest.Option
 }
 
 // realisticFaults is what a bad day of a real API looks like: about one
-// attempt in six fails, in every way the vendors document.
+// attempt in six fails, in every way the vendors document, a few of them
+// after the write was stored (a 500 or a connection lost on the way back).
 func realisticFaults(seed int64) []resilienttest.Option {
 	return []resilienttest.Option{resilienttest.WithFaults(resilienttest.Faults{
-		Seed:        seed,
-		ServerError: 0.08,
-		RateLimit:   0.005,
-		DropBefore:  0.01,
-		DropAfter:   0.02,
-		Slow:        0.02,
-		Malformed:   0.01,
-		HTML:        0.01,
-		Huge:        0.005,
-		SlowDelay:   300 * time.Millisecond,
-		RetryAfter:  time.Second,
-		HugeSize:    1 << 20,
+		Seed:             seed,
+		ServerError:      0.06,
+		ServerErrorAfter: 0.02,
+		RateLimit:        0.005,
+		DropBefore:       0.01,
+		DropAfter:        0.02,
+		Slow:             0.02,
+		Malformed:        0.01,
+		HTML:             0.01,
+		Huge:             0.005,
+		SlowDelay:        300 * time.Millisecond,
+		RetryAfter:       time.Second,
+		HugeSize:         1 << 20,
 	})}
 }
 
+// serverOptions returns the options of the server of d in profile p.
+// Altyaa's documentation says nothing of idempotency keys: its server
+// ignores them, as most APIs do, and stores every write it is sent.
+func (p profile) serverOptions(d resilienttest.Dialect, seed int64) []resilienttest.Option {
+	opts := p.options(seed)
+	if d == resilienttest.Altyaa {
+		opts = append(opts, resilienttest.WithIgnoreIdempotencyKeys(true))
+	}
+	return opts
+}
+
+const badDay = "about 1 attempt in 6 fails: 5xx (some after the write was stored), 429 with Retry-After, " +
+	"connections dropped before and after the write, slow answers, malformed, HTML and huge error bodies"
+
 var profiles = map[string]profile{
-	"aidelly": {[]resilienttest.Dialect{resilienttest.Aidelly}, realisticFaults},
-	"altyaa":  {[]resilienttest.Dialect{resilienttest.Altyaa}, realisticFaults},
-	"postato": {[]resilienttest.Dialect{resilienttest.Postato}, realisticFaults},
-	"mixed":   {[]resilienttest.Dialect{resilienttest.Aidelly, resilienttest.Altyaa, resilienttest.Postato}, realisticFaults},
-	"outage": {[]resilienttest.Dialect{resilienttest.Aidelly}, func(seed int64) []resilienttest.Option {
-		return []resilienttest.Option{resilienttest.WithFaults(resilienttest.Faults{Seed: seed, ServerError: 1})}
-	}},
-	"ratelimit": {[]resilienttest.Dialect{resilienttest.Aidelly}, func(seed int64) []resilienttest.Option {
-		// 120 reads and 120 writes a minute, the minute lasting a second.
-		// The reset goes in Unix milliseconds: Aidelly's RFC 3339 reset is
-		// to the second, too coarse for a window of one real second.
-		return []resilienttest.Option{resilienttest.WithQuota(resilienttest.Quota{
-			Limit: 120, Window: time.Minute, PerClass: true, ResetFormat: resilienttest.UnixMillis, TimeScale: 60,
-		})}
-	}},
+	"aidelly": {
+		"Aidelly alone on a bad day (" + badDay + "); its server dedupes writes by Idempotency-Key. " +
+			"Shows retries turning failures into successes.",
+		[]resilienttest.Dialect{resilienttest.Aidelly}, realisticFaults},
+	"altyaa": {
+		"Altyaa alone on the same bad day; its server ignores idempotency keys, as most APIs do. " +
+			"Shows which client turns a write that failed after its commit into a duplicate post.",
+		[]resilienttest.Dialect{resilienttest.Altyaa}, realisticFaults},
+	"postato": {
+		"Postato alone on the same bad day; its server dedupes writes by Idempotency-Key. " +
+			"Shows retries turning failures into successes.",
+		[]resilienttest.Dialect{resilienttest.Postato}, realisticFaults},
+	"mixed": {
+		"The default: the three APIs at once on the same bad day, Altyaa ignoring idempotency keys. " +
+			"Shows success, duplicate posts and latency side by side.",
+		[]resilienttest.Dialect{resilienttest.Aidelly, resilienttest.Altyaa, resilienttest.Postato}, realisticFaults},
+	"outage": {
+		"Aidelly answering every request with a 503. " +
+			"Shows the breaker failing fast instead of multiplying the load (server attempts per call).",
+		[]resilienttest.Dialect{resilienttest.Aidelly}, func(seed int64) []resilienttest.Option {
+			return []resilienttest.Option{resilienttest.WithFaults(resilienttest.Faults{Seed: seed, ServerError: 1})}
+		}},
+	"ratelimit": {
+		"Aidelly with a tight quota, 120 reads and 120 writes a rolling minute that lasts one second, " +
+			"announced in X-RateLimit-* headers. Shows pacing by the headers (429s received).",
+		[]resilienttest.Dialect{resilienttest.Aidelly}, func(seed int64) []resilienttest.Option {
+			// The minute lasts a second. The reset goes in Unix
+			// milliseconds: Aidelly's RFC 3339 reset is to the second,
+			// too coarse for a window of one real second.
+			return []resilienttest.Option{resilienttest.WithQuota(resilienttest.Quota{
+				Limit: 120, Window: time.Minute, PerClass: true, ResetFormat: resilienttest.UnixMillis, TimeScale: 60,
+			})}
+		}},
 }
 
 func profileNames() []string {
@@ -146,6 +182,9 @@ type Run struct {
 	P50             time.Duration  `json:"p50_ns"`
 	P99             time.Duration  `json:"p99_ns"`
 	BreakerTrips    int            `json:"breaker_trips"`
+	BudgetRefusals  int            `json:"budget_refusals"`
+	UnsafeWrites    int            `json:"unsafe_writes_returned"`
+	Hedges          int            `json:"hedges"`
 	Elapsed         time.Duration  `json:"elapsed_ns"`
 }
 
@@ -156,14 +195,30 @@ type Report struct {
 	Workers int    `json:"workers"`
 	Seed    int64  `json:"seed"`
 	Plain   Run    `json:"plain"`
+	Naive   Run    `json:"naive"`
 	Ours    Run    `json:"resilient"`
 }
 
 // ProgressFunc is told how many calls of a run are done.
 type ProgressFunc func(client string, done, total int)
 
-// Compare runs the workload through a plain client, then through ours,
-// each against fresh servers with the same faults.
+// The clients compared, in the order they run.
+const (
+	plainName = "plain http.Client"
+	naiveName = "naive retries"
+	oursName  = "resilient.NewClient()"
+)
+
+// clientAbout says what each client does, for -h and the header.
+var clientAbout = [][2]string{
+	{plainName, "no retries; sets the Idempotency-Key of its writes itself"},
+	{naiveName, "what most retry libraries do: resends any request, POSTs included, after a network error, " +
+		"a 429 or a 5xx, up to 5 times with a jittered backoff from 20 ms (the same request, so the same Idempotency-Key)"},
+	{oursName, "this library with its defaults"},
+}
+
+// Compare runs the workload through a plain client, a naive retrying
+// client, then ours, each against fresh servers with the same faults.
 func Compare(ctx context.Context, cfg Config, progress ProgressFunc) (*Report, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -171,20 +226,41 @@ func Compare(ctx context.Context, cfg Config, progress ProgressFunc) (*Report, e
 	ops := workload(cfg)
 	rep := &Report{Profile: cfg.Profile, Calls: cfg.Calls, Workers: cfg.Workers, Seed: cfg.Seed}
 	var err error
-	rep.Plain, err = runOnce(ctx, cfg, ops, plainName, progress, func(base http.RoundTripper, _ *atomic.Int64) http.RoundTripper {
+	rep.Plain, err = runOnce(ctx, cfg, ops, plainName, progress, func(base http.RoundTripper, _ *counters) http.RoundTripper {
 		return base
 	})
 	if err != nil {
 		return nil, err
 	}
-	rep.Ours, err = runOnce(ctx, cfg, ops, "resilient.NewClient()", progress, func(base http.RoundTripper, trips *atomic.Int64) http.RoundTripper {
+	rep.Naive, err = runOnce(ctx, cfg, ops, naiveName, progress, func(base http.RoundTripper, _ *counters) http.RoundTripper {
+		return newNaiveRetry(base)
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep.Ours, err = runOnce(ctx, cfg, ops, oursName, progress, func(base http.RoundTripper, n *counters) http.RoundTripper {
 		// The same as resilient.NewClient(), on the demo servers' transport,
-		// with an observer of the breakers.
-		return resilient.New(base, resilient.WithBreakerObserver(func(c resilient.BreakerChange) {
-			if c.To == resilient.BreakerOpen {
-				trips.Add(1)
-			}
-		}))
+		// with observers of the breakers and of the attempts.
+		opts := []resilient.Option{
+			resilient.WithBreakerObserver(func(c resilient.BreakerChange) {
+				if c.To == resilient.BreakerOpen {
+					n.trips.Add(1)
+				}
+			}),
+			resilient.WithObserver(func(a resilient.Attempt) {
+				n.hedges.Add(int64(a.Hedges))
+				switch a.StopReason {
+				case resilient.StopRetryBudget:
+					n.budget.Add(1)
+				case resilient.StopUnsafeWrite:
+					n.unsafe.Add(1)
+				}
+			}),
+		}
+		if cfg.Hedge {
+			opts = append(opts, resilient.WithHedging(resilient.Hedging{}))
+		}
+		return resilient.New(base, opts...)
 	})
 	if err != nil {
 		return nil, err
@@ -192,7 +268,10 @@ func Compare(ctx context.Context, cfg Config, progress ProgressFunc) (*Report, e
 	return rep, nil
 }
 
-const plainName = "plain http.Client"
+// counters are what the resilient client's observers count.
+type counters struct {
+	trips, budget, unsafe, hedges atomic.Int64
+}
 
 // newKey returns a random idempotency key.
 func newKey() string {
@@ -204,18 +283,18 @@ func newKey() string {
 var postID = regexp.MustCompile(`"id"\s*:\s*"([^"]+)"`)
 
 // runOnce runs ops through the client wrap builds, against fresh servers.
-func runOnce(ctx context.Context, cfg Config, ops []op, name string, progress ProgressFunc, wrap func(http.RoundTripper, *atomic.Int64) http.RoundTripper) (Run, error) {
-	plain := name == plainName
+func runOnce(ctx context.Context, cfg Config, ops []op, name string, progress ProgressFunc, wrap func(http.RoundTripper, *counters) http.RoundTripper) (Run, error) {
+	setKey := name != oursName // resilient stamps keys itself
 	p := profiles[cfg.Profile]
 	servers := make([]*resilienttest.Server, len(p.dialects))
 	for i, d := range p.dialects {
-		servers[i] = resilienttest.NewServer(d, p.options(cfg.Seed+int64(i))...)
+		servers[i] = resilienttest.NewServer(d, p.serverOptions(d, cfg.Seed+int64(i))...)
 		defer servers[i].Close()
 	}
 	base := &http.Transport{MaxIdleConnsPerHost: cfg.Workers, MaxConnsPerHost: 0}
 	defer base.CloseIdleConnections()
-	var trips atomic.Int64
-	client := &http.Client{Transport: wrap(base, &trips), Timeout: 2 * time.Minute}
+	var n counters
+	client := &http.Client{Transport: wrap(base, &n), Timeout: 2 * time.Minute}
 
 	var (
 		mu        sync.Mutex
@@ -250,7 +329,7 @@ func runOnce(ctx context.Context, cfg Config, ops []op, name string, progress Pr
 					mu.Unlock()
 				}
 				t0 := time.Now()
-				reason, body := call(ctx, client, servers[o.server].URL+path, o, plain)
+				reason, body := call(ctx, client, servers[o.server].URL+path, o, setKey)
 				latencies[i] = time.Since(t0)
 				mu.Lock()
 				if reason == "" {
@@ -275,7 +354,8 @@ func runOnce(ctx context.Context, cfg Config, ops []op, name string, progress Pr
 		return Run{}, err
 	}
 
-	r := Run{Client: name, Calls: len(ops), Succeeded: succeeded, Failed: len(ops) - succeeded, FailedBy: failedBy, Elapsed: elapsed, BreakerTrips: int(trips.Load())}
+	r := Run{Client: name, Calls: len(ops), Succeeded: succeeded, Failed: len(ops) - succeeded, FailedBy: failedBy, Elapsed: elapsed,
+		BreakerTrips: int(n.trips.Load()), BudgetRefusals: int(n.budget.Load()), UnsafeWrites: int(n.unsafe.Load()), Hedges: int(n.hedges.Load())}
 	for _, s := range servers {
 		st := s.Stats()
 		r.DuplicatePosts += st.Duplicates
@@ -292,9 +372,10 @@ func runOnce(ctx context.Context, cfg Config, ops []op, name string, progress Pr
 // call makes one logical call and returns why it failed ("" for success)
 // and the body of a success.
 //
-// The plain client sets the Idempotency-Key that Aidelly requires on
-// writes itself, as a careful integrator would; resilient stamps it.
-func call(ctx context.Context, client *http.Client, url string, o op, plain bool) (string, []byte) {
+// With setKey, the call sets the Idempotency-Key that Aidelly requires on
+// writes itself, as a careful integrator would (the plain and naive
+// clients); resilient stamps it.
+func call(ctx context.Context, client *http.Client, url string, o op, setKey bool) (string, []byte) {
 	method := http.MethodGet
 	var body io.Reader
 	if o.body != "" {
@@ -307,7 +388,7 @@ func call(ctx context.Context, client *http.Client, url string, o op, plain bool
 	req.Header.Set("Authorization", "Bearer demo-key")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
-		if plain {
+		if setKey {
 			req.Header.Set("Idempotency-Key", newKey())
 		}
 	}

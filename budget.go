@@ -1,0 +1,214 @@
+package resilient
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"sync"
+	"sync/atomic"
+)
+
+// ErrRetryBudgetExhausted means a retry was refused because the retry
+// budget of the request's host was spent: the host's recent attempts
+// failed more than its successes pay for. A call whose retry is refused
+// returns the response of its last attempt when it has one, and else an
+// error wrapping ErrRetryBudgetExhausted and the last attempt's cause.
+var ErrRetryBudgetExhausted = errors.New("resilient: retry budget exhausted")
+
+// Defaults of RetryBudget.
+const (
+	DefaultRetryBudgetRatio         = 0.2
+	DefaultRetryBudgetBurst         = 10
+	DefaultRetryBudgetThrottledCost = 0.1
+)
+
+// RetryBudget bounds the retries of a host as a share of its traffic, so
+// that retries never multiply an outage, whatever the number of callers
+// and of retries a layer above stacks on top: every answer of the host (a
+// success, or an error the server gave deliberately, such as a 404)
+// deposits Ratio tokens, up to Burst; a retry spends one token, or
+// ThrottledCost when the server asked for it (a 429 or a 503 with a
+// Retry-After); a retry that finds too few tokens is not sent. First
+// attempts never spend. A host's budget starts full, so the first failures
+// on a new host are retried as usual.
+//
+// With the defaults, a host that fails 10% of attempts keeps far more
+// tokens than its retries spend (each success pays for a fifth of a
+// retry), so its calls succeed as without a budget; a host that fails
+// every attempt costs 10 retries in all, then one attempt per call until
+// it answers again.
+//
+// The zero value means the defaults. Fields are per host: the breaker's
+// key (see BreakerSettings.Key).
+type RetryBudget struct {
+	// Ratio is what each answer of the host deposits, in retries: the share
+	// of retries the budget sustains (default 0.2).
+	Ratio float64
+
+	// Burst is the most the budget holds, and what it starts with: the
+	// retries an outage costs before the budget stops them (default 10).
+	Burst float64
+
+	// ThrottledCost is what a retry the server asked for costs, in (0, 1]
+	// (default 0.1: the server paces such retries itself); any other retry
+	// costs 1.
+	ThrottledCost float64
+}
+
+// WithRetryBudget sets the per-host retry budget, which is on by default
+// with the defaults documented on RetryBudget; zero fields take their
+// default. It panics with a message naming the field if a value is
+// negative or not finite, or ThrottledCost is above 1.
+func WithRetryBudget(b RetryBudget) Option {
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"Ratio", b.Ratio}, {"Burst", b.Burst}, {"ThrottledCost", b.ThrottledCost}} {
+		if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			panic(fmt.Sprintf("resilient: WithRetryBudget %s: %v is not a finite value of 0 or more", f.name, f.v))
+		}
+	}
+	if b.ThrottledCost > 1 {
+		panic(fmt.Sprintf("resilient: WithRetryBudget ThrottledCost: %v is above 1", b.ThrottledCost))
+	}
+	return func(c *config) {
+		perTransport(c, "WithRetryBudget")
+		c.budget, c.noBudget = b, false
+	}
+}
+
+// WithoutRetryBudget turns the retry budget off: each call retries as its
+// own options allow, however many calls fail.
+func WithoutRetryBudget() Option {
+	return func(c *config) {
+		perTransport(c, "WithoutRetryBudget")
+		c.noBudget = true
+	}
+}
+
+// budgetUnit is a token, in the fixed-point units of hostBudget.
+const budgetUnit = 1000
+
+// maxBudgets bounds the table of host budgets; when it is full, it is
+// emptied, and the hosts start again with a full budget.
+const maxBudgets = 4096
+
+// budgetSet holds the retry budgets of a Transport's hosts. It is safe for
+// concurrent use; an answer of a host whose budget is full, the steady
+// state of a healthy host, costs a map lookup and an atomic load.
+type budgetSet struct {
+	ratio, burst, throttled int64 // in budgetUnit
+	keyFn                   func(*http.Request) string
+
+	m  sync.Map // breakerKey (as requested, and canonical) → *hostBudget
+	n  atomic.Int32
+	mu sync.Mutex // serializes inserts
+}
+
+// hostBudget is one host's budget, in budgetUnit, with what hedging keeps
+// of the host.
+type hostBudget struct {
+	tokens      atomic.Int64
+	hedgeTokens atomic.Int64                // see takeHedge
+	lat         atomic.Pointer[latencyHist] // made when a call is hedged
+}
+
+func newBudgetSet(b RetryBudget, keyFn func(*http.Request) string) *budgetSet {
+	if b.Ratio == 0 {
+		b.Ratio = DefaultRetryBudgetRatio
+	}
+	if b.Burst == 0 {
+		b.Burst = DefaultRetryBudgetBurst
+	}
+	if b.ThrottledCost == 0 {
+		b.ThrottledCost = DefaultRetryBudgetThrottledCost
+	}
+	return &budgetSet{
+		ratio:     int64(b.Ratio * budgetUnit),
+		burst:     int64(b.Burst * budgetUnit),
+		throttled: int64(b.ThrottledCost * budgetUnit),
+		keyFn:     keyFn,
+	}
+}
+
+// get returns the budget of req's host, or nil for a request without one.
+func (s *budgetSet) get(req *http.Request) *hostBudget {
+	var k breakerKey
+	switch {
+	case s.keyFn != nil:
+		if k.host = s.keyFn(req); k.host == "" {
+			return nil
+		}
+	case req.URL != nil:
+		k = breakerKey{req.URL.Scheme, req.URL.Host}
+	default:
+		return nil
+	}
+	if v, ok := s.m.Load(k); ok {
+		return v.(*hostBudget)
+	}
+	return s.insert(k)
+}
+
+func (s *budgetSet) insert(k breakerKey) *hostBudget {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.m.Load(k); ok {
+		return v.(*hostBudget)
+	}
+	if s.n.Load() >= maxBudgets {
+		s.m.Clear()
+		s.n.Store(0)
+	}
+	ck := k
+	if k.scheme != "" {
+		ck = breakerKey{lowerASCII(k.scheme), canonicalHost(k.scheme, k.host)}
+	}
+	if v, ok := s.m.Load(ck); ok {
+		s.m.Store(k, v) // an alias: another spelling of the same host
+		s.n.Add(1)
+		return v.(*hostBudget)
+	}
+	b := new(hostBudget)
+	b.tokens.Store(s.burst)
+	b.hedgeTokens.Store(budgetUnit)
+	s.m.Store(ck, b)
+	s.n.Add(1)
+	if ck != k {
+		s.m.Store(k, b)
+		s.n.Add(1)
+	}
+	return b
+}
+
+// deposit credits an answer of the host.
+func (s *budgetSet) deposit(b *hostBudget) {
+	for {
+		t := b.tokens.Load()
+		if t >= s.burst {
+			return // full: no write
+		}
+		if b.tokens.CompareAndSwap(t, min(t+s.ratio, s.burst)) {
+			return
+		}
+	}
+}
+
+// withdraw spends a retry's cost, throttled when the server asked for the
+// retry, and reports whether the budget held it.
+func (s *budgetSet) withdraw(b *hostBudget, throttled bool) bool {
+	cost := int64(budgetUnit)
+	if throttled {
+		cost = s.throttled
+	}
+	for {
+		t := b.tokens.Load()
+		if t < cost {
+			return false
+		}
+		if b.tokens.CompareAndSwap(t, t-cost) {
+			return true
+		}
+	}
+}

@@ -1,0 +1,221 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+)
+
+// randomFaults is a RoundTripper that answers 503 with probability p and
+// 200 otherwise, from a seeded generator, and counts attempts.
+type randomFaults struct {
+	mu       sync.Mutex
+	rng      *rand.Rand
+	p        float64
+	attempts atomic.Int64
+}
+
+func newRandomFaults(p float64, seed uint64) *randomFaults {
+	return &randomFaults{rng: rand.New(rand.NewPCG(seed, seed)), p: p}
+}
+
+func (f *randomFaults) RoundTrip(req *http.Request) (*http.Response, error) {
+	f.attempts.Add(1)
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	f.mu.Lock()
+	fail := f.rng.Float64() < f.p
+	f.mu.Unlock()
+	status := 200
+	if fail {
+		status = 503
+	}
+	return &http.Response{StatusCode: status, Body: http.NoBody, Request: req}, nil
+}
+
+// calls makes n sequential GETs to url and returns how many got a 200.
+func calls(t *testing.T, rt http.RoundTripper, url string, n int) (ok int) {
+	t.Helper()
+	for range n {
+		resp, err := rt.RoundTrip(newRequest(t, context.Background(), "GET", url, nil))
+		if err == nil {
+			if resp.StatusCode == 200 {
+				ok++
+			}
+			resp.Body.Close()
+		}
+	}
+	return ok
+}
+
+func TestRetryBudgetOutage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		want int64 // attempts for 1000 calls
+	}{
+		{"default", nil, 1000 + DefaultRetryBudgetBurst},
+		{"burst 3", []Option{WithRetryBudget(RetryBudget{Burst: 3})}, 1003},
+		{"off", []Option{WithoutRetryBudget()}, 6000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newRandomFaults(1, 1) // a full outage
+			tr := New(f, append([]Option{fastRetries, WithoutBreaker()}, tc.opts...)...)
+			calls(t, tr, "http://api.test/", 1000)
+			if n := f.attempts.Load(); n != tc.want {
+				t.Errorf("%d attempts for 1000 calls, want %d", n, tc.want)
+			}
+		})
+	}
+}
+
+// TestRetryBudgetPartialFailures: a host that fails 10% of attempts keeps
+// its calls succeeding; one that fails 40% is not amplified past 1.5.
+func TestRetryBudgetPartialFailures(t *testing.T) {
+	const n = 20000
+	f := newRandomFaults(0.1, 7)
+	ok := calls(t, New(f, fastRetries, WithoutBreaker()), "http://api.test/", n)
+	if rate := float64(ok) / n; rate < 0.999 {
+		t.Errorf("10%% faults: %.4f of calls succeeded, want at least 0.999", rate)
+	}
+	f = newRandomFaults(0.4, 7)
+	ok = calls(t, New(f, fastRetries, WithoutBreaker()), "http://api.test/", n)
+	amp := float64(f.attempts.Load()) / n
+	t.Logf("40%% faults: %.4f succeeded, %.3f attempts per call", float64(ok)/n, amp)
+	if amp > 1.5 {
+		t.Errorf("40%% faults: %.3f attempts per call, want at most 1.5", amp)
+	}
+	if float64(ok)/n < 0.6 {
+		t.Errorf("40%% faults: %.4f succeeded, want at least what one attempt gives", float64(ok)/n)
+	}
+}
+
+// TestRetryBudgetStackedRetries: an SDK that makes 3 attempts per call over
+// the Transport against a persistent 500 costs about 3 server attempts
+// per SDK call, not 18.
+func TestRetryBudgetStackedRetries(t *testing.T) {
+	f := newRandomFaults(1, 3)
+	tr := New(f, fastRetries, WithoutBreaker())
+	const n = 1000
+	for range n {
+		for range 3 { // the SDK's own attempts
+			resp, err := tr.RoundTrip(newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			if err == nil {
+				resp.Body.Close()
+			}
+		}
+	}
+	if per := float64(f.attempts.Load()) / n; per > 3.1 {
+		t.Errorf("%.3f server attempts per SDK call, want at most 3.1", per)
+	}
+}
+
+// TestRetryBudgetRefusal: a refused retry returns the last response, with
+// StopRetryBudget; without one, an error wrapping ErrRetryBudgetExhausted
+// and the attempt's cause.
+func TestRetryBudgetRefusal(t *testing.T) {
+	var stops []StopReason
+	obs := WithObserver(func(a Attempt) { stops = append(stops, a.StopReason) })
+	s := &rtScript{steps: []rtStep{{status: 503, body: "busy"}}}
+	tr := New(s, fastRetries, WithoutBreaker(), WithRetryBudget(RetryBudget{Burst: 1}), obs)
+	resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+	if err != nil || readBody(t, resp) != "busy" || s.numCalls() != 2 {
+		t.Fatalf("RoundTrip = %v, %v after %d attempts; want the 503 after 2 (one retry paid)", resp, err, s.numCalls())
+	}
+	if stops[len(stops)-1] != StopRetryBudget {
+		t.Errorf("StopReason %q, want %q", stops[len(stops)-1], StopRetryBudget)
+	}
+
+	s = &rtScript{steps: []rtStep{{err: errRefused}}}
+	tr = New(s, fastRetries, WithoutBreaker(), WithRetryBudget(RetryBudget{Burst: 0.5}))
+	_, err = roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+	if !errors.Is(err, ErrRetryBudgetExhausted) || !errors.Is(err, syscall.ECONNREFUSED) || s.numCalls() != 1 {
+		t.Errorf("err = %v after %d attempts; want ErrRetryBudgetExhausted and the cause after 1", err, s.numCalls())
+	}
+}
+
+// TestRetryBudgetPerHost: a host's spent budget leaves the others alone;
+// spellings of one host share one budget; a new host starts full.
+func TestRetryBudgetPerHost(t *testing.T) {
+	f := newRandomFaults(1, 5)
+	tr := New(f, fastRetries, WithoutBreaker(), WithRetryBudget(RetryBudget{Burst: 2}))
+	calls(t, tr, "http://a.test/", 10) // spends a.test's budget
+	if n := f.attempts.Load(); n != 12 {
+		t.Fatalf("%d attempts, want 12", n)
+	}
+	calls(t, tr, "http://A.TEST:80/", 1)
+	if n := f.attempts.Load(); n != 13 {
+		t.Errorf("another spelling of a.test retried: %d attempts, want 13", n)
+	}
+	calls(t, tr, "http://b.test/", 1) // cold start: retried
+	if n := f.attempts.Load(); n != 16 {
+		t.Errorf("new host: %d attempts in all, want 16 (its first call retried)", n)
+	}
+}
+
+// TestRetryBudgetRefills: answers refill the budget, a retry the server
+// asked for costs less, and a full budget takes no write.
+func TestRetryBudgetRefills(t *testing.T) {
+	s := newBudgetSet(RetryBudget{}, nil)
+	req, _ := http.NewRequest("GET", "http://api.test/", nil)
+	b := s.get(req)
+	for range DefaultRetryBudgetBurst {
+		if !s.withdraw(b, false) {
+			t.Fatal("a full budget refused a retry")
+		}
+	}
+	if s.withdraw(b, false) || s.withdraw(b, true) {
+		t.Fatal("an empty budget paid for a retry")
+	}
+	for range 5 {
+		s.deposit(b) // 5 × 0.2 = 1 retry
+	}
+	if !s.withdraw(b, false) || s.withdraw(b, false) {
+		t.Error("five answers did not pay for exactly one blind retry")
+	}
+	for range 1 {
+		s.deposit(b) // 0.2: two throttled retries at 0.1
+	}
+	if !s.withdraw(b, true) || !s.withdraw(b, true) || s.withdraw(b, true) {
+		t.Error("one answer did not pay for exactly two throttled retries")
+	}
+	for range 1000 {
+		s.deposit(b)
+	}
+	if got := b.tokens.Load(); got != DefaultRetryBudgetBurst*budgetUnit {
+		t.Errorf("budget holds %d, want it capped at %d", got, DefaultRetryBudgetBurst*budgetUnit)
+	}
+}
+
+func TestRetryBudgetBounded(t *testing.T) {
+	s := newBudgetSet(RetryBudget{}, nil)
+	for i := range maxBudgets + 10 {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://h%d.test/", i), nil)
+		s.get(req)
+	}
+	if n := s.n.Load(); n > maxBudgets {
+		t.Errorf("%d budgets held, want at most %d", n, maxBudgets)
+	}
+}
+
+func TestWithRetryBudgetPanics(t *testing.T) {
+	for _, b := range []RetryBudget{{Ratio: -1}, {Burst: -1}, {ThrottledCost: 2}, {Ratio: math.NaN()}, {Burst: math.Inf(1)}} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "WithRetryBudget") {
+					t.Errorf("WithRetryBudget(%+v): panic %v, want one naming the option", b, r)
+				}
+			}()
+			WithRetryBudget(b)
+		}()
+	}
+}

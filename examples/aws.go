@@ -1,0 +1,24 @@
+package examples
+
+import (
+	"net/http"
+
+	"github.com/resilienthttp/resilient"
+)
+
+// AWSHTTPClient returns the HTTP client for an aws-sdk-go-v2 aws.Config
+// (its HTTPClient field): a resilient.Transport over base (nil means
+// http.DefaultTransport) that does not retry, configured with opts. Here the
+// SDK's retryer is the one layer that retries, and is left at its default:
+// it reads AWS's error codes from the body (a throttled DynamoDB call is a
+// 400 ThrottlingException that resilient would take as permanent), signs
+// every attempt anew, rewinds seekable bodies of any size, and spends from
+// a client-side retry quota. resilient adds the per-host circuit breaker,
+// the pacing after a 429, and one record per attempt. Use it as
+//
+//	cfg, err := config.LoadDefaultConfig(ctx)
+//	cfg.HTTPClient = examples.AWSHTTPClient(nil)
+func AWSHTTPClient(base http.RoundTripper, opts ...resilient.Option) *http.Client {
+	opts = append([]resilient.Option{resilient.WithMaxRetries(0)}, opts...) // the SDK retries; resilient would multiply its attempts
+	return &http.Client{Transport: resilient.New(base, opts...)}
+}

@@ -1,0 +1,34 @@
+package examples
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/resilienthttp/resilient"
+)
+
+// NewRetryableClient returns a go-retryablehttp client, for code that must
+// hand one to a library (HashiCorp's API clients take one), whose only
+// retrying layer is a resilient.Transport over base, configured with opts.
+// A nil base means the client's own pooled transport. go-retryablehttp's
+// retries are turned off (its default of 4 retries over resilient makes
+// 5×6 attempts, each of its attempts with a new idempotency key), and so is
+// its give-up path: a response that failed after resilient's retries is
+// returned as it is, with its status and unread body, instead of an error
+// "giving up after 1 attempt(s)" with the body drained.
+func NewRetryableClient(base http.RoundTripper, opts ...resilient.Option) *retryablehttp.Client {
+	c := retryablehttp.NewClient()
+	if base == nil {
+		base = c.HTTPClient.Transport
+	}
+	c.HTTPClient.Transport = resilient.New(base, opts...)
+	c.RetryMax = 0         // resilient retries
+	c.CheckRetry = noRetry // return every response as it is
+	return c
+}
+
+// noRetry is a retryablehttp.CheckRetry that never retries.
+func noRetry(ctx context.Context, _ *http.Response, _ error) (bool, error) {
+	return false, ctx.Err()
+}

@@ -1,0 +1,457 @@
+package resilient
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// This file tests the bounds of what the rate limiter believes: absurd
+// pauses and resets, server clocks that disagree with ours, and
+// Transport.ResetHost.
+
+// absurdCase is a first response whose announced pause or reset lies far
+// beyond MaxBelievedReset, in one of the forms a server may use.
+type absurdCase struct {
+	name   string
+	status int
+	header func(now time.Time) http.Header
+}
+
+func fixedHeader(kv ...string) func(time.Time) http.Header {
+	return func(time.Time) http.Header { return hdr(kv...) }
+}
+
+var absurdCases = []absurdCase{
+	{"Retry-After seconds overflowing", 429, fixedHeader("Retry-After", "99999999999999999999")},
+	{"Retry-After a day", 429, fixedHeader("Retry-After", "86400")},
+	{"Retry-After HTTP date in 9999", 429, fixedHeader("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT")},
+	{"Retry-After on a 503", 503, fixedHeader("Retry-After", "31536000")},
+	{"X-RateLimit-Reset Unix milliseconds, 429", 429, fixedHeader("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "9999999999999")},
+	{"X-RateLimit-Reset Unix seconds, quota spent", 200, fixedHeader("X-RateLimit-Limit", "10", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "9999999999")},
+	{"X-RateLimit-Reset seconds from now (3 years)", 200, fixedHeader("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "99999999")},
+	{"X-RateLimit-Reset a day from now, 429", 429, fixedHeader("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "86400")},
+	{"X-Rate-Limit-Reset RFC 3339 in 9999", 429, fixedHeader("X-Rate-Limit-Remaining", "0", "X-Rate-Limit-Reset", "9999-12-31T23:59:59Z")},
+	{"X-RateLimit-Reset HTTP date in 9999", 200, fixedHeader("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "Fri, 31 Dec 9999 23:59:59 GMT")},
+	{"X-RateLimit-Reset a day ahead as Unix seconds", 429, func(now time.Time) http.Header {
+		return hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", formatInt(now.Add(24*time.Hour).Unix()))
+	}},
+	{"IETF RateLimit t", 200, fixedHeader("RateLimit", `"default";r=0;t=99999999`)},
+	{"IETF RateLimit t on a 429", 429, fixedHeader("RateLimit", `"default";r=0;t=86400`)},
+	{"IETF draft 7 dictionary", 429, fixedHeader("RateLimit", `limit=10, remaining=0, reset=99999999`)},
+	{"IETF policy window of 3 years", 200, fixedHeader("RateLimit", `"d";r=1;t=1`, "RateLimit-Policy", `"d";q=1;w=99999999`)},
+	{"older drafts' reset and window", 200, fixedHeader("RateLimit-Limit", "1, 1;w=99999999", "RateLimit-Remaining", "0", "RateLimit-Reset", "99999999")},
+}
+
+func formatInt(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestRateLimitAbsurdHeadersNotBelieved: a response announcing a pause or a
+// reset far beyond MaxBelievedReset is returned to the caller at once, and
+// the calls that follow reach the server at once: nothing was learned from
+// it. Before the bound, such a header made every later call to the host
+// fail with ErrRateLimited for the life of the process.
+func TestRateLimitAbsurdHeadersNotBelieved(t *testing.T) {
+	for _, tc := range absurdCases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+					if n == 0 {
+						for k, v := range tc.header(time.Now()) {
+							w.Header()[k] = v
+						}
+						w.WriteHeader(tc.status)
+					}
+				}}
+				var obs observed
+				tr := New(handlerRT{srv}, WithMaxElapsed(0), WithObserver(obs.add))
+				client := &http.Client{Transport: tr}
+				start := time.Now()
+				code, err := do(t, client, "GET", "http://api.test/x")
+				if err != nil || code != tc.status && code != 200 {
+					t.Fatalf("first call: %d, %v; want its response", code, err)
+				}
+				for i := range 5 {
+					if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 {
+						t.Fatalf("call %d after the absurd header: %d, %v; want 200 from the server", i+2, code, err)
+					}
+				}
+				if d := time.Since(start); d > 2*time.Minute {
+					// A 503 is retried with backoff (its Retry-After too
+					// long for the loop): at most a few backoff waits.
+					t.Errorf("the calls took %v of fake time, want no pause learned", d)
+				}
+				if tc.status == 429 {
+					if a := obs.path("/x"); len(a) == 0 || a[0].Retry || a[0].StatusCode != 429 {
+						t.Errorf("the 429 was not returned at once: %+v", a)
+					}
+				}
+				p := rlOf(t, tr).lookup(partKey{scheme: "http", host: "api.test"}, false, &lazyNow{})
+				if p != nil {
+					p.mu.Lock()
+					pause, reset, window := p.pauseUntil, p.reset, p.window
+					p.mu.Unlock()
+					if pause.Sub(time.Now()) > MaxBelievedReset || reset.Sub(time.Now()) > MaxBelievedReset || window > MaxBelievedReset {
+						t.Errorf("partition learned pause %v, reset %v, window %v", pause, reset, window)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestRateLimitBelievedPauseExpires: an hour's pause is believed (real
+// quotas reset hourly): calls are refused at once during it, since it is
+// longer than WithMaxRetryAfter, and flow again when it ends.
+func TestRateLimitBelievedPauseExpires(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header func(now time.Time) http.Header
+	}{
+		{"Retry-After an hour", fixedHeader("Retry-After", "3600")},
+		{"reset in an hour, Unix seconds", func(now time.Time) http.Header {
+			return hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", formatInt(now.Add(time.Hour).Unix()))
+		}},
+		{"reset in an hour, seconds from now", fixedHeader("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "3600")},
+		{"IETF t an hour", fixedHeader("RateLimit", `"default";r=0;t=3600`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+					if n == 0 {
+						for k, v := range tc.header(time.Now()) {
+							w.Header()[k] = v
+						}
+						w.WriteHeader(http.StatusTooManyRequests)
+					}
+				}}
+				client := &http.Client{Transport: New(handlerRT{srv}, WithMaxElapsed(0))}
+				if code, err := do(t, client, "GET", "http://api.test/x"); code != 429 {
+					t.Fatalf("first call: %d, %v; want the 429 at once", code, err)
+				}
+				if _, err := do(t, client, "GET", "http://api.test/x"); !errors.Is(err, ErrRateLimited) {
+					t.Fatalf("during the hour: %v, want ErrRateLimited", err)
+				}
+				time.Sleep(time.Hour + time.Second)
+				if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 {
+					t.Errorf("after the hour: %d, %v; want 200", code, err)
+				}
+				if n := len(srv.seen("")); n != 2 {
+					t.Errorf("the server saw %d requests, want 2", n)
+				}
+			})
+		})
+	}
+}
+
+// TestRateLimitServerClockSkew: times a server announces on its own clock
+// are read against its Date header. A server 3 minutes ahead (or behind)
+// that asks for 10 seconds gets 10 seconds: not 3m10s, which would have
+// refused every call for 3 minutes, nor nothing.
+func TestRateLimitServerClockSkew(t *testing.T) {
+	forms := []struct {
+		name   string
+		status int
+		header func(server time.Time) http.Header
+	}{
+		{"Retry-After HTTP date", 429, func(s time.Time) http.Header {
+			return hdr("Retry-After", s.Add(10*time.Second).UTC().Format(http.TimeFormat))
+		}},
+		{"X-RateLimit-Reset Unix seconds", 429, func(s time.Time) http.Header {
+			return hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", formatInt(s.Add(10*time.Second).Unix()))
+		}},
+		{"X-RateLimit-Reset Unix milliseconds, quota spent", 200, func(s time.Time) http.Header {
+			return hdr("X-RateLimit-Limit", "5", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", formatInt(s.Add(10*time.Second).UnixMilli()))
+		}},
+		{"X-RateLimit-Reset RFC 3339", 429, func(s time.Time) http.Header {
+			return hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", s.Add(10*time.Second).UTC().Format(time.RFC3339))
+		}},
+		{"X-Rate-Limit-Reset HTTP date", 429, func(s time.Time) http.Header {
+			return hdr("X-Rate-Limit-Remaining", "0", "X-Rate-Limit-Reset", s.Add(10*time.Second).UTC().Format(http.TimeFormat))
+		}},
+		{"delta seconds need no Date", 429, func(time.Time) http.Header {
+			return hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "10")
+		}},
+	}
+	for _, skew := range []time.Duration{3 * time.Minute, -3 * time.Minute} {
+		for _, f := range forms {
+			t.Run(f.name+" "+skew.String(), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+						server := time.Now().Add(skew)
+						w.Header().Set("Date", server.UTC().Format(http.TimeFormat))
+						if n == 0 {
+							for k, v := range f.header(server) {
+								w.Header()[k] = v
+							}
+							w.WriteHeader(f.status)
+						}
+					}}
+					client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0), withRand(func(int64) int64 { return 0 }))}
+					start := time.Now()
+					if code, err := do(t, client, "GET", "http://api.test/x"); code != f.status {
+						t.Fatalf("first call: %d, %v", code, err)
+					}
+					code, err := do(t, client, "GET", "http://api.test/x")
+					if code != 200 {
+						t.Fatalf("second call: %d, %v; want 200 after a 10s pause", code, err)
+					}
+					if d := time.Since(start); d != 10*time.Second {
+						t.Errorf("the second call waited %v, want 10s", d)
+					}
+				})
+			})
+		}
+	}
+	// The retry loop reads a Retry-After date the same way: the call
+	// waits 10 seconds and succeeds, instead of giving up on a wait of
+	// 3m10s.
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			server := time.Now().Add(3 * time.Minute)
+			w.Header().Set("Date", server.UTC().Format(http.TimeFormat))
+			if n == 0 {
+				w.Header().Set("Retry-After", server.Add(10*time.Second).UTC().Format(http.TimeFormat))
+				w.WriteHeader(http.StatusTooManyRequests)
+			}
+		}}
+		var obs observed
+		client := &http.Client{Transport: New(handlerRT{srv}, WithObserver(obs.add), withRand(func(int64) int64 { return 0 }))}
+		start := time.Now()
+		if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || time.Since(start) != 10*time.Second {
+			t.Errorf("call: %d, %v after %v; want 200 after 10s", code, err, time.Since(start))
+		}
+		if a := obs.path("/x"); len(a) != 2 || a[0].RetryAfter != 10*time.Second {
+			t.Errorf("attempts %+v, want the first with RetryAfter 10s", a)
+		}
+		resp := &http.Response{StatusCode: 429, Header: hdr("Date", time.Now().Add(3*time.Minute).UTC().Format(http.TimeFormat),
+			"Retry-After", time.Now().Add(3*time.Minute+20*time.Second).UTC().Format(http.TimeFormat)), Body: http.NoBody}
+		if e := ParseError(resp); e.RetryAfter != 20*time.Second {
+			t.Errorf("ParseError RetryAfter = %v, want 20s", e.RetryAfter)
+		}
+	})
+}
+
+// TestServerSkew checks when the Date header moves server times: only
+// beyond the tolerance of its one-second resolution.
+func TestServerSkew(t *testing.T) {
+	now := time.Date(2026, 2, 17, 14, 0, 0, 700e6, time.UTC)
+	for _, tc := range []struct {
+		date string
+		want time.Duration
+	}{
+		{"", 0},
+		{"garbage", 0},
+		{"Tue, 17 Feb 2026 14:00:00 GMT", 0}, // truncated: 0.7s behind
+		{"Tue, 17 Feb 2026 14:00:02 GMT", 0}, // 1.3s ahead
+		{"Tue, 17 Feb 2026 13:59:59 GMT", 0}, // 1.7s behind
+		{"Tue, 17 Feb 2026 14:03:00 GMT", 3*time.Minute - 700*time.Millisecond},
+		{"Tue, 17 Feb 2026 13:57:00 GMT", -3*time.Minute - 700*time.Millisecond},
+	} {
+		h := http.Header{}
+		if tc.date != "" {
+			h.Set("Date", tc.date)
+		}
+		if got := serverSkew(h, now); got != tc.want {
+			t.Errorf("serverSkew(Date %q) = %v, want %v", tc.date, got, tc.want)
+		}
+	}
+}
+
+// TestRateLimitPaceBounded: a pace the server announced (a quota of one an
+// hour) that would make an attempt wait longer than WithMaxRetryAfter
+// refuses it at once, as a long pause does, even without a deadline.
+func TestRateLimitPaceBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			w.Header().Set("RateLimit", `"h";r=1;t=3600`)
+			w.Header().Set("RateLimit-Policy", `"h";q=1;w=3600`)
+		}}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithMaxElapsed(0), WithMaxRetries(0))}
+		for range 2 {
+			if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 {
+				t.Fatalf("within the burst: %d, %v", code, err)
+			}
+		}
+		start := time.Now()
+		_, err := do(t, client, "GET", "http://api.test/x")
+		if !errors.Is(err, ErrRateLimited) || !strings.Contains(err.Error(), "longest wait") || time.Since(start) != 0 {
+			t.Errorf("err = %v after %v, want ErrRateLimited at once", err, time.Since(start))
+		}
+	})
+}
+
+// TestResetHost: ResetHost clears a host's learned pause and quota and its
+// breaker, whatever the form of the host it is given, wakes the attempts
+// waiting for the host, and leaves other hosts alone.
+func TestResetHost(t *testing.T) {
+	t.Run("pause", func(t *testing.T) {
+		for _, host := range []string{"api.test", "API.Test", "api.test:443", "https://api.test/v1?x=1"} {
+			synctest.Test(t, func(t *testing.T) {
+				srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+					if r.URL.Path == "/throttle" {
+						throttle(w, "3600")
+					}
+				}}
+				tr := New(handlerRT{srv}, WithMaxRetries(0))
+				client := &http.Client{Transport: tr}
+				for _, u := range []string{"https://api.test/throttle", "https://other.test/throttle"} {
+					do(t, client, "GET", u)
+					do(t, client, "POST", u)
+				}
+				for _, u := range []string{"https://api.test/x", "https://other.test/x"} {
+					if _, err := do(t, client, "GET", u); !errors.Is(err, ErrRateLimited) {
+						t.Fatalf("%s before ResetHost: %v, want ErrRateLimited", u, err)
+					}
+				}
+				tr.ResetHost(host)
+				for _, m := range []string{"GET", "POST"} {
+					if code, err := do(t, client, m, "https://api.test/x"); code != 200 {
+						t.Errorf("ResetHost(%q): %s: %d, %v; want 200", host, m, code, err)
+					}
+				}
+				if _, err := do(t, client, "GET", "https://other.test/x"); !errors.Is(err, ErrRateLimited) {
+					t.Errorf("ResetHost(%q) cleared another host: %v", host, err)
+				}
+			})
+		}
+	})
+	t.Run("other port", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			tr := New(handlerRT{throttledOnce("3600")}, WithMaxRetries(0))
+			client := &http.Client{Transport: tr}
+			do(t, client, "GET", "https://api.test:8443/x")
+			tr.ResetHost("api.test:443")
+			if _, err := do(t, client, "GET", "https://api.test:8443/x"); !errors.Is(err, ErrRateLimited) {
+				t.Errorf("ResetHost of port 443 cleared port 8443: %v", err)
+			}
+			tr.ResetHost("api.test:8443")
+			if code, err := do(t, client, "GET", "https://api.test:8443/x"); code != 200 {
+				t.Errorf("after ResetHost of its port: %d, %v", code, err)
+			}
+		})
+	})
+	t.Run("quota and waiters", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+				if n == 0 {
+					w.Header().Set("X-RateLimit-Limit", "10")
+					w.Header().Set("X-RateLimit-Remaining", "0")
+					w.Header().Set("X-RateLimit-Reset", "50")
+				}
+			}}
+			tr := New(handlerRT{srv}, WithMaxRetries(0))
+			client := &http.Client{Transport: tr}
+			do(t, client, "GET", "http://api.test/x")
+			start := time.Now()
+			var wg sync.WaitGroup
+			for range 3 {
+				wg.Go(func() {
+					if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || time.Since(start) != 5*time.Second {
+						t.Errorf("waiter: %d, %v after %v; want 200 after 5s, when ResetHost is called", code, err, time.Since(start))
+					}
+				})
+			}
+			time.Sleep(5 * time.Second)
+			tr.ResetHost("api.test")
+			wg.Wait()
+		})
+	})
+	t.Run("breaker", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h := bkDead()
+			var rec bkRecorder
+			tr := New(bkNet{"api.test": h, "other.test": bkDead()}, WithMaxRetries(0),
+				WithBreaker(BreakerSettings{ConsecutiveFailures: 1}), WithBreakerObserver(rec.add))
+			bkCall(t, tr, "http://api.test/")
+			bkCall(t, tr, "http://other.test/")
+			h.status.Store(200)
+			_, _, err := bkCall(t, tr, "http://api.test/")
+			bkWantOpen(t, err)
+			tr.ResetHost("api.test:80")
+			if code, _, err := bkCall(t, tr, "http://api.test/"); err != nil || code != 200 {
+				t.Errorf("after ResetHost: %d, %v; want 200", code, err)
+			}
+			_, _, err = bkCall(t, tr, "http://other.test/")
+			bkWantOpen(t, err)
+			bkEqual(t, "changes", rec.transitions(), []string{
+				"http://api.test:80 closed->open",
+				"http://other.test:80 closed->open",
+				"http://api.test:80 open->closed",
+			})
+		})
+	})
+	t.Run("custom keys", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			key := func(r *http.Request) string { return r.Header.Get("X-Account") }
+			tr := New(handlerRT{throttledOnce("3600")}, WithMaxRetries(0), WithRateLimitKey(key))
+			client := &http.Client{Transport: tr}
+			call := func() error {
+				req, _ := http.NewRequest("GET", "http://api.test/x", nil)
+				req.Header.Set("X-Account", "Acme")
+				resp, err := client.Do(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				return err
+			}
+			call()
+			if err := call(); !errors.Is(err, ErrRateLimited) {
+				t.Fatalf("before: %v", err)
+			}
+			tr.ResetHost("api.test") // not the key
+			if err := call(); !errors.Is(err, ErrRateLimited) {
+				t.Fatalf("ResetHost of the URL's host cleared a custom key: %v", err)
+			}
+			tr.ResetHost("acme")
+			if err := call(); err != nil {
+				t.Errorf("after ResetHost of the key: %v", err)
+			}
+		})
+	})
+	t.Run("zero Transport and nothing learned", func(t *testing.T) {
+		var tr Transport
+		tr.ResetHost("api.test")
+		tr.ResetHost("")
+		New(nil, WithoutRateLimit(), WithoutBreaker()).ResetHost("api.test")
+	})
+}
+
+func TestHostMatcher(t *testing.T) {
+	for _, tc := range []struct {
+		arg          string
+		scheme, host string
+		want         bool
+	}{
+		{"api.test", "https", "api.test", true},
+		{"api.test", "https", "API.TEST:8443", true},
+		{"API.test", "http", "api.test:80", true},
+		{"api.test:443", "https", "api.test", true},
+		{"api.test:443", "http", "api.test", false},
+		{"api.test:80", "http", "api.test", true},
+		{"api.test:8443", "https", "api.test:8443", true},
+		{"api.test:8443", "https", "api.test", false},
+		{"api.test", "https", "api.test.evil", false},
+		{"api", "https", "api.test", false},
+		{"[::1]:8080", "http", "[::1]:8080", true},
+		{"::1", "http", "[::1]:8080", true},
+		{"[::1]", "http", "[::1]", true},
+		{"https://user@api.test:8443/x?y", "http", "api.test:8443", true},
+		{"acme", "", "ACME", true},
+		{"acme", "", "acme-2", false},
+	} {
+		m, ok := newHostMatcher(tc.arg)
+		if got := ok && m.match(tc.scheme, tc.host); got != tc.want {
+			t.Errorf("ResetHost(%q) matches %s %q = %v, want %v", tc.arg, tc.scheme, tc.host, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "  ", "http://%zz"} {
+		if _, ok := newHostMatcher(bad); ok {
+			t.Errorf("newHostMatcher(%q) accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,126 @@
+package resilient
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// This file holds the caller's mistakes: faults of a request itself, which
+// no retry can mend.
+
+// RequestError is the error of an attempt that failed because of its request
+// itself, not of the server or the network: its body's Read failed, its
+// body's length differs from its ContentLength, or a header, the method or
+// the URL is invalid. Such a call fails at once, with the cause, and counts
+// against nothing (no breaker failure, no retry budget): sending it again
+// would fail the same way.
+type RequestError struct {
+	Err error
+}
+
+// Error returns "resilient: invalid request: " and the cause.
+func (e *RequestError) Error() string { return "resilient: invalid request: " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *RequestError) Unwrap() error { return e.Err }
+
+// checkedBody is a request body handed to an attempt as it is: it turns
+// the body's own failures (a Read error, a length that differs from the
+// request's ContentLength) into *RequestError, so that they are told
+// apart from the network's.
+type checkedBody struct {
+	rc   io.ReadCloser
+	want int64
+	read int64
+}
+
+func (b *checkedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.read += int64(n)
+	if err != nil && err != io.EOF {
+		return n, &RequestError{Err: err}
+	}
+	return n, checkLength(b.want, b.read, err)
+}
+
+func (b *checkedBody) Close() error { return b.rc.Close() }
+
+// checkLength returns a *RequestError when a body of which read bytes were
+// read (err being io.EOF at its end) is not want bytes long; want 0 or
+// less is unknown.
+func checkLength(want, read int64, err error) error {
+	if want <= 0 {
+		return err
+	}
+	switch {
+	case read > want:
+		return &RequestError{Err: fmt.Errorf("http: ContentLength=%d with a longer Body", want)}
+	case err == io.EOF && read < want:
+		return &RequestError{Err: fmt.Errorf("http: ContentLength=%d with Body length %d", want, read)}
+	}
+	return err
+}
+
+// requestFault returns err as a *RequestError when the attempt failed
+// because of the request itself: already one (its body), or a request that
+// net/http cannot send (an invalid method, header name or value, or a URL
+// without a host). It looks at the request only after a failure, so that a
+// success costs nothing; err is returned unchanged otherwise.
+func requestFault(req *http.Request, err error) error {
+	if _, ok := err.(*RequestError); ok {
+		return err
+	}
+	if why := invalidRequest(req); why != "" {
+		return &RequestError{Err: fmt.Errorf("%s: %w", why, err)}
+	}
+	return err
+}
+
+// invalidRequest says what makes req impossible to send, or "".
+func invalidRequest(req *http.Request) string {
+	if req.Method != "" && !isToken(req.Method) {
+		return fmt.Sprintf("invalid method %q", req.Method)
+	}
+	if req.URL == nil || (req.URL.Host == "" && req.Host == "") {
+		return "no Host in request URL"
+	}
+	for name, vs := range req.Header {
+		if !isToken(name) {
+			return fmt.Sprintf("invalid header field name %q", name)
+		}
+		for _, v := range vs {
+			if !validHeaderValue(v) {
+				return fmt.Sprintf("invalid header field value for %q", name)
+			}
+		}
+	}
+	return ""
+}
+
+// isToken reports whether s is an RFC 9110 token, as header names and
+// methods must be.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 || c <= ' ' || c == 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether v may be sent as a header value: no
+// control character but horizontal tab.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

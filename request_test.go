@@ -1,0 +1,134 @@
+package resilient
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// failingReader yields n bytes, then fails with err.
+type failingReader struct {
+	n   int
+	err error
+}
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, r.err
+	}
+	k := min(len(p), r.n)
+	for i := range k {
+		p[i] = 'x'
+	}
+	r.n -= k
+	return k, nil
+}
+
+// TestCallerMistakesFailAtOnce: a request whose body fails, whose body's
+// length is not its ContentLength, or whose header is invalid fails at
+// once with its cause as a *RequestError, and counts against nothing: a
+// breaker that trips on one failure stays closed for healthy calls.
+func TestCallerMistakesFailAtOnce(t *testing.T) {
+	errDisk := errors.New("disk read failed")
+	for _, tc := range []struct {
+		name  string
+		req   func(url string) *http.Request
+		cause error // errors.Is target; nil to skip
+	}{
+		{"body read fails", func(url string) *http.Request {
+			req, _ := http.NewRequest("PUT", url, io.NopCloser(&failingReader{n: 10, err: errDisk}))
+			return req
+		}, errDisk},
+		{"body read fails with GetBody", func(url string) *http.Request {
+			req, _ := http.NewRequest("PUT", url, strings.NewReader("x"))
+			req.Body = io.NopCloser(&failingReader{n: 10, err: errDisk})
+			req.ContentLength = -1
+			return req
+		}, errDisk},
+		{"body shorter than ContentLength", func(url string) *http.Request {
+			req, _ := http.NewRequest("PUT", url, strings.NewReader("abc"))
+			req.ContentLength = 10
+			return req
+		}, nil},
+		{"body longer than ContentLength", func(url string) *http.Request {
+			req, _ := http.NewRequest("PUT", url, io.NopCloser(strings.NewReader("abcdefghijkl")))
+			req.ContentLength = 5
+			return req
+		}, nil},
+		{"invalid header name", func(url string) *http.Request {
+			req, _ := http.NewRequest("GET", url, nil)
+			req.Header["Bad Name"] = []string{"v"}
+			return req
+		}, nil},
+		{"invalid header value", func(url string) *http.Request {
+			req, _ := http.NewRequest("GET", url, nil)
+			req.Header["X-Evil"] = []string{"a\r\nInjected: 1"}
+			return req
+		}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, _ := countConns(t, func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) })
+			var attempts atomic.Int32
+			client := loopbackClient(t, WithBackoff(10*time.Millisecond, 10*time.Millisecond),
+				WithBreaker(BreakerSettings{ConsecutiveFailures: 1}),
+				WithObserver(func(Attempt) { attempts.Add(1) }))
+			for range 3 {
+				_, err := client.Do(tc.req(srv.URL))
+				var re *RequestError
+				if !errors.As(err, &re) {
+					t.Fatalf("err = %v, want a *RequestError", err)
+				}
+				if tc.cause != nil && !errors.Is(err, tc.cause) {
+					t.Errorf("err = %v, want it to wrap the body's error", err)
+				}
+			}
+			if n := attempts.Load(); n != 3 {
+				t.Errorf("%d attempts for 3 calls, want one each", n)
+			}
+			resp, err := client.Get(srv.URL)
+			if err != nil {
+				t.Fatalf("healthy call after the mistakes: %v (the breaker counted them?)", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Errorf("healthy call: status %d", resp.StatusCode)
+			}
+		})
+	}
+}
+
+func TestInvalidRequest(t *testing.T) {
+	for _, tc := range []struct {
+		method, name, value string
+		want                bool // invalid
+	}{
+		{"GET", "X-Ok", "v\twith tab", false},
+		{"GET", "X-Ok", "caf\xc3\xa9", false},
+		{"BAD METHOD", "X-Ok", "v", true},
+		{"GET", "Bad:Name", "v", true},
+		{"GET", "", "v", true},
+		{"GET", "X-Nul", "a\x00b", true},
+		{"GET", "X-Del", "a\x7fb", true},
+	} {
+		req, _ := http.NewRequest("GET", "http://api.test/", nil)
+		req.Method = tc.method
+		req.Header[tc.name] = []string{tc.value}
+		if got := invalidRequest(req) != ""; got != tc.want {
+			t.Errorf("invalidRequest(%q, %q: %q) = %v, want %v", tc.method, tc.name, tc.value, got, tc.want)
+		}
+	}
+	req, _ := http.NewRequest("GET", "http://api.test/", nil)
+	req.URL.Host, req.Host = "", ""
+	if invalidRequest(req) == "" {
+		t.Error("a URL without a host is valid")
+	}
+	// A network error of a valid request is left alone.
+	req, _ = http.NewRequest("GET", "http://api.test/", nil)
+	if err := requestFault(req, io.ErrUnexpectedEOF); err != io.ErrUnexpectedEOF {
+		t.Errorf("requestFault = %v, want the error unchanged", err)
+	}
+}

@@ -1,0 +1,158 @@
+package resilient
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+	"golang.org/x/time/rate"
+)
+
+// ResetHost clears what the Transport learned about host: the quota, the
+// reset and the pause of its rate-limit partitions (reads and writes, every
+// scheme), and its circuit breaker, which the next attempt finds closed.
+// Attempts waiting for the host's rate limit wake and try again at once. A
+// static limit set with WithRateLimit stays in force. Nothing else is
+// changed: ResetHost is how a caller recovers from a server that announced
+// a pause it did not mean, or from an outage it knows is over.
+//
+// host is a host name or address, with or without a port, as in URL.Host
+// ("api.example.com", "api.example.com:8443", "[::1]:8080"); a URL is
+// accepted too, and its host is used. The comparison ignores case and the
+// scheme. A host without a port names the host on every port; with a port,
+// only that port, a URL without a port having its scheme's default one
+// (443 for https, 80 for http). A partition or breaker named by a custom key
+// (WithRateLimitKey, BreakerSettings.Key) is cleared when its key is host,
+// under the same rule.
+func (t *Transport) ResetHost(host string) {
+	if t.inner == nil { // the zero Transport
+		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })
+		t.zeroImpl.ResetHost(host)
+		return
+	}
+	m, ok := newHostMatcher(host)
+	if !ok {
+		return
+	}
+	if t.rl != nil {
+		t.rl.resetHost(m)
+	}
+	if t.breakers != nil {
+		t.breakers.resetHost(m)
+	}
+}
+
+// hostMatcher tells whether a URL host is the one given to ResetHost.
+type hostMatcher struct {
+	host, port string // lower-cased; port "" matches every port
+}
+
+func newHostMatcher(s string) (hostMatcher, bool) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil {
+			return hostMatcher{}, false
+		}
+		s = u.Host
+	}
+	s = lowerASCII(s)
+	var m hostMatcher
+	if strings.Count(s, ":") > 1 && !strings.HasPrefix(s, "[") {
+		m.host = s // a bare IPv6 address
+	} else {
+		m.host, m.port = splitHostPort(s)
+	}
+	return m, m.host != ""
+}
+
+// match reports whether host, the URL host of a request with scheme (or a
+// custom key, with an empty scheme), is m's host.
+func (m hostMatcher) match(scheme, host string) bool {
+	h, port := splitHostPort(lowerASCII(host))
+	if h != m.host {
+		return false
+	}
+	if m.port == "" {
+		return true
+	}
+	if port == "" {
+		port = strings.TrimPrefix(defaultPort(lowerASCII(scheme)), ":")
+	}
+	return port == m.port
+}
+
+// splitHostPort splits a URL host into its host, without IPv6 brackets,
+// and its port ("" when none).
+func splitHostPort(s string) (host, port string) {
+	host = s
+	if hasPort(s) {
+		i := strings.LastIndexByte(s, ':')
+		host, port = s[:i], s[i+1:]
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return host, port
+}
+
+// resetHost clears the learned state of the partitions of m's host.
+func (rl *rateLimiter) resetHost(m hostMatcher) {
+	rl.mu.Lock()
+	var ps []*partition
+	for k, p := range rl.parts {
+		if m.match(k.scheme, k.host) {
+			ps = append(ps, p)
+		}
+	}
+	rl.mu.Unlock()
+	now := time.Now()
+	for _, p := range ps {
+		rl.clear(p, now)
+	}
+}
+
+// clear forgets what p learned from the server, keeps its attempts in
+// flight counted and its static limit, and wakes its waiters.
+func (rl *rateLimiter) clear(p *partition, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.learned {
+		if rl.static > 0 {
+			p.lim.SetLimitAt(now, rl.static)
+			p.lim.SetBurstAt(now, rl.burst)
+		} else {
+			p.lim = nil
+		}
+	}
+	p.learned, p.paceRate, p.paceBurst = false, rate.Limit(0), 0
+	p.limit, p.window, p.policyWindow = 0, 0, false
+	p.remaining, p.reset, p.pauseUntil = 0, time.Time{}, time.Time{}
+	if p.reopened != nil {
+		close(p.reopened)
+		p.reopened = nil
+	}
+}
+
+// resetHost forgets the breakers of m's host; the next attempt creates a
+// closed one. The change to closed of a breaker that was not is delivered to
+// the observers and the logger.
+func (s *breakerSet) resetHost(m hostMatcher) {
+	var removed []*breakerEntry
+	s.mu.Lock()
+	for k, e := range s.m {
+		if k == e.key && m.match(k.scheme, k.host) {
+			removed = append(removed, e)
+		}
+	}
+	for _, e := range removed {
+		s.remove(e)
+	}
+	s.mu.Unlock()
+	for _, e := range removed {
+		if from := gobreaker.State(e.state.Load()); from != gobreaker.StateClosed {
+			s.changed(e, from, gobreaker.StateClosed)
+		}
+	}
+	s.flush(context.Background())
+}

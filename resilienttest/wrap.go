@@ -1,0 +1,186 @@
+package resilienttest
+
+import (
+	"bytes"
+	"net/http"
+	"time"
+)
+
+// serveWrapped handles one attempt on a server WithHandler: it counts it,
+// picks its step, waits, then drops the connection, answers in front of
+// the handler, or lets the handler answer (see WithHandler).
+func (s *Server) serveWrapped(w http.ResponseWriter, r *http.Request) {
+	route := r.Method + " " + r.URL.Path
+	key := idempotencyKey(r.Header)
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		drop(w)
+		return
+	}
+	s.handlers.Add(1)
+	defer s.handlers.Done()
+	s.stats.Requests++
+	if s.stats.Attempts == nil {
+		s.stats.Attempts = make(map[string]int)
+	}
+	s.stats.Attempts[route]++
+	step := s.nextStepLocked(route, key)
+	s.mu.Unlock()
+
+	delay := s.latency
+	if step.kind == stepSlow {
+		delay += step.delay
+	}
+	if !s.wait(r.Context(), delay) {
+		drop(w)
+		return
+	}
+
+	switch {
+	case step.kind == stepDropBefore:
+		s.mu.Lock()
+		s.stats.Dropped++
+		s.mu.Unlock()
+		drop(w)
+		return
+	case step.answersAtOnce():
+		s.inject(w, r, route, step)
+		return
+	}
+
+	if s.quota != nil {
+		h := w.Header()
+		now := time.Now()
+		s.mu.Lock()
+		c := s.quota.class(r.Method)
+		rem, reset, allowed := s.quota.take(c, now)
+		s.quota.setHeaders(h, c, rem, reset, now)
+		if !allowed {
+			s.stats.countStatus(http.StatusTooManyRequests)
+			s.mu.Unlock()
+			h.Set("Retry-After", retryAfter(reset, now))
+			s.finish(w, r, http.StatusTooManyRequests, s.errorEnvelope(h, route, http.StatusTooManyRequests, "", nil))
+			return
+		}
+		s.mu.Unlock()
+	}
+
+	switch {
+	case step.kind == stepDropAfter:
+		s.handler.ServeHTTP(newRecorder(w.Header()), r)
+		s.mu.Lock()
+		s.stats.Dropped++
+		s.mu.Unlock()
+		drop(w)
+	case step.kind == stepServerAfter || step.kind == stepRespond:
+		rec := newRecorder(w.Header())
+		s.handler.ServeHTTP(rec, r)
+		status := rec.statusCode()
+		switch {
+		case status >= 300:
+			// Not a success: sent as it is.
+		case step.kind == stepServerAfter:
+			s.inject(w, r, route, Step{kind: stepRespond, status: http.StatusInternalServerError})
+			return
+		default:
+			status = step.status
+		}
+		s.mu.Lock()
+		s.stats.countStatus(status)
+		s.mu.Unlock()
+		rec.sendTo(w, status)
+	default:
+		sw := &statusWriter{ResponseWriter: w}
+		s.handler.ServeHTTP(sw, r)
+		s.mu.Lock()
+		s.stats.countStatus(sw.statusCode())
+		s.mu.Unlock()
+	}
+}
+
+// statusWriter passes an answer through and notes its status.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush flushes the answer, for handlers that stream.
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap returns the ResponseWriter underneath, for
+// http.ResponseController.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) statusCode() int {
+	if w.status == 0 {
+		return http.StatusOK // the handler wrote nothing: net/http sends 200
+	}
+	return w.status
+}
+
+// recorder keeps a handler's answer, to be sent later, changed, or not at
+// all.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+// newRecorder returns a recorder whose headers start as a copy of h.
+func newRecorder(h http.Header) *recorder { return &recorder{header: h.Clone()} }
+
+func (rec *recorder) Header() http.Header { return rec.header }
+
+func (rec *recorder) WriteHeader(code int) {
+	if rec.status == 0 && code >= 200 { // informational answers are not kept
+		rec.status = code
+	}
+}
+
+func (rec *recorder) Write(p []byte) (int, error) {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	return rec.body.Write(p)
+}
+
+// Flush does nothing: the answer is kept whole.
+func (rec *recorder) Flush() {}
+
+func (rec *recorder) statusCode() int {
+	if rec.status == 0 {
+		return http.StatusOK
+	}
+	return rec.status
+}
+
+// sendTo sends the recorded answer to w with status.
+func (rec *recorder) sendTo(w http.ResponseWriter, status int) {
+	h := w.Header()
+	for k, v := range rec.header {
+		h[k] = v
+	}
+	w.WriteHeader(status)
+	w.Write(rec.body.Bytes())
+}

@@ -1,0 +1,217 @@
+package resilienttest
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// things is a caller's own API, for tests of WithHandler: POST /v1/things
+// creates a thing (201), GET /v1/things/{id} reads one; it counts its
+// calls and the things it created.
+type things struct {
+	mu      sync.Mutex
+	calls   int
+	created []string // bodies
+}
+
+func (a *things) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	a.calls++
+	a.mu.Unlock()
+	switch {
+	case r.Method == "POST" && r.URL.Path == "/v1/things":
+		b, _ := io.ReadAll(r.Body)
+		a.mu.Lock()
+		a.created = append(a.created, string(b))
+		id := len(a.created)
+		a.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Location", "/v1/things/"+strconv.Itoa(id))
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"id":%d}`, id)
+	case r.Method == "GET" && strings.HasPrefix(r.URL.Path, "/v1/things/"):
+		if r.URL.Path == "/v1/things/teapot" {
+			w.WriteHeader(http.StatusServiceUnavailable) // the handler's own 5xx
+			return
+		}
+		io.WriteString(w, `{"id":1}`)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (a *things) counts() (calls, created int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.calls, len(a.created)
+}
+
+// TestHandlerScript proves every step in front of a handler of the
+// caller's own: what the client sees, whether the handler ran, and what
+// Stats counted.
+func TestHandlerScript(t *testing.T) {
+	api := &things{}
+	s := NewServer(Altyaa, WithHandler(api), WithScript("POST /v1/things",
+		Respond(503), DropBefore(), FailAfterStoring(), DropAfter(), Respond(202), RateLimited(2*time.Second), Normal()))
+	defer s.Close()
+
+	tests := []struct {
+		status  int // 0: a connection error
+		handler bool
+	}{
+		{503, false}, {0, false}, {500, true}, {0, true}, {202, true}, {429, false}, {201, true},
+	}
+	for i, tt := range tests {
+		before, _ := api.counts()
+		r := send(t, s, "POST", "/v1/things", fmt.Sprintf(`{"n":%d}`, i), "")
+		switch {
+		case tt.status == 0 && r.err == nil:
+			t.Errorf("step %d: status %d, want a connection error", i, r.status)
+		case tt.status != 0:
+			mustStatus(t, r, tt.status)
+		}
+		if after, _ := api.counts(); (after > before) != tt.handler {
+			t.Errorf("step %d: handler called %d times, want called: %v", i, after-before, tt.handler)
+		}
+		switch tt.status {
+		case 503, 500, 429:
+			if e := parseError(t, Altyaa, r); e.code != Altyaa.ErrorCode("POST /v1/things", tt.status) {
+				t.Errorf("step %d: code %q", i, e.code)
+			}
+		case 202:
+			if r.header.Get("Location") != "/v1/things/3" || string(r.body) != `{"id":3}` {
+				t.Errorf("step %d: the handler's answer was not kept: %q %s", i, r.header.Get("Location"), r.body)
+			}
+		}
+		if tt.status == 429 && r.header.Get("Retry-After") != "2" {
+			t.Errorf("Retry-After = %q, want 2", r.header.Get("Retry-After"))
+		}
+		if tt.status == 500 && r.header.Get("Location") != "" {
+			t.Error("the 500 after the handler carries the handler's Location")
+		}
+	}
+	mustStatus(t, send(t, s, "GET", "/v1/things/teapot", "", ""), 503)
+	mustStatus(t, send(t, s, "GET", "/v1/things/1?x=y", "", ""), 200)
+
+	st := s.Stats()
+	calls, created := api.counts()
+	if calls != 6 || created != 4 {
+		t.Errorf("handler calls, created = %d, %d; want 6, 4", calls, created)
+	}
+	want := map[string]int{"POST /v1/things": 7, "GET /v1/things/teapot": 1, "GET /v1/things/1": 1}
+	if fmt.Sprint(st.Attempts) != fmt.Sprint(want) {
+		t.Errorf("Attempts = %v, want %v", st.Attempts, want)
+	}
+	if st.Requests != 9 || st.Injected != 6 || st.Dropped != 2 || st.ServerErrors != 3 || st.RateLimited != 1 {
+		t.Errorf("Requests, Injected, Dropped, ServerErrors, RateLimited = %d, %d, %d, %d, %d; want 9, 6, 2, 3, 1",
+			st.Requests, st.Injected, st.Dropped, st.ServerErrors, st.RateLimited)
+	}
+	if st.StoredWrites != 0 || st.Duplicates != 0 {
+		t.Errorf("StoredWrites, Duplicates = %d, %d; a handler's writes are its own", st.StoredWrites, st.Duplicates)
+	}
+
+	s.SetScript("GET /v1/things/1", Respond(504))
+	mustStatus(t, send(t, s, "GET", "/v1/things/1", "", ""), 504)
+	mustStatus(t, send(t, s, "GET", "/v1/things/1", "", ""), 200)
+}
+
+// TestHandlerFaults proves a seeded fault mix in front of a handler: every
+// attempt is either answered in front (and counted as injected) or by the
+// handler, and the same seed gives the same answers.
+func TestHandlerFaults(t *testing.T) {
+	run := func() (statuses []int, st Stats, calls int) {
+		api := &things{}
+		s := NewServer(Postato, WithHandler(api), WithFaults(Faults{
+			Seed: 5, ServerError: 0.2, RateLimit: 0.1, DropBefore: 0.1, HTML: 0.05, Malformed: 0.05, Huge: 0.05, HugeSize: 4096,
+		}))
+		defer s.Close()
+		for range 100 {
+			r := send(t, s, "GET", "/v1/things/1", "", "")
+			statuses = append(statuses, r.status) // 0 for an error
+		}
+		calls, _ = api.counts()
+		return statuses, s.Stats(), calls
+	}
+	statuses, st, calls := run()
+	ok := 0
+	for _, c := range statuses {
+		if c == 200 {
+			ok++
+		}
+	}
+	if st.Injected < 20 || calls != st.Requests-st.Injected || ok != calls {
+		t.Errorf("Injected %d, Requests %d, handler calls %d, 200s %d: want calls = Requests - Injected = 200s",
+			st.Injected, st.Requests, calls, ok)
+	}
+	again, _, _ := run()
+	if fmt.Sprint(again) != fmt.Sprint(statuses) {
+		t.Errorf("the same seed gave other answers:\n%v\n%v", statuses, again)
+	}
+}
+
+// TestHandlerQuota proves a quota in front of a handler: its headers on
+// the handler's answers, a 429 in the dialect's envelope past it, and the
+// handler not called then.
+func TestHandlerQuota(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &things{}
+		s := NewPipeServer(Aidelly, WithHandler(api), WithQuota(Quota{Limit: 2, ResetFormat: DeltaSeconds}))
+		defer s.Close()
+		for _, want := range []string{"1", "0"} {
+			r := send(t, s, "GET", "/v1/things/1", "", "")
+			mustStatus(t, r, 200)
+			if got := r.header.Get("X-RateLimit-Remaining"); got != want || string(r.body) != `{"id":1}` {
+				t.Errorf("Remaining = %q, body %s; want %s and the handler's body", got, r.body, want)
+			}
+		}
+		time.Sleep(15 * time.Second)
+		r := send(t, s, "GET", "/v1/things/1", "", "")
+		mustStatus(t, r, 429)
+		if e := parseError(t, Aidelly, r); e.code != "PUBLIC_API_RATE_LIMITED" || r.header.Get("Retry-After") != "45" {
+			t.Errorf("429: code %q, Retry-After %q; want PUBLIC_API_RATE_LIMITED, 45 (rolling minute)", e.code, r.header.Get("Retry-After"))
+		}
+		if calls, _ := api.counts(); calls != 2 {
+			t.Errorf("handler calls = %d, want 2", calls)
+		}
+	})
+}
+
+// TestHandlerMounted proves that a Server WithHandler is an http.Handler
+// for an httptest.Server, with its faults and counters, and that a
+// streaming handler can flush through it.
+func TestHandlerMounted(t *testing.T) {
+	flushed := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "part 1;")
+		flushed <- http.NewResponseController(w).Flush()
+		io.WriteString(w, "part 2")
+	})
+	s := NewServer(Altyaa, WithHandler(h), WithScript("GET /stream", HTML(502)))
+	defer s.Close()
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	r := sendWith(t, ts.Client(), ts.URL, "GET", "/stream", "", "")
+	mustStatus(t, r, 502)
+	if !strings.Contains(string(r.body), "<html>") {
+		t.Errorf("body %s, want the proxy's page", r.body)
+	}
+	r = sendWith(t, ts.Client(), ts.URL, "GET", "/stream", "", "")
+	mustStatus(t, r, 200)
+	if string(r.body) != "part 1;part 2" {
+		t.Errorf("body %q", r.body)
+	}
+	if err := <-flushed; err != nil {
+		t.Errorf("Flush through the server: %v", err)
+	}
+	if st := s.Stats(); st.Requests != 2 || st.Injected != 1 || st.Attempts["GET /stream"] != 2 {
+		t.Errorf("Requests, Injected, Attempts = %d, %d, %v; want 2, 1, 2", st.Requests, st.Injected, st.Attempts)
+	}
+}

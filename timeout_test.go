@@ -1,0 +1,226 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// stallBody is a response body that yields its prefix, then blocks until
+// it is closed or ctx ends, as a server that stops sending would.
+type stallBody struct {
+	ctx    context.Context
+	prefix string
+	once   sync.Once
+	closed chan struct{}
+}
+
+func newStallBody(ctx context.Context, prefix string) *stallBody {
+	return &stallBody{ctx: ctx, prefix: prefix, closed: make(chan struct{})}
+}
+
+func (b *stallBody) Read(p []byte) (int, error) {
+	if b.prefix != "" {
+		n := copy(p, b.prefix)
+		b.prefix = b.prefix[n:]
+		return n, nil
+	}
+	select {
+	case <-b.ctx.Done():
+		return 0, context.Cause(b.ctx)
+	case <-b.closed:
+		return 0, errors.New("read on closed body")
+	}
+}
+
+func (b *stallBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
+// TestMaxElapsedBoundsAnAttempt: the call's budget cuts an attempt against
+// a server that never answers, not only the waits between attempts.
+func TestMaxElapsedBoundsAnAttempt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{hang: true}}}
+		start := time.Now()
+		_, err := roundTrip(t, New(s, WithMaxElapsed(200*time.Millisecond)), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		if !errors.Is(err, ErrAttemptTimeout) {
+			t.Errorf("err = %v, want ErrAttemptTimeout", err)
+		}
+		if d := time.Since(start); d != 200*time.Millisecond {
+			t.Errorf("returned after %v of fake time, want 200ms", d)
+		}
+		if s.numCalls() != 1 {
+			t.Errorf("%d attempts, want 1: no time is left for another", s.numCalls())
+		}
+	})
+}
+
+// TestDeadlineMinOfThree: each attempt runs under the earliest of the
+// attempt timeout, the rest of the budget and the context's deadline.
+func TestDeadlineMinOfThree(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		attempt, budget, ctx time.Duration
+		want                 time.Duration // when the first attempt ends
+	}{
+		{"attempt timeout", time.Second, 10 * time.Second, 20 * time.Second, time.Second},
+		{"budget", 5 * time.Second, 2 * time.Second, 20 * time.Second, 2 * time.Second},
+		{"context", 5 * time.Second, 10 * time.Second, 3 * time.Second, 3 * time.Second},
+		{"budget alone", 0, 4 * time.Second, 0, 4 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &rtScript{steps: []rtStep{{hang: true}}}
+				ctx := timeoutCtx(t, tc.ctx)
+				start := time.Now()
+				var first time.Duration
+				opts := []Option{WithMaxElapsed(tc.budget), WithMaxRetries(0), WithObserver(func(Attempt) { first = time.Since(start) })}
+				if tc.attempt > 0 {
+					opts = append(opts, WithAttemptTimeout(tc.attempt))
+				}
+				roundTrip(t, New(s, opts...), newRequest(t, ctx, "GET", "http://api.test/", nil))
+				if first != tc.want {
+					t.Errorf("attempt ended after %v, want %v", first, tc.want)
+				}
+			})
+		})
+	}
+}
+
+// TestStalledErrorBodyIsBounded: a response retried past whose body stalls
+// is drained no longer than the attempt's deadline, or maxReadWait without
+// one; the retry follows.
+func TestStalledErrorBodyIsBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		want time.Duration // from the first attempt to the second
+	}{
+		{"attempt timeout", []Option{WithAttemptTimeout(time.Second)}, time.Second + 100*time.Millisecond},
+		{"no deadline", []Option{WithMaxElapsed(0)}, maxReadWait + 100*time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &rtScript{steps: []rtStep{
+					{status: 200, body: "ok"}, // the second attempt
+				}}
+				var mu sync.Mutex
+				var times []time.Time
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					mu.Lock()
+					times = append(times, time.Now())
+					n := len(times)
+					mu.Unlock()
+					if n == 1 {
+						return &http.Response{StatusCode: 503, Header: http.Header{"Content-Type": {"text/html"}},
+							Body: newStallBody(req.Context(), "<html>"), ContentLength: -1, Request: req}, nil
+					}
+					return s.RoundTrip(req)
+				})
+				opts := append([]Option{WithBackoff(100*time.Millisecond, time.Second), withRand(func(int64) int64 { return 0 })}, tc.opts...)
+				resp, err := roundTrip(t, New(rt, opts...), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				if err != nil || readBody(t, resp) != "ok" {
+					t.Fatalf("RoundTrip = %v, %v; want the retry's 200", resp, err)
+				}
+				if d := times[1].Sub(times[0]); d != tc.want {
+					t.Errorf("retry after %v, want %v", d, tc.want)
+				}
+			})
+		})
+	}
+}
+
+// TestStalledEnvelopePeekIsBounded: an error body that stalls while its
+// envelope is peeked does not hold the call past maxReadWait.
+func TestStalledEnvelopePeekIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: 400, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: newStallBody(req.Context(), `{"error":{"code":"bad`), ContentLength: -1, Request: req}, nil
+		})
+		start := time.Now()
+		resp, err := roundTrip(t, New(rt, WithMaxElapsed(0)), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		if err != nil || resp.StatusCode != 400 {
+			t.Fatalf("RoundTrip = %v, %v; want the 400", resp, err)
+		}
+		resp.Body.Close()
+		if d := time.Since(start); d != maxReadWait {
+			t.Errorf("returned after %v, want %v", d, maxReadWait)
+		}
+	})
+}
+
+// TestSuccessAsTheTimerFires: a 200 whose headers arrive as the attempt's
+// timer fires has a cut body; it is an attempt timeout, retried, and the
+// body returned to the caller reads whole.
+func TestSuccessAsTheTimerFires(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		calls := 0
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			calls++
+			if calls == 1 {
+				<-req.Context().Done() // the headers arrive just as the timer fires
+			}
+			return &http.Response{StatusCode: 200, Body: newStallBody(req.Context(), "ok"), ContentLength: -1, Request: req}, nil
+		})
+		resp, err := roundTrip(t, New(rt, WithAttemptTimeout(time.Second), WithBackoff(0, 0)),
+			newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		buf := make([]byte, 2)
+		if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "ok" || calls != 2 {
+			t.Fatalf("body %q, %v after %d attempts; want the second attempt's body", buf, err, calls)
+		}
+		time.Sleep(time.Minute) // long past the attempt timeout: the body is the caller's
+		if err := context.Cause(resp.Request.Context()); err != nil {
+			t.Errorf("the returned response's context ended: %v", err)
+		}
+	})
+}
+
+// TestSwitchingProtocolsStaysWritable: with an attempt timeout, a 101's
+// body is still the upgraded connection, readable and writable.
+func TestSwitchingProtocolsStaysWritable(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		io.Copy(conn, brw) // echo
+	}))
+	defer srv.Close()
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "echo")
+	resp, err := New(base, WithAttemptTimeout(5*time.Second)).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rwc, ok := resp.Body.(io.ReadWriteCloser)
+	if resp.StatusCode != 101 || !ok {
+		t.Fatalf("status %d, body %T: want 101 with an io.ReadWriteCloser", resp.StatusCode, resp.Body)
+	}
+	defer rwc.Close()
+	if _, err := rwc.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(rwc, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo %q, %v", buf, err)
+	}
+}
