@@ -73,10 +73,11 @@ return {granted, string.format('%.0f', base - now), string.format('%.6f', interv
 
 // learnScript records the quota a member learned, when it differs from
 // the one held (for the same limit, when its window is longer), and tells
-// the fleet. A new bucket is seeded from what the
-// response said remains of its window, so that the fleet's first window is
-// not overspent: its first tokens conform no earlier than the remaining
-// quota allows before the reset.
+// the fleet. A new bucket is seeded from what the response said remains
+// of its window, so that the fleet's first window is not overspent: until
+// the reset, the bucket grants share·remaining less its tolerance, the
+// margin covering the attempts the members sent before they knew the
+// quota.
 //
 // KEYS[1] the partition's state. ARGV: limit, window (µs), remaining (-1
 // unknown), reset (µs from now, -1 unknown), share, burst, channel, id,
@@ -96,7 +97,9 @@ local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 local remaining, reset = tonumber(ARGV[3]), tonumber(ARGV[4])
 if not s[3] and remaining >= 0 and reset >= 0 then
   local interval = window / (limit * tonumber(ARGV[5]))
-  local tat = math.max(now, now + reset - remaining * interval + tonumber(ARGV[6]) * interval)
+  local burst = tonumber(ARGV[6])
+  local allowed = math.max(tonumber(ARGV[5]) * remaining - burst, 0)
+  local tat = math.max(now, now + reset - allowed * interval + burst * interval)
   redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', tat))
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[9])

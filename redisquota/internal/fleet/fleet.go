@@ -29,22 +29,22 @@ const EnvWorker = "REDISQUOTA_FLEET_WORKER"
 
 // Config is one run of a fleet.
 type Config struct {
-	Procs    int           // worker processes
-	Workers  int           // goroutines per process
-	Limit    int           // the server's quota: requests per window
-	Window   time.Duration // the quota's window, in real time
-	Duration time.Duration // how long the workers call
-	Warmup   time.Duration // the start of the run left out of the steady-state figures
-	Latency  time.Duration // the server's latency per request
+	Procs    int           `json:"procs"`       // worker processes
+	Workers  int           `json:"workers"`     // goroutines per process
+	Limit    int           `json:"limit"`       // the server's quota: requests per window
+	Window   time.Duration `json:"window_ns"`   // the quota's window, in real time
+	Duration time.Duration `json:"duration_ns"` // how long the workers call
+	Warmup   time.Duration `json:"warmup_ns"`   // the start of the run left out of the steady-state figures
+	Latency  time.Duration `json:"latency_ns"`  // the server's latency per request
 
-	Store     bool   // share the quota through Redis; else each process paces alone
-	RedisAddr string // host:port
-	Prefix    string // the Store's key prefix
+	Store     bool   `json:"store"`      // share the quota through Redis; else each process paces alone
+	RedisAddr string `json:"redis_addr"` // host:port
+	Prefix    string `json:"prefix"`     // the Store's key prefix
 
 	// PauseAt, when positive, makes the server answer its PauseAt-th
 	// request 429 with a Retry-After of PauseFor (whole seconds).
-	PauseAt  int
-	PauseFor time.Duration
+	PauseAt  int           `json:"pause_at,omitempty"`
+	PauseFor time.Duration `json:"pause_for_ns,omitempty"`
 }
 
 // Result is what a run measured.
