@@ -40,6 +40,8 @@ type Config struct {
 	Store     bool   `json:"store"`      // share the quota through Redis; else each process paces alone
 	RedisAddr string `json:"redis_addr"` // host:port
 	Prefix    string `json:"prefix"`     // the Store's key prefix
+	// LeaseTime is the Stores' WithLeaseTime; zero for the default.
+	LeaseTime time.Duration `json:"lease_time_ns,omitempty"`
 
 	// PauseAt, when positive, makes the server answer its PauseAt-th
 	// request 429 with a Retry-After of PauseFor (whole seconds).
@@ -96,6 +98,7 @@ type orders struct {
 	Store     bool          `json:"store"`
 	RedisAddr string        `json:"redis_addr"`
 	Prefix    string        `json:"prefix"`
+	LeaseTime time.Duration `json:"lease_time"`
 	Sends     bool          `json:"sends"` // report each attempt's times
 }
 
@@ -149,7 +152,8 @@ func Run(ctx context.Context, cfg Config, command func() *exec.Cmd) (Result, err
 		o := orders{
 			Index: i, URL: srv.URL + "/v1/usage", Workers: cfg.Workers,
 			Start: start.UnixNano(), Duration: cfg.Duration, Warmup: cfg.Warmup,
-			Store: cfg.Store, RedisAddr: cfg.RedisAddr, Prefix: cfg.Prefix, Sends: cfg.PauseAt > 0,
+			Store: cfg.Store, RedisAddr: cfg.RedisAddr, Prefix: cfg.Prefix, LeaseTime: cfg.LeaseTime,
+			Sends: cfg.PauseAt > 0,
 		}
 		b, _ := json.Marshal(o)
 		cmd := command()

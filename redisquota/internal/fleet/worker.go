@@ -109,7 +109,12 @@ func work(o orders) (report, error) {
 	if o.Store {
 		rdb = redis.NewClient(&redis.Options{Addr: o.RedisAddr})
 		rdb.AddHook(&hook)
-		store = redisquota.New(rdb, redisquota.WithPrefix(o.Prefix))
+		sopts := []redisquota.Option{redisquota.WithPrefix(o.Prefix)}
+		if o.LeaseTime > 0 {
+			sopts = append(sopts, redisquota.WithLeaseTime(o.LeaseTime))
+		}
+		store = redisquota.New(rdb, sopts...)
+
 		opts = append(opts, resilient.WithQuotaStore(store))
 	}
 	client := &http.Client{Transport: resilient.New(rt, opts...)}
