@@ -1,7 +1,10 @@
 package redisquota
 
 import (
+	"context"
 	"math"
+	"strconv"
+
 	"os"
 	"slices"
 	"testing"
@@ -19,8 +22,16 @@ func benchPart(b *testing.B) (*Store, *part) {
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	b.Cleanup(func() { rdb.Close() })
-	s := New(rdb, WithPrefix("rqbench"))
-	b.Cleanup(func() { s.Close() })
+	prefix := "rqbench:" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	s := New(rdb, WithPrefix(prefix))
+	b.Cleanup(func() {
+		s.Close()
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 100).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+	})
 	p := s.Partition("bench").(*part)
 	p.known(math.MaxInt32, time.Second)
 	now := time.Now().UnixNano()

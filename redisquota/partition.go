@@ -322,6 +322,7 @@ func (p *part) run() {
 	timer.Stop()
 	defer timer.Stop()
 	idle := time.Now()
+	lastActivity := p.activity()
 	loaded := false
 	for {
 		wait, err := p.step(&loaded)
@@ -368,6 +369,12 @@ func (p *part) run() {
 			continue
 		case <-timer.C:
 		}
+		if a := p.activity(); a != lastActivity {
+			// Tokens were taken from a lease that needed no refill yet:
+			// not idle.
+			lastActivity, idle = a, time.Now()
+			continue
+		}
 		// Idle: give back what is left and stop, unless work came.
 		p.running.Store(false)
 		if len(p.kick) == 0 && p.pauseDirty.Load() == 0 && !p.learnDirty.Load() {
@@ -381,7 +388,21 @@ func (p *part) run() {
 	}
 }
 
+// activity returns what changes when the member takes tokens: the leases
+// held and how many of them were taken.
+func (p *part) activity() [3]int64 {
+	var a [3]int64
+	if l := p.cur.Load(); l != nil {
+		a[0], a[1] = l.recv, l.taken.Load()
+	}
+	if l := p.next.Load(); l != nil {
+		a[2] = l.recv
+	}
+	return a
+}
+
 // step does what the partition needs from Redis now: the pause and the
+
 // quota to write, the state to load, a lease. It returns how long to wait
 // before the next step, zero for until a kick.
 func (p *part) step(loaded *bool) (time.Duration, error) {
