@@ -78,9 +78,9 @@ type Result struct {
 	AddedP50 time.Duration `json:"added_p50_ns"`
 	AddedP99 time.Duration `json:"added_p99_ns"`
 
-	// With PauseAt: requests that reached the server after the 429 and
-	// before its Retry-After ended, and the attempts in flight when the
-	// server sent it.
+	// With PauseAt: requests that reached the server after the first 429
+	// reached its process and before its Retry-After ended, and the
+	// attempts in flight then.
 	PauseHits     int `json:"pause_hits,omitempty"`
 	PauseInflight int `json:"pause_inflight,omitempty"`
 
@@ -109,7 +109,7 @@ type report struct {
 	Waits          []time.Duration // LocalWait of each attempt
 	RoundTrips     int64           // Redis round trips after the warmup
 	WarmAttempts   int             // attempts after the warmup
-	Sends          [][2]int64      // start and end (Unix ns) of each attempt
+	Sends          [][3]int64      // start and end (Unix ns) and status of each attempt
 	StoreCalls     int64
 	StoreFallbacks int64
 }
@@ -233,23 +233,26 @@ func summarize(cfg Config, reps []report, rec *recorder, start time.Time) Result
 	res.AddedP50, res.AddedP99 = percentile(waits, 0.50), percentile(waits, 0.99)
 
 	if cfg.PauseAt > 0 {
-		var t429 time.Time
-		for _, h := range st {
-			if h.status == http.StatusTooManyRequests && (t429.IsZero() || h.done.Before(t429)) {
-				t429 = h.done
+		// The first 429 as its process received it.
+		var at int64
+		for _, r := range reps {
+			for _, s := range r.Sends {
+				if s[2] == http.StatusTooManyRequests && (at == 0 || s[1] < at) {
+					at = s[1]
+				}
 			}
 		}
-		if !t429.IsZero() {
+		if at > 0 {
+			t429 := time.Unix(0, at)
 			pauseEnd := t429.Add(cfg.PauseFor)
 			for _, h := range st {
 				if h.arrived.After(t429) && h.arrived.Before(pauseEnd) {
 					res.PauseHits++
 				}
 			}
-			at := t429.UnixNano()
 			for _, r := range reps {
 				for _, s := range r.Sends {
-					if s[0] <= at && s[1] >= at {
+					if s[0] <= at && s[1] >= at && s[2] != http.StatusTooManyRequests {
 						res.PauseInflight++
 					}
 				}

@@ -62,20 +62,24 @@ func (h *CountingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 	}
 }
 
-// sendTimes is a base RoundTripper that records when each attempt left and
-// when its answer came.
+// sendTimes is a base RoundTripper that records when each attempt left,
+// when its answer came, and its status (0 for none).
 type sendTimes struct {
 	next http.RoundTripper
 	mu   sync.Mutex
-	ts   [][2]int64
+	ts   [][3]int64
 }
 
 func (s *sendTimes) RoundTrip(r *http.Request) (*http.Response, error) {
 	t0 := time.Now().UnixNano()
 	resp, err := s.next.RoundTrip(r)
 	t1 := time.Now().UnixNano()
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+	}
 	s.mu.Lock()
-	s.ts = append(s.ts, [2]int64{t0, t1})
+	s.ts = append(s.ts, [3]int64{t0, t1, int64(status)})
 	s.mu.Unlock()
 	return resp, err
 }
