@@ -143,12 +143,16 @@ func WithRateLimitKey(fn func(*http.Request) string) Option {
 type partKey struct {
 	scheme, host string
 	write        bool
+	resource     string // the quota the server names (see ratelimit_resource.go); "" for none
 }
 
 // String returns e.g. "https://api.example.com reads".
 func (k partKey) String() string {
 	if k.scheme == "" {
 		return k.host
+	}
+	if k.resource != "" {
+		return k.scheme + "://" + k.host + " " + k.resource
 	}
 	if k.write {
 		return k.scheme + "://" + k.host + " writes"
@@ -169,14 +173,15 @@ func isReadMethod(method string) bool {
 // rateLimiter is the state shared by the attempts of one Transport: a
 // bounded table of partitions. It is safe for concurrent use.
 type rateLimiter struct {
-	static   rate.Limit // 0: none
-	burst    int
-	keyFn    func(*http.Request) string
-	parsers  []RateLimitParser // WithRateLimitParser
-	maxWait  time.Duration     // the longest wait announced by a server
-	rand     func(int64) int64
-	maxParts int
-	idle     time.Duration
+	static    rate.Limit // 0: none
+	burst     int
+	keyFn     func(*http.Request) string
+	parsers   []RateLimitParser // WithRateLimitParser
+	resources resources         // routes of the quotas servers name
+	maxWait   time.Duration     // the longest wait announced by a server
+	rand      func(int64) int64
+	maxParts  int
+	idle      time.Duration
 
 	n          atomic.Int32 // len(parts), read without mu on the happy path
 	mu         sync.Mutex
@@ -231,7 +236,8 @@ func (rl *rateLimiter) key(req *http.Request) (partKey, bool) {
 		k := rl.keyFn(req)
 		return partKey{host: k}, k != ""
 	}
-	return partKey{scheme: req.URL.Scheme, host: req.URL.Host, write: !isReadMethod(req.Method)}, true
+	k := partKey{scheme: req.URL.Scheme, host: req.URL.Host, write: !isReadMethod(req.Method)}
+	return rl.resources.of(k, req), true
 }
 
 // lookup returns the partition of k, creating it when create is set; it
@@ -569,6 +575,14 @@ func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *at
 	}
 	// The attempt reports what the server said; the partition learns
 	// only what is believable.
+	if nk := m.rl.resources.learn(k, resp); nk != k {
+		// The response names a quota of its own: it learns, not the
+		// partition the attempt was counted in.
+		if counted {
+			p.end()
+		}
+		k, p, counted = nk, nil, false
+	}
 	if !r.believe(t) && p == nil {
 		return
 	}
