@@ -42,9 +42,17 @@ const paceShare = 0.95
 //     several items, the one with the least remaining binds;
 //   - the older drafts' RateLimit-Limit, RateLimit-Remaining and
 //     RateLimit-Reset (a limit such as "100, 100;w=60" gives its window);
+//   - vendors' own: OpenAI's x-ratelimit-{limit,remaining,reset}-requests
+//     (resets as durations such as "6m0s"; a spent tokens quota binds too),
+//     Anthropic's anthropic-ratelimit-*, Shopify's
+//     X-Shopify-Shop-Api-Call-Limit ("32/40", a bucket leaking 2 a
+//     second), and those of WithRateLimitParser;
 //   - Retry-After, which takes precedence over all of them.
 //
-// The first family present wins, in that order. A reset is told apart by
+// The first family present wins, in that order. A response that names its
+// quota (X-RateLimit-Resource, as GitHub's core, search and graphql) is
+// learned in a partition of that quota, and requests to the same first path
+// segment go to it from then on. A reset is told apart by
 // its form: a value that starts with a digit and contains 'T' or '-' is an
 // RFC 3339 time (2026-02-17T14:00:00Z); one that starts with a letter is an
 // HTTP date; a number (decimals allowed) of at least 1e11 is a Unix time in
