@@ -42,9 +42,17 @@ const paceShare = 0.95
 //     several items, the one with the least remaining binds;
 //   - the older drafts' RateLimit-Limit, RateLimit-Remaining and
 //     RateLimit-Reset (a limit such as "100, 100;w=60" gives its window);
+//   - vendors' own: OpenAI's x-ratelimit-{limit,remaining,reset}-requests
+//     (resets as durations such as "6m0s"; a spent tokens quota binds too),
+//     Anthropic's anthropic-ratelimit-*, Shopify's
+//     X-Shopify-Shop-Api-Call-Limit ("32/40", a bucket leaking 2 a
+//     second), and those of WithRateLimitParser;
 //   - Retry-After, which takes precedence over all of them.
 //
-// The first family present wins, in that order. A reset is told apart by
+// The first family present wins, in that order. A response that names its
+// quota (X-RateLimit-Resource, as GitHub's core, search and graphql) is
+// learned in a partition of that quota, and requests to the same first path
+// segment go to it from then on. A reset is told apart by
 // its form: a value that starts with a digit and contains 'T' or '-' is an
 // RFC 3339 time (2026-02-17T14:00:00Z); one that starts with a letter is an
 // HTTP date; a number (decimals allowed) of at least 1e11 is a Unix time in
@@ -143,12 +151,16 @@ func WithRateLimitKey(fn func(*http.Request) string) Option {
 type partKey struct {
 	scheme, host string
 	write        bool
+	resource     string // the quota the server names (see ratelimit_resource.go); "" for none
 }
 
 // String returns e.g. "https://api.example.com reads".
 func (k partKey) String() string {
 	if k.scheme == "" {
 		return k.host
+	}
+	if k.resource != "" {
+		return k.scheme + "://" + k.host + " " + k.resource
 	}
 	if k.write {
 		return k.scheme + "://" + k.host + " writes"
@@ -169,15 +181,16 @@ func isReadMethod(method string) bool {
 // rateLimiter is the state shared by the attempts of one Transport: a
 // bounded table of partitions. It is safe for concurrent use.
 type rateLimiter struct {
-	static   rate.Limit // 0: none
-	burst    int
-	keyFn    func(*http.Request) string
-	parsers  []RateLimitParser // WithRateLimitParser
-	maxWait  time.Duration     // the longest wait announced by a server
-	rand     func(int64) int64
-	quota    QuotaStore // shares the partitions' state; nil for none (quota.go)
-	maxParts int
-	idle     time.Duration
+	static    rate.Limit // 0: none
+	burst     int
+	keyFn     func(*http.Request) string
+	parsers   []RateLimitParser // WithRateLimitParser
+	resources resources         // routes of the quotas servers name
+	maxWait   time.Duration     // the longest wait announced by a server
+	rand      func(int64) int64
+	quota     QuotaStore // shares the partitions' state; nil for none (quota.go)
+	maxParts  int
+	idle      time.Duration
 
 	n          atomic.Int32 // len(parts), read without mu on the happy path
 	mu         sync.Mutex
@@ -236,7 +249,8 @@ func (rl *rateLimiter) key(req *http.Request) (partKey, bool) {
 		k := rl.keyFn(req)
 		return partKey{host: k}, k != ""
 	}
-	return partKey{scheme: req.URL.Scheme, host: req.URL.Host, write: !isReadMethod(req.Method)}, true
+	k := partKey{scheme: req.URL.Scheme, host: req.URL.Host, write: !isReadMethod(req.Method)}
+	return rl.resources.of(k, req), true
 }
 
 // lookup returns the partition of k, creating it when create is set; it
@@ -589,6 +603,14 @@ func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *at
 	}
 	// The attempt reports what the server said; the partition learns
 	// only what is believable.
+	if nk := m.rl.resources.learn(k, resp); nk != k {
+		// The response names a quota of its own: it learns, not the
+		// partition the attempt was counted in.
+		if counted {
+			p.end()
+		}
+		k, p, counted = nk, nil, false
+	}
 	if !r.believe(t) && p == nil {
 		return
 	}
