@@ -31,6 +31,18 @@ var envelopeSeeds = []string{
 	`{"code":1e999999999}`,
 	`{"error":{"code":"trunc`,
 	``,
+	// Other vendors' shapes.
+	`{"error":{"code":"resource_missing","doc_url":"https://stripe.com/docs/error-codes/resource-missing","message":"No such customer","param":"id","type":"invalid_request_error"}}`,
+	`{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"RATE_LIMIT_EXCEEDED"}]}}`,
+	`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_011"}`,
+	`{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}`,
+	`{"message":"Validation Failed","errors":[{"resource":"Issue","code":"missing_field","field":"title"}],"documentation_url":"https://docs.github.com/rest","status":"422"}`,
+	// What the hand-written scanner got wrong.
+	`{"code":"conflict"} trailing`,
+	`{"code":--1}`,
+	`{"c\u006fde":"C","\u0065rror":{"c\u006Fde":"E"}}`,
+	`{"Code":"C","MESSAGE":"M","Error":{"Retryable":true}}`,
+	`{"error":"E","error":{"code":"C"},"meta":7}`,
 }
 
 // FuzzParseEnvelope checks that parseEnvelope never panics, returns only

@@ -78,7 +78,7 @@ func resetWait(v string, now time.Time) (time.Duration, bool) {
 		if ne, ok := err.(*strconv.NumError); !ok || ne.Err != strconv.ErrRange {
 			return 0, false
 		}
-		n = maxRetryAfterSeconds + unixSecondsFloor // digits only: an absurd reset
+		n = math.MaxUint64 // digits only: an absurd reset
 	}
 	if n < unixSecondsFloor {
 		return time.Duration(min(n, maxRetryAfterSeconds)) * time.Second, n > 0
@@ -86,6 +86,8 @@ func resetWait(v string, now time.Time) (time.Duration, bool) {
 	if n > math.MaxInt64 || int64(n)-now.Unix() > maxRetryAfterSeconds {
 		return maxRetryAfterSeconds * time.Second, true
 	}
-	d := time.Unix(int64(n), 0).Sub(now)
-	return d, d > 0
+	if d := time.Unix(int64(n), 0).Sub(now); d > 0 {
+		return d, true
+	}
+	return 0, false
 }
