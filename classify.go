@@ -51,11 +51,13 @@ func (c Class) Retryable() bool { return c == Transient || c == Throttled }
 
 // A Classifier decides the class of one attempt. It is called once per
 // attempt with the response (nil on a network error), the parsed error
-// envelope (nil for a response below 400 or a body that is not a
-// recognized envelope), the network error (nil when there is a response)
-// and def, the default decision. Returning def keeps the default; a
-// Classifier that handles only some cases composes with the default by
-// returning def for the others:
+// (nil for a response below 400; without a recognized envelope, it holds
+// the status and the request id of the headers only), the network error
+// (nil when there is a response) and def, the default decision, vendor
+// hints (Stripe-Should-Retry, X-Should-Retry) included: a Classifier
+// decides after them. Returning def keeps the default; a Classifier that
+// handles only some cases composes with the default by returning def for
+// the others:
 //
 //	resilient.WithClassifier(func(resp *http.Response, e *resilient.APIError, err error, def resilient.Class) resilient.Class {
 //		if resp != nil && resp.StatusCode == http.StatusConflict {
