@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"net/url"
 	"strings"
 	"unicode/utf8"
 )
@@ -433,13 +432,13 @@ func isGoogleStatus(s string) bool {
 // onStripe reports whether u is an https URL on stripe.com or one of its
 // subdomains.
 func onStripe(u string) bool {
-	if !strings.HasPrefix(u, "https://") {
+	rest, ok := strings.CutPrefix(u, "https://")
+	if !ok {
 		return false
 	}
-	p, err := url.Parse(u)
-	if err != nil {
-		return false
+	host := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		host = rest[:i]
 	}
-	h := p.Hostname()
-	return h == "stripe.com" || strings.HasSuffix(h, ".stripe.com")
+	return host == "stripe.com" || strings.HasSuffix(host, ".stripe.com")
 }
