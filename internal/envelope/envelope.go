@@ -329,16 +329,17 @@ func (l *errorList) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	l.isArray = true
-	i := 1
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
+	// A Go array of one decodes the first element and skips the others;
+	// a first element that is no object is a type error, and no error.
+	var first [1]errorObject
+	if err := json.Unmarshal(b, &first); err != nil {
+		var te *json.UnmarshalTypeError
+		if !errors.As(err, &te) {
+			return err
+		}
 	}
-	if b[i] != '{' {
-		return nil
-	}
-	// Decode reads the first element only.
-	l.hasFirst = true
-	return json.NewDecoder(bytes.NewReader(b[i:])).Decode(&l.first)
+	l.first, l.hasFirst = first[0], first[0].present()
+	return nil
 }
 
 // isObject reports whether the first byte of data that is not JSON white
