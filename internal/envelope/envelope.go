@@ -179,7 +179,7 @@ func ProblemCode(typ string) string {
 // ignore the others; "error" and "meta" are structs, decoded in the same
 // pass, which makes a value of another kind a type error.
 type document struct {
-	Success          present     `json:"success"`
+	Success          seen        `json:"success"`
 	Error            errorObject `json:"error"`
 	Errors           errorList   `json:"errors"`
 	Code             code        `json:"code"`
@@ -189,7 +189,7 @@ type document struct {
 	Detail           text        `json:"detail"`
 	Title            text        `json:"title"`
 	Type             text        `json:"type"`
-	Status           present     `json:"status"`
+	Status           seen        `json:"status"`
 	Retryable        flag        `json:"retryable"`
 	RequestID        text        `json:"request_id"`
 	RequestIDCamel   text        `json:"requestId"`
@@ -202,19 +202,19 @@ type document struct {
 // Postato's platform errors, Stripe's, Google's, OpenAI's, Anthropic's,
 // JSON:API's and GitHub's elements of "errors".
 type errorObject struct {
-	Code           code    `json:"code"`
-	Type           text    `json:"type"`
-	Status         text    `json:"status"`
-	Message        text    `json:"message"`
-	Detail         text    `json:"detail"`
-	Title          text    `json:"title"`
-	Details        raw     `json:"details"`
-	Retryable      flag    `json:"retryable"`
-	Origin         present `json:"origin"`
-	RequestID      text    `json:"request_id"`
-	RequestIDCamel text    `json:"requestId"`
-	DocURL         text    `json:"doc_url"`
-	RequestLogURL  text    `json:"request_log_url"`
+	Code           code `json:"code"`
+	Type           text `json:"type"`
+	Status         text `json:"status"`
+	Message        text `json:"message"`
+	Detail         text `json:"detail"`
+	Title          text `json:"title"`
+	Details        raw  `json:"details"`
+	Retryable      flag `json:"retryable"`
+	Origin         seen `json:"origin"`
+	RequestID      text `json:"request_id"`
+	RequestIDCamel text `json:"requestId"`
+	DocURL         text `json:"doc_url"`
+	RequestLogURL  text `json:"request_log_url"`
 }
 
 // present reports whether the error object had any of its members: an
@@ -225,6 +225,7 @@ func (e *errorObject) present() bool {
 		e.RequestID.set || e.RequestIDCamel.set || e.DocURL.set || e.RequestLogURL.set
 }
 
+// meta is the members of "meta" that Parse reads.
 type meta struct {
 	RequestID      text `json:"request_id"`
 	RequestIDCamel text `json:"requestId"`
@@ -298,10 +299,10 @@ func (f *flag) UnmarshalJSON(b []byte) error {
 // value returns -1 when not said, 0 for false, 1 for true.
 func (f flag) value() int8 { return int8(f) - 1 }
 
-// present records that a member is there, whatever its value.
-type present bool
+// seen records that a member is there, whatever its value.
+type seen bool
 
-func (p *present) UnmarshalJSON([]byte) error {
+func (p *seen) UnmarshalJSON([]byte) error {
 	*p = true
 	return nil
 }
@@ -317,7 +318,7 @@ func (r *raw) UnmarshalJSON(b []byte) error {
 }
 
 // errorList is "errors": an array whose first element, when an object, is
-// read; the other elements are only validated.
+// read; the others are skipped.
 type errorList struct {
 	isArray  bool
 	hasFirst bool
