@@ -551,3 +551,23 @@ func TestWriteRuleNeverWritten(t *testing.T) {
 		t.Errorf("err %v after %d attempts; want the error after one", err, rt.numCalls())
 	}
 }
+
+// TestKeyInUseIsRetried: Stripe's 409 idempotency_key_in_use (the same key
+// still being processed) is retried with the same key; a key reused for
+// another payload is not.
+func TestKeyInUseIsRetried(t *testing.T) {
+	rt := &rtScript{steps: []rtStep{
+		{status: 409, body: `{"error":{"type":"idempotency_error","code":"idempotency_key_in_use","message":"in use"}}`},
+		{status: 200},
+	}}
+	req, _ := http.NewRequest(http.MethodPost, "https://api.stripe.test/v1/charges", strings.NewReader("x"))
+	req.Header.Set("Idempotency-Key", "charge-1")
+	resp, err := New(rt, fastRetries).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || rt.numCalls() != 2 || strings.Join(rt.headers("Idempotency-Key"), ",") != "charge-1,charge-1" {
+		t.Errorf("status %d after %d attempts, keys %q; want 200 after 2 with the same key", resp.StatusCode, rt.numCalls(), rt.headers("Idempotency-Key"))
+	}
+}
