@@ -43,18 +43,18 @@ func TestCallerMistakesFailAtOnce(t *testing.T) {
 		{"body read fails", func(url string) *http.Request {
 			req, _ := http.NewRequest("PUT", url, io.NopCloser(&failingReader{n: 10, err: errDisk}))
 			return req
-		}, errDisk},
+		}, errDisk, false},
 		{"body read fails with GetBody", func(url string) *http.Request {
 			req, _ := http.NewRequest("PUT", url, strings.NewReader("x"))
 			req.Body = io.NopCloser(&failingReader{n: 10, err: errDisk})
 			req.ContentLength = -1
 			return req
-		}, errDisk},
+		}, errDisk, false},
 		{"body shorter than ContentLength", func(url string) *http.Request {
 			req, _ := http.NewRequest("PUT", url, strings.NewReader("abc"))
 			req.ContentLength = 10
 			return req
-		}, nil},
+		}, nil, false},
 		// Over loopback, net/http may get the server's answer before it
 		// reads past ContentLength: the stub reads the body first.
 		{"body longer than ContentLength", func(url string) *http.Request {
@@ -66,12 +66,12 @@ func TestCallerMistakesFailAtOnce(t *testing.T) {
 			req, _ := http.NewRequest("GET", url, nil)
 			req.Header["Bad Name"] = []string{"v"}
 			return req
-		}, nil},
+		}, nil, false},
 		{"invalid header value", func(url string) *http.Request {
 			req, _ := http.NewRequest("GET", url, nil)
 			req.Header["X-Evil"] = []string{"a\r\nInjected: 1"}
 			return req
-		}, nil},
+		}, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, _ := countConns(t, func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) })
