@@ -20,13 +20,14 @@ import (
 	"github.com/resilienthttp/resilient/resilienttest"
 )
 
-// The hedging workload (issue 14): 32 callers over loopback, in real time,
-// each making its calls one after the other, against a server with a slow
-// tail, a server that slows down as a whole, and a server that stores
-// writes by key. Latencies are wall-clock figures of a shared machine: the
-// tests log them; they assert only what does not depend on the machine's
-// speed (the hedges a host's allowance pays for, duplicates) and one ratio
-// with a wide margin.
+// The hedging workload (issue 14): 32 callers, each making its calls one
+// after the other, against a server with a slow tail, a server that slows
+// down as a whole, and a server that stores writes by key. Over loopback
+// (this file) the latencies are wall-clock figures of a shared machine:
+// the tests log them, and assert only what does not depend on the
+// machine's speed (the copies a host's allowance pays for, the load a
+// fixed-delay hedger adds, duplicates). The slow tail also runs in fake
+// time (hedge_fake_test.go), where its targets are asserted.
 
 const (
 	hedgeCallers    = 32
@@ -44,25 +45,27 @@ type hedgePeer struct {
 	build func(base http.RoundTripper) doer
 }
 
-var hedgePeers = []hedgePeer{
-	{name: "resilient, no hedging", build: func(base http.RoundTripper) doer {
-		return clientDo(resilient.New(base))
-	}},
-	{name: "resilient, Hedging{} (adaptive)", ours: true, build: func(base http.RoundTripper) doer {
+// The clients: ours without hedging (the baseline), adaptive, and with a
+// fixed delay, and failsafe-go's hedge policy with the same fixed delay
+// (one copy, no budget: its defaults).
+var (
+	hedgeNone     = hedgePeer{name: "resilient, no hedging", build: func(base http.RoundTripper) doer { return clientDo(resilient.New(base)) }}
+	hedgeAdaptive = hedgePeer{name: "resilient, Hedging{} (adaptive)", ours: true, build: func(base http.RoundTripper) doer {
 		return clientDo(resilient.New(base, resilient.WithHedging(resilient.Hedging{})))
-	}},
-	{name: "resilient, Hedging{Delay: 10ms}", ours: true, build: func(base http.RoundTripper) doer {
+	}}
+	hedgeFixed = hedgePeer{name: "resilient, Hedging{Delay: 10ms}", ours: true, build: func(base http.RoundTripper) doer {
 		return clientDo(resilient.New(base, resilient.WithHedging(resilient.Hedging{Delay: hedgeFixedDelay})))
-	}},
-	{name: "failsafe-go hedgepolicy, 10ms", build: func(base http.RoundTripper) doer {
+	}}
+	hedgeFailsafe = hedgePeer{name: "failsafe-go hedgepolicy, 10ms", build: func(base http.RoundTripper) doer {
 		return clientDo(failsafehttp.NewRoundTripper(base, hedgepolicy.NewWithDelay[*http.Response](hedgeFixedDelay)))
-	}},
-}
+	}}
+	hedgePeers = []hedgePeer{hedgeNone, hedgeAdaptive, hedgeFixed, hedgeFailsafe}
+)
 
 // hedgeResult is what one client did against one server.
 type hedgeResult struct {
 	calls, ok, attempts int
-	lat                 []time.Duration // per call, sorted by percentile
+	lat                 []time.Duration // per call
 	late                hedgePhase      // the calls after the slowdown, if any
 }
 
@@ -71,17 +74,19 @@ type hedgePhase struct{ calls, attempts int }
 
 func (r hedgeResult) extra() float64 { return float64(r.attempts-r.calls) / float64(r.calls) }
 
+func (r hedgeResult) p(q float64) time.Duration { return percentile(r.lat, q) }
+
 func (r hedgeResult) String() string {
 	return fmt.Sprintf("%d calls, %d ok, p50 %v, p99 %v, p99.9 %v, max %v, %.2f%% extra attempts",
-		r.calls, r.ok, ms(percentile(r.lat, 50)), ms(percentile(r.lat, 99)), ms(percentile(r.lat, 99.9)),
-		ms(percentile(r.lat, 100)), 100*r.extra())
+		r.calls, r.ok, ms(r.p(50)), ms(r.p(99)), ms(r.p(99.9)), ms(r.p(100)), 100*r.extra())
 }
 
 func ms(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
 
 // runCallers makes perCaller calls from each of hedgeCallers goroutines,
 // one after the other, numbering the calls from 0 in the order they start;
-// before(i) runs before call i starts. It returns the outcomes.
+// before(i), if not nil, runs before call i starts. It returns the
+// outcomes.
 func runCallers(perCaller int, before func(i int), fn func(i int) outcome) []outcome {
 	outs := make([]outcome, hedgeCallers*perCaller)
 	var next atomic.Int64
@@ -112,60 +117,75 @@ func hedgeTally(outs []outcome, attempts int) hedgeResult {
 	return r
 }
 
-// hedgeTailCalls is the number of calls per caller against the slow-tail
-// server: 6,400 calls in all, so that p99.9 is the 7th slowest.
-const hedgeTailCalls = 200
+// tailServerOptions are those of the slow-tail server: every answer takes
+// 5 ms, and 2% of them (drawn per attempt, seeded) 500 ms; a slow answer
+// stops when its client goes away.
+func tailServerOptions() []resilienttest.Option {
+	return []resilienttest.Option{resilienttest.WithLatency(hedgeFastTime),
+		resilienttest.WithFaults(resilienttest.Faults{Seed: seed, Slow: hedgeSlowShare, SlowDelay: hedgeSlowTime - hedgeFastTime})}
+}
 
-// TestHedgeTail: 2% of answers take 500 ms, the others 5 ms. Target: p99.9
-// improves at least 10 times, with at most 3% extra attempts.
+// runTail makes perCaller GETs from each caller with p over tr to srv.
+func runTail(srv *resilienttest.Server, tr http.RoundTripper, p hedgePeer, perCaller int) hedgeResult {
+	do := p.build(tr)
+	u := srv.URL + "/v1/posts"
+	outs := runCallers(perCaller, nil, func(i int) outcome {
+		return call(do, http.MethodGet, u, nil, strconv.Itoa(i))
+	})
+	return hedgeTally(outs, srv.Stats().Requests)
+}
+
+// hedgeTailCalls is the number of calls per caller against the slow-tail
+// server: 12,800 in all, so that p99.9 is the 13th slowest.
+const hedgeTailCalls = 400
+
+// TestHedgeTail: 2% of answers take 500 ms, the others 5 ms, over
+// loopback. Targets: p99.9 improves at least 10 times, with at most 3%
+// extra attempts. Logged, not asserted (wall-clock figures), but for the
+// allowance's bound.
 func TestHedgeTail(t *testing.T) {
 	res := make(map[string]hedgeResult)
 	for _, p := range hedgePeers {
 		t.Run(p.name, func(t *testing.T) {
-			srv := resilienttest.NewServer(resilienttest.Altyaa, resilienttest.WithLatency(hedgeFastTime),
-				resilienttest.WithFaults(resilienttest.Faults{Seed: seed, Slow: hedgeSlowShare, SlowDelay: hedgeSlowTime - hedgeFastTime}))
+			srv := resilienttest.NewServer(resilienttest.Altyaa, tailServerOptions()...)
 			defer srv.Close()
 			tr := newTransport()
 			defer tr.CloseIdleConnections()
-			do := p.build(tr)
-			u := srv.URL + "/v1/posts"
-			outs := runCallers(hedgeTailCalls, nil, func(i int) outcome {
-				return call(do, http.MethodGet, u, nil, strconv.Itoa(i))
-			})
-			r := hedgeTally(outs, srv.Stats().Requests)
+			r := runTail(srv, tr, p, hedgeTailCalls)
 			res[p.name] = r
 			t.Log(r)
-			if r.ok != r.calls {
-				t.Errorf("%d of %d calls failed", r.calls-r.ok, r.calls)
-			}
-			if p.ours {
-				checkAllowance(t, r)
-			}
+			checkHedges(t, p, r)
 		})
 	}
-	none, adaptive := res[hedgePeers[0].name], res[hedgePeers[1].name]
-	if none.calls == 0 || adaptive.calls == 0 {
+	logTailRatios(t, res)
+}
+
+// logTailRatios logs each client's p99.9 improvement over no hedging.
+func logTailRatios(t *testing.T, res map[string]hedgeResult) {
+	t.Helper()
+	none, ok := res[hedgeNone.name]
+	if !ok {
 		return
 	}
-	p0, p1 := percentile(none.lat, 99.9), percentile(adaptive.lat, 99.9)
-	t.Logf("p99.9 without hedging / with adaptive hedging: %.1f× (target 10×)", float64(p0)/float64(p1))
-	// By construction the unhedged p99.9 is a slow answer; a hedge that
-	// works answers in a fraction of it. Asserted with a wide margin only.
-	if p0 < hedgeSlowTime {
-		t.Errorf("p99.9 without hedging %v, want at least the slow answer's %v", p0, hedgeSlowTime)
-	}
-	if p1 > p0/2 {
-		t.Errorf("p99.9 with adaptive hedging %v, want at most half of %v without", p1, p0)
+	for _, p := range hedgePeers[1:] {
+		if r, ok := res[p.name]; ok {
+			t.Logf("%s: p99.9 %v against %v without hedging: %.1f× (target 10×), %.2f%% extra attempts (target 3%%)",
+				p.name, ms(r.p(99.9)), ms(none.p(99.9)), float64(none.p(99.9))/float64(r.p(99.9)), 100*r.extra())
+		}
 	}
 }
 
-// checkAllowance asserts the bound our Transport sets on hedges, whatever
-// the machine's speed: a host's copies are at most one in twenty of its
-// calls, plus one. The server sees no attempt beyond them: it never fails.
-func checkAllowance(t *testing.T, r hedgeResult) {
+// checkHedges asserts what holds whatever the machine's speed: every call
+// succeeds, and our Transport's copies of a host are at most one in twenty
+// of its calls, plus the allowance's burst of ten. The servers never fail,
+// so no attempt is a retry.
+func checkHedges(t *testing.T, p hedgePeer, r hedgeResult) {
 	t.Helper()
-	if max := r.calls/20 + 1; r.attempts-r.calls > max {
-		t.Errorf("%d extra attempts for %d calls, want at most %d (5%% + 1)", r.attempts-r.calls, r.calls, max)
+	if r.ok != r.calls {
+		t.Errorf("%d of %d calls failed", r.calls-r.ok, r.calls)
+	}
+	if max := r.calls/20 + 10; p.ours && r.attempts-r.calls > max {
+		t.Errorf("%d extra attempts for %d calls, want at most %d (5%% + 10)", r.attempts-r.calls, r.calls, max)
 	}
 }
 
@@ -175,13 +195,17 @@ const hedgeSlowdownCalls = 100
 
 // TestHedgeSlowdown: every answer takes 5 ms, then, from the middle of the
 // run on, 50 ms. Target: at most 5% extra attempts; a fixed-delay hedger
-// doubles the load after the slowdown.
+// without an allowance doubles the load after the slowdown.
 func TestHedgeSlowdown(t *testing.T) {
 	for _, p := range hedgePeers {
 		t.Run(p.name, func(t *testing.T) {
-			var delay atomic.Int64
+			total := hedgeCallers * hedgeSlowdownCalls
+			var delay, late atomic.Int64
 			delay.Store(int64(hedgeFastTime))
 			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if id, _ := strconv.Atoi(r.Header.Get(callHeader)); id >= total/2 {
+					late.Add(1)
+				}
 				timer := time.NewTimer(time.Duration(delay.Load()))
 				defer timer.Stop()
 				select {
@@ -196,24 +220,22 @@ func TestHedgeSlowdown(t *testing.T) {
 			defer tr.CloseIdleConnections()
 			do := p.build(tr)
 			u := srv.URL + "/v1/posts"
-			total := hedgeCallers * hedgeSlowdownCalls
-			var atSwitch int
 			outs := runCallers(hedgeSlowdownCalls, func(i int) {
 				if i == total/2 {
-					atSwitch = srv.Stats().Requests
 					delay.Store(int64(hedgeSlowedTime))
 				}
 			}, func(i int) outcome {
 				return call(do, http.MethodGet, u, nil, strconv.Itoa(i))
 			})
 			r := hedgeTally(outs, srv.Stats().Requests)
-			r.late = hedgePhase{calls: total - total/2, attempts: r.attempts - atSwitch}
-			t.Logf("%v; after the slowdown: %.2f%% extra", r, 100*(float64(r.late.attempts)/float64(r.late.calls)-1))
-			if r.ok != r.calls {
-				t.Errorf("%d of %d calls failed", r.calls-r.ok, r.calls)
-			}
-			if p.ours {
-				checkAllowance(t, r)
+			r.late = hedgePhase{calls: total - total/2, attempts: int(late.Load())}
+			lateExtra := float64(r.late.attempts-r.late.calls) / float64(r.late.calls)
+			t.Logf("%v; after the slowdown: %.2f%% extra (target 5%%)", r, 100*lateExtra)
+			checkHedges(t, p, r)
+			if p.name == hedgeFailsafe.name && lateExtra < 0.9 {
+				// Every answer after the slowdown takes 50 ms, five times the
+				// delay: each call gets its copy, whatever the machine's speed.
+				t.Errorf("fixed-delay hedger without a budget: %.2f%% extra after the slowdown, want about 100%%", 100*lateExtra)
 			}
 		})
 	}
@@ -224,11 +246,10 @@ const hedgeWriteCalls = 100
 
 // TestHedgeWrites: POSTs with keys, hedged, to a host named with
 // WithKeyHonoringHosts, through the slow-tail server, which stores writes
-// by key (and refuses a copy whose key is still being processed with a
-// 409). Target: no duplicate.
+// by key and refuses a copy whose key another attempt still holds (409).
+// Target: no duplicate; and every call succeeds.
 func TestHedgeWrites(t *testing.T) {
-	srv := resilienttest.NewServer(resilienttest.Altyaa, resilienttest.WithLatency(hedgeFastTime),
-		resilienttest.WithFaults(resilienttest.Faults{Seed: seed, Slow: hedgeSlowShare, SlowDelay: hedgeSlowTime - hedgeFastTime}))
+	srv := resilienttest.NewServer(resilienttest.Altyaa, tailServerOptions()...)
 	defer srv.Close()
 	u, err := url.Parse(srv.URL)
 	if err != nil {
@@ -246,7 +267,7 @@ func TestHedgeWrites(t *testing.T) {
 	})
 	st := srv.Stats()
 	r := hedgeTally(outs, st.Requests)
-	t.Logf("%v; %d hedges sent; server: %d stored, %d duplicates, %d replays, %d refused in flight (409)",
+	t.Logf("%v; %d copies sent; server: %d stored, %d duplicates, %d replays, %d refused in flight (409)",
 		r, hedges.Load(), st.StoredWrites, st.Duplicates, st.Replays, st.InFlightConflicts)
 	if st.Duplicates != 0 {
 		t.Errorf("%d duplicate writes, want 0", st.Duplicates)
@@ -259,7 +280,8 @@ func TestHedgeWrites(t *testing.T) {
 	}
 }
 
-// post sends write number i (a body of its own) through rt with a Report.
+// post sends write number i (a body of its own) through rt, with a
+// context that fills rep, and reads the answer.
 func post(rt http.RoundTripper, u string, i int, rep *resilient.Report) outcome {
 	ctx, cancel := context.WithCancel(resilient.WithReport(context.Background(), rep))
 	defer cancel()
