@@ -172,7 +172,7 @@ func (s *budgetSet) insert(k breakerKey) *hostBudget {
 	}
 	b := new(hostBudget)
 	b.tokens.Store(s.burst)
-	b.hedgeTokens.Store(budgetUnit)
+	b.hedgeTokens.Store(hedgeBurst * budgetUnit)
 	s.m.Store(ck, b)
 	s.n.Add(1)
 	if ck != k {

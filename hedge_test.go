@@ -158,9 +158,9 @@ func TestHedgingRespectsTheHost(t *testing.T) {
 			resp.Body.Close()
 		}
 		synctest.Wait()
-		// The hedge allowance holds one copy, the budget one retry.
+		// The budget holds one retry: one copy, then it is spent.
 		if rt.count() != 4 {
-			t.Errorf("%d requests for 3 slow calls, want 4 (one copy, then the allowance is spent)", rt.count())
+			t.Errorf("%d requests for 3 slow calls, want 4 (one copy, then the budget is spent)", rt.count())
 		}
 	})
 }
@@ -305,6 +305,98 @@ func TestHedgingNotWhileHalfOpen(t *testing.T) {
 		synctest.Wait()
 		if n := calls.Load(); n != 2 {
 			t.Errorf("%d requests, want 2: no copy of a half-open breaker's probe", n)
+		}
+	})
+}
+
+// TestHedgingAllowanceBurst: a host's hedge allowance holds hedgeBurst
+// copies, so that a cluster of slow answers is hedged whole, and then
+// refills by one copy in twenty calls.
+func TestHedgingAllowanceBurst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &latencyRT{latency: func(int) time.Duration { return 100 * time.Millisecond }}
+		// A large retry budget, so that only the allowance bounds the copies.
+		tr := New(rt, WithHedging(Hedging{Delay: 20 * time.Millisecond}), WithRetryBudget(RetryBudget{Burst: 1000}))
+		var r Report
+		ctx := WithReport(context.Background(), &r)
+		copies := 0
+		for i := range 100 {
+			resp, _ := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
+			resp.Body.Close()
+			copies += r.Hedges
+			// Ten slow calls in a row each get a copy; the eleventh finds
+			// the allowance spent.
+			if i < 10 && r.Hedges != 1 {
+				t.Fatalf("slow call %d of a cluster: %d copies, want 1 while the allowance holds", i+1, r.Hedges)
+			}
+			if i == 10 && r.Hedges != 0 {
+				t.Fatalf("call %d: a copy beyond the allowance's %d", i+1, hedgeBurst)
+			}
+		}
+		if max := 100/20 + hedgeBurst; copies > max {
+			t.Errorf("%d copies for 100 slow calls, want at most %d", copies, max)
+		}
+	})
+}
+
+// keyLockRT answers a keyed write 201 after 100ms, and a write whose key
+// another request holds at that moment 409 at once, as a server following
+// the IETF Idempotency-Key draft does.
+type keyLockRT struct {
+	mu       sync.Mutex
+	inFlight map[string]bool
+	n        int
+}
+
+func (k *keyLockRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+	}
+	key := wireHeader(req.Header, "Idempotency-Key")
+	k.mu.Lock()
+	k.n++
+	if k.inFlight[key] {
+		k.mu.Unlock()
+		return &http.Response{StatusCode: http.StatusConflict, Request: req, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(`{"error":{"code":"conflict","message":"a request with this key is in progress"}}`))}, nil
+	}
+	k.inFlight[key] = true
+	k.mu.Unlock()
+	defer func() {
+		k.mu.Lock()
+		delete(k.inFlight, key)
+		k.mu.Unlock()
+	}()
+	timer := time.NewTimer(100 * time.Millisecond)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return &http.Response{StatusCode: http.StatusCreated, Body: http.NoBody, Request: req}, nil
+	case <-req.Context().Done():
+		return nil, context.Cause(req.Context())
+	}
+}
+
+// TestHedgingKeyedWriteConflict: the copy of a keyed write that the server
+// refuses with a 409, because the first copy holds the key, does not win:
+// the call gets the first copy's answer.
+func TestHedgingKeyedWriteConflict(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &keyLockRT{inFlight: make(map[string]bool)}
+		tr := New(rt, WithHedging(Hedging{Delay: 20 * time.Millisecond}), WithKeyHonoringHosts("api.test"))
+		var r Report
+		start := time.Now()
+		resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "POST", "http://api.test/", strings.NewReader("x")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || r.Hedges != 1 || rt.n != 2 {
+			t.Errorf("status %d, %d copies, %d requests; want 201, 1 and 2", resp.StatusCode, r.Hedges, rt.n)
+		}
+		if d := time.Since(start); d != 100*time.Millisecond {
+			t.Errorf("answered after %v, want 100ms (the first copy's)", d)
 		}
 	})
 }
