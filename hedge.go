@@ -203,7 +203,7 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 		// The attempt failed and copies are in flight: wait for them.
 		idx = run.wait()
 	}
-	return c.settle(run, idx, st, hb)
+	return c.settle(run, idx, st, hb, start)
 }
 
 // launchCopy sends copy k (1-based) of attempt n, on the timer's goroutine,
@@ -318,7 +318,7 @@ func (cp *hedgeCopy) discard() {
 
 // settle makes copy idx the attempt's result: its state goes into st, the
 // other copies are closed as they end, and the host's latency is recorded.
-func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget) (*http.Response, error) {
+func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, start time.Time) (*http.Response, error) {
 	run.mu.Lock()
 	w := run.copies[idx]
 	sent := len(run.copies) - 1
@@ -335,7 +335,10 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget) 
 	}
 	st.hedges = sent
 	if w.resp != nil {
-		hb.latencies().record(w.dur)
+		// The attempt's latency, from its first copy's start: a slow
+		// answer cut short by a copy still counts as slow, so the
+		// quantile does not drift down to the copies' own latency.
+		hb.latencies().record(time.Since(start))
 		// The copy's context ends when its body is closed.
 		w.resp.Body = &cancelOnClose{ReadCloser: w.resp.Body, cancel: w.cancel}
 	} else {
