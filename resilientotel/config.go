@@ -4,13 +4,16 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/resilienthttp/resilient"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // ScopeName is the instrumentation scope of the tracer and the meter.
@@ -77,6 +80,16 @@ type instrumentation struct {
 	methods  map[string]methodNames // known methods; immutable
 	other    methodNames            // a method not known
 	m        instruments
+
+	// The span kinds as options, made once: an option made per span
+	// would cost an allocation.
+	internal, client trace.SpanStartOption
+
+	// passthrough: the providers are the no-op ones, which record
+	// nothing; only the propagation of the caller's span context is left
+	// to do, with carriers from the pool.
+	passthrough bool
+	carriers    sync.Pool
 }
 
 func newInstrumentation(cfg Config) *instrumentation {
@@ -98,6 +111,8 @@ func newInstrumentation(cfg Config) *instrumentation {
 		template: cfg.URLTemplate,
 		methods:  make(map[string]methodNames),
 		other:    methodNames{attr: "_OTHER", client: "HTTP", call: "resilient HTTP"},
+		internal: trace.WithSpanKind(trace.SpanKindInternal),
+		client:   trace.WithSpanKind(trace.SpanKindClient),
 	}
 	known := cfg.KnownMethods
 	if known == nil {
@@ -112,6 +127,10 @@ func newInstrumentation(cfg Config) *instrumentation {
 		}
 	}
 	in.m = newInstruments(mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL)))
+	_, noopTracer := in.tracer.(tracenoop.Tracer)
+	_, noopMeter := mp.(metricnoop.MeterProvider)
+	in.passthrough = noopTracer && noopMeter
+	in.carriers.New = func() any { return new(headerCarrier) }
 	return in
 }
 

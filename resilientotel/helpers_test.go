@@ -2,7 +2,6 @@ package resilientotel
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"sort"
@@ -17,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 )
 
@@ -257,4 +257,10 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-var _ = fmt.Sprint
+// remoteParent returns ctx with a sampled remote span context, as a server
+// instrumentation leaves it for the calls of a request it serves.
+func remoteParent(ctx context.Context) context.Context {
+	return trace.ContextWithRemoteSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{0xa1}, SpanID: trace.SpanID{0xb2}, TraceFlags: trace.FlagsSampled,
+	}))
+}

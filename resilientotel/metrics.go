@@ -22,6 +22,7 @@ const (
 	MetricRetryBudgetRefusal = "resilient.client.retry_budget.refusals"
 	MetricBreakerTransitions = "resilient.client.breaker.transitions"
 	MetricBreakerState       = "resilient.client.breaker.state"
+	MetricTransparentResends = "resilient.client.transparent_resends"
 )
 
 // Attribute keys of this package.
@@ -37,6 +38,8 @@ const (
 	AttrBreakerKey    = attribute.Key("resilient.breaker.key")
 	AttrBreakerFrom   = attribute.Key("resilient.breaker.from")
 	AttrBreakerTo     = attribute.Key("resilient.breaker.to")
+
+	AttrTransparentResends = attribute.Key("resilient.transparent_resends")
 )
 
 // Values of resilient.wait.kind.
@@ -68,6 +71,7 @@ type instruments struct {
 	budgetRefusals     metric.Int64Counter
 	breakerTransitions metric.Int64Counter
 	breakerState       metric.Int64Gauge
+	transparent        metric.Int64Counter
 }
 
 // Bucket boundaries: the HTTP conventions' for durations, stretched to the
@@ -124,6 +128,9 @@ func newInstruments(m metric.Meter) instruments {
 	handle(err)
 	in.breakerState, err = m.Int64Gauge(MetricBreakerState, metric.WithUnit("{state}"),
 		metric.WithDescription("State of a circuit breaker after its last change: 0 closed, 1 half-open, 2 open."))
+	handle(err)
+	in.transparent, err = m.Int64Counter(MetricTransparentResends, metric.WithUnit("{request}"),
+		metric.WithDescription("Requests net/http wrote again on its own, within one attempt, after a reused connection closed before an answer."))
 	handle(err)
 	return in
 }

@@ -3,6 +3,7 @@ package resilientotel
 import (
 	"context"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -32,7 +33,8 @@ type call struct {
 	sent      atomic.Int64
 	nattrs    int
 	attrs     [6]attribute.KeyValue // method, server, url: the CLIENT spans' first attributes
-	baseSet   attribute.Set         // method and server, for the metrics
+	startOpts [2]trace.SpanStartOption
+	baseSet   attribute.Set // method and server, for the metrics
 	baseOnce  sync.Once
 	template  string
 	errMu     sync.Mutex
@@ -107,9 +109,13 @@ func (c *call) metricSet() attribute.Set {
 
 // StartCall starts the call's INTERNAL span; it implements resilient.Tracer.
 func (in *instrumentation) StartCall(ctx context.Context, req *http.Request) context.Context {
+	if in.passthrough {
+		return ctx // no call state: nothing is recorded
+	}
 	c := in.newCall(ctx, req)
-	c.Context, c.span = in.tracer.Start(ctx, c.names.call,
-		trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(c.attrs[:c.nattrs]...))
+	c.startOpts = [2]trace.SpanStartOption{in.internal, trace.WithAttributes(c.attrs[:c.nattrs]...)}
+	c.Context, c.span = in.tracer.Start(ctx, c.names.call, c.startOpts[:]...)
+	c.startOpts[0] = in.client // the attempts' options, when they have no resend count
 	return c
 }
 
@@ -118,6 +124,9 @@ func (in *instrumentation) StartCall(ctx context.Context, req *http.Request) con
 // implements resilient.Tracer.
 func (in *instrumentation) StartAttempt(req *http.Request, info resilient.AttemptInfo) (*http.Request, func(*http.Response, error)) {
 	parent := req.Context()
+	if in.passthrough {
+		return in.propagate(req), nil
+	}
 	c := callOf(parent)
 	if c == nil { // a request that did not come through StartCall
 		c = in.newCall(parent, req)
@@ -129,29 +138,61 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 			AttrAttemptNumber.Int(info.Number), AttrHedge.Int(info.Hedge)))
 	}
 	a := &attempt{call: c, start: time.Now()}
-	attrs := c.attrs[:c.nattrs:c.nattrs]
+	opts := c.startOpts[:]
+	if opts[0] == nil { // a call without StartCall
+		a.opts = [2]trace.SpanStartOption{in.client, trace.WithAttributes(c.attrs[:c.nattrs]...)}
+		opts = a.opts[:]
+	}
 	if resend > 0 {
-		attrs = append(attrs, semconv.HTTPRequestResendCountKey.Int(resend))
+		attrs := append(c.attrs[:c.nattrs:c.nattrs], semconv.HTTPRequestResendCountKey.Int(resend))
+		a.opts = [2]trace.SpanStartOption{in.client, trace.WithAttributes(attrs...)}
+		opts = a.opts[:]
 	}
 	var ctx context.Context
-	ctx, a.span = in.tracer.Start(parent, c.clientNm,
-		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	ctx, a.span = in.tracer.Start(parent, c.clientNm, opts...)
 	a.carrier.src = req.Header
 	in.prop.Inject(ctx, &a.carrier)
 
 	recording := a.span.IsRecording()
+	record := recording || in.m.duration.Enabled(ctx) || in.m.transparent.Enabled(ctx)
+	if record {
+		// Count the writes of the request: net/http writes it again,
+		// on a new connection, when a reused one was closed before an
+		// answer came.
+		a.ct.WroteRequest = a.wroteRequest
+		ctx = httptrace.WithClientTrace(ctx, &a.ct)
+	}
 	var out *http.Request
-	if a.carrier.dst != nil || recording || a.span.SpanContext().IsValid() {
+	if record || a.carrier.dst != nil || a.span.SpanContext().IsValid() {
 		out = req.WithContext(ctx)
 		if a.carrier.dst != nil {
 			out.Header = a.carrier.dst
 		}
 	}
-	if !recording && !in.m.duration.Enabled(ctx) {
+	if !record {
 		return out, nil // nothing to record when it ends
 	}
 	a.ctx = ctx
 	return out, a.end
+}
+
+// wroteRequest counts the writes of the attempt's request.
+func (a *attempt) wroteRequest(httptrace.WroteRequestInfo) { a.writes.Add(1) }
+
+// propagate returns a copy of req with the span context of its context
+// injected, or nil when the propagator injects nothing.
+func (in *instrumentation) propagate(req *http.Request) *http.Request {
+	hc := in.carriers.Get().(*headerCarrier)
+	hc.src = req.Header
+	in.prop.Inject(req.Context(), hc)
+	var out *http.Request
+	if hc.dst != nil {
+		out = req.WithContext(req.Context())
+		out.Header = hc.dst
+	}
+	*hc = headerCarrier{}
+	in.carriers.Put(hc)
+	return out
 }
 
 // attempt is one CLIENT span.
@@ -161,6 +202,9 @@ type attempt struct {
 	span    trace.Span
 	start   time.Time
 	carrier headerCarrier
+	opts    [2]trace.SpanStartOption
+	ct      httptrace.ClientTrace
+	writes  atomic.Int32 // the request's writes, by net/http
 }
 
 // end ends the attempt's span and records its duration.
@@ -185,9 +229,13 @@ func (a *attempt) end(resp *http.Response, err error) {
 			errType = errOther // no response and no error: a broken RoundTripper
 		}
 	}
+	transparent := int(a.writes.Load()) - 1
 	if a.span.IsRecording() {
-		var kv [3]attribute.KeyValue
+		var kv [4]attribute.KeyValue
 		attrs := kv[:0]
+		if transparent > 0 {
+			attrs = append(attrs, AttrTransparentResends.Int(transparent))
+		}
 		if status > 0 {
 			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(status))
 		}
@@ -205,6 +253,9 @@ func (a *attempt) end(resp *http.Response, err error) {
 		a.span.SetAttributes(attrs...)
 	}
 	a.span.End()
+	if transparent > 0 && a.call.in.m.transparent.Enabled(a.ctx) {
+		a.call.in.m.transparent.Add(a.ctx, int64(transparent), metric.WithAttributeSet(a.call.metricSet()))
+	}
 	if h := a.call.in.m.duration; h.Enabled(a.ctx) {
 		c := a.call
 		var kv [8]attribute.KeyValue
