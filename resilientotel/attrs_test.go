@@ -309,3 +309,28 @@ func TestNoopProviders(t *testing.T) {
 		t.Error("the caller's request was modified")
 	}
 }
+
+func TestHeaderCarrier(t *testing.T) {
+	src := http.Header{"A": {"1", "2"}, "B": {"3"}, "Empty": {}, "Nil": nil}
+	h := &headerCarrier{src: src}
+	if h.Get("A") != "1" || len(h.Keys()) != 4 {
+		t.Fatalf("before Set: Get %q, Keys %v", h.Get("A"), h.Keys())
+	}
+	h.Set("traceparent", "tp")
+	h.Set("x-custom", "c")
+	h.Set("b", "new")
+	if len(src) != 4 || src.Get("B") != "3" || src.Get("Traceparent") != "" {
+		t.Errorf("source modified: %v", src)
+	}
+	want := http.Header{"A": {"1", "2"}, "B": {"new"}, "Empty": {}, "Nil": nil, "Traceparent": {"tp"}, "X-Custom": {"c"}}
+	if fmt.Sprint(h.dst) != fmt.Sprint(want) || h.Get("traceparent") != "tp" {
+		t.Errorf("copy %v, want %v", h.dst, want)
+	}
+	h.dst["A"][0] = "changed"
+	if src["A"][0] != "1" {
+		t.Error("the copy shares its values with the source")
+	}
+	if got := (&headerCarrier{}); got.Get("x") != "" || len(got.Keys()) != 0 {
+		t.Error("empty carrier")
+	}
+}

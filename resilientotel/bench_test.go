@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/resilienthttp/resilient"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
@@ -85,6 +87,76 @@ func BenchmarkInstrumentNoop(b *testing.B) {
 						b.Fatal(resp, err)
 					}
 				}
+			})
+		}
+	}
+}
+
+// BenchmarkInstrumentNoopSideBySide measures the same as
+// BenchmarkInstrumentNoop, the uninstrumented Transport and the
+// instrumented one called in turn in each iteration, each call timed, so
+// that a machine whose speed drifts slows both alike. It reports the time
+// and allocations Instrument adds per attempt; the "otelhttp-base" runs
+// report, for reference, what otelhttp adds as the Transport's base on the
+// same no-op providers (one unnumbered span per attempt).
+func BenchmarkInstrumentNoopSideBySide(b *testing.B) {
+	for _, shape := range []struct {
+		name     string
+		attempts int
+		base     func() http.RoundTripper
+		opts     []resilient.Option
+	}{
+		{"1attempt", 1, func() http.RoundTripper { return cannedRT{200} }, nil},
+		{"3attempts", 3, func() http.RoundTripper { return &scriptRT{n: 3} },
+			[]resilient.Option{resilient.WithBackoff(0, 0), resilient.WithoutRetryBudget(), resilient.WithoutBreaker()}},
+	} {
+		for _, v := range []struct{ parent, otelBase bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+			parent, otelBase := v.parent, v.otelBase
+			name := shape.name
+			ctx := context.Background()
+			if parent {
+				name += "/parent"
+				ctx = remoteParent(ctx)
+			}
+			if otelBase {
+				name += "/otelhttp-base"
+			}
+			b.Run(name, func(b *testing.B) {
+				bare := resilient.New(shape.base(), shape.opts...)
+				inst := resilient.New(shape.base(), append(shape.opts, Instrument(noopConfig()))...)
+				if otelBase {
+					// For reference: otelhttp as the base, on the same
+					// no-op providers.
+					cfg := noopConfig()
+					inst = resilient.New(otelhttp.NewTransport(shape.base(), otelhttp.WithTracerProvider(cfg.TracerProvider),
+						otelhttp.WithMeterProvider(cfg.MeterProvider), otelhttp.WithPropagators(cfg.Propagator)), shape.opts...)
+				}
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://api.example.com/v1/posts", nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				call := func(rt http.RoundTripper) {
+					resp, err := rt.RoundTrip(req)
+					if err != nil || resp.StatusCode != http.StatusOK {
+						b.Fatal(resp, err)
+					}
+				}
+				allocs := testing.AllocsPerRun(1000, func() { call(inst) }) - testing.AllocsPerRun(1000, func() { call(bare) })
+				var tBare, tInst time.Duration
+				n := 0
+				for b.Loop() {
+					t0 := time.Now()
+					call(bare)
+					t1 := time.Now()
+					call(inst)
+					tInst += time.Since(t1)
+					tBare += t1.Sub(t0)
+					n++
+				}
+				per := float64(n * shape.attempts)
+				b.ReportMetric(float64(tBare)/per, "bare-ns/attempt")
+				b.ReportMetric(float64(tInst-tBare)/per, "added-ns/attempt")
+				b.ReportMetric(allocs/float64(shape.attempts), "added-allocs/attempt")
 			})
 		}
 	}

@@ -49,6 +49,16 @@
 // it sends (traceparent, with the W3C propagator), in a copy of the request:
 // the caller's request is never modified.
 //
+// One request below the Transport is out of its sight: net/http's
+// http.Transport writes a replayable request (a GET, or a write with an
+// Idempotency-Key header) a second time, on a new connection, when the
+// reused connection it was sent on closed before any answer. That resend
+// happens inside the base RoundTripper, within one attempt, with the same
+// traceparent; no span can be made for it, but the CLIENT span counts it
+// in resilient.transparent_resends (from the writes httptrace reports), and
+// so does the metric resilient.client.transparent_resends (gRPC calls such
+// resends transparent retries).
+//
 // # The INTERNAL span
 //
 // Named "resilient {method}", with the attributes of the CLIENT spans known
@@ -125,7 +135,18 @@
 //     open), and no HTTP attribute;
 //   - resilient.client.breaker.state (gauge, {state}): the state of each
 //     breaker after its last change, 0 closed, 1 half-open, 2 open, with
-//     resilient.breaker.key.
+//     resilient.breaker.key (Transport.BreakerState reads it at any time);
+//   - resilient.client.transparent_resends (counter, {request}): requests
+//     net/http wrote again on its own within an attempt (see above).
+//
+// # Cost
+//
+// With the no-op providers of the trace/noop and metric/noop packages,
+// nothing is recorded: the Transport's calls go through unchanged but for
+// the propagation of the caller's span context, which a no-op tracer still
+// owes (a copy of the request when the propagator injects something). With
+// any other provider, spans and measurements are made as described, and
+// skipped where the span does not record or the instrument is disabled.
 //
 // # Secrets
 //

@@ -443,12 +443,44 @@ func (h *headerCarrier) Get(key string) string { return h.header().Get(key) }
 // Set sets key to value, in the copy.
 func (h *headerCarrier) Set(key, value string) {
 	if h.dst == nil {
-		h.dst = h.src.Clone()
-		if h.dst == nil {
-			h.dst = make(http.Header, 1)
-		}
+		h.dst = cloneHeader(h.src, 2)
 	}
-	h.dst.Set(key, value)
+	h.dst[canonicalKey(key)] = []string{value}
+}
+
+// cloneHeader returns a deep copy of src with room for extra more keys: as
+// http.Header.Clone, without the map growing when they are added.
+func cloneHeader(src http.Header, extra int) http.Header {
+	n := 0
+	for _, vv := range src {
+		n += len(vv)
+	}
+	all := make([]string, n)
+	dst := make(http.Header, len(src)+extra)
+	for k, vv := range src {
+		if vv == nil {
+			dst[k] = nil
+			continue
+		}
+		n = copy(all, vv)
+		dst[k] = all[:n:n]
+		all = all[n:]
+	}
+	return dst
+}
+
+// canonicalKey returns the canonical form of a header name, without
+// allocating for the W3C propagators' own.
+func canonicalKey(key string) string {
+	switch key {
+	case "traceparent":
+		return "Traceparent"
+	case "tracestate":
+		return "Tracestate"
+	case "baggage":
+		return "Baggage"
+	}
+	return http.CanonicalHeaderKey(key)
 }
 
 // Keys returns the keys of the headers.
