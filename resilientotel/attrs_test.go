@@ -330,6 +330,15 @@ func TestHeaderCarrier(t *testing.T) {
 	if src["A"][0] != "1" {
 		t.Error("the copy shares its values with the source")
 	}
+	same := &headerCarrier{src: http.Header{"Traceparent": {"tp"}}}
+	same.Set("traceparent", "tp")
+	if same.dst != nil {
+		t.Error("a value already there made a copy")
+	}
+	same.Set("tracestate", "ts")
+	if same.dst.Get("Traceparent") != "tp" || same.dst.Get("Tracestate") != "ts" {
+		t.Errorf("copy %v", same.dst)
+	}
 	if got := (&headerCarrier{}); got.Get("x") != "" || len(got.Keys()) != 0 {
 		t.Error("empty carrier")
 	}

@@ -440,12 +440,17 @@ func (h *headerCarrier) header() http.Header {
 // Get returns the value of key.
 func (h *headerCarrier) Get(key string) string { return h.header().Get(key) }
 
-// Set sets key to value, in the copy.
+// Set sets key to value, in the copy; a value the request already holds
+// (injected by a layer above) makes no copy.
 func (h *headerCarrier) Set(key, value string) {
+	key = canonicalKey(key)
 	if h.dst == nil {
+		if vv := h.src[key]; len(vv) == 1 && vv[0] == value {
+			return
+		}
 		h.dst = cloneHeader(h.src, 2)
 	}
-	h.dst[canonicalKey(key)] = []string{value}
+	h.dst[key] = []string{value}
 }
 
 // cloneHeader returns a deep copy of src with room for extra more keys: as
