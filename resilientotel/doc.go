@@ -23,7 +23,7 @@
 //
 //	resilient GET                         INTERNAL, the call (one RoundTrip)
 //	├── GET                               CLIENT, attempt 1 → 503
-//	│   (event resilient.wait: retry_after 1s)
+//	├── (event of the call: resilient.wait, retry_after, 1s)
 //	└── GET  http.request.resend_count=1  CLIENT, attempt 2 → 200
 //
 // # CLIENT spans
