@@ -22,12 +22,6 @@ import (
 // in Redis (the resolution of the core's own budget).
 const budgetUnit = 1000
 
-// budgetRefresh is how often a member refreshes a budget it uses whose view
-// is full and unchanged (it learns that the fleet spent some, and that its
-// answers then refill it), and one below the burst it no longer uses (it
-// learns that the fleet refilled it).
-const budgetRefresh = time.Second
-
 // budget is one host's retry budget in one member: its view of the fleet's
 // balance, in budgetUnit. The view is the balance Redis returned at the
 // last sync (synced) plus the member's deposits and withdrawals since, so
@@ -35,25 +29,26 @@ const budgetRefresh = time.Second
 type budget struct {
 	s     *Store
 	name  string
+	id    string // in the budget's key and the fleet's messages
 	key   string // the budget's Redis key
 	burst int64
 
 	tokens atomic.Int64 // the view; at most burst
 	synced atomic.Int64 // the balance as of the last sync
-	used   atomic.Bool  // a deposit or a withdrawal since the syncer last looked
-	want   atomic.Bool  // a sync is wanted at the next tick: the budget is new, or a retry was refused
+	want   atomic.Bool  // a sync is wanted at the next tick: the budget is new, a retry was refused, or the fleet started spending it
 	kicked atomic.Bool  // a sync was asked for at once since the last one
 
 	// Owned by the syncer.
 	cum        int64     // the net change the member has had applied in Redis, in all
-	lastSync   time.Time // the last sync that succeeded
-	lastActive time.Time // the last tick that found the budget in use
+	lastActive time.Time // the last tick that found the budget changed or wanted
 }
 
-func budgetKey(prefix, name string) string {
+func budgetID(name string) string {
 	sum := sha256.Sum256([]byte(name))
-	return prefix + ":{" + hex.EncodeToString(sum[:16]) + "}:budget"
+	return hex.EncodeToString(sum[:16])
 }
+
+func budgetKey(prefix, id string) string { return prefix + ":{" + id + "}:budget" }
 
 func units(tokens float64) int64 { return int64(math.Round(tokens * budgetUnit)) }
 
@@ -71,11 +66,13 @@ func (s *Store) Budget(name string, b resilient.RetryBudget) resilient.SharedBud
 	if len(s.budgets) >= maxPartitions {
 		s.dropIdleBudgetsLocked(time.Now())
 	}
-	bg := &budget{s: s, name: name, key: budgetKey(s.cfg.prefix, name), burst: units(b.Burst)}
+	id := budgetID(name)
+	bg := &budget{s: s, name: name, id: id, key: budgetKey(s.cfg.prefix, id), burst: units(b.Burst)}
 	bg.tokens.Store(bg.burst)
 	bg.synced.Store(bg.burst)
 	bg.want.Store(true)
 	s.budgets[name] = bg
+	s.budgetByID[id] = bg
 	start := !s.budgetsRunning
 	s.budgetsRunning = true
 	s.mu.Unlock()
@@ -94,27 +91,25 @@ func (s *Store) dropIdleBudgetsLocked(now time.Time) {
 		if len(s.budgets) < maxPartitions*3/4 {
 			return
 		}
-		if now.Sub(bg.lastActive) >= idleExit && !bg.used.Load() && !bg.want.Load() {
+		if now.Sub(bg.lastActive) >= idleExit && !bg.want.Load() && bg.tokens.Load() == bg.synced.Load() {
 			delete(s.budgets, name)
+			delete(s.budgetByID, bg.id)
 		}
 	}
 }
 
 // Deposit implements resilient.SharedBudget: it credits tokens to the
 // member's view, up to the burst. A full view, the steady state of a
-// healthy host, costs two atomic loads and no write: the fleet's balance
-// was full at the last sync, and the member refreshes it every second
-// while it uses the budget.
+// healthy host, costs an atomic load and no write: the fleet's balance was
+// full at the last sync, and the fleet's channel tells the member when
+// another starts spending it.
 func (b *budget) Deposit(tokens float64) {
-	if !b.used.Load() {
-		b.used.Store(true)
+	t := b.tokens.Load()
+	if t >= b.burst {
+		return
 	}
 	d := units(tokens)
-	for {
-		t := b.tokens.Load()
-		if t >= b.burst {
-			return
-		}
+	for ; t < b.burst; t = b.tokens.Load() {
 		if b.tokens.CompareAndSwap(t, min(t+d, b.burst)) {
 			return
 		}
@@ -128,9 +123,6 @@ func (b *budget) Deposit(tokens float64) {
 // divided by the fleet's members), at least one token. A member that
 // reaches half of it asks for a sync at once.
 func (b *budget) Withdraw(tokens float64) bool {
-	if !b.used.Load() {
-		b.used.Store(true)
-	}
 	cost := units(tokens)
 	local := b.s.budgetLocal()
 	for {
@@ -235,32 +227,38 @@ func (s *Store) syncBudgets() {
 }
 
 // budgetsToSync returns the budgets to sync at now: those the member
-// changed and those wanted; those below the burst (to learn what the fleet
-// deposits), at every tick while in use in the last idleExit, and every
-// budgetRefresh after; and those in use at full every budgetRefresh.
+// changed and those wanted, and those below the burst changed or wanted in
+// the last idleExit (to learn what the fleet deposits).
 func (s *Store) budgetsToSync(now time.Time) []*budget {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var batch []*budget
 	for _, b := range s.budgets {
 		t := b.tokens.Load()
-		changed := t != b.synced.Load()
-		want := b.want.Load() || b.kicked.Load()
-		used := b.used.Load()
-		if used {
-			b.used.Store(false)
-		}
-		if changed || want || used {
+		if t != b.synced.Load() || b.want.Load() || b.kicked.Load() {
 			b.lastActive = now
+		} else if t >= b.burst || now.Sub(b.lastActive) >= idleExit {
+			continue
 		}
-		stale := now.Sub(b.lastSync) >= budgetRefresh
-		if changed || want ||
-			t < b.burst && (now.Sub(b.lastActive) < idleExit || stale) ||
-			used && stale {
-			batch = append(batch, b)
-		}
+		batch = append(batch, b)
 	}
 	return batch
+}
+
+// budgetSpent applies the fleet's message that member started spending the
+// budget id, full until then: the other members sync it at once, to learn
+// that their answers refill it.
+func (s *Store) budgetSpent(id, member string) {
+	if member == s.member {
+		return
+	}
+	s.mu.Lock()
+	b := s.budgetByID[id]
+	s.mu.Unlock()
+	if b != nil {
+		b.want.Store(true)
+		s.kickBudgets()
+	}
 }
 
 // syncBatch syncs budgets in one pipelined call: each sends the member's
@@ -280,7 +278,7 @@ func (s *Store) syncBatch(batch []*budget) error {
 				t0[i] = b.tokens.Load()
 				delta := t0[i] - b.synced.Load()
 				cmds[i] = budgetScript.EvalSha(ctx, p, []string{b.key},
-					field, b.cum+delta, delta, b.burst, stateTTL.Milliseconds())
+					field, b.cum+delta, delta, b.burst, stateTTL.Milliseconds(), s.channel, b.id, s.member)
 			}
 			return nil
 		})
@@ -294,7 +292,6 @@ func (s *Store) syncBatch(batch []*budget) error {
 			err = s.call(send)
 		}
 	}
-	now := time.Now()
 	var failed error
 	for i, b := range batch {
 		bal, cerr := cmds[i].Int64()
@@ -311,7 +308,6 @@ func (s *Store) syncBatch(batch []*budget) error {
 			}
 		}
 		b.synced.Store(bal)
-		b.lastSync = now
 	}
 	if err == nil && failed != nil {
 		err = failed

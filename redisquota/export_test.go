@@ -8,7 +8,7 @@ var LearnHash = learnScript.Hash()
 var BudgetHash = budgetScript.Hash()
 
 // BudgetKey returns the Redis key of the retry budget named name.
-func (s *Store) BudgetKey(name string) string { return budgetKey(s.cfg.prefix, name) }
+func (s *Store) BudgetKey(name string) string { return budgetKey(s.cfg.prefix, budgetID(name)) }
 
 // BudgetView returns the member's view of the retry budget named name, and
 // the balance of its last sync, in tokens; false if the Store holds none.
@@ -26,7 +26,7 @@ func (s *Store) BudgetView(name string) (view, synced float64, ok bool) {
 // with the net change cum in all and delta since the last sync, in
 // thousandths of a token; it returns the balance.
 func SyncBudget(s *Store, key, member string, cum, delta, burst int64) (int64, error) {
-	return budgetScript.Run(s.ctx, s.rdb, []string{key}, "m:"+member, cum, delta, burst, stateTTL.Milliseconds()).Int64()
+	return budgetScript.Run(s.ctx, s.rdb, []string{key}, "m:"+member, cum, delta, burst, stateTTL.Milliseconds(), s.channel, "test", member).Int64()
 }
 
 // BudgetsLocal reports whether the Store's budgets are the member's alone.

@@ -51,6 +51,7 @@ type Store struct {
 
 	// The retry budgets (budget.go).
 	budgets         map[string]*budget // by name; guarded by mu
+	budgetByID      map[string]*budget // by id; guarded by mu
 	budgetsRunning  bool               // the syncer was started; guarded by mu
 	budgetKick      chan struct{}      // wakes the syncer; capacity 1
 	budgetDegraded  atomic.Bool        // the last sync failed, or the Store is closed
@@ -84,6 +85,7 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 		parts:      make(map[string]*part),
 		byID:       make(map[string]*part),
 		budgets:    make(map[string]*budget),
+		budgetByID: make(map[string]*budget),
 		budgetKick: make(chan struct{}, 1),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -216,7 +218,8 @@ func (s *Store) heartbeat() {
 
 // listen applies the fleet's messages: "p <id> <until> <now>", a pause
 // until until (Redis's µs) sent at now; "q <id> <limit> <window µs>", a
-// quota learned.
+// quota learned; "b <id> <member>", a retry budget member started
+// spending (budget.go).
 func (s *Store) listen(msgs <-chan *redis.Message) {
 	defer s.wg.Done()
 	for {
@@ -234,6 +237,10 @@ func (s *Store) listen(msgs <-chan *redis.Message) {
 
 func (s *Store) apply(msg string, recv time.Time) {
 	f := strings.Fields(msg)
+	if len(f) == 3 && f[0] == "b" {
+		s.budgetSpent(f[1], f[2])
+		return
+	}
 	if len(f) != 4 || (f[0] != "p" && f[0] != "q") {
 		return
 	}
