@@ -147,7 +147,7 @@ func TestBudgetScript(t *testing.T) {
 // one retry), so the fleet's retries stay under 2×Burst + members (24)
 // however the syncs interleave (see the package doc), where 4 members
 // alone would make 4×Burst (40); a run typically measures Burst plus one
-// per member or less (13–14). Redis answering within WithFallbackAfter
+// per member or less (11–14 measured). Redis answering within WithFallbackAfter
 // (raised to 2s here, for a busy machine) is the condition of the bound:
 // a member whose Redis is slower spends its view alone. Then, the server
 // recovered, one member's answers refill the budget the others see, and

@@ -95,7 +95,7 @@
 // answers within WithFallbackAfter, its retries stay under 2×Burst +
 // members however the syncs interleave (each member's allowance is at most
 // its share of the Burst, or one retry), and measure
-// Burst plus about one per member (12 to 14 for 4 members and the default
+// Burst plus about one per member (11 to 14 for 4 members and the default
 // Burst of 10, TestFleetBudgetOutage). Its own deposits pay for a
 // member's retries without waiting for Redis; in a large fleet, whose
 // share of the Burst is one retry, a member retries one failure at a time
