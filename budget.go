@@ -104,6 +104,9 @@ type budgetSet struct {
 	m  sync.Map // breakerKey (as requested, and canonical) → *hostBudget
 	n  atomic.Int32
 	mu sync.Mutex // serializes inserts
+
+	store    BudgetStore // the fleet's budgets (budget_store.go); nil for none
+	settings RetryBudget // with the defaults, for store
 }
 
 // hostBudget is one host's budget, in budgetUnit, with what hedging keeps
@@ -112,6 +115,7 @@ type hostBudget struct {
 	tokens      atomic.Int64
 	hedgeTokens atomic.Int64                // see takeHedge
 	lat         atomic.Pointer[latencyHist] // made when a call is hedged
+	shared      SharedBudget                // the fleet's budget, in place of tokens; nil for none
 }
 
 func newBudgetSet(b RetryBudget, keyFn func(*http.Request) string) *budgetSet {
@@ -170,7 +174,7 @@ func (s *budgetSet) insert(k breakerKey) *hostBudget {
 		s.n.Add(1)
 		return v.(*hostBudget)
 	}
-	b := new(hostBudget)
+	b := &hostBudget{shared: s.sharedBudget(ck)}
 	b.tokens.Store(s.burst)
 	b.hedgeTokens.Store(hedgeBurst * budgetUnit)
 	s.m.Store(ck, b)
@@ -184,6 +188,10 @@ func (s *budgetSet) insert(k breakerKey) *hostBudget {
 
 // deposit credits an answer of the host.
 func (s *budgetSet) deposit(b *hostBudget) {
+	if b.shared != nil {
+		s.depositShared(b)
+		return
+	}
 	for {
 		t := b.tokens.Load()
 		if t >= s.burst {
@@ -198,6 +206,9 @@ func (s *budgetSet) deposit(b *hostBudget) {
 // withdraw spends a retry's cost, throttled when the server asked for the
 // retry, and reports whether the budget held it.
 func (s *budgetSet) withdraw(b *hostBudget, throttled bool) bool {
+	if b.shared != nil {
+		return s.withdrawShared(b, throttled)
+	}
 	cost := int64(budgetUnit)
 	if throttled {
 		cost = s.throttled

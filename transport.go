@@ -107,6 +107,7 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 	t.keys = &keyHosts{named: cfg.keyHosts}
 	if !cfg.noBudget {
 		t.budgets = newBudgetSet(cfg.budget, cfg.breaker.Key)
+		t.budgets.shareThrough(cfg.quotaStore)
 	}
 	t.cls = &classifier{
 		codes:    newCodeTable(cfg.codes),
