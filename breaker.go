@@ -233,6 +233,9 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 	if e == nil {
 		return roundTripNext(b.next, req, st)
 	}
+	if w := e.win.Load(); w != nil {
+		return b.closedAttempt(e, w, req, st)
+	}
 	done, err := e.cb.Allow()
 	if err == gobreaker.ErrTooManyRequests && b.set.releaseStaleProbes(e) {
 		done, err = e.cb.Allow()
@@ -244,9 +247,14 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 		}
 		return nil, b.set.refusal(e, err)
 	}
+	if w := e.win.Load(); w != nil {
+		// The breaker closed since the attempt looked: count it in the
+		// closed spell's window instead.
+		done(errBreakerExcluded)
+		return b.closedAttempt(e, w, req, st)
+	}
 	// A probe of a half-open breaker is tracked, so that one that hangs
-	// can be released; an attempt through a closed breaker costs no more
-	// than reading its state.
+	// can be released.
 	var pr *probe
 	if e.state.Load() == int32(gobreaker.StateHalfOpen) {
 		pr = b.set.addProbe(e, done)
@@ -265,6 +273,23 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 	reported = true
 	b.report(e, pr, done, attemptOutcome(st, req, resp, err))
 	b.set.flush(req.Context())
+	return resp, err
+}
+
+// closedAttempt sends an attempt through a closed breaker, w being the
+// window of its closed spell: a success is counted without a lock; a
+// failure too, and goes to gobreaker only when it trips the breaker. A
+// panic below counts nothing and holds no slot.
+func (b *breakerTransport) closedAttempt(e *breakerEntry, w *closedWindow, req *http.Request, st *attemptState) (*http.Response, error) {
+	age := w.age(b.set.clock(st))
+	resp, err := roundTripNext(b.next, req, st)
+	switch attemptOutcome(st, req, resp, err) {
+	case nil:
+		w.success(age)
+	case errBreakerFailure:
+		b.set.failure(e, w, age)
+		b.set.flush(req.Context())
+	}
 	return resp, err
 }
 

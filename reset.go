@@ -140,11 +140,11 @@ func (rl *rateLimiter) clear(p *partition, now time.Time) {
 func (s *breakerSet) resetHost(m hostMatcher) {
 	var removed []*breakerEntry
 	s.mu.Lock()
-	for k, e := range s.m {
-		if k == e.key && m.match(k.scheme, k.host) {
+	s.each(func(e *breakerEntry) {
+		if m.match(e.key.scheme, e.key.host) {
 			removed = append(removed, e)
 		}
-	}
+	})
 	for _, e := range removed {
 		s.remove(e)
 	}
