@@ -25,7 +25,8 @@ const (
 	breakerBuckets = 10
 
 	// maxBreakers is the hard limit of the number of breakers a Transport
-	// keeps; see breakerSet.sweep for what is removed when it is reached.
+	// keeps; see breakerSet.makeRoom for what is removed when it is
+	// reached.
 	maxBreakers = 4096
 
 	// maxQueuedChanges bounds the state changes waiting to be delivered.
@@ -120,9 +121,10 @@ type BreakerSettings struct {
 // hosts takes bounded memory. When it creates one, it removes from time to
 // time the breakers that are closed and have seen no attempt for longer
 // than Window + OpenTimeout; and when the limit is reached, the least
-// recently used closed breakers, down to 15/16 of the limit. Open and
-// half-open breakers are removed, least recently used first, only when the
-// closed ones are not enough to stay within the limit.
+// recently used closed breaker makes room for the new one. Open and
+// half-open breakers are removed, least recently used first, only when no
+// closed one is left. While a breaker is closed, an attempt through it
+// takes no lock.
 func WithBreaker(s BreakerSettings) Option {
 	mustNotBeNegative("WithBreaker ConsecutiveFailures", s.ConsecutiveFailures)
 	if s.FailureRatio < 0 || s.FailureRatio > 1 || math.IsNaN(s.FailureRatio) {

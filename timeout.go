@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -34,9 +35,14 @@ func deadlineMiddleware(attemptTimeout, maxElapsed time.Duration) Middleware {
 	}
 }
 
+// attemptDeadline runs each attempt under its deadline. What an attempt
+// under a timer costs, beyond the copy of its request with its own context:
+// one allocation, its deadlineBody, which is also its context when the
+// caller's context can never be canceled; and a timer from a pool.
 type attemptDeadline struct {
-	next http.RoundTripper
-	d    time.Duration // the attempt timeout; 0 for none
+	next   http.RoundTripper
+	d      time.Duration // the attempt timeout; 0 for none
+	timers sync.Pool     // of *deadlineTimer, stopped
 }
 
 func (t *attemptDeadline) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -46,16 +52,16 @@ func (t *attemptDeadline) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
 	parent := req.Context()
 	var (
-		now   time.Time
-		end   time.Time
-		cause error
+		now     time.Time
+		end     time.Time
+		timeout time.Duration // the attempt timeout, when it ends first; 0 when the budget does
 	)
 	if t.d > 0 {
-		now = time.Now()
-		end, cause = now.Add(t.d), fmt.Errorf("%w after %v", ErrAttemptTimeout, t.d)
+		now = attemptClock(st)
+		end, timeout = now.Add(t.d), t.d
 	}
 	if st != nil && !st.budget.IsZero() && (end.IsZero() || st.budget.Before(end)) {
-		end, cause = st.budget, errBudgetSpent
+		end, timeout = st.budget, 0
 	}
 	if end.IsZero() {
 		return roundTripNext(t.next, req, st)
@@ -64,17 +70,25 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 		return roundTripNext(t.next, req, st) // the context ends first: the base sees to it
 	}
 	if now.IsZero() {
-		now = time.Now()
+		now = attemptClock(st)
 	}
-	ctx, cancel := context.WithCancelCause(parent)
-	db := &deadlineBody{cancel: cancel, cause: cause}
-	db.timer = time.AfterFunc(end.Sub(now), db.fire)
+	db := &deadlineBody{timeout: timeout}
+	var ctx context.Context
+	if parent.Done() == nil {
+		// The caller's context is never canceled: the body is the
+		// attempt's context too, with nothing to propagate.
+		db.own.parent, db.own.end = parent, end
+		ctx = &db.own
+	} else {
+		ctx, db.cancel = context.WithCancelCause(parent)
+	}
+	t.arm(db, end.Sub(now))
 	resp, err := roundTripNext(t.next, req.WithContext(ctx), st)
 	if err != nil {
 		fired := !db.keep()
-		cancel(nil)
+		db.cancelWith(nil)
 		if fired && parent.Err() == nil {
-			err = fmt.Errorf("%w: %w", cause, err)
+			err = fmt.Errorf("%w: %w", db.cause(), err)
 		}
 		return nil, err
 	}
@@ -92,6 +106,43 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 	return resp, nil
 }
 
+// attemptClock returns the start of the attempt of st, as the retry loop
+// read it, or the clock's time when it did not.
+func attemptClock(st *attemptState) time.Time {
+	if st != nil && !st.start.IsZero() {
+		return st.start
+	}
+	return time.Now()
+}
+
+// deadlineTimer is a timer of attemptDeadline's pool: it fires the deadline
+// of the attempt it is armed for.
+type deadlineTimer struct {
+	t   *time.Timer
+	cur atomic.Pointer[deadlineBody]
+}
+
+func (dt *deadlineTimer) fire() {
+	if db := dt.cur.Load(); db != nil {
+		db.fire()
+	}
+}
+
+// arm starts a timer from the pool that fires db's deadline after d.
+func (t *attemptDeadline) arm(db *deadlineBody, d time.Duration) {
+	db.pool = &t.timers
+	dt, _ := t.timers.Get().(*deadlineTimer)
+	if dt == nil {
+		dt = new(deadlineTimer)
+		dt.cur.Store(db)
+		dt.t = time.AfterFunc(d, dt.fire)
+	} else {
+		dt.cur.Store(db)
+		dt.t.Reset(d)
+	}
+	db.timer = dt
+}
+
 // errBudgetSpent is the cause of an attempt cut because the call's budget
 // (WithMaxElapsed) ran out.
 var errBudgetSpent = fmt.Errorf("%w: the call's budget (WithMaxElapsed) is spent", ErrAttemptTimeout)
@@ -106,16 +157,54 @@ const (
 // deadlineBody is the body of a response whose attempt ran under a timer.
 // It releases the attempt's context when closed.
 type deadlineBody struct {
-	rc     io.ReadCloser
+	rc      io.ReadCloser
+	timeout time.Duration // the attempt timeout that set the deadline; 0 for the call's budget
+	timer   *deadlineTimer
+	pool    *sync.Pool // where timer goes back once stopped
+	state   atomic.Int32
+
+	// The attempt's context: own when the caller's context is never
+	// canceled, else one derived from it with cancel.
+	own    attemptCtx
 	cancel context.CancelCauseFunc
-	cause  error
-	timer  *time.Timer
-	state  atomic.Int32
+}
+
+// cause returns the error of the deadline: ErrAttemptTimeout with the
+// attempt timeout, or errBudgetSpent.
+func (b *deadlineBody) cause() error {
+	if b.timeout > 0 {
+		return fmt.Errorf("%w after %v", ErrAttemptTimeout, b.timeout)
+	}
+	return errBudgetSpent
+}
+
+// cancelWith cancels the attempt's context: with cause when the deadline
+// cut it, with nil when it is released.
+func (b *deadlineBody) cancelWith(cause error) {
+	if b.cancel != nil {
+		b.cancel(cause)
+		return
+	}
+	if cause != nil {
+		b.own.cancel(context.DeadlineExceeded)
+	} else {
+		b.own.cancel(context.Canceled)
+	}
+}
+
+// stopTimer stops the timer, after a state change that makes its firing
+// moot, and returns it to the pool unless it has fired already.
+func (b *deadlineBody) stopTimer() {
+	dt := b.timer
+	if dt.t.Stop() {
+		dt.cur.Store(nil)
+		b.pool.Put(dt)
+	}
 }
 
 func (b *deadlineBody) fire() {
 	if b.state.CompareAndSwap(deadlineRunning, deadlineFired) {
-		b.cancel(b.cause)
+		b.cancelWith(b.cause())
 	}
 }
 
@@ -123,7 +212,7 @@ func (b *deadlineBody) fire() {
 // timer fired.
 func (b *deadlineBody) keep() bool {
 	if b.state.CompareAndSwap(deadlineRunning, deadlineKept) {
-		b.timer.Stop()
+		b.stopTimer()
 		return true
 	}
 	return b.state.Load() == deadlineKept
@@ -132,8 +221,8 @@ func (b *deadlineBody) keep() bool {
 // abort ends the attempt now, as its deadline would.
 func (b *deadlineBody) abort(cause error) {
 	if b.state.CompareAndSwap(deadlineRunning, deadlineFired) {
-		b.timer.Stop()
-		b.cancel(cause)
+		b.stopTimer()
+		b.cancelWith(cause)
 	}
 }
 
@@ -141,8 +230,10 @@ func (b *deadlineBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
 
 func (b *deadlineBody) Close() error {
 	err := b.rc.Close()
-	b.timer.Stop()
-	b.cancel(nil)
+	if b.state.CompareAndSwap(deadlineRunning, deadlineKept) {
+		b.stopTimer()
+	}
+	b.cancelWith(nil)
 	return err
 }
 
@@ -160,10 +251,103 @@ func (b *deadlineRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
 // and the body cut: handOver then returns the timer's cause.
 func handOver(resp *http.Response) error {
 	if db, ok := resp.Body.(*deadlineBody); ok && !db.keep() {
-		return db.cause
+		return db.cause()
 	}
 	return nil
 }
+
+// attemptCtx is the context of an attempt under a deadline whose caller's
+// context is never canceled (its Done is nil): it is done when the deadline
+// fires (Err is context.DeadlineExceeded) or when the attempt's response is
+// closed or dropped (context.Canceled). Its values are its parent's. It
+// costs no allocation of its own: it lives in the attempt's deadlineBody,
+// and makes its Done channel only when asked for one.
+//
+// It implements the AfterFunc method that the context package looks for in
+// a parent, so that a context derived from it (http.Transport derives one
+// per request) is canceled with it without a goroutine of its own; the
+// functions registered run synchronously when it is canceled, after its
+// lock is released.
+type attemptCtx struct {
+	parent context.Context // its Done is nil
+	end    time.Time
+
+	mu    sync.Mutex
+	done  chan struct{} // made on demand
+	err   error
+	funcs []func() // registered with AfterFunc; nil entries were stopped
+}
+
+func (c *attemptCtx) Deadline() (time.Time, bool) { return c.end, true }
+
+func (c *attemptCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.err != nil {
+			close(c.done)
+		}
+	}
+	return c.done
+}
+
+func (c *attemptCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *attemptCtx) Value(key any) any { return c.parent.Value(key) }
+
+// AfterFunc arranges for f to run once c is done, and returns a function
+// that unregisters it, reporting whether it did so before f ran.
+func (c *attemptCtx) AfterFunc(f func()) (stop func() bool) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		// The context package calls AfterFunc with a lock held that f
+		// takes: f may not run on this goroutine.
+		go f()
+		return func() bool { return false }
+	}
+	i := len(c.funcs)
+	c.funcs = append(c.funcs, f)
+	c.mu.Unlock()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if i < len(c.funcs) && c.funcs[i] != nil {
+			c.funcs[i] = nil
+			return true
+		}
+		return false
+	}
+}
+
+// cancel makes c done with err, unless it is done already, and runs the
+// functions registered with AfterFunc.
+func (c *attemptCtx) cancel(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	if c.done != nil {
+		close(c.done)
+	}
+	funcs := c.funcs
+	c.funcs = nil
+	c.mu.Unlock()
+	for _, f := range funcs {
+		if f != nil {
+			f()
+		}
+	}
+}
+
+func (c *attemptCtx) String() string { return "resilient.attemptCtx" }
 
 // errReadStalled is the cause given when a body the Transport reads itself
 // stalls past maxReadWait.
