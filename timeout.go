@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -19,10 +20,11 @@ const maxReadWait = 2 * time.Second
 // deadlineMiddleware runs each attempt under its deadline: the earliest of
 // the attempt timeout (WithAttemptTimeout), the end of the call's budget
 // (WithMaxElapsed) and the context's deadline. The context's own deadline
-// is left to the base, which honors it; the middleware arms a timer only
-// when the attempt timeout or the budget ends first.
+// is left to the base, which honors it; the middleware sets a deadline of
+// its own only when the attempt timeout or the budget ends first (fired by
+// the chain's deadlineWatch: no runtime timer per attempt).
 //
-// The timer runs until the Transport hands the response to the caller, so
+// The deadline runs until the Transport hands the response to the caller, so
 // that what the Transport reads of the body itself (an error envelope, a
 // drain) is bounded by it too; once handed over, the body is the caller's
 // and no deadline of the attempt applies to it any longer.
@@ -36,13 +38,14 @@ func deadlineMiddleware(attemptTimeout, maxElapsed time.Duration) Middleware {
 }
 
 // attemptDeadline runs each attempt under its deadline. What an attempt
-// under a timer costs, beyond the copy of its request with its own context:
-// one allocation, its deadlineBody, which is also its context when the
-// caller's context can never be canceled; and a timer from a pool.
+// under a deadline costs, beyond the copy of its request with its own
+// context: one allocation, its deadlineBody, which is also its context when
+// the caller's context can never be canceled; and a slot of the chain's
+// deadlineWatch, which fires every deadline with one timer.
 type attemptDeadline struct {
-	next   http.RoundTripper
-	d      time.Duration // the attempt timeout; 0 for none
-	timers sync.Pool     // of *deadlineTimer, stopped
+	next  http.RoundTripper
+	d     time.Duration // the attempt timeout; 0 for none
+	watch deadlineWatch
 }
 
 func (t *attemptDeadline) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -82,7 +85,7 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 	} else {
 		ctx, db.cancel = context.WithCancelCause(parent)
 	}
-	t.arm(db, end.Sub(now))
+	t.watch.arm(db, now, end)
 	resp, err := roundTripNext(t.next, req.WithContext(ctx), st)
 	if err != nil {
 		fired := !db.keep()
@@ -115,32 +118,130 @@ func attemptClock(st *attemptState) time.Time {
 	return time.Now()
 }
 
-// deadlineTimer is a timer of attemptDeadline's pool: it fires the deadline
-// of the attempt it is armed for.
-type deadlineTimer struct {
-	t   *time.Timer
-	cur atomic.Pointer[deadlineBody]
+// watchSlots is the number of attempts a deadlineWatch follows at once;
+// beyond it, an attempt gets a timer of its own.
+const watchSlots = 512
+
+// deadlineWatch fires the deadlines of the attempts of one chain with a
+// single timer, so that an attempt arms no runtime timer of its own (arming
+// one, on an idle processor, wakes the network poller: a system call per
+// attempt). An attempt takes a free slot (one compare-and-swap at a random
+// place, so that goroutines on different cores rarely touch the same
+// cache line) and gives it back when its deadline no longer matters. The
+// timer is set to the earliest deadline it knows of, and reset only when an
+// attempt's deadline comes before it: with deadlines of the same length
+// (the call's budget, an attempt timeout), seldom. When it fires, it fires
+// the deadlines that are due and sets itself to the earliest of the rest.
+//
+// Inside a testing/synctest bubble, whose clock is fake (its time.Now has
+// no monotonic reading), and when every slot is taken, an attempt gets a
+// timer of its own instead.
+type deadlineWatch struct {
+	slots [watchSlots]atomic.Pointer[deadlineBody]
+	next  atomic.Int64 // when the timer fires, as ns since epoch; 0: not armed
+	ready atomic.Bool  // epoch is set
+
+	mu    sync.Mutex // serializes setting the timer and its sweeps
+	epoch time.Time  // the first attempt's start
+	timer *time.Timer
 }
 
-func (dt *deadlineTimer) fire() {
-	if db := dt.cur.Load(); db != nil {
+// arm sees to it that db's deadline end fires, now being the current time.
+func (w *deadlineWatch) arm(db *deadlineBody, now, end time.Time) {
+	db.slot = -1
+	if now == now.Round(0) {
+		// No monotonic reading: a synctest bubble's fake clock.
+		db.timer = time.AfterFunc(end.Sub(now), db.fire)
+		return
+	}
+	if !w.ready.Load() {
+		w.start(now)
+	}
+	db.watch, db.end = w, int64(end.Sub(w.epoch))
+	i := rand.Uint32()
+	for probe := range uint32(8) {
+		j := (i + probe) % watchSlots
+		if w.slots[j].Load() == nil && w.slots[j].CompareAndSwap(nil, db) {
+			db.slot = int32(j)
+			break
+		}
+	}
+	if db.slot < 0 {
+		db.watch, db.timer = nil, time.AfterFunc(end.Sub(now), db.fire)
+		return
+	}
+	// The slot is taken before next is read: a sweep that clears next
+	// after this read scans the slots after it, and sees this one.
+	if n := w.next.Load(); n == 0 || db.end < n {
+		w.set(db.end, now)
+	}
+}
+
+// start sets the watch's epoch, on first use.
+func (w *deadlineWatch) start(now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.ready.Load() {
+		w.epoch = now
+		w.ready.Store(true)
+	}
+}
+
+// set makes the timer fire at end (ns since epoch) unless it fires
+// earlier already.
+func (w *deadlineWatch) set(end int64, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n := w.next.Load(); n != 0 && n <= end {
+		return
+	}
+	w.next.Store(end)
+	d := time.Duration(end - int64(now.Sub(w.epoch)))
+	if w.timer == nil {
+		w.timer = time.AfterFunc(d, w.sweep)
+	} else {
+		w.timer.Reset(d)
+	}
+}
+
+// sweep runs when the timer fires: it fires the deadlines that are due,
+// and sets the timer to the earliest of the others.
+func (w *deadlineWatch) sweep() {
+	var due []*deadlineBody
+	w.mu.Lock()
+	w.next.Store(0) // before the scan: see arm
+	now := time.Now()
+	at := int64(now.Sub(w.epoch))
+	var earliest int64
+	for i := range w.slots {
+		db := w.slots[i].Load()
+		switch {
+		case db == nil:
+		case db.end <= at:
+			if w.slots[i].CompareAndSwap(db, nil) {
+				due = append(due, db)
+			}
+		case earliest == 0 || db.end < earliest:
+			earliest = db.end
+		}
+	}
+	if earliest != 0 {
+		w.next.Store(earliest)
+		w.timer.Reset(time.Duration(earliest - at))
+	}
+	w.mu.Unlock()
+	for _, db := range due {
 		db.fire()
 	}
 }
 
-// arm starts a timer from the pool that fires db's deadline after d.
-func (t *attemptDeadline) arm(db *deadlineBody, d time.Duration) {
-	db.pool = &t.timers
-	dt, _ := t.timers.Get().(*deadlineTimer)
-	if dt == nil {
-		dt = new(deadlineTimer)
-		dt.cur.Store(db)
-		dt.t = time.AfterFunc(d, dt.fire)
-	} else {
-		dt.cur.Store(db)
-		dt.t.Reset(d)
+// release gives db's slot back: its deadline no longer matters.
+func (db *deadlineBody) release() {
+	if db.watch != nil {
+		db.watch.slots[db.slot].CompareAndSwap(db, nil)
+	} else if db.timer != nil {
+		db.timer.Stop()
 	}
-	db.timer = dt
 }
 
 // errBudgetSpent is the cause of an attempt cut because the call's budget
@@ -159,9 +260,13 @@ const (
 type deadlineBody struct {
 	rc      io.ReadCloser
 	timeout time.Duration // the attempt timeout that set the deadline; 0 for the call's budget
-	timer   *deadlineTimer
-	pool    *sync.Pool // where timer goes back once stopped
 	state   atomic.Int32
+
+	// What fires the deadline: a slot of a watch, or a timer of its own.
+	watch *deadlineWatch
+	slot  int32
+	end   int64 // the deadline, as ns since the watch's epoch
+	timer *time.Timer
 
 	// The attempt's context: own when the caller's context is never
 	// canceled, else one derived from it with cancel.
@@ -192,16 +297,6 @@ func (b *deadlineBody) cancelWith(cause error) {
 	}
 }
 
-// stopTimer stops the timer, after a state change that makes its firing
-// moot, and returns it to the pool unless it has fired already.
-func (b *deadlineBody) stopTimer() {
-	dt := b.timer
-	if dt.t.Stop() {
-		dt.cur.Store(nil)
-		b.pool.Put(dt)
-	}
-}
-
 func (b *deadlineBody) fire() {
 	if b.state.CompareAndSwap(deadlineRunning, deadlineFired) {
 		b.cancelWith(b.cause())
@@ -212,7 +307,7 @@ func (b *deadlineBody) fire() {
 // timer fired.
 func (b *deadlineBody) keep() bool {
 	if b.state.CompareAndSwap(deadlineRunning, deadlineKept) {
-		b.stopTimer()
+		b.release()
 		return true
 	}
 	return b.state.Load() == deadlineKept
@@ -221,7 +316,7 @@ func (b *deadlineBody) keep() bool {
 // abort ends the attempt now, as its deadline would.
 func (b *deadlineBody) abort(cause error) {
 	if b.state.CompareAndSwap(deadlineRunning, deadlineFired) {
-		b.stopTimer()
+		b.release()
 		b.cancelWith(cause)
 	}
 }
@@ -231,7 +326,7 @@ func (b *deadlineBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
 func (b *deadlineBody) Close() error {
 	err := b.rc.Close()
 	if b.state.CompareAndSwap(deadlineRunning, deadlineKept) {
-		b.stopTimer()
+		b.release()
 	}
 	b.cancelWith(nil)
 	return err

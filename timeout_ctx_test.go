@@ -194,9 +194,9 @@ func TestAttemptDeadlineContexts(t *testing.T) {
 	})
 }
 
-// TestAttemptDeadlineTimerReuse: the timers of attempts are recycled; one
-// that fired is not, and a recycled one never cuts a later attempt early.
-func TestAttemptDeadlineTimerReuse(t *testing.T) {
+// TestAttemptDeadlineFiredThenNot: attempts cut by their deadline alternate
+// with attempts that end just before theirs; none of the latter is cut.
+func TestAttemptDeadlineFiredThenNot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var calls int
 		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
@@ -223,4 +223,139 @@ func TestAttemptDeadlineTimerReuse(t *testing.T) {
 			resp.Body.Close()
 		}
 	})
+}
+
+// watchBody returns a deadlineBody with its own context, as the middleware
+// makes for a caller's context that is never canceled.
+func watchBody() *deadlineBody {
+	db := new(deadlineBody)
+	db.own.parent = context.Background()
+	return db
+}
+
+// TestDeadlineWatch checks the shared timer of a chain's deadlines, in real
+// time (it does not run in a bubble): deadlines fire, those released
+// before do not, the timer is reset only for an earlier deadline, and an
+// attempt finding no free slot gets a timer of its own.
+func TestDeadlineWatch(t *testing.T) {
+	t.Parallel()
+	var w deadlineWatch
+	now := time.Now()
+	var dbs []*deadlineBody
+	for i := range 40 {
+		db := watchBody()
+		w.arm(db, now, now.Add(time.Duration(i%8+1)*time.Millisecond))
+		if db.watch != &w {
+			t.Fatalf("attempt %d got a timer of its own with free slots", i)
+		}
+		dbs = append(dbs, db)
+	}
+	if got, want := w.next.Load(), int64(time.Millisecond); got != want {
+		t.Errorf("the timer is set at %v, want the earliest deadline, %v", time.Duration(got), time.Duration(want))
+	}
+	// A later deadline leaves the timer alone; an earlier one moves it.
+	late := watchBody()
+	w.arm(late, now, now.Add(time.Hour))
+	if got := w.next.Load(); got != int64(time.Millisecond) {
+		t.Errorf("a later deadline moved the timer to %v", time.Duration(got))
+	}
+	for i, db := range dbs {
+		if i%2 == 1 {
+			db.keep() // handed over: its deadline no longer matters
+		}
+	}
+	for i, db := range dbs {
+		if i%2 == 0 {
+			select {
+			case <-db.own.Done():
+			case <-time.After(time.Minute):
+				t.Fatalf("deadline %d never fired", i)
+			}
+			if !errors.Is(db.own.Err(), context.DeadlineExceeded) {
+				t.Errorf("deadline %d: Err() = %v, want DeadlineExceeded", i, db.own.Err())
+			}
+		}
+	}
+	// The sweep that fired the last of them has run; the kept ones were
+	// never fired, and only the hour-long deadline is left.
+	for w.next.Load() != late.end {
+		time.Sleep(time.Millisecond)
+	}
+	for i, db := range dbs {
+		if i%2 == 1 && (db.state.Load() != deadlineKept || db.own.Err() != nil) {
+			t.Errorf("kept deadline %d: state %d, Err() %v; want kept, live", i, db.state.Load(), db.own.Err())
+		}
+	}
+	late.keep()
+
+	// Every slot taken: a timer of its own.
+	var full deadlineWatch
+	for i := range full.slots {
+		full.slots[i].Store(watchBody())
+	}
+	db := watchBody()
+	full.arm(db, now, now.Add(time.Hour))
+	if db.watch != nil || db.timer == nil {
+		t.Error("with every slot taken, the attempt got no timer of its own")
+	}
+	db.keep()
+	if db.timer.Stop() {
+		t.Error("keep left the attempt's own timer running")
+	}
+}
+
+// TestDeadlineWatchConcurrent arms and releases deadlines from many
+// goroutines at once, in real time: every deadline not released fires.
+func TestDeadlineWatchConcurrent(t *testing.T) {
+	t.Parallel()
+	var w deadlineWatch
+	const goroutines, each = 8, 200
+	errs := make(chan error, goroutines)
+	for g := range goroutines {
+		go func() {
+			var pending []*deadlineBody
+			for i := range each {
+				db := watchBody()
+				now := time.Now()
+				w.arm(db, now, now.Add(time.Duration((g+i)%5)*time.Millisecond+100*time.Microsecond))
+				if i%3 == 0 {
+					db.keep()
+				} else {
+					pending = append(pending, db)
+				}
+			}
+			for _, db := range pending {
+				select {
+				case <-db.own.Done():
+				case <-time.After(time.Minute):
+					errs <- errors.New("a deadline never fired")
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range goroutines {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestAttemptDeadlineRealTime: outside a bubble, through a Transport, the
+// attempt timeout cuts a hung attempt through the chain's watch.
+func TestAttemptDeadlineRealTime(t *testing.T) {
+	t.Parallel()
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		<-req.Context().Done()
+		return nil, context.Cause(req.Context())
+	})
+	tr := New(base, WithoutRateLimit(), WithoutBreaker(), WithMaxRetries(0), WithAttemptTimeout(5*time.Millisecond))
+	_, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+	if !errors.Is(err, ErrAttemptTimeout) {
+		t.Errorf("err = %v, want ErrAttemptTimeout", err)
+	}
+	if ad, ok := tr.inner.(*attemptDeadline); !ok || !ad.watch.ready.Load() {
+		t.Errorf("the chain's watch was not used (inner %T)", tr.inner)
+	}
 }
