@@ -238,9 +238,10 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 	if w := e.win.Load(); w != nil {
 		return b.closedAttempt(e, w, req, st)
 	}
-	done, err := e.cb.Allow()
+	cb := e.cb.Load() // made when the breaker tripped
+	done, err := cb.Allow()
 	if err == gobreaker.ErrTooManyRequests && b.set.releaseStaleProbes(e) {
-		done, err = e.cb.Allow()
+		done, err = cb.Allow()
 	}
 	b.set.flush(req.Context())
 	if err != nil {

@@ -24,7 +24,10 @@ type breakerKey struct{ scheme, host string }
 
 // breakerEntry is one breaker of a set.
 type breakerEntry struct {
-	cb   *gobreaker.TwoStepCircuitBreaker[struct{}]
+	// cb is the breaker's state machine, made by breakerSet.breaker when
+	// the first failure is counted: a breaker that only ever saw
+	// successes needs none. name is set with it.
+	cb   atomic.Pointer[gobreaker.TwoStepCircuitBreaker[struct{}]]
 	name string
 
 	// win is the window of the breaker's current closed spell, nil while
@@ -213,7 +216,7 @@ func (s *breakerSet) failure(e *breakerEntry, w *closedWindow, age uint64) {
 		// breaker stays closed.
 		return
 	}
-	done, err := e.cb.Allow()
+	done, err := s.breaker(e).Allow()
 	if err != nil {
 		return // another failure tripped it first
 	}
@@ -342,10 +345,12 @@ func (s *breakerSet) insert(k breakerKey) *breakerEntry {
 		ck.scheme = lowerASCII(k.scheme)
 		ck.host = canonicalHost(ck.scheme, k.host)
 	}
-	e := s.lookup(ck)
+	var e *breakerEntry
 	need := 1
-	if ck != k && e == nil {
-		need = 2
+	if ck != k {
+		if e = s.lookup(ck); e == nil {
+			need = 2
+		}
 	}
 	now := s.now()
 	if now-s.lastSweep >= int64(s.idleAfter/2) {
@@ -353,7 +358,10 @@ func (s *breakerSet) insert(k breakerKey) *breakerEntry {
 	}
 	if s.n+need > s.max {
 		s.makeRoom(need, now)
-		e = s.lookup(ck) // makeRoom may have removed it
+		if e != nil && e.list == nil {
+			e = nil // makeRoom removed it: make room for both keys
+			s.makeRoom(2, now)
+		}
 	}
 	if e == nil {
 		e = s.newEntry(ck, now)
@@ -373,15 +381,32 @@ func (s *breakerSet) insert(k breakerKey) *breakerEntry {
 
 // newEntry returns a closed breaker for the canonical key k.
 func (s *breakerSet) newEntry(k breakerKey, now int64) *breakerEntry {
-	e := &breakerEntry{name: breakerName(k), key: k, lastSeen: now}
+	e := &breakerEntry{key: k, lastSeen: now}
 	e.win0.reset(now, s.period)
 	e.win.Store(&e.win0)
+	return e
+}
+
+// breaker returns e's state machine, making it on first use. While it is
+// closed, gobreaker's own counts are not used (the window holds them), so
+// a breaker made at its first failure behaves as one made with e.
+func (s *breakerSet) breaker(e *breakerEntry) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+	if cb := e.cb.Load(); cb != nil {
+		return cb
+	}
+	e.pmu.Lock()
+	defer e.pmu.Unlock()
+	if cb := e.cb.Load(); cb != nil {
+		return cb
+	}
+	e.name = breakerName(e.key)
 	st := s.settings
 	st.Name = e.name
 	st.ReadyToTrip = func(gobreaker.Counts) bool { return s.readyToTrip(e) }
 	st.OnStateChange = func(_ string, from, to gobreaker.State) { s.changed(e, from, to) }
-	e.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
-	return e
+	cb := gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
+	e.cb.Store(cb)
+	return cb
 }
 
 // listOf returns the list e belongs in, by its state; s.mu is held.

@@ -158,6 +158,51 @@ func (c *call) stampKey(h http.Header, unproven bool) {
 	h[name] = []string{c.key}
 }
 
+// keyedHeader returns a copy of the caller's header with the call's key
+// set as stampKey sets it: one map sized for the key, and one array for
+// all the values, the key's included.
+func (c *call) keyedHeader(unproven bool) http.Header {
+	name := c.t.cfg.idempotencyHeader
+	src := c.req.Header
+	nv := 1
+	for _, vv := range src {
+		nv += len(vv)
+	}
+	sv := make([]string, nv)
+	h := make(http.Header, len(src)+1)
+	for k, vv := range src {
+		if strings.EqualFold(k, name) || strings.EqualFold(k, DefaultIdempotencyHeader) {
+			continue // the caller's key under another spelling
+		}
+		if vv == nil {
+			h[k] = nil // as Header.Clone keeps it
+			continue
+		}
+		n := copy(sv, vv)
+		h[k] = sv[:n:n]
+		sv = sv[n:]
+	}
+	sv[0] = c.key
+	h[hiddenKeyName(name, unproven)] = sv[:1:1]
+	return h
+}
+
+// hiddenKeyName returns the map entry the key goes under: name itself,
+// or, for an unproven write under a name net/http's Transport knows, the
+// same in lower case (see stampKey).
+func hiddenKeyName(name string, unproven bool) string {
+	if !unproven {
+		return name
+	}
+	switch name {
+	case DefaultIdempotencyHeader:
+		return "idempotency-key"
+	case "X-Idempotency-Key":
+		return "x-idempotency-key"
+	}
+	return name
+}
+
 // needsKey reports whether the server answered that a key was required for
 // a call that had none, and one may be generated (once).
 func (c *call) needsKey(st *attemptState) bool {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -549,5 +550,41 @@ func TestWriteRuleNeverWritten(t *testing.T) {
 	req, _ = http.NewRequest(http.MethodPost, url, strings.NewReader("x"))
 	if _, err := New(rt, fastRetries).RoundTrip(req); err == nil || rt.numCalls() != 1 {
 		t.Errorf("err %v after %d attempts; want the error after one", err, rt.numCalls())
+	}
+}
+
+// TestKeyedHeader checks the header of an attempt that carries the call's
+// key against stampKey on a clone (the two ways must agree), and that it
+// shares no value array with the caller's header.
+func TestKeyedHeader(t *testing.T) {
+	t.Parallel()
+	headers := []http.Header{
+		nil,
+		{},
+		{"Content-Type": {"application/json"}, "Accept": {"a", "b"}},
+		{"Idempotency-Key": {"caller's"}, "X-Idempotency-Key": {"other"}, "idempotency-key": {"lower"}, "Foo": nil},
+		{"X-Custom-Key": {"k"}, "User-Agent": nil},
+	}
+	for _, name := range []string{DefaultIdempotencyHeader, "X-Idempotency-Key", "X-Custom-Key"} {
+		tr := New(nil, WithIdempotencyHeader(name))
+		for i, h := range headers {
+			for _, unproven := range []bool{false, true} {
+				c := &call{t: tr, req: &http.Request{Header: h}, key: "the-key"}
+				want := h.Clone()
+				if want == nil {
+					want = http.Header{}
+				}
+				c.stampKey(want, unproven)
+				got := c.keyedHeader(unproven)
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("%s, header %d, unproven %v: keyedHeader = %v, want %v", name, i, unproven, got, want)
+				}
+				for k, vv := range got {
+					if len(vv) > 0 && len(h[k]) > 0 && &vv[0] == &h[k][0] {
+						t.Errorf("%s, header %d: %s shares its values with the caller's header", name, i, k)
+					}
+				}
+			}
+		}
 	}
 }
