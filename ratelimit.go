@@ -486,6 +486,9 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	}
 	ctx := req.Context()
 	var clock lazyNow
+	if st != nil {
+		clock.t = st.start // the retry loop's reading, when it has one
+	}
 	p := rl.lookup(k, rl.static > 0, &clock)
 	counted := false
 	if p != nil {
@@ -496,6 +499,9 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 		waited, err := rl.acquire(ctx, p, clock.get(), budget)
 		if st != nil {
 			st.localWait = waited
+			if waited > 0 && !st.start.IsZero() {
+				st.start = st.start.Add(waited) // the layers below start later
+			}
 		}
 		if err != nil {
 			if req.Body != nil {

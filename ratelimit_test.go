@@ -973,26 +973,27 @@ func TestPartKeyString(t *testing.T) {
 }
 
 // BenchmarkRateLimitOverhead measures what the rate limiter adds to the
-// happy path of the whole chain, over a stub returning a canned 200: off
-// (WithoutRateLimit) against on (the default), without rate-limit headers
-// and with X-RateLimit-* headers announcing a quota too large to pace.
+// happy path of the whole chain, over a stub returning a 200 (a response
+// of its own per call): off (WithoutRateLimit) against on (the default),
+// without rate-limit headers and with X-RateLimit-* headers announcing a
+// quota too large to pace.
 func BenchmarkRateLimitOverhead(b *testing.B) {
-	plain := newCannedRT(200, http.Header{
+	plain := &stubOK{header: http.Header{
 		"Content-Type": {"application/json"},
 		"Date":         {"Tue, 17 Feb 2026 14:00:00 GMT"},
 		"X-Request-Id": {"7f3a"},
-	})
-	announced := newCannedRT(200, http.Header{
+	}}
+	announced := &stubOK{header: http.Header{
 		"Content-Type":          {"application/json"},
 		"Date":                  {"Tue, 17 Feb 2026 14:00:00 GMT"},
 		"X-Request-Id":          {"7f3a"},
 		"X-Ratelimit-Limit":     {"1000000000000"},
 		"X-Ratelimit-Remaining": {"999999999999"},
 		"X-Ratelimit-Reset":     {"60"},
-	})
+	}}
 	for _, bb := range []struct {
 		name string
-		stub cannedRT
+		stub *stubOK
 		opts []Option
 	}{
 		{"off", plain, []Option{WithoutRateLimit()}},
@@ -1005,9 +1006,7 @@ func BenchmarkRateLimitOverhead(b *testing.B) {
 			req, _ := http.NewRequest("GET", "https://api.example.com/v1/posts", nil)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := tr.RoundTrip(req); err != nil {
-					b.Fatal(err)
-				}
+				roundTripOK(b, tr, req)
 			}
 		})
 	}
