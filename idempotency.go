@@ -137,30 +137,16 @@ func isKeyHeader(k, name string) bool {
 	return strings.EqualFold(k, name) || strings.EqualFold(k, DefaultIdempotencyHeader) || strings.EqualFold(k, "X-Idempotency-Key")
 }
 
-// stampKey sets key in h under the configured name, removing the caller's
-// key from under another spelling of the configured or the default name. With unproven, the key is set under a
-// lower-case map entry: the server reads it all the same (header names are
-// case-insensitive), but net/http's Transport does not see a key and so
-// does not resend the request on its own after writing it to a reused
-// connection that then died (its isReplayable rule), which would send a
-// write twice to a host that ignores keys.
-func (c *call) stampKey(h http.Header, unproven bool) {
-	name := c.t.cfg.idempotencyHeader
-	for k := range h {
-		if strings.EqualFold(k, name) || strings.EqualFold(k, DefaultIdempotencyHeader) {
-			delete(h, k)
-		}
-	}
-	if unproven && (name == DefaultIdempotencyHeader || name == "X-Idempotency-Key") {
-		h[strings.ToLower(name)] = []string{c.key}
-		return
-	}
-	h[name] = []string{c.key}
-}
-
 // keyedHeader returns a copy of the caller's header with the call's key
-// set as stampKey sets it: one map sized for the key, and one array for
-// all the values, the key's included.
+// set under the configured name, the caller's key under another spelling
+// of the configured or the default name removed: one map sized for the
+// key, and one array for all the values, the key's included. With
+// unproven, the key is set under a lower-case map entry: the server reads
+// it all the same (header names are case-insensitive), but net/http's
+// Transport does not see a key and so does not resend the request on its
+// own after writing it to a reused connection that then died (its
+// isReplayable rule), which would send a write twice to a host that
+// ignores keys.
 func (c *call) keyedHeader(unproven bool) http.Header {
 	name := c.t.cfg.idempotencyHeader
 	src := c.req.Header
@@ -189,7 +175,7 @@ func (c *call) keyedHeader(unproven bool) http.Header {
 
 // hiddenKeyName returns the map entry the key goes under: name itself,
 // or, for an unproven write under a name net/http's Transport knows, the
-// same in lower case (see stampKey).
+// same in lower case (see keyedHeader).
 func hiddenKeyName(name string, unproven bool) string {
 	if !unproven {
 		return name

@@ -178,13 +178,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	defer t.putState(st)
 	for n := 1; ; n++ {
-		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, budget: c.budget, rate: RateLimitInfo{Limit: -1, Remaining: -1}}
-		areq := c.attemptRequest(n, maxAttempts, reqBody, sameBody && n == 1)
-
-		t0 := c.start
+		t0 := c.start // the call's one clock reading serves its first attempt
 		if n > 1 {
 			t0 = time.Now()
 		}
+		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, budget: c.budget, rate: RateLimitInfo{Limit: -1, Remaining: -1}, start: t0}
+		areq := c.attemptRequest(n, maxAttempts, reqBody, sameBody && n == 1)
+
 		resp, err := roundTripNext(t.inner, areq, st)
 		var dur time.Duration
 		if t.observed {
@@ -220,7 +220,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			c.learnKeys(st, resp)
 		}
 		if resp != nil && !st.class.Retryable() && t.budgets != nil {
-			t.budgets.deposit(c.hostBudget()) // the host answered
+			t.budgets.answered(&c) // the host answered
 		}
 		delay, retry, stop := c.decide(n, maxAttempts, st, resp, err, &body)
 		if retry {
@@ -355,11 +355,7 @@ func (c *call) attemptRequest(n, maxAttempts int, body io.ReadCloser, callerBody
 // caller's (an idempotency key to stamp, or the attempt header), else nil.
 func (c *call) headers(n, maxAttempts int, unproven bool) http.Header {
 	if c.stamp && (c.header == nil || c.headerFor == unproven) {
-		c.header = c.req.Header.Clone()
-		if c.header == nil {
-			c.header = make(http.Header, 1)
-		}
-		c.stampKey(c.header, unproven)
+		c.header = c.keyedHeader(unproven)
 		c.headerFor = !unproven
 	}
 	h := c.header
