@@ -927,16 +927,16 @@ func TestRateLimitConcurrent(t *testing.T) {
 		rl := rlOf(t, tr)
 		rl.mu.Lock()
 		defer rl.mu.Unlock()
-		if len(rl.parts) != 6 {
-			t.Errorf("%d partitions, want 6 (3 hosts × 2 classes)", len(rl.parts))
+		if n := rl.len(); n != 6 {
+			t.Errorf("%d partitions, want 6 (3 hosts × 2 classes)", n)
 		}
-		for k, p := range rl.parts {
+		rl.each(func(p *partition) {
 			p.mu.Lock()
 			if p.inflight != 0 || p.reopened != nil {
-				t.Errorf("%s: %d in flight, waiters channel %v; want none", k, p.inflight, p.reopened)
+				t.Errorf("%s: %d in flight, waiters channel %v; want none", p.key, p.inflight, p.reopened)
 			}
 			p.mu.Unlock()
-		}
+		})
 	})
 }
 

@@ -100,11 +100,11 @@ func splitHostPort(s string) (host, port string) {
 func (rl *rateLimiter) resetHost(m hostMatcher) {
 	rl.mu.Lock()
 	var ps []*partition
-	for k, p := range rl.parts {
-		if m.match(k.scheme, k.host) {
+	rl.each(func(p *partition) {
+		if m.match(p.key.scheme, p.key.host) {
 			ps = append(ps, p)
 		}
-	}
+	})
 	rl.mu.Unlock()
 	now := time.Now()
 	for _, p := range ps {
