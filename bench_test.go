@@ -138,21 +138,32 @@ func BenchmarkHappyPath(b *testing.B) {
 // BenchmarkParallelScaling runs 32 goroutines calling one host through the
 // default chain (over the stub of BenchmarkHappyPath), alternately on one
 // core and on two (runtime.GOMAXPROCS), in blocks of the same number of
-// calls, and reports ns/op on each and cpu2/cpu1, their ratio: 0.5 is
-// perfect scaling, 1 none (a lock every call takes). It needs two cores.
+// calls. It reports ns/op on each and cpu2/cpu1, their ratio: 0.5 is
+// perfect scaling, 1 none (a lock every call takes). On a machine whose
+// cores other processes use too, the second core is not free and the
+// ratio says little: cpu-ns/op on each (CPU time of the process per call)
+// and cpu-cpu2/cpu1 tell the cost of sharing instead (1 when calls on two
+// cores cost what they cost on one; more when they contend), and
+// idle-cpu2/cpu1, half of it, is the ratio two free cores would give.
+// It runs the default chain, the same WithMaxElapsed(0), and the bare stub.
 func BenchmarkParallelScaling(b *testing.B) {
 	if runtime.NumCPU() < 2 {
 		b.Skip("needs 2 cores")
 	}
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	base := &stubOK{header: http.Header{"Content-Type": {"application/json"}}}
-	tr := New(base)
+	b.Run("default", func(b *testing.B) { parallelScaling(b, New(base)) })
+	b.Run("nodeadline", func(b *testing.B) { parallelScaling(b, New(base, WithMaxElapsed(0))) })
+	b.Run("bare", func(b *testing.B) { parallelScaling(b, base) })
+}
+
+func parallelScaling(b *testing.B, tr http.RoundTripper) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	get, _ := http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts?limit=10", nil)
 	const goroutines, block = 32, 64 // calls per goroutine per block
-	run := func(procs int) time.Duration {
+	run := func(procs int) (wall, cpu time.Duration) {
 		runtime.GOMAXPROCS(procs)
 		var wg sync.WaitGroup
-		start := time.Now()
+		start, cpu0 := time.Now(), processCPU()
 		for range goroutines {
 			wg.Go(func() {
 				for range block {
@@ -161,21 +172,28 @@ func BenchmarkParallelScaling(b *testing.B) {
 			})
 		}
 		wg.Wait()
-		return time.Since(start)
+		return time.Since(start), processCPU() - cpu0
 	}
 	run(2) // warm up
-	var one, two time.Duration
+	var one, two, oneCPU, twoCPU time.Duration
 	calls := 0
 	b.ResetTimer()
 	for calls < b.N {
-		one += run(1)
-		two += run(2)
+		w, c := run(1)
+		one, oneCPU = one+w, oneCPU+c
+		w, c = run(2)
+		two, twoCPU = two+w, twoCPU+c
 		calls += goroutines * block
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(one)/float64(calls), "cpu1-ns/op")
-	b.ReportMetric(float64(two)/float64(calls), "cpu2-ns/op")
+	n := float64(calls)
+	b.ReportMetric(float64(one)/n, "cpu1-ns/op")
+	b.ReportMetric(float64(two)/n, "cpu2-ns/op")
 	b.ReportMetric(float64(two)/float64(one), "cpu2/cpu1")
+	b.ReportMetric(float64(oneCPU)/n, "cpu1-cpu-ns/op")
+	b.ReportMetric(float64(twoCPU)/n, "cpu2-cpu-ns/op")
+	b.ReportMetric(float64(twoCPU)/float64(oneCPU), "cpu-cpu2/cpu1")
+	b.ReportMetric(float64(twoCPU)/float64(oneCPU)/2, "idle-cpu2/cpu1")
 }
 
 // rewindBody is a response body that can be served again without
