@@ -14,6 +14,11 @@ type attemptState struct {
 	maxAttempts int
 	deadline    time.Time // the end of the call's budget (context or WithMaxElapsed); zero for none
 	budget      time.Time // the end of WithMaxElapsed's budget alone; zero for none
+	hedge       int       // 0 for an attempt, n for its n-th hedged copy
+	hedges      int       // hedged copies of the attempt sent
+	callCfg     *config   // the call's configuration
+	resends     int       // the call's requests sent to the wire before this attempt
+	wired       bool      // the attempt reached the Tracer, right above the base
 
 	// Filled by the classify middleware.
 	classified    bool

@@ -25,6 +25,26 @@ type expBackoff struct {
 
 var _ backoff.BackOff = (*expBackoff)(nil)
 
+// WithBackOff makes each call take its delays between attempts from a
+// backoff.BackOff of its own, made by newBackOff when the call first needs
+// a delay (a BackOff is stateful: newBackOff must return a new one each
+// time), instead of the schedule of WithBackoff. For example, cenkalti's
+// exponential backoff with its own settings:
+//
+//	resilient.WithBackOff(func() backoff.BackOff {
+//		b := backoff.NewExponentialBackOff()
+//		b.InitialInterval = 200 * time.Millisecond
+//		return b
+//	})
+//
+// A delay of backoff.Stop ends the call's retries (Attempt.StopReason says
+// StopBackOff); WithMaxRetries, WithMaxElapsed, Retry-After (which replaces
+// the delay) and the retry budget apply as with the default schedule. A nil
+// newBackOff restores the default schedule.
+func WithBackOff(newBackOff func() backoff.BackOff) Option {
+	return func(c *config) { c.newBackOff = newBackOff }
+}
+
 // NextBackOff returns the delay before the next retry and advances n.
 func (b *expBackoff) NextBackOff() time.Duration {
 	d := backoffDelay(b.base, b.maxDelay, b.n, b.rand)

@@ -1,11 +1,13 @@
 package resilient
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -206,4 +208,40 @@ func TestParseRetryAfter(t *testing.T) {
 			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tc.v, got, ok, tc.want, tc.ok)
 		}
 	}
+}
+
+// TestWithBackOff: a caller's backoff.BackOff gives the delays, one per
+// call, and its Stop ends the retries.
+func TestWithBackOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		made := 0
+		newBO := func() backoff.BackOff {
+			made++
+			return backoff.WithMaxRetries(backoff.NewConstantBackOff(2*time.Second), 2)
+		}
+		s := &rtScript{steps: []rtStep{{status: 503}}}
+		var stops []StopReason
+		tr := New(s, WithBackOff(newBO), WithObserver(func(a Attempt) { stops = append(stops, a.StopReason) }))
+		for range 2 {
+			resp, _ := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			resp.Body.Close()
+		}
+		if s.numCalls() != 6 || made != 2 {
+			t.Fatalf("%d attempts, %d BackOffs; want 3 attempts per call, a BackOff each", s.numCalls(), made)
+		}
+		if d := s.call(1).at.Sub(s.call(0).at); d != 2*time.Second {
+			t.Errorf("delay %v, want the BackOff's 2s", d)
+		}
+		if stops[2] != StopBackOff {
+			t.Errorf("StopReason %q, want %q", stops[2], StopBackOff)
+		}
+		// nil restores the default schedule.
+		s = &rtScript{steps: []rtStep{{status: 503}, {status: 200}}}
+		resp, _ := roundTrip(t, New(s, WithBackOff(newBO), WithBackOff(nil), WithBackoff(time.Second, time.Second), withRand(func(int64) int64 { return 0 })),
+			newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		resp.Body.Close()
+		if d := s.call(1).at.Sub(s.call(0).at); d != time.Second {
+			t.Errorf("delay %v, want the default schedule's 1s", d)
+		}
+	})
 }

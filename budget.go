@@ -115,10 +115,13 @@ type budgetGen struct {
 	notFull atomic.Int64
 }
 
-// hostBudget is one host's budget, in budgetUnit.
+// hostBudget is one host's budget, in budgetUnit, with what hedging keeps
+// of the host.
 type hostBudget struct {
-	tokens atomic.Int64
-	gen    *budgetGen
+	tokens      atomic.Int64
+	hedgeTokens atomic.Int64                // see takeHedge
+	lat         atomic.Pointer[latencyHist] // made when a call is hedged
+	gen         *budgetGen                  // its table's generation
 }
 
 func newBudgetSet(b RetryBudget, keyFn func(*http.Request) string) *budgetSet {
@@ -191,6 +194,7 @@ func (s *budgetSet) insert(k breakerKey) *hostBudget {
 	}
 	b := &hostBudget{gen: s.gen.Load()}
 	b.tokens.Store(s.burst)
+	b.hedgeTokens.Store(hedgeBurst * budgetUnit)
 	s.m.Store(ck, b)
 	s.n.Add(1)
 	if ck != k {

@@ -5,9 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"io"
 	"maps"
-	"mime"
 	"net"
 	"net/http"
 	"strconv"
@@ -53,11 +51,13 @@ func (c Class) Retryable() bool { return c == Transient || c == Throttled }
 
 // A Classifier decides the class of one attempt. It is called once per
 // attempt with the response (nil on a network error), the parsed error
-// envelope (nil for a response below 400 or a body that is not a
-// recognized envelope), the network error (nil when there is a response)
-// and def, the default decision. Returning def keeps the default; a
-// Classifier that handles only some cases composes with the default by
-// returning def for the others:
+// (nil for a response below 400; without a recognized envelope, it holds
+// the status and the request id of the headers only), the network error
+// (nil when there is a response) and def, the default decision, vendor
+// hints (Stripe-Should-Retry, X-Should-Retry) included: a Classifier
+// decides after them. Returning def keeps the default; a Classifier that
+// handles only some cases composes with the default by returning def for
+// the others:
 //
 //	resilient.WithClassifier(func(resp *http.Response, e *resilient.APIError, err error, def resilient.Class) resilient.Class {
 //		if resp != nil && resp.StatusCode == http.StatusConflict {
@@ -119,7 +119,7 @@ func (c *classifier) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
-	resp, err := saneResult(c.next.RoundTrip(req))
+	resp, err := saneResult(roundTripNext(c.next, req, st))
 	if err != nil {
 		err = redactError(requestFault(req, err)) // before any layer records it
 	}
@@ -156,10 +156,14 @@ func saneResult(resp *http.Response, err error) (*http.Response, error) {
 // classify fills st from the attempt's result.
 func (c *classifier) classify(st *attemptState, resp *http.Response, err error, now func() time.Time) {
 	st.classified = true
+	custom := c.custom
+	if st.callCfg != nil {
+		custom = st.callCfg.classifier // WithCallOptions may change it
+	}
 	if err != nil || resp == nil {
 		st.class, st.neverSent = classifyErr(err)
-		if c.custom != nil {
-			st.class = c.custom(nil, nil, err, st.class)
+		if custom != nil {
+			st.class = custom(nil, nil, err, st.class)
 		}
 		return
 	}
@@ -168,8 +172,8 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 		if c.observed {
 			st.requestID = headerRequestID(resp.Header)
 		}
-		if c.custom != nil {
-			st.class = c.custom(resp, nil, nil, Success)
+		if custom != nil {
+			st.class = custom(resp, nil, nil, Success)
 		}
 		return
 	}
@@ -180,33 +184,50 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 		env, parsed = peekEnvelope(resp, c.maxPeek)
 		stop()
 	}
-	st.class = decide(resp.StatusCode, &env, parsed, c.codes.lookup)
-	if v := resp.Header.Get("Retry-After"); v != "" {
-		st.retryAfter, st.hasRetryAfter = retryAfterOf(v, resp.Header, now())
-	}
+	st.class = decide(resp.StatusCode, resp.Header, &env, parsed, c.codes.lookup)
+	st.retryAfter, st.hasRetryAfter = serverWait(resp.StatusCode, resp.Header, st.class, now)
 	st.apiErr = newAPIError(resp, &env, parsed, st.class, st.retryAfter)
 	st.code = st.apiErr.Code
 	st.requestID = st.apiErr.RequestID
-	if c.custom != nil {
-		st.class = c.custom(resp, st.apiErr, nil, st.class)
+	if custom != nil {
+		st.class = custom(resp, st.apiErr, nil, st.class)
 		st.apiErr.Retryable = st.class.Retryable()
 	}
 }
 
-// decide applies the precedence: the envelope's retryable flag › a known code
-// › the status.
-func decide(status int, env *envelope, parsed bool, lookup func(string) (Class, bool)) Class {
+// decide applies the precedence, from the strongest:
+//
+//  1. a vendor's retry hint (Stripe-Should-Retry, X-Should-Retry): false
+//     is Permanent, true Transient (Throttled stays Throttled);
+//  2. the envelope's retryable flag, likewise;
+//  3. a 429 is Throttled, whatever its code;
+//  4. a known code;
+//  5. a 403 with Retry-After or X-RateLimit-Remaining: 0 is Throttled
+//     (GitHub's rate limits);
+//  6. the status.
+func decide(status int, h http.Header, env *envelope, parsed bool, lookup func(string) (Class, bool)) Class {
 	cl := statusClass(status)
-	if !parsed {
-		return cl
+	if status == http.StatusForbidden && rateLimited403(h) {
+		cl = Throttled
 	}
-	if known, ok := lookup(env.code); ok {
-		cl = known
+	if parsed {
+		if known, ok := lookup(env.code); ok {
+			cl = known
+		}
 	}
 	if status == http.StatusTooManyRequests {
 		cl = Throttled // whatever its code: the server asked for a pause
 	}
-	switch env.retryable {
+	if parsed {
+		cl = applyRetryable(cl, env.retryable)
+	}
+	return applyRetryable(cl, retryHint(h))
+}
+
+// applyRetryable applies an explicit answer to "retry this?" (1 yes, 0 no,
+// -1 not said) to cl.
+func applyRetryable(cl Class, retryable int8) Class {
+	switch retryable {
 	case 1:
 		if cl != Throttled {
 			cl = Transient
@@ -309,8 +330,29 @@ type APIError struct {
 	Details    json.RawMessage // the envelope's details, verbatim; nil when none
 	RequestID  string          // from the body, else X-Request-Id, Request-Id or X-Correlation-Id
 	Retryable  bool            // whether the Transport's default decision retries it
-	RetryAfter time.Duration   // the server's Retry-After; 0 when it gave none
-	Dialect    string          // "aidelly", "altyaa", "postato", "problem+json", "generic", or ""
+	RetryAfter time.Duration   // the server's Retry-After (for a rate-limited 403, the time to X-RateLimit-Reset); 0 when it gave none
+
+	// Dialect names the envelope the code was read from. A vendor's name
+	// means the body is recognizably that vendor's:
+	//
+	//	"aidelly"   {"success":false,"error":{"code":"PUBLIC_API_…",…}}: Aidelly's catalog
+	//	"altyaa"    {"error":{"code":…,"message":…,"details":…}} with one of Altyaa's codes
+	//	"postato"   {"error":"CODE","message":…} with one of Postato's codes
+	//	"stripe"    {"error":{"type":…,"code":…,"doc_url":"https://stripe.com/…"}}
+	//	"google"    {"error":{"code":429,"status":"RESOURCE_EXHAUSTED",…}}: Code is the status name
+	//
+	// Otherwise it names the shape alone, which many APIs share:
+	//
+	//	"error-object"  {"error":{"code":…,"message":…}}; without a code, the error's "type" (OpenAI, Anthropic)
+	//	"error-string"  {"error":"CODE","message":…} or OAuth 2.0's {"error":…,"error_description":…}
+	//	"errors-array"  {"errors":[{"code":…,"message":…},…]}: the first element
+	//	"problem+json"  an RFC 9457 problem document: Code is the type's last segment, or its "code" member
+	//	"code-message"  {"code":…,"message":…}
+	//	"message"       {"message":…} alone (GitHub): no Code
+	//
+	// It is "" for a body that is not a JSON object or none of these. A
+	// numeric code equal to the status is dropped: it repeats the status.
+	Dialect string
 }
 
 // Bounds of the server's text in APIError.Error, in bytes.
@@ -350,18 +392,16 @@ func (e *APIError) Error() string {
 // ParseError reads the error envelope of resp. It returns nil when resp is
 // nil or its status is below 400. It reads at most 64 KiB of the body and
 // leaves resp.Body readable, byte for byte: the bytes it read are served
-// first, then the rest. Retryable reflects the default tables and status
-// rules.
+// first, then the rest. Retryable reflects the default decision: vendor
+// hints, the default tables and the status rules (see the README's "What
+// is retried").
 func ParseError(resp *http.Response) *APIError {
 	if resp == nil || resp.StatusCode < 400 {
 		return nil
 	}
 	env, parsed := peekEnvelope(resp, DefaultMaxPeek)
-	cl := decide(resp.StatusCode, &env, parsed, defaultCodeClass)
-	var ra time.Duration
-	if v := resp.Header.Get("Retry-After"); v != "" {
-		ra, _ = retryAfterOf(v, resp.Header, time.Now())
-	}
+	cl := decide(resp.StatusCode, resp.Header, &env, parsed, defaultCodeClass)
+	ra, _ := serverWait(resp.StatusCode, resp.Header, cl, time.Now)
 	return newAPIError(resp, &env, parsed, cl, ra)
 }
 
@@ -377,7 +417,7 @@ func newAPIError(resp *http.Response, env *envelope, parsed bool, cl Class, ra t
 		e.Dialect = env.dialect
 		e.RequestID = env.requestID
 		if len(env.details) > 0 && string(env.details) != "null" {
-			e.Details = append(json.RawMessage(nil), env.details...)
+			e.Details = json.RawMessage(env.details) // a copy already
 		}
 	}
 	if e.RequestID == "" {
@@ -395,101 +435,3 @@ func headerRequestID(h http.Header) string {
 	}
 	return ""
 }
-
-// peekEnvelope reads at most max bytes of resp's body when it can be JSON,
-// parses the envelope, and gives resp back a body that yields every original
-// byte. A body that is not JSON is not read.
-func peekEnvelope(resp *http.Response, max int64) (envelope, bool) {
-	problem, maybeJSON := jsonContentType(resp.Header.Get("Content-Type"))
-	if !maybeJSON || resp.Body == nil || resp.Body == http.NoBody {
-		return envelope{retryable: -1}, false
-	}
-	prefix, eof, err := readPrefix(resp.Body, resp.ContentLength, max)
-	resp.Body = &prefixBody{prefix: prefix, rest: resp.Body, err: err, eof: eof}
-	if len(prefix) == 0 {
-		return envelope{retryable: -1}, false
-	}
-	return parseEnvelope(prefix, problem)
-}
-
-// jsonContentType tells whether a body of this Content-Type may hold a JSON
-// envelope, and whether it is an RFC 9457 problem document.
-func jsonContentType(ct string) (problem, maybeJSON bool) {
-	if ct == "" {
-		return false, true
-	}
-	mt := ct
-	if i := strings.IndexByte(ct, ';'); i >= 0 {
-		mt = ct[:i]
-	}
-	mt = strings.TrimSpace(mt)
-	switch {
-	case strings.EqualFold(mt, "application/problem+json"):
-		return true, true
-	case strings.EqualFold(mt, "application/json"),
-		strings.HasSuffix(strings.ToLower(mt), "+json"),
-		strings.EqualFold(mt, "text/json"),
-		strings.EqualFold(mt, "text/plain"):
-		return false, true
-	}
-	if _, _, err := mime.ParseMediaType(ct); err != nil {
-		// A malformed Content-Type: let the body tell.
-		return false, true
-	}
-	return false, false
-}
-
-// readPrefix reads at most max bytes of r. It returns the bytes read,
-// whether r reached its end, and the read error, if any, other than io.EOF.
-func readPrefix(r io.Reader, contentLength, max int64) ([]byte, bool, error) {
-	size := int64(512)
-	if contentLength >= 0 && contentLength < max {
-		size = contentLength + 1 // +1 sees the EOF without growing
-	} else if max < size {
-		size = max
-	}
-	buf := make([]byte, 0, size)
-	for int64(len(buf)) < max {
-		if len(buf) == cap(buf) {
-			grow := int64(cap(buf)) * 2
-			if grow > max {
-				grow = max
-			}
-			nb := make([]byte, len(buf), grow)
-			copy(nb, buf)
-			buf = nb
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, true, nil
-		}
-		if err != nil {
-			return buf, false, err
-		}
-	}
-	return buf, false, nil
-}
-
-// prefixBody serves prefix, then the rest of the original body, which it
-// closes.
-type prefixBody struct {
-	prefix []byte
-	rest   io.ReadCloser
-	err    error // the error that ended the peek, returned after prefix
-	eof    bool  // rest is at its end: prefix is the whole body
-}
-
-func (b *prefixBody) Read(p []byte) (int, error) {
-	if len(b.prefix) > 0 {
-		n := copy(p, b.prefix)
-		b.prefix = b.prefix[n:]
-		return n, nil
-	}
-	if b.err != nil {
-		return 0, b.err
-	}
-	return b.rest.Read(p)
-}
-
-func (b *prefixBody) Close() error { return b.rest.Close() }

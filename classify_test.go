@@ -23,7 +23,7 @@ import (
 // codeRow is one error code of the built-in tables, in its vendor's
 // envelope and with the status the vendor documents for it.
 type codeRow struct {
-	dialect string // aidelly, altyaa, postato or generic
+	dialect string // aidelly, altyaa, postato or code-message
 	code    string
 	status  int
 	class   Class // from the vendors' documentation, not from codes.go
@@ -74,18 +74,18 @@ var codeRows = []codeRow{
 	{"postato", "VALIDATION_FAILED", 422, Permanent},
 	// Other APIs' throttling codes, in any case, '-' or '_', sent with a
 	// 403 (as some APIs do) so that only the code can make them Throttled.
-	{"generic", "rate_limited", 403, Throttled},
-	{"generic", "RATE_LIMITED", 403, Throttled},
-	{"generic", "Rate-Limited", 403, Throttled},
-	{"generic", "RATE-LIMIT-EXCEEDED", 403, Throttled},
-	{"generic", "too_many_requests", 403, Throttled},
-	{"generic", "Too_Many_Requests", 403, Throttled},
-	{"generic", "TOO-MANY-REQUESTS", 403, Throttled},
-	{"generic", "throttled", 403, Throttled},
-	{"generic", "Throttled", 403, Throttled},
-	{"generic", "quota_exceeded", 403, Throttled},
-	{"generic", "quota-exceeded", 403, Throttled},
-	{"generic", "Quota-Exceeded", 403, Throttled},
+	{"code-message", "rate_limited", 403, Throttled},
+	{"code-message", "RATE_LIMITED", 403, Throttled},
+	{"code-message", "Rate-Limited", 403, Throttled},
+	{"code-message", "RATE-LIMIT-EXCEEDED", 403, Throttled},
+	{"code-message", "too_many_requests", 403, Throttled},
+	{"code-message", "Too_Many_Requests", 403, Throttled},
+	{"code-message", "TOO-MANY-REQUESTS", 403, Throttled},
+	{"code-message", "throttled", 403, Throttled},
+	{"code-message", "Throttled", 403, Throttled},
+	{"code-message", "quota_exceeded", 403, Throttled},
+	{"code-message", "quota-exceeded", 403, Throttled},
+	{"code-message", "Quota-Exceeded", 403, Throttled},
 }
 
 // want is what ParseError and the Transport must report for the row's
@@ -101,7 +101,7 @@ func (r codeRow) want() APIError {
 	case "postato":
 		e.RequestID = "pst-" + r.code
 		e.Details = json.RawMessage(`{"content":["Required"]}`)
-	case "generic":
+	case "code-message":
 		e.RequestID = "corr-" + r.code
 	}
 	return e
@@ -129,7 +129,7 @@ func (r codeRow) response() rtStep {
 	case "postato":
 		h.Set("X-Request-Id", "pst-"+r.code)
 		body = fmt.Sprintf(`{"error":%q,"message":%q,"details":{"content":["Required"]}}`, r.code, msg)
-	case "generic":
+	case "code-message":
 		h.Set("X-Correlation-Id", "corr-"+r.code)
 		body = fmt.Sprintf(`{"code":%q,"message":%q}`, r.code, msg)
 	}
@@ -257,10 +257,10 @@ func TestParseErrorShapes(t *testing.T) {
 			APIError{StatusCode: 400, Code: "INVALID_REQUEST", Message: "Body failed validation", Details: json.RawMessage(`{"content":["Required"]}`), RequestID: "req-pst", Dialect: "postato"}},
 		{"postato platform", 422, nil,
 			`{"postId":"pst_1","status":"failed","error":{"origin":"platform","code":"MEDIA_TOO_LARGE","message":"Instagram rejected: file exceeds 100 MB","platformRawCode":"2207026","retryable":false}}`,
-			APIError{StatusCode: 422, Code: "MEDIA_TOO_LARGE", Message: "Instagram rejected: file exceeds 100 MB", Dialect: "postato"}},
+			APIError{StatusCode: 422, Code: "MEDIA_TOO_LARGE", Message: "Instagram rejected: file exceeds 100 MB", Dialect: "error-object"}},
 		{"postato platform retryable", 422, nil,
 			`{"error":{"origin":"platform","code":"UPSTREAM_BUSY","message":"later","retryable":true}}`,
-			APIError{StatusCode: 422, Code: "UPSTREAM_BUSY", Message: "later", Retryable: true, Dialect: "postato"}},
+			APIError{StatusCode: 422, Code: "UPSTREAM_BUSY", Message: "later", Retryable: true, Dialect: "error-object"}},
 		{"problem+json", 403, http.Header{"Content-Type": {problemCT}},
 			`{"type":"https://example.com/probs/out-of-credit","title":"You do not have enough credit.","status":403,"detail":"Your current balance is 30, but that costs 50.","instance":"/account/12345/msgs/abc"}`,
 			APIError{StatusCode: 403, Code: "out-of-credit", Message: "Your current balance is 30, but that costs 50.", Dialect: "problem+json"}},
@@ -284,34 +284,34 @@ func TestParseErrorShapes(t *testing.T) {
 			APIError{StatusCode: 404, Code: "no-such-post", Message: "Not found", Dialect: "problem+json"}},
 		{"errors array", 422, http.Header{"Request-Id": {"req-arr"}},
 			`{"errors":[{"code":"VALIDATION_FAILED","message":"caption too long","details":{"max":2200}},{"code":"other","message":"second"}]}`,
-			APIError{StatusCode: 422, Code: "VALIDATION_FAILED", Message: "caption too long", Details: json.RawMessage(`{"max":2200}`), RequestID: "req-arr", Dialect: "generic"}},
+			APIError{StatusCode: 422, Code: "VALIDATION_FAILED", Message: "caption too long", Details: json.RawMessage(`{"max":2200}`), RequestID: "req-arr", Dialect: "errors-array"}},
 		{"errors array numeric code", 500, nil,
 			`{"errors":[{"code":1001,"message":"db down"}],"meta":{"request_id":"meta-1"}}`,
-			APIError{StatusCode: 500, Code: "1001", Message: "db down", RequestID: "meta-1", Retryable: true, Dialect: "generic"}},
+			APIError{StatusCode: 500, Code: "1001", Message: "db down", RequestID: "meta-1", Retryable: true, Dialect: "errors-array"}},
 		{"top-level code", 409, http.Header{"X-Correlation-Id": {"corr-9"}},
 			`{"code":"conflict","message":"duplicate slug"}`,
-			APIError{StatusCode: 409, Code: "conflict", Message: "duplicate slug", RequestID: "corr-9", Dialect: "generic"}},
+			APIError{StatusCode: 409, Code: "conflict", Message: "duplicate slug", RequestID: "corr-9", Dialect: "code-message"}},
 		{"top-level numeric code", 400, nil,
 			`{"code":-32602,"message":"Invalid params","requestId":"rq-7"}`,
-			APIError{StatusCode: 400, Code: "-32602", Message: "Invalid params", RequestID: "rq-7", Dialect: "generic"}},
+			APIError{StatusCode: 400, Code: "-32602", Message: "Invalid params", RequestID: "rq-7", Dialect: "code-message"}},
 		{"numeric code in an error object", 503, nil,
 			`{"error":{"code":503.1,"message":"x"}}`,
-			APIError{StatusCode: 503, Code: "503.1", Message: "x", Retryable: true, Dialect: "altyaa"}},
+			APIError{StatusCode: 503, Code: "503.1", Message: "x", Retryable: true, Dialect: "error-object"}},
 		{"request id in the body wins", 400, http.Header{"X-Request-Id": {"hdr"}},
 			`{"error":"INVALID_REQUEST","message":"m","request_id":"body"}`,
 			APIError{StatusCode: 400, Code: "INVALID_REQUEST", Message: "m", RequestID: "body", Dialect: "postato"}},
 		{"request id header order", 400, http.Header{"X-Correlation-Id": {"c"}, "Request-Id": {"r"}, "X-Request-Id": {"x"}},
 			`{"code":"x","message":"m"}`,
-			APIError{StatusCode: 400, Code: "x", Message: "m", RequestID: "x", Dialect: "generic"}},
+			APIError{StatusCode: 400, Code: "x", Message: "m", RequestID: "x", Dialect: "code-message"}},
 		{"Request-Id before X-Correlation-Id", 400, http.Header{"X-Correlation-Id": {"c"}, "Request-Id": {"r"}},
 			`{"code":"x","message":"m"}`,
-			APIError{StatusCode: 400, Code: "x", Message: "m", RequestID: "r", Dialect: "generic"}},
+			APIError{StatusCode: 400, Code: "x", Message: "m", RequestID: "r", Dialect: "code-message"}},
 		{"escapes", 400, nil,
 			`{"error":{"code":"caf\u00e9","message":"line\none \"quoted\" \ud83d\ude00 \/ \\"}}`,
-			APIError{StatusCode: 400, Code: "café", Message: "line\none \"quoted\" 😀 / \\", Dialect: "altyaa"}},
+			APIError{StatusCode: 400, Code: "café", Message: "line\none \"quoted\" 😀 / \\", Dialect: "error-object"}},
 		{"OAuth-style error", 401, nil,
 			`{"error":"invalid_token","error_description":"The access token expired"}`,
-			APIError{StatusCode: 401, Code: "invalid_token", Message: "The access token expired", Dialect: "postato"}},
+			APIError{StatusCode: 401, Code: "invalid_token", Message: "The access token expired", Dialect: "error-string"}},
 		{"null details", 400, nil,
 			`{"error":{"code":"invalid_request","message":"m","details":null}}`,
 			APIError{StatusCode: 400, Code: "invalid_request", Message: "m", Dialect: "altyaa"}},
@@ -326,10 +326,10 @@ func TestParseErrorShapes(t *testing.T) {
 			APIError{StatusCode: 400}},
 		{"text/plain JSON", 400, http.Header{"Content-Type": {"text/plain"}},
 			`{"code":"conflict","message":"m"}`,
-			APIError{StatusCode: 400, Code: "conflict", Message: "m", Dialect: "generic"}},
+			APIError{StatusCode: 400, Code: "conflict", Message: "m", Dialect: "code-message"}},
 		{"vendor +json", 400, http.Header{"Content-Type": {"application/vnd.api+json"}},
 			`{"errors":[{"code":"invalid_request","title":"t"}]}`,
-			APIError{StatusCode: 400, Code: "invalid_request", Dialect: "generic"}},
+			APIError{StatusCode: 400, Code: "invalid_request", Message: "t", Dialect: "errors-array"}},
 		{"empty body", 503, nil, ``, APIError{StatusCode: 503, Retryable: true}},
 		{"whitespace body", 404, nil, " \n\t ", APIError{StatusCode: 404}},
 	}
@@ -680,9 +680,12 @@ func TestMalformedBodies(t *testing.T) {
 		{"array at the top", 400, `[{"code":"conflict"}]`, ""},
 		{"trailing comma", 400, `{"code":"conflict",}`, ""},
 		{"missing colon", 400, `{"code" "conflict"}`, ""},
-		{"garbage after the object", 400, `{"code":"conflict"} trailing`, "conflict"},
+		{"garbage after the object", 400, `{"code":"conflict"} trailing`, ""},
+		{"a second object", 400, `{"code":"conflict"}{"code":"conflict"}`, ""},
+		{"double minus", 400, `{"code":--1,"message":"m"}`, ""},
+		{"leading zero", 400, `{"code":012,"message":"m"}`, ""},
 		{"NUL bytes", 400, "\x00\x00\x00", ""},
-		{"invalid UTF-8", 400, "{\"code\":\"\xff\xfe\"}", "\xff\xfe"},
+		{"invalid UTF-8", 400, "{\"code\":\"\xff\xfe\"}", "\uFFFD\uFFFD"}, // as encoding/json decodes it
 		{"BOM", 400, "\ufeff{\"code\":\"conflict\"}", ""},
 	}
 	for _, tc := range tests {
@@ -698,7 +701,7 @@ func TestMalformedBodies(t *testing.T) {
 			}
 			wantRetry := statusClass(tc.status).Retryable()
 			if tc.code != "" {
-				wantRetry = decide(tc.status, &envelope{code: tc.code, retryable: -1}, true, defaultCodeClass).Retryable()
+				wantRetry = decide(tc.status, nil, &envelope{code: tc.code, retryable: -1}, true, defaultCodeClass).Retryable()
 			}
 			if e.Retryable != wantRetry {
 				t.Errorf("Retryable = %v, want %v", e.Retryable, wantRetry)
@@ -766,7 +769,7 @@ func TestDefaultCodesAreCopies(t *testing.T) {
 	}
 	d := DefaultCodes()
 	for _, r := range codeRows {
-		if r.dialect == "generic" {
+		if r.dialect == "code-message" {
 			continue
 		}
 		if d[r.code] != r.class {

@@ -63,6 +63,13 @@ var throttleCodes = [...]string{
 	"rate_limited", "rate_limit_exceeded", "too_many_requests", "throttled", "quota_exceeded",
 }
 
+// inFlightCodes say that a request with the same idempotency key is still
+// being processed (the IETF Idempotency-Key draft's 409): the same key,
+// later, gets the first request's answer, so they are Transient.
+var inFlightCodes = [...]codeEntry{
+	{"idempotency_key_in_use", Transient}, // Stripe
+}
+
 func tableMap(rows []codeEntry) map[string]Class {
 	m := make(map[string]Class, len(rows))
 	for _, r := range rows {
@@ -86,11 +93,15 @@ func AltyaaCodes() map[string]Class { return tableMap(altyaaCodes[:]) }
 func PostatoCodes() map[string]Class { return tableMap(postatoCodes[:]) }
 
 // DefaultCodes returns a new map of every code the Transport knows without
-// configuration: the three vendors' tables and the common throttling codes
-// (rate_limited, rate_limit_exceeded, too_many_requests, throttled,
-// quota-exceeded), which are also matched case-insensitively.
+// configuration: the three vendors' tables, Stripe's idempotency_key_in_use
+// (Transient: the same key is still being processed) and the common
+// throttling codes (rate_limited, rate_limit_exceeded, too_many_requests,
+// throttled, quota-exceeded), which are also matched case-insensitively.
 func DefaultCodes() map[string]Class {
 	m := AidellyCodes()
+	for _, r := range inFlightCodes {
+		m[r.code] = r.class
+	}
 	for _, r := range altyaaCodes {
 		m[r.code] = r.class
 	}
@@ -165,7 +176,7 @@ func foldEqual(want, s string) bool {
 
 // defaultCodes is the lookup ParseError uses.
 func defaultCodeClass(code string) (Class, bool) {
-	for _, tbl := range [][]codeEntry{aidellyCodes[:], altyaaCodes[:], postatoCodes[:]} {
+	for _, tbl := range [][]codeEntry{aidellyCodes[:], altyaaCodes[:], postatoCodes[:], inFlightCodes[:]} {
 		for _, r := range tbl {
 			if r.code == code {
 				return r.class, true

@@ -79,8 +79,8 @@ func isIdempotentMethod(method string) bool {
 // headers is used as it is (and stamped anew only when it is not under the
 // configured name); else a key from the context, else a generated one for
 // the configured methods.
-func (t *Transport) idempotencyKey(req *http.Request) (key string, stamp, caller bool) {
-	name := t.cfg.idempotencyHeader
+func (t *Transport) idempotencyKey(req *http.Request, cfg *config) (key string, stamp, caller bool) {
+	name := cfg.idempotencyHeader
 	if k, entry := headerKey(req.Header, name); k != "" {
 		// Under the configured name, or under X-Idempotency-Key which the
 		// caller chose for this API, the key is sent as it is; under
@@ -92,17 +92,17 @@ func (t *Transport) idempotencyKey(req *http.Request) (key string, stamp, caller
 	if k, _ := req.Context().Value(idempotencyCtxKey{}).(string); k != "" {
 		return k, true, true
 	}
-	if t.cfg.noIdempotencyKeys || !t.generatesKeyFor(req.Method) {
+	if cfg.noIdempotencyKeys || !generatesKeyFor(cfg, req.Method) {
 		return "", false, false
 	}
 	return newIdempotencyKey(), true, false
 }
 
-func (t *Transport) generatesKeyFor(method string) bool {
+func generatesKeyFor(cfg *config, method string) bool {
 	if method == "" {
 		method = http.MethodGet
 	}
-	for _, m := range t.cfg.idempotencyMethods {
+	for _, m := range cfg.idempotencyMethods {
 		if m == method {
 			return true
 		}
@@ -148,7 +148,7 @@ func isKeyHeader(k, name string) bool {
 // isReplayable rule), which would send a write twice to a host that
 // ignores keys.
 func (c *call) keyedHeader(unproven bool) http.Header {
-	name := c.t.cfg.idempotencyHeader
+	name := c.cfg.idempotencyHeader
 	src := c.req.Header
 	nv := 1
 	for _, vv := range src {
@@ -192,7 +192,7 @@ func hiddenKeyName(name string, unproven bool) string {
 // needsKey reports whether the server answered that a key was required for
 // a call that had none, and one may be generated (once).
 func (c *call) needsKey(st *attemptState) bool {
-	if c.key != "" || c.keyRetry || c.t.cfg.noIdempotencyKeys || st.apiErr == nil {
+	if c.key != "" || c.keyRetry || c.cfg.noIdempotencyKeys || st.apiErr == nil {
 		return false
 	}
 	return isKeyRequired(st.apiErr)
@@ -228,7 +228,8 @@ func newIdempotencyKey() string { return uuid.New() }
 // carries a key and its host deduplicates by key, which the Transport
 // knows when the host is named here, when the caller set the key itself
 // (as a header or with WithIdempotencyKey), or when the host said so in
-// an earlier answer: an Aidelly or Postato error envelope, an
+// an earlier answer: an Aidelly or Postato error envelope (one with a code
+// of that vendor's table: the shapes alone are common to many APIs), an
 // idempotency-conflict or key-reuse code of any known dialect, or an
 // Idempotent-Replayed header. What a host said is remembered per scheme,
 // host and port, in a table of at most 4096 hosts. Anywhere else, a write

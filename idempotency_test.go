@@ -579,7 +579,7 @@ func TestKeyedHeader(t *testing.T) {
 	}
 	for i, tt := range tests {
 		tr := New(nil, WithIdempotencyHeader(tt.name))
-		c := &call{t: tr, req: &http.Request{Header: tt.h}, key: "k"}
+		c := &call{t: tr, cfg: &tr.cfg, req: &http.Request{Header: tt.h}, key: "k"}
 		got := c.keyedHeader(tt.unproven)
 		if !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%d: keyedHeader(%v) with %s = %v, want %v", i, tt.unproven, tt.name, got, tt.want)
@@ -592,5 +592,25 @@ func TestKeyedHeader(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { c.keyedHeader(tt.unproven) }); n > 3 {
 			t.Errorf("%d: keyedHeader allocates %v times, want at most 3 (map, its group, values)", i, n)
 		}
+	}
+}
+
+// TestKeyInUseIsRetried: Stripe's 409 idempotency_key_in_use (the same key
+// still being processed) is retried with the same key; a key reused for
+// another payload is not.
+func TestKeyInUseIsRetried(t *testing.T) {
+	rt := &rtScript{steps: []rtStep{
+		{status: 409, body: `{"error":{"type":"idempotency_error","code":"idempotency_key_in_use","message":"in use"}}`},
+		{status: 200},
+	}}
+	req, _ := http.NewRequest(http.MethodPost, "https://api.stripe.test/v1/charges", strings.NewReader("x"))
+	req.Header.Set("Idempotency-Key", "charge-1")
+	resp, err := New(rt, fastRetries).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || rt.numCalls() != 2 || strings.Join(rt.headers("Idempotency-Key"), ",") != "charge-1,charge-1" {
+		t.Errorf("status %d after %d attempts, keys %q; want 200 after 2 with the same key", resp.StatusCode, rt.numCalls(), rt.headers("Idempotency-Key"))
 	}
 }

@@ -39,6 +39,8 @@ type Attempt struct {
 	RateLimit  RateLimitInfo // the rate-limit headers of the response
 	LocalWait  time.Duration // time the attempt waited for the client-side rate limiter
 	StopReason StopReason    // why no attempt follows although the outcome was retryable; "" otherwise
+	Hedge      int           // 0 when the attempt itself answered, n when its n-th hedged copy did
+	Hedges     int           // hedged copies of this attempt sent (see WithHedging)
 }
 
 // StopReason says why a call ended after an attempt whose outcome could
@@ -63,6 +65,8 @@ const (
 	StopBodyNotReplayable StopReason = "body_not_replayable"
 	// StopCanceled: the request's context ended.
 	StopCanceled StopReason = "canceled"
+	// StopBackOff: the BackOff set with WithBackOff returned backoff.Stop.
+	StopBackOff StopReason = "backoff_stop"
 	// StopRetryBudget: the host's retry budget is spent (see RetryBudget).
 	StopRetryBudget StopReason = "retry_budget"
 )
@@ -163,6 +167,8 @@ func (t *Transport) observe(c *call, areq *http.Request, st *attemptState, resp 
 		RateLimit:      st.rate,
 		LocalWait:      st.localWait,
 		StopReason:     st.stop,
+		Hedge:          st.hedge,
+		Hedges:         st.hedges,
 	}
 	if a.Method == "" {
 		a.Method = http.MethodGet
@@ -175,6 +181,12 @@ func (t *Transport) observe(c *call, areq *http.Request, st *attemptState, resp 
 	}
 	for _, fn := range t.cfg.observers {
 		fn(a)
+	}
+	for _, fn := range t.cfg.ctxObservers {
+		fn(c.ctx, a)
+	}
+	if tr := t.cfg.tracer; tr != nil {
+		tr.Attempt(c.ctx, a)
 	}
 	if t.cfg.logger != nil {
 		logAttempt(c.ctx, t.cfg.logger, &a)

@@ -1,11 +1,13 @@
 package resilient
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/time/rate"
 )
 
@@ -29,6 +31,7 @@ const (
 // config is the immutable configuration of a Transport, filled by options.
 type config struct {
 	maxRetries      int
+	newBackOff      func() backoff.BackOff // WithBackOff; nil for the default schedule
 	backoffBase     time.Duration
 	backoffMax      time.Duration
 	maxElapsed      time.Duration
@@ -61,11 +64,20 @@ type config struct {
 	rateLimit    rate.Limit // static limit per partition; 0 for none
 	rateBurst    int
 	rateLimitKey func(*http.Request) string
+	rateParsers  []RateLimitParser
+	quotaStore   QuotaStore // quota.go
 
 	// observation (observe.go)
 	observers     []func(Attempt)
 	logger        *slog.Logger
 	attemptHeader string
+
+	// hedging (hedge.go); nil for none
+	hedging *Hedging
+
+	// instrumentation (tracer.go)
+	tracer       Tracer
+	ctxObservers []func(context.Context, Attempt)
 
 	// perTransport names the options given that configure state shared by
 	// a Transport's calls (see WithCallOptions).

@@ -42,9 +42,17 @@ const paceShare = 0.95
 //     several items, the one with the least remaining binds;
 //   - the older drafts' RateLimit-Limit, RateLimit-Remaining and
 //     RateLimit-Reset (a limit such as "100, 100;w=60" gives its window);
+//   - vendors' own: OpenAI's x-ratelimit-{limit,remaining,reset}-requests
+//     (resets as durations such as "6m0s"; a spent tokens quota binds too),
+//     Anthropic's anthropic-ratelimit-*, Shopify's
+//     X-Shopify-Shop-Api-Call-Limit ("32/40", a bucket leaking 2 a
+//     second), and those of WithRateLimitParser;
 //   - Retry-After, which takes precedence over all of them.
 //
-// The first family present wins, in that order. A reset is told apart by
+// The first family present wins, in that order. A response that names its
+// quota (X-RateLimit-Resource, as GitHub's core, search and graphql) is
+// learned in a partition of that quota, and requests to the same first path
+// segment go to it from then on. A reset is told apart by
 // its form: a value that starts with a digit and contains 'T' or '-' is an
 // RFC 3339 time (2026-02-17T14:00:00Z); one that starts with a letter is an
 // HTTP date; a number (decimals allowed) of at least 1e11 is a Unix time in
@@ -143,12 +151,16 @@ func WithRateLimitKey(fn func(*http.Request) string) Option {
 type partKey struct {
 	scheme, host string
 	write        bool
+	resource     string // the quota the server names (see ratelimit_resource.go); "" for none
 }
 
 // String returns e.g. "https://api.example.com reads".
 func (k partKey) String() string {
 	if k.scheme == "" {
 		return k.host
+	}
+	if k.resource != "" {
+		return k.scheme + "://" + k.host + " " + k.resource
 	}
 	if k.write {
 		return k.scheme + "://" + k.host + " writes"
@@ -169,13 +181,16 @@ func isReadMethod(method string) bool {
 // rateLimiter is the state shared by the attempts of one Transport: a
 // bounded table of partitions. It is safe for concurrent use.
 type rateLimiter struct {
-	static   rate.Limit // 0: none
-	burst    int
-	keyFn    func(*http.Request) string
-	maxWait  time.Duration // the longest wait announced by a server
-	rand     func(int64) int64
-	maxParts int
-	idle     time.Duration
+	static    rate.Limit // 0: none
+	burst     int
+	keyFn     func(*http.Request) string
+	parsers   []RateLimitParser // WithRateLimitParser
+	resources resources         // routes of the quotas servers name
+	maxWait   time.Duration     // the longest wait announced by a server
+	rand      func(int64) int64
+	quota     QuotaStore // shares the partitions' state; nil for none (quota.go)
+	maxParts  int
+	idle      time.Duration
 
 	// Looking a partition up takes no lock (a sync.Map). Inserts,
 	// removals and the list that orders the partitions by use are guarded
@@ -199,8 +214,10 @@ func newRateLimiter(c *config) *rateLimiter {
 		static:   static,
 		burst:    c.rateBurst,
 		keyFn:    c.rateLimitKey,
+		parsers:  c.rateParsers,
 		maxWait:  c.maxRetryAfter,
 		rand:     c.rand,
+		quota:    c.quotaStore,
 		maxParts: maxRatePartitions,
 		idle:     ratePartitionIdle,
 	}
@@ -232,6 +249,9 @@ type partition struct {
 	pauseUntil   time.Time     // no attempt is sent before it
 	inflight     int           // attempts sent and not yet answered
 	reopened     chan struct{} // closed when the quota gate may have opened; nil when nobody waits
+
+	// quota is the state shared through a QuotaStore; nil for none (quota.go).
+	quota QuotaPartition
 }
 
 // key returns the partition key of req; false exempts req from the limiter.
@@ -240,7 +260,8 @@ func (rl *rateLimiter) key(req *http.Request) (partKey, bool) {
 		k := rl.keyFn(req)
 		return partKey{host: k}, k != ""
 	}
-	return partKey{scheme: req.URL.Scheme, host: req.URL.Host, write: !isReadMethod(req.Method)}, true
+	k := partKey{scheme: req.URL.Scheme, host: req.URL.Host, write: !isReadMethod(req.Method)}
+	return rl.resources.of(k, req), true
 }
 
 // lookup returns the partition of k, creating it when create is set; it
@@ -324,7 +345,7 @@ func (rl *rateLimiter) evictTail(now time.Time) {
 }
 
 func (rl *rateLimiter) newPartition(k partKey) *partition {
-	p := &partition{key: k}
+	p := &partition{key: k, quota: rl.quotaPartition(k)}
 	if rl.static > 0 {
 		p.lim = rate.NewLimiter(rl.static, rl.burst)
 	}
@@ -385,6 +406,14 @@ func (rl *rateLimiter) setOldest() {
 	rl.oldest.Store(rl.tail.lastUsed.UnixNano())
 }
 
+// part returns the partition of k, or nil, without recording a use.
+func (rl *rateLimiter) part(k partKey) *partition {
+	if v, ok := rl.parts.Load(k); ok {
+		return v.(*partition)
+	}
+	return nil
+}
+
 // len returns the number of partitions held.
 func (rl *rateLimiter) len() int {
 	return int(rl.n.Load())
@@ -402,7 +431,7 @@ func (rl *rateLimiter) each(fn func(*partition)) {
 // attempts in flight. byQuota tells the latter, which a response may end
 // early. p.mu is held.
 func (p *partition) gate(now time.Time) (until time.Time, byQuota bool) {
-	until = p.pauseUntil
+	until = p.sharedPause(p.pauseUntil)
 	if p.quotaSpent(now) && p.reset.After(until) {
 		return p.reset, true
 	}
@@ -440,7 +469,8 @@ func (p *partition) end() {
 // budget is when the call's budget (WithMaxElapsed) ends, zero for none: a
 // wait past it, or past the context's deadline, is refused at once.
 func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget time.Time) (time.Duration, error) {
-	paced := false // a token was taken and waited for
+	paced := false  // a token was taken and waited for
+	leased := false // a token of the shared quota is held (quota.go)
 	for first := true; ; first = false {
 		p.mu.Lock()
 		now := start
@@ -457,7 +487,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 			}
 			reopened := p.reopened
 			p.mu.Unlock()
-			paced = false // the token is spent; take a new one after the gate
+			paced, leased = false, false // the tokens are spent; take new ones after the gate
 			d := until.Sub(now)
 			if d > rl.maxWait {
 				return now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", rl.maxWait))
@@ -469,6 +499,20 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 			continue
 		}
 		if paced || p.lim == nil || p.lim.AllowN(now, 1) {
+			if p.quota != nil && !leased {
+				d, ok, retry := p.quota.Take(now)
+				if d > 0 || !ok {
+					p.mu.Unlock()
+					paced, leased = true, ok // the static token is kept
+					if !ok && d <= 0 {
+						d = minQuotaRetry
+					}
+					if err := rl.wait(ctx, p, now, d, budget, retry); err != nil {
+						return time.Since(start), err
+					}
+					continue
+				}
+			}
 			p.inflight++
 			p.mu.Unlock()
 			return now.Sub(start), nil
@@ -612,6 +656,9 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *attemptState, resp *http.Response) {
 	var now lazyNow
 	r := rlResponse{hdr: parseRateLimit(resp.Header, &now), status: resp.StatusCode}
+	if len(m.rl.parsers) > 0 && !r.hdr.found() {
+		r.hdr.custom(m.rl.parsers, resp.Header, &now)
+	}
 	cls := statusClass(resp.StatusCode)
 	if st != nil && st.classified {
 		cls = st.class
@@ -644,6 +691,14 @@ func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *at
 	}
 	// The attempt reports what the server said; the partition learns
 	// only what is believable.
+	if nk := m.rl.resources.learn(k, resp); nk != k {
+		// The response names a quota of its own: it learns, not the
+		// partition the attempt was counted in.
+		if counted {
+			p.end()
+		}
+		k, p, counted = nk, nil, false
+	}
 	if !r.believe(t) && p == nil {
 		return
 	}

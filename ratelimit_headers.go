@@ -106,7 +106,9 @@ func (r *rateHeaders) found() bool {
 }
 
 // parseRateLimit reads the rate-limit headers of a response. The first family
-// present wins, in this order: X-RateLimit-*, X-Rate-Limit-*, the IETF
+// present wins, in this order: X-RateLimit-*, X-Rate-Limit-*, the vendors'
+// (OpenAI's and Anthropic's requests and tokens, Shopify's call limit; see
+// ratelimit_vendors.go), the IETF
 // draft's RateLimit (with RateLimit-Policy), the older drafts'
 // RateLimit-Limit/-Remaining/-Reset. Malformed values are ignored one by one.
 // Without any of these headers it reads no clock and allocates nothing: it
@@ -118,7 +120,8 @@ func parseRateLimit(h http.Header, now *lazyNow) rateHeaders {
 		return r
 	}
 	if r.family(h, hdrXLimit, hdrXRemaining, hdrXReset, now) ||
-		r.family(h, hdrXDLimit, hdrXDRemaining, hdrXDReset, now) {
+		r.family(h, hdrXDLimit, hdrXDRemaining, hdrXDReset, now) ||
+		r.vendor(h, now) {
 		return r
 	}
 	if v := headerValue(h, hdrRateLimit); v != "" {
@@ -150,8 +153,12 @@ func hasRateHeaderKey(h http.Header) bool {
 			if k[:9] == "Ratelimit" {
 				return true
 			}
+		case k[0] == 'A':
+			if strings.HasPrefix(k, "Anthropic-Ratelimit") {
+				return true
+			}
 		case k[0] == 'X' && len(k) >= 12:
-			if k[2:11] == "Ratelimit" || k[2:12] == "Rate-Limit" {
+			if k[2:11] == "Ratelimit" || k[2:12] == "Rate-Limit" || k == hdrShopify {
 				return true
 			}
 		}
@@ -199,8 +206,18 @@ func (r *rateHeaders) family(h http.Header, limitKey, remainingKey, resetKey str
 }
 
 // parseCount parses a non-negative integer count.
+//
+// Two vendor spellings are read too: a count followed by a policy
+// ("76;w=21600", Docker Hub) and a count with a zero fraction ("599.0",
+// Reddit).
 func parseCount(v string) (int, bool) {
 	v = strings.TrimSpace(v)
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		v = strings.TrimSpace(v[:i])
+	}
+	if i := strings.IndexByte(v, '.'); i > 0 && strings.Trim(v[i+1:], "0") == "" {
+		v = v[:i]
+	}
 	if v == "" || v[0] < '0' || v[0] > '9' {
 		return 0, false
 	}
@@ -216,8 +233,9 @@ func parseCount(v string) (int, bool) {
 // member is the limit in force and whose member with the same quota gives
 // the window.
 func parseLimit(v string) (limit int, window time.Duration, ok bool) {
-	if n, ok := parseCount(v); ok {
-		return n, 0, true
+	if !strings.ContainsAny(v, ";,") {
+		n, ok := parseCount(v)
+		return n, 0, ok
 	}
 	limit, ok = -1, false
 	eachMember(v, func(name, params string) bool {
@@ -593,7 +611,9 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		p.pauseUntil = until
 	}
 
-	rl.pace(p, now, info.Remaining)
+	if !p.learnShared(info, until) {
+		rl.pace(p, now, info.Remaining)
+	}
 	p.reopen(now)
 }
 

@@ -962,8 +962,9 @@ func TestPartKeyString(t *testing.T) {
 		k    partKey
 		want string
 	}{
-		{partKey{"https", "api.example.com", false}, "https://api.example.com reads"},
-		{partKey{"http", "api.example.com:8080", true}, "http://api.example.com:8080 writes"},
+		{partKey{scheme: "https", host: "api.example.com"}, "https://api.example.com reads"},
+		{partKey{scheme: "http", host: "api.example.com:8080", write: true}, "http://api.example.com:8080 writes"},
+		{partKey{scheme: "https", host: "api.github.com", resource: "search"}, "https://api.github.com search"},
 		{partKey{host: "account-1"}, "account-1"},
 	} {
 		if got := tt.k.String(); got != tt.want {

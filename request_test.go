@@ -38,44 +38,60 @@ func TestCallerMistakesFailAtOnce(t *testing.T) {
 		name  string
 		req   func(url string) *http.Request
 		cause error // errors.Is target; nil to skip
+		stub  bool  // through a base that reads the whole body before answering
 	}{
 		{"body read fails", func(url string) *http.Request {
 			req, _ := http.NewRequest("PUT", url, io.NopCloser(&failingReader{n: 10, err: errDisk}))
 			return req
-		}, errDisk},
+		}, errDisk, false},
 		{"body read fails with GetBody", func(url string) *http.Request {
 			req, _ := http.NewRequest("PUT", url, strings.NewReader("x"))
 			req.Body = io.NopCloser(&failingReader{n: 10, err: errDisk})
 			req.ContentLength = -1
 			return req
-		}, errDisk},
+		}, errDisk, false},
 		{"body shorter than ContentLength", func(url string) *http.Request {
 			req, _ := http.NewRequest("PUT", url, strings.NewReader("abc"))
 			req.ContentLength = 10
 			return req
-		}, nil},
+		}, nil, false},
+		// Over loopback, net/http may get the server's answer before it
+		// reads past ContentLength: the stub reads the body first.
 		{"body longer than ContentLength", func(url string) *http.Request {
 			req, _ := http.NewRequest("PUT", url, io.NopCloser(strings.NewReader("abcdefghijkl")))
 			req.ContentLength = 5
 			return req
-		}, nil},
+		}, nil, true},
 		{"invalid header name", func(url string) *http.Request {
 			req, _ := http.NewRequest("GET", url, nil)
 			req.Header["Bad Name"] = []string{"v"}
 			return req
-		}, nil},
+		}, nil, false},
 		{"invalid header value", func(url string) *http.Request {
 			req, _ := http.NewRequest("GET", url, nil)
 			req.Header["X-Evil"] = []string{"a\r\nInjected: 1"}
 			return req
-		}, nil},
+		}, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, _ := countConns(t, func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) })
 			var attempts atomic.Int32
-			client := loopbackClient(t, WithBackoff(10*time.Millisecond, 10*time.Millisecond),
+			opts := []Option{WithBackoff(10*time.Millisecond, 10*time.Millisecond),
 				WithBreaker(BreakerSettings{ConsecutiveFailures: 1}),
-				WithObserver(func(Attempt) { attempts.Add(1) }))
+				WithObserver(func(Attempt) { attempts.Add(1) })}
+			client := loopbackClient(t, opts...)
+			if tc.stub {
+				client = &http.Client{Transport: New(roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					if req.Body != nil {
+						_, err := io.ReadAll(req.Body)
+						req.Body.Close()
+						if err != nil {
+							return nil, err
+						}
+					}
+					return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+				}), opts...)}
+			}
 			for range 3 {
 				_, err := client.Do(tc.req(srv.URL))
 				var re *RequestError

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,10 +29,11 @@ const maxReadWait = 2 * time.Second
 // that what the Transport reads of the body itself (an error envelope, a
 // drain) is bounded by it too; once handed over, the body is the caller's
 // and no deadline of the attempt applies to it any longer.
-func deadlineMiddleware(attemptTimeout, maxElapsed time.Duration) Middleware {
-	if attemptTimeout <= 0 && maxElapsed <= 0 {
-		return nil // only the context's deadline, which the base honors
-	}
+//
+// Through the Transport, the attempt timeout is the call's (see
+// WithCallOptions); attemptTimeout applies to requests sent through the
+// middleware directly.
+func deadlineMiddleware(attemptTimeout time.Duration) Middleware {
 	return func(next http.RoundTripper) http.RoundTripper {
 		return &attemptDeadline{next: next, d: attemptTimeout}
 	}
@@ -59,9 +61,13 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 		end     time.Time
 		timeout time.Duration // the attempt timeout, when it ends first; 0 when the budget does
 	)
-	if t.d > 0 {
+	d := t.d
+	if st != nil && st.callCfg != nil {
+		d = st.callCfg.attemptTimeout // the call's (WithCallOptions)
+	}
+	if d > 0 {
 		now = attemptClock(st)
-		end, timeout = now.Add(t.d), t.d
+		end, timeout = now.Add(d), d
 	}
 	if st != nil && !st.budget.IsZero() && (end.IsZero() || st.budget.Before(end)) {
 		end, timeout = st.budget, 0
@@ -138,15 +144,17 @@ const watchSlots = 512
 // timer of its own instead.
 type deadlineWatch struct {
 	slots [watchSlots]atomic.Pointer[deadlineBody]
-	next  atomic.Int64 // when the timer fires, as ns since epoch; 0: not armed
-	ready atomic.Bool  // epoch is set
+	next  atomic.Int64              // the earliest deadline, as ns since epoch; 0: none
+	epoch atomic.Pointer[time.Time] // the first attempt's start
 
 	mu    sync.Mutex // serializes setting the timer and its sweeps
-	epoch time.Time  // the first attempt's start
+	armed int64      // what the timer is set for; 0: not set
 	timer *time.Timer
 }
 
 // arm sees to it that db's deadline end fires, now being the current time.
+// It takes no lock: it may try to, to set the timer, but never waits for
+// it.
 func (w *deadlineWatch) arm(db *deadlineBody, now, end time.Time) {
 	db.slot = -1
 	if now == now.Round(0) {
@@ -154,10 +162,12 @@ func (w *deadlineWatch) arm(db *deadlineBody, now, end time.Time) {
 		db.timer = time.AfterFunc(end.Sub(now), db.fire)
 		return
 	}
-	if !w.ready.Load() {
-		w.start(now)
+	epoch := w.epoch.Load()
+	if epoch == nil {
+		w.epoch.CompareAndSwap(nil, &now) // the first attempt's start
+		epoch = w.epoch.Load()
 	}
-	db.watch, db.end = w, int64(end.Sub(w.epoch))
+	db.watch, db.end = w, int64(end.Sub(*epoch))
 	i := rand.Uint32()
 	for probe := range uint32(8) {
 		j := (i + probe) % watchSlots
@@ -171,47 +181,58 @@ func (w *deadlineWatch) arm(db *deadlineBody, now, end time.Time) {
 		return
 	}
 	// The slot is taken before next is read: a sweep that clears next
-	// after this read scans the slots after it, and sees this one.
-	if n := w.next.Load(); n == 0 || db.end < n {
-		w.set(db.end, now)
+	// after this read scans the slots after it, and sees this one; one
+	// that cleared it before makes this attempt lower it.
+	if w.lower(db.end) {
+		w.sync()
 	}
 }
 
-// start sets the watch's epoch, on first use.
-func (w *deadlineWatch) start(now time.Time) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.ready.Load() {
-		w.epoch = now
-		w.ready.Store(true)
+// lower makes next at most end, and reports whether it changed it.
+func (w *deadlineWatch) lower(end int64) bool {
+	for {
+		n := w.next.Load()
+		if n != 0 && n <= end {
+			return false
+		}
+		if w.next.CompareAndSwap(n, end) {
+			return true
+		}
 	}
 }
 
-// set makes the timer fire at end (ns since epoch) unless it fires
-// earlier already.
-func (w *deadlineWatch) set(end int64, now time.Time) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if n := w.next.Load(); n != 0 && n <= end {
-		return
-	}
-	w.next.Store(end)
-	d := time.Duration(end - int64(now.Sub(w.epoch)))
-	if w.timer == nil {
-		w.timer = time.AfterFunc(d, w.sweep)
-	} else {
-		w.timer.Reset(d)
+// sync sets the timer to next, unless another goroutine holds the lock: that
+// one then does it before it returns, as this one does, by checking next
+// once more after unlocking.
+func (w *deadlineWatch) sync() {
+	for w.mu.TryLock() {
+		target := w.next.Load()
+		if target != 0 && target != w.armed {
+			d := time.Duration(target - int64(time.Since(*w.epoch.Load())))
+			if w.timer == nil {
+				w.timer = time.AfterFunc(d, w.sweep)
+			} else {
+				w.timer.Reset(d)
+			}
+			w.armed = target
+		}
+		w.mu.Unlock()
+		if w.next.Load() == target {
+			return
+		}
 	}
 }
 
 // sweep runs when the timer fires: it fires the deadlines that are due,
 // and sets the timer to the earliest of the others.
 func (w *deadlineWatch) sweep() {
-	var due []*deadlineBody
-	w.mu.Lock()
+	for !w.mu.TryLock() {
+		runtime.Gosched() // an attempt is setting the timer
+	}
+	w.armed = 0
 	w.next.Store(0) // before the scan: see arm
-	now := time.Now()
-	at := int64(now.Sub(w.epoch))
+	at := int64(time.Since(*w.epoch.Load()))
+	var due []*deadlineBody
 	var earliest int64
 	for i := range w.slots {
 		db := w.slots[i].Load()
@@ -226,10 +247,10 @@ func (w *deadlineWatch) sweep() {
 		}
 	}
 	if earliest != 0 {
-		w.next.Store(earliest)
-		w.timer.Reset(time.Duration(earliest - at))
+		w.lower(earliest)
 	}
 	w.mu.Unlock()
+	w.sync()
 	for _, db := range due {
 		db.fire()
 	}

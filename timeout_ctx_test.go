@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-type ctxKey struct{}
+type attemptCtxKey struct{}
 
 // TestAttemptCtx checks the context of an attempt under a deadline whose
 // caller's context is never canceled: a context.Context as the context
@@ -19,7 +19,7 @@ type ctxKey struct{}
 // per request) are canceled with it and release their registration when
 // they end first.
 func TestAttemptCtx(t *testing.T) {
-	parent := context.WithValue(context.Background(), ctxKey{}, "v")
+	parent := context.WithValue(context.Background(), attemptCtxKey{}, "v")
 	end := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	newCtx := func() *attemptCtx { return &attemptCtx{parent: parent, end: end} }
 
@@ -27,8 +27,8 @@ func TestAttemptCtx(t *testing.T) {
 	if d, ok := c.Deadline(); !ok || !d.Equal(end) {
 		t.Errorf("Deadline() = %v, %v; want %v, true", d, ok, end)
 	}
-	if c.Value(ctxKey{}) != "v" {
-		t.Errorf("Value = %v, want the parent's", c.Value(ctxKey{}))
+	if c.Value(attemptCtxKey{}) != "v" {
+		t.Errorf("Value = %v, want the parent's", c.Value(attemptCtxKey{}))
 	}
 	if c.Err() != nil {
 		t.Errorf("Err() = %v before the deadline", c.Err())
@@ -116,10 +116,10 @@ func TestAttemptDeadlineContexts(t *testing.T) {
 	}
 	kinds := []parentKind{
 		{"background", func() (context.Context, context.CancelFunc) {
-			return context.WithValue(context.Background(), ctxKey{}, "v"), func() {}
+			return context.WithValue(context.Background(), attemptCtxKey{}, "v"), func() {}
 		}, true},
 		{"cancelable", func() (context.Context, context.CancelFunc) {
-			return context.WithCancel(context.WithValue(context.Background(), ctxKey{}, "v"))
+			return context.WithCancel(context.WithValue(context.Background(), attemptCtxKey{}, "v"))
 		}, false},
 	}
 	for _, k := range kinds {
@@ -144,7 +144,7 @@ func TestAttemptDeadlineContexts(t *testing.T) {
 				if _, own := seen.(*attemptCtx); own != k.own {
 					t.Errorf("attempt context %T, own = %v; want %v", seen, own, k.own)
 				}
-				if seen.Value(ctxKey{}) != "v" {
+				if seen.Value(attemptCtxKey{}) != "v" {
 					t.Error("the attempt's context lost the caller's values")
 				}
 			})
@@ -355,7 +355,7 @@ func TestAttemptDeadlineRealTime(t *testing.T) {
 	if !errors.Is(err, ErrAttemptTimeout) {
 		t.Errorf("err = %v, want ErrAttemptTimeout", err)
 	}
-	if ad, ok := tr.inner.(*attemptDeadline); !ok || !ad.watch.ready.Load() {
+	if ad, ok := tr.inner.(*attemptDeadline); !ok || ad.watch.epoch.Load() == nil {
 		t.Errorf("the chain's watch was not used (inner %T)", tr.inner)
 	}
 }

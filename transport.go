@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v4"
 )
 
 // Transport is an http.RoundTripper that makes calls to flaky, rate-limited
@@ -100,7 +102,8 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 			o(&cfg)
 		}
 	}
-	t := &Transport{cfg: cfg, base: base, observed: len(cfg.observers) > 0 || cfg.logger != nil}
+	observed := len(cfg.observers) > 0 || cfg.logger != nil || len(cfg.ctxObservers) > 0 || cfg.tracer != nil
+	t := &Transport{cfg: cfg, base: base, observed: observed}
 	t.keys = &keyHosts{named: cfg.keyHosts}
 	if !cfg.noBudget {
 		t.budgets = newBudgetSet(cfg.budget, cfg.breaker.Key)
@@ -114,8 +117,9 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 	t.inner = Chain(base,
 		t.rateLimitMiddleware(),
 		t.breakerMiddleware(),
-		deadlineMiddleware(cfg.attemptTimeout, cfg.maxElapsed),
+		deadlineMiddleware(cfg.attemptTimeout),
 		func(next http.RoundTripper) http.RoundTripper { t.cls.next = next; return t.cls },
+		tracerMiddleware(cfg.tracer),
 	)
 	return t
 }
@@ -149,25 +153,44 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })
 		return t.zeroImpl.RoundTrip(req)
 	}
-	var body replayBody
-	body.init(req, t.cfg.maxBufferedBody)
-	defer body.close()
 	if req.URL == nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
 		return nil, errors.New("resilient: nil Request.URL")
 	}
 	c := call{t: t, req: req, ctx: req.Context(), start: time.Now()}
-	c.key, c.stamp, c.callerKey = t.idempotencyKey(req)
+	c.cfg = t.callConfig(c.ctx)
+	c.report = reportOf(c.ctx)
+	if tr := t.cfg.tracer; tr != nil {
+		c.ctx = tr.StartCall(c.ctx, req)
+		c.traced = c.ctx != req.Context()
+	}
+	resp, err := c.run()
+	if c.report != nil || t.cfg.tracer != nil {
+		c.end(resp, err)
+	}
+	return resp, err
+}
+
+// run is the retry loop of a call.
+func (c *call) run() (*http.Response, error) {
+	t, req := c.t, c.req
+	var body replayBody
+	body.init(req, c.cfg.maxBufferedBody)
+	defer body.close()
+	c.key, c.stamp, c.callerKey = t.idempotencyKey(req, c.cfg)
 	c.write = !isIdempotentMethod(req.Method)
 	c.setDeadline()
-	maxAttempts := t.cfg.maxRetries + 1
+	maxAttempts := c.cfg.maxRetries + 1
 	if maxAttempts < 1 { // WithMaxRetries(math.MaxInt)
-		maxAttempts = t.cfg.maxRetries
+		maxAttempts = c.cfg.maxRetries
 	}
 
 	if c.ctx.Err() != nil {
 		// Done before the first attempt: no layer of the chain is called,
 		// and the deferred close releases the body.
-		return nil, &Error{Method: req.Method, URL: redactURL(req.URL), Attempts: 0, Err: context.Cause(c.ctx)}
+		return nil, c.fail(0, context.Cause(c.ctx))
 	}
 
 	var held *http.Response // the last response retried past, kept for give-up
@@ -182,10 +205,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if n > 1 {
 			t0 = time.Now()
 		}
-		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, budget: c.budget, rate: RateLimitInfo{Limit: -1, Remaining: -1}, start: t0}
+		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, budget: c.budget,
+			callCfg: c.cfg, resends: c.sent, rate: RateLimitInfo{Limit: -1, Remaining: -1}, start: t0}
 		areq := c.attemptRequest(n, maxAttempts, reqBody, sameBody && n == 1)
 
-		resp, err := roundTripNext(t.inner, areq, st)
+		var resp *http.Response
+		var err error
+		if c.hedgeable(areq) {
+			resp, err = c.sendHedged(n, areq, st)
+		} else {
+			resp, err = roundTripNext(t.inner, areq, st)
+		}
 		var dur time.Duration
 		if t.observed {
 			dur = time.Since(t0)
@@ -220,7 +250,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			c.learnKeys(st, resp)
 		}
 		if resp != nil && !st.class.Retryable() && t.budgets != nil {
-			t.budgets.answered(&c) // the host answered
+			t.budgets.answered(c) // the host answered
 		}
 		delay, retry, stop := c.decide(n, maxAttempts, st, resp, err, &body)
 		if retry {
@@ -235,15 +265,24 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		st.stop = stop
-		t.observe(&c, areq, st, resp, err, dur, delay, retry)
+		c.attempts++
+		if st.wired {
+			c.sent++
+		}
+		c.waited += st.localWait
+		if c.report != nil || t.cfg.tracer != nil {
+			c.outcome, c.stop = outcomeOf(c.ctx, st, err), stop
+		}
+		t.observe(c, areq, st, resp, err, dur, delay, retry)
 
 		if !retry {
 			body.thaw()
 			if resp == nil && held != nil && (refusedLocally(err) || stop == StopRetryBudget) {
-				// A retry refused locally (breaker open, rate limited):
-				// return what the last attempt produced. A network
-				// error, even one that proves the request never left
-				// (a refused dial), is returned as an *Error.
+				// A retry refused locally (breaker open, rate limited,
+				// retry budget spent): return what the last attempt
+				// produced. A network error, even one that proves the
+				// request never left (a refused dial), is returned as an
+				// *Error.
 				return held, nil
 			}
 			if held != nil {
@@ -256,7 +295,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if stop == StopRetryBudget {
 				err = fmt.Errorf("%w: %w", ErrRetryBudgetExhausted, err)
 			}
-			return nil, &Error{Method: req.Method, URL: redactURL(req.URL), Attempts: n, Err: err}
+			return nil, c.fail(n, err)
 		}
 		if resp != nil {
 			if held != nil {
@@ -265,6 +304,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			held = holdResponse(resp)
 		}
 		if delay > 0 {
+			c.waited += delay
 			if err := sleep(c.ctx, delay); err != nil {
 				if reqBody != nil {
 					reqBody.Close()
@@ -272,9 +312,39 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				if held != nil {
 					held.Body.Close()
 				}
-				return nil, &Error{Method: req.Method, URL: redactURL(req.URL), Attempts: n, Err: err}
+				c.outcome, c.stop = OutcomeCanceled, StopCanceled
+				return nil, c.fail(n, err)
 			}
 		}
+	}
+}
+
+// fail returns the *Error of a call that ends without a response after n
+// attempts.
+func (c *call) fail(n int, err error) error {
+	return &Error{Method: c.req.Method, URL: redactURL(c.req.URL), Attempts: n, Err: err}
+}
+
+// end fills the call's Report and tells the Tracer that the call ended.
+func (c *call) end(resp *http.Response, err error) {
+	r := Report{
+		Attempts:   c.attempts,
+		Hedges:     c.hedges,
+		Waited:     c.waited,
+		Duration:   time.Since(c.start),
+		Outcome:    c.outcome,
+		StopReason: c.stop,
+	}
+	if resp != nil {
+		r.StatusCode = resp.StatusCode
+	} else if c.attempts == 0 {
+		r.Outcome = OutcomeCanceled
+	}
+	if c.report != nil {
+		*c.report = r
+	}
+	if tr := c.cfg.tracer; tr != nil {
+		tr.EndCall(c.ctx, &r)
 	}
 }
 
@@ -288,8 +358,10 @@ func (t *Transport) putState(st *attemptState) {
 // call is the state of one RoundTrip.
 type call struct {
 	t         *Transport
+	cfg       *config // the Transport's, or a copy with the call's options
 	req       *http.Request
-	ctx       context.Context
+	ctx       context.Context // the call's: the request's, or the Tracer's
+	traced    bool            // ctx is not the request's: attempts carry it
 	start     time.Time
 	deadline  time.Time // the earlier of the context's deadline and budget; zero for none
 	budget    time.Time // start+maxElapsed; zero for none
@@ -301,8 +373,17 @@ type call struct {
 	header    http.Header
 	headerFor bool        // header was built for a host known to honor keys
 	trace     *writeTrace // proves an attempt of an unproven write was never written; nil when not needed
-	bo        *expBackoff
+	bo        backoff.BackOff
 	hb        *hostBudget // the host's retry budget, once looked up
+
+	// What the call did, for its Report and Tracer.
+	report   *Report
+	attempts int
+	hedges   int
+	waited   time.Duration
+	outcome  Outcome
+	stop     StopReason
+	sent     int // requests sent to the wire, for AttemptInfo.ResendCount
 }
 
 // hostBudget returns the retry budget of the call's host.
@@ -314,8 +395,8 @@ func (c *call) hostBudget() *hostBudget {
 }
 
 func (c *call) setDeadline() {
-	if c.t.cfg.maxElapsed > 0 {
-		c.budget = c.start.Add(c.t.cfg.maxElapsed)
+	if c.cfg.maxElapsed > 0 {
+		c.budget = c.start.Add(c.cfg.maxElapsed)
 		c.deadline = c.budget
 	}
 	if d, ok := c.ctx.Deadline(); ok && (c.deadline.IsZero() || d.Before(c.deadline)) {
@@ -331,7 +412,7 @@ func (c *call) attemptRequest(n, maxAttempts int, body io.ReadCloser, callerBody
 	unproven := c.write && !c.resendable()
 	h := c.headers(n, maxAttempts, unproven)
 	traced := unproven && c.needsTrace()
-	if h == nil && callerBody && !traced {
+	if h == nil && callerBody && !traced && !c.traced {
 		return c.req
 	}
 	areq := new(http.Request)
@@ -347,6 +428,8 @@ func (c *call) attemptRequest(n, maxAttempts int, body io.ReadCloser, callerBody
 			c.trace.reset()
 		}
 		areq = areq.WithContext(httptrace.WithClientTrace(c.ctx, &c.trace.trace))
+	} else if c.traced {
+		areq = areq.WithContext(c.ctx)
 	}
 	return areq
 }
@@ -359,7 +442,7 @@ func (c *call) headers(n, maxAttempts int, unproven bool) http.Header {
 		c.headerFor = !unproven
 	}
 	h := c.header
-	if name := c.t.cfg.attemptHeader; name != "" {
+	if name := c.cfg.attemptHeader; name != "" {
 		if h == nil {
 			h = c.req.Header
 		}
@@ -382,7 +465,7 @@ func (c *call) resendable() bool {
 // learn whether it was written: only when a failure of it could then be
 // retried.
 func (c *call) needsTrace() bool {
-	return c.t.cfg.maxRetries > 0
+	return c.cfg.maxRetries > 0
 }
 
 // learnKeys records that the host deduplicates writes by key when the
@@ -425,17 +508,25 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 		return 0, false, StopBodyNotReplayable
 	}
 	if c.bo == nil {
-		c.bo = &expBackoff{base: c.t.cfg.backoffBase, maxDelay: c.t.cfg.backoffMax, rand: c.t.cfg.rand}
+		if c.cfg.newBackOff != nil {
+			c.bo = c.cfg.newBackOff()
+		}
+		if c.bo == nil {
+			c.bo = &expBackoff{base: c.cfg.backoffBase, maxDelay: c.cfg.backoffMax, rand: c.cfg.rand}
+		}
 	}
 	delay := c.bo.NextBackOff()
+	if delay == backoff.Stop {
+		return 0, false, StopBackOff
+	}
 	if st.hasRetryAfter {
-		if st.retryAfter > c.t.cfg.maxRetryAfter {
+		if st.retryAfter > c.cfg.maxRetryAfter {
 			return 0, false, StopRetryAfterTooLong
 		}
-		delay = st.retryAfter + retryAfterSpread(st.retryAfter, c.t.cfg.rand)
+		delay = st.retryAfter + retryAfterSpread(st.retryAfter, c.cfg.rand)
 		// A server's wait shorter than the backoff's base (Retry-After: 0,
 		// a date past) is raised to it: no hot loop.
-		delay = max(delay, c.t.cfg.backoffBase)
+		delay = max(delay, c.cfg.backoffBase)
 	}
 	if !c.deadline.IsZero() && time.Now().Add(delay).After(c.deadline) {
 		return 0, false, StopDeadline

@@ -75,7 +75,8 @@ func TestRetryMethodSafety(t *testing.T) {
 		// The host says it honors keys: an Aidelly or Postato envelope, a
 		// conflict code, Idempotent-Replayed.
 		{"POST", "", nil, rtStep{status: 500, body: `{"success":false,"error":{"code":"PUBLIC_API_POST_CREATE_FAILED","message":"m"},"request_id":"r"}`}, 2},
-		{"POST", "", nil, rtStep{status: 503, body: `{"error":"UPSTREAM_UNAVAILABLE","message":"m"}`}, 2},
+		{"POST", "", nil, rtStep{status: 503, body: `{"error":"SERVICE_UNAVAILABLE","message":"m"}`}, 1}, // a shape many APIs share
+		{"POST", "", nil, rtStep{status: 500, body: `{"error":"IDEMPOTENCY_CONFLICT","message":"m"}`}, 2},
 		{"POST", "", nil, rtStep{status: 503, header: http.Header{"Idempotent-Replayed": {"false"}}}, 2},
 		{"POST", "", nil, rtStep{status: 500, body: `{"error":{"type":"api_error","code":"idempotency_key_in_use","message":"m"}}`}, 2},
 		// An envelope that says nothing of keys proves nothing.

@@ -13,8 +13,11 @@ import (
 // it reads AWS's error codes from the body (a throttled DynamoDB call is a
 // 400 ThrottlingException that resilient would take as permanent), signs
 // every attempt anew, rewinds seekable bodies of any size, and spends from
-// a client-side retry quota. resilient adds the per-host circuit breaker,
-// the pacing after a 429, and one record per attempt. Use it as
+// a client-side retry quota. resilient would otherwise resend what it may
+// resend to any host (reads after a 5xx: S3's GETs; any request that
+// provably never reached AWS) under each of the SDK's attempts. resilient
+// adds the per-host circuit breaker, the pacing after a 429, and one record
+// per attempt. Use it as
 //
 //	cfg, err := config.LoadDefaultConfig(ctx)
 //	cfg.HTTPClient = examples.AWSHTTPClient(nil)

@@ -29,51 +29,63 @@ var (
 	dynamoThrottle = dynamoError(http.StatusBadRequest, "ThrottlingException", "Rate of requests exceeds the allowed throughput.")
 )
 
-// dynamoGetItem makes one GetItem call with a DynamoDB client on httpClient
-// (and, when retryer is not nil, that retryer) against srv.
-func dynamoGetItem(srv *pipeServer, httpClient *http.Client, retryer func() aws.Retryer) (*dynamodb.GetItemOutput, error) {
-	cfg := aws.Config{
+// dynamoClient returns a DynamoDB client on httpClient (and, when retryer
+// is not nil, that retryer) for srv.
+func dynamoClient(srv *server, httpClient *http.Client, retryer func() aws.Retryer) *dynamodb.Client {
+	return dynamodb.NewFromConfig(aws.Config{
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
 		BaseEndpoint: aws.String(srv.URL),
 		HTTPClient:   httpClient,
 		Retryer:      retryer,
-	}
-	db := dynamodb.NewFromConfig(cfg)
+	})
+}
+
+// dynamoGetItem makes one GetItem call with db.
+func dynamoGetItem(db *dynamodb.Client) (*dynamodb.GetItemOutput, error) {
 	return db.GetItem(context.Background(), &dynamodb.GetItemInput{
 		TableName: aws.String("orders"),
 		Key:       map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: "o-1"}},
 	})
 }
 
-// TestAWS measures the attempts of one failing DynamoDB GetItem with the
+// TestAWS measures the attempts of failing DynamoDB GetItem calls with the
 // SDK's defaults over resilient.New (before), with AWSHTTPClient (after),
 // and with the usual recipe the other SDKs get (the SDK's retries off,
-// resilient retrying), which loses the retries of throttled calls.
+// resilient retrying), which loses the retries of throttled calls. Each
+// series runs on one client, whose retryer keeps its retry quota between
+// calls, as resilient keeps its retry budget.
 func TestAWS(t *testing.T) {
 	for _, tc := range []struct {
 		name                  string
 		row                   string
 		fault                 http.HandlerFunc
-		before, after, sdkOff int
+		before, after, sdkOff measurement
 	}{
-		// DynamoDB's client makes 4 attempts (other services 3); each is
-		// a call of resilient's, which makes 6.
-		{"InternalServerError", "DynamoDB GetItem, 500 InternalServerError", dynamoInternal, 24, 4, 6},
+		// DynamoDB's client makes 4 attempts (other services 3). Every
+		// DynamoDB call is a POST, which resilient does not resend after
+		// a 500 (AWS does not deduplicate by Idempotency-Key): 4 attempts
+		// either way, until the SDK's retry quota (500 tokens, 14 a
+		// retry) is spent.
+		{"InternalServerError", "DynamoDB GetItem, 500 InternalServerError", dynamoInternal,
+			measurement{4, 135, seriesCalls}, measurement{4, 135, seriesCalls}, measurement{1, 100, seriesCalls}},
 		// A throttled call is a 400 with the code in the body: the SDK
-		// retries it, resilient does not.
-		{"Throttling", "DynamoDB GetItem, 400 ThrottlingException", dynamoThrottle, 4, 4, 1},
+		// retries it (5 tokens a retry), resilient does not.
+		{"Throttling", "DynamoDB GetItem, 400 ThrottlingException", dynamoThrottle,
+			measurement{4, 200, seriesCalls}, measurement{4, 200, seriesCalls}, measurement{1, 100, seriesCalls}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			measure := func(client func(base http.RoundTripper) *http.Client, retryer func() aws.Retryer) (n int) {
+			measure := func(client func(base http.RoundTripper) *http.Client, retryer func() aws.Retryer) (m measurement) {
 				synctest.Test(t, func(t *testing.T) {
-					srv := newPipeServer(t, "dynamodb.test", tc.fault)
-					if _, err := dynamoGetItem(srv, client(srv.Transport()), retryer); err == nil {
-						t.Fatal("GetItem succeeded against a failing server")
-					}
-					n = srv.Hits("/")
+					srv := newServer(t, tc.fault)
+					db := dynamoClient(srv, client(srv.Base()), retryer)
+					m = series(seriesCalls, func() int { return srv.Hits("/") }, func(int) {
+						if _, err := dynamoGetItem(db); err == nil {
+							t.Fatal("GetItem succeeded against a failing server")
+						}
+					})
 				})
-				return n
+				return m
 			}
 			before := measure(func(base http.RoundTripper) *http.Client {
 				return &http.Client{Transport: resilient.New(base)}
@@ -83,7 +95,7 @@ func TestAWS(t *testing.T) {
 				return &http.Client{Transport: resilient.New(base)}
 			}, func() aws.Retryer { return aws.NopRetryer{} })
 			if before != tc.before || after != tc.after || sdkOff != tc.sdkOff {
-				t.Errorf("server attempts per call: defaults %d, recipe %d, SDK retries off %d; want %d, %d, %d",
+				t.Errorf("server attempts: defaults %+v, recipe %+v, SDK retries off %+v; want %+v, %+v, %+v",
 					before, after, sdkOff, tc.before, tc.after, tc.sdkOff)
 			}
 			checkDocRow(t, "aws-sdk-go-v2", tc.row, before, after)
@@ -96,7 +108,7 @@ func TestAWS(t *testing.T) {
 func TestAWSRecovers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var n int
-		srv := newPipeServer(t, "dynamodb.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			n++
 			switch n {
 			case 1:
@@ -108,7 +120,7 @@ func TestAWSRecovers(t *testing.T) {
 				_, _ = w.Write([]byte(`{"Item":{"id":{"S":"o-1"},"total":{"N":"42"}}}`))
 			}
 		}))
-		out, err := dynamoGetItem(srv, AWSHTTPClient(srv.Transport()), nil)
+		out, err := dynamoGetItem(dynamoClient(srv, AWSHTTPClient(srv.Base()), nil))
 		if err != nil {
 			t.Fatalf("GetItem: %v", err)
 		}
@@ -127,9 +139,9 @@ func TestAWSRecovers(t *testing.T) {
 // resilient.ErrCircuitOpen.
 func TestAWSBreakerRefusesSDKRetries(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := newPipeServer(t, "dynamodb.test", dynamoInternal)
-		client := AWSHTTPClient(srv.Transport(), resilient.WithBreaker(resilient.BreakerSettings{ConsecutiveFailures: 2}))
-		_, err := dynamoGetItem(srv, client, nil)
+		srv := newServer(t, dynamoInternal)
+		client := AWSHTTPClient(srv.Base(), resilient.WithBreaker(resilient.BreakerSettings{ConsecutiveFailures: 2}))
+		_, err := dynamoGetItem(dynamoClient(srv, client, nil))
 		if !errors.Is(err, resilient.ErrCircuitOpen) {
 			t.Errorf("error %v, want one wrapping resilient.ErrCircuitOpen", err)
 		}

@@ -1,7 +1,6 @@
 package examples
 
 import (
-	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -10,30 +9,6 @@ import (
 	"strings"
 	"testing"
 )
-
-// checkDocRow checks that docs/sdks.md's table of measured attempts has the
-// row of sdk and failure with the counts a test just measured, so that the
-// document cannot drift from the code.
-func checkDocRow(t *testing.T, sdk, failure string, before, after int) {
-	t.Helper()
-	doc, err := os.ReadFile("../docs/sdks.md")
-	if err != nil {
-		t.Fatalf("reading the document: %v", err)
-	}
-	prefix := fmt.Sprintf("| %s | %s |", sdk, failure)
-	want := fmt.Sprintf("%s %d | %d |", prefix, before, after)
-	for line := range strings.Lines(string(doc)) {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, prefix) {
-			continue
-		}
-		if !strings.HasPrefix(line, want) {
-			t.Errorf("docs/sdks.md has\n\t%s\nmeasured\n\t%s\nupdate the table (and the text around it)", line, want)
-		}
-		return
-	}
-	t.Errorf("docs/sdks.md has no row %q; measured %s", prefix, want)
-}
 
 // recipes are the functions docs/sdks.md quotes, by file.
 var recipes = map[string][]string{

@@ -113,7 +113,10 @@ func ExampleNewRestyClient() {
 	defer srv.Close()
 
 	c := examples.NewRestyClient(srv.Transport(), fast)
-	resp, err := c.R().SetBody(map[string]string{"text": "hello"}).Post(srv.URL + "/v1/posts")
+	resp, err := c.R().
+		SetHeader("Idempotency-Key", "post-42"). // this API deduplicates by key: the write may be resent
+		SetBody(map[string]string{"text": "hello"}).
+		Post(srv.URL + "/v1/posts")
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -3,6 +3,7 @@ package examples
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sync/atomic"
@@ -35,7 +36,7 @@ func githubFlaky(created *atomic.Int64) http.HandlerFunc {
 }
 
 // githubOn points gh at srv.
-func githubOn(t *testing.T, gh *github.Client, srv *pipeServer) *github.Client {
+func githubOn(t *testing.T, gh *github.Client, srv *server) *github.Client {
 	t.Helper()
 	u, err := url.Parse(srv.URL + "/")
 	if err != nil {
@@ -46,55 +47,76 @@ func githubOn(t *testing.T, gh *github.Client, srv *pipeServer) *github.Client {
 	return gh
 }
 
-// TestGitHub measures the attempts (and the issues created) of a failing
-// GET and a failing POST with go-github over resilient.New (before) and
-// with NewGitHubClient (after).
-func TestGitHub(t *testing.T) {
-	for _, tc := range []struct {
-		name          string
-		row           string
-		post          bool
-		before, after int
-	}{
-		// go-github does not retry: resilient's 6 attempts either way.
-		{"GetIssue", "GET an issue, 502", false, 6, 6},
-		// A keyed POST is resent by default; GitHub ignores the key, so
-		// each attempt creates an issue.
-		{"CreateIssue", "POST an issue, committed then 502", true, 6, 1},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			measure := func(gh func(base http.RoundTripper) *github.Client) (attempts, issues int) {
-				synctest.Test(t, func(t *testing.T) {
-					var created atomic.Int64
-					srv := newPipeServer(t, "github.test", githubFlaky(&created))
-					c := githubOn(t, gh(srv.Transport()), srv)
-					var err error
-					if tc.post {
-						_, _, err = c.Issues.Create(context.Background(), "octo", "repo", &github.IssueRequest{Title: github.Ptr("flaky build")})
-					} else {
-						_, _, err = c.Issues.Get(context.Background(), "octo", "repo", 1)
-					}
-					var ge *github.ErrorResponse
-					if !errors.As(err, &ge) || ge.Response.StatusCode != http.StatusBadGateway {
-						t.Fatalf("error %v, want GitHub's 502", err)
-					}
-					attempts, issues = srv.Hits(""), int(created.Load())
-				})
-				return attempts, issues
+// githubSeries makes a series of calls with the go-github client gh makes
+// against a GitHub API that fails every call, creating an issue (post) or
+// reading one, and returns the server attempts and the issues created.
+// With callerKey, each creation carries an Idempotency-Key of the caller's.
+func githubSeries(t *testing.T, gh func(base http.RoundTripper) *github.Client, post, callerKey bool) (m measurement, issues int) {
+	synctest.Test(t, func(t *testing.T) {
+		var created atomic.Int64
+		srv := newServer(t, githubFlaky(&created))
+		c := githubOn(t, gh(srv.Base()), srv)
+		m = series(seriesCalls, func() int { return srv.Hits("") }, func(i int) {
+			ctx := context.Background()
+			var err error
+			if post {
+				if callerKey {
+					ctx = resilient.WithIdempotencyKey(ctx, fmt.Sprintf("issue-%d", i))
+				}
+				_, _, err = c.Issues.Create(ctx, "octo", "repo", &github.IssueRequest{Title: github.Ptr(fmt.Sprintf("flaky build %d", i))})
+			} else {
+				_, _, err = c.Issues.Get(ctx, "octo", "repo", 1)
 			}
-			before, beforeIssues := measure(func(base http.RoundTripper) *github.Client {
-				return github.NewClient(&http.Client{Transport: resilient.New(base)})
-			})
-			after, afterIssues := measure(func(base http.RoundTripper) *github.Client { return NewGitHubClient(base) })
-			if before != tc.before || after != tc.after {
-				t.Errorf("server attempts per call: defaults %d, recipe %d; want %d, %d", before, after, tc.before, tc.after)
+			var ge *github.ErrorResponse
+			if !errors.As(err, &ge) || ge.Response.StatusCode != http.StatusBadGateway {
+				t.Fatalf("error %v, want GitHub's 502", err)
 			}
-			if tc.post && (beforeIssues != tc.before || afterIssues != 1) {
-				t.Errorf("issues created: defaults %d, recipe %d; want %d, 1", beforeIssues, afterIssues, tc.before)
-			}
-			checkDocRow(t, "go-github", tc.row, before, after)
 		})
+		issues = int(created.Load())
+	})
+	return m, issues
+}
+
+// TestGitHub measures the attempts (and the issues created) of failing
+// GETs and POSTs with go-github over resilient.New (before) and with
+// NewGitHubClient (after).
+func TestGitHub(t *testing.T) {
+	defaults := func(base http.RoundTripper) *github.Client {
+		return github.NewClient(&http.Client{Transport: resilient.New(base)})
 	}
+	recipe := func(base http.RoundTripper) *github.Client { return NewGitHubClient(base) }
+	t.Run("GetIssue", func(t *testing.T) {
+		// go-github does not retry: resilient's 6 attempts, then its
+		// budget's one per call.
+		before, _ := githubSeries(t, defaults, false, false)
+		after, _ := githubSeries(t, recipe, false, false)
+		want := measurement{6, 110, seriesCalls}
+		if before != want || after != want {
+			t.Errorf("server attempts: defaults %+v, recipe %+v; want %+v for both", before, after, want)
+		}
+		checkDocRow(t, "go-github", "GET an issue, 502", before, after)
+	})
+	t.Run("CreateIssue", func(t *testing.T) {
+		// The write rule: GitHub is not known to deduplicate by key, so a
+		// POST answered with a 502 is not resent, and each call creates
+		// one issue.
+		before, beforeIssues := githubSeries(t, defaults, true, false)
+		after, afterIssues := githubSeries(t, recipe, true, false)
+		want := measurement{1, 100, seriesCalls}
+		if before != want || after != want {
+			t.Errorf("server attempts: defaults %+v, recipe %+v; want %+v for both", before, after, want)
+		}
+		if beforeIssues != seriesCalls || afterIssues != seriesCalls {
+			t.Errorf("issues created: defaults %d, recipe %d; want %d (one per call)", beforeIssues, afterIssues, seriesCalls)
+		}
+		// A key of the caller's says GitHub honors it: the POST is resent,
+		// and GitHub, which ignores the key, creates an issue each time.
+		keyed, keyedIssues := githubSeries(t, recipe, true, true)
+		if keyed != (measurement{6, 110, seriesCalls}) || keyedIssues != 110 {
+			t.Errorf("with a caller's key: %+v server attempts, %d issues; want {6 110 %d} and 110", keyed, keyedIssues, seriesCalls)
+		}
+		checkDocRow(t, "go-github", "POST an issue, committed then 502", before, after)
+	})
 }
 
 // TestGitHubRecovers shows the recipe retrying a read: two 502s, then the
@@ -102,7 +124,7 @@ func TestGitHub(t *testing.T) {
 func TestGitHubRecovers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var n int
-		srv := newPipeServer(t, "github.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			n++
 			if n <= 2 {
 				githubServerError(w, http.StatusBadGateway)
@@ -111,7 +133,7 @@ func TestGitHubRecovers(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json; charset=utf-8")
 			_, _ = w.Write([]byte(`{"number":1,"title":"flaky build"}`))
 		}))
-		gh := githubOn(t, NewGitHubClient(srv.Transport()), srv)
+		gh := githubOn(t, NewGitHubClient(srv.Base()), srv)
 		issue, _, err := gh.Issues.Get(context.Background(), "octo", "repo", 1)
 		if err != nil {
 			t.Fatalf("Get: %v", err)

@@ -3,6 +3,7 @@ package examples
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"testing/synctest"
 
@@ -77,65 +78,124 @@ var (
 		ts := conf.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: base}))
 		return &http.Client{Transport: &oauth2.Transport{Source: ts, Base: resilient.New(base)}}
 	}
+	// oauthUnnamed puts one resilient.Transport under both, with
+	// resilient's defaults: the token host is not named.
+	oauthUnnamed oauthSetup = func(conf *clientcredentials.Config, base http.RoundTripper) *http.Client {
+		return conf.Client(context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: resilient.New(base)}))
+	}
 	oauthRecipe oauthSetup = func(conf *clientcredentials.Config, base http.RoundTripper) *http.Client {
 		return NewClientCredentialsClient(context.Background(), conf, base)
 	}
 )
 
-// oauthCall makes one API call with the client setup builds against a
+// oauthCounts is what the server saw of a series of calls, and how the
+// last one ended.
+type oauthCounts struct {
+	tokens, calls measurement
+	status        int // of the last call; 0 for an error
+}
+
+// oauthSeries makes calls calls with one client setup builds against a
 // server of token and api, and returns the token requests and API attempts
-// the server saw, and the call's final status (0 for an error).
-func oauthCall(t *testing.T, setup oauthSetup, token func(http.ResponseWriter, int), api http.HandlerFunc) (tokens, calls, status int) {
+// the server saw.
+func oauthSeries(t *testing.T, calls int, setup oauthSetup, token func(http.ResponseWriter, int), api http.HandlerFunc) (c oauthCounts) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := newPipeServer(t, "auth.test", oauthServer(token, api))
+		srv := newServer(t, oauthServer(token, api))
 		conf := &clientcredentials.Config{
 			ClientID: "app", ClientSecret: "s3cret", TokenURL: srv.URL + "/token",
 			AuthStyle: oauth2.AuthStyleInHeader, // the default, auto-detection, sends a refused secret twice
 		}
-		resp, err := setup(conf, srv.Transport()).Get(srv.URL + "/v1/me")
-		if err == nil {
-			status = resp.StatusCode
-			resp.Body.Close()
-		}
-		tokens, calls = srv.Hits("/token"), srv.Hits("/v1/me")
+		client := setup(conf, srv.Base())
+		var callHits []int
+		c.tokens = series(calls, func() int { return srv.Hits("/token") }, func(int) {
+			c.status = 0
+			resp, err := client.Get(srv.URL + "/v1/me")
+			if err == nil {
+				c.status = resp.StatusCode
+				resp.Body.Close()
+			}
+			callHits = append(callHits, srv.Hits("/v1/me"))
+		})
+		c.calls = measurement{First: callHits[0], Total: callHits[len(callHits)-1], Calls: calls}
 	})
-	return tokens, calls, status
+	return c
 }
 
-// TestOAuth2 measures the token requests and API attempts of one call with
-// resilient around the client oauth2 returns (before) and with
+// TestOAuth2 measures the token requests and API attempts of failing calls
+// with resilient around the client oauth2 returns (before) and with
 // NewClientCredentialsClient (after).
 func TestOAuth2(t *testing.T) {
 	t.Run("TokenRefused", func(t *testing.T) {
 		// A wrong secret is permanent; outside the oauth2.Transport,
-		// resilient sees only an error and retries it.
-		before, _, bs := oauthCall(t, oauthOutside, tokenRefused, apiOK)
-		after, _, as := oauthCall(t, oauthRecipe, tokenRefused, apiOK)
-		if before != 6 || after != 1 || bs != 0 || as != 0 {
-			t.Errorf("token requests per call: before %d (status %d), recipe %d (status %d); want 6 and 1, both failing", before, bs, after, as)
+		// resilient sees only an error and retries it, until its budget
+		// is spent.
+		before := oauthSeries(t, seriesCalls, oauthOutside, tokenRefused, apiOK)
+		after := oauthSeries(t, seriesCalls, oauthRecipe, tokenRefused, apiOK)
+		if before.tokens != (measurement{6, 110, seriesCalls}) || after.tokens != (measurement{1, 100, seriesCalls}) || before.status != 0 || after.status != 0 {
+			t.Errorf("token requests: before %+v (status %d), recipe %+v (status %d); want {6 110 %d} and {1 100 %[5]d}, both failing",
+				before.tokens, before.status, after.tokens, after.status, seriesCalls)
 		}
-		checkDocRow(t, "oauth2", "token endpoint: 401 `invalid_client` (token requests)", before, after)
+		checkDocRow(t, "oauth2", "token endpoint: 401 `invalid_client` (token requests)", before.tokens, after.tokens)
 	})
 	t.Run("TokenFlakyOnce", func(t *testing.T) {
-		before, _, bs := oauthCall(t, oauthOutside, tokenFlakyOnce, apiOK)
-		after, _, as := oauthCall(t, oauthRecipe, tokenFlakyOnce, apiOK)
-		baseOnly, _, bos := oauthCall(t, oauthBaseOnly, tokenFlakyOnce, apiOK)
-		if before != 2 || after != 2 || bs != http.StatusOK || as != http.StatusOK {
-			t.Errorf("token requests per call: before %d (status %d), recipe %d (status %d); want 2 and 2, both succeeding", before, bs, after, as)
+		// One call: the token it gets is reused by the next ones.
+		before := oauthSeries(t, 1, oauthOutside, tokenFlakyOnce, apiOK)
+		after := oauthSeries(t, 1, oauthRecipe, tokenFlakyOnce, apiOK)
+		if before.tokens.First != 2 || after.tokens.First != 2 || before.status != http.StatusOK || after.status != http.StatusOK {
+			t.Errorf("token requests: before %d (status %d), recipe %d (status %d); want 2 and 2, both succeeding",
+				before.tokens.First, before.status, after.tokens.First, after.status)
+		}
+		// The token host not named: the write rule does not resend the
+		// token request after its 503, and the call fails.
+		unnamed := oauthSeries(t, 1, oauthUnnamed, tokenFlakyOnce, apiOK)
+		if unnamed.tokens.First != 1 || unnamed.status != 0 {
+			t.Errorf("one Transport, token host not named: %d token requests (status %d), want 1 and a failed call", unnamed.tokens.First, unnamed.status)
 		}
 		// resilient only as the Base: the token request is not retried.
-		if baseOnly != 1 || bos != 0 {
-			t.Errorf("resilient as Base only: %d token requests (status %d), want 1 and a failed call", baseOnly, bos)
+		baseOnly := oauthSeries(t, 1, oauthBaseOnly, tokenFlakyOnce, apiOK)
+		if baseOnly.tokens.First != 1 || baseOnly.status != 0 {
+			t.Errorf("resilient as Base only: %d token requests (status %d), want 1 and a failed call", baseOnly.tokens.First, baseOnly.status)
 		}
-		checkDocRow(t, "oauth2", "token endpoint: one 503 (token requests)", before, after)
+		checkDocRow(t, "oauth2", "token endpoint: one 503 (token requests)", before.tokens, after.tokens)
 	})
 	t.Run("APIDown", func(t *testing.T) {
-		bt, before, bs := oauthCall(t, oauthOutside, tokenAlwaysOK, apiDown)
-		at, after, as := oauthCall(t, oauthRecipe, tokenAlwaysOK, apiDown)
-		if before != 6 || after != 6 || bt != 1 || at != 1 || bs != 500 || as != 500 {
-			t.Errorf("API attempts per call: before %d (%d tokens, status %d), recipe %d (%d tokens, status %d); want 6 with 1 token and a 500, both",
-				before, bt, bs, after, at, as)
+		// Over the series (100 minutes), the token (expires_in 3600) is
+		// fetched twice.
+		before := oauthSeries(t, seriesCalls, oauthOutside, tokenAlwaysOK, apiDown)
+		after := oauthSeries(t, seriesCalls, oauthRecipe, tokenAlwaysOK, apiDown)
+		want := measurement{6, 110, seriesCalls}
+		if before.calls != want || after.calls != want || before.tokens.Total != 2 || after.tokens.Total != 2 || before.status != 500 || after.status != 500 {
+			t.Errorf("API attempts: before %+v (%d tokens, status %d), recipe %+v (%d tokens, status %d); want %+v with 2 tokens and a 500, both",
+				before.calls, before.tokens.Total, before.status, after.calls, after.tokens.Total, after.status, want)
 		}
-		checkDocRow(t, "oauth2", "API: 500 on every attempt", before, after)
+		checkDocRow(t, "oauth2", "API: 500 on every attempt", before.calls, after.calls)
+	})
+}
+
+// TestOAuth2APIWritesKeepTheRule shows why the recipe names the token host
+// on a Transport of its own: an API on the same host as the token endpoint
+// still gets its writes under the write rule, so a POST answered with a
+// 502 is not resent, while a token request answered with a 503 is.
+func TestOAuth2APIWritesKeepTheRule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mux := http.NewServeMux()
+		mux.Handle("POST /token", oauthServer(tokenFlakyOnce, apiOK))
+		mux.HandleFunc("POST /v1/notes", func(w http.ResponseWriter, _ *http.Request) {
+			jsonAnswer(w, http.StatusBadGateway, `{"error":{"code":"bad_gateway","message":"upstream"}}`)
+		})
+		srv := newServer(t, mux)
+		conf := &clientcredentials.Config{ClientID: "app", ClientSecret: "s3cret", TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}
+		client := NewClientCredentialsClient(context.Background(), conf, srv.Base())
+		resp, err := client.Post(srv.URL+"/v1/notes", "application/json", strings.NewReader(`{"text":"hello"}`))
+		if err != nil {
+			t.Fatalf("Post: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("status %d, want the 502", resp.StatusCode)
+		}
+		if tokens, notes := srv.Hits("/token"), srv.Hits("/v1/notes"); tokens != 2 || notes != 1 {
+			t.Errorf("%d token requests and %d POSTs, want 2 (the 503 retried) and 1 (the 502 not resent)", tokens, notes)
+		}
 	})
 }

@@ -12,10 +12,10 @@ import (
 // whose trace context is sent on every attempt, so that a traced server
 // shows each attempt as a child of that span. otelhttp inside resilient
 // would instead make one span per attempt, with nothing saying which is a
-// retry, and no span for the call. Until the resilientotel module (one span
-// per attempt, after the HTTP client conventions) is available, see the
-// attempts through rt's observer or logger (resilient.WithObserver,
-// resilient.WithLogger).
+// retry, and no span for the call. To see the attempts, use rt's observer
+// or logger (resilient.WithObserver, resilient.WithLogger), or a
+// resilient.Tracer (resilient.WithTracer), which follows every call and
+// every attempt that reaches the wire.
 func NewTracedClient(rt http.RoundTripper, opts ...otelhttp.Option) *http.Client {
 	return &http.Client{Transport: otelhttp.NewTransport(rt, opts...)}
 }

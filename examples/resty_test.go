@@ -2,6 +2,7 @@ package examples
 
 import (
 	"net/http"
+	"net/url"
 	"testing"
 	"testing/synctest"
 
@@ -13,61 +14,114 @@ import (
 // restyWithRetries is how resty's documentation sets its retries up:
 // SetRetryCount, and a condition that retries 429 and 5xx answers (by
 // default resty retries only errors without a response).
-func restyWithRetries(base http.RoundTripper) *resty.Client {
+func restyWithRetries(base http.RoundTripper, opts ...resilient.Option) *resty.Client {
 	return resty.New().
-		SetTransport(resilient.New(base)).
+		SetTransport(resilient.New(base, opts...)).
 		SetRetryCount(2).
 		AddRetryCondition(func(r *resty.Response, _ error) bool {
 			return r.StatusCode() == http.StatusTooManyRequests || r.StatusCode() >= 500
 		})
 }
 
-// TestResty measures the attempts and keys of one GET and one POST against
-// a persistent 500 with resty's retries over resilient.New (before) and
-// with NewRestyClient (after).
+// sdkCase is a failing call of a generic HTTP client (resty,
+// go-retryablehttp) against resilienttest's Altyaa API, whose route answers
+// every attempt with step.
+type sdkCase struct {
+	name, row string
+	route     string
+	step      resilienttest.Step
+	// honoring names the server's host with resilient.WithKeyHonoringHosts
+	// on both arrangements; ignoring makes the server ignore keys.
+	honoring, ignoring bool
+	// The attempts, the distinct idempotency keys and the posts stored, per
+	// series, before and after.
+	before, after             measurement
+	beforeKeys, afterKeys     int
+	beforeStored, afterStored int
+}
+
+func (tc sdkCase) post() bool { return tc.route == resilienttest.RouteCreatePost }
+
+// serverOpts returns the options of the case's server.
+func (tc sdkCase) serverOpts() []resilienttest.Option {
+	return []resilienttest.Option{resilienttest.WithIgnoreIdempotencyKeys(tc.ignoring)}
+}
+
+// clientOpts returns the resilient options of the case against srv.
+func (tc sdkCase) clientOpts(t *testing.T, srv *server) []resilient.Option {
+	if !tc.honoring {
+		return nil
+	}
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []resilient.Option{resilient.WithKeyHonoringHosts(u.Host)}
+}
+
+// restySeries makes a series of failing calls of tc with the resty client
+// client makes, and returns the server attempts, the distinct keys sent and
+// the posts the server stored.
+func restySeries(t *testing.T, tc sdkCase, client func(base http.RoundTripper, opts ...resilient.Option) *resty.Client) (m measurement, keys, stored int) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newAltyaa(t, tc.route, tc.step, tc.serverOpts()...)
+		c := client(srv.Base(), tc.clientOpts(t, srv)...)
+		m = series(seriesCalls, func() int { return srv.Hits("/v1/posts") }, func(i int) {
+			r := c.R()
+			var resp *resty.Response
+			var err error
+			if tc.post() {
+				resp, err = r.SetBody(map[string]any{"text": "hello", "n": i}).Post(srv.URL + "/v1/posts")
+			} else {
+				resp, err = r.Get(srv.URL + "/v1/posts")
+			}
+			if err != nil {
+				t.Fatalf("error %v, want the 500 response", err)
+			}
+			if resp.StatusCode() != http.StatusInternalServerError {
+				t.Fatalf("status %d, want 500", resp.StatusCode())
+			}
+		})
+		keys, stored = len(srv.Keys("/v1/posts")), srv.Stats().StoredWrites
+	})
+	return m, keys, stored
+}
+
+// TestResty measures failing GETs and POSTs with resty's retries over
+// resilient.New (before) and with NewRestyClient (after).
 func TestResty(t *testing.T) {
-	for _, tc := range []struct {
-		name, row, route, path string
-		post                   bool
-		before, after          int
-		beforeKeys             int
-	}{
-		{"Get", "GET, 500 on every attempt", resilienttest.RouteListPosts, "/v1/posts", false, 18, 6, 0},
-		{"Post", "POST, 500 on every attempt", resilienttest.RouteCreatePost, "/v1/posts", true, 18, 6, 3},
+	for _, tc := range []sdkCase{
+		// Each of resty's 3 attempts is a call of resilient's: 6 + 6 + 1
+		// on a fresh Transport, then resty's 3 per call once resilient's
+		// budget is spent.
+		{name: "Get", row: "GET, 500 on every attempt", route: resilienttest.RouteListPosts,
+			step:   resilienttest.Respond(http.StatusInternalServerError),
+			before: measurement{13, 310, seriesCalls}, after: measurement{6, 110, seriesCalls}},
+		// At a host that deduplicates writes (named): resilient resends the
+		// write with its key, but each of resty's attempts is a new call
+		// with a new key.
+		{name: "PostHonoring", row: "POST, 500 on every attempt, host honors keys", route: resilienttest.RouteCreatePost,
+			step: resilienttest.Respond(http.StatusInternalServerError), honoring: true,
+			before: measurement{13, 310, seriesCalls}, after: measurement{6, 110, seriesCalls},
+			beforeKeys: 3 * seriesCalls, afterKeys: seriesCalls},
+		// At a host that ignores keys, each write is stored, then answered
+		// with a 500: resilient does not resend it, resty does.
+		{name: "PostIgnoring", row: "POST, stored then 500, host ignores keys", route: resilienttest.RouteCreatePost,
+			step: resilienttest.FailAfterStoring(), ignoring: true,
+			before: measurement{3, 300, seriesCalls}, after: measurement{1, 100, seriesCalls},
+			beforeKeys: 3 * seriesCalls, afterKeys: seriesCalls, beforeStored: 3 * seriesCalls, afterStored: seriesCalls},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			measure := func(client func(base http.RoundTripper) *resty.Client) (attempts, keys int) {
-				synctest.Test(t, func(t *testing.T) {
-					srv := newAltyaa(t, tc.route, resilienttest.Respond(http.StatusInternalServerError))
-					r := client(srv.Transport()).R()
-					var resp *resty.Response
-					var err error
-					if tc.post {
-						resp, err = r.SetBody(map[string]string{"text": "hello"}).Post(srv.URL + tc.path)
-					} else {
-						resp, err = r.Get(srv.URL + tc.path)
-					}
-					if err != nil {
-						t.Fatalf("error %v, want the 500 response", err)
-					}
-					if resp.StatusCode() != http.StatusInternalServerError {
-						t.Fatalf("status %d, want 500", resp.StatusCode())
-					}
-					attempts, keys = srv.Hits(tc.path), len(srv.Keys(tc.path))
-				})
-				return attempts, keys
-			}
-			before, beforeKeys := measure(restyWithRetries)
-			after, afterKeys := measure(func(base http.RoundTripper) *resty.Client { return NewRestyClient(base) })
+			before, beforeKeys, beforeStored := restySeries(t, tc, restyWithRetries)
+			after, afterKeys, afterStored := restySeries(t, tc, NewRestyClient)
 			if before != tc.before || after != tc.after {
-				t.Errorf("server attempts per call: defaults %d, recipe %d; want %d, %d", before, after, tc.before, tc.after)
+				t.Errorf("server attempts: defaults %+v, recipe %+v; want %+v, %+v", before, after, tc.before, tc.after)
 			}
-			wantAfterKeys := 0
-			if tc.post {
-				wantAfterKeys = 1
+			if beforeKeys != tc.beforeKeys || afterKeys != tc.afterKeys {
+				t.Errorf("distinct idempotency keys: defaults %d, recipe %d; want %d, %d", beforeKeys, afterKeys, tc.beforeKeys, tc.afterKeys)
 			}
-			if beforeKeys != tc.beforeKeys || afterKeys != wantAfterKeys {
-				t.Errorf("distinct idempotency keys: defaults %d, recipe %d; want %d, %d", beforeKeys, afterKeys, tc.beforeKeys, wantAfterKeys)
+			if beforeStored != tc.beforeStored || afterStored != tc.afterStored {
+				t.Errorf("posts stored: defaults %d, recipe %d; want %d, %d", beforeStored, afterStored, tc.beforeStored, tc.afterStored)
 			}
 			checkDocRow(t, "resty", tc.row, before, after)
 		})

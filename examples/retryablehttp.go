@@ -12,9 +12,10 @@ import (
 // hand one to a library (HashiCorp's API clients take one), whose only
 // retrying layer is a resilient.Transport over base, configured with opts.
 // A nil base means the client's own pooled transport. go-retryablehttp's
-// retries are turned off (its default of 4 retries over resilient makes
-// 5×6 attempts, each of its attempts with a new idempotency key), and so is
-// its give-up path: a response that failed after resilient's retries is
+// retries are turned off (its default of 4 retries over resilient makes 15
+// attempts for one failing GET on a fresh Transport, and resends every POST
+// after a 5xx, each time under a new idempotency key), and so is its
+// give-up path: a response that failed after resilient's retries is
 // returned as it is, with its status and unread body, instead of an error
 // "giving up after 1 attempt(s)" with the body drained.
 func NewRetryableClient(base http.RoundTripper, opts ...resilient.Option) *retryablehttp.Client {

@@ -2,6 +2,7 @@ package examples
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -13,68 +14,86 @@ import (
 	"github.com/resilienthttp/resilient/resilienttest"
 )
 
-// TestRetryableHTTP measures the attempts and keys of one GET and one POST
-// against a persistent 500 with go-retryablehttp's defaults over
-// resilient.New (before) and with NewRetryableClient (after).
+// retryableDefaults is go-retryablehttp's default client (4 retries, on
+// any 5xx and any error, POSTs included) over resilient.New.
+func retryableDefaults(base http.RoundTripper, opts ...resilient.Option) *retryablehttp.Client {
+	c := retryablehttp.NewClient()
+	c.HTTPClient.Transport = resilient.New(base, opts...)
+	return c
+}
+
+// retryableSeries makes a series of failing calls of tc with the
+// go-retryablehttp client client makes, and returns the server attempts,
+// the distinct keys sent and the posts the server stored. With
+// wantResponse, each call must return the 500 and its envelope; else
+// go-retryablehttp's error giving up after 5 attempts.
+func retryableSeries(t *testing.T, tc sdkCase, client func(base http.RoundTripper, opts ...resilient.Option) *retryablehttp.Client, wantResponse bool) (m measurement, keys, stored int) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newAltyaa(t, tc.route, tc.step, tc.serverOpts()...)
+		c := client(srv.Base(), tc.clientOpts(t, srv)...)
+		c.Logger = nil // quiet tests; the recipe keeps the caller's logger
+		m = series(seriesCalls, func() int { return srv.Hits("/v1/posts") }, func(i int) {
+			var req *retryablehttp.Request
+			var err error
+			if tc.post() {
+				req, err = retryablehttp.NewRequest(http.MethodPost, srv.URL+"/v1/posts", fmt.Appendf(nil, `{"text":"hello","n":%d}`, i))
+				req.Header.Set("Content-Type", "application/json")
+			} else {
+				req, err = retryablehttp.NewRequest(http.MethodGet, srv.URL+"/v1/posts", nil)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := c.Do(req)
+			if !wantResponse {
+				if err == nil || !strings.Contains(err.Error(), "giving up after 5 attempt(s)") {
+					t.Fatalf("error %v, want go-retryablehttp giving up", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("error %v, want the 500 response", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusInternalServerError || !bytes.Contains(body, []byte("service_unavailable")) {
+				t.Errorf("got %d %q, want the 500 and its envelope", resp.StatusCode, body)
+			}
+		})
+		keys, stored = len(srv.Keys("/v1/posts")), srv.Stats().StoredWrites
+	})
+	return m, keys, stored
+}
+
+// TestRetryableHTTP measures failing GETs and POSTs with go-retryablehttp's
+// defaults over resilient.New (before) and with NewRetryableClient (after).
 func TestRetryableHTTP(t *testing.T) {
-	for _, tc := range []struct {
-		name, row, route, path string
-		post                   bool
-		before, after          int
-		beforeKeys             int
-	}{
-		{"Get", "GET, 500 on every attempt", resilienttest.RouteListPosts, "/v1/posts", false, 30, 6, 0},
-		{"Post", "POST, 500 on every attempt", resilienttest.RouteCreatePost, "/v1/posts", true, 30, 6, 5},
+	for _, tc := range []sdkCase{
+		// go-retryablehttp's 5 attempts over resilient: 6 + 6 + 1 + 1 + 1
+		// on a fresh Transport, then 5 per call.
+		{name: "Get", row: "GET, 500 on every attempt", route: resilienttest.RouteListPosts,
+			step:   resilienttest.Respond(http.StatusInternalServerError),
+			before: measurement{15, 510, seriesCalls}, after: measurement{6, 110, seriesCalls}},
+		{name: "PostHonoring", row: "POST, 500 on every attempt, host honors keys", route: resilienttest.RouteCreatePost,
+			step: resilienttest.Respond(http.StatusInternalServerError), honoring: true,
+			before: measurement{15, 510, seriesCalls}, after: measurement{6, 110, seriesCalls},
+			beforeKeys: 5 * seriesCalls, afterKeys: seriesCalls},
+		{name: "PostIgnoring", row: "POST, stored then 500, host ignores keys", route: resilienttest.RouteCreatePost,
+			step: resilienttest.FailAfterStoring(), ignoring: true,
+			before: measurement{5, 500, seriesCalls}, after: measurement{1, 100, seriesCalls},
+			beforeKeys: 5 * seriesCalls, afterKeys: seriesCalls, beforeStored: 5 * seriesCalls, afterStored: seriesCalls},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			measure := func(client func(base http.RoundTripper) *retryablehttp.Client, wantResponse bool) (attempts, keys int) {
-				synctest.Test(t, func(t *testing.T) {
-					srv := newAltyaa(t, tc.route, resilienttest.Respond(http.StatusInternalServerError))
-					c := client(srv.Transport())
-					c.Logger = nil // quiet tests; the recipe keeps the caller's logger
-					var req *retryablehttp.Request
-					var err error
-					if tc.post {
-						req, err = retryablehttp.NewRequest(http.MethodPost, srv.URL+tc.path, []byte(`{"text":"hello"}`))
-						req.Header.Set("Content-Type", "application/json")
-					} else {
-						req, err = retryablehttp.NewRequest(http.MethodGet, srv.URL+tc.path, nil)
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-					resp, err := c.Do(req)
-					if wantResponse {
-						if err != nil {
-							t.Fatalf("error %v, want the 500 response", err)
-						}
-						body, _ := io.ReadAll(resp.Body)
-						resp.Body.Close()
-						if resp.StatusCode != http.StatusInternalServerError || !bytes.Contains(body, []byte("service_unavailable")) {
-							t.Errorf("got %d %q, want the 500 and its envelope", resp.StatusCode, body)
-						}
-					} else if err == nil || !strings.Contains(err.Error(), "giving up after 5 attempt(s)") {
-						t.Fatalf("error %v, want go-retryablehttp giving up", err)
-					}
-					attempts, keys = srv.Hits(tc.path), len(srv.Keys(tc.path))
-				})
-				return attempts, keys
-			}
-			before, beforeKeys := measure(func(base http.RoundTripper) *retryablehttp.Client {
-				c := retryablehttp.NewClient()
-				c.HTTPClient.Transport = resilient.New(base)
-				return c
-			}, false)
-			after, afterKeys := measure(func(base http.RoundTripper) *retryablehttp.Client { return NewRetryableClient(base) }, true)
+			before, beforeKeys, beforeStored := retryableSeries(t, tc, retryableDefaults, false)
+			after, afterKeys, afterStored := retryableSeries(t, tc, NewRetryableClient, true)
 			if before != tc.before || after != tc.after {
-				t.Errorf("server attempts per call: defaults %d, recipe %d; want %d, %d", before, after, tc.before, tc.after)
+				t.Errorf("server attempts: defaults %+v, recipe %+v; want %+v, %+v", before, after, tc.before, tc.after)
 			}
-			wantAfterKeys := 0
-			if tc.post {
-				wantAfterKeys = 1
+			if beforeKeys != tc.beforeKeys || afterKeys != tc.afterKeys {
+				t.Errorf("distinct idempotency keys: defaults %d, recipe %d; want %d, %d", beforeKeys, afterKeys, tc.beforeKeys, tc.afterKeys)
 			}
-			if beforeKeys != tc.beforeKeys || afterKeys != wantAfterKeys {
-				t.Errorf("distinct idempotency keys: defaults %d, recipe %d; want %d, %d", beforeKeys, afterKeys, tc.beforeKeys, wantAfterKeys)
+			if beforeStored != tc.beforeStored || afterStored != tc.afterStored {
+				t.Errorf("posts stored: defaults %d, recipe %d; want %d, %d", beforeStored, afterStored, tc.beforeStored, tc.afterStored)
 			}
 			checkDocRow(t, "go-retryablehttp", tc.row, before, after)
 		})
@@ -89,7 +108,7 @@ func TestRetryableHTTPRetryMaxZeroAlone(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newAltyaa(t, resilienttest.RouteListPosts, resilienttest.Respond(http.StatusInternalServerError))
 		c := retryablehttp.NewClient()
-		c.HTTPClient.Transport = resilient.New(srv.Transport())
+		c.HTTPClient.Transport = resilient.New(srv.Base())
 		c.RetryMax = 0
 		c.Logger = nil
 		resp, err := c.Get(srv.URL + "/v1/posts")

@@ -8,94 +8,129 @@ import (
 	"testing/synctest"
 
 	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/resilienttest"
 	"github.com/stripe/stripe-go/v85"
 )
 
-// stripeFault answers a request to the Stripe API with a failure.
-type stripeFault func(w http.ResponseWriter)
-
 // stripeAPIError is Stripe's own 500: its error envelope and request id.
-func stripeAPIError(w http.ResponseWriter) {
+func stripeAPIError(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Request-Id", "req_test")
 	w.WriteHeader(http.StatusInternalServerError)
 	_, _ = w.Write([]byte(`{"error":{"type":"api_error","message":"An unknown error occurred."}}`))
 }
 
-// stripeShouldNotRetry is a 500 with Stripe's hint not to retry it.
-func stripeShouldNotRetry(w http.ResponseWriter) {
+// stripeShouldNotRetry is a 500 with Stripe's hint not to retry it, which
+// Stripe sends with most of its 500s (its own idempotency layer would only
+// replay the failure).
+func stripeShouldNotRetry(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Stripe-Should-Retry", "false")
-	stripeAPIError(w)
+	stripeAPIError(w, r)
 }
 
-// stripeCreateCustomer creates a customer through a stripe-go client on
-// cfg against a Stripe server that answers every request with fault, and
-// returns the attempts the server saw and the distinct idempotency keys
-// they carried.
-func stripeCreateCustomer(t *testing.T, cfg *stripe.BackendConfig, srv *pipeServer) (attempts, keys int, err error) {
-	t.Helper()
-	cfg.URL = stripe.String(srv.URL)
-	cfg.LeveledLogger = &stripe.LeveledLogger{Level: stripe.LevelNull}
-	sc := stripe.NewClient("sk_test_123", stripe.WithBackends(stripe.NewBackendsWithConfig(cfg)))
-	_, err = sc.V1Customers.Create(context.Background(), &stripe.CustomerCreateParams{Email: stripe.String("jenny@example.com")})
-	return srv.Hits("/v1/customers"), len(srv.Keys("/v1/customers")), err
+// stripeCustomer is the answer of a successful POST /v1/customers.
+func stripeCustomer(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`{"id":"cus_123","object":"customer","email":"jenny@example.com"}`))
 }
 
-// TestStripe measures the attempts of one failing POST /v1/customers with
+// stripeFault is a way for a Stripe server to fail every request: the
+// API's own answer, and the faults resilienttest puts in front of it.
+type stripeFault struct {
+	api  http.HandlerFunc
+	opts []resilienttest.Option
+}
+
+var (
+	stripeEnvelope500 = stripeFault{api: stripeAPIError}
+	stripeNoRetry500  = stripeFault{api: stripeShouldNotRetry}
+	// A proxy in front of the API answers 502 with an HTML page.
+	stripeProxy502 = stripeFault{api: stripeCustomer, opts: []resilienttest.Option{
+		resilienttest.WithFaults(resilienttest.Faults{HTML: 1})}}
+	// The API creates the customer, then the connection is lost before
+	// the answer.
+	stripeDropped = stripeFault{api: stripeCustomer, opts: []resilienttest.Option{
+		resilienttest.WithFaults(resilienttest.Faults{DropAfter: 1})}}
+)
+
+// stripeSeries makes a series of failing POST /v1/customers with one
+// stripe-go client on the backend configuration cfg builds, against a
+// Stripe server that fails every request with fault, and returns the
+// server attempts, the distinct idempotency keys sent, and the last
+// call's error.
+func stripeSeries(t *testing.T, calls int, cfg func(base http.RoundTripper) *stripe.BackendConfig, fault stripeFault) (m measurement, keys int, lastErr error) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(t, fault.api, fault.opts...)
+		c := cfg(srv.Base())
+		c.URL = stripe.String(srv.URL)
+		c.LeveledLogger = &stripe.LeveledLogger{Level: stripe.LevelNull}
+		sc := stripe.NewClient("sk_test_123", stripe.WithBackends(stripe.NewBackendsWithConfig(c)))
+		m = series(calls, func() int { return srv.Hits("/v1/customers") }, func(int) {
+			_, err := sc.V1Customers.Create(context.Background(), &stripe.CustomerCreateParams{Email: stripe.String("jenny@example.com")})
+			if err == nil {
+				t.Fatal("Create succeeded against a failing server")
+			}
+			lastErr = err
+		})
+		keys = len(srv.Keys("/v1/customers"))
+	})
+	return m, keys, lastErr
+}
+
+// stripeDefaults is stripe-go's default configuration (2 retries) over
+// resilient.New with resilient's defaults.
+func stripeDefaults(base http.RoundTripper) *stripe.BackendConfig {
+	return &stripe.BackendConfig{HTTPClient: &http.Client{Transport: resilient.New(base)}}
+}
+
+// TestStripe measures the attempts of failing POST /v1/customers with
 // stripe-go's defaults over resilient.New (before) and with
-// StripeBackendConfig (after).
+// StripeBackendConfig (after): the first call, and a series.
 func TestStripe(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		row           string // the case's row in docs/sdks.md
 		fault         stripeFault
 		stripeErr     bool // the call's error is a *stripe.Error parsed from the envelope
-		before, after int
+		before, after measurement
 	}{
-		// stripe-go v85 does not retry an error it could parse from
-		// Stripe's envelope (only a 429 lock_timeout), whatever the
-		// status: only resilient retries Stripe's own 500.
-		{"StripeEnvelope500", "Stripe's 500 (its JSON envelope)", stripeAPIError, true, 6, 6},
+		// stripe-go v85 does not retry an error it parsed from Stripe's
+		// envelope (only a 409, a 429 lock_timeout, a Stripe-Should-Retry:
+		// true): only resilient retries Stripe's own 500, with the key
+		// stripe-go set. Its 5 retries spend half the host's budget; the
+		// second call spends the rest, then one attempt per call.
+		{"StripeEnvelope500", "Stripe's 500 (its JSON envelope)", stripeEnvelope500, true,
+			measurement{6, 110, seriesCalls}, measurement{6, 110, seriesCalls}},
 		// An answer that is not Stripe's envelope (a proxy's page, a
-		// connection lost) is retried by stripe-go too: 3 × 6.
-		{"Proxy502", "a proxy's 502 (HTML)", proxyHTML, false, 18, 6},
-		{"ConnectionDropped", "connection dropped", dropConnection, false, 18, 6},
-		// resilient does not read Stripe-Should-Retry yet.
-		{"ShouldRetryFalse", "500 with `Stripe-Should-Retry: false`", stripeShouldNotRetry, true, 6, 6},
+		// connection lost) is retried by stripe-go too: 6 + 6 + 1 on a
+		// fresh Transport, whose budget then holds no retry, and stripe-go's
+		// 3 attempts per call from then on.
+		{"Proxy502", "a proxy's 502 (HTML)", stripeProxy502, false,
+			measurement{13, 310, seriesCalls}, measurement{6, 110, seriesCalls}},
+		{"ConnectionDropped", "connection lost after the write", stripeDropped, false,
+			measurement{13, 310, seriesCalls}, measurement{6, 110, seriesCalls}},
+		// Both layers read the hint.
+		{"ShouldRetryFalse", "500 with `Stripe-Should-Retry: false`", stripeNoRetry500, true,
+			measurement{1, 100, seriesCalls}, measurement{1, 100, seriesCalls}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var before, after int
-			synctest.Test(t, func(t *testing.T) {
-				srv := newPipeServer(t, "stripe.test", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { tc.fault(w) }))
-				cfg := &stripe.BackendConfig{HTTPClient: &http.Client{Transport: resilient.New(srv.Transport())}}
-				n, keys, err := stripeCreateCustomer(t, cfg, srv)
-				if err == nil {
-					t.Fatal("Create succeeded against a failing server")
-				}
-				if keys != 1 {
-					t.Errorf("defaults: %d distinct idempotency keys, want 1 (stripe-go sets one per call)", keys)
-				}
-				before = n
-			})
-			synctest.Test(t, func(t *testing.T) {
-				srv := newPipeServer(t, "stripe.test", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { tc.fault(w) }))
-				n, keys, err := stripeCreateCustomer(t, StripeBackendConfig(srv.Transport()), srv)
-				if err == nil {
-					t.Fatal("Create succeeded against a failing server")
-				}
-				var se *stripe.Error
-				if errors.As(err, &se) != tc.stripeErr {
-					t.Errorf("recipe: error %T %v; want a *stripe.Error: %v", err, err, tc.stripeErr)
-				} else if tc.stripeErr && se.HTTPStatusCode != http.StatusInternalServerError {
-					t.Errorf("recipe: error status %d, want 500", se.HTTPStatusCode)
-				}
-				if keys != 1 {
-					t.Errorf("recipe: %d distinct idempotency keys, want 1", keys)
-				}
-				after = n
-			})
+			before, beforeKeys, _ := stripeSeries(t, seriesCalls, stripeDefaults, tc.fault)
+			after, afterKeys, err := stripeSeries(t, seriesCalls, func(base http.RoundTripper) *stripe.BackendConfig {
+				return StripeBackendConfig(base)
+			}, tc.fault)
 			if before != tc.before || after != tc.after {
-				t.Errorf("server attempts per call: defaults %d, recipe %d; want %d, %d", before, after, tc.before, tc.after)
+				t.Errorf("server attempts: defaults %+v, recipe %+v; want %+v, %+v", before, after, tc.before, tc.after)
+			}
+			// stripe-go sets one key per call, which resilient keeps on
+			// every attempt of the call.
+			if beforeKeys != seriesCalls || afterKeys != seriesCalls {
+				t.Errorf("distinct idempotency keys: defaults %d, recipe %d; want %d (one per call)", beforeKeys, afterKeys, seriesCalls)
+			}
+			var se *stripe.Error
+			if errors.As(err, &se) != tc.stripeErr {
+				t.Errorf("recipe: error %T %v; want a *stripe.Error: %v", err, err, tc.stripeErr)
+			} else if tc.stripeErr && se.HTTPStatusCode != http.StatusInternalServerError {
+				t.Errorf("recipe: error status %d, want 500", se.HTTPStatusCode)
 			}
 			checkDocRow(t, "stripe-go", tc.row, before, after)
 		})
@@ -106,17 +141,9 @@ func TestStripe(t *testing.T) {
 // the customer is created on the third attempt, under one key.
 func TestStripeRecovers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var n int
-		srv := newPipeServer(t, "stripe.test", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			n++
-			if n <= 2 {
-				stripeAPIError(w)
-				return
-			}
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(`{"id":"cus_123","object":"customer","email":"jenny@example.com"}`))
-		}))
-		cfg := StripeBackendConfig(srv.Transport())
+		srv := newServer(t, http.HandlerFunc(stripeCustomer),
+			resilienttest.WithScript("POST /v1/customers", resilienttest.Respond(500), resilienttest.Respond(500)))
+		cfg := StripeBackendConfig(srv.Base())
 		cfg.URL = stripe.String(srv.URL)
 		cfg.LeveledLogger = &stripe.LeveledLogger{Level: stripe.LevelNull}
 		sc := stripe.NewClient("sk_test_123", stripe.WithBackends(stripe.NewBackendsWithConfig(cfg)))
@@ -132,6 +159,37 @@ func TestStripeRecovers(t *testing.T) {
 		}
 		if keys := srv.Keys("/v1/customers"); len(keys) != 1 {
 			t.Errorf("%d distinct idempotency keys, want 1", len(keys))
+		}
+	})
+}
+
+// TestStripeCallOptions shows per-call options reaching resilient through
+// stripe-go, which sends each request with the call's context: one call
+// made with resilient.WithCallOptions(ctx, resilient.WithMaxRetries(0))
+// makes one attempt, and its Report says so, while the next call, without
+// them, retries as configured.
+func TestStripeCallOptions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(t, http.HandlerFunc(stripeAPIError))
+		cfg := StripeBackendConfig(srv.Base())
+		cfg.URL = stripe.String(srv.URL)
+		cfg.LeveledLogger = &stripe.LeveledLogger{Level: stripe.LevelNull}
+		sc := stripe.NewClient("sk_test_123", stripe.WithBackends(stripe.NewBackendsWithConfig(cfg)))
+		params := &stripe.CustomerCreateParams{Email: stripe.String("jenny@example.com")}
+
+		var r resilient.Report
+		ctx := resilient.WithReport(resilient.WithCallOptions(context.Background(), resilient.WithMaxRetries(0)), &r)
+		if _, err := sc.V1Customers.Create(ctx, params); err == nil {
+			t.Fatal("Create succeeded against a failing server")
+		}
+		if got := srv.Hits("/v1/customers"); got != 1 || r.Attempts != 1 || r.StatusCode != http.StatusInternalServerError {
+			t.Errorf("with WithMaxRetries(0) for the call: %d server attempts, Report %+v; want 1 attempt and the 500", got, r)
+		}
+		if _, err := sc.V1Customers.Create(context.Background(), params); err == nil {
+			t.Fatal("Create succeeded against a failing server")
+		}
+		if got := srv.Hits("/v1/customers") - 1; got != 6 {
+			t.Errorf("the next call: %d server attempts, want 6", got)
 		}
 	})
 }

@@ -50,6 +50,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, termi
 	fs.IntVar(&cfg.Workers, "workers", 32, "concurrent workers")
 	fs.StringVar(&cfg.Profile, "profile", "mixed", "fault profile: "+strings.Join(profileNames(), ", "))
 	fs.Int64Var(&cfg.Seed, "seed", 1, "seed of the workload and of the server's faults")
+	fs.BoolVar(&cfg.Hedge, "hedge", false, "turn hedging on in the resilient column (resilient.WithHedging)")
 	asJSON := fs.Bool("json", false, "print the figures as JSON")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "usage: demo [flags]\n\n")

@@ -86,12 +86,18 @@ func (r *Report) WriteTable(w io.Writer) {
 	row("server attempts per call", func(run Run) string { return fmt.Sprintf("%.2f", run.AttemptsPerCall) })
 	row("latency p50", func(run Run) string { return round(run.P50) })
 	row("latency p99", func(run Run) string { return round(run.P99) })
-	row("breaker trips", func(run Run) string {
-		if run.Client != oursName {
-			return "-"
-		}
-		return fmt.Sprint(run.BreakerTrips)
-	})
+	ours := func(label string, v func(Run) int) {
+		row(label, func(run Run) string {
+			if run.Client != oursName {
+				return "-"
+			}
+			return fmt.Sprint(v(run))
+		})
+	}
+	ours("breaker trips", func(run Run) int { return run.BreakerTrips })
+	ours("retries refused by the budget", func(run Run) int { return run.BudgetRefusals })
+	ours("writes not resent (unsafe)", func(run Run) int { return run.UnsafeWrites })
+	ours("hedges sent", func(run Run) int { return run.Hedges })
 	row("wall time", func(run Run) string { return round(run.Elapsed) })
 	tw.Flush()
 }

@@ -27,6 +27,7 @@ type Config struct {
 	Workers int
 	Profile string
 	Seed    int64
+	Hedge   bool // hedging on in the resilient column
 }
 
 func (c Config) validate() error {
@@ -181,6 +182,9 @@ type Run struct {
 	P50             time.Duration  `json:"p50_ns"`
 	P99             time.Duration  `json:"p99_ns"`
 	BreakerTrips    int            `json:"breaker_trips"`
+	BudgetRefusals  int            `json:"budget_refusals"`
+	UnsafeWrites    int            `json:"unsafe_writes_returned"`
+	Hedges          int            `json:"hedges"`
 	Elapsed         time.Duration  `json:"elapsed_ns"`
 }
 
@@ -222,31 +226,51 @@ func Compare(ctx context.Context, cfg Config, progress ProgressFunc) (*Report, e
 	ops := workload(cfg)
 	rep := &Report{Profile: cfg.Profile, Calls: cfg.Calls, Workers: cfg.Workers, Seed: cfg.Seed}
 	var err error
-	rep.Plain, err = runOnce(ctx, cfg, ops, plainName, progress, func(base http.RoundTripper, _ *atomic.Int64) http.RoundTripper {
+	rep.Plain, err = runOnce(ctx, cfg, ops, plainName, progress, func(base http.RoundTripper, _ *counters) http.RoundTripper {
 		return base
 	})
 	if err != nil {
 		return nil, err
 	}
-	rep.Naive, err = runOnce(ctx, cfg, ops, naiveName, progress, func(base http.RoundTripper, _ *atomic.Int64) http.RoundTripper {
+	rep.Naive, err = runOnce(ctx, cfg, ops, naiveName, progress, func(base http.RoundTripper, _ *counters) http.RoundTripper {
 		return newNaiveRetry(base)
 	})
 	if err != nil {
 		return nil, err
 	}
-	rep.Ours, err = runOnce(ctx, cfg, ops, oursName, progress, func(base http.RoundTripper, trips *atomic.Int64) http.RoundTripper {
+	rep.Ours, err = runOnce(ctx, cfg, ops, oursName, progress, func(base http.RoundTripper, n *counters) http.RoundTripper {
 		// The same as resilient.NewClient(), on the demo servers' transport,
-		// with an observer of the breakers.
-		return resilient.New(base, resilient.WithBreakerObserver(func(c resilient.BreakerChange) {
-			if c.To == resilient.BreakerOpen {
-				trips.Add(1)
-			}
-		}))
+		// with observers of the breakers and of the attempts.
+		opts := []resilient.Option{
+			resilient.WithBreakerObserver(func(c resilient.BreakerChange) {
+				if c.To == resilient.BreakerOpen {
+					n.trips.Add(1)
+				}
+			}),
+			resilient.WithObserver(func(a resilient.Attempt) {
+				n.hedges.Add(int64(a.Hedges))
+				switch a.StopReason {
+				case resilient.StopRetryBudget:
+					n.budget.Add(1)
+				case resilient.StopUnsafeWrite:
+					n.unsafe.Add(1)
+				}
+			}),
+		}
+		if cfg.Hedge {
+			opts = append(opts, resilient.WithHedging(resilient.Hedging{}))
+		}
+		return resilient.New(base, opts...)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// counters are what the resilient client's observers count.
+type counters struct {
+	trips, budget, unsafe, hedges atomic.Int64
 }
 
 // newKey returns a random idempotency key.
@@ -259,7 +283,7 @@ func newKey() string {
 var postID = regexp.MustCompile(`"id"\s*:\s*"([^"]+)"`)
 
 // runOnce runs ops through the client wrap builds, against fresh servers.
-func runOnce(ctx context.Context, cfg Config, ops []op, name string, progress ProgressFunc, wrap func(http.RoundTripper, *atomic.Int64) http.RoundTripper) (Run, error) {
+func runOnce(ctx context.Context, cfg Config, ops []op, name string, progress ProgressFunc, wrap func(http.RoundTripper, *counters) http.RoundTripper) (Run, error) {
 	setKey := name != oursName // resilient stamps keys itself
 	p := profiles[cfg.Profile]
 	servers := make([]*resilienttest.Server, len(p.dialects))
@@ -269,8 +293,8 @@ func runOnce(ctx context.Context, cfg Config, ops []op, name string, progress Pr
 	}
 	base := &http.Transport{MaxIdleConnsPerHost: cfg.Workers, MaxConnsPerHost: 0}
 	defer base.CloseIdleConnections()
-	var trips atomic.Int64
-	client := &http.Client{Transport: wrap(base, &trips), Timeout: 2 * time.Minute}
+	var n counters
+	client := &http.Client{Transport: wrap(base, &n), Timeout: 2 * time.Minute}
 
 	var (
 		mu        sync.Mutex
@@ -330,7 +354,8 @@ func runOnce(ctx context.Context, cfg Config, ops []op, name string, progress Pr
 		return Run{}, err
 	}
 
-	r := Run{Client: name, Calls: len(ops), Succeeded: succeeded, Failed: len(ops) - succeeded, FailedBy: failedBy, Elapsed: elapsed, BreakerTrips: int(trips.Load())}
+	r := Run{Client: name, Calls: len(ops), Succeeded: succeeded, Failed: len(ops) - succeeded, FailedBy: failedBy, Elapsed: elapsed,
+		BreakerTrips: int(n.trips.Load()), BudgetRefusals: int(n.budget.Load()), UnsafeWrites: int(n.unsafe.Load()), Hedges: int(n.hedges.Load())}
 	for _, s := range servers {
 		st := s.Stats()
 		r.DuplicatePosts += st.Duplicates

@@ -1,0 +1,95 @@
+package resilient
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestWithCallOptions(t *testing.T) {
+	s := &rtScript{steps: []rtStep{{status: 503}, {status: 503}, {status: 200}}}
+	tr := New(s, fastRetries)
+	ctx := WithCallOptions(context.Background(), WithMaxRetries(0))
+	resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
+	if err != nil || resp.StatusCode != 503 || s.numCalls() != 1 {
+		t.Fatalf("WithMaxRetries(0) for one call: %v, %v after %d attempts; want the 503 after exactly one", resp, err, s.numCalls())
+	}
+	resp.Body.Close()
+	// The Transport's own options are untouched for the other calls.
+	resp, err = roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+	if err != nil || resp.StatusCode != 200 || s.numCalls() != 3 {
+		t.Fatalf("next call: %v, %v after %d attempts in all; want 200 after 3", resp, err, s.numCalls())
+	}
+	resp.Body.Close()
+}
+
+func TestWithCallOptionsNestAndApplyEach(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Outer options first, inner ones after: the inner backoff wins.
+		ctx := WithCallOptions(context.Background(), WithMaxRetries(1), WithBackoff(time.Second, time.Second))
+		ctx = WithCallOptions(ctx, WithBackoff(3*time.Second, 3*time.Second), withRand(func(int64) int64 { return 0 }))
+		s := &rtScript{steps: []rtStep{{status: 503}}}
+		resp, _ := roundTrip(t, New(s), newRequest(t, ctx, "GET", "http://api.test/", nil))
+		resp.Body.Close()
+		if s.numCalls() != 2 {
+			t.Fatalf("%d attempts, want 2 (outer WithMaxRetries(1))", s.numCalls())
+		}
+		if d := s.call(1).at.Sub(s.call(0).at); d != 3*time.Second {
+			t.Errorf("waited %v, want the inner backoff's 3s", d)
+		}
+
+		// Attempt timeout, classifier and keys per call.
+		s = &rtScript{steps: []rtStep{{hang: true}, {status: 418}, {status: 200}}}
+		var keys []string
+		ctx = WithCallOptions(context.Background(),
+			WithAttemptTimeout(time.Second),
+			WithClassifier(func(resp *http.Response, _ *APIError, _ error, def Class) Class {
+				if resp != nil && resp.StatusCode == 418 {
+					return Transient
+				}
+				return def
+			}),
+			WithoutIdempotencyKeys())
+		tr := New(s, fastRetries, WithKeyHonoringHosts("api.test"), WithObserver(func(a Attempt) { keys = append(keys, a.IdempotencyKey) }))
+		resp, err := roundTrip(t, tr, newRequest(t, ctx, "PUT", "http://api.test/", strings.NewReader("x")))
+		if err != nil || resp.StatusCode != 200 || s.numCalls() != 3 {
+			t.Fatalf("%v, %v after %d attempts; want 200 after a timeout and a 418 retried", resp, err, s.numCalls())
+		}
+		resp.Body.Close()
+		if strings.Join(keys, "") != "" {
+			t.Errorf("keys %q, want none", keys)
+		}
+	})
+}
+
+func TestWithCallOptionsRejectsPerTransport(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  Option
+	}{
+		{"WithBreaker", WithBreaker(BreakerSettings{})},
+		{"WithoutBreaker", WithoutBreaker()},
+		{"WithRateLimit", WithRateLimit(1, 1)},
+		{"WithoutRateLimit", WithoutRateLimit()},
+		{"WithLogger", WithLogger(nil)},
+		{"WithObserver", WithObserver(func(Attempt) {})},
+		{"WithRetryBudget", WithRetryBudget(RetryBudget{})},
+		{"WithKeyHonoringHosts", WithKeyHonoringHosts("a.test")},
+		{"WithCodes", WithCodes(nil)},
+		{"WithTracer", WithTracer(nil)},
+	} {
+		func() {
+			defer func() {
+				r := recover()
+				if msg := fmt.Sprint(r); r == nil || !strings.Contains(msg, tc.name) || !strings.Contains(msg, "per Transport") {
+					t.Errorf("WithCallOptions(%s): panic %v, want one naming it as per Transport", tc.name, r)
+				}
+			}()
+			WithCallOptions(context.Background(), WithMaxRetries(1), tc.opt)
+		}()
+	}
+}

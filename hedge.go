@@ -1,0 +1,460 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// Hedging sends a copy of an attempt that has not answered after a delay,
+// to cut the slow tail of a host's latencies: the first answer wins, the
+// other copies are canceled, and their responses drained and closed.
+//
+// Only requests that are safe to send twice are hedged: GET, HEAD and
+// OPTIONS, and writes that carry a key to a host that deduplicates by key
+// (see WithKeyHonoringHosts); and only when their body can be sent again
+// concurrently (no body, or GetBody). Every copy carries the same
+// idempotency key, waits for the rate limiter, and spends one retry from
+// the host's retry budget; none is sent while the host is paused after a
+// 429 or its breaker is not closed. Hedges of a host are also bounded to
+// one in twenty of its calls (plus ten), so that a host that slows down as
+// a whole is not sent twice the load.
+//
+// The zero value hedges adaptively, at the host's recent latency at the
+// 0.95 quantile, once the host has answered 20 times.
+type Hedging struct {
+	// Delay is how long an attempt may go unanswered before a copy is
+	// sent. Zero means adaptive: the host's recent time to response
+	// headers at Quantile, and at least 2ms; no copy is sent before the
+	// host has answered 20 times.
+	Delay time.Duration
+
+	// MaxHedges is how many copies an attempt may get, one Delay apart
+	// (default 1).
+	MaxHedges int
+
+	// Quantile is the quantile of the host's latencies an adaptive Delay
+	// waits for, in (0, 1) (default 0.95).
+	Quantile float64
+}
+
+// Defaults and bounds of Hedging.
+const (
+	DefaultHedgeQuantile = 0.95
+	minHedgeDelay        = 2 * time.Millisecond
+	minHedgeSamples      = 20
+	hedgeShare           = 0.05 // of a host's calls, at most, get a copy
+	// hedgeBurst is the most copies a host's hedge allowance holds, and
+	// what it starts with: slow answers come in clusters, and with room
+	// for one copy a quarter of them would find the allowance spent (a
+	// 2% slow tail keeps 0.5% of calls slow, and its p99.9 with them).
+	hedgeBurst = 10
+)
+
+// WithHedging turns hedging on (see Hedging); it applies per call too (see
+// WithCallOptions). It panics if a value is negative, or if Quantile is not
+// in [0, 1).
+func WithHedging(h Hedging) Option {
+	mustNotBeNegative("WithHedging Delay", h.Delay)
+	mustNotBeNegative("WithHedging MaxHedges", h.MaxHedges)
+	if h.Quantile < 0 || h.Quantile >= 1 || math.IsNaN(h.Quantile) {
+		panic(fmt.Sprintf("resilient: WithHedging Quantile: %v is not in [0, 1)", h.Quantile))
+	}
+	if h.MaxHedges == 0 {
+		h.MaxHedges = 1
+	}
+	if h.Quantile == 0 {
+		h.Quantile = DefaultHedgeQuantile
+	}
+	return func(c *config) { c.hedging = &h }
+}
+
+// WithoutHedging turns hedging off (the default), for instance for one
+// call of a Transport that hedges.
+func WithoutHedging() Option {
+	return func(c *config) { c.hedging = nil }
+}
+
+// errHedgeLost is the cause of a copy canceled because another answered
+// first.
+var errHedgeLost = errors.New("resilient: another copy of the attempt answered first")
+
+// hedgeable reports whether the call's attempts may be hedged.
+func (c *call) hedgeable(req *http.Request) bool {
+	if c.cfg.hedging == nil || c.t.budgets == nil {
+		return false
+	}
+	if hasBody(req) && req.GetBody == nil {
+		return false // a captured body has one reader at a time
+	}
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	return c.write && c.key != "" && c.resendable()
+}
+
+// hedgeDelay returns the wait before the first copy, or false when none is
+// sent.
+func (c *call) hedgeDelay(hb *hostBudget) (time.Duration, bool) {
+	h := c.cfg.hedging
+	if h.Delay > 0 {
+		return h.Delay, true
+	}
+	lat := hb.latencies()
+	d, ok := lat.quantile(h.Quantile)
+	return max(d, minHedgeDelay), ok
+}
+
+// hedgeAllowed reports whether a copy may be sent now, and spends what it
+// costs: the host's breaker is closed, it is not paused, and its retry
+// budget and hedge allowance pay for it.
+func (c *call) hedgeAllowed(req *http.Request, hb *hostBudget) bool {
+	t := c.t
+	if t.breakers != nil {
+		if e := t.breakers.get(req); e != nil && e.state.Load() != int32(gobreaker.StateClosed) {
+			return false
+		}
+	}
+	if t.rl != nil && t.rl.paused(req) {
+		return false
+	}
+	if !hb.takeHedge() {
+		return false
+	}
+	return t.budgets.withdraw(hb, false)
+}
+
+// paused reports whether req's partition is paused after a 429.
+func (rl *rateLimiter) paused(req *http.Request) bool {
+	k, limited := rl.key(req)
+	if !limited {
+		return false
+	}
+	var clock lazyNow
+	p := rl.lookup(k, false, &clock)
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sharedPause(p.pauseUntil).After(clock.get()) // the fleet's pause too (quota.go)
+}
+
+// hedgeCopy is the result of one copy of a hedged attempt.
+type hedgeCopy struct {
+	resp   *http.Response
+	err    error
+	st     *attemptState
+	req    *http.Request
+	dur    time.Duration
+	cancel context.CancelCauseFunc
+	done   bool
+}
+
+// hedgeRun coordinates the copies of one attempt.
+type hedgeRun struct {
+	mu      sync.Mutex
+	copies  []*hedgeCopy // [0] is the attempt itself
+	winner  int          // -1 until a copy wins
+	running int
+	results chan int // indexes of finished copies, after the first answer
+	stopped bool     // no more copies are sent
+	timer   *time.Timer
+	keyed   bool // copies of a keyed write: see finish
+}
+
+// sendHedged sends attempt n of the call with hedging: it returns the
+// winning copy's result, after copying its state into st. areq is sent as
+// the attempt itself; copies are made with GetBody.
+func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Response, error) {
+	hb := c.hostBudget()
+	hb.depositHedge()
+	delay, ok := c.hedgeDelay(hb)
+	start := time.Now()
+	if !ok {
+		resp, err := roundTripNext(c.t.inner, areq, st)
+		if err == nil {
+			hb.latencies().record(time.Since(start))
+		}
+		return resp, err
+	}
+	run := &hedgeRun{winner: -1, results: make(chan int, c.cfg.hedging.MaxHedges+1), keyed: c.write && c.key != ""}
+	ctx, cancel := context.WithCancelCause(areq.Context())
+	first := &hedgeCopy{st: st, req: areq.WithContext(ctx), cancel: cancel}
+	run.copies = append(run.copies, first)
+	run.running = 1
+	run.mu.Lock()
+	run.timer = time.AfterFunc(delay, func() { c.launchCopy(run, n, areq, hb, delay, start) })
+	run.mu.Unlock()
+
+	resp, err := roundTripNext(c.t.inner, first.req, st)
+	first.dur = time.Since(start)
+	idx := run.finish(0, resp, err, c.t.cls)
+	if idx < 0 {
+		// The attempt failed and copies are in flight: wait for them.
+		idx = run.wait()
+	}
+	return c.settle(run, idx, st, hb, start)
+}
+
+// launchCopy sends copy k (1-based) of attempt n, on the timer's goroutine,
+// after arming the next one.
+func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudget, delay time.Duration, start time.Time) {
+	run.mu.Lock()
+	k := len(run.copies)
+	if run.stopped || run.winner >= 0 || !c.hedgeAllowed(areq, hb) {
+		run.mu.Unlock()
+		return
+	}
+	body, err := c.copyBody(areq)
+	if err != nil {
+		run.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancelCause(c.ctx)
+	req := areq.WithContext(ctx)
+	req.Body = body
+	st := &attemptState{number: n, maxAttempts: run.copies[0].st.maxAttempts, deadline: c.deadline, budget: c.budget,
+		hedge: k, callCfg: c.cfg, resends: c.sent + k, rate: RateLimitInfo{Limit: -1, Remaining: -1}}
+	cp := &hedgeCopy{st: st, req: req, cancel: cancel}
+	run.copies = append(run.copies, cp)
+	run.running++
+	if k < c.cfg.hedging.MaxHedges {
+		run.timer = time.AfterFunc(delay, func() { c.launchCopy(run, n, areq, hb, delay, start) })
+	}
+	run.mu.Unlock()
+
+	t0 := time.Now()
+	resp, err := roundTripNext(c.t.inner, req, st)
+	cp.dur = time.Since(t0)
+	if idx := run.finish(k, resp, err, c.t.cls); idx >= 0 {
+		run.results <- idx
+	}
+}
+
+// copyBody returns the body of a copy: none, or one from GetBody.
+func (c *call) copyBody(areq *http.Request) (io.ReadCloser, error) {
+	if !hasBody(areq) {
+		return areq.Body, nil
+	}
+	b, err := c.req.GetBody()
+	if err != nil {
+		return nil, err
+	}
+	return &checkedBody{rc: b, want: c.req.ContentLength}, nil
+}
+
+// finish records copy k's result. It returns k when this result decides
+// the attempt: an answer that is not retryable, or the last copy running
+// when all have failed (no more copies are sent then: the retry loop takes
+// over). A 409 to a copy of a keyed write is the server saying that
+// another copy holds the key: it decides only when no copy is left. It
+// returns -1 otherwise; a copy that ends after another won is drained and
+// closed here.
+func (run *hedgeRun) finish(k int, resp *http.Response, err error, cls *classifier) int {
+	run.mu.Lock()
+	cp := run.copies[k]
+	run.mu.Unlock()
+	if err != nil && resp != nil {
+		resp.Body.Close()
+		resp = nil
+	}
+	if err == nil && resp == nil {
+		err = errNilResponse
+	}
+	if !cp.st.classified {
+		cls.classify(cp.st, resp, err, time.Now)
+	}
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	cp.resp, cp.err, cp.done = resp, err, true
+	run.running--
+	if run.winner >= 0 {
+		cp.discard()
+		return -1
+	}
+	answered := resp != nil && !cp.st.class.Retryable() && !(run.keyed && resp.StatusCode == http.StatusConflict)
+	if !answered && run.running > 0 {
+		return -1 // another copy may still answer
+	}
+	run.winner, run.stopped = k, true
+	if run.timer != nil {
+		run.timer.Stop()
+	}
+	for i, other := range run.copies {
+		if i != k && !other.done {
+			other.cancel(errHedgeLost)
+		}
+	}
+	return k
+}
+
+// wait returns the index of the copy that decides the attempt, once the
+// attempt itself failed.
+func (run *hedgeRun) wait() int {
+	for idx := range run.results {
+		return idx
+	}
+	return 0
+}
+
+// discard drains and closes the response of a copy that lost.
+func (cp *hedgeCopy) discard() {
+	if cp.resp != nil {
+		holdResponse(cp.resp).Body.Close()
+		cp.resp = nil
+	}
+	cp.cancel(errHedgeLost)
+}
+
+// settle makes copy idx the attempt's result: its state goes into st, the
+// other copies are closed as they end, and the host's latency is recorded.
+func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, start time.Time) (*http.Response, error) {
+	run.mu.Lock()
+	w := run.copies[idx]
+	sent := len(run.copies) - 1
+	for i, cp := range run.copies {
+		if i != idx && cp.done {
+			cp.discard()
+		}
+	}
+	run.mu.Unlock()
+	c.hedges += sent
+	c.sent += sent
+	if idx != 0 {
+		*st = *w.st
+	}
+	st.hedges = sent
+	if w.resp != nil {
+		// The attempt's latency, from its first copy's start: a slow
+		// answer cut short by a copy still counts as slow, so the
+		// quantile does not drift down to the copies' own latency.
+		hb.latencies().record(time.Since(start))
+		// The copy's context ends when its body is closed.
+		w.resp.Body = &cancelOnClose{ReadCloser: w.resp.Body, cancel: w.cancel}
+	} else {
+		w.cancel(nil)
+	}
+	return w.resp, w.err
+}
+
+// cancelOnClose releases a copy's context when its response body is
+// closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel(nil)
+	return err
+}
+
+// takeHedge spends one copy of the host's hedge allowance.
+func (b *hostBudget) takeHedge() bool {
+	for {
+		t := b.hedgeTokens.Load()
+		if t < budgetUnit {
+			return false
+		}
+		if b.hedgeTokens.CompareAndSwap(t, t-budgetUnit) {
+			return true
+		}
+	}
+}
+
+// depositHedge credits a call of the host to its hedge allowance.
+func (b *hostBudget) depositHedge() {
+	const share, burst = hedgeShare * budgetUnit, hedgeBurst * budgetUnit
+	for {
+		t := b.hedgeTokens.Load()
+		if t >= burst {
+			return
+		}
+		if b.hedgeTokens.CompareAndSwap(t, min(t+share, burst)) {
+			return
+		}
+	}
+}
+
+// latencies returns the host's latency histogram, made on first use.
+func (b *hostBudget) latencies() *latencyHist {
+	if h := b.lat.Load(); h != nil {
+		return h
+	}
+	b.lat.CompareAndSwap(nil, new(latencyHist))
+	return b.lat.Load()
+}
+
+// latencyHist is a decaying histogram of a host's times to response
+// headers, in buckets a quarter of an octave wide from 100µs; it is safe
+// for concurrent use and takes no lock.
+type latencyHist struct {
+	buckets [latencyBuckets]atomic.Int64
+	n       atomic.Int64 // records since the last decay
+	total   atomic.Int64 // records held (decayed)
+}
+
+const (
+	latencyBuckets = 96
+	latencyBase    = 100 * time.Microsecond
+	latencyDecay   = 512 // records between two halvings
+)
+
+// bucketOf returns the bucket of d: floor(4·log2(d/latencyBase)).
+func bucketOf(d time.Duration) int {
+	if d <= latencyBase {
+		return 0
+	}
+	i := int(4 * math.Log2(float64(d)/float64(latencyBase)))
+	return min(i, latencyBuckets-1)
+}
+
+// upperBound returns the upper bound of bucket i.
+func upperBound(i int) time.Duration {
+	return time.Duration(float64(latencyBase) * math.Exp2(float64(i+1)/4))
+}
+
+func (h *latencyHist) record(d time.Duration) {
+	h.buckets[bucketOf(d)].Add(1)
+	h.total.Add(1)
+	if h.n.Add(1) >= latencyDecay {
+		// Halve: recent latencies weigh more. Racing records may be lost,
+		// which a histogram of recent behaviour can afford.
+		h.n.Store(0)
+		var total int64
+		for i := range h.buckets {
+			v := h.buckets[i].Load() / 2
+			h.buckets[i].Store(v)
+			total += v
+		}
+		h.total.Store(total)
+	}
+}
+
+// quantile returns the upper bound of the bucket holding quantile q, or
+// false with too few records.
+func (h *latencyHist) quantile(q float64) (time.Duration, bool) {
+	total := h.total.Load()
+	if total < minHedgeSamples {
+		return 0, false
+	}
+	want := int64(math.Ceil(q * float64(total)))
+	var acc int64
+	for i := range h.buckets {
+		if acc += h.buckets[i].Load(); acc >= want {
+			return upperBound(i), true
+		}
+	}
+	return upperBound(latencyBuckets - 1), true
+}

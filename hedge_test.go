@@ -1,0 +1,402 @@
+package resilient
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// latencyRT answers 200 after the latency latency(i) gives the i-th
+// request (from 0), or when the request's context ends, and records the
+// requests and the bodies it closed.
+type latencyRT struct {
+	latency func(i int) time.Duration
+	status  int
+
+	mu     sync.Mutex
+	n      int
+	keys   []string
+	causes []error
+	closed atomic.Int32
+}
+
+func (l *latencyRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	l.mu.Lock()
+	i := l.n
+	l.n++
+	l.keys = append(l.keys, wireHeader(req.Header, "Idempotency-Key"))
+	l.mu.Unlock()
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	timer := time.NewTimer(l.latency(i))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-req.Context().Done():
+		l.mu.Lock()
+		l.causes = append(l.causes, context.Cause(req.Context()))
+		l.mu.Unlock()
+		return nil, context.Cause(req.Context())
+	}
+	status := l.status
+	if status == 0 {
+		status = 200
+	}
+	return &http.Response{StatusCode: status, Body: &closeCounter{n: &l.closed}, Request: req}, nil
+}
+
+func (l *latencyRT) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n
+}
+
+type closeCounter struct {
+	n    *atomic.Int32
+	once sync.Once
+}
+
+func (c *closeCounter) Read([]byte) (int, error) { return 0, io.EOF }
+func (c *closeCounter) Close() error {
+	c.once.Do(func() { c.n.Add(1) })
+	return nil
+}
+
+func TestHedgingFixedDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &latencyRT{latency: func(i int) time.Duration {
+			if i == 0 {
+				return time.Hour // the slow tail
+			}
+			return 10 * time.Millisecond
+		}}
+		var r Report
+		tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond}))
+		start := time.Now()
+		resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/", nil))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("RoundTrip = %v, %v", resp, err)
+		}
+		resp.Body.Close()
+		if d := time.Since(start); d != 60*time.Millisecond {
+			t.Errorf("answered after %v, want 60ms (the copy's)", d)
+		}
+		synctest.Wait()
+		if rt.count() != 2 || r.Hedges != 1 || len(rt.causes) != 1 || rt.causes[0] != errHedgeLost {
+			t.Errorf("%d requests, Report.Hedges %d, canceled %v; want 2, 1 and the slow one canceled", rt.count(), r.Hedges, rt.causes)
+		}
+	})
+}
+
+func TestHedgingNotNeeded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &latencyRT{latency: func(int) time.Duration { return 10 * time.Millisecond }}
+		tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond}))
+		for range 10 {
+			resp, _ := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			resp.Body.Close()
+		}
+		time.Sleep(time.Second)
+		if rt.count() != 10 {
+			t.Errorf("%d requests for 10 fast calls, want no copy", rt.count())
+		}
+	})
+}
+
+// TestHedgingOnlySafeRequests: a write is hedged only with a key its host
+// honors, and every copy carries the same key.
+func TestHedgingOnlySafeRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		method string
+		opts   []Option
+		want   int
+	}{
+		{"GET", "GET", nil, 2},
+		{"HEAD", "HEAD", nil, 2},
+		{"POST to a host not known to honor keys", "POST", nil, 1},
+		{"POST to a host that honors keys", "POST", []Option{WithKeyHonoringHosts("api.test")}, 2},
+		{"PUT", "PUT", nil, 1},
+		{"DELETE", "DELETE", nil, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rt := &latencyRT{latency: func(i int) time.Duration { return time.Duration(100-90*i) * time.Millisecond }}
+				tr := New(rt, append([]Option{WithHedging(Hedging{Delay: 20 * time.Millisecond})}, tc.opts...)...)
+				resp, err := roundTrip(t, tr, newRequest(t, context.Background(), tc.method, "http://api.test/", strings.NewReader("x")))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				synctest.Wait()
+				if rt.count() != tc.want {
+					t.Fatalf("%d requests, want %d", rt.count(), tc.want)
+				}
+				if tc.want == 2 && rt.keys[0] != rt.keys[1] {
+					t.Errorf("keys %q, want the same on both copies", rt.keys)
+				}
+			})
+		})
+	}
+}
+
+// TestHedgingRespectsTheHost: copies are bounded by the host's hedge
+// allowance and its retry budget.
+func TestHedgingRespectsTheHost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &latencyRT{latency: func(int) time.Duration { return 100 * time.Millisecond }}
+		tr := New(rt, WithHedging(Hedging{Delay: 20 * time.Millisecond}), WithRetryBudget(RetryBudget{Burst: 1}))
+		for range 3 {
+			resp, _ := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			resp.Body.Close()
+		}
+		synctest.Wait()
+		// The budget holds one retry: one copy, then it is spent.
+		if rt.count() != 4 {
+			t.Errorf("%d requests for 3 slow calls, want 4 (one copy, then the budget is spent)", rt.count())
+		}
+	})
+}
+
+// TestHedgingAdaptive: after 20 answers of 5ms, a slow answer is hedged at
+// the host's 0.95 quantile, and a uniformly slow host gets at most one copy
+// in twenty calls.
+func TestHedgingAdaptive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := false
+		rt := &latencyRT{latency: func(i int) time.Duration {
+			if slow || i == 50 {
+				return 500 * time.Millisecond
+			}
+			return 5 * time.Millisecond
+		}}
+		tr := New(rt, WithHedging(Hedging{}))
+		var r Report
+		ctx := WithReport(context.Background(), &r)
+		hedged := 0
+		for range 50 {
+			resp, _ := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
+			resp.Body.Close()
+			hedged += r.Hedges
+		}
+		if hedged != 0 || rt.count() != 50 {
+			t.Fatalf("%d copies for 50 fast calls, want none", hedged)
+		}
+		start := time.Now()
+		resp, _ := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
+		resp.Body.Close()
+		if d := time.Since(start); r.Hedges != 1 || d > 20*time.Millisecond {
+			t.Errorf("slow call: %d copies, answered after %v; want one copy and an answer near 10ms", r.Hedges, d)
+		}
+		slow = true
+		before := rt.count()
+		hedged = 0
+		for range 200 {
+			resp, _ := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
+			resp.Body.Close()
+			hedged += r.Hedges
+		}
+		if extra := rt.count() - before - 200; extra > 200/20+1 || extra != hedged {
+			t.Errorf("uniformly slow host: %d copies for 200 calls, want at most %d", extra, 200/20+1)
+		}
+	})
+}
+
+// TestHedgingClosesLosers: a copy that answers after the winner is drained
+// and closed.
+func TestHedgingClosesLosers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var release = make(chan struct{})
+		var calls atomic.Int32
+		var closed atomic.Int32
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if calls.Add(1) == 1 {
+				<-release // answers, but late: after the copy won
+			} else {
+				close(release)
+			}
+			return &http.Response{StatusCode: 200, Body: &closeCounter{n: &closed}, Request: req}, nil
+		})
+		tr := New(rt, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
+		resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if closed.Load() != 1 {
+			t.Errorf("%d bodies closed before the caller closed the winner's, want the loser's", closed.Load())
+		}
+		resp.Body.Close()
+		if closed.Load() != 2 {
+			t.Errorf("%d bodies closed in all, want 2", closed.Load())
+		}
+	})
+}
+
+func TestWithHedgingPanics(t *testing.T) {
+	for _, h := range []Hedging{{Delay: -1}, {MaxHedges: -1}, {Quantile: 1}, {Quantile: -0.5}} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil {
+					t.Errorf("WithHedging(%+v) did not panic", h)
+				}
+			}()
+			WithHedging(h)
+		}()
+	}
+}
+
+func TestLatencyHist(t *testing.T) {
+	var h latencyHist
+	if _, ok := h.quantile(0.95); ok {
+		t.Fatal("an empty histogram has a quantile")
+	}
+	for i := range 100 {
+		d := 5 * time.Millisecond
+		if i%50 == 0 {
+			d = time.Second
+		}
+		h.record(d)
+	}
+	q, ok := h.quantile(0.95)
+	if !ok || q < 5*time.Millisecond || q > 7*time.Millisecond {
+		t.Errorf("quantile(0.95) = %v, %v; want the bucket of 5ms", q, ok)
+	}
+	if q, _ := h.quantile(0.999); q < time.Second {
+		t.Errorf("quantile(0.999) = %v, want the slow bucket", q)
+	}
+	for range latencyDecay * 4 {
+		h.record(50 * time.Millisecond)
+	}
+	if q, _ := h.quantile(0.5); q < 50*time.Millisecond || q > 60*time.Millisecond {
+		t.Errorf("after a slowdown quantile(0.5) = %v, want the new latency", q)
+	}
+}
+
+// TestHedgingNotWhileHalfOpen: the probe of a half-open breaker gets no
+// copy, however slow it is.
+func TestHedgingNotWhileHalfOpen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if calls.Add(1) == 1 {
+				return &http.Response{StatusCode: 500, Body: http.NoBody, Request: req}, nil
+			}
+			time.Sleep(100 * time.Millisecond) // the slow probe
+			return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(rt, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Second}),
+			WithHedging(Hedging{Delay: 10 * time.Millisecond}))
+		resp, _ := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		resp.Body.Close() // the 500 opens the breaker
+		time.Sleep(2 * time.Second)
+		resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("probe: %v, %v", resp, err)
+		}
+		resp.Body.Close()
+		synctest.Wait()
+		if n := calls.Load(); n != 2 {
+			t.Errorf("%d requests, want 2: no copy of a half-open breaker's probe", n)
+		}
+	})
+}
+
+// TestHedgingAllowanceBurst: a host's hedge allowance holds hedgeBurst
+// copies, so that a cluster of slow answers is hedged whole, and then
+// refills by one copy in twenty calls.
+func TestHedgingAllowanceBurst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &latencyRT{latency: func(int) time.Duration { return 100 * time.Millisecond }}
+		// A large retry budget, so that only the allowance bounds the copies.
+		tr := New(rt, WithHedging(Hedging{Delay: 20 * time.Millisecond}), WithRetryBudget(RetryBudget{Burst: 1000}))
+		var r Report
+		ctx := WithReport(context.Background(), &r)
+		copies := 0
+		for i := range 100 {
+			resp, _ := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
+			resp.Body.Close()
+			copies += r.Hedges
+			// Ten slow calls in a row each get a copy; the eleventh finds
+			// the allowance spent.
+			if i < 10 && r.Hedges != 1 {
+				t.Fatalf("slow call %d of a cluster: %d copies, want 1 while the allowance holds", i+1, r.Hedges)
+			}
+			if i == 10 && r.Hedges != 0 {
+				t.Fatalf("call %d: a copy beyond the allowance's %d", i+1, hedgeBurst)
+			}
+		}
+		if max := 100/20 + hedgeBurst; copies > max {
+			t.Errorf("%d copies for 100 slow calls, want at most %d", copies, max)
+		}
+	})
+}
+
+// keyLockRT answers a keyed write 201 after 100ms, and a write whose key
+// another request holds at that moment 409 at once, as a server following
+// the IETF Idempotency-Key draft does.
+type keyLockRT struct {
+	mu       sync.Mutex
+	inFlight map[string]bool
+	n        int
+}
+
+func (k *keyLockRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+	}
+	key := wireHeader(req.Header, "Idempotency-Key")
+	k.mu.Lock()
+	k.n++
+	if k.inFlight[key] {
+		k.mu.Unlock()
+		return &http.Response{StatusCode: http.StatusConflict, Request: req, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(`{"error":{"code":"conflict","message":"a request with this key is in progress"}}`))}, nil
+	}
+	k.inFlight[key] = true
+	k.mu.Unlock()
+	defer func() {
+		k.mu.Lock()
+		delete(k.inFlight, key)
+		k.mu.Unlock()
+	}()
+	timer := time.NewTimer(100 * time.Millisecond)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return &http.Response{StatusCode: http.StatusCreated, Body: http.NoBody, Request: req}, nil
+	case <-req.Context().Done():
+		return nil, context.Cause(req.Context())
+	}
+}
+
+// TestHedgingKeyedWriteConflict: the copy of a keyed write that the server
+// refuses with a 409, because the first copy holds the key, does not win:
+// the call gets the first copy's answer.
+func TestHedgingKeyedWriteConflict(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &keyLockRT{inFlight: make(map[string]bool)}
+		tr := New(rt, WithHedging(Hedging{Delay: 20 * time.Millisecond}), WithKeyHonoringHosts("api.test"))
+		var r Report
+		start := time.Now()
+		resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "POST", "http://api.test/", strings.NewReader("x")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || r.Hedges != 1 || rt.n != 2 {
+			t.Errorf("status %d, %d copies, %d requests; want 201, 1 and 2", resp.StatusCode, r.Hedges, rt.n)
+		}
+		if d := time.Since(start); d != 100*time.Millisecond {
+			t.Errorf("answered after %v, want 100ms (the first copy's)", d)
+		}
+	})
+}

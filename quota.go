@@ -1,0 +1,139 @@
+package resilient
+
+import "time"
+
+// This file holds the rate limiter's hook for a fleet: the state of a
+// partition shared with other Transports, in this process or in others
+// (package redisquota keeps it in Redis). ratelimit.go calls it at four
+// points: when it creates a partition, when it reads the partition's pause,
+// when it takes a token for an attempt, and when it learns from a response.
+
+// A QuotaStore shares the state of the rate limiter's partitions (see
+// WithRateLimit and WithRateLimitKey) between the members of a fleet: the
+// Transports of several processes, or of one, that spend the same quota —
+// one API key at one vendor. Each partition's shared state is a
+// QuotaPartition. Without a store (the default) a Transport keeps all of
+// it in memory, for itself alone.
+//
+// A QuotaStore must be safe for concurrent use. Partition is called once
+// when a Transport creates a partition, with the partition's name (e.g.
+// "https://api.example.com reads", or the name WithRateLimitKey gave),
+// while the Transport holds the lock of its partition table: it must return
+// at once, without I/O, and never nil. A store loads what it shares in the
+// background and answers from what it holds until then. The Transport
+// keeps the QuotaPartition for the partition's life and may ask again after
+// evicting the partition; a store should return the same state for the
+// same name while it holds it.
+//
+// The Transport may look for further optional interfaces on a store or on
+// its partitions by type assertion, as net/http does with http.Flusher (a
+// shared retry budget is the next one planned): a store need not implement
+// them, and behaves as today without them.
+type QuotaStore interface {
+	Partition(name string) QuotaPartition
+}
+
+// A QuotaPartition is one partition's state shared by every member of a
+// fleet: the tokens of the quota, the quota the server announced, and the
+// pause after a 429.
+//
+// Its methods are called concurrently, on the callers' goroutines, some of
+// them while the Transport holds the partition's lock: none may block, wait
+// for I/O or call back into the Transport. A request whose token is already
+// held by the member must cost no I/O and no lock shared with the other
+// requests (an atomic operation at most); a store does its I/O in the
+// background, in a bounded number of goroutines (not one per request), and
+// answers from what it holds.
+//
+// A store's failure (its backend slow or down) is never an error of the
+// Transport: a partition whose backend does not answer falls back, within a
+// bound the store documents, to pacing locally by what it last knew (its
+// share of the last known quota), and resumes sharing when the backend
+// answers again.
+type QuotaPartition interface {
+	// Take takes a token for one attempt at now. With ok, the attempt
+	// may be sent after delay (zero: at once), the token being held for
+	// it; a partition that knows no quota yet returns ok with a zero
+	// delay, and the attempt goes unpaced, as without a store. Without
+	// ok, no token could be had: the caller calls Take again after delay,
+	// which must then be positive, or as soon as retry (when not nil) is
+	// closed, whichever comes first.
+	Take(now time.Time) (delay time.Duration, ok bool, retry <-chan struct{})
+
+	// PauseUntil returns the time before which no attempt may be sent to
+	// the partition, by any member; the zero time when no pause is known.
+	// It is called before every attempt of a partition that exists, and
+	// must be as cheap as an atomic load.
+	PauseUntil() time.Time
+
+	// Pause pauses the partition until until, for every member: a
+	// response said so (a 429 with Retry-After or a reset). A later pause
+	// wins over an earlier one; an earlier one changes nothing. The
+	// calling member must see it at once; the others as soon as the store
+	// can tell them.
+	Pause(until time.Time)
+
+	// Learn records what a response announced of the partition's quota:
+	// info.Limit requests per window (both known: Learn is called only
+	// then), and, when announced, info.Remaining (else -1) until
+	// info.Reset (else zero). It is called with every response that
+	// announces rate-limit values, so a store should compare, and share
+	// only what changed.
+	Learn(info RateLimitInfo, window time.Duration)
+}
+
+// WithQuotaStore shares the rate limiter's state through s: each partition's
+// quota tokens, the quota learned from the servers' rate-limit headers, and
+// the pause after a 429 are held by s for every Transport that uses it (see
+// package redisquota for a fleet of processes sharing them through Redis).
+// Pacing by a learned quota then comes from s's tokens; a static limit
+// (WithRateLimit) and the wait for an announced reset stay per Transport.
+// Until a partition has received a response (that announced rate-limit
+// values, or whose partition has a static limit), its attempts are sent
+// without asking s, so that the happy path of a server that announces
+// nothing takes no lock. A nil s restores the default: everything in
+// memory, per Transport. WithoutRateLimit turns s off too.
+func WithQuotaStore(s QuotaStore) Option {
+	return func(c *config) { c.quotaStore = s }
+}
+
+// quotaPartition returns the shared state of the partition named by k, or
+// nil without a store.
+func (rl *rateLimiter) quotaPartition(k partKey) QuotaPartition {
+	if rl.quota == nil {
+		return nil
+	}
+	return rl.quota.Partition(k.String())
+}
+
+// sharedPause returns the later of until and the pause p's store holds.
+// p.mu is held.
+func (p *partition) sharedPause(until time.Time) time.Time {
+	if p.quota != nil {
+		if q := p.quota.PauseUntil(); q.After(until) {
+			return q
+		}
+	}
+	return until
+}
+
+// minQuotaRetry bounds how often a Take that got no token is repeated, if
+// a store returns a delay that is not positive.
+const minQuotaRetry = time.Millisecond
+
+// learnShared gives what p learned from a response to its store: the quota
+// (which the store paces, instead of p's own limiter), with what the
+// response announced of it, and a pause (zero for none). It reports whether
+// p has a store. p.mu is held.
+func (p *partition) learnShared(info *RateLimitInfo, pause time.Time) bool {
+	if p.quota == nil {
+		return false
+	}
+	if p.limit > 0 && p.window > 0 {
+		p.quota.Learn(RateLimitInfo{Limit: p.limit, Remaining: info.Remaining, Reset: info.Reset}, p.window)
+	}
+	if !pause.IsZero() {
+		p.quota.Pause(pause)
+	}
+	return true
+}

@@ -1,0 +1,304 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/resilienthttp/resilient/resilienttest"
+)
+
+// memQuota is a QuotaStore in memory, for the tests of the hooks: the
+// partitions of several Transports share a pause, the learned quota and a
+// limiter at 95% of it. A partition's take, when set, replaces Take.
+type memQuota struct {
+	mu    sync.Mutex
+	names []string // in the order asked
+	parts map[string]*memPart
+}
+
+type memPart struct {
+	mu            sync.Mutex
+	pause         time.Time
+	limit         int
+	window        time.Duration
+	lim           *rate.Limiter
+	takes, learns int
+	pauses        []time.Time
+	take          func(n int, now time.Time) (time.Duration, bool, <-chan struct{})
+}
+
+func (m *memQuota) Partition(name string) QuotaPartition {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.names = append(m.names, name)
+	if m.parts == nil {
+		m.parts = make(map[string]*memPart)
+	}
+	p := m.parts[name]
+	if p == nil {
+		p = new(memPart)
+		m.parts[name] = p
+	}
+	return p
+}
+
+func (m *memQuota) part(name string) *memPart {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.parts[name]
+}
+
+func (p *memPart) Take(now time.Time) (time.Duration, bool, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.takes++
+	if p.take != nil {
+		return p.take(p.takes, now)
+	}
+	if p.lim == nil {
+		return 0, true, nil
+	}
+	return p.lim.ReserveN(now, 1).DelayFrom(now), true, nil
+}
+
+func (p *memPart) PauseUntil() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pause
+}
+
+func (p *memPart) Pause(until time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pauses = append(p.pauses, until)
+	if until.After(p.pause) {
+		p.pause = until
+	}
+}
+
+func (p *memPart) Learn(info RateLimitInfo, window time.Duration) {
+	limit := info.Limit
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.learns++
+	if limit == p.limit && window == p.window {
+		return
+	}
+	p.limit, p.window = limit, window
+	p.lim = rate.NewLimiter(rate.Limit(0.95*float64(limit)/window.Seconds()), 1)
+}
+
+// get sends one GET through tr and returns its status.
+func get(t *testing.T, tr http.RoundTripper, url string) int {
+	t.Helper()
+	resp, err := roundTrip(t, tr, newRequest(t, context.Background(), http.MethodGet, url, nil))
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	readBody(t, resp)
+	return resp.StatusCode
+}
+
+// TestQuotaStoreSharesPause proves that a 429 received by one Transport
+// pauses another that shares its store: the other's next attempt waits the
+// pause, and reaches the server only after it.
+func TestQuotaStoreSharesPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
+			resilienttest.WithQuota(resilienttest.Quota{Limit: 1000, ResetFormat: resilienttest.IETF}),
+			resilienttest.WithScript(resilienttest.RouteUsage, resilienttest.Normal(), resilienttest.RateLimited(5*time.Second)))
+		defer srv.Close()
+		store := new(memQuota)
+		var seenA collector[Attempt]
+		a := New(srv.Transport(), WithQuotaStore(store), WithObserver(seenA.add))
+		b := New(srv.Transport(), WithQuotaStore(store))
+		url := srv.URL + "/v1/usage"
+
+		if got := get(t, a, url); got != 200 {
+			t.Fatalf("A's first call: status %d", got)
+		}
+		start := time.Now()
+		done := make(chan int)
+		go func() { done <- get(t, b, url) }() // 429, then its retry after 5s
+		synctest.Wait()
+		part := store.part("http://altyaa.test reads")
+		if part == nil || len(part.pauses) != 1 || !part.pauses[0].Equal(start.Add(5*time.Second)) {
+			t.Fatalf("store's pauses = %v, want one until %v", part.pauses, start.Add(5*time.Second))
+		}
+		if got := get(t, a, url); got != 200 {
+			t.Fatalf("A's second call: status %d", got)
+		}
+		if got := <-done; got != 200 {
+			t.Fatalf("B's call: status %d", got)
+		}
+		att := seenA.all()
+		if len(att) != 2 || att[1].LocalWait < 5*time.Second || att[1].LocalWait > 6*time.Second {
+			t.Fatalf("A's attempts: %d, second waited %v, want 5s to 6s", len(att), att[1].LocalWait)
+		}
+		if st := srv.Stats(); st.Requests != 4 || st.RateLimited != 1 {
+			t.Errorf("server saw %d requests and sent %d 429s, want 4 and 1", st.Requests, st.RateLimited)
+		}
+	})
+}
+
+// TestQuotaStorePacesByTakes proves that a partition with a store paces by
+// the store's tokens, not by a limiter of its own, and gives the store the
+// quota it learned.
+func TestQuotaStorePacesByTakes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
+			resilienttest.WithQuota(resilienttest.Quota{Limit: 60, Window: time.Minute, ResetFormat: resilienttest.IETF}))
+		defer srv.Close()
+		store := new(memQuota)
+		tr := New(srv.Transport(), WithQuotaStore(store))
+		start := time.Now()
+		for range 5 {
+			if got := get(t, tr, srv.URL+"/v1/usage"); got != 200 {
+				t.Fatalf("status %d", got)
+			}
+		}
+		// The first call creates the partition; the four others take a
+		// token each at 0.95 a second, the first of them at once.
+		elapsed := time.Since(start)
+		perToken := 0.95
+		want := 3 * time.Duration(float64(time.Second)/perToken)
+		if elapsed < want || elapsed > want+time.Millisecond {
+			t.Errorf("5 calls took %v, want %v", elapsed, want)
+		}
+		part := store.part("http://altyaa.test reads")
+		if part.takes != 4 || part.learns != 5 || part.limit != 60 || part.window != time.Minute {
+			t.Errorf("store: %d takes, %d learns, quota %d per %v; want 4, 5, 60 per 1m0s", part.takes, part.learns, part.limit, part.window)
+		}
+		p := rlOf(t, tr).part(partKey{scheme: "http", host: "altyaa.test"})
+		if p == nil || p.lim != nil || p.quota == nil {
+			t.Errorf("partition: %+v, want one without a limiter of its own, with the store's state", p)
+		}
+	})
+}
+
+// TestQuotaStoreRetry proves the Take without a token: the attempt waits
+// until the store's retry channel is closed, or for the delay, then asks
+// again; a delay that is not positive is taken as a millisecond.
+func TestQuotaStoreRetry(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		closeAt time.Duration // 0: never closed
+		delay   time.Duration
+		want    time.Duration
+	}{
+		{"closed", time.Second, time.Minute, time.Second},
+		{"delay", 0, 2 * time.Second, 2 * time.Second},
+		{"zero delay", 0, 0, minQuotaRetry},
+		{"negative delay", 0, -time.Second, minQuotaRetry},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
+					resilienttest.WithQuota(resilienttest.Quota{Limit: 100, ResetFormat: resilienttest.IETF}))
+				defer srv.Close()
+				store := new(memQuota)
+				var seen collector[Attempt]
+				tr := New(srv.Transport(), WithQuotaStore(store), WithObserver(seen.add))
+				url := srv.URL + "/v1/usage"
+				get(t, tr, url) // creates the partition
+				retry := make(chan struct{})
+				store.part("http://altyaa.test reads").take = func(n int, _ time.Time) (time.Duration, bool, <-chan struct{}) {
+					if n == 1 {
+						return tt.delay, false, retry
+					}
+					return 0, true, nil
+				}
+				if tt.closeAt > 0 {
+					time.AfterFunc(tt.closeAt, func() { close(retry) })
+				}
+				get(t, tr, url)
+				if w := seen.all()[1].LocalWait; w != tt.want {
+					t.Errorf("waited %v, want %v", w, tt.want)
+				}
+				if n := store.part("http://altyaa.test reads").takes; n != 2 {
+					t.Errorf("%d takes, want 2", n)
+				}
+			})
+		})
+	}
+}
+
+// TestQuotaStorePastDeadline proves that a token the store holds for later
+// than the call's deadline is refused at once, without reaching the server.
+func TestQuotaStorePastDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
+			resilienttest.WithQuota(resilienttest.Quota{Limit: 100, ResetFormat: resilienttest.IETF}))
+		defer srv.Close()
+		store := new(memQuota)
+		tr := New(srv.Transport(), WithQuotaStore(store), WithMaxRetries(0))
+		url := srv.URL + "/v1/usage"
+		get(t, tr, url)
+		store.part("http://altyaa.test reads").take = func(int, time.Time) (time.Duration, bool, <-chan struct{}) {
+			return time.Minute, true, nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := tr.RoundTrip(newRequest(t, ctx, http.MethodGet, url, nil))
+		if !errors.Is(err, ErrRateLimited) || time.Since(start) != 0 {
+			t.Fatalf("err = %v after %v, want ErrRateLimited at once", err, time.Since(start))
+		}
+		if n := srv.Stats().Requests; n != 1 {
+			t.Errorf("server saw %d requests, want 1", n)
+		}
+	})
+}
+
+// TestQuotaStorePartitionNames proves the names a store is asked for: the
+// default partitions by scheme, host and class, and WithRateLimitKey's.
+func TestQuotaStorePartitionNames(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
+			resilienttest.WithQuota(resilienttest.Quota{Limit: 100, PerClass: true}))
+		defer srv.Close()
+		store := new(memQuota)
+		tr := New(srv.Transport(), WithQuotaStore(store))
+		get(t, tr, srv.URL+"/v1/usage")
+		get(t, tr, srv.URL+"/v1/usage")
+		req := newRequest(t, context.Background(), http.MethodPost, srv.URL+"/v1/media/upload-url", nil)
+		resp, err := roundTrip(t, tr, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(t, resp)
+		keyed := New(srv.Transport(), WithQuotaStore(store), WithRateLimitKey(func(*http.Request) string { return "key-1" }))
+		get(t, keyed, srv.URL+"/v1/usage")
+		want := []string{"http://altyaa.test reads", "http://altyaa.test writes", "key-1"}
+		if !slices.Equal(store.names, want) {
+			t.Errorf("names = %q, want %q", store.names, want)
+		}
+	})
+}
+
+// TestWithQuotaStoreNil proves that a nil store restores the default, and
+// that a Transport without a store paces by its own limiter.
+func TestWithQuotaStoreNil(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
+			resilienttest.WithQuota(resilienttest.Quota{Limit: 100, ResetFormat: resilienttest.IETF}))
+		defer srv.Close()
+		tr := New(srv.Transport(), WithQuotaStore(new(memQuota)), WithQuotaStore(nil))
+		if rl := rlOf(t, tr); rl.quota != nil {
+			t.Fatalf("store = %v, want nil", rl.quota)
+		}
+		get(t, tr, srv.URL+"/v1/usage")
+		p := rlOf(t, tr).part(partKey{scheme: "http", host: "altyaa.test"})
+		if p == nil || p.quota != nil || p.lim == nil {
+			t.Errorf("partition: %+v, want its own limiter and no store", p)
+		}
+	})
+}

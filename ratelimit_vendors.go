@@ -1,0 +1,152 @@
+package resilient
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// This file reads the rate-limit headers of vendors outside the common
+// families (see parseRateLimit), and lets callers plug in their own.
+
+// Vendor rate-limit headers, in canonical form.
+const (
+	// OpenAI: requests and tokens apart; resets are durations ("6m0s").
+	hdrOAILimitReq    = "X-Ratelimit-Limit-Requests"
+	hdrOAIRemainReq   = "X-Ratelimit-Remaining-Requests"
+	hdrOAIResetReq    = "X-Ratelimit-Reset-Requests"
+	hdrOAILimitTok    = "X-Ratelimit-Limit-Tokens"
+	hdrOAIRemainTok   = "X-Ratelimit-Remaining-Tokens"
+	hdrOAIResetTok    = "X-Ratelimit-Reset-Tokens"
+	hdrAnthLimitReq   = "Anthropic-Ratelimit-Requests-Limit"
+	hdrAnthRemainReq  = "Anthropic-Ratelimit-Requests-Remaining"
+	hdrAnthResetReq   = "Anthropic-Ratelimit-Requests-Reset"
+	hdrAnthRemainTok  = "Anthropic-Ratelimit-Tokens-Remaining"
+	hdrAnthResetTok   = "Anthropic-Ratelimit-Tokens-Reset"
+	hdrAnthRemainITok = "Anthropic-Ratelimit-Input-Tokens-Remaining"
+	hdrAnthResetITok  = "Anthropic-Ratelimit-Input-Tokens-Reset"
+	hdrAnthRemainOTok = "Anthropic-Ratelimit-Output-Tokens-Remaining"
+	hdrAnthResetOTok  = "Anthropic-Ratelimit-Output-Tokens-Reset"
+	// Shopify's REST Admin API: "used/limit" of a leaky bucket.
+	hdrShopify = "X-Shopify-Shop-Api-Call-Limit"
+)
+
+// shopifyLeak is the leak rate of Shopify's standard REST bucket, in calls
+// a second: a bucket of 40 empties in 20 seconds.
+const shopifyLeak = 2
+
+// A RateLimitParser reads a vendor's rate-limit headers h, received at now,
+// into the quota they announce (Limit and Remaining -1, Reset zero, when
+// not announced), and reports whether it found any. See
+// WithRateLimitParser.
+type RateLimitParser func(h http.Header, now time.Time) (RateLimitInfo, bool)
+
+// WithRateLimitParser adds p to the readers of rate-limit headers: it is
+// asked when none of the built-in families is present in a response (see
+// WithRateLimit), and what it returns is learned as theirs is, under the
+// same bounds (a reset past MaxBelievedReset is not believed). Several
+// calls add parsers, asked in order until one finds something. A nil p is
+// ignored.
+func WithRateLimitParser(p RateLimitParser) Option {
+	return func(c *config) {
+		perTransport(c, "WithRateLimitParser")
+		if p != nil {
+			c.rateParsers = append(c.rateParsers, p)
+		}
+	}
+}
+
+// vendor reads the vendor families: OpenAI's and Anthropic's requests and
+// tokens quotas, and Shopify's call limit. It reports whether one was
+// present.
+func (r *rateHeaders) vendor(h http.Header, now *lazyNow) bool {
+	switch {
+	case len(h[hdrOAIRemainReq]) > 0 || len(h[hdrOAIRemainTok]) > 0:
+		r.pair(h, hdrOAILimitReq, hdrOAIRemainReq, hdrOAIResetReq, now)
+		r.exhausted(h, hdrOAIRemainTok, hdrOAIResetTok, now)
+		return true
+	case len(h[hdrAnthRemainReq]) > 0 || len(h[hdrAnthRemainTok]) > 0:
+		r.pair(h, hdrAnthLimitReq, hdrAnthRemainReq, hdrAnthResetReq, now)
+		r.exhausted(h, hdrAnthRemainTok, hdrAnthResetTok, now)
+		r.exhausted(h, hdrAnthRemainITok, hdrAnthResetITok, now)
+		r.exhausted(h, hdrAnthRemainOTok, hdrAnthResetOTok, now)
+		return true
+	case len(h[hdrShopify]) > 0:
+		used, limit, ok := strings.Cut(headerValue(h, hdrShopify), "/")
+		u, ok1 := parseCount(used)
+		l, ok2 := parseCount(limit)
+		if ok && ok1 && ok2 && l > 0 && u <= l {
+			r.info.Limit, r.info.Remaining = l, l-u
+			r.window = time.Duration(l) * time.Second / shopifyLeak
+			if u == l {
+				// Full: one call leaks out in 1/shopifyLeak seconds.
+				r.info.Reset = now.get().Add(time.Second / shopifyLeak)
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// pair reads a limit, a remaining count and a reset given as a duration
+// ("6m0s", "12ms", "1.5") or a time.
+func (r *rateHeaders) pair(h http.Header, limitKey, remainingKey, resetKey string, now *lazyNow) {
+	if n, ok := parseCount(headerValue(h, limitKey)); ok {
+		r.info.Limit = n
+	}
+	if n, ok := parseCount(headerValue(h, remainingKey)); ok {
+		r.info.Remaining = n
+	}
+	if t, ok := vendorReset(h, headerValue(h, resetKey), now); ok {
+		r.info.Reset = t
+	}
+}
+
+// exhausted makes a secondary quota (tokens) bind when it is spent: the
+// partition then waits for its reset, whatever its requests quota says.
+func (r *rateHeaders) exhausted(h http.Header, remainingKey, resetKey string, now *lazyNow) {
+	n, ok := parseCount(headerValue(h, remainingKey))
+	if !ok || n > 0 {
+		return
+	}
+	t, ok := vendorReset(h, headerValue(h, resetKey), now)
+	if !ok {
+		return
+	}
+	if r.info.Remaining != 0 || t.After(r.info.Reset) {
+		r.info.Remaining, r.info.Reset = 0, t
+	}
+}
+
+// vendorReset parses a reset given as a Go duration ("6m0s", "12ms"), as
+// seconds, or in the forms parseReset knows (an RFC 3339 time for
+// Anthropic).
+func vendorReset(h http.Header, v string, now *lazyNow) (time.Time, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, false
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.get().Add(d), true
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 && f < resetUnixSeconds {
+		return now.get().Add(time.Duration(f * float64(time.Second))), true
+	}
+	t, abs, ok := parseReset(v, now)
+	if ok && abs {
+		t = t.Add(-serverSkew(h, now.get()))
+	}
+	return t, ok
+}
+
+// custom asks the caller's parsers, in order.
+func (r *rateHeaders) custom(parsers []RateLimitParser, h http.Header, now *lazyNow) bool {
+	for _, p := range parsers {
+		if info, ok := p(h, now.get()); ok {
+			r.info = info
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,119 @@
+package resilient
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestParseRateLimitVendors reads the headers real APIs send, as they send
+// them (names in their own capitalisation).
+func TestParseRateLimitVendors(t *testing.T) {
+	none := RateLimitInfo{-1, -1, time.Time{}}
+	tests := []struct {
+		name   string
+		h      http.Header
+		want   RateLimitInfo
+		window time.Duration
+	}{
+		{"GitHub core", hdr("x-ratelimit-limit", "5000", "x-ratelimit-remaining", "4987", "x-ratelimit-reset", "1771336800",
+			"x-ratelimit-used", "13", "x-ratelimit-resource", "core"), RateLimitInfo{5000, 4987, time.Unix(1771336800, 0)}, 0},
+		{"GitHub search spent", hdr("x-ratelimit-limit", "30", "x-ratelimit-remaining", "0", "x-ratelimit-reset", "1771336830",
+			"x-ratelimit-resource", "search"), RateLimitInfo{30, 0, time.Unix(1771336830, 0)}, 0},
+		{"X (Twitter)", hdr("x-rate-limit-limit", "900", "x-rate-limit-remaining", "899", "x-rate-limit-reset", "1771336800"),
+			RateLimitInfo{900, 899, time.Unix(1771336800, 0)}, 0},
+		{"Okta", hdr("X-Rate-Limit-Limit", "600", "X-Rate-Limit-Remaining", "598", "X-Rate-Limit-Reset", "1771336800"),
+			RateLimitInfo{600, 598, time.Unix(1771336800, 0)}, 0},
+		{"Discord", hdr("X-RateLimit-Limit", "5", "X-RateLimit-Remaining", "4", "X-RateLimit-Reset", "1771336800.250",
+			"X-RateLimit-Reset-After", "1.000", "X-RateLimit-Bucket", "abcd"), RateLimitInfo{5, 4, time.Unix(1771336800, 250e6)}, 0},
+		{"Reddit", hdr("x-ratelimit-used", "1", "x-ratelimit-remaining", "599.0", "x-ratelimit-reset", "30"),
+			RateLimitInfo{-1, 599, rlNow.Add(30 * time.Second)}, 0},
+		{"Jira (ISO 8601 reset)", hdr("X-RateLimit-Limit", "100", "X-RateLimit-Remaining", "97", "X-RateLimit-Reset", "2026-02-17T14:00:00Z"),
+			RateLimitInfo{100, 97, rlNow.Add(30 * time.Second)}, 0},
+		{"Aidelly", hdr("X-RateLimit-Limit", "60", "X-RateLimit-Remaining", "59", "X-RateLimit-Reset", "2026-02-17T14:00:00Z"),
+			RateLimitInfo{60, 59, rlNow.Add(30 * time.Second)}, 0},
+		{"GitLab", hdr("RateLimit-Limit", "600", "RateLimit-Remaining", "599", "RateLimit-Reset", "1771336800",
+			"RateLimit-Observed", "1"), RateLimitInfo{600, 599, time.Unix(1771336800, 0)}, 0},
+		{"Docker Hub", hdr("ratelimit-limit", "100;w=21600", "ratelimit-remaining", "76;w=21600"),
+			RateLimitInfo{100, 76, time.Time{}}, 21600 * time.Second},
+		{"IETF draft structured (Cloudflare)", hdr("RateLimit", `"default";r=50;t=30`, "RateLimit-Policy", `"default";q=100;w=60`),
+			RateLimitInfo{100, 50, rlNow.Add(30 * time.Second)}, time.Minute},
+		{"IETF older draft", hdr("RateLimit-Limit", "10, 10;w=1", "RateLimit-Remaining", "9", "RateLimit-Reset", "1"),
+			RateLimitInfo{10, 9, rlNow.Add(time.Second)}, time.Second},
+		{"OpenAI", hdr("x-ratelimit-limit-requests", "60", "x-ratelimit-limit-tokens", "150000",
+			"x-ratelimit-remaining-requests", "59", "x-ratelimit-remaining-tokens", "149984",
+			"x-ratelimit-reset-requests", "1s", "x-ratelimit-reset-tokens", "6m0s"), RateLimitInfo{60, 59, rlNow.Add(time.Second)}, 0},
+		{"OpenAI milliseconds", hdr("x-ratelimit-limit-requests", "5000", "x-ratelimit-remaining-requests", "4999",
+			"x-ratelimit-reset-requests", "12ms"), RateLimitInfo{5000, 4999, rlNow.Add(12 * time.Millisecond)}, 0},
+		{"OpenAI tokens spent", hdr("x-ratelimit-limit-requests", "60", "x-ratelimit-remaining-requests", "40",
+			"x-ratelimit-reset-requests", "20s", "x-ratelimit-remaining-tokens", "0", "x-ratelimit-reset-tokens", "6m0s"),
+			RateLimitInfo{60, 0, rlNow.Add(6 * time.Minute)}, 0},
+		{"OpenAI compound duration", hdr("x-ratelimit-remaining-requests", "0", "x-ratelimit-reset-requests", "1m30.5s"),
+			RateLimitInfo{-1, 0, rlNow.Add(90500 * time.Millisecond)}, 0},
+		{"Anthropic", hdr("anthropic-ratelimit-requests-limit", "50", "anthropic-ratelimit-requests-remaining", "49",
+			"anthropic-ratelimit-requests-reset", "2026-02-17T14:00:00Z", "anthropic-ratelimit-tokens-remaining", "39000",
+			"anthropic-ratelimit-tokens-reset", "2026-02-17T14:00:00Z"), RateLimitInfo{50, 49, rlNow.Add(30 * time.Second)}, 0},
+		{"Anthropic output tokens spent", hdr("anthropic-ratelimit-requests-limit", "50", "anthropic-ratelimit-requests-remaining", "49",
+			"anthropic-ratelimit-requests-reset", "2026-02-17T14:00:00Z", "anthropic-ratelimit-output-tokens-remaining", "0",
+			"anthropic-ratelimit-output-tokens-reset", "2026-02-17T14:01:00Z"), RateLimitInfo{50, 0, rlNow.Add(90 * time.Second)}, 0},
+		{"Shopify", hdr("X-Shopify-Shop-Api-Call-Limit", "32/40"), RateLimitInfo{40, 8, time.Time{}}, 20 * time.Second},
+		{"Shopify Plus, bucket full", hdr("X-Shopify-Shop-Api-Call-Limit", "400/400"),
+			RateLimitInfo{400, 0, rlNow.Add(500 * time.Millisecond)}, 200 * time.Second},
+		{"Shopify malformed", hdr("X-Shopify-Shop-Api-Call-Limit", "41/40"), none, 0},
+		{"Slack (Retry-After only)", hdr("Retry-After", "30"), none, 0},
+		{"Stripe (none)", hdr("Request-Id", "req_123", "Stripe-Version", "2024-06-20"), none, 0},
+	}
+	if len(tests) < 20 {
+		t.Fatalf("%d header sets, want at least 20", len(tests))
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := lazyNow{t: rlNow}
+			got := parseRateLimit(canonical(tt.h), &now)
+			if got.info.Limit != tt.want.Limit || got.info.Remaining != tt.want.Remaining || !got.info.Reset.Equal(tt.want.Reset) {
+				t.Errorf("parseRateLimit = %+v, want %+v", got.info, tt.want)
+			}
+			if got.window != tt.window {
+				t.Errorf("window = %v, want %v", got.window, tt.window)
+			}
+		})
+	}
+}
+
+// canonical returns h with canonical keys, as net/http delivers a response's
+// headers.
+func canonical(h http.Header) http.Header {
+	out := make(http.Header, len(h))
+	for k, v := range h {
+		out[http.CanonicalHeaderKey(k)] = v
+	}
+	return out
+}
+
+// TestWithRateLimitParser: a caller's parser is asked when no built-in
+// family is present, and what it finds is learned.
+func TestWithRateLimitParser(t *testing.T) {
+	parser := func(h http.Header, now time.Time) (RateLimitInfo, bool) {
+		v := h.Get("X-Quota-Left")
+		if v == "" {
+			return RateLimitInfo{}, false
+		}
+		n, _ := parseCount(v)
+		return RateLimitInfo{Limit: 10, Remaining: n, Reset: now.Add(time.Minute)}, true
+	}
+	s := &rtScript{steps: []rtStep{{status: 200, header: http.Header{"X-Quota-Left": {"0"}}}}}
+	var infos []RateLimitInfo
+	tr := New(s, WithRateLimitParser(parser), WithRateLimitParser(nil), WithMaxRetryAfter(time.Second),
+		WithObserver(func(a Attempt) { infos = append(infos, a.RateLimit) }))
+	resp, _ := roundTrip(t, tr, newRequest(t, t.Context(), "GET", "http://api.test/", nil))
+	resp.Body.Close()
+	if len(infos) != 1 || infos[0].Limit != 10 || infos[0].Remaining != 0 {
+		t.Fatalf("observed %+v, want the parser's quota", infos)
+	}
+	// The quota is spent until the reset, a minute away: past
+	// WithMaxRetryAfter, the next call is refused at once.
+	_, err := tr.RoundTrip(newRequest(t, t.Context(), "GET", "http://api.test/", nil))
+	if err == nil || s.numCalls() != 1 {
+		t.Errorf("second call: %v after %d requests; want a local refusal", err, s.numCalls())
+	}
+}

@@ -1,0 +1,76 @@
+// Package redisquota shares rate-limit quotas through Redis, so that a
+// fleet of processes calling one API with one key spends the quota
+// together: a resilient.QuotaStore for resilient.WithQuotaStore.
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+//	store := redisquota.New(rdb)
+//	defer store.Close()
+//	client := resilient.NewClient(resilient.WithQuotaStore(store))
+//
+// Each Store is one member of the fleet, with a random member id: several
+// Stores in one process are several members. Stores with the same prefix
+// (WithPrefix) on the same Redis form one fleet.
+//
+// # Leases
+//
+// Each partition of the rate limiter (a host and class, or the name
+// resilient.WithRateLimitKey gives) has a GCRA bucket in Redis, paced at
+// 95% of the quota the servers announced, with a tolerance of 2% of it. A
+// member does not ask Redis for each request: its refiller (one goroutine
+// per Store and partition, while the partition is in use) takes a lease,
+// a run of tokens, in one Lua script call, and the member's requests take
+// them without I/O or lock (an atomic compare-and-swap). A lease is the
+// member's share of the quota over WithLeaseTime (200ms by default: the
+// quota divided by the partition's active members, which the same script
+// counts), and holds its tokens' schedule: token j may be sent at
+// base + j·interval, the times GCRA gives it, so that the fleet as a whole
+// never sends faster than the bucket allows, whatever the leases. A
+// request reserves the next token and waits for its time; a member asks
+// for its next lease when half of the current one is taken, and holds at
+// most two. Leases start at one token and double up to the full size, so
+// that a member that joins does not take a large share ahead of the
+// others; a token nobody took expires soon after its time, and what a
+// member leaves unused goes back to the bucket with its next call. At
+// steady state a request costs about 1/lease-size Redis round trips (0.04
+// in the fleet demo).
+//
+// # What is learned, and the pause
+//
+// A quota a member learns from the rate-limit headers is written once
+// (the script compares, and a member writes only what differs from what
+// it knows): the first write seeds the bucket from the remaining quota the
+// response announced, so that the first window is not overspent. A 429
+// (or a 503 with Retry-After) pauses the partition: the member that got it
+// stops at once; the pause is written to the partition's state, where the
+// lease script refuses every lease until it ends, and published on the
+// fleet's channel, so that every member stops at once, drops the leases it
+// holds (their tokens would all be due together when the pause ends) and
+// wakes its waiting requests, which then wait for the pause. Times come
+// from Redis's own clock (TIME); a member converts them with the time it
+// received them, which errs late, never early.
+//
+// # When Redis is slow or down
+//
+// A request never fails because Redis failed. A partition whose Redis call
+// failed, or has not answered for WithFallbackAfter (100ms), paces itself
+// with a local limiter at its share of the last known quota: the limit
+// divided by the members last seen (the partition's active members, or
+// the members whose heartbeat Redis holds, whichever is more). Its
+// refiller tries again with backoff (20ms doubling to 1s), and sharing
+// resumes with the first lease Redis grants; a Redis that lost the state
+// (restarted) is given the quota again. A member that never reached Redis
+// counts itself alone.
+//
+// # Keys
+//
+// A partition's state is the hash prefix:{id}, its active members the
+// sorted set prefix:{id}:members (id: the first 16 bytes of the SHA-256 of
+// the partition's name, in hex; the braces keep both in one Redis Cluster
+// slot); the members' heartbeats are the sorted set prefix:members, and
+// the channel is prefix:events. They expire a day after their last use.
+//
+// go-redis/redis_rate's GCRA answers one request at a time ("may this one
+// go now?"); a lease needs the schedule of a run of tokens, and the pause
+// folded into the same script, so the scripts here are the package's own
+// (scripts.go), in the same GCRA arithmetic.
+package redisquota

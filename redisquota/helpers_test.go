@@ -1,0 +1,190 @@
+package redisquota_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// redisAddr is the Redis the tests talk to: REDIS_ADDR, else
+// 127.0.0.1:6379.
+func redisAddr() string {
+	if a := os.Getenv("REDIS_ADDR"); a != "" {
+		return a
+	}
+	return "127.0.0.1:6379"
+}
+
+// newRedis returns a client of the test Redis, closed at the end of the
+// test. A Redis that does not answer fails the test: these tests need a
+// real one (.ci/run starts it).
+func newRedis(t testing.TB, addr string, hooks ...redis.Hook) *redis.Client {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	for _, h := range hooks {
+		rdb.AddHook(h)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// pingRedis fails t unless Redis answers at addr.
+func pingRedis(t testing.TB, addr string) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Fatalf("Redis at %s does not answer (%v): these tests need a real Redis; start redis-server or set REDIS_ADDR", addr, err)
+	}
+}
+
+// testPrefix returns a key prefix of the test's own, and deletes its keys
+// when the test ends.
+func testPrefix(t testing.TB, addr string) string {
+	t.Helper()
+	pingRedis(t, addr)
+	var b [6]byte
+	rand.Read(b[:])
+	name := strings.NewReplacer("/", "-", " ", "_", "{", "(", "}", ")").Replace(t.Name())
+	prefix := "rqtest:" + name + ":" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		defer rdb.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 100).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+	})
+	return prefix
+}
+
+// scriptCounter counts the round trips of a go-redis client, in all and
+// by script (EVALSHA and EVAL by their script's hash).
+type scriptCounter struct {
+	mu       sync.Mutex
+	total    int
+	byScript map[string]int
+}
+
+func (c *scriptCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *scriptCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.mu.Lock()
+		c.total++
+		if a := cmd.Args(); len(a) > 1 {
+			if name, _ := a[0].(string); strings.EqualFold(name, "evalsha") {
+				if c.byScript == nil {
+					c.byScript = make(map[string]int)
+				}
+				c.byScript[a[1].(string)]++
+			}
+		}
+		c.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (c *scriptCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.mu.Lock()
+		c.total++
+		c.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+func (c *scriptCounter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total
+}
+
+func (c *scriptCounter) script(hash string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byScript[hash]
+}
+
+// freePort returns a loopback port nobody listens on.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port
+}
+
+// redisServer is a redis-server of a test's own, which it may stop and
+// start again on the same port.
+type redisServer struct {
+	t    testing.TB
+	port int
+	cmd  *exec.Cmd
+}
+
+func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
+
+// startRedisServer starts a redis-server on a free loopback port, stopped
+// at the end of the test. A machine without redis-server fails the test.
+func startRedisServer(t testing.TB) *redisServer {
+	t.Helper()
+	r := &redisServer{t: t, port: freePort(t)}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *redisServer) start() {
+	r.t.Helper()
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		r.t.Fatalf("redis-server is not installed (%v): these tests need it (.ci/run installs it)", err)
+	}
+	r.cmd = exec.Command(path, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no")
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: r.addr(), MaxRetries: -1})
+	defer rdb.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err := rdb.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("redis-server on port %d does not answer: %v", r.port, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop kills the server and waits for it to exit.
+func (r *redisServer) stop() {
+	if r.cmd == nil {
+		return
+	}
+	r.cmd.Process.Kill()
+	r.cmd.Wait()
+	r.cmd = nil
+}

@@ -1,0 +1,123 @@
+package redisquota
+
+import (
+	"fmt"
+	"time"
+)
+
+// Defaults of the options.
+const (
+	DefaultPrefix        = "resilient:quota"
+	DefaultLeaseTime     = 200 * time.Millisecond
+	DefaultFallbackAfter = 100 * time.Millisecond
+	DefaultHeartbeat     = time.Second
+	DefaultTimeout       = 500 * time.Millisecond
+)
+
+// Pacing of the shared bucket, as the Transport's own: share of the
+// announced quota, and the bucket's tolerance as a share of the limit
+// (at least one token), small enough that a burst at the start of a
+// server's window stays within the margin the share leaves.
+const (
+	paceShare = 0.95
+	burstFrac = 0.02
+)
+
+// Bounds.
+const (
+	maxPartitions = 4096            // partitions a Store holds; idle ones are dropped past it
+	maxLease      = 1000            // tokens in one lease
+	maxPause      = 24 * time.Hour  // a pause from Redis further than this is not believed
+	stateTTL      = 24 * time.Hour  // a partition's state in Redis outlives its last use by this
+	idleExit      = 2 * time.Second // a partition's refiller stops after this long without demand
+	maxBackoff    = time.Second     // the longest wait between attempts while Redis fails
+	minBackoff    = 20 * time.Millisecond
+)
+
+// An Option configures a Store. Options panic on invalid values.
+type Option func(*config)
+
+type config struct {
+	prefix        string
+	leaseTime     time.Duration
+	fallbackAfter time.Duration
+	heartbeat     time.Duration
+	timeout       time.Duration
+	member        string
+}
+
+func defaultConfig() config {
+	return config{
+		prefix:        DefaultPrefix,
+		leaseTime:     DefaultLeaseTime,
+		fallbackAfter: DefaultFallbackAfter,
+		heartbeat:     DefaultHeartbeat,
+		timeout:       DefaultTimeout,
+	}
+}
+
+func mustBePositive(opt string, d time.Duration) {
+	if d <= 0 {
+		panic(fmt.Sprintf("redisquota: %s: %v is not positive", opt, d))
+	}
+}
+
+// WithPrefix sets the prefix of the Store's Redis keys and of its pub/sub
+// channel (default "resilient:quota"). Stores share a fleet's state when
+// they use the same prefix on the same Redis. It panics if prefix is empty
+// or contains a brace, which would break Redis Cluster's hash tags.
+func WithPrefix(prefix string) Option {
+	if prefix == "" {
+		panic("redisquota: WithPrefix: empty prefix")
+	}
+	for _, c := range prefix {
+		if c == '{' || c == '}' {
+			panic(fmt.Sprintf("redisquota: WithPrefix: %q contains a brace", prefix))
+		}
+	}
+	return func(c *config) { c.prefix = prefix }
+}
+
+// WithLeaseTime sets how much of the member's share of the quota one lease
+// holds, as a time (default 200ms): a lease is ceil(rate/members · d)
+// tokens, at least one. Longer leases cost fewer Redis round trips per
+// request; shorter ones keep shares fairer when demand shifts. It panics if
+// d is not positive.
+func WithLeaseTime(d time.Duration) Option {
+	mustBePositive("WithLeaseTime", d)
+	return func(c *config) { c.leaseTime = d }
+}
+
+// WithFallbackAfter sets how long an attempt waits for Redis before the
+// partition paces itself locally (default 100ms), at its share of the last
+// known quota: the limit divided by the members seen. It panics if d is not
+// positive.
+func WithFallbackAfter(d time.Duration) Option {
+	mustBePositive("WithFallbackAfter", d)
+	return func(c *config) { c.fallbackAfter = d }
+}
+
+// WithHeartbeat sets how often the Store tells Redis it is alive (default
+// 1s); a member silent for three heartbeats is no longer counted. It panics
+// if d is not positive.
+func WithHeartbeat(d time.Duration) Option {
+	mustBePositive("WithHeartbeat", d)
+	return func(c *config) { c.heartbeat = d }
+}
+
+// WithTimeout bounds each Redis call of the Store (default 500ms); a call
+// that times out is retried with backoff. It panics if d is not positive.
+func WithTimeout(d time.Duration) Option {
+	mustBePositive("WithTimeout", d)
+	return func(c *config) { c.timeout = d }
+}
+
+// WithMemberID sets the Store's member id (default: 16 random hex
+// digits). Two Stores with one id count as one member. It panics if id is
+// empty.
+func WithMemberID(id string) Option {
+	if id == "" {
+		panic("redisquota: WithMemberID: empty id")
+	}
+	return func(c *config) { c.member = id }
+}

@@ -1,0 +1,667 @@
+package redisquota
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/resilienthttp/resilient"
+)
+
+// part is one partition's state in one member: the leases it holds, the
+// quota and the pause it knows, and its refiller. Take, PauseUntil, Pause
+// and Learn take no lock and do no I/O while a lease has tokens; the
+// refiller (run) does the I/O.
+type part struct {
+	s        *Store
+	name, id string
+	key      string // the state's Redis key
+	mkey     string // the key of its active members
+
+	cur, next atomic.Pointer[lease] // the lease tokens are taken from, and the one after it
+	pause     atomic.Int64          // local Unix ns before which nothing is sent; 0 for none
+	limit     atomic.Int64          // the quota known: limit per window; 0 unknown
+	window    atomic.Int64          // ns
+	ready     atomic.Pointer[chan struct{}]
+	kick      chan struct{} // wakes the refiller; capacity 1
+	running   atomic.Bool   // a refiller runs
+
+	// What the refiller must write: a quota learned, a pause.
+	learnDirty atomic.Bool
+	learnSeed  atomic.Pointer[seed]
+	pauseDirty atomic.Int64 // local Unix ns of a pause to write; 0 for none
+	giveback   atomic.Int64 // tokens to give back with the next lease
+	debt       atomic.Int64 // tokens taken from the local limiter, to charge to the bucket
+
+	members   atomic.Int64 // the partition's active members, as the last lease counted them
+	lastBatch atomic.Int64 // the last lease's size
+	callStart atomic.Int64 // local Unix ns when the Redis call in progress started; 0 for none
+	degraded  atomic.Bool  // the last Redis call failed
+
+	mu       sync.Mutex // promotes leases; guards the fallback limiter
+	fb       *rate.Limiter
+	fbLimit  rate.Limit
+	fbBurst  int
+	promoted int64 // leases promoted, for the refiller's demand
+}
+
+// seed is what a response said remains of the quota's window, to seed a
+// new bucket.
+type seed struct {
+	remaining int
+	reset     time.Time
+}
+
+// lease is a run of n tokens granted by Redis: token j (1 to n) conforms
+// at max(recv, base + j·interval), and expires, if nobody took it,
+// expire after that.
+type lease struct {
+	base     int64   // local Unix ns
+	interval float64 // ns
+	n        int64
+	recv     int64        // local Unix ns
+	expire   int64        // ns
+	taken    atomic.Int64 // tokens taken, or skipped once expired
+	skipped  atomic.Int64 // tokens skipped once expired: given back
+	kicked   atomic.Bool  // the refiller was asked for the next lease
+}
+
+func newPart(s *Store, name, id string) *part {
+	p := &part{s: s, name: name, id: id, key: s.cfg.prefix + ":{" + id + "}", mkey: s.cfg.prefix + ":{" + id + "}:members", kick: make(chan struct{}, 1)}
+	ch := make(chan struct{})
+	p.ready.Store(&ch)
+	return p
+}
+
+// conform returns when token j conforms.
+func (l *lease) conform(j int64) int64 {
+	return max(l.recv, l.base+int64(float64(j)*l.interval))
+}
+
+// expired returns how many of the tokens have expired at t, taken or not:
+// those that conformed more than expire before t.
+func (l *lease) expired(t int64) int64 {
+	t -= l.expire
+	if t < l.recv {
+		return 0
+	}
+	k := int64(math.Floor(float64(t-l.base) / l.interval))
+	return min(max(k, 0), l.n)
+}
+
+// take reserves the next token at t. It returns the wait until the token
+// conforms; exhausted when none is left.
+func (l *lease) take(t int64) (wait int64, left int64, ok bool) {
+	for {
+		k := l.taken.Load()
+		j := max(k, l.expired(t))
+		if j >= l.n {
+			return 0, 0, false
+		}
+		if l.taken.CompareAndSwap(k, j+1) {
+			if j > k {
+				l.skipped.Add(j - k)
+			}
+			return max(l.conform(j+1)-t, 0), l.n - j - 1, true
+		}
+	}
+}
+
+// left returns the tokens of l neither taken nor expired at t.
+func (l *lease) left(t int64) int64 {
+	return l.n - max(l.taken.Load(), l.expired(t))
+}
+
+// Take implements resilient.QuotaPartition.
+func (p *part) Take(now time.Time) (time.Duration, bool, <-chan struct{}) {
+	t := now.UnixNano()
+	ready := *p.ready.Load() // before looking: a lease stored after it closes it
+	if pu := p.pause.Load(); pu > t {
+		return time.Duration(pu - t), false, ready
+	}
+	for {
+		l := p.cur.Load()
+		if l == nil {
+			break
+		}
+		if wait, left, ok := l.take(t); ok {
+			if left <= l.n/2 && p.next.Load() == nil && l.kicked.CompareAndSwap(false, true) {
+				p.wake()
+			}
+			return time.Duration(wait), true, nil
+		}
+		if !p.promote(l) {
+			break
+		}
+	}
+	// No token held.
+	if p.limit.Load() == 0 {
+		p.wake()
+		p.s.st.unpaced.Add(1)
+		return 0, true, nil
+	}
+	p.wake()
+	if p.fallback(t) {
+		p.s.st.fallbacks.Add(1)
+		return p.fallbackTake(now), true, nil
+	}
+	wait := p.s.cfg.fallbackAfter
+	if cs := p.callStart.Load(); cs > 0 {
+		wait = time.Duration(cs + int64(p.s.cfg.fallbackAfter) - t)
+	}
+	return max(wait, time.Millisecond), false, ready
+}
+
+// promote replaces the exhausted lease l by the next one. It reports
+// whether a lease took its place.
+func (p *part) promote(l *lease) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur.Load() != l {
+		return true // another goroutine did
+	}
+	nx := p.next.Swap(nil)
+	p.cur.Store(nx)
+	p.promoted++
+	// Tokens that expired untaken go back to the bucket: a member slower
+	// than its lease does not waste the fleet's quota.
+	p.giveback.Add(l.skipped.Load() + max(l.n-l.taken.Load(), 0))
+	return nx != nil
+
+}
+
+// fallback reports whether the partition paces locally at t: Redis failed
+// last, or has not answered for WithFallbackAfter, or the Store is closed.
+func (p *part) fallback(t int64) bool {
+	if p.degraded.Load() || p.s.ctx.Err() != nil {
+		return true
+	}
+	cs := p.callStart.Load()
+	return cs > 0 && t-cs >= int64(p.s.cfg.fallbackAfter)
+}
+
+// fallbackTake reserves a token of the local limiter, paced at the
+// member's share of the last known quota, and returns its wait.
+func (p *part) fallbackTake(now time.Time) time.Duration {
+	limit, window := p.limit.Load(), time.Duration(p.window.Load())
+	members := max(p.s.members.Load(), p.members.Load(), 1)
+	r := rate.Limit(paceShare * float64(limit) / window.Seconds() / float64(members))
+	b := max(1, int(burstFrac*float64(limit))/int(members))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.fb == nil:
+		p.fb = rate.NewLimiter(r, b)
+	case r != p.fbLimit || b != p.fbBurst:
+		p.fb.SetLimitAt(now, r)
+		p.fb.SetBurstAt(now, b)
+	}
+	p.fbLimit, p.fbBurst = r, b
+	p.debt.Add(1)
+	return p.fb.ReserveN(now, 1).DelayFrom(now)
+}
+
+// PauseUntil implements resilient.QuotaPartition.
+func (p *part) PauseUntil() time.Time {
+	if pu := p.pause.Load(); pu > 0 {
+		return time.Unix(0, pu)
+	}
+	return time.Time{}
+}
+
+// Pause implements resilient.QuotaPartition: the member sees the pause at
+// once, and the refiller writes it to Redis, which tells the fleet.
+func (p *part) Pause(until time.Time) {
+	u := until.UnixNano()
+	if !p.setPause(u) {
+		return
+	}
+	for {
+		d := p.pauseDirty.Load()
+		if u <= d || p.pauseDirty.CompareAndSwap(d, u) {
+			break
+		}
+	}
+	p.wake()
+}
+
+// pauseFor applies a pause of d from recv, told by the fleet.
+func (p *part) pauseFor(recv time.Time, d time.Duration) {
+	if d <= 0 || d > maxPause {
+		return
+	}
+	p.setPause(recv.Add(d).UnixNano())
+}
+
+// setPause raises the pause to u (local Unix ns), drops the leases held
+// (their tokens would all conform when it ends, in one burst) and wakes the
+// attempts waiting for a token. It reports whether the pause rose.
+func (p *part) setPause(u int64) bool {
+	for {
+		cur := p.pause.Load()
+		if u <= cur {
+			return false
+		}
+		if p.pause.CompareAndSwap(cur, u) {
+			break
+		}
+	}
+	p.mu.Lock()
+	t := time.Now().UnixNano()
+	for _, lp := range []*atomic.Pointer[lease]{&p.cur, &p.next} {
+		if l := lp.Swap(nil); l != nil {
+			p.giveback.Add(max(l.left(t), 0))
+		}
+	}
+	p.mu.Unlock()
+	p.signal()
+	return true
+}
+
+// Learn implements resilient.QuotaPartition: a quota that differs from the
+// one known is used at once, and written to Redis by the refiller. For the
+// same limit, the window only grows, by more than 1% at a time, as the
+// Transport's estimate of it does (the longest time to a reset seen): so
+// members whose estimates differ a little do not overwrite each other.
+func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
+	limit := int64(info.Limit)
+	if limit <= 0 || window <= 0 {
+		return
+	}
+	if limit == p.limit.Load() && window <= time.Duration(p.window.Load())*101/100 {
+		return
+	}
+	p.learnSeed.Store(&seed{remaining: info.Remaining, reset: info.Reset})
+	p.known(limit, window)
+	p.learnDirty.Store(true)
+	p.wake()
+}
+
+// known sets the quota known.
+func (p *part) known(limit int64, window time.Duration) {
+	if limit <= 0 || window <= 0 {
+		return
+	}
+	p.window.Store(int64(window))
+	p.limit.Store(limit)
+}
+
+// signal wakes the attempts waiting for a token.
+func (p *part) signal() {
+	ch := make(chan struct{})
+	old := p.ready.Swap(&ch)
+	close(*old)
+}
+
+// wake asks the refiller to look at the partition, starting it when it
+// does not run.
+func (p *part) wake() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+	if !p.running.Load() && p.running.CompareAndSwap(false, true) {
+		if !p.s.start(p.run) {
+			// Closed: stay marked running, so that nothing tries again.
+			return
+		}
+	}
+}
+
+// run is the partition's refiller: it writes what the member learned,
+// takes leases while there is demand, and stops after idleExit without
+// any.
+func (p *part) run() {
+	backoff := time.Duration(0)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	idle := time.Now()
+	lastActivity := p.activity()
+	loaded := false
+	for {
+		wait, err := p.step(&loaded)
+		if err != nil {
+			p.degraded.Store(true)
+			p.signal() // the waiting attempts fall back at once
+			backoff = min(max(2*backoff, minBackoff), maxBackoff)
+			wait = backoff
+		} else {
+			if p.degraded.Swap(false) {
+				p.signal()
+			}
+			backoff = 0
+		}
+		if wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-p.s.ctx.Done():
+				return
+			case <-timer.C:
+			case <-p.kick:
+				if err != nil {
+					// Redis fails: do not try again sooner than the
+					// backoff, whatever the demand.
+					select {
+					case <-p.s.ctx.Done():
+						return
+					case <-timer.C:
+					}
+				} else {
+					timer.Stop()
+				}
+			}
+			idle = time.Now()
+			continue
+		}
+		timer.Reset(idleExit - time.Since(idle))
+		select {
+		case <-p.s.ctx.Done():
+			return
+		case <-p.kick:
+			timer.Stop()
+			idle = time.Now()
+			continue
+		case <-timer.C:
+		}
+		if a := p.activity(); a != lastActivity {
+			// Tokens were taken from a lease that needed no refill yet:
+			// not idle.
+			lastActivity, idle = a, time.Now()
+			continue
+		}
+		// Idle: give back what is left and stop, unless work came.
+		p.running.Store(false)
+		if len(p.kick) == 0 && p.pauseDirty.Load() == 0 && !p.learnDirty.Load() {
+			p.lastBatch.Store(0)
+			p.returnTokens()
+			return
+		}
+		if !p.running.CompareAndSwap(false, true) {
+			return // another refiller took over
+		}
+	}
+}
+
+// activity returns what changes when the member takes tokens: the leases
+// held and how many of them were taken.
+func (p *part) activity() [3]int64 {
+	var a [3]int64
+	if l := p.cur.Load(); l != nil {
+		a[0], a[1] = l.recv, l.taken.Load()
+	}
+	if l := p.next.Load(); l != nil {
+		a[2] = l.recv
+	}
+	return a
+}
+
+// step does what the partition needs from Redis now: the pause and the
+
+// quota to write, the state to load, a lease. It returns how long to wait
+// before the next step, zero for until a kick.
+func (p *part) step(loaded *bool) (time.Duration, error) {
+	if u := p.pauseDirty.Load(); u > 0 {
+		if err := p.writePause(u); err != nil {
+			return 0, err
+		}
+		p.pauseDirty.CompareAndSwap(u, 0)
+	}
+	if p.learnDirty.Swap(false) {
+		if err := p.writeQuota(); err != nil {
+			p.learnDirty.Store(true)
+			return 0, err
+		}
+	}
+	t := time.Now().UnixNano()
+	if !*loaded || p.needLease(t) {
+		wait, err := p.lease(t)
+		if err != nil {
+			return 0, err
+		}
+		*loaded = true
+		return wait, nil
+	}
+	return 0, nil
+}
+
+// needLease reports whether the member needs a lease at t: the quota is
+// known, no pause is in force, and the tokens held run low.
+func (p *part) needLease(t int64) bool {
+	if p.limit.Load() == 0 || p.pause.Load() > t {
+		return false
+	}
+	l := p.cur.Load()
+	if l == nil || l.left(t) <= 0 {
+		return p.next.Load() == nil || p.next.Load().left(t) <= 0
+	}
+	return p.next.Load() == nil && l.left(t) <= l.n/2
+}
+
+// batch returns the size of the next lease: the member's share of the
+// quota over WithLeaseTime, the partition's active members as the last
+// lease counted them. A member starts with one token and doubles each
+// lease up to that size: a member that misjudges the number of members
+// when the fleet starts does not take a large lease ahead of the others.
+func (p *part) batch() int64 {
+	limit, window := p.limit.Load(), p.window.Load()
+	if limit <= 0 || window <= 0 {
+		return 0
+	}
+	members := max(p.members.Load(), 1)
+	perNs := paceShare * float64(limit) / float64(window) / float64(members)
+	n := min(max(int64(math.Ceil(perNs*float64(p.s.cfg.leaseTime))), 1), maxLease)
+	return min(n, max(2*p.lastBatch.Load(), 1))
+}
+
+// lease asks Redis for a lease (or only for the state, when no quota is
+// known) and installs it. It returns how long to wait before asking again,
+// when Redis granted nothing.
+func (p *part) lease(t int64) (time.Duration, error) {
+	want := p.batch()
+	gb, debt := p.giveback.Swap(0), p.chargeable()
+	var vals []any
+	start := time.Now()
+	p.callStart.Store(start.UnixNano())
+	err := p.s.call(func(ctx context.Context) (err error) {
+		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey},
+			want, gb-debt, paceShare, burst(p.limit.Load()), (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
+			p.s.member, (3 * p.s.cfg.heartbeat).Microseconds()).Slice()
+		return err
+	})
+	recv := time.Now()
+	p.callStart.Store(0)
+	if err != nil {
+		p.giveback.Add(gb)
+		p.debt.Add(debt)
+		return 0, err
+	}
+	r, ok := parseLease(vals)
+	if !ok {
+		return 0, errBadReply
+	}
+	p.s.st.returned.Add(gb)
+	if r.members > 0 {
+		p.members.Store(r.members)
+	}
+	if r.limit > 0 && r.window > 0 {
+		p.known(r.limit, time.Duration(r.window)*time.Microsecond)
+	}
+	if r.pause > r.now {
+		p.pauseFor(recv, time.Duration(r.pause-r.now)*time.Microsecond)
+	}
+	if r.limit == 0 && p.limit.Load() > 0 {
+		// Redis lost the quota (restarted, or the state expired): write
+		// it again, then lease.
+		p.learnDirty.Store(true)
+		return time.Millisecond, nil
+	}
+	if r.granted == 0 {
+		if r.limit == 0 || r.pause > r.now || want == 0 {
+			return 0, nil
+		}
+
+		// The fleet holds the bucket's next tokens: ask again when the
+		// first free one is within reach.
+		ahead := time.Duration(float64(r.base)+r.interval)*time.Microsecond - 4*p.s.cfg.leaseTime
+		return max(ahead, time.Millisecond), nil
+	}
+	ivl := r.interval * 1e3
+	l := &lease{
+		base:     recv.UnixNano() + r.base*1e3,
+		interval: ivl,
+		n:        r.granted,
+		recv:     recv.UnixNano(),
+		expire:   max(int64(p.s.cfg.leaseTime/4), int64(4*ivl)),
+	}
+	p.lastBatch.Store(r.granted)
+	p.s.st.leases.Add(1)
+	p.s.st.tokens.Add(r.granted)
+	p.install(l)
+	return 0, nil
+}
+
+// install puts a new lease after those held, and wakes the attempts
+// waiting for a token.
+func (p *part) install(l *lease) {
+	p.mu.Lock()
+	t := time.Now().UnixNano()
+	if c := p.cur.Load(); c == nil || c.left(t) <= 0 {
+		if nx := p.next.Swap(nil); nx != nil && nx.left(t) > 0 {
+			p.cur.Store(nx)
+			p.next.Store(l)
+		} else {
+			p.cur.Store(l)
+		}
+	} else if nx := p.next.Load(); nx == nil || nx.left(t) <= 0 {
+		p.next.Store(l)
+	} else {
+		p.giveback.Add(l.n) // cannot happen: the refiller leases only when needed
+	}
+	p.mu.Unlock()
+	p.signal()
+}
+
+// chargeable takes the debt of the tokens the member sent on its local
+// limiter, up to its share of one window (tokens sent longer ago no longer
+// count in the server's window), to charge it to the bucket.
+func (p *part) chargeable() int64 {
+	d := p.debt.Swap(0)
+	if d <= 0 {
+		return 0
+	}
+	return min(d, max(p.limit.Load()/max(p.members.Load(), p.s.members.Load(), 1), 1))
+}
+
+// returnTokens gives back the tokens of the leases held, when the
+// partition goes idle.
+func (p *part) returnTokens() {
+	p.mu.Lock()
+	t := time.Now().UnixNano()
+	gb := p.giveback.Swap(0)
+	for _, lp := range []*atomic.Pointer[lease]{&p.cur, &p.next} {
+		if l := lp.Swap(nil); l != nil {
+			gb += max(l.left(t), 0)
+		}
+	}
+	p.mu.Unlock()
+	debt := p.chargeable()
+	if gb == debt || p.limit.Load() == 0 {
+		return
+	}
+	err := p.s.call(func(ctx context.Context) error {
+		return leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey},
+			0, gb-debt, paceShare,
+			burst(p.limit.Load()), 0, stateTTL.Milliseconds(), "", 0).Err()
+	})
+	if err == nil {
+		p.s.st.returned.Add(gb)
+	}
+}
+
+// writePause writes the pause until u (local Unix ns) to Redis.
+func (p *part) writePause(u int64) error {
+	d := time.Duration(u - time.Now().UnixNano())
+	if d <= 0 {
+		return nil // over already
+	}
+	var set int64
+	err := p.s.call(func(ctx context.Context) (err error) {
+		set, err = pauseScript.Run(ctx, p.s.rdb, []string{p.key},
+			d.Microseconds(), p.s.channel, p.id, stateTTL.Milliseconds()).Int64()
+		return err
+	})
+	if err == nil && set == 1 {
+		p.s.st.pausesSent.Add(1)
+	}
+	return err
+}
+
+// writeQuota writes the quota known to Redis.
+func (p *part) writeQuota() error {
+	limit, window := p.limit.Load(), time.Duration(p.window.Load())
+	remaining, reset := -1, int64(-1)
+	if sd := p.learnSeed.Load(); sd != nil && !sd.reset.IsZero() {
+		remaining = sd.remaining
+		reset = max(time.Until(sd.reset).Microseconds(), 0)
+	}
+	return p.s.call(func(ctx context.Context) error {
+		return learnScript.Run(ctx, p.s.rdb, []string{p.key},
+			limit, window.Microseconds(), remaining, reset, paceShare, burst(limit),
+			p.s.channel, p.id, stateTTL.Milliseconds()).Err()
+	})
+}
+
+// burst returns the bucket's tolerance for a quota of limit: 2% of it, at
+// least one token.
+func burst(limit int64) int64 {
+	return max(int64(burstFrac*float64(limit)), 1)
+}
+
+// leaseReply is leaseScript's reply.
+type leaseReply struct {
+	granted, base int64 // base: µs from now
+	interval      float64
+	limit, window int64 // window: µs
+	pause, now    int64 // µs, Redis's clock
+	members       int64
+}
+
+func parseLease(v []any) (leaseReply, bool) {
+	var r leaseReply
+	if len(v) != 8 {
+		return r, false
+	}
+	ints := [...]*int64{&r.granted, &r.base, nil, &r.limit, &r.window, &r.pause, &r.now, &r.members}
+
+	for i, dst := range ints {
+		var s string
+		switch x := v[i].(type) {
+		case int64:
+			s = strconv.FormatInt(x, 10)
+		case string:
+			s = x
+		default:
+			return r, false
+		}
+		if dst == nil {
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil || !(f >= 0) {
+				return r, false
+			}
+			r.interval = f
+			continue
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return r, false
+		}
+		*dst = n
+	}
+	return r, r.granted == 0 || r.interval > 0
+}

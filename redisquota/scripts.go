@@ -1,0 +1,143 @@
+package redisquota
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts the Store runs. Times are Redis's own clock (TIME), in
+// microseconds since the Unix epoch, so that the members' clocks never
+// meet; a member converts what it receives with the time it received it,
+// which errs late, never early. Times are written with string.format:
+// redis.call would turn a Lua number into a string of 14 significant
+// digits, and a time in microseconds has 16.
+//
+// A partition's state is one hash: limit and window (µs), the quota the
+// servers announced; tat, the theoretical arrival time of the GCRA bucket
+// (µs, with a fraction); pause, the end of the fleet's pause (µs).
+
+// leaseScript counts the member among the partition's active members, and
+// takes tokens from the partition's GCRA bucket, paced at
+// share·limit/window with a tolerance of burst tokens. A lease of want
+// tokens is granted whole, unless the partition is paused, or its first
+// token would conform more than horizon µs from now (the other members
+// hold that much already); its tokens conform one interval apart from
+// base + interval (base may be in the past: a full bucket's tokens
+// conform at once). giveback tokens a member did not use are first put
+// back (never more than a full bucket); a negative giveback charges the
+// bucket with the tokens a member sent while pacing locally. A want of 0
+// only reads the state.
+//
+// KEYS[1] the partition's state, KEYS[2] its active members (a sorted
+// set by last lease). ARGV: want, giveback, share, burst, horizon (µs),
+// ttl (ms), member, member ttl (µs).
+//
+// It returns {granted, base - now (µs), interval (µs, a string), limit,
+// window (µs), pause (µs), now (µs), members}.
+var leaseScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local members = 0
+if ARGV[7] ~= '' then
+  redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[7])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now - tonumber(ARGV[8])))
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+  members = redis.call('ZCARD', KEYS[2])
+end
+local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause')
+local limit, window = tonumber(s[1]) or 0, tonumber(s[2]) or 0
+local tat, pause = tonumber(s[3]) or 0, tonumber(s[4]) or 0
+if limit <= 0 or window <= 0 then
+  return {0, 0, '0', 0, 0, string.format('%.0f', pause), string.format('%.0f', now), members}
+end
+local want, giveback = tonumber(ARGV[1]), tonumber(ARGV[2])
+local interval = window / (limit * tonumber(ARGV[3]))
+local tol = tonumber(ARGV[4]) * interval
+local old = tat
+if tat < now then tat = now end
+if giveback > 0 then
+  tat = math.max(now, tat - giveback * interval)
+elseif giveback < 0 then
+  tat = tat - giveback * interval
+end
+local base = tat - tol
+local granted = 0
+if want > 0 and pause <= now and base + interval - now <= tonumber(ARGV[5]) then
+  granted = want
+  tat = tat + want * interval
+end
+if tat ~= old then
+  redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', tat))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return {granted, string.format('%.0f', base - now), string.format('%.6f', interval),
+  limit, window, string.format('%.0f', pause), string.format('%.0f', now), members}
+`)
+
+// learnScript records the quota a member learned, when it differs from
+// the one held (for the same limit, when its window is longer), and tells
+// the fleet. A new bucket is seeded from what the response said remains
+// of its window, so that the fleet's first window is not overspent: until
+// the reset, the bucket grants share·remaining less its tolerance, the
+// margin covering the attempts the members sent before they knew the
+// quota.
+//
+// KEYS[1] the partition's state. ARGV: limit, window (µs), remaining (-1
+// unknown), reset (µs from now, -1 unknown), share, burst, channel, id,
+// ttl (ms).
+//
+// It returns 1 when it changed the quota, else 0.
+var learnScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat')
+redis.call('PEXPIRE', KEYS[1], ARGV[9])
+if s[1] == ARGV[1] and (tonumber(s[2]) or 0) >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'limit', ARGV[1], 'window', ARGV[2])
+local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local remaining, reset = tonumber(ARGV[3]), tonumber(ARGV[4])
+if not s[3] and remaining >= 0 and reset >= 0 then
+  local interval = window / (limit * tonumber(ARGV[5]))
+  local burst = tonumber(ARGV[6])
+  local allowed = math.max(tonumber(ARGV[5]) * remaining - burst, 0)
+  local tat = math.max(now, now + reset - allowed * interval + burst * interval)
+  redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', tat))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[9])
+redis.call('PUBLISH', ARGV[7], 'q ' .. ARGV[8] .. ' ' .. ARGV[1] .. ' ' .. ARGV[2])
+return 1
+`)
+
+// pauseScript pauses a partition for every member, for dur µs from now,
+// unless a later pause is held, and tells the fleet.
+//
+// KEYS[1] the partition's state. ARGV: dur (µs), channel, id, ttl (ms).
+//
+// It returns 1 when it set the pause, else 0.
+var pauseScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local untl = now + tonumber(ARGV[1])
+local cur = tonumber(redis.call('HGET', KEYS[1], 'pause')) or 0
+if untl <= cur then
+  return 0
+end
+local u, n = string.format('%.0f', untl), string.format('%.0f', now)
+redis.call('HSET', KEYS[1], 'pause', u)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PUBLISH', ARGV[2], 'p ' .. ARGV[3] .. ' ' .. u .. ' ' .. n)
+return 1
+`)
+
+// heartbeatScript records a member as alive, forgets those silent for ttl
+// µs, and counts those left.
+//
+// KEYS[1] the members' sorted set. ARGV: member, ttl (µs).
+var heartbeatScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - ttl))
+redis.call('PEXPIRE', KEYS[1], math.ceil(ttl / 1000) * 2)
+return redis.call('ZCARD', KEYS[1])
+`)

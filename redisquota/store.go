@@ -1,0 +1,281 @@
+package redisquota
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/resilienthttp/resilient"
+)
+
+// A Store is one member of a fleet that shares rate-limit quotas through
+// Redis; give it to a Transport with resilient.WithQuotaStore. Every Store
+// is a member of its own, whatever process it lives in: several Stores in
+// one process count as several members. It implements
+// resilient.QuotaStore.
+//
+// A Store starts a goroutine for its heartbeat, one that reads the fleet's
+// pub/sub channel (with go-redis's own), and one refiller per partition
+// while the partition is in use. Close stops them. A Store is safe for
+// concurrent use.
+type Store struct {
+	rdb        redis.UniversalClient
+	cfg        config
+	member     string
+	channel    string
+	membersKey string
+
+	ctx    context.Context // canceled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the goroutines started
+	ps     *redis.PubSub
+
+	mu     sync.Mutex
+	closed bool
+	parts  map[string]*part // by name
+	byID   map[string]*part
+
+	members atomic.Int64 // members seen by the last heartbeat; 0 before the first
+	st      counters
+}
+
+// New returns a Store that shares quotas through rdb, a member of the
+// fleet of the Stores with the same prefix (WithPrefix) on the same Redis.
+// It subscribes to the fleet's channel and starts its heartbeat at once,
+// in the background: New never waits for Redis, and a Store whose Redis
+// does not answer paces locally until it does. The caller must call Close,
+// and still owns rdb, which Close does not close.
+func New(rdb redis.UniversalClient, opts ...Option) *Store {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	if cfg.member == "" {
+		var b [8]byte
+		rand.Read(b[:])
+		cfg.member = hex.EncodeToString(b[:])
+	}
+	s := &Store{
+		rdb:        rdb,
+		cfg:        cfg,
+		member:     cfg.member,
+		channel:    cfg.prefix + ":events",
+		membersKey: cfg.prefix + ":members",
+		parts:      make(map[string]*part),
+		byID:       make(map[string]*part),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.ps = rdb.Subscribe(s.ctx, s.channel)
+	msgs := s.ps.Channel()
+	s.wg.Add(2)
+	go s.listen(msgs)
+	go s.heartbeat()
+	return s
+}
+
+// MemberID returns the Store's id in the fleet.
+func (s *Store) MemberID() string { return s.member }
+
+// Members returns the number of members the last heartbeat counted, this
+// one included; 0 before Redis first answered.
+func (s *Store) Members() int { return int(s.members.Load()) }
+
+// Close stops the Store's goroutines and waits for them, tells Redis the
+// member left (without waiting more than WithTimeout's bound for it), and
+// closes its pub/sub connection. Partitions held by Transports keep
+// answering, from local state only. Close returns the error of closing the
+// pub/sub connection, if any; it may be called more than once.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	err := s.ps.Close()
+	s.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
+	defer cancel()
+	s.rdb.ZRem(ctx, s.membersKey, s.member)
+	return err
+}
+
+// Partition returns the shared state of the partition named name. It
+// implements resilient.QuotaStore: it returns at once, and loads the
+// partition's state from Redis in the background.
+func (s *Store) Partition(name string) resilient.QuotaPartition {
+	s.mu.Lock()
+	if p := s.parts[name]; p != nil {
+		s.mu.Unlock()
+		return p
+	}
+	if len(s.parts) >= maxPartitions {
+		s.dropIdleLocked()
+	}
+	sum := sha256.Sum256([]byte(name))
+	id := hex.EncodeToString(sum[:16])
+	p := newPart(s, name, id)
+	s.parts[name] = p
+	s.byID[id] = p
+	s.mu.Unlock()
+	p.wake() // load the fleet's state
+	return p
+}
+
+// dropIdleLocked forgets partitions whose refiller is not running, to make
+// room; those still held by a Transport keep working, without the fleet's
+// messages. s.mu is held.
+func (s *Store) dropIdleLocked() {
+	for name, p := range s.parts {
+		if len(s.parts) < maxPartitions*3/4 {
+			return
+		}
+		if !p.running.Load() {
+			delete(s.parts, name)
+			delete(s.byID, p.id)
+		}
+	}
+}
+
+// start runs fn in a goroutine of the Store, unless it is closed.
+func (s *Store) start(fn func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn()
+	}()
+	return true
+}
+
+// call runs one Redis call of the Store with its timeout, counting it.
+func (s *Store) call(fn func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.timeout)
+	defer cancel()
+	s.st.calls.Add(1)
+	err := fn(ctx)
+	if err != nil {
+		s.st.errors.Add(1)
+	}
+	return err
+}
+
+// heartbeat tells Redis the member is alive, every WithHeartbeat, and
+// counts the members.
+func (s *Store) heartbeat() {
+	defer s.wg.Done()
+	ttl := 3 * s.cfg.heartbeat
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		var n int64
+		err := s.call(func(ctx context.Context) (err error) {
+			n, err = heartbeatScript.Run(ctx, s.rdb, []string{s.membersKey}, s.member, ttl.Microseconds()).Int64()
+			return err
+		})
+		if err == nil && n > 0 {
+			s.members.Store(n)
+		}
+		t.Reset(s.cfg.heartbeat)
+	}
+}
+
+// listen applies the fleet's messages: "p <id> <until> <now>", a pause
+// until until (Redis's µs) sent at now; "q <id> <limit> <window µs>", a
+// quota learned.
+func (s *Store) listen(msgs <-chan *redis.Message) {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case m, ok := <-msgs:
+			if !ok {
+				return
+			}
+			s.apply(m.Payload, time.Now())
+		}
+	}
+}
+
+func (s *Store) apply(msg string, recv time.Time) {
+	f := strings.Fields(msg)
+	if len(f) != 4 || (f[0] != "p" && f[0] != "q") {
+		return
+	}
+	a, err1 := strconv.ParseInt(f[2], 10, 64)
+	b, err2 := strconv.ParseInt(f[3], 10, 64)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	s.mu.Lock()
+	p := s.byID[f[1]]
+	s.mu.Unlock()
+	if p == nil {
+		return // not used here: a lease will read it when it is
+	}
+	switch f[0] {
+	case "p":
+		s.st.pausesReceived.Add(1)
+		p.pauseFor(recv, time.Duration(a-b)*time.Microsecond)
+	case "q":
+		p.known(a, time.Duration(b)*time.Microsecond)
+	}
+}
+
+// errBadReply is the error of a script's reply that is not as expected.
+var errBadReply = errors.New("redisquota: unexpected reply from Redis")
+
+// Stats are a Store's counters since New, returned by Store.Stats.
+type Stats struct {
+	// Calls counts the Redis calls the Store made (pub/sub excluded), and
+	// Errors those that failed or timed out.
+	Calls, Errors int64
+	// Leases counts the leases granted, and Tokens their tokens.
+	Leases, Tokens int64
+	// Returned counts the tokens given back unused.
+	Returned int64
+	// Fallbacks counts the tokens taken from a local limiter while Redis
+	// did not answer; Unpaced the tokens given while no quota was known.
+	Fallbacks, Unpaced int64
+	// PausesSent counts the pauses this member wrote; PausesReceived the
+	// pauses the fleet's channel brought (this member's own included).
+	PausesSent, PausesReceived int64
+}
+
+type counters struct {
+	calls, errors, leases, tokens, returned, fallbacks, unpaced, pausesSent, pausesReceived atomic.Int64
+}
+
+// Stats returns the Store's counters.
+func (s *Store) Stats() Stats {
+	c := &s.st
+	return Stats{
+		Calls: c.calls.Load(), Errors: c.errors.Load(),
+		Leases: c.leases.Load(), Tokens: c.tokens.Load(), Returned: c.returned.Load(),
+		Fallbacks: c.fallbacks.Load(), Unpaced: c.unpaced.Load(),
+		PausesSent: c.pausesSent.Load(), PausesReceived: c.pausesReceived.Load(),
+	}
+}

@@ -1,0 +1,496 @@
+package redisquota_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/redisquota"
+	"github.com/resilienthttp/resilient/resilienttest"
+)
+
+// quota is a learned quota of limit per window, with nothing announced of
+// what remains.
+func quota(limit int) resilient.RateLimitInfo {
+	return resilient.RateLimitInfo{Limit: limit, Remaining: -1}
+}
+
+// takeToken takes a token of q, waiting as Take says (at most 10s), then
+// for the token's delay, which it returns.
+func takeToken(t *testing.T, q resilient.QuotaPartition) time.Duration {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		d, ok, retry := q.Take(time.Now())
+		if ok {
+			time.Sleep(d)
+			return d
+		}
+		timer := time.NewTimer(d)
+		select {
+		case <-timer.C:
+		case <-retry:
+		}
+		timer.Stop()
+	}
+	t.Fatal("no token in 10s")
+	return 0
+}
+
+// waitFor polls cond every millisecond until it holds, for at most 10s,
+// and returns how long it took.
+func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%s: not after 10s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// TestLeasedTokensCostNoRoundTrip proves the lease: once a lease arrived,
+// the member takes its tokens without a Redis call, paced one interval
+// apart (at 95% of the quota), and asks for the next lease once per lease.
+func TestLeasedTokensCostNoRoundTrip(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	var rt scriptCounter
+	rdb := newRedis(t, addr, &rt)
+	s := redisquota.New(rdb, redisquota.WithPrefix(prefix))
+	defer s.Close()
+	q := s.Partition("https://api.example.com reads")
+	if d, ok, _ := q.Take(time.Now()); !ok || d != 0 {
+		t.Fatalf("Take before any quota is known = %v, %v; want unpaced", d, ok)
+	}
+	q.Learn(quota(950), time.Second) // a token every 1.108ms
+	takeToken(t, q)
+	waitFor(t, "a lease", func() bool { return s.Stats().Leases > 0 })
+
+	// Leases start at one token and double up to the member's share of
+	// 200ms: 190 tokens.
+	for range 300 {
+		takeToken(t, q)
+	}
+	before, leases := rt.count(), s.Stats().Leases
+	const taken = 400
+	last := time.Duration(-1)
+	for range taken {
+		d := takeToken(t, q)
+		if d < last-2*time.Millisecond {
+			t.Fatalf("a token conforms in %v, before the previous one (%v)", d, last)
+		}
+		last = d
+	}
+	calls := rt.count() - before
+	newLeases := s.Stats().Leases - leases
+	if calls > taken/10 || int64(calls) > newLeases+3 {
+		t.Errorf("%d tokens taken with %d Redis calls (%d leases), want at most %d", taken, calls, newLeases, taken/10)
+	}
+	t.Logf("%d tokens at steady state: %d Redis calls, %d leases", taken, calls, newLeases)
+	st := s.Stats()
+	if st.Tokens < 700 || st.Errors != 0 || st.Unpaced != 1 {
+		t.Errorf("stats %+v after 700 tokens taken", st)
+	}
+}
+
+// TestLearnedQuotaReachesMembers proves that a quota learned by one member
+// is written once and used by another that never learned it.
+func TestLearnedQuotaReachesMembers(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	var rtA, rtB scriptCounter
+	a := redisquota.New(newRedis(t, addr, &rtA), redisquota.WithPrefix(prefix))
+	defer a.Close()
+	b := redisquota.New(newRedis(t, addr, &rtB), redisquota.WithPrefix(prefix))
+	defer b.Close()
+	const name = "key-1"
+	qa, qb := a.Partition(name), b.Partition(name)
+	for range 100 {
+		qa.Learn(resilient.RateLimitInfo{Limit: 100, Remaining: 90, Reset: time.Now().Add(time.Second)}, time.Second)
+	}
+	waitFor(t, "B paces by A's quota", func() bool {
+		d, ok, _ := qb.Take(time.Now())
+		return !ok || d > 0 || b.Stats().Tokens > 0
+	})
+	if n := rtA.script(redisquota.LearnHash); n != 1 {
+		t.Errorf("A wrote its quota %d times for 100 learns, want 1", n)
+	}
+	if n := rtB.script(redisquota.LearnHash); n != 0 {
+		t.Errorf("B, which learned nothing, wrote a quota %d times", n)
+	}
+	// B learns the same quota: nothing to write.
+	for range 10 {
+		qb.Learn(quota(100), time.Second)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := rtB.script(redisquota.LearnHash); n > 1 {
+		t.Errorf("B wrote the quota it shares %d times", n)
+	}
+	rdb := newRedis(t, addr)
+	var keys []string
+	iter := rdb.Scan(context.Background(), 0, prefix+":{*}", 10).Iterator()
+	for iter.Next(context.Background()) {
+		keys = append(keys, iter.Val())
+	}
+	var found bool
+	for _, k := range keys {
+		if v, _ := rdb.HGet(context.Background(), k, "limit").Result(); v == "100" {
+			w, _ := rdb.HGet(context.Background(), k, "window").Result()
+			found = w == "1000000"
+		}
+	}
+	if !found {
+		t.Errorf("no state with limit 100 and a window of 1000000µs among %q", keys)
+	}
+}
+
+// TestPauseReachesMembers proves that a pause set by one member reaches
+// the others through pub/sub, without a lease: their Take refuses tokens
+// until it ends, and their leases held are dropped.
+func TestPauseReachesMembers(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	stores := make([]*redisquota.Store, 3)
+	parts := make([]resilient.QuotaPartition, 3)
+	for i := range stores {
+		stores[i] = redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+		defer stores[i].Close()
+		parts[i] = stores[i].Partition("p")
+		parts[i].Learn(quota(1000), time.Second)
+		takeToken(t, parts[i])
+	}
+	until := time.Now().Add(3 * time.Second)
+	parts[0].Pause(until)
+	if got := parts[0].PauseUntil(); !got.Equal(until) {
+		t.Fatalf("the member that paused sees %v, want %v at once", got, until)
+	}
+	for i := 1; i < 3; i++ {
+		lat := waitFor(t, "the pause reaches member "+string(rune('0'+i)), func() bool {
+			return !parts[i].PauseUntil().Before(until)
+		})
+		t.Logf("member %d saw the pause after %v", i, lat)
+		if got := parts[i].PauseUntil(); got.After(until.Add(time.Second)) {
+			t.Errorf("member %d: pause until %v, want about %v", i, got, until)
+		}
+		if d, ok, _ := parts[i].Take(time.Now()); ok || d <= 0 {
+			t.Errorf("member %d: Take during the pause = %v, %v; want a refusal", i, d, ok)
+		}
+		if n := stores[i].Stats().PausesReceived; n < 1 {
+			t.Errorf("member %d received %d pauses through pub/sub", i, n)
+		}
+	}
+	if n := stores[0].Stats().PausesSent; n != 1 {
+		t.Errorf("member 0 wrote %d pauses, want 1", n)
+	}
+	// An earlier pause changes nothing.
+	parts[1].Pause(until.Add(-time.Second))
+	if got := parts[1].PauseUntil(); got.Before(until) {
+		t.Errorf("an earlier pause moved the pause to %v", got)
+	}
+}
+
+// arrivals is an HTTP handler in front of a resilienttest server that
+// records when each request arrived and when each 429 left.
+type arrivals struct {
+	api *resilienttest.Server
+	mu  sync.Mutex
+	in  []time.Time
+	out []time.Time // when each 429 was answered
+}
+
+func (a *arrivals) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	a.in = append(a.in, time.Now())
+	a.mu.Unlock()
+	rec := &statusRecorder{ResponseWriter: w}
+	a.api.ServeHTTP(rec, r)
+	if rec.status == http.StatusTooManyRequests {
+		a.mu.Lock()
+		a.out = append(a.out, time.Now())
+		a.mu.Unlock()
+	}
+}
+
+func (a *arrivals) snapshot() (in, out []time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]time.Time(nil), a.in...), append([]time.Time(nil), a.out...)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func getOK(t *testing.T, client *http.Client, url string) {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Errorf("GET: %v", err)
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("GET: status %d", resp.StatusCode)
+	}
+}
+
+// TestTransportsSharePause proves the whole path through two Transports,
+// each with a Store of its own: a 429 with Retry-After received by one
+// holds back the other's next request until the pause ends.
+func TestTransportsSharePause(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	api := resilienttest.NewPipeServer(resilienttest.Altyaa,
+		resilienttest.WithQuota(resilienttest.Quota{Limit: 1000, ResetFormat: resilienttest.IETF}),
+		resilienttest.WithScript(resilienttest.RouteUsage,
+			resilienttest.Normal(), resilienttest.Normal(), resilienttest.RateLimited(2*time.Second)))
+	defer api.Close()
+	rec := &arrivals{api: api}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	url := srv.URL + "/v1/usage"
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	sa := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+	defer sa.Close()
+	sb := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+	defer sb.Close()
+	a := &http.Client{Transport: resilient.New(base, resilient.WithQuotaStore(sa), resilient.WithRateLimitKey(func(*http.Request) string { return "key" }))}
+	b := &http.Client{Transport: resilient.New(base, resilient.WithQuotaStore(sb), resilient.WithRateLimitKey(func(*http.Request) string { return "key" }))}
+
+	getOK(t, a, url)
+	getOK(t, b, url)
+	done := make(chan struct{})
+	go func() { defer close(done); getOK(t, a, url) }() // 429, Retry-After 2, then its retry
+	waitFor(t, "B sees the pause", func() bool { return sb.Partition("key").PauseUntil().After(time.Now()) })
+	getOK(t, b, url)
+	<-done
+	in, out := rec.snapshot()
+	if len(out) != 1 || len(in) != 5 {
+		t.Fatalf("server: %d requests, %d 429s; want 5 and 1", len(in), len(out))
+	}
+	for i, at := range in[3:] {
+		if at.Before(out[0].Add(2 * time.Second)) {
+			t.Errorf("request %d arrived %v after the 429, within its 2s pause", i+4, at.Sub(out[0]))
+		}
+	}
+}
+
+// TestFallbackClosedPort proves that a Store whose Redis refuses every
+// connection never fails a call: it paces locally, at the quota the
+// Transport learned, and the server sends no 429.
+func TestFallbackClosedPort(t *testing.T) {
+	rdb := newRedis(t, "127.0.0.1:"+strconv.Itoa(freePort(t)))
+	s := redisquota.New(rdb, redisquota.WithPrefix("rqtest:closed"))
+	defer s.Close()
+	srv := resilienttest.NewServer(resilienttest.Altyaa,
+		resilienttest.WithQuota(resilienttest.Quota{Limit: 100, TimeScale: 60, ResetFormat: resilienttest.IETF}))
+	defer srv.Close()
+	client := &http.Client{Transport: resilient.New(srv.Transport(), resilient.WithQuotaStore(s))}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 40 {
+				getOK(t, client, srv.URL+"/v1/usage")
+			}
+		}()
+	}
+	wg.Wait()
+	st := s.Stats()
+	if st.Fallbacks == 0 || st.Errors == 0 || st.Leases != 0 {
+		t.Errorf("stats %+v: want fallbacks and errors, no lease", st)
+	}
+	if n := srv.Stats().RateLimited; n > 1 {
+		t.Errorf("the server sent %d 429s to a member pacing locally", n)
+	}
+}
+
+// TestFallbackClientPause proves the fallback when Redis hangs (CLIENT
+// PAUSE): requests go on, paced locally, while it does not answer, and the
+// member leases again once it does.
+func TestFallbackClientPause(t *testing.T) {
+	rs := startRedisServer(t)
+	prefix := testPrefix(t, rs.addr())
+	s := redisquota.New(newRedis(t, rs.addr()), redisquota.WithPrefix(prefix))
+	defer s.Close()
+	srv := resilienttest.NewServer(resilienttest.Altyaa,
+		resilienttest.WithQuota(resilienttest.Quota{Limit: 200, TimeScale: 60, ResetFormat: resilienttest.IETF}))
+	defer srv.Close()
+	client := &http.Client{Transport: resilient.New(srv.Transport(), resilient.WithQuotaStore(s))}
+	url := srv.URL + "/v1/usage"
+	stop := make(chan struct{})
+	var calls atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				getOK(t, client, url)
+				calls.Add(1)
+			}
+		}()
+	}
+	waitFor(t, "leases", func() bool { return s.Stats().Leases >= 3 })
+	admin := newRedis(t, rs.addr())
+	if err := admin.Do(context.Background(), "CLIENT", "PAUSE", 1500, "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	pausedAt, fb := time.Now(), s.Stats().Fallbacks
+	waitFor(t, "a fallback", func() bool { return s.Stats().Fallbacks > fb })
+	t.Logf("first token from the local limiter %v after CLIENT PAUSE", time.Since(pausedAt))
+	during := calls.Load()
+	waitFor(t, "calls during the pause", func() bool { return calls.Load() >= during+20 || time.Since(pausedAt) > 1400*time.Millisecond })
+	if time.Since(pausedAt) < 1400*time.Millisecond && calls.Load() < during+20 {
+		t.Error("calls stalled while Redis hung")
+	}
+	leases := s.Stats().Leases
+	waitFor(t, "leases again", func() bool { return s.Stats().Leases > leases })
+	close(stop)
+	wg.Wait()
+	if n := srv.Stats().RateLimited; n > 2 {
+		t.Errorf("the server sent %d 429s", n)
+	}
+}
+
+// TestRedisRestart proves that stopping Redis mid-run and starting it
+// again fails no call, and that the members lease again afterwards.
+func TestRedisRestart(t *testing.T) {
+	rs := startRedisServer(t)
+	prefix := testPrefix(t, rs.addr())
+	srv := resilienttest.NewServer(resilienttest.Altyaa,
+		resilienttest.WithQuota(resilienttest.Quota{Limit: 300, TimeScale: 60, ResetFormat: resilienttest.IETF}))
+	defer srv.Close()
+	url := srv.URL + "/v1/usage"
+	stores := make([]*redisquota.Store, 2)
+	var failed, calls atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range stores {
+		stores[i] = redisquota.New(newRedis(t, rs.addr()), redisquota.WithPrefix(prefix))
+		defer stores[i].Close()
+		client := &http.Client{Transport: resilient.New(srv.Transport(), resilient.WithQuotaStore(stores[i]))}
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					calls.Add(1)
+					resp, err := client.Get(url)
+					if err != nil {
+						failed.Add(1)
+						continue
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						failed.Add(1)
+					}
+				}
+			}()
+		}
+	}
+	leases := func() (n int64) {
+		for _, s := range stores {
+			n += s.Stats().Leases
+		}
+		return n
+	}
+	waitFor(t, "leases", func() bool { return leases() >= 6 })
+	rs.stop()
+	down := srv.Stats()
+	time.Sleep(time.Second)
+	during := srv.Stats()
+	rs.start()
+	before := leases()
+	waitFor(t, "leases after the restart", func() bool { return leases() > before+2 })
+	close(stop)
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d of %d calls failed", n, calls.Load())
+	}
+	att, rej := during.Requests-down.Requests, during.RateLimited-down.RateLimited
+	t.Logf("while Redis was down: %d attempts, %d 429s (%.1f%%)", att, rej, 100*float64(rej)/float64(max(att, 1)))
+}
+
+// TestCloseStopsGoroutines proves that Close stops the refillers of busy
+// partitions, the heartbeat and the pub/sub reader (TestMain's goleak
+// checks it at the end), and that partitions keep answering after it.
+func TestCloseStopsGoroutines(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+	var parts []resilient.QuotaPartition
+	for _, name := range []string{"a", "b", "c"} {
+		q := s.Partition(name)
+		q.Learn(quota(500), time.Second)
+		takeToken(t, q)
+		parts = append(parts, q)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	for _, q := range parts {
+		takeToken(t, q) // the local limiter
+	}
+	q := s.Partition("new after close")
+	q.Learn(quota(10), time.Second)
+	takeToken(t, q)
+}
+
+// TestMembersCounted proves the heartbeat: each Store is a member, several
+// in one process included, and a closed one leaves.
+func TestMembersCounted(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	var stores []*redisquota.Store
+	for range 3 {
+		stores = append(stores, redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix), redisquota.WithHeartbeat(20*time.Millisecond)))
+	}
+	waitFor(t, "3 members", func() bool { return stores[0].Members() == 3 })
+	if stores[0].MemberID() == stores[1].MemberID() {
+		t.Errorf("two Stores share the member id %q", stores[0].MemberID())
+	}
+	stores[2].Close()
+	waitFor(t, "2 members", func() bool { return stores[0].Members() == 2 })
+	stores[0].Close()
+	stores[1].Close()
+}
+
+var _ redis.Hook = (*scriptCounter)(nil)

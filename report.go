@@ -1,0 +1,44 @@
+package resilient
+
+import (
+	"context"
+	"time"
+)
+
+// Report is what a call did, filled when RoundTrip returns for a call made
+// with a context from WithReport: for successes too.
+type Report struct {
+	// Attempts counts the attempts of the call, hedged copies and attempts
+	// refused locally (breaker open, rate limited) included.
+	Attempts int
+	// Hedges counts the hedged copies sent (see WithHedging).
+	Hedges int
+	// Waited is the time spent waiting: backoff and Retry-After between
+	// attempts, and the client-side rate limiter's waits.
+	Waited time.Duration
+	// Duration is the whole call, from RoundTrip to its return.
+	Duration time.Duration
+	// Outcome is the outcome of the attempt whose result was returned.
+	Outcome Outcome
+	// StatusCode is the status of the response returned; 0 for none.
+	StatusCode int
+	// StopReason says why the call ended after a retryable outcome; ""
+	// otherwise.
+	StopReason StopReason
+}
+
+// reportKey is the context key of a call's Report.
+type reportKey struct{}
+
+// WithReport returns a copy of ctx that makes the Transport fill r when a
+// call made with it returns. r must not be read before then, nor shared by
+// calls that run at the same time.
+func WithReport(ctx context.Context, r *Report) context.Context {
+	return context.WithValue(ctx, reportKey{}, r)
+}
+
+// reportOf returns the Report a call made with ctx fills, or nil.
+func reportOf(ctx context.Context) *Report {
+	r, _ := ctx.Value(reportKey{}).(*Report)
+	return r
+}

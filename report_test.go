@@ -1,0 +1,45 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestReport(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{status: 503, header: http.Header{"Retry-After": {"2"}}}, {status: 200}}}
+		var r Report
+		ctx := WithReport(context.Background(), &r)
+		tr := New(s, WithBackoff(time.Second, time.Second), withRand(func(int64) int64 { return 0 }))
+		resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := Report{Attempts: 2, Waited: 2 * time.Second, Duration: 2 * time.Second, Outcome: OutcomeSuccess, StatusCode: 200}
+		if r != want {
+			t.Errorf("Report = %+v, want %+v", r, want)
+		}
+
+		// A first-try success is reported too.
+		s = &rtScript{steps: []rtStep{{status: 200}}}
+		r = Report{}
+		resp, _ = roundTrip(t, New(s), newRequest(t, ctx, "GET", "http://api.test/", nil))
+		resp.Body.Close()
+		if want := (Report{Attempts: 1, Outcome: OutcomeSuccess, StatusCode: 200}); r != want {
+			t.Errorf("Report = %+v, want %+v", r, want)
+		}
+
+		// A failure: the stop reason and the outcome.
+		s = &rtScript{steps: []rtStep{{err: errReset}}}
+		r = Report{}
+		_, err = roundTrip(t, New(s, WithMaxRetries(1), WithBackoff(0, 0)), newRequest(t, ctx, "GET", "http://api.test/", nil))
+		if !errors.Is(err, errReset) || r.Attempts != 2 || r.Outcome != OutcomeTransient || r.StopReason != StopMaxAttempts || r.StatusCode != 0 {
+			t.Errorf("Report = %+v after %v", r, err)
+		}
+	})
+}

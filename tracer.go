@@ -1,0 +1,121 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"net/http"
+)
+
+// errPanicked is the error a Tracer's attempt ends with when the layer
+// below it panicked.
+var errPanicked = errors.New("resilient: RoundTripper panicked")
+
+// A Tracer follows a Transport's calls and their attempts, for
+// instrumentation such as OpenTelemetry (see the resilientotel module). The
+// Transport calls it synchronously, on the goroutine of the call or of a
+// hedged copy: its methods must be safe for concurrent use and must not
+// block. Set it with WithTracer.
+type Tracer interface {
+	// StartCall is called when a call starts, before its first attempt.
+	// The context it returns is the call's: its attempts' contexts derive
+	// from it, and Attempt and EndCall receive it.
+	StartCall(ctx context.Context, req *http.Request) context.Context
+
+	// StartAttempt is called when an attempt is about to reach the wire,
+	// after the rate limiter and the breaker let it through: attempts
+	// refused locally are only reported to Attempt. It returns the request
+	// to send in place of req, such as a copy with a context and headers
+	// of its own (it must not modify req), and a function that the
+	// Transport calls once, when the attempt's response headers arrive or
+	// it fails.
+	StartAttempt(req *http.Request, info AttemptInfo) (*http.Request, func(*http.Response, error))
+
+	// Attempt is called once per attempt, after it ended and the Transport
+	// decided what follows, with the call's context and the attempt's
+	// record, as the functions set with WithObserver are.
+	Attempt(ctx context.Context, a Attempt)
+
+	// EndCall is called when RoundTrip returns, with the call's context and
+	// its report.
+	EndCall(ctx context.Context, r *Report)
+}
+
+// AttemptInfo describes an attempt about to reach the wire.
+type AttemptInfo struct {
+	// Number is the attempt's number in the retry loop: 1 for the first.
+	// A hedged copy has the number of the attempt it copies.
+	Number int
+	// Hedge is 0 for an attempt, n for its n-th hedged copy.
+	Hedge int
+	// ResendCount counts the requests of the call sent to the wire before
+	// this one, retries and hedged copies alike (OpenTelemetry's
+	// http.request.resend_count).
+	ResendCount int
+}
+
+// WithTracer makes the Transport report its calls and attempts to tr (one
+// tracer per Transport; a later WithTracer replaces an earlier one). A nil
+// tr removes it.
+func WithTracer(tr Tracer) Option {
+	return func(c *config) {
+		perTransport(c, "WithTracer")
+		c.tracer = tr
+	}
+}
+
+// WithContextObserver adds fn to the functions called once per attempt, as
+// with WithObserver, with the call's context: the request's, or the one a
+// Tracer's StartCall returned.
+func WithContextObserver(fn func(context.Context, Attempt)) Option {
+	return func(c *config) {
+		perTransport(c, "WithContextObserver")
+		if fn != nil {
+			c.ctxObservers = append(c.ctxObservers, fn)
+		}
+	}
+}
+
+// tracerMiddleware reports each attempt that reaches the wire to tr; it
+// sits right above the base RoundTripper.
+func tracerMiddleware(tr Tracer) Middleware {
+	if tr == nil {
+		return nil
+	}
+	return func(next http.RoundTripper) http.RoundTripper {
+		return &tracerTransport{next: next, tr: tr}
+	}
+}
+
+type tracerTransport struct {
+	next http.RoundTripper
+	tr   Tracer
+}
+
+func (t *tracerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.roundTripAttempt(req, nil)
+}
+
+func (t *tracerTransport) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
+	var info AttemptInfo
+	if st != nil {
+		info = AttemptInfo{Number: st.number, Hedge: st.hedge, ResendCount: st.resends + st.hedge}
+		st.wired = true
+	}
+	sreq, end := t.tr.StartAttempt(req, info)
+	if sreq == nil {
+		sreq = req
+	}
+	if end == nil {
+		return t.next.RoundTrip(sreq)
+	}
+	ended := false
+	defer func() {
+		if !ended { // next panicked: the attempt ends all the same
+			end(nil, errPanicked)
+		}
+	}()
+	resp, err := t.next.RoundTrip(sreq)
+	ended = true
+	end(resp, err)
+	return resp, err
+}
