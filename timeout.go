@@ -164,7 +164,8 @@ func (w *deadlineWatch) arm(db *deadlineBody, now, end time.Time) {
 	}
 	epoch := w.epoch.Load()
 	if epoch == nil {
-		w.epoch.CompareAndSwap(nil, &now) // the first attempt's start
+		first := now // the first attempt's start
+		w.epoch.CompareAndSwap(nil, &first)
 		epoch = w.epoch.Load()
 	}
 	db.watch, db.end = w, int64(end.Sub(*epoch))

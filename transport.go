@@ -212,7 +212,7 @@ func (c *call) run() (*http.Response, error) {
 		var resp *http.Response
 		var err error
 		if c.hedgeable(areq) {
-			resp, err = c.sendHedged(n, areq, st)
+			resp, err = c.hedged(n, areq, st)
 		} else {
 			resp, err = roundTripNext(t.inner, areq, st)
 		}
@@ -346,6 +346,17 @@ func (c *call) end(resp *http.Response, err error) {
 	if tr := c.cfg.tracer; tr != nil {
 		tr.EndCall(c.ctx, &r)
 	}
+}
+
+// hedged sends attempt n with hedging from a copy of the call on the heap,
+// which the attempt's copies may use after it returns: so that passing the
+// call to them does not move every call, hedged or not, to the heap.
+func (c *call) hedged(n int, areq *http.Request, st *attemptState) (*http.Response, error) {
+	hc := new(call)
+	*hc = *c
+	resp, err := hc.sendHedged(n, areq, st)
+	*c = *hc
+	return resp, err
 }
 
 // putState returns a finished call's attempt state to the pool, cleared so
