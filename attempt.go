@@ -36,6 +36,12 @@ type attemptState struct {
 	// Filled by the rate limiter.
 	rate      RateLimitInfo
 	localWait time.Duration // time this attempt waited for its turn
+
+	// start is when the attempt started, as the retry loop read the clock
+	// (the call's own reading for its first attempt), moved on by the
+	// time the rate limiter made it wait; zero when unknown. The layers
+	// read it instead of the clock.
+	start time.Time
 }
 
 // RateLimitInfo is the quota a server announced on one response, as read from

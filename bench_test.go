@@ -3,7 +3,11 @@ package resilient
 import (
 	"bytes"
 	"net/http"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -17,7 +21,7 @@ func (s *stubOK) RoundTrip(req *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: http.StatusOK, Header: s.header, Body: http.NoBody, Request: req}, nil
 }
 
-func roundTripOK(b *testing.B, rt http.RoundTripper, req *http.Request) {
+func roundTripOK(b testing.TB, rt http.RoundTripper, req *http.Request) {
 	resp, err := rt.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		b.Fatalf("RoundTrip = %v, %v", resp, err)
@@ -25,39 +29,103 @@ func roundTripOK(b *testing.B, rt http.RoundTripper, req *http.Request) {
 	resp.Body.Close()
 }
 
-// BenchmarkHappyPath measures what the whole chain adds to a call that
-// succeeds at once: bare is the stub alone, resilient the Transport over
-// it (default options; the breaker and the rate limiter as New builds
-// them). resilient reports added-ns/op and added-allocs/op over bare.
+// addedBlock is how many calls of the chain alternate with as many calls of
+// the bare stub in measureAdded.
+const addedBlock = 256
+
+// measureAdded runs b.N calls of next(i) through rt, in blocks of
+// addedBlock that alternate with as many calls straight to base (the
+// timer stopped), so that the drift of a shared machine hits both alike.
+// It reports added-ns/op, the difference per call; added-cpu-ns/op, the
+// same in CPU time of the process (garbage collection included), which the
+// other processes of a busy machine disturb less; and added-allocs/op.
+func measureAdded(b *testing.B, rt, base http.RoundTripper, next func(i int) *http.Request) {
+	b.Helper()
+	var own, bare, ownCPU, bareCPU time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		k := min(addedBlock, b.N-done)
+		start, cpu := time.Now(), processCPU()
+		for i := range k {
+			roundTripOK(b, rt, next(done+i))
+		}
+		own += time.Since(start)
+		ownCPU += processCPU() - cpu
+		b.StopTimer()
+		start, cpu = time.Now(), processCPU()
+		for i := range k {
+			roundTripOK(b, base, next(done+i))
+		}
+		bare += time.Since(start)
+		bareCPU += processCPU() - cpu
+		b.StartTimer()
+		done += k
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(own-bare)/float64(b.N), "added-ns/op")
+	b.ReportMetric(float64(ownCPU-bareCPU)/float64(b.N), "added-cpu-ns/op")
+	i := 0
+	allocs := testing.AllocsPerRun(1000, func() { roundTripOK(b, rt, next(i)); i++ })
+	i = 0
+	allocs -= testing.AllocsPerRun(1000, func() { roundTripOK(b, base, next(i)); i++ })
+	b.ReportMetric(allocs, "added-allocs/op")
+}
+
+// processCPU returns the CPU time the process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkHappyPath measures what the Transport adds to a call that
+// succeeds at once, over a stub that answers 200 (no I/O), against the stub
+// alone, in alternating blocks (see measureAdded):
+//
+//   - get: a GET through the default chain;
+//   - get-nobreaker: the same WithoutBreaker;
+//   - get-nodeadline: the same with WithMaxElapsed(0): no timer per attempt;
+//   - post-empty: a POST without a body (an idempotency key per call);
+//   - post: a POST with a 19-byte body and GetBody;
+//   - hosts-10000: GETs to 10,000 hosts in turn, so that breakers come and
+//     go (the set holds 4,096);
+//   - parallel: 32 goroutines on one host; run it with -cpu 1,2 (or see
+//     BenchmarkParallelScaling).
 func BenchmarkHappyPath(b *testing.B) {
 	base := &stubOK{header: http.Header{"Content-Type": {"application/json"}}}
-	tr := New(base)
 	get, _ := http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts?limit=10", nil)
+	same := func(req *http.Request) func(int) *http.Request {
+		return func(int) *http.Request { return req }
+	}
 
-	b.Run("bare", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			roundTripOK(b, base, get)
-		}
+	b.Run("get", func(b *testing.B) { measureAdded(b, New(base), base, same(get)) })
+	b.Run("get-nobreaker", func(b *testing.B) { measureAdded(b, New(base, WithoutBreaker()), base, same(get)) })
+	b.Run("get-nodeadline", func(b *testing.B) { measureAdded(b, New(base, WithMaxElapsed(0)), base, same(get)) })
+	b.Run("post-empty", func(b *testing.B) {
+		post, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", nil)
+		measureAdded(b, New(base), base, same(post))
 	})
-	b.Run("resilient", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			roundTripOK(b, tr, get)
-		}
-		perOp := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-		b.StopTimer()
-		start := time.Now()
-		for range b.N {
-			roundTripOK(b, base, get)
-		}
-		bare := float64(time.Since(start).Nanoseconds()) / float64(b.N)
-		allocs := testing.AllocsPerRun(1000, func() { roundTripOK(b, tr, get) }) -
-			testing.AllocsPerRun(1000, func() { roundTripOK(b, base, get) })
-		b.ReportMetric(perOp-bare, "added-ns/op")
-		b.ReportMetric(allocs, "added-allocs/op")
+	b.Run("post", func(b *testing.B) {
+		body := []byte(`{"content":"hello"}`)
+		post, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", bytes.NewReader(body))
+		measureAdded(b, New(base), base, func(int) *http.Request {
+			post.Body, _ = post.GetBody()
+			return post
+		})
 	})
-	b.Run("resilient-parallel", func(b *testing.B) {
+	b.Run("hosts-10000", func(b *testing.B) {
+		reqs := make([]*http.Request, 10000)
+		for i := range reqs {
+			reqs[i], _ = http.NewRequest(http.MethodGet, "https://h"+strconv.Itoa(i)+".example.com/v1/posts", nil)
+		}
+		measureAdded(b, New(base), base, func(i int) *http.Request { return reqs[i%len(reqs)] })
+	})
+	b.Run("parallel", func(b *testing.B) {
+		tr := New(base)
+		b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -65,16 +133,67 @@ func BenchmarkHappyPath(b *testing.B) {
 			}
 		})
 	})
-	b.Run("resilient-post", func(b *testing.B) {
-		// A write: an idempotency key per call and a replayable body.
-		body := []byte(`{"content":"hello"}`)
-		post, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", bytes.NewReader(body))
-		b.ReportAllocs()
-		for b.Loop() {
-			post.Body, _ = post.GetBody()
-			roundTripOK(b, tr, post)
+}
+
+// BenchmarkParallelScaling runs 32 goroutines calling one host through the
+// default chain (over the stub of BenchmarkHappyPath), alternately on one
+// core and on two (runtime.GOMAXPROCS), in blocks of the same number of
+// calls. It reports ns/op on each and cpu2/cpu1, their ratio: 0.5 is
+// perfect scaling, 1 none (a lock every call takes). On a machine whose
+// cores other processes use too, the second core is not free and the
+// ratio says little: cpu-ns/op on each (CPU time of the process per call)
+// and cpu-cpu2/cpu1 tell the cost of sharing instead (1 when calls on two
+// cores cost what they cost on one; more when they contend), and
+// idle-cpu2/cpu1, half of it, is the ratio two free cores would give.
+// It runs the default chain, the same WithMaxElapsed(0), and the bare stub.
+func BenchmarkParallelScaling(b *testing.B) {
+	if runtime.NumCPU() < 2 {
+		b.Skip("needs 2 cores")
+	}
+	base := &stubOK{header: http.Header{"Content-Type": {"application/json"}}}
+	b.Run("default", func(b *testing.B) { parallelScaling(b, New(base)) })
+	b.Run("nodeadline", func(b *testing.B) { parallelScaling(b, New(base, WithMaxElapsed(0))) })
+	b.Run("bare", func(b *testing.B) { parallelScaling(b, base) })
+}
+
+func parallelScaling(b *testing.B, tr http.RoundTripper) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	get, _ := http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts?limit=10", nil)
+	const goroutines, block = 32, 64 // calls per goroutine per block
+	run := func(procs int) (wall, cpu time.Duration) {
+		runtime.GOMAXPROCS(procs)
+		var wg sync.WaitGroup
+		start, cpu0 := time.Now(), processCPU()
+		for range goroutines {
+			wg.Go(func() {
+				for range block {
+					roundTripOK(b, tr, get)
+				}
+			})
 		}
-	})
+		wg.Wait()
+		return time.Since(start), processCPU() - cpu0
+	}
+	run(2) // warm up
+	var one, two, oneCPU, twoCPU time.Duration
+	calls := 0
+	b.ResetTimer()
+	for calls < b.N {
+		w, c := run(1)
+		one, oneCPU = one+w, oneCPU+c
+		w, c = run(2)
+		two, twoCPU = two+w, twoCPU+c
+		calls += goroutines * block
+	}
+	b.StopTimer()
+	n := float64(calls)
+	b.ReportMetric(float64(one)/n, "cpu1-ns/op")
+	b.ReportMetric(float64(two)/n, "cpu2-ns/op")
+	b.ReportMetric(float64(two)/float64(one), "cpu2/cpu1")
+	b.ReportMetric(float64(oneCPU)/n, "cpu1-cpu-ns/op")
+	b.ReportMetric(float64(twoCPU)/n, "cpu2-cpu-ns/op")
+	b.ReportMetric(float64(twoCPU)/float64(oneCPU), "cpu-cpu2/cpu1")
+	b.ReportMetric(float64(twoCPU)/float64(oneCPU)/2, "idle-cpu2/cpu1")
 }
 
 // rewindBody is a response body that can be served again without

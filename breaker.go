@@ -25,7 +25,8 @@ const (
 	breakerBuckets = 10
 
 	// maxBreakers is the hard limit of the number of breakers a Transport
-	// keeps; see breakerSet.sweep for what is removed when it is reached.
+	// keeps; see breakerSet.makeRoom for what is removed when it is
+	// reached.
 	maxBreakers = 4096
 
 	// maxQueuedChanges bounds the state changes waiting to be delivered.
@@ -120,9 +121,10 @@ type BreakerSettings struct {
 // hosts takes bounded memory. When it creates one, it removes from time to
 // time the breakers that are closed and have seen no attempt for longer
 // than Window + OpenTimeout; and when the limit is reached, the least
-// recently used closed breakers, down to 15/16 of the limit. Open and
-// half-open breakers are removed, least recently used first, only when the
-// closed ones are not enough to stay within the limit.
+// recently used closed breaker makes room for the new one. Open and
+// half-open breakers are removed, least recently used first, only when no
+// closed one is left. While a breaker is closed, an attempt through it
+// takes no lock.
 func WithBreaker(s BreakerSettings) Option {
 	mustNotBeNegative("WithBreaker ConsecutiveFailures", s.ConsecutiveFailures)
 	if s.FailureRatio < 0 || s.FailureRatio > 1 || math.IsNaN(s.FailureRatio) {
@@ -233,9 +235,13 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 	if e == nil {
 		return roundTripNext(b.next, req, st)
 	}
-	done, err := e.cb.Allow()
+	if w := e.win.Load(); w != nil {
+		return b.closedAttempt(e, w, req, st)
+	}
+	cb := e.cb.Load() // made when the breaker tripped
+	done, err := cb.Allow()
 	if err == gobreaker.ErrTooManyRequests && b.set.releaseStaleProbes(e) {
-		done, err = e.cb.Allow()
+		done, err = cb.Allow()
 	}
 	b.set.flush(req.Context())
 	if err != nil {
@@ -244,9 +250,14 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 		}
 		return nil, b.set.refusal(e, err)
 	}
+	if w := e.win.Load(); w != nil {
+		// The breaker closed since the attempt looked: count it in the
+		// closed spell's window instead.
+		done(errBreakerExcluded)
+		return b.closedAttempt(e, w, req, st)
+	}
 	// A probe of a half-open breaker is tracked, so that one that hangs
-	// can be released; an attempt through a closed breaker costs no more
-	// than reading its state.
+	// can be released.
 	var pr *probe
 	if e.state.Load() == int32(gobreaker.StateHalfOpen) {
 		pr = b.set.addProbe(e, done)
@@ -265,6 +276,23 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 	reported = true
 	b.report(e, pr, done, attemptOutcome(st, req, resp, err))
 	b.set.flush(req.Context())
+	return resp, err
+}
+
+// closedAttempt sends an attempt through a closed breaker, w being the
+// window of its closed spell: a success is counted without a lock; a
+// failure too, and goes to gobreaker only when it trips the breaker. A
+// panic below counts nothing and holds no slot.
+func (b *breakerTransport) closedAttempt(e *breakerEntry, w *closedWindow, req *http.Request, st *attemptState) (*http.Response, error) {
+	age := w.age(b.set.clock(st))
+	resp, err := roundTripNext(b.next, req, st)
+	switch attemptOutcome(st, req, resp, err) {
+	case nil:
+		w.success(age)
+	case errBreakerFailure:
+		b.set.failure(e, w, age)
+		b.set.flush(req.Context())
+	}
 	return resp, err
 }
 

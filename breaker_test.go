@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/resilienthttp/resilient/resilienttest"
+	"github.com/sony/gobreaker/v2"
 )
 
 // bkHost is a host of a bkNet: it answers with its status (200 when zero)
@@ -609,9 +610,7 @@ func bkSynctestRun(t *testing.T, name string, f func(*testing.T)) {
 }
 
 func bkHas(bt *breakerTransport, scheme, host string) bool {
-	bt.set.mu.RLock()
-	defer bt.set.mu.RUnlock()
-	return bt.set.m[breakerKey{scheme, host}] != nil
+	return bt.set.lookup(breakerKey{scheme, host}) != nil
 }
 
 // TestBreakerRefusedFirstAttempt checks the error of a call refused at its
@@ -928,8 +927,8 @@ func TestBreakerKeys(t *testing.T) {
 		}
 		// Removing the breaker removes its aliases.
 		bt.set.mu.Lock()
-		bt.set.remove(bt.set.m[breakerKey{"https", "api.test"}])
-		n := len(bt.set.m)
+		bt.set.remove(bt.set.lookup(breakerKey{"https", "api.test"}))
+		n := bt.set.n
 		bt.set.mu.Unlock()
 		if n != 0 {
 			t.Errorf("%d keys after removing the breaker, want 0", n)
@@ -1006,7 +1005,7 @@ func TestBreakerPanicFreesProbe(t *testing.T) {
 			bt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://api.test/", nil))
 		}()
 		panicking.Store(false)
-		if st := bt.set.get(httptest.NewRequest(http.MethodGet, "http://api.test/", nil)).cb.State(); st.String() != "half-open" {
+		if st := bt.set.get(httptest.NewRequest(http.MethodGet, "http://api.test/", nil)).cb.Load().State(); st.String() != "half-open" {
 			t.Errorf("after the panic the breaker is %v, want still half-open (the panic is not counted)", st)
 		}
 		hits := h.hits.Load()
@@ -1087,32 +1086,74 @@ func TestBreakerStateString(t *testing.T) {
 	}
 }
 
-// TestBreakerRemoveOldest checks the selection of the least recently seen
-// breakers, with ties, against every split.
-func TestBreakerRemoveOldest(t *testing.T) {
+// TestBreakerEvictOrder checks the order in which a full set removes its
+// breakers, against a model: closed before open and half-open, the least
+// recently used first, where "used" is as the second-chance lists see it (a
+// breaker used since the list last passed it counts as used at that pass).
+// It runs random uses, inserts and state changes.
+func TestBreakerEvictOrder(t *testing.T) {
 	t.Parallel()
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for _, size := range []int{1, 2, 3, 10, 100} {
-		for n := 0; n <= size+1; n++ {
-			s := newBreakerSet(BreakerSettings{}, nil, nil)
-			es := make([]*breakerEntry, size)
-			for i := range es {
-				k := breakerKey{"http", strconv.Itoa(i)}
-				es[i] = &breakerEntry{key: k, lastSeen: rnd.Int64N(int64(size)/2 + 1)}
-				s.m[k] = es[i]
+		s := newBreakerSet(BreakerSettings{}, nil, nil)
+		s.max = size
+		s.idleAfter = math.MaxInt64 / 4 // no idle pass
+		var next int
+		insert := func() {
+			next++
+			s.insert(breakerKey{"http", strconv.Itoa(next)})
+		}
+		for range size {
+			insert()
+		}
+		for op := range 20 * size {
+			var es []*breakerEntry
+			s.each(func(e *breakerEntry) { es = append(es, e) })
+			if len(es) != size || s.n != size {
+				t.Fatalf("size %d, op %d: %d breakers (n %d), want %d", size, op, len(es), s.n, size)
 			}
-			s.removeOldest(slices.Clone(es), n)
-			removed, newestRemoved, oldestKept := 0, int64(-1), int64(math.MaxInt64)
-			for _, e := range es {
-				if s.m[e.key] == nil {
-					removed++
-					newestRemoved = max(newestRemoved, e.lastSeen)
-				} else {
-					oldestKept = min(oldestKept, e.lastSeen)
+			switch e := es[rnd.IntN(len(es))]; rnd.IntN(4) {
+			case 0: // a use
+				e.used.Store(true)
+			case 1: // a state change
+				to := gobreaker.State(rnd.IntN(3))
+				e.state.Store(int32(to))
+				s.place(e, s.now())
+			default: // an insert, which removes one breaker
+				closedLeft := s.closed.n > 0 && func() bool {
+					for c := s.closed.head; c != nil; c = c.next {
+						if c.state.Load() == int32(gobreaker.StateClosed) {
+							return true
+						}
+					}
+					return false
+				}()
+				before := map[*breakerEntry]bool{}
+				for _, e := range es {
+					before[e] = true
 				}
-			}
-			if removed != min(n, size) || newestRemoved > oldestKept {
-				t.Errorf("size %d, n %d: removed %d, the newest of them seen at %d, the oldest kept at %d", size, n, removed, newestRemoved, oldestKept)
+				insert()
+				var gone *breakerEntry
+				for e := range before {
+					if e.list == nil {
+						if gone != nil {
+							t.Fatalf("size %d, op %d: two breakers removed for one insert", size, op)
+						}
+						gone = e
+					}
+				}
+				if gone == nil {
+					t.Fatalf("size %d, op %d: no breaker removed", size, op)
+				}
+				if closedLeft && gone.state.Load() != int32(gobreaker.StateClosed) {
+					t.Errorf("size %d, op %d: a %v breaker was removed while closed ones were left", size, op, gobreaker.State(gone.state.Load()))
+				}
+				// No breaker of the same class, unused, was seen before it.
+				for e := range before {
+					if e != gone && e.list != nil && !e.used.Load() && (e.state.Load() == int32(gobreaker.StateClosed)) == (gone.state.Load() == int32(gobreaker.StateClosed)) && e.lastSeen < gone.lastSeen {
+						t.Errorf("size %d, op %d: removed a breaker seen at %d, kept an unused one seen at %d", size, op, gone.lastSeen, e.lastSeen)
+					}
+				}
 			}
 		}
 	}

@@ -24,12 +24,22 @@ type breakerKey struct{ scheme, host string }
 
 // breakerEntry is one breaker of a set.
 type breakerEntry struct {
-	cb   *gobreaker.TwoStepCircuitBreaker[struct{}]
+	// cb is the breaker's state machine, made by breakerSet.breaker when
+	// the first failure is counted: a breaker that only ever saw
+	// successes needs none. name is set with it.
+	cb   atomic.Pointer[gobreaker.TwoStepCircuitBreaker[struct{}]]
 	name string
 
-	// used is set by the attempts and cleared by the sweeps, which then
-	// record their time in lastSeen: a clock approximation of the time of
-	// the last attempt, which costs an attempt no clock read.
+	// win is the window of the breaker's current closed spell, nil while
+	// it is open or half-open: an attempt that finds a window goes through
+	// without a lock and without gobreaker (see closedWindow).
+	win  atomic.Pointer[closedWindow]
+	win0 closedWindow // the first closed spell's window
+
+	// used is set by the attempts and cleared by the set's evictions and
+	// idle passes, which then record their time in lastSeen: a clock
+	// approximation of the time of the last attempt, which costs an
+	// attempt no clock read and no write but the first.
 	used atomic.Bool
 
 	// Mirrors of the breaker's state, written by its OnStateChange and
@@ -38,13 +48,47 @@ type breakerEntry struct {
 	openedAt atomic.Int64
 
 	// Guarded by the set's mu.
-	key      breakerKey   // the canonical key
-	aliases  []breakerKey // the other keys of the same breaker
-	lastSeen int64        // the creation or the last sweep that found it used
+	key        breakerKey   // the canonical key
+	aliases    []breakerKey // the other keys of the same breaker
+	lastSeen   int64        // the creation or the last pass that found it used
+	list       *entryList   // the list that holds it; nil once removed
+	prev, next *breakerEntry
 
 	// The probes let through while half-open and not yet answered.
 	pmu    sync.Mutex
 	probes []*probe
+}
+
+// entryList is a list of breakers, the most recently seen at the front.
+type entryList struct {
+	head, tail *breakerEntry
+	n          int
+}
+
+func (l *entryList) pushFront(e *breakerEntry) {
+	e.list, e.prev, e.next = l, nil, l.head
+	if l.head != nil {
+		l.head.prev = e
+	} else {
+		l.tail = e
+	}
+	l.head = e
+	l.n++
+}
+
+func (l *entryList) remove(e *breakerEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		l.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		l.tail = e.prev
+	}
+	e.list, e.prev, e.next = nil, nil, nil
+	l.n--
 }
 
 // probe is an attempt a half-open breaker let through. Its outcome is
@@ -59,18 +103,35 @@ type probe struct {
 
 // breakerSet is the bounded set of breakers of a Transport, and the queue of
 // their state changes waiting to be delivered.
+//
+// Looking a breaker up takes no lock (a sync.Map). Inserts, removals and
+// the two lists that order the breakers for eviction are guarded by mu:
+// closed breakers in one, open and half-open ones in the other, each the
+// most recently seen first. Recency is kept without a write per attempt:
+// an attempt sets its breaker's used flag, and a pass that meets a used
+// breaker at the back of its list moves it to the front (a second chance),
+// so every eviction is amortized O(1).
 type breakerSet struct {
 	settings     gobreaker.Settings
 	keyFn        func(*http.Request) string
 	timeout      time.Duration // OpenTimeout
 	probeTimeout time.Duration // ProbeTimeout
 	idleAfter    time.Duration // Window + OpenTimeout
+	period       int64         // the bucket period of the windows, in nanoseconds
 	max          int           // the hard limit: maxBreakers but in tests
 	epoch        time.Time
 
-	mu        sync.RWMutex
-	m         map[breakerKey]*breakerEntry
-	lastSweep int64
+	// The trip rule (see BreakerSettings).
+	consecutive uint64
+	minRequests uint64
+	ratio       float64
+
+	m sync.Map // breakerKey → *breakerEntry, aliases included
+
+	mu           sync.Mutex
+	n            int // keys in m, aliases included
+	closed, open entryList
+	lastSweep    int64
 
 	observers []func(BreakerChange)
 	logger    *slog.Logger
@@ -102,22 +163,13 @@ func newBreakerSet(bs BreakerSettings, observers []func(BreakerChange), logger *
 	if bs.ProbeTimeout == 0 {
 		bs.ProbeTimeout = bs.OpenTimeout
 	}
-	consecutive := uint32(min(bs.ConsecutiveFailures, math.MaxUint32))
-	minRequests := uint32(min(bs.MinRequests, math.MaxUint32))
-	ratio := bs.FailureRatio
+	period := max(bs.Window/breakerBuckets, 1)
 	return &breakerSet{
 		settings: gobreaker.Settings{
 			MaxRequests:  uint32(min(bs.HalfOpenRequests, math.MaxUint32)),
 			Interval:     bs.Window,
-			BucketPeriod: max(bs.Window/breakerBuckets, 1),
+			BucketPeriod: period,
 			Timeout:      bs.OpenTimeout,
-			ReadyToTrip: func(c gobreaker.Counts) bool {
-				if consecutive > 0 && c.ConsecutiveFailures >= consecutive {
-					return true
-				}
-				n := uint64(c.TotalSuccesses) + uint64(c.TotalFailures)
-				return n >= uint64(minRequests) && float64(c.TotalFailures) >= ratio*float64(n)
-			},
 			IsSuccessful: func(err error) bool { return err == nil },
 			IsExcluded:   func(err error) bool { return err == errBreakerExcluded },
 		},
@@ -125,12 +177,63 @@ func newBreakerSet(bs BreakerSettings, observers []func(BreakerChange), logger *
 		timeout:      bs.OpenTimeout,
 		probeTimeout: bs.ProbeTimeout,
 		idleAfter:    bs.Window + bs.OpenTimeout,
+		period:       int64(period),
 		max:          maxBreakers,
 		epoch:        time.Now(),
-		m:            make(map[breakerKey]*breakerEntry),
+		consecutive:  uint64(bs.ConsecutiveFailures),
+		minRequests:  uint64(bs.MinRequests),
+		ratio:        bs.FailureRatio,
 		observers:    observers,
 		logger:       logger,
 	}
+}
+
+// tripped reports whether the counts of w at age now trip its breaker.
+func (s *breakerSet) tripped(w *closedWindow, now uint64) bool {
+	successes, failures, consecutive := w.counts(now)
+	if s.consecutive > 0 && consecutive >= s.consecutive {
+		return true
+	}
+	n := successes + failures
+	return n >= s.minRequests && float64(failures) >= s.ratio*float64(n)
+}
+
+// readyToTrip is e's gobreaker ReadyToTrip: gobreaker's own counts of a
+// closed breaker hold only the failure that trips it, the window holds the
+// rest.
+func (s *breakerSet) readyToTrip(e *breakerEntry) bool {
+	w := e.win.Load()
+	return w != nil && s.tripped(w, w.age(s.now()))
+}
+
+// failure counts a failure, of an attempt that started at age, in the
+// window w of e, and trips e through gobreaker when the window says so.
+func (s *breakerSet) failure(e *breakerEntry, w *closedWindow, age uint64) {
+	now := w.age(s.now())
+	if e.win.Load() != w || !w.failure(age, now) || !s.tripped(w, now) {
+		// The breaker has left that closed spell since the attempt
+		// started, the attempt is older than the window, or the
+		// breaker stays closed.
+		return
+	}
+	done, err := s.breaker(e).Allow()
+	if err != nil {
+		return // another failure tripped it first
+	}
+	if e.win.Load() != w {
+		done(errBreakerExcluded) // not in the spell the attempt began in
+		return
+	}
+	done(errBreakerFailure) // gobreaker asks readyToTrip, which trips it
+}
+
+// clock returns the time of an attempt's start as the set counts it: the
+// retry loop's reading when it has one, else the clock's.
+func (s *breakerSet) clock(st *attemptState) int64 {
+	if st != nil && !st.start.IsZero() {
+		return int64(st.start.Sub(s.epoch))
+	}
+	return s.now()
 }
 
 // addProbe records a probe e let through while half-open, done being its
@@ -191,9 +294,17 @@ func (s *breakerSet) now() int64 { return int64(time.Since(s.epoch)) }
 
 // len returns the number of keys in the set, aliases included.
 func (s *breakerSet) len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.m)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+// lookup returns the breaker stored under k, or nil.
+func (s *breakerSet) lookup(k breakerKey) *breakerEntry {
+	if v, ok := s.m.Load(k); ok {
+		return v.(*breakerEntry)
+	}
+	return nil
 }
 
 // get returns the breaker of req, creating it when needed, or nil when req
@@ -210,9 +321,7 @@ func (s *breakerSet) get(req *http.Request) *breakerEntry {
 	default:
 		return nil
 	}
-	s.mu.RLock()
-	e := s.m[k]
-	s.mu.RUnlock()
+	e := s.lookup(k)
 	if e == nil {
 		return s.insert(k)
 	}
@@ -227,7 +336,7 @@ func (s *breakerSet) get(req *http.Request) *breakerEntry {
 func (s *breakerSet) insert(k breakerKey) *breakerEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.m[k]; e != nil {
+	if e := s.lookup(k); e != nil {
 		e.used.Store(true)
 		return e
 	}
@@ -236,128 +345,170 @@ func (s *breakerSet) insert(k breakerKey) *breakerEntry {
 		ck.scheme = lowerASCII(k.scheme)
 		ck.host = canonicalHost(ck.scheme, k.host)
 	}
+	var e *breakerEntry
 	need := 1
-	if ck != k && s.m[ck] == nil {
-		need = 2
+	if ck != k {
+		if e = s.lookup(ck); e == nil {
+			need = 2
+		}
 	}
 	now := s.now()
-	if len(s.m)+need > s.max || now-s.lastSweep >= int64(s.idleAfter/2) {
-		s.sweep(now, need)
+	if now-s.lastSweep >= int64(s.idleAfter/2) {
+		s.dropIdle(now)
 	}
-	e := s.m[ck]
+	if s.n+need > s.max {
+		s.makeRoom(need, now)
+		if e != nil && e.list == nil {
+			e = nil // makeRoom removed it: make room for both keys
+			s.makeRoom(2, now)
+		}
+	}
 	if e == nil {
-		e = &breakerEntry{name: breakerName(ck), key: ck, lastSeen: now}
-		st := s.settings
-		st.Name = e.name
-		st.OnStateChange = func(_ string, from, to gobreaker.State) { s.changed(e, from, to) }
-		e.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
-		s.m[ck] = e
+		e = s.newEntry(ck, now)
+		s.m.Store(ck, e)
+		s.n++
+		s.closed.pushFront(e)
 	} else {
 		e.used.Store(true)
 	}
 	if ck != k {
-		s.m[k] = e
+		s.m.Store(k, e)
+		s.n++
 		e.aliases = append(e.aliases, k)
 	}
 	return e
 }
 
-// sweep runs, with s.mu held, before an insertion of need keys that would
-// pass the set's limit, or that comes (Window + OpenTimeout)/2 or more
-// after the previous sweep. It records the time of the breakers used since
-// the previous sweep (so "least recently used" is to the resolution of the
-// sweeps) and removes the closed ones that have seen no attempt for longer
-// than Window + OpenTimeout. When that leaves too little room, it removes
-// the least recently used closed breakers down to 15/16 of the limit; and
-// only when the closed ones are not enough, the least recently used open
-// and half-open ones, down to the same mark. Removing in batches keeps the
-// cost of a sweep amortized over the insertions that follow it.
-func (s *breakerSet) sweep(now int64, need int) {
-	s.lastSweep = now
-	idle := now - int64(s.idleAfter)
-	full := len(s.m)+need > s.max
-	var closed, open []*breakerEntry
-	if full {
-		closed = make([]*breakerEntry, 0, len(s.m))
+// newEntry returns a closed breaker for the canonical key k.
+func (s *breakerSet) newEntry(k breakerKey, now int64) *breakerEntry {
+	e := &breakerEntry{key: k, lastSeen: now}
+	e.win0.reset(now, s.period)
+	e.win.Store(&e.win0)
+	return e
+}
+
+// breaker returns e's state machine, making it on first use. While it is
+// closed, gobreaker's own counts are not used (the window holds them), so
+// a breaker made at its first failure behaves as one made with e.
+func (s *breakerSet) breaker(e *breakerEntry) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+	if cb := e.cb.Load(); cb != nil {
+		return cb
 	}
-	for k, e := range s.m {
-		if k != e.key {
-			continue // an alias
-		}
-		if e.used.Load() {
-			e.used.Store(false)
-			e.lastSeen = now
-		}
-		switch {
-		case e.state.Load() != int32(gobreaker.StateClosed):
-			if full {
-				open = append(open, e)
-			}
-		case e.lastSeen < idle:
-			s.remove(e)
-		case full:
-			closed = append(closed, e)
-		}
+	e.pmu.Lock()
+	defer e.pmu.Unlock()
+	if cb := e.cb.Load(); cb != nil {
+		return cb
 	}
-	if len(s.m)+need <= s.max {
+	e.name = breakerName(e.key)
+	st := s.settings
+	st.Name = e.name
+	st.ReadyToTrip = func(gobreaker.Counts) bool { return s.readyToTrip(e) }
+	st.OnStateChange = func(_ string, from, to gobreaker.State) { s.changed(e, from, to) }
+	cb := gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
+	e.cb.Store(cb)
+	return cb
+}
+
+// listOf returns the list e belongs in, by its state; s.mu is held.
+func (s *breakerSet) listOf(e *breakerEntry) *entryList {
+	if e.state.Load() == int32(gobreaker.StateClosed) {
+		return &s.closed
+	}
+	return &s.open
+}
+
+// place moves e to the front of the list of its state, with lastSeen now,
+// unless it was removed; s.mu is held.
+func (s *breakerSet) place(e *breakerEntry, now int64) {
+	if e.list == nil {
 		return
 	}
-	target := s.max - max(s.max/16, need)
-	s.removeOldest(closed, len(s.m)-target)
-	if len(s.m)+need > s.max {
-		s.removeOldest(open, len(s.m)-target)
+	e.list.remove(e)
+	e.lastSeen = now
+	s.listOf(e).pushFront(e)
+}
+
+// dropIdle runs, with s.mu held, on an insertion that comes
+// (Window + OpenTimeout)/2 or more after the previous one: it removes the
+// closed breakers that have seen no attempt for longer than
+// Window + OpenTimeout. It walks the closed list from its back, the least
+// recently seen first, giving used breakers their second chance, and stops
+// at the first breaker that is not idle: each step removes or moves a
+// breaker, so its cost is amortized over the attempts and insertions.
+func (s *breakerSet) dropIdle(now int64) {
+	s.lastSweep = now
+	idle := now - int64(s.idleAfter)
+	for steps := s.closed.n; steps > 0 && s.closed.tail != nil; steps-- {
+		e := s.closed.tail
+		switch {
+		case e.used.Load():
+			e.used.Store(false)
+			s.place(e, now)
+		case e.state.Load() != int32(gobreaker.StateClosed):
+			s.place(e, e.lastSeen) // it left the closed state: not idle
+		case e.lastSeen < idle:
+			s.remove(e)
+		default:
+			return
+		}
 	}
 }
 
-// removeOldest removes the n least recently seen breakers of es, or all of
-// them when there are fewer; s.mu is held.
-func (s *breakerSet) removeOldest(es []*breakerEntry, n int) {
-	if n >= len(es) {
-		for _, e := range es {
-			s.remove(e)
+// makeRoom removes breakers, with s.mu held, until need more keys fit in
+// the set: the least recently used closed breakers first, and only when
+// there are none left, the least recently used open and half-open ones.
+func (s *breakerSet) makeRoom(need int, now int64) {
+	for s.n+need > s.max {
+		if !s.evict(&s.closed, now) && !s.evict(&s.open, now) {
+			return // empty
 		}
-		return
 	}
-	if n <= 0 {
-		return
-	}
-	// Quickselect: move the n least recently seen to es[:n].
-	lo, hi := 0, len(es)-1
-	for lo < hi {
-		p := es[lo+(hi-lo)/2].lastSeen
-		i, j := lo, hi
-		for i <= j {
-			for es[i].lastSeen < p {
-				i++
-			}
-			for es[j].lastSeen > p {
-				j--
-			}
-			if i <= j {
-				es[i], es[j] = es[j], es[i]
-				i++
-				j--
-			}
-		}
+}
+
+// evict removes the least recently used breaker of l that belongs in it,
+// and reports whether it removed one. A used breaker met on the way gets
+// its second chance (moved to the front, its use recorded); one whose state
+// no longer belongs in l moves to the other list. After a whole turn of the
+// list, its back breaker goes whatever its flag.
+func (s *breakerSet) evict(l *entryList, now int64) bool {
+	for turn := l.n; l.tail != nil; turn-- {
+		e := l.tail
 		switch {
-		case n-1 <= j:
-			hi = j
-		case n-1 >= i:
-			lo = i
+		case s.listOf(e) != l:
+			s.place(e, e.lastSeen)
+		case turn > 0 && e.used.Load():
+			e.used.Store(false)
+			s.place(e, now)
 		default:
-			lo = hi
+			s.remove(e)
+			return true
 		}
 	}
-	for _, e := range es[:n] {
-		s.remove(e)
-	}
+	return false
 }
 
 // remove deletes e and its aliases from the set; s.mu is held.
 func (s *breakerSet) remove(e *breakerEntry) {
-	delete(s.m, e.key)
+	if e.list == nil {
+		return
+	}
+	e.list.remove(e)
+	s.m.Delete(e.key)
 	for _, k := range e.aliases {
-		delete(s.m, k)
+		s.m.Delete(k)
+	}
+	s.n -= 1 + len(e.aliases)
+}
+
+// each calls fn for every breaker of the set, aliases excepted; s.mu is
+// held.
+func (s *breakerSet) each(fn func(*breakerEntry)) {
+	for _, l := range []*entryList{&s.closed, &s.open} {
+		for e := l.head; e != nil; {
+			next := e.next
+			fn(e)
+			e = next
+		}
 	}
 }
 
@@ -366,10 +517,26 @@ func (s *breakerSet) remove(e *breakerEntry) {
 // change for flush.
 func (s *breakerSet) changed(e *breakerEntry, from, to gobreaker.State) {
 	now := time.Now()
+	since := int64(now.Sub(s.epoch))
+	if to == gobreaker.StateClosed {
+		// A new closed spell: a new window, in place before the state
+		// says closed.
+		w := new(closedWindow)
+		w.reset(since, s.period)
+		e.win.Store(w)
+	} else {
+		e.win.Store(nil)
+	}
 	e.state.Store(int32(to))
 	if to == gobreaker.StateOpen {
-		e.openedAt.Store(int64(now.Sub(s.epoch)))
+		e.openedAt.Store(since)
 	}
+	// Keep the lists right: a change is an attempt's doing, so e is
+	// recently used. gobreaker's lock is held; s.mu is never held while
+	// calling into gobreaker, so the order is safe.
+	s.mu.Lock()
+	s.place(e, since)
+	s.mu.Unlock()
 	if len(s.observers) == 0 && s.logger == nil {
 		return
 	}

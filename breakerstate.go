@@ -61,13 +61,11 @@ func (s *breakerSet) stateOf(u *url.URL) BreakerState {
 		n = 2
 	}
 	var e *breakerEntry
-	s.mu.RLock()
 	for _, k := range keys[:n] {
-		if e = s.m[k]; e != nil {
+		if e = s.lookup(k); e != nil {
 			break
 		}
 	}
-	s.mu.RUnlock()
 	if e == nil {
 		return BreakerClosed
 	}

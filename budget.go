@@ -95,18 +95,27 @@ const budgetUnit = 1000
 const maxBudgets = 4096
 
 // budgetSet holds the retry budgets of a Transport's hosts. It is safe for
-// concurrent use; an answer of a host whose budget is full, the steady
-// state of a healthy host, costs a map lookup and an atomic load.
+// concurrent use. An answer costs nothing while every budget is full (the
+// steady state of healthy hosts): one atomic load tells it, and no host is
+// looked up; otherwise a map lookup and an atomic load, plus a write when
+// the host's budget is not full.
 type budgetSet struct {
 	ratio, burst, throttled int64 // in budgetUnit
 	keyFn                   func(*http.Request) string
 
-	m  sync.Map // breakerKey (as requested, and canonical) → *hostBudget
-	n  atomic.Int32
-	mu sync.Mutex // serializes inserts
+	m   sync.Map // breakerKey (as requested, and canonical) → *hostBudget
+	n   atomic.Int32
+	gen atomic.Pointer[budgetGen] // the generation of the table m holds
+	mu  sync.Mutex                // serializes inserts
 
 	store    BudgetStore // the fleet's budgets (budget_store.go); nil for none
 	settings RetryBudget // with the defaults, for store
+}
+
+// budgetGen counts the budgets of one generation of the table that are not
+// full; the table starts a new generation when it is emptied.
+type budgetGen struct {
+	notFull atomic.Int64
 }
 
 // hostBudget is one host's budget, in budgetUnit, with what hedging keeps
@@ -116,6 +125,7 @@ type hostBudget struct {
 	hedgeTokens atomic.Int64                // see takeHedge
 	lat         atomic.Pointer[latencyHist] // made when a call is hedged
 	shared      SharedBudget                // the fleet's budget, in place of tokens; nil for none
+	gen         *budgetGen                  // its table's generation
 }
 
 func newBudgetSet(b RetryBudget, keyFn func(*http.Request) string) *budgetSet {
@@ -128,12 +138,25 @@ func newBudgetSet(b RetryBudget, keyFn func(*http.Request) string) *budgetSet {
 	if b.ThrottledCost == 0 {
 		b.ThrottledCost = DefaultRetryBudgetThrottledCost
 	}
-	return &budgetSet{
+	s := &budgetSet{
 		ratio:     int64(b.Ratio * budgetUnit),
 		burst:     int64(b.Burst * budgetUnit),
 		throttled: int64(b.ThrottledCost * budgetUnit),
 		keyFn:     keyFn,
 	}
+	s.gen.Store(new(budgetGen))
+	return s
+}
+
+// answered credits an answer of the call's host: a deposit, unless every
+// local budget is full, in which case the host is not even looked up. A
+// fleet's budgets (WithQuotaStore) are always credited: other members
+// spend them.
+func (s *budgetSet) answered(c *call) {
+	if s.store == nil && s.gen.Load().notFull.Load() == 0 {
+		return
+	}
+	s.deposit(c.hostBudget())
 }
 
 // get returns the budget of req's host, or nil for a request without one.
@@ -164,6 +187,7 @@ func (s *budgetSet) insert(k breakerKey) *hostBudget {
 	if s.n.Load() >= maxBudgets {
 		s.m.Clear()
 		s.n.Store(0)
+		s.gen.Store(new(budgetGen))
 	}
 	ck := k
 	if k.scheme != "" {
@@ -174,7 +198,7 @@ func (s *budgetSet) insert(k breakerKey) *hostBudget {
 		s.n.Add(1)
 		return v.(*hostBudget)
 	}
-	b := &hostBudget{shared: s.sharedBudget(ck)}
+	b := &hostBudget{gen: s.gen.Load(), shared: s.sharedBudget(ck)}
 	b.tokens.Store(s.burst)
 	b.hedgeTokens.Store(hedgeBurst * budgetUnit)
 	s.m.Store(ck, b)
@@ -188,6 +212,9 @@ func (s *budgetSet) insert(k breakerKey) *hostBudget {
 
 // deposit credits an answer of the host.
 func (s *budgetSet) deposit(b *hostBudget) {
+	if b == nil {
+		return
+	}
 	if b.shared != nil {
 		s.depositShared(b)
 		return
@@ -197,7 +224,11 @@ func (s *budgetSet) deposit(b *hostBudget) {
 		if t >= s.burst {
 			return // full: no write
 		}
-		if b.tokens.CompareAndSwap(t, min(t+s.ratio, s.burst)) {
+		v := min(t+s.ratio, s.burst)
+		if b.tokens.CompareAndSwap(t, v) {
+			if v == s.burst {
+				b.gen.notFull.Add(-1)
+			}
 			return
 		}
 	}
@@ -219,6 +250,9 @@ func (s *budgetSet) withdraw(b *hostBudget, throttled bool) bool {
 			return false
 		}
 		if b.tokens.CompareAndSwap(t, t-cost) {
+			if t >= s.burst && cost > 0 {
+				b.gen.notFull.Add(1)
+			}
 			return true
 		}
 	}

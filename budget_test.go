@@ -219,3 +219,61 @@ func TestWithRetryBudgetPanics(t *testing.T) {
 		}()
 	}
 }
+
+// TestRetryBudgetNotFullCount checks the count of budgets that are not
+// full, by which an answer skips the lookup of its host while every budget
+// is full: each budget that leaves full counts once, and stops counting
+// when deposits fill it again, including with concurrent retries and
+// answers.
+func TestRetryBudgetNotFullCount(t *testing.T) {
+	s := newBudgetSet(RetryBudget{}, nil)
+	a := s.get(newRequest(t, context.Background(), "GET", "http://a.test/", nil))
+	b := s.get(newRequest(t, context.Background(), "GET", "http://b.test/", nil))
+	notFull := func() int64 { return s.gen.Load().notFull.Load() }
+	if n := notFull(); n != 0 {
+		t.Fatalf("%d budgets not full at the start, want 0", n)
+	}
+	s.withdraw(a, false)
+	s.withdraw(a, true)
+	s.withdraw(b, true)
+	if n := notFull(); n != 2 {
+		t.Errorf("%d budgets not full after retries on two hosts, want 2", n)
+	}
+	for range 10 {
+		s.deposit(a)
+	}
+	if n := notFull(); n != 1 || a.tokens.Load() != s.burst {
+		t.Errorf("%d budgets not full after a's refill (a holds %d), want 1", n, a.tokens.Load())
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 500 {
+				if (g+i)%3 == 0 {
+					s.withdraw(b, i%2 == 0)
+				} else {
+					s.deposit(b)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for range 1000 {
+		s.deposit(b)
+	}
+	if n := notFull(); n != 0 {
+		t.Errorf("%d budgets not full once all are full again, want 0", n)
+	}
+}
+
+// TestRetryBudgetKeyless: a request for which the breaker's Key returns ""
+// has no budget; its answers and retries must not touch one (this used to
+// dereference a nil budget on every success).
+func TestRetryBudgetKeyless(t *testing.T) {
+	t.Parallel()
+	s := &rtScript{steps: []rtStep{{status: 503}, {status: 200}}}
+	tr := New(s, fastRetries, WithBreaker(BreakerSettings{Key: func(*http.Request) string { return "" }}))
+	if ok := calls(t, tr, "http://a.test/", 3); ok != 3 || s.numCalls() != 4 {
+		t.Errorf("%d of 3 calls succeeded in %d attempts, want 3 in 4 (the first retried)", ok, s.numCalls())
+	}
+}

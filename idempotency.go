@@ -137,25 +137,56 @@ func isKeyHeader(k, name string) bool {
 	return strings.EqualFold(k, name) || strings.EqualFold(k, DefaultIdempotencyHeader) || strings.EqualFold(k, "X-Idempotency-Key")
 }
 
-// stampKey sets key in h under the configured name, removing the caller's
-// key from under another spelling of the configured or the default name. With unproven, the key is set under a
-// lower-case map entry: the server reads it all the same (header names are
-// case-insensitive), but net/http's Transport does not see a key and so
-// does not resend the request on its own after writing it to a reused
-// connection that then died (its isReplayable rule), which would send a
-// write twice to a host that ignores keys.
-func (c *call) stampKey(h http.Header, unproven bool) {
+// keyedHeader returns a copy of the caller's header with the call's key
+// set under the configured name, the caller's key under another spelling
+// of the configured or the default name removed: one map sized for the
+// key, and one array for all the values, the key's included. With
+// unproven, the key is set under a lower-case map entry: the server reads
+// it all the same (header names are case-insensitive), but net/http's
+// Transport does not see a key and so does not resend the request on its
+// own after writing it to a reused connection that then died (its
+// isReplayable rule), which would send a write twice to a host that
+// ignores keys.
+func (c *call) keyedHeader(unproven bool) http.Header {
 	name := c.cfg.idempotencyHeader
-	for k := range h {
+	src := c.req.Header
+	nv := 1
+	for _, vv := range src {
+		nv += len(vv)
+	}
+	sv := make([]string, nv)
+	h := make(http.Header, len(src)+1)
+	for k, vv := range src {
 		if strings.EqualFold(k, name) || strings.EqualFold(k, DefaultIdempotencyHeader) {
-			delete(h, k)
+			continue // the caller's key under another spelling
 		}
+		if vv == nil {
+			h[k] = nil // as Header.Clone keeps it
+			continue
+		}
+		n := copy(sv, vv)
+		h[k] = sv[:n:n]
+		sv = sv[n:]
 	}
-	if unproven && (name == DefaultIdempotencyHeader || name == "X-Idempotency-Key") {
-		h[strings.ToLower(name)] = []string{c.key}
-		return
+	sv[0] = c.key
+	h[hiddenKeyName(name, unproven)] = sv[:1:1]
+	return h
+}
+
+// hiddenKeyName returns the map entry the key goes under: name itself,
+// or, for an unproven write under a name net/http's Transport knows, the
+// same in lower case (see keyedHeader).
+func hiddenKeyName(name string, unproven bool) string {
+	if !unproven {
+		return name
 	}
-	h[name] = []string{c.key}
+	switch name {
+	case DefaultIdempotencyHeader:
+		return "idempotency-key"
+	case "X-Idempotency-Key":
+		return "x-idempotency-key"
+	}
+	return name
 }
 
 // needsKey reports whether the server answered that a key was required for

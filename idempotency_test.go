@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -549,6 +550,48 @@ func TestWriteRuleNeverWritten(t *testing.T) {
 	req, _ = http.NewRequest(http.MethodPost, url, strings.NewReader("x"))
 	if _, err := New(rt, fastRetries).RoundTrip(req); err == nil || rt.numCalls() != 1 {
 		t.Errorf("err %v after %d attempts; want the error after one", err, rt.numCalls())
+	}
+}
+
+// TestKeyedHeader checks the header of an attempt that carries the call's
+// key: the caller's entries copied, the caller's key under another
+// spelling dropped, the key under the configured name (lower-cased for an
+// unproven write under a name net/http knows), and no value array shared
+// with the caller's header.
+func TestKeyedHeader(t *testing.T) {
+	tests := []struct {
+		name     string
+		h        http.Header
+		unproven bool
+		want     http.Header
+	}{
+		{DefaultIdempotencyHeader, nil, false, http.Header{"Idempotency-Key": {"k"}}},
+		{DefaultIdempotencyHeader, http.Header{}, true, http.Header{"idempotency-key": {"k"}}},
+		{DefaultIdempotencyHeader, http.Header{"Content-Type": {"application/json"}, "Accept": {"a", "b"}}, false,
+			http.Header{"Content-Type": {"application/json"}, "Accept": {"a", "b"}, "Idempotency-Key": {"k"}}},
+		{DefaultIdempotencyHeader, http.Header{"Idempotency-Key": {"caller's"}, "idempotency-key": {"lower"}, "X-Idempotency-Key": {"x"}, "Foo": nil}, true,
+			http.Header{"idempotency-key": {"k"}, "X-Idempotency-Key": {"x"}, "Foo": nil}},
+		{"X-Idempotency-Key", http.Header{"X-Idempotency-Key": {"x"}, "Idempotency-Key": {"d"}, "User-Agent": nil}, true,
+			http.Header{"x-idempotency-key": {"k"}, "User-Agent": nil}},
+		{"X-Idempotency-Key", http.Header{"X-Idempotency-Key": {"x"}}, false, http.Header{"X-Idempotency-Key": {"k"}}},
+		{"X-Custom-Key", http.Header{"X-Custom-Key": {"c"}, "Idempotency-Key": {"d"}, "A": {"1"}}, true,
+			http.Header{"X-Custom-Key": {"k"}, "A": {"1"}}},
+	}
+	for i, tt := range tests {
+		tr := New(nil, WithIdempotencyHeader(tt.name))
+		c := &call{t: tr, cfg: &tr.cfg, req: &http.Request{Header: tt.h}, key: "k"}
+		got := c.keyedHeader(tt.unproven)
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%d: keyedHeader(%v) with %s = %v, want %v", i, tt.unproven, tt.name, got, tt.want)
+		}
+		for k, vv := range got {
+			if len(vv) > 0 && len(tt.h[k]) > 0 && &vv[0] == &tt.h[k][0] {
+				t.Errorf("%d: %s shares its values with the caller's header", i, k)
+			}
+		}
+		if n := testing.AllocsPerRun(100, func() { c.keyedHeader(tt.unproven) }); n > 3 {
+			t.Errorf("%d: keyedHeader allocates %v times, want at most 3 (map, its group, values)", i, n)
+		}
 	}
 }
 

@@ -177,7 +177,7 @@ func TestQuotaStorePacesByTakes(t *testing.T) {
 		if part.takes != 4 || part.learns != 5 || part.limit != 60 || part.window != time.Minute {
 			t.Errorf("store: %d takes, %d learns, quota %d per %v; want 4, 5, 60 per 1m0s", part.takes, part.learns, part.limit, part.window)
 		}
-		p := rlOf(t, tr).parts[partKey{scheme: "http", host: "altyaa.test"}]
+		p := rlOf(t, tr).part(partKey{scheme: "http", host: "altyaa.test"})
 		if p == nil || p.lim != nil || p.quota == nil {
 			t.Errorf("partition: %+v, want one without a limiter of its own, with the store's state", p)
 		}
@@ -296,7 +296,7 @@ func TestWithQuotaStoreNil(t *testing.T) {
 			t.Fatalf("store = %v, want nil", rl.quota)
 		}
 		get(t, tr, srv.URL+"/v1/usage")
-		p := rlOf(t, tr).parts[partKey{scheme: "http", host: "altyaa.test"}]
+		p := rlOf(t, tr).part(partKey{scheme: "http", host: "altyaa.test"})
 		if p == nil || p.quota != nil || p.lim == nil {
 			t.Errorf("partition: %+v, want its own limiter and no store", p)
 		}

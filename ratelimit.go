@@ -192,10 +192,17 @@ type rateLimiter struct {
 	maxParts  int
 	idle      time.Duration
 
-	n          atomic.Int32 // len(parts), read without mu on the happy path
+	// Looking a partition up takes no lock (a sync.Map). Inserts,
+	// removals and the list that orders the partitions by use are guarded
+	// by mu. An attempt records its use in a flag; a pass that meets a
+	// used partition at the back of the list moves it to the front with
+	// the pass's time (a second chance), so that hits write nothing
+	// shared but the flag, once.
+	n          atomic.Int32 // partitions held, read without mu
+	oldest     atomic.Int64 // lastUsed of the list's back, as UnixNano; 0 when empty
+	parts      sync.Map     // partKey → *partition
 	mu         sync.Mutex
-	parts      map[partKey]*partition
-	head, tail *partition // most and least recently used
+	head, tail *partition // most and least recently seen
 }
 
 func newRateLimiter(c *config) *rateLimiter {
@@ -213,7 +220,6 @@ func newRateLimiter(c *config) *rateLimiter {
 		quota:    c.quotaStore,
 		maxParts: maxRatePartitions,
 		idle:     ratePartitionIdle,
-		parts:    make(map[partKey]*partition),
 	}
 }
 
@@ -221,9 +227,14 @@ func newRateLimiter(c *config) *rateLimiter {
 type partition struct {
 	key partKey
 
+	// used is set by the attempts that find the partition, and cleared by
+	// the passes that record their time in lastUsed.
+	used atomic.Bool
+
 	// Guarded by rateLimiter.mu.
 	prev, next *partition
-	lastUsed   time.Time
+	lastUsed   time.Time // its creation, or the last pass that found it used
+	removed    bool
 
 	mu           sync.Mutex
 	lim          *rate.Limiter // nil: no pacing
@@ -254,37 +265,83 @@ func (rl *rateLimiter) key(req *http.Request) (partKey, bool) {
 }
 
 // lookup returns the partition of k, creating it when create is set; it
-// returns nil for an unknown k otherwise. It also drops idle partitions.
-// It reads the clock only when the table is not empty.
+// returns nil for an unknown k otherwise. Only a creation takes the lock,
+// and a lookup that finds the back of the list unseen for the idle time:
+// it then drops idle partitions, at most two, so that the table shrinks
+// back after a burst of hosts without a sweep. It reads the clock only when
+// the table is not empty, and only when clock has no time yet.
 func (rl *rateLimiter) lookup(k partKey, create bool, clock *lazyNow) *partition {
 	if !create && rl.n.Load() == 0 {
 		return nil // no server has spoken: the happy path takes no lock
 	}
+	v, found := rl.parts.Load(k)
+	if found {
+		if p := v.(*partition); !p.used.Load() {
+			p.used.Store(true)
+		}
+	}
+	if o := rl.oldest.Load(); o != 0 && clock.get().UnixNano()-o >= int64(rl.idle) {
+		rl.mu.Lock()
+		rl.dropIdle(clock.get(), k)
+		rl.mu.Unlock()
+	}
+	if found {
+		return v.(*partition)
+	}
+	if !create {
+		return nil // a host that announced nothing: no lock either
+	}
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
 	now := clock.get()
-	// Drop at most two idle partitions per lookup: the table shrinks back
-	// after a burst of hosts without a sweep.
-	for i := 0; i < 2 && rl.tail != nil && rl.tail.key != k && rl.evictable(rl.tail, now); i++ {
-		rl.remove(rl.tail)
+	if v, ok := rl.parts.Load(k); ok { // another goroutine made it
+		return v.(*partition)
 	}
-	p := rl.parts[k]
-	if p == nil {
-		if !create {
-			return nil
-		}
-		for len(rl.parts) >= rl.maxParts && rl.tail != nil {
-			rl.remove(rl.tail)
-		}
-		p = rl.newPartition(k)
-		rl.parts[k] = p
-		rl.n.Store(int32(len(rl.parts)))
-	} else {
-		rl.unlink(p)
+	for int(rl.n.Load()) >= rl.maxParts && rl.tail != nil {
+		rl.evictTail(now)
 	}
+	p := rl.newPartition(k)
 	p.lastUsed = now
+	rl.parts.Store(k, p)
+	rl.n.Add(1)
 	rl.pushFront(p)
 	return p
+}
+
+// dropIdle removes at most two idle partitions from the back of the list,
+// never k's, giving the used ones met on the way their second chance; rl.mu
+// is held.
+func (rl *rateLimiter) dropIdle(now time.Time, k partKey) {
+	dropped := 0
+	for steps := 0; steps < 8 && dropped < 2 && rl.tail != nil && rl.tail.key != k; steps++ {
+		p := rl.tail
+		switch {
+		case p.used.Load():
+			p.used.Store(false)
+			p.lastUsed = now
+			rl.unlink(p)
+			rl.pushFront(p)
+		case rl.evictable(p, now):
+			rl.remove(p)
+			dropped++
+		default:
+			return
+		}
+	}
+}
+
+// evictTail makes room: it removes the least recently used partition,
+// after giving the used ones at the back their second chance (at most one
+// turn of the list); rl.mu is held.
+func (rl *rateLimiter) evictTail(now time.Time) {
+	for turn := rl.n.Load(); turn > 0 && rl.tail.used.Load(); turn-- {
+		p := rl.tail
+		p.used.Store(false)
+		p.lastUsed = now
+		rl.unlink(p)
+		rl.pushFront(p)
+	}
+	rl.remove(rl.tail)
 }
 
 func (rl *rateLimiter) newPartition(k partKey) *partition {
@@ -308,8 +365,9 @@ func (rl *rateLimiter) evictable(p *partition, now time.Time) bool {
 
 func (rl *rateLimiter) remove(p *partition) {
 	rl.unlink(p)
-	delete(rl.parts, p.key)
-	rl.n.Store(int32(len(rl.parts)))
+	p.removed = true
+	rl.parts.Delete(p.key)
+	rl.n.Add(-1)
 }
 
 func (rl *rateLimiter) unlink(p *partition) {
@@ -324,6 +382,7 @@ func (rl *rateLimiter) unlink(p *partition) {
 		rl.tail = p.prev
 	}
 	p.prev, p.next = nil, nil
+	rl.setOldest()
 }
 
 func (rl *rateLimiter) pushFront(p *partition) {
@@ -335,13 +394,36 @@ func (rl *rateLimiter) pushFront(p *partition) {
 	if rl.tail == nil {
 		rl.tail = p
 	}
+	rl.setOldest()
+}
+
+// setOldest records the back's lastUsed for the lookups; rl.mu is held.
+func (rl *rateLimiter) setOldest() {
+	if rl.tail == nil {
+		rl.oldest.Store(0)
+		return
+	}
+	rl.oldest.Store(rl.tail.lastUsed.UnixNano())
+}
+
+// part returns the partition of k, or nil, without recording a use.
+func (rl *rateLimiter) part(k partKey) *partition {
+	if v, ok := rl.parts.Load(k); ok {
+		return v.(*partition)
+	}
+	return nil
 }
 
 // len returns the number of partitions held.
 func (rl *rateLimiter) len() int {
-	rl.mu.Lock()
-	defer rl.mu.Unlock()
-	return len(rl.parts)
+	return int(rl.n.Load())
+}
+
+// each calls fn for every partition; rl.mu is held.
+func (rl *rateLimiter) each(fn func(*partition)) {
+	for p := rl.head; p != nil; p = p.next {
+		fn(p)
+	}
 }
 
 // gate returns the time before which no attempt may be sent: the end of a
@@ -522,6 +604,9 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	}
 	ctx := req.Context()
 	var clock lazyNow
+	if st != nil {
+		clock.t = st.start // the retry loop's reading, when it has one
+	}
 	p := rl.lookup(k, rl.static > 0, &clock)
 	counted := false
 	if p != nil {
@@ -532,6 +617,9 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 		waited, err := rl.acquire(ctx, p, clock.get(), budget)
 		if st != nil {
 			st.localWait = waited
+			if waited > 0 && !st.start.IsZero() {
+				st.start = st.start.Add(waited) // the layers below start later
+			}
 		}
 		if err != nil {
 			if req.Body != nil {

@@ -927,16 +927,16 @@ func TestRateLimitConcurrent(t *testing.T) {
 		rl := rlOf(t, tr)
 		rl.mu.Lock()
 		defer rl.mu.Unlock()
-		if len(rl.parts) != 6 {
-			t.Errorf("%d partitions, want 6 (3 hosts × 2 classes)", len(rl.parts))
+		if n := rl.len(); n != 6 {
+			t.Errorf("%d partitions, want 6 (3 hosts × 2 classes)", n)
 		}
-		for k, p := range rl.parts {
+		rl.each(func(p *partition) {
 			p.mu.Lock()
 			if p.inflight != 0 || p.reopened != nil {
-				t.Errorf("%s: %d in flight, waiters channel %v; want none", k, p.inflight, p.reopened)
+				t.Errorf("%s: %d in flight, waiters channel %v; want none", p.key, p.inflight, p.reopened)
 			}
 			p.mu.Unlock()
-		}
+		})
 	})
 }
 
@@ -974,26 +974,27 @@ func TestPartKeyString(t *testing.T) {
 }
 
 // BenchmarkRateLimitOverhead measures what the rate limiter adds to the
-// happy path of the whole chain, over a stub returning a canned 200: off
-// (WithoutRateLimit) against on (the default), without rate-limit headers
-// and with X-RateLimit-* headers announcing a quota too large to pace.
+// happy path of the whole chain, over a stub returning a 200 (a response
+// of its own per call): off (WithoutRateLimit) against on (the default),
+// without rate-limit headers and with X-RateLimit-* headers announcing a
+// quota too large to pace.
 func BenchmarkRateLimitOverhead(b *testing.B) {
-	plain := newCannedRT(200, http.Header{
+	plain := &stubOK{header: http.Header{
 		"Content-Type": {"application/json"},
 		"Date":         {"Tue, 17 Feb 2026 14:00:00 GMT"},
 		"X-Request-Id": {"7f3a"},
-	})
-	announced := newCannedRT(200, http.Header{
+	}}
+	announced := &stubOK{header: http.Header{
 		"Content-Type":          {"application/json"},
 		"Date":                  {"Tue, 17 Feb 2026 14:00:00 GMT"},
 		"X-Request-Id":          {"7f3a"},
 		"X-Ratelimit-Limit":     {"1000000000000"},
 		"X-Ratelimit-Remaining": {"999999999999"},
 		"X-Ratelimit-Reset":     {"60"},
-	})
+	}}
 	for _, bb := range []struct {
 		name string
-		stub cannedRT
+		stub *stubOK
 		opts []Option
 	}{
 		{"off", plain, []Option{WithoutRateLimit()}},
@@ -1006,9 +1007,7 @@ func BenchmarkRateLimitOverhead(b *testing.B) {
 			req, _ := http.NewRequest("GET", "https://api.example.com/v1/posts", nil)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := tr.RoundTrip(req); err != nil {
-					b.Fatal(err)
-				}
+				roundTripOK(b, tr, req)
 			}
 		})
 	}

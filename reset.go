@@ -100,11 +100,11 @@ func splitHostPort(s string) (host, port string) {
 func (rl *rateLimiter) resetHost(m hostMatcher) {
 	rl.mu.Lock()
 	var ps []*partition
-	for k, p := range rl.parts {
-		if m.match(k.scheme, k.host) {
+	rl.each(func(p *partition) {
+		if m.match(p.key.scheme, p.key.host) {
 			ps = append(ps, p)
 		}
-	}
+	})
 	rl.mu.Unlock()
 	now := time.Now()
 	for _, p := range ps {
@@ -140,11 +140,11 @@ func (rl *rateLimiter) clear(p *partition, now time.Time) {
 func (s *breakerSet) resetHost(m hostMatcher) {
 	var removed []*breakerEntry
 	s.mu.Lock()
-	for k, e := range s.m {
-		if k == e.key && m.match(k.scheme, k.host) {
+	s.each(func(e *breakerEntry) {
+		if m.match(e.key.scheme, e.key.host) {
 			removed = append(removed, e)
 		}
-	}
+	})
 	for _, e := range removed {
 		s.remove(e)
 	}

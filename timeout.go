@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -18,10 +21,11 @@ const maxReadWait = 2 * time.Second
 // deadlineMiddleware runs each attempt under its deadline: the earliest of
 // the attempt timeout (WithAttemptTimeout), the end of the call's budget
 // (WithMaxElapsed) and the context's deadline. The context's own deadline
-// is left to the base, which honors it; the middleware arms a timer only
-// when the attempt timeout or the budget ends first.
+// is left to the base, which honors it; the middleware sets a deadline of
+// its own only when the attempt timeout or the budget ends first (fired by
+// the chain's deadlineWatch: no runtime timer per attempt).
 //
-// The timer runs until the Transport hands the response to the caller, so
+// The deadline runs until the Transport hands the response to the caller, so
 // that what the Transport reads of the body itself (an error envelope, a
 // drain) is bounded by it too; once handed over, the body is the caller's
 // and no deadline of the attempt applies to it any longer.
@@ -35,9 +39,15 @@ func deadlineMiddleware(attemptTimeout time.Duration) Middleware {
 	}
 }
 
+// attemptDeadline runs each attempt under its deadline. What an attempt
+// under a deadline costs, beyond the copy of its request with its own
+// context: one allocation, its deadlineBody, which is also its context when
+// the caller's context can never be canceled; and a slot of the chain's
+// deadlineWatch, which fires every deadline with one timer.
 type attemptDeadline struct {
-	next http.RoundTripper
-	d    time.Duration // the attempt timeout; 0 for none
+	next  http.RoundTripper
+	d     time.Duration // the attempt timeout; 0 for none
+	watch deadlineWatch
 }
 
 func (t *attemptDeadline) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -47,20 +57,20 @@ func (t *attemptDeadline) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
 	parent := req.Context()
 	var (
-		now   time.Time
-		end   time.Time
-		cause error
+		now     time.Time
+		end     time.Time
+		timeout time.Duration // the attempt timeout, when it ends first; 0 when the budget does
 	)
 	d := t.d
 	if st != nil && st.callCfg != nil {
-		d = st.callCfg.attemptTimeout
+		d = st.callCfg.attemptTimeout // the call's (WithCallOptions)
 	}
 	if d > 0 {
-		now = time.Now()
-		end, cause = now.Add(d), fmt.Errorf("%w after %v", ErrAttemptTimeout, d)
+		now = attemptClock(st)
+		end, timeout = now.Add(d), d
 	}
 	if st != nil && !st.budget.IsZero() && (end.IsZero() || st.budget.Before(end)) {
-		end, cause = st.budget, errBudgetSpent
+		end, timeout = st.budget, 0
 	}
 	if end.IsZero() {
 		return roundTripNext(t.next, req, st)
@@ -69,17 +79,25 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 		return roundTripNext(t.next, req, st) // the context ends first: the base sees to it
 	}
 	if now.IsZero() {
-		now = time.Now()
+		now = attemptClock(st)
 	}
-	ctx, cancel := context.WithCancelCause(parent)
-	db := &deadlineBody{cancel: cancel, cause: cause}
-	db.timer = time.AfterFunc(end.Sub(now), db.fire)
+	db := &deadlineBody{timeout: timeout}
+	var ctx context.Context
+	if parent.Done() == nil {
+		// The caller's context is never canceled: the body is the
+		// attempt's context too, with nothing to propagate.
+		db.own.parent, db.own.end = parent, end
+		ctx = &db.own
+	} else {
+		ctx, db.cancel = context.WithCancelCause(parent)
+	}
+	t.watch.arm(db, now, end)
 	resp, err := roundTripNext(t.next, req.WithContext(ctx), st)
 	if err != nil {
 		fired := !db.keep()
-		cancel(nil)
+		db.cancelWith(nil)
 		if fired && parent.Err() == nil {
-			err = fmt.Errorf("%w: %w", cause, err)
+			err = fmt.Errorf("%w: %w", db.cause(), err)
 		}
 		return nil, err
 	}
@@ -97,6 +115,157 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 	return resp, nil
 }
 
+// attemptClock returns the start of the attempt of st, as the retry loop
+// read it, or the clock's time when it did not.
+func attemptClock(st *attemptState) time.Time {
+	if st != nil && !st.start.IsZero() {
+		return st.start
+	}
+	return time.Now()
+}
+
+// watchSlots is the number of attempts a deadlineWatch follows at once;
+// beyond it, an attempt gets a timer of its own.
+const watchSlots = 512
+
+// deadlineWatch fires the deadlines of the attempts of one chain with a
+// single timer, so that an attempt arms no runtime timer of its own (arming
+// one, on an idle processor, wakes the network poller: a system call per
+// attempt). An attempt takes a free slot (one compare-and-swap at a random
+// place, so that goroutines on different cores rarely touch the same
+// cache line) and gives it back when its deadline no longer matters. The
+// timer is set to the earliest deadline it knows of, and reset only when an
+// attempt's deadline comes before it: with deadlines of the same length
+// (the call's budget, an attempt timeout), seldom. When it fires, it fires
+// the deadlines that are due and sets itself to the earliest of the rest.
+//
+// Inside a testing/synctest bubble, whose clock is fake (its time.Now has
+// no monotonic reading), and when every slot is taken, an attempt gets a
+// timer of its own instead.
+type deadlineWatch struct {
+	slots [watchSlots]atomic.Pointer[deadlineBody]
+	next  atomic.Int64              // the earliest deadline, as ns since epoch; 0: none
+	epoch atomic.Pointer[time.Time] // the first attempt's start
+
+	mu    sync.Mutex // serializes setting the timer and its sweeps
+	armed int64      // what the timer is set for; 0: not set
+	timer *time.Timer
+}
+
+// arm sees to it that db's deadline end fires, now being the current time.
+// It takes no lock: it may try to, to set the timer, but never waits for
+// it.
+func (w *deadlineWatch) arm(db *deadlineBody, now, end time.Time) {
+	db.slot = -1
+	if now == now.Round(0) {
+		// No monotonic reading: a synctest bubble's fake clock.
+		db.timer = time.AfterFunc(end.Sub(now), db.fire)
+		return
+	}
+	epoch := w.epoch.Load()
+	if epoch == nil {
+		first := now // the first attempt's start
+		w.epoch.CompareAndSwap(nil, &first)
+		epoch = w.epoch.Load()
+	}
+	db.watch, db.end = w, int64(end.Sub(*epoch))
+	i := rand.Uint32()
+	for probe := range uint32(8) {
+		j := (i + probe) % watchSlots
+		if w.slots[j].Load() == nil && w.slots[j].CompareAndSwap(nil, db) {
+			db.slot = int32(j)
+			break
+		}
+	}
+	if db.slot < 0 {
+		db.watch, db.timer = nil, time.AfterFunc(end.Sub(now), db.fire)
+		return
+	}
+	// The slot is taken before next is read: a sweep that clears next
+	// after this read scans the slots after it, and sees this one; one
+	// that cleared it before makes this attempt lower it.
+	if w.lower(db.end) {
+		w.sync()
+	}
+}
+
+// lower makes next at most end, and reports whether it changed it.
+func (w *deadlineWatch) lower(end int64) bool {
+	for {
+		n := w.next.Load()
+		if n != 0 && n <= end {
+			return false
+		}
+		if w.next.CompareAndSwap(n, end) {
+			return true
+		}
+	}
+}
+
+// sync sets the timer to next, unless another goroutine holds the lock: that
+// one then does it before it returns, as this one does, by checking next
+// once more after unlocking.
+func (w *deadlineWatch) sync() {
+	for w.mu.TryLock() {
+		target := w.next.Load()
+		if target != 0 && target != w.armed {
+			d := time.Duration(target - int64(time.Since(*w.epoch.Load())))
+			if w.timer == nil {
+				w.timer = time.AfterFunc(d, w.sweep)
+			} else {
+				w.timer.Reset(d)
+			}
+			w.armed = target
+		}
+		w.mu.Unlock()
+		if w.next.Load() == target {
+			return
+		}
+	}
+}
+
+// sweep runs when the timer fires: it fires the deadlines that are due,
+// and sets the timer to the earliest of the others.
+func (w *deadlineWatch) sweep() {
+	for !w.mu.TryLock() {
+		runtime.Gosched() // an attempt is setting the timer
+	}
+	w.armed = 0
+	w.next.Store(0) // before the scan: see arm
+	at := int64(time.Since(*w.epoch.Load()))
+	var due []*deadlineBody
+	var earliest int64
+	for i := range w.slots {
+		db := w.slots[i].Load()
+		switch {
+		case db == nil:
+		case db.end <= at:
+			if w.slots[i].CompareAndSwap(db, nil) {
+				due = append(due, db)
+			}
+		case earliest == 0 || db.end < earliest:
+			earliest = db.end
+		}
+	}
+	if earliest != 0 {
+		w.lower(earliest)
+	}
+	w.mu.Unlock()
+	w.sync()
+	for _, db := range due {
+		db.fire()
+	}
+}
+
+// release gives db's slot back: its deadline no longer matters.
+func (db *deadlineBody) release() {
+	if db.watch != nil {
+		db.watch.slots[db.slot].CompareAndSwap(db, nil)
+	} else if db.timer != nil {
+		db.timer.Stop()
+	}
+}
+
 // errBudgetSpent is the cause of an attempt cut because the call's budget
 // (WithMaxElapsed) ran out.
 var errBudgetSpent = fmt.Errorf("%w: the call's budget (WithMaxElapsed) is spent", ErrAttemptTimeout)
@@ -111,16 +280,48 @@ const (
 // deadlineBody is the body of a response whose attempt ran under a timer.
 // It releases the attempt's context when closed.
 type deadlineBody struct {
-	rc     io.ReadCloser
+	rc      io.ReadCloser
+	timeout time.Duration // the attempt timeout that set the deadline; 0 for the call's budget
+	state   atomic.Int32
+
+	// What fires the deadline: a slot of a watch, or a timer of its own.
+	watch *deadlineWatch
+	slot  int32
+	end   int64 // the deadline, as ns since the watch's epoch
+	timer *time.Timer
+
+	// The attempt's context: own when the caller's context is never
+	// canceled, else one derived from it with cancel.
+	own    attemptCtx
 	cancel context.CancelCauseFunc
-	cause  error
-	timer  *time.Timer
-	state  atomic.Int32
+}
+
+// cause returns the error of the deadline: ErrAttemptTimeout with the
+// attempt timeout, or errBudgetSpent.
+func (b *deadlineBody) cause() error {
+	if b.timeout > 0 {
+		return fmt.Errorf("%w after %v", ErrAttemptTimeout, b.timeout)
+	}
+	return errBudgetSpent
+}
+
+// cancelWith cancels the attempt's context: with cause when the deadline
+// cut it, with nil when it is released.
+func (b *deadlineBody) cancelWith(cause error) {
+	if b.cancel != nil {
+		b.cancel(cause)
+		return
+	}
+	if cause != nil {
+		b.own.cancel(context.DeadlineExceeded)
+	} else {
+		b.own.cancel(context.Canceled)
+	}
 }
 
 func (b *deadlineBody) fire() {
 	if b.state.CompareAndSwap(deadlineRunning, deadlineFired) {
-		b.cancel(b.cause)
+		b.cancelWith(b.cause())
 	}
 }
 
@@ -128,7 +329,7 @@ func (b *deadlineBody) fire() {
 // timer fired.
 func (b *deadlineBody) keep() bool {
 	if b.state.CompareAndSwap(deadlineRunning, deadlineKept) {
-		b.timer.Stop()
+		b.release()
 		return true
 	}
 	return b.state.Load() == deadlineKept
@@ -137,8 +338,8 @@ func (b *deadlineBody) keep() bool {
 // abort ends the attempt now, as its deadline would.
 func (b *deadlineBody) abort(cause error) {
 	if b.state.CompareAndSwap(deadlineRunning, deadlineFired) {
-		b.timer.Stop()
-		b.cancel(cause)
+		b.release()
+		b.cancelWith(cause)
 	}
 }
 
@@ -146,8 +347,10 @@ func (b *deadlineBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
 
 func (b *deadlineBody) Close() error {
 	err := b.rc.Close()
-	b.timer.Stop()
-	b.cancel(nil)
+	if b.state.CompareAndSwap(deadlineRunning, deadlineKept) {
+		b.release()
+	}
+	b.cancelWith(nil)
 	return err
 }
 
@@ -165,10 +368,103 @@ func (b *deadlineRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
 // and the body cut: handOver then returns the timer's cause.
 func handOver(resp *http.Response) error {
 	if db, ok := resp.Body.(*deadlineBody); ok && !db.keep() {
-		return db.cause
+		return db.cause()
 	}
 	return nil
 }
+
+// attemptCtx is the context of an attempt under a deadline whose caller's
+// context is never canceled (its Done is nil): it is done when the deadline
+// fires (Err is context.DeadlineExceeded) or when the attempt's response is
+// closed or dropped (context.Canceled). Its values are its parent's. It
+// costs no allocation of its own: it lives in the attempt's deadlineBody,
+// and makes its Done channel only when asked for one.
+//
+// It implements the AfterFunc method that the context package looks for in
+// a parent, so that a context derived from it (http.Transport derives one
+// per request) is canceled with it without a goroutine of its own; the
+// functions registered run synchronously when it is canceled, after its
+// lock is released.
+type attemptCtx struct {
+	parent context.Context // its Done is nil
+	end    time.Time
+
+	mu    sync.Mutex
+	done  chan struct{} // made on demand
+	err   error
+	funcs []func() // registered with AfterFunc; nil entries were stopped
+}
+
+func (c *attemptCtx) Deadline() (time.Time, bool) { return c.end, true }
+
+func (c *attemptCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.err != nil {
+			close(c.done)
+		}
+	}
+	return c.done
+}
+
+func (c *attemptCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *attemptCtx) Value(key any) any { return c.parent.Value(key) }
+
+// AfterFunc arranges for f to run once c is done, and returns a function
+// that unregisters it, reporting whether it did so before f ran.
+func (c *attemptCtx) AfterFunc(f func()) (stop func() bool) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		// The context package calls AfterFunc with a lock held that f
+		// takes: f may not run on this goroutine.
+		go f()
+		return func() bool { return false }
+	}
+	i := len(c.funcs)
+	c.funcs = append(c.funcs, f)
+	c.mu.Unlock()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if i < len(c.funcs) && c.funcs[i] != nil {
+			c.funcs[i] = nil
+			return true
+		}
+		return false
+	}
+}
+
+// cancel makes c done with err, unless it is done already, and runs the
+// functions registered with AfterFunc.
+func (c *attemptCtx) cancel(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	if c.done != nil {
+		close(c.done)
+	}
+	funcs := c.funcs
+	c.funcs = nil
+	c.mu.Unlock()
+	for _, f := range funcs {
+		if f != nil {
+			f()
+		}
+	}
+}
+
+func (c *attemptCtx) String() string { return "resilient.attemptCtx" }
 
 // errReadStalled is the cause given when a body the Transport reads itself
 // stalls past maxReadWait.

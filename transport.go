@@ -202,18 +202,18 @@ func (c *call) run() (*http.Response, error) {
 	}
 	defer t.putState(st)
 	for n := 1; ; n++ {
-		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, budget: c.budget,
-			callCfg: c.cfg, resends: c.sent, rate: RateLimitInfo{Limit: -1, Remaining: -1}}
-		areq := c.attemptRequest(n, maxAttempts, reqBody, sameBody && n == 1)
-
-		t0 := c.start
+		t0 := c.start // the call's one clock reading serves its first attempt
 		if n > 1 {
 			t0 = time.Now()
 		}
+		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, budget: c.budget,
+			callCfg: c.cfg, resends: c.sent, rate: RateLimitInfo{Limit: -1, Remaining: -1}, start: t0}
+		areq := c.attemptRequest(n, maxAttempts, reqBody, sameBody && n == 1)
+
 		var resp *http.Response
 		var err error
 		if c.hedgeable(areq) {
-			resp, err = c.sendHedged(n, areq, st)
+			resp, err = c.hedged(n, areq, st)
 		} else {
 			resp, err = roundTripNext(t.inner, areq, st)
 		}
@@ -251,7 +251,7 @@ func (c *call) run() (*http.Response, error) {
 			c.learnKeys(st, resp)
 		}
 		if resp != nil && !st.class.Retryable() && t.budgets != nil {
-			t.budgets.deposit(c.hostBudget()) // the host answered
+			t.budgets.answered(c) // the host answered
 		}
 		delay, retry, stop := c.decide(n, maxAttempts, st, resp, err, &body)
 		if retry {
@@ -349,6 +349,17 @@ func (c *call) end(resp *http.Response, err error) {
 	}
 }
 
+// hedged sends attempt n with hedging from a copy of the call on the heap,
+// which the attempt's copies may use after it returns: so that passing the
+// call to them does not move every call, hedged or not, to the heap.
+func (c *call) hedged(n int, areq *http.Request, st *attemptState) (*http.Response, error) {
+	hc := new(call)
+	*hc = *c
+	resp, err := hc.sendHedged(n, areq, st)
+	*c = *hc
+	return resp, err
+}
+
 // putState returns a finished call's attempt state to the pool, cleared so
 // that it holds no response data.
 func (t *Transport) putState(st *attemptState) {
@@ -441,11 +452,7 @@ func (c *call) attemptRequest(n, maxAttempts int, body io.ReadCloser, callerBody
 // caller's (an idempotency key to stamp, or the attempt header), else nil.
 func (c *call) headers(n, maxAttempts int, unproven bool) http.Header {
 	if c.stamp && (c.header == nil || c.headerFor == unproven) {
-		c.header = c.req.Header.Clone()
-		if c.header == nil {
-			c.header = make(http.Header, 1)
-		}
-		c.stampKey(c.header, unproven)
+		c.header = c.keyedHeader(unproven)
 		c.headerFor = !unproven
 	}
 	h := c.header

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -108,12 +109,13 @@ func happyCall(do doer, req *http.Request) error {
 }
 
 // BenchmarkHappyLoopback is workload 2: GETs answered 200 by a loopback
-// server, from parallel callers (b.RunParallel). It reports req/s. Every
-// configuration other than bare also reports x-bare, its throughput divided
-// by that of a bare http.Client with a transport of its own, over the same
-// server. x-bare is measured after the timed run, with as many calls again
-// for each side, in bursts of loopBurst calls that alternate between the
-// two, so that the drift of a shared machine hits both alike.
+// server, from loopCallers parallel callers (b.RunParallel). It reports
+// req/s. Every configuration other than bare also reports x-bare, its
+// throughput divided by that of a bare http.Client with a transport of its
+// own, over the same server. x-bare is measured after the timed run, with
+// as many calls again for each side, in bursts of loopBurst calls that
+// alternate between the two, so that the drift of a shared machine hits
+// both alike.
 func BenchmarkHappyLoopback(b *testing.B) {
 	for _, p := range allPeers {
 		b.Run(p.name, func(b *testing.B) {
@@ -123,6 +125,7 @@ func BenchmarkHappyLoopback(b *testing.B) {
 			defer tr.CloseIdleConnections()
 			do := p.build(tr, defaultWaits)
 			b.ReportAllocs()
+			b.SetParallelism(max(1, loopCallers/runtime.GOMAXPROCS(0)))
 			b.ResetTimer()
 			b.RunParallel(happyWorker(b, do, srv.URL))
 			b.StopTimer()
@@ -135,7 +138,7 @@ func BenchmarkHappyLoopback(b *testing.B) {
 			ref := bare(rtr, defaultWaits)
 			// Warm both up: connections are open before the bursts count.
 			for _, d := range []doer{do, ref} {
-				if _, err := burst(d, srv.URL, runtime.GOMAXPROCS(0)); err != nil {
+				if _, err := burst(d, srv.URL, loopCallers); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -162,10 +165,15 @@ func BenchmarkHappyLoopback(b *testing.B) {
 // the bare client when BenchmarkHappyLoopback measures x-bare.
 const loopBurst = 256
 
-// burst makes n happy calls with do from GOMAXPROCS goroutines, as
-// b.RunParallel does, and returns the time they took.
+// loopCallers is the number of goroutines that call at once in
+// BenchmarkHappyLoopback (rounded down to a multiple of GOMAXPROCS in its
+// timed run).
+const loopCallers = 32
+
+// burst makes n happy calls with do from loopCallers goroutines, and
+// returns the time they took.
 func burst(do doer, url string, n int) (time.Duration, error) {
-	workers := runtime.GOMAXPROCS(0)
+	workers := loopCallers
 	var next atomic.Int64
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
@@ -207,8 +215,8 @@ func happyWorker(b *testing.B, do doer, url string) func(*testing.PB) {
 }
 
 // BenchmarkOneRetry is workload 3: every call gets a 503 and then a 200,
-// without waits, and without breakers (half of all attempts fail by
-// design). It reports the connections the server saw opened per 100 calls
+// without waits, without breakers and without our retry budget (half of
+// all attempts fail by design). It reports the connections the server saw opened per 100 calls
 // (conns/100calls): a library that retries past a response without reading
 // and closing it loses its connection each time. It also reports
 // attempts/call and success-%.
@@ -284,15 +292,15 @@ func outageEpisode(p peer, url string, ids *callCounter) []time.Duration {
 const flakyShare = 0.2
 
 // BenchmarkFlaky is workload 5: 20% of attempts, drawn from a seeded source,
-// get a 503. One caller, defaults but the retry budget and the waits (as in
-// BenchmarkOutage). It reports the share of calls that succeed (success-%)
+// get a 503. One caller, defaults but the 5 retries and the waits (as in
+// BenchmarkOutage), our retry budget off (see waits.noBudget). It reports the share of calls that succeed (success-%)
 // and attempts/call.
 func BenchmarkFlaky(b *testing.B) {
 	for _, p := range allPeers {
 		b.Run(p.name, func(b *testing.B) {
 			srv := newServer(flakyHandler(flakyShare))
 			defer srv.Close()
-			ok := sequentialCalls(b, p, srv, scaledWaits, http.MethodGet, apiPath, nil)
+			ok := sequentialCalls(b, p, srv, scaledWaitsNoBudget, http.MethodGet, apiPath, nil)
 			n := float64(b.N)
 			b.ReportMetric(100*float64(ok)/n, "success-%")
 			b.ReportMetric(float64(srv.attempts.Load())/n, "attempts/call")
@@ -304,8 +312,8 @@ func BenchmarkFlaky(b *testing.B) {
 // stores each write and then, on 20% of first attempts (seeded), drops the
 // connection without answering. The caller sets no idempotency key: a
 // library that retries such a write stores it twice unless it sends a key,
-// by which the server deduplicates. One caller, defaults but the retry
-// budget and the waits. It reports duplicate writes per 1,000 calls
+// by which the server deduplicates. One caller, defaults but the 5
+// retries and the waits, our retry budget off. It reports duplicate writes per 1,000 calls
 // (dups/1000calls), success-% and attempts/call.
 func BenchmarkWriteFault(b *testing.B) {
 	for _, p := range allPeers {
@@ -313,7 +321,7 @@ func BenchmarkWriteFault(b *testing.B) {
 			store := newWriteStore(flakyShare)
 			srv := newServer(store.ServeHTTP)
 			defer srv.Close()
-			ok := sequentialCalls(b, p, srv, scaledWaits, http.MethodPost, "/v1/posts", writeBody)
+			ok := sequentialCalls(b, p, srv, scaledWaitsNoBudget, http.MethodPost, "/v1/posts", writeBody)
 			n := float64(b.N)
 			b.ReportMetric(1000*float64(store.duplicates())/n, "dups/1000calls")
 			b.ReportMetric(100*float64(ok)/n, "success-%")
@@ -339,4 +347,104 @@ func sequentialCalls(b *testing.B, p peer, srv *server, w waits, method, path st
 	}
 	b.StopTimer()
 	return ok
+}
+
+// BenchmarkUpload is workload 7: a POST of a 1 MiB body that has no
+// GetBody (its Content-Length known), answered 200 by a stub RoundTripper
+// that reads the body to its end, without I/O. A library that may resend
+// the body must keep a copy of it as it goes (or read it all first); one
+// that never resends it needs none. Each configuration but bare reports
+// x-bare: its time divided by a bare http.Client's over the same stub,
+// measured in blocks of uploadBlock calls that alternate between the two.
+func BenchmarkUpload(b *testing.B) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), uploadSize/16)
+	stub := &uploadStub{buf: make([]byte, 32<<10)}
+	for _, p := range allPeers {
+		b.Run(p.name, func(b *testing.B) {
+			do := p.build(stub, defaultWaits)
+			ref := bare(stub, defaultWaits)
+			compare := p.name != nameBare
+			var own, base time.Duration
+			b.SetBytes(uploadSize)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for done := 0; done < b.N; {
+				k := min(uploadBlock, b.N-done)
+				d, err := timeUploads(do, data, k)
+				if err != nil {
+					b.Fatal(err)
+				}
+				own += d
+				if compare {
+					b.StopTimer()
+					if d, err = timeUploads(ref, data, k); err != nil {
+						b.Fatal(err)
+					}
+					base += d
+					b.StartTimer()
+				}
+				done += k
+			}
+			b.StopTimer()
+			if compare {
+				b.ReportMetric(float64(own)/float64(base), "x-bare")
+			}
+		})
+	}
+}
+
+// uploadSize is the body of BenchmarkUpload; uploadBlock how many of its
+// calls alternate with as many of the bare client's.
+const (
+	uploadSize  = 1 << 20
+	uploadBlock = 16
+)
+
+// timeUploads returns the time that n uploads of data with do take.
+func timeUploads(do doer, data []byte, n int) (time.Duration, error) {
+	start := time.Now()
+	for range n {
+		req, err := http.NewRequest(http.MethodPost, "http://api.example.test/v1/files", nil)
+		if err != nil {
+			return 0, err
+		}
+		// A body without GetBody, as from a file or a pipe, its length
+		// known.
+		req.Body = io.NopCloser(bytes.NewReader(data))
+		req.ContentLength = int64(len(data))
+		if err := happyCall(do, req); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
+}
+
+// uploadStub reads each request's body to its end through a buffer of
+// its own, as a transport copies it to its connection, and answers 200. It
+// is for one goroutine at a time.
+type uploadStub struct {
+	buf  []byte
+	read int64 // bytes of body read by the last call
+}
+
+func (s *uploadStub) RoundTrip(req *http.Request) (*http.Response, error) {
+	s.read = 0
+	if req.Body != nil {
+		for {
+			n, err := req.Body.Read(s.buf)
+			s.read += int64(n)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				req.Body.Close()
+				return nil, err
+			}
+		}
+		req.Body.Close()
+	}
+	return &http.Response{
+		Status: "200 OK", StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, Body: &stubBody{data: okBody}, ContentLength: int64(len(okBody)), Request: req,
+	}, nil
 }

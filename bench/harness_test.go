@@ -246,3 +246,20 @@ func TestPercentile(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadStub checks workload 7's setting: every configuration sends the
+// whole 1 MiB body, which has no GetBody, and gets the stub's 200.
+func TestUploadStub(t *testing.T) {
+	data := make([]byte, uploadSize)
+	for _, p := range allPeers {
+		t.Run(p.name, func(t *testing.T) {
+			stub := &uploadStub{buf: make([]byte, 32<<10)}
+			if _, err := timeUploads(p.build(stub, defaultWaits), data, 1); err != nil {
+				t.Fatal(err)
+			}
+			if stub.read != uploadSize {
+				t.Errorf("the stub read %d bytes, want %d", stub.read, uploadSize)
+			}
+		})
+	}
+}

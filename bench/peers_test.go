@@ -21,18 +21,28 @@ const maxRetries = resilient.DefaultMaxRetries
 
 // waits is the backoff every library gets in one workload: the delay before
 // retry n grows from base, doubling, up to max. A zero base means no wait.
-type waits struct{ base, max time.Duration }
+// noBudget turns our retry budget off, in the workloads that fail a share
+// of attempts on purpose (20 to 50%), above what the budget pays for: they
+// measure what a retry does, not how many the budget allows (the budget has
+// workloads of its own, in budget_test.go).
+type waits struct {
+	base, max time.Duration
+	noBudget  bool
+}
 
 var (
 	// defaultWaits are our defaults, given to every peer in the happy-path
 	// workloads, where no call ever waits.
-	defaultWaits = waits{resilient.DefaultBackoffBase, resilient.DefaultBackoffMax}
+	defaultWaits = waits{base: resilient.DefaultBackoffBase, max: resilient.DefaultBackoffMax}
 	// noWaits is for the workload that measures connections, not time.
-	noWaits = waits{}
+	noWaits = waits{noBudget: true}
 	// scaledWaits are the defaults scaled down 500 times in base (and
 	// 3,000 times in cap), equally for every library, so that the outage,
 	// flaky and write workloads finish in seconds.
-	scaledWaits = waits{time.Millisecond, 10 * time.Millisecond}
+	scaledWaits = waits{base: time.Millisecond, max: 10 * time.Millisecond}
+	// scaledWaitsNoBudget are scaledWaits for the flaky and write
+	// workloads.
+	scaledWaitsNoBudget = waits{base: time.Millisecond, max: 10 * time.Millisecond, noBudget: true}
 )
 
 // A doer sends one call the way a user of a library does, and returns what
@@ -96,7 +106,11 @@ func bare(base http.RoundTripper, _ waits) doer {
 // ourOptions returns the options every workload gives our Transport: our
 // defaults, with the workload's waits.
 func ourOptions(w waits) []resilient.Option {
-	return []resilient.Option{resilient.WithMaxRetries(maxRetries), resilient.WithBackoff(w.base, w.max)}
+	opts := []resilient.Option{resilient.WithMaxRetries(maxRetries), resilient.WithBackoff(w.base, w.max)}
+	if w.noBudget {
+		opts = append(opts, resilient.WithoutRetryBudget())
+	}
+	return opts
 }
 
 // ours is our Transport with its defaults (the whole chain, breaker and rate

@@ -1,0 +1,170 @@
+package resilient
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"sync/atomic"
+)
+
+// This file holds the counts of a closed breaker: an atomic rolling window,
+// so that an attempt through a closed breaker takes no lock. gobreaker is
+// still the state machine: it is told of a failure only when the window's
+// counts trip the breaker (its ReadyToTrip reads this window), and it runs
+// every attempt of an open or half-open breaker.
+
+// closedWindow counts the outcomes of one closed spell of a breaker (one
+// gobreaker generation) over a rolling window of breakerBuckets buckets.
+// An outcome is counted in the bucket of the time its attempt started, and
+// leaves the window with its bucket, as in gobreaker's rolling counts; an
+// attempt that started before the window's oldest bucket is not counted.
+//
+// Each bucket is one word: the bucket's age (the number of bucket periods
+// since start, modulo 2^40) in the high 40 bits and its count in the low 24
+// bits (saturated at 2^24-1 per bucket and stripe), so that rolling a bucket
+// over and counting in it is one compare-and-swap.
+// A window is replaced, never reset, when its breaker closes again: an
+// attempt that began in an earlier spell counts in a window nobody reads.
+type closedWindow struct {
+	start  int64 // breakerSet.now() when the breaker closed
+	period int64 // the bucket period, in nanoseconds
+
+	successes [breakerBuckets]atomic.Uint64
+	failures  [breakerBuckets]atomic.Uint64
+
+	// consecutive is the number of failures since the last success; a
+	// success writes it only when it is not already zero.
+	consecutive atomic.Uint32
+
+	// stripes spread the successes of a breaker that many goroutines use
+	// at once over several cache lines, so that cores do not contend on
+	// one word; nil until a compare-and-swap on successes fails.
+	stripes atomic.Pointer[[]successStripe]
+}
+
+// successStripe is one stripe of a contended window's successes, on a
+// cache line (or two) of its own.
+type successStripe struct {
+	b [breakerBuckets]atomic.Uint64
+	_ [128 - breakerBuckets*8%128]byte
+}
+
+// reset prepares w for a closed spell starting at now.
+func (w *closedWindow) reset(now, period int64) {
+	w.start, w.period = now, max(period, 1)
+}
+
+// Packing of a bucket word.
+const (
+	bucketCountBits = 24
+	bucketCountMax  = 1<<bucketCountBits - 1
+	bucketAgeMask   = 1<<(64-bucketCountBits) - 1
+)
+
+// age returns the bucket age of time now (breakerSet.now()), modulo 2^40.
+func (w *closedWindow) age(now int64) uint64 {
+	if now <= w.start {
+		return 0
+	}
+	return uint64((now-w.start)/w.period) & bucketAgeMask
+}
+
+// inWindow reports whether an outcome of age is still in the window at age
+// now.
+func inWindow(age, now uint64) bool {
+	return (now-age)&bucketAgeMask < breakerBuckets
+}
+
+// success counts a success of an attempt that started at age. Unlike a
+// failure, it does not check that the attempt started within the window
+// (that would cost a clock reading per attempt): a success of an attempt
+// longer than the whole window also ends a run of consecutive failures.
+func (w *closedWindow) success(age uint64) {
+	if w.consecutive.Load() != 0 {
+		w.consecutive.Store(0)
+	}
+	if ss := w.stripes.Load(); ss != nil {
+		s := *ss
+		addBucket(&s[rand.Uint32()&uint32(len(s)-1)].b[age%breakerBuckets], age)
+		return
+	}
+	if addBucket(&w.successes[age%breakerBuckets], age) {
+		w.stripe()
+	}
+}
+
+// stripe spreads the successes over stripes from now on.
+func (w *closedWindow) stripe() {
+	n := 1
+	for n < 2*runtime.GOMAXPROCS(0) && n < 32 {
+		n *= 2
+	}
+	ss := make([]successStripe, n)
+	w.stripes.CompareAndSwap(nil, &ss)
+}
+
+// failure counts a failure of an attempt that started at age, now being
+// the current age, and reports whether it was counted: an attempt that
+// started before the window's oldest bucket is not.
+func (w *closedWindow) failure(age, now uint64) bool {
+	if !inWindow(age, now) {
+		return false
+	}
+	w.consecutive.Add(1)
+	addBucket(&w.failures[age%breakerBuckets], age)
+	return true
+}
+
+// counts returns the successes, failures and consecutive failures in the
+// window at age now.
+func (w *closedWindow) counts(now uint64) (successes, failures, consecutive uint64) {
+	successes = sumBuckets(&w.successes, now)
+	if ss := w.stripes.Load(); ss != nil {
+		for i := range *ss {
+			successes += sumBuckets(&(*ss)[i].b, now)
+		}
+	}
+	failures = sumBuckets(&w.failures, now)
+	// A run of failures that began before the window's oldest bucket is
+	// counted to the window's start, as gobreaker's rolling counts do.
+	return successes, failures, min(uint64(w.consecutive.Load()), failures)
+}
+
+// addBucket counts one outcome of age in the bucket word b, rolling the
+// bucket over when it holds an older age. It does nothing when the bucket
+// already holds a newer age: the outcome is older than the window. It
+// reports whether a compare-and-swap failed (another goroutine counted in
+// the same word at the same time).
+func addBucket(b *atomic.Uint64, age uint64) (contended bool) {
+	for {
+		old := b.Load()
+		var v uint64
+		switch a := old >> bucketCountBits; {
+		case a == age:
+			if old&bucketCountMax == bucketCountMax {
+				return contended // saturated
+			}
+			v = old + 1
+		case (age-a)&bucketAgeMask < 1<<(63-bucketCountBits):
+			v = age<<bucketCountBits | 1 // a newer bucket: roll over
+		default:
+			return contended // the bucket is newer than the outcome
+		}
+		if b.CompareAndSwap(old, v) {
+			return contended
+		}
+		contended = true
+	}
+}
+
+// sumBuckets returns the counts of the buckets of bs whose age is within
+// breakerBuckets of now.
+func sumBuckets(bs *[breakerBuckets]atomic.Uint64, now uint64) uint64 {
+	var n uint64
+	for i := range bs {
+		v := bs[i].Load()
+		if inWindow(v>>bucketCountBits, now) {
+			n += v & bucketCountMax
+		}
+	}
+	return n
+}

@@ -1,0 +1,165 @@
+package resilient
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// referenceBreaker is the breaker as it was before closed breakers counted
+// outcomes in an atomic window: a gobreaker TwoStepCircuitBreaker that sees
+// every attempt, with the trip rule of BreakerSettings as its ReadyToTrip.
+func referenceBreaker(bs BreakerSettings) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+	s := newBreakerSet(bs, nil, nil)
+	st := s.settings
+	consecutive, minRequests, ratio := uint32(s.consecutive), s.minRequests, s.ratio
+	st.ReadyToTrip = func(c gobreaker.Counts) bool {
+		if consecutive > 0 && c.ConsecutiveFailures >= consecutive {
+			return true
+		}
+		n := uint64(c.TotalSuccesses) + uint64(c.TotalFailures)
+		return n >= minRequests && float64(c.TotalFailures) >= ratio*float64(n)
+	}
+	return gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
+}
+
+// TestBreakerMatchesReference runs random sequences of outcomes, spread
+// over fake time so that the window rolls, through the breaker middleware
+// and through the reference gobreaker, and checks that both let the same
+// attempts through and are in the same state after each of them: the trip
+// points, the refusals and the half-open probes are those of gobreaker
+// counting every attempt.
+func TestBreakerMatchesReference(t *testing.T) {
+	settings := []BreakerSettings{
+		{},
+		{MinRequests: 4, FailureRatio: 0.5, Window: 10 * time.Second, OpenTimeout: 5 * time.Second},
+		{ConsecutiveFailures: 3, MinRequests: 1000, Window: 10 * time.Second, OpenTimeout: 5 * time.Second},
+		{ConsecutiveFailures: 2, MinRequests: 5, FailureRatio: 0.3, Window: time.Second, OpenTimeout: 2 * time.Second, HalfOpenRequests: 2},
+		{MinRequests: 1, FailureRatio: 1, Window: 100 * time.Millisecond, OpenTimeout: time.Second},
+	}
+	for i, bs := range settings {
+		for seed := range uint64(20) {
+			synctest.Test(t, func(t *testing.T) {
+				rnd := rand.New(rand.NewPCG(seed, uint64(i)))
+				ref := referenceBreaker(bs)
+				var status atomic.Int32
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					return &http.Response{StatusCode: int(status.Load()), Body: http.NoBody, Request: req}, nil
+				})
+				bt := bkMiddleware(base, 8, WithBreaker(bs))
+				window, open := bs.Window, bs.OpenTimeout
+				if window == 0 {
+					window, open = defaultBreakerWindow, defaultBreakerOpenTimeout
+				}
+				seen := map[gobreaker.State]bool{}
+				for n := range 400 {
+					// Mostly bursts of one kind, so that both trip and
+					// recover; now and then a throttled (excluded) one.
+					codes := []int{200, 200, 200, 500, 429}
+					if n/25%2 == 1 {
+						codes = []int{500, 500, 500, 200, 429}
+					}
+					code := codes[rnd.IntN(len(codes))]
+					status.Store(int32(code))
+
+					seen[ref.State()] = true // half-open shows here, before a probe
+					done, refErr := ref.Allow()
+					if refErr == nil {
+						var outcome error
+						switch code {
+						case 500:
+							outcome = errBreakerFailure
+						case 429:
+							outcome = errBreakerExcluded
+						}
+						done(outcome)
+					}
+					_, err := bt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://api.test/", nil))
+					if (refErr == nil) != (err == nil) {
+						t.Fatalf("settings %d, seed %d, attempt %d (%d): reference allowed %v, breaker err %v", i, seed, n, code, refErr == nil, err)
+					}
+					if err != nil && !errors.Is(err, ErrCircuitOpen) {
+						t.Fatalf("attempt %d: err %v", n, err)
+					}
+					e := bt.set.lookup(breakerKey{"http", "api.test"})
+					got := gobreaker.StateClosed // no state machine until the first failure
+					if cb := e.cb.Load(); cb != nil {
+						got = cb.State()
+					}
+					if want := ref.State(); got != want {
+						t.Fatalf("settings %d, seed %d, attempt %d (%d): state %v, reference %v", i, seed, n, code, got, want)
+					}
+					time.Sleep(time.Duration(rnd.Int64N(int64(window / 32))))
+					if rnd.IntN(20) == 0 {
+						time.Sleep(open / 2)
+					}
+				}
+				if len(seen) != 3 {
+					t.Errorf("settings %d, seed %d: states seen %v, want all three", i, seed, seen)
+				}
+			})
+		}
+	}
+}
+
+// TestClosedWindowConcurrent counts successes and failures from many
+// goroutines at once, contended enough to spread over stripes, and checks
+// that none is lost.
+func TestClosedWindowConcurrent(t *testing.T) {
+	t.Parallel()
+	var w closedWindow
+	w.reset(0, int64(time.Second))
+	const goroutines, each = 16, 2000
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				if g == 0 && i%10 == 0 {
+					w.failure(3, 3)
+				} else {
+					w.success(3)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	s, f, _ := w.counts(3)
+	if s+f != goroutines*each || f != each/10 {
+		t.Errorf("counts: %d successes, %d failures; want %d in all, %d failures", s, f, goroutines*each, each/10)
+	}
+	// Ten buckets later, they have left the window.
+	if s, f, c := w.counts(13); s+f+c != 0 {
+		t.Errorf("counts after the window: %d, %d, %d; want none", s, f, c)
+	}
+	// An outcome older than the window is not counted.
+	if w.failure(2, 12) {
+		t.Error("a failure older than the window was counted")
+	}
+}
+
+// TestClosedWindowSaturates checks that a bucket's count saturates instead
+// of overflowing into its age.
+func TestClosedWindowSaturates(t *testing.T) {
+	var b atomic.Uint64
+	b.Store(7<<bucketCountBits | bucketCountMax)
+	addBucket(&b, 7)
+	if got := b.Load(); got != 7<<bucketCountBits|bucketCountMax {
+		t.Errorf("word %#x after a saturated add, want it unchanged", got)
+	}
+	addBucket(&b, 8)
+	if got := b.Load(); got != 8<<bucketCountBits|1 {
+		t.Errorf("word %#x after a newer age, want age 8 count 1", got)
+	}
+	addBucket(&b, 7)
+	if got := b.Load(); got != 8<<bucketCountBits|1 {
+		t.Errorf("word %#x after an older age, want it unchanged", got)
+	}
+}

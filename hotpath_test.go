@@ -1,0 +1,147 @@
+package resilient
+
+import (
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestSuccessTakesNoLibraryLock runs 32 goroutines making successful calls
+// to one host through the default chain (breaker, rate limiter, retry
+// budget, call budget) with the mutex profile on, and fails if any
+// contended lock was one that the library (or gobreaker, or x/time/rate)
+// takes: on a success, no layer takes a lock. Contention on a lock that is
+// taken shows in the profile whenever two goroutines meet on it; a lock
+// that is never taken never shows.
+//
+// The same can be seen by hand, for a benchmark:
+//
+//	go test -run '^$' -bench 'HappyPath/parallel' -cpu 2 -mutexprofile mutex.out .
+//	go tool pprof -top mutex.out
+func TestSuccessTakesNoLibraryLock(t *testing.T) {
+	// Not parallel: the mutex profile is the process's.
+	prev := runtime.SetMutexProfileFraction(1)
+	defer runtime.SetMutexProfileFraction(prev)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
+
+	base := &stubOK{header: http.Header{"Content-Type": {"application/json"}, "Date": {"Tue, 17 Feb 2026 14:00:00 GMT"}}}
+	tr := New(base)
+	req, err := http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() { successWorker(t, tr, req, 2000) })
+	}
+	wg.Wait()
+
+	records := make([]runtime.BlockProfileRecord, 256)
+	n, ok := runtime.MutexProfile(records)
+	for !ok {
+		records = make([]runtime.BlockProfileRecord, n+64)
+		n, ok = runtime.MutexProfile(records)
+	}
+	for _, r := range records[:n] {
+		frames := stackFrames(r.Stack())
+		if !hasFunc(frames, "successWorker") {
+			continue // another test's contention
+		}
+		if fn, lib := libraryLock(frames); lib {
+			var b strings.Builder
+			for _, f := range frames {
+				b.WriteString("\n\t" + f.Function)
+			}
+			t.Errorf("a success contended on a lock of %s (%d times):%s", fn, r.Count, b.String())
+		}
+	}
+}
+
+// successWorker makes n successful calls; its name marks the profile's
+// stacks of this test.
+func successWorker(t *testing.T, tr http.RoundTripper, req *http.Request, n int) {
+	for range n {
+		resp, err := tr.RoundTrip(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("RoundTrip = %v, %v", resp, err)
+			return
+		}
+		resp.Body.Close()
+	}
+}
+
+func stackFrames(pcs []uintptr) []runtime.Frame {
+	var frames []runtime.Frame
+	it := runtime.CallersFrames(pcs)
+	for {
+		f, more := it.Next()
+		frames = append(frames, f)
+		if !more {
+			return frames
+		}
+	}
+}
+
+func hasFunc(frames []runtime.Frame, name string) bool {
+	for _, f := range frames {
+		if strings.HasSuffix(f.Function, "."+name) {
+			return true
+		}
+	}
+	return false
+}
+
+// libraryLock reports whether the stack of a mutex profile record (the
+// unlock that made others wait) is a sync lock released by the library's
+// own code, gobreaker's or x/time/rate's, and which function released it.
+// Runtime-internal locks (the heap's, the timers') are not the library's.
+func libraryLock(frames []runtime.Frame) (string, bool) {
+	for i, f := range frames {
+		if !strings.HasPrefix(f.Function, "sync.") && !strings.HasPrefix(f.Function, "internal/sync.") {
+			continue
+		}
+		if !strings.Contains(f.Function, "Mutex).") {
+			continue
+		}
+		// The first caller outside sync is the code that held the lock.
+		for _, c := range frames[i+1:] {
+			if strings.HasPrefix(c.Function, "sync.") || strings.HasPrefix(c.Function, "internal/sync.") {
+				continue
+			}
+			lib := strings.HasPrefix(c.Function, "github.com/resilienthttp/resilient.") && !strings.HasSuffix(c.File, "_test.go") ||
+				strings.HasPrefix(c.Function, "github.com/sony/gobreaker") ||
+				strings.HasPrefix(c.Function, "golang.org/x/time/rate")
+			return c.Function, lib
+		}
+	}
+	return "", false
+}
+
+// TestLibraryLock checks the classification of mutex profile stacks.
+func TestLibraryLock(t *testing.T) {
+	frames := func(fns ...string) []runtime.Frame {
+		var fs []runtime.Frame
+		for _, fn := range fns {
+			fs = append(fs, runtime.Frame{Function: fn, File: "x.go"})
+		}
+		return fs
+	}
+	tests := []struct {
+		frames []runtime.Frame
+		want   bool
+	}{
+		{frames("sync.(*Mutex).Unlock", "github.com/resilienthttp/resilient.(*rateLimiter).lookup", "main.main"), true},
+		{frames("sync.(*Mutex).Unlock", "github.com/sony/gobreaker/v2.(*CircuitBreaker[...]).beforeRequest"), true},
+		{frames("sync.(*RWMutex).RUnlock", "github.com/resilienthttp/resilient.(*breakerSet).get"), true},
+		{frames("internal/sync.(*Mutex).Unlock", "sync.(*Mutex).Unlock", "golang.org/x/time/rate.(*Limiter).reserveN"), true},
+		{frames("runtime.unlock2", "runtime.mallocgc", "github.com/resilienthttp/resilient.(*Transport).RoundTrip"), false},
+		{frames("sync.(*Mutex).Unlock", "net/http.(*Transport).getConn", "github.com/resilienthttp/resilient.(*classifier).roundTripAttempt"), false},
+	}
+	for i, tt := range tests {
+		if _, got := libraryLock(tt.frames); got != tt.want {
+			t.Errorf("%d: libraryLock = %v, want %v", i, got, tt.want)
+		}
+	}
+}
