@@ -310,15 +310,8 @@ func (s *breakerSet) lookup(k breakerKey) *breakerEntry {
 // get returns the breaker of req, creating it when needed, or nil when req
 // goes through without a breaker.
 func (s *breakerSet) get(req *http.Request) *breakerEntry {
-	var k breakerKey
-	switch {
-	case s.keyFn != nil:
-		if k.host = s.keyFn(req); k.host == "" {
-			return nil
-		}
-	case req.URL != nil:
-		k = breakerKey{req.URL.Scheme, req.URL.Host}
-	default:
+	k, ok := requestKey(s.keyFn, req)
+	if !ok {
 		return nil
 	}
 	e := s.lookup(k)
@@ -329,6 +322,20 @@ func (s *breakerSet) get(req *http.Request) *breakerEntry {
 		e.used.Store(true)
 	}
 	return e
+}
+
+// requestKey returns the key of req's breaker and retry budget: keyFn's
+// (BreakerSettings.Key) when set, else the URL's scheme and host as the
+// request has them. It reports false for a request without one.
+func requestKey(keyFn func(*http.Request) string, req *http.Request) (breakerKey, bool) {
+	switch {
+	case keyFn != nil:
+		k := keyFn(req)
+		return breakerKey{host: k}, k != ""
+	case req.URL != nil:
+		return breakerKey{req.URL.Scheme, req.URL.Host}, true
+	}
+	return breakerKey{}, false
 }
 
 // insert returns the breaker of k, creating it unless another goroutine

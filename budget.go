@@ -161,15 +161,8 @@ func (s *budgetSet) answered(c *call) {
 
 // get returns the budget of req's host, or nil for a request without one.
 func (s *budgetSet) get(req *http.Request) *hostBudget {
-	var k breakerKey
-	switch {
-	case s.keyFn != nil:
-		if k.host = s.keyFn(req); k.host == "" {
-			return nil
-		}
-	case req.URL != nil:
-		k = breakerKey{req.URL.Scheme, req.URL.Host}
-	default:
+	k, ok := requestKey(s.keyFn, req)
+	if !ok {
 		return nil
 	}
 	if v, ok := s.m.Load(k); ok {
@@ -219,18 +212,8 @@ func (s *budgetSet) deposit(b *hostBudget) {
 		s.depositShared(b)
 		return
 	}
-	for {
-		t := b.tokens.Load()
-		if t >= s.burst {
-			return // full: no write
-		}
-		v := min(t+s.ratio, s.burst)
-		if b.tokens.CompareAndSwap(t, v) {
-			if v == s.burst {
-				b.gen.notFull.Add(-1)
-			}
-			return
-		}
+	if filled, ok := addTokens(&b.tokens, s.ratio, s.burst); ok && filled {
+		b.gen.notFull.Add(-1)
 	}
 }
 
@@ -244,16 +227,39 @@ func (s *budgetSet) withdraw(b *hostBudget, throttled bool) bool {
 	if throttled {
 		cost = s.throttled
 	}
+	before, ok := takeTokens(&b.tokens, cost)
+	if ok && before >= s.burst && cost > 0 {
+		b.gen.notFull.Add(1)
+	}
+	return ok
+}
+
+// addTokens adds add to the balance a, up to limit, without a lock. It
+// reports whether it changed the balance (a full one takes no write) and
+// whether the balance is now full.
+func addTokens(a *atomic.Int64, add, limit int64) (filled, changed bool) {
 	for {
-		t := b.tokens.Load()
-		if t < cost {
-			return false
+		t := a.Load()
+		if t >= limit {
+			return true, false
 		}
-		if b.tokens.CompareAndSwap(t, t-cost) {
-			if t >= s.burst && cost > 0 {
-				b.gen.notFull.Add(1)
-			}
-			return true
+		v := min(t+add, limit)
+		if a.CompareAndSwap(t, v) {
+			return v == limit, true
+		}
+	}
+}
+
+// takeTokens takes cost from the balance a when it holds that much,
+// without a lock, and returns the balance before.
+func takeTokens(a *atomic.Int64, cost int64) (before int64, ok bool) {
+	for {
+		t := a.Load()
+		if t < cost {
+			return t, false
+		}
+		if a.CompareAndSwap(t, t-cost) {
+			return t, true
 		}
 	}
 }

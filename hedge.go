@@ -362,29 +362,14 @@ func (b *cancelOnClose) Close() error {
 
 // takeHedge spends one copy of the host's hedge allowance.
 func (b *hostBudget) takeHedge() bool {
-	for {
-		t := b.hedgeTokens.Load()
-		if t < budgetUnit {
-			return false
-		}
-		if b.hedgeTokens.CompareAndSwap(t, t-budgetUnit) {
-			return true
-		}
-	}
+	_, ok := takeTokens(&b.hedgeTokens, budgetUnit)
+	return ok
 }
 
 // depositHedge credits a call of the host to its hedge allowance.
 func (b *hostBudget) depositHedge() {
 	const share, burst = hedgeShare * budgetUnit, hedgeBurst * budgetUnit
-	for {
-		t := b.hedgeTokens.Load()
-		if t >= burst {
-			return
-		}
-		if b.hedgeTokens.CompareAndSwap(t, min(t+share, burst)) {
-			return
-		}
-	}
+	addTokens(&b.hedgeTokens, share, burst)
 }
 
 // latencies returns the host's latency histogram, made on first use.
