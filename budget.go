@@ -107,10 +107,14 @@ type budgetSet struct {
 	n   atomic.Int32
 	gen atomic.Pointer[budgetGen] // the generation of the table m holds
 	mu  sync.Mutex                // serializes inserts
+
+	store    BudgetStore // the fleet's budgets (budget_store.go); nil for none
+	settings RetryBudget // with the defaults, for store
 }
 
 // budgetGen counts the budgets of one generation of the table that are not
-// full; the table starts a new generation when it is emptied.
+// full; the table starts a new generation when it is emptied. Budgets
+// shared through a store are not counted.
 type budgetGen struct {
 	notFull atomic.Int64
 }
@@ -121,6 +125,7 @@ type hostBudget struct {
 	tokens      atomic.Int64
 	hedgeTokens atomic.Int64                // see takeHedge
 	lat         atomic.Pointer[latencyHist] // made when a call is hedged
+	shared      SharedBudget                // the fleet's budget, in place of tokens; nil for none
 	gen         *budgetGen                  // its table's generation
 }
 
@@ -145,10 +150,11 @@ func newBudgetSet(b RetryBudget, keyFn func(*http.Request) string) *budgetSet {
 }
 
 // answered credits an answer of the call's host: a deposit, unless every
-// budget is full, in which case the host is not even looked up.
+// budget is full and none is shared with a fleet, in which case the host is
+// not even looked up.
 func (s *budgetSet) answered(c *call) {
-	if s.gen.Load().notFull.Load() == 0 {
-		return
+	if s.store == nil && s.gen.Load().notFull.Load() == 0 {
+		return // a fleet's budget may not be full: it always hears
 	}
 	s.deposit(c.hostBudget())
 }
@@ -192,7 +198,7 @@ func (s *budgetSet) insert(k breakerKey) *hostBudget {
 		s.n.Add(1)
 		return v.(*hostBudget)
 	}
-	b := &hostBudget{gen: s.gen.Load()}
+	b := &hostBudget{gen: s.gen.Load(), shared: s.sharedBudget(ck)}
 	b.tokens.Store(s.burst)
 	b.hedgeTokens.Store(hedgeBurst * budgetUnit)
 	s.m.Store(ck, b)
@@ -207,6 +213,10 @@ func (s *budgetSet) insert(k breakerKey) *hostBudget {
 // deposit credits an answer of the host.
 func (s *budgetSet) deposit(b *hostBudget) {
 	if b == nil {
+		return
+	}
+	if b.shared != nil {
+		s.depositShared(b)
 		return
 	}
 	for {
@@ -227,6 +237,9 @@ func (s *budgetSet) deposit(b *hostBudget) {
 // withdraw spends a retry's cost, throttled when the server asked for the
 // retry, and reports whether the budget held it.
 func (s *budgetSet) withdraw(b *hostBudget, throttled bool) bool {
+	if b.shared != nil {
+		return s.withdrawShared(b, throttled)
+	}
 	cost := int64(budgetUnit)
 	if throttled {
 		cost = s.throttled

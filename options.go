@@ -178,6 +178,22 @@ func WithObserver(fn func(Attempt)) Option {
 	}
 }
 
+// Options returns an Option that applies opts in order, nil ones skipped, as
+// if they had been given one by one where it is given. It lets a package
+// hand several options over as one, such as an instrumentation that sets a
+// Tracer and a breaker observer. Options that configure a Transport's
+// shared state keep that mark (see WithCallOptions).
+func Options(opts ...Option) Option {
+	opts = append([]Option(nil), opts...)
+	return func(c *config) {
+		for _, o := range opts {
+			if o != nil {
+				o(c)
+			}
+		}
+	}
+}
+
 // withRand makes jitter deterministic in tests.
 func withRand(rnd func(int64) int64) Option {
 	return func(c *config) { c.rand = rnd }

@@ -26,9 +26,9 @@ import "time"
 // same name while it holds it.
 //
 // The Transport may look for further optional interfaces on a store or on
-// its partitions by type assertion, as net/http does with http.Flusher (a
-// shared retry budget is the next one planned): a store need not implement
-// them, and behaves as today without them.
+// its partitions by type assertion, as net/http does with http.Flusher
+// (BudgetStore, to share the retry budgets of hosts): a store need not
+// implement them, and the Transport behaves as without them.
 type QuotaStore interface {
 	Partition(name string) QuotaPartition
 }
@@ -92,7 +92,11 @@ type QuotaPartition interface {
 // values, or whose partition has a static limit), its attempts are sent
 // without asking s, so that the happy path of a server that announces
 // nothing takes no lock. A nil s restores the default: everything in
-// memory, per Transport. WithoutRateLimit turns s off too.
+// memory, per Transport. WithoutRateLimit turns s off too, for the quota.
+//
+// When s also implements BudgetStore, the retry budget of each host is
+// shared through it too (unless WithoutRetryBudget turns the budget off),
+// whether or not the rate limiter is on.
 func WithQuotaStore(s QuotaStore) Option {
 	return func(c *config) { c.quotaStore = s }
 }

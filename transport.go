@@ -107,6 +107,7 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 	t.keys = &keyHosts{named: cfg.keyHosts}
 	if !cfg.noBudget {
 		t.budgets = newBudgetSet(cfg.budget, cfg.breaker.Key)
+		t.budgets.shareThrough(cfg.quotaStore)
 	}
 	t.cls = &classifier{
 		codes:    newCodeTable(cfg.codes),
@@ -426,21 +427,23 @@ func (c *call) attemptRequest(n, maxAttempts int, body io.ReadCloser, callerBody
 	if h == nil && callerBody && !traced && !c.traced {
 		return c.req
 	}
-	areq := new(http.Request)
-	*areq = *c.req
-	areq.Body = body
-	if h != nil {
-		areq.Header = h
-	}
+	// One copy, made by WithContext: the request's own context, or one
+	// that differs.
+	ctx := c.req.Context()
 	if traced {
 		if c.trace == nil {
 			c.trace = newWriteTrace()
 		} else {
 			c.trace.reset()
 		}
-		areq = areq.WithContext(httptrace.WithClientTrace(c.ctx, &c.trace.trace))
+		ctx = httptrace.WithClientTrace(c.ctx, &c.trace.trace)
 	} else if c.traced {
-		areq = areq.WithContext(c.ctx)
+		ctx = c.ctx
+	}
+	areq := c.req.WithContext(ctx)
+	areq.Body = body
+	if h != nil {
+		areq.Header = h
 	}
 	return areq
 }

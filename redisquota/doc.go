@@ -1,6 +1,8 @@
-// Package redisquota shares rate-limit quotas through Redis, so that a
-// fleet of processes calling one API with one key spends the quota
-// together: a resilient.QuotaStore for resilient.WithQuotaStore.
+// Package redisquota shares rate-limit quotas and retry budgets through
+// Redis, so that a fleet of processes calling one API with one key spends
+// the quota, and the retries an outage allows, together: a
+// resilient.QuotaStore (and resilient.BudgetStore) for
+// resilient.WithQuotaStore.
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 //	store := redisquota.New(rdb)
@@ -61,13 +63,58 @@
 // (restarted) is given the quota again. A member that never reached Redis
 // counts itself alone.
 //
+// # Retry budgets
+//
+// A Transport given a Store shares each host's retry budget (see
+// resilient.RetryBudget) with the fleet: the answers of every member
+// refill it and the retries of every member spend it, so that an outage
+// costs the fleet about one Burst of retries, not one per member. A
+// member never asks Redis for a retry: it answers Deposit and Withdraw
+// from its view of the fleet's balance (the balance Redis last returned,
+// plus its own deposits and withdrawals since) with atomic operations, and
+// a deposit into a full view, the steady state of a healthy host, writes
+// nothing. One goroutine per Store syncs the views every WithBudgetSync
+// (100ms), all the budgets that need it in one pipelined call of a Lua
+// script, which adds each member's net change to the balance, kept within
+// [0, Burst], and returns it (a budget Redis does not hold starts full; a
+// change sent again after a timeout is applied once). A budget is synced
+// while the member changes it, and while its view is below the Burst (for
+// 2s after the member last changed it), to learn what the others deposit;
+// a healthy fleet, whose views are full, makes no call once it loaded the
+// budget. When the balance
+// falls from full, the script tells the fleet on its channel, and the
+// members whose views are full sync at once, so that their answers refill
+// it.
+//
+// Before Redis confirms, a member may spend only its allowance: its share
+// of the balance it last saw (the balance divided by the members the
+// heartbeats count), at least one retry; past half of it, it syncs at
+// once (at most every tenth of WithBudgetSync), and past all of it, its
+// retries are refused until the sync returns. A fleet in a full outage
+// thus stops retrying once a sync returns the balance spent: while Redis
+// answers within WithFallbackAfter, its retries stay under 2×Burst +
+// members however the syncs interleave (each member's allowance is at most
+// its share of the Burst, or one retry), and measure
+// Burst plus about one per member (11 to 14 for 4 members and the default
+// Burst of 10, TestFleetBudgetOutage). Its own deposits pay for a
+// member's retries without waiting for Redis; in a large fleet, whose
+// share of the Burst is one retry, a member retries one failure at a time
+// per sync, and a larger Burst gives it more.
+//
+// If a sync fails, or has not answered for WithFallbackAfter, each member
+// spends its view alone, as the local budget of a Transport without a
+// store (refilled by its own answers), until a sync succeeds; its changes
+// meanwhile reach Redis with it. A closed Store's budgets stay local.
+//
 // # Keys
 //
 // A partition's state is the hash prefix:{id}, its active members the
 // sorted set prefix:{id}:members (id: the first 16 bytes of the SHA-256 of
 // the partition's name, in hex; the braces keep both in one Redis Cluster
-// slot); the members' heartbeats are the sorted set prefix:members, and
-// the channel is prefix:events. They expire a day after their last use.
+// slot); a retry budget named name (the host's breaker key) is the hash
+// prefix:{id}:budget, id from name in the same way; the members'
+// heartbeats are the sorted set prefix:members, and the channel is
+// prefix:events. They expire a day after their last use.
 //
 // go-redis/redis_rate's GCRA answers one request at a time ("may this one
 // go now?"); a lease needs the schedule of a run of tokens, and the pause

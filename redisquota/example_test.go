@@ -10,7 +10,8 @@ import (
 )
 
 // Every replica of a service builds its client so: the replicas then share
-// each API's quota, what one learns of it, and every 429's pause.
+// each API's quota, what one learns of it, every 429's pause, and each
+// host's retry budget.
 func Example() {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	defer rdb.Close()

@@ -12,6 +12,7 @@ const (
 	DefaultFallbackAfter = 100 * time.Millisecond
 	DefaultHeartbeat     = time.Second
 	DefaultTimeout       = 500 * time.Millisecond
+	DefaultBudgetSync    = 100 * time.Millisecond
 )
 
 // Pacing of the shared bucket, as the Transport's own: share of the
@@ -43,6 +44,7 @@ type config struct {
 	fallbackAfter time.Duration
 	heartbeat     time.Duration
 	timeout       time.Duration
+	budgetSync    time.Duration
 	member        string
 }
 
@@ -53,6 +55,7 @@ func defaultConfig() config {
 		fallbackAfter: DefaultFallbackAfter,
 		heartbeat:     DefaultHeartbeat,
 		timeout:       DefaultTimeout,
+		budgetSync:    DefaultBudgetSync,
 	}
 }
 
@@ -110,6 +113,17 @@ func WithHeartbeat(d time.Duration) Option {
 func WithTimeout(d time.Duration) Option {
 	mustBePositive("WithTimeout", d)
 	return func(c *config) { c.timeout = d }
+}
+
+// WithBudgetSync sets how often the Store syncs the retry budgets its
+// members spend or refill with Redis (default 100ms); a member whose
+// spending passes half its allowance syncs at once, at most ten times as
+// often. Shorter periods share the fleet's deposits sooner, for more Redis
+// calls: one per period while a budget is in use below its burst. It
+// panics if d is not positive.
+func WithBudgetSync(d time.Duration) Option {
+	mustBePositive("WithBudgetSync", d)
+	return func(c *config) { c.budgetSync = d }
 }
 
 // WithMemberID sets the Store's member id (default: 16 random hex

@@ -17,6 +17,7 @@ func TestOptionsPanic(t *testing.T) {
 		"WithFallbackAfter": func() { redisquota.WithFallbackAfter(-1) },
 		"WithHeartbeat":     func() { redisquota.WithHeartbeat(0) },
 		"WithTimeout":       func() { redisquota.WithTimeout(-5) },
+		"WithBudgetSync":    func() { redisquota.WithBudgetSync(0) },
 		"WithMemberID":      func() { redisquota.WithMemberID("") },
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -141,3 +141,34 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - ttl)
 redis.call('PEXPIRE', KEYS[1], math.ceil(ttl / 1000) * 2)
 return redis.call('ZCARD', KEYS[1])
 `)
+
+// budgetScript syncs a member's view of a retry budget: it adds the
+// member's net change (deposits less withdrawals, in thousandths of a
+// token) to the fleet's balance, kept within [0, burst], and returns the
+// balance. A budget Redis does not hold starts full. The member sends the
+// net change it made in all (cum) and since its last sync (delta); the
+// budget keeps, per member, the cum it applied last, and applies the
+// difference: a sync sent again after a timeout is applied once. A member
+// the budget does not know (new, or Redis lost the state) applies delta.
+// When the balance falls from full, it tells the fleet ("b <id> <member>"),
+// so that the members whose views are full sync, and their answers then
+// refill it.
+//
+// KEYS[1] the budget (a hash: bal, and m:<member> for each member). ARGV:
+// the member's field, cum, delta, burst, ttl (ms), channel, id, member.
+//
+// It returns the balance.
+var budgetScript = redis.NewScript(`
+local burst = tonumber(ARGV[4])
+local s = redis.call('HMGET', KEYS[1], 'bal', ARGV[1])
+local old = tonumber(s[1]) or burst
+local d = tonumber(ARGV[3])
+if s[2] then d = tonumber(ARGV[2]) - tonumber(s[2]) end
+local bal = math.min(math.max(old + d, 0), burst)
+redis.call('HSET', KEYS[1], 'bal', string.format('%.0f', bal), ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+if old >= burst and bal < burst then
+  redis.call('PUBLISH', ARGV[6], 'b ' .. ARGV[7] .. ' ' .. ARGV[8])
+end
+return bal
+`)

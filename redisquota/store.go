@@ -21,12 +21,14 @@ import (
 // Redis; give it to a Transport with resilient.WithQuotaStore. Every Store
 // is a member of its own, whatever process it lives in: several Stores in
 // one process count as several members. It implements
-// resilient.QuotaStore.
+// resilient.QuotaStore, and resilient.BudgetStore: a Transport given it
+// shares its hosts' retry budgets too.
 //
 // A Store starts a goroutine for its heartbeat, one that reads the fleet's
-// pub/sub channel (with go-redis's own), and one refiller per partition
-// while the partition is in use. Close stops them. A Store is safe for
-// concurrent use.
+// pub/sub channel (with go-redis's own), one refiller per partition while
+// the partition is in use, and one that syncs the retry budgets once a
+// Transport asks for one. Close stops them. A Store is safe for concurrent
+// use.
 type Store struct {
 	rdb        redis.UniversalClient
 	cfg        config
@@ -46,6 +48,14 @@ type Store struct {
 
 	members atomic.Int64 // members seen by the last heartbeat; 0 before the first
 	st      counters
+
+	// The retry budgets (budget.go).
+	budgets         map[string]*budget // by name; guarded by mu
+	budgetByID      map[string]*budget // by id; guarded by mu
+	budgetsRunning  bool               // the syncer was started; guarded by mu
+	budgetKick      chan struct{}      // wakes the syncer; capacity 1
+	budgetDegraded  atomic.Bool        // the last sync failed, or the Store is closed
+	budgetCallStart atomic.Int64       // local Unix ns when the sync in progress started; 0 for none
 }
 
 // New returns a Store that shares quotas through rdb, a member of the
@@ -74,6 +84,9 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 		membersKey: cfg.prefix + ":members",
 		parts:      make(map[string]*part),
 		byID:       make(map[string]*part),
+		budgets:    make(map[string]*budget),
+		budgetByID: make(map[string]*budget),
+		budgetKick: make(chan struct{}, 1),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.ps = rdb.Subscribe(s.ctx, s.channel)
@@ -107,6 +120,7 @@ func (s *Store) Close() error {
 	s.cancel()
 	err := s.ps.Close()
 	s.wg.Wait()
+	s.budgetDegraded.Store(true) // the budgets are the member's alone from now on
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
 	defer cancel()
 	s.rdb.ZRem(ctx, s.membersKey, s.member)
@@ -204,7 +218,8 @@ func (s *Store) heartbeat() {
 
 // listen applies the fleet's messages: "p <id> <until> <now>", a pause
 // until until (Redis's µs) sent at now; "q <id> <limit> <window µs>", a
-// quota learned.
+// quota learned; "b <id> <member>", a retry budget member started
+// spending (budget.go).
 func (s *Store) listen(msgs <-chan *redis.Message) {
 	defer s.wg.Done()
 	for {
@@ -222,6 +237,10 @@ func (s *Store) listen(msgs <-chan *redis.Message) {
 
 func (s *Store) apply(msg string, recv time.Time) {
 	f := strings.Fields(msg)
+	if len(f) == 3 && f[0] == "b" {
+		s.budgetSpent(f[1], f[2])
+		return
+	}
 	if len(f) != 4 || (f[0] != "p" && f[0] != "q") {
 		return
 	}
@@ -263,10 +282,16 @@ type Stats struct {
 	// PausesSent counts the pauses this member wrote; PausesReceived the
 	// pauses the fleet's channel brought (this member's own included).
 	PausesSent, PausesReceived int64
+	// BudgetSyncs counts the syncs of the retry budgets that succeeded
+	// (one Redis call each, for every budget that needed it);
+	// BudgetLocal the retries the member's view alone allowed, while
+	// Redis did not answer or after Close.
+	BudgetSyncs, BudgetLocal int64
 }
 
 type counters struct {
 	calls, errors, leases, tokens, returned, fallbacks, unpaced, pausesSent, pausesReceived atomic.Int64
+	budgetSyncs, budgetLocal                                                                atomic.Int64
 }
 
 // Stats returns the Store's counters.
@@ -277,5 +302,6 @@ func (s *Store) Stats() Stats {
 		Leases: c.leases.Load(), Tokens: c.tokens.Load(), Returned: c.returned.Load(),
 		Fallbacks: c.fallbacks.Load(), Unpaced: c.unpaced.Load(),
 		PausesSent: c.pausesSent.Load(), PausesReceived: c.pausesReceived.Load(),
+		BudgetSyncs: c.budgetSyncs.Load(), BudgetLocal: c.budgetLocal.Load(),
 	}
 }

@@ -1,0 +1,85 @@
+package resilient
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// BreakerState returns the state of the circuit breaker that attempts of a
+// GET request for rawURL go through: BreakerOpen while it refuses them,
+// BreakerHalfOpen while it lets its probes through (an open breaker whose
+// OpenTimeout is over is half-open, as the next attempt finds it), else
+// BreakerClosed. The breaker is looked up under the rules attempts follow:
+// by default the URL's scheme, host and port, case and an explicit default
+// port ignored (so "https://API.example.com:443/v1" names the breaker of
+// "https://api.example.com/x"); with BreakerSettings.Key, the key it returns
+// for such a request, which has no header. rawURL must be an absolute URL,
+// with a scheme and a host.
+//
+// BreakerClosed is also what it returns when there is no breaker to read: for
+// a URL that cannot be parsed or has no host, for a host the Transport has
+// not called (or whose breaker it has removed, closed and unused, or by
+// ResetHost), for a request Key exempts, and when breakers are off
+// (WithoutBreaker). It reads the breaker's state without taking its lock
+// and changes nothing, so it is cheap and safe to call at any time, from
+// any goroutine.
+func (t *Transport) BreakerState(rawURL string) BreakerState {
+	if t.inner == nil { // the zero Transport
+		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })
+		return t.zeroImpl.BreakerState(rawURL)
+	}
+	if t.breakers == nil {
+		return BreakerClosed
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return BreakerClosed
+	}
+	return t.breakers.stateOf(u)
+}
+
+// stateOf returns the state of the breaker of a GET request for u, without
+// creating it.
+func (s *breakerSet) stateOf(u *url.URL) BreakerState {
+	var keys [2]breakerKey
+	n := 0
+	if s.keyFn != nil {
+		req := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: make(http.Header)}
+		k := s.keyFn(req)
+		if k == "" {
+			return BreakerClosed
+		}
+		keys[0], n = breakerKey{host: k}, 1
+	} else {
+		scheme := lowerASCII(u.Scheme)
+		// The key as a request has it, then the canonical one: an alias is
+		// only stored once a request used it.
+		keys[0] = breakerKey{u.Scheme, u.Host}
+		keys[1] = breakerKey{scheme, canonicalHost(scheme, u.Host)}
+		n = 2
+	}
+	var e *breakerEntry
+	for _, k := range keys[:n] {
+		if e = s.lookup(k); e != nil {
+			break
+		}
+	}
+	if e == nil {
+		return BreakerClosed
+	}
+	switch gobreaker.State(e.state.Load()) {
+	case gobreaker.StateOpen:
+		// gobreaker moves an open breaker to half-open lazily, on the
+		// first request after its timeout: say what that request will
+		// find.
+		if s.now()-e.openedAt.Load() > int64(s.timeout) {
+			return BreakerHalfOpen
+		}
+		return BreakerOpen
+	case gobreaker.StateHalfOpen:
+		return BreakerHalfOpen
+	}
+	return BreakerClosed
+}

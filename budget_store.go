@@ -1,0 +1,101 @@
+package resilient
+
+// This file holds the retry budget's hook for a fleet: a host's budget
+// shared with other Transports, in this process or in others (package
+// redisquota keeps it in Redis), found on the QuotaStore by type
+// assertion. budget.go calls it when it creates a host's budget, for each
+// answer of the host and for each retry.
+
+// A BudgetStore shares the retry budgets of hosts (see RetryBudget) between
+// the members of a fleet, as a QuotaStore shares the rate limiter's
+// quotas. It is an optional interface of a QuotaStore: when the store given
+// to WithQuotaStore implements it, and the retry budget is on, each host's
+// budget is the fleet's: the answers of every member refill it and the
+// retries of every member spend it, so that an outage costs the fleet
+// about one Burst of retries, not one per member. Without it (the default,
+// and with a store that does not implement it), each Transport keeps its
+// hosts' budgets in memory, for itself alone.
+//
+// A BudgetStore must be safe for concurrent use. Budget is called once when
+// a Transport first needs the budget of a host, with the budget's name (the
+// host's breaker key: "scheme://host:port", or what BreakerSettings.Key
+// returns) and the Transport's RetryBudget, its zero fields set to their
+// defaults, while the Transport holds the lock of its budget table: it must
+// return at once, without I/O, and never nil. The budget starts full
+// (b.Burst), unless the fleet's holds less, which the store loads in the
+// background. The Transport keeps the SharedBudget as long as it holds the
+// host's budget, and may ask again after emptying its table; a store
+// should return the same state for the same name while it holds it. The
+// members of a fleet should use the same RetryBudget; each caps what it
+// deposits at its own Burst.
+type BudgetStore interface {
+	Budget(name string, b RetryBudget) SharedBudget
+}
+
+// A SharedBudget is one host's retry budget shared by every member of a
+// fleet, in tokens: one token pays for one retry.
+//
+// Its methods are called concurrently, on the callers' goroutines: none may
+// block, wait for I/O or call back into the Transport. Deposit is called
+// with every answer of the host, and must cost no lock shared with the
+// other requests (an atomic operation at most; none that writes when the
+// budget is full, the steady state of a healthy host); Withdraw is called
+// for each retry and each hedge. A store does its I/O in the background,
+// in a bounded number of goroutines (not one per request), and answers
+// from what it holds: a member's view of the fleet's budget, which it
+// syncs.
+//
+// A store's failure (its backend slow or down) is never an error of the
+// Transport: a budget whose backend does not answer falls back, within a
+// bound the store documents, to the member's local budget alone (what it
+// holds, refilled by its own answers and spent by its own retries, as
+// without a store), and resumes sharing when the backend answers again.
+type SharedBudget interface {
+	// Deposit credits tokens (the budget's Ratio) for an answer of the
+	// host, up to the budget's Burst.
+	Deposit(tokens float64)
+
+	// Withdraw spends tokens for a retry (1, or the budget's
+	// ThrottledCost for a retry the server asked for) and reports whether
+	// the budget held them; without, nothing is spent and the retry is not
+	// sent.
+	Withdraw(tokens float64) bool
+}
+
+// shareThrough makes the budgets of s the fleet's, through q, when q
+// implements BudgetStore.
+func (s *budgetSet) shareThrough(q QuotaStore) {
+	bs, ok := q.(BudgetStore)
+	if !ok {
+		return
+	}
+	s.store = bs
+	s.settings = RetryBudget{
+		Ratio:         float64(s.ratio) / budgetUnit,
+		Burst:         float64(s.burst) / budgetUnit,
+		ThrottledCost: float64(s.throttled) / budgetUnit,
+	}
+}
+
+// sharedBudget returns the fleet's budget of the host of the canonical key
+// k, or nil without a store. s.mu is held.
+func (s *budgetSet) sharedBudget(k breakerKey) SharedBudget {
+	if s.store == nil {
+		return nil
+	}
+	return s.store.Budget(breakerName(k), s.settings)
+}
+
+// depositShared credits an answer of the host to the fleet's budget.
+func (s *budgetSet) depositShared(b *hostBudget) {
+	b.shared.Deposit(s.settings.Ratio)
+}
+
+// withdrawShared spends a retry's cost from the fleet's budget, and reports
+// whether it held it.
+func (s *budgetSet) withdrawShared(b *hostBudget, throttled bool) bool {
+	if throttled {
+		return b.shared.Withdraw(s.settings.ThrottledCost)
+	}
+	return b.shared.Withdraw(1)
+}

@@ -1,0 +1,321 @@
+package redisquota
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/resilienthttp/resilient"
+)
+
+// This file holds the retry budgets the Store shares (resilient.BudgetStore):
+// each member answers Deposit and Withdraw from its view of the fleet's
+// balance, with atomic operations only, and one goroutine of the Store
+// syncs the views with Redis in the background.
+
+// budgetUnit is a token, in the fixed-point units of a budget, in memory and
+// in Redis (the resolution of the core's own budget).
+const budgetUnit = 1000
+
+// budget is one host's retry budget in one member: its view of the fleet's
+// balance, in budgetUnit. The view is the balance Redis returned at the
+// last sync (synced) plus the member's deposits and withdrawals since, so
+// the member's net change to send with the next sync is tokens − synced.
+type budget struct {
+	s     *Store
+	name  string
+	id    string // in the budget's key and the fleet's messages
+	key   string // the budget's Redis key
+	burst int64
+
+	tokens atomic.Int64 // the view; at most burst
+	synced atomic.Int64 // the balance as of the last sync
+	want   atomic.Bool  // a sync is wanted at the next tick: the budget is new, a retry was refused, or the fleet started spending it
+	kicked atomic.Bool  // a sync was asked for at once since the last one
+
+	// Owned by the syncer.
+	cum        int64     // the net change the member has had applied in Redis, in all
+	lastActive time.Time // the last tick that found the budget changed or wanted
+}
+
+func budgetID(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:16])
+}
+
+func budgetKey(prefix, id string) string { return prefix + ":{" + id + "}:budget" }
+
+func units(tokens float64) int64 { return int64(math.Round(tokens * budgetUnit)) }
+
+// Budget returns the fleet's retry budget named name (a host's breaker
+// key) with the settings b. It implements resilient.BudgetStore: it returns
+// at once, starts full, and loads the fleet's balance in the background.
+// Several Transports of one Store that ask for the same name share one
+// budget, with the settings of the first.
+func (s *Store) Budget(name string, b resilient.RetryBudget) resilient.SharedBudget {
+	s.mu.Lock()
+	if bg := s.budgets[name]; bg != nil {
+		s.mu.Unlock()
+		return bg
+	}
+	if len(s.budgets) >= maxPartitions {
+		s.dropIdleBudgetsLocked(time.Now())
+	}
+	id := budgetID(name)
+	bg := &budget{s: s, name: name, id: id, key: budgetKey(s.cfg.prefix, id), burst: units(b.Burst)}
+	bg.tokens.Store(bg.burst)
+	bg.synced.Store(bg.burst)
+	bg.want.Store(true)
+	s.budgets[name] = bg
+	s.budgetByID[id] = bg
+	start := !s.budgetsRunning
+	s.budgetsRunning = true
+	s.mu.Unlock()
+	if start {
+		s.start(s.syncBudgets)
+	}
+	s.kickBudgets()
+	return bg
+}
+
+// dropIdleBudgetsLocked forgets budgets not in use for idleExit, to make
+// room; those still held by a Transport keep working, from the member's
+// view alone. s.mu is held.
+func (s *Store) dropIdleBudgetsLocked(now time.Time) {
+	for name, bg := range s.budgets {
+		if len(s.budgets) < maxPartitions*3/4 {
+			return
+		}
+		if now.Sub(bg.lastActive) >= idleExit && !bg.want.Load() && bg.tokens.Load() == bg.synced.Load() {
+			delete(s.budgets, name)
+			delete(s.budgetByID, bg.id)
+		}
+	}
+}
+
+// Deposit implements resilient.SharedBudget: it credits tokens to the
+// member's view, up to the burst. A full view, the steady state of a
+// healthy host, costs an atomic load and no write: the fleet's balance was
+// full at the last sync, and the fleet's channel tells the member when
+// another starts spending it.
+func (b *budget) Deposit(tokens float64) {
+	t := b.tokens.Load()
+	if t >= b.burst {
+		return
+	}
+	d := units(tokens)
+	for ; t < b.burst; t = b.tokens.Load() {
+		if b.tokens.CompareAndSwap(t, min(t+d, b.burst)) {
+			return
+		}
+	}
+}
+
+// Withdraw implements resilient.SharedBudget: it spends tokens from the
+// member's view, when the view holds them and, while the budget is shared,
+// when the member's net spending since the last sync stays within its
+// allowance: its share of the balance Redis last returned (the balance
+// divided by the fleet's members), at least one token. A member that
+// reaches half of it asks for a sync at once.
+func (b *budget) Withdraw(tokens float64) bool {
+	cost := units(tokens)
+	local := b.s.budgetLocal()
+	for {
+		t := b.tokens.Load()
+		if t < cost {
+			if !b.want.Load() {
+				b.want.Store(true) // learn at the next tick whether the fleet refilled it
+			}
+			return false
+		}
+		var spent, allow int64
+		if !local {
+			synced := b.synced.Load()
+			spent, allow = synced-(t-cost), max(budgetUnit, synced/max(b.s.members.Load(), 1))
+			if spent > allow {
+				b.kick()
+				return false
+			}
+		}
+		if b.tokens.CompareAndSwap(t, t-cost) {
+			if local {
+				b.s.st.budgetLocal.Add(1)
+			} else if 2*spent >= allow {
+				b.kick()
+			}
+			return true
+		}
+	}
+}
+
+// kick asks the syncer to sync the budget at once, once per sync.
+func (b *budget) kick() {
+	if !b.kicked.Load() && b.kicked.CompareAndSwap(false, true) {
+		b.s.kickBudgets()
+	}
+}
+
+// kickBudgets wakes the syncer.
+func (s *Store) kickBudgets() {
+	select {
+	case s.budgetKick <- struct{}{}:
+	default:
+	}
+}
+
+// budgetLocal reports whether the budgets are the member's alone: the last
+// sync failed, or the one in progress has not answered for
+// WithFallbackAfter, or the Store is closed.
+func (s *Store) budgetLocal() bool {
+	if s.budgetDegraded.Load() {
+		return true
+	}
+	cs := s.budgetCallStart.Load()
+	return cs > 0 && time.Now().UnixNano()-cs >= int64(s.cfg.fallbackAfter)
+}
+
+// syncBudgets is the Store's syncer: every WithBudgetSync, or at once when
+// a member's spending asks for it (at most every tenth of that), it syncs
+// the budgets that need it in one pipelined Redis call; while Redis fails,
+// it tries again with backoff (20ms doubling to 1s), and the budgets are
+// the member's alone.
+func (s *Store) syncBudgets() {
+	tick := time.NewTicker(s.cfg.budgetSync)
+	defer tick.Stop()
+	gap := s.cfg.budgetSync / 10
+	var last, retryAt time.Time
+	var backoff time.Duration
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		case <-s.budgetKick:
+			if d := gap - time.Since(last); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-s.ctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
+				}
+			}
+		}
+		now := time.Now()
+		if now.Before(retryAt) {
+			continue
+		}
+		batch := s.budgetsToSync(now)
+		if len(batch) == 0 {
+			continue
+		}
+		last = now
+		if err := s.syncBatch(batch); err != nil {
+			s.budgetDegraded.Store(true)
+			backoff = min(max(2*backoff, minBackoff), maxBackoff)
+			retryAt = time.Now().Add(backoff)
+			continue
+		}
+		s.budgetDegraded.Store(false)
+		backoff, retryAt = 0, time.Time{}
+	}
+}
+
+// budgetsToSync returns the budgets to sync at now: those the member
+// changed and those wanted, and those below the burst changed or wanted in
+// the last idleExit (to learn what the fleet deposits).
+func (s *Store) budgetsToSync(now time.Time) []*budget {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var batch []*budget
+	for _, b := range s.budgets {
+		t := b.tokens.Load()
+		if t != b.synced.Load() || b.want.Load() || b.kicked.Load() {
+			b.lastActive = now
+		} else if t >= b.burst || now.Sub(b.lastActive) >= idleExit {
+			continue
+		}
+		batch = append(batch, b)
+	}
+	return batch
+}
+
+// budgetSpent applies the fleet's message that member started spending the
+// budget id, full until then: the other members sync it at once, to learn
+// that their answers refill it.
+func (s *Store) budgetSpent(id, member string) {
+	if member == s.member {
+		return
+	}
+	s.mu.Lock()
+	b := s.budgetByID[id]
+	s.mu.Unlock()
+	if b != nil {
+		b.want.Store(true)
+		s.kickBudgets()
+	}
+}
+
+// syncBatch syncs budgets in one pipelined call: each sends the member's
+// net change since its last sync and takes the fleet's balance back. A
+// budget whose command failed keeps its change for the next sync; the
+// script applies it once, however many times it is sent (see
+// budgetScript).
+func (s *Store) syncBatch(batch []*budget) error {
+	t0 := make([]int64, len(batch))
+	cmds := make([]*redis.Cmd, len(batch))
+	field := "m:" + s.member
+	send := func(ctx context.Context) error {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, b := range batch {
+				b.want.Store(false)
+				b.kicked.Store(false)
+				t0[i] = b.tokens.Load()
+				delta := t0[i] - b.synced.Load()
+				cmds[i] = budgetScript.EvalSha(ctx, p, []string{b.key},
+					field, b.cum+delta, delta, b.burst, stateTTL.Milliseconds(), s.channel, b.id, s.member)
+			}
+			return nil
+		})
+		return err
+	}
+	s.budgetCallStart.Store(time.Now().UnixNano())
+	defer s.budgetCallStart.Store(0)
+	err := s.call(send)
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err = s.call(func(ctx context.Context) error { return budgetScript.Load(ctx, s.rdb).Err() }); err == nil {
+			err = s.call(send)
+		}
+	}
+	var failed error
+	for i, b := range batch {
+		bal, cerr := cmds[i].Int64()
+		if cerr != nil {
+			failed = cerr
+			b.want.Store(true)
+			continue
+		}
+		b.cum += t0[i] - b.synced.Load()
+		for {
+			t := b.tokens.Load()
+			if b.tokens.CompareAndSwap(t, min(bal+t-t0[i], b.burst)) {
+				break
+			}
+		}
+		b.synced.Store(bal)
+	}
+	if err == nil && failed != nil {
+		err = failed
+	}
+	if err == nil {
+		s.st.budgetSyncs.Add(1)
+	}
+	return err
+}
+
+var _ resilient.BudgetStore = (*Store)(nil)

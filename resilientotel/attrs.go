@@ -1,0 +1,140 @@
+package resilientotel
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/resilienthttp/resilient"
+)
+
+// redactedURL returns url.full for u: its scheme, host and path, with
+// REDACTED:REDACTED in place of user information, as the conventions say,
+// and without the query string and the fragment, which may hold secrets.
+func redactedURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	v := url.URL{Scheme: u.Scheme, Opaque: u.Opaque, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	if strings.ContainsAny(v.Opaque, "?#") { // not sent as such: keep none of it
+		v.Opaque = ""
+	}
+	if u.User != nil {
+		v.User = url.UserPassword("REDACTED", "REDACTED")
+	}
+	return v.String()
+}
+
+// serverAddr returns server.address and server.port of req: the host and
+// port of the Host it is sent with (req.Host, else the URL's), the port of
+// the URL's scheme when the host has none; 0 when not known.
+func serverAddr(req *http.Request) (string, int) {
+	host := req.Host
+	if host == "" && req.URL != nil {
+		host = req.URL.Host
+	}
+	addr, portStr := host, ""
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && i > strings.LastIndexByte(host, ']') {
+		addr, portStr = host[:i], host[i+1:]
+	}
+	addr = strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
+	if portStr != "" {
+		if p, err := strconv.Atoi(portStr); err == nil && p > 0 && p < 65536 {
+			return addr, p
+		}
+	}
+	if req.URL != nil {
+		switch strings.ToLower(req.URL.Scheme) {
+		case "https":
+			return addr, 443
+		case "http":
+			return addr, 80
+		}
+	}
+	return addr, 0
+}
+
+// protocolVersion returns network.protocol.version of resp: "1.1", "2", …
+func protocolVersion(resp *http.Response) string {
+	switch {
+	case resp.ProtoMajor == 1 && resp.ProtoMinor == 1:
+		return "1.1"
+	case resp.ProtoMajor == 1 && resp.ProtoMinor == 0:
+		return "1.0"
+	case resp.ProtoMajor == 2 && resp.ProtoMinor == 0:
+		return "2"
+	case resp.ProtoMajor == 3 && resp.ProtoMinor == 0:
+		return "3"
+	case resp.ProtoMajor == 0:
+		return ""
+	}
+	return strconv.Itoa(resp.ProtoMajor) + "." + strconv.Itoa(resp.ProtoMinor)
+}
+
+// Values of error.type for failures without a response (see the package
+// documentation).
+const (
+	errTimeout     = "timeout"
+	errCanceled    = "canceled"
+	errConnRefused = "connection_refused"
+	errConnReset   = "connection_reset"
+	errConnClosed  = "connection_closed"
+	errDNS         = "dns_error"
+	errTLS         = "tls_error"
+	errCircuitOpen = "circuit_open"
+	errRateLimited = "rate_limited_locally"
+	errOther       = "_OTHER"
+)
+
+// errorType returns the error.type of a failure without a response.
+func errorType(err error) string {
+	var (
+		dnsErr  *net.DNSError
+		certErr *tls.CertificateVerificationError
+		hostErr x509.HostnameError
+		authErr x509.UnknownAuthorityError
+		invErr  x509.CertificateInvalidError
+		recErr  tls.RecordHeaderError
+		alert   tls.AlertError
+	)
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, resilient.ErrCircuitOpen):
+		return errCircuitOpen
+	case errors.Is(err, resilient.ErrRateLimited):
+		return errRateLimited
+	case errors.Is(err, resilient.ErrAttemptTimeout), errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		return errTimeout
+	case errors.Is(err, context.Canceled):
+		return errCanceled
+	case errors.As(err, &dnsErr):
+		return errDNS
+	case errors.As(err, &certErr), errors.As(err, &hostErr), errors.As(err, &authErr),
+		errors.As(err, &invErr), errors.As(err, &recErr), errors.As(err, &alert):
+		return errTLS
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return errConnRefused
+	case errors.Is(err, syscall.ECONNRESET):
+		return errConnReset
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.EPIPE):
+		return errConnClosed
+	}
+	return errOther
+}
+
+// isTimeout reports whether err, or an error it wraps, has a Timeout method
+// that returns true.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}

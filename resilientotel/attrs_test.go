@@ -1,0 +1,345 @@
+package resilientotel
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"testing/synctest"
+
+	"github.com/resilienthttp/resilient"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/trace"
+)
+
+func TestRedactedURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"https://api.test/v1/posts", "https://api.test/v1/posts"},
+		{"https://api.test/v1/posts?token=s3cret&page=2", "https://api.test/v1/posts"},
+		{"https://api.test/search?sig=abc#frag", "https://api.test/search"},
+		{"https://user:s3cret@api.test:8443/x", "https://REDACTED:REDACTED@api.test:8443/x"},
+		{"https://user@api.test/x", "https://REDACTED:REDACTED@api.test/x"},
+		{"http://[::1]:8080/a%2Fb?x", "http://[::1]:8080/a%2Fb"},
+		{"https://api.test", "https://api.test"},
+		{"http:opaque?secret", "http:opaque"},
+	} {
+		u, err := url.Parse(tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := redactedURL(u); got != tc.want {
+			t.Errorf("redactedURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if got := redactedURL(nil); got != "" {
+		t.Errorf("redactedURL(nil) = %q", got)
+	}
+}
+
+func TestServerAddr(t *testing.T) {
+	for _, tc := range []struct {
+		url, host string
+		addr      string
+		port      int
+	}{
+		{"https://api.test/x", "", "api.test", 443},
+		{"http://api.test/x", "", "api.test", 80},
+		{"http://api.test:8080/x", "", "api.test", 8080},
+		{"https://api.test/x", "other.test:9443", "other.test", 9443},
+		{"https://api.test/x", "other.test", "other.test", 443},
+		{"http://[::1]:8080/", "", "::1", 8080},
+		{"http://[::1]/", "", "::1", 80},
+		{"ftp://files.test/", "", "files.test", 0},
+		{"http://api.test:99999/", "", "api.test", 80},
+	} {
+		u, _ := url.Parse(tc.url)
+		addr, port := serverAddr(&http.Request{URL: u, Host: tc.host})
+		if addr != tc.addr || port != tc.port {
+			t.Errorf("serverAddr(%s, Host %q) = %q, %d; want %q, %d", tc.url, tc.host, addr, port, tc.addr, tc.port)
+		}
+	}
+}
+
+func TestProtocolVersion(t *testing.T) {
+	for _, tc := range []struct {
+		major, minor int
+		want         string
+	}{{1, 1, "1.1"}, {1, 0, "1.0"}, {2, 0, "2"}, {3, 0, "3"}, {0, 0, ""}, {4, 2, "4.2"}} {
+		if got := protocolVersion(&http.Response{ProtoMajor: tc.major, ProtoMinor: tc.minor}); got != tc.want {
+			t.Errorf("protocolVersion(%d.%d) = %q, want %q", tc.major, tc.minor, got, tc.want)
+		}
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string { return "i/o timeout" }
+func (timeoutErr) Timeout() bool { return true }
+
+func TestErrorType(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{fmt.Errorf("x: %w", resilient.ErrCircuitOpen), "circuit_open"},
+		{fmt.Errorf("x: %w", resilient.ErrRateLimited), "rate_limited_locally"},
+		{fmt.Errorf("x: %w", resilient.ErrAttemptTimeout), "timeout"},
+		{fmt.Errorf("%w; %w", context.Canceled, resilient.ErrAttemptTimeout), "timeout"},
+		{context.DeadlineExceeded, "timeout"},
+		{&url.Error{Op: "Get", URL: "x", Err: timeoutErr{}}, "timeout"},
+		{context.Canceled, "canceled"},
+		{&net.DNSError{Err: "no such host", Name: "api.test", IsNotFound: true}, "dns_error"},
+		{&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}, "tls_error"},
+		{x509.HostnameError{}, "tls_error"},
+		{tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, "tls_error"},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, "connection_refused"},
+		{&net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, "connection_reset"},
+		{io.EOF, "connection_closed"},
+		{fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", io.ErrUnexpectedEOF), "connection_closed"},
+		{errors.New("something else"), "_OTHER"},
+	} {
+		if got := errorType(tc.err); got != tc.want {
+			t.Errorf("errorType(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestNoSecrets: nothing a request carries in its query, fragment, user
+// information, headers or body reaches a span, an event, a status or a
+// metric attribute, on success and failure paths alike.
+func TestNoSecrets(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tel := newTelemetry()
+		base := &stub{steps: []step{
+			{status: 500}, {err: errors.New("dial tcp: lookup s3cret-host failed")}, {status: 302, location: "/next?key=s3cret"},
+			{status: 401, header: http.Header{"Www-Authenticate": {"Bearer s3cret"}}},
+		}}
+		tr := resilient.New(base, Instrument(tel.config()), resilient.WithKeyHonoringHosts("api.test"))
+		client := &http.Client{Transport: tr}
+		req, _ := http.NewRequest("POST", "https://alice:s3cret@api.test/v1/posts?api_key=s3cret&sig=s3cret#s3cret",
+			strings.NewReader(`{"password":"s3cret"}`))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(`{"password":"s3cret"}`)), nil }
+		req.Header.Set("Authorization", "Bearer s3cret")
+		req.Header.Set("Cookie", "session=s3cret")
+		req.Header.Set("Idempotency-Key", "s3cret-key")
+		if code, err := do(t, client, req); code != 401 || err != nil {
+			t.Fatalf("%d, %v", code, err)
+		}
+		var seen []string
+		for _, s := range tel.ended() {
+			seen = append(seen, s.Name(), s.Status().Description)
+			for _, kv := range s.Attributes() {
+				seen = append(seen, kv.Value.Emit())
+			}
+			for _, e := range s.Events() {
+				seen = append(seen, e.Name)
+				for _, kv := range e.Attributes {
+					seen = append(seen, kv.Value.Emit())
+				}
+			}
+		}
+		for _, m := range tel.metrics(t) {
+			seen = append(seen, m.Name)
+			if _, ok := m.Data.(metricdata.Histogram[float64]); ok {
+				seen = append(seen, sortedKeys(histogramPoints(t, m))...)
+			} else if _, ok := m.Data.(metricdata.Histogram[int64]); ok {
+				seen = append(seen, sortedKeys(histogramPoints(t, m))...)
+			} else {
+				seen = append(seen, sortedKeys(sumPoints(t, m))...)
+			}
+		}
+		if len(tel.ended()) < 4 {
+			t.Fatalf("only %d spans", len(tel.ended()))
+		}
+		all := strings.Join(seen, "\n")
+		for _, secret := range []string{"s3cret", "alice", "api_key", "Bearer", "session"} {
+			if strings.Contains(all, secret) {
+				t.Errorf("%q found in the telemetry:\n%s", secret, all)
+			}
+		}
+		if !strings.Contains(all, "https://REDACTED:REDACTED@api.test/v1/posts") {
+			t.Errorf("url.full not found as redacted")
+		}
+	})
+}
+
+// TestMethods: a method not known is _OTHER, named HTTP, with its original
+// form; KnownMethods and the environment variable replace the list.
+func TestMethods(t *testing.T) {
+	run := func(t *testing.T, cfg func(Config) Config, method string) map[string]string {
+		t.Helper()
+		tel := newTelemetry()
+		tr := resilient.New(&stub{steps: []step{{status: 200}}}, Instrument(cfg(tel.config())))
+		req, _ := http.NewRequest(method, "http://api.test/", nil)
+		if _, err := do(t, &http.Client{Transport: tr}, req); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, s := range tel.ended() {
+			a := attrs(s.Attributes())
+			out[s.SpanKind().String()] = s.Name() + " " + a["http.request.method"] + " " + a["http.request.method_original"]
+		}
+		return out
+	}
+	same := func(c Config) Config { return c }
+	for _, tc := range []struct {
+		method       string
+		cfg          func(Config) Config
+		client, call string
+	}{
+		{"GET", same, "GET GET ", "resilient GET GET "},
+		{"PATCH", same, "PATCH PATCH ", "resilient PATCH PATCH "},
+		{"PURGE", same, "HTTP _OTHER PURGE", "resilient HTTP _OTHER PURGE"},
+		{"get", same, "HTTP _OTHER get", "resilient HTTP _OTHER get"},
+		{"PURGE", func(c Config) Config { c.KnownMethods = []string{"GET", " PURGE "}; return c }, "PURGE PURGE ", "resilient PURGE PURGE "},
+		{"POST", func(c Config) Config { c.KnownMethods = []string{"GET"}; return c }, "HTTP _OTHER POST", "resilient HTTP _OTHER POST"},
+	} {
+		got := run(t, tc.cfg, tc.method)
+		if got["client"] != tc.client || got["internal"] != tc.call {
+			t.Errorf("%s: client %q, call %q; want %q, %q", tc.method, got["client"], got["internal"], tc.client, tc.call)
+		}
+	}
+	t.Setenv(KnownMethodsEnv, "GET,PURGE")
+	if got := run(t, same, "PURGE"); got["client"] != "PURGE PURGE " {
+		t.Errorf("with %s=GET,PURGE: %q", KnownMethodsEnv, got["client"])
+	}
+	if got := run(t, same, "POST"); got["client"] != "HTTP _OTHER POST" {
+		t.Errorf("with %s=GET,PURGE, POST: %q", KnownMethodsEnv, got["client"])
+	}
+}
+
+// TestURLTemplate: a template names the CLIENT spans and becomes
+// url.template, on the spans and on http.client.request.duration.
+func TestURLTemplate(t *testing.T) {
+	tel := newTelemetry()
+	cfg := tel.config()
+	cfg.URLTemplate = func(r *http.Request) string {
+		if strings.HasPrefix(r.URL.Path, "/v1/posts/") {
+			return "/v1/posts/{id}"
+		}
+		return ""
+	}
+	client := &http.Client{Transport: resilient.New(&stub{steps: []step{{status: 200}}}, Instrument(cfg))}
+	for _, p := range []string{"/v1/posts/1", "/v1/posts/2", "/health"} {
+		req, _ := http.NewRequest("GET", "http://api.test"+p, nil)
+		do(t, client, req)
+	}
+	var names []string
+	for _, s := range tel.ended(int(trace.SpanKindClient)) {
+		names = append(names, s.Name()+"|"+attrs(s.Attributes())["url.template"])
+	}
+	if got := strings.Join(names, ","); got != "GET /v1/posts/{id}|/v1/posts/{id},GET /v1/posts/{id}|/v1/posts/{id},GET|" {
+		t.Errorf("CLIENT spans %s", got)
+	}
+	pts := histogramPoints(t, tel.metrics(t)["http.client.request.duration"])
+	if len(pts) != 2 {
+		t.Errorf("duration points %v, want one per template (and one without)", sortedKeys(pts))
+	}
+	for k, p := range pts {
+		if strings.Contains(k, "url.template=/v1/posts/{id}") != (p[0] == 2) {
+			t.Errorf("point %s counts %v", k, p[0])
+		}
+	}
+}
+
+// TestGlobalProviders: a zero Config uses the global providers and
+// propagator, as set when Instrument is called.
+func TestGlobalProviders(t *testing.T) {
+	tel := newTelemetry()
+	prevTP, prevMP, prevProp := otel.GetTracerProvider(), otel.GetMeterProvider(), otel.GetTextMapPropagator()
+	otel.SetTracerProvider(tel.tp)
+	otel.SetMeterProvider(tel.mp)
+	otel.SetTextMapPropagator(tel.config().Propagator)
+	defer func() {
+		otel.SetTracerProvider(prevTP)
+		otel.SetMeterProvider(prevMP)
+		otel.SetTextMapPropagator(prevProp)
+	}()
+	base := &stub{steps: []step{{status: 200}}}
+	req, _ := http.NewRequest("GET", "http://api.test/", nil)
+	do(t, &http.Client{Transport: resilient.New(base, Instrument(Config{}))}, req)
+	if n := len(tel.ended()); n != 2 {
+		t.Errorf("%d spans in the global provider, want 2", n)
+	}
+	if n, _ := total(t, tel.metrics(t), "http.client.request.duration"); n != 1 {
+		t.Errorf("duration count %v, want 1", n)
+	}
+	if tp := base.sent("Traceparent"); len(tp) != 1 || !strings.HasPrefix(tp[0], "00-") {
+		t.Errorf("traceparent %q, want the global propagator's", tp)
+	}
+}
+
+// TestNoopProviders: with no-op providers and no parent span, the
+// instrumentation sends the request unchanged and reports nothing; with a
+// parent span context, it still propagates it, as a no-op tracer must.
+func TestNoopProviders(t *testing.T) {
+	cfg := noopConfig()
+	var got []*http.Request
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = append(got, r)
+		return (&stub{steps: []step{{status: 200}}}).RoundTrip(r)
+	})
+	tr := resilient.New(base, Instrument(cfg))
+	req, _ := http.NewRequest("GET", "http://api.test/", nil)
+	do(t, &http.Client{Transport: tr}, req)
+	if len(got) != 1 || got[0].Header.Get("Traceparent") != "" {
+		t.Fatalf("sent %d requests, traceparent %q; want one, without", len(got), got[0].Header.Get("Traceparent"))
+	}
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled,
+	})
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), sc)
+	req, _ = http.NewRequestWithContext(ctx, "GET", "http://api.test/", nil)
+	do(t, &http.Client{Transport: tr}, req)
+	if tp := got[1].Header.Get("Traceparent"); tp != "00-01000000000000000000000000000000-0200000000000000-01" {
+		t.Errorf("traceparent %q, want the parent's", tp)
+	}
+	if req.Header.Get("Traceparent") != "" {
+		t.Error("the caller's request was modified")
+	}
+}
+
+func TestHeaderCarrier(t *testing.T) {
+	src := http.Header{"A": {"1", "2"}, "B": {"3"}, "Empty": {}, "Nil": nil}
+	h := &headerCarrier{src: src}
+	if h.Get("A") != "1" || len(h.Keys()) != 4 {
+		t.Fatalf("before Set: Get %q, Keys %v", h.Get("A"), h.Keys())
+	}
+	h.Set("traceparent", "tp")
+	h.Set("x-custom", "c")
+	h.Set("b", "new")
+	if len(src) != 4 || src.Get("B") != "3" || src.Get("Traceparent") != "" {
+		t.Errorf("source modified: %v", src)
+	}
+	want := http.Header{"A": {"1", "2"}, "B": {"new"}, "Empty": {}, "Nil": nil, "Traceparent": {"tp"}, "X-Custom": {"c"}}
+	if fmt.Sprint(h.dst) != fmt.Sprint(want) || h.Get("traceparent") != "tp" {
+		t.Errorf("copy %v, want %v", h.dst, want)
+	}
+	h.dst["A"][0] = "changed"
+	if src["A"][0] != "1" {
+		t.Error("the copy shares its values with the source")
+	}
+	same := &headerCarrier{src: http.Header{"Traceparent": {"tp"}}}
+	same.Set("traceparent", "tp")
+	if same.dst != nil {
+		t.Error("a value already there made a copy")
+	}
+	same.Set("tracestate", "ts")
+	if same.dst.Get("Traceparent") != "tp" || same.dst.Get("Tracestate") != "ts" {
+		t.Errorf("copy %v", same.dst)
+	}
+	if got := (&headerCarrier{}); got.Get("x") != "" || len(got.Keys()) != 0 {
+		t.Error("empty carrier")
+	}
+}

@@ -1,0 +1,159 @@
+// Package resilientotel instruments a resilient.Transport with OpenTelemetry,
+// following the stable HTTP client semantic conventions: one CLIENT span and
+// one http.client.request.duration measurement per request sent to the wire,
+// retries and redirects numbered by http.request.resend_count, inside one
+// INTERNAL span per call that tells what the Transport did between them.
+//
+//	tr := resilient.New(nil, resilientotel.Instrument(resilientotel.Config{}))
+//
+// # Where it sits, and where otelhttp goes
+//
+// A resilient.Transport sends one request of its caller as several: its
+// retries, its hedged copies, and, through an http.Client, the requests that
+// follow redirects. The conventions want one CLIENT span per request sent.
+// otelhttp wrapped around the Transport sees one span per call, whatever the
+// attempts; as the Transport's base, it sees the attempts, but cannot number
+// them nor say why they were sent. Instrument reports from inside: the
+// Transport calls it right above its base RoundTripper for each attempt
+// that reaches the wire (an attempt refused by the breaker or the rate
+// limiter never does, and has no CLIENT span), and tells it, for the whole
+// call, what it waited for and refused.
+//
+// Spans, for a call that is retried once:
+//
+//	resilient GET                         INTERNAL, the call (one RoundTrip)
+//	├── GET                               CLIENT, attempt 1 → 503
+//	├── (event of the call: resilient.wait, retry_after, 1s)
+//	└── GET  http.request.resend_count=1  CLIENT, attempt 2 → 200
+//
+// # CLIENT spans
+//
+// Named "{method}", or "{method} {url.template}" when Config.URLTemplate
+// gives a template; "HTTP" stands for a method not known (see
+// Config.KnownMethods). Attributes: http.request.method (_OTHER for a method
+// not known, with http.request.method_original), server.address and
+// server.port (from the Host the request is sent with; the scheme's default
+// port when it has none), url.full, url.template when known, and
+// http.request.resend_count on every resend, retries, hedged copies and
+// redirects alike (it counts from the first request of the caller's call,
+// so the request that follows a redirect after a retried 302 has 2); then
+// http.response.status_code and network.protocol.version when a response
+// arrives, and error.type when the attempt failed. The status is Error for
+// a response of 400 or more (error.type is then its status code) and for an
+// attempt without a response (error.type is one of the values listed
+// below); its description is error.type, never an error's message.
+//
+// The span ends when the response's headers arrive, or when the attempt
+// fails: not when the body is read, so that a body left unread does not
+// keep it open. The attempt's own span context is injected into the headers
+// it sends (traceparent, with the W3C propagator), in a copy of the request:
+// the caller's request is never modified.
+//
+// One request below the Transport is out of its sight: net/http's
+// http.Transport writes a replayable request (a GET, or a write with an
+// Idempotency-Key header) a second time, on a new connection, when the
+// reused connection it was sent on closed before any answer. That resend
+// happens inside the base RoundTripper, within one attempt, with the same
+// traceparent; no span can be made for it, but the CLIENT span counts it
+// in resilient.transparent_resends (from the writes httptrace reports), and
+// so does the metric resilient.client.transparent_resends (gRPC calls such
+// resends transparent retries).
+//
+// # The INTERNAL span
+//
+// Named "resilient {method}", with the attributes of the CLIENT spans known
+// when the call starts, it is the parent of the call's CLIENT spans. Its
+// events, at the time they happened:
+//
+//   - resilient.wait: a wait, with resilient.wait.kind (backoff, retry_after,
+//     or rate_limit for the client-side rate limiter), resilient.wait.duration
+//     in seconds and resilient.attempt.number (the attempt after the backoff,
+//     the attempt that waited for the rate limiter);
+//   - resilient.circuit_open, resilient.rate_limited and
+//     resilient.retry_budget_exhausted: an attempt refused by the breaker or
+//     the rate limiter, a retry refused by the retry budget, with
+//     resilient.attempt.number;
+//   - resilient.hedge: a hedged copy sent, with resilient.attempt.number and
+//     resilient.hedge (1 for the first copy).
+//
+// When the call returns: resilient.attempts (attempts, hedged copies and
+// refused attempts included), resilient.hedges, resilient.outcome (the
+// Outcome of the attempt whose result was returned), resilient.stop_reason
+// when a retryable outcome was not retried, resilient.wait.duration (all the
+// call waited, in seconds), and http.response.status_code or error.type, the
+// status following the CLIENT spans' rule.
+//
+// Each RoundTrip is a call: the request an http.Client sends after a
+// redirect is another call, with an INTERNAL span of its own beside the
+// first (both children of the caller's span), and its CLIENT spans go on
+// counting resends from the first call's.
+//
+// # Values of error.type
+//
+// For an attempt or a call without a response: timeout (the attempt's
+// timeout, a deadline, a network timeout), canceled (the caller's context),
+// connection_refused, connection_reset, connection_closed (the server closed
+// the connection before answering), dns_error, tls_error, circuit_open and
+// rate_limited_locally (calls only: a refused attempt has no CLIENT span),
+// else _OTHER. With a response of 400 or more: its status code, such as
+// "503".
+//
+// # Metrics
+//
+// http.client.request.duration (histogram, s, the convention's bucket
+// boundaries) is recorded once per CLIENT span, when it ends, with
+// http.request.method, server.address, server.port,
+// http.response.status_code, error.type, network.protocol.version and
+// url.template as on the span. The others, modelled on gRPC's retry metrics
+// (gRFC A96) and Polly's resilience telemetry, have http.request.method,
+// server.address and server.port, plus what each says:
+//
+//   - resilient.client.call.duration (histogram, s): each call, from
+//     RoundTrip to its return, waits included, with resilient.outcome,
+//     http.response.status_code and error.type as on the INTERNAL span;
+//   - resilient.client.call.retries (histogram, {retry}): the retries of a
+//     call, that is its attempts after the first, hedged copies excluded and
+//     refused attempts included; a call without retries records nothing (as
+//     gRPC's grpc.client.call.retries);
+//   - resilient.client.call.wait.duration (histogram, s): all a call waited,
+//     backoff, Retry-After and rate limiter together (as gRPC's
+//     grpc.client.call.retry_delay); a call that did not wait records
+//     nothing;
+//   - resilient.client.hedges (counter, {hedge}): hedged copies sent;
+//   - resilient.client.rate_limit.wait.duration (histogram, s): each wait of
+//     an attempt for the client-side rate limiter;
+//   - resilient.client.rate_limit.refusals (counter, {attempt}): attempts
+//     the rate limiter refused (a wait past the call's deadline, or longer
+//     than the server may ask for);
+//   - resilient.client.breaker.refusals (counter, {attempt}): attempts an
+//     open or half-open breaker refused;
+//   - resilient.client.retry_budget.refusals (counter, {retry}): retries the
+//     retry budget refused;
+//   - resilient.client.breaker.transitions (counter, {transition}): state
+//     changes of the breakers, with resilient.breaker.key,
+//     resilient.breaker.from and resilient.breaker.to (closed, half-open,
+//     open), and no HTTP attribute;
+//   - resilient.client.breaker.state (gauge, {state}): the state of each
+//     breaker after its last change, 0 closed, 1 half-open, 2 open, with
+//     resilient.breaker.key (Transport.BreakerState reads it at any time);
+//   - resilient.client.transparent_resends (counter, {request}): requests
+//     net/http wrote again on its own within an attempt (see above).
+//
+// # Cost
+//
+// With the no-op providers of the trace/noop and metric/noop packages,
+// nothing is recorded: the Transport's calls go through unchanged but for
+// the propagation of the caller's span context, which a no-op tracer still
+// owes (a copy of the request when the propagator injects something). With
+// any other provider, spans and measurements are made as described, and
+// skipped where the span does not record or the instrument is disabled.
+//
+// # Secrets
+//
+// No attribute, event or status holds a query string, a fragment, user
+// information (url.full has REDACTED:REDACTED in its place, as the
+// conventions say), a header value or a body: url.full is the URL's scheme,
+// host and path. A path that holds a secret must be kept out by
+// Config.URLTemplate or by a span processor. Breaker keys appear as the
+// Transport names them (see resilient.BreakerSettings.Key).
+package resilientotel

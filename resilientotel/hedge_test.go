@@ -1,0 +1,64 @@
+package resilientotel
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/resilienthttp/resilient"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// TestHedgedCopies drives the Tracer as a Transport that hedges does: a
+// hedged copy is a CLIENT span of its own, numbered by its resend count,
+// marked by an event of the call's span, and counted.
+func TestHedgedCopies(t *testing.T) {
+	tel := newTelemetry()
+	in := newInstrumentation(tel.config())
+	var tr resilient.Tracer = in
+	req, _ := http.NewRequest("GET", "https://api.test/slow", nil)
+	ctx := tr.StartCall(context.Background(), req)
+	areq := req.WithContext(ctx)
+	first, end1 := tr.StartAttempt(areq, resilient.AttemptInfo{Number: 1})
+	hedge, end2 := tr.StartAttempt(areq, resilient.AttemptInfo{Number: 1, Hedge: 1, ResendCount: 1})
+	if first == nil || hedge == nil || end1 == nil || end2 == nil {
+		t.Fatal("no request or end function")
+	}
+	if first.Header.Get("Traceparent") == hedge.Header.Get("Traceparent") || req.Header.Get("Traceparent") != "" {
+		t.Errorf("traceparents %q and %q, caller's %q: want one per copy, and the caller's untouched",
+			first.Header.Get("Traceparent"), hedge.Header.Get("Traceparent"), req.Header.Get("Traceparent"))
+	}
+	end2(&http.Response{StatusCode: 200, ProtoMajor: 2, Request: hedge}, nil)
+	end1(nil, context.Canceled) // the loser, canceled
+	tr.EndCall(ctx, &resilient.Report{Attempts: 2, Hedges: 1, Outcome: resilient.OutcomeSuccess, StatusCode: 200})
+
+	clients := tel.ended(int(trace.SpanKindClient))
+	if len(clients) != 2 {
+		t.Fatalf("%d CLIENT spans, want 2", len(clients))
+	}
+	h := attrs(clients[0].Attributes())
+	if h["http.request.resend_count"] != "1" || h["network.protocol.version"] != "2" || h["http.response.status_code"] != "200" {
+		t.Errorf("hedged copy: %v", h)
+	}
+	if l := attrs(clients[1].Attributes()); l["error.type"] != "canceled" {
+		t.Errorf("the canceled copy: %v", l)
+	}
+	call := tel.ended(int(trace.SpanKindInternal))[0]
+	if got := strings.Join(eventNames(call.Events()), ","); got != "resilient.hedge" {
+		t.Errorf("call events %s, want resilient.hedge", got)
+	}
+	if e := attrs(call.Events()[0].Attributes); e["resilient.hedge"] != "1" || e["resilient.attempt.number"] != "1" {
+		t.Errorf("hedge event %v", e)
+	}
+	if a := attrs(call.Attributes()); a["resilient.hedges"] != "1" {
+		t.Errorf("call: %v", a)
+	}
+	ms := tel.metrics(t)
+	if n, _ := total(t, ms, MetricHedges); n != 1 {
+		t.Errorf("hedges counted %v, want 1", n)
+	}
+	if n, _ := total(t, ms, MetricCallRetries); n != 0 {
+		t.Errorf("retries recorded %v times, want none: a hedge is no retry", n)
+	}
+}

@@ -1,0 +1,499 @@
+package resilientotel
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/resilienthttp/resilient"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// callKey is the context key under which a call's state is found.
+type callKey struct{}
+
+// call is the state of one call (one RoundTrip), and its context: the
+// caller's, with the call's span.
+type call struct {
+	context.Context
+
+	in        *instrumentation
+	span      trace.Span
+	names     methodNames
+	clientNm  string // the CLIENT spans' name
+	offset    int    // requests sent by the calls this one follows (redirects)
+	sent      atomic.Int64
+	nattrs    int
+	attrs     [6]attribute.KeyValue // method, server, url: the CLIENT spans' first attributes
+	startOpts [2]trace.SpanStartOption
+	baseSet   attribute.Set // method and server, for the metrics
+	baseOnce  sync.Once
+	template  string
+	errMu     sync.Mutex
+	lastError string // error.type of the last attempt, when it had no response
+}
+
+// Value returns the call for callKey, else what the caller's context holds.
+func (c *call) Value(key any) any {
+	if key == (callKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+// callOf returns the call whose context ctx is, or derives from; nil for none.
+func callOf(ctx context.Context) *call {
+	c, _ := ctx.Value(callKey{}).(*call)
+	return c
+}
+
+// newCall returns the state of a call of req, without its span.
+func (in *instrumentation) newCall(ctx context.Context, req *http.Request) *call {
+	c := &call{Context: ctx, in: in}
+	var original string
+	c.names, original = in.method(req.Method)
+	c.clientNm = c.names.client
+	addr, port := serverAddr(req)
+	a := c.attrs[:0]
+	a = append(a, semconv.HTTPRequestMethodKey.String(c.names.attr))
+	if original != "" {
+		a = append(a, semconv.HTTPRequestMethodOriginalKey.String(original))
+	}
+	a = append(a, semconv.ServerAddressKey.String(addr))
+	if port > 0 {
+		a = append(a, semconv.ServerPortKey.Int(port))
+	}
+	a = append(a, semconv.URLFullKey.String(redactedURL(req.URL)))
+	if in.template != nil {
+		if c.template = in.template(req); c.template != "" {
+			a = append(a, semconv.URLTemplateKey.String(c.template))
+			c.clientNm = c.names.client + " " + c.template
+		}
+	}
+	c.nattrs = len(a)
+	if req.Response != nil && req.Response.Request != nil {
+		// A request an http.Client sends after a redirect: its resends
+		// count on from the call that got the redirect.
+		if prev := callOf(req.Response.Request.Context()); prev != nil && prev.in == in {
+			c.offset = prev.offset + int(prev.sent.Load())
+		}
+	}
+	return c
+}
+
+// metricSet returns the attributes of the call's metrics: method and
+// server.
+func (c *call) metricSet() attribute.Set {
+	c.baseOnce.Do(func() {
+		var kv [3]attribute.KeyValue
+		n := 0
+		for _, a := range c.attrs[:c.nattrs] {
+			switch a.Key {
+			case semconv.HTTPRequestMethodKey, semconv.ServerAddressKey, semconv.ServerPortKey:
+				kv[n] = a
+				n++
+			}
+		}
+		c.baseSet = attribute.NewSet(kv[:n]...)
+	})
+	return c.baseSet
+}
+
+// StartCall starts the call's INTERNAL span; it implements resilient.Tracer.
+func (in *instrumentation) StartCall(ctx context.Context, req *http.Request) context.Context {
+	if in.passthrough {
+		return ctx // no call state: nothing is recorded
+	}
+	c := in.newCall(ctx, req)
+	c.startOpts = [2]trace.SpanStartOption{in.internal, trace.WithAttributes(c.attrs[:c.nattrs]...)}
+	c.Context, c.span = in.tracer.Start(ctx, c.names.call, c.startOpts[:]...)
+	c.startOpts[0] = in.client // the attempts' options, when they have no resend count
+	return c
+}
+
+// StartAttempt starts the CLIENT span of an attempt about to reach the wire
+// and injects its span context into the headers of a copy of req; it
+// implements resilient.Tracer.
+func (in *instrumentation) StartAttempt(req *http.Request, info resilient.AttemptInfo) (*http.Request, func(*http.Response, error)) {
+	parent := req.Context()
+	if in.passthrough {
+		return in.propagate(req), nil
+	}
+	c := callOf(parent)
+	if c == nil { // a request that did not come through StartCall
+		c = in.newCall(parent, req)
+	}
+	resend := c.offset + info.ResendCount
+	c.sent.Add(1)
+	if info.Hedge > 0 && c.span != nil && c.span.IsRecording() {
+		c.span.AddEvent(EventHedge, trace.WithAttributes(
+			AttrAttemptNumber.Int(info.Number), AttrHedge.Int(info.Hedge)))
+	}
+	a := &attempt{call: c, start: time.Now()}
+	opts := c.startOpts[:]
+	if opts[0] == nil { // a call without StartCall
+		a.opts = [2]trace.SpanStartOption{in.client, trace.WithAttributes(c.attrs[:c.nattrs]...)}
+		opts = a.opts[:]
+	}
+	if resend > 0 {
+		attrs := append(c.attrs[:c.nattrs:c.nattrs], semconv.HTTPRequestResendCountKey.Int(resend))
+		a.opts = [2]trace.SpanStartOption{in.client, trace.WithAttributes(attrs...)}
+		opts = a.opts[:]
+	}
+	var ctx context.Context
+	ctx, a.span = in.tracer.Start(parent, c.clientNm, opts...)
+	a.carrier.src = req.Header
+	in.prop.Inject(ctx, &a.carrier)
+
+	recording := a.span.IsRecording()
+	record := recording || in.m.duration.Enabled(ctx) || in.m.transparent.Enabled(ctx)
+	if record {
+		// Count the writes of the request: net/http writes it again,
+		// on a new connection, when a reused one was closed before an
+		// answer came.
+		a.ct.WroteRequest = a.wroteRequest
+		ctx = httptrace.WithClientTrace(ctx, &a.ct)
+	}
+	var out *http.Request
+	if record || a.carrier.dst != nil || a.span.SpanContext().IsValid() {
+		out = req.WithContext(ctx)
+		if a.carrier.dst != nil {
+			out.Header = a.carrier.dst
+		}
+	}
+	if !record {
+		return out, nil // nothing to record when it ends
+	}
+	a.ctx = ctx
+	return out, a.end
+}
+
+// wroteRequest counts the writes of the attempt's request.
+func (a *attempt) wroteRequest(httptrace.WroteRequestInfo) { a.writes.Add(1) }
+
+// propagate returns a copy of req with the span context of its context
+// injected, or nil when the propagator injects nothing.
+func (in *instrumentation) propagate(req *http.Request) *http.Request {
+	hc := in.carriers.Get().(*headerCarrier)
+	hc.src = req.Header
+	in.prop.Inject(req.Context(), hc)
+	var out *http.Request
+	if hc.dst != nil {
+		out = req.WithContext(req.Context())
+		out.Header = hc.dst
+	}
+	*hc = headerCarrier{}
+	in.carriers.Put(hc)
+	return out
+}
+
+// attempt is one CLIENT span.
+type attempt struct {
+	call    *call
+	ctx     context.Context
+	span    trace.Span
+	start   time.Time
+	carrier headerCarrier
+	opts    [2]trace.SpanStartOption
+	ct      httptrace.ClientTrace
+	writes  atomic.Int32 // the request's writes, by net/http
+}
+
+// end ends the attempt's span and records its duration.
+func (a *attempt) end(resp *http.Response, err error) {
+	dur := time.Since(a.start)
+	status, proto, errType := 0, "", ""
+	if resp != nil {
+		status, proto = resp.StatusCode, protocolVersion(resp)
+		if status >= 400 {
+			errType = strconv.Itoa(status)
+		}
+	} else {
+		errType = errorType(err)
+		if a.ctx.Err() != nil {
+			// The attempt's context ended (its timeout, the caller): the
+			// base may say only "canceled"; the cause says why.
+			if t := errorType(context.Cause(a.ctx)); t != errOther {
+				errType = t
+			}
+		}
+		if errType == "" {
+			errType = errOther // no response and no error: a broken RoundTripper
+		}
+	}
+	transparent := int(a.writes.Load()) - 1
+	if a.span.IsRecording() {
+		var kv [4]attribute.KeyValue
+		attrs := kv[:0]
+		if transparent > 0 {
+			attrs = append(attrs, AttrTransparentResends.Int(transparent))
+		}
+		if status > 0 {
+			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(status))
+		}
+		if proto != "" {
+			attrs = append(attrs, semconv.NetworkProtocolVersionKey.String(proto))
+		}
+		if errType != "" {
+			attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
+			if status > 0 {
+				a.span.SetStatus(codes.Error, "")
+			} else {
+				a.span.SetStatus(codes.Error, errType)
+			}
+		}
+		a.span.SetAttributes(attrs...)
+	}
+	a.span.End()
+	if transparent > 0 && a.call.in.m.transparent.Enabled(a.ctx) {
+		a.call.in.m.transparent.Add(a.ctx, int64(transparent), metric.WithAttributeSet(a.call.metricSet()))
+	}
+	if h := a.call.in.m.duration; h.Enabled(a.ctx) {
+		c := a.call
+		var kv [8]attribute.KeyValue
+		attrs := kv[:0]
+		for _, x := range c.attrs[:c.nattrs] {
+			switch x.Key {
+			case semconv.HTTPRequestMethodKey, semconv.ServerAddressKey, semconv.ServerPortKey, semconv.URLTemplateKey:
+				attrs = append(attrs, x)
+			}
+		}
+		if status > 0 {
+			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(status))
+		}
+		if proto != "" {
+			attrs = append(attrs, semconv.NetworkProtocolVersionKey.String(proto))
+		}
+		if errType != "" {
+			attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
+		}
+		h.Inst().Record(a.ctx, dur.Seconds(), metric.WithAttributeSet(attribute.NewSet(attrs...)))
+	}
+}
+
+// Attempt records what the Transport did around one attempt: its waits and
+// refusals, as events of the call's span and as metrics; it implements
+// resilient.Tracer.
+func (in *instrumentation) Attempt(ctx context.Context, a resilient.Attempt) {
+	c := callOf(ctx)
+	if c == nil {
+		return
+	}
+	if a.StatusCode == 0 {
+		errType := errorType(a.Err)
+		c.errMu.Lock()
+		c.lastError = errType
+		c.errMu.Unlock()
+	}
+	recording := c.span != nil && c.span.IsRecording()
+	now := time.Now()
+	if a.LocalWait > 0 {
+		if recording {
+			// The wait came first in the attempt: it started when the
+			// attempt did.
+			c.span.AddEvent(EventWait, trace.WithTimestamp(now.Add(-a.Duration)), trace.WithAttributes(
+				AttrWaitKind.String(WaitRateLimit), AttrWaitDuration.Float64(a.LocalWait.Seconds()),
+				AttrAttemptNumber.Int(a.Number)))
+		}
+		if h := in.m.rateLimitWait; h.Enabled(ctx) {
+			h.Record(ctx, a.LocalWait.Seconds(), metric.WithAttributeSet(c.metricSet()))
+		}
+	}
+	refusal := func(event string, counter metric.Int64Counter) {
+		if recording {
+			c.span.AddEvent(event, trace.WithTimestamp(now), trace.WithAttributes(AttrAttemptNumber.Int(a.Number)))
+		}
+		if counter.Enabled(ctx) {
+			counter.Add(ctx, 1, metric.WithAttributeSet(c.metricSet()))
+		}
+	}
+	switch a.Outcome {
+	case resilient.OutcomeCircuitOpen:
+		refusal(EventCircuitOpen, in.m.breakerRefusals)
+	case resilient.OutcomeRateLimited:
+		refusal(EventRateLimited, in.m.rateLimitRefusals)
+	}
+	if a.StopReason == resilient.StopRetryBudget {
+		refusal(EventRetryBudgetExhausted, in.m.budgetRefusals)
+	}
+	if a.Retry && a.Delay > 0 && recording {
+		kind := WaitBackoff
+		if a.RetryAfter > 0 {
+			kind = WaitRetryAfter
+		}
+		c.span.AddEvent(EventWait, trace.WithTimestamp(now), trace.WithAttributes(
+			AttrWaitKind.String(kind), AttrWaitDuration.Float64(a.Delay.Seconds()),
+			AttrAttemptNumber.Int(a.Number+1)))
+	}
+}
+
+// EndCall ends the call's span and records the call's metrics; it
+// implements resilient.Tracer.
+func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
+	c := callOf(ctx)
+	if c == nil {
+		return
+	}
+	errType := ""
+	switch {
+	case r.StatusCode >= 400:
+		errType = strconv.Itoa(r.StatusCode)
+	case r.StatusCode == 0 && c.Err() != nil:
+		// The caller's context ended, maybe during a wait, after an
+		// attempt that got a response.
+		errType = errorType(c.Err())
+	case r.StatusCode == 0:
+		c.errMu.Lock()
+		errType = c.lastError
+		c.errMu.Unlock()
+		if errType == "" {
+			errType = errorTypeOfOutcome(r.Outcome)
+		}
+	}
+	if c.span == nil {
+		return
+	}
+	if c.span.IsRecording() {
+		attrs := []attribute.KeyValue{
+			AttrAttempts.Int(r.Attempts),
+			AttrHedges.Int(r.Hedges),
+			AttrOutcome.String(string(r.Outcome)),
+			AttrWaitDuration.Float64(r.Waited.Seconds()),
+		}
+		if r.StopReason != "" {
+			attrs = append(attrs, AttrStopReason.String(string(r.StopReason)))
+		}
+		if r.StatusCode > 0 {
+			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(r.StatusCode))
+		}
+		if errType != "" {
+			attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
+			if r.StatusCode > 0 {
+				c.span.SetStatus(codes.Error, "")
+			} else {
+				c.span.SetStatus(codes.Error, errType)
+			}
+		}
+		c.span.SetAttributes(attrs...)
+	}
+	c.span.End()
+
+	m := &in.m
+	if retries := r.Attempts - r.Hedges - 1; retries > 0 && m.retries.Enabled(ctx) {
+		m.retries.Record(ctx, int64(retries), metric.WithAttributeSet(c.metricSet()))
+	}
+	if r.Hedges > 0 && m.hedges.Enabled(ctx) {
+		m.hedges.Add(ctx, int64(r.Hedges), metric.WithAttributeSet(c.metricSet()))
+	}
+	if r.Waited > 0 && m.callWait.Enabled(ctx) {
+		m.callWait.Record(ctx, r.Waited.Seconds(), metric.WithAttributeSet(c.metricSet()))
+	}
+	if m.callDuration.Enabled(ctx) {
+		set := c.metricSet()
+		attrs := append(set.ToSlice(), AttrOutcome.String(string(r.Outcome)))
+		if r.StatusCode > 0 {
+			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(r.StatusCode))
+		}
+		if errType != "" {
+			attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
+		}
+		m.callDuration.Record(ctx, r.Duration.Seconds(), metric.WithAttributes(attrs...))
+	}
+}
+
+// errorTypeOfOutcome is the error.type of a call that ended without a
+// response and without an attempt's error to name it.
+func errorTypeOfOutcome(o resilient.Outcome) string {
+	switch o {
+	case resilient.OutcomeCanceled:
+		return errCanceled
+	case resilient.OutcomeCircuitOpen:
+		return errCircuitOpen
+	case resilient.OutcomeRateLimited:
+		return errRateLimited
+	}
+	return errOther
+}
+
+// headerCarrier is the propagation carrier of an attempt: it copies the
+// request's headers on the first Set, so that the caller's are never
+// modified and nothing is copied when nothing is injected.
+type headerCarrier struct {
+	src, dst http.Header
+}
+
+func (h *headerCarrier) header() http.Header {
+	if h.dst != nil {
+		return h.dst
+	}
+	return h.src
+}
+
+// Get returns the value of key.
+func (h *headerCarrier) Get(key string) string { return h.header().Get(key) }
+
+// Set sets key to value, in the copy; a value the request already holds
+// (injected by a layer above) makes no copy.
+func (h *headerCarrier) Set(key, value string) {
+	key = canonicalKey(key)
+	if h.dst == nil {
+		if vv := h.src[key]; len(vv) == 1 && vv[0] == value {
+			return
+		}
+		h.dst = cloneHeader(h.src, 2)
+	}
+	h.dst[key] = []string{value}
+}
+
+// cloneHeader returns a deep copy of src with room for extra more keys: as
+// http.Header.Clone, without the map growing when they are added.
+func cloneHeader(src http.Header, extra int) http.Header {
+	n := 0
+	for _, vv := range src {
+		n += len(vv)
+	}
+	all := make([]string, n)
+	dst := make(http.Header, len(src)+extra)
+	for k, vv := range src {
+		if vv == nil {
+			dst[k] = nil
+			continue
+		}
+		n = copy(all, vv)
+		dst[k] = all[:n:n]
+		all = all[n:]
+	}
+	return dst
+}
+
+// canonicalKey returns the canonical form of a header name, without
+// allocating for the W3C propagators' own.
+func canonicalKey(key string) string {
+	switch key {
+	case "traceparent":
+		return "Traceparent"
+	case "tracestate":
+		return "Tracestate"
+	case "baggage":
+		return "Baggage"
+	}
+	return http.CanonicalHeaderKey(key)
+}
+
+// Keys returns the keys of the headers.
+func (h *headerCarrier) Keys() []string {
+	hd := h.header()
+	keys := make([]string, 0, len(hd))
+	for k := range hd {
+		keys = append(keys, k)
+	}
+	return keys
+}

@@ -1,0 +1,329 @@
+package resilientotel
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/resilienthttp/resilient"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// TestSpansOfARetriedCall: a call retried once after a 503 with
+// Retry-After gives one INTERNAL span and, inside it, one CLIENT span per
+// attempt, attributed as the conventions say, each attempt sending its own
+// span's context; the metrics agree.
+func TestSpansOfARetriedCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tel := newTelemetry()
+		base := &stub{steps: []step{{status: 503, header: http.Header{"Retry-After": {"1"}}}, {status: 200}}}
+		tr := resilient.New(base, Instrument(tel.config()))
+		client := &http.Client{Transport: tr}
+
+		parentCtx, parent := tel.tp.Tracer("test").Start(context.Background(), "caller")
+		var rep resilient.Report
+		req, _ := http.NewRequestWithContext(resilient.WithReport(parentCtx, &rep), "GET", "https://user:pw@API.test/v1/posts?token=x#frag", nil)
+		if code, err := do(t, client, req); code != 200 || err != nil {
+			t.Fatalf("%d, %v", code, err)
+		}
+		parent.End()
+		if req.Header.Get("Traceparent") != "" {
+			t.Error("the caller's request was modified")
+		}
+
+		calls, clients := tel.ended(int(trace.SpanKindInternal)), tel.ended(int(trace.SpanKindClient))
+		if len(calls) != 1 || len(clients) != 2 {
+			t.Fatalf("%d INTERNAL and %d CLIENT spans, want 1 and 2", len(calls), len(clients))
+		}
+		call := calls[0]
+		if call.Name() != "resilient GET" || call.Parent().SpanID() != parent.SpanContext().SpanID() {
+			t.Errorf("call span %q, parent %v; want \"resilient GET\" under the caller's span", call.Name(), call.Parent().SpanID())
+		}
+		common := map[string]string{
+			"http.request.method": "GET", "server.address": "API.test", "server.port": "443",
+			"url.full": "https://REDACTED:REDACTED@API.test/v1/posts",
+		}
+		with := func(m map[string]string, kv ...string) map[string]string {
+			out := map[string]string{}
+			for k, v := range common {
+				out[k] = v
+			}
+			for i := 0; i < len(kv); i += 2 {
+				out[kv[i]] = kv[i+1]
+			}
+			return out
+		}
+		wantAttrs(t, "attempt 1", clients[0].Attributes(), with(common,
+			"http.response.status_code", "503", "error.type", "503", "network.protocol.version", "1.1"))
+		wantAttrs(t, "attempt 2", clients[1].Attributes(), with(common,
+			"http.response.status_code", "200", "network.protocol.version", "1.1", "http.request.resend_count", "1"))
+		wantAttrs(t, "call", call.Attributes(), with(common,
+			"http.response.status_code", "200", "resilient.attempts", "2", "resilient.hedges", "0",
+			"resilient.outcome", "success", "resilient.wait.duration", "*"))
+		if s := clients[0].Status(); s.Code != codes.Error || s.Description != "" {
+			t.Errorf("attempt 1 status %v, want Error without description (the status code says it)", s)
+		}
+		if s := clients[1].Status(); s.Code != codes.Unset {
+			t.Errorf("attempt 2 status %v, want Unset", s)
+		}
+		for i, s := range clients {
+			if s.Name() != "GET" || s.Parent().SpanID() != call.SpanContext().SpanID() || s.SpanContext().TraceID() != parent.SpanContext().TraceID() {
+				t.Errorf("attempt %d: %q under %v, want \"GET\" under the call span, in the caller's trace", i+1, s.Name(), s.Parent().SpanID())
+			}
+			want := "00-" + s.SpanContext().TraceID().String() + "-" + s.SpanContext().SpanID().String() + "-01"
+			if got := base.sent("Traceparent")[i]; got != want {
+				t.Errorf("attempt %d sent traceparent %q, want its own span's %q", i+1, got, want)
+			}
+			if !s.EndTime().Equal(s.StartTime()) {
+				t.Errorf("attempt %d lasted %v in a bubble with an instant base", i+1, s.EndTime().Sub(s.StartTime()))
+			}
+		}
+		evs := call.Events()
+		if got := strings.Join(eventNames(evs), ","); got != "resilient.wait:retry_after" {
+			t.Fatalf("call events %s, want one retry_after wait", got)
+		}
+		wait := attrs(evs[0].Attributes)
+		if wait["resilient.attempt.number"] != "2" || wait["resilient.wait.duration"] != attrs(call.Attributes())["resilient.wait.duration"] {
+			t.Errorf("wait event %v, want attempt 2 and the call's whole wait", wait)
+		}
+		if rep.Waited < time.Second || evs[0].Time != clients[0].EndTime() || !clients[1].StartTime().Equal(evs[0].Time.Add(rep.Waited)) {
+			t.Errorf("waited %v from %v, attempt 2 at %v; want ≥ 1s, from the end of attempt 1 to the start of attempt 2",
+				rep.Waited, evs[0].Time, clients[1].StartTime())
+		}
+
+		ms := tel.metrics(t)
+		if n, _ := total(t, ms, "http.client.request.duration"); n != 2 {
+			t.Errorf("http.client.request.duration count %v, want 2", n)
+		}
+		if n, sum := total(t, ms, MetricCallRetries); n != 1 || sum != 1 {
+			t.Errorf("retries: %v calls, %v retries; want 1 and 1", n, sum)
+		}
+		if n, sum := total(t, ms, MetricCallWait); n != 1 || sum != rep.Waited.Seconds() {
+			t.Errorf("call wait: %v calls, %vs; want 1 and %v", n, sum, rep.Waited.Seconds())
+		}
+		if n, _ := total(t, ms, MetricCallDuration); n != 1 {
+			t.Errorf("call duration count %v, want 1", n)
+		}
+		for _, p := range sortedKeys(histogramPoints(t, ms["http.client.request.duration"])) {
+			if !strings.Contains(p, "server.address=API.test") || strings.Contains(p, "url.full") {
+				t.Errorf("duration point %s: want server.address and no url.full", p)
+			}
+		}
+	})
+}
+
+// TestRedirectsCountResends: the request an http.Client sends after a
+// redirect is a call of its own, whose CLIENT spans go on counting resends
+// from the calls before it.
+func TestRedirectsCountResends(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tel := newTelemetry()
+		base := &stub{steps: []step{{status: 503}, {status: 302, location: "/b"}, {status: 307, location: "/c"}, {status: 200}}}
+		client := &http.Client{Transport: resilient.New(base, Instrument(tel.config()))}
+		req, _ := http.NewRequest("GET", "http://api.test/a", nil)
+		if code, err := do(t, client, req); code != 200 || err != nil {
+			t.Fatalf("%d, %v", code, err)
+		}
+		calls, clients := tel.ended(int(trace.SpanKindInternal)), tel.ended(int(trace.SpanKindClient))
+		if len(calls) != 3 || len(clients) != 4 {
+			t.Fatalf("%d calls, %d attempts; want 3 and 4", len(calls), len(clients))
+		}
+		for i, want := range []struct{ url, resend, call string }{
+			{"http://api.test/a", "", "0"}, {"http://api.test/a", "1", "0"},
+			{"http://api.test/b", "2", "1"}, {"http://api.test/c", "3", "2"},
+		} {
+			a := attrs(clients[i].Attributes())
+			if a["url.full"] != want.url || a["http.request.resend_count"] != want.resend {
+				t.Errorf("attempt %d: %s resend %q, want %s resend %q", i, a["url.full"], a["http.request.resend_count"], want.url, want.resend)
+			}
+			if clients[i].Parent().SpanID() != calls[int(want.call[0]-'0')].SpanContext().SpanID() {
+				t.Errorf("attempt %d is not in call %s", i, want.call)
+			}
+		}
+		// Each call stands for itself: attempts and outcome.
+		for i, want := range []string{"2 success 302", "1 success 307", "1 success 200"} {
+			a := attrs(calls[i].Attributes())
+			if got := a["resilient.attempts"] + " " + a["resilient.outcome"] + " " + a["http.response.status_code"]; got != want {
+				t.Errorf("call %d: %s, want %s", i, got, want)
+			}
+		}
+	})
+}
+
+// TestErrorsAndRefusals: an attempt without a response has error.type and
+// an Error status; refusals by the breaker, the rate limiter and the retry
+// budget, and waits for the rate limiter, are events of the call's span and
+// counted, and refused attempts have no CLIENT span.
+func TestErrorsAndRefusals(t *testing.T) {
+	t.Run("breaker", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			tel := newTelemetry()
+			base := &stub{steps: []step{{err: errors.New("dial tcp: connection refused")}}}
+			tr := resilient.New(base, Instrument(tel.config()), resilient.WithMaxRetries(2), resilient.WithoutRetryBudget(),
+				resilient.WithBreaker(resilient.BreakerSettings{ConsecutiveFailures: 1}))
+			req, _ := http.NewRequest("GET", "http://api.test/", nil)
+			if _, err := do(t, &http.Client{Transport: tr}, req); !errors.Is(err, resilient.ErrCircuitOpen) {
+				t.Fatalf("err %v, want the breaker's refusal", err)
+			}
+			clients := tel.ended(int(trace.SpanKindClient))
+			if len(clients) != 1 || len(base.headers) != 1 {
+				t.Fatalf("%d CLIENT spans for %d requests sent, want 1 and 1", len(clients), len(base.headers))
+			}
+			a := attrs(clients[0].Attributes())
+			if a["error.type"] != "_OTHER" || clients[0].Status().Code != codes.Error || clients[0].Status().Description != "_OTHER" {
+				t.Errorf("attempt: error.type %q, status %v; want _OTHER and Error", a["error.type"], clients[0].Status())
+			}
+			call := tel.ended(int(trace.SpanKindInternal))[0]
+			if got := strings.Join(eventNames(call.Events()), ","); got != "resilient.wait:backoff,resilient.circuit_open" {
+				t.Errorf("events %s", got)
+			}
+			ca := attrs(call.Attributes())
+			if ca["error.type"] != "circuit_open" || ca["resilient.attempts"] != "2" || ca["resilient.outcome"] != "circuit_open" || call.Status().Code != codes.Error {
+				t.Errorf("call: %v, status %v", ca, call.Status())
+			}
+			ms := tel.metrics(t)
+			if n, _ := total(t, ms, MetricBreakerRefusals); n != 1 {
+				t.Errorf("breaker refusals %v, want 1", n)
+			}
+			if got := sumPoints(t, ms[MetricBreakerTransitions]); len(got) != 1 ||
+				got["resilient.breaker.from=closed,resilient.breaker.key=http://api.test:80,resilient.breaker.to=open"] != 1 {
+				t.Errorf("transitions %v, want closed->open once", got)
+			}
+			if got := sumPoints(t, ms[MetricBreakerState]); got["resilient.breaker.key=http://api.test:80"] != 2 {
+				t.Errorf("state %v, want 2 (open)", got)
+			}
+			if st := tr.BreakerState("http://api.test/x"); st != resilient.BreakerOpen {
+				t.Errorf("BreakerState %v, want open", st)
+			}
+		})
+	})
+	t.Run("rate limiter and budget", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			tel := newTelemetry()
+			base := &stub{steps: []step{
+				// Quota spent, resets in 5s: the next attempt waits.
+				{status: 200, header: http.Header{"X-Ratelimit-Limit": {"10"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"5"}}},
+				{status: 500}, {status: 500}, // call 2: one retry, then the budget says no
+				{status: 429, header: http.Header{"Retry-After": {"3600"}}}, // call 3: a pause too long
+			}}
+			var waits []time.Duration
+			tr := resilient.New(base, Instrument(tel.config()),
+				resilient.WithRetryBudget(resilient.RetryBudget{Ratio: 0.01, Burst: 1}),
+				resilient.WithObserver(func(a resilient.Attempt) {
+					if a.LocalWait > 0 {
+						waits = append(waits, a.LocalWait)
+					}
+				}))
+			client := &http.Client{Transport: tr}
+			get := func() (int, error) {
+				req, _ := http.NewRequest("GET", "http://api.test/", nil)
+				return do(t, client, req)
+			}
+			get()
+			if code, err := get(); code != 500 || err != nil {
+				t.Fatalf("call 2: %d, %v; want the 500 once the budget refused its second retry", code, err)
+			}
+			if code, _ := get(); code != 429 {
+				t.Fatalf("call 3: %d, want 429", code)
+			}
+			if _, err := get(); !errors.Is(err, resilient.ErrRateLimited) {
+				t.Fatalf("call 4: %v, want ErrRateLimited", err)
+			}
+			calls := tel.ended(int(trace.SpanKindInternal))
+			if len(calls) != 4 || len(tel.ended(int(trace.SpanKindClient))) != len(base.headers) {
+				t.Fatalf("%d calls, %d CLIENT spans for %d requests", len(calls), len(tel.ended(int(trace.SpanKindClient))), len(base.headers))
+			}
+			// Call 3 may wait for the pace the quota announced: the
+			// observer says.
+			for i, want := range []string{
+				"",
+				"resilient.wait:rate_limit,resilient.wait:backoff,resilient.retry_budget_exhausted",
+				"",
+				"resilient.rate_limited",
+			} {
+				got := strings.Join(eventNames(calls[i].Events()), ",")
+				if i == 2 {
+					got = strings.TrimPrefix(got, "resilient.wait:rate_limit")
+				}
+				if got != want {
+					t.Errorf("call %d events %q, want %q", i+1, got, want)
+				}
+			}
+			ev := calls[1].Events()[0]
+			if w := attrs(ev.Attributes); w["resilient.wait.duration"] != strconv.FormatFloat(waits[0].Seconds(), 'g', -1, 64) ||
+				waits[0] < 5*time.Second || w["resilient.attempt.number"] != "1" || !ev.Time.Equal(calls[1].StartTime()) {
+				t.Errorf("rate-limit wait %v at %v, want the observer's %v (the 5s reset and its jitter) for attempt 1, from the call's start %v",
+					w, ev.Time, waits[0], calls[1].StartTime())
+			}
+			if a := attrs(calls[1].Attributes()); a["resilient.stop_reason"] != "retry_budget" || a["error.type"] != "500" {
+				t.Errorf("call 2: %v", a)
+			}
+			if a := attrs(calls[2].Attributes()); a["resilient.stop_reason"] != "retry_after_too_long" || a["resilient.outcome"] != "throttled" {
+				t.Errorf("call 3: %v", a)
+			}
+			if a := attrs(calls[3].Attributes()); a["error.type"] != "rate_limited_locally" || a["resilient.attempts"] != "1" {
+				t.Errorf("call 4: %v", a)
+			}
+			ms := tel.metrics(t)
+			for name, want := range map[string]float64{
+				MetricRateLimitRefusals: 1, MetricRetryBudgetRefusal: 1, MetricRateLimitWait: float64(len(waits)), MetricBreakerRefusals: 0,
+				"http.client.request.duration": 4, MetricCallDuration: 4, MetricCallRetries: 1,
+			} {
+				if n, _ := total(t, ms, name); n != want {
+					t.Errorf("%s: %v, want %v", name, n, want)
+				}
+			}
+			var sum time.Duration
+			for _, w := range waits {
+				sum += w
+			}
+			if _, got := total(t, ms, MetricRateLimitWait); math.Abs(got-sum.Seconds()) > 1e-9 {
+				t.Errorf("rate-limit waits %vs, want the observer's %v", got, sum)
+			}
+		})
+	})
+	t.Run("timeout and cancel", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			tel := newTelemetry()
+			hang := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				<-req.Context().Done()
+				return nil, req.Context().Err()
+			})
+			tr := resilient.New(hang, Instrument(tel.config()), resilient.WithMaxRetries(1), resilient.WithAttemptTimeout(time.Second))
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://api.test/", nil)
+			if _, err := do(t, &http.Client{Transport: tr}, req); !errors.Is(err, resilient.ErrAttemptTimeout) {
+				t.Fatalf("err %v, want an attempt timeout", err)
+			}
+			for _, s := range tel.ended() {
+				if a := attrs(s.Attributes()); a["error.type"] != "timeout" || s.Status().Description != "timeout" {
+					t.Errorf("%s: error.type %q, status %v; want timeout", s.Name(), a["error.type"], s.Status())
+				}
+			}
+			tel.spans.Reset()
+			ctx, cancel = context.WithCancel(context.Background())
+			req, _ = http.NewRequestWithContext(ctx, "GET", "http://api.test/", nil)
+			go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+			if _, err := do(t, &http.Client{Transport: tr}, req); !errors.Is(err, context.Canceled) {
+				t.Fatalf("err %v, want canceled", err)
+			}
+			for _, s := range tel.ended() {
+				if a := attrs(s.Attributes()); a["error.type"] != "canceled" {
+					t.Errorf("%s: error.type %q, want canceled", s.Name(), a["error.type"])
+				}
+			}
+		})
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
