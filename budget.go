@@ -113,7 +113,8 @@ type budgetSet struct {
 }
 
 // budgetGen counts the budgets of one generation of the table that are not
-// full; the table starts a new generation when it is emptied.
+// full; the table starts a new generation when it is emptied. Budgets
+// shared through a store are not counted.
 type budgetGen struct {
 	notFull atomic.Int64
 }

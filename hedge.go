@@ -95,6 +95,9 @@ func (c *call) hedgeable(req *http.Request) bool {
 	if hasBody(req) && req.GetBody == nil {
 		return false // a captured body has one reader at a time
 	}
+	if c.hostBudget() == nil {
+		return false // no budget to spend: BreakerSettings.Key exempts the request
+	}
 	switch req.Method {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions:
 		return true

@@ -400,3 +400,22 @@ func TestHedgingKeyedWriteConflict(t *testing.T) {
 		}
 	})
 }
+
+// TestHedgingKeylessRequest: a request that BreakerSettings.Key exempts has
+// no budget to spend, so it is not hedged (and does not panic).
+func TestHedgingKeylessRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &latencyRT{latency: func(int) time.Duration { return 100 * time.Millisecond }}
+		tr := New(rt, WithHedging(Hedging{Delay: 10 * time.Millisecond}),
+			WithBreaker(BreakerSettings{Key: func(*http.Request) string { return "" }}))
+		resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		synctest.Wait()
+		if rt.count() != 1 {
+			t.Errorf("%d requests, want 1: no copy without a budget", rt.count())
+		}
+	})
+}
