@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -23,15 +22,14 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// front is an HTTP server on in-memory pipes that records, for each request
-// it reads, the traceparent it carries and the status it was answered with
-// (0 for none: the connection was dropped), then hands it to next.
+// front records, for each request it reads, the traceparent it carries and
+// the status it was answered with (0 for none: the connection was dropped),
+// then hands it to next. It is served by a resilienttest pipe server
+// without faults, in front of the one that injects them.
 type front struct {
 	next http.Handler
-	ln   *pipeListener
-	hs   *http.Server
-	done chan struct{}
-	tr   *http.Transport
+	srv  *resilienttest.Server
+	tr   http.RoundTripper
 
 	mu   sync.Mutex
 	seen []seenRequest
@@ -43,13 +41,9 @@ type seenRequest struct {
 }
 
 func newFront(next http.Handler) *front {
-	f := &front{next: next, ln: newPipeListener(), done: make(chan struct{})}
-	f.hs = &http.Server{Handler: f}
-	f.tr = &http.Transport{DialContext: f.ln.dial, MaxIdleConnsPerHost: 100}
-	go func() {
-		defer close(f.done)
-		f.hs.Serve(f.ln)
-	}()
+	f := &front{next: next}
+	f.srv = resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithHandler(f))
+	f.tr = f.srv.Transport()
 	return f
 }
 
@@ -63,12 +57,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.next.ServeHTTP(sw, r)
 }
 
-func (f *front) Close() {
-	f.hs.Close()
-	f.ln.Close()
-	<-f.done
-	f.tr.CloseIdleConnections()
-}
+func (f *front) Close() { f.srv.Close() }
 
 // statusRecorder notes the status a handler answers with.
 type statusRecorder struct {
@@ -93,47 +82,6 @@ func (w *statusRecorder) Write(p []byte) (int, error) {
 // Unwrap gives http.ResponseController the writer underneath, to hijack
 // the connection for a drop.
 func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// pipeListener is a net.Listener of net.Pipe connections: inside a
-// synctest bubble, everything waiting on it waits durably.
-type pipeListener struct {
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-}
-
-func newPipeListener() *pipeListener {
-	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{} }
-
-func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
-	client, server := net.Pipe()
-	select {
-	case l.conns <- server:
-		return client, nil
-	case <-l.done:
-	case <-ctx.Done():
-	}
-	client.Close()
-	server.Close()
-	return nil, net.ErrClosed
-}
 
 // api is the handler behind the faults: GET /r/{n} redirects to
 // /items/{n}, GET /items/{n} answers it, POST /items creates one.
