@@ -32,7 +32,11 @@ const paceShare = 0.95
 // default.
 //
 // Whether or not a static limit is set, the Transport learns from the
-// rate-limit headers of every response (unless WithoutRateLimit is given):
+// rate-limit headers of every response (unless WithoutRateLimit is given),
+// with one exception that keeps successes cheap where no host announces a
+// quota: after 32 responses in a row that announce none, it reads one
+// success in 8, at random, until a response announces one again (every
+// response that is not a success is read). The families it reads:
 //
 //   - X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset, and the
 //     same in the X-Rate-Limit-* spelling;
@@ -191,6 +195,7 @@ type rateLimiter struct {
 	quota     QuotaStore // shares the partitions' state; nil for none (quota.go)
 	maxParts  int
 	idle      time.Duration
+	headers   headerWatch // which responses are read for rate-limit headers
 
 	// Looking a partition up takes no lock (a sync.Map). Inserts,
 	// removals and the list that orders the partitions by use are guarded
@@ -650,15 +655,13 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 // learn reads the rate-limit values of resp, records them in the attempt's
 // state and updates the partition, and ends the attempt's flight when
 // counted. Without rate-limit headers, Retry-After or a partition, it does
-// nothing more than look the headers up. The attempt's state gets what the
+// nothing more than look the headers up, when the Transport's headerWatch
+// has it read them at all. The attempt's state gets what the
 // server announced (so that the retry loop returns a response whose wait is
 // too long); the partition learns only what MaxBelievedReset allows.
 func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *attemptState, resp *http.Response) {
 	var now lazyNow
-	r := rlResponse{hdr: parseRateLimit(resp.Header, &now), status: resp.StatusCode}
-	if len(m.rl.parsers) > 0 && !r.hdr.found() {
-		r.hdr.custom(m.rl.parsers, resp.Header, &now)
-	}
+	r := rlResponse{hdr: m.rl.headers.read(resp.Header, resp.StatusCode, &now, m.rl.parsers), status: resp.StatusCode}
 	cls := statusClass(resp.StatusCode)
 	if st != nil && st.classified {
 		cls = st.class

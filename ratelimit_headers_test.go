@@ -192,3 +192,108 @@ func TestParseDecimal(t *testing.T) {
 		}
 	}
 }
+
+func TestHeaderWatch(t *testing.T) {
+	plain := hdr("Content-Type", "application/json")
+	quota := hdr("X-RateLimit-Limit", "100", "X-RateLimit-Remaining", "7")
+	read := func(w *headerWatch, h http.Header, status int, parsers ...RateLimitParser) bool {
+		t.Helper()
+		now := lazyNow{t: rlNow}
+		r := w.read(h, status, &now, parsers)
+		return r.found()
+	}
+
+	t.Run("reads every response until quiet", func(t *testing.T) {
+		var w headerWatch
+		for i := range quietAfter - 1 {
+			if read(&w, plain, 200) {
+				t.Fatalf("response %d: found a quota in %v", i, plain)
+			}
+		}
+		// One response short of quiet: the next announcing one is read.
+		if !read(&w, quota, 200) {
+			t.Fatalf("after %d quiet responses: %v not read", quietAfter-1, quota)
+		}
+		if got := w.misses.Load(); got != 0 {
+			t.Errorf("misses after a quota = %d, want 0", got)
+		}
+	})
+
+	t.Run("quiet reads a share of successes and every failure", func(t *testing.T) {
+		var w headerWatch
+		for range quietAfter {
+			read(&w, plain, 200)
+		}
+		if got := w.misses.Load(); got != quietAfter {
+			t.Fatalf("misses = %d, want %d", got, quietAfter)
+		}
+		// Every response that is not a success is read.
+		for _, status := range []int{301, 400, 429, 500, 503} {
+			w.misses.Store(quietAfter)
+			if !read(&w, quota, status) {
+				t.Errorf("quiet: a %d announcing a quota was not read", status)
+			}
+		}
+		// Successes: one in quietSample is read; the first one read ends
+		// the quiet, and every later one is read.
+		w.misses.Store(quietAfter)
+		unread := 0
+		for !read(&w, quota, 200) {
+			unread++
+			if unread > 2000 { // (7/8)^2000: never
+				t.Fatal("quiet: 2000 successes announcing a quota, none read")
+			}
+		}
+		for i := range 100 {
+			if !read(&w, quota, 200) {
+				t.Fatalf("after the quiet ended: success %d not read", i)
+			}
+		}
+		// Over many quiet successes, about one in quietSample is read.
+		var q headerWatch
+		reads := 0
+		count := func(h http.Header, _ time.Time) (RateLimitInfo, bool) {
+			reads++
+			return RateLimitInfo{}, false
+		}
+		for range quietAfter {
+			read(&q, plain, 200, count)
+		}
+		reads = 0
+		const n = 8000
+		for range n {
+			read(&q, plain, 200, count)
+		}
+		if lo, hi := n/quietSample/2, n/quietSample*2; reads < lo || reads > hi {
+			t.Errorf("quiet: read %d of %d successes, want about %d", reads, n, n/quietSample)
+		}
+	})
+
+	t.Run("a caller's parser counts as announcing", func(t *testing.T) {
+		var w headerWatch
+		custom := func(h http.Header, _ time.Time) (RateLimitInfo, bool) {
+			if v := h.Get("X-Quota-Left"); v != "" {
+				n, _ := strconv.Atoi(v)
+				return RateLimitInfo{Limit: -1, Remaining: n}, true
+			}
+			return RateLimitInfo{}, false
+		}
+		for range 3 * quietAfter {
+			if !read(&w, hdr("X-Quota-Left", "3"), 200, custom) {
+				t.Fatal("a quota found by the caller's parser was not read")
+			}
+		}
+		if got := w.misses.Load(); got != 0 {
+			t.Errorf("misses = %d, want 0", got)
+		}
+	})
+
+	t.Run("a header the lookups find without the scan", func(t *testing.T) {
+		var w headerWatch // misses 0: the first response goes to the lookups
+		for _, h := range []http.Header{quota, hdr("Ratelimit", `"d";r=5;t=9`), hdr("Ratelimit-Remaining", "4")} {
+			if !read(&w, h, 200) {
+				t.Errorf("%v not found without the scan", h)
+			}
+		}
+	})
+}
