@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -88,6 +89,8 @@ func processCPU() time.Duration {
 //   - get: a GET through the default chain;
 //   - get-nobreaker: the same WithoutBreaker;
 //   - get-nodeadline: the same with WithMaxElapsed(0): no timer per attempt;
+//   - get-ctxdeadline: the default chain, with a caller's context whose
+//     deadline ends before the call's budget;
 //   - post-empty: a POST without a body (an idempotency key per call);
 //   - post: a POST with a 19-byte body and GetBody;
 //   - hosts-10000: GETs to 10,000 hosts in turn, so that breakers come and
@@ -104,6 +107,14 @@ func BenchmarkHappyPath(b *testing.B) {
 	b.Run("get", func(b *testing.B) { measureAdded(b, New(base), base, same(get)) })
 	b.Run("get-nobreaker", func(b *testing.B) { measureAdded(b, New(base, WithoutBreaker()), base, same(get)) })
 	b.Run("get-nodeadline", func(b *testing.B) { measureAdded(b, New(base, WithMaxElapsed(0)), base, same(get)) })
+	b.Run("get-ctxdeadline", func(b *testing.B) {
+		// The caller's deadline ends before the call's budget (as with
+		// http.Client.Timeout): the base enforces it, and no attempt needs
+		// a context of its own.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		measureAdded(b, New(base), base, same(get.WithContext(ctx)))
+	})
 	b.Run("post-empty", func(b *testing.B) {
 		post, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", nil)
 		measureAdded(b, New(base), base, same(post))
