@@ -27,8 +27,12 @@ import "time"
 //
 // The Transport may look for further optional interfaces on a store or on
 // its partitions by type assertion, as net/http does with http.Flusher
-// (BudgetStore, to share the retry budgets of hosts): a store need not
-// implement them, and the Transport behaves as without them.
+// (BudgetStore, to share the retry budgets of hosts; QuotaResetter, on a
+// partition, for Transport.ResetHost to clear the fleet's pause and quota):
+// a store need not implement them, and the Transport behaves as without
+// them. A partition that does not implement QuotaResetter keeps what the
+// fleet shares through Transport.ResetHost: a pause it holds stays in force
+// for every member, the one that called ResetHost included, until it ends.
 type QuotaStore interface {
 	Partition(name string) QuotaPartition
 }
@@ -80,6 +84,25 @@ type QuotaPartition interface {
 	// announces rate-limit values, so a store should compare, and share
 	// only what changed.
 	Learn(info RateLimitInfo, window time.Duration)
+}
+
+// A QuotaResetter is a QuotaPartition that can forget, for every member of
+// the fleet, what the servers said of the partition: Transport.ResetHost
+// calls Reset on the shared state of each partition it clears, when that
+// state implements QuotaResetter.
+type QuotaResetter interface {
+	// Reset clears the partition's pause and the quota learned for it
+	// (with the tokens paced by that quota), for every member, as
+	// ResetHost does for one Transport: until a response announces a
+	// quota again, the partition's attempts are not paced by the store.
+	// It clears what the store held when Reset was called, not a pause
+	// or a quota another member records later. The calling member must
+	// see it at once, and never the state it cleared again (a pause the
+	// store was writing when Reset was called included); the others as
+	// soon as the store can tell them. Like the other methods of a
+	// QuotaPartition, it is called while the Transport holds the
+	// partition's lock: it must not block or wait for I/O.
+	Reset()
 }
 
 // WithQuotaStore shares the rate limiter's state through s: each partition's

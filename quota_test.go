@@ -17,7 +17,8 @@ import (
 
 // memQuota is a QuotaStore in memory, for the tests of the hooks: the
 // partitions of several Transports share a pause, the learned quota and a
-// limiter at 95% of it. A partition's take, when set, replaces Take.
+// limiter at 95% of it, which Reset clears. A partition's take, when set,
+// replaces Take.
 type memQuota struct {
 	mu    sync.Mutex
 	names []string // in the order asked
@@ -31,6 +32,7 @@ type memPart struct {
 	window        time.Duration
 	lim           *rate.Limiter
 	takes, learns int
+	resets        int
 	pauses        []time.Time
 	take          func(n int, now time.Time) (time.Duration, bool, <-chan struct{})
 }
@@ -94,6 +96,21 @@ func (p *memPart) Learn(info RateLimitInfo, window time.Duration) {
 	}
 	p.limit, p.window = limit, window
 	p.lim = rate.NewLimiter(rate.Limit(0.95*float64(limit)/window.Seconds()), 1)
+}
+
+func (p *memPart) Reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.resets++
+	p.pause, p.limit, p.window, p.lim = time.Time{}, 0, 0, nil
+}
+
+// plainQuota is a QuotaStore whose partitions implement QuotaPartition
+// only: no QuotaResetter.
+type plainQuota struct{ m *memQuota }
+
+func (q plainQuota) Partition(name string) QuotaPartition {
+	return struct{ QuotaPartition }{q.m.Partition(name)}
 }
 
 // get sends one GET through tr and returns its status.
@@ -301,4 +318,69 @@ func TestWithQuotaStoreNil(t *testing.T) {
 			t.Errorf("partition: %+v, want its own limiter and no store", p)
 		}
 	})
+}
+
+// TestResetHostResetsQuotaStore proves that ResetHost clears the shared
+// state of the host's partitions when the store's partitions implement
+// QuotaResetter: a Transport paused through the store by another's 429
+// sends again once the other calls ResetHost, and the partitions of other
+// hosts keep their pause. A store whose partitions do not implement it
+// keeps its pause, for the Transport that called ResetHost too.
+func TestResetHostResetsQuotaStore(t *testing.T) {
+	for _, resetter := range []bool{true, false} {
+		synctest.Test(t, func(t *testing.T) {
+			srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+				if r.URL.Path == "/throttle" {
+					throttle(w, "3600")
+					return
+				}
+				w.Header().Set("X-RateLimit-Limit", "1000")
+				w.Header().Set("X-RateLimit-Remaining", "999")
+				w.Header().Set("X-RateLimit-Reset", "60")
+			}}
+			mem := new(memQuota)
+			var store QuotaStore = mem
+			if !resetter {
+				store = plainQuota{mem}
+			}
+			a := New(handlerRT{srv}, WithMaxRetries(0), WithQuotaStore(store))
+			b := New(handlerRT{srv}, WithMaxRetries(0), WithQuotaStore(store))
+			ca, cb := &http.Client{Transport: a}, &http.Client{Transport: b}
+			hosts := []string{"https://api.test", "https://other.test"}
+			for _, h := range hosts {
+				if code, err := do(t, cb, "GET", h+"/x"); code != 200 {
+					t.Fatalf("B's first call to %s: %d, %v", h, code, err)
+				}
+				do(t, ca, "GET", h+"/throttle")
+				for name, c := range map[string]*http.Client{"A": ca, "B": cb} {
+					if _, err := do(t, c, "GET", h+"/x"); !errors.Is(err, ErrRateLimited) {
+						t.Fatalf("%s's call to %s after the 429: %v, want ErrRateLimited", name, h, err)
+					}
+				}
+			}
+			a.ResetHost("api.test")
+			for name, c := range map[string]*http.Client{"A": ca, "B": cb} {
+				code, err := do(t, c, "GET", "https://api.test/x")
+				if resetter && code != 200 {
+					t.Errorf("%s's call after A's ResetHost: %d, %v; want 200", name, code, err)
+				}
+				if !resetter && !errors.Is(err, ErrRateLimited) {
+					t.Errorf("%s's call after A's ResetHost, without QuotaResetter: %d, %v; want ErrRateLimited", name, code, err)
+				}
+				if _, err := do(t, c, "GET", "https://other.test/x"); !errors.Is(err, ErrRateLimited) {
+					t.Errorf("%s: ResetHost cleared another host's shared pause: %v", name, err)
+				}
+			}
+			want := 0
+			if resetter {
+				want = 1
+			}
+			if n := mem.part("https://api.test reads").resets; n != want {
+				t.Errorf("api.test's partition reset %d times, want %d", n, want)
+			}
+			if n := mem.part("https://other.test reads").resets; n != 0 {
+				t.Errorf("other.test's partition reset %d times, want 0", n)
+			}
+		})
+	}
 }

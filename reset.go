@@ -26,6 +26,19 @@ import (
 // (443 for https, 80 for http). A partition or breaker named by a custom key
 // (WithRateLimitKey, BreakerSettings.Key) is cleared when its key is host,
 // under the same rule.
+//
+// With a QuotaStore (WithQuotaStore), ResetHost clears what the fleet
+// shares of those partitions too, when the store's partitions implement
+// QuotaResetter (package redisquota's do): the fleet's pause and the quota
+// learned for them, for every member, this Transport at once and the others
+// as soon as the store tells them. A store whose partitions do not
+// implement it keeps its shared state, and a pause it holds stays in force
+// for every member, this Transport included, until it ends. Only the
+// partitions this Transport holds are cleared: the fleet's state of a host
+// it has not called since it was created (or since its partition was
+// evicted, idle) is left alone. Attempts of the other members that are
+// already waiting for the fleet's pause may wait it out; their next
+// attempts are not held back by it.
 func (t *Transport) ResetHost(host string) {
 	if t.inner == nil { // the zero Transport
 		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })
@@ -128,6 +141,9 @@ func (rl *rateLimiter) clear(p *partition, now time.Time) {
 	p.learned, p.paceRate, p.paceBurst = false, rate.Limit(0), 0
 	p.limit, p.window, p.policyWindow = 0, 0, false
 	p.remaining, p.reset, p.pauseUntil = 0, time.Time{}, time.Time{}
+	if r, ok := p.quota.(QuotaResetter); ok {
+		r.Reset() // the fleet's pause and quota (quota.go)
+	}
 	if p.reopened != nil {
 		close(p.reopened)
 		p.reopened = nil

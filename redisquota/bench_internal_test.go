@@ -35,7 +35,9 @@ func benchPart(b *testing.B) (*Store, *part) {
 	p := s.Partition("bench").(*part)
 	p.known(math.MaxInt32, time.Second)
 	now := time.Now().UnixNano()
-	p.install(&lease{base: now - int64(time.Hour), interval: 1, n: math.MaxInt64 / 4, recv: now, expire: math.MaxInt64 / 4})
+	p.mu.Lock()
+	p.installLocked(&lease{base: now - int64(time.Hour), interval: 1, n: math.MaxInt64 / 4, recv: now, expire: math.MaxInt64 / 4})
+	p.mu.Unlock()
 	return s, p
 }
 

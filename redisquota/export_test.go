@@ -1,5 +1,11 @@
 package redisquota
 
+import (
+	"time"
+
+	"github.com/resilienthttp/resilient"
+)
+
 // LearnHash is the SHA-1 of the script that writes a learned quota, for the
 // tests that count its calls.
 var LearnHash = learnScript.Hash()
@@ -31,3 +37,39 @@ func SyncBudget(s *Store, key, member string, cum, delta, burst int64) (int64, e
 
 // BudgetsLocal reports whether the Store's budgets are the member's alone.
 func (s *Store) BudgetsLocal() bool { return s.budgetLocal() }
+
+// LeaseHash is the SHA-1 of the script that leases tokens and takes back
+// those given back.
+var LeaseHash = leaseScript.Hash()
+
+// StateKey returns the Redis key of the state of the partition named name,
+// without creating the partition.
+func (s *Store) StateKey(name string) string { return s.cfg.prefix + ":{" + budgetID(name) + "}" }
+
+// Instance returns the Store's instance id.
+func (s *Store) Instance() string { return s.instance }
+
+// RunReset runs the script that resets the partition named name once, as
+// the Store's reset numbered seq, made age ago.
+func RunReset(s *Store, name string, age time.Duration, seq int64) error {
+	return resetScript.Run(s.ctx, s.rdb, []string{s.StateKey(name)},
+		age.Microseconds(), s.channel, budgetID(name), s.instance, seq, stateTTL.Milliseconds()).Err()
+}
+
+// RunGiveback runs the lease script once for the partition named name,
+// without a lease: it gives back delta tokens as the Store whose field is
+// field, having given back cum in all.
+func RunGiveback(s *Store, name, field string, cum, delta int64) error {
+	key := s.StateKey(name)
+	return leaseScript.Run(s.ctx, s.rdb, []string{key, key + ":members", key + ":gb"},
+		0, delta, paceShare, 1, 0, stateTTL.Milliseconds(), "", 0, field, cum, givebackTTL.Microseconds()).Err()
+}
+
+// GiveBack adds n tokens to those the partition q gives back with its next
+// lease, and wakes its refiller, as a lease whose tokens expired untaken
+// does.
+func GiveBack(q resilient.QuotaPartition, n int64) {
+	p := q.(*part)
+	p.giveback.Add(n)
+	p.wake()
+}

@@ -30,6 +30,7 @@ const (
 	maxLease      = 1000            // tokens in one lease
 	maxPause      = 24 * time.Hour  // a pause from Redis further than this is not believed
 	stateTTL      = 24 * time.Hour  // a partition's state in Redis outlives its last use by this
+	givebackTTL   = time.Hour       // a Store's give-back field outlives its last give-back by this
 	idleExit      = 2 * time.Second // a partition's refiller stops after this long without demand
 	maxBackoff    = time.Second     // the longest wait between attempts while Redis fails
 	minBackoff    = 20 * time.Millisecond

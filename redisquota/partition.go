@@ -14,17 +14,18 @@ import (
 )
 
 // part is one partition's state in one member: the leases it holds, the
-// quota and the pause it knows, and its refiller. Take, PauseUntil, Pause
-// and Learn take no lock and do no I/O while a lease has tokens; the
-// refiller (run) does the I/O.
+// quota and the pause it knows, and its refiller. Take and PauseUntil take
+// no lock and do no I/O while a lease has tokens; Pause, Learn and Reset do
+// no I/O; the refiller (run) does the I/O.
 type part struct {
 	s        *Store
 	name, id string
 	key      string // the state's Redis key
 	mkey     string // the key of its active members
+	gkey     string // the key of its give-back fields
 
 	cur, next atomic.Pointer[lease] // the lease tokens are taken from, and the one after it
-	pause     atomic.Int64          // local Unix ns before which nothing is sent; 0 for none
+	pause     atomic.Int64          // local Unix ns before which nothing is sent; 0 for none; written under mu
 	limit     atomic.Int64          // the quota known: limit per window; 0 unknown
 	window    atomic.Int64          // ns
 	ready     atomic.Pointer[chan struct{}]
@@ -38,17 +39,62 @@ type part struct {
 	giveback   atomic.Int64 // tokens to give back with the next lease
 	debt       atomic.Int64 // tokens taken from the local limiter, to charge to the bucket
 
+	// Resets (Reset, and the fleet's "r" messages). gen counts the resets
+	// applied, so that a reply read before one is not applied after it;
+	// own is the member's latest pause, until Redis is known to hold it
+	// from before a reset; hold, while the member's own reset has not come
+	// back through the fleet's channel, makes the member ignore the
+	// messages published before it. All written under mu.
+	gen      atomic.Int64
+	own      atomic.Pointer[ownPause]
+	hold     atomic.Pointer[resetHold]
+	resetReq atomic.Int64 // local Unix ns of the latest Reset to write; 0 for none
+	resetSeq atomic.Int64 // the member's Resets, numbered
+
+	// The give-back in doubt: tokens given back (gbPend) and charged
+	// (debtPend) by a call whose reply was lost, sent again with the next
+	// call, and gbCum, the net give-back the member had credited in all,
+	// which the lease script compares with what it applied last, to credit
+	// each once (see leaseScript). Guarded by callMu, which the refiller
+	// holds for the call.
+	callMu   sync.Mutex
+	gbCum    int64
+	gbPend   int64
+	debtPend int64
+	gbGen    int64 // gen when the give-back in doubt was counted
+
 	members   atomic.Int64 // the partition's active members, as the last lease counted them
 	lastBatch atomic.Int64 // the last lease's size
 	callStart atomic.Int64 // local Unix ns when the Redis call in progress started; 0 for none
 	degraded  atomic.Bool  // the last Redis call failed
 
-	mu       sync.Mutex // promotes leases; guards the fallback limiter
+	mu       sync.Mutex // promotes leases; guards the fallback limiter; orders the writes of pause, leases and resets
 	fb       *rate.Limiter
 	fbLimit  rate.Limit
 	fbBurst  int
 	promoted int64 // leases promoted, for the refiller's demand
 }
+
+// ownPause is a pause the member set (Pause): until, local Unix ns, and
+// pset, Redis's time (µs) when its write set it, zero until known. A reset
+// that ran in Redis before pset, or before the write, did not clear it.
+type ownPause struct {
+	until, pset int64
+}
+
+// resetHold is a Reset of the member's own, numbered seq, that has not come
+// back through the fleet's channel: the pauses and quotas published before
+// it, which it cleared, are ignored. until (local Unix ns) bounds the hold,
+// should its message be lost; zero while Redis has not run it, the hold
+// then ending resetHoldMax after the Reset.
+type resetHold struct {
+	seq, at, until int64
+}
+
+// resetHoldMax bounds how long a member ignores the fleet's messages after
+// its Reset, waiting for it to come back through the channel: from the
+// Reset while Redis has not run it, from its run after.
+const resetHoldMax = time.Second
 
 // seed is what a response said remains of the quota's window, to seed a
 // new bucket.
@@ -72,7 +118,8 @@ type lease struct {
 }
 
 func newPart(s *Store, name, id string) *part {
-	p := &part{s: s, name: name, id: id, key: s.cfg.prefix + ":{" + id + "}", mkey: s.cfg.prefix + ":{" + id + "}:members", kick: make(chan struct{}, 1)}
+	key := s.cfg.prefix + ":{" + id + "}"
+	p := &part{s: s, name: name, id: id, key: key, mkey: key + ":members", gkey: key + ":gb", kick: make(chan struct{}, 1)}
 	ch := make(chan struct{})
 	p.ready.Store(&ch)
 	return p
@@ -218,49 +265,151 @@ func (p *part) PauseUntil() time.Time {
 // once, and the refiller writes it to Redis, which tells the fleet.
 func (p *part) Pause(until time.Time) {
 	u := until.UnixNano()
-	if !p.setPause(u) {
-		return
-	}
-	for {
-		d := p.pauseDirty.Load()
-		if u <= d || p.pauseDirty.CompareAndSwap(d, u) {
-			break
+	p.mu.Lock()
+	rose := p.raisePauseLocked(u)
+	if rose {
+		p.own.Store(&ownPause{until: u})
+		if u > p.pauseDirty.Load() {
+			p.pauseDirty.Store(u)
 		}
 	}
-	p.wake()
+	p.mu.Unlock()
+	if rose {
+		p.signal()
+		p.wake()
+	}
 }
 
-// pauseFor applies a pause of d from recv, told by the fleet.
+// pauseFor applies a pause of d from recv, told by the fleet's channel,
+// unless the member holds its own reset.
 func (p *part) pauseFor(recv time.Time, d time.Duration) {
 	if d <= 0 || d > maxPause {
 		return
 	}
-	p.setPause(recv.Add(d).UnixNano())
+	p.mu.Lock()
+	rose := !p.holding(recv.UnixNano()) && p.raisePauseLocked(recv.Add(d).UnixNano())
+	p.mu.Unlock()
+	if rose {
+		p.signal()
+	}
 }
 
-// setPause raises the pause to u (local Unix ns), drops the leases held
-// (their tokens would all conform when it ends, in one burst) and wakes the
-// attempts waiting for a token. It reports whether the pause rose.
-func (p *part) setPause(u int64) bool {
-	for {
-		cur := p.pause.Load()
-		if u <= cur {
-			return false
-		}
-		if p.pause.CompareAndSwap(cur, u) {
-			break
-		}
+// raisePauseLocked raises the pause to u (local Unix ns) and drops the
+// leases held (their tokens would all conform when it ends, in one burst).
+// It reports whether the pause rose: the caller then wakes the attempts
+// waiting for a token (signal). p.mu is held.
+func (p *part) raisePauseLocked(u int64) bool {
+	if u <= p.pause.Load() {
+		return false
 	}
-	p.mu.Lock()
+	p.pause.Store(u)
 	t := time.Now().UnixNano()
 	for _, lp := range []*atomic.Pointer[lease]{&p.cur, &p.next} {
 		if l := lp.Swap(nil); l != nil {
 			p.giveback.Add(max(l.left(t), 0))
 		}
 	}
+	return true
+}
+
+// holding reports whether the member ignores, at t (local Unix ns), the
+// fleet's messages: they were published before its own reset ran in Redis,
+// and the reset cleared what they say, or will tell what it kept. p.mu is
+// held.
+func (p *part) holding(t int64) bool {
+	h := p.hold.Load()
+	if h == nil {
+		return false
+	}
+	if h.until > 0 {
+		return t < h.until
+	}
+	return t < h.at+int64(resetHoldMax)
+}
+
+// Reset implements resilient.QuotaResetter: the member forgets the pause
+// and the quota at once (its leases with them: the bucket they came from
+// is cleared), and the refiller runs the reset in Redis, which clears the
+// pause and the quota there, unless another member set them after the
+// Reset, and tells the fleet. Until the reset comes back through the
+// fleet's channel (for resetHoldMax at most), the member ignores the
+// pauses and quotas published before it, its own pause being written
+// included: the reset cleared them, or its message tells what it kept.
+func (p *part) Reset() {
+	now := time.Now().UnixNano()
+	p.mu.Lock()
+	seq := p.resetSeq.Add(1)
+	p.hold.Store(&resetHold{seq: seq, at: now})
+	p.own.Store(nil)
+	p.pauseDirty.Store(0)
+	p.resetLocked(0, 0, 0, false)
+	p.resetReq.Store(now)
 	p.mu.Unlock()
 	p.signal()
-	return true
+	p.wake()
+}
+
+// applyReset applies a reset told by the fleet (a message received at
+// recv): the reset numbered seq of the Store whose instance id is store,
+// which left the pause until pause and the quota limit per window µs (0
+// for none), at now, Redis's times in µs. The member keeps a pause of its
+// own that Redis set after the reset, or has not set yet, and a quota it
+// learned that its refiller has yet to write. While it holds a reset of
+// its own, it ignores the earlier resets of the others, which its own
+// follows.
+func (p *part) applyReset(recv time.Time, store string, seq, pause, now, limit, window int64) {
+	t := recv.UnixNano()
+	p.mu.Lock()
+	if h := p.hold.Load(); h != nil {
+		if store == p.s.instance && seq >= h.seq {
+			p.hold.Store(nil)
+		} else if p.holding(t) {
+			p.mu.Unlock()
+			return // an earlier reset: the member's own clears more
+		}
+	}
+	keep := int64(0)
+	if d := time.Duration(pause-now) * time.Microsecond; d > 0 && d <= maxPause {
+		keep = t + int64(d)
+	}
+	if o := p.own.Load(); o != nil {
+		if o.pset == 0 || o.pset > now {
+			keep = max(keep, o.until)
+		} else {
+			p.own.Store(nil)
+		}
+	}
+	if keep <= t {
+		keep = 0
+	}
+	p.resetLocked(keep, limit, time.Duration(window)*time.Microsecond, p.learnDirty.Load())
+	p.mu.Unlock()
+	p.signal()
+}
+
+// resetLocked applies a reset: the pause becomes pause (local Unix ns, 0
+// for none), and the quota limit per window, or, without one, none (unless
+// keepLearned: a quota the member learned, not written yet), with the
+// leases and the tokens to give back or charge, which belong to the bucket
+// the reset cleared. The caller signals. p.mu is held.
+func (p *part) resetLocked(pause, limit int64, window time.Duration, keepLearned bool) {
+	p.gen.Add(1)
+	p.pause.Store(pause)
+	if limit > 0 && window > 0 {
+		p.known(limit, window) // the bucket is kept: so are the leases
+		return
+	}
+	if !keepLearned {
+		p.limit.Store(0)
+		p.window.Store(0)
+		p.learnDirty.Store(false)
+		p.learnSeed.Store(nil)
+	}
+	p.cur.Store(nil)
+	p.next.Store(nil)
+	p.giveback.Store(0)
+	p.debt.Store(0)
+	p.lastBatch.Store(0)
 }
 
 // Learn implements resilient.QuotaPartition: a quota that differs from the
@@ -280,6 +429,16 @@ func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 	p.known(limit, window)
 	p.learnDirty.Store(true)
 	p.wake()
+}
+
+// knownFromFleet sets the quota known, told by the fleet at recv, unless
+// the member holds its own reset.
+func (p *part) knownFromFleet(recv time.Time, limit int64, window time.Duration) {
+	p.mu.Lock()
+	if !p.holding(recv.UnixNano()) {
+		p.known(limit, window)
+	}
+	p.mu.Unlock()
 }
 
 // known sets the quota known.
@@ -377,7 +536,7 @@ func (p *part) run() {
 		}
 		// Idle: give back what is left and stop, unless work came.
 		p.running.Store(false)
-		if len(p.kick) == 0 && p.pauseDirty.Load() == 0 && !p.learnDirty.Load() {
+		if len(p.kick) == 0 && p.pauseDirty.Load() == 0 && !p.learnDirty.Load() && p.resetReq.Load() == 0 {
 			p.lastBatch.Store(0)
 			p.returnTokens()
 			return
@@ -401,11 +560,20 @@ func (p *part) activity() [3]int64 {
 	return a
 }
 
-// step does what the partition needs from Redis now: the pause and the
-
-// quota to write, the state to load, a lease. It returns how long to wait
+// step does what the partition needs from Redis now: the reset, the pause
+// and the quota to write (in the order the member made them), the state to
+// load, a lease. It returns how long to wait
 // before the next step, zero for until a kick.
 func (p *part) step(loaded *bool) (time.Duration, error) {
+	p.mu.Lock()
+	reset, seq := p.resetReq.Load(), p.resetSeq.Load()
+	p.mu.Unlock()
+	if reset > 0 {
+		if err := p.writeReset(reset, seq); err != nil {
+			return 0, err
+		}
+		p.resetReq.CompareAndSwap(reset, 0)
+	}
 	if u := p.pauseDirty.Load(); u > 0 {
 		if err := p.writePause(u); err != nil {
 			return 0, err
@@ -464,72 +632,96 @@ func (p *part) batch() int64 {
 // when Redis granted nothing.
 func (p *part) lease(t int64) (time.Duration, error) {
 	want := p.batch()
-	gb, debt := p.giveback.Swap(0), p.chargeable()
+	p.callMu.Lock()
+	defer p.callMu.Unlock()
+	gen := p.gen.Load()
+	net := p.pendingGiveback(gen, 0)
 	var vals []any
 	start := time.Now()
 	p.callStart.Store(start.UnixNano())
 	err := p.s.call(func(ctx context.Context) (err error) {
-		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey},
-			want, gb-debt, paceShare, burst(p.limit.Load()), (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
-			p.s.member, (3 * p.s.cfg.heartbeat).Microseconds()).Slice()
+		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
+			want, net, paceShare, burst(p.limit.Load()), (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
+			p.s.member, (3 * p.s.cfg.heartbeat).Microseconds(), p.s.gbField, p.gbCum+net, givebackTTL.Microseconds()).Slice()
 		return err
 	})
 	recv := time.Now()
 	p.callStart.Store(0)
 	if err != nil {
-		p.giveback.Add(gb)
-		p.debt.Add(debt)
+		// The call may have run: what it gave back stays in doubt, sent
+		// again with the next call, which the script credits once.
 		return 0, err
 	}
 	r, ok := parseLease(vals)
 	if !ok {
 		return 0, errBadReply
 	}
-	p.s.st.returned.Add(gb)
+	p.credited(net)
 	if r.members > 0 {
 		p.members.Store(r.members)
+	}
+	var l *lease
+	if r.granted > 0 {
+		ivl := r.interval * 1e3
+		l = &lease{
+			base:     recv.UnixNano() + r.base*1e3,
+			interval: ivl,
+			n:        r.granted,
+			recv:     recv.UnixNano(),
+			expire:   max(int64(p.s.cfg.leaseTime/4), int64(4*ivl)),
+		}
+	}
+	p.mu.Lock()
+	wait, signal := p.applyLease(r, l, gen, want, recv)
+	p.mu.Unlock()
+	if signal {
+		p.signal()
+	}
+	return wait, nil
+}
+
+// applyLease applies the reply r of a lease call made at gen, l its lease
+// (nil for none), unless a reset came since. It returns how long to wait
+// before asking again, and whether the attempts waiting for a token must
+// look again (a lease installed, a pause). p.mu is held.
+func (p *part) applyLease(r leaseReply, l *lease, gen, want int64, recv time.Time) (wait time.Duration, signal bool) {
+	if p.gen.Load() != gen {
+		// A reset came while the call was out: what it read may be what
+		// the reset cleared. Its tokens, if any, are the cleared bucket's.
+		return time.Millisecond, false
 	}
 	if r.limit > 0 && r.window > 0 {
 		p.known(r.limit, time.Duration(r.window)*time.Microsecond)
 	}
-	if r.pause > r.now {
-		p.pauseFor(recv, time.Duration(r.pause-r.now)*time.Microsecond)
+	if d := time.Duration(r.pause-r.now) * time.Microsecond; d > 0 && d <= maxPause {
+		signal = p.raisePauseLocked(recv.Add(d).UnixNano())
 	}
 	if r.limit == 0 && p.limit.Load() > 0 {
 		// Redis lost the quota (restarted, or the state expired): write
 		// it again, then lease.
 		p.learnDirty.Store(true)
-		return time.Millisecond, nil
+		return time.Millisecond, signal
 	}
-	if r.granted == 0 {
+	if l == nil {
 		if r.limit == 0 || r.pause > r.now || want == 0 {
-			return 0, nil
+			return 0, signal
 		}
 
 		// The fleet holds the bucket's next tokens: ask again when the
 		// first free one is within reach.
 		ahead := time.Duration(float64(r.base)+r.interval)*time.Microsecond - 4*p.s.cfg.leaseTime
-		return max(ahead, time.Millisecond), nil
-	}
-	ivl := r.interval * 1e3
-	l := &lease{
-		base:     recv.UnixNano() + r.base*1e3,
-		interval: ivl,
-		n:        r.granted,
-		recv:     recv.UnixNano(),
-		expire:   max(int64(p.s.cfg.leaseTime/4), int64(4*ivl)),
+		return max(ahead, time.Millisecond), signal
 	}
 	p.lastBatch.Store(r.granted)
 	p.s.st.leases.Add(1)
 	p.s.st.tokens.Add(r.granted)
-	p.install(l)
-	return 0, nil
+	p.installLocked(l)
+	return 0, true
 }
 
-// install puts a new lease after those held, and wakes the attempts
-// waiting for a token.
-func (p *part) install(l *lease) {
-	p.mu.Lock()
+// installLocked puts a new lease after those held; the caller wakes the
+// attempts waiting for a token. p.mu is held.
+func (p *part) installLocked(l *lease) {
 	t := time.Now().UnixNano()
 	if c := p.cur.Load(); c == nil || c.left(t) <= 0 {
 		if nx := p.next.Swap(nil); nx != nil && nx.left(t) > 0 {
@@ -543,44 +735,68 @@ func (p *part) install(l *lease) {
 	} else {
 		p.giveback.Add(l.n) // cannot happen: the refiller leases only when needed
 	}
-	p.mu.Unlock()
-	p.signal()
 }
 
 // chargeable takes the debt of the tokens the member sent on its local
 // limiter, up to its share of one window (tokens sent longer ago no longer
-// count in the server's window), to charge it to the bucket.
-func (p *part) chargeable() int64 {
+// count in the server's window) less pending, the debt already in doubt,
+// to charge it to the bucket.
+func (p *part) chargeable(pending int64) int64 {
 	d := p.debt.Swap(0)
 	if d <= 0 {
 		return 0
 	}
-	return min(d, max(p.limit.Load()/max(p.members.Load(), p.s.members.Load(), 1), 1))
+	return min(d, max(max(p.limit.Load()/max(p.members.Load(), p.s.members.Load(), 1), 1)-pending, 0))
+}
+
+// pendingGiveback adds gb tokens (taken from the leases) and those to give
+// back and to charge to the give-back in doubt, and returns the net amount
+// to send. A reset since the last call (gen) drops what was in doubt: it
+// was the cleared bucket's, credited or not. p.callMu is held.
+func (p *part) pendingGiveback(gen, gb int64) int64 {
+	if gen != p.gbGen {
+		p.gbCum += p.gbPend - p.debtPend
+		p.gbPend, p.debtPend, p.gbGen = 0, 0, gen
+	}
+	p.gbPend += gb + p.giveback.Swap(0)
+	p.debtPend += p.chargeable(p.debtPend)
+	return p.gbPend - p.debtPend
+}
+
+// credited records that Redis credited net, the give-back in doubt. p.callMu
+// is held.
+func (p *part) credited(net int64) {
+	p.gbCum += net
+	p.s.st.returned.Add(p.gbPend)
+	p.gbPend, p.debtPend = 0, 0
 }
 
 // returnTokens gives back the tokens of the leases held, when the
 // partition goes idle.
 func (p *part) returnTokens() {
+	p.callMu.Lock()
+	defer p.callMu.Unlock()
 	p.mu.Lock()
+	gen := p.gen.Load()
 	t := time.Now().UnixNano()
-	gb := p.giveback.Swap(0)
+	var gb int64
 	for _, lp := range []*atomic.Pointer[lease]{&p.cur, &p.next} {
 		if l := lp.Swap(nil); l != nil {
 			gb += max(l.left(t), 0)
 		}
 	}
 	p.mu.Unlock()
-	debt := p.chargeable()
-	if gb == debt || p.limit.Load() == 0 {
-		return
+	net := p.pendingGiveback(gen, gb)
+	if net == 0 || p.limit.Load() == 0 {
+		return // kept for the next call
 	}
 	err := p.s.call(func(ctx context.Context) error {
-		return leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey},
-			0, gb-debt, paceShare,
-			burst(p.limit.Load()), 0, stateTTL.Milliseconds(), "", 0).Err()
+		return leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
+			0, net, paceShare,
+			burst(p.limit.Load()), 0, stateTTL.Milliseconds(), "", 0, p.s.gbField, p.gbCum+net, givebackTTL.Microseconds()).Err()
 	})
 	if err == nil {
-		p.s.st.returned.Add(gb)
+		p.credited(net)
 	}
 }
 
@@ -590,21 +806,59 @@ func (p *part) writePause(u int64) error {
 	if d <= 0 {
 		return nil // over already
 	}
-	var set int64
+	var vals []any
 	err := p.s.call(func(ctx context.Context) (err error) {
-		set, err = pauseScript.Run(ctx, p.s.rdb, []string{p.key},
-			d.Microseconds(), p.s.channel, p.id, stateTTL.Milliseconds()).Int64()
+		vals, err = pauseScript.Run(ctx, p.s.rdb, []string{p.key},
+			d.Microseconds(), p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance).Slice()
 		return err
 	})
-	if err == nil && set == 1 {
+	if err != nil {
+		return err
+	}
+	set, ok1 := toInt(vals, 0)
+	now, ok2 := toInt(vals, 1)
+	if !ok1 || !ok2 {
+		return errBadReply
+	}
+	if set == 1 {
 		p.s.st.pausesSent.Add(1)
 	}
-	return err
+	// Redis holds the pause (or a later one) from now: a reset that runs
+	// after clears it, and the member with it.
+	p.mu.Lock()
+	if o := p.own.Load(); o != nil && o.until == u && o.pset == 0 {
+		p.own.Store(&ownPause{until: u, pset: now})
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// writeReset runs the member's reset numbered seq, made at at (local Unix
+// ns), in Redis.
+func (p *part) writeReset(at, seq int64) error {
+	age := max(time.Since(time.Unix(0, at)), 0)
+	err := p.s.call(func(ctx context.Context) error {
+		return resetScript.Run(ctx, p.s.rdb, []string{p.key},
+			age.Microseconds(), p.s.channel, p.id, p.s.instance, seq, stateTTL.Milliseconds()).Err()
+	})
+	if err != nil {
+		return err
+	}
+	p.s.st.resetsSent.Add(1)
+	p.mu.Lock()
+	if h := p.hold.Load(); h != nil && h.seq == seq && h.until == 0 {
+		p.hold.Store(&resetHold{seq: seq, at: h.at, until: time.Now().UnixNano() + int64(resetHoldMax)})
+	}
+	p.mu.Unlock()
+	return nil
 }
 
 // writeQuota writes the quota known to Redis.
 func (p *part) writeQuota() error {
 	limit, window := p.limit.Load(), time.Duration(p.window.Load())
+	if limit <= 0 || window <= 0 {
+		return nil // forgotten by a reset
+	}
 	remaining, reset := -1, int64(-1)
 	if sd := p.learnSeed.Load(); sd != nil && !sd.reset.IsZero() {
 		remaining = sd.remaining
@@ -613,7 +867,7 @@ func (p *part) writeQuota() error {
 	return p.s.call(func(ctx context.Context) error {
 		return learnScript.Run(ctx, p.s.rdb, []string{p.key},
 			limit, window.Microseconds(), remaining, reset, paceShare, burst(limit),
-			p.s.channel, p.id, stateTTL.Milliseconds()).Err()
+			p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance).Err()
 	})
 }
 
@@ -621,6 +875,21 @@ func (p *part) writeQuota() error {
 // least one token.
 func burst(limit int64) int64 {
 	return max(int64(burstFrac*float64(limit)), 1)
+}
+
+// toInt returns v[i] as an integer, an int64 or a string of digits.
+func toInt(v []any, i int) (int64, bool) {
+	if i >= len(v) {
+		return 0, false
+	}
+	switch x := v[i].(type) {
+	case int64:
+		return x, true
+	case string:
+		n, err := strconv.ParseInt(x, 10, 64)
+		return n, err == nil
+	}
+	return 0, false
 }
 
 // leaseReply is leaseScript's reply.

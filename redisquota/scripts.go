@@ -10,8 +10,13 @@ import "github.com/redis/go-redis/v9"
 // digits, and a time in microseconds has 16.
 //
 // A partition's state is one hash: limit and window (µs), the quota the
-// servers announced; tat, the theoretical arrival time of the GCRA bucket
-// (µs, with a fraction); pause, the end of the fleet's pause (µs).
+// servers announced, with lset and lby, when (µs) and by which Store (its
+// instance id) it was written; tat, the theoretical arrival time of the
+// GCRA bucket (µs, with a fraction); pause, the end of the fleet's pause
+// (µs), with pset and pby, when and by which Store it was set; and
+// g:<member>:<instance>, for each Store that gave tokens back, the net
+// give-back the lease script credited to it in all (see leaseScript),
+// which the sorted set prefix:{id}:gb orders by its last give-back.
 
 // leaseScript counts the member among the partition's active members, and
 // takes tokens from the partition's GCRA bucket, paced at
@@ -25,9 +30,20 @@ import "github.com/redis/go-redis/v9"
 // bucket with the tokens a member sent while pacing locally. A want of 0
 // only reads the state.
 //
+// The give-back is credited once, however many times it is sent (a call
+// whose reply was lost is sent again, with what the member gave back
+// since): the member sends the net give-back it had credited in all (cum,
+// giveback included), and the script keeps, in the field gfield, the cum
+// it credited last, and credits the difference. A member the state does
+// not know (new, or the state was lost or reset) credits giveback. The
+// field is written even when no quota is known and nothing is credited:
+// what was sent is spent. The fields of the Stores that gave nothing back
+// for gb ttl are deleted, a few at a time, by the calls that give back.
+//
 // KEYS[1] the partition's state, KEYS[2] its active members (a sorted
-// set by last lease). ARGV: want, giveback, share, burst, horizon (µs),
-// ttl (ms), member, member ttl (µs).
+// set by last lease), KEYS[3] the give-back fields (a sorted set by last
+// give-back). ARGV: want, giveback, share, burst, horizon (µs), ttl (ms),
+// member, member ttl (µs), gfield, cum, gb ttl (µs).
 //
 // It returns {granted, base - now (µs), interval (µs, a string), limit,
 // window (µs), pause (µs), now (µs), members}.
@@ -41,13 +57,25 @@ if ARGV[7] ~= '' then
   redis.call('PEXPIRE', KEYS[2], ARGV[6])
   members = redis.call('ZCARD', KEYS[2])
 end
-local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause')
+local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause', ARGV[9])
 local limit, window = tonumber(s[1]) or 0, tonumber(s[2]) or 0
 local tat, pause = tonumber(s[3]) or 0, tonumber(s[4]) or 0
+local want, giveback, cum = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[10])
+if s[5] then giveback = cum - tonumber(s[5]) end
+if giveback ~= 0 or (s[5] and tonumber(s[5]) ~= cum) then
+  redis.call('HSET', KEYS[1], ARGV[9], ARGV[10])
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  redis.call('ZADD', KEYS[3], string.format('%.0f', now), ARGV[9])
+  local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('%.0f', now - tonumber(ARGV[11])), 'LIMIT', 0, 8)
+  for _, f in ipairs(old) do
+    redis.call('HDEL', KEYS[1], f)
+    redis.call('ZREM', KEYS[3], f)
+  end
+  redis.call('PEXPIRE', KEYS[3], ARGV[6])
+end
 if limit <= 0 or window <= 0 then
   return {0, 0, '0', 0, 0, string.format('%.0f', pause), string.format('%.0f', now), members}
 end
-local want, giveback = tonumber(ARGV[1]), tonumber(ARGV[2])
 local interval = window / (limit * tonumber(ARGV[3]))
 local tol = tonumber(ARGV[4]) * interval
 local old = tat
@@ -72,16 +100,17 @@ return {granted, string.format('%.0f', base - now), string.format('%.6f', interv
 `)
 
 // learnScript records the quota a member learned, when it differs from
-// the one held (for the same limit, when its window is longer), and tells
-// the fleet. A new bucket is seeded from what the response said remains
-// of its window, so that the fleet's first window is not overspent: until
+// the one held (for the same limit, when its window is longer), with the
+// time and the Store's instance id (lset, lby), and tells the fleet. A new
+// bucket is seeded from what the response said remains of its window, so
+// that the fleet's first window is not overspent: until
 // the reset, the bucket grants share·remaining less its tolerance, the
 // margin covering the attempts the members sent before they knew the
 // quota.
 //
 // KEYS[1] the partition's state. ARGV: limit, window (µs), remaining (-1
 // unknown), reset (µs from now, -1 unknown), share, burst, channel, id,
-// ttl (ms).
+// ttl (ms), the Store's instance id.
 //
 // It returns 1 when it changed the quota, else 0.
 var learnScript = redis.NewScript(`
@@ -92,7 +121,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[9])
 if s[1] == ARGV[1] and (tonumber(s[2]) or 0) >= tonumber(ARGV[2]) then
   return 0
 end
-redis.call('HSET', KEYS[1], 'limit', ARGV[1], 'window', ARGV[2])
+redis.call('HSET', KEYS[1], 'limit', ARGV[1], 'window', ARGV[2], 'lset', string.format('%.0f', now), 'lby', ARGV[10])
 local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 local remaining, reset = tonumber(ARGV[3]), tonumber(ARGV[4])
 if not s[3] and remaining >= 0 and reset >= 0 then
@@ -108,23 +137,66 @@ return 1
 `)
 
 // pauseScript pauses a partition for every member, for dur µs from now,
-// unless a later pause is held, and tells the fleet.
+// unless a later pause is held, with the time and the Store's instance id
+// (pset, pby), and tells the fleet.
 //
-// KEYS[1] the partition's state. ARGV: dur (µs), channel, id, ttl (ms).
+// KEYS[1] the partition's state. ARGV: dur (µs), channel, id, ttl (ms),
+// the Store's instance id.
 //
-// It returns 1 when it set the pause, else 0.
+// It returns {1 when it set the pause, else 0; now (µs, a string)}.
 var pauseScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local untl = now + tonumber(ARGV[1])
 local cur = tonumber(redis.call('HGET', KEYS[1], 'pause')) or 0
-if untl <= cur then
-  return 0
-end
 local u, n = string.format('%.0f', untl), string.format('%.0f', now)
-redis.call('HSET', KEYS[1], 'pause', u)
+if untl <= cur then
+  return {0, n}
+end
+redis.call('HSET', KEYS[1], 'pause', u, 'pset', n, 'pby', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PUBLISH', ARGV[2], 'p ' .. ARGV[3] .. ' ' .. u .. ' ' .. n)
+return {1, n}
+`)
+
+// resetScript clears a partition's pause and quota for every member
+// (resilient.QuotaResetter, which Transport.ResetHost calls) as they were
+// at since, the time of the Store's Reset, age µs before now: a pause set,
+// or a quota written, after since by another Store is kept (pset and pby,
+// lset and lby tell), and what the Store itself wrote before its reset
+// ran, it wrote before its Reset (its refiller writes in order). A quota
+// cleared takes its bucket with it (tat and the give-back fields: the
+// state is deleted, but for a pause kept). It tells the fleet, with what it
+// kept: "r <id> <store> <seq> <pause> <now> <limit> <window>" (pause and
+// limit 0 for none; store the Store's instance id, seq its Reset's number).
+//
+// KEYS[1] the partition's state. ARGV: age (µs), channel, id, the Store's
+// instance id, seq, ttl (ms).
+var resetScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local since = now - tonumber(ARGV[1])
+local s = redis.call('HMGET', KEYS[1], 'pause', 'pset', 'pby', 'limit', 'window', 'lset', 'lby')
+local pause, limit, window = s[1], s[4], s[5]
+if (tonumber(s[1]) or 0) <= now or (tonumber(s[2]) or 0) <= since or s[3] == ARGV[4] then
+  pause = nil
+end
+if (tonumber(s[4]) or 0) <= 0 or (tonumber(s[5]) or 0) <= 0 or (tonumber(s[6]) or 0) <= since or s[7] == ARGV[4] then
+  limit, window = nil, nil
+end
+if not limit then
+  redis.call('DEL', KEYS[1])
+  if pause then
+    redis.call('HSET', KEYS[1], 'pause', pause, 'pset', s[2], 'pby', s[3] or '')
+  end
+elseif not pause then
+  redis.call('HDEL', KEYS[1], 'pause', 'pset', 'pby')
+end
+if pause or limit then
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+end
+redis.call('PUBLISH', ARGV[2], 'r ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[5] .. ' ' .. (pause or '0') .. ' ' ..
+  string.format('%.0f', now) .. ' ' .. (limit or '0') .. ' ' .. (window or '0'))
 return 1
 `)
 

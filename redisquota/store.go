@@ -35,6 +35,8 @@ type Store struct {
 	member     string
 	channel    string
 	membersKey string
+	instance   string // the Store's own id, unlike member, which two Stores may share (WithMemberID)
+	gbField    string // the Store's give-back field in a partition's state: g:<member>:<instance>
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -76,12 +78,16 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 		rand.Read(b[:])
 		cfg.member = hex.EncodeToString(b[:])
 	}
+	var inst [8]byte // a Store of its own, whatever its member id
+	rand.Read(inst[:])
 	s := &Store{
 		rdb:        rdb,
 		cfg:        cfg,
 		member:     cfg.member,
 		channel:    cfg.prefix + ":events",
 		membersKey: cfg.prefix + ":members",
+		instance:   hex.EncodeToString(inst[:]),
+		gbField:    "g:" + cfg.member + ":" + hex.EncodeToString(inst[:]),
 		parts:      make(map[string]*part),
 		byID:       make(map[string]*part),
 		budgets:    make(map[string]*budget),
@@ -218,8 +224,11 @@ func (s *Store) heartbeat() {
 
 // listen applies the fleet's messages: "p <id> <until> <now>", a pause
 // until until (Redis's µs) sent at now; "q <id> <limit> <window µs>", a
-// quota learned; "b <id> <member>", a retry budget member started
-// spending (budget.go).
+// quota learned; "r <id> <store> <seq> <pause> <now> <limit> <window µs>",
+// the reset numbered seq of the Store whose instance id is store, which
+// kept the pause until pause and the quota limit per window (0 for none);
+// "b <id> <member>", a retry budget
+// member started spending (budget.go).
 func (s *Store) listen(msgs <-chan *redis.Message) {
 	defer s.wg.Done()
 	for {
@@ -241,6 +250,24 @@ func (s *Store) apply(msg string, recv time.Time) {
 		s.budgetSpent(f[1], f[2])
 		return
 	}
+	if len(f) == 8 && f[0] == "r" {
+		var n [5]int64
+		for i, v := range f[3:] {
+			x, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return
+			}
+			n[i] = x
+		}
+		s.mu.Lock()
+		p := s.byID[f[1]]
+		s.mu.Unlock()
+		if p != nil {
+			s.st.resetsReceived.Add(1)
+			p.applyReset(recv, f[2], n[0], n[1], n[2], n[3], n[4])
+		}
+		return
+	}
 	if len(f) != 4 || (f[0] != "p" && f[0] != "q") {
 		return
 	}
@@ -260,7 +287,7 @@ func (s *Store) apply(msg string, recv time.Time) {
 		s.st.pausesReceived.Add(1)
 		p.pauseFor(recv, time.Duration(a-b)*time.Microsecond)
 	case "q":
-		p.known(a, time.Duration(b)*time.Microsecond)
+		p.knownFromFleet(recv, a, time.Duration(b)*time.Microsecond)
 	}
 }
 
@@ -282,6 +309,10 @@ type Stats struct {
 	// PausesSent counts the pauses this member wrote; PausesReceived the
 	// pauses the fleet's channel brought (this member's own included).
 	PausesSent, PausesReceived int64
+	// ResetsSent counts the resets this member wrote (Transport.ResetHost,
+	// through resilient.QuotaResetter); ResetsReceived the resets the
+	// fleet's channel brought (this member's own included).
+	ResetsSent, ResetsReceived int64
 	// BudgetSyncs counts the syncs of the retry budgets that succeeded
 	// (one Redis call each, for every budget that needed it);
 	// BudgetLocal the retries the member's view alone allowed, while
@@ -291,7 +322,7 @@ type Stats struct {
 
 type counters struct {
 	calls, errors, leases, tokens, returned, fallbacks, unpaced, pausesSent, pausesReceived atomic.Int64
-	budgetSyncs, budgetLocal                                                                atomic.Int64
+	budgetSyncs, budgetLocal, resetsSent, resetsReceived                                    atomic.Int64
 }
 
 // Stats returns the Store's counters.
@@ -302,6 +333,7 @@ func (s *Store) Stats() Stats {
 		Leases: c.leases.Load(), Tokens: c.tokens.Load(), Returned: c.returned.Load(),
 		Fallbacks: c.fallbacks.Load(), Unpaced: c.unpaced.Load(),
 		PausesSent: c.pausesSent.Load(), PausesReceived: c.pausesReceived.Load(),
+		ResetsSent: c.resetsSent.Load(), ResetsReceived: c.resetsReceived.Load(),
 		BudgetSyncs: c.budgetSyncs.Load(), BudgetLocal: c.budgetLocal.Load(),
 	}
 }

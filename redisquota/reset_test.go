@@ -1,0 +1,368 @@
+package redisquota_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/redisquota"
+	"github.com/resilienthttp/resilient/resilienttest"
+)
+
+// send sends one GET through tr and returns its status, or the error.
+func send(tr http.RoundTripper, url string) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// TestResetHostClearsFleetPause proves that Transport.ResetHost clears the
+// fleet's pause: member A gets a 429 with a Retry-After of 10 minutes, which
+// pauses member B through Redis; both refuse their calls at once (no server
+// hit), the wait being longer than WithMaxRetryAfter. A.ResetHost: A's next
+// call reaches the server at once, and B's calls reach it again as soon as
+// the reset reaches B (through pub/sub), long before the pause would end.
+func TestResetHostClearsFleetPause(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	api := resilienttest.NewPipeServer(resilienttest.Altyaa,
+		resilienttest.WithQuota(resilienttest.Quota{Limit: 1000, ResetFormat: resilienttest.IETF}),
+		resilienttest.WithScript(resilienttest.RouteUsage,
+			resilienttest.Normal(), resilienttest.Normal(), resilienttest.RateLimited(10*time.Minute)))
+	defer api.Close()
+	url := api.URL + "/v1/usage"
+	sa := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+	defer sa.Close()
+	sb := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+	defer sb.Close()
+	a := resilient.New(api.Transport(), resilient.WithQuotaStore(sa), resilient.WithMaxRetries(0))
+	b := resilient.New(api.Transport(), resilient.WithQuotaStore(sb), resilient.WithMaxRetries(0))
+
+	for _, tr := range []http.RoundTripper{a, b} {
+		if code, err := send(tr, url); code != 200 {
+			t.Fatalf("first calls: %d, %v", code, err)
+		}
+	}
+	if code, err := send(a, url); code != http.StatusTooManyRequests {
+		t.Fatalf("A's third call: %d, %v; want the script's 429", code, err)
+	}
+	const name = "http://altyaa.test reads"
+	waitFor(t, "B sees the pause", func() bool {
+		return sb.Partition(name).PauseUntil().After(time.Now().Add(5 * time.Minute))
+	})
+	hits := api.Stats().Requests
+	for m, tr := range map[string]http.RoundTripper{"A": a, "B": b} {
+		if _, err := send(tr, url); !errors.Is(err, resilient.ErrRateLimited) {
+			t.Fatalf("%s during the pause: %v, want ErrRateLimited", m, err)
+		}
+	}
+	if n := api.Stats().Requests; n != hits {
+		t.Fatalf("the server saw %d requests during the pause", n-hits)
+	}
+
+	a.ResetHost("altyaa.test")
+	if code, err := send(a, url); code != 200 {
+		t.Fatalf("A after its ResetHost: %d, %v; want 200 at once", code, err)
+	}
+	if n := api.Stats().Requests; n != hits+1 {
+		t.Fatalf("A's call after its ResetHost: the server saw %d requests, want 1", n-hits)
+	}
+	var refused int
+	waitFor(t, "B sends again", func() bool {
+		code, err := send(b, url)
+		if errors.Is(err, resilient.ErrRateLimited) {
+			refused++
+			return false
+		}
+		if code != 200 {
+			t.Fatalf("B after A's ResetHost: %d, %v", code, err)
+		}
+		return true
+	})
+	t.Logf("B refused %d calls before the reset reached it", refused)
+	if st := api.Stats(); st.Requests != hits+2 || st.RateLimited != 1 {
+		t.Errorf("server: %d requests since the pause, %d 429s; want 2 and 1", st.Requests-hits, st.RateLimited)
+	}
+	if !sa.Partition(name).PauseUntil().IsZero() || !sb.Partition(name).PauseUntil().IsZero() {
+		t.Errorf("pauses after the reset: A %v, B %v; want none", sa.Partition(name).PauseUntil(), sb.Partition(name).PauseUntil())
+	}
+}
+
+// replyDropper is a go-redis hook that loses the reply of the first call of
+// the lease script that gives tokens back: the script runs in Redis, and
+// the caller gets a timeout, as when the reply is late. It counts the calls
+// that gave tokens back and got their reply.
+type replyDropper struct {
+	mu        sync.Mutex
+	dropped   bool
+	delivered int
+}
+
+func (h *replyDropper) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *replyDropper) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (h *replyDropper) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		a := cmd.Args()
+		name, _ := a[0].(string)
+		if !strings.EqualFold(name, "evalsha") || a[1] != redisquota.LeaseHash || fmt.Sprint(a[6]) == "0" {
+			return next(ctx, cmd)
+		}
+		err := next(ctx, cmd)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if !h.dropped {
+			h.dropped = true
+			cmd.SetErr(context.DeadlineExceeded)
+			return context.DeadlineExceeded
+		}
+		h.delivered++
+		return nil
+	}
+}
+
+func (h *replyDropper) counts() (dropped bool, delivered int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.dropped, h.delivered
+}
+
+// TestGivebackOnce proves that tokens given back are credited to the
+// bucket once, when the call that gave them back ran in Redis but its reply
+// was lost: the member sends them again with its next call, and the script
+// recognizes them. The bucket is seeded far ahead (nothing remains of a
+// quota of 10 per 1000s until its reset, 1000s away), so that no lease is
+// granted and no credit is hidden by the bucket's floor (now).
+func TestGivebackOnce(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	var h replyDropper
+	s := redisquota.New(newRedis(t, addr, &h), redisquota.WithPrefix(prefix))
+	defer s.Close()
+	const name = "giveback"
+	q := s.Partition(name)
+	const limit, window = 10, 1000 * time.Second
+	q.Learn(resilient.RateLimitInfo{Limit: limit, Remaining: 0, Reset: time.Now().Add(window)}, window)
+	rdb := newRedis(t, addr)
+	key := s.StateKey(name)
+	tat := func() float64 {
+		v, err := rdb.HGet(context.Background(), key, "tat").Result()
+		if err != nil {
+			return 0
+		}
+		f, _ := strconv.ParseFloat(v, 64)
+		return f
+	}
+	waitFor(t, "the bucket seeded", func() bool { return tat() > 0 })
+	before := tat()
+	const n = 5
+	redisquota.GiveBack(q, n)
+	waitFor(t, "the tokens given back again after the lost reply", func() bool {
+		dropped, delivered := h.counts()
+		return dropped && delivered > 0
+	})
+	interval := float64(window.Microseconds()) / (limit * 0.95)
+	credited := (before - tat()) / interval
+	if math.Abs(credited-n) > 0.01 {
+		t.Errorf("the bucket was credited %.3f tokens for %d given back once", credited, n)
+	}
+	if st := s.Stats(); st.Returned != n {
+		t.Errorf("Stats().Returned = %d, want %d", st.Returned, n)
+	}
+}
+
+// TestGivebackScript checks the lease script's give-back: a Store's net
+// give-back is credited once, however many times it is sent; a Store the
+// state does not know credits what it sends last; a negative give-back
+// charges the bucket.
+func TestGivebackScript(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+	defer s.Close()
+	rdb := newRedis(t, addr)
+	ctx := context.Background()
+	const name = "giveback script"
+	key := s.StateKey(name)
+	const limit, window = 10, 1000 * time.Second
+	interval := float64(window.Microseconds()) / (limit * 0.95)
+	now, err := rdb.Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := float64(now.UnixMicro()) + 1000*interval
+	rdb.HSet(ctx, key, "limit", limit, "window", window.Microseconds(), "tat", strconv.FormatFloat(start, 'f', 3, 64))
+	tat := func() float64 {
+		f, _ := strconv.ParseFloat(rdb.HGet(ctx, key, "tat").Val(), 64)
+		return f
+	}
+	for i, step := range []struct {
+		field       string
+		cum, delta  int64
+		wantCredits float64
+	}{
+		{"g:a:1", 5, 5, 5},    // a Store the state does not know: what it sends
+		{"g:a:1", 5, 5, 0},    // the same call again (its reply was lost): once
+		{"g:a:1", 8, 3, 3},    // 3 more
+		{"g:a:1", 10, 5, 2},   // the last reply was lost: 3 sent again, with 2 more
+		{"g:b:1", 100, 4, 4},  // another Store
+		{"g:a:1", 9, -1, -1},  // a charge
+		{"g:a:1", 9, -1, 0},   // sent again: once
+		{"g:a:2", 9, 0, 0},    // a new instance of member a, nothing to give back
+		{"g:a:2", 1000, 2, 2}, // its first give-back
+	} {
+		before := tat()
+		if err := redisquota.RunGiveback(s, name, step.field, step.cum, step.delta); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if got := (before - tat()) / interval; math.Abs(got-step.wantCredits) > 0.01 {
+			t.Errorf("step %d: %s, cum %d, delta %d: credited %.3f tokens, want %v", i, step.field, step.cum, step.delta, got, step.wantCredits)
+		}
+	}
+	if n := rdb.ZCard(ctx, key+":gb").Val(); n != 3 {
+		t.Errorf("%d give-back fields recorded, want 3", n)
+	}
+}
+
+// TestResetScript checks the script that resets a partition: it clears the
+// pause and the quota (with its bucket and the give-back fields) as they
+// were at the Reset, 10s before it runs; a pause set, or a quota written,
+// by another Store after the Reset is kept; the resetting Store's own
+// writes are cleared, whenever they ran. It tells the fleet what it kept.
+func TestResetScript(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+	defer s.Close()
+	rdb := newRedis(t, addr)
+	ctx := context.Background()
+	ps := rdb.Subscribe(ctx, prefix+":events")
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const age = 10 * time.Second
+	for i, tc := range []struct {
+		name                 string
+		pset, lset           time.Duration // how long before the script ran
+		pby, lby             string        // "self": the resetting Store
+		pauseLeft            time.Duration
+		keepPause, keepQuota bool
+	}{
+		{"both before the reset", 20 * time.Second, 20 * time.Second, "other", "other", time.Minute, false, false},
+		{"both after", 5 * time.Second, 5 * time.Second, "other", "other", time.Minute, true, true},
+		{"the pause after", 5 * time.Second, 20 * time.Second, "other", "other", time.Minute, true, false},
+		{"the quota after", 20 * time.Second, 5 * time.Second, "other", "other", time.Minute, false, true},
+		{"the Store's own, after", 5 * time.Second, 5 * time.Second, "self", "self", time.Minute, false, false},
+		{"a pause over", 5 * time.Second, 5 * time.Second, "other", "other", -time.Second, false, true},
+	} {
+		name := "reset " + tc.name
+		key := s.StateKey(name)
+		tm, err := rdb.Time(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := tm.UnixMicro()
+		by := func(who string) string {
+			if who == "self" {
+				return s.Instance()
+			}
+			return who
+		}
+		us := func(v int64) string { return strconv.FormatInt(v, 10) }
+		rdb.HSet(ctx, key, "limit", 100, "window", 1000000, "lset", us(now-tc.lset.Microseconds()), "lby", by(tc.lby),
+			"tat", us(now+1000000), "g:x:1", 7,
+			"pause", us(now+tc.pauseLeft.Microseconds()), "pset", us(now-tc.pset.Microseconds()), "pby", by(tc.pby))
+		if err := redisquota.RunReset(s, name, age, int64(i)); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		h := rdb.HGetAll(ctx, key).Val()
+		_, pause := h["pause"]
+		_, limit := h["limit"]
+		_, tat := h["tat"]
+		_, field := h["g:x:1"]
+		if pause != tc.keepPause || limit != tc.keepQuota || tat != tc.keepQuota || field != tc.keepQuota {
+			t.Errorf("%s: state after the reset %v; want the pause kept %v, the quota and its bucket %v", tc.name, h, tc.keepPause, tc.keepQuota)
+		}
+		if len(h) > 0 && rdb.PTTL(ctx, key).Val() < 23*time.Hour {
+			t.Errorf("%s: the state expires in %v, want a day", tc.name, rdb.PTTL(ctx, key).Val())
+		}
+		mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		m, err := ps.ReceiveMessage(mctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: no message: %v", tc.name, err)
+		}
+		f := strings.Fields(m.Payload)
+		if len(f) != 8 || f[0] != "r" || f[2] != s.Instance() || f[3] != strconv.Itoa(i) ||
+			(f[4] != "0") != tc.keepPause || (f[6] != "0") != tc.keepQuota || (f[7] != "0") != tc.keepQuota {
+			t.Errorf("%s: message %q", tc.name, m.Payload)
+		}
+	}
+}
+
+// TestResetRightAfterPause proves that a member that resets while its own
+// pause is being written (a ResetHost right after a 429) is not paused
+// again by it: the pause that comes back through the fleet's channel before
+// the reset is ignored, and so is the pause Redis held, which the reset
+// cleared. Another member ends unpaused too.
+func TestResetRightAfterPause(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	sa := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+	defer sa.Close()
+	sb := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+	defer sb.Close()
+	const name = "reset after pause"
+	a, b := sa.Partition(name), sb.Partition(name)
+	qa, qb := a.(resilient.QuotaResetter), b
+	a.Learn(quota(1000), time.Second)
+	takeToken(t, a)
+	takeToken(t, b)
+	rdb := newRedis(t, addr)
+	for i := range 20 {
+		a.Pause(time.Now().Add(10 * time.Minute))
+		qa.Reset()
+		if got := a.PauseUntil(); !got.IsZero() {
+			t.Fatalf("round %d: paused until %v right after Reset", i, got)
+		}
+		waitFor(t, "the reset comes back to both", func() bool {
+			if got := a.PauseUntil(); !got.IsZero() {
+				t.Fatalf("round %d: paused again until %v after Reset", i, got)
+			}
+			return sa.Stats().ResetsReceived > int64(i) && sb.Stats().ResetsReceived > int64(i)
+		})
+		if got := qb.PauseUntil(); got.After(time.Now()) {
+			t.Fatalf("round %d: B paused until %v after the reset", i, got)
+		}
+		if v, err := rdb.HGet(context.Background(), sa.StateKey(name), "pause").Result(); err != redis.Nil {
+			t.Fatalf("round %d: Redis holds a pause (%q, %v) after the reset", i, v, err)
+		}
+	}
+	if d, ok, _ := a.Take(time.Now()); !ok || d != 0 {
+		t.Errorf("A's Take after the reset = %v, %v; want a token at once", d, ok)
+	}
+}
