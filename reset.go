@@ -34,11 +34,13 @@ import (
 // as soon as the store tells them. A store whose partitions do not
 // implement it keeps its shared state, and a pause it holds stays in force
 // for every member, this Transport included, until it ends. Only the
-// partitions this Transport holds are cleared: the fleet's state of a host
-// it has not called since it was created (or since its partition was
-// evicted, idle) is left alone. Attempts of the other members that are
-// already waiting for the fleet's pause may wait it out; their next
-// attempts are not held back by it.
+// partitions this Transport holds are cleared (a partition is created by
+// the first response that announced a quota or a pause, or by the first
+// request under a static limit, and evicted once idle): the
+// fleet's state of any other is left alone, and so is what the other
+// members' Transports learned themselves (a pause after a 429 they
+// received). Attempts of the other members already waiting for the fleet's
+// pause may wait it out; their next attempts are not held back by it.
 func (t *Transport) ResetHost(host string) {
 	if t.inner == nil { // the zero Transport
 		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })

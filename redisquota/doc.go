@@ -32,9 +32,13 @@
 // most two. Leases start at one token and double up to the full size, so
 // that a member that joins does not take a large share ahead of the
 // others; a token nobody took expires soon after its time, and what a
-// member leaves unused goes back to the bucket with its next call. At
-// steady state a request costs about 1/lease-size Redis round trips (0.04
-// in the fleet demo).
+// member leaves unused goes back to the bucket with its next call. What a
+// member gives back is credited once: a call whose reply is lost (a
+// timeout, after the script ran) is sent again with the member's next
+// call, with the total the member had given back, and the script, which
+// keeps the total it credited to each Store, credits only the difference
+// (as the retry budgets do, below). At steady state a request costs about
+// 1/lease-size Redis round trips (0.04 in the fleet demo).
 //
 // # What is learned, and the pause
 //
@@ -50,6 +54,32 @@
 // wakes its waiting requests, which then wait for the pause. Times come
 // from Redis's own clock (TIME); a member converts them with the time it
 // received them, which errs late, never early.
+//
+// # Reset
+//
+// resilient.Transport.ResetHost clears the fleet's state of the host's
+// partitions too: a Store's partitions implement resilient.QuotaResetter.
+// The member that resets forgets the pause and the quota at once, and its
+// refiller runs a script that clears them in Redis, with the bucket of the
+// quota, and tells the fleet on its channel: every member forgets them as
+// soon as the message arrives, drops the leases it holds (they came from
+// the cleared bucket) and wakes its requests waiting for a token; until a
+// response
+// announces the quota again, the partition's requests are not paced by the
+// Store, as without one. The reset clears what Redis held when ResetHost
+// was called: a pause another member set after it (a 429 it received
+// since), or a quota another member wrote after it, stays, and the
+// message tells the members so; what the resetting member itself was
+// writing when it reset is cleared. Until its reset comes back through the
+// channel (1s at most), the resetting member ignores the messages
+// published before it, which the reset has cleared: a pause being written
+// when ResetHost was called does not pause it again. The reset clears the
+// pause and the quota the Store shares, not what the other members'
+// Transports learned themselves (a pause after a 429 they received); and
+// a request of another member already waiting for the pause may wait it
+// out (the Transport waits on a timer), where its next request is sent at
+// once. If Redis does not answer, the member's own reset holds, and the
+// refiller writes it, with backoff, when Redis answers.
 //
 // # When Redis is slow or down
 //
@@ -111,8 +141,11 @@
 // A partition's state is the hash prefix:{id}, its active members the
 // sorted set prefix:{id}:members (id: the first 16 bytes of the SHA-256 of
 // the partition's name, in hex; the braces keep both in one Redis Cluster
-// slot); a retry budget named name (the host's breaker key) is the hash
-// prefix:{id}:budget, id from name in the same way; the members'
+// slot), and the Stores that gave tokens back the sorted set
+// prefix:{id}:gb (by last give-back: a Store's field in the state is
+// deleted an hour after it last gave back); a retry budget named name (the
+// host's breaker key) is the hash prefix:{id}:budget, id from name in the
+// same way; the members'
 // heartbeats are the sorted set prefix:members, and the channel is
 // prefix:events. They expire a day after their last use.
 //

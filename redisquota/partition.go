@@ -425,9 +425,11 @@ func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 	if limit == p.limit.Load() && window <= time.Duration(p.window.Load())*101/100 {
 		return
 	}
+	p.mu.Lock()
 	p.learnSeed.Store(&seed{remaining: info.Remaining, reset: info.Reset})
 	p.known(limit, window)
 	p.learnDirty.Store(true)
+	p.mu.Unlock()
 	p.wake()
 }
 
@@ -561,29 +563,37 @@ func (p *part) activity() [3]int64 {
 }
 
 // step does what the partition needs from Redis now: the reset, the pause
-// and the quota to write (in the order the member made them), the state to
-// load, a lease. It returns how long to wait
-// before the next step, zero for until a kick.
+// and the quota to write (a pause and a quota made after a Reset are
+// written after it), the state to load, a lease. It returns how long to
+// wait before the next step, zero for until a kick.
 func (p *part) step(loaded *bool) (time.Duration, error) {
+	// One look at what to write, under the lock Reset, Pause and Learn
+	// take: a pause or a quota seen with a Reset came after it.
 	p.mu.Lock()
-	reset, seq := p.resetReq.Load(), p.resetSeq.Load()
+	reset, seq, u := p.resetReq.Load(), p.resetSeq.Load(), p.pauseDirty.Load()
+	learn := p.learnDirty.Swap(false)
 	p.mu.Unlock()
+	fail := func(err error) (time.Duration, error) {
+		if learn {
+			p.learnDirty.Store(true)
+		}
+		return 0, err
+	}
 	if reset > 0 {
 		if err := p.writeReset(reset, seq); err != nil {
-			return 0, err
+			return fail(err)
 		}
 		p.resetReq.CompareAndSwap(reset, 0)
 	}
-	if u := p.pauseDirty.Load(); u > 0 {
+	if u > 0 {
 		if err := p.writePause(u); err != nil {
-			return 0, err
+			return fail(err)
 		}
 		p.pauseDirty.CompareAndSwap(u, 0)
 	}
-	if p.learnDirty.Swap(false) {
+	if learn {
 		if err := p.writeQuota(); err != nil {
-			p.learnDirty.Store(true)
-			return 0, err
+			return fail(err)
 		}
 	}
 	t := time.Now().UnixNano()
@@ -634,7 +644,14 @@ func (p *part) lease(t int64) (time.Duration, error) {
 	want := p.batch()
 	p.callMu.Lock()
 	defer p.callMu.Unlock()
-	gen := p.gen.Load()
+	p.mu.Lock()
+	gen, resetting := p.gen.Load(), p.resetReq.Load() != 0
+	p.mu.Unlock()
+	if resetting {
+		// A Reset came since the step began: Redis holds what it clears
+		// until the next step writes it.
+		return time.Millisecond, nil
+	}
 	net := p.pendingGiveback(gen, 0)
 	var vals []any
 	start := time.Now()
