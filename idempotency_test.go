@@ -580,17 +580,31 @@ func TestKeyedHeader(t *testing.T) {
 	for i, tt := range tests {
 		tr := New(nil, WithIdempotencyHeader(tt.name))
 		c := &call{t: tr, cfg: &tr.cfg, req: &http.Request{Header: tt.h}, key: "k"}
-		got := c.keyedHeader(tt.unproven)
-		if !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("%d: keyedHeader(%v) with %s = %v, want %v", i, tt.unproven, tt.name, got, tt.want)
+		nv := 1
+		for _, vv := range tt.h {
+			nv += len(vv)
 		}
-		for k, vv := range got {
-			if len(vv) > 0 && len(tt.h[k]) > 0 && &vv[0] == &tt.h[k][0] {
-				t.Errorf("%d: %s shares its values with the caller's header", i, k)
+		// Without room, with too little, with just enough.
+		for _, spare := range [][]string{nil, make([]string, nv-1), make([]string, nv)} {
+			got := c.keyedHeader(tt.unproven, spare)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("%d: keyedHeader(%v, %d spare) with %s = %v, want %v", i, tt.unproven, len(spare), tt.name, got, tt.want)
 			}
-		}
-		if n := testing.AllocsPerRun(100, func() { c.keyedHeader(tt.unproven) }); n > 3 {
-			t.Errorf("%d: keyedHeader allocates %v times, want at most 3 (map, its group, values)", i, n)
+			for k, vv := range got {
+				if len(vv) > 0 && len(tt.h[k]) > 0 && &vv[0] == &tt.h[k][0] {
+					t.Errorf("%d: %s shares its values with the caller's header", i, k)
+				}
+				if len(vv) > 0 && cap(vv) != len(vv) {
+					t.Errorf("%d: %s may grow into another entry's values", i, k)
+				}
+			}
+			want := 3.0 // map, its group, values
+			if len(spare) >= nv {
+				want = 2
+			}
+			if n := testing.AllocsPerRun(100, func() { c.keyedHeader(tt.unproven, spare) }); n > want {
+				t.Errorf("%d: keyedHeader with %d spare allocates %v times, want at most %v", i, len(spare), n, want)
+			}
 		}
 	}
 }
