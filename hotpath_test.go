@@ -158,12 +158,11 @@ func TestLibraryLock(t *testing.T) {
 
 // TestWriteAllocs pins what a write that succeeds at once costs in
 // allocations through the default chain, beyond the base's own. To a host
-// not known to honor keys, eight: the key (a string); the keyed header (a
+// not known to honor keys, seven: the key (a string); the keyed header (a
 // map and its group); the attempt's request, copied once; its
-// attemptExtras (its deadline, its write trace and the header's values);
-// the write trace's two hooks; and the context that carries the trace
-// (httptrace.WithClientTrace). To a host known to honor keys, no trace is
-// needed: five.
+// attemptExtras (its deadline and own context, its write trace, the
+// header's values); and the write trace's two hooks. To a host known to
+// honor keys, no trace is needed: five.
 func TestWriteAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector drops sync.Pool items at random")
@@ -179,7 +178,7 @@ func TestWriteAllocs(t *testing.T) {
 		tr   *Transport
 		want float64
 	}{
-		{"unproven", New(base), 8},
+		{"unproven", New(base), 7},
 		{"keyed-host", New(base, WithKeyHonoringHosts("api.example.com")), 5},
 	} {
 		roundTripOK(t, tc.tr, req) // the pools

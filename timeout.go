@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -447,9 +448,10 @@ func handOver(resp *http.Response) error {
 // attemptCtx is the context of an attempt under a deadline whose caller's
 // context is never canceled (its Done is nil): it is done when the deadline
 // fires (Err is context.DeadlineExceeded) or when the attempt's response is
-// closed or dropped (context.Canceled). Its values are its parent's. It
-// costs no allocation of its own: it lives in the attempt's deadlineBody,
-// and makes its Done channel only when asked for one.
+// closed or dropped (context.Canceled). Its values are its parent's, and
+// the attempt's write trace when it has one (see clientTraceKey). It costs
+// no allocation of its own: it lives in the attempt's deadlineBody, and
+// makes its Done channel only when asked for one.
 //
 // It implements the AfterFunc method that the context package looks for in
 // a parent, so that a context derived from it (http.Transport derives one
@@ -457,8 +459,9 @@ func handOver(resp *http.Response) error {
 // functions registered run synchronously when it is canceled, after its
 // lock is released.
 type attemptCtx struct {
-	parent context.Context // its Done is nil
-	end    time.Time       // zero while not known: see readyDeadline
+	parent context.Context        // its Done is nil
+	end    time.Time              // zero while not known: see readyDeadline
+	trace  *httptrace.ClientTrace // the attempt's write trace; nil for none
 
 	mu    sync.Mutex
 	done  chan struct{} // made on demand
@@ -486,7 +489,36 @@ func (c *attemptCtx) Err() error {
 	return c.err
 }
 
-func (c *attemptCtx) Value(key any) any { return c.parent.Value(key) }
+func (c *attemptCtx) Value(key any) any {
+	if c.trace != nil && key == clientTraceKey {
+		return c.trace
+	}
+	return c.parent.Value(key)
+}
+
+// clientTraceKey is the key under which net/http/httptrace keeps a
+// ClientTrace in a context, learned by asking a context that records it:
+// an attemptCtx answers it with its write trace, which then costs no
+// context of its own (see call.attemptRequest). It is set once, when the
+// package is initialized.
+var clientTraceKey = func() any {
+	var p keyProbe
+	httptrace.ContextClientTrace(&p)
+	return p.key
+}()
+
+// keyProbe is a context that records the key it is asked for.
+type keyProbe struct {
+	context.Context
+	key any
+}
+
+func (p *keyProbe) Value(key any) any {
+	if p.key == nil {
+		p.key = key
+	}
+	return nil
+}
 
 // AfterFunc arranges for f to run once c is done, and returns a function
 // that unregisters it, reporting whether it did so before f ran.

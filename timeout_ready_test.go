@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptrace"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -209,5 +210,27 @@ func TestOwnAttemptContextReleased(t *testing.T) {
 				t.Errorf("err = %v, want ErrCircuitOpen: the breaker did not count the failure", err)
 			}
 		})
+	}
+}
+
+// TestAttemptCtxCarriesTrace: an attemptCtx given a write trace answers
+// httptrace's lookup with it, and so do the contexts derived from it
+// (net/http derives one per request); without one, it answers with its
+// parent's.
+func TestAttemptCtxCarriesTrace(t *testing.T) {
+	callers := &httptrace.ClientTrace{}
+	parent := httptrace.WithClientTrace(context.Background(), callers)
+	own := &httptrace.ClientTrace{}
+	c := &attemptCtx{parent: context.Background(), trace: own}
+	derived, cancel := context.WithCancel(c)
+	defer cancel()
+	if got := httptrace.ContextClientTrace(derived); got != own {
+		t.Errorf("ContextClientTrace = %p, want the attempt's %p", got, own)
+	}
+	if got := httptrace.ContextClientTrace(&attemptCtx{parent: parent}); got != callers {
+		t.Errorf("ContextClientTrace without a trace = %p, want the parent's %p", got, callers)
+	}
+	if c.Value(attemptCtxKey{}) != nil || c.Value(clientTraceKey) != own {
+		t.Error("an attemptCtx answers keys other than httptrace's")
 	}
 }

@@ -423,7 +423,12 @@ func (c *call) setDeadline() {
 // request is never modified. A copy is made once, by WithContext, with the
 // context the attempt needs: the request's own, or the call's, with the
 // write trace and the deadline (readied for the deadline middleware, see
-// readyDeadline) when they apply, all held in one attemptExtras.
+// readyDeadline) when they apply, both held in one attemptExtras with the
+// values of the keyed header. When the deadline's context is the
+// attempt's own (an attemptCtx: the caller's context is never canceled)
+// and the caller set no trace of its own, that context carries the write
+// trace; else the trace gets a context of its own, which composes it with
+// the caller's.
 func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody bool) *http.Request {
 	unproven := c.write && !c.resendable()
 	traced := unproven && c.needsTrace()
@@ -443,7 +448,13 @@ func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody b
 	if traced {
 		x.trace.arm()
 		c.trace = &x.trace
-		ctx = httptrace.WithClientTrace(c.ctx, &x.trace.trace)
+		if ready && ctx.Done() == nil && httptrace.ContextClientTrace(ctx) == nil {
+			// The deadline's context will be the attempt's own
+			// (deadlineBody.init): it carries the trace.
+			x.db.own.trace = &x.trace.trace
+		} else {
+			ctx = httptrace.WithClientTrace(c.ctx, &x.trace.trace)
+		}
 	}
 	if ready {
 		ctx = readyDeadline(&x.db, ctx, st)
