@@ -106,7 +106,9 @@ func hasFunc(frames []runtime.Frame, name string) bool {
 // libraryLock reports whether the stack of a mutex profile record (the
 // unlock that made others wait) is a sync lock released by the library's
 // own code, gobreaker's or x/time/rate's, and which function released it.
-// Runtime-internal locks (the heap's, the timers') are not the library's.
+// Runtime-internal locks (the heap's, the timers') are not the library's,
+// nor is the lock of sync.Pool's registry, which the first Get or Put of a
+// pool on each processor after a garbage collection takes.
 func libraryLock(frames []runtime.Frame) (string, bool) {
 	for i, f := range frames {
 		if !strings.HasPrefix(f.Function, "sync.") && !strings.HasPrefix(f.Function, "internal/sync.") {
@@ -117,6 +119,9 @@ func libraryLock(frames []runtime.Frame) (string, bool) {
 		}
 		// The first caller outside sync is the code that held the lock.
 		for _, c := range frames[i+1:] {
+			if strings.HasPrefix(c.Function, "sync.(*Pool).") {
+				return c.Function, false
+			}
 			if strings.HasPrefix(c.Function, "sync.") || strings.HasPrefix(c.Function, "internal/sync.") {
 				continue
 			}
@@ -148,6 +153,8 @@ func TestLibraryLock(t *testing.T) {
 		{frames("internal/sync.(*Mutex).Unlock", "sync.(*Mutex).Unlock", "golang.org/x/time/rate.(*Limiter).reserveN"), true},
 		{frames("runtime.unlock2", "runtime.mallocgc", "github.com/resilienthttp/resilient.(*Transport).RoundTrip"), false},
 		{frames("sync.(*Mutex).Unlock", "net/http.(*Transport).getConn", "github.com/resilienthttp/resilient.(*classifier).roundTripAttempt"), false},
+		{frames("sync.(*Mutex).Unlock", "sync.(*Pool).pinSlow.deferwrap1", "sync.(*Pool).pinSlow", "sync.(*Pool).pin", "sync.(*Pool).Get", "github.com/resilienthttp/resilient.(*call).run"), false},
+		{frames("sync.(*Mutex).Unlock", "sync.(*Once).doSlow", "sync.(*Once).Do", "github.com/resilienthttp/resilient.(*Transport).RoundTrip"), true},
 	}
 	for i, tt := range tests {
 		if _, got := libraryLock(tt.frames); got != tt.want {
