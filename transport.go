@@ -448,7 +448,7 @@ func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody b
 	if traced {
 		x.trace.arm()
 		c.trace = &x.trace
-		if ready && ctx.Done() == nil && httptrace.ContextClientTrace(ctx) == nil {
+		if ready && ctx.Done() == nil && clientTraceKey != nil && httptrace.ContextClientTrace(ctx) == nil {
 			// The deadline's context will be the attempt's own
 			// (deadlineBody.init): it carries the trace.
 			x.db.own.trace = &x.trace.trace
