@@ -234,3 +234,44 @@ func TestAttemptCtxCarriesTrace(t *testing.T) {
 		t.Error("an attemptCtx answers keys other than httptrace's")
 	}
 }
+
+// TestDeadlineReadiedAgrees: whenever deadlineReadied lets the retry loop
+// ready an attempt's deadline, the deadline middleware, given the same
+// attempt without one, would have made a deadline of its own, whatever the
+// rate limiter's wait before it: so a readied deadline is always one the
+// middleware arms.
+func TestDeadlineReadiedAgrees(t *testing.T) {
+	start := time.Now()
+	ds := []time.Duration{0, time.Second, 2 * time.Second, 5 * time.Second, time.Hour}
+	for _, budget := range ds {
+		for _, timeout := range ds {
+			for _, ctxDeadline := range ds {
+				for _, wait := range []time.Duration{0, 3 * time.Second} {
+					parent, cancel := context.Background(), context.CancelFunc(func() {})
+					if ctxDeadline > 0 {
+						parent, cancel = context.WithDeadline(parent, start.Add(ctxDeadline))
+					}
+					st := &attemptState{callCfg: &config{attemptTimeout: timeout}, start: start.Add(wait)}
+					if budget > 0 {
+						st.budget = start.Add(budget)
+					}
+					var own bool
+					base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+						own = req.Context() != parent
+						return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+					})
+					mw := &attemptDeadline{next: base}
+					resp, err := mw.roundTripAttempt(newRequest(t, parent, http.MethodGet, "http://api.test/", nil), st)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					if deadlineReadied(parent, st) && !own {
+						t.Errorf("budget %v, timeout %v, context %v, wait %v: readied, but the middleware sets no deadline", budget, timeout, ctxDeadline, wait)
+					}
+					cancel()
+				}
+			}
+		}
+	}
+}
