@@ -33,6 +33,15 @@ type attemptState struct {
 	// Filled by the retry loop.
 	stop StopReason // why no attempt follows a retryable outcome
 
+	// prepared is the attempt's deadline, which the retry loop readied in
+	// the context of the attempt's request when it copied that request
+	// anyway (see readyDeadline), so that the deadline middleware arms it
+	// instead of copying the request a second time; nil for none. The
+	// middleware clears it when it hands it to a response's body, which
+	// then releases it on Close; otherwise the retry loop releases it once
+	// the attempt ends without a response (see releaseDeadline).
+	prepared *deadlineBody
+
 	// Filled by the rate limiter.
 	rate      RateLimitInfo
 	localWait time.Duration // time this attempt waited for its turn
@@ -42,6 +51,18 @@ type attemptState struct {
 	// time the rate limiter made it wait; zero when unknown. The layers
 	// read it instead of the clock.
 	start time.Time
+}
+
+// attemptExtras is what an attempt whose request the retry loop copies may
+// need beside the copy, in one allocation: its deadline, readied for the
+// deadline middleware (see readyDeadline); the trace that tells whether an
+// unproven write was written (see writeTrace); and room for the values of
+// the call's keyed header (see keyedHeader), which a typical request's
+// header fits in.
+type attemptExtras struct {
+	db    deadlineBody
+	trace writeTrace
+	vals  [8]string
 }
 
 // RateLimitInfo is the quota a server announced on one response, as read from

@@ -140,22 +140,28 @@ func isKeyHeader(k, name string) bool {
 // keyedHeader returns a copy of the caller's header with the call's key
 // set under the configured name, the caller's key under another spelling
 // of the configured or the default name removed: one map sized for the
-// key, and one array for all the values, the key's included. With
-// unproven, the key is set under a lower-case map entry: the server reads
-// it all the same (header names are case-insensitive), but net/http's
-// Transport does not see a key and so does not resend the request on its
-// own after writing it to a reused connection that then died (its
-// isReplayable rule), which would send a write twice to a host that
-// ignores keys.
-func (c *call) keyedHeader(unproven bool) http.Header {
+// key, and one array for all the values, the key's included: spare when
+// they fit in it, else a new one. With unproven, the key is set under a
+// lower-case map entry: the server reads it all the same (header names
+// are case-insensitive), but net/http's Transport does not see a key and
+// so does not resend the request on its own after writing it to a reused
+// connection that then died (its isReplayable rule), which would send a
+// write twice to a host that ignores keys.
+func (c *call) keyedHeader(unproven bool, spare []string) http.Header {
 	name := c.cfg.idempotencyHeader
 	src := c.req.Header
 	nv := 1
 	for _, vv := range src {
 		nv += len(vv)
 	}
-	sv := make([]string, nv)
+	sv := spare
+	if len(sv) < nv {
+		sv = make([]string, nv)
+	}
 	h := make(http.Header, len(src)+1)
+	sv[0] = c.key
+	h[hiddenKeyName(name, unproven)] = sv[:1:1]
+	sv = sv[1:]
 	for k, vv := range src {
 		if strings.EqualFold(k, name) || strings.EqualFold(k, DefaultIdempotencyHeader) {
 			continue // the caller's key under another spelling
@@ -168,8 +174,6 @@ func (c *call) keyedHeader(unproven bool) http.Header {
 		h[k] = sv[:n:n]
 		sv = sv[n:]
 	}
-	sv[0] = c.key
-	h[hiddenKeyName(name, unproven)] = sv[:1:1]
 	return h
 }
 
@@ -345,18 +349,20 @@ func honorsKeys(st *attemptState, resp *http.Response) bool {
 // writeTrace tells, for a write whose resend needs proof, whether an
 // attempt was written: it follows net/http's client trace, and so proves
 // "never written" only for a base built on net/http's Transport. A base
-// that reports nothing proves nothing.
+// that reports nothing proves nothing. Each attempt has its own, in its
+// attemptExtras, so that what net/http reports late of one attempt (its
+// write loop may outlive the attempt) never counts for another.
 type writeTrace struct {
 	getConn      atomic.Bool // the base asked net/http for a connection
 	wroteHeaders atomic.Bool // some of the request may have reached the server
 	trace        httptrace.ClientTrace
 }
 
-func newWriteTrace() *writeTrace {
-	w := new(writeTrace)
+// arm sets w's hooks. They are two closures, the fewest that tell which
+// attempt an event is of: net/http passes the hooks nothing that would.
+func (w *writeTrace) arm() {
 	w.trace.GetConn = func(string) { w.getConn.Store(true) }
 	w.trace.WroteHeaders = func() { w.wroteHeaders.Store(true) }
-	return w
 }
 
 // neverWritten reports whether the attempt provably wrote no byte of its
@@ -364,10 +370,4 @@ func newWriteTrace() *writeTrace {
 // them.
 func (w *writeTrace) neverWritten() bool {
 	return w != nil && w.getConn.Load() && !w.wroteHeaders.Load()
-}
-
-// reset prepares w for another attempt.
-func (w *writeTrace) reset() {
-	w.getConn.Store(false)
-	w.wroteHeaders.Store(false)
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"reflect"
 	"regexp"
 	"strings"
@@ -511,7 +512,9 @@ func TestWriteRuleHoldsAgainstNetHTTPResend(t *testing.T) {
 
 // TestWriteRuleNeverWritten: a write whose attempt net/http reports as never
 // written (here, a TLS handshake the server cuts) is resent to any host; a
-// base that reports nothing proves nothing.
+// base that reports nothing proves nothing. The write trace is carried by
+// the attempt's own context when the caller's is never canceled, else by
+// a context of its own, composed with the caller's trace if any.
 func TestWriteRuleNeverWritten(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -530,24 +533,47 @@ func TestWriteRuleNeverWritten(t *testing.T) {
 		}
 	}()
 	url := "https://" + ln.Addr().String() + "/v1/posts"
-	base := &http.Transport{}
-	defer base.CloseIdleConnections()
-	var stops []StopReason
-	tr := New(base, fastRetries, WithMaxRetries(2), WithObserver(func(a Attempt) { stops = append(stops, a.StopReason) }))
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("x"))
-	if _, err := tr.RoundTrip(req); err == nil {
-		t.Fatal("RoundTrip succeeded against a server that cuts every handshake")
-	}
-	if n := conns.Load(); n != 3 {
-		t.Errorf("%d connections for a write never written, want 3 (one per attempt)", n)
-	}
-	if len(stops) != 3 || stops[2] != StopMaxAttempts {
-		t.Errorf("stop reasons %q, want max_attempts on the third", stops)
+	var callerHooks atomic.Int32
+	callerTrace := &httptrace.ClientTrace{GetConn: func(string) { callerHooks.Add(1) }}
+	cancelable, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		opts []Option
+	}{
+		{"background", context.Background(), nil},
+		{"cancelable", cancelable, nil},
+		{"caller's trace", httptrace.WithClientTrace(context.Background(), callerTrace), nil},
+		{"no deadline", context.Background(), []Option{WithMaxElapsed(0)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conns.Store(0)
+			callerHooks.Store(0)
+			base := &http.Transport{}
+			defer base.CloseIdleConnections()
+			var stops []StopReason
+			opts := append([]Option{fastRetries, WithMaxRetries(2), WithObserver(func(a Attempt) { stops = append(stops, a.StopReason) })}, tc.opts...)
+			tr := New(base, opts...)
+			req, _ := http.NewRequestWithContext(tc.ctx, http.MethodPost, url, strings.NewReader("x"))
+			if _, err := tr.RoundTrip(req); err == nil {
+				t.Fatal("RoundTrip succeeded against a server that cuts every handshake")
+			}
+			if n := conns.Load(); n != 3 {
+				t.Errorf("%d connections for a write never written, want 3 (one per attempt)", n)
+			}
+			if len(stops) != 3 || stops[2] != StopMaxAttempts {
+				t.Errorf("stop reasons %q, want max_attempts on the third", stops)
+			}
+			if want := int32(3); tc.name == "caller's trace" && callerHooks.Load() != want {
+				t.Errorf("the caller's trace saw %d connections asked for, want %d", callerHooks.Load(), want)
+			}
+		})
 	}
 
 	// The same error from a base that tells nothing of the write.
 	rt := &rtScript{steps: []rtStep{{err: io.EOF}, {status: 201}}}
-	req, _ = http.NewRequest(http.MethodPost, url, strings.NewReader("x"))
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("x"))
 	if _, err := New(rt, fastRetries).RoundTrip(req); err == nil || rt.numCalls() != 1 {
 		t.Errorf("err %v after %d attempts; want the error after one", err, rt.numCalls())
 	}
@@ -580,17 +606,31 @@ func TestKeyedHeader(t *testing.T) {
 	for i, tt := range tests {
 		tr := New(nil, WithIdempotencyHeader(tt.name))
 		c := &call{t: tr, cfg: &tr.cfg, req: &http.Request{Header: tt.h}, key: "k"}
-		got := c.keyedHeader(tt.unproven)
-		if !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("%d: keyedHeader(%v) with %s = %v, want %v", i, tt.unproven, tt.name, got, tt.want)
+		nv := 1
+		for _, vv := range tt.h {
+			nv += len(vv)
 		}
-		for k, vv := range got {
-			if len(vv) > 0 && len(tt.h[k]) > 0 && &vv[0] == &tt.h[k][0] {
-				t.Errorf("%d: %s shares its values with the caller's header", i, k)
+		// Without room, with too little, with just enough.
+		for _, spare := range [][]string{nil, make([]string, nv-1), make([]string, nv)} {
+			got := c.keyedHeader(tt.unproven, spare)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("%d: keyedHeader(%v, %d spare) with %s = %v, want %v", i, tt.unproven, len(spare), tt.name, got, tt.want)
 			}
-		}
-		if n := testing.AllocsPerRun(100, func() { c.keyedHeader(tt.unproven) }); n > 3 {
-			t.Errorf("%d: keyedHeader allocates %v times, want at most 3 (map, its group, values)", i, n)
+			for k, vv := range got {
+				if len(vv) > 0 && len(tt.h[k]) > 0 && &vv[0] == &tt.h[k][0] {
+					t.Errorf("%d: %s shares its values with the caller's header", i, k)
+				}
+				if len(vv) > 0 && cap(vv) != len(vv) {
+					t.Errorf("%d: %s may grow into another entry's values", i, k)
+				}
+			}
+			want := 3.0 // map, its group, values
+			if len(spare) >= nv {
+				want = 2
+			}
+			if n := testing.AllocsPerRun(100, func() { c.keyedHeader(tt.unproven, spare) }); n > want {
+				t.Errorf("%d: keyedHeader with %d spare allocates %v times, want at most %v", i, len(spare), n, want)
+			}
 		}
 	}
 }

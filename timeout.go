@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -43,7 +44,10 @@ func deadlineMiddleware(attemptTimeout time.Duration) Middleware {
 // under a deadline costs, beyond the copy of its request with its own
 // context: one allocation, its deadlineBody, which is also its context when
 // the caller's context can never be canceled; and a slot of the chain's
-// deadlineWatch, which fires every deadline with one timer.
+// deadlineWatch, which fires every deadline with one timer. When the retry
+// loop copies an attempt's request anyway, it readies the deadlineBody in
+// the copy's context beforehand (see readyDeadline): the middleware then
+// arms that one, and the attempt costs no second copy.
 type attemptDeadline struct {
 	next  http.RoundTripper
 	d     time.Duration // the attempt timeout; 0 for none
@@ -56,6 +60,11 @@ func (t *attemptDeadline) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
 	parent := req.Context()
+	var db *deadlineBody // the deadline the retry loop readied in req's context; nil for none
+	if st != nil && st.prepared != nil && st.prepared.ctx == parent {
+		db = st.prepared
+		parent = db.parent
+	}
 	var (
 		now     time.Time
 		end     time.Time
@@ -72,34 +81,41 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 	if st != nil && !st.budget.IsZero() && (end.IsZero() || st.budget.Before(end)) {
 		end, timeout = st.budget, 0
 	}
-	if end.IsZero() {
-		return roundTripNext(t.next, req, st)
-	}
-	if d, ok := parent.Deadline(); ok && !d.After(end) {
-		return roundTripNext(t.next, req, st) // the context ends first: the base sees to it
+	if db == nil {
+		// (A readied deadline always has an end, before the context's
+		// if any: see readyDeadline.)
+		if end.IsZero() {
+			return roundTripNext(t.next, req, st)
+		}
+		if d, ok := parent.Deadline(); ok && !d.After(end) {
+			return roundTripNext(t.next, req, st) // the context ends first: the base sees to it
+		}
 	}
 	if now.IsZero() {
 		now = attemptClock(st)
 	}
-	db := &deadlineBody{timeout: timeout}
-	var ctx context.Context
-	if parent.Done() == nil {
-		// The caller's context is never canceled: the body is the
-		// attempt's context too, with nothing to propagate.
-		db.own.parent, db.own.end = parent, end
-		ctx = &db.own
-	} else {
-		ctx, db.cancel = context.WithCancelCause(parent)
+	if db == nil {
+		db = new(deadlineBody)
+		req = req.WithContext(db.init(parent, end))
+	} else if db.ctx == &db.own {
+		db.own.end = end // the attempt timeout starts now
 	}
+	db.timeout = timeout
 	t.watch.arm(db, now, end)
-	resp, err := roundTripNext(t.next, req.WithContext(ctx), st)
+	resp, err := roundTripNext(t.next, req, st)
+	readied := st != nil && st.prepared == db
 	if err != nil {
 		fired := !db.keep()
-		db.cancelWith(nil)
+		if !readied {
+			db.cancelWith(nil)
+		} // else the retry loop releases it, once the layers above have read its context
 		if fired && parent.Err() == nil {
 			err = fmt.Errorf("%w: %w", db.cause(), err)
 		}
 		return nil, err
+	}
+	if readied {
+		st.prepared = nil // the body releases it now
 	}
 	db.rc = resp.Body
 	if resp.StatusCode == http.StatusSwitchingProtocols {
@@ -113,6 +129,60 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 	}
 	resp.Body = db
 	return resp, nil
+}
+
+// init makes db the deadline of an attempt under parent that ends at end
+// (zero when not known yet), and returns the attempt's context: db's own
+// when parent can never be canceled, else one derived from parent. The
+// deadline is not armed yet: see deadlineWatch.arm.
+func (db *deadlineBody) init(parent context.Context, end time.Time) context.Context {
+	db.parent = parent
+	if parent.Done() == nil {
+		// The caller's context is never canceled: the body is the
+		// attempt's context too, with nothing to propagate.
+		db.own.parent, db.own.end = parent, end
+		db.ctx = &db.own
+	} else {
+		db.ctx, db.cancel = context.WithCancelCause(parent)
+	}
+	return db.ctx
+}
+
+// deadlineReadied reports whether the deadline middleware arms a deadline
+// of its own for attempt st under parent whenever the attempt is sent, so
+// that the retry loop may ready it beforehand (see readyDeadline): when one
+// of the attempt timeout and the call's budget applies, and the context has
+// no deadline that could come first: none, or one after the budget, which
+// the attempt's deadline never passes.
+func deadlineReadied(parent context.Context, st *attemptState) bool {
+	if st.budget.IsZero() && st.callCfg.attemptTimeout <= 0 {
+		return false
+	}
+	dl, ok := parent.Deadline()
+	return !ok || !st.budget.IsZero() && dl.After(st.budget)
+}
+
+// readyDeadline readies db as the deadline of attempt st under parent, for
+// a request the retry loop copies anyway, and returns the context the copy
+// is to carry; it records db in st.prepared, where the deadline middleware
+// finds it and arms it instead of copying the request a second time. It
+// is called only when deadlineReadied says the middleware arms a deadline.
+// The attempt timeout, if any, starts when the middleware arms it, as for
+// any request; until then the context's deadline is the budget's, or none.
+func readyDeadline(db *deadlineBody, parent context.Context, st *attemptState) context.Context {
+	st.prepared = db
+	return db.init(parent, st.budget)
+}
+
+// releaseDeadline releases the deadline readied for attempt st once the
+// attempt has ended without a response: whether the deadline middleware
+// armed it (and kept it) or a layer above it refused the attempt. A
+// response's body releases its own.
+func releaseDeadline(st *attemptState, resp *http.Response) {
+	if db := st.prepared; db != nil && resp == nil {
+		st.prepared = nil
+		db.cancelWith(nil)
+	}
 }
 
 // attemptClock returns the start of the attempt of st, as the retry loop
@@ -290,8 +360,10 @@ type deadlineBody struct {
 	end   int64 // the deadline, as ns since the watch's epoch
 	timer *time.Timer
 
-	// The attempt's context: own when the caller's context is never
-	// canceled, else one derived from it with cancel.
+	// The attempt's context, ctx: own when the caller's context, parent,
+	// is never canceled, else one derived from it with cancel.
+	parent context.Context
+	ctx    context.Context
 	own    attemptCtx
 	cancel context.CancelCauseFunc
 }
@@ -376,9 +448,10 @@ func handOver(resp *http.Response) error {
 // attemptCtx is the context of an attempt under a deadline whose caller's
 // context is never canceled (its Done is nil): it is done when the deadline
 // fires (Err is context.DeadlineExceeded) or when the attempt's response is
-// closed or dropped (context.Canceled). Its values are its parent's. It
-// costs no allocation of its own: it lives in the attempt's deadlineBody,
-// and makes its Done channel only when asked for one.
+// closed or dropped (context.Canceled). Its values are its parent's, and
+// the attempt's write trace when it has one (see clientTraceKey). It costs
+// no allocation of its own: it lives in the attempt's deadlineBody, and
+// makes its Done channel only when asked for one.
 //
 // It implements the AfterFunc method that the context package looks for in
 // a parent, so that a context derived from it (http.Transport derives one
@@ -386,8 +459,9 @@ func handOver(resp *http.Response) error {
 // functions registered run synchronously when it is canceled, after its
 // lock is released.
 type attemptCtx struct {
-	parent context.Context // its Done is nil
-	end    time.Time
+	parent context.Context        // its Done is nil
+	end    time.Time              // zero while not known: see readyDeadline
+	trace  *httptrace.ClientTrace // the attempt's write trace; nil for none
 
 	mu    sync.Mutex
 	done  chan struct{} // made on demand
@@ -395,7 +469,7 @@ type attemptCtx struct {
 	funcs []func() // registered with AfterFunc; nil entries were stopped
 }
 
-func (c *attemptCtx) Deadline() (time.Time, bool) { return c.end, true }
+func (c *attemptCtx) Deadline() (time.Time, bool) { return c.end, !c.end.IsZero() }
 
 func (c *attemptCtx) Done() <-chan struct{} {
 	c.mu.Lock()
@@ -415,7 +489,36 @@ func (c *attemptCtx) Err() error {
 	return c.err
 }
 
-func (c *attemptCtx) Value(key any) any { return c.parent.Value(key) }
+func (c *attemptCtx) Value(key any) any {
+	if c.trace != nil && key == clientTraceKey {
+		return c.trace
+	}
+	return c.parent.Value(key)
+}
+
+// clientTraceKey is the key under which net/http/httptrace keeps a
+// ClientTrace in a context, learned by asking a context that records it:
+// an attemptCtx answers it with its write trace, which then costs no
+// context of its own (see call.attemptRequest). It is set once, when the
+// package is initialized.
+var clientTraceKey = func() any {
+	var p keyProbe
+	httptrace.ContextClientTrace(&p)
+	return p.key
+}()
+
+// keyProbe is a context that records the key it is asked for.
+type keyProbe struct {
+	context.Context
+	key any
+}
+
+func (p *keyProbe) Value(key any) any {
+	if p.key == nil {
+		p.key = key
+	}
+	return nil
+}
 
 // AfterFunc arranges for f to run once c is done, and returns a function
 // that unregisters it, reporting whether it did so before f ran.

@@ -103,8 +103,10 @@ func TestAttemptCtx(t *testing.T) {
 }
 
 // TestAttemptDeadlineContexts checks the context an attempt under the
-// call's budget gets: its own attemptCtx when the caller's context can
-// never be canceled, one derived from the caller's otherwise; in both cases
+// call's budget gets, whether the deadline middleware made it (a GET) or
+// the retry loop readied it (a POST, whose request it copies): its own
+// attemptCtx when the caller's context can never be canceled, one derived
+// from the caller's otherwise; in both cases
 // the deadline cuts a hung attempt with the budget's cause, the caller's
 // cancellation reaches the attempt, and a response handed over is never
 // cut, however long it is read.
@@ -123,60 +125,62 @@ func TestAttemptDeadlineContexts(t *testing.T) {
 		}, false},
 	}
 	for _, k := range kinds {
-		t.Run(k.name+"/cut", func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				ctx, cancel := k.ctx()
-				defer cancel()
-				var seen context.Context
-				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-					seen = req.Context()
-					<-req.Context().Done()
-					return nil, context.Cause(req.Context())
+		for _, method := range readyMethods {
+			t.Run(method+"/"+k.name+"/cut", func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					ctx, cancel := k.ctx()
+					defer cancel()
+					var seen context.Context
+					base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+						seen = req.Context()
+						<-req.Context().Done()
+						return nil, context.Cause(req.Context())
+					})
+					start := time.Now()
+					_, err := roundTrip(t, New(base, WithMaxElapsed(time.Second)), newRequest(t, ctx, method, "http://api.test/", nil))
+					if !errors.Is(err, errBudgetSpent) {
+						t.Errorf("err = %v, want the budget's cause", err)
+					}
+					if d := time.Since(start); d != time.Second {
+						t.Errorf("cut after %v, want 1s", d)
+					}
+					if _, own := seen.(*attemptCtx); own != k.own {
+						t.Errorf("attempt context %T, own = %v; want %v", seen, own, k.own)
+					}
+					if seen.Value(attemptCtxKey{}) != "v" {
+						t.Error("the attempt's context lost the caller's values")
+					}
 				})
-				start := time.Now()
-				_, err := roundTrip(t, New(base, WithMaxElapsed(time.Second)), newRequest(t, ctx, "GET", "http://api.test/", nil))
-				if !errors.Is(err, errBudgetSpent) {
-					t.Errorf("err = %v, want the budget's cause", err)
-				}
-				if d := time.Since(start); d != time.Second {
-					t.Errorf("cut after %v, want 1s", d)
-				}
-				if _, own := seen.(*attemptCtx); own != k.own {
-					t.Errorf("attempt context %T, own = %v; want %v", seen, own, k.own)
-				}
-				if seen.Value(attemptCtxKey{}) != "v" {
-					t.Error("the attempt's context lost the caller's values")
-				}
 			})
-		})
-		t.Run(k.name+"/handed-over", func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				ctx, cancel := k.ctx()
-				defer cancel()
-				var body *stallBody
-				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-					body = newStallBody(req.Context(), "hello")
-					return &http.Response{StatusCode: 200, Body: body, Request: req}, nil
+			t.Run(method+"/"+k.name+"/handed-over", func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					ctx, cancel := k.ctx()
+					defer cancel()
+					var body *stallBody
+					base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+						body = newStallBody(req.Context(), "hello")
+						return &http.Response{StatusCode: 200, Body: body, Request: req}, nil
+					})
+					tr := New(base, WithMaxElapsed(time.Second))
+					resp, err := roundTrip(t, tr, newRequest(t, ctx, method, "http://api.test/", nil))
+					if err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(time.Hour) // far past the budget: the body is the caller's
+					buf := make([]byte, 5)
+					if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "hello" {
+						t.Errorf("read %q, %v after the budget; want hello", buf, err)
+					}
+					if err := body.ctx.Err(); err != nil {
+						t.Errorf("the attempt's context ended (%v) before the body was closed", err)
+					}
+					resp.Body.Close()
+					if body.ctx.Err() == nil {
+						t.Error("closing the body left the attempt's context live")
+					}
 				})
-				tr := New(base, WithMaxElapsed(time.Second))
-				resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
-				if err != nil {
-					t.Fatal(err)
-				}
-				time.Sleep(time.Hour) // far past the budget: the body is the caller's
-				buf := make([]byte, 5)
-				if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "hello" {
-					t.Errorf("read %q, %v after the budget; want hello", buf, err)
-				}
-				if err := body.ctx.Err(); err != nil {
-					t.Errorf("the attempt's context ended (%v) before the body was closed", err)
-				}
-				resp.Body.Close()
-				if body.ctx.Err() == nil {
-					t.Error("closing the body left the attempt's context live")
-				}
 			})
-		})
+		}
 	}
 	t.Run("caller-cancels", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {

@@ -208,7 +208,7 @@ func (c *call) run() (*http.Response, error) {
 		}
 		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, budget: c.budget,
 			callCfg: c.cfg, resends: c.sent, rate: RateLimitInfo{Limit: -1, Remaining: -1}, start: t0}
-		areq := c.attemptRequest(n, maxAttempts, reqBody, sameBody && n == 1)
+		areq := c.attemptRequest(st, reqBody, sameBody && n == 1)
 
 		var resp *http.Response
 		var err error
@@ -217,6 +217,7 @@ func (c *call) run() (*http.Response, error) {
 		} else {
 			resp, err = roundTripNext(t.inner, areq, st)
 		}
+		releaseDeadline(st, resp)
 		var dur time.Duration
 		if t.observed {
 			dur = time.Since(t0)
@@ -416,33 +417,55 @@ func (c *call) setDeadline() {
 	}
 }
 
-// attemptRequest returns the request of attempt n: the caller's own when
+// attemptRequest returns the request of attempt st: the caller's own when
 // the attempt sends it unchanged (its first attempt, with its own body and
 // headers), else a copy with the attempt's body and headers. The caller's
-// request is never modified.
-func (c *call) attemptRequest(n, maxAttempts int, body io.ReadCloser, callerBody bool) *http.Request {
+// request is never modified. A copy is made once, by WithContext, with the
+// context the attempt needs: the request's own, or the call's, with the
+// write trace and the deadline (readied for the deadline middleware, see
+// readyDeadline) when they apply, both held in one attemptExtras with the
+// values of the keyed header. When the deadline's context is the
+// attempt's own (an attemptCtx: the caller's context is never canceled)
+// and the caller set no trace of its own, that context carries the write
+// trace; else the trace gets a context of its own, which composes it with
+// the caller's.
+func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody bool) *http.Request {
 	unproven := c.write && !c.resendable()
-	h := c.headers(n, maxAttempts, unproven)
 	traced := unproven && c.needsTrace()
-	if h == nil && callerBody && !traced && !c.traced {
+	c.trace = nil
+	if !(c.stamp || c.cfg.attemptHeader != "" || !callerBody || traced || c.traced) {
 		return c.req
 	}
-	// One copy, made by WithContext: the request's own context, or one
-	// that differs.
 	ctx := c.req.Context()
-	if traced {
-		if c.trace == nil {
-			c.trace = newWriteTrace()
-		} else {
-			c.trace.reset()
-		}
-		ctx = httptrace.WithClientTrace(c.ctx, &c.trace.trace)
-	} else if c.traced {
+	if c.traced {
 		ctx = c.ctx
+	}
+	var x *attemptExtras
+	ready := c.cfg.hedging == nil && deadlineReadied(ctx, st) // a hedged attempt's copies have contexts of their own
+	if traced || ready {
+		x = new(attemptExtras)
+	}
+	if traced {
+		x.trace.arm()
+		c.trace = &x.trace
+		if ready && ctx.Done() == nil && clientTraceKey != nil && httptrace.ContextClientTrace(ctx) == nil {
+			// The deadline's context will be the attempt's own
+			// (deadlineBody.init): it carries the trace.
+			x.db.own.trace = &x.trace.trace
+		} else {
+			ctx = httptrace.WithClientTrace(c.ctx, &x.trace.trace)
+		}
+	}
+	if ready {
+		ctx = readyDeadline(&x.db, ctx, st)
+	}
+	var spare []string
+	if x != nil {
+		spare = x.vals[:]
 	}
 	areq := c.req.WithContext(ctx)
 	areq.Body = body
-	if h != nil {
+	if h := c.headers(st.number, st.maxAttempts, unproven, spare); h != nil {
 		areq.Header = h
 	}
 	return areq
@@ -450,9 +473,10 @@ func (c *call) attemptRequest(n, maxAttempts int, body io.ReadCloser, callerBody
 
 // headers returns the attempt's own header map when it must differ from the
 // caller's (an idempotency key to stamp, or the attempt header), else nil.
-func (c *call) headers(n, maxAttempts int, unproven bool) http.Header {
+// A keyed header is made with spare (see keyedHeader).
+func (c *call) headers(n, maxAttempts int, unproven bool, spare []string) http.Header {
 	if c.stamp && (c.header == nil || c.headerFor == unproven) {
-		c.header = c.keyedHeader(unproven)
+		c.header = c.keyedHeader(unproven, spare)
 		c.headerFor = !unproven
 	}
 	h := c.header

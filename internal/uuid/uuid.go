@@ -5,22 +5,30 @@ package uuid
 import "crypto/rand"
 
 // New returns a random (version 4) UUID from crypto/rand, in its canonical
-// 36-character form.
+// 36-character form. Its one allocation is the string.
 func New() string {
 	var u [16]byte
 	rand.Read(u[:]) // never fails (crypto/rand, Go 1.24+)
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
-	const hex = "0123456789abcdef"
 	var b [36]byte
-	j := 0
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b[j] = '-'
-			j++
-		}
-		b[j], b[j+1] = hex[c>>4], hex[c&0x0f]
-		j += 2
-	}
+	encode(b[0:8], u[0:4])
+	b[8] = '-'
+	encode(b[9:13], u[4:6])
+	b[13] = '-'
+	encode(b[14:18], u[6:8])
+	b[18] = '-'
+	encode(b[19:23], u[8:10])
+	b[23] = '-'
+	encode(b[24:36], u[10:16])
 	return string(b[:])
+}
+
+// encode writes src to dst in lower-case hexadecimal; dst is twice as
+// long as src.
+func encode(dst, src []byte) {
+	const hex = "0123456789abcdef"
+	for i, c := range src {
+		dst[2*i], dst[2*i+1] = hex[c>>4], hex[c&0x0f]
+	}
 }
