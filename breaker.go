@@ -231,7 +231,7 @@ func (b *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 }
 
 func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
-	e := b.set.get(req)
+	e := b.set.get(req, st)
 	if e == nil {
 		return roundTripNext(b.next, req, st)
 	}

@@ -47,8 +47,11 @@ type breakerEntry struct {
 	state    atomic.Int32
 	openedAt atomic.Int64
 
+	// node holds the breaker under its canonical key (node.key) in the
+	// set's table.
+	node tableNode[breakerKey, breakerEntry]
+
 	// Guarded by the set's mu.
-	key        breakerKey   // the canonical key
 	aliases    []breakerKey // the other keys of the same breaker
 	lastSeen   int64        // the creation or the last pass that found it used
 	list       *entryList   // the list that holds it; nil once removed
@@ -104,7 +107,7 @@ type probe struct {
 // breakerSet is the bounded set of breakers of a Transport, and the queue of
 // their state changes waiting to be delivered.
 //
-// Looking a breaker up takes no lock (a sync.Map). Inserts, removals and
+// Looking a breaker up takes no lock (a hostTable). Inserts, removals and
 // the two lists that order the breakers for eviction are guarded by mu:
 // closed breakers in one, open and half-open ones in the other, each the
 // most recently seen first. Recency is kept without a write per attempt:
@@ -126,10 +129,8 @@ type breakerSet struct {
 	minRequests uint64
 	ratio       float64
 
-	m sync.Map // breakerKey → *breakerEntry, aliases included
-
 	mu           sync.Mutex
-	n            int // keys in m, aliases included
+	table        hostTable[breakerKey, breakerEntry] // aliases included; written under mu
 	closed, open entryList
 	lastSweep    int64
 
@@ -164,7 +165,7 @@ func newBreakerSet(bs BreakerSettings, observers []func(BreakerChange), logger *
 		bs.ProbeTimeout = bs.OpenTimeout
 	}
 	period := max(bs.Window/breakerBuckets, 1)
-	return &breakerSet{
+	s := &breakerSet{
 		settings: gobreaker.Settings{
 			MaxRequests:  uint32(min(bs.HalfOpenRequests, math.MaxUint32)),
 			Interval:     bs.Window,
@@ -186,6 +187,8 @@ func newBreakerSet(bs BreakerSettings, observers []func(BreakerChange), logger *
 		observers:    observers,
 		logger:       logger,
 	}
+	s.table.init()
+	return s
 }
 
 // tripped reports whether the counts of w at age now trip its breaker.
@@ -296,27 +299,25 @@ func (s *breakerSet) now() int64 { return int64(time.Since(s.epoch)) }
 func (s *breakerSet) len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.n
+	return s.table.len()
 }
 
 // lookup returns the breaker stored under k, or nil.
 func (s *breakerSet) lookup(k breakerKey) *breakerEntry {
-	if v, ok := s.m.Load(k); ok {
-		return v.(*breakerEntry)
-	}
-	return nil
+	return s.table.load(k)
 }
 
-// get returns the breaker of req, creating it when needed, or nil when req
-// goes through without a breaker.
-func (s *breakerSet) get(req *http.Request) *breakerEntry {
+// get returns the breaker of req, an attempt whose state is st (nil for
+// none), creating it when needed, or nil when req goes through without a
+// breaker.
+func (s *breakerSet) get(req *http.Request, st *attemptState) *breakerEntry {
 	k, ok := requestKey(s.keyFn, req)
 	if !ok {
 		return nil
 	}
 	e := s.lookup(k)
 	if e == nil {
-		return s.insert(k)
+		return s.insert(k, s.clock(st))
 	}
 	if !e.used.Load() {
 		e.used.Store(true)
@@ -339,8 +340,9 @@ func requestKey(keyFn func(*http.Request) string, req *http.Request) (breakerKey
 }
 
 // insert returns the breaker of k, creating it unless another goroutine
-// did, or adding k as an alias of the breaker of its canonical key.
-func (s *breakerSet) insert(k breakerKey) *breakerEntry {
+// did, or adding k as an alias of the breaker of its canonical key; now is
+// the time of the attempt (breakerSet.clock).
+func (s *breakerSet) insert(k breakerKey, now int64) *breakerEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.lookup(k); e != nil {
@@ -359,11 +361,10 @@ func (s *breakerSet) insert(k breakerKey) *breakerEntry {
 			need = 2
 		}
 	}
-	now := s.now()
 	if now-s.lastSweep >= int64(s.idleAfter/2) {
 		s.dropIdle(now)
 	}
-	if s.n+need > s.max {
+	if s.table.len()+need > s.max {
 		s.makeRoom(need, now)
 		if e != nil && e.list == nil {
 			e = nil // makeRoom removed it: make room for both keys
@@ -371,24 +372,23 @@ func (s *breakerSet) insert(k breakerKey) *breakerEntry {
 		}
 	}
 	if e == nil {
-		e = s.newEntry(ck, now)
-		s.m.Store(ck, e)
-		s.n++
+		e = s.newEntry(now)
+		s.table.insert(ck, e, &e.node)
 		s.closed.pushFront(e)
 	} else {
 		e.used.Store(true)
 	}
 	if ck != k {
-		s.m.Store(k, e)
-		s.n++
+		s.table.insert(k, e, nil)
 		e.aliases = append(e.aliases, k)
 	}
 	return e
 }
 
-// newEntry returns a closed breaker for the canonical key k.
-func (s *breakerSet) newEntry(k breakerKey, now int64) *breakerEntry {
-	e := &breakerEntry{key: k, lastSeen: now}
+// newEntry returns a closed breaker, to be inserted under its canonical
+// key.
+func (s *breakerSet) newEntry(now int64) *breakerEntry {
+	e := &breakerEntry{lastSeen: now}
 	e.win0.reset(now, s.period)
 	e.win.Store(&e.win0)
 	return e
@@ -406,7 +406,7 @@ func (s *breakerSet) breaker(e *breakerEntry) *gobreaker.TwoStepCircuitBreaker[s
 	if cb := e.cb.Load(); cb != nil {
 		return cb
 	}
-	e.name = breakerName(e.key)
+	e.name = breakerName(e.node.key)
 	st := s.settings
 	st.Name = e.name
 	st.ReadyToTrip = func(gobreaker.Counts) bool { return s.readyToTrip(e) }
@@ -465,7 +465,7 @@ func (s *breakerSet) dropIdle(now int64) {
 // the set: the least recently used closed breakers first, and only when
 // there are none left, the least recently used open and half-open ones.
 func (s *breakerSet) makeRoom(need int, now int64) {
-	for s.n+need > s.max {
+	for s.table.len()+need > s.max {
 		if !s.evict(&s.closed, now) && !s.evict(&s.open, now) {
 			return // empty
 		}
@@ -500,11 +500,10 @@ func (s *breakerSet) remove(e *breakerEntry) {
 		return
 	}
 	e.list.remove(e)
-	s.m.Delete(e.key)
+	s.table.deleteNode(&e.node)
 	for _, k := range e.aliases {
-		s.m.Delete(k)
+		s.table.delete(k)
 	}
-	s.n -= 1 + len(e.aliases)
 }
 
 // each calls fn for every breaker of the set, aliases excepted; s.mu is
