@@ -1101,7 +1101,8 @@ func TestBreakerEvictOrder(t *testing.T) {
 		var next int
 		insert := func() {
 			next++
-			s.insert(breakerKey{"http", strconv.Itoa(next)}, s.now())
+			k := breakerKey{"http", strconv.Itoa(next)}
+			s.insert(k, s.table.hashOf(k), s.now())
 		}
 		for range size {
 			insert()

@@ -22,19 +22,13 @@ import (
 // aliases of the breaker stored under the canonical one.
 type breakerKey struct{ scheme, host string }
 
-// breakerEntry is one breaker of a set.
+// breakerEntry is one breaker of a set. Its fields are laid out for the
+// cache: what a lookup and an eviction read first, then what an attempt
+// through a closed breaker reads, the pointers before the counts.
 type breakerEntry struct {
-	// cb is the breaker's state machine, made by breakerSet.breaker when
-	// the first failure is counted: a breaker that only ever saw
-	// successes needs none. name is set with it.
-	cb   atomic.Pointer[gobreaker.TwoStepCircuitBreaker[struct{}]]
-	name string
-
-	// win is the window of the breaker's current closed spell, nil while
-	// it is open or half-open: an attempt that finds a window goes through
-	// without a lock and without gobreaker (see closedWindow).
-	win  atomic.Pointer[closedWindow]
-	win0 closedWindow // the first closed spell's window
+	// node holds the breaker under its canonical key (node.key) in the
+	// set's table.
+	node tableNode[breakerKey, breakerEntry]
 
 	// used is set by the attempts and cleared by the set's evictions and
 	// idle passes, which then record their time in lastSeen: a clock
@@ -47,19 +41,28 @@ type breakerEntry struct {
 	state    atomic.Int32
 	openedAt atomic.Int64
 
-	// node holds the breaker under its canonical key (node.key) in the
-	// set's table.
-	node tableNode[breakerKey, breakerEntry]
-
 	// Guarded by the set's mu.
+	list       *entryList // the list that holds it; nil once removed
+	prev, next *breakerEntry
 	aliases    []breakerKey // the other keys of the same breaker
 	lastSeen   int64        // the creation or the last pass that found it used
-	list       *entryList   // the list that holds it; nil once removed
-	prev, next *breakerEntry
+
+	// win is the window of the breaker's current closed spell, nil while
+	// it is open or half-open: an attempt that finds a window goes through
+	// without a lock and without gobreaker (see closedWindow).
+	win atomic.Pointer[closedWindow]
+
+	// cb is the breaker's state machine, made by breakerSet.breaker when
+	// the first failure is counted: a breaker that only ever saw
+	// successes needs none. name is set with it.
+	cb   atomic.Pointer[gobreaker.TwoStepCircuitBreaker[struct{}]]
+	name string
 
 	// The probes let through while half-open and not yet answered.
-	pmu    sync.Mutex
 	probes []*probe
+	pmu    sync.Mutex
+
+	win0 closedWindow // the first closed spell's window
 }
 
 // entryList is a list of breakers, the most recently seen at the front.
@@ -315,9 +318,10 @@ func (s *breakerSet) get(req *http.Request, st *attemptState) *breakerEntry {
 	if !ok {
 		return nil
 	}
-	e := s.lookup(k)
+	h := s.table.hashOf(k)
+	e := s.table.find(k, h)
 	if e == nil {
-		return s.insert(k, s.clock(st))
+		return s.insert(k, h, s.clock(st))
 	}
 	if !e.used.Load() {
 		e.used.Store(true)
@@ -339,17 +343,17 @@ func requestKey(keyFn func(*http.Request) string, req *http.Request) (breakerKey
 	return breakerKey{}, false
 }
 
-// insert returns the breaker of k, creating it unless another goroutine
-// did, or adding k as an alias of the breaker of its canonical key; now is
-// the time of the attempt (breakerSet.clock).
-func (s *breakerSet) insert(k breakerKey, now int64) *breakerEntry {
+// insert returns the breaker of k, whose hash is h, creating it unless
+// another goroutine did, or adding k as an alias of the breaker of its
+// canonical key; now is the time of the attempt (breakerSet.clock).
+func (s *breakerSet) insert(k breakerKey, h uint64, now int64) *breakerEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.lookup(k); e != nil {
+	if e := s.table.find(k, h); e != nil {
 		e.used.Store(true)
 		return e
 	}
-	ck := k
+	ck, ch := k, h
 	if s.keyFn == nil {
 		ck.scheme = lowerASCII(k.scheme)
 		ck.host = canonicalHost(ck.scheme, k.host)
@@ -357,7 +361,8 @@ func (s *breakerSet) insert(k breakerKey, now int64) *breakerEntry {
 	var e *breakerEntry
 	need := 1
 	if ck != k {
-		if e = s.lookup(ck); e == nil {
+		ch = s.table.hashOf(ck)
+		if e = s.table.find(ck, ch); e == nil {
 			need = 2
 		}
 	}
@@ -373,13 +378,13 @@ func (s *breakerSet) insert(k breakerKey, now int64) *breakerEntry {
 	}
 	if e == nil {
 		e = s.newEntry(now)
-		s.table.insert(ck, e, &e.node)
+		s.table.insert(ck, ch, e, &e.node)
 		s.closed.pushFront(e)
 	} else {
 		e.used.Store(true)
 	}
 	if ck != k {
-		s.table.insert(k, e, nil)
+		s.table.insert(k, h, e, nil)
 		e.aliases = append(e.aliases, k)
 	}
 	return e

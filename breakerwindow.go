@@ -25,20 +25,20 @@ import (
 // A window is replaced, never reset, when its breaker closes again: an
 // attempt that began in an earlier spell counts in a window nobody reads.
 type closedWindow struct {
+	// stripes spread the successes of a breaker that many goroutines use
+	// at once over several cache lines, so that cores do not contend on
+	// one word; nil until a compare-and-swap on successes fails.
+	stripes atomic.Pointer[[]successStripe]
+
 	start  int64 // breakerSet.now() when the breaker closed
 	period int64 // the bucket period, in nanoseconds
-
-	successes [breakerBuckets]atomic.Uint64
-	failures  [breakerBuckets]atomic.Uint64
 
 	// consecutive is the number of failures since the last success; a
 	// success writes it only when it is not already zero.
 	consecutive atomic.Uint32
 
-	// stripes spread the successes of a breaker that many goroutines use
-	// at once over several cache lines, so that cores do not contend on
-	// one word; nil until a compare-and-swap on successes fails.
-	stripes atomic.Pointer[[]successStripe]
+	successes [breakerBuckets]atomic.Uint64
+	failures  [breakerBuckets]atomic.Uint64
 }
 
 // successStripe is one stripe of a contended window's successes, on a

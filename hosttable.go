@@ -54,7 +54,16 @@ func (t *hostTable[K, V]) init() {
 
 // load returns the value of k, or nil. It takes no lock.
 func (t *hostTable[K, V]) load(k K) *V {
-	h := k.hash(t.seed)
+	return t.find(k, t.hashOf(k))
+}
+
+// hashOf returns the hash of k in t, for find and insert.
+func (t *hostTable[K, V]) hashOf(k K) uint64 {
+	return k.hash(t.seed)
+}
+
+// find returns the value of k, whose hash is h, or nil. It takes no lock.
+func (t *hostTable[K, V]) find(k K, h uint64) *V {
 	b := *t.buckets.Load()
 	for n := b[h&uint64(len(b)-1)].Load(); n != nil; n = n.next.Load() {
 		if n.hash == h && n.key == k {
@@ -67,12 +76,12 @@ func (t *hostTable[K, V]) load(k K) *V {
 // len returns the number of keys held; the owner's lock is held.
 func (t *hostTable[K, V]) len() int { return t.n }
 
-// insert adds k with value v; k must not be in the table, and the owner's
-// lock is held. node, when not nil, is the node to hold them, unused so
+// insert adds k, whose hash is h (hashOf), with value v; k must not be in
+// the table, and the owner's lock is held. node, when not nil, is the node to hold them, unused so
 // far (a value embeds one for its first key); else insert allocates one.
 // The node goes at the end of its chain, so that the oldest keys, which
 // are the first evicted, are found first when they are deleted.
-func (t *hostTable[K, V]) insert(k K, v *V, node *tableNode[K, V]) {
+func (t *hostTable[K, V]) insert(k K, h uint64, v *V, node *tableNode[K, V]) {
 	b := *t.buckets.Load()
 	if t.n >= len(b)/2 {
 		b = t.grow(b)
@@ -80,7 +89,7 @@ func (t *hostTable[K, V]) insert(k K, v *V, node *tableNode[K, V]) {
 	if node == nil {
 		node = new(tableNode[K, V])
 	}
-	node.hash, node.key, node.val = k.hash(t.seed), k, v
+	node.hash, node.key, node.val = h, k, v
 	link(b, node)
 	t.n++
 }
@@ -111,7 +120,7 @@ func (t *hostTable[K, V]) grow(b []atomic.Pointer[tableNode[K, V]]) []atomic.Poi
 // delete removes k and reports whether it was held; the owner's lock is
 // held.
 func (t *hostTable[K, V]) delete(k K) bool {
-	return t.unlink(k.hash(t.seed), k)
+	return t.unlink(t.hashOf(k), k)
 }
 
 // deleteNode removes the key of node, a node inserted in the table (or its
