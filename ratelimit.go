@@ -255,13 +255,18 @@ type partition struct {
 }
 
 // key returns the partition key of req; false exempts req from the limiter.
-func (rl *rateLimiter) key(req *http.Request) (partKey, bool) {
+// It sets the fields of k one by one: a composite literal of a struct this
+// size is built aside and copied, which costs more than the rest.
+func (rl *rateLimiter) key(req *http.Request) (k partKey, ok bool) {
 	if rl.keyFn != nil {
-		k := rl.keyFn(req)
-		return partKey{host: k}, k != ""
+		k.host = rl.keyFn(req)
+		return k, k.host != ""
 	}
-	k := partKey{scheme: req.URL.Scheme, host: req.URL.Host, write: !isReadMethod(req.Method)}
-	return rl.resources.of(k, req), true
+	k.scheme, k.host, k.write = req.URL.Scheme, req.URL.Host, !isReadMethod(req.Method)
+	if rl.resources.n.Load() != 0 {
+		k = rl.resources.of(k, req)
+	}
+	return k, true
 }
 
 // lookup returns the partition of k, creating it when create is set; it
