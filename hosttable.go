@@ -16,7 +16,7 @@ type tableKey interface {
 // partitions, retry budgets) that is read without a lock: a lookup hashes
 // the key, loads a bucket and walks its chain, with atomic loads only, and
 // allocates nothing. Inserts and deletes are made by one writer at a time:
-// the owner serializes them under its own lock, which also guards len.
+// the owner serializes them under its own lock.
 //
 // A chain is changed in place by atomic stores that a reader walking it
 // sees whole: an insert publishes its node at the head of its bucket, a
@@ -32,7 +32,7 @@ type tableKey interface {
 type hostTable[K tableKey, V any] struct {
 	seed    maphash.Seed
 	buckets atomic.Pointer[[]atomic.Pointer[tableNode[K, V]]]
-	n       int // keys held; guarded by the owner's lock
+	n       atomic.Int64 // keys held; written under the owner's lock
 }
 
 // tableNode holds one key of a hostTable and its value.
@@ -73,8 +73,8 @@ func (t *hostTable[K, V]) find(k K, h uint64) *V {
 	return nil
 }
 
-// len returns the number of keys held; the owner's lock is held.
-func (t *hostTable[K, V]) len() int { return t.n }
+// len returns the number of keys held. It takes no lock.
+func (t *hostTable[K, V]) len() int { return int(t.n.Load()) }
 
 // insert adds k, whose hash is h (hashOf), with value v; k must not be in
 // the table, and the owner's lock is held. node, when not nil, is the node to hold them, unused so
@@ -83,7 +83,7 @@ func (t *hostTable[K, V]) len() int { return t.n }
 // are the first evicted, are found first when they are deleted.
 func (t *hostTable[K, V]) insert(k K, h uint64, v *V, node *tableNode[K, V]) {
 	b := *t.buckets.Load()
-	if t.n >= len(b)/2 {
+	if t.len() >= len(b)/2 {
 		b = t.grow(b)
 	}
 	if node == nil {
@@ -91,7 +91,7 @@ func (t *hostTable[K, V]) insert(k K, h uint64, v *V, node *tableNode[K, V]) {
 	}
 	node.hash, node.key, node.val = h, k, v
 	link(b, node)
-	t.n++
+	t.n.Add(1)
 }
 
 // link publishes node at the end of its chain in b, whole: its fields are
@@ -137,7 +137,7 @@ func (t *hostTable[K, V]) unlink(h uint64, k K) bool {
 	for n := link.Load(); n != nil; n = n.next.Load() {
 		if n.hash == h && n.key == k {
 			link.Store(n.next.Load()) // n keeps its link for its readers
-			t.n--
+			t.n.Add(-1)
 			return true
 		}
 		link = &n.next
@@ -150,11 +150,24 @@ func (t *hostTable[K, V]) unlink(h uint64, k K) bool {
 func (t *hostTable[K, V]) clear() {
 	b := make([]atomic.Pointer[tableNode[K, V]], minTableBuckets)
 	t.buckets.Store(&b)
-	t.n = 0
+	t.n.Store(0)
 }
 
 // hash returns the hash of k: its host's, and its scheme's length, which
 // tells http from https (a custom key has no scheme).
 func (k breakerKey) hash(seed maphash.Seed) uint64 {
 	return maphash.String(seed, k.host) + uint64(len(k.scheme))
+}
+
+// hash returns the hash of k: its host's, its scheme's length, its class,
+// and its resource's when it has one.
+func (k partKey) hash(seed maphash.Seed) uint64 {
+	h := maphash.String(seed, k.host) + uint64(len(k.scheme))
+	if k.write {
+		h += 2
+	}
+	if k.resource != "" {
+		h ^= maphash.String(seed, k.resource)
+	}
+	return h
 }
