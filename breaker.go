@@ -238,17 +238,17 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 	if w := e.win.Load(); w != nil {
 		return b.closedAttempt(e, w, req, st)
 	}
-	cb := e.cb.Load() // made when the breaker tripped
-	done, err := cb.Allow()
+	m := e.m.Load() // made when the breaker tripped
+	done, err := m.cb.Allow()
 	if err == gobreaker.ErrTooManyRequests && b.set.releaseStaleProbes(e) {
-		done, err = cb.Allow()
+		done, err = m.cb.Allow()
 	}
 	b.set.flush(req.Context())
 	if err != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, b.set.refusal(e, err)
+		return nil, b.set.refusal(m, err)
 	}
 	if w := e.win.Load(); w != nil {
 		// The breaker closed since the attempt looked: count it in the

@@ -1005,7 +1005,7 @@ func TestBreakerPanicFreesProbe(t *testing.T) {
 			bt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://api.test/", nil))
 		}()
 		panicking.Store(false)
-		if st := bt.set.get(httptest.NewRequest(http.MethodGet, "http://api.test/", nil), nil).cb.Load().State(); st.String() != "half-open" {
+		if st := bt.set.get(httptest.NewRequest(http.MethodGet, "http://api.test/", nil), nil).m.Load().cb.State(); st.String() != "half-open" {
 			t.Errorf("after the panic the breaker is %v, want still half-open (the panic is not counted)", st)
 		}
 		hits := h.hits.Load()

@@ -36,10 +36,9 @@ type breakerEntry struct {
 	// attempt no clock read and no write but the first.
 	used atomic.Bool
 
-	// Mirrors of the breaker's state, written by its OnStateChange and
-	// read without its lock; times are nanoseconds since the set's epoch.
-	state    atomic.Int32
-	openedAt atomic.Int64
+	// A mirror of the breaker's state, written by its OnStateChange and
+	// read without its lock.
+	state atomic.Int32
 
 	// Guarded by the set's mu.
 	list       *entryList // the list that holds it; nil once removed
@@ -52,17 +51,28 @@ type breakerEntry struct {
 	// without a lock and without gobreaker (see closedWindow).
 	win atomic.Pointer[closedWindow]
 
-	// cb is the breaker's state machine, made by breakerSet.breaker when
-	// the first failure is counted: a breaker that only ever saw
-	// successes needs none. name is set with it.
-	cb   atomic.Pointer[gobreaker.TwoStepCircuitBreaker[struct{}]]
-	name string
-
-	// The probes let through while half-open and not yet answered.
-	probes []*probe
-	pmu    sync.Mutex
+	// m is the breaker's state machine, made by breakerSet.machine when
+	// a failure trips it: a breaker that never tripped needs none.
+	m atomic.Pointer[breakerMachine]
 
 	win0 closedWindow // the first closed spell's window
+}
+
+// breakerMachine is the state machine of a breaker that has tripped, and
+// what goes with it: the breaker of every host called is kept, and most
+// never trip.
+type breakerMachine struct {
+	cb   *gobreaker.TwoStepCircuitBreaker[struct{}]
+	name string // breakerName of its key
+
+	// openedAt mirrors the time it last opened, written by its
+	// OnStateChange and read without its lock, in nanoseconds since the
+	// set's epoch.
+	openedAt atomic.Int64
+
+	// The probes let through while half-open and not yet answered.
+	pmu    sync.Mutex
+	probes []*probe
 }
 
 // entryList is a list of breakers, the most recently seen at the front.
@@ -222,7 +232,7 @@ func (s *breakerSet) failure(e *breakerEntry, w *closedWindow, age uint64) {
 		// breaker stays closed.
 		return
 	}
-	done, err := s.breaker(e).Allow()
+	done, err := s.machine(e).cb.Allow()
 	if err != nil {
 		return // another failure tripped it first
 	}
@@ -246,19 +256,21 @@ func (s *breakerSet) clock(st *attemptState) int64 {
 // report function.
 func (s *breakerSet) addProbe(e *breakerEntry, done func(error)) *probe {
 	pr := &probe{done: done, start: s.now()}
-	e.pmu.Lock()
-	e.probes = append(e.probes, pr)
-	e.pmu.Unlock()
+	m := e.m.Load()
+	m.pmu.Lock()
+	m.probes = append(m.probes, pr)
+	m.pmu.Unlock()
 	return pr
 }
 
 // dropProbe forgets a probe whose outcome was reported.
 func (s *breakerSet) dropProbe(e *breakerEntry, pr *probe) {
-	e.pmu.Lock()
-	defer e.pmu.Unlock()
-	for i, p := range e.probes {
+	m := e.m.Load()
+	m.pmu.Lock()
+	defer m.pmu.Unlock()
+	for i, p := range m.probes {
 		if p == pr {
-			e.probes = append(e.probes[:i], e.probes[i+1:]...)
+			m.probes = append(m.probes[:i], m.probes[i+1:]...)
 			return
 		}
 	}
@@ -273,18 +285,19 @@ func (s *breakerSet) dropProbe(e *breakerEntry, pr *probe) {
 func (s *breakerSet) releaseStaleProbes(e *breakerEntry) bool {
 	stale := s.now() - int64(s.probeTimeout)
 	var released []*probe
-	e.pmu.Lock()
-	kept := e.probes[:0]
-	for _, pr := range e.probes {
+	m := e.m.Load()
+	m.pmu.Lock()
+	kept := m.probes[:0]
+	for _, pr := range m.probes {
 		if pr.start <= stale {
 			released = append(released, pr)
 		} else {
 			kept = append(kept, pr)
 		}
 	}
-	clear(e.probes[len(kept):])
-	e.probes = kept
-	e.pmu.Unlock()
+	clear(m.probes[len(kept):])
+	m.probes = kept
+	m.pmu.Unlock()
 	freed := false
 	for _, pr := range released {
 		if pr.reported.CompareAndSwap(false, true) {
@@ -399,26 +412,26 @@ func (s *breakerSet) newEntry(now int64) *breakerEntry {
 	return e
 }
 
-// breaker returns e's state machine, making it on first use. While it is
+// machine returns e's state machine, making it on first use. While it is
 // closed, gobreaker's own counts are not used (the window holds them), so
-// a breaker made at its first failure behaves as one made with e.
-func (s *breakerSet) breaker(e *breakerEntry) *gobreaker.TwoStepCircuitBreaker[struct{}] {
-	if cb := e.cb.Load(); cb != nil {
-		return cb
+// a breaker made when it first trips behaves as one made with e. Two
+// goroutines may make one at once: one of them is kept, the other is
+// dropped before anything used it (a gobreaker changes state, and calls
+// back, only when used).
+func (s *breakerSet) machine(e *breakerEntry) *breakerMachine {
+	if m := e.m.Load(); m != nil {
+		return m
 	}
-	e.pmu.Lock()
-	defer e.pmu.Unlock()
-	if cb := e.cb.Load(); cb != nil {
-		return cb
-	}
-	e.name = breakerName(e.node.key)
+	m := &breakerMachine{name: breakerName(e.node.key)}
 	st := s.settings
-	st.Name = e.name
+	st.Name = m.name
 	st.ReadyToTrip = func(gobreaker.Counts) bool { return s.readyToTrip(e) }
 	st.OnStateChange = func(_ string, from, to gobreaker.State) { s.changed(e, from, to) }
-	cb := gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
-	e.cb.Store(cb)
-	return cb
+	m.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
+	if !e.m.CompareAndSwap(nil, m) {
+		return e.m.Load()
+	}
+	return m
 }
 
 // listOf returns the list e belongs in, by its state; s.mu is held.
@@ -523,10 +536,11 @@ func (s *breakerSet) each(fn func(*breakerEntry)) {
 	}
 }
 
-// changed records a state change of e. gobreaker calls it under e's lock:
-// it must not block nor call back into the breaker, so it only queues the
-// change for flush.
+// changed records a state change of e, which has its state machine.
+// gobreaker calls it under e's lock: it must not block nor call back into
+// the breaker, so it only queues the change for flush.
 func (s *breakerSet) changed(e *breakerEntry, from, to gobreaker.State) {
+	m := e.m.Load()
 	now := time.Now()
 	since := int64(now.Sub(s.epoch))
 	if to == gobreaker.StateClosed {
@@ -540,7 +554,7 @@ func (s *breakerSet) changed(e *breakerEntry, from, to gobreaker.State) {
 	}
 	e.state.Store(int32(to))
 	if to == gobreaker.StateOpen {
-		e.openedAt.Store(since)
+		m.openedAt.Store(since)
 	}
 	// Keep the lists right: a change is an attempt's doing, so e is
 	// recently used. gobreaker's lock is held; s.mu is never held while
@@ -553,7 +567,7 @@ func (s *breakerSet) changed(e *breakerEntry, from, to gobreaker.State) {
 	}
 	s.qmu.Lock()
 	if len(s.queue) < maxQueuedChanges {
-		s.queue = append(s.queue, BreakerChange{Key: e.name, From: BreakerState(from), To: BreakerState(to), At: now})
+		s.queue = append(s.queue, BreakerChange{Key: m.name, From: BreakerState(from), To: BreakerState(to), At: now})
 	}
 	s.pending.Store(true)
 	s.qmu.Unlock()
@@ -604,15 +618,16 @@ func (s *breakerSet) deliver(ctx context.Context, c BreakerChange) {
 	)
 }
 
-// refusal returns the error of an attempt e refused with err.
-func (s *breakerSet) refusal(e *breakerEntry, err error) error {
+// refusal returns the error of an attempt the state machine m refused
+// with err.
+func (s *breakerSet) refusal(m *breakerMachine, err error) error {
 	if errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return fmt.Errorf("%w: %s: half-open, waiting for its probe", ErrCircuitOpen, e.name)
+		return fmt.Errorf("%w: %s: half-open, waiting for its probe", ErrCircuitOpen, m.name)
 	}
-	wait := time.Duration(e.openedAt.Load()-s.now()) + s.timeout
+	wait := time.Duration(m.openedAt.Load()-s.now()) + s.timeout
 	// Round up to the millisecond: the probe is not due before.
 	wait = max(wait+time.Millisecond-1, 0).Truncate(time.Millisecond)
-	return fmt.Errorf("%w: %s: next probe in %v", ErrCircuitOpen, e.name, wait)
+	return fmt.Errorf("%w: %s: next probe in %v", ErrCircuitOpen, m.name, wait)
 }
 
 // breakerName returns the name of the breaker of k: the key itself for a
