@@ -40,11 +40,15 @@ type breakerEntry struct {
 	// read without its lock.
 	state atomic.Int32
 
+	// removed is set when the breaker leaves the set, before its keys
+	// leave the table: the set's last may still hold it for a moment.
+	removed atomic.Bool
+
 	// Guarded by the set's mu.
 	list       *entryList // the list that holds it; nil once removed
 	prev, next *breakerEntry
-	aliases    []breakerKey // the other keys of the same breaker
-	lastSeen   int64        // the creation or the last pass that found it used
+	aliases    *[]breakerKey // the other keys of the same breaker; nil for none
+	lastSeen   int64         // the creation or the last pass that found it used
 
 	// win is the window of the breaker's current closed spell, nil while
 	// it is open or half-open: an attempt that finds a window goes through
@@ -141,6 +145,12 @@ type breakerSet struct {
 	consecutive uint64
 	minRequests uint64
 	ratio       float64
+
+	// last is a breaker a lookup found, kept until it is removed, so
+	// that a client that calls one host finds its breaker without hashing
+	// its key. It is written only when it is empty (and when its breaker
+	// is removed): lookups of many hosts do not all write it.
+	last atomic.Pointer[breakerEntry]
 
 	mu           sync.Mutex
 	table        hostTable[breakerKey, breakerEntry] // aliases included; written under mu
@@ -331,10 +341,20 @@ func (s *breakerSet) get(req *http.Request, st *attemptState) *breakerEntry {
 	if !ok {
 		return nil
 	}
-	h := s.table.hashOf(k)
-	e := s.table.find(k, h)
-	if e == nil {
-		return s.insert(k, h, s.clock(st))
+	e := s.last.Load()
+	if e == nil || e.node.key != k || e.removed.Load() {
+		if e != nil && e.removed.Load() {
+			s.last.CompareAndSwap(e, nil)
+		}
+		h := s.table.hashOf(k)
+		if e = s.table.find(k, h); e == nil {
+			return s.insert(k, h, s.clock(st))
+		}
+		if s.last.Load() == nil && e.node.key == k && !e.removed.Load() {
+			// Should e be removed from now on, remove (or the next
+			// lookup, if this store comes after remove's) takes it out.
+			s.last.CompareAndSwap(nil, e)
+		}
 	}
 	if !e.used.Load() {
 		e.used.Store(true)
@@ -398,7 +418,10 @@ func (s *breakerSet) insert(k breakerKey, h uint64, now int64) *breakerEntry {
 	}
 	if ck != k {
 		s.table.insert(k, h, e, nil)
-		e.aliases = append(e.aliases, k)
+		if e.aliases == nil {
+			e.aliases = new([]breakerKey)
+		}
+		*e.aliases = append(*e.aliases, k)
 	}
 	return e
 }
@@ -517,10 +540,14 @@ func (s *breakerSet) remove(e *breakerEntry) {
 	if e.list == nil {
 		return
 	}
+	e.removed.Store(true)
+	s.last.CompareAndSwap(e, nil)
 	e.list.remove(e)
 	s.table.deleteNode(&e.node)
-	for _, k := range e.aliases {
-		s.table.delete(k)
+	if e.aliases != nil {
+		for _, k := range *e.aliases {
+			s.table.delete(k)
+		}
 	}
 }
 

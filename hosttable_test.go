@@ -251,8 +251,12 @@ func TestBreakerSetConcurrentChurn(t *testing.T) {
 	defer s.mu.Unlock()
 	keys := 0
 	s.each(func(e *breakerEntry) {
-		keys += 1 + len(e.aliases)
-		for _, k := range append([]breakerKey{e.node.key}, e.aliases...) {
+		ks := []breakerKey{e.node.key}
+		if e.aliases != nil {
+			ks = append(ks, *e.aliases...)
+		}
+		keys += len(ks)
+		for _, k := range ks {
 			if s.table.load(k) != e {
 				t.Errorf("the table does not hold %v for its breaker", k)
 			}
@@ -260,5 +264,92 @@ func TestBreakerSetConcurrentChurn(t *testing.T) {
 	})
 	if n := s.table.len(); n != keys || n > s.max {
 		t.Errorf("the table holds %d keys, the lists %d; want them equal and at most %d", n, keys, s.max)
+	}
+}
+
+// TestBreakerSetLast checks the set's last breaker found: it serves the
+// lookups of its key, and a breaker removed (evicted, or by ResetHost) is
+// never returned by a lookup that starts after its removal.
+func TestBreakerSetLast(t *testing.T) {
+	t.Parallel()
+	s := newBreakerSet(BreakerSettings{}, nil, nil)
+	s.max = 4
+	hot := &http.Request{URL: &url.URL{Scheme: "https", Host: "hot.test"}}
+	other := func(i int) *http.Request {
+		return &http.Request{URL: &url.URL{Scheme: "https", Host: "h" + strconv.Itoa(i) + ".test"}}
+	}
+	e1 := s.get(hot, nil)
+	if got := s.get(hot, nil); got != e1 || s.last.Load() != e1 {
+		t.Fatalf("get = %p, last %p; want both %p", got, s.last.Load(), e1)
+	}
+	// The alias of a breaker is found through the table, and not kept.
+	alias := &http.Request{URL: &url.URL{Scheme: "https", Host: "HOT.test:443"}}
+	if got := s.get(alias, nil); got != e1 || s.last.Load() != e1 {
+		t.Fatalf("get(alias) = %p, last %p; want both %p", got, s.last.Load(), e1)
+	}
+	for i := range 16 { // evicts every breaker, hot's included
+		s.get(other(i), nil)
+	}
+	if !e1.removed.Load() || s.last.Load() == e1 {
+		t.Fatalf("evicted breaker: removed %v, still last %v", e1.removed.Load(), s.last.Load() == e1)
+	}
+	e2 := s.get(hot, nil)
+	if e2 == e1 || e2.removed.Load() || s.lookup(breakerKey{"https", "hot.test"}) != e2 {
+		t.Fatalf("after eviction get = %p (the evicted %p), want a breaker in the set", e2, e1)
+	}
+	s.get(hot, nil)
+	if s.last.Load() != e2 {
+		t.Fatalf("last %p, want %p", s.last.Load(), e2)
+	}
+	s.resetHost(hostMatcher{host: "hot.test"})
+	if e3 := s.get(hot, nil); e3 == e2 || !e2.removed.Load() {
+		t.Fatalf("after ResetHost get = %p, the removed one %p", e3, e2)
+	}
+
+	// A removed breaker that a racing lookup stored as last after its
+	// removal is dropped by the next lookup, whatever its key.
+	e4 := s.get(hot, nil)
+	s.mu.Lock()
+	s.remove(e4)
+	s.mu.Unlock()
+	s.last.Store(e4)
+	if got := s.get(other(100), nil); got == e4 || s.last.Load() == e4 {
+		t.Fatalf("a removed last breaker was kept (get %p, last %p)", got, s.last.Load())
+	}
+}
+
+// TestBreakerSetLastConcurrent has goroutines look up one host, which
+// others evict again and again by calling many hosts through a small set:
+// every lookup returns the host's breaker, and once they are done, a
+// lookup of the host returns its breaker in the set, and leaves no removed
+// breaker as last.
+func TestBreakerSetLastConcurrent(t *testing.T) {
+	t.Parallel()
+	s := newBreakerSet(BreakerSettings{}, nil, nil)
+	s.max = 8
+	hot := &http.Request{URL: &url.URL{Scheme: "https", Host: "hot.test"}}
+	want := breakerKey{"https", "hot.test"}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 4000 {
+				if g%2 == 0 {
+					if e := s.get(hot, nil); e.node.key != want {
+						t.Errorf("get(hot) = the breaker of %v", e.node.key)
+						return
+					}
+					continue
+				}
+				s.get(&http.Request{URL: &url.URL{Scheme: "https", Host: "h" + strconv.Itoa(i%64) + ".test"}}, nil)
+			}
+		})
+	}
+	wg.Wait()
+	e := s.get(hot, nil)
+	if e.removed.Load() || s.lookup(want) != e {
+		t.Errorf("get(hot) = %p (removed %v), the set holds %p", e, e.removed.Load(), s.lookup(want))
+	}
+	if l := s.last.Load(); l != nil && l.removed.Load() {
+		t.Error("a removed breaker stays last after a lookup")
 	}
 }
