@@ -19,10 +19,10 @@ type tableKey interface {
 // the owner serializes them under its own lock.
 //
 // A chain is changed in place by atomic stores that a reader walking it
-// sees whole: an insert publishes its node at the head of its bucket, a
-// delete points the node before it past it and leaves the deleted node's
-// own link as it was, so that a reader standing on it walks on to the rest
-// of the chain. A lookup that runs at the same time as an insert or a
+// sees whole: an insert publishes its node, its fields set, at the end of
+// its chain; a delete points the link before the node past it and leaves
+// the deleted node's own link as it was, so that a reader standing on it
+// walks on to the rest of the chain. A node is never inserted again. A lookup that runs at the same time as an insert or a
 // delete of its key finds the table as it was before or as it is after.
 // When the table grows, the nodes are copied into a new bucket array that
 // replaces the old one, which its readers finish walking unchanged.
@@ -47,6 +47,7 @@ type tableNode[K tableKey, V any] struct {
 // whenever the keys reach half the buckets.
 const minTableBuckets = 16
 
+// init prepares t, empty, with a seed of its own.
 func (t *hostTable[K, V]) init() {
 	t.seed = maphash.MakeSeed()
 	t.clear()
@@ -77,10 +78,11 @@ func (t *hostTable[K, V]) find(k K, h uint64) *V {
 func (t *hostTable[K, V]) len() int { return int(t.n.Load()) }
 
 // insert adds k, whose hash is h (hashOf), with value v; k must not be in
-// the table, and the owner's lock is held. node, when not nil, is the node to hold them, unused so
-// far (a value embeds one for its first key); else insert allocates one.
-// The node goes at the end of its chain, so that the oldest keys, which
-// are the first evicted, are found first when they are deleted.
+// the table, and the owner's lock is held. node, when not nil, is the node
+// to hold them, never inserted before (a value embeds one for its first
+// key); else insert allocates one. The node goes at the end of its chain,
+// so that the oldest keys, which are the first evicted, are found first
+// when they are deleted.
 func (t *hostTable[K, V]) insert(k K, h uint64, v *V, node *tableNode[K, V]) {
 	b := *t.buckets.Load()
 	if t.len() >= len(b)/2 {
@@ -104,8 +106,8 @@ func link[K tableKey, V any](b []atomic.Pointer[tableNode[K, V]], node *tableNod
 	last.Store(node)
 }
 
-// grow replaces the bucket array b by one twice its size, holding
-// copies of b's nodes, and returns it; the owner's lock is held.
+// grow replaces the bucket array b by one twice its size, holding copies
+// of b's nodes, and returns it; the owner's lock is held.
 func (t *hostTable[K, V]) grow(b []atomic.Pointer[tableNode[K, V]]) []atomic.Pointer[tableNode[K, V]] {
 	nb := make([]atomic.Pointer[tableNode[K, V]], 2*len(b))
 	for i := range b {
@@ -133,14 +135,14 @@ func (t *hostTable[K, V]) deleteNode(node *tableNode[K, V]) bool {
 // unlink removes k, whose hash is h, and reports whether it was held.
 func (t *hostTable[K, V]) unlink(h uint64, k K) bool {
 	b := *t.buckets.Load()
-	link := &b[h&uint64(len(b)-1)]
-	for n := link.Load(); n != nil; n = n.next.Load() {
+	prev := &b[h&uint64(len(b)-1)]
+	for n := prev.Load(); n != nil; n = n.next.Load() {
 		if n.hash == h && n.key == k {
-			link.Store(n.next.Load()) // n keeps its link for its readers
+			prev.Store(n.next.Load()) // n keeps its link for its readers
 			t.n.Add(-1)
 			return true
 		}
-		link = &n.next
+		prev = &n.next
 	}
 	return false
 }
