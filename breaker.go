@@ -231,24 +231,24 @@ func (b *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 }
 
 func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
-	e := b.set.get(req)
+	e := b.set.get(req, st)
 	if e == nil {
 		return roundTripNext(b.next, req, st)
 	}
 	if w := e.win.Load(); w != nil {
 		return b.closedAttempt(e, w, req, st)
 	}
-	cb := e.cb.Load() // made when the breaker tripped
-	done, err := cb.Allow()
+	m := e.m.Load() // made when the breaker tripped
+	done, err := m.cb.Allow()
 	if err == gobreaker.ErrTooManyRequests && b.set.releaseStaleProbes(e) {
-		done, err = cb.Allow()
+		done, err = m.cb.Allow()
 	}
 	b.set.flush(req.Context())
 	if err != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, b.set.refusal(e, err)
+		return nil, b.set.refusal(m, err)
 	}
 	if w := e.win.Load(); w != nil {
 		// The breaker closed since the attempt looked: count it in the

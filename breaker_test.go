@@ -928,7 +928,7 @@ func TestBreakerKeys(t *testing.T) {
 		// Removing the breaker removes its aliases.
 		bt.set.mu.Lock()
 		bt.set.remove(bt.set.lookup(breakerKey{"https", "api.test"}))
-		n := bt.set.n
+		n := bt.set.table.len()
 		bt.set.mu.Unlock()
 		if n != 0 {
 			t.Errorf("%d keys after removing the breaker, want 0", n)
@@ -1005,7 +1005,7 @@ func TestBreakerPanicFreesProbe(t *testing.T) {
 			bt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://api.test/", nil))
 		}()
 		panicking.Store(false)
-		if st := bt.set.get(httptest.NewRequest(http.MethodGet, "http://api.test/", nil)).cb.Load().State(); st.String() != "half-open" {
+		if st := bt.set.get(httptest.NewRequest(http.MethodGet, "http://api.test/", nil), nil).m.Load().cb.State(); st.String() != "half-open" {
 			t.Errorf("after the panic the breaker is %v, want still half-open (the panic is not counted)", st)
 		}
 		hits := h.hits.Load()
@@ -1101,7 +1101,8 @@ func TestBreakerEvictOrder(t *testing.T) {
 		var next int
 		insert := func() {
 			next++
-			s.insert(breakerKey{"http", strconv.Itoa(next)})
+			k := breakerKey{"http", strconv.Itoa(next)}
+			s.insert(k, s.table.hashOf(k), s.now())
 		}
 		for range size {
 			insert()
@@ -1109,8 +1110,8 @@ func TestBreakerEvictOrder(t *testing.T) {
 		for op := range 20 * size {
 			var es []*breakerEntry
 			s.each(func(e *breakerEntry) { es = append(es, e) })
-			if len(es) != size || s.n != size {
-				t.Fatalf("size %d, op %d: %d breakers (n %d), want %d", size, op, len(es), s.n, size)
+			if len(es) != size || s.table.len() != size {
+				t.Fatalf("size %d, op %d: %d breakers (n %d), want %d", size, op, len(es), s.table.len(), size)
 			}
 			switch e := es[rnd.IntN(len(es))]; rnd.IntN(4) {
 			case 0: // a use

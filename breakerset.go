@@ -22,19 +22,13 @@ import (
 // aliases of the breaker stored under the canonical one.
 type breakerKey struct{ scheme, host string }
 
-// breakerEntry is one breaker of a set.
+// breakerEntry is one breaker of a set. Its fields are laid out for the
+// cache: what a lookup and an eviction read first, then what an attempt
+// through a closed breaker reads, the pointers before the counts.
 type breakerEntry struct {
-	// cb is the breaker's state machine, made by breakerSet.breaker when
-	// the first failure is counted: a breaker that only ever saw
-	// successes needs none. name is set with it.
-	cb   atomic.Pointer[gobreaker.TwoStepCircuitBreaker[struct{}]]
-	name string
-
-	// win is the window of the breaker's current closed spell, nil while
-	// it is open or half-open: an attempt that finds a window goes through
-	// without a lock and without gobreaker (see closedWindow).
-	win  atomic.Pointer[closedWindow]
-	win0 closedWindow // the first closed spell's window
+	// node holds the breaker under its canonical key (node.key) in the
+	// set's table.
+	node tableNode[breakerKey, breakerEntry]
 
 	// used is set by the attempts and cleared by the set's evictions and
 	// idle passes, which then record their time in lastSeen: a clock
@@ -42,17 +36,43 @@ type breakerEntry struct {
 	// attempt no clock read and no write but the first.
 	used atomic.Bool
 
-	// Mirrors of the breaker's state, written by its OnStateChange and
-	// read without its lock; times are nanoseconds since the set's epoch.
-	state    atomic.Int32
-	openedAt atomic.Int64
+	// A mirror of the breaker's state, written by its OnStateChange and
+	// read without its lock.
+	state atomic.Int32
+
+	// removed is set when the breaker leaves the set, before its keys
+	// leave the table: the set's last may still hold it for a moment.
+	removed atomic.Bool
 
 	// Guarded by the set's mu.
-	key        breakerKey   // the canonical key
-	aliases    []breakerKey // the other keys of the same breaker
-	lastSeen   int64        // the creation or the last pass that found it used
-	list       *entryList   // the list that holds it; nil once removed
+	list       *entryList // the list that holds it; nil once removed
 	prev, next *breakerEntry
+	aliases    *[]breakerKey // the other keys of the same breaker; nil for none
+	lastSeen   int64         // the creation or the last pass that found it used
+
+	// win is the window of the breaker's current closed spell, nil while
+	// it is open or half-open: an attempt that finds a window goes through
+	// without a lock and without gobreaker (see closedWindow).
+	win atomic.Pointer[closedWindow]
+
+	// m is the breaker's state machine, made by breakerSet.machine when
+	// a failure trips it: a breaker that never tripped needs none.
+	m atomic.Pointer[breakerMachine]
+
+	win0 closedWindow // the first closed spell's window
+}
+
+// breakerMachine is the state machine of a breaker that has tripped, and
+// what goes with it: the breaker of every host called is kept, and most
+// never trip.
+type breakerMachine struct {
+	cb   *gobreaker.TwoStepCircuitBreaker[struct{}]
+	name string // breakerName of its key
+
+	// openedAt mirrors the time it last opened, written by its
+	// OnStateChange and read without its lock, in nanoseconds since the
+	// set's epoch.
+	openedAt atomic.Int64
 
 	// The probes let through while half-open and not yet answered.
 	pmu    sync.Mutex
@@ -104,7 +124,7 @@ type probe struct {
 // breakerSet is the bounded set of breakers of a Transport, and the queue of
 // their state changes waiting to be delivered.
 //
-// Looking a breaker up takes no lock (a sync.Map). Inserts, removals and
+// Looking a breaker up takes no lock (a hostTable). Inserts, removals and
 // the two lists that order the breakers for eviction are guarded by mu:
 // closed breakers in one, open and half-open ones in the other, each the
 // most recently seen first. Recency is kept without a write per attempt:
@@ -126,10 +146,14 @@ type breakerSet struct {
 	minRequests uint64
 	ratio       float64
 
-	m sync.Map // breakerKey → *breakerEntry, aliases included
+	// last is a breaker a lookup found, kept until it is removed, so
+	// that a client that calls one host finds its breaker without hashing
+	// its key. It is written only when it is empty (and when its breaker
+	// is removed): lookups of many hosts do not all write it.
+	last atomic.Pointer[breakerEntry]
 
 	mu           sync.Mutex
-	n            int // keys in m, aliases included
+	table        hostTable[breakerKey, breakerEntry] // aliases included; written under mu
 	closed, open entryList
 	lastSweep    int64
 
@@ -164,7 +188,7 @@ func newBreakerSet(bs BreakerSettings, observers []func(BreakerChange), logger *
 		bs.ProbeTimeout = bs.OpenTimeout
 	}
 	period := max(bs.Window/breakerBuckets, 1)
-	return &breakerSet{
+	s := &breakerSet{
 		settings: gobreaker.Settings{
 			MaxRequests:  uint32(min(bs.HalfOpenRequests, math.MaxUint32)),
 			Interval:     bs.Window,
@@ -186,6 +210,8 @@ func newBreakerSet(bs BreakerSettings, observers []func(BreakerChange), logger *
 		observers:    observers,
 		logger:       logger,
 	}
+	s.table.init()
+	return s
 }
 
 // tripped reports whether the counts of w at age now trip its breaker.
@@ -216,7 +242,7 @@ func (s *breakerSet) failure(e *breakerEntry, w *closedWindow, age uint64) {
 		// breaker stays closed.
 		return
 	}
-	done, err := s.breaker(e).Allow()
+	done, err := s.machine(e).cb.Allow()
 	if err != nil {
 		return // another failure tripped it first
 	}
@@ -240,19 +266,21 @@ func (s *breakerSet) clock(st *attemptState) int64 {
 // report function.
 func (s *breakerSet) addProbe(e *breakerEntry, done func(error)) *probe {
 	pr := &probe{done: done, start: s.now()}
-	e.pmu.Lock()
-	e.probes = append(e.probes, pr)
-	e.pmu.Unlock()
+	m := e.m.Load()
+	m.pmu.Lock()
+	m.probes = append(m.probes, pr)
+	m.pmu.Unlock()
 	return pr
 }
 
 // dropProbe forgets a probe whose outcome was reported.
 func (s *breakerSet) dropProbe(e *breakerEntry, pr *probe) {
-	e.pmu.Lock()
-	defer e.pmu.Unlock()
-	for i, p := range e.probes {
+	m := e.m.Load()
+	m.pmu.Lock()
+	defer m.pmu.Unlock()
+	for i, p := range m.probes {
 		if p == pr {
-			e.probes = append(e.probes[:i], e.probes[i+1:]...)
+			m.probes = append(m.probes[:i], m.probes[i+1:]...)
 			return
 		}
 	}
@@ -267,18 +295,19 @@ func (s *breakerSet) dropProbe(e *breakerEntry, pr *probe) {
 func (s *breakerSet) releaseStaleProbes(e *breakerEntry) bool {
 	stale := s.now() - int64(s.probeTimeout)
 	var released []*probe
-	e.pmu.Lock()
-	kept := e.probes[:0]
-	for _, pr := range e.probes {
+	m := e.m.Load()
+	m.pmu.Lock()
+	kept := m.probes[:0]
+	for _, pr := range m.probes {
 		if pr.start <= stale {
 			released = append(released, pr)
 		} else {
 			kept = append(kept, pr)
 		}
 	}
-	clear(e.probes[len(kept):])
-	e.probes = kept
-	e.pmu.Unlock()
+	clear(m.probes[len(kept):])
+	m.probes = kept
+	m.pmu.Unlock()
 	freed := false
 	for _, pr := range released {
 		if pr.reported.CompareAndSwap(false, true) {
@@ -296,27 +325,36 @@ func (s *breakerSet) now() int64 { return int64(time.Since(s.epoch)) }
 func (s *breakerSet) len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.n
+	return s.table.len()
 }
 
 // lookup returns the breaker stored under k, or nil.
 func (s *breakerSet) lookup(k breakerKey) *breakerEntry {
-	if v, ok := s.m.Load(k); ok {
-		return v.(*breakerEntry)
-	}
-	return nil
+	return s.table.load(k)
 }
 
-// get returns the breaker of req, creating it when needed, or nil when req
-// goes through without a breaker.
-func (s *breakerSet) get(req *http.Request) *breakerEntry {
+// get returns the breaker of req, an attempt whose state is st (nil for
+// none), creating it when needed, or nil when req goes through without a
+// breaker.
+func (s *breakerSet) get(req *http.Request, st *attemptState) *breakerEntry {
 	k, ok := requestKey(s.keyFn, req)
 	if !ok {
 		return nil
 	}
-	e := s.lookup(k)
-	if e == nil {
-		return s.insert(k)
+	e := s.last.Load()
+	if e == nil || e.node.key != k || e.removed.Load() {
+		if e != nil && e.removed.Load() {
+			s.last.CompareAndSwap(e, nil)
+		}
+		h := s.table.hashOf(k)
+		if e = s.table.find(k, h); e == nil {
+			return s.insert(k, h, s.clock(st))
+		}
+		if s.last.Load() == nil && e.node.key == k && !e.removed.Load() {
+			// Should e be removed from now on, remove (or the next
+			// lookup, if this store comes after remove's) takes it out.
+			s.last.CompareAndSwap(nil, e)
+		}
 	}
 	if !e.used.Load() {
 		e.used.Store(true)
@@ -338,16 +376,17 @@ func requestKey(keyFn func(*http.Request) string, req *http.Request) (breakerKey
 	return breakerKey{}, false
 }
 
-// insert returns the breaker of k, creating it unless another goroutine
-// did, or adding k as an alias of the breaker of its canonical key.
-func (s *breakerSet) insert(k breakerKey) *breakerEntry {
+// insert returns the breaker of k, whose hash is h, creating it unless
+// another goroutine did, or adding k as an alias of the breaker of its
+// canonical key; now is the time of the attempt (breakerSet.clock).
+func (s *breakerSet) insert(k breakerKey, h uint64, now int64) *breakerEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.lookup(k); e != nil {
+	if e := s.table.find(k, h); e != nil {
 		e.used.Store(true)
 		return e
 	}
-	ck := k
+	ck, ch := k, h
 	if s.keyFn == nil {
 		ck.scheme = lowerASCII(k.scheme)
 		ck.host = canonicalHost(ck.scheme, k.host)
@@ -355,15 +394,15 @@ func (s *breakerSet) insert(k breakerKey) *breakerEntry {
 	var e *breakerEntry
 	need := 1
 	if ck != k {
-		if e = s.lookup(ck); e == nil {
+		ch = s.table.hashOf(ck)
+		if e = s.table.find(ck, ch); e == nil {
 			need = 2
 		}
 	}
-	now := s.now()
 	if now-s.lastSweep >= int64(s.idleAfter/2) {
 		s.dropIdle(now)
 	}
-	if s.n+need > s.max {
+	if s.table.len()+need > s.max {
 		s.makeRoom(need, now)
 		if e != nil && e.list == nil {
 			e = nil // makeRoom removed it: make room for both keys
@@ -371,49 +410,51 @@ func (s *breakerSet) insert(k breakerKey) *breakerEntry {
 		}
 	}
 	if e == nil {
-		e = s.newEntry(ck, now)
-		s.m.Store(ck, e)
-		s.n++
+		e = s.newEntry(now)
+		s.table.insert(ck, ch, e, &e.node)
 		s.closed.pushFront(e)
 	} else {
 		e.used.Store(true)
 	}
 	if ck != k {
-		s.m.Store(k, e)
-		s.n++
-		e.aliases = append(e.aliases, k)
+		s.table.insert(k, h, e, nil)
+		if e.aliases == nil {
+			e.aliases = new([]breakerKey)
+		}
+		*e.aliases = append(*e.aliases, k)
 	}
 	return e
 }
 
-// newEntry returns a closed breaker for the canonical key k.
-func (s *breakerSet) newEntry(k breakerKey, now int64) *breakerEntry {
-	e := &breakerEntry{key: k, lastSeen: now}
+// newEntry returns a closed breaker, to be inserted under its canonical
+// key.
+func (s *breakerSet) newEntry(now int64) *breakerEntry {
+	e := &breakerEntry{lastSeen: now}
 	e.win0.reset(now, s.period)
 	e.win.Store(&e.win0)
 	return e
 }
 
-// breaker returns e's state machine, making it on first use. While it is
+// machine returns e's state machine, making it on first use. While it is
 // closed, gobreaker's own counts are not used (the window holds them), so
-// a breaker made at its first failure behaves as one made with e.
-func (s *breakerSet) breaker(e *breakerEntry) *gobreaker.TwoStepCircuitBreaker[struct{}] {
-	if cb := e.cb.Load(); cb != nil {
-		return cb
+// a breaker made when it first trips behaves as one made with e. Two
+// goroutines may make one at once: one of them is kept, the other is
+// dropped before anything used it (a gobreaker changes state, and calls
+// back, only when used).
+func (s *breakerSet) machine(e *breakerEntry) *breakerMachine {
+	if m := e.m.Load(); m != nil {
+		return m
 	}
-	e.pmu.Lock()
-	defer e.pmu.Unlock()
-	if cb := e.cb.Load(); cb != nil {
-		return cb
-	}
-	e.name = breakerName(e.key)
+	m := &breakerMachine{name: breakerName(e.node.key)}
 	st := s.settings
-	st.Name = e.name
+	st.Name = m.name
 	st.ReadyToTrip = func(gobreaker.Counts) bool { return s.readyToTrip(e) }
 	st.OnStateChange = func(_ string, from, to gobreaker.State) { s.changed(e, from, to) }
-	cb := gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
-	e.cb.Store(cb)
-	return cb
+	m.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
+	if !e.m.CompareAndSwap(nil, m) {
+		return e.m.Load()
+	}
+	return m
 }
 
 // listOf returns the list e belongs in, by its state; s.mu is held.
@@ -465,7 +506,7 @@ func (s *breakerSet) dropIdle(now int64) {
 // the set: the least recently used closed breakers first, and only when
 // there are none left, the least recently used open and half-open ones.
 func (s *breakerSet) makeRoom(need int, now int64) {
-	for s.n+need > s.max {
+	for s.table.len()+need > s.max {
 		if !s.evict(&s.closed, now) && !s.evict(&s.open, now) {
 			return // empty
 		}
@@ -499,12 +540,15 @@ func (s *breakerSet) remove(e *breakerEntry) {
 	if e.list == nil {
 		return
 	}
+	e.removed.Store(true)
+	s.last.CompareAndSwap(e, nil)
 	e.list.remove(e)
-	s.m.Delete(e.key)
-	for _, k := range e.aliases {
-		s.m.Delete(k)
+	s.table.deleteNode(&e.node)
+	if e.aliases != nil {
+		for _, k := range *e.aliases {
+			s.table.delete(k)
+		}
 	}
-	s.n -= 1 + len(e.aliases)
 }
 
 // each calls fn for every breaker of the set, aliases excepted; s.mu is
@@ -519,10 +563,11 @@ func (s *breakerSet) each(fn func(*breakerEntry)) {
 	}
 }
 
-// changed records a state change of e. gobreaker calls it under e's lock:
-// it must not block nor call back into the breaker, so it only queues the
-// change for flush.
+// changed records a state change of e, which has its state machine.
+// gobreaker calls it under e's lock: it must not block nor call back into
+// the breaker, so it only queues the change for flush.
 func (s *breakerSet) changed(e *breakerEntry, from, to gobreaker.State) {
+	m := e.m.Load()
 	now := time.Now()
 	since := int64(now.Sub(s.epoch))
 	if to == gobreaker.StateClosed {
@@ -536,7 +581,7 @@ func (s *breakerSet) changed(e *breakerEntry, from, to gobreaker.State) {
 	}
 	e.state.Store(int32(to))
 	if to == gobreaker.StateOpen {
-		e.openedAt.Store(since)
+		m.openedAt.Store(since)
 	}
 	// Keep the lists right: a change is an attempt's doing, so e is
 	// recently used. gobreaker's lock is held; s.mu is never held while
@@ -549,7 +594,7 @@ func (s *breakerSet) changed(e *breakerEntry, from, to gobreaker.State) {
 	}
 	s.qmu.Lock()
 	if len(s.queue) < maxQueuedChanges {
-		s.queue = append(s.queue, BreakerChange{Key: e.name, From: BreakerState(from), To: BreakerState(to), At: now})
+		s.queue = append(s.queue, BreakerChange{Key: m.name, From: BreakerState(from), To: BreakerState(to), At: now})
 	}
 	s.pending.Store(true)
 	s.qmu.Unlock()
@@ -600,15 +645,16 @@ func (s *breakerSet) deliver(ctx context.Context, c BreakerChange) {
 	)
 }
 
-// refusal returns the error of an attempt e refused with err.
-func (s *breakerSet) refusal(e *breakerEntry, err error) error {
+// refusal returns the error of an attempt the state machine m refused
+// with err.
+func (s *breakerSet) refusal(m *breakerMachine, err error) error {
 	if errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return fmt.Errorf("%w: %s: half-open, waiting for its probe", ErrCircuitOpen, e.name)
+		return fmt.Errorf("%w: %s: half-open, waiting for its probe", ErrCircuitOpen, m.name)
 	}
-	wait := time.Duration(e.openedAt.Load()-s.now()) + s.timeout
+	wait := time.Duration(m.openedAt.Load()-s.now()) + s.timeout
 	// Round up to the millisecond: the probe is not due before.
 	wait = max(wait+time.Millisecond-1, 0).Truncate(time.Millisecond)
-	return fmt.Errorf("%w: %s: next probe in %v", ErrCircuitOpen, e.name, wait)
+	return fmt.Errorf("%w: %s: next probe in %v", ErrCircuitOpen, m.name, wait)
 }
 
 // breakerName returns the name of the breaker of k: the key itself for a

@@ -25,20 +25,23 @@ import (
 // A window is replaced, never reset, when its breaker closes again: an
 // attempt that began in an earlier spell counts in a window nobody reads.
 type closedWindow struct {
+	// stripes spread the successes of a breaker that many goroutines use
+	// at once over several cache lines, so that cores do not contend on
+	// one word; nil until a compare-and-swap on successes fails.
+	stripes atomic.Pointer[[]successStripe]
+
+	// failures are made by the first failure: most windows see none, and
+	// a breaker per host is made for every host called.
+	failures atomic.Pointer[[breakerBuckets]atomic.Uint64]
+
 	start  int64 // breakerSet.now() when the breaker closed
 	period int64 // the bucket period, in nanoseconds
-
-	successes [breakerBuckets]atomic.Uint64
-	failures  [breakerBuckets]atomic.Uint64
 
 	// consecutive is the number of failures since the last success; a
 	// success writes it only when it is not already zero.
 	consecutive atomic.Uint32
 
-	// stripes spread the successes of a breaker that many goroutines use
-	// at once over several cache lines, so that cores do not contend on
-	// one word; nil until a compare-and-swap on successes fails.
-	stripes atomic.Pointer[[]successStripe]
+	successes [breakerBuckets]atomic.Uint64
 }
 
 // successStripe is one stripe of a contended window's successes, on a
@@ -110,7 +113,12 @@ func (w *closedWindow) failure(age, now uint64) bool {
 		return false
 	}
 	w.consecutive.Add(1)
-	addBucket(&w.failures[age%breakerBuckets], age)
+	fs := w.failures.Load()
+	if fs == nil {
+		w.failures.CompareAndSwap(nil, new([breakerBuckets]atomic.Uint64))
+		fs = w.failures.Load()
+	}
+	addBucket(&fs[age%breakerBuckets], age)
 	return true
 }
 
@@ -123,7 +131,9 @@ func (w *closedWindow) counts(now uint64) (successes, failures, consecutive uint
 			successes += sumBuckets(&(*ss)[i].b, now)
 		}
 	}
-	failures = sumBuckets(&w.failures, now)
+	if fs := w.failures.Load(); fs != nil {
+		failures = sumBuckets(fs, now)
+	}
 	// A run of failures that began before the window's oldest bucket is
 	// counted to the window's start, as gobreaker's rolling counts do.
 	return successes, failures, min(uint64(w.consecutive.Load()), failures)

@@ -90,9 +90,9 @@ func TestBreakerMatchesReference(t *testing.T) {
 						t.Fatalf("attempt %d: err %v", n, err)
 					}
 					e := bt.set.lookup(breakerKey{"http", "api.test"})
-					got := gobreaker.StateClosed // no state machine until the first failure
-					if cb := e.cb.Load(); cb != nil {
-						got = cb.State()
+					got := gobreaker.StateClosed // no state machine until it first trips
+					if m := e.m.Load(); m != nil {
+						got = m.cb.State()
 					}
 					if want := ref.State(); got != want {
 						t.Fatalf("settings %d, seed %d, attempt %d (%d): state %v, reference %v", i, seed, n, code, got, want)

@@ -103,10 +103,9 @@ type budgetSet struct {
 	ratio, burst, throttled int64 // in budgetUnit
 	keyFn                   func(*http.Request) string
 
-	m   sync.Map // breakerKey (as requested, and canonical) → *hostBudget
-	n   atomic.Int32
-	gen atomic.Pointer[budgetGen] // the generation of the table m holds
-	mu  sync.Mutex                // serializes inserts
+	m   hostTable[breakerKey, hostBudget] // keys as requested, and canonical; written under mu
+	gen atomic.Pointer[budgetGen]         // the generation of the table m holds
+	mu  sync.Mutex
 
 	store    BudgetStore // the fleet's budgets (budget_store.go); nil for none
 	settings RetryBudget // with the defaults, for store
@@ -127,6 +126,7 @@ type hostBudget struct {
 	lat         atomic.Pointer[latencyHist] // made when a call is hedged
 	shared      SharedBudget                // the fleet's budget, in place of tokens; nil for none
 	gen         *budgetGen                  // its table's generation
+	node        tableNode[breakerKey, hostBudget]
 }
 
 func newBudgetSet(b RetryBudget, keyFn func(*http.Request) string) *budgetSet {
@@ -145,6 +145,7 @@ func newBudgetSet(b RetryBudget, keyFn func(*http.Request) string) *budgetSet {
 		throttled: int64(b.ThrottledCost * budgetUnit),
 		keyFn:     keyFn,
 	}
+	s.m.init()
 	s.gen.Store(new(budgetGen))
 	return s
 }
@@ -166,40 +167,42 @@ func (s *budgetSet) get(req *http.Request) *hostBudget {
 	if !ok {
 		return nil
 	}
-	if v, ok := s.m.Load(k); ok {
-		return v.(*hostBudget)
+	h := s.m.hashOf(k)
+	if b := s.m.find(k, h); b != nil {
+		return b
 	}
-	return s.insert(k)
+	return s.insert(k, h)
 }
 
-func (s *budgetSet) insert(k breakerKey) *hostBudget {
+// insert returns the budget of k, whose hash is h, making it unless
+// another goroutine did, or adding k as an alias of its canonical key's.
+func (s *budgetSet) insert(k breakerKey, h uint64) *hostBudget {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if v, ok := s.m.Load(k); ok {
-		return v.(*hostBudget)
+	if b := s.m.find(k, h); b != nil {
+		return b
 	}
-	if s.n.Load() >= maxBudgets {
-		s.m.Clear()
-		s.n.Store(0)
+	if s.m.len() >= maxBudgets {
+		s.m.clear()
 		s.gen.Store(new(budgetGen))
 	}
-	ck := k
+	ck, ch := k, h
 	if k.scheme != "" {
 		ck = breakerKey{lowerASCII(k.scheme), canonicalHost(k.scheme, k.host)}
+		if ck != k {
+			ch = s.m.hashOf(ck)
+		}
 	}
-	if v, ok := s.m.Load(ck); ok {
-		s.m.Store(k, v) // an alias: another spelling of the same host
-		s.n.Add(1)
-		return v.(*hostBudget)
+	if b := s.m.find(ck, ch); b != nil {
+		s.m.insert(k, h, b, nil) // an alias: another spelling of the same host
+		return b
 	}
 	b := &hostBudget{gen: s.gen.Load(), shared: s.sharedBudget(ck)}
 	b.tokens.Store(s.burst)
 	b.hedgeTokens.Store(hedgeBurst * budgetUnit)
-	s.m.Store(ck, b)
-	s.n.Add(1)
+	s.m.insert(ck, ch, b, &b.node)
 	if ck != k {
-		s.m.Store(k, b)
-		s.n.Add(1)
+		s.m.insert(k, h, b, nil)
 	}
 	return b
 }

@@ -202,7 +202,7 @@ func TestRetryBudgetBounded(t *testing.T) {
 		req, _ := http.NewRequest("GET", fmt.Sprintf("http://h%d.test/", i), nil)
 		s.get(req)
 	}
-	if n := s.n.Load(); n > maxBudgets {
+	if n := s.m.len(); n > maxBudgets {
 		t.Errorf("%d budgets held, want at most %d", n, maxBudgets)
 	}
 }

@@ -123,7 +123,7 @@ func (c *call) hedgeDelay(hb *hostBudget) (time.Duration, bool) {
 func (c *call) hedgeAllowed(req *http.Request, hb *hostBudget) bool {
 	t := c.t
 	if t.breakers != nil {
-		if e := t.breakers.get(req); e != nil && e.state.Load() != int32(gobreaker.StateClosed) {
+		if e := t.breakers.get(req, nil); e != nil && e.state.Load() != int32(gobreaker.StateClosed) {
 			return false
 		}
 	}

@@ -197,15 +197,14 @@ type rateLimiter struct {
 	idle      time.Duration
 	headers   headerWatch // which responses are read for rate-limit headers
 
-	// Looking a partition up takes no lock (a sync.Map). Inserts,
+	// Looking a partition up takes no lock (a hostTable). Inserts,
 	// removals and the list that orders the partitions by use are guarded
 	// by mu. An attempt records its use in a flag; a pass that meets a
 	// used partition at the back of the list moves it to the front with
 	// the pass's time (a second chance), so that hits write nothing
 	// shared but the flag, once.
-	n          atomic.Int32 // partitions held, read without mu
-	oldest     atomic.Int64 // lastUsed of the list's back, as UnixNano; 0 when empty
-	parts      sync.Map     // partKey → *partition
+	oldest     atomic.Int64                  // lastUsed of the list's back, as UnixNano; 0 when empty
+	parts      hostTable[partKey, partition] // written under mu
 	mu         sync.Mutex
 	head, tail *partition // most and least recently seen
 }
@@ -215,7 +214,7 @@ func newRateLimiter(c *config) *rateLimiter {
 	if static == rate.Inf {
 		static = 0
 	}
-	return &rateLimiter{
+	rl := &rateLimiter{
 		static:   static,
 		burst:    c.rateBurst,
 		keyFn:    c.rateLimitKey,
@@ -226,11 +225,14 @@ func newRateLimiter(c *config) *rateLimiter {
 		maxParts: maxRatePartitions,
 		idle:     ratePartitionIdle,
 	}
+	rl.parts.init()
+	return rl
 }
 
 // partition is the state of one host and class (or one key).
 type partition struct {
-	key partKey
+	key  partKey
+	node tableNode[partKey, partition] // holds it in the table
 
 	// used is set by the attempts that find the partition, and cleared by
 	// the passes that record their time in lastUsed.
@@ -260,13 +262,18 @@ type partition struct {
 }
 
 // key returns the partition key of req; false exempts req from the limiter.
-func (rl *rateLimiter) key(req *http.Request) (partKey, bool) {
+// It sets the fields of k one by one: a composite literal of a struct this
+// size is built aside and copied, which costs more than the rest.
+func (rl *rateLimiter) key(req *http.Request) (k partKey, ok bool) {
 	if rl.keyFn != nil {
-		k := rl.keyFn(req)
-		return partKey{host: k}, k != ""
+		k.host = rl.keyFn(req)
+		return k, k.host != ""
 	}
-	k := partKey{scheme: req.URL.Scheme, host: req.URL.Host, write: !isReadMethod(req.Method)}
-	return rl.resources.of(k, req), true
+	k.scheme, k.host, k.write = req.URL.Scheme, req.URL.Host, !isReadMethod(req.Method)
+	if rl.resources.n.Load() != 0 {
+		k = rl.resources.of(k, req)
+	}
+	return k, true
 }
 
 // lookup returns the partition of k, creating it when create is set; it
@@ -276,39 +283,34 @@ func (rl *rateLimiter) key(req *http.Request) (partKey, bool) {
 // back after a burst of hosts without a sweep. It reads the clock only when
 // the table is not empty, and only when clock has no time yet.
 func (rl *rateLimiter) lookup(k partKey, create bool, clock *lazyNow) *partition {
-	if !create && rl.n.Load() == 0 {
+	if !create && rl.parts.len() == 0 {
 		return nil // no server has spoken: the happy path takes no lock
 	}
-	v, found := rl.parts.Load(k)
-	if found {
-		if p := v.(*partition); !p.used.Load() {
-			p.used.Store(true)
-		}
+	h := rl.parts.hashOf(k)
+	p := rl.parts.find(k, h)
+	if p != nil && !p.used.Load() {
+		p.used.Store(true)
 	}
 	if o := rl.oldest.Load(); o != 0 && clock.get().UnixNano()-o >= int64(rl.idle) {
 		rl.mu.Lock()
 		rl.dropIdle(clock.get(), k)
 		rl.mu.Unlock()
 	}
-	if found {
-		return v.(*partition)
-	}
-	if !create {
-		return nil // a host that announced nothing: no lock either
+	if p != nil || !create {
+		return p // nil: a host that announced nothing, no lock either
 	}
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
 	now := clock.get()
-	if v, ok := rl.parts.Load(k); ok { // another goroutine made it
-		return v.(*partition)
+	if p := rl.parts.find(k, h); p != nil { // another goroutine made it
+		return p
 	}
-	for int(rl.n.Load()) >= rl.maxParts && rl.tail != nil {
+	for rl.parts.len() >= rl.maxParts && rl.tail != nil {
 		rl.evictTail(now)
 	}
-	p := rl.newPartition(k)
+	p = rl.newPartition(k)
 	p.lastUsed = now
-	rl.parts.Store(k, p)
-	rl.n.Add(1)
+	rl.parts.insert(k, h, p, &p.node)
 	rl.pushFront(p)
 	return p
 }
@@ -339,7 +341,7 @@ func (rl *rateLimiter) dropIdle(now time.Time, k partKey) {
 // after giving the used ones at the back their second chance (at most one
 // turn of the list); rl.mu is held.
 func (rl *rateLimiter) evictTail(now time.Time) {
-	for turn := rl.n.Load(); turn > 0 && rl.tail.used.Load(); turn-- {
+	for turn := rl.parts.len(); turn > 0 && rl.tail.used.Load(); turn-- {
 		p := rl.tail
 		p.used.Store(false)
 		p.lastUsed = now
@@ -371,8 +373,7 @@ func (rl *rateLimiter) evictable(p *partition, now time.Time) bool {
 func (rl *rateLimiter) remove(p *partition) {
 	rl.unlink(p)
 	p.removed = true
-	rl.parts.Delete(p.key)
-	rl.n.Add(-1)
+	rl.parts.deleteNode(&p.node)
 }
 
 func (rl *rateLimiter) unlink(p *partition) {
@@ -413,15 +414,12 @@ func (rl *rateLimiter) setOldest() {
 
 // part returns the partition of k, or nil, without recording a use.
 func (rl *rateLimiter) part(k partKey) *partition {
-	if v, ok := rl.parts.Load(k); ok {
-		return v.(*partition)
-	}
-	return nil
+	return rl.parts.load(k)
 }
 
 // len returns the number of partitions held.
 func (rl *rateLimiter) len() int {
-	return int(rl.n.Load())
+	return rl.parts.len()
 }
 
 // each calls fn for every partition; rl.mu is held.

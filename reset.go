@@ -159,7 +159,7 @@ func (s *breakerSet) resetHost(m hostMatcher) {
 	var removed []*breakerEntry
 	s.mu.Lock()
 	s.each(func(e *breakerEntry) {
-		if m.match(e.key.scheme, e.key.host) {
+		if m.match(e.node.key.scheme, e.node.key.host) {
 			removed = append(removed, e)
 		}
 	})

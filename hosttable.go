@@ -1,0 +1,175 @@
+package resilient
+
+import (
+	"hash/maphash"
+	"sync/atomic"
+)
+
+// tableKey is the key of a hostTable: a comparable struct that hashes
+// itself, its host first, without building a string.
+type tableKey interface {
+	comparable
+	hash(seed maphash.Seed) uint64
+}
+
+// hostTable is a hash table of per-host state (breakers, rate-limit
+// partitions, retry budgets) that is read without a lock: a lookup hashes
+// the key, loads a bucket and walks its chain, with atomic loads only, and
+// allocates nothing. Inserts and deletes are made by one writer at a time:
+// the owner serializes them under its own lock.
+//
+// A chain is changed in place by atomic stores that a reader walking it
+// sees whole: an insert publishes its node, its fields set, at the end of
+// its chain; a delete points the link before the node past it and leaves
+// the deleted node's own link as it was, so that a reader standing on it
+// walks on to the rest of the chain. A node is never inserted again. A lookup that runs at the same time as an insert or a
+// delete of its key finds the table as it was before or as it is after.
+// When the table grows, the nodes are copied into a new bucket array that
+// replaces the old one, which its readers finish walking unchanged.
+//
+// A node can be embedded in the value it holds, so that a value inserted
+// under one key costs no allocation but its own: see insert.
+type hostTable[K tableKey, V any] struct {
+	seed    maphash.Seed
+	buckets atomic.Pointer[[]atomic.Pointer[tableNode[K, V]]]
+	n       atomic.Int64 // keys held; written under the owner's lock
+}
+
+// tableNode holds one key of a hostTable and its value.
+type tableNode[K tableKey, V any] struct {
+	hash uint64 // key's: a walk compares the keys of matching hashes only
+	key  K
+	val  *V
+	next atomic.Pointer[tableNode[K, V]]
+}
+
+// minTableBuckets is the size of a new table's bucket array; it doubles
+// whenever the keys reach half the buckets.
+const minTableBuckets = 16
+
+// init prepares t, empty, with a seed of its own.
+func (t *hostTable[K, V]) init() {
+	t.seed = maphash.MakeSeed()
+	t.clear()
+}
+
+// load returns the value of k, or nil. It takes no lock.
+func (t *hostTable[K, V]) load(k K) *V {
+	return t.find(k, t.hashOf(k))
+}
+
+// hashOf returns the hash of k in t, for find and insert.
+func (t *hostTable[K, V]) hashOf(k K) uint64 {
+	return k.hash(t.seed)
+}
+
+// find returns the value of k, whose hash is h, or nil. It takes no lock.
+func (t *hostTable[K, V]) find(k K, h uint64) *V {
+	b := *t.buckets.Load()
+	for n := b[h&uint64(len(b)-1)].Load(); n != nil; n = n.next.Load() {
+		if n.hash == h && n.key == k {
+			return n.val
+		}
+	}
+	return nil
+}
+
+// len returns the number of keys held. It takes no lock.
+func (t *hostTable[K, V]) len() int { return int(t.n.Load()) }
+
+// insert adds k, whose hash is h (hashOf), with value v; k must not be in
+// the table, and the owner's lock is held. node, when not nil, is the node
+// to hold them, never inserted before (a value embeds one for its first
+// key); else insert allocates one. The node goes at the end of its chain,
+// so that the oldest keys, which are the first evicted, are found first
+// when they are deleted.
+func (t *hostTable[K, V]) insert(k K, h uint64, v *V, node *tableNode[K, V]) {
+	b := *t.buckets.Load()
+	if t.len() >= len(b)/2 {
+		b = t.grow(b)
+	}
+	if node == nil {
+		node = new(tableNode[K, V])
+	}
+	node.hash, node.key, node.val = h, k, v
+	link(b, node)
+	t.n.Add(1)
+}
+
+// link publishes node at the end of its chain in b, whole: its fields are
+// set before a reader can reach it.
+func link[K tableKey, V any](b []atomic.Pointer[tableNode[K, V]], node *tableNode[K, V]) {
+	last := &b[node.hash&uint64(len(b)-1)]
+	for n := last.Load(); n != nil; n = n.next.Load() {
+		last = &n.next
+	}
+	last.Store(node)
+}
+
+// grow replaces the bucket array b by one twice its size, holding copies
+// of b's nodes, and returns it; the owner's lock is held.
+func (t *hostTable[K, V]) grow(b []atomic.Pointer[tableNode[K, V]]) []atomic.Pointer[tableNode[K, V]] {
+	nb := make([]atomic.Pointer[tableNode[K, V]], 2*len(b))
+	for i := range b {
+		for n := b[i].Load(); n != nil; n = n.next.Load() {
+			link(nb, &tableNode[K, V]{hash: n.hash, key: n.key, val: n.val})
+		}
+	}
+	t.buckets.Store(&nb)
+	return nb
+}
+
+// delete removes k and reports whether it was held; the owner's lock is
+// held.
+func (t *hostTable[K, V]) delete(k K) bool {
+	return t.unlink(t.hashOf(k), k)
+}
+
+// deleteNode removes the key of node, a node inserted in the table (or its
+// copy, since the table grew), and reports whether it was held; the owner's
+// lock is held. Unlike delete, it does not hash the key again.
+func (t *hostTable[K, V]) deleteNode(node *tableNode[K, V]) bool {
+	return t.unlink(node.hash, node.key)
+}
+
+// unlink removes k, whose hash is h, and reports whether it was held.
+func (t *hostTable[K, V]) unlink(h uint64, k K) bool {
+	b := *t.buckets.Load()
+	prev := &b[h&uint64(len(b)-1)]
+	for n := prev.Load(); n != nil; n = n.next.Load() {
+		if n.hash == h && n.key == k {
+			prev.Store(n.next.Load()) // n keeps its link for its readers
+			t.n.Add(-1)
+			return true
+		}
+		prev = &n.next
+	}
+	return false
+}
+
+// clear removes every key; the owner's lock is held. Readers of the
+// previous bucket array finish with it.
+func (t *hostTable[K, V]) clear() {
+	b := make([]atomic.Pointer[tableNode[K, V]], minTableBuckets)
+	t.buckets.Store(&b)
+	t.n.Store(0)
+}
+
+// hash returns the hash of k: its host's, and its scheme's length, which
+// tells http from https (a custom key has no scheme).
+func (k breakerKey) hash(seed maphash.Seed) uint64 {
+	return maphash.String(seed, k.host) + uint64(len(k.scheme))
+}
+
+// hash returns the hash of k: its host's, its scheme's length, its class,
+// and its resource's when it has one.
+func (k partKey) hash(seed maphash.Seed) uint64 {
+	h := maphash.String(seed, k.host) + uint64(len(k.scheme))
+	if k.write {
+		h += 2
+	}
+	if k.resource != "" {
+		h ^= maphash.String(seed, k.resource)
+	}
+	return h
+}
