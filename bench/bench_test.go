@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -28,12 +29,14 @@ const apiPath = "/v1/posts/1"
 // (with the timer stopped), so that the drift of a shared machine hits both
 // alike; the allocations are counted with testing.AllocsPerRun.
 func BenchmarkHappyStub(b *testing.B) {
-	for _, p := range allPeers {
+	for _, p := range happyPeers {
 		b.Run(p.name, func(b *testing.B) {
 			stub := newStubTransport()
 			do := p.build(stub, defaultWaits)
 			ref := bare(stub, defaultWaits)
-			req, err := http.NewRequest(http.MethodGet, "http://api.example.test"+apiPath, nil)
+			ctx, cancel := p.callerContext()
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://api.example.test"+apiPath, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -117,17 +120,19 @@ func happyCall(do doer, req *http.Request) error {
 // alternate between the two, so that the drift of a shared machine hits
 // both alike.
 func BenchmarkHappyLoopback(b *testing.B) {
-	for _, p := range allPeers {
+	for _, p := range happyPeers {
 		b.Run(p.name, func(b *testing.B) {
 			srv := newServer(okHandler)
 			defer srv.Close()
 			tr := newTransport()
 			defer tr.CloseIdleConnections()
 			do := p.build(tr, defaultWaits)
+			ctx, cancel := p.callerContext()
+			defer cancel()
 			b.ReportAllocs()
 			b.SetParallelism(max(1, loopCallers/runtime.GOMAXPROCS(0)))
 			b.ResetTimer()
-			b.RunParallel(happyWorker(b, do, srv.URL))
+			b.RunParallel(happyWorker(ctx, b, do, srv.URL))
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 			if p.name == nameBare {
@@ -138,19 +143,19 @@ func BenchmarkHappyLoopback(b *testing.B) {
 			ref := bare(rtr, defaultWaits)
 			// Warm both up: connections are open before the bursts count.
 			for _, d := range []doer{do, ref} {
-				if _, err := burst(d, srv.URL, loopCallers); err != nil {
+				if _, err := burst(ctx, d, srv.URL, loopCallers); err != nil {
 					b.Fatal(err)
 				}
 			}
 			var own, base time.Duration
 			for done := 0; done < b.N; {
 				k := min(loopBurst, b.N-done)
-				d, err := burst(do, srv.URL, k)
+				d, err := burst(ctx, do, srv.URL, k)
 				if err != nil {
 					b.Fatal(err)
 				}
 				own += d
-				if d, err = burst(ref, srv.URL, k); err != nil {
+				if d, err = burst(ctx, ref, srv.URL, k); err != nil {
 					b.Fatal(err)
 				}
 				base += d
@@ -170,9 +175,9 @@ const loopBurst = 256
 // timed run).
 const loopCallers = 32
 
-// burst makes n happy calls with do from loopCallers goroutines, and
-// returns the time they took.
-func burst(do doer, url string, n int) (time.Duration, error) {
+// burst makes n happy calls with do from loopCallers goroutines, with
+// requests of context ctx, and returns the time they took.
+func burst(ctx context.Context, do doer, url string, n int) (time.Duration, error) {
 	workers := loopCallers
 	var next atomic.Int64
 	errs := make([]error, workers)
@@ -180,7 +185,7 @@ func burst(do doer, url string, n int) (time.Duration, error) {
 	start := time.Now()
 	for w := range workers {
 		wg.Go(func() {
-			req, err := http.NewRequest(http.MethodGet, url+apiPath, nil)
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+apiPath, nil)
 			if err != nil {
 				errs[w] = err
 				return
@@ -197,10 +202,11 @@ func burst(do doer, url string, n int) (time.Duration, error) {
 	return time.Since(start), errors.Join(errs...)
 }
 
-// happyWorker returns the body of a parallel happy-path loop.
-func happyWorker(b *testing.B, do doer, url string) func(*testing.PB) {
+// happyWorker returns the body of a parallel happy-path loop, whose
+// requests have context ctx.
+func happyWorker(ctx context.Context, b *testing.B, do doer, url string) func(*testing.PB) {
 	return func(pb *testing.PB) {
-		req, err := http.NewRequest(http.MethodGet, url+apiPath, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+apiPath, nil)
 		if err != nil {
 			b.Error(err)
 			return

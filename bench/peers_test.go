@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -56,6 +57,25 @@ type peer struct {
 	breaker bool
 	// build returns the library sending its attempts through base.
 	build func(base http.RoundTripper, w waits) doer
+	// deadline reports whether the calls carry a caller's deadline (see
+	// callerContext).
+	deadline bool
+}
+
+// callerDeadline is how far ahead the deadline of the calls of a peer with
+// deadline lies: before the end of our call budget (5 minutes), as that of
+// a service's inbound request or of http.Client.Timeout usually does, and
+// after the end of any benchmark.
+const callerDeadline = 2 * time.Minute
+
+// callerContext returns the context of p's calls, and its cancel function:
+// one with a deadline callerDeadline ahead when p.deadline is set, else
+// context.Background().
+func (p peer) callerContext() (context.Context, context.CancelFunc) {
+	if p.deadline {
+		return context.WithTimeout(context.Background(), callerDeadline)
+	}
+	return context.Background(), func() {}
 }
 
 // The names of the peers, as they appear in benchmark names.
@@ -63,6 +83,7 @@ const (
 	nameBare            = "bare"
 	nameOurs            = "resilient"
 	nameOursNoBreaker   = "resilient-nobreaker"
+	nameOursDeadline    = "resilient-deadline"
 	nameRetryableRT     = "retryablehttp-roundtripper"
 	nameRetryableClient = "retryablehttp-client"
 	nameFailsafeBreaker = "failsafe-retry+breaker"
@@ -81,6 +102,12 @@ var allPeers = []peer{
 	{name: nameFailsafe, build: failsafeRetry},
 	{name: nameHeimdall, build: heimdallClient},
 }
+
+// happyPeers are the configurations of the happy-path workloads: allPeers,
+// and ours with calls under a caller's deadline, whose attempts need no
+// context of their own (the base enforces the deadline, which ends before
+// the call's budget).
+var happyPeers = append(allPeers[:3:3], append([]peer{{name: nameOursDeadline, breaker: true, build: ours, deadline: true}}, allPeers[3:]...)...)
 
 // peers returns the configurations of allPeers that keep keep.
 func peers(keep func(peer) bool) []peer {

@@ -12,6 +12,7 @@ var libraries = []string{
 	"bare",
 	"resilient",
 	"resilient-nobreaker",
+	"resilient-deadline",
 	"retryablehttp-roundtripper",
 	"retryablehttp-client",
 	"failsafe-retry+breaker",
