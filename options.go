@@ -133,8 +133,16 @@ func WithBackoff(base, maxDelay time.Duration) Option {
 
 // WithMaxElapsed sets the whole budget of one RoundTrip, waits included
 // (default 5m). A wait that would end past it is not started: the last
-// result is returned instead. Zero means no budget beyond the request's
+// result is returned instead. An attempt still running when it ends is cut,
+// as by WithAttemptTimeout. Zero means no budget beyond the request's
 // context. It panics if d is negative.
+//
+// To cut an attempt, the Transport sends it as a copy of the request with a
+// context of its own (two allocations, and no runtime timer: one timer per
+// Transport fires every deadline), unless the request's context has a
+// deadline that ends first (as with http.Client.Timeout or
+// context.WithTimeout): the base then enforces that one, and the attempt
+// costs nothing more.
 func WithMaxElapsed(d time.Duration) Option {
 	mustNotBeNegative("WithMaxElapsed", d)
 	return func(c *config) { c.maxElapsed = d }
