@@ -2,21 +2,29 @@ package resilient
 
 import (
 	"context"
+	"net/http"
 	"time"
 )
 
 // Report is what a call did, filled when RoundTrip returns for a call made
-// with a context from WithReport: for successes too.
+// with a context from WithReport: for successes too. When http.Client
+// follows redirects, each hop is a RoundTrip of its own; the Report then
+// tells the whole call: the counts, waits and durations of its hops added
+// up, and the outcome, status and stop reason of the last one.
 type Report struct {
 	// Attempts counts the attempts of the call, hedged copies and attempts
 	// refused locally (breaker open, rate limited) included.
 	Attempts int
+	// Redirects counts the redirects http.Client followed before the
+	// last hop: the RoundTrips of the call, less one.
+	Redirects int
 	// Hedges counts the hedged copies sent (see WithHedging).
 	Hedges int
 	// Waited is the time spent waiting: backoff and Retry-After between
 	// attempts, and the client-side rate limiter's waits.
 	Waited time.Duration
-	// Duration is the whole call, from RoundTrip to its return.
+	// Duration is the whole call, from RoundTrip to its return (the sum
+	// of its hops' when it was redirected).
 	Duration time.Duration
 	// Outcome is the outcome of the attempt whose result was returned.
 	Outcome Outcome
@@ -32,7 +40,9 @@ type reportKey struct{}
 
 // WithReport returns a copy of ctx that makes the Transport fill r when a
 // call made with it returns. r must not be read before then, nor shared by
-// calls that run at the same time.
+// calls that run at the same time. A hop of a redirect (a request whose
+// Response field http.Client set to the redirect that made it) adds to r;
+// any other call overwrites it.
 func WithReport(ctx context.Context, r *Report) context.Context {
 	return context.WithValue(ctx, reportKey{}, r)
 }
@@ -41,4 +51,17 @@ func WithReport(ctx context.Context, r *Report) context.Context {
 func reportOf(ctx context.Context) *Report {
 	r, _ := ctx.Value(reportKey{}).(*Report)
 	return r
+}
+
+// fill records r, what one RoundTrip did, in the caller's Report: it
+// overwrites it, or adds to it when req is a hop of a redirect.
+func (rep *Report) fill(req *http.Request, r Report) {
+	if req.Response != nil {
+		r.Redirects += rep.Redirects + 1
+		r.Attempts += rep.Attempts
+		r.Hedges += rep.Hedges
+		r.Waited += rep.Waited
+		r.Duration += rep.Duration
+	}
+	*rep = r
 }

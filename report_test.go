@@ -43,3 +43,39 @@ func TestReport(t *testing.T) {
 		}
 	})
 }
+
+func TestReportRedirects(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{
+			{status: http.StatusFound, header: http.Header{"Location": {"/b"}}},
+			{status: 503, header: http.Header{"Retry-After": {"2"}}},
+			{status: http.StatusMovedPermanently, header: http.Header{"Location": {"/c"}}},
+			{status: 200},
+		}}
+		tr := New(s, WithBackoff(time.Second, time.Second), withRand(func(int64) int64 { return 0 }))
+		client := &http.Client{Transport: tr}
+		var r Report
+		ctx := WithReport(context.Background(), &r)
+		req := newRequest(t, ctx, "GET", "http://api.test/a", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := Report{Attempts: 4, Redirects: 2, Waited: 2 * time.Second, Duration: 2 * time.Second, Outcome: OutcomeSuccess, StatusCode: 200}
+		if r != want {
+			t.Errorf("Report after two redirects = %+v, want %+v", r, want)
+		}
+
+		// The next call with the same Report overwrites it.
+		s.steps = append(s.steps, rtStep{status: 200})
+		resp, err = client.Do(newRequest(t, ctx, "GET", "http://api.test/d", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := (Report{Attempts: 1, Outcome: OutcomeSuccess, StatusCode: 200}); r != want {
+			t.Errorf("Report of the next call = %+v, want %+v", r, want)
+		}
+	})
+}

@@ -343,7 +343,7 @@ func (c *call) end(resp *http.Response, err error) {
 		r.Outcome = OutcomeCanceled
 	}
 	if c.report != nil {
-		*c.report = r
+		c.report.fill(c.req, r)
 	}
 	if tr := c.cfg.tracer; tr != nil {
 		tr.EndCall(c.ctx, &r)
