@@ -328,7 +328,7 @@ type APIError struct {
 	Code       string          // the envelope's stable code; "" when none
 	Message    string          // human-readable; may change between API versions
 	Details    json.RawMessage // the envelope's details, verbatim; nil when none
-	RequestID  string          // from the body, else X-Request-Id, Request-Id or X-Correlation-Id
+	RequestID  string          // from the body, else X-Request-Id, Request-Id, X-Correlation-Id, X-GitHub-Request-Id, x-amzn-RequestId or x-amz-request-id
 	Retryable  bool            // whether the Transport's default decision retries it
 	RetryAfter time.Duration   // the server's Retry-After (for a rate-limited 403, the time to X-RateLimit-Reset); 0 when it gave none
 
@@ -426,9 +426,11 @@ func newAPIError(resp *http.Response, env *envelope, parsed bool, cl Class, ra t
 	return e
 }
 
-// headerRequestID returns the request id a server sent in a header.
+// headerRequestID returns the request id a server sent in a header: the
+// common names first, then the vendors' own (GitHub's, and AWS's two).
 func headerRequestID(h http.Header) string {
-	for _, k := range [...]string{"X-Request-Id", "Request-Id", "X-Correlation-Id"} {
+	for _, k := range [...]string{"X-Request-Id", "Request-Id", "X-Correlation-Id",
+		"X-Github-Request-Id", "X-Amzn-Requestid", "X-Amz-Request-Id"} {
 		if v := h[k]; len(v) > 0 && v[0] != "" {
 			return v[0]
 		}
