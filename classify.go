@@ -239,6 +239,10 @@ func applyRetryable(cl Class, retryable int8) Class {
 }
 
 // statusClass is the decision by status alone.
+// statusOverloaded is the status Anthropic's API answers when it is
+// overloaded ("overloaded_error"): not a standard status, and a passing one.
+const statusOverloaded = 529
+
 func statusClass(status int) Class {
 	switch {
 	case status < 400:
@@ -249,7 +253,8 @@ func statusClass(status int) Class {
 		status == http.StatusInternalServerError,
 		status == http.StatusBadGateway,
 		status == http.StatusServiceUnavailable,
-		status == http.StatusGatewayTimeout:
+		status == http.StatusGatewayTimeout,
+		status == statusOverloaded:
 		return Transient
 	}
 	return Permanent

@@ -36,6 +36,9 @@ func vhdr(kv ...string) func(time.Time) http.Header {
 	}
 }
 
+// githubRequestID is the X-GitHub-Request-Id of githubQuota's headers.
+const githubRequestID = "CAFE:1234:5678:9ABC:65A1B2C3"
+
 // githubQuota returns GitHub's rate-limit headers with remaining requests
 // left and the reset after d.
 func githubQuota(remaining int, d time.Duration, kv ...string) func(time.Time) http.Header {
@@ -46,7 +49,7 @@ func githubQuota(remaining int, d time.Duration, kv ...string) func(time.Time) h
 		h.Set("X-RateLimit-Used", strconv.Itoa(5000-remaining))
 		h.Set("X-RateLimit-Reset", strconv.FormatInt(now.Add(d).Unix(), 10))
 		h.Set("X-RateLimit-Resource", "core")
-		h.Set("X-GitHub-Request-Id", "CAFE:1234:5678:9ABC:65A1B2C3")
+		h.Set("X-GitHub-Request-Id", githubRequestID)
 		return h
 	}
 }
@@ -110,6 +113,10 @@ var vendorCases = []vendorCase{
 		vhdr("Request-Id", "req_hdr", "X-Should-Retry", "true"),
 		`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_011CSHoEeqs5C35K2UUqR7Fy"}`,
 		APIError{StatusCode: 529, Code: "overloaded_error", Message: "Overloaded", RequestID: "req_011CSHoEeqs5C35K2UUqR7Fy", Retryable: true, Dialect: "error-object"}, Transient, 2},
+	{"Anthropic 529 overloaded, no hint", 529,
+		vhdr("Request-Id", "req_hdr"),
+		`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_529"}`,
+		APIError{StatusCode: 529, Code: "overloaded_error", Message: "Overloaded", RequestID: "req_529", Retryable: true, Dialect: "error-object"}, Transient, 2},
 	{"Anthropic 429", 429,
 		vhdr("Request-Id", "req_429", "Retry-After", "5", "Anthropic-Ratelimit-Requests-Remaining", "0"),
 		`{"type":"error","error":{"type":"rate_limit_error","message":"Number of requests has exceeded your rate limit."},"request_id":"req_429b"}`,
@@ -132,22 +139,22 @@ var vendorCases = []vendorCase{
 	// GitHub: a 403 is Throttled when its headers say the rate limit
 	// refused it, and waits for Retry-After, else for the reset.
 	{"GitHub 403 primary rate limit", 403, githubQuota(0, 30*time.Second), githubRateLimit,
-		APIError{StatusCode: 403, Message: "API rate limit exceeded for user ID 1.", Retryable: true, RetryAfter: 30 * time.Second, Dialect: "message"}, Throttled, 2},
+		APIError{StatusCode: 403, Message: "API rate limit exceeded for user ID 1.", Retryable: true, RetryAfter: 30 * time.Second, RequestID: githubRequestID, Dialect: "message"}, Throttled, 2},
 	{"GitHub 403 primary rate limit, reset in an hour", 403, githubQuota(0, time.Hour), githubRateLimit,
-		APIError{StatusCode: 403, Message: "API rate limit exceeded for user ID 1.", Retryable: true, RetryAfter: time.Hour, Dialect: "message"}, Throttled, 1},
+		APIError{StatusCode: 403, Message: "API rate limit exceeded for user ID 1.", Retryable: true, RetryAfter: time.Hour, RequestID: githubRequestID, Dialect: "message"}, Throttled, 1},
 	{"GitHub 403 secondary rate limit", 403, githubQuota(4000, time.Hour, "Retry-After", "60"), githubSecondary,
-		APIError{StatusCode: 403, Message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", Retryable: true, RetryAfter: time.Minute, Dialect: "message"}, Throttled, 2},
+		APIError{StatusCode: 403, Message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", Retryable: true, RetryAfter: time.Minute, RequestID: githubRequestID, Dialect: "message"}, Throttled, 2},
 	{"GitHub 429 secondary rate limit", 429, githubQuota(4000, time.Hour, "Retry-After", "45"), githubSecondary,
-		APIError{StatusCode: 429, Message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", Retryable: true, RetryAfter: 45 * time.Second, Dialect: "message"}, Throttled, 2},
+		APIError{StatusCode: 429, Message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", Retryable: true, RetryAfter: 45 * time.Second, RequestID: githubRequestID, Dialect: "message"}, Throttled, 2},
 	{"GitHub 403 forbidden", 403, githubQuota(4999, time.Hour),
 		`{"message":"Resource not accessible by integration","documentation_url":"https://docs.github.com/rest/issues/issues#create-an-issue","status":"403"}`,
-		APIError{StatusCode: 403, Message: "Resource not accessible by integration", Dialect: "message"}, Permanent, 1},
+		APIError{StatusCode: 403, Message: "Resource not accessible by integration", RequestID: githubRequestID, Dialect: "message"}, Permanent, 1},
 	{"GitHub 403 without rate-limit headers", 403, vhdr(),
 		`{"message":"Must have admin rights to Repository.","documentation_url":"https://docs.github.com/rest"}`,
 		APIError{StatusCode: 403, Message: "Must have admin rights to Repository.", Dialect: "message"}, Permanent, 1},
 	{"GitHub 422 validation", 422, githubQuota(4998, time.Hour),
 		`{"message":"Validation Failed","errors":[{"resource":"Issue","code":"missing_field","field":"title"}],"documentation_url":"https://docs.github.com/rest/issues/issues#create-an-issue","status":"422"}`,
-		APIError{StatusCode: 422, Code: "missing_field", Message: "Validation Failed", Dialect: "errors-array"}, Permanent, 1},
+		APIError{StatusCode: 422, Code: "missing_field", Message: "Validation Failed", RequestID: githubRequestID, Dialect: "errors-array"}, Permanent, 1},
 	{"a known code wins over a spent quota", 403, githubQuota(0, 30*time.Second),
 		`{"success":false,"error":{"code":"PUBLIC_API_SCOPE_FORBIDDEN","message":"Missing scope"},"request_id":"r1"}`,
 		APIError{StatusCode: 403, Code: "PUBLIC_API_SCOPE_FORBIDDEN", Message: "Missing scope", RequestID: "r1", Dialect: "aidelly"}, Permanent, 1},
