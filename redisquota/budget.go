@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"math"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,8 @@ type budget struct {
 	name  string
 	id    string // in the budget's key and the fleet's messages
 	key   string // the budget's Redis key
+	fkey  string // the sorted set of the budget's running-total fields, by last sync
+	field string // the budget's running-total field in Redis: b:<member>:<instance>:<n>
 	burst int64
 
 	tokens atomic.Int64 // the view; at most burst
@@ -39,7 +42,7 @@ type budget struct {
 	kicked atomic.Bool  // a sync was asked for at once since the last one
 
 	// Owned by the syncer.
-	cum        int64     // the net change the member has had applied in Redis, in all
+	cum        int64     // the net change the budget has had applied in Redis, in all, under field
 	lastActive time.Time // the last tick that found the budget changed or wanted
 }
 
@@ -49,6 +52,14 @@ func budgetID(name string) string {
 }
 
 func budgetKey(prefix, id string) string { return prefix + ":{" + id + "}:budget" }
+
+// budgetField returns the running-total field in Redis of the Store's n-th
+// budget. It names the Store by its instance id, which no other Store has,
+// whatever the member ids (WithMemberID), and the budget by n, so that a
+// budget dropped and made again starts a total of its own.
+func (s *Store) budgetField(n int64) string {
+	return "b:" + s.member + ":" + s.instance + ":" + strconv.FormatInt(n, 10)
+}
 
 func units(tokens float64) int64 { return int64(math.Round(tokens * budgetUnit)) }
 
@@ -67,7 +78,9 @@ func (s *Store) Budget(name string, b resilient.RetryBudget) resilient.SharedBud
 		s.dropIdleBudgetsLocked(time.Now())
 	}
 	id := budgetID(name)
-	bg := &budget{s: s, name: name, id: id, key: budgetKey(s.cfg.prefix, id), burst: units(b.Burst)}
+	key := budgetKey(s.cfg.prefix, id)
+	s.budgetsMade++
+	bg := &budget{s: s, name: name, id: id, key: key, fkey: key + ":fields", field: s.budgetField(s.budgetsMade), burst: units(b.Burst)}
 	bg.tokens.Store(bg.burst)
 	bg.synced.Store(bg.burst)
 	bg.want.Store(true)
@@ -87,15 +100,21 @@ func (s *Store) Budget(name string, b resilient.RetryBudget) resilient.SharedBud
 // room; those still held by a Transport keep working, from the member's
 // view alone. s.mu is held.
 func (s *Store) dropIdleBudgetsLocked(now time.Time) {
-	for name, bg := range s.budgets {
+	for _, bg := range s.budgets {
 		if len(s.budgets) < maxPartitions*3/4 {
 			return
 		}
 		if now.Sub(bg.lastActive) >= idleExit && !bg.want.Load() && bg.tokens.Load() == bg.synced.Load() {
-			delete(s.budgets, name)
-			delete(s.budgetByID, bg.id)
+			s.forgetBudgetLocked(bg)
 		}
 	}
+}
+
+// forgetBudgetLocked forgets the budget b: the next Budget of its name
+// makes a new one, with a field of its own in Redis. s.mu is held.
+func (s *Store) forgetBudgetLocked(b *budget) {
+	delete(s.budgets, b.name)
+	delete(s.budgetByID, b.id)
 }
 
 // Deposit implements resilient.SharedBudget: it credits tokens to the
@@ -245,11 +264,11 @@ func (s *Store) budgetsToSync(now time.Time) []*budget {
 	return batch
 }
 
-// budgetSpent applies the fleet's message that member started spending the
-// budget id, full until then: the other members sync it at once, to learn
-// that their answers refill it.
-func (s *Store) budgetSpent(id, member string) {
-	if member == s.member {
+// budgetSpent applies the fleet's message that the Store whose instance id
+// is store started spending the budget id, full until then: the other
+// Stores sync it at once, to learn that their answers refill it.
+func (s *Store) budgetSpent(id, store string) {
+	if store == s.instance {
 		return
 	}
 	s.mu.Lock()
@@ -264,12 +283,11 @@ func (s *Store) budgetSpent(id, member string) {
 // syncBatch syncs budgets in one pipelined call: each sends the member's
 // net change since its last sync and takes the fleet's balance back. A
 // budget whose command failed keeps its change for the next sync; the
-// script applies it once, however many times it is sent (see
-// budgetScript).
+// script applies it once, however many times it is sent, by the running
+// total it keeps under the budget's field (see budgetScript).
 func (s *Store) syncBatch(batch []*budget) error {
 	t0 := make([]int64, len(batch))
 	cmds := make([]*redis.Cmd, len(batch))
-	field := "m:" + s.member
 	send := func(ctx context.Context) error {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, b := range batch {
@@ -277,8 +295,8 @@ func (s *Store) syncBatch(batch []*budget) error {
 				b.kicked.Store(false)
 				t0[i] = b.tokens.Load()
 				delta := t0[i] - b.synced.Load()
-				cmds[i] = budgetScript.EvalSha(ctx, p, []string{b.key},
-					field, b.cum+delta, delta, b.burst, stateTTL.Milliseconds(), s.channel, b.id, s.member)
+				cmds[i] = budgetScript.EvalSha(ctx, p, []string{b.key, b.fkey},
+					b.field, b.cum+delta, delta, b.burst, stateTTL.Milliseconds(), s.channel, b.id, s.instance, totalTTL.Microseconds())
 			}
 			return nil
 		})

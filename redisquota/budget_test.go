@@ -2,12 +2,16 @@ package redisquota_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/resilienthttp/resilient"
 	"github.com/resilienthttp/resilient/redisquota"
@@ -102,9 +106,11 @@ func (f *budgetFleet) view(i int) float64 {
 }
 
 // TestBudgetScript checks the script that syncs a budget: a new budget
-// starts full; a member's net change is applied once, however many times
-// it is sent; the balance stays within [0, burst]; a member the budget
-// does not know applies its last change only.
+// starts full; a Store's net change is applied once, however many times it
+// is sent; the balance stays within [0, burst]; a field the budget does not
+// hold applies its last change only, and a new Store of a member id known
+// (b:a:2 after b:a:1) starts a total of its own. Then, the fields not
+// synced for an hour are deleted by the next sync.
 func TestBudgetScript(t *testing.T) {
 	addr := redisAddr()
 	prefix := testPrefix(t, addr)
@@ -112,31 +118,61 @@ func TestBudgetScript(t *testing.T) {
 	defer s.Close()
 	key := s.BudgetKey("https://api.example.com:443")
 	for i, step := range []struct {
-		member            string
+		field             string
 		cum, delta, burst int64
 		want              int64
 	}{
-		{"a", -3000, -3000, 10000, 7000},   // a new budget: full, less 3 tokens
-		{"a", -3000, -3000, 10000, 7000},   // the same sync again (a timeout): applied once
-		{"a", -5000, -2000, 10000, 5000},   // 2 more
-		{"b", 1000, 1000, 10000, 6000},     // another member's deposits
-		{"a", -20000, -15000, 10000, 0},    // never below zero
-		{"b", 100000, 99000, 10000, 10000}, // never above the burst
-		{"c", -900000, -4000, 10000, 6000}, // a member unknown: its last change only
-		{"c", -900500, -500, 10000, 5500},  // known: the difference
-		{"a", -20000, -20000, 10000, 5500}, // a refresh: nothing changes, whatever the delta
-		{"b", 200000, 100000, 5000, 5000},  // capped at the caller's burst
-		{"a", -20200, -200, 10000, 4800},   // a throttled retry
-		{"a", -20200, -200, 10000, 4800},   // resent: once
+		{"b:a:1:1", -3000, -3000, 10000, 7000},   // a new budget: full, less 3 tokens
+		{"b:a:1:1", -3000, -3000, 10000, 7000},   // the same sync again (a timeout): applied once
+		{"b:a:1:1", -5000, -2000, 10000, 5000},   // 2 more
+		{"b:b:1:1", 1000, 1000, 10000, 6000},     // another Store's deposits
+		{"b:a:1:1", -20000, -15000, 10000, 0},    // never below zero
+		{"b:b:1:1", 100000, 99000, 10000, 10000}, // never above the burst
+		{"b:c:1:1", -900000, -4000, 10000, 6000}, // a field unknown: its last change only
+		{"b:c:1:1", -900500, -500, 10000, 5500},  // known: the difference
+		{"b:a:1:1", -20000, -20000, 10000, 5500}, // a refresh: nothing changes, whatever the delta
+		{"b:b:1:1", 200000, 100000, 5000, 5000},  // capped at the caller's burst
+		{"b:a:1:1", -20200, -200, 10000, 4800},   // a throttled retry
+		{"b:a:1:1", -20200, -200, 10000, 4800},   // resent: once
+		{"b:a:2:1", 0, 0, 10000, 4800},           // a new Store of member a: its own total, from 0
+		{"b:a:2:1", 1000, 1000, 10000, 5800},     // its deposits
+		{"b:a:2:1", 1000, 1000, 10000, 5800},     // resent: once
 	} {
-		got, err := redisquota.SyncBudget(s, key, step.member, step.cum, step.delta, step.burst)
+		got, err := redisquota.SyncBudget(s, key, step.field, step.cum, step.delta, step.burst)
 		if err != nil || got != step.want {
-			t.Fatalf("step %d: member %s, cum %d, delta %d: balance %d, %v; want %d", i, step.member, step.cum, step.delta, got, err, step.want)
+			t.Fatalf("step %d: field %s, cum %d, delta %d: balance %d, %v; want %d", i, step.field, step.cum, step.delta, got, err, step.want)
 		}
 	}
 	rdb := newRedis(t, addr)
-	if ttl := rdb.PTTL(context.Background(), key).Val(); ttl < 23*time.Hour {
-		t.Errorf("the budget's key expires in %v, want a day", ttl)
+	ctx := context.Background()
+	fkey := key + ":fields"
+	for _, k := range []string{key, fkey} {
+		if ttl := rdb.PTTL(ctx, k).Val(); ttl < 23*time.Hour {
+			t.Errorf("%s expires in %v, want a day", k, ttl)
+		}
+	}
+	if n := rdb.ZCard(ctx, fkey).Val(); n != 4 {
+		t.Errorf("%d fields recorded, want 4", n)
+	}
+
+	// b:a:1:1 was last synced just over an hour ago, b:b:1:1 just under.
+	now, err := rdb.Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(d time.Duration) float64 { return float64(now.Add(-d).UnixMicro()) }
+	rdb.ZAdd(ctx, fkey, redis.Z{Score: at(redisquota.TotalTTL + time.Minute), Member: "b:a:1:1"},
+		redis.Z{Score: at(redisquota.TotalTTL - time.Minute), Member: "b:b:1:1"})
+	if got, err := redisquota.SyncBudget(s, key, "b:c:1:1", -900500, 0, 10000); err != nil || got != 5800 {
+		t.Fatalf("a refresh: balance %d, %v; want 5800", got, err)
+	}
+	fields := rdb.HKeys(ctx, key).Val()
+	slices.Sort(fields)
+	if want := []string{"b:a:2:1", "b:b:1:1", "b:c:1:1", "bal"}; !slices.Equal(fields, want) {
+		t.Errorf("the budget's fields %v, want %v (b:a:1:1, an hour old, deleted)", fields, want)
+	}
+	if n := rdb.ZCard(ctx, fkey).Val(); n != 3 {
+		t.Errorf("%d fields recorded, want 3", n)
 	}
 }
 
@@ -319,8 +355,21 @@ func TestBudgetAfterClose(t *testing.T) {
 // TestBudgetSpendingReachesMembers proves that a member whose view is full
 // learns, through the fleet's channel, that another started spending the
 // budget, so that its own answers refill it; and that the member that spent
-// learns of the refill.
+// learns of the refill. Two Stores with one member id (WithMemberID) learn
+// it as well: a Store ignores its own messages, not its member id's.
 func TestBudgetSpendingReachesMembers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []redisquota.Option
+	}{
+		{"members of their own", nil},
+		{"one member id", []redisquota.Option{redisquota.WithMemberID("a")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testBudgetSpendingReachesMembers(t, tc.opts...) })
+	}
+}
+
+func testBudgetSpendingReachesMembers(t *testing.T, opts ...redisquota.Option) {
 	addr := redisAddr()
 	prefix := testPrefix(t, addr)
 	const name = "https://api.example.com:443"
@@ -328,7 +377,7 @@ func TestBudgetSpendingReachesMembers(t *testing.T) {
 	var stores []*redisquota.Store
 	var budgets []resilient.SharedBudget
 	for range 2 {
-		s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+		s := redisquota.New(newRedis(t, addr), append([]redisquota.Option{redisquota.WithPrefix(prefix)}, opts...)...)
 		defer s.Close()
 		stores = append(stores, s)
 		budgets = append(budgets, s.Budget(name, settings))
@@ -355,5 +404,198 @@ func TestBudgetSpendingReachesMembers(t *testing.T) {
 	bal, err := newRedis(t, addr).HGet(context.Background(), stores[0].BudgetKey(name), "bal").Int64()
 	if err != nil || bal != 10000 {
 		t.Errorf("Redis holds %d, %v; want a full budget, 10000", bal, err)
+	}
+}
+
+// TestBudgetMemberRestart proves that a Store that starts with the member
+// id of one closed before it (WithMemberID, as a restarted process) leaves
+// the fleet's balance where it was: the running totals the sync script
+// keeps are the closed Store's own, not its member id's. The first Store
+// withdraws 4 tokens; the second, once it synced, finds the balance at 6
+// and deposits 3; the third finds it at 9. Keyed by the member id, the
+// second Store's first sync would have been read as a deposit of 4 (the
+// first's withdrawals undone), and the third's as a withdrawal of 3.
+func TestBudgetMemberRestart(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	const name = "https://api.example.com:443"
+	settings := resilient.RetryBudget{Ratio: 0.2, Burst: 10, ThrottledCost: 0.1}
+	rdb := newRedis(t, addr)
+	balance := func(s *redisquota.Store) int64 {
+		bal, _ := rdb.HGet(context.Background(), s.BudgetKey(name), "bal").Int64()
+		return bal
+	}
+	// start returns a new Store of member "a" and its budget, once its first
+	// sync returned the fleet's balance, which it checks is still want.
+	start := func(i int, want int64) (*redisquota.Store, resilient.SharedBudget) {
+		s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix), redisquota.WithMemberID("a"))
+		t.Cleanup(func() { s.Close() })
+		b := s.Budget(name, settings)
+		waitFor(t, "Store "+strconv.Itoa(i)+"'s first sync", func() bool { return s.Stats().BudgetSyncs > 0 })
+		if got := balance(s); got != want {
+			t.Errorf("Store %d of member a: the fleet's balance is %d after its first sync, want %d as before it started", i, got, want)
+		}
+		if v, synced, _ := s.BudgetView(name); v != synced || synced != float64(want)/1000 {
+			t.Errorf("Store %d of member a: view %v, synced %v; want %v", i, v, synced, float64(want)/1000)
+		}
+		return s, b
+	}
+	// settle waits until s's changes reached Redis, and the balance is want.
+	settle := func(s *redisquota.Store, want int64) {
+		waitFor(t, "the balance at "+strconv.FormatInt(want, 10), func() bool {
+			v, synced, _ := s.BudgetView(name)
+			return v == synced && balance(s) == want
+		})
+	}
+
+	s0, b0 := start(0, 10000)
+	for range 4 {
+		if !b0.Withdraw(1) {
+			t.Fatal("a full budget of 10 refused one of 4 retries")
+		}
+	}
+	settle(s0, 6000)
+	s0.Close()
+
+	s1, b1 := start(1, 6000)
+	for range 15 {
+		b1.Deposit(0.2)
+	}
+	settle(s1, 9000)
+	s1.Close()
+
+	s2, b2 := start(2, 9000)
+	n := 0
+	for b2.Withdraw(1) {
+		n++
+	}
+	if n != 9 {
+		t.Errorf("Store 2 of member a was allowed %d retries from the fleet's 9 tokens, want 9", n)
+	}
+	settle(s2, 0)
+}
+
+// budgetReplyDropper is a go-redis hook that loses the replies of the first
+// pipelined sync that sends a change: its scripts run in Redis, and the
+// caller gets a timeout, as when the reply is late. It counts the syncs
+// that sent a change and got their reply.
+type budgetReplyDropper struct {
+	mu        sync.Mutex
+	dropped   bool
+	delivered int
+}
+
+func (h *budgetReplyDropper) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *budgetReplyDropper) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (h *budgetReplyDropper) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		change := false
+		for _, cmd := range cmds {
+			// EVALSHA sha 2 key fields-key field cum delta ...
+			if a := cmd.Args(); len(a) > 7 && a[1] == redisquota.BudgetHash && fmt.Sprint(a[7]) != "0" {
+				change = true
+			}
+		}
+		err := next(ctx, cmds)
+		if !change || err != nil {
+			return err
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.dropped {
+			h.delivered++
+			return nil
+		}
+		h.dropped = true
+		for _, cmd := range cmds {
+			cmd.SetErr(context.DeadlineExceeded)
+		}
+		return context.DeadlineExceeded
+	}
+}
+
+func (h *budgetReplyDropper) counts() (dropped bool, delivered int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.dropped, h.delivered
+}
+
+// TestBudgetSyncOnce proves that a member's change to a budget is applied
+// once when the sync that sent it ran in Redis but its reply was lost: the
+// member sends it again with its next sync, with what it changed since
+// (here 3 withdrawals, then 1), and the script recognizes it.
+func TestBudgetSyncOnce(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	var h budgetReplyDropper
+	s := redisquota.New(newRedis(t, addr, &h), redisquota.WithPrefix(prefix))
+	defer s.Close()
+	const name = "https://api.example.com:443"
+	b := s.Budget(name, resilient.RetryBudget{Ratio: 0.2, Burst: 10, ThrottledCost: 0.1})
+	waitFor(t, "the first sync", func() bool { return s.Stats().BudgetSyncs > 0 })
+	for range 3 {
+		if !b.Withdraw(1) {
+			t.Fatal("a full budget of 10 refused one of 3 retries")
+		}
+	}
+	waitFor(t, "the sync of the 3 withdrawals ran, its reply lost", func() bool {
+		dropped, _ := h.counts()
+		return dropped
+	})
+	if !b.Withdraw(1) {
+		t.Fatal("a budget of 7 refused a retry")
+	}
+	rdb := newRedis(t, addr)
+	waitFor(t, "the withdrawals sent again", func() bool {
+		_, delivered := h.counts()
+		v, synced, _ := s.BudgetView(name)
+		return delivered > 0 && v == synced
+	})
+	if bal, err := rdb.HGet(context.Background(), s.BudgetKey(name), "bal").Int64(); err != nil || bal != 6000 {
+		t.Errorf("the balance is %d, %v after 4 withdrawals, 3 of them sent twice; want 6000", bal, err)
+	}
+	if v, _, _ := s.BudgetView(name); v != 6 {
+		t.Errorf("the member's view is %v, want 6", v)
+	}
+}
+
+// TestBudgetMadeAgain proves that a budget a Store forgot (dropped to make
+// room) and makes again leaves the fleet's balance where it was: the new
+// budget's running total is its own, not the forgotten one's.
+func TestBudgetMadeAgain(t *testing.T) {
+	addr := redisAddr()
+	s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(testPrefix(t, addr)))
+	defer s.Close()
+	const name = "https://api.example.com:443"
+	settings := resilient.RetryBudget{Ratio: 0.2, Burst: 10, ThrottledCost: 0.1}
+	rdb := newRedis(t, addr)
+	b := s.Budget(name, settings)
+	waitFor(t, "the first sync", func() bool { return s.Stats().BudgetSyncs > 0 })
+	for range 4 {
+		if !b.Withdraw(1) {
+			t.Fatal("a full budget of 10 refused one of 4 retries")
+		}
+	}
+	balance := func() int64 {
+		bal, _ := rdb.HGet(context.Background(), s.BudgetKey(name), "bal").Int64()
+		return bal
+	}
+	waitFor(t, "the withdrawals synced", func() bool {
+		v, synced, _ := s.BudgetView(name)
+		return v == synced && balance() == 6000
+	})
+	if !s.ForgetBudget(name) {
+		t.Fatal("the Store did not hold the budget")
+	}
+	syncs := s.Stats().BudgetSyncs
+	s.Budget(name, settings)
+	waitFor(t, "the new budget's first sync", func() bool { return s.Stats().BudgetSyncs > syncs })
+	if got := balance(); got != 6000 {
+		t.Errorf("the balance is %d after the budget was made again, want 6000 as before", got)
+	}
+	if v, synced, _ := s.BudgetView(name); v != 6 || synced != 6 {
+		t.Errorf("the new budget's view %v, synced %v; want 6", v, synced)
 	}
 }

@@ -106,15 +106,19 @@
 // nothing. One goroutine per Store syncs the views every WithBudgetSync
 // (100ms), all the budgets that need it in one pipelined call of a Lua
 // script, which adds each member's net change to the balance, kept within
-// [0, Burst], and returns it (a budget Redis does not hold starts full; a
-// change sent again after a timeout is applied once). A budget is synced
-// while the member changes it, and while its view is below the Burst (for
-// 2s after the member last changed it), to learn what the others deposit;
-// a healthy fleet, whose views are full, makes no call once it loaded the
-// budget. When the balance
-// falls from full, the script tells the fleet on its channel, and the
-// members whose views are full sync at once, so that their answers refill
-// it.
+// [0, Burst], and returns it (a budget Redis does not hold starts full). A
+// change sent again after a timeout is applied once: the script keeps the
+// net change it applied from each Store's budget in all, as it does for
+// the give-back, and applies only the difference. The totals are each
+// Store's own (its instance id, random, not its member id): a process
+// restarted with the member id of its predecessor (WithMemberID) starts
+// totals of its own, and its first sync changes the balance by its own
+// change only. A budget is synced while the member changes it, and while
+// its view is below the Burst (for 2s after the member last changed it),
+// to learn what the others deposit; a healthy fleet, whose views are full,
+// makes no call once it loaded the budget. When the balance falls from
+// full, the script tells the fleet on its channel, and the members whose
+// views are full sync at once, so that their answers refill it.
 //
 // Before Redis confirms, a member may spend only its allowance: its share
 // of the balance it last saw (the balance divided by the members the
@@ -145,9 +149,11 @@
 // prefix:{id}:gb (by last give-back: a Store's field in the state is
 // deleted an hour after it last gave back); a retry budget named name (the
 // host's breaker key) is the hash prefix:{id}:budget, id from name in the
-// same way; the members'
-// heartbeats are the sorted set prefix:members, and the channel is
-// prefix:events. They expire a day after their last use.
+// same way, and the Stores that synced it the sorted set
+// prefix:{id}:budget:fields (by last sync: a Store's field in the budget
+// is deleted an hour after its last sync); the members' heartbeats are the
+// sorted set prefix:members, and the channel is prefix:events. They expire
+// a day after their last use.
 //
 // go-redis/redis_rate's GCRA answers one request at a time ("may this one
 // go now?"); a lease needs the schedule of a run of tokens, and the pause

@@ -28,11 +28,28 @@ func (s *Store) BudgetView(name string) (view, synced float64, ok bool) {
 	return float64(b.tokens.Load()) / budgetUnit, float64(b.synced.Load()) / budgetUnit, true
 }
 
-// SyncBudget runs the script that syncs a retry budget once, as member,
-// with the net change cum in all and delta since the last sync, in
-// thousandths of a token; it returns the balance.
-func SyncBudget(s *Store, key, member string, cum, delta, burst int64) (int64, error) {
-	return budgetScript.Run(s.ctx, s.rdb, []string{key}, "m:"+member, cum, delta, burst, stateTTL.Milliseconds(), s.channel, "test", member).Int64()
+// SyncBudget runs the script that syncs the retry budget whose key is key
+// once, for the running-total field field, with the net change cum in all
+// and delta since the last sync, in thousandths of a token; it returns the
+// balance.
+func SyncBudget(s *Store, key, field string, cum, delta, burst int64) (int64, error) {
+	return budgetScript.Run(s.ctx, s.rdb, []string{key, key + ":fields"}, field, cum, delta, burst,
+		stateTTL.Milliseconds(), s.channel, "test", s.instance, totalTTL.Microseconds()).Int64()
+}
+
+// TotalTTL is how long a Store's running-total field outlives its last use.
+const TotalTTL = totalTTL
+
+// ForgetBudget forgets the budget named name, as when it is dropped to
+// make room, and reports whether the Store held it.
+func (s *Store) ForgetBudget(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.budgets[name]
+	if b != nil {
+		s.forgetBudgetLocked(b)
+	}
+	return b != nil
 }
 
 // BudgetsLocal reports whether the Store's budgets are the member's alone.
@@ -62,7 +79,7 @@ func RunReset(s *Store, name string, age time.Duration, seq int64) error {
 func RunGiveback(s *Store, name, field string, cum, delta int64) error {
 	key := s.StateKey(name)
 	return leaseScript.Run(s.ctx, s.rdb, []string{key, key + ":members", key + ":gb"},
-		0, delta, paceShare, 1, 0, stateTTL.Milliseconds(), "", 0, field, cum, givebackTTL.Microseconds()).Err()
+		0, delta, paceShare, 1, 0, stateTTL.Milliseconds(), "", 0, field, cum, totalTTL.Microseconds()).Err()
 }
 
 // GiveBack adds n tokens to those the partition q gives back with its next

@@ -30,7 +30,7 @@ const (
 	maxLease      = 1000            // tokens in one lease
 	maxPause      = 24 * time.Hour  // a pause from Redis further than this is not believed
 	stateTTL      = 24 * time.Hour  // a partition's state in Redis outlives its last use by this
-	givebackTTL   = time.Hour       // a Store's give-back field outlives its last give-back by this
+	totalTTL      = time.Hour       // a Store's running-total field (give-back, retry budget) outlives its last use by this
 	idleExit      = 2 * time.Second // a partition's refiller stops after this long without demand
 	maxBackoff    = time.Second     // the longest wait between attempts while Redis fails
 	minBackoff    = 20 * time.Millisecond
@@ -128,7 +128,9 @@ func WithBudgetSync(d time.Duration) Option {
 }
 
 // WithMemberID sets the Store's member id (default: 16 random hex
-// digits). Two Stores with one id count as one member. It panics if id is
+// digits). Two Stores with one id count as one member; what each has
+// given back and spent is still its own, so that a process restarted with
+// the id of its predecessor takes nothing over from it. It panics if id is
 // empty.
 func WithMemberID(id string) Option {
 	if id == "" {

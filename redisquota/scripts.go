@@ -217,20 +217,34 @@ return redis.call('ZCARD', KEYS[1])
 // budgetScript syncs a member's view of a retry budget: it adds the
 // member's net change (deposits less withdrawals, in thousandths of a
 // token) to the fleet's balance, kept within [0, burst], and returns the
-// balance. A budget Redis does not hold starts full. The member sends the
-// net change it made in all (cum) and since its last sync (delta); the
-// budget keeps, per member, the cum it applied last, and applies the
-// difference: a sync sent again after a timeout is applied once. A member
-// the budget does not know (new, or Redis lost the state) applies delta.
-// When the balance falls from full, it tells the fleet ("b <id> <member>"),
-// so that the members whose views are full sync, and their answers then
-// refill it.
+// balance. A budget Redis does not hold starts full.
 //
-// KEYS[1] the budget (a hash: bal, and m:<member> for each member). ARGV:
-// the member's field, cum, delta, burst, ttl (ms), channel, id, member.
+// A change is applied once, however many times it is sent (a sync whose
+// reply was lost is sent again, with what the member changed since): the
+// member sends the net change its budget made in all (cum, delta
+// included) and since its last sync (delta), and the script keeps, in the
+// budget's field (b:<member>:<instance>:<n>, one per Store and budget),
+// the cum it applied last, and applies the difference. A field the budget
+// does not hold (a new Store or budget, or Redis lost the state) applies
+// delta. The field is the Store's own, not its member id's: a Store that
+// starts with the member id of one before it (WithMemberID, a restarted
+// process) starts a total of its own, and its first sync is not read
+// against the old one. The fields not synced for field ttl are deleted,
+// a few at a time, by the syncs, which the sorted set KEYS[2] orders by
+// last sync.
+//
+// When the balance falls from full, it tells the fleet ("b <id>
+// <store>"), so that the members whose views are full sync, and their
+// answers then refill it.
+//
+// KEYS[1] the budget (a hash: bal, and the fields), KEYS[2] its fields (a
+// sorted set by last sync). ARGV: the field, cum, delta, burst, ttl (ms),
+// channel, id, the Store's instance id, field ttl (µs).
 //
 // It returns the balance.
 var budgetScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local burst = tonumber(ARGV[4])
 local s = redis.call('HMGET', KEYS[1], 'bal', ARGV[1])
 local old = tonumber(s[1]) or burst
@@ -238,7 +252,14 @@ local d = tonumber(ARGV[3])
 if s[2] then d = tonumber(ARGV[2]) - tonumber(s[2]) end
 local bal = math.min(math.max(old + d, 0), burst)
 redis.call('HSET', KEYS[1], 'bal', string.format('%.0f', bal), ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[1])
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now - tonumber(ARGV[9])), 'LIMIT', 0, 8)
+for _, f in ipairs(gone) do
+  redis.call('HDEL', KEYS[1], f)
+  redis.call('ZREM', KEYS[2], f)
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
 if old >= burst and bal < burst then
   redis.call('PUBLISH', ARGV[6], 'b ' .. ARGV[7] .. ' ' .. ARGV[8])
 end

@@ -55,6 +55,7 @@ type Store struct {
 	budgets         map[string]*budget // by name; guarded by mu
 	budgetByID      map[string]*budget // by id; guarded by mu
 	budgetsRunning  bool               // the syncer was started; guarded by mu
+	budgetsMade     int64              // the budgets made, which numbers their fields in Redis; guarded by mu
 	budgetKick      chan struct{}      // wakes the syncer; capacity 1
 	budgetDegraded  atomic.Bool        // the last sync failed, or the Store is closed
 	budgetCallStart atomic.Int64       // local Unix ns when the sync in progress started; 0 for none
@@ -227,8 +228,8 @@ func (s *Store) heartbeat() {
 // quota learned; "r <id> <store> <seq> <pause> <now> <limit> <window µs>",
 // the reset numbered seq of the Store whose instance id is store, which
 // kept the pause until pause and the quota limit per window (0 for none);
-// "b <id> <member>", a retry budget
-// member started spending (budget.go).
+// "b <id> <store>", a retry budget the Store
+// whose instance id is store started spending (budget.go).
 func (s *Store) listen(msgs <-chan *redis.Message) {
 	defer s.wg.Done()
 	for {
