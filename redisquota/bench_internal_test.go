@@ -146,7 +146,7 @@ func TestParseLease(t *testing.T) {
 // changes nothing.
 func TestApplyMalformed(t *testing.T) {
 	s := &Store{parts: map[string]*part{}, byID: map[string]*part{}}
-	p := newPart(s, "x", "id1")
+	p := newPart(s, "x", "id1", s.totalField("g", 1))
 	s.parts["x"], s.byID["id1"] = p, p
 	now := time.Now()
 	for _, m := range []string{"", "p", "p id1 1", "p id1 a 1", "x id1 1 2", "p id2 2000000 1000000", "p id1 1000000 2000000", "q id1 0 1000", "p id1 1 2 3"} {

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"math"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -53,14 +52,6 @@ func budgetID(name string) string {
 
 func budgetKey(prefix, id string) string { return prefix + ":{" + id + "}:budget" }
 
-// budgetField returns the running-total field in Redis of the Store's n-th
-// budget. It names the Store by its instance id, which no other Store has,
-// whatever the member ids (WithMemberID), and the budget by n, so that a
-// budget dropped and made again starts a total of its own.
-func (s *Store) budgetField(n int64) string {
-	return "b:" + s.member + ":" + s.instance + ":" + strconv.FormatInt(n, 10)
-}
-
 func units(tokens float64) int64 { return int64(math.Round(tokens * budgetUnit)) }
 
 // Budget returns the fleet's retry budget named name (a host's breaker
@@ -79,8 +70,8 @@ func (s *Store) Budget(name string, b resilient.RetryBudget) resilient.SharedBud
 	}
 	id := budgetID(name)
 	key := budgetKey(s.cfg.prefix, id)
-	s.budgetsMade++
-	bg := &budget{s: s, name: name, id: id, key: key, fkey: key + ":fields", field: s.budgetField(s.budgetsMade), burst: units(b.Burst)}
+	s.made++
+	bg := &budget{s: s, name: name, id: id, key: key, fkey: key + ":fields", field: s.totalField("b", s.made), burst: units(b.Burst)}
 	bg.tokens.Store(bg.burst)
 	bg.synced.Store(bg.burst)
 	bg.want.Store(true)

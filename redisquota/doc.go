@@ -36,8 +36,11 @@
 // member gives back is credited once: a call whose reply is lost (a
 // timeout, after the script ran) is sent again with the member's next
 // call, with the total the member had given back, and the script, which
-// keeps the total it credited to each Store, credits only the difference
-// (as the retry budgets do, below). At steady state a request costs about
+// keeps the total it credited to each Store's partition (a partition the
+// Store dropped to make room and made again keeps a total of its own),
+// credits only the difference (as the retry budgets do, below). A charge
+// (the tokens a member sent while pacing locally) is never more than one
+// window of the quota per call. At steady state a request costs about
 // 1/lease-size Redis round trips (0.04 in the fleet demo).
 //
 // # What is learned, and the pause
@@ -146,14 +149,16 @@
 // sorted set prefix:{id}:members (id: the first 16 bytes of the SHA-256 of
 // the partition's name, in hex; the braces keep both in one Redis Cluster
 // slot), and the Stores that gave tokens back the sorted set
-// prefix:{id}:gb (by last give-back: a Store's field in the state is
-// deleted an hour after it last gave back); a retry budget named name (the
-// host's breaker key) is the hash prefix:{id}:budget, id from name in the
-// same way, and the Stores that synced it the sorted set
-// prefix:{id}:budget:fields (by last sync: a Store's field in the budget
-// is deleted an hour after its last sync); the members' heartbeats are the
-// sorted set prefix:members, and the channel is prefix:events. They expire
-// a day after their last use.
+// prefix:{id}:gb (by last give-back: a Store's field in the state,
+// g:<member>:<instance>:<n>, is deleted an hour after it last gave back);
+// a retry budget named name (the host's breaker key) is the hash
+// prefix:{id}:budget, id from name in the same way, and the Stores that
+// synced it the sorted set prefix:{id}:budget:fields (by last sync: a
+// Store's field in the budget, b:<member>:<instance>:<n>, is deleted an
+// hour after its last sync). In the fields, instance is the Store's random
+// id and n numbers the partitions and budgets it made. The members'
+// heartbeats are the sorted set prefix:members, and the channel is
+// prefix:events. They expire a day after their last use.
 //
 // go-redis/redis_rate's GCRA answers one request at a time ("may this one
 // go now?"); a lease needs the schedule of a run of tokens, and the pause

@@ -52,6 +52,21 @@ func (s *Store) ForgetBudget(name string) bool {
 	return b != nil
 }
 
+// ForgetPartition forgets the partition named name, as when it is dropped
+// to make room, and reports whether the Store held it.
+func (s *Store) ForgetPartition(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.parts[name]
+	if p != nil {
+		s.forgetPartLocked(p)
+	}
+	return p != nil
+}
+
+// GivebackField returns the give-back field in Redis of the partition q.
+func GivebackField(q resilient.QuotaPartition) string { return q.(*part).gbField }
+
 // BudgetsLocal reports whether the Store's budgets are the member's alone.
 func (s *Store) BudgetsLocal() bool { return s.budgetLocal() }
 

@@ -23,6 +23,7 @@ type part struct {
 	key      string // the state's Redis key
 	mkey     string // the key of its active members
 	gkey     string // the key of its give-back fields
+	gbField  string // its give-back field in the state: g:<member>:<instance>:<n>, the partition's own (totalField)
 
 	cur, next atomic.Pointer[lease] // the lease tokens are taken from, and the one after it
 	pause     atomic.Int64          // local Unix ns before which nothing is sent; 0 for none; written under mu
@@ -117,9 +118,11 @@ type lease struct {
 	kicked   atomic.Bool  // the refiller was asked for the next lease
 }
 
-func newPart(s *Store, name, id string) *part {
+// newPart returns the partition named name, id its id in Redis, whose
+// give-back field in the state is gbField.
+func newPart(s *Store, name, id, gbField string) *part {
 	key := s.cfg.prefix + ":{" + id + "}"
-	p := &part{s: s, name: name, id: id, key: key, mkey: key + ":members", gkey: key + ":gb", kick: make(chan struct{}, 1)}
+	p := &part{s: s, name: name, id: id, key: key, mkey: key + ":members", gkey: key + ":gb", gbField: gbField, kick: make(chan struct{}, 1)}
 	ch := make(chan struct{})
 	p.ready.Store(&ch)
 	return p
@@ -659,7 +662,7 @@ func (p *part) lease(t int64) (time.Duration, error) {
 	err := p.s.call(func(ctx context.Context) (err error) {
 		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
 			want, net, paceShare, burst(p.limit.Load()), (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
-			p.s.member, (3 * p.s.cfg.heartbeat).Microseconds(), p.s.gbField, p.gbCum+net, totalTTL.Microseconds()).Slice()
+			p.s.member, (3 * p.s.cfg.heartbeat).Microseconds(), p.gbField, p.gbCum+net, totalTTL.Microseconds()).Slice()
 		return err
 	})
 	recv := time.Now()
@@ -810,7 +813,7 @@ func (p *part) returnTokens() {
 	err := p.s.call(func(ctx context.Context) error {
 		return leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
 			0, net, paceShare,
-			burst(p.limit.Load()), 0, stateTTL.Milliseconds(), "", 0, p.s.gbField, p.gbCum+net, totalTTL.Microseconds()).Err()
+			burst(p.limit.Load()), 0, stateTTL.Milliseconds(), "", 0, p.gbField, p.gbCum+net, totalTTL.Microseconds()).Err()
 	})
 	if err == nil {
 		p.credited(net)

@@ -195,9 +195,11 @@ func TestGivebackOnce(t *testing.T) {
 }
 
 // TestGivebackScript checks the lease script's give-back: a Store's net
-// give-back is credited once, however many times it is sent; a Store the
-// state does not know credits what it sends last; a negative give-back
-// charges the bucket.
+// give-back is credited once, however many times it is sent; a field the
+// state does not hold credits what it sends last, and a partition made
+// again (g:a:1:2 after g:a:1:1) starts a total of its own; a negative
+// give-back charges the bucket, never more than limit tokens in one call,
+// whatever is sent.
 func TestGivebackScript(t *testing.T) {
 	addr := redisAddr()
 	prefix := testPrefix(t, addr)
@@ -224,15 +226,21 @@ func TestGivebackScript(t *testing.T) {
 		cum, delta  int64
 		wantCredits float64
 	}{
-		{"g:a:1", 5, 5, 5},    // a Store the state does not know: what it sends
-		{"g:a:1", 5, 5, 0},    // the same call again (its reply was lost): once
-		{"g:a:1", 8, 3, 3},    // 3 more
-		{"g:a:1", 10, 5, 2},   // the last reply was lost: 3 sent again, with 2 more
-		{"g:b:1", 100, 4, 4},  // another Store
-		{"g:a:1", 9, -1, -1},  // a charge
-		{"g:a:1", 9, -1, 0},   // sent again: once
-		{"g:a:2", 9, 0, 0},    // a new instance of member a, nothing to give back
-		{"g:a:2", 1000, 2, 2}, // its first give-back
+		{"g:a:1:1", 5, 5, 5},                    // a field the state does not hold: what it sends
+		{"g:a:1:1", 5, 5, 0},                    // the same call again (its reply was lost): once
+		{"g:a:1:1", 8, 3, 3},                    // 3 more
+		{"g:a:1:1", 10, 5, 2},                   // the last reply was lost: 3 sent again, with 2 more
+		{"g:b:1:1", 100, 4, 4},                  // another Store
+		{"g:a:1:1", 9, -1, -1},                  // a charge
+		{"g:a:1:1", 9, -1, 0},                   // sent again: once
+		{"g:a:2:1", 9, 0, 0},                    // a new instance of member a, nothing to give back
+		{"g:a:2:1", 1000, 2, 2},                 // its first give-back
+		{"g:a:1:2", 0, 0, 0},                    // the partition made again: its own total, from 0
+		{"g:a:1:2", 2, 2, 2},                    // its first give-back: not read against g:a:1:1's 9
+		{"g:c:1:1", -1000000, -1000000, -limit}, // a huge charge: one window (limit tokens) at most
+		{"g:c:1:1", -3000000, -5, -limit},       // a known field, a huge difference: capped too
+		{"g:c:1:1", -3000000, -5, 0},            // sent again: once
+		{"g:c:1:1", -3000005, -5, -5},           // a charge within the cap: whole
 	} {
 		before := tat()
 		if err := redisquota.RunGiveback(s, name, step.field, step.cum, step.delta); err != nil {
@@ -242,8 +250,70 @@ func TestGivebackScript(t *testing.T) {
 			t.Errorf("step %d: %s, cum %d, delta %d: credited %.3f tokens, want %v", i, step.field, step.cum, step.delta, got, step.wantCredits)
 		}
 	}
-	if n := rdb.ZCard(ctx, key+":gb").Val(); n != 3 {
-		t.Errorf("%d give-back fields recorded, want 3", n)
+	if n := rdb.ZCard(ctx, key+":gb").Val(); n != 5 {
+		t.Errorf("%d give-back fields recorded, want 5", n)
+	}
+}
+
+// TestGivebackPartitionMadeAgain proves that a partition a Store forgot
+// (dropped to make room) and makes again credits the bucket with what it
+// gives back, no more and no less: its give-back total is its own, not the
+// forgotten one's. The first partition gives back 37 tokens; the second
+// gives back 2, and the bucket is credited 2 (read against the first's
+// total, its calls would have charged 35, or 37 for its first, empty,
+// one). The bucket is seeded far ahead, as in TestGivebackOnce, so that no
+// lease is granted and no credit is hidden by the bucket's floor (now).
+func TestGivebackPartitionMadeAgain(t *testing.T) {
+	addr := redisAddr()
+	s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(testPrefix(t, addr)))
+	defer s.Close()
+	const name = "giveback made again"
+	const limit, window = 1000, 1000 * time.Second
+	interval := float64(window.Microseconds()) / (limit * 0.95)
+	rdb := newRedis(t, addr)
+	ctx := context.Background()
+	key := s.StateKey(name)
+	tat := func() float64 {
+		f, _ := strconv.ParseFloat(rdb.HGet(ctx, key, "tat").Val(), 64)
+		return f
+	}
+	credited := func(before float64) float64 { return (before - tat()) / interval }
+
+	q1 := s.Partition(name)
+	q1.Learn(resilient.RateLimitInfo{Limit: limit, Remaining: 0, Reset: time.Now().Add(window)}, window)
+	waitFor(t, "the bucket seeded", func() bool { return tat() > 0 })
+	before := tat()
+	redisquota.GiveBack(q1, 37)
+	waitFor(t, "the first partition's give-back", func() bool { return s.Stats().Returned == 37 })
+	if got := credited(before); math.Abs(got-37) > 0.01 {
+		t.Fatalf("the first partition: credited %.3f tokens for 37 given back", got)
+	}
+
+	if !s.ForgetPartition(name) {
+		t.Fatal("the Store did not hold the partition")
+	}
+	before = tat()
+	q2 := s.Partition(name)
+	if q2 == q1 {
+		t.Fatal("the partition was not made again")
+	}
+	redisquota.GiveBack(q2, 2)
+	waitFor(t, "the second partition's give-back", func() bool { return s.Stats().Returned == 39 })
+	if got := credited(before); math.Abs(got-2) > 0.01 {
+		t.Errorf("the partition made again: credited %.3f tokens for 2 given back", got)
+	}
+	f1, f2 := redisquota.GivebackField(q1), redisquota.GivebackField(q2)
+	if f1 == f2 {
+		t.Errorf("both partitions give back under the field %s", f1)
+	}
+	for _, f := range []string{f1, f2} {
+		if !strings.HasPrefix(f, "g:"+s.MemberID()+":"+s.Instance()+":") {
+			t.Errorf("the give-back field %s does not name the Store", f)
+		}
+	}
+	fields := rdb.HMGet(ctx, key, f1, f2).Val()
+	if fmt.Sprint(fields) != "[37 2]" {
+		t.Errorf("the give-back totals in Redis are %v, want [37 2]", fields)
 	}
 }
 

@@ -14,9 +14,10 @@ import "github.com/redis/go-redis/v9"
 // instance id) it was written; tat, the theoretical arrival time of the
 // GCRA bucket (µs, with a fraction); pause, the end of the fleet's pause
 // (µs), with pset and pby, when and by which Store it was set; and
-// g:<member>:<instance>, for each Store that gave tokens back, the net
-// give-back the lease script credited to it in all (see leaseScript),
-// which the sorted set prefix:{id}:gb orders by its last give-back.
+// g:<member>:<instance>:<n>, for each partition of a Store (the Store's
+// n-th partition made) that gave tokens back, the net give-back the lease
+// script credited to it in all (see leaseScript), which the sorted set
+// prefix:{id}:gb orders by its last give-back.
 
 // leaseScript counts the member among the partition's active members, and
 // takes tokens from the partition's GCRA bucket, paced at
@@ -27,18 +28,25 @@ import "github.com/redis/go-redis/v9"
 // base + interval (base may be in the past: a full bucket's tokens
 // conform at once). giveback tokens a member did not use are first put
 // back (never more than a full bucket); a negative giveback charges the
-// bucket with the tokens a member sent while pacing locally. A want of 0
+// bucket with the tokens a member sent while pacing locally, never more
+// than limit (one window of the quota: a member charges at most its share
+// of one window per call, see part.chargeable), so that no call pushes the
+// bucket back by more than limit intervals, whatever it sends. A want of 0
 // only reads the state.
 //
 // The give-back is credited once, however many times it is sent (a call
 // whose reply was lost is sent again, with what the member gave back
 // since): the member sends the net give-back it had credited in all (cum,
-// giveback included), and the script keeps, in the field gfield, the cum
-// it credited last, and credits the difference. A member the state does
-// not know (new, or the state was lost or reset) credits giveback. The
+// giveback included), and the script keeps, in the field gfield
+// (g:<member>:<instance>:<n>, one per Store and partition made), the cum
+// it credited last, and credits the difference. A field the state does
+// not hold (a new Store or partition, or the state was lost or reset)
+// credits giveback. The field is the partition object's own: one the
+// Store dropped to make room and made again starts a total of its own,
+// and its first call is not read against the old one's total. The
 // field is written even when no quota is known and nothing is credited:
-// what was sent is spent. The fields of the Stores that gave nothing back
-// for gb ttl are deleted, a few at a time, by the calls that give back.
+// what was sent is spent. The fields that gave nothing back for gb ttl
+// are deleted, a few at a time, by the calls that give back.
 //
 // KEYS[1] the partition's state, KEYS[2] its active members (a sorted
 // set by last lease), KEYS[3] the give-back fields (a sorted set by last
@@ -83,7 +91,7 @@ if tat < now then tat = now end
 if giveback > 0 then
   tat = math.max(now, tat - giveback * interval)
 elseif giveback < 0 then
-  tat = tat - giveback * interval
+  tat = tat - math.max(giveback, -limit) * interval
 end
 local base = tat - tol
 local granted = 0

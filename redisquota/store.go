@@ -36,7 +36,6 @@ type Store struct {
 	channel    string
 	membersKey string
 	instance   string // the Store's own id, unlike member, which two Stores may share (WithMemberID)
-	gbField    string // the Store's give-back field in a partition's state: g:<member>:<instance>
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -47,6 +46,7 @@ type Store struct {
 	closed bool
 	parts  map[string]*part // by name
 	byID   map[string]*part
+	made   int64 // the partitions and budgets made, which numbers their running-total fields in Redis (totalField); guarded by mu
 
 	members atomic.Int64 // members seen by the last heartbeat; 0 before the first
 	st      counters
@@ -55,7 +55,6 @@ type Store struct {
 	budgets         map[string]*budget // by name; guarded by mu
 	budgetByID      map[string]*budget // by id; guarded by mu
 	budgetsRunning  bool               // the syncer was started; guarded by mu
-	budgetsMade     int64              // the budgets made, which numbers their fields in Redis; guarded by mu
 	budgetKick      chan struct{}      // wakes the syncer; capacity 1
 	budgetDegraded  atomic.Bool        // the last sync failed, or the Store is closed
 	budgetCallStart atomic.Int64       // local Unix ns when the sync in progress started; 0 for none
@@ -88,7 +87,6 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 		channel:    cfg.prefix + ":events",
 		membersKey: cfg.prefix + ":members",
 		instance:   hex.EncodeToString(inst[:]),
-		gbField:    "g:" + cfg.member + ":" + hex.EncodeToString(inst[:]),
 		parts:      make(map[string]*part),
 		byID:       make(map[string]*part),
 		budgets:    make(map[string]*budget),
@@ -148,7 +146,8 @@ func (s *Store) Partition(name string) resilient.QuotaPartition {
 	}
 	sum := sha256.Sum256([]byte(name))
 	id := hex.EncodeToString(sum[:16])
-	p := newPart(s, name, id)
+	s.made++
+	p := newPart(s, name, id, s.totalField("g", s.made))
 	s.parts[name] = p
 	s.byID[id] = p
 	s.mu.Unlock()
@@ -160,15 +159,35 @@ func (s *Store) Partition(name string) resilient.QuotaPartition {
 // room; those still held by a Transport keep working, without the fleet's
 // messages. s.mu is held.
 func (s *Store) dropIdleLocked() {
-	for name, p := range s.parts {
+	for _, p := range s.parts {
 		if len(s.parts) < maxPartitions*3/4 {
 			return
 		}
 		if !p.running.Load() {
-			delete(s.parts, name)
-			delete(s.byID, p.id)
+			s.forgetPartLocked(p)
 		}
 	}
+}
+
+// forgetPartLocked forgets the partition p: the next Partition of its name
+// makes a new one, with a give-back field of its own in Redis. s.mu is
+// held.
+func (s *Store) forgetPartLocked(p *part) {
+	delete(s.parts, p.name)
+	delete(s.byID, p.id)
+}
+
+// totalField returns the running-total field in Redis of the Store's n-th
+// partition or budget made (s.made): kind "g" for a partition's give-back
+// (see leaseScript), "b" for a retry budget's net change (see
+// budgetScript), then the member id, the Store's instance id and n. The
+// field names the Store by its instance id, which no other Store has,
+// whatever the member ids (WithMemberID), and the partition or budget by
+// n, so that one dropped to make room and made again (or still held by a
+// Transport after it was dropped) keeps a total of its own: a total of
+// zero is never read against one that another object sent.
+func (s *Store) totalField(kind string, n int64) string {
+	return kind + ":" + s.member + ":" + s.instance + ":" + strconv.FormatInt(n, 10)
 }
 
 // start runs fn in a goroutine of the Store, unless it is closed.
