@@ -466,7 +466,9 @@ type attemptCtx struct {
 	mu    sync.Mutex
 	done  chan struct{} // made on demand
 	err   error
-	funcs []func() // registered with AfterFunc; nil entries were stopped
+	n     int      // functions registered with AfterFunc
+	first func()   // the first of them (net/http registers one): no slice for it
+	more  []func() // the others; nil entries, and a nil first, were stopped
 }
 
 func (c *attemptCtx) Deadline() (time.Time, bool) { return c.end, !c.end.IsZero() }
@@ -531,17 +533,29 @@ func (c *attemptCtx) AfterFunc(f func()) (stop func() bool) {
 		go f()
 		return func() bool { return false }
 	}
-	i := len(c.funcs)
-	c.funcs = append(c.funcs, f)
+	i := c.n
+	c.n++
+	if i == 0 {
+		c.first = f
+	} else {
+		c.more = append(c.more, f)
+	}
 	c.mu.Unlock()
 	return func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if i < len(c.funcs) && c.funcs[i] != nil {
-			c.funcs[i] = nil
-			return true
+		if c.err != nil {
+			return false // cancel runs it, or ran it
 		}
-		return false
+		slot := &c.first
+		if i > 0 {
+			slot = &c.more[i-1]
+		}
+		if *slot == nil {
+			return false
+		}
+		*slot = nil
+		return true
 	}
 }
 
@@ -557,10 +571,13 @@ func (c *attemptCtx) cancel(err error) {
 	if c.done != nil {
 		close(c.done)
 	}
-	funcs := c.funcs
-	c.funcs = nil
+	first, more := c.first, c.more
+	c.first, c.more = nil, nil
 	c.mu.Unlock()
-	for _, f := range funcs {
+	if first != nil {
+		first()
+	}
+	for _, f := range more {
 		if f != nil {
 			f()
 		}

@@ -66,15 +66,16 @@ func TestAttemptCtx(t *testing.T) {
 	c = newCtx()
 	child, cancelChild = context.WithCancelCause(c)
 	cancelChild(errors.New("done early"))
-	if len(c.funcs) != 1 || c.funcs[0] != nil {
-		t.Errorf("registrations after the derived context ended: %d, want 1 stopped", len(c.funcs))
+	if c.n != 1 || c.first != nil || c.more != nil {
+		t.Errorf("registrations after the derived context ended: %d (first stopped: %v), want 1 stopped", c.n, c.first == nil)
 	}
 	c.cancel(context.Canceled)
 	if !strings.Contains(context.Cause(child).Error(), "done early") {
 		t.Errorf("derived context's cause = %v, want its own", context.Cause(child))
 	}
 
-	// context.AfterFunc works on it, and its stop unregisters.
+	// context.AfterFunc works on it, and its stop unregisters: the first
+	// function registered (held apart from the others) and a later one.
 	c = newCtx()
 	ran := make(chan struct{})
 	context.AfterFunc(c, func() { close(ran) })
@@ -82,10 +83,33 @@ func TestAttemptCtx(t *testing.T) {
 	if !stop() {
 		t.Error("stop() = false before the context ended")
 	}
+	if stop() {
+		t.Error("stop() = true the second time")
+	}
 	c.cancel(context.Canceled)
 	<-ran
 	if stop() {
 		t.Error("stop() = true after the context ended")
+	}
+	c = newCtx()
+	stopFirst := context.AfterFunc(c, func() { t.Error("the stopped first AfterFunc ran") })
+	later := make(chan int, 4)
+	for i := range 3 {
+		context.AfterFunc(c, func() { later <- i })
+	}
+	if !stopFirst() {
+		t.Error("the first stop() = false before the context ended")
+	}
+	c.cancel(context.Canceled)
+	got := map[int]bool{}
+	for range 3 {
+		got[<-later] = true // context.AfterFunc runs each on a goroutine of its own
+	}
+	if len(got) != 3 {
+		t.Errorf("later functions ran: %v, want 0, 1 and 2", got)
+	}
+	if stopFirst() {
+		t.Error("the first stop() = true after the context ended")
 	}
 
 	// Done asked for after the end is closed.
