@@ -188,3 +188,65 @@ func (r *redisServer) stop() {
 	r.cmd.Wait()
 	r.cmd = nil
 }
+
+// replyDropper is a go-redis hook that loses the reply of the first command
+// that cmd matches, or of the first pipeline one of whose commands pipe
+// matches (by their arguments): the command runs in Redis, and the caller
+// gets a timeout, as when the reply is late. It counts the matching calls
+// that got their reply after that.
+type replyDropper struct {
+	cmd, pipe func(args []any) bool // nil: none
+
+	mu        sync.Mutex
+	dropped   bool
+	delivered int
+}
+
+func (h *replyDropper) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *replyDropper) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.cmd == nil || !h.cmd(cmd.Args()) {
+			return next(ctx, cmd)
+		}
+		if err := next(ctx, cmd); err != nil {
+			return err
+		}
+		return h.drop(cmd)
+	}
+}
+
+func (h *replyDropper) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		match := false
+		for _, cmd := range cmds {
+			match = match || h.pipe != nil && h.pipe(cmd.Args())
+		}
+		if err := next(ctx, cmds); !match || err != nil {
+			return err
+		}
+		return h.drop(cmds...)
+	}
+}
+
+// drop loses the replies of cmds, the first time; after that, it counts
+// them delivered.
+func (h *replyDropper) drop(cmds ...redis.Cmder) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.dropped {
+		h.delivered++
+		return nil
+	}
+	h.dropped = true
+	for _, cmd := range cmds {
+		cmd.SetErr(context.DeadlineExceeded)
+	}
+	return context.DeadlineExceeded
+}
+
+func (h *replyDropper) counts() (dropped bool, delivered int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.dropped, h.delivered
+}

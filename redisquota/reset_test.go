@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -105,51 +104,6 @@ func TestResetHostClearsFleetPause(t *testing.T) {
 	}
 }
 
-// replyDropper is a go-redis hook that loses the reply of the first call of
-// the lease script that gives tokens back: the script runs in Redis, and
-// the caller gets a timeout, as when the reply is late. It counts the calls
-// that gave tokens back and got their reply.
-type replyDropper struct {
-	mu        sync.Mutex
-	dropped   bool
-	delivered int
-}
-
-func (h *replyDropper) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *replyDropper) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
-
-func (h *replyDropper) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		a := cmd.Args()
-		name, _ := a[0].(string)
-		if !strings.EqualFold(name, "evalsha") || a[1] != redisquota.LeaseHash || fmt.Sprint(a[6]) == "0" {
-			return next(ctx, cmd)
-		}
-		err := next(ctx, cmd)
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if err != nil {
-			return err
-		}
-		if !h.dropped {
-			h.dropped = true
-			cmd.SetErr(context.DeadlineExceeded)
-			return context.DeadlineExceeded
-		}
-		h.delivered++
-		return nil
-	}
-}
-
-func (h *replyDropper) counts() (dropped bool, delivered int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.dropped, h.delivered
-}
-
 // TestGivebackOnce proves that tokens given back are credited to the
 // bucket once, when the call that gave them back ran in Redis but its reply
 // was lost: the member sends them again with its next call, and the script
@@ -159,7 +113,10 @@ func (h *replyDropper) counts() (dropped bool, delivered int) {
 func TestGivebackOnce(t *testing.T) {
 	addr := redisAddr()
 	prefix := testPrefix(t, addr)
-	var h replyDropper
+	h := replyDropper{cmd: func(a []any) bool {
+		name, _ := a[0].(string)
+		return strings.EqualFold(name, "evalsha") && a[1] == redisquota.LeaseHash && fmt.Sprint(a[6]) != "0"
+	}}
 	s := redisquota.New(newRedis(t, addr, &h), redisquota.WithPrefix(prefix))
 	defer s.Close()
 	const name = "giveback"
