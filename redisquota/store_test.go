@@ -203,25 +203,20 @@ func TestPauseReachesMembers(t *testing.T) {
 	}
 }
 
-// arrivals is an HTTP handler in front of a resilienttest server that
-// records when each request arrived and when each 429 left.
+// arrivals records when each request reached a resilienttest server and
+// when each 429 left it (see resilienttest.WithExchanges).
 type arrivals struct {
-	api *resilienttest.Server
 	mu  sync.Mutex
 	in  []time.Time
 	out []time.Time // when each 429 was answered
 }
 
-func (a *arrivals) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (a *arrivals) add(e resilienttest.Exchange) {
 	a.mu.Lock()
-	a.in = append(a.in, time.Now())
-	a.mu.Unlock()
-	rec := &statusRecorder{ResponseWriter: w}
-	a.api.ServeHTTP(rec, r)
-	if rec.status == http.StatusTooManyRequests {
-		a.mu.Lock()
-		a.out = append(a.out, time.Now())
-		a.mu.Unlock()
+	defer a.mu.Unlock()
+	a.in = append(a.in, e.Arrived)
+	if e.Status == http.StatusTooManyRequests {
+		a.out = append(a.out, e.Answered)
 	}
 }
 
@@ -229,18 +224,6 @@ func (a *arrivals) snapshot() (in, out []time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return append([]time.Time(nil), a.in...), append([]time.Time(nil), a.out...)
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
 }
 
 func getOK(t *testing.T, client *http.Client, url string) {
@@ -263,13 +246,14 @@ func getOK(t *testing.T, client *http.Client, url string) {
 func TestTransportsSharePause(t *testing.T) {
 	addr := redisAddr()
 	prefix := testPrefix(t, addr)
+	rec := &arrivals{}
 	api := resilienttest.NewPipeServer(resilienttest.Altyaa,
 		resilienttest.WithQuota(resilienttest.Quota{Limit: 1000, ResetFormat: resilienttest.IETF}),
 		resilienttest.WithScript(resilienttest.RouteUsage,
-			resilienttest.Normal(), resilienttest.Normal(), resilienttest.RateLimited(2*time.Second)))
+			resilienttest.Normal(), resilienttest.Normal(), resilienttest.RateLimited(2*time.Second)),
+		resilienttest.WithExchanges(rec.add))
 	defer api.Close()
-	rec := &arrivals{api: api}
-	srv := httptest.NewServer(rec)
+	srv := httptest.NewServer(api)
 	defer srv.Close()
 	url := srv.URL + "/v1/usage"
 	base := &http.Transport{}

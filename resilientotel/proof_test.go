@@ -22,15 +22,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// front records, for each request it reads, the traceparent it carries and
-// the status it was answered with (0 for none: the connection was dropped),
-// then hands it to next. It is served by a resilienttest pipe server
-// without faults, in front of the one that injects them.
-type front struct {
-	next http.Handler
-	srv  *resilienttest.Server
-	tr   http.RoundTripper
-
+// seenRequests records, for each request the fault server reads (see
+// resilienttest.WithExchanges), the traceparent it carries and the status
+// it was answered with (0 for none: the connection was dropped).
+type seenRequests struct {
 	mu   sync.Mutex
 	seen []seenRequest
 }
@@ -40,48 +35,17 @@ type seenRequest struct {
 	status      int
 }
 
-func newFront(next http.Handler) *front {
-	f := &front{next: next}
-	f.srv = resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithHandler(f))
-	f.tr = f.srv.Transport()
-	return f
+func (r *seenRequests) add(e resilienttest.Exchange) {
+	r.mu.Lock()
+	r.seen = append(r.seen, seenRequest{e.Header.Get("Traceparent"), e.Status})
+	r.mu.Unlock()
 }
 
-func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	sw := &statusRecorder{ResponseWriter: w}
-	defer func() {
-		f.mu.Lock()
-		f.seen = append(f.seen, seenRequest{r.Header.Get("Traceparent"), sw.status})
-		f.mu.Unlock()
-	}()
-	f.next.ServeHTTP(sw, r)
+func (r *seenRequests) snapshot() []seenRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.seen)
 }
-
-func (f *front) Close() { f.srv.Close() }
-
-// statusRecorder notes the status a handler answers with.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusRecorder) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-// Unwrap gives http.ResponseController the writer underneath, to hijack
-// the connection for a drop.
-func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // api is the handler behind the faults: GET /r/{n} redirects to
 // /items/{n}, GET /items/{n} answers it, POST /items creates one.
@@ -133,18 +97,18 @@ func TestProofTenThousandCalls(t *testing.T) {
 	const calls, workers = 10000, 8
 	synctest.Test(t, func(t *testing.T) {
 		tel := newTelemetry()
+		var fr seenRequests
 		srv := resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithHandler(api()),
 			resilienttest.WithFaults(resilienttest.Faults{
 				Seed: 17, ServerError: 0.08, RateLimit: 0.04, RetryAfter: time.Second, DropBefore: 0.02, DropAfter: 0.02,
-			}))
+			}),
+			resilienttest.WithExchanges(fr.add))
 		defer srv.Close()
-		fr := newFront(srv)
-		defer fr.Close()
 
 		// The Transport's own record of each attempt, by trace.
 		var recMu sync.Mutex
 		records := map[trace.TraceID][]resilient.Attempt{}
-		tr := resilient.New(fr.tr, Instrument(tel.config()),
+		tr := resilient.New(srv.Transport(), Instrument(tel.config()),
 			resilient.WithKeyHonoringHosts("api.test"),
 			resilient.WithContextObserver(func(ctx context.Context, a resilient.Attempt) {
 				id := trace.SpanContextFromContext(ctx).TraceID()
@@ -186,9 +150,7 @@ func TestProofTenThousandCalls(t *testing.T) {
 		wg.Wait()
 
 		// What the server saw, by span id.
-		fr.mu.Lock()
-		seen := slices.Clone(fr.seen)
-		fr.mu.Unlock()
+		seen := fr.snapshot()
 		bySpan := map[trace.SpanID][]int{} // statuses, in order
 		for _, s := range seen {
 			parts := strings.Split(s.traceparent, "-")
@@ -203,7 +165,7 @@ func TestProofTenThousandCalls(t *testing.T) {
 		}
 		stats := srv.Stats()
 		if stats.Requests != len(seen) {
-			t.Fatalf("resilienttest counted %d requests, the front %d", stats.Requests, len(seen))
+			t.Fatalf("resilienttest counted %d requests, and told of %d", stats.Requests, len(seen))
 		}
 
 		// Spans.
@@ -245,7 +207,7 @@ func TestProofTenThousandCalls(t *testing.T) {
 			}
 		}
 		if dropped != stats.Dropped || statusCount[429] != stats.RateLimited {
-			t.Errorf("front: %d dropped, %d 429s; resilienttest: %d, %d", dropped, statusCount[429], stats.Dropped, stats.RateLimited)
+			t.Errorf("exchanges: %d dropped, %d 429s; resilienttest: %d, %d", dropped, statusCount[429], stats.Dropped, stats.RateLimited)
 		}
 		for id, s := range clientIDs {
 			if _, ok := bySpan[id]; !ok {

@@ -29,6 +29,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // fault or normal), waits, then drops the connection, answers in front of
 // the API, or processes the request.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.exchanges != nil {
+		var told func()
+		w, told = s.exchange(w, r)
+		defer told()
+	}
 	if s.handler != nil {
 		s.serveWrapped(w, r)
 		return
@@ -44,16 +49,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.handlers.Add(1)
 	defer s.handlers.Done()
-	s.stats.Requests++
+	s.stats.countAttempt(route)
 	var (
 		step  Step
 		owner bool // this attempt holds its key in flight
 	)
 	if route != "" {
-		if s.stats.Attempts == nil {
-			s.stats.Attempts = make(map[string]int)
-		}
-		s.stats.Attempts[route]++
 		step = s.nextStepLocked(route, key)
 		if isWriteRoute(route) && key != "" && !s.ignoreKeys && step.kind != stepDropBefore && !step.answersAtOnce() {
 			owner = s.store.claim(route, key)

@@ -23,6 +23,7 @@ type config struct {
 	latency    time.Duration
 	handler    http.Handler // WithHandler
 	tls        bool         // WithTLS
+	exchanges  func(Exchange)
 }
 
 // WithScript scripts the first attempts of route (one of Routes): the

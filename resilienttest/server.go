@@ -29,6 +29,7 @@ type Server struct {
 	handler    http.Handler      // WithHandler: the API; nil for the dialect's own
 	useTLS     bool              // WithTLS
 	cert       *x509.Certificate // WithTLS
+	exchanges  func(Exchange)    // WithExchanges; nil for none
 
 	hs        *http.Server
 	ln        net.Listener
@@ -117,7 +118,7 @@ func newServer(d Dialect, opts []Option) *Server {
 	if cfg.requireKey != nil {
 		s.requireKey = *cfg.requireKey
 	}
-	s.handler, s.useTLS = cfg.handler, cfg.tls
+	s.handler, s.useTLS, s.exchanges = cfg.handler, cfg.tls, cfg.exchanges
 	for route, steps := range cfg.scripts {
 		if s.handler == nil {
 			checkRoute("WithScript", route)

@@ -56,6 +56,19 @@ func (st *Stats) snapshot() Stats {
 	return c
 }
 
+// countAttempt counts a request read, and an attempt of route unless
+// route is "" (a request for no route).
+func (st *Stats) countAttempt(route string) {
+	st.Requests++
+	if route == "" {
+		return
+	}
+	if st.Attempts == nil {
+		st.Attempts = make(map[string]int)
+	}
+	st.Attempts[route]++
+}
+
 // countStatus counts a response sent with status.
 func (st *Stats) countStatus(status int) {
 	switch {

@@ -21,11 +21,7 @@ func (s *Server) serveWrapped(w http.ResponseWriter, r *http.Request) {
 	}
 	s.handlers.Add(1)
 	defer s.handlers.Done()
-	s.stats.Requests++
-	if s.stats.Attempts == nil {
-		s.stats.Attempts = make(map[string]int)
-	}
-	s.stats.Attempts[route]++
+	s.stats.countAttempt(route)
 	step := s.nextStepLocked(route, key)
 	s.mu.Unlock()
 
@@ -98,45 +94,6 @@ func (s *Server) serveWrapped(w http.ResponseWriter, r *http.Request) {
 		s.stats.countStatus(sw.statusCode())
 		s.mu.Unlock()
 	}
-}
-
-// statusWriter passes an answer through and notes its status.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-// Flush flushes the answer, for handlers that stream.
-func (w *statusWriter) Flush() {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Unwrap returns the ResponseWriter underneath, for
-// http.ResponseController.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusWriter) statusCode() int {
-	if w.status == 0 {
-		return http.StatusOK // the handler wrote nothing: net/http sends 200
-	}
-	return w.status
 }
 
 // recorder keeps a handler's answer, to be sent later, changed, or not at

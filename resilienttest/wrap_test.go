@@ -215,3 +215,78 @@ func TestHandlerMounted(t *testing.T) {
 		t.Errorf("Requests, Injected, Attempts = %d, %d, %v; want 2, 1, 2", st.Requests, st.Injected, st.Attempts)
 	}
 }
+
+// TestExchanges proves WithExchanges: every request is told once it is
+// done, with its method, path and header and the status answered (0 for
+// a dropped connection), on a dialect's server and in front of a handler,
+// over a listener and in process.
+func TestExchanges(t *testing.T) {
+	var mu sync.Mutex
+	var got []Exchange
+	record := WithExchanges(func(e Exchange) {
+		mu.Lock()
+		got = append(got, e)
+		mu.Unlock()
+	})
+	take := func() []Exchange {
+		mu.Lock()
+		defer mu.Unlock()
+		g := got
+		got = nil
+		return g
+	}
+	check := func(name string, exs []Exchange, method, path string, statuses ...int) {
+		t.Helper()
+		if len(exs) != len(statuses) {
+			t.Fatalf("%s: %d exchanges, want %d: %+v", name, len(exs), len(statuses), exs)
+		}
+		for i, e := range exs {
+			if e.Method != method || e.Path != path || e.Status != statuses[i] {
+				t.Errorf("%s: exchange %d = %s %s %d, want %s %s %d", name, i, e.Method, e.Path, e.Status, method, path, statuses[i])
+			}
+			if e.Header.Get("X-Exchange") != strconv.Itoa(i) {
+				t.Errorf("%s: exchange %d: X-Exchange %q, want %d", name, i, e.Header.Get("X-Exchange"), i)
+			}
+			if e.Arrived.IsZero() || e.Answered.Before(e.Arrived) {
+				t.Errorf("%s: exchange %d: arrived %v, answered %v", name, i, e.Arrived, e.Answered)
+			}
+		}
+	}
+
+	// Writes without a key: net/http does not resend them after a drop,
+	// so each request is one exchange.
+	post := func(c *http.Client, url string, i int) {
+		req, _ := http.NewRequest("POST", url, strings.NewReader(`{"text":"hi"}`))
+		req.Header.Set("X-Exchange", strconv.Itoa(i))
+		if resp, err := c.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	s := NewServer(Altyaa, record, WithRequireIdempotencyKey(false), WithScript(RouteCreatePost, Respond(503), DropBefore(), DropAfter()))
+	for i := range 4 {
+		post(s.Client(), s.URL+"/v1/posts", i)
+	}
+	s.Close()
+	check("dialect", take(), "POST", "/v1/posts", 503, 0, 0, 201)
+
+	api := &things{}
+	h := NewServer(Altyaa, record, WithHandler(api), WithScript("POST /v1/things", Respond(502), DropBefore()))
+	defer h.Close()
+	for i := range 3 {
+		post(h.Client(), h.URL+"/v1/things", i)
+	}
+	check("handler", take(), "POST", "/v1/things", 502, 0, 201)
+
+	// Mounted on the test's own server: the same.
+	mounted := httptest.NewServer(h)
+	defer mounted.Close()
+	post(mounted.Client(), mounted.URL+"/v1/things", 0)
+	check("mounted", take(), "POST", "/v1/things", 201)
+
+	defer func() {
+		if recover() == nil {
+			t.Error("WithExchanges(nil) did not panic")
+		}
+	}()
+	WithExchanges(nil)
+}

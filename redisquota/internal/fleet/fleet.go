@@ -134,15 +134,11 @@ func Run(ctx context.Context, cfg Config, command func() *exec.Cmd) (Result, err
 		steps[cfg.PauseAt-1] = resilienttest.RateLimited(cfg.PauseFor)
 		opts = append(opts, resilienttest.WithScript(resilienttest.RouteUsage, steps...))
 	}
+	var rec recorder
+	opts = append(opts, resilienttest.WithExchanges(rec.add))
 	api := resilienttest.NewPipeServer(resilienttest.Altyaa, opts...)
 	defer api.Close()
-	var rec recorder
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		api.ServeHTTP(sw, r)
-		rec.add(arrived, time.Now(), sw.status)
-	}))
+	srv := httptest.NewServer(api)
 	defer srv.Close()
 
 	start := time.Now().Add(300 * time.Millisecond) // the workers start together
@@ -280,9 +276,9 @@ type hit struct {
 	status        int
 }
 
-func (r *recorder) add(arrived, done time.Time, status int) {
+func (r *recorder) add(e resilienttest.Exchange) {
 	r.mu.Lock()
-	r.hits = append(r.hits, hit{arrived, done, status})
+	r.hits = append(r.hits, hit{e.Arrived, e.Answered, e.Status})
 	r.mu.Unlock()
 }
 
@@ -290,23 +286,4 @@ func (r *recorder) snapshot() []hit {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.hits)
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
 }

@@ -1,0 +1,101 @@
+package resilienttest
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"time"
+)
+
+// An Exchange is one request the Server read, and what it answered: what
+// a test fronting the server with a handler of its own would record (when
+// each request arrived, what it carried, how it was answered).
+type Exchange struct {
+	Method string
+	Path   string
+	// Header is the request's header, as read.
+	Header http.Header
+	// Arrived is when the server began to handle the request; Answered
+	// when it was done with it (its answer written, or its connection
+	// dropped).
+	Arrived, Answered time.Time
+	// Status is the status the server answered with; 0 when it dropped
+	// the connection instead (a DropBefore or DropAfter step, a fault).
+	Status int
+}
+
+// WithExchanges makes the server call fn with every request it reads, once
+// it is done with it, whether the server answered it itself, injected a
+// fault, or let the handler of WithHandler answer. fn is called on the
+// request's own goroutine, so at the same time for requests served at the
+// same time; it must not block. It panics if fn is nil.
+func WithExchanges(fn func(Exchange)) Option {
+	if fn == nil {
+		panic("resilienttest: WithExchanges: nil func")
+	}
+	return func(c *config) { c.exchanges = fn }
+}
+
+// exchange sees to it that the server's exchanges func is told of r once
+// it is handled: it returns the writer to answer r with, and the func to
+// defer.
+func (s *Server) exchange(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, func()) {
+	sw := &statusWriter{ResponseWriter: w}
+	ex := Exchange{Method: r.Method, Path: r.URL.Path, Header: r.Header, Arrived: time.Now()}
+	return sw, func() {
+		ex.Answered = time.Now()
+		if !sw.hijacked {
+			ex.Status = sw.statusCode()
+		}
+		s.exchanges(ex)
+	}
+}
+
+// statusWriter passes an answer through and notes its status, and whether
+// the connection was taken over (to drop it).
+type statusWriter struct {
+	http.ResponseWriter
+	status   int
+	hijacked bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush flushes the answer, for handlers that stream.
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack takes the connection over, through the ResponseWriter underneath,
+// and notes that it did (or tried: over HTTP/2 the stream is aborted
+// instead).
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.hijacked = true
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// Unwrap returns the ResponseWriter underneath, for
+// http.ResponseController.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) statusCode() int {
+	if w.status == 0 {
+		return http.StatusOK // the handler wrote nothing: net/http sends 200
+	}
+	return w.status
+}
