@@ -42,6 +42,27 @@ type sdkCase struct {
 
 func (tc sdkCase) post() bool { return tc.route == resilienttest.RouteCreatePost }
 
+// check runs the case's series with the SDK's defaults over resilient.New
+// (series(false)) and with the recipe (series(true)), each returning the
+// server attempts, the distinct keys sent and the posts stored, compares
+// them with the case's figures, and the figures with docs/sdks.md's row of
+// sdk.
+func (tc sdkCase) check(t *testing.T, sdk string, series func(recipe bool) (measurement, int, int)) {
+	t.Helper()
+	before, beforeKeys, beforeStored := series(false)
+	after, afterKeys, afterStored := series(true)
+	if before != tc.before || after != tc.after {
+		t.Errorf("server attempts: defaults %+v, recipe %+v; want %+v, %+v", before, after, tc.before, tc.after)
+	}
+	if beforeKeys != tc.beforeKeys || afterKeys != tc.afterKeys {
+		t.Errorf("distinct idempotency keys: defaults %d, recipe %d; want %d, %d", beforeKeys, afterKeys, tc.beforeKeys, tc.afterKeys)
+	}
+	if beforeStored != tc.beforeStored || afterStored != tc.afterStored {
+		t.Errorf("posts stored: defaults %d, recipe %d; want %d, %d", beforeStored, afterStored, tc.beforeStored, tc.afterStored)
+	}
+	checkDocRow(t, sdk, tc.row, before, after)
+}
+
 // serverOpts returns the options of the case's server.
 func (tc sdkCase) serverOpts() []resilienttest.Option {
 	return []resilienttest.Option{resilienttest.WithIgnoreIdempotencyKeys(tc.ignoring)}
@@ -112,18 +133,12 @@ func TestResty(t *testing.T) {
 			beforeKeys: 3 * seriesCalls, afterKeys: seriesCalls, beforeStored: 3 * seriesCalls, afterStored: seriesCalls},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before, beforeKeys, beforeStored := restySeries(t, tc, restyWithRetries)
-			after, afterKeys, afterStored := restySeries(t, tc, NewRestyClient)
-			if before != tc.before || after != tc.after {
-				t.Errorf("server attempts: defaults %+v, recipe %+v; want %+v, %+v", before, after, tc.before, tc.after)
-			}
-			if beforeKeys != tc.beforeKeys || afterKeys != tc.afterKeys {
-				t.Errorf("distinct idempotency keys: defaults %d, recipe %d; want %d, %d", beforeKeys, afterKeys, tc.beforeKeys, tc.afterKeys)
-			}
-			if beforeStored != tc.beforeStored || afterStored != tc.afterStored {
-				t.Errorf("posts stored: defaults %d, recipe %d; want %d, %d", beforeStored, afterStored, tc.beforeStored, tc.afterStored)
-			}
-			checkDocRow(t, "resty", tc.row, before, after)
+			tc.check(t, "resty", func(recipe bool) (measurement, int, int) {
+				if recipe {
+					return restySeries(t, tc, NewRestyClient)
+				}
+				return restySeries(t, tc, restyWithRetries)
+			})
 		})
 	}
 }

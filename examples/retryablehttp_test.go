@@ -84,18 +84,12 @@ func TestRetryableHTTP(t *testing.T) {
 			beforeKeys: 5 * seriesCalls, afterKeys: seriesCalls, beforeStored: 5 * seriesCalls, afterStored: seriesCalls},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before, beforeKeys, beforeStored := retryableSeries(t, tc, retryableDefaults, false)
-			after, afterKeys, afterStored := retryableSeries(t, tc, NewRetryableClient, true)
-			if before != tc.before || after != tc.after {
-				t.Errorf("server attempts: defaults %+v, recipe %+v; want %+v, %+v", before, after, tc.before, tc.after)
-			}
-			if beforeKeys != tc.beforeKeys || afterKeys != tc.afterKeys {
-				t.Errorf("distinct idempotency keys: defaults %d, recipe %d; want %d, %d", beforeKeys, afterKeys, tc.beforeKeys, tc.afterKeys)
-			}
-			if beforeStored != tc.beforeStored || afterStored != tc.afterStored {
-				t.Errorf("posts stored: defaults %d, recipe %d; want %d, %d", beforeStored, afterStored, tc.beforeStored, tc.afterStored)
-			}
-			checkDocRow(t, "go-retryablehttp", tc.row, before, after)
+			tc.check(t, "go-retryablehttp", func(recipe bool) (measurement, int, int) {
+				if recipe {
+					return retryableSeries(t, tc, NewRetryableClient, true)
+				}
+				return retryableSeries(t, tc, retryableDefaults, false)
+			})
 		})
 	}
 }
