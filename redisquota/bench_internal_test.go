@@ -13,9 +13,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// benchPart returns a partition of a Store on the test Redis whose lease
-// holds more tokens than a benchmark takes, all conformed already.
-func benchPart(b *testing.B) (*Store, *part) {
+// benchStore returns a Store on the test Redis, under a prefix of its own
+// whose keys are deleted when the benchmark ends.
+func benchStore(b *testing.B) *Store {
 	addr := os.Getenv("REDIS_ADDR")
 	if addr == "" {
 		addr = "127.0.0.1:6379"
@@ -32,6 +32,13 @@ func benchPart(b *testing.B) (*Store, *part) {
 			rdb.Del(ctx, iter.Val())
 		}
 	})
+	return s
+}
+
+// benchPart returns a partition of a Store on the test Redis whose lease
+// holds more tokens than a benchmark takes, all conformed already.
+func benchPart(b *testing.B) (*Store, *part) {
+	s := benchStore(b)
 	p := s.Partition("bench").(*part)
 	p.known(math.MaxInt32, time.Second)
 	now := time.Now().UnixNano()

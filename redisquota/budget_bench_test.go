@@ -1,35 +1,14 @@
 package redisquota
 
 import (
-	"context"
-	"os"
-	"strconv"
 	"testing"
-	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/resilienthttp/resilient"
 )
 
 // benchBudget returns a budget of a Store on the test Redis.
 func benchBudget(b *testing.B) *budget {
-	addr := os.Getenv("REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	b.Cleanup(func() { rdb.Close() })
-	prefix := "rqbench:" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	s := New(rdb, WithPrefix(prefix))
-	b.Cleanup(func() {
-		s.Close()
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 100).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-	})
+	s := benchStore(b)
 	return s.Budget("bench", resilient.RetryBudget{Ratio: 0.2, Burst: 10, ThrottledCost: 0.1}).(*budget)
 }
 
