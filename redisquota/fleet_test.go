@@ -85,32 +85,20 @@ func TestFairShares(t *testing.T) {
 		defer s.Close()
 		q := s.Partition("shared")
 		q.Learn(quota(1000), time.Second)
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					d, ok, retry := q.Take(time.Now())
-					timer := time.NewTimer(d)
-					select {
-					case <-stop:
-						timer.Stop()
-						return
-					case <-timer.C:
-					case <-retry:
-					}
-					timer.Stop()
-					if ok {
-						counts[i].Add(1)
-					}
-				}
-			}()
-		}
+		untilStopped(&wg, stop, 4, func() {
+			d, ok, retry := q.Take(time.Now())
+			timer := time.NewTimer(d)
+			defer timer.Stop()
+			select {
+			case <-stop:
+				return
+			case <-timer.C:
+			case <-retry:
+			}
+			if ok {
+				counts[i].Add(1)
+			}
+		})
 	}
 	time.Sleep(500 * time.Millisecond) // every member leasing at full size
 	var start [members]int64

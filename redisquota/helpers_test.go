@@ -250,3 +250,20 @@ func (h *replyDropper) counts() (dropped bool, delivered int) {
 	defer h.mu.Unlock()
 	return h.dropped, h.delivered
 }
+
+// untilStopped runs step over and over on n goroutines of wg, until stop is
+// closed (looked at before each step).
+func untilStopped(wg *sync.WaitGroup, stop <-chan struct{}, n int, step func()) {
+	for range n {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				step()
+			}
+		})
+	}
+}

@@ -330,21 +330,10 @@ func TestFallbackClientPause(t *testing.T) {
 	stop := make(chan struct{})
 	var calls atomic.Int64
 	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				getOK(t, client, url)
-				calls.Add(1)
-			}
-		}()
-	}
+	untilStopped(&wg, stop, 4, func() {
+		getOK(t, client, url)
+		calls.Add(1)
+	})
 	waitFor(t, "leases", func() bool { return s.Stats().Leases >= 3 })
 	admin := newRedis(t, rs.addr())
 	// WRITE pauses every script (the leases) and leaves the admin's
@@ -386,30 +375,19 @@ func TestRedisRestart(t *testing.T) {
 		stores[i] = redisquota.New(newRedis(t, rs.addr()), redisquota.WithPrefix(prefix))
 		defer stores[i].Close()
 		client := &http.Client{Transport: resilient.New(srv.Transport(), resilient.WithQuotaStore(stores[i]))}
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					calls.Add(1)
-					resp, err := client.Get(url)
-					if err != nil {
-						failed.Add(1)
-						continue
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						failed.Add(1)
-					}
-				}
-			}()
-		}
+		untilStopped(&wg, stop, 4, func() {
+			calls.Add(1)
+			resp, err := client.Get(url)
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				failed.Add(1)
+			}
+		})
 	}
 	leases := func() (n int64) {
 		for _, s := range stores {
