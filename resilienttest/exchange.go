@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,25 +39,35 @@ func WithExchanges(fn func(Exchange)) Option {
 
 // exchange sees to it that the server's exchanges func is told of r once
 // it is handled: it returns the writer to answer r with, and the func to
-// defer.
+// defer. A connection taken over to be dropped is told of as it closes,
+// before its client can see the drop, so a test that sends its next
+// request after a drop finds the drop already told.
 func (s *Server) exchange(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, func()) {
 	sw := &statusWriter{ResponseWriter: w}
 	ex := Exchange{Method: r.Method, Path: r.URL.Path, Header: r.Header, Arrived: time.Now()}
-	return sw, func() {
+	sw.tell = func() {
+		if !sw.told.CompareAndSwap(false, true) {
+			return
+		}
 		ex.Answered = time.Now()
 		if !sw.hijacked {
 			ex.Status = sw.statusCode()
 		}
 		s.exchanges(ex)
 	}
+	return sw, sw.tell
 }
 
 // statusWriter passes an answer through and notes its status, and whether
-// the connection was taken over (to drop it).
+// the connection was taken over (to drop it). tell reports the exchange,
+// once: when the handler is done, or as a taken-over connection closes,
+// whichever is first (a handler may close it on a goroutine of its own).
 type statusWriter struct {
 	http.ResponseWriter
 	status   int
 	hijacked bool
+	told     atomic.Bool
+	tell     func()
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -83,10 +94,26 @@ func (w *statusWriter) Flush() {
 
 // Hijack takes the connection over, through the ResponseWriter underneath,
 // and notes that it did (or tried: over HTTP/2 the stream is aborted
-// instead).
+// instead). Closing the connection it returns tells of the exchange first.
 func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked = true
-	return http.NewResponseController(w.ResponseWriter).Hijack()
+	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return conn, rw, err
+	}
+	return &tellingConn{Conn: conn, tell: w.tell}, rw, nil
+}
+
+// tellingConn is a taken-over connection that reports its exchange before
+// it closes.
+type tellingConn struct {
+	net.Conn
+	tell func()
+}
+
+func (c *tellingConn) Close() error {
+	c.tell()
+	return c.Conn.Close()
 }
 
 // Unwrap returns the ResponseWriter underneath, for
