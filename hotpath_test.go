@@ -1,11 +1,13 @@
 package resilient
 
 import (
+	"context"
 	"net/http"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestSuccessTakesNoLibraryLock runs 32 goroutines making successful calls
@@ -163,34 +165,50 @@ func TestLibraryLock(t *testing.T) {
 	}
 }
 
-// TestWriteAllocs pins what a write that succeeds at once costs in
-// allocations through the default chain, beyond the base's own. To a host
-// not known to honor keys, seven: the key (a string); the keyed header (a
-// map and its group); the attempt's request, copied once; its
-// attemptExtras (its deadline and own context, its write trace, the
-// header's values); and the write trace's two hooks. To a host known to
-// honor keys, no trace is needed: five.
-func TestWriteAllocs(t *testing.T) {
+// TestHappyPathAllocs pins what a call that succeeds at once costs in
+// allocations through the default chain, beyond the base's own.
+//
+// A GET under the call's default budget (WithMaxElapsed), whose context
+// has no earlier deadline: one, the attempt's copy of the request, which
+// carries the attempt's deadline and own context in the same allocation.
+// Without a budget, or under a caller's deadline that ends first: none.
+//
+// A write to a host not known to honor keys: six: the key (a string); the
+// keyed header (a map and its group); the attempt's request, copied once,
+// in one allocation with its attemptExtras (its deadline and own context,
+// its write trace, the header's values); and the write trace's two hooks.
+// To a host known to honor keys, no trace is needed: four.
+func TestHappyPathAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector drops sync.Pool items at random")
 	}
 	base := &stubOK{header: http.Header{"Content-Type": {"application/json"}}}
-	req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", nil)
+	get, err := http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bare := testing.AllocsPerRun(1000, func() { roundTripOK(t, base, req) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	post, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		tr   *Transport
+		req  *http.Request
 		want float64
 	}{
-		{"unproven", New(base), 7},
-		{"keyed-host", New(base, WithKeyHonoringHosts("api.example.com")), 5},
+		{"get", New(base), get, 1},
+		{"get-nodeadline", New(base, WithMaxElapsed(0)), get, 0},
+		{"get-ctxdeadline", New(base), get.WithContext(ctx), 0},
+		{"post-unproven", New(base), post, 6},
+		{"post-keyed-host", New(base, WithKeyHonoringHosts("api.example.com")), post, 4},
 	} {
-		roundTripOK(t, tc.tr, req) // the pools
-		if n := testing.AllocsPerRun(1000, func() { roundTripOK(t, tc.tr, req) }) - bare; n > tc.want {
-			t.Errorf("%s: a write allocates %v times beyond the base, want at most %v", tc.name, n, tc.want)
+		bare := testing.AllocsPerRun(1000, func() { roundTripOK(t, base, tc.req) })
+		roundTripOK(t, tc.tr, tc.req) // the pools
+		if n := testing.AllocsPerRun(1000, func() { roundTripOK(t, tc.tr, tc.req) }) - bare; n != tc.want {
+			t.Errorf("%s: a call allocates %v times beyond the base, want %v", tc.name, n, tc.want)
 		}
 	}
 }

@@ -96,7 +96,7 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 	}
 	if db == nil {
 		db = new(deadlineBody)
-		req = req.WithContext(db.init(parent, end))
+		req = db.copyRequest(req, db.init(parent, end))
 	} else if db.ctx == &db.own {
 		db.own.end = end // the attempt timeout starts now
 	}
@@ -146,6 +146,14 @@ func (db *deadlineBody) init(parent context.Context, end time.Time) context.Cont
 		db.ctx, db.cancel = context.WithCancelCause(parent)
 	}
 	return db.ctx
+}
+
+// copyRequest returns a copy of req with ctx, kept in db, so that the copy
+// and its deadline cost one allocation. (WithContext is inlined: the copy
+// it makes stays on the stack.)
+func (db *deadlineBody) copyRequest(req *http.Request, ctx context.Context) *http.Request {
+	db.req = *req.WithContext(ctx)
+	return &db.req
 }
 
 // deadlineReadied reports whether the deadline middleware arms a deadline
@@ -366,6 +374,8 @@ type deadlineBody struct {
 	ctx    context.Context
 	own    attemptCtx
 	cancel context.CancelCauseFunc
+
+	req http.Request // the attempt's request, when copied with it (see copyRequest)
 }
 
 // cause returns the error of the deadline: ErrAttemptTimeout with the

@@ -463,7 +463,12 @@ func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody b
 	if x != nil {
 		spare = x.vals[:]
 	}
-	areq := c.req.WithContext(ctx)
+	var areq *http.Request
+	if x != nil {
+		areq = x.db.copyRequest(c.req, ctx)
+	} else {
+		areq = c.req.WithContext(ctx)
+	}
 	areq.Body = body
 	if h := c.headers(st.number, st.maxAttempts, unproven, spare); h != nil {
 		areq.Header = h
