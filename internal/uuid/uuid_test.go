@@ -20,3 +20,28 @@ func TestNew(t *testing.T) {
 		seen[u] = true
 	}
 }
+
+// TestNewConcurrent draws UUIDs on several goroutines at once (so on
+// threads with generators of their own) and finds no two alike.
+func TestNewConcurrent(t *testing.T) {
+	const workers, each = 8, 5000
+	out := make(chan []string, workers)
+	for range workers {
+		go func() {
+			us := make([]string, each)
+			for i := range us {
+				us[i] = New()
+			}
+			out <- us
+		}()
+	}
+	seen := make(map[string]bool, workers*each)
+	for range workers {
+		for _, u := range <-out {
+			if seen[u] {
+				t.Fatalf("%q twice", u)
+			}
+			seen[u] = true
+		}
+	}
+}
