@@ -91,6 +91,8 @@ func processCPU() time.Duration {
 //   - get-nodeadline: the same with WithMaxElapsed(0): no timer per attempt;
 //   - get-ctxdeadline: the default chain, with a caller's context whose
 //     deadline ends before the call's budget;
+//   - get-cancelable: the default chain, with a caller's context that can be
+//     canceled and has no deadline (an inbound server request's);
 //   - post-empty: a POST without a body (an idempotency key per call);
 //   - post: a POST with a 19-byte body and GetBody;
 //   - hosts-10000: GETs to 10,000 hosts in turn, so that breakers come and
@@ -112,6 +114,14 @@ func BenchmarkHappyPath(b *testing.B) {
 		// http.Client.Timeout): the base enforces it, and no attempt needs
 		// a context of its own.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		measureAdded(b, New(base), base, same(get.WithContext(ctx)))
+	})
+	b.Run("get-cancelable", func(b *testing.B) {
+		// The attempt's context derives from the caller's, so that
+		// canceling the caller's cancels the attempt: context's own
+		// cancelCtx and its cancel func, beside the copy.
+		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		measureAdded(b, New(base), base, same(get.WithContext(ctx)))
 	})

@@ -172,6 +172,10 @@ func TestLibraryLock(t *testing.T) {
 // has no earlier deadline: one, the attempt's copy of the request, which
 // carries the attempt's deadline and own context in the same allocation.
 // Without a budget, or under a caller's deadline that ends first: none.
+// Under a caller's context that can be canceled and has no deadline (an
+// inbound server request's): three, the copy and the attempt's context,
+// derived from the caller's by context.WithCancelCause (its cancelCtx and
+// its cancel func).
 //
 // A write to a host not known to honor keys: six: the key (a string); the
 // keyed header (a map and its group); the attempt's request, copied once,
@@ -189,6 +193,8 @@ func TestHappyPathAllocs(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	inbound, stop := context.WithCancel(context.Background())
+	defer stop()
 	post, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +208,7 @@ func TestHappyPathAllocs(t *testing.T) {
 		{"get", New(base), get, 1},
 		{"get-nodeadline", New(base, WithMaxElapsed(0)), get, 0},
 		{"get-ctxdeadline", New(base), get.WithContext(ctx), 0},
+		{"get-cancelable", New(base), get.WithContext(inbound), 3},
 		{"post-unproven", New(base), post, 6},
 		{"post-keyed-host", New(base, WithKeyHonoringHosts("api.example.com")), post, 4},
 	} {

@@ -138,8 +138,9 @@ func WithBackoff(base, maxDelay time.Duration) Option {
 // context. It panics if d is negative.
 //
 // To cut an attempt, the Transport sends it as a copy of the request with a
-// context of its own (two allocations, and no runtime timer: one timer per
-// Transport fires every deadline), unless the request's context has a
+// context of its own (one allocation for both, and no runtime timer: one
+// timer per Transport fires every deadline; over http.Transport, which
+// derives a context of its own from it, four allocations more), unless the request's context has a
 // deadline that ends first (as with http.Client.Timeout or
 // context.WithTimeout): the base then enforces that one, and the attempt
 // costs nothing more.
