@@ -213,6 +213,10 @@ func decide(status int, h http.Header, env *envelope, parsed bool, lookup func(s
 	if parsed {
 		if known, ok := lookup(env.code); ok {
 			cl = known
+		} else if known, ok := lookup(env.reason); ok {
+			// A Google error whose status names no class
+			// (PERMISSION_DENIED): its reason may.
+			cl = known
 		}
 	}
 	if status == http.StatusTooManyRequests {
@@ -344,7 +348,9 @@ type APIError struct {
 	//	"altyaa"    {"error":{"code":…,"message":…,"details":…}} with one of Altyaa's codes
 	//	"postato"   {"error":"CODE","message":…} with one of Postato's codes
 	//	"stripe"    {"error":{"type":…,"code":…,"doc_url":"https://stripe.com/…"}}
-	//	"google"    {"error":{"code":429,"status":"RESOURCE_EXHAUSTED",…}}: Code is the status name
+	//	"google"    {"error":{"code":429,"status":"RESOURCE_EXHAUSTED",…}}: Code is the status name; in
+	//	            Google's older errors, {"error":{"code":403,"errors":[{"domain":…,"reason":"rateLimitExceeded"}]}},
+	//	            the status if any, else the first item's reason
 	//
 	// Otherwise it names the shape alone, which many APIs share:
 	//

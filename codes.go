@@ -57,6 +57,16 @@ var postatoCodes = [...]codeEntry{
 	{"VALIDATION_FAILED", Permanent},
 }
 
+// googleReasons are the reasons of Google's older JSON errors that ask for a
+// retry with backoff: rate limits, which Google's APIs (Drive, Gmail,
+// Calendar, YouTube) answer with a 403 as often as with a 429. A daily
+// quota (dailyLimitExceeded, quotaExceeded) is not among them: no retry
+// within a call's budget would pass it.
+var googleReasons = [...]codeEntry{
+	{"rateLimitExceeded", Throttled},
+	{"userRateLimitExceeded", Throttled},
+}
+
 // throttleCodes are other APIs' throttling codes, matched case-insensitively
 // and with '-' and '_' treated alike.
 var throttleCodes = [...]string{
@@ -94,12 +104,19 @@ func PostatoCodes() map[string]Class { return tableMap(postatoCodes[:]) }
 
 // DefaultCodes returns a new map of every code the Transport knows without
 // configuration: the three vendors' tables, Stripe's idempotency_key_in_use
-// (Transient: the same key is still being processed) and the common
-// throttling codes (rate_limited, rate_limit_exceeded, too_many_requests,
-// throttled, quota-exceeded), which are also matched case-insensitively.
+// (Transient: the same key is still being processed), the reasons of
+// Google's older errors that are rate limits (rateLimitExceeded and
+// userRateLimitExceeded, Throttled: Google answers them with a 403 too) and
+// the common throttling codes (rate_limited, rate_limit_exceeded,
+// too_many_requests, throttled, quota-exceeded), which are also matched
+// case-insensitively. A Google error's reason is looked up when its code
+// (its status) is not in the table.
 func DefaultCodes() map[string]Class {
 	m := AidellyCodes()
 	for _, r := range inFlightCodes {
+		m[r.code] = r.class
+	}
+	for _, r := range googleReasons {
 		m[r.code] = r.class
 	}
 	for _, r := range altyaaCodes {
@@ -176,7 +193,7 @@ func foldEqual(want, s string) bool {
 
 // defaultCodes is the lookup ParseError uses.
 func defaultCodeClass(code string) (Class, bool) {
-	for _, tbl := range [][]codeEntry{aidellyCodes[:], altyaaCodes[:], postatoCodes[:], inFlightCodes[:]} {
+	for _, tbl := range [][]codeEntry{aidellyCodes[:], altyaaCodes[:], postatoCodes[:], inFlightCodes[:], googleReasons[:]} {
 		for _, r := range tbl {
 			if r.code == code {
 				return r.class, true

@@ -19,6 +19,7 @@ type envelope struct {
 	requestID string
 	details   []byte // raw JSON, a copy
 	retryable int8   // -1: not said, 0: false, 1: true
+	reason    string // a Google error's reason, when its code is the status (see internal/envelope)
 }
 
 // parseEnvelope reads the JSON error envelope in data (see package
@@ -39,6 +40,7 @@ func parseEnvelope(data []byte, problem bool) (envelope, bool) {
 		requestID: e.RequestID,
 		details:   e.Details,
 		retryable: e.Retryable,
+		reason:    e.Reason,
 	}, true
 }
 

@@ -132,6 +132,21 @@ var vendorCases = []vendorCase{
 	{"Google 400", 400, vhdr(),
 		`{"error":{"code":400,"message":"Invalid value at 'range'.","status":"INVALID_ARGUMENT"}}`,
 		APIError{StatusCode: 400, Code: "INVALID_ARGUMENT", Message: "Invalid value at 'range'.", Dialect: "google"}, Permanent, 1},
+	// Google's older errors: a rate limit is a 403 with a reason; the
+	// reason is the code when there is no status, and decides when the
+	// status names no class.
+	{"Google 403 rateLimitExceeded", 403, vhdr(),
+		`{"error":{"errors":[{"domain":"usageLimits","reason":"rateLimitExceeded","message":"Rate Limit Exceeded"}],"code":403,"message":"Rate Limit Exceeded"}}`,
+		APIError{StatusCode: 403, Code: "rateLimitExceeded", Message: "Rate Limit Exceeded", Retryable: true, Dialect: "google"}, Throttled, 2},
+	{"Google 403 userRateLimitExceeded with a status", 403, vhdr(),
+		`{"error":{"code":403,"message":"User rate limit exceeded.","errors":[{"message":"User rate limit exceeded.","domain":"usageLimits","reason":"userRateLimitExceeded"}],"status":"PERMISSION_DENIED"}}`,
+		APIError{StatusCode: 403, Code: "PERMISSION_DENIED", Message: "User rate limit exceeded.", Retryable: true, Dialect: "google"}, Throttled, 2},
+	{"Google 403 daily limit: no retry passes it", 403, vhdr(),
+		`{"error":{"errors":[{"domain":"usageLimits","reason":"dailyLimitExceeded","message":"Daily Limit Exceeded"}],"code":403,"message":"Daily Limit Exceeded"}}`,
+		APIError{StatusCode: 403, Code: "dailyLimitExceeded", Message: "Daily Limit Exceeded", Dialect: "google"}, Permanent, 1},
+	{"Google 403 forbidden", 403, vhdr(),
+		`{"error":{"errors":[{"domain":"global","reason":"forbidden","message":"Forbidden"}],"code":403,"message":"Forbidden"}}`,
+		APIError{StatusCode: 403, Code: "forbidden", Message: "Forbidden", Dialect: "google"}, Permanent, 1},
 	{"a numeric code equal to the status is none", 429, vhdr(),
 		`{"error":{"code":429,"message":"Quota exceeded"}}`,
 		APIError{StatusCode: 429, Message: "Quota exceeded", Retryable: true, Dialect: "error-object"}, Throttled, 2},

@@ -49,6 +49,11 @@ const (
 	// Google is an error object of Google's APIs (google.rpc.Status in
 	// JSON): a numeric code and a canonical status name, such as
 	// {"code":429,"status":"RESOURCE_EXHAUSTED"}; the status is its code.
+	// Their older JSON errors, a numeric code and "errors" whose items
+	// have a "domain" and a "reason" ({"code":403,"errors":[{"domain":
+	// "usageLimits","reason":"rateLimitExceeded"}]}), are Google's too:
+	// the status is still the code when there is one, else the first
+	// item's reason; the reason is kept in Reason either way.
 	Google = "google"
 )
 
@@ -64,6 +69,7 @@ type Envelope struct {
 	RequestID   string
 	Details     []byte // a copy of the details value, verbatim; nil when none
 	Retryable   int8   // -1: not said, 0: false, 1: true
+	Reason      string // a Google error's first "errors" item's "reason"; "" when none
 }
 
 // Parse reads the error envelope in data. problem tells that the
@@ -117,10 +123,19 @@ func Parse(data []byte, problem bool) (Envelope, bool) {
 	case d.Error.present():
 		env.Shape = ErrorObject
 		e := &d.Error
+		reason := e.Errors.reason.s
+		if !e.Code.numeric || !e.Errors.domain.set || !isToken(reason) {
+			reason = "" // not one of Google's older errors
+		}
 		switch {
 		case isGoogleStatus(e.Status.s) && (e.Code.numeric || !e.Code.set):
 			env.Vendor = Google
 			env.Code, env.NumericCode = e.Status.s, false
+			env.Reason = reason
+		case reason != "":
+			env.Vendor = Google
+			env.Code, env.NumericCode = reason, false
+			env.Reason = reason
 		case onStripe(e.DocURL.s) || onStripe(e.RequestLogURL.s):
 			env.Vendor = Stripe
 		}
@@ -202,19 +217,20 @@ type document struct {
 // Postato's platform errors, Stripe's, Google's, OpenAI's, Anthropic's,
 // JSON:API's and GitHub's elements of "errors".
 type errorObject struct {
-	Code           code `json:"code"`
-	Type           text `json:"type"`
-	Status         text `json:"status"`
-	Message        text `json:"message"`
-	Detail         text `json:"detail"`
-	Title          text `json:"title"`
-	Details        raw  `json:"details"`
-	Retryable      flag `json:"retryable"`
-	Origin         seen `json:"origin"`
-	RequestID      text `json:"request_id"`
-	RequestIDCamel text `json:"requestId"`
-	DocURL         text `json:"doc_url"`
-	RequestLogURL  text `json:"request_log_url"`
+	Code           code       `json:"code"`
+	Type           text       `json:"type"`
+	Status         text       `json:"status"`
+	Message        text       `json:"message"`
+	Detail         text       `json:"detail"`
+	Title          text       `json:"title"`
+	Details        raw        `json:"details"`
+	Retryable      flag       `json:"retryable"`
+	Origin         seen       `json:"origin"`
+	RequestID      text       `json:"request_id"`
+	RequestIDCamel text       `json:"requestId"`
+	DocURL         text       `json:"doc_url"`
+	RequestLogURL  text       `json:"request_log_url"`
+	Errors         reasonList `json:"errors"` // Google's older errors
 }
 
 // present reports whether the error object had any of its members: an
@@ -340,6 +356,31 @@ func (l *errorList) UnmarshalJSON(b []byte) error {
 		}
 	}
 	l.first, l.hasFirst = first[0], first[0].present()
+	return nil
+}
+
+// reasonList is the "errors" of a Google error object in its APIs' older
+// JSON errors: an array whose first item, when an object, gives its
+// "reason" and "domain"; the others are skipped.
+type reasonList struct {
+	reason, domain text
+}
+
+func (l *reasonList) UnmarshalJSON(b []byte) error {
+	if l.reason.set || l.domain.set || b[0] != '[' {
+		return nil
+	}
+	var first [1]struct {
+		Reason text `json:"reason"`
+		Domain text `json:"domain"`
+	}
+	if err := json.Unmarshal(b, &first); err != nil {
+		var te *json.UnmarshalTypeError
+		if !errors.As(err, &te) {
+			return err
+		}
+	}
+	l.reason, l.domain = first[0].Reason, first[0].Domain
 	return nil
 }
 

@@ -9,8 +9,8 @@ import (
 // parse runs Parse and formats what it found, details as a string.
 func parse(data string, problem bool) (string, bool) {
 	e, ok := Parse([]byte(data), problem)
-	return fmt.Sprintf("shape=%s vendor=%s code=%q numeric=%v type=%q success=%v message=%q request=%q details=%s retryable=%d",
-		e.Shape, e.Vendor, e.Code, e.NumericCode, e.ErrorType, e.Success, e.Message, e.RequestID, e.Details, e.Retryable), ok
+	return fmt.Sprintf("shape=%s vendor=%s code=%q numeric=%v type=%q success=%v message=%q request=%q details=%s retryable=%d reason=%q",
+		e.Shape, e.Vendor, e.Code, e.NumericCode, e.ErrorType, e.Success, e.Message, e.RequestID, e.Details, e.Retryable, e.Reason), ok
 }
 
 func TestParse(t *testing.T) {
@@ -35,6 +35,18 @@ func TestParse(t *testing.T) {
 			Envelope{Shape: ErrorObject, Vendor: Google, Code: "RESOURCE_EXHAUSTED", Message: "Quota exceeded for quota metric 'Queries'.", Details: []byte(`[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"RATE_LIMIT_EXCEEDED","domain":"googleapis.com"}]`), Retryable: -1}},
 		{"Google, unavailable", `{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}`, false, true,
 			Envelope{Shape: ErrorObject, Vendor: Google, Code: "UNAVAILABLE", Message: "The service is currently unavailable.", Retryable: -1}},
+		{"Google, older errors: rate limit on a 403", `{"error":{"errors":[{"domain":"usageLimits","reason":"rateLimitExceeded","message":"Rate Limit Exceeded"}],"code":403,"message":"Rate Limit Exceeded"}}`, false, true,
+			Envelope{Shape: ErrorObject, Vendor: Google, Code: "rateLimitExceeded", Message: "Rate Limit Exceeded", Reason: "rateLimitExceeded", Retryable: -1}},
+		{"Google, older errors with a status", `{"error":{"code":403,"message":"User rate limit exceeded.","errors":[{"message":"User rate limit exceeded.","domain":"usageLimits","reason":"userRateLimitExceeded"},{"domain":"global","reason":"other"}],"status":"PERMISSION_DENIED"}}`, false, true,
+			Envelope{Shape: ErrorObject, Vendor: Google, Code: "PERMISSION_DENIED", Message: "User rate limit exceeded.", Reason: "userRateLimitExceeded", Retryable: -1}},
+		{"errors items without a domain are not Google's", `{"error":{"code":403,"message":"m","errors":[{"reason":"rateLimitExceeded"}]}}`, false, true,
+			Envelope{Shape: ErrorObject, Code: "403", NumericCode: true, Message: "m", Retryable: -1}},
+		{"a reason under a string code is not Google's", `{"error":{"code":"denied","errors":[{"domain":"d","reason":"rateLimitExceeded"}]}}`, false, true,
+			Envelope{Shape: ErrorObject, Code: "denied", Retryable: -1}},
+		{"a reason that is a sentence is no code", `{"error":{"code":403,"errors":[{"domain":"d","reason":"Rate limit exceeded."}]}}`, false, true,
+			Envelope{Shape: ErrorObject, Code: "403", NumericCode: true, Retryable: -1}},
+		{"errors that are not objects", `{"error":{"code":403,"message":"m","errors":["rateLimitExceeded"]}}`, false, true,
+			Envelope{Shape: ErrorObject, Code: "403", NumericCode: true, Message: "m", Retryable: -1}},
 		{"Google-like without a status", `{"error":{"code":429,"message":"Quota exceeded"}}`, false, true,
 			Envelope{Shape: ErrorObject, Code: "429", NumericCode: true, Message: "Quota exceeded", Retryable: -1}},
 		{"status that is no google.rpc.Code", `{"error":{"code":400,"status":"BAD","message":"m"}}`, false, true,
@@ -116,8 +128,8 @@ func TestParse(t *testing.T) {
 	}
 	for _, tc := range tests {
 		got, ok := parse(tc.data, tc.problem)
-		want := fmt.Sprintf("shape=%s vendor=%s code=%q numeric=%v type=%q success=%v message=%q request=%q details=%s retryable=%d",
-			tc.want.Shape, tc.want.Vendor, tc.want.Code, tc.want.NumericCode, tc.want.ErrorType, tc.want.Success, tc.want.Message, tc.want.RequestID, tc.want.Details, tc.want.Retryable)
+		want := fmt.Sprintf("shape=%s vendor=%s code=%q numeric=%v type=%q success=%v message=%q request=%q details=%s retryable=%d reason=%q",
+			tc.want.Shape, tc.want.Vendor, tc.want.Code, tc.want.NumericCode, tc.want.ErrorType, tc.want.Success, tc.want.Message, tc.want.RequestID, tc.want.Details, tc.want.Retryable, tc.want.Reason)
 		if ok != tc.ok || got != want {
 			t.Errorf("%s: Parse(%.60q) =\n\t%s, %v\nwant\n\t%s, %v", tc.name, tc.data, got, ok, want, tc.ok)
 		}
