@@ -34,6 +34,7 @@ var envelopeSeeds = []string{
 	// Other vendors' shapes.
 	`{"error":{"code":"resource_missing","doc_url":"https://stripe.com/docs/error-codes/resource-missing","message":"No such customer","param":"id","type":"invalid_request_error"}}`,
 	`{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"RATE_LIMIT_EXCEEDED"}]}}`,
+	`{"error":{"errors":[{"domain":"usageLimits","reason":"rateLimitExceeded","message":"Rate Limit Exceeded"}],"code":403,"message":"Rate Limit Exceeded","status":"PERMISSION_DENIED"}}`,
 	`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_011"}`,
 	`{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}`,
 	`{"message":"Validation Failed","errors":[{"resource":"Issue","code":"missing_field","field":"title"}],"documentation_url":"https://docs.github.com/rest","status":"422"}`,
@@ -56,7 +57,7 @@ func FuzzParseEnvelope(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, problem bool) {
 		env, ok := parseEnvelope(data, problem)
 		again, ok2 := parseEnvelope(data, problem)
-		if ok != ok2 || env.code != again.code || env.message != again.message || env.requestID != again.requestID || env.dialect != again.dialect {
+		if ok != ok2 || env.code != again.code || env.reason != again.reason || env.message != again.message || env.requestID != again.requestID || env.dialect != again.dialect {
 			t.Fatalf("parseEnvelope is not deterministic")
 		}
 		if !ok {
@@ -70,7 +71,7 @@ func FuzzParseEnvelope(f *testing.F) {
 		// UTF-8 aside, which becomes U+FFFD), and plain substrings when no
 		// escape is involved.
 		valid := utf8.Valid(data)
-		for name, v := range map[string]string{"code": env.code, "message": env.message, "requestID": env.requestID} {
+		for name, v := range map[string]string{"code": env.code, "message": env.message, "requestID": env.requestID, "reason": env.reason} {
 			if valid && len(v) > len(data) || len(v) > 3*len(data) {
 				t.Fatalf("%s has %d bytes, more than the input's %d", name, len(v), len(data))
 			}
