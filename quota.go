@@ -28,7 +28,9 @@ import "time"
 // The Transport may look for further optional interfaces on a store or on
 // its partitions by type assertion, as net/http does with http.Flusher
 // (BudgetStore, to share the retry budgets of hosts; QuotaResetter, on a
-// partition, for Transport.ResetHost to clear the fleet's pause and quota):
+// partition, for Transport.ResetHost to clear the fleet's pause and quota;
+// QuotaWatcher, on a partition, to wake the attempts waiting out a pause
+// that another member cleared):
 // a store need not implement them, and the Transport behaves as without
 // them. A partition that does not implement QuotaResetter keeps what the
 // fleet shares through Transport.ResetHost: a pause it holds stays in force
@@ -103,6 +105,22 @@ type QuotaResetter interface {
 	// QuotaPartition, it is called while the Transport holds the
 	// partition's lock: it must not block or wait for I/O.
 	Reset()
+}
+
+// A QuotaWatcher is a QuotaPartition that tells when its pause may have
+// changed, so that the attempts of a Transport waiting out the fleet's pause
+// look again at once instead of waiting it out: after another member's
+// Transport.ResetHost cleared it (QuotaResetter), the waiting attempts of
+// every member go, not only their next ones.
+type QuotaWatcher interface {
+	// PauseChanged returns a channel that is closed when the pause may
+	// have changed since PauseChanged was called: cleared by a reset,
+	// raised, or told by another member. The Transport asks for it
+	// before it reads PauseUntil, so that no change falls between the
+	// two; a channel closed for another reason costs a second look at
+	// PauseUntil, nothing more. It is called before every wait for a
+	// pause, and must be as cheap as an atomic load.
+	PauseChanged() <-chan struct{}
 }
 
 // WithQuotaStore shares the rate limiter's state through s: each partition's

@@ -35,6 +35,7 @@ type memPart struct {
 	resets        int
 	pauses        []time.Time
 	take          func(n int, now time.Time) (time.Duration, bool, <-chan struct{})
+	changed       chan struct{} // closed when the pause changes; nil until asked for
 }
 
 func (m *memQuota) Partition(name string) QuotaPartition {
@@ -83,6 +84,24 @@ func (p *memPart) Pause(until time.Time) {
 	p.pauses = append(p.pauses, until)
 	if until.After(p.pause) {
 		p.pause = until
+		p.changedLocked()
+	}
+}
+
+func (p *memPart) PauseChanged() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.changed == nil {
+		p.changed = make(chan struct{})
+	}
+	return p.changed
+}
+
+// changedLocked tells the waiters of PauseChanged. p.mu is held.
+func (p *memPart) changedLocked() {
+	if p.changed != nil {
+		close(p.changed)
+		p.changed = nil
 	}
 }
 
@@ -103,6 +122,19 @@ func (p *memPart) Reset() {
 	defer p.mu.Unlock()
 	p.resets++
 	p.pause, p.limit, p.window, p.lim = time.Time{}, 0, 0, nil
+	p.changedLocked()
+}
+
+// unwatchedQuota is a QuotaStore whose partitions implement QuotaResetter
+// but not QuotaWatcher.
+type unwatchedQuota struct{ m *memQuota }
+
+func (q unwatchedQuota) Partition(name string) QuotaPartition {
+	p := q.m.Partition(name).(*memPart)
+	return struct {
+		QuotaPartition
+		QuotaResetter
+	}{p, p}
 }
 
 // plainQuota is a QuotaStore whose partitions implement QuotaPartition
@@ -380,6 +412,64 @@ func TestResetHostResetsQuotaStore(t *testing.T) {
 			}
 			if n := mem.part("https://other.test reads").resets; n != 0 {
 				t.Errorf("other.test's partition reset %d times, want 0", n)
+			}
+		})
+	}
+}
+
+// TestResetHostWakesFleetWaiters proves QuotaWatcher: an attempt of B
+// already waiting out the fleet's pause, set by A's 429, goes as soon as A
+// calls ResetHost, when the store's partitions tell a change of their
+// pause; without it, it waits the pause out.
+func TestResetHostWakesFleetWaiters(t *testing.T) {
+	for _, watched := range []bool{true, false} {
+		synctest.Test(t, func(t *testing.T) {
+			srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+				if r.URL.Path == "/throttle" {
+					throttle(w, "30")
+					return
+				}
+				w.Header().Set("X-RateLimit-Limit", "1000")
+				w.Header().Set("X-RateLimit-Remaining", "999")
+				w.Header().Set("X-RateLimit-Reset", "60")
+			}}
+			mem := new(memQuota)
+			var store QuotaStore = mem
+			if !watched {
+				store = unwatchedQuota{mem}
+			}
+			a := New(handlerRT{srv}, WithMaxRetries(0), WithQuotaStore(store))
+			b := New(handlerRT{srv}, WithQuotaStore(store))
+			ca, cb := &http.Client{Transport: a}, &http.Client{Transport: b}
+			if code, err := do(t, cb, "GET", "https://api.test/x"); code != 200 {
+				t.Fatalf("B's first call: %d, %v", code, err)
+			}
+			if code, _ := do(t, ca, "GET", "https://api.test/throttle"); code != 429 {
+				t.Fatalf("A's call: %d, want 429", code)
+			}
+			start := time.Now()
+			done := make(chan int)
+			go func() {
+				code, _ := do(t, cb, "GET", "https://api.test/x")
+				done <- code
+			}()
+			synctest.Wait() // B waits out the fleet's pause
+			if n := len(srv.seen("")); n != 2 {
+				t.Fatalf("server saw %d requests before the reset, want 2", n)
+			}
+			a.ResetHost("api.test")
+			if code := <-done; code != 200 {
+				t.Fatalf("B's call: %d, want 200", code)
+			}
+			waited := time.Since(start)
+			if watched && waited != 0 {
+				t.Errorf("B's waiting call went %v after A's ResetHost, want at once", waited)
+			}
+			if !watched && waited < 30*time.Second {
+				t.Errorf("B's waiting call went after %v without QuotaWatcher, want the pause's 30s", waited)
+			}
+			if n := len(srv.seen("")); n != 3 {
+				t.Errorf("server saw %d requests, want 3", n)
 			}
 		})
 	}

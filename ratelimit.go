@@ -257,8 +257,10 @@ type partition struct {
 	inflight     int           // attempts sent and not yet answered
 	reopened     chan struct{} // closed when the quota gate may have opened; nil when nobody waits
 
-	// quota is the state shared through a QuotaStore; nil for none (quota.go).
+	// quota is the state shared through a QuotaStore; nil for none
+	// (quota.go); watch is quota when it is a QuotaWatcher, else nil.
 	quota QuotaPartition
+	watch QuotaWatcher
 }
 
 // key returns the partition key of req; false exempts req from the limiter.
@@ -353,6 +355,7 @@ func (rl *rateLimiter) evictTail(now time.Time) {
 
 func (rl *rateLimiter) newPartition(k partKey) *partition {
 	p := &partition{key: k, quota: rl.quotaPartition(k)}
+	p.watch, _ = p.quota.(QuotaWatcher)
 	if rl.static > 0 {
 		p.lim = rate.NewLimiter(rl.static, rl.burst)
 	}
@@ -475,6 +478,10 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 	paced := false  // a token was taken and waited for
 	leased := false // a token of the shared quota is held (quota.go)
 	for first := true; ; first = false {
+		var changed <-chan struct{} // asked before the pause is read: see QuotaWatcher
+		if p.watch != nil {
+			changed = p.watch.PauseChanged()
+		}
 		p.mu.Lock()
 		now := start
 		if !first {
@@ -483,8 +490,9 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 		if until, _ := p.gate(now); until.After(now) {
 			// reopened wakes the wait early: when a response ends a
 			// spent quota's window, or when the partition is cleared
-			// (Transport.ResetHost). A pause wakes only to find itself
-			// still in force.
+			// (Transport.ResetHost); changed, when the fleet's pause
+			// may have changed (another member's ResetHost). A pause
+			// wakes only to find itself still in force.
 			if p.reopened == nil {
 				p.reopened = make(chan struct{})
 			}
@@ -496,7 +504,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 				return now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", rl.maxWait))
 			}
 			d += retryAfterSpread(d, rl.rand)
-			if err := rl.wait(ctx, p, now, d, budget, reopened); err != nil {
+			if err := rl.wait(ctx, p, now, d, budget, reopened, changed); err != nil {
 				return time.Since(start), err
 			}
 			continue
@@ -510,7 +518,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 					if !ok && d <= 0 {
 						d = minQuotaRetry
 					}
-					if err := rl.wait(ctx, p, now, d, budget, retry); err != nil {
+					if err := rl.wait(ctx, p, now, d, budget, retry, nil); err != nil {
 						return time.Since(start), err
 					}
 					continue
@@ -543,9 +551,9 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 	}
 }
 
-// wait sleeps d, or until reopened is closed, unless d passes ctx's
-// deadline or the call's budget. A nil reopened is never closed.
-func (rl *rateLimiter) wait(ctx context.Context, p *partition, now time.Time, d time.Duration, budget time.Time, reopened <-chan struct{}) error {
+// wait sleeps d, or until reopened or changed is closed, unless d passes
+// ctx's deadline or the call's budget. A nil channel is never closed.
+func (rl *rateLimiter) wait(ctx context.Context, p *partition, now time.Time, d time.Duration, budget time.Time, reopened, changed <-chan struct{}) error {
 	if pastDeadline(ctx, budget, now.Add(d)) {
 		return rl.refuse(p, d, "past the call's deadline")
 	}
@@ -556,6 +564,7 @@ func (rl *rateLimiter) wait(ctx context.Context, p *partition, now time.Time, d 
 		return fmt.Errorf("resilient: waiting for the rate limit of %s: %w", p.key, context.Cause(ctx))
 	case <-timer.C:
 	case <-reopened:
+	case <-changed:
 	}
 	return nil
 }

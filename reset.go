@@ -40,7 +40,9 @@ import (
 // fleet's state of any other is left alone, and so is what the other
 // members' Transports learned themselves (a pause after a 429 they
 // received). Attempts of the other members already waiting for the fleet's
-// pause may wait it out; their next attempts are not held back by it.
+// pause go as soon as the store tells them, when its partitions also
+// implement QuotaWatcher (redisquota's do); otherwise they may wait it out,
+// and only their next attempts are not held back by it.
 func (t *Transport) ResetHost(host string) {
 	if t.inner == nil { // the zero Transport
 		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })

@@ -327,4 +327,8 @@ func (s *Store) syncBatch(batch []*budget) error {
 	return err
 }
 
-var _ resilient.BudgetStore = (*Store)(nil)
+var (
+	_ resilient.BudgetStore   = (*Store)(nil)
+	_ resilient.QuotaResetter = (*part)(nil)
+	_ resilient.QuotaWatcher  = (*part)(nil)
+)

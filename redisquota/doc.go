@@ -78,10 +78,11 @@
 // published before it, which the reset has cleared: a pause being written
 // when ResetHost was called does not pause it again. The reset clears the
 // pause and the quota the Store shares, not what the other members'
-// Transports learned themselves (a pause after a 429 they received); and
-// a request of another member already waiting for the pause may wait it
-// out (the Transport waits on a timer), where its next request is sent at
-// once. If Redis does not answer, the member's own reset holds, and the
+// Transports learned themselves (a pause after a 429 they received). A
+// request of another member already waiting for the fleet's pause goes as
+// soon as the reset reaches its member: the partitions implement
+// resilient.QuotaWatcher, whose channel wakes the Transport's wait. If
+// Redis does not answer, the member's own reset holds, and the
 // refiller writes it, with backoff, when Redis answers.
 //
 // # When Redis is slow or down

@@ -264,6 +264,13 @@ func (p *part) PauseUntil() time.Time {
 	return time.Time{}
 }
 
+// PauseChanged implements resilient.QuotaWatcher: the channel is closed at
+// the partition's next signal, the one that wakes the requests waiting for
+// a token too: a pause raised (the member's own or the fleet's), a reset
+// (the member's own or another's, told through the fleet's channel), a
+// lease granted, a fall back to local pacing.
+func (p *part) PauseChanged() <-chan struct{} { return *p.ready.Load() }
+
 // Pause implements resilient.QuotaPartition: the member sees the pause at
 // once, and the refiller writes it to Redis, which tells the fleet.
 func (p *part) Pause(until time.Time) {

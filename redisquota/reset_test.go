@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,6 +102,92 @@ func TestResetHostClearsFleetPause(t *testing.T) {
 	}
 	if !sa.Partition(name).PauseUntil().IsZero() || !sb.Partition(name).PauseUntil().IsZero() {
 		t.Errorf("pauses after the reset: A %v, B %v; want none", sa.Partition(name).PauseUntil(), sb.Partition(name).PauseUntil())
+	}
+}
+
+// spyQuota is a QuotaStore whose partitions tell, on waiting, when a
+// Transport asks for PauseChanged while the partition is paused: the
+// Transport then waits for the pause.
+type spyQuota struct {
+	*redisquota.Store
+	waiting chan struct{} // closed at the first such ask
+	once    sync.Once
+}
+
+func (q *spyQuota) Partition(name string) resilient.QuotaPartition {
+	return spyPart{q.Store.Partition(name), q}
+}
+
+type spyPart struct {
+	resilient.QuotaPartition
+	q *spyQuota
+}
+
+func (p spyPart) PauseChanged() <-chan struct{} {
+	ch := p.QuotaPartition.(resilient.QuotaWatcher).PauseChanged()
+	if p.PauseUntil().After(time.Now()) {
+		p.q.once.Do(func() { close(p.q.waiting) })
+	}
+	return ch
+}
+
+// TestResetHostWakesWaitingMember proves that another member's request
+// already waiting for the fleet's pause goes as soon as the reset reaches
+// its member: A gets a 429 with a Retry-After of 50s, which B learns
+// through Redis; B's call waits for the pause (shorter than
+// WithMaxRetryAfter); A.ResetHost; B's call reaches the server long before
+// the pause would have ended.
+func TestResetHostWakesWaitingMember(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	const pause = 50 * time.Second
+	api := resilienttest.NewPipeServer(resilienttest.Altyaa,
+		resilienttest.WithQuota(resilienttest.Quota{Limit: 1000, ResetFormat: resilienttest.IETF}),
+		resilienttest.WithScript(resilienttest.RouteUsage,
+			resilienttest.Normal(), resilienttest.Normal(), resilienttest.RateLimited(pause)))
+	defer api.Close()
+	url := api.URL + "/v1/usage"
+	sa := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+	defer sa.Close()
+	sb := &spyQuota{Store: redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix)), waiting: make(chan struct{})}
+	defer sb.Close()
+	a := resilient.New(api.Transport(), resilient.WithQuotaStore(sa), resilient.WithMaxRetries(0))
+	b := resilient.New(api.Transport(), resilient.WithQuotaStore(sb), resilient.WithMaxRetries(0))
+
+	for _, tr := range []http.RoundTripper{a, b} {
+		if code, err := send(tr, url); code != 200 {
+			t.Fatalf("first calls: %d, %v", code, err)
+		}
+	}
+	if code, err := send(a, url); code != http.StatusTooManyRequests {
+		t.Fatalf("A's third call: %d, %v; want the script's 429", code, err)
+	}
+	end := time.Now().Add(pause) // the pause ends after this
+	const name = "http://altyaa.test reads"
+	waitFor(t, "B sees the pause", func() bool {
+		return sb.Partition(name).PauseUntil().After(time.Now().Add(pause / 2))
+	})
+	hits := api.Stats().Requests
+	done := make(chan error, 1)
+	go func() {
+		code, err := send(b, url)
+		if err == nil && code != 200 {
+			err = fmt.Errorf("status %d", code)
+		}
+		done <- err
+	}()
+	<-sb.waiting
+	a.ResetHost("altyaa.test")
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("B's waiting call: %v", err)
+		}
+	case <-time.After(time.Until(end)):
+		t.Fatalf("B's waiting call waited the pause out")
+	}
+	if st := api.Stats(); st.Requests != hits+1 || st.RateLimited != 1 {
+		t.Errorf("server: %d requests since the pause, %d 429s; want 1 and 1", st.Requests-hits, st.RateLimited)
 	}
 }
 
