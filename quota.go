@@ -118,8 +118,10 @@ type QuotaWatcher interface {
 	// raised, or told by another member. The Transport asks for it
 	// before it reads PauseUntil, so that no change falls between the
 	// two; a channel closed for another reason costs a second look at
-	// PauseUntil, nothing more. It is called before every wait for a
-	// pause, and must be as cheap as an atomic load.
+	// PauseUntil, nothing more. Once closed, a channel must not be
+	// returned again: a Transport given a channel it found closed waits
+	// on its timer instead. It is called before every look at the pause,
+	// and must be as cheap as an atomic load.
 	PauseChanged() <-chan struct{}
 }
 

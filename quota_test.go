@@ -474,3 +474,71 @@ func TestResetHostWakesFleetWaiters(t *testing.T) {
 		})
 	}
 }
+
+// closedWatch is a QuotaStore whose partitions hand out the same closed
+// channel from PauseChanged, as a careless store might.
+type closedWatch struct {
+	m     *memQuota
+	ch    chan struct{}
+	calls *int
+	mu    *sync.Mutex
+}
+
+func (q closedWatch) Partition(name string) QuotaPartition {
+	return closedWatchPart{q.m.Partition(name), q}
+}
+
+type closedWatchPart struct {
+	QuotaPartition
+	q closedWatch
+}
+
+func (p closedWatchPart) PauseChanged() <-chan struct{} {
+	p.q.mu.Lock()
+	*p.q.calls++
+	p.q.mu.Unlock()
+	return p.q.ch
+}
+
+// TestQuotaWatcherClosedChannel proves that a QuotaWatcher handing out a
+// channel already closed does not make a waiting attempt spin: after one
+// wake that finds the pause unchanged, it waits on its timer, and goes
+// when the pause ends.
+func TestQuotaWatcherClosedChannel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			if r.URL.Path == "/throttle" {
+				throttle(w, "30")
+				return
+			}
+			w.Header().Set("X-RateLimit-Limit", "1000")
+			w.Header().Set("X-RateLimit-Remaining", "999")
+			w.Header().Set("X-RateLimit-Reset", "60")
+		}}
+		var calls int
+		store := closedWatch{m: new(memQuota), ch: make(chan struct{}), calls: &calls, mu: new(sync.Mutex)}
+		close(store.ch)
+		a := New(handlerRT{srv}, WithMaxRetries(0), WithQuotaStore(store))
+		b := New(handlerRT{srv}, WithQuotaStore(store))
+		ca, cb := &http.Client{Transport: a}, &http.Client{Transport: b}
+		if code, err := do(t, cb, "GET", "https://api.test/x"); code != 200 {
+			t.Fatalf("B's first call: %d, %v", code, err)
+		}
+		do(t, ca, "GET", "https://api.test/throttle")
+		store.mu.Lock()
+		before := calls
+		store.mu.Unlock()
+		start := time.Now()
+		if code, err := do(t, cb, "GET", "https://api.test/x"); code != 200 {
+			t.Fatalf("B's call: %d, %v", code, err)
+		}
+		if waited := time.Since(start); waited < 30*time.Second {
+			t.Errorf("B's call went after %v, want the pause's 30s", waited)
+		}
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		if n := calls - before; n > 4 {
+			t.Errorf("PauseChanged called %d times for one wait, want a few", n)
+		}
+	})
+}

@@ -475,12 +475,17 @@ func (p *partition) end() {
 // budget is when the call's budget (WithMaxElapsed) ends, zero for none: a
 // wait past it, or past the context's deadline, is refused at once.
 func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget time.Time) (time.Duration, error) {
-	paced := false  // a token was taken and waited for
-	leased := false // a token of the shared quota is held (quota.go)
+	paced := false            // a token was taken and waited for
+	leased := false           // a token of the shared quota is held (quota.go)
+	var spent <-chan struct{} // a PauseChanged channel found closed after a wait
 	for first := true; ; first = false {
 		var changed <-chan struct{} // asked before the pause is read: see QuotaWatcher
 		if p.watch != nil {
-			changed = p.watch.PauseChanged()
+			if changed = p.watch.PauseChanged(); changed == spent {
+				// A store that hands out a channel already closed
+				// would wake every wait at once: wait on the timer.
+				changed = nil
+			}
 		}
 		p.mu.Lock()
 		now := start
@@ -506,6 +511,9 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 			d += retryAfterSpread(d, rl.rand)
 			if err := rl.wait(ctx, p, now, d, budget, reopened, changed); err != nil {
 				return time.Since(start), err
+			}
+			if isClosed(changed) {
+				spent = changed
 			}
 			continue
 		}
@@ -567,6 +575,19 @@ func (rl *rateLimiter) wait(ctx context.Context, p *partition, now time.Time, d 
 	case <-changed:
 	}
 	return nil
+}
+
+// isClosed reports whether ch is closed; false for nil.
+func isClosed(ch <-chan struct{}) bool {
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // pastDeadline reports whether t is after ctx's deadline or budget (zero
