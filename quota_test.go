@@ -352,6 +352,20 @@ func TestWithQuotaStoreNil(t *testing.T) {
 	})
 }
 
+// throttlingServer answers a 429 with a Retry-After of retryAfter on
+// /throttle, and on every other path a 200 that announces a quota of 1000.
+func throttlingServer(retryAfter string) *recServer {
+	return &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+		if r.URL.Path == "/throttle" {
+			throttle(w, retryAfter)
+			return
+		}
+		w.Header().Set("X-RateLimit-Limit", "1000")
+		w.Header().Set("X-RateLimit-Remaining", "999")
+		w.Header().Set("X-RateLimit-Reset", "60")
+	}}
+}
+
 // TestResetHostResetsQuotaStore proves that ResetHost clears the shared
 // state of the host's partitions when the store's partitions implement
 // QuotaResetter: a Transport paused through the store by another's 429
@@ -361,15 +375,7 @@ func TestWithQuotaStoreNil(t *testing.T) {
 func TestResetHostResetsQuotaStore(t *testing.T) {
 	for _, resetter := range []bool{true, false} {
 		synctest.Test(t, func(t *testing.T) {
-			srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
-				if r.URL.Path == "/throttle" {
-					throttle(w, "3600")
-					return
-				}
-				w.Header().Set("X-RateLimit-Limit", "1000")
-				w.Header().Set("X-RateLimit-Remaining", "999")
-				w.Header().Set("X-RateLimit-Reset", "60")
-			}}
+			srv := throttlingServer("3600")
 			mem := new(memQuota)
 			var store QuotaStore = mem
 			if !resetter {
@@ -424,15 +430,7 @@ func TestResetHostResetsQuotaStore(t *testing.T) {
 func TestResetHostWakesFleetWaiters(t *testing.T) {
 	for _, watched := range []bool{true, false} {
 		synctest.Test(t, func(t *testing.T) {
-			srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
-				if r.URL.Path == "/throttle" {
-					throttle(w, "30")
-					return
-				}
-				w.Header().Set("X-RateLimit-Limit", "1000")
-				w.Header().Set("X-RateLimit-Remaining", "999")
-				w.Header().Set("X-RateLimit-Reset", "60")
-			}}
+			srv := throttlingServer("30")
 			mem := new(memQuota)
 			var store QuotaStore = mem
 			if !watched {
@@ -506,15 +504,7 @@ func (p closedWatchPart) PauseChanged() <-chan struct{} {
 // when the pause ends.
 func TestQuotaWatcherClosedChannel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
-			if r.URL.Path == "/throttle" {
-				throttle(w, "30")
-				return
-			}
-			w.Header().Set("X-RateLimit-Limit", "1000")
-			w.Header().Set("X-RateLimit-Remaining", "999")
-			w.Header().Set("X-RateLimit-Reset", "60")
-		}}
+		srv := throttlingServer("30")
 		var calls int
 		store := closedWatch{m: new(memQuota), ch: make(chan struct{}), calls: &calls, mu: new(sync.Mutex)}
 		close(store.ch)

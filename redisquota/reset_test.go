@@ -19,6 +19,59 @@ import (
 	"github.com/resilienthttp/resilient/resilienttest"
 )
 
+// fleetPartition is the partition of the paused fleet's calls.
+const fleetPartition = "http://altyaa.test reads"
+
+// pausedFleet is two members of a fleet, A and B, each with a Store of its
+// own on one Redis prefix, in front of one server (its usage route at
+// url), once A received the server's 429 with a Retry-After of the pause,
+// at paused, and B learned the pause through Redis. Both Transports make
+// no retries.
+type pausedFleet struct {
+	api    *resilienttest.Server
+	url    string
+	sa, sb *redisquota.Store
+	a, b   *resilient.Transport
+	paused time.Time
+}
+
+// newPausedFleet returns a pausedFleet whose pause is pause; B's Store is
+// given to its Transport through wrapB when not nil.
+func newPausedFleet(t *testing.T, pause time.Duration, wrapB func(*redisquota.Store) resilient.QuotaStore) *pausedFleet {
+	t.Helper()
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	f := &pausedFleet{api: resilienttest.NewPipeServer(resilienttest.Altyaa,
+		resilienttest.WithQuota(resilienttest.Quota{Limit: 1000, ResetFormat: resilienttest.IETF}),
+		resilienttest.WithScript(resilienttest.RouteUsage,
+			resilienttest.Normal(), resilienttest.Normal(), resilienttest.RateLimited(pause)))}
+	t.Cleanup(f.api.Close)
+	f.url = f.api.URL + "/v1/usage"
+	f.sa = redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+	t.Cleanup(func() { f.sa.Close() })
+	f.sb = redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+	t.Cleanup(func() { f.sb.Close() })
+	var storeB resilient.QuotaStore = f.sb
+	if wrapB != nil {
+		storeB = wrapB(f.sb)
+	}
+	f.a = resilient.New(f.api.Transport(), resilient.WithQuotaStore(f.sa), resilient.WithMaxRetries(0))
+	f.b = resilient.New(f.api.Transport(), resilient.WithQuotaStore(storeB), resilient.WithMaxRetries(0))
+	for _, tr := range []http.RoundTripper{f.a, f.b} {
+		if code, err := send(tr, f.url); code != 200 {
+			t.Fatalf("first calls: %d, %v", code, err)
+		}
+	}
+	if code, err := send(f.a, f.url); code != http.StatusTooManyRequests {
+		t.Fatalf("A's third call: %d, %v; want the script's 429", code, err)
+	}
+	f.paused = time.Now()
+	waitFor(t, "B sees the pause", func() bool {
+		return f.sb.Partition(fleetPartition).PauseUntil().After(time.Now().Add(pause / 2))
+	})
+	return f
+}
+
 // send sends one GET through tr and returns its status, or the error.
 func send(tr http.RoundTripper, url string) (int, error) {
 	req, err := http.NewRequest(http.MethodGet, url, nil)
@@ -40,33 +93,9 @@ func send(tr http.RoundTripper, url string) (int, error) {
 // call reaches the server at once, and B's calls reach it again as soon as
 // the reset reaches B (through pub/sub), long before the pause would end.
 func TestResetHostClearsFleetPause(t *testing.T) {
-	addr := redisAddr()
-	prefix := testPrefix(t, addr)
-	api := resilienttest.NewPipeServer(resilienttest.Altyaa,
-		resilienttest.WithQuota(resilienttest.Quota{Limit: 1000, ResetFormat: resilienttest.IETF}),
-		resilienttest.WithScript(resilienttest.RouteUsage,
-			resilienttest.Normal(), resilienttest.Normal(), resilienttest.RateLimited(10*time.Minute)))
-	defer api.Close()
-	url := api.URL + "/v1/usage"
-	sa := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
-	defer sa.Close()
-	sb := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
-	defer sb.Close()
-	a := resilient.New(api.Transport(), resilient.WithQuotaStore(sa), resilient.WithMaxRetries(0))
-	b := resilient.New(api.Transport(), resilient.WithQuotaStore(sb), resilient.WithMaxRetries(0))
-
-	for _, tr := range []http.RoundTripper{a, b} {
-		if code, err := send(tr, url); code != 200 {
-			t.Fatalf("first calls: %d, %v", code, err)
-		}
-	}
-	if code, err := send(a, url); code != http.StatusTooManyRequests {
-		t.Fatalf("A's third call: %d, %v; want the script's 429", code, err)
-	}
-	const name = "http://altyaa.test reads"
-	waitFor(t, "B sees the pause", func() bool {
-		return sb.Partition(name).PauseUntil().After(time.Now().Add(5 * time.Minute))
-	})
+	f := newPausedFleet(t, 10*time.Minute, nil)
+	api, url, sa, sb, a, b := f.api, f.url, f.sa, f.sb, f.a, f.b
+	const name = fleetPartition
 	hits := api.Stats().Requests
 	for m, tr := range map[string]http.RoundTripper{"A": a, "B": b} {
 		if _, err := send(tr, url); !errors.Is(err, resilient.ErrRateLimited) {
@@ -138,35 +167,14 @@ func (p spyPart) PauseChanged() <-chan struct{} {
 // WithMaxRetryAfter); A.ResetHost; B's call reaches the server long before
 // the pause would have ended.
 func TestResetHostWakesWaitingMember(t *testing.T) {
-	addr := redisAddr()
-	prefix := testPrefix(t, addr)
 	const pause = 50 * time.Second
-	api := resilienttest.NewPipeServer(resilienttest.Altyaa,
-		resilienttest.WithQuota(resilienttest.Quota{Limit: 1000, ResetFormat: resilienttest.IETF}),
-		resilienttest.WithScript(resilienttest.RouteUsage,
-			resilienttest.Normal(), resilienttest.Normal(), resilienttest.RateLimited(pause)))
-	defer api.Close()
-	url := api.URL + "/v1/usage"
-	sa := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
-	defer sa.Close()
-	sb := &spyQuota{Store: redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix)), waiting: make(chan struct{})}
-	defer sb.Close()
-	a := resilient.New(api.Transport(), resilient.WithQuotaStore(sa), resilient.WithMaxRetries(0))
-	b := resilient.New(api.Transport(), resilient.WithQuotaStore(sb), resilient.WithMaxRetries(0))
-
-	for _, tr := range []http.RoundTripper{a, b} {
-		if code, err := send(tr, url); code != 200 {
-			t.Fatalf("first calls: %d, %v", code, err)
-		}
-	}
-	if code, err := send(a, url); code != http.StatusTooManyRequests {
-		t.Fatalf("A's third call: %d, %v; want the script's 429", code, err)
-	}
-	end := time.Now().Add(pause) // the pause ends after this
-	const name = "http://altyaa.test reads"
-	waitFor(t, "B sees the pause", func() bool {
-		return sb.Partition(name).PauseUntil().After(time.Now().Add(pause / 2))
+	spy := &spyQuota{waiting: make(chan struct{})}
+	f := newPausedFleet(t, pause, func(s *redisquota.Store) resilient.QuotaStore {
+		spy.Store = s
+		return spy
 	})
+	api, url, a, b := f.api, f.url, f.a, f.b
+	end := f.paused.Add(pause) // the pause ends after this
 	hits := api.Stats().Requests
 	done := make(chan error, 1)
 	go func() {
@@ -176,7 +184,7 @@ func TestResetHostWakesWaitingMember(t *testing.T) {
 		}
 		done <- err
 	}()
-	<-sb.waiting
+	<-spy.waiting
 	a.ResetHost("altyaa.test")
 	select {
 	case err := <-done:
