@@ -140,10 +140,11 @@ func WithBackoff(base, maxDelay time.Duration) Option {
 // To cut an attempt, the Transport sends it as a copy of the request with a
 // context of its own (one allocation for both, and no runtime timer: one
 // timer per Transport fires every deadline; over http.Transport, which
-// derives a context of its own from it, four allocations more), unless the request's context has a
-// deadline that ends first (as with http.Client.Timeout or
-// context.WithTimeout): the base then enforces that one, and the attempt
-// costs nothing more.
+// derives a context of its own from it, four allocations more; under a
+// caller's context that can be canceled, two more, to follow it), unless
+// the request's context has a deadline that ends first (as with
+// http.Client.Timeout or context.WithTimeout): the base then enforces that
+// one, and the attempt costs nothing more.
 func WithMaxElapsed(d time.Duration) Option {
 	mustNotBeNegative("WithMaxElapsed", d)
 	return func(c *config) { c.maxElapsed = d }
