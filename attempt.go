@@ -14,6 +14,7 @@ type attemptState struct {
 	maxAttempts int
 	deadline    time.Time // the end of the call's budget (context or WithMaxElapsed); zero for none
 	budget      time.Time // the end of WithMaxElapsed's budget alone; zero for none
+	ctxDeadline time.Time // the deadline of the attempt's context, as the retry loop read it; zero for none
 	hedge       int       // 0 for an attempt, n for its n-th hedged copy
 	hedges      int       // hedged copies of the attempt sent
 	callCfg     *config   // the call's configuration

@@ -93,6 +93,10 @@ func processCPU() time.Duration {
 //     deadline ends before the call's budget;
 //   - get-cancelable: the default chain, with a caller's context that can be
 //     canceled and has no deadline (an inbound server request's);
+//   - get-deepctx: get-ctxdeadline with 12 values added to the context
+//     above its deadline, as a server's middlewares add them (a span, a
+//     logger, the caller's identity): every look at the context walks
+//     them;
 //   - post-empty: a POST without a body (an idempotency key per call);
 //   - post: a POST with a 19-byte body and GetBody;
 //   - hosts-10000: GETs to 10,000 hosts in turn, so that breakers come and
@@ -115,6 +119,14 @@ func BenchmarkHappyPath(b *testing.B) {
 		// a context of its own.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
+		measureAdded(b, New(base), base, same(get.WithContext(ctx)))
+	})
+	b.Run("get-deepctx", func(b *testing.B) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for i := range 12 {
+			ctx = context.WithValue(ctx, benchCtxKey(i), i)
+		}
 		measureAdded(b, New(base), base, same(get.WithContext(ctx)))
 	})
 	b.Run("get-cancelable", func(b *testing.B) {
@@ -155,6 +167,9 @@ func BenchmarkHappyPath(b *testing.B) {
 		})
 	})
 }
+
+// benchCtxKey is the key of the values get-deepctx adds to its context.
+type benchCtxKey int
 
 // BenchmarkParallelScaling runs 32 goroutines calling one host through the
 // default chain (over the stub of BenchmarkHappyPath), alternately on one

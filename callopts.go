@@ -6,12 +6,25 @@ import (
 	"strings"
 )
 
-// callOptionsKey is the context key of a call's options.
-type callOptionsKey struct{}
+// callKey is the context key of what a caller set for its calls: their
+// options (WithCallOptions) and their Report (WithReport), under one key so
+// that a call finds both in one walk up its context. Its value is a
+// *callValues.
+type callKey struct{}
 
-// callOptions are the options of calls made with one context.
-type callOptions struct {
-	opts []Option
+// callValues are what a caller set for the calls made with one context.
+type callValues struct {
+	opts   []Option
+	report *Report
+}
+
+// callValuesOf returns what the caller set for the calls made with ctx;
+// zero values when nothing.
+func callValuesOf(ctx context.Context) callValues {
+	if v, ok := ctx.Value(callKey{}).(*callValues); ok {
+		return *v
+	}
+	return callValues{}
 }
 
 // WithCallOptions returns a copy of ctx that makes the Transport apply opts,
@@ -38,28 +51,26 @@ func WithCallOptions(ctx context.Context, opts ...Option) context.Context {
 	if len(probe.perTransport) > 0 {
 		panic(fmt.Sprintf("resilient: WithCallOptions: %s applies per Transport, not per call", strings.Join(probe.perTransport, ", ")))
 	}
-	co := &callOptions{}
-	if outer, ok := ctx.Value(callOptionsKey{}).(*callOptions); ok {
-		co.opts = append(co.opts, outer.opts...)
-	}
+	outer := callValuesOf(ctx)
+	cv := &callValues{report: outer.report}
+	cv.opts = append(cv.opts, outer.opts...)
 	for _, o := range opts {
 		if o != nil {
-			co.opts = append(co.opts, o)
+			cv.opts = append(cv.opts, o)
 		}
 	}
-	return context.WithValue(ctx, callOptionsKey{}, co)
+	return context.WithValue(ctx, callKey{}, cv)
 }
 
-// callConfig returns the configuration of a call made with ctx: the
+// callConfig returns the configuration of a call with the options cv: the
 // Transport's own, or a copy with the call's options applied.
-func (t *Transport) callConfig(ctx context.Context) *config {
-	co, ok := ctx.Value(callOptionsKey{}).(*callOptions)
-	if !ok {
+func (t *Transport) callConfig(cv callValues) *config {
+	if cv.opts == nil {
 		return &t.cfg
 	}
 	cfg := new(config)
 	*cfg = t.cfg
-	for _, o := range co.opts {
+	for _, o := range cv.opts {
 		o(cfg)
 	}
 	return cfg

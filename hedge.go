@@ -226,7 +226,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	ctx, cancel := context.WithCancelCause(c.ctx)
 	req := areq.WithContext(ctx)
 	req.Body = body
-	st := &attemptState{number: n, maxAttempts: run.copies[0].st.maxAttempts, deadline: c.deadline, budget: c.budget,
+	st := &attemptState{number: n, maxAttempts: run.copies[0].st.maxAttempts, deadline: c.deadline, budget: c.budget, ctxDeadline: c.ctxDeadline,
 		hedge: k, callCfg: c.cfg, resends: c.sent + k, rate: RateLimitInfo{Limit: -1, Remaining: -1}}
 	cp := &hedgeCopy{st: st, req: req, cancel: cancel}
 	run.copies = append(run.copies, cp)

@@ -35,22 +35,13 @@ type Report struct {
 	StopReason StopReason
 }
 
-// reportKey is the context key of a call's Report.
-type reportKey struct{}
-
 // WithReport returns a copy of ctx that makes the Transport fill r when a
 // call made with it returns. r must not be read before then, nor shared by
 // calls that run at the same time. A hop of a redirect (a request whose
 // Response field http.Client set to the redirect that made it) adds to r;
 // any other call overwrites it.
 func WithReport(ctx context.Context, r *Report) context.Context {
-	return context.WithValue(ctx, reportKey{}, r)
-}
-
-// reportOf returns the Report a call made with ctx fills, or nil.
-func reportOf(ctx context.Context) *Report {
-	r, _ := ctx.Value(reportKey{}).(*Report)
-	return r
+	return context.WithValue(ctx, callKey{}, &callValues{opts: callValuesOf(ctx).opts, report: r})
 }
 
 // fill records r, what one RoundTrip did, in the caller's Report: it

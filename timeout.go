@@ -87,7 +87,7 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 		if end.IsZero() {
 			return roundTripNext(t.next, req, st)
 		}
-		if d, ok := parent.Deadline(); ok && !d.After(end) {
+		if d, ok := contextDeadline(parent, st); ok && !d.After(end) {
 			return roundTripNext(t.next, req, st) // the context ends first: the base sees to it
 		}
 	}
@@ -166,8 +166,21 @@ func deadlineReadied(parent context.Context, st *attemptState) bool {
 	if st.budget.IsZero() && st.callCfg.attemptTimeout <= 0 {
 		return false
 	}
-	dl, ok := parent.Deadline()
+	dl, ok := contextDeadline(parent, st)
 	return !ok || !st.budget.IsZero() && dl.After(st.budget)
+}
+
+// contextDeadline returns the deadline of parent, the context of attempt
+// st's request. For an attempt of the retry loop (st not nil), it is the
+// call's context's, which the loop read once: every context the loop gives
+// an attempt derives from the call's without a deadline of its own (the
+// write trace's, a hedged copy's, a readied deadline's parent), so that
+// reading it again would only walk the caller's context once more.
+func contextDeadline(parent context.Context, st *attemptState) (time.Time, bool) {
+	if st != nil && st.callCfg != nil {
+		return st.ctxDeadline, !st.ctxDeadline.IsZero()
+	}
+	return parent.Deadline()
 }
 
 // readyDeadline readies db as the deadline of attempt st under parent, for

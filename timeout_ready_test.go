@@ -252,6 +252,9 @@ func TestDeadlineReadiedAgrees(t *testing.T) {
 						parent, cancel = context.WithDeadline(parent, start.Add(ctxDeadline))
 					}
 					st := &attemptState{callCfg: &config{attemptTimeout: timeout}, start: start.Add(wait)}
+					if ctxDeadline > 0 {
+						st.ctxDeadline = start.Add(ctxDeadline) // as the retry loop reads it
+					}
 					if budget > 0 {
 						st.budget = start.Add(budget)
 					}

@@ -161,8 +161,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errors.New("resilient: nil Request.URL")
 	}
 	c := call{t: t, req: req, ctx: req.Context(), start: time.Now()}
-	c.cfg = t.callConfig(c.ctx)
-	c.report = reportOf(c.ctx)
+	cv := callValuesOf(c.ctx)
+	c.cfg, c.report = t.callConfig(cv), cv.report
 	if tr := t.cfg.tracer; tr != nil {
 		c.ctx = tr.StartCall(c.ctx, req)
 		c.traced = c.ctx != req.Context()
@@ -206,7 +206,7 @@ func (c *call) run() (*http.Response, error) {
 		if n > 1 {
 			t0 = time.Now()
 		}
-		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, budget: c.budget,
+		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, budget: c.budget, ctxDeadline: c.ctxDeadline,
 			callCfg: c.cfg, resends: c.sent, rate: RateLimitInfo{Limit: -1, Remaining: -1}, start: t0}
 		areq := c.attemptRequest(st, reqBody, sameBody && n == 1)
 
@@ -370,24 +370,28 @@ func (t *Transport) putState(st *attemptState) {
 
 // call is the state of one RoundTrip.
 type call struct {
-	t         *Transport
-	cfg       *config // the Transport's, or a copy with the call's options
-	req       *http.Request
-	ctx       context.Context // the call's: the request's, or the Tracer's
-	traced    bool            // ctx is not the request's: attempts carry it
-	start     time.Time
-	deadline  time.Time // the earlier of the context's deadline and budget; zero for none
-	budget    time.Time // start+maxElapsed; zero for none
-	key       string    // the idempotency key of this call; "" for none
-	stamp     bool      // key must be set on each attempt (the caller did not set it under the configured name)
-	callerKey bool      // the caller set the key: its statement that the host honors keys
-	keyRetry  bool      // a key-required answer was already retried with a new key
-	write     bool      // the method is not idempotent: the write rule applies
-	header    http.Header
-	headerFor bool        // header was built for a host known to honor keys
-	trace     *writeTrace // proves an attempt of an unproven write was never written; nil when not needed
-	bo        backoff.BackOff
-	hb        *hostBudget // the host's retry budget, once looked up
+	t        *Transport
+	cfg      *config // the Transport's, or a copy with the call's options
+	req      *http.Request
+	ctx      context.Context // the call's: the request's, or the Tracer's
+	traced   bool            // ctx is not the request's: attempts carry it
+	start    time.Time
+	deadline time.Time // the earlier of the context's deadline and budget; zero for none
+	budget   time.Time // start+maxElapsed; zero for none
+	// ctxDeadline is the context's deadline, read once; zero for none.
+	// The contexts of the call's attempts have the same one (see
+	// attemptState.ctxDeadline).
+	ctxDeadline time.Time
+	key         string // the idempotency key of this call; "" for none
+	stamp       bool   // key must be set on each attempt (the caller did not set it under the configured name)
+	callerKey   bool   // the caller set the key: its statement that the host honors keys
+	keyRetry    bool   // a key-required answer was already retried with a new key
+	write       bool   // the method is not idempotent: the write rule applies
+	header      http.Header
+	headerFor   bool        // header was built for a host known to honor keys
+	trace       *writeTrace // proves an attempt of an unproven write was never written; nil when not needed
+	bo          backoff.BackOff
+	hb          *hostBudget // the host's retry budget, once looked up
 
 	// What the call did, for its Report and Tracer.
 	report   *Report
@@ -412,7 +416,11 @@ func (c *call) setDeadline() {
 		c.budget = c.start.Add(c.cfg.maxElapsed)
 		c.deadline = c.budget
 	}
-	if d, ok := c.ctx.Deadline(); ok && (c.deadline.IsZero() || d.Before(c.deadline)) {
+	var ok bool
+	if c.ctxDeadline, ok = c.ctx.Deadline(); !ok {
+		c.ctxDeadline = time.Time{}
+	}
+	if d := c.ctxDeadline; !d.IsZero() && (c.deadline.IsZero() || d.Before(c.deadline)) {
 		c.deadline = d
 	}
 }
@@ -522,6 +530,9 @@ func (c *call) learnKeys(st *attemptState, resp *http.Response) {
 // decide returns whether attempt n is followed by another and the wait
 // before it, or why not when the attempt's outcome was retryable.
 func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response, err error, body *replayBody) (time.Duration, bool, StopReason) {
+	if st.class == Success {
+		return 0, false, "" // nothing below retries a success
+	}
 	if c.ctx.Err() != nil {
 		return 0, false, stopIf(st, StopCanceled)
 	}
