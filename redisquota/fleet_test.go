@@ -125,25 +125,36 @@ func TestFairShares(t *testing.T) {
 	}
 }
 
-// TestFleetPause proves that after the first 429, the requests that reach
-// the server during its Retry-After are those already in flight when it
-// reached its process: the pause reaches every process before it sends
-// again. The pause travels through pub/sub, in about a millisecond: each
-// other process may send at most one request in that time (the slack of
-// the check); without the pause shared, the other processes would keep
-// sending until their leases ran out, tens of requests each.
+// TestFleetPause proves that the first 429's pause reaches every process
+// while it lasts (through pub/sub, in about a millisecond on an idle
+// machine), and that once it has reached a process, the process sends
+// nothing more until it ends: at most one attempt per worker, one that
+// passed the rate limiter just before the pause arrived. Without the pause
+// shared, the other processes would keep sending until their leases ran
+// out, tens of requests each, and would never see the pause. How long the
+// pause took to arrive, and the requests the server saw meanwhile, depend
+// on the machine's load: they are logged, not checked.
 func TestFleetPause(t *testing.T) {
 	addr := redisAddr()
 	cfg := fleet.Config{
 		Procs: 4, Workers: 8, Limit: 400, Window: time.Second,
 		Duration: 4 * time.Second, Warmup: time.Second, Latency: 5 * time.Millisecond,
 		Store: true, RedisAddr: addr, Prefix: testPrefix(t, addr),
-		PauseAt: 500, PauseFor: time.Second,
+		PauseAt: 500, PauseFor: 2 * time.Second,
 	}
 	res := runFleet(t, cfg)
-	t.Logf("after the first 429: %d requests reached the server during its pause, %d were in flight when it reached its process", res.PauseHits, res.PauseInflight)
-	if res.PauseInflight == 0 || res.PauseHits > res.PauseInflight+cfg.Procs-1 {
-		t.Errorf("%d requests reached the server during the pause, %d were in flight", res.PauseHits, res.PauseInflight)
+	t.Logf("after the first 429: %d requests reached the server during its pause, %d were in flight when it reached its process; the pause reached the processes after %v; %d attempts sent after it reached theirs",
+		res.PauseHits, res.PauseInflight, res.PauseReached, res.PauseLate)
+	if len(res.PauseReached) != cfg.Procs {
+		t.Fatalf("pause reached %d processes of %d", len(res.PauseReached), cfg.Procs)
+	}
+	for i, d := range res.PauseReached {
+		if d < 0 || d >= cfg.PauseFor {
+			t.Errorf("process %d: the pause reached it after %v, not during the pause (%v)", i, d, cfg.PauseFor)
+		}
+	}
+	if res.PauseLate > cfg.Procs*cfg.Workers {
+		t.Errorf("%d attempts sent after the pause reached their process, want at most one per worker (%d)", res.PauseLate, cfg.Procs*cfg.Workers)
 	}
 	if res.Failed != 0 {
 		t.Errorf("%d calls failed", res.Failed)

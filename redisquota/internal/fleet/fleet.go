@@ -83,6 +83,14 @@ type Result struct {
 	// attempts in flight then.
 	PauseHits     int `json:"pause_hits,omitempty"`
 	PauseInflight int `json:"pause_inflight,omitempty"`
+	// PauseReached is, for each process, how long after the first 429
+	// the pause reached it (its partition's pause rose); -1 for a process
+	// it never reached while the process ran. PauseLate counts the
+	// attempts a process sent after the pause reached it and before the
+	// pause ended: each worker may send one that passed the rate limiter
+	// just before, none more.
+	PauseReached []time.Duration `json:"pause_reached_ns,omitempty"`
+	PauseLate    int             `json:"pause_late,omitempty"`
 
 	Elapsed time.Duration `json:"elapsed_ns"`
 }
@@ -112,6 +120,7 @@ type report struct {
 	Sends          [][3]int64      // start and end (Unix ns) and status of each attempt
 	StoreCalls     int64
 	StoreFallbacks int64
+	PauseSeen      int64 // with Sends: when the partition's pause first rose (Unix ns); 0 for never
 }
 
 // Run runs one fleet. command returns the command that runs a worker: the
@@ -252,6 +261,16 @@ func summarize(cfg Config, reps []report, rec *recorder, start time.Time) Result
 						res.PauseInflight++
 					}
 				}
+				reached := time.Duration(-1)
+				if r.PauseSeen > 0 {
+					reached = time.Duration(r.PauseSeen - at)
+					for _, s := range r.Sends {
+						if s[0] > r.PauseSeen && s[0] < pauseEnd.UnixNano() {
+							res.PauseLate++
+						}
+					}
+				}
+				res.PauseReached = append(res.PauseReached, reached)
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -124,8 +125,16 @@ func work(o orders) (report, error) {
 	client := &http.Client{Transport: resilient.New(rt, opts...)}
 
 	start := time.Unix(0, o.Start)
-	time.Sleep(time.Until(start))
 	end := start.Add(o.Duration)
+	var pauseSeen atomic.Int64
+	if o.Sends && store != nil {
+		name, err := readsPartition(o.URL)
+		if err != nil {
+			return report{}, err
+		}
+		go watchPause(store.Partition(name), end, &pauseSeen)
+	}
+	time.Sleep(time.Until(start))
 	var rtWarm int64
 	warmTimer := time.AfterFunc(time.Until(start.Add(o.Warmup)), func() {
 		atomic.StoreInt64(&rtWarm, hook.N.Load())
@@ -167,6 +176,7 @@ func work(o orders) (report, error) {
 		rep.Sends = sends.ts
 		sends.mu.Unlock()
 	}
+	rep.PauseSeen = pauseSeen.Load()
 	if store != nil {
 		st := store.Stats()
 		rep.StoreCalls, rep.StoreFallbacks = st.Calls, st.Fallbacks
@@ -174,4 +184,37 @@ func work(o orders) (report, error) {
 		rdb.Close()
 	}
 	return rep, nil
+}
+
+// readsPartition returns the name of the rate limiter's partition of GETs
+// to rawURL's host, as the Transport names it.
+func readsPartition(rawURL string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", fmt.Errorf("fleet: URL: %w", err)
+	}
+	return u.Scheme + "://" + u.Host + " reads", nil
+}
+
+// watchPause records in seen when p's pause first rises (Unix ns), waking
+// on its QuotaWatcher channel, until end.
+func watchPause(p resilient.QuotaPartition, end time.Time, seen *atomic.Int64) {
+	w, ok := p.(resilient.QuotaWatcher)
+	if !ok {
+		return
+	}
+	timeout := time.NewTimer(time.Until(end))
+	defer timeout.Stop()
+	for {
+		ch := w.PauseChanged()
+		if now := time.Now(); p.PauseUntil().After(now) {
+			seen.Store(now.UnixNano())
+			return
+		}
+		select {
+		case <-ch:
+		case <-timeout.C:
+			return
+		}
+	}
 }
