@@ -63,7 +63,7 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 	var db *deadlineBody // the deadline the retry loop readied in req's context; nil for none
 	if st != nil && st.prepared != nil && st.prepared.ctx == parent {
 		db = st.prepared
-		parent = db.parent
+		parent = db.own.parent
 	}
 	var (
 		now     time.Time
@@ -136,11 +136,11 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 // when parent can never be canceled, else one derived from parent. The
 // deadline is not armed yet: see deadlineWatch.arm.
 func (db *deadlineBody) init(parent context.Context, end time.Time) context.Context {
-	db.parent = parent
+	db.own.parent = parent
 	if parent.Done() == nil {
 		// The caller's context is never canceled: the body is the
 		// attempt's context too, with nothing to propagate.
-		db.own.parent, db.own.end = parent, end
+		db.own.end = end
 		db.ctx = &db.own
 	} else {
 		db.ctx, db.cancel = context.WithCancelCause(parent)
@@ -381,9 +381,10 @@ type deadlineBody struct {
 	end   int64 // the deadline, as ns since the watch's epoch
 	timer *time.Timer
 
-	// The attempt's context, ctx: own when the caller's context, parent,
-	// is never canceled, else one derived from it with cancel.
-	parent context.Context
+	// The attempt's context, ctx: own when the caller's context
+	// (own.parent) is never canceled, else one derived from it with
+	// cancel. (Without a second copy of the parent, a deadlineBody is 512
+	// bytes: the largest size class whose objects need no malloc header.)
 	ctx    context.Context
 	own    attemptCtx
 	cancel context.CancelCauseFunc
@@ -482,7 +483,7 @@ func handOver(resp *http.Response) error {
 // functions registered run synchronously when it is canceled, after its
 // lock is released.
 type attemptCtx struct {
-	parent context.Context        // its Done is nil
+	parent context.Context        // the caller's; its Done is nil when this context is the attempt's
 	end    time.Time              // zero while not known: see readyDeadline
 	trace  *httptrace.ClientTrace // the attempt's write trace; nil for none
 

@@ -56,6 +56,7 @@ type Transport struct {
 	keys     *keyHosts  // hosts known to deduplicate writes by key
 	budgets  *budgetSet // nil without a retry budget
 	observed bool       // an observer or a logger wants each Attempt
+	clock    callClock  // when calls and attempts start
 
 	// The shared state of the chain's layers, for ResetHost: nil when the
 	// layer is off.
@@ -160,7 +161,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, errors.New("resilient: nil Request.URL")
 	}
-	c := call{t: t, req: req, ctx: req.Context(), start: time.Now()}
+	c := call{t: t, req: req, ctx: req.Context(), start: t.clock.now()}
 	cv := callValuesOf(c.ctx)
 	c.cfg, c.report = t.callConfig(cv), cv.report
 	if tr := t.cfg.tracer; tr != nil {
@@ -204,7 +205,7 @@ func (c *call) run() (*http.Response, error) {
 	for n := 1; ; n++ {
 		t0 := c.start // the call's one clock reading serves its first attempt
 		if n > 1 {
-			t0 = time.Now()
+			t0 = t.clock.now()
 		}
 		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, budget: c.budget, ctxDeadline: c.ctxDeadline,
 			callCfg: c.cfg, resends: c.sent, rate: RateLimitInfo{Limit: -1, Remaining: -1}, start: t0}
