@@ -7,15 +7,16 @@ import (
 )
 
 // callKey is the context key of what a caller set for its calls: their
-// options (WithCallOptions) and their Report (WithReport), under one key so
-// that a call finds both in one walk up its context. Its value is a
-// *callValues.
+// options (WithCallOptions), their Report (WithReport) and their
+// idempotency key (WithIdempotencyKey), under one key so that a call finds
+// all three in one walk up its context. Its value is a *callValues.
 type callKey struct{}
 
 // callValues are what a caller set for the calls made with one context.
 type callValues struct {
 	opts   []Option
 	report *Report
+	key    string // the caller's idempotency key; "" for none
 }
 
 // callValuesOf returns what the caller set for the calls made with ctx;
@@ -52,7 +53,7 @@ func WithCallOptions(ctx context.Context, opts ...Option) context.Context {
 		panic(fmt.Sprintf("resilient: WithCallOptions: %s applies per Transport, not per call", strings.Join(probe.perTransport, ", ")))
 	}
 	outer := callValuesOf(ctx)
-	cv := &callValues{report: outer.report}
+	cv := &callValues{report: outer.report, key: outer.key}
 	cv.opts = append(cv.opts, outer.opts...)
 	for _, o := range opts {
 		if o != nil {

@@ -93,3 +93,57 @@ func TestWithCallOptionsRejectsPerTransport(t *testing.T) {
 		}()
 	}
 }
+
+// TestCallValuesNest checks that WithCallOptions, WithReport and
+// WithIdempotencyKey, which share one context key, keep what the others
+// set, in any order: each call sends the caller's key on every attempt,
+// applies the call's options (one retry) and fills the Report. An inner
+// key replaces an outer one; an empty one is ignored.
+func TestCallValuesNest(t *testing.T) {
+	type wrap func(context.Context, *Report) context.Context
+	withKey := func(k string) wrap {
+		return func(ctx context.Context, _ *Report) context.Context { return WithIdempotencyKey(ctx, k) }
+	}
+	withOpts := func(ctx context.Context, _ *Report) context.Context {
+		return WithCallOptions(ctx, WithMaxRetries(1))
+	}
+	withReport := func(ctx context.Context, r *Report) context.Context { return WithReport(ctx, r) }
+	for _, tc := range []struct {
+		name  string
+		wraps []wrap // innermost first
+	}{
+		{"key-opts-report", []wrap{withKey("post-42"), withOpts, withReport}},
+		{"key-report-opts", []wrap{withKey("post-42"), withReport, withOpts}},
+		{"opts-key-report", []wrap{withOpts, withKey("post-42"), withReport}},
+		{"opts-report-key", []wrap{withOpts, withReport, withKey("post-42")}},
+		{"report-key-opts", []wrap{withReport, withKey("post-42"), withOpts}},
+		{"report-opts-key", []wrap{withReport, withOpts, withKey("post-42")}},
+		{"inner-key-wins", []wrap{withKey("outer"), withOpts, withReport, withKey("post-42")}},
+		{"empty-key-ignored", []wrap{withKey("post-42"), withOpts, withReport, withKey("")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{{status: 503}}}
+			var r Report
+			ctx := context.Background()
+			for _, w := range tc.wraps {
+				ctx = w(ctx, &r)
+			}
+			resp, err := roundTrip(t, New(s, fastRetries), newRequest(t, ctx, "POST", "http://api.test/v1/posts", strings.NewReader("x")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if n := s.numCalls(); n != 2 {
+				t.Errorf("%d attempts, want 2 (WithMaxRetries(1))", n)
+			}
+			for i := range s.numCalls() {
+				if k := s.call(i).header.Get("Idempotency-Key"); k != "post-42" {
+					t.Errorf("attempt %d: Idempotency-Key %q, want post-42", i+1, k)
+				}
+			}
+			if r.Attempts != 2 || r.StatusCode != 503 {
+				t.Errorf("Report: %d attempts, status %d; want 2 and 503", r.Attempts, r.StatusCode)
+			}
+		})
+	}
+}

@@ -13,9 +13,6 @@ import (
 	"github.com/resilienthttp/resilient/internal/uuid"
 )
 
-// idempotencyCtxKey is the context key of a caller's idempotency key.
-type idempotencyCtxKey struct{}
-
 // WithIdempotencyKey returns a copy of ctx that makes the Transport send key
 // as the idempotency key of requests made with it, on every attempt, instead
 // of a generated one. A key already set as a request header wins over it.
@@ -27,9 +24,15 @@ type idempotencyCtxKey struct{}
 // Use it when a write must stay deduplicated across process restarts or
 // across calls: derive the key from your own business identifier, for
 // example a hash of the post's id. How a key is derived is the caller's
-// business; the Transport sends it unchanged. An empty key is ignored.
+// business; the Transport sends it unchanged. An empty key is ignored: ctx
+// is returned as it is.
 func WithIdempotencyKey(ctx context.Context, key string) context.Context {
-	return context.WithValue(ctx, idempotencyCtxKey{}, key)
+	if key == "" {
+		return ctx
+	}
+	cv := callValuesOf(ctx)
+	cv.key = key
+	return context.WithValue(ctx, callKey{}, &cv)
 }
 
 // WithoutIdempotencyKeys turns automatic keys off. A key the caller sets, as
@@ -77,9 +80,9 @@ func isIdempotentMethod(method string) bool {
 // idempotencyKey returns the key of a call, whether it must be stamped on
 // each attempt, and whether the caller set it: a key in the request's
 // headers is used as it is (and stamped anew only when it is not under the
-// configured name); else a key from the context, else a generated one for
-// the configured methods.
-func (t *Transport) idempotencyKey(req *http.Request, cfg *config) (key string, stamp, caller bool) {
+// configured name); else ctxKey, the one set with WithIdempotencyKey, else
+// a generated one for the configured methods.
+func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string) (key string, stamp, caller bool) {
 	name := cfg.idempotencyHeader
 	if k, entry := headerKey(req.Header, name); k != "" {
 		// Under the configured name, or under X-Idempotency-Key which the
@@ -89,8 +92,8 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config) (key string, 
 		keep := entry == name || !strings.EqualFold(name, "X-Idempotency-Key") && strings.EqualFold(entry, "X-Idempotency-Key")
 		return k, !keep, true
 	}
-	if k, _ := req.Context().Value(idempotencyCtxKey{}).(string); k != "" {
-		return k, true, true
+	if ctxKey != "" {
+		return ctxKey, true, true
 	}
 	if cfg.noIdempotencyKeys || !generatesKeyFor(cfg, req.Method) {
 		return "", false, false

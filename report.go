@@ -41,7 +41,9 @@ type Report struct {
 // Response field http.Client set to the redirect that made it) adds to r;
 // any other call overwrites it.
 func WithReport(ctx context.Context, r *Report) context.Context {
-	return context.WithValue(ctx, callKey{}, &callValues{opts: callValuesOf(ctx).opts, report: r})
+	cv := callValuesOf(ctx)
+	cv.report = r
+	return context.WithValue(ctx, callKey{}, &cv)
 }
 
 // fill records r, what one RoundTrip did, in the caller's Report: it

@@ -163,7 +163,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	c := call{t: t, req: req, ctx: req.Context(), start: t.clock.now()}
 	cv := callValuesOf(c.ctx)
-	c.cfg, c.report = t.callConfig(cv), cv.report
+	c.cfg, c.report, c.ctxKey = t.callConfig(cv), cv.report, cv.key
 	if tr := t.cfg.tracer; tr != nil {
 		c.ctx = tr.StartCall(c.ctx, req)
 		c.traced = c.ctx != req.Context()
@@ -181,7 +181,7 @@ func (c *call) run() (*http.Response, error) {
 	var body replayBody
 	body.init(req, c.cfg.maxBufferedBody)
 	defer body.close()
-	c.key, c.stamp, c.callerKey = t.idempotencyKey(req, c.cfg)
+	c.key, c.stamp, c.callerKey = t.idempotencyKey(req, c.cfg, c.ctxKey)
 	c.write = !isIdempotentMethod(req.Method)
 	c.setDeadline()
 	maxAttempts := c.cfg.maxRetries + 1
@@ -384,6 +384,7 @@ type call struct {
 	// attemptState.ctxDeadline).
 	ctxDeadline time.Time
 	key         string // the idempotency key of this call; "" for none
+	ctxKey      string // the key the caller set with WithIdempotencyKey; "" for none
 	stamp       bool   // key must be set on each attempt (the caller did not set it under the configured name)
 	callerKey   bool   // the caller set the key: its statement that the host honors keys
 	keyRetry    bool   // a key-required answer was already retried with a new key
