@@ -182,7 +182,10 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 	hb := c.hostBudget()
 	hb.depositHedge()
 	delay, ok := c.hedgeDelay(hb)
-	start := time.Now()
+	start := st.start // the retry loop's reading
+	if start.IsZero() {
+		start = c.t.clock.now()
+	}
 	if !ok {
 		resp, err := roundTripNext(c.t.inner, areq, st)
 		if err == nil {
@@ -226,8 +229,9 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	ctx, cancel := context.WithCancelCause(c.ctx)
 	req := areq.WithContext(ctx)
 	req.Body = body
+	t0 := c.t.clock.now() // the copy's one reading, for every layer
 	st := &attemptState{number: n, maxAttempts: run.copies[0].st.maxAttempts, deadline: c.deadline, budget: c.budget, ctxDeadline: c.ctxDeadline,
-		hedge: k, callCfg: c.cfg, resends: c.sent + k, rate: RateLimitInfo{Limit: -1, Remaining: -1}}
+		hedge: k, callCfg: c.cfg, resends: c.sent + k, rate: RateLimitInfo{Limit: -1, Remaining: -1}, start: t0}
 	cp := &hedgeCopy{st: st, req: req, cancel: cancel}
 	run.copies = append(run.copies, cp)
 	run.running++
@@ -236,7 +240,6 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	}
 	run.mu.Unlock()
 
-	t0 := time.Now()
 	resp, err := roundTripNext(c.t.inner, req, st)
 	cp.dur = time.Since(t0)
 	if idx := run.finish(k, resp, err, c.t.cls); idx >= 0 {
