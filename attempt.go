@@ -59,11 +59,13 @@ type attemptState struct {
 // deadline middleware (see readyDeadline); the trace that tells whether an
 // unproven write was written (see writeTrace); and room for the values of
 // the call's keyed header (see keyedHeader), which a typical request's
-// header fits in.
+// header fits in; and, for the first attempt of a call whose key is drawn,
+// the key's bytes (see drawKey).
 type attemptExtras struct {
 	db    deadlineBody
 	trace writeTrace
 	vals  [8]string
+	key   [36]byte
 }
 
 // RateLimitInfo is the quota a server announced on one response, as read from

@@ -141,6 +141,11 @@ func BenchmarkHappyPath(b *testing.B) {
 		post, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", nil)
 		measureAdded(b, New(base), base, same(post))
 	})
+	b.Run("post-keyed-host", func(b *testing.B) {
+		// To a host known to deduplicate by key: no write trace.
+		post, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", nil)
+		measureAdded(b, New(base, WithKeyHonoringHosts("api.example.com")), base, same(post))
+	})
 	b.Run("post", func(b *testing.B) {
 		body := []byte(`{"content":"hello"}`)
 		post, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", bytes.NewReader(body))

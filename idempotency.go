@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/resilienthttp/resilient/internal/uuid"
 )
@@ -78,11 +79,12 @@ func isIdempotentMethod(method string) bool {
 }
 
 // idempotencyKey returns the key of a call, whether it must be stamped on
-// each attempt, and whether the caller set it: a key in the request's
-// headers is used as it is (and stamped anew only when it is not under the
-// configured name); else ctxKey, the one set with WithIdempotencyKey, else
-// a generated one for the configured methods.
-func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string) (key string, stamp, caller bool) {
+// each attempt, whether the caller set it, and whether one must be drawn
+// (with the call's first attempt, see attemptRequest): a key in the
+// request's headers is used as it is (and stamped anew only when it is not
+// under the configured name); else ctxKey, the one set with
+// WithIdempotencyKey; else, for the configured methods, one is drawn.
+func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string) (key string, stamp, caller, draw bool) {
 	name := cfg.idempotencyHeader
 	if k, entry := headerKey(req.Header, name); k != "" {
 		// Under the configured name, or under X-Idempotency-Key which the
@@ -90,15 +92,15 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 		// another spelling of the configured or the default name, it is
 		// sent under the configured name.
 		keep := entry == name || !strings.EqualFold(name, "X-Idempotency-Key") && strings.EqualFold(entry, "X-Idempotency-Key")
-		return k, !keep, true
+		return k, !keep, true, false
 	}
 	if ctxKey != "" {
-		return ctxKey, true, true
+		return ctxKey, true, true, false
 	}
 	if cfg.noIdempotencyKeys || !generatesKeyFor(cfg, req.Method) {
-		return "", false, false
+		return "", false, false, false
 	}
-	return newIdempotencyKey(), true, false
+	return "", true, false, true
 }
 
 func generatesKeyFor(cfg *config, method string) bool {
@@ -222,6 +224,14 @@ func isKeyRequired(e *APIError) bool {
 
 // newIdempotencyKey returns a random (version 4) UUID from crypto/rand.
 func newIdempotencyKey() string { return uuid.New() }
+
+// drawKey draws a new idempotency key (as newIdempotencyKey) into x and
+// returns it: the string shares x's allocation. x.key is written once,
+// here, and an attemptExtras is never reused, so the string never changes.
+func (x *attemptExtras) drawKey() string {
+	uuid.Write(&x.key)
+	return unsafe.String(&x.key[0], len(x.key))
+}
 
 // WithKeyHonoringHosts names hosts that deduplicate writes by idempotency
 // key; several calls add up. A host is a name or an address, with or

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -652,5 +653,72 @@ func TestKeyInUseIsRetried(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || rt.numCalls() != 2 || strings.Join(rt.headers("Idempotency-Key"), ",") != "charge-1,charge-1" {
 		t.Errorf("status %d after %d attempts, keys %q; want 200 after 2 with the same key", resp.StatusCode, rt.numCalls(), rt.headers("Idempotency-Key"))
+	}
+}
+
+// TestDrawnKeysStayPut checks the keys a Transport draws into its
+// attempts' extras (drawKey), whose strings share that memory: under
+// concurrent calls, each is a distinct UUIDv4, and the string the
+// observer kept still reads, after every call has ended, as the server
+// received it (copied then).
+func TestDrawnKeysStayPut(t *testing.T) {
+	const workers, each = 16, 50
+	var mu sync.Mutex
+	sent := map[*http.Request]string{}
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		var key string
+		for k, v := range req.Header {
+			// (A key to a host not known to honor keys is sent under a
+			// name net/http does not canonicalize: see keyedHeader.)
+			if strings.EqualFold(k, "Idempotency-Key") && len(v) == 1 {
+				key = strings.Clone(v[0])
+			}
+		}
+		mu.Lock()
+		sent[req] = key
+		mu.Unlock()
+		return &http.Response{StatusCode: http.StatusCreated, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+	})
+	var kept []string
+	var keptMu sync.Mutex
+	tr := New(base, WithObserver(func(a Attempt) {
+		keptMu.Lock()
+		kept = append(kept, a.IdempotencyKey)
+		keptMu.Unlock()
+	}))
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", nil)
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if len(kept) != workers*each || len(sent) != workers*each {
+		t.Fatalf("%d keys observed, %d sent; want %d", len(kept), len(sent), workers*each)
+	}
+	received := map[string]bool{}
+	for _, k := range sent {
+		received[k] = true
+	}
+	seen := map[string]bool{}
+	for _, k := range kept {
+		if !uuidV4.MatchString(k) {
+			t.Fatalf("kept key %q is not a UUIDv4", k)
+		}
+		if seen[k] {
+			t.Fatalf("key %q drawn twice", k)
+		}
+		seen[k] = true
+		if !received[k] {
+			t.Fatalf("kept key %q is not one the server received: its bytes changed", k)
+		}
 	}
 }

@@ -181,7 +181,7 @@ func (c *call) run() (*http.Response, error) {
 	var body replayBody
 	body.init(req, c.cfg.maxBufferedBody)
 	defer body.close()
-	c.key, c.stamp, c.callerKey = t.idempotencyKey(req, c.cfg, c.ctxKey)
+	c.key, c.stamp, c.callerKey, c.keyPending = t.idempotencyKey(req, c.cfg, c.ctxKey)
 	c.write = !isIdempotentMethod(req.Method)
 	c.setDeadline()
 	maxAttempts := c.cfg.maxRetries + 1
@@ -385,6 +385,7 @@ type call struct {
 	ctxDeadline time.Time
 	key         string // the idempotency key of this call; "" for none
 	ctxKey      string // the key the caller set with WithIdempotencyKey; "" for none
+	keyPending  bool   // key is to be drawn with the first attempt's request (see attemptRequest)
 	stamp       bool   // key must be set on each attempt (the caller did not set it under the configured name)
 	callerKey   bool   // the caller set the key: its statement that the host honors keys
 	keyRetry    bool   // a key-required answer was already retried with a new key
@@ -440,6 +441,13 @@ func (c *call) setDeadline() {
 // trace; else the trace gets a context of its own, which composes it with
 // the caller's.
 func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody bool) *http.Request {
+	var x *attemptExtras
+	if c.keyPending {
+		// The call's key is drawn into its first attempt's extras: the
+		// key and the attempt's copy of the request are one allocation.
+		x = new(attemptExtras)
+		c.key, c.keyPending = x.drawKey(), false
+	}
 	unproven := c.write && !c.resendable()
 	traced := unproven && c.needsTrace()
 	c.trace = nil
@@ -450,9 +458,8 @@ func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody b
 	if c.traced {
 		ctx = c.ctx
 	}
-	var x *attemptExtras
 	ready := c.cfg.hedging == nil && deadlineReadied(ctx, st) // a hedged attempt's copies have contexts of their own
-	if traced || ready {
+	if x == nil && (traced || ready) {
 		x = new(attemptExtras)
 	}
 	if traced {
