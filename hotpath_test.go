@@ -189,7 +189,8 @@ func TestLibraryLock(t *testing.T) {
 // with its attemptExtras (its deadline and own context, its write trace,
 // the header's values, the key's bytes); and the write trace's two hooks.
 // To a host known to honor keys, no trace is needed: three, with the
-// call's budget or under a caller's deadline.
+// call's budget or under a caller's deadline. (With an observer, one more:
+// the key's own string, see drawKey.)
 func TestHappyPathAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector drops sync.Pool items at random")

@@ -228,6 +228,9 @@ func newIdempotencyKey() string { return uuid.New() }
 // drawKey draws a new idempotency key (as newIdempotencyKey) into x and
 // returns it: the string shares x's allocation. x.key is written once,
 // here, and an attemptExtras is never reused, so the string never changes.
+// The string keeps x alive, and with it the attempt's copy of the request:
+// only the call and that copy's header hold it, so the retry loop draws a
+// key this way only when no observer or tracer receives its Attempts.
 func (x *attemptExtras) drawKey() string {
 	uuid.Write(&x.key)
 	return unsafe.String(&x.key[0], len(x.key))

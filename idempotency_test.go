@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 )
 
 // fastRetries keeps retry waits negligible in tests that do not test time.
@@ -658,13 +659,15 @@ func TestKeyInUseIsRetried(t *testing.T) {
 
 // TestDrawnKeysStayPut checks the keys a Transport draws into its
 // attempts' extras (drawKey), whose strings share that memory: under
-// concurrent calls, each is a distinct UUIDv4, and the string the
-// observer kept still reads, after every call has ended, as the server
-// received it (copied then).
+// concurrent calls, each is a distinct UUIDv4, and the string the base
+// kept still reads, after every call has ended, as it did when the request
+// was sent (copied then). (With an observer, keys get strings of their own:
+// the case without one is the one under test.)
 func TestDrawnKeysStayPut(t *testing.T) {
 	const workers, each = 16, 50
 	var mu sync.Mutex
-	sent := map[*http.Request]string{}
+	sent := map[*http.Request]string{} // a copy of each key as sent
+	var kept []string                  // the strings themselves
 	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
 		var key string
 		for k, v := range req.Header {
@@ -676,16 +679,11 @@ func TestDrawnKeysStayPut(t *testing.T) {
 		}
 		mu.Lock()
 		sent[req] = key
+		kept = append(kept, req.Header[hiddenKeyName("Idempotency-Key", true)]...)
 		mu.Unlock()
 		return &http.Response{StatusCode: http.StatusCreated, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
 	})
-	var kept []string
-	var keptMu sync.Mutex
-	tr := New(base, WithObserver(func(a Attempt) {
-		keptMu.Lock()
-		kept = append(kept, a.IdempotencyKey)
-		keptMu.Unlock()
-	}))
+	tr := New(base)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
@@ -718,7 +716,40 @@ func TestDrawnKeysStayPut(t *testing.T) {
 		}
 		seen[k] = true
 		if !received[k] {
-			t.Fatalf("kept key %q is not one the server received: its bytes changed", k)
+			t.Fatalf("kept key %q is not one that was sent: its bytes changed", k)
+		}
+	}
+}
+
+// TestDrawnKeyHome checks where a drawn key's bytes live: in the attempt's
+// extras, beside the request copy the base receives, when nothing observes
+// the Transport's attempts; in a string of their own when an observer
+// does, which may keep Attempt.IdempotencyKey past the call.
+func TestDrawnKeyHome(t *testing.T) {
+	var x attemptExtras
+	off := uintptr(unsafe.Pointer(&x.key)) - uintptr(unsafe.Pointer(&x.db.req))
+	for _, observed := range []bool{false, true} {
+		var inExtras bool
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			for _, v := range req.Header {
+				if len(v) == 1 && uuidV4.MatchString(v[0]) {
+					inExtras = unsafe.Pointer(unsafe.StringData(v[0])) == unsafe.Add(unsafe.Pointer(req), off)
+				}
+			}
+			return &http.Response{StatusCode: http.StatusCreated, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+		})
+		var opts []Option
+		if observed {
+			opts = append(opts, WithObserver(func(Attempt) {}))
+		}
+		req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", nil)
+		resp, err := New(base, opts...).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if inExtras == observed {
+			t.Errorf("observed %v: key in the attempt's extras = %v, want %v", observed, inExtras, !observed)
 		}
 	}
 }

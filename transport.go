@@ -443,10 +443,18 @@ func (c *call) setDeadline() {
 func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody bool) *http.Request {
 	var x *attemptExtras
 	if c.keyPending {
-		// The call's key is drawn into its first attempt's extras: the
-		// key and the attempt's copy of the request are one allocation.
-		x = new(attemptExtras)
-		c.key, c.keyPending = x.drawKey(), false
+		c.keyPending = false
+		if c.t.observed {
+			// Observers and tracers may keep Attempt.IdempotencyKey:
+			// a string of its own keeps nothing else alive.
+			c.key = newIdempotencyKey()
+		} else {
+			// The key is drawn into the first attempt's extras: the
+			// key and the attempt's copy of the request are one
+			// allocation.
+			x = new(attemptExtras)
+			c.key = x.drawKey()
+		}
 	}
 	unproven := c.write && !c.resendable()
 	traced := unproven && c.needsTrace()
