@@ -20,9 +20,11 @@ const clockRenewal = time.Second
 // monotonic reading); its wall-clock reading is the epoch's plus the
 // elapsed time, so that it misses a step of the wall clock until the next
 // renewal, one second at most. Deadlines, backoffs and breaker windows run
-// on the monotonic reading; only what a server gives as a date (a
-// rate-limit reset, Retry-After) is compared with the wall-clock one. The
-// renewal costs one time.Now and one small allocation a second.
+// on the monotonic reading; only a time without one is compared with the
+// wall-clock reading: what a server gives as a date (a rate-limit reset,
+// Retry-After) and a caller's deadline made from a date rather than from
+// time.Now. The renewal costs one time.Now and one small allocation a
+// second.
 //
 // Inside a testing/synctest bubble, time.Since reads the bubble's fake
 // clock, and an epoch read outside a bubble is renewed inside it (time runs

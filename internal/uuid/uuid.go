@@ -37,6 +37,8 @@ func Write(b *[36]byte) {
 	encode(b[24:36], u[10:16])
 }
 
+// encode writes src to dst in lower-case hexadecimal; dst is twice as
+// long as src.
 func encode(dst, src []byte) {
 	const hex = "0123456789abcdef"
 	for i, c := range src {
