@@ -190,7 +190,7 @@ func newBreakerSet(bs BreakerSettings, observers []func(BreakerChange), logger *
 	period := max(bs.Window/breakerBuckets, 1)
 	s := &breakerSet{
 		settings: gobreaker.Settings{
-			MaxRequests:  uint32(min(bs.HalfOpenRequests, math.MaxUint32)),
+			MaxRequests:  uint32(min(uint64(bs.HalfOpenRequests), math.MaxUint32)),
 			Interval:     bs.Window,
 			BucketPeriod: period,
 			Timeout:      bs.OpenTimeout,
