@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -71,15 +70,6 @@ func measureAdded(b *testing.B, rt, base http.RoundTripper, next func(i int) *ht
 	i = 0
 	allocs -= testing.AllocsPerRun(1000, func() { roundTripOK(b, base, next(i)); i++ })
 	b.ReportMetric(allocs, "added-allocs/op")
-}
-
-// processCPU returns the CPU time the process has used, user and system.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkHappyPath measures what the Transport adds to a call that
