@@ -120,8 +120,6 @@ func peers(keep func(peer) bool) []peer {
 	return ps
 }
 
-func every(peer) bool { return true }
-
 // retrying keeps every configuration without a breaker that retries.
 func retryingWithoutBreaker(p peer) bool { return p.name != nameBare && !p.breaker }
 

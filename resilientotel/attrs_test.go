@@ -140,12 +140,12 @@ func TestNoSecrets(t *testing.T) {
 		for _, s := range tel.ended() {
 			seen = append(seen, s.Name(), s.Status().Description)
 			for _, kv := range s.Attributes() {
-				seen = append(seen, kv.Value.Emit())
+				seen = append(seen, kv.Value.String())
 			}
 			for _, e := range s.Events() {
 				seen = append(seen, e.Name)
 				for _, kv := range e.Attributes {
-					seen = append(seen, kv.Value.Emit())
+					seen = append(seen, kv.Value.String())
 				}
 			}
 		}

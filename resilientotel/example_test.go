@@ -50,7 +50,7 @@ func ExampleInstrument() {
 		for _, kv := range s.Attributes() {
 			switch kv.Key {
 			case "http.response.status_code", "http.request.resend_count", "url.full", "resilient.attempts":
-				line += " " + string(kv.Key) + "=" + kv.Value.Emit()
+				line += " " + string(kv.Key) + "=" + kv.Value.String()
 			}
 		}
 		fmt.Println(line)

@@ -76,7 +76,7 @@ func (tel *telemetry) ended(kinds ...int) []sdktrace.ReadOnlySpan {
 func attrs(kvs []attribute.KeyValue) map[string]string {
 	m := make(map[string]string, len(kvs))
 	for _, kv := range kvs {
-		m[string(kv.Key)] = kv.Value.Emit()
+		m[string(kv.Key)] = kv.Value.String()
 	}
 	return m
 }
