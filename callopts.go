@@ -52,15 +52,17 @@ func WithCallOptions(ctx context.Context, opts ...Option) context.Context {
 	if len(probe.perTransport) > 0 {
 		panic(fmt.Sprintf("resilient: WithCallOptions: %s applies per Transport, not per call", strings.Join(probe.perTransport, ", ")))
 	}
-	outer := callValuesOf(ctx)
-	cv := &callValues{report: outer.report, key: outer.key}
-	cv.opts = append(cv.opts, outer.opts...)
+	// What an outer call kept (its Report, its key, its options, which
+	// apply first) stays; appending copies the outer options, which a
+	// sibling context shares.
+	cv := callValuesOf(ctx)
+	cv.opts = cv.opts[:len(cv.opts):len(cv.opts)]
 	for _, o := range opts {
 		if o != nil {
 			cv.opts = append(cv.opts, o)
 		}
 	}
-	return context.WithValue(ctx, callKey{}, cv)
+	return context.WithValue(ctx, callKey{}, &cv)
 }
 
 // callConfig returns the configuration of a call with the options cv: the

@@ -147,3 +147,28 @@ func TestCallValuesNest(t *testing.T) {
 		})
 	}
 }
+
+// TestWithCallOptionsSiblings checks that two contexts made with
+// WithCallOptions from one outer context keep their own options: the
+// outer options are shared, and appending to them must not write over a
+// sibling's.
+func TestWithCallOptionsSiblings(t *testing.T) {
+	// Three options appended one by one leave room for a fourth.
+	outer := WithCallOptions(context.Background(), WithMaxRetries(5), WithMaxElapsed(time.Minute), WithBackoff(time.Millisecond, time.Millisecond))
+	none := WithCallOptions(outer, WithMaxRetries(0))
+	two := WithCallOptions(outer, WithMaxRetries(2))
+	for _, tc := range []struct {
+		ctx  context.Context
+		want int
+	}{{none, 1}, {two, 3}} {
+		s := &rtScript{steps: []rtStep{{status: 503}}}
+		resp, err := roundTrip(t, New(s, fastRetries), newRequest(t, tc.ctx, "GET", "http://api.test/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if n := s.numCalls(); n != tc.want {
+			t.Errorf("%d attempts, want %d", n, tc.want)
+		}
+	}
+}
