@@ -83,7 +83,10 @@ func isIdempotentMethod(method string) bool {
 // (with the call's first attempt, see attemptRequest): a key in the
 // request's headers is used as it is (and stamped anew only when it is not
 // under the configured name); else ctxKey, the one set with
-// WithIdempotencyKey; else, for the configured methods, one is drawn.
+// WithIdempotencyKey; else, for the configured methods, one is drawn. A
+// write that gets no key is stamped without one when the caller left an
+// empty key header that net/http's Transport would read as a key (see
+// keyedHeader).
 func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string) (key string, stamp, caller, draw bool) {
 	name := cfg.idempotencyHeader
 	if k, entry := headerKey(req.Header, name); k != "" {
@@ -98,9 +101,22 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 		return ctxKey, true, true, false
 	}
 	if cfg.noIdempotencyKeys || !generatesKeyFor(cfg, req.Method) {
-		return "", false, false, false
+		return "", !isIdempotentMethod(req.Method) && hasNetHTTPKey(req.Header), false, false
 	}
 	return "", true, false, true
+}
+
+// hasNetHTTPKey reports whether h has an entry that net/http's Transport
+// reads as an idempotency key, whatever its value: for it, the mere
+// presence of Idempotency-Key or X-Idempotency-Key makes a write safe to
+// resend on its own (its isReplayable rule), even when empty.
+func hasNetHTTPKey(h http.Header) bool {
+	if len(h) == 0 {
+		return false
+	}
+	_, a := h[DefaultIdempotencyHeader]
+	_, b := h["X-Idempotency-Key"]
+	return a || b
 }
 
 func generatesKeyFor(cfg *config, method string) bool {
@@ -151,7 +167,11 @@ func isKeyHeader(k, name string) bool {
 // are case-insensitive), but net/http's Transport does not see a key and
 // so does not resend the request on its own after writing it to a reused
 // connection that then died (its isReplayable rule), which would send a
-// write twice to a host that ignores keys.
+// write twice to a host that ignores keys. For the same reason, an
+// unproven write carries no empty X-Idempotency-Key the caller left (an
+// entry net/http reads as a key, whatever its value), and a call without
+// a key (c.key empty) gets none: its header is the caller's, without its
+// empty key entries.
 func (c *call) keyedHeader(unproven bool, spare []string) http.Header {
 	name := c.cfg.idempotencyHeader
 	src := c.req.Header
@@ -164,12 +184,17 @@ func (c *call) keyedHeader(unproven bool, spare []string) http.Header {
 		sv = make([]string, nv)
 	}
 	h := make(http.Header, len(src)+1)
-	sv[0] = c.key
-	h[hiddenKeyName(name, unproven)] = sv[:1:1]
-	sv = sv[1:]
+	if c.key != "" {
+		sv[0] = c.key
+		h[hiddenKeyName(name, unproven)] = sv[:1:1]
+		sv = sv[1:]
+	}
 	for k, vv := range src {
 		if strings.EqualFold(k, name) || strings.EqualFold(k, DefaultIdempotencyHeader) {
 			continue // the caller's key under another spelling
+		}
+		if unproven && k == "X-Idempotency-Key" && (len(vv) == 0 || vv[0] == "") {
+			continue // empty, yet a key to net/http
 		}
 		if vv == nil {
 			h[k] = nil // as Header.Clone keeps it

@@ -512,6 +512,47 @@ func TestWriteRuleHoldsAgainstNetHTTPResend(t *testing.T) {
 	})
 }
 
+// TestWriteRuleEmptyKeyHeader: an Idempotency-Key or X-Idempotency-Key
+// header the caller left empty is no key, for the Transport as for the
+// write rule; net/http's Transport, which resends a request on its own
+// when the header is merely present, must not see it either. A write to a
+// host not known to honor keys reaches the server once.
+func TestWriteRuleEmptyKeyHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		set  func(http.Header)
+	}{
+		{"empty X-Idempotency-Key, generated key", nil, func(h http.Header) { h.Set("X-Idempotency-Key", "") }},
+		{"nil X-Idempotency-Key, generated key", nil, func(h http.Header) { h["X-Idempotency-Key"] = nil }},
+		{"empty Idempotency-Key, no keys", []Option{WithoutIdempotencyKeys()}, func(h http.Header) { h.Set("Idempotency-Key", "") }},
+		{"empty X-Idempotency-Key, no keys", []Option{WithoutIdempotencyKeys()}, func(h http.Header) { h.Set("X-Idempotency-Key", "") }},
+		{"empty Idempotency-Key, method without keys", []Option{WithIdempotencyMethods(http.MethodPatch)}, func(h http.Header) { h.Set("Idempotency-Key", "") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, posts := closeAfterPOST(t)
+			base := &http.Transport{}
+			defer base.CloseIdleConnections()
+			client := &http.Client{Transport: New(base, append([]Option{fastRetries}, tc.opts...)...)}
+			resp, err := client.Get(srv.URL) // opens the connection the POST reuses
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(`{"content":"once"}`))
+			tc.set(req.Header)
+			if resp, err := client.Do(req); err == nil {
+				resp.Body.Close()
+				t.Fatal("the POST succeeded against a server that never answers it")
+			}
+			if n := posts.Load(); n != 1 {
+				t.Fatalf("server processed the POST %d times, want once", n)
+			}
+		})
+	}
+}
+
 // TestWriteRuleNeverWritten: a write whose attempt net/http reports as never
 // written (here, a TLS handshake the server cuts) is resent to any host; a
 // base that reports nothing proves nothing. The write trace is carried by
@@ -602,6 +643,9 @@ func TestKeyedHeader(t *testing.T) {
 		{"X-Idempotency-Key", http.Header{"X-Idempotency-Key": {"x"}, "Idempotency-Key": {"d"}, "User-Agent": nil}, true,
 			http.Header{"x-idempotency-key": {"k"}, "User-Agent": nil}},
 		{"X-Idempotency-Key", http.Header{"X-Idempotency-Key": {"x"}}, false, http.Header{"X-Idempotency-Key": {"k"}}},
+		{DefaultIdempotencyHeader, http.Header{"X-Idempotency-Key": {""}, "A": {"1"}}, true, http.Header{"idempotency-key": {"k"}, "A": {"1"}}},
+		{DefaultIdempotencyHeader, http.Header{"X-Idempotency-Key": {""}, "A": {"1"}}, false,
+			http.Header{"Idempotency-Key": {"k"}, "X-Idempotency-Key": {""}, "A": {"1"}}},
 		{"X-Custom-Key", http.Header{"X-Custom-Key": {"c"}, "Idempotency-Key": {"d"}, "A": {"1"}}, true,
 			http.Header{"X-Custom-Key": {"k"}, "A": {"1"}}},
 	}
