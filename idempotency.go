@@ -393,22 +393,28 @@ func honorsKeys(st *attemptState, resp *http.Response) bool {
 // that reports nothing proves nothing. Each attempt has its own, in its
 // attemptExtras, so that what net/http reports late of one attempt (its
 // write loop may outlive the attempt) never counts for another.
+//
+// The proof is that net/http looked for a connection and never got one:
+// once it got one, the request may be written even after RoundTrip
+// returned. HTTP/2 writes a request's headers on a goroutine of its own,
+// which RoundTrip does not wait for when the attempt's context ends: a
+// write stalled on a full connection goes out later, and WroteHeaders,
+// which HTTP/2 reports only once the write returned, proves nothing.
 type writeTrace struct {
-	getConn      atomic.Bool // the base asked net/http for a connection
-	wroteHeaders atomic.Bool // some of the request may have reached the server
-	trace        httptrace.ClientTrace
+	getConn atomic.Bool // the base asked net/http for a connection
+	gotConn atomic.Bool // it got one: the request may reach the server
+	trace   httptrace.ClientTrace
 }
 
 // arm sets w's hooks. They are two closures, the fewest that tell which
 // attempt an event is of: net/http passes the hooks nothing that would.
 func (w *writeTrace) arm() {
 	w.trace.GetConn = func(string) { w.getConn.Store(true) }
-	w.trace.WroteHeaders = func() { w.wroteHeaders.Store(true) }
+	w.trace.GotConn = func(httptrace.GotConnInfo) { w.gotConn.Store(true) }
 }
 
 // neverWritten reports whether the attempt provably wrote no byte of its
-// headers: net/http looked for a connection and never reported writing
-// them.
+// request: net/http looked for a connection and never got one.
 func (w *writeTrace) neverWritten() bool {
-	return w != nil && w.getConn.Load() && !w.wroteHeaders.Load()
+	return w != nil && w.getConn.Load() && !w.gotConn.Load()
 }

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 	"unsafe"
 )
 
@@ -620,6 +622,103 @@ func TestWriteRuleNeverWritten(t *testing.T) {
 	if _, err := New(rt, fastRetries).RoundTrip(req); err == nil || rt.numCalls() != 1 {
 		t.Errorf("err %v after %d attempts; want the error after one", err, rt.numCalls())
 	}
+}
+
+// TestWriteRuleStalledHTTP2Write: over HTTP/2, a request's headers are
+// written by a goroutine of net/http's own, which RoundTrip does not wait
+// for when the attempt's deadline fires. A write stalled on its connection
+// (a full send buffer) when the attempt timeout fires goes out later, and
+// the server processes it: that attempt was not "never written", and a
+// write to a host not known to honor keys is not resent.
+func TestWriteRuleStalledHTTP2Write(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var posts atomic.Int32
+		var h2c http.Protocols
+		h2c.SetUnencryptedHTTP2(true)
+		srv := &http.Server{Protocols: &h2c, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost {
+				posts.Add(1)
+				w.WriteHeader(http.StatusCreated)
+			}
+		})}
+		ln := &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+		go srv.Serve(ln)
+		defer srv.Close()
+		var stall atomic.Int64 // how long the connection's next write waits before it goes out
+		base := &http.Transport{Protocols: &h2c, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			client, server := net.Pipe()
+			select {
+			case ln.conns <- server:
+				return &stallingConn{Conn: client, stall: &stall}, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}}
+		defer base.CloseIdleConnections()
+		var stops []StopReason
+		client := &http.Client{Transport: New(base, fastRetries, WithAttemptTimeout(time.Second),
+			WithObserver(func(a Attempt) { stops = append(stops, a.StopReason) }))}
+		resp, err := client.Get("http://api.test/v1/posts") // opens the connection
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("protocol %s, want HTTP/2", resp.Proto)
+		}
+
+		stall.Store(int64(1500 * time.Millisecond)) // the POST's headers leave after its attempt timed out
+		req, _ := http.NewRequest(http.MethodPost, "http://api.test/v1/posts/1/publish", nil)
+		if resp, err = client.Do(req); err == nil {
+			resp.Body.Close()
+			t.Error("the POST succeeded: its attempt timed out, and a resend reached the server")
+		} else if !errors.Is(err, ErrAttemptTimeout) {
+			t.Errorf("err = %v, want the attempt timeout", err)
+		}
+		time.Sleep(5 * time.Second) // the stalled write goes out
+		synctest.Wait()
+		if n := posts.Load(); n != 1 {
+			t.Fatalf("server processed the POST %d times, want once", n)
+		}
+		if got := stops[len(stops)-1]; got != StopUnsafeWrite {
+			t.Errorf("StopReason = %q, want %q", got, StopUnsafeWrite)
+		}
+	})
+}
+
+// pipeListener is a net.Listener of the server ends of in-memory
+// connections, which a test's dialer sends to conns.
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
+func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+// stallingConn is a connection whose next write, once stall is set, waits
+// that long before it goes out, as a write to a full send buffer does.
+type stallingConn struct {
+	net.Conn
+	stall *atomic.Int64 // nanoseconds
+}
+
+func (c *stallingConn) Write(p []byte) (int, error) {
+	if d := c.stall.Swap(0); d > 0 {
+		time.Sleep(time.Duration(d))
+	}
+	return c.Conn.Write(p)
 }
 
 // TestKeyedHeader checks the header of an attempt that carries the call's
