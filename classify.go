@@ -309,12 +309,27 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return Transient, true
 	}
-	if strings.Contains(msg, "REFUSED_STREAM") {
+	if refusedStream(msg) {
 		// HTTP/2: the server did not process the stream (RFC 9113, 8.7).
 		return Transient, true
 	}
 	// Resets, EOF before a response, timeouts, GOAWAY and the rest.
 	return Transient, false
+}
+
+// refusedStream reports whether msg is net/http's error for an HTTP/2
+// stream the server reset with REFUSED_STREAM ("stream error: stream ID 3;
+// REFUSED_STREAM", alone or quoted), which proves the request unprocessed.
+// A GOAWAY's error is not one, whatever its code and the debug data it
+// quotes: the streams up to its last stream ID may have been processed
+// (RFC 9113, 6.8).
+func refusedStream(msg string) bool {
+	const streamErr = "stream error: stream ID "
+	if strings.Contains(msg, "server sent GOAWAY") {
+		return false
+	}
+	i := strings.Index(msg, streamErr)
+	return i >= 0 && strings.HasPrefix(strings.TrimLeft(msg[i+len(streamErr):], "0123456789"), "; REFUSED_STREAM")
 }
 
 // permanentErrTexts are net/http's messages for requests that can never be

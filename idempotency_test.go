@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -686,6 +687,111 @@ func TestWriteRuleStalledHTTP2Write(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteRuleHTTP2GoAway: a GOAWAY whose last stream ID covers a
+// request's stream says that the server may have processed it (RFC 9113,
+// 6.8), whatever its error code or debug data: net/http's error for it
+// names the code (here REFUSED_STREAM) and quotes the debug data, and
+// neither proves the write unprocessed as a stream reset with
+// REFUSED_STREAM does. A write to a host not known to honor keys is not
+// resent.
+func TestWriteRuleHTTP2GoAway(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		code  uint32
+		debug string
+	}{
+		{"code REFUSED_STREAM", 0x7, ""},
+		{"debug data", 0x0, "stream error: stream ID 1; REFUSED_STREAM"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var posts atomic.Int32
+				var h2c http.Protocols
+				h2c.SetUnencryptedHTTP2(true)
+				base := &http.Transport{Protocols: &h2c, DialContext: func(context.Context, string, string) (net.Conn, error) {
+					client, server := net.Pipe()
+					go goAwayAfterHeaders(server, tc.code, tc.debug, &posts)
+					return client, nil
+				}}
+				defer base.CloseIdleConnections()
+				var stops []StopReason
+				tr := New(base, fastRetries, WithObserver(func(a Attempt) { stops = append(stops, a.StopReason) }))
+				req, _ := http.NewRequest(http.MethodPost, "http://api.test/v1/posts/1/publish", nil)
+				resp, err := tr.RoundTrip(req)
+				if err == nil {
+					resp.Body.Close()
+					t.Fatal("the POST succeeded against a server that answers none")
+				}
+				synctest.Wait()
+				if n := posts.Load(); n != 1 {
+					t.Fatalf("server processed the POST %d times, want once (err %v)", n, err)
+				}
+				if got := stops[len(stops)-1]; got != StopUnsafeWrite {
+					t.Errorf("StopReason = %q, want %q", got, StopUnsafeWrite)
+				}
+			})
+		})
+	}
+}
+
+// goAwayAfterHeaders serves c as an HTTP/2 server that processes the first
+// request whose headers it reads (posts counts it), then sends a GOAWAY
+// with that request's stream as the last stream ID, code and debug, and
+// closes the connection without answering.
+func goAwayAfterHeaders(c net.Conn, code uint32, debug string, posts *atomic.Int32) {
+	defer c.Close()
+	frame := func(typ, flags byte, stream uint32, payload []byte) []byte {
+		b := make([]byte, 9, 9+len(payload))
+		b[0], b[1], b[2] = byte(len(payload)>>16), byte(len(payload)>>8), byte(len(payload))
+		b[3], b[4] = typ, flags
+		binary.BigEndian.PutUint32(b[5:], stream)
+		return append(b, payload...)
+	}
+	type header struct {
+		typ, flags byte
+		stream     uint32
+	}
+	frames := make(chan header, 64)
+	go func() { // reads the client's preface and frames
+		defer close(frames)
+		if _, err := io.ReadFull(c, make([]byte, len(http2Preface))); err != nil {
+			return
+		}
+		h := make([]byte, 9)
+		for {
+			if _, err := io.ReadFull(c, h); err != nil {
+				return
+			}
+			if _, err := io.CopyN(io.Discard, c, int64(h[0])<<16|int64(h[1])<<8|int64(h[2])); err != nil {
+				return
+			}
+			select {
+			case frames <- header{h[3], h[4], binary.BigEndian.Uint32(h[5:]) &^ (1 << 31)}:
+			default: // the server stopped reading them
+			}
+		}
+	}()
+	const settings, headers, goAway = 0x4, 0x1, 0x7
+	c.Write(frame(settings, 0, 0, nil))
+	for f := range frames {
+		switch f.typ {
+		case settings:
+			if f.flags&1 == 0 {
+				c.Write(frame(settings, 1, 0, nil)) // ACK
+			}
+		case headers:
+			posts.Add(1)
+			p := binary.BigEndian.AppendUint32(nil, f.stream)
+			p = binary.BigEndian.AppendUint32(p, code)
+			c.Write(frame(goAway, 0, 0, append(p, debug...)))
+			return
+		}
+	}
+}
+
+// http2Preface is the client connection preface of HTTP/2 (RFC 9113, 3.4).
+const http2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 // pipeListener is a net.Listener of the server ends of in-memory
 // connections, which a test's dialer sends to conns.
