@@ -81,6 +81,15 @@ func TestWithCallOptionsRejectsPerTransport(t *testing.T) {
 		{"WithKeyHonoringHosts", WithKeyHonoringHosts("a.test")},
 		{"WithCodes", WithCodes(nil)},
 		{"WithTracer", WithTracer(nil)},
+		{"WithBreakerObserver", WithBreakerObserver(func(BreakerChange) {})},
+		{"WithoutRetryBudget", WithoutRetryBudget()},
+		{"WithMaxPeek", WithMaxPeek(1)},
+		{"WithIdempotencyHeader", WithIdempotencyHeader("X-Idempotency-Key")},
+		{"WithRateLimitKey", WithRateLimitKey(func(*http.Request) string { return "" })},
+		{"WithRateLimitParser", WithRateLimitParser(func(http.Header, time.Time) (RateLimitInfo, bool) { return RateLimitInfo{}, false })},
+		{"WithContextObserver", WithContextObserver(func(context.Context, Attempt) {})},
+		{"WithQuotaStore", WithQuotaStore(nil)},
+		{"WithQuotaStore", WithQuotaStore(new(memQuota))},
 	} {
 		func() {
 			defer func() {

@@ -141,7 +141,10 @@ type QuotaWatcher interface {
 // shared through it too (unless WithoutRetryBudget turns the budget off),
 // whether or not the rate limiter is on.
 func WithQuotaStore(s QuotaStore) Option {
-	return func(c *config) { c.quotaStore = s }
+	return func(c *config) {
+		c.quotaStore = s
+		perTransport(c, "WithQuotaStore")
+	}
 }
 
 // quotaPartition returns the shared state of the partition named by k, or
