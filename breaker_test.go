@@ -1276,3 +1276,41 @@ func TestBreakerHungProbe(t *testing.T) {
 		<-done
 	})
 }
+
+// TestBreakerOpenForOpenTimeout checks that a breaker stays open for
+// OpenTimeout exactly, in fake time: refused a nanosecond before it ends,
+// it lets its probe through the instant it ends, after the trip and after a
+// failed probe alike, and BreakerState agrees with what the attempt finds.
+func TestBreakerOpenForOpenTimeout(t *testing.T) {
+	for _, open := range []time.Duration{10 * time.Second, 2 * time.Nanosecond} {
+		t.Run(open.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := bkDead()
+				tr := New(bkNet{"dead.test": h}, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: open}))
+				const url = "http://dead.test/x"
+				for probe := range 2 { // the trip, then a failed probe
+					if code, _, err := bkCall(t, tr, url); err != nil || code != 500 {
+						t.Fatalf("attempt %d = %d %v, want the server's 500", probe+1, code, err)
+					}
+					time.Sleep(open - time.Nanosecond)
+					if got := tr.BreakerState(url); got != BreakerOpen {
+						t.Errorf("BreakerState a nanosecond before OpenTimeout = %v, want open", got)
+					}
+					_, _, err := bkCall(t, tr, url)
+					bkWantOpen(t, err)
+					time.Sleep(time.Nanosecond)
+					if got := tr.BreakerState(url); got != BreakerHalfOpen {
+						t.Errorf("BreakerState at OpenTimeout = %v, want half-open", got)
+					}
+				}
+				h.status.Store(http.StatusOK)
+				if code, _, err := bkCall(t, tr, url); err != nil || code != 200 {
+					t.Fatalf("probe at OpenTimeout = %d %v, want the server's 200", code, err)
+				}
+				if got := h.hits.Load(); got != 3 {
+					t.Errorf("the server saw %d attempts, want 3", got)
+				}
+			})
+		})
+	}
+}

@@ -188,12 +188,20 @@ func newBreakerSet(bs BreakerSettings, observers []func(BreakerChange), logger *
 		bs.ProbeTimeout = bs.OpenTimeout
 	}
 	period := max(bs.Window/breakerBuckets, 1)
+	// gobreaker half-opens once its expiry is before now, so a breaker
+	// would still refuse at the instant OpenTimeout ends; a nanosecond
+	// less makes it stay open for OpenTimeout exactly (gobreaker takes a
+	// zero Timeout for its 60s default, so 1ns stays as it is).
+	gbTimeout := bs.OpenTimeout
+	if gbTimeout > 1 {
+		gbTimeout--
+	}
 	s := &breakerSet{
 		settings: gobreaker.Settings{
 			MaxRequests:  uint32(min(uint64(bs.HalfOpenRequests), math.MaxUint32)),
 			Interval:     bs.Window,
 			BucketPeriod: period,
-			Timeout:      bs.OpenTimeout,
+			Timeout:      gbTimeout,
 			IsSuccessful: func(err error) bool { return err == nil },
 			IsExcluded:   func(err error) bool { return err == errBreakerExcluded },
 		},

@@ -74,7 +74,7 @@ func (s *breakerSet) stateOf(u *url.URL) BreakerState {
 		// gobreaker moves an open breaker to half-open lazily, on the
 		// first request after its timeout: say what that request will
 		// find.
-		if m := e.m.Load(); m != nil && s.now()-m.openedAt.Load() > int64(s.timeout) {
+		if m := e.m.Load(); m != nil && s.now()-m.openedAt.Load() >= int64(s.timeout) {
 			return BreakerHalfOpen
 		}
 		return BreakerOpen

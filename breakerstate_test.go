@@ -36,12 +36,12 @@ func TestBreakerState(t *testing.T) {
 		want("after one failure", BreakerClosed)
 		bkCall(t, tr, "http://API.test:80/") // an alias of the same breaker
 		want("after two failures", BreakerOpen)
-		time.Sleep(10 * time.Second)
-		want("at OpenTimeout", BreakerOpen)
+		time.Sleep(10*time.Second - time.Nanosecond)
+		want("just before OpenTimeout", BreakerOpen)
 		_, _, err := bkCall(t, tr, "http://api.test/") // as the breaker itself says
 		bkWantOpen(t, err)
-		time.Sleep(time.Millisecond)
-		want("past OpenTimeout", BreakerHalfOpen)
+		time.Sleep(time.Nanosecond)
+		want("at OpenTimeout", BreakerHalfOpen)
 		hits := h.hits.Load()
 		want("read again", BreakerHalfOpen) // reading changed nothing
 		if h.hits.Load() != hits {
