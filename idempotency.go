@@ -273,10 +273,10 @@ func (x *attemptExtras) drawKey() string {
 // carries a key and its host deduplicates by key, which the Transport
 // knows when the host is named here, when the caller set the key itself
 // (as a header or with WithIdempotencyKey), or when the host said so in
-// an earlier answer: an Aidelly or Postato error envelope (one with a code
-// of that vendor's table: the shapes alone are common to many APIs), an
-// idempotency-conflict or key-reuse code of any known dialect, or an
-// Idempotent-Replayed header. What a host said is remembered per scheme,
+// an earlier answer, to a read or a write: an Aidelly or Postato error
+// envelope (one with a code of that vendor's table: the shapes alone are
+// common to many APIs), an idempotency-conflict or key-reuse code of any
+// known dialect, or an Idempotent-Replayed header (on a keyed write). What a host said is remembered per scheme,
 // host and port, in a table of at most 4096 hosts. Anywhere else, a write
 // is resent only when it provably was not processed: a 429, a refused
 // dial, a request the Transport saw was never written. Every other failure

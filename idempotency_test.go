@@ -325,6 +325,48 @@ func TestWriteRuleLearnsFromAnswers(t *testing.T) {
 	}
 }
 
+// TestWriteRuleLearnsFromReads: the answers a host gives to reads tell
+// its dialect as well as the answers to writes: after an Aidelly or
+// Postato envelope with one of that vendor's codes on a GET, a write to the
+// host is resent after an ambiguous failure. A read's envelope of a shape
+// many APIs share, or with a code no vendor table knows, teaches nothing.
+func TestWriteRuleLearnsFromReads(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		read    rtStep
+		resends bool
+	}{
+		{"aidelly", rtStep{status: 404, body: `{"success":false,"error":{"code":"PUBLIC_API_POST_NOT_FOUND","message":"no post"},"request_id":"r"}`}, true},
+		{"postato", rtStep{status: 403, body: `{"error":"permission_denied","message":"no"}`, header: http.Header{"X-Request-Id": {"r"}}}, true},
+		{"shared shape", rtStep{status: 404, body: `{"error":{"code":"not_found_here","message":"no"}}`}, false},
+		{"success", rtStep{status: 200, body: `{"data":[]}`}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := &rtScript{steps: []rtStep{tc.read, {status: 502}, {status: 201}}}
+			tr := New(rt, fastRetries)
+			req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts/1", nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			req, _ = http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
+			resp, err = tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want, status := 2, 502
+			if tc.resends {
+				want, status = 3, 201
+			}
+			if rt.numCalls() != want || resp.StatusCode != status {
+				t.Errorf("the write got %d after %d attempts in all, want %d after %d", resp.StatusCode, rt.numCalls(), status, want)
+			}
+		})
+	}
+}
+
 // TestWriteRuleKeyHeaderNames: a caller's key under the default or the
 // configured name, in any capitalisation, is sent once under the
 // configured name, and no generated key is added beside it.

@@ -249,7 +249,9 @@ func (c *call) run() (*http.Response, error) {
 			body.freeze()
 		}
 
-		if c.write && c.key != "" {
+		if (c.write && c.key != "") || st.apiErr != nil {
+			// Any error envelope of the host tells its dialect, a
+			// read's too; a success only tells it of a keyed write.
 			c.learnKeys(st, resp)
 		}
 		if resp != nil && !st.class.Retryable() && t.budgets != nil {
