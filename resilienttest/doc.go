@@ -23,10 +23,10 @@
 //
 // WithHandler puts the same faults, scripts, latency and quota in front of
 // an http.Handler of the caller's own, in place of the three APIs: a
-// client of any API can be tested against a bad day of it. WithExchanges
-// tells a test of every request the server read: when it arrived, its
-// header, and how it was answered (its status, or 0 for a dropped
-// connection).
+// client of any API can be tested against a bad day of it; Wrap(h, faults)
+// is the short form. WithExchanges tells a test of every request the
+// server read: when it arrived, its header, and how it was answered (its
+// status, or 0 for a dropped connection).
 //
 // The package uses the standard library only.
 //

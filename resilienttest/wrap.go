@@ -6,6 +6,18 @@ import (
 	"time"
 )
 
+// Wrap returns a Server, started on loopback, that puts the random faults
+// f in front of h, a handler of the caller's own: a client of any API can
+// be tested against a bad day of it. It is NewServer(Altyaa, WithHandler(h),
+// WithFaults(f), opts...): the answers the server injects have Altyaa's
+// {"error":{"code":…,"message":…}} envelope, the shape of many JSON APIs,
+// and opts add scripts, latency, a quota or TLS (see WithHandler for the
+// order in which an attempt is handled). A zero Faults injects nothing.
+// It panics as WithHandler and WithFaults do.
+func Wrap(h http.Handler, f Faults, opts ...Option) *Server {
+	return NewServer(Altyaa, append([]Option{WithHandler(h), WithFaults(f)}, opts...)...)
+}
+
 // serveWrapped handles one attempt on a server WithHandler: it counts it,
 // picks its step, waits, then drops the connection, answers in front of
 // the handler, or lets the handler answer (see WithHandler).

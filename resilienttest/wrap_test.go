@@ -290,3 +290,30 @@ func TestExchanges(t *testing.T) {
 	}()
 	WithExchanges(nil)
 }
+
+// TestWrap: Wrap is NewServer(Altyaa, WithHandler(h), WithFaults(f)),
+// further options included: the faults answer in front of the handler in
+// the Altyaa dialect, the rest reaches it, and a script applies first.
+func TestWrap(t *testing.T) {
+	api := &things{}
+	s := Wrap(api, Faults{Seed: 1, ServerError: 1}, WithScript("GET /v1/things/1", Normal()))
+	defer s.Close()
+	mustStatus(t, send(t, s, "GET", "/v1/things/1", "", ""), 200) // the script's step
+	r := send(t, s, "GET", "/v1/things/1", "", "")
+	if r.err != nil || r.status < 500 {
+		t.Fatalf("with ServerError 1: %d %v, want a 5xx", r.status, r.err)
+	}
+	if e := parseError(t, Altyaa, r); e.code == "" {
+		t.Errorf("the injected 5xx has no Altyaa envelope: %s", r.body)
+	}
+	if calls, _ := api.counts(); calls != 1 {
+		t.Errorf("handler calls = %d, want 1", calls)
+	}
+	if st := s.Stats(); st.Requests != 2 || st.Injected != 1 || s.Dialect() != Altyaa {
+		t.Errorf("Requests, Injected, Dialect = %d, %d, %v; want 2, 1, altyaa", st.Requests, st.Injected, s.Dialect())
+	}
+
+	clean := Wrap(api, Faults{})
+	defer clean.Close()
+	mustStatus(t, send(t, clean, "POST", "/v1/things", `{"n":1}`, ""), 201)
+}
