@@ -274,14 +274,16 @@ func (x *attemptExtras) drawKey() string {
 // knows when the host is named here, when the caller set the key itself
 // (as a header or with WithIdempotencyKey), or when the host said so in
 // an earlier answer, to a read or a write: an Aidelly or Postato error
-// envelope (one with a code of that vendor's table: the shapes alone are
-// common to many APIs), an idempotency-conflict or key-reuse code of any
-// known dialect, or an Idempotent-Replayed header (on a keyed write). What a host said is remembered per scheme,
-// host and port, in a table of at most 4096 hosts. Anywhere else, a write
-// is resent only when it provably was not processed: a 429, a refused
-// dial, a request the Transport saw was never written. Every other failure
-// of such a write is returned at once, with what the server answered, and
-// Attempt.StopReason says StopUnsafeWrite.
+// envelope (one with a code of that vendor's table that other APIs do not
+// use too: the shapes alone, and codes such as not_found, are common to
+// many APIs), an idempotency-conflict or key-reuse code of any known
+// dialect, or an Idempotent-Replayed header. What a host said is
+// remembered per scheme, host and port, in a table of at most 4096 hosts.
+// Anywhere else, a write is resent only when it provably was not
+// processed: a 429, a refused dial, a request net/http never got a
+// connection for. Every other failure of such a write is returned at once,
+// with what the server answered, and Attempt.StopReason says
+// StopUnsafeWrite.
 func WithKeyHonoringHosts(hosts ...string) Option {
 	hs := make([]string, 0, len(hosts))
 	for _, h := range hosts {
@@ -380,11 +382,20 @@ func honorsKeys(st *attemptState, resp *http.Response) bool {
 	if e == nil {
 		return false
 	}
-	if e.Dialect == "aidelly" || e.Dialect == "postato" {
+	if e.Dialect == "aidelly" || e.Dialect == "postato" && !sharedPostatoCode(e.Code) {
 		return true
 	}
 	c := strings.ToLower(e.Code)
 	return strings.Contains(c, "idempoten")
+}
+
+// sharedPostatoCode reports whether code, of Postato's table, is a word
+// many other APIs answer with too ({"error":"not_found"} is a common
+// shape): such an envelope tells nothing of its host, and a host that
+// ignores keys would otherwise be taken for one that honors them from its
+// first 404.
+func sharedPostatoCode(code string) bool {
+	return code == "not_found" || code == "permission_denied"
 }
 
 // writeTrace tells, for a write whose resend needs proof, whether an

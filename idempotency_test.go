@@ -329,7 +329,8 @@ func TestWriteRuleLearnsFromAnswers(t *testing.T) {
 // its dialect as well as the answers to writes: after an Aidelly or
 // Postato envelope with one of that vendor's codes on a GET, a write to the
 // host is resent after an ambiguous failure. A read's envelope of a shape
-// many APIs share, or with a code no vendor table knows, teaches nothing.
+// many APIs share, with a code no vendor table knows or with a vendor's
+// code other APIs use too (not_found), teaches nothing.
 func TestWriteRuleLearnsFromReads(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -337,7 +338,9 @@ func TestWriteRuleLearnsFromReads(t *testing.T) {
 		resends bool
 	}{
 		{"aidelly", rtStep{status: 404, body: `{"success":false,"error":{"code":"PUBLIC_API_POST_NOT_FOUND","message":"no post"},"request_id":"r"}`}, true},
-		{"postato", rtStep{status: 403, body: `{"error":"permission_denied","message":"no"}`, header: http.Header{"X-Request-Id": {"r"}}}, true},
+		{"postato", rtStep{status: 403, body: `{"error":"plan_inactive","message":"no"}`, header: http.Header{"X-Request-Id": {"r"}}}, true},
+		{"postato, a code other APIs use", rtStep{status: 404, body: `{"error":"not_found","message":"no"}`}, false},
+		{"postato, another", rtStep{status: 403, body: `{"error":"permission_denied","message":"no"}`}, false},
 		{"shared shape", rtStep{status: 404, body: `{"error":{"code":"not_found_here","message":"no"}}`}, false},
 		{"success", rtStep{status: 200, body: `{"data":[]}`}, false},
 	} {
