@@ -82,6 +82,42 @@ func TestHedgingMaxHedges(t *testing.T) {
 	}
 }
 
+// TestHedgingNoRetries: a call allowed no retry (WithMaxRetries(0), for
+// the Transport or through WithCallOptions) is exactly one request, as
+// issue 17 words it: its attempt gets no hedged copy either.
+func TestHedgingNoRetries(t *testing.T) {
+	hedging := resilient.WithHedging(resilient.Hedging{Delay: 100 * time.Millisecond})
+	for _, tc := range []struct {
+		name string
+		opts []resilient.Option
+		call []resilient.Option
+	}{
+		{"transport", []resilient.Option{hedging, resilient.WithMaxRetries(0)}, nil},
+		{"call", []resilient.Option{hedging}, []resilient.Option{resilient.WithMaxRetries(0)}},
+		{"call hedges", nil, []resilient.Option{hedging, resilient.WithMaxRetries(0)}},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			h := &slowHost{delay: time.Second}
+			tr := resilient.New(h, tc.opts...)
+			var r resilient.Report
+			ctx := resilient.WithReport(context.Background(), &r)
+			if tc.call != nil {
+				ctx = resilient.WithCallOptions(ctx, tc.call...)
+			}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://api.test/v1/posts", nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			synctest.Wait()
+			if n := len(h.sends()); n != 1 || r.Hedges != 0 || r.Attempts != 1 {
+				t.Errorf("%s: %d requests sent, Report %+v; want 1, no hedge", tc.name, n, r)
+			}
+		})
+	}
+}
+
 // TestCallOptionsBoundWaits: WithMaxRetryAfter and WithMaxElapsed given
 // per call apply to that call only (issue 17): a Retry-After over the
 // call's cap, or past its budget, returns the response at once, while the

@@ -24,9 +24,10 @@ import (
 // concurrently (no body, or GetBody). Every copy carries the same
 // idempotency key, waits for the rate limiter, and spends one retry from
 // the host's retry budget; none is sent while the host is paused after a
-// 429 or its breaker is not closed. Hedges of a host are also bounded to
-// one in twenty of its calls (plus ten), so that a host that slows down as
-// a whole is not sent twice the load.
+// 429 or its breaker is not closed, nor for a call allowed no retry
+// (WithMaxRetries(0)), which is one request. Hedges of a host are also
+// bounded to one in twenty of its calls (plus ten), so that a host that
+// slows down as a whole is not sent twice the load.
 //
 // The zero value hedges adaptively, at the host's recent latency at the
 // 0.95 quantile, once the host has answered 20 times.
@@ -89,8 +90,8 @@ var errHedgeLost = errors.New("resilient: another copy of the attempt answered f
 
 // hedgeable reports whether the call's attempts may be hedged.
 func (c *call) hedgeable(req *http.Request) bool {
-	if c.cfg.hedging == nil || c.t.budgets == nil {
-		return false
+	if c.cfg.hedging == nil || c.cfg.maxRetries == 0 || c.t.budgets == nil {
+		return false // a call allowed no retry is one request (WithMaxRetries)
 	}
 	if hasBody(req) && req.GetBody == nil {
 		return false // a captured body has one reader at a time

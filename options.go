@@ -109,7 +109,8 @@ func mustNotBeNegative[T int | int64 | time.Duration](opt string, v T) {
 }
 
 // WithMaxRetries sets how many times a call is retried after its first
-// attempt (default 5). Zero means a single attempt; math.MaxInt means no
+// attempt (default 5). Zero means a single attempt, and a single request:
+// no hedged copy of it either (see WithHedging); math.MaxInt means no
 // limit but the call's budget (WithMaxElapsed). It panics if n is negative.
 func WithMaxRetries(n int) Option {
 	mustNotBeNegative("WithMaxRetries", n)
