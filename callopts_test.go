@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -180,4 +181,40 @@ func TestWithCallOptionsSiblings(t *testing.T) {
 			t.Errorf("%d attempts, want %d", n, tc.want)
 		}
 	}
+}
+
+// TestWithCallOptionsMaxRetryAfterBoundsPause: a call's own
+// WithMaxRetryAfter bounds the waits the server set for it in the rate
+// limiter too (a pause after a 429), as it bounds the retry loop's: a call
+// that accepts no wait longer than a second fails at once with
+// ErrRateLimited during another call's 30-second pause, instead of waiting
+// it out under the Transport's 60-second limit.
+func TestWithCallOptionsMaxRetryAfterBoundsPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 0 {
+				throttle(w, "30")
+			}
+		}}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithMaxElapsed(0), WithMaxRetries(0))}
+		if code, err := do(t, client, "GET", "http://api.test/x"); code != 429 {
+			t.Fatalf("first call: %d, %v; want the 429", code, err)
+		}
+		ctx := WithCallOptions(context.Background(), WithMaxRetryAfter(time.Second))
+		req, err := http.NewRequestWithContext(ctx, "GET", "http://api.test/x", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		if waited := time.Since(start); waited > time.Second || !errors.Is(err, ErrRateLimited) {
+			t.Errorf("call with WithMaxRetryAfter(1s) during a 30s pause: %v after %v; want ErrRateLimited at once", err, waited)
+		}
+		if n := len(srv.seen("")); n != 1 {
+			t.Errorf("server saw %d requests, want 1 (the pause holds)", n)
+		}
+	})
 }

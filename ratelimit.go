@@ -190,7 +190,7 @@ type rateLimiter struct {
 	keyFn     func(*http.Request) string
 	parsers   []RateLimitParser // WithRateLimitParser
 	resources resources         // routes of the quotas servers name
-	maxWait   time.Duration     // the longest wait announced by a server
+	maxWait   time.Duration     // the longest wait a server may set (WithMaxRetryAfter); a call applies its own
 	rand      func(int64) int64
 	quota     QuotaStore // shares the partitions' state; nil for none (quota.go)
 	maxParts  int
@@ -473,8 +473,11 @@ func (p *partition) end() {
 // ends. start is the current time.
 //
 // budget is when the call's budget (WithMaxElapsed) ends, zero for none: a
-// wait past it, or past the context's deadline, is refused at once.
-func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget time.Time) (time.Duration, error) {
+// wait past it, or past the context's deadline, is refused at once. maxWait
+// is the longest wait the server may set for the call (its
+// WithMaxRetryAfter): a longer pause, spent quota or pace is refused at
+// once too.
+func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget time.Time, maxWait time.Duration) (time.Duration, error) {
 	paced := false            // a token was taken and waited for
 	leased := false           // a token of the shared quota is held (quota.go)
 	var spent <-chan struct{} // a PauseChanged channel found closed after a wait
@@ -505,8 +508,8 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 			p.mu.Unlock()
 			paced, leased = false, false // the tokens are spent; take new ones after the gate
 			d := until.Sub(now)
-			if d > rl.maxWait {
-				return now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", rl.maxWait))
+			if d > maxWait {
+				return now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
 			}
 			d += retryAfterSpread(d, rl.rand)
 			if err := rl.wait(ctx, p, now, d, budget, reopened, changed); err != nil {
@@ -538,12 +541,12 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 		}
 		r := p.lim.ReserveN(now, 1)
 		d := r.DelayFrom(now)
-		if p.learned && d > rl.maxWait {
+		if p.learned && d > maxWait {
 			// The pace is the server's: a wait for a token is bounded
 			// as a wait it announced is.
 			r.CancelAt(now)
 			p.mu.Unlock()
-			return now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", rl.maxWait))
+			return now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
 		}
 		if !r.OK() || pastDeadline(ctx, budget, now.Add(d)) {
 			r.CancelAt(now)
@@ -644,10 +647,14 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	counted := false
 	if p != nil {
 		var budget time.Time
+		maxWait := rl.maxWait
 		if st != nil {
 			budget = st.deadline
+			if st.callCfg != nil {
+				maxWait = st.callCfg.maxRetryAfter // the call's (WithCallOptions)
+			}
 		}
-		waited, err := rl.acquire(ctx, p, clock.get(), budget)
+		waited, err := rl.acquire(ctx, p, clock.get(), budget, maxWait)
 		if st != nil {
 			st.localWait = waited
 			if waited > 0 && !st.start.IsZero() {
