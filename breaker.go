@@ -243,17 +243,18 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 	if err == gobreaker.ErrTooManyRequests && b.set.releaseStaleProbes(e) {
 		done, err = m.cb.Allow()
 	}
-	b.set.flush(req.Context())
 	if err != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}
+		b.set.flush(req.Context())
 		return nil, b.set.refusal(m, err)
 	}
 	if w := e.win.Load(); w != nil {
 		// The breaker closed since the attempt looked: count it in the
 		// closed spell's window instead.
 		done(errBreakerExcluded)
+		b.set.flush(req.Context())
 		return b.closedAttempt(e, w, req, st)
 	}
 	// A probe of a half-open breaker is tracked, so that one that hangs
@@ -265,13 +266,17 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 	reported := false
 	defer func() {
 		if !reported {
-			// next panicked: release the slot (a half-open breaker's
+			// next panicked, or an observer told of the change that
+			// Allow made: release the slot (a half-open breaker's
 			// probe) without counting the attempt, and let the panic
 			// go on.
 			b.report(e, pr, done, errBreakerExcluded)
 			b.set.flush(req.Context())
 		}
 	}()
+	// The changes are delivered once the slot is released on every path:
+	// an observer runs the caller's code, which may panic.
+	b.set.flush(req.Context())
 	resp, err := roundTripNext(b.next, req, st)
 	reported = true
 	b.report(e, pr, done, attemptOutcome(st, req, resp, err))

@@ -89,3 +89,54 @@ func TestPanicReleasesSlots(t *testing.T) {
 		})
 	}
 }
+
+// TestPanicInBreakerObserverReleasesProbe: a breaker observer that panics
+// on the change to half-open, delivered on the goroutine of the attempt
+// that took the probe's slot, releases that slot with the panic: the next
+// attempt probes, and the host is not refused for good ("half-open,
+// waiting for its probe" on every call, the stale-probe release finding no
+// probe to free).
+func TestPanicInBreakerObserverReleasesProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var failing atomic.Bool
+		failing.Store(true)
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			if failing.Load() {
+				w.WriteHeader(http.StatusInternalServerError)
+			}
+		}}
+		observer := func(c BreakerChange) {
+			if c.To == BreakerHalfOpen {
+				panic("observer exploded")
+			}
+		}
+		tr := New(handlerRT{srv}, WithMaxRetries(0), WithoutRetryBudget(),
+			WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Second}),
+			WithBreakerObserver(observer))
+		client := &http.Client{Transport: tr}
+		if code, err := do(t, client, "GET", "http://api.test/x"); code != 500 {
+			t.Fatalf("first call: %d, %v; want the 500 that trips the breaker", code, err)
+		}
+		failing.Store(false)
+		time.Sleep(2 * time.Second) // the breaker goes half-open with the next attempt
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("the observer's panic was not propagated")
+				}
+			}()
+			req, _ := http.NewRequest("GET", "http://api.test/x", nil)
+			if resp, err := client.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		// However long the caller waits (past ProbeTimeout, which is
+		// OpenTimeout), the host must answer again.
+		time.Sleep(time.Minute)
+		for i := range 3 {
+			if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 {
+				t.Fatalf("call %d after the observer's panic: %d, %v; want 200 (the probe's slot leaked)", i, code, err)
+			}
+		}
+	})
+}
