@@ -346,8 +346,14 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 		// answer cut short by a copy still counts as slow, so the
 		// quantile does not drift down to the copies' own latency.
 		hb.latencies().record(time.Since(start))
-		// The copy's context ends when its body is closed.
-		w.resp.Body = &cancelOnClose{ReadCloser: w.resp.Body, cancel: w.cancel}
+		// The copy's context ends when its body is closed. A 101's body
+		// is the upgraded connection: it stays writable.
+		body := cancelOnClose{ReadCloser: w.resp.Body, cancel: w.cancel}
+		if rw, ok := w.resp.Body.(io.Writer); ok && w.resp.StatusCode == http.StatusSwitchingProtocols {
+			w.resp.Body = &cancelOnCloseRW{cancelOnClose: body, w: rw}
+		} else {
+			w.resp.Body = &body
+		}
 	} else {
 		w.cancel(nil)
 	}
@@ -366,6 +372,15 @@ func (b *cancelOnClose) Close() error {
 	b.cancel(nil)
 	return err
 }
+
+// cancelOnCloseRW is a cancelOnClose over the body of a 101 Switching
+// Protocols response: the upgraded connection, which stays writable.
+type cancelOnCloseRW struct {
+	cancelOnClose
+	w io.Writer
+}
+
+func (b *cancelOnCloseRW) Write(p []byte) (int, error) { return b.w.Write(p) }
 
 // takeHedge spends one copy of the host's hedge allowance.
 func (b *hostBudget) takeHedge() bool {

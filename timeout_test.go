@@ -188,8 +188,9 @@ func TestSuccessAsTheTimerFires(t *testing.T) {
 	})
 }
 
-// TestSwitchingProtocolsStaysWritable: with an attempt timeout, a 101's
-// body is still the upgraded connection, readable and writable.
+// TestSwitchingProtocolsStaysWritable: with an attempt timeout, or with
+// hedging (a 101 wins as any answer does), a 101's body is still the
+// upgraded connection, readable and writable.
 func TestSwitchingProtocolsStaysWritable(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, brw, err := w.(http.Hijacker).Hijack()
@@ -202,25 +203,36 @@ func TestSwitchingProtocolsStaysWritable(t *testing.T) {
 		io.Copy(conn, brw) // echo
 	}))
 	defer srv.Close()
-	base := &http.Transport{}
-	defer base.CloseIdleConnections()
-	req, _ := http.NewRequest("GET", srv.URL, nil)
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", "echo")
-	resp, err := New(base, WithAttemptTimeout(5*time.Second)).RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rwc, ok := resp.Body.(io.ReadWriteCloser)
-	if resp.StatusCode != 101 || !ok {
-		t.Fatalf("status %d, body %T: want 101 with an io.ReadWriteCloser", resp.StatusCode, resp.Body)
-	}
-	defer rwc.Close()
-	if _, err := rwc.Write([]byte("ping")); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 4)
-	if _, err := io.ReadFull(rwc, buf); err != nil || string(buf) != "ping" {
-		t.Fatalf("echo %q, %v", buf, err)
+	for _, tc := range []struct {
+		name string
+		opt  Option
+	}{
+		{"attempt timeout", WithAttemptTimeout(5 * time.Second)},
+		{"hedging", WithHedging(Hedging{Delay: time.Minute})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := &http.Transport{}
+			defer base.CloseIdleConnections()
+			req, _ := http.NewRequest("GET", srv.URL, nil)
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Upgrade", "echo")
+			resp, err := New(base, tc.opt).RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rwc, ok := resp.Body.(io.ReadWriteCloser)
+			if resp.StatusCode != 101 || !ok {
+				resp.Body.Close()
+				t.Fatalf("status %d, body %T: want 101 with an io.ReadWriteCloser", resp.StatusCode, resp.Body)
+			}
+			defer rwc.Close()
+			if _, err := rwc.Write([]byte("ping")); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 4)
+			if _, err := io.ReadFull(rwc, buf); err != nil || string(buf) != "ping" {
+				t.Fatalf("echo %q, %v", buf, err)
+			}
+		})
 	}
 }
