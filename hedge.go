@@ -170,7 +170,7 @@ type hedgeRun struct {
 	copies  []*hedgeCopy // [0] is the attempt itself
 	winner  int          // -1 until a copy wins
 	running int
-	results chan int // indexes of finished copies, after the first answer
+	results chan int // the index of the copy that decides the attempt, when not the attempt itself
 	stopped bool     // no more copies are sent
 	timer   *time.Timer
 	keyed   bool // copies of a keyed write: see finish
@@ -194,7 +194,9 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 		}
 		return resp, err
 	}
-	run := &hedgeRun{winner: -1, results: make(chan int, c.cfg.hedging.MaxHedges+1), keyed: c.write && c.key != ""}
+	// One send at most, whatever MaxHedges: finish decides the attempt
+	// once.
+	run := &hedgeRun{winner: -1, results: make(chan int, 1), keyed: c.write && c.key != ""}
 	ctx, cancel := context.WithCancelCause(areq.Context())
 	first := &hedgeCopy{st: st, req: areq.WithContext(ctx), cancel: cancel}
 	run.copies = append(run.copies, first)

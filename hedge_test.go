@@ -3,6 +3,7 @@ package resilient
 import (
 	"context"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -416,6 +417,32 @@ func TestHedgingKeylessRequest(t *testing.T) {
 		synctest.Wait()
 		if rt.count() != 1 {
 			t.Errorf("%d requests, want 1: no copy without a budget", rt.count())
+		}
+	})
+}
+
+// TestHedgingMaxHedgesUnbounded: MaxHedges of math.MaxInt, "no limit but
+// the host's hedge allowance", as WithMaxRetries(math.MaxInt) is no limit
+// but the budget, hedges as usual: the run's result channel is not sized
+// by it (it overflowed, and the first hedged call panicked in makechan; a
+// million made each hedged attempt allocate 8 MB).
+func TestHedgingMaxHedgesUnbounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &latencyRT{latency: func(i int) time.Duration {
+			if i == 0 {
+				return time.Hour // the slow tail
+			}
+			return 10 * time.Millisecond
+		}}
+		tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond, MaxHedges: math.MaxInt}))
+		resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("RoundTrip = %v, %v", resp, err)
+		}
+		resp.Body.Close()
+		synctest.Wait()
+		if n := rt.count(); n != 2 {
+			t.Errorf("%d requests, want 2 (the slow one and its copy)", n)
 		}
 	})
 }
