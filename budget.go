@@ -90,6 +90,20 @@ func WithoutRetryBudget() Option {
 // budgetUnit is a token, in the fixed-point units of hostBudget.
 const budgetUnit = 1000
 
+// maxBudgetUnits bounds a budget's values in budgetUnit, so that a balance
+// plus a deposit never overflows.
+const maxBudgetUnits = math.MaxInt64 / 4
+
+// budgetUnits returns v tokens in budgetUnit, saturated at maxBudgetUnits:
+// a value too large to run out (WithRetryBudget takes any finite one) must
+// not overflow to a negative balance.
+func budgetUnits(v float64) int64 {
+	if u := v * budgetUnit; u < maxBudgetUnits {
+		return int64(u)
+	}
+	return maxBudgetUnits
+}
+
 // maxBudgets bounds the table of host budgets; when it is full, it is
 // emptied, and the hosts start again with a full budget.
 const maxBudgets = 4096
@@ -140,9 +154,9 @@ func newBudgetSet(b RetryBudget, keyFn func(*http.Request) string) *budgetSet {
 		b.ThrottledCost = DefaultRetryBudgetThrottledCost
 	}
 	s := &budgetSet{
-		ratio:     int64(b.Ratio * budgetUnit),
-		burst:     int64(b.Burst * budgetUnit),
-		throttled: int64(b.ThrottledCost * budgetUnit),
+		ratio:     budgetUnits(b.Ratio),
+		burst:     budgetUnits(b.Burst),
+		throttled: budgetUnits(b.ThrottledCost),
 		keyFn:     keyFn,
 	}
 	s.m.init()

@@ -277,3 +277,21 @@ func TestRetryBudgetKeyless(t *testing.T) {
 		t.Errorf("%d of 3 calls succeeded in %d attempts, want 3 in 4 (the first retried)", ok, s.numCalls())
 	}
 }
+
+// TestRetryBudgetLargeValues: a budget too large to run out (a Burst or
+// Ratio of 1e18, finite as WithRetryBudget asks) lets every retry through:
+// its fixed-point tokens saturate instead of overflowing to a negative
+// balance that refused every retry.
+func TestRetryBudgetLargeValues(t *testing.T) {
+	for _, b := range []RetryBudget{{Burst: 1e18}, {Burst: math.MaxFloat64}, {Ratio: 1e18, Burst: 1e18}} {
+		s := &rtScript{steps: []rtStep{{status: 503}, {status: 200}}}
+		resp, err := roundTrip(t, New(s, fastRetries, WithRetryBudget(b)), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		if err != nil {
+			t.Fatalf("WithRetryBudget(%+v): %v", b, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || s.numCalls() != 2 {
+			t.Errorf("WithRetryBudget(%+v): %d after %d attempts, want 200 after a retry", b, resp.StatusCode, s.numCalls())
+		}
+	}
+}
