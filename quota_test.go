@@ -307,6 +307,33 @@ func TestQuotaStorePastDeadline(t *testing.T) {
 	})
 }
 
+// TestQuotaStorePaceBounded proves that the store's pace is bounded as the
+// server's is without a store: a token the store holds for later than
+// WithMaxRetryAfter's limit is refused at once with ErrRateLimited, instead
+// of being waited for until the call's budget ends.
+func TestQuotaStorePaceBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
+			resilienttest.WithQuota(resilienttest.Quota{Limit: 100, ResetFormat: resilienttest.IETF}))
+		defer srv.Close()
+		store := new(memQuota)
+		tr := New(srv.Transport(), WithQuotaStore(store), WithMaxRetries(0))
+		url := srv.URL + "/v1/usage"
+		get(t, tr, url)
+		store.part("http://altyaa.test reads").take = func(int, time.Time) (time.Duration, bool, <-chan struct{}) {
+			return 3 * time.Minute, true, nil // within the call's budget of 5 minutes
+		}
+		start := time.Now()
+		_, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, url, nil))
+		if !errors.Is(err, ErrRateLimited) || time.Since(start) != 0 {
+			t.Fatalf("err = %v after %v, want ErrRateLimited at once", err, time.Since(start))
+		}
+		if n := srv.Stats().Requests; n != 1 {
+			t.Errorf("server saw %d requests, want 1", n)
+		}
+	})
+}
+
 // TestQuotaStorePartitionNames proves the names a store is asked for: the
 // default partitions by scheme, host and class, and WithRateLimitKey's.
 func TestQuotaStorePartitionNames(t *testing.T) {

@@ -523,6 +523,14 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 		if paced || p.lim == nil || p.lim.AllowN(now, 1) {
 			if p.quota != nil && !leased {
 				d, ok, retry := p.quota.Take(now)
+				if ok && d > maxWait {
+					// The fleet's pace is the server's: a wait for
+					// its token is bounded as the local pace's is.
+					// (The token cannot be given back: a store
+					// holds it for this attempt.)
+					p.mu.Unlock()
+					return now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
+				}
 				if d > 0 || !ok {
 					p.mu.Unlock()
 					paced, leased = true, ok // the static token is kept
