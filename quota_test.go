@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -333,6 +334,74 @@ func TestQuotaStorePaceBounded(t *testing.T) {
 		}
 	})
 }
+
+// panickyPart is a memPart whose PauseUntil panics while panicking is set.
+type panickyPart struct {
+	*memPart
+	panicking *atomic.Bool
+}
+
+func (p panickyPart) PauseUntil() time.Time {
+	if p.panicking.Load() {
+		panic("store exploded")
+	}
+	return p.memPart.PauseUntil()
+}
+
+// TestQuotaStorePanicReleasesPartition proves that a store that panics in
+// Take or PauseUntil, which the rate limiter calls with its partition's
+// lock held, leaves the lock free: the panic goes to the caller, and the
+// calls that follow reach the server. (Held, the lock hung every later
+// call to the host, whatever its context said.)
+func TestQuotaStorePanicReleasesPartition(t *testing.T) {
+	for _, where := range []string{"Take", "PauseUntil"} {
+		t.Run(where, func(t *testing.T) {
+			srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
+				resilienttest.WithQuota(resilienttest.Quota{Limit: 100, ResetFormat: resilienttest.IETF}))
+			defer srv.Close()
+			store := new(memQuota)
+			var panicking atomic.Bool
+			tr := New(srv.Transport(), WithMaxRetries(0), WithQuotaStore(storeFunc(func(name string) QuotaPartition {
+				p := store.Partition(name).(*memPart)
+				if where == "PauseUntil" {
+					return panickyPart{p, &panicking}
+				}
+				p.take = func(int, time.Time) (time.Duration, bool, <-chan struct{}) {
+					if panicking.Load() {
+						panic("store exploded")
+					}
+					return 0, true, nil
+				}
+				return p
+			})))
+			url := srv.URL + "/v1/usage"
+			get(t, tr, url) // creates the partition
+			panicking.Store(true)
+			func() {
+				defer func() {
+					if recover() == nil {
+						t.Error("the store's panic was not propagated")
+					}
+				}()
+				tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, url, nil))
+			}()
+			panicking.Store(false)
+			p := rlOf(t, tr).part(partKey{scheme: "http", host: "altyaa.test"})
+			if !p.mu.TryLock() {
+				t.Fatal("the partition's lock is still held after the store's panic")
+			}
+			p.mu.Unlock()
+			if code := get(t, tr, url); code != 200 {
+				t.Errorf("call after the panic: %d, want 200", code)
+			}
+		})
+	}
+}
+
+// storeFunc is a QuotaStore made of its Partition method.
+type storeFunc func(name string) QuotaPartition
+
+func (f storeFunc) Partition(name string) QuotaPartition { return f(name) }
 
 // TestQuotaStorePartitionNames proves the names a store is asked for: the
 // default partitions by scheme, host and class, and WithRateLimitKey's.

@@ -435,9 +435,15 @@ func (rl *rateLimiter) each(fn func(*partition)) {
 // gate returns the time before which no attempt may be sent: the end of a
 // pause, or the reset when the announced remaining quota is used up by the
 // attempts in flight. byQuota tells the latter, which a response may end
-// early. p.mu is held.
+// early. p.mu is held, and released if the store panics.
 func (p *partition) gate(now time.Time) (until time.Time, byQuota bool) {
-	until = p.sharedPause(p.pauseUntil)
+	until = p.pauseUntil
+	if p.quota != nil {
+		returned := false
+		defer p.unlockIfPanicking(&returned)
+		until = p.sharedPause(until)
+		returned = true
+	}
 	if p.quotaSpent(now) && p.reset.After(until) {
 		return p.reset, true
 	}
@@ -522,7 +528,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 		}
 		if paced || p.lim == nil || p.lim.AllowN(now, 1) {
 			if p.quota != nil && !leased {
-				d, ok, retry := p.quota.Take(now)
+				d, ok, retry := p.take(now)
 				if ok && d > maxWait {
 					// The fleet's pace is the server's: a wait for
 					// its token is bounded as the local pace's is.
@@ -567,6 +573,26 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 			return time.Since(start), fmt.Errorf("resilient: waiting for the rate limit of %s: %w", p.key, err)
 		}
 		paced = true
+	}
+}
+
+// take takes a token of the store for an attempt at now (see
+// QuotaPartition.Take). p.mu is held, and released if the store panics.
+func (p *partition) take(now time.Time) (time.Duration, bool, <-chan struct{}) {
+	returned := false
+	defer p.unlockIfPanicking(&returned)
+	d, ok, retry := p.quota.Take(now)
+	returned = true
+	return d, ok, retry
+}
+
+// unlockIfPanicking releases p.mu unless *returned: deferred around a call
+// into the store with p.mu held, it keeps the partition usable when the
+// store panics (the panic goes on to the caller), instead of holding its
+// lock forever, which would hang every later attempt to the partition.
+func (p *partition) unlockIfPanicking(returned *bool) {
+	if !*returned {
+		p.mu.Unlock()
 	}
 }
 
