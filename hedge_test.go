@@ -446,3 +446,40 @@ func TestHedgingMaxHedgesUnbounded(t *testing.T) {
 		}
 	})
 }
+
+// TestHedgedBodyOutlivesDeadline: the body of a hedged attempt's response
+// is the caller's once handed over, as any other: neither the attempt
+// timeout nor the call's budget, whose timer ran while the attempt waited
+// for its answer, cuts it later (the winner's body is wrapped, and the
+// hand-over did not find the deadline under the wrapper).
+func TestHedgedBodyOutlivesDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  Option
+	}{
+		{"attempt timeout", WithAttemptTimeout(time.Second)},
+		{"call budget", WithMaxElapsed(time.Second)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					return &http.Response{StatusCode: 200, Body: newStallBody(req.Context(), "ok"), ContentLength: -1, Request: req}, nil
+				})
+				tr := New(rt, tc.opt, WithHedging(Hedging{Delay: time.Minute}))
+				resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				time.Sleep(time.Minute) // long past the deadline: the body is the caller's
+				buf := make([]byte, 2)
+				if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "ok" {
+					t.Errorf("body %q, %v; want it whole", buf, err)
+				}
+				if err := context.Cause(resp.Request.Context()); err != nil {
+					t.Errorf("the returned response's context ended: %v", err)
+				}
+			})
+		})
+	}
+}

@@ -460,10 +460,15 @@ type deadlineRWBody struct {
 func (b *deadlineRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
 
 // handOver gives resp to the caller: the attempt's timer, if any, stops for
-// good. When the timer had fired first, the attempt's context is canceled
+// good, whether the body is the deadline's own or a hedged copy's wrapper
+// of it. When the timer had fired first, the attempt's context is canceled
 // and the body cut: handOver then returns the timer's cause.
 func handOver(resp *http.Response) error {
-	if db, ok := resp.Body.(*deadlineBody); ok && !db.keep() {
+	body := resp.Body
+	if c, ok := body.(*cancelOnClose); ok {
+		body = c.ReadCloser
+	}
+	if db, ok := body.(*deadlineBody); ok && !db.keep() {
 		return db.cause()
 	}
 	return nil
