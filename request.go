@@ -65,8 +65,8 @@ func checkLength(want, read int64, err error) error {
 
 // requestFault returns err as a *RequestError when the attempt failed
 // because of the request itself: already one (its body), or a request that
-// net/http cannot send (an invalid method, header name or value, or a URL
-// without a host). It looks at the request only after a failure, so that a
+// net/http cannot send (an invalid method, header name or value, a URL
+// without a host, or a ContentLength without a body). It looks at the request only after a failure, so that a
 // success costs nothing; err is returned unchanged otherwise.
 func requestFault(req *http.Request, err error) error {
 	if _, ok := err.(*RequestError); ok {
@@ -74,6 +74,11 @@ func requestFault(req *http.Request, err error) error {
 	}
 	if why := invalidRequest(req); why != "" {
 		return &RequestError{Err: fmt.Errorf("%s: %w", why, err)}
+	}
+	if req.Body == nil && req.ContentLength != 0 && strings.Contains(err.Error(), "with nil Body") {
+		// A ContentLength without a body: net/http refuses to send it
+		// over HTTP/1 (over HTTP/2 it sends no body, and no error).
+		return &RequestError{Err: err}
 	}
 	return err
 }

@@ -62,6 +62,11 @@ func TestCallerMistakesFailAtOnce(t *testing.T) {
 			req.ContentLength = 5
 			return req
 		}, nil, true},
+		{"ContentLength without a body", func(url string) *http.Request {
+			req, _ := http.NewRequest("PUT", url, nil)
+			req.ContentLength = 5
+			return req
+		}, nil, false},
 		{"invalid header name", func(url string) *http.Request {
 			req, _ := http.NewRequest("GET", url, nil)
 			req.Header["Bad Name"] = []string{"v"}
