@@ -12,10 +12,10 @@ import (
 
 // RequestError is the error of an attempt that failed because of its request
 // itself, not of the server or the network: its body's Read failed, its
-// body's length differs from its ContentLength, or a header, the method or
-// the URL is invalid. Such a call fails at once, with the cause, and counts
-// against nothing (no breaker failure, no retry budget): sending it again
-// would fail the same way.
+// body's length differs from its ContentLength, or a header, a trailer, the
+// method or the URL is invalid. Such a call fails at once, with the cause,
+// and counts against nothing (no breaker failure, no retry budget): sending
+// it again would fail the same way.
 type RequestError struct {
 	Err error
 }
@@ -65,8 +65,8 @@ func checkLength(want, read int64, err error) error {
 
 // requestFault returns err as a *RequestError when the attempt failed
 // because of the request itself: already one (its body), or a request that
-// net/http cannot send (an invalid method, header name or value, a URL
-// without a host, or a ContentLength without a body). It looks at the request only after a failure, so that a
+// net/http cannot send (an invalid method, header or trailer name or value,
+// a URL without a host, or a ContentLength without a body). It looks at the request only after a failure, so that a
 // success costs nothing; err is returned unchanged otherwise.
 func requestFault(req *http.Request, err error) error {
 	if _, ok := err.(*RequestError); ok {
@@ -91,13 +91,22 @@ func invalidRequest(req *http.Request) string {
 	if req.URL == nil || (req.URL.Host == "" && req.Host == "") {
 		return "no Host in request URL"
 	}
-	for name, vs := range req.Header {
+	if why := invalidFields(req.Header, "header"); why != "" {
+		return why
+	}
+	return invalidFields(req.Trailer, "trailer")
+}
+
+// invalidFields says which field of h, the request's header or trailer
+// (what), cannot be sent, or "".
+func invalidFields(h http.Header, what string) string {
+	for name, vs := range h {
 		if !isToken(name) {
-			return fmt.Sprintf("invalid header field name %q", name)
+			return fmt.Sprintf("invalid %s field name %q", what, name)
 		}
 		for _, v := range vs {
 			if !validHeaderValue(v) {
-				return fmt.Sprintf("invalid header field value for %q", name)
+				return fmt.Sprintf("invalid %s field value for %q", what, name)
 			}
 		}
 	}

@@ -67,6 +67,11 @@ func TestCallerMistakesFailAtOnce(t *testing.T) {
 			req.ContentLength = 5
 			return req
 		}, nil, false},
+		{"invalid trailer name", func(url string) *http.Request {
+			req, _ := http.NewRequest("GET", url, nil)
+			req.Trailer = http.Header{"Bad Name": {"v"}}
+			return req
+		}, nil, false},
 		{"invalid header name", func(url string) *http.Request {
 			req, _ := http.NewRequest("GET", url, nil)
 			req.Header["Bad Name"] = []string{"v"}
@@ -146,6 +151,11 @@ func TestInvalidRequest(t *testing.T) {
 	req.URL.Host, req.Host = "", ""
 	if invalidRequest(req) == "" {
 		t.Error("a URL without a host is valid")
+	}
+	req, _ = http.NewRequest("GET", "http://api.test/", nil)
+	req.Trailer = http.Header{"X-Evil": {"a\r\nb"}}
+	if invalidRequest(req) == "" {
+		t.Error("a trailer with a control character is valid")
 	}
 	// A network error of a valid request is left alone.
 	req, _ = http.NewRequest("GET", "http://api.test/", nil)
