@@ -66,7 +66,8 @@ func checkLength(want, read int64, err error) error {
 // requestFault returns err as a *RequestError when the attempt failed
 // because of the request itself: already one (its body), or a request that
 // net/http cannot send (an invalid method, header or trailer name or value,
-// a URL without a host, or a ContentLength without a body). It looks at the request only after a failure, so that a
+// a URL without a host or with a control character in its query, or a
+// ContentLength without a body). It looks at the request only after a failure, so that a
 // success costs nothing; err is returned unchanged otherwise.
 func requestFault(req *http.Request, err error) error {
 	if _, ok := err.(*RequestError); ok {
@@ -90,6 +91,11 @@ func invalidRequest(req *http.Request) string {
 	}
 	if req.URL == nil || (req.URL.Host == "" && req.Host == "") {
 		return "no Host in request URL"
+	}
+	if hasCTL(req.URL.RequestURI()) {
+		// net/http writes the query (and an opaque URL) as it is, and
+		// refuses a control character in it.
+		return "control character in the request URL"
 	}
 	if why := invalidFields(req.Header, "header"); why != "" {
 		return why
@@ -126,6 +132,17 @@ func isToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// hasCTL reports whether s holds an ASCII control character, tab
+// included, as net/http refuses in a request line.
+func hasCTL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // validHeaderValue reports whether v may be sent as a header value: no

@@ -72,6 +72,11 @@ func TestCallerMistakesFailAtOnce(t *testing.T) {
 			req.Trailer = http.Header{"Bad Name": {"v"}}
 			return req
 		}, nil, false},
+		{"control character in the query", func(url string) *http.Request {
+			req, _ := http.NewRequest("GET", url, nil)
+			req.URL.RawQuery = "q=a\nb" // set raw, unescaped
+			return req
+		}, nil, false},
 		{"invalid header name", func(url string) *http.Request {
 			req, _ := http.NewRequest("GET", url, nil)
 			req.Header["Bad Name"] = []string{"v"}
@@ -156,6 +161,11 @@ func TestInvalidRequest(t *testing.T) {
 	req.Trailer = http.Header{"X-Evil": {"a\r\nb"}}
 	if invalidRequest(req) == "" {
 		t.Error("a trailer with a control character is valid")
+	}
+	req, _ = http.NewRequest("GET", "http://api.test/", nil)
+	req.URL.RawQuery = "a=\x00"
+	if invalidRequest(req) == "" {
+		t.Error("a query with a control character is valid")
 	}
 	// A network error of a valid request is left alone.
 	req, _ = http.NewRequest("GET", "http://api.test/", nil)
