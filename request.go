@@ -66,9 +66,10 @@ func checkLength(want, read int64, err error) error {
 // requestFault returns err as a *RequestError when the attempt failed
 // because of the request itself: already one (its body), or a request that
 // net/http cannot send (an invalid method, header or trailer name or value,
-// a URL without a host or with a control character in its query, or a
-// ContentLength without a body). It looks at the request only after a failure, so that a
-// success costs nothing; err is returned unchanged otherwise.
+// a URL without a host or with a control character in its query, a
+// ContentLength without a body, or a header HTTP/2 cannot carry). It looks
+// at the request only after a failure, so that a success costs nothing; err
+// is returned unchanged otherwise.
 func requestFault(req *http.Request, err error) error {
 	if _, ok := err.(*RequestError); ok {
 		return err
@@ -81,7 +82,23 @@ func requestFault(req *http.Request, err error) error {
 		// over HTTP/1 (over HTTP/2 it sends no body, and no error).
 		return &RequestError{Err: err}
 	}
+	msg := err.Error()
+	for _, s := range h2RequestFaults {
+		if strings.Contains(msg, s) {
+			return &RequestError{Err: err}
+		}
+	}
 	return err
+}
+
+// h2RequestFaults are net/http's messages for the request headers its
+// HTTP/2 client refuses to send, whatever the server (its errors are
+// unexported): they are valid over HTTP/1, so invalidRequest does not
+// refuse them.
+var h2RequestFaults = [...]string{
+	"http2: invalid Connection request header",
+	"http2: invalid Upgrade request header",
+	"http2: invalid Transfer-Encoding request header",
 }
 
 // invalidRequest says what makes req impossible to send, or "".

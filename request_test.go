@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -171,5 +172,46 @@ func TestInvalidRequest(t *testing.T) {
 	req, _ = http.NewRequest("GET", "http://api.test/", nil)
 	if err := requestFault(req, io.ErrUnexpectedEOF); err != io.ErrUnexpectedEOF {
 		t.Errorf("requestFault = %v, want the error unchanged", err)
+	}
+}
+
+// TestCallerMistakesFailAtOnceHTTP2: the headers net/http's HTTP/2 client
+// refuses to send (a Connection other than close or keep-alive, an Upgrade
+// outside of an upgrade, a Transfer-Encoding other than chunked) are the
+// caller's mistakes as over HTTP/1: one attempt, a *RequestError, and no
+// breaker failure.
+func TestCallerMistakesFailAtOnceHTTP2(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	base := srv.Client().Transport.(*http.Transport)
+	defer base.CloseIdleConnections()
+	for _, tc := range []struct{ name, value string }{
+		{"Connection", "foo"},
+		{"Upgrade", "websocket"},
+		{"Transfer-Encoding", "gzip"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var attempts atomic.Int32
+			client := &http.Client{Transport: New(base, WithBackoff(10*time.Millisecond, 10*time.Millisecond),
+				WithBreaker(BreakerSettings{ConsecutiveFailures: 1}),
+				WithObserver(func(Attempt) { attempts.Add(1) }))}
+			req, _ := http.NewRequest("GET", srv.URL, nil)
+			req.Header.Set(tc.name, tc.value)
+			_, err := client.Do(req)
+			var re *RequestError
+			if !errors.As(err, &re) || attempts.Load() != 1 {
+				t.Fatalf("err = %v after %d attempts, want a *RequestError after one", err, attempts.Load())
+			}
+			resp, err := client.Get(srv.URL)
+			if err != nil {
+				t.Fatalf("healthy call after the mistake: %v (the breaker counted it?)", err)
+			}
+			resp.Body.Close()
+			if resp.ProtoMajor != 2 {
+				t.Errorf("healthy call over %s, want HTTP/2", resp.Proto)
+			}
+		})
 	}
 }
