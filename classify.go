@@ -281,15 +281,19 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 	case errors.Is(err, ErrAttemptTimeout):
 		return Transient, false
 	}
-	// TLS certificate problems do not heal by retrying.
+	// TLS certificate problems do not heal by retrying, nor does a
+	// server that does not speak TLS at all (an https URL for an HTTP
+	// port: the scheme is wrong).
 	var (
 		unknownAuth  x509.UnknownAuthorityError
 		hostnameErr  x509.HostnameError
 		certInvalid  x509.CertificateInvalidError
 		verification *tls.CertificateVerificationError
+		notTLS       tls.RecordHeaderError
 	)
 	if errors.As(err, &unknownAuth) || errors.As(err, &hostnameErr) ||
-		errors.As(err, &certInvalid) || errors.As(err, &verification) {
+		errors.As(err, &certInvalid) || errors.As(err, &verification) ||
+		errors.As(err, &notTLS) {
 		return Permanent, true
 	}
 	msg := err.Error()
@@ -342,6 +346,7 @@ var permanentErrTexts = [...]string{
 	"no Host in request URL",
 	"invalid URL",
 	"invalid port",
+	"server gave HTTP response to HTTPS client",
 }
 
 // APIError is an error response of an API, read from its status, headers

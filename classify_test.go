@@ -540,6 +540,8 @@ func TestClassifyErr(t *testing.T) {
 		{"cert invalid", x509.CertificateInvalidError{Reason: x509.Expired}, Permanent, true},
 		{"unsupported scheme", errors.New(`unsupported protocol scheme "ftp"`), Permanent, true},
 		{"invalid header", errors.New(`net/http: invalid header field name "a b"`), Permanent, true},
+		{"not TLS", &url.Error{Op: "Get", URL: "https://x", Err: tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}}, Permanent, true},
+		{"HTTP answer to HTTPS", errors.New("http: server gave HTTP response to HTTPS client"), Permanent, true},
 	}
 	for _, tc := range tests {
 		if cl, ns := classifyErr(tc.err); cl != tc.class || ns != tc.neverSent {
@@ -564,6 +566,16 @@ func TestClassifyRealNetworkErrors(t *testing.T) {
 		var cv *tls.CertificateVerificationError
 		if !errors.As(err, &cv) || len(attempts) != 1 || attempts[0].Class != Permanent || hits != 0 {
 			t.Errorf("error %v after %d attempts (%+v); want one Permanent certificate error", err, len(attempts), attempts)
+		}
+	})
+	t.Run("HTTPS to an HTTP server", func(t *testing.T) {
+		srv, _ := countConns(t, func(http.ResponseWriter, *http.Request) {})
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshakes it reads as requests
+		var attempts []Attempt
+		client := loopbackClient(t, WithBackoff(0, 0), observe(&attempts))
+		_, err := client.Get(strings.Replace(srv.URL, "http:", "https:", 1))
+		if err == nil || len(attempts) != 1 || attempts[0].Class != Permanent {
+			t.Errorf("error %v after %d attempts; want one Permanent attempt: the scheme is wrong", err, len(attempts))
 		}
 	})
 	t.Run("unsupported scheme", func(t *testing.T) {
