@@ -87,7 +87,8 @@ const paceShare = 0.95
 //     whole partition until then: no attempt is sent to it during the pause,
 //     and the retry of the throttled request waits the same pause.
 //   - When the server announces its limit and a window (the policy's w, or
-//     the longest time to a reset seen), attempts are paced at 95% of
+//     the longest time to a reset seen, forgotten when no response comes
+//     close to it for two of its windows), attempts are paced at 95% of
 //     limit/window, the margin keeping clear of resets announced to the
 //     second, with bursts of up to the remaining quota: many goroutines
 //     sharing a partition rarely see a 429 and still use most of the quota,
@@ -251,6 +252,7 @@ type partition struct {
 	limit        int           // announced limit; 0 when unknown
 	window       time.Duration // announced (policy) or estimated window; 0 when unknown
 	policyWindow bool          // window was announced, not estimated
+	windowSeen   time.Time     // when an estimated window was last seen (see update)
 	remaining    int           // announced remaining; valid while reset is ahead
 	reset        time.Time     // when remaining resets; zero when unknown
 	pauseUntil   time.Time     // no attempt is sent before it

@@ -285,6 +285,43 @@ func TestRateLimitPaceBounded(t *testing.T) {
 	})
 }
 
+// TestRateLimitWindowEstimateExpires: a reset an hour ahead, believed,
+// from a host whose quota (60 a minute) announces no window, makes the
+// partition estimate an hour's window and pace 60 calls an hour; the
+// estimate goes with the windows that never confirm it. Two hours later, a
+// client calling at half the quota has every call answered at once. (The
+// longest reset ever seen was the window for good: 120 of 300 calls were
+// refused, and the others waited up to a minute each.)
+func TestRateLimitWindowEstimateExpires(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			reset := time.Minute - time.Since(start)%time.Minute // windows start on the minute
+			if n == 0 {
+				reset = 59 * time.Minute // one glitch
+			}
+			w.Header().Set("X-RateLimit-Limit", "60")
+			w.Header().Set("X-RateLimit-Remaining", "59")
+			w.Header().Set("X-RateLimit-Reset", formatInt(int64((reset+time.Second-1)/time.Second)))
+		}}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
+		if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 {
+			t.Fatalf("first call: %d, %v", code, err)
+		}
+		time.Sleep(2 * time.Hour)
+		calls := time.Now()
+		for i := range 300 {
+			time.Sleep(2 * time.Second) // 30 a minute
+			if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 {
+				t.Fatalf("call %d at half the quota, 2 hours after the glitch: %d, %v", i, code, err)
+			}
+		}
+		if d := time.Since(calls); d != 600*time.Second {
+			t.Errorf("300 calls 2s apart took %v, want 10m0s: they waited for the pace", d)
+		}
+	})
+}
+
 // TestResetHost: ResetHost clears a host's learned pause and quota and its
 // breaker, whatever the form of the host it is given, wakes the attempts
 // waiting for the host, and leaves other hosts alone.

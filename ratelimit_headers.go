@@ -651,8 +651,17 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		p.window, p.policyWindow = r.hdr.window, true
 	} else if !p.policyWindow && info.Reset.After(now) {
 		// The longest time to a reset seen is the window, or close to it.
-		if est := info.Reset.Sub(now); est > p.window {
-			p.window = est
+		// An estimate that no response has confirmed (a time to a reset
+		// of at least half of it) for two of its windows is dropped for
+		// the current time to a reset: one response's reset, however far
+		// ahead it was believed, cannot slow the pace for good.
+		switch est := info.Reset.Sub(now); {
+		case est > p.window:
+			p.window, p.windowSeen = est, now
+		case est >= p.window/2:
+			p.windowSeen = now
+		case now.Sub(p.windowSeen) > 2*p.window:
+			p.window, p.windowSeen = est, now
 		}
 	}
 
