@@ -92,13 +92,16 @@ func requestFault(req *http.Request, err error) error {
 }
 
 // h2RequestFaults are net/http's messages for the request headers its
-// HTTP/2 client refuses to send, whatever the server (its errors are
-// unexported): they are valid over HTTP/1, so invalidRequest does not
-// refuse them.
+// HTTP/2 client refuses to send (its errors are unexported): they are valid
+// over HTTP/1 (an invalid Host is sent empty there), so invalidRequest does
+// not refuse them. A header list larger than the server accepts is refused
+// again whatever the retry.
 var h2RequestFaults = [...]string{
 	"http2: invalid Connection request header",
 	"http2: invalid Upgrade request header",
 	"http2: invalid Transfer-Encoding request header",
+	"http2: invalid Host header",
+	"http2: request header list larger than peer's advertised limit",
 }
 
 // invalidRequest says what makes req impossible to send, or "".

@@ -175,11 +175,12 @@ func TestInvalidRequest(t *testing.T) {
 	}
 }
 
-// TestCallerMistakesFailAtOnceHTTP2: the headers net/http's HTTP/2 client
+// TestCallerMistakesFailAtOnceHTTP2: the requests net/http's HTTP/2 client
 // refuses to send (a Connection other than close or keep-alive, an Upgrade
-// outside of an upgrade, a Transfer-Encoding other than chunked) are the
-// caller's mistakes as over HTTP/1: one attempt, a *RequestError, and no
-// breaker failure.
+// outside of an upgrade, a Transfer-Encoding other than chunked, an
+// invalid Host, more header than the server accepts) are the caller's
+// mistakes as over HTTP/1: one attempt, a *RequestError, and no breaker
+// failure.
 func TestCallerMistakesFailAtOnceHTTP2(t *testing.T) {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	srv.EnableHTTP2 = true
@@ -187,10 +188,15 @@ func TestCallerMistakesFailAtOnceHTTP2(t *testing.T) {
 	defer srv.Close()
 	base := srv.Client().Transport.(*http.Transport)
 	defer base.CloseIdleConnections()
-	for _, tc := range []struct{ name, value string }{
-		{"Connection", "foo"},
-		{"Upgrade", "websocket"},
-		{"Transfer-Encoding", "gzip"},
+	for _, tc := range []struct {
+		name string
+		set  func(*http.Request)
+	}{
+		{"Connection", func(r *http.Request) { r.Header.Set("Connection", "foo") }},
+		{"Upgrade", func(r *http.Request) { r.Header.Set("Upgrade", "websocket") }},
+		{"Transfer-Encoding", func(r *http.Request) { r.Header.Set("Transfer-Encoding", "gzip") }},
+		{"Host", func(r *http.Request) { r.Host = "bad host" }},
+		{"header too large", func(r *http.Request) { r.Header.Set("X-Big", strings.Repeat("a", 2<<20)) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var attempts atomic.Int32
@@ -198,11 +204,11 @@ func TestCallerMistakesFailAtOnceHTTP2(t *testing.T) {
 				WithBreaker(BreakerSettings{ConsecutiveFailures: 1}),
 				WithObserver(func(Attempt) { attempts.Add(1) }))}
 			req, _ := http.NewRequest("GET", srv.URL, nil)
-			req.Header.Set(tc.name, tc.value)
+			tc.set(req)
 			_, err := client.Do(req)
 			var re *RequestError
 			if !errors.As(err, &re) || attempts.Load() != 1 {
-				t.Fatalf("err = %v after %d attempts, want a *RequestError after one", err, attempts.Load())
+				t.Fatalf("err = %.200v after %d attempts, want a *RequestError after one", err, attempts.Load())
 			}
 			resp, err := client.Get(srv.URL)
 			if err != nil {
