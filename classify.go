@@ -304,6 +304,12 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
+		if dnsErr.IsNotFound && !dnsErr.IsTemporary && !dnsErr.IsTimeout {
+			// The name does not exist (NXDOMAIN): a wrong host in the
+			// URL, which no retry mends; a plain client fails at once
+			// too.
+			return Permanent, true
+		}
 		return Transient, true
 	}
 	var opErr *net.OpError

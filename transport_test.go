@@ -95,6 +95,8 @@ func TestRetryMethodSafety(t *testing.T) {
 		{"PURGE", "", nil, rtStep{status: 429}, 2},
 		{"PURGE", "", nil, rtStep{err: errRefused}, 2},
 		{"PURGE", "", nil, rtStep{err: &net.DNSError{Err: "no such host", Name: "api.test", IsTemporary: true}}, 2},
+		// A name that does not exist is the URL's mistake: not retried.
+		{"GET", "", nil, rtStep{err: &net.DNSError{Err: "no such host", Name: "api.test", IsNotFound: true}}, 1},
 		{"PURGE", "Idempotency-Key: k2", nil, rtStep{status: 503}, 2},
 		{"PURGE", "X-Idempotency-Key: k3", nil, rtStep{status: 503}, 2},
 		{"PURGE", "X-Idempotency-Key: k4", nil, rtStep{err: errReset}, 2},
