@@ -318,6 +318,9 @@ func (b *breakerTransport) report(e *breakerEntry, pr *probe, done func(error), 
 // nil, to what its breaker counts.
 func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, err error) error {
 	if err != nil || resp == nil {
+		if err == nil || err == errNilResponse {
+			return errBreakerExcluded // a broken RoundTripper says nothing of the host
+		}
 		if errors.Is(err, ErrAttemptTimeout) {
 			return errBreakerFailure
 		}

@@ -850,7 +850,8 @@ func TestBreakerOutcome(t *testing.T) {
 		{"unsupported scheme", nil, 0, errors.New(`unsupported protocol scheme "ftp"`), nil, excluded},
 		{"error classified throttled", nil, 0, refused, ptr(Throttled), excluded},
 		{"error classified success", nil, 0, refused, ptr(Success), success},
-		{"nil response and nil error", nil, 0, nil, nil, failure},
+		{"nil response and nil error", nil, 0, nil, nil, excluded}, // a broken RoundTripper, not the host
+		{"errNilResponse", nil, 0, errNilResponse, ptr(Permanent), excluded},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -267,8 +267,10 @@ func statusClass(status int) Class {
 // classifyErr classifies a network error, and tells whether it proves that
 // the request never left this process.
 func classifyErr(err error) (cl Class, neverSent bool) {
-	if err == nil {
-		return Transient, false
+	if err == nil || err == errNilResponse {
+		// No response and no error: a broken RoundTripper below, which
+		// a retry would only run again (a plain client fails at once).
+		return Permanent, false
 	}
 	var reqErr *RequestError
 	switch {

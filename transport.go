@@ -229,7 +229,7 @@ func (c *call) run() (*http.Response, error) {
 			resp = nil
 		}
 		if err == nil && resp == nil {
-			err = errors.New("resilient: RoundTripper returned a nil response and a nil error")
+			err = errNilResponse
 		}
 		if !st.classified {
 			t.cls.classify(st, resp, err, time.Now)

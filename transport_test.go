@@ -762,9 +762,17 @@ func TestMisbehavingBase(t *testing.T) {
 				}
 			})
 			t.Run("neither", func(t *testing.T) {
-				_, err := roundTrip(t, New(&brokenRT{}, opts...), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
-				if !strings.Contains(fmt.Sprint(err), "nil response and a nil error") {
-					t.Errorf("RoundTrip error = %v; want it to name the broken RoundTripper", err)
+				// A broken base is not retried (it would only break
+				// again) and does not count against the host.
+				b := &brokenRT{}
+				tr := New(b, append(opts, WithBreaker(BreakerSettings{MinRequests: 1, FailureRatio: 0.5}))...)
+				_, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				var e *Error
+				if !strings.Contains(fmt.Sprint(err), "nil response and a nil error") || !errors.As(err, &e) || e.Attempts != 1 {
+					t.Errorf("RoundTrip error = %v; want a *Error of 1 attempt naming the broken RoundTripper", err)
+				}
+				if s := tr.BreakerState("http://api.test/"); s != BreakerClosed {
+					t.Errorf("breaker %v after the broken base, want closed", s)
 				}
 			})
 			t.Run("nil body", func(t *testing.T) {
