@@ -135,8 +135,11 @@ func WithBackoff(base, maxDelay time.Duration) Option {
 // WithMaxElapsed sets the whole budget of one RoundTrip, waits included
 // (default 5m). A wait that would end past it is not started: the last
 // result is returned instead. An attempt still running when it ends is cut,
-// as by WithAttemptTimeout. Zero means no budget beyond the request's
-// context. It panics if d is negative.
+// as by WithAttemptTimeout, sending its request body included (the
+// response body is the caller's once handed over, and the budget no longer
+// applies to it): a call whose upload may take longer needs a larger
+// budget, for that call if need be (WithCallOptions). Zero means no budget
+// beyond the request's context. It panics if d is negative.
 //
 // To cut an attempt, the Transport sends it as a copy of the request with a
 // context of its own (one allocation for both, and no runtime timer: one
