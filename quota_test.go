@@ -282,57 +282,46 @@ func TestQuotaStoreRetry(t *testing.T) {
 }
 
 // TestQuotaStorePastDeadline proves that a token the store holds for later
-// than the call's deadline is refused at once, without reaching the server.
+// than the call's deadline, or than WithMaxRetryAfter's limit (the store's
+// pace is bounded as the server's is without a store), is refused at once
+// with ErrRateLimited, without reaching the server, instead of being
+// waited for until the call's budget ends.
 func TestQuotaStorePastDeadline(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
-			resilienttest.WithQuota(resilienttest.Quota{Limit: 100, ResetFormat: resilienttest.IETF}))
-		defer srv.Close()
-		store := new(memQuota)
-		tr := New(srv.Transport(), WithQuotaStore(store), WithMaxRetries(0))
-		url := srv.URL + "/v1/usage"
-		get(t, tr, url)
-		store.part("http://altyaa.test reads").take = func(int, time.Time) (time.Duration, bool, <-chan struct{}) {
-			return time.Minute, true, nil
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		start := time.Now()
-		_, err := tr.RoundTrip(newRequest(t, ctx, http.MethodGet, url, nil))
-		if !errors.Is(err, ErrRateLimited) || time.Since(start) != 0 {
-			t.Fatalf("err = %v after %v, want ErrRateLimited at once", err, time.Since(start))
-		}
-		if n := srv.Stats().Requests; n != 1 {
-			t.Errorf("server saw %d requests, want 1", n)
-		}
-	})
-}
-
-// TestQuotaStorePaceBounded proves that the store's pace is bounded as the
-// server's is without a store: a token the store holds for later than
-// WithMaxRetryAfter's limit is refused at once with ErrRateLimited, instead
-// of being waited for until the call's budget ends.
-func TestQuotaStorePaceBounded(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
-			resilienttest.WithQuota(resilienttest.Quota{Limit: 100, ResetFormat: resilienttest.IETF}))
-		defer srv.Close()
-		store := new(memQuota)
-		tr := New(srv.Transport(), WithQuotaStore(store), WithMaxRetries(0))
-		url := srv.URL + "/v1/usage"
-		get(t, tr, url)
-		store.part("http://altyaa.test reads").take = func(int, time.Time) (time.Duration, bool, <-chan struct{}) {
-			return 3 * time.Minute, true, nil // within the call's budget of 5 minutes
-		}
-		start := time.Now()
-		_, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, url, nil))
-		if !errors.Is(err, ErrRateLimited) || time.Since(start) != 0 {
-			t.Fatalf("err = %v after %v, want ErrRateLimited at once", err, time.Since(start))
-		}
-		if n := srv.Stats().Requests; n != 1 {
-			t.Errorf("server saw %d requests, want 1", n)
-		}
-	})
+	for _, tc := range []struct {
+		name     string
+		due      time.Duration // when the store's token is due
+		deadline time.Duration // the context's; 0 for none
+	}{
+		{"past the deadline", time.Minute, 10 * time.Second},
+		{"past WithMaxRetryAfter", 3 * time.Minute, 0}, // within the call's budget of 5 minutes
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
+				resilienttest.WithQuota(resilienttest.Quota{Limit: 100, ResetFormat: resilienttest.IETF}))
+			defer srv.Close()
+			store := new(memQuota)
+			tr := New(srv.Transport(), WithQuotaStore(store), WithMaxRetries(0))
+			url := srv.URL + "/v1/usage"
+			get(t, tr, url)
+			store.part("http://altyaa.test reads").take = func(int, time.Time) (time.Duration, bool, <-chan struct{}) {
+				return tc.due, true, nil
+			}
+			ctx := context.Background()
+			if tc.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.deadline)
+				defer cancel()
+			}
+			start := time.Now()
+			_, err := tr.RoundTrip(newRequest(t, ctx, http.MethodGet, url, nil))
+			if !errors.Is(err, ErrRateLimited) || time.Since(start) != 0 {
+				t.Fatalf("%s: err = %v after %v, want ErrRateLimited at once", tc.name, err, time.Since(start))
+			}
+			if n := srv.Stats().Requests; n != 1 {
+				t.Errorf("%s: server saw %d requests, want 1", tc.name, n)
+			}
+		})
+	}
 }
 
 // panickyPart is a memPart whose PauseUntil panics while panicking is set.
