@@ -77,12 +77,12 @@ func requestFault(req *http.Request, err error) error {
 	if why := invalidRequest(req); why != "" {
 		return &RequestError{Err: fmt.Errorf("%s: %w", why, err)}
 	}
-	if req.Body == nil && req.ContentLength != 0 && strings.Contains(err.Error(), "with nil Body") {
+	msg := err.Error()
+	if req.Body == nil && req.ContentLength != 0 && strings.Contains(msg, "with nil Body") {
 		// A ContentLength without a body: net/http refuses to send it
 		// over HTTP/1 (over HTTP/2 it sends no body, and no error).
 		return &RequestError{Err: err}
 	}
-	msg := err.Error()
 	for _, s := range h2RequestFaults {
 		if strings.Contains(msg, s) {
 			return &RequestError{Err: err}
