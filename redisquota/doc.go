@@ -48,7 +48,17 @@
 // A quota a member learns from the rate-limit headers is written once
 // (the script compares, and a member writes only what differs from what
 // it knows): the first write seeds the bucket from the remaining quota the
-// response announced, so that the first window is not overspent. A 429
+// response announced, so that the first window is not overspent. For the
+// same limit, the fleet's window only grows while a member still sees it:
+// a member that has just started has seen only part of a window (the
+// Transport's estimate of a window the server does not announce is the
+// longest time to a reset seen), and its short estimate would make the
+// whole fleet pace too fast. A member reports a window not longer than the
+// one held at most once per window held (one Redis call): one of at least
+// half of it reconfirms it, and a shorter one replaces it only when it is
+// stale, no member having reported it for two of its windows, as the
+// Transport forgets an estimate that no response comes close to; so one
+// reset believed far ahead does not slow the fleet for good. A 429
 // (or a 503 with Retry-After) pauses the partition: the member that got it
 // stops at once; the pause is written to the partition's state, where the
 // lease script refuses every lease until it ends, and published on the

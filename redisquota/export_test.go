@@ -105,3 +105,39 @@ func GiveBack(q resilient.QuotaPartition, n int64) {
 	p.giveback.Add(n)
 	p.wake()
 }
+
+// Known returns the quota the partition q knows: limit per window.
+func Known(q resilient.QuotaPartition) (int64, time.Duration) {
+	p := q.(*part)
+	return p.limit.Load(), time.Duration(p.window.Load())
+}
+
+// Elapse makes the member's time to its next report of the window held
+// (see part.Learn) d shorter, as if d had passed.
+func Elapse(q resilient.QuotaPartition, d time.Duration) {
+	q.(*part).confirmNext.Add(-int64(d))
+}
+
+// RunLearn runs the script that writes a learned quota once, for the
+// partition named name: limit per window, nothing known of what remains,
+// as a report of the quota held when confirm. It returns whether the
+// script changed the quota, and how long it said the member need not
+// report it again.
+func RunLearn(s *Store, name string, limit int64, window time.Duration, confirm bool) (bool, time.Duration, error) {
+	c := 0
+	if confirm {
+		c = 1
+	}
+	vals, err := learnScript.Run(s.ctx, s.rdb, []string{s.StateKey(name)},
+		limit, window.Microseconds(), -1, -1, paceShare, burst(limit),
+		s.channel, budgetID(name), stateTTL.Milliseconds(), s.instance, c).Slice()
+	if err != nil {
+		return false, 0, err
+	}
+	changed, ok1 := toInt(vals, 0)
+	next, ok2 := toInt(vals, 1)
+	if !ok1 || !ok2 {
+		return false, 0, errBadReply
+	}
+	return changed == 1, time.Duration(next) * time.Microsecond, nil
+}

@@ -33,12 +33,15 @@ type part struct {
 	kick      chan struct{} // wakes the refiller; capacity 1
 	running   atomic.Bool   // a refiller runs
 
-	// What the refiller must write: a quota learned, a pause.
-	learnDirty atomic.Bool
-	learnSeed  atomic.Pointer[seed]
-	pauseDirty atomic.Int64 // local Unix ns of a pause to write; 0 for none
-	giveback   atomic.Int64 // tokens to give back with the next lease
-	debt       atomic.Int64 // tokens taken from the local limiter, to charge to the bucket
+	// What the refiller must write: a quota learned, a window reported
+	// (confirm: see Learn), a pause.
+	learnDirty  atomic.Bool
+	learnSeed   atomic.Pointer[seed]
+	confirm     atomic.Pointer[report]
+	confirmNext atomic.Int64 // local Unix ns before which the member reports no window (see Learn)
+	pauseDirty  atomic.Int64 // local Unix ns of a pause to write; 0 for none
+	giveback    atomic.Int64 // tokens to give back with the next lease
+	debt        atomic.Int64 // tokens taken from the local limiter, to charge to the bucket
 
 	// Resets (Reset, and the fleet's "r" messages). gen counts the resets
 	// applied, so that a reply read before one is not applied after it;
@@ -96,6 +99,14 @@ type resetHold struct {
 // its Reset, waiting for it to come back through the channel: from the
 // Reset while Redis has not run it, from its run after.
 const resetHoldMax = time.Second
+
+// report is a window of the quota held that the member reports to Redis,
+// which reconfirms the held window, or replaces it when it is stale (see
+// Learn).
+type report struct {
+	limit  int64
+	window time.Duration
+}
 
 // seed is what a response said remains of the quota's window, to seed a
 // new bucket.
@@ -414,6 +425,8 @@ func (p *part) resetLocked(pause, limit int64, window time.Duration, keepLearned
 		p.window.Store(0)
 		p.learnDirty.Store(false)
 		p.learnSeed.Store(nil)
+		p.confirm.Store(nil)
+		p.confirmNext.Store(0)
 	}
 	p.cur.Store(nil)
 	p.next.Store(nil)
@@ -424,21 +437,37 @@ func (p *part) resetLocked(pause, limit int64, window time.Duration, keepLearned
 
 // Learn implements resilient.QuotaPartition: a quota that differs from the
 // one known is used at once, and written to Redis by the refiller. For the
-// same limit, the window only grows, by more than 1% at a time, as the
-// Transport's estimate of it does (the longest time to a reset seen): so
-// members whose estimates differ a little do not overwrite each other.
+// same limit, a longer window is written when it is longer by more than 1%,
+// so that members whose estimates differ a little do not overwrite each
+// other. A window not longer is not used: a member that has seen only part
+// of a window (the Transport's estimate of it is the longest time to a
+// reset seen) would make the fleet pace too fast. It is reported to Redis
+// instead, by the refiller, at most once per window held (or when Redis
+// says the held one is stale, if sooner): a window of at least half of the
+// held one reconfirms it, and a shorter one replaces it when no member has
+// reported the held one for two of its windows (see learnScript), as the
+// Transport forgets an estimate that no response comes close to: about
+// one Redis call per member per window held, whatever the responses.
 func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 	limit := int64(info.Limit)
 	if limit <= 0 || window <= 0 {
 		return
 	}
-	if limit == p.limit.Load() && window <= time.Duration(p.window.Load())*101/100 {
+	now := time.Now().UnixNano()
+	if held := time.Duration(p.window.Load()); limit == p.limit.Load() && window <= held*101/100 {
+		next := p.confirmNext.Load()
+		if now < next || !p.confirmNext.CompareAndSwap(next, now+int64(held)) {
+			return
+		}
+		p.confirm.Store(&report{limit: limit, window: min(window, held)})
+		p.wake()
 		return
 	}
 	p.mu.Lock()
 	p.learnSeed.Store(&seed{remaining: info.Remaining, reset: info.Reset})
 	p.known(limit, window)
 	p.learnDirty.Store(true)
+	p.confirmNext.Store(now + int64(window))
 	p.mu.Unlock()
 	p.wake()
 }
@@ -548,7 +577,7 @@ func (p *part) run() {
 		}
 		// Idle: give back what is left and stop, unless work came.
 		p.running.Store(false)
-		if len(p.kick) == 0 && p.pauseDirty.Load() == 0 && !p.learnDirty.Load() && p.resetReq.Load() == 0 {
+		if len(p.kick) == 0 && p.pauseDirty.Load() == 0 && !p.learnDirty.Load() && p.confirm.Load() == nil && p.resetReq.Load() == 0 {
 			p.lastBatch.Store(0)
 			p.returnTokens()
 			return
@@ -574,18 +603,22 @@ func (p *part) activity() [3]int64 {
 
 // step does what the partition needs from Redis now: the reset, the pause
 // and the quota to write (a pause and a quota made after a Reset are
-// written after it), the state to load, a lease. It returns how long to
-// wait before the next step, zero for until a kick.
+// written after it), the window to report, the state to load, a lease. It
+// returns how long to wait before the next step, zero for until a kick.
 func (p *part) step(loaded *bool) (time.Duration, error) {
 	// One look at what to write, under the lock Reset, Pause and Learn
 	// take: a pause or a quota seen with a Reset came after it.
 	p.mu.Lock()
 	reset, seq, u := p.resetReq.Load(), p.resetSeq.Load(), p.pauseDirty.Load()
 	learn := p.learnDirty.Swap(false)
+	conf := p.confirm.Swap(nil)
 	p.mu.Unlock()
 	fail := func(err error) (time.Duration, error) {
 		if learn {
 			p.learnDirty.Store(true)
+		}
+		if conf != nil {
+			p.confirm.CompareAndSwap(nil, conf)
 		}
 		return 0, err
 	}
@@ -602,7 +635,13 @@ func (p *part) step(loaded *bool) (time.Duration, error) {
 		p.pauseDirty.CompareAndSwap(u, 0)
 	}
 	if learn {
-		if err := p.writeQuota(); err != nil {
+		// What the member reported, the write reports too.
+		limit, window := p.limit.Load(), time.Duration(p.window.Load())
+		if err := p.writeQuota(limit, window, false); err != nil {
+			return fail(err)
+		}
+	} else if conf != nil {
+		if err := p.writeQuota(conf.limit, conf.window, true); err != nil {
 			return fail(err)
 		}
 	}
@@ -880,22 +919,40 @@ func (p *part) writeReset(at, seq int64) error {
 	return nil
 }
 
-// writeQuota writes the quota known to Redis.
-func (p *part) writeQuota() error {
-	limit, window := p.limit.Load(), time.Duration(p.window.Load())
+// writeQuota writes the quota limit per window to Redis: the quota known,
+// or, with confirm, a window the member reports of the quota it holds,
+// which reconfirms the held window or replaces it when it is stale (see
+// learnScript). The member reports no window again before Redis says (the
+// held window, or until it is stale).
+func (p *part) writeQuota(limit int64, window time.Duration, confirm bool) error {
 	if limit <= 0 || window <= 0 {
 		return nil // forgotten by a reset
 	}
 	remaining, reset := -1, int64(-1)
-	if sd := p.learnSeed.Load(); sd != nil && !sd.reset.IsZero() {
+	if sd := p.learnSeed.Load(); !confirm && sd != nil && !sd.reset.IsZero() {
 		remaining = sd.remaining
 		reset = max(time.Until(sd.reset).Microseconds(), 0)
 	}
-	return p.s.call(func(ctx context.Context) error {
-		return learnScript.Run(ctx, p.s.rdb, []string{p.key},
+	c := 0
+	if confirm {
+		c = 1
+	}
+	var vals []any
+	err := p.s.call(func(ctx context.Context) (err error) {
+		vals, err = learnScript.Run(ctx, p.s.rdb, []string{p.key},
 			limit, window.Microseconds(), remaining, reset, paceShare, burst(limit),
-			p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance).Err()
+			p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance, c).Slice()
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	next, ok := toInt(vals, 1)
+	if !ok || next < 0 {
+		return errBadReply
+	}
+	p.confirmNext.Store(time.Now().UnixNano() + next*1e3)
+	return nil
 }
 
 // burst returns the bucket's tolerance for a quota of limit: 2% of it, at

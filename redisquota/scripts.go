@@ -11,13 +11,14 @@ import "github.com/redis/go-redis/v9"
 //
 // A partition's state is one hash: limit and window (µs), the quota the
 // servers announced, with lset and lby, when (µs) and by which Store (its
-// instance id) it was written; tat, the theoretical arrival time of the
-// GCRA bucket (µs, with a fraction); pause, the end of the fleet's pause
-// (µs), with pset and pby, when and by which Store it was set; and
-// g:<member>:<instance>:<n>, for each partition of a Store (the Store's
-// n-th partition made) that gave tokens back, the net give-back the lease
-// script credited to it in all (see leaseScript), which the sorted set
-// prefix:{id}:gb orders by its last give-back.
+// instance id) it was written, and lseen, when (µs) a member last reported
+// its window, or wrote it (see learnScript); tat, the theoretical arrival
+// time of the GCRA bucket (µs, with a fraction); pause, the end of the
+// fleet's pause (µs), with pset and pby, when and by which Store it was
+// set; and g:<member>:<instance>:<n>, for each partition of a Store (the
+// Store's n-th partition made) that gave tokens back, the net give-back
+// the lease script credited to it in all (see leaseScript), which the
+// sorted set prefix:{id}:gb orders by its last give-back.
 
 // leaseScript counts the member among the partition's active members, and
 // takes tokens from the partition's GCRA bucket, paced at
@@ -108,29 +109,62 @@ return {granted, string.format('%.0f', base - now), string.format('%.6f', interv
 `)
 
 // learnScript records the quota a member learned, when it differs from
-// the one held (for the same limit, when its window is longer), with the
-// time and the Store's instance id (lset, lby), and tells the fleet. A new
-// bucket is seeded from what the response said remains of its window, so
-// that the fleet's first window is not overspent: until
-// the reset, the bucket grants share·remaining less its tolerance, the
-// margin covering the attempts the members sent before they knew the
-// quota.
+// the one held, with the time and the Store's instance id (lset, lby), and
+// tells the fleet. For the same limit, the window only grows, unless the
+// held one is stale: a window of at least half of the held one is still
+// seen, and the script reconfirms the held window (lseen: when a member
+// last reported it, or wrote it); a shorter one replaces it only when no
+// member has reported it for two of its windows (now - lseen > 2·window,
+// lset for a state written without lseen), as the Transport forgets an
+// estimated window that no response comes close to. So a member that has
+// seen only part of a window (one that just started) does not make the
+// fleet pace too fast, and one reset believed far ahead does not slow the
+// fleet for good. A replaced window takes the bucket's schedule with it:
+// the time the bucket is ahead of now (tat - now) shrinks with the
+// interval, the same tokens at the new pace. A new bucket is seeded from
+// what the response said remains of its window, so that the fleet's first
+// window is not overspent: until the reset, the bucket grants
+// share·remaining less its tolerance, the margin covering the attempts the
+// members sent before they knew the quota.
+//
+// With confirm set, the member reports the quota it holds (its limit is
+// the one it knows): the script reconfirms or replaces a window of the
+// same limit, and does nothing when Redis holds another limit or none (a
+// quota written since, or cleared by a reset: the lease tells the member).
 //
 // KEYS[1] the partition's state. ARGV: limit, window (µs), remaining (-1
 // unknown), reset (µs from now, -1 unknown), share, burst, channel, id,
-// ttl (ms), the Store's instance id.
+// ttl (ms), the Store's instance id, confirm (1 or 0).
 //
-// It returns 1 when it changed the quota, else 0.
+// It returns {1 when it changed the quota, else 0; next (µs, a string)}:
+// how long the member need not report the quota again: the window held,
+// or, for a shorter window refused, until the held one is stale, if
+// sooner.
 var learnScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat')
+local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'lseen', 'lset')
 redis.call('PEXPIRE', KEYS[1], ARGV[9])
-if s[1] == ARGV[1] and (tonumber(s[2]) or 0) >= tonumber(ARGV[2]) then
-  return 0
-end
-redis.call('HSET', KEYS[1], 'limit', ARGV[1], 'window', ARGV[2], 'lset', string.format('%.0f', now), 'lby', ARGV[10])
 local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local held = tonumber(s[2]) or 0
+local n = string.format('%.0f', now)
+if s[1] == ARGV[1] and held >= window then
+  if 2 * window >= held then
+    redis.call('HSET', KEYS[1], 'lseen', n)
+    return {0, string.format('%.0f', held)}
+  end
+  local seen = tonumber(s[4]) or tonumber(s[5]) or 0
+  if now - seen <= 2 * held then
+    return {0, string.format('%.0f', math.min(held, seen + 2 * held - now + 1000))}
+  end
+  local tat = tonumber(s[3])
+  if tat and tat > now then
+    redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', now + (tat - now) * window / held))
+  end
+elseif s[1] ~= ARGV[1] and ARGV[11] == '1' then
+  return {0, string.format('%.0f', window)}
+end
+redis.call('HSET', KEYS[1], 'limit', ARGV[1], 'window', ARGV[2], 'lset', n, 'lseen', n, 'lby', ARGV[10])
 local remaining, reset = tonumber(ARGV[3]), tonumber(ARGV[4])
 if not s[3] and remaining >= 0 and reset >= 0 then
   local interval = window / (limit * tonumber(ARGV[5]))
@@ -141,7 +175,7 @@ if not s[3] and remaining >= 0 and reset >= 0 then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[9])
 redis.call('PUBLISH', ARGV[7], 'q ' .. ARGV[8] .. ' ' .. ARGV[1] .. ' ' .. ARGV[2])
-return 1
+return {1, ARGV[2]}
 `)
 
 // pauseScript pauses a partition for every member, for dur µs from now,
