@@ -188,13 +188,13 @@ func TestStaleWindowReplacedInTime(t *testing.T) {
 // TestReconfirmedWindowKept: a member that has just started has seen only
 // part of the window, and its estimate is short; it never replaces the
 // fleet's window while another member keeps seeing it. A writes a window
-// of a second (limit 60) and keeps reporting windows of 700ms (at least
-// half of it: it still sees it), B reports windows of 200ms, and so does
-// C, which starts after A wrote (its first report may come before it knows
-// the fleet's quota); after three of its windows (by Redis's clock), Redis
-// holds the second still, and B and C pace by it. A reconfirms it about
-// once a second (at most once per window, and a call more), and B's
-// reports are at most two a second.
+// of 2s (limit 60) and keeps reporting windows of 1.4s (at least half of
+// it: it still sees it), B reports windows of 400ms, and so does C, which
+// starts after A wrote (its first report may come before it knows the
+// fleet's quota); after three of its windows (by Redis's clock), Redis
+// holds 2s still, and B and C pace by it. A reconfirms it about once per
+// window (at most once, and a call more), and B's reports are at most two
+// per window.
 func TestReconfirmedWindowKept(t *testing.T) {
 	addr := redisAddr()
 	prefix := testPrefix(t, addr)
@@ -205,7 +205,9 @@ func TestReconfirmedWindowKept(t *testing.T) {
 	defer b.Close()
 	rdb := newRedis(t, addr)
 	const name = "reconfirmed"
-	const held = time.Second
+	// A reconfirms once per held window, and the window goes stale after
+	// two: a window of 2s leaves A a margin of 2s, for a busy machine.
+	const held = 2 * time.Second
 	key := a.StateKey(name)
 	qa, qb := a.Partition(name), b.Partition(name)
 	qa.Learn(quota(60), held)
@@ -217,9 +219,9 @@ func TestReconfirmedWindowKept(t *testing.T) {
 	start := time.Now()
 	var st windowState
 	for redisNow(t, rdb)-written.lset <= 3*held.Microseconds() {
-		qa.Learn(quota(60), 700*time.Millisecond)
-		qb.Learn(quota(60), 200*time.Millisecond)
-		qc.Learn(quota(60), 200*time.Millisecond)
+		qa.Learn(quota(60), held*7/10)
+		qb.Learn(quota(60), held/5)
+		qc.Learn(quota(60), held/5)
 		time.Sleep(10 * time.Millisecond)
 		st = readWindow(t, rdb, key)
 		if st.window != held.Microseconds() || st.lset != written.lset {
