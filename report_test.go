@@ -79,3 +79,28 @@ func TestReportRedirects(t *testing.T) {
 		}
 	})
 }
+
+// TestReportCountsHedges: Report.Attempts counts hedged copies, as its
+// documentation says (and as resilientotel reads it: the retries of a call
+// are its attempts less its hedges, less one).
+func TestReportCountsHedges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &latencyRT{latency: func(i int) time.Duration {
+			if i == 0 {
+				return time.Hour // the slow tail: a copy is sent
+			}
+			return 10 * time.Millisecond
+		}}
+		tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond}))
+		var r Report
+		resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		synctest.Wait()
+		if want := (Report{Attempts: 2, Hedges: 1, Duration: 60 * time.Millisecond, Outcome: OutcomeSuccess, StatusCode: 200}); r != want {
+			t.Errorf("Report of a hedged call = %+v, want %+v", r, want)
+		}
+	})
+}

@@ -333,7 +333,7 @@ func (c *call) fail(n int, err error) error {
 // end fills the call's Report and tells the Tracer that the call ended.
 func (c *call) end(resp *http.Response, err error) {
 	r := Report{
-		Attempts:   c.attempts,
+		Attempts:   c.attempts + c.hedges, // hedged copies are attempts too
 		Hedges:     c.hedges,
 		Waited:     c.waited,
 		Duration:   time.Since(c.start),
