@@ -104,3 +104,24 @@ func TestReportCountsHedges(t *testing.T) {
 		}
 	})
 }
+
+// TestReportWaitCanceled: a call canceled during its wait before a retry
+// reports the time it waited, not the whole wait it had planned: 1s of a
+// 30s Retry-After, within the call's 1s.
+func TestReportWaitCanceled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{status: 503, header: http.Header{"Retry-After": {"30"}}}}}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var r Report
+		ctx = WithReport(ctx, &r)
+		tr := New(s, withRand(func(int64) int64 { return 0 }))
+		time.AfterFunc(time.Second, cancel)
+		if _, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil)); !errors.Is(err, context.Canceled) {
+			t.Fatalf("err %v, want canceled", err)
+		}
+		if r.Waited != time.Second || r.Duration != time.Second || r.Outcome != OutcomeCanceled {
+			t.Errorf("Report = %+v, want 1s waited in a call of 1s, canceled", r)
+		}
+	})
+}
