@@ -18,7 +18,7 @@ type attemptState struct {
 	hedge       int       // 0 for an attempt, n for its n-th hedged copy
 	hedges      int       // hedged copies of the attempt sent
 	callCfg     *config   // the call's configuration
-	resends     int       // the call's requests sent to the wire before this attempt
+	resends     int       // the call's requests sent to the wire before this attempt (a hedged copy: before the attempt it copies)
 	wired       bool      // the attempt reached the Tracer, right above the base
 
 	// Filled by the classify middleware.

@@ -70,8 +70,8 @@ func TestHedgingMaxHedges(t *testing.T) {
 			resp.Body.Close()
 			synctest.Wait() // the losing copies end
 			sent := h.sends()
-			if len(sent) != 1+tc.copies || r.Hedges != tc.copies || r.Attempts != 1 {
-				t.Fatalf("MaxHedges %d: %d requests sent, Report %+v; want %d copies of 1 attempt", tc.maxHedges, len(sent), r, tc.copies)
+			if len(sent) != 1+tc.copies || r.Hedges != tc.copies || r.Attempts != 1+tc.copies {
+				t.Fatalf("MaxHedges %d: %d requests sent, Report %+v; want %d copies of 1 attempt (the copies counted in Attempts too)", tc.maxHedges, len(sent), r, tc.copies)
 			}
 			for i, at := range sent {
 				if want := time.Duration(i) * 100 * time.Millisecond; at.Sub(start) != want {

@@ -234,7 +234,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	req.Body = body
 	t0 := c.t.clock.now() // the copy's one reading, for every layer
 	st := &attemptState{number: n, maxAttempts: run.copies[0].st.maxAttempts, deadline: c.deadline, budget: c.budget, ctxDeadline: c.ctxDeadline,
-		hedge: k, callCfg: c.cfg, resends: c.sent + k, rate: RateLimitInfo{Limit: -1, Remaining: -1}, start: t0}
+		hedge: k, callCfg: c.cfg, resends: c.sent, rate: RateLimitInfo{Limit: -1, Remaining: -1}, start: t0}
 	cp := &hedgeCopy{st: st, req: req, cancel: cancel}
 	run.copies = append(run.copies, cp)
 	run.running++

@@ -79,3 +79,49 @@ func TestReportRedirects(t *testing.T) {
 		}
 	})
 }
+
+// TestReportCountsHedges: Report.Attempts counts hedged copies, as its
+// documentation says (and as resilientotel reads it: the retries of a call
+// are its attempts less its hedges, less one).
+func TestReportCountsHedges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &latencyRT{latency: func(i int) time.Duration {
+			if i == 0 {
+				return time.Hour // the slow tail: a copy is sent
+			}
+			return 10 * time.Millisecond
+		}}
+		tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond}))
+		var r Report
+		resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		synctest.Wait()
+		if want := (Report{Attempts: 2, Hedges: 1, Duration: 60 * time.Millisecond, Outcome: OutcomeSuccess, StatusCode: 200}); r != want {
+			t.Errorf("Report of a hedged call = %+v, want %+v", r, want)
+		}
+	})
+}
+
+// TestReportWaitCanceled: a call canceled during its wait before a retry
+// reports the time it waited, not the whole wait it had planned: 1s of a
+// 30s Retry-After, within the call's 1s.
+func TestReportWaitCanceled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{status: 503, header: http.Header{"Retry-After": {"30"}}}}}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var r Report
+		ctx = WithReport(ctx, &r)
+		tr := New(s, withRand(func(int64) int64 { return 0 }))
+		time.AfterFunc(time.Second, cancel)
+		if _, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil)); !errors.Is(err, context.Canceled) {
+			t.Fatalf("err %v, want canceled", err)
+		}
+		if r.Waited != time.Second || r.Duration != time.Second || r.Outcome != OutcomeCanceled {
+			t.Errorf("Report = %+v, want 1s waited in a call of 1s, canceled", r)
+		}
+	})
+}

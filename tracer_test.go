@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 type ctxKey string
@@ -96,4 +98,36 @@ func TestTracerSkipsLocalRefusals(t *testing.T) {
 	if strings.Count(got, "attempt ") != 1 || strings.Count(got, "record ") != 2 || !strings.Contains(got, "circuit_open") {
 		t.Errorf("events:\n%s\nwant one attempt on the wire, then a refusal recorded", got)
 	}
+}
+
+// TestTracerHedgedResendCount: a hedged copy is the call's next request on
+// the wire: the first copy of the first attempt has resend count 1, as
+// OpenTelemetry's http.request.resend_count counts it, not 2.
+func TestTracerHedgedResendCount(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &latencyRT{latency: func(i int) time.Duration {
+			if i == 0 {
+				return time.Hour // the slow tail: a copy is sent
+			}
+			return 10 * time.Millisecond
+		}}
+		rec := &recTracer{}
+		tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond}), WithTracer(rec))
+		resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		synctest.Wait()
+		var got []string
+		for _, e := range rec.events {
+			if strings.HasPrefix(e, "attempt ") {
+				got = append(got, e)
+			}
+		}
+		want := []string{"attempt 1 resend 0 parent call-span", "attempt 1 resend 1 parent call-span"}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("attempts on the wire:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
 }

@@ -309,8 +309,9 @@ func (c *call) run() (*http.Response, error) {
 			held = holdResponse(resp)
 		}
 		if delay > 0 {
-			c.waited += delay
+			w0 := time.Now()
 			if err := sleep(c.ctx, delay); err != nil {
+				c.waited += time.Since(w0) // the part of the wait that passed
 				if reqBody != nil {
 					reqBody.Close()
 				}
@@ -320,6 +321,7 @@ func (c *call) run() (*http.Response, error) {
 				c.outcome, c.stop = OutcomeCanceled, StopCanceled
 				return nil, c.fail(n, err)
 			}
+			c.waited += delay
 		}
 	}
 }
@@ -333,7 +335,7 @@ func (c *call) fail(n int, err error) error {
 // end fills the call's Report and tells the Tracer that the call ended.
 func (c *call) end(resp *http.Response, err error) {
 	r := Report{
-		Attempts:   c.attempts,
+		Attempts:   c.attempts + c.hedges, // hedged copies are attempts too
 		Hedges:     c.hedges,
 		Waited:     c.waited,
 		Duration:   time.Since(c.start),

@@ -200,6 +200,7 @@ func TestMethods(t *testing.T) {
 	}{
 		{"GET", same, "GET GET ", "resilient GET GET "},
 		{"PATCH", same, "PATCH PATCH ", "resilient PATCH PATCH "},
+		{"QUERY", same, "QUERY QUERY ", "resilient QUERY QUERY "}, // known since semconv v1.38
 		{"PURGE", same, "HTTP _OTHER PURGE", "resilient HTTP _OTHER PURGE"},
 		{"get", same, "HTTP _OTHER get", "resilient HTTP _OTHER get"},
 		{"PURGE", func(c Config) Config { c.KnownMethods = []string{"GET", " PURGE "}; return c }, "PURGE PURGE ", "resilient PURGE PURGE "},

@@ -47,8 +47,9 @@ type Config struct {
 	URLTemplate func(*http.Request) string
 
 	// KnownMethods, when not nil, replaces the methods known to the
-	// instrumentation (by default the methods of RFC 9110 and PATCH); a
-	// method not known is recorded as _OTHER. Names are case-sensitive.
+	// instrumentation (by default the methods of RFC 9110, PATCH and
+	// QUERY); a method not known is recorded as _OTHER. Names are
+	// case-sensitive.
 	// When nil, the environment variable named by KnownMethodsEnv, when
 	// set, replaces them.
 	KnownMethods []string
@@ -134,9 +135,10 @@ func newInstrumentation(cfg Config) *instrumentation {
 	return in
 }
 
-// defaultMethods are the methods of RFC 9110 and PATCH (RFC 5789), the
-// conventions' known methods.
-const defaultMethods = "CONNECT,DELETE,GET,HEAD,OPTIONS,PATCH,POST,PUT,TRACE"
+// defaultMethods are the methods of RFC 9110, PATCH (RFC 5789) and QUERY
+// (RFC 10008): the known methods of the conventions this package follows
+// (semconv.SchemaURL, which lists QUERY since v1.38.0).
+const defaultMethods = "CONNECT,DELETE,GET,HEAD,OPTIONS,PATCH,POST,PUT,QUERY,TRACE"
 
 // method returns the names of method, and the original method when it is
 // not known ("" otherwise). An empty method is GET, as in net/http.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/resilienthttp/resilient"
 	"go.opentelemetry.io/otel/trace"
@@ -61,4 +64,46 @@ func TestHedgedCopies(t *testing.T) {
 	if n, _ := total(t, ms, MetricCallRetries); n != 0 {
 		t.Errorf("retries recorded %v times, want none: a hedge is no retry", n)
 	}
+}
+
+// TestHedgedCallRetries: a call through a hedging Transport whose first
+// attempt (with its copy) failed and whose retry succeeded has one retry,
+// whatever its copies: resilient.attempts counts the copies, and the
+// retries metric does not.
+func TestHedgedCallRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tel := newTelemetry()
+		var n atomic.Int32
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			// The attempt: 503 after 200ms; its copy, sent at 50ms:
+			// 503 at once; the retry: 200 at once.
+			i := n.Add(1) - 1
+			status, latency := []int{503, 503, 200}[i], time.Duration(0)
+			if i == 0 {
+				latency = 200 * time.Millisecond
+			}
+			select {
+			case <-time.After(latency):
+			case <-req.Context().Done():
+				return nil, context.Cause(req.Context())
+			}
+			return &http.Response{StatusCode: status, ProtoMajor: 1, ProtoMinor: 1, Body: http.NoBody, Request: req}, nil
+		})
+		tr := resilient.New(base, Instrument(tel.config()), resilient.WithHedging(resilient.Hedging{Delay: 50 * time.Millisecond}))
+		req, _ := http.NewRequest("GET", "http://api.test/", nil)
+		if code, err := do(t, &http.Client{Transport: tr}, req); code != 200 || err != nil {
+			t.Fatalf("%d, %v", code, err)
+		}
+		synctest.Wait()
+		if got := n.Load(); got != 3 {
+			t.Fatalf("%d requests sent, want 3: the attempt, its copy and the retry", got)
+		}
+		call := tel.ended(int(trace.SpanKindInternal))[0]
+		if a := attrs(call.Attributes()); a["resilient.attempts"] != "3" || a["resilient.hedges"] != "1" {
+			t.Errorf("call: resilient.attempts %s, resilient.hedges %s; want 3 and 1", a["resilient.attempts"], a["resilient.hedges"])
+		}
+		if n, sum := total(t, tel.metrics(t), MetricCallRetries); n != 1 || sum != 1 {
+			t.Errorf("retries: %v calls, %v retries; want 1 and 1", n, sum)
+		}
+	})
 }
