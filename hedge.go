@@ -205,7 +205,7 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 	run.timer = time.AfterFunc(delay, func() { c.launchCopy(run, n, areq, hb, delay, start) })
 	run.mu.Unlock()
 
-	resp, err := roundTripNext(c.t.inner, first.req, st)
+	resp, err := c.sendFirst(run, first.req, st)
 	first.dur = time.Since(start)
 	idx := run.finish(0, resp, err, c.t.cls)
 	if idx < 0 {
@@ -213,6 +213,21 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 		idx = run.wait()
 	}
 	return c.settle(run, idx, st, hb, start)
+}
+
+// sendFirst sends the attempt itself, the first copy of run. When the
+// layers below panic, the panic goes on to the caller, as without hedging,
+// and the run ends with it (see abandon).
+func (c *call) sendFirst(run *hedgeRun, req *http.Request, st *attemptState) (*http.Response, error) {
+	ended := false
+	defer func() {
+		if !ended {
+			run.abandon()
+		}
+	}()
+	resp, err := roundTripNext(c.t.inner, req, st)
+	ended = true
+	return resp, err
 }
 
 // launchCopy sends copy k (1-based) of attempt n, on the timer's goroutine,
@@ -314,6 +329,28 @@ func (run *hedgeRun) wait() int {
 		return idx
 	}
 	return 0
+}
+
+// abandon ends the run of an attempt whose own request panicked: no copy
+// is sent any more, those in flight are canceled, and the answers of those
+// that ended are drained and closed, for no caller will read them.
+func (run *hedgeRun) abandon() {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	run.stopped = true
+	if run.winner < 0 {
+		run.winner = 0 // the copies that end later are discarded (see finish)
+	}
+	if run.timer != nil {
+		run.timer.Stop()
+	}
+	for _, cp := range run.copies {
+		if cp.done {
+			cp.discard()
+		} else {
+			cp.cancel(nil)
+		}
+	}
 }
 
 // discard drains and closes the response of a copy that lost.

@@ -483,3 +483,51 @@ func TestHedgedBodyOutlivesDeadline(t *testing.T) {
 		})
 	}
 }
+
+// TestHedgingAttemptPanics: when the base RoundTripper panics on the
+// caller's goroutine, in a hedged attempt's own request, the panic reaches
+// the caller as without hedging, and the attempt's copies end with it: none
+// is sent after the panic, and the answer of one that already came is
+// closed (it was sent after the call ended, and its response never
+// closed).
+func TestHedgingAttemptPanics(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		panicAt time.Duration // when the attempt's own request panics
+		want    int32         // requests sent
+	}{
+		{"before the copy", 10 * time.Millisecond, 1},
+		{"after the copy answered", 100 * time.Millisecond, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var calls, closed atomic.Int32
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					if calls.Add(1) == 1 {
+						time.Sleep(tc.panicAt)
+						panic("base exploded")
+					}
+					time.Sleep(10 * time.Millisecond)
+					return &http.Response{StatusCode: 200, Body: &closeCounter{n: &closed}, Request: req}, nil
+				})
+				tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond}))
+				func() {
+					defer func() {
+						if recover() == nil {
+							t.Error("the panic did not reach the caller")
+						}
+					}()
+					tr.RoundTrip(newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				}()
+				time.Sleep(time.Second)
+				synctest.Wait()
+				if n := calls.Load(); n != tc.want {
+					t.Errorf("%d requests, want %d: a copy sent after the call ended", n, tc.want)
+				}
+				if n := closed.Load(); n != tc.want-1 {
+					t.Errorf("%d of the copies' %d responses closed", n, tc.want-1)
+				}
+			})
+		})
+	}
+}
