@@ -162,6 +162,10 @@ type hedgeCopy struct {
 	dur    time.Duration
 	cancel context.CancelCauseFunc
 	done   bool
+	// panicked says that the layers below panicked with panicVal, on the
+	// copy's goroutine: settle raises it again on the caller's.
+	panicked bool
+	panicVal any
 }
 
 // hedgeRun coordinates the copies of one attempt.
@@ -258,7 +262,18 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	}
 	run.mu.Unlock()
 
+	ended := false
+	defer func() {
+		if !ended {
+			// A panic here would end the process: it goes to the
+			// caller instead (see hedgeRun.panicked).
+			if idx := run.panicked(k, recover()); idx >= 0 {
+				run.results <- idx
+			}
+		}
+	}()
 	resp, err := roundTripNext(c.t.inner, req, st)
+	ended = true
 	cp.dur = time.Since(t0)
 	if idx := run.finish(k, resp, err, c.t.cls); idx >= 0 {
 		run.results <- idx
@@ -310,6 +325,13 @@ func (run *hedgeRun) finish(k int, resp *http.Response, err error, cls *classifi
 	if !answered && run.running > 0 {
 		return -1 // another copy may still answer
 	}
+	run.decide(k)
+	return k
+}
+
+// decide makes copy k the one that decides the attempt, with run.mu held:
+// no more copies are sent, and those in flight are canceled.
+func (run *hedgeRun) decide(k int) {
 	run.winner, run.stopped = k, true
 	if run.timer != nil {
 		run.timer.Stop()
@@ -319,6 +341,26 @@ func (run *hedgeRun) finish(k int, resp *http.Response, err error, cls *classifi
 			other.cancel(errHedgeLost)
 		}
 	}
+}
+
+// panicked records that the layers below copy k panicked with p, on the
+// copy's own goroutine. It returns k when the panic decides the attempt:
+// the caller still waits for it, and gets the panic, as it would get a
+// panic of the attempt itself (see settle). It returns -1 when another
+// copy decided the attempt already: the panic is dropped with the copy,
+// for no caller waits for it any more.
+func (run *hedgeRun) panicked(k int, p any) int {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	cp := run.copies[k]
+	cp.done = true
+	run.running--
+	if run.winner >= 0 {
+		cp.cancel(errHedgeLost)
+		return -1
+	}
+	cp.panicked, cp.panicVal = true, p
+	run.decide(k)
 	return k
 }
 
@@ -374,6 +416,10 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 		}
 	}
 	run.mu.Unlock()
+	if w.panicked {
+		w.cancel(nil)
+		panic(w.panicVal) // the copy's, on the caller's goroutine
+	}
 	c.hedges += sent
 	c.sent += sent
 	if idx != 0 {

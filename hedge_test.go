@@ -5,6 +5,8 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -529,5 +531,59 @@ func TestHedgingAttemptPanics(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestHedgingCopyPanics: a panic of the base RoundTripper in a hedged copy,
+// which runs on a goroutine of its own, reaches the caller as a panic in
+// the attempt itself would, instead of crashing the process; a copy's panic
+// after the call had its answer is dropped with the copy. (The test runs
+// in a child process: a panic on the copy's goroutine ends it.)
+func TestHedgingCopyPanics(t *testing.T) {
+	if os.Getenv("RESILIENT_HEDGE_PANIC_CHILD") == "1" {
+		for _, late := range []bool{false, true} {
+			synctest.Test(t, func(t *testing.T) {
+				var calls, closed atomic.Int32
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					if calls.Add(1) == 1 {
+						if late {
+							time.Sleep(20 * time.Millisecond) // answers before the copy panics
+						} else {
+							<-req.Context().Done()
+							return nil, context.Cause(req.Context())
+						}
+						return &http.Response{StatusCode: 200, Body: &closeCounter{n: &closed}, Request: req}, nil
+					}
+					time.Sleep(20 * time.Millisecond)
+					panic("base exploded")
+				})
+				tr := New(rt, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
+				var got any
+				func() {
+					defer func() { got = recover() }()
+					resp, err := tr.RoundTrip(newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+					if err == nil {
+						resp.Body.Close()
+					}
+				}()
+				time.Sleep(time.Second) // the late copy panics meanwhile
+				synctest.Wait()
+				if late && got != nil {
+					t.Errorf("late copy's panic: %v reached the caller, which had its answer", got)
+				}
+				if !late && got != "base exploded" {
+					t.Errorf("recovered %v, want the copy's panic", got)
+				}
+				if !late && closed.Load() != 0 || late && closed.Load() != 1 {
+					t.Errorf("%d bodies closed", closed.Load())
+				}
+			})
+		}
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHedgingCopyPanics$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "RESILIENT_HEDGE_PANIC_CHILD=1")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "--- PASS: TestHedgingCopyPanics") {
+		t.Errorf("child: %v\n%s", err, out)
 	}
 }
