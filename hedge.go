@@ -292,13 +292,14 @@ func (c *call) copyBody(areq *http.Request) (io.ReadCloser, error) {
 	return &checkedBody{rc: b, want: c.req.ContentLength}, nil
 }
 
-// finish records copy k's result. It returns k when this result decides
-// the attempt: an answer that is not retryable, or the last copy running
-// when all have failed (no more copies are sent then: the retry loop takes
-// over). A 409 to a copy of a keyed write is the server saying that
-// another copy holds the key: it decides only when no copy is left. It
-// returns -1 otherwise; a copy that ends after another won is drained and
-// closed here.
+// finish records copy k's result. It returns the index of the copy that
+// decides the attempt when this result settles it: k for an answer that
+// is not retryable; when the last copy running has failed, all have, and
+// the one allFailed picks decides (no more copies are sent then: the
+// retry loop takes over). A 409 to a copy of a keyed write is the server
+// saying that another copy holds the key: it is no answer. It returns -1
+// otherwise; a copy that ends after another won is drained and closed
+// here.
 func (run *hedgeRun) finish(k int, resp *http.Response, err error, cls *classifier) int {
 	run.mu.Lock()
 	cp := run.copies[k]
@@ -322,11 +323,37 @@ func (run *hedgeRun) finish(k int, resp *http.Response, err error, cls *classifi
 		return -1
 	}
 	answered := resp != nil && !cp.st.class.Retryable() && !(run.keyed && resp.StatusCode == http.StatusConflict)
-	if !answered && run.running > 0 {
-		return -1 // another copy may still answer
+	if !answered {
+		if run.running > 0 {
+			return -1 // another copy may still answer
+		}
+		k = run.allFailed(k)
 	}
 	run.decide(k)
 	return k
+}
+
+// allFailed returns the copy whose result is the attempt's when every copy
+// failed, last being the one that ended last, as the attempt would have
+// failed without hedging: the first copy sent that got a response (the
+// attempt's own when it got one), which the retry loop returns once it
+// stops, else the first that failed with an error. A keyed write's 409,
+// which says that another copy holds the key, decides only when every copy
+// got one.
+func (run *hedgeRun) allFailed(last int) int {
+	firstErr := -1
+	for i, cp := range run.copies {
+		switch {
+		case cp.resp != nil && !(run.keyed && cp.resp.StatusCode == http.StatusConflict):
+			return i
+		case cp.err != nil && firstErr < 0:
+			firstErr = i
+		}
+	}
+	if firstErr >= 0 {
+		return firstErr
+	}
+	return last
 }
 
 // decide makes copy k the one that decides the attempt, with run.mu held:

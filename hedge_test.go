@@ -587,3 +587,90 @@ func TestHedgingCopyPanics(t *testing.T) {
 		t.Errorf("child: %v\n%s", err, out)
 	}
 }
+
+// TestHedgingAllFailed: when every copy of an attempt fails, the attempt's
+// result is what it would have been without hedging, not whichever copy
+// ended last. The attempt's own answer, a 500 the call returns once its
+// retries are spent, is not replaced by its copy's later connection reset
+// (the caller got an error, the 500 and its body thrown away, although an
+// attempt produced a response); and the 409 a keyed write's copy gets
+// because the attempt itself holds the key says nothing of the write:
+// when the attempt then fails ambiguously, the call retries, and gets the
+// write's stored answer (it got the 409, for a write that was done).
+func TestHedgingAllFailed(t *testing.T) {
+	t.Run("a response, then an error", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var calls atomic.Int32
+			rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				if calls.Add(1)%2 == 1 { // the attempt itself
+					time.Sleep(100 * time.Millisecond)
+					return &http.Response{StatusCode: 500, Body: io.NopCloser(strings.NewReader("oops")), Request: req}, nil
+				}
+				time.Sleep(150 * time.Millisecond) // its copy
+				return nil, errReset
+			})
+			tr := New(rt, WithMaxRetries(1), WithBackoff(time.Millisecond, time.Millisecond),
+				WithHedging(Hedging{Delay: 50 * time.Millisecond}))
+			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			if err != nil {
+				t.Fatalf("%d requests: %v; want the last attempt's 500", calls.Load(), err)
+			}
+			if body := readBody(t, resp); resp.StatusCode != 500 || body != "oops" {
+				t.Errorf("%d %q, want the last attempt's 500 and its body", resp.StatusCode, body)
+			}
+			resp.Body.Close()
+			synctest.Wait()
+		})
+	})
+	t.Run("a keyed write's 409, then an error", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var mu sync.Mutex
+			var calls int
+			var stored, inFlight bool
+			rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				io.Copy(io.Discard, req.Body)
+				req.Body.Close()
+				mu.Lock()
+				calls++
+				n := calls
+				mu.Unlock()
+				switch n {
+				case 1: // the server processes the write for 100ms; the connection breaks at 30ms
+					mu.Lock()
+					inFlight = true
+					mu.Unlock()
+					time.AfterFunc(100*time.Millisecond, func() {
+						mu.Lock()
+						inFlight, stored = false, true
+						mu.Unlock()
+					})
+					time.Sleep(30 * time.Millisecond)
+					return nil, errReset
+				default:
+					time.Sleep(15 * time.Millisecond)
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case inFlight:
+						return &http.Response{StatusCode: http.StatusConflict, Request: req, Header: http.Header{"Content-Type": {"application/json"}},
+							Body: io.NopCloser(strings.NewReader(`{"error":{"code":"conflict","message":"a request with this key is in progress"}}`))}, nil
+					case stored:
+						return &http.Response{StatusCode: http.StatusCreated, Body: http.NoBody, Request: req}, nil
+					}
+					return nil, errReset
+				}
+			})
+			tr := New(rt, WithKeyHonoringHosts("api.test"), WithBackoff(200*time.Millisecond, 200*time.Millisecond),
+				withRand(func(int64) int64 { return 0 }), WithHedging(Hedging{Delay: 20 * time.Millisecond}))
+			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "POST", "http://api.test/", strings.NewReader("x")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			synctest.Wait()
+			if resp.StatusCode != http.StatusCreated {
+				t.Errorf("%d after %d requests, want the write's 201: the 409 was the attempt's own key in progress", resp.StatusCode, calls)
+			}
+		})
+	})
+}
