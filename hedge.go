@@ -134,7 +134,11 @@ func (c *call) hedgeAllowed(req *http.Request, hb *hostBudget) bool {
 	if !hb.takeHedge() {
 		return false
 	}
-	return t.budgets.withdraw(hb, false)
+	if !t.budgets.withdraw(hb, false) {
+		hb.returnHedge() // no copy is sent: it costs nothing
+		return false
+	}
+	return true
 }
 
 // paused reports whether req's partition is paused after a 429.
@@ -498,6 +502,12 @@ func (b *cancelOnCloseRW) Write(p []byte) (int, error) { return b.w.Write(p) }
 func (b *hostBudget) takeHedge() bool {
 	_, ok := takeTokens(&b.hedgeTokens, budgetUnit)
 	return ok
+}
+
+// returnHedge gives back to the host's hedge allowance the copy that
+// takeHedge spent, when that copy is not sent after all.
+func (b *hostBudget) returnHedge() {
+	addTokens(&b.hedgeTokens, budgetUnit, hedgeBurst*budgetUnit)
 }
 
 // depositHedge credits a call of the host to its hedge allowance.

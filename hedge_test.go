@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -672,5 +673,35 @@ func TestHedgingAllFailed(t *testing.T) {
 				t.Errorf("%d after %d requests, want the write's 201: the 409 was the attempt's own key in progress", resp.StatusCode, calls)
 			}
 		})
+	})
+}
+
+// TestHedgingAllowanceKeptWhenBudgetRefuses: a copy the retry budget
+// refuses is not sent, and spends nothing of the host's hedge allowance:
+// once the budget holds a retry again, the next slow call gets its copy.
+// (The allowance was spent first: ten slow calls that the budget refused a
+// copy emptied it, and the host's slow calls went unhedged for twenty
+// calls more, although no copy had been sent.)
+func TestHedgingAllowanceKeptWhenBudgetRefuses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &latencyRT{latency: func(int) time.Duration { return 100 * time.Millisecond }}
+		// A budget of one retry, refilled by ten answers.
+		tr := New(rt, WithHedging(Hedging{Delay: 20 * time.Millisecond}), WithRetryBudget(RetryBudget{Burst: 1, Ratio: 0.1}))
+		var r Report
+		ctx := WithReport(context.Background(), &r)
+		var copies []int
+		for range 11 {
+			resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			copies = append(copies, r.Hedges)
+		}
+		synctest.Wait()
+		want := []int{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}
+		if !slices.Equal(copies, want) {
+			t.Errorf("copies per call %v, want %v: the first, then one once the budget refilled", copies, want)
+		}
 	})
 }
