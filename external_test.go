@@ -82,10 +82,11 @@ func TestHedgingMaxHedges(t *testing.T) {
 	}
 }
 
-// TestHedgingNoRetries: a call allowed no retry (WithMaxRetries(0), for
-// the Transport or through WithCallOptions) is exactly one request, as
-// issue 17 words it: its attempt gets no hedged copy either.
-func TestHedgingNoRetries(t *testing.T) {
+// TestHedgingNoCopy: a call allowed no retry (WithMaxRetries(0), for the
+// Transport or through WithCallOptions) is exactly one request, as issue
+// 17 words it: its attempt gets no hedged copy either; nor does the call
+// of a Transport without a retry budget, which would pay for the copies.
+func TestHedgingNoCopy(t *testing.T) {
 	hedging := resilient.WithHedging(resilient.Hedging{Delay: 100 * time.Millisecond})
 	for _, tc := range []struct {
 		name string
@@ -95,6 +96,7 @@ func TestHedgingNoRetries(t *testing.T) {
 		{"transport", []resilient.Option{hedging, resilient.WithMaxRetries(0)}, nil},
 		{"call", []resilient.Option{hedging}, []resilient.Option{resilient.WithMaxRetries(0)}},
 		{"call hedges", nil, []resilient.Option{hedging, resilient.WithMaxRetries(0)}},
+		{"no retry budget", []resilient.Option{hedging, resilient.WithoutRetryBudget()}, nil},
 	} {
 		synctest.Test(t, func(t *testing.T) {
 			h := &slowHost{delay: time.Second}

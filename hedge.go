@@ -27,7 +27,9 @@ import (
 // 429 or its breaker is not closed, nor for a call allowed no retry
 // (WithMaxRetries(0)), which is one request. Hedges of a host are also
 // bounded to one in twenty of its calls (plus ten), so that a host that
-// slows down as a whole is not sent twice the load.
+// slows down as a whole is not sent twice the load. Copies are paid for
+// from the retry budget: a Transport without one (WithoutRetryBudget)
+// sends none.
 //
 // The zero value hedges adaptively, at the host's recent latency at the
 // 0.95 quantile, once the host has answered 20 times.
