@@ -67,7 +67,8 @@ func checkLength(want, read int64, err error) error {
 // because of the request itself: already one (its body), or a request that
 // net/http cannot send (an invalid method, header or trailer name or value,
 // a URL without a host or with a control character in its query, a
-// ContentLength without a body, or a header HTTP/2 cannot carry). It looks
+// ContentLength without a body, a header HTTP/2 cannot carry, or a body
+// longer than its ContentLength over HTTP/2). It looks
 // at the request only after a failure, so that a success costs nothing; err
 // is returned unchanged otherwise.
 func requestFault(req *http.Request, err error) error {
@@ -91,17 +92,21 @@ func requestFault(req *http.Request, err error) error {
 	return err
 }
 
-// h2RequestFaults are net/http's messages for the request headers its
-// HTTP/2 client refuses to send (its errors are unexported): they are valid
-// over HTTP/1 (an invalid Host is sent empty there), so invalidRequest does
-// not refuse them. A header list larger than the server accepts is refused
-// again whatever the retry.
+// h2RequestFaults are net/http's messages for the requests its HTTP/2
+// client refuses to send (its errors are unexported): request headers that
+// are valid over HTTP/1 (an invalid Host is sent empty there), so that
+// invalidRequest does not refuse them, and a body longer than its
+// ContentLength. A header list larger than the server accepts is refused
+// again whatever the retry. A body longer than its ContentLength is caught
+// by checkedBody and captureReader too, but the HTTP/2 client checks the
+// length itself and returns its own error instead of their *RequestError.
 var h2RequestFaults = [...]string{
 	"http2: invalid Connection request header",
 	"http2: invalid Upgrade request header",
 	"http2: invalid Transfer-Encoding request header",
 	"http2: invalid Host header",
 	"http2: request header list larger than peer's advertised limit",
+	"http2: request body larger than specified content length",
 }
 
 // invalidRequest says what makes req impossible to send, or "".

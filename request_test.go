@@ -178,11 +178,14 @@ func TestInvalidRequest(t *testing.T) {
 // TestCallerMistakesFailAtOnceHTTP2: the requests net/http's HTTP/2 client
 // refuses to send (a Connection other than close or keep-alive, an Upgrade
 // outside of an upgrade, a Transfer-Encoding other than chunked, an
-// invalid Host, more header than the server accepts) are the caller's
+// invalid Host, more header than the server accepts, a body longer than
+// its ContentLength, with GetBody or without) are the caller's
 // mistakes as over HTTP/1: one attempt, a *RequestError, and no breaker
 // failure.
 func TestCallerMistakesFailAtOnceHTTP2(t *testing.T) {
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	// The server reads the body before it answers: the client's failure
+	// to send it comes first.
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	defer srv.Close()
@@ -197,6 +200,17 @@ func TestCallerMistakesFailAtOnceHTTP2(t *testing.T) {
 		{"Transfer-Encoding", func(r *http.Request) { r.Header.Set("Transfer-Encoding", "gzip") }},
 		{"Host", func(r *http.Request) { r.Host = "bad host" }},
 		{"header too large", func(r *http.Request) { r.Header.Set("X-Big", strings.Repeat("a", 2<<20)) }},
+		{"body longer than ContentLength", func(r *http.Request) {
+			r.Method = "PUT"
+			r.Body = io.NopCloser(strings.NewReader("abcdefghijkl"))
+			r.ContentLength = 5
+		}},
+		{"body longer than ContentLength with GetBody", func(r *http.Request) {
+			r.Method = "PUT"
+			r.Body = io.NopCloser(strings.NewReader("abcdefghijkl"))
+			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("abcdefghijkl")), nil }
+			r.ContentLength = 5
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var attempts atomic.Int32
