@@ -241,17 +241,28 @@ func (c *call) sendFirst(run *hedgeRun, req *http.Request, st *attemptState) (*h
 }
 
 // launchCopy sends copy k (1-based) of attempt n, on the timer's goroutine,
-// after arming the next one.
+// after arming the next one. The copy's body is made without run's lock:
+// GetBody is the caller's code, which may take its time, and an answer
+// that comes meanwhile must not wait for it (finish takes the lock).
 func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudget, delay time.Duration, start time.Time) {
 	run.mu.Lock()
-	k := len(run.copies)
 	if run.stopped || run.winner >= 0 || !c.hedgeAllowed(areq, hb) {
 		run.mu.Unlock()
 		return
 	}
+	run.mu.Unlock()
 	body, err := c.copyBody(areq)
 	if err != nil {
+		return
+	}
+	run.mu.Lock()
+	k := len(run.copies)
+	if run.stopped || run.winner >= 0 {
+		// The attempt was decided while GetBody ran.
 		run.mu.Unlock()
+		if body != nil {
+			body.Close()
+		}
 		return
 	}
 	ctx, cancel := context.WithCancelCause(c.ctx)
