@@ -66,7 +66,11 @@
 // holds (their tokens would all be due together when the pause ends) and
 // wakes its waiting requests, which then wait for the pause. Times come
 // from Redis's own clock (TIME); a member converts them with the time it
-// received them, which errs late, never early.
+// received them, which errs late, never early. A pause further ahead than
+// resilient.MaxBelievedReset, which no member writes (the Transport
+// believes no longer one from a server), is not believed, by the members
+// nor by the lease script, which deletes it: a corrupt or hostile value in
+// Redis does not lock the fleet out.
 //
 // # Reset
 //

@@ -3,6 +3,8 @@ package redisquota
 import (
 	"fmt"
 	"time"
+
+	"github.com/resilienthttp/resilient"
 )
 
 // Defaults of the options.
@@ -26,13 +28,13 @@ const (
 
 // Bounds.
 const (
-	maxPartitions = 4096            // partitions a Store holds; idle ones are dropped past it
-	maxLease      = 1000            // tokens in one lease
-	maxPause      = 24 * time.Hour  // a pause from Redis further than this is not believed
-	stateTTL      = 24 * time.Hour  // a partition's state in Redis outlives its last use by this
-	totalTTL      = time.Hour       // a Store's running-total field (give-back, retry budget) outlives its last use by this
-	idleExit      = 2 * time.Second // a partition's refiller stops after this long without demand
-	maxBackoff    = time.Second     // the longest wait between attempts while Redis fails
+	maxPartitions = 4096                       // partitions a Store holds; idle ones are dropped past it
+	maxLease      = 1000                       // tokens in one lease
+	maxPause      = resilient.MaxBelievedReset // a pause from Redis further ahead than this is not believed: no member writes one
+	stateTTL      = 24 * time.Hour             // a partition's state in Redis outlives its last use by this
+	totalTTL      = time.Hour                  // a Store's running-total field (give-back, retry budget) outlives its last use by this
+	idleExit      = 2 * time.Second            // a partition's refiller stops after this long without demand
+	maxBackoff    = time.Second                // the longest wait between attempts while Redis fails
 	minBackoff    = 20 * time.Millisecond
 )
 

@@ -33,7 +33,9 @@ import "github.com/redis/go-redis/v9"
 // than limit (one window of the quota: a member charges at most its share
 // of one window per call, see part.chargeable), so that no call pushes the
 // bucket back by more than limit intervals, whatever it sends. A want of 0
-// only reads the state.
+// only reads the state. A pause further ahead than max pause, which no
+// member writes, is not believed: it is deleted, so that a corrupt or
+// hostile value does not refuse every lease of the fleet.
 //
 // The give-back is credited once, however many times it is sent (a call
 // whose reply was lost is sent again, with what the member gave back
@@ -52,7 +54,8 @@ import "github.com/redis/go-redis/v9"
 // KEYS[1] the partition's state, KEYS[2] its active members (a sorted
 // set by last lease), KEYS[3] the give-back fields (a sorted set by last
 // give-back). ARGV: want, giveback, share, burst, horizon (µs), ttl (ms),
-// member, member ttl (µs), gfield, cum, gb ttl (µs).
+// member, member ttl (µs), gfield, cum, gb ttl (µs), max pause (µs; none
+// when absent).
 //
 // It returns {granted, base - now (µs), interval (µs, a string), limit,
 // window (µs), pause (µs), now (µs), members}.
@@ -69,6 +72,11 @@ end
 local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause', ARGV[9])
 local limit, window = tonumber(s[1]) or 0, tonumber(s[2]) or 0
 local tat, pause = tonumber(s[3]) or 0, tonumber(s[4]) or 0
+local maxpause = tonumber(ARGV[12])
+if maxpause and pause > now + maxpause then
+  redis.call('HDEL', KEYS[1], 'pause', 'pset', 'pby')
+  pause = 0
+end
 local want, giveback, cum = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[10])
 if s[5] then giveback = cum - tonumber(s[5]) end
 if giveback ~= 0 or (s[5] and tonumber(s[5]) ~= cum) then

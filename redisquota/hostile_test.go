@@ -1,0 +1,90 @@
+package redisquota_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/redisquota"
+)
+
+// tokenWithin reports whether q gives a token within d, waiting as Take
+// says.
+func tokenWithin(q resilient.QuotaPartition, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		w, ok, retry := q.Take(time.Now())
+		if ok {
+			return true
+		}
+		timer := time.NewTimer(min(w, time.Until(deadline)))
+		select {
+		case <-timer.C:
+		case <-retry:
+		}
+		timer.Stop()
+	}
+	return false
+}
+
+// hostileState is a partition state written to Redis by another hand than
+// a member's: fields returns it, given Redis's time.
+type hostileState struct {
+	name   string
+	fields func(now time.Time) map[string]any
+}
+
+const year = 365 * 24 * time.Hour
+
+// checkHostileStates writes each state to a partition's key under a prefix
+// of its own before a member uses it, and checks that the member, which
+// learned a quota of 100 a second, is not locked out: it gets 5 tokens
+// (which the quota gives in about 50ms) within 5s, and believes no pause
+// further ahead than resilient.MaxBelievedReset.
+func checkHostileStates(t *testing.T, states []hostileState) {
+	t.Helper()
+	addr := redisAddr()
+	rdb := newRedis(t, addr)
+	ctx := context.Background()
+	for _, tt := range states {
+		t.Run(tt.name, func(t *testing.T) {
+			prefix := testPrefix(t, addr)
+			s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+			defer s.Close()
+			now, err := rdb.Time(ctx).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			const name = "https://api.example.com reads"
+			if err := rdb.HSet(ctx, s.StateKey(name), tt.fields(now)).Err(); err != nil {
+				t.Fatal(err)
+			}
+			q := s.Partition(name)
+			q.Learn(quota(100), time.Second)
+			for i := range 5 {
+				if !tokenWithin(q, 5*time.Second) {
+					t.Fatalf("token %d: none in 5s (pause until %v); stats %+v", i, q.PauseUntil(), s.Stats())
+				}
+			}
+			if pu := q.PauseUntil(); time.Until(pu) > resilient.MaxBelievedReset {
+				t.Errorf("a pause until %v believed, %v ahead", pu, time.Until(pu))
+			}
+		})
+	}
+}
+
+// TestHostilePause proves that a pause in Redis further ahead than any
+// member writes (resilient.MaxBelievedReset: the core believes no longer
+// pause from a server) is not believed, by the member nor by the lease
+// script: the partition is not locked out.
+func TestHostilePause(t *testing.T) {
+	checkHostileStates(t, []hostileState{
+		{"years ahead", func(now time.Time) map[string]any {
+			return map[string]any{"limit": 100, "window": 1000000, "pause": now.Add(10 * year).UnixMicro()}
+		}},
+		{"a day ahead", func(now time.Time) map[string]any {
+			return map[string]any{"limit": 100, "window": 1000000, "pause": now.Add(23 * time.Hour).UnixMicro()}
+		}},
+	})
+}
