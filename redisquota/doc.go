@@ -70,7 +70,9 @@
 // resilient.MaxBelievedReset, which no member writes (the Transport
 // believes no longer one from a server), is not believed, by the members
 // nor by the lease script, which deletes it: a corrupt or hostile value in
-// Redis does not lock the fleet out.
+// Redis does not lock the fleet out. Nor is a quota whose window is longer
+// than MaxBelievedReset: the members ignore it, and the lease script
+// deletes it with its bucket, for a member to write its own again.
 //
 // # Reset
 //

@@ -88,3 +88,20 @@ func TestHostilePause(t *testing.T) {
 		}},
 	})
 }
+
+// TestHostileWindow proves that a window in Redis longer than any member
+// writes (resilient.MaxBelievedReset: the core believes no longer window
+// from a server), reported as just seen, is not believed: the partition is
+// not paced by it, and the member writes its quota again.
+func TestHostileWindow(t *testing.T) {
+	checkHostileStates(t, []hostileState{
+		{"years", func(now time.Time) map[string]any {
+			return map[string]any{"limit": 100, "window": (10 * year).Microseconds(),
+				"lset": now.UnixMicro(), "lseen": now.UnixMicro()}
+		}},
+		{"a day", func(now time.Time) map[string]any {
+			return map[string]any{"limit": 100, "window": (24 * time.Hour).Microseconds(),
+				"lset": now.UnixMicro(), "lseen": now.UnixMicro()}
+		}},
+	})
+}

@@ -31,6 +31,7 @@ const (
 	maxPartitions = 4096                       // partitions a Store holds; idle ones are dropped past it
 	maxLease      = 1000                       // tokens in one lease
 	maxPause      = resilient.MaxBelievedReset // a pause from Redis further ahead than this is not believed: no member writes one
+	maxWindow     = resilient.MaxBelievedReset // a quota's window from Redis longer than this is not believed: no member writes one
 	stateTTL      = 24 * time.Hour             // a partition's state in Redis outlives its last use by this
 	totalTTL      = time.Hour                  // a Store's running-total field (give-back, retry budget) outlives its last use by this
 	idleExit      = 2 * time.Second            // a partition's refiller stops after this long without demand

@@ -416,7 +416,7 @@ func (p *part) applyReset(recv time.Time, store string, seq, pause, now, limit, 
 func (p *part) resetLocked(pause, limit int64, window time.Duration, keepLearned bool) {
 	p.gen.Add(1)
 	p.pause.Store(pause)
-	if limit > 0 && window > 0 {
+	if believable(limit, window) {
 		p.known(limit, window) // the bucket is kept: so are the leases
 		return
 	}
@@ -482,13 +482,22 @@ func (p *part) knownFromFleet(recv time.Time, limit int64, window time.Duration)
 	p.mu.Unlock()
 }
 
-// known sets the quota known.
+// known sets the quota known, unless it is not believable (see
+// believable).
 func (p *part) known(limit int64, window time.Duration) {
-	if limit <= 0 || window <= 0 {
+	if !believable(limit, window) {
 		return
 	}
 	p.window.Store(int64(window))
 	p.limit.Store(limit)
+}
+
+// believable reports whether a quota of limit per window may be believed:
+// both positive, and the window no longer than maxWindow, which no member
+// writes (a longer one, from a corrupt or hostile hand, would lock the
+// partition out).
+func believable(limit int64, window time.Duration) bool {
+	return limit > 0 && window > 0 && window <= maxWindow
 }
 
 // signal wakes the attempts waiting for a token.
@@ -708,7 +717,7 @@ func (p *part) lease(t int64) (time.Duration, error) {
 	err := p.s.call(func(ctx context.Context) (err error) {
 		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
 			want, net, paceShare, burst(p.limit.Load()), (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
-			p.s.member, (3 * p.s.cfg.heartbeat).Microseconds(), p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds()).Slice()
+			p.s.member, (3 * p.s.cfg.heartbeat).Microseconds(), p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds()).Slice()
 		return err
 	})
 	recv := time.Now()
@@ -859,7 +868,7 @@ func (p *part) returnTokens() {
 	err := p.s.call(func(ctx context.Context) error {
 		return leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
 			0, net, paceShare,
-			burst(p.limit.Load()), 0, stateTTL.Milliseconds(), "", 0, p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds()).Err()
+			burst(p.limit.Load()), 0, stateTTL.Milliseconds(), "", 0, p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds()).Err()
 	})
 	if err == nil {
 		p.credited(net)

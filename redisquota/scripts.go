@@ -35,7 +35,9 @@ import "github.com/redis/go-redis/v9"
 // bucket back by more than limit intervals, whatever it sends. A want of 0
 // only reads the state. A pause further ahead than max pause, which no
 // member writes, is not believed: it is deleted, so that a corrupt or
-// hostile value does not refuse every lease of the fleet.
+// hostile value does not refuse every lease of the fleet; so is a window
+// longer than max window, deleted with the quota and its bucket, which a
+// member then writes again, as after Redis lost them.
 //
 // The give-back is credited once, however many times it is sent (a call
 // whose reply was lost is sent again, with what the member gave back
@@ -55,7 +57,7 @@ import "github.com/redis/go-redis/v9"
 // set by last lease), KEYS[3] the give-back fields (a sorted set by last
 // give-back). ARGV: want, giveback, share, burst, horizon (µs), ttl (ms),
 // member, member ttl (µs), gfield, cum, gb ttl (µs), max pause (µs; none
-// when absent).
+// when absent), max window (µs; none when absent).
 //
 // It returns {granted, base - now (µs), interval (µs, a string), limit,
 // window (µs), pause (µs), now (µs), members}.
@@ -72,6 +74,11 @@ end
 local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause', ARGV[9])
 local limit, window = tonumber(s[1]) or 0, tonumber(s[2]) or 0
 local tat, pause = tonumber(s[3]) or 0, tonumber(s[4]) or 0
+local maxwindow = tonumber(ARGV[13])
+if maxwindow and window > maxwindow then
+  redis.call('HDEL', KEYS[1], 'limit', 'window', 'tat')
+  limit, window, tat = 0, 0, 0
+end
 local maxpause = tonumber(ARGV[12])
 if maxpause and pause > now + maxpause then
   redis.call('HDEL', KEYS[1], 'pause', 'pset', 'pby')
