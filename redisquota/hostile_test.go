@@ -105,3 +105,18 @@ func TestHostileWindow(t *testing.T) {
 		}},
 	})
 }
+
+// TestHostileBucket proves that a bucket in Redis whose next token lies
+// further ahead than the members take them (years) does not lock the
+// partition out: the lease script brings it back within two windows of
+// the quota.
+func TestHostileBucket(t *testing.T) {
+	checkHostileStates(t, []hostileState{
+		{"years ahead", func(now time.Time) map[string]any {
+			return map[string]any{"limit": 100, "window": 1000000, "tat": now.Add(10 * year).UnixMicro()}
+		}},
+		{"a day ahead", func(now time.Time) map[string]any {
+			return map[string]any{"limit": 100, "window": 1000000, "tat": now.Add(24 * time.Hour).UnixMicro()}
+		}},
+	})
+}

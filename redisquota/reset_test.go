@@ -267,8 +267,11 @@ func TestGivebackScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := float64(now.UnixMicro()) + 1000*interval
-	rdb.HSet(ctx, key, "limit", limit, "window", window.Microseconds(), "tat", strconv.FormatFloat(start, 'f', 3, 64))
+	// Each step starts from a bucket 8 tokens ahead: no credit (5 at most)
+	// is hidden by its floor (now), nor a charge (limit at most) by its
+	// ceiling (two windows ahead, 2·limit tokens: see leaseScript).
+	start := float64(now.UnixMicro()) + 8*interval
+	rdb.HSet(ctx, key, "limit", limit, "window", window.Microseconds())
 	tat := func() float64 {
 		f, _ := strconv.ParseFloat(rdb.HGet(ctx, key, "tat").Val(), 64)
 		return f
@@ -294,6 +297,7 @@ func TestGivebackScript(t *testing.T) {
 		{"g:c:1:1", -3000000, -5, 0},            // sent again: once
 		{"g:c:1:1", -3000005, -5, -5},           // a charge within the cap: whole
 	} {
+		rdb.HSet(ctx, key, "tat", strconv.FormatFloat(start, 'f', 3, 64))
 		before := tat()
 		if err := redisquota.RunGiveback(s, name, step.field, step.cum, step.delta); err != nil {
 			t.Fatalf("step %d: %v", i, err)

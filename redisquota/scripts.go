@@ -37,7 +37,10 @@ import "github.com/redis/go-redis/v9"
 // member writes, is not believed: it is deleted, so that a corrupt or
 // hostile value does not refuse every lease of the fleet; so is a window
 // longer than max window, deleted with the quota and its bucket, which a
-// member then writes again, as after Redis lost them.
+// member then writes again, as after Redis lost them. A bucket whose next
+// token lies further ahead than two windows of the quota (limit intervals:
+// the most a charge pushes it) past the horizon is brought back to it:
+// the members' leases and charges never take it there.
 //
 // The give-back is credited once, however many times it is sent (a call
 // whose reply was lost is sent again, with what the member gave back
@@ -103,6 +106,8 @@ end
 local interval = window / (limit * tonumber(ARGV[3]))
 local tol = tonumber(ARGV[4]) * interval
 local old = tat
+local ahead = 2 * limit * interval + tonumber(ARGV[5])
+if tat > now + ahead then tat = now + ahead end
 if tat < now then tat = now end
 if giveback > 0 then
   tat = math.max(now, tat - giveback * interval)
