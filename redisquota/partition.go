@@ -712,16 +712,13 @@ func (p *part) lease(t int64) (time.Duration, error) {
 	}
 	net := p.pendingGiveback(gen, 0)
 	var vals []any
-	start := time.Now()
-	p.callStart.Store(start.UnixNano())
-	err := p.s.call(func(ctx context.Context) (err error) {
+	err := p.call(func(ctx context.Context) (err error) {
 		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
 			want, net, paceShare, burst(p.limit.Load()), (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
 			p.s.member, (3 * p.s.cfg.heartbeat).Microseconds(), p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds()).Slice()
 		return err
 	})
 	recv := time.Now()
-	p.callStart.Store(0)
 	if err != nil {
 		// The call may have run: what it gave back stays in doubt, sent
 		// again with the next call, which the script credits once.
@@ -865,7 +862,7 @@ func (p *part) returnTokens() {
 	if net == 0 || p.limit.Load() == 0 {
 		return // kept for the next call
 	}
-	err := p.s.call(func(ctx context.Context) error {
+	err := p.call(func(ctx context.Context) error {
 		return leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
 			0, net, paceShare,
 			burst(p.limit.Load()), 0, stateTTL.Milliseconds(), "", 0, p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds()).Err()
@@ -875,6 +872,16 @@ func (p *part) returnTokens() {
 	}
 }
 
+// call runs one Redis call of the partition (see Store.call), marked in
+// progress: an attempt that finds it has not answered for WithFallbackAfter
+// paces locally, whatever the call (a lease, or a reset, a pause or a quota
+// to write, which the refiller writes before it leases).
+func (p *part) call(fn func(ctx context.Context) error) error {
+	p.callStart.Store(time.Now().UnixNano())
+	defer p.callStart.Store(0)
+	return p.s.call(fn)
+}
+
 // writePause writes the pause until u (local Unix ns) to Redis.
 func (p *part) writePause(u int64) error {
 	d := time.Duration(u - time.Now().UnixNano())
@@ -882,7 +889,7 @@ func (p *part) writePause(u int64) error {
 		return nil // over already
 	}
 	var vals []any
-	err := p.s.call(func(ctx context.Context) (err error) {
+	err := p.call(func(ctx context.Context) (err error) {
 		vals, err = pauseScript.Run(ctx, p.s.rdb, []string{p.key},
 			d.Microseconds(), p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance).Slice()
 		return err
@@ -912,7 +919,7 @@ func (p *part) writePause(u int64) error {
 // ns), in Redis.
 func (p *part) writeReset(at, seq int64) error {
 	age := max(time.Since(time.Unix(0, at)), 0)
-	err := p.s.call(func(ctx context.Context) error {
+	err := p.call(func(ctx context.Context) error {
 		return resetScript.Run(ctx, p.s.rdb, []string{p.key},
 			age.Microseconds(), p.s.channel, p.id, p.s.instance, seq, stateTTL.Milliseconds()).Err()
 	})
@@ -947,7 +954,7 @@ func (p *part) writeQuota(limit int64, window time.Duration, confirm bool) error
 		c = 1
 	}
 	var vals []any
-	err := p.s.call(func(ctx context.Context) (err error) {
+	err := p.call(func(ctx context.Context) (err error) {
 		vals, err = learnScript.Run(ctx, p.s.rdb, []string{p.key},
 			limit, window.Microseconds(), remaining, reset, paceShare, burst(limit),
 			p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance, c).Slice()
