@@ -2,8 +2,11 @@ package redisquota_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/resilienthttp/resilient"
 	"github.com/resilienthttp/resilient/redisquota"
@@ -119,4 +122,43 @@ func TestHostileBucket(t *testing.T) {
 			return map[string]any{"limit": 100, "window": 1000000, "tat": now.Add(24 * time.Hour).UnixMicro()}
 		}},
 	})
+}
+
+// TestHostileMembers proves that members whose heartbeat or lease lies
+// ahead of Redis's clock (a corrupt or hostile entry, which no member
+// writes) are not counted for ever: a member silent for three heartbeats
+// is no longer counted, and a member falling back when Redis goes away
+// paces at its share of the quota among the members that live, not among
+// a thousand that never were.
+func TestHostileMembers(t *testing.T) {
+	rs := startRedisServer(t)
+	prefix := testPrefix(t, rs.addr())
+	admin := newRedis(t, rs.addr())
+	ctx := context.Background()
+	now, err := admin.Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := redisquota.New(newRedis(t, rs.addr()), redisquota.WithPrefix(prefix), redisquota.WithHeartbeat(20*time.Millisecond))
+	defer s.Close()
+	const name = "members"
+	var fakes []redis.Z
+	for i := range 1000 {
+		fakes = append(fakes, redis.Z{Score: float64(now.Add(year).UnixMicro()), Member: "fake" + strconv.Itoa(i)})
+	}
+	for _, key := range []string{prefix + ":members", s.StateKey(name) + ":members"} {
+		if err := admin.ZAdd(ctx, key, fakes...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := s.Partition(name)
+	q.Learn(quota(100), time.Second)
+	takeToken(t, q)
+	waitFor(t, "one member counted", func() bool { return s.Members() == 1 })
+	rs.stop()
+	for i := range 5 {
+		if !tokenWithin(q, 5*time.Second) {
+			t.Fatalf("token %d: none in 5s, Redis down; stats %+v", i, s.Stats())
+		}
+	}
 }

@@ -20,9 +20,11 @@ import "github.com/redis/go-redis/v9"
 // the lease script credited to it in all (see leaseScript), which the
 // sorted set prefix:{id}:gb orders by its last give-back.
 
-// leaseScript counts the member among the partition's active members, and
-// takes tokens from the partition's GCRA bucket, paced at
-// share·limit/window with a tolerance of burst tokens. A lease of want
+// leaseScript counts the member among the partition's active members (those
+// that leased within member ttl, a lease further ahead than that being
+// corrupt or hostile, and forgotten), and takes tokens from the
+// partition's GCRA bucket, paced at share·limit/window with a tolerance of
+// burst tokens. A lease of want
 // tokens is granted whole, unless the partition is paused, or its first
 // token would conform more than horizon µs from now (the other members
 // hold that much already); its tokens conform one interval apart from
@@ -71,6 +73,7 @@ local members = 0
 if ARGV[7] ~= '' then
   redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[7])
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now - tonumber(ARGV[8])))
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. string.format('%.0f', now + tonumber(ARGV[8])), '+inf')
   redis.call('PEXPIRE', KEYS[2], ARGV[6])
   members = redis.call('ZCARD', KEYS[2])
 end
@@ -263,7 +266,9 @@ return 1
 `)
 
 // heartbeatScript records a member as alive, forgets those silent for ttl
-// µs, and counts those left.
+// µs, and those whose heartbeat lies more than ttl ahead of now, which no
+// member writes (a corrupt or hostile entry would be counted for ever),
+// and counts those left.
 //
 // KEYS[1] the members' sorted set. ARGV: member, ttl (µs).
 var heartbeatScript = redis.NewScript(`
@@ -272,6 +277,7 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local ttl = tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - ttl))
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now + ttl), '+inf')
 redis.call('PEXPIRE', KEYS[1], math.ceil(ttl / 1000) * 2)
 return redis.call('ZCARD', KEYS[1])
 `)
