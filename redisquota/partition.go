@@ -526,6 +526,9 @@ func (p *part) wake() {
 // takes leases while there is demand, and stops after idleExit without
 // any.
 func (p *part) run() {
+	if !p.awaitSubscribed() {
+		return
+	}
 	backoff := time.Duration(0)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -594,6 +597,28 @@ func (p *part) run() {
 		if !p.running.CompareAndSwap(false, true) {
 			return // another refiller took over
 		}
+	}
+}
+
+// awaitSubscribed waits until the Store subscribed to the fleet's channel
+// (or failed to), so that what the refiller loads first is not older than
+// the messages the member receives: a quota written between the two
+// would reach it by neither. The wait counts as a Redis call in progress:
+// an attempt that finds it longer than WithFallbackAfter paces locally. It
+// reports false when the Store is closed.
+func (p *part) awaitSubscribed() bool {
+	select {
+	case <-p.s.subscribed:
+		return true
+	default:
+	}
+	p.callStart.Store(time.Now().UnixNano())
+	defer p.callStart.Store(0)
+	select {
+	case <-p.s.subscribed:
+		return true
+	case <-p.s.ctx.Done():
+		return false
 	}
 }
 

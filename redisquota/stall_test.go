@@ -43,3 +43,23 @@ func TestFallbackStalledWrite(t *testing.T) {
 		t.Errorf("stats %+v: no token from the local limiter", s.Stats())
 	}
 }
+
+// TestNewStalledRedis proves that New does not wait for Redis, as it
+// promises: with Redis paused (CLIENT PAUSE ALL, for 8s), it returns at
+// once, and the Store's partitions answer.
+func TestNewStalledRedis(t *testing.T) {
+	rs := startRedisServer(t)
+	admin := newRedis(t, rs.addr())
+	if err := admin.Do(context.Background(), "CLIENT", "PAUSE", 8000, "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s := redisquota.New(newRedis(t, rs.addr()), redisquota.WithPrefix("rqtest:stalled-new"))
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("New waited %v for a Redis paused 8s", d)
+	}
+	defer s.Close()
+	q := s.Partition("p")
+	q.Learn(quota(100), time.Second)
+	takeToken(t, q)
+}

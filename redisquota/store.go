@@ -41,6 +41,9 @@ type Store struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the goroutines started
 	ps     *redis.PubSub
+	// subscribed is closed once the subscription to the fleet's channel
+	// was made (or failed: go-redis makes it again when it reconnects).
+	subscribed chan struct{}
 
 	mu     sync.Mutex
 	closed bool
@@ -92,12 +95,12 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 		budgets:    make(map[string]*budget),
 		budgetByID: make(map[string]*budget),
 		budgetKick: make(chan struct{}, 1),
+		subscribed: make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.ps = rdb.Subscribe(s.ctx, s.channel)
-	msgs := s.ps.Channel()
+	s.ps = rdb.Subscribe(s.ctx) // no channel: no I/O; listen subscribes
 	s.wg.Add(2)
-	go s.listen(msgs)
+	go s.listen()
 	go s.heartbeat()
 	return s
 }
@@ -248,9 +251,17 @@ func (s *Store) heartbeat() {
 // the reset numbered seq of the Store whose instance id is store, which
 // kept the pause until pause and the quota limit per window (0 for none);
 // "b <id> <store>", a retry budget the Store
-// whose instance id is store started spending (budget.go).
-func (s *Store) listen(msgs <-chan *redis.Message) {
+// whose instance id is store started spending (budget.go). It subscribes
+// to the channel first: a subscription that fails (Redis down) is made
+// again by go-redis when it reconnects.
+func (s *Store) listen() {
 	defer s.wg.Done()
+	s.ps.Subscribe(s.ctx, s.channel)
+	close(s.subscribed)
+	if s.ctx.Err() != nil {
+		return // closed
+	}
+	msgs := s.ps.Channel()
 	for {
 		select {
 		case <-s.ctx.Done():
