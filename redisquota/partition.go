@@ -555,6 +555,14 @@ func (p *part) run() {
 			case <-p.s.ctx.Done():
 				return
 			case <-timer.C:
+				if err != nil {
+					if a := p.activity(); a != lastActivity {
+						lastActivity, idle = a, time.Now()
+					} else if time.Since(idle) >= idleExit && p.failedIdle() {
+						return // no demand while Redis fails
+					}
+					continue // Redis fails: idle counts from the last demand
+				}
 			case <-p.kick:
 				if err != nil {
 					// Redis fails: do not try again sooner than the
@@ -598,6 +606,24 @@ func (p *part) run() {
 			return // another refiller took over
 		}
 	}
+}
+
+// failedIdle stops the refiller, whose Redis calls fail, of a partition
+// that nobody used for idleExit, unless it must still write a reset (which
+// the member promises the fleet) or a pause not over yet: without it, every
+// partition used once while Redis is down or unreachable would keep a
+// goroutine calling Redis until it answers. A quota to write stays to
+// write, by the refiller the next demand starts. It reports whether the
+// refiller stops; when work came meanwhile, it keeps running.
+func (p *part) failedIdle() bool {
+	if p.resetReq.Load() != 0 || p.pauseDirty.Load() > time.Now().UnixNano() {
+		return false
+	}
+	p.running.Store(false)
+	if len(p.kick) == 0 {
+		return true
+	}
+	return !p.running.CompareAndSwap(false, true) // another refiller took over
 }
 
 // awaitSubscribed waits until the Store subscribed to the fleet's channel

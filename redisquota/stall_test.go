@@ -2,6 +2,8 @@ package redisquota_test
 
 import (
 	"context"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -61,5 +63,38 @@ func TestNewStalledRedis(t *testing.T) {
 	defer s.Close()
 	q := s.Partition("p")
 	q.Learn(quota(100), time.Second)
+	takeToken(t, q)
+}
+
+// TestRefillersStopWhileRedisDown proves that a partition used once while
+// Redis is unreachable does not keep a goroutine calling Redis until it
+// answers: its refiller stops once nobody used the partition for a while
+// (idleExit, 2s), as it does when Redis answers. 200 partitions used once
+// made 200 goroutines calling Redis every second, for ever.
+func TestRefillersStopWhileRedisDown(t *testing.T) {
+	rdb := newRedis(t, "127.0.0.1:"+strconv.Itoa(freePort(t)))
+	s := redisquota.New(rdb, redisquota.WithPrefix("rqtest:refillers-down"))
+	defer s.Close()
+	base := runtime.NumGoroutine()
+	for i := range 200 {
+		q := s.Partition("p" + strconv.Itoa(i))
+		q.Learn(quota(100), time.Second)
+		q.Take(time.Now())
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for runtime.NumGoroutine() > base+10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines 15s after 200 partitions were used once (%d before); stats %+v",
+				runtime.NumGoroutine(), base, s.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	calls := s.Stats().Calls
+	time.Sleep(1500 * time.Millisecond) // longer than the longest backoff
+	if n := s.Stats().Calls - calls; n > 2 {
+		t.Errorf("%d Redis calls while no partition was used", n)
+	}
+	// The next demand starts a refiller again, which paces locally.
+	q := s.Partition("p0")
 	takeToken(t, q)
 }
