@@ -4,7 +4,7 @@
 // resilient.QuotaStore (and resilient.BudgetStore) for
 // resilient.WithQuotaStore.
 //
-//	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+//	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
 //	store := redisquota.New(rdb)
 //	defer store.Close()
 //	client := resilient.NewClient(resilient.WithQuotaStore(store))

@@ -13,7 +13,9 @@ import (
 // each API's quota, what one learns of it, every 429's pause, and each
 // host's retry budget.
 func Example() {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	// ContextTimeoutEnabled: go-redis then honors the Store's
+	// WithTimeout on each call.
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	store := redisquota.New(rdb, redisquota.WithPrefix("myservice:quota"))
 	defer store.Close()

@@ -113,7 +113,12 @@ func WithHeartbeat(d time.Duration) Option {
 }
 
 // WithTimeout bounds each Redis call of the Store (default 500ms); a call
-// that times out is retried with backoff. It panics if d is not positive.
+// that times out is retried with backoff. go-redis honors it only for a
+// client made with ContextTimeoutEnabled set (redis.Options); otherwise a
+// stalled call lasts the client's ReadTimeout or WriteTimeout (3s by
+// default), which delays the Store's retries and Close, though never a
+// request: a partition falls back to local pacing after
+// WithFallbackAfter whatever the call. It panics if d is not positive.
 func WithTimeout(d time.Duration) Option {
 	mustBePositive("WithTimeout", d)
 	return func(c *config) { c.timeout = d }

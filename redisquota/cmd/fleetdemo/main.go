@@ -49,7 +49,7 @@ func main() {
 	asJSON := flag.Bool("json", false, "print the results as JSON")
 	flag.Parse()
 
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, ContextTimeoutEnabled: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	err := rdb.Ping(ctx).Err()
 	cancel()

@@ -112,7 +112,7 @@ func work(o orders) (report, error) {
 		rdb   *redis.Client
 	)
 	if o.Store {
-		rdb = redis.NewClient(&redis.Options{Addr: o.RedisAddr})
+		rdb = redis.NewClient(&redis.Options{Addr: o.RedisAddr, ContextTimeoutEnabled: true})
 		rdb.AddHook(&hook)
 		sopts := []redisquota.Option{redisquota.WithPrefix(o.Prefix)}
 		if o.LeaseTime > 0 {
