@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/resilienthttp/resilient/redisquota"
 )
 
 // redisAddr is the Redis the tests talk to: REDIS_ADDR, else
@@ -70,6 +72,26 @@ func testPrefix(t testing.TB, addr string) string {
 		}
 	})
 	return prefix
+}
+
+// fleetOfTwo is two members of a fleet of a test's own: two Stores on the
+// test's prefix, each with a client that counts its round trips.
+type fleetOfTwo struct {
+	addr, prefix string
+	a, b         *redisquota.Store
+	rtA, rtB     *scriptCounter
+}
+
+// twoMembers returns a fleet of two members for t, closed when t ends.
+func twoMembers(t *testing.T) *fleetOfTwo {
+	t.Helper()
+	f := &fleetOfTwo{addr: redisAddr(), rtA: new(scriptCounter), rtB: new(scriptCounter)}
+	f.prefix = testPrefix(t, f.addr)
+	f.a = redisquota.New(newRedis(t, f.addr, f.rtA), redisquota.WithPrefix(f.prefix))
+	t.Cleanup(func() { f.a.Close() })
+	f.b = redisquota.New(newRedis(t, f.addr, f.rtB), redisquota.WithPrefix(f.prefix))
+	t.Cleanup(func() { f.b.Close() })
+	return f
 }
 
 // scriptCounter counts the round trips of a go-redis client, in all and

@@ -117,13 +117,8 @@ func TestLeasedTokensCostNoRoundTrip(t *testing.T) {
 // TestLearnedQuotaReachesMembers proves that a quota learned by one member
 // is written once and used by another that never learned it.
 func TestLearnedQuotaReachesMembers(t *testing.T) {
-	addr := redisAddr()
-	prefix := testPrefix(t, addr)
-	var rtA, rtB scriptCounter
-	a := redisquota.New(newRedis(t, addr, &rtA), redisquota.WithPrefix(prefix))
-	defer a.Close()
-	b := redisquota.New(newRedis(t, addr, &rtB), redisquota.WithPrefix(prefix))
-	defer b.Close()
+	f := twoMembers(t)
+	a, b, rtA, rtB, addr, prefix := f.a, f.b, f.rtA, f.rtB, f.addr, f.prefix
 	const name = "key-1"
 	qa, qb := a.Partition(name), b.Partition(name)
 	for range 100 {

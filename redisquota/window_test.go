@@ -59,13 +59,8 @@ func us(v int64) string { return strconv.FormatInt(v, 10) }
 // after its last use.) The hours pass in Redis's state (lset and lseen
 // moved back) and in the members' times to their next report.
 func TestStaleWindowReplaced(t *testing.T) {
-	addr := redisAddr()
-	prefix := testPrefix(t, addr)
-	var rtA, rtB scriptCounter
-	a := redisquota.New(newRedis(t, addr, &rtA), redisquota.WithPrefix(prefix))
-	defer a.Close()
-	b := redisquota.New(newRedis(t, addr, &rtB), redisquota.WithPrefix(prefix))
-	defer b.Close()
+	f := twoMembers(t)
+	a, b, rtA, rtB, addr := f.a, f.b, f.rtA, f.rtB, f.addr
 	rdb := newRedis(t, addr)
 	const name = "https://api.example.com reads"
 	key := a.StateKey(name)
@@ -135,13 +130,8 @@ func TestStaleWindowReplaced(t *testing.T) {
 // it (by Redis's clock), and both members then pace by 100ms. Neither
 // member calls Redis more than twice a second for it.
 func TestStaleWindowReplacedInTime(t *testing.T) {
-	addr := redisAddr()
-	prefix := testPrefix(t, addr)
-	var rtA, rtB scriptCounter
-	a := redisquota.New(newRedis(t, addr, &rtA), redisquota.WithPrefix(prefix))
-	defer a.Close()
-	b := redisquota.New(newRedis(t, addr, &rtB), redisquota.WithPrefix(prefix))
-	defer b.Close()
+	f := twoMembers(t)
+	a, b, rtA, rtB, addr := f.a, f.b, f.rtA, f.rtB, f.addr
 	rdb := newRedis(t, addr)
 	const name = "stale in time"
 	const held, seen = time.Second, 100 * time.Millisecond
@@ -196,13 +186,8 @@ func TestStaleWindowReplacedInTime(t *testing.T) {
 // window (at most once, and a call more), and B's reports are at most two
 // per window.
 func TestReconfirmedWindowKept(t *testing.T) {
-	addr := redisAddr()
-	prefix := testPrefix(t, addr)
-	var rtA, rtB scriptCounter
-	a := redisquota.New(newRedis(t, addr, &rtA), redisquota.WithPrefix(prefix))
-	defer a.Close()
-	b := redisquota.New(newRedis(t, addr, &rtB), redisquota.WithPrefix(prefix))
-	defer b.Close()
+	f := twoMembers(t)
+	a, b, rtA, rtB, addr, prefix := f.a, f.b, f.rtA, f.rtB, f.addr, f.prefix
 	rdb := newRedis(t, addr)
 	const name = "reconfirmed"
 	// A reconfirms once per held window, and the window goes stale after
