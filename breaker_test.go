@@ -1315,3 +1315,87 @@ func TestBreakerOpenForOpenTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestBreakerNoWaitForRefusedRetry checks that a call does not wait before a
+// retry that its host's open breaker will refuse: when an attempt trips the
+// breaker (or finds it tripped by another call), the backoff would end while
+// the breaker is still open, and the retry would be refused at once after it,
+// the call returning the response it already held. A plain client returns
+// that response at once; so does the call, without spending the host's retry
+// budget on a retry that is never sent. A retry whose wait ends after the
+// breaker's OpenTimeout still waits: it is the breaker's probe.
+func TestBreakerNoWaitForRefusedRetry(t *testing.T) {
+	tests := []struct {
+		name     string
+		open     time.Duration // OpenTimeout
+		wantWait time.Duration
+		wantHits int32
+	}{
+		// The first retry waits 500ms–1s, within the 10s the breaker
+		// stays open: no wait, the retry is refused, the 503 returned.
+		{"open past the backoff", 10 * time.Second, 0, 1},
+		// The breaker half-opens before the backoff ends: the retry
+		// waits, and is the probe.
+		{"open shorter than the backoff", 100 * time.Millisecond, 500 * time.Millisecond, 2},
+	}
+	t.Run("refusals retried by a Classifier", func(t *testing.T) {
+		// A Classifier that retries every error retries the refusals
+		// too: they wait and spend the budget as any retry, instead of
+		// spinning until the breaker half-opens.
+		synctest.Test(t, func(t *testing.T) {
+			h := bkDead()
+			tr := New(bkNet{"api.test": h}, withRand(func(int64) int64 { return 0 }),
+				WithBreaker(BreakerSettings{ConsecutiveFailures: 1}), WithMaxRetries(math.MaxInt),
+				WithClassifier(func(resp *http.Response, _ *APIError, err error, def Class) Class {
+					if err != nil {
+						return Transient
+					}
+					return def
+				}))
+			var r Report
+			req := newRequest(t, WithReport(context.Background(), &r), http.MethodGet, "https://api.test/", nil)
+			if code, _, err := bkDo(t, tr, req); err != nil || code != 500 {
+				t.Fatalf("call = %d %v, want the 500", code, err)
+			}
+			// Refused at once, then 10 refusals retried with backoff
+			// until the budget's 10 tokens are spent.
+			if r.Attempts != 12 || r.Waited == 0 || r.StopReason != StopRetryBudget {
+				t.Errorf("%d attempts, waited %v, stop %q; want 12, a wait, %q", r.Attempts, r.Waited, r.StopReason, StopRetryBudget)
+			}
+		})
+	})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := new(bkHost)
+				h.status.Store(http.StatusServiceUnavailable)
+				var outcomes []Outcome
+				tr := New(bkNet{"api.test": h}, withRand(func(int64) int64 { return 0 }),
+					WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: tt.open}),
+					WithMaxRetries(1),
+					WithObserver(func(a Attempt) { outcomes = append(outcomes, a.Outcome) }))
+				var r Report
+				req := newRequest(t, WithReport(context.Background(), &r), http.MethodGet, "https://api.test/v1/posts", nil)
+				start := time.Now()
+				code, body, err := bkDo(t, tr, req)
+				if err != nil || code != 503 {
+					t.Fatalf("call = %d %q %v, want a 503", code, body, err)
+				}
+				if waited := time.Since(start); waited != tt.wantWait || r.Waited != tt.wantWait {
+					t.Errorf("the call took %v, Report.Waited %v; want %v", waited, r.Waited, tt.wantWait)
+				}
+				if got := h.hits.Load(); got != tt.wantHits {
+					t.Errorf("the server saw %d attempts, want %d", got, tt.wantHits)
+				}
+				if tt.wantHits == 1 {
+					if len(outcomes) != 2 || outcomes[1] != OutcomeCircuitOpen {
+						t.Errorf("outcomes = %v, want [transient circuit_open]", outcomes)
+					}
+					if got := tr.budgets.get(req).tokens.Load(); got != tr.budgets.burst {
+						t.Errorf("retry budget = %d, want it full (%d): no retry was sent", got, tr.budgets.burst)
+					}
+				}
+			})
+		})
+	}
+}

@@ -326,6 +326,22 @@ func (s *breakerSet) releaseStaleProbes(e *breakerEntry) bool {
 	return freed
 }
 
+// openFor reports whether the breaker of req is open and refuses its
+// attempts for d more at least: an attempt sent within d is refused. It
+// creates no breaker and takes no lock.
+func (s *breakerSet) openFor(req *http.Request, d time.Duration) bool {
+	k, ok := requestKey(s.keyFn, req)
+	if !ok {
+		return false
+	}
+	e := s.lookup(k)
+	if e == nil || e.state.Load() != int32(gobreaker.StateOpen) {
+		return false
+	}
+	m := e.m.Load()
+	return m != nil && int64(d) < m.openedAt.Load()+int64(s.timeout)-s.now()
+}
+
 // now returns the monotonic time since the set's epoch, in nanoseconds.
 func (s *breakerSet) now() int64 { return int64(time.Since(s.epoch)) }
 

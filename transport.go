@@ -606,6 +606,14 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 	if !c.deadline.IsZero() && time.Now().Add(delay).After(c.deadline) {
 		return 0, false, StopDeadline
 	}
+	if c.t.breakers != nil && !errors.Is(err, ErrCircuitOpen) && c.t.breakers.openFor(c.req, delay) {
+		// The host's breaker will still be open when the wait ends, and
+		// would refuse the retry then: it is refused now instead, and
+		// the call returns what it has, without waiting for nothing nor
+		// spending the retry budget on a retry that is never sent. (A
+		// refusal a Classifier retries waits as any retry does.)
+		return 0, true, ""
+	}
 	if c.t.budgets != nil {
 		throttled := st.class == Throttled || resp != nil && resp.StatusCode == http.StatusServiceUnavailable && st.hasRetryAfter
 		if b := c.hostBudget(); b != nil && !c.t.budgets.withdraw(b, throttled) {
