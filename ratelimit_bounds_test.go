@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -491,4 +492,46 @@ func TestHostMatcher(t *testing.T) {
 			t.Errorf("newHostMatcher(%q) accepted", bad)
 		}
 	}
+}
+
+// TestResetHostWakesRetryAfterWait: a call that waits, between its attempts,
+// for the Retry-After of a 429 is waiting for the host's pause, as the
+// attempts the rate limiter holds are: ResetHost ends that wait too, and the
+// call retries at once. A call to another host keeps waiting.
+func TestResetHostWakesRetryAfterWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{status: 429, header: http.Header{"Retry-After": {"50"}}}, {status: 200}}}
+		other := &rtScript{steps: []rtStep{{status: 429, header: http.Header{"Retry-After": {"50"}}}, {status: 200}}}
+		tr := New(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.URL.Host == "other.test" {
+				return other.RoundTrip(r)
+			}
+			return s.RoundTrip(r)
+		}), withRand(func(int64) int64 { return 0 }))
+		start := time.Now()
+		var wg sync.WaitGroup
+		for _, u := range []string{"https://api.test/x", "https://other.test/x"} {
+			wg.Go(func() {
+				resp, err := roundTrip(t, tr, newRequest(t, context.Background(), http.MethodGet, u, nil))
+				if err != nil {
+					t.Errorf("%s: %v", u, err)
+					return
+				}
+				resp.Body.Close()
+				want := 50 * time.Second
+				if u == "https://api.test/x" {
+					want = 5 * time.Second
+				}
+				if resp.StatusCode != 200 || time.Since(start) != want {
+					t.Errorf("%s: %d after %v; want 200 after %v", u, resp.StatusCode, time.Since(start), want)
+				}
+			})
+		}
+		time.Sleep(5 * time.Second)
+		tr.ResetHost("api.test")
+		wg.Wait()
+		if s.numCalls() != 2 || other.numCalls() != 2 {
+			t.Errorf("attempts: %d and %d, want 2 and 2", s.numCalls(), other.numCalls())
+		}
+	})
 }

@@ -13,7 +13,9 @@ import (
 // ResetHost clears what the Transport learned about host: the quota, the
 // reset and the pause of its rate-limit partitions (reads and writes, every
 // scheme), and its circuit breaker, which the next attempt finds closed.
-// Attempts waiting for the host's rate limit wake and try again at once. A
+// Attempts waiting for the host's rate limit, and calls waiting for the
+// Retry-After of its response before they retry, wake and try again at
+// once. A
 // static limit set with WithRateLimit stays in force. Nothing else is
 // changed: ResetHost is how a caller recovers from a server that announced
 // a pause it did not mean, or from an outage it knows is over.
@@ -59,6 +61,13 @@ func (t *Transport) ResetHost(host string) {
 	if t.breakers != nil {
 		t.breakers.resetHost(m)
 	}
+	// Wake the calls waiting for the host's Retry-After.
+	t.resetMu.Lock()
+	sig, next := t.resets.Load(), newResetSignal()
+	sig.m, sig.next = m, next
+	t.resets.Store(next)
+	close(sig.ch)
+	t.resetMu.Unlock()
 }
 
 // hostMatcher tells whether a URL host is the one given to ResetHost.

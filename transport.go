@@ -10,6 +10,7 @@ import (
 	"net/http/httptrace"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -63,6 +64,11 @@ type Transport struct {
 	rl       *rateLimiter
 	breakers *breakerSet
 
+	// resets is signaled by every ResetHost, which wakes the calls
+	// waiting for a server's Retry-After (see waitRetry).
+	resetMu sync.Mutex
+	resets  atomic.Pointer[resetSignal]
+
 	zeroOnce sync.Once  // the zero Transport builds zeroImpl on first use
 	zeroImpl *Transport // New(nil), for the zero Transport
 
@@ -105,6 +111,7 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 	}
 	observed := len(cfg.observers) > 0 || cfg.logger != nil || len(cfg.ctxObservers) > 0 || cfg.tracer != nil
 	t := &Transport{cfg: cfg, base: base, observed: observed}
+	t.resets.Store(newResetSignal())
 	t.keys = &keyHosts{named: cfg.keyHosts}
 	if !cfg.noBudget {
 		t.budgets = newBudgetSet(cfg.budget, cfg.breaker.Key)
@@ -258,6 +265,10 @@ func (c *call) run() (*http.Response, error) {
 			t.budgets.answered(c) // the host answered
 		}
 		delay, retry, stop := c.decide(n, maxAttempts, st, resp, err, &body)
+		var reset *resetSignal // a wait for the server's Retry-After ends with the host's ResetHost
+		if retry && st.hasRetryAfter {
+			reset = t.resets.Load()
+		}
 		if retry {
 			var berr error
 			if reqBody, berr = body.next(); berr != nil {
@@ -310,7 +321,8 @@ func (c *call) run() (*http.Response, error) {
 		}
 		if delay > 0 {
 			w0 := time.Now()
-			if err := sleep(c.ctx, delay); err != nil {
+			woken, err := c.waitRetry(delay, reset)
+			if err != nil {
 				c.waited += time.Since(w0) // the part of the wait that passed
 				if reqBody != nil {
 					reqBody.Close()
@@ -321,7 +333,11 @@ func (c *call) run() (*http.Response, error) {
 				c.outcome, c.stop = OutcomeCanceled, StopCanceled
 				return nil, c.fail(n, err)
 			}
-			c.waited += delay
+			if woken {
+				c.waited += time.Since(w0)
+			} else {
+				c.waited += delay
+			}
 		}
 	}
 }
@@ -661,6 +677,44 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-timer.C:
 		return nil
 	}
+}
+
+// waitRetry waits d before the call's next attempt, or until the call's
+// context is done (returning its cause). With reset, the wait is for a
+// server's Retry-After, which is the host's pause: a Transport.ResetHost of
+// the call's host ends it early, as it ends the pause the rate limiter
+// holds, and waitRetry reports that it was woken.
+func (c *call) waitRetry(d time.Duration, reset *resetSignal) (woken bool, err error) {
+	if reset == nil {
+		return false, sleep(c.ctx, d)
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return false, context.Cause(c.ctx)
+		case <-timer.C:
+			return false, nil
+		case <-reset.ch:
+			if reset.m.match(c.req.URL.Scheme, c.req.URL.Host) {
+				return true, nil
+			}
+			reset = reset.next
+		}
+	}
+}
+
+// resetSignal is closed by the next Transport.ResetHost, which first
+// records in it the host it resets and the signal that follows it.
+type resetSignal struct {
+	ch   chan struct{}
+	m    hostMatcher
+	next *resetSignal
+}
+
+func newResetSignal() *resetSignal {
+	return &resetSignal{ch: make(chan struct{})}
 }
 
 // holdResponse keeps resp for a give-up that may follow: it reads at most
