@@ -15,9 +15,8 @@ import (
 // scheme), and its circuit breaker, which the next attempt finds closed.
 // Attempts waiting for the host's rate limit, and calls waiting for the
 // Retry-After of its response before they retry, wake and try again at
-// once. A
-// static limit set with WithRateLimit stays in force. Nothing else is
-// changed: ResetHost is how a caller recovers from a server that announced
+// once. A static limit set with WithRateLimit stays in force. Nothing else
+// is changed: ResetHost is how a caller recovers from a server that announced
 // a pause it did not mean, or from an outage it knows is over.
 //
 // host is a host name or address, with or without a port, as in URL.Host
