@@ -56,10 +56,13 @@ const paceShare = 0.95
 // The first family present wins, in that order. A response that names its
 // quota (X-RateLimit-Resource, as GitHub's core, search and graphql) is
 // learned in a partition of that quota, and requests to the same first path
-// segment go to it from then on. A reset is told apart by
-// its form: a value that starts with a digit and contains 'T' or '-' is an
-// RFC 3339 time (2026-02-17T14:00:00Z); one that starts with a letter is an
-// HTTP date; a number (decimals allowed) of at least 1e11 is a Unix time in
+// segment go to it from then on, unless responses to that segment named two
+// quotas (GitHub's /search/code counts against code_search, its other
+// searches against search): its requests then go to the host's partition of
+// their class. A reset is told apart by its form: a value that starts with
+// a digit and contains 'T' or '-' is an RFC 3339 time
+// (2026-02-17T14:00:00Z); one that starts with a letter is an HTTP date; a
+// number (decimals allowed) of at least 1e11 is a Unix time in
 // milliseconds, of at least 1e8 a Unix time in seconds, and a smaller one a
 // number of seconds from now. Malformed values are ignored, one by one.
 // Times on the server's clock (dates, Unix times, and a Retry-After date)

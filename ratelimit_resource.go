@@ -13,10 +13,19 @@ import (
 // quota does not hold core calls, and learns which requests count against
 // which resource by the first segment of their path (/search/…, /graphql),
 // as the server names it. A request whose segment has not been seen yet
-// goes to the host's partition of its class, as without resources.
+// goes to the host's partition of its class, as without resources; so does
+// one whose segment has been named for two resources (GitHub counts
+// /search/code against code_search and /search/issues against search), since
+// its segment cannot tell which quota it counts against: a spent quota of
+// one must not hold the requests of the other.
 
 // hdrResource names the quota a response counted against.
 const hdrResource = "X-Ratelimit-Resource"
+
+// ambiguousRoute marks a route whose responses named several resources: its
+// requests go to the host's partition of their class. A resource name is
+// never empty.
+const ambiguousRoute = ""
 
 // maxResourceRoutes bounds the routes learned; when full, the table is
 // emptied and learned again.
@@ -27,7 +36,8 @@ type resourceRoute struct {
 	scheme, host, segment string
 }
 
-// resources maps routes to the resource their responses named.
+// resources maps routes to the resource their responses named, or to
+// ambiguousRoute.
 type resources struct {
 	m sync.Map // resourceRoute → string
 	n atomic.Int32
@@ -50,14 +60,15 @@ func (rs *resources) of(k partKey, req *http.Request) partKey {
 		return k
 	}
 	v, ok := rs.m.Load(resourceRoute{k.scheme, k.host, firstSegment(req.URL.Path)})
-	if !ok {
+	if !ok || v.(string) == ambiguousRoute {
 		return k
 	}
 	return partKey{scheme: k.scheme, host: k.host, resource: v.(string)}
 }
 
-// learn records the resource resp named for its request's route, and
-// returns the key of the partition that learns from resp.
+// learn records the resource resp named for its request's route (or marks
+// the route ambiguous when it named another before), and returns the key of
+// the partition that learns from resp.
 func (rs *resources) learn(k partKey, resp *http.Response) partKey {
 	name := headerValue(resp.Header, hdrResource)
 	if name == "" || k.scheme == "" || resp.Request == nil || resp.Request.URL == nil {
@@ -68,14 +79,20 @@ func (rs *resources) learn(k partKey, resp *http.Response) partKey {
 	}
 	name = strings.ToLower(strings.TrimSpace(name))
 	r := resourceRoute{k.scheme, k.host, firstSegment(resp.Request.URL.Path)}
-	if v, ok := rs.m.Load(r); !ok || v.(string) != name {
+	v, ok := rs.m.Load(r)
+	switch {
+	case !ok:
 		if rs.n.Load() >= maxResourceRoutes {
 			rs.m.Clear()
 			rs.n.Store(0)
 		}
-		if _, loaded := rs.m.Swap(r, name); !loaded {
+		if prev, loaded := rs.m.LoadOrStore(r, name); !loaded {
 			rs.n.Add(1)
+		} else if prev.(string) != name {
+			rs.m.Store(r, ambiguousRoute)
 		}
+	case v.(string) != name && v.(string) != ambiguousRoute:
+		rs.m.Store(r, ambiguousRoute)
 	}
 	return partKey{scheme: k.scheme, host: k.host, resource: name}
 }

@@ -83,3 +83,47 @@ func TestResourcesBounded(t *testing.T) {
 		t.Errorf("a 65-byte resource name was learned: %+v", got)
 	}
 }
+
+// TestRateLimitResourceSharedSegment: GitHub counts /search/code against
+// code_search and the other searches against search, under the same first
+// segment; a spent code_search quota must not hold /search/issues calls,
+// which a plain client would send and the server would answer.
+func TestRateLimitResourceSharedSegment(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		calls := map[string]int{}
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			res, limit := "search", 30
+			if strings.HasPrefix(req.URL.Path, "/search/code") {
+				res, limit = "code_search", 1
+			}
+			calls[res]++
+			h := http.Header{}
+			h.Set("X-RateLimit-Resource", res)
+			h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
+			h.Set("X-RateLimit-Remaining", strconv.Itoa(max(limit-calls[res], 0)))
+			h.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10))
+			return &http.Response{StatusCode: 200, Header: h, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(rt, WithMaxRetryAfter(2*time.Minute))
+		get := func(path string) {
+			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "https://api.github.com"+path, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		start := time.Now()
+		get("/search/issues?q=a") // search: 29 left
+		get("/search/code?q=x")   // spends code_search
+		get("/search/issues?q=b") // search: 28 left
+		if d := time.Since(start); d != 0 {
+			t.Errorf("a search call waited %v after code_search was spent, want no wait", d)
+		}
+		if calls["search"] != 2 {
+			t.Errorf("%d search calls, want 2", calls["search"])
+		}
+	})
+}
