@@ -83,8 +83,8 @@ const paceShare = 0.95
 //
 //   - When Remaining is 0, or not more than the attempts already in flight,
 //     new attempts wait for the reset, spread by a small jitter (at most 10%
-//     of the wait and one second), or until a response announces a new
-//     window.
+//     of the wait and one second, and none that would pass the call's
+//     deadline), or until a response announces a new window.
 //   - A Throttled response (a 429 by default) with a Retry-After or a reset,
 //     or a 503 with a Retry-After (or a reset and Remaining 0), pauses the
 //     whole partition until then: no attempt is sent to it during the pause,
@@ -522,7 +522,11 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 			if d > maxWait {
 				return now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
 			}
-			d += retryAfterSpread(d, rl.rand)
+			if s := retryAfterSpread(d, rl.rand); !pastDeadline(ctx, budget, now.Add(d+s)) {
+				// The spread is the limiter's own: it never turns a
+				// wait that ends before the deadline into a refusal.
+				d += s
+			}
 			if err := rl.wait(ctx, p, now, d, budget, reopened, changed); err != nil {
 				return time.Since(start), err
 			}

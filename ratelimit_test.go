@@ -1043,3 +1043,48 @@ func BenchmarkRateLimitQuota(b *testing.B) {
 	b.ReportMetric(r.share429, "429/attempt")
 	b.ReportMetric(r.used, "quota-used")
 }
+
+// TestRateLimitSpreadWithinDeadline: a pause that ends before the call's
+// deadline is waited, then the request sent, whatever the jitter the
+// limiter adds to spread the waiters: the spread is the limiter's own, and
+// must not turn a call that fits its deadline into ErrRateLimited.
+func TestRateLimitSpreadWithinDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		opt   Option
+		ctxTO time.Duration
+	}{
+		{"context deadline", nil, 10500 * time.Millisecond},
+		{"call budget", WithMaxElapsed(10500 * time.Millisecond), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := throttledOnce("10")
+				maxJitter := withRand(func(n int64) int64 { return n - 1 })
+				client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0), maxJitter, tc.opt)}
+				if code, _ := do(t, client, "GET", "http://api.test/v1/posts"); code != 429 {
+					t.Fatalf("first read: %d, want 429", code)
+				}
+				ctx := context.Background()
+				if tc.ctxTO > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tc.ctxTO)
+					defer cancel()
+				}
+				req, _ := http.NewRequestWithContext(ctx, "GET", "http://api.test/v1/posts", nil)
+				start := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatalf("err = %v after %v, want the pause of 10s waited and the request sent", err, time.Since(start))
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Errorf("status %d, want 200", resp.StatusCode)
+				}
+				if d := time.Since(start); d < 10*time.Second || d > 10500*time.Millisecond {
+					t.Errorf("sent after %v, want after the 10s pause and before the deadline", d)
+				}
+			})
+		})
+	}
+}
