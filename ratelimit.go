@@ -49,8 +49,9 @@ const paceShare = 0.95
 //   - vendors' own: OpenAI's x-ratelimit-{limit,remaining,reset}-requests
 //     (resets as durations such as "6m0s"; a spent tokens quota binds too),
 //     Anthropic's anthropic-ratelimit-*, Shopify's
-//     X-Shopify-Shop-Api-Call-Limit ("32/40", a bucket leaking 2 a
-//     second), and those of WithRateLimitParser;
+//     X-Shopify-Shop-Api-Call-Limit ("32/40", a bucket that empties in 20
+//     seconds: 40 leaking 2 a second, Shopify Plus's 400 leaking 20), and
+//     those of WithRateLimitParser;
 //   - Retry-After, which takes precedence over all of them.
 //
 // The first family present wins, in that order. A response that names its

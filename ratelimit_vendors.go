@@ -32,9 +32,11 @@ const (
 	hdrShopify = "X-Shopify-Shop-Api-Call-Limit"
 )
 
-// shopifyLeak is the leak rate of Shopify's standard REST bucket, in calls
-// a second: a bucket of 40 empties in 20 seconds.
-const shopifyLeak = 2
+// shopifyDrain is how long a full Shopify REST bucket takes to empty: its
+// leak rate is in proportion to its size (40 calls leaking 2 a second, 80
+// leaking 4, Shopify Plus's 400 leaking 20), so that the size the header
+// gives tells the rate.
+const shopifyDrain = 20 * time.Second
 
 // A RateLimitParser reads a vendor's rate-limit headers h, received at now,
 // into the quota they announce (Limit and Remaining -1, Reset zero, when
@@ -78,10 +80,10 @@ func (r *rateHeaders) vendor(h http.Header, now *lazyNow) bool {
 		l, ok2 := parseCount(limit)
 		if ok && ok1 && ok2 && l > 0 && u <= l {
 			r.info.Limit, r.info.Remaining = l, l-u
-			r.window = time.Duration(l) * time.Second / shopifyLeak
+			r.window = shopifyDrain
 			if u == l {
-				// Full: one call leaks out in 1/shopifyLeak seconds.
-				r.info.Reset = now.get().Add(time.Second / shopifyLeak)
+				// Full: one call leaks out in shopifyDrain/l.
+				r.info.Reset = now.get().Add(shopifyDrain / time.Duration(l))
 			}
 		}
 		return true

@@ -1,8 +1,12 @@
 package resilient
 
 import (
+	"fmt"
+	"math"
 	"net/http"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -58,7 +62,7 @@ func TestParseRateLimitVendors(t *testing.T) {
 			"anthropic-ratelimit-output-tokens-reset", "2026-02-17T14:01:00Z"), RateLimitInfo{50, 0, rlNow.Add(90 * time.Second)}, 0},
 		{"Shopify", hdr("X-Shopify-Shop-Api-Call-Limit", "32/40"), RateLimitInfo{40, 8, time.Time{}}, 20 * time.Second},
 		{"Shopify Plus, bucket full", hdr("X-Shopify-Shop-Api-Call-Limit", "400/400"),
-			RateLimitInfo{400, 0, rlNow.Add(500 * time.Millisecond)}, 200 * time.Second},
+			RateLimitInfo{400, 0, rlNow.Add(50 * time.Millisecond)}, 20 * time.Second},
 		{"Shopify malformed", hdr("X-Shopify-Shop-Api-Call-Limit", "41/40"), none, 0},
 		{"Slack (Retry-After only)", hdr("Retry-After", "30"), none, 0},
 		{"Stripe (none)", hdr("Request-Id", "req_123", "Stripe-Version", "2024-06-20"), none, 0},
@@ -115,5 +119,78 @@ func TestWithRateLimitParser(t *testing.T) {
 	_, err := tr.RoundTrip(newRequest(t, t.Context(), "GET", "http://api.test/", nil))
 	if err == nil || s.numCalls() != 1 {
 		t.Errorf("second call: %v after %d requests; want a local refusal", err, s.numCalls())
+	}
+}
+
+// shopifyRT answers like Shopify's REST Admin API: a leaky bucket of size
+// calls leaking leak calls a second, its level in X-Shopify-Shop-Api-Call-Limit,
+// a 429 when full.
+type shopifyRT struct {
+	mu        sync.Mutex
+	size      int
+	leak      float64
+	level     float64
+	last      time.Time
+	ok, limit int
+}
+
+func (s *shopifyRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if !s.last.IsZero() {
+		s.level = max(0, s.level-now.Sub(s.last).Seconds()*s.leak)
+	}
+	s.last = now
+	status := 200
+	if s.level+1 > float64(s.size) {
+		status = 429
+		s.limit++
+	} else {
+		s.level++
+		s.ok++
+	}
+	h := http.Header{}
+	h.Set("X-Shopify-Shop-Api-Call-Limit", fmt.Sprintf("%d/%d", int(math.Ceil(s.level)), s.size))
+	return &http.Response{StatusCode: status, Header: h, Body: http.NoBody, Request: req}, nil
+}
+
+// TestRateLimitShopifyLeak: Shopify's buckets leak in proportion to their
+// size (40 at 2 calls a second, 80 at 4, Shopify Plus's 400 at 20), so that
+// a client far below a store's rate, which a plain client sends without a
+// 429, is not slowed by a pace drawn for the standard bucket.
+func TestRateLimitShopifyLeak(t *testing.T) {
+	for _, tc := range []struct {
+		size  int
+		leak  float64
+		every time.Duration // the client's pace: half the store's
+	}{
+		{40, 2, time.Second},
+		{80, 4, 500 * time.Millisecond},
+		{400, 20, 100 * time.Millisecond},
+	} {
+		t.Run(fmt.Sprint(tc.size), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &shopifyRT{size: tc.size, leak: tc.leak}
+				tr := New(s, WithMaxRetries(0))
+				const calls = 1200
+				start := time.Now()
+				for range calls {
+					resp, err := roundTrip(t, tr, newRequest(t, t.Context(), "GET", "https://shop.myshopify.com/admin/api/2024-01/products.json", nil))
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					time.Sleep(tc.every)
+				}
+				want := calls * tc.every
+				if d := time.Since(start); d > want+want/100 {
+					t.Errorf("%d calls at one per %v took %v, want about %v: the limiter slowed a client at half the store's rate", calls, tc.every, d, want)
+				}
+				if s.limit != 0 {
+					t.Errorf("%d 429s, want none", s.limit)
+				}
+			})
+		})
 	}
 }
