@@ -89,7 +89,11 @@ const paceShare = 0.95
 //   - A Throttled response (a 429 by default) with a Retry-After or a reset,
 //     or a 503 with a Retry-After (or a reset and Remaining 0), pauses the
 //     whole partition until then: no attempt is sent to it during the pause,
-//     and the retry of the throttled request waits the same pause.
+//     and the retry of the throttled request waits the same pause. A
+//     throttled response whose quota is not spent (Remaining above 0) and
+//     that has no Retry-After pauses a minute at most, not until the reset:
+//     another limit throttled it (GitHub's secondary limits), whose end
+//     that reset does not tell.
 //   - When the server announces its limit and a window (the policy's w, or
 //     the longest time to a reset seen, forgotten when no response comes
 //     close to it for two of its windows), attempts are paced at 95% of
@@ -768,7 +772,7 @@ func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *at
 		}
 		if r.throttled && !st.hasRetryAfter && r.hdr.info.Reset.After(t) {
 			// The loop waits the same pause as the partition.
-			st.retryAfter, st.hasRetryAfter = r.hdr.info.Reset.Sub(t), true
+			st.retryAfter, st.hasRetryAfter = throttledUntil(r.hdr.info, t).Sub(t), true
 		}
 	}
 	// The attempt reports what the server said; the partition learns

@@ -535,3 +535,41 @@ func TestResetHostWakesRetryAfterWait(t *testing.T) {
 		}
 	})
 }
+
+// TestRateLimitThrottleOfAnotherLimit: a 429 without a Retry-After whose
+// announced quota is not spent (Remaining above 0) was throttled by another
+// limit (GitHub's secondary limits), whose end the quota's reset, up to an
+// hour away, does not tell: the partition pauses a minute, and the retry
+// waits the same, instead of an hour. A 429 whose quota is spent pauses
+// until the reset, as announced.
+func TestRateLimitThrottleOfAnotherLimit(t *testing.T) {
+	for _, tc := range []struct {
+		remaining string
+		calls     int // server hits for one call
+		status    int
+	}{
+		{"4000", 2, http.StatusOK},           // the retry, a minute later
+		{"0", 1, http.StatusTooManyRequests}, // the reset, an hour away: past WithMaxRetryAfter
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			reset := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+			rt := &rtScript{steps: []rtStep{
+				{status: 429, header: http.Header{"X-Ratelimit-Limit": {"5000"}, "X-Ratelimit-Remaining": {tc.remaining}, "X-Ratelimit-Reset": {reset}}},
+				{status: 200},
+			}}
+			tr := New(rt)
+			start := time.Now()
+			resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "https://api.github.test/repos/o/r", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || rt.numCalls() != tc.calls {
+				t.Fatalf("remaining %s: %d after %d calls, want %d after %d", tc.remaining, resp.StatusCode, rt.numCalls(), tc.status, tc.calls)
+			}
+			if waited := time.Since(start); tc.calls == 2 && (waited < time.Minute || waited > time.Minute+time.Second) {
+				t.Errorf("remaining %s: the retry waited %v, want a minute (and its spread)", tc.remaining, waited)
+			}
+		})
+	}
+}

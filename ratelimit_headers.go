@@ -673,7 +673,9 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		// Retry-After wins over the reset: the window is over when the
 		// pause is.
 		p.remaining, p.reset = 0, until
-	case info.Reset.After(now) && (r.throttled || r.status == http.StatusServiceUnavailable && info.Remaining == 0):
+	case info.Reset.After(now) && r.throttled:
+		until = throttledUntil(*info, now)
+	case info.Reset.After(now) && r.status == http.StatusServiceUnavailable && info.Remaining == 0:
 		until = info.Reset
 	}
 	if until.After(p.pauseUntil) {
@@ -684,6 +686,25 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		rl.pace(p, now, info.Remaining)
 	}
 	p.reopen(now)
+}
+
+// unrelatedThrottle is the longest pause of a throttled response without a
+// Retry-After whose quota is not spent: GitHub asks for a minute after a
+// secondary rate limit that says no more.
+const unrelatedThrottle = time.Minute
+
+// throttledUntil returns when the pause of a throttled response without a
+// Retry-After ends, at now, from the quota info it announced with a reset:
+// at the reset when that quota is spent (Remaining 0) or its remaining is
+// not announced; else unrelatedThrottle from now at most, for the quota did
+// not throttle the request (another limit did, such as GitHub's secondary
+// limits), and its reset, up to an hour away, says nothing of when that
+// limit ends.
+func throttledUntil(info RateLimitInfo, now time.Time) time.Time {
+	if info.Remaining > 0 && info.Reset.Sub(now) > unrelatedThrottle {
+		return now.Add(unrelatedThrottle)
+	}
+	return info.Reset
 }
 
 // pace sets p's limiter from what the server announced: 95% of
