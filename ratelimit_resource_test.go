@@ -34,19 +34,26 @@ func (g *githubRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: 200, Header: h, Body: http.NoBody, Request: req}, nil
 }
 
+// githubGet returns a function that GETs a path of api.github.com through
+// tr and closes the response.
+func githubGet(t *testing.T, tr http.RoundTripper) func(path string) {
+	return func(path string) {
+		t.Helper()
+		resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "https://api.github.com"+path, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+}
+
 // TestRateLimitPerResource: a spent search quota holds search calls, not
 // core ones.
 func TestRateLimitPerResource(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := &githubRT{calls: map[string][]time.Time{}}
 		tr := New(g, WithMaxRetryAfter(2*time.Minute))
-		get := func(path string) {
-			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "https://api.github.com"+path, nil))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-		}
+		get := githubGet(t, tr)
 		start := time.Now()
 		get("/search/code?q=x") // spends search
 		get("/repos/o/r")
@@ -108,13 +115,7 @@ func TestRateLimitResourceSharedSegment(t *testing.T) {
 			return &http.Response{StatusCode: 200, Header: h, Body: http.NoBody, Request: req}, nil
 		})
 		tr := New(rt, WithMaxRetryAfter(2*time.Minute))
-		get := func(path string) {
-			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "https://api.github.com"+path, nil))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-		}
+		get := githubGet(t, tr)
 		start := time.Now()
 		get("/search/issues?q=a") // search: 29 left
 		get("/search/code?q=x")   // spends code_search
