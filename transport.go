@@ -614,10 +614,14 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 		if st.retryAfter > c.cfg.maxRetryAfter {
 			return 0, false, StopRetryAfterTooLong
 		}
-		delay = st.retryAfter + retryAfterSpread(st.retryAfter, c.cfg.rand)
 		// A server's wait shorter than the backoff's base (Retry-After: 0,
 		// a date past) is raised to it: no hot loop.
-		delay = max(delay, c.cfg.backoffBase)
+		delay = max(st.retryAfter+retryAfterSpread(st.retryAfter, c.cfg.rand), c.cfg.backoffBase)
+		if !c.deadline.IsZero() && time.Now().Add(delay).After(c.deadline) {
+			// The spread, not the server's wait, would pass the deadline:
+			// the retry goes without it.
+			delay = max(st.retryAfter, c.cfg.backoffBase)
+		}
 	}
 	if !c.deadline.IsZero() && time.Now().Add(delay).After(c.deadline) {
 		return 0, false, StopDeadline

@@ -252,7 +252,9 @@ func TestRetryAfter(t *testing.T) {
 		{"far date", date(24*time.Hour, http.TimeFormat), zero, nil, 0, -1},
 		{"past MaxElapsed", func() string { return "30" }, zero, []Option{WithMaxElapsed(10 * time.Second)}, 0, -1},
 		{"past the context deadline", func() string { return "30" }, zero, nil, 10 * time.Second, -1},
-		{"spread past the context deadline", func() string { return "10" }, maxJitter, nil, 10500 * time.Millisecond, -1},
+		// The spread alone would pass the deadline: the retry goes without it.
+		{"spread past the context deadline", func() string { return "10" }, maxJitter, nil, 10500 * time.Millisecond, 10 * time.Second},
+		{"spread past MaxElapsed", func() string { return "10" }, maxJitter, []Option{WithMaxElapsed(10500 * time.Millisecond)}, 0, 10 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
