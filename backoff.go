@@ -95,7 +95,9 @@ func randN(rnd func(int64) int64, n int64) int64 {
 
 // retryAfterSpread is the random spread added to a server's Retry-After so
 // that clients told the same instant do not all return at once: at most 10%
-// of the wait and at most one second.
+// of the wait and at most one second. A spread that alone would make a wait
+// pass the call's deadline is not added (the retry loop and the rate
+// limiter check).
 func retryAfterSpread(d time.Duration, rnd func(int64) int64) time.Duration {
 	s := d / 10
 	if s > time.Second {
