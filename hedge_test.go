@@ -30,6 +30,17 @@ type latencyRT struct {
 	closed atomic.Int32
 }
 
+// slowFirst returns a latencyRT whose first request answers after an hour
+// (the slow tail, which a copy overtakes) and the others after 10ms.
+func slowFirst() *latencyRT {
+	return &latencyRT{latency: func(i int) time.Duration {
+		if i == 0 {
+			return time.Hour
+		}
+		return 10 * time.Millisecond
+	}}
+}
+
 func (l *latencyRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	l.mu.Lock()
 	i := l.n
@@ -75,12 +86,7 @@ func (c *closeCounter) Close() error {
 
 func TestHedgingFixedDelay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := &latencyRT{latency: func(i int) time.Duration {
-			if i == 0 {
-				return time.Hour // the slow tail
-			}
-			return 10 * time.Millisecond
-		}}
+		rt := slowFirst()
 		var r Report
 		tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond}))
 		start := time.Now()
@@ -431,12 +437,7 @@ func TestHedgingKeylessRequest(t *testing.T) {
 // million made each hedged attempt allocate 8 MB).
 func TestHedgingMaxHedgesUnbounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := &latencyRT{latency: func(i int) time.Duration {
-			if i == 0 {
-				return time.Hour // the slow tail
-			}
-			return 10 * time.Millisecond
-		}}
+		rt := slowFirst()
 		tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond, MaxHedges: math.MaxInt}))
 		resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
 		if err != nil || resp.StatusCode != 200 {

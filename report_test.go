@@ -85,12 +85,7 @@ func TestReportRedirects(t *testing.T) {
 // are its attempts less its hedges, less one).
 func TestReportCountsHedges(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := &latencyRT{latency: func(i int) time.Duration {
-			if i == 0 {
-				return time.Hour // the slow tail: a copy is sent
-			}
-			return 10 * time.Millisecond
-		}}
+		rt := slowFirst()
 		tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond}))
 		var r Report
 		resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/", nil))

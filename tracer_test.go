@@ -105,12 +105,7 @@ func TestTracerSkipsLocalRefusals(t *testing.T) {
 // OpenTelemetry's http.request.resend_count counts it, not 2.
 func TestTracerHedgedResendCount(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := &latencyRT{latency: func(i int) time.Duration {
-			if i == 0 {
-				return time.Hour // the slow tail: a copy is sent
-			}
-			return 10 * time.Millisecond
-		}}
+		rt := slowFirst()
 		rec := &recTracer{}
 		tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond}), WithTracer(rec))
 		resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
