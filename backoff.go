@@ -123,10 +123,8 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		// delay-seconds is digits only: "1.5", "10s" or "5 6" are not,
 		// whatever their first digits. (ParseUint alone reports an
 		// overflow before it sees a later non-digit.)
-		for i := 1; i < len(v); i++ {
-			if v[i] < '0' || v[i] > '9' {
-				return 0, false
-			}
+		if !allDigits(v) {
+			return 0, false
 		}
 		secs, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || secs > maxRetryAfterSeconds {

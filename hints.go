@@ -36,20 +36,22 @@ func retryHint(h http.Header) int8 {
 // GitHub's do: Retry-After (its secondary rate limits) or
 // X-RateLimit-Remaining: 0 (its primary quota is spent).
 func rateLimited403(h http.Header) bool {
-	if v := h["Retry-After"]; len(v) > 0 && strings.TrimSpace(v[0]) != "" {
-		return true
+	for _, k := range [...]string{"Retry-After", "Retry-After-Ms", "X-Ms-Retry-After-Ms"} {
+		if v := h[k]; len(v) > 0 && strings.TrimSpace(v[0]) != "" {
+			return true
+		}
 	}
 	v := h["X-Ratelimit-Remaining"]
 	return len(v) > 0 && strings.TrimSpace(v[0]) == "0"
 }
 
 // serverWait returns the wait the server asked for before a retry: its
-// Retry-After, else, for a 403 classified Throttled because its quota is
-// spent (X-RateLimit-Remaining: 0), the time until X-RateLimit-Reset. It
-// reports false when the server gave none.
+// Retry-After (see retryAfterHeader), else, for a 403 classified Throttled
+// because its quota is spent (X-RateLimit-Remaining: 0), the time until
+// X-RateLimit-Reset. It reports false when the server gave none.
 func serverWait(status int, h http.Header, cl Class, now func() time.Time) (time.Duration, bool) {
-	if v := h["Retry-After"]; len(v) > 0 && v[0] != "" {
-		return retryAfterOf(v[0], h, now()) // a date read against the response's Date
+	if d, ok := retryAfterHeader(h, now); ok {
+		return d, true
 	}
 	if status == http.StatusForbidden && cl == Throttled {
 		if v := h["X-Ratelimit-Reset"]; len(v) > 0 {
@@ -58,6 +60,59 @@ func serverWait(status int, h http.Header, cl Class, now func() time.Time) (time
 		}
 	}
 	return 0, false
+}
+
+// retryAfterHeader returns the wait a response's headers ask for before a
+// retry: a Retry-After-Ms (OpenAI's, Azure's) or X-Ms-Retry-After-Ms
+// (Azure's) in milliseconds when one is well formed, as those vendors' own
+// SDKs read them first, else Retry-After, in seconds or as an HTTP date read
+// against the response's Date. Every value is capped as Retry-After is
+// (maxRetryAfterSeconds). It reports false when none is present and well
+// formed; now is read only for a date.
+func retryAfterHeader(h http.Header, now func() time.Time) (time.Duration, bool) {
+	for _, k := range [...]string{"Retry-After-Ms", "X-Ms-Retry-After-Ms"} {
+		if v := h[k]; len(v) > 0 {
+			if d, ok := parseRetryAfterMs(v[0]); ok {
+				return d, true
+			}
+		}
+	}
+	if v := h["Retry-After"]; len(v) > 0 && v[0] != "" {
+		return retryAfterOf(v[0], h, now())
+	}
+	return 0, false
+}
+
+// parseRetryAfterMs reads a number of milliseconds: digits, with an optional
+// fraction ("1500", "1500.5"); a sign, an exponent, a unit or anything else
+// makes it malformed. A value above maxRetryAfterSeconds is capped to it.
+func parseRetryAfterMs(v string) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	whole, frac, dot := strings.Cut(v, ".")
+	if whole == "" || !allDigits(whole) || (dot && (frac == "" || !allDigits(frac))) {
+		return 0, false
+	}
+	const maxMs = maxRetryAfterSeconds * 1000
+	ms, err := strconv.ParseUint(whole, 10, 64)
+	if err != nil || ms >= maxMs {
+		return maxRetryAfterSeconds * time.Second, true // digits only: err is an overflow
+	}
+	d := time.Duration(ms) * time.Millisecond
+	// The fraction, to the nanosecond: its first six digits.
+	for i, scale := 0, 100*time.Microsecond; i < len(frac) && scale > 0; i, scale = i+1, scale/10 {
+		d += time.Duration(frac[i]-'0') * scale
+	}
+	return d, true
+}
+
+// allDigits reports whether s, not empty, holds ASCII digits only.
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // unixSecondsFloor tells a Unix time in seconds (GitHub's reset, above it

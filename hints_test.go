@@ -200,3 +200,41 @@ func TestHintPrecedence(t *testing.T) {
 		t.Errorf("POST without a key, 500 with X-Should-Retry: true: %d attempts, want 1", s.numCalls())
 	}
 }
+
+// TestRetryAfterMs: the millisecond headers OpenAI and Azure send are read
+// before Retry-After, bounded as it is; a malformed one is ignored in
+// favour of Retry-After.
+func TestRetryAfterMs(t *testing.T) {
+	now := time.Date(2026, 2, 17, 14, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	tests := []struct {
+		name string
+		h    http.Header
+		want time.Duration
+		ok   bool
+	}{
+		{"milliseconds", http.Header{"Retry-After-Ms": {"1500"}}, 1500 * time.Millisecond, true},
+		{"a fraction", http.Header{"Retry-After-Ms": {" 20.25 "}}, 20250 * time.Microsecond, true},
+		{"nanoseconds, no finer", http.Header{"Retry-After-Ms": {"0.0000019"}}, time.Nanosecond, true},
+		{"Azure's", http.Header{"X-Ms-Retry-After-Ms": {"250"}}, 250 * time.Millisecond, true},
+		{"before Retry-After", http.Header{"Retry-After-Ms": {"1500"}, "Retry-After": {"2"}}, 1500 * time.Millisecond, true},
+		{"zero", http.Header{"Retry-After-Ms": {"0"}}, 0, true},
+		{"negative: Retry-After", http.Header{"Retry-After-Ms": {"-5"}, "Retry-After": {"2"}}, 2 * time.Second, true},
+		{"exponent", http.Header{"Retry-After-Ms": {"1e9"}}, 0, false},
+		{"a unit", http.Header{"Retry-After-Ms": {"100ms"}}, 0, false},
+		{"NaN", http.Header{"Retry-After-Ms": {"NaN"}}, 0, false},
+		{"no digits after the dot", http.Header{"Retry-After-Ms": {"5."}}, 0, false},
+		{"empty", http.Header{"Retry-After-Ms": {""}}, 0, false},
+		{"absurd: capped as Retry-After", http.Header{"Retry-After-Ms": {"99999999999999999999999"}}, maxRetryAfterSeconds * time.Second, true},
+		{"past the cap", http.Header{"Retry-After-Ms": {"4294967296001"}}, maxRetryAfterSeconds * time.Second, true},
+	}
+	for _, tc := range tests {
+		got, ok := serverWait(http.StatusTooManyRequests, tc.h, Throttled, clock)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: serverWait(%v) = %v, %v; want %v, %v", tc.name, tc.h, got, ok, tc.want, tc.ok)
+		}
+	}
+	if !rateLimited403(http.Header{"Retry-After-Ms": {"100"}}) {
+		t.Errorf("rateLimited403(Retry-After-Ms) = false, want true")
+	}
+}

@@ -753,8 +753,8 @@ func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *at
 	if r.throttled || r.status == http.StatusServiceUnavailable {
 		if st != nil && st.classified {
 			r.retryAfter, r.hasRA = st.retryAfter, st.hasRetryAfter
-		} else if v := headerValue(resp.Header, "Retry-After"); v != "" {
-			r.retryAfter, r.hasRA = retryAfterOf(v, resp.Header, now.get())
+		} else {
+			r.retryAfter, r.hasRA = retryAfterHeader(resp.Header, now.get)
 		}
 	}
 	found := r.hdr.found()

@@ -292,6 +292,45 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
+// TestRetryAfterMsWaits: a 429 whose wait is given in milliseconds
+// (Retry-After-Ms, OpenAI's and Azure's) is retried after that wait, and
+// one longer than WithMaxRetryAfter is returned at once, as a Retry-After.
+func TestRetryAfterMsWaits(t *testing.T) {
+	zero := func(int64) int64 { return 0 }
+	for _, tc := range []struct {
+		header http.Header
+		want   time.Duration // -1: no retry
+	}{
+		{http.Header{"Retry-After-Ms": {"1500"}, "Retry-After": {"2"}}, 1500 * time.Millisecond},
+		{http.Header{"X-Ms-Retry-After-Ms": {"2250.5"}}, 2250500 * time.Microsecond},
+		{http.Header{"Retry-After-Ms": {"61000"}}, -1},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{
+				{status: 429, header: tc.header, body: "first"},
+				{status: 200, body: "second"},
+			}}
+			resp, err := roundTrip(t, New(s, WithBackoff(100*time.Millisecond, time.Minute), withRand(zero)), newRequest(t, t.Context(), "GET", "http://api.test/", nil))
+			if err != nil {
+				t.Fatalf("RoundTrip error = %v", err)
+			}
+			got := readBody(t, resp)
+			if tc.want < 0 {
+				if got != "first" || s.numCalls() != 1 {
+					t.Errorf("%v: got %q after %d attempts, want the 429 at once", tc.header, got, s.numCalls())
+				}
+				return
+			}
+			if got != "second" || s.numCalls() != 2 {
+				t.Fatalf("%v: got %q after %d attempts, want a retry", tc.header, got, s.numCalls())
+			}
+			if w := s.call(1).at.Sub(s.call(0).at); w != tc.want {
+				t.Errorf("%v: waited %v, want %v", tc.header, w, tc.want)
+			}
+		})
+	}
+}
+
 func TestRetryAfterSpreadBounds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		for _, secs := range []int{1, 5, 30} {
