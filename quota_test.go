@@ -387,6 +387,72 @@ func TestQuotaStorePanicReleasesPartition(t *testing.T) {
 	}
 }
 
+// learnPanicker is a memPart whose Learn and Pause panic while panicking
+// is set.
+type learnPanicker struct {
+	*memPart
+	panicking *atomic.Bool
+}
+
+func (p learnPanicker) Learn(info RateLimitInfo, window time.Duration) {
+	if p.panicking.Load() {
+		panic("store exploded")
+	}
+	p.memPart.Learn(info, window)
+}
+
+func (p learnPanicker) Pause(until time.Time) {
+	if p.panicking.Load() {
+		panic("store exploded")
+	}
+	p.memPart.Pause(until)
+}
+
+// TestQuotaStorePanicEndsFlightOnce proves that a store that panics in
+// Learn or Pause, which the rate limiter calls after it ended the
+// attempt's flight, leaves the partition's count of attempts in flight at
+// zero: the panic goes to the caller, and the flight is ended once. (Ended
+// twice, the count went to -1, so that the quota gate let one attempt more
+// than the server's remaining quota through for good.)
+func TestQuotaStorePanicEndsFlightOnce(t *testing.T) {
+	for _, where := range []string{"Learn", "Pause"} {
+		t.Run(where, func(t *testing.T) {
+			steps := []resilienttest.Step{resilienttest.Normal(), resilienttest.Normal()}
+			if where == "Pause" {
+				steps[1] = resilienttest.RateLimited(time.Second)
+			}
+			srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
+				resilienttest.WithQuota(resilienttest.Quota{Limit: 100, ResetFormat: resilienttest.IETF}),
+				resilienttest.WithScript(resilienttest.RouteUsage, steps...))
+			defer srv.Close()
+			store := new(memQuota)
+			var panicking atomic.Bool
+			// In memory: the response the panic loses holds no connection.
+			tr := New(handlerRT{srv}, WithMaxRetries(0), WithQuotaStore(storeFunc(func(name string) QuotaPartition {
+				return learnPanicker{store.Partition(name).(*memPart), &panicking}
+			})))
+			url := srv.URL + "/v1/usage"
+			get(t, tr, url) // creates the partition
+			panicking.Store(true)
+			func() {
+				defer func() {
+					if recover() == nil {
+						t.Error("the store's panic was not propagated")
+					}
+				}()
+				tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, url, nil))
+			}()
+			p := rlOf(t, tr).part(partKey{scheme: "http", host: "altyaa.test"})
+			p.mu.Lock()
+			inflight := p.inflight
+			p.mu.Unlock()
+			if inflight != 0 {
+				t.Errorf("attempts in flight after the store's panic in %s: %d, want 0", where, inflight)
+			}
+		})
+	}
+}
+
 // storeFunc is a QuotaStore made of its Partition method.
 type storeFunc func(name string) QuotaPartition
 

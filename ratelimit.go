@@ -730,19 +730,20 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	if err != nil || resp == nil {
 		return resp, err // the deferred end ends the flight
 	}
-	m.learn(k, p, counted, st, resp)
-	counted = false // learn ended the flight
+	m.learn(k, p, &counted, st, resp) // ends the flight, and clears counted when it does
 	return resp, nil
 }
 
 // learn reads the rate-limit values of resp, records them in the attempt's
 // state and updates the partition, and ends the attempt's flight when
-// counted. Without rate-limit headers, Retry-After or a partition, it does
+// *counted, clearing *counted as it does: a store that panics after the
+// flight ended (in Learn or Pause) leaves the caller's deferred end with
+// nothing to end again. Without rate-limit headers, Retry-After or a partition, it does
 // nothing more than look the headers up, when the Transport's headerWatch
 // has it read them at all. The attempt's state gets what the
 // server announced (so that the retry loop returns a response whose wait is
 // too long); the partition learns only what MaxBelievedReset allows.
-func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *attemptState, resp *http.Response) {
+func (m *rateLimitTransport) learn(k partKey, p *partition, counted *bool, st *attemptState, resp *http.Response) {
 	var now lazyNow
 	r := rlResponse{hdr: m.rl.headers.read(resp.Header, resp.StatusCode, &now, m.rl.parsers), status: resp.StatusCode}
 	cls := statusClass(resp.StatusCode)
@@ -759,7 +760,8 @@ func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *at
 	}
 	found := r.hdr.found()
 	if !found && !r.hasRA {
-		if counted {
+		if *counted {
+			*counted = false
 			p.end()
 		}
 		return // the happy path: nothing announced
@@ -780,10 +782,11 @@ func (m *rateLimitTransport) learn(k partKey, p *partition, counted bool, st *at
 	if nk := m.rl.resources.learn(k, resp); nk != k {
 		// The response names a quota of its own: it learns, not the
 		// partition the attempt was counted in.
-		if counted {
+		if *counted {
+			*counted = false
 			p.end()
 		}
-		k, p, counted = nk, nil, false
+		k, p = nk, nil
 	}
 	if !r.believe(t) && p == nil {
 		return

@@ -623,12 +623,14 @@ func (r *rlResponse) believe(now time.Time) bool {
 }
 
 // update learns from one response, whose values r has believed, and ends
-// the attempt's flight when counted.
-func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counted bool) {
+// the attempt's flight when *counted, clearing *counted before it calls
+// the store.
+func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counted *bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if counted {
+	if *counted {
 		p.inflight--
+		*counted = false // ended, whatever the store does next
 	}
 	info := &r.hdr.info
 	// The remaining quota of the current window. A response with a later
