@@ -252,6 +252,18 @@ func (s *budgetSet) withdraw(b *hostBudget, throttled bool) bool {
 	return ok
 }
 
+// refund gives back the cost of one retry that withdraw took (unthrottled)
+// for a hedged copy that was never sent.
+func (s *budgetSet) refund(b *hostBudget) {
+	if b.shared != nil {
+		b.shared.Deposit(1)
+		return
+	}
+	if filled, ok := addTokens(&b.tokens, budgetUnit, s.burst); ok && filled {
+		b.gen.notFull.Add(-1)
+	}
+}
+
 // addTokens adds add to the balance a, up to limit, without a lock. It
 // reports whether it changed the balance (a full one takes no write) and
 // whether the balance is now full.

@@ -52,7 +52,8 @@ type BudgetStore interface {
 // without a store), and resumes sharing when the backend answers again.
 type SharedBudget interface {
 	// Deposit credits tokens (the budget's Ratio) for an answer of the
-	// host, up to the budget's Burst.
+	// host, up to the budget's Burst; or 1 token, giving back what
+	// Withdraw took for a hedged copy that was never sent.
 	Deposit(tokens float64)
 
 	// Withdraw spends tokens for a retry (1, or the budget's

@@ -25,7 +25,11 @@ import (
 // idempotency key, waits for the rate limiter, and spends one retry from
 // the host's retry budget; none is sent while the host is paused after a
 // 429 or its breaker is not closed, nor for a call allowed no retry
-// (WithMaxRetries(0)), which is one request. Hedges of a host are also
+// (WithMaxRetries(0)), which is one request. A copy that never reaches the
+// wire (refused by the rate limiter or the breaker, canceled while it waits
+// for the rate limiter because another copy answered, or whose body
+// GetBody failed to make, or made only once the attempt was decided) gives
+// back what it spent. Hedges of a host are also
 // bounded to one in twenty of its calls (plus ten), so that a host that
 // slows down as a whole is not sent twice the load. Copies are paid for
 // from the retry budget: a Transport without one (WithoutRetryBudget)
@@ -253,6 +257,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	run.mu.Unlock()
 	body, err := c.copyBody(areq)
 	if err != nil {
+		c.unsentHedge(hb)
 		return
 	}
 	run.mu.Lock()
@@ -263,6 +268,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		if body != nil {
 			body.Close()
 		}
+		c.unsentHedge(hb)
 		return
 	}
 	ctx, cancel := context.WithCancelCause(c.ctx)
@@ -291,10 +297,24 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	}()
 	resp, err := roundTripNext(c.t.inner, req, st)
 	ended = true
+	if !st.classified {
+		// The classifier, right above the base, never saw the copy:
+		// the rate limiter or the breaker refused it, or it was
+		// canceled while it waited for the rate limiter (its attempt
+		// answered first).
+		c.unsentHedge(hb)
+	}
 	cp.dur = time.Since(t0)
 	if idx := run.finish(k, resp, err, c.t.cls); idx >= 0 {
 		run.results <- idx
 	}
+}
+
+// unsentHedge gives back to the host's hedge allowance and retry budget
+// what hedgeAllowed took for a copy that never reached the wire.
+func (c *call) unsentHedge(hb *hostBudget) {
+	hb.returnHedge()
+	c.t.budgets.refund(hb)
 }
 
 // copyBody returns the body of a copy: none, or one from GetBody.

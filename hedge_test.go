@@ -753,3 +753,74 @@ func TestHedgingSlowGetBody(t *testing.T) {
 	}
 	waitClosed(t, copyBody)
 }
+
+// TestHedgingUnsentCopyGivesBack: a copy that never reaches the wire gives
+// back what it took from the host's hedge allowance and retry budget, as a
+// copy the budget refuses does: a copy still waiting for the rate limiter
+// when its attempt answers (the attempt itself having waited there longer
+// than the hedge delay), a copy whose attempt answered while the caller's
+// GetBody made its body, and a copy whose GetBody failed. (They kept both
+// spent: a host whose calls wait for its rate limit emptied its allowance
+// and its budget without a copy sent, and its retries were then refused.)
+func TestHedgingUnsentCopyGivesBack(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		opts    []Option
+		getBody func() (io.ReadCloser, error)
+	}{
+		// The first call takes the limiter's token; the second waits 1s
+		// for the next one, and its copy, launched after 20ms, 2s.
+		{name: "waiting for the rate limiter", opts: []Option{WithRateLimit(1, 1)}},
+		{name: "decided while GetBody ran", getBody: func() (io.ReadCloser, error) {
+			time.Sleep(time.Second) // the attempt answers meanwhile
+			return io.NopCloser(strings.NewReader("query")), nil
+		}},
+		{name: "GetBody failed", getBody: func() (io.ReadCloser, error) {
+			return nil, io.ErrUnexpectedEOF
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rt := &latencyRT{latency: func(int) time.Duration { return 100 * time.Millisecond }}
+				tr := New(rt, append([]Option{WithHedging(Hedging{Delay: 20 * time.Millisecond})}, tc.opts...)...)
+				var r Report
+				ctx := WithReport(context.Background(), &r)
+				var hb *hostBudget
+				for i := range 2 {
+					var body io.Reader
+					if tc.getBody != nil {
+						body = strings.NewReader("query")
+					}
+					req := newRequest(t, ctx, "GET", "http://api.test/", body)
+					if tc.getBody != nil {
+						req.GetBody = tc.getBody
+					}
+					if i == 0 {
+						if tc.getBody != nil {
+							continue
+						}
+						// Hedging off for the call that takes the token.
+						req = req.WithContext(WithCallOptions(ctx, WithoutHedging()))
+					}
+					hb = tr.budgets.get(req)
+					resp, err := roundTrip(t, tr, req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+				}
+				time.Sleep(time.Minute) // the copies end
+				synctest.Wait()
+				if n := rt.count(); n != 1+len(tc.opts) {
+					t.Fatalf("%d requests reached the server, want %d: no copy", n, 1+len(tc.opts))
+				}
+				if got, want := hb.hedgeTokens.Load(), int64(hedgeBurst*budgetUnit); got != want {
+					t.Errorf("hedge allowance %v after a copy never sent, want %v (full)", float64(got)/budgetUnit, float64(want)/budgetUnit)
+				}
+				if got, want := hb.tokens.Load(), tr.budgets.burst; got != want {
+					t.Errorf("retry budget %v after a copy never sent, want %v (full)", float64(got)/budgetUnit, float64(want)/budgetUnit)
+				}
+			})
+		})
+	}
+}
