@@ -11,6 +11,12 @@ import (
 // follows redirects, each hop is a RoundTrip of its own; the Report then
 // tells the whole call: the counts, waits and durations of its hops added
 // up, and the outcome, status and stop reason of the last one.
+//
+// When a panic goes through RoundTrip (from the base RoundTripper, a
+// Classifier, an observer, a Tracer), the Report is filled all the same
+// before the panic goes on to the caller: with what the call did until
+// then (Attempts counts the attempt that panicked), StatusCode 0, and an
+// empty Outcome and StopReason, for no attempt's result was returned.
 type Report struct {
 	// Attempts counts the attempts of the call, hedged copies and attempts
 	// refused locally (breaker open, rate limited) included.
@@ -36,7 +42,7 @@ type Report struct {
 }
 
 // WithReport returns a copy of ctx that makes the Transport fill r when a
-// call made with it returns. r must not be read before then, nor shared by
+// call made with it returns, or panics (see Report). r must not be read before then, nor shared by
 // calls that run at the same time. A hop of a redirect (a request whose
 // Response field http.Client set to the redirect that made it) adds to r;
 // any other call overwrites it.

@@ -120,3 +120,50 @@ func TestReportWaitCanceled(t *testing.T) {
 		}
 	})
 }
+
+// TestReportOnPanic: a panic that goes through RoundTrip, from the base
+// RoundTripper during an attempt or from an observer once the attempt
+// ended, reaches the caller with its own value, and the Report says what
+// the call did until then: its attempts (the one that panicked included),
+// its waits and its duration, with no status and no outcome, for no
+// attempt's result was returned. (It was left as it was: the zero Report,
+// or a previous call's.)
+func TestReportOnPanic(t *testing.T) {
+	for _, where := range []string{"base", "observer"} {
+		t.Run(where, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var n int
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					n++
+					if n == 2 && where == "base" {
+						panic("base exploded")
+					}
+					status := 200
+					if n == 1 {
+						status = 503
+					}
+					return &http.Response{StatusCode: status, Body: http.NoBody, Request: req}, nil
+				})
+				tr := New(base, WithBackoff(time.Second, time.Second), withRand(func(int64) int64 { return 0 }),
+					WithObserver(func(a Attempt) {
+						if a.Number == 2 && where == "observer" {
+							panic("observer exploded")
+						}
+					}))
+				r := Report{Attempts: 7, Outcome: OutcomeSuccess, StatusCode: 200} // a previous call's
+				ctx := WithReport(context.Background(), &r)
+				func() {
+					defer func() {
+						if p := recover(); p != where+" exploded" {
+							t.Errorf("recovered %v, want the %s's panic", p, where)
+						}
+					}()
+					tr.RoundTrip(newRequest(t, ctx, "GET", "http://api.test/", nil))
+				}()
+				if want := (Report{Attempts: 2, Waited: time.Second, Duration: time.Second}); r != want {
+					t.Errorf("Report after a panic = %+v, want %+v", r, want)
+				}
+			})
+		})
+	}
+}

@@ -36,7 +36,9 @@ type Tracer interface {
 	Attempt(ctx context.Context, a Attempt)
 
 	// EndCall is called when RoundTrip returns, with the call's context and
-	// its report.
+	// its report; and when a panic goes through RoundTrip after StartCall
+	// returned, before the panic goes on, with a report whose Outcome is
+	// empty (see Report).
 	EndCall(ctx context.Context, r *Report)
 }
 

@@ -126,3 +126,28 @@ func TestTracerHedgedResendCount(t *testing.T) {
 		}
 	})
 }
+
+// TestTracerEndsCallOnPanic: a panic of the base RoundTripper that goes
+// through RoundTrip ends the attempt and the call, as any call ends, and
+// reaches the caller with its own value. (The call was never ended: an
+// OpenTelemetry span left open, and its call duration never recorded.)
+func TestTracerEndsCallOnPanic(t *testing.T) {
+	rec := &recTracer{}
+	tr := New(roundTripFunc(func(*http.Request) (*http.Response, error) { panic("base exploded") }), WithTracer(rec))
+	func() {
+		defer func() {
+			if p := recover(); p != "base exploded" {
+				t.Errorf("recovered %v, want the base's panic", p)
+			}
+		}()
+		tr.RoundTrip(newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+	}()
+	want := []string{
+		"call GET",
+		"attempt 1 resend 0 parent call-span", "end error",
+		"end call 1 attempts call-span",
+	}
+	if got := strings.Join(rec.events, "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+}

@@ -175,11 +175,30 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.ctx = tr.StartCall(c.ctx, req)
 		c.traced = c.ctx != req.Context()
 	}
-	resp, err := c.run()
+	ended := false
 	if c.report != nil || t.cfg.tracer != nil {
-		c.end(resp, err)
+		defer c.endPanicking(&ended) // open-coded: no cost without a Report or a Tracer
+	}
+	resp, err := c.run()
+	ended = true
+	if c.report != nil || t.cfg.tracer != nil {
+		c.end(resp, false)
 	}
 	return resp, err
+}
+
+// endPanicking ends the call as end does when a panic goes through
+// RoundTrip (from the base RoundTripper, a Classifier, an observer, a
+// Tracer, the caller's GetBody), unless the call ended: its Report says
+// what it did until then, with no status, outcome or stop reason, and the
+// Tracer's call ends. It does not recover: the panic goes on to the
+// caller, its value and its stack unchanged.
+func (c *call) endPanicking(ended *bool) {
+	if *ended {
+		return
+	}
+	c.outcome, c.stop = "", ""
+	c.end(nil, true)
 }
 
 // run is the retry loop of a call.
@@ -210,6 +229,7 @@ func (c *call) run() (*http.Response, error) {
 	}
 	defer t.putState(st)
 	for n := 1; ; n++ {
+		c.attempts++  // from its start: a panic during the attempt reports it too
 		t0 := c.start // the call's one clock reading serves its first attempt
 		if n > 1 {
 			t0 = t.clock.now()
@@ -281,7 +301,6 @@ func (c *call) run() (*http.Response, error) {
 			}
 		}
 		st.stop = stop
-		c.attempts++
 		if st.wired {
 			c.sent++
 		}
@@ -348,8 +367,9 @@ func (c *call) fail(n int, err error) error {
 	return &Error{Method: c.req.Method, URL: redactURL(c.req.URL), Attempts: n, Err: err}
 }
 
-// end fills the call's Report and tells the Tracer that the call ended.
-func (c *call) end(resp *http.Response, err error) {
+// end fills the call's Report and tells the Tracer that the call ended,
+// with resp, or panicked.
+func (c *call) end(resp *http.Response, panicked bool) {
 	r := Report{
 		Attempts:   c.attempts + c.hedges, // hedged copies are attempts too
 		Hedges:     c.hedges,
@@ -360,7 +380,7 @@ func (c *call) end(resp *http.Response, err error) {
 	}
 	if resp != nil {
 		r.StatusCode = resp.StatusCode
-	} else if c.attempts == 0 {
+	} else if c.attempts == 0 && !panicked {
 		r.Outcome = OutcomeCanceled
 	}
 	if c.report != nil {

@@ -81,7 +81,10 @@
 // Outcome of the attempt whose result was returned), resilient.stop_reason
 // when a retryable outcome was not retried, resilient.wait.duration (all the
 // call waited, in seconds), and http.response.status_code or error.type, the
-// status following the CLIENT spans' rule.
+// status following the CLIENT spans' rule. When a panic goes through the
+// call (from the base RoundTripper, a Classifier, an observer), the span
+// ends all the same before the panic goes on, without resilient.outcome,
+// with error.type _OTHER and an Error status.
 //
 // Each RoundTrip is a call: the request an http.Client sends after a
 // redirect is another call, with an INTERNAL span of its own beside the
@@ -109,8 +112,9 @@
 // server.address and server.port, plus what each says:
 //
 //   - resilient.client.call.duration (histogram, s): each call, from
-//     RoundTrip to its return, waits included, with resilient.outcome,
-//     http.response.status_code and error.type as on the INTERNAL span;
+//     RoundTrip to its return (or its panic), waits included, with
+//     resilient.outcome, http.response.status_code and error.type as on the
+//     INTERNAL span;
 //   - resilient.client.call.retries (histogram, {retry}): the retries of a
 //     call, that is its attempts after the first, hedged copies excluded and
 //     refused attempts included; a call without retries records nothing (as

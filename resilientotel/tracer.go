@@ -346,6 +346,10 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 	switch {
 	case r.StatusCode >= 400:
 		errType = strconv.Itoa(r.StatusCode)
+	case r.StatusCode == 0 && r.Outcome == "":
+		// A panic went through the call (see resilient.Report): not
+		// the error of an attempt before it.
+		errType = errOther
 	case r.StatusCode == 0 && c.Err() != nil:
 		// The caller's context ended, maybe during a wait, after an
 		// attempt that got a response.
@@ -365,8 +369,10 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 		attrs := []attribute.KeyValue{
 			AttrAttempts.Int(r.Attempts),
 			AttrHedges.Int(r.Hedges),
-			AttrOutcome.String(string(r.Outcome)),
 			AttrWaitDuration.Float64(r.Waited.Seconds()),
+		}
+		if r.Outcome != "" {
+			attrs = append(attrs, AttrOutcome.String(string(r.Outcome)))
 		}
 		if r.StopReason != "" {
 			attrs = append(attrs, AttrStopReason.String(string(r.StopReason)))
@@ -398,7 +404,10 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 	}
 	if m.callDuration.Enabled(ctx) {
 		set := c.metricSet()
-		attrs := append(set.ToSlice(), AttrOutcome.String(string(r.Outcome)))
+		attrs := set.ToSlice()
+		if r.Outcome != "" {
+			attrs = append(attrs, AttrOutcome.String(string(r.Outcome)))
+		}
 		if r.StatusCode > 0 {
 			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(r.StatusCode))
 		}

@@ -3,10 +3,12 @@ package resilientotel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -328,6 +330,51 @@ func TestErrorsAndRefusals(t *testing.T) {
 				}
 			}
 		})
+	})
+}
+
+// TestPanicEndsCallSpan: a panic of the base RoundTripper that goes
+// through the Transport ends the call's INTERNAL span, with error.type
+// _OTHER (not the error of an attempt before it) and an Error status, and
+// records the call's duration, before the panic reaches the caller. (The
+// span was never ended, and never exported.)
+func TestPanicEndsCallSpan(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tel := newTelemetry()
+		n := 0
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if n++; n == 1 {
+				return nil, fmt.Errorf("read tcp: %w", syscall.ECONNRESET)
+			}
+			panic("base exploded")
+		})
+		tr := resilient.New(base, Instrument(tel.config()), resilient.WithBackoff(time.Second, time.Second))
+		func() {
+			defer func() {
+				if p := recover(); p != "base exploded" {
+					t.Errorf("recovered %v, want the base's panic", p)
+				}
+			}()
+			req, _ := http.NewRequest("GET", "http://api.test/", nil)
+			tr.RoundTrip(req)
+		}()
+		if clients := tel.ended(int(trace.SpanKindClient)); len(clients) != 2 {
+			t.Errorf("%d CLIENT spans ended, want 2", len(clients))
+		}
+		calls := tel.ended(int(trace.SpanKindInternal))
+		if len(calls) != 1 {
+			t.Fatalf("%d INTERNAL spans ended, want 1", len(calls))
+		}
+		a := attrs(calls[0].Attributes())
+		if a["error.type"] != "_OTHER" || a["resilient.attempts"] != "2" || calls[0].Status().Code != codes.Error || calls[0].Status().Description != "_OTHER" {
+			t.Errorf("call: %v, status %v; want error.type _OTHER, 2 attempts, Error", a, calls[0].Status())
+		}
+		if _, ok := a["resilient.outcome"]; ok {
+			t.Errorf("call: resilient.outcome %q, want none: no attempt's result was returned", a["resilient.outcome"])
+		}
+		if n, _ := total(t, tel.metrics(t), MetricCallDuration); n != 1 {
+			t.Errorf("%s: %v calls recorded, want 1", MetricCallDuration, n)
+		}
 	})
 }
 
