@@ -32,7 +32,14 @@ type Report struct {
 	// Duration is the whole call, from RoundTrip to its return (the sum
 	// of its hops' when it was redirected).
 	Duration time.Duration
-	// Outcome is the outcome of the attempt whose result was returned.
+	// Outcome is the outcome of the call's last attempt: the one whose
+	// result was returned, unless a layer of the chain refused a retry
+	// locally (OutcomeCircuitOpen, OutcomeRateLimited) and the call
+	// returned the response of the attempt before it: the Outcome is then
+	// the refusal, and StatusCode that response's status (a 503, then the
+	// breaker opened: circuit_open with 503). A retry the retry budget
+	// refuses is no attempt: the Outcome is the response's, and
+	// StopReason says StopRetryBudget.
 	Outcome Outcome
 	// StatusCode is the status of the response returned; 0 for none.
 	StatusCode int

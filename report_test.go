@@ -167,3 +167,43 @@ func TestReportOnPanic(t *testing.T) {
 		})
 	}
 }
+
+// TestReportLocalRefusalAfterResponse: when a layer of the chain refuses a
+// retry locally and the call returns the previous attempt's response, the
+// Report's Outcome is the refusal's (the call's last attempt) and its
+// StatusCode the response's, as Report says; a retry the budget refuses is
+// no attempt: the Outcome is the response's, with its StopReason.
+func TestReportLocalRefusalAfterResponse(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		opts   []Option
+		want   Report
+	}{
+		{"breaker opened", nil, []Option{WithBreaker(BreakerSettings{ConsecutiveFailures: 1})},
+			Report{Attempts: 2, Outcome: OutcomeCircuitOpen, StatusCode: 503}},
+		{"rate limiter", http.Header{"X-Ratelimit-Limit": {"10"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"3600"}}, nil,
+			Report{Attempts: 2, Outcome: OutcomeRateLimited, StatusCode: 503}},
+		{"retry budget", nil, []Option{WithRetryBudget(RetryBudget{Burst: 0.5})},
+			Report{Attempts: 1, Outcome: OutcomeTransient, StatusCode: 503, StopReason: StopRetryBudget}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &rtScript{steps: []rtStep{{status: 503, header: tc.header}}}
+				tr := New(s, append([]Option{WithBackoff(0, 0)}, tc.opts...)...)
+				var r Report
+				resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/", nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 503 || s.numCalls() != 1 {
+					t.Fatalf("status %d after %d requests, want the 503 after 1", resp.StatusCode, s.numCalls())
+				}
+				if r != tc.want {
+					t.Errorf("Report = %+v, want %+v", r, tc.want)
+				}
+			})
+		})
+	}
+}

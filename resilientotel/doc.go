@@ -78,7 +78,9 @@
 //
 // When the call returns: resilient.attempts (attempts, hedged copies and
 // refused attempts included), resilient.hedges, resilient.outcome (the
-// Outcome of the attempt whose result was returned), resilient.stop_reason
+// Report's Outcome: the call's last attempt's, which is a local refusal
+// when the breaker or the rate limiter refused a retry and the call
+// returned the response before it), resilient.stop_reason
 // when a retryable outcome was not retried, resilient.wait.duration (all the
 // call waited, in seconds), and http.response.status_code or error.type, the
 // status following the CLIENT spans' rule. When a panic goes through the
