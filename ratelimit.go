@@ -212,7 +212,8 @@ type rateLimiter struct {
 	// used partition at the back of the list moves it to the front with
 	// the pass's time (a second chance), so that hits write nothing
 	// shared but the flag, once.
-	oldest     atomic.Int64                  // lastUsed of the list's back, as UnixNano; 0 when empty
+	oldest     atomic.Int64                  // lastUsed of the list's back, as a time since epoch (see since); 0 when empty
+	epoch      time.Time                     // an hour before the limiter was made
 	parts      hostTable[partKey, partition] // written under mu
 	mu         sync.Mutex
 	head, tail *partition // most and least recently seen
@@ -233,6 +234,7 @@ func newRateLimiter(c *config) *rateLimiter {
 		quota:    c.quotaStore,
 		maxParts: maxRatePartitions,
 		idle:     ratePartitionIdle,
+		epoch:    time.Now().Add(-time.Hour),
 	}
 	rl.parts.init()
 	return rl
@@ -303,7 +305,7 @@ func (rl *rateLimiter) lookup(k partKey, create bool, clock *lazyNow) *partition
 	if p != nil && !p.used.Load() {
 		p.used.Store(true)
 	}
-	if o := rl.oldest.Load(); o != 0 && clock.get().UnixNano()-o >= int64(rl.idle) {
+	if o := rl.oldest.Load(); o != 0 && rl.since(clock.get())-o >= int64(rl.idle) {
 		rl.mu.Lock()
 		rl.dropIdle(clock.get(), k)
 		rl.mu.Unlock()
@@ -422,7 +424,17 @@ func (rl *rateLimiter) setOldest() {
 		rl.oldest.Store(0)
 		return
 	}
-	rl.oldest.Store(rl.tail.lastUsed.UnixNano())
+	rl.oldest.Store(rl.since(rl.tail.lastUsed))
+}
+
+// since returns t in nanoseconds since rl.epoch, on the monotonic clock
+// when t has a reading of it (time.Now's and callClock's have), as the
+// evictions measure idleness: a step of the wall clock (NTP, a resumed
+// virtual machine) neither holds an idle partition nor makes every lookup
+// sweep. The epoch lies an hour back, so that no time is 0, oldest's
+// "empty".
+func (rl *rateLimiter) since(t time.Time) int64 {
+	return int64(t.Sub(rl.epoch))
 }
 
 // part returns the partition of k, or nil, without recording a use.
