@@ -91,6 +91,30 @@ func TestFailAfterStoring(t *testing.T) {
 	}
 }
 
+// TestFailAfterStoringReplay proves that FailAfterStoring fails only a
+// write it stores: a replay is sent as it is (the stored 201, marked
+// Idempotent-Replayed), and the 500 after a commit carries none of the
+// success's headers (its Location, or a replay's mark).
+func TestFailAfterStoringReplay(t *testing.T) {
+	for _, d := range dialects {
+		s := NewServer(d, WithScript(RouteCreatePost, FailAfterStoring(), FailAfterStoring()))
+		r := send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k")
+		mustStatus(t, r, 500)
+		if loc, rep := r.header.Get("Location"), r.header.Get("Idempotent-Replayed"); loc != "" || rep != "" {
+			t.Errorf("%v: the 500 after storing carries Location %q, Idempotent-Replayed %q; want neither", d, loc, rep)
+		}
+		r = send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k")
+		mustStatus(t, r, 201)
+		if r.header.Get("Idempotent-Replayed") != "true" || r.header.Get("Location") == "" {
+			t.Errorf("%v: replay: Idempotent-Replayed %q, Location %q", d, r.header.Get("Idempotent-Replayed"), r.header.Get("Location"))
+		}
+		if st := s.Stats(); st.StoredWrites != 1 || st.Replays != 1 || st.ServerErrors != 1 {
+			t.Errorf("%v: StoredWrites, Replays, ServerErrors = %d, %d, %d; want 1, 1, 1", d, st.StoredWrites, st.Replays, st.ServerErrors)
+		}
+		s.Close()
+	}
+}
+
 // TestSlow proves in fake time that a Slow step and WithLatency delay the
 // answer by exactly their sum.
 func TestSlow(t *testing.T) {

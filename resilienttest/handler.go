@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"strconv"
 	"time"
@@ -106,20 +107,36 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.inject(w, r, route, step)
 	default:
 		failAfter := step.kind == stepServerAfter
-		status, body := s.process(w.Header(), r, route, id, key, raw, owner, step.kind == stepDropAfter, failAfter)
+		h := w.Header()
+		if failAfter {
+			// The answer may be replaced by a 500: it is made apart, so
+			// that a success's headers (Location) stay out of the 500.
+			h = make(http.Header)
+		}
+		status, body := s.process(h, r, route, id, key, raw, owner, step.kind == stepDropAfter, failAfter)
 		switch {
 		case step.kind == stepDropAfter:
 			drop(w)
-		case failAfter && status < 300:
+		case failAfter && failsAfter(status, h):
 			// Processed (a write stored), then the response path fails.
 			s.inject(w, r, route, Step{kind: stepRespond, status: http.StatusInternalServerError})
 		default:
+			if failAfter {
+				maps.Copy(w.Header(), h)
+			}
 			if step.kind == stepRespond && status < 300 {
 				status = step.status
 			}
 			s.finish(w, r, status, body)
 		}
 	}
+}
+
+// failsAfter reports whether a FailAfterStoring step replaces the answer
+// of status with headers h by a 500: a success the API processed, not a
+// replay of a stored write (nor an error), which is sent as it is.
+func failsAfter(status int, h http.Header) bool {
+	return status < 300 && h.Get("Idempotent-Replayed") == ""
 }
 
 // finish sends status and body.
@@ -219,8 +236,8 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, route string, st
 // its status and body. owner says that the attempt holds its key in
 // flight: process releases it once the answer is decided, before it is
 // sent. With dropped, the answer will not be sent: it is counted as a
-// drop. With failAfter, a success will be replaced by a server error,
-// which counts it.
+// drop. With failAfter, a success other than a replay (see failsAfter)
+// will be replaced by a server error, which counts it.
 func (s *Server) process(h http.Header, r *http.Request, route, id, key string, raw []byte, owner, dropped, failAfter bool) (status int, body []byte) {
 	var (
 		obj     map[string]json.RawMessage
@@ -247,7 +264,7 @@ func (s *Server) process(h http.Header, r *http.Request, route, id, key string, 
 		switch {
 		case dropped:
 			s.stats.Dropped++
-		case failAfter && status < 300:
+		case failAfter && failsAfter(status, h):
 		default:
 			s.stats.countStatus(status)
 		}
