@@ -61,7 +61,8 @@ func (s *Server) exchange(w http.ResponseWriter, r *http.Request) (http.Response
 // statusWriter passes an answer through and notes its status, and whether
 // the connection was taken over (to drop it). tell reports the exchange,
 // once: when the handler is done, or as a taken-over connection closes,
-// whichever is first (a handler may close it on a goroutine of its own).
+// whichever is first (a handler may close it on a goroutine of its own);
+// nil for a statusWriter that only notes the status (serveWrapped's).
 type statusWriter struct {
 	http.ResponseWriter
 	status   int
@@ -94,11 +95,12 @@ func (w *statusWriter) Flush() {
 
 // Hijack takes the connection over, through the ResponseWriter underneath,
 // and notes that it did (or tried: over HTTP/2 the stream is aborted
-// instead). Closing the connection it returns tells of the exchange first.
+// instead). Closing the connection it returns tells of the exchange first,
+// if w tells of one.
 func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked = true
 	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
+	if err != nil || w.tell == nil {
 		return conn, rw, err
 	}
 	return &tellingConn{Conn: conn, tell: w.tell}, rw, nil

@@ -216,6 +216,41 @@ func TestHandlerMounted(t *testing.T) {
 	}
 }
 
+// TestHandlerHijack proves that a handler of the caller's own may take
+// its connection over and close it (to drop it, as a server does): the
+// client sees the connection closed, not a hang, with or without
+// WithExchanges, and the exchange is told with status 0.
+func TestHandlerHijack(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("Hijack: %v", err)
+			return
+		}
+		conn.Close()
+	})
+	for _, exchanges := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			var told []Exchange
+			opts := []Option{WithHandler(h)}
+			if exchanges {
+				opts = append(opts, WithExchanges(func(e Exchange) { told = append(told, e) }))
+			}
+			s := NewPipeServer(Altyaa, opts...)
+			defer s.Close()
+			c := &http.Client{Transport: s.Transport(), Timeout: time.Minute}
+			start := time.Now()
+			r := sendWith(t, c, s.URL, "GET", "/v1/drop", "", "")
+			if r.err == nil || time.Since(start) != 0 {
+				t.Fatalf("exchanges %v: %d, %v after %v; want the connection closed at once", exchanges, r.status, r.err, time.Since(start))
+			}
+			if exchanges && (len(told) != 1 || told[0].Status != 0) {
+				t.Errorf("exchanges told %+v, want one with status 0", told)
+			}
+		})
+	}
+}
+
 // TestExchanges proves WithExchanges: every request is told once it is
 // done, with its method, path and header and the status answered (0 for
 // a dropped connection), on a dialect's server and in front of a handler,
