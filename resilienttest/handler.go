@@ -30,10 +30,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // fault or normal), waits, then drops the connection, answers in front of
 // the API, or processes the request.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	// The request is in progress (Close waits for it) until it is told to
+	// WithExchanges: Done is deferred first, to run last.
+	s.mu.Lock()
+	open := !s.closed
+	if open {
+		s.handlers.Add(1)
+	}
+	s.mu.Unlock()
+	if open {
+		defer s.handlers.Done()
+	}
 	if s.exchanges != nil {
 		var told func()
 		w, told = s.exchange(w, r)
 		defer told()
+	}
+	if !open {
+		drop(w)
+		return
 	}
 	if s.handler != nil {
 		s.serveWrapped(w, r)
@@ -43,13 +58,6 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	key := idempotencyKey(r.Header)
 
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		drop(w)
-		return
-	}
-	s.handlers.Add(1)
-	defer s.handlers.Done()
 	s.stats.countAttempt(route)
 	var (
 		step  Step

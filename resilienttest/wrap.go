@@ -26,13 +26,6 @@ func (s *Server) serveWrapped(w http.ResponseWriter, r *http.Request) {
 	key := idempotencyKey(r.Header)
 
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		drop(w)
-		return
-	}
-	s.handlers.Add(1)
-	defer s.handlers.Done()
 	s.stats.countAttempt(route)
 	step := s.nextStepLocked(route, key)
 	s.mu.Unlock()

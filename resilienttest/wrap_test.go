@@ -326,6 +326,40 @@ func TestExchanges(t *testing.T) {
 	WithExchanges(nil)
 }
 
+// TestCloseWaitsForExchanges proves that Close returns only once the
+// requests in progress are told to WithExchanges: a test that reads what
+// it was told after Close finds every request there, and no goroutine of
+// the server is left running its func.
+func TestCloseWaitsForExchanges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		entered, release := make(chan struct{}), make(chan struct{})
+		told := 0
+		s := NewPipeServer(Postato, WithExchanges(func(Exchange) {
+			close(entered)
+			<-release // the func still running when Close is called
+			told++
+		}))
+		go send(t, s, "GET", "/v1/usage", "", "")
+		<-entered
+		closed := make(chan struct{})
+		go func() {
+			s.Close()
+			close(closed)
+		}()
+		synctest.Wait()
+		select {
+		case <-closed:
+			t.Error("Close returned before the request in progress was told")
+		default:
+		}
+		close(release)
+		<-closed
+		if told != 1 {
+			t.Errorf("%d exchanges told when Close returned, want 1", told)
+		}
+	})
+}
+
 // TestWrap: Wrap is NewServer(Altyaa, WithHandler(h), WithFaults(f)),
 // further options included: the faults answer in front of the handler in
 // the Altyaa dialect, the rest reaches it, and a script applies first.
