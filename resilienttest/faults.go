@@ -237,8 +237,8 @@ type Faults struct {
 
 	// FirstAttemptsOnly draws faults only for the first attempt of each
 	// idempotency key on a route: a retry with the same key is answered
-	// normally. Attempts without a key (reads, unkeyed writes) draw every
-	// time.
+	// normally, also when a script (WithScript) answered the first.
+	// Attempts without a key (reads, unkeyed writes) draw every time.
 	FirstAttemptsOnly bool
 }
 
@@ -275,17 +275,28 @@ func newFaultState(f Faults) *faultState {
 	return &faultState{cfg: f, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 }
 
+// firstAttempt reports whether an attempt on route with key may draw a
+// fault: with FirstAttemptsOnly and a key, only the key's first attempt on
+// the route may, and this marks it seen.
+func (f *faultState) firstAttempt(route, key string) bool {
+	if !f.cfg.FirstAttemptsOnly || key == "" {
+		return true
+	}
+	k := route + "\x00" + key
+	if _, ok := f.seen[k]; ok {
+		return false
+	}
+	if f.seen == nil {
+		f.seen = make(map[string]struct{})
+	}
+	f.seen[k] = struct{}{}
+	return true
+}
+
 // draw picks the fault, if any, of one attempt on route with key.
 func (f *faultState) draw(d Dialect, route, key string) Step {
-	if f.cfg.FirstAttemptsOnly && key != "" {
-		k := route + "\x00" + key
-		if _, ok := f.seen[k]; ok {
-			return Step{}
-		}
-		if f.seen == nil {
-			f.seen = make(map[string]struct{})
-		}
-		f.seen[k] = struct{}{}
+	if !f.firstAttempt(route, key) {
+		return Step{}
 	}
 	u := f.rng.Float64()
 	acc := 0.0

@@ -358,6 +358,21 @@ func TestFaultsFirstAttemptsOnly(t *testing.T) {
 	})
 }
 
+// TestFaultsFirstAttemptsOnlyAfterScript proves that an attempt a script
+// answered is the first attempt of its key: with FirstAttemptsOnly, the
+// retry with the same key is answered normally, not drawn.
+func TestFaultsFirstAttemptsOnlyAfterScript(t *testing.T) {
+	s := NewServer(Altyaa, WithFaults(Faults{Seed: 1, ServerError: 1, FirstAttemptsOnly: true}),
+		WithScript(RouteCreatePost, Respond(502)))
+	defer s.Close()
+	mustStatus(t, send(t, s, "POST", "/v1/posts", `{"n":1}`, "k"), 502)  // the script's step
+	mustStatus(t, send(t, s, "POST", "/v1/posts", `{"n":1}`, "k"), 201)  // its retry
+	mustStatus(t, send(t, s, "POST", "/v1/posts", `{"n":2}`, "k2"), 503) // a first attempt draws
+	if st := s.Stats(); st.StoredWrites != 1 || st.Injected != 2 {
+		t.Fatalf("StoredWrites, Injected = %d, %d; want 1, 2", st.StoredWrites, st.Injected)
+	}
+}
+
 // TestScriptBeforeFaults proves that a script takes precedence over the
 // random faults while it lasts.
 func TestScriptBeforeFaults(t *testing.T) {

@@ -240,6 +240,9 @@ func (s *Server) nextStepLocked(route, key string) Step {
 	if sc := s.scripts[route]; sc != nil && sc.next < len(sc.steps) {
 		st = sc.steps[sc.next]
 		sc.next++
+		if s.faults != nil {
+			s.faults.firstAttempt(route, key) // a scripted attempt is its key's first
+		}
 	} else if s.faults != nil {
 		st = s.faults.draw(s.dialect, route, key)
 	}
