@@ -10,20 +10,20 @@ import (
 	"testing"
 )
 
-// recipes are the functions docs/sdks.md quotes, by file.
+// recipes are the functions (and types) docs/sdks.md quotes, by file.
 var recipes = map[string][]string{
 	"stripe.go":        {"StripeBackendConfig"},
 	"aws.go":           {"AWSHTTPClient"},
 	"github.go":        {"NewGitHubClient"},
 	"resty.go":         {"NewRestyClient"},
 	"retryablehttp.go": {"NewRetryableClient", "noRetry"},
-	"oauth2.go":        {"NewClientCredentialsClient"},
+	"oauth2.go":        {"NewClientCredentialsClient", "tokenTransport", "RoundTrip", "token"},
 	"otelhttp.go":      {"NewTracedClient"},
 }
 
 // TestDocQuotesRecipes checks that docs/sdks.md quotes every recipe
-// function as it is in the code (from func to its closing brace), so that
-// the document shows the code these tests run.
+// function and type as it is in the code (from func or type to its closing
+// brace), so that the document shows the code these tests run.
 func TestDocQuotesRecipes(t *testing.T) {
 	doc, err := os.ReadFile("../docs/sdks.md")
 	if err != nil {
@@ -41,14 +41,22 @@ func TestDocQuotesRecipes(t *testing.T) {
 		}
 		found := map[string]bool{}
 		for _, d := range f.Decls {
-			fd, ok := d.(*ast.FuncDecl)
-			if !ok || !slices.Contains(funcs, fd.Name.Name) {
+			var name string
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				name = d.Name.Name
+			case *ast.GenDecl:
+				if d.Tok == token.TYPE && len(d.Specs) == 1 {
+					name = d.Specs[0].(*ast.TypeSpec).Name.Name
+				}
+			}
+			if !slices.Contains(funcs, name) {
 				continue
 			}
-			found[fd.Name.Name] = true
-			text := string(src[fset.Position(fd.Pos()).Offset:fset.Position(fd.End()).Offset])
+			found[name] = true
+			text := string(src[fset.Position(d.Pos()).Offset:fset.Position(d.End()).Offset])
 			if !strings.Contains(string(doc), text) {
-				t.Errorf("docs/sdks.md does not quote %s of %s as it is:\n%s", fd.Name.Name, file, text)
+				t.Errorf("docs/sdks.md does not quote %s of %s as it is:\n%s", name, file, text)
 			}
 		}
 		for _, name := range funcs {

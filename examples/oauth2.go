@@ -13,10 +13,8 @@ import (
 // NewClientCredentialsClient returns an HTTP client that authenticates with
 // conf (the OAuth 2.0 client-credentials flow) and whose token requests and
 // API calls both go through resilient.Transports over base (nil means
-// http.DefaultTransport), configured with opts: the oauth2.Transport that
-// sets the token is outside, resilient under it. oauth2 fetches tokens with
-// the client found in ctx under oauth2.HTTPClient; the calls go through the
-// Base of the oauth2.Transport.
+// http.DefaultTransport), configured with opts: the transport that sets the
+// token is outside, resilient under it.
 //
 // A token request is a POST, which resilient's write rule resends after a
 // 5xx only to a host known to deduplicate writes. A token endpoint does
@@ -24,11 +22,16 @@ import (
 // another token: the token requests' Transport names the token endpoint's
 // host with resilient.WithKeyHonoringHosts, so that a 503 from it is
 // retried. The API's Transport does not, so that its writes keep the rule.
-// The client keeps ctx for its token requests: pass a context that lives as
-// long as the client, not a request's.
+//
+// A token request is made with the values of ctx (pass a context that
+// lives as long as the client, not a request's) and ends with ctx or with
+// the call that waits for it, whichever ends first: an oauth2.Transport
+// would make it with ctx alone (oauth2's TokenSource takes no context), so
+// that a call could wait past its deadline while resilient retries the
+// token endpoint, and every other call with it.
 //
 // Wrapping the returned client's transport instead (resilient outside the
-// oauth2.Transport) retries every failed token request as if it were a
+// token's transport) retries every failed token request as if it were a
 // network error, a refused client secret included.
 func NewClientCredentialsClient(ctx context.Context, conf *clientcredentials.Config, base http.RoundTripper, opts ...resilient.Option) *http.Client {
 	tokenOpts := opts[:len(opts):len(opts)]
@@ -36,5 +39,58 @@ func NewClientCredentialsClient(ctx context.Context, conf *clientcredentials.Con
 		tokenOpts = append(tokenOpts, resilient.WithKeyHonoringHosts(u.Host)) // a repeated token request only issues another token
 	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: resilient.New(base, tokenOpts...)}) // token requests
-	return &http.Client{Transport: &oauth2.Transport{Source: conf.TokenSource(ctx), Base: resilient.New(base, opts...)}}
+	return &http.Client{Transport: &tokenTransport{conf: conf, ctx: ctx, base: resilient.New(base, opts...), lock: make(chan struct{}, 1)}}
+}
+
+// tokenTransport is an oauth2.Transport whose token requests end with the
+// call that waits for them.
+type tokenTransport struct {
+	conf *clientcredentials.Config
+	ctx  context.Context // the token requests' values and lifetime
+	base http.RoundTripper
+	lock chan struct{} // held while the token is read or fetched
+	tok  *oauth2.Token // the last token fetched; guarded by lock
+}
+
+// RoundTrip sends req through t.base with a valid token.
+func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	tok, err := t.token(req.Context())
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	req2 := req.Clone(req.Context())
+	tok.SetAuthHeader(req2)
+	return t.base.RoundTrip(req2)
+}
+
+// token returns the last token fetched while it is valid, else fetches one
+// with t.ctx's values, until t.ctx or the call's ctx ends. A call that
+// waits for another's fetch gives up when its own ctx ends.
+func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
+	select {
+	case t.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-t.lock }()
+	if t.tok.Valid() {
+		return t.tok, nil
+	}
+	fetch, cancel := context.WithCancelCause(t.ctx)
+	defer cancel(nil)
+	defer context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })()
+	if d, ok := ctx.Deadline(); ok {
+		var cancelAt context.CancelFunc
+		fetch, cancelAt = context.WithDeadline(fetch, d)
+		defer cancelAt()
+	}
+	tok, err := t.conf.Token(fetch)
+	if err != nil {
+		return nil, err
+	}
+	t.tok = tok
+	return tok, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/resilienthttp/resilient"
 	"golang.org/x/oauth2"
@@ -198,4 +199,53 @@ func TestOAuth2APIWritesKeepTheRule(t *testing.T) {
 			t.Errorf("%d token requests and %d POSTs, want 2 (the 503 retried) and 1 (the 502 not resent)", tokens, notes)
 		}
 	})
+}
+
+// TestOAuth2TokenRequestsKeepTheCallsDeadline shows a call bounded by its
+// context's deadline while the token endpoint fails, whether the call
+// fetches the token itself or waits for another call's fetch: the token
+// requests resilient retries for it end with it, as a plain client's
+// one token request would. Through an oauth2.Transport, whose token
+// requests take the client's context only, the call returned after the
+// token requests' 6 attempts, 15 to 30s later; waiting, it would not
+// return before them either (a call blocked on a sync.Mutex, as in
+// oauth2's ReuseTokenSource, also keeps the bubble's clock from moving).
+func TestOAuth2TokenRequestsKeepTheCallsDeadline(t *testing.T) {
+	for _, waits := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Fetching", true: "Waiting"}[waits], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := newServer(t, oauthServer(func(w http.ResponseWriter, _ int) {
+					jsonAnswer(w, http.StatusServiceUnavailable, `{"error":"temporarily_unavailable"}`)
+				}, apiOK))
+				conf := &clientcredentials.Config{ClientID: "app", ClientSecret: "s3cret", TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}
+				client := NewClientCredentialsClient(context.Background(), conf, srv.Base())
+				done := make(chan struct{})
+				if waits {
+					// A call without a deadline fetches the token first.
+					go func() {
+						defer close(done)
+						if resp, err := client.Get(srv.URL + "/v1/me"); err == nil {
+							resp.Body.Close()
+						}
+					}()
+					synctest.Wait()
+				} else {
+					close(done)
+				}
+				defer func() { <-done }()
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/me", nil)
+				start := time.Now()
+				resp, err := client.Do(req)
+				if err == nil {
+					resp.Body.Close()
+					t.Fatal("the call succeeded without a token")
+				}
+				if d := time.Since(start); d > 2*time.Second {
+					t.Errorf("the call returned after %v (%d token requests), past its deadline of 2s", d, srv.Hits("/token"))
+				}
+			})
+		})
+	}
 }
