@@ -12,10 +12,10 @@ import (
 // whose trace context is sent on every attempt, so that a traced server
 // shows each attempt as a child of that span. otelhttp inside resilient
 // would instead make one span per attempt, with nothing saying which is a
-// retry, and no span for the call. To see the attempts, use rt's observer
-// or logger (resilient.WithObserver, resilient.WithLogger), or a
-// resilient.Tracer (resilient.WithTracer), which follows every call and
-// every attempt that reaches the wire.
+// retry, and no span for the call. resilientotel.Instrument, the
+// Transport's own tracer, makes a span per attempt, numbered, under a span
+// for the call: use it in place of otelhttp, not with it, which would
+// double the CLIENT spans.
 func NewTracedClient(rt http.RoundTripper, opts ...otelhttp.Option) *http.Client {
 	return &http.Client{Transport: otelhttp.NewTransport(rt, opts...)}
 }
