@@ -15,13 +15,21 @@ import (
 // every attempt anew, rewinds seekable bodies of any size, and spends from
 // a client-side retry quota. resilient would otherwise resend what it may
 // resend to any host (reads after a 5xx: S3's GETs; any request that
-// provably never reached AWS) under each of the SDK's attempts. resilient
-// adds the per-host circuit breaker, the pacing after a 429, and one record
-// per attempt. Use it as
+// provably never reached AWS) under each of the SDK's attempts. Nor does
+// it bound the SDK's attempts by resilient's call budget (WithMaxElapsed, 5
+// minutes by default): an AWS call may take longer (Lambda's Invoke waits
+// for the function, up to 15 minutes; an S3 upload, for its body), and the
+// SDK would resend a call resilient cut. The caller's context bounds the
+// calls, as it does through a plain client. resilient adds the per-host
+// circuit breaker, the pacing after a 429, and one record per attempt. Use
+// it as
 //
 //	cfg, err := config.LoadDefaultConfig(ctx)
 //	cfg.HTTPClient = examples.AWSHTTPClient(nil)
 func AWSHTTPClient(base http.RoundTripper, opts ...resilient.Option) *http.Client {
-	opts = append([]resilient.Option{resilient.WithMaxRetries(0)}, opts...) // the SDK retries; resilient would multiply its attempts
+	opts = append([]resilient.Option{
+		resilient.WithMaxRetries(0), // the SDK retries; resilient would multiply its attempts
+		resilient.WithMaxElapsed(0), // nor cut the SDK's attempts: a Lambda Invoke or an S3 upload may take longer than 5 minutes
+	}, opts...)
 	return &http.Client{Transport: resilient.New(base, opts...)}
 }

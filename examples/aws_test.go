@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -147,6 +148,30 @@ func TestAWSBreakerRefusesSDKRetries(t *testing.T) {
 		}
 		if got := srv.Hits("/"); got != 2 {
 			t.Errorf("%d server attempts, want 2 (the SDK's 3rd and 4th attempts refused by the open breaker)", got)
+		}
+	})
+}
+
+// TestAWSLongCall shows a call that takes longer than resilient's default
+// budget (WithMaxElapsed, 5 minutes) answered as a plain client would have
+// it: once, in one attempt. AWS calls can take that long (Lambda's Invoke
+// waits up to 15 minutes for the function; an S3 upload sends its body
+// for as long as it takes), and resilient, which does not retry under the
+// SDK, cut each of the SDK's attempts at 5 minutes: the SDK resent the
+// request 3 times, and the call failed after 20 minutes.
+func TestAWSLongCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			time.Sleep(6 * time.Minute)
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			_, _ = w.Write([]byte(`{"Item":{"id":{"S":"o-1"}}}`))
+		}))
+		start := time.Now()
+		if _, err := dynamoGetItem(dynamoClient(srv, AWSHTTPClient(srv.Base()), nil)); err != nil {
+			t.Errorf("GetItem: %v", err)
+		}
+		if got, d := srv.Hits("/"), time.Since(start); got != 1 || d != 6*time.Minute {
+			t.Errorf("%d server attempts in %v, want 1 in 6m0s", got, d)
 		}
 	})
 }
