@@ -43,6 +43,11 @@ type attemptState struct {
 	// the attempt ends without a response (see releaseDeadline).
 	prepared *deadlineBody
 
+	// armed is the deadline the deadline middleware armed for the
+	// attempt, nil for none: the classifier cuts a stalled peek at the
+	// response's body through its context (see abortAfter).
+	armed *deadlineBody
+
 	// Filled by the rate limiter.
 	rate      RateLimitInfo
 	localWait time.Duration // time this attempt waited for its turn

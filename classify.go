@@ -180,7 +180,7 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 	var env envelope
 	parsed := false
 	if c.maxPeek > 0 {
-		stop := abortAfter(resp.Body, maxReadWait) // bounded in time as in bytes
+		stop := abortAfter(resp.Body, st.armed, maxReadWait) // bounded in time as in bytes
 		env, parsed = peekEnvelope(resp, c.maxPeek)
 		stop()
 	}

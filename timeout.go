@@ -102,6 +102,9 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 	}
 	db.timeout = timeout
 	t.watch.arm(db, now, end)
+	if st != nil {
+		st.armed = db
+	}
 	resp, err := roundTripNext(t.next, req, st)
 	readied := st != nil && st.prepared == db
 	if err != nil {
@@ -621,10 +624,17 @@ var errReadStalled = fmt.Errorf("resilient: response body stalled for %v", maxRe
 
 // abortAfter arranges for body to be cut if it is still being read by the
 // Transport after d: through the attempt's context when the attempt runs
-// under a timer, else by closing it. The returned function disarms it.
-func abortAfter(body io.ReadCloser, d time.Duration) (stop func() bool) {
+// under a timer (db, or the body itself when it is the timer's), else by
+// closing it. The context comes first because closing does not cut every
+// read: the Close of net/http's body of a gzip-encoded response waits for
+// the Read in progress, which a server that stalls in the gzip header
+// holds. The returned function disarms it.
+func abortAfter(body io.ReadCloser, db *deadlineBody, d time.Duration) (stop func() bool) {
+	if b, ok := body.(*deadlineBody); ok {
+		db = b
+	}
 	var abort func()
-	if db, ok := body.(*deadlineBody); ok {
+	if db != nil {
 		abort = func() { db.abort(errReadStalled) }
 	} else {
 		abort = func() { body.Close() }

@@ -158,6 +158,87 @@ func TestStalledEnvelopePeekIsBounded(t *testing.T) {
 	})
 }
 
+// lockedBody is a response body whose Close waits for a Read in progress
+// to return, as net/http's body of a gzip-encoded response does (its Close
+// takes the lock its Read holds while reading the gzip header): closing it
+// does not cut a stalled read, only the end of the request's context does.
+// It yields its prefix, then stalls.
+type lockedBody struct {
+	ctx    context.Context
+	prefix string
+	lock   chan struct{} // holds a token while a Read or a Close runs
+}
+
+func newLockedBody(ctx context.Context, prefix string) *lockedBody {
+	return &lockedBody{ctx: ctx, prefix: prefix, lock: make(chan struct{}, 1)}
+}
+
+func (b *lockedBody) Read(p []byte) (int, error) {
+	b.lock <- struct{}{}
+	defer func() { <-b.lock }()
+	if b.prefix != "" {
+		n := copy(p, b.prefix)
+		b.prefix = b.prefix[n:]
+		return n, nil
+	}
+	<-b.ctx.Done()
+	return 0, context.Cause(b.ctx)
+}
+
+func (b *lockedBody) Close() error {
+	b.lock <- struct{}{}
+	<-b.lock
+	return nil
+}
+
+// TestStalledLockedBodyIsBounded: an error body whose Close waits for its
+// stalled Read (net/http's gzip-decoded body, stalled in its gzip header)
+// is cut after maxReadWait all the same, through the attempt's context,
+// whether the Transport peeks at its envelope or drains it before a retry;
+// the call does not wait for the attempt's deadline.
+func TestStalledLockedBodyIsBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		contentType string // JSON: the envelope is peeked; HTML: the body is drained
+		status      int
+		opts        []Option
+	}{
+		{"peek, budget", "application/json", 400, nil},
+		{"peek, attempt timeout", "application/json", 400, []Option{WithAttemptTimeout(time.Minute)}},
+		{"drain, budget", "text/html", 503, []Option{WithMaxRetries(1)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				calls := 0
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					calls++
+					if calls > 1 {
+						return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+					}
+					return &http.Response{StatusCode: tc.status, Header: http.Header{"Content-Type": {tc.contentType}},
+						Body: newLockedBody(req.Context(), "\x1f"), ContentLength: -1, Request: req}, nil
+				})
+				opts := append([]Option{WithBackoff(0, 0)}, tc.opts...)
+				start := time.Now()
+				var first time.Duration
+				opts = append(opts, WithObserver(func(a Attempt) {
+					if a.Number == 1 {
+						first = time.Since(start)
+					}
+				}))
+				resp, err := roundTrip(t, New(rt, opts...), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if d := time.Since(start); d != maxReadWait {
+					t.Errorf("returned after %v (first attempt classified after %v), want %v", d, first, maxReadWait)
+				}
+			})
+		})
+	}
+}
+
 // TestSuccessAsTheTimerFires: a 200 whose headers arrive as the attempt's
 // timer fires has a cut body; it is an attempt timeout, retried, and the
 // body returned to the caller reads whole.

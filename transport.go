@@ -756,7 +756,7 @@ func holdResponse(resp *http.Response) *http.Response {
 	if pb, ok := inner.(*prefixBody); ok && pb.eof && pb.err == nil {
 		data, eof = pb.prefix, true
 	} else {
-		stop := abortAfter(resp.Body, maxReadWait)
+		stop := abortAfter(resp.Body, nil, maxReadWait)
 		var err error
 		data, eof, err = readPrefix(resp.Body, resp.ContentLength, maxDrain)
 		stop()
