@@ -16,7 +16,7 @@ import (
 
 // Hedging sends a copy of an attempt that has not answered after a delay,
 // to cut the slow tail of a host's latencies: the first answer wins, the
-// other copies are canceled, and their responses drained and closed.
+// other copies are canceled, and their responses closed.
 //
 // Only requests that are safe to send twice are hedged: GET, HEAD and
 // OPTIONS, and writes that carry a key to a host that deduplicates by key
@@ -335,8 +335,7 @@ func (c *call) copyBody(areq *http.Request) (io.ReadCloser, error) {
 // the one allFailed picks decides (no more copies are sent then: the
 // retry loop takes over). A 409 to a copy of a keyed write is the server
 // saying that another copy holds the key: it is no answer. It returns -1
-// otherwise; a copy that ends after another won is drained and closed
-// here.
+// otherwise; a copy that ends after another won is closed here.
 func (run *hedgeRun) finish(k int, resp *http.Response, err error, cls *classifier) int {
 	run.mu.Lock()
 	cp := run.copies[k]
@@ -439,7 +438,7 @@ func (run *hedgeRun) wait() int {
 
 // abandon ends the run of an attempt whose own request panicked: no copy
 // is sent any more, those in flight are canceled, and the answers of those
-// that ended are drained and closed, for no caller will read them.
+// that ended are closed, for no caller will read them.
 func (run *hedgeRun) abandon() {
 	run.mu.Lock()
 	defer run.mu.Unlock()
@@ -459,13 +458,17 @@ func (run *hedgeRun) abandon() {
 	}
 }
 
-// discard drains and closes the response of a copy that lost.
+// discard closes the response of a copy that lost, its context canceled
+// first. Its body is not drained: settle discards on the caller's
+// goroutine, where a drain of a body that stalls would hold the winner's
+// answer (up to maxReadWait), and the lock of the run with it. The
+// connection of a body not read to its end is closed rather than reused.
 func (cp *hedgeCopy) discard() {
+	cp.cancel(errHedgeLost)
 	if cp.resp != nil {
-		holdResponse(cp.resp).Body.Close()
+		cp.resp.Body.Close()
 		cp.resp = nil
 	}
-	cp.cancel(errHedgeLost)
 }
 
 // settle makes copy idx the attempt's result: its state goes into st, the

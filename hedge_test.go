@@ -219,8 +219,45 @@ func TestHedgingAdaptive(t *testing.T) {
 	})
 }
 
-// TestHedgingClosesLosers: a copy that answers after the winner is drained
-// and closed.
+// TestHedgingLoserBodyDoesNotHoldWinner: a copy that lost with an error
+// whose body stalls (a 503 that answered before the winner, retryable,
+// its HTML body never ending) does not hold the winner's answer: the call
+// returns as the winner answers, not after a drain of the loser's body,
+// and the loser's body is closed.
+func TestHedgingLoserBodyDoesNotHoldWinner(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		var loser *stallBody
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if calls.Add(1) == 1 {
+				time.Sleep(150 * time.Millisecond) // after the copy was sent, before it answers
+				loser = newStallBody(req.Context(), "<html>")
+				return &http.Response{StatusCode: 503, Header: http.Header{"Content-Type": {"text/html"}},
+					Body: loser, ContentLength: -1, Request: req}, nil
+			}
+			time.Sleep(100 * time.Millisecond)
+			return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+		})
+		start := time.Now()
+		resp, err := roundTrip(t, New(rt, WithHedging(Hedging{Delay: 100 * time.Millisecond})),
+			newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("RoundTrip = %v, %v; want the copy's 200", resp, err)
+		}
+		resp.Body.Close()
+		if d := time.Since(start); d != 200*time.Millisecond {
+			t.Errorf("returned after %v, want 200ms: when the copy answered", d)
+		}
+		select {
+		case <-loser.closed:
+		default:
+			t.Error("the loser's body was not closed")
+		}
+	})
+}
+
+// TestHedgingClosesLosers: a copy that answers after the winner is
+// closed.
 func TestHedgingClosesLosers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var release = make(chan struct{})
