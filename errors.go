@@ -3,7 +3,6 @@ package resilient
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -43,9 +42,10 @@ func (e *timeoutError) Temporary() bool { return true }
 //
 // Its message never holds a secret of a URL: URLs quoted by the cause (a
 // *url.Error of a base RoundTripper built on an http.Client, for example)
-// lose their query, fragment and user info, and control characters become
-// spaces. Err is the cause as the Transport recorded it, with the same
-// redaction of its message; errors.Is and errors.As still reach the original
+// lose their query, fragment and user info, control characters become
+// spaces, and the cause's text is cut ("…") past 1 KiB (net/http quotes a
+// server's malformed answer in its errors). Err is the cause as the
+// Transport recorded it, with the same redaction of its message; errors.Is and errors.As still reach the original
 // errors below it, and those keep their own messages. Note that
 // http.Client.Do wraps every error of its Transport in a *url.Error holding
 // the request's full URL, query included: no RoundTripper can change that;
@@ -158,10 +158,17 @@ func redactErr(err error) string {
 	return redactText(err.Error())
 }
 
+// maxErrorText bounds the text of an error the Transport records or
+// returns, in bytes: net/http quotes a server's malformed answer in its
+// errors (a status line of up to its 10 MB header limit), which would
+// otherwise flood each attempt's log record.
+const maxErrorText = 1 << 10
+
 // redactText removes from s the query, fragment and user info of every URL
-// it quotes, and replaces its control characters with spaces.
+// it quotes, replaces its control characters with spaces, and cuts it
+// ("…") past maxErrorText bytes.
 func redactText(s string) string {
-	return safeText(redactURLs(s), math.MaxInt)
+	return safeText(redactURLs(s), maxErrorText)
 }
 
 // redactURLs removes the user info ("user:pass@"), the query ("?…") and the

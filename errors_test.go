@@ -146,6 +146,38 @@ func TestAPIErrorSafe(t *testing.T) {
 	}
 }
 
+// TestErrorTextIsBounded: a server's answer that net/http quotes in its
+// error (a malformed status line of a megabyte) does not flood the log
+// records, Attempt.Err or the error RoundTrip returns: their text is cut
+// to maxErrorText, and the cause is still reachable.
+func TestErrorTextIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := rawAnswerTransport("HTTP/1.1" + strings.Repeat("x", 1<<20) + "\r\n\r\n")
+		defer base.CloseIdleConnections()
+		var buf bytes.Buffer
+		var obs observed
+		tr := New(base, WithBackoff(0, 0), WithMaxRetries(1), WithObserver(obs.add), WithLogger(slog.New(slog.NewJSONHandler(&buf, nil))))
+		_, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/v1/posts", nil))
+		const bound = maxErrorText + len("…")
+		if n := len(err.Error()); n > bound+len("resilient: GET http://api.test/v1/posts: 2 attempts: ") {
+			t.Errorf("RoundTrip's error is %d bytes long", n)
+		}
+		if !strings.Contains(err.Error(), "malformed HTTP response") {
+			t.Errorf("error %.200q does not say what happened", err)
+		}
+		for _, a := range obs.all() {
+			if n := len(a.Err.Error()); n > bound {
+				t.Errorf("attempt %d: Attempt.Err is %d bytes long, want at most %d", a.Number, n, bound)
+			}
+		}
+		for _, rec := range logRecords(t, &buf) {
+			if n := len(rec["error"].(string)); n > bound {
+				t.Errorf("attempt %v: the log record's error is %d bytes long, want at most %d", rec["attempt"], n, bound)
+			}
+		}
+	})
+}
+
 func TestSafeText(t *testing.T) {
 	for _, tc := range []struct {
 		in   string

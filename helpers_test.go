@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -377,4 +378,24 @@ func logRecords(t *testing.T, buf *bytes.Buffer) []map[string]any {
 		recs = append(recs, m)
 	}
 	return recs
+}
+
+// rawAnswerTransport returns an http.Transport whose every connection is a
+// pipe to a server that reads one request and writes raw, as the bytes of
+// its answer, then closes the connection. It works inside a synctest
+// bubble.
+func rawAnswerTransport(raw string) *http.Transport {
+	return &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+		client, server := net.Pipe()
+		go func() {
+			defer server.Close()
+			req, err := http.ReadRequest(bufio.NewReader(server))
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			server.Write([]byte(raw))
+		}()
+		return client, nil
+	}}
 }
