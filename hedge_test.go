@@ -256,6 +256,38 @@ func TestHedgingLoserBodyDoesNotHoldWinner(t *testing.T) {
 	})
 }
 
+// TestHedgingStalledBodyDrainIsBounded: when every copy of a hedged
+// attempt failed and the attempt's own 503 decides it, that response is
+// drained before the retry for maxReadWait at most, even when its body's
+// Close waits for its stalled Read (see lockedBody): the drain is cut
+// through the copy's context, not left to the attempt's deadline.
+func TestHedgingStalledBodyDrainIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			switch calls.Add(1) {
+			case 1: // the attempt, which answers after its copy failed
+				time.Sleep(150 * time.Millisecond)
+				return &http.Response{StatusCode: 503, Header: http.Header{"Content-Type": {"text/html"}},
+					Body: newLockedBody(req.Context(), "<html>"), ContentLength: -1, Request: req}, nil
+			case 2: // the copy
+				return nil, errReset
+			}
+			return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+		})
+		start := time.Now()
+		resp, err := roundTrip(t, New(rt, WithBackoff(0, 0), WithHedging(Hedging{Delay: 100 * time.Millisecond})),
+			newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("RoundTrip = %v, %v; want the retry's 200", resp, err)
+		}
+		resp.Body.Close()
+		if d, want := time.Since(start), 150*time.Millisecond+maxReadWait; d != want {
+			t.Errorf("returned after %v, want %v: the drain cut after maxReadWait", d, want)
+		}
+	})
+}
+
 // TestHedgingClosesLosers: a copy that answers after the winner is
 // closed.
 func TestHedgingClosesLosers(t *testing.T) {

@@ -623,20 +623,25 @@ func (c *attemptCtx) String() string { return "resilient.attemptCtx" }
 var errReadStalled = fmt.Errorf("resilient: response body stalled for %v", maxReadWait)
 
 // abortAfter arranges for body to be cut if it is still being read by the
-// Transport after d: through the attempt's context when the attempt runs
-// under a timer (db, or the body itself when it is the timer's), else by
-// closing it. The context comes first because closing does not cut every
-// read: the Close of net/http's body of a gzip-encoded response waits for
-// the Read in progress, which a server that stalls in the gzip header
-// holds. The returned function disarms it.
+// Transport after d: through the context of a hedged copy's body, or the
+// attempt's when the attempt runs under a timer (db, or the body itself
+// when it is the timer's), else by closing it. A context comes first
+// because closing does not cut every read: the Close of net/http's body of
+// a gzip-encoded response waits for the Read in progress, which a server
+// that stalls in the gzip header holds. The returned function disarms it.
 func abortAfter(body io.ReadCloser, db *deadlineBody, d time.Duration) (stop func() bool) {
-	if b, ok := body.(*deadlineBody); ok {
-		db = b
-	}
 	var abort func()
-	if db != nil {
+	switch b := body.(type) {
+	case *deadlineBody:
+		db = b
+	case *cancelOnClose:
+		abort = func() { b.cancel(errReadStalled) }
+	}
+	switch {
+	case abort != nil:
+	case db != nil:
 		abort = func() { db.abort(errReadStalled) }
-	} else {
+	default:
 		abort = func() { body.Close() }
 	}
 	return time.AfterFunc(d, abort).Stop
