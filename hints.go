@@ -34,12 +34,12 @@ func retryHint(h http.Header) int8 {
 // rateLimited403 reports whether a 403's headers say that it refused a
 // request over a rate limit rather than for a lack of permission, as
 // GitHub's do: Retry-After (its secondary rate limits) or
-// X-RateLimit-Remaining: 0 (its primary quota is spent).
+// X-RateLimit-Remaining: 0 (its primary quota is spent). A Retry-After (or
+// Retry-After-Ms) that does not parse ("10s", "-1") is ignored, as
+// serverWait ignores it.
 func rateLimited403(h http.Header) bool {
-	for _, k := range [...]string{"Retry-After", "Retry-After-Ms", "X-Ms-Retry-After-Ms"} {
-		if v := h[k]; len(v) > 0 && strings.TrimSpace(v[0]) != "" {
-			return true
-		}
+	if _, ok := retryAfterHeader(h, func() time.Time { return time.Time{} }); ok {
+		return true
 	}
 	v := h["X-Ratelimit-Remaining"]
 	return len(v) > 0 && strings.TrimSpace(v[0]) == "0"

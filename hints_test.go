@@ -45,6 +45,13 @@ func TestRateLimited403(t *testing.T) {
 		{http.Header{"Retry-After": {"60"}}, true},
 		{http.Header{"Retry-After": {"Wed, 21 Oct 2015 07:28:00 GMT"}}, true},
 		{http.Header{"Retry-After": {" "}}, false},
+		{http.Header{"Retry-After": {"soon"}}, false},
+		{http.Header{"Retry-After": {"-1"}}, false},
+		{http.Header{"Retry-After": {"10s"}}, false},
+		{http.Header{"Retry-After": {"1.5"}}, false},
+		{http.Header{"Retry-After": {"NaN"}}, false},
+		{http.Header{"Retry-After-Ms": {"10ms"}}, false},
+		{http.Header{"X-Ms-Retry-After-Ms": {"-5"}}, false},
 		{http.Header{"X-Ratelimit-Remaining": {"0"}}, true},
 		{http.Header{"X-Ratelimit-Remaining": {" 0 "}}, true},
 		{http.Header{"X-Ratelimit-Remaining": {"1"}}, false},
@@ -55,6 +62,24 @@ func TestRateLimited403(t *testing.T) {
 	for _, tc := range tests {
 		if got := rateLimited403(tc.h); got != tc.want {
 			t.Errorf("rateLimited403(%v) = %v, want %v", tc.h, got, tc.want)
+		}
+	}
+}
+
+// TestForbiddenWithMalformedRetryAfter: a 403 whose Retry-After is no
+// Retry-After (a unit, a sign, a word) is a refusal, answered once as a
+// plain client would: the malformed value is ignored, as everywhere else,
+// rather than taken for a rate limit and retried.
+func TestForbiddenWithMalformedRetryAfter(t *testing.T) {
+	for _, v := range []string{"soon", "-1", "10s"} {
+		s := &rtScript{steps: []rtStep{{status: 403, header: http.Header{"Retry-After": {v}}, body: `{"message":"Forbidden"}`}}}
+		resp, err := roundTrip(t, New(s, fastRetries), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if n := s.numCalls(); n != 1 {
+			t.Errorf("Retry-After %q: the 403 reached the server %d times, want 1", v, n)
 		}
 	}
 }
