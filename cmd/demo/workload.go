@@ -214,7 +214,8 @@ var clientAbout = [][2]string{
 	{plainName, "no retries; sets the Idempotency-Key of its writes itself"},
 	{naiveName, "what most retry libraries do: resends any request, POSTs included, after a network error, " +
 		"a 429 or a 5xx, up to 5 times with a jittered backoff from 20 ms (the same request, so the same Idempotency-Key)"},
-	{oursName, "this library with its defaults"},
+	{oursName, "this library with its defaults, Postato's host named with WithKeyHonoringHosts: Postato's docs say it " +
+		"dedupes writes by key, and nothing in its answers proves it (its codes are words many APIs answer with)"},
 }
 
 // Compare runs the workload through a plain client, a naive retrying
@@ -226,22 +227,25 @@ func Compare(ctx context.Context, cfg Config, progress ProgressFunc) (*Report, e
 	ops := workload(cfg)
 	rep := &Report{Profile: cfg.Profile, Calls: cfg.Calls, Workers: cfg.Workers, Seed: cfg.Seed}
 	var err error
-	rep.Plain, err = runOnce(ctx, cfg, ops, plainName, progress, func(base http.RoundTripper, _ *counters) http.RoundTripper {
+	rep.Plain, err = runOnce(ctx, cfg, ops, plainName, progress, func(base http.RoundTripper, _ *counters, _ []string) http.RoundTripper {
 		return base
 	})
 	if err != nil {
 		return nil, err
 	}
-	rep.Naive, err = runOnce(ctx, cfg, ops, naiveName, progress, func(base http.RoundTripper, _ *counters) http.RoundTripper {
+	rep.Naive, err = runOnce(ctx, cfg, ops, naiveName, progress, func(base http.RoundTripper, _ *counters, _ []string) http.RoundTripper {
 		return newNaiveRetry(base)
 	})
 	if err != nil {
 		return nil, err
 	}
-	rep.Ours, err = runOnce(ctx, cfg, ops, oursName, progress, func(base http.RoundTripper, n *counters) http.RoundTripper {
+	rep.Ours, err = runOnce(ctx, cfg, ops, oursName, progress, func(base http.RoundTripper, n *counters, honoring []string) http.RoundTripper {
 		// The same as resilient.NewClient(), on the demo servers' transport,
-		// with observers of the breakers and of the attempts.
+		// with observers of the breakers and of the attempts, and the hosts
+		// whose docs say they dedupe writes by key named, as a user who
+		// read them would.
 		opts := []resilient.Option{
+			resilient.WithKeyHonoringHosts(honoring...),
 			resilient.WithBreakerObserver(func(c resilient.BreakerChange) {
 				if c.To == resilient.BreakerOpen {
 					n.trips.Add(1)
@@ -283,18 +287,22 @@ func newKey() string {
 var postID = regexp.MustCompile(`"id"\s*:\s*"([^"]+)"`)
 
 // runOnce runs ops through the client wrap builds, against fresh servers.
-func runOnce(ctx context.Context, cfg Config, ops []op, name string, progress ProgressFunc, wrap func(http.RoundTripper, *counters) http.RoundTripper) (Run, error) {
+func runOnce(ctx context.Context, cfg Config, ops []op, name string, progress ProgressFunc, wrap func(base http.RoundTripper, n *counters, honoring []string) http.RoundTripper) (Run, error) {
 	setKey := name != oursName // resilient stamps keys itself
 	p := profiles[cfg.Profile]
 	servers := make([]*resilienttest.Server, len(p.dialects))
+	var honoring []string // the hosts whose docs say they dedupe by key, where their answers cannot prove it
 	for i, d := range p.dialects {
 		servers[i] = resilienttest.NewServer(d, p.serverOptions(d, cfg.Seed+int64(i))...)
 		defer servers[i].Close()
+		if d == resilienttest.Postato {
+			honoring = append(honoring, strings.TrimPrefix(servers[i].URL, "http://"))
+		}
 	}
 	base := &http.Transport{MaxIdleConnsPerHost: cfg.Workers, MaxConnsPerHost: 0}
 	defer base.CloseIdleConnections()
 	var n counters
-	client := &http.Client{Transport: wrap(base, &n), Timeout: 2 * time.Minute}
+	client := &http.Client{Transport: wrap(base, &n, honoring), Timeout: 2 * time.Minute}
 
 	var (
 		mu        sync.Mutex
