@@ -20,6 +20,7 @@ type attemptState struct {
 	callCfg     *config   // the call's configuration
 	resends     int       // the call's requests sent to the wire before this attempt (a hedged copy: before the attempt it copies)
 	wired       bool      // the attempt reached the Tracer, right above the base
+	noSlot      bool      // a hedged copy the limit of attempts in flight refused: it was not sent
 
 	// Filled by the classify middleware.
 	classified    bool

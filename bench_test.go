@@ -103,6 +103,10 @@ func BenchmarkHappyPath(b *testing.B) {
 	b.Run("get", func(b *testing.B) { measureAdded(b, New(base), base, same(get)) })
 	b.Run("get-nobreaker", func(b *testing.B) { measureAdded(b, New(base, WithoutBreaker()), base, same(get)) })
 	b.Run("get-nodeadline", func(b *testing.B) { measureAdded(b, New(base, WithMaxElapsed(0)), base, same(get)) })
+	b.Run("get-maxinflight", func(b *testing.B) {
+		// A slot of the host taken and given back (WithMaxInFlight).
+		measureAdded(b, New(base, WithMaxInFlight(64)), base, same(get))
+	})
 	b.Run("get-ctxdeadline", func(b *testing.B) {
 		// The caller's deadline ends before the call's budget (as with
 		// http.Client.Timeout): the base enforces it, and no attempt needs

@@ -41,7 +41,8 @@ func callValuesOf(ctx context.Context) callValues {
 // WithIdempotencyMethods, WithMaxBufferedBody and WithAttemptHeader. The
 // others configure state a Transport shares between its calls (breakers,
 // rate limiter, retry budget, code tables, known hosts, observers, logger,
-// tracer, quota store): WithCallOptions panics on them, naming them.
+// tracer, quota store, limit of attempts in flight): WithCallOptions panics
+// on them, naming them.
 func WithCallOptions(ctx context.Context, opts ...Option) context.Context {
 	probe := defaultConfig()
 	for _, o := range opts {

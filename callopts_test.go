@@ -91,6 +91,7 @@ func TestWithCallOptionsRejectsPerTransport(t *testing.T) {
 		{"WithContextObserver", WithContextObserver(func(context.Context, Attempt) {})},
 		{"WithQuotaStore", WithQuotaStore(nil)},
 		{"WithQuotaStore", WithQuotaStore(new(memQuota))},
+		{"WithMaxInFlight", WithMaxInFlight(2)},
 	} {
 		func() {
 			defer func() {

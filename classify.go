@@ -274,7 +274,7 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 	}
 	var reqErr *RequestError
 	switch {
-	case errors.Is(err, ErrCircuitOpen), errors.Is(err, ErrRateLimited):
+	case errors.Is(err, ErrCircuitOpen), errors.Is(err, ErrRateLimited), errors.Is(err, ErrTooManyInFlight):
 		return Permanent, true
 	case errors.As(err, &reqErr):
 		// The caller's mistake: the server could not act on it, and no

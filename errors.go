@@ -22,6 +22,12 @@ var (
 	// the network.
 	ErrRateLimited = errors.New("resilient: rate limited")
 
+	// ErrTooManyInFlight means the request's host had as many attempts in
+	// flight as WithMaxInFlight allows, and no slot came free within the
+	// attempt's deadline (or, for a hedged copy, at once): the attempt was
+	// refused without touching the network.
+	ErrTooManyInFlight = errors.New("resilient: too many requests in flight")
+
 	// ErrAttemptTimeout means one attempt passed the limit set with
 	// WithAttemptTimeout before its response headers arrived. It is retried
 	// like any network timeout, and it is a timeout: its Timeout method,

@@ -24,12 +24,13 @@ import (
 // concurrently (no body, or GetBody). Every copy carries the same
 // idempotency key, waits for the rate limiter, and spends one retry from
 // the host's retry budget; none is sent while the host is paused after a
-// 429 or its breaker is not closed, nor for a call allowed no retry
+// 429, its breaker is not closed or it has no slot free (WithMaxInFlight:
+// a copy never waits for one), nor for a call allowed no retry
 // (WithMaxRetries(0)), which is one request. A copy that never reaches the
-// wire (refused by the rate limiter or the breaker, canceled while it waits
-// for the rate limiter because another copy answered, or whose body
-// GetBody failed to make, or made only once the attempt was decided) gives
-// back what it spent. Hedges of a host are also
+// wire (refused by the rate limiter, the breaker or the limit of attempts
+// in flight, canceled while it waits for the rate limiter because another
+// copy answered, or whose body GetBody failed to make, or made only once
+// the attempt was decided) gives back what it spent. Hedges of a host are also
 // bounded to one in twenty of its calls (plus ten), so that a host that
 // slows down as a whole is not sent twice the load. Copies are paid for
 // from the retry budget: a Transport without one (WithoutRetryBudget)
@@ -137,6 +138,9 @@ func (c *call) hedgeAllowed(req *http.Request, hb *hostBudget) bool {
 	if t.rl != nil && t.rl.paused(req) {
 		return false
 	}
+	if t.bulkhead != nil && t.bulkhead.full(req) {
+		return false // a copy does not wait for a slot (WithMaxInFlight)
+	}
 	if !hb.takeHedge() {
 		return false
 	}
@@ -172,6 +176,7 @@ type hedgeCopy struct {
 	dur    time.Duration
 	cancel context.CancelCauseFunc
 	done   bool
+	unsent bool // refused by the limit of attempts in flight: not sent (see WithMaxInFlight)
 	// panicked says that the layers below panicked with panicVal, on the
 	// copy's goroutine: settle raises it again on the caller's.
 	panicked bool
@@ -299,12 +304,20 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	ended = true
 	if !st.classified {
 		// The classifier, right above the base, never saw the copy:
-		// the rate limiter or the breaker refused it, or it was
+		// the rate limiter, the limit of attempts in flight or the
+		// breaker refused it, or it was
 		// canceled while it waited for the rate limiter (its attempt
 		// answered first).
 		c.unsentHedge(hb)
 	}
 	cp.dur = time.Since(t0)
+	if st.noSlot {
+		// The host filled up since hedgeAllowed looked (WithMaxInFlight):
+		// the copy was not sent, and is no hedge.
+		run.mu.Lock()
+		cp.unsent = true
+		run.mu.Unlock()
+	}
 	if idx := run.finish(k, resp, err, c.t.cls); idx >= 0 {
 		run.results <- idx
 	}
@@ -476,10 +489,13 @@ func (cp *hedgeCopy) discard() {
 func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, start time.Time) (*http.Response, error) {
 	run.mu.Lock()
 	w := run.copies[idx]
-	sent := len(run.copies) - 1
+	sent := 0
 	for i, cp := range run.copies {
 		if i != idx && cp.done {
 			cp.discard()
+		}
+		if i > 0 && !cp.unsent {
+			sent++
 		}
 	}
 	run.mu.Unlock()

@@ -15,7 +15,9 @@ import (
 // (GETs and POSTs) to one host through the default chain (breaker, rate
 // limiter, retry budget, call budget) with the mutex profile on, and fails
 // if any contended lock was one that the library (or gobreaker, or
-// x/time/rate) takes: on a success, no layer takes a lock. Contention on a
+// x/time/rate) takes: on a success, no layer takes a lock, the limit of
+// attempts in flight (WithMaxInFlight) included when it is not reached.
+// Contention on a
 // lock that is taken shows in the profile whenever two goroutines meet on
 // it; a lock that is never taken never shows.
 //
@@ -27,7 +29,6 @@ func TestSuccessTakesNoLibraryLock(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
 
 	base := &stubOK{header: http.Header{"Content-Type": {"application/json"}, "Date": {"Tue, 17 Feb 2026 14:00:00 GMT"}}}
-	tr := New(base)
 	req, err := http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -38,24 +39,26 @@ func TestSuccessTakesNoLibraryLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The host's first call makes its breaker and its partition, under
-	// their tables' lock: 32 first calls at once would meet on it. The
-	// path under test is a success to a host already known.
-	successWorker(t, tr, req, 1)
-	successWorker(t, tr, post, 1)
-
 	// Not parallel: the mutex profile is the process's.
 	prev := runtime.SetMutexProfileFraction(1)
 	defer runtime.SetMutexProfileFraction(prev)
-	var wg sync.WaitGroup
-	for i := range 32 {
-		r := req
-		if i%2 == 1 {
-			r = post
+	for _, tr := range []*Transport{New(base), New(base, WithMaxInFlight(64))} {
+		// The host's first call makes its breaker and its partition,
+		// under their tables' lock: 32 first calls at once would meet
+		// on it. The path under test is a success to a host already
+		// known.
+		successWorker(t, tr, req, 1)
+		successWorker(t, tr, post, 1)
+		var wg sync.WaitGroup
+		for i := range 32 {
+			r := req
+			if i%2 == 1 {
+				r = post
+			}
+			wg.Go(func() { successWorker(t, tr, r, 2000) })
 		}
-		wg.Go(func() { successWorker(t, tr, r, 2000) })
+		wg.Wait()
 	}
-	wg.Wait()
 
 	records := make([]runtime.BlockProfileRecord, 256)
 	n, ok := runtime.MutexProfile(records)
@@ -221,6 +224,11 @@ func TestHappyPathAllocs(t *testing.T) {
 		{"post-unproven", New(base), post, 5},
 		{"post-keyed-host", New(base, WithKeyHonoringHosts("api.example.com")), post, 3},
 		{"post-keyed-host-ctxdeadline", New(base, WithKeyHonoringHosts("api.example.com")), post.WithContext(ctx), 3},
+		// The per-host limit takes and gives back its slot without an
+		// allocation.
+		{"get-maxinflight", New(base, WithMaxInFlight(4)), get, 1},
+		{"get-nodeadline-maxinflight", New(base, WithMaxElapsed(0), WithMaxInFlight(4)), get, 0},
+		{"post-unproven-maxinflight", New(base, WithMaxInFlight(4)), post, 5},
 	} {
 		bare := testing.AllocsPerRun(1000, func() { roundTripOK(t, base, tc.req) })
 		roundTripOK(t, tc.tr, tc.req) // the pools

@@ -82,7 +82,10 @@ const (
 	OutcomePermanent   Outcome = "permanent"
 	OutcomeCircuitOpen Outcome = "circuit_open"         // refused by the open breaker
 	OutcomeRateLimited Outcome = "rate_limited_locally" // refused by the client-side rate limiter
-	OutcomeCanceled    Outcome = "canceled"             // the caller's context ended
+	// OutcomeTooManyInFlight: refused by the host's limit of attempts in
+	// flight (WithMaxInFlight), without touching the network.
+	OutcomeTooManyInFlight Outcome = "too_many_in_flight"
+	OutcomeCanceled        Outcome = "canceled" // the caller's context ended
 )
 
 // WithLogger logs one record per attempt to l, and one per breaker state
@@ -95,8 +98,8 @@ const (
 //     canceled;
 //   - Warn: an attempt that will be retried;
 //   - Error: a failed call: a final 5xx, 408 or 429, a network error, an
-//     attempt timeout, a deadline, a refusal by the breaker or the rate
-//     limiter.
+//     attempt timeout, a deadline, a refusal by the breaker, the rate
+//     limiter or the limit of attempts in flight (WithMaxInFlight).
 //
 // Attributes: method, host, path, attempt, max_attempts and outcome always;
 // status, code, request_id, idempotency_key, ratelimit_limit,
@@ -130,6 +133,8 @@ func outcomeOf(ctx context.Context, st *attemptState, err error) Outcome {
 		return OutcomeCircuitOpen
 	case err != nil && errors.Is(err, ErrRateLimited):
 		return OutcomeRateLimited
+	case err != nil && errors.Is(err, ErrTooManyInFlight):
+		return OutcomeTooManyInFlight
 	case err != nil && ctx.Err() != nil:
 		return OutcomeCanceled
 	}

@@ -75,6 +75,9 @@ type config struct {
 	// hedging (hedge.go); nil for none
 	hedging *Hedging
 
+	// the per-host limit of attempts in flight (bulkhead.go); 0 for none
+	maxInFlight int
+
 	// instrumentation (tracer.go)
 	tracer       Tracer
 	ctxObservers []func(context.Context, Attempt)

@@ -19,7 +19,8 @@ import (
 // empty Outcome and StopReason, for no attempt's result was returned.
 type Report struct {
 	// Attempts counts the attempts of the call, hedged copies and attempts
-	// refused locally (breaker open, rate limited) included.
+	// refused locally (breaker open, rate limited, host full: see
+	// WithMaxInFlight) included.
 	Attempts int
 	// Redirects counts the redirects http.Client followed before the
 	// last hop: the RoundTrips of the call, less one.

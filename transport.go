@@ -18,16 +18,17 @@ import (
 
 // Transport is an http.RoundTripper that makes calls to flaky, rate-limited
 // APIs survive. For each call it stamps an idempotency key on writes, then
-// runs attempts through a chain of middlewares (rate limiter, circuit
-// breaker, attempt timeout, the base RoundTripper, classification) and
-// retries Transient and Throttled outcomes with capped, jittered backoff,
-// honoring Retry-After:
+// runs attempts through a chain of middlewares (rate limiter, the limit of
+// attempts in flight, circuit breaker, attempt timeout, the base
+// RoundTripper, classification) and retries Transient and Throttled
+// outcomes with capped, jittered backoff, honoring Retry-After:
 //
 //	caller ── http.Client ── Transport.RoundTrip
 //	                           ├─ idempotency   one key per call, the same on every attempt
 //	                           ├─ retry loop    budget, backoff, Retry-After
 //	                           │    per attempt:
 //	                           │    ├─ rate limit   wait for the partition's turn
+//	                           │    ├─ in flight    wait for one of the host's slots (WithMaxInFlight, optional)
 //	                           │    ├─ breaker      refuse at once while the host is open
 //	                           │    ├─ attempt timeout (optional)
 //	                           │    ├─ base RoundTripper
@@ -63,6 +64,7 @@ type Transport struct {
 	// layer is off.
 	rl       *rateLimiter
 	breakers *breakerSet
+	bulkhead *bulkhead // WithMaxInFlight's limit; nil for none
 
 	// resets is signaled by every ResetHost, which wakes the calls
 	// waiting for a server's Retry-After (see waitRetry).
@@ -125,6 +127,7 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 	}
 	t.inner = Chain(base,
 		t.rateLimitMiddleware(),
+		t.bulkheadMiddleware(),
 		t.breakerMiddleware(),
 		deadlineMiddleware(cfg.attemptTimeout),
 		func(next http.RoundTripper) http.RoundTripper { t.cls.next = next; return t.cls },
@@ -314,10 +317,10 @@ func (c *call) run() (*http.Response, error) {
 			body.thaw()
 			if resp == nil && held != nil && (refusedLocally(err) || stop == StopRetryBudget) {
 				// A retry refused locally (breaker open, rate limited,
-				// retry budget spent): return what the last attempt
-				// produced. A network error, even one that proves the
-				// request never left (a refused dial), is returned as an
-				// *Error.
+				// host full, retry budget spent): return what the last
+				// attempt produced. A network error, even one that
+				// proves the request never left (a refused dial), is
+				// returned as an *Error.
 				return held, nil
 			}
 			if held != nil {
@@ -688,7 +691,7 @@ func stopIf(st *attemptState, why StopReason) StopReason {
 // refusedLocally reports whether err is a layer of the chain refusing an
 // attempt without touching the network.
 func refusedLocally(err error) bool {
-	return errors.Is(err, ErrCircuitOpen) || errors.Is(err, ErrRateLimited)
+	return errors.Is(err, ErrCircuitOpen) || errors.Is(err, ErrRateLimited) || errors.Is(err, ErrTooManyInFlight)
 }
 
 // sleep waits for d or until ctx is done, whichever comes first.

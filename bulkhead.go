@@ -1,0 +1,484 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// WithMaxInFlight limits the attempts in flight to one host at once to n
+// (a bulkhead): a host that slows down cannot take every connection and
+// goroutine of the process, and a burst of calls reaches it n at a time.
+// Zero, the default, means no limit, and no layer in the chain at all. It
+// panics if n is negative. It applies per Transport: WithCallOptions
+// rejects it.
+//
+// The host is the breaker's key (see BreakerSettings.Key):
+// scheme://host:port by default, whatever the case of the host or whether
+// the default port is spelled; a request for which Key returns "" has no
+// limit. The breakers need not be on.
+//
+// An attempt holds a slot from when it is about to be sent, after the rate
+// limiter let it through, until the base RoundTripper returns (its
+// response headers, or its error). It never holds one while the caller
+// reads the response body: a caller may keep any number of responses open.
+// The wait before a retry (backoff, Retry-After) and the rate limiter's
+// waits hold no slot. Every slot is released exactly once on every path,
+// a panic in the base RoundTripper included.
+//
+// An attempt that finds its host full waits for a slot, first come first
+// served, no longer than its deadline: the earliest of its attempt timeout
+// (WithAttemptTimeout: the wait is part of the attempt), the end of the
+// call's budget (WithMaxElapsed) and the context's deadline. A context
+// canceled ends the wait with the context's error. An attempt still
+// waiting at its deadline, or whose deadline has passed when it would start
+// waiting, fails with an error wrapping ErrTooManyInFlight, naming the host
+// and the limit. That refusal is local, as one of the breaker: nothing was
+// sent, the breaker does not count it, it spends no retry budget and is not
+// retried (a call whose retry is refused returns the response of its
+// previous attempt, if it had one), and the Attempt, the Report and the
+// log record say so with OutcomeTooManyInFlight. The wait counts in
+// Attempt.Duration, not in Attempt.LocalWait, which is the rate limiter's.
+//
+// A hedged copy (see WithHedging) takes a slot like any attempt, but never
+// waits for one: a copy that finds no free slot is not sent, and gives back
+// the hedge allowance and the retry budget it took.
+//
+// Hosts are kept in a table of at most 4096 keys (a host spelled two ways
+// takes two); a host with nothing in flight and nothing waiting leaves it
+// to make room for a new one. When every host the table holds has attempts
+// in flight or waiting, an attempt to a host it does not hold goes without
+// a limit, until one of them is idle again.
+//
+// On a success, an attempt takes its slot and gives it back with an atomic
+// operation each, without a lock or an allocation; a lock is taken only
+// when the host is full.
+func WithMaxInFlight(n int) Option {
+	mustNotBeNegative("WithMaxInFlight", n)
+	return func(c *config) {
+		perTransport(c, "WithMaxInFlight")
+		c.maxInFlight = n
+	}
+}
+
+// maxBulkheadKeys bounds the table of a bulkhead, aliases included.
+const maxBulkheadKeys = 4096
+
+// The layout of hostSlots.state: the attempts in flight in the low 32
+// bits, the attempts waiting in the next 31, and slotsGone.
+const (
+	slotsMask  = 1<<32 - 1 // the attempts in flight
+	waiterUnit = 1 << 32   // one attempt waiting
+	slotsGone  = 1 << 63   // the host left the table: look it up again
+	maxSlots   = 1<<31 - 1 // the largest limit held: a larger one never binds
+)
+
+// errSlotsGone tells acquire that the host it waited on left the table
+// before it could wait: it looks the host up again.
+var errSlotsGone = errors.New("resilient: host left the bulkhead")
+
+// bulkhead is the per-host limit of attempts in flight of one Transport:
+// a bounded table of hosts. It is safe for concurrent use.
+//
+// Looking a host up takes no lock (a hostTable). Inserts, removals and the
+// list that orders the hosts for eviction are guarded by mu.
+type bulkhead struct {
+	limit uint64
+	keyFn func(*http.Request) string // BreakerSettings.Key
+	max   int                        // the most keys the table holds: maxBulkheadKeys but in tests
+
+	mu         sync.Mutex
+	table      hostTable[breakerKey, hostSlots] // aliases included; written under mu
+	head, tail *hostSlots                       // the hosts held, the newest or last found busy first
+}
+
+// hostSlots is one host's slots: its attempts in flight, and the queue of
+// those waiting for a slot.
+//
+// state is read and written with atomic operations, so that an attempt
+// that finds a free slot, and one that gives its slot back while nobody
+// waits, takes no lock. A waiter counts itself in state and joins the
+// queue under mu, and gives a slot back under mu: a slot given back while
+// anyone waits goes to the first waiter, the count of attempts in flight
+// unchanged, so that an attempt that comes later cannot overtake the
+// queue. slotsGone is set, from zero only, when the host leaves the table.
+type hostSlots struct {
+	state atomic.Uint64
+
+	mu         sync.Mutex // guards the queue
+	head, tail *slotWaiter
+
+	node tableNode[breakerKey, hostSlots] // holds it in the table under its canonical key
+
+	// Guarded by bulkhead.mu.
+	prev, next *hostSlots
+	aliases    []breakerKey // its other keys in the table
+}
+
+// slotWaiter is an attempt waiting for a slot of a host.
+type slotWaiter struct {
+	prev, next *slotWaiter
+	ready      chan struct{} // closed when a slot is handed to it
+	granted    bool          // a slot was handed to it; guarded by hostSlots.mu
+}
+
+func newBulkhead(n int, keyFn func(*http.Request) string) *bulkhead {
+	b := &bulkhead{limit: uint64(min(n, maxSlots)), keyFn: keyFn, max: maxBulkheadKeys}
+	b.table.init()
+	return b
+}
+
+// bulkheadMiddleware returns the per-host limit of attempts in flight of
+// the chain, or nil when there is none.
+func (t *Transport) bulkheadMiddleware() Middleware {
+	if t.cfg.maxInFlight == 0 {
+		return nil
+	}
+	b := newBulkhead(t.cfg.maxInFlight, t.cfg.breaker.Key)
+	t.bulkhead = b // for hedging
+	return func(next http.RoundTripper) http.RoundTripper {
+		return &bulkheadTransport{next: next, b: b}
+	}
+}
+
+// bulkheadTransport holds a slot of the host of each attempt while the
+// layers below send it.
+type bulkheadTransport struct {
+	next http.RoundTripper
+	b    *bulkhead
+}
+
+func (m *bulkheadTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return m.roundTripAttempt(req, nil)
+}
+
+func (m *bulkheadTransport) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
+	s, err := m.b.acquire(req, st)
+	if err != nil {
+		if st != nil && st.hedge > 0 {
+			st.noSlot = true
+		}
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	if s == nil {
+		return roundTripNext(m.next, req, st) // no limit for this request
+	}
+	// Released when the layers below return, or panic.
+	defer s.release()
+	return roundTripNext(m.next, req, st)
+}
+
+// acquire takes a slot of the host of req, attempt st (nil for none),
+// waiting for one as WithMaxInFlight says. It returns nil and no error
+// for a request without a limit.
+func (b *bulkhead) acquire(req *http.Request, st *attemptState) (*hostSlots, error) {
+	k, ok := requestKey(b.keyFn, req)
+	if !ok {
+		return nil, nil
+	}
+	for {
+		s := b.slots(k)
+		if s == nil {
+			return nil, nil // the table holds only busy hosts
+		}
+		if s.tryAcquire(b.limit) {
+			return s, nil
+		}
+		if s.gone() {
+			continue
+		}
+		if st != nil && st.hedge > 0 {
+			return nil, fmt.Errorf("%w: %s: %d in flight; a hedged copy does not wait", ErrTooManyInFlight, breakerName(k), b.limit)
+		}
+		switch err := s.wait(req.Context(), b.limit, slotDeadline(req, st), k); err {
+		case nil:
+			return s, nil
+		case errSlotsGone:
+			continue
+		default:
+			return nil, err
+		}
+	}
+}
+
+// slotDeadline returns when attempt st of req stops waiting for a slot:
+// the earliest of its attempt timeout, the call's budget and the context's
+// deadline; zero for none.
+func slotDeadline(req *http.Request, st *attemptState) time.Time {
+	if st == nil {
+		end, _ := req.Context().Deadline()
+		return end
+	}
+	end := st.deadline
+	if st.callCfg != nil && st.callCfg.attemptTimeout > 0 {
+		// The attempt's deadline as the deadline middleware sets it.
+		if e := attemptClock(st).Add(st.callCfg.attemptTimeout); end.IsZero() || e.Before(end) {
+			end = e
+		}
+	}
+	return end
+}
+
+// full reports whether the host of req has no slot free, or attempts
+// waiting for one. It creates nothing and takes no lock.
+func (b *bulkhead) full(req *http.Request) bool {
+	k, ok := requestKey(b.keyFn, req)
+	if !ok {
+		return false
+	}
+	s := b.table.load(k)
+	if s == nil {
+		return false
+	}
+	v := s.state.Load()
+	return v&slotsGone == 0 && (v>>32 != 0 || v&slotsMask >= b.limit)
+}
+
+// slots returns the slots of the host of k, adding it to the table when
+// needed, or nil when the table is full of hosts that are not idle.
+func (b *bulkhead) slots(k breakerKey) *hostSlots {
+	h := b.table.hashOf(k)
+	if s := b.table.find(k, h); s != nil && !s.gone() {
+		return s
+	}
+	return b.insert(k, h)
+}
+
+// len returns the number of keys the table holds, aliases included.
+func (b *bulkhead) len() int {
+	return b.table.len()
+}
+
+// insert returns the slots of k, whose hash is h, making them unless
+// another goroutine did, or adding k as an alias of its canonical key's;
+// nil when there is no room.
+func (b *bulkhead) insert(k breakerKey, h uint64) *hostSlots {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s := b.table.find(k, h); s != nil {
+		return s // (hosts leave the table under mu: not gone)
+	}
+	ck, ch := k, h
+	if k.scheme != "" {
+		ck = breakerKey{lowerASCII(k.scheme), canonicalHost(k.scheme, k.host)}
+		if ck != k {
+			ch = b.table.hashOf(ck)
+		}
+	}
+	var s *hostSlots
+	need := 1
+	if ck != k {
+		if s = b.table.find(ck, ch); s == nil {
+			need = 2
+		}
+	}
+	if b.table.len()+need > b.max {
+		b.makeRoom(need, s)
+	}
+	if b.table.len()+need > b.max {
+		// Every host held is busy. The canonical key's slots serve
+		// the alias too, found under the lock until there is room.
+		return s
+	}
+	if s == nil {
+		s = new(hostSlots)
+		b.table.insert(ck, ch, s, &s.node)
+		b.pushFront(s)
+	}
+	if ck != k {
+		b.table.insert(k, h, s, nil)
+		s.aliases = append(s.aliases, k)
+	}
+	return s
+}
+
+// makeRoom removes idle hosts (nothing in flight, nothing waiting), the
+// oldest first, until need more keys fit in the table, keep excepted;
+// b.mu is held. A busy host met on the way moves to the front. It looks at
+// each host once at most.
+func (b *bulkhead) makeRoom(need int, keep *hostSlots) {
+	for n := b.table.len(); n > 0 && b.tail != nil && b.table.len()+need > b.max; n-- {
+		s := b.tail
+		b.unlink(s)
+		if s != keep && s.state.CompareAndSwap(0, slotsGone) {
+			b.table.deleteNode(&s.node)
+			for _, a := range s.aliases {
+				b.table.delete(a)
+			}
+			continue
+		}
+		b.pushFront(s)
+	}
+}
+
+func (b *bulkhead) pushFront(s *hostSlots) {
+	s.prev, s.next = nil, b.head
+	if b.head != nil {
+		b.head.prev = s
+	} else {
+		b.tail = s
+	}
+	b.head = s
+}
+
+func (b *bulkhead) unlink(s *hostSlots) {
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		b.head = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	} else {
+		b.tail = s.prev
+	}
+	s.prev, s.next = nil, nil
+}
+
+// gone reports whether s left its table.
+func (s *hostSlots) gone() bool {
+	return s.state.Load()&slotsGone != 0
+}
+
+// tryAcquire takes a slot when one is free and nobody waits, and reports
+// whether it did. It takes no lock.
+func (s *hostSlots) tryAcquire(limit uint64) bool {
+	for {
+		v := s.state.Load()
+		if v>>32 != 0 || v&slotsMask >= limit {
+			return false // waiters (or gone), or full
+		}
+		if s.state.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+// release gives a slot back: to the first waiter when there is one, else
+// to the host, without a lock.
+func (s *hostSlots) release() {
+	for {
+		v := s.state.Load()
+		if v>>32 != 0 {
+			break
+		}
+		if s.state.CompareAndSwap(v, v-1) {
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w := s.head; w != nil {
+		// The slot goes to w: it leaves the queue, and the count of
+		// attempts in flight stays.
+		s.unlinkWaiter(w)
+		w.granted = true
+		s.state.Add(^uint64(waiterUnit - 1))
+		close(w.ready)
+		return
+	}
+	s.state.Add(^uint64(0)) // the waiters left meanwhile
+}
+
+// wait waits for a slot of s, the host of k, until end (zero for none) or
+// until ctx is done. A wait whose end has passed is not started. It
+// returns errSlotsGone when s left the table before the wait started.
+func (s *hostSlots) wait(ctx context.Context, limit uint64, end time.Time, k breakerKey) error {
+	now := time.Now()
+	if !end.IsZero() && !end.After(now) {
+		return fmt.Errorf("%w: %s: %d in flight, and the attempt's deadline has passed", ErrTooManyInFlight, breakerName(k), limit)
+	}
+	s.mu.Lock()
+	for {
+		v := s.state.Load()
+		if v&slotsGone != 0 {
+			s.mu.Unlock()
+			return errSlotsGone
+		}
+		if v>>32 == 0 && v&slotsMask < limit {
+			if s.state.CompareAndSwap(v, v+1) {
+				s.mu.Unlock()
+				return nil // freed meanwhile
+			}
+			continue
+		}
+		if s.state.CompareAndSwap(v, v+waiterUnit) {
+			break
+		}
+	}
+	w := &slotWaiter{ready: make(chan struct{})}
+	s.pushWaiter(w)
+	s.mu.Unlock()
+
+	var timeout <-chan time.Time
+	if !end.IsZero() {
+		timer := time.NewTimer(end.Sub(now))
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	var err error
+	select {
+	case <-w.ready:
+		return nil
+	case <-timeout:
+	case <-ctx.Done():
+		if !(errors.Is(ctx.Err(), context.DeadlineExceeded) && !end.IsZero() && !time.Now().Before(end)) {
+			// Canceled; a context that ends at its deadline, which
+			// is the wait's end, ends it as the timer does.
+			err = fmt.Errorf("resilient: waiting for a slot of %s: %w", breakerName(k), context.Cause(ctx))
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("%w: %s: %d in flight, none free within %v", ErrTooManyInFlight, breakerName(k), limit, end.Sub(now))
+	}
+	if !s.leave(w) {
+		s.release() // handed over as the wait ended: passed on
+	}
+	return err
+}
+
+// leave takes w out of the queue, and reports whether it did: false when
+// a slot was handed to w first.
+func (s *hostSlots) leave(w *slotWaiter) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w.granted {
+		return false
+	}
+	s.unlinkWaiter(w)
+	s.state.Add(^uint64(waiterUnit - 1))
+	return true
+}
+
+// pushWaiter adds w at the back of the queue; s.mu is held.
+func (s *hostSlots) pushWaiter(w *slotWaiter) {
+	w.prev, w.next = s.tail, nil
+	if s.tail != nil {
+		s.tail.next = w
+	} else {
+		s.head = w
+	}
+	s.tail = w
+}
+
+// unlinkWaiter takes w out of the queue; s.mu is held.
+func (s *hostSlots) unlinkWaiter(w *slotWaiter) {
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		s.head = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		s.tail = w.prev
+	}
+	w.prev, w.next = nil, nil
+}
