@@ -997,14 +997,9 @@ func TestBreakerPanicFreesProbe(t *testing.T) {
 		bkCall(t, bt, "http://api.test/")
 		time.Sleep(10*time.Second + time.Millisecond)
 		panicking.Store(true)
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Error("the base's panic was not propagated")
-				}
-			}()
+		mustPanic(t, "the base's panic was not propagated", func() {
 			bt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://api.test/", nil))
-		}()
+		})
 		panicking.Store(false)
 		if st := bt.set.get(httptest.NewRequest(http.MethodGet, "http://api.test/", nil), nil).m.Load().cb.State(); st.String() != "half-open" {
 			t.Errorf("after the panic the breaker is %v, want still half-open (the panic is not counted)", st)

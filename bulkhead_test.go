@@ -421,12 +421,9 @@ func TestMaxInFlightPanicReleases(t *testing.T) {
 		}
 		tr := New(srv, WithMaxInFlight(1), WithMaxRetries(0))
 		boom := func() {
-			defer func() {
-				if recover() == nil {
-					t.Error("the panic was not propagated")
-				}
-			}()
-			getIn(t, tr, context.Background(), "http://api.test/boom")
+			mustPanic(t, "the panic was not propagated", func() {
+				getIn(t, tr, context.Background(), "http://api.test/boom")
+			})
 		}
 		var waiter sync.WaitGroup
 		waiter.Go(boom)

@@ -584,14 +584,9 @@ func TestHedgingAttemptPanics(t *testing.T) {
 					return &http.Response{StatusCode: 200, Body: &closeCounter{n: &closed}, Request: req}, nil
 				})
 				tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond}))
-				func() {
-					defer func() {
-						if recover() == nil {
-							t.Error("the panic did not reach the caller")
-						}
-					}()
+				mustPanic(t, "the panic did not reach the caller", func() {
 					tr.RoundTrip(newRequest(t, context.Background(), "GET", "http://api.test/", nil))
-				}()
+				})
 				time.Sleep(time.Second)
 				synctest.Wait()
 				if n := calls.Load(); n != tc.want {

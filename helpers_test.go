@@ -399,3 +399,17 @@ func rawAnswerTransport(raw string) *http.Transport {
 		return client, nil
 	}}
 }
+
+// mustPanic calls fn and returns the value it panicked with; when fn
+// returns without a panic, it reports so with what (what should have
+// panicked, and why it matters) and returns nil.
+func mustPanic(t *testing.T, what string, fn func()) (p any) {
+	t.Helper()
+	defer func() {
+		if p = recover(); p == nil {
+			t.Error(what)
+		}
+	}()
+	fn()
+	return nil
+}

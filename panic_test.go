@@ -61,15 +61,10 @@ func TestPanicReleasesSlots(t *testing.T) {
 				panicking.Store(true)
 				const panics = 25
 				for range panics {
-					func() {
-						defer func() {
-							if recover() == nil {
-								t.Error("the panic was not propagated")
-							}
-						}()
+					mustPanic(t, "the panic was not propagated", func() {
 						req, _ := http.NewRequest("GET", "http://api.test/x", nil)
 						client.Do(req)
-					}()
+					})
 				}
 				panicking.Store(false)
 				seen := len(srv.seen(""))
@@ -119,17 +114,12 @@ func TestPanicInBreakerObserverReleasesProbe(t *testing.T) {
 		}
 		failing.Store(false)
 		time.Sleep(2 * time.Second) // the breaker goes half-open with the next attempt
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Error("the observer's panic was not propagated")
-				}
-			}()
+		mustPanic(t, "the observer's panic was not propagated", func() {
 			req, _ := http.NewRequest("GET", "http://api.test/x", nil)
 			if resp, err := client.Do(req); err == nil {
 				resp.Body.Close()
 			}
-		}()
+		})
 		// However long the caller waits (past ProbeTimeout, which is
 		// OpenTimeout), the host must answer again.
 		time.Sleep(time.Minute)

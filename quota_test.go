@@ -366,14 +366,9 @@ func TestQuotaStorePanicReleasesPartition(t *testing.T) {
 			url := srv.URL + "/v1/usage"
 			get(t, tr, url) // creates the partition
 			panicking.Store(true)
-			func() {
-				defer func() {
-					if recover() == nil {
-						t.Error("the store's panic was not propagated")
-					}
-				}()
+			mustPanic(t, "the store's panic was not propagated", func() {
 				tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, url, nil))
-			}()
+			})
 			panicking.Store(false)
 			p := rlOf(t, tr).part(partKey{scheme: "http", host: "altyaa.test"})
 			if !p.mu.TryLock() {
@@ -434,14 +429,9 @@ func TestQuotaStorePanicEndsFlightOnce(t *testing.T) {
 			url := srv.URL + "/v1/usage"
 			get(t, tr, url) // creates the partition
 			panicking.Store(true)
-			func() {
-				defer func() {
-					if recover() == nil {
-						t.Error("the store's panic was not propagated")
-					}
-				}()
+			mustPanic(t, "the store's panic was not propagated", func() {
 				tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, url, nil))
-			}()
+			})
 			p := rlOf(t, tr).part(partKey{scheme: "http", host: "altyaa.test"})
 			p.mu.Lock()
 			inflight := p.inflight
