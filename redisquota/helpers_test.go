@@ -289,3 +289,15 @@ func untilStopped(wg *sync.WaitGroup, stop <-chan struct{}, n int, step func()) 
 		})
 	}
 }
+
+// scriptStore returns a Store under a prefix of the test's own, closed
+// when the test ends, a client of its Redis for the test to read and write
+// the Store's keys itself, and the prefix.
+func scriptStore(t *testing.T) (*redisquota.Store, *redis.Client, string) {
+	t.Helper()
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+	t.Cleanup(func() { s.Close() })
+	return s, newRedis(t, addr), prefix
+}

@@ -253,11 +253,7 @@ func TestGivebackOnce(t *testing.T) {
 // give-back charges the bucket, never more than limit tokens in one call,
 // whatever is sent.
 func TestGivebackScript(t *testing.T) {
-	addr := redisAddr()
-	prefix := testPrefix(t, addr)
-	s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
-	defer s.Close()
-	rdb := newRedis(t, addr)
+	s, rdb, _ := scriptStore(t)
 	ctx := context.Background()
 	const name = "giveback script"
 	key := s.StateKey(name)
@@ -379,11 +375,7 @@ func TestGivebackPartitionMadeAgain(t *testing.T) {
 // by another Store after the Reset is kept; the resetting Store's own
 // writes are cleared, whenever they ran. It tells the fleet what it kept.
 func TestResetScript(t *testing.T) {
-	addr := redisAddr()
-	prefix := testPrefix(t, addr)
-	s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
-	defer s.Close()
-	rdb := newRedis(t, addr)
+	s, rdb, prefix := scriptStore(t)
 	ctx := context.Background()
 	ps := rdb.Subscribe(ctx, prefix+":events")
 	defer ps.Close()

@@ -240,11 +240,7 @@ func TestReconfirmedWindowKept(t *testing.T) {
 // ago (lset when lseen is absent), the bucket then as many tokens ahead at
 // the new pace; a report (confirm) writes no limit that is not held.
 func TestLearnScript(t *testing.T) {
-	addr := redisAddr()
-	prefix := testPrefix(t, addr)
-	s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
-	defer s.Close()
-	rdb := newRedis(t, addr)
+	s, rdb, _ := scriptStore(t)
 	ctx := context.Background()
 	const held = 10 * time.Second
 	for _, tc := range []struct {
