@@ -45,10 +45,10 @@ type breakerEntry struct {
 	removed atomic.Bool
 
 	// Guarded by the set's mu.
-	list       *entryList // the list that holds it; nil once removed
-	prev, next *breakerEntry
-	aliases    *[]breakerKey // the other keys of the same breaker; nil for none
-	lastSeen   int64         // the creation or the last pass that found it used
+	list *entryList // the list that holds it; nil once removed
+	listNode[breakerEntry]
+	aliases  *[]breakerKey // the other keys of the same breaker; nil for none
+	lastSeen int64         // the creation or the last pass that found it used
 
 	// win is the window of the breaker's current closed spell, nil while
 	// it is open or half-open: an attempt that finds a window goes through
@@ -81,35 +81,20 @@ type breakerMachine struct {
 
 // entryList is a list of breakers, the most recently seen at the front.
 type entryList struct {
-	head, tail *breakerEntry
-	n          int
+	list[breakerEntry, *breakerEntry]
 }
 
 func (l *entryList) pushFront(e *breakerEntry) {
-	e.list, e.prev, e.next = l, nil, l.head
-	if l.head != nil {
-		l.head.prev = e
-	} else {
-		l.tail = e
-	}
-	l.head = e
-	l.n++
+	e.list = l
+	l.list.pushFront(e)
 }
 
 func (l *entryList) remove(e *breakerEntry) {
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		l.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		l.tail = e.prev
-	}
-	e.list, e.prev, e.next = nil, nil, nil
-	l.n--
+	l.list.remove(e)
+	e.list = nil
 }
+
+func (e *breakerEntry) links() *listNode[breakerEntry] { return &e.listNode }
 
 // probe is an attempt a half-open breaker let through. Its outcome is
 // reported once: by the attempt, or, when it has gone unanswered for

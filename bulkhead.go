@@ -91,9 +91,9 @@ type bulkhead struct {
 	keyFn func(*http.Request) string // BreakerSettings.Key
 	max   int                        // the most keys the table holds: maxBulkheadKeys but in tests
 
-	mu         sync.Mutex
-	table      hostTable[breakerKey, hostSlots] // aliases included; written under mu
-	head, tail *hostSlots                       // the hosts held, the newest or last found busy first
+	mu    sync.Mutex
+	table hostTable[breakerKey, hostSlots] // aliases included; written under mu
+	lru   list[hostSlots, *hostSlots]      // the hosts held, the newest or last found busy first
 }
 
 // hostSlots is one host's slots: its attempts in flight, and the queue of
@@ -109,22 +109,26 @@ type bulkhead struct {
 type hostSlots struct {
 	state atomic.Uint64
 
-	mu         sync.Mutex // guards the queue
-	head, tail *slotWaiter
+	mu      sync.Mutex // guards the queue
+	waiters list[slotWaiter, *slotWaiter]
 
 	node tableNode[breakerKey, hostSlots] // holds it in the table under its canonical key
 
 	// Guarded by bulkhead.mu.
-	prev, next *hostSlots
-	aliases    []breakerKey // its other keys in the table
+	listNode[hostSlots]
+	aliases []breakerKey // its other keys in the table
 }
+
+func (s *hostSlots) links() *listNode[hostSlots] { return &s.listNode }
 
 // slotWaiter is an attempt waiting for a slot of a host.
 type slotWaiter struct {
-	prev, next *slotWaiter
-	ready      chan struct{} // closed when a slot is handed to it
-	granted    bool          // a slot was handed to it; guarded by hostSlots.mu
+	listNode[slotWaiter]
+	ready   chan struct{} // closed when a slot is handed to it
+	granted bool          // a slot was handed to it; guarded by hostSlots.mu
 }
+
+func (w *slotWaiter) links() *listNode[slotWaiter] { return &w.listNode }
 
 func newBulkhead(n int, keyFn func(*http.Request) string) *bulkhead {
 	b := &bulkhead{limit: uint64(min(n, maxSlots)), keyFn: keyFn, max: maxBulkheadKeys}
@@ -290,7 +294,7 @@ func (b *bulkhead) insert(k breakerKey, h uint64) *hostSlots {
 	if s == nil {
 		s = new(hostSlots)
 		b.table.insert(ck, ch, s, &s.node)
-		b.pushFront(s)
+		b.lru.pushFront(s)
 	}
 	if ck != k {
 		b.table.insert(k, h, s, nil)
@@ -304,9 +308,9 @@ func (b *bulkhead) insert(k breakerKey, h uint64) *hostSlots {
 // b.mu is held. A busy host met on the way moves to the front. It looks at
 // each host once at most.
 func (b *bulkhead) makeRoom(need int, keep *hostSlots) {
-	for n := b.table.len(); n > 0 && b.tail != nil && b.table.len()+need > b.max; n-- {
-		s := b.tail
-		b.unlink(s)
+	for n := b.table.len(); n > 0 && b.lru.tail != nil && b.table.len()+need > b.max; n-- {
+		s := b.lru.tail
+		b.lru.remove(s)
 		if s != keep && s.state.CompareAndSwap(0, slotsGone) {
 			b.table.deleteNode(&s.node)
 			for _, a := range s.aliases {
@@ -314,32 +318,8 @@ func (b *bulkhead) makeRoom(need int, keep *hostSlots) {
 			}
 			continue
 		}
-		b.pushFront(s)
+		b.lru.pushFront(s)
 	}
-}
-
-func (b *bulkhead) pushFront(s *hostSlots) {
-	s.prev, s.next = nil, b.head
-	if b.head != nil {
-		b.head.prev = s
-	} else {
-		b.tail = s
-	}
-	b.head = s
-}
-
-func (b *bulkhead) unlink(s *hostSlots) {
-	if s.prev != nil {
-		s.prev.next = s.next
-	} else {
-		b.head = s.next
-	}
-	if s.next != nil {
-		s.next.prev = s.prev
-	} else {
-		b.tail = s.prev
-	}
-	s.prev, s.next = nil, nil
 }
 
 // gone reports whether s left its table.
@@ -375,10 +355,10 @@ func (s *hostSlots) release() {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if w := s.head; w != nil {
+	if w := s.waiters.head; w != nil {
 		// The slot goes to w: it leaves the queue, and the count of
 		// attempts in flight stays.
-		s.unlinkWaiter(w)
+		s.waiters.remove(w)
 		w.granted = true
 		s.state.Add(^uint64(waiterUnit - 1))
 		close(w.ready)
@@ -414,7 +394,7 @@ func (s *hostSlots) wait(ctx context.Context, limit uint64, end time.Time, k bre
 		}
 	}
 	w := &slotWaiter{ready: make(chan struct{})}
-	s.pushWaiter(w)
+	s.waiters.pushBack(w)
 	s.mu.Unlock()
 
 	var timeout <-chan time.Time
@@ -452,33 +432,7 @@ func (s *hostSlots) leave(w *slotWaiter) bool {
 	if w.granted {
 		return false
 	}
-	s.unlinkWaiter(w)
+	s.waiters.remove(w)
 	s.state.Add(^uint64(waiterUnit - 1))
 	return true
-}
-
-// pushWaiter adds w at the back of the queue; s.mu is held.
-func (s *hostSlots) pushWaiter(w *slotWaiter) {
-	w.prev, w.next = s.tail, nil
-	if s.tail != nil {
-		s.tail.next = w
-	} else {
-		s.head = w
-	}
-	s.tail = w
-}
-
-// unlinkWaiter takes w out of the queue; s.mu is held.
-func (s *hostSlots) unlinkWaiter(w *slotWaiter) {
-	if w.prev != nil {
-		w.prev.next = w.next
-	} else {
-		s.head = w.next
-	}
-	if w.next != nil {
-		w.next.prev = w.prev
-	} else {
-		s.tail = w.prev
-	}
-	w.prev, w.next = nil, nil
 }

@@ -797,9 +797,9 @@ func TestBulkheadStress(t *testing.T) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for s := b.head; s != nil; s = s.next {
-		if v := s.state.Load(); v != 0 || s.head != nil {
-			t.Errorf("a host ends with state %#x, queue %v; want nothing in flight or waiting", v, s.head)
+	for s := b.lru.head; s != nil; s = s.next {
+		if v := s.state.Load(); v != 0 || s.waiters.head != nil {
+			t.Errorf("a host ends with state %#x, queue %v; want nothing in flight or waiting", v, s.waiters.head)
 		}
 	}
 }

@@ -213,11 +213,11 @@ type rateLimiter struct {
 	// used partition at the back of the list moves it to the front with
 	// the pass's time (a second chance), so that hits write nothing
 	// shared but the flag, once.
-	oldest     atomic.Int64                  // lastUsed of the list's back, as a time since epoch (see since); 0 when empty
-	epoch      time.Time                     // an hour before the limiter was made
-	parts      hostTable[partKey, partition] // written under mu
-	mu         sync.Mutex
-	head, tail *partition // most and least recently seen
+	oldest atomic.Int64                  // lastUsed of the list's back, as a time since epoch (see since); 0 when empty
+	epoch  time.Time                     // an hour before the limiter was made
+	parts  hostTable[partKey, partition] // written under mu
+	mu     sync.Mutex
+	lru    list[partition, *partition] // most recently seen at the front
 }
 
 func newRateLimiter(c *config) *rateLimiter {
@@ -251,9 +251,9 @@ type partition struct {
 	used atomic.Bool
 
 	// Guarded by rateLimiter.mu.
-	prev, next *partition
-	lastUsed   time.Time // its creation, or the last pass that found it used
-	removed    bool
+	listNode[partition]
+	lastUsed time.Time // its creation, or the last pass that found it used
+	removed  bool
 
 	mu           sync.Mutex
 	lim          *rate.Limiter // nil: no pacing
@@ -275,6 +275,8 @@ type partition struct {
 	quota QuotaPartition
 	watch QuotaWatcher
 }
+
+func (p *partition) links() *listNode[partition] { return &p.listNode }
 
 // key returns the partition key of req; false exempts req from the limiter.
 // It sets the fields of k one by one: a composite literal of a struct this
@@ -320,7 +322,7 @@ func (rl *rateLimiter) lookup(k partKey, create bool, clock *lazyNow) *partition
 	if p := rl.parts.find(k, h); p != nil { // another goroutine made it
 		return p
 	}
-	for rl.parts.len() >= rl.maxParts && rl.tail != nil {
+	for rl.parts.len() >= rl.maxParts && rl.lru.tail != nil {
 		rl.evictTail(now)
 	}
 	p = rl.newPartition(k)
@@ -335,8 +337,8 @@ func (rl *rateLimiter) lookup(k partKey, create bool, clock *lazyNow) *partition
 // is held.
 func (rl *rateLimiter) dropIdle(now time.Time, k partKey) {
 	dropped := 0
-	for steps := 0; steps < 8 && dropped < 2 && rl.tail != nil && rl.tail.key != k; steps++ {
-		p := rl.tail
+	for steps := 0; steps < 8 && dropped < 2 && rl.lru.tail != nil && rl.lru.tail.key != k; steps++ {
+		p := rl.lru.tail
 		switch {
 		case p.used.Load():
 			p.used.Store(false)
@@ -356,14 +358,14 @@ func (rl *rateLimiter) dropIdle(now time.Time, k partKey) {
 // after giving the used ones at the back their second chance (at most one
 // turn of the list); rl.mu is held.
 func (rl *rateLimiter) evictTail(now time.Time) {
-	for turn := rl.parts.len(); turn > 0 && rl.tail.used.Load(); turn-- {
-		p := rl.tail
+	for turn := rl.parts.len(); turn > 0 && rl.lru.tail.used.Load(); turn-- {
+		p := rl.lru.tail
 		p.used.Store(false)
 		p.lastUsed = now
 		rl.unlink(p)
 		rl.pushFront(p)
 	}
-	rl.remove(rl.tail)
+	rl.remove(rl.lru.tail)
 }
 
 func (rl *rateLimiter) newPartition(k partKey) *partition {
@@ -393,39 +395,22 @@ func (rl *rateLimiter) remove(p *partition) {
 }
 
 func (rl *rateLimiter) unlink(p *partition) {
-	if p.prev != nil {
-		p.prev.next = p.next
-	} else if rl.head == p {
-		rl.head = p.next
-	}
-	if p.next != nil {
-		p.next.prev = p.prev
-	} else if rl.tail == p {
-		rl.tail = p.prev
-	}
-	p.prev, p.next = nil, nil
+	rl.lru.remove(p)
 	rl.setOldest()
 }
 
 func (rl *rateLimiter) pushFront(p *partition) {
-	p.next = rl.head
-	if rl.head != nil {
-		rl.head.prev = p
-	}
-	rl.head = p
-	if rl.tail == nil {
-		rl.tail = p
-	}
+	rl.lru.pushFront(p)
 	rl.setOldest()
 }
 
 // setOldest records the back's lastUsed for the lookups; rl.mu is held.
 func (rl *rateLimiter) setOldest() {
-	if rl.tail == nil {
+	if rl.lru.tail == nil {
 		rl.oldest.Store(0)
 		return
 	}
-	rl.oldest.Store(rl.since(rl.tail.lastUsed))
+	rl.oldest.Store(rl.since(rl.lru.tail.lastUsed))
 }
 
 // since returns t in nanoseconds since rl.epoch, on the monotonic clock
@@ -450,7 +435,7 @@ func (rl *rateLimiter) len() int {
 
 // each calls fn for every partition; rl.mu is held.
 func (rl *rateLimiter) each(fn func(*partition)) {
-	for p := rl.head; p != nil; p = p.next {
+	for p := rl.lru.head; p != nil; p = p.next {
 		fn(p)
 	}
 }
