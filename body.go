@@ -19,23 +19,34 @@ var errBodyDetached = errors.New("resilient: request body read after a newer att
 // replayBody hands out the request body of each attempt of one RoundTrip.
 //
 // The first attempt gets the caller's body itself. Later attempts get a body
-// from GetBody when the request has one. Otherwise the caller's body is
-// captured while it is sent, up to a limit, and later attempts read the
-// captured prefix followed by whatever the earlier attempts left unread; once
-// more than the limit has been read, the body cannot be replayed.
+// from GetBody when the request has one. Otherwise a body that can seek (an
+// *os.File of a regular file) is rewound to where the call found it, and
+// any other body is captured while it is sent, up to a limit, and later
+// attempts read the captured prefix followed by whatever the earlier
+// attempts left unread; once more than the limit has been read, the body
+// cannot be replayed.
 type replayBody struct {
 	req  *http.Request
 	cap  *captureBody // nil unless the body is captured
 	sent bool         // the caller's body (or its capture wrapper) went to an attempt
 }
 
-// init prepares the replay of req's body, capturing at most limit bytes when
-// the request has no GetBody. A zero replayBody from a request without a
+// init prepares the replay of req's body when the request has no GetBody:
+// by seeking when the body can seek from where it stands, else by
+// capturing at most limit bytes. A zero replayBody from a request without a
 // body hands out nil bodies.
 func (b *replayBody) init(req *http.Request, limit int64) {
 	b.req = req
 	if hasBody(req) && req.GetBody == nil {
 		b.cap = &captureBody{src: req.Body, limit: limit, want: req.ContentLength}
+		if s, ok := req.Body.(io.Seeker); ok {
+			// A file that is not a regular one (a pipe, a terminal)
+			// fails here and is captured.
+			if origin, err := s.Seek(0, io.SeekCurrent); err == nil {
+				b.cap.seeker, b.cap.origin = s, origin
+				return
+			}
+		}
 		if req.ContentLength > 0 && req.ContentLength <= limit {
 			b.cap.buf = make([]byte, 0, req.ContentLength)
 		}
@@ -115,23 +126,29 @@ func (b *replayBody) close() {
 	}
 }
 
-// captureBody records the first limit bytes read from src.
+// captureBody records the first limit bytes read from src, or, when src
+// can seek (seeker is set), rewinds it for each replay instead: nothing is
+// recorded and there is no limit.
 //
 // Reads of src are serialized by readMu, which is held while src.Read
 // blocks; mu guards the state and is never held across a read, so that a
 // source that blocks (a pipe) does not block a retry's replay or a Close.
+// A rewind holds readMu: an earlier attempt's read of a seekable source
+// (a file) ends first.
 type captureBody struct {
-	readMu sync.Mutex // held while reading src
+	readMu sync.Mutex // held while reading or rewinding src
 
 	mu        sync.Mutex
 	src       io.ReadCloser
+	seeker    io.Seeker // src, when it is replayed by seeking
+	origin    int64     // where seeker stood when the call began
 	limit     int64
 	want      int64 // the request's ContentLength; 0 or less when unknown
 	frozen    bool  // reads of src stop at the limit (see replayBody.freeze)
 	wake      chan struct{}
 	buf       []byte
-	read      int64 // bytes read from src so far
-	overflow  bool  // more than limit bytes were read: the prefix is incomplete
+	read      int64 // bytes read from src so far (since the last rewind)
+	overflow  bool  // more than limit bytes were read, or a rewind failed: no replay
 	srcErr    error // sticky error (io.EOF included) from src
 	gen       int   // generation of the current reader; 0 before the first
 	curClosed bool  // the current reader was closed
@@ -155,8 +172,11 @@ func (c *captureBody) reader() io.ReadCloser {
 }
 
 // replay returns a reader of a later attempt: the captured prefix, then the
-// rest of src. Readers handed out before it stop working.
+// rest of src; or src rewound. Readers handed out before it stop working.
 func (c *captureBody) replay() (io.ReadCloser, error) {
+	if c.seeker != nil {
+		return c.rewind()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.overflow {
@@ -166,6 +186,32 @@ func (c *captureBody) replay() (io.ReadCloser, error) {
 	c.curClosed = false
 	c.frozen = false
 	c.wakeLocked()
+	return &captureReader{c: c, gen: c.gen}, nil
+}
+
+// rewind seeks src back to its origin and returns a reader of it, once an
+// earlier attempt's read in progress has ended. A failed seek leaves the
+// body not replayable: where src stands is then unknown.
+func (c *captureBody) rewind() (io.ReadCloser, error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.overflow {
+		return nil, errBodyNotReplayable
+	}
+	if c.srcClosed {
+		// A reader whose Close closed src after RoundTrip's end: no
+		// replay can follow, but say so rather than seek a closed file.
+		return nil, errBodyNotReplayable
+	}
+	if _, err := c.seeker.Seek(c.origin, io.SeekStart); err != nil {
+		c.overflow = true
+		return nil, fmt.Errorf("%w: rewinding it: %w", errBodyNotReplayable, err)
+	}
+	c.gen++
+	c.curClosed = false
+	c.read, c.srcErr = 0, nil
 	return &captureReader{c: c, gen: c.gen}, nil
 }
 
@@ -247,7 +293,7 @@ func (r *captureReader) Read(p []byte) (int, error) {
 			continue
 		}
 		q := p
-		if c.frozen && !c.overflow {
+		if c.frozen && !c.overflow && c.seeker == nil {
 			room := c.limit - c.read
 			if room <= 0 {
 				// Wait for the retry (this reader is then detached) or
@@ -280,7 +326,7 @@ func (r *captureReader) Read(p []byte) (int, error) {
 			// length: it cannot be undone, and the retry must not fail
 			// for it. Only the current attempt's reads overflow.
 			stale := r.closed || r.gen != c.gen || c.frozen
-			if !c.overflow {
+			if !c.overflow && c.seeker == nil {
 				if c.read+int64(n) <= c.limit || stale {
 					c.buf = append(c.buf, q[:n]...)
 				} else {

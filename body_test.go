@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/resilienthttp/resilient/resilienttest"
 )
 
 func TestCaptureBody(t *testing.T) {
@@ -395,5 +398,217 @@ func TestStaleWriterDoesNotBreakTheRetry(t *testing.T) {
 	want, _ := io.ReadAll(&genReader{n: size})
 	if resp.StatusCode != 200 || !bytes.Equal(second, want) {
 		t.Fatalf("status %d, second attempt read %d bytes (equal %v); want 200 and the whole body", resp.StatusCode, len(second), bytes.Equal(second, want))
+	}
+}
+
+// seekFile returns a temporary file holding payload, its offset moved to
+// skip bytes in, as a caller hands an *os.File over after reading a header
+// of it.
+func seekFile(t *testing.T, payload string, skip int64) *os.File {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "upload")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if _, err := f.WriteString(payload); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Seek(skip, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestSeekableBodyReplayed(t *testing.T) {
+	// A file larger than the capture limit, without GetBody (as
+	// http.NewRequest leaves an *os.File): each retry rewinds it to where
+	// the call found it, whatever the limit, and the caller's file is
+	// closed when the call ends. (TestSeekableBodyEarlyAnswer rewinds it
+	// while an earlier attempt still sends it.)
+	payload := strings.Repeat("0123456789abcdef", 3<<16) // 3 MiB
+	const skip = 100
+	var mu sync.Mutex
+	var bodies []string
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+	})
+	for _, tc := range []struct {
+		name    string
+		limit   int64
+		chunked bool
+	}{
+		{"content-length", DefaultMaxBufferedBody, false},
+		{"chunked", DefaultMaxBufferedBody, true},
+		{"no-capture", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := resilienttest.Wrap(h, resilienttest.Faults{},
+				resilienttest.WithScript("PUT /upload", resilienttest.FailAfterStoring(), resilienttest.FailAfterStoring(), resilienttest.Normal()))
+			defer srv.Close()
+			mu.Lock()
+			bodies = nil
+			mu.Unlock()
+			f := seekFile(t, payload, skip)
+			req := newRequest(t, context.Background(), http.MethodPut, srv.URL+"/upload", f)
+			if !tc.chunked {
+				req.ContentLength = int64(len(payload) - skip)
+			}
+			client := &http.Client{Transport: New(srv.Transport(), WithBackoff(0, 0), WithMaxBufferedBody(tc.limit))}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readBody(t, resp)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d, want 200 after the retries", resp.StatusCode)
+			}
+			if n := srv.Stats().Attempts["PUT /upload"]; n != 3 {
+				t.Errorf("%d attempts, want 3", n)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(bodies) != 3 {
+				t.Fatalf("the handler read %d bodies, want 3", len(bodies))
+			}
+			for i, b := range bodies {
+				if b != payload[skip:] {
+					t.Errorf("body %d: %d bytes, want the %d from the call's offset", i, len(b), len(payload)-skip)
+				}
+			}
+			// Closed by the end of the call (the transport may close
+			// the last attempt's body just after RoundTrip returns).
+			for i := 0; ; i++ {
+				if _, err := f.Seek(0, io.SeekCurrent); errors.Is(err, os.ErrClosed) {
+					break
+				}
+				if i == 1000 {
+					t.Fatal("the caller's file is still open after the call")
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+}
+
+func TestSeekableBodyEarlyAnswer(t *testing.T) {
+	// Each attempt is answered before its body is read, as HTTP/2 and an
+	// early error answer do: the transport goes on reading the body after
+	// RoundTrip returned, while the retry rewinds the file. The retry's
+	// body is whole; an earlier attempt's reader is cut off (it reads
+	// errBodyDetached), never handed bytes of another attempt's.
+	payload := strings.Repeat("0123456789abcdef", 1<<14) // 256 KiB
+	for i := range 20 {
+		d := &duplexRT{status: func(n int) int { return map[bool]int{true: 503, false: 200}[n < 3] }}
+		f := seekFile(t, payload, 0)
+		req := newRequest(t, context.Background(), http.MethodPut, "http://api.test/upload", f)
+		resp, err := roundTrip(t, New(d, WithBackoff(0, 0), WithMaxBufferedBody(1<<10)), req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("run %d: RoundTrip = %v, %v; want 200", i, resp, err)
+		}
+		resp.Body.Close()
+		d.wg.Wait()
+		if d.calls != 3 {
+			t.Fatalf("run %d: %d attempts, want 3", i, d.calls)
+		}
+		if d.got[2] != payload || d.errs[2] != nil {
+			t.Errorf("run %d: the last attempt read %d bytes, %v; want the whole file", i, len(d.got[2]), d.errs[2])
+		}
+		for n := range 2 {
+			if d.errs[n] == nil && d.got[n] != payload {
+				t.Errorf("run %d: attempt %d read %d bytes without error; want the whole file or errBodyDetached", i, n+1, len(d.got[n]))
+			}
+			if d.errs[n] != nil && !errors.Is(d.errs[n], errBodyDetached) {
+				t.Errorf("run %d: attempt %d: %v, want errBodyDetached", i, n+1, d.errs[n])
+			}
+		}
+		if _, err := f.Seek(0, io.SeekCurrent); !errors.Is(err, os.ErrClosed) {
+			t.Errorf("run %d: the caller's file is still open once every attempt's body was closed", i)
+		}
+	}
+}
+
+// seekBody is a request body that can seek, whose Seek fails once failAt
+// seeks were made, and which counts its Closes.
+type seekBody struct {
+	*strings.Reader
+	seeks, failAt int
+	closes        atomic.Int32
+}
+
+var errSeekBroken = errors.New("seek broken")
+
+func (b *seekBody) Seek(off int64, whence int) (int64, error) {
+	b.seeks++
+	if b.seeks >= b.failAt {
+		return 0, errSeekBroken
+	}
+	return b.Reader.Seek(off, whence)
+}
+
+func (b *seekBody) Close() error {
+	b.closes.Add(1)
+	return nil
+}
+
+func TestSeekableBodyRewindFails(t *testing.T) {
+	// The body said where it stood, then failed to seek back: no retry,
+	// and the error says why, its cause wrapped. The body is closed once.
+	base := &rtScript{steps: []rtStep{{err: errors.New("connection reset")}}}
+	body := &seekBody{Reader: strings.NewReader("payload"), failAt: 2}
+	req := newRequest(t, context.Background(), http.MethodPut, "http://api.test/upload", body)
+	_, err := roundTrip(t, New(base, WithBackoff(0, 0)), req)
+	if !errors.Is(err, errSeekBroken) || !errors.Is(err, errBodyNotReplayable) {
+		t.Errorf("err = %v; want it to wrap the seek's error and errBodyNotReplayable", err)
+	}
+	if n := len(base.calls); n != 1 {
+		t.Errorf("%d attempts, want 1", n)
+	}
+	if n := body.closes.Load(); n != 1 {
+		t.Errorf("the body was closed %d times, want once", n)
+	}
+
+	// A body whose first Seek fails (a pipe) is captured: within the
+	// limit it is replayed from the capture.
+	base = &rtScript{steps: []rtStep{{err: errors.New("connection reset")}, {}}}
+	body = &seekBody{Reader: strings.NewReader("payload"), failAt: 1}
+	req = newRequest(t, context.Background(), http.MethodPut, "http://api.test/upload", body)
+	resp, err := roundTrip(t, New(base, WithBackoff(0, 0)), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if len(base.calls) != 2 || string(base.calls[1].body) != "payload" {
+		t.Errorf("%d attempts; want 2, the second with the captured body", len(base.calls))
+	}
+	if body.seeks != 1 {
+		t.Errorf("%d seeks, want the one that failed", body.seeks)
+	}
+}
+
+func TestSeekablePipeIsCaptured(t *testing.T) {
+	// An *os.File that cannot seek (a pipe) falls back to the capture and
+	// its limit: over the limit, one attempt.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	go func() {
+		pw.WriteString(strings.Repeat("x", 4<<10))
+		pw.Close()
+	}()
+	base := &rtScript{steps: []rtStep{{status: 503}, {}}}
+	req := newRequest(t, context.Background(), http.MethodPut, "http://api.test/upload", pr)
+	resp, err := roundTrip(t, New(base, WithBackoff(0, 0), WithMaxBufferedBody(1<<10)), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || len(base.calls) != 1 {
+		t.Errorf("%d after %d attempts; want the 503 after 1 (the pipe is over the capture limit)", resp.StatusCode, len(base.calls))
 	}
 }

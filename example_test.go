@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -36,4 +37,42 @@ func Example() {
 	body, _ := io.ReadAll(resp.Body)
 	fmt.Println(resp.StatusCode, string(body), "after", calls.Load(), "attempts")
 	// Output: 200 {"data":"ok"} after 3 attempts
+}
+
+// A video uploaded from a file: the upload URL fails once with a 502 after
+// reading the whole body, and the retry sends the file again from the
+// start. An *os.File has no GetBody, but it can seek: it is rewound for
+// each retry, whatever its size, instead of being kept in memory.
+func ExampleWithMaxBufferedBody_file() {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		fmt.Fprintf(w, "stored %d bytes", n)
+	}))
+	defer srv.Close()
+
+	f, err := os.CreateTemp("", "video-*.mp4")
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	defer os.Remove(f.Name())
+	f.Write(make([]byte, 3<<20)) // 3 MiB, over the 1 MiB kept in memory
+	f.Seek(0, io.SeekStart)
+
+	client := resilient.NewClient(resilient.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/uploads/v1", f) // the client closes f
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.StatusCode, string(body), "after", calls.Load(), "attempts")
+	// Output: 200 stored 3145728 bytes after 2 attempts
 }
