@@ -37,35 +37,14 @@ func (t *Transport) BreakerState(rawURL string) BreakerState {
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return BreakerClosed
 	}
-	return t.breakers.stateOf(u)
+	return t.breakers.stateOf(&http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: make(http.Header)})
 }
 
-// stateOf returns the state of the breaker of a GET request for u, without
-// creating it.
-func (s *breakerSet) stateOf(u *url.URL) BreakerState {
-	var keys [2]breakerKey
-	n := 0
-	if s.keyFn != nil {
-		req := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: make(http.Header)}
-		k := s.keyFn(req)
-		if k == "" {
-			return BreakerClosed
-		}
-		keys[0], n = breakerKey{host: k}, 1
-	} else {
-		scheme := lowerASCII(u.Scheme)
-		// The key as a request has it, then the canonical one: an alias is
-		// only stored once a request used it.
-		keys[0] = breakerKey{u.Scheme, u.Host}
-		keys[1] = breakerKey{scheme, canonicalHost(scheme, u.Host)}
-		n = 2
-	}
-	var e *breakerEntry
-	for _, k := range keys[:n] {
-		if e = s.lookup(k); e != nil {
-			break
-		}
-	}
+// stateOf returns the state of the breaker of req, a GET request made from
+// a URL alone, without creating it.
+func (s *breakerSet) stateOf(req *http.Request) BreakerState {
+	keys, n := hostKeys(s.keyFn, req)
+	e := findHost(&s.table, keys[:n])
 	if e == nil {
 		return BreakerClosed
 	}

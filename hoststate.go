@@ -1,0 +1,203 @@
+package resilient
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// HostState is what a Transport holds about one host at one moment, as
+// Transport.HostState reads it: for a dashboard or a health check, and for
+// a caller that sheds optional work while a host fails or its quota runs
+// low.
+type HostState struct {
+	// Breaker is the state of the host's circuit breaker, as
+	// Transport.BreakerState reports it.
+	Breaker BreakerState
+
+	// Reads is the state of the rate-limit partition that a GET request
+	// for the URL goes through (reads: GET, HEAD and OPTIONS), and Writes
+	// that of a POST request (every other method), under the partition
+	// key of WithRateLimitKey when one is set.
+	Reads, Writes RateLimitState
+
+	// RetryBudget is the number of retries the host's budget holds (a
+	// retry the server asked for costs RetryBudget.ThrottledCost, a
+	// fraction of one): RetryBudget.Burst for a host the Transport holds
+	// no budget for, as a new host starts full. It is -1 when there is no
+	// budget to read: budgets are off (WithoutRetryBudget), shared
+	// through a BudgetStore (the fleet's count lives in the store), or
+	// the breaker's Key exempts the host.
+	RetryBudget float64
+
+	// InFlight is the number of attempts to the host holding a slot of
+	// WithMaxInFlight, and Waiting the number waiting for one; both are -1
+	// when there is no such limit.
+	InFlight, Waiting int
+}
+
+// RateLimitState is what a Transport's rate limiter holds of one partition.
+type RateLimitState struct {
+	// RateLimitInfo is the quota the server last announced: Limit, or -1
+	// when none was; Remaining, what was left of it, until Reset, or -1
+	// and the zero time when no reset is known or it has passed.
+	RateLimitInfo
+
+	// Rate is the pace the partition keeps, in requests a second: the
+	// lower of the pace of the announced quota and that of WithRateLimit;
+	// 0 for none. A quota shared through a QuotaStore is paced by the
+	// store, which this does not read.
+	Rate float64
+
+	// PausedUntil is the time before which no attempt of the partition is
+	// sent: the end of a pause that a 429 or a Retry-After asked for (the
+	// fleet's, with a QuotaStore), or the reset of a quota that the
+	// attempts in flight have used up; the zero time when an attempt may
+	// go now.
+	PausedUntil time.Time
+
+	// InFlight is the number of the partition's attempts sent and not yet
+	// answered.
+	InFlight int
+}
+
+// HostState returns what the Transport holds about the host of rawURL, an
+// absolute URL with a scheme and a host: its breaker, its rate-limit
+// partitions, its retry budget and its attempts in flight, looked up
+// under the keys attempts of requests for rawURL use (the URL's path
+// matters only to a quota a server names by route). A host the Transport
+// has not called, or has forgotten (an idle host is evicted, and
+// ResetHost clears one), is reported as a new one: breaker closed, no
+// quota known, a full budget, nothing in flight. It changes nothing, takes
+// no lock but the partitions' own, briefly, makes no call to a QuotaStore
+// but a PauseUntil, and is safe to call at any time, from any goroutine.
+//
+// An error, wrapping url.Parse's when it failed, says that rawURL is not
+// an absolute URL with a host.
+func (t *Transport) HostState(rawURL string) (HostState, error) {
+	if t.inner == nil { // the zero Transport
+		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })
+		return t.zeroImpl.HostState(rawURL)
+	}
+	u, err := url.Parse(rawURL)
+	switch {
+	case err != nil:
+		return HostState{}, fmt.Errorf("resilient: HostState: %w", redactError(err))
+	case u.Scheme == "" || u.Host == "":
+		return HostState{}, fmt.Errorf("resilient: HostState: %q is not an absolute URL with a host", redactURL(u))
+	}
+	get := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: make(http.Header)}
+	post := &http.Request{Method: http.MethodPost, URL: u, Host: u.Host, Header: make(http.Header)}
+	now := t.clock.now()
+	s := HostState{RetryBudget: -1, InFlight: -1, Waiting: -1}
+	if t.breakers != nil {
+		s.Breaker = t.breakers.stateOf(get)
+	}
+	s.Reads, s.Writes = t.rl.stateOf(get, now), t.rl.stateOf(post, now)
+	if t.budgets != nil {
+		s.RetryBudget = t.budgets.tokensOf(get)
+	}
+	if t.bulkhead != nil {
+		s.InFlight, s.Waiting = t.bulkhead.countOf(get)
+	}
+	return s, nil
+}
+
+// hostKeys returns the keys under which the tables of breakers, budgets
+// and slots may hold the host of req, a request made from a URL alone: the
+// key of keyFn, or the key as a request has it, then its canonical form
+// (an alias is stored only once a request used it). It returns none when
+// keyFn exempts req.
+func hostKeys(keyFn func(*http.Request) string, req *http.Request) (keys [2]breakerKey, n int) {
+	if keyFn != nil {
+		k := keyFn(req)
+		if k == "" {
+			return keys, 0
+		}
+		keys[0] = breakerKey{host: k}
+		return keys, 1
+	}
+	u := req.URL
+	scheme := lowerASCII(u.Scheme)
+	keys[0] = breakerKey{u.Scheme, u.Host}
+	keys[1] = breakerKey{scheme, canonicalHost(scheme, u.Host)}
+	return keys, 2
+}
+
+// findHost returns the value of the first of keys that table holds, or nil.
+func findHost[V any](table *hostTable[breakerKey, V], keys []breakerKey) *V {
+	for _, k := range keys {
+		if v := table.load(k); v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+// stateOf returns the state of the partition of req at now. A nil
+// limiter (WithoutRateLimit) has none.
+func (rl *rateLimiter) stateOf(req *http.Request, now time.Time) RateLimitState {
+	s := RateLimitState{RateLimitInfo: RateLimitInfo{Limit: -1, Remaining: -1}}
+	if rl == nil {
+		return s
+	}
+	k, ok := rl.key(req)
+	if !ok {
+		return s // exempt: nothing applies
+	}
+	s.Rate = float64(rl.static)
+	p := rl.part(k)
+	if p == nil {
+		return s
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.limit > 0 {
+		s.Limit = p.limit
+	}
+	if p.reset.After(now) {
+		s.Remaining, s.Reset = p.remaining, p.reset
+	}
+	if p.lim != nil && p.lim.Limit() != rate.Inf {
+		s.Rate = float64(p.lim.Limit())
+	}
+	if until, _ := p.gate(now); until.After(now) {
+		s.PausedUntil = until
+	}
+	s.InFlight = p.inflight
+	return s
+}
+
+// tokensOf returns the retries the budget of req's host holds, or -1 when
+// it cannot tell (see HostState.RetryBudget).
+func (s *budgetSet) tokensOf(req *http.Request) float64 {
+	keys, n := hostKeys(s.keyFn, req)
+	if n == 0 {
+		return -1
+	}
+	b := findHost(&s.m, keys[:n])
+	switch {
+	case b == nil && s.store != nil, b != nil && b.shared != nil:
+		return -1
+	case b == nil:
+		return float64(s.burst) / budgetUnit
+	}
+	return float64(b.tokens.Load()) / budgetUnit
+}
+
+// countOf returns the attempts to req's host in flight and waiting.
+func (b *bulkhead) countOf(req *http.Request) (inFlight, waiting int) {
+	keys, n := hostKeys(b.keyFn, req)
+	s := findHost(&b.table, keys[:n])
+	if s == nil {
+		return 0, 0
+	}
+	v := s.state.Load()
+	if v&slotsGone != 0 {
+		return 0, 0
+	}
+	return int(v & slotsMask), int(v&^slotsGone) >> 32
+}
