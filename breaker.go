@@ -104,6 +104,23 @@ type BreakerSettings struct {
 	// concurrent use. The key appears in errors, BreakerChange and log
 	// records: derive it from a credential only through a hash.
 	Key func(*http.Request) string
+
+	// IsFailure, when set, decides whether an attempt that reached the
+	// host counts as a failure of its breaker. It receives the attempt's
+	// response or its error (one of the two is nil), the envelope parsed
+	// from an error response (nil for none), and def, the default
+	// decision (see WithBreaker), and returns its own: an attempt it
+	// calls a failure counts as one, a 2xx included; one it does not
+	// counts as a success, except a throttled answer (a 429), which stays
+	// uncounted, so that returning def changes nothing. It is not called
+	// for what tells nothing of the host and is never counted: an
+	// attempt the caller canceled, a request whose own fault kept it from
+	// being sent, a RoundTripper that broke its contract, a panic below.
+	// It runs on every attempt through a breaker, on the caller's
+	// goroutine, and must be quick and safe for concurrent use; it must
+	// not read or close the response's body, which is the caller's. A
+	// panic in it goes on to the caller, the response closed.
+	IsFailure func(resp *http.Response, apiErr *APIError, err error, def bool) bool
 }
 
 // WithBreaker sets the settings of the per-host circuit breakers, which are
@@ -202,11 +219,13 @@ type BreakerChange struct {
 }
 
 // Outcomes reported to a breaker through the done function of Allow:
-// nil is a success, errBreakerExcluded is not counted, any other error is
-// a failure.
+// nil is a success, errBreakerExcluded and errBreakerThrottled are not
+// counted, any other error is a failure. errBreakerThrottled is a
+// throttled answer, which BreakerSettings.IsFailure may count.
 var (
-	errBreakerFailure  = errors.New("resilient: breaker: failure")
-	errBreakerExcluded = errors.New("resilient: breaker: excluded")
+	errBreakerFailure   = errors.New("resilient: breaker: failure")
+	errBreakerExcluded  = errors.New("resilient: breaker: excluded")
+	errBreakerThrottled = errors.New("resilient: breaker: throttled")
 )
 
 // breakerMiddleware returns the per-host circuit breaker of the chain, or
@@ -282,7 +301,7 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 	b.set.flush(req.Context())
 	resp, err := roundTripNext(b.next, req, st)
 	reported = true
-	b.report(e, pr, done, attemptOutcome(st, req, resp, err))
+	b.report(e, pr, done, b.set.outcome(st, req, resp, err))
 	b.set.flush(req.Context())
 	return resp, err
 }
@@ -294,7 +313,7 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 func (b *breakerTransport) closedAttempt(e *breakerEntry, w *closedWindow, req *http.Request, st *attemptState) (*http.Response, error) {
 	age := w.age(b.set.clock(st))
 	resp, err := roundTripNext(b.next, req, st)
-	switch attemptOutcome(st, req, resp, err) {
+	switch b.set.outcome(st, req, resp, err) {
 	case nil:
 		w.success(age)
 	case errBreakerFailure:
@@ -317,8 +336,37 @@ func (b *breakerTransport) report(e *breakerEntry, pr *probe, done func(error), 
 	}
 }
 
+// outcome returns what the breaker counts of an attempt's result: the
+// default (attemptOutcome), judged by BreakerSettings.IsFailure when it is
+// set and the attempt reached the host.
+func (s *breakerSet) outcome(st *attemptState, req *http.Request, resp *http.Response, err error) error {
+	o := attemptOutcome(st, req, resp, err)
+	if s.isFailure == nil || o == errBreakerExcluded {
+		return o
+	}
+	var apiErr *APIError
+	if st != nil {
+		apiErr = st.apiErr
+	}
+	judged := false
+	defer func() {
+		if !judged && resp != nil {
+			resp.Body.Close() // IsFailure panicked: the response goes nowhere
+		}
+	}()
+	failure := s.isFailure(resp, apiErr, err, o == errBreakerFailure)
+	judged = true
+	switch {
+	case failure:
+		return errBreakerFailure
+	case o == errBreakerThrottled:
+		return o
+	}
+	return nil
+}
+
 // attemptOutcome maps an attempt's result, classified in st when st is not
-// nil, to what its breaker counts.
+// nil, to what its breaker counts by default.
 func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, err error) error {
 	if err != nil || resp == nil {
 		if err == nil || err == errNilResponse {
@@ -340,7 +388,9 @@ func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, er
 		switch {
 		case cl == Success:
 			return nil
-		case cl == Throttled, cl == Permanent && neverSent:
+		case cl == Throttled:
+			return errBreakerThrottled
+		case cl == Permanent && neverSent:
 			return errBreakerExcluded
 		}
 		return errBreakerFailure
@@ -353,7 +403,7 @@ func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, er
 	}
 	switch {
 	case cl == Throttled:
-		return errBreakerExcluded
+		return errBreakerThrottled
 	case cl == Transient && resp.StatusCode >= 500 &&
 		resp.StatusCode != http.StatusNotImplemented &&
 		resp.StatusCode != http.StatusHTTPVersionNotSupported:

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"testing/synctest"
 	"time"
 
@@ -871,7 +872,7 @@ func TestBreakerOutcome(t *testing.T) {
 			}
 			got := success
 			switch err := attemptOutcome(st, req, resp, tt.err); err {
-			case errBreakerExcluded:
+			case errBreakerExcluded, errBreakerThrottled:
 				got = excluded
 			case nil:
 			default:
@@ -1392,5 +1393,137 @@ func TestBreakerNoWaitForRefusedRetry(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+func TestBreakerIsFailure(t *testing.T) {
+	degraded := http.Header{"X-Degraded": {"true"}}
+	maintenance := `{"error":{"code":"maintenance","message":"down for maintenance"}}`
+	isDegraded := func(resp *http.Response, _ *APIError, _ error, def bool) bool {
+		return def || resp != nil && resp.Header.Get("X-Degraded") == "true"
+	}
+	notMaintenance := func(_ *http.Response, apiErr *APIError, _ error, def bool) bool {
+		return def && (apiErr == nil || apiErr.Code != "maintenance")
+	}
+	throttleFails := func(resp *http.Response, _ *APIError, _ error, def bool) bool {
+		return def || resp != nil && resp.StatusCode == http.StatusTooManyRequests
+	}
+	same := func(_ *http.Response, _ *APIError, _ error, def bool) bool { return def }
+	tests := []struct {
+		name      string
+		isFailure func(*http.Response, *APIError, error, bool) bool
+		steps     []rtStep
+		wantHits  int // of 6 calls, 3 failures in a row trip the breaker
+	}{
+		{"default: 2xx never fails", nil, []rtStep{{header: degraded}}, 6},
+		{"a degraded 2xx fails", isDegraded, []rtStep{{header: degraded}}, 3},
+		{"default: 503 fails", nil, []rtStep{{status: 503, body: maintenance}}, 3},
+		{"a maintenance 503 is a success", notMaintenance, []rtStep{{status: 503, body: maintenance}}, 6},
+		{"default: 429 is not counted", nil, []rtStep{{status: 503}, {status: 429}, {status: 503}, {status: 429}, {status: 503}, {}}, 5},
+		{"def kept: 429 still not counted", same, []rtStep{{status: 503}, {status: 429}, {status: 503}, {status: 429}, {status: 503}, {}}, 5},
+		{"a 429 fails", throttleFails, []rtStep{{status: 429}}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := &rtScript{steps: tt.steps}
+			tr := New(base, WithMaxRetries(0), WithoutRateLimit(), WithBreaker(BreakerSettings{ConsecutiveFailures: 3, IsFailure: tt.isFailure}))
+			for range 6 {
+				resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "http://api.test/v1/posts", nil))
+				if err == nil {
+					readBody(t, resp)
+				} else if !errors.Is(err, ErrCircuitOpen) {
+					t.Fatal(err)
+				}
+			}
+			if n := base.numCalls(); n != tt.wantHits {
+				t.Errorf("the server saw %d of 6 calls, want %d", n, tt.wantHits)
+			}
+		})
+	}
+}
+
+func TestBreakerIsFailureProbe(t *testing.T) {
+	// A half-open breaker's probe is judged too: a degraded 200 opens it
+	// again, a plain one closes it.
+	synctest.Test(t, func(t *testing.T) {
+		base := &rtScript{steps: []rtStep{{status: 503}, {header: http.Header{"X-Degraded": {"true"}}}, {}}}
+		calls := 0
+		tr := New(base, WithMaxRetries(0), WithoutRateLimit(), WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Second,
+			IsFailure: func(resp *http.Response, _ *APIError, _ error, def bool) bool {
+				calls++
+				return def || resp.Header.Get("X-Degraded") != ""
+			}}))
+		get(t, tr, "http://api.test/")
+		if s := tr.BreakerState("http://api.test/"); s != BreakerOpen {
+			t.Fatalf("after a 503: %v, want open", s)
+		}
+		time.Sleep(time.Second)
+		get(t, tr, "http://api.test/")
+		if s := tr.BreakerState("http://api.test/"); s != BreakerOpen {
+			t.Errorf("after a degraded probe: %v, want open again", s)
+		}
+		time.Sleep(time.Second)
+		get(t, tr, "http://api.test/")
+		if s := tr.BreakerState("http://api.test/"); s != BreakerClosed {
+			t.Errorf("after a healthy probe: %v, want closed", s)
+		}
+		if calls != 3 {
+			t.Errorf("IsFailure called %d times, want once per attempt (3)", calls)
+		}
+	})
+}
+
+func TestBreakerIsFailureNotCalled(t *testing.T) {
+	// What tells nothing of the host is never judged: a canceled call, a
+	// request the caller's body kept from being sent.
+	called := false
+	base := &rtScript{steps: []rtStep{{hang: true}}}
+	tr := New(base, WithMaxRetries(0), WithBreaker(BreakerSettings{IsFailure: func(*http.Response, *APIError, error, bool) bool {
+		called = true
+		return true
+	}}))
+	ctx, cancel := context.WithCancel(context.Background())
+	base.steps[0].before = func(*http.Request) { cancel() }
+	if _, err := tr.RoundTrip(newRequest(t, ctx, http.MethodGet, "http://api.test/", nil)); err == nil {
+		t.Fatal("a canceled call succeeded")
+	}
+	// A body whose Read fails: the base returns the read's error, as
+	// http.Transport does.
+	sends := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		_, err := io.ReadAll(req.Body)
+		return nil, err
+	})
+	req := newRequest(t, context.Background(), http.MethodPut, "http://api.test/", iotest.ErrReader(errors.New("disk failed")))
+	_, err := New(sends, WithMaxRetries(0), WithBreaker(BreakerSettings{IsFailure: func(*http.Response, *APIError, error, bool) bool {
+		called = true
+		return true
+	}})).RoundTrip(req)
+	var reqErr *RequestError
+	if !errors.As(err, &reqErr) {
+		t.Fatalf("err = %v, want a *RequestError", err)
+	}
+	if called {
+		t.Error("IsFailure was called for an attempt that tells nothing of the host")
+	}
+}
+
+func TestBreakerIsFailurePanics(t *testing.T) {
+	// A panic in IsFailure goes on to the caller, and the response it
+	// judged is closed rather than lost open.
+	base := &rtScript{steps: []rtStep{{body: "ok"}}}
+	tr := New(base, WithBreaker(BreakerSettings{IsFailure: func(*http.Response, *APIError, error, bool) bool { panic("judge") }}))
+	p := mustPanic(t, "IsFailure's panic did not reach the caller", func() {
+		tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "http://api.test/", nil))
+	})
+	if p != "judge" {
+		t.Errorf("panic value %v, want the judge's", p)
+	}
+	if !base.body(0).isClosed() {
+		t.Error("the response IsFailure panicked on was left open")
+	}
+	// The breaker holds nothing: the next call goes through.
+	tr = New(base, WithBreaker(BreakerSettings{IsFailure: func(_ *http.Response, _ *APIError, _ error, def bool) bool { return def }}))
+	if code := get(t, tr, "http://api.test/"); code != 200 {
+		t.Errorf("next call: %d", code)
 	}
 }

@@ -119,11 +119,12 @@ type probe struct {
 type breakerSet struct {
 	settings     gobreaker.Settings
 	keyFn        func(*http.Request) string
-	timeout      time.Duration // OpenTimeout
-	probeTimeout time.Duration // ProbeTimeout
-	idleAfter    time.Duration // Window + OpenTimeout
-	period       int64         // the bucket period of the windows, in nanoseconds
-	max          int           // the hard limit: maxBreakers but in tests
+	isFailure    func(*http.Response, *APIError, error, bool) bool // BreakerSettings.IsFailure
+	timeout      time.Duration                                     // OpenTimeout
+	probeTimeout time.Duration                                     // ProbeTimeout
+	idleAfter    time.Duration                                     // Window + OpenTimeout
+	period       int64                                             // the bucket period of the windows, in nanoseconds
+	max          int                                               // the hard limit: maxBreakers but in tests
 	epoch        time.Time
 
 	// The trip rule (see BreakerSettings).
@@ -188,9 +189,10 @@ func newBreakerSet(bs BreakerSettings, observers []func(BreakerChange), logger *
 			BucketPeriod: period,
 			Timeout:      gbTimeout,
 			IsSuccessful: func(err error) bool { return err == nil },
-			IsExcluded:   func(err error) bool { return err == errBreakerExcluded },
+			IsExcluded:   func(err error) bool { return err == errBreakerExcluded || err == errBreakerThrottled },
 		},
 		keyFn:        bs.Key,
+		isFailure:    bs.IsFailure,
 		timeout:      bs.OpenTimeout,
 		probeTimeout: bs.ProbeTimeout,
 		idleAfter:    bs.Window + bs.OpenTimeout,

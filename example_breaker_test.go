@@ -51,3 +51,44 @@ func ExampleWithBreaker() {
 	// call 5: failed fast, the circuit is open
 	// the server saw 3 calls
 }
+
+// A host whose answers are 200s while it is degraded, as a header says:
+// IsFailure counts them as failures, so that the breaker opens on them as
+// it does on 5xx.
+func ExampleBreakerSettings_isFailure() {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("X-Degraded", "true") // served from a stale replica
+		fmt.Fprint(w, `{"data":[]}`)
+	}))
+	defer srv.Close()
+
+	client := resilient.NewClient(
+		resilient.WithBreaker(resilient.BreakerSettings{
+			ConsecutiveFailures: 2,
+			IsFailure: func(resp *http.Response, apiErr *resilient.APIError, err error, def bool) bool {
+				return def || resp != nil && resp.Header.Get("X-Degraded") == "true"
+			},
+		}),
+	)
+	for i := 1; i <= 3; i++ {
+		resp, err := client.Get(srv.URL + "/v1/posts")
+		if errors.Is(err, resilient.ErrCircuitOpen) {
+			fmt.Printf("call %d: failed fast, the circuit is open\n", i)
+			continue
+		}
+		if err != nil {
+			fmt.Println("error:", err)
+			return
+		}
+		resp.Body.Close()
+		fmt.Printf("call %d: %d\n", i, resp.StatusCode)
+	}
+	fmt.Println("the server saw", hits.Load(), "calls")
+	// Output:
+	// call 1: 200
+	// call 2: 200
+	// call 3: failed fast, the circuit is open
+	// the server saw 2 calls
+}
