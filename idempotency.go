@@ -391,11 +391,18 @@ func honorsKeys(st *attemptState, resp *http.Response) bool {
 
 // sharedPostatoCode reports whether code, of Postato's table, is a word
 // many other APIs answer with too ({"error":"not_found"} is a common
-// shape): such an envelope tells nothing of its host, and a host that
-// ignores keys would otherwise be taken for one that honors them from its
-// first 404.
+// shape, and so are {"error":"INVALID_REQUEST"} and
+// {"error":"VALIDATION_FAILED"}): such an envelope tells nothing of its
+// host, and a host that ignores keys would otherwise be taken for one
+// that honors them from its first 404 or 400, and its writes resent. Only
+// Postato's own words (plan_inactive, policy_violation,
+// workspace_required) tell its dialect.
 func sharedPostatoCode(code string) bool {
-	return code == "not_found" || code == "permission_denied"
+	switch code {
+	case "not_found", "permission_denied", "INVALID_REQUEST", "VALIDATION_FAILED":
+		return true
+	}
+	return false
 }
 
 // writeTrace tells, for a write whose resend needs proof, whether an

@@ -330,7 +330,7 @@ func TestWriteRuleLearnsFromAnswers(t *testing.T) {
 // Postato envelope with one of that vendor's codes on a GET, a write to the
 // host is resent after an ambiguous failure. A read's envelope of a shape
 // many APIs share, with a code no vendor table knows or with a vendor's
-// code other APIs use too (not_found), teaches nothing.
+// code other APIs use too (not_found, INVALID_REQUEST), teaches nothing.
 func TestWriteRuleLearnsFromReads(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -341,6 +341,9 @@ func TestWriteRuleLearnsFromReads(t *testing.T) {
 		{"postato", rtStep{status: 403, body: `{"error":"plan_inactive","message":"no"}`, header: http.Header{"X-Request-Id": {"r"}}}, true},
 		{"postato, a code other APIs use", rtStep{status: 404, body: `{"error":"not_found","message":"no"}`}, false},
 		{"postato, another", rtStep{status: 403, body: `{"error":"permission_denied","message":"no"}`}, false},
+		{"postato, a validation error", rtStep{status: 400, body: `{"error":"INVALID_REQUEST","message":"no"}`}, false},
+		{"postato, a rule failed", rtStep{status: 422, body: `{"error":"VALIDATION_FAILED","message":"no"}`}, false},
+		{"postato, its own word", rtStep{status: 403, body: `{"error":"workspace_required","message":"no"}`}, true},
 		{"shared shape", rtStep{status: 404, body: `{"error":{"code":"not_found_here","message":"no"}}`}, false},
 		{"success", rtStep{status: 200, body: `{"data":[]}`}, false},
 	} {
