@@ -199,5 +199,5 @@ func (b *bulkhead) countOf(req *http.Request) (inFlight, waiting int) {
 	if v&slotsGone != 0 {
 		return 0, 0
 	}
-	return int(v & slotsMask), int(v&^slotsGone) >> 32
+	return int(v & slotsMask), int((v &^ slotsGone) >> 32)
 }
