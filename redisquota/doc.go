@@ -56,9 +56,13 @@
 // whole fleet pace too fast. A member reports a window not longer than the
 // one held at most once per window held (one Redis call): one of at least
 // half of it reconfirms it, and a shorter one replaces it only when it is
-// stale, no member having reported it for two of its windows, as the
-// Transport forgets an estimate that no response comes close to; so one
-// reset believed far ahead does not slow the fleet for good. A 429
+// stale, no member having reported it for two of its windows, and the
+// response reported with says that at least half of the quota is left (or
+// does not say), as the Transport forgets an estimate that no response
+// comes close to while its quota is not in use; so one reset believed far
+// ahead does not slow the fleet for good, and the members that started
+// while a rolling window was in use (whose resets, those of its oldest
+// request, are close at hand) do not make it pace too fast. A 429
 // (or a 503 with Retry-After) pauses the partition: the member that got it
 // stops at once; the pause is written to the partition's state, where the
 // lease script refuses every lease until it ends, and published on the

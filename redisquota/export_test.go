@@ -119,17 +119,17 @@ func Elapse(q resilient.QuotaPartition, d time.Duration) {
 }
 
 // RunLearn runs the script that writes a learned quota once, for the
-// partition named name: limit per window, nothing known of what remains,
-// as a report of the quota held when confirm. It returns whether the
-// script changed the quota, and how long it said the member need not
-// report it again.
-func RunLearn(s *Store, name string, limit int64, window time.Duration, confirm bool) (bool, time.Duration, error) {
+// partition named name: limit per window, of which remaining is left (-1
+// unknown; the reset is not known), as a report of the quota held when
+// confirm. It returns whether the script changed the quota, and how long
+// it said the member need not report it again.
+func RunLearn(s *Store, name string, limit int64, window time.Duration, remaining int, confirm bool) (bool, time.Duration, error) {
 	c := 0
 	if confirm {
 		c = 1
 	}
 	vals, err := learnScript.Run(s.ctx, s.rdb, []string{s.StateKey(name)},
-		limit, window.Microseconds(), -1, -1, paceShare, burst(limit),
+		limit, window.Microseconds(), remaining, -1, paceShare, burst(limit),
 		s.channel, budgetID(name), stateTTL.Milliseconds(), s.instance, c).Slice()
 	if err != nil {
 		return false, 0, err

@@ -101,11 +101,13 @@ type resetHold struct {
 const resetHoldMax = time.Second
 
 // report is a window of the quota held that the member reports to Redis,
-// which reconfirms the held window, or replaces it when it is stale (see
-// Learn).
+// with what the response it came with said remains of the quota (-1
+// unknown), which reconfirms the held window, or replaces it when it is
+// stale and at least half of the quota is left (see Learn).
 type report struct {
-	limit  int64
-	window time.Duration
+	limit     int64
+	window    time.Duration
+	remaining int
 }
 
 // seed is what a response said remains of the quota's window, to seed a
@@ -445,9 +447,11 @@ func (p *part) resetLocked(pause, limit int64, window time.Duration, keepLearned
 // instead, by the refiller, at most once per window held (or when Redis
 // says the held one is stale, if sooner): a window of at least half of the
 // held one reconfirms it, and a shorter one replaces it when no member has
-// reported the held one for two of its windows (see learnScript), as the
-// Transport forgets an estimate that no response comes close to: about
-// one Redis call per member per window held, whatever the responses.
+// reported the held one for two of its windows and the response says that
+// at least half of the quota is left, or does not say (see learnScript), as
+// the Transport forgets an estimate that no response comes close to while
+// its quota is not in use: about one Redis call per member per window
+// held, whatever the responses.
 func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 	limit := int64(info.Limit)
 	if limit <= 0 || window <= 0 {
@@ -459,7 +463,7 @@ func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 		if now < next || !p.confirmNext.CompareAndSwap(next, now+int64(held)) {
 			return
 		}
-		p.confirm.Store(&report{limit: limit, window: min(window, held)})
+		p.confirm.Store(&report{limit: limit, window: min(window, held), remaining: info.Remaining})
 		p.wake()
 		return
 	}
@@ -697,11 +701,15 @@ func (p *part) step(loaded *bool) (time.Duration, error) {
 	if learn {
 		// What the member reported, the write reports too.
 		limit, window := p.limit.Load(), time.Duration(p.window.Load())
-		if err := p.writeQuota(limit, window, false); err != nil {
+		remaining, reset := -1, time.Time{}
+		if sd := p.learnSeed.Load(); sd != nil {
+			remaining, reset = sd.remaining, sd.reset
+		}
+		if err := p.writeQuota(limit, window, remaining, reset, false); err != nil {
 			return fail(err)
 		}
 	} else if conf != nil {
-		if err := p.writeQuota(conf.limit, conf.window, true); err != nil {
+		if err := p.writeQuota(conf.limit, conf.window, conf.remaining, time.Time{}, true); err != nil {
 			return fail(err)
 		}
 	}
@@ -989,16 +997,16 @@ func (p *part) writeReset(at, seq int64) error {
 // writeQuota writes the quota limit per window to Redis: the quota known,
 // or, with confirm, a window the member reports of the quota it holds,
 // which reconfirms the held window or replaces it when it is stale (see
-// learnScript). The member reports no window again before Redis says (the
-// held window, or until it is stale).
-func (p *part) writeQuota(limit int64, window time.Duration, confirm bool) error {
+// learnScript), with what the response said remains of the quota (-1
+// unknown) until reset (zero unknown). The member reports no window again
+// before Redis says (the held window, or until it is stale).
+func (p *part) writeQuota(limit int64, window time.Duration, remaining int, reset time.Time, confirm bool) error {
 	if limit <= 0 || window <= 0 {
 		return nil // forgotten by a reset
 	}
-	remaining, reset := -1, int64(-1)
-	if sd := p.learnSeed.Load(); !confirm && sd != nil && !sd.reset.IsZero() {
-		remaining = sd.remaining
-		reset = max(time.Until(sd.reset).Microseconds(), 0)
+	resetIn := int64(-1)
+	if !reset.IsZero() {
+		resetIn = max(time.Until(reset).Microseconds(), 0)
 	}
 	c := 0
 	if confirm {
@@ -1007,7 +1015,7 @@ func (p *part) writeQuota(limit int64, window time.Duration, confirm bool) error
 	var vals []any
 	err := p.call(func(ctx context.Context) (err error) {
 		vals, err = learnScript.Run(ctx, p.s.rdb, []string{p.key},
-			limit, window.Microseconds(), remaining, reset, paceShare, burst(limit),
+			limit, window.Microseconds(), remaining, resetIn, paceShare, burst(limit),
 			p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance, c).Slice()
 		return err
 	})

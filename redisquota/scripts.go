@@ -138,11 +138,16 @@ return {granted, string.format('%.0f', base - now), string.format('%.6f', interv
 // seen, and the script reconfirms the held window (lseen: when a member
 // last reported it, or wrote it); a shorter one replaces it only when no
 // member has reported it for two of its windows (now - lseen > 2·window,
-// lset for a state written without lseen), as the Transport forgets an
-// estimated window that no response comes close to. So a member that has
-// seen only part of a window (one that just started) does not make the
-// fleet pace too fast, and one reset believed far ahead does not slow the
-// fleet for good. A replaced window takes the bucket's schedule with it:
+// lset for a state written without lseen) and the response the member
+// reports with says that at least half of the quota is left (or does not
+// say), as the Transport forgets an estimated window that no response
+// comes close to while at least half of its quota is left. So a member
+// that has seen only part of a window (one that just started) does not
+// make the fleet pace too fast, nor do the members that started while the
+// quota was in use (a rolling window's resets, those of its oldest
+// request, are close at hand under a steady load, and never confirm the
+// window), and one reset believed far ahead does not slow the fleet for
+// good. A replaced window takes the bucket's schedule with it:
 // the time the bucket is ahead of now (tat - now) shrinks with the
 // interval, the same tokens at the new pace. A new bucket is seeded from
 // what the response said remains of its window, so that the fleet's first
@@ -156,8 +161,9 @@ return {granted, string.format('%.0f', base - now), string.format('%.6f', interv
 // quota written since, or cleared by a reset: the lease tells the member).
 //
 // KEYS[1] the partition's state. ARGV: limit, window (µs), remaining (-1
-// unknown), reset (µs from now, -1 unknown), share, burst, channel, id,
-// ttl (ms), the Store's instance id, confirm (1 or 0).
+// unknown), reset (µs from now, -1 unknown; remaining seeds a new bucket
+// only with it), share, burst, channel, id, ttl (ms), the Store's instance
+// id, confirm (1 or 0).
 //
 // It returns {1 when it changed the quota, else 0; next (µs, a string)}:
 // how long the member need not report the quota again: the window held,
@@ -179,6 +185,10 @@ if s[1] == ARGV[1] and held >= window then
   local seen = tonumber(s[4]) or tonumber(s[5]) or 0
   if now - seen <= 2 * held then
     return {0, string.format('%.0f', math.min(held, seen + 2 * held - now + 1000))}
+  end
+  local left = tonumber(ARGV[3])
+  if left >= 0 and 2 * left < limit then
+    return {0, string.format('%.0f', held)}
   end
   local tat = tonumber(s[3])
   if tat and tat > now then

@@ -47,9 +47,30 @@ func redisNow(t *testing.T, rdb *redis.Client) int64 {
 // us formats µs for HSET.
 func us(v int64) string { return strconv.FormatInt(v, 10) }
 
+// elapse makes d pass in the window Redis holds at key (its lset and lseen
+// moved back) and in the times of the members qs to their next report.
+func elapse(t *testing.T, rdb *redis.Client, key string, d time.Duration, qs ...resilient.QuotaPartition) {
+	t.Helper()
+	st := readWindow(t, rdb, key)
+	if err := rdb.HSet(context.Background(), key, "lset", us(st.lset-d.Microseconds()),
+		"lseen", us(st.lseen-d.Microseconds())).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		redisquota.Elapse(q, d)
+	}
+}
+
+// announced is what a response announced of a quota of 60: left remaining, the
+// reset in reset.
+func announced(left int, reset time.Duration) resilient.RateLimitInfo {
+	return resilient.RateLimitInfo{Limit: 60, Remaining: left, Reset: time.Now().Add(reset)}
+}
+
 // TestStaleWindowReplaced: member A believes a reset 59 minutes ahead once,
 // from a host whose quota (60 a minute) announces no window, and writes a
-// window of 59 minutes; afterwards the members see windows of a minute.
+// window of 59 minutes; afterwards the members see windows of a minute,
+// and 59 of the 60 left (the quota barely used).
 // While the 59 minutes are not stale (A wrote them, then an hour passed:
 // less than two of its windows), B's minute does not replace them: one
 // call, refused. Once two hours have passed with no member reporting a
@@ -68,21 +89,12 @@ func TestStaleWindowReplaced(t *testing.T) {
 	knows := func(q resilient.QuotaPartition, w time.Duration) func() bool {
 		return func() bool { l, kw := redisquota.Known(q); return l == 60 && kw == w }
 	}
-	qa.Learn(quota(60), 59*time.Minute)
+	qa.Learn(announced(59, 59*time.Minute), 59*time.Minute)
 	waitFor(t, "B knows A's 59 minutes", knows(qb, 59*time.Minute))
 
 	// An hour later (lseen an hour back), the members see a minute.
-	elapse := func(d time.Duration) {
-		st := readWindow(t, rdb, key)
-		if err := rdb.HSet(context.Background(), key, "lset", us(st.lset-d.Microseconds()),
-			"lseen", us(st.lseen-d.Microseconds())).Err(); err != nil {
-			t.Fatal(err)
-		}
-		redisquota.Elapse(qa, d)
-		redisquota.Elapse(qb, d)
-	}
-	elapse(time.Hour)
-	qb.Learn(quota(60), time.Minute)
+	elapse(t, rdb, key, time.Hour, qa, qb)
+	qb.Learn(announced(59, time.Minute), time.Minute)
 	waitFor(t, "B reports its minute", func() bool { return rtB.script(redisquota.LearnHash) == 1 })
 	time.Sleep(50 * time.Millisecond) // a "q" message would be here by now
 	if st := readWindow(t, rdb, key); st.window != (59 * time.Minute).Microseconds() {
@@ -92,15 +104,15 @@ func TestStaleWindowReplaced(t *testing.T) {
 		t.Fatalf("B paces by %v, not by the fleet's 59 minutes", w)
 	}
 	for range 10 {
-		qb.Learn(quota(60), time.Minute) // reported already
+		qb.Learn(announced(59, time.Minute), time.Minute) // reported already
 	}
 
 	// Another hour: two hours since anybody reported 59 minutes.
-	elapse(time.Hour)
+	elapse(t, rdb, key, time.Hour, qa, qb)
 	before := readWindow(t, rdb, key)
 	for range 10 {
-		qb.Learn(quota(60), time.Minute)
-		qa.Learn(quota(60), time.Minute)
+		qb.Learn(announced(59, time.Minute), time.Minute)
+		qa.Learn(announced(59, time.Minute), time.Minute)
 	}
 	waitFor(t, "both members pace by a minute", func() bool {
 		return knows(qa, time.Minute)() && knows(qb, time.Minute)()
@@ -120,6 +132,70 @@ func TestStaleWindowReplaced(t *testing.T) {
 	}
 	if n := rtA.script(redisquota.LearnHash); n > 2 {
 		t.Errorf("A wrote or reported the window %d times, want at most 2", n)
+	}
+}
+
+// TestRollingWindowKeptInUse: a rolling window's resets are those of its
+// oldest request, close at hand under a steady load, so that a member that
+// starts while the quota is in use estimates a window of about the time to
+// the next free slot, and never sees the fleet's. A writes a minute (the
+// first response of a fresh rolling minute: 59 left, the reset a minute
+// ahead), then stops; B, started since, sees 3 left and a reset a second
+// ahead. Three minutes on, the minute stale (nobody reported it for two of
+// its windows), B's report does not replace it while the quota is in use,
+// and B paces by it still; B reports again a window later, and once its
+// responses say that half of the quota is left, its second replaces the
+// minute, as the Transport drops its own estimate then (see
+// resilient.TestRateLimitRollingWindowEstimateHolds). (B's second replaced
+// the minute at once: the fleet paced 60 a second against a quota of 60 a
+// minute.)
+func TestRollingWindowKeptInUse(t *testing.T) {
+	f := twoMembers(t)
+	rdb := newRedis(t, f.addr)
+	const name = "rolling in use"
+	key := f.a.StateKey(name)
+	qa, qb := f.a.Partition(name), f.b.Partition(name)
+	knows := func(w time.Duration) func() bool {
+		return func() bool { l, kw := redisquota.Known(qb); return l == 60 && kw == w }
+	}
+	qa.Learn(announced(59, time.Minute), time.Minute)
+	waitFor(t, "B knows A's minute", knows(time.Minute))
+	written := readWindow(t, rdb, key)
+
+	inUse := announced(3, time.Second)
+	qb.Learn(inUse, time.Second)
+	waitFor(t, "B reports its second", func() bool { return f.rtB.script(redisquota.LearnHash) == 1 })
+	elapse(t, rdb, key, 3*time.Minute, qb)
+	for range 10 {
+		qb.Learn(inUse, time.Second)
+	}
+	waitFor(t, "B reports its second, the minute stale", func() bool { return f.rtB.script(redisquota.LearnHash) == 2 })
+	time.Sleep(50 * time.Millisecond) // a "q" message would be here by now
+	if st := readWindow(t, rdb, key); st.window != time.Minute.Microseconds() || st.lset != written.lset-(3*time.Minute).Microseconds() {
+		t.Fatalf("B's second, with 3 of 60 left, replaced the stale minute: %+v", st)
+	}
+	if !knows(time.Minute)() {
+		l, w := redisquota.Known(qb)
+		t.Fatalf("B paces by %d per %v, not by the fleet's minute", l, w)
+	}
+	for range 10 {
+		qb.Learn(inUse, time.Second) // reported already: not before a window
+	}
+	if n := f.rtB.script(redisquota.LearnHash); n != 2 {
+		t.Errorf("B reported the window %d times in a window, want 2", n)
+	}
+
+	// A window later, the quota barely used.
+	elapse(t, rdb, key, time.Minute, qb)
+	for range 10 {
+		qb.Learn(announced(30, time.Second), time.Second)
+	}
+	waitFor(t, "B paces by its second", knows(time.Second))
+	if st := readWindow(t, rdb, key); st.window != time.Second.Microseconds() || st.lby != f.b.Instance() {
+		t.Errorf("state %+v, want B's second, written by B", st)
+	}
+	if n := f.rtB.script(redisquota.LearnHash); n != 3 {
+		t.Errorf("B reported the window %d times, want 3", n)
 	}
 }
 
@@ -237,7 +313,8 @@ func TestReconfirmedWindowKept(t *testing.T) {
 // bucket 10s ahead. A longer window, or another limit, is written; a window
 // of at least half of the held one reconfirms it (lseen); a shorter one
 // replaces it only when it was last reported more than two of its windows
-// ago (lset when lseen is absent), the bucket then as many tokens ahead at
+// ago (lset when lseen is absent) and at least half of the quota is left
+// (or what is left is unknown), the bucket then as many tokens ahead at
 // the new pace; a report (confirm) writes no limit that is not held.
 func TestLearnScript(t *testing.T) {
 	s, rdb, _ := scriptStore(t)
@@ -250,6 +327,7 @@ func TestLearnScript(t *testing.T) {
 		limit    int64
 		window   time.Duration
 		confirm  bool
+		left     int // what the response said remains of the 60; 0 for unknown
 		changed  bool
 		next     time.Duration // 0: not checked
 		reconfrm bool          // lseen set to now
@@ -265,6 +343,11 @@ func TestLearnScript(t *testing.T) {
 		{name: "shorter, stale", lseen: 21 * time.Second, limit: 60, window: 4 * time.Second, confirm: true, changed: true, next: 4 * time.Second},
 		{name: "shorter written, stale", lseen: 21 * time.Second, limit: 60, window: 4 * time.Second, changed: true},
 		{name: "shorter, stale by lset", limit: 60, window: 4 * time.Second, confirm: true, changed: true},
+		{name: "shorter, stale, half left", lseen: 21 * time.Second, limit: 60, window: 4 * time.Second, confirm: true, left: 30, changed: true, next: 4 * time.Second},
+		{name: "shorter, stale, in use", lseen: 21 * time.Second, limit: 60, window: 4 * time.Second, confirm: true, left: 29, next: held},
+		{name: "shorter written, stale, in use", lseen: 21 * time.Second, limit: 60, window: 4 * time.Second, left: 1, next: held},
+		{name: "shorter, stale by lset, in use", limit: 60, window: 4 * time.Second, confirm: true, left: 10, next: held},
+		{name: "another limit, in use", lseen: 21 * time.Second, limit: 100, window: time.Second, left: 1, changed: true},
 		{name: "another limit", lseen: 5 * time.Second, limit: 100, window: time.Second, changed: true},
 		{name: "another limit reported", lseen: 5 * time.Second, limit: 100, window: time.Second, confirm: true},
 		{name: "none reported", none: true, limit: 60, window: held, confirm: true},
@@ -282,7 +365,11 @@ func TestLearnScript(t *testing.T) {
 			rdb.HSet(ctx, key, args...)
 		}
 		before := readWindow(t, rdb, key)
-		changed, next, err := redisquota.RunLearn(s, name, tc.limit, tc.window, tc.confirm)
+		remaining := -1
+		if tc.left > 0 {
+			remaining = tc.left
+		}
+		changed, next, err := redisquota.RunLearn(s, name, tc.limit, tc.window, remaining, tc.confirm)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
