@@ -82,16 +82,17 @@ func protocolVersion(resp *http.Response) string {
 // Values of error.type for failures without a response (see the package
 // documentation).
 const (
-	errTimeout     = "timeout"
-	errCanceled    = "canceled"
-	errConnRefused = "connection_refused"
-	errConnReset   = "connection_reset"
-	errConnClosed  = "connection_closed"
-	errDNS         = "dns_error"
-	errTLS         = "tls_error"
-	errCircuitOpen = "circuit_open"
-	errRateLimited = "rate_limited_locally"
-	errOther       = "_OTHER"
+	errTimeout         = "timeout"
+	errCanceled        = "canceled"
+	errConnRefused     = "connection_refused"
+	errConnReset       = "connection_reset"
+	errConnClosed      = "connection_closed"
+	errDNS             = "dns_error"
+	errTLS             = "tls_error"
+	errCircuitOpen     = "circuit_open"
+	errRateLimited     = "rate_limited_locally"
+	errTooManyInFlight = "too_many_in_flight"
+	errOther           = "_OTHER"
 )
 
 // errorType returns the error.type of a failure without a response.
@@ -112,6 +113,8 @@ func errorType(err error) string {
 		return errCircuitOpen
 	case errors.Is(err, resilient.ErrRateLimited):
 		return errRateLimited
+	case errors.Is(err, resilient.ErrTooManyInFlight):
+		return errTooManyInFlight
 	case errors.Is(err, resilient.ErrAttemptTimeout), errors.Is(err, context.DeadlineExceeded), isTimeout(err):
 		return errTimeout
 	case errors.Is(err, context.Canceled):

@@ -94,6 +94,7 @@ func TestErrorType(t *testing.T) {
 		{nil, ""},
 		{fmt.Errorf("x: %w", resilient.ErrCircuitOpen), "circuit_open"},
 		{fmt.Errorf("x: %w", resilient.ErrRateLimited), "rate_limited_locally"},
+		{fmt.Errorf("%w: api.test:443: 1 in flight, none free within 1s", resilient.ErrTooManyInFlight), "too_many_in_flight"},
 		{fmt.Errorf("x: %w", resilient.ErrAttemptTimeout), "timeout"},
 		{fmt.Errorf("%w; %w", context.Canceled, resilient.ErrAttemptTimeout), "timeout"},
 		{context.DeadlineExceeded, "timeout"},

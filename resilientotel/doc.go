@@ -98,10 +98,12 @@
 // For an attempt or a call without a response: timeout (the attempt's
 // timeout, a deadline, a network timeout), canceled (the caller's context),
 // connection_refused, connection_reset, connection_closed (the server closed
-// the connection before answering), dns_error, tls_error, circuit_open and
-// rate_limited_locally (calls only: a refused attempt has no CLIENT span),
-// else _OTHER. With a response of 400 or more: its status code, such as
-// "503".
+// the connection before answering), dns_error, tls_error, circuit_open,
+// rate_limited_locally and too_many_in_flight (the local refusals of the
+// breaker, the rate limiter and the host's limit of attempts in flight,
+// named as their resilient.Outcome; calls only: a refused attempt has no
+// CLIENT span), else _OTHER. With a response of 400 or more: its status
+// code, such as "503".
 //
 // # Metrics
 //

@@ -428,6 +428,8 @@ func errorTypeOfOutcome(o resilient.Outcome) string {
 		return errCircuitOpen
 	case resilient.OutcomeRateLimited:
 		return errRateLimited
+	case resilient.OutcomeTooManyInFlight:
+		return errTooManyInFlight
 	}
 	return errOther
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/resilienthttp/resilient"
 	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -162,7 +164,8 @@ func TestRedirectsCountResends(t *testing.T) {
 // TestErrorsAndRefusals: an attempt without a response has error.type and
 // an Error status; refusals by the breaker, the rate limiter and the retry
 // budget, and waits for the rate limiter, are events of the call's span and
-// counted, and refused attempts have no CLIENT span.
+// counted, and refused attempts have no CLIENT span; a call refused by the
+// host's limit of attempts in flight has error.type too_many_in_flight.
 func TestErrorsAndRefusals(t *testing.T) {
 	t.Run("breaker", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
@@ -295,6 +298,57 @@ func TestErrorsAndRefusals(t *testing.T) {
 			}
 			if _, got := total(t, ms, MetricRateLimitWait); math.Abs(got-sum.Seconds()) > 1e-9 {
 				t.Errorf("rate-limit waits %vs, want the observer's %v", got, sum)
+			}
+		})
+	})
+	t.Run("bulkhead", func(t *testing.T) {
+		// A call refused by the host's limit of attempts in flight: no
+		// CLIENT span, and error.type names the refusal, as the
+		// breaker's and the rate limiter's do (it was _OTHER).
+		synctest.Test(t, func(t *testing.T) {
+			tel := newTelemetry()
+			release := make(chan struct{})
+			base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				<-release
+				return &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{}, Request: req}, nil
+			})
+			tr := resilient.New(base, Instrument(tel.config()), resilient.WithMaxInFlight(1))
+			client := &http.Client{Transport: tr}
+			var holder sync.WaitGroup
+			holder.Go(func() {
+				req, _ := http.NewRequest("GET", "http://api.test/hold", nil)
+				do(t, client, req)
+			})
+			synctest.Wait()
+			ctx := resilient.WithCallOptions(context.Background(), resilient.WithAttemptTimeout(time.Second))
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://api.test/late", nil)
+			_, err := do(t, client, req)
+			close(release)
+			holder.Wait()
+			if !errors.Is(err, resilient.ErrTooManyInFlight) {
+				t.Fatalf("err %v, want the bulkhead's refusal", err)
+			}
+			if n := len(tel.ended(int(trace.SpanKindClient))); n != 1 {
+				t.Errorf("%d CLIENT spans, want 1: the refused attempt was not sent", n)
+			}
+			var late sdktrace.ReadOnlySpan
+			for _, s := range tel.ended(int(trace.SpanKindInternal)) {
+				if attrs(s.Attributes())["url.full"] == "http://api.test/late" {
+					late = s
+				}
+			}
+			if late == nil {
+				t.Fatal("no INTERNAL span for the refused call")
+			}
+			a := attrs(late.Attributes())
+			if a["error.type"] != "too_many_in_flight" || a["resilient.outcome"] != "too_many_in_flight" ||
+				late.Status().Code != codes.Error || late.Status().Description != "too_many_in_flight" {
+				t.Errorf("refused call: %v, status %v; want error.type and outcome too_many_in_flight, Error", a, late.Status())
+			}
+			ms := tel.metrics(t)
+			want := "error.type=too_many_in_flight,http.request.method=GET,resilient.outcome=too_many_in_flight,server.address=api.test,server.port=80"
+			if p := histogramPoints(t, ms[MetricCallDuration]); p[want][0] != 1 {
+				t.Errorf("%s: %v, want one call with %s", MetricCallDuration, sortedKeys(p), want)
 			}
 		})
 	})
