@@ -15,12 +15,12 @@ type attemptState struct {
 	deadline    time.Time // the end of the call's budget (context or WithMaxElapsed); zero for none
 	budget      time.Time // the end of WithMaxElapsed's budget alone; zero for none
 	ctxDeadline time.Time // the deadline of the attempt's context, as the retry loop read it; zero for none
-	hedge       int       // 0 for an attempt, n for its n-th hedged copy
+	hedge       int       // 0 for an attempt; for a hedged copy, its number: n for the n-th sent, once it reaches the base (see hedgeRun.wire)
 	hedges      int       // hedged copies of the attempt sent
+	run         *hedgeRun // the copies of the attempt a hedged copy belongs to; nil for an attempt
 	callCfg     *config   // the call's configuration
 	resends     int       // the call's requests sent to the wire before this attempt (a hedged copy: before the attempt it copies)
 	wired       bool      // the attempt reached the Tracer, right above the base
-	noSlot      bool      // a hedged copy the limit of attempts in flight refused: it was not sent
 
 	// Filled by the classify middleware.
 	classified    bool

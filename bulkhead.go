@@ -163,9 +163,6 @@ func (m *bulkheadTransport) RoundTrip(req *http.Request) (*http.Response, error)
 func (m *bulkheadTransport) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
 	s, err := m.b.acquire(req, st)
 	if err != nil {
-		if st != nil && st.hedge > 0 {
-			st.noSlot = true
-		}
 		if req.Body != nil {
 			req.Body.Close()
 		}

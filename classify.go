@@ -119,6 +119,16 @@ func (c *classifier) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
+	if st != nil && st.run != nil {
+		// A hedged copy, about to be sent: numbered among those sent,
+		// or not sent at all once its attempt is decided.
+		if err := st.run.wire(st); err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, err
+		}
+	}
 	resp, err := saneResult(roundTripNext(c.next, req, st))
 	if err != nil {
 		err = redactError(requestFault(req, err)) // before any layer records it

@@ -30,9 +30,11 @@ import (
 // wire (refused by the rate limiter, the breaker or the limit of attempts
 // in flight, canceled while it waits for the rate limiter because another
 // copy answered, or whose body GetBody failed to make, or made only once
-// the attempt was decided) gives back what it spent. Hedges of a host are also
-// bounded to one in twenty of its calls (plus ten), so that a host that
-// slows down as a whole is not sent twice the load. Copies are paid for
+// the attempt was decided) gives back what it spent, and is no hedge: it is
+// not counted (Report.Hedges, Attempt.Hedges) nor numbered (the copies sent
+// are hedges 1, 2, … in the order they reach the wire). Hedges of a host
+// are also bounded to one in twenty of its calls (plus ten), so that a
+// host that slows down as a whole is not sent twice the load. Copies are paid for
 // from the retry budget: a Transport without one (WithoutRetryBudget)
 // sends none.
 //
@@ -176,7 +178,6 @@ type hedgeCopy struct {
 	dur    time.Duration
 	cancel context.CancelCauseFunc
 	done   bool
-	unsent bool // refused by the limit of attempts in flight: not sent (see WithMaxInFlight)
 	// panicked says that the layers below panicked with panicVal, on the
 	// copy's goroutine: settle raises it again on the caller's.
 	panicked bool
@@ -191,8 +192,27 @@ type hedgeRun struct {
 	running int
 	results chan int // the index of the copy that decides the attempt, when not the attempt itself
 	stopped bool     // no more copies are sent
+	sent    int      // copies that reached the base RoundTripper (see wire)
 	timer   *time.Timer
 	keyed   bool // copies of a keyed write: see finish
+}
+
+// wire lets copy st of run go on to the base RoundTripper, below the
+// layers that may refuse it (the rate limiter, the limit of attempts in
+// flight, the breaker): the copies are numbered as they are sent, so that
+// the n-th copy sent is hedge n (and its resend count follows the
+// requests sent), whatever the copies before it that never were. A copy
+// whose attempt was decided meanwhile is not sent: it fails with
+// errHedgeLost, as its canceled context would make the base fail it.
+func (run *hedgeRun) wire(st *attemptState) error {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	if run.stopped {
+		return errHedgeLost
+	}
+	run.sent++
+	st.hedge = run.sent
+	return nil
 }
 
 // sendHedged sends attempt n of the call with hedging: it returns the
@@ -281,7 +301,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	req.Body = body
 	t0 := c.t.clock.now() // the copy's one reading, for every layer
 	st := &attemptState{number: n, maxAttempts: run.copies[0].st.maxAttempts, deadline: c.deadline, budget: c.budget, ctxDeadline: c.ctxDeadline,
-		hedge: k, callCfg: c.cfg, resends: c.sent, rate: RateLimitInfo{Limit: -1, Remaining: -1}, start: t0}
+		hedge: k, run: run, callCfg: c.cfg, resends: c.sent, rate: RateLimitInfo{Limit: -1, Remaining: -1}, start: t0}
 	cp := &hedgeCopy{st: st, req: req, cancel: cancel}
 	run.copies = append(run.copies, cp)
 	run.running++
@@ -303,21 +323,13 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	resp, err := roundTripNext(c.t.inner, req, st)
 	ended = true
 	if !st.classified {
-		// The classifier, right above the base, never saw the copy:
-		// the rate limiter, the limit of attempts in flight or the
-		// breaker refused it, or it was
-		// canceled while it waited for the rate limiter (its attempt
-		// answered first).
+		// The copy never reached the base (see wire): the rate limiter,
+		// the limit of attempts in flight or the breaker refused it, or
+		// its attempt was decided while it waited for the rate limiter.
+		// It is no hedge.
 		c.unsentHedge(hb)
 	}
 	cp.dur = time.Since(t0)
-	if st.noSlot {
-		// The host filled up since hedgeAllowed looked (WithMaxInFlight):
-		// the copy was not sent, and is no hedge.
-		run.mu.Lock()
-		cp.unsent = true
-		run.mu.Unlock()
-	}
 	if idx := run.finish(k, resp, err, c.t.cls); idx >= 0 {
 		run.results <- idx
 	}
@@ -489,15 +501,12 @@ func (cp *hedgeCopy) discard() {
 func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, start time.Time) (*http.Response, error) {
 	run.mu.Lock()
 	w := run.copies[idx]
-	sent := 0
 	for i, cp := range run.copies {
 		if i != idx && cp.done {
 			cp.discard()
 		}
-		if i > 0 && !cp.unsent {
-			sent++
-		}
 	}
+	sent := run.sent // the attempt is decided: no copy is sent any more (see wire)
 	run.mu.Unlock()
 	if w.panicked {
 		w.cancel(nil)

@@ -39,8 +39,8 @@ type Attempt struct {
 	RateLimit  RateLimitInfo // the rate-limit headers of the response
 	LocalWait  time.Duration // time the attempt waited for the client-side rate limiter
 	StopReason StopReason    // why no attempt follows although the outcome was retryable; "" otherwise
-	Hedge      int           // 0 when the attempt itself answered, n when its n-th hedged copy did
-	Hedges     int           // hedged copies of this attempt sent (see WithHedging)
+	Hedge      int           // 0 when the attempt itself answered, n when the n-th hedged copy of it sent did
+	Hedges     int           // hedged copies of this attempt sent (see WithHedging and Report.Hedges)
 }
 
 // StopReason says why a call ended after an attempt whose outcome could

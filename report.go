@@ -18,14 +18,18 @@ import (
 // then (Attempts counts the attempt that panicked), StatusCode 0, and an
 // empty Outcome and StopReason, for no attempt's result was returned.
 type Report struct {
-	// Attempts counts the attempts of the call, hedged copies and attempts
-	// refused locally (breaker open, rate limited, host full: see
-	// WithMaxInFlight) included.
+	// Attempts counts the attempts of the call, hedged copies sent
+	// (Hedges) and attempts refused locally (breaker open, rate limited,
+	// host full: see WithMaxInFlight) included.
 	Attempts int
 	// Redirects counts the redirects http.Client followed before the
 	// last hop: the RoundTrips of the call, less one.
 	Redirects int
-	// Hedges counts the hedged copies sent (see WithHedging).
+	// Hedges counts the hedged copies sent (see WithHedging): those that
+	// reached the base RoundTripper. A copy that never did (refused by the
+	// rate limiter, the breaker or the limit of attempts in flight, or
+	// whose attempt was decided while it waited for the rate limiter) is
+	// neither a hedge nor an attempt, and gives back what it spent.
 	Hedges int
 	// Waited is the time spent waiting: backoff and Retry-After between
 	// attempts, and the client-side rate limiter's waits.

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 func TestReport(t *testing.T) {
@@ -202,6 +206,90 @@ func TestReportLocalRefusalAfterResponse(t *testing.T) {
 				}
 				if r != tc.want {
 					t.Errorf("Report = %+v, want %+v", r, tc.want)
+				}
+			})
+		})
+	}
+}
+
+// TestReportHedgesCountsCopiesSent: Report.Hedges, and the attempt's
+// Attempt.Hedges, count the hedged copies that reached the base
+// RoundTripper, whatever refused the others: a copy refused by the rate
+// limiter (its wait would pass the call's deadline), one still waiting for
+// the rate limiter when its attempt answered, one the breaker refused (it
+// opened while the copy waited for the rate limiter), one that found the
+// host full after the rate limiter (WithMaxInFlight). None is sent: the
+// call made one attempt and no hedge. (The copies the rate limiter or the
+// breaker refused were counted, the one the limit refused was not.)
+func TestReportHedgesCountsCopiesSent(t *testing.T) {
+	hedging := WithHedging(Hedging{Delay: 20 * time.Millisecond})
+	for _, tc := range []struct {
+		name  string
+		opts  []Option
+		ctx   time.Duration       // the call's deadline; 0 for none
+		other func(tr *Transport) // a call of the host, 50ms after the hedged one
+		fails bool                // the other call's 500 opens the breaker
+	}{
+		// The attempt takes the limiter's one token; the copy would get
+		// the next a second later.
+		{name: "rate limiter refused", opts: []Option{WithRateLimit(rate.Every(time.Second), 1)}, ctx: 500 * time.Millisecond},
+		{name: "rate limiter, the attempt answered", opts: []Option{WithRateLimit(rate.Every(time.Second), 1)}},
+		// The copy waits for the reads' next token (100ms); a write, paced
+		// apart, fails meanwhile, and the breaker opens.
+		{name: "breaker", opts: []Option{WithRateLimit(10, 1), WithBreaker(BreakerSettings{ConsecutiveFailures: 1})}, fails: true},
+		// The copy waits for the reads' next token (100ms); a write,
+		// paced apart, takes the host's last slot meanwhile.
+		{name: "host full", opts: []Option{WithRateLimit(10, 1), WithMaxInFlight(2)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := &flightRT{
+					latency: func(_ int, r *http.Request) time.Duration {
+						if r.Method == http.MethodPost {
+							if tc.fails {
+								return 0
+							}
+							return time.Minute
+						}
+						return 200 * time.Millisecond
+					},
+					status: func(i int) int {
+						if tc.fails && i == 1 {
+							return http.StatusInternalServerError
+						}
+						return http.StatusOK
+					},
+				}
+				var obs observed
+				tr := New(srv, append([]Option{hedging, WithObserver(obs.add)}, tc.opts...)...)
+				var writer sync.WaitGroup
+				defer writer.Wait()
+				writer.Add(1)
+				time.AfterFunc(50*time.Millisecond, func() {
+					defer writer.Done()
+					resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodPost, "http://api.test/b", nil))
+					if err == nil {
+						resp.Body.Close()
+					}
+				})
+				var r Report
+				ctx := WithReport(timeoutCtx(t, tc.ctx), &r)
+				if code, err := getIn(t, tr, ctx, "http://api.test/a"); code != 200 {
+					t.Fatalf("%d, %v", code, err)
+				}
+				time.Sleep(time.Second) // the copy ends
+				synctest.Wait()
+				if got := srv.seen(); slices.Contains(got[1:], "api.test/a") {
+					t.Fatalf("the server saw %q: a copy was sent", got)
+				}
+				if r.Hedges != 0 || r.Attempts != 1 {
+					t.Errorf("Report %+v, want 1 attempt and no hedge: no copy was sent", r)
+				}
+				if a := obs.path("/a"); len(a) != 1 || a[0].Hedges != 0 || a[0].Hedge != 0 {
+					t.Errorf("attempts observed: %+v, want one, without hedges", a)
+				}
+				if tc.fails && tr.BreakerState("http://api.test/") != BreakerOpen {
+					t.Errorf("breaker %v, want open: the write's 500 opened it", tr.BreakerState("http://api.test/"))
 				}
 			})
 		})

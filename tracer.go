@@ -47,7 +47,8 @@ type AttemptInfo struct {
 	// Number is the attempt's number in the retry loop: 1 for the first.
 	// A hedged copy has the number of the attempt it copies.
 	Number int
-	// Hedge is 0 for an attempt, n for its n-th hedged copy.
+	// Hedge is 0 for an attempt, n for the n-th hedged copy of it sent
+	// (copies that never reach the wire are not numbered).
 	Hedge int
 	// ResendCount counts the requests of the call sent to the wire before
 	// this one, retries and hedged copies alike (OpenTelemetry's

@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 type ctxKey string
@@ -150,4 +154,107 @@ func TestTracerEndsCallOnPanic(t *testing.T) {
 	if got := strings.Join(rec.events, "\n"); got != strings.Join(want, "\n") {
 		t.Errorf("events:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
 	}
+}
+
+// wireTracer records the path and AttemptInfo of each attempt that reaches
+// the wire.
+type wireTracer struct {
+	mu    sync.Mutex
+	infos []string
+}
+
+func (w *wireTracer) StartCall(ctx context.Context, _ *http.Request) context.Context { return ctx }
+
+func (w *wireTracer) StartAttempt(req *http.Request, info AttemptInfo) (*http.Request, func(*http.Response, error)) {
+	w.mu.Lock()
+	w.infos = append(w.infos, fmt.Sprintf("%s attempt %d hedge %d resend %d", req.URL.Path, info.Number, info.Hedge, info.ResendCount))
+	w.mu.Unlock()
+	return nil, nil
+}
+
+func (w *wireTracer) Attempt(context.Context, Attempt) {}
+func (w *wireTracer) EndCall(context.Context, *Report) {}
+
+// TestTracerUnsentCopyTakesNoNumber: a hedged copy that never reaches the
+// wire takes no number: the next copy sent is the attempt's first, and
+// the retry's resend count counts the requests sent. The first copy, at
+// 20ms, waits for the reads' next token (50ms), while a write takes the
+// host's last slot (45ms to 60ms): the limit refuses it (WithMaxInFlight);
+// the second, at 40ms, gets the token after it (100ms) and a slot. Both
+// the attempt and the copy get a 500, and the retry a 200. (The copy sent
+// had hedge 2 and resend count 2, and so had the retry.)
+func TestTracerUnsentCopyTakesNoNumber(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var gets atomic.Int32
+		srv := &flightRT{
+			latency: func(i int, r *http.Request) time.Duration {
+				switch {
+				case r.Method == http.MethodPost:
+					return 15 * time.Millisecond
+				case i == 0:
+					return 200 * time.Millisecond
+				}
+				return 10 * time.Millisecond
+			},
+		}
+		status := func(r *http.Request) int {
+			if r.Method == http.MethodGet && gets.Add(1) <= 2 {
+				return http.StatusInternalServerError
+			}
+			return http.StatusOK
+		}
+		wt := &wireTracer{}
+		var obs observed
+		tr := New(statusRT{srv, status}, WithHedging(Hedging{Delay: 20 * time.Millisecond, MaxHedges: 2}),
+			WithRateLimit(rate.Every(50*time.Millisecond), 1), WithMaxInFlight(2), WithTracer(wt), WithObserver(obs.add),
+			WithBackoff(time.Millisecond, time.Millisecond))
+		var writer sync.WaitGroup
+		defer writer.Wait()
+		writer.Add(1)
+		time.AfterFunc(45*time.Millisecond, func() {
+			defer writer.Done()
+			resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodPost, "http://api.test/w", nil))
+			if err == nil {
+				resp.Body.Close()
+			}
+		})
+		var r Report
+		if code, err := getIn(t, tr, WithReport(context.Background(), &r), "http://api.test/a"); code != 200 {
+			t.Fatalf("%d, %v", code, err)
+		}
+		writer.Wait()
+		synctest.Wait()
+		want := []string{
+			"/a attempt 1 hedge 0 resend 0",
+			"/w attempt 1 hedge 0 resend 0",
+			"/a attempt 1 hedge 1 resend 1",
+			"/a attempt 2 hedge 0 resend 2",
+		}
+		wt.mu.Lock()
+		got := slices.Clone(wt.infos)
+		wt.mu.Unlock()
+		if !slices.Equal(got, want) {
+			t.Errorf("attempts on the wire:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if r.Attempts != 3 || r.Hedges != 1 {
+			t.Errorf("Report %+v, want 3 attempts, 1 hedge", r)
+		}
+		if a := obs.path("/a"); len(a) != 2 || a[0].Hedges != 1 || a[1].Hedges != 0 {
+			t.Errorf("attempts observed: %+v, want the first with one copy sent, the retry with none", a)
+		}
+	})
+}
+
+// statusRT answers with next's response, its status set by status.
+type statusRT struct {
+	next   http.RoundTripper
+	status func(*http.Request) int
+}
+
+func (s statusRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := s.next.RoundTrip(req)
+	if err == nil {
+		resp.StatusCode = s.status(req)
+	}
+	return resp, err
 }

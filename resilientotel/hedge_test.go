@@ -107,3 +107,47 @@ func TestHedgedCallRetries(t *testing.T) {
 		}
 	})
 }
+
+// TestUnsentCopyNotCounted: a hedged copy that never reaches the wire (the
+// rate limiter refuses it: its wait would pass the call's deadline) has no
+// CLIENT span, no resilient.hedge event, and is counted nowhere: the call
+// made one attempt and no hedge. (resilient.hedges and the hedges metric
+// counted it, and resilient.attempts with them.)
+func TestUnsentCopyNotCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tel := newTelemetry()
+		var n atomic.Int32
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			n.Add(1)
+			time.Sleep(100 * time.Millisecond)
+			return &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1, Body: http.NoBody, Request: req}, nil
+		})
+		// The attempt takes the limiter's one token; its copy, at 20ms,
+		// would get the next a second later, past the call's 500ms.
+		tr := resilient.New(base, Instrument(tel.config()), resilient.WithHedging(resilient.Hedging{Delay: 20 * time.Millisecond}),
+			resilient.WithRateLimit(1, 1))
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://api.test/", nil)
+		if code, err := do(t, &http.Client{Transport: tr}, req); code != 200 || err != nil {
+			t.Fatalf("%d, %v", code, err)
+		}
+		synctest.Wait()
+		if got := n.Load(); got != 1 {
+			t.Fatalf("%d requests sent, want 1: the copy was refused", got)
+		}
+		if clients := tel.ended(int(trace.SpanKindClient)); len(clients) != 1 {
+			t.Errorf("%d CLIENT spans, want 1", len(clients))
+		}
+		call := tel.ended(int(trace.SpanKindInternal))[0]
+		if got := strings.Join(eventNames(call.Events()), ","); got != "" {
+			t.Errorf("call events %s, want none", got)
+		}
+		if a := attrs(call.Attributes()); a["resilient.attempts"] != "1" || a["resilient.hedges"] != "0" {
+			t.Errorf("call: resilient.attempts %s, resilient.hedges %s; want 1 and 0", a["resilient.attempts"], a["resilient.hedges"])
+		}
+		if n, _ := total(t, tel.metrics(t), MetricHedges); n != 0 {
+			t.Errorf("hedges counted %v, want none", n)
+		}
+	})
+}
