@@ -47,8 +47,13 @@ const paceShare = 0.95
 //   - the older drafts' RateLimit-Limit, RateLimit-Remaining and
 //     RateLimit-Reset (a limit such as "100, 100;w=60" gives its window);
 //   - vendors' own: OpenAI's x-ratelimit-{limit,remaining,reset}-requests
-//     (resets as durations such as "6m0s"; a spent tokens quota binds too),
-//     Anthropic's anthropic-ratelimit-*, Shopify's
+//     (resets as durations such as "6m0s") and Anthropic's
+//     anthropic-ratelimit-requests-*, whose quotas refill continuously and
+//     whose reset is when one is full again: a spent one holds the next
+//     request until one request is back (a second of 60 a minute), not
+//     until that reset; their tokens quotas are not read, for how many
+//     tokens a request needs is unknown and a spent one may reset minutes
+//     ahead, while the server's 429 says how long to wait; Shopify's
 //     X-Shopify-Shop-Api-Call-Limit ("32/40", a bucket that empties in 20
 //     seconds: 40 leaking 2 a second, Shopify Plus's 400 leaking 20), and
 //     those of WithRateLimitParser;
@@ -83,7 +88,8 @@ const paceShare = 0.95
 // static limit is set):
 //
 //   - When Remaining is 0, or not more than the attempts already in flight,
-//     new attempts wait for the reset, spread by a small jitter (at most 10%
+//     new attempts wait for the reset (for a quota refilled continuously,
+//     until enough of it is back), spread by a small jitter (at most 10%
 //     of the wait and one second, and none that would pass the call's
 //     deadline), or until a response announces a new window.
 //   - A Throttled response (a 429 by default) with a Retry-After or a reset,
@@ -266,9 +272,15 @@ type partition struct {
 	windowSeen   time.Time     // when an estimated window was last seen (see update)
 	remaining    int           // announced remaining; valid while reset is ahead
 	reset        time.Time     // when remaining resets; zero when unknown
-	pauseUntil   time.Time     // no attempt is sent before it
-	inflight     int           // attempts sent and not yet answered
-	reopened     chan struct{} // closed when the quota gate may have opened; nil when nobody waits
+	// A quota refilled continuously (OpenAI's, Anthropic's: their reset
+	// is when it is full again) gets one request back every refillUnit
+	// from refillFrom, the time remaining was announced; 0 for a quota
+	// whose window resets at once.
+	refillUnit time.Duration
+	refillFrom time.Time
+	pauseUntil time.Time     // no attempt is sent before it
+	inflight   int           // attempts sent and not yet answered
+	reopened   chan struct{} // closed when the quota gate may have opened; nil when nobody waits
 
 	// quota is the state shared through a QuotaStore; nil for none
 	// (quota.go); watch is quota when it is a QuotaWatcher, else nil.
@@ -441,8 +453,9 @@ func (rl *rateLimiter) each(fn func(*partition)) {
 }
 
 // gate returns the time before which no attempt may be sent: the end of a
-// pause, or the reset when the announced remaining quota is used up by the
-// attempts in flight. byQuota tells the latter, which a response may end
+// pause, or, when the announced remaining quota is used up by the attempts
+// in flight, the reset (for a quota refilled continuously, the time one
+// more request is back). byQuota tells the latter, which a response may end
 // early. p.mu is held, and released if the store panics.
 func (p *partition) gate(now time.Time) (until time.Time, byQuota bool) {
 	until = p.pauseUntil
@@ -452,16 +465,31 @@ func (p *partition) gate(now time.Time) (until time.Time, byQuota bool) {
 		until = p.sharedPause(until)
 		returned = true
 	}
-	if p.quotaSpent(now) && p.reset.After(until) {
-		return p.reset, true
+	if p.quotaSpent(now) {
+		back := p.reset
+		if p.refillUnit > 0 {
+			if t := p.refillFrom.Add(p.refillUnit * time.Duration(p.inflight-p.remaining+1)); t.Before(back) {
+				back = t
+			}
+		}
+		if back.After(until) {
+			return back, true
+		}
 	}
 	return until, false
 }
 
-// quotaSpent reports whether the announced remaining quota is used up by the
-// attempts in flight. p.mu is held.
+// quotaSpent reports whether the announced remaining quota, with what was
+// refilled of it since, is used up by the attempts in flight. p.mu is held.
 func (p *partition) quotaSpent(now time.Time) bool {
-	return p.reset.After(now) && p.remaining <= p.inflight
+	if !p.reset.After(now) {
+		return false
+	}
+	left := p.remaining
+	if p.refillUnit > 0 {
+		left += int(min(now.Sub(p.refillFrom)/p.refillUnit, time.Duration(p.inflight+1)))
+	}
+	return left <= p.inflight
 }
 
 // reopen wakes the attempts waiting for the quota when it is no longer spent:

@@ -100,6 +100,9 @@ func (c *lazyNow) get() time.Time {
 type rateHeaders struct {
 	info   RateLimitInfo // Limit and Remaining are -1, Reset zero, when not announced
 	window time.Duration // the policy's window (IETF w); 0 when not announced
+	// refill says that Reset is when a quota refilled continuously is
+	// full again, not the end of a window (OpenAI's and Anthropic's).
+	refill bool
 }
 
 // found reports whether any value was announced (and well formed).
@@ -640,10 +643,12 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		switch {
 		case !p.reset.After(now) || info.Reset.After(p.reset):
 			p.remaining, p.reset = info.Remaining, info.Reset
+			p.refillUnit, p.refillFrom = refillUnit(&r.hdr, now), now
 		case p.window > 0 && p.reset.Sub(info.Reset) > p.window/2:
 			// From an older window: ignore.
 		case info.Remaining < p.remaining:
 			p.remaining = info.Remaining
+			p.refillUnit, p.refillFrom = refillUnit(&r.hdr, now), now
 		}
 	}
 	if info.Limit > 0 {
@@ -678,7 +683,7 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		until = now.Add(r.retryAfter)
 		// Retry-After wins over the reset: the window is over when the
 		// pause is.
-		p.remaining, p.reset = 0, until
+		p.remaining, p.reset, p.refillUnit = 0, until, 0
 	case info.Reset.After(now) && r.throttled:
 		until = throttledUntil(*info, now)
 	case info.Reset.After(now) && r.status == http.StatusServiceUnavailable && info.Remaining == 0:
@@ -692,6 +697,18 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		rl.pace(p, now, info.Remaining)
 	}
 	p.reopen(now)
+}
+
+// refillUnit returns the time one request of a quota refilled continuously
+// takes to come back, as h announces it at now: the time until it is full
+// again, over the requests it lacks; 0 for a quota that resets at once, or
+// when h does not tell.
+func refillUnit(h *rateHeaders, now time.Time) time.Duration {
+	i := &h.info
+	if !h.refill || i.Limit <= 0 || i.Remaining < 0 || i.Remaining >= i.Limit || !i.Reset.After(now) {
+		return 0
+	}
+	return max(i.Reset.Sub(now)/time.Duration(i.Limit-i.Remaining), 1)
 }
 
 // unrelatedThrottle is the longest pause of a throttled response without a

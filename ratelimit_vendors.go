@@ -13,21 +13,16 @@ import (
 // Vendor rate-limit headers, in canonical form.
 const (
 	// OpenAI: requests and tokens apart; resets are durations ("6m0s").
-	hdrOAILimitReq    = "X-Ratelimit-Limit-Requests"
-	hdrOAIRemainReq   = "X-Ratelimit-Remaining-Requests"
-	hdrOAIResetReq    = "X-Ratelimit-Reset-Requests"
-	hdrOAILimitTok    = "X-Ratelimit-Limit-Tokens"
-	hdrOAIRemainTok   = "X-Ratelimit-Remaining-Tokens"
-	hdrOAIResetTok    = "X-Ratelimit-Reset-Tokens"
-	hdrAnthLimitReq   = "Anthropic-Ratelimit-Requests-Limit"
-	hdrAnthRemainReq  = "Anthropic-Ratelimit-Requests-Remaining"
-	hdrAnthResetReq   = "Anthropic-Ratelimit-Requests-Reset"
-	hdrAnthRemainTok  = "Anthropic-Ratelimit-Tokens-Remaining"
-	hdrAnthResetTok   = "Anthropic-Ratelimit-Tokens-Reset"
-	hdrAnthRemainITok = "Anthropic-Ratelimit-Input-Tokens-Remaining"
-	hdrAnthResetITok  = "Anthropic-Ratelimit-Input-Tokens-Reset"
-	hdrAnthRemainOTok = "Anthropic-Ratelimit-Output-Tokens-Remaining"
-	hdrAnthResetOTok  = "Anthropic-Ratelimit-Output-Tokens-Reset"
+	// Only the requests quota is read, and the tokens' remaining count
+	// tells the family (see vendor).
+	hdrOAILimitReq   = "X-Ratelimit-Limit-Requests"
+	hdrOAIRemainReq  = "X-Ratelimit-Remaining-Requests"
+	hdrOAIResetReq   = "X-Ratelimit-Reset-Requests"
+	hdrOAIRemainTok  = "X-Ratelimit-Remaining-Tokens"
+	hdrAnthLimitReq  = "Anthropic-Ratelimit-Requests-Limit"
+	hdrAnthRemainReq = "Anthropic-Ratelimit-Requests-Remaining"
+	hdrAnthResetReq  = "Anthropic-Ratelimit-Requests-Reset"
+	hdrAnthRemainTok = "Anthropic-Ratelimit-Tokens-Remaining"
 	// Shopify's REST Admin API: "used/limit" of a leaky bucket.
 	hdrShopify = "X-Shopify-Shop-Api-Call-Limit"
 )
@@ -59,20 +54,26 @@ func WithRateLimitParser(p RateLimitParser) Option {
 	}
 }
 
-// vendor reads the vendor families: OpenAI's and Anthropic's requests and
-// tokens quotas, and Shopify's call limit. It reports whether one was
-// present.
+// vendor reads the vendor families: OpenAI's and Anthropic's requests
+// quotas, and Shopify's call limit. It reports whether one was present.
+//
+// OpenAI's and Anthropic's quotas are refilled continuously, and their
+// reset is when a quota is full again: a spent requests quota lets one
+// request through once a share of it is back (see refillUnit), not at its
+// reset. Their tokens quotas are not paced: how many tokens the next
+// request needs is unknown, and a spent one, whose reset may lie minutes
+// ahead, would hold every request to the host for as long, where a plain
+// client would be answered; the server's 429 says how long to wait
+// (retry-after-ms, Retry-After).
 func (r *rateHeaders) vendor(h http.Header, now *lazyNow) bool {
 	switch {
 	case len(h[hdrOAIRemainReq]) > 0 || len(h[hdrOAIRemainTok]) > 0:
 		r.pair(h, hdrOAILimitReq, hdrOAIRemainReq, hdrOAIResetReq, now)
-		r.exhausted(h, hdrOAIRemainTok, hdrOAIResetTok, now)
+		r.refill = true
 		return true
 	case len(h[hdrAnthRemainReq]) > 0 || len(h[hdrAnthRemainTok]) > 0:
 		r.pair(h, hdrAnthLimitReq, hdrAnthRemainReq, hdrAnthResetReq, now)
-		r.exhausted(h, hdrAnthRemainTok, hdrAnthResetTok, now)
-		r.exhausted(h, hdrAnthRemainITok, hdrAnthResetITok, now)
-		r.exhausted(h, hdrAnthRemainOTok, hdrAnthResetOTok, now)
+		r.refill = true
 		return true
 	case len(h[hdrShopify]) > 0:
 		used, limit, ok := strings.Cut(headerValue(h, hdrShopify), "/")
@@ -102,22 +103,6 @@ func (r *rateHeaders) pair(h http.Header, limitKey, remainingKey, resetKey strin
 	}
 	if t, ok := vendorReset(h, headerValue(h, resetKey), now); ok {
 		r.info.Reset = t
-	}
-}
-
-// exhausted makes a secondary quota (tokens) bind when it is spent: the
-// partition then waits for its reset, whatever its requests quota says.
-func (r *rateHeaders) exhausted(h http.Header, remainingKey, resetKey string, now *lazyNow) {
-	n, ok := parseCount(headerValue(h, remainingKey))
-	if !ok || n > 0 {
-		return
-	}
-	t, ok := vendorReset(h, headerValue(h, resetKey), now)
-	if !ok {
-		return
-	}
-	if r.info.Remaining != 0 || t.After(r.info.Reset) {
-		r.info.Remaining, r.info.Reset = 0, t
 	}
 }
 

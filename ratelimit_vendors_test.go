@@ -49,17 +49,17 @@ func TestParseRateLimitVendors(t *testing.T) {
 			"x-ratelimit-reset-requests", "1s", "x-ratelimit-reset-tokens", "6m0s"), RateLimitInfo{60, 59, rlNow.Add(time.Second)}, 0},
 		{"OpenAI milliseconds", hdr("x-ratelimit-limit-requests", "5000", "x-ratelimit-remaining-requests", "4999",
 			"x-ratelimit-reset-requests", "12ms"), RateLimitInfo{5000, 4999, rlNow.Add(12 * time.Millisecond)}, 0},
-		{"OpenAI tokens spent", hdr("x-ratelimit-limit-requests", "60", "x-ratelimit-remaining-requests", "40",
+		{"OpenAI tokens spent: not paced", hdr("x-ratelimit-limit-requests", "60", "x-ratelimit-remaining-requests", "40",
 			"x-ratelimit-reset-requests", "20s", "x-ratelimit-remaining-tokens", "0", "x-ratelimit-reset-tokens", "6m0s"),
-			RateLimitInfo{60, 0, rlNow.Add(6 * time.Minute)}, 0},
+			RateLimitInfo{60, 40, rlNow.Add(20 * time.Second)}, 0},
 		{"OpenAI compound duration", hdr("x-ratelimit-remaining-requests", "0", "x-ratelimit-reset-requests", "1m30.5s"),
 			RateLimitInfo{-1, 0, rlNow.Add(90500 * time.Millisecond)}, 0},
 		{"Anthropic", hdr("anthropic-ratelimit-requests-limit", "50", "anthropic-ratelimit-requests-remaining", "49",
 			"anthropic-ratelimit-requests-reset", "2026-02-17T14:00:00Z", "anthropic-ratelimit-tokens-remaining", "39000",
 			"anthropic-ratelimit-tokens-reset", "2026-02-17T14:00:00Z"), RateLimitInfo{50, 49, rlNow.Add(30 * time.Second)}, 0},
-		{"Anthropic output tokens spent", hdr("anthropic-ratelimit-requests-limit", "50", "anthropic-ratelimit-requests-remaining", "49",
+		{"Anthropic output tokens spent: not paced", hdr("anthropic-ratelimit-requests-limit", "50", "anthropic-ratelimit-requests-remaining", "49",
 			"anthropic-ratelimit-requests-reset", "2026-02-17T14:00:00Z", "anthropic-ratelimit-output-tokens-remaining", "0",
-			"anthropic-ratelimit-output-tokens-reset", "2026-02-17T14:01:00Z"), RateLimitInfo{50, 0, rlNow.Add(90 * time.Second)}, 0},
+			"anthropic-ratelimit-output-tokens-reset", "2026-02-17T14:01:00Z"), RateLimitInfo{50, 49, rlNow.Add(30 * time.Second)}, 0},
 		{"Shopify", hdr("X-Shopify-Shop-Api-Call-Limit", "32/40"), RateLimitInfo{40, 8, time.Time{}}, 20 * time.Second},
 		{"Shopify Plus, bucket full", hdr("X-Shopify-Shop-Api-Call-Limit", "400/400"),
 			RateLimitInfo{400, 0, rlNow.Add(50 * time.Millisecond)}, 20 * time.Second},
@@ -193,4 +193,98 @@ func TestRateLimitShopifyLeak(t *testing.T) {
 			})
 		})
 	}
+}
+
+// openAIServer answers like OpenAI: its requests quota (limit per minute)
+// refilled continuously, reset-requests being the time until it is full
+// again; tokens as tokens says. A call past the quota gets a 429 with
+// retry-after-ms.
+type openAIServer struct {
+	limit  int
+	tokens http.Header // the tokens headers of every answer
+
+	mu    sync.Mutex
+	level float64 // requests available
+	last  time.Time
+	at    []time.Time // arrivals
+	over  int         // 429s
+}
+
+func (s *openAIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	unit := time.Minute / time.Duration(s.limit)
+	if s.last.IsZero() {
+		s.level = float64(s.limit)
+	}
+	s.level = min(float64(s.limit), s.level+float64(now.Sub(s.last))/float64(unit))
+	s.last = now
+	s.at = append(s.at, now)
+	for k, v := range s.tokens {
+		w.Header()[k] = v
+	}
+	w.Header().Set("X-Ratelimit-Limit-Requests", fmt.Sprint(s.limit))
+	if s.level < 1 {
+		s.over++
+		w.Header().Set("X-Ratelimit-Remaining-Requests", "0")
+		w.Header().Set("X-Ratelimit-Reset-Requests", (time.Duration((float64(s.limit) - s.level) * float64(unit))).String())
+		w.Header().Set("Retry-After-Ms", fmt.Sprint(int64((1-s.level)*float64(unit)/float64(time.Millisecond))+1))
+		w.WriteHeader(http.StatusTooManyRequests)
+		return
+	}
+	s.level--
+	w.Header().Set("X-Ratelimit-Remaining-Requests", fmt.Sprint(int(s.level)))
+	w.Header().Set("X-Ratelimit-Reset-Requests", (time.Duration((float64(s.limit) - s.level) * float64(unit))).String())
+}
+
+// TestRateLimitRefilledQuota: OpenAI's and Anthropic's resets are when a
+// quota refilled continuously is full again. A spent requests quota holds
+// the next request until one request is back (a second of a 60-a-minute
+// quota), not until the reset a minute ahead; a spent tokens quota, whose
+// reset may lie minutes ahead, holds nothing: a plain client would be
+// answered, and the server's 429 says how long to wait.
+func TestRateLimitRefilledQuota(t *testing.T) {
+	t.Run("requests", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			srv := &openAIServer{limit: 60}
+			tr := New(handlerRT{srv})
+			start := time.Now()
+			for range 90 {
+				resp, err := roundTrip(t, tr, newRequest(t, t.Context(), http.MethodPost, "https://api.openai.com/v1/chat/completions", nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+			// 60 at once, then one a second: 30 s, not one call a
+			// minute (the reset) nor a refusal.
+			if d := time.Since(start); d < 29*time.Second || d > 35*time.Second {
+				t.Errorf("90 calls against 60 a minute took %v, want about 30s", d)
+			}
+			if srv.over > 1 {
+				t.Errorf("%d 429s, want at most one (the first that finds the quota spent)", srv.over)
+			}
+		})
+	})
+	t.Run("tokens", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			srv := &openAIServer{limit: 1000, tokens: http.Header{
+				"X-Ratelimit-Limit-Tokens": {"150000"}, "X-Ratelimit-Remaining-Tokens": {"0"}, "X-Ratelimit-Reset-Tokens": {"6m0s"}}}
+			tr := New(handlerRT{srv})
+			for range 3 {
+				resp, err := roundTrip(t, tr, newRequest(t, t.Context(), http.MethodPost, "https://api.openai.com/v1/chat/completions", nil))
+				if err != nil {
+					t.Fatalf("a spent tokens quota held the host: %v", err)
+				}
+				resp.Body.Close()
+			}
+			if n := len(srv.at); n != 3 {
+				t.Errorf("the server saw %d of 3 calls", n)
+			}
+		})
+	})
 }
