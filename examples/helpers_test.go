@@ -39,12 +39,18 @@ func newServer(t *testing.T, h http.Handler, opts ...resilienttest.Option) *serv
 // that uses it.
 func newAltyaa(t *testing.T, route string, step resilienttest.Step, opts ...resilienttest.Option) *server {
 	t.Helper()
+	opts = append([]resilienttest.Option{everyAttempt(route, step)}, opts...)
+	return startServer(t, resilienttest.NewPipeServer(resilienttest.Altyaa, opts...))
+}
+
+// everyAttempt scripts route (a method and a path) to answer every attempt
+// with step, on a server WithHandler.
+func everyAttempt(route string, step resilienttest.Step) resilienttest.Option {
 	steps := make([]resilienttest.Step, 1024) // more than any series of calls here makes
 	for i := range steps {
 		steps[i] = step
 	}
-	opts = append([]resilienttest.Option{resilienttest.WithScript(route, steps...)}, opts...)
-	return startServer(t, resilienttest.NewPipeServer(resilienttest.Altyaa, opts...))
+	return resilienttest.WithScript(route, steps...)
 }
 
 func startServer(t *testing.T, srv *resilienttest.Server) *server {
