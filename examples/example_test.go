@@ -14,9 +14,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-github/v84/github"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 	"github.com/resilienthttp/resilient"
 	"github.com/resilienthttp/resilient/examples"
 	"github.com/resilienthttp/resilient/resilienttest"
+	"github.com/slack-go/slack"
 	"github.com/stripe/stripe-go/v85"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -105,6 +108,85 @@ func ExampleNewGitHubClient() {
 	_, _, err := gh.Issues.Create(context.Background(), "octo", "repo", &github.IssueRequest{Title: github.Ptr("flaky build")})
 	fmt.Println(err != nil, "after", hits.Load(), "attempt: a POST is not resent to GitHub after a 502")
 	// Output: true after 1 attempt: a POST is not resent to GitHub after a 502
+}
+
+func ExampleOpenAIOptions() {
+	var hits atomic.Int64
+	srv := httptest.NewServer(failing(1, &hits,
+		func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After-Ms", "1")
+			writeJSON(429, `{"error":{"message":"Rate limit reached for gpt-4o on requests per min (RPM).","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)(w, r)
+		},
+		writeJSON(200, `{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}]}`)))
+	defer srv.Close()
+
+	opts := append(examples.OpenAIOptions(nil, fast),
+		option.WithBaseURL(srv.URL+"/v1/"), // a local server instead of api.openai.com
+		option.WithAPIKey("sk-example"))
+	client := openai.NewClient(opts...)
+	c, err := client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model:    openai.ChatModelGPT4o,
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello")},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(c.Choices[0].Message.Content, "after", hits.Load(), "attempts (a 429 is resent: the API did not process it)")
+	// Output: Hello! after 2 attempts (a 429 is resent: the API did not process it)
+}
+
+// toLocal sends every request to a local server, whatever its URL's host:
+// discordgo calls https://discord.com/api/v9/.
+type toLocal struct{ host string }
+
+func (t toLocal) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	r.URL.Scheme, r.URL.Host, r.Host = "http", t.host, ""
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func ExampleNewDiscordSession() {
+	var hits atomic.Int64
+	srv := httptest.NewServer(failing(2, &hits,
+		writeJSON(502, `{"message": "502: Bad Gateway", "code": 0}`),
+		writeJSON(200, `[{"id":"1","channel_id":"42","content":"hello"}]`)))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+
+	s, err := examples.NewDiscordSession("Bot example-token", toLocal{u.Host}, fast) // a local server instead of discord.com
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	msgs, err := s.ChannelMessages("42", 50, "", "", "")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(msgs[0].Content, "after", hits.Load(), "attempts")
+	// Output: hello after 3 attempts
+}
+
+func ExampleSlackHTTPClient() {
+	var hits atomic.Int64
+	srv := httptest.NewServer(failing(1, &hits,
+		func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "0")
+			writeJSON(429, `{"ok":false,"error":"ratelimited"}`)(w, r)
+		},
+		writeJSON(200, `{"ok":true,"channel":"C123","ts":"1771336800.000100"}`)))
+	defer srv.Close()
+
+	api := slack.New("xoxb-example", examples.SlackHTTPClient(nil, fast),
+		slack.OptionAPIURL(srv.URL+"/api/")) // a local server instead of slack.com
+	channel, _, err := api.PostMessageContext(context.Background(), "C123", slack.MsgOptionText("build failed", false))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("posted to", channel, "after", hits.Load(), "attempts")
+	// Output: posted to C123 after 2 attempts
 }
 
 func ExampleNewRestyClient() {

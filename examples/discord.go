@@ -1,0 +1,45 @@
+package examples
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+	"github.com/resilienthttp/resilient"
+)
+
+// NewDiscordSession returns a discordgo session for token ("Bot " and the
+// bot's token) whose REST calls go through a resilient.Transport over base
+// (nil means http.DefaultTransport), configured with opts, the only layer
+// that retries. discordgo's retries are turned off: it resends a request
+// answered 502 at once, 3 times, a POST included (Discord does not
+// deduplicate by key: 4 messages posted for one call), and retries a 429
+// after the wait its body gives, as often as it comes, without a bound
+// nor the call's context; resilient retries 5xx and network errors with
+// backoff under the write rule, and a 429 after its Retry-After, within
+// WithMaxRetryAfter and 5 retries. A 429 resilient gives up on comes back
+// as a *discordgo.RateLimitError.
+//
+// discordgo's own rate limiter stays on: it paces each route's bucket by
+// the X-RateLimit-* headers of the responses resilient returns. resilient's
+// is turned off: it reads the same headers but pools every route of a host
+// in one partition per class, so that one channel's bucket (5 messages
+// per 5 seconds) would pace the bot's posts to every channel. Each attempt
+// is cut after 20 seconds, as discordgo's own client cuts each request.
+// Use it as
+//
+//	s, err := examples.NewDiscordSession("Bot "+token, nil)
+func NewDiscordSession(token string, base http.RoundTripper, opts ...resilient.Option) (*discordgo.Session, error) {
+	s, err := discordgo.New(token)
+	if err != nil {
+		return nil, err
+	}
+	opts = append([]resilient.Option{
+		resilient.WithoutRateLimit(),                   // discordgo paces each route's bucket; resilient would pool them per host
+		resilient.WithAttemptTimeout(20 * time.Second), // discordgo's own client gives a request 20 s
+	}, opts...)
+	s.Client = &http.Client{Transport: resilient.New(base, opts...)}
+	s.MaxRestRetries = 0             // resilient retries; discordgo resends a 502 at once, POSTs included
+	s.ShouldRetryOnRateLimit = false // resilient retries a 429, within bounds; discordgo would retry it again, without any
+	return s, nil
+}

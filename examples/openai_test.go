@@ -1,0 +1,395 @@
+package examples
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/resilienttest"
+)
+
+// openaiJSON answers with status and body, as OpenAI does.
+func openaiJSON(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Request-Id", "req_test")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+// openaiAPI is a fake of OpenAI's API: a chat completion, a model, and a
+// batch, which it creates (batches counts them) before it answers.
+func openaiAPI(batches *atomic.Int64) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, _ *http.Request) {
+		openaiJSON(w, http.StatusOK, `{"id":"chatcmpl-1","object":"chat.completion","created":1771336800,"model":"gpt-4o",`+
+			`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}]}`)
+	})
+	mux.HandleFunc("GET /v1/models/{id}", func(w http.ResponseWriter, r *http.Request) {
+		openaiJSON(w, http.StatusOK, `{"id":"`+r.PathValue("id")+`","object":"model","created":1771336800,"owned_by":"openai"}`)
+	})
+	mux.HandleFunc("POST /v1/batches", func(w http.ResponseWriter, _ *http.Request) {
+		n := batches.Add(1)
+		openaiJSON(w, http.StatusOK, `{"id":"batch_`+string(rune('0'+n%10))+`","object":"batch","endpoint":"/v1/chat/completions",`+
+			`"input_file_id":"file-abc","completion_window":"24h","status":"validating","created_at":1771336800}`)
+	})
+	return mux
+}
+
+// openaiServerError is OpenAI's 500.
+func openaiServerError(w http.ResponseWriter, _ *http.Request) {
+	openaiJSON(w, http.StatusInternalServerError, `{"error":{"message":"The server had an error while processing your request. Sorry about that!","type":"server_error","param":null,"code":null}}`)
+}
+
+// openaiRateLimited is OpenAI's 429 for a spent requests-per-minute quota,
+// with the wait in both headers OpenAI sends.
+func openaiRateLimited(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Retry-After-Ms", "1000")
+	w.Header().Set("Retry-After", "1")
+	openaiJSON(w, http.StatusTooManyRequests, `{"error":{"message":"Rate limit reached for gpt-4o on requests per min (RPM): Limit 500, Used 500, Requested 1.","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)
+}
+
+// openaiCall is one call of the openai-go client to the fake API.
+type openaiCall struct {
+	path string
+	do   func(ctx context.Context, c openai.Client) error
+}
+
+var (
+	openaiChat = openaiCall{"/v1/chat/completions", func(ctx context.Context, c openai.Client) error {
+		_, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+			Model:    openai.ChatModelGPT4o,
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello")},
+		})
+		return err
+	}}
+	openaiModel = openaiCall{"/v1/models/gpt-4o", func(ctx context.Context, c openai.Client) error {
+		_, err := c.Models.Get(ctx, "gpt-4o")
+		return err
+	}}
+	openaiBatch = openaiCall{"/v1/batches", func(ctx context.Context, c openai.Client) error {
+		_, err := c.Batches.New(ctx, openai.BatchNewParams{
+			CompletionWindow: openai.BatchNewParamsCompletionWindow24h,
+			Endpoint:         openai.BatchNewParamsEndpointV1ChatCompletions,
+			InputFileID:      "file-abc",
+		})
+		return err
+	}}
+)
+
+// openaiFault is a way for OpenAI's API to fail every call: the handler
+// that answers in place of the API (nil: the API itself), and the faults
+// resilienttest puts in front of it on the call's route.
+type openaiFault struct {
+	api  http.HandlerFunc
+	step *resilienttest.Step
+}
+
+// openaiClient returns an openai-go client on the options opts makes over
+// base, for srv.
+func openaiClient(srv *server, opts []option.RequestOption) openai.Client {
+	return openai.NewClient(append(opts, option.WithBaseURL(srv.URL+"/v1/"), option.WithAPIKey("sk-test"))...)
+}
+
+// openaiSeries makes a series of calls with one openai-go client on the
+// options opts makes, against an OpenAI API that fails every call with
+// fault, and returns the server attempts, the batches created and the
+// distinct idempotency keys sent.
+func openaiSeries(t *testing.T, call openaiCall, fault openaiFault, opts func(base http.RoundTripper) []option.RequestOption) (m measurement, batches, keys int) {
+	synctest.Test(t, func(t *testing.T) {
+		var created atomic.Int64
+		var h http.Handler = openaiAPI(&created)
+		if fault.api != nil {
+			h = fault.api
+		}
+		var sopts []resilienttest.Option
+		if fault.step != nil {
+			route := http.MethodPost + " " + call.path
+			if call.path == openaiModel.path {
+				route = http.MethodGet + " " + call.path
+			}
+			sopts = append(sopts, everyAttempt(route, *fault.step))
+		}
+		srv := newServer(t, h, sopts...)
+		c := openaiClient(srv, opts(srv.Base()))
+		m = series(seriesCalls, func() int { return srv.Hits(call.path) }, func(int) {
+			if err := call.do(context.Background(), c); err == nil {
+				t.Fatal("the call succeeded against a failing server")
+			}
+		})
+		batches, keys = int(created.Load()), len(srv.Keys(call.path))
+	})
+	return m, batches, keys
+}
+
+// openaiDefaults is openai-go's default configuration (2 retries) over
+// resilient.New with resilient's defaults.
+func openaiDefaults(base http.RoundTripper) []option.RequestOption {
+	return []option.RequestOption{option.WithHTTPClient(&http.Client{Transport: resilient.New(base)})}
+}
+
+func openaiRecipe(base http.RoundTripper) []option.RequestOption { return OpenAIOptions(base) }
+
+// TestOpenAI measures the attempts of failing calls with openai-go's
+// defaults over resilient.New (before) and with OpenAIOptions (after): the
+// first call, and a series.
+func TestOpenAI(t *testing.T) {
+	storedThen500, storedThenDropped := resilienttest.FailAfterStoring(), resilienttest.DropAfter()
+	for _, tc := range []struct {
+		name, row     string
+		call          openaiCall
+		fault         openaiFault
+		before, after measurement
+		// The batches created per series, before and after; every
+		// attempt of a write carries resilient's key, one per call of
+		// resilient's (openai-go sets none).
+		beforeBatches, afterBatches int
+	}{
+		// A read: each of openai-go's 3 attempts is a call of
+		// resilient's, 6 + 6 + 1 on a fresh Transport, then 3 per call
+		// once the host's budget is spent.
+		{name: "GetModel500", row: "GET a model, 500", call: openaiModel, fault: openaiFault{api: openaiServerError},
+			before: measurement{13, 310, seriesCalls}, after: measurement{6, 110, seriesCalls}},
+		// A completion is a POST without a key to a host that ignores
+		// keys: resilient does not resend it after a 500, openai-go does.
+		{name: "Completion500", row: "chat completion, 500", call: openaiChat, fault: openaiFault{api: openaiServerError},
+			before: measurement{3, 300, seriesCalls}, after: measurement{1, 100, seriesCalls}},
+		// A 429 proves the POST was not processed: both layers resend it,
+		// and their attempts multiply, until resilient's budget is spent
+		// (a 429's retry costs a tenth: the first 20 calls retry).
+		{name: "Completion429", row: "chat completion, 429 (`retry-after-ms: 1000`)", call: openaiChat, fault: openaiFault{api: openaiRateLimited},
+			before: measurement{18, 400, seriesCalls}, after: measurement{6, 200, seriesCalls}},
+		// The API creates the batch, then its answer fails: openai-go
+		// creates it again with each of its retries.
+		{name: "BatchStoredThen500", row: "create a batch: created, then 500", call: openaiBatch, fault: openaiFault{step: &storedThen500},
+			before: measurement{3, 300, seriesCalls}, after: measurement{1, 100, seriesCalls}, beforeBatches: 3 * seriesCalls, afterBatches: seriesCalls},
+		{name: "BatchStoredThenDropped", row: "create a batch: created, then the connection lost", call: openaiBatch, fault: openaiFault{step: &storedThenDropped},
+			before: measurement{3, 300, seriesCalls}, after: measurement{1, 100, seriesCalls}, beforeBatches: 3 * seriesCalls, afterBatches: seriesCalls},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, beforeBatches, beforeKeys := openaiSeries(t, tc.call, tc.fault, openaiDefaults)
+			after, afterBatches, afterKeys := openaiSeries(t, tc.call, tc.fault, openaiRecipe)
+			if before != tc.before || after != tc.after {
+				t.Errorf("server attempts: defaults %+v, recipe %+v; want %+v, %+v", before, after, tc.before, tc.after)
+			}
+			if beforeBatches != tc.beforeBatches || afterBatches != tc.afterBatches {
+				t.Errorf("batches created: defaults %d, recipe %d; want %d, %d", beforeBatches, afterBatches, tc.beforeBatches, tc.afterBatches)
+			}
+			if write := tc.call.path != openaiModel.path; write && (beforeKeys != 3*seriesCalls || afterKeys != seriesCalls) {
+				t.Errorf("distinct idempotency keys: defaults %d, recipe %d; want %d, %d (resilient's, one per call of its own)", beforeKeys, afterKeys, 3*seriesCalls, seriesCalls)
+			}
+			checkDocRow(t, "openai-go", tc.row, before, after)
+		})
+	}
+}
+
+// TestOpenAISetsNoIdempotencyKey shows that openai-go sends its POSTs
+// without an Idempotency-Key, through a plain client: it resends a
+// completion or a batch after a 5xx without anything that would let
+// OpenAI tell the resend from a new request.
+func TestOpenAISetsNoIdempotencyKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var created atomic.Int64
+		srv := newServer(t, openaiAPI(&created), resilienttest.WithScript("POST /v1/batches", resilienttest.FailAfterStoring()))
+		c := openaiClient(srv, []option.RequestOption{option.WithHTTPClient(&http.Client{Transport: srv.Base()})})
+		for _, call := range []openaiCall{openaiChat, openaiBatch} {
+			if err := call.do(context.Background(), c); err != nil {
+				t.Fatalf("%s: %v", call.path, err)
+			}
+			if keys := srv.Keys(call.path); len(keys) != 0 {
+				t.Errorf("%s: openai-go sent idempotency keys %q", call.path, keys)
+			}
+		}
+		if got, n := srv.Hits(openaiBatch.path), created.Load(); got != 2 || n != 2 {
+			t.Errorf("batch: %d attempts, %d batches created; want 2 and 2 (the 500 resent)", got, n)
+		}
+	})
+}
+
+// TestOpenAINamedHostResendsCompletions shows the setting for a client
+// whose calls create nothing that a second call would duplicate (chat
+// completions that are not stored, embeddings): with the API's host named
+// in WithKeyHonoringHosts, resilient resends a completion after a 500, as
+// it resends reads, and two 500s then an answer make one completion.
+func TestOpenAINamedHostResendsCompletions(t *testing.T) {
+	named := func(base http.RoundTripper) []option.RequestOption {
+		return OpenAIOptions(base, resilient.WithKeyHonoringHosts("altyaa.test")) // the pipe server's host
+	}
+	if got, _, _ := openaiSeries(t, openaiChat, openaiFault{api: openaiServerError}, named); got != (measurement{6, 110, seriesCalls}) {
+		t.Errorf("server attempts %+v, want {6 110 %d}", got, seriesCalls)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(t, openaiAPI(new(atomic.Int64)), resilienttest.WithScript("POST /v1/chat/completions",
+			resilienttest.Respond(http.StatusInternalServerError), resilienttest.Respond(http.StatusInternalServerError)))
+		u, _ := url.Parse(srv.URL)
+		c := openaiClient(srv, OpenAIOptions(srv.Base(), resilient.WithKeyHonoringHosts(u.Host)))
+		resp, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+			Model:    openai.ChatModelGPT4o,
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello")},
+		})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		if len(resp.Choices) != 1 || resp.Choices[0].Message.Content != "Hello!" {
+			t.Errorf("completion %+v, want Hello!", resp.Choices)
+		}
+		if got := srv.Hits(openaiChat.path); got != 3 {
+			t.Errorf("%d server attempts, want 3", got)
+		}
+	})
+}
+
+// TestOpenAIErrors shows what the caller of the recipe's client gets back
+// when resilient gives up: openai-go's *openai.Error, with OpenAI's status
+// and error object, as without resilient.
+func TestOpenAIErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		call   openaiCall
+		fault  http.HandlerFunc
+		status int
+		code   string
+	}{
+		{"Completion429", openaiChat, openaiRateLimited, http.StatusTooManyRequests, "rate_limit_exceeded"},
+		{"Model500", openaiModel, openaiServerError, http.StatusInternalServerError, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := newServer(t, tc.fault)
+				err := tc.call.do(context.Background(), openaiClient(srv, OpenAIOptions(srv.Base())))
+				var oe *openai.Error
+				if !errors.As(err, &oe) || oe.StatusCode != tc.status || oe.Code != tc.code {
+					t.Errorf("error %T %v; want an *openai.Error %d %q", err, err, tc.status, tc.code)
+				}
+				if got := srv.Hits(tc.call.path); got != 6 {
+					t.Errorf("%d server attempts, want 6", got)
+				}
+			})
+		})
+	}
+}
+
+// TestOpenAICallOptions shows per-call options reaching resilient through
+// openai-go, which sends each request with the call's context: one call
+// made with resilient.WithCallOptions(ctx, resilient.WithMaxRetries(0))
+// makes one attempt, and its Report says so, while the next call, without
+// them, retries as configured.
+func TestOpenAICallOptions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(t, http.HandlerFunc(openaiServerError))
+		c := openaiClient(srv, OpenAIOptions(srv.Base()))
+
+		var r resilient.Report
+		ctx := resilient.WithReport(resilient.WithCallOptions(context.Background(), resilient.WithMaxRetries(0)), &r)
+		if err := openaiModel.do(ctx, c); err == nil {
+			t.Fatal("Get succeeded against a failing server")
+		}
+		if got := srv.Hits(openaiModel.path); got != 1 || r.Attempts != 1 || r.StatusCode != http.StatusInternalServerError {
+			t.Errorf("with WithMaxRetries(0) for the call: %d server attempts, Report %+v; want 1 attempt and the 500", got, r)
+		}
+		if err := openaiModel.do(context.Background(), c); err == nil {
+			t.Fatal("Get succeeded against a failing server")
+		}
+		if got := srv.Hits(openaiModel.path) - 1; got != 6 {
+			t.Errorf("the next call: %d server attempts, want 6", got)
+		}
+	})
+}
+
+// TestOpenAILongCompletion shows a completion that takes longer than
+// resilient's default budget (WithMaxElapsed, 5 minutes) to answer, as a
+// reasoning model's may: with the recipe it is answered in one attempt, as
+// through a plain client; under resilient's defaults the attempt was cut at
+// 5 minutes and, a POST that may have been processed, not resent: the
+// call failed.
+func TestOpenAILongCompletion(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts func(base http.RoundTripper) []option.RequestOption
+		ok   bool
+	}{
+		{"Recipe", openaiRecipe, true},
+		{"DefaultBudget", func(base http.RoundTripper) []option.RequestOption {
+			return []option.RequestOption{option.WithHTTPClient(&http.Client{Transport: resilient.New(base)}), option.WithMaxRetries(0)}
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				api := openaiAPI(new(atomic.Int64))
+				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					time.Sleep(6 * time.Minute)
+					api.ServeHTTP(w, r)
+				}))
+				start := time.Now()
+				err := openaiChat.do(context.Background(), openaiClient(srv, tc.opts(srv.Base())))
+				if (err == nil) != tc.ok {
+					t.Errorf("error %v, want success: %v", err, tc.ok)
+				}
+				want := 6 * time.Minute
+				if !tc.ok {
+					want = 5 * time.Minute
+				}
+				if got, d := srv.Hits(openaiChat.path), time.Since(start); got != 1 || d != want {
+					t.Errorf("%d server attempts in %v, want 1 in %v", got, d, want)
+				}
+			})
+		})
+	}
+}
+
+// TestOpenAITokensSpentHoldsTheHost shows what docs/sdks.md says of a
+// spent tokens quota: after a response announcing x-ratelimit-remaining-
+// tokens: 0 with x-ratelimit-reset-tokens: 6m0s (OpenAI's time to a full
+// refill of a quota that refills continuously), resilient's rate limiter
+// refuses every POST to the host for those 6 minutes, at once and without
+// sending it (resilient.ErrRateLimited: the wait is longer than
+// WithMaxRetryAfter), where a plain client's request would have been
+// answered, or throttled with a short retry-after-ms; with
+// resilient.WithoutRateLimit() it is sent. This holds the library's
+// behavior as it is, which the report of this recipe describes as a
+// defect: if the library changes it, update the document with this test.
+func TestOpenAITokensSpentHoldsTheHost(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []resilient.Option
+		sent int
+	}{
+		{"Recipe", nil, 1},
+		{"WithoutRateLimit", []resilient.Option{resilient.WithoutRateLimit()}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				api := openaiAPI(new(atomic.Int64))
+				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					h := w.Header()
+					h.Set("X-Ratelimit-Limit-Requests", "500")
+					h.Set("X-Ratelimit-Remaining-Requests", "499")
+					h.Set("X-Ratelimit-Reset-Requests", "120ms")
+					h.Set("X-Ratelimit-Limit-Tokens", "30000")
+					h.Set("X-Ratelimit-Remaining-Tokens", "0")
+					h.Set("X-Ratelimit-Reset-Tokens", "6m0s")
+					api.ServeHTTP(w, r)
+				}))
+				c := openaiClient(srv, OpenAIOptions(srv.Base(), tc.opts...))
+				if err := openaiChat.do(context.Background(), c); err != nil {
+					t.Fatalf("the first completion: %v", err)
+				}
+				time.Sleep(10 * time.Second)
+				err := openaiChat.do(context.Background(), c)
+				if limited := errors.Is(err, resilient.ErrRateLimited); limited != (tc.sent == 1) {
+					t.Errorf("the second completion, 10s later: error %v; want resilient.ErrRateLimited: %v", err, tc.sent == 1)
+				}
+				if got := srv.Hits(openaiChat.path); got != tc.sent {
+					t.Errorf("%d completions sent, want %d", got, tc.sent)
+				}
+			})
+		})
+	}
+}
