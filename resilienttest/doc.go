@@ -8,8 +8,8 @@
 // answers (WithScript: 503, 503, then 201), or a random mix of faults drawn
 // from a seed (WithFaults): 5xx envelopes with the catalogs' codes, 429
 // with Retry-After, connections dropped before or after the request is
-// processed, slow answers, malformed and HTML error bodies, huge error
-// bodies. It emulates a quota, fixed or rolling, with the rate-limit
+// processed, success bodies cut halfway (CutBody), slow answers, malformed
+// and HTML error bodies, huge error bodies. It emulates a quota, fixed or rolling, with the rate-limit
 // headers of every common format (WithQuota), on a clock that can run
 // faster than real time, and dedupes writes by idempotency key. Its
 // counters (Stats) tell a test what the server saw: attempts per route,
@@ -47,8 +47,8 @@
 //  5. Otherwise the API processes it: the quota is counted (a 429 past
 //     it), a write goes through the idempotency store, and the route
 //     answers. DropAfter then closes the connection instead of answering;
-//     Respond with a 2xx status replaces the status of a successful
-//     answer.
+//     CutBody closes it halfway through the body of a success; Respond
+//     with a 2xx status replaces the status of a successful answer.
 //
 // Success bodies: Aidelly {"success":true,"data":…,"request_id":"<uuid>"},
 // Altyaa {"data":…}, Postato the bare resource. Errors: see Dialect and

@@ -20,8 +20,9 @@ type Exchange struct {
 	// when it was done with it (its answer written, or its connection
 	// dropped).
 	Arrived, Answered time.Time
-	// Status is the status the server answered with; 0 when it dropped
-	// the connection instead (a DropBefore or DropAfter step, a fault).
+	// Status is the status the server answered with, also when it then
+	// cut the body short (a CutBody step); 0 when it dropped the
+	// connection instead (a DropBefore or DropAfter step, a fault).
 	Status int
 }
 
@@ -95,10 +96,10 @@ func (w *statusWriter) Flush() {
 
 // Hijack takes the connection over, through the ResponseWriter underneath,
 // and notes that it did (or tried: over HTTP/2 the stream is aborted
-// instead). Closing the connection it returns tells of the exchange first,
+// instead) before any answer was written. Closing the connection it returns tells of the exchange first,
 // if w tells of one.
 func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	w.hijacked = true
+	w.hijacked = w.status == 0 // else the status went out: the body is cut
 	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil || w.tell == nil {
 		return conn, rw, err

@@ -34,6 +34,7 @@ const (
 	stepHuge
 	stepRateLimited
 	stepServerAfter
+	stepCutBody
 )
 
 // Normal returns the Step that answers normally: the zero Step.
@@ -76,6 +77,17 @@ func DropBefore() Step { return Step{kind: stepDropBefore} }
 // the client gets no response although the server did the work. See
 // DropBefore for net/http's own retry of such requests.
 func DropAfter() Step { return Step{kind: stepDropAfter} }
+
+// CutBody returns a Step that processes the request (a write is stored,
+// the quota counted) and starts to send its answer, when it is a success
+// with a body (a replay included): its status and headers, with the
+// Content-Length of the whole body, and the first half of the body; then it
+// closes the connection (over HTTP/2, resets the request's stream). The
+// client gets the response, then an error partway through its body
+// (net/http's io.ErrUnexpectedEOF over HTTP/1), as when a connection breaks
+// during a download. An answer without a body, or other than a success, is
+// sent whole.
+func CutBody() Step { return Step{kind: stepCutBody} }
 
 // Slow returns a Step that waits d, then answers normally. The wait ends
 // early when the client goes away or the Server is closed. It panics if d
@@ -171,6 +183,8 @@ func (s Step) String() string {
 		return "RateLimited(" + s.retryAfter.String() + ")"
 	case stepServerAfter:
 		return "FailAfterStoring()"
+	case stepCutBody:
+		return "CutBody()"
 	}
 	return "Step(?)"
 }

@@ -2,11 +2,14 @@ package resilienttest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -112,6 +115,68 @@ func TestFailAfterStoringReplay(t *testing.T) {
 			t.Errorf("%v: StoredWrites, Replays, ServerErrors = %d, %d, %d; want 1, 1, 1", d, st.StoredWrites, st.Replays, st.ServerErrors)
 		}
 		s.Close()
+	}
+}
+
+// TestCutBody proves that a CutBody step stores the write, then sends the
+// success's status and headers with the whole body's Content-Length and
+// half the body before it closes the connection, so that the client's
+// read fails partway; that a keyed retry is replayed; that an answer with
+// nothing to cut (a 404, a HEAD) is sent whole; that the exchange is told
+// with the status sent; and that a handler's success is cut the same, over
+// HTTP/1 and HTTP/2.
+func TestCutBody(t *testing.T) {
+	var told []Exchange
+	var mu sync.Mutex
+	s := NewServer(Aidelly, WithScript(RouteCreatePost, CutBody()), WithScript(RouteGetPost, CutBody(), CutBody()),
+		WithExchanges(func(e Exchange) { mu.Lock(); told = append(told, e); mu.Unlock() }))
+	defer s.Close()
+	r := send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k")
+	if r.status != 201 || !errors.Is(r.err, io.ErrUnexpectedEOF) {
+		t.Fatalf("cut: status %d, error %v; want 201 and io.ErrUnexpectedEOF", r.status, r.err)
+	}
+	if n, _ := strconv.Atoi(r.header.Get("Content-Length")); n == 0 || len(r.body) != n/2 {
+		t.Errorf("cut: %d bytes of a Content-Length %d, want half", len(r.body), n)
+	}
+	if st := s.Stats(); st.StoredWrites != 1 || st.Injected != 1 {
+		t.Fatalf("StoredWrites, Injected = %d, %d; want 1, 1", st.StoredWrites, st.Injected)
+	}
+	r = send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k")
+	mustStatus(t, r, 201)
+	if r.header.Get("Idempotent-Replayed") != "true" {
+		t.Error("keyed retry not replayed")
+	}
+	if st := s.Stats(); st.StoredWrites != 1 || st.Replays != 1 || st.Duplicates != 0 {
+		t.Errorf("keyed retry: StoredWrites, Replays, Duplicates = %d, %d, %d; want 1, 1, 0", st.StoredWrites, st.Replays, st.Duplicates)
+	}
+	mustStatus(t, send(t, s, "GET", "/v1/posts/nope", "", ""), 404) // nothing to cut: whole
+	req, _ := http.NewRequest("HEAD", s.URL+"/v1/posts/nope", nil)
+	if resp, err := s.Client().Do(req); err != nil {
+		t.Errorf("HEAD: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	mu.Lock()
+	if len(told) != 4 || told[0].Status != 201 || told[1].Status != 201 {
+		t.Errorf("exchanges %+v, want 4, the cut one with its 201", told)
+	}
+	mu.Unlock()
+	if got := CutBody().String(); got != "CutBody()" {
+		t.Errorf("String() = %q", got)
+	}
+
+	for _, tls := range []bool{false, true} {
+		opts := []Option{WithHandler(&things{}), WithScript("GET /v1/things/1", CutBody())}
+		if tls {
+			opts = append(opts, WithTLS())
+		}
+		h := NewServer(Altyaa, opts...)
+		r := sendWith(t, h.Client(), h.URL, "GET", "/v1/things/1", "", "")
+		if r.status != 200 || r.err == nil || len(r.body) != len(`{"id":1}`)/2 {
+			t.Errorf("handler, TLS %v: status %d, %q, error %v; want 200, half the body, an error", tls, r.status, r.body, r.err)
+		}
+		mustStatus(t, sendWith(t, h.Client(), h.URL, "GET", "/v1/things/1", "", ""), 200)
+		h.Close()
 	}
 }
 

@@ -128,6 +128,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		case failAfter && failsAfter(status, h):
 			// Processed (a write stored), then the response path fails.
 			s.inject(w, r, route, Step{kind: stepRespond, status: http.StatusInternalServerError})
+		case step.kind == stepCutBody && cuts(r, status, body):
+			cutAnswer(w, status, body)
 		default:
 			if failAfter {
 				maps.Copy(w.Header(), h)
@@ -145,6 +147,23 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // replay of a stored write (nor an error), which is sent as it is.
 func failsAfter(status int, h http.Header) bool {
 	return status < 300 && h.Get("Idempotent-Replayed") == ""
+}
+
+// cuts reports whether a CutBody step cuts the answer status with body to
+// r: a success with a body to send.
+func cuts(r *http.Request, status int, body []byte) bool {
+	return status < 300 && len(body) > 0 && r.Method != http.MethodHead &&
+		status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// cutAnswer sends status with the Content-Length of body and the first half
+// of body, then drops the connection.
+func cutAnswer(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body[:len(body)/2])
+	http.NewResponseController(w).Flush()
+	drop(w)
 }
 
 // finish sends status and body.

@@ -114,7 +114,9 @@ func WithLatency(d time.Duration) Option {
 //     answered there, and h is not called.
 //  5. Otherwise the quota, if any, is counted (a 429 past it, h not
 //     called) and its headers are set; then h answers. DropAfter calls h
-//     and closes the connection instead of sending its answer;
+//     and closes the connection instead of sending its answer; CutBody
+//     calls h and sends its answer below 300 with its Content-Length but
+//     only half its body, then closes the connection;
 //     FailAfterStoring (or Faults.ServerErrorAfter) calls h and replaces
 //     an answer below 300 by a 500; Respond with a 2xx status replaces the
 //     status of an answer below 300.
@@ -147,7 +149,7 @@ func WithHandler(h http.Handler) Option {
 // offer it. Certificate returns the certificate, for a client of the
 // test's own. It works with NewServer and NewPipeServer alike.
 //
-// Over HTTP/2, DropBefore and DropAfter reset the request's stream
+// Over HTTP/2, DropBefore, DropAfter and CutBody reset the request's stream
 // (RST_STREAM) instead of closing the connection, which the other
 // requests on it share.
 func WithTLS() Option {

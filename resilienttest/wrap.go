@@ -75,6 +75,21 @@ func (s *Server) serveWrapped(w http.ResponseWriter, r *http.Request) {
 		s.stats.Dropped++
 		s.mu.Unlock()
 		drop(w)
+	case step.kind == stepCutBody:
+		rec := newRecorder(w.Header())
+		s.handler.ServeHTTP(rec, r)
+		status := rec.statusCode()
+		s.mu.Lock()
+		s.stats.countStatus(status)
+		s.mu.Unlock()
+		if !cuts(r, status, rec.body.Bytes()) {
+			rec.sendTo(w, status)
+			return
+		}
+		for k, v := range rec.header {
+			w.Header()[k] = v
+		}
+		cutAnswer(w, status, rec.body.Bytes())
 	case step.kind == stepServerAfter || step.kind == stepRespond:
 		rec := newRecorder(w.Header())
 		s.handler.ServeHTTP(rec, r)
