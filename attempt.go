@@ -21,6 +21,9 @@ type attemptState struct {
 	callCfg     *config   // the call's configuration
 	resends     int       // the call's requests sent to the wire before this attempt (a hedged copy: before the attempt it copies)
 	wired       bool      // the attempt reached the Tracer, right above the base
+	// bufferMax is how much of the body of a success the classifier
+	// reads within the attempt (WithBufferedResponse); 0 for none.
+	bufferMax int64
 
 	// Filled by the classify middleware.
 	classified    bool
@@ -31,6 +34,17 @@ type attemptState struct {
 	retryAfter    time.Duration // the server's wait; valid when hasRetryAfter
 	hasRetryAfter bool
 	neverSent     bool // err proves the request never left this process
+	// cut is the success whose body failed to be read within the attempt
+	// (see WithBufferedResponse), its body closed: the attempt failed
+	// with the read's error, and the rate limiter reads the quota its
+	// headers announced. Nil otherwise.
+	cut *http.Response
+
+	// traceEnd ends the Tracer's span of the attempt: the Tracer leaves
+	// it to the classifier when the body of the attempt's success is to
+	// be read within the attempt, so that the span ends once it was read,
+	// with the read's error if any. Nil otherwise.
+	traceEnd func(*http.Response, error)
 
 	// Filled by the retry loop.
 	stop StopReason // why no attempt follows a retryable outcome

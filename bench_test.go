@@ -131,6 +131,16 @@ func BenchmarkHappyPath(b *testing.B) {
 		defer cancel()
 		measureAdded(b, New(base), base, same(get.WithContext(ctx)))
 	})
+	b.Run("get-body", func(b *testing.B) {
+		// A 13-byte body, handed over as it arrives (the default)…
+		withBody := &stubBody{body: `{"data":"ok"}`}
+		measureAdded(b, New(withBody), withBody, same(get))
+	})
+	b.Run("get-bufferedresponse", func(b *testing.B) {
+		// … and read within the attempt (WithBufferedResponse).
+		withBody := &stubBody{body: `{"data":"ok"}`}
+		measureAdded(b, New(withBody, WithBufferedResponse(1<<20)), withBody, same(get))
+	})
 	b.Run("post-empty", func(b *testing.B) {
 		post, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", nil)
 		measureAdded(b, New(base), base, same(post))

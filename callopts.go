@@ -38,11 +38,11 @@ func callValuesOf(ctx context.Context) callValues {
 // Options that apply per call: WithMaxRetries, WithBackoff, WithBackOff,
 // WithMaxElapsed, WithMaxRetryAfter, WithAttemptTimeout, WithClassifier,
 // WithHedging, WithoutHedging, WithoutIdempotencyKeys,
-// WithIdempotencyMethods, WithMaxBufferedBody and WithAttemptHeader. The
-// others configure state a Transport shares between its calls (breakers,
-// rate limiter, retry budget, code tables, known hosts, observers, logger,
-// tracer, quota store, limit of attempts in flight): WithCallOptions panics
-// on them, naming them.
+// WithIdempotencyMethods, WithMaxBufferedBody, WithBufferedResponse and
+// WithAttemptHeader. The others configure state a Transport shares between
+// its calls (breakers, rate limiter, retry budget, code tables, known
+// hosts, observers, logger, tracer, quota store, limit of attempts in
+// flight): WithCallOptions panics on them, naming them.
 func WithCallOptions(ctx context.Context, opts ...Option) context.Context {
 	probe := defaultConfig()
 	for _, o := range opts {

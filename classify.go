@@ -134,6 +134,9 @@ func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*htt
 		err = redactError(requestFault(req, err)) // before any layer records it
 	}
 	if st != nil {
+		if st.bufferMax > 0 {
+			return c.buffered(req, st, resp, err) // WithBufferedResponse
+		}
 		c.classify(st, resp, err, time.Now)
 	}
 	return resp, err

@@ -38,6 +38,11 @@ import (
 // from the retry budget: a Transport without one (WithoutRetryBudget)
 // sends none.
 //
+// With WithBufferedResponse, a copy that gets a success reads its body
+// within its attempt, and answers once it has read it: a copy whose body
+// breaks or stalls does not win, and the host's latencies include the
+// reads.
+//
 // The zero value hedges adaptively, at the host's recent latency at the
 // 0.95 quantile, once the host has answered 20 times.
 type Hedging struct {
@@ -301,7 +306,8 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	req.Body = body
 	t0 := c.t.clock.now() // the copy's one reading, for every layer
 	st := &attemptState{number: n, maxAttempts: run.copies[0].st.maxAttempts, deadline: c.deadline, budget: c.budget, ctxDeadline: c.ctxDeadline,
-		hedge: k, run: run, callCfg: c.cfg, resends: c.sent, rate: RateLimitInfo{Limit: -1, Remaining: -1}, start: t0}
+		hedge: k, run: run, callCfg: c.cfg, resends: c.sent, rate: RateLimitInfo{Limit: -1, Remaining: -1}, start: t0,
+		bufferMax: run.copies[0].st.bufferMax}
 	cp := &hedgeCopy{st: st, req: req, cancel: cancel}
 	run.copies = append(run.copies, cp)
 	run.running++

@@ -31,6 +31,8 @@ type rtStep struct {
 	header http.Header // copied into the response; Content-Type defaults to JSON for a body starting with '{'
 	body   string
 	rc     func() io.ReadCloser // the response body, instead of body
+	length int64                // with rc: the response's ContentLength; 0 for unknown (-1)
+	stall  bool                 // after body, the response body waits until the attempt's context ends, then fails with its cause
 	err    error                // fail the attempt with err
 	hang   bool                 // wait until the attempt's context ends, then fail with its cause
 	read   int                  // bytes of the request body to read: 0 all, -1 none
@@ -99,9 +101,15 @@ func (s *rtScript) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	var tb *trackedBody
 	cl := int64(-1)
-	if st.rc != nil {
+	switch {
+	case st.rc != nil:
 		tb = &trackedBody{rc: st.rc()}
-	} else {
+		if st.length != 0 {
+			cl = st.length
+		}
+	case st.stall:
+		tb = &trackedBody{rc: io.NopCloser(io.MultiReader(strings.NewReader(st.body), ctxReader{req.Context()}))}
+	default:
 		tb = newTrackedBody(st.body)
 		cl = int64(len(st.body))
 	}
@@ -223,6 +231,16 @@ func (b *trackedBody) numCloses() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.closes
+}
+
+// ctxReader is a Read that waits until ctx ends, then fails with its
+// cause: a body that stalls, cut as net/http cuts one when the request's
+// context ends.
+type ctxReader struct{ ctx context.Context }
+
+func (r ctxReader) Read([]byte) (int, error) {
+	<-r.ctx.Done()
+	return 0, context.Cause(r.ctx)
 }
 
 // genReader yields n bytes of a fixed pattern without holding them.

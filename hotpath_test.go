@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"runtime"
 	"strings"
@@ -16,8 +17,9 @@ import (
 // limiter, retry budget, call budget) with the mutex profile on, and fails
 // if any contended lock was one that the library (or gobreaker, or
 // x/time/rate) takes: on a success, no layer takes a lock, the limit of
-// attempts in flight (WithMaxInFlight) included when it is not reached.
-// Contention on a
+// attempts in flight (WithMaxInFlight) included when it is not reached,
+// nor does the read of a success's body within its attempt
+// (WithBufferedResponse). Contention on a
 // lock that is taken shows in the profile whenever two goroutines meet on
 // it; a lock that is never taken never shows.
 //
@@ -42,7 +44,8 @@ func TestSuccessTakesNoLibraryLock(t *testing.T) {
 	// Not parallel: the mutex profile is the process's.
 	prev := runtime.SetMutexProfileFraction(1)
 	defer runtime.SetMutexProfileFraction(prev)
-	for _, tr := range []*Transport{New(base), New(base, WithMaxInFlight(64))} {
+	withBody := &stubBody{body: `{"data":"ok"}`}
+	for _, tr := range []*Transport{New(base), New(base, WithMaxInFlight(64)), New(withBody, WithBufferedResponse(1<<20))} {
 		// The host's first call makes its breaker and its partition,
 		// under their tables' lock: 32 first calls at once would meet
 		// on it. The path under test is a success to a host already
@@ -194,6 +197,10 @@ func TestLibraryLock(t *testing.T) {
 // To a host known to honor keys, no trace is needed: three, with the
 // call's budget or under a caller's deadline. (With an observer, one more:
 // the key's own string, see drawKey.)
+//
+// WithBufferedResponse adds nothing to a call whose response has no body
+// to read, nor to a write it may not resend; a body it reads adds two:
+// its bytes, and the body that serves them to the caller.
 func TestHappyPathAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector drops sync.Pool items at random")
@@ -211,31 +218,46 @@ func TestHappyPathAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	withBody := &stubBody{body: `{"data":"ok"}`}
 	for _, tc := range []struct {
 		name string
 		tr   *Transport
 		req  *http.Request
 		want float64
+		base http.RoundTripper
 	}{
-		{"get", New(base), get, 1},
-		{"get-nodeadline", New(base, WithMaxElapsed(0)), get, 0},
-		{"get-ctxdeadline", New(base), get.WithContext(ctx), 0},
-		{"get-cancelable", New(base), get.WithContext(inbound), 3},
-		{"post-unproven", New(base), post, 5},
-		{"post-keyed-host", New(base, WithKeyHonoringHosts("api.example.com")), post, 3},
-		{"post-keyed-host-ctxdeadline", New(base, WithKeyHonoringHosts("api.example.com")), post.WithContext(ctx), 3},
+		{"get", New(base), get, 1, base},
+		{"get-nodeadline", New(base, WithMaxElapsed(0)), get, 0, base},
+		{"get-ctxdeadline", New(base), get.WithContext(ctx), 0, base},
+		{"get-cancelable", New(base), get.WithContext(inbound), 3, base},
+		{"post-unproven", New(base), post, 5, base},
+		{"post-keyed-host", New(base, WithKeyHonoringHosts("api.example.com")), post, 3, base},
+		{"post-keyed-host-ctxdeadline", New(base, WithKeyHonoringHosts("api.example.com")), post.WithContext(ctx), 3, base},
 		// The per-host limit takes and gives back its slot without an
 		// allocation.
-		{"get-maxinflight", New(base, WithMaxInFlight(4)), get, 1},
-		{"get-nodeadline-maxinflight", New(base, WithMaxElapsed(0), WithMaxInFlight(4)), get, 0},
-		{"post-unproven-maxinflight", New(base, WithMaxInFlight(4)), post, 5},
+		{"get-maxinflight", New(base, WithMaxInFlight(4)), get, 1, base},
+		{"get-nodeadline-maxinflight", New(base, WithMaxElapsed(0), WithMaxInFlight(4)), get, 0, base},
+		{"post-unproven-maxinflight", New(base, WithMaxInFlight(4)), post, 5, base},
+		{"get-bufferedresponse-nobody", New(base, WithBufferedResponse(1<<20)), get, 1, base},
+		{"post-unproven-bufferedresponse", New(withBody, WithBufferedResponse(1<<20)), post, 5, withBody},
+		{"get-bufferedresponse-off", New(withBody), get, 1, withBody},
+		{"get-bufferedresponse", New(withBody, WithBufferedResponse(1<<20)), get, 3, withBody},
 	} {
-		bare := testing.AllocsPerRun(1000, func() { roundTripOK(t, base, tc.req) })
+		bare := testing.AllocsPerRun(1000, func() { roundTripOK(t, tc.base, tc.req) })
 		roundTripOK(t, tc.tr, tc.req) // the pools
 		if n := testing.AllocsPerRun(1000, func() { roundTripOK(t, tc.tr, tc.req) }) - bare; n != tc.want {
 			t.Errorf("%s: a call allocates %v times beyond the base, want %v", tc.name, n, tc.want)
 		}
 	}
+}
+
+// stubBody answers every request 200 with body, of known length, in a
+// body of its own.
+type stubBody struct{ body string }
+
+func (s *stubBody) RoundTrip(req *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader(s.body)),
+		ContentLength: int64(len(s.body)), Request: req}, nil
 }
 
 // TestDeadlineBodySize pins the size of a deadlineBody, a GET's one

@@ -29,7 +29,7 @@ type Attempt struct {
 	IdempotencyKey string // the call's idempotency key; "" when none
 
 	Err      error         // the attempt's error, if any; its message redacted, its chain intact
-	Duration time.Duration // this attempt's time to response headers or error, local waits included
+	Duration time.Duration // this attempt's time to response headers (to the end of a body read within it, see WithBufferedResponse) or error, local waits included
 	Delay    time.Duration // the wait chosen before the next attempt; 0 if there is none
 
 	Class      Class         // the attempt's classification

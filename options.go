@@ -38,6 +38,9 @@ type config struct {
 	maxRetryAfter   time.Duration
 	attemptTimeout  time.Duration
 	maxBufferedBody int64
+	// maxBufferedResponse is how much of a success's body is read within
+	// its attempt (buffered.go); 0 for none.
+	maxBufferedResponse int64
 
 	// classification (classify.go)
 	maxPeek    int64
@@ -166,9 +169,11 @@ func WithMaxRetryAfter(d time.Duration) Option {
 }
 
 // WithAttemptTimeout bounds each attempt until its response headers arrive
-// (default 0: no bound beyond the request's context). A timed-out attempt is
-// a retryable network timeout; the body of a returned response stays
-// readable. It panics if d is negative.
+// (default 0: no bound beyond the request's context), or, for a success
+// whose body the Transport reads within the attempt (WithBufferedResponse),
+// until that body is read. A timed-out attempt is a retryable network
+// timeout; the body of a returned response stays readable. It panics if d
+// is negative.
 func WithAttemptTimeout(d time.Duration) Option {
 	mustNotBeNegative("WithAttemptTimeout", d)
 	return func(c *config) { c.attemptTimeout = d }

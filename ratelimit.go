@@ -754,6 +754,11 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	}
 	resp, err := roundTripNext(m.next, req, st)
 	if err != nil || resp == nil {
+		if st != nil && st.cut != nil {
+			// A success whose body was cut (WithBufferedResponse): its
+			// headers still say what the server counted.
+			m.learn(k, p, &counted, st, st.cut)
+		}
 		return resp, err // the deferred end ends the flight
 	}
 	m.learn(k, p, &counted, st, resp) // ends the flight, and clears counted when it does

@@ -27,7 +27,9 @@ type Tracer interface {
 	// to send in place of req, such as a copy with a context and headers
 	// of its own (it must not modify req), and a function that the
 	// Transport calls once, when the attempt's response headers arrive or
-	// it fails.
+	// it fails; for a response whose body the Transport reads within the
+	// attempt (see WithBufferedResponse), once it has read it, with no
+	// response and the read's error if that failed.
 	StartAttempt(req *http.Request, info AttemptInfo) (*http.Request, func(*http.Response, error))
 
 	// Attempt is called once per attempt, after it ended and the Transport
@@ -119,6 +121,12 @@ func (t *tracerTransport) roundTripAttempt(req *http.Request, st *attemptState) 
 	}()
 	resp, err := t.next.RoundTrip(sreq)
 	ended = true
+	if st != nil && st.bufferMax > 0 && err == nil && resp != nil && bufferable(req, resp, st.bufferMax) {
+		// The classifier reads the body within the attempt
+		// (WithBufferedResponse): the span ends once it has.
+		st.traceEnd = end
+		return resp, nil
+	}
 	end(resp, err)
 	return resp, err
 }

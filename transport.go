@@ -240,6 +240,7 @@ func (c *call) run() (*http.Response, error) {
 		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, budget: c.budget, ctxDeadline: c.ctxDeadline,
 			callCfg: c.cfg, resends: c.sent, rate: RateLimitInfo{Limit: -1, Remaining: -1}, start: t0}
 		areq := c.attemptRequest(st, reqBody, sameBody && n == 1)
+		st.bufferMax = c.responseBuffer(n, maxAttempts, &body) // once the key is drawn
 
 		var resp *http.Response
 		var err error

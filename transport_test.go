@@ -1005,6 +1005,7 @@ func TestOptionsPanicOnNegative(t *testing.T) {
 		{"WithAttemptTimeout", func() { WithAttemptTimeout(-time.Second) }},
 		{"WithMaxBufferedBody", func() { WithMaxBufferedBody(-1) }},
 		{"WithMaxPeek", func() { WithMaxPeek(-1) }},
+		{"WithBufferedResponse", func() { WithBufferedResponse(-1) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func() {
@@ -1019,7 +1020,7 @@ func TestOptionsPanicOnNegative(t *testing.T) {
 	}
 	// Zero is valid everywhere.
 	New(&rtScript{steps: []rtStep{{}}}, WithMaxRetries(0), WithBackoff(0, 0), WithMaxElapsed(0), WithMaxRetryAfter(0),
-		WithAttemptTimeout(0), WithMaxBufferedBody(0), WithMaxPeek(0), nil)
+		WithAttemptTimeout(0), WithMaxBufferedBody(0), WithMaxPeek(0), WithBufferedResponse(0), nil)
 }
 
 func TestZeroOptionsMeanWhatTheySay(t *testing.T) {

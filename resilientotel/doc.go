@@ -45,7 +45,10 @@
 //
 // The span ends when the response's headers arrive, or when the attempt
 // fails: not when the body is read, so that a body left unread does not
-// keep it open. The attempt's own span context is injected into the headers
+// keep it open. The exception is a success whose body the Transport reads
+// within the attempt (resilient.WithBufferedResponse): its span ends once
+// the body was read, or, when the body broke on its way, as an attempt
+// without a response, with the error.type of the read's error. The attempt's own span context is injected into the headers
 // it sends (traceparent, with the W3C propagator), in a copy of the request:
 // the caller's request is never modified.
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -435,3 +436,52 @@ func TestPanicEndsCallSpan(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// cutBody yields "{" and then fails as a connection that broke.
+type cutBody struct{ read bool }
+
+func (b *cutBody) Read(p []byte) (int, error) {
+	if b.read {
+		return 0, io.ErrUnexpectedEOF
+	}
+	b.read = true
+	return copy(p, "{"), nil
+}
+
+func (b *cutBody) Close() error { return nil }
+
+// TestBufferedResponseSpans: with resilient.WithBufferedResponse, the
+// CLIENT span of an attempt whose success's body broke on its way ends
+// once the Transport failed to read it, as an attempt without a response
+// (error.type connection_closed, no status); the retry's span ends once
+// its body was read, with its 200.
+func TestBufferedResponseSpans(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tel := newTelemetry()
+		n := 0
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			n++
+			var body io.ReadCloser = io.NopCloser(strings.NewReader("{}"))
+			if n == 1 {
+				body = &cutBody{}
+			}
+			return &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Body: body, ContentLength: 2, Request: req}, nil
+		})
+		tr := resilient.New(base, Instrument(tel.config()), resilient.WithBackoff(0, 0), resilient.WithBufferedResponse(1<<10))
+		req, _ := http.NewRequest("GET", "http://api.test/", nil)
+		if code, err := do(t, &http.Client{Transport: tr}, req); code != 200 || err != nil {
+			t.Fatalf("%d, %v; want the retry's 200", code, err)
+		}
+		clients := tel.ended(int(trace.SpanKindClient))
+		if len(clients) != 2 {
+			t.Fatalf("%d CLIENT spans, want 2", len(clients))
+		}
+		a := attrs(clients[0].Attributes())
+		if a["error.type"] != "connection_closed" || a["http.response.status_code"] != "" || clients[0].Status().Code != codes.Error {
+			t.Errorf("cut attempt: %v, status %v; want error.type connection_closed, no status code, Error", a, clients[0].Status())
+		}
+		if a := attrs(clients[1].Attributes()); a["http.response.status_code"] != "200" || a["error.type"] != "" {
+			t.Errorf("retry: %v, want its 200 and no error", a)
+		}
+	})
+}

@@ -1,0 +1,178 @@
+package resilient
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"time"
+)
+
+// WithBufferedResponse makes the Transport read the body of a successful
+// response itself, up to max bytes, before it returns the response, so
+// that a body cut on its way (a connection reset, an unexpected EOF, a
+// body shorter than its Content-Length, a body that stalls past the
+// attempt's deadline) is retried as a connection lost before the headers
+// is, instead of reaching the caller as an error of its Read. It applies
+// per call too (see WithCallOptions). Zero, the default, turns it off:
+// the body is handed over as it arrives, and a call that succeeds costs
+// nothing more. It panics if max is negative.
+//
+// A response is read so only when it is a success (a status from 200 to
+// 399 the Classifier's default takes for one: not a 101, whose body is the
+// upgraded connection, nor a 204, a 304, the answer to a HEAD or a body of
+// known length 0, which have nothing to read) and when a failure of its
+// body could be retried: its request may be sent again (a GET, HEAD,
+// OPTIONS, TRACE, PUT or DELETE, or a write the write rule resends after
+// an ambiguous failure: one with a key to a host that deduplicates by
+// key), its body can be replayed, and the attempt is not the last one
+// WithMaxRetries allows. Any other response is handed over as it arrives,
+// as without the option: reading it first would only delay the caller.
+//
+// The body is read within the attempt, under its deadline: the earliest of
+// the attempt timeout (WithAttemptTimeout), what remains of the call's
+// budget (WithMaxElapsed) and the context's deadline; without any of
+// them, as long as the caller would wait for it. A body that ends within
+// max bytes is handed to the caller in memory: reading it never touches
+// the network, and the connection has been released. A read that fails
+// (any error but io.EOF, the deadline included) makes the attempt a
+// failure of the kind of its error, a Transient network error or attempt
+// timeout as a rule, with no response: it is recorded so for observers,
+// the logger, the Tracer and the Report, counted as a failure by the
+// host's breaker (a timeout or a lost connection, as before the headers),
+// and retried by the retry loop under its rules (backoff, budget, retry
+// budget, the write rule). The rate limiter still learns the quota the
+// response's headers announced. A body longer than max (known from its
+// Content-Length, or found so once max bytes were read) is not protected:
+// the caller gets the bytes read followed by the rest of the original
+// body, read from the network under no deadline of the attempt, whose
+// errors are the caller's as without the option.
+//
+// What it costs, for a response it reads: the body's bytes in memory (at
+// most max+1 per attempt in flight, and per hedged copy: each copy that
+// answers reads its own, the first to end wins, see WithHedging), two
+// allocations, and the time to read the body before RoundTrip returns. A
+// body that takes longer than the attempt's deadline to arrive is cut
+// there and retried: give a call that downloads a large body a budget
+// (WithMaxElapsed) or an attempt timeout that fits it. The limit of
+// attempts in flight (WithMaxInFlight) holds the attempt's slot while it
+// reads, and an attempt's Duration (see Attempt) and its Tracer span
+// include the read.
+func WithBufferedResponse(max int64) Option {
+	mustNotBeNegative("WithBufferedResponse", max)
+	return func(c *config) { c.maxBufferedResponse = max }
+}
+
+// responseBuffer returns how much of the body of attempt n's success is
+// read within the attempt (see WithBufferedResponse): 0 when the option is
+// off or when no retry could follow the failure of that body: the request
+// may not be sent again, its body cannot be replayed, or the attempt is
+// the last one. With the option off it reads one field.
+func (c *call) responseBuffer(n, maxAttempts int, body *replayBody) int64 {
+	max := c.cfg.maxBufferedResponse
+	if max == 0 || n >= maxAttempts || c.write && !c.resendable() || !body.replayable() {
+		return 0
+	}
+	return max
+}
+
+// bufferable reports whether the body of resp, the answer to req, is read
+// within its attempt when at most max bytes are: a success with a body to
+// read, of a length not known to pass max. It decides by the status, as
+// the Classifier's default does, so that the Tracer, which ends its
+// attempt's span once the body was read (see tracerTransport), knows it
+// before the classifier has decided.
+func bufferable(req *http.Request, resp *http.Response, max int64) bool {
+	switch {
+	case resp.StatusCode < 200 || resp.StatusCode >= 400:
+		// An error, or informational: a 101's body is the upgraded
+		// connection, which must stay an io.ReadWriteCloser.
+	case resp.StatusCode == http.StatusNoContent, resp.StatusCode == http.StatusNotModified:
+	case req.Method == http.MethodHead:
+	case resp.Body == nil, resp.Body == http.NoBody, resp.ContentLength == 0:
+	case resp.ContentLength > max:
+		// Longer than what may be kept: handed over as it arrives.
+	default:
+		return true
+	}
+	return false
+}
+
+// buffered classifies an attempt whose success may be read within the
+// attempt (st.bufferMax > 0): it reads the body of resp when bufferable,
+// then classifies the result, the body's error in place of the response
+// when the read failed, and ends the Tracer's span of the attempt when it
+// waited for the read.
+func (c *classifier) buffered(req *http.Request, st *attemptState, resp *http.Response, err error) (*http.Response, error) {
+	end := st.traceEnd
+	st.traceEnd = nil
+	if end != nil {
+		ended := false
+		defer func() {
+			if !ended { // a Read of the body or a Classifier panicked
+				end(nil, errPanicked)
+			}
+		}()
+		resp, err = c.bufferAndClassify(req, st, resp, err)
+		ended = true
+		end(resp, err)
+		return resp, err
+	}
+	return c.bufferAndClassify(req, st, resp, err)
+}
+
+func (c *classifier) bufferAndClassify(req *http.Request, st *attemptState, resp *http.Response, err error) (*http.Response, error) {
+	if resp == nil || !bufferable(req, resp, st.bufferMax) {
+		c.classify(st, resp, err, time.Now)
+		return resp, err
+	}
+	cut := resp
+	resp, err = bufferBody(resp, st)
+	c.classify(st, resp, err, time.Now)
+	if err != nil {
+		// The server answered: the request left, and may have been
+		// processed. The response is kept for its headers, which the
+		// rate limiter reads, and its request id.
+		st.neverSent = false
+		st.cut = cut
+		if c.observed {
+			st.requestID = headerRequestID(cut.Header)
+		}
+	}
+	return resp, err
+}
+
+// bufferBody reads the body of resp, a success of attempt st, into memory,
+// up to st.bufferMax bytes. A body that ends there is closed and replaced
+// by the bytes read; a longer one is replaced by the bytes read followed by
+// the rest of it. When the read fails, the body is closed and bufferBody
+// returns the error instead of the response. The read is bounded by the
+// attempt's deadline, whose context the base watches; once the body is
+// whole, that deadline no longer applies.
+func bufferBody(resp *http.Response, st *attemptState) (*http.Response, error) {
+	limit := st.bufferMax
+	if limit < math.MaxInt64 {
+		limit++ // one byte past max tells a longer body from one of max bytes
+	}
+	data, eof, err := readPrefix(resp.Body, resp.ContentLength, limit)
+	if err == nil && eof && resp.ContentLength > int64(len(data)) {
+		// net/http says so itself; another RoundTripper may not.
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		resp.Body.Close()
+		return nil, redactError(fmt.Errorf("resilient: reading the body of a %d response: %w", resp.StatusCode, err))
+	}
+	if !eof {
+		resp.Body = &prefixBody{prefix: data, rest: resp.Body}
+		return resp, nil
+	}
+	resp.Body.Close()
+	resp.Body = &prefixBody{prefix: data, rest: http.NoBody, eof: true}
+	if db := st.armed; db != nil {
+		// The body is whole: the deadline that bounded its read may
+		// not cut the answer on its way to the caller.
+		db.keep()
+	}
+	return resp, nil
+}
