@@ -65,7 +65,13 @@ const paceShare = 0.95
 // segment go to it from then on, unless responses to that segment named two
 // quotas (GitHub's /search/code counts against code_search, its other
 // searches against search): its requests then go to the host's partition of
-// their class. A reset is told apart by its form: a value that starts with
+// their class. A response that names its route's bucket
+// (X-RateLimit-Bucket, as Discord's, whose channels and webhooks each
+// have their own) is learned in a partition of that bucket, and requests
+// with the same method and path go to it from then on (unless that route
+// named two buckets): posting to many webhooks of one host is paced per
+// webhook, as the server counts, not at one webhook's pace. A reset is
+// told apart by its form: a value that starts with
 // a digit and contains 'T' or '-' is an RFC 3339 time
 // (2026-02-17T14:00:00Z); one that starts with a letter is an HTTP date; a
 // number (decimals allowed) of at least 1e11 is a Unix time in

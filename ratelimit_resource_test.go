@@ -2,6 +2,8 @@ package resilient
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -127,4 +129,135 @@ func TestRateLimitResourceSharedSegment(t *testing.T) {
 			t.Errorf("%d search calls, want 2", calls["search"])
 		}
 	})
+}
+
+// discordRT answers like Discord: each route (method and path: a channel's
+// messages, a webhook) has a bucket of its own, 5 requests every 5
+// seconds, named by X-RateLimit-Bucket; past it, a 429 with Retry-After.
+type discordRT struct {
+	mu     sync.Mutex
+	used   map[string]int       // requests in the bucket's window
+	resets map[string]time.Time // the end of the bucket's window
+	calls  int
+	over   int // 429s
+}
+
+func (d *discordRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.used == nil {
+		d.used, d.resets = map[string]int{}, map[string]time.Time{}
+	}
+	d.calls++
+	now := time.Now()
+	route := req.Method + " " + req.URL.Path
+	bucket := fmt.Sprintf("%x", sha256.Sum256([]byte(route)))[:32]
+	if !d.resets[route].After(now) {
+		d.used[route], d.resets[route] = 0, now.Add(5*time.Second)
+	}
+	h := http.Header{}
+	h.Set("X-RateLimit-Bucket", bucket)
+	h.Set("X-RateLimit-Limit", "5")
+	after := d.resets[route].Sub(now)
+	h.Set("X-RateLimit-Reset-After", strconv.FormatFloat(after.Seconds(), 'f', 3, 64))
+	h.Set("X-RateLimit-Reset", strconv.FormatFloat(float64(d.resets[route].UnixMilli())/1000, 'f', 3, 64))
+	status := http.StatusOK
+	if d.used[route] == 5 {
+		d.over++
+		status = http.StatusTooManyRequests
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("Retry-After", strconv.FormatFloat(after.Seconds(), 'f', 3, 64))
+	} else {
+		d.used[route]++
+		h.Set("X-RateLimit-Remaining", strconv.Itoa(5-d.used[route]))
+	}
+	return &http.Response{StatusCode: status, Header: h, Body: http.NoBody, Request: req}, nil
+}
+
+// TestRateLimitPerBucket: Discord keeps a quota per route and names its
+// bucket. A service posting to many webhooks (or channels) is paced per
+// bucket, as a plain client is served: 5 messages to each of 8 webhooks go
+// at once, not at one webhook's pace; a 6th to one webhook waits for its
+// own bucket's reset, without a 429, and holds no other webhook.
+func TestRateLimitPerBucket(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := &discordRT{}
+		tr := New(d)
+		post := func(hook int) time.Duration {
+			t.Helper()
+			start := time.Now()
+			url := fmt.Sprintf("https://discord.com/api/webhooks/%d/secret-token-%d", 1000+hook, hook)
+			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), http.MethodPost, url, strings.NewReader(`{"content":"hi"}`)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("webhook %d: status %d", hook, resp.StatusCode)
+			}
+			return time.Since(start)
+		}
+		start := time.Now()
+		for range 5 {
+			for hook := range 8 {
+				post(hook)
+			}
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("5 messages to each of 8 webhooks took %v, want no wait: each has its own bucket", d)
+		}
+		s, err := tr.HostState("https://discord.com/api/webhooks/1002/secret-token-2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := s.Writes; r.Limit != 5 || r.Remaining != 0 {
+			t.Errorf("HostState of webhook 2's route: %+v; want its bucket: limit 5, none left", r)
+		}
+		if w := post(0); w < 4*time.Second || w > 6*time.Second {
+			t.Errorf("a 6th message to webhook 0 waited %v, want its bucket's reset (5s)", w)
+		}
+		if w := post(1); w != 0 {
+			// Webhook 1's bucket reset meanwhile too: no wait either way,
+			// and never webhook 0's.
+			t.Errorf("webhook 1 waited %v", w)
+		}
+		if d.over != 0 {
+			t.Errorf("%d 429s, want none", d.over)
+		}
+	})
+}
+
+// TestResourcesBucketRoutes: a bucket is learned per method and path; a
+// route named for two buckets goes back to the host's partition; a hostile
+// bucket name is not learned.
+func TestResourcesBucketRoutes(t *testing.T) {
+	var rs resources
+	k := partKey{scheme: "https", host: "discord.com", write: true}
+	answer := func(method, path, bucket string) partKey {
+		req, _ := http.NewRequest(method, "https://discord.com"+path, nil)
+		return rs.learn(k, &http.Response{Header: http.Header{"X-Ratelimit-Bucket": {bucket}}, Request: req})
+	}
+	if got := answer("POST", "/api/channels/1/messages", "AbC"); got.resource != "bucket AbC" {
+		t.Fatalf("learn = %+v, want the bucket", got)
+	}
+	of := func(method, path string) partKey {
+		req, _ := http.NewRequest(method, "https://discord.com"+path, nil)
+		return rs.of(k, req)
+	}
+	if got := of("POST", "/api/channels/1/messages"); got.resource != "bucket AbC" {
+		t.Errorf("the route's request goes to %+v, want its bucket", got)
+	}
+	if got := of("GET", "/api/channels/1/messages"); got != k {
+		t.Errorf("another method of the path goes to %+v, want the host's partition", got)
+	}
+	if got := of("POST", "/api/channels/2/messages"); got != k {
+		t.Errorf("another channel goes to %+v, want the host's partition until it answered", got)
+	}
+	answer("POST", "/api/channels/1/messages", "other")
+	if got := of("POST", "/api/channels/1/messages"); got != k {
+		t.Errorf("a route named for two buckets goes to %+v, want the host's partition", got)
+	}
+	if got := answer("POST", "/api/channels/3/messages", strings.Repeat("b", 65)); got != k {
+		t.Errorf("a 65-byte bucket name was learned: %+v", got)
+	}
 }
