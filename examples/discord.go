@@ -22,10 +22,10 @@ import (
 //
 // discordgo's own rate limiter stays on: it paces each route's bucket by
 // the X-RateLimit-* headers of the responses resilient returns. resilient's
-// is turned off: it reads the same headers but pools every route of a host
-// in one partition per class, so that one channel's bucket (5 messages
-// per 5 seconds) would pace the bot's posts to every channel. Each attempt
-// is cut after 20 seconds, as discordgo's own client cuts each request.
+// is turned off: it would pace the same buckets again (it keeps a
+// partition per X-RateLimit-Bucket too), and one limiter is enough. Each
+// attempt is cut after 20 seconds, as discordgo's own client cuts each
+// request.
 // Use it as
 //
 //	s, err := examples.NewDiscordSession("Bot "+token, nil)
@@ -35,7 +35,7 @@ func NewDiscordSession(token string, base http.RoundTripper, opts ...resilient.O
 		return nil, err
 	}
 	opts = append([]resilient.Option{
-		resilient.WithoutRateLimit(),                   // discordgo paces each route's bucket; resilient would pool them per host
+		resilient.WithoutRateLimit(),                   // discordgo paces each route's bucket; resilient would pace them again
 		resilient.WithAttemptTimeout(20 * time.Second), // discordgo's own client gives a request 20 s
 	}, opts...)
 	s.Client = &http.Client{Transport: resilient.New(base, opts...)}
