@@ -9,9 +9,9 @@ import (
 	"github.com/resilienthttp/resilient"
 )
 
-// A caller that skips optional work while the host's quota runs low: the
-// server announces its quota on every response, and HostState reads what
-// the Transport learned from it.
+// A caller that skips optional work while its quota at a host runs low:
+// the server announces the quota of the request's credential on every
+// response, and HostState reads what the Transport learned from it.
 func ExampleTransport_HostState() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-RateLimit-Limit", "60")
@@ -23,7 +23,9 @@ func ExampleTransport_HostState() {
 
 	tr := resilient.New(nil)
 	client := &http.Client{Transport: tr}
-	resp, err := client.Get(srv.URL + "/v1/posts")
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/posts", nil)
+	req.Header.Set("Authorization", "Bearer tenant-42") // the quota is this credential's
+	resp, err := client.Do(req)
 	if err != nil {
 		fmt.Println("error:", err)
 		return
@@ -31,7 +33,8 @@ func ExampleTransport_HostState() {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 
-	s, err := tr.HostState(srv.URL)
+	s, err := tr.HostState(req) // any request with the same host and credential
+
 	if err != nil {
 		fmt.Println("error:", err)
 		return

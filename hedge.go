@@ -160,7 +160,7 @@ func (c *call) hedgeAllowed(req *http.Request, hb *hostBudget) bool {
 
 // paused reports whether req's partition is paused after a 429.
 func (rl *rateLimiter) paused(req *http.Request) bool {
-	k, limited := rl.key(req)
+	k, limited := rl.key(req, rl.needsCred())
 	if !limited {
 		return false
 	}

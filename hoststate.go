@@ -1,9 +1,9 @@
 package resilient
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -64,44 +64,49 @@ type RateLimitState struct {
 	InFlight int
 }
 
-// HostState returns what the Transport holds about the host of rawURL, an
-// absolute URL with a scheme and a host: its breaker, its rate-limit
-// partitions, its retry budget and its attempts in flight, looked up
-// under the keys attempts of requests for rawURL use (the URL's path
-// matters only to a quota a server names by route). A host the Transport
-// has not called, or has forgotten (an idle host is evicted, and
-// ResetHost clears one), is reported as a new one: breaker closed, no
-// quota known, a full budget, nothing in flight. It changes nothing, takes
-// no lock but the partitions' own, briefly, makes no call to a QuotaStore
-// but a PauseUntil, and is safe to call at any time, from any goroutine.
+// HostState returns what the Transport holds about the host of req, as its
+// requests find it: its breaker, its rate-limit partitions, its retry
+// budget and its attempts in flight, looked up under the keys attempts of
+// requests like req use: its URL's scheme and host (its path matters only
+// to a quota a server names by route), its credential (a server counts
+// quotas per credential: see WithRateLimitKey), and whatever a custom key
+// (WithRateLimitKey, BreakerSettings.Key) reads of it; its method and body
+// do not matter (Reads and Writes say both classes). A host the Transport
+// has not called, or has forgotten (an idle host is evicted, and ResetHost
+// clears one), is reported as a new one: breaker closed, no quota known, a
+// full budget, nothing in flight. It changes nothing, takes no lock but the
+// partitions' own, briefly, makes no call to a QuotaStore but a
+// PauseUntil, and is safe to call at any time, from any goroutine.
 //
-// An error, wrapping url.Parse's when it failed, says that rawURL is not
-// an absolute URL with a host.
-func (t *Transport) HostState(rawURL string) (HostState, error) {
+// It returns an error when req is nil or its URL is not absolute with a
+// host.
+func (t *Transport) HostState(req *http.Request) (HostState, error) {
 	if t.inner == nil { // the zero Transport
 		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })
-		return t.zeroImpl.HostState(rawURL)
+		return t.zeroImpl.HostState(req)
 	}
-	u, err := url.Parse(rawURL)
 	switch {
-	case err != nil:
-		return HostState{}, fmt.Errorf("resilient: HostState: %w", redactError(err))
-	case u.Scheme == "" || u.Host == "":
-		return HostState{}, fmt.Errorf("resilient: HostState: %q is not an absolute URL with a host", redactURL(u))
+	case req == nil || req.URL == nil:
+		return HostState{}, errors.New("resilient: HostState: no request, or no URL")
+	case req.URL.Scheme == "" || req.URL.Host == "":
+		return HostState{}, fmt.Errorf("resilient: HostState: %q is not an absolute URL with a host", redactURL(req.URL))
 	}
-	get := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: make(http.Header)}
-	post := &http.Request{Method: http.MethodPost, URL: u, Host: u.Host, Header: make(http.Header)}
+	get, post := *req, *req
+	get.Method, post.Method = http.MethodGet, http.MethodPost
+	if get.Header == nil {
+		get.Header, post.Header = make(http.Header), make(http.Header)
+	}
 	now := t.clock.now()
 	s := HostState{RetryBudget: -1, InFlight: -1, Waiting: -1}
 	if t.breakers != nil {
-		s.Breaker = t.breakers.stateOf(get)
+		s.Breaker = t.breakers.stateOf(&get)
 	}
-	s.Reads, s.Writes = t.rl.stateOf(get, now), t.rl.stateOf(post, now)
+	s.Reads, s.Writes = t.rl.stateOf(&get, now), t.rl.stateOf(&post, now)
 	if t.budgets != nil {
-		s.RetryBudget = t.budgets.tokensOf(get)
+		s.RetryBudget = t.budgets.tokensOf(&get)
 	}
 	if t.bulkhead != nil {
-		s.InFlight, s.Waiting = t.bulkhead.countOf(get)
+		s.InFlight, s.Waiting = t.bulkhead.countOf(&get)
 	}
 	return s, nil
 }
@@ -144,7 +149,7 @@ func (rl *rateLimiter) stateOf(req *http.Request, now time.Time) RateLimitState 
 	if rl == nil {
 		return s
 	}
-	k, ok := rl.key(req)
+	k, ok := rl.key(req, true)
 	if !ok {
 		return s // exempt: nothing applies
 	}

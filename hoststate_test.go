@@ -3,6 +3,7 @@ package resilient
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -17,9 +18,15 @@ func newHostState() HostState {
 	return HostState{Reads: unknown, Writes: unknown, RetryBudget: DefaultRetryBudgetBurst, InFlight: -1, Waiting: -1}
 }
 
-func hostState(t *testing.T, tr *Transport, rawURL string) HostState {
+// hostState returns tr's state of the host of a request for rawURL with
+// the header name: value pairs of kv.
+func hostState(t *testing.T, tr *Transport, rawURL string, kv ...string) HostState {
 	t.Helper()
-	s, err := tr.HostState(rawURL)
+	req := newRequest(t, context.Background(), http.MethodGet, rawURL, nil)
+	for i := 0; i+1 < len(kv); i += 2 {
+		req.Header.Set(kv[i], kv[i+1])
+	}
+	s, err := tr.HostState(req)
 	if err != nil {
 		t.Fatalf("HostState(%q): %v", rawURL, err)
 	}
@@ -51,19 +58,27 @@ func TestHostStateNewHost(t *testing.T) {
 	}
 }
 
-func TestHostStateBadURL(t *testing.T) {
+func TestHostStateBadRequest(t *testing.T) {
 	tr := New(&rtScript{})
-	for _, raw := range []string{"", "/v1/posts", "api.example.com", "https://", "http://[::1", "https://user:pass@%zz/?token=secret"} {
-		s, err := tr.HostState(raw)
+	bad := []*http.Request{nil, {Method: http.MethodGet}}
+	for _, raw := range []string{"/v1/posts", "api.example.com", "https://user:pass@/v1?token=secret"} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad = append(bad, &http.Request{Method: http.MethodGet, URL: u, Header: http.Header{}})
+	}
+	for _, req := range bad {
+		s, err := tr.HostState(req)
 		if err == nil {
-			t.Errorf("HostState(%q) = %+v, nil; want an error", raw, s)
+			t.Errorf("HostState(%v) = %+v, nil; want an error", req, s)
 			continue
 		}
 		if msg := err.Error(); !strings.HasPrefix(msg, "resilient: HostState: ") || strings.Contains(msg, "secret") || strings.Contains(msg, "pass") {
-			t.Errorf("HostState(%q): error %q; want it prefixed and without the URL's secrets", raw, msg)
+			t.Errorf("HostState: error %q; want it prefixed and without the URL's secrets", msg)
 		}
 		if s != (HostState{}) {
-			t.Errorf("HostState(%q) = %+v with its error; want the zero HostState", raw, s)
+			t.Errorf("HostState = %+v with its error; want the zero HostState", s)
 		}
 	}
 }
@@ -187,8 +202,9 @@ func TestHostStateConcurrent(t *testing.T) {
 			}
 		})
 	}
+	req := newRequest(t, context.Background(), http.MethodGet, "https://api.example.com", nil)
 	for range 200 {
-		if s, err := tr.HostState("https://api.example.com"); err != nil || s.InFlight < 0 || s.InFlight > 8 {
+		if s, err := tr.HostState(req); err != nil || s.InFlight < 0 || s.InFlight > 8 {
 			t.Errorf("HostState = %+v, %v; want at most 8 in flight", s, err)
 		}
 	}

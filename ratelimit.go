@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,15 +155,26 @@ func WithoutRateLimit() Option {
 // WithRateLimitKey sets the function that names a request's partition of the
 // rate limiter. Requests with the same name share their learned quota, their
 // pause and their static limit. The default partition is the URL's scheme
-// and host (host[:port]) and the class of the method: reads (GET, HEAD,
+// and host (host[:port]), the class of the method: reads (GET, HEAD,
 // OPTIONS) apart from writes (every other method), because servers usually
-// count them apart. A function returning "" exempts the request from the
-// limiter. A nil fn restores the default. The name appears in the errors
-// of refused attempts: derive it from a credential only through a hash.
+// count them apart; and the request's credential, because servers count
+// quotas per user token or API key: requests with different Authorization
+// (else X-Api-Key) headers get partitions of their own, so that one
+// tenant's 429 or spent quota holds none of the others' (the partition's
+// name carries a fingerprint of the credential, never the credential). A
+// credential set below the Transport (an SDK's or oauth2's RoundTripper
+// under it) is not seen: those requests share the host's partitions. A
+// function returning "" exempts the request from the limiter. A nil fn
+// restores the default. The name appears in the errors of refused
+// attempts: derive it from a credential only through a hash.
 //
-// For example, a server that counts all requests of an API key together:
+// For example, a server that counts all requests of an API key together,
+// reads and writes alike, each key apart:
 //
-//	resilient.WithRateLimitKey(func(r *http.Request) string { return r.URL.Host })
+//	resilient.WithRateLimitKey(func(r *http.Request) string {
+//		sum := sha256.Sum256([]byte(r.Header.Get("Authorization")))
+//		return r.URL.Host + " " + hex.EncodeToString(sum[:8])
+//	})
 func WithRateLimitKey(fn func(*http.Request) string) Option {
 	return func(c *config) {
 		perTransport(c, "WithRateLimitKey")
@@ -178,20 +190,29 @@ type partKey struct {
 	scheme, host string
 	write        bool
 	resource     string // the quota the server names (see ratelimit_resource.go); "" for none
+	cred         uint64 // the request's credential, as credentialOf fingerprints it; 0 for none
 }
 
-// String returns e.g. "https://api.example.com reads".
+// String returns e.g. "https://api.example.com reads", followed by the
+// fingerprint of its credential when it has one: "https://api.example.com
+// reads, credential 9c1e0f2a7b3d4e5f".
 func (k partKey) String() string {
 	if k.scheme == "" {
 		return k.host
 	}
-	if k.resource != "" {
-		return k.scheme + "://" + k.host + " " + k.resource
+	var s string
+	switch {
+	case k.resource != "":
+		s = k.scheme + "://" + k.host + " " + k.resource
+	case k.write:
+		s = k.scheme + "://" + k.host + " writes"
+	default:
+		s = k.scheme + "://" + k.host + " reads"
 	}
-	if k.write {
-		return k.scheme + "://" + k.host + " writes"
+	if k.cred != 0 {
+		s += ", credential " + strconv.FormatUint(k.cred, 16)
 	}
-	return k.scheme + "://" + k.host + " reads"
+	return s
 }
 
 // isReadMethod reports whether method is counted as a read: GET (or empty),
@@ -298,17 +319,30 @@ func (p *partition) links() *listNode[partition] { return &p.listNode }
 
 // key returns the partition key of req; false exempts req from the limiter.
 // It sets the fields of k one by one: a composite literal of a struct this
-// size is built aside and copied, which costs more than the rest.
-func (rl *rateLimiter) key(req *http.Request) (k partKey, ok bool) {
+// size is built aside and copied, which costs more than the rest. The
+// credential's fingerprint is taken only when cred is set: a limiter that
+// holds no partition and sets no static limit has none to find, and the
+// response, if it announces a quota, takes it then (see withCred).
+func (rl *rateLimiter) key(req *http.Request, cred bool) (k partKey, ok bool) {
 	if rl.keyFn != nil {
 		k.host = rl.keyFn(req)
 		return k, k.host != ""
 	}
 	k.scheme, k.host, k.write = req.URL.Scheme, req.URL.Host, !isReadMethod(req.Method)
+	if cred {
+		k.cred = credentialOf(req.Header)
+	}
 	if rl.resources.n.Load() != 0 {
 		k = rl.resources.of(k, req)
 	}
 	return k, true
+}
+
+// needsCred reports whether the key of an attempt needs its credential's
+// fingerprint before the attempt is sent: when a partition may be found or
+// made for it.
+func (rl *rateLimiter) needsCred() bool {
+	return rl.keyFn == nil && (rl.parts.len() != 0 || rl.static > 0)
 }
 
 // lookup returns the partition of k, creating it when create is set; it
@@ -714,7 +748,8 @@ func (m *rateLimitTransport) RoundTrip(req *http.Request) (*http.Response, error
 
 func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
 	rl := m.rl
-	k, limited := rl.key(req)
+	cred := rl.needsCred()
+	k, limited := rl.key(req, cred)
 	if !limited {
 		return roundTripNext(m.next, req, st)
 	}
@@ -763,11 +798,11 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 		if st != nil && st.cut != nil {
 			// A success whose body was cut (WithBufferedResponse): its
 			// headers still say what the server counted.
-			m.learn(k, p, &counted, st, st.cut)
+			m.learn(k, !cred, req, p, &counted, st, st.cut)
 		}
 		return resp, err // the deferred end ends the flight
 	}
-	m.learn(k, p, &counted, st, resp) // ends the flight, and clears counted when it does
+	m.learn(k, !cred, req, p, &counted, st, resp) // ends the flight, and clears counted when it does
 	return resp, nil
 }
 
@@ -780,7 +815,10 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 // has it read them at all. The attempt's state gets what the
 // server announced (so that the retry loop returns a response whose wait is
 // too long); the partition learns only what MaxBelievedReset allows.
-func (m *rateLimitTransport) learn(k partKey, p *partition, counted *bool, st *attemptState, resp *http.Response) {
+//
+// k lacks its credential's fingerprint when noCred is set: it is taken from
+// req once the response turns out to announce something.
+func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p *partition, counted *bool, st *attemptState, resp *http.Response) {
 	var now lazyNow
 	r := rlResponse{hdr: m.rl.headers.read(resp.Header, resp.StatusCode, &now, m.rl.parsers), status: resp.StatusCode}
 	cls := statusClass(resp.StatusCode)
@@ -814,6 +852,18 @@ func (m *rateLimitTransport) learn(k partKey, p *partition, counted *bool, st *a
 			st.retryAfter, st.hasRetryAfter = throttledUntil(r.hdr.info, t).Sub(t), true
 		}
 	}
+	if noCred {
+		k.cred = credentialOf(req.Header)
+		if k.cred != 0 && p != nil {
+			// The attempt was counted in a partition found without its
+			// credential (made meanwhile): it learns in its own.
+			if *counted {
+				*counted = false
+				p.end()
+			}
+			p = nil
+		}
+	}
 	// The attempt reports what the server said; the partition learns
 	// only what is believable.
 	if nk := m.rl.resources.learn(k, resp); nk != k {
@@ -832,4 +882,42 @@ func (m *rateLimitTransport) learn(k partKey, p *partition, counted *bool, st *a
 		p = m.rl.lookup(k, true, &now)
 	}
 	m.rl.update(p, t, &r, counted)
+}
+
+// credentialOf returns a fingerprint of the credential in h, the
+// Authorization header, else X-Api-Key (Anthropic's, and many APIs'); 0 for
+// none. Servers count quotas per credential (a user's token, an API key),
+// so that requests made with different credentials to one host get
+// partitions of their own: one tenant's spent quota or 429 holds none of
+// the others', as it would not hold a plain client's. The fingerprint
+// reads the value's length and its last 64 bytes, 8 at a time: a few
+// nanoseconds, the same in every process (a QuotaStore's partition is
+// named with it), and never 0 for a credential. Two credentials that
+// share it share a partition, as every credential did before.
+func credentialOf(h http.Header) uint64 {
+	v := h["Authorization"]
+	if len(v) == 0 {
+		if v = h["X-Api-Key"]; len(v) == 0 {
+			return 0
+		}
+	}
+	s := v[0]
+	if s == "" {
+		return 0
+	}
+	x := uint64(len(s)) * 0x9e3779b97f4a7c15
+	if len(s) > 64 {
+		s = s[len(s)-64:]
+	}
+	for ; len(s) >= 8; s = s[8:] {
+		w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+		x = (x ^ w) * 0xbf58476d1ce4e5b9
+		x ^= x >> 31
+	}
+	for i := 0; i < len(s); i++ {
+		x = (x ^ uint64(s[i])) * 0x94d049bb133111eb
+	}
+	x ^= x >> 29
+	return x | 1
 }

@@ -88,7 +88,7 @@ func (rs *resources) of(k partKey, req *http.Request) partKey {
 	if !ok || v.(string) == ambiguousRoute {
 		return k
 	}
-	return partKey{scheme: k.scheme, host: k.host, resource: v.(string)}
+	return partKey{scheme: k.scheme, host: k.host, resource: v.(string), cred: k.cred}
 }
 
 // learn records the resource resp named for its request's route (or marks
@@ -133,5 +133,5 @@ func (rs *resources) learn(k partKey, resp *http.Response) partKey {
 	case v.(string) != name && v.(string) != ambiguousRoute:
 		rs.m.Store(r, ambiguousRoute)
 	}
-	return partKey{scheme: k.scheme, host: k.host, resource: name}
+	return partKey{scheme: k.scheme, host: k.host, resource: name, cred: k.cred}
 }

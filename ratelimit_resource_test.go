@@ -206,7 +206,7 @@ func TestRateLimitPerBucket(t *testing.T) {
 		if d := time.Since(start); d != 0 {
 			t.Errorf("5 messages to each of 8 webhooks took %v, want no wait: each has its own bucket", d)
 		}
-		s, err := tr.HostState("https://discord.com/api/webhooks/1002/secret-token-2")
+		s, err := tr.HostState(newRequest(t, context.Background(), http.MethodPost, "https://discord.com/api/webhooks/1002/secret-token-2", nil))
 		if err != nil {
 			t.Fatal(err)
 		}

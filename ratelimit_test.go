@@ -1147,3 +1147,98 @@ func TestRateLimitSpreadWithinDeadline(t *testing.T) {
 		})
 	}
 }
+
+// TestRateLimitPerCredential: servers count quotas per credential. A
+// service calling one API for many tenants, each with its own token, must
+// not let one tenant's 429 (a 15-minute Retry-After, X's windows) or spent
+// quota hold the others, which a plain client would send and the server
+// would answer. The tenant that was throttled waits its own pause.
+func TestRateLimitPerCredential(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		hits := map[string]int{}
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			tok := req.Header.Get("Authorization") + req.Header.Get("X-Api-Key")
+			hits[tok]++
+			h := http.Header{}
+			h.Set("X-RateLimit-Limit", "900")
+			status := http.StatusOK
+			if tok == "Bearer tenant-a" {
+				h.Set("X-RateLimit-Remaining", "0")
+				h.Set("Retry-After", "900")
+				status = http.StatusTooManyRequests
+			} else {
+				h.Set("X-RateLimit-Remaining", "899")
+			}
+			h.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(15*time.Minute).Unix(), 10))
+			return &http.Response{StatusCode: status, Header: h, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(rt)
+		call := func(header, value string) (int, error) {
+			req := newRequest(t, context.Background(), http.MethodGet, "https://api.x.test/2/tweets", nil)
+			if header != "" {
+				req.Header.Set(header, value)
+			}
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				return 0, err
+			}
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		}
+		if code, err := call("Authorization", "Bearer tenant-a"); code != http.StatusTooManyRequests || err != nil {
+			t.Fatalf("tenant A: %d, %v; want its 429 back (900 s is past WithMaxRetryAfter)", code, err)
+		}
+		start := time.Now()
+		for _, tenant := range [][2]string{{"Authorization", "Bearer tenant-b"}, {"X-Api-Key", "key-c"}, {"", ""}} {
+			for range 3 {
+				if code, err := call(tenant[0], tenant[1]); code != http.StatusOK || err != nil {
+					t.Errorf("%s %s after tenant A's 429: %d, %v; want 200", tenant[0], tenant[1], code, err)
+				}
+			}
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("the other tenants waited %v, want no wait", d)
+		}
+		if _, err := call("Authorization", "Bearer tenant-a"); !errors.Is(err, ErrRateLimited) {
+			t.Errorf("tenant A again: %v; want ErrRateLimited at once: its own pause holds", err)
+		}
+		if hits["Bearer tenant-a"] != 1 {
+			t.Errorf("tenant A reached the server %d times during its pause, want once", hits["Bearer tenant-a"])
+		}
+		a := hostState(t, tr, "https://api.x.test", "Authorization", "Bearer tenant-a").Reads
+		b := hostState(t, tr, "https://api.x.test", "Authorization", "Bearer tenant-b").Reads
+		if a.PausedUntil.IsZero() || !b.PausedUntil.IsZero() || b.Remaining != 899 {
+			t.Errorf("HostState: tenant A %+v, tenant B %+v; want A paused, B not, with its own quota", a, b)
+		}
+	})
+}
+
+func TestCredentialOf(t *testing.T) {
+	long := strings.Repeat("x", 100)
+	fps := map[uint64]string{}
+	for _, v := range []string{"Bearer a", "Bearer b", "Basic YWxpY2U6cHc=", "Basic Ym9iOnB3", long + "1", long + "2", "1" + long, "k"} {
+		fp := credentialOf(http.Header{"Authorization": {v}})
+		if fp == 0 {
+			t.Errorf("credentialOf(%q) = 0, want a fingerprint", v)
+		}
+		if prev, ok := fps[fp]; ok {
+			t.Errorf("%q and %q share a fingerprint", prev, v)
+		}
+		fps[fp] = v
+		if again := credentialOf(http.Header{"X-Api-Key": {v}}); again != fp {
+			t.Errorf("X-Api-Key %q: %x, want the same fingerprint as in Authorization (%x)", v, again, fp)
+		}
+	}
+	for _, h := range []http.Header{nil, {}, {"Authorization": {""}}, {"Cookie": {"s=1"}}} {
+		if fp := credentialOf(h); fp != 0 {
+			t.Errorf("credentialOf(%v) = %x, want 0", h, fp)
+		}
+	}
+	// Stable across processes: a QuotaStore's partitions are named with it.
+	if fp := credentialOf(http.Header{"Authorization": {"Bearer a"}}); fp != 0x4072633ef9c2c785 {
+		t.Errorf("credentialOf(Bearer a) = %#x, want %#x, as every process computes it", fp, uint64(0x4072633ef9c2c785))
+	}
+}
