@@ -571,12 +571,30 @@ func TestSeekableBodyRewindFails(t *testing.T) {
 		t.Errorf("the body was closed %d times, want once", n)
 	}
 
+	// An attempt that got a response (a 503) is followed by no retry
+	// either: the call returns that response, as a plain client would,
+	// and no error; the observer's StopReason says why.
+	base = &rtScript{steps: []rtStep{{status: 503, body: "busy"}, {}}}
+	body = &seekBody{Reader: strings.NewReader("payload"), failAt: 2}
+	req = newRequest(t, context.Background(), http.MethodPut, "http://api.test/upload", body)
+	var obs observed
+	resp, err := roundTrip(t, New(base, WithBackoff(0, 0), WithObserver(obs.add)), req)
+	if err != nil || resp.StatusCode != 503 || readBody(t, resp) != "busy" {
+		t.Errorf("after a 503 and a failed rewind: %v, %v; want the 503, no error", resp, err)
+	}
+	if n := len(base.calls); n != 1 {
+		t.Errorf("%d attempts, want 1", n)
+	}
+	if a := obs.all(); len(a) != 1 || a[0].StopReason != StopBodyNotReplayable {
+		t.Errorf("observed %+v, want one attempt whose StopReason is %q", a, StopBodyNotReplayable)
+	}
+
 	// A body whose first Seek fails (a pipe) is captured: within the
 	// limit it is replayed from the capture.
 	base = &rtScript{steps: []rtStep{{err: errors.New("connection reset")}, {}}}
 	body = &seekBody{Reader: strings.NewReader("payload"), failAt: 1}
 	req = newRequest(t, context.Background(), http.MethodPut, "http://api.test/upload", body)
-	resp, err := roundTrip(t, New(base, WithBackoff(0, 0)), req)
+	resp, err = roundTrip(t, New(base, WithBackoff(0, 0)), req)
 	if err != nil {
 		t.Fatal(err)
 	}
