@@ -108,6 +108,38 @@ func TestRateLimitAbsurdHeadersNotBelieved(t *testing.T) {
 	}
 }
 
+// TestRateLimitUnbelievedWaitWithinMaxRetryAfter: a Retry-After past
+// MaxBelievedReset (two hours) is not believed by the rate limiter, which
+// pauses nothing: another call to the host is sent at once. The retry loop
+// still sees the server's wait, which WithMaxRetryAfter bounds: with the
+// default 60s the 429 is returned at once (TestRateLimitAbsurdHeadersNotBelieved);
+// with a limit of three hours, the request that got it waits the two hours
+// and is sent again.
+func TestRateLimitUnbelievedWaitWithinMaxRetryAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := throttledOnce("7200")
+		client := &http.Client{Transport: New(handlerRT{srv}, WithMaxElapsed(0), WithMaxRetryAfter(3*time.Hour))}
+		start := time.Now()
+		done := make(chan time.Duration)
+		go func() {
+			if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 {
+				t.Errorf("the throttled call: %d, %v; want the retry's 200", code, err)
+			}
+			done <- time.Since(start)
+		}()
+		time.Sleep(time.Second)
+		if code, err := do(t, client, "GET", "http://api.test/y"); code != 200 || time.Since(start) != time.Second {
+			t.Errorf("another call during the unbelieved pause: %d, %v after %v; want 200 at once", code, err, time.Since(start)-time.Second)
+		}
+		if took := <-done; took < 2*time.Hour || took > 2*time.Hour+time.Second {
+			t.Errorf("the throttled call returned after %v, want the server's 2h (and its spread)", took)
+		}
+		if n := len(srv.seen("/x")); n != 2 {
+			t.Errorf("server saw %d requests of the throttled call, want 2", n)
+		}
+	})
+}
+
 // TestRateLimitBelievedPauseExpires: an hour's pause is believed (real
 // quotas reset hourly): calls are refused at once during it, since it is
 // longer than WithMaxRetryAfter, and flow again when it ends.
