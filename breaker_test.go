@@ -361,7 +361,7 @@ func TestBreakerHalfOpenOneProbe(t *testing.T) {
 // TestBreakerNeverTrips sends storms of outcomes that are not failures.
 func TestBreakerNeverTrips(t *testing.T) {
 	t.Parallel()
-	for _, status := range []int{400, 404, 408, 409, 429, 501, 505} {
+	for _, status := range []int{400, 404, 408, 409, 429, 501, 505, 507} {
 		for _, s := range []BreakerSettings{{ConsecutiveFailures: 3}, {}} {
 			t.Run(fmt.Sprintf("%d/consecutive=%d", status, s.ConsecutiveFailures), func(t *testing.T) {
 				t.Parallel()

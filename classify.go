@@ -22,7 +22,7 @@ const (
 	// are successes too: they are never retried.
 	Success Class = iota
 	// Transient means a retry with backoff can help: 408, 500, 502, 503,
-	// 504, a retryable envelope code or a network error.
+	// 504, 529, a retryable envelope code or a network error.
 	Transient
 	// Throttled means the server asked the client to slow down: retry
 	// after the server's wait (Retry-After or the rate-limit reset).

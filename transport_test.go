@@ -20,10 +20,10 @@ import (
 )
 
 func TestRetryStatusMatrix(t *testing.T) {
-	retried := map[int]bool{408: true, 429: true, 500: true, 502: true, 503: true, 504: true}
+	retried := map[int]bool{408: true, 429: true, 500: true, 502: true, 503: true, 504: true, 529: true}
 	for _, status := range []int{200, 201, 202, 204, 301, 302, 304, 307, 308,
 		400, 401, 403, 404, 405, 408, 409, 410, 412, 413, 422, 428, 429,
-		500, 501, 502, 503, 504, 505, 511} {
+		500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511, 529} {
 		t.Run(strconv.Itoa(status), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				s := &rtScript{steps: []rtStep{{status: status, body: "first"}, {status: 200, body: "second"}}}
