@@ -18,7 +18,8 @@ import (
 	"time"
 )
 
-var secrets = []string{"sk_live_secret", "topsecret", "api_key", "user-email@example.com", "Bearer", "session=abc"}
+var secrets = []string{"sk_live_secret", "topsecret", "api_key", "user-email@example.com", "Bearer", "session=abc",
+	"proxy-secret", "xk_custom_secret", "set-cookie-secret"}
 
 func TestLogRecordsEveryAttributeAndNoSecret(t *testing.T) {
 	const envelope = `{"success":false,"error":{"code":"PUBLIC_API_POST_CREATE_FAILED","message":"Post persistence failed","details":{"email":"user-email@example.com"}},"request_id":"req-7f3"}`
@@ -28,6 +29,7 @@ func TestLogRecordsEveryAttributeAndNoSecret(t *testing.T) {
 		w.Header().Set("X-RateLimit-Limit", "20")
 		w.Header().Set("X-RateLimit-Remaining", "7")
 		w.Header().Set("X-RateLimit-Reset", "2026-02-17T14:00:00Z")
+		w.Header().Set("Set-Cookie", "sid=set-cookie-secret")
 		w.WriteHeader(http.StatusInternalServerError)
 		io.WriteString(w, envelope)
 	}))
@@ -43,6 +45,8 @@ func TestLogRecordsEveryAttributeAndNoSecret(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/posts?api_key=topsecret", strings.NewReader(`{"content":"hello","email":"user-email@example.com"}`))
 	req.Header.Set("Authorization", "Bearer sk_live_secret")
 	req.Header.Set("Cookie", "session=abc")
+	req.Header.Set("Proxy-Authorization", "Basic proxy-secret")
+	req.Header.Set("X-Api-Key", "xk_custom_secret")
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
