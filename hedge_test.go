@@ -131,6 +131,8 @@ func TestHedgingOnlySafeRequests(t *testing.T) {
 	}{
 		{"GET", "GET", nil, 2},
 		{"HEAD", "HEAD", nil, 2},
+		{"OPTIONS", "OPTIONS", nil, 2},
+		{"PATCH to a host that honors keys", "PATCH", []Option{WithKeyHonoringHosts("api.test")}, 2},
 		{"POST to a host not known to honor keys", "POST", nil, 1},
 		{"POST to a host that honors keys", "POST", []Option{WithKeyHonoringHosts("api.test")}, 2},
 		{"PUT", "PUT", nil, 1},

@@ -122,36 +122,56 @@ func TestLogRecordsEveryAttributeAndNoSecret(t *testing.T) {
 
 func TestLogLevels(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		steps []rtStep
-		want  []string
+		name   string
+		steps  []rtStep
+		opts   []Option
+		prior  int           // calls made first, their records dropped
+		cancel time.Duration // the caller cancels its context after this; 0 for never
+		want   []string
 	}{
-		{"first-try-success", []rtStep{{status: 200}}, []string{"DEBUG"}},
-		{"success-after-retries", []rtStep{{status: 503}, {status: 200}}, []string{"WARN", "INFO"}},
-		{"permanent 404: the API's answer", []rtStep{{status: 404}}, []string{"INFO"}},
-		{"permanent 422 after a retry", []rtStep{{status: 503}, {status: 422}}, []string{"WARN", "INFO"}},
-		{"permanent 501: a failed call", []rtStep{{status: 501}}, []string{"ERROR"}},
-		{"429 given up", []rtStep{{status: 429, header: http.Header{"Retry-After": {"3600"}}}}, []string{"ERROR"}},
-		{"5xx after every retry", []rtStep{{status: 503}, {status: 503}}, []string{"WARN", "ERROR"}},
-		{"network-failure", []rtStep{{err: io.ErrUnexpectedEOF}, {err: io.ErrUnexpectedEOF}}, []string{"WARN", "ERROR"}},
+		{"first-try-success", []rtStep{{status: 200}}, nil, 0, 0, []string{"DEBUG"}},
+		{"success-after-retries", []rtStep{{status: 503}, {status: 200}}, nil, 0, 0, []string{"WARN", "INFO"}},
+		{"permanent 404: the API's answer", []rtStep{{status: 404}}, nil, 0, 0, []string{"INFO"}},
+		{"permanent 422 after a retry", []rtStep{{status: 503}, {status: 422}}, nil, 0, 0, []string{"WARN", "INFO"}},
+		{"permanent 501: a failed call", []rtStep{{status: 501}}, nil, 0, 0, []string{"ERROR"}},
+		{"429 given up", []rtStep{{status: 429, header: http.Header{"Retry-After": {"3600"}}}}, nil, 0, 0, []string{"ERROR"}},
+		{"5xx after every retry", []rtStep{{status: 503}, {status: 503}}, nil, 0, 0, []string{"WARN", "ERROR"}},
+		{"408 after every retry", []rtStep{{status: 408}, {status: 408}}, nil, 0, 0, []string{"WARN", "ERROR"}},
+		{"network-failure", []rtStep{{err: io.ErrUnexpectedEOF}, {err: io.ErrUnexpectedEOF}}, nil, 0, 0, []string{"WARN", "ERROR"}},
+		{"attempt timeouts", []rtStep{{hang: true}}, []Option{WithAttemptTimeout(time.Second)}, 0, 0, []string{"WARN", "ERROR"}},
+		// The breaker opened on the first call's 500: the second call is
+		// refused locally.
+		{"local refusal", []rtStep{{status: 500}}, []Option{WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1})}, 1, 0, []string{"ERROR"}},
+		{"canceled by the caller", []rtStep{{hang: true}}, nil, 0, time.Second, []string{"INFO"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var buf bytes.Buffer
-			logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			rt := &rtScript{steps: tc.steps}
-			req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts", nil)
-			resp, err := New(rt, fastRetries, WithMaxRetries(1), WithLogger(logger)).RoundTrip(req)
-			if err == nil {
-				resp.Body.Close()
-			}
-			recs := logRecords(t, &buf)
-			var got []string
-			for _, r := range recs {
-				got = append(got, r["level"].(string))
-			}
-			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
-				t.Errorf("levels %v, want %v", got, tc.want)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				var buf bytes.Buffer
+				logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+				rt := &rtScript{steps: tc.steps}
+				tr := New(rt, append([]Option{fastRetries, WithMaxRetries(1), WithLogger(logger)}, tc.opts...)...)
+				for range tc.prior + 1 {
+					buf.Reset()
+					ctx, cancel := context.WithCancel(context.Background())
+					if tc.cancel > 0 {
+						time.AfterFunc(tc.cancel, cancel)
+					}
+					req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://api.example.com/v1/posts", nil)
+					resp, err := tr.RoundTrip(req)
+					if err == nil {
+						resp.Body.Close()
+					}
+					cancel()
+				}
+				recs := logRecords(t, &buf)
+				var got []string
+				for _, r := range recs {
+					got = append(got, r["level"].(string))
+				}
+				if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+					t.Errorf("levels %v, want %v", got, tc.want)
+				}
+			})
 		})
 	}
 }

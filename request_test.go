@@ -78,6 +78,11 @@ func TestCallerMistakesFailAtOnce(t *testing.T) {
 			req.URL.RawQuery = "q=a\nb" // set raw, unescaped
 			return req
 		}, nil, false},
+		{"invalid method", func(url string) *http.Request {
+			req, _ := http.NewRequest("GET", url, nil)
+			req.Method = "BAD METHOD"
+			return req
+		}, nil, false},
 		{"invalid header name", func(url string) *http.Request {
 			req, _ := http.NewRequest("GET", url, nil)
 			req.Header["Bad Name"] = []string{"v"}
