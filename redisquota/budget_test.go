@@ -555,3 +555,38 @@ func TestBudgetMadeAgain(t *testing.T) {
 		t.Errorf("the new budget's view %v, synced %v; want 6", v, synced)
 	}
 }
+
+// TestBudgetHealthyHostNoSync proves what the README says of the shared
+// retry budget, "none [no Redis call] while every host is healthy": once a
+// member loaded a healthy host's budget, full, its answers cost no sync,
+// however many: the view stays full and the syncer passes it over, tick
+// after tick.
+func TestBudgetHealthyHostNoSync(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	srv := resilienttest.NewServer(resilienttest.Altyaa)
+	defer srv.Close()
+	f := newBudgetFleet(t, 2, addr, prefix, srv)
+	if got := f.calls(t, 10); got[200] != 20 {
+		t.Fatalf("healthy server: statuses %v, want 20 200s", got)
+	}
+	var before []int64
+	for i, s := range f.stores {
+		waitFor(t, "member "+strconv.Itoa(i)+"'s first sync", func() bool {
+			v, synced, _ := s.BudgetView(f.name)
+			return s.Stats().BudgetSyncs > 0 && v == synced
+		})
+		before = append(before, s.Stats().BudgetSyncs)
+	}
+	calls := 0
+	for end := time.Now().Add(5 * redisquota.DefaultBudgetSync); time.Now().Before(end); calls += 20 {
+		if got := f.calls(t, 10); got[200] != 20 {
+			t.Fatalf("healthy server: statuses %v, want 20 200s", got)
+		}
+	}
+	for i, s := range f.stores {
+		if n := s.Stats().BudgetSyncs - before[i]; n != 0 {
+			t.Errorf("member %d: %d budget syncs during %d calls to a healthy host, want none", i, n, calls)
+		}
+	}
+}
