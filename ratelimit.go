@@ -753,6 +753,7 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	if !limited {
 		return roundTripNext(m.next, req, st)
 	}
+	credLater := !cred && rl.keyFn == nil // a custom key has no credential added
 	ctx := req.Context()
 	var clock lazyNow
 	if st != nil {
@@ -798,11 +799,11 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 		if st != nil && st.cut != nil {
 			// A success whose body was cut (WithBufferedResponse): its
 			// headers still say what the server counted.
-			m.learn(k, !cred, req, p, &counted, st, st.cut)
+			m.learn(k, credLater, req, p, &counted, st, st.cut)
 		}
 		return resp, err // the deferred end ends the flight
 	}
-	m.learn(k, !cred, req, p, &counted, st, resp) // ends the flight, and clears counted when it does
+	m.learn(k, credLater, req, p, &counted, st, resp) // ends the flight, and clears counted when it does
 	return resp, nil
 }
 

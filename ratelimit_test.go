@@ -1216,6 +1216,30 @@ func TestRateLimitPerCredential(t *testing.T) {
 	})
 }
 
+// TestRateLimitCustomKeyHasNoCredential: a custom key is the caller's
+// whole partition: no credential is added to it.
+func TestRateLimitCustomKeyHasNoCredential(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		calls := 0
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			calls++
+			h := http.Header{"Retry-After": {"900"}}
+			return &http.Response{StatusCode: http.StatusTooManyRequests, Header: h, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(rt, WithRateLimitKey(func(r *http.Request) string { return r.URL.Host }))
+		for _, tok := range []string{"Bearer a", "Bearer b"} {
+			req := newRequest(t, context.Background(), http.MethodGet, "https://api.x.test/", nil)
+			req.Header.Set("Authorization", tok)
+			if resp, err := tr.RoundTrip(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+		if calls != 1 {
+			t.Errorf("the server saw %d calls, want 1: the second credential shares the custom partition's pause", calls)
+		}
+	})
+}
+
 func TestCredentialOf(t *testing.T) {
 	long := strings.Repeat("x", 100)
 	fps := map[uint64]string{}
