@@ -47,16 +47,27 @@ func takeToken(t *testing.T, q resilient.QuotaPartition) time.Duration {
 	return 0
 }
 
+// waitBound bounds each wait of a test for something Redis or the fleet's
+// channel brings: far longer than any of them takes on a loaded machine (a
+// pub/sub reconnection and the resync after it take seconds at most), far
+// shorter than the test binary's timeout, so that a condition that never
+// holds fails its test, with what it waited for, instead of the binary.
+const waitBound = 30 * time.Second
+
 // waitFor polls cond every millisecond until it holds, and returns how long
-// it took. It asserts no time: a condition that never holds ends the test
-// at its deadline (go test -timeout), with what it waited for.
+// it took. It asserts no speed: a condition that does not hold within
+// waitBound (or by the test's deadline, if sooner) fails the test, with
+// what it waited for.
 func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
-	deadline, hasDeadline := t.Deadline()
+	end := start.Add(waitBound)
+	if deadline, ok := t.Deadline(); ok && deadline.Add(-time.Second).Before(end) {
+		end = deadline.Add(-time.Second)
+	}
 	for !cond() {
-		if hasDeadline && time.Until(deadline) < time.Second {
-			t.Fatalf("%s: never, by the test's deadline", what)
+		if time.Now().After(end) {
+			t.Fatalf("%s: not within %v", what, time.Since(start).Round(time.Millisecond))
 		}
 		time.Sleep(time.Millisecond)
 	}
