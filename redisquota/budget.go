@@ -193,8 +193,14 @@ func (s *Store) budgetLocal() bool {
 // a member's spending asks for it (at most every tenth of that), it syncs
 // the budgets that need it in one pipelined Redis call; while Redis fails,
 // it tries again with backoff (20ms doubling to 1s), and the budgets are
-// the member's alone.
+// the member's alone. It first waits for the Store's subscription to the
+// fleet's channel, so that no "b" message falls between its first sync and
+// the subscription (the wait counts as a sync in progress: past
+// WithFallbackAfter, the budgets are the member's alone until it ends).
 func (s *Store) syncBudgets() {
+	if !s.awaitSubscribed(&s.budgetCallStart) {
+		return
+	}
 	tick := time.NewTicker(s.cfg.budgetSync)
 	defer tick.Stop()
 	gap := s.cfg.budgetSync / 10

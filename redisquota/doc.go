@@ -105,6 +105,41 @@
 // Redis does not answer, the member's own reset holds, and the
 // refiller writes it, with backoff, when Redis answers.
 //
+// # The fleet's channel, and what a member missed
+//
+// Redis's pub/sub delivers a message at most once, to the connections
+// subscribed when it is published. go-redis reconnects a Store's pub/sub
+// connection on its own and subscribes again (at once after a connection
+// error or a Redis restart; a connection that dies silently, when a
+// health-check ping fails or the operating system reports it), and what
+// the fleet published in between is lost. Each time Redis confirms the
+// subscription again, the Store catches up before it applies the next
+// message: it reads the state of every partition it holds, with the lease
+// script asking for no tokens (the call a partition first reads it with),
+// in one pipelined call per 256 partitions, and asks for a sync of every
+// retry budget (one call for all); it tries again, with backoff (20ms
+// doubling to 1s), until the reads succeed. Stats.Resyncs counts them. The
+// member then knows what the messages it missed would have told it: a
+// pause ("p"), if later than the one it knows; the quota ("q"); the latest
+// reset ("r"), which the state records (when it ran, by which Store, its
+// number), applied as its message would have been, with the pause and the
+// quota the state holds since (an earlier reset it missed is superseded
+// by it); and each budget's balance ("b"). A state that Redis lost (a
+// restart without persistence) records no reset: the member keeps the
+// pause it knows, and writes its quota again.
+//
+// So a member learns what it missed as soon as go-redis has subscribed
+// again, plus one round trip. Until then it acts on what it knew: a
+// member that missed a pause sends until its next lease (which Redis
+// refuses, and which tells it the pause), or, on a partition whose quota
+// it does not know (it takes no lease), until it catches up or gets a 429
+// itself; one that missed a reset stays paused until it catches up, or the
+// pause ends (resilient.MaxBelievedReset at most); one that missed a quota
+// paces by the quota it knew (or, knowing none, does not pace) until its
+// next lease, its own responses, or the catch-up; one that missed a
+// budget's first spending keeps a full view, whose deposits refill nothing,
+// until it syncs (when it retries itself) or catches up.
+//
 // # When Redis is slow or down
 //
 // A request never fails because Redis failed. A partition whose Redis call

@@ -1,7 +1,10 @@
 package redisquota
 
 import (
+	"context"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/resilienthttp/resilient"
 )
@@ -140,4 +143,31 @@ func RunLearn(s *Store, name string, limit int64, window time.Duration, remainin
 		return false, 0, errBadReply
 	}
 	return changed == 1, time.Duration(next) * time.Microsecond, nil
+}
+
+// PauseHash is the SHA-1 of the script that writes a pause.
+var PauseHash = pauseScript.Hash()
+
+// ResetHash is the SHA-1 of the script that resets a partition.
+var ResetHash = resetScript.Hash()
+
+// LoadScripts loads the Store's scripts into the script cache of rdb's
+// Redis, so that a test's first EVALSHA of one finds it.
+func LoadScripts(ctx context.Context, rdb redis.Scripter) error {
+	for _, sc := range []*redis.Script{leaseScript, learnScript, pauseScript, resetScript, heartbeatScript, budgetScript} {
+		if err := sc.Load(ctx, rdb).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LastReset returns Redis's time (µs) of the latest reset the partition q
+// applied, told by the fleet's channel or read by a resync, or found in the
+// state when it first read it; 0 for none.
+func LastReset(q resilient.QuotaPartition) int64 {
+	p := q.(*part)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.resetAt
 }

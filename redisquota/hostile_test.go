@@ -124,6 +124,20 @@ func TestHostileBucket(t *testing.T) {
 	})
 }
 
+// TestHostileResetRecord proves that a latest reset recorded in Redis that
+// no member wrote (a time that does not parse, years ahead, a number that
+// is not one) fails no lease: the partition is not locked out.
+func TestHostileResetRecord(t *testing.T) {
+	checkHostileStates(t, []hostileState{
+		{"not numbers", func(now time.Time) map[string]any {
+			return map[string]any{"limit": 100, "window": 1000000, "rat": "x", "rby": "y", "rseq": "z"}
+		}},
+		{"years ahead", func(now time.Time) map[string]any {
+			return map[string]any{"limit": 100, "window": 1000000, "rat": now.Add(10 * year).UnixMicro(), "rby": "y", "rseq": "1.5"}
+		}},
+	})
+}
+
 // TestHostileMembers proves that members whose heartbeat or lease lies
 // ahead of Redis's clock (a corrupt or hostile entry, which no member
 // writes) are not counted for ever: a member silent for three heartbeats

@@ -55,6 +55,11 @@ type part struct {
 	resetReq atomic.Int64 // local Unix ns of the latest Reset to write; 0 for none
 	resetSeq atomic.Int64 // the member's Resets, numbered
 
+	// resetAt is Redis's time (µs) of the latest reset the member applied,
+	// told by the fleet's channel or read from the state (see applyLease);
+	// guarded by mu.
+	resetAt int64
+
 	// The give-back in doubt: tokens given back (gbPend) and charged
 	// (debtPend) by a call whose reply was lost, sent again with the next
 	// call, and gbCum, the net give-back the member had credited in all,
@@ -372,31 +377,49 @@ func (p *part) Reset() {
 	p.wake()
 }
 
-// applyReset applies a reset told by the fleet (a message received at
-// recv): the reset numbered seq of the Store whose instance id is store,
-// which left the pause until pause and the quota limit per window µs (0
-// for none), at now, Redis's times in µs. The member keeps a pause of its
-// own that Redis set after the reset, or has not set yet, and a quota it
-// learned that its refiller has yet to write. While it holds a reset of
-// its own, it ignores the earlier resets of the others, which its own
-// follows.
-func (p *part) applyReset(recv time.Time, store string, seq, pause, now, limit, window int64) {
-	t := recv.UnixNano()
+// fleetReset is a reset run in Redis: the reset numbered seq of the Store
+// whose instance id is store, run at at (Redis's µs), told by its message
+// or read from the state (rat, rby, rseq).
+type fleetReset struct {
+	store   string
+	seq, at int64
+}
+
+// applyReset applies a reset told by the fleet's channel (a message
+// received at recv), r, which left the pause until pause and the quota
+// limit per window µs (0 for none), at now, Redis's times in µs. While the
+// member holds a reset of its own, it ignores the earlier resets of the
+// others, which its own follows.
+func (p *part) applyReset(recv time.Time, r fleetReset, pause, now, limit, window int64) {
 	p.mu.Lock()
 	if h := p.hold.Load(); h != nil {
-		if store == p.s.instance && seq >= h.seq {
+		if r.store == p.s.instance && r.seq >= h.seq {
 			p.hold.Store(nil)
-		} else if p.holding(t) {
+		} else if p.holding(recv.UnixNano()) {
 			p.mu.Unlock()
 			return // an earlier reset: the member's own clears more
 		}
 	}
+	p.applyResetLocked(recv, r, pause, now, limit, window)
+	p.mu.Unlock()
+	p.signal()
+}
+
+// applyResetLocked applies the reset r, received at recv, after which the
+// state held the pause until pause and the quota limit per window µs (0
+// for none) at now, Redis's times in µs. The member keeps a pause of its
+// own that Redis set after the reset, or has not set yet, and a quota it
+// learned that its refiller has yet to write. p.mu is held; the caller
+// signals.
+func (p *part) applyResetLocked(recv time.Time, r fleetReset, pause, now, limit, window int64) {
+	t := recv.UnixNano()
+	p.resetAt = max(p.resetAt, r.at)
 	keep := int64(0)
 	if d := time.Duration(pause-now) * time.Microsecond; d > 0 && d <= maxPause {
 		keep = t + int64(d)
 	}
 	if o := p.own.Load(); o != nil {
-		if o.pset == 0 || o.pset > now {
+		if o.pset == 0 || o.pset > r.at {
 			keep = max(keep, o.until)
 		} else {
 			p.own.Store(nil)
@@ -406,8 +429,6 @@ func (p *part) applyReset(recv time.Time, store string, seq, pause, now, limit, 
 		keep = 0
 	}
 	p.resetLocked(keep, limit, time.Duration(window)*time.Microsecond, p.learnDirty.Load())
-	p.mu.Unlock()
-	p.signal()
 }
 
 // resetLocked applies a reset: the pause becomes pause (local Unix ns, 0
@@ -636,21 +657,7 @@ func (p *part) failedIdle() bool {
 // would reach it by neither. The wait counts as a Redis call in progress:
 // an attempt that finds it longer than WithFallbackAfter paces locally. It
 // reports false when the Store is closed.
-func (p *part) awaitSubscribed() bool {
-	select {
-	case <-p.s.subscribed:
-		return true
-	default:
-	}
-	p.callStart.Store(time.Now().UnixNano())
-	defer p.callStart.Store(0)
-	select {
-	case <-p.s.subscribed:
-		return true
-	case <-p.s.ctx.Done():
-		return false
-	}
-}
+func (p *part) awaitSubscribed() bool { return p.s.awaitSubscribed(&p.callStart) }
 
 // activity returns what changes when the member takes tokens: the leases
 // held and how many of them were taken.
@@ -821,11 +828,28 @@ func (p *part) applyLease(r leaseReply, l *lease, gen, want int64, recv time.Tim
 		// the reset cleared. Its tokens, if any, are the cleared bucket's.
 		return time.Millisecond, false
 	}
-	if r.limit > 0 && r.window > 0 {
+	if at := r.reset.at; at > p.resetAt && at <= r.now {
+		// A reset the member has not applied: its message is on its way,
+		// or was lost (see Store.resync), or it ran before the member
+		// used the partition. It is applied as its message would be,
+		// with what the state holds since: a pause told before it, which
+		// it cleared, ends; a later one stays. The call was made after
+		// the member's own latest Reset ran in Redis (none was left to
+		// write, and gen says none came since): the state records that
+		// one or a later one, and a hold of the member's own stays, for
+		// the messages published before it that are still on their way.
+		// (A reset recorded ahead of Redis's clock, which no script
+		// writes, is not believed.)
+		p.applyResetLocked(recv, r.reset, r.pause, r.now, r.limit, r.window)
+		signal = true
+	}
+	if r.limit > 0 && r.window > 0 && !p.learnDirty.Load() {
+		// (A quota the member learned since the call was made is newer:
+		// its refiller writes it next.)
 		p.known(r.limit, time.Duration(r.window)*time.Microsecond)
 	}
-	if d := time.Duration(r.pause-r.now) * time.Microsecond; d > 0 && d <= maxPause {
-		signal = p.raisePauseLocked(recv.Add(d).UnixNano())
+	if d := time.Duration(r.pause-r.now) * time.Microsecond; d > 0 && d <= maxPause && p.raisePauseLocked(recv.Add(d).UnixNano()) {
+		signal = true
 	}
 	if r.limit == 0 && p.limit.Load() > 0 {
 		// Redis lost the quota (restarted, or the state expired): write
@@ -1058,13 +1082,22 @@ type leaseReply struct {
 	limit, window int64 // window: µs
 	pause, now    int64 // µs, Redis's clock
 	members       int64
+	reset         fleetReset // the latest reset the state records; at 0 for none
 }
 
 func parseLease(v []any) (leaseReply, bool) {
 	var r leaseReply
-	if len(v) != 8 {
+	if len(v) != 11 {
 		return r, false
 	}
+	// The latest reset: a value that does not parse (not a member's) is
+	// none, and fails no lease.
+	r.reset.store, _ = v[9].(string)
+	if at, ok := toInt(v, 8); ok && at > 0 {
+		r.reset.at = at
+		r.reset.seq, _ = toInt(v, 10)
+	}
+	v = v[:8]
 	ints := [...]*int64{&r.granted, &r.base, nil, &r.limit, &r.window, &r.pause, &r.now, &r.members}
 
 	for i, dst := range ints {

@@ -373,7 +373,9 @@ func TestGivebackPartitionMadeAgain(t *testing.T) {
 // pause and the quota (with its bucket and the give-back fields) as they
 // were at the Reset, 10s before it runs; a pause set, or a quota written,
 // by another Store after the Reset is kept; the resetting Store's own
-// writes are cleared, whenever they ran. It tells the fleet what it kept.
+// writes are cleared, whenever they ran. It records the reset in the state
+// (for the members that miss its message), and tells the fleet what it
+// kept.
 func TestResetScript(t *testing.T) {
 	s, rdb, prefix := scriptStore(t)
 	ctx := context.Background()
@@ -425,6 +427,9 @@ func TestResetScript(t *testing.T) {
 		if pause != tc.keepPause || limit != tc.keepQuota || tat != tc.keepQuota || field != tc.keepQuota {
 			t.Errorf("%s: state after the reset %v; want the pause kept %v, the quota and its bucket %v", tc.name, h, tc.keepPause, tc.keepQuota)
 		}
+		if h["rby"] != s.Instance() || h["rseq"] != strconv.Itoa(i) || h["rat"] < us(now) {
+			t.Errorf("%s: the reset recorded as run at %s by %s, number %s; want after %d by %s, number %d", tc.name, h["rat"], h["rby"], h["rseq"], now, s.Instance(), i)
+		}
 		if len(h) > 0 && rdb.PTTL(ctx, key).Val() < 23*time.Hour {
 			t.Errorf("%s: the state expires in %v, want a day", tc.name, rdb.PTTL(ctx, key).Val())
 		}
@@ -435,7 +440,7 @@ func TestResetScript(t *testing.T) {
 			t.Fatalf("%s: no message: %v", tc.name, err)
 		}
 		f := strings.Fields(m.Payload)
-		if len(f) != 8 || f[0] != "r" || f[2] != s.Instance() || f[3] != strconv.Itoa(i) ||
+		if len(f) != 8 || f[0] != "r" || f[2] != s.Instance() || f[3] != strconv.Itoa(i) || f[5] != h["rat"] ||
 			(f[4] != "0") != tc.keepPause || (f[6] != "0") != tc.keepQuota || (f[7] != "0") != tc.keepQuota {
 			t.Errorf("%s: message %q", tc.name, m.Payload)
 		}
@@ -446,7 +451,10 @@ func TestResetScript(t *testing.T) {
 // pause is being written (a ResetHost right after a 429) is not paused
 // again by it: the pause that comes back through the fleet's channel before
 // the reset is ignored, and so is the pause Redis held, which the reset
-// cleared. Another member ends unpaused too.
+// cleared. Another member ends unpaused too. Each round waits until both
+// members applied the round's reset, the one Redis records (rat): told by
+// the fleet's channel, or, when a reconnection lost its message, read by
+// the resync after it.
 func TestResetRightAfterPause(t *testing.T) {
 	addr := redisAddr()
 	prefix := testPrefix(t, addr)
@@ -467,11 +475,16 @@ func TestResetRightAfterPause(t *testing.T) {
 		if got := a.PauseUntil(); !got.IsZero() {
 			t.Fatalf("round %d: paused until %v right after Reset", i, got)
 		}
+		waitFor(t, "A's reset run in Redis", func() bool { return sa.Stats().ResetsSent > int64(i) })
+		rat, err := rdb.HGet(context.Background(), sa.StateKey(name), "rat").Int64()
+		if err != nil {
+			t.Fatalf("round %d: the reset recorded in Redis: %v", i, err)
+		}
 		waitFor(t, "the reset comes back to both", func() bool {
 			if got := a.PauseUntil(); !got.IsZero() {
 				t.Fatalf("round %d: paused again until %v after Reset", i, got)
 			}
-			return sa.Stats().ResetsReceived > int64(i) && sb.Stats().ResetsReceived > int64(i)
+			return redisquota.LastReset(a) >= rat && redisquota.LastReset(b) >= rat
 		})
 		if got := qb.PauseUntil(); got.After(time.Now()) {
 			t.Fatalf("round %d: B paused until %v after the reset", i, got)

@@ -18,7 +18,10 @@ import "github.com/redis/go-redis/v9"
 // set; and g:<member>:<instance>:<n>, for each partition of a Store (the
 // Store's n-th partition made) that gave tokens back, the net give-back
 // the lease script credited to it in all (see leaseScript), which the
-// sorted set prefix:{id}:gb orders by its last give-back.
+// sorted set prefix:{id}:gb orders by its last give-back; and rat, rby and
+// rseq, the latest reset (resetScript): when (µs) it ran, the Store (its
+// instance id) that ran it and the number of that Store's Reset, which a
+// member that missed its message reads (see Store.resync).
 
 // leaseScript counts the member among the partition's active members (those
 // that leased within member ttl, a lease further ahead than that being
@@ -65,7 +68,8 @@ import "github.com/redis/go-redis/v9"
 // when absent), max window (µs; none when absent).
 //
 // It returns {granted, base - now (µs), interval (µs, a string), limit,
-// window (µs), pause (µs), now (µs), members}.
+// window (µs), pause (µs), now (µs), members, and the latest reset: its
+// time (µs, 0 for none), Store and number (rat, rby, rseq)}.
 var leaseScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -77,7 +81,8 @@ if ARGV[7] ~= '' then
   redis.call('PEXPIRE', KEYS[2], ARGV[6])
   members = redis.call('ZCARD', KEYS[2])
 end
-local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause', ARGV[9])
+local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause', ARGV[9], 'rat', 'rby', 'rseq')
+local rat, rby, rseq = s[6] or '0', s[7] or '', s[8] or '0'
 local limit, window = tonumber(s[1]) or 0, tonumber(s[2]) or 0
 local tat, pause = tonumber(s[3]) or 0, tonumber(s[4]) or 0
 local maxwindow = tonumber(ARGV[13])
@@ -104,7 +109,7 @@ if giveback ~= 0 or (s[5] and tonumber(s[5]) ~= cum) then
   redis.call('PEXPIRE', KEYS[3], ARGV[6])
 end
 if limit <= 0 or window <= 0 then
-  return {0, 0, '0', 0, 0, string.format('%.0f', pause), string.format('%.0f', now), members}
+  return {0, 0, '0', 0, 0, string.format('%.0f', pause), string.format('%.0f', now), members, rat, rby, rseq}
 end
 local interval = window / (limit * tonumber(ARGV[3]))
 local tol = tonumber(ARGV[4]) * interval
@@ -128,7 +133,7 @@ if tat ~= old then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return {granted, string.format('%.0f', base - now), string.format('%.6f', interval),
-  limit, window, string.format('%.0f', pause), string.format('%.0f', now), members}
+  limit, window, string.format('%.0f', pause), string.format('%.0f', now), members, rat, rby, rseq}
 `)
 
 // learnScript records the quota a member learned, when it differs from
@@ -241,9 +246,12 @@ return {1, n}
 // lset and lby tell), and what the Store itself wrote before its reset
 // ran, it wrote before its Reset (its refiller writes in order). A quota
 // cleared takes its bucket with it (tat and the give-back fields: the
-// state is deleted, but for a pause kept). It tells the fleet, with what it
-// kept: "r <id> <store> <seq> <pause> <now> <limit> <window>" (pause and
-// limit 0 for none; store the Store's instance id, seq its Reset's number).
+// state is deleted, but for a pause kept). It records the reset in the
+// state (rat, rby, rseq: when, by which Store, its Reset's number), for the
+// members that miss its message (see Store.resync), and tells the fleet,
+// with what it kept: "r <id> <store> <seq> <pause> <now> <limit> <window>"
+// (pause and limit 0 for none; store the Store's instance id, seq its
+// Reset's number, now the time recorded).
 //
 // KEYS[1] the partition's state. ARGV: age (µs), channel, id, the Store's
 // instance id, seq, ttl (ms).
@@ -267,11 +275,11 @@ if not limit then
 elseif not pause then
   redis.call('HDEL', KEYS[1], 'pause', 'pset', 'pby')
 end
-if pause or limit then
-  redis.call('PEXPIRE', KEYS[1], ARGV[6])
-end
+local n = string.format('%.0f', now)
+redis.call('HSET', KEYS[1], 'rat', n, 'rby', ARGV[4], 'rseq', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('PUBLISH', ARGV[2], 'r ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[5] .. ' ' .. (pause or '0') .. ' ' ..
-  string.format('%.0f', now) .. ' ' .. (limit or '0') .. ' ' .. (window or '0'))
+  n .. ' ' .. (limit or '0') .. ' ' .. (window or '0'))
 return 1
 `)
 

@@ -25,10 +25,11 @@ import (
 // shares its hosts' retry budgets too.
 //
 // A Store starts a goroutine for its heartbeat, one that reads the fleet's
-// pub/sub channel (with go-redis's own), one refiller per partition while
-// the partition is in use, and one that syncs the retry budgets once a
-// Transport asks for one. Close stops them. A Store is safe for concurrent
-// use.
+// pub/sub channel (with go-redis's own) and catches the member up with the
+// fleet's state each time go-redis subscribes again, one refiller per
+// partition while the partition is in use, and one that syncs the retry
+// budgets once a Transport asks for one. Close stops them. A Store is safe
+// for concurrent use.
 type Store struct {
 	rdb        redis.UniversalClient
 	cfg        config
@@ -41,8 +42,9 @@ type Store struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the goroutines started
 	ps     *redis.PubSub
-	// subscribed is closed once the subscription to the fleet's channel
-	// was made (or failed: go-redis makes it again when it reconnects).
+	// subscribed is closed once Redis confirmed the subscription to the
+	// fleet's channel (or it failed: go-redis makes it again when it
+	// reconnects, and the member then resyncs).
 	subscribed chan struct{}
 
 	mu     sync.Mutex
@@ -208,6 +210,27 @@ func (s *Store) start(fn func()) bool {
 	return true
 }
 
+// awaitSubscribed waits until Redis confirmed the Store's subscription to
+// the fleet's channel (or the subscription failed, to be made again when
+// go-redis reconnects, the member then resyncing), storing the local Unix
+// ns when the wait started in inProgress meanwhile, as for a Redis call in
+// progress. It reports false when the Store is closed.
+func (s *Store) awaitSubscribed(inProgress *atomic.Int64) bool {
+	select {
+	case <-s.subscribed:
+		return true
+	default:
+	}
+	inProgress.Store(time.Now().UnixNano())
+	defer inProgress.Store(0)
+	select {
+	case <-s.subscribed:
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
+}
+
 // call runs one Redis call of the Store with its timeout, counting it.
 func (s *Store) call(fn func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.timeout)
@@ -253,25 +276,66 @@ func (s *Store) heartbeat() {
 // "b <id> <store>", a retry budget the Store
 // whose instance id is store started spending (budget.go). It subscribes
 // to the channel first: a subscription that fails (Redis down) is made
-// again by go-redis when it reconnects.
+// again by go-redis when it reconnects. Each time go-redis subscribes
+// again, the messages published meanwhile are lost: listen resyncs the
+// member (see resync) before it applies the next message, and tries
+// again, with backoff, until a resync succeeds.
 func (s *Store) listen() {
 	defer s.wg.Done()
-	s.ps.Subscribe(s.ctx, s.channel)
-	close(s.subscribed)
+	subscribed := false
+	if err := s.ps.Subscribe(s.ctx, s.channel); err != nil {
+		// The partitions load meanwhile; the resync catches them up once
+		// go-redis subscribes.
+		close(s.subscribed)
+		subscribed = true
+	}
 	if s.ctx.Err() != nil {
 		return // closed
 	}
-	msgs := s.ps.Channel()
+	msgs := s.ps.ChannelWithSubscriptions()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	var backoff time.Duration
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
+		case <-retry.C:
 		case m, ok := <-msgs:
 			if !ok {
 				return
 			}
-			s.apply(m.Payload, time.Now())
+			sub, isSub := m.(*redis.Subscription)
+			if !isSub {
+				if msg, ok := m.(*redis.Message); ok {
+					s.apply(msg.Payload, time.Now())
+				}
+				continue
+			}
+			if sub.Kind != "subscribe" || sub.Channel != s.channel {
+				continue
+			}
+			if !subscribed {
+				// The first subscription: the refillers and the budgets'
+				// syncer wait for it before they first read the state
+				// (awaitSubscribed).
+				subscribed = true
+				close(s.subscribed)
+				continue
+			}
+			retry.Stop()
+			backoff = 0
 		}
+		if err := s.resync(); err != nil {
+			if s.ctx.Err() != nil {
+				return
+			}
+			backoff = min(max(2*backoff, minBackoff), maxBackoff)
+			retry.Reset(backoff)
+			continue
+		}
+		s.st.resyncs.Add(1)
 	}
 }
 
@@ -295,7 +359,7 @@ func (s *Store) apply(msg string, recv time.Time) {
 		s.mu.Unlock()
 		if p != nil {
 			s.st.resetsReceived.Add(1)
-			p.applyReset(recv, f[2], n[0], n[1], n[2], n[3], n[4])
+			p.applyReset(recv, fleetReset{store: f[2], seq: n[0], at: n[2]}, n[1], n[2], n[3], n[4])
 		}
 		return
 	}
@@ -349,11 +413,16 @@ type Stats struct {
 	// BudgetLocal the retries the member's view alone allowed, while
 	// Redis did not answer or after Close.
 	BudgetSyncs, BudgetLocal int64
+	// Resyncs counts the times the member caught up with the fleet's
+	// state after go-redis subscribed to the fleet's channel again (a
+	// reconnection, whose messages are lost): the partitions' states read
+	// again, in one Redis call per 256 partitions, and the budgets synced.
+	Resyncs int64
 }
 
 type counters struct {
 	calls, errors, leases, tokens, returned, fallbacks, unpaced, pausesSent, pausesReceived atomic.Int64
-	budgetSyncs, budgetLocal, resetsSent, resetsReceived                                    atomic.Int64
+	budgetSyncs, budgetLocal, resetsSent, resetsReceived, resyncs                           atomic.Int64
 }
 
 // Stats returns the Store's counters.
@@ -366,5 +435,6 @@ func (s *Store) Stats() Stats {
 		PausesSent: c.pausesSent.Load(), PausesReceived: c.pausesReceived.Load(),
 		ResetsSent: c.resetsSent.Load(), ResetsReceived: c.resetsReceived.Load(),
 		BudgetSyncs: c.budgetSyncs.Load(), BudgetLocal: c.budgetLocal.Load(),
+		Resyncs: c.resyncs.Load(),
 	}
 }
