@@ -57,8 +57,11 @@ type part struct {
 
 	// resetAt is Redis's time (µs) of the latest reset the member applied,
 	// told by the fleet's channel or read from the state (see applyLease);
-	// guarded by mu.
+	// told counts the quotas the fleet's channel told the member, so that
+	// the reply of a call made before one does not undo it. Both guarded
+	// by mu.
 	resetAt int64
+	told    int64
 
 	// The give-back in doubt: tokens given back (gbPend) and charged
 	// (debtPend) by a call whose reply was lost, sent again with the next
@@ -503,6 +506,7 @@ func (p *part) knownFromFleet(recv time.Time, limit int64, window time.Duration)
 	p.mu.Lock()
 	if !p.holding(recv.UnixNano()) {
 		p.known(limit, window)
+		p.told++
 	}
 	p.mu.Unlock()
 }
@@ -769,7 +773,7 @@ func (p *part) lease(t int64) (time.Duration, error) {
 	p.callMu.Lock()
 	defer p.callMu.Unlock()
 	p.mu.Lock()
-	gen, resetting := p.gen.Load(), p.resetReq.Load() != 0
+	gen, told, resetting := p.gen.Load(), p.told, p.resetReq.Load() != 0
 	p.mu.Unlock()
 	if resetting {
 		// A Reset came since the step began: Redis holds what it clears
@@ -810,7 +814,7 @@ func (p *part) lease(t int64) (time.Duration, error) {
 		}
 	}
 	p.mu.Lock()
-	wait, signal := p.applyLease(r, l, gen, want, recv)
+	wait, signal := p.applyLease(r, l, gen, told, want, recv)
 	p.mu.Unlock()
 	if signal {
 		p.signal()
@@ -822,7 +826,7 @@ func (p *part) lease(t int64) (time.Duration, error) {
 // (nil for none), unless a reset came since. It returns how long to wait
 // before asking again, and whether the attempts waiting for a token must
 // look again (a lease installed, a pause). p.mu is held.
-func (p *part) applyLease(r leaseReply, l *lease, gen, want int64, recv time.Time) (wait time.Duration, signal bool) {
+func (p *part) applyLease(r leaseReply, l *lease, gen, told, want int64, recv time.Time) (wait time.Duration, signal bool) {
 	if p.gen.Load() != gen {
 		// A reset came while the call was out: what it read may be what
 		// the reset cleared. Its tokens, if any, are the cleared bucket's.
@@ -843,15 +847,17 @@ func (p *part) applyLease(r leaseReply, l *lease, gen, want int64, recv time.Tim
 		p.applyResetLocked(recv, r.reset, r.pause, r.now, r.limit, r.window)
 		signal = true
 	}
-	if r.limit > 0 && r.window > 0 && !p.learnDirty.Load() {
-		// (A quota the member learned since the call was made is newer:
-		// its refiller writes it next.)
+	// A quota the fleet's channel told since the call was made may be
+	// newer than the one read, and one the member learned since is: its
+	// refiller writes it next.
+	fresh := p.told == told && !p.learnDirty.Load()
+	if r.limit > 0 && r.window > 0 && fresh {
 		p.known(r.limit, time.Duration(r.window)*time.Microsecond)
 	}
 	if d := time.Duration(r.pause-r.now) * time.Microsecond; d > 0 && d <= maxPause && p.raisePauseLocked(recv.Add(d).UnixNano()) {
 		signal = true
 	}
-	if r.limit == 0 && p.limit.Load() > 0 {
+	if r.limit == 0 && p.limit.Load() > 0 && p.told == told {
 		// Redis lost the quota (restarted, or the state expired): write
 		// it again, then lease.
 		p.learnDirty.Store(true)

@@ -66,15 +66,15 @@ func (s *Store) resync() error {
 // script that asks for no tokens (a partition's first read of the state,
 // see part.lease) and applies them.
 func (s *Store) readStates(parts []*part) error {
-	gens := make([]int64, len(parts))
+	gens, told := make([]int64, len(parts)), make([]int64, len(parts))
 	cmds := make([]*redis.Cmd, len(parts))
 	send := func(ctx context.Context) error {
 		_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 			for i, p := range parts {
 				p.mu.Lock()
-				gen, resetting := p.gen.Load(), p.resetReq.Load() != 0
+				gen, t, resetting := p.gen.Load(), p.told, p.resetReq.Load() != 0
 				p.mu.Unlock()
-				gens[i], cmds[i] = gen, nil
+				gens[i], told[i], cmds[i] = gen, t, nil
 				if resetting {
 					continue // Redis holds what the reset clears: read it after
 				}
@@ -110,7 +110,7 @@ func (s *Store) readStates(parts []*part) error {
 		if !ok {
 			return errBadReply
 		}
-		if !p.catchUp(r, gens[i], recv) {
+		if !p.catchUp(r, gens[i], told[i], recv) {
 			err = errChanged
 		}
 	}
@@ -118,13 +118,13 @@ func (s *Store) readStates(parts []*part) error {
 }
 
 // catchUp applies the state r a resync read, received at recv, which the
-// member may have missed messages of; gen is the partition's gen when the
-// read was sent. The state is applied as a lease's reply (applyLease): the
+// member may have missed messages of; gen and told are the partition's
+// when the read was sent. The state is applied as a lease's reply (applyLease): the
 // reset it records, if the member has not applied it; the pause, if later
 // than the member's; the quota (when Redis lost it, the member writes its
 // own again). It reports false when a reset came since the read was sent,
 // which the state read may predate: the resync reads it again.
-func (p *part) catchUp(r leaseReply, gen int64, recv time.Time) bool {
+func (p *part) catchUp(r leaseReply, gen, told int64, recv time.Time) bool {
 	p.mu.Lock()
 	if p.gen.Load() != gen {
 		p.mu.Unlock()
@@ -139,7 +139,7 @@ func (p *part) catchUp(r leaseReply, gen int64, recv time.Time) bool {
 		// the member's, which clears what they tell).
 		p.hold.Store(nil)
 	}
-	_, signal := p.applyLease(r, nil, gen, 0, recv)
+	_, signal := p.applyLease(r, nil, gen, told, 0, recv)
 	relearn := p.learnDirty.Load()
 	p.mu.Unlock()
 	if signal {

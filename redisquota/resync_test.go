@@ -110,11 +110,12 @@ func (k *killer) run(ctx context.Context, id int64, fired chan struct{}, cmds ..
 // doneCounter is a go-redis hook that counts the calls of each script that
 // Redis answered, and the pipelines of lease calls (a resync's reads) and
 // their commands, and holds back, while their gate is closed, the
-// client's new connections (gate dial), its lease calls (gate lease), or
-// its pipelines of lease calls (gate resync).
+// client's new connections (gate dial), its lease calls (gate lease), the
+// replies of its lease calls, sent (gate reply), or its pipelines of lease
+// calls (gate resync).
 type doneCounter struct {
 	mu          sync.Mutex
-	n           map[string]int
+	n, ran      map[string]int           // calls answered; lease calls run in Redis, their reply maybe held back
 	pipes, cmds int                      // pipelines of lease calls, and their commands
 	gates       map[string]chan struct{} // closed gates, by name
 }
@@ -177,6 +178,17 @@ func (c *doneCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			}
 		}
 		err := next(ctx, cmd)
+		if lease {
+			c.mu.Lock()
+			if c.ran == nil {
+				c.ran = make(map[string]int)
+			}
+			c.ran[redisquota.LeaseHash]++
+			c.mu.Unlock()
+			if err := c.pass(ctx, "reply"); err != nil {
+				return err
+			}
+		}
 		if a := cmd.Args(); err == nil && len(a) > 1 && strings.EqualFold(a[0].(string), "evalsha") {
 			c.mu.Lock()
 			if c.n == nil {
@@ -208,6 +220,14 @@ func (c *doneCounter) leasePipelines() (pipes, cmds int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.pipes, c.cmds
+}
+
+// leasesRun returns the lease calls that ran in Redis, whether their
+// reply was held back or not.
+func (c *doneCounter) leasesRun() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ran[redisquota.LeaseHash]
 }
 
 func (c *doneCounter) script(hash string) int {
@@ -390,6 +410,7 @@ func TestMessageLostInReconnection(t *testing.T) {
 		f.doneB.hold("lease")
 		f.doneB.hold("resync")
 		qa, qb := f.a.Partition(name), f.b.Partition(name)
+		f.subscribed(t) // B's first read, held back, would not tell it
 		qa.Pause(time.Now().Add(10 * time.Minute))
 		waitFor(t, "B sees the pause", func() bool { return qb.PauseUntil().After(time.Now()) })
 		id := f.drop(t, evalsha(redisquota.ResetHash), qa.(resilient.QuotaResetter).Reset)
@@ -487,4 +508,31 @@ func TestMessageLostInReconnection(t *testing.T) {
 			return synced == 9
 		})
 	})
+}
+
+// TestLeaseReplyOlderThanMessage proves that the reply of a lease call
+// that read the state before a quota was written, applied after the
+// fleet's message of that quota, does not undo it: B's first call reads a
+// state without a quota; A learns one, which B is told; B's reply then
+// arrives. B keeps the quota it was told, and does not write it again as
+// if Redis had lost it (which refreshed the time the window was last
+// seen, so that a stale window was never replaced).
+func TestLeaseReplyOlderThanMessage(t *testing.T) {
+	const name = "https://api.example.com reads"
+	f := newLossFleet(t)
+	f.doneB.hold("reply")
+	qa, qb := f.a.Partition(name), f.b.Partition(name)
+	f.subscribed(t)
+	waitFor(t, "B's first lease call run", func() bool { return f.doneB.leasesRun() > 0 })
+	qa.Learn(quota(100), time.Second)
+	waitFor(t, "B told A's quota", func() bool { l, _ := redisquota.Known(qb); return l == 100 })
+	f.doneB.release("reply")
+	waitFor(t, "B's first lease reply", func() bool { return f.doneB.script(redisquota.LeaseHash) > 0 })
+	takeToken(t, qb) // B's refiller has applied the reply when it takes the next step
+	if l, w := redisquota.Known(qb); l != 100 || w != time.Second {
+		t.Errorf("B knows %d per %v after its older reply, want 100 per 1s", l, w)
+	}
+	if n := f.doneB.script(redisquota.LearnHash); n != 0 {
+		t.Errorf("B wrote the quota it was told %d times, as if Redis had lost it", n)
+	}
 }
