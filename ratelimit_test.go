@@ -1266,3 +1266,66 @@ func TestCredentialOf(t *testing.T) {
 		t.Errorf("credentialOf(Bearer a) = %#x, want %#x, as every process computes it", fp, uint64(0x4072633ef9c2c785))
 	}
 }
+
+// TestRateLimitMixedLimits: X counts its endpoints apart (75 calls per 15
+// minutes on one, 450 on another) and names none of them. Once the
+// host's responses have announced two limits, one endpoint's spent quota
+// must not hold the others, which a plain client would send and the
+// server would answer; the spent endpoint's own call still gets its 429.
+func TestRateLimitMixedLimits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		limits := map[string]int{"/2/users/me": 75, "/2/tweets/search/recent": 450}
+		used := map[string]int{}
+		var mu sync.Mutex
+		reset := time.Now().Add(15 * time.Minute)
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			limit := limits[req.URL.Path]
+			h := http.Header{}
+			h.Set("X-Rate-Limit-Limit", strconv.Itoa(limit))
+			h.Set("X-Rate-Limit-Reset", strconv.FormatInt(reset.Unix(), 10))
+			status := http.StatusOK
+			if used[req.URL.Path] >= limit {
+				status = http.StatusTooManyRequests
+				h.Set("X-Rate-Limit-Remaining", "0")
+			} else {
+				used[req.URL.Path]++
+				h.Set("X-Rate-Limit-Remaining", strconv.Itoa(limit-used[req.URL.Path]))
+			}
+			return &http.Response{StatusCode: status, Header: h, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(rt)
+		get := func(path string) (int, error) {
+			req := newRequest(t, context.Background(), http.MethodGet, "https://api.x.test"+path, nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				return 0, err
+			}
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		}
+		get("/2/tweets/search/recent")
+		for range 75 {
+			if code, err := get("/2/users/me"); code != http.StatusOK {
+				t.Fatalf("users/me: %d, %v", code, err)
+			}
+		}
+		// users/me is spent for 15 minutes; search has 449 left.
+		start := time.Now()
+		for range 10 {
+			if code, err := get("/2/tweets/search/recent"); code != http.StatusOK || err != nil {
+				t.Fatalf("search after users/me was spent: %d, %v; want 200", code, err)
+			}
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("search calls waited %v after users/me was spent, want no wait", d)
+		}
+		if code, err := get("/2/users/me"); code != http.StatusTooManyRequests || err != nil {
+			t.Errorf("users/me again: %d, %v; want its own 429 back (15 minutes is past WithMaxRetryAfter)", code, err)
+		}
+		if used["/2/tweets/search/recent"] != 11 {
+			t.Errorf("search reached the server %d times, want 11", used["/2/tweets/search/recent"])
+		}
+	})
+}
