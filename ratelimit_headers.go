@@ -636,10 +636,7 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		*counted = false // ended, whatever the store does next
 	}
 	info := &r.hdr.info
-	if info.Limit > 0 && p.limit > 0 && info.Limit != p.limit && r.hdr.window == 0 && !p.policyWindow && !p.mixed {
-		// Two limits without a policy: two routes' quotas. (A server
-		// that names its policies, each with its window, announces the
-		// one that binds: its limit changes as its quotas are used.)
+	if info.Limit > 0 && p.limit > 0 && info.Limit != p.limit && !p.mixed {
 		rl.unmix(p, now)
 	}
 	if p.mixed {

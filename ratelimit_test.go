@@ -1329,33 +1329,3 @@ func TestRateLimitMixedLimits(t *testing.T) {
 		}
 	})
 }
-
-// TestRateLimitPolicyLimitsNotMixed: a server that names its policies
-// (the IETF draft's RateLimit-Policy, with windows) announces the one that
-// binds, whose limit changes as its quotas are used: its partition keeps
-// pacing and holding by them.
-func TestRateLimitPolicyLimitsNotMixed(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		n := 0
-		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			n++
-			h := http.Header{}
-			if n%2 == 1 {
-				h.Set("RateLimit-Policy", `"burst";q=10;w=1`)
-				h.Set("RateLimit", `"burst";r=5;t=1`)
-			} else {
-				h.Set("RateLimit-Policy", `"daily";q=1000;w=3600`)
-				h.Set("RateLimit", `"daily";r=0;t=30`)
-			}
-			return &http.Response{StatusCode: http.StatusOK, Header: h, Body: http.NoBody, Request: req}, nil
-		})
-		tr := New(rt)
-		get(t, tr, "https://api.test/a")
-		get(t, tr, "https://api.test/b") // the daily quota spent for 30 s
-		start := time.Now()
-		get(t, tr, "https://api.test/c")
-		if d := time.Since(start); d < 29*time.Second {
-			t.Errorf("the call after the daily quota was spent waited %v, want its reset (30s): the partition stopped holding", d)
-		}
-	})
-}
