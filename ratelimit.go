@@ -107,13 +107,6 @@ const paceShare = 0.95
 //     that has no Retry-After pauses a minute at most, not until the reset:
 //     another limit throttled it (GitHub's secondary limits), whose end
 //     that reset does not tell.
-//   - A partition whose responses announce different limits (X counts its
-//     endpoints apart, 75 calls here and 450 there, and names none of
-//     them) has nothing one pace or one reset could hold it by: it forgets
-//     what it learned and from then on neither paces nor holds attempts by
-//     the headers (a static limit stays), so that one endpoint's spent
-//     quota never holds the others; each call still gets its own answer,
-//     a 429 included.
 //   - When the server announces its limit and a window (the policy's w, or
 //     the longest time to a reset seen, forgotten when no response comes
 //     close to it for two of its windows while at least half of the quota
@@ -312,15 +305,6 @@ type partition struct {
 	// whose window resets at once.
 	refillUnit time.Duration
 	refillFrom time.Time
-	// mixed says that the partition's responses announced different
-	// limits: the host counts its routes apart (X's endpoints, 75 calls
-	// here and 450 there), and naming none of them (no bucket, no
-	// resource), it leaves one partition nothing it can pace by. A spent
-	// route's reset would hold every other route, where a plain client is
-	// answered: a mixed partition neither paces nor holds attempts by
-	// what it learns (a static limit stays), and each call gets its own
-	// answers, 429s included.
-	mixed      bool
 	pauseUntil time.Time     // no attempt is sent before it
 	inflight   int           // attempts sent and not yet answered
 	reopened   chan struct{} // closed when the quota gate may have opened; nil when nobody waits
@@ -538,7 +522,7 @@ func (p *partition) gate(now time.Time) (until time.Time, byQuota bool) {
 // quotaSpent reports whether the announced remaining quota, with what was
 // refilled of it since, is used up by the attempts in flight. p.mu is held.
 func (p *partition) quotaSpent(now time.Time) bool {
-	if p.mixed || !p.reset.After(now) {
+	if !p.reset.After(now) {
 		return false
 	}
 	left := p.remaining

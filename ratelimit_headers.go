@@ -636,13 +636,6 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		*counted = false // ended, whatever the store does next
 	}
 	info := &r.hdr.info
-	if info.Limit > 0 && p.limit > 0 && info.Limit != p.limit && !p.mixed {
-		rl.unmix(p, now)
-	}
-	if p.mixed {
-		p.reopen(now)
-		return // see partition.mixed
-	}
 	// The remaining quota of the current window. A response with a later
 	// reset starts a new window; one with an earlier reset (reordered)
 	// only lowers the count, unless it belongs to an older window.
@@ -704,23 +697,6 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		rl.pace(p, now, info.Remaining)
 	}
 	p.reopen(now)
-}
-
-// unmix makes p a mixed partition (see partition.mixed): it forgets what it
-// learned, pace and pause included, and keeps its static limit. p.mu is
-// held.
-func (rl *rateLimiter) unmix(p *partition, now time.Time) {
-	p.mixed = true
-	p.remaining, p.reset, p.refillUnit, p.window, p.pauseUntil = 0, time.Time{}, 0, 0, time.Time{}
-	if p.learned {
-		p.learned = false
-		if rl.static > 0 {
-			p.lim.SetLimitAt(now, rl.static)
-			p.lim.SetBurstAt(now, rl.burst)
-		} else {
-			p.lim = nil
-		}
-	}
 }
 
 // refillUnit returns the time one request of a quota refilled continuously
