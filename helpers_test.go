@@ -431,3 +431,19 @@ func mustPanic(t *testing.T, what string, fn func()) (p any) {
 	fn()
 	return nil
 }
+
+// roundTripAt sends a request of method for url through tr after d, on a
+// goroutine of its own, closing the response if any, and returns a
+// function that waits for it to end.
+func roundTripAt(t testing.TB, tr http.RoundTripper, d time.Duration, method, url string) (wait func()) {
+	var done sync.WaitGroup
+	done.Add(1)
+	time.AfterFunc(d, func() {
+		defer done.Done()
+		resp, err := tr.RoundTrip(newRequest(t, context.Background(), method, url, nil))
+		if err == nil {
+			resp.Body.Close()
+		}
+	})
+	return done.Wait
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -226,9 +225,8 @@ func TestReportHedgesCountsCopiesSent(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		opts  []Option
-		ctx   time.Duration       // the call's deadline; 0 for none
-		other func(tr *Transport) // a call of the host, 50ms after the hedged one
-		fails bool                // the other call's 500 opens the breaker
+		ctx   time.Duration // the call's deadline; 0 for none
+		fails bool          // the other call's 500 opens the breaker
 	}{
 		// The attempt takes the limiter's one token; the copy would get
 		// the next a second later.
@@ -262,16 +260,7 @@ func TestReportHedgesCountsCopiesSent(t *testing.T) {
 				}
 				var obs observed
 				tr := New(srv, append([]Option{hedging, WithObserver(obs.add)}, tc.opts...)...)
-				var writer sync.WaitGroup
-				defer writer.Wait()
-				writer.Add(1)
-				time.AfterFunc(50*time.Millisecond, func() {
-					defer writer.Done()
-					resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodPost, "http://api.test/b", nil))
-					if err == nil {
-						resp.Body.Close()
-					}
-				})
+				defer roundTripAt(t, tr, 50*time.Millisecond, http.MethodPost, "http://api.test/b")() // a write of the host
 				var r Report
 				ctx := WithReport(timeoutCtx(t, tc.ctx), &r)
 				if code, err := getIn(t, tr, ctx, "http://api.test/a"); code != 200 {

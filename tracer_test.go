@@ -208,21 +208,13 @@ func TestTracerUnsentCopyTakesNoNumber(t *testing.T) {
 		tr := New(statusRT{srv, status}, WithHedging(Hedging{Delay: 20 * time.Millisecond, MaxHedges: 2}),
 			WithRateLimit(rate.Every(50*time.Millisecond), 1), WithMaxInFlight(2), WithTracer(wt), WithObserver(obs.add),
 			WithBackoff(time.Millisecond, time.Millisecond))
-		var writer sync.WaitGroup
-		defer writer.Wait()
-		writer.Add(1)
-		time.AfterFunc(45*time.Millisecond, func() {
-			defer writer.Done()
-			resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodPost, "http://api.test/w", nil))
-			if err == nil {
-				resp.Body.Close()
-			}
-		})
+		waitWrite := roundTripAt(t, tr, 45*time.Millisecond, http.MethodPost, "http://api.test/w") // the write that takes the last slot
+		defer waitWrite()
 		var r Report
 		if code, err := getIn(t, tr, WithReport(context.Background(), &r), "http://api.test/a"); code != 200 {
 			t.Fatalf("%d, %v", code, err)
 		}
-		writer.Wait()
+		waitWrite()
 		synctest.Wait()
 		want := []string{
 			"/a attempt 1 hedge 0 resend 0",
