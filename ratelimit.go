@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,7 +160,8 @@ func WithoutRateLimit() Option {
 // OPTIONS) apart from writes (every other method), because servers usually
 // count them apart; and the request's credential, because servers count
 // quotas per user token or API key: requests with different Authorization
-// (else X-Api-Key) headers get partitions of their own, so that one
+// headers (else X-Api-Key, else an access_token, api_key or apikey query
+// parameter, Facebook's Graph API's way) get partitions of their own, so that one
 // tenant's 429 or spent quota holds none of the others' (the partition's
 // name carries a fingerprint of the credential, never the credential). A
 // credential set below the Transport (an SDK's or oauth2's RoundTripper
@@ -330,7 +332,7 @@ func (rl *rateLimiter) key(req *http.Request, cred bool) (k partKey, ok bool) {
 	}
 	k.scheme, k.host, k.write = req.URL.Scheme, req.URL.Host, !isReadMethod(req.Method)
 	if cred {
-		k.cred = credentialOf(req.Header)
+		k.cred = credentialOf(req)
 	}
 	if rl.resources.n.Load() != 0 {
 		k = rl.resources.of(k, req)
@@ -854,7 +856,7 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 		}
 	}
 	if noCred {
-		k.cred = credentialOf(req.Header)
+		k.cred = credentialOf(req)
 		if k.cred != 0 && p != nil {
 			// The attempt was counted in a partition found without its
 			// credential (made meanwhile): it learns in its own.
@@ -885,27 +887,60 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 	m.rl.update(p, t, &r, counted)
 }
 
-// credentialOf returns a fingerprint of the credential in h, the
-// Authorization header, else X-Api-Key (Anthropic's, and many APIs'); 0 for
-// none. Servers count quotas per credential (a user's token, an API key),
-// so that requests made with different credentials to one host get
-// partitions of their own: one tenant's spent quota or 429 holds none of
-// the others', as it would not hold a plain client's. The fingerprint
-// reads the value's length and its last 64 bytes, 8 at a time: a few
-// nanoseconds, the same in every process (a QuotaStore's partition is
-// named with it), and never 0 for a credential. Two credentials that
-// share it share a partition, as every credential did before.
-func credentialOf(h http.Header) uint64 {
+// credentialOf returns a fingerprint of the credential of req: its
+// Authorization header, else X-Api-Key (Anthropic's, and many APIs'), else
+// a credential in its query string (queryCredential); 0 for none. Servers
+// count quotas per credential (a user's token, an API key), so that
+// requests made with different credentials to one host get partitions of
+// their own: one tenant's spent quota or 429 holds none of the others', as
+// it would not hold a plain client's. The fingerprint reads the value's
+// length and its last 64 bytes, 8 at a time: a few nanoseconds, the same
+// in every process (a QuotaStore's partition is named with it), and never 0
+// for a credential. Two credentials that share it share a partition, as
+// every credential did before.
+func credentialOf(req *http.Request) uint64 {
+	h := req.Header
 	v := h["Authorization"]
 	if len(v) == 0 {
-		if v = h["X-Api-Key"]; len(v) == 0 {
-			return 0
-		}
+		v = h["X-Api-Key"]
 	}
-	s := v[0]
+	var s string
+	if len(v) != 0 {
+		s = v[0]
+	} else if req.URL != nil {
+		s = queryCredential(req.URL.RawQuery)
+	}
 	if s == "" {
 		return 0
 	}
+	return fingerprint(s)
+}
+
+// queryCredential returns the value of the first parameter of the query q
+// that carries a credential, as it is written (not unescaped: one caller
+// writes its token the same way every time); "" for none. The parameters
+// are OAuth 2's access_token (RFC 6750, section 2.3: Facebook's and
+// Instagram's Graph APIs, among others) and the usual names of an API key.
+// A name that also means something else (key; token, a pagination token)
+// is not read: a value per page would split one quota into many
+// partitions, each spending it.
+func queryCredential(q string) string {
+	for q != "" {
+		var param string
+		param, q, _ = strings.Cut(q, "&")
+		name, value, _ := strings.Cut(param, "=")
+		switch name {
+		case "access_token", "api_key", "apikey":
+			if value != "" {
+				return value
+			}
+		}
+	}
+	return ""
+}
+
+// fingerprint returns credentialOf's fingerprint of the credential s.
+func fingerprint(s string) uint64 {
 	x := uint64(len(s)) * 0x9e3779b97f4a7c15
 	if len(s) > 64 {
 		s = s[len(s)-64:]

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -1160,12 +1161,12 @@ func TestRateLimitPerCredential(t *testing.T) {
 		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
 			mu.Lock()
 			defer mu.Unlock()
-			tok := req.Header.Get("Authorization") + req.Header.Get("X-Api-Key")
+			tok := req.Header.Get("Authorization") + req.Header.Get("X-Api-Key") + req.URL.Query().Get("access_token")
 			hits[tok]++
 			h := http.Header{}
 			h.Set("X-RateLimit-Limit", "900")
 			status := http.StatusOK
-			if tok == "Bearer tenant-a" {
+			if tok == "Bearer tenant-a" || tok == "tenant-q" {
 				h.Set("X-RateLimit-Remaining", "0")
 				h.Set("Retry-After", "900")
 				status = http.StatusTooManyRequests
@@ -1178,7 +1179,11 @@ func TestRateLimitPerCredential(t *testing.T) {
 		tr := New(rt)
 		call := func(header, value string) (int, error) {
 			req := newRequest(t, context.Background(), http.MethodGet, "https://api.x.test/2/tweets", nil)
-			if header != "" {
+			switch header {
+			case "":
+			case "?access_token": // Facebook's Graph API: the token in the query
+				req.URL.RawQuery = "fields=id&access_token=" + value
+			default:
 				req.Header.Set(header, value)
 			}
 			resp, err := tr.RoundTrip(req)
@@ -1191,8 +1196,11 @@ func TestRateLimitPerCredential(t *testing.T) {
 		if code, err := call("Authorization", "Bearer tenant-a"); code != http.StatusTooManyRequests || err != nil {
 			t.Fatalf("tenant A: %d, %v; want its 429 back (900 s is past WithMaxRetryAfter)", code, err)
 		}
+		if code, err := call("?access_token", "tenant-q"); code != http.StatusTooManyRequests || err != nil {
+			t.Fatalf("tenant Q: %d, %v; want its 429 back", code, err)
+		}
 		start := time.Now()
-		for _, tenant := range [][2]string{{"Authorization", "Bearer tenant-b"}, {"X-Api-Key", "key-c"}, {"", ""}} {
+		for _, tenant := range [][2]string{{"Authorization", "Bearer tenant-b"}, {"X-Api-Key", "key-c"}, {"?access_token", "tenant-d"}, {"", ""}} {
 			for range 3 {
 				if code, err := call(tenant[0], tenant[1]); code != http.StatusOK || err != nil {
 					t.Errorf("%s %s after tenant A's 429: %d, %v; want 200", tenant[0], tenant[1], code, err)
@@ -1241,10 +1249,13 @@ func TestRateLimitCustomKeyHasNoCredential(t *testing.T) {
 }
 
 func TestCredentialOf(t *testing.T) {
+	req := func(query string, h http.Header) *http.Request {
+		return &http.Request{URL: &url.URL{Scheme: "https", Host: "graph.example.test", Path: "/v1/me", RawQuery: query}, Header: h}
+	}
 	long := strings.Repeat("x", 100)
 	fps := map[uint64]string{}
 	for _, v := range []string{"Bearer a", "Bearer b", "Basic YWxpY2U6cHc=", "Basic Ym9iOnB3", long + "1", long + "2", "1" + long, "k"} {
-		fp := credentialOf(http.Header{"Authorization": {v}})
+		fp := credentialOf(req("", http.Header{"Authorization": {v}}))
 		if fp == 0 {
 			t.Errorf("credentialOf(%q) = 0, want a fingerprint", v)
 		}
@@ -1252,17 +1263,40 @@ func TestCredentialOf(t *testing.T) {
 			t.Errorf("%q and %q share a fingerprint", prev, v)
 		}
 		fps[fp] = v
-		if again := credentialOf(http.Header{"X-Api-Key": {v}}); again != fp {
+		if again := credentialOf(req("", http.Header{"X-Api-Key": {v}})); again != fp {
 			t.Errorf("X-Api-Key %q: %x, want the same fingerprint as in Authorization (%x)", v, again, fp)
 		}
+		q := url.Values{"fields": {"id,name"}, "access_token": {v}}.Encode()
+		if v == url.QueryEscape(v) {
+			if again := credentialOf(req(q, nil)); again != fp {
+				t.Errorf("?%s: %x, want the same fingerprint as in Authorization (%x)", q, again, fp)
+			}
+		} else if credentialOf(req(q, nil)) == 0 {
+			t.Errorf("?%s: no fingerprint", q)
+		}
 	}
-	for _, h := range []http.Header{nil, {}, {"Authorization": {""}}, {"Cookie": {"s=1"}}} {
-		if fp := credentialOf(h); fp != 0 {
-			t.Errorf("credentialOf(%v) = %x, want 0", h, fp)
+	for _, query := range []string{"api_key=k1", "limit=10&apikey=k1", "access_token=k1&api_key=k2"} {
+		if fp := credentialOf(req(query, nil)); fp != credentialOf(req("", http.Header{"Authorization": {"k1"}})) {
+			t.Errorf("?%s: %x, want k1's fingerprint", query, fp)
+		}
+	}
+	// The header wins over the query.
+	if fp := credentialOf(req("access_token=q", http.Header{"Authorization": {"h"}})); fp != credentialOf(req("", http.Header{"Authorization": {"h"}})) {
+		t.Errorf("Authorization and ?access_token: %x, want the header's fingerprint", fp)
+	}
+	for _, r := range []*http.Request{
+		req("", nil), req("", http.Header{}), req("", http.Header{"Authorization": {""}}), req("", http.Header{"Cookie": {"s=1"}}),
+		// Parameters that also mean something else carry no credential,
+		// nor do empty values or names that only end like one.
+		req("key=k&token=t&page_token=p&next_token=n", nil), req("access_token=&api_key", nil), req("my_access_token=k&xapikey=k", nil),
+		{Header: http.Header{}}, // no URL: RoundTrip refuses it before any key
+	} {
+		if fp := credentialOf(r); fp != 0 {
+			t.Errorf("credentialOf(%v, ?%s) = %x, want 0", r.Header, r.URL, fp)
 		}
 	}
 	// Stable across processes: a QuotaStore's partitions are named with it.
-	if fp := credentialOf(http.Header{"Authorization": {"Bearer a"}}); fp != 0x4072633ef9c2c785 {
+	if fp := credentialOf(req("", http.Header{"Authorization": {"Bearer a"}})); fp != 0x4072633ef9c2c785 {
 		t.Errorf("credentialOf(Bearer a) = %#x, want %#x, as every process computes it", fp, uint64(0x4072633ef9c2c785))
 	}
 }
