@@ -709,13 +709,13 @@ func isClosed(ch <-chan struct{}) bool {
 	}
 }
 
-// pastDeadline reports whether t is after ctx's deadline or budget (zero
-// for none).
+// pastDeadline reports whether t is at or after ctx's deadline or budget
+// (zero for none): an attempt that would start then has no time left.
 func pastDeadline(ctx context.Context, budget, t time.Time) bool {
-	if dl, ok := ctx.Deadline(); ok && t.After(dl) {
+	if dl, ok := ctx.Deadline(); ok && !t.Before(dl) {
 		return true
 	}
-	return !budget.IsZero() && t.After(budget)
+	return !budget.IsZero() && !t.Before(budget)
 }
 
 func (rl *rateLimiter) refuse(p *partition, d time.Duration, why string) error {

@@ -641,13 +641,13 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 		// A server's wait shorter than the backoff's base (Retry-After: 0,
 		// a date past) is raised to it: no hot loop.
 		delay = max(st.retryAfter+retryAfterSpread(st.retryAfter, c.cfg.rand), c.cfg.backoffBase)
-		if !c.deadline.IsZero() && time.Now().Add(delay).After(c.deadline) {
+		if !c.deadline.IsZero() && !time.Now().Add(delay).Before(c.deadline) {
 			// The spread, not the server's wait, would pass the deadline:
 			// the retry goes without it.
 			delay = max(st.retryAfter, c.cfg.backoffBase)
 		}
 	}
-	if !c.deadline.IsZero() && time.Now().Add(delay).After(c.deadline) {
+	if !c.deadline.IsZero() && !time.Now().Add(delay).Before(c.deadline) {
 		return 0, false, StopDeadline
 	}
 	if c.t.breakers != nil && !errors.Is(err, ErrCircuitOpen) && c.t.breakers.openFor(c.req, delay) {

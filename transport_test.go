@@ -396,6 +396,64 @@ func TestGiveUpBeforeWait(t *testing.T) {
 	}
 }
 
+// TestNoRetryAtTheDeadline: a wait that ends exactly at the call's
+// deadline (a context's or WithMaxElapsed's) is not started either: the
+// attempt after it would have no time left, and the caller would get its
+// deadline's error instead of the server's last answer. The same holds for
+// a rate limiter's wait.
+func TestNoRetryAtTheDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		ctxD time.Duration
+	}{
+		{"context deadline", nil, 6 * time.Second},
+		{"MaxElapsed", []Option{WithMaxElapsed(6 * time.Second)}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := timeoutCtx(t, tc.ctxD)
+				s := &rtScript{steps: []rtStep{{status: 503, header: http.Header{"Retry-After": {"6"}}, body: "last"}, {status: 200}}}
+				opts := append([]Option{withRand(func(int64) int64 { return 0 })}, tc.opts...)
+				start := time.Now()
+				resp, err := roundTrip(t, New(s, opts...), newRequest(t, ctx, "GET", "http://api.test/", nil))
+				if err != nil {
+					t.Fatalf("RoundTrip error = %v, want the last response", err)
+				}
+				if got := readBody(t, resp); resp.StatusCode != 503 || got != "last" {
+					t.Errorf("RoundTrip = %d %q, want 503 %q", resp.StatusCode, got, "last")
+				}
+				if n, d := s.numCalls(), time.Since(start); n != 1 || d != 0 {
+					t.Errorf("%d attempts, returned after %v; want 1 attempt, at once", n, d)
+				}
+			})
+		})
+	}
+	t.Run("rate limit", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{{status: 200}}}
+			tr := New(s, WithRateLimit(1, 1))
+			send := func() error {
+				resp, err := tr.RoundTrip(newRequest(t, timeoutCtx(t, time.Second), "GET", "http://api.test/", nil))
+				if err == nil {
+					resp.Body.Close()
+				}
+				return err
+			}
+			if err := send(); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			if err := send(); !errors.Is(err, ErrRateLimited) {
+				t.Errorf("second call: %v, want ErrRateLimited: its turn comes at its deadline", err)
+			}
+			if n, d := s.numCalls(), time.Since(start); n != 1 || d != 0 {
+				t.Errorf("%d attempts, refused after %v; want 1 attempt, refused at once", n, d)
+			}
+		})
+	})
+}
+
 func TestCancelDuringWait(t *testing.T) {
 	for _, getBody := range []bool{false, true} {
 		t.Run("GetBody="+strconv.FormatBool(getBody), func(t *testing.T) {
