@@ -72,7 +72,15 @@ const paceShare = 0.95
 // have their own) is learned in a partition of that bucket, and requests
 // with the same method and path go to it from then on (unless that route
 // named two buckets): posting to many webhooks of one host is paced per
-// webhook, as the server counts, not at one webhook's pace. A reset is
+// webhook, as the server counts, not at one webhook's pace. A host whose
+// routes announce different plain limits (X-RateLimit-Limit or
+// X-Rate-Limit-Limit without a policy: X counts GET /2/users/me at 75 per
+// 15 minutes, its searches at 450) is taken to count each endpoint apart:
+// each limit gets a partition, and requests with the same method and path
+// go to the partition of the limit their route announced. While a plain
+// limit is spent and its reset is further than the call may wait, one
+// request of another route per window goes through instead of being
+// refused, for its quota may be its own (see ratelimit_resource.go). A reset is
 // told apart by its form: a value that starts with
 // a digit and contains 'T' or '-' is an RFC 3339 time
 // (2026-02-17T14:00:00Z); one that starts with a letter is an HTTP date; a
@@ -290,11 +298,25 @@ type partition struct {
 	lastUsed time.Time // its creation, or the last pass that found it used
 	removed  bool
 
-	mu           sync.Mutex
-	lim          *rate.Limiter // nil: no pacing
-	learned      bool          // lim paces by the server's announced quota
-	paceRate     rate.Limit    // the rate and burst last given to lim by pace
-	paceBurst    int
+	mu        sync.Mutex
+	lim       *rate.Limiter // nil: no pacing
+	learned   bool          // lim paces by the server's announced quota
+	paceRate  rate.Limit    // the rate and burst last given to lim by pace
+	paceBurst int
+	announced
+	inflight int           // attempts sent and not yet answered
+	reopened chan struct{} // closed when the quota gate may have opened; nil when nobody waits
+
+	// quota is the state shared through a QuotaStore; nil for none
+	// (quota.go); watch is quota when it is a QuotaWatcher, else nil.
+	quota QuotaPartition
+	watch QuotaWatcher
+}
+
+func (p *partition) links() *listNode[partition] { return &p.listNode }
+
+// announced is what a partition learned from the server's answers.
+type announced struct {
 	limit        int           // announced limit; 0 when unknown
 	window       time.Duration // announced (policy) or estimated window; 0 when unknown
 	policyWindow bool          // window was announced, not estimated
@@ -307,17 +329,14 @@ type partition struct {
 	// whose window resets at once.
 	refillUnit time.Duration
 	refillFrom time.Time
-	pauseUntil time.Time     // no attempt is sent before it
-	inflight   int           // attempts sent and not yet answered
-	reopened   chan struct{} // closed when the quota gate may have opened; nil when nobody waits
-
-	// quota is the state shared through a QuotaStore; nil for none
-	// (quota.go); watch is quota when it is a QuotaWatcher, else nil.
-	quota QuotaPartition
-	watch QuotaWatcher
+	pauseUntil time.Time // no attempt is sent before it
+	// plainMethod and plainPath are the route of the last response
+	// learned when it announced a plain limit (see learnPlain), else "";
+	// probed is the reset of the window in which a request of another
+	// route was let through its spent quota (see mayProbe).
+	plainMethod, plainPath string
+	probed                 time.Time
 }
-
-func (p *partition) links() *listNode[partition] { return &p.listNode }
 
 // key returns the partition key of req; false exempts req from the limiter.
 // It sets the fields of k one by one: a composite literal of a struct this
@@ -534,6 +553,49 @@ func (p *partition) quotaSpent(now time.Time) bool {
 	return left <= p.inflight
 }
 
+// splitPlain hands what the partition of base learned over to the
+// partition of its plain limit n, which now takes the requests of the
+// routes that announced n, and clears base's. A partition shared through a
+// QuotaStore keeps its state: it is the fleet's.
+func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
+	var clock lazyNow
+	clock.t = now
+	from := rl.lookup(base, false, &clock)
+	if from == nil || from.quota != nil {
+		return
+	}
+	to := rl.lookup(partKey{scheme: base.scheme, host: base.host, write: base.write, resource: plainLimitName(base.write, n), cred: base.cred}, true, &clock)
+	if to.quota != nil {
+		return
+	}
+	from.mu.Lock()
+	learned := from.announced
+	from.mu.Unlock()
+	to.mu.Lock()
+	to.announced = learned
+	rl.pace(to, now, learned.remaining)
+	to.reopen(now)
+	to.mu.Unlock()
+	rl.clear(from, now)
+}
+
+// mayProbe reports whether req, which p's spent quota would refuse (its
+// reset is past the longest wait or the call's deadline), may be sent
+// instead: when the response that spent it announced a plain limit and
+// req's route is another, once per window, and never through a pause. The
+// quota may be that route's alone (X counts each endpoint apart, see
+// learnPlain), which only its answer tells: without it, a spent endpoint
+// would fail the others' calls until its reset (up to 15 minutes on X),
+// where a plain client's go through. On a host with one quota, the probe
+// costs one 429 per such window at most, which pauses the partition; a
+// wait that fits is waited, as before, without a probe. A partition shared
+// through a QuotaStore is not probed: its quota is the fleet's. p.mu is
+// held.
+func (p *partition) mayProbe(req *http.Request, now time.Time) bool {
+	return req != nil && p.plainPath != "" && p.quota == nil && !p.pauseUntil.After(now) &&
+		!p.probed.Equal(p.reset) && (p.plainPath != req.URL.Path || p.plainMethod != bucketMethod(req.Method))
+}
+
 // reopen wakes the attempts waiting for the quota when it is no longer spent:
 // a response announced a new window, or an attempt in flight ended. p.mu is
 // held.
@@ -561,7 +623,7 @@ func (p *partition) end() {
 // is the longest wait the server may set for the call (its
 // WithMaxRetryAfter): a longer pause, spent quota or pace is refused at
 // once too.
-func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget time.Time, maxWait time.Duration) (time.Duration, error) {
+func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration) (time.Duration, error) {
 	paced := false            // a token was taken and waited for
 	leased := false           // a token of the shared quota is held (quota.go)
 	var spent <-chan struct{} // a PauseChanged channel found closed after a wait
@@ -579,7 +641,15 @@ func (rl *rateLimiter) acquire(ctx context.Context, p *partition, start, budget 
 		if !first {
 			now = time.Now()
 		}
-		if until, _ := p.gate(now); until.After(now) {
+		if until, byQuota := p.gate(now); until.After(now) {
+			if byQuota && (until.Sub(now) > maxWait || pastDeadline(ctx, budget, until)) && p.mayProbe(req, now) {
+				// The call would be refused: a request of another
+				// route goes instead, whose quota may be its own.
+				p.probed = p.reset
+				p.inflight++
+				p.mu.Unlock()
+				return now.Sub(start), nil
+			}
 			// reopened wakes the wait early: when a response ends a
 			// spent quota's window, or when the partition is cleared
 			// (Transport.ResetHost); changed, when the fleet's pause
@@ -772,7 +842,7 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 				maxWait = st.callCfg.maxRetryAfter // the call's (WithCallOptions)
 			}
 		}
-		waited, err := rl.acquire(ctx, p, clock.get(), budget, maxWait)
+		waited, err := rl.acquire(ctx, req, p, clock.get(), budget, maxWait)
 		if st != nil {
 			st.localWait = waited
 			if waited > 0 && !st.start.IsZero() {
@@ -869,7 +939,19 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 	}
 	// The attempt reports what the server said; the partition learns
 	// only what is believable.
-	if nk := m.rl.resources.learn(k, resp); nk != k {
+	plain := 0
+	if r.hdr.plain && !namesQuota(resp.Header) {
+		plain = r.hdr.info.Limit
+		r.method, r.path = bucketMethod(req.Method), req.URL.Path
+	}
+	nk, split := m.rl.resources.learn(k, resp, plain)
+	if split > 0 {
+		// The host counts each endpoint apart: what its partition of
+		// the class learned was the first limit's, whose routes now
+		// have a partition of their own.
+		m.rl.splitPlain(partKey{scheme: k.scheme, host: k.host, write: k.write, cred: k.cred}, split, t)
+	}
+	if nk != k {
 		// The response names a quota of its own: it learns, not the
 		// partition the attempt was counted in.
 		if *counted {

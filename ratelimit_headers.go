@@ -103,6 +103,11 @@ type rateHeaders struct {
 	// refill says that Reset is when a quota refilled continuously is
 	// full again, not the end of a window (OpenAI's and Anthropic's).
 	refill bool
+	// plain says that Limit is a plain X-RateLimit-Limit or
+	// X-Rate-Limit-Limit, without a policy or a window: the quota of the
+	// response's endpoint, on hosts that count each endpoint apart (see
+	// learnPlain).
+	plain bool
 }
 
 // found reports whether any value was announced (and well formed).
@@ -133,8 +138,11 @@ func parseRateLimitScan(h http.Header, now *lazyNow, scan bool) rateHeaders {
 		return r
 	}
 	if r.family(h, hdrXLimit, hdrXRemaining, hdrXReset, now) ||
-		r.family(h, hdrXDLimit, hdrXDRemaining, hdrXDReset, now) ||
-		r.vendor(h, now) {
+		r.family(h, hdrXDLimit, hdrXDRemaining, hdrXDReset, now) {
+		r.plain = r.info.Limit > 0 && r.window == 0
+		return r
+	}
+	if r.vendor(h, now) {
 		return r
 	}
 	if v := headerValue(h, hdrRateLimit); v != "" {
@@ -605,6 +613,9 @@ type rlResponse struct {
 	hasRA      bool // a Retry-After on a throttled or unavailable response
 	throttled  bool // the class is Throttled (a 429 by default)
 	status     int
+	// method and path are the route of a response that announced a plain
+	// limit (rateHeaders.plain); "" otherwise.
+	method, path string
 }
 
 // believe drops from r what lies beyond MaxBelievedReset from now: a
@@ -654,6 +665,7 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 	if info.Limit > 0 {
 		p.limit = info.Limit
 	}
+	p.plainMethod, p.plainPath = r.method, r.path
 	if r.hdr.window > 0 {
 		p.window, p.policyWindow = r.hdr.window, true
 	} else if !p.policyWindow && info.Reset.After(now) {

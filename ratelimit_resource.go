@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,26 @@ import (
 // then on (the path, not its first segment: a bucket is a route and its
 // channel or webhook); a route named for two buckets goes to the host's
 // partition.
+//
+// Others again keep a quota per endpoint without naming it: X counts
+// GET /2/users/me at 75 requests per 15 minutes and its searches at 450,
+// each announced as X-Rate-Limit-Limit with the endpoint's own remaining
+// and reset. Pooled, a spent users/me would hold every read of the token
+// for up to 15 minutes, where a plain client's searches go through. So a
+// partition whose responses announce different plain limits (the
+// X-RateLimit-Limit or X-Rate-Limit-Limit header, without a policy or a
+// window) from different routes is taken for per-endpoint quotas: from
+// then on each response that announces a plain limit is learned in a
+// partition of that limit (per class and credential, "reads, limit 75"),
+// and requests with the same method and path go to it. Routes that share a
+// limit share its partition (a route with an id, /2/tweets/:id, is one
+// quota across ids; two endpoints of one limit are held together, as
+// before). A limit that changes on one route (a plan's upgrade) changes
+// nothing; limits announced under a policy (the IETF RateLimit-Policy),
+// where the binding one of several quotas is announced, are not read
+// here. A 429's pause, like any learned state, holds the partition its
+// response is learned in: a 429 that announces its route's plain limit
+// pauses that limit's partition.
 
 // hdrResource names the quota a response counted against.
 const hdrResource = "X-Ratelimit-Resource"
@@ -45,16 +66,33 @@ const ambiguousRoute = ""
 const maxResourceRoutes = 4096
 
 // resourceRoute is a host's path segment, for a resource; or, for a
-// bucket, a method (never empty) and a path.
+// bucket, a method (never empty) and a path; or, for a plain limit, a
+// method, a path, the class and the credential (limit set).
 type resourceRoute struct {
 	scheme, host, method, path string
+	limit                      bool   // a route of plain limits
+	write                      bool   // its class, when limit is set
+	cred                       uint64 // its credential, when limit is set
 }
 
 // resources maps routes to the resource their responses named, or to
 // ambiguousRoute.
 type resources struct {
-	m sync.Map // resourceRoute → string
-	n atomic.Int32
+	m      sync.Map     // resourceRoute → string
+	n      atomic.Int32 // entries of m
+	limits atomic.Int32 // entries of m for plain limits
+	// plain maps the key of a host's partition of a class and a credential
+	// to the *plainLimits its responses announced.
+	plain sync.Map
+}
+
+// plainLimits is the first plain limit a partition's responses announced,
+// with its route; mixed once another route announced another. It is never
+// changed once stored: a change stores another.
+type plainLimits struct {
+	route resourceRoute
+	limit int
+	mixed bool
 }
 
 // firstSegment returns the first segment of path: "/search/code" → "search".
@@ -81,9 +119,16 @@ func (rs *resources) of(k partKey, req *http.Request) partKey {
 	if rs.n.Load() == 0 || k.scheme == "" {
 		return k
 	}
-	v, ok := rs.m.Load(resourceRoute{k.scheme, k.host, bucketMethod(req.Method), req.URL.Path})
+	method := bucketMethod(req.Method)
+	v, ok := rs.m.Load(resourceRoute{scheme: k.scheme, host: k.host, method: method, path: req.URL.Path})
 	if !ok {
-		v, ok = rs.m.Load(resourceRoute{k.scheme, k.host, "", firstSegment(req.URL.Path)})
+		v, ok = rs.m.Load(resourceRoute{scheme: k.scheme, host: k.host, path: firstSegment(req.URL.Path)})
+	}
+	if !ok && rs.limits.Load() != 0 {
+		r := resourceRoute{scheme: k.scheme, host: k.host, method: method, path: req.URL.Path, limit: true, write: k.write, cred: k.cred}
+		if v, ok := rs.m.Load(r); ok {
+			return partKey{scheme: k.scheme, host: k.host, write: k.write, resource: v.(string), cred: k.cred}
+		}
 	}
 	if !ok || v.(string) == ambiguousRoute {
 		return k
@@ -91,27 +136,122 @@ func (rs *resources) of(k partKey, req *http.Request) partKey {
 	return partKey{scheme: k.scheme, host: k.host, resource: v.(string), cred: k.cred}
 }
 
+// plainLimitName returns the resource of the partition of the plain limit
+// n, for a class: "reads, limit 75".
+func plainLimitName(write bool, n int) string {
+	if write {
+		return "writes, limit " + strconv.Itoa(n)
+	}
+	return "reads, limit " + strconv.Itoa(n)
+}
+
+// isPlainLimitName reports whether resource names a plain limit's
+// partition.
+func isPlainLimitName(resource string) bool {
+	return strings.HasPrefix(resource, "reads, limit ") || strings.HasPrefix(resource, "writes, limit ")
+}
+
+// learnPlain learns that the response to req, whose attempt had key k,
+// announced the plain limit n, and returns the key of the partition that
+// learns from it: k, until routes of k's class and credential announced
+// different limits; then the partition of n, to which req's route goes from
+// then on. The first time routes of k's class and credential announce
+// different limits, it returns in split the limit that k's partition
+// learned until then, whose partition takes what it learned; else 0.
+func (rs *resources) learnPlain(k partKey, req *http.Request, n int) (nk partKey, split int) {
+	base := k
+	if isPlainLimitName(base.resource) {
+		base.resource = ""
+	} else if base.resource != "" {
+		return k, 0 // a quota the server named
+	}
+	r := resourceRoute{scheme: k.scheme, host: k.host, method: bucketMethod(req.Method), path: req.URL.Path, limit: true, write: k.write, cred: k.cred}
+	v, ok := rs.plain.Load(base)
+	switch {
+	case !ok:
+		if rs.n.Load() >= maxResourceRoutes {
+			rs.clear()
+		}
+		if _, loaded := rs.plain.LoadOrStore(base, &plainLimits{route: r, limit: n}); !loaded {
+			rs.n.Add(1)
+		}
+		return k, 0
+	case !v.(*plainLimits).mixed:
+		first := v.(*plainLimits)
+		switch {
+		case first.limit == n:
+			return k, 0
+		case first.route == r:
+			// The route's limit changed (a plan's): not another quota.
+			rs.plain.CompareAndSwap(base, first, &plainLimits{route: r, limit: n})
+			return k, 0
+		}
+		// Another route, another limit: per-endpoint quotas. The first
+		// route goes to its limit's partition too.
+		if rs.plain.CompareAndSwap(base, first, &plainLimits{mixed: true}) {
+			split = first.limit
+		}
+		rs.route(first.route, plainLimitName(k.write, first.limit))
+	}
+	name := plainLimitName(k.write, n)
+	rs.route(r, name)
+	return partKey{scheme: k.scheme, host: k.host, write: k.write, resource: name, cred: k.cred}, split
+}
+
+// route sends the requests of the plain limits' route r to the partition
+// of resource name.
+func (rs *resources) route(r resourceRoute, name string) {
+	if v, ok := rs.m.Load(r); ok && v.(string) == name {
+		return
+	}
+	if rs.n.Load() >= maxResourceRoutes {
+		rs.clear()
+	}
+	if _, loaded := rs.m.Swap(r, name); !loaded {
+		rs.n.Add(1)
+		rs.limits.Add(1)
+	}
+}
+
+// clear forgets every route learned, when the table is full: they are
+// learned again.
+func (rs *resources) clear() {
+	rs.m.Clear()
+	rs.plain.Clear()
+	rs.n.Store(0)
+	rs.limits.Store(0)
+}
+
+// namesQuota reports whether h names the quota its response counted
+// against: a resource or a bucket.
+func namesQuota(h http.Header) bool {
+	return headerValue(h, hdrResource) != "" || len(h[hdrBucket]) > 0
+}
+
 // learn records the resource resp named for its request's route (or marks
-// the route ambiguous when it named another before), and returns the key of
-// the partition that learns from resp.
-func (rs *resources) learn(k partKey, resp *http.Response) partKey {
+// the route ambiguous when it named another before), or the plain limit
+// it announced (plain, 0 for none: see learnPlain), and returns the key of
+// the partition that learns from resp; split as learnPlain returns it.
+func (rs *resources) learn(k partKey, resp *http.Response, plain int) (nk partKey, split int) {
 	if k.scheme == "" || resp.Request == nil || resp.Request.URL == nil {
-		return k
+		return k, 0
 	}
 	var r resourceRoute
 	name := headerValue(resp.Header, hdrResource)
 	switch {
 	case name != "":
-		r = resourceRoute{k.scheme, k.host, "", firstSegment(resp.Request.URL.Path)}
+		r = resourceRoute{scheme: k.scheme, host: k.host, path: firstSegment(resp.Request.URL.Path)}
 	case len(resp.Header[hdrBucket]) > 0:
 		name = headerValue(resp.Header, hdrBucket)
-		r = resourceRoute{k.scheme, k.host, bucketMethod(resp.Request.Method), resp.Request.URL.Path}
+		r = resourceRoute{scheme: k.scheme, host: k.host, method: bucketMethod(resp.Request.Method), path: resp.Request.URL.Path}
+	case plain > 0:
+		return rs.learnPlain(k, resp.Request, plain)
 	default:
-		return k
+		return k, 0
 	}
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 64 {
-		return k // not a resource name: a hostile header
+		return k, 0 // not a resource name: a hostile header
 	}
 	if r.method == "" {
 		name = strings.ToLower(name)
@@ -122,8 +262,7 @@ func (rs *resources) learn(k partKey, resp *http.Response) partKey {
 	switch {
 	case !ok:
 		if rs.n.Load() >= maxResourceRoutes {
-			rs.m.Clear()
-			rs.n.Store(0)
+			rs.clear()
 		}
 		if prev, loaded := rs.m.LoadOrStore(r, name); !loaded {
 			rs.n.Add(1)
@@ -133,5 +272,5 @@ func (rs *resources) learn(k partKey, resp *http.Response) partKey {
 	case v.(string) != name && v.(string) != ambiguousRoute:
 		rs.m.Store(r, ambiguousRoute)
 	}
-	return partKey{scheme: k.scheme, host: k.host, resource: name, cred: k.cred}
+	return partKey{scheme: k.scheme, host: k.host, resource: name, cred: k.cred}, 0
 }

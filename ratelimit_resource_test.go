@@ -3,6 +3,7 @@ package resilient
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -79,7 +80,7 @@ func TestResourcesBounded(t *testing.T) {
 	for i := range maxResourceRoutes + 5 {
 		req, _ := http.NewRequest("GET", "https://api.test/r"+strconv.Itoa(i), nil)
 		resp := &http.Response{Header: http.Header{"X-Ratelimit-Resource": {"core"}}, Request: req}
-		if got := rs.learn(k, resp); got.resource != "core" || got.write {
+		if got, _ := rs.learn(k, resp, 0); got.resource != "core" || got.write {
 			t.Fatalf("learn = %+v", got)
 		}
 	}
@@ -88,7 +89,7 @@ func TestResourcesBounded(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", "https://api.test/x", nil)
 	resp := &http.Response{Header: http.Header{"X-Ratelimit-Resource": {strings.Repeat("a", 65)}}, Request: req}
-	if got := rs.learn(k, resp); got != k {
+	if got, _ := rs.learn(k, resp, 0); got != k {
 		t.Errorf("a 65-byte resource name was learned: %+v", got)
 	}
 }
@@ -235,7 +236,8 @@ func TestResourcesBucketRoutes(t *testing.T) {
 	k := partKey{scheme: "https", host: "discord.com", write: true}
 	answer := func(method, path, bucket string) partKey {
 		req, _ := http.NewRequest(method, "https://discord.com"+path, nil)
-		return rs.learn(k, &http.Response{Header: http.Header{"X-Ratelimit-Bucket": {bucket}}, Request: req})
+		nk, _ := rs.learn(k, &http.Response{Header: http.Header{"X-Ratelimit-Bucket": {bucket}}, Request: req}, 0)
+		return nk
 	}
 	if got := answer("POST", "/api/channels/1/messages", "AbC"); got.resource != "bucket AbC" {
 		t.Fatalf("learn = %+v, want the bucket", got)
@@ -260,4 +262,248 @@ func TestResourcesBucketRoutes(t *testing.T) {
 	if got := answer("POST", "/api/channels/3/messages", strings.Repeat("b", 65)); got != k {
 		t.Errorf("a 65-byte bucket name was learned: %+v", got)
 	}
+}
+
+// xRT answers as X's API v2 does: each endpoint has its own quota per 15
+// minutes, announced in X-Rate-Limit-* on every answer, a 429 once it is
+// spent. Routes with an id share their endpoint's quota.
+type xRT struct {
+	mu     sync.Mutex
+	start  time.Time
+	used   map[string]int // endpoint → requests counted in the window
+	hits   map[string]int // endpoint → requests that reached it
+	over   int            // 429s answered
+	limits map[string]int // endpoint → its quota; "" for the others
+}
+
+func newXRT() *xRT {
+	return &xRT{start: time.Now(), used: map[string]int{}, hits: map[string]int{},
+		limits: map[string]int{"/2/users/me": 75, "/2/tweets/search/recent": 450, "/2/tweets/:id": 900, "POST /2/tweets": 200}}
+}
+
+func (x *xRT) endpoint(req *http.Request) string {
+	p := req.URL.Path
+	if strings.HasPrefix(p, "/2/tweets/") && p != "/2/tweets/search/recent" {
+		p = "/2/tweets/:id"
+	}
+	if req.Method == http.MethodPost {
+		p = "POST " + p
+	}
+	return p
+}
+
+func (x *xRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	e := x.endpoint(req)
+	limit, window := x.limits[e], 15*time.Minute
+	reset := x.start.Add(window)
+	for !time.Now().Before(reset) {
+		x.start, reset = reset, reset.Add(window)
+		clear(x.used)
+	}
+	x.hits[e]++
+	status := http.StatusOK
+	if x.used[e] >= limit {
+		status = http.StatusTooManyRequests
+		x.over++
+	} else {
+		x.used[e]++
+	}
+	h := http.Header{
+		"X-Rate-Limit-Limit":     {strconv.Itoa(limit)},
+		"X-Rate-Limit-Remaining": {strconv.Itoa(limit - x.used[e])},
+		"X-Rate-Limit-Reset":     {strconv.FormatInt(reset.Unix(), 10)},
+	}
+	return &http.Response{StatusCode: status, Header: h, Body: http.NoBody, Request: req}, nil
+}
+
+// TestRateLimitPerEndpointLimits: X counts each endpoint apart and
+// announces each one's quota as a plain X-Rate-Limit-Limit. A spent
+// GET /2/users/me (75 per 15 minutes) must not hold the token's searches
+// and tweet lookups, which a plain client would send and X would serve,
+// whether they were called before users/me was spent or not; users/me
+// itself waits for its own reset, without a 429.
+func TestRateLimitPerEndpointLimits(t *testing.T) {
+	for _, searchFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("search first %v", searchFirst), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				x := newXRT()
+				tr := New(x)
+				get := func(path string) (int, error) {
+					t.Helper()
+					req := newRequest(t, context.Background(), http.MethodGet, "https://api.x.com"+path, nil)
+					req.Header.Set("Authorization", "Bearer user-token")
+					resp, err := tr.RoundTrip(req)
+					if err != nil {
+						return 0, err
+					}
+					resp.Body.Close()
+					return resp.StatusCode, nil
+				}
+				start := time.Now()
+				searches := 20
+				if searchFirst {
+					if code, err := get("/2/tweets/search/recent?query=go"); code != 200 || err != nil {
+						t.Fatalf("search: %d, %v", code, err)
+					}
+					searches++
+				}
+				for i := range 75 {
+					if code, err := get("/2/users/me"); code != 200 || err != nil {
+						t.Fatalf("users/me %d: %d, %v", i+1, code, err)
+					}
+				}
+				if _, err := get("/2/users/me"); !errors.Is(err, ErrRateLimited) {
+					t.Errorf("a 76th users/me: %v, want ErrRateLimited (its reset is 15 minutes away)", err)
+				}
+				for i := range 20 {
+					if code, err := get("/2/tweets/search/recent?query=go"); code != 200 || err != nil {
+						t.Errorf("search %d after users/me was spent: %d, %v; want 200", i+1, code, err)
+					}
+					if code, err := get(fmt.Sprintf("/2/tweets/%d", 1000+i)); code != 200 || err != nil {
+						t.Errorf("tweet lookup %d after users/me was spent: %d, %v; want 200", i+1, code, err)
+					}
+				}
+				if _, err := get("/2/users/me"); !errors.Is(err, ErrRateLimited) {
+					t.Errorf("users/me among them: %v, want ErrRateLimited: its own quota is still spent", err)
+				}
+				if d := time.Since(start); d != 0 {
+					t.Errorf("the calls waited %v, want no wait", d)
+				}
+				if x.over != 0 || x.hits["/2/users/me"] != 75 {
+					t.Errorf("%d 429s, users/me reached %d times; want none, and 75", x.over, x.hits["/2/users/me"])
+				}
+				state := func(path string) RateLimitInfo {
+					return hostState(t, tr, "https://api.x.com"+path, "Authorization", "Bearer user-token").Reads.RateLimitInfo
+				}
+				if me, search, tweet := state("/2/users/me"), state("/2/tweets/search/recent"), state("/2/tweets/1019"); me.Limit != 75 || me.Remaining != 0 ||
+					search.Limit != 450 || search.Remaining != 450-searches || tweet.Limit != 900 || tweet.Remaining != 880 {
+					t.Errorf("HostState: users/me %+v, search %+v, tweets/:id %+v; want each endpoint's own quota", me, search, tweet)
+				}
+				// users/me waits for its own reset, then goes through.
+				time.Sleep(15*time.Minute - time.Since(start))
+				if code, err := get("/2/users/me"); code != 200 || err != nil {
+					t.Errorf("users/me after its reset: %d, %v", code, err)
+				}
+			})
+		})
+	}
+}
+
+// TestRateLimitPlainLimitsOfOneQuota: a host that announces one plain
+// limit on all its routes keeps one partition: a quota spent on one route
+// holds that route, and lets one request of another route through in its
+// window (its quota might be its own, as X's are), whose 429 pauses the
+// partition for the rest. Limits under named policies (the binding one of
+// several is announced) are one quota too, and probed by no request.
+func TestRateLimitPlainLimitsOfOneQuota(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header func(path string, remaining int) http.Header
+		probes int // requests of other routes let through the spent quota
+	}{
+		{"one limit", func(path string, remaining int) http.Header {
+			return http.Header{"X-Ratelimit-Limit": {"100"}, "X-Ratelimit-Remaining": {strconv.Itoa(remaining)},
+				"X-Ratelimit-Reset": {strconv.FormatInt(time.Now().Add(10*time.Minute).Unix(), 10)}}
+		}, 1},
+		{"a limit that changes on its route", func(path string, remaining int) http.Header {
+			limit := "100"
+			if remaining < 50 {
+				limit = "200" // a plan's upgrade, seen first on /v1/a
+			}
+			return http.Header{"X-Ratelimit-Limit": {limit}, "X-Ratelimit-Remaining": {strconv.Itoa(remaining)},
+				"X-Ratelimit-Reset": {strconv.FormatInt(time.Now().Add(10*time.Minute).Unix(), 10)}}
+		}, 1},
+		{"policies", func(path string, remaining int) http.Header {
+			// The binding quota of two is announced.
+			name := "hour"
+			if path == "/v1/b" {
+				name = "burst"
+			}
+			return http.Header{"Ratelimit": {fmt.Sprintf(`"%s";r=%d;t=600`, name, remaining)}, "Ratelimit-Policy": {`"hour";q=1000;w=3600, "burst";q=100;w=600`}}
+		}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				remaining, hits := 60, 0
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					hits++
+					status := http.StatusOK
+					if remaining == 0 {
+						status = http.StatusTooManyRequests
+					} else {
+						remaining--
+					}
+					h := tc.header(req.URL.Path, remaining)
+					return &http.Response{StatusCode: status, Header: h, Body: http.NoBody, Request: req}, nil
+				})
+				tr := New(rt)
+				send := func(path string) (int, error) {
+					resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "https://api.example.com"+path, nil))
+					if err != nil {
+						return 0, err
+					}
+					resp.Body.Close()
+					return resp.StatusCode, nil
+				}
+				for i := range 60 {
+					path := "/v1/b"
+					if i%2 == 1 || tc.name == "a limit that changes on its route" {
+						path = "/v1/a"
+					}
+					if code, err := send(path); code != 200 || err != nil {
+						t.Fatalf("call %d: %d, %v", i+1, code, err)
+					}
+				}
+				var refused, throttled int
+				for _, path := range []string{"/v1/a", "/v1/b", "/v1/c", "/v1/b", "/v1/a"} {
+					code, err := send(path)
+					switch {
+					case errors.Is(err, ErrRateLimited):
+						refused++
+					case code == http.StatusTooManyRequests:
+						throttled++
+					default:
+						t.Errorf("%s once the quota is spent: %d, %v; want ErrRateLimited or a 429", path, code, err)
+					}
+				}
+				if hits != 60+tc.probes || throttled != tc.probes || refused != 5-tc.probes {
+					t.Errorf("the server saw %d calls; %d 429s, %d refused; want %d, %d, %d", hits, throttled, refused, 60+tc.probes, tc.probes, 5-tc.probes)
+				}
+			})
+		})
+	}
+}
+
+// TestRateLimitPlainLimitNoProbeWhenTheWaitFits: a request of another
+// route is let through a spent plain limit only when the call would
+// otherwise be refused; a reset within the longest wait is waited for, as
+// a host with one quota wants, without a 429.
+func TestRateLimitPlainLimitNoProbeWhenTheWaitFits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reset := time.Now().Add(30 * time.Second)
+		var hits []time.Time
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			hits = append(hits, time.Now())
+			remaining := "0"
+			if !time.Now().Before(reset) {
+				remaining = "99"
+			}
+			h := http.Header{"X-Ratelimit-Limit": {"100"}, "X-Ratelimit-Remaining": {remaining},
+				"X-Ratelimit-Reset": {strconv.FormatInt(reset.Unix(), 10)}}
+			return &http.Response{StatusCode: http.StatusOK, Header: h, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(rt)
+		for _, path := range []string{"/v1/a", "/v1/b"} {
+			resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "https://api.example.com"+path, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		if len(hits) != 2 || hits[1].Before(reset) {
+			t.Errorf("the server saw calls at %v; want the second one at the reset (%v), not before", hits, reset)
+		}
+	})
 }

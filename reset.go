@@ -151,8 +151,7 @@ func (rl *rateLimiter) clear(p *partition, now time.Time) {
 		}
 	}
 	p.learned, p.paceRate, p.paceBurst = false, rate.Limit(0), 0
-	p.limit, p.window, p.policyWindow, p.windowSeen = 0, 0, false, time.Time{}
-	p.remaining, p.reset, p.pauseUntil, p.refillUnit = 0, time.Time{}, time.Time{}, 0
+	p.announced = announced{}
 	if r, ok := p.quota.(QuotaResetter); ok {
 		r.Reset() // the fleet's pause and quota (quota.go)
 	}
