@@ -72,10 +72,11 @@
 //     or rate_limit for the client-side rate limiter), resilient.wait.duration
 //     in seconds and resilient.attempt.number (the attempt after the backoff,
 //     the attempt that waited for the rate limiter);
-//   - resilient.circuit_open, resilient.rate_limited and
-//     resilient.retry_budget_exhausted: an attempt refused by the breaker or
-//     the rate limiter, a retry refused by the retry budget, with
-//     resilient.attempt.number;
+//   - resilient.circuit_open, resilient.rate_limited,
+//     resilient.too_many_in_flight and resilient.retry_budget_exhausted: an
+//     attempt refused by the breaker, the rate limiter or the limit of
+//     attempts in flight (WithMaxInFlight), a retry refused by the retry
+//     budget, with resilient.attempt.number;
 //   - resilient.hedge: a hedged copy sent, with resilient.attempt.number and
 //     resilient.hedge (1 for the first copy).
 //
@@ -138,6 +139,9 @@
 //     than the server may ask for);
 //   - resilient.client.breaker.refusals (counter, {attempt}): attempts an
 //     open or half-open breaker refused;
+//   - resilient.client.in_flight.refusals (counter, {attempt}): attempts the
+//     limit of attempts in flight to a host (WithMaxInFlight) refused, no
+//     slot having come free within the call's wait;
 //   - resilient.client.retry_budget.refusals (counter, {retry}): retries the
 //     retry budget refused;
 //   - resilient.client.breaker.transitions (counter, {transition}): state

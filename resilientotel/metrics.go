@@ -19,6 +19,7 @@ const (
 	MetricRateLimitWait      = "resilient.client.rate_limit.wait.duration"
 	MetricRateLimitRefusals  = "resilient.client.rate_limit.refusals"
 	MetricBreakerRefusals    = "resilient.client.breaker.refusals"
+	MetricInFlightRefusals   = "resilient.client.in_flight.refusals"
 	MetricRetryBudgetRefusal = "resilient.client.retry_budget.refusals"
 	MetricBreakerTransitions = "resilient.client.breaker.transitions"
 	MetricBreakerState       = "resilient.client.breaker.state"
@@ -54,6 +55,7 @@ const (
 	EventWait                 = "resilient.wait"
 	EventCircuitOpen          = "resilient.circuit_open"
 	EventRateLimited          = "resilient.rate_limited"
+	EventTooManyInFlight      = "resilient.too_many_in_flight"
 	EventRetryBudgetExhausted = "resilient.retry_budget_exhausted"
 	EventHedge                = "resilient.hedge"
 )
@@ -68,6 +70,7 @@ type instruments struct {
 	rateLimitWait      metric.Float64Histogram
 	rateLimitRefusals  metric.Int64Counter
 	breakerRefusals    metric.Int64Counter
+	inFlightRefusals   metric.Int64Counter
 	budgetRefusals     metric.Int64Counter
 	breakerTransitions metric.Int64Counter
 	breakerState       metric.Int64Gauge
@@ -119,6 +122,9 @@ func newInstruments(m metric.Meter) instruments {
 	handle(err)
 	in.breakerRefusals, err = m.Int64Counter(MetricBreakerRefusals, metric.WithUnit("{attempt}"),
 		metric.WithDescription("Attempts a circuit breaker refused."))
+	handle(err)
+	in.inFlightRefusals, err = m.Int64Counter(MetricInFlightRefusals, metric.WithUnit("{attempt}"),
+		metric.WithDescription("Attempts the limit of attempts in flight to a host refused."))
 	handle(err)
 	in.budgetRefusals, err = m.Int64Counter(MetricRetryBudgetRefusal, metric.WithUnit("{retry}"),
 		metric.WithDescription("Retries the retry budget refused."))

@@ -320,6 +320,8 @@ func (in *instrumentation) Attempt(ctx context.Context, a resilient.Attempt) {
 		refusal(EventCircuitOpen, in.m.breakerRefusals)
 	case resilient.OutcomeRateLimited:
 		refusal(EventRateLimited, in.m.rateLimitRefusals)
+	case resilient.OutcomeTooManyInFlight:
+		refusal(EventTooManyInFlight, in.m.inFlightRefusals)
 	}
 	if a.StopReason == resilient.StopRetryBudget {
 		refusal(EventRetryBudgetExhausted, in.m.budgetRefusals)

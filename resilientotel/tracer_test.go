@@ -351,6 +351,21 @@ func TestErrorsAndRefusals(t *testing.T) {
 			if p := histogramPoints(t, ms[MetricCallDuration]); p[want][0] != 1 {
 				t.Errorf("%s: %v, want one call with %s", MetricCallDuration, sortedKeys(p), want)
 			}
+			if n, _ := total(t, ms, MetricInFlightRefusals); n != 1 {
+				t.Errorf("%s: %v, want 1", MetricInFlightRefusals, n)
+			}
+			if n, _ := total(t, ms, MetricBreakerRefusals); n != 0 {
+				t.Errorf("%s: %v, want 0", MetricBreakerRefusals, n)
+			}
+			events := 0
+			for _, e := range late.Events() {
+				if e.Name == EventTooManyInFlight {
+					events++
+				}
+			}
+			if events != 1 {
+				t.Errorf("%d %s events on the refused call's span, want 1", events, EventTooManyInFlight)
+			}
 		})
 	})
 	t.Run("timeout and cancel", func(t *testing.T) {
