@@ -593,7 +593,7 @@ func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
 // held.
 func (p *partition) mayProbe(req *http.Request, now time.Time) bool {
 	return req != nil && p.plainPath != "" && p.quota == nil && !p.pauseUntil.After(now) &&
-		!p.probed.Equal(p.reset) && (p.plainPath != req.URL.Path || p.plainMethod != bucketMethod(req.Method))
+		!p.probed.Equal(p.reset) && (p.plainPath != routeTemplate(req.URL.Path) || p.plainMethod != bucketMethod(req.Method))
 }
 
 // reopen wakes the attempts waiting for the quota when it is no longer spent:
@@ -942,7 +942,7 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 	plain := 0
 	if r.hdr.plain && !namesQuota(resp.Header) {
 		plain = r.hdr.info.Limit
-		r.method, r.path = bucketMethod(req.Method), req.URL.Path
+		r.method, r.path = bucketMethod(req.Method), routeTemplate(req.URL.Path)
 	}
 	nk, split := m.rl.resources.learn(k, resp, plain)
 	if split > 0 {

@@ -125,7 +125,7 @@ func (rs *resources) of(k partKey, req *http.Request) partKey {
 		v, ok = rs.m.Load(resourceRoute{scheme: k.scheme, host: k.host, path: firstSegment(req.URL.Path)})
 	}
 	if !ok && rs.limits.Load() != 0 {
-		r := resourceRoute{scheme: k.scheme, host: k.host, method: method, path: req.URL.Path, limit: true, write: k.write, cred: k.cred}
+		r := resourceRoute{scheme: k.scheme, host: k.host, method: method, path: routeTemplate(req.URL.Path), limit: true, write: k.write, cred: k.cred}
 		if v, ok := rs.m.Load(r); ok {
 			return partKey{scheme: k.scheme, host: k.host, write: k.write, resource: v.(string), cred: k.cred}
 		}
@@ -134,6 +134,56 @@ func (rs *resources) of(k partKey, req *http.Request) partKey {
 		return k
 	}
 	return partKey{scheme: k.scheme, host: k.host, resource: v.(string), cred: k.cred}
+}
+
+// routeTemplate returns path with each segment that is an id replaced by
+// "*", so that the requests of an endpoint share its route whatever the
+// id: /2/tweets/1460323737035677698 → /*/tweets/* (X's version too). An id is a segment of
+// digits, or of 16 characters or more that are hex digits and dashes (a
+// UUID, a 24-digit object id). A path without one is returned as is.
+func routeTemplate(path string) string {
+	var b []byte
+	for i := 0; i < len(path); {
+		j := i
+		for j < len(path) && path[j] != '/' {
+			j++
+		}
+		if isIDSegment(path[i:j]) {
+			if b == nil {
+				b = append(make([]byte, 0, len(path)), path[:i]...)
+			}
+			b = append(b, '*')
+		} else if b != nil {
+			b = append(b, path[i:j]...)
+		}
+		if j < len(path) && b != nil {
+			b = append(b, '/')
+		}
+		i = j + 1
+	}
+	if b == nil {
+		return path
+	}
+	return string(b)
+}
+
+// isIDSegment reports whether a path segment is an id (see routeTemplate).
+func isIDSegment(s string) bool {
+	if s == "" {
+		return false
+	}
+	digits := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+		case c >= 'a' && c <= 'f', c >= 'A' && c <= 'F', c == '-':
+			digits = false
+		default:
+			return false
+		}
+	}
+	return digits || len(s) >= 16
 }
 
 // plainLimitName returns the resource of the partition of the plain limit
@@ -165,7 +215,7 @@ func (rs *resources) learnPlain(k partKey, req *http.Request, n int) (nk partKey
 	} else if base.resource != "" {
 		return k, 0 // a quota the server named
 	}
-	r := resourceRoute{scheme: k.scheme, host: k.host, method: bucketMethod(req.Method), path: req.URL.Path, limit: true, write: k.write, cred: k.cred}
+	r := resourceRoute{scheme: k.scheme, host: k.host, method: bucketMethod(req.Method), path: routeTemplate(req.URL.Path), limit: true, write: k.write, cred: k.cred}
 	v, ok := rs.plain.Load(base)
 	switch {
 	case !ok:

@@ -377,7 +377,9 @@ func TestRateLimitPerEndpointLimits(t *testing.T) {
 				state := func(path string) RateLimitInfo {
 					return hostState(t, tr, "https://api.x.com"+path, "Authorization", "Bearer user-token").Reads.RateLimitInfo
 				}
-				if me, search, tweet := state("/2/users/me"), state("/2/tweets/search/recent"), state("/2/tweets/1019"); me.Limit != 75 || me.Remaining != 0 ||
+				// Tweet 1 was not called: its endpoint's partition is found by
+				// the route's template.
+				if me, search, tweet := state("/2/users/me"), state("/2/tweets/search/recent"), state("/2/tweets/1"); me.Limit != 75 || me.Remaining != 0 ||
 					search.Limit != 450 || search.Remaining != 450-searches || tweet.Limit != 900 || tweet.Remaining != 880 {
 					t.Errorf("HostState: users/me %+v, search %+v, tweets/:id %+v; want each endpoint's own quota", me, search, tweet)
 				}
@@ -506,4 +508,27 @@ func TestRateLimitPlainLimitNoProbeWhenTheWaitFits(t *testing.T) {
 			t.Errorf("the server saw calls at %v; want the second one at the reset (%v), not before", hits, reset)
 		}
 	})
+}
+
+func TestRouteTemplate(t *testing.T) {
+	for path, want := range map[string]string{
+		"":                              "",
+		"/":                             "/",
+		"/v1/posts":                     "/v1/posts",
+		"/2/tweets/1460323737035677698": "/*/tweets/*",
+		"/2/users/12/followers/":        "/*/users/*/followers/",
+		"/v1/posts/6f1c2a9e-0b2d-4c5e-9f1a-2b3c4d5e6f70": "/v1/posts/*",
+		"/v1/objects/5f2b6c9e8d1a4b3c2d1e0f9a":           "/v1/objects/*",
+		"/v1/users/deadbeef":                             "/v1/users/deadbeef", // short hex: a name
+		"/v1/users/alice":                                "/v1/users/alice",
+		"//a//1":                                         "//a//*",
+		"123":                                            "*",
+	} {
+		if got := routeTemplate(path); got != want {
+			t.Errorf("routeTemplate(%q) = %q, want %q", path, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { routeTemplate("/v1/posts/search") }); n != 0 {
+		t.Errorf("a path without an id: %v allocations, want 0", n)
+	}
 }
