@@ -967,6 +967,10 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 		p = m.rl.lookup(k, true, &now)
 	}
 	m.rl.update(p, t, &r, counted)
+	if r.throttled && r.hasRA && globalScope(resp.Header) {
+		// Discord's global limit: every route of the credential waits.
+		m.rl.pauseHost(k, t.Add(r.retryAfter), t)
+	}
 }
 
 // credentialOf returns a fingerprint of the credential of req: its

@@ -2,10 +2,12 @@ package resilient
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Some APIs keep several quotas per key and name the one a response counts
@@ -28,7 +30,12 @@ import (
 // its bucket, and requests with the same method and path go to it from
 // then on (the path, not its first segment: a bucket is a route and its
 // channel or webhook); a route named for two buckets goes to the host's
-// partition.
+// partition. Discord also keeps a global limit per bot (50 requests a
+// second), whose 429 says X-RateLimit-Global: true (or X-RateLimit-Scope:
+// global) and names no bucket: its Retry-After pauses every partition of
+// the host and credential, buckets and classes alike, for any other
+// route's request would get the same 429 (and Discord bans a client that
+// keeps sending into them).
 //
 // Others again keep a quota per endpoint without naming it: X counts
 // GET /2/users/me at 75 requests per 15 minutes and its searches at 450,
@@ -270,6 +277,51 @@ func (rs *resources) clear() {
 	rs.plain.Clear()
 	rs.n.Store(0)
 	rs.limits.Store(0)
+}
+
+// globalScope reports whether h, a 429's, says that the limit it hit is
+// the host's for the credential, across routes: Discord's
+// X-RateLimit-Global: true, or X-RateLimit-Scope: global.
+func globalScope(h http.Header) bool {
+	return strings.EqualFold(headerValue(h, "X-Ratelimit-Global"), "true") ||
+		strings.EqualFold(headerValue(h, "X-Ratelimit-Scope"), "global")
+}
+
+// pauseHost pauses until then every partition of k's host and credential:
+// those of its resources, buckets and limits, and the host's of both
+// classes, which requests of routes not learned yet go to.
+func (rl *rateLimiter) pauseHost(k partKey, until, now time.Time) {
+	var ps []*partition
+	rl.mu.Lock()
+	rl.each(func(p *partition) {
+		if p.key.scheme == k.scheme && p.key.host == k.host && p.key.cred == k.cred {
+			ps = append(ps, p)
+		}
+	})
+	rl.mu.Unlock()
+	var clock lazyNow
+	clock.t = now
+	for _, write := range [...]bool{false, true} {
+		base := rl.lookup(partKey{scheme: k.scheme, host: k.host, write: write, cred: k.cred}, true, &clock)
+		if !slices.Contains(ps, base) {
+			ps = append(ps, base)
+		}
+	}
+	for _, p := range ps {
+		p.pause(until)
+	}
+}
+
+// pause pauses p until then, and its store's partition with it.
+func (p *partition) pause(until time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if until.After(p.pauseUntil) {
+		p.pauseUntil = until
+		if p.quota != nil {
+			p.quota.Pause(until)
+		}
+	}
 }
 
 // namesQuota reports whether h names the quota its response counted

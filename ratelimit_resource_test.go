@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -141,6 +142,13 @@ type discordRT struct {
 	resets map[string]time.Time // the end of the bucket's window
 	calls  int
 	over   int // 429s
+	// globalAt, when positive, makes the globalAt-th request hit the
+	// bot's global limit for globalFor; intoGlobal counts the requests
+	// that arrived during it.
+	globalAt    int
+	globalFor   time.Duration
+	globalUntil time.Time
+	intoGlobal  int
 }
 
 func (d *discordRT) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -151,6 +159,18 @@ func (d *discordRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	d.calls++
 	now := time.Now()
+	if d.calls == d.globalAt {
+		d.globalUntil = now.Add(d.globalFor)
+	} else if now.Before(d.globalUntil) {
+		d.intoGlobal++
+	}
+	if now.Before(d.globalUntil) {
+		// The global limit's 429 names no bucket.
+		d.over++
+		h := http.Header{"Retry-After": {strconv.Itoa(int(math.Ceil(d.globalUntil.Sub(now).Seconds())))},
+			"X-Ratelimit-Global": {"true"}, "X-Ratelimit-Scope": {"global"}}
+		return &http.Response{StatusCode: http.StatusTooManyRequests, Header: h, Body: http.NoBody, Request: req}, nil
+	}
 	route := req.Method + " " + req.URL.Path
 	bucket := fmt.Sprintf("%x", sha256.Sum256([]byte(route)))[:32]
 	if !d.resets[route].After(now) {
@@ -224,6 +244,53 @@ func TestRateLimitPerBucket(t *testing.T) {
 		}
 		if d.over != 0 {
 			t.Errorf("%d 429s, want none", d.over)
+		}
+	})
+}
+
+// TestRateLimitDiscordGlobal: a 429 of Discord's global limit (50
+// requests a second per bot, across routes) pauses every route of the
+// bot, buckets learned or not, reads and writes: none is sent into it, as
+// each would get the same 429 (and enough of them get a bot banned). The
+// call that hit it waits it out and succeeds.
+func TestRateLimitDiscordGlobal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := &discordRT{globalAt: 9, globalFor: 2 * time.Second}
+		tr := New(d)
+		send := func(method string, channel int) {
+			t.Helper()
+			url := fmt.Sprintf("https://discord.com/api/v10/channels/%d/messages", 1000+channel)
+			req := newRequest(t, context.Background(), method, url, strings.NewReader(`{"content":"hi"}`))
+			req.Header.Set("Authorization", "Bot token-1")
+			resp, err := roundTrip(t, tr, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("%s channel %d: status %d, want 200", method, channel, resp.StatusCode)
+			}
+		}
+		for channel := range 8 {
+			send(http.MethodPost, channel) // 8 buckets learned
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { send(http.MethodPost, 0) }) // the 9th request hits the global limit
+		synctest.Wait()
+		start := time.Now()
+		for channel := range 10 { // learned buckets and new routes, writes and reads
+			wg.Go(func() { send(http.MethodPost, channel) })
+			wg.Go(func() { send(http.MethodGet, channel) })
+		}
+		wg.Wait()
+		if d.intoGlobal != 0 {
+			t.Errorf("%d requests were sent during the global limit's pause, want none", d.intoGlobal)
+		}
+		if d.over != 1 {
+			t.Errorf("%d 429s, want the one", d.over)
+		}
+		if w := time.Since(start); w < 2*time.Second {
+			t.Errorf("the other calls went after %v, want them held until the global pause ended (2s)", w)
 		}
 	})
 }
