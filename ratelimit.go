@@ -72,7 +72,8 @@ const paceShare = 0.95
 // have their own) is learned in a partition of that bucket, and requests
 // with the same method and path go to it from then on (unless that route
 // named two buckets): posting to many webhooks of one host is paced per
-// webhook, as the server counts, not at one webhook's pace. A host whose
+// webhook, as the server counts, not at one webhook's pace (a 429 of
+// Discord's global limit, X-RateLimit-Global: true, pauses them all). A host whose
 // routes announce different plain limits (X-RateLimit-Limit or
 // X-Rate-Limit-Limit without a policy: X counts GET /2/users/me at 75 per
 // 15 minutes, its searches at 450) is taken to count each endpoint apart:
