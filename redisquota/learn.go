@@ -1,0 +1,132 @@
+// The quota learned from responses: written to Redis once for the fleet,
+// and read back from it.
+
+package redisquota
+
+import (
+	"context"
+	"time"
+
+	"github.com/resilienthttp/resilient"
+)
+
+// report is a window of the quota held that the member reports to Redis,
+// with what the response it came with said remains of the quota (-1
+// unknown), which reconfirms the held window, or replaces it when it is
+// stale and at least half of the quota is left (see Learn).
+type report struct {
+	limit     int64
+	window    time.Duration
+	remaining int
+}
+
+// seed is what a response said remains of the quota's window, to seed a
+// new bucket.
+type seed struct {
+	remaining int
+	reset     time.Time
+}
+
+// Learn implements resilient.QuotaPartition: a quota that differs from the
+// one known is used at once, and written to Redis by the refiller. For the
+// same limit, a longer window is written when it is longer by more than 1%,
+// so that members whose estimates differ a little do not overwrite each
+// other. A window not longer is not used: a member that has seen only part
+// of a window (the Transport's estimate of it is the longest time to a
+// reset seen) would make the fleet pace too fast. It is reported to Redis
+// instead, by the refiller, at most once per window held (or when Redis
+// says the held one is stale, if sooner): a window of at least half of the
+// held one reconfirms it, and a shorter one replaces it when no member has
+// reported the held one for two of its windows and the response says that
+// at least half of the quota is left, or does not say (see learnScript), as
+// the Transport forgets an estimate that no response comes close to while
+// its quota is not in use: about one Redis call per member per window
+// held, whatever the responses.
+func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
+	limit := int64(info.Limit)
+	if limit <= 0 || window <= 0 {
+		return
+	}
+	now := time.Now().UnixNano()
+	if held := time.Duration(p.window.Load()); limit == p.limit.Load() && window <= held*101/100 {
+		next := p.confirmNext.Load()
+		if now < next || !p.confirmNext.CompareAndSwap(next, now+int64(held)) {
+			return
+		}
+		p.confirm.Store(&report{limit: limit, window: min(window, held), remaining: info.Remaining})
+		p.wake()
+		return
+	}
+	p.mu.Lock()
+	p.learnSeed.Store(&seed{remaining: info.Remaining, reset: info.Reset})
+	p.known(limit, window)
+	p.learnDirty.Store(true)
+	p.confirmNext.Store(now + int64(window))
+	p.mu.Unlock()
+	p.wake()
+}
+
+// knownFromFleet sets the quota known, told by the fleet at recv, unless
+// the member holds its own reset.
+func (p *part) knownFromFleet(recv time.Time, limit int64, window time.Duration) {
+	p.mu.Lock()
+	if !p.holding(recv.UnixNano()) {
+		p.known(limit, window)
+		p.told++
+	}
+	p.mu.Unlock()
+}
+
+// known sets the quota known, unless it is not believable (see
+// believable).
+func (p *part) known(limit int64, window time.Duration) {
+	if !believable(limit, window) {
+		return
+	}
+	p.window.Store(int64(window))
+	p.limit.Store(limit)
+}
+
+// believable reports whether a quota of limit per window may be believed:
+// both positive, and the window no longer than maxWindow, which no member
+// writes (a longer one, from a corrupt or hostile hand, would lock the
+// partition out).
+func believable(limit int64, window time.Duration) bool {
+	return limit > 0 && window > 0 && window <= maxWindow
+}
+
+// writeQuota writes the quota limit per window to Redis: the quota known,
+// or, with confirm, a window the member reports of the quota it holds,
+// which reconfirms the held window or replaces it when it is stale (see
+// learnScript), with what the response said remains of the quota (-1
+// unknown) until reset (zero unknown). The member reports no window again
+// before Redis says (the held window, or until it is stale).
+func (p *part) writeQuota(limit int64, window time.Duration, remaining int, reset time.Time, confirm bool) error {
+	if limit <= 0 || window <= 0 {
+		return nil // forgotten by a reset
+	}
+	resetIn := int64(-1)
+	if !reset.IsZero() {
+		resetIn = max(time.Until(reset).Microseconds(), 0)
+	}
+	c := 0
+	if confirm {
+		c = 1
+	}
+	var vals []any
+	err := p.call(func(ctx context.Context) (err error) {
+		vals, err = learnScript.Run(ctx, p.s.rdb, []string{p.key},
+			limit, window.Microseconds(), remaining, resetIn, paceShare, burst(limit),
+			p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance, c).Slice()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	next, ok := toInt(vals, 1)
+	if !ok || next < 0 {
+		return errBadReply
+	}
+	p.confirmNext.Store(time.Now().UnixNano() + next*1e3)
+	return nil
+}

@@ -1,0 +1,527 @@
+// Leases: runs of tokens a member takes from the fleet's GCRA bucket in
+// Redis, and the refiller that asks for them and gives unused ones back.
+
+package redisquota
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// lease is a run of n tokens granted by Redis: token j (1 to n) conforms
+// at max(recv, base + j·interval), and expires, if nobody took it,
+// expire after that.
+type lease struct {
+	base     int64   // local Unix ns
+	interval float64 // ns
+	n        int64
+	recv     int64        // local Unix ns
+	expire   int64        // ns
+	taken    atomic.Int64 // tokens taken, or skipped once expired
+	skipped  atomic.Int64 // tokens skipped once expired: given back
+	kicked   atomic.Bool  // the refiller was asked for the next lease
+}
+
+// conform returns when token j conforms.
+func (l *lease) conform(j int64) int64 {
+	return max(l.recv, l.base+int64(float64(j)*l.interval))
+}
+
+// expired returns how many of the tokens have expired at t, taken or not:
+// those that conformed more than expire before t.
+func (l *lease) expired(t int64) int64 {
+	t -= l.expire
+	if t < l.recv {
+		return 0
+	}
+	k := int64(math.Floor(float64(t-l.base) / l.interval))
+	return min(max(k, 0), l.n)
+}
+
+// take reserves the next token at t. It returns the wait until the token
+// conforms; exhausted when none is left.
+func (l *lease) take(t int64) (wait int64, left int64, ok bool) {
+	for {
+		k := l.taken.Load()
+		j := max(k, l.expired(t))
+		if j >= l.n {
+			return 0, 0, false
+		}
+		if l.taken.CompareAndSwap(k, j+1) {
+			if j > k {
+				l.skipped.Add(j - k)
+			}
+			return max(l.conform(j+1)-t, 0), l.n - j - 1, true
+		}
+	}
+}
+
+// left returns the tokens of l neither taken nor expired at t.
+func (l *lease) left(t int64) int64 {
+	return l.n - max(l.taken.Load(), l.expired(t))
+}
+
+// run is the partition's refiller: it writes what the member learned,
+// takes leases while there is demand, and stops after idleExit without
+// any.
+func (p *part) run() {
+	if !p.awaitSubscribed() {
+		return
+	}
+	backoff := time.Duration(0)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	idle := time.Now()
+	lastActivity := p.activity()
+	loaded := false
+	for {
+		wait, err := p.step(&loaded)
+		if err != nil {
+			p.degraded.Store(true)
+			p.signal() // the waiting attempts fall back at once
+			backoff = min(max(2*backoff, minBackoff), maxBackoff)
+			wait = backoff
+		} else {
+			if p.degraded.Swap(false) {
+				p.signal()
+			}
+			backoff = 0
+		}
+		if wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-p.s.ctx.Done():
+				return
+			case <-timer.C:
+				if err != nil {
+					if a := p.activity(); a != lastActivity {
+						lastActivity, idle = a, time.Now()
+					} else if time.Since(idle) >= idleExit && p.failedIdle() {
+						return // no demand while Redis fails
+					}
+					continue // Redis fails: idle counts from the last demand
+				}
+			case <-p.kick:
+				if err != nil {
+					// Redis fails: do not try again sooner than the
+					// backoff, whatever the demand.
+					select {
+					case <-p.s.ctx.Done():
+						return
+					case <-timer.C:
+					}
+				} else {
+					timer.Stop()
+				}
+			}
+			idle = time.Now()
+			continue
+		}
+		timer.Reset(idleExit - time.Since(idle))
+		select {
+		case <-p.s.ctx.Done():
+			return
+		case <-p.kick:
+			timer.Stop()
+			idle = time.Now()
+			continue
+		case <-timer.C:
+		}
+		if a := p.activity(); a != lastActivity {
+			// Tokens were taken from a lease that needed no refill yet:
+			// not idle.
+			lastActivity, idle = a, time.Now()
+			continue
+		}
+		// Idle: give back what is left and stop, unless work came.
+		p.running.Store(false)
+		if len(p.kick) == 0 && p.pauseDirty.Load() == 0 && !p.learnDirty.Load() && p.confirm.Load() == nil && p.resetReq.Load() == 0 {
+			p.lastBatch.Store(0)
+			p.returnTokens()
+			return
+		}
+		if !p.running.CompareAndSwap(false, true) {
+			return // another refiller took over
+		}
+	}
+}
+
+// failedIdle stops the refiller, whose Redis calls fail, of a partition
+// that nobody used for idleExit, unless it must still write a reset (which
+// the member promises the fleet) or a pause not over yet: without it, every
+// partition used once while Redis is down or unreachable would keep a
+// goroutine calling Redis until it answers. A quota to write stays to
+// write, by the refiller the next demand starts. It reports whether the
+// refiller stops; when work came meanwhile, it keeps running.
+func (p *part) failedIdle() bool {
+	if p.resetReq.Load() != 0 || p.pauseDirty.Load() > time.Now().UnixNano() {
+		return false
+	}
+	p.running.Store(false)
+	if len(p.kick) == 0 {
+		return true
+	}
+	return !p.running.CompareAndSwap(false, true) // another refiller took over
+}
+
+// awaitSubscribed waits until the Store subscribed to the fleet's channel
+// (or failed to), so that what the refiller loads first is not older than
+// the messages the member receives: a quota written between the two
+// would reach it by neither. The wait counts as a Redis call in progress:
+// an attempt that finds it longer than WithFallbackAfter paces locally. It
+// reports false when the Store is closed.
+func (p *part) awaitSubscribed() bool { return p.s.awaitSubscribed(&p.callStart) }
+
+// activity returns what changes when the member takes tokens: the leases
+// held and how many of them were taken.
+func (p *part) activity() [3]int64 {
+	var a [3]int64
+	if l := p.cur.Load(); l != nil {
+		a[0], a[1] = l.recv, l.taken.Load()
+	}
+	if l := p.next.Load(); l != nil {
+		a[2] = l.recv
+	}
+	return a
+}
+
+// step does what the partition needs from Redis now: the reset, the pause
+// and the quota to write (a pause and a quota made after a Reset are
+// written after it), the window to report, the state to load, a lease. It
+// returns how long to wait before the next step, zero for until a kick.
+func (p *part) step(loaded *bool) (time.Duration, error) {
+	// One look at what to write, under the lock Reset, Pause and Learn
+	// take: a pause or a quota seen with a Reset came after it.
+	p.mu.Lock()
+	reset, seq, u := p.resetReq.Load(), p.resetSeq.Load(), p.pauseDirty.Load()
+	learn := p.learnDirty.Swap(false)
+	conf := p.confirm.Swap(nil)
+	p.mu.Unlock()
+	fail := func(err error) (time.Duration, error) {
+		if learn {
+			p.learnDirty.Store(true)
+		}
+		if conf != nil {
+			p.confirm.CompareAndSwap(nil, conf)
+		}
+		return 0, err
+	}
+	if reset > 0 {
+		if err := p.writeReset(reset, seq); err != nil {
+			return fail(err)
+		}
+		p.resetReq.CompareAndSwap(reset, 0)
+	}
+	if u > 0 {
+		if err := p.writePause(u); err != nil {
+			return fail(err)
+		}
+		p.pauseDirty.CompareAndSwap(u, 0)
+	}
+	if learn {
+		// What the member reported, the write reports too.
+		limit, window := p.limit.Load(), time.Duration(p.window.Load())
+		remaining, reset := -1, time.Time{}
+		if sd := p.learnSeed.Load(); sd != nil {
+			remaining, reset = sd.remaining, sd.reset
+		}
+		if err := p.writeQuota(limit, window, remaining, reset, false); err != nil {
+			return fail(err)
+		}
+	} else if conf != nil {
+		if err := p.writeQuota(conf.limit, conf.window, conf.remaining, time.Time{}, true); err != nil {
+			return fail(err)
+		}
+	}
+	t := time.Now().UnixNano()
+	if !*loaded || p.needLease(t) {
+		wait, err := p.lease(t)
+		if err != nil {
+			return 0, err
+		}
+		*loaded = true
+		return wait, nil
+	}
+	return 0, nil
+}
+
+// needLease reports whether the member needs a lease at t: the quota is
+// known, no pause is in force, and the tokens held run low.
+func (p *part) needLease(t int64) bool {
+	if p.limit.Load() == 0 || p.pause.Load() > t {
+		return false
+	}
+	l := p.cur.Load()
+	if l == nil || l.left(t) <= 0 {
+		return p.next.Load() == nil || p.next.Load().left(t) <= 0
+	}
+	return p.next.Load() == nil && l.left(t) <= l.n/2
+}
+
+// batch returns the size of the next lease: the member's share of the
+// quota over WithLeaseTime, the partition's active members as the last
+// lease counted them. A member starts with one token and doubles each
+// lease up to that size: a member that misjudges the number of members
+// when the fleet starts does not take a large lease ahead of the others.
+func (p *part) batch() int64 {
+	limit, window := p.limit.Load(), p.window.Load()
+	if limit <= 0 || window <= 0 {
+		return 0
+	}
+	members := max(p.members.Load(), 1)
+	perNs := paceShare * float64(limit) / float64(window) / float64(members)
+	n := min(max(int64(math.Ceil(perNs*float64(p.s.cfg.leaseTime))), 1), maxLease)
+	return min(n, max(2*p.lastBatch.Load(), 1))
+}
+
+// lease asks Redis for a lease (or only for the state, when no quota is
+// known) and installs it. It returns how long to wait before asking again,
+// when Redis granted nothing.
+func (p *part) lease(t int64) (time.Duration, error) {
+	want := p.batch()
+	p.callMu.Lock()
+	defer p.callMu.Unlock()
+	p.mu.Lock()
+	gen, told, resetting := p.gen.Load(), p.told, p.resetReq.Load() != 0
+	p.mu.Unlock()
+	if resetting {
+		// A Reset came since the step began: Redis holds what it clears
+		// until the next step writes it.
+		return time.Millisecond, nil
+	}
+	net := p.pendingGiveback(gen, 0)
+	var vals []any
+	err := p.call(func(ctx context.Context) (err error) {
+		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
+			want, net, paceShare, burst(p.limit.Load()), (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
+			p.s.member, (3 * p.s.cfg.heartbeat).Microseconds(), p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds()).Slice()
+		return err
+	})
+	recv := time.Now()
+	if err != nil {
+		// The call may have run: what it gave back stays in doubt, sent
+		// again with the next call, which the script credits once.
+		return 0, err
+	}
+	r, ok := parseLease(vals)
+	if !ok {
+		return 0, errBadReply
+	}
+	p.credited(net)
+	if r.members > 0 {
+		p.members.Store(r.members)
+	}
+	var l *lease
+	if r.granted > 0 {
+		ivl := r.interval * 1e3
+		l = &lease{
+			base:     recv.UnixNano() + r.base*1e3,
+			interval: ivl,
+			n:        r.granted,
+			recv:     recv.UnixNano(),
+			expire:   max(int64(p.s.cfg.leaseTime/4), int64(4*ivl)),
+		}
+	}
+	p.mu.Lock()
+	wait, signal := p.applyLease(r, l, gen, told, want, recv)
+	p.mu.Unlock()
+	if signal {
+		p.signal()
+	}
+	return wait, nil
+}
+
+// applyLease applies the reply r of a lease call made at gen, l its lease
+// (nil for none), unless a reset came since. It returns how long to wait
+// before asking again, and whether the attempts waiting for a token must
+// look again (a lease installed, a pause). p.mu is held.
+func (p *part) applyLease(r leaseReply, l *lease, gen, told, want int64, recv time.Time) (wait time.Duration, signal bool) {
+	if p.gen.Load() != gen {
+		// A reset came while the call was out: what it read may be what
+		// the reset cleared. Its tokens, if any, are the cleared bucket's.
+		return time.Millisecond, false
+	}
+	if at := r.reset.at; at > p.resetAt && at <= r.now {
+		// A reset the member has not applied: its message is on its way,
+		// or was lost (see Store.resync), or it ran before the member
+		// used the partition. It is applied as its message would be,
+		// with what the state holds since: a pause told before it, which
+		// it cleared, ends; a later one stays. The call was made after
+		// the member's own latest Reset ran in Redis (none was left to
+		// write, and gen says none came since): the state records that
+		// one or a later one, and a hold of the member's own stays, for
+		// the messages published before it that are still on their way.
+		// (A reset recorded ahead of Redis's clock, which no script
+		// writes, is not believed.)
+		p.applyResetLocked(recv, r.reset, r.pause, r.now, r.limit, r.window)
+		signal = true
+	}
+	// A quota the fleet's channel told since the call was made may be
+	// newer than the one read, and one the member learned since is: its
+	// refiller writes it next.
+	fresh := p.told == told && !p.learnDirty.Load()
+	if r.limit > 0 && r.window > 0 && fresh {
+		p.known(r.limit, time.Duration(r.window)*time.Microsecond)
+	}
+	if d := time.Duration(r.pause-r.now) * time.Microsecond; d > 0 && d <= maxPause && p.raisePauseLocked(recv.Add(d).UnixNano()) {
+		signal = true
+	}
+	if r.limit == 0 && p.limit.Load() > 0 && p.told == told {
+		// Redis lost the quota (restarted, or the state expired): write
+		// it again, then lease.
+		p.learnDirty.Store(true)
+		return time.Millisecond, signal
+	}
+	if l == nil {
+		if r.limit == 0 || r.pause > r.now || want == 0 {
+			return 0, signal
+		}
+
+		// The fleet holds the bucket's next tokens: ask again when the
+		// first free one is within reach.
+		ahead := time.Duration(float64(r.base)+r.interval)*time.Microsecond - 4*p.s.cfg.leaseTime
+		return max(ahead, time.Millisecond), signal
+	}
+	p.lastBatch.Store(r.granted)
+	p.s.st.leases.Add(1)
+	p.s.st.tokens.Add(r.granted)
+	p.installLocked(l)
+	return 0, true
+}
+
+// installLocked puts a new lease after those held; the caller wakes the
+// attempts waiting for a token. p.mu is held.
+func (p *part) installLocked(l *lease) {
+	t := time.Now().UnixNano()
+	if c := p.cur.Load(); c == nil || c.left(t) <= 0 {
+		if nx := p.next.Swap(nil); nx != nil && nx.left(t) > 0 {
+			p.cur.Store(nx)
+			p.next.Store(l)
+		} else {
+			p.cur.Store(l)
+		}
+	} else if nx := p.next.Load(); nx == nil || nx.left(t) <= 0 {
+		p.next.Store(l)
+	} else {
+		p.giveback.Add(l.n) // cannot happen: the refiller leases only when needed
+	}
+}
+
+// chargeable takes the debt of the tokens the member sent on its local
+// limiter, up to its share of one window (tokens sent longer ago no longer
+// count in the server's window) less pending, the debt already in doubt,
+// to charge it to the bucket.
+func (p *part) chargeable(pending int64) int64 {
+	d := p.debt.Swap(0)
+	if d <= 0 {
+		return 0
+	}
+	return min(d, max(max(p.limit.Load()/max(p.members.Load(), p.s.members.Load(), 1), 1)-pending, 0))
+}
+
+// pendingGiveback adds gb tokens (taken from the leases) and those to give
+// back and to charge to the give-back in doubt, and returns the net amount
+// to send. A reset since the last call (gen) drops what was in doubt: it
+// was the cleared bucket's, credited or not. p.callMu is held.
+func (p *part) pendingGiveback(gen, gb int64) int64 {
+	if gen != p.gbGen {
+		p.gbCum += p.gbPend - p.debtPend
+		p.gbPend, p.debtPend, p.gbGen = 0, 0, gen
+	}
+	p.gbPend += gb + p.giveback.Swap(0)
+	p.debtPend += p.chargeable(p.debtPend)
+	return p.gbPend - p.debtPend
+}
+
+// credited records that Redis credited net, the give-back in doubt. p.callMu
+// is held.
+func (p *part) credited(net int64) {
+	p.gbCum += net
+	p.s.st.returned.Add(p.gbPend)
+	p.gbPend, p.debtPend = 0, 0
+}
+
+// returnTokens gives back the tokens of the leases held, when the
+// partition goes idle.
+func (p *part) returnTokens() {
+	p.callMu.Lock()
+	defer p.callMu.Unlock()
+	p.mu.Lock()
+	gen := p.gen.Load()
+	t := time.Now().UnixNano()
+	var gb int64
+	for _, lp := range []*atomic.Pointer[lease]{&p.cur, &p.next} {
+		if l := lp.Swap(nil); l != nil {
+			gb += max(l.left(t), 0)
+		}
+	}
+	p.mu.Unlock()
+	net := p.pendingGiveback(gen, gb)
+	if net == 0 || p.limit.Load() == 0 {
+		return // kept for the next call
+	}
+	err := p.call(func(ctx context.Context) error {
+		return leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
+			0, net, paceShare,
+			burst(p.limit.Load()), 0, stateTTL.Milliseconds(), "", 0, p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds()).Err()
+	})
+	if err == nil {
+		p.credited(net)
+	}
+}
+
+// leaseReply is leaseScript's reply.
+type leaseReply struct {
+	granted, base int64 // base: µs from now
+	interval      float64
+	limit, window int64 // window: µs
+	pause, now    int64 // µs, Redis's clock
+	members       int64
+	reset         fleetReset // the latest reset the state records; at 0 for none
+}
+
+func parseLease(v []any) (leaseReply, bool) {
+	var r leaseReply
+	if len(v) != 11 {
+		return r, false
+	}
+	// The latest reset: a value that does not parse (not a member's) is
+	// none, and fails no lease.
+	r.reset.store, _ = v[9].(string)
+	if at, ok := toInt(v, 8); ok && at > 0 {
+		r.reset.at = at
+		r.reset.seq, _ = toInt(v, 10)
+	}
+	v = v[:8]
+	ints := [...]*int64{&r.granted, &r.base, nil, &r.limit, &r.window, &r.pause, &r.now, &r.members}
+
+	for i, dst := range ints {
+		var s string
+		switch x := v[i].(type) {
+		case int64:
+			s = strconv.FormatInt(x, 10)
+		case string:
+			s = x
+		default:
+			return r, false
+		}
+		if dst == nil {
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil || !(f >= 0) {
+				return r, false
+			}
+			r.interval = f
+			continue
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return r, false
+		}
+		*dst = n
+	}
+	return r, r.granted == 0 || r.interval > 0
+}

@@ -1,0 +1,268 @@
+// The fleet's pause and its resets: a member's Pause written to Redis and
+// published, the pauses and resets that come back through the channel.
+
+package redisquota
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// ownPause is a pause the member set (Pause): until, local Unix ns, and
+// pset, Redis's time (µs) when its write set it, zero until known. A reset
+// that ran in Redis before pset, or before the write, did not clear it.
+type ownPause struct {
+	until, pset int64
+}
+
+// resetHold is a Reset of the member's own, numbered seq, that has not come
+// back through the fleet's channel: the pauses and quotas published before
+// it, which it cleared, are ignored. until (local Unix ns) bounds the hold,
+// should its message be lost; zero while Redis has not run it, the hold
+// then ending resetHoldMax after the Reset.
+type resetHold struct {
+	seq, at, until int64
+}
+
+// resetHoldMax bounds how long a member ignores the fleet's messages after
+// its Reset, waiting for it to come back through the channel: from the
+// Reset while Redis has not run it, from its run after.
+const resetHoldMax = time.Second
+
+// PauseUntil implements resilient.QuotaPartition.
+func (p *part) PauseUntil() time.Time {
+	if pu := p.pause.Load(); pu > 0 {
+		return time.Unix(0, pu)
+	}
+	return time.Time{}
+}
+
+// PauseChanged implements resilient.QuotaWatcher: the channel is closed at
+// the partition's next signal, the one that wakes the requests waiting for
+// a token too: a pause raised (the member's own or the fleet's), a reset
+// (the member's own or another's, told through the fleet's channel), a
+// lease granted, a fall back to local pacing.
+func (p *part) PauseChanged() <-chan struct{} { return *p.ready.Load() }
+
+// Pause implements resilient.QuotaPartition: the member sees the pause at
+// once, and the refiller writes it to Redis, which tells the fleet.
+func (p *part) Pause(until time.Time) {
+	u := until.UnixNano()
+	p.mu.Lock()
+	rose := p.raisePauseLocked(u)
+	if rose {
+		p.own.Store(&ownPause{until: u})
+		if u > p.pauseDirty.Load() {
+			p.pauseDirty.Store(u)
+		}
+	}
+	p.mu.Unlock()
+	if rose {
+		p.signal()
+		p.wake()
+	}
+}
+
+// pauseFor applies a pause of d from recv, told by the fleet's channel,
+// unless the member holds its own reset.
+func (p *part) pauseFor(recv time.Time, d time.Duration) {
+	if d <= 0 || d > maxPause {
+		return
+	}
+	p.mu.Lock()
+	rose := !p.holding(recv.UnixNano()) && p.raisePauseLocked(recv.Add(d).UnixNano())
+	p.mu.Unlock()
+	if rose {
+		p.signal()
+	}
+}
+
+// raisePauseLocked raises the pause to u (local Unix ns) and drops the
+// leases held (their tokens would all conform when it ends, in one burst).
+// It reports whether the pause rose: the caller then wakes the attempts
+// waiting for a token (signal). p.mu is held.
+func (p *part) raisePauseLocked(u int64) bool {
+	if u <= p.pause.Load() {
+		return false
+	}
+	p.pause.Store(u)
+	t := time.Now().UnixNano()
+	for _, lp := range []*atomic.Pointer[lease]{&p.cur, &p.next} {
+		if l := lp.Swap(nil); l != nil {
+			p.giveback.Add(max(l.left(t), 0))
+		}
+	}
+	return true
+}
+
+// holding reports whether the member ignores, at t (local Unix ns), the
+// fleet's messages: they were published before its own reset ran in Redis,
+// and the reset cleared what they say, or will tell what it kept. p.mu is
+// held.
+func (p *part) holding(t int64) bool {
+	h := p.hold.Load()
+	if h == nil {
+		return false
+	}
+	if h.until > 0 {
+		return t < h.until
+	}
+	return t < h.at+int64(resetHoldMax)
+}
+
+// Reset implements resilient.QuotaResetter: the member forgets the pause
+// and the quota at once (its leases with them: the bucket they came from
+// is cleared), and the refiller runs the reset in Redis, which clears the
+// pause and the quota there, unless another member set them after the
+// Reset, and tells the fleet. Until the reset comes back through the
+// fleet's channel (for resetHoldMax at most), the member ignores the
+// pauses and quotas published before it, its own pause being written
+// included: the reset cleared them, or its message tells what it kept.
+func (p *part) Reset() {
+	now := time.Now().UnixNano()
+	p.mu.Lock()
+	seq := p.resetSeq.Add(1)
+	p.hold.Store(&resetHold{seq: seq, at: now})
+	p.own.Store(nil)
+	p.pauseDirty.Store(0)
+	p.resetLocked(0, 0, 0, false)
+	p.resetReq.Store(now)
+	p.mu.Unlock()
+	p.signal()
+	p.wake()
+}
+
+// fleetReset is a reset run in Redis: the reset numbered seq of the Store
+// whose instance id is store, run at at (Redis's µs), told by its message
+// or read from the state (rat, rby, rseq).
+type fleetReset struct {
+	store   string
+	seq, at int64
+}
+
+// applyReset applies a reset told by the fleet's channel (a message
+// received at recv), r, which left the pause until pause and the quota
+// limit per window µs (0 for none), at now, Redis's times in µs. While the
+// member holds a reset of its own, it ignores the earlier resets of the
+// others, which its own follows.
+func (p *part) applyReset(recv time.Time, r fleetReset, pause, now, limit, window int64) {
+	p.mu.Lock()
+	if h := p.hold.Load(); h != nil {
+		if r.store == p.s.instance && r.seq >= h.seq {
+			p.hold.Store(nil)
+		} else if p.holding(recv.UnixNano()) {
+			p.mu.Unlock()
+			return // an earlier reset: the member's own clears more
+		}
+	}
+	p.applyResetLocked(recv, r, pause, now, limit, window)
+	p.mu.Unlock()
+	p.signal()
+}
+
+// applyResetLocked applies the reset r, received at recv, after which the
+// state held the pause until pause and the quota limit per window µs (0
+// for none) at now, Redis's times in µs. The member keeps a pause of its
+// own that Redis set after the reset, or has not set yet, and a quota it
+// learned that its refiller has yet to write. p.mu is held; the caller
+// signals.
+func (p *part) applyResetLocked(recv time.Time, r fleetReset, pause, now, limit, window int64) {
+	t := recv.UnixNano()
+	p.resetAt = max(p.resetAt, r.at)
+	keep := int64(0)
+	if d := time.Duration(pause-now) * time.Microsecond; d > 0 && d <= maxPause {
+		keep = t + int64(d)
+	}
+	if o := p.own.Load(); o != nil {
+		if o.pset == 0 || o.pset > r.at {
+			keep = max(keep, o.until)
+		} else {
+			p.own.Store(nil)
+		}
+	}
+	if keep <= t {
+		keep = 0
+	}
+	p.resetLocked(keep, limit, time.Duration(window)*time.Microsecond, p.learnDirty.Load())
+}
+
+// resetLocked applies a reset: the pause becomes pause (local Unix ns, 0
+// for none), and the quota limit per window, or, without one, none (unless
+// keepLearned: a quota the member learned, not written yet), with the
+// leases and the tokens to give back or charge, which belong to the bucket
+// the reset cleared. The caller signals. p.mu is held.
+func (p *part) resetLocked(pause, limit int64, window time.Duration, keepLearned bool) {
+	p.gen.Add(1)
+	p.pause.Store(pause)
+	if believable(limit, window) {
+		p.known(limit, window) // the bucket is kept: so are the leases
+		return
+	}
+	if !keepLearned {
+		p.limit.Store(0)
+		p.window.Store(0)
+		p.learnDirty.Store(false)
+		p.learnSeed.Store(nil)
+		p.confirm.Store(nil)
+		p.confirmNext.Store(0)
+	}
+	p.cur.Store(nil)
+	p.next.Store(nil)
+	p.giveback.Store(0)
+	p.debt.Store(0)
+	p.lastBatch.Store(0)
+}
+
+// writePause writes the pause until u (local Unix ns) to Redis.
+func (p *part) writePause(u int64) error {
+	d := time.Duration(u - time.Now().UnixNano())
+	if d <= 0 {
+		return nil // over already
+	}
+	var vals []any
+	err := p.call(func(ctx context.Context) (err error) {
+		vals, err = pauseScript.Run(ctx, p.s.rdb, []string{p.key},
+			d.Microseconds(), p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance).Slice()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	set, ok1 := toInt(vals, 0)
+	now, ok2 := toInt(vals, 1)
+	if !ok1 || !ok2 {
+		return errBadReply
+	}
+	if set == 1 {
+		p.s.st.pausesSent.Add(1)
+	}
+	// Redis holds the pause (or a later one) from now: a reset that runs
+	// after clears it, and the member with it.
+	p.mu.Lock()
+	if o := p.own.Load(); o != nil && o.until == u && o.pset == 0 {
+		p.own.Store(&ownPause{until: u, pset: now})
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// writeReset runs the member's reset numbered seq, made at at (local Unix
+// ns), in Redis.
+func (p *part) writeReset(at, seq int64) error {
+	age := max(time.Since(time.Unix(0, at)), 0)
+	err := p.call(func(ctx context.Context) error {
+		return resetScript.Run(ctx, p.s.rdb, []string{p.key},
+			age.Microseconds(), p.s.channel, p.id, p.s.instance, seq, stateTTL.Milliseconds()).Err()
+	})
+	if err != nil {
+		return err
+	}
+	p.s.st.resetsSent.Add(1)
+	p.mu.Lock()
+	if h := p.hold.Load(); h != nil && h.seq == seq && h.until == 0 {
+		p.hold.Store(&resetHold{seq: seq, at: h.at, until: time.Now().UnixNano() + int64(resetHoldMax)})
+	}
+	p.mu.Unlock()
+	return nil
+}
