@@ -240,6 +240,9 @@ type Faults struct {
 	// ServerErrorAfter handles the request normally (a write is stored),
 	// then answers 500 with the route's server error (FailAfterStoring()).
 	ServerErrorAfter float64
+	// CutBody handles the request normally, then breaks the connection
+	// halfway through a success's body (CutBody()).
+	CutBody float64
 
 	// SlowDelay is the wait of a Slow fault; zero means 1s.
 	SlowDelay time.Duration
@@ -273,8 +276,8 @@ func (f *Faults) validate() {
 	}
 }
 
-func (f *Faults) probabilities() [9]float64 {
-	return [9]float64{f.ServerError, f.RateLimit, f.DropBefore, f.DropAfter, f.Slow, f.Malformed, f.HTML, f.Huge, f.ServerErrorAfter}
+func (f *Faults) probabilities() [10]float64 {
+	return [10]float64{f.ServerError, f.RateLimit, f.DropBefore, f.DropAfter, f.Slow, f.Malformed, f.HTML, f.Huge, f.ServerErrorAfter, f.CutBody}
 }
 
 // faultState draws faults. The Server's mutex guards it.
@@ -346,6 +349,8 @@ func (f *faultState) draw(d Dialect, route, key string) Step {
 			return Huge(d.serverErrorStatus(), f.cfg.HugeSize)
 		case 8:
 			return FailAfterStoring()
+		case 9:
+			return CutBody()
 		}
 	}
 	return Step{}

@@ -178,6 +178,18 @@ func TestCutBody(t *testing.T) {
 		mustStatus(t, sendWith(t, h.Client(), h.URL, "GET", "/v1/things/1", "", ""), 200)
 		h.Close()
 	}
+
+	// Drawn: Faults.CutBody.
+	f := NewServer(Altyaa, WithFaults(Faults{Seed: 1, CutBody: 1}))
+	defer f.Close()
+	for range 2 {
+		if r := send(t, f, "GET", "/v1/posts", "", ""); r.status != 200 || !errors.Is(r.err, io.ErrUnexpectedEOF) {
+			t.Errorf("Faults.CutBody 1: status %d, error %v; want 200 and io.ErrUnexpectedEOF", r.status, r.err)
+		}
+	}
+	if st := f.Stats(); st.Injected != 2 {
+		t.Errorf("Faults.CutBody 1: Injected = %d, want 2", st.Injected)
+	}
 }
 
 // TestSlow proves in fake time that a Slow step and WithLatency delay the
