@@ -89,8 +89,11 @@ type resources struct {
 	n      atomic.Int32 // entries of m
 	limits atomic.Int32 // entries of m for plain limits
 	// plain maps the key of a host's partition of a class and a credential
-	// to the *plainLimits its responses announced.
-	plain sync.Map
+	// to the *plainLimits its responses announced; nplain counts its
+	// entries, apart from n: a host that announces a plain limit adds no
+	// route that the requests of every host would look up (see of).
+	plain  sync.Map
+	nplain atomic.Int32
 }
 
 // plainLimits is the first plain limit a partition's responses announced,
@@ -132,9 +135,13 @@ func (rs *resources) of(k partKey, req *http.Request) partKey {
 		v, ok = rs.m.Load(resourceRoute{scheme: k.scheme, host: k.host, path: firstSegment(req.URL.Path)})
 	}
 	if !ok && rs.limits.Load() != 0 {
-		r := resourceRoute{scheme: k.scheme, host: k.host, method: method, path: routeTemplate(req.URL.Path), limit: true, write: k.write, cred: k.cred}
-		if v, ok := rs.m.Load(r); ok {
-			return partKey{scheme: k.scheme, host: k.host, write: k.write, resource: v.(string), cred: k.cred}
+		// Only the routes of a host whose plain limits are split are
+		// templated: another host's request allocates nothing here.
+		if v, ok := rs.plain.Load(k); ok && v.(*plainLimits).mixed {
+			r := resourceRoute{scheme: k.scheme, host: k.host, method: method, path: routeTemplate(req.URL.Path), limit: true, write: k.write, cred: k.cred}
+			if v, ok := rs.m.Load(r); ok {
+				return partKey{scheme: k.scheme, host: k.host, write: k.write, resource: v.(string), cred: k.cred}
+			}
 		}
 	}
 	if !ok || v.(string) == ambiguousRoute {
@@ -226,11 +233,11 @@ func (rs *resources) learnPlain(k partKey, req *http.Request, n int) (nk partKey
 	v, ok := rs.plain.Load(base)
 	switch {
 	case !ok:
-		if rs.n.Load() >= maxResourceRoutes {
+		if rs.nplain.Load() >= maxResourceRoutes {
 			rs.clear()
 		}
 		if _, loaded := rs.plain.LoadOrStore(base, &plainLimits{route: r, limit: n}); !loaded {
-			rs.n.Add(1)
+			rs.nplain.Add(1)
 		}
 		return k, 0
 	case !v.(*plainLimits).mixed:
@@ -277,6 +284,7 @@ func (rs *resources) clear() {
 	rs.plain.Clear()
 	rs.n.Store(0)
 	rs.limits.Store(0)
+	rs.nplain.Store(0)
 }
 
 // globalScope reports whether h, a 429's, says that the limit it hit is

@@ -599,3 +599,38 @@ func TestRouteTemplate(t *testing.T) {
 		t.Errorf("a path without an id: %v allocations, want 0", n)
 	}
 }
+
+// TestRateLimitPlainLimitsCostOtherHostsNothing: a host's plain limits
+// cost nothing to the requests of a host that announces no quota: while
+// they are not split, they add no route that every request would look up;
+// once they are, the path of another host's request is not templated (an
+// allocation or two per request whose path holds an id).
+func TestRateLimitPlainLimitsCostOtherHostsNothing(t *testing.T) {
+	x := newXRT()
+	base := &stubOK{header: http.Header{"Content-Type": {"application/json"}}}
+	tr := New(roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if req.URL.Host == "api.x.com" {
+			return x.RoundTrip(req)
+		}
+		return base.RoundTrip(req)
+	}))
+	roundTripOK(t, tr, newRequest(t, context.Background(), http.MethodGet, "https://api.x.com/2/users/me", nil))
+	if n := tr.rl.resources.n.Load(); n != 0 {
+		t.Errorf("one plain limit announced: %d routes held, want none: each request to any host would look its route up", n)
+	}
+	roundTripOK(t, tr, newRequest(t, context.Background(), http.MethodGet, "https://api.x.com/2/tweets/search/recent", nil))
+	if k := tr.rl.resources.of(partKey{scheme: "https", host: "api.x.com"}, newRequest(t, context.Background(), http.MethodGet, "https://api.x.com/2/tweets/search/recent", nil)); k.resource != "reads, limit 450" {
+		t.Fatalf("X's limits were not split: its search goes to %v", k)
+	}
+	if raceEnabled {
+		return // the race detector drops sync.Pool items at random
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	get := newRequest(t, ctx, http.MethodGet, "https://api.example.com/v1/orders/12345", nil)
+	bare := testing.AllocsPerRun(1000, func() { roundTripOK(t, base, get) })
+	roundTripOK(t, tr, get) // the pools
+	if n := testing.AllocsPerRun(1000, func() { roundTripOK(t, tr, get) }) - bare; n != 0 {
+		t.Errorf("a GET to another host under a caller's deadline allocates %v times beyond the base once X's limits are split, want 0", n)
+	}
+}
