@@ -580,6 +580,25 @@ func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
 	rl.clear(from, now)
 }
 
+// splitFor returns the partition of req's plain limit when p, the host's
+// partition of its class and credential, had its limits split (see
+// splitPlain) and req's route has a limit's partition; else p. A split
+// hands p's state to the first limit's partition and clears p, waking the
+// attempts waiting for p's spent quota or pause: those of that limit's
+// routes must wait in their limit's partition, not go into its spent
+// quota.
+func (rl *rateLimiter) splitFor(req *http.Request, p *partition) *partition {
+	if req == nil || p.key.scheme == "" || p.key.resource != "" || rl.resources.limits.Load() == 0 {
+		return p
+	}
+	k := rl.resources.of(p.key, req)
+	if k == p.key || !isPlainLimitName(k.resource) {
+		return p
+	}
+	var clock lazyNow
+	return rl.lookup(k, true, &clock)
+}
+
 // mayProbe reports whether req, which p's spent quota would refuse (its
 // reset is past the longest wait or the call's deadline), may be sent
 // instead: when the response that spent it announced a plain limit and
@@ -616,15 +635,17 @@ func (p *partition) end() {
 }
 
 // acquire waits for p's turn and counts the attempt in flight. It returns
-// the time waited, and an error when it refuses to wait or the context
-// ends. start is the current time.
+// the partition the attempt is counted in (p, or that of its plain limit
+// when p was split while it waited: see splitFor), the time waited, and an
+// error when it refuses to wait or the context ends. start is the current
+// time.
 //
 // budget is when the call's budget (WithMaxElapsed) ends, zero for none: a
 // wait past it, or past the context's deadline, is refused at once. maxWait
 // is the longest wait the server may set for the call (its
 // WithMaxRetryAfter): a longer pause, spent quota or pace is refused at
 // once too.
-func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration) (time.Duration, error) {
+func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration) (*partition, time.Duration, error) {
 	paced := false            // a token was taken and waited for
 	leased := false           // a token of the shared quota is held (quota.go)
 	var spent <-chan struct{} // a PauseChanged channel found closed after a wait
@@ -649,7 +670,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				p.probed = p.reset
 				p.inflight++
 				p.mu.Unlock()
-				return now.Sub(start), nil
+				return p, now.Sub(start), nil
 			}
 			// reopened wakes the wait early: when a response ends a
 			// spent quota's window, or when the partition is cleared
@@ -664,7 +685,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			paced, leased = false, false // the tokens are spent; take new ones after the gate
 			d := until.Sub(now)
 			if d > maxWait {
-				return now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
+				return p, now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
 			}
 			if s := retryAfterSpread(d, rl.rand); !pastDeadline(ctx, budget, now.Add(d+s)) {
 				// The spread is the limiter's own: it never turns a
@@ -672,10 +693,15 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				d += s
 			}
 			if err := rl.wait(ctx, p, now, d, budget, reopened, changed); err != nil {
-				return time.Since(start), err
+				return p, time.Since(start), err
 			}
 			if isClosed(changed) {
 				spent = changed
+			}
+			if q := rl.splitFor(req, p); q != p {
+				// p's state went to the partitions of its limits while
+				// req waited: req waits in its own.
+				p, spent = q, nil
 			}
 			continue
 		}
@@ -688,7 +714,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					// (The token cannot be given back: a store
 					// holds it for this attempt.)
 					p.mu.Unlock()
-					return now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
+					return p, now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
 				}
 				if d > 0 || !ok {
 					p.mu.Unlock()
@@ -697,14 +723,14 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 						d = minQuotaRetry
 					}
 					if err := rl.wait(ctx, p, now, d, budget, retry, nil); err != nil {
-						return time.Since(start), err
+						return p, time.Since(start), err
 					}
 					continue
 				}
 			}
 			p.inflight++
 			p.mu.Unlock()
-			return now.Sub(start), nil
+			return p, now.Sub(start), nil
 		}
 		r := p.lim.ReserveN(now, 1)
 		d := r.DelayFrom(now)
@@ -713,17 +739,17 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			// as a wait it announced is.
 			r.CancelAt(now)
 			p.mu.Unlock()
-			return now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
+			return p, now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
 		}
 		if !r.OK() || pastDeadline(ctx, budget, now.Add(d)) {
 			r.CancelAt(now)
 			p.mu.Unlock()
-			return now.Sub(start), rl.refuse(p, d, "past the call's deadline")
+			return p, now.Sub(start), rl.refuse(p, d, "past the call's deadline")
 		}
 		p.mu.Unlock()
 		if err := sleep(ctx, d); err != nil {
 			r.CancelAt(time.Now())
-			return time.Since(start), fmt.Errorf("resilient: waiting for the rate limit of %s: %w", p.key, err)
+			return p, time.Since(start), fmt.Errorf("resilient: waiting for the rate limit of %s: %w", p.key, err)
 		}
 		paced = true
 	}
@@ -843,7 +869,10 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 				maxWait = st.callCfg.maxRetryAfter // the call's (WithCallOptions)
 			}
 		}
-		waited, err := rl.acquire(ctx, req, p, clock.get(), budget, maxWait)
+		q, waited, err := rl.acquire(ctx, req, p, clock.get(), budget, maxWait)
+		if q != p {
+			k, p = q.key, q // the host's limits were split while it waited
+		}
 		if st != nil {
 			st.localWait = waited
 			if waited > 0 && !st.start.IsZero() {

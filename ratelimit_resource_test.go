@@ -634,3 +634,56 @@ func TestRateLimitPlainLimitsCostOtherHostsNothing(t *testing.T) {
 		t.Errorf("a GET to another host under a caller's deadline allocates %v times beyond the base once X's limits are split, want 0", n)
 	}
 }
+
+// TestRateLimitPlainLimitsSplitWhileWaiting: calls of a spent endpoint
+// that wait for its reset in the host's partition keep waiting for it when
+// another route's answer splits the host's limits: they wait in their
+// limit's partition from then on, instead of being sent at once into the
+// spent quota (five 429s where none was due).
+func TestRateLimitPlainLimitsSplitWhileWaiting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		x := newXRT()
+		tr := New(x, WithMaxRetryAfter(20*time.Minute), WithMaxElapsed(0))
+		get := func(ctx context.Context, path string) (int, error) {
+			req := newRequest(t, ctx, http.MethodGet, "https://api.x.com"+path, nil)
+			req.Header.Set("Authorization", "Bearer user-token")
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				return 0, err
+			}
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		}
+		start := time.Now()
+		for i := range 75 {
+			if code, err := get(context.Background(), "/2/users/me"); code != 200 || err != nil {
+				t.Fatalf("users/me %d: %d, %v", i+1, code, err)
+			}
+		}
+		var wg sync.WaitGroup
+		for i := range 5 {
+			wg.Go(func() {
+				// Its reset is within the longest wait: it waits.
+				code, err := get(context.Background(), "/2/users/me")
+				if code != 200 || err != nil {
+					t.Errorf("waiting users/me %d: %d, %v; want 200", i+1, code, err)
+				}
+				if d := time.Since(start); d < 15*time.Minute {
+					t.Errorf("waiting users/me %d went after %v, want it held until its reset (15m)", i+1, d)
+				}
+			})
+		}
+		synctest.Wait()
+		// A search whose deadline is too close to wait goes instead: its
+		// answer announces another limit, and splits the host's.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if code, err := get(ctx, "/2/tweets/search/recent"); code != 200 || err != nil {
+			t.Fatalf("search: %d, %v", code, err)
+		}
+		wg.Wait()
+		if x.over != 0 || x.hits["/2/users/me"] != 80 {
+			t.Errorf("%d 429s, users/me reached %d times; want none, and 80", x.over, x.hits["/2/users/me"])
+		}
+	})
+}
