@@ -334,7 +334,9 @@ type announced struct {
 	// plainMethod and plainPath are the route of the last response
 	// learned when it announced a plain limit (see learnPlain), else "";
 	// probed is the reset of the window in which a request of another
-	// route was let through its spent quota (see mayProbe).
+	// route was let through its spent quota (see mayProbe): none is let
+	// through again before it, even when the reset moved (a reset in
+	// seconds from the response moves with each answer's delay).
 	plainMethod, plainPath string
 	probed                 time.Time
 }
@@ -613,7 +615,7 @@ func (rl *rateLimiter) splitFor(req *http.Request, p *partition) *partition {
 // held.
 func (p *partition) mayProbe(req *http.Request, now time.Time) bool {
 	return req != nil && p.plainPath != "" && p.quota == nil && !p.pauseUntil.After(now) &&
-		!p.probed.Equal(p.reset) && (p.plainPath != routeTemplate(req.URL.Path) || p.plainMethod != bucketMethod(req.Method))
+		!p.probed.After(now) && (p.plainPath != routeTemplate(req.URL.Path) || p.plainMethod != bucketMethod(req.Method))
 }
 
 // reopen wakes the attempts waiting for the quota when it is no longer spent:

@@ -687,3 +687,58 @@ func TestRateLimitPlainLimitsSplitWhileWaiting(t *testing.T) {
 		}
 	})
 }
+
+// TestRateLimitPlainLimitProbeOncePerWindow: a host with one quota gets one
+// request of another route through its spent quota per window, not one
+// per response whose reset moved: a reset in seconds from the response
+// (here read 2 seconds later than another's, from a slower answer) is the
+// same window, and a second probe in it is a second 429.
+func TestRateLimitPlainLimitProbeOncePerWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		used, over := 0, 0
+		latency := map[string]time.Duration{"/v1/slow": 2 * time.Second, "/v1/b": 3 * time.Second}
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			mu.Lock()
+			status := http.StatusOK
+			if used == 2 {
+				status = http.StatusTooManyRequests
+				over++
+			} else {
+				used++
+			}
+			// One quota of 2 for every route; its reset in seconds, as
+			// of the request's arrival.
+			h := http.Header{"X-Ratelimit-Limit": {"2"}, "X-Ratelimit-Remaining": {strconv.Itoa(2 - used)}, "X-Ratelimit-Reset": {"600"}}
+			mu.Unlock()
+			time.Sleep(latency[req.URL.Path])
+			return &http.Response{StatusCode: status, Header: h, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(rt, WithMaxRetries(0))
+		send := func(path string) (int, error) {
+			resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "https://api.example.com"+path, nil))
+			if err != nil {
+				return 0, err
+			}
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		}
+		if code, err := send("/v1/a"); code != 200 || err != nil {
+			t.Fatalf("first call: %d, %v", code, err)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { send("/v1/slow") }) // the last of the quota, answered in 2s
+		synctest.Wait()
+		wg.Go(func() { send("/v1/b") }) // the probe of the window, answered in 3s
+		synctest.Wait()
+		time.Sleep(2 * time.Second) // the slow answer moves the reset 2s on
+		synctest.Wait()
+		if code, err := send("/v1/c"); !errors.Is(err, ErrRateLimited) {
+			t.Errorf("another route in the same window: %d, %v; want ErrRateLimited: the window's probe is in flight", code, err)
+		}
+		wg.Wait()
+		if over != 1 {
+			t.Errorf("%d 429s, want 1: one probe per window", over)
+		}
+	})
+}
