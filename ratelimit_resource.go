@@ -55,7 +55,11 @@ import (
 // where the binding one of several quotas is announced, are not read
 // here. A 429's pause, like any learned state, holds the partition its
 // response is learned in: a 429 that announces its route's plain limit
-// pauses that limit's partition.
+// pauses that limit's partition once the host's limits are split. A 429
+// splits nothing: the limit it announces may be that of the rule that
+// throttled it (a burst limit over an hourly quota), and until the
+// successes of two routes announce different limits its pause holds every
+// route.
 
 // hdrResource names the quota a response counted against.
 const hdrResource = "X-Ratelimit-Resource"
@@ -221,8 +225,12 @@ func isPlainLimitName(resource string) bool {
 // different limits; then the partition of n, to which req's route goes from
 // then on. The first time routes of k's class and credential announce
 // different limits, it returns in split the limit that k's partition
-// learned until then, whose partition takes what it learned; else 0.
-func (rs *resources) learnPlain(k partKey, req *http.Request, n int) (nk partKey, split int) {
+// learned until then, whose partition takes what it learned; else 0. A
+// throttled response (a 429) splits nothing, and is learned in k until the
+// limits are split: the limit it announces may be the rule that throttled
+// it (a burst limit over an hourly quota), not its route's, and its pause
+// must then hold every route of the host's one quota.
+func (rs *resources) learnPlain(k partKey, req *http.Request, n int, throttled bool) (nk partKey, split int) {
 	base := k
 	if isPlainLimitName(base.resource) {
 		base.resource = ""
@@ -232,6 +240,8 @@ func (rs *resources) learnPlain(k partKey, req *http.Request, n int) (nk partKey
 	r := resourceRoute{scheme: k.scheme, host: k.host, method: bucketMethod(req.Method), path: routeTemplate(req.URL.Path), limit: true, write: k.write, cred: k.cred}
 	v, ok := rs.plain.Load(base)
 	switch {
+	case throttled && (!ok || !v.(*plainLimits).mixed):
+		return k, 0
 	case !ok:
 		if rs.nplain.Load() >= maxResourceRoutes {
 			rs.clear()
@@ -340,9 +350,10 @@ func namesQuota(h http.Header) bool {
 
 // learn records the resource resp named for its request's route (or marks
 // the route ambiguous when it named another before), or the plain limit
-// it announced (plain, 0 for none: see learnPlain), and returns the key of
-// the partition that learns from resp; split as learnPlain returns it.
-func (rs *resources) learn(k partKey, resp *http.Response, plain int) (nk partKey, split int) {
+// it announced (plain, 0 for none; throttled when resp was: see
+// learnPlain), and returns the key of the partition that learns from resp;
+// split as learnPlain returns it.
+func (rs *resources) learn(k partKey, resp *http.Response, plain int, throttled bool) (nk partKey, split int) {
 	if k.scheme == "" || resp.Request == nil || resp.Request.URL == nil {
 		return k, 0
 	}
@@ -355,7 +366,7 @@ func (rs *resources) learn(k partKey, resp *http.Response, plain int) (nk partKe
 		name = headerValue(resp.Header, hdrBucket)
 		r = resourceRoute{scheme: k.scheme, host: k.host, method: bucketMethod(resp.Request.Method), path: resp.Request.URL.Path}
 	case plain > 0:
-		return rs.learnPlain(k, resp.Request, plain)
+		return rs.learnPlain(k, resp.Request, plain, throttled)
 	default:
 		return k, 0
 	}

@@ -81,7 +81,7 @@ func TestResourcesBounded(t *testing.T) {
 	for i := range maxResourceRoutes + 5 {
 		req, _ := http.NewRequest("GET", "https://api.test/r"+strconv.Itoa(i), nil)
 		resp := &http.Response{Header: http.Header{"X-Ratelimit-Resource": {"core"}}, Request: req}
-		if got, _ := rs.learn(k, resp, 0); got.resource != "core" || got.write {
+		if got, _ := rs.learn(k, resp, 0, false); got.resource != "core" || got.write {
 			t.Fatalf("learn = %+v", got)
 		}
 	}
@@ -90,7 +90,7 @@ func TestResourcesBounded(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", "https://api.test/x", nil)
 	resp := &http.Response{Header: http.Header{"X-Ratelimit-Resource": {strings.Repeat("a", 65)}}, Request: req}
-	if got, _ := rs.learn(k, resp, 0); got != k {
+	if got, _ := rs.learn(k, resp, 0, false); got != k {
 		t.Errorf("a 65-byte resource name was learned: %+v", got)
 	}
 }
@@ -303,7 +303,7 @@ func TestResourcesBucketRoutes(t *testing.T) {
 	k := partKey{scheme: "https", host: "discord.com", write: true}
 	answer := func(method, path, bucket string) partKey {
 		req, _ := http.NewRequest(method, "https://discord.com"+path, nil)
-		nk, _ := rs.learn(k, &http.Response{Header: http.Header{"X-Ratelimit-Bucket": {bucket}}, Request: req}, 0)
+		nk, _ := rs.learn(k, &http.Response{Header: http.Header{"X-Ratelimit-Bucket": {bucket}}, Request: req}, 0, false)
 		return nk
 	}
 	if got := answer("POST", "/api/channels/1/messages", "AbC"); got.resource != "bucket AbC" {
@@ -739,6 +739,62 @@ func TestRateLimitPlainLimitProbeOncePerWindow(t *testing.T) {
 		wg.Wait()
 		if over != 1 {
 			t.Errorf("%d 429s, want 1: one probe per window", over)
+		}
+	})
+}
+
+// TestRateLimitPlainLimitsThrottledSplitsNothing: a 429 that announces
+// another plain limit than the host's answers did (the limit of the rule
+// that throttled it, a burst limit over an hourly quota) does not take the
+// host for one of per-endpoint quotas: its pause holds every route, as the
+// host's one quota wants, instead of its own route's alone (each other
+// route would get a 429 of its own into it).
+func TestRateLimitPlainLimitsThrottledSplitsNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var until time.Time
+		hits, over := 0, 0
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			hits++
+			if hits == 10 {
+				until = time.Now().Add(30 * time.Second) // a burst limit of 10
+			}
+			if time.Now().Before(until) {
+				over++
+				h := http.Header{"X-Ratelimit-Limit": {"10"}, "X-Ratelimit-Remaining": {"0"}, "Retry-After": {"30"},
+					"X-Ratelimit-Reset": {strconv.FormatInt(until.Unix(), 10)}}
+				return &http.Response{StatusCode: http.StatusTooManyRequests, Header: h, Body: http.NoBody, Request: req}, nil
+			}
+			h := http.Header{"X-Ratelimit-Limit": {"1000"}, "X-Ratelimit-Remaining": {strconv.Itoa(1000 - hits)},
+				"X-Ratelimit-Reset": {strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)}}
+			return &http.Response{StatusCode: http.StatusOK, Header: h, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(rt, WithMaxRetries(0))
+		send := func(path string) int {
+			t.Helper()
+			resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "https://api.example.com"+path, nil))
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		for i := range 9 {
+			send("/v1/" + string(rune('a'+i%3)))
+		}
+		if code := send("/v1/b"); code != http.StatusTooManyRequests {
+			t.Fatalf("the 10th call: %d, want the burst limit's 429", code)
+		}
+		start := time.Now()
+		for _, path := range []string{"/v1/a", "/v1/c", "/v1/d"} {
+			if code := send(path); code != http.StatusOK {
+				t.Errorf("%s during the pause: %d, want 200 once it ended", path, code)
+			}
+		}
+		if w := time.Since(start); w < 30*time.Second {
+			t.Errorf("the other routes went after %v, want them held until the pause ended (30s)", w)
+		}
+		if over != 1 {
+			t.Errorf("%d 429s, want the one", over)
 		}
 	})
 }
