@@ -51,7 +51,9 @@ import (
 // limit share its partition (a route with an id, /2/tweets/:id, is one
 // quota across ids; two endpoints of one limit are held together, as
 // before). A limit that changes on one route (a plan's upgrade) changes
-// nothing; limits announced under a policy (the IETF RateLimit-Policy),
+// nothing; one that shows first on another route splits a host with one
+// quota until every route announced it (a 429 per limit's partition and
+// window at most, meanwhile); limits announced under a policy (the IETF RateLimit-Policy),
 // where the binding one of several quotas is announced, are not read
 // here. A 429's pause, like any learned state, holds the partition its
 // response is learned in: a 429 that announces its route's plain limit
@@ -156,9 +158,10 @@ func (rs *resources) of(k partKey, req *http.Request) partKey {
 
 // routeTemplate returns path with each segment that is an id replaced by
 // "*", so that the requests of an endpoint share its route whatever the
-// id: /2/tweets/1460323737035677698 → /*/tweets/* (X's version too). An id is a segment of
-// digits, or of 16 characters or more that are hex digits and dashes (a
-// UUID, a 24-digit object id). A path without one is returned as is.
+// id: /2/tweets/1460323737035677698 → /*/tweets/* (X's version too). An id
+// is a segment of digits, or of 16 characters or more that are hex digits
+// and dashes (a UUID, a 24-digit object id). A path without one is
+// returned as is.
 func routeTemplate(path string) string {
 	var b []byte
 	for i := 0; i < len(path); {
