@@ -250,6 +250,9 @@ type rateLimiter struct {
 	maxParts  int
 	idle      time.Duration
 	headers   headerWatch // which responses are read for rate-limit headers
+	// hostPauses holds the pauses of hosts' global limits in force (see
+	// pauseHost), for the partitions made or cleared during one.
+	hostPauses hostPauses
 
 	// Looking a partition up takes no lock (a hostTable). Inserts,
 	// removals and the list that orders the partitions by use are guarded
@@ -450,6 +453,7 @@ func (rl *rateLimiter) newPartition(k partKey) *partition {
 	if rl.static > 0 {
 		p.lim = rate.NewLimiter(rl.static, rl.burst)
 	}
+	p.pauseUntil = rl.hostPauses.of(k) // a global limit's pause in force
 	return p
 }
 
@@ -580,6 +584,9 @@ func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
 	to.reopen(now)
 	to.mu.Unlock()
 	rl.clear(from, now)
+	if until := rl.hostPauses.of(base); until.After(now) {
+		from.pause(until) // a global limit's pause holds the host's partition still
+	}
 }
 
 // splitFor returns the partition of req's plain limit when p, the host's

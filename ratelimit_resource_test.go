@@ -295,6 +295,57 @@ func TestRateLimitDiscordGlobal(t *testing.T) {
 	})
 }
 
+// TestRateLimitDiscordGlobalNewBucket: a bucket that an answer in flight
+// names during a global limit's pause, and any partition made during it,
+// starts paused: the route's next request waits for the pause's end too.
+func TestRateLimitDiscordGlobalNewBucket(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := &discordRT{globalAt: 10, globalFor: 2 * time.Second}
+		answered, release := make(chan struct{}), make(chan struct{})
+		held := false
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			resp, err := d.RoundTrip(req)
+			if strings.Contains(req.URL.Path, "/1009/") && !held {
+				held = true
+				close(answered)
+				<-release // the answer is on its way back
+			}
+			return resp, err
+		})
+		tr := New(rt)
+		send := func(channel int) time.Time {
+			t.Helper()
+			url := fmt.Sprintf("https://discord.com/api/v10/channels/%d/messages", 1000+channel)
+			req := newRequest(t, context.Background(), http.MethodPost, url, strings.NewReader(`{"content":"hi"}`))
+			req.Header.Set("Authorization", "Bot token-1")
+			resp, err := roundTrip(t, tr, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return time.Now()
+		}
+		for channel := range 8 {
+			send(channel)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { send(9) }) // answered 200 with its bucket, held on its way back
+		<-answered
+		start := time.Now()
+		wg.Go(func() { send(0) }) // the 10th request hits the global limit
+		synctest.Wait()
+		close(release) // channel 9's bucket is learned during the pause
+		synctest.Wait()
+		if at := send(9); at.Sub(start) < 2*time.Second {
+			t.Errorf("channel 9 sent again after %v, want after the global pause (2s)", at.Sub(start))
+		}
+		wg.Wait()
+		if d.intoGlobal != 0 {
+			t.Errorf("%d requests were sent during the global limit's pause, want none", d.intoGlobal)
+		}
+	})
+}
+
 // TestResourcesBucketRoutes: a bucket is learned per method and path; a
 // route named for two buckets goes back to the host's partition; a hostile
 // bucket name is not learned.
@@ -797,4 +848,39 @@ func TestRateLimitPlainLimitsThrottledSplitsNothing(t *testing.T) {
 			t.Errorf("%d 429s, want the one", over)
 		}
 	})
+}
+
+// TestHostPauses: a global limit's pause is recorded per host and
+// credential, the later one wins, ended ones are forgotten at the next
+// record, ResetHost's matcher forgets its host's, and the table is bounded.
+func TestHostPauses(t *testing.T) {
+	var hp hostPauses
+	now := time.Unix(1e9, 0)
+	a := partKey{scheme: "https", host: "discord.com", cred: 7}
+	if got := hp.of(a); !got.IsZero() {
+		t.Fatalf("empty: %v", got)
+	}
+	hp.set(a, now.Add(2*time.Second), now)
+	hp.set(a, now.Add(time.Second), now) // an earlier end changes nothing
+	if got := hp.of(partKey{scheme: "https", host: "discord.com", write: true, resource: "bucket x", cred: 7}); !got.Equal(now.Add(2 * time.Second)) {
+		t.Errorf("another partition of the host and credential: %v, want the pause", got)
+	}
+	if got := hp.of(partKey{scheme: "https", host: "discord.com", cred: 8}); !got.IsZero() {
+		t.Errorf("another credential: %v, want none", got)
+	}
+	b := partKey{scheme: "https", host: "other.test"}
+	hp.set(b, now.Add(10*time.Second), now.Add(3*time.Second)) // a's has ended: forgotten
+	if got, n := hp.of(a), hp.n.Load(); !got.IsZero() || n != 1 {
+		t.Errorf("after a's end: %v, %d recorded; want none, 1", got, n)
+	}
+	hp.forget(hostMatcher{host: "other.test"})
+	if got, n := hp.of(b), hp.n.Load(); !got.IsZero() || n != 0 {
+		t.Errorf("after ResetHost: %v, %d recorded; want none, 0", got, n)
+	}
+	for i := range maxHostPauses + 10 {
+		hp.set(partKey{scheme: "https", host: "h.test", cred: uint64(i + 1)}, now.Add(time.Hour), now)
+	}
+	if n := hp.n.Load(); n != maxHostPauses {
+		t.Errorf("%d recorded, want at most %d", n, maxHostPauses)
+	}
 }

@@ -123,6 +123,7 @@ func splitHostPort(s string) (host, port string) {
 
 // resetHost clears the learned state of the partitions of m's host.
 func (rl *rateLimiter) resetHost(m hostMatcher) {
+	rl.hostPauses.forget(m)
 	rl.mu.Lock()
 	var ps []*partition
 	rl.each(func(p *partition) {
