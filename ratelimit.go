@@ -673,8 +673,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			now = time.Now()
 		}
 		if until, byQuota := p.gate(now); until.After(now) {
-			if byQuota && (until.Sub(now) > maxWait || pastDeadline(ctx, budget, until)) && p.mayProbe(req, now) &&
-				(p.lim == nil || p.lim.AllowN(now, 1)) { // the probe takes its token of a static limit
+			if byQuota && (until.Sub(now) > maxWait || pastDeadline(ctx, budget, until)) && p.mayProbe(req, now) {
 				// The call would be refused: a request of another
 				// route goes instead, whose quota may be its own.
 				p.probed = p.reset

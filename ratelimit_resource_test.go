@@ -13,8 +13,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // githubRT answers like GitHub: every response names its resource and that
@@ -885,31 +883,4 @@ func TestHostPauses(t *testing.T) {
 	if n := hp.n.Load(); n != maxHostPauses {
 		t.Errorf("%d recorded, want at most %d", n, maxHostPauses)
 	}
-}
-
-// TestRateLimitPlainLimitProbeTakesAStaticToken: the request let through a
-// spent plain limit is paced by WithRateLimit as any other: without a
-// token, it is not sent.
-func TestRateLimitPlainLimitProbeTakesAStaticToken(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		hits := 0
-		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			hits++
-			h := http.Header{"X-Ratelimit-Limit": {"100"}, "X-Ratelimit-Remaining": {"0"},
-				"X-Ratelimit-Reset": {strconv.FormatInt(time.Now().Add(15*time.Minute).Unix(), 10)}}
-			return &http.Response{StatusCode: http.StatusOK, Header: h, Body: http.NoBody, Request: req}, nil
-		})
-		tr := New(rt, WithRateLimit(rate.Every(time.Hour), 1))
-		for _, path := range []string{"/v1/a", "/v1/b"} {
-			resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "https://api.example.com"+path, nil))
-			if err == nil {
-				resp.Body.Close()
-			} else if !errors.Is(err, ErrRateLimited) {
-				t.Fatalf("%s: %v", path, err)
-			}
-		}
-		if hits != 1 {
-			t.Errorf("the server saw %d requests, want 1: the static limit's one token per hour", hits)
-		}
-	})
 }
