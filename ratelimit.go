@@ -617,9 +617,11 @@ func (rl *rateLimiter) splitFor(req *http.Request, p *partition) *partition {
 // would fail the others' calls until its reset (up to 15 minutes on X),
 // where a plain client's go through. On a host with one quota, the probe
 // costs one 429 per such window at most, which pauses the partition; a
-// wait that fits is waited, as before, without a probe. A partition shared
-// through a QuotaStore is not probed: its quota is the fleet's. p.mu is
-// held.
+// wait that fits is waited, as before, without a probe. The probe takes no
+// token of the partition's limiter, which paces by the spent limit's quota
+// (and WithRateLimit's static one with it): it is one request per window
+// beyond them. A partition shared through a QuotaStore is not probed: its
+// quota is the fleet's. p.mu is held.
 func (p *partition) mayProbe(req *http.Request, now time.Time) bool {
 	return req != nil && p.plainPath != "" && p.quota == nil && !p.pauseUntil.After(now) &&
 		!p.probed.After(now) && (p.plainPath != routeTemplate(req.URL.Path) || p.plainMethod != bucketMethod(req.Method))
