@@ -169,7 +169,7 @@ func (rl *rateLimiter) stateOf(req *http.Request, now time.Time) RateLimitState 
 	if p.lim != nil && p.lim.Limit() != rate.Inf {
 		s.Rate = float64(p.lim.Limit())
 	}
-	if until, _ := p.gate(now); until.After(now) {
+	if until, _, _ := p.gate(now); until.After(now) {
 		s.PausedUntil = until
 	}
 	s.InFlight = p.inflight

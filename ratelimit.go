@@ -524,8 +524,9 @@ func (rl *rateLimiter) each(fn func(*partition)) {
 // pause, or, when the announced remaining quota is used up by the attempts
 // in flight, the reset (for a quota refilled continuously, the time one
 // more request is back). byQuota tells the latter, which a response may end
-// early. p.mu is held, and released if the store panics.
-func (p *partition) gate(now time.Time) (until time.Time, byQuota bool) {
+// early; pause is the end of the pause, p's or its store's (zero for
+// none). p.mu is held, and released if the store panics.
+func (p *partition) gate(now time.Time) (until time.Time, byQuota bool, pause time.Time) {
 	until = p.pauseUntil
 	if p.quota != nil {
 		returned := false
@@ -533,6 +534,7 @@ func (p *partition) gate(now time.Time) (until time.Time, byQuota bool) {
 		until = p.sharedPause(until)
 		returned = true
 	}
+	pause = until
 	if p.quotaSpent(now) {
 		back := p.reset
 		if p.refillUnit > 0 {
@@ -541,10 +543,10 @@ func (p *partition) gate(now time.Time) (until time.Time, byQuota bool) {
 			}
 		}
 		if back.After(until) {
-			return back, true
+			return back, true, pause
 		}
 	}
-	return until, false
+	return until, false, pause
 }
 
 // quotaSpent reports whether the announced remaining quota, with what was
@@ -562,19 +564,17 @@ func (p *partition) quotaSpent(now time.Time) bool {
 
 // splitPlain hands what the partition of base learned over to the
 // partition of its plain limit n, which now takes the requests of the
-// routes that announced n, and clears base's. A partition shared through a
-// QuotaStore keeps its state: it is the fleet's.
+// routes that announced n, and clears base's. What a QuotaStore holds of
+// base for the fleet (a pause, the quota it paces) stays: the members
+// split each at its own time, and the others still use it.
 func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
 	var clock lazyNow
 	clock.t = now
 	from := rl.lookup(base, false, &clock)
-	if from == nil || from.quota != nil {
+	if from == nil {
 		return
 	}
 	to := rl.lookup(partKey{scheme: base.scheme, host: base.host, write: base.write, resource: plainLimitName(base.write, n), cred: base.cred}, true, &clock)
-	if to.quota != nil {
-		return
-	}
 	from.mu.Lock()
 	learned := from.announced
 	from.mu.Unlock()
@@ -583,7 +583,7 @@ func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
 	rl.pace(to, now, learned.remaining)
 	to.reopen(now)
 	to.mu.Unlock()
-	rl.clear(from, now)
+	rl.forget(from, now, false)
 	if until := rl.hostPauses.of(base); until.After(now) {
 		from.pause(until) // a global limit's pause holds the host's partition still
 	}
@@ -609,9 +609,9 @@ func (rl *rateLimiter) splitFor(req *http.Request, p *partition) *partition {
 }
 
 // mayProbe reports whether req, which p's spent quota would refuse (its
-// reset is past the longest wait or the call's deadline), may be sent
-// instead: when the response that spent it announced a plain limit and
-// req's route is another, once per window, and never through a pause. The
+// reset is past the longest wait or the call's deadline) while no pause is
+// in force, may be sent instead: when the response that spent it announced
+// a plain limit and req's route is another, once per window. The
 // quota may be that route's alone (X counts each endpoint apart, see
 // learnPlain), which only its answer tells: without it, a spent endpoint
 // would fail the others' calls until its reset (up to 15 minutes on X),
@@ -620,10 +620,11 @@ func (rl *rateLimiter) splitFor(req *http.Request, p *partition) *partition {
 // wait that fits is waited, as before, without a probe. The probe takes no
 // token of the partition's limiter, which paces by the spent limit's quota
 // (and WithRateLimit's static one with it): it is one request per window
-// beyond them. A partition shared through a QuotaStore is not probed: its
-// quota is the fleet's. p.mu is held.
+// beyond them. A partition shared through a QuotaStore is probed by each
+// member: as many requests per window at most, and never through the
+// fleet's pause. p.mu is held.
 func (p *partition) mayProbe(req *http.Request, now time.Time) bool {
-	return req != nil && p.plainPath != "" && p.quota == nil && !p.pauseUntil.After(now) &&
+	return req != nil && p.plainPath != "" &&
 		!p.probed.After(now) && (p.plainPath != routeTemplate(req.URL.Path) || p.plainMethod != bucketMethod(req.Method))
 }
 
@@ -674,8 +675,8 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 		if !first {
 			now = time.Now()
 		}
-		if until, byQuota := p.gate(now); until.After(now) {
-			if byQuota && (until.Sub(now) > maxWait || pastDeadline(ctx, budget, until)) && p.mayProbe(req, now) {
+		if until, byQuota, pause := p.gate(now); until.After(now) {
+			if byQuota && !pause.After(now) && (until.Sub(now) > maxWait || pastDeadline(ctx, budget, until)) && p.mayProbe(req, now) {
 				// The call would be refused: a request of another
 				// route goes instead, whose quota may be its own.
 				p.probed = p.reset

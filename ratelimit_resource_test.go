@@ -443,11 +443,21 @@ func (x *xRT) RoundTrip(req *http.Request) (*http.Response, error) {
 // whether they were called before users/me was spent or not; users/me
 // itself waits for its own reset, without a 429.
 func TestRateLimitPerEndpointLimits(t *testing.T) {
-	for _, searchFirst := range []bool{true, false} {
-		t.Run(fmt.Sprintf("search first %v", searchFirst), func(t *testing.T) {
+	for _, tc := range []struct {
+		searchFirst, store bool
+	}{{true, false}, {false, false}, {false, true}} {
+		searchFirst := tc.searchFirst
+		t.Run(fmt.Sprintf("search first %v, store %v", tc.searchFirst, tc.store), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				x := newXRT()
-				tr := New(x)
+				var opts []Option
+				if tc.store {
+					// A fleet's member: its partitions share their
+					// state through a store, which does not pace
+					// them here.
+					opts = append(opts, WithQuotaStore(&unpacedQuota{}))
+				}
+				tr := New(x, opts...)
 				get := func(path string) (int, error) {
 					t.Helper()
 					req := newRequest(t, context.Background(), http.MethodGet, "https://api.x.com"+path, nil)
@@ -509,6 +519,18 @@ func TestRateLimitPerEndpointLimits(t *testing.T) {
 			})
 		})
 	}
+}
+
+// unpacedQuota is a memQuota whose partitions hand out every token at
+// once: only what they share (pauses) counts.
+type unpacedQuota struct{ memQuota }
+
+func (q *unpacedQuota) Partition(name string) QuotaPartition {
+	p := q.memQuota.Partition(name).(*memPart)
+	p.mu.Lock()
+	p.take = func(int, time.Time) (time.Duration, bool, <-chan struct{}) { return 0, true, nil }
+	p.mu.Unlock()
+	return p
 }
 
 // TestRateLimitPlainLimitsOfOneQuota: a host that announces one plain
@@ -883,4 +905,48 @@ func TestHostPauses(t *testing.T) {
 	if n := hp.n.Load(); n != maxHostPauses {
 		t.Errorf("%d recorded, want at most %d", n, maxHostPauses)
 	}
+}
+
+// TestRateLimitPlainLimitNoProbeThroughTheFleetsPause: a fleet member
+// lets no request of another route through its spent plain limit while
+// the fleet's pause (another member's 429) is in force.
+func TestRateLimitPlainLimitNoProbeThroughTheFleetsPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hits := 0
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			hits++
+			h := http.Header{"X-Ratelimit-Limit": {"100"}, "X-Ratelimit-Remaining": {"0"},
+				"X-Ratelimit-Reset": {strconv.FormatInt(time.Now().Add(15*time.Minute).Unix(), 10)}}
+			return &http.Response{StatusCode: http.StatusOK, Header: h, Body: http.NoBody, Request: req}, nil
+		})
+		store := &unpacedQuota{}
+		tr := New(rt, WithQuotaStore(store))
+		send := func(path string) error {
+			resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "https://api.example.com"+path, nil))
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err
+		}
+		if err := send("/v1/a"); err != nil {
+			t.Fatal(err)
+		}
+		if len(store.names) == 0 {
+			t.Fatal("no partition in the store")
+		}
+		store.part(store.names[0]).Pause(time.Now().Add(5 * time.Minute)) // another member's 429
+		if err := send("/v1/b"); !errors.Is(err, ErrRateLimited) {
+			t.Errorf("another route during the fleet's pause: %v, want ErrRateLimited", err)
+		}
+		if hits != 1 {
+			t.Errorf("the server saw %d requests, want 1", hits)
+		}
+		time.Sleep(6 * time.Minute) // the pause is over; the quota is still spent
+		if err := send("/v1/b"); err != nil {
+			t.Errorf("another route after the fleet's pause: %v, want it let through", err)
+		}
+		if hits != 2 {
+			t.Errorf("the server saw %d requests, want 2", hits)
+		}
+	})
 }

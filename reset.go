@@ -138,9 +138,16 @@ func (rl *rateLimiter) resetHost(m hostMatcher) {
 	}
 }
 
-// clear forgets what p learned from the server, keeps its attempts in
-// flight counted and its static limit, and wakes its waiters.
+// clear forgets what p learned from the server, and its store's partition
+// what the fleet learned (QuotaResetter); it keeps p's attempts in flight
+// counted and its static limit, and wakes its waiters.
 func (rl *rateLimiter) clear(p *partition, now time.Time) {
+	rl.forget(p, now, true)
+}
+
+// forget is clear; without shared, the state p's store holds for the
+// fleet (its pause, its quota) is kept.
+func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.learned {
@@ -153,7 +160,7 @@ func (rl *rateLimiter) clear(p *partition, now time.Time) {
 	}
 	p.learned, p.paceRate, p.paceBurst = false, rate.Limit(0), 0
 	p.announced = announced{}
-	if r, ok := p.quota.(QuotaResetter); ok {
+	if r, ok := p.quota.(QuotaResetter); ok && shared {
 		r.Reset() // the fleet's pause and quota (quota.go)
 	}
 	if p.reopened != nil {
