@@ -566,7 +566,9 @@ func (p *partition) quotaSpent(now time.Time) bool {
 // partition of its plain limit n, which now takes the requests of the
 // routes that announced n, and clears base's. What a QuotaStore holds of
 // base for the fleet (a pause, the quota it paces) stays: the members
-// split each at its own time, and the others still use it.
+// split each at its own time, and the others still use it. The fleet's
+// pause holds n's partition too, as base's own pause does: it was the
+// pause of the quota base pooled, n's.
 func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
 	var clock lazyNow
 	clock.t = now
@@ -578,15 +580,31 @@ func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
 	from.mu.Lock()
 	learned := from.announced
 	from.mu.Unlock()
-	to.mu.Lock()
-	to.announced = learned
-	rl.pace(to, now, learned.remaining)
-	to.reopen(now)
-	to.mu.Unlock()
+	var fleetPause time.Time
+	if from.quota != nil {
+		fleetPause = from.quota.PauseUntil()
+	}
+	rl.takeOver(to, learned, fleetPause, now)
 	rl.forget(from, now, false)
 	if until := rl.hostPauses.of(base); until.After(now) {
 		from.pause(until) // a global limit's pause holds the host's partition still
 	}
+}
+
+// takeOver gives p, the partition of a plain limit, what the host's
+// partition learned (learned) and the pause its store holds for the fleet
+// (pause, zero for none), before the host's partition is cleared: the
+// attempts it wakes that go to p then find both in force.
+func (rl *rateLimiter) takeOver(p *partition, learned announced, pause, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock() // a store that panics leaves p usable
+	p.announced = learned
+	if pause.After(p.pauseUntil) && p.quota != nil {
+		p.pauseUntil = pause
+		p.quota.Pause(pause) // n's partition in the store: for the members split already
+	}
+	rl.pace(p, now, learned.remaining)
+	p.reopen(now)
 }
 
 // splitFor returns the partition of req's plain limit when p, the host's

@@ -950,3 +950,78 @@ func TestRateLimitPlainLimitNoProbeThroughTheFleetsPause(t *testing.T) {
 		}
 	})
 }
+
+// TestRateLimitPlainLimitsSplitKeepsTheFleetsPause: a fleet member whose
+// host partition is held by the fleet's pause (another member's 429 on
+// users/me, in the store) keeps holding users/me when an answer in flight
+// splits its limits: the pause goes to users/me's limit partition with the
+// rest of the host's state. It stayed in the host's partition alone, which
+// users/me no longer goes to: the member's calls waiting for it were sent
+// at once into it (a 429, and one per call that went before that 429
+// paused users/me's partition).
+func TestRateLimitPlainLimitsSplitKeepsTheFleetsPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		x := newXRT()
+		store := &unpacedQuota{}
+		held, release := make(chan struct{}), make(chan struct{})
+		a := New(roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if req.URL.Path == "/2/tweets/search/recent" {
+				close(held)
+				<-release // the answer is on its way back
+			}
+			return x.RoundTrip(req)
+		}), WithQuotaStore(store), WithMaxRetryAfter(20*time.Minute), WithMaxElapsed(0))
+		b := New(roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			resp, err := x.RoundTrip(req)
+			time.Sleep(time.Second) // B's calls are in flight together
+			return resp, err
+		}), WithQuotaStore(store), WithMaxRetries(0))
+		get := func(tr *Transport, path string) int {
+			t.Helper()
+			req := newRequest(t, context.Background(), http.MethodGet, "https://api.x.com"+path, nil)
+			req.Header.Set("Authorization", "Bearer user-token")
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Errorf("%s: %v", path, err)
+				return 0
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		start := time.Now()
+		for i := range 70 {
+			if code := get(a, "/2/users/me"); code != 200 {
+				t.Fatalf("A's users/me %d: %d", i+1, code)
+			}
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { get(a, "/2/tweets/search/recent") })
+		<-held
+		for range 6 {
+			wg.Go(func() { get(b, "/2/users/me") }) // the last 5 of the quota, and a 429
+		}
+		synctest.Wait()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if x.over != 1 {
+			t.Fatalf("B: %d 429s, want 1", x.over)
+		}
+		for i := range 3 {
+			wg.Go(func() {
+				// A's users/me waits for the fleet's pause (until the reset).
+				if code := get(a, "/2/users/me"); code != 200 {
+					t.Errorf("A's waiting users/me %d: %d, want 200", i+1, code)
+				}
+				if d := time.Since(start); d < 15*time.Minute {
+					t.Errorf("A's waiting users/me %d went after %v, want it held by the fleet's pause until the reset (15m)", i+1, d)
+				}
+			})
+		}
+		synctest.Wait()
+		close(release) // the search's answer splits A's limits
+		wg.Wait()
+		if x.over != 1 {
+			t.Errorf("%d 429s, want B's one", x.over)
+		}
+	})
+}
