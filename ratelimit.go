@@ -594,7 +594,9 @@ func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
 // takeOver gives p, the partition of a plain limit, what the host's
 // partition learned (learned) and the pause its store holds for the fleet
 // (pause, zero for none), before the host's partition is cleared: the
-// attempts it wakes that go to p then find both in force.
+// attempts it wakes that go to p then find both in force. With a store,
+// the quota learned is the store's to pace, as update gives it: a pace of
+// p's own would be one no response updates.
 func (rl *rateLimiter) takeOver(p *partition, learned announced, pause, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock() // a store that panics leaves p usable
@@ -603,7 +605,13 @@ func (rl *rateLimiter) takeOver(p *partition, learned announced, pause, now time
 		p.pauseUntil = pause
 		p.quota.Pause(pause) // n's partition in the store: for the members split already
 	}
-	rl.pace(p, now, learned.remaining)
+	info := RateLimitInfo{Limit: learned.limit, Remaining: -1}
+	if learned.reset.After(now) {
+		info.Remaining, info.Reset = learned.remaining, learned.reset
+	}
+	if !p.learnShared(&info, time.Time{}) {
+		rl.pace(p, now, learned.remaining)
+	}
 	p.reopen(now)
 }
 

@@ -1025,3 +1025,69 @@ func TestRateLimitPlainLimitsSplitKeepsTheFleetsPause(t *testing.T) {
 		}
 	})
 }
+
+// TestRateLimitPlainLimitsSplitPacedByTheStore: a fleet member's partition
+// of a plain limit, made by a split, is paced by the store, as every
+// partition with a store is, at the quota the responses tell it: a window
+// taken from a reset believed far ahead (a first answer that said 30
+// minutes, of a quota of 10 a minute) is forgotten once no answer comes
+// close to it for two of its windows, and the store paces 10 a minute
+// again. The split gave the partition a pace of its own, which no response
+// updated (they go to the store): 10 per 30 minutes for good.
+func TestRateLimitPlainLimitsSplitPacedByTheStore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		start := time.Now()
+		limits := map[string]int{"/v1/a": 10, "/v1/b": 100}
+		used := map[string]int{}
+		window, ok := 0, 0
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			// Each endpoint counts apart, per minute.
+			if w := int(time.Since(start) / time.Minute); w != window {
+				window = w
+				clear(used)
+			}
+			e := req.URL.Path
+			status := http.StatusOK
+			if used[e] >= limits[e] {
+				status = http.StatusTooManyRequests
+			} else {
+				used[e]++
+				ok++
+			}
+			reset := start.Add(time.Duration(window+1) * time.Minute)
+			if ok == 1 {
+				reset = start.Add(30 * time.Minute) // believed: within MaxBelievedReset
+			}
+			h := http.Header{"X-Ratelimit-Limit": {strconv.Itoa(limits[e])}, "X-Ratelimit-Remaining": {strconv.Itoa(limits[e] - used[e])},
+				"X-Ratelimit-Reset": {strconv.FormatInt(reset.Unix(), 10)}}
+			return &http.Response{StatusCode: status, Header: h, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(rt, WithQuotaStore(&memQuota{}), WithMaxRetryAfter(10*time.Minute))
+		get := func(path string) {
+			t.Helper()
+			resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "https://api.example.com"+path, nil))
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: status %d", path, resp.StatusCode)
+			}
+		}
+		get("/v1/a") // the window is taken for 30 minutes
+		get("/v1/b") // splits the host's limits
+		for time.Since(start) < 2*time.Hour {
+			get("/v1/a")
+		}
+		before := ok
+		for time.Since(start) < 2*time.Hour+30*time.Minute {
+			get("/v1/a")
+		}
+		if n := ok - before; n < 200 {
+			t.Errorf("%d calls of /v1/a in 30 minutes, 2 hours on; want about 285, its quota of 10 a minute paced at 95%%", n)
+		}
+	})
+}
