@@ -74,8 +74,9 @@ const hdrBucket = "X-Ratelimit-Bucket"
 // never empty.
 const ambiguousRoute = ""
 
-// maxResourceRoutes bounds the routes learned; when full, the table is
-// emptied and learned again.
+// maxResourceRoutes bounds the routes learned, and apart the partitions
+// whose plain limits are known; when either table is full, it is emptied
+// and learned again (see clearRoutes and clear).
 const maxResourceRoutes = 4096
 
 // resourceRoute is a host's path segment, for a resource; or, for a
@@ -282,7 +283,7 @@ func (rs *resources) route(r resourceRoute, name string) {
 		return
 	}
 	if rs.n.Load() >= maxResourceRoutes {
-		rs.clear()
+		rs.clearRoutes()
 	}
 	if _, loaded := rs.m.Swap(r, name); !loaded {
 		rs.n.Add(1)
@@ -290,13 +291,26 @@ func (rs *resources) route(r resourceRoute, name string) {
 	}
 }
 
-// clear forgets every route learned, when the table is full: they are
-// learned again.
-func (rs *resources) clear() {
+// clearRoutes forgets every route learned, when their table is full: they
+// are learned again. The plain limits the partitions' responses announced,
+// and whether they are split, are kept (their table is bounded apart):
+// forgotten, a host that counts each endpoint apart would be taken for a
+// host of one quota again until two of its routes' successes split it
+// anew, and meanwhile a spent endpoint's 429, which its route forgotten
+// sends again, would pause the host's partition, holding every route of
+// the credential (X's searches for up to 15 minutes after a users/me
+// spent).
+func (rs *resources) clearRoutes() {
 	rs.m.Clear()
-	rs.plain.Clear()
 	rs.n.Store(0)
 	rs.limits.Store(0)
+}
+
+// clear forgets every route and every plain limit learned, when the table
+// of plain limits is full: they are learned again.
+func (rs *resources) clear() {
+	rs.clearRoutes()
+	rs.plain.Clear()
 	rs.nplain.Store(0)
 }
 
@@ -456,7 +470,7 @@ func (rs *resources) learn(k partKey, resp *http.Response, plain int, throttled 
 	switch {
 	case !ok:
 		if rs.n.Load() >= maxResourceRoutes {
-			rs.clear()
+			rs.clearRoutes()
 		}
 		if prev, loaded := rs.m.LoadOrStore(r, name); !loaded {
 			rs.n.Add(1)

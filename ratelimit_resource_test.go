@@ -1091,3 +1091,58 @@ func TestRateLimitPlainLimitsSplitPacedByTheStore(t *testing.T) {
 		}
 	})
 }
+
+// TestRateLimitPlainLimitsSplitOutlivesTheRoutesTable: a host's plain
+// limits stay split when the table of routes fills up (here with another
+// host's: 4100 Discord webhooks, a bucket each) and is emptied: the
+// routes are learned again, each in its limit's partition. The split was
+// forgotten with the routes: the spent users/me, sent again as a plain
+// client's would be, got a 429 that paused the host's partition, which
+// held every other read of the token (its searches refused for 15
+// minutes, where a plain client's go through).
+func TestRateLimitPlainLimitsSplitOutlivesTheRoutesTable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		x, d := newXRT(), &discordRT{}
+		tr := New(roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if req.URL.Host == "discord.com" {
+				return d.RoundTrip(req)
+			}
+			return x.RoundTrip(req)
+		}))
+		get := func(path string) (int, error) {
+			req := newRequest(t, context.Background(), http.MethodGet, "https://api.x.com"+path, nil)
+			req.Header.Set("Authorization", "Bearer user-token")
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				return 0, err
+			}
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		}
+		for i := range 75 {
+			if code, err := get("/2/users/me"); code != 200 {
+				t.Fatalf("users/me %d: %d, %v", i+1, code, err)
+			}
+		}
+		if code, err := get("/2/tweets/search/recent"); code != 200 { // splits X's limits
+			t.Fatalf("search: %d, %v", code, err)
+		}
+		for hook := range maxResourceRoutes + 4 {
+			url := fmt.Sprintf("https://discord.com/api/webhooks/%d/token", hook)
+			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), http.MethodPost, url, strings.NewReader(`{"content":"hi"}`)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		get("/2/users/me") // its route forgotten: sent, a 429
+		for i := range 3 {
+			if code, err := get("/2/tweets/search/recent"); code != 200 {
+				t.Errorf("search %d after the routes were emptied: %d, %v; want 200", i+1, code, err)
+			}
+		}
+		if x.over > 1 {
+			t.Errorf("%d 429s, want users/me's one at most", x.over)
+		}
+	})
+}
