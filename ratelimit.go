@@ -315,6 +315,11 @@ type partition struct {
 	// (quota.go); watch is quota when it is a QuotaWatcher, else nil.
 	quota QuotaPartition
 	watch QuotaWatcher
+	// handedOver is set once a split handed the quota that quota paces
+	// over to a plain limit's partition (see splitPlain): the routes
+	// still sent to p do not spend it, and p takes none of its tokens
+	// until p learns a quota again. Guarded by mu.
+	handedOver bool
 }
 
 func (p *partition) links() *listNode[partition] { return &p.listNode }
@@ -566,9 +571,11 @@ func (p *partition) quotaSpent(now time.Time) bool {
 // partition of its plain limit n, which now takes the requests of the
 // routes that announced n, and clears base's. What a QuotaStore holds of
 // base for the fleet (a pause, the quota it paces) stays: the members
-// split each at its own time, and the others still use it. The fleet's
-// pause holds n's partition too, as base's own pause does: it was the
-// pause of the quota base pooled, n's.
+// split each at its own time, and the others still use it; base's
+// partition, whose routes from then on are not n's, takes no token of
+// that quota (n's) any more (handedOver). The fleet's pause holds n's
+// partition too, as base's own pause does: it was the pause of the quota
+// base pooled, n's.
 func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
 	var clock lazyNow
 	clock.t = now
@@ -744,7 +751,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			continue
 		}
 		if paced || p.lim == nil || p.lim.AllowN(now, 1) {
-			if p.quota != nil && !leased {
+			if p.quota != nil && !leased && !p.handedOver {
 				d, ok, retry := p.take(now)
 				if ok && d > maxWait {
 					// The fleet's pace is the server's: a wait for

@@ -664,6 +664,7 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 	}
 	if info.Limit > 0 {
 		p.limit = info.Limit
+		p.handedOver = false // the quota its store paces is p's again
 	}
 	p.plainMethod, p.plainPath = r.method, r.path
 	if r.hdr.window > 0 {

@@ -1146,3 +1146,80 @@ func TestRateLimitPlainLimitsSplitOutlivesTheRoutesTable(t *testing.T) {
 		}
 	})
 }
+
+// spentQuota is a memQuota whose partitions give no token, once they
+// learned a quota with none remaining, until its reset: the fleet's bucket
+// is spent (redisquota's, seeded from the remaining quota a response
+// announced, refuses every lease until then).
+type spentQuota struct{ memQuota }
+
+func (q *spentQuota) Partition(name string) QuotaPartition {
+	return &spentPart{memPart: q.memQuota.Partition(name).(*memPart)}
+}
+
+type spentPart struct {
+	*memPart
+	mu    sync.Mutex
+	until time.Time // the reset of a spent quota
+}
+
+func (p *spentPart) Learn(info RateLimitInfo, window time.Duration) {
+	p.mu.Lock()
+	if info.Remaining == 0 {
+		p.until = info.Reset
+	}
+	p.mu.Unlock()
+	p.memPart.Learn(info, window)
+}
+
+func (p *spentPart) Take(now time.Time) (time.Duration, bool, <-chan struct{}) {
+	p.mu.Lock()
+	until := p.until
+	p.mu.Unlock()
+	if now.Before(until) {
+		return 100 * time.Millisecond, false, nil
+	}
+	return p.memPart.Take(now)
+}
+
+// TestRateLimitPlainLimitsSplitTakesNoTokenOfTheFirstLimit: once a fleet
+// member's split handed the host partition's quota to the first limit's
+// partition, the routes that still go to the host's partition (those not
+// answered yet: a first tweet lookup after users/me was spent) take no
+// token of that quota, which the store keeps for the members not split
+// yet: they are sent, as a plain client's. Each waited for a token of the
+// spent users/me, which the store gives none of until its reset, for the
+// whole of the call's budget (5 minutes), and failed.
+func TestRateLimitPlainLimitsSplitTakesNoTokenOfTheFirstLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		x := newXRT()
+		x.used["/2/users/me"] = 74 // the fleet's other calls
+		tr := New(x, WithQuotaStore(&spentQuota{}))
+		get := func(path string) (int, error) {
+			req := newRequest(t, context.Background(), http.MethodGet, "https://api.x.com"+path, nil)
+			req.Header.Set("Authorization", "Bearer user-token")
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				return 0, err
+			}
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		}
+		if code, err := get("/2/users/me"); code != 200 { // the last of its quota
+			t.Fatalf("users/me: %d, %v", code, err)
+		}
+		if code, err := get("/2/tweets/search/recent"); code != 200 { // splits the host's limits
+			t.Fatalf("search: %d, %v", code, err)
+		}
+		start := time.Now()
+		if code, err := get("/2/tweets/1460323737035677698"); code != 200 || time.Since(start) != 0 {
+			t.Errorf("a first tweet lookup after the split: %d, %v after %v; want 200 at once", code, err, time.Since(start))
+		}
+		if _, err := get("/2/users/me"); !errors.Is(err, ErrRateLimited) {
+			t.Errorf("users/me: %v, want ErrRateLimited: its quota is spent", err)
+		}
+		if x.over != 0 {
+			t.Errorf("%d 429s, want none", x.over)
+		}
+	})
+}

@@ -146,10 +146,14 @@ func (rl *rateLimiter) clear(p *partition, now time.Time) {
 }
 
 // forget is clear; without shared, the state p's store holds for the
-// fleet (its pause, its quota) is kept.
+// fleet (its pause, its quota) is kept, and p, whose quota a split handed
+// over, takes no token of it (handedOver).
 func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !shared && p.quota != nil {
+		p.handedOver = true
+	}
 	if p.learned {
 		if rl.static > 0 {
 			p.lim.SetLimitAt(now, rl.static)
