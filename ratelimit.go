@@ -593,9 +593,6 @@ func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
 	}
 	rl.takeOver(to, learned, fleetPause, now)
 	rl.forget(from, now, false)
-	if until := rl.hostPauses.of(base); until.After(now) {
-		from.pause(until) // a global limit's pause holds the host's partition still
-	}
 }
 
 // takeOver gives p, the partition of a plain limit, what the host's

@@ -1223,3 +1223,65 @@ func TestRateLimitPlainLimitsSplitTakesNoTokenOfTheFirstLimit(t *testing.T) {
 		}
 	})
 }
+
+// TestRateLimitSplitDuringGlobalPause: a host's plain limits split while
+// its global limit's pause is in force (an answer in flight announces
+// another route's limit): the host's partition, cleared by the split, is
+// still paused, and a route not learned yet waits for the pause's end.
+func TestRateLimitSplitDuringGlobalPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		x := newXRT()
+		var mu sync.Mutex
+		var tweetAt time.Time
+		answered, release := make(chan struct{}), make(chan struct{})
+		meCalls := 0
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			switch p := req.URL.Path; {
+			case p == "/2/users/me":
+				mu.Lock()
+				meCalls++
+				n := meCalls
+				mu.Unlock()
+				if n == 2 {
+					h := http.Header{"Retry-After": {"60"}, "X-Ratelimit-Global": {"true"}}
+					return &http.Response{StatusCode: http.StatusTooManyRequests, Header: h, Body: http.NoBody, Request: req}, nil
+				}
+			case strings.HasPrefix(p, "/2/tweets/search"):
+				resp, err := x.RoundTrip(req)
+				close(answered)
+				<-release // announces 450 once the global pause is in force
+				return resp, err
+			case strings.HasPrefix(p, "/2/tweets/"):
+				mu.Lock()
+				tweetAt = time.Now()
+				mu.Unlock()
+			}
+			return x.RoundTrip(req)
+		})
+		tr := New(rt)
+		get := func(path string) {
+			req := newRequest(t, context.Background(), http.MethodGet, "https://api.x.com"+path, nil)
+			req.Header.Set("Authorization", "Bearer user-token")
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Errorf("%s: %v", path, err)
+				return
+			}
+			resp.Body.Close()
+		}
+		start := time.Now()
+		get("/2/users/me")
+		var wg sync.WaitGroup
+		wg.Go(func() { get("/2/tweets/search/recent?query=go") })
+		<-answered
+		wg.Go(func() { get("/2/users/me") }) // the global limit's 429: a pause of 60 s
+		synctest.Wait()
+		close(release) // the split, during the pause
+		synctest.Wait()
+		get("/2/tweets/123") // not learned yet: the host's partition
+		wg.Wait()
+		if tweetAt.Sub(start) < 60*time.Second {
+			t.Errorf("the tweet lookup reached the server after %v, want after the global pause (60s)", tweetAt.Sub(start))
+		}
+	})
+}

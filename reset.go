@@ -164,6 +164,9 @@ func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool) {
 	}
 	p.learned, p.paceRate, p.paceBurst = false, rate.Limit(0), 0
 	p.announced = announced{}
+	// A global limit's pause in force holds p still; its waiters, woken
+	// below, find it (ResetHost forgets the host's before it clears).
+	p.pauseUntil = rl.hostPauses.of(p.key)
 	if r, ok := p.quota.(QuotaResetter); ok && shared {
 		r.Reset() // the fleet's pause and quota (quota.go)
 	}
