@@ -436,6 +436,20 @@ func (x *xRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: status, Header: h, Body: http.NoBody, Request: req}, nil
 }
 
+// xGet sends GET path to api.x.com through tr with the user's token,
+// under ctx, and closes the response: its status, or the error.
+func xGet(t *testing.T, tr http.RoundTripper, ctx context.Context, path string) (int, error) {
+	t.Helper()
+	req := newRequest(t, ctx, http.MethodGet, "https://api.x.com"+path, nil)
+	req.Header.Set("Authorization", "Bearer user-token")
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
 // TestRateLimitPerEndpointLimits: X counts each endpoint apart and
 // announces each one's quota as a plain X-Rate-Limit-Limit. A spent
 // GET /2/users/me (75 per 15 minutes) must not hold the token's searches
@@ -458,17 +472,7 @@ func TestRateLimitPerEndpointLimits(t *testing.T) {
 					opts = append(opts, WithQuotaStore(&unpacedQuota{}))
 				}
 				tr := New(x, opts...)
-				get := func(path string) (int, error) {
-					t.Helper()
-					req := newRequest(t, context.Background(), http.MethodGet, "https://api.x.com"+path, nil)
-					req.Header.Set("Authorization", "Bearer user-token")
-					resp, err := tr.RoundTrip(req)
-					if err != nil {
-						return 0, err
-					}
-					resp.Body.Close()
-					return resp.StatusCode, nil
-				}
+				get := func(path string) (int, error) { return xGet(t, tr, context.Background(), path) }
 				start := time.Now()
 				searches := 20
 				if searchFirst {
@@ -717,16 +721,7 @@ func TestRateLimitPlainLimitsSplitWhileWaiting(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		x := newXRT()
 		tr := New(x, WithMaxRetryAfter(20*time.Minute), WithMaxElapsed(0))
-		get := func(ctx context.Context, path string) (int, error) {
-			req := newRequest(t, ctx, http.MethodGet, "https://api.x.com"+path, nil)
-			req.Header.Set("Authorization", "Bearer user-token")
-			resp, err := tr.RoundTrip(req)
-			if err != nil {
-				return 0, err
-			}
-			resp.Body.Close()
-			return resp.StatusCode, nil
-		}
+		get := func(ctx context.Context, path string) (int, error) { return xGet(t, tr, ctx, path) }
 		start := time.Now()
 		for i := range 75 {
 			if code, err := get(context.Background(), "/2/users/me"); code != 200 || err != nil {
@@ -978,15 +973,11 @@ func TestRateLimitPlainLimitsSplitKeepsTheFleetsPause(t *testing.T) {
 		}), WithQuotaStore(store), WithMaxRetries(0))
 		get := func(tr *Transport, path string) int {
 			t.Helper()
-			req := newRequest(t, context.Background(), http.MethodGet, "https://api.x.com"+path, nil)
-			req.Header.Set("Authorization", "Bearer user-token")
-			resp, err := tr.RoundTrip(req)
+			code, err := xGet(t, tr, context.Background(), path)
 			if err != nil {
 				t.Errorf("%s: %v", path, err)
-				return 0
 			}
-			resp.Body.Close()
-			return resp.StatusCode
+			return code
 		}
 		start := time.Now()
 		for i := range 70 {
@@ -1109,16 +1100,7 @@ func TestRateLimitPlainLimitsSplitOutlivesTheRoutesTable(t *testing.T) {
 			}
 			return x.RoundTrip(req)
 		}))
-		get := func(path string) (int, error) {
-			req := newRequest(t, context.Background(), http.MethodGet, "https://api.x.com"+path, nil)
-			req.Header.Set("Authorization", "Bearer user-token")
-			resp, err := tr.RoundTrip(req)
-			if err != nil {
-				return 0, err
-			}
-			resp.Body.Close()
-			return resp.StatusCode, nil
-		}
+		get := func(path string) (int, error) { return xGet(t, tr, context.Background(), path) }
 		for i := range 75 {
 			if code, err := get("/2/users/me"); code != 200 {
 				t.Fatalf("users/me %d: %d, %v", i+1, code, err)
@@ -1195,16 +1177,7 @@ func TestRateLimitPlainLimitsSplitTakesNoTokenOfTheFirstLimit(t *testing.T) {
 		x := newXRT()
 		x.used["/2/users/me"] = 74 // the fleet's other calls
 		tr := New(x, WithQuotaStore(&spentQuota{}))
-		get := func(path string) (int, error) {
-			req := newRequest(t, context.Background(), http.MethodGet, "https://api.x.com"+path, nil)
-			req.Header.Set("Authorization", "Bearer user-token")
-			resp, err := tr.RoundTrip(req)
-			if err != nil {
-				return 0, err
-			}
-			resp.Body.Close()
-			return resp.StatusCode, nil
-		}
+		get := func(path string) (int, error) { return xGet(t, tr, context.Background(), path) }
 		if code, err := get("/2/users/me"); code != 200 { // the last of its quota
 			t.Fatalf("users/me: %d, %v", code, err)
 		}
@@ -1260,14 +1233,9 @@ func TestRateLimitSplitDuringGlobalPause(t *testing.T) {
 		})
 		tr := New(rt)
 		get := func(path string) {
-			req := newRequest(t, context.Background(), http.MethodGet, "https://api.x.com"+path, nil)
-			req.Header.Set("Authorization", "Bearer user-token")
-			resp, err := tr.RoundTrip(req)
-			if err != nil {
+			if _, err := xGet(t, tr, context.Background(), path); err != nil {
 				t.Errorf("%s: %v", path, err)
-				return
 			}
-			resp.Body.Close()
 		}
 		start := time.Now()
 		get("/2/users/me")
