@@ -586,12 +586,7 @@ func TestRateLimitPlainLimitsOfOneQuota(t *testing.T) {
 				})
 				tr := New(rt)
 				send := func(path string) (int, error) {
-					resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "https://api.example.com"+path, nil))
-					if err != nil {
-						return 0, err
-					}
-					resp.Body.Close()
-					return resp.StatusCode, nil
+					return getIn(t, tr, context.Background(), "https://api.example.com"+path)
 				}
 				for i := range 60 {
 					path := "/v1/b"
@@ -784,12 +779,7 @@ func TestRateLimitPlainLimitProbeOncePerWindow(t *testing.T) {
 		})
 		tr := New(rt, WithMaxRetries(0))
 		send := func(path string) (int, error) {
-			resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "https://api.example.com"+path, nil))
-			if err != nil {
-				return 0, err
-			}
-			resp.Body.Close()
-			return resp.StatusCode, nil
+			return getIn(t, tr, context.Background(), "https://api.example.com"+path)
 		}
 		if code, err := send("/v1/a"); code != 200 || err != nil {
 			t.Fatalf("first call: %d, %v", code, err)
