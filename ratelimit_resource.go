@@ -482,3 +482,94 @@ func (rs *resources) learn(k partKey, resp *http.Response, plain int, throttled 
 	}
 	return partKey{scheme: k.scheme, host: k.host, resource: name, cred: k.cred}, 0
 }
+
+// splitPlain hands what the partition of base learned over to the
+// partition of its plain limit n, which now takes the requests of the
+// routes that announced n, and clears base's. What a QuotaStore holds of
+// base for the fleet (a pause, the quota it paces) stays: the members
+// split each at its own time, and the others still use it; base's
+// partition, whose routes from then on are not n's, takes no token of
+// that quota (n's) any more (handedOver). The fleet's pause holds n's
+// partition too, as base's own pause does: it was the pause of the quota
+// base pooled, n's.
+func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
+	var clock lazyNow
+	clock.t = now
+	from := rl.lookup(base, false, &clock)
+	if from == nil {
+		return
+	}
+	to := rl.lookup(partKey{scheme: base.scheme, host: base.host, write: base.write, resource: plainLimitName(base.write, n), cred: base.cred}, true, &clock)
+	from.mu.Lock()
+	learned := from.announced
+	from.mu.Unlock()
+	var fleetPause time.Time
+	if from.quota != nil {
+		fleetPause = from.quota.PauseUntil()
+	}
+	rl.takeOver(to, learned, fleetPause, now)
+	rl.forget(from, now, false)
+}
+
+// takeOver gives p, the partition of a plain limit, what the host's
+// partition learned (learned) and the pause its store holds for the fleet
+// (pause, zero for none), before the host's partition is cleared: the
+// attempts it wakes that go to p then find both in force. With a store,
+// the quota learned is the store's to pace, as update gives it: a pace of
+// p's own would be one no response updates.
+func (rl *rateLimiter) takeOver(p *partition, learned announced, pause, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock() // a store that panics leaves p usable
+	p.announced = learned
+	if pause.After(p.pauseUntil) && p.quota != nil {
+		p.pauseUntil = pause
+		p.quota.Pause(pause) // n's partition in the store: for the members split already
+	}
+	info := RateLimitInfo{Limit: learned.limit, Remaining: -1}
+	if learned.reset.After(now) {
+		info.Remaining, info.Reset = learned.remaining, learned.reset
+	}
+	if !p.learnShared(&info, time.Time{}) {
+		rl.pace(p, now, learned.remaining)
+	}
+	p.reopen(now)
+}
+
+// splitFor returns the partition of req's plain limit when p, the host's
+// partition of its class and credential, had its limits split (see
+// splitPlain) and req's route has a limit's partition; else p. A split
+// hands p's state to the first limit's partition and clears p, waking the
+// attempts waiting for p's spent quota or pause: those of that limit's
+// routes must wait in their limit's partition, not go into its spent
+// quota.
+func (rl *rateLimiter) splitFor(req *http.Request, p *partition) *partition {
+	if req == nil || p.key.scheme == "" || p.key.resource != "" || rl.resources.limits.Load() == 0 {
+		return p
+	}
+	k := rl.resources.of(p.key, req)
+	if k == p.key || !isPlainLimitName(k.resource) {
+		return p
+	}
+	var clock lazyNow
+	return rl.lookup(k, true, &clock)
+}
+
+// mayProbe reports whether req, which p's spent quota would refuse (its
+// reset is past the longest wait or the call's deadline) while no pause is
+// in force, may be sent instead: when the response that spent it announced
+// a plain limit and req's route is another, once per window. The
+// quota may be that route's alone (X counts each endpoint apart, see
+// learnPlain), which only its answer tells: without it, a spent endpoint
+// would fail the others' calls until its reset (up to 15 minutes on X),
+// where a plain client's go through. On a host with one quota, the probe
+// costs one 429 per such window at most, which pauses the partition; a
+// wait that fits is waited, as before, without a probe. The probe takes no
+// token of the partition's limiter, which paces by the spent limit's quota
+// (and WithRateLimit's static one with it): it is one request per window
+// beyond them. A partition shared through a QuotaStore is probed by each
+// member: as many requests per window at most, and never through the
+// fleet's pause. p.mu is held.
+func (p *partition) mayProbe(req *http.Request, now time.Time) bool {
+	return req != nil && p.plainPath != "" &&
+		!p.probed.After(now) && (p.plainPath != routeTemplate(req.URL.Path) || p.plainMethod != bucketMethod(req.Method))
+}

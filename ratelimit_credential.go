@@ -1,0 +1,80 @@
+// A request's credential, which names its rate-limit partitions: servers
+// count quotas per user token or API key.
+
+package resilient
+
+import (
+	"net/http"
+	"strings"
+)
+
+// credentialOf returns a fingerprint of the credential of req: its
+// Authorization header, else X-Api-Key (Anthropic's, and many APIs'), else
+// a credential in its query string (queryCredential); 0 for none. Servers
+// count quotas per credential (a user's token, an API key), so that
+// requests made with different credentials to one host get partitions of
+// their own: one tenant's spent quota or 429 holds none of the others', as
+// it would not hold a plain client's. The fingerprint reads the value's
+// length and its last 64 bytes, 8 at a time: a few nanoseconds, the same
+// in every process (a QuotaStore's partition is named with it), and never 0
+// for a credential. Two credentials that share it share a partition, as
+// every credential did before.
+func credentialOf(req *http.Request) uint64 {
+	h := req.Header
+	v := h["Authorization"]
+	if len(v) == 0 {
+		v = h["X-Api-Key"]
+	}
+	var s string
+	if len(v) != 0 {
+		s = v[0]
+	} else if req.URL != nil {
+		s = queryCredential(req.URL.RawQuery)
+	}
+	if s == "" {
+		return 0
+	}
+	return fingerprint(s)
+}
+
+// queryCredential returns the value of the first parameter of the query q
+// that carries a credential, as it is written (not unescaped: one caller
+// writes its token the same way every time); "" for none. The parameters
+// are OAuth 2's access_token (RFC 6750, section 2.3: Facebook's and
+// Instagram's Graph APIs, among others) and the usual names of an API key.
+// A name that also means something else (key; token, a pagination token)
+// is not read: a value per page would split one quota into many
+// partitions, each spending it.
+func queryCredential(q string) string {
+	for q != "" {
+		var param string
+		param, q, _ = strings.Cut(q, "&")
+		name, value, _ := strings.Cut(param, "=")
+		switch name {
+		case "access_token", "api_key", "apikey":
+			if value != "" {
+				return value
+			}
+		}
+	}
+	return ""
+}
+
+// fingerprint returns credentialOf's fingerprint of the credential s.
+func fingerprint(s string) uint64 {
+	x := uint64(len(s)) * 0x9e3779b97f4a7c15
+	if len(s) > 64 {
+		s = s[len(s)-64:]
+	}
+	for ; len(s) >= 8; s = s[8:] {
+		w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+		x = (x ^ w) * 0xbf58476d1ce4e5b9
+		x ^= x >> 31
+	}
+	for i := 0; i < len(s); i++ {
+		x = (x ^ uint64(s[i])) * 0x94d049bb133111eb
+	}
+	x ^= x >> 29
+	return x | 1
+}
