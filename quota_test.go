@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -670,6 +671,44 @@ func TestQuotaWatcherClosedChannel(t *testing.T) {
 		defer store.mu.Unlock()
 		if n := calls - before; n > 4 {
 			t.Errorf("PauseChanged called %d times for one wait, want a few", n)
+		}
+	})
+}
+
+// TestQuotaStoreWithoutTokensIsBounded: a store that has no token to give
+// (Take without ok, again and again) holds an attempt no longer than a
+// server may ask to wait (WithMaxRetryAfter), then the attempt is refused
+// with ErrRateLimited, as a spent quota's would be: it is not held to the
+// call's deadline (5 minutes by default).
+func TestQuotaStoreWithoutTokensIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			h := http.Header{"X-Ratelimit-Limit": {"100"}, "X-Ratelimit-Remaining": {"99"},
+				"X-Ratelimit-Reset": {strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)}}
+			return &http.Response{StatusCode: http.StatusOK, Header: h, Body: http.NoBody, Request: req}, nil
+		})
+		store := &memQuota{}
+		tr := New(rt, WithQuotaStore(store))
+		send := func() error {
+			resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "https://api.example.com/v1/posts", nil))
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err
+		}
+		if err := send(); err != nil { // makes the partition
+			t.Fatal(err)
+		}
+		part := store.part(store.names[0])
+		part.mu.Lock()
+		part.take = func(int, time.Time) (time.Duration, bool, <-chan struct{}) { return 100 * time.Millisecond, false, nil }
+		part.mu.Unlock()
+		start := time.Now()
+		if err := send(); !errors.Is(err, ErrRateLimited) {
+			t.Errorf("no token: %v, want ErrRateLimited", err)
+		}
+		if d := time.Since(start); d > time.Minute {
+			t.Errorf("refused after %v, want within the longest wait a server may ask for (1m)", d)
 		}
 	})
 }

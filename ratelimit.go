@@ -666,6 +666,14 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					p.mu.Unlock()
 					return p, now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
 				}
+				if !ok && now.Sub(start)+max(d, minQuotaRetry) > maxWait {
+					// No token of the fleet's quota for as long as a
+					// server may ask to wait: refused, as a spent
+					// quota's wait that long is, not waited to the
+					// call's deadline.
+					p.mu.Unlock()
+					return p, now.Sub(start), rl.refuse(p, now.Sub(start)+max(d, minQuotaRetry), fmt.Sprintf("no token of the shared quota within the longest wait a server may ask for (%v)", maxWait))
+				}
 				if d > 0 || !ok {
 					p.mu.Unlock()
 					paced, leased = true, ok // the static token is kept
