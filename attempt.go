@@ -109,11 +109,25 @@ type attemptRoundTripper interface {
 	roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error)
 }
 
-// roundTripNext sends req through next, with st when next is one of the
-// chain's own middlewares.
-func roundTripNext(next http.RoundTripper, req *http.Request, st *attemptState) (*http.Response, error) {
-	if a, ok := next.(attemptRoundTripper); ok {
-		return a.roundTripAttempt(req, st)
+// hop is the RoundTripper below a layer of the chain, with its
+// attemptRoundTripper side found once, when the chain is built, so that an
+// attempt goes down the layers without a type assertion in each.
+type hop struct {
+	rt http.RoundTripper
+	at attemptRoundTripper // rt, when it is one of the chain's own layers; else nil
+}
+
+// hopTo returns the hop to rt.
+func hopTo(rt http.RoundTripper) hop {
+	at, _ := rt.(attemptRoundTripper)
+	return hop{rt: rt, at: at}
+}
+
+// roundTrip sends req through the hop's RoundTripper, with st when it is
+// one of the chain's own layers.
+func (h hop) roundTrip(req *http.Request, st *attemptState) (*http.Response, error) {
+	if h.at != nil {
+		return h.at.roundTripAttempt(req, st)
 	}
-	return next.RoundTrip(req)
+	return h.rt.RoundTrip(req)
 }

@@ -237,14 +237,14 @@ func (t *Transport) breakerMiddleware() Middleware {
 	set := newBreakerSet(t.cfg.breaker, t.cfg.breakerObservers, t.cfg.logger)
 	t.breakers = set // for ResetHost
 	return func(next http.RoundTripper) http.RoundTripper {
-		return &breakerTransport{next: next, set: set}
+		return &breakerTransport{next: hopTo(next), set: set}
 	}
 }
 
 // breakerTransport refuses attempts to hosts whose breaker is open and
 // reports the outcome of the others to their breaker.
 type breakerTransport struct {
-	next http.RoundTripper
+	next hop
 	set  *breakerSet
 }
 
@@ -255,7 +255,7 @@ func (b *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
 	e := b.set.get(req, st)
 	if e == nil {
-		return roundTripNext(b.next, req, st)
+		return b.next.roundTrip(req, st)
 	}
 	if w := e.win.Load(); w != nil {
 		return b.closedAttempt(e, w, req, st)
@@ -299,7 +299,7 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 	// The changes are delivered once the slot is released on every path:
 	// an observer runs the caller's code, which may panic.
 	b.set.flush(req.Context())
-	resp, err := roundTripNext(b.next, req, st)
+	resp, err := b.next.roundTrip(req, st)
 	reported = true
 	b.report(e, pr, done, b.set.outcome(st, req, resp, err))
 	b.set.flush(req.Context())
@@ -312,7 +312,7 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 // panic below counts nothing and holds no slot.
 func (b *breakerTransport) closedAttempt(e *breakerEntry, w *closedWindow, req *http.Request, st *attemptState) (*http.Response, error) {
 	age := w.age(b.set.clock(st))
-	resp, err := roundTripNext(b.next, req, st)
+	resp, err := b.next.roundTrip(req, st)
 	switch b.set.outcome(st, req, resp, err) {
 	case nil:
 		w.success(age)

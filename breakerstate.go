@@ -26,7 +26,7 @@ import (
 // and changes nothing, so it is cheap and safe to call at any time, from
 // any goroutine.
 func (t *Transport) BreakerState(rawURL string) BreakerState {
-	if t.inner == nil { // the zero Transport
+	if t.inner.rt == nil { // the zero Transport
 		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })
 		return t.zeroImpl.BreakerState(rawURL)
 	}

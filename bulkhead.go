@@ -145,14 +145,14 @@ func (t *Transport) bulkheadMiddleware() Middleware {
 	b := newBulkhead(t.cfg.maxInFlight, t.cfg.breaker.Key)
 	t.bulkhead = b // for hedging
 	return func(next http.RoundTripper) http.RoundTripper {
-		return &bulkheadTransport{next: next, b: b}
+		return &bulkheadTransport{next: hopTo(next), b: b}
 	}
 }
 
 // bulkheadTransport holds a slot of the host of each attempt while the
 // layers below send it.
 type bulkheadTransport struct {
-	next http.RoundTripper
+	next hop
 	b    *bulkhead
 }
 
@@ -169,11 +169,11 @@ func (m *bulkheadTransport) roundTripAttempt(req *http.Request, st *attemptState
 		return nil, err
 	}
 	if s == nil {
-		return roundTripNext(m.next, req, st) // no limit for this request
+		return m.next.roundTrip(req, st) // no limit for this request
 	}
 	// Released when the layers below return, or panic.
 	defer s.release()
-	return roundTripNext(m.next, req, st)
+	return m.next.roundTrip(req, st)
 }
 
 // acquire takes a slot of the host of req, attempt st (nil for none),

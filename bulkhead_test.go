@@ -130,7 +130,7 @@ func TestMaxInFlightZeroIsNoLayer(t *testing.T) {
 		if tr.bulkhead != nil {
 			t.Errorf("a Transport without a limit has a bulkhead")
 		}
-		for rt := tr.inner; rt != nil; {
+		for rt := tr.inner.rt; rt != nil; {
 			if _, ok := rt.(*bulkheadTransport); ok {
 				t.Fatalf("a Transport without a limit has the layer in its chain")
 			}
@@ -147,15 +147,15 @@ func TestMaxInFlightZeroIsNoLayer(t *testing.T) {
 func nextOf(rt http.RoundTripper) http.RoundTripper {
 	switch m := rt.(type) {
 	case *rateLimitTransport:
-		return m.next
+		return m.next.rt
 	case *bulkheadTransport:
-		return m.next
+		return m.next.rt
 	case *breakerTransport:
-		return m.next
+		return m.next.rt
 	case *attemptDeadline:
-		return m.next
+		return m.next.rt
 	case *classifier:
-		return m.next
+		return m.next.rt
 	}
 	return nil
 }

@@ -107,7 +107,7 @@ func WithMaxPeek(n int64) Option {
 // classifier is the innermost middleware: it classifies each attempt's
 // result once and records it in the attempt's state.
 type classifier struct {
-	next     http.RoundTripper
+	next     hop
 	codes    codeTable
 	custom   Classifier
 	maxPeek  int64
@@ -129,7 +129,7 @@ func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*htt
 			return nil, err
 		}
 	}
-	resp, err := saneResult(roundTripNext(c.next, req, st))
+	resp, err := saneResult(c.next.roundTrip(req, st))
 	if err != nil {
 		err = redactError(requestFault(req, err)) // before any layer records it
 	}

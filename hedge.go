@@ -232,7 +232,7 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 		start = c.t.clock.now()
 	}
 	if !ok {
-		resp, err := roundTripNext(c.t.inner, areq, st)
+		resp, err := c.t.inner.roundTrip(areq, st)
 		if err == nil {
 			hb.latencies().record(time.Since(start))
 		}
@@ -269,7 +269,7 @@ func (c *call) sendFirst(run *hedgeRun, req *http.Request, st *attemptState) (*h
 			run.abandon()
 		}
 	}()
-	resp, err := roundTripNext(c.t.inner, req, st)
+	resp, err := c.t.inner.roundTrip(req, st)
 	ended = true
 	return resp, err
 }
@@ -305,9 +305,9 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	req := areq.WithContext(ctx)
 	req.Body = body
 	t0 := c.t.clock.now() // the copy's one reading, for every layer
-	st := &attemptState{number: n, maxAttempts: run.copies[0].st.maxAttempts, deadline: c.deadline, budget: c.budget, ctxDeadline: c.ctxDeadline,
-		hedge: k, run: run, callCfg: c.cfg, resends: c.sent, rate: RateLimitInfo{Limit: -1, Remaining: -1}, start: t0,
-		bufferMax: run.copies[0].st.bufferMax}
+	st := new(attemptState)
+	c.beginAttempt(st, n, run.copies[0].st.maxAttempts, t0)
+	st.hedge, st.run, st.bufferMax = k, run, run.copies[0].st.bufferMax
 	cp := &hedgeCopy{st: st, req: req, cancel: cancel}
 	run.copies = append(run.copies, cp)
 	run.running++
@@ -326,7 +326,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 			}
 		}
 	}()
-	resp, err := roundTripNext(c.t.inner, req, st)
+	resp, err := c.t.inner.roundTrip(req, st)
 	ended = true
 	if !st.classified {
 		// The copy never reached the base (see wire): the rate limiter,

@@ -81,7 +81,7 @@ type RateLimitState struct {
 // It returns an error when req is nil or its URL is not absolute with a
 // host.
 func (t *Transport) HostState(req *http.Request) (HostState, error) {
-	if t.inner == nil { // the zero Transport
+	if t.inner.rt == nil { // the zero Transport
 		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })
 		return t.zeroImpl.HostState(req)
 	}

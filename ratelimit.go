@@ -789,13 +789,13 @@ func (t *Transport) rateLimitMiddleware() Middleware {
 	rl := newRateLimiter(&t.cfg)
 	t.rl = rl // for ResetHost
 	return func(next http.RoundTripper) http.RoundTripper {
-		return &rateLimitTransport{next: next, rl: rl}
+		return &rateLimitTransport{next: hopTo(next), rl: rl}
 	}
 }
 
 // rateLimitTransport is the rate limiter of one chain.
 type rateLimitTransport struct {
-	next http.RoundTripper
+	next hop
 	rl   *rateLimiter
 }
 
@@ -808,7 +808,7 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	cred := rl.needsCred()
 	k, limited := rl.key(req, cred)
 	if !limited {
-		return roundTripNext(m.next, req, st)
+		return m.next.roundTrip(req, st)
 	}
 	credLater := !cred && rl.keyFn == nil // a custom key has no credential added
 	ctx := req.Context()
@@ -854,7 +854,7 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 			}
 		}()
 	}
-	resp, err := roundTripNext(m.next, req, st)
+	resp, err := m.next.roundTrip(req, st)
 	if err != nil || resp == nil {
 		if st != nil && st.cut != nil {
 			// A success whose body was cut (WithBufferedResponse): its

@@ -228,9 +228,9 @@ func do(t *testing.T, client *http.Client, method, url string) (int, error) {
 // rlOf returns the rate limiter of tr's chain.
 func rlOf(t *testing.T, tr *Transport) *rateLimiter {
 	t.Helper()
-	m, ok := tr.inner.(*rateLimitTransport)
+	m, ok := tr.inner.rt.(*rateLimitTransport)
 	if !ok {
-		t.Fatalf("outermost middleware is %T, want *rateLimitTransport", tr.inner)
+		t.Fatalf("outermost middleware is %T, want *rateLimitTransport", tr.inner.rt)
 	}
 	return m.rl
 }
@@ -771,7 +771,7 @@ func TestWithoutRateLimit(t *testing.T) {
 		}}
 		var obs observed
 		tr := New(handlerRT{srv}, WithRateLimit(1, 1), WithoutRateLimit(), WithObserver(obs.add))
-		if _, ok := tr.inner.(*rateLimitTransport); ok {
+		if _, ok := tr.inner.rt.(*rateLimitTransport); ok {
 			t.Fatal("the rate limiter is in the chain")
 		}
 		client := &http.Client{Transport: tr}
@@ -829,7 +829,7 @@ func TestRateLimitBoundedPartitions(t *testing.T) {
 			"X-Ratelimit-Remaining": {"99"},
 			"X-Ratelimit-Reset":     {"60"},
 		}))
-		m := tr.inner.(*rateLimitTransport)
+		m := tr.inner.rt.(*rateLimitTransport)
 		req, _ := http.NewRequest("GET", "http://h.test/", nil)
 		for i := range 100_000 {
 			req.URL.Host = "h" + strconv.Itoa(i) + ".test"

@@ -45,7 +45,7 @@ import (
 // implement QuotaWatcher (redisquota's do); otherwise they may wait it out,
 // and only their next attempts are not held back by it.
 func (t *Transport) ResetHost(host string) {
-	if t.inner == nil { // the zero Transport
+	if t.inner.rt == nil { // the zero Transport
 		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })
 		t.zeroImpl.ResetHost(host)
 		return

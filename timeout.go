@@ -36,7 +36,7 @@ const maxReadWait = 2 * time.Second
 // middleware directly.
 func deadlineMiddleware(attemptTimeout time.Duration) Middleware {
 	return func(next http.RoundTripper) http.RoundTripper {
-		return &attemptDeadline{next: next, d: attemptTimeout}
+		return &attemptDeadline{next: hopTo(next), d: attemptTimeout}
 	}
 }
 
@@ -49,7 +49,7 @@ func deadlineMiddleware(attemptTimeout time.Duration) Middleware {
 // the copy's context beforehand (see readyDeadline): the middleware then
 // arms that one, and the attempt costs no second copy.
 type attemptDeadline struct {
-	next  http.RoundTripper
+	next  hop
 	d     time.Duration // the attempt timeout; 0 for none
 	watch deadlineWatch
 }
@@ -85,10 +85,10 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 		// (A readied deadline always has an end, before the context's
 		// if any: see readyDeadline.)
 		if end.IsZero() {
-			return roundTripNext(t.next, req, st)
+			return t.next.roundTrip(req, st)
 		}
 		if d, ok := contextDeadline(parent, st); ok && !d.After(end) {
-			return roundTripNext(t.next, req, st) // the context ends first: the base sees to it
+			return t.next.roundTrip(req, st) // the context ends first: the base sees to it
 		}
 	}
 	if now.IsZero() {
@@ -105,7 +105,7 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 	if st != nil {
 		st.armed = db
 	}
-	resp, err := roundTripNext(t.next, req, st)
+	resp, err := t.next.roundTrip(req, st)
 	readied := st != nil && st.prepared == db
 	if err != nil {
 		fired := !db.keep()

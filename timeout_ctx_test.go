@@ -383,7 +383,7 @@ func TestAttemptDeadlineRealTime(t *testing.T) {
 	if !errors.Is(err, ErrAttemptTimeout) {
 		t.Errorf("err = %v, want ErrAttemptTimeout", err)
 	}
-	if ad, ok := tr.inner.(*attemptDeadline); !ok || ad.watch.epoch.Load() == nil {
-		t.Errorf("the chain's watch was not used (inner %T)", tr.inner)
+	if ad, ok := tr.inner.rt.(*attemptDeadline); !ok || ad.watch.epoch.Load() == nil {
+		t.Errorf("the chain's watch was not used (inner %T)", tr.inner.rt)
 	}
 }

@@ -263,7 +263,7 @@ func TestDeadlineReadiedAgrees(t *testing.T) {
 						own = req.Context() != parent
 						return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
 					})
-					mw := &attemptDeadline{next: base}
+					mw := &attemptDeadline{next: hopTo(base)}
 					resp, err := mw.roundTripAttempt(newRequest(t, parent, http.MethodGet, "http://api.test/", nil), st)
 					if err != nil {
 						t.Fatal(err)

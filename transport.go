@@ -53,7 +53,7 @@ import (
 type Transport struct {
 	cfg      config
 	base     http.RoundTripper
-	inner    http.RoundTripper // the per-attempt chain
+	inner    hop // the per-attempt chain
 	cls      *classifier
 	keys     *keyHosts  // hosts known to deduplicate writes by key
 	budgets  *budgetSet // nil without a retry budget
@@ -125,14 +125,14 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 		maxPeek:  cfg.maxPeek,
 		observed: t.observed,
 	}
-	t.inner = Chain(base,
+	t.inner = hopTo(Chain(base,
 		t.rateLimitMiddleware(),
 		t.bulkheadMiddleware(),
 		t.breakerMiddleware(),
 		deadlineMiddleware(cfg.attemptTimeout),
-		func(next http.RoundTripper) http.RoundTripper { t.cls.next = next; return t.cls },
+		func(next http.RoundTripper) http.RoundTripper { t.cls.next = hopTo(next); return t.cls },
 		tracerMiddleware(cfg.tracer),
-	)
+	))
 	return t
 }
 
@@ -161,7 +161,7 @@ const maxDrain = 64 << 10
 
 // RoundTrip sends req, retrying as configured. See Transport for the rules.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.inner == nil {
+	if t.inner.rt == nil {
 		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })
 		return t.zeroImpl.RoundTrip(req)
 	}
@@ -237,8 +237,10 @@ func (c *call) run() (*http.Response, error) {
 		if n > 1 {
 			t0 = t.clock.now()
 		}
-		*st = attemptState{number: n, maxAttempts: maxAttempts, deadline: c.deadline, budget: c.budget, ctxDeadline: c.ctxDeadline,
-			callCfg: c.cfg, resends: c.sent, rate: RateLimitInfo{Limit: -1, Remaining: -1}, start: t0}
+		if n > 1 {
+			*st = attemptState{} // the pool's and new ones are zero
+		}
+		c.beginAttempt(st, n, maxAttempts, t0)
 		areq := c.attemptRequest(st, reqBody, sameBody && n == 1)
 		st.bufferMax = c.responseBuffer(n, maxAttempts, &body) // once the key is drawn
 
@@ -247,7 +249,7 @@ func (c *call) run() (*http.Response, error) {
 		if c.hedgeable(areq) {
 			resp, err = c.hedged(n, areq, st)
 		} else {
-			resp, err = roundTripNext(t.inner, areq, st)
+			resp, err = t.inner.roundTrip(areq, st)
 		}
 		releaseDeadline(st, resp)
 		var dur time.Duration
@@ -404,6 +406,16 @@ func (c *call) hedged(n int, areq *http.Request, st *attemptState) (*http.Respon
 	resp, err := hc.sendHedged(n, areq, st)
 	*c = *hc
 	return resp, err
+}
+
+// beginAttempt readies st, zero, for attempt n of the call (of
+// maxAttempts), started at start, field by field: a composite literal
+// would build the whole state and copy it.
+func (c *call) beginAttempt(st *attemptState, n, maxAttempts int, start time.Time) {
+	st.number, st.maxAttempts, st.start = n, maxAttempts, start
+	st.deadline, st.budget, st.ctxDeadline = c.deadline, c.budget, c.ctxDeadline
+	st.callCfg, st.resends = c.cfg, c.sent
+	st.rate = RateLimitInfo{Limit: -1, Remaining: -1}
 }
 
 // putState returns a finished call's attempt state to the pool, cleared so
