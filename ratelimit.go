@@ -867,6 +867,15 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	return resp, nil
 }
 
+// endFlight ends the attempt's flight in p when *counted, and clears
+// *counted.
+func endFlight(p *partition, counted *bool) {
+	if *counted {
+		*counted = false
+		p.end()
+	}
+}
+
 // learn reads the rate-limit values of resp, records them in the attempt's
 // state and updates the partition, and ends the attempt's flight when
 // *counted, clearing *counted as it does: a store that panics after the
@@ -881,12 +890,17 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 // req once the response turns out to announce something.
 func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p *partition, counted *bool, st *attemptState, resp *http.Response) {
 	var now lazyNow
-	r := rlResponse{hdr: m.rl.headers.read(resp.Header, resp.StatusCode, &now, m.rl.parsers), status: resp.StatusCode}
+	hdr, read := m.rl.headers.read(resp.Header, resp.StatusCode, &now, m.rl.parsers)
 	cls := statusClass(resp.StatusCode)
 	if st != nil && st.classified {
 		cls = st.class
 	}
-	r.throttled = cls == Throttled
+	if !read && cls != Throttled {
+		// A success of a quiet Transport, unread: the happy path.
+		endFlight(p, counted)
+		return
+	}
+	r := rlResponse{hdr: hdr, status: resp.StatusCode, throttled: cls == Throttled}
 	if r.throttled || r.status == http.StatusServiceUnavailable {
 		if st != nil && st.classified {
 			r.retryAfter, r.hasRA = st.retryAfter, st.hasRetryAfter
@@ -896,10 +910,7 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 	}
 	found := r.hdr.found()
 	if !found && !r.hasRA {
-		if *counted {
-			*counted = false
-			p.end()
-		}
+		endFlight(p, counted)
 		return // the happy path: nothing announced
 	}
 	t := now.get()
@@ -918,10 +929,7 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 		if k.cred != 0 && p != nil {
 			// The attempt was counted in a partition found without its
 			// credential (made meanwhile): it learns in its own.
-			if *counted {
-				*counted = false
-				p.end()
-			}
+			endFlight(p, counted)
 			p = nil
 		}
 	}
@@ -942,10 +950,7 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 	if nk != k {
 		// The response names a quota of its own: it learns, not the
 		// partition the attempt was counted in.
-		if *counted {
-			*counted = false
-			p.end()
-		}
+		endFlight(p, counted)
 		k, p = nk, nil
 	}
 	if !r.believe(t) && p == nil {

@@ -191,12 +191,13 @@ type headerWatch struct {
 }
 
 // read returns the rate-limit values of a response with status code status
-// and header h, or none when the response is not read. The caller's parsers
-// (WithRateLimitParser) read what the built-in families do not find.
-func (w *headerWatch) read(h http.Header, status int, now *lazyNow, parsers []RateLimitParser) rateHeaders {
+// and header h, and whether it read them: it returns none, and false, for a
+// response it does not read. The caller's parsers (WithRateLimitParser)
+// read what the built-in families do not find.
+func (w *headerWatch) read(h http.Header, status int, now *lazyNow, parsers []RateLimitParser) (rateHeaders, bool) {
 	misses := w.misses.Load()
 	if misses >= quietAfter && status < 300 && rand.Uint32()%quietSample != 0 {
-		return rateHeaders{info: RateLimitInfo{Limit: -1, Remaining: -1}}
+		return rateHeaders{info: RateLimitInfo{Limit: -1, Remaining: -1}}, false
 	}
 	r := parseRateLimitScan(h, now, misses > 0)
 	if len(parsers) > 0 && !r.found() {
@@ -210,7 +211,7 @@ func (w *headerWatch) read(h http.Header, status int, now *lazyNow, parsers []Ra
 	case misses < quietAfter:
 		w.misses.Add(1)
 	}
-	return r
+	return r, true
 }
 
 // hasRateHeaderKey reports whether h has a key of the rate-limit families:
