@@ -177,6 +177,35 @@ func BenchmarkHappyPath(b *testing.B) {
 	})
 }
 
+// BenchmarkHappyPathLoop makes the calls of BenchmarkHappyPath's get,
+// get-ctxdeadline and post-empty in a plain loop, without the bare calls
+// that measureAdded alternates with them, and the stub's alone (stub):
+// what bench/icount.sh counts the instructions of, one call per op.
+func BenchmarkHappyPathLoop(b *testing.B) {
+	base := &stubOK{header: http.Header{"Content-Type": {"application/json"}}}
+	get, _ := http.NewRequest(http.MethodGet, "https://api.example.com/v1/posts?limit=10", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // ends before the call's budget
+	defer cancel()
+	post, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", nil)
+	for _, c := range []struct {
+		name string
+		rt   http.RoundTripper
+		req  *http.Request
+	}{
+		{"stub", base, get},
+		{"get", New(base), get},
+		{"get-ctxdeadline", New(base), get.WithContext(ctx)},
+		{"post-empty", New(base), post},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				roundTripOK(b, c.rt, c.req)
+			}
+		})
+	}
+}
+
 // benchCtxKey is the key of the values get-deepctx adds to its context.
 type benchCtxKey int
 
