@@ -63,9 +63,10 @@ type QuotaPartition interface {
 	// delay, and the attempt goes unpaced, as without a store. Without
 	// ok, no token could be had: the caller calls Take again after delay,
 	// which must then be positive, or as soon as retry (when not nil) is
-	// closed, whichever comes first; once it has waited as long as a
-	// server may ask to wait (WithMaxRetryAfter), the attempt is refused
-	// with ErrRateLimited instead.
+	// closed, whichever comes first; once Take has refused the attempt
+	// for as long as a server may ask to wait (WithMaxRetryAfter), counted
+	// from its first refusal since the attempt last waited for a pause or
+	// a spent quota, the attempt is refused with ErrRateLimited instead.
 	Take(now time.Time) (delay time.Duration, ok bool, retry <-chan struct{})
 
 	// PauseUntil returns the time before which no attempt may be sent to

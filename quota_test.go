@@ -712,3 +712,69 @@ func TestQuotaStoreWithoutTokensIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestQuotaStoreNoTokenBoundStartsAfterThePause: the bound on a store that
+// has no token to give (WithMaxRetryAfter) is on the store's refusals, not
+// on the waits before them that the rate limiter accepted: an attempt that
+// waited out the fleet's pause of nearly the longest wait, and is then told
+// once that no token is left (the fleet's members all take one as the
+// pause ends), gets the next one and is sent, as a plain client's request
+// would be. It was refused with ErrRateLimited at that first refusal. The
+// refusals themselves stay bounded after the pause.
+func TestQuotaStoreNoTokenBoundStartsAfterThePause(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		refused int // Take's refusals after the pause, then a token; -1 for none ever
+	}{
+		{"one refusal", 1},
+		{"no token ever", -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				hits := 0
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					hits++
+					h := http.Header{"X-Ratelimit-Limit": {"100"}, "X-Ratelimit-Remaining": {"99"},
+						"X-Ratelimit-Reset": {strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)}}
+					return &http.Response{StatusCode: http.StatusOK, Header: h, Body: http.NoBody, Request: req}, nil
+				})
+				store := &memQuota{}
+				tr := New(rt, WithQuotaStore(store), withRand(func(int64) int64 { return 0 }))
+				send := func() error {
+					resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "https://api.example.com/v1/posts", nil))
+					if err == nil {
+						resp.Body.Close()
+					}
+					return err
+				}
+				if err := send(); err != nil { // makes the partition
+					t.Fatal(err)
+				}
+				part := store.part(store.names[0])
+				pauseEnd := time.Now().Add(DefaultMaxRetryAfter - 50*time.Millisecond)
+				part.Pause(pauseEnd) // another member's 429
+				part.mu.Lock()
+				part.take = func(n int, now time.Time) (time.Duration, bool, <-chan struct{}) {
+					if tc.refused < 0 || n <= 1+tc.refused { // n 1 was the first send's
+						return 100 * time.Millisecond, false, nil
+					}
+					return 0, true, nil
+				}
+				part.mu.Unlock()
+				err := send()
+				if tc.refused < 0 {
+					if !errors.Is(err, ErrRateLimited) {
+						t.Errorf("no token ever: %v, want ErrRateLimited", err)
+					}
+					if d := time.Since(pauseEnd); d > DefaultMaxRetryAfter {
+						t.Errorf("refused %v after the pause, want within the longest wait a server may ask for (%v)", d, DefaultMaxRetryAfter)
+					}
+					return
+				}
+				if err != nil || hits != 2 {
+					t.Errorf("after the pause and %d refusal: %v, %d requests sent; want the request sent (2)", tc.refused, err, hits)
+				}
+			})
+		})
+	}
+}

@@ -599,6 +599,10 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 	paced := false            // a token was taken and waited for
 	leased := false           // a token of the shared quota is held (quota.go)
 	var spent <-chan struct{} // a PauseChanged channel found closed after a wait
+	// dry is when the store first had no token for the attempt since the
+	// gate last held it (zero for none): its refusals are bounded from
+	// then, not from the waits the gate held the attempt before them.
+	var dry time.Time
 	for first := true; ; first = false {
 		var changed <-chan struct{} // asked before the pause is read: see QuotaWatcher
 		if p.watch != nil {
@@ -633,6 +637,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			reopened := p.reopened
 			p.mu.Unlock()
 			paced, leased = false, false // the tokens are spent; take new ones after the gate
+			dry = time.Time{}
 			d := until.Sub(now)
 			if d > maxWait {
 				return p, now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
@@ -666,13 +671,16 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					p.mu.Unlock()
 					return p, now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
 				}
-				if !ok && now.Sub(start)+max(d, minQuotaRetry) > maxWait {
+				if !ok && dry.IsZero() {
+					dry = now
+				}
+				if !ok && now.Sub(dry)+max(d, minQuotaRetry) > maxWait {
 					// No token of the fleet's quota for as long as a
 					// server may ask to wait: refused, as a spent
 					// quota's wait that long is, not waited to the
 					// call's deadline.
 					p.mu.Unlock()
-					return p, now.Sub(start), rl.refuse(p, now.Sub(start)+max(d, minQuotaRetry), fmt.Sprintf("no token of the shared quota within the longest wait a server may ask for (%v)", maxWait))
+					return p, now.Sub(start), rl.refuse(p, now.Sub(dry)+max(d, minQuotaRetry), fmt.Sprintf("no token of the shared quota within the longest wait a server may ask for (%v)", maxWait))
 				}
 				if d > 0 || !ok {
 					p.mu.Unlock()
