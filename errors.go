@@ -92,12 +92,26 @@ func (e *Error) Error() string {
 // Unwrap returns the cause of the last attempt's failure.
 func (e *Error) Unwrap() error { return e.Err }
 
-// redactURL returns u without its query string, fragment and user info.
+// redactURL returns u without its query string, fragment and user info,
+// those of an Opaque included: net/http sends an Opaque as it is, and the
+// server reads a '?' in it as the start of the query.
 func redactURL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}
 	v := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath, Opaque: u.Opaque}
+	if i := strings.IndexAny(v.Opaque, "?#"); i >= 0 {
+		v.Opaque = v.Opaque[:i]
+	}
+	if rest, ok := strings.CutPrefix(v.Opaque, "//"); ok {
+		auth, path := rest, ""
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			auth, path = rest[:i], rest[i:]
+		}
+		if i := strings.LastIndexByte(auth, '@'); i >= 0 {
+			v.Opaque = "//" + auth[i+1:] + path
+		}
+	}
 	return v.String()
 }
 

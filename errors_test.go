@@ -92,6 +92,27 @@ func TestErrorsRedactURLs(t *testing.T) {
 			t.Errorf("error %v does not unwrap to the base's *url.Error", err)
 		}
 	})
+	t.Run("query in an opaque URL", func(t *testing.T) {
+		// net/http sends an Opaque as it is, its '?' and what follows
+		// included: the server reads them as the query.
+		var buf bytes.Buffer
+		base := &rtScript{steps: []rtStep{{err: errReset}}}
+		tr := New(base, WithMaxRetries(0), WithLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+		req, _ := http.NewRequest(http.MethodGet, "https://api.test:8443/", nil)
+		req.URL = &url.URL{Scheme: "https", Host: "api.test:8443", Opaque: "//alice:s3cr3t-pass@api.test:8443/v1/posts?api_key=topsecret#frag-secret"}
+		_, err := tr.RoundTrip(req)
+		if err == nil {
+			t.Fatal("want an error")
+		}
+		check(t, "the error", err.Error())
+		check(t, "the log", buf.String())
+		if !strings.Contains(err.Error(), "https://api.test:8443/v1/posts") {
+			t.Errorf("error %q lost the redacted URL", err)
+		}
+		if _, err := tr.HostState(req); err != nil {
+			check(t, "HostState's error", err.Error())
+		}
+	})
 	t.Run("control characters", func(t *testing.T) {
 		var obs observed
 		base := &rtScript{steps: []rtStep{{err: errors.New("bad\nlevel=ERROR msg=forged\r\x1b[31m")}}}
