@@ -27,6 +27,17 @@ func redactedURL(u *url.URL) string {
 	if strings.ContainsAny(v.Opaque, "?#") { // not sent as such: keep none of it
 		v.Opaque = ""
 	}
+	if rest, ok := strings.CutPrefix(v.Opaque, "//"); ok {
+		// An Opaque is sent as it is: its authority's user information
+		// is redacted as u.User is.
+		auth, path := rest, ""
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			auth, path = rest[:i], rest[i:]
+		}
+		if i := strings.LastIndexByte(auth, '@'); i >= 0 {
+			v.Opaque = "//REDACTED:REDACTED@" + auth[i+1:] + path
+		}
+	}
 	if u.User != nil {
 		v.User = url.UserPassword("REDACTED", "REDACTED")
 	}

@@ -44,6 +44,17 @@ func TestRedactedURL(t *testing.T) {
 	if got := redactedURL(nil); got != "" {
 		t.Errorf("redactedURL(nil) = %q", got)
 	}
+	// An Opaque is sent as it is, user information included.
+	for _, tc := range []struct{ opaque, want string }{
+		{"//alice:s3cret@api.test:8443/v1/posts", "https://REDACTED:REDACTED@api.test:8443/v1/posts"},
+		{"//alice@api.test", "https://REDACTED:REDACTED@api.test"},
+		{"//api.test/a@b", "https://api.test/a@b"},
+	} {
+		u := &url.URL{Scheme: "https", Host: "api.test", Opaque: tc.opaque}
+		if got := redactedURL(u); got != tc.want {
+			t.Errorf("redactedURL(Opaque %q) = %q, want %q", tc.opaque, got, tc.want)
+		}
+	}
 }
 
 func TestServerAddr(t *testing.T) {
