@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -171,7 +170,7 @@ func WithoutRateLimit() Option {
 // headers (else X-Api-Key, else an access_token, api_key or apikey query
 // parameter, Facebook's Graph API's way) get partitions of their own, so that one
 // tenant's 429 or spent quota holds none of the others' (the partition's
-// name carries a fingerprint of the credential, never the credential). A
+// name carries a one-way tag of the credential, never the credential). A
 // credential set below the Transport (an SDK's or oauth2's RoundTripper
 // under it) is not seen: those requests share the host's partitions. A
 // function returning "" exempts the request from the limiter. A nil fn
@@ -203,9 +202,9 @@ type partKey struct {
 	cred         uint64 // the request's credential, as credentialOf fingerprints it; 0 for none
 }
 
-// String returns e.g. "https://api.example.com reads", followed by the
-// fingerprint of its credential when it has one: "https://api.example.com
-// reads, credential 9c1e0f2a7b3d4e5f".
+// String returns e.g. "https://api.example.com reads", followed by the tag
+// of its credential when it has one (credentialTag, a one-way digest of its
+// fingerprint): "https://api.example.com reads, credential 9c1e0f2a7b3d4e5f".
 func (k partKey) String() string {
 	if k.scheme == "" {
 		return k.host
@@ -220,7 +219,7 @@ func (k partKey) String() string {
 		s = k.scheme + "://" + k.host + " reads"
 	}
 	if k.cred != 0 {
-		s += ", credential " + strconv.FormatUint(k.cred, 16)
+		s += ", credential " + credentialTag(k.cred)
 	}
 	return s
 }

@@ -4,6 +4,9 @@
 package resilient
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"net/http"
 	"strings"
 )
@@ -77,4 +80,19 @@ func fingerprint(s string) uint64 {
 	}
 	x ^= x >> 29
 	return x | 1
+}
+
+// credentialTag returns how a partition's name shows the credential whose
+// fingerprint is fp: 16 hex digits of a SHA-256 of fp, the same in every
+// process. The name goes into errors, logs and a QuotaStore's keys, and
+// fingerprint, made to be fast, is not one-way: its steps can be undone, and
+// a credential of 8 bytes or fewer (an API key such as NASA's DEMO_KEY) is
+// computed back from it. The tag tells credentials apart as fp does, and
+// gives nothing of them but by trying every credential; it is made only
+// when a name is (a partition shared through a store, a refusal's error).
+func credentialTag(fp uint64) string {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], fp)
+	sum := sha256.Sum256(b[:])
+	return hex.EncodeToString(sum[:8])
 }

@@ -1300,3 +1300,81 @@ func TestCredentialOf(t *testing.T) {
 		t.Errorf("credentialOf(Bearer a) = %#x, want %#x, as every process computes it", fp, uint64(0x4072633ef9c2c785))
 	}
 }
+
+// TestCredentialNotComputedBack: a refused attempt's error names its
+// partition, which tells credentials apart; nothing in it gives the
+// credential back. The name carried fingerprint's own value, whose steps
+// can be undone: an 8-byte API key (NASA's DEMO_KEY) was computed back from
+// the error in a microsecond (unfingerprint8).
+func TestCredentialNotComputedBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"120"}}, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(rt)
+		var errs []string
+		for _, key := range []string{"DEMO_KEY", "DEMO_KEX"} {
+			for range 2 { // the 429, then the refusal during its pause
+				req := newRequest(t, context.Background(), http.MethodGet, "https://api.nasa.test/planetary/apod", nil)
+				req.Header.Set("X-Api-Key", key)
+				resp, err := tr.RoundTrip(req)
+				if err == nil {
+					resp.Body.Close()
+					continue
+				}
+				if !errors.Is(err, ErrRateLimited) {
+					t.Fatalf("%v, want ErrRateLimited", err)
+				}
+				errs = append(errs, err.Error())
+			}
+		}
+		if len(errs) != 2 || errs[0] == errs[1] {
+			t.Fatalf("errors %q: want one per credential, naming different partitions", errs)
+		}
+		for _, msg := range errs {
+			_, tag, ok := strings.Cut(msg, "credential ")
+			if !ok {
+				t.Fatalf("error %q names no credential", msg)
+			}
+			tag, _, _ = strings.Cut(tag, ":")
+			fp, err := strconv.ParseUint(tag, 16, 64)
+			if err != nil {
+				t.Fatalf("credential %q: %v", tag, err)
+			}
+			for _, c := range unfingerprint8(fp) {
+				if strings.HasPrefix(c, "DEMO_KE") {
+					t.Errorf("error %q: the credential %q is computed back from it", msg, c)
+				}
+			}
+		}
+	})
+}
+
+// unfingerprint8 returns the 8-byte strings whose fingerprint is fp: its
+// steps for one word, undone (the last one, x|1, has two antecedents).
+func unfingerprint8(fp uint64) []string {
+	const c1 uint64 = 0xbf58476d1ce4e5b9
+	c0 := uint64(0x9e3779b97f4a7c15)
+	seed := 8 * c0 // wraps, as fingerprint's product does
+	inv := c1      // the inverse of c1 mod 2^64, by Newton's iteration
+	for range 6 {
+		inv *= 2 - c1*inv
+	}
+	unshift := func(y uint64, s uint) uint64 {
+		x := y
+		for range 64/s + 1 {
+			x = y ^ x>>s
+		}
+		return x
+	}
+	var out []string
+	for _, x := range []uint64{fp, fp &^ 1} {
+		w := unshift(unshift(x, 29), 31)*inv ^ seed
+		b := make([]byte, 8)
+		for i := range b {
+			b[i] = byte(w >> (8 * i))
+		}
+		out = append(out, string(b))
+	}
+	return out
+}
