@@ -176,3 +176,62 @@ func TestHostileMembers(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileBudget proves that a retry budget's balance in Redis that no
+// member wrote (NaN, infinities, a number out of range, a string that is
+// no number) does not lock the fleet's retries out: the script keeps the
+// balance a number within [0, burst], and a member whose answers refill
+// its view may retry again after the next sync. A balance of NaN was kept
+// as NaN by every sync (each renewing its expiry) and returned as
+// math.MinInt64: every member refused every retry of the host for good,
+// where budgets of their own would have refilled.
+func TestHostileBudget(t *testing.T) {
+	for _, bal := range []string{"nan", "-nan", "inf", "-inf", "1e400", "-1e400", "9223372036854775807", "-5", "x"} {
+		t.Run(bal, func(t *testing.T) {
+			s, rdb, _ := scriptStore(t)
+			const name = "https://api.example.com:443"
+			ctx := context.Background()
+			if err := rdb.HSet(ctx, s.BudgetKey(name), "bal", bal).Err(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := redisquota.SyncBudget(s, s.BudgetKey(name), "b:a:1:1", 0, 0, 10000)
+			if err != nil || got < 0 || got > 10000 {
+				t.Errorf("a sync over a balance of %q: %d, %v; want a balance within [0, 10000]", bal, got, err)
+			} else if stored, err := rdb.HGet(ctx, s.BudgetKey(name), "bal").Float64(); err != nil || stored != float64(got) {
+				t.Errorf("the balance stored is %v, %v; want %d", stored, err, got)
+			}
+
+			// A member whose answers refill its view retries again.
+			if err := rdb.HSet(ctx, s.BudgetKey(name), "bal", bal).Err(); err != nil {
+				t.Fatal(err)
+			}
+			b := s.Budget(name, resilient.RetryBudget{Ratio: 1, Burst: 2, ThrottledCost: 0.1})
+			waitFor(t, "the first sync", func() bool { return s.Stats().BudgetSyncs > 0 })
+			for b.Withdraw(1) {
+			}
+			b.Deposit(1)
+			b.Deposit(1)
+			syncs := s.Stats().BudgetSyncs
+			waitFor(t, "the deposits synced", func() bool { return s.Stats().BudgetSyncs > syncs })
+			if !b.Withdraw(1) {
+				view, synced, _ := s.BudgetView(name)
+				t.Errorf("a budget refilled by 2 answers refused a retry: view %v, synced %v", view, synced)
+			}
+		})
+	}
+
+	// A Store's running total that is no number is taken for one the
+	// budget does not hold: the sync applies its last change.
+	for _, total := range []string{"nan", "x"} {
+		t.Run("total "+total, func(t *testing.T) {
+			s, rdb, _ := scriptStore(t)
+			key := s.BudgetKey("https://api.example.com:443")
+			if err := rdb.HSet(context.Background(), key, "bal", 5000, "b:a:1:1", total).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := redisquota.SyncBudget(s, key, "b:a:1:1", -3000, -1000, 10000); err != nil || got != 4000 {
+				t.Errorf("a sync over a running total of %q: %d, %v; want 4000", total, got, err)
+			}
+		})
+	}
+}

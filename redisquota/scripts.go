@@ -303,7 +303,8 @@ return redis.call('ZCARD', KEYS[1])
 // budgetScript syncs a member's view of a retry budget: it adds the
 // member's net change (deposits less withdrawals, in thousandths of a
 // token) to the fleet's balance, kept within [0, burst], and returns the
-// balance. A budget Redis does not hold starts full.
+// balance. A budget Redis does not hold starts full, and so does one whose
+// balance is no number (NaN included, which no clamp brings back).
 //
 // A change is applied once, however many times it is sent (a sync whose
 // reply was lost is sent again, with what the member changed since): the
@@ -311,11 +312,11 @@ return redis.call('ZCARD', KEYS[1])
 // included) and since its last sync (delta), and the script keeps, in the
 // budget's field (b:<member>:<instance>:<n>, one per Store and budget),
 // the cum it applied last, and applies the difference. A field the budget
-// does not hold (a new Store or budget, or Redis lost the state) applies
-// delta. The field is the Store's own, not its member id's: a Store that
-// starts with the member id of one before it (WithMemberID, a restarted
-// process) starts a total of its own, and its first sync is not read
-// against the old one. The fields not synced for field ttl are deleted,
+// does not hold (a new Store or budget, or Redis lost the state), or that
+// holds no number, applies delta. The field is the Store's own, not its
+// member id's: a Store that starts with the member id of one before it
+// (WithMemberID, a restarted process) starts a total of its own, and its
+// first sync is not read against the old one. The fields not synced for field ttl are deleted,
 // a few at a time, by the syncs, which the sorted set KEYS[2] orders by
 // last sync.
 //
@@ -333,9 +334,11 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local burst = tonumber(ARGV[4])
 local s = redis.call('HMGET', KEYS[1], 'bal', ARGV[1])
-local old = tonumber(s[1]) or burst
+local old = tonumber(s[1])
+if old == nil or old ~= old then old = burst end
 local d = tonumber(ARGV[3])
-if s[2] then d = tonumber(ARGV[2]) - tonumber(s[2]) end
+local prev = tonumber(s[2])
+if prev ~= nil and prev == prev then d = tonumber(ARGV[2]) - prev end
 local bal = math.min(math.max(old + d, 0), burst)
 redis.call('HSET', KEYS[1], 'bal', string.format('%.0f', bal), ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[1])
