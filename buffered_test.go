@@ -500,3 +500,78 @@ func TestBufferedResponseConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestBufferedResponseReleasedOnClose: the bytes of a body read within the
+// attempt are not held by the response once the caller has closed it, read
+// or not (an SDK that keeps the *http.Response, for its headers, kept up to
+// max bytes alive with it), nor once the caller has read them all; a Read
+// after Close fails, as net/http's does, instead of serving them.
+func TestBufferedResponseReleasedOnClose(t *testing.T) {
+	// held returns the bytes the response's body still holds.
+	held := func(resp *http.Response) int {
+		body := resp.Body
+		if db, ok := body.(*deadlineBody); ok {
+			body = db.rc
+		}
+		pb, ok := body.(*prefixBody)
+		if !ok {
+			t.Fatalf("body %T, want a prefixBody under a deadline", resp.Body)
+		}
+		return cap(pb.prefix)
+	}
+	whole := strings.Repeat("x", 4<<10)
+	for _, tc := range []struct {
+		name   string
+		length int64
+		read   bool
+	}{
+		{"closed unread", 0, false},
+		{"closed unread, known length", int64(len(whole)), false},
+		{"read whole", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{{rc: cutAfter(whole, io.EOF), length: tc.length}}}
+			resp, err := roundTrip(t, New(s, fastRetries, WithBufferedResponse(1<<20)), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, _, _ := s.body(0).stats(); n != int64(len(whole)) {
+				t.Fatalf("RoundTrip read %d bytes, want the whole body, %d", n, len(whole))
+			}
+			if tc.read {
+				if b := readBody(t, resp); b != whole {
+					t.Fatalf("read %d bytes, want %d", len(b), len(whole))
+				}
+				if n := held(resp); n != 0 {
+					t.Errorf("the body read to its end holds %d bytes, want none", n)
+				}
+			}
+			resp.Body.Close()
+			if n := held(resp); n != 0 {
+				t.Errorf("the body closed holds %d bytes, want none", n)
+			}
+			if n, err := resp.Body.Read(make([]byte, 8)); n != 0 || err == nil || err == io.EOF {
+				t.Errorf("Read after Close: %d, %v; want 0 and an error", n, err)
+			}
+		})
+	}
+
+	// A Close from another goroutine than the reader's (a caller's
+	// timeout) is no data race.
+	s := &rtScript{steps: []rtStep{{rc: cutAfter(whole, io.EOF)}}}
+	resp, err := roundTrip(t, New(s, WithBufferedResponse(1<<20)), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reader sync.WaitGroup
+	reader.Go(func() {
+		p := make([]byte, 1)
+		for {
+			if _, err := resp.Body.Read(p); err != nil {
+				return
+			}
+		}
+	})
+	resp.Body.Close()
+	reader.Wait()
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	jsonenv "github.com/resilienthttp/resilient/internal/envelope"
 )
@@ -156,8 +157,12 @@ func readPrefix(r io.Reader, contentLength, max int64) ([]byte, bool, error) {
 }
 
 // prefixBody serves prefix, then the rest of the original body, which it
-// closes.
+// closes. It lets go of prefix once it has been read, and when the body is
+// closed, so that a response the caller keeps does not keep its bytes (up
+// to WithBufferedResponse's max) alive; a Read after Close fails, as one of
+// net/http's bodies does. Close may be called concurrently with Read.
 type prefixBody struct {
+	mu     sync.Mutex // guards prefix and err
 	prefix []byte
 	rest   io.ReadCloser
 	err    error // the error that ended the peek, returned after prefix
@@ -165,15 +170,27 @@ type prefixBody struct {
 }
 
 func (b *prefixBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
 	if len(b.prefix) > 0 {
 		n := copy(p, b.prefix)
 		b.prefix = b.prefix[n:]
+		if len(b.prefix) == 0 {
+			b.prefix = nil
+		}
+		b.mu.Unlock()
 		return n, nil
 	}
-	if b.err != nil {
-		return 0, b.err
+	err := b.err
+	b.mu.Unlock()
+	if err != nil {
+		return 0, err
 	}
 	return b.rest.Read(p)
 }
 
-func (b *prefixBody) Close() error { return b.rest.Close() }
+func (b *prefixBody) Close() error {
+	b.mu.Lock()
+	b.prefix, b.err = nil, http.ErrBodyReadAfterClose
+	b.mu.Unlock()
+	return b.rest.Close()
+}
