@@ -24,6 +24,11 @@ type attemptState struct {
 	// bufferMax is how much of the body of a success the classifier
 	// reads within the attempt (WithBufferedResponse); 0 for none.
 	bufferMax int64
+	// capture is the call's request body, captured while sent to be
+	// replayed, when the classifier may read a success's body; nil for
+	// none. The body may have outgrown what can be replayed by the time
+	// the response comes: no retry could follow a cut then.
+	capture *captureBody
 
 	// Filled by the classify middleware.
 	classified    bool

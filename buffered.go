@@ -25,9 +25,11 @@ import (
 // body could be retried: its request may be sent again (a GET, HEAD,
 // OPTIONS, TRACE, PUT or DELETE, or a write the write rule resends after
 // an ambiguous failure: one with a key to a host that deduplicates by
-// key), its body can be replayed, and the attempt is not the last one
-// WithMaxRetries allows. Any other response is handed over as it arrives,
-// as without the option: reading it first would only delay the caller.
+// key), its body can be replayed (a body without GetBody, captured as it
+// is sent, still fits WithMaxBufferedBody when the response comes), and
+// the attempt is not the last one WithMaxRetries allows. Any other
+// response is handed over as it arrives, as without the option: reading
+// it first would only delay the caller.
 //
 // The body is read within the attempt, under its deadline: the earliest of
 // the attempt timeout (WithAttemptTimeout), what remains of the call's
@@ -77,12 +79,14 @@ func (c *call) responseBuffer(n, maxAttempts int, body *replayBody) int64 {
 }
 
 // bufferable reports whether the body of resp, the answer to req, is read
-// within its attempt when at most max bytes are: a success with a body to
-// read, of a length not known to pass max. It decides by the status, as
-// the Classifier's default does, so that the Tracer, which ends its
-// attempt's span once the body was read (see tracerTransport), knows it
-// before the classifier has decided.
-func bufferable(req *http.Request, resp *http.Response, max int64) bool {
+// within attempt st, whose bufferMax is set: a success with a body to
+// read, of a length not known to pass bufferMax, to a request whose body
+// can still be replayed. It decides by the status, as the Classifier's
+// default does, so that the Tracer, which ends its attempt's span once the
+// body was read (see tracerTransport), knows it before the classifier has
+// decided.
+func bufferable(req *http.Request, resp *http.Response, st *attemptState) bool {
+	max := st.bufferMax
 	switch {
 	case resp.StatusCode < 200 || resp.StatusCode >= 400:
 		// An error, or informational: a 101's body is the upgraded
@@ -92,6 +96,9 @@ func bufferable(req *http.Request, resp *http.Response, max int64) bool {
 	case resp.Body == nil, resp.Body == http.NoBody, resp.ContentLength == 0:
 	case resp.ContentLength > max:
 		// Longer than what may be kept: handed over as it arrives.
+	case st.capture != nil && !st.capture.replayable():
+		// The request's body outgrew what can be replayed as it was
+		// sent: no retry could follow a cut.
 	default:
 		return true
 	}
@@ -122,7 +129,7 @@ func (c *classifier) buffered(req *http.Request, st *attemptState, resp *http.Re
 }
 
 func (c *classifier) bufferAndClassify(req *http.Request, st *attemptState, resp *http.Response, err error) (*http.Response, error) {
-	if resp == nil || !bufferable(req, resp, st.bufferMax) {
+	if resp == nil || !bufferable(req, resp, st) {
 		c.classify(st, resp, err, time.Now)
 		return resp, err
 	}

@@ -131,6 +131,38 @@ func TestBufferedResponseOffByDefault(t *testing.T) {
 	}
 }
 
+// TestBufferedResponseBodyNotReplayable: a success to a request whose body
+// outgrew what can be replayed while it was sent (a stream without
+// GetBody, longer than WithMaxBufferedBody) is handed over as it arrives,
+// as WithBufferedResponse says of a request whose body cannot be
+// replayed: no retry could follow a cut. It was read within the attempt,
+// and its cut made the call fail with no response: the caller of a PUT
+// the server answered 200 lost the status and the headers a plain client
+// gives, for an error.
+func TestBufferedResponseBodyNotReplayable(t *testing.T) {
+	s := &rtScript{steps: []rtStep{{rc: cutAfter("partial", io.ErrUnexpectedEOF)}, {body: "whole"}}}
+	pr, pw := io.Pipe()
+	go func() {
+		io.WriteString(pw, strings.Repeat("x", 4<<10))
+		pw.Close()
+	}()
+	req := newRequest(t, context.Background(), "PUT", "http://api.test/file", nil)
+	req.Body = pr // no GetBody, unknown length
+	tr := New(s, fastRetries, WithBufferedResponse(1<<10), WithMaxBufferedBody(1<<10))
+	resp, err := roundTrip(t, tr, req)
+	if err != nil {
+		t.Fatalf("RoundTrip: %v after %d attempts; want the 200, its body handed over as it arrives", err, s.numCalls())
+	}
+	if n, _, _ := s.body(0).stats(); n != 0 {
+		t.Errorf("RoundTrip read %d bytes of the body, want none", n)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "partial" || !errors.Is(err, io.ErrUnexpectedEOF) || s.numCalls() != 1 {
+		t.Errorf("caller read %d %q, %v after %d attempts; want 200, the cut body, its error, 1 attempt", resp.StatusCode, b, err, s.numCalls())
+	}
+}
+
 // TestBufferedResponseLongerThanMax: a body longer than max is not
 // protected. Of unknown length, the caller gets the max+1 bytes read
 // followed by the rest of the original body, a cut in it included, after

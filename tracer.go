@@ -121,7 +121,7 @@ func (t *tracerTransport) roundTripAttempt(req *http.Request, st *attemptState) 
 	}()
 	resp, err := t.next.RoundTrip(sreq)
 	ended = true
-	if st != nil && st.bufferMax > 0 && err == nil && resp != nil && bufferable(req, resp, st.bufferMax) {
+	if st != nil && st.bufferMax > 0 && err == nil && resp != nil && bufferable(req, resp, st) {
 		// The classifier reads the body within the attempt
 		// (WithBufferedResponse): the span ends once it has.
 		st.traceEnd = end

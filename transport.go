@@ -243,6 +243,9 @@ func (c *call) run() (*http.Response, error) {
 		c.beginAttempt(st, n, maxAttempts, t0)
 		areq := c.attemptRequest(st, reqBody, sameBody && n == 1)
 		st.bufferMax = c.responseBuffer(n, maxAttempts, &body) // once the key is drawn
+		if st.bufferMax > 0 {
+			st.capture = body.cap
+		}
 
 		var resp *http.Response
 		var err error
