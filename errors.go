@@ -93,26 +93,37 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // redactURL returns u without its query string, fragment and user info,
-// those of an Opaque included: net/http sends an Opaque as it is, and the
+// an opaque URL's included: net/http sends an Opaque as it is, and the
 // server reads a '?' in it as the start of the query.
 func redactURL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}
-	v := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath, Opaque: u.Opaque}
-	if i := strings.IndexAny(v.Opaque, "?#"); i >= 0 {
-		v.Opaque = v.Opaque[:i]
-	}
-	if rest, ok := strings.CutPrefix(v.Opaque, "//"); ok {
-		auth, path := rest, ""
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			auth, path = rest[:i], rest[i:]
-		}
-		if i := strings.LastIndexByte(auth, '@'); i >= 0 {
-			v.Opaque = "//" + auth[i+1:] + path
-		}
-	}
+	v := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath, Opaque: redactOpaque(u.Opaque)}
 	return v.String()
+}
+
+// redactOpaque returns the opaque part of a URL without the user info of
+// its authority, and without a query or fragment set in it by hand: that
+// of "//user:token@host/path" (the opaque form that sets the request
+// line's path verbatim) and of "user:token@host/path" (a URL missing its
+// slashes, "https:user:token@host").
+func redactOpaque(s string) string {
+	if !strings.ContainsAny(s, "@?#") {
+		return s
+	}
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i]
+	}
+	rest := strings.TrimPrefix(s, "//")
+	auth := len(rest)
+	if j := strings.IndexByte(rest, '/'); j >= 0 {
+		auth = j
+	}
+	if at := strings.LastIndexByte(rest[:auth], '@'); at >= 0 {
+		return s[:len(s)-len(rest)] + rest[at+1:]
+	}
+	return s
 }
 
 // isTimeout reports whether err, or an error it wraps, is a timeout: has a

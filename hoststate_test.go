@@ -61,7 +61,8 @@ func TestHostStateNewHost(t *testing.T) {
 func TestHostStateBadRequest(t *testing.T) {
 	tr := New(&rtScript{})
 	bad := []*http.Request{nil, {Method: http.MethodGet}}
-	for _, raw := range []string{"/v1/posts", "api.example.com", "https://user:pass@/v1?token=secret"} {
+	// A URL missing its slashes is opaque: its user info is no host's.
+	for _, raw := range []string{"/v1/posts", "api.example.com", "https://user:pass@/v1?token=secret", "https:user:pass@api.example.com/v1?token=secret"} {
 		u, err := url.Parse(raw)
 		if err != nil {
 			t.Fatal(err)

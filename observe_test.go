@@ -268,6 +268,21 @@ func TestRedactURLs(t *testing.T) {
 	if got := redactURL(u); got != "https://api.example.com/v1/posts" {
 		t.Errorf("redactURL = %q", got)
 	}
+	// An opaque URL's user info: one missing its slashes, and the opaque
+	// form that sets the request line's path verbatim.
+	for _, tc := range []struct {
+		u    *url.URL
+		want string
+	}{
+		{&url.URL{Scheme: "https", Opaque: "user:pass@api.example.com/v1", RawQuery: "k=secret"}, "https:api.example.com/v1"},
+		{&url.URL{Scheme: "https", Host: "api.example.com", Opaque: "//user:pass@api.example.com/v1/a%2Fb"}, "https://api.example.com/v1/a%2Fb"},
+		{&url.URL{Scheme: "https", Host: "api.example.com", Opaque: "//api.example.com/v1/a@b"}, "https://api.example.com/v1/a@b"},
+		{&url.URL{Scheme: "https", Host: "api.example.com", Opaque: "/v1/a?k=secret"}, "https:/v1/a"},
+	} {
+		if got := redactURL(tc.u); got != tc.want {
+			t.Errorf("redactURL(%#v) = %q, want %q", tc.u, got, tc.want)
+		}
+	}
 }
 
 // TestLogOmitsUnknown: a record carries only what is known: no empty code,
