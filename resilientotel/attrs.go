@@ -23,25 +23,31 @@ func redactedURL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}
-	v := url.URL{Scheme: u.Scheme, Opaque: u.Opaque, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
-	if strings.ContainsAny(v.Opaque, "?#") { // not sent as such: keep none of it
-		v.Opaque = ""
-	}
-	if rest, ok := strings.CutPrefix(v.Opaque, "//"); ok {
-		// An Opaque is sent as it is: its authority's user information
-		// is redacted as u.User is.
-		auth, path := rest, ""
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			auth, path = rest[:i], rest[i:]
-		}
-		if i := strings.LastIndexByte(auth, '@'); i >= 0 {
-			v.Opaque = "//REDACTED:REDACTED@" + auth[i+1:] + path
-		}
-	}
+	v := url.URL{Scheme: u.Scheme, Opaque: redactedOpaque(u.Opaque), Host: u.Host, Path: u.Path, RawPath: u.RawPath}
 	if u.User != nil {
 		v.User = url.UserPassword("REDACTED", "REDACTED")
 	}
 	return v.String()
+}
+
+// redactedOpaque returns an Opaque as url.full shows it. net/http sends an
+// Opaque as it is: the user information of its authority, in
+// "//user:token@host/path" and in "user:token@host/path" (a URL whose
+// slashes are missing), becomes REDACTED:REDACTED, as u.User does, and a
+// query or fragment written in it is dropped, as u's are.
+func redactedOpaque(s string) string {
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i]
+	}
+	rest := strings.TrimPrefix(s, "//")
+	auth := len(rest)
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		auth = i
+	}
+	if at := strings.LastIndexByte(rest[:auth], '@'); at >= 0 {
+		return s[:len(s)-len(rest)] + "REDACTED:REDACTED@" + rest[at+1:]
+	}
+	return s
 }
 
 // serverAddr returns server.address and server.port of req: the host and

@@ -49,6 +49,9 @@ func TestRedactedURL(t *testing.T) {
 		{"//alice:s3cret@api.test:8443/v1/posts", "https://REDACTED:REDACTED@api.test:8443/v1/posts"},
 		{"//alice@api.test", "https://REDACTED:REDACTED@api.test"},
 		{"//api.test/a@b", "https://api.test/a@b"},
+		{"//alice:s3cret@api.test/v1/posts?api_key=k#f", "https://REDACTED:REDACTED@api.test/v1/posts"},
+		{"alice:s3cret@api.test/v1/posts", "https:REDACTED:REDACTED@api.test/v1/posts"}, // https:alice:s3cret@api.test, its slashes missing
+		{"/v1/users/a@b", "https:/v1/users/a@b"},
 	} {
 		u := &url.URL{Scheme: "https", Host: "api.test", Opaque: tc.opaque}
 		if got := redactedURL(u); got != tc.want {
