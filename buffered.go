@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -21,7 +22,10 @@ import (
 // A response is read so only when it is a success (a status from 200 to
 // 399 the Classifier's default takes for one: not a 101, whose body is the
 // upgraded connection, nor a 204, a 304, the answer to a HEAD or a body of
-// known length 0, which have nothing to read) and when a failure of its
+// known length 0, which have nothing to read, nor a stream of events, a
+// Content-Type of text/event-stream or application/x-ndjson, whose events
+// are the caller's as they come: an LLM's tokens would wait for the last,
+// and a cut would start the stream again) and when a failure of its
 // body could be retried: its request may be sent again (a GET, HEAD,
 // OPTIONS, TRACE, PUT or DELETE, or a write the write rule resends after
 // an ambiguous failure: one with a key to a host that deduplicates by
@@ -99,10 +103,25 @@ func bufferable(req *http.Request, resp *http.Response, st *attemptState) bool {
 	case st.capture != nil && !st.capture.replayable():
 		// The request's body outgrew what can be replayed as it was
 		// sent: no retry could follow a cut.
+	case isStream(resp.Header):
+		// Its events are the caller's as they come.
 	default:
 		return true
 	}
 	return false
+}
+
+// isStream reports whether a response with header h is a stream of events
+// the caller reads as they come (an LLM's tokens, a feed): its Content-Type
+// is text/event-stream (server-sent events) or application/x-ndjson.
+func isStream(h http.Header) bool {
+	v := h["Content-Type"]
+	if len(v) == 0 {
+		return false
+	}
+	t, _, _ := strings.Cut(v[0], ";")
+	t = strings.TrimSpace(t)
+	return strings.EqualFold(t, "text/event-stream") || strings.EqualFold(t, "application/x-ndjson")
 }
 
 // buffered classifies an attempt whose success may be read within the

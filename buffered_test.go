@@ -210,6 +210,11 @@ func TestBufferedResponseNothingToRead(t *testing.T) {
 		{"204", "GET", rtStep{status: 204, rc: cutAfter("x", io.ErrUnexpectedEOF)}},
 		{"304", "GET", rtStep{status: 304, rc: cutAfter("x", io.ErrUnexpectedEOF)}},
 		{"length 0", "GET", rtStep{body: ""}},
+		// A stream's events are the caller's as they come (an LLM's
+		// tokens): read within the attempt, the first would wait for the
+		// last, and a cut would start the stream again.
+		{"event stream", "GET", rtStep{header: http.Header{"Content-Type": {"text/event-stream; charset=utf-8"}}, rc: cutAfter("data: {}\n\n", io.ErrUnexpectedEOF)}},
+		{"ndjson stream", "GET", rtStep{header: http.Header{"Content-Type": {"application/x-ndjson"}}, rc: cutAfter("{}\n", io.ErrUnexpectedEOF)}},
 	} {
 		s := &rtScript{steps: []rtStep{tc.step}}
 		resp, err := roundTrip(t, New(s, fastRetries, WithBufferedResponse(1<<10)), newRequest(t, context.Background(), tc.method, "http://api.test/", nil))
