@@ -682,24 +682,7 @@ func TestQuotaWatcherClosedChannel(t *testing.T) {
 // call's deadline (5 minutes by default).
 func TestQuotaStoreWithoutTokensIsBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			h := http.Header{"X-Ratelimit-Limit": {"100"}, "X-Ratelimit-Remaining": {"99"},
-				"X-Ratelimit-Reset": {strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)}}
-			return &http.Response{StatusCode: http.StatusOK, Header: h, Body: http.NoBody, Request: req}, nil
-		})
-		store := &memQuota{}
-		tr := New(rt, WithQuotaStore(store))
-		send := func() error {
-			resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "https://api.example.com/v1/posts", nil))
-			if err == nil {
-				resp.Body.Close()
-			}
-			return err
-		}
-		if err := send(); err != nil { // makes the partition
-			t.Fatal(err)
-		}
-		part := store.part(store.names[0])
+		part, send, _ := quotaMember(t)
 		part.mu.Lock()
 		part.take = func(int, time.Time) (time.Duration, bool, <-chan struct{}) { return 100 * time.Millisecond, false, nil }
 		part.mu.Unlock()
@@ -731,26 +714,7 @@ func TestQuotaStoreNoTokenBoundStartsAfterThePause(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				hits := 0
-				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-					hits++
-					h := http.Header{"X-Ratelimit-Limit": {"100"}, "X-Ratelimit-Remaining": {"99"},
-						"X-Ratelimit-Reset": {strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)}}
-					return &http.Response{StatusCode: http.StatusOK, Header: h, Body: http.NoBody, Request: req}, nil
-				})
-				store := &memQuota{}
-				tr := New(rt, WithQuotaStore(store), withRand(func(int64) int64 { return 0 }))
-				send := func() error {
-					resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "https://api.example.com/v1/posts", nil))
-					if err == nil {
-						resp.Body.Close()
-					}
-					return err
-				}
-				if err := send(); err != nil { // makes the partition
-					t.Fatal(err)
-				}
-				part := store.part(store.names[0])
+				part, send, hits := quotaMember(t, withRand(func(int64) int64 { return 0 }))
 				pauseEnd := time.Now().Add(DefaultMaxRetryAfter - 50*time.Millisecond)
 				part.Pause(pauseEnd) // another member's 429
 				part.mu.Lock()
@@ -771,10 +735,39 @@ func TestQuotaStoreNoTokenBoundStartsAfterThePause(t *testing.T) {
 					}
 					return
 				}
-				if err != nil || hits != 2 {
-					t.Errorf("after the pause and %d refusal: %v, %d requests sent; want the request sent (2)", tc.refused, err, hits)
+				if err != nil || *hits != 2 {
+					t.Errorf("after the pause and %d refusal: %v, %d requests sent; want the request sent (2)", tc.refused, err, *hits)
 				}
 			})
 		})
 	}
+}
+
+// quotaMember returns the partition of a QuotaStore (a memQuota) that a
+// Transport with opts made for the reads of api.example.com, whose server
+// announces a quota of 100 with 99 left; send, which makes a GET through
+// that Transport (the first made the partition); and the count of requests
+// the server got.
+func quotaMember(t *testing.T, opts ...Option) (part *memPart, send func() error, hits *int) {
+	t.Helper()
+	hits = new(int)
+	rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		*hits++
+		h := http.Header{"X-Ratelimit-Limit": {"100"}, "X-Ratelimit-Remaining": {"99"},
+			"X-Ratelimit-Reset": {strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)}}
+		return &http.Response{StatusCode: http.StatusOK, Header: h, Body: http.NoBody, Request: req}, nil
+	})
+	store := &memQuota{}
+	tr := New(rt, append([]Option{WithQuotaStore(store)}, opts...)...)
+	send = func() error {
+		resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "https://api.example.com/v1/posts", nil))
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := send(); err != nil { // makes the partition
+		t.Fatal(err)
+	}
+	return store.part(store.names[0]), send, hits
 }
