@@ -278,27 +278,61 @@ func (c *call) sendFirst(run *hedgeRun, req *http.Request, st *attemptState) (*h
 // after arming the next one. The copy's body is made without run's lock:
 // GetBody is the caller's code, which may take its time, and an answer
 // that comes meanwhile must not wait for it (finish takes the lock).
+//
+// The copy runs the caller's code on this goroutine, from its first step
+// to its last: GetBody, the functions that key the breaker, the rate
+// limiter and the limit of attempts in flight, a QuotaStore, the layers
+// below and a Classifier. A panic in any of them would end the process:
+// it goes to the caller instead (see hedgeRun.panicked).
 func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudget, delay time.Duration, start time.Time) {
+	k := -1         // the copy's index in run.copies, once it is there
+	locked := false // run.mu is held
+	paid := false   // hedgeAllowed took what the copy costs, not given back yet
+	ended := false  // the copy returned, rather than panicked
+	defer func() {
+		if !ended {
+			p := recover()
+			if locked {
+				run.mu.Unlock()
+			}
+			if paid {
+				paid = false
+				c.unsentHedge(hb) // a copy that panicked before it was sent
+			}
+			if idx := run.panicked(k, p); idx >= 0 {
+				run.results <- idx
+			}
+		}
+	}()
 	run.mu.Lock()
-	if run.stopped || run.winner >= 0 || !c.hedgeAllowed(areq, hb) {
-		run.mu.Unlock()
+	locked = true
+	allowed := !run.stopped && run.winner < 0 && c.hedgeAllowed(areq, hb)
+	locked = false
+	run.mu.Unlock()
+	if !allowed {
+		ended = true
 		return
 	}
-	run.mu.Unlock()
+	paid = true
 	body, err := c.copyBody(areq)
 	if err != nil {
+		paid = false
 		c.unsentHedge(hb)
+		ended = true
 		return
 	}
 	run.mu.Lock()
-	k := len(run.copies)
+	locked = true
 	if run.stopped || run.winner >= 0 {
 		// The attempt was decided while GetBody ran.
+		locked = false
 		run.mu.Unlock()
 		if body != nil {
 			body.Close()
 		}
+		paid = false
 		c.unsentHedge(hb)
+		ended = true
 		return
 	}
 	ctx, cancel := context.WithCancelCause(c.ctx)
@@ -307,27 +341,19 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	t0 := c.t.clock.now() // the copy's one reading, for every layer
 	st := new(attemptState)
 	c.beginAttempt(st, n, run.copies[0].st.maxAttempts, t0)
-	st.hedge, st.run, st.bufferMax = k, run, run.copies[0].st.bufferMax
 	cp := &hedgeCopy{st: st, req: req, cancel: cancel}
+	k = len(run.copies)
+	st.hedge, st.run, st.bufferMax = k, run, run.copies[0].st.bufferMax
 	run.copies = append(run.copies, cp)
 	run.running++
+	paid = false // from here, the copy gives back what it took unless it reaches the base
 	if k < c.cfg.hedging.MaxHedges {
 		run.timer = time.AfterFunc(delay, func() { c.launchCopy(run, n, areq, hb, delay, start) })
 	}
+	locked = false
 	run.mu.Unlock()
 
-	ended := false
-	defer func() {
-		if !ended {
-			// A panic here would end the process: it goes to the
-			// caller instead (see hedgeRun.panicked).
-			if idx := run.panicked(k, recover()); idx >= 0 {
-				run.results <- idx
-			}
-		}
-	}()
 	resp, err := c.t.inner.roundTrip(req, st)
-	ended = true
 	if !st.classified {
 		// The copy never reached the base (see wire): the rate limiter,
 		// the limit of attempts in flight or the breaker refused it, or
@@ -339,6 +365,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	if idx := run.finish(k, resp, err, c.t.cls); idx >= 0 {
 		run.results <- idx
 	}
+	ended = true
 }
 
 // unsentHedge gives back to the host's hedge allowance and retry budget
@@ -437,18 +464,29 @@ func (run *hedgeRun) decide(k int) {
 	}
 }
 
-// panicked records that the layers below copy k panicked with p, on the
-// copy's own goroutine. It returns k when the panic decides the attempt:
-// the caller still waits for it, and gets the panic, as it would get a
-// panic of the attempt itself (see settle). It returns -1 when another
-// copy decided the attempt already: the panic is dropped with the copy,
-// for no caller waits for it any more.
+// panicked records that copy k panicked with p, on the copy's own
+// goroutine: the layers below it, or the caller's code it ran before or
+// after them (k is -1 for a copy that panicked before it was in the run,
+// in GetBody for instance). It returns the copy's index when the panic
+// decides the attempt: the caller still waits for it, and gets the panic,
+// as it would get a panic of the attempt itself (see settle). It returns
+// -1 when another copy decided the attempt already: the panic is dropped
+// with the copy, for no caller waits for it any more.
 func (run *hedgeRun) panicked(k int, p any) int {
 	run.mu.Lock()
 	defer run.mu.Unlock()
+	if k < 0 {
+		if run.winner >= 0 {
+			return -1
+		}
+		k = len(run.copies)
+		run.copies = append(run.copies, &hedgeCopy{cancel: func(error) {}, done: true})
+	}
 	cp := run.copies[k]
-	cp.done = true
-	run.running--
+	if !cp.done { // finish may have ended it before the panic
+		cp.done = true
+		run.running--
+	}
 	if run.winner >= 0 {
 		cp.cancel(errHedgeLost)
 		return -1

@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"context"
+	"errors"
 	"io"
 	"math"
 	"net/http"
@@ -653,6 +654,93 @@ func TestHedgingCopyPanics(t *testing.T) {
 	cmd.Env = append(os.Environ(), "RESILIENT_HEDGE_PANIC_CHILD=1")
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "--- PASS: TestHedgingCopyPanics") {
 		t.Errorf("child: %v\n%s", err, out)
+	}
+}
+
+// TestHedgingCopyCallbackPanics: a panic of the caller's code that a
+// hedged copy runs on its own goroutine before or after the layers below
+// (the caller's GetBody, which makes the copy's body; a Classifier, which
+// classifies a copy refused above the base) reaches the caller as a panic
+// of the base in a copy does, or is dropped with the copy once the call
+// had its answer, instead of ending the process; the copy, never sent,
+// gives back what it took. (The test runs in a child process: a panic on
+// the copy's goroutine ended it.)
+func TestHedgingCopyCallbackPanics(t *testing.T) {
+	if os.Getenv("RESILIENT_HEDGE_CALLBACK_PANIC_CHILD") != "1" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHedgingCopyCallbackPanics$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "RESILIENT_HEDGE_CALLBACK_PANIC_CHILD=1")
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "--- PASS: TestHedgingCopyCallbackPanics") {
+			t.Errorf("child: %v\n%s", err, out)
+		}
+		return
+	}
+	for _, tc := range []struct {
+		name    string
+		getBody func() (io.ReadCloser, error)
+		opts    []Option
+		want    any // what the caller recovers; nil: its answer
+	}{
+		{name: "GetBody", getBody: func() (io.ReadCloser, error) { panic("GetBody exploded") }, want: "GetBody exploded"},
+		{name: "GetBody after the answer", getBody: func() (io.ReadCloser, error) {
+			time.Sleep(time.Second) // the attempt answers meanwhile
+			panic("GetBody exploded")
+		}},
+		// The first call takes the limiter's token; the second waits
+		// 1s for the next, and its copy, whose token would come after
+		// the call's budget, is refused at once: the Classifier, which
+		// does not expect a refusal, classifies it.
+		{name: "Classifier of a copy refused by the rate limiter", opts: []Option{
+			WithRateLimit(1, 1), WithMaxElapsed(1500 * time.Millisecond),
+			WithClassifier(func(resp *http.Response, _ *APIError, err error, def Class) Class {
+				if errors.Is(err, ErrRateLimited) {
+					panic("classifier exploded")
+				}
+				return def
+			}),
+		}, want: "classifier exploded"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rt := &latencyRT{latency: func(int) time.Duration { return 100 * time.Millisecond }}
+				tr := New(rt, append([]Option{WithHedging(Hedging{Delay: 20 * time.Millisecond})}, tc.opts...)...)
+				if tc.getBody == nil {
+					resp, err := roundTrip(t, tr, newRequest(t, WithCallOptions(context.Background(), WithoutHedging()), "GET", "http://api.test/", nil))
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+				}
+				var body io.Reader
+				if tc.getBody != nil {
+					body = strings.NewReader("query")
+				}
+				req := newRequest(t, context.Background(), "GET", "http://api.test/", body)
+				req.GetBody = tc.getBody
+				var got any
+				func() {
+					defer func() { got = recover() }()
+					resp, err := roundTrip(t, tr, req)
+					if err != nil {
+						t.Errorf("RoundTrip: %v", err)
+						return
+					}
+					resp.Body.Close()
+				}()
+				time.Sleep(time.Minute) // a late panic comes meanwhile
+				synctest.Wait()
+				if got != tc.want {
+					t.Errorf("the caller recovered %v, want %v", got, tc.want)
+				}
+				// No copy was sent: it gave back what it took.
+				hb := tr.budgets.get(req)
+				if got, want := hb.hedgeTokens.Load(), int64(hedgeBurst*budgetUnit); got != want {
+					t.Errorf("hedge allowance %v, want %v (full)", float64(got)/budgetUnit, float64(want)/budgetUnit)
+				}
+				if got, want := hb.tokens.Load(), tr.budgets.burst; got != want {
+					t.Errorf("retry budget %v, want %v (full)", float64(got)/budgetUnit, float64(want)/budgetUnit)
+				}
+			})
+		})
 	}
 }
 
