@@ -22,10 +22,11 @@ import (
 // OPTIONS, and writes that carry a key to a host that deduplicates by key
 // (see WithKeyHonoringHosts); and only when their body can be sent again
 // concurrently (no body, or GetBody). Every copy carries the same
-// idempotency key, waits for the rate limiter, and spends one retry from
-// the host's retry budget; none is sent while the host is paused after a
-// 429, its breaker is not closed or it has no slot free (WithMaxInFlight:
-// a copy never waits for one), nor for a call allowed no retry
+// idempotency key, goes through the rate limiter, and spends one retry
+// from the host's retry budget; none is sent while the host is paused
+// after a 429, its breaker is not closed, or it has no slot free
+// (WithMaxInFlight) or no token of its pace (WithRateLimit) at once (a
+// copy never waits for either), nor for a call allowed no retry
 // (WithMaxRetries(0)), which is one request. A copy that never reaches the
 // wire (refused by the rate limiter, the breaker or the limit of attempts
 // in flight, canceled while it waits for the rate limiter because another

@@ -744,6 +744,46 @@ func TestHedgingCopyCallbackPanics(t *testing.T) {
 	}
 }
 
+// TestHedgingKeepsThePace: a hedged copy that would wait for a token of
+// the rate limiter's pace is not sent, and takes no token: the callers of
+// a paced host are served at its pace, as without hedging. (A copy waited
+// for a token of its own, canceled once its attempt answered: a token
+// reserved behind other callers' cannot be given back, so each such copy
+// threw one away, and three callers making fifteen calls at one a second
+// were served in 27s instead of 14s, no copy ever sent.)
+func TestHedgingKeepsThePace(t *testing.T) {
+	var took [2]time.Duration
+	for i, hedging := range []Option{WithoutHedging(), WithHedging(Hedging{Delay: 20 * time.Millisecond})} {
+		synctest.Test(t, func(t *testing.T) {
+			rt := &latencyRT{latency: func(int) time.Duration { return 10 * time.Millisecond }}
+			tr := New(rt, WithRateLimit(1, 1), hedging)
+			start := time.Now()
+			var wg sync.WaitGroup
+			for range 3 {
+				wg.Go(func() {
+					for range 5 {
+						resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						resp.Body.Close()
+					}
+				})
+			}
+			wg.Wait()
+			took[i] = time.Since(start)
+			synctest.Wait()
+			if n := rt.count(); n != 15 {
+				t.Errorf("%d requests for 15 calls, want 15: no copy", n)
+			}
+		})
+	}
+	if took[1] != took[0] {
+		t.Errorf("15 calls at one a second took %v with hedging, %v without", took[1], took[0])
+	}
+}
+
 // TestHedgingAllFailed: when every copy of an attempt fails, the attempt's
 // result is what it would have been without hedging, not whichever copy
 // ended last. The attempt's own answer, a 500 the call returns once its
@@ -910,9 +950,10 @@ func TestHedgingSlowGetBody(t *testing.T) {
 
 // TestHedgingUnsentCopyGivesBack: a copy that never reaches the wire gives
 // back what it took from the host's hedge allowance and retry budget, as a
-// copy the budget refuses does: a copy still waiting for the rate limiter
-// when its attempt answers (the attempt itself having waited there longer
-// than the hedge delay), a copy whose attempt answered while the caller's
+// copy the budget refuses does: a copy the rate limiter refuses (the
+// attempt itself waiting there longer than the hedge delay, the copy
+// would wait longer still: see TestHedgingKeepsThePace), a copy whose
+// attempt answered while the caller's
 // GetBody made its body, and a copy whose GetBody failed. (They kept both
 // spent: a host whose calls wait for its rate limit emptied its allowance
 // and its budget without a copy sent, and its retries were then refused.)
@@ -923,8 +964,9 @@ func TestHedgingUnsentCopyGivesBack(t *testing.T) {
 		getBody func() (io.ReadCloser, error)
 	}{
 		// The first call takes the limiter's token; the second waits 1s
-		// for the next one, and its copy, launched after 20ms, 2s.
-		{name: "waiting for the rate limiter", opts: []Option{WithRateLimit(1, 1)}},
+		// for the next one, and its copy, launched after 20ms, would
+		// wait 2s.
+		{name: "refused by the rate limiter", opts: []Option{WithRateLimit(1, 1)}},
 		{name: "decided while GetBody ran", getBody: func() (io.ReadCloser, error) {
 			time.Sleep(time.Second) // the attempt answers meanwhile
 			return io.NopCloser(strings.NewReader("query")), nil

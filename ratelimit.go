@@ -594,7 +594,14 @@ func (p *partition) end() {
 // is the longest wait the server may set for the call (its
 // WithMaxRetryAfter): a longer pause, spent quota or pace is refused at
 // once too.
-func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration) (*partition, time.Duration, error) {
+//
+// hedged says that the attempt is a hedged copy (see WithHedging): it
+// never waits for a token of the partition's pace, which it could not
+// give back once canceled behind the tokens of other attempts (see
+// rate.Reservation.CancelAt), so that each copy canceled while it waited
+// would throw one of the host's tokens away. It is refused at once
+// instead.
+func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration, hedged bool) (*partition, time.Duration, error) {
 	paced := false            // a token was taken and waited for
 	leased := false           // a token of the shared quota is held (quota.go)
 	var spent <-chan struct{} // a PauseChanged channel found closed after a wait
@@ -699,6 +706,11 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 		}
 		r := p.lim.ReserveN(now, 1)
 		d := r.DelayFrom(now)
+		if hedged {
+			r.CancelAt(now) // the last reservation: its token comes back whole
+			p.mu.Unlock()
+			return p, now.Sub(start), rl.refuse(p, d, "a hedged copy does not wait for a token")
+		}
 		if p.learned && d > maxWait {
 			// The pace is the server's: a wait for a token is bounded
 			// as a wait it announced is.
@@ -834,7 +846,7 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 				maxWait = st.callCfg.maxRetryAfter // the call's (WithCallOptions)
 			}
 		}
-		q, waited, err := rl.acquire(ctx, req, p, clock.get(), budget, maxWait)
+		q, waited, err := rl.acquire(ctx, req, p, clock.get(), budget, maxWait, st != nil && st.hedge > 0)
 		if q != p {
 			k, p = q.key, q // the host's limits were split while it waited
 		}

@@ -109,7 +109,7 @@ func TestHedgedCallRetries(t *testing.T) {
 }
 
 // TestUnsentCopyNotCounted: a hedged copy that never reaches the wire (the
-// rate limiter refuses it: its wait would pass the call's deadline) has no
+// rate limiter refuses it: it would wait for a token) has no
 // CLIENT span, no resilient.hedge event, and is counted nowhere: the call
 // made one attempt and no hedge. (resilient.hedges and the hedges metric
 // counted it, and resilient.attempts with them.)
@@ -123,7 +123,7 @@ func TestUnsentCopyNotCounted(t *testing.T) {
 			return &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1, Body: http.NoBody, Request: req}, nil
 		})
 		// The attempt takes the limiter's one token; its copy, at 20ms,
-		// would get the next a second later, past the call's 500ms.
+		// would wait a second for the next.
 		tr := resilient.New(base, Instrument(tel.config()), resilient.WithHedging(resilient.Hedging{Delay: 20 * time.Millisecond}),
 			resilient.WithRateLimit(1, 1))
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
