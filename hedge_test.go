@@ -782,6 +782,22 @@ func TestHedgingKeepsThePace(t *testing.T) {
 	if took[1] != took[0] {
 		t.Errorf("15 calls at one a second took %v with hedging, %v without", took[1], took[0])
 	}
+
+	// A copy that finds a token at once is sent, and overtakes the slow
+	// tail as without a pace.
+	synctest.Test(t, func(t *testing.T) {
+		rt := slowFirst()
+		tr := New(rt, WithRateLimit(100, 10), WithHedging(Hedging{Delay: 20 * time.Millisecond}))
+		start := time.Now()
+		resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if d := time.Since(start); rt.count() != 2 || d != 30*time.Millisecond {
+			t.Errorf("with tokens to spare: %d requests, answered after %v; want the copy sent at 20ms, answered at 30ms", rt.count(), d)
+		}
+	})
 }
 
 // TestHedgingAllFailed: when every copy of an attempt fails, the attempt's
