@@ -236,8 +236,6 @@ func (c *call) run() (*http.Response, error) {
 		t0 := c.start // the call's one clock reading serves its first attempt
 		if n > 1 {
 			t0 = t.clock.now()
-		}
-		if n > 1 {
 			*st = attemptState{} // the pool's and new ones are zero
 		}
 		c.beginAttempt(st, n, maxAttempts, t0)
