@@ -288,10 +288,10 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 	reported := false
 	defer func() {
 		if !reported {
-			// next panicked, or an observer told of the change that
-			// Allow made: release the slot (a half-open breaker's
-			// probe) without counting the attempt, and let the panic
-			// go on.
+			// next or IsFailure panicked, or an observer told of the
+			// change that Allow made: release the slot (a half-open
+			// breaker's probe) without counting the attempt, and let
+			// the panic go on.
 			b.report(e, pr, done, errBreakerExcluded)
 			b.set.flush(req.Context())
 		}
@@ -300,8 +300,9 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 	// an observer runs the caller's code, which may panic.
 	b.set.flush(req.Context())
 	resp, err := b.next.roundTrip(req, st)
+	outcome := b.set.outcome(st, req, resp, err) // IsFailure may panic
 	reported = true
-	b.report(e, pr, done, b.set.outcome(st, req, resp, err))
+	b.report(e, pr, done, outcome)
 	b.set.flush(req.Context())
 	return resp, err
 }

@@ -1527,3 +1527,39 @@ func TestBreakerIsFailurePanics(t *testing.T) {
 		t.Errorf("next call: %d", code)
 	}
 }
+
+// TestBreakerIsFailurePanicFreesProbe checks that a half-open breaker's
+// probe on which IsFailure panics gives its slot back at once, as a probe
+// on which the base or a Classifier panics does: the next attempt probes,
+// rather than being refused until ProbeTimeout releases the slot.
+func TestBreakerIsFailurePanicFreesProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := bkDead()
+		var panicking atomic.Bool
+		bt := bkMiddleware(bkNet{"api.test": h}, 8, WithBreaker(BreakerSettings{ConsecutiveFailures: 1,
+			IsFailure: func(_ *http.Response, _ *APIError, _ error, def bool) bool {
+				if panicking.Load() {
+					panic("judge")
+				}
+				return def
+			}}))
+		bkCall(t, bt, "http://api.test/")
+		time.Sleep(10*time.Second + time.Millisecond)
+		panicking.Store(true)
+		mustPanic(t, "IsFailure's panic did not reach the caller", func() {
+			bt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://api.test/", nil))
+		})
+		panicking.Store(false)
+		hits := h.hits.Load()
+		h.status.Store(200)
+		if code, _, err := bkCall(t, bt, "http://api.test/"); err != nil || code != 200 {
+			t.Errorf("probe after the panic = %d %v, want 200: the slot was not freed", code, err)
+		}
+		if h.hits.Load() != hits+1 {
+			t.Errorf("the probe after the panic did not reach the server")
+		}
+		if s := bt.set.stateOf(httptest.NewRequest(http.MethodGet, "http://api.test/", nil)); s != BreakerClosed {
+			t.Errorf("after the probe: %v, want closed", s)
+		}
+	})
+}
