@@ -174,7 +174,11 @@ func WithoutBreaker() Option {
 // of a breaker. fn runs synchronously on the goroutine of an attempt of the
 // Transport, outside of the breakers' locks, so it may use the Transport
 // itself; it must not block for long. Changes are delivered in the order
-// they happened. A nil fn is ignored.
+// they happened. A breaker removed while open or half-open (by ResetHost,
+// or evicted when the Transport keeps 4096) is reported as changed to
+// closed: the host's next attempt finds a new, closed breaker; what the
+// removed one does after, for attempts that found it before, is not
+// reported. A nil fn is ignored.
 func WithBreakerObserver(fn func(BreakerChange)) Option {
 	return func(c *config) {
 		perTransport(c, "WithBreakerObserver")

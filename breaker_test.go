@@ -1563,3 +1563,58 @@ func TestBreakerIsFailurePanicFreesProbe(t *testing.T) {
 		}
 	})
 }
+
+// TestBreakerRemovedStaysQuiet checks that a breaker removed while its
+// half-open probe is in flight (by ResetHost, or evicted) tells the
+// observers and the logger nothing more when the probe answers: the host's
+// breaker is then a new, closed one, and the last change they were told of
+// must say so.
+func TestBreakerRemovedStaysQuiet(t *testing.T) {
+	for _, how := range []string{"ResetHost", "evicted"} {
+		t.Run(how, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := bkDead()
+				var rec bkRecorder
+				hosts := bkNet{"api.test": h}
+				for i := range 4 {
+					hosts[fmt.Sprintf("h%d.test", i)] = bkDead()
+				}
+				tr := New(hosts, WithMaxRetries(0), WithoutHedging(),
+					WithBreaker(BreakerSettings{ConsecutiveFailures: 1}), WithBreakerObserver(rec.add))
+				tr.breakers.max = 2
+				bkCall(t, tr, "http://api.test/")
+				time.Sleep(10*time.Second + time.Millisecond)
+				h.wait = make(chan struct{})
+				var wg sync.WaitGroup
+				wg.Go(func() { bkCall(t, tr, "http://api.test/") }) // the probe, which fails
+				synctest.Wait()
+				if how == "ResetHost" {
+					tr.ResetHost("api.test")
+				} else {
+					// Other hosts trip until one evicts the half-open
+					// breaker: no closed one is left to go first.
+					for i := 0; tr.breakers.lookup(breakerKey{"http", "api.test"}) != nil; i++ {
+						if i == 4 {
+							t.Fatal("the half-open breaker was not evicted")
+						}
+						bkCall(t, tr, fmt.Sprintf("http://h%d.test/", i))
+					}
+				}
+				close(h.wait)
+				wg.Wait()
+				if s := tr.BreakerState("http://api.test/"); s != BreakerClosed {
+					t.Errorf("BreakerState = %v, want closed", s)
+				}
+				var last string
+				for _, c := range rec.transitions() {
+					if strings.HasPrefix(c, "http://api.test:80 ") {
+						last = c
+					}
+				}
+				if last != "http://api.test:80 half-open->closed" {
+					t.Errorf("the last change observed of api.test is %q, want half-open->closed; all: %q", last, rec.transitions())
+				}
+			})
+		})
+	}
+}

@@ -77,6 +77,10 @@ type breakerMachine struct {
 	// The probes let through while half-open and not yet answered.
 	pmu    sync.Mutex
 	probes []*probe
+
+	// told is the state the observers and the logger were last told of
+	// (closed before the first change); guarded by the set's qmu.
+	told gobreaker.State
 }
 
 // entryList is a list of breakers, the most recently seen at the front.
@@ -359,7 +363,9 @@ func (s *breakerSet) get(req *http.Request, st *attemptState) *breakerEntry {
 		}
 		h := s.table.hashOf(k)
 		if e = s.table.find(k, h); e == nil {
-			return s.insert(k, h, s.clock(st))
+			e = s.insert(k, h, s.clock(st))
+			s.flush(req.Context()) // an open breaker evicted to make room
+			return e
 		}
 		if s.last.Load() == nil && e.node.key == k && !e.removed.Load() {
 			// Should e be removed from now on, remove (or the next
@@ -460,7 +466,7 @@ func (s *breakerSet) machine(e *breakerEntry) *breakerMachine {
 	st := s.settings
 	st.Name = m.name
 	st.ReadyToTrip = func(gobreaker.Counts) bool { return s.readyToTrip(e) }
-	st.OnStateChange = func(_ string, from, to gobreaker.State) { s.changed(e, from, to) }
+	st.OnStateChange = func(_ string, _, to gobreaker.State) { s.changed(e, to) }
 	m.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
 	if !e.m.CompareAndSwap(nil, m) {
 		return e.m.Load()
@@ -546,12 +552,16 @@ func (s *breakerSet) evict(l *entryList, now int64) bool {
 	return false
 }
 
-// remove deletes e and its aliases from the set; s.mu is held.
+// remove deletes e and its aliases from the set; s.mu is held. The host's
+// next attempt finds a new, closed breaker: when e was not closed, the
+// observers and the logger are told of its change to closed (delivered by
+// the next flush), and of nothing e's state machine does from now on.
 func (s *breakerSet) remove(e *breakerEntry) {
 	if e.list == nil {
 		return
 	}
 	e.removed.Store(true)
+	s.tell(e, gobreaker.StateClosed, time.Now())
 	s.last.CompareAndSwap(e, nil)
 	e.list.remove(e)
 	s.table.deleteNode(&e.node)
@@ -577,7 +587,7 @@ func (s *breakerSet) each(fn func(*breakerEntry)) {
 // changed records a state change of e, which has its state machine.
 // gobreaker calls it under e's lock: it must not block nor call back into
 // the breaker, so it only queues the change for flush.
-func (s *breakerSet) changed(e *breakerEntry, from, to gobreaker.State) {
+func (s *breakerSet) changed(e *breakerEntry, to gobreaker.State) {
 	m := e.m.Load()
 	now := time.Now()
 	since := int64(now.Sub(s.epoch))
@@ -600,15 +610,30 @@ func (s *breakerSet) changed(e *breakerEntry, from, to gobreaker.State) {
 	s.mu.Lock()
 	s.place(e, since)
 	s.mu.Unlock()
-	if len(s.observers) == 0 && s.logger == nil {
-		return
+	s.tell(e, to, now)
+}
+
+// tell queues the change of e to state to, at now, for flush to deliver,
+// from the state the observers were last told of, unless that is to. Once
+// e is removed from the set, only its removal tells (see remove): what its
+// state machine does after, on behalf of attempts that found it before,
+// is no longer the host's breaker.
+func (s *breakerSet) tell(e *breakerEntry, to gobreaker.State, now time.Time) {
+	m := e.m.Load()
+	if m == nil || len(s.observers) == 0 && s.logger == nil {
+		return // never tripped: closed, as the observers know it
 	}
 	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	from := m.told
+	if from == to || e.removed.Load() && to != gobreaker.StateClosed {
+		return
+	}
+	m.told = to
 	if len(s.queue) < maxQueuedChanges {
 		s.queue = append(s.queue, BreakerChange{Key: m.name, From: BreakerState(from), To: BreakerState(to), At: now})
 	}
 	s.pending.Store(true)
-	s.qmu.Unlock()
 }
 
 // flush delivers the queued state changes, in order, unless another

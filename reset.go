@@ -178,7 +178,7 @@ func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool) {
 
 // resetHost forgets the breakers of m's host; the next attempt creates a
 // closed one. The change to closed of a breaker that was not is delivered to
-// the observers and the logger.
+// the observers and the logger (see remove).
 func (s *breakerSet) resetHost(m hostMatcher) {
 	var removed []*breakerEntry
 	s.mu.Lock()
@@ -192,8 +192,9 @@ func (s *breakerSet) resetHost(m hostMatcher) {
 	}
 	s.mu.Unlock()
 	for _, e := range removed {
-		if from := gobreaker.State(e.state.Load()); from != gobreaker.StateClosed {
-			s.changed(e, from, gobreaker.StateClosed)
+		if gobreaker.State(e.state.Load()) != gobreaker.StateClosed {
+			// Attempts that found it before are let through too.
+			s.changed(e, gobreaker.StateClosed)
 		}
 	}
 	s.flush(context.Background())
