@@ -430,6 +430,52 @@ func TestBreakerFailureRatio(t *testing.T) {
 	})
 }
 
+// TestBreakerFailureRatioExact checks that a breaker trips on the failure
+// that brings the window's share of failures to FailureRatio exactly, for
+// ratios whose product with the count is not exact in floating point
+// (0.07 × 100 is 7.000000000000001), and not on the failure before.
+func TestBreakerFailureRatioExact(t *testing.T) {
+	for _, tc := range []struct {
+		ratio    float64
+		requests int // MinRequests, and the outcomes when it trips
+		failures int // of them, the failures that trip it
+	}{
+		{0.07, 100, 7},
+		{0.14, 50, 7},
+		{0.5, 20, 10},
+	} {
+		t.Run(fmt.Sprint(tc.ratio), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := new(bkHost)
+				tr := New(bkNet{"api.test": h}, WithMaxRetries(0),
+					WithBreaker(BreakerSettings{FailureRatio: tc.ratio, MinRequests: tc.requests}))
+				call := func(status int) error {
+					h.status.Store(int32(status))
+					_, _, err := bkCall(t, tr, "http://api.test/")
+					return err
+				}
+				for i := range tc.requests - tc.failures {
+					if err := call(200); err != nil {
+						t.Fatalf("success %d: %v", i+1, err)
+					}
+				}
+				for i := range tc.failures {
+					if err := call(503); err != nil {
+						t.Fatalf("ratio %v: failure %d: %v", tc.ratio, i+1, err)
+					}
+					want := BreakerClosed
+					if i+1 == tc.failures {
+						want = BreakerOpen
+					}
+					if s := tr.BreakerState("http://api.test/"); s != want {
+						t.Errorf("ratio %v: after %d failures in %d outcomes: %v, want %v", tc.ratio, i+1, tc.requests-tc.failures+i+1, s, want)
+					}
+				}
+			})
+		})
+	}
+}
+
 // TestBreakerTwoHosts checks that tripping one host's breaker leaves the
 // other's untouched.
 func TestBreakerTwoHosts(t *testing.T) {

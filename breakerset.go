@@ -220,7 +220,9 @@ func (s *breakerSet) tripped(w *closedWindow, now uint64) bool {
 		return true
 	}
 	n := successes + failures
-	return n >= s.minRequests && float64(failures) >= s.ratio*float64(n)
+	// The share itself, not ratio×n: 0.07×100 is 7.000000000000001, and
+	// 7 failures of 100 would not trip a ratio of 0.07.
+	return n >= s.minRequests && float64(failures)/float64(n) >= s.ratio
 }
 
 // readyToTrip is e's gobreaker ReadyToTrip: gobreaker's own counts of a

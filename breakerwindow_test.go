@@ -26,7 +26,7 @@ func referenceBreaker(bs BreakerSettings) *gobreaker.TwoStepCircuitBreaker[struc
 			return true
 		}
 		n := uint64(c.TotalSuccesses) + uint64(c.TotalFailures)
-		return n >= minRequests && float64(c.TotalFailures) >= ratio*float64(n)
+		return n >= minRequests && float64(c.TotalFailures)/float64(n) >= ratio
 	}
 	return gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
 }
