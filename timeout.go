@@ -246,14 +246,17 @@ type deadlineWatch struct {
 	timer *time.Timer
 }
 
-// arm sees to it that db's deadline end fires, now being the current time.
-// It takes no lock: it may try to, to set the timer, but never waits for
-// it.
+// arm sees to it that db's deadline end fires, now being the attempt's
+// start: the current time, or earlier by what the attempt waited below the
+// rate limiter (a slot of WithMaxInFlight). A timer of the attempt's own is
+// set from the clock, not from now, so that the wait does not push the
+// deadline back. It takes no lock: it may try to, to set the timer, but
+// never waits for it.
 func (w *deadlineWatch) arm(db *deadlineBody, now, end time.Time) {
 	db.slot = -1
 	if now == now.Round(0) {
 		// No monotonic reading: a synctest bubble's fake clock.
-		db.timer = time.AfterFunc(end.Sub(now), db.fire)
+		db.timer = time.AfterFunc(time.Until(end), db.fire)
 		return
 	}
 	epoch := w.epoch.Load()
@@ -272,7 +275,7 @@ func (w *deadlineWatch) arm(db *deadlineBody, now, end time.Time) {
 		}
 	}
 	if db.slot < 0 {
-		db.watch, db.timer = nil, time.AfterFunc(end.Sub(now), db.fire)
+		db.watch, db.timer = nil, time.AfterFunc(time.Until(end), db.fire)
 		return
 	}
 	// The slot is taken before next is read: a sweep that clears next

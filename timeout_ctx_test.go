@@ -387,3 +387,22 @@ func TestAttemptDeadlineRealTime(t *testing.T) {
 		t.Errorf("the chain's watch was not used (inner %T)", tr.inner.rt)
 	}
 }
+
+// TestDeadlineWatchTimerFromTheClock: a deadline that gets a timer of its
+// own (always in a bubble, and when every slot of the watch is taken)
+// fires at its end, however long before the attempt started: the timer
+// was set for end minus the attempt's start from the moment it was armed,
+// late by whatever the attempt waited in between.
+func TestDeadlineWatchTimerFromTheClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var w deadlineWatch
+		db := watchBody()
+		now := time.Now()
+		w.arm(db, now.Add(-900*time.Millisecond), now.Add(100*time.Millisecond))
+		time.Sleep(150 * time.Millisecond)
+		if !errors.Is(db.own.Err(), context.DeadlineExceeded) {
+			t.Errorf("50ms after its end: Err() = %v, want DeadlineExceeded", db.own.Err())
+		}
+		db.keep()
+	})
+}
