@@ -74,7 +74,8 @@ type attemptState struct {
 
 	// start is when the attempt started, as the retry loop read the clock
 	// (the call's own reading for its first attempt), moved on by the
-	// time the rate limiter made it wait; zero when unknown. The layers
+	// time the rate limiter made it wait and the time it waited for a
+	// slot of its host (WithMaxInFlight); zero when unknown. The layers
 	// read it instead of the clock.
 	start time.Time
 }

@@ -32,8 +32,13 @@ import (
 //
 // An attempt that finds its host full waits for a slot, first come first
 // served, no longer than its deadline: the earliest of its attempt timeout
-// (WithAttemptTimeout: the wait is part of the attempt), the end of the
-// call's budget (WithMaxElapsed) and the context's deadline. A context
+// (WithAttemptTimeout), the end of the call's budget (WithMaxElapsed) and
+// the context's deadline. Once it has its slot, its attempt timeout starts
+// again, as after the rate limiter's wait: the server gets the whole of it
+// to answer, and a wait behind the host's other callers is not taken for
+// the host's slowness (its breaker would count the timeout as a failure,
+// and open for a healthy host); the budget and the context's deadline still
+// bound the attempt, the wait included. A context
 // canceled ends the wait with the context's error. An attempt still
 // waiting at its deadline, or whose deadline has passed when it would start
 // waiting, fails with an error wrapping ErrTooManyInFlight, naming the host
@@ -184,6 +189,7 @@ func (b *bulkhead) acquire(req *http.Request, st *attemptState) (*hostSlots, err
 	if !ok {
 		return nil, nil
 	}
+	var w0 time.Time // when the attempt started waiting for a slot
 	for {
 		s := b.slots(k)
 		if s == nil {
@@ -198,8 +204,18 @@ func (b *bulkhead) acquire(req *http.Request, st *attemptState) (*hostSlots, err
 		if st != nil && st.hedge > 0 {
 			return nil, fmt.Errorf("%w: %s: %d in flight; a hedged copy does not wait", ErrTooManyInFlight, breakerName(k), b.limit)
 		}
+		if w0.IsZero() {
+			w0 = time.Now()
+		}
 		switch err := s.wait(req.Context(), b.limit, slotDeadline(req, st), k); err {
 		case nil:
+			if st != nil && !st.start.IsZero() {
+				// The attempt starts once it has its slot, as after the
+				// rate limiter's wait: its timeout is the server's to
+				// spend, and a wait behind the host's other callers is
+				// not taken for the host's slowness.
+				st.start = st.start.Add(time.Since(w0))
+			}
 			return s, nil
 		case errSlotsGone:
 			continue

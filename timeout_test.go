@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -316,4 +317,79 @@ func TestSwitchingProtocolsStaysWritable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAttemptTimeoutAfterASlotWait: an attempt that waited for a slot of
+// its host (WithMaxInFlight) gets its whole attempt timeout once it has
+// the slot, as after the rate limiter's wait: the server gets 1s to answer,
+// and the attempt is cut 1s after it was sent, 900ms of waiting included in
+// the call, not in the server's time.
+func TestAttemptTimeoutAfterASlotWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &latencyRT{latency: func(i int) time.Duration {
+			if i == 0 {
+				return 900 * time.Millisecond // holds the slot
+			}
+			return 1500 * time.Millisecond
+		}}
+		tr := New(rt, WithMaxInFlight(1), WithAttemptTimeout(time.Second), WithMaxRetries(0))
+		start := time.Now()
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/a", nil)); err == nil {
+				resp.Body.Close()
+			}
+		})
+		synctest.Wait() // the first holds the slot
+		resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/b", nil))
+		if err == nil {
+			resp.Body.Close()
+		}
+		if d := time.Since(start); !errors.Is(err, ErrAttemptTimeout) || d != 1900*time.Millisecond {
+			t.Errorf("after a 900ms wait for a slot: %v after %v; want ErrAttemptTimeout at 1.9s, 1s after it was sent", err, d)
+		}
+		wg.Wait()
+	})
+}
+
+// TestSlotWaitsKeepTheBreakerClosed: 20 callers sharing 4 slots of a
+// healthy host that answers in 300ms, under an attempt timeout of 1s. The
+// waits behind the host's other callers were counted in the attempt's
+// timeout, whose timeouts the breaker counted as the host's failures: it
+// opened, and refused most calls of a host that answered every request in
+// 300ms (38 of 200 calls succeeded). A plain client's calls all succeed.
+// Now no attempt times out and the breaker stays closed; a call whose wait
+// for a slot passes its deadline is refused with ErrTooManyInFlight, which
+// is the limit's purpose, and counts for nothing.
+func TestSlotWaitsKeepTheBreakerClosed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &latencyRT{latency: func(int) time.Duration { return 300 * time.Millisecond }}
+		var changes collector[BreakerChange]
+		tr := New(rt, WithMaxInFlight(4), WithAttemptTimeout(time.Second), WithBreakerObserver(changes.add))
+		var ok, refused atomic.Int32
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				for range 10 {
+					resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+					switch {
+					case err == nil:
+						resp.Body.Close()
+						ok.Add(1)
+					case errors.Is(err, ErrTooManyInFlight):
+						refused.Add(1)
+					default:
+						t.Errorf("a call of a healthy host: %v", err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if got := changes.all(); len(got) != 0 {
+			t.Errorf("the breaker of a healthy host changed: %v", got)
+		}
+		if ok.Load() < 150 {
+			t.Errorf("%d calls succeeded, %d refused for want of a slot; want most to succeed", ok.Load(), refused.Load())
+		}
+	})
 }
