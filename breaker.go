@@ -94,6 +94,9 @@ type BreakerSettings struct {
 	// unanswered before it no longer holds its slot: the next attempt
 	// may probe in its place, and the stale probe's outcome, when it
 	// comes, is not counted (default: OpenTimeout).
+	//
+	// Window, OpenTimeout and ProbeTimeout longer than 100 years count
+	// as 100 years.
 	ProbeTimeout time.Duration
 
 	// Key returns the key of an attempt's request: requests with the same

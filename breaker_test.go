@@ -1664,3 +1664,28 @@ func TestBreakerRemovedStaysQuiet(t *testing.T) {
 		})
 	}
 }
+
+// TestBreakerHugeDurations: settings of absurd length (math.MaxInt64, as
+// "for ever" is sometimes written) hold as the longest the breaker keeps:
+// an open breaker refuses with the time left before its probe, and the
+// breakers of idle hosts still expire. OpenTimeout + Window overflowed:
+// the refusal read "next probe in 0s", and the idle sweep, whose period
+// went negative, ran on every new host.
+func TestBreakerHugeDurations(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := New(bkNet{"dead.test": bkDead()}, WithMaxRetries(0),
+			WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: math.MaxInt64, Window: math.MaxInt64, ProbeTimeout: math.MaxInt64}))
+		const url = "http://dead.test/x"
+		if code, _, err := bkCall(t, tr, url); err != nil || code != 500 {
+			t.Fatalf("the trip = %d %v, want the server's 500", code, err)
+		}
+		_, _, err := bkCall(t, tr, url)
+		bkWantOpen(t, err)
+		if err == nil || strings.Contains(err.Error(), "next probe in 0s") {
+			t.Errorf("refusal %v: want the time left before the probe", err)
+		}
+		if s := tr.breakers; s.idleAfter <= 0 {
+			t.Errorf("idle breakers expire after %v, want a positive time", s.idleAfter)
+		}
+	})
+}

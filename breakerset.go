@@ -158,6 +158,12 @@ type breakerSet struct {
 	delivering atomic.Bool // a goroutine is delivering changes
 }
 
+// maxBreakerDuration is the longest Window, OpenTimeout and ProbeTimeout
+// hold: a longer one (math.MaxInt64, as "for ever" is sometimes written)
+// counts as it, so that the sum of two, and a time that far from now, stay
+// within time.Duration and time.Time.
+const maxBreakerDuration = 100 * 365 * 24 * time.Hour
+
 func newBreakerSet(bs BreakerSettings, observers []func(BreakerChange), logger *slog.Logger) *breakerSet {
 	if bs.FailureRatio == 0 {
 		bs.FailureRatio = defaultBreakerFailureRatio
@@ -177,6 +183,9 @@ func newBreakerSet(bs BreakerSettings, observers []func(BreakerChange), logger *
 	if bs.ProbeTimeout == 0 {
 		bs.ProbeTimeout = bs.OpenTimeout
 	}
+	bs.Window = min(bs.Window, maxBreakerDuration)
+	bs.OpenTimeout = min(bs.OpenTimeout, maxBreakerDuration)
+	bs.ProbeTimeout = min(bs.ProbeTimeout, maxBreakerDuration)
 	period := max(bs.Window/breakerBuckets, 1)
 	// gobreaker half-opens once its expiry is before now, so a breaker
 	// would still refuse at the instant OpenTimeout ends; a nanosecond
