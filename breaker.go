@@ -181,7 +181,10 @@ func WithoutBreaker() Option {
 // or evicted when the Transport keeps 4096) is reported as changed to
 // closed: the host's next attempt finds a new, closed breaker; what the
 // removed one does after, for attempts that found it before, is not
-// reported. A nil fn is ignored.
+// reported. Changes wait for the next attempt of the Transport to be
+// delivered; beyond 256 waiting at once (breakers of as many hosts
+// changing with no attempt between), later ones are dropped, so that a
+// storm cannot grow the queue without bound. A nil fn is ignored.
 func WithBreakerObserver(fn func(BreakerChange)) Option {
 	return func(c *config) {
 		perTransport(c, "WithBreakerObserver")
