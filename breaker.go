@@ -401,8 +401,8 @@ func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, er
 			return nil
 		case cl == Throttled:
 			return errBreakerThrottled
-		case cl == Permanent && neverSent:
-			return errBreakerExcluded
+		case cl == Permanent && (neverSent || errors.As(err, new(*RequestError))):
+			return errBreakerExcluded // the caller's mistake counts against nothing
 		}
 		return errBreakerFailure
 	}

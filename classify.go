@@ -290,9 +290,10 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 	case errors.Is(err, ErrCircuitOpen), errors.Is(err, ErrRateLimited), errors.Is(err, ErrTooManyInFlight):
 		return Permanent, true
 	case errors.As(err, &reqErr):
-		// The caller's mistake: the server could not act on it, and no
-		// retry would mend it.
-		return Permanent, true
+		// The caller's mistake: no retry would mend it. The server
+		// could not act on it, unless its body outran its
+		// ContentLength: the bytes declared went out whole first.
+		return Permanent, !reqErr.mayHaveBeenSent()
 	case errors.Is(err, ErrAttemptTimeout):
 		return Transient, false
 	}

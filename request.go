@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -56,11 +57,29 @@ func checkLength(want, read int64, err error) error {
 	}
 	switch {
 	case read > want:
-		return &RequestError{Err: fmt.Errorf("http: ContentLength=%d with a longer Body", want)}
+		return &RequestError{Err: longerBodyError{want}}
 	case err == io.EOF && read < want:
 		return &RequestError{Err: fmt.Errorf("http: ContentLength=%d with Body length %d", want, read)}
 	}
 	return err
+}
+
+// longerBodyError is the error of a body longer than its request's
+// ContentLength, want.
+type longerBodyError struct{ want int64 }
+
+func (e longerBodyError) Error() string {
+	return fmt.Sprintf("http: ContentLength=%d with a longer Body", e.want)
+}
+
+// mayHaveBeenSent reports whether the request of e may have reached the
+// server whole: its body was longer than its ContentLength, and net/http
+// writes the bytes declared before it reads past them (over HTTP/2 too,
+// before it resets the stream). Any other fault of a request is found
+// before a byte of it is sent, or leaves the server a request cut short.
+func (e *RequestError) mayHaveBeenSent() bool {
+	var lb longerBodyError
+	return errors.As(e.Err, &lb) || strings.Contains(e.Err.Error(), "http2: request body larger than specified content length")
 }
 
 // requestFault returns err as a *RequestError when the attempt failed

@@ -240,3 +240,51 @@ func TestCallerMistakesFailAtOnceHTTP2(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteRuleBodyLongerThanContentLength: a body longer than its
+// ContentLength is the caller's mistake, yet it does not prove the request
+// unsent: net/http writes the ContentLength bytes it declared before it
+// reads past them and fails, and a server that read them has the whole
+// request. A Classifier that retries the error gets no resend of a write
+// to a host not known to honor keys; the call fails after one attempt,
+// with StopUnsafeWrite.
+func TestWriteRuleBodyLongerThanContentLength(t *testing.T) {
+	retryErrors := func(_ *http.Response, _ *APIError, err error, def Class) Class {
+		if err != nil {
+			return Transient
+		}
+		return def
+	}
+	for _, getBody := range []bool{false, true} {
+		var processed atomic.Int32
+		// As net/http's Transport: the declared bytes go out, then the
+		// rest is read, and its error returned.
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			defer req.Body.Close()
+			if n, _ := io.CopyN(io.Discard, req.Body, req.ContentLength); n == req.ContentLength {
+				processed.Add(1) // the server has the whole request
+			}
+			_, err := io.Copy(io.Discard, req.Body)
+			if err == nil {
+				err = errors.New("no error past ContentLength")
+			}
+			return nil, err
+		})
+		var stops []StopReason
+		tr := New(base, WithBackoff(time.Millisecond, time.Millisecond), WithClassifier(retryErrors),
+			WithObserver(func(a Attempt) { stops = append(stops, a.StopReason) }))
+		req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("abcdefghijkl"))
+		if !getBody {
+			req.GetBody = nil
+		}
+		req.ContentLength = 5
+		_, err := tr.RoundTrip(req)
+		var re *RequestError
+		if !errors.As(err, &re) {
+			t.Errorf("GetBody %v: err = %v, want a *RequestError", getBody, err)
+		}
+		if n := processed.Load(); n != 1 || len(stops) != 1 || stops[0] != StopUnsafeWrite {
+			t.Errorf("GetBody %v: the server got the whole write %d times, stop reasons %q; want once, %q", getBody, n, stops, StopUnsafeWrite)
+		}
+	}
+}
