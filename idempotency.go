@@ -371,7 +371,7 @@ func learnedKey(scheme, host string) string {
 // honorsKeys tells from an answer whether its host deduplicates writes by
 // key: an Idempotent-Replayed header, an Aidelly or Postato envelope, or
 // a code that speaks of idempotency (a conflict, a reused or required
-// key).
+// key), unless it says that keys are not taken.
 func honorsKeys(st *attemptState, resp *http.Response) bool {
 	if resp != nil {
 		if _, ok := resp.Header["Idempotent-Replayed"]; ok {
@@ -386,7 +386,22 @@ func honorsKeys(st *attemptState, resp *http.Response) bool {
 		return true
 	}
 	c := strings.ToLower(e.Code)
-	return strings.Contains(c, "idempoten")
+	return strings.Contains(c, "idempoten") && !refusesKeys(c)
+}
+
+// refusesKeys reports whether code, in lower case, says that the host does
+// not take idempotency keys (idempotency_not_supported,
+// IdempotencyKeyUnsupported, idempotency-key-not-allowed, …): such an
+// answer speaks of idempotency too, yet its host does not deduplicate by
+// key, and taking it for one that does would have its writes resent.
+func refusesKeys(code string) bool {
+	c := strings.NewReplacer("_", "", "-", "", ".", "", " ", "").Replace(code)
+	for _, w := range [...]string{"notsupported", "unsupported", "notallowed", "notaccepted", "notpermitted", "forbidden", "disabled", "notenabled", "ignored"} {
+		if strings.Contains(c, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // sharedPostatoCode reports whether code, of Postato's table, is a word

@@ -1050,3 +1050,40 @@ func TestDrawnKeyHome(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteRuleRefusedKeysTeachNothing: a code that speaks of idempotency
+// to say that the host does not take keys (idempotency_not_supported,
+// IDEMPOTENCY_KEY_NOT_SUPPORTED, …) is no sign that it deduplicates by
+// key: a later write to the host is not resent after a 502. A conflict
+// still is one.
+func TestWriteRuleRefusedKeysTeachNothing(t *testing.T) {
+	for _, tc := range []struct {
+		body    string
+		resends bool
+	}{
+		{`{"error":{"code":"idempotency_not_supported","message":"This route does not accept Idempotency-Key"}}`, false},
+		{`{"error":{"code":"IDEMPOTENCY_KEY_NOT_SUPPORTED","message":"no"}}`, false},
+		{`{"error":{"code":"idempotency_not_supported_for_stream","message":"no"}}`, false},
+		{`{"error":"idempotency-key-not-allowed","message":"no"}`, false},
+		{`{"code":"IdempotencyKeyUnsupported","message":"no"}`, false},
+		{`{"error":{"code":"idempotency_key_reused","message":"no"}}`, true},
+	} {
+		rt := &rtScript{steps: []rtStep{{status: 400, body: tc.body}, {status: 502}, {status: 201}}}
+		tr := New(rt, fastRetries)
+		for range 2 {
+			req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		want := 2
+		if tc.resends {
+			want = 3
+		}
+		if n := rt.numCalls(); n != want {
+			t.Errorf("after %s: %d attempts in all, want %d", tc.body, n, want)
+		}
+	}
+}
