@@ -1026,43 +1026,56 @@ func TestBreakerKeys(t *testing.T) {
 	})
 }
 
-// TestBreakerPanicFreesProbe checks that a probe whose base RoundTripper
-// panics frees its slot without being counted: the half-open breaker lets
-// the next attempt probe, instead of refusing every attempt.
+// TestBreakerPanicFreesProbe checks that a probe on which the caller's
+// code panics frees its slot without being counted: the half-open breaker
+// stays half-open and lets the next attempt probe, instead of refusing
+// every attempt until ProbeTimeout. The panic comes from the base
+// RoundTripper, or from BreakerSettings.IsFailure (whose panic came after
+// the probe was marked reported: its slot was held).
 func TestBreakerPanicFreesProbe(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := bkDead()
-		hosts := bkNet{"api.test": h}
-		var panicking atomic.Bool
-		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			if panicking.Load() {
-				panic("base exploded")
-			}
-			return hosts.RoundTrip(req)
+	for _, in := range []string{"base", "IsFailure"} {
+		t.Run(in, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := bkDead()
+				hosts := bkNet{"api.test": h}
+				var panicking atomic.Bool
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					if in == "base" && panicking.Load() {
+						panic("base exploded")
+					}
+					return hosts.RoundTrip(req)
+				})
+				bt := bkMiddleware(base, 8, WithBreaker(BreakerSettings{ConsecutiveFailures: 1,
+					IsFailure: func(_ *http.Response, _ *APIError, _ error, def bool) bool {
+						if in == "IsFailure" && panicking.Load() {
+							panic("judge")
+						}
+						return def
+					}}))
+				bkCall(t, bt, "http://api.test/")
+				time.Sleep(10*time.Second + time.Millisecond)
+				panicking.Store(true)
+				mustPanic(t, in+"'s panic did not reach the caller", func() {
+					bt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://api.test/", nil))
+				})
+				panicking.Store(false)
+				if st := bt.set.get(httptest.NewRequest(http.MethodGet, "http://api.test/", nil), nil).m.Load().cb.State(); st.String() != "half-open" {
+					t.Errorf("after the panic the breaker is %v, want still half-open (the panic is not counted)", st)
+				}
+				hits := h.hits.Load()
+				h.status.Store(200)
+				if code, _, err := bkCall(t, bt, "http://api.test/"); err != nil || code != 200 {
+					t.Errorf("probe after the panic = %d %v, want 200: the slot was not freed", code, err)
+				}
+				if h.hits.Load() != hits+1 {
+					t.Errorf("the probe after the panic did not reach the server")
+				}
+				if s := bt.set.stateOf(httptest.NewRequest(http.MethodGet, "http://api.test/", nil)); s != BreakerClosed {
+					t.Errorf("after the probe: %v, want closed", s)
+				}
+			})
 		})
-		bt := bkMiddleware(base, 8, WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
-		bkCall(t, bt, "http://api.test/")
-		time.Sleep(10*time.Second + time.Millisecond)
-		panicking.Store(true)
-		mustPanic(t, "the base's panic was not propagated", func() {
-			bt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://api.test/", nil))
-		})
-		panicking.Store(false)
-		if st := bt.set.get(httptest.NewRequest(http.MethodGet, "http://api.test/", nil), nil).m.Load().cb.State(); st.String() != "half-open" {
-			t.Errorf("after the panic the breaker is %v, want still half-open (the panic is not counted)", st)
-		}
-		hits := h.hits.Load()
-		h.status.Store(200)
-		if code, _, err := bkCall(t, bt, "http://api.test/"); err != nil || code != 200 {
-			t.Errorf("probe after the panic = %d %v, want 200: the slot was not freed", code, err)
-		}
-		if h.hits.Load() != hits+1 {
-			t.Errorf("the probe after the panic did not reach the server")
-		}
-		if code, _, err := bkCall(t, bt, "http://api.test/"); err != nil || code != 200 {
-			t.Errorf("after the probe = %d %v, want 200 (closed)", code, err)
-		}
-	})
+	}
 }
 
 // TestWithBreakerPanics checks that invalid settings panic with a message
@@ -1572,42 +1585,6 @@ func TestBreakerIsFailurePanics(t *testing.T) {
 	if code := get(t, tr, "http://api.test/"); code != 200 {
 		t.Errorf("next call: %d", code)
 	}
-}
-
-// TestBreakerIsFailurePanicFreesProbe checks that a half-open breaker's
-// probe on which IsFailure panics gives its slot back at once, as a probe
-// on which the base or a Classifier panics does: the next attempt probes,
-// rather than being refused until ProbeTimeout releases the slot.
-func TestBreakerIsFailurePanicFreesProbe(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := bkDead()
-		var panicking atomic.Bool
-		bt := bkMiddleware(bkNet{"api.test": h}, 8, WithBreaker(BreakerSettings{ConsecutiveFailures: 1,
-			IsFailure: func(_ *http.Response, _ *APIError, _ error, def bool) bool {
-				if panicking.Load() {
-					panic("judge")
-				}
-				return def
-			}}))
-		bkCall(t, bt, "http://api.test/")
-		time.Sleep(10*time.Second + time.Millisecond)
-		panicking.Store(true)
-		mustPanic(t, "IsFailure's panic did not reach the caller", func() {
-			bt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://api.test/", nil))
-		})
-		panicking.Store(false)
-		hits := h.hits.Load()
-		h.status.Store(200)
-		if code, _, err := bkCall(t, bt, "http://api.test/"); err != nil || code != 200 {
-			t.Errorf("probe after the panic = %d %v, want 200: the slot was not freed", code, err)
-		}
-		if h.hits.Load() != hits+1 {
-			t.Errorf("the probe after the panic did not reach the server")
-		}
-		if s := bt.set.stateOf(httptest.NewRequest(http.MethodGet, "http://api.test/", nil)); s != BreakerClosed {
-			t.Errorf("after the probe: %v, want closed", s)
-		}
-	})
 }
 
 // TestBreakerRemovedStaysQuiet checks that a breaker removed while its
