@@ -1087,3 +1087,64 @@ func TestWriteRuleRefusedKeysTeachNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyHeldByLostAttemptIsRetried: a keyed write resent after its
+// attempt was lost (the connection broke, or the attempt timed out, after
+// it may have been sent) may find the server still processing that
+// attempt, which holds the key: each dialect then answers 409 with its
+// conflict code (the IETF Idempotency-Key draft's answer, and
+// resilienttest's). The resend carries the same key and the same body, so
+// the conflict cannot be a key reused for another payload: the write is
+// retried with the same key, and gets the first attempt's answer, rather
+// than returning a 409 whose documented remedy (a new key) would write
+// twice. A 409 that follows an attempt the server answered is returned, and
+// so is one whose code names a state (the post is already canceled).
+func TestKeyHeldByLostAttemptIsRetried(t *testing.T) {
+	inFlight := []string{
+		`{"success":false,"error":{"code":"PUBLIC_API_IDEMPOTENCY_CONFLICT","message":"A request with this key is still being processed"},"request_id":"r"}`,
+		`{"error":{"code":"conflict","message":"A request with this key is still being processed"}}`,
+		`{"error":"CONFLICT","message":"A request with this key is still being processed"}`,
+	}
+	for _, body := range inFlight {
+		for _, tc := range []struct {
+			name  string
+			first rtStep
+			want  int // attempts
+			code  int // final status
+		}{
+			{"after a lost attempt", rtStep{err: io.ErrUnexpectedEOF}, 3, 201},
+			{"after an attempt timeout", rtStep{err: fmt.Errorf("%w after 1s", ErrAttemptTimeout)}, 3, 201},
+			{"after an answer", rtStep{status: 503}, 2, 409},
+		} {
+			t.Run(tc.name+" "+body[:20], func(t *testing.T) {
+				rt := &rtScript{steps: []rtStep{tc.first, {status: 409, body: body}, {status: 201}}}
+				req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("payload"))
+				req.Header.Set("Idempotency-Key", "post-7")
+				resp, err := New(rt, fastRetries).RoundTrip(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != tc.code || rt.numCalls() != tc.want {
+					t.Errorf("status %d after %d attempts, want %d after %d", resp.StatusCode, rt.numCalls(), tc.code, tc.want)
+				}
+				if keys := strings.Join(rt.headers("Idempotency-Key"), ","); keys != strings.Repeat("post-7,", tc.want-1)+"post-7" {
+					t.Errorf("keys %q, want post-7 on every attempt", keys)
+				}
+			})
+		}
+	}
+	rt := &rtScript{steps: []rtStep{{err: io.ErrUnexpectedEOF},
+		{status: 409, body: `{"success":false,"error":{"code":"PUBLIC_API_POST_CANCEL_INVALID_STATE","message":"Post is already canceled"},"request_id":"r"}`},
+		{status: 200}}}
+	req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts/1/cancel", strings.NewReader("{}"))
+	req.Header.Set("Idempotency-Key", "cancel-1")
+	resp, err := New(rt, fastRetries).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 409 || rt.numCalls() != 2 {
+		t.Errorf("invalid state: status %d after %d attempts, want 409 after 2", resp.StatusCode, rt.numCalls())
+	}
+}

@@ -292,6 +292,9 @@ func (c *call) run() (*http.Response, error) {
 			t.budgets.answered(c) // the host answered
 		}
 		delay, retry, stop := c.decide(n, maxAttempts, st, resp, err, &body)
+		if err != nil && c.write && c.key != "" && !st.neverSent && !c.trace.neverWritten() {
+			c.lost = true
+		}
 		var reset *resetSignal // a wait for the server's Retry-After ends with the host's ResetHost
 		if retry && st.hasRetryAfter {
 			reset = t.resets.Load()
@@ -446,6 +449,7 @@ type call struct {
 	stamp       bool   // key must be set on each attempt (the caller did not set it under the configured name)
 	callerKey   bool   // the caller set the key: its statement that the host honors keys
 	keyRetry    bool   // a key-required answer was already retried with a new key
+	lost        bool   // an attempt of this keyed write got no answer after it may have been sent: the server may still hold its key
 	write       bool   // the method is not idempotent: the write rule applies
 	header      http.Header
 	headerFor   bool        // header was built for a host known to honor keys
@@ -627,7 +631,13 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 		return 0, true, ""
 	}
 	if !st.class.Retryable() {
-		return 0, false, ""
+		if !c.keyHeld(st, resp) {
+			return 0, false, ""
+		}
+		st.class = Transient
+		if st.apiErr != nil {
+			st.apiErr.Retryable = true
+		}
 	}
 	if c.write && !c.mayResend(st, resp, err) {
 		return 0, false, StopUnsafeWrite
