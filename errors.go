@@ -49,7 +49,7 @@ func (e *timeoutError) Temporary() bool { return true }
 // Its message never holds a secret of a URL: URLs quoted by the cause (a
 // *url.Error of a base RoundTripper built on an http.Client, for example)
 // lose their query, fragment and user info, control characters become
-// spaces, and the cause's text is cut ("…") past 1 KiB (net/http quotes a
+// spaces (in the method too), and the cause's text is cut ("…") past 1 KiB (net/http quotes a
 // server's malformed answer in its errors). Err is the cause as the
 // Transport recorded it, with the same redaction of its message; errors.Is and errors.As still reach the original
 // errors below it, and those keep their own messages. Note that
@@ -76,9 +76,9 @@ func (e *Error) Timeout() bool { return isTimeout(e.Err) }
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("resilient: ")
-	b.WriteString(e.Method)
+	b.WriteString(safeText(e.Method, maxErrorToken)) // net/http refuses a method with control characters, and quotes it
 	b.WriteByte(' ')
-	b.WriteString(e.URL)
+	b.WriteString(safeText(e.URL, maxErrorText))
 	b.WriteString(": ")
 	if e.Attempts == 1 {
 		b.WriteString("1 attempt: ")

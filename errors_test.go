@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -288,4 +289,28 @@ func TestErrorTimeout(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestErrorMethodIsSafe: a method with control characters, which net/http
+// refuses to send, cannot forge a line in a log of the error RoundTrip
+// returns: Error's message replaces them with spaces, as it does in the
+// cause's, while Method keeps the caller's value.
+func TestErrorMethodIsSafe(t *testing.T) {
+	const method = "GET\nlevel=ERROR msg=forged"
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return nil, fmt.Errorf("net/http: invalid method %q", r.Method)
+	})
+	req, _ := http.NewRequest(http.MethodGet, "https://api.test/v1/posts", nil)
+	req.Method = method
+	_, err := New(base).RoundTrip(req)
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("err = %v, want an *Error", err)
+	}
+	if msg := err.Error(); strings.ContainsAny(msg, "\r\n") {
+		t.Errorf("Error() = %q, holds a line break of the method", msg)
+	}
+	if e.Method != method {
+		t.Errorf("Method = %q, want the caller's %q", e.Method, method)
+	}
 }
