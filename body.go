@@ -79,11 +79,26 @@ func (b *replayBody) next() (io.ReadCloser, error) {
 	if b.cap != nil {
 		return b.cap.replay()
 	}
-	body, err := b.req.GetBody()
+	body, err := getBody(b.req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBodyNotReplayable, err)
 	}
 	return &checkedBody{rc: body, want: b.req.ContentLength}, nil
+}
+
+// errNilGetBody is the error of a request whose GetBody returned neither a
+// body nor an error.
+var errNilGetBody = errors.New("resilient: Request.GetBody returned a nil body")
+
+// getBody returns a new copy of req's body from its GetBody, or an error,
+// errNilGetBody when GetBody returned neither: a nil body would panic at
+// its first Read, in net/http's goroutine that writes it.
+func getBody(req *http.Request) (io.ReadCloser, error) {
+	body, err := req.GetBody()
+	if err == nil && body == nil {
+		err = errNilGetBody
+	}
+	return body, err
 }
 
 // freeze keeps a retry possible while the response of an attempt is

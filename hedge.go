@@ -381,7 +381,7 @@ func (c *call) copyBody(areq *http.Request) (io.ReadCloser, error) {
 	if !hasBody(areq) {
 		return areq.Body, nil
 	}
-	b, err := c.req.GetBody()
+	b, err := getBody(c.req)
 	if err != nil {
 		return nil, err
 	}

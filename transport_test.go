@@ -1261,3 +1261,32 @@ func TestWithBackoffRejectsCapBelowBase(t *testing.T) {
 	WithBackoff(0, 0)                     // no wait at all: allowed
 	WithBackoff(time.Second, time.Second) // a constant wait: allowed
 }
+
+// TestGetBodyNilBody: a GetBody that returns neither a body nor an error
+// (a caller's bug) ends the retries as a failing GetBody does: the call
+// returns the response it got. Its nil body was sent as the retry's body,
+// whose first Read panicked: in net/http's own goroutine, which writes
+// the body, a crash of the process where a plain client, which calls
+// GetBody only to follow a 307 or to resend after a dead connection,
+// does not call it at all.
+func TestGetBodyNilBody(t *testing.T) {
+	var sent int
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent++
+		if r.Body != nil {
+			io.Copy(io.Discard, r.Body) // as net/http's writer does
+			r.Body.Close()
+		}
+		return &http.Response{StatusCode: 503, Body: io.NopCloser(strings.NewReader("busy")), Request: r}, nil
+	})
+	req := newRequest(t, context.Background(), "PUT", "http://api.test/", strings.NewReader("payload"))
+	req.GetBody = func() (io.ReadCloser, error) { return nil, nil }
+	var attempts []Attempt
+	resp, err := roundTrip(t, New(base, WithBackoff(0, 0), WithObserver(func(a Attempt) { attempts = append(attempts, a) })), req)
+	if err != nil || readBody(t, resp) != "busy" {
+		t.Errorf("RoundTrip = %v, %v; want the 503 it got", resp, err)
+	}
+	if sent != 1 || len(attempts) != 1 || attempts[0].StopReason != StopBodyNotReplayable {
+		t.Errorf("%d requests sent, observer saw %+v; want one, stopped with %q", sent, attempts, StopBodyNotReplayable)
+	}
+}
