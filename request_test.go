@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -286,5 +287,29 @@ func TestWriteRuleBodyLongerThanContentLength(t *testing.T) {
 		if n := processed.Load(); n != 1 || len(stops) != 1 || stops[0] != StopUnsafeWrite {
 			t.Errorf("GetBody %v: the server got the whole write %d times, stop reasons %q; want once, %q", getBody, n, stops, StopUnsafeWrite)
 		}
+	}
+}
+
+// TestNilURL: a request without a URL is the caller's mistake, as a URL
+// without a host is: a *RequestError at once, its body closed, and the
+// call's Report filled (no attempt), not left with another call's values.
+func TestNilURL(t *testing.T) {
+	var closed atomic.Int32
+	body := &closeCounter{n: &closed}
+	r := Report{Attempts: 3, StatusCode: 200, Outcome: OutcomeSuccess} // a previous call's
+	req := (&http.Request{Method: "PUT", Header: http.Header{}, Body: body}).WithContext(WithReport(context.Background(), &r))
+	_, err := New(roundTripFunc(func(*http.Request) (*http.Response, error) {
+		t.Fatal("sent")
+		return nil, nil
+	})).RoundTrip(req)
+	var re *RequestError
+	if !errors.As(err, &re) || !strings.HasPrefix(err.Error(), "resilient: ") {
+		t.Errorf("err = %v, want a *RequestError", err)
+	}
+	if closed.Load() != 1 {
+		t.Error("body not closed")
+	}
+	if r.Attempts != 0 || r.StatusCode != 0 || r.Outcome != OutcomePermanent {
+		t.Errorf("Report = %+v, want no attempt, no status, outcome %q", r, OutcomePermanent)
 	}
 }

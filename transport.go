@@ -169,7 +169,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, errors.New("resilient: nil Request.URL")
+		if r := callValuesOf(req.Context()).report; r != nil {
+			r.fill(req, Report{Outcome: OutcomePermanent}) // no attempt
+		}
+		return nil, &RequestError{Err: errors.New("nil Request.URL")}
 	}
 	c := call{t: t, req: req, ctx: req.Context(), start: t.clock.now()}
 	cv := callValuesOf(c.ctx)
