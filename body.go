@@ -48,7 +48,9 @@ func (b *replayBody) init(req *http.Request, limit int64) {
 			}
 		}
 		if req.ContentLength > 0 && req.ContentLength <= limit {
-			b.cap.buf = make([]byte, 0, req.ContentLength)
+			// The caller's ContentLength may be wrong: the buffer grows
+			// past DefaultMaxBufferedBody only as the bytes come.
+			b.cap.buf = make([]byte, 0, min(req.ContentLength, DefaultMaxBufferedBody))
 		}
 	}
 }

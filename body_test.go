@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"strings"
@@ -628,5 +629,37 @@ func TestSeekablePipeIsCaptured(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 503 || len(base.calls) != 1 {
 		t.Errorf("%d after %d attempts; want the 503 after 1 (the pipe is over the capture limit)", resp.StatusCode, len(base.calls))
+	}
+}
+
+// TestCaptureBodyLyingContentLength: the buffer that captures a body
+// without GetBody is not sized by a ContentLength the caller set wrong. A
+// 3-byte body declared as 2^50 bytes, under WithMaxBufferedBody(math.MaxInt64)
+// ("keep any body"), fails as the caller's mistake it is, a *RequestError
+// (a plain client's net/http refuses it the same way); the capture made a
+// buffer of that capacity first, which panicked (makeslice), or, for a
+// lie of a few GiB, reserved that much memory.
+func TestCaptureBodyLyingContentLength(t *testing.T) {
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		_, err := io.ReadAll(r.Body) // as net/http's writer does
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r}, nil
+	})
+	req, _ := http.NewRequest("PUT", "https://api.test/v1/media", io.NopCloser(strings.NewReader("abc")))
+	req.ContentLength = 1 << 50
+	_, err := New(base, WithMaxBufferedBody(math.MaxInt64)).RoundTrip(req)
+	var re *RequestError
+	if !errors.As(err, &re) {
+		t.Errorf("err = %v, want a *RequestError", err)
+	}
+	var b replayBody
+	req, _ = http.NewRequest("PUT", "https://api.test/v1/media", io.NopCloser(strings.NewReader("abc")))
+	req.ContentLength = 1 << 30
+	b.init(req, math.MaxInt64)
+	if c := cap(b.cap.buf); c > DefaultMaxBufferedBody {
+		t.Errorf("a body that says it has 1 GiB gets a buffer of %d bytes before a byte is read", c)
 	}
 }
