@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -611,4 +612,24 @@ func TestBufferedResponseReleasedOnClose(t *testing.T) {
 	})
 	resp.Body.Close()
 	reader.Wait()
+}
+
+// TestBufferedResponseHugeContentLength: under WithBufferedResponse(math.MaxInt64)
+// ("keep any body"), a success whose Content-Length claims 2^50 bytes for a
+// 3-byte body is a body cut short, retried; the read made a buffer of the
+// claimed length first, which panicked (makeslice) on the caller's
+// goroutine, and, for a claim of a few GiB, reserved that much memory
+// before a byte arrived. The same holds of an error envelope's peek
+// under WithMaxPeek(math.MaxInt64).
+func TestBufferedResponseHugeContentLength(t *testing.T) {
+	lying := rtStep{rc: cutAfter("abc", io.EOF), length: 1 << 50}
+	s := &rtScript{steps: []rtStep{lying, {body: "whole"}}}
+	resp, err := roundTrip(t, New(s, fastRetries, WithBufferedResponse(math.MaxInt64)), newRequest(t, context.Background(), "GET", "http://api.test/v1/posts", nil))
+	if err != nil || readBody(t, resp) != "whole" || s.numCalls() != 2 {
+		t.Errorf("RoundTrip: %v after %d attempts, want the second attempt's body", err, s.numCalls())
+	}
+	data, eof, err := readPrefix(strings.NewReader("abc"), 1<<30, math.MaxInt64)
+	if string(data) != "abc" || !eof || err != nil || cap(data) > DefaultMaxBufferedBody {
+		t.Errorf("readPrefix of 3 bytes said to be 1 GiB = %q (cap %d), %v, %v", data, cap(data), eof, err)
+	}
 }

@@ -126,10 +126,13 @@ func jsonContentType(ct string) (problem, maybeJSON bool) {
 
 // readPrefix reads at most max bytes of r. It returns the bytes read,
 // whether r reached its end, and the read error, if any, other than io.EOF.
+// Its first buffer fits contentLength, when known, up to
+// DefaultMaxBufferedBody: the server's Content-Length may be wrong, and a
+// longer body grows the buffer as its bytes come.
 func readPrefix(r io.Reader, contentLength, max int64) ([]byte, bool, error) {
 	size := int64(512)
 	if contentLength >= 0 && contentLength < max {
-		size = contentLength + 1 // +1 sees the EOF without growing
+		size = min(contentLength+1, DefaultMaxBufferedBody) // +1 sees the EOF without growing
 	} else if max < size {
 		size = max
 	}
