@@ -86,8 +86,9 @@ func (e *RequestError) mayHaveBeenSent() bool {
 // because of the request itself: already one (its body), or a request that
 // net/http cannot send (an invalid method, header or trailer name or value,
 // a URL without a host or with a control character in its query, a
-// ContentLength without a body, a header HTTP/2 cannot carry, or a body
-// longer than its ContentLength over HTTP/2). It looks
+// ContentLength without a body, a header HTTP/2 cannot carry, a body
+// longer than its ContentLength over HTTP/2, or an invalid Host through a
+// proxy). It looks
 // at the request only after a failure, so that a success costs nothing; err
 // is returned unchanged otherwise.
 func requestFault(req *http.Request, err error) error {
@@ -107,6 +108,11 @@ func requestFault(req *http.Request, err error) error {
 		if strings.Contains(msg, s) {
 			return &RequestError{Err: err}
 		}
+	}
+	if strings.Contains(msg, "http: invalid Host header") {
+		// An invalid Host: net/http sends it empty to a server, but
+		// refuses to send it to a proxy.
+		return &RequestError{Err: err}
 	}
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -312,4 +313,35 @@ func TestNilURL(t *testing.T) {
 	if r.Attempts != 0 || r.StatusCode != 0 || r.Outcome != OutcomePermanent {
 		t.Errorf("Report = %+v, want no attempt, no status, outcome %q", r, OutcomePermanent)
 	}
+}
+
+// TestCallerMistakesThroughProxy: a request net/http refuses to send to a
+// proxy, an invalid Host (which it sends empty to a server, but refuses
+// to send to a proxy), is the caller's mistake as over a direct
+// connection: one attempt, a *RequestError, and no breaker failure. It was
+// a Transient network error: retried five times, with backoff, each a
+// failure of the proxy's breaker.
+func TestCallerMistakesThroughProxy(t *testing.T) {
+	var hits atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer proxy.Close()
+	pu, _ := url.Parse(proxy.URL)
+	base := &http.Transport{Proxy: http.ProxyURL(pu)}
+	defer base.CloseIdleConnections()
+	var attempts atomic.Int32
+	client := &http.Client{Transport: New(base, WithBackoff(10*time.Millisecond, 10*time.Millisecond),
+		WithBreaker(BreakerSettings{ConsecutiveFailures: 1}),
+		WithObserver(func(Attempt) { attempts.Add(1) }))}
+	req, _ := http.NewRequest("GET", "http://api.test/v1/posts", nil)
+	req.Host = "bad host"
+	_, err := client.Do(req)
+	var re *RequestError
+	if !errors.As(err, &re) || attempts.Load() != 1 || hits.Load() != 0 {
+		t.Errorf("err = %v after %d attempts, %d reached the proxy; want a *RequestError after one, none", err, attempts.Load(), hits.Load())
+	}
+	resp, err := client.Get("http://api.test/v1/posts")
+	if err != nil {
+		t.Fatalf("healthy call after the mistake: %v (the breaker counted it?)", err)
+	}
+	resp.Body.Close()
 }
