@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 )
@@ -87,8 +88,8 @@ func (e *RequestError) mayHaveBeenSent() bool {
 // net/http cannot send (an invalid method, header or trailer name or value,
 // a URL without a host or with a control character in its query, a
 // ContentLength without a body, a header HTTP/2 cannot carry, a body
-// longer than its ContentLength over HTTP/2, or an invalid Host through a
-// proxy). It looks
+// longer than its ContentLength over HTTP/2, an invalid Host through a
+// proxy, or a host that cannot be split from its port). It looks
 // at the request only after a failure, so that a success costs nothing; err
 // is returned unchanged otherwise.
 func requestFault(req *http.Request, err error) error {
@@ -114,7 +115,24 @@ func requestFault(req *http.Request, err error) error {
 		// refuses to send it to a proxy.
 		return &RequestError{Err: err}
 	}
+	var ae *net.AddrError
+	if errors.As(err, &ae) && isSplitHostPortFault(ae.Err) {
+		// A host net/http cannot split from its port (a URL set by
+		// hand with a stray bracket): its dial fails before it starts.
+		return &RequestError{Err: err}
+	}
 	return err
+}
+
+// isSplitHostPortFault reports whether why is the message of
+// net.SplitHostPort for an address it cannot split.
+func isSplitHostPortFault(why string) bool {
+	switch why {
+	case "missing port in address", "too many colons in address",
+		"missing ']' in address", "unexpected '[' in address", "unexpected ']' in address":
+		return true
+	}
+	return false
 }
 
 // h2RequestFaults are net/http's messages for the requests its HTTP/2

@@ -90,6 +90,16 @@ func TestCallerMistakesFailAtOnce(t *testing.T) {
 			req.Header["Bad Name"] = []string{"v"}
 			return req
 		}, nil, false},
+		{"host with an unclosed bracket", func(url string) *http.Request {
+			req, _ := http.NewRequest("GET", url, nil)
+			req.URL.Host = "[::1" // set by hand: url.Parse refuses it
+			return req
+		}, nil, false},
+		{"host with a stray bracket", func(url string) *http.Request {
+			req, _ := http.NewRequest("GET", url, nil)
+			req.URL.Host = "::1]"
+			return req
+		}, nil, false},
 		{"invalid header value", func(url string) *http.Request {
 			req, _ := http.NewRequest("GET", url, nil)
 			req.Header["X-Evil"] = []string{"a\r\nInjected: 1"}
