@@ -3,6 +3,7 @@ package resilient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/textproto"
@@ -118,12 +119,24 @@ func WithLogger(l *slog.Logger) Option {
 // WithAttemptHeader makes every attempt carry a header named name whose
 // value is "n/max", e.g. "2/6" for the first retry of six attempts at most,
 // so that the server can tell retries apart (default: off). It panics on an
-// empty name.
+// empty name, on a name that is not a valid header name, and on a header
+// that carries idempotency keys (Idempotency-Key, X-Idempotency-Key, or
+// the one set with WithIdempotencyHeader, which New checks): the same
+// "1/6" on every call's first attempt would be a key, shared by writes
+// that differ. Set per call (WithCallOptions) on the Transport's key
+// header, it is not sent: the key is.
 func WithAttemptHeader(name string) Option {
 	if name == "" {
 		panic("resilient: WithAttemptHeader: empty header name")
 	}
-	return func(c *config) { c.attemptHeader = textproto.CanonicalMIMEHeaderKey(name) }
+	if !isToken(name) {
+		panic(fmt.Sprintf("resilient: WithAttemptHeader: invalid header name %q", name))
+	}
+	name = textproto.CanonicalMIMEHeaderKey(name)
+	if name == DefaultIdempotencyHeader || name == "X-Idempotency-Key" {
+		panic(fmt.Sprintf("resilient: WithAttemptHeader: %s carries idempotency keys", name))
+	}
+	return func(c *config) { c.attemptHeader = name }
 }
 
 // outcomeOf names what happened to an attempt.

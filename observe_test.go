@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -348,5 +349,46 @@ func TestLogOmitsUnknown(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestAttemptHeaderNeverCarriesKeys: WithAttemptHeader panics on a name
+// that cannot be sent, and on a header that carries idempotency keys:
+// under Idempotency-Key every call's first attempt carried the same
+// "1/6", so that a host that deduplicates by key answered a new write
+// with an earlier one's result, and under X-Idempotency-Key net/http
+// itself resent writes after a dead connection, to any host. New panics
+// on the header set with WithIdempotencyHeader, whichever comes first.
+func TestAttemptHeaderNeverCarriesKeys(t *testing.T) {
+	for _, name := range []string{"Idempotency-Key", "idempotency-key", "X-Idempotency-Key", "Bad Name", "X-Try\r\n"} {
+		p := mustPanic(t, fmt.Sprintf("WithAttemptHeader(%q) did not panic", name), func() { WithAttemptHeader(name) })
+		if msg, _ := p.(string); p != nil && !strings.HasPrefix(msg, "resilient: WithAttemptHeader") {
+			t.Errorf("WithAttemptHeader(%q) panicked with %v, want a message naming it", name, p)
+		}
+	}
+	mustPanic(t, "WithAttemptHeader of the idempotency header did not panic", func() {
+		New(nil, WithIdempotencyHeader("X-Request-Key"), WithAttemptHeader("x-request-key"))
+	})
+	mustPanic(t, "WithAttemptHeader before WithIdempotencyHeader of the same header did not panic", func() {
+		New(nil, WithAttemptHeader("X-Request-Key"), WithIdempotencyHeader("X-Request-Key"))
+	})
+	// Per call, where the Transport's header is not known to
+	// WithCallOptions, the key wins.
+	var got []string
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = append(got, r.Header.Get("X-Request-Key"))
+		return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r}, nil
+	})
+	tr := New(base, WithIdempotencyHeader("X-Request-Key"))
+	ctx := WithCallOptions(context.Background(), WithAttemptHeader("X-Request-Key"))
+	for range 2 {
+		resp, err := tr.RoundTrip(newRequest(t, ctx, "POST", "https://api.test/v1/posts", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if len(got) != 2 || got[0] == got[1] || strings.Contains(got[0], "/") {
+		t.Errorf("keys sent %q, want two different generated keys", got)
 	}
 }

@@ -111,6 +111,9 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 			o(&cfg)
 		}
 	}
+	if cfg.attemptHeader != "" && cfg.attemptHeader == cfg.idempotencyHeader {
+		panic(fmt.Sprintf("resilient: WithAttemptHeader: %s carries idempotency keys (WithIdempotencyHeader)", cfg.attemptHeader))
+	}
 	observed := len(cfg.observers) > 0 || cfg.logger != nil || len(cfg.ctxObservers) > 0 || cfg.tracer != nil
 	t := &Transport{cfg: cfg, base: base, observed: observed}
 	t.resets.Store(newResetSignal())
@@ -574,7 +577,7 @@ func (c *call) headers(n, maxAttempts int, unproven bool, spare []string) http.H
 		c.headerFor = !unproven
 	}
 	h := c.header
-	if name := c.cfg.attemptHeader; name != "" {
+	if name := c.cfg.attemptHeader; name != "" && name != c.cfg.idempotencyHeader {
 		if h == nil {
 			h = c.req.Header
 		}
