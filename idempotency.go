@@ -49,10 +49,13 @@ func WithoutIdempotencyKeys() Option {
 // caller set under the configured name, under Idempotency-Key or under
 // X-Idempotency-Key, in any capitalisation, is honored and sent under the
 // configured name only, once: never beside a second, generated key. It
-// panics on an empty name.
+// panics on an empty name, or one that is not a valid header name.
 func WithIdempotencyHeader(name string) Option {
 	if name == "" {
 		panic("resilient: WithIdempotencyHeader: empty header name")
+	}
+	if !isToken(name) {
+		panic(fmt.Sprintf("resilient: WithIdempotencyHeader: invalid header name %q", name))
 	}
 	return func(c *config) {
 		perTransport(c, "WithIdempotencyHeader")

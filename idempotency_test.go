@@ -1148,3 +1148,17 @@ func TestKeyHeldByLostAttemptIsRetried(t *testing.T) {
 		t.Errorf("invalid state: status %d after %d attempts, want 409 after 2", resp.StatusCode, rt.numCalls())
 	}
 }
+
+// TestIdempotencyHeaderInvalidNamePanics: WithIdempotencyHeader panics on
+// a name that is not a valid header name, as on an empty one, naming the
+// option. It accepted it: reads went through and every write that got a
+// key failed later, as the caller's mistake, with net/http's "invalid
+// header field name".
+func TestIdempotencyHeaderInvalidNamePanics(t *testing.T) {
+	for _, name := range []string{"", "Idempotency Key", "X-Key:", "X-Key\r\n"} {
+		p := mustPanic(t, fmt.Sprintf("WithIdempotencyHeader(%q) did not panic", name), func() { WithIdempotencyHeader(name) })
+		if msg, _ := p.(string); p != nil && !strings.HasPrefix(msg, "resilient: WithIdempotencyHeader") {
+			t.Errorf("WithIdempotencyHeader(%q) panicked with %v, want a message naming it", name, p)
+		}
+	}
+}
