@@ -30,6 +30,11 @@ type attemptState struct {
 	// the response comes: no retry could follow a cut then.
 	capture *captureBody
 
+	// lost says that an earlier attempt of the call, a keyed write, got no
+	// answer after it may have been sent: the server may still hold its
+	// key (see keyHeld).
+	lost bool
+
 	// Filled by the classify middleware.
 	classified    bool
 	class         Class

@@ -250,24 +250,27 @@ func isKeyRequired(e *APIError) bool {
 	return strings.Contains(c, "idempotency") && (strings.Contains(c, "required") || strings.Contains(c, "missing"))
 }
 
-// keyHeld reports whether resp, a 409, says that the call's key is still
-// held by one of its earlier attempts: one that got no answer after it may
-// have been sent, which the server may still be processing. Each vendor
-// answers a key in flight with its conflict code (the IETF Idempotency-Key
-// draft's 409): a code that speaks of idempotency, a bare "conflict", or
-// none; as every attempt of the call carries the same key and the same
-// body, the conflict cannot be a key reused for another payload, and the
-// same key, later, gets the first attempt's answer. Returning the 409
-// instead would tell the caller to write again under a new key. A code
-// that names a state (PUBLIC_API_POST_CANCEL_INVALID_STATE) is the
-// server's final word.
-func (c *call) keyHeld(st *attemptState, resp *http.Response) bool {
-	if !c.lost || resp == nil || resp.StatusCode != http.StatusConflict {
+// keyHeld reports whether a 409 with status status and envelope e (nil for
+// none), the answer to an attempt of a keyed write an earlier attempt of
+// which got no answer after it may have been sent (attemptState.lost),
+// says that the key is still held by that attempt, which the server may
+// still be processing. Each vendor answers a key in flight with its
+// conflict code (the IETF Idempotency-Key draft's 409): a code that speaks
+// of idempotency, a bare "conflict", or none; as every attempt of the call
+// carries the same key and the same body, the conflict cannot be a key
+// reused for another payload, and the same key, later, gets the first
+// attempt's answer. Returning the 409 instead would tell the caller to
+// write again under a new key. A code that names a state
+// (PUBLIC_API_POST_CANCEL_INVALID_STATE) is the server's final word. The
+// classifier makes such a 409 Transient by default: a Classifier may
+// decide otherwise.
+func keyHeld(status int, e *APIError) bool {
+	if status != http.StatusConflict {
 		return false
 	}
 	code := ""
-	if st.apiErr != nil {
-		code = strings.ToLower(st.apiErr.Code)
+	if e != nil {
+		code = strings.ToLower(e.Code)
 	}
 	return code == "" || code == "conflict" || strings.Contains(code, "idempoten") && !refusesKeys(code)
 }

@@ -1147,6 +1147,38 @@ func TestKeyHeldByLostAttemptIsRetried(t *testing.T) {
 	if resp.StatusCode != 409 || rt.numCalls() != 2 {
 		t.Errorf("invalid state: status %d after %d attempts, want 409 after 2", resp.StatusCode, rt.numCalls())
 	}
+
+	// The rule is the default decision: a Classifier gets Transient as
+	// def, and may say otherwise.
+	for _, tc := range []struct {
+		name  string
+		class func(def Class) Class
+		want  int // attempts
+		code  int
+	}{
+		{"a Classifier that keeps def", func(def Class) Class { return def }, 3, 201},
+		{"a Classifier that says Permanent", func(def Class) Class { return Permanent }, 2, 409},
+	} {
+		var defs []Class
+		rt := &rtScript{steps: []rtStep{{err: io.ErrUnexpectedEOF}, {status: 409, body: inFlight[0]}, {status: 201}}}
+		req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("payload"))
+		req.Header.Set("Idempotency-Key", "post-8")
+		tr := New(rt, fastRetries, WithClassifier(func(resp *http.Response, _ *APIError, _ error, def Class) Class {
+			if resp != nil && resp.StatusCode == http.StatusConflict {
+				defs = append(defs, def)
+				return tc.class(def)
+			}
+			return def
+		}))
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || rt.numCalls() != tc.want || len(defs) != 1 || defs[0] != Transient {
+			t.Errorf("%s: status %d after %d attempts, the Classifier given %v; want %d after %d, given Transient", tc.name, resp.StatusCode, rt.numCalls(), defs, tc.code, tc.want)
+		}
+	}
 }
 
 // TestIdempotencyHeaderInvalidNamePanics: WithIdempotencyHeader panics on

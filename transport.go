@@ -424,7 +424,7 @@ func (c *call) hedged(n int, areq *http.Request, st *attemptState) (*http.Respon
 func (c *call) beginAttempt(st *attemptState, n, maxAttempts int, start time.Time) {
 	st.number, st.maxAttempts, st.start = n, maxAttempts, start
 	st.deadline, st.budget, st.ctxDeadline = c.deadline, c.budget, c.ctxDeadline
-	st.callCfg, st.resends = c.cfg, c.sent
+	st.callCfg, st.resends, st.lost = c.cfg, c.sent, c.lost
 	st.rate = RateLimitInfo{Limit: -1, Remaining: -1}
 }
 
@@ -637,13 +637,7 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 		return 0, true, ""
 	}
 	if !st.class.Retryable() {
-		if !c.keyHeld(st, resp) {
-			return 0, false, ""
-		}
-		st.class = Transient
-		if st.apiErr != nil {
-			st.apiErr.Retryable = true
-		}
+		return 0, false, ""
 	}
 	if c.write && !c.mayResend(st, resp, err) {
 		return 0, false, StopUnsafeWrite
