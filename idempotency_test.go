@@ -942,13 +942,7 @@ func TestKeyInUseIsRetried(t *testing.T) {
 		{status: 409, body: `{"error":{"type":"idempotency_error","code":"idempotency_key_in_use","message":"in use"}}`},
 		{status: 200},
 	}}
-	req, _ := http.NewRequest(http.MethodPost, "https://api.stripe.test/v1/charges", strings.NewReader("x"))
-	req.Header.Set("Idempotency-Key", "charge-1")
-	resp, err := New(rt, fastRetries).RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := postKeyed(t, New(rt, fastRetries), "https://api.stripe.test/v1/charges", "charge-1")
 	if resp.StatusCode != 200 || rt.numCalls() != 2 || strings.Join(rt.headers("Idempotency-Key"), ",") != "charge-1,charge-1" {
 		t.Errorf("status %d after %d attempts, keys %q; want 200 after 2 with the same key", resp.StatusCode, rt.numCalls(), rt.headers("Idempotency-Key"))
 	}
@@ -1118,13 +1112,7 @@ func TestKeyHeldByLostAttemptIsRetried(t *testing.T) {
 		} {
 			t.Run(tc.name+" "+body[:20], func(t *testing.T) {
 				rt := &rtScript{steps: []rtStep{tc.first, {status: 409, body: body}, {status: 201}}}
-				req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("payload"))
-				req.Header.Set("Idempotency-Key", "post-7")
-				resp, err := New(rt, fastRetries).RoundTrip(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
+				resp := postKeyed(t, New(rt, fastRetries), "https://api.example.com/v1/posts", "post-7")
 				if resp.StatusCode != tc.code || rt.numCalls() != tc.want {
 					t.Errorf("status %d after %d attempts, want %d after %d", resp.StatusCode, rt.numCalls(), tc.code, tc.want)
 				}
@@ -1137,13 +1125,7 @@ func TestKeyHeldByLostAttemptIsRetried(t *testing.T) {
 	rt := &rtScript{steps: []rtStep{{err: io.ErrUnexpectedEOF},
 		{status: 409, body: `{"success":false,"error":{"code":"PUBLIC_API_POST_CANCEL_INVALID_STATE","message":"Post is already canceled"},"request_id":"r"}`},
 		{status: 200}}}
-	req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts/1/cancel", strings.NewReader("{}"))
-	req.Header.Set("Idempotency-Key", "cancel-1")
-	resp, err := New(rt, fastRetries).RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := postKeyed(t, New(rt, fastRetries), "https://api.example.com/v1/posts/1/cancel", "cancel-1")
 	if resp.StatusCode != 409 || rt.numCalls() != 2 {
 		t.Errorf("invalid state: status %d after %d attempts, want 409 after 2", resp.StatusCode, rt.numCalls())
 	}
@@ -1161,8 +1143,6 @@ func TestKeyHeldByLostAttemptIsRetried(t *testing.T) {
 	} {
 		var defs []Class
 		rt := &rtScript{steps: []rtStep{{err: io.ErrUnexpectedEOF}, {status: 409, body: inFlight[0]}, {status: 201}}}
-		req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("payload"))
-		req.Header.Set("Idempotency-Key", "post-8")
 		tr := New(rt, fastRetries, WithClassifier(func(resp *http.Response, _ *APIError, _ error, def Class) Class {
 			if resp != nil && resp.StatusCode == http.StatusConflict {
 				defs = append(defs, def)
@@ -1170,11 +1150,7 @@ func TestKeyHeldByLostAttemptIsRetried(t *testing.T) {
 			}
 			return def
 		}))
-		resp, err := tr.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp := postKeyed(t, tr, "https://api.example.com/v1/posts", "post-8")
 		if resp.StatusCode != tc.code || rt.numCalls() != tc.want || len(defs) != 1 || defs[0] != Transient {
 			t.Errorf("%s: status %d after %d attempts, the Classifier given %v; want %d after %d, given Transient", tc.name, resp.StatusCode, rt.numCalls(), defs, tc.code, tc.want)
 		}
@@ -1193,4 +1169,18 @@ func TestIdempotencyHeaderInvalidNamePanics(t *testing.T) {
 			t.Errorf("WithIdempotencyHeader(%q) panicked with %v, want a message naming it", name, p)
 		}
 	}
+}
+
+// postKeyed sends through rt a POST to url with a small body and the
+// Idempotency-Key key, and returns its response, body closed.
+func postKeyed(t *testing.T, rt http.RoundTripper, url, key string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("payload"))
+	req.Header.Set("Idempotency-Key", key)
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
 }
