@@ -77,6 +77,12 @@ type attemptState struct {
 	rate      RateLimitInfo
 	localWait time.Duration // time this attempt waited for its turn
 
+	// writes is the write trace of the attempts made with this state whose
+	// context carries no trace of the caller's (see call.attemptRequest):
+	// its hooks are made once, for the state's life in the Transport's
+	// pool, not for each attempt. reset keeps it.
+	writes *writeTrace
+
 	// start is when the attempt started, as the retry loop read the clock
 	// (the call's own reading for its first attempt), moved on by the
 	// time the rate limiter made it wait and the time it waited for a
@@ -85,18 +91,40 @@ type attemptState struct {
 	start time.Time
 }
 
+// reset clears st for another attempt or call, keeping its write trace.
+func (st *attemptState) reset() {
+	w := st.writes
+	*st = attemptState{}
+	st.writes = w
+}
+
+// writeTrace returns st's write trace, cleared for a new attempt.
+func (st *attemptState) writeTrace() *writeTrace {
+	w := st.writes
+	if w == nil {
+		w = new(writeTrace)
+		w.arm()
+		st.writes = w
+		return w
+	}
+	w.getConn.Store(false)
+	w.gotConn.Store(false)
+	return w
+}
+
 // attemptExtras is what an attempt whose request the retry loop copies may
 // need beside the copy, in one allocation: its deadline, readied for the
-// deadline middleware (see readyDeadline); the trace that tells whether an
-// unproven write was written (see writeTrace); and room for the values of
-// the call's keyed header (see keyedHeader), which a typical request's
-// header fits in; and, for the first attempt of a call whose key is drawn,
-// the key's bytes (see drawKey).
+// deadline middleware (see readyDeadline); the context that carries the
+// write trace of an unproven write when the deadline's does not (see
+// call.traceWrite); room for the values of the call's keyed header (see
+// keyedHeader), which a typical request's header fits in; and, for the
+// first attempt of a call whose key is drawn, the key's bytes (see
+// drawKey).
 type attemptExtras struct {
-	db    deadlineBody
-	trace writeTrace
-	vals  [8]string
-	key   [36]byte
+	db     deadlineBody
+	traced traceCtx
+	vals   [8]string
+	key    [36]byte
 }
 
 // RateLimitInfo is the quota a server announced on one response, as read from

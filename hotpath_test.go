@@ -190,13 +190,16 @@ func TestLibraryLock(t *testing.T) {
 // derived from the caller's by context.WithCancelCause (its cancelCtx and
 // its cancel func).
 //
-// A write to a host not known to honor keys: five: the keyed header (a map
-// and its group); the attempt's request, copied once, in one allocation
-// with its attemptExtras (its deadline and own context, its write trace,
-// the header's values, the key's bytes); and the write trace's two hooks.
-// To a host known to honor keys, no trace is needed: three, with the
-// call's budget or under a caller's deadline. (With an observer, one more:
-// the key's own string, see drawKey.)
+// A write: three, whether its host is known to honor keys or not, with the
+// call's budget or under a caller's deadline: the keyed header (a map and
+// its group); the attempt's request, copied once, in one allocation with
+// its attemptExtras (its deadline and own context, the header's values,
+// the key's bytes). The write trace that a write to a host not known to
+// honor keys needs, and its two hooks, are made once for the Transport's
+// pooled attempt state and reused (see attemptState.writeTrace); under a
+// caller's trace, which is composed with it, the attempt has its own: two
+// more beside those the composing makes. (With an observer, one more: the
+// key's own string, see drawKey.)
 //
 // WithBufferedResponse adds nothing to a call whose response has no body
 // to read, nor to a write it may not resend; a body it reads adds two:
@@ -230,16 +233,17 @@ func TestHappyPathAllocs(t *testing.T) {
 		{"get-nodeadline", New(base, WithMaxElapsed(0)), get, 0, base},
 		{"get-ctxdeadline", New(base), get.WithContext(ctx), 0, base},
 		{"get-cancelable", New(base), get.WithContext(inbound), 3, base},
-		{"post-unproven", New(base), post, 5, base},
+		{"post-unproven", New(base), post, 3, base},
+		{"post-unproven-ctxdeadline", New(base), post.WithContext(ctx), 3, base},
 		{"post-keyed-host", New(base, WithKeyHonoringHosts("api.example.com")), post, 3, base},
 		{"post-keyed-host-ctxdeadline", New(base, WithKeyHonoringHosts("api.example.com")), post.WithContext(ctx), 3, base},
 		// The per-host limit takes and gives back its slot without an
 		// allocation.
 		{"get-maxinflight", New(base, WithMaxInFlight(4)), get, 1, base},
 		{"get-nodeadline-maxinflight", New(base, WithMaxElapsed(0), WithMaxInFlight(4)), get, 0, base},
-		{"post-unproven-maxinflight", New(base, WithMaxInFlight(4)), post, 5, base},
+		{"post-unproven-maxinflight", New(base, WithMaxInFlight(4)), post, 3, base},
 		{"get-bufferedresponse-nobody", New(base, WithBufferedResponse(1<<20)), get, 1, base},
-		{"post-unproven-bufferedresponse", New(withBody, WithBufferedResponse(1<<20)), post, 5, withBody},
+		{"post-unproven-bufferedresponse", New(withBody, WithBufferedResponse(1<<20)), post, 3, withBody},
 		{"get-bufferedresponse-off", New(withBody), get, 1, withBody},
 		{"get-bufferedresponse", New(withBody, WithBufferedResponse(1<<20)), get, 3, withBody},
 	} {

@@ -451,9 +451,12 @@ func sharedPostatoCode(code string) bool {
 // writeTrace tells, for a write whose resend needs proof, whether an
 // attempt was written: it follows net/http's client trace, and so proves
 // "never written" only for a base built on net/http's Transport. A base
-// that reports nothing proves nothing. Each attempt has its own, in its
-// attemptExtras, so that what net/http reports late of one attempt (its
-// write loop may outlive the attempt) never counts for another.
+// that reports nothing proves nothing. Its flags are cleared for each
+// attempt, which may reuse the trace of an earlier one (see
+// attemptState.writeTrace): net/http calls GetConn and GotConn only within
+// RoundTrip, on its caller's goroutine (its write loop, which may outlive
+// the attempt, reports other events), so no event of one attempt counts
+// for another.
 //
 // The proof is that net/http looked for a connection and never got one:
 // once it got one, the request may be written even after RoundTrip
@@ -467,8 +470,9 @@ type writeTrace struct {
 	trace   httptrace.ClientTrace
 }
 
-// arm sets w's hooks. They are two closures, the fewest that tell which
-// attempt an event is of: net/http passes the hooks nothing that would.
+// arm sets w's hooks: two closures, which net/http passes nothing that
+// would tell which attempt an event is of; w is armed once and then reused
+// (see attemptState.writeTrace), so that they are made once.
 func (w *writeTrace) arm() {
 	w.trace.GetConn = func(string) { w.getConn.Store(true) }
 	w.trace.GotConn = func(httptrace.GotConnInfo) { w.gotConn.Store(true) }

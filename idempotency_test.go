@@ -631,6 +631,8 @@ func TestWriteRuleNeverWritten(t *testing.T) {
 	callerTrace := &httptrace.ClientTrace{GetConn: func(string) { callerHooks.Add(1) }}
 	cancelable, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	deadline, cancelDeadline := context.WithTimeout(context.Background(), time.Hour)
+	defer cancelDeadline()
 	for _, tc := range []struct {
 		name string
 		ctx  context.Context
@@ -640,6 +642,7 @@ func TestWriteRuleNeverWritten(t *testing.T) {
 		{"cancelable", cancelable, nil},
 		{"caller's trace", httptrace.WithClientTrace(context.Background(), callerTrace), nil},
 		{"no deadline", context.Background(), []Option{WithMaxElapsed(0)}},
+		{"caller's deadline", deadline, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conns.Store(0)
@@ -670,6 +673,48 @@ func TestWriteRuleNeverWritten(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("x"))
 	if _, err := New(rt, fastRetries).RoundTrip(req); err == nil || rt.numCalls() != 1 {
 		t.Errorf("err %v after %d attempts; want the error after one", err, rt.numCalls())
+	}
+}
+
+// TestWriteTraceReused: the write trace of an unproven write is made once
+// for the Transport's pooled attempt state and reused by the attempts of
+// later calls; what one attempt's base reported never counts for another.
+// A write whose connection was got is not resent; one whose connection was
+// asked for and never got is, whatever the attempts before it reported.
+func TestWriteTraceReused(t *testing.T) {
+	var got atomic.Bool // whether the base reports a connection got
+	var calls atomic.Int32
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		calls.Add(1)
+		trace := httptrace.ContextClientTrace(req.Context())
+		if trace == nil || trace.GetConn == nil || trace.GotConn == nil {
+			t.Fatal("the attempt of an unproven write carries no write trace")
+		}
+		trace.GetConn("api.example.com:443")
+		if got.Load() {
+			trace.GotConn(httptrace.GotConnInfo{})
+		}
+		return nil, io.EOF
+	})
+	deadline, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	for _, ctx := range []context.Context{context.Background(), deadline} {
+		tr := New(base, fastRetries, WithMaxRetries(2))
+		for i, written := range []bool{true, false, true, true, false, false, true} {
+			got.Store(written)
+			calls.Store(0)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
+			if _, err := tr.RoundTrip(req); err == nil {
+				t.Fatalf("call %d succeeded; every attempt fails", i)
+			}
+			want := int32(3) // never written: resent up to WithMaxRetries
+			if written {
+				want = 1
+			}
+			if n := calls.Load(); n != want {
+				t.Errorf("call %d (written %v): %d attempts, want %d", i, written, n, want)
+			}
+		}
 	}
 }
 

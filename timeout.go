@@ -533,6 +533,22 @@ func (c *attemptCtx) Value(key any) any {
 	return c.parent.Value(key)
 }
 
+// traceCtx is a context that carries an attempt's write trace over its
+// parent, as httptrace.WithClientTrace would over a parent with no trace of
+// its own, without an allocation of its own: it lives in the attempt's
+// attemptExtras.
+type traceCtx struct {
+	context.Context
+	trace *httptrace.ClientTrace
+}
+
+func (c *traceCtx) Value(key any) any {
+	if key == clientTraceKey {
+		return c.trace
+	}
+	return c.Context.Value(key)
+}
+
 // clientTraceKey is the key under which net/http/httptrace keeps a
 // ClientTrace in a context, learned by asking a context that records it:
 // an attemptCtx answers it with its write trace, which then costs no

@@ -242,7 +242,7 @@ func (c *call) run() (*http.Response, error) {
 		t0 := c.start // the call's one clock reading serves its first attempt
 		if n > 1 {
 			t0 = t.clock.now()
-			*st = attemptState{} // the pool's and new ones are zero
+			st.reset() // the pool's and new ones are zero
 		}
 		c.beginAttempt(st, n, maxAttempts, t0)
 		areq := c.attemptRequest(st, reqBody, sameBody && n == 1)
@@ -431,7 +431,7 @@ func (c *call) beginAttempt(st *attemptState, n, maxAttempts int, start time.Tim
 // putState returns a finished call's attempt state to the pool, cleared so
 // that it holds no response data.
 func (t *Transport) putState(st *attemptState) {
-	*st = attemptState{}
+	st.reset()
 	t.states.Put(st)
 }
 
@@ -534,19 +534,11 @@ func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody b
 		ctx = c.ctx
 	}
 	ready := c.cfg.hedging == nil && deadlineReadied(ctx, st) // a hedged attempt's copies have contexts of their own
-	if x == nil && (traced || ready) {
+	if x == nil && ready {
 		x = new(attemptExtras)
 	}
 	if traced {
-		x.trace.arm()
-		c.trace = &x.trace
-		if ready && ctx.Done() == nil && clientTraceKey != nil && httptrace.ContextClientTrace(ctx) == nil {
-			// The deadline's context will be the attempt's own
-			// (deadlineBody.init): it carries the trace.
-			x.db.own.trace = &x.trace.trace
-		} else {
-			ctx = httptrace.WithClientTrace(c.ctx, &x.trace.trace)
-		}
+		ctx = c.traceWrite(ctx, st, x, ready)
 	}
 	if ready {
 		ctx = readyDeadline(&x.db, ctx, st)
@@ -566,6 +558,33 @@ func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody b
 		areq.Header = h
 	}
 	return areq
+}
+
+// traceWrite sets c.trace for an attempt of an unproven write and returns
+// the attempt's context, ctx carrying the trace. Unless the caller's
+// context has a trace of its own, which is composed with the write trace
+// (see httptrace.WithClientTrace), the trace is the pooled state's, which
+// nothing writes but its hooks: net/http calls them within the base's
+// RoundTrip only, and may read the trace after it returned. It is carried
+// by a context in x when there is one (the deadline's own when readied,
+// see deadlineBody.init, or x.traced), else by one of its own.
+func (c *call) traceWrite(ctx context.Context, st *attemptState, x *attemptExtras, ready bool) context.Context {
+	if httptrace.ContextClientTrace(ctx) != nil {
+		c.trace = new(writeTrace)
+		c.trace.arm()
+		return httptrace.WithClientTrace(ctx, &c.trace.trace)
+	}
+	c.trace = st.writeTrace()
+	switch {
+	case x == nil || clientTraceKey == nil:
+		return httptrace.WithClientTrace(ctx, &c.trace.trace)
+	case ready && ctx.Done() == nil:
+		x.db.own.trace = &c.trace.trace
+		return ctx
+	default:
+		x.traced = traceCtx{ctx, &c.trace.trace}
+		return &x.traced
+	}
 }
 
 // headers returns the attempt's own header map when it must differ from the
