@@ -49,7 +49,10 @@ func WithoutIdempotencyKeys() Option {
 // caller set under the configured name, under Idempotency-Key or under
 // X-Idempotency-Key, in any capitalisation, is honored and sent under the
 // configured name only, once: never beside a second, generated key. It
-// panics on an empty name, or one that is not a valid header name.
+// panics on an empty name, one that is not a valid header name, or one
+// that carries credentials (Authorization, Cookie, X-Api-Key, …: the
+// caller's credential would be taken for its key, and reported as one) or
+// describes the message (Content-Type, Host, …).
 func WithIdempotencyHeader(name string) Option {
 	if name == "" {
 		panic("resilient: WithIdempotencyHeader: empty header name")
@@ -57,9 +60,13 @@ func WithIdempotencyHeader(name string) Option {
 	if !isToken(name) {
 		panic(fmt.Sprintf("resilient: WithIdempotencyHeader: invalid header name %q", name))
 	}
+	name = textproto.CanonicalMIMEHeaderKey(name)
+	if why := reservedHeader(name); why != "" {
+		panic(fmt.Sprintf("resilient: WithIdempotencyHeader: %s %s", name, why))
+	}
 	return func(c *config) {
 		perTransport(c, "WithIdempotencyHeader")
-		c.idempotencyHeader = textproto.CanonicalMIMEHeaderKey(name)
+		c.idempotencyHeader = name
 	}
 }
 

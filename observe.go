@@ -123,7 +123,8 @@ func WithLogger(l *slog.Logger) Option {
 // that carries idempotency keys (Idempotency-Key, X-Idempotency-Key, or
 // the one set with WithIdempotencyHeader, which New checks): the same
 // "1/6" on every call's first attempt would be a key, shared by writes
-// that differ. Set per call (WithCallOptions) on the Transport's key
+// that differ; and on a header that carries credentials or that net/http
+// writes itself (Authorization, Cookie, Content-Type, Host, …). Set per call (WithCallOptions) on the Transport's key
 // header, it is not sent: the key is.
 func WithAttemptHeader(name string) Option {
 	if name == "" {
@@ -135,6 +136,9 @@ func WithAttemptHeader(name string) Option {
 	name = textproto.CanonicalMIMEHeaderKey(name)
 	if name == DefaultIdempotencyHeader || name == "X-Idempotency-Key" {
 		panic(fmt.Sprintf("resilient: WithAttemptHeader: %s carries idempotency keys", name))
+	}
+	if why := reservedHeader(name); why != "" {
+		panic(fmt.Sprintf("resilient: WithAttemptHeader: %s %s", name, why))
 	}
 	return func(c *config) { c.attemptHeader = name }
 }

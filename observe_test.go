@@ -392,3 +392,24 @@ func TestAttemptHeaderNeverCarriesKeys(t *testing.T) {
 		t.Errorf("keys sent %q, want two different generated keys", got)
 	}
 }
+
+// TestOptionHeadersSpareCredentials: WithAttemptHeader and
+// WithIdempotencyHeader panic on a header that carries a credential or
+// that net/http writes itself. WithIdempotencyHeader("Authorization")
+// took the caller's credential for the call's key: it went to every
+// observer, log line and span as Attempt.IdempotencyKey. WithAttemptHeader
+// on it replaced the credential with "1/6" in every attempt.
+func TestOptionHeadersSpareCredentials(t *testing.T) {
+	for _, name := range []string{"Authorization", "proxy-authorization", "Cookie", "X-API-Key", "Host", "Content-Length", "content-type", "Transfer-Encoding", "Connection"} {
+		for opt, f := range map[string]func(string) Option{"WithAttemptHeader": WithAttemptHeader, "WithIdempotencyHeader": WithIdempotencyHeader} {
+			p := mustPanic(t, fmt.Sprintf("%s(%q) did not panic", opt, name), func() { f(name) })
+			if msg, _ := p.(string); p != nil && !strings.HasPrefix(msg, "resilient: "+opt) {
+				t.Errorf("%s(%q) panicked with %v, want a message naming it", opt, name, p)
+			}
+		}
+	}
+	for _, name := range []string{"X-Request-Id", "X-Retry-Attempt", "Request-Key"} {
+		WithAttemptHeader(name)
+		WithIdempotencyHeader(name)
+	}
+}

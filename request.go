@@ -202,6 +202,22 @@ func isToken(s string) bool {
 	return true
 }
 
+// reservedHeader returns why a header named name (in canonical form) may
+// not carry what an option writes into every request, or "" when it may:
+// it carries a credential, which the option's value would replace and
+// which would be reported as that value, or it describes the message or
+// its connection, which net/http writes itself.
+func reservedHeader(name string) string {
+	switch name {
+	case "Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key":
+		return "carries credentials"
+	case "Host", "Content-Length", "Content-Type", "Content-Encoding", "Transfer-Encoding",
+		"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Upgrade", "Expect":
+		return "describes the request's message or connection"
+	}
+	return ""
+}
+
 // hasCTL reports whether s holds an ASCII control character, tab
 // included, as net/http refuses in a request line.
 func hasCTL(s string) bool {
