@@ -445,7 +445,17 @@ func (b *deadlineBody) abort(cause error) {
 	}
 }
 
-func (b *deadlineBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
+// Read reads the body. At its end, the attempt's context derived from a
+// caller's cancelable one is released, as net/http releases its own there:
+// a caller that reads a body whole and drops it unclosed leaves nothing
+// registered with its context.
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF && b.cancel != nil {
+		b.cancel(nil)
+	}
+	return n, err
+}
 
 func (b *deadlineBody) Close() error {
 	err := b.rc.Close()
@@ -462,6 +472,10 @@ type deadlineRWBody struct {
 	*deadlineBody
 	w io.Writer
 }
+
+// Read reads the upgraded connection, whose end on the server's side leaves
+// it writable: the attempt's context lives until it is closed.
+func (b *deadlineRWBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
 
 func (b *deadlineRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
 

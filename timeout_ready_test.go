@@ -3,8 +3,10 @@ package resilient
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptrace"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -276,5 +278,46 @@ func TestDeadlineReadiedAgrees(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestAttemptContextReleasedAtEOF: the context an attempt derives from a
+// caller's cancelable context is released once the caller has read the
+// response's body to its end, closed or not, as net/http releases its own
+// there: a caller that reads every body whole and never closes one must
+// not leave a derived context registered with a long-lived context per
+// call (a goroutine each, under a context of the caller's own type). A
+// body read only in part stays live until closed.
+func TestAttemptContextReleasedAtEOF(t *testing.T) {
+	for _, method := range readyMethods {
+		t.Run(method, func(t *testing.T) {
+			ctx := newAfterFuncCtx()
+			var seen context.Context // the attempt's
+			base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				seen = req.Context()
+				return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("hello")), Request: req}, nil
+			})
+			tr := New(base)
+			resp, err := roundTrip(t, tr, newRequest(t, ctx, method, "http://a.test/", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := resp.Body.Read(make([]byte, 2)); err != nil {
+				t.Fatal(err)
+			}
+			if seen == ctx || seen.Err() != nil {
+				t.Fatalf("the attempt's context is the caller's or done (%v) while the body is being read", seen.Err())
+			}
+			if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "llo" {
+				t.Fatalf("ReadAll = %q, %v; want \"llo\", nil", b, err)
+			}
+			if n := ctx.numLive(); n != 0 || seen.Err() == nil {
+				t.Errorf("once the body was read to its end: %d attempt contexts registered, the attempt's Err() = %v; want 0, context.Canceled", n, seen.Err())
+			}
+			resp.Body.Close()
+			if n := ctx.numLive(); n != 0 {
+				t.Errorf("%d attempt contexts live after the body is closed", n)
+			}
+		})
 	}
 }
