@@ -583,10 +583,18 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 }
 
 // cancelOnClose releases a copy's context when its response body is
-// closed.
+// closed, or read to its end (as net/http releases its own there).
 type cancelOnClose struct {
 	io.ReadCloser
 	cancel context.CancelCauseFunc
+}
+
+func (b *cancelOnClose) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.cancel(nil)
+	}
+	return n, err
 }
 
 func (b *cancelOnClose) Close() error {
@@ -601,6 +609,10 @@ type cancelOnCloseRW struct {
 	cancelOnClose
 	w io.Writer
 }
+
+// Read reads the upgraded connection, whose end on the server's side leaves
+// it writable: the copy's context lives until it is closed.
+func (b *cancelOnCloseRW) Read(p []byte) (int, error) { return b.ReadCloser.Read(p) }
 
 func (b *cancelOnCloseRW) Write(p []byte) (int, error) { return b.w.Write(p) }
 

@@ -1036,3 +1036,31 @@ func TestHedgingUnsentCopyGivesBack(t *testing.T) {
 		})
 	}
 }
+
+// TestHedgedContextReleasedAtEOF: the context of the copy that won a
+// hedged attempt, derived from the caller's cancelable context, is
+// released once the caller has read the response's body to its end,
+// closed or not, as without hedging (see TestAttemptContextReleasedAtEOF).
+func TestHedgedContextReleasedAtEOF(t *testing.T) {
+	ctx := newAfterFuncCtx()
+	var seen context.Context // the winning copy's
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		seen = req.Context()
+		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("hello")), Request: req}, nil
+	})
+	tr := New(base, WithHedging(Hedging{Delay: time.Hour})) // answered before any copy
+	resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://a.test/", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := ctx.numLive(); n != 1 {
+		t.Fatalf("%d contexts registered with the caller's while the body is unread, want 1 (the copy's)", n)
+	}
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "hello" {
+		t.Fatalf("ReadAll = %q, %v", b, err)
+	}
+	if n := ctx.numLive(); n != 0 || seen.Err() == nil {
+		t.Errorf("once the body was read to its end: %d contexts registered, the attempt's Err() = %v; want 0, context.Canceled", n, seen.Err())
+	}
+	resp.Body.Close()
+}
