@@ -270,6 +270,31 @@ func TestSuccessAsTheTimerFires(t *testing.T) {
 	})
 }
 
+// TestWriteSuccessAsTheTimerFires: a write that may not be resent (no key
+// its host is known to honor) whose 201 arrives as the attempt's timer
+// fires is answered: the caller gets the 201, its body cut, as a plain
+// client whose context ends then would, not an attempt timeout that hides
+// that the server processed the write (and that a caller would retry).
+func TestWriteSuccessAsTheTimerFires(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		calls := 0
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			calls++
+			<-req.Context().Done() // the headers arrive just as the timer fires
+			return &http.Response{StatusCode: 201, Body: newStallBody(req.Context(), ""), ContentLength: -1, Request: req}, nil
+		})
+		resp, err := roundTrip(t, New(rt, WithAttemptTimeout(time.Second), WithBackoff(0, 0)),
+			newRequest(t, context.Background(), "POST", "http://api.test/", nil))
+		if err != nil {
+			t.Fatalf("err = %v after %d attempts, want the 201", err, calls)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 201 || calls != 1 {
+			t.Errorf("status %d after %d attempts, want 201 after 1", resp.StatusCode, calls)
+		}
+	})
+}
+
 // TestSwitchingProtocolsStaysWritable: with an attempt timeout, or with
 // hedging (a 101 wins as any answer does), a 101's body is still the
 // upgraded connection, readable and writable.

@@ -275,9 +275,11 @@ func (c *call) run() (*http.Response, error) {
 			t.cls.classify(st, resp, err, time.Now)
 		}
 		if resp != nil && st.class == Success {
-			if cause := handOver(resp); cause != nil {
+			if cause := handOver(resp); cause != nil && (!c.write || c.resendable()) {
 				// The attempt's deadline fired as its headers arrived:
-				// its body is cut, so the attempt timed out.
+				// its body is cut, so the attempt timed out. (A write
+				// that may not be resent keeps its answer, cut: the
+				// server said it processed it.)
 				resp.Body.Close()
 				resp, err = nil, cause
 				st.class, st.neverSent = Transient, false
