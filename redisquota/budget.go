@@ -87,16 +87,24 @@ func (s *Store) Budget(name string, b resilient.RetryBudget) resilient.SharedBud
 	return bg
 }
 
-// dropIdleBudgetsLocked forgets budgets not in use for idleExit, to make
-// room; those still held by a Transport keep working, from the member's
-// view alone. s.mu is held.
+// dropIdleBudgetsLocked forgets budgets to make room: those not in use for
+// idleExit first; then, while that leaves the Store full (budgets waiting
+// for a sync that does not come while Redis is down, or more hosts new
+// within idleExit than it holds), those whose view holds no change of the
+// member's to send; then any, a change not sent being the member's alone,
+// as while Redis is down. Those still held by a Transport keep working,
+// from the member's view alone. s.mu is held.
 func (s *Store) dropIdleBudgetsLocked(now time.Time) {
-	for _, bg := range s.budgets {
-		if len(s.budgets) < maxPartitions*3/4 {
-			return
-		}
-		if now.Sub(bg.lastActive) >= idleExit && !bg.want.Load() && bg.tokens.Load() == bg.synced.Load() {
-			s.forgetBudgetLocked(bg)
+	for pass := range 3 {
+		for _, bg := range s.budgets {
+			if len(s.budgets) < maxPartitions*3/4 {
+				return
+			}
+			unsent := bg.tokens.Load() != bg.synced.Load()
+			idle := now.Sub(bg.lastActive) >= idleExit && !bg.want.Load()
+			if pass == 2 || !unsent && (pass == 1 || idle) {
+				s.forgetBudgetLocked(bg)
+			}
 		}
 	}
 }

@@ -171,3 +171,14 @@ func LastReset(q resilient.QuotaPartition) int64 {
 	defer p.mu.Unlock()
 	return p.resetAt
 }
+
+// BudgetsHeld returns the number of retry budgets the Store holds.
+func (s *Store) BudgetsHeld() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.budgets)
+}
+
+// MaxPartitions is the most partitions, and the most retry budgets, a
+// Store holds.
+const MaxPartitions = maxPartitions

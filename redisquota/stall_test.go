@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resilienthttp/resilient"
 	"github.com/resilienthttp/resilient/redisquota"
 )
 
@@ -97,4 +98,30 @@ func TestRefillersStopWhileRedisDown(t *testing.T) {
 	// The next demand starts a refiller again, which paces locally.
 	q := s.Partition("p0")
 	takeToken(t, q)
+}
+
+// TestBudgetsBoundedWhileRedisDown proves that the retry budgets a Store
+// holds stay bounded while Redis is unreachable, as they do when it
+// answers: a budget that waits for its first sync, which never comes, is
+// dropped to make room like an idle one. None could be dropped: a
+// Transport calling many hosts (each new host a budget, the Transport's
+// own table cleared when full) grew the Store's map, and the pipeline
+// each failed sync sends again, without bound for as long as Redis was
+// down.
+func TestBudgetsBoundedWhileRedisDown(t *testing.T) {
+	rdb := newRedis(t, "127.0.0.1:"+strconv.Itoa(freePort(t)))
+	s := redisquota.New(rdb, redisquota.WithPrefix("rqtest:budgets-down"))
+	defer s.Close()
+	settings := resilient.RetryBudget{Ratio: 0.1, Burst: 10, ThrottledCost: 0.1}
+	for i := range 3 * redisquota.MaxPartitions {
+		b := s.Budget("https://h"+strconv.Itoa(i)+".example.com:443", settings)
+		b.Deposit(0.1)
+		if i%7 == 0 {
+			b.Withdraw(1) // a change of the member's own, that no sync took
+		}
+	}
+	if n := s.BudgetsHeld(); n > redisquota.MaxPartitions {
+		t.Errorf("the Store holds %d retry budgets after %d hosts, Redis down; want at most %d",
+			n, 3*redisquota.MaxPartitions, redisquota.MaxPartitions)
+	}
 }
