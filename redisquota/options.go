@@ -32,6 +32,7 @@ const (
 	maxLease      = 1000                       // tokens in one lease
 	maxPause      = resilient.MaxBelievedReset // a pause from Redis further ahead than this is not believed: no member writes one
 	maxWindow     = resilient.MaxBelievedReset // a quota's window from Redis longer than this is not believed: no member writes one
+	maxMemberTTL  = time.Minute                // a member counted further ahead than this (or than the counting member's own ttl, if longer) is not believed
 	stateTTL      = 24 * time.Hour             // a partition's state in Redis outlives its last use by this
 	totalTTL      = time.Hour                  // a Store's running-total field (give-back, retry budget) outlives its last use by this
 	idleExit      = 2 * time.Second            // a partition's refiller stops after this long without demand
@@ -105,7 +106,8 @@ func WithFallbackAfter(d time.Duration) Option {
 }
 
 // WithHeartbeat sets how often the Store tells Redis it is alive (default
-// 1s); a member silent for three heartbeats is no longer counted. It panics
+// 1s); a member silent for three of its own heartbeats is no longer counted
+// (at most a minute, when they are longer). It panics
 // if d is not positive.
 func WithHeartbeat(d time.Duration) Option {
 	mustBePositive("WithHeartbeat", d)

@@ -24,8 +24,11 @@ import "github.com/redis/go-redis/v9"
 // member that missed its message reads (see Store.resync).
 
 // leaseScript counts the member among the partition's active members (those
-// that leased within member ttl, a lease further ahead than that being
-// corrupt or hostile, and forgotten), and takes tokens from the
+// that leased within their own member ttl: each is scored by when it
+// expires, now + member ttl, so that members with different heartbeats
+// count each other; one that expires further ahead than max member ttl,
+// or than the caller's member ttl if longer, is corrupt or hostile, and
+// forgotten), and takes tokens from the
 // partition's GCRA bucket, paced at share·limit/window with a tolerance of
 // burst tokens. A lease of want
 // tokens is granted whole, unless the partition is paused, or its first
@@ -65,7 +68,7 @@ import "github.com/redis/go-redis/v9"
 // set by last lease), KEYS[3] the give-back fields (a sorted set by last
 // give-back). ARGV: want, giveback, share, burst, horizon (µs), ttl (ms),
 // member, member ttl (µs), gfield, cum, gb ttl (µs), max pause (µs; none
-// when absent), max window (µs; none when absent).
+// when absent), max window (µs; none when absent), max member ttl (µs).
 //
 // It returns {granted, base - now (µs), interval (µs, a string), limit,
 // window (µs), pause (µs), now (µs), members, and the latest reset: its
@@ -75,9 +78,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local members = 0
 if ARGV[7] ~= '' then
-  redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[7])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now - tonumber(ARGV[8])))
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. string.format('%.0f', now + tonumber(ARGV[8])), '+inf')
+  local mttl = tonumber(ARGV[8])
+  redis.call('ZADD', KEYS[2], string.format('%.0f', now + mttl), ARGV[7])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now))
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. string.format('%.0f', now + math.max(mttl, tonumber(ARGV[14]) or 0)), '+inf')
   redis.call('PEXPIRE', KEYS[2], ARGV[6])
   members = redis.call('ZCARD', KEYS[2])
 end
@@ -283,20 +287,23 @@ redis.call('PUBLISH', ARGV[2], 'r ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[
 return 1
 `)
 
-// heartbeatScript records a member as alive, forgets those silent for ttl
-// µs, and those whose heartbeat lies more than ttl ahead of now, which no
-// member writes (a corrupt or hostile entry would be counted for ever),
-// and counts those left.
+// heartbeatScript records a member as alive for ttl µs (three of its
+// heartbeats), scored by when it expires, so that members with different
+// heartbeats count each other for their own ttl; it forgets those expired,
+// and those that expire further ahead than max ttl, or ttl if longer,
+// which no member writes (a corrupt or hostile entry would be counted for
+// ever), and counts those left.
 //
-// KEYS[1] the members' sorted set. ARGV: member, ttl (µs).
+// KEYS[1] the members' sorted set. ARGV: member, ttl (µs), max ttl (µs).
 var heartbeatScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local ttl = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - ttl))
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now + ttl), '+inf')
-redis.call('PEXPIRE', KEYS[1], math.ceil(ttl / 1000) * 2)
+local cap = math.max(ttl, tonumber(ARGV[3]))
+redis.call('ZADD', KEYS[1], string.format('%.0f', now + ttl), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now + cap), '+inf')
+redis.call('PEXPIRE', KEYS[1], math.ceil(cap / 1000) * 2)
 return redis.call('ZCARD', KEYS[1])
 `)
 

@@ -258,7 +258,7 @@ func (s *Store) heartbeat() {
 		}
 		var n int64
 		err := s.call(func(ctx context.Context) (err error) {
-			n, err = heartbeatScript.Run(ctx, s.rdb, []string{s.membersKey}, s.member, ttl.Microseconds()).Int64()
+			n, err = heartbeatScript.Run(ctx, s.rdb, []string{s.membersKey}, s.member, ttl.Microseconds(), maxMemberTTL.Microseconds()).Int64()
 			return err
 		})
 		if err == nil && n > 0 {

@@ -473,3 +473,30 @@ func TestMembersCounted(t *testing.T) {
 }
 
 var _ redis.Hook = (*scriptCounter)(nil)
+
+// TestMembersCountedAcrossHeartbeats proves that a member counts the
+// members whose heartbeat is slower than its own: each is counted for
+// three of its own heartbeats, not of the counting member's. A member
+// with WithHeartbeat(20ms) dropped the heartbeat of one with the default
+// (1s) 60ms after it was written, and counted itself alone most of the
+// time: it paced at the whole quota when Redis failed, and spent the whole
+// retry budget before its sync, beside a member doing the same.
+func TestMembersCountedAcrossHeartbeats(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	fast := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix), redisquota.WithHeartbeat(20*time.Millisecond))
+	defer fast.Close()
+	slow := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+	defer slow.Close()
+	waitFor(t, "2 members", func() bool { return fast.Members() == 2 })
+	alone := 0
+	for range 150 { // 1.5s: more than a heartbeat of the slow member
+		if fast.Members() < 2 {
+			alone++
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if alone > 0 {
+		t.Errorf("the member with a 20ms heartbeat counted fewer than 2 members in %d of 150 looks", alone)
+	}
+}
