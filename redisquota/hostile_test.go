@@ -235,3 +235,48 @@ func TestHostileBudget(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileNotANumber proves that a partition's state in Redis holding a
+// value that Lua reads as no finite number (NaN, an infinity, where a
+// member writes a time, a count or a window) does not end the fleet's
+// sharing of the partition: the lease script takes it for absent, and the
+// member takes leases. A tat or a pause of NaN was kept by every lease
+// call (NaN compares false with everything, and the script wrote the NaN
+// back, renewing its expiry), whose reply did not parse: every member
+// paced alone, at its share of the quota, for as long as the state lived,
+// and called Redis every second per partition in use.
+func TestHostileNotANumber(t *testing.T) {
+	var states []hostileState
+	for _, field := range []string{"tat", "pause", "limit", "window"} {
+		for _, v := range []string{"nan", "-nan", "inf", "-inf"} {
+			states = append(states, hostileState{field + " " + v, func(now time.Time) map[string]any {
+				m := map[string]any{"limit": 100, "window": 1000000}
+				m[field] = v
+				return m
+			}})
+		}
+	}
+	addr := redisAddr()
+	rdb := newRedis(t, addr)
+	ctx := context.Background()
+	for _, tt := range states {
+		t.Run(tt.name, func(t *testing.T) {
+			prefix := testPrefix(t, addr)
+			s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+			defer s.Close()
+			const name = "https://api.example.com reads"
+			if err := rdb.HSet(ctx, s.StateKey(name), tt.fields(time.Now())).Err(); err != nil {
+				t.Fatal(err)
+			}
+			q := s.Partition(name)
+			q.Learn(quota(100), time.Second)
+			deadline := time.Now().Add(5 * time.Second)
+			for s.Stats().Leases == 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("no lease in 5s; stats %+v", s.Stats())
+				}
+				tokenWithin(q, 50*time.Millisecond)
+			}
+		})
+	}
+}

@@ -8,7 +8,21 @@ import "github.com/redis/go-redis/v9"
 // which errs late, never early. Times are written with string.format:
 // redis.call would turn a Lua number into a string of 14 significant
 // digits, and a time in microseconds has 16.
-//
+
+// luaNum defines num, which the scripts read the partition's state with:
+// a value as a finite number, nil for none. Lua's tonumber reads "nan" and
+// "inf" (and a number out of range) as numbers that no member writes,
+// which compare false with everything, or true with every time: a state
+// holding one, from a corrupt or hostile hand, is read as not holding the
+// value, and the scripts write theirs over it.
+const luaNum = `
+local function num(v)
+  local x = tonumber(v)
+  if x and x == x and x ~= math.huge and x ~= -math.huge then return x end
+  return nil
+end
+`
+
 // A partition's state is one hash: limit and window (µs), the quota the
 // servers announced, with lset and lby, when (µs) and by which Store (its
 // instance id) it was written, and lseen, when (µs) a member last reported
@@ -73,7 +87,7 @@ import "github.com/redis/go-redis/v9"
 // It returns {granted, base - now (µs), interval (µs, a string), limit,
 // window (µs), pause (µs), now (µs), members, and the latest reset: its
 // time (µs, 0 for none), Store and number (rat, rby, rseq)}.
-var leaseScript = redis.NewScript(`
+var leaseScript = redis.NewScript(luaNum + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local members = 0
@@ -87,8 +101,8 @@ if ARGV[7] ~= '' then
 end
 local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause', ARGV[9], 'rat', 'rby', 'rseq')
 local rat, rby, rseq = s[6] or '0', s[7] or '', s[8] or '0'
-local limit, window = tonumber(s[1]) or 0, tonumber(s[2]) or 0
-local tat, pause = tonumber(s[3]) or 0, tonumber(s[4]) or 0
+local limit, window = num(s[1]) or 0, num(s[2]) or 0
+local tat, pause = num(s[3]) or 0, num(s[4]) or 0
 local maxwindow = tonumber(ARGV[13])
 if maxwindow and window > maxwindow then
   redis.call('HDEL', KEYS[1], 'limit', 'window', 'tat')
@@ -100,8 +114,9 @@ if maxpause and pause > now + maxpause then
   pause = 0
 end
 local want, giveback, cum = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[10])
-if s[5] then giveback = cum - tonumber(s[5]) end
-if giveback ~= 0 or (s[5] and tonumber(s[5]) ~= cum) then
+local prev = num(s[5])
+if prev then giveback = cum - prev end
+if giveback ~= 0 or (s[5] and prev ~= cum) then
   redis.call('HSET', KEYS[1], ARGV[9], ARGV[10])
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
   redis.call('ZADD', KEYS[3], string.format('%.0f', now), ARGV[9])
@@ -178,20 +193,20 @@ return {granted, string.format('%.0f', base - now), string.format('%.6f', interv
 // how long the member need not report the quota again: the window held,
 // or, for a shorter window refused, until the held one is stale, if
 // sooner.
-var learnScript = redis.NewScript(`
+var learnScript = redis.NewScript(luaNum + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'lseen', 'lset')
 redis.call('PEXPIRE', KEYS[1], ARGV[9])
 local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-local held = tonumber(s[2]) or 0
+local held = num(s[2]) or 0
 local n = string.format('%.0f', now)
 if s[1] == ARGV[1] and held >= window then
   if 2 * window >= held then
     redis.call('HSET', KEYS[1], 'lseen', n)
     return {0, string.format('%.0f', held)}
   end
-  local seen = tonumber(s[4]) or tonumber(s[5]) or 0
+  local seen = num(s[4]) or num(s[5]) or 0
   if now - seen <= 2 * held then
     return {0, string.format('%.0f', math.min(held, seen + 2 * held - now + 1000))}
   end
@@ -199,7 +214,7 @@ if s[1] == ARGV[1] and held >= window then
   if left >= 0 and 2 * left < limit then
     return {0, string.format('%.0f', held)}
   end
-  local tat = tonumber(s[3])
+  local tat = num(s[3])
   if tat and tat > now then
     redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', now + (tat - now) * window / held))
   end
@@ -228,11 +243,11 @@ return {1, ARGV[2]}
 // the Store's instance id.
 //
 // It returns {1 when it set the pause, else 0; now (µs, a string)}.
-var pauseScript = redis.NewScript(`
+var pauseScript = redis.NewScript(luaNum + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local untl = now + tonumber(ARGV[1])
-local cur = tonumber(redis.call('HGET', KEYS[1], 'pause')) or 0
+local cur = num(redis.call('HGET', KEYS[1], 'pause')) or 0
 local u, n = string.format('%.0f', untl), string.format('%.0f', now)
 if untl <= cur then
   return {0, n}
@@ -259,16 +274,16 @@ return {1, n}
 //
 // KEYS[1] the partition's state. ARGV: age (µs), channel, id, the Store's
 // instance id, seq, ttl (ms).
-var resetScript = redis.NewScript(`
+var resetScript = redis.NewScript(luaNum + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local since = now - tonumber(ARGV[1])
 local s = redis.call('HMGET', KEYS[1], 'pause', 'pset', 'pby', 'limit', 'window', 'lset', 'lby')
 local pause, limit, window = s[1], s[4], s[5]
-if (tonumber(s[1]) or 0) <= now or (tonumber(s[2]) or 0) <= since or s[3] == ARGV[4] then
+if (num(s[1]) or 0) <= now or (num(s[2]) or 0) <= since or s[3] == ARGV[4] then
   pause = nil
 end
-if (tonumber(s[4]) or 0) <= 0 or (tonumber(s[5]) or 0) <= 0 or (tonumber(s[6]) or 0) <= since or s[7] == ARGV[4] then
+if (num(s[4]) or 0) <= 0 or (num(s[5]) or 0) <= 0 or (num(s[6]) or 0) <= since or s[7] == ARGV[4] then
   limit, window = nil, nil
 end
 if not limit then
