@@ -39,6 +39,7 @@ type budget struct {
 	synced atomic.Int64 // the balance as of the last sync
 	want   atomic.Bool  // a sync is wanted at the next tick: the budget is new, a retry was refused, or the fleet started spending it
 	kicked atomic.Bool  // a sync was asked for at once since the last one
+	broken atomic.Bool  // the last sync failed on the budget's key itself (another type): the budget is the member's alone
 
 	// Owned by the syncer.
 	cum        int64     // the net change the budget has had applied in Redis, in all, under field
@@ -142,7 +143,7 @@ func (b *budget) Deposit(tokens float64) {
 // reaches half of it asks for a sync at once.
 func (b *budget) Withdraw(tokens float64) bool {
 	cost := units(tokens)
-	local := b.s.budgetLocal()
+	local := b.broken.Load() || b.s.budgetLocal()
 	for {
 		t := b.tokens.Load()
 		if t < cost {
@@ -310,7 +311,7 @@ func (s *Store) syncBatch(batch []*budget) error {
 	s.budgetCallStart.Store(time.Now().UnixNano())
 	defer s.budgetCallStart.Store(0)
 	err := s.call(send)
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+	if err != nil && anyNoScript(cmds) {
 		if err = s.call(func(ctx context.Context) error { return budgetScript.Load(ctx, s.rdb).Err() }); err == nil {
 			err = s.call(send)
 		}
@@ -319,10 +320,17 @@ func (s *Store) syncBatch(batch []*budget) error {
 	for i, b := range batch {
 		bal, cerr := cmds[i].Int64()
 		if cerr != nil {
-			failed = cerr
 			b.want.Store(true)
+			if wrongType(cerr) {
+				// The budget's key, not Redis: the budget alone is the
+				// member's, until the key is gone.
+				b.broken.Store(true)
+				continue
+			}
+			failed = cerr
 			continue
 		}
+		b.broken.Store(false)
 		b.cum += t0[i] - b.synced.Load()
 		for {
 			t := b.tokens.Load()
@@ -332,6 +340,9 @@ func (s *Store) syncBatch(batch []*budget) error {
 		}
 		b.synced.Store(bal)
 	}
+	if failed == nil && wrongType(err) {
+		err = nil // Pipelined's error is the first command's: a key's, whose budget is the member's alone
+	}
 	if err == nil && failed != nil {
 		err = failed
 	}
@@ -339,6 +350,25 @@ func (s *Store) syncBatch(batch []*budget) error {
 		s.st.budgetSyncs.Add(1)
 	}
 	return err
+}
+
+// anyNoScript reports whether one of cmds failed because Redis does not
+// hold its script (restarted, or its script cache flushed): Pipelined
+// returns the first command's error, which may be another.
+func anyNoScript(cmds []*redis.Cmd) bool {
+	for _, c := range cmds {
+		if c != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			return true
+		}
+	}
+	return false
+}
+
+// wrongType reports whether err is Redis's answer that a key holds
+// another type than the script's command works on: a key of the Store's
+// written by another hand, whose failure is its own, not Redis's.
+func wrongType(err error) bool {
+	return err != nil && redis.HasErrorPrefix(err, "WRONGTYPE")
 }
 
 var (

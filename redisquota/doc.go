@@ -197,7 +197,9 @@
 // If a sync fails, or has not answered for WithFallbackAfter, each member
 // spends its view alone, as the local budget of a Transport without a
 // store (refilled by its own answers), until a sync succeeds; its changes
-// meanwhile reach Redis with it. A closed Store's budgets stay local.
+// meanwhile reach Redis with it. A budget whose key in Redis holds another
+// type (written by another hand) is the member's alone, and the others stay
+// the fleet's. A closed Store's budgets stay local.
 //
 // # Keys
 //

@@ -280,3 +280,39 @@ func TestHostileNotANumber(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileBudgetKeyType proves that a retry budget whose key in Redis
+// holds another type (a string planted under the Store's prefix), whose
+// syncs all fail, is the member's alone, and that the Store's other
+// budgets stay the fleet's. One such key made every sync fail as a
+// whole: every budget of the member was its own, a fleet's outage costing
+// one Burst of retries per member, for as long as the key was there.
+func TestHostileBudgetKeyType(t *testing.T) {
+	s, rdb, _ := scriptStore(t)
+	ctx := context.Background()
+	const bad, good = "https://bad.example.com:443", "https://good.example.com:443"
+	if err := rdb.Set(ctx, s.BudgetKey(bad), "x", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HSet(ctx, s.BudgetKey(good), "bal", 5000).Err(); err != nil {
+		t.Fatal(err)
+	}
+	settings := resilient.RetryBudget{Ratio: 0.1, Burst: 10, ThrottledCost: 0.1}
+	bb := s.Budget(bad, settings)
+	gb := s.Budget(good, settings)
+	waitFor(t, "the good budget synced", func() bool {
+		_, synced, _ := s.BudgetView(good)
+		return synced == 5
+	})
+	calls := s.Stats().Calls
+	waitFor(t, "another sync", func() bool { return s.Stats().Calls > calls+1 })
+	if !gb.Withdraw(1) {
+		t.Fatal("the good budget refused a retry")
+	}
+	if n := s.Stats().BudgetLocal; n != 0 {
+		t.Errorf("the good budget's retry was allowed by the member's view alone (BudgetLocal %d): its sharing ended", n)
+	}
+	if !bb.Withdraw(1) {
+		t.Error("the budget whose key is of another type refused a retry, its view full")
+	}
+}
