@@ -316,3 +316,45 @@ func TestHostileBudgetKeyType(t *testing.T) {
 		t.Error("the budget whose key is of another type refused a retry, its view full")
 	}
 }
+
+// TestHostileStateKeyTypeResync proves that a partition whose state key in
+// Redis holds another type (a string planted under the Store's prefix)
+// does not fail the member's resync after go-redis subscribes again: the
+// other partitions catch up, and the resync is not made again and again.
+// Its command's WRONGTYPE failed the whole resync, which listen tried
+// again with backoff for as long as the key was there (every partition's
+// state read each second), the partitions read after it never catching
+// up.
+func TestHostileStateKeyTypeResync(t *testing.T) {
+	rs := startRedisServer(t)
+	prefix := testPrefix(t, rs.addr())
+	admin := newRedis(t, rs.addr())
+	ctx := context.Background()
+	s := redisquota.New(newRedis(t, rs.addr()), redisquota.WithPrefix(prefix))
+	defer s.Close()
+	if err := admin.Set(ctx, s.StateKey("bad"), "x", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	good := s.Partition("good")
+	good.Learn(quota(100), time.Second)
+	takeToken(t, good)
+	s.Partition("bad").Learn(quota(100), time.Second)
+	waitFor(t, "a lease", func() bool { return s.Stats().Leases > 0 })
+
+	// A pause the member misses: written while its pub/sub connection is
+	// down, as another member's would be.
+	if err := admin.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	now, err := admin.Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.HSet(ctx, s.StateKey("good"), "pause", now.Add(time.Minute).UnixMicro()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a resync", func() bool { return s.Stats().Resyncs > 0 })
+	if pu := good.PauseUntil(); time.Until(pu) < 30*time.Second {
+		t.Errorf("after the resync, the good partition's pause ends at %v, want about a minute ahead", pu)
+	}
+}

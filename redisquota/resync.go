@@ -87,15 +87,16 @@ func (s *Store) readStates(parts []*part) error {
 		return err
 	}
 	err := s.call(send)
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+	if err != nil && anyNoScript(cmds) {
 		// Redis restarted, the likely cause of the reconnection.
 		if err = s.call(func(ctx context.Context) error { return leaseScript.Load(ctx, s.rdb).Err() }); err == nil {
 			err = s.call(send)
 		}
 	}
-	if err != nil {
+	if err != nil && !wrongType(err) {
 		return err
 	}
+	err = nil // a key of another type fails its own partition, whose refiller paces locally
 	recv := time.Now()
 	for i, p := range parts {
 		if cmds[i] == nil {
@@ -103,6 +104,9 @@ func (s *Store) readStates(parts []*part) error {
 			continue
 		}
 		vals, cerr := cmds[i].Slice()
+		if wrongType(cerr) {
+			continue
+		}
 		if cerr != nil {
 			return cerr
 		}
