@@ -124,8 +124,12 @@ func (p *part) Take(now time.Time) (time.Duration, bool, <-chan struct{}) {
 	}
 	p.wake()
 	if p.fallback(t) {
+		d, ok := p.fallbackTake(now)
+		if !ok {
+			return d, false, ready
+		}
 		p.s.st.fallbacks.Add(1)
-		return p.fallbackTake(now), true, nil
+		return d, true, nil
 	}
 	wait := p.s.cfg.fallbackAfter
 	if cs := p.callStart.Load(); cs > 0 {
@@ -163,8 +167,13 @@ func (p *part) fallback(t int64) bool {
 }
 
 // fallbackTake reserves a token of the local limiter, paced at the
-// member's share of the last known quota, and returns its wait.
-func (p *part) fallbackTake(now time.Time) time.Duration {
+// member's share of the last known quota, and returns its wait. A token
+// further ahead than WithLeaseTime, as far as a lease's tokens go, is not
+// reserved (ok false): the caller takes again when it is due. The
+// Transport refuses an attempt whose wait passes its deadline without
+// giving its token back, and tokens held far ahead for attempts that gave
+// up would hold every later attempt behind them.
+func (p *part) fallbackTake(now time.Time) (wait time.Duration, ok bool) {
 	limit, window := p.limit.Load(), time.Duration(p.window.Load())
 	members := max(p.s.members.Load(), p.members.Load(), 1)
 	r := rate.Limit(paceShare * float64(limit) / window.Seconds() / float64(members))
@@ -179,8 +188,14 @@ func (p *part) fallbackTake(now time.Time) time.Duration {
 		p.fb.SetBurstAt(now, b)
 	}
 	p.fbLimit, p.fbBurst = r, b
+	res := p.fb.ReserveN(now, 1)
+	d := res.DelayFrom(now)
+	if d > p.s.cfg.leaseTime {
+		res.CancelAt(now)
+		return d, false
+	}
 	p.debt.Add(1)
-	return p.fb.ReserveN(now, 1).DelayFrom(now)
+	return d, true
 }
 
 // signal wakes the attempts waiting for a token.

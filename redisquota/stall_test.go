@@ -125,3 +125,31 @@ func TestBudgetsBoundedWhileRedisDown(t *testing.T) {
 			n, 3*redisquota.MaxPartitions, redisquota.MaxPartitions)
 	}
 }
+
+// TestFallbackWaitsNotHoarded proves that the local limiter a partition
+// paces with while Redis is down holds no token far ahead for an attempt:
+// the Transport refuses an attempt whose wait passes its deadline, and
+// cannot give back the token a store held for it. The limiter reserved a
+// token for every Take, however far ahead: 100 attempts of 5s deadlines
+// at once, at a pace of about one a second, held tokens 100s ahead, which
+// none of them sent, and the next attempts waited behind them, refused in
+// turn while demand lasted: no request went out while Redis was down.
+func TestFallbackWaitsNotHoarded(t *testing.T) {
+	rdb := newRedis(t, "127.0.0.1:"+strconv.Itoa(freePort(t)))
+	s := redisquota.New(rdb, redisquota.WithPrefix("rqtest:fallback-hoard"))
+	defer s.Close()
+	q := s.Partition("p")
+	q.Learn(quota(60), time.Minute)
+	waitFor(t, "pacing locally", func() bool {
+		q.Take(time.Now())
+		return s.Stats().Fallbacks > 0
+	})
+	t0 := time.Now()
+	for range 100 {
+		q.Take(t0) // an attempt that gives up when the wait passes its deadline
+	}
+	later := t0.Add(10 * time.Second)
+	if d, _, _ := q.Take(later); d > 5*time.Second {
+		t.Errorf("10s after 100 attempts, at about one a second, an attempt is told to wait %v", d)
+	}
+}
