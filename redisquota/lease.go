@@ -114,8 +114,8 @@ func (p *part) run() {
 						return
 					case <-timer.C:
 					}
-				} else {
-					timer.Stop()
+				} else if !p.waitForFleet(timer) {
+					return
 				}
 			}
 			idle = time.Now()
@@ -148,6 +148,35 @@ func (p *part) run() {
 			return // another refiller took over
 		}
 	}
+}
+
+// waitForFleet waits, after a kick, for timer, when the fleet's next
+// tokens come within a lease's reach (or the short wait after a reset or a
+// lost quota), unless the member has something to write (a reset, a
+// pause, a quota, tokens to give back, which the fleet may be waiting
+// for): a kick that brings demand alone would ask Redis for a
+// lease it refuses again, one Redis call for each look of each attempt
+// waiting for a token while the fleet's bucket is dry. It reports false
+// when the Store is closed.
+func (p *part) waitForFleet(timer *time.Timer) bool {
+	for !p.toWrite() {
+		select {
+		case <-p.s.ctx.Done():
+			return false
+		case <-timer.C:
+			return true
+		case <-p.kick:
+		}
+	}
+	timer.Stop()
+	return true
+}
+
+// toWrite reports whether the member has a reset, a pause, a quota or
+// tokens to give back for the refiller to write.
+func (p *part) toWrite() bool {
+	return p.resetReq.Load() != 0 || p.pauseDirty.Load() != 0 || p.learnDirty.Load() || p.confirm.Load() != nil ||
+		p.giveback.Load() != 0
 }
 
 // failedIdle stops the refiller, whose Redis calls fail, of a partition

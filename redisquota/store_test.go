@@ -500,3 +500,37 @@ func TestMembersCountedAcrossHeartbeats(t *testing.T) {
 		t.Errorf("the member with a 20ms heartbeat counted fewer than 2 members in %d of 150 looks", alone)
 	}
 }
+
+// TestDryBucketNoCallPerLook proves that while the fleet's bucket holds no
+// token within a lease's reach, the attempts that look for a token do not
+// each cost a Redis call: the refiller asks again when the fleet's next
+// tokens come within reach. Each Take woke the refiller, which cut its wait
+// short and asked Redis for a lease it refused again: about one Redis call
+// per look of each waiting attempt (every WithFallbackAfter), 981 for 1000
+// looks here.
+func TestDryBucketNoCallPerLook(t *testing.T) {
+	s, rdb, _ := scriptStore(t)
+	ctx := context.Background()
+	now, err := rdb.Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Other members took the tokens of the next 15s (10 per 10s).
+	if err := rdb.HSet(ctx, s.StateKey("p"), map[string]any{"limit": 10, "window": 10000000,
+		"tat": now.Add(15 * time.Second).UnixMicro()}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	q := s.Partition("p")
+	q.Learn(quota(10), 10*time.Second)
+	waitFor(t, "the lease refused", func() bool { return s.Stats().Calls >= 2 })
+	calls := s.Stats().Calls
+	for range 1000 {
+		if _, ok, _ := q.Take(time.Now()); ok {
+			t.Fatal("a token while the fleet holds them all")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := s.Stats().Calls - calls; n > 20 {
+		t.Errorf("%d Redis calls for 1000 looks for a token while the fleet's bucket is dry", n)
+	}
+}
