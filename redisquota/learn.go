@@ -41,7 +41,12 @@ type seed struct {
 // at least half of the quota is left, or does not say (see learnScript), as
 // the Transport forgets an estimate that no response comes close to while
 // its quota is not in use: about one Redis call per member per window
-// held, whatever the responses.
+// held, whatever the responses. A quota that differs again less than
+// WithLeaseTime after the member last had one to write (a server whose
+// announced limit flaps) is used at once but not written: the next lease
+// brings back the fleet's, and a response that announces it after that
+// writes it, so that each response does not cost a Redis write and a
+// message to every member.
 func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 	limit := int64(info.Limit)
 	if limit <= 0 || window <= 0 {
@@ -58,8 +63,13 @@ func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 		return
 	}
 	p.mu.Lock()
-	p.learnSeed.Store(&seed{remaining: info.Remaining, reset: info.Reset})
 	p.known(limit, window)
+	if !p.learnDirty.Load() && now-p.learnedAt.Load() < int64(p.s.cfg.leaseTime) {
+		p.mu.Unlock()
+		return
+	}
+	p.learnedAt.Store(now)
+	p.learnSeed.Store(&seed{remaining: info.Remaining, reset: info.Reset})
 	p.learnDirty.Store(true)
 	p.confirmNext.Store(now + int64(window))
 	p.mu.Unlock()

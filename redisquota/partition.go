@@ -36,6 +36,7 @@ type part struct {
 	learnSeed   atomic.Pointer[seed]
 	confirm     atomic.Pointer[report]
 	confirmNext atomic.Int64 // local Unix ns before which the member reports no window (see Learn)
+	learnedAt   atomic.Int64 // local Unix ns when the member last had a quota to write (see Learn); written under mu
 	pauseDirty  atomic.Int64 // local Unix ns of a pause to write; 0 for none
 	giveback    atomic.Int64 // tokens to give back with the next lease
 	debt        atomic.Int64 // tokens taken from the local limiter, to charge to the bucket

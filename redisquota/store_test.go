@@ -534,3 +534,27 @@ func TestDryBucketNoCallPerLook(t *testing.T) {
 		t.Errorf("%d Redis calls for 1000 looks for a token while the fleet's bucket is dry", n)
 	}
 }
+
+// TestFlappingLimitWritesBounded proves that a server whose announced
+// limit changes with every response (two backends behind one address, say)
+// does not cost a Redis write per response: a quota that differs again
+// less than WithLeaseTime after the member last wrote one is used, not
+// written. Each response's quota was written, and told to every member by
+// a message: 5626 Redis calls in a second here, the member's leases
+// starved behind them.
+func TestFlappingLimitWritesBounded(t *testing.T) {
+	s, _, _ := scriptStore(t)
+	q := s.Partition("flapping")
+	start := time.Now()
+	looks := 0
+	for i := 0; time.Since(start) < time.Second; i++ {
+		q.Learn(quota(100+100*(i%2)), time.Second)
+		q.Take(time.Now())
+		looks++
+		time.Sleep(100 * time.Microsecond)
+	}
+	// 5 writes a second (WithLeaseTime 200ms), and about as many leases.
+	if st := s.Stats(); st.Calls > 50 {
+		t.Errorf("%d Redis calls in 1s for %d responses whose limit flaps; stats %+v", st.Calls, looks, st)
+	}
+}
