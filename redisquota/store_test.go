@@ -206,6 +206,8 @@ func TestPauseReachesMembers(t *testing.T) {
 			t.Errorf("member %d received %d pauses through pub/sub, and resynced none", i, st.PausesReceived)
 		}
 	}
+	// The script tells the fleet before its reply reaches member 0.
+	waitFor(t, "member 0's write counted", func() bool { return stores[0].Stats().PausesSent > 0 })
 	if n := stores[0].Stats().PausesSent; n != 1 {
 		t.Errorf("member 0 wrote %d pauses, want 1", n)
 	}
