@@ -358,3 +358,25 @@ func TestHostileStateKeyTypeResync(t *testing.T) {
 		t.Errorf("after the resync, the good partition's pause ends at %v, want about a minute ahead", pu)
 	}
 }
+
+// TestHostileMembersKeyType proves that the members' heartbeats key
+// holding another type (a string planted under the Store's prefix) does
+// not leave every member counting itself alone: the heartbeat replaces it.
+// Its WRONGTYPE failed every heartbeat, Members stayed 0, and each member
+// took the whole balance of a retry budget as its allowance before a sync
+// (and the whole quota when pacing locally), while its syncs and leases
+// succeeded.
+func TestHostileMembersKeyType(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	if err := newRedis(t, addr).Set(context.Background(), prefix+":members", "x", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var stores []*redisquota.Store
+	for range 2 {
+		s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix), redisquota.WithHeartbeat(20*time.Millisecond))
+		defer s.Close()
+		stores = append(stores, s)
+	}
+	waitFor(t, "2 members counted", func() bool { return stores[0].Members() == 2 && stores[1].Members() == 2 })
+}

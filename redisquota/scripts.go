@@ -307,7 +307,9 @@ return 1
 // heartbeats count each other for their own ttl; it forgets those expired,
 // and those that expire further ahead than max ttl, or ttl if longer,
 // which no member writes (a corrupt or hostile entry would be counted for
-// ever), and counts those left.
+// ever), and counts those left. A key of another type, which no member
+// writes, is replaced: every heartbeat would fail, and every member count
+// itself alone.
 //
 // KEYS[1] the members' sorted set. ARGV: member, ttl (µs), max ttl (µs).
 var heartbeatScript = redis.NewScript(`
@@ -315,6 +317,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local ttl = tonumber(ARGV[2])
 local cap = math.max(ttl, tonumber(ARGV[3]))
+local kind = redis.call('TYPE', KEYS[1])
+if kind.ok ~= 'zset' and kind.ok ~= 'none' then
+  redis.call('DEL', KEYS[1])
+end
 redis.call('ZADD', KEYS[1], string.format('%.0f', now + ttl), ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now + cap), '+inf')
