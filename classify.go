@@ -322,6 +322,14 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 			return Permanent, true
 		}
 	}
+	for _, s := range notHTTPErrTexts {
+		if strings.Contains(msg, s) {
+			// The server does not speak HTTP/1.x (an http URL for a
+			// TLS port, or another protocol's): the URL is wrong, and
+			// no retry mends it, but the request was written.
+			return Permanent, false
+		}
+	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
 		if dnsErr.IsNotFound && !dnsErr.IsTemporary && !dnsErr.IsTimeout {
@@ -373,6 +381,16 @@ var permanentErrTexts = [...]string{
 	"invalid URL",
 	"invalid port",
 	"server gave HTTP response to HTTPS client",
+}
+
+// notHTTPErrTexts are net/http's messages for an answer that is not an
+// HTTP/1.x response at all: the first line of a TLS alert, of an SSH or a
+// Redis server, quoted. They prove nothing about whether the request was
+// processed.
+var notHTTPErrTexts = [...]string{
+	"malformed HTTP response",
+	"malformed HTTP status code",
+	"malformed HTTP version",
 }
 
 // APIError is an error response of an API, read from its status, headers

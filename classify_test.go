@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -579,6 +580,36 @@ func TestClassifyRealNetworkErrors(t *testing.T) {
 		_, err := client.Get(strings.Replace(srv.URL, "http:", "https:", 1))
 		if err == nil || len(attempts) != 1 || attempts[0].Class != Permanent {
 			t.Errorf("error %v after %d attempts; want one Permanent attempt: the scheme is wrong", err, len(attempts))
+		}
+	})
+	t.Run("HTTP to a server that does not speak it", func(t *testing.T) {
+		// An http URL for a TLS port (its alert), or for another
+		// protocol's: the URL is wrong, as with HTTPS to an HTTP
+		// server, and a plain client fails at once.
+		for _, greeting := range []string{"\x15\x03\x01\x00\x02\x02\x50", "SSH-2.0-OpenSSH_9.6\r\n", "-ERR unknown command\r\n"} {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var conns atomic.Int32
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					conns.Add(1)
+					c.Write([]byte(greeting))
+					c.Close()
+				}
+			}()
+			var attempts []Attempt
+			tr := New(&http.Transport{}, WithBackoff(0, 0), observe(&attempts))
+			_, err = roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://"+ln.Addr().String()+"/", nil))
+			ln.Close()
+			if len(attempts) != 1 || attempts[0].Class != Permanent || conns.Load() != 1 {
+				t.Errorf("greeting %q: error %v after %d attempts and %d connections; want one Permanent attempt", greeting, err, len(attempts), conns.Load())
+			}
 		}
 	})
 	t.Run("unsupported scheme", func(t *testing.T) {
