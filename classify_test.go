@@ -633,6 +633,26 @@ func TestClassifyRealNetworkErrors(t *testing.T) {
 	})
 }
 
+// TestListItemRetryableIsNotTheAnswers: the retryable flag of an item of
+// an envelope's "errors" is not the answer's when the envelope has a code
+// of its own: Postato's 422 VALIDATION_FAILED ("not retryable as-is")
+// lists the platforms' errors, each with its own retryable flag.
+func TestListItemRetryableIsNotTheAnswers(t *testing.T) {
+	body := `{"error":"VALIDATION_FAILED","message":"Post failed platform rules","errors":[{"origin":"platform","code":"MEDIA_TOO_LARGE","message":"file exceeds 100 MB","retryable":true}]}`
+	s := &rtScript{steps: []rtStep{{status: 422, body: body}}}
+	var attempts []Attempt
+	tr := New(s, WithBackoff(0, 0), WithObserver(func(a Attempt) { attempts = append(attempts, a) }))
+	resp, _ := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/v1/posts/1", nil))
+	resp.Body.Close()
+	if s.numCalls() != 1 || attempts[0].Class != Permanent {
+		t.Errorf("%d attempts, class %v; want one Permanent attempt", s.numCalls(), attempts[0].Class)
+	}
+	resp = &http.Response{StatusCode: 422, Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body))}
+	if e := ParseError(resp); e.Retryable || e.Code != "VALIDATION_FAILED" {
+		t.Errorf("ParseError = %+v; want VALIDATION_FAILED, not retryable", e)
+	}
+}
+
 func TestPeekIsBounded(t *testing.T) {
 	envelope := `{"error":{"code":"invalid_request","message":"too big","details":{"pad":"`
 	big := envelope + strings.Repeat("x", 10<<20) + `"}}}`

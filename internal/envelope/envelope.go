@@ -107,6 +107,11 @@ func Parse(data []byte, problem bool) (Envelope, bool) {
 	case d.Errors.hasFirst:
 		src = &d.Errors.first
 	}
+	// fromList says that the code is the first of the errors' own: when
+	// the document has a code of its own, an item of its list is one of
+	// its parts (a field, a platform), whose retryable flag says nothing
+	// of the whole.
+	fromList := src == &d.Errors.first
 	if src != nil {
 		env.Code, env.NumericCode = src.Code.s, src.Code.numeric
 		env.ErrorType = src.Type.s
@@ -142,6 +147,7 @@ func Parse(data []byte, problem bool) (Envelope, bool) {
 	case d.errorString.set:
 		env.Shape = ErrorString
 		env.Code, env.NumericCode = d.errorString.s, false
+		fromList = false
 		env.Message = first(d.Message.s, d.ErrorDescription.s, env.Message)
 	case problem || (d.Type.s != "" || d.Title.s != "") && bool(d.Status):
 		env.Shape = Problem
@@ -149,8 +155,10 @@ func Parse(data []byte, problem bool) (Envelope, bool) {
 		// extension member "code", else the first of "errors", does.
 		if c := ProblemCode(d.Type.s); c != "" {
 			env.Code, env.NumericCode = c, false
+			fromList = false
 		} else if d.Code.s != "" {
 			env.Code, env.NumericCode = d.Code.s, d.Code.numeric
+			fromList = false
 		}
 		env.Message = first(d.Detail.s, d.Title.s, env.Message)
 	case d.Errors.isArray:
@@ -166,6 +174,9 @@ func Parse(data []byte, problem bool) (Envelope, bool) {
 	}
 	if env.Details == nil {
 		env.Details = d.Details
+	}
+	if src == &d.Errors.first && !fromList {
+		env.Retryable = -1
 	}
 	if env.Retryable < 0 {
 		env.Retryable = d.Retryable.value()

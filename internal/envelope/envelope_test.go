@@ -120,6 +120,19 @@ func TestParse(t *testing.T) {
 		{"empty error object", `{"error":{},"message":"M"}`, false, true, Envelope{Shape: Message, Message: "M", Retryable: -1}},
 		{"unknown members only", `{"hello":"world","list":[1,{"a":null}]}`, false, true, Envelope{Retryable: -1}},
 
+		// An item of the errors is a part of a document that has a code
+		// of its own: its retryable flag is not the document's.
+		{"error string with retryable errors", `{"error":"VALIDATION_FAILED","message":"M","errors":[{"origin":"platform","code":"MEDIA_TOO_LARGE","retryable":true}]}`, false, true,
+			Envelope{Shape: ErrorString, Code: "VALIDATION_FAILED", Message: "M", Retryable: -1}},
+		{"error string, its own retryable", `{"error":"E","retryable":false,"errors":[{"retryable":true}]}`, false, true,
+			Envelope{Shape: ErrorString, Code: "E", Retryable: 0}},
+		{"problem with retryable errors", `{"type":"https://x.test/probs/validation","title":"T","status":422,"errors":[{"code":"F","retryable":true}]}`, false, true,
+			Envelope{Shape: Problem, Code: "validation", Message: "T", Retryable: -1}},
+		{"problem coded by its errors", `{"type":"about:blank","title":"T","status":503,"errors":[{"code":"F","retryable":true}]}`, false, true,
+			Envelope{Shape: Problem, Code: "F", Message: "T", Retryable: 1}},
+		{"errors array", `{"errors":[{"code":"F","retryable":true}]}`, false, true,
+			Envelope{Shape: ErrorsArray, Code: "F", Retryable: 1}},
+
 		// The depth bound, brackets inside strings aside.
 		{"at the bound", `{"a":` + nest(MaxDepth-1) + `,"code":"C"}`, false, true, Envelope{Shape: CodeMessage, Code: "C", Retryable: -1}},
 		{"past the bound", `{"a":` + nest(MaxDepth) + `,"code":"C"}`, false, false, Envelope{Retryable: -1}},
