@@ -316,6 +316,14 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 		errors.As(err, &notTLS) {
 		return Permanent, true
 	}
+	var alert *net.OpError
+	if errors.As(err, &alert) && alert.Op == "remote error" && alert.Err != nil && refusedHandshake(alert.Err.Error()) {
+		// The server refused the TLS handshake for what this client
+		// offers (its certificate, none, its versions, the name): a
+		// retry offers the same. Under TLS 1.3 the alert may come after
+		// the request was written.
+		return Permanent, false
+	}
 	msg := err.Error()
 	for _, s := range permanentErrTexts {
 		if strings.Contains(msg, s) {
@@ -381,6 +389,27 @@ var permanentErrTexts = [...]string{
 	"invalid URL",
 	"invalid port",
 	"server gave HTTP response to HTTPS client",
+}
+
+// refusedHandshake reports whether alert, the text of a TLS alert the server
+// sent ("tls: certificate required"), refuses the handshake for what the
+// client offered: no retry offers anything else. The alerts of a failure
+// on the way or of the server's own ("internal error", "bad record MAC")
+// are not among them.
+func refusedHandshake(alert string) bool {
+	name, ok := strings.CutPrefix(alert, "tls: ")
+	if !ok {
+		return false
+	}
+	switch name {
+	case "handshake failure", "bad certificate", "unsupported certificate",
+		"revoked certificate", "expired certificate", "unknown certificate",
+		"unknown certificate authority", "access denied",
+		"protocol version not supported", "insufficient security level",
+		"certificate required", "unrecognized name", "no application protocol":
+		return true
+	}
+	return false
 }
 
 // notHTTPErrTexts are net/http's messages for an answer that is not an

@@ -546,6 +546,9 @@ func TestClassifyErr(t *testing.T) {
 		{"invalid header", errors.New(`net/http: invalid header field name "a b"`), Permanent, true},
 		{"not TLS", &url.Error{Op: "Get", URL: "https://x", Err: tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}}, Permanent, true},
 		{"HTTP answer to HTTPS", errors.New("http: server gave HTTP response to HTTPS client"), Permanent, true},
+		{"TLS alert: certificate required", &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}, Permanent, false},
+		{"TLS alert: internal error", &net.OpError{Op: "remote error", Err: errors.New("tls: internal error")}, Transient, false},
+		{"TLS alert: bad record MAC", &net.OpError{Op: "remote error", Err: errors.New("tls: bad record MAC")}, Transient, false},
 	}
 	for _, tc := range tests {
 		if cl, ns := classifyErr(tc.err); cl != tc.class || ns != tc.neverSent {
@@ -570,6 +573,31 @@ func TestClassifyRealNetworkErrors(t *testing.T) {
 		var cv *tls.CertificateVerificationError
 		if !errors.As(err, &cv) || len(attempts) != 1 || attempts[0].Class != Permanent || hits != 0 {
 			t.Errorf("error %v after %d attempts (%+v); want one Permanent certificate error", err, len(attempts), attempts)
+		}
+	})
+	t.Run("TLS handshake refused", func(t *testing.T) {
+		// A server that requires a client certificate this client does
+		// not have refuses every handshake: during it under TLS 1.2
+		// (handshake failure), after the request was written under TLS
+		// 1.3 (certificate required). A plain client fails at once.
+		for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+			var conns atomic.Int32
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert, MaxVersion: version}
+			srv.StartTLS()
+			var attempts []Attempt
+			tr := New(srv.Client().Transport, WithBackoff(0, 0), observe(&attempts))
+			_, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", srv.URL, nil))
+			srv.Close()
+			if len(attempts) != 1 || attempts[0].Class != Permanent || conns.Load() != 1 {
+				t.Errorf("TLS %x: error %v after %d attempts and %d connections; want one Permanent attempt", version, err, len(attempts), conns.Load())
+			}
 		}
 	})
 	t.Run("HTTPS to an HTTP server", func(t *testing.T) {
