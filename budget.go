@@ -156,7 +156,7 @@ func newBudgetSet(b RetryBudget, keyFn func(*http.Request) string) *budgetSet {
 	s := &budgetSet{
 		ratio:     budgetUnits(b.Ratio),
 		burst:     budgetUnits(b.Burst),
-		throttled: budgetUnits(b.ThrottledCost),
+		throttled: max(budgetUnits(b.ThrottledCost), 1), // a cost, however small, is not nothing
 		keyFn:     keyFn,
 	}
 	s.m.init()

@@ -295,3 +295,21 @@ func TestRetryBudgetLargeValues(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryBudgetTinyThrottledCost: a ThrottledCost too small for the
+// budget's fixed-point tokens (a ten-thousandth of a retry) still costs
+// something, so that the budget bounds the retries of a host that answers
+// every request with a 429: it rounded to nothing, and every such retry
+// went through, whatever the budget held.
+func TestRetryBudgetTinyThrottledCost(t *testing.T) {
+	t.Parallel()
+	s := &rtScript{steps: []rtStep{{status: 429}}}
+	tr := New(s, fastRetries, WithoutBreaker(), WithoutRateLimit(), WithMaxRetries(1),
+		WithRetryBudget(RetryBudget{Burst: 0.002, ThrottledCost: 1e-4}))
+	calls(t, tr, "http://api.test/", 100)
+	// 0.002 tokens pay for 2 retries at the smallest cost the budget
+	// counts (a thousandth), 20 at the exact one: never 100.
+	if n := s.numCalls(); n > 100+20 {
+		t.Errorf("%d attempts for 100 calls, want at most 120: the budget bounds throttled retries", n)
+	}
+}
