@@ -324,6 +324,11 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 		// the request was written.
 		return Permanent, false
 	}
+	if proxyRefused(err) {
+		// The proxy refused the tunnel to the host: the request never
+		// reached it, and a retry gets the same answer.
+		return Permanent, true
+	}
 	msg := err.Error()
 	for _, s := range permanentErrTexts {
 		if strings.Contains(msg, s) {
@@ -407,6 +412,26 @@ func refusedHandshake(alert string) bool {
 		"unknown certificate authority", "access denied",
 		"protocol version not supported", "insufficient security level",
 		"certificate required", "unrecognized name", "no application protocol":
+		return true
+	}
+	return false
+}
+
+// proxyRefused reports whether err is net/http's error for a proxy that
+// refused to open a tunnel (CONNECT) to an https host for want of the
+// proxy's credentials (407) or by its policy (403): its message, at the
+// end of the chain, is the proxy's reason phrase alone. (An http request
+// through a proxy gets the proxy's 407 or 403 as its response.)
+func proxyRefused(err error) bool {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			break
+		}
+		err = u
+	}
+	switch err.Error() {
+	case "Proxy Authentication Required", "Forbidden":
 		return true
 	}
 	return false

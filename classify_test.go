@@ -547,6 +547,8 @@ func TestClassifyErr(t *testing.T) {
 		{"not TLS", &url.Error{Op: "Get", URL: "https://x", Err: tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}}, Permanent, true},
 		{"HTTP answer to HTTPS", errors.New("http: server gave HTTP response to HTTPS client"), Permanent, true},
 		{"TLS alert: certificate required", &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}, Permanent, false},
+		{"proxy refused", &url.Error{Op: "Get", URL: "https://x", Err: errors.New("Proxy Authentication Required")}, Permanent, true},
+		{"proxy unavailable", errors.New("Service Unavailable"), Transient, false},
 		{"TLS alert: internal error", &net.OpError{Op: "remote error", Err: errors.New("tls: internal error")}, Transient, false},
 		{"TLS alert: bad record MAC", &net.OpError{Op: "remote error", Err: errors.New("tls: bad record MAC")}, Transient, false},
 	}
@@ -597,6 +599,27 @@ func TestClassifyRealNetworkErrors(t *testing.T) {
 			srv.Close()
 			if len(attempts) != 1 || attempts[0].Class != Permanent || conns.Load() != 1 {
 				t.Errorf("TLS %x: error %v after %d attempts and %d connections; want one Permanent attempt", version, err, len(attempts), conns.Load())
+			}
+		}
+	})
+	t.Run("proxy refuses the tunnel", func(t *testing.T) {
+		// A proxy that wants credentials the environment lacks (407),
+		// or that refuses the host (403), refuses every CONNECT to an
+		// https host; an http request gets the same answer as its
+		// response, returned at once.
+		for _, status := range []int{http.StatusProxyAuthRequired, http.StatusForbidden} {
+			var hits atomic.Int32
+			proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+				w.WriteHeader(status)
+			}))
+			proxyURL, _ := url.Parse(proxy.URL)
+			var attempts []Attempt
+			tr := New(&http.Transport{Proxy: http.ProxyURL(proxyURL)}, WithBackoff(0, 0), observe(&attempts))
+			_, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "https://api.test/", nil))
+			proxy.Close()
+			if len(attempts) != 1 || attempts[0].Class != Permanent || hits.Load() != 1 {
+				t.Errorf("proxy %d: error %v after %d attempts and %d CONNECTs; want one Permanent attempt", status, err, len(attempts), hits.Load())
 			}
 		}
 	})
