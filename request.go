@@ -86,8 +86,8 @@ func (e *RequestError) mayHaveBeenSent() bool {
 // requestFault returns err as a *RequestError when the attempt failed
 // because of the request itself: already one (its body), or a request that
 // net/http cannot send (an invalid method, header or trailer name or value,
-// a URL without a host or with a control character in its query, a
-// ContentLength without a body, a header HTTP/2 cannot carry, a body
+// a URL without a host or with a control character in its query, a nil
+// Header, a ContentLength without a body, a header HTTP/2 cannot carry, a body
 // longer than its ContentLength over HTTP/2, an invalid Host through a
 // proxy, or a host that cannot be split from its port). It looks
 // at the request only after a failure, so that a success costs nothing; err
@@ -100,6 +100,11 @@ func requestFault(req *http.Request, err error) error {
 		return &RequestError{Err: fmt.Errorf("%s: %w", why, err)}
 	}
 	msg := err.Error()
+	if req.Header == nil && strings.Contains(msg, "nil Request.Header") {
+		// A Request literal sent through RoundTrip itself (http.Client
+		// gives a request a Header): net/http refuses it.
+		return &RequestError{Err: err}
+	}
 	if req.Body == nil && req.ContentLength != 0 && strings.Contains(msg, "with nil Body") {
 		// A ContentLength without a body: net/http refuses to send it
 		// over HTTP/1 (over HTTP/2 it sends no body, and no error).

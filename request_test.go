@@ -150,6 +150,39 @@ func TestCallerMistakesFailAtOnce(t *testing.T) {
 	}
 }
 
+// TestNilHeaderFailsAtOnce: a request without a Header (a Request literal
+// sent through RoundTrip itself: http.Client gives it one) is the caller's
+// mistake, which net/http's Transport refuses before it dials: one attempt,
+// a *RequestError, and no breaker failure.
+func TestNilHeaderFailsAtOnce(t *testing.T) {
+	srv, conns := countConns(t, func(http.ResponseWriter, *http.Request) {})
+	var attempts atomic.Int32
+	tr := New(&http.Transport{}, WithBackoff(10*time.Millisecond, 10*time.Millisecond),
+		WithBreaker(BreakerSettings{ConsecutiveFailures: 1}),
+		WithObserver(func(Attempt) { attempts.Add(1) }))
+	defer tr.CloseIdleConnections()
+	u, _ := url.Parse(srv.URL)
+	for range 3 {
+		req := (&http.Request{Method: "GET", URL: u}).WithContext(context.Background())
+		_, err := roundTrip(t, tr, req)
+		var re *RequestError
+		if !errors.As(err, &re) {
+			t.Fatalf("err = %v, want a *RequestError", err)
+		}
+	}
+	if n := attempts.Load(); n != 3 {
+		t.Errorf("%d attempts for 3 calls, want one each", n)
+	}
+	resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", srv.URL, nil))
+	if err != nil {
+		t.Fatalf("healthy call after the mistakes: %v (the breaker counted them?)", err)
+	}
+	resp.Body.Close()
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections, want the healthy call's only", n)
+	}
+}
+
 func TestInvalidRequest(t *testing.T) {
 	for _, tc := range []struct {
 		method, name, value string
