@@ -30,7 +30,10 @@ const (
 // deposits Ratio tokens, up to Burst; a retry spends one token, or
 // ThrottledCost when the server asked for it (a 429 or a 503 with a
 // Retry-After); a retry that finds too few tokens is not sent. First
-// attempts never spend. A host's budget starts full, so the first failures
+// attempts never spend, and a retry that is not sent after all (refused by
+// the breaker, the rate limiter or the limit of attempts in flight, which
+// ends the call; its body not replayable; its call canceled during its
+// wait) gives back what it spent. A host's budget starts full, so the first failures
 // on a new host are retried as usual.
 //
 // With the defaults, a host that fails 10% of attempts keeps far more
@@ -254,12 +257,24 @@ func (s *budgetSet) withdraw(b *hostBudget, throttled bool) bool {
 
 // refund gives back the cost of one retry that withdraw took (unthrottled)
 // for a hedged copy that was never sent.
-func (s *budgetSet) refund(b *hostBudget) {
+func (s *budgetSet) refund(b *hostBudget) { s.giveBack(b, false) }
+
+// giveBack gives back what withdraw took, throttled or not, for a retry
+// that was never sent.
+func (s *budgetSet) giveBack(b *hostBudget, throttled bool) {
 	if b.shared != nil {
-		b.shared.Deposit(1)
+		if throttled {
+			b.shared.Deposit(s.settings.ThrottledCost)
+		} else {
+			b.shared.Deposit(1)
+		}
 		return
 	}
-	if filled, ok := addTokens(&b.tokens, budgetUnit, s.burst); ok && filled {
+	cost := int64(budgetUnit)
+	if throttled {
+		cost = s.throttled
+	}
+	if filled, ok := addTokens(&b.tokens, cost, s.burst); ok && filled {
 		b.gen.notFull.Add(-1)
 	}
 }

@@ -52,8 +52,9 @@ type BudgetStore interface {
 // without a store), and resumes sharing when the backend answers again.
 type SharedBudget interface {
 	// Deposit credits tokens (the budget's Ratio) for an answer of the
-	// host, up to the budget's Burst; or 1 token, giving back what
-	// Withdraw took for a hedged copy that was never sent.
+	// host, up to the budget's Burst; or what Withdraw took (1 token, or
+	// the budget's ThrottledCost), given back for a retry or a hedged
+	// copy that was never sent.
 	Deposit(tokens float64)
 
 	// Withdraw spends tokens for a retry (1, or the budget's

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 // randomFaults is a RoundTripper that answers 503 with probability p and
@@ -312,4 +314,56 @@ func TestRetryBudgetTinyThrottledCost(t *testing.T) {
 	if n := s.numCalls(); n > 100+20 {
 		t.Errorf("%d attempts for 100 calls, want at most 120: the budget bounds throttled retries", n)
 	}
+}
+
+// TestRetryBudgetRefusedRetryGivesBack: a retry that a layer of the chain
+// refuses without sending it (here the rate limiter, whose next token
+// comes after the call's budget) gives back what it took from the retry
+// budget, as a hedged copy that is never sent does: nothing reached the
+// host. It kept it, and the host's next failure found the budget spent,
+// though the host had seen a single attempt.
+func TestRetryBudgetRefusedRetryGivesBack(t *testing.T) {
+	t.Run("refused by the rate limiter", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{{status: 503}, {status: 503}, {status: 200}}}
+			tr := New(s, fastRetries, WithoutBreaker(), WithRateLimit(1, 1), WithRetryBudget(RetryBudget{Burst: 1}))
+			// The retry would wait a second for the limiter's token, past
+			// the call's budget: refused, the 503 returned.
+			ctx := WithCallOptions(context.Background(), WithMaxElapsed(500*time.Millisecond))
+			var r Report
+			resp, err := roundTrip(t, tr, newRequest(t, WithReport(ctx, &r), "GET", "http://api.test/", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if s.numCalls() != 1 || r.Outcome != OutcomeRateLimited {
+				t.Fatalf("%d attempts sent, outcome %s; want the retry refused by the rate limiter", s.numCalls(), r.Outcome)
+			}
+			time.Sleep(2 * time.Second)
+			resp, err = roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 || s.numCalls() != 3 {
+				t.Errorf("second call: %d after %d attempts in all (stop reason %q); want 200, its retry paid by the budget the refused retry gave back", resp.StatusCode, s.numCalls(), r.StopReason)
+			}
+		})
+	})
+	t.Run("canceled during its wait", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{{status: 503}, {status: 503}, {status: 200}}}
+			tr := New(s, WithBackoff(time.Second, time.Second), WithoutBreaker(), WithRetryBudget(RetryBudget{Burst: 1}))
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(500*time.Millisecond, cancel)
+			if _, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil)); !errors.Is(err, context.Canceled) {
+				t.Fatalf("err = %v, want the cancellation during the wait", err)
+			}
+			resp, _ := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			resp.Body.Close()
+			if resp.StatusCode != 200 || s.numCalls() != 3 {
+				t.Errorf("second call: %d after %d attempts in all; want 200, its retry paid by the budget the canceled retry gave back", resp.StatusCode, s.numCalls())
+			}
+		})
+	})
 }

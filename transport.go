@@ -299,6 +299,10 @@ func (c *call) run() (*http.Response, error) {
 		if resp != nil && !st.class.Retryable() && t.budgets != nil {
 			t.budgets.answered(c) // the host answered
 		}
+		// What decide took from the budget for this attempt, given back
+		// below if a layer of the chain refused it and the call ends.
+		paid, paidThrottled := c.paid, c.paidThrottled
+		c.paid = false
 		delay, retry, stop := c.decide(n, maxAttempts, st, resp, err, &body)
 		if err != nil && c.write && c.key != "" && !st.neverSent && !c.trace.neverWritten() {
 			c.lost = true
@@ -313,6 +317,7 @@ func (c *call) run() (*http.Response, error) {
 				// Give up with what the attempt produced; without a
 				// response, say why no retry followed.
 				retry, delay, stop = false, 0, StopBodyNotReplayable
+				c.giveBackRetry()
 				if resp == nil {
 					err = fmt.Errorf("%w; %w", err, berr)
 				}
@@ -330,6 +335,11 @@ func (c *call) run() (*http.Response, error) {
 
 		if !retry {
 			body.thaw()
+			if paid && resp == nil && refusedLocally(err) {
+				// Refused without being sent: the retry it was
+				// costs nothing.
+				t.budgets.giveBack(c.hb, paidThrottled)
+			}
 			if resp == nil && held != nil && (refusedLocally(err) || stop == StopRetryBudget) {
 				// A retry refused locally (breaker open, rate limited,
 				// host full, retry budget spent): return what the last
@@ -361,6 +371,7 @@ func (c *call) run() (*http.Response, error) {
 			woken, err := c.waitRetry(delay, reset)
 			if err != nil {
 				c.waited += time.Since(w0) // the part of the wait that passed
+				c.giveBackRetry()
 				if reqBody != nil {
 					reqBody.Close()
 				}
@@ -464,6 +475,10 @@ type call struct {
 	trace       *writeTrace // proves an attempt of an unproven write was never written; nil when not needed
 	bo          backoff.BackOff
 	hb          *hostBudget // the host's retry budget, once looked up
+	// paid says that decide took the next attempt's cost from hb, as a
+	// throttled retry when paidThrottled: given back if it is not sent,
+	// or refused by a layer of the chain and not retried.
+	paid, paidThrottled bool
 
 	// What the call did, for its Report and Tracer.
 	report   *Report
@@ -704,11 +719,23 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 	}
 	if c.t.budgets != nil {
 		throttled := st.class == Throttled || resp != nil && resp.StatusCode == http.StatusServiceUnavailable && st.hasRetryAfter
-		if b := c.hostBudget(); b != nil && !c.t.budgets.withdraw(b, throttled) {
-			return 0, false, StopRetryBudget
+		if b := c.hostBudget(); b != nil {
+			if !c.t.budgets.withdraw(b, throttled) {
+				return 0, false, StopRetryBudget
+			}
+			c.paid, c.paidThrottled = true, throttled
 		}
 	}
 	return delay, true, ""
+}
+
+// giveBackRetry gives back to the host's retry budget what decide took for
+// the next attempt, when it is not sent after all.
+func (c *call) giveBackRetry() {
+	if c.paid {
+		c.paid = false
+		c.t.budgets.giveBack(c.hb, c.paidThrottled)
+	}
 }
 
 // mayResend applies the write rule to an attempt of a write that failed:
