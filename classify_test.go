@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -636,7 +637,9 @@ func TestClassifyRealNetworkErrors(t *testing.T) {
 	t.Run("HTTP to a server that does not speak it", func(t *testing.T) {
 		// An http URL for a TLS port (its alert), or for another
 		// protocol's: the URL is wrong, as with HTTPS to an HTTP
-		// server, and a plain client fails at once.
+		// server, and a plain client fails at once. The server answers
+		// the request it read (a greeting sent before it, as an SSH
+		// server's, races with the request net/http writes).
 		for _, greeting := range []string{"\x15\x03\x01\x00\x02\x02\x50", "SSH-2.0-OpenSSH_9.6\r\n", "-ERR unknown command\r\n"} {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -650,6 +653,7 @@ func TestClassifyRealNetworkErrors(t *testing.T) {
 						return
 					}
 					conns.Add(1)
+					http.ReadRequest(bufio.NewReader(c))
 					c.Write([]byte(greeting))
 					c.Close()
 				}
