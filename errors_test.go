@@ -114,6 +114,35 @@ func TestErrorsRedactURLs(t *testing.T) {
 			check(t, "HostState's error", err.Error())
 		}
 	})
+	t.Run("causes the Transport did not get from the base", func(t *testing.T) {
+		// The error of a GetBody that ended the retries, and the cause
+		// of a context canceled during a wait, are the *Error's cause
+		// too: Err is redacted as the message is.
+		secretErr := fmt.Errorf("fetching %s: %w", secretURL, io.ErrUnexpectedEOF)
+		base := &rtScript{steps: []rtStep{{err: errReset}}}
+		tr := New(base, fastRetries, WithMaxRetries(1))
+		req, _ := http.NewRequest(http.MethodPut, "https://api.test/v1/posts", strings.NewReader("x"))
+		req.GetBody = func() (io.ReadCloser, error) { return nil, secretErr }
+		_, err := tr.RoundTrip(req)
+		if err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("err = %v, want the GetBody's error in its chain", err)
+		}
+		check(t, "the error", err.Error())
+		check(t, "its cause", errors.Unwrap(err).Error())
+
+		synctest.Test(t, func(t *testing.T) {
+			base := &rtScript{steps: []rtStep{{status: 503}}}
+			tr := New(base, WithBackoff(time.Second, time.Second))
+			ctx, cancel := context.WithCancelCause(context.Background())
+			time.AfterFunc(500*time.Millisecond, func() { cancel(secretErr) })
+			_, err := tr.RoundTrip(newRequest(t, ctx, http.MethodGet, "https://api.test/v1/posts", nil))
+			if err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("err = %v, want the context's cause in its chain", err)
+			}
+			check(t, "the error", err.Error())
+			check(t, "its cause", errors.Unwrap(err).Error())
+		})
+	})
 	t.Run("control characters", func(t *testing.T) {
 		var obs observed
 		base := &rtScript{steps: []rtStep{{err: errors.New("bad\nlevel=ERROR msg=forged\r\x1b[31m")}}}

@@ -391,9 +391,11 @@ func (c *call) run() (*http.Response, error) {
 }
 
 // fail returns the *Error of a call that ends without a response after n
-// attempts.
+// attempts. Its cause is redacted here, whatever its origin (the base's
+// errors already are; not a GetBody's, nor the cause of the call's
+// context).
 func (c *call) fail(n int, err error) error {
-	return &Error{Method: c.req.Method, URL: redactURL(c.req.URL), Attempts: n, Err: err}
+	return &Error{Method: c.req.Method, URL: redactURL(c.req.URL), Attempts: n, Err: redactError(err)}
 }
 
 // end fills the call's Report and tells the Tracer that the call ended,
