@@ -418,10 +418,12 @@ func refusedHandshake(alert string) bool {
 }
 
 // proxyRefused reports whether err is net/http's error for a proxy that
-// refused to open a tunnel (CONNECT) to an https host for want of the
-// proxy's credentials (407) or by its policy (403): its message, at the
-// end of the chain, is the proxy's reason phrase alone. (An http request
-// through a proxy gets the proxy's 407 or 403 as its response.)
+// refused to open a tunnel to the host for want of the proxy's credentials
+// or by its policy: an HTTP proxy's 407 or 403 to a CONNECT (for an https
+// host), whose message, at the end of the chain, is the proxy's reason
+// phrase alone (an http request through a proxy gets the 407 or 403 as its
+// response), or a SOCKS5 proxy's refusal of the client's credentials, or
+// none, or of the connection by its rules.
 func proxyRefused(err error) bool {
 	for {
 		u := errors.Unwrap(err)
@@ -431,7 +433,9 @@ func proxyRefused(err error) bool {
 		err = u
 	}
 	switch err.Error() {
-	case "Proxy Authentication Required", "Forbidden":
+	case "Proxy Authentication Required", "Forbidden",
+		"no acceptable authentication methods", "username/password authentication failed",
+		"unknown error connection not allowed by ruleset":
 		return true
 	}
 	return false

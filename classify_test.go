@@ -624,6 +624,37 @@ func TestClassifyRealNetworkErrors(t *testing.T) {
 			}
 		}
 	})
+	t.Run("SOCKS5 proxy refuses the client", func(t *testing.T) {
+		// A SOCKS5 proxy that accepts none of the client's
+		// authentication methods (it wants credentials the environment
+		// lacks) refuses every connection.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		var conns atomic.Int32
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				conns.Add(1)
+				var greeting [3]byte // version 5, one method: none
+				io.ReadFull(c, greeting[:])
+				c.Write([]byte{5, 0xff}) // no acceptable methods
+				c.Close()
+			}
+		}()
+		proxyURL, _ := url.Parse("socks5://" + ln.Addr().String())
+		var attempts []Attempt
+		tr := New(&http.Transport{Proxy: http.ProxyURL(proxyURL)}, WithBackoff(0, 0), observe(&attempts))
+		_, err = roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		if len(attempts) != 1 || attempts[0].Class != Permanent || conns.Load() != 1 {
+			t.Errorf("error %v after %d attempts and %d connections; want one Permanent attempt", err, len(attempts), conns.Load())
+		}
+	})
 	t.Run("HTTPS to an HTTP server", func(t *testing.T) {
 		srv, _ := countConns(t, func(http.ResponseWriter, *http.Request) {})
 		srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshakes it reads as requests
