@@ -231,6 +231,7 @@ func (c *call) run() (*http.Response, error) {
 	}
 
 	var held *http.Response // the last response retried past, kept for give-up
+	var lastErr error       // the error of the last attempt retried past, when it had no response
 	reqBody, sameBody := body.first()
 	st, _ := t.states.Get().(*attemptState) // reset for each attempt
 	if st == nil {
@@ -358,13 +359,20 @@ func (c *call) run() (*http.Response, error) {
 			if stop == StopRetryBudget {
 				err = fmt.Errorf("%w: %w", ErrRetryBudgetExhausted, err)
 			}
+			if lastErr != nil && refusedLocally(err) {
+				// A retry refused locally after a network error: the
+				// call ends with both, not with the refusal alone.
+				err = fmt.Errorf("%w; the attempt before: %w", err, lastErr)
+			}
 			return nil, c.fail(n, err)
 		}
 		if resp != nil {
 			if held != nil {
 				held.Body.Close()
 			}
-			held = holdResponse(resp)
+			held, lastErr = holdResponse(resp), nil
+		} else {
+			lastErr = err
 		}
 		if delay > 0 {
 			w0 := time.Now()

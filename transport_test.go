@@ -1298,3 +1298,20 @@ func TestGetBodyNilBody(t *testing.T) {
 		t.Errorf("%d requests sent, observer saw %+v; want one, stopped with %q", sent, attempts, StopBodyNotReplayable)
 	}
 }
+
+// TestRefusedRetryKeepsTheNetworkError: when the retry of an attempt that
+// failed without a response is refused locally (here by the breaker that
+// attempt opened), the call's error holds both the refusal and the
+// attempt's own error: it held the refusal alone, and a call whose single
+// request met a reset read as a breaker refusal, errors.Is unable to find
+// the reset. (A refused retry after a response returns that response.)
+func TestRefusedRetryKeepsTheNetworkError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{err: errReset}}}
+		tr := New(s, WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+		_, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		if s.numCalls() != 1 || !errors.Is(err, syscall.ECONNRESET) || !errors.Is(err, ErrCircuitOpen) {
+			t.Errorf("%d requests, error %v; want one request, and an error holding the reset and the refusal of its retry", s.numCalls(), err)
+		}
+	})
+}
