@@ -1,6 +1,7 @@
 package examples
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/resilienthttp/resilient"
@@ -21,8 +22,11 @@ import (
 // for the function, up to 15 minutes; an S3 upload, for its body), and the
 // SDK would resend a call resilient cut. The caller's context bounds the
 // calls, as it does through a plain client. resilient adds the per-host
-// circuit breaker, the pacing after a 429, and one record per attempt. Use
-// it as
+// circuit breaker, the pacing after a 429, and one record per attempt. The
+// client follows redirects as the SDK's own does: a 307 or a 308 only,
+// without the session token of temporary credentials (X-Amz-Security-Token)
+// when it leads to another host; any other redirect is the SDK's to read.
+// Use it as
 //
 //	cfg, err := config.LoadDefaultConfig(ctx)
 //	cfg.HTTPClient = examples.AWSHTTPClient(nil)
@@ -31,5 +35,24 @@ func AWSHTTPClient(base http.RoundTripper, opts ...resilient.Option) *http.Clien
 		resilient.WithMaxRetries(0), // the SDK retries; resilient would multiply its attempts
 		resilient.WithMaxElapsed(0), // nor cut the SDK's attempts: a Lambda Invoke or an S3 upload may take longer than 5 minutes
 	}, opts...)
-	return &http.Client{Transport: resilient.New(base, opts...)}
+	return &http.Client{Transport: resilient.New(base, opts...), CheckRedirect: awsRedirect}
+}
+
+// awsRedirect is the redirect policy of the SDK's own client
+// (aws/transport/http's limitedRedirect): it follows a 307 or a 308, which
+// keep the method and the body, and removes the session token on the way to
+// another host, which net/http would send there; it hands any other
+// redirect to the SDK.
+func awsRedirect(req *http.Request, via []*http.Request) error {
+	switch req.Response.StatusCode {
+	case http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		if len(via) > 0 && via[len(via)-1].URL.Host != req.URL.Host {
+			req.Header.Del("X-Amz-Security-Token")
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects") // net/http's own limit, which a CheckRedirect replaces
+		}
+		return nil
+	}
+	return http.ErrUseLastResponse
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -174,4 +175,51 @@ func TestAWSLongCall(t *testing.T) {
 			t.Errorf("%d server attempts in %v, want 1 in 6m0s", got, d)
 		}
 	})
+}
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// TestAWSRedirectKeepsSessionToken sends a signed request with temporary
+// credentials' session token (X-Amz-Security-Token) that the endpoint
+// redirects to another host, and checks that the recipe's client redirects
+// as the SDK's own client does (aws/transport/http's limitedRedirect): it
+// follows a 307 or a 308, without the session token, and hands any other
+// redirect to the SDK. net/http alone would send the token to the other
+// host (it removes only Authorization, Cookie and WWW-Authenticate there),
+// and follow a 301, 302 or 303 as a GET.
+func TestAWSRedirectKeepsSessionToken(t *testing.T) {
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			followed := status == http.StatusTemporaryRedirect || status == http.StatusPermanentRedirect
+			var elsewhere []string // the session tokens the other host received
+			base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				if r.URL.Host == "s3.test" {
+					return &http.Response{StatusCode: status, Header: http.Header{"Location": {"https://elsewhere.test/bucket/key"}},
+						Body: http.NoBody, Request: r}, nil
+				}
+				elsewhere = append(elsewhere, r.Header.Get("X-Amz-Security-Token"))
+				return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+			})
+			req, _ := http.NewRequest(http.MethodGet, "https://s3.test/bucket/key", nil)
+			req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/...")
+			req.Header.Set("X-Amz-Security-Token", "SESSIONTOKEN")
+			resp, err := AWSHTTPClient(base).Do(req)
+			if err != nil {
+				t.Fatalf("Do: %v", err)
+			}
+			resp.Body.Close()
+			if want := map[bool]int{true: http.StatusOK, false: status}[followed]; resp.StatusCode != want {
+				t.Errorf("status %d, want %d", resp.StatusCode, want)
+			}
+			for _, tok := range elsewhere {
+				if tok != "" {
+					t.Errorf("the other host received X-Amz-Security-Token %q", tok)
+				}
+			}
+		})
+	}
 }
