@@ -186,7 +186,7 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 			st.requestID = headerRequestID(resp.Header)
 		}
 		if custom != nil {
-			st.class = custom(resp, nil, nil, Success)
+			st.class = callClassifier(custom, resp, nil, nil, Success)
 		}
 		return
 	}
@@ -207,9 +207,20 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 	st.code = st.apiErr.Code
 	st.requestID = st.apiErr.RequestID
 	if custom != nil {
-		st.class = custom(resp, st.apiErr, nil, st.class)
+		st.class = callClassifier(custom, resp, st.apiErr, nil, st.class)
 		st.apiErr.Retryable = st.class.Retryable()
 	}
+}
+
+// callClassifier returns custom's class for an attempt's response; when
+// custom panics, the response's body is closed on the way out (see
+// closeOnPanic).
+func callClassifier(custom Classifier, resp *http.Response, apiErr *APIError, err error, def Class) Class {
+	done := false
+	defer closeOnPanic(resp, &done)
+	cl := custom(resp, apiErr, err, def)
+	done = true
+	return cl
 }
 
 // decide applies the precedence, from the strongest:

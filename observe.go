@@ -171,6 +171,8 @@ func (t *Transport) observe(c *call, areq *http.Request, st *attemptState, resp 
 	if !t.observed {
 		return
 	}
+	done := false
+	defer closeOnPanic(resp, &done)
 	a := Attempt{
 		Method:         c.req.Method,
 		Host:           c.req.URL.Host,
@@ -212,6 +214,17 @@ func (t *Transport) observe(c *call, areq *http.Request, st *attemptState, resp 
 	}
 	if t.cfg.logger != nil {
 		logAttempt(c.ctx, t.cfg.logger, &a)
+	}
+	done = true
+}
+
+// closeOnPanic closes the body of resp, an attempt's response (nil for
+// none), unless *done. It is deferred around the functions a caller plugs
+// in (observers, the logger, a Tracer, a Classifier): one that panics takes
+// resp from the caller, who never sees it, and its connection would leak.
+func closeOnPanic(resp *http.Response, done *bool) {
+	if !*done && resp != nil && resp.Body != nil {
+		resp.Body.Close()
 	}
 }
 

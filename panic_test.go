@@ -1,6 +1,9 @@
 package resilient
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -129,4 +132,102 @@ func TestPanicInBreakerObserverReleasesProbe(t *testing.T) {
 			}
 		}
 	})
+}
+
+// panicTracer is a Tracer whose Attempt, EndCall or attempt's end (where:
+// "tracer", "EndCall", "span end") panics.
+type panicTracer struct{ where string }
+
+func (p panicTracer) StartCall(ctx context.Context, _ *http.Request) context.Context { return ctx }
+func (p panicTracer) StartAttempt(req *http.Request, _ AttemptInfo) (*http.Request, func(*http.Response, error)) {
+	if p.where == "span end" {
+		return req, func(*http.Response, error) { panic("span end exploded") }
+	}
+	return req, nil
+}
+func (p panicTracer) Attempt(context.Context, Attempt) {
+	if p.where == "tracer" {
+		panic("tracer exploded")
+	}
+}
+func (p panicTracer) EndCall(context.Context, *Report) {
+	if p.where == "EndCall" {
+		panic("EndCall exploded")
+	}
+}
+
+// panicHandler is a slog.Handler that panics.
+type panicHandler struct{}
+
+func (panicHandler) Enabled(context.Context, slog.Level) bool  { return true }
+func (panicHandler) Handle(context.Context, slog.Record) error { panic("logger exploded") }
+func (h panicHandler) WithAttrs([]slog.Attr) slog.Handler      { return h }
+func (h panicHandler) WithGroup(string) slog.Handler           { return h }
+
+// TestPanicClosesResponse: a panic in what the caller plugged in (an
+// observer, the logger, a Tracer, a Classifier) after an attempt got its
+// response takes that response from the caller, who never sees it: its
+// body is closed on the way out, so that its connection (and, over
+// http.Transport, the goroutines that serve it) is not leaked by each
+// panic a server recovers from.
+func TestPanicClosesResponse(t *testing.T) {
+	for _, tc := range []struct {
+		where  string
+		status int // every attempt's
+		at     int // the attempt whose observer or classifier panics
+	}{
+		{"observer", 503, 1},
+		{"observer", 503, 2},
+		{"observer", 200, 1},
+		{"context observer", 200, 1},
+		{"logger", 200, 1},
+		{"tracer", 503, 1},
+		{"EndCall", 200, 1},
+		{"span end", 200, 1},
+		{"classifier", 200, 1},
+		{"classifier", 503, 2},
+	} {
+		t.Run(fmt.Sprintf("%s %d at %d", tc.where, tc.status, tc.at), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var bodies []*trackedBody
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					b := newTrackedBody(`{}`)
+					bodies = append(bodies, b)
+					return &http.Response{StatusCode: tc.status, Header: http.Header{}, Body: b, Request: req}, nil
+				})
+				n := 0
+				opts := []Option{WithBackoff(time.Second, time.Second)}
+				switch tc.where {
+				case "observer":
+					opts = append(opts, WithObserver(func(a Attempt) {
+						if a.Number == tc.at {
+							panic("observer exploded")
+						}
+					}))
+				case "context observer":
+					opts = append(opts, WithContextObserver(func(context.Context, Attempt) { panic("observer exploded") }))
+				case "logger":
+					opts = append(opts, WithLogger(slog.New(panicHandler{})))
+				case "tracer", "EndCall", "span end":
+					opts = append(opts, WithTracer(panicTracer{tc.where}))
+				case "classifier":
+					opts = append(opts, WithClassifier(func(_ *http.Response, _ *APIError, _ error, def Class) Class {
+						if n++; n == tc.at {
+							panic("classifier exploded")
+						}
+						return def
+					}))
+				}
+				tr := New(base, opts...)
+				mustPanic(t, "the panic was not propagated", func() {
+					tr.RoundTrip(newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				})
+				for i, b := range bodies {
+					if !b.isClosed() {
+						t.Errorf("the body of response %d (of %d) was not closed", i+1, len(bodies))
+					}
+				}
+			})
+		})
+	}
 }

@@ -127,6 +127,9 @@ func (t *tracerTransport) roundTripAttempt(req *http.Request, st *attemptState) 
 		st.traceEnd = end
 		return resp, nil
 	}
+	done := false
+	defer closeOnPanic(resp, &done)
 	end(resp, err)
+	done = true
 	return resp, err
 }

@@ -426,7 +426,10 @@ func (c *call) end(resp *http.Response, panicked bool) {
 		c.report.fill(c.req, r)
 	}
 	if tr := c.cfg.tracer; tr != nil {
+		done := false
+		defer closeOnPanic(resp, &done)
 		tr.EndCall(c.ctx, &r)
+		done = true
 	}
 }
 
