@@ -366,3 +366,45 @@ func TestDiscordRecovers(t *testing.T) {
 		})
 	}
 }
+
+// TestDiscordStalledBody: Discord answers, then its body stalls (an hour
+// here). discordgo's own client gives a request 20 seconds, its body
+// included, and makes most requests without a context: through the
+// recipe, whose attempt timeout ends with the headers, the call (and
+// discordgo's lock on the route's bucket, which every other call of the
+// route waits for) would wait for the body as long as it stalls. The
+// recipe's client bounds it: the call fails by resilient's budget of 5
+// minutes, for a read and for a message sent.
+func TestDiscordStalledBody(t *testing.T) {
+	for _, post := range []bool{false, true} {
+		t.Run(map[bool]string{false: "ChannelMessages", true: "ChannelMessageSend"}[post], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "application/json")
+					w.Header().Set("Content-Length", "100")
+					w.WriteHeader(http.StatusOK)
+					_, _ = w.Write([]byte(`[{"id":"1",`))
+					w.(http.Flusher).Flush()
+					select {
+					case <-time.After(time.Hour):
+					case <-r.Context().Done():
+					}
+				}))
+				s := discordSession(t, srv, NewDiscordSession)
+				start := time.Now()
+				var err error
+				if post {
+					_, err = s.ChannelMessageSend("1", "hello")
+				} else {
+					_, err = s.ChannelMessages("1", 50, "", "", "")
+				}
+				if err == nil {
+					t.Error("the call succeeded with a body cut short")
+				}
+				if d := time.Since(start); d > resilient.DefaultMaxElapsed {
+					t.Errorf("the call waited %v for a stalled body, want at most %v", d, resilient.DefaultMaxElapsed)
+				}
+			})
+		})
+	}
+}
