@@ -16,12 +16,20 @@ import (
 // on every POST; resilient takes a key set above it as the caller's word
 // that the API deduplicates writes by key, as Stripe does, and resends
 // the write with that key after a 5xx or a lost connection. Stripe
-// replays, not repeats, a write it processed. Use it as
+// replays, not repeats, a write it processed. stripe-go's own client gives
+// a request 80 seconds, its body included; this one gives a call, its
+// retries and its body included, resilient's budget of 5 minutes (raise
+// both together): resilient's bounds end once it returns the response, and
+// a body that stalled would hold the call for as long as it stalled. Use
+// it as
 //
 //	sc := stripe.NewClient(key, stripe.WithBackends(stripe.NewBackendsWithConfig(examples.StripeBackendConfig(nil))))
 func StripeBackendConfig(base http.RoundTripper, opts ...resilient.Option) *stripe.BackendConfig {
 	return &stripe.BackendConfig{
-		HTTPClient:        &http.Client{Transport: resilient.New(base, opts...)},
+		HTTPClient: &http.Client{
+			Transport: resilient.New(base, opts...),
+			Timeout:   resilient.DefaultMaxElapsed, // a call's body too, which resilient returns unbounded
+		},
 		MaxNetworkRetries: stripe.Int64(0), // resilient retries; stripe-go's 2 retries would stack on its own
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/resilienthttp/resilient"
 	"github.com/resilienthttp/resilient/resilienttest"
@@ -190,6 +191,39 @@ func TestStripeCallOptions(t *testing.T) {
 		}
 		if got := srv.Hits("/v1/customers") - 1; got != 6 {
 			t.Errorf("the next call: %d server attempts, want 6", got)
+		}
+	})
+}
+
+// TestStripeStalledBody: Stripe answers, then its body stalls (an hour
+// here). stripe-go's own client gives a request 80 seconds, its body
+// included; through the recipe, whose bounds (resilient's budget, the
+// caller's context, here none) end once resilient returns the response,
+// the call would wait for the body as long as it stalls. The recipe's
+// client bounds it: the call fails by resilient's budget of 5 minutes.
+func TestStripeStalledBody(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", "100")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte(`{"id":"cus_123",`))
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(time.Hour):
+			case <-r.Context().Done():
+			}
+		}))
+		cfg := StripeBackendConfig(srv.Base())
+		cfg.URL = stripe.String(srv.URL)
+		cfg.LeveledLogger = &stripe.LeveledLogger{Level: stripe.LevelNull}
+		sc := stripe.NewClient("sk_test_123", stripe.WithBackends(stripe.NewBackendsWithConfig(cfg)))
+		start := time.Now()
+		if _, err := sc.V1Customers.Create(context.Background(), &stripe.CustomerCreateParams{Email: stripe.String("jenny@example.com")}); err == nil {
+			t.Error("Create succeeded with a body cut short")
+		}
+		if d := time.Since(start); d > resilient.DefaultMaxElapsed {
+			t.Errorf("the call waited %v for a stalled body, want at most %v", d, resilient.DefaultMaxElapsed)
 		}
 	})
 }
