@@ -158,8 +158,10 @@ func (rl *rateLimiter) stateOf(req *http.Request, now time.Time) RateLimitState 
 	if p == nil {
 		return s
 	}
+	// The lock is released by hand, not deferred: gate releases it itself
+	// when the QuotaStore panics (see unlockIfPanicking), and a second
+	// release would be a fatal error, which no recover stops.
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.limit > 0 {
 		s.Limit = p.limit
 	}
@@ -173,6 +175,7 @@ func (rl *rateLimiter) stateOf(req *http.Request, now time.Time) RateLimitState 
 		s.PausedUntil = until
 	}
 	s.InFlight = p.inflight
+	p.mu.Unlock()
 	return s
 }
 
