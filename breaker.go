@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -313,7 +314,7 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 	outcome := b.set.outcome(st, req, resp, err) // IsFailure may panic
 	reported = true
 	b.report(e, pr, done, outcome)
-	b.set.flush(req.Context())
+	b.set.flushClosing(req.Context(), resp)
 	return resp, err
 }
 
@@ -329,9 +330,20 @@ func (b *breakerTransport) closedAttempt(e *breakerEntry, w *closedWindow, req *
 		w.success(age)
 	case errBreakerFailure:
 		b.set.failure(e, w, age)
-		b.set.flush(req.Context())
+		b.set.flushClosing(req.Context(), resp)
 	}
 	return resp, err
+}
+
+// flushClosing delivers the queued state changes, as flush does, after an
+// attempt that got resp (nil for none): an observer that panics takes
+// resp from the caller, and its body is closed on the way out (see
+// closeOnPanic).
+func (s *breakerSet) flushClosing(ctx context.Context, resp *http.Response) {
+	done := false
+	defer closeOnPanic(resp, &done)
+	s.flush(ctx)
+	done = true
 }
 
 // report gives an attempt's outcome to its breaker, unless the attempt was

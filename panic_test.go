@@ -165,7 +165,7 @@ func (h panicHandler) WithAttrs([]slog.Attr) slog.Handler      { return h }
 func (h panicHandler) WithGroup(string) slog.Handler           { return h }
 
 // TestPanicClosesResponse: a panic in what the caller plugged in (an
-// observer, the logger, a Tracer, a Classifier) after an attempt got its
+// observer, the logger, a Tracer, a Classifier, a breaker observer) after an attempt got its
 // response takes that response from the caller, who never sees it: its
 // body is closed on the way out, so that its connection (and, over
 // http.Transport, the goroutines that serve it) is not leaked by each
@@ -186,6 +186,8 @@ func TestPanicClosesResponse(t *testing.T) {
 		{"span end", 200, 1},
 		{"classifier", 200, 1},
 		{"classifier", 503, 2},
+		{"breaker observer", 503, 1}, // the breaker opens
+		{"breaker observer", 503, 2}, // its probe fails: it opens again
 	} {
 		t.Run(fmt.Sprintf("%s %d at %d", tc.where, tc.status, tc.at), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -210,6 +212,16 @@ func TestPanicClosesResponse(t *testing.T) {
 					opts = append(opts, WithLogger(slog.New(panicHandler{})))
 				case "tracer", "EndCall", "span end":
 					opts = append(opts, WithTracer(panicTracer{tc.where}))
+				case "breaker observer":
+					opens := 0
+					opts = append(opts, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Second}),
+						WithBreakerObserver(func(c BreakerChange) {
+							if c.To == BreakerOpen {
+								if opens++; opens == tc.at {
+									panic("observer exploded")
+								}
+							}
+						}))
 				case "classifier":
 					opts = append(opts, WithClassifier(func(_ *http.Response, _ *APIError, _ error, def Class) Class {
 						if n++; n == tc.at {
@@ -219,6 +231,14 @@ func TestPanicClosesResponse(t *testing.T) {
 					}))
 				}
 				tr := New(base, opts...)
+				if tc.where == "breaker observer" && tc.at == 2 {
+					resp, err := tr.RoundTrip(newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+					if err != nil {
+						t.Fatalf("the call that opens the breaker: %v", err)
+					}
+					resp.Body.Close()
+					time.Sleep(2 * time.Second) // the next attempt probes
+				}
 				mustPanic(t, "the panic was not propagated", func() {
 					tr.RoundTrip(newRequest(t, context.Background(), "GET", "http://api.test/", nil))
 				})
