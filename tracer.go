@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 )
 
 // errPanicked is the error a Tracer's attempt ends with when the layer
@@ -78,6 +79,29 @@ func WithContextObserver(fn func(context.Context, Attempt)) Option {
 			c.ctxObservers = append(c.ctxObservers, fn)
 		}
 	}
+}
+
+// startCall returns the call's context from tr's StartCall. When StartCall
+// panics, the call ends before the panic goes on, as a call a panic goes
+// through does (see Report), but for the Tracer, whose call never
+// started: the request body is closed, as a RoundTripper must on every
+// path, and the Report filled, with no attempt.
+func (c *call) startCall(tr Tracer) context.Context {
+	done := false
+	defer func() {
+		if done {
+			return
+		}
+		if c.req.Body != nil {
+			c.req.Body.Close()
+		}
+		if c.report != nil {
+			c.report.fill(c.req, Report{Duration: time.Since(c.start)})
+		}
+	}()
+	ctx := tr.StartCall(c.ctx, c.req)
+	done = true
+	return ctx
 }
 
 // tracerMiddleware reports each attempt that reaches the wire to tr; it

@@ -243,3 +243,46 @@ func (s statusRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
+
+// startPanicTracer is a Tracer whose StartCall panics, and that records
+// whether EndCall was called.
+type startPanicTracer struct{ ended bool }
+
+func (p *startPanicTracer) StartCall(context.Context, *http.Request) context.Context {
+	panic("StartCall exploded")
+}
+func (p *startPanicTracer) StartAttempt(req *http.Request, _ AttemptInfo) (*http.Request, func(*http.Response, error)) {
+	return req, nil
+}
+func (p *startPanicTracer) Attempt(context.Context, Attempt) {}
+func (p *startPanicTracer) EndCall(context.Context, *Report) { p.ended = true }
+
+// TestTracerStartCallPanic: a panic in a Tracer's StartCall goes on to the
+// caller after the call ends as any call a panic goes through: its request
+// body closed (the RoundTripper contract: on every path) and its Report
+// filled (no attempt, no outcome), and the Tracer's EndCall not called,
+// for no call of its started. (The body stayed open, and the Report kept
+// the previous call's values.)
+func TestTracerStartCallPanic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sent := false
+		rec := &startPanicTracer{}
+		tr := New(roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			sent = true
+			return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+		}), WithTracer(rec))
+		body := newTrackedBody("payload")
+		r := Report{Attempts: 7, Outcome: OutcomeSuccess, StatusCode: 200} // a previous call's
+		req := newRequest(t, WithReport(context.Background(), &r), "POST", "http://api.test/", body)
+		mustPanic(t, "the panic was not propagated", func() { tr.RoundTrip(req) })
+		if !body.isClosed() {
+			t.Error("the request body was not closed")
+		}
+		if r != (Report{}) {
+			t.Errorf("Report = %+v, want the zero Report of a call that made no attempt", r)
+		}
+		if sent || rec.ended {
+			t.Errorf("after StartCall's panic: request sent %v, EndCall called %v; want neither", sent, rec.ended)
+		}
+	})
+}

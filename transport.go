@@ -181,7 +181,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	cv := callValuesOf(c.ctx)
 	c.cfg, c.report, c.ctxKey = t.callConfig(cv), cv.report, cv.key
 	if tr := t.cfg.tracer; tr != nil {
-		c.ctx = tr.StartCall(c.ctx, req)
+		c.ctx = c.startCall(tr)
 		c.traced = c.ctx != req.Context()
 	}
 	ended := false
