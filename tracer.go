@@ -130,7 +130,7 @@ func (t *tracerTransport) roundTripAttempt(req *http.Request, st *attemptState) 
 		info = AttemptInfo{Number: st.number, Hedge: st.hedge, ResendCount: st.resends + st.hedge}
 		st.wired = true
 	}
-	sreq, end := t.tr.StartAttempt(req, info)
+	sreq, end := t.startAttempt(req, info)
 	if sreq == nil {
 		sreq = req
 	}
@@ -156,4 +156,19 @@ func (t *tracerTransport) roundTripAttempt(req *http.Request, st *attemptState) 
 	end(resp, err)
 	done = true
 	return resp, err
+}
+
+// startAttempt returns what the Tracer's StartAttempt returns for req.
+// When it panics, req's body, which no layer below sees, is closed before
+// the panic goes on, as a RoundTripper must on every path.
+func (t *tracerTransport) startAttempt(req *http.Request, info AttemptInfo) (*http.Request, func(*http.Response, error)) {
+	done := false
+	defer func() {
+		if !done && req.Body != nil {
+			req.Body.Close()
+		}
+	}()
+	sreq, end := t.tr.StartAttempt(req, info)
+	done = true
+	return sreq, end
 }

@@ -3,6 +3,7 @@ package resilient
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -244,14 +245,20 @@ func (s statusRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// startPanicTracer is a Tracer whose StartCall panics, and that records
-// whether EndCall was called.
-type startPanicTracer struct{ ended bool }
+// startPanicTracer is a Tracer whose StartCall (or, with attempt, its
+// StartAttempt) panics, and that records whether EndCall was called.
+type startPanicTracer struct{ attempt, ended bool }
 
-func (p *startPanicTracer) StartCall(context.Context, *http.Request) context.Context {
-	panic("StartCall exploded")
+func (p *startPanicTracer) StartCall(ctx context.Context, _ *http.Request) context.Context {
+	if !p.attempt {
+		panic("StartCall exploded")
+	}
+	return ctx
 }
 func (p *startPanicTracer) StartAttempt(req *http.Request, _ AttemptInfo) (*http.Request, func(*http.Response, error)) {
+	if p.attempt {
+		panic("StartAttempt exploded")
+	}
 	return req, nil
 }
 func (p *startPanicTracer) Attempt(context.Context, Attempt) {}
@@ -285,4 +292,33 @@ func TestTracerStartCallPanic(t *testing.T) {
 			t.Errorf("after StartCall's panic: request sent %v, EndCall called %v; want neither", sent, rec.ended)
 		}
 	})
+}
+
+// TestTracerStartAttemptPanic: a panic in a Tracer's StartAttempt, which
+// no layer below sees, closes the attempt's request body on its way to the
+// caller: the caller's body, whether the attempt sent it as it is (a body
+// with GetBody, replayed from it) or through the copy kept for replays (a
+// body without). (It stayed open.)
+func TestTracerStartAttemptPanic(t *testing.T) {
+	for _, getBody := range []bool{false, true} {
+		t.Run(fmt.Sprintf("GetBody %v", getBody), func(t *testing.T) {
+			sent := false
+			tr := New(roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				sent = true
+				return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+			}), WithTracer(&startPanicTracer{attempt: true}))
+			body := newTrackedBody("payload")
+			req := newRequest(t, context.Background(), "POST", "http://api.test/", body)
+			if getBody {
+				req.GetBody = func() (io.ReadCloser, error) { return newTrackedBody("payload"), nil }
+			}
+			mustPanic(t, "the panic was not propagated", func() { tr.RoundTrip(req) })
+			if !body.isClosed() {
+				t.Error("the request body was not closed")
+			}
+			if sent {
+				t.Error("the request was sent")
+			}
+		})
+	}
 }
