@@ -235,6 +235,20 @@ func TestMethods(t *testing.T) {
 	}
 }
 
+// TestKnownMethodsEnvEmpty: an empty (or blank) OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
+// is as if it were unset, as OpenTelemetry's environment variables are: the
+// default methods stay known. (Every method was _OTHER, every span named
+// "HTTP".)
+func TestKnownMethodsEnvEmpty(t *testing.T) {
+	for _, env := range []string{"", " "} {
+		t.Setenv(KnownMethodsEnv, env)
+		in := newInstrumentation(Config{TracerProvider: newTelemetry().tp})
+		if n, orig := in.method("GET"); n.attr != "GET" || n.client != "GET" || orig != "" {
+			t.Errorf("with %s=%q: GET is %+v (original %q), want known", KnownMethodsEnv, env, n, orig)
+		}
+	}
+}
+
 // TestURLTemplate: a template names the CLIENT spans and becomes
 // url.template, on the spans and on http.client.request.duration.
 func TestURLTemplate(t *testing.T) {

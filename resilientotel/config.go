@@ -21,7 +21,9 @@ const ScopeName = "github.com/resilienthttp/resilient/resilientotel"
 
 // KnownMethodsEnv is the environment variable the conventions name for the
 // list of known HTTP methods: a comma-separated list that replaces the
-// default one, read by Instrument when Config.KnownMethods is nil.
+// default one, read by Instrument when Config.KnownMethods is nil. An empty
+// or blank value is as if it were unset, as OpenTelemetry's environment
+// variables are.
 const KnownMethodsEnv = "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS"
 
 // Config configures Instrument. Its zero value uses the global providers
@@ -51,7 +53,7 @@ type Config struct {
 	// QUERY); a method not known is recorded as _OTHER. Names are
 	// case-sensitive.
 	// When nil, the environment variable named by KnownMethodsEnv, when
-	// set, replaces them.
+	// set and not blank, replaces them.
 	KnownMethods []string
 }
 
@@ -118,7 +120,7 @@ func newInstrumentation(cfg Config) *instrumentation {
 	known := cfg.KnownMethods
 	if known == nil {
 		known = strings.Split(defaultMethods, ",")
-		if env, ok := os.LookupEnv(KnownMethodsEnv); ok {
+		if env := os.Getenv(KnownMethodsEnv); strings.TrimSpace(env) != "" {
 			known = strings.Split(env, ",")
 		}
 	}
