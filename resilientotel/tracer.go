@@ -49,10 +49,15 @@ func (c *call) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// callOf returns the call whose context ctx is, or derives from; nil for none.
-func callOf(ctx context.Context) *call {
-	c, _ := ctx.Value(callKey{}).(*call)
-	return c
+// callOf returns the call of in whose context ctx is, or derives from; nil
+// for none, and for the call of another instrumentation: that of a
+// Transport whose attempt's context reached this one (a Transport nested in
+// another, a base that sends calls of its own with the attempt's context).
+func (in *instrumentation) callOf(ctx context.Context) *call {
+	if c, _ := ctx.Value(callKey{}).(*call); c != nil && c.in == in {
+		return c
+	}
+	return nil
 }
 
 // newCall returns the state of a call of req, without its span.
@@ -82,7 +87,7 @@ func (in *instrumentation) newCall(ctx context.Context, req *http.Request) *call
 	if req.Response != nil && req.Response.Request != nil {
 		// A request an http.Client sends after a redirect: its resends
 		// count on from the call that got the redirect.
-		if prev := callOf(req.Response.Request.Context()); prev != nil && prev.in == in {
+		if prev := in.callOf(req.Response.Request.Context()); prev != nil {
 			c.offset = prev.offset + int(prev.sent.Load())
 		}
 	}
@@ -127,7 +132,7 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 	if in.passthrough {
 		return in.propagate(req), nil
 	}
-	c := callOf(parent)
+	c := in.callOf(parent)
 	if c == nil { // a request that did not come through StartCall
 		c = in.newCall(parent, req)
 	}
@@ -283,7 +288,7 @@ func (a *attempt) end(resp *http.Response, err error) {
 // refusals, as events of the call's span and as metrics; it implements
 // resilient.Tracer.
 func (in *instrumentation) Attempt(ctx context.Context, a resilient.Attempt) {
-	c := callOf(ctx)
+	c := in.callOf(ctx)
 	if c == nil {
 		return
 	}
@@ -340,7 +345,7 @@ func (in *instrumentation) Attempt(ctx context.Context, a resilient.Attempt) {
 // EndCall ends the call's span and records the call's metrics; it
 // implements resilient.Tracer.
 func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
-	c := callOf(ctx)
+	c := in.callOf(ctx)
 	if c == nil {
 		return
 	}

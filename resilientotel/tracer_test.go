@@ -17,8 +17,11 @@ import (
 
 	"github.com/resilienthttp/resilient"
 	"go.opentelemetry.io/otel/codes"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // TestSpansOfARetriedCall: a call retried once after a 503 with
@@ -444,6 +447,38 @@ func TestPanicEndsCallSpan(t *testing.T) {
 		}
 		if n, _ := total(t, tel.metrics(t), MetricCallDuration); n != 1 {
 			t.Errorf("%s: %v calls recorded, want 1", MetricCallDuration, n)
+		}
+	})
+}
+
+// TestNestedTransportKeepsItsCall: a Transport instrumented with the no-op
+// providers, used as the base of an instrumented one (or by a base that
+// sends its own calls with the attempt's context), makes no call of its
+// own, and its Attempt and EndCall find the outer call in their context:
+// they must leave it alone. (The inner Transport's EndCall ended the outer
+// call's span after its first attempt, with the inner call's report: one
+// attempt and a 503 on a call that went on to a 200.)
+func TestNestedTransportKeepsItsCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tel := newTelemetry()
+		base := &stub{steps: []step{{status: 503}, {status: 200}}}
+		inner := resilient.New(base, resilient.WithMaxRetries(0),
+			Instrument(Config{TracerProvider: tracenoop.NewTracerProvider(), MeterProvider: metricnoop.NewMeterProvider(), Propagator: propagation.TraceContext{}}))
+		outer := resilient.New(inner, Instrument(tel.config()))
+		req, _ := http.NewRequest("GET", "https://api.test/", nil)
+		if code, err := do(t, &http.Client{Transport: outer}, req); code != 200 || err != nil {
+			t.Fatalf("%d, %v", code, err)
+		}
+		calls := tel.ended(int(trace.SpanKindInternal))
+		if len(calls) != 1 {
+			t.Fatalf("%d INTERNAL spans, want 1", len(calls))
+		}
+		a := attrs(calls[0].Attributes())
+		if a["resilient.attempts"] != "2" || a["http.response.status_code"] != "200" || a["error.type"] != "" || calls[0].Status().Code != codes.Unset {
+			t.Errorf("outer call: %v, status %v; want 2 attempts and the 200, no error", a, calls[0].Status())
+		}
+		if got := strings.Join(eventNames(calls[0].Events()), ","); got != "resilient.wait:backoff" {
+			t.Errorf("outer call events %s, want its backoff", got)
 		}
 	})
 }
