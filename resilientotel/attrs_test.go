@@ -340,6 +340,37 @@ func TestNoopProviders(t *testing.T) {
 	}
 }
 
+// TestCallerTraceparentNotDuplicated: a request whose header map holds a
+// traceparent under a key that is not canonical (set by hand, as the W3C
+// spells it) is sent with the attempt's traceparent only, once: the
+// caller's is replaced, not sent beside it, whichever the providers. (Both
+// went out, "traceparent" and "Traceparent", and a server that reads one
+// of them took either, by the order of a map.)
+func TestCallerTraceparentNotDuplicated(t *testing.T) {
+	const stale = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	for name, cfg := range map[string]Config{"sdk": newTelemetry().config(), "noop": noopConfig()} {
+		base := &stub{steps: []step{{status: 200}}}
+		tr := resilient.New(base, Instrument(cfg))
+		req, _ := http.NewRequestWithContext(remoteParent(context.Background()), "GET", "https://api.test/", nil)
+		req.Header["traceparent"] = []string{stale}
+		if _, err := do(t, &http.Client{Transport: tr}, req); err != nil {
+			t.Fatal(err)
+		}
+		var sent []string
+		for k, vv := range base.headers[0] {
+			if strings.EqualFold(k, "traceparent") {
+				sent = append(sent, vv...)
+			}
+		}
+		if len(sent) != 1 || sent[0] == stale {
+			t.Errorf("%s: traceparent sent %q, want the attempt's, once", name, sent)
+		}
+		if got := req.Header["traceparent"]; len(got) != 1 || got[0] != stale || len(req.Header) != 1 {
+			t.Errorf("%s: the caller's header became %v", name, req.Header)
+		}
+	}
+}
+
 func TestHeaderCarrier(t *testing.T) {
 	src := http.Header{"A": {"1", "2"}, "B": {"3"}, "Empty": {}, "Nil": nil}
 	h := &headerCarrier{src: src}

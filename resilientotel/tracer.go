@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -459,7 +460,9 @@ func (h *headerCarrier) header() http.Header {
 func (h *headerCarrier) Get(key string) string { return h.header().Get(key) }
 
 // Set sets key to value, in the copy; a value the request already holds
-// (injected by a layer above) makes no copy.
+// (injected by a layer above) makes no copy. The key replaces those of the
+// request that differ from it only by case (a "traceparent" set by hand in
+// the header map), which net/http would send beside it.
 func (h *headerCarrier) Set(key, value string) {
 	key = canonicalKey(key)
 	if h.dst == nil {
@@ -467,6 +470,11 @@ func (h *headerCarrier) Set(key, value string) {
 			return
 		}
 		h.dst = cloneHeader(h.src, 2)
+	}
+	for k := range h.dst {
+		if len(k) == len(key) && k != key && strings.EqualFold(k, key) {
+			delete(h.dst, k)
+		}
 	}
 	h.dst[key] = []string{value}
 }
