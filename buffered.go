@@ -143,7 +143,7 @@ func (c *classifier) buffered(req *http.Request, st *attemptState, resp *http.Re
 		}()
 		resp, err = c.bufferAndClassify(req, st, resp, err)
 		ended = true
-		end(resp, err)
+		endClosing(end, resp, err)
 		return resp, err
 	}
 	return c.bufferAndClassify(req, st, resp, err)

@@ -151,11 +151,18 @@ func (t *tracerTransport) roundTripAttempt(req *http.Request, st *attemptState) 
 		st.traceEnd = end
 		return resp, nil
 	}
+	endClosing(end, resp, err)
+	return resp, err
+}
+
+// endClosing ends a Tracer's span of an attempt with end; when end panics
+// (a span processor, an exporter), the body of resp, which the caller
+// never gets, is closed on the way out (see closeOnPanic).
+func endClosing(end func(*http.Response, error), resp *http.Response, err error) {
 	done := false
 	defer closeOnPanic(resp, &done)
 	end(resp, err)
 	done = true
-	return resp, err
 }
 
 // startAttempt returns what the Tracer's StartAttempt returns for req.

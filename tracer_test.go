@@ -157,6 +157,48 @@ func TestTracerEndsCallOnPanic(t *testing.T) {
 	}
 }
 
+// panicEndTracer is a Tracer whose attempts' end function panics, as an
+// OpenTelemetry span processor or exporter that panics in span.End makes it.
+type panicEndTracer struct{}
+
+func (panicEndTracer) StartCall(ctx context.Context, _ *http.Request) context.Context { return ctx }
+func (panicEndTracer) StartAttempt(*http.Request, AttemptInfo) (*http.Request, func(*http.Response, error)) {
+	return nil, func(*http.Response, error) { panic("exporter exploded") }
+}
+func (panicEndTracer) Attempt(context.Context, Attempt) {}
+func (panicEndTracer) EndCall(context.Context, *Report) {}
+
+// TestTracerEndPanicClosesResponse: a panic of a Tracer's end function
+// goes on to the caller, and the response it was given is closed rather
+// than lost open, as after a panic in IsFailure: the caller never gets it,
+// and its connection would stay taken. The body read within the attempt
+// (WithBufferedResponse), longer than the buffer, is closed too. (Both were
+// left open.)
+func TestTracerEndPanicClosesResponse(t *testing.T) {
+	long := func() io.ReadCloser { return io.NopCloser(strings.NewReader("0123456789")) }
+	for name, tc := range map[string]struct {
+		step rtStep
+		opts []Option
+	}{
+		"headers":  {rtStep{body: "ok"}, nil},
+		"buffered": {rtStep{rc: long}, []Option{WithBufferedResponse(4)}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			base := &rtScript{steps: []rtStep{tc.step}}
+			tr := New(base, append(tc.opts, WithTracer(panicEndTracer{}))...)
+			p := mustPanic(t, "the Tracer's panic did not reach the caller", func() {
+				tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "http://api.test/", nil))
+			})
+			if p != "exporter exploded" {
+				t.Errorf("panic value %v, want the Tracer's", p)
+			}
+			if base.numCalls() != 1 || !base.body(0).isClosed() {
+				t.Errorf("%d requests; the response the Tracer panicked on closed: %v, want 1 and true", base.numCalls(), base.body(0).isClosed())
+			}
+		})
+	}
+}
+
 // wireTracer records the path and AttemptInfo of each attempt that reaches
 // the wire.
 type wireTracer struct {
