@@ -628,29 +628,16 @@ func TestClassifyRealNetworkErrors(t *testing.T) {
 		// A SOCKS5 proxy that accepts none of the client's
 		// authentication methods (it wants credentials the environment
 		// lacks) refuses every connection.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		var conns atomic.Int32
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				conns.Add(1)
-				var greeting [3]byte // version 5, one method: none
-				io.ReadFull(c, greeting[:])
-				c.Write([]byte{5, 0xff}) // no acceptable methods
-				c.Close()
-			}
-		}()
-		proxyURL, _ := url.Parse("socks5://" + ln.Addr().String())
+		addr, conns := tcpServer(t, func(c net.Conn) {
+			var greeting [3]byte // version 5, one method: none
+			io.ReadFull(c, greeting[:])
+			c.Write([]byte{5, 0xff}) // no acceptable methods
+			c.Close()
+		})
+		proxyURL, _ := url.Parse("socks5://" + addr)
 		var attempts []Attempt
 		tr := New(&http.Transport{Proxy: http.ProxyURL(proxyURL)}, WithBackoff(0, 0), observe(&attempts))
-		_, err = roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		_, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
 		if len(attempts) != 1 || attempts[0].Class != Permanent || conns.Load() != 1 {
 			t.Errorf("error %v after %d attempts and %d connections; want one Permanent attempt", err, len(attempts), conns.Load())
 		}
@@ -672,27 +659,14 @@ func TestClassifyRealNetworkErrors(t *testing.T) {
 		// the request it read (a greeting sent before it, as an SSH
 		// server's, races with the request net/http writes).
 		for _, greeting := range []string{"\x15\x03\x01\x00\x02\x02\x50", "SSH-2.0-OpenSSH_9.6\r\n", "-ERR unknown command\r\n"} {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var conns atomic.Int32
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					conns.Add(1)
-					http.ReadRequest(bufio.NewReader(c))
-					c.Write([]byte(greeting))
-					c.Close()
-				}
-			}()
+			addr, conns := tcpServer(t, func(c net.Conn) {
+				http.ReadRequest(bufio.NewReader(c))
+				c.Write([]byte(greeting))
+				c.Close()
+			})
 			var attempts []Attempt
 			tr := New(&http.Transport{}, WithBackoff(0, 0), observe(&attempts))
-			_, err = roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://"+ln.Addr().String()+"/", nil))
-			ln.Close()
+			_, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://"+addr+"/", nil))
 			if len(attempts) != 1 || attempts[0].Class != Permanent || conns.Load() != 1 {
 				t.Errorf("greeting %q: error %v after %d attempts and %d connections; want one Permanent attempt", greeting, err, len(attempts), conns.Load())
 			}

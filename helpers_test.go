@@ -447,3 +447,27 @@ func roundTripAt(t testing.TB, tr http.RoundTripper, d time.Duration, method, ur
 	})
 	return done.Wait
 }
+
+// tcpServer listens on a loopback port and serves each connection with
+// serve, which owns it, until the test ends. It returns the address and
+// the count of connections accepted.
+func tcpServer(t *testing.T, serve func(net.Conn)) (string, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			serve(c)
+		}
+	}()
+	return ln.Addr().String(), &conns
+}

@@ -610,23 +610,10 @@ func TestWriteRuleEmptyKeyHeader(t *testing.T) {
 // the attempt's own context when the caller's is never canceled, else by
 // a context of its own, composed with the caller's trace if any.
 func TestWriteRuleNeverWritten(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var conns atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			c.Close() // before the handshake: nothing of the request is read
-		}
-	}()
-	url := "https://" + ln.Addr().String() + "/v1/posts"
+	addr, conns := tcpServer(t, func(c net.Conn) {
+		c.Close() // before the handshake: nothing of the request is read
+	})
+	url := "https://" + addr + "/v1/posts"
 	var callerHooks atomic.Int32
 	callerTrace := &httptrace.ClientTrace{GetConn: func(string) { callerHooks.Add(1) }}
 	cancelable, cancel := context.WithCancel(context.Background())

@@ -371,14 +371,7 @@ func TestQuotaStorePanicReleasesPartition(t *testing.T) {
 				tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, url, nil))
 			})
 			panicking.Store(false)
-			p := rlOf(t, tr).part(partKey{scheme: "http", host: "altyaa.test"})
-			if !p.mu.TryLock() {
-				t.Fatal("the partition's lock is still held after the store's panic")
-			}
-			p.mu.Unlock()
-			if code := get(t, tr, url); code != 200 {
-				t.Errorf("call after the panic: %d, want 200", code)
-			}
+			checkRecoveredFromStorePanic(t, tr, url)
 		})
 	}
 }
@@ -770,4 +763,19 @@ func quotaMember(t *testing.T, opts ...Option) (part *memPart, send func() error
 		t.Fatal(err)
 	}
 	return store.part(store.names[0]), send, hits
+}
+
+// checkRecoveredFromStorePanic checks that, after a QuotaStore's panic went
+// through tr, the partition of altyaa.test is not left locked and a call
+// to url succeeds.
+func checkRecoveredFromStorePanic(t *testing.T, tr *Transport, url string) {
+	t.Helper()
+	p := rlOf(t, tr).part(partKey{scheme: "http", host: "altyaa.test"})
+	if !p.mu.TryLock() {
+		t.Fatal("the partition's lock is still held after the store's panic")
+	}
+	p.mu.Unlock()
+	if code := get(t, tr, url); code != 200 {
+		t.Errorf("call after the panic: %d, want 200", code)
+	}
 }
