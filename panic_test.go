@@ -188,6 +188,8 @@ func TestPanicClosesResponse(t *testing.T) {
 		{"classifier", 503, 2},
 		{"breaker observer", 503, 1}, // the breaker opens
 		{"breaker observer", 503, 2}, // its probe fails: it opens again
+		{"rate-limit parser", 200, 1},
+		{"quota store", 200, 1},
 	} {
 		t.Run(fmt.Sprintf("%s %d at %d", tc.where, tc.status, tc.at), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -195,7 +197,13 @@ func TestPanicClosesResponse(t *testing.T) {
 				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
 					b := newTrackedBody(`{}`)
 					bodies = append(bodies, b)
-					return &http.Response{StatusCode: tc.status, Header: http.Header{}, Body: b, Request: req}, nil
+					h := http.Header{}
+					if tc.where == "quota store" {
+						h.Set("X-RateLimit-Limit", "100")
+						h.Set("X-RateLimit-Remaining", "99")
+						h.Set("X-RateLimit-Reset", "60")
+					}
+					return &http.Response{StatusCode: tc.status, Header: h, Body: b, Request: req}, nil
 				})
 				n := 0
 				opts := []Option{WithBackoff(time.Second, time.Second)}
@@ -222,6 +230,15 @@ func TestPanicClosesResponse(t *testing.T) {
 								}
 							}
 						}))
+				case "rate-limit parser":
+					opts = append(opts, WithRateLimitParser(func(http.Header, time.Time) (RateLimitInfo, bool) { panic("parser exploded") }))
+				case "quota store":
+					// Its Learn panics: the response announces a quota.
+					var panicking atomic.Bool
+					panicking.Store(true)
+					opts = append(opts, WithQuotaStore(storeFunc(func(name string) QuotaPartition {
+						return learnPanicker{new(memQuota).Partition(name).(*memPart), &panicking}
+					})))
 				case "classifier":
 					opts = append(opts, WithClassifier(func(_ *http.Response, _ *APIError, _ error, def Class) Class {
 						if n++; n == tc.at {

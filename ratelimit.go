@@ -882,8 +882,23 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 		}
 		return resp, err // the deferred end ends the flight
 	}
+	if rl.parsers != nil || rl.quota != nil {
+		m.learnClosing(k, credLater, req, p, &counted, st, resp)
+		return resp, nil
+	}
 	m.learn(k, credLater, req, p, &counted, st, resp) // ends the flight, and clears counted when it does
 	return resp, nil
+}
+
+// learnClosing is learn for a rate limiter that runs the caller's code on a
+// response (a WithRateLimitParser function, a QuotaStore): when that code
+// panics, the panic takes resp from the caller, and its body is closed on
+// the way out (see closeOnPanic).
+func (m *rateLimitTransport) learnClosing(k partKey, noCred bool, req *http.Request, p *partition, counted *bool, st *attemptState, resp *http.Response) {
+	done := false
+	defer closeOnPanic(resp, &done)
+	m.learn(k, noCred, req, p, counted, st, resp)
+	done = true
 }
 
 // endFlight ends the attempt's flight in p when *counted, and clears
