@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/resilienthttp/resilient/internal/redact"
 )
 
 // Sentinel errors. Errors returned by the Transport wrap them with detail;
@@ -99,7 +101,10 @@ func redactURL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}
-	v := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath, Opaque: redactOpaque(u.Opaque)}
+	v := url.URL{Scheme: u.Scheme, Host: u.Host, Path: redact.Path(u.Path), RawPath: u.RawPath, Opaque: redactOpaque(u.Opaque)}
+	if v.Path != u.Path {
+		v.RawPath = ""
+	}
 	return v.String()
 }
 
@@ -232,6 +237,9 @@ func redactURLs(s string) string {
 		}
 		if q := strings.IndexAny(u, "?#"); q >= 0 {
 			u = u[:q]
+		}
+		if p := strings.IndexByte(u, '/'); p >= 0 {
+			u = u[:p] + redact.Path(u[p:])
 		}
 		b.WriteString(u)
 		s = s[end:]

@@ -343,3 +343,46 @@ func TestErrorMethodIsSafe(t *testing.T) {
 		t.Errorf("Method = %q, want the caller's %q", e.Method, method)
 	}
 }
+
+// TestPathCredentialsRedacted: a credential that an API carries in the
+// path (a Discord webhook's token, a Telegram bot's, a Slack incoming
+// webhook's secret) reaches no error, log record, Attempt or partition
+// name. It did: a failed webhook call printed its token in Error.URL, the
+// error's message, the log's path and Attempt.Path; a rate-limited one in
+// the partition's name.
+func TestPathCredentialsRedacted(t *testing.T) {
+	const token = "Zm9vYmFyLXNlY3JldC10b2tlbi1vZi10aGUtd2ViaG9vaw"
+	for _, u := range []string{
+		"https://discord.com/api/v10/webhooks/1234567890/" + token,
+		"https://api.telegram.org/bot123456789:" + token + "/sendMessage",
+		"https://hooks.slack.com/services/T00000000/B00000000/" + token,
+	} {
+		var buf bytes.Buffer
+		var obs observed
+		base := &rtScript{steps: []rtStep{{err: &url.Error{Op: "Post", URL: u, Err: errReset}}}}
+		tr := New(base, fastRetries, WithObserver(obs.add),
+			WithLogger(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+		req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(`{"content":"hi"}`))
+		_, err := tr.RoundTrip(req)
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Fatalf("%s: error %v, want an *Error", u, err)
+		}
+		for what, s := range map[string]string{"Error.URL": e.URL, "the error": err.Error(), "the log": buf.String()} {
+			if strings.Contains(s, token) {
+				t.Errorf("%s leaks the token: %s", what, s)
+			}
+			if !strings.Contains(s, "REDACTED") {
+				t.Errorf("%s does not show where the token was: %s", what, s)
+			}
+		}
+		for _, a := range obs.all() {
+			if strings.Contains(a.Path, token) {
+				t.Errorf("Attempt.Path leaks the token: %s", a.Path)
+			}
+		}
+	}
+	if r := routeTemplate("/api/v10/webhooks/1234567890/" + token); strings.Contains(r, token) {
+		t.Errorf("a partition's route leaks the token: %s", r)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"time"
+
+	"github.com/resilienthttp/resilient/internal/redact"
 )
 
 // Attempt describes one attempt of a call, as given to the functions set
@@ -19,7 +21,7 @@ import (
 type Attempt struct {
 	Method string
 	Host   string // host[:port] of the request URL
-	Path   string // never includes the query string
+	Path   string // never includes the query string; a credential in it (a webhook's token) is REDACTED
 
 	Number      int // 1 for the first attempt
 	MaxAttempts int // 1 + the configured retries
@@ -176,7 +178,7 @@ func (t *Transport) observe(c *call, areq *http.Request, st *attemptState, resp 
 	a := Attempt{
 		Method:         c.req.Method,
 		Host:           c.req.URL.Host,
-		Path:           c.req.URL.Path,
+		Path:           redact.Path(c.req.URL.Path),
 		Number:         st.number,
 		MaxAttempts:    st.maxAttempts,
 		Code:           safeText(st.code, maxErrorToken),

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/resilienthttp/resilient/internal/redact"
 )
 
 // Some APIs keep several quotas per key and name the one a response counts
@@ -164,6 +166,7 @@ func (rs *resources) of(k partKey, req *http.Request) partKey {
 // and dashes (a UUID, a 24-digit object id). A path without one is
 // returned as is.
 func routeTemplate(path string) string {
+	path = redact.Path(path) // a credential in a path never names a partition
 	var b []byte
 	for i := 0; i < len(path); {
 		j := i

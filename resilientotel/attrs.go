@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/internal/redact"
 )
 
 // redactedURL returns url.full for u: its scheme, host and path, with
@@ -23,7 +24,10 @@ func redactedURL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}
-	v := url.URL{Scheme: u.Scheme, Opaque: redactedOpaque(u.Opaque), Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	v := url.URL{Scheme: u.Scheme, Opaque: redactedOpaque(u.Opaque), Host: u.Host, Path: redact.Path(u.Path), RawPath: u.RawPath}
+	if v.Path != u.Path {
+		v.RawPath = ""
+	}
 	if u.User != nil {
 		v.User = url.UserPassword("REDACTED", "REDACTED")
 	}

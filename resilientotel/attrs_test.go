@@ -32,6 +32,10 @@ func TestRedactedURL(t *testing.T) {
 		{"http://[::1]:8080/a%2Fb?x", "http://[::1]:8080/a%2Fb"},
 		{"https://api.test", "https://api.test"},
 		{"http:opaque?secret", "http:opaque"},
+		// A credential an API carries in the path (a Discord webhook's
+		// token, a Telegram bot's).
+		{"https://discord.com/api/webhooks/123/s3cret-token?wait=true", "https://discord.com/api/webhooks/123/REDACTED"},
+		{"https://api.telegram.org/bot123:s3cret/getMe", "https://api.telegram.org/REDACTED/getMe"},
 	} {
 		u, err := url.Parse(tc.in)
 		if err != nil {

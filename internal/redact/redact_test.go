@@ -1,0 +1,46 @@
+package redact
+
+import "testing"
+
+func TestPath(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"/api/v10/webhooks/1234567890/AbC-def_123xyz", "/api/v10/webhooks/1234567890/REDACTED"},
+		{"/api/webhooks/1234567890/AbC-def_123xyz/messages/987", "/api/webhooks/1234567890/REDACTED/messages/987"},
+		{"/api/v10/interactions/555/aW50ZXJhY3Rpb24/callback", "/api/v10/interactions/555/REDACTED/callback"},
+		{"/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage", "/REDACTED/sendMessage"},
+		{"/file/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/photos/file_1.jpg", "/file/REDACTED/photos/file_1.jpg"},
+		{"/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX", "/services/T00000000/B00000000/REDACTED"},
+		// Paths without a secret are returned as they are.
+		{"/api/v10/webhooks/1234567890", "/api/v10/webhooks/1234567890"},
+		{"/api/v10/webhooks/abc/def", "/api/v10/webhooks/abc/def"},
+		{"/v1/bots/botany/123", "/v1/bots/botany/123"},
+		{"/bot:x/y", "/bot:x/y"},
+		{"/services/status", "/services/status"},
+		{"/v1/posts", "/v1/posts"},
+		{"", ""},
+	} {
+		if got := Path(tc.in); got != tc.want {
+			t.Errorf("Path(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestPathCommonAllocatesNothing(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { Path("/api/v1/posts/123/comments") }); n != 0 {
+		t.Errorf("Path of a path without a secret allocates %v times", n)
+	}
+}
+
+func FuzzPath(f *testing.F) {
+	f.Add("/api/webhooks/1/t")
+	f.Add("/bot1:a/x")
+	f.Fuzz(func(t *testing.T, p string) {
+		r := Path(p)
+		if Path(r) != r {
+			t.Errorf("Path(Path(%q)) = %q, want %q", p, Path(r), r)
+		}
+		if len(r) > len(p)+len(Placeholder)*len(p) {
+			t.Errorf("Path(%q) grew to %q", p, r)
+		}
+	})
+}
