@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrRetryBudgetExhausted means a retry was refused because the retry
@@ -41,6 +42,15 @@ const (
 // retry), so its calls succeed as without a budget; a host that fails
 // every attempt costs 10 retries in all, then one attempt per call until
 // it answers again.
+//
+// A Transport keeps the budgets of 4,096 hosts at most. When its table is
+// full, a new host's budget takes the place of full ones (the same as new)
+// and of those of hosts that neither answered nor were retried for a
+// minute (such a host starts again full); when there are none, the new host
+// shares one overflow budget with every other host that found the table
+// full, so that an outage of more hosts than the table holds is bounded
+// too: by Burst retries per host in the table, and Burst retries in all
+// for the hosts beyond it.
 //
 // The zero value means the defaults. Fields are per host: the breaker's
 // key (see BreakerSettings.Key).
@@ -107,42 +117,60 @@ func budgetUnits(v float64) int64 {
 	return maxBudgetUnits
 }
 
-// maxBudgets bounds the table of host budgets; when it is full, it is
-// emptied, and the hosts start again with a full budget.
+// maxBudgets bounds the table of host budgets. When it is full, a new
+// host's budget takes the place of budgets that can be dropped: those that
+// are full (the same as a new one) and those of hosts not called for more
+// than budgetIdle (which never refill: only the host's answers do); when
+// none can, the new host shares the overflow budget with every other host
+// that found the table full, so that retries to hosts beyond the table are
+// bounded together.
 const maxBudgets = 4096
+
+// budgetIdle is how long a budget that is not full is kept without a
+// withdrawal or a deposit once the table is full: its host is not being
+// called, and a budget refills only by the host's answers, so that it
+// would never be full again and never leave the table. A host called again
+// after that starts again with a full budget: at most Burst retries more
+// per budgetIdle, for a host called less often than that.
+const budgetIdle = time.Minute
+
+// budgetDropped marks the tokens of a budget dropped from the table (see
+// sweep): it is counted no more in notFull, whatever happens to it, while
+// the calls that still hold it withdraw from it and deposit to it as
+// before. It is above any balance (maxBudgetUnits) and any balance plus a
+// deposit.
+const budgetDropped = 1 << 62
 
 // budgetSet holds the retry budgets of a Transport's hosts. It is safe for
 // concurrent use. An answer costs nothing while every budget is full (the
 // steady state of healthy hosts): one atomic load tells it, and no host is
 // looked up; otherwise a map lookup and an atomic load, plus a write when
-// the host's budget is not full.
+// the host's budget is not full. The table holds at most maxBudgets keys:
+// see there what happens when it is full.
 type budgetSet struct {
 	ratio, burst, throttled int64 // in budgetUnit
 	keyFn                   func(*http.Request) string
 
-	m   hostTable[breakerKey, hostBudget] // keys as requested, and canonical; written under mu
-	gen atomic.Pointer[budgetGen]         // the generation of the table m holds
-	mu  sync.Mutex
+	m        hostTable[breakerKey, hostBudget] // keys as requested, and canonical; written under mu
+	notFull  atomic.Int64                      // budgets not full, but those dropped and those shared through a store
+	overflow hostBudget                        // the budget of the hosts that found the table full
+	epoch    time.Time                         // of the coarse times of hostBudget.used
+	mu       sync.Mutex
+	aliases  int   // keys of m that are not canonical; under mu
+	idleAt   int64 // the coarse time from which idle budgets may be worth a sweep; under mu
 
 	store    BudgetStore // the fleet's budgets (budget_store.go); nil for none
 	settings RetryBudget // with the defaults, for store
 }
 
-// budgetGen counts the budgets of one generation of the table that are not
-// full; the table starts a new generation when it is emptied. Budgets
-// shared through a store are not counted.
-type budgetGen struct {
-	notFull atomic.Int64
-}
-
 // hostBudget is one host's budget, in budgetUnit, with what hedging keeps
 // of the host.
 type hostBudget struct {
-	tokens      atomic.Int64
+	tokens      atomic.Int64                // with budgetDropped once dropped
+	used        atomic.Int64                // coarse time (see budgetSet.now) of the last write of tokens but by an answer to a full budget
 	hedgeTokens atomic.Int64                // see takeHedge
 	lat         atomic.Pointer[latencyHist] // made when a call is hedged
 	shared      SharedBudget                // the fleet's budget, in place of tokens; nil for none
-	gen         *budgetGen                  // its table's generation
 	node        tableNode[breakerKey, hostBudget]
 }
 
@@ -161,10 +189,30 @@ func newBudgetSet(b RetryBudget, keyFn func(*http.Request) string) *budgetSet {
 		burst:     budgetUnits(b.Burst),
 		throttled: max(budgetUnits(b.ThrottledCost), 1), // a cost, however small, is not nothing
 		keyFn:     keyFn,
+		epoch:     time.Now(),
 	}
 	s.m.init()
-	s.gen.Store(new(budgetGen))
+	s.fill(&s.overflow)
 	return s
+}
+
+// fill makes b a new budget: full, used now.
+func (s *budgetSet) fill(b *hostBudget) {
+	b.tokens.Store(s.burst)
+	b.hedgeTokens.Store(hedgeBurst * budgetUnit)
+	b.used.Store(s.now())
+}
+
+// now returns the coarse time of hostBudget.used: whole seconds since
+// s.epoch, on the monotonic clock.
+func (s *budgetSet) now() int64 { return int64(time.Since(s.epoch) / time.Second) }
+
+// use records that b is used now, with a write only when the coarse time
+// changed.
+func (s *budgetSet) use(b *hostBudget) {
+	if now := s.now(); b.used.Load() != now {
+		b.used.Store(now)
+	}
 }
 
 // answered credits an answer of the call's host: a deposit, unless every
@@ -172,7 +220,7 @@ func newBudgetSet(b RetryBudget, keyFn func(*http.Request) string) *budgetSet {
 // fleet's budgets (WithQuotaStore) are always credited: other members
 // spend them.
 func (s *budgetSet) answered(c *call) {
-	if s.store == nil && s.gen.Load().notFull.Load() == 0 {
+	if s.store == nil && s.notFull.Load() == 0 {
 		return
 	}
 	s.deposit(c.hostBudget())
@@ -192,16 +240,14 @@ func (s *budgetSet) get(req *http.Request) *hostBudget {
 }
 
 // insert returns the budget of k, whose hash is h, making it unless
-// another goroutine did, or adding k as an alias of its canonical key's.
+// another goroutine did, or adding k as an alias of its canonical key's;
+// when the table is full and no budget can be dropped, the overflow
+// budget.
 func (s *budgetSet) insert(k breakerKey, h uint64) *hostBudget {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if b := s.m.find(k, h); b != nil {
 		return b
-	}
-	if s.m.len() >= maxBudgets {
-		s.m.clear()
-		s.gen.Store(new(budgetGen))
 	}
 	ck, ch := k, h
 	if k.scheme != "" {
@@ -210,18 +256,98 @@ func (s *budgetSet) insert(k breakerKey, h uint64) *hostBudget {
 			ch = s.m.hashOf(ck)
 		}
 	}
-	if b := s.m.find(ck, ch); b != nil {
-		s.m.insert(k, h, b, nil) // an alias: another spelling of the same host
-		return b
+	if ck != k {
+		if b := s.m.find(ck, ch); b != nil {
+			if s.m.len() < maxBudgets {
+				s.m.insert(k, h, b, nil) // an alias: another spelling of the same host
+				s.aliases++
+			}
+			return b
+		}
 	}
-	b := &hostBudget{gen: s.gen.Load(), shared: s.sharedBudget(ck)}
-	b.tokens.Store(s.burst)
-	b.hedgeTokens.Store(hedgeBurst * budgetUnit)
+	if s.m.len() >= maxBudgets && !s.makeRoom() {
+		return &s.overflow
+	}
+	b := &hostBudget{shared: s.sharedBudget(ck)}
+	s.fill(b)
 	s.m.insert(ck, ch, b, &b.node)
 	if ck != k {
 		s.m.insert(k, h, b, nil)
+		s.aliases++
 	}
 	return b
+}
+
+// makeRoom drops budgets from the full table, when it is worth a sweep,
+// and reports whether the table has room now; s.mu is held. A sweep costs
+// a walk of the table: it is made when it frees an eighth of the table
+// (budgets that are full, counted from notFull), or once idle budgets may
+// (see sweep), and at most once a second for the latter.
+func (s *budgetSet) makeRoom() bool {
+	notFull := s.notFull.Load()
+	if s.overflow.tokens.Load() < s.burst {
+		notFull--
+	}
+	full := int64(s.m.len()-s.aliases) - notFull
+	if now := s.now(); 8*full >= maxBudgets || now >= s.idleAt {
+		s.sweep(now)
+	}
+	return s.m.len() < maxBudgets
+}
+
+// sweep drops from the table the budgets that are full, those shared
+// through a store (handles that the store keeps) and those not used for
+// more than budgetIdle, with their aliases, and sets idleAt to the time
+// when an eighth of the table will have been idle that long if not used
+// again (at least a second from now); s.mu is held.
+func (s *budgetSet) sweep(now int64) {
+	idle := int64(budgetIdle / time.Second)
+	var ages [budgetIdle/time.Second + 1]int // kept budgets not full, by coarse age
+	s.m.each(func(k breakerKey, b *hostBudget) {
+		if k != b.node.key || b.tokens.Load()&budgetDropped != 0 {
+			return // an alias, or dropped already
+		}
+		age := now - b.used.Load()
+		if b.shared != nil || b.tokens.Load() == s.burst || age > idle {
+			s.drop(b)
+			return
+		}
+		ages[max(age, 0)]++
+	})
+	s.m.filter(func(k breakerKey, b *hostBudget) bool {
+		if b.tokens.Load()&budgetDropped == 0 {
+			return true
+		}
+		if k != b.node.key {
+			s.aliases--
+		}
+		return false
+	})
+	s.idleAt = now + idle + 1
+	n := 0
+	for age := idle; age > 0; age-- {
+		if n += ages[age]; 8*n >= maxBudgets {
+			s.idleAt = now - age + idle + 1
+			break
+		}
+	}
+}
+
+// drop marks b dropped from the table (budgetDropped), and counts it no
+// more in notFull.
+func (s *budgetSet) drop(b *hostBudget) {
+	for {
+		t := b.tokens.Load()
+		if t&budgetDropped != 0 {
+			return
+		}
+		if b.tokens.CompareAndSwap(t, t|budgetDropped) {
+			if t < s.burst {
+				s.notFull.Add(-1)
+			}
+			return
+		}
+	}
 }
 
 // deposit credits an answer of the host.
@@ -233,8 +359,11 @@ func (s *budgetSet) deposit(b *hostBudget) {
 		s.depositShared(b)
 		return
 	}
-	if filled, ok := addTokens(&b.tokens, s.ratio, s.burst); ok && filled {
-		b.gen.notFull.Add(-1)
+	if v, ok := addTokens(&b.tokens, s.ratio, s.burst); ok {
+		s.use(b)
+		if v == s.burst { // filled, and not dropped
+			s.notFull.Add(-1)
+		}
 	}
 }
 
@@ -248,9 +377,10 @@ func (s *budgetSet) withdraw(b *hostBudget, throttled bool) bool {
 	if throttled {
 		cost = s.throttled
 	}
+	s.use(b)
 	before, ok := takeTokens(&b.tokens, cost)
-	if ok && before >= s.burst && cost > 0 {
-		b.gen.notFull.Add(1)
+	if ok && before == s.burst { // full, and not dropped
+		s.notFull.Add(1)
 	}
 	return ok
 }
@@ -274,33 +404,34 @@ func (s *budgetSet) giveBack(b *hostBudget, throttled bool) {
 	if throttled {
 		cost = s.throttled
 	}
-	if filled, ok := addTokens(&b.tokens, cost, s.burst); ok && filled {
-		b.gen.notFull.Add(-1)
+	if v, ok := addTokens(&b.tokens, cost, s.burst); ok && v == s.burst {
+		s.notFull.Add(-1)
 	}
 }
 
-// addTokens adds add to the balance a, up to limit, without a lock. It
-// reports whether it changed the balance (a full one takes no write) and
-// whether the balance is now full.
-func addTokens(a *atomic.Int64, add, limit int64) (filled, changed bool) {
+// addTokens adds add to the balance a, up to limit, without a lock, and
+// returns the new balance; a budgetDropped mark is kept. It reports
+// whether it changed the balance (a full one takes no write).
+func addTokens(a *atomic.Int64, add, limit int64) (v int64, changed bool) {
 	for {
 		t := a.Load()
-		if t >= limit {
-			return true, false
+		if t&^budgetDropped >= limit {
+			return t, false
 		}
-		v := min(t+add, limit)
+		v := min(t&^budgetDropped+add, limit) | t&budgetDropped
 		if a.CompareAndSwap(t, v) {
-			return v == limit, true
+			return v, true
 		}
 	}
 }
 
 // takeTokens takes cost from the balance a when it holds that much,
-// without a lock, and returns the balance before.
+// without a lock, and returns the balance before; a budgetDropped mark is
+// kept.
 func takeTokens(a *atomic.Int64, cost int64) (before int64, ok bool) {
 	for {
 		t := a.Load()
-		if t < cost {
+		if t&^budgetDropped < cost {
 			return t, false
 		}
 		if a.CompareAndSwap(t, t-cost) {

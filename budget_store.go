@@ -24,8 +24,9 @@ package resilient
 // return at once, without I/O, and never nil. The budget starts full
 // (b.Burst), unless the fleet's holds less, which the store loads in the
 // background. The Transport keeps the SharedBudget as long as it holds the
-// host's budget, and may ask again after emptying its table; a store
-// should return the same state for the same name while it holds it. The
+// host's budget, and may ask again after dropping it from its full table
+// (see RetryBudget); a store should return the same state for the same
+// name while it holds it. The
 // members of a fleet should use the same RetryBudget; each caps what it
 // deposits at its own Burst.
 type BudgetStore interface {

@@ -231,7 +231,7 @@ func TestRetryBudgetNotFullCount(t *testing.T) {
 	s := newBudgetSet(RetryBudget{}, nil)
 	a := s.get(newRequest(t, context.Background(), "GET", "http://a.test/", nil))
 	b := s.get(newRequest(t, context.Background(), "GET", "http://b.test/", nil))
-	notFull := func() int64 { return s.gen.Load().notFull.Load() }
+	notFull := func() int64 { return s.notFull.Load() }
 	if n := notFull(); n != 0 {
 		t.Fatalf("%d budgets not full at the start, want 0", n)
 	}
@@ -366,4 +366,222 @@ func TestRetryBudgetRefusedRetryGivesBack(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestRetryBudgetManyHosts: a full outage of more hosts than the table of
+// budgets holds, called in turn, stays near the budget's bound (a host
+// costs at most Burst retries, here over 4 calls of each host: 3.5
+// attempts per call). The table used to be emptied when full, every host
+// starting again with a full budget: 6 attempts per call, as without a
+// budget.
+func TestRetryBudgetManyHosts(t *testing.T) {
+	for _, hosts := range []int{1000, 5000, 10000} {
+		t.Run(fmt.Sprint(hosts), func(t *testing.T) {
+			f := newRandomFaults(1, 11)
+			tr := New(f, fastRetries, WithoutBreaker())
+			urls := make([]string, hosts)
+			for i := range urls {
+				urls[i] = fmt.Sprintf("http://h%d.test/", i)
+			}
+			const rounds = 4
+			for range rounds {
+				for _, u := range urls {
+					calls(t, tr, u, 1)
+				}
+			}
+			per := float64(f.attempts.Load()) / float64(rounds*hosts)
+			t.Logf("%d hosts: %.2f attempts per call", hosts, per)
+			if bound := float64(rounds+DefaultRetryBudgetBurst) / rounds; per > bound {
+				t.Errorf("%d hosts: %.2f attempts per call, want at most %.2f", hosts, per, bound)
+			}
+		})
+	}
+}
+
+// fillBudgets gets the budgets of n new hosts, named from prefix, and
+// returns them.
+func fillBudgets(t *testing.T, s *budgetSet, prefix string, n int) []*hostBudget {
+	t.Helper()
+	bs := make([]*hostBudget, n)
+	for i := range bs {
+		bs[i] = s.get(newRequest(t, context.Background(), "GET", fmt.Sprintf("http://%s%d.test/", prefix, i), nil))
+	}
+	return bs
+}
+
+// checkNotFull checks s's count of budgets that are not full against the
+// budgets of its table and its overflow budget.
+func checkNotFull(t *testing.T, s *budgetSet) {
+	t.Helper()
+	var want int64
+	s.m.each(func(k breakerKey, b *hostBudget) {
+		if k == b.node.key && b.tokens.Load() < s.burst {
+			want++
+		}
+	})
+	if s.overflow.tokens.Load() < s.burst {
+		want++
+	}
+	if n := s.notFull.Load(); n != want {
+		t.Errorf("notFull = %d, want %d", n, want)
+	}
+}
+
+// TestRetryBudgetFullTableDropsFull: when the table is full, the budgets
+// that are full (the same as new ones) are dropped, with their aliases;
+// a depleted one is kept, with its alias.
+func TestRetryBudgetFullTableDropsFull(t *testing.T) {
+	s := newBudgetSet(RetryBudget{}, nil)
+	spent := s.get(newRequest(t, context.Background(), "GET", "http://SPENT.test:80/", nil))
+	s.get(newRequest(t, context.Background(), "GET", "http://KEPT.test:80/", nil)) // full, with an alias
+	bs := fillBudgets(t, s, "h", maxBudgets-4)
+	for _, b := range append(bs[:maxBudgets/2], spent) {
+		for s.withdraw(b, false) {
+		}
+	}
+	checkNotFull(t, s)
+	if n := s.m.len(); n != maxBudgets {
+		t.Fatalf("%d keys, want %d", n, maxBudgets)
+	}
+	b := s.get(newRequest(t, context.Background(), "GET", "http://new.test/", nil))
+	if b == &s.overflow || b.tokens.Load() != s.burst {
+		t.Errorf("a new host in a table half full of full budgets did not get a full budget of its own")
+	}
+	if want := maxBudgets/2 + 3; s.m.len() != want {
+		t.Errorf("%d keys after the sweep, want %d (the spent budgets, spent's alias, the new host)", s.m.len(), want)
+	}
+	for _, k := range []breakerKey{{"http", "SPENT.test:80"}, {"http", canonicalHost("http", "SPENT.test:80")}} {
+		if got := s.m.load(k); got != spent {
+			t.Errorf("%v: spent budget not kept", k)
+		}
+	}
+	for _, k := range []breakerKey{{"http", "KEPT.test:80"}, {"http", canonicalHost("http", "KEPT.test:80")}} {
+		if got := s.m.load(k); got != nil {
+			t.Errorf("%v: full budget (or its alias) still held", k)
+		}
+	}
+	if got := s.get(newRequest(t, context.Background(), "GET", "http://h1.test/", nil)); got != bs[1] {
+		t.Error("a depleted budget was dropped")
+	}
+	if got := s.get(newRequest(t, context.Background(), "GET", "http://h4000.test/", nil)); got == bs[4000] || got.tokens.Load() != s.burst {
+		t.Error("a full budget was kept, or its host's new one is not full")
+	}
+	checkNotFull(t, s)
+}
+
+// TestRetryBudgetIdleDropped: a depleted budget whose host is not called
+// for more than budgetIdle is dropped when the table is full; until then,
+// new hosts share the overflow budget, which bounds their retries together.
+func TestRetryBudgetIdleDropped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newBudgetSet(RetryBudget{}, nil)
+		bs := fillBudgets(t, s, "h", maxBudgets)
+		for _, b := range bs {
+			s.withdraw(b, false)
+		}
+		time.Sleep(30 * time.Second)
+		for _, b := range bs[:10] {
+			s.withdraw(b, false) // used again
+		}
+		a := s.get(newRequest(t, context.Background(), "GET", "http://a.test/", nil))
+		b := s.get(newRequest(t, context.Background(), "GET", "http://b.test/", nil))
+		if a != &s.overflow || b != a {
+			t.Fatal("new hosts in a table full of recently used depleted budgets did not share the overflow budget")
+		}
+		retries := 0
+		for i := range 100 {
+			if s.withdraw([]*hostBudget{a, b}[i%2], false) {
+				retries++
+			}
+		}
+		if retries != DefaultRetryBudgetBurst {
+			t.Errorf("%d retries of hosts beyond the table, want %d", retries, DefaultRetryBudgetBurst)
+		}
+		checkNotFull(t, s)
+
+		time.Sleep(time.Minute)
+		c := s.get(newRequest(t, context.Background(), "GET", "http://c.test/", nil))
+		if c == &s.overflow || c.tokens.Load() != s.burst {
+			t.Fatal("a new host did not get a full budget of its own once the depleted ones were idle")
+		}
+		if n := s.m.len(); n != 10+1 {
+			t.Errorf("%d keys after the sweep, want 11 (the 10 budgets used 30 s ago, c)", n)
+		}
+		if got := s.get(newRequest(t, context.Background(), "GET", "http://h5.test/", nil)); got != bs[5] {
+			t.Error("a budget used 30 s ago was dropped")
+		}
+		if got := s.get(newRequest(t, context.Background(), "GET", "http://h50.test/", nil)); got == bs[50] {
+			t.Error("an idle budget was kept")
+		}
+		checkNotFull(t, s)
+		// A dropped budget a call still holds counts no more.
+		s.withdraw(bs[50], false)
+		for range 100 {
+			s.deposit(bs[50])
+		}
+		checkNotFull(t, s)
+	})
+}
+
+// TestRetryBudgetOverflow: once the table is full of budgets spent by an
+// outage, the hosts beyond it share one overflow budget: their outage
+// costs Burst retries in all, not Burst each.
+func TestRetryBudgetOverflow(t *testing.T) {
+	f := newRandomFaults(1, 13)
+	tr := New(f, fastRetries, WithoutBreaker())
+	for i := range maxBudgets {
+		calls(t, tr, fmt.Sprintf("http://h%d.test/", i), 1) // 5 retries each
+	}
+	before := f.attempts.Load()
+	const n = 1000
+	for i := range n {
+		calls(t, tr, fmt.Sprintf("http://new%d.test/", i), 1)
+	}
+	if got := f.attempts.Load() - before; got != n+DefaultRetryBudgetBurst {
+		t.Errorf("%d attempts for %d calls to new hosts beyond a full table, want %d", got, n, n+DefaultRetryBudgetBurst)
+	}
+}
+
+// TestRetryBudgetSharedDropped: budgets shared through a store are handles
+// that a full table drops; the store is asked for a host's budget again
+// when the host comes back.
+func TestRetryBudgetSharedDropped(t *testing.T) {
+	fleet := &memFleet{}
+	s := newBudgetSet(RetryBudget{}, nil)
+	s.shareThrough(fleet)
+	fillBudgets(t, s, "h", maxBudgets)
+	b := s.get(newRequest(t, context.Background(), "GET", "http://new.test/", nil))
+	if b == &s.overflow || b.shared == nil {
+		t.Fatal("a new host in a table full of shared budgets did not get its own")
+	}
+	if n := s.m.len(); n != 1 {
+		t.Errorf("%d keys after the sweep, want 1", n)
+	}
+	s.get(newRequest(t, context.Background(), "GET", "http://h7.test/", nil))
+	if n := len(fleet.asked); n != maxBudgets+2 || fleet.asked[n-1] != "http://h7.test:80" {
+		t.Errorf("store asked %d times, last for %q; want %d, last for h7 again", n, fleet.asked[n-1], maxBudgets+2)
+	}
+}
+
+// TestRetryBudgetSweepConcurrent: sweeps that run while other goroutines
+// withdraw from and deposit to the budgets they drop keep the count of
+// budgets that are not full exact.
+func TestRetryBudgetSweepConcurrent(t *testing.T) {
+	s := newBudgetSet(RetryBudget{}, nil)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			for range 20000 {
+				b := s.get(newRequest(t, context.Background(), "GET", fmt.Sprintf("http://h%d.test/", rng.IntN(3*maxBudgets)), nil))
+				if rng.IntN(2) == 0 {
+					s.withdraw(b, rng.IntN(4) == 0)
+				} else {
+					s.deposit(b)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	checkNotFull(t, s)
 }

@@ -193,7 +193,7 @@ func (s *budgetSet) tokensOf(req *http.Request) float64 {
 	case b == nil:
 		return float64(s.burst) / budgetUnit
 	}
-	return float64(b.tokens.Load()) / budgetUnit
+	return float64(b.tokens.Load()&^budgetDropped) / budgetUnit
 }
 
 // countOf returns the attempts to req's host in flight and waiting.

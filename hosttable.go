@@ -119,6 +119,35 @@ func (t *hostTable[K, V]) grow(b []atomic.Pointer[tableNode[K, V]]) []atomic.Poi
 	return nb
 }
 
+// each calls f with each key of t and its value; the owner's lock is held.
+func (t *hostTable[K, V]) each(f func(k K, v *V)) {
+	b := *t.buckets.Load()
+	for i := range b {
+		for n := b[i].Load(); n != nil; n = n.next.Load() {
+			f(n.key, n.val)
+		}
+	}
+}
+
+// filter replaces the bucket array by one of the same size holding copies
+// of the nodes whose key and value keep accepts, as grow does: readers of
+// the old array finish walking it unchanged. The owner's lock is held.
+func (t *hostTable[K, V]) filter(keep func(k K, v *V) bool) {
+	b := *t.buckets.Load()
+	nb := make([]atomic.Pointer[tableNode[K, V]], len(b))
+	var n int64
+	for i := range b {
+		for o := b[i].Load(); o != nil; o = o.next.Load() {
+			if keep(o.key, o.val) {
+				link(nb, &tableNode[K, V]{hash: o.hash, key: o.key, val: o.val})
+				n++
+			}
+		}
+	}
+	t.buckets.Store(&nb)
+	t.n.Store(n)
+}
+
 // delete removes k and reports whether it was held; the owner's lock is
 // held.
 func (t *hostTable[K, V]) delete(k K) bool {
