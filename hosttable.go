@@ -24,8 +24,9 @@ type tableKey interface {
 // the deleted node's own link as it was, so that a reader standing on it
 // walks on to the rest of the chain. A node is never inserted again. A lookup that runs at the same time as an insert or a
 // delete of its key finds the table as it was before or as it is after.
-// When the table grows, the nodes are copied into a new bucket array that
-// replaces the old one, which its readers finish walking unchanged.
+// When the table grows or is filtered, the nodes are copied into a new
+// bucket array that replaces the old one, which its readers finish walking
+// unchanged.
 //
 // A node can be embedded in the value it holds, so that a value inserted
 // under one key costs no allocation but its own: see insert.

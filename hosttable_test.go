@@ -78,6 +78,18 @@ func (tm *tableModel) delete(k testKey) {
 	delete(tm.m, k)
 }
 
+// filter keeps the keys whose value keep accepts, with every alias.
+func (tm *tableModel) filter(keep func(v *testVal) bool) {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	tm.t.filter(func(_ testKey, v *testVal) bool { return keep(v) })
+	for k, v := range tm.m {
+		if !keep(v) {
+			delete(tm.m, k)
+		}
+	}
+}
+
 func (tm *tableModel) check(t *testing.T) {
 	t.Helper()
 	tm.mu.Lock()
@@ -106,8 +118,9 @@ func (tm *tableModel) check(t *testing.T) {
 }
 
 // TestHostTableModel runs random inserts (some of them aliases of another
-// key's value), deletes, loads and clears against a map, with keys that
-// collide in long chains and keys that do not, through the table's growth.
+// key's value), deletes, loads, filters and clears against a map, with
+// keys that collide in long chains and keys that do not, through the
+// table's growth.
 func TestHostTableModel(t *testing.T) {
 	t.Parallel()
 	for _, bits := range []uint{2, 6, 64} {
@@ -125,6 +138,8 @@ func TestHostTableModel(t *testing.T) {
 				if got, want := tm.t.load(k), tm.m[k]; got != want {
 					t.Fatalf("bits %d, op %d: load(%v) = %p, want %p", bits, op, k, got, want)
 				}
+			case r == 99 && op%2 == 0:
+				tm.filter(func(v *testVal) bool { return len(v.key.s)%2 == 0 })
 			default:
 				tm.mu.Lock()
 				tm.t.clear()
@@ -160,9 +175,9 @@ func TestHostTableGrowth(t *testing.T) {
 }
 
 // TestHostTableConcurrent runs lookups without the lock against a writer
-// that inserts, deletes and grows the table: a key that is held throughout
-// is always found, a key never inserted never is, and every value found is
-// the key's own (or was, for a key deleted meanwhile).
+// that inserts, deletes, filters and grows the table: a key that is held
+// throughout is always found, a key never inserted never is, and every
+// value found is the key's own (or was, for a key deleted meanwhile).
 func TestHostTableConcurrent(t *testing.T) {
 	t.Parallel()
 	for _, bits := range []uint{3, 64} {
@@ -200,6 +215,9 @@ func TestHostTableConcurrent(t *testing.T) {
 			tm.insert(testKey{"churn" + strconv.Itoa(i), bits}, false, testKey{})
 			if i%3 == 2 {
 				tm.delete(testKey{"churn" + strconv.Itoa(rnd.IntN(i)), bits})
+			}
+			if i%500 == 499 {
+				tm.filter(func(v *testVal) bool { return v.key.s[0] == 's' || len(v.key.s)%2 == 0 })
 			}
 		}
 		stop.Store(true)
