@@ -574,7 +574,7 @@ func TestRetryBudgetSweepConcurrent(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(g), 1))
 			for range 20000 {
 				b := s.get(newRequest(t, context.Background(), "GET", fmt.Sprintf("http://h%d.test/", rng.IntN(3*maxBudgets)), nil))
-				if rng.IntN(2) == 0 {
+				if rng.IntN(4) == 0 {
 					s.withdraw(b, rng.IntN(4) == 0)
 				} else {
 					s.deposit(b)
