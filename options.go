@@ -162,7 +162,10 @@ func WithMaxElapsed(d time.Duration) Option {
 
 // WithMaxRetryAfter sets the longest Retry-After the transport will wait
 // for (default 60s). A response asking for a longer wait is returned to the
-// caller at once. It panics if d is negative.
+// caller at once. The limit applies to the server's wait: a wait within it
+// is spread by a small jitter (at most 10% of it and one second, so that
+// callers paused together do not come back together), which may take the
+// wait past d by that much. It panics if d is negative.
 func WithMaxRetryAfter(d time.Duration) Option {
 	mustNotBeNegative("WithMaxRetryAfter", d)
 	return func(c *config) { c.maxRetryAfter = d }
