@@ -6,12 +6,9 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/resilienthttp/resilient/resilienttest"
 )
 
 // newHostState is the state of a host the Transport does not hold, under
@@ -214,30 +211,4 @@ func TestHostStateConcurrent(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
-}
-
-// TestHostStateStorePanic: a QuotaStore whose PauseUntil panics while
-// HostState reads a partition's pause leaves the partition's lock free and
-// the panic recoverable, as in an attempt: the panic goes to the caller,
-// and the calls that follow reach the server. (HostState unlocked the
-// partition a second time after the rate limiter released it for the
-// panic: "sync: unlock of unlocked mutex", a fatal error that no recover
-// stops, which ended the process.)
-func TestHostStateStorePanic(t *testing.T) {
-	srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
-		resilienttest.WithQuota(resilienttest.Quota{Limit: 100, ResetFormat: resilienttest.IETF}))
-	defer srv.Close()
-	store := new(memQuota)
-	var panicking atomic.Bool
-	tr := New(srv.Transport(), WithMaxRetries(0), WithQuotaStore(storeFunc(func(name string) QuotaPartition {
-		return panickyPart{store.Partition(name).(*memPart), &panicking}
-	})))
-	url := srv.URL + "/v1/usage"
-	get(t, tr, url) // creates the partition
-	panicking.Store(true)
-	mustPanic(t, "the store's panic was not propagated", func() {
-		tr.HostState(newRequest(t, context.Background(), http.MethodGet, url, nil))
-	})
-	panicking.Store(false)
-	checkRecoveredFromStorePanic(t, tr, url)
 }
