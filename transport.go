@@ -387,6 +387,11 @@ func (c *call) run() (*http.Response, error) {
 					held.Body.Close()
 				}
 				c.outcome, c.stop = OutcomeCanceled, StopCanceled
+				if lastErr != nil {
+					// The call ends with the cancel and the error of
+					// the attempt whose retry it waited for.
+					err = fmt.Errorf("%w; the attempt before: %w", err, lastErr)
+				}
 				return nil, c.fail(n, err)
 			}
 			if woken {

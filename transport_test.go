@@ -1315,3 +1315,20 @@ func TestRefusedRetryKeepsTheNetworkError(t *testing.T) {
 		}
 	})
 }
+
+// TestCanceledWaitKeepsTheNetworkError: a call canceled while it waits to
+// retry an attempt that failed without a response ends with both the
+// cancel and that attempt's error. It held the cancel alone, and errors.Is
+// could not find the reset the host's one request met.
+func TestCanceledWaitKeepsTheNetworkError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{err: errReset}, {status: 200}}}
+		ctx, cancel := context.WithCancel(context.Background())
+		tr := New(s, WithBackoff(time.Second, time.Second))
+		time.AfterFunc(100*time.Millisecond, cancel) // during the wait
+		_, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
+		if s.numCalls() != 1 || !errors.Is(err, syscall.ECONNRESET) || !errors.Is(err, context.Canceled) {
+			t.Errorf("%d requests, error %v; want one request, and an error holding the cancel and the reset", s.numCalls(), err)
+		}
+	})
+}
