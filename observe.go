@@ -41,7 +41,7 @@ type Attempt struct {
 	RetryAfter time.Duration // the server's Retry-After (or rate-limit reset on a 429); 0 when none
 	RateLimit  RateLimitInfo // the rate-limit headers of the response
 	LocalWait  time.Duration // time the attempt waited for the client-side rate limiter
-	StopReason StopReason    // why no attempt follows although the outcome was retryable; "" otherwise
+	StopReason StopReason    // why no attempt follows although the outcome was retryable (or a key-required answer, retried once with a key); "" otherwise
 	Hedge      int           // 0 when the attempt itself answered, n when the n-th hedged copy of it sent did
 	Hedges     int           // hedged copies of this attempt sent (see WithHedging and Report.Hedges)
 }
@@ -64,7 +64,9 @@ const (
 	// StopRetryAfterTooLong: the server asked for a wait longer than
 	// WithMaxRetryAfter allows.
 	StopRetryAfterTooLong StopReason = "retry_after_too_long"
-	// StopBodyNotReplayable: the request body cannot be sent again.
+	// StopBodyNotReplayable: the request body cannot be sent again; also
+	// given to a Permanent answer that requires an idempotency key, which
+	// the Transport would have retried once with one.
 	StopBodyNotReplayable StopReason = "body_not_replayable"
 	// StopCanceled: the request's context ended.
 	StopCanceled StopReason = "canceled"
