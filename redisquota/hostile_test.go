@@ -341,11 +341,11 @@ func TestHostileStateKeyTypeResync(t *testing.T) {
 	s.Partition("bad").Learn(quota(100), time.Second)
 	waitFor(t, "a lease", func() bool { return s.Stats().Leases > 0 })
 
-	// A pause the member misses: written while its pub/sub connection is
-	// down, as another member's would be.
-	if err := admin.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
-		t.Fatal(err)
-	}
+	// A pause the member misses: written without a message, as another
+	// member's would be while this one's pub/sub connection is down; the
+	// connection then drops, and the resync that follows its return
+	// reads it. (Written after the drop, the pause could land after that
+	// resync: the test failed so under load.)
 	now, err := admin.Time(ctx).Result()
 	if err != nil {
 		t.Fatal(err)
@@ -353,7 +353,11 @@ func TestHostileStateKeyTypeResync(t *testing.T) {
 	if err := admin.HSet(ctx, s.StateKey("good"), "pause", now.Add(time.Minute).UnixMicro()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a resync", func() bool { return s.Stats().Resyncs > 0 })
+	resyncs := s.Stats().Resyncs
+	if err := admin.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a resync", func() bool { return s.Stats().Resyncs > resyncs })
 	if pu := good.PauseUntil(); time.Until(pu) < 30*time.Second {
 		t.Errorf("after the resync, the good partition's pause ends at %v, want about a minute ahead", pu)
 	}
