@@ -112,6 +112,10 @@ type classifier struct {
 	custom   Classifier
 	maxPeek  int64
 	observed bool // someone reads request ids of successes
+	// resets says that the Transport has no rate limiter: the classifier
+	// reads a throttled answer's quota reset for its retry's wait, which
+	// the limiter sets otherwise (see rateLimitTransport.learn).
+	resets bool
 }
 
 func (c *classifier) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -209,6 +213,10 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 	if custom != nil {
 		st.class = callClassifier(custom, resp, st.apiErr, nil, st.class)
 		st.apiErr.Retryable = st.class.Retryable()
+	}
+	if c.resets && st.class == Throttled && !st.hasRetryAfter {
+		t := lazyNow{t: now()}
+		waitForReset(st, true, parseRateLimit(resp.Header, &t).info, t.t)
 	}
 }
 

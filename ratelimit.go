@@ -152,7 +152,11 @@ func WithRateLimit(r rate.Limit, burst int) Option {
 
 // WithoutRateLimit turns the client-side rate limiter off: no pacing, no
 // learning from rate-limit headers, no shared pause after a 429. A
-// Retry-After still delays the retry of the request that received it.
+// Retry-After still delays the retry of the request that received it, and
+// so does the reset of a throttled answer without one (X-RateLimit-Reset
+// and the like, read as the limiter reads them): the retry waits until the
+// quota is available again, and the answer is returned at once when that
+// is further away than WithMaxRetryAfter.
 func WithoutRateLimit() Option {
 	return func(c *config) {
 		perTransport(c, "WithoutRateLimit")
@@ -953,10 +957,7 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 		if r.hasRA {
 			st.rate.Reset = t.Add(r.retryAfter) // Retry-After wins
 		}
-		if r.throttled && !st.hasRetryAfter && r.hdr.info.Reset.After(t) {
-			// The loop waits the same pause as the partition.
-			st.retryAfter, st.hasRetryAfter = throttledUntil(r.hdr.info, t).Sub(t), true
-		}
+		waitForReset(st, r.throttled, r.hdr.info, t) // the loop waits the same pause as the partition
 	}
 	if noCred {
 		k.cred = credentialOf(req)

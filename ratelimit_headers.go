@@ -730,6 +730,17 @@ func refillUnit(h *rateHeaders, now time.Time) time.Duration {
 // secondary rate limit that says no more.
 const unrelatedThrottle = time.Minute
 
+// waitForReset makes the retry of attempt st, throttled by a server that
+// gave no Retry-After, wait until the quota info it announced at now is
+// available again (see throttledUntil), as a rate-limit partition pauses.
+// It does nothing when the attempt was not throttled or when the reset is
+// not after now.
+func waitForReset(st *attemptState, throttled bool, info RateLimitInfo, now time.Time) {
+	if throttled && !st.hasRetryAfter && info.Reset.After(now) {
+		st.retryAfter, st.hasRetryAfter = throttledUntil(info, now).Sub(now), true
+	}
+}
+
 // throttledUntil returns when the pause of a throttled response without a
 // Retry-After ends, at now, from the quota info it announced with a reset:
 // at the reset when that quota is spent (Remaining 0) or its remaining is

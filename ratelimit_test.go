@@ -788,6 +788,51 @@ func TestWithoutRateLimit(t *testing.T) {
 	})
 }
 
+// TestWithoutRateLimitWaitsForTheReset: without the rate limiter, the
+// retry of a 429 that gives no Retry-After waits for the quota's reset, as
+// the limiter's pause would have held it, instead of hammering the server
+// with the backoff's short waits while its quota is spent; a reset beyond
+// WithMaxRetryAfter returns the 429 at once, as a plain client would; a
+// reset of a quota not spent waits a minute at most (another limit threw).
+func TestWithoutRateLimitWaitsForTheReset(t *testing.T) {
+	tests := []struct {
+		name      string
+		header    http.Header
+		wantCalls int
+		wantWait  time.Duration // between the two attempts; jitter adds up to 10% and a second
+	}{
+		{"spent, reset in seconds", http.Header{"X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"20"}}, 2, 20 * time.Second},
+		{"reset, remaining not announced", http.Header{"Ratelimit-Reset": {"30"}}, 2, 30 * time.Second},
+		{"spent, reset past WithMaxRetryAfter", http.Header{"X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"3600"}}, 1, 0},
+		{"not spent: another limit", http.Header{"X-Ratelimit-Limit": {"5000"}, "X-Ratelimit-Remaining": {"4000"}, "X-Ratelimit-Reset": {"3000"}}, 2, time.Minute},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				base := &rtScript{steps: []rtStep{{status: http.StatusTooManyRequests, header: tc.header}, {status: http.StatusOK}}}
+				tr := New(base, WithoutRateLimit(), WithMaxRetryAfter(2*time.Minute))
+				resp, err := tr.RoundTrip(httptest.NewRequest("GET", "http://api.test/x", nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if len(base.calls) != tc.wantCalls {
+					t.Fatalf("%d attempts, want %d", len(base.calls), tc.wantCalls)
+				}
+				if tc.wantCalls == 1 {
+					if resp.StatusCode != http.StatusTooManyRequests {
+						t.Errorf("status %d, want the 429", resp.StatusCode)
+					}
+					return
+				}
+				if wait := base.calls[1].at.Sub(base.calls[0].at); wait < tc.wantWait || wait > tc.wantWait+tc.wantWait/10+time.Second {
+					t.Errorf("the retry waited %v, want %v (+ jitter)", wait, tc.wantWait)
+				}
+			})
+		})
+	}
+}
+
 // TestRateLimitKey: a custom key shares one partition across hosts and
 // classes; an empty key exempts a request.
 func TestRateLimitKey(t *testing.T) {

@@ -127,6 +127,7 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 		custom:   cfg.classifier,
 		maxPeek:  cfg.maxPeek,
 		observed: t.observed,
+		resets:   cfg.noRateLimit,
 	}
 	t.inner = hopTo(Chain(base,
 		t.rateLimitMiddleware(),
