@@ -110,7 +110,11 @@ const paceShare = 0.95
 //   - A Throttled response (a 429 by default) with a Retry-After or a reset,
 //     or a 503 with a Retry-After (or a reset and Remaining 0), pauses the
 //     whole partition until then: no attempt is sent to it during the pause,
-//     and the retry of the throttled request waits the same pause. A
+//     and the retry of the throttled request waits the same pause. A 503's
+//     Retry-After longer than WithMaxRetryAfter's limit, which no call
+//     would wait out, pauses nothing: the server is down, not out of quota,
+//     and the calls that follow find out whether it is back (the breaker
+//     sees to the outage). A
 //     throttled response whose quota is not spent (Remaining above 0) and
 //     that has no Retry-After pauses a minute at most, not until the reset:
 //     another limit throttled it (GitHub's secondary limits), whose end

@@ -108,6 +108,61 @@ func TestRateLimitAbsurdHeadersNotBelieved(t *testing.T) {
 	}
 }
 
+// TestOutageRetryAfterBeyondWaitPausesNothing: a 503 whose Retry-After is
+// longer than any call waits (WithMaxRetryAfter) is returned at once and
+// pauses nothing: the next call goes to the server, which may be back
+// before its word, as a plain client's would; the breaker sees to the
+// outage. Before, one 503 with Retry-After: 3600 refused every read of the
+// host with ErrRateLimited for an hour. A shorter one still pauses the
+// host's calls, which wait it out; a 429's long pause is still believed:
+// the quota is spent, and asking again before its end is what the server
+// said not to do.
+func TestOutageRetryAfterBeyondWaitPausesNothing(t *testing.T) {
+	tests := []struct {
+		name       string
+		status     int
+		retryAfter string
+		wantHits   int           // after the second call
+		wantWait   time.Duration // of the second call
+		wantErr    error
+	}{
+		{"503, an hour", 503, "3600", 2, 0, nil},
+		{"503, 30s", 503, "30", 2, 30 * time.Second, nil},
+		{"429, an hour", 429, "3600", 1, 0, ErrRateLimited},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+					if n == 0 {
+						w.Header().Set("Retry-After", tc.retryAfter)
+						w.WriteHeader(tc.status)
+					}
+				}}
+				client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
+				if code, err := do(t, client, "GET", "http://api.test/x"); code != tc.status {
+					t.Fatalf("first call: %d, %v; want its %d", code, err, tc.status)
+				}
+				start := time.Now()
+				code, err := do(t, client, "GET", "http://api.test/x")
+				if tc.wantErr != nil {
+					if !errors.Is(err, tc.wantErr) {
+						t.Errorf("second call: %d, %v; want %v", code, err, tc.wantErr)
+					}
+				} else if code != 200 {
+					t.Errorf("second call: %d, %v; want 200 from the server", code, err)
+				}
+				if d := time.Since(start); d < tc.wantWait || d > tc.wantWait+tc.wantWait/10+time.Second {
+					t.Errorf("the second call waited %v, want %v (+ jitter)", d, tc.wantWait)
+				}
+				if n := len(srv.arrivals); n != tc.wantHits {
+					t.Errorf("the server got %d requests, want %d", n, tc.wantHits)
+				}
+			})
+		})
+	}
+}
+
 // TestRateLimitUnbelievedWaitWithinMaxRetryAfter: a Retry-After past
 // MaxBelievedReset (two hours) is not believed by the rate limiter, which
 // pauses nothing: another call to the host is sent at once. The retry loop

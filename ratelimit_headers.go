@@ -693,7 +693,13 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 	// A pause: Retry-After first, else the reset.
 	var until time.Time
 	switch {
-	case r.hasRA:
+	case r.hasRA && (r.throttled || r.retryAfter <= rl.maxWait):
+		// (A 503's Retry-After longer than any call waits pauses
+		// nothing: the server is down, not out of quota, and the calls
+		// that follow find out whether it is back before its word, as a
+		// plain client's would, while the breaker sees to the outage.
+		// Believed, one 503 would refuse the host's calls for up to
+		// MaxBelievedReset.)
 		until = now.Add(r.retryAfter)
 		// Retry-After wins over the reset: the window is over when the
 		// pause is.

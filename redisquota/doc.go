@@ -63,7 +63,8 @@
 // ahead does not slow the fleet for good, and the members that started
 // while a rolling window was in use (whose resets, those of its oldest
 // request, are close at hand) do not make it pace too fast. A 429
-// (or a 503 with Retry-After) pauses the partition: the member that got it
+// (or a 503 with a Retry-After no longer than the Transport's
+// WithMaxRetryAfter) pauses the partition: the member that got it
 // stops at once; the pause is written to the partition's state, where the
 // lease script refuses every lease until it ends, and published on the
 // fleet's channel, so that every member stops at once, drops the leases it
