@@ -68,9 +68,11 @@ var googleReasons = [...]codeEntry{
 }
 
 // throttleCodes are other APIs' throttling codes, matched case-insensitively
-// and with '-' and '_' treated alike.
+// and with '-' and '_' treated alike, each under the spelling DefaultCodes
+// lists (issue 3's): a class given to that spelling with WithCodes applies
+// to every other.
 var throttleCodes = [...]string{
-	"rate_limited", "rate_limit_exceeded", "too_many_requests", "throttled", "quota_exceeded",
+	"rate_limited", "rate_limit_exceeded", "too_many_requests", "throttled", "quota-exceeded",
 }
 
 // inFlightCodes say that a request with the same idempotency key is still
@@ -177,14 +179,17 @@ func throttleCode(code string) string {
 }
 
 // foldEqual compares lower-case ASCII want with s, ignoring case and
-// treating '-' as '_'.
+// treating '-' and '_' alike.
 func foldEqual(want, s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
+		c, w := s[i], want[i]
 		if c == '-' {
 			c = '_'
 		}
-		if c != want[i] && !('A' <= c && c <= 'Z' && c+'a'-'A' == want[i]) {
+		if w == '-' {
+			w = '_'
+		}
+		if c != w && !('A' <= c && c <= 'Z' && c+'a'-'A' == w) {
 			return false
 		}
 	}
