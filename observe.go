@@ -170,8 +170,9 @@ func outcomeOf(ctx context.Context, st *attemptState, err error) Outcome {
 	return OutcomePermanent
 }
 
-// observe reports an attempt to the observers and the logger.
-func (t *Transport) observe(c *call, areq *http.Request, st *attemptState, resp *http.Response, err error, dur, delay time.Duration, retry bool) {
+// observe reports an attempt, sent with the idempotency key key ("" for
+// none), to the observers and the logger.
+func (t *Transport) observe(c *call, key string, st *attemptState, resp *http.Response, err error, dur, delay time.Duration, retry bool) {
 	if !t.observed {
 		return
 	}
@@ -185,7 +186,7 @@ func (t *Transport) observe(c *call, areq *http.Request, st *attemptState, resp 
 		MaxAttempts:    st.maxAttempts,
 		Code:           safeText(st.code, maxErrorToken),
 		RequestID:      safeText(st.requestID, maxErrorToken),
-		IdempotencyKey: c.key,
+		IdempotencyKey: key,
 		Err:            redactError(err),
 		Duration:       dur,
 		Delay:          delay,

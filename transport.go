@@ -305,6 +305,7 @@ func (c *call) run() (*http.Response, error) {
 		// below if a layer of the chain refused it and the call ends.
 		paid, paidThrottled := c.paid, c.paidThrottled
 		c.paid = false
+		sentKey := c.key // decide adds one after a key-required answer
 		delay, retry, stop := c.decide(n, maxAttempts, st, resp, err, &body)
 		if err != nil && c.write && c.key != "" && !st.neverSent && !c.trace.neverWritten() {
 			c.lost = true
@@ -333,7 +334,7 @@ func (c *call) run() (*http.Response, error) {
 		if c.report != nil || t.cfg.tracer != nil {
 			c.outcome, c.stop = outcomeOf(c.ctx, st, err), stop
 		}
-		t.observe(c, areq, st, resp, err, dur, delay, retry)
+		t.observe(c, sentKey, st, resp, err, dur, delay, retry)
 
 		if !retry {
 			body.thaw()
