@@ -10,6 +10,48 @@ import (
 	"github.com/resilienthttp/resilient"
 )
 
+// TestKeyRequiredProblemOfTheDraft: the IETF Idempotency-Key draft's own
+// answer to a write sent without a key (a 400 problem document whose type
+// is ".../idempotency" and whose title says "Idempotency-Key is missing";
+// the same type names its 409 and 422) is a key-required answer, as issue
+// 4 words it ("an RFC 9457 problem saying so"): the write is sent once
+// more, with a generated key, and never a third time. It was returned after
+// one attempt: only a code that itself said "required" or "missing" was
+// recognized.
+func TestKeyRequiredProblemOfTheDraft(t *testing.T) {
+	problem := http.Header{"Content-Type": {"application/problem+json"}}
+	for _, tc := range []struct {
+		name     string
+		body     string
+		opts     []resilient.Option
+		attempts int
+	}{
+		{"draft", `{"type":"https://developer.example.com/idempotency","title":"Idempotency-Key is missing","detail":"This operation is idempotent and it requires correct usage of Idempotency Key."}`, nil, 2},
+		{"about:blank", `{"type":"about:blank","title":"Bad Request","status":400,"detail":"The Idempotency-Key header is missing."}`, nil, 2},
+		{"generation off", `{"type":"https://developer.example.com/idempotency","title":"Idempotency-Key is missing","detail":"This operation is idempotent and it requires correct usage of Idempotency Key."}`, []resilient.Option{resilient.WithoutIdempotencyKeys()}, 1},
+		{"another 400", `{"type":"https://developer.example.com/validation","title":"Invalid payload","detail":"The field content is missing."}`, nil, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The server asks again: the key is added once, not twice.
+			base := &answers{steps: []answer{{status: 400, header: problem, body: tc.body}}}
+			var atts []resilient.Attempt
+			// PUT gets no automatic key: the first attempt has none.
+			opts := append([]resilient.Option{resilient.WithObserver(func(a resilient.Attempt) { atts = append(atts, a) })}, tc.opts...)
+			status, body, err := call(t, resilient.New(base, opts...), context.Background(), http.MethodPut, "http://api.test/v1/posts/1", strings.NewReader("payload"))
+			_, bodies, _ := base.sent()
+			if status != 400 || body != tc.body || err != nil || len(bodies) != tc.attempts {
+				t.Fatalf("%d, %v after %d attempts; want the 400, whole, after %d", status, err, len(bodies), tc.attempts)
+			}
+			if atts[0].IdempotencyKey != "" {
+				t.Errorf("attempt 1 carried key %q, want none", atts[0].IdempotencyKey)
+			}
+			if tc.attempts == 2 && (!keyUUID4.MatchString(atts[1].IdempotencyKey) || bodies[1] != "payload") {
+				t.Errorf("attempt 2: key %q, body %q; want a generated key and the same payload", atts[1].IdempotencyKey, bodies[1])
+			}
+		})
+	}
+}
+
 // keyUUID4 matches a version 4 UUID in its canonical text form.
 var keyUUID4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 

@@ -242,10 +242,15 @@ func (c *call) needsKey(st *attemptState) bool {
 	return isKeyRequired(st.apiErr)
 }
 
-// isKeyRequired recognizes an answer saying an idempotency key was
-// required: Aidelly's 400 PUBLIC_API_IDEMPOTENCY_REQUIRED, or a 400 or 428
-// whose code (an RFC 9457 problem's type included) speaks of a required or
-// missing idempotency key.
+// isKeyRequired recognizes the answer to a request sent without a key
+// saying that an idempotency key was required: Aidelly's 400
+// PUBLIC_API_IDEMPOTENCY_REQUIRED, or a 400 or 428 whose code (an RFC 9457
+// problem's type included) speaks of idempotency, unless it refuses keys,
+// or whose message says an idempotency key is missing or required. The
+// IETF Idempotency-Key draft names all its problems with one type,
+// ".../idempotency", and says "Idempotency-Key is missing" in the title
+// of this one: as the request carried no key, such a code cannot speak of
+// a key in flight or reused.
 func isKeyRequired(e *APIError) bool {
 	if e.StatusCode != http.StatusBadRequest && e.StatusCode != http.StatusPreconditionRequired {
 		return false
@@ -253,8 +258,12 @@ func isKeyRequired(e *APIError) bool {
 	if e.Code == "PUBLIC_API_IDEMPOTENCY_REQUIRED" {
 		return true
 	}
-	c := strings.ToLower(e.Code)
-	return strings.Contains(c, "idempotency") && (strings.Contains(c, "required") || strings.Contains(c, "missing"))
+	if c := strings.ToLower(e.Code); strings.Contains(c, "idempoten") {
+		return !refusesKeys(c)
+	}
+	m := strings.ToLower(e.Message)
+	return strings.Contains(m, "idempotency") && !refusesKeys(m) &&
+		(strings.Contains(m, "missing") || strings.Contains(m, "required") || strings.Contains(m, "requires"))
 }
 
 // keyHeld reports whether a 409 with status status and envelope e (nil for
