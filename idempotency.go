@@ -308,8 +308,10 @@ func (x *attemptExtras) drawKey() string {
 // WithKeyHonoringHosts names hosts that deduplicate writes by idempotency
 // key; several calls add up. A host is a name or an address, with or
 // without a port, matched case-insensitively: "api.example.com" matches
-// that host on any port, "api.example.com:8443" only on that port. It
-// panics on an empty host or one that holds a scheme or a path.
+// that host on any port, "api.example.com:8443" only on that port; an
+// IPv6 address is named as it is ("::1") or as in a URL ("[::1]",
+// "[::1]:8443"). It panics on an empty host or one that holds a scheme or
+// a path.
 //
 // The write rule: a write (any method but GET, HEAD, OPTIONS, TRACE, PUT
 // and DELETE) is resent after an ambiguous failure (a 5xx, a connection
@@ -333,6 +335,9 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 	for _, h := range hosts {
 		if h == "" || strings.ContainsAny(h, "/?#@ ") {
 			panic(fmt.Sprintf("resilient: WithKeyHonoringHosts: invalid host %q", h))
+		}
+		if strings.Count(h, ":") > 1 && h[0] != '[' {
+			h = "[" + h + "]" // an IPv6 address, bracketed as in URL.Host
 		}
 		hs = append(hs, strings.ToLower(h))
 	}
