@@ -2,7 +2,9 @@ package resilient_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/resilienthttp/resilient"
@@ -53,4 +55,35 @@ func TestWithCodesOverridesCommonThrottleCode(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestProblemTypeWithQuery: an RFC 9457 problem's Code is the last path
+// segment of its type (issue 3): a query on the type URI is not part of
+// it. The code read "out-of-credit?lang=en", and a known code with a
+// query ("…/rate_limited?docs=1" on a 403) missed the code table and was
+// not retried.
+func TestProblemTypeWithQuery(t *testing.T) {
+	problem := http.Header{"Content-Type": {"application/problem+json"}}
+	for typ, want := range map[string]string{
+		"https://example.com/probs/out-of-credit?lang=en":   "out-of-credit",
+		"https://example.com/probs/out-of-credit/?lang=en":  "out-of-credit",
+		"https://example.com/probs?v=2#out-of-credit":       "out-of-credit",
+		"https://example.com/probs/x#out-of-credit?lang=en": "out-of-credit?lang=en", // a fragment's '?' is the fragment's
+	} {
+		e := resilient.ParseError(errorResponse(403, problem, `{"type":"`+typ+`","title":"t","status":403}`))
+		if e == nil || e.Code != want || e.Dialect != "problem+json" {
+			t.Errorf("type %q: ParseError = %+v, want Code %q", typ, e, want)
+		}
+	}
+	base := &answers{steps: []answer{{status: 403, header: problem, body: `{"type":"https://example.com/probs/rate_limited?docs=1","title":"Slow down","status":403}`}, {status: 200}}}
+	status, _, err := call(t, resilient.New(base, resilient.WithBackoff(0, 0)), context.Background(), http.MethodGet, "http://api.test/v1/posts", nil)
+	if at, _, _ := base.sent(); status != 200 || err != nil || len(at) != 2 {
+		t.Errorf("403 rate_limited problem with a query: %d, %v after %d attempts; want it retried (Throttled)", status, err, len(at))
+	}
+}
+
+// errorResponse returns a response of status with header h and body, as a
+// base RoundTripper would hand it over.
+func errorResponse(status int, h http.Header, body string) *http.Response {
+	return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body))}
 }

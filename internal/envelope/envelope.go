@@ -187,11 +187,21 @@ func Parse(data []byte, problem bool) (Envelope, bool) {
 	return env, true
 }
 
-// ProblemCode returns the last path segment of an RFC 9457 type URI, or ""
-// for about:blank or an empty type.
+// ProblemCode returns the last path segment of an RFC 9457 type URI (or
+// its fragment, when it has one), without its query, or "" for
+// about:blank or an empty type.
 func ProblemCode(typ string) string {
 	if typ == "" || typ == "about:blank" {
 		return ""
+	}
+	if q := strings.IndexByte(typ, '?'); q >= 0 {
+		// A query is not part of the path; a '?' in the fragment is
+		// the fragment's.
+		if f := strings.IndexByte(typ, '#'); f < 0 {
+			typ = typ[:q]
+		} else if q < f {
+			typ = typ[:q] + typ[f:]
+		}
 	}
 	typ = strings.TrimRight(typ, "/")
 	if i := strings.LastIndexAny(typ, "/#:"); i >= 0 {
