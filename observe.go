@@ -108,11 +108,13 @@ const (
 //
 // Attributes: method, host, path, attempt, max_attempts and outcome always;
 // status, code, request_id, idempotency_key, ratelimit_limit,
-// ratelimit_remaining, ratelimit_reset, retry_after, delay, local_wait and
-// error only when known (a status when there was a response, a delay when
-// another attempt follows, …); duration always. Records never carry the
-// query string, bodies, credential headers or error details, and the
-// server's code and request id are made safe as in Attempt.
+// ratelimit_remaining, ratelimit_reset, retry_after, delay, local_wait,
+// error, stop_reason, hedges and hedge only when known (a status when there
+// was a response, a delay when another attempt follows, hedges when copies
+// of the attempt were sent, hedge when one of them answered, …); duration
+// always. Records never carry the query string, bodies, credential headers
+// or error details, and the server's code and request id are made safe as
+// in Attempt.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		perTransport(c, "WithLogger")
@@ -259,7 +261,7 @@ func logAttempt(ctx context.Context, l *slog.Logger, a *Attempt) {
 	if !l.Enabled(ctx, level) {
 		return
 	}
-	var buf [19]slog.Attr
+	var buf [21]slog.Attr
 	attrs := append(buf[:0],
 		slog.String("method", a.Method),
 		slog.String("host", a.Host),
@@ -304,6 +306,12 @@ func logAttempt(ctx context.Context, l *slog.Logger, a *Attempt) {
 	}
 	if a.StopReason != "" {
 		attrs = append(attrs, slog.String("stop_reason", string(a.StopReason)))
+	}
+	if a.Hedges > 0 {
+		attrs = append(attrs, slog.Int("hedges", a.Hedges))
+	}
+	if a.Hedge > 0 {
+		attrs = append(attrs, slog.Int("hedge", a.Hedge))
 	}
 	l.LogAttrs(ctx, level, msg, attrs...)
 }

@@ -1,0 +1,100 @@
+package resilient_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/resilienthttp/resilient"
+)
+
+// jsonRecords returns the records a slog.JSONHandler wrote to buf.
+func jsonRecords(t *testing.T, buf *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("record %q: %v", line, err)
+		}
+		recs = append(recs, m)
+	}
+	return recs
+}
+
+// TestLogShowsHedges: issue 14 asks that the observer and slog show the
+// hedges sent. A hedged attempt's record says how many copies of it were
+// sent ("hedges", as Attempt.Hedges), and which copy answered when one did
+// ("hedge", as Attempt.Hedge); an attempt that got no copy carries
+// neither.
+func TestLogShowsHedges(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		firstDelay    time.Duration // the first request's time to answer; the others answer after 10ms
+		hedges, hedge int
+	}{
+		{"the copy answers first", time.Second, 1, 1},
+		{"the attempt answers first", 150 * time.Millisecond, 1, 0},
+		{"no copy needed", 10 * time.Millisecond, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var n atomic.Int32
+				base := roundTrip(func(req *http.Request) (*http.Response, error) {
+					d := 200 * time.Millisecond
+					if n.Add(1) == 1 {
+						d = tc.firstDelay
+					}
+					select {
+					case <-time.After(d):
+					case <-req.Context().Done():
+						return nil, context.Cause(req.Context())
+					}
+					return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), Request: req}, nil
+				})
+				var buf bytes.Buffer
+				logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+				var seen []resilient.Attempt
+				tr := resilient.New(base, resilient.WithLogger(logger),
+					resilient.WithHedging(resilient.Hedging{Delay: 100 * time.Millisecond}),
+					resilient.WithObserver(func(a resilient.Attempt) { seen = append(seen, a) }))
+				var r resilient.Report
+				if status, _, err := call(t, tr, resilient.WithReport(context.Background(), &r), "GET", "http://api.test/v1/posts", nil); status != 200 {
+					t.Fatalf("%d, %v; want 200", status, err)
+				}
+				synctest.Wait()
+				recs := jsonRecords(t, &buf)
+				if len(recs) != 1 || len(seen) != 1 {
+					t.Fatalf("%d records and %d observed attempts, want 1 of each", len(recs), len(seen))
+				}
+				a, rec := seen[0], recs[0]
+				if a.Hedges != tc.hedges || a.Hedge != tc.hedge || r.Hedges != tc.hedges {
+					t.Errorf("Attempt.Hedges %d, Attempt.Hedge %d, Report.Hedges %d; want %d, %d, %d", a.Hedges, a.Hedge, r.Hedges, tc.hedges, tc.hedge, tc.hedges)
+				}
+				for _, attr := range []struct {
+					key  string
+					want int
+				}{{"hedges", tc.hedges}, {"hedge", tc.hedge}} {
+					v, ok := rec[attr.key]
+					switch {
+					case attr.want == 0 && ok:
+						t.Errorf("record has %q: %v, want none: %v", attr.key, v, rec)
+					case attr.want != 0 && v != float64(attr.want):
+						t.Errorf("record's %q = %v, want %d: %v", attr.key, v, attr.want, rec)
+					}
+				}
+			})
+		})
+	}
+}
