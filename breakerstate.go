@@ -15,8 +15,10 @@ import (
 // by default the URL's scheme, host and port, case and an explicit default
 // port ignored (so "https://API.example.com:443/v1" names the breaker of
 // "https://api.example.com/x"); with BreakerSettings.Key, the key it returns
-// for such a request, which has no header. rawURL must be an absolute URL,
-// with a scheme and a host.
+// for such a request, which has no header. rawURL is an absolute URL, with
+// a scheme and a host, or a host alone, as ResetHost takes it ("host" or
+// "host:port", any case): the state is then the one of the host's breakers
+// for https and for http that refuses most (open, then half-open).
 //
 // BreakerClosed is also what it returns when there is no breaker to read: for
 // a URL that cannot be parsed or has no host, for a host the Transport has
@@ -33,11 +35,28 @@ func (t *Transport) BreakerState(rawURL string) BreakerState {
 	if t.breakers == nil {
 		return BreakerClosed
 	}
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return BreakerClosed
+	if u, err := url.Parse(rawURL); err == nil && u.Scheme != "" && u.Host != "" {
+		return t.breakers.stateOf(getRequest(u))
 	}
-	return t.breakers.stateOf(&http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: make(http.Header)})
+	// A host alone: "api.example.com" parses as a path, and
+	// "localhost:8080" as a scheme and an opaque part.
+	u, err := url.Parse("//" + rawURL)
+	if err != nil || u.Host == "" || u.Host != rawURL {
+		return BreakerClosed // a path, a query, user info: not a host
+	}
+	s := BreakerClosed
+	for _, scheme := range [...]string{"https", "http"} {
+		// BreakerOpen > BreakerHalfOpen > BreakerClosed: the state that
+		// refuses most.
+		s = max(s, t.breakers.stateOf(getRequest(&url.URL{Scheme: scheme, Host: u.Host})))
+	}
+	return s
+}
+
+// getRequest returns a GET request for u, without a header's values, as
+// BreakerState looks a breaker up with.
+func getRequest(u *url.URL) *http.Request {
+	return &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: make(http.Header)}
 }
 
 // stateOf returns the state of the breaker of req, a GET request made from

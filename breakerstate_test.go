@@ -100,7 +100,8 @@ func TestBreakerStateNoBreaker(t *testing.T) {
 	if got := tr.BreakerState("http://api.test/"); got != BreakerOpen {
 		t.Fatalf("open breaker read as %v", got)
 	}
-	for _, bad := range []string{"", "api.test", "/relative", "http://%zz/", "http:///path", "://api.test"} {
+	// (A host alone, "api.test", names its breakers: TestBreakerStateOfAHost.)
+	for _, bad := range []string{"", "/relative", "http://%zz/", "http:///path", "://api.test", "api.test/v1", "u@api.test", "api.test?q=1"} {
 		if got := tr.BreakerState(bad); got != BreakerClosed {
 			t.Errorf("BreakerState(%q) = %v, want closed", bad, got)
 		}
