@@ -1,0 +1,85 @@
+package resilient_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"testing/synctest"
+
+	"github.com/resilienthttp/resilient"
+)
+
+// TestRetryBudgetRefusalOnRecord: issue 14's refused retry, as the
+// observer, the log and the Report tell it. Against a host that fails
+// every attempt, with the default budget (10 retries) and no breaker, the
+// first two calls retry 5 times each and the third is refused its first
+// retry: it returns its 503 (its body intact), and its attempt's record,
+// at Error, says stop_reason retry_budget with no delay, as Attempt and
+// Report do. Without a response, the call's error wraps
+// ErrRetryBudgetExhausted and the attempt's cause.
+func TestRetryBudgetRefusalOnRecord(t *testing.T) {
+	const url = "http://api.test/v1/posts"
+	synctest.Test(t, func(t *testing.T) {
+		base := &answers{steps: []answer{{status: 503, body: "down"}}}
+		var buf bytes.Buffer
+		logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		var last resilient.Attempt
+		tr := resilient.New(base, resilient.WithoutBreaker(), resilient.WithBackoff(0, 0), resilient.WithLogger(logger),
+			resilient.WithObserver(func(a resilient.Attempt) { last = a }))
+		for i := range 2 {
+			if status, _, _ := call(t, tr, context.Background(), "GET", url, nil); status != 503 {
+				t.Fatalf("call %d: %d, want 503", i+1, status)
+			}
+		}
+		if at, _, _ := base.sent(); len(at) != 12 {
+			t.Fatalf("%d attempts for the first two calls, want 12 (10 retries from a new host's full budget)", len(at))
+		}
+		buf.Reset()
+		var r resilient.Report
+		status, body, err := call(t, tr, resilient.WithReport(context.Background(), &r), "GET", url, nil)
+		if status != 503 || body != "down" || err != nil {
+			t.Errorf("refused call: %d %q, %v; want the 503 and its body", status, body, err)
+		}
+		if at, _, _ := base.sent(); len(at) != 13 {
+			t.Errorf("%d attempts in all, want 13: the third call's retry refused", len(at))
+		}
+		want := resilient.Report{Attempts: 1, Outcome: resilient.OutcomeTransient, StatusCode: 503, StopReason: resilient.StopRetryBudget}
+		if r != want {
+			t.Errorf("Report %+v, want %+v", r, want)
+		}
+		if last.StopReason != resilient.StopRetryBudget || last.Retry || last.Delay != 0 || last.StatusCode != 503 {
+			t.Errorf("Attempt: stop %q, retry %v, delay %v, status %d; want %q, no retry, no delay, 503", last.StopReason, last.Retry, last.Delay, last.StatusCode, resilient.StopRetryBudget)
+		}
+		recs := jsonRecords(t, &buf)
+		if len(recs) != 1 {
+			t.Fatalf("%d records for the refused call, want 1", len(recs))
+		}
+		rec := recs[0]
+		if rec["level"] != "ERROR" || rec["stop_reason"] != "retry_budget" || rec["outcome"] != "transient" || rec["status"] != float64(503) {
+			t.Errorf("record %v; want ERROR, stop_reason retry_budget, outcome transient, status 503", rec)
+		}
+		if _, ok := rec["delay"]; ok {
+			t.Errorf("record has a delay, but no retry follows: %v", rec)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		var attempts int
+		base := roundTrip(func(req *http.Request) (*http.Response, error) {
+			attempts++
+			return nil, io.ErrUnexpectedEOF
+		})
+		tr := resilient.New(base, resilient.WithoutBreaker(), resilient.WithBackoff(0, 0), resilient.WithRetryBudget(resilient.RetryBudget{Burst: 1}))
+		if _, _, err := call(t, tr, context.Background(), "GET", url, nil); err == nil || attempts != 2 {
+			t.Fatalf("first call: %v after %d attempts; want an error after 2 (one retry paid)", err, attempts)
+		}
+		_, _, err := call(t, tr, context.Background(), "GET", url, nil)
+		var e *resilient.Error
+		if !errors.Is(err, resilient.ErrRetryBudgetExhausted) || !errors.Is(err, io.ErrUnexpectedEOF) || !errors.As(err, &e) || e.Attempts != 1 || attempts != 3 {
+			t.Errorf("second call: %v after %d attempts in all; want a *resilient.Error of 1 attempt wrapping ErrRetryBudgetExhausted and io.ErrUnexpectedEOF", err, attempts)
+		}
+	})
+}
