@@ -1,0 +1,43 @@
+package resilient_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/resilienttest"
+)
+
+// Change the options of one call, and read what each call did from its
+// Report, successes included.
+func ExampleWithCallOptions() {
+	srv := resilienttest.NewServer(resilienttest.Altyaa,
+		resilienttest.WithScript(resilienttest.RouteListPosts, resilienttest.Respond(503), resilienttest.Respond(503)))
+	defer srv.Close()
+	client := &http.Client{Transport: resilient.New(srv.Transport(), resilient.WithBackoff(time.Millisecond, time.Millisecond))}
+
+	list := func(ctx context.Context) {
+		var r resilient.Report
+		req, _ := http.NewRequestWithContext(resilient.WithReport(ctx, &r), http.MethodGet, srv.URL+"/v1/posts", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		resp.Body.Close()
+		fmt.Printf("%d after %d attempt(s), outcome %s", resp.StatusCode, r.Attempts, r.Outcome)
+		if r.StopReason != "" {
+			fmt.Printf(", not retried: %s", r.StopReason)
+		}
+		fmt.Println()
+	}
+	// Exactly one attempt for this call: its 503 is returned.
+	list(resilient.WithCallOptions(context.Background(), resilient.WithMaxRetries(0)))
+	// The Transport's own options for the next one: its 503 is retried.
+	list(context.Background())
+	// Output:
+	// 503 after 1 attempt(s), outcome transient, not retried: max_attempts
+	// 200 after 2 attempt(s), outcome success
+}
