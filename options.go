@@ -118,6 +118,15 @@ func mustNotBeNegative[T int | int64 | time.Duration](opt string, v T) {
 // attempt (default 5). Zero means a single attempt, and a single request:
 // no hedged copy of it either (see WithHedging); math.MaxInt means no
 // limit but the call's budget (WithMaxElapsed). It panics if n is negative.
+//
+// Below the Transport, net/http's own Transport writes a request a second
+// time, within the same attempt, when the keep-alive connection it reused
+// closed before answering and the request is replayable by its rules (a
+// GET, HEAD, OPTIONS or TRACE, or a request with an Idempotency-Key
+// header, whose body is empty or has GetBody): no RoundTripper above it
+// sees that resend, and the server may count two requests for one
+// attempt. (A write the Transport may not resend is kept
+// out of that rule: see the write rule in WithKeyHonoringHosts.)
 func WithMaxRetries(n int) Option {
 	mustNotBeNegative("WithMaxRetries", n)
 	return func(c *config) { c.maxRetries = n }
