@@ -53,7 +53,9 @@ const (
 // for the hosts beyond it.
 //
 // The zero value means the defaults. Fields are per host: the breaker's
-// key (see BreakerSettings.Key).
+// key (see BreakerSettings.Key); a request for which that Key returns ""
+// goes without a breaker, not without a budget: it keeps the budget of its
+// URL's host.
 type RetryBudget struct {
 	// Ratio is what each answer of the host deposits, in retries: the share
 	// of retries the budget sustains (default 0.2).
@@ -229,6 +231,10 @@ func (s *budgetSet) answered(c *call) {
 // get returns the budget of req's host, or nil for a request without one.
 func (s *budgetSet) get(req *http.Request) *hostBudget {
 	k, ok := requestKey(s.keyFn, req)
+	if !ok && s.keyFn != nil {
+		// Exempt from a breaker, not from the bound on retries.
+		k, ok = requestKey(nil, req)
+	}
 	if !ok {
 		return nil
 	}

@@ -269,14 +269,27 @@ func TestRetryBudgetNotFullCount(t *testing.T) {
 }
 
 // TestRetryBudgetKeyless: a request for which the breaker's Key returns ""
-// has no budget; its answers and retries must not touch one (this used to
-// dereference a nil budget on every success).
+// goes without a breaker, not without a budget: in an outage, its host's
+// retries are bounded as any host's (calls + Burst attempts), and
+// HostState reads that budget. They were not bounded: every call made 6
+// attempts (and before that, every success dereferenced a nil budget).
 func TestRetryBudgetKeyless(t *testing.T) {
 	t.Parallel()
 	s := &rtScript{steps: []rtStep{{status: 503}, {status: 200}}}
-	tr := New(s, fastRetries, WithBreaker(BreakerSettings{Key: func(*http.Request) string { return "" }}))
+	keyless := WithBreaker(BreakerSettings{Key: func(*http.Request) string { return "" }})
+	tr := New(s, fastRetries, keyless)
 	if ok := calls(t, tr, "http://a.test/", 3); ok != 3 || s.numCalls() != 4 {
 		t.Errorf("%d of 3 calls succeeded in %d attempts, want 3 in 4 (the first retried)", ok, s.numCalls())
+	}
+
+	down := &rtScript{steps: []rtStep{{status: 500}}}
+	tr = New(down, fastRetries, keyless)
+	calls(t, tr, "http://a.test/", 4)
+	if n := down.numCalls(); n != 4+10 {
+		t.Errorf("4 calls in an outage made %d attempts, want %d (the budget's Burst of 10 retries)", n, 4+10)
+	}
+	if got := hostState(t, tr, "http://a.test/").RetryBudget; got != 0 {
+		t.Errorf("HostState.RetryBudget = %v, want 0 (spent)", got)
 	}
 }
 

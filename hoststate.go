@@ -28,9 +28,8 @@ type HostState struct {
 	// retry the server asked for costs RetryBudget.ThrottledCost, a
 	// fraction of one): RetryBudget.Burst for a host the Transport holds
 	// no budget for, as a new host starts full. It is -1 when there is no
-	// budget to read: budgets are off (WithoutRetryBudget), shared
-	// through a BudgetStore (the fleet's count lives in the store), or
-	// the breaker's Key exempts the host.
+	// budget to read: budgets are off (WithoutRetryBudget), or shared
+	// through a BudgetStore (the fleet's count lives in the store).
 	RetryBudget float64
 
 	// InFlight is the number of attempts to the host holding a slot of
@@ -184,7 +183,7 @@ func (rl *rateLimiter) stateOf(req *http.Request, now time.Time) RateLimitState 
 func (s *budgetSet) tokensOf(req *http.Request) float64 {
 	keys, n := hostKeys(s.keyFn, req)
 	if n == 0 {
-		return -1
+		keys, n = hostKeys(nil, req) // exempt from a breaker: see budgetSet.get
 	}
 	b := findHost(&s.m, keys[:n])
 	switch {

@@ -162,7 +162,8 @@ func TestHostStateInFlight(t *testing.T) {
 
 func TestHostStateKeys(t *testing.T) {
 	// Custom keys name the partition and the breaker as attempts have
-	// them; a key of "" exempts the host.
+	// them; a key of "" exempts the host from both, not from its retry
+	// budget (full: 10).
 	base := &rtScript{steps: []rtStep{{header: http.Header{"X-Ratelimit-Limit": {"10"}, "X-Ratelimit-Remaining": {"9"}, "X-Ratelimit-Reset": {"60"}}}}}
 	tenant := func(r *http.Request) string {
 		if r.URL.Host == "free.example.com" {
@@ -180,8 +181,8 @@ func TestHostStateKeys(t *testing.T) {
 		t.Errorf("writes under the same custom key: %+v; want the one partition", w)
 	}
 	s := hostState(t, tr, "https://free.example.com")
-	if s.RetryBudget != -1 || s.Reads.Limit != -1 || s.Reads.Rate != 0 {
-		t.Errorf("an exempt host: %+v; want no budget and no partition", s)
+	if s.RetryBudget != 10 || s.Reads.Limit != -1 || s.Reads.Rate != 0 {
+		t.Errorf("an exempt host: %+v; want a full budget and no partition", s)
 	}
 }
 
