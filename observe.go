@@ -94,7 +94,10 @@ const (
 )
 
 // WithLogger logs one record per attempt to l, and one per breaker state
-// change. Levels:
+// change. A call whose context ends while it waits to retry gets one more,
+// so that its last record does not say "retrying": of its last attempt's
+// number, with stop_reason canceled and, as its duration, the part of the
+// wait that passed. Levels:
 //
 //   - Debug: a success at the first attempt;
 //   - Info: a success after retries; a final answer of the API that is an
@@ -180,30 +183,18 @@ func (t *Transport) observe(c *call, key string, st *attemptState, resp *http.Re
 	}
 	done := false
 	defer closeOnPanic(resp, &done)
-	a := Attempt{
-		Method:         c.req.Method,
-		Host:           c.req.URL.Host,
-		Path:           redact.Path(c.req.URL.Path),
-		Number:         st.number,
-		MaxAttempts:    st.maxAttempts,
-		Code:           safeText(st.code, maxErrorToken),
-		RequestID:      safeText(st.requestID, maxErrorToken),
-		IdempotencyKey: key,
-		Err:            redactError(err),
-		Duration:       dur,
-		Delay:          delay,
-		Class:          st.class,
-		Outcome:        outcomeOf(c.ctx, st, err),
-		Retry:          retry,
-		RateLimit:      st.rate,
-		LocalWait:      st.localWait,
-		StopReason:     st.stop,
-		Hedge:          st.hedge,
-		Hedges:         st.hedges,
-	}
-	if a.Method == "" {
-		a.Method = http.MethodGet
-	}
+	a := c.attempt(st.number, st.maxAttempts, err, dur)
+	a.Code = safeText(st.code, maxErrorToken)
+	a.RequestID = safeText(st.requestID, maxErrorToken)
+	a.IdempotencyKey = key
+	a.Delay = delay
+	a.Class = st.class
+	a.Outcome = outcomeOf(c.ctx, st, err)
+	a.Retry = retry
+	a.RateLimit = st.rate
+	a.LocalWait = st.localWait
+	a.StopReason = st.stop
+	a.Hedge, a.Hedges = st.hedge, st.hedges
 	if st.hasRetryAfter {
 		a.RetryAfter = st.retryAfter
 	}
@@ -233,6 +224,40 @@ func closeOnPanic(resp *http.Response, done *bool) {
 	if !*done && resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
+}
+
+// logCanceledWait writes the record of a call whose context ended (with
+// err) while it waited, for wait, to retry its attempt n: the call's last
+// record would otherwise say "retrying", of a retry that never came. It is
+// a record of attempt n with outcome canceled and stop_reason canceled, its
+// duration the part of the wait that passed; observers, which count
+// attempts, get none.
+func (t *Transport) logCanceledWait(c *call, n, maxAttempts int, err error, wait time.Duration) {
+	if t.cfg.logger == nil {
+		return
+	}
+	a := c.attempt(n, maxAttempts, err, wait)
+	a.Outcome, a.StopReason = OutcomeCanceled, StopCanceled
+	a.RateLimit = RateLimitInfo{Limit: -1, Remaining: -1}
+	logAttempt(c.ctx, t.cfg.logger, &a)
+}
+
+// attempt returns the record of the call's attempt n of maxAttempts, which
+// ended with err after dur, as far as the call knows it.
+func (c *call) attempt(n, maxAttempts int, err error, dur time.Duration) Attempt {
+	a := Attempt{
+		Method:      c.req.Method,
+		Host:        c.req.URL.Host,
+		Path:        redact.Path(c.req.URL.Path),
+		Number:      n,
+		MaxAttempts: maxAttempts,
+		Err:         redactError(err),
+		Duration:    dur,
+	}
+	if a.Method == "" {
+		a.Method = http.MethodGet
+	}
+	return a
 }
 
 // levelOf is the log level of an attempt's record, and its message.

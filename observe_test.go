@@ -144,6 +144,9 @@ func TestLogLevels(t *testing.T) {
 		// refused locally.
 		{"local refusal", []rtStep{{status: 500}}, []Option{WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1})}, 1, 0, []string{"ERROR"}},
 		{"canceled by the caller", []rtStep{{hang: true}}, nil, 0, time.Second, []string{"INFO"}},
+		// A record ends the call canceled while it waited to retry: its
+		// last record said "retrying".
+		{"canceled while waiting to retry", []rtStep{{status: 503}, {status: 200}}, []Option{WithBackoff(10*time.Second, 10*time.Second)}, 0, time.Second, []string{"WARN", "INFO"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

@@ -380,7 +380,9 @@ func (c *call) run() (*http.Response, error) {
 			w0 := time.Now()
 			woken, err := c.waitRetry(delay, reset)
 			if err != nil {
-				c.waited += time.Since(w0) // the part of the wait that passed
+				part := time.Since(w0) // the part of the wait that passed
+				c.waited += part
+				t.logCanceledWait(c, n, maxAttempts, err, part)
 				c.giveBackRetry()
 				if reqBody != nil {
 					reqBody.Close()
