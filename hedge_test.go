@@ -483,8 +483,9 @@ func TestHedgingKeyedWriteConflict(t *testing.T) {
 	})
 }
 
-// TestHedgingKeylessRequest: a request that BreakerSettings.Key exempts has
-// no budget to spend, so it is not hedged (and does not panic).
+// TestHedgingKeylessRequest: a request that BreakerSettings.Key exempts
+// from a breaker keeps its host's retry budget, and is hedged as any other
+// (this used to panic, when such a request had no budget).
 func TestHedgingKeylessRequest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rt := &latencyRT{latency: func(int) time.Duration { return 100 * time.Millisecond }}
@@ -496,8 +497,8 @@ func TestHedgingKeylessRequest(t *testing.T) {
 		}
 		resp.Body.Close()
 		synctest.Wait()
-		if rt.count() != 1 {
-			t.Errorf("%d requests, want 1: no copy without a budget", rt.count())
+		if rt.count() != 2 {
+			t.Errorf("%d requests, want 2: the request and its copy", rt.count())
 		}
 	})
 }
