@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -230,6 +231,20 @@ func (c *captureBody) rewind() (io.ReadCloser, error) {
 	c.curClosed = false
 	c.read, c.srcErr = 0, nil
 	return &captureReader{c: c, gen: c.gen}, nil
+}
+
+// whole returns a reader of the captured body when src was read to its end
+// within the limit, for a hedged copy, which reads it beside the attempt's
+// reader; it reports false while the attempt is still sending it, and for
+// a body that cannot be replayed or is replayed by seeking (one reader at
+// a time).
+func (c *captureBody) whole() (io.ReadCloser, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.overflow || c.seeker != nil || c.srcErr != io.EOF {
+		return nil, false
+	}
+	return io.NopCloser(bytes.NewReader(c.buf)), true
 }
 
 func (c *captureBody) setFrozen(f bool) {

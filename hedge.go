@@ -21,8 +21,10 @@ import (
 // Only requests that are safe to send twice are hedged: GET, HEAD and
 // OPTIONS, and writes that carry a key to a host that deduplicates by key
 // (see WithKeyHonoringHosts); and only when their body can be sent again
-// concurrently (no body, or GetBody). Every copy carries the same
-// idempotency key, goes through the rate limiter, and spends one retry
+// concurrently: no body, GetBody, or a body captured as the attempt sent
+// it (no GetBody, not over WithMaxBufferedBody), once the attempt has sent
+// it whole (a body rewound by seeking, a file, is not). Every copy carries
+// the same idempotency key, goes through the rate limiter, and spends one retry
 // from the host's retry budget; none is sent while the host is paused
 // after a 429, its breaker is not closed, or it has no slot free
 // (WithMaxInFlight) or no token of its pace (WithRateLimit) at once (a
@@ -30,8 +32,9 @@ import (
 // (WithMaxRetries(0)), which is one request. A copy that never reaches the
 // wire (refused by the rate limiter, the breaker or the limit of attempts
 // in flight, canceled while it waits for the rate limiter because another
-// copy answered, or whose body GetBody failed to make, or made only once
-// the attempt was decided) gives back what it spent, and is no hedge: it is
+// copy answered, whose body GetBody failed to make, or made only once
+// the attempt was decided, or whose captured body the attempt was still
+// sending) gives back what it spent, and is no hedge: it is
 // not counted (Report.Hedges, Attempt.Hedges) nor numbered (the copies sent
 // are hedges 1, 2, … in the order they reach the wire). Hedges of a host
 // are also bounded to one in twenty of its calls (plus ten), so that a
@@ -108,11 +111,11 @@ func (c *call) hedgeable(req *http.Request) bool {
 	if c.cfg.hedging == nil || c.cfg.maxRetries == 0 || c.t.budgets == nil {
 		return false // a call allowed no retry is one request (WithMaxRetries)
 	}
-	if hasBody(req) && req.GetBody == nil {
-		return false // a captured body has one reader at a time
+	if hasBody(req) && req.GetBody == nil && (c.capture == nil || c.capture.seeker != nil) {
+		return false // a body rewound by seeking has one reader at a time
 	}
 	if c.hostBudget() == nil {
-		return false // no budget to spend: BreakerSettings.Key exempts the request
+		return false // no budget to spend: a request without a host
 	}
 	switch req.Method {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions:
@@ -223,7 +226,7 @@ func (run *hedgeRun) wire(st *attemptState) error {
 
 // sendHedged sends attempt n of the call with hedging: it returns the
 // winning copy's result, after copying its state into st. areq is sent as
-// the attempt itself; copies are made with GetBody.
+// the attempt itself; copies get their bodies from copyBody.
 func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Response, error) {
 	hb := c.hostBudget()
 	hb.depositHedge()
@@ -376,14 +379,24 @@ func (c *call) unsentHedge(hb *hostBudget) {
 	c.t.budgets.refund(hb)
 }
 
-// copyBody returns the body of a copy: none, or one from GetBody.
+// copyBody returns the body of a copy: none, one from GetBody, or, for a
+// body without GetBody, its capture once the attempt has sent it whole (a
+// copy whose body is still being sent is not sent).
 func (c *call) copyBody(areq *http.Request) (io.ReadCloser, error) {
 	if !hasBody(areq) {
 		return areq.Body, nil
 	}
-	b, err := getBody(c.req)
-	if err != nil {
-		return nil, err
+	var b io.ReadCloser
+	if c.req.GetBody == nil {
+		var ok bool
+		if b, ok = c.capture.whole(); !ok {
+			return nil, errBodyNotReplayable
+		}
+	} else {
+		var err error
+		if b, err = getBody(c.req); err != nil {
+			return nil, err
+		}
 	}
 	return &checkedBody{rc: b, want: c.req.ContentLength}, nil
 }

@@ -1065,3 +1065,67 @@ func TestHedgedContextReleasedAtEOF(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestHedgingCapturedBody: a keyed write whose body has no GetBody is
+// hedged from its capture once the attempt has sent the body whole: the
+// copy carries the same bytes, and overtakes the slow first. A copy due
+// while the attempt is still sending the body is not sent (and costs
+// nothing). Such writes were never hedged.
+func TestHedgingCapturedBody(t *testing.T) {
+	const payload = `{"text":"hello"}`
+	for _, tc := range []struct {
+		name      string
+		readFirst bool // the first request reads its body whole before it stalls
+		want      int  // requests
+	}{
+		{"sent whole", true, 2},
+		{"still being sent", false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var mu sync.Mutex
+				var bodies []string
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					mu.Lock()
+					i := len(bodies)
+					bodies = append(bodies, "")
+					mu.Unlock()
+					wait := 10 * time.Millisecond
+					if i == 0 {
+						wait = time.Second
+					}
+					if i > 0 || tc.readFirst {
+						b, _ := io.ReadAll(req.Body)
+						mu.Lock()
+						bodies[i] = string(b)
+						mu.Unlock()
+					}
+					select {
+					case <-time.After(wait):
+						return &http.Response{StatusCode: http.StatusCreated, Body: http.NoBody, Request: req}, nil
+					case <-req.Context().Done():
+						return nil, context.Cause(req.Context())
+					}
+				})
+				tr := New(rt, WithHedging(Hedging{Delay: 20 * time.Millisecond}), WithKeyHonoringHosts("api.test"))
+				var r Report
+				req := newRequest(t, WithReport(context.Background(), &r), "POST", "http://api.test/v1/posts", io.NopCloser(strings.NewReader(payload)))
+				req.ContentLength = int64(len(payload))
+				resp, err := roundTrip(t, tr, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				synctest.Wait()
+				mu.Lock()
+				defer mu.Unlock()
+				if len(bodies) != tc.want || r.Hedges != tc.want-1 {
+					t.Fatalf("%d requests, %d hedges; want %d and %d", len(bodies), r.Hedges, tc.want, tc.want-1)
+				}
+				if tc.want == 2 && (bodies[0] != payload || bodies[1] != payload) {
+					t.Errorf("bodies %q, want the payload twice", bodies)
+				}
+			})
+		})
+	}
+}

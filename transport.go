@@ -217,6 +217,7 @@ func (c *call) run() (*http.Response, error) {
 	var body replayBody
 	body.init(req, c.cfg.maxBufferedBody)
 	defer body.close()
+	c.capture = body.cap
 	c.key, c.stamp, c.callerKey, c.keyPending = t.idempotencyKey(req, c.cfg, c.ctxKey)
 	c.write = !isIdempotentMethod(req.Method)
 	c.setDeadline()
@@ -493,8 +494,9 @@ type call struct {
 	lost        bool   // an attempt of this keyed write got no answer after it may have been sent: the server may still hold its key
 	write       bool   // the method is not idempotent: the write rule applies
 	header      http.Header
-	headerFor   bool        // header was built for a host known to honor keys
-	trace       *writeTrace // proves an attempt of an unproven write was never written; nil when not needed
+	headerFor   bool         // header was built for a host known to honor keys
+	trace       *writeTrace  // proves an attempt of an unproven write was never written; nil when not needed
+	capture     *captureBody // the request body's capture, when it has no GetBody; nil for none
 	bo          backoff.BackOff
 	hb          *hostBudget // the host's retry budget, once looked up
 	// paid says that decide took the next attempt's cost from hb, as a
