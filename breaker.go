@@ -38,8 +38,13 @@ const (
 // set with WithBreaker. A zero field means its default.
 //
 // A breaker counts the outcome of every attempt that it lets through. A
-// failure is a Transient 5xx response other than 501 and 505, a network
-// error, or an attempt that passed the limit set with WithAttemptTimeout.
+// failure is a 5xx response other than 501 and 505 (one classified
+// Transient, or one that is Permanent by its status alone: 507, 508, 511,
+// a CDN's 520–524, 599), a network error, or an attempt that passed the
+// limit set with WithAttemptTimeout. A retryable 5xx (500, 502, 503, 504,
+// 529) that an explicit decision made Permanent (its envelope's code or
+// retryable flag, a vendor's hint, a Classifier) is the host's definitive
+// answer, and a success.
 // Throttled outcomes (429) and attempts ended by the caller's own context
 // are not counted: a rate limit is not a sick server, and a caller giving
 // up says nothing about the host. Requests that could never be sent (an
@@ -427,9 +432,18 @@ func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, er
 	switch {
 	case cl == Throttled:
 		return errBreakerThrottled
-	case cl == Transient && resp.StatusCode >= 500 &&
-		resp.StatusCode != http.StatusNotImplemented &&
-		resp.StatusCode != http.StatusHTTPVersionNotSupported:
+	case resp.StatusCode < 500 ||
+		resp.StatusCode == http.StatusNotImplemented ||
+		resp.StatusCode == http.StatusHTTPVersionNotSupported:
+		return nil
+	case cl == Transient:
+		return errBreakerFailure
+	case cl == Permanent && statusClass(resp.StatusCode) == Permanent:
+		// A 5xx that is not retried by its status alone (507, 508,
+		// 511, a CDN's 520–524, 599) is still the host failing: only
+		// an explicit decision (an envelope's code or retryable flag,
+		// a vendor's hint, a Classifier) that makes a retryable 5xx
+		// Permanent turns it into the host's definitive answer.
 		return errBreakerFailure
 	}
 	return nil

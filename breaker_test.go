@@ -361,7 +361,7 @@ func TestBreakerHalfOpenOneProbe(t *testing.T) {
 // TestBreakerNeverTrips sends storms of outcomes that are not failures.
 func TestBreakerNeverTrips(t *testing.T) {
 	t.Parallel()
-	for _, status := range []int{400, 404, 408, 409, 429, 501, 505, 507} {
+	for _, status := range []int{400, 404, 408, 409, 429, 501, 505} {
 		for _, s := range []BreakerSettings{{ConsecutiveFailures: 3}, {}} {
 			t.Run(fmt.Sprintf("%d/consecutive=%d", status, s.ConsecutiveFailures), func(t *testing.T) {
 				t.Parallel()
@@ -881,7 +881,9 @@ func TestBreakerOutcome(t *testing.T) {
 		{"503", nil, 503, nil, nil, failure},
 		{"504", nil, 504, nil, nil, failure},
 		{"505", nil, 505, nil, nil, success},
-		{"507", nil, 507, nil, nil, success},
+		{"507", nil, 507, nil, nil, failure},
+		{"599", nil, 599, nil, nil, failure},
+		{"507 classified success", nil, 507, nil, ptr(Success), success},
 		{"503 classified throttled", nil, 503, nil, ptr(Throttled), excluded},
 		{"500 classified permanent", nil, 500, nil, ptr(Permanent), success},
 		{"507 classified transient", nil, 507, nil, ptr(Transient), failure},
