@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/resilienthttp/resilient"
 	"github.com/resilienthttp/resilient/resilienttest"
@@ -49,4 +51,48 @@ func TestBreakerCountsEvery5xx(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestBreakerHalfOpenRefusalSaysWhen: issue 5's refusal names the host and
+// how long until the next probe, and issue 13 bounds half-open in time
+// (ProbeTimeout): while a probe goes unanswered, a refused call is told
+// when the next probe may go at the latest, the moment the hung probe no
+// longer holds its slot; then that call's successor probes.
+func TestBreakerHalfOpenRefusalSaysWhen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const route = "GET /v1/posts"
+		srv := resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithScript(route,
+			resilienttest.Respond(503), resilienttest.Slow(time.Minute)))
+		defer srv.Close()
+		tr := resilient.New(srv.Transport(), resilient.WithMaxRetries(0),
+			resilient.WithBreaker(resilient.BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: 10 * time.Second, ProbeTimeout: 4 * time.Second}))
+		url := srv.URL + "/v1/posts"
+		if code, _, err := call(t, tr, context.Background(), "GET", url, nil); code != 503 {
+			t.Fatalf("first call: %d, %v; want the 503", code, err)
+		}
+		time.Sleep(10 * time.Second)
+		probed := make(chan int)
+		go func() {
+			code, _, _ := call(t, tr, context.Background(), "GET", url, nil)
+			probed <- code
+		}()
+		synctest.Wait() // the probe hangs in the server's Slow step
+		time.Sleep(time.Second)
+		_, _, err := call(t, tr, context.Background(), "GET", url, nil)
+		if !errors.Is(err, resilient.ErrCircuitOpen) {
+			t.Fatalf("a call while the probe hangs: %v, want ErrCircuitOpen", err)
+		}
+		host := strings.TrimPrefix(srv.URL, "http://")
+		if msg := err.Error(); !strings.Contains(msg, host) || !strings.Contains(msg, "next probe in 3s") {
+			t.Errorf("the half-open refusal reads %q; want it to name %s and the next probe in 3s (ProbeTimeout 4s, 1s gone)", msg, host)
+		}
+		time.Sleep(3 * time.Second)
+		if code, _, err := call(t, tr, context.Background(), "GET", url, nil); code != 200 {
+			t.Errorf("a call once the probe is stale: %d, %v; want it sent as the new probe, and the 200", code, err)
+		}
+		if got := srv.Stats().Attempts[route]; got != 3 {
+			t.Errorf("the server saw %d attempts, want 3 (the 503, the hung probe, the new probe)", got)
+		}
+		<-probed
+	})
 }

@@ -140,11 +140,12 @@ type BreakerSettings struct {
 // While a host's breaker is open, its attempts fail at once without
 // touching the network: a call whose first attempt is refused returns an
 // error for which errors.Is(err, ErrCircuitOpen) holds, naming the key and
-// the time until the next probe; a call whose retry is refused returns the
-// response of its previous attempt. A retry the breaker would refuse after
-// its wait (the breaker open past the end of the backoff or of the server's
-// Retry-After) is refused at once: the call does not wait for nothing, and
-// spends no retry budget.
+// the time until the next probe (while half-open, the latest: when the
+// oldest probe in flight stops holding its slot, see ProbeTimeout); a call
+// whose retry is refused returns the response of its previous attempt. A
+// retry the breaker would refuse after its wait (the breaker open past the
+// end of the backoff or of the server's Retry-After) is refused at once:
+// the call does not wait for nothing, and spends no retry budget.
 //
 // A Transport keeps at most 4096 breakers, so that calling any number of
 // hosts takes bounded memory. When it creates one, it removes from time to

@@ -696,12 +696,29 @@ func (s *breakerSet) deliver(ctx context.Context, c BreakerChange) {
 // with err.
 func (s *breakerSet) refusal(m *breakerMachine, err error) error {
 	if errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return fmt.Errorf("%w: %s: half-open, waiting for its probe", ErrCircuitOpen, m.name)
+		// The probes in flight hold the slots until they answer, or
+		// until the oldest goes stale (ProbeTimeout): the next probe
+		// goes then at the latest.
+		m.pmu.Lock()
+		oldest, held := int64(math.MaxInt64), len(m.probes) > 0
+		for _, pr := range m.probes {
+			oldest = min(oldest, pr.start)
+		}
+		m.pmu.Unlock()
+		if !held {
+			return fmt.Errorf("%w: %s: half-open, waiting for its probe", ErrCircuitOpen, m.name)
+		}
+		wait := roundUpMillisecond(time.Duration(oldest-s.now()) + s.probeTimeout)
+		return fmt.Errorf("%w: %s: half-open, waiting for its probe: next probe in %v at the latest", ErrCircuitOpen, m.name, wait)
 	}
-	wait := time.Duration(m.openedAt.Load()-s.now()) + s.timeout
-	// Round up to the millisecond: the probe is not due before.
-	wait = max(wait+time.Millisecond-1, 0).Truncate(time.Millisecond)
+	wait := roundUpMillisecond(time.Duration(m.openedAt.Load()-s.now()) + s.timeout)
 	return fmt.Errorf("%w: %s: next probe in %v", ErrCircuitOpen, m.name, wait)
+}
+
+// roundUpMillisecond returns d, at least 0, rounded up to the millisecond:
+// a probe is not due before.
+func roundUpMillisecond(d time.Duration) time.Duration {
+	return max(d+time.Millisecond-1, 0).Truncate(time.Millisecond)
 }
 
 // breakerName returns the name of the breaker of k: the key itself for a
