@@ -171,7 +171,9 @@ func WithoutRateLimit() Option {
 // WithRateLimitKey sets the function that names a request's partition of the
 // rate limiter. Requests with the same name share their learned quota, their
 // pause and their static limit. The default partition is the URL's scheme
-// and host (host[:port]), the class of the method: reads (GET, HEAD,
+// and host (host[:port], in any case and with or without the scheme's
+// default port: API.example.com and api.example.com:443 are one host over
+// https), the class of the method: reads (GET, HEAD,
 // OPTIONS) apart from writes (every other method), because servers usually
 // count them apart; and the request's credential, because servers count
 // quotas per user token or API key: requests with different Authorization
@@ -370,10 +372,26 @@ func (rl *rateLimiter) key(req *http.Request, cred bool) (k partKey, ok bool) {
 	if cred {
 		k.cred = credentialOf(req)
 	}
+	if cred || rl.resources.n.Load() != 0 {
+		// A partition may be found: under the host's canonical name.
+		// (Until one exists, learn names the first: see canonical.)
+		k = k.canonical()
+	}
 	if rl.resources.n.Load() != 0 {
 		k = rl.resources.of(k, req)
 	}
 	return k, true
+}
+
+// canonical returns k, a default key, with its scheme and host in the
+// form partitions are kept under: lower-cased, without the scheme's
+// default port, so that http://API.example.com:80 and
+// http://api.example.com share one state, as they are one host. It
+// allocates only for a name with an upper-case letter.
+func (k partKey) canonical() partKey {
+	k.scheme = lowerASCII(k.scheme)
+	k.host = canonicalHost(k.scheme, k.host)
+	return k
 }
 
 // needsCred reports whether the key of an attempt needs its credential's
@@ -964,6 +982,9 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 		waitForReset(st, r.throttled, r.hdr.info, t) // the loop waits the same pause as the partition
 	}
 	if noCred {
+		// No partition could be found when the attempt began: its key
+		// has neither its credential nor its canonical name yet.
+		k = k.canonical()
 		k.cred = credentialOf(req)
 		if k.cred != 0 && p != nil {
 			// The attempt was counted in a partition found without its
