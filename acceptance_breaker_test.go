@@ -96,3 +96,68 @@ func TestBreakerHalfOpenRefusalSaysWhen(t *testing.T) {
 		<-probed
 	})
 }
+
+// TestBreakerHalfOpenRequests: a half-open breaker lets HalfOpenRequests
+// probes through at once and refuses the next attempt; it closes only when
+// all of them succeed, and one failed probe opens it again for
+// OpenTimeout, whatever the others answer after (issue 5's settings).
+func TestBreakerHalfOpenRequests(t *testing.T) {
+	const route = "GET /v1/posts"
+	settings := resilient.BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: 10 * time.Second, HalfOpenRequests: 3}
+	for _, tc := range []struct {
+		name   string
+		probes []resilienttest.Step // the answers to the three probes, in their order of arrival
+		want   resilient.BreakerState
+	}{
+		{"all succeed", []resilienttest.Step{resilienttest.Slow(time.Second), resilienttest.Slow(2 * time.Second), resilienttest.Slow(3 * time.Second)}, resilient.BreakerClosed},
+		{"one fails", []resilienttest.Step{resilienttest.Slow(time.Second), resilienttest.Slow(2 * time.Second), resilienttest.Respond(503)}, resilient.BreakerOpen},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
+					resilienttest.WithScript(route, append([]resilienttest.Step{resilienttest.Respond(503)}, tc.probes...)...))
+				defer srv.Close()
+				tr := resilient.New(srv.Transport(), resilient.WithMaxRetries(0), resilient.WithBreaker(settings))
+				url := srv.URL + "/v1/posts"
+				if code, _, err := call(t, tr, context.Background(), "GET", url, nil); code != 503 {
+					t.Fatalf("first call: %d, %v; want the 503 that trips the breaker", code, err)
+				}
+				time.Sleep(settings.OpenTimeout)
+				done := make(chan struct{}, 3)
+				for range 3 {
+					go func() {
+						defer func() { done <- struct{}{} }()
+						call(t, tr, context.Background(), "GET", url, nil)
+					}()
+					synctest.Wait() // each probe reaches the server before the next call
+				}
+				if got := srv.Stats().Attempts[route]; got != 4 {
+					t.Fatalf("the server saw %d attempts, want 4: the 503 and 3 probes", got)
+				}
+				if _, _, err := call(t, tr, context.Background(), "GET", url, nil); !errors.Is(err, resilient.ErrCircuitOpen) {
+					t.Errorf("a fourth call while the probes are out (or one failed): %v, want ErrCircuitOpen", err)
+				}
+				for range 3 {
+					<-done
+				}
+				if st := tr.BreakerState(srv.URL); st != tc.want {
+					t.Errorf("after the probes answered: %v, want %v", st, tc.want)
+				}
+				code, _, err := call(t, tr, context.Background(), "GET", url, nil)
+				switch tc.want {
+				case resilient.BreakerClosed:
+					if code != 200 {
+						t.Errorf("a call once closed: %d, %v; want the 200", code, err)
+					}
+				case resilient.BreakerOpen:
+					if !errors.Is(err, resilient.ErrCircuitOpen) || !strings.Contains(err.Error(), "next probe in") {
+						t.Errorf("a call once reopened: %d, %v; want ErrCircuitOpen and the time to the next probe", code, err)
+					}
+				}
+				if got, want := srv.Stats().Attempts[route], map[resilient.BreakerState]int{resilient.BreakerClosed: 5, resilient.BreakerOpen: 4}[tc.want]; got != want {
+					t.Errorf("the server saw %d attempts, want %d", got, want)
+				}
+			})
+		})
+	}
+}
