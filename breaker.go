@@ -44,13 +44,12 @@ const (
 // limit set with WithAttemptTimeout. A retryable 5xx (500, 502, 503, 504,
 // 529) that an explicit decision made Permanent (its envelope's code or
 // retryable flag, a vendor's hint, a Classifier) is the host's definitive
-// answer, and a success.
-// Throttled outcomes (429) and attempts ended by the caller's own context
-// are not counted: a rate limit is not a sick server, and a caller giving
-// up says nothing about the host. Requests that could never be sent (an
-// unsupported scheme, an invalid header) are not counted either. Every other
-// response, 404 and 408 included, is a success. Classes are the
-// Transport's decision, a Classifier's included.
+// answer, and a success. Throttled outcomes (429) and attempts ended by
+// the caller's own context are not counted: a rate limit is not a sick
+// server, and a caller giving up says nothing about the host. Requests that
+// could never be sent (an unsupported scheme, an invalid header) are not
+// counted either. Every other response, 404 and 408 included, is a
+// success. Classes are the Transport's decision, a Classifier's included.
 //
 // A panic below the breaker (in the base RoundTripper or a Classifier) is
 // not counted either: it is a bug of this process, not the host's answer;
