@@ -134,11 +134,15 @@ type QuotaWatcher interface {
 // package redisquota for a fleet of processes sharing them through Redis).
 // Pacing by a learned quota then comes from s's tokens; a static limit
 // (WithRateLimit) and the wait for an announced reset stay per Transport.
-// Until a partition has received a response (that announced rate-limit
-// values, or whose partition has a static limit), its attempts are sent
-// without asking s, so that the happy path of a server that announces
-// nothing takes no lock. A nil s restores the default: everything in
-// memory, per Transport. WithoutRateLimit turns s off too, for the quota.
+// Every attempt of a request the limiter paces (see WithRateLimitKey) goes
+// through its partition, which the first one makes, asking s for its
+// state, so that the fleet's pause after a 429 that another member got holds
+// a Transport to which no server has announced anything (most APIs send a
+// Retry-After on their 429s alone): with s, an attempt takes the
+// partition's lock and a Take of s, which a Transport without a store takes
+// only once a server has announced a quota. A nil s restores the default:
+// everything in memory, per Transport. WithoutRateLimit turns s off too, for
+// the quota.
 //
 // When s also implements BudgetStore, the retry budget of each host is
 // shared through it too (unless WithoutRetryBudget turns the budget off),

@@ -216,8 +216,9 @@ func TestQuotaStorePacesByTakes(t *testing.T) {
 				t.Fatalf("status %d", got)
 			}
 		}
-		// The first call creates the partition; the four others take a
-		// token each at 0.95 a second, the first of them at once.
+		// Each call takes a token: the first one's at once, the store
+		// knowing no quota yet; the four others' at 0.95 a second, the
+		// first of them at once.
 		elapsed := time.Since(start)
 		perToken := 0.95
 		want := 3 * time.Duration(float64(time.Second)/perToken)
@@ -225,8 +226,8 @@ func TestQuotaStorePacesByTakes(t *testing.T) {
 			t.Errorf("5 calls took %v, want %v", elapsed, want)
 		}
 		part := store.part("http://altyaa.test reads")
-		if part.takes != 4 || part.learns != 5 || part.limit != 60 || part.window != time.Minute {
-			t.Errorf("store: %d takes, %d learns, quota %d per %v; want 4, 5, 60 per 1m0s", part.takes, part.learns, part.limit, part.window)
+		if part.takes != 5 || part.learns != 5 || part.limit != 60 || part.window != time.Minute {
+			t.Errorf("store: %d takes, %d learns, quota %d per %v; want 5, 5, 60 per 1m0s", part.takes, part.learns, part.limit, part.window)
 		}
 		p := rlOf(t, tr).part(partKey{scheme: "http", host: "altyaa.test"})
 		if p == nil || p.lim != nil || p.quota == nil {
@@ -259,10 +260,10 @@ func TestQuotaStoreRetry(t *testing.T) {
 				var seen collector[Attempt]
 				tr := New(srv.Transport(), WithQuotaStore(store), WithObserver(seen.add))
 				url := srv.URL + "/v1/usage"
-				get(t, tr, url) // creates the partition
+				get(t, tr, url) // creates the partition, and takes its token
 				retry := make(chan struct{})
 				store.part("http://altyaa.test reads").take = func(n int, _ time.Time) (time.Duration, bool, <-chan struct{}) {
-					if n == 1 {
+					if n == 2 {
 						return tt.delay, false, retry
 					}
 					return 0, true, nil
@@ -274,8 +275,8 @@ func TestQuotaStoreRetry(t *testing.T) {
 				if w := seen.all()[1].LocalWait; w != tt.want {
 					t.Errorf("waited %v, want %v", w, tt.want)
 				}
-				if n := store.part("http://altyaa.test reads").takes; n != 2 {
-					t.Errorf("%d takes, want 2", n)
+				if n := store.part("http://altyaa.test reads").takes; n != 3 {
+					t.Errorf("%d takes, want 3 (the first call's, and the second's two)", n)
 				}
 			})
 		})

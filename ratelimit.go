@@ -398,7 +398,15 @@ func (k partKey) canonical() partKey {
 // fingerprint before the attempt is sent: when a partition may be found or
 // made for it.
 func (rl *rateLimiter) needsCred() bool {
-	return rl.keyFn == nil && (rl.parts.len() != 0 || rl.static > 0)
+	return rl.keyFn == nil && (rl.parts.len() != 0 || rl.always())
+}
+
+// always reports whether every limited attempt goes through a partition,
+// made for it when none exists: with a static limit, which paces it, and
+// with a QuotaStore, whose pause (a 429 another member of the fleet got)
+// holds it even when no server has announced anything to this Transport.
+func (rl *rateLimiter) always() bool {
+	return rl.static > 0 || rl.quota != nil
 }
 
 // lookup returns the partition of k, creating it when create is set; it
@@ -861,7 +869,7 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	if st != nil {
 		clock.t = st.start // the retry loop's reading, when it has one
 	}
-	p := rl.lookup(k, rl.static > 0, &clock)
+	p := rl.lookup(k, rl.always(), &clock)
 	counted := false
 	if p != nil {
 		var budget time.Time
