@@ -763,12 +763,15 @@ func (c *call) giveBackRetry() {
 }
 
 // mayResend applies the write rule to an attempt of a write that failed:
-// it may be resent when it provably was not processed (a 429, or an error
-// that proves it never left or was never written), or when it carries a
-// key its host deduplicates by.
+// it may be resent when it provably was not processed (a 429, a 403
+// classified Throttled, which refused it over a rate limit as GitHub's do,
+// or an error that proves it never left or was never written), or when it
+// carries a key its host deduplicates by.
 func (c *call) mayResend(st *attemptState, resp *http.Response, err error) bool {
 	switch {
 	case resp != nil && resp.StatusCode == http.StatusTooManyRequests:
+		return true
+	case resp != nil && resp.StatusCode == http.StatusForbidden && st.class == Throttled:
 		return true
 	case err != nil && (st.neverSent || c.trace.neverWritten()):
 		return true
