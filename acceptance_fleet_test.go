@@ -117,3 +117,44 @@ func TestQuotaStorePauseReachesQuietMembers(t *testing.T) {
 		})
 	}
 }
+
+// pacedStore is a QuotaStore whose partitions are paced by the fleet: each
+// Take is granted a token due after delay, as a fleet whose members share a
+// learned quota hands them out.
+type pacedStore struct {
+	delay time.Duration
+	takes atomic.Int32
+}
+
+func (s *pacedStore) Partition(string) resilient.QuotaPartition { return s }
+
+func (s *pacedStore) Take(time.Time) (time.Duration, bool, <-chan struct{}) {
+	s.takes.Add(1)
+	return s.delay, true, nil
+}
+
+func (s *pacedStore) PauseUntil() time.Time                        { return time.Time{} }
+func (s *pacedStore) Pause(time.Time)                              {}
+func (s *pacedStore) Learn(resilient.RateLimitInfo, time.Duration) {}
+
+// TestQuotaStorePacesNewMember: issue 16 — what one member learns of the
+// quota reaches every member: a member that joins a fleet already pacing
+// its quota takes its tokens from the fleet from its first request on,
+// instead of sending unpaced until a response of its own announces the
+// quota (each member's first burst would overshoot what the others
+// already spend).
+func TestQuotaStorePacesNewMember(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &pacedStore{delay: 2 * time.Second}
+		b := &answers{steps: []answer{{status: 200}}}
+		tr := resilient.New(b, resilient.WithQuotaStore(store))
+		start := time.Now()
+		if status, _, err := call(t, tr, context.Background(), "GET", "https://api.test/v1/posts", nil); status != 200 {
+			t.Fatalf("call: %d, %v", status, err)
+		}
+		at, _, _ := b.sent()
+		if store.takes.Load() != 1 || len(at) != 1 || at[0].Sub(start) != 2*time.Second {
+			t.Fatalf("%d takes, %d requests, the first sent after %v; want 1, 1, after the fleet's 2s", store.takes.Load(), len(at), at[0].Sub(start))
+		}
+	})
+}
