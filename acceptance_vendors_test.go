@@ -2,6 +2,7 @@ package resilient_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -70,5 +71,32 @@ func TestGitHubRateLimited403Write(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestCodeRepeatingTheStatus: issue 18 — "Google's numeric code gives
+// `429 429: Quota exceeded`". Azure OpenAI's 429 carries the same
+// repetition as a string ({"error":{"code":"429",…}}): a code that only
+// repeats the status is no code, whether a JSON number or a string, and
+// the error reads `429 Too Many Requests: …`. A code of other digits is
+// kept.
+func TestCodeRepeatingTheStatus(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		body   string
+		code   string
+		text   string
+	}{
+		{429, `{"error":{"code":"429","message":"Requests to the ChatCompletions_Create Operation have exceeded call rate limit."}}`, "",
+			"429 Too Many Requests: Requests to the ChatCompletions_Create Operation have exceeded call rate limit."},
+		{429, `{"error":{"code":429,"message":"Quota exceeded"}}`, "", "429 Too Many Requests: Quota exceeded"},
+		{400, `{"error":{"code":"1001","message":"Bad thing"}}`, "1001", "400 1001: Bad thing"},
+	} {
+		resp := &http.Response{StatusCode: tc.status, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(tc.body))}
+		e := resilient.ParseError(resp)
+		if e.Code != tc.code || e.Dialect != "error-object" || e.Error() != tc.text {
+			t.Errorf("ParseError(%d %s) = code %q, dialect %q, %q; want %q, error-object, %q", tc.status, tc.body, e.Code, e.Dialect, e.Error(), tc.code, tc.text)
+		}
 	}
 }

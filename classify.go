@@ -503,7 +503,8 @@ type APIError struct {
 	//	"message"       {"message":…} alone (GitHub): no Code
 	//
 	// It is "" for a body that is not a JSON object or none of these. A
-	// numeric code equal to the status is dropped: it repeats the status.
+	// code equal to the status, a number or a string of its digits
+	// ({"code":"429"}, Azure's), is dropped: it repeats the status.
 	Dialect string
 }
 

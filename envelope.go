@@ -78,8 +78,9 @@ func inTable(rows []codeEntry, code string) bool {
 
 // peekEnvelope reads at most max bytes of resp's body when it can be JSON,
 // parses the envelope, and gives resp back a body that yields every original
-// byte. A body that is not JSON is not read. A numeric code that repeats
-// the status (Google's {"code":429}) is no code.
+// byte. A body that is not JSON is not read. A code that repeats the status,
+// a number (Google's {"code":429}) or a string of its digits (Azure's
+// {"code":"429"}), is no code.
 func peekEnvelope(resp *http.Response, max int64) (envelope, bool) {
 	problem, maybeJSON := jsonContentType(resp.Header.Get("Content-Type"))
 	if !maybeJSON || resp.Body == nil || resp.Body == http.NoBody {
@@ -91,7 +92,7 @@ func peekEnvelope(resp *http.Response, max int64) (envelope, bool) {
 		return envelope{retryable: -1}, false
 	}
 	env, ok := parseEnvelope(prefix, problem)
-	if env.numeric && env.code == strconv.Itoa(resp.StatusCode) {
+	if env.code == strconv.Itoa(resp.StatusCode) {
 		env.code, env.numeric = "", false
 	}
 	return env, ok
