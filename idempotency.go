@@ -327,9 +327,9 @@ func (x *attemptExtras) drawKey() string {
 // remembered per scheme, host and port, in a table of at most 4096 hosts.
 // Anywhere else, a write is resent only when it provably was not
 // processed: a 429, a 403 refusing it over a rate limit (Throttled, as
-// GitHub's), a refused dial, a request net/http never got a connection for. Every other failure of such a write is returned at once,
-// with what the server answered, and Attempt.StopReason says
-// StopUnsafeWrite.
+// GitHub's), a refused dial, a request net/http never got a connection
+// for. Every other failure of such a write is returned at once, with what
+// the server answered, and Attempt.StopReason says StopUnsafeWrite.
 func WithKeyHonoringHosts(hosts ...string) Option {
 	hs := make([]string, 0, len(hosts))
 	for _, h := range hosts {
