@@ -158,3 +158,32 @@ func TestQuotaStorePacesNewMember(t *testing.T) {
 		}
 	})
 }
+
+// TestQuotaStoreGlobalPauseReachesMembers: a 429 of a host's global limit
+// (Discord's X-RateLimit-Global) pauses every route of the credential, and
+// through the store every member's: B's GET, in a partition A had not used
+// before its 429, waits for the pause too.
+func TestQuotaStoreGlobalPauseReachesMembers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := new(pauseStore)
+		a := &answers{steps: []answer{{status: 429, header: http.Header{"X-Ratelimit-Global": {"true"}, "X-Ratelimit-Scope": {"global"}, "Retry-After": {"5"}}}, {status: 200}}}
+		b := &answers{steps: []answer{{status: 200}}}
+		ta := resilient.New(a, resilient.WithQuotaStore(store))
+		tb := resilient.New(b, resilient.WithQuotaStore(store))
+		start := time.Now()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			call(t, ta, context.Background(), "POST", "https://discord.test/api/v10/channels/1/messages", nil) // the global 429, then its retry
+		}()
+		synctest.Wait()
+		if status, _, err := call(t, tb, context.Background(), "GET", "https://discord.test/api/v10/channels/2/messages", nil); status != 200 {
+			t.Fatalf("B's call: %d, %v", status, err)
+		}
+		<-done
+		at, _, _ := b.sent()
+		if d := at[0].Sub(start); d < 5*time.Second {
+			t.Errorf("B's GET reached the server %v after A's global 429 asked for 5s", d)
+		}
+	})
+}

@@ -420,15 +420,17 @@ func (hp *hostPauses) forget(m hostMatcher) {
 	})
 }
 
-// pause pauses p until then, and its store's partition with it.
+// pause pauses p until then, and its store's partition with it: also a p
+// made for the pause, which starts with it (see newPartition), whose
+// store has yet to hear of it.
 func (p *partition) pause(until time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if until.After(p.pauseUntil) {
 		p.pauseUntil = until
-		if p.quota != nil {
-			p.quota.Pause(until)
-		}
+	}
+	if p.quota != nil && until.After(p.quota.PauseUntil()) {
+		p.quota.Pause(until)
 	}
 }
 
