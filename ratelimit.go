@@ -114,11 +114,10 @@ const paceShare = 0.95
 //     Retry-After longer than WithMaxRetryAfter's limit, which no call
 //     would wait out, pauses nothing: the server is down, not out of quota,
 //     and the calls that follow find out whether it is back (the breaker
-//     sees to the outage). A
-//     throttled response whose quota is not spent (Remaining above 0) and
-//     that has no Retry-After pauses a minute at most, not until the reset:
-//     another limit throttled it (GitHub's secondary limits), whose end
-//     that reset does not tell.
+//     sees to the outage). A throttled response whose quota is not spent
+//     (Remaining above 0) and that has no Retry-After pauses a minute at
+//     most, not until the reset: another limit throttled it (GitHub's
+//     secondary limits), whose end that reset does not tell.
 //   - When the server announces its limit and a window (the policy's w, or
 //     the longest time to a reset seen, forgotten when no response comes
 //     close to it for two of its windows while at least half of the quota
