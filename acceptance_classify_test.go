@@ -87,3 +87,34 @@ func TestProblemTypeWithQuery(t *testing.T) {
 func errorResponse(status int, h http.Header, body string) *http.Response {
 	return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body))}
 }
+
+// TestWithCodesOverridesThrottleCodeInAnySpelling: a common throttling
+// code overridden with WithCodes under another spelling than the one
+// DefaultCodes lists (quota_exceeded, the one it listed until the table
+// took issue 3's quota-exceeded) takes the new class in every spelling
+// the Transport matches, unless that spelling is overridden too. The
+// override under quota_exceeded applied to QUOTA_EXCEEDED and
+// quota-exceeded before the table's spelling changed, and to its exact
+// spelling alone after.
+func TestWithCodesOverridesThrottleCodeInAnySpelling(t *testing.T) {
+	for _, tc := range []struct {
+		codes    map[string]resilient.Class
+		code     string
+		attempts int
+	}{
+		{map[string]resilient.Class{"quota_exceeded": resilient.Permanent}, "quota_exceeded", 1},
+		{map[string]resilient.Class{"quota_exceeded": resilient.Permanent}, "QUOTA_EXCEEDED", 1},
+		{map[string]resilient.Class{"quota_exceeded": resilient.Permanent}, "quota-exceeded", 1},
+		{map[string]resilient.Class{"Rate-Limited": resilient.Permanent}, "RATE_LIMITED", 1},
+		// The spelling DefaultCodes lists, overridden itself, wins.
+		{map[string]resilient.Class{"quota_exceeded": resilient.Permanent, "quota-exceeded": resilient.Throttled}, "QUOTA_EXCEEDED", 2},
+		{map[string]resilient.Class{"quota_exceeded": resilient.Permanent, "quota-exceeded": resilient.Throttled}, "quota_exceeded", 1},
+	} {
+		base := &answers{steps: []answer{{status: 400, header: http.Header{"Content-Type": {"application/json"}}, body: `{"code":"` + tc.code + `","message":"m"}`}, {status: 200}}}
+		tr := resilient.New(base, resilient.WithBackoff(0, 0), resilient.WithCodes(tc.codes))
+		status, _, err := call(t, tr, context.Background(), http.MethodGet, "http://api.test/v1/posts", nil)
+		if at, _, _ := base.sent(); len(at) != tc.attempts || err != nil {
+			t.Errorf("WithCodes(%v), code %q: %d, %v after %d attempts; want %d attempts", tc.codes, tc.code, status, err, len(at), tc.attempts)
+		}
+	}
+}

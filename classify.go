@@ -79,8 +79,10 @@ func WithClassifier(c Classifier) Option {
 
 // WithCodes adds envelope codes to the built-in tables, or overrides their
 // class. Codes are matched exactly, except that an entry for one of the
-// common throttling codes of DefaultCodes also applies to the spellings it
-// matches (any case, '-' for '_'). WithCodes copies codes.
+// common throttling codes of DefaultCodes, under any of its spellings,
+// also applies to the spellings it matches (any case, '-' for '_') that
+// have no entry of their own; the spelling DefaultCodes lists wins over
+// the others. WithCodes copies codes.
 func WithCodes(codes map[string]Class) Option {
 	cp := maps.Clone(codes)
 	return func(c *config) {

@@ -140,8 +140,23 @@ type codeTable struct {
 
 func newCodeTable(overrides map[string]Class) codeTable {
 	m := DefaultCodes()
+	// An override of a common throttling code under another spelling
+	// (quota_exceeded, which DefaultCodes listed before quota-exceeded;
+	// any case) applies to every spelling too, unless the listed one is
+	// overridden itself: its class is the one lookup gives them. Of two
+	// such spellings, the first in byte order wins, whatever the order
+	// of the map.
+	folded := make(map[string]string) // listed spelling → override's key
 	for c, cl := range overrides {
 		m[c] = cl
+		if t := throttleCode(c); t != "" && t != c {
+			if _, own := overrides[t]; !own && (folded[t] == "" || c < folded[t]) {
+				folded[t] = c
+			}
+		}
+	}
+	for t, c := range folded {
+		m[t] = overrides[c]
 	}
 	return codeTable{exact: m}
 }
