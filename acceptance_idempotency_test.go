@@ -87,3 +87,43 @@ func TestKeyRequiredAttemptsReportTheirOwnKey(t *testing.T) {
 		t.Errorf("keys %q, %q; want none, then a generated one", atts[0].IdempotencyKey, atts[1].IdempotencyKey)
 	}
 }
+
+// TestKeyRequiredMessageSpeaksOfTheKey: a 400 whose message names
+// idempotency beside some other missing or required thing, in another
+// sentence, is no key-required answer: the request is not sent again with
+// a generated key, and its host, which never said it deduplicates by key,
+// is not taken for one that does, so that a later write's 502 is not
+// resent there. The message rule (8724361) took any message holding
+// "idempotency" and "required" for one, and the host's next POST was sent
+// twice after a 502.
+func TestKeyRequiredMessageSpeaksOfTheKey(t *testing.T) {
+	problem := http.Header{"Content-Type": {"application/problem+json"}}
+	for _, tc := range []struct {
+		detail   string
+		attempts int // of the PUT; the POST's 502 is resent only after a key-required answer
+	}{
+		{"The field currency is required. Idempotency is not guaranteed for rejected requests.", 1},
+		{"Missing field: currency; see the idempotency guide.", 1},
+		{"The Idempotency-Key header is missing.", 2},
+		{"This operation requires an idempotency key", 2},
+	} {
+		put := &answers{steps: []answer{{status: 400, header: problem, body: `{"type":"about:blank","title":"Bad Request","status":400,"detail":"` + tc.detail + `"}`}}}
+		post := &answers{steps: []answer{{status: 502}, {status: 201}}}
+		base := roundTrip(func(req *http.Request) (*http.Response, error) {
+			if req.Method == http.MethodPost {
+				return post.RoundTrip(req)
+			}
+			return put.RoundTrip(req)
+		})
+		tr := resilient.New(base, resilient.WithBackoff(0, 0))
+		if status, _, err := call(t, tr, context.Background(), http.MethodPut, "http://api.test/v1/posts/1", strings.NewReader("payload")); status != 400 || err != nil {
+			t.Fatalf("%q: PUT = %d, %v; want the 400", tc.detail, status, err)
+		}
+		call(t, tr, context.Background(), http.MethodPost, "http://api.test/v1/posts", strings.NewReader("payload"))
+		_, puts, _ := put.sent()
+		_, posts, _ := post.sent()
+		if len(puts) != tc.attempts || len(posts) != tc.attempts {
+			t.Errorf("%q: PUT sent %d times, then POST after a 502 %d times; want %d and %d", tc.detail, len(puts), len(posts), tc.attempts, tc.attempts)
+		}
+	}
+}

@@ -246,7 +246,8 @@ func (c *call) needsKey(st *attemptState) bool {
 // saying that an idempotency key was required: Aidelly's 400
 // PUBLIC_API_IDEMPOTENCY_REQUIRED, or a 400 or 428 whose code (an RFC 9457
 // problem's type included) speaks of idempotency, unless it refuses keys,
-// or whose message says an idempotency key is missing or required. The
+// or one of whose message's sentences says an idempotency key is missing
+// or required. The
 // IETF Idempotency-Key draft names all its problems with one type,
 // ".../idempotency", and says "Idempotency-Key is missing" in the title
 // of this one: as the request carried no key, such a code cannot speak of
@@ -262,8 +263,27 @@ func isKeyRequired(e *APIError) bool {
 		return !refusesKeys(c)
 	}
 	m := strings.ToLower(e.Message)
-	return strings.Contains(m, "idempotency") && !refusesKeys(m) &&
-		(strings.Contains(m, "missing") || strings.Contains(m, "required") || strings.Contains(m, "requires"))
+	return !refusesKeys(m) && saysKeyRequired(m)
+}
+
+// saysKeyRequired reports whether message, in lower case, says in one of
+// its sentences that an idempotency key (or its header, or token) is
+// missing or required: "Idempotency-Key is missing", "this operation
+// requires an idempotency key". A message that names idempotency beside
+// another missing field ("currency is required. Idempotency is not
+// guaranteed …") is not one: taken for one, it would have the host taken
+// for one that deduplicates by key, and its writes resent.
+func saysKeyRequired(message string) bool {
+	for sentence := range strings.FieldsFuncSeq(message, func(r rune) bool {
+		return r == '.' || r == ';' || r == '!' || r == '?' || r == '\n'
+	}) {
+		s := strings.NewReplacer("-", " ", "_", " ").Replace(sentence)
+		if (strings.Contains(s, "idempotency key") || strings.Contains(s, "idempotency header") || strings.Contains(s, "idempotency token")) &&
+			(strings.Contains(s, "missing") || strings.Contains(s, "required") || strings.Contains(s, "requires")) {
+			return true
+		}
+	}
+	return false
 }
 
 // keyHeld reports whether a 409 with status status and envelope e (nil for
