@@ -40,7 +40,8 @@ const (
 // A breaker counts the outcome of every attempt that it lets through. A
 // failure is a 5xx response other than 501 and 505 (one classified
 // Transient, or one that is Permanent by its status alone: 507, 508, 511,
-// a CDN's 520–524, 599), a network error, or an attempt that passed the
+// a CDN's 520–524, 599; a status past 599 only when classified
+// Transient), a network error, or an attempt that passed the
 // limit set with WithAttemptTimeout. A retryable 5xx (500, 502, 503, 504,
 // 529) that an explicit decision made Permanent (its envelope's code or
 // retryable flag, a vendor's hint, a Classifier) is the host's definitive
@@ -438,12 +439,15 @@ func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, er
 		return nil
 	case cl == Transient:
 		return errBreakerFailure
-	case cl == Permanent && statusClass(resp.StatusCode) == Permanent:
+	case cl == Permanent && resp.StatusCode < 600 && statusClass(resp.StatusCode) == Permanent:
 		// A 5xx that is not retried by its status alone (507, 508,
 		// 511, a CDN's 520–524, 599) is still the host failing: only
 		// an explicit decision (an envelope's code or retryable flag,
 		// a vendor's hint, a Classifier) that makes a retryable 5xx
-		// Permanent turns it into the host's definitive answer.
+		// Permanent turns it into the host's definitive answer. A
+		// status past the 5xx (LinkedIn's 999 refusal of a client
+		// taken for a bot) is no server failure, unless classified
+		// Transient.
 		return errBreakerFailure
 	}
 	return nil

@@ -358,10 +358,12 @@ func TestBreakerHalfOpenOneProbe(t *testing.T) {
 	})
 }
 
-// TestBreakerNeverTrips sends storms of outcomes that are not failures.
+// TestBreakerNeverTrips sends storms of outcomes that are not failures:
+// 4xx, 501, 505, and statuses past the 5xx (LinkedIn's 999 refusal of a
+// client it takes for a bot), which are no server failure either.
 func TestBreakerNeverTrips(t *testing.T) {
 	t.Parallel()
-	for _, status := range []int{400, 404, 408, 409, 429, 501, 505} {
+	for _, status := range []int{400, 404, 408, 409, 429, 501, 505, 600, 999} {
 		for _, s := range []BreakerSettings{{ConsecutiveFailures: 3}, {}} {
 			t.Run(fmt.Sprintf("%d/consecutive=%d", status, s.ConsecutiveFailures), func(t *testing.T) {
 				t.Parallel()
@@ -883,6 +885,9 @@ func TestBreakerOutcome(t *testing.T) {
 		{"505", nil, 505, nil, nil, success},
 		{"507", nil, 507, nil, nil, failure},
 		{"599", nil, 599, nil, nil, failure},
+		{"600", nil, 600, nil, nil, success},
+		{"999", nil, 999, nil, nil, success},
+		{"999 classified transient", nil, 999, nil, ptr(Transient), failure},
 		{"507 classified success", nil, 507, nil, ptr(Success), success},
 		{"503 classified throttled", nil, 503, nil, ptr(Throttled), excluded},
 		{"500 classified permanent", nil, 500, nil, ptr(Permanent), success},
