@@ -49,3 +49,25 @@ func TestBreakerStateOfAHost(t *testing.T) {
 		}
 	})
 }
+
+// TestBreakerStateOfABareIPv6Host: BreakerState takes a host alone as
+// ResetHost takes it, and ResetHost takes an IPv6 address without its
+// brackets ("::1"): BreakerState("::1") read the breaker of the URL host
+// "::1", which no request has, and said closed while [::1]'s was open.
+func TestBreakerStateOfABareIPv6Host(t *testing.T) {
+	base := &answers{steps: []answer{{status: 503}}}
+	tr := resilient.New(base, resilient.WithMaxRetries(0),
+		resilient.WithBreaker(resilient.BreakerSettings{ConsecutiveFailures: 2}))
+	for range 2 {
+		call(t, tr, context.Background(), "GET", "http://[::1]/v1/posts", nil)
+	}
+	for _, host := range []string{"::1", "[::1]", "[::1]:80", "http://[::1]/"} {
+		if got := tr.BreakerState(host); got != resilient.BreakerOpen {
+			t.Errorf("BreakerState(%q) = %v, want open", host, got)
+		}
+	}
+	tr.ResetHost("::1")
+	if got := tr.BreakerState("::1"); got != resilient.BreakerClosed {
+		t.Errorf("after ResetHost(\"::1\"): BreakerState = %v, want closed", got)
+	}
+}

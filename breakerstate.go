@@ -3,6 +3,7 @@ package resilient
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/sony/gobreaker/v2"
 )
@@ -17,8 +18,9 @@ import (
 // "https://api.example.com/x"); with BreakerSettings.Key, the key it returns
 // for such a request, which has no header. rawURL is an absolute URL, with
 // a scheme and a host, or a host alone, as ResetHost takes it ("host" or
-// "host:port", any case): the state is then the one of the host's breakers
-// for https and for http that refuses most (open, then half-open).
+// "host:port", any case, an IPv6 address as "::1" or "[::1]:8443"): the
+// state is then the one of the host's breakers for https and for http
+// that refuses most (open, then half-open).
 //
 // BreakerClosed is also what it returns when there is no breaker to read: for
 // a URL that cannot be parsed or has no host, for a host the Transport has
@@ -39,9 +41,14 @@ func (t *Transport) BreakerState(rawURL string) BreakerState {
 		return t.breakers.stateOf(getRequest(u))
 	}
 	// A host alone: "api.example.com" parses as a path, and
-	// "localhost:8080" as a scheme and an opaque part.
-	u, err := url.Parse("//" + rawURL)
-	if err != nil || u.Host == "" || u.Host != rawURL {
+	// "localhost:8080" as a scheme and an opaque part; an IPv6 address
+	// may come without its brackets, as ResetHost takes it ("::1").
+	host := rawURL
+	if strings.Count(host, ":") > 1 && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]"
+	}
+	u, err := url.Parse("//" + host)
+	if err != nil || u.Host == "" || u.Host != host {
 		return BreakerClosed // a path, a query, user info: not a host
 	}
 	s := BreakerClosed
