@@ -117,7 +117,8 @@ type classifier struct {
 	// resets says that the Transport has no rate limiter: the classifier
 	// reads a throttled answer's quota reset for its retry's wait, which
 	// the limiter sets otherwise (see rateLimitTransport.learn).
-	resets bool
+	resets  bool
+	parsers []RateLimitParser // WithRateLimitParser, for resets
 }
 
 func (c *classifier) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -217,8 +218,7 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 		st.apiErr.Retryable = st.class.Retryable()
 	}
 	if c.resets && st.class == Throttled && !st.hasRetryAfter {
-		t := lazyNow{t: now()}
-		waitForReset(st, true, parseRateLimit(resp.Header, &t).info, t.t)
+		waitForAnnouncedReset(st, resp, c.parsers, now())
 	}
 }
 

@@ -157,9 +157,10 @@ func WithRateLimit(r rate.Limit, burst int) Option {
 // learning from rate-limit headers, no shared pause after a 429. A
 // Retry-After still delays the retry of the request that received it, and
 // so does the reset of a throttled answer without one (X-RateLimit-Reset
-// and the like, read as the limiter reads them): the retry waits until the
-// quota is available again, and the answer is returned at once when that
-// is further away than WithMaxRetryAfter.
+// and the like, read as the limiter reads them, a WithRateLimitParser's
+// included): the retry waits until the quota is available again, and the
+// answer is returned at once when that is further away than
+// WithMaxRetryAfter.
 func WithoutRateLimit() Option {
 	return func(c *config) {
 		perTransport(c, "WithoutRateLimit")
@@ -182,7 +183,8 @@ func WithoutRateLimit() Option {
 // name carries a one-way tag of the credential, never the credential). A
 // credential set below the Transport (an SDK's or oauth2's RoundTripper
 // under it) is not seen: those requests share the host's partitions. A
-// function returning "" exempts the request from the limiter. A nil fn
+// function returning "" exempts the request from the limiter (the retry of
+// its throttled answer still waits, as with WithoutRateLimit). A nil fn
 // restores the default. The name appears in the errors of refused
 // attempts: derive it from a credential only through a hash.
 //
@@ -860,7 +862,13 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	cred := rl.needsCred()
 	k, limited := rl.key(req, cred)
 	if !limited {
-		return m.next.roundTrip(req, st)
+		resp, err := m.next.roundTrip(req, st)
+		if resp != nil && st != nil && st.class == Throttled && st.classified {
+			// Exempt from the limiter, not from the wait for the
+			// quota's reset (see WithoutRateLimit).
+			waitForAnnouncedReset(st, resp, rl.parsers, time.Now())
+		}
+		return resp, err
 	}
 	credLater := !cred && rl.keyFn == nil // a custom key has no credential added
 	ctx := req.Context()

@@ -747,6 +747,27 @@ func waitForReset(st *attemptState, throttled bool, info RateLimitInfo, now time
 	}
 }
 
+// waitForAnnouncedReset makes the retry of attempt st, whose response resp
+// was throttled without a Retry-After, wait for the reset resp announced,
+// read as the limiter reads it (its families, then parsers), as
+// waitForReset does. It serves the attempts that go without the limiter
+// (WithoutRateLimit, a WithRateLimitKey that exempts them), whose learn
+// does not run. A parser that panics closes resp's body first.
+func waitForAnnouncedReset(st *attemptState, resp *http.Response, parsers []RateLimitParser, now time.Time) {
+	if st.class != Throttled || st.hasRetryAfter {
+		return
+	}
+	t := lazyNow{t: now}
+	r := parseRateLimit(resp.Header, &t)
+	if !r.found() && len(parsers) > 0 {
+		done := false
+		defer closeOnPanic(resp, &done)
+		r.custom(parsers, resp.Header, &t)
+		done = true
+	}
+	waitForReset(st, true, r.info, t.t)
+}
+
 // throttledUntil returns when the pause of a throttled response without a
 // Retry-After ends, at now, from the quota info it announced with a reset:
 // at the reset when that quota is spent (Remaining 0) or its remaining is

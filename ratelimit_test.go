@@ -833,6 +833,65 @@ func TestWithoutRateLimitWaitsForTheReset(t *testing.T) {
 	}
 }
 
+// TestRateLimitExemptWaitsForTheReset: the retry of a throttled answer
+// without a Retry-After waits for its quota's reset, read as the limiter
+// reads it (a WithRateLimitParser's too), whichever way the request goes
+// without the limiter: WithoutRateLimit, or a WithRateLimitKey that
+// exempts it. A request the key exempted, and one whose reset only a
+// parser read, were retried after the backoff's second while the quota was
+// spent, and a reset an hour away was retried five times instead of
+// returned.
+func TestRateLimitExemptWaitsForTheReset(t *testing.T) {
+	exempt := WithRateLimitKey(func(*http.Request) string { return "" })
+	parser := WithRateLimitParser(func(h http.Header, now time.Time) (RateLimitInfo, bool) {
+		v := h.Get("X-Quota-Wait")
+		if v == "" {
+			return RateLimitInfo{}, false
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return RateLimitInfo{}, false
+		}
+		return RateLimitInfo{Limit: -1, Remaining: 0, Reset: now.Add(d)}, true
+	})
+	spent := http.Header{"X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"20"}}
+	tests := []struct {
+		name      string
+		opts      []Option
+		header    http.Header
+		wantCalls int
+		wantWait  time.Duration // between the two attempts; jitter adds up to 10% and a second
+	}{
+		{"exempt, spent", []Option{exempt}, spent, 2, 20 * time.Second},
+		{"exempt, reset past WithMaxRetryAfter", []Option{exempt}, http.Header{"X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"3600"}}, 1, 0},
+		{"exempt, parser", []Option{exempt, parser}, http.Header{"X-Quota-Wait": {"30s"}}, 2, 30 * time.Second},
+		{"without limiter, parser", []Option{WithoutRateLimit(), parser}, http.Header{"X-Quota-Wait": {"30s"}}, 2, 30 * time.Second},
+		{"limited, parser", []Option{parser}, http.Header{"X-Quota-Wait": {"30s"}}, 2, 30 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				base := &rtScript{steps: []rtStep{{status: http.StatusTooManyRequests, header: tc.header}, {status: http.StatusOK}}}
+				tr := New(base, append(tc.opts, WithMaxRetryAfter(2*time.Minute))...)
+				resp, err := tr.RoundTrip(httptest.NewRequest("GET", "http://api.test/x", nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if len(base.calls) != tc.wantCalls {
+					t.Fatalf("%d attempts, want %d", len(base.calls), tc.wantCalls)
+				}
+				if tc.wantCalls == 1 {
+					return
+				}
+				if wait := base.calls[1].at.Sub(base.calls[0].at); wait < tc.wantWait || wait > tc.wantWait+tc.wantWait/10+time.Second {
+					t.Errorf("the retry waited %v, want %v (+ jitter)", wait, tc.wantWait)
+				}
+			})
+		})
+	}
+}
+
 // TestRateLimitKey: a custom key shares one partition across hosts and
 // classes; an empty key exempts a request.
 func TestRateLimitKey(t *testing.T) {

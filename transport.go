@@ -128,6 +128,7 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 		maxPeek:  cfg.maxPeek,
 		observed: t.observed,
 		resets:   cfg.noRateLimit,
+		parsers:  cfg.rateParsers,
 	}
 	t.inner = hopTo(Chain(base,
 		t.rateLimitMiddleware(),
