@@ -808,27 +808,7 @@ func TestWithoutRateLimitWaitsForTheReset(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				base := &rtScript{steps: []rtStep{{status: http.StatusTooManyRequests, header: tc.header}, {status: http.StatusOK}}}
-				tr := New(base, WithoutRateLimit(), WithMaxRetryAfter(2*time.Minute))
-				resp, err := tr.RoundTrip(httptest.NewRequest("GET", "http://api.test/x", nil))
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				if len(base.calls) != tc.wantCalls {
-					t.Fatalf("%d attempts, want %d", len(base.calls), tc.wantCalls)
-				}
-				if tc.wantCalls == 1 {
-					if resp.StatusCode != http.StatusTooManyRequests {
-						t.Errorf("status %d, want the 429", resp.StatusCode)
-					}
-					return
-				}
-				if wait := base.calls[1].at.Sub(base.calls[0].at); wait < tc.wantWait || wait > tc.wantWait+tc.wantWait/10+time.Second {
-					t.Errorf("the retry waited %v, want %v (+ jitter)", wait, tc.wantWait)
-				}
-			})
+			throttledRetryWait(t, []Option{WithoutRateLimit()}, tc.header, tc.wantCalls, tc.wantWait)
 		})
 	}
 }
@@ -870,24 +850,7 @@ func TestRateLimitExemptWaitsForTheReset(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				base := &rtScript{steps: []rtStep{{status: http.StatusTooManyRequests, header: tc.header}, {status: http.StatusOK}}}
-				tr := New(base, append(tc.opts, WithMaxRetryAfter(2*time.Minute))...)
-				resp, err := tr.RoundTrip(httptest.NewRequest("GET", "http://api.test/x", nil))
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				if len(base.calls) != tc.wantCalls {
-					t.Fatalf("%d attempts, want %d", len(base.calls), tc.wantCalls)
-				}
-				if tc.wantCalls == 1 {
-					return
-				}
-				if wait := base.calls[1].at.Sub(base.calls[0].at); wait < tc.wantWait || wait > tc.wantWait+tc.wantWait/10+time.Second {
-					t.Errorf("the retry waited %v, want %v (+ jitter)", wait, tc.wantWait)
-				}
-			})
+			throttledRetryWait(t, tc.opts, tc.header, tc.wantCalls, tc.wantWait)
 		})
 	}
 }
@@ -1481,4 +1444,34 @@ func unfingerprint8(fp uint64) []string {
 		out = append(out, string(b))
 	}
 	return out
+}
+
+// throttledRetryWait sends a GET, in a synctest bubble, through a Transport
+// with opts (and WithMaxRetryAfter of 2 minutes) whose base answers a 429
+// with header, then 200: it fails t unless the call made wantCalls
+// attempts (one: the 429 returned) and the retry, if any, waited wantWait
+// plus at most its jitter.
+func throttledRetryWait(t *testing.T, opts []Option, header http.Header, wantCalls int, wantWait time.Duration) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) {
+		base := &rtScript{steps: []rtStep{{status: http.StatusTooManyRequests, header: header}, {status: http.StatusOK}}}
+		tr := New(base, append(append([]Option(nil), opts...), WithMaxRetryAfter(2*time.Minute))...)
+		resp, err := tr.RoundTrip(httptest.NewRequest("GET", "http://api.test/x", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if len(base.calls) != wantCalls {
+			t.Fatalf("%d attempts, want %d", len(base.calls), wantCalls)
+		}
+		if wantCalls == 1 {
+			if resp.StatusCode != http.StatusTooManyRequests {
+				t.Errorf("status %d, want the 429", resp.StatusCode)
+			}
+			return
+		}
+		if wait := base.calls[1].at.Sub(base.calls[0].at); wait < wantWait || wait > wantWait+wantWait/10+time.Second {
+			t.Errorf("the retry waited %v, want %v (+ jitter)", wait, wantWait)
+		}
+	})
 }
