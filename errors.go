@@ -109,14 +109,12 @@ func redactURL(u *url.URL) string {
 }
 
 // redactOpaque returns the opaque part of a URL without the user info of
-// its authority, and without a query or fragment set in it by hand: that
-// of "//user:token@host/path" (the opaque form that sets the request
-// line's path verbatim) and of "user:token@host/path" (a URL missing its
-// slashes, "https:user:token@host").
+// its authority, without a query or fragment set in it by hand, and with a
+// credential in its path redacted as in a URL's Path (see redact.Path):
+// that of "//user:token@host/path" (the opaque form that sets the request
+// line's path verbatim), of "/path" and of "user:token@host/path" (a URL
+// missing its slashes, "https:user:token@host").
 func redactOpaque(s string) string {
-	if !strings.ContainsAny(s, "@?#") {
-		return s
-	}
 	if i := strings.IndexAny(s, "?#"); i >= 0 {
 		s = s[:i]
 	}
@@ -125,8 +123,12 @@ func redactOpaque(s string) string {
 	if j := strings.IndexByte(rest, '/'); j >= 0 {
 		auth = j
 	}
-	if at := strings.LastIndexByte(rest[:auth], '@'); at >= 0 {
-		return s[:len(s)-len(rest)] + rest[at+1:]
+	authority, path := rest[:auth], rest[auth:]
+	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		authority = authority[at+1:]
+	}
+	if p := redact.Path(path); p != path || len(authority) != auth {
+		return s[:len(s)-len(rest)] + authority + p
 	}
 	return s
 }

@@ -282,6 +282,10 @@ func TestRedactURLs(t *testing.T) {
 		{&url.URL{Scheme: "https", Host: "api.example.com", Opaque: "//user:pass@api.example.com/v1/a%2Fb"}, "https://api.example.com/v1/a%2Fb"},
 		{&url.URL{Scheme: "https", Host: "api.example.com", Opaque: "//api.example.com/v1/a@b"}, "https://api.example.com/v1/a@b"},
 		{&url.URL{Scheme: "https", Host: "api.example.com", Opaque: "/v1/a?k=secret"}, "https:/v1/a"},
+		// A credential in an opaque path is redacted as in a Path.
+		{&url.URL{Scheme: "https", Host: "discord.com", Opaque: "//discord.com/api/webhooks/123/tok-secret"}, "https://discord.com/api/webhooks/123/REDACTED"},
+		{&url.URL{Scheme: "https", Host: "discord.com", Opaque: "/api/webhooks/123/tok-secret?wait=true"}, "https:/api/webhooks/123/REDACTED"},
+		{&url.URL{Scheme: "https", Opaque: "user:pass@hooks.slack.com/services/T1/B2/slack-secret"}, "https:hooks.slack.com/services/T1/B2/REDACTED"},
 	} {
 		if got := redactURL(tc.u); got != tc.want {
 			t.Errorf("redactURL(%#v) = %q, want %q", tc.u, got, tc.want)
