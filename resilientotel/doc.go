@@ -48,7 +48,13 @@
 // keep it open. The exception is a success whose body the Transport reads
 // within the attempt (resilient.WithBufferedResponse): its span ends once
 // the body was read, or, when the body broke on its way, as an attempt
-// without a response, with the error.type of the read's error. The attempt's own span context is injected into the headers
+// without a response, with the error.type of the read's error. The span
+// processors see it end later, with that end time, once the Transport is
+// done with the attempt (a success handed over, an error's body read), or
+// when the call ends: a processor that exports spans as they end
+// (sdktrace.NewSimpleSpanProcessor) delays the call by its exports, but
+// never within an attempt's timeout, where it would cut a success into a
+// timeout that is sent again. The attempt's own span context is injected into the headers
 // it sends (traceparent, with the W3C propagator), in a copy of the request:
 // the caller's request is never modified.
 //

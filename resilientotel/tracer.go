@@ -40,6 +40,61 @@ type call struct {
 	template  string
 	errMu     sync.Mutex
 	lastError string // error.type of the last attempt, when it had no response
+
+	// The CLIENT spans that ended but were not handed to the span
+	// processors yet (see attempt.end), and whether the call ended.
+	endMu   sync.Mutex
+	pending []pendingEnd
+	pendBuf [2]pendingEnd
+	closed  bool
+}
+
+// pendingEnd is a CLIENT span that ended at time at, as attempt number of
+// its call, and that the span processors have not seen end yet.
+type pendingEnd struct {
+	span   trace.Span
+	at     time.Time
+	number int
+}
+
+// endLater keeps span, which ended at time at, as attempt number, for
+// flush to end, and reports whether it did: not once the call ended.
+func (c *call) endLater(span trace.Span, at time.Time, number int) bool {
+	c.endMu.Lock()
+	defer c.endMu.Unlock()
+	if c.closed {
+		return false
+	}
+	if c.pending == nil {
+		c.pending = c.pendBuf[:0]
+	}
+	c.pending = append(c.pending, pendingEnd{span: span, at: at, number: number})
+	return true
+}
+
+// flush ends, with the times they ended at, the CLIENT spans kept by
+// endLater of the call's attempts up to number; with closing, all of them,
+// and the spans of the attempts that end after it end at once. It calls
+// the span processors outside the lock.
+func (c *call) flush(number int, closing bool) {
+	var buf [4]pendingEnd
+	due := buf[:0]
+	c.endMu.Lock()
+	c.closed = c.closed || closing
+	kept := c.pending[:0]
+	for _, p := range c.pending {
+		if closing || p.number <= number {
+			due = append(due, p)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	clear(c.pending[len(kept):])
+	c.pending = kept
+	c.endMu.Unlock()
+	for _, p := range due {
+		p.span.End(trace.WithTimestamp(p.at))
+	}
 }
 
 // Value returns the call for callKey, else what the caller's context holds.
@@ -143,7 +198,7 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 		c.span.AddEvent(EventHedge, trace.WithAttributes(
 			AttrAttemptNumber.Int(info.Number), AttrHedge.Int(info.Hedge)))
 	}
-	a := &attempt{call: c, start: time.Now()}
+	a := &attempt{call: c, start: time.Now(), number: info.Number}
 	opts := c.startOpts[:]
 	if opts[0] == nil { // a call without StartCall
 		a.opts = [2]trace.SpanStartOption{in.client, trace.WithAttributes(c.attrs[:c.nattrs]...)}
@@ -211,11 +266,20 @@ type attempt struct {
 	opts    [2]trace.SpanStartOption
 	ct      httptrace.ClientTrace
 	writes  atomic.Int32 // the request's writes, by net/http
+	number  int          // the attempt's number in the call (resilient.AttemptInfo)
 }
 
-// end ends the attempt's span and records its duration.
+// end ends the attempt's span and records its duration. The Transport
+// calls it within the attempt, under the attempt's deadline, before it
+// classified the response and handed it over: the span is only marked
+// ended there, at this time, and handed to the span processors later, by
+// the call's Attempt or EndCall (see flush). A span processor that exports
+// as spans end (sdktrace.NewSimpleSpanProcessor) may take its time there,
+// but not from the attempt's deadline: a success would become a timeout,
+// sent again, as slow as the exporter.
 func (a *attempt) end(resp *http.Response, err error) {
-	dur := time.Since(a.start)
+	now := time.Now()
+	dur := now.Sub(a.start)
 	status, proto, errType := 0, "", ""
 	if resp != nil {
 		status, proto = resp.StatusCode, protocolVersion(resp)
@@ -257,8 +321,12 @@ func (a *attempt) end(resp *http.Response, err error) {
 			}
 		}
 		a.span.SetAttributes(attrs...)
+		if a.call.span == nil || !a.call.endLater(a.span, now, a.number) {
+			a.span.End(trace.WithTimestamp(now))
+		}
+	} else {
+		a.span.End()
 	}
-	a.span.End()
 	if transparent > 0 && a.call.in.m.transparent.Enabled(a.ctx) {
 		a.call.in.m.transparent.Add(a.ctx, int64(transparent), metric.WithAttributeSet(a.call.metricSet()))
 	}
@@ -341,6 +409,15 @@ func (in *instrumentation) Attempt(ctx context.Context, a resilient.Attempt) {
 			AttrWaitKind.String(kind), AttrWaitDuration.Float64(a.Delay.Seconds()),
 			AttrAttemptNumber.Int(a.Number+1)))
 	}
+	// The CLIENT spans of the attempt and of those before it end now,
+	// but for one whose response the Transport reads still, under the
+	// attempt's deadline: an error it may hold for give-up, or return.
+	// A success was handed over.
+	upTo := a.Number
+	if a.StatusCode != 0 && a.Outcome != resilient.OutcomeSuccess {
+		upTo--
+	}
+	c.flush(upTo, false)
 }
 
 // EndCall ends the call's span and records the call's metrics; it
@@ -370,6 +447,7 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 			errType = errorTypeOfOutcome(r.Outcome)
 		}
 	}
+	c.flush(0, true) // the call's CLIENT spans end before it
 	if c.span == nil {
 		return
 	}

@@ -535,3 +535,78 @@ func TestBufferedResponseSpans(t *testing.T) {
 		}
 	})
 }
+
+// slowExporter exports as a collector that takes its time to answer: with
+// sdktrace.NewSimpleSpanProcessor, each span's End waits for it.
+type slowExporter struct {
+	delay time.Duration
+	mu    sync.Mutex
+	spans []sdktrace.ReadOnlySpan
+}
+
+func (e *slowExporter) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlySpan) error {
+	time.Sleep(e.delay)
+	e.mu.Lock()
+	e.spans = append(e.spans, spans...)
+	e.mu.Unlock()
+	return nil
+}
+
+func (e *slowExporter) Shutdown(context.Context) error { return nil }
+
+// TestSlowExporterDoesNotTimeOutAttempts: a span processor that exports
+// each span as it ends (sdktrace.NewSimpleSpanProcessor), to an exporter
+// slower than the attempt timeout, delays the call but does not take the
+// attempt's time: a success is not cut into a timeout and sent again, a
+// response returned stays readable; the CLIENT spans end at their
+// responses' headers, and all reach the exporter, before the call's.
+func TestSlowExporterDoesNotTimeOutAttempts(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		want  int // status of the call
+		hits  int
+	}{
+		{"success", []step{{status: 200}}, 200, 1},
+		{"retried 503", []step{{status: 503}, {status: 200}}, 200, 2},
+		{"final 404", []step{{status: 404}}, 404, 1},
+		{"retried connection reset", []step{{err: syscall.ECONNRESET}, {status: 200}}, 200, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				exp := &slowExporter{delay: 2 * time.Second}
+				tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sdktrace.NewSimpleSpanProcessor(exp)))
+				base := &stub{steps: tc.steps}
+				tr := resilient.New(base, resilient.WithAttemptTimeout(time.Second),
+					Instrument(Config{TracerProvider: tp, MeterProvider: metricnoop.NewMeterProvider(), Propagator: propagation.TraceContext{}}))
+				req, _ := http.NewRequest("GET", "http://api.test/v1/x", nil)
+				resp, err := (&http.Client{Transport: tr}).Do(req)
+				if err != nil {
+					t.Fatalf("%v after %d requests; want %d", err, len(base.sent("Traceparent")), tc.want)
+				}
+				body, rerr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != tc.want || rerr != nil || string(body) != "{}" {
+					t.Errorf("%d %q (read error %v), want %d {}", resp.StatusCode, body, rerr, tc.want)
+				}
+				if got := len(base.sent("Traceparent")); got != tc.hits {
+					t.Errorf("%d requests sent, want %d", got, tc.hits)
+				}
+				exp.mu.Lock()
+				defer exp.mu.Unlock()
+				if len(exp.spans) != tc.hits+1 {
+					t.Fatalf("%d spans exported, want %d CLIENT and the call's", len(exp.spans), tc.hits)
+				}
+				for i, s := range exp.spans[:tc.hits] {
+					if s.SpanKind() != trace.SpanKindClient || !s.EndTime().Equal(s.StartTime()) {
+						t.Errorf("span %d: %v lasting %v; want CLIENT, ending at its answer from an instant base",
+							i, s.SpanKind(), s.EndTime().Sub(s.StartTime()))
+					}
+				}
+				if s := exp.spans[tc.hits]; s.SpanKind() != trace.SpanKindInternal {
+					t.Errorf("last span exported is %v, want the call's", s.SpanKind())
+				}
+			})
+		})
+	}
+}
