@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/resilienthttp/resilient"
 	"github.com/resilienthttp/resilient/internal/redact"
@@ -31,7 +32,7 @@ func redactedURL(u *url.URL) string {
 	if u.User != nil {
 		v.User = url.UserPassword("REDACTED", "REDACTED")
 	}
-	return v.String()
+	return truncate(v.String(), maxURLLen)
 }
 
 // redactedOpaque returns an Opaque as url.full shows it. net/http sends an
@@ -56,7 +57,8 @@ func redactedOpaque(s string) string {
 
 // serverAddr returns server.address and server.port of req: the host and
 // port of the Host it is sent with (req.Host, else the URL's), the port of
-// the URL's scheme when the host has none; 0 when not known.
+// the URL's scheme when the host has none; 0 when not known. A host longer
+// than any domain name is cut at maxHostLen.
 func serverAddr(req *http.Request) (string, int) {
 	host := req.Host
 	if host == "" && req.URL != nil {
@@ -66,7 +68,7 @@ func serverAddr(req *http.Request) (string, int) {
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && i > strings.LastIndexByte(host, ']') {
 		addr, portStr = host[:i], host[i+1:]
 	}
-	addr = strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
+	addr = truncate(strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]"), maxHostLen)
 	if portStr != "" {
 		if p, err := strconv.Atoi(portStr); err == nil && p > 0 && p < 65536 {
 			return addr, p
@@ -161,4 +163,29 @@ func errorType(err error) string {
 func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
+}
+
+// Bounds of the attribute values taken from a request's URL, which a
+// server names when it redirects (net/http takes a Location header of up
+// to 10 MB): the spans would carry them to the exporter, and the metrics
+// keep each server.address they see for the life of the process.
+const (
+	maxURLLen  = 8 << 10 // url.full: RFC 9110 asks for request lines of 8000 octets at least
+	maxHostLen = 255     // server.address: the longest domain name (RFC 1035)
+)
+
+// truncate returns s cut to at most n bytes, at the boundary of a
+// character and not within a %-escape, in a copy that does not keep the
+// rest of s.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	if i := strings.LastIndexByte(s[max(n-2, 0):n], '%'); i >= 0 {
+		n = max(n-2, 0) + i
+	}
+	return strings.Clone(s[:n])
 }

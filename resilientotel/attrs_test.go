@@ -15,10 +15,13 @@ import (
 	"syscall"
 	"testing"
 	"testing/synctest"
+	"unicode/utf8"
 
 	"github.com/resilienthttp/resilient"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -406,5 +409,109 @@ func TestHeaderCarrier(t *testing.T) {
 	}
 	if got := (&headerCarrier{}); got.Get("x") != "" || len(got.Keys()) != 0 {
 		t.Error("empty carrier")
+	}
+}
+
+// TestLongURLAttributesBounded: a server that redirects to a URL whose
+// host and path are a megabyte each (net/http takes response headers up
+// to 10 MB), and fails there, does not get them into every span, nor into
+// the metrics, which keep each server.address and breaker key they see:
+// url.full and the breaker's key are cut at maxURLLen and server.address
+// at maxHostLen, at a character's boundary, without keeping the long
+// strings behind them.
+func TestLongURLAttributesBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tel := newTelemetry()
+		host := strings.Repeat("é", 1<<19) + ".test" // 1 MiB, two bytes a character
+		path := "/" + strings.Repeat("ü", 1<<19)
+		base := &stub{steps: []step{{status: 302, location: "http://" + host + path}, {status: 503}}}
+		tr := resilient.New(base, Instrument(tel.config()), resilient.WithBreaker(resilient.BreakerSettings{ConsecutiveFailures: 1}))
+		req, _ := http.NewRequest("GET", "http://api.test/start", nil)
+		if code, err := do(t, &http.Client{Transport: tr}, req); code != 503 || err != nil {
+			t.Fatalf("%d, %v; want the 503 the open breaker keeps", code, err)
+		}
+		spans := tel.ended()
+		if len(spans) != 4 {
+			t.Fatalf("%d spans, want 2 calls of one attempt each", len(spans))
+		}
+		check := func(what string, kvs []attribute.KeyValue) {
+			t.Helper()
+			for _, kv := range kvs {
+				v := kv.Value.Emit()
+				max := maxURLLen
+				if kv.Key == semconv.ServerAddressKey {
+					max = maxHostLen
+				}
+				if len(v) > max || !utf8.ValidString(v) {
+					t.Errorf("%s: %s has %d bytes (valid UTF-8: %v), want at most %d", what, kv.Key, len(v), utf8.ValidString(v), max)
+				}
+			}
+		}
+		for _, s := range spans {
+			check(s.Name(), s.Attributes())
+		}
+		redirected := attrs(spans[2].Attributes())
+		if u := redirected["url.full"]; !strings.HasPrefix(u, "http://%C3%A9%C3%A9") {
+			t.Errorf("url.full of the redirected attempt begins %.20q, want the URL's beginning", u)
+		}
+		var rm metricdata.ResourceMetrics
+		if err := tel.reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		keys := 0
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				var sets []attribute.Set
+				switch d := m.Data.(type) {
+				case metricdata.Histogram[float64]:
+					for _, p := range d.DataPoints {
+						sets = append(sets, p.Attributes)
+					}
+				case metricdata.Histogram[int64]:
+					for _, p := range d.DataPoints {
+						sets = append(sets, p.Attributes)
+					}
+				case metricdata.Sum[int64]:
+					for _, p := range d.DataPoints {
+						sets = append(sets, p.Attributes)
+					}
+				case metricdata.Gauge[int64]:
+					for _, p := range d.DataPoints {
+						sets = append(sets, p.Attributes)
+					}
+				}
+				for _, set := range sets {
+					if _, ok := set.Value(AttrBreakerKey); ok {
+						keys++
+					}
+					check(m.Name, set.ToSlice())
+				}
+			}
+		}
+		if keys != 2 {
+			t.Errorf("%d data points with a breaker key, want the transition and the state of the host's breaker", keys)
+		}
+	})
+}
+
+func TestTruncate(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"abc", 3, "abc"},
+		{"abcd", 3, "abc"},
+		{"aé", 2, "a"}, // not within é
+		{"aéb", 3, "aé"},
+		{"/a%C3%A9", 7, "/a%C3"}, // not within %A9
+		{"/a%C3%A9", 6, "/a%C3"},
+		{"/a%C3%A9", 5, "/a%C3"},
+		{"/a%C3%A9", 4, "/a"},
+		{"%41", 1, ""},
+	} {
+		if got := truncate(tc.in, tc.n); got != tc.want {
+			t.Errorf("truncate(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
 	}
 }

@@ -177,4 +177,10 @@
 // host and path. A path that holds a secret must be kept out by
 // Config.URLTemplate or by a span processor. Breaker keys appear as the
 // Transport names them (see resilient.BreakerSettings.Key).
+//
+// A URL is the server's to choose when it redirects (net/http takes a
+// Location header of up to 10 MB): url.full and resilient.breaker.key are
+// cut at 8 KiB and server.address at 255 bytes (the longest domain name),
+// so that neither the spans nor the metrics, which keep each
+// server.address and breaker key they see, carry megabytes.
 package resilientotel

@@ -141,10 +141,12 @@ func newInstruments(m metric.Meter) instruments {
 	return in
 }
 
-// breakerChanged records a breaker's state change.
+// breakerChanged records a breaker's state change. The breaker's key, a
+// URL's origin unless the Transport's Key function names it, is cut at
+// maxURLLen, as url.full is.
 func (in *instrumentation) breakerChanged(c resilient.BreakerChange) {
 	ctx := context.Background()
-	key := AttrBreakerKey.String(c.Key)
+	key := AttrBreakerKey.String(truncate(c.Key, maxURLLen))
 	if in.m.breakerTransitions.Enabled(ctx) {
 		in.m.breakerTransitions.Add(ctx, 1, metric.WithAttributes(key,
 			AttrBreakerFrom.String(c.From.String()), AttrBreakerTo.String(c.To.String())))
