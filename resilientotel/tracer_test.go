@@ -610,3 +610,64 @@ func TestSlowExporterDoesNotTimeOutAttempts(t *testing.T) {
 		})
 	}
 }
+
+// panickingProcessor panics when a span of kind ends.
+type panickingProcessor struct{ kind trace.SpanKind }
+
+func (p panickingProcessor) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (p panickingProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
+	if s.SpanKind() == p.kind {
+		panic("processor exploded")
+	}
+}
+func (panickingProcessor) Shutdown(context.Context) error   { return nil }
+func (panickingProcessor) ForceFlush(context.Context) error { return nil }
+
+// closeCounter is a response body that counts its Closes.
+type closeCounter struct {
+	io.Reader
+	closes *int
+}
+
+func (b closeCounter) Close() error { *b.closes++; return nil }
+
+// TestPanickingProcessorReleases: a span processor that panics as a CLIENT
+// or the INTERNAL span ends, handed the spans once the Transport is done
+// with an attempt (see TestSlowExporterDoesNotTimeOutAttempts), panics to
+// the caller as before, with every response body closed, the one the
+// caller never gets included, and the host's slot (WithMaxInFlight(1))
+// free for the next call.
+func TestPanickingProcessorReleases(t *testing.T) {
+	for _, kind := range []trace.SpanKind{trace.SpanKindClient, trace.SpanKindInternal} {
+		for _, status := range []int{200, 404, 503} {
+			t.Run(fmt.Sprintf("%v/%d", kind, status), func(t *testing.T) {
+				sent, closes := 0, 0
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					sent++
+					return &http.Response{StatusCode: status, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{},
+						Body: closeCounter{strings.NewReader("{}"), &closes}, Request: req}, nil
+				})
+				tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(panickingProcessor{kind}))
+				tr := resilient.New(base, resilient.WithMaxInFlight(1), resilient.WithMaxRetries(1), resilient.WithBackoff(0, 0),
+					Instrument(Config{TracerProvider: tp, MeterProvider: metricnoop.NewMeterProvider(), Propagator: propagation.TraceContext{}}))
+				for call := 1; call <= 2; call++ {
+					func() {
+						defer func() {
+							if p := recover(); p != "processor exploded" {
+								t.Errorf("call %d: recovered %v, want the processor's panic", call, p)
+							}
+						}()
+						req, _ := http.NewRequest("GET", "http://api.test/", nil)
+						tr.RoundTrip(req)
+					}()
+					if closes != sent {
+						t.Errorf("call %d: %d responses, %d closed", call, sent, closes)
+					}
+				}
+				if sent < 2 {
+					t.Errorf("%d requests sent, want the second call's too: its host's slot was free", sent)
+				}
+			})
+		}
+	}
+}
