@@ -38,8 +38,9 @@ func redactedURL(u *url.URL) string {
 // redactedOpaque returns an Opaque as url.full shows it. net/http sends an
 // Opaque as it is: the user information of its authority, in
 // "//user:token@host/path" and in "user:token@host/path" (a URL whose
-// slashes are missing), becomes REDACTED:REDACTED, as u.User does, and a
-// query or fragment written in it is dropped, as u's are.
+// slashes are missing), becomes REDACTED:REDACTED, as u.User does, a query
+// or fragment written in it is dropped, as u's are, and a credential in
+// its path is redacted as in u.Path (see redact.Path).
 func redactedOpaque(s string) string {
 	if i := strings.IndexAny(s, "?#"); i >= 0 {
 		s = s[:i]
@@ -49,10 +50,16 @@ func redactedOpaque(s string) string {
 	if i := strings.IndexByte(rest, '/'); i >= 0 {
 		auth = i
 	}
-	if at := strings.LastIndexByte(rest[:auth], '@'); at >= 0 {
-		return s[:len(s)-len(rest)] + "REDACTED:REDACTED@" + rest[at+1:]
+	authority, path := rest[:auth], rest[auth:]
+	redacted := redact.Path(path)
+	at := strings.LastIndexByte(authority, '@')
+	if at < 0 && redacted == path {
+		return s
 	}
-	return s
+	if at >= 0 {
+		authority = "REDACTED:REDACTED@" + authority[at+1:]
+	}
+	return s[:len(s)-len(rest)] + authority + redacted
 }
 
 // serverAddr returns server.address and server.port of req: the host and

@@ -59,6 +59,10 @@ func TestRedactedURL(t *testing.T) {
 		{"//alice:s3cret@api.test/v1/posts?api_key=k#f", "https://REDACTED:REDACTED@api.test/v1/posts"},
 		{"alice:s3cret@api.test/v1/posts", "https:REDACTED:REDACTED@api.test/v1/posts"}, // https:alice:s3cret@api.test, its slashes missing
 		{"/v1/users/a@b", "https:/v1/users/a@b"},
+		// A credential an API carries in the path, as in Path.
+		{"//discord.com/api/webhooks/123/s3cret-token", "https://discord.com/api/webhooks/123/REDACTED"},
+		{"//alice:s3cret@discord.com/api/webhooks/123/s3cret-token?wait=true", "https://REDACTED:REDACTED@discord.com/api/webhooks/123/REDACTED"},
+		{"/bot123:s3cret/getMe", "https:/REDACTED/getMe"},
 	} {
 		u := &url.URL{Scheme: "https", Host: "api.test", Opaque: tc.opaque}
 		if got := redactedURL(u); got != tc.want {

@@ -174,8 +174,11 @@
 // No attribute, event or status holds a query string, a fragment, user
 // information (url.full has REDACTED:REDACTED in its place, as the
 // conventions say), a header value or a body: url.full is the URL's scheme,
-// host and path. A path that holds a secret must be kept out by
-// Config.URLTemplate or by a span processor. Breaker keys appear as the
+// host and path. A credential that an API carries in the path by design
+// (a Discord webhook's token, a Telegram bot's, a Slack webhook's secret)
+// is REDACTED, in the URL's Path as in an Opaque; any other path that
+// holds a secret must be kept out by Config.URLTemplate or by a span
+// processor. Breaker keys appear as the
 // Transport names them (see resilient.BreakerSettings.Key).
 //
 // A URL is the server's to choose when it redirects (net/http takes a
