@@ -54,9 +54,11 @@
 // when the call ends: a processor that exports spans as they end
 // (sdktrace.NewSimpleSpanProcessor) delays the call by its exports, but
 // never within an attempt's timeout, where it would cut a success into a
-// timeout that is sent again. The attempt's own span context is injected into the headers
-// it sends (traceparent, with the W3C propagator), in a copy of the request:
-// the caller's request is never modified.
+// timeout that is sent again.
+//
+// The attempt's own span context is injected into the headers it sends
+// (traceparent, with the W3C propagator), in a copy of the request: the
+// caller's request is never modified.
 //
 // One request below the Transport is out of its sight: net/http's
 // http.Transport writes a replayable request (a GET, or a write with an
@@ -178,8 +180,8 @@
 // (a Discord webhook's token, a Telegram bot's, a Slack webhook's secret)
 // is REDACTED, in the URL's Path as in an Opaque; any other path that
 // holds a secret must be kept out by Config.URLTemplate or by a span
-// processor. Breaker keys appear as the
-// Transport names them (see resilient.BreakerSettings.Key).
+// processor. Breaker keys appear as the Transport names them (see
+// resilient.BreakerSettings.Key).
 //
 // A URL is the server's to choose when it redirects (net/http takes a
 // Location header of up to 10 MB): url.full and resilient.breaker.key are
