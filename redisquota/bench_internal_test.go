@@ -41,7 +41,7 @@ func benchPart(b *testing.B) (*Store, *part) {
 	s := benchStore(b)
 	p := s.Partition("bench").(*part)
 	p.known(math.MaxInt32, time.Second)
-	now := time.Now().UnixNano()
+	now := s.now()
 	p.mu.Lock()
 	p.installLocked(&lease{base: now - int64(time.Hour), interval: 1, n: math.MaxInt64 / 4, recv: now, expire: math.MaxInt64 / 4})
 	p.mu.Unlock()
@@ -169,10 +169,10 @@ func TestParseLease(t *testing.T) {
 // TestApplyMalformed checks that a malformed message from the channel
 // changes nothing.
 func TestApplyMalformed(t *testing.T) {
-	s := &Store{parts: map[string]*part{}, byID: map[string]*part{}}
+	now := time.Now()
+	s := &Store{parts: map[string]*part{}, byID: map[string]*part{}, epoch: now.Add(-time.Hour)}
 	p := newPart(s, "x", "id1", s.totalField("g", 1))
 	s.parts["x"], s.byID["id1"] = p, p
-	now := time.Now()
 	for _, m := range []string{"", "p", "p id1 1", "p id1 a 1", "x id1 1 2", "p id2 2000000 1000000", "p id1 1000000 2000000", "q id1 0 1000", "p id1 1 2 3"} {
 		s.apply(m, now)
 	}
@@ -180,11 +180,11 @@ func TestApplyMalformed(t *testing.T) {
 		t.Fatalf("malformed messages set pause %d, limit %d", p.pause.Load(), p.limit.Load())
 	}
 	s.apply("p id1 3000000 1000000", now) // 2s
-	if got := time.Duration(p.pause.Load() - now.UnixNano()); got != 2*time.Second {
+	if got := time.Duration(p.pause.Load() - s.since(now)); got != 2*time.Second {
 		t.Errorf("pause of 2s applied as %v", got)
 	}
 	s.apply("p id1 100000000000 1000000", now) // past maxPause: not believed
-	if got := time.Duration(p.pause.Load() - now.UnixNano()); got != 2*time.Second {
+	if got := time.Duration(p.pause.Load() - s.since(now)); got != 2*time.Second {
 		t.Errorf("a pause past maxPause applied: %v", got)
 	}
 	s.apply("q id1 60 60000000", now)

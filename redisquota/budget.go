@@ -195,7 +195,7 @@ func (s *Store) budgetLocal() bool {
 		return true
 	}
 	cs := s.budgetCallStart.Load()
-	return cs > 0 && time.Now().UnixNano()-cs >= int64(s.cfg.fallbackAfter)
+	return cs > 0 && s.now()-cs >= int64(s.cfg.fallbackAfter)
 }
 
 // syncBudgets is the Store's syncer: every WithBudgetSync, or at once when
@@ -308,7 +308,7 @@ func (s *Store) syncBatch(batch []*budget) error {
 		})
 		return err
 	}
-	s.budgetCallStart.Store(time.Now().UnixNano())
+	s.budgetCallStart.Store(s.now())
 	defer s.budgetCallStart.Store(0)
 	err := s.call(send)
 	if err != nil && anyNoScript(cmds) {

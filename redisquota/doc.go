@@ -71,7 +71,10 @@
 // holds (their tokens would all be due together when the pause ends) and
 // wakes its waiting requests, which then wait for the pause. Times come
 // from Redis's own clock (TIME); a member converts them with the time it
-// received them, which errs late, never early. A pause further ahead than
+// received them, which errs late, never early, and keeps its own times on
+// the monotonic clock, as the Transport does: a step of the wall clock
+// (NTP, a resumed virtual machine) neither brings back a pause that ended
+// nor ends one early, nor moves a lease's tokens. A pause further ahead than
 // resilient.MaxBelievedReset, which no member writes (the Transport
 // believes no longer one from a server), is not believed, by the members
 // nor by the lease script, which deletes it: a corrupt or hostile value in

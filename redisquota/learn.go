@@ -52,7 +52,7 @@ func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 	if limit <= 0 || window <= 0 {
 		return
 	}
-	now := time.Now().UnixNano()
+	now := p.s.now()
 	if held := time.Duration(p.window.Load()); limit == p.limit.Load() && window <= held*101/100 {
 		next := p.confirmNext.Load()
 		if now < next || !p.confirmNext.CompareAndSwap(next, now+int64(held)) {
@@ -80,7 +80,7 @@ func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 // the member holds its own reset.
 func (p *part) knownFromFleet(recv time.Time, limit int64, window time.Duration) {
 	p.mu.Lock()
-	if !p.holding(recv.UnixNano()) {
+	if !p.holding(p.s.since(recv)) {
 		p.known(limit, window)
 		p.told++
 	}
@@ -137,6 +137,6 @@ func (p *part) writeQuota(limit int64, window time.Duration, remaining int, rese
 	if !ok || next < 0 {
 		return errBadReply
 	}
-	p.confirmNext.Store(time.Now().UnixNano() + next*1e3)
+	p.confirmNext.Store(p.s.now() + next*1e3)
 	return nil
 }

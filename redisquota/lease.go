@@ -15,10 +15,10 @@ import (
 // at max(recv, base + j·interval), and expires, if nobody took it,
 // expire after that.
 type lease struct {
-	base     int64   // local Unix ns
+	base     int64   // local ns (Store.since)
 	interval float64 // ns
 	n        int64
-	recv     int64        // local Unix ns
+	recv     int64        // local ns
 	expire   int64        // ns
 	taken    atomic.Int64 // tokens taken, or skipped once expired
 	skipped  atomic.Int64 // tokens skipped once expired: given back
@@ -187,7 +187,7 @@ func (p *part) toWrite() bool {
 // write, by the refiller the next demand starts. It reports whether the
 // refiller stops; when work came meanwhile, it keeps running.
 func (p *part) failedIdle() bool {
-	if p.resetReq.Load() != 0 || p.pauseDirty.Load() > time.Now().UnixNano() {
+	if p.resetReq.Load() != 0 || p.pauseDirty.Load() > p.s.now() {
 		return false
 	}
 	p.running.Store(false)
@@ -266,7 +266,7 @@ func (p *part) step(loaded *bool) (time.Duration, error) {
 			return fail(err)
 		}
 	}
-	t := time.Now().UnixNano()
+	t := p.s.now()
 	if !*loaded || p.needLease(t) {
 		wait, err := p.lease(t)
 		if err != nil {
@@ -348,10 +348,10 @@ func (p *part) lease(t int64) (time.Duration, error) {
 	if r.granted > 0 {
 		ivl := r.interval * 1e3
 		l = &lease{
-			base:     recv.UnixNano() + r.base*1e3,
+			base:     p.s.since(recv) + r.base*1e3,
 			interval: ivl,
 			n:        r.granted,
-			recv:     recv.UnixNano(),
+			recv:     p.s.since(recv),
 			expire:   max(int64(p.s.cfg.leaseTime/4), int64(4*ivl)),
 		}
 	}
@@ -396,7 +396,7 @@ func (p *part) applyLease(r leaseReply, l *lease, gen, told, want int64, recv ti
 	if r.limit > 0 && r.window > 0 && fresh {
 		p.known(r.limit, time.Duration(r.window)*time.Microsecond)
 	}
-	if d := time.Duration(r.pause-r.now) * time.Microsecond; d > 0 && d <= maxPause && p.raisePauseLocked(recv.Add(d).UnixNano()) {
+	if d := time.Duration(r.pause-r.now) * time.Microsecond; d > 0 && d <= maxPause && p.raisePauseLocked(p.s.since(recv.Add(d))) {
 		signal = true
 	}
 	if r.limit == 0 && p.limit.Load() > 0 && p.told == told {
@@ -425,7 +425,7 @@ func (p *part) applyLease(r leaseReply, l *lease, gen, told, want int64, recv ti
 // installLocked puts a new lease after those held; the caller wakes the
 // attempts waiting for a token. p.mu is held.
 func (p *part) installLocked(l *lease) {
-	t := time.Now().UnixNano()
+	t := p.s.now()
 	if c := p.cur.Load(); c == nil || c.left(t) <= 0 {
 		if nx := p.next.Swap(nil); nx != nil && nx.left(t) > 0 {
 			p.cur.Store(nx)
@@ -481,7 +481,7 @@ func (p *part) returnTokens() {
 	defer p.callMu.Unlock()
 	p.mu.Lock()
 	gen := p.gen.Load()
-	t := time.Now().UnixNano()
+	t := p.s.now()
 	var gb int64
 	for _, lp := range []*atomic.Pointer[lease]{&p.cur, &p.next} {
 		if l := lp.Swap(nil); l != nil {

@@ -23,7 +23,7 @@ type part struct {
 	gbField  string // its give-back field in the state: g:<member>:<instance>:<n>, the partition's own (totalField)
 
 	cur, next atomic.Pointer[lease] // the lease tokens are taken from, and the one after it
-	pause     atomic.Int64          // local Unix ns before which nothing is sent; 0 for none; written under mu
+	pause     atomic.Int64          // local ns before which nothing is sent; 0 for none; written under mu
 	limit     atomic.Int64          // the quota known: limit per window; 0 unknown
 	window    atomic.Int64          // ns
 	ready     atomic.Pointer[chan struct{}]
@@ -35,9 +35,9 @@ type part struct {
 	learnDirty  atomic.Bool
 	learnSeed   atomic.Pointer[seed]
 	confirm     atomic.Pointer[report]
-	confirmNext atomic.Int64 // local Unix ns before which the member reports no window (see Learn)
-	learnedAt   atomic.Int64 // local Unix ns when the member last had a quota to write (see Learn); written under mu
-	pauseDirty  atomic.Int64 // local Unix ns of a pause to write; 0 for none
+	confirmNext atomic.Int64 // local ns before which the member reports no window (see Learn)
+	learnedAt   atomic.Int64 // local ns when the member last had a quota to write (see Learn); written under mu
+	pauseDirty  atomic.Int64 // local ns of a pause to write; 0 for none
 	giveback    atomic.Int64 // tokens to give back with the next lease
 	debt        atomic.Int64 // tokens taken from the local limiter, to charge to the bucket
 
@@ -50,7 +50,7 @@ type part struct {
 	gen      atomic.Int64
 	own      atomic.Pointer[ownPause]
 	hold     atomic.Pointer[resetHold]
-	resetReq atomic.Int64 // local Unix ns of the latest Reset to write; 0 for none
+	resetReq atomic.Int64 // local ns of the latest Reset to write; 0 for none
 	resetSeq atomic.Int64 // the member's Resets, numbered
 
 	// resetAt is Redis's time (µs) of the latest reset the member applied,
@@ -75,7 +75,7 @@ type part struct {
 
 	members   atomic.Int64 // the partition's active members, as the last lease counted them
 	lastBatch atomic.Int64 // the last lease's size
-	callStart atomic.Int64 // local Unix ns when the Redis call in progress started; 0 for none
+	callStart atomic.Int64 // local ns when the Redis call in progress started; 0 for none
 	degraded  atomic.Bool  // the last Redis call failed
 
 	mu       sync.Mutex // promotes leases; guards the fallback limiter; orders the writes of pause, leases and resets
@@ -97,7 +97,7 @@ func newPart(s *Store, name, id, gbField string) *part {
 
 // Take implements resilient.QuotaPartition.
 func (p *part) Take(now time.Time) (time.Duration, bool, <-chan struct{}) {
-	t := now.UnixNano()
+	t := p.s.since(now)
 	ready := *p.ready.Load() // before looking: a lease stored after it closes it
 	if pu := p.pause.Load(); pu > t {
 		return time.Duration(pu - t), false, ready
@@ -226,7 +226,7 @@ func (p *part) wake() {
 // paces locally, whatever the call (a lease, or a reset, a pause or a quota
 // to write, which the refiller writes before it leases).
 func (p *part) call(fn func(ctx context.Context) error) error {
-	p.callStart.Store(time.Now().UnixNano())
+	p.callStart.Store(p.s.now())
 	defer p.callStart.Store(0)
 	return p.s.call(fn)
 }

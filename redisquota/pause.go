@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// ownPause is a pause the member set (Pause): until, local Unix ns, and
+// ownPause is a pause the member set (Pause): until, local ns, and
 // pset, Redis's time (µs) when its write set it, zero until known. A reset
 // that ran in Redis before pset, or before the write, did not clear it.
 type ownPause struct {
@@ -18,7 +18,7 @@ type ownPause struct {
 
 // resetHold is a Reset of the member's own, numbered seq, that has not come
 // back through the fleet's channel: the pauses and quotas published before
-// it, which it cleared, are ignored. until (local Unix ns) bounds the hold,
+// it, which it cleared, are ignored. until (local ns) bounds the hold,
 // should its message be lost; zero while Redis has not run it, the hold
 // then ending resetHoldMax after the Reset.
 type resetHold struct {
@@ -33,7 +33,7 @@ const resetHoldMax = time.Second
 // PauseUntil implements resilient.QuotaPartition.
 func (p *part) PauseUntil() time.Time {
 	if pu := p.pause.Load(); pu > 0 {
-		return time.Unix(0, pu)
+		return p.s.at(pu)
 	}
 	return time.Time{}
 }
@@ -48,7 +48,7 @@ func (p *part) PauseChanged() <-chan struct{} { return *p.ready.Load() }
 // Pause implements resilient.QuotaPartition: the member sees the pause at
 // once, and the refiller writes it to Redis, which tells the fleet.
 func (p *part) Pause(until time.Time) {
-	u := until.UnixNano()
+	u := p.s.local(until)
 	p.mu.Lock()
 	rose := p.raisePauseLocked(u)
 	if rose {
@@ -71,14 +71,14 @@ func (p *part) pauseFor(recv time.Time, d time.Duration) {
 		return
 	}
 	p.mu.Lock()
-	rose := !p.holding(recv.UnixNano()) && p.raisePauseLocked(recv.Add(d).UnixNano())
+	rose := !p.holding(p.s.since(recv)) && p.raisePauseLocked(p.s.since(recv.Add(d)))
 	p.mu.Unlock()
 	if rose {
 		p.signal()
 	}
 }
 
-// raisePauseLocked raises the pause to u (local Unix ns) and drops the
+// raisePauseLocked raises the pause to u (local ns) and drops the
 // leases held (their tokens would all conform when it ends, in one burst).
 // It reports whether the pause rose: the caller then wakes the attempts
 // waiting for a token (signal). p.mu is held.
@@ -87,7 +87,7 @@ func (p *part) raisePauseLocked(u int64) bool {
 		return false
 	}
 	p.pause.Store(u)
-	t := time.Now().UnixNano()
+	t := p.s.now()
 	for _, lp := range []*atomic.Pointer[lease]{&p.cur, &p.next} {
 		if l := lp.Swap(nil); l != nil {
 			p.giveback.Add(max(l.left(t), 0))
@@ -96,7 +96,7 @@ func (p *part) raisePauseLocked(u int64) bool {
 	return true
 }
 
-// holding reports whether the member ignores, at t (local Unix ns), the
+// holding reports whether the member ignores, at t (local ns), the
 // fleet's messages: they were published before its own reset ran in Redis,
 // and the reset cleared what they say, or will tell what it kept. p.mu is
 // held.
@@ -120,7 +120,7 @@ func (p *part) holding(t int64) bool {
 // pauses and quotas published before it, its own pause being written
 // included: the reset cleared them, or its message tells what it kept.
 func (p *part) Reset() {
-	now := time.Now().UnixNano()
+	now := p.s.now()
 	p.mu.Lock()
 	seq := p.resetSeq.Add(1)
 	p.hold.Store(&resetHold{seq: seq, at: now})
@@ -151,7 +151,7 @@ func (p *part) applyReset(recv time.Time, r fleetReset, pause, now, limit, windo
 	if h := p.hold.Load(); h != nil {
 		if r.store == p.s.instance && r.seq >= h.seq {
 			p.hold.Store(nil)
-		} else if p.holding(recv.UnixNano()) {
+		} else if p.holding(p.s.since(recv)) {
 			p.mu.Unlock()
 			return // an earlier reset: the member's own clears more
 		}
@@ -168,7 +168,7 @@ func (p *part) applyReset(recv time.Time, r fleetReset, pause, now, limit, windo
 // learned that its refiller has yet to write. p.mu is held; the caller
 // signals.
 func (p *part) applyResetLocked(recv time.Time, r fleetReset, pause, now, limit, window int64) {
-	t := recv.UnixNano()
+	t := p.s.since(recv)
 	p.resetAt = max(p.resetAt, r.at)
 	keep := int64(0)
 	if d := time.Duration(pause-now) * time.Microsecond; d > 0 && d <= maxPause {
@@ -187,7 +187,7 @@ func (p *part) applyResetLocked(recv time.Time, r fleetReset, pause, now, limit,
 	p.resetLocked(keep, limit, time.Duration(window)*time.Microsecond, p.learnDirty.Load())
 }
 
-// resetLocked applies a reset: the pause becomes pause (local Unix ns, 0
+// resetLocked applies a reset: the pause becomes pause (local ns, 0
 // for none), and the quota limit per window, or, without one, none (unless
 // keepLearned: a quota the member learned, not written yet), with the
 // leases and the tokens to give back or charge, which belong to the bucket
@@ -214,9 +214,9 @@ func (p *part) resetLocked(pause, limit int64, window time.Duration, keepLearned
 	p.lastBatch.Store(0)
 }
 
-// writePause writes the pause until u (local Unix ns) to Redis.
+// writePause writes the pause until u (local ns) to Redis.
 func (p *part) writePause(u int64) error {
-	d := time.Duration(u - time.Now().UnixNano())
+	d := time.Duration(u - p.s.now())
 	if d <= 0 {
 		return nil // over already
 	}
@@ -247,10 +247,10 @@ func (p *part) writePause(u int64) error {
 	return nil
 }
 
-// writeReset runs the member's reset numbered seq, made at at (local Unix
+// writeReset runs the member's reset numbered seq, made at at (local
 // ns), in Redis.
 func (p *part) writeReset(at, seq int64) error {
-	age := max(time.Since(time.Unix(0, at)), 0)
+	age := max(time.Duration(p.s.now()-at), 0)
 	err := p.call(func(ctx context.Context) error {
 		return resetScript.Run(ctx, p.s.rdb, []string{p.key},
 			age.Microseconds(), p.s.channel, p.id, p.s.instance, seq, stateTTL.Milliseconds()).Err()
@@ -261,7 +261,7 @@ func (p *part) writeReset(at, seq int64) error {
 	p.s.st.resetsSent.Add(1)
 	p.mu.Lock()
 	if h := p.hold.Load(); h != nil && h.seq == seq && h.until == 0 {
-		p.hold.Store(&resetHold{seq: seq, at: h.at, until: time.Now().UnixNano() + int64(resetHoldMax)})
+		p.hold.Store(&resetHold{seq: seq, at: h.at, until: p.s.now() + int64(resetHoldMax)})
 	}
 	p.mu.Unlock()
 	return nil

@@ -36,7 +36,8 @@ type Store struct {
 	member     string
 	channel    string
 	membersKey string
-	instance   string // the Store's own id, unlike member, which two Stores may share (WithMemberID)
+	instance   string    // the Store's own id, unlike member, which two Stores may share (WithMemberID)
+	epoch      time.Time // an hour before New: the origin of the member's local times (see since)
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -62,7 +63,7 @@ type Store struct {
 	budgetsRunning  bool               // the syncer was started; guarded by mu
 	budgetKick      chan struct{}      // wakes the syncer; capacity 1
 	budgetDegraded  atomic.Bool        // the last sync failed, or the Store is closed
-	budgetCallStart atomic.Int64       // local Unix ns when the sync in progress started; 0 for none
+	budgetCallStart atomic.Int64       // local ns when the sync in progress started; 0 for none
 }
 
 // New returns a Store that shares quotas through rdb, a member of the
@@ -98,6 +99,7 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 		budgetByID: make(map[string]*budget),
 		budgetKick: make(chan struct{}, 1),
 		subscribed: make(chan struct{}),
+		epoch:      time.Now().Add(-time.Hour),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.ps = rdb.Subscribe(s.ctx) // no channel: no I/O; listen subscribes
@@ -195,6 +197,36 @@ func (s *Store) totalField(kind string, n int64) string {
 	return kind + ":" + s.member + ":" + s.instance + ":" + strconv.FormatInt(n, 10)
 }
 
+// since returns t in nanoseconds since s.epoch: a local time of the
+// member (a pause's end, a lease's schedule, a call in progress, a Reset),
+// which the Store keeps as such an integer, to load and store atomically.
+// It subtracts on the monotonic clock when t carries a reading of it (a
+// time.Now reading, as the Transport's are), as the Transport itself
+// measures its waits, so that a step of the wall clock (NTP, a resumed
+// virtual machine) moves none of the member's times: kept as Unix
+// nanoseconds, a pause that had ended came back for as long as the clock
+// stepped back, and a lease's tokens were as far away. The epoch lies an
+// hour back, so that no time is 0, which the Store's fields read as none.
+func (s *Store) since(t time.Time) int64 { return int64(t.Sub(s.epoch)) }
+
+// now returns the current local time (see since).
+func (s *Store) now() int64 { return s.since(time.Now()) }
+
+// local returns until, which a caller gave, as a local time (see since):
+// its distance from now, read on the monotonic clock when until carries a
+// reading of it, on the wall clock when it does not (a date a server
+// sent, which the Transport too compares with the wall clock as it reads
+// it now, not as it read it at New).
+func (s *Store) local(until time.Time) int64 {
+	now := time.Now()
+	return s.since(now) + int64(until.Sub(now))
+}
+
+// at returns the local time ns (see since) as a time.Time, with a
+// monotonic reading: the Transport compares it with its own on the
+// monotonic clock.
+func (s *Store) at(ns int64) time.Time { return s.epoch.Add(time.Duration(ns)) }
+
 // start runs fn in a goroutine of the Store, unless it is closed.
 func (s *Store) start(fn func()) bool {
 	s.mu.Lock()
@@ -212,7 +244,7 @@ func (s *Store) start(fn func()) bool {
 
 // awaitSubscribed waits until Redis confirmed the Store's subscription to
 // the fleet's channel (or the subscription failed, to be made again when
-// go-redis reconnects, the member then resyncing), storing the local Unix
+// go-redis reconnects, the member then resyncing), storing the local
 // ns when the wait started in inProgress meanwhile, as for a Redis call in
 // progress. It reports false when the Store is closed.
 func (s *Store) awaitSubscribed(inProgress *atomic.Int64) bool {
@@ -221,7 +253,7 @@ func (s *Store) awaitSubscribed(inProgress *atomic.Int64) bool {
 		return true
 	default:
 	}
-	inProgress.Store(time.Now().UnixNano())
+	inProgress.Store(s.now())
 	defer inProgress.Store(0)
 	select {
 	case <-s.subscribed:
