@@ -41,7 +41,11 @@
 // credits only the difference (as the retry budgets do, below). A charge
 // (the tokens a member sent while pacing locally) is never more than one
 // window of the quota per call. At steady state a request costs about
-// 1/lease-size Redis round trips (0.04 in the fleet demo).
+// 1/lease-size Redis round trips (0.04 in the fleet demo). A partition
+// whose responses announce no quota takes no lease: the member reads its
+// state once, when it first uses it, and the fleet's channel tells it the
+// rest (a pause, a quota, a reset), so that a quiet API's requests cost no
+// Redis call, however sparse.
 //
 // # What is learned, and the pause
 //

@@ -182,3 +182,6 @@ func (s *Store) BudgetsHeld() int {
 // MaxPartitions is the most partitions, and the most retry budgets, a
 // Store holds.
 const MaxPartitions = maxPartitions
+
+// Refilling reports whether the refiller of the partition q runs.
+func Refilling(q resilient.QuotaPartition) bool { return q.(*part).running.Load() }

@@ -66,7 +66,11 @@ func (l *lease) left(t int64) int64 {
 
 // run is the partition's refiller: it writes what the member learned,
 // takes leases while there is demand, and stops after idleExit without
-// any.
+// any. It reads the partition's state first, unless a refiller before it
+// did while the Store held the partition: the fleet's messages, and the
+// resyncs after a lost connection, have told the member the rest since,
+// and a quiet API's requests cost no Redis call however sparse they are
+// (each one after idleExit starts a refiller).
 func (p *part) run() {
 	if !p.awaitSubscribed() {
 		return
@@ -77,7 +81,7 @@ func (p *part) run() {
 	defer timer.Stop()
 	idle := time.Now()
 	lastActivity := p.activity()
-	loaded := false
+	loaded := p.loaded.Load()
 	for {
 		wait, err := p.step(&loaded)
 		if err != nil {
@@ -272,7 +276,10 @@ func (p *part) step(loaded *bool) (time.Duration, error) {
 		if err != nil {
 			return 0, err
 		}
-		*loaded = true
+		if !*loaded {
+			*loaded = true
+			p.s.markLoaded(p)
+		}
 		return wait, nil
 	}
 	return 0, nil

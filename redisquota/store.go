@@ -182,6 +182,18 @@ func (s *Store) dropIdleLocked() {
 func (s *Store) forgetPartLocked(p *part) {
 	delete(s.parts, p.name)
 	delete(s.byID, p.id)
+	p.loaded.Store(false)
+}
+
+// markLoaded records that the partition p read the fleet's state from
+// Redis, so that its next refillers need not (see part.run), unless the
+// Store no longer holds it (dropped to make room): the fleet's messages and
+// the resyncs reach it no more, and each of its refillers reads the state
+// again.
+func (s *Store) markLoaded(p *part) {
+	s.mu.Lock()
+	p.loaded.Store(s.byID[p.id] == p)
+	s.mu.Unlock()
 }
 
 // totalField returns the running-total field in Redis of the Store's n-th
