@@ -185,3 +185,10 @@ const MaxPartitions = maxPartitions
 
 // Refilling reports whether the refiller of the partition q runs.
 func Refilling(q resilient.QuotaPartition) bool { return q.(*part).running.Load() }
+
+// PartitionsHeld returns the number of partitions the Store holds.
+func (s *Store) PartitionsHeld() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.parts)
+}

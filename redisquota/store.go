@@ -163,14 +163,15 @@ func (s *Store) Partition(name string) resilient.QuotaPartition {
 }
 
 // dropIdleLocked forgets partitions whose refiller is not running, to make
-// room; those still held by a Transport keep working, without the fleet's
-// messages. s.mu is held.
+// room, or any once the Store is closed (whose partitions stay marked as
+// running one: see part.wake); those still held by a Transport keep
+// working, without the fleet's messages. s.mu is held.
 func (s *Store) dropIdleLocked() {
 	for _, p := range s.parts {
 		if len(s.parts) < maxPartitions*3/4 {
 			return
 		}
-		if !p.running.Load() {
+		if s.closed || !p.running.Load() {
 			s.forgetPartLocked(p)
 		}
 	}

@@ -455,6 +455,30 @@ func TestCloseStopsGoroutines(t *testing.T) {
 	takeToken(t, q)
 }
 
+// TestPartitionsBoundedAfterClose proves that a closed Store holds no more
+// partitions than an open one, for the Transports that still use it (a
+// process draining its calls at shutdown, or one whose Store was replaced):
+// a partition first used after Close stayed marked as running a refiller,
+// which Close forbids, and only partitions without one are dropped to make
+// room, so that every new partition name (a host, a credential) grew the
+// Store's maps for as long as the Transports called.
+func TestPartitionsBoundedAfterClose(t *testing.T) {
+	addr := redisAddr()
+	s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(testPrefix(t, addr)))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 * redisquota.MaxPartitions {
+		q := s.Partition("https://h" + strconv.Itoa(i) + ".example.com reads")
+		if d, ok, _ := q.Take(time.Now()); !ok || d != 0 {
+			t.Fatalf("Take of a new partition after Close = %v, %v; want 0, true (no quota known)", d, ok)
+		}
+	}
+	if n := s.PartitionsHeld(); n > redisquota.MaxPartitions {
+		t.Errorf("a closed Store holds %d partitions after %d were used, want at most %d", n, 2*redisquota.MaxPartitions, redisquota.MaxPartitions)
+	}
+}
+
 // TestMembersCounted proves the heartbeat: each Store is a member, several
 // in one process included, and a closed one leaves.
 func TestMembersCounted(t *testing.T) {
