@@ -3,7 +3,6 @@ package redisquota_test
 import (
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/resilienthttp/resilient"
 	"github.com/resilienthttp/resilient/redisquota"
@@ -27,7 +26,7 @@ func TestWallClockStep(t *testing.T) {
 		q := s.Partition("https://back.example reads")
 		start := time.Now()
 		q.Pause(start.Add(time.Second))
-		later := wallStepped(t, start.Add(2*time.Second), -time.Hour)
+		later := redisquota.WallStepped(t, start.Add(2*time.Second), -time.Hour)
 		if pu := q.PauseUntil(); pu.After(later) {
 			t.Errorf("a second after its pause ended, the wall clock stepped an hour back: PauseUntil is %v ahead, want none", pu.Sub(later))
 		}
@@ -40,7 +39,7 @@ func TestWallClockStep(t *testing.T) {
 		q := s.Partition("https://forward.example reads")
 		start := time.Now()
 		q.Pause(start.Add(time.Hour))
-		later := wallStepped(t, start.Add(time.Second), 2*time.Hour)
+		later := redisquota.WallStepped(t, start.Add(time.Second), 2*time.Hour)
 		if pu := q.PauseUntil(); pu.Sub(later) < 59*time.Minute {
 			t.Errorf("a second into an hour's pause, the wall clock stepped two hours forward: PauseUntil is %v ahead, want about 59m59s", pu.Sub(later))
 		}
@@ -66,33 +65,9 @@ func TestWallClockStep(t *testing.T) {
 				t.Fatal("no lease within 10s")
 			}
 		}
-		later := wallStepped(t, time.Now(), -time.Hour)
+		later := redisquota.WallStepped(t, time.Now(), -time.Hour)
 		if d, ok, _ := q.Take(later); !ok || d > redisquota.DefaultLeaseTime {
 			t.Errorf("Take of a leased token, the wall clock stepped an hour back = %v, %v; want at most %v, true", d, ok, redisquota.DefaultLeaseTime)
 		}
 	})
-}
-
-// wallStepped returns now, a time.Now reading, as time.Now reads the same
-// instant once the system's wall clock has stepped by d, a whole number of
-// seconds: its wall clock moved, its monotonic reading kept. It relies on
-// time.Time's layout (the wall seconds in bits 30 to 62 of its first word
-// while it holds a monotonic reading), and skips the test when that does
-// not hold. (The root package's tests have the same helper.)
-func wallStepped(t *testing.T, now time.Time, d time.Duration) time.Time {
-	t.Helper()
-	type layout struct {
-		wall uint64
-		ext  int64
-		loc  *time.Location
-	}
-	stepped := now
-	if unsafe.Sizeof(stepped) != unsafe.Sizeof(layout{}) || now == now.Round(0) {
-		t.Skip("cannot step the wall clock of a time.Time")
-	}
-	(*layout)(unsafe.Pointer(&stepped)).wall += uint64(int64(d/time.Second)) << 30
-	if stepped.Sub(now) != 0 || stepped.Round(0).Sub(now.Round(0)) != d {
-		t.Skip("cannot step the wall clock of a time.Time: its layout changed")
-	}
-	return stepped
 }

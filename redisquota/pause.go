@@ -30,9 +30,12 @@ type resetHold struct {
 // Reset while Redis has not run it, from its run after.
 const resetHoldMax = time.Second
 
-// PauseUntil implements resilient.QuotaPartition.
+// PauseUntil implements resilient.QuotaPartition: the zero time once the
+// pause is over, read on the monotonic clock alone (an atomic load and a
+// read of that clock); while it lasts, its end as a time.Time (see
+// Store.at).
 func (p *part) PauseUntil() time.Time {
-	if pu := p.pause.Load(); pu > 0 {
+	if pu := p.pause.Load(); pu > 0 && pu > p.s.now() {
 		return p.s.at(pu)
 	}
 	return time.Time{}

@@ -222,8 +222,9 @@ func (s *Store) totalField(kind string, n int64) string {
 // hour back, so that no time is 0, which the Store's fields read as none.
 func (s *Store) since(t time.Time) int64 { return int64(t.Sub(s.epoch)) }
 
-// now returns the current local time (see since).
-func (s *Store) now() int64 { return s.since(time.Now()) }
+// now returns the current local time (see since), read on the monotonic
+// clock alone.
+func (s *Store) now() int64 { return int64(time.Since(s.epoch)) }
 
 // local returns until, which a caller gave, as a local time (see since):
 // its distance from now, read on the monotonic clock when until carries a
@@ -235,10 +236,16 @@ func (s *Store) local(until time.Time) int64 {
 	return s.since(now) + int64(until.Sub(now))
 }
 
-// at returns the local time ns (see since) as a time.Time, with a
-// monotonic reading: the Transport compares it with its own on the
-// monotonic clock.
-func (s *Store) at(ns int64) time.Time { return s.epoch.Add(time.Duration(ns)) }
+// at returns the local time ns (see since) as a time.Time made from a
+// time.Now reading: its monotonic reading, which the Transport compares
+// with its own times, and its wall-clock reading, which the Transport
+// compares with a server's dates (times without a monotonic reading), both
+// as the clocks read now; made from s.epoch, the wall-clock reading would
+// be as the wall clock read at New, off by every step since.
+func (s *Store) at(ns int64) time.Time {
+	now := time.Now()
+	return now.Add(time.Duration(ns - s.since(now)))
+}
 
 // start runs fn in a goroutine of the Store, unless it is closed.
 func (s *Store) start(fn func()) bool {
