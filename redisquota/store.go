@@ -120,7 +120,10 @@ func (s *Store) Members() int { return int(s.members.Load()) }
 // member left (without waiting more than WithTimeout's bound for it), and
 // closes its pub/sub connection. Partitions held by Transports keep
 // answering, from local state only. Close returns the error of closing the
-// pub/sub connection, if any; it may be called more than once.
+// pub/sub connection, if any; it may be called more than once. While
+// go-redis is making that connection again (after Redis went away), Close
+// waits for its handshake, which go-redis bounds by the client's dial and
+// read timeouts only, not by WithTimeout.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
