@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/resilienthttp/resilient/resilienttest"
 	"github.com/sony/gobreaker/v2"
+	"golang.org/x/time/rate"
 )
 
 // bkHost is a host of a bkNet: it answers with its status (200 when zero)
@@ -36,6 +38,8 @@ type bkHost struct {
 	// wait, when non-nil, holds every request until it is closed or the
 	// request's context is done.
 	wait chan struct{}
+	// header, when non-nil, is added to every response's header.
+	header http.Header
 }
 
 func bkDead() *bkHost {
@@ -73,13 +77,15 @@ func (n bkNet) RoundTrip(req *http.Request) (*http.Response, error) {
 		code = http.StatusOK
 	}
 	body := fmt.Sprintf("%s %d #%d", req.URL.Host, code, n1)
+	header := http.Header{"Content-Type": {"text/plain"}}
+	maps.Copy(header, h.header)
 	return &http.Response{
 		StatusCode:    code,
 		Status:        strconv.Itoa(code) + " " + http.StatusText(code),
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        http.Header{"Content-Type": {"text/plain"}},
+		Header:        header,
 		Body:          io.NopCloser(strings.NewReader(body)),
 		ContentLength: int64(len(body)),
 		Request:       req,
@@ -708,6 +714,56 @@ func TestBreakerRefusedRetry(t *testing.T) {
 			t.Errorf("outcomes = %v, want [transient circuit_open]", outcomes)
 		}
 	})
+}
+
+// TestOpenBreakerSkipsThePause checks that an attempt the host's open
+// breaker will refuse does not first wait in the rate limiter: for the
+// pause of a 503 with Retry-After: 5 that tripped the breaker (open 10s),
+// or for the next token of a pace of one request in 20s (open 30s). The
+// call's retry, refused at once by the breaker, returns the 5xx at once, as
+// a plain client returns it, and a new call is refused at once. Both waited
+// the pause (5s) or the token (20s) first, then were refused all the same.
+func TestOpenBreakerSkipsThePause(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		header http.Header
+		opts   []Option
+	}{
+		{"pause", http.StatusServiceUnavailable, http.Header{"Retry-After": {"5"}},
+			[]Option{WithBreaker(BreakerSettings{ConsecutiveFailures: 1})}},
+		{"pace", http.StatusInternalServerError, nil,
+			[]Option{WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: 30 * time.Second}), WithRateLimit(rate.Every(20*time.Second), 1)}},
+	} {
+		bkSynctestRun(t, tc.name, func(t *testing.T) {
+			h := new(bkHost)
+			h.status.Store(int32(tc.status))
+			h.header = tc.header
+			var outcomes []Outcome
+			tr := New(bkNet{"api.test": h}, append(tc.opts,
+				WithObserver(func(a Attempt) { outcomes = append(outcomes, a.Outcome) }))...)
+			start := time.Now()
+			code, _, err := bkCall(t, tr, "https://api.test/v1/posts")
+			if err != nil || code != tc.status {
+				t.Fatalf("call = %d %v, want the first attempt's %d", code, err, tc.status)
+			}
+			if waited := time.Since(start); waited != 0 {
+				t.Errorf("the call returned after %v, want at once: its retry was refused by the open breaker", waited)
+			}
+			if len(outcomes) != 2 || outcomes[1] != OutcomeCircuitOpen {
+				t.Errorf("outcomes = %v, want [transient circuit_open]", outcomes)
+			}
+			start = time.Now()
+			_, _, err = bkCall(t, tr, "https://api.test/v1/posts")
+			bkWantOpen(t, err)
+			if waited := time.Since(start); waited != 0 {
+				t.Errorf("a new call was refused after %v, want at once", waited)
+			}
+			if got := h.hits.Load(); got != 1 {
+				t.Errorf("the server saw %d attempts, want 1", got)
+			}
+		})
+	}
 }
 
 // TestBreakerRefusalClosesBody checks that a refused attempt closes the

@@ -132,7 +132,10 @@ const paceShare = 0.95
 // context's deadline, or a wait the server set (a pause, a spent quota's
 // reset, or its pace) that is longer than WithMaxRetryAfter's limit, is not
 // started: the attempt fails at once, its body is closed, and the error
-// wraps ErrRateLimited and says how long the wait would have been. Each
+// wraps ErrRateLimited and says how long the wait would have been. Nor is
+// a wait (a pause, a spent quota's, a turn of the pace) past whose end the
+// host's circuit breaker stays open: the attempt goes on to the breaker at
+// once, which refuses it (ErrCircuitOpen). Each
 // attempt's announced values and local wait are given to observers as
 // Attempt.RateLimit and Attempt.LocalWait.
 //
@@ -259,6 +262,11 @@ type rateLimiter struct {
 	maxParts  int
 	idle      time.Duration
 	headers   headerWatch // which responses are read for rate-limit headers
+	// breakers are the Transport's circuit breakers, nil when off: an
+	// attempt whose breaker will still refuse it when its wait (a pause, a
+	// spent quota, its turn of the pace) ends goes on to it at once (see
+	// skipWait).
+	breakers *breakerSet
 	// hostPauses holds the pauses of hosts' global limits in force (see
 	// pauseHost), for the partitions made or cleared during one.
 	hostPauses hostPauses
@@ -630,6 +638,10 @@ func (p *partition) end() {
 // WithMaxRetryAfter): a longer pause, spent quota or pace is refused at
 // once too.
 //
+// An attempt whose breaker is open past the end of a pause, a spent
+// quota's wait or its turn of the pace does not wait: it goes on at once
+// to the breaker, which refuses it (see skipWait).
+//
 // hedged says that the attempt is a hedged copy (see WithHedging): it
 // never waits for a token of the partition's pace, which it could not
 // give back once canceled behind the tokens of other attempts (see
@@ -680,6 +692,9 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			paced, leased = false, false // the tokens are spent; take new ones after the gate
 			dry = time.Time{}
 			d := until.Sub(now)
+			if rl.skipWait(req, p, d) {
+				return p, now.Sub(start), nil
+			}
 			if d > maxWait {
 				return p, now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
 			}
@@ -759,12 +774,31 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			return p, now.Sub(start), rl.refuse(p, d, "past the call's deadline")
 		}
 		p.mu.Unlock()
+		if rl.skipWait(req, p, d) {
+			r.CancelAt(now)
+			return p, now.Sub(start), nil
+		}
 		if err := sleep(ctx, d); err != nil {
 			r.CancelAt(time.Now())
 			return p, time.Since(start), fmt.Errorf("resilient: waiting for the rate limit of %s: %w", p.key, err)
 		}
 		paced = true
 	}
+}
+
+// skipWait reports whether the host's breaker will still be open when a
+// wait of d for p ends, and then counts the attempt in flight in p: it goes
+// on at once to the breaker, which refuses it, rather than wait for
+// nothing (see breakerSet.openFor, the rule a retry's wait follows too).
+// p.mu is not held.
+func (rl *rateLimiter) skipWait(req *http.Request, p *partition, d time.Duration) bool {
+	if d <= 0 || rl.breakers == nil || !rl.breakers.openFor(req, d) {
+		return false
+	}
+	p.mu.Lock()
+	p.inflight++
+	p.mu.Unlock()
+	return true
 }
 
 // take takes a token of the store for an attempt at now (see

@@ -138,6 +138,9 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 		func(next http.RoundTripper) http.RoundTripper { t.cls.next = hopTo(next); return t.cls },
 		tracerMiddleware(cfg.tracer),
 	))
+	if t.rl != nil {
+		t.rl.breakers = t.breakers // nil without breakers
+	}
 	return t
 }
 
