@@ -164,18 +164,8 @@ func (c *call) hedgeAllowed(req *http.Request, hb *hostBudget) bool {
 
 // paused reports whether req's partition is paused after a 429.
 func (rl *rateLimiter) paused(req *http.Request) bool {
-	k, limited := rl.key(req, rl.needsCred())
-	if !limited {
-		return false
-	}
 	var clock lazyNow
-	p := rl.lookup(k, false, &clock)
-	if p == nil {
-		return false
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.sharedPause(p.pauseUntil).After(clock.get()) // the fleet's pause too (quota.go)
+	return rl.pauseEnd(req, &clock).After(clock.get())
 }
 
 // hedgeCopy is the result of one copy of a hedged attempt.

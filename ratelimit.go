@@ -110,11 +110,14 @@ const paceShare = 0.95
 //   - A Throttled response (a 429 by default) with a Retry-After or a reset,
 //     or a 503 with a Retry-After (or a reset and Remaining 0), pauses the
 //     whole partition until then: no attempt is sent to it during the pause,
-//     and the retry of the throttled request waits the same pause. A 503's
-//     Retry-After longer than WithMaxRetryAfter's limit, which no call
-//     would wait out, pauses nothing: the server is down, not out of quota,
-//     and the calls that follow find out whether it is back (the breaker
-//     sees to the outage). A throttled response whose quota is not spent
+//     and the retry of the throttled request waits the same pause (the
+//     retry of another call that the pause would refuse when its backoff
+//     ends, past the call's deadline or WithMaxRetryAfter, is refused at
+//     once, without the backoff). A 503's Retry-After longer than
+//     WithMaxRetryAfter's limit, which no call would wait out, pauses
+//     nothing: the server is down, not out of quota, and the calls that
+//     follow find out whether it is back (the breaker sees to the
+//     outage). A throttled response whose quota is not spent
 //     (Remaining above 0) and that has no Retry-After pauses a minute at
 //     most, not until the reset: another limit throttled it (GitHub's
 //     secondary limits), whose end that reset does not tell.
@@ -799,6 +802,37 @@ func (rl *rateLimiter) skipWait(req *http.Request, p *partition, d time.Duration
 	p.inflight++
 	p.mu.Unlock()
 	return true
+}
+
+// pauseEnd returns when the pause of req's partition ends (the fleet's
+// pause too, see quota.go): a time not after clock's when it is not paused,
+// zero for a request without a partition.
+func (rl *rateLimiter) pauseEnd(req *http.Request, clock *lazyNow) time.Time {
+	k, limited := rl.key(req, rl.needsCred())
+	if !limited {
+		return time.Time{}
+	}
+	p := rl.lookup(k, false, clock)
+	if p == nil {
+		return time.Time{}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sharedPause(p.pauseUntil)
+}
+
+// refusesAfter reports whether the pause of req's partition will make
+// acquire refuse an attempt that starts after a wait of d: the pause then
+// still runs, and ends at or after deadline (the call's, zero for none),
+// or more than maxWait after the wait.
+func (rl *rateLimiter) refusesAfter(req *http.Request, d time.Duration, deadline time.Time, maxWait time.Duration) bool {
+	var clock lazyNow
+	end := rl.pauseEnd(req, &clock)
+	at := clock.get().Add(d)
+	if !end.After(at) {
+		return false
+	}
+	return !deadline.IsZero() && !end.Before(deadline) || end.Sub(at) > maxWait
 }
 
 // take takes a token of the store for an attempt at now (see

@@ -745,6 +745,13 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 		// refusal a Classifier retries waits as any retry does.)
 		return 0, true, ""
 	}
+	if c.t.rl != nil && !errors.Is(err, ErrRateLimited) && c.t.rl.refusesAfter(c.req, delay, c.deadline, c.cfg.maxRetryAfter) {
+		// The same for the host's pause (another call's 429): it will
+		// still hold past the call's deadline, or longer than the call
+		// waits for, when the wait ends, and the rate limiter would
+		// refuse the retry then.
+		return 0, true, ""
+	}
 	if c.t.budgets != nil {
 		throttled := st.class == Throttled || resp != nil && resp.StatusCode == http.StatusServiceUnavailable && st.hasRetryAfter
 		if b := c.hostBudget(); b != nil {

@@ -396,6 +396,64 @@ func TestGiveUpBeforeWait(t *testing.T) {
 	}
 }
 
+// TestNoWaitForARetryThePauseRefuses: a 503 whose retry the rate limiter
+// would refuse when its wait ends, the host being paused by another call's
+// 429 (Retry-After: 50) past the call's deadline (20s), or longer than the
+// call waits for (WithMaxRetryAfter), is returned at once, as a plain
+// client returns it: the retry is refused at once instead. It was returned
+// after the backoff, the retry refused all the same.
+func TestNoWaitForARetryThePauseRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ctxD time.Duration
+		opts []Option
+	}{
+		{"context deadline", 20 * time.Second, nil},
+		{"MaxElapsed", 0, []Option{WithMaxElapsed(20 * time.Second)}},
+		{"MaxRetryAfter", 0, []Option{WithMaxRetryAfter(30 * time.Second)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				answer := make(chan struct{})
+				s := &rtScript{steps: []rtStep{
+					{status: 503, body: "last", before: func(*http.Request) { <-answer }},
+					{status: 429, header: http.Header{"Retry-After": {"50"}}},
+				}}
+				tr := New(s, append([]Option{WithoutBreaker(), WithBackoff(5*time.Second, time.Minute)}, tc.opts...)...)
+				var (
+					resp *http.Response
+					err  error
+					took time.Duration
+				)
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					start := time.Now()
+					resp, err = roundTrip(t, tr, newRequest(t, timeoutCtx(t, tc.ctxD), "GET", "http://api.test/a", nil))
+					took = time.Since(start)
+				}()
+				synctest.Wait() // the 503's attempt is in flight
+				paused, _ := roundTrip(t, tr, newRequest(t, timeoutCtx(t, time.Second), "GET", "http://api.test/b", nil))
+				paused.Body.Close()
+				close(answer)
+				<-done
+				if err != nil {
+					t.Fatalf("RoundTrip error = %v, want the 503", err)
+				}
+				if got := readBody(t, resp); resp.StatusCode != 503 || got != "last" {
+					t.Errorf("RoundTrip = %d %q, want 503 %q", resp.StatusCode, got, "last")
+				}
+				if took != 0 {
+					t.Errorf("returned after %v, want at once: the pause refuses the retry", took)
+				}
+				if n := s.numCalls(); n != 2 {
+					t.Errorf("the server saw %d requests, want 2", n)
+				}
+			})
+		})
+	}
+}
+
 // TestNoRetryAtTheDeadline: a wait that ends exactly at the call's
 // deadline (a context's or WithMaxElapsed's) is not started either: the
 // attempt after it would have no time left, and the caller would get its
