@@ -46,8 +46,9 @@ const (
 // 529) that an explicit decision made Permanent (its envelope's code or
 // retryable flag, a vendor's hint, a Classifier) is the host's definitive
 // answer, and a success. Throttled outcomes (429) and attempts ended by
-// the caller's own context are not counted: a rate limit is not a sick
-// server, and a caller giving up says nothing about the host. Requests that
+// the caller's own context (or by the request's deprecated Cancel channel)
+// are not counted: a rate limit is not a sick server, and a caller giving
+// up says nothing about the host. Requests that
 // could never be sent (an unsupported scheme, an invalid header) are not
 // counted either. Every other response, 404 and 408 included, is a
 // success. Classes are the Transport's decision, a Classifier's included.
@@ -404,7 +405,7 @@ func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, er
 		if errors.Is(err, ErrAttemptTimeout) {
 			return errBreakerFailure
 		}
-		if req.Context().Err() != nil {
+		if callerGaveUp(req) {
 			return errBreakerExcluded // the caller gave up
 		}
 		var cl Class

@@ -153,7 +153,7 @@ func WithAttemptHeader(name string) Option {
 }
 
 // outcomeOf names what happened to an attempt.
-func outcomeOf(ctx context.Context, st *attemptState, err error) Outcome {
+func outcomeOf(c *call, st *attemptState, err error) Outcome {
 	switch {
 	case err != nil && errors.Is(err, ErrCircuitOpen):
 		return OutcomeCircuitOpen
@@ -161,7 +161,7 @@ func outcomeOf(ctx context.Context, st *attemptState, err error) Outcome {
 		return OutcomeRateLimited
 	case err != nil && errors.Is(err, ErrTooManyInFlight):
 		return OutcomeTooManyInFlight
-	case err != nil && ctx.Err() != nil:
+	case err != nil && c.canceled():
 		return OutcomeCanceled
 	}
 	switch st.class {
@@ -189,7 +189,7 @@ func (t *Transport) observe(c *call, key string, st *attemptState, resp *http.Re
 	a.IdempotencyKey = key
 	a.Delay = delay
 	a.Class = st.class
-	a.Outcome = outcomeOf(c.ctx, st, err)
+	a.Outcome = outcomeOf(c, st, err)
 	a.Retry = retry
 	a.RateLimit = st.rate
 	a.LocalWait = st.localWait

@@ -45,7 +45,10 @@ import (
 // Responses it retries past are drained (at most 64 KiB) and closed so that
 // their connections are reused. Waits end early when the request's context
 // is done, and a wait that would pass the context's deadline or the call's
-// budget is not started: the last result is returned instead.
+// budget is not started: the last result is returned instead. A request
+// whose deprecated Cancel channel is closed (http.Client closes it at its
+// Timeout) ends the call as a canceled context does: no retry follows, and
+// the wait before one ends.
 //
 // The zero Transport behaves as New(nil): http.DefaultTransport with the
 // default options. A Transport is safe for concurrent use by multiple
@@ -337,7 +340,7 @@ func (c *call) run() (*http.Response, error) {
 		}
 		c.waited += st.localWait
 		if c.report != nil || t.cfg.tracer != nil {
-			c.outcome, c.stop = outcomeOf(c.ctx, st, err), stop
+			c.outcome, c.stop = outcomeOf(c, st, err), stop
 		}
 		t.observe(c, sentKey, st, resp, err, dur, delay, retry)
 
@@ -681,7 +684,7 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 	if st.class == Success {
 		return 0, false, "" // nothing below retries a success
 	}
-	if c.ctx.Err() != nil {
+	if c.canceled() {
 		return 0, false, stopIf(st, StopCanceled)
 	}
 	if n >= maxAttempts {
@@ -816,30 +819,56 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// waitRetry waits d before the call's next attempt, or until the call's
-// context is done (returning its cause). With reset, the wait is for a
-// server's Retry-After, which is the host's pause: a Transport.ResetHost of
-// the call's host ends it early, as it ends the pause the rate limiter
-// holds, and waitRetry reports that it was woken.
+// waitRetry waits d before the call's next attempt, or until the call is
+// canceled (returning the cause: its context's, or errRequestCanceled).
+// With reset, the wait is for a server's Retry-After, which is the host's
+// pause: a Transport.ResetHost of the call's host ends it early, as it ends
+// the pause the rate limiter holds, and waitRetry reports that it was
+// woken.
 func (c *call) waitRetry(d time.Duration, reset *resetSignal) (woken bool, err error) {
-	if reset == nil {
+	if reset == nil && c.req.Cancel == nil {
 		return false, sleep(c.ctx, d)
 	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
+		var resetCh chan struct{} // nil, which never fires, without reset
+		if reset != nil {
+			resetCh = reset.ch
+		}
 		select {
 		case <-c.ctx.Done():
 			return false, context.Cause(c.ctx)
+		case <-c.req.Cancel:
+			return false, errRequestCanceled
 		case <-timer.C:
 			return false, nil
-		case <-reset.ch:
+		case <-resetCh:
 			if reset.m.match(c.req.URL.Scheme, c.req.URL.Host) {
 				return true, nil
 			}
 			reset = reset.next
 		}
 	}
+}
+
+// errRequestCanceled is the cause of a call whose caller closed the
+// request's Cancel channel.
+var errRequestCanceled = errors.New("resilient: request canceled by its Cancel channel")
+
+// canceled reports whether the caller canceled the call: its context is
+// done, or it closed the request's Cancel channel (deprecated, yet still
+// honored by net/http, which then fails the request at once, with an error
+// of its own that tells nothing of the host). It is asked only after a
+// failure.
+func (c *call) canceled() bool {
+	return c.ctx.Err() != nil || isClosed(c.req.Cancel)
+}
+
+// callerGaveUp reports whether the caller of req gave up on it: its
+// context is done, or its Cancel channel is closed.
+func callerGaveUp(req *http.Request) bool {
+	return req.Context().Err() != nil || isClosed(req.Cancel)
 }
 
 // resetSignal is closed by the next Transport.ResetHost, which first

@@ -512,6 +512,60 @@ func TestNoRetryAtTheDeadline(t *testing.T) {
 	})
 }
 
+// TestLegacyCancel: a caller that cancels through the request's Cancel
+// channel (deprecated, still honored by net/http) gets its call ended as by
+// its context: not retried, its wait cut short, and nothing counted by the
+// host's breaker. The canceled attempt was retried (the canceled request
+// failing at once again) and each attempt counted as a failure of the
+// breaker, which opened for every caller of the host.
+func TestLegacyCancel(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		steps []rtStep
+	}{
+		{"during the attempt", nil},
+		{"during the wait", []rtStep{{status: 429}}}, // uncounted by the breaker
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var hits int
+				base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					hits++
+					if hits <= len(tc.steps) {
+						return (&rtScript{steps: tc.steps}).RoundTrip(r)
+					}
+					select { // as net/http's Transport does
+					case <-r.Cancel:
+						return nil, errors.New("net/http: request canceled")
+					case <-r.Context().Done():
+						return nil, context.Cause(r.Context())
+					}
+				})
+				tr := New(base, WithBackoff(10*time.Second, time.Minute), WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+				req := newRequest(t, context.Background(), "GET", "http://api.test/", nil)
+				cancel := make(chan struct{})
+				req.Cancel = cancel
+				time.AfterFunc(100*time.Millisecond, func() { close(cancel) })
+				start := time.Now()
+				_, err := roundTrip(t, tr, req)
+				if d := time.Since(start); d != 100*time.Millisecond {
+					t.Errorf("returned after %v, want 100ms", d)
+				}
+				var e *Error
+				if !errors.As(err, &e) || e.Attempts != 1 {
+					t.Errorf("RoundTrip error = %v, want a *Error of 1 attempt", err)
+				}
+				if hits != 1 {
+					t.Errorf("the server saw %d requests, want 1", hits)
+				}
+				if got := tr.BreakerState("http://api.test/"); got != BreakerClosed {
+					t.Errorf("BreakerState = %v, want closed: the caller's cancel says nothing of the host", got)
+				}
+			})
+		})
+	}
+}
+
 func TestCancelDuringWait(t *testing.T) {
 	for _, getBody := range []bool{false, true} {
 		t.Run("GetBody="+strconv.FormatBool(getBody), func(t *testing.T) {
