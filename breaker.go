@@ -42,13 +42,18 @@ const (
 // Transient, or one that is Permanent by its status alone: 507, 508, 511,
 // a CDN's 520–524, 599; a status past 599 only when classified
 // Transient), a network error, or an attempt that passed the
-// limit set with WithAttemptTimeout. A retryable 5xx (500, 502, 503, 504,
+// limit set with WithAttemptTimeout or the end of the call's budget
+// (WithMaxElapsed). A retryable 5xx (500, 502, 503, 504,
 // 529) that an explicit decision made Permanent (its envelope's code or
 // retryable flag, a vendor's hint, a Classifier) is the host's definitive
 // answer, and a success. Throttled outcomes (429) and attempts ended by
 // the caller's own context (or by the request's deprecated Cancel channel)
 // are not counted: a rate limit is not a sick server, and a caller giving
-// up says nothing about the host. Requests that
+// up says nothing about the host. Nor is an attempt cut by an attempt
+// timeout or a budget that its call set tighter than the Transport's
+// (WithCallOptions): that is the caller's choice too, and one caller's
+// tight setting must not open a healthy host's breaker for every caller
+// (a call's limit no tighter than the Transport's counts). Requests that
 // could never be sent (an unsupported scheme, an invalid header) are not
 // counted either. Every other response, 404 and 408 included, is a
 // success. Classes are the Transport's decision, a Classifier's included.
@@ -403,6 +408,9 @@ func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, er
 			return errBreakerExcluded // a broken RoundTripper says nothing of the host
 		}
 		if errors.Is(err, ErrAttemptTimeout) {
+			if errors.Is(err, errCallersLimit) {
+				return errBreakerExcluded // the caller's own limit, as its deadline
+			}
 			return errBreakerFailure
 		}
 		if callerGaveUp(req) {

@@ -911,6 +911,52 @@ func TestBreakerAttemptTimeoutAndCancel(t *testing.T) {
 	})
 }
 
+// TestBreakerCallersOwnLimits checks that an attempt cut by a limit its
+// call set tighter than the Transport's (WithCallOptions: an attempt
+// timeout or a budget) counts against nothing, as the caller's own
+// deadline does: one caller's tight setting must not open a healthy
+// host's breaker for every caller. A cut by the Transport's own limits,
+// or by a call's limit no tighter than them, still counts.
+func TestBreakerCallersOwnLimits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := &bkHost{wait: make(chan struct{})}
+		tr := New(bkNet{"slow.test": slow}, WithMaxRetries(0), WithAttemptTimeout(10*time.Second),
+			WithMaxElapsed(time.Minute), WithBreaker(BreakerSettings{ConsecutiveFailures: 2, Window: time.Hour}))
+		call := func(opts ...Option) error {
+			t.Helper()
+			ctx := WithCallOptions(context.Background(), opts...)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://slow.test/", nil)
+			_, _, err := bkDo(t, tr, req)
+			if !errors.Is(err, ErrAttemptTimeout) {
+				t.Fatalf("err = %v, want ErrAttemptTimeout", err)
+			}
+			return err
+		}
+		// Five calls cut by their own tighter limits: not counted.
+		for range 3 {
+			call(WithAttemptTimeout(time.Second))
+		}
+		for range 2 {
+			err := call(WithMaxElapsed(2 * time.Second))
+			var te interface{ Timeout() bool }
+			if !errors.As(err, &te) || !te.Timeout() {
+				t.Errorf("err = %v, want a timeout", err)
+			}
+		}
+		if st := tr.BreakerState("http://slow.test/"); st.String() != "closed" {
+			t.Fatalf("after 5 cuts by the calls' own limits, the breaker is %v, want closed", st)
+		}
+		// A call's limit no tighter than the Transport's counts: two trip it.
+		call(WithAttemptTimeout(20 * time.Second))
+		call()
+		_, _, err := bkCall(t, tr, "http://slow.test/")
+		bkWantOpen(t, err)
+		if got := slow.hits.Load(); got != 7 {
+			t.Errorf("the server saw %d attempts, want 7", got)
+		}
+	})
+}
+
 // TestBreakerOutcome checks what a breaker counts for each kind of result.
 func TestBreakerOutcome(t *testing.T) {
 	canceled, cancel := context.WithCancel(context.Background())

@@ -43,6 +43,12 @@ func callValuesOf(ctx context.Context) callValues {
 // its calls (breakers, rate limiter, retry budget, code tables, known
 // hosts, observers, logger, tracer, quota store, limit of attempts in
 // flight): WithCallOptions panics on them, naming them.
+//
+// An attempt cut by an attempt timeout or a budget that the call set
+// tighter than the Transport's own is the caller's choice, as its
+// context's deadline is: the host's breaker does not count it (see
+// BreakerSettings), so that one caller's tight limit cannot open a healthy
+// host's breaker for every caller.
 func WithCallOptions(ctx context.Context, opts ...Option) context.Context {
 	probe := defaultConfig()
 	for _, o := range opts {

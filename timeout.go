@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -34,9 +35,9 @@ const maxReadWait = 2 * time.Second
 // Through the Transport, the attempt timeout is the call's (see
 // WithCallOptions); attemptTimeout applies to requests sent through the
 // middleware directly.
-func deadlineMiddleware(attemptTimeout time.Duration) Middleware {
+func deadlineMiddleware(attemptTimeout, maxElapsed time.Duration) Middleware {
 	return func(next http.RoundTripper) http.RoundTripper {
-		return &attemptDeadline{next: hopTo(next), d: attemptTimeout}
+		return &attemptDeadline{next: hopTo(next), d: attemptTimeout, budget: maxElapsed}
 	}
 }
 
@@ -49,9 +50,10 @@ func deadlineMiddleware(attemptTimeout time.Duration) Middleware {
 // the copy's context beforehand (see readyDeadline): the middleware then
 // arms that one, and the attempt costs no second copy.
 type attemptDeadline struct {
-	next  hop
-	d     time.Duration // the attempt timeout; 0 for none
-	watch deadlineWatch
+	next   hop
+	d      time.Duration // the attempt timeout; 0 for none
+	budget time.Duration // the Transport's WithMaxElapsed; 0 for none
+	watch  deadlineWatch
 }
 
 func (t *attemptDeadline) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -101,6 +103,7 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 		db.own.end = end // the attempt timeout starts now
 	}
 	db.timeout = timeout
+	db.callers = t.callersOwn(st, timeout)
 	t.watch.arm(db, now, end)
 	if st != nil {
 		st.armed = db
@@ -132,6 +135,22 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 	}
 	resp.Body = db
 	return resp, nil
+}
+
+// callersOwn reports whether the deadline of attempt st, the attempt
+// timeout when timeout is not 0, else the call's budget, is one its call
+// set tighter than the Transport's own (WithCallOptions): a cut by it is
+// the caller's choice, which says nothing of the host (see
+// attemptOutcome), as a cut by the caller's context's deadline.
+func (t *attemptDeadline) callersOwn(st *attemptState, timeout time.Duration) bool {
+	switch {
+	case st == nil || st.callCfg == nil:
+		return false
+	case timeout > 0:
+		return t.d == 0 || timeout < t.d
+	}
+	m := st.callCfg.maxElapsed
+	return m > 0 && (t.budget == 0 || m < t.budget)
 }
 
 // init makes db the deadline of an attempt under parent that ends at end
@@ -367,6 +386,15 @@ func (db *deadlineBody) release() {
 // (WithMaxElapsed) ran out.
 var errBudgetSpent = fmt.Errorf("%w: the call's budget (WithMaxElapsed) is spent", ErrAttemptTimeout)
 
+// errCallersLimit marks the cause of an attempt cut by a limit its call set
+// tighter than the Transport's (see attemptDeadline.callersOwn), which the
+// breaker does not count.
+var errCallersLimit = errors.New("a limit set for the call (WithCallOptions)")
+
+// errCallersBudgetSpent is errBudgetSpent for a call's budget set tighter
+// than the Transport's.
+var errCallersBudgetSpent = fmt.Errorf("%w: %w", errBudgetSpent, errCallersLimit)
+
 // States of a deadlineBody.
 const (
 	deadlineRunning int32 = iota // the timer may still fire
@@ -382,10 +410,11 @@ type deadlineBody struct {
 	state   atomic.Int32
 
 	// What fires the deadline: a slot of a watch, or a timer of its own.
-	watch *deadlineWatch
-	slot  int32
-	end   int64 // the deadline, as ns since the watch's epoch
-	timer *time.Timer
+	watch   *deadlineWatch
+	slot    int32
+	callers bool  // the deadline is one the call set tighter than the Transport's (see callersOwn)
+	end     int64 // the deadline, as ns since the watch's epoch
+	timer   *time.Timer
 
 	// The attempt's context, ctx: own when the caller's context
 	// (own.parent) is never canceled, else one derived from it with
@@ -399,10 +428,16 @@ type deadlineBody struct {
 }
 
 // cause returns the error of the deadline: ErrAttemptTimeout with the
-// attempt timeout, or errBudgetSpent.
+// attempt timeout, or errBudgetSpent; marked with errCallersLimit when the
+// call set it tighter than the Transport's.
 func (b *deadlineBody) cause() error {
-	if b.timeout > 0 {
+	switch {
+	case b.timeout > 0 && b.callers:
+		return fmt.Errorf("%w after %v: %w", ErrAttemptTimeout, b.timeout, errCallersLimit)
+	case b.timeout > 0:
 		return fmt.Errorf("%w after %v", ErrAttemptTimeout, b.timeout)
+	case b.callers:
+		return errCallersBudgetSpent
 	}
 	return errBudgetSpent
 }

@@ -137,7 +137,7 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 		t.rateLimitMiddleware(),
 		t.bulkheadMiddleware(),
 		t.breakerMiddleware(),
-		deadlineMiddleware(cfg.attemptTimeout),
+		deadlineMiddleware(cfg.attemptTimeout, cfg.maxElapsed),
 		func(next http.RoundTripper) http.RoundTripper { t.cls.next = hopTo(next); return t.cls },
 		tracerMiddleware(cfg.tracer),
 	))
