@@ -53,7 +53,9 @@ func (s *scriptRT) RoundTrip(req *http.Request) (*http.Response, error) {
 // ("1attempt"), and calls of three attempts, two of them retried past a
 // 503 without waiting ("3attempts"; divide by 3 for one attempt). The
 // "parent" runs propagate a caller's span context, which a no-op tracer
-// must still inject.
+// must still inject. The "globals" runs use a zero Config: the global
+// providers, which record nothing while no SDK was installed (run them
+// alone, -run '^$': a test of the package installs one).
 func BenchmarkInstrumentNoop(b *testing.B) {
 	ctx := context.Background()
 	for _, shape := range []struct {
@@ -73,6 +75,8 @@ func BenchmarkInstrumentNoop(b *testing.B) {
 			{"bare", nil, ctx},
 			{"noop", Instrument(noopConfig()), ctx},
 			{"noop-parent", Instrument(noopConfig()), remoteParent(ctx)},
+			{"globals", Instrument(Config{}), ctx},
+			{"globals-parent", Instrument(Config{}), remoteParent(ctx)},
 		} {
 			b.Run(shape.name+"/"+inst.name, func(b *testing.B) {
 				tr := resilient.New(shape.base(), append(shape.opts, inst.opt)...)
@@ -98,7 +102,9 @@ func BenchmarkInstrumentNoop(b *testing.B) {
 // that a machine whose speed drifts slows both alike. It reports the time
 // and allocations Instrument adds per attempt; the "otelhttp-base" runs
 // report, for reference, what otelhttp adds as the Transport's base on the
-// same no-op providers (one unnumbered span per attempt).
+// same no-op providers (one unnumbered span per attempt). The "globals"
+// runs use a zero Config, the global providers with no SDK installed (run
+// them alone, as BenchmarkInstrumentNoop's).
 func BenchmarkInstrumentNoopSideBySide(b *testing.B) {
 	for _, shape := range []struct {
 		name     string
@@ -110,7 +116,10 @@ func BenchmarkInstrumentNoopSideBySide(b *testing.B) {
 		{"3attempts", 3, func() http.RoundTripper { return &scriptRT{n: 3} },
 			[]resilient.Option{resilient.WithBackoff(0, 0), resilient.WithoutRetryBudget(), resilient.WithoutBreaker()}},
 	} {
-		for _, v := range []struct{ parent, otelBase bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		for _, v := range []struct{ parent, otelBase, globals bool }{
+			{false, false, false}, {true, false, false}, {false, true, false}, {true, true, false},
+			{false, false, true}, {true, false, true},
+		} {
 			parent, otelBase := v.parent, v.otelBase
 			name := shape.name
 			ctx := context.Background()
@@ -121,9 +130,14 @@ func BenchmarkInstrumentNoopSideBySide(b *testing.B) {
 			if otelBase {
 				name += "/otelhttp-base"
 			}
+			cfg := noopConfig()
+			if v.globals {
+				name += "/globals"
+				cfg = Config{}
+			}
 			b.Run(name, func(b *testing.B) {
 				bare := resilient.New(shape.base(), shape.opts...)
-				inst := resilient.New(shape.base(), append(shape.opts, Instrument(noopConfig()))...)
+				inst := resilient.New(shape.base(), append(shape.opts, Instrument(cfg))...)
 				if otelBase {
 					// For reference: otelhttp as the base, on the same
 					// no-op providers.

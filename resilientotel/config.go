@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/resilienthttp/resilient"
 	"go.opentelemetry.io/otel"
@@ -85,14 +86,19 @@ type instrumentation struct {
 	m        instruments
 
 	// The span kinds as options, made once: an option made per span
-	// would cost an allocation.
-	internal, client trace.SpanStartOption
+	// would cost an allocation. internal is the only option of the
+	// INTERNAL spans started while the calls are idle (see StartCall).
+	internal [1]trace.SpanStartOption
+	client   trace.SpanStartOption
 
 	// passthrough: the providers are the no-op ones, which record
 	// nothing; only the propagation of the caller's span context is left
 	// to do, with carriers from the pool.
 	passthrough bool
 	carriers    sync.Pool
+
+	// idle: the last call started recorded nothing (see idleCall).
+	idle atomic.Bool
 }
 
 func newInstrumentation(cfg Config) *instrumentation {
@@ -114,7 +120,7 @@ func newInstrumentation(cfg Config) *instrumentation {
 		template: cfg.URLTemplate,
 		methods:  make(map[string]methodNames),
 		other:    methodNames{attr: "_OTHER", client: "HTTP", call: "resilient HTTP"},
-		internal: trace.WithSpanKind(trace.SpanKindInternal),
+		internal: [1]trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)},
 		client:   trace.WithSpanKind(trace.SpanKindClient),
 	}
 	known := cfg.KnownMethods

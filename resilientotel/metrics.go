@@ -141,6 +141,21 @@ func newInstruments(m metric.Meter) instruments {
 	return in
 }
 
+// attemptEnabled reports whether an instrument that an attempt records to
+// is enabled.
+func (m *instruments) attemptEnabled(ctx context.Context) bool {
+	return m.duration.Enabled(ctx) || m.transparent.Enabled(ctx)
+}
+
+// callEnabled reports whether an instrument that a call or its attempts
+// record to is enabled.
+func (m *instruments) callEnabled(ctx context.Context) bool {
+	return m.attemptEnabled(ctx) || m.callDuration.Enabled(ctx) || m.retries.Enabled(ctx) ||
+		m.callWait.Enabled(ctx) || m.hedges.Enabled(ctx) || m.rateLimitWait.Enabled(ctx) ||
+		m.rateLimitRefusals.Enabled(ctx) || m.breakerRefusals.Enabled(ctx) ||
+		m.inFlightRefusals.Enabled(ctx) || m.budgetRefusals.Enabled(ctx)
+}
+
 // breakerChanged records a breaker's state change. The breaker's key, a
 // URL's origin unless the Transport's Key function names it, is cut at
 // maxURLLen, as url.full is.

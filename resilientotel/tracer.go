@@ -169,15 +169,61 @@ func (c *call) metricSet() attribute.Set {
 }
 
 // StartCall starts the call's INTERNAL span; it implements resilient.Tracer.
+//
+// While the calls are idle (see idleCall), the span starts without its
+// attributes, which a tracer that makes no span does not read: they are
+// set on it after it started when it is made all the same (the first calls
+// after an SDK is installed, whose sampler does not see them). The tracer
+// is still called for every call: the global one delegates to the SDK
+// installed later, and eBPF auto-instrumentation hooks it.
 func (in *instrumentation) StartCall(ctx context.Context, req *http.Request) context.Context {
 	if in.passthrough {
 		return ctx // no call state: nothing is recorded
 	}
-	c := in.newCall(ctx, req)
-	c.startOpts = [2]trace.SpanStartOption{in.internal, trace.WithAttributes(c.attrs[:c.nattrs]...)}
-	c.Context, c.span = in.tracer.Start(ctx, c.names.call, c.startOpts[:]...)
+	var (
+		c    *call
+		sctx context.Context
+		span trace.Span
+	)
+	if in.idle.Load() {
+		names, _ := in.method(req.Method)
+		sctx, span = in.tracer.Start(ctx, names.call, in.internal[:]...)
+	} else {
+		c = in.newCall(ctx, req)
+		c.startOpts = [2]trace.SpanStartOption{in.internal[0], trace.WithAttributes(c.attrs[:c.nattrs]...)}
+		sctx, span = in.tracer.Start(ctx, c.names.call, c.startOpts[:]...)
+	}
+	if in.idleCall(ctx, span) {
+		return ctx // as the no-op providers: only propagation is left to do
+	}
+	if c == nil {
+		c = in.newCall(ctx, req)
+		c.startOpts[1] = trace.WithAttributes(c.attrs[:c.nattrs]...)
+		span.SetAttributes(c.attrs[:c.nattrs]...)
+	}
+	c.Context, c.span = sctx, span
 	c.startOpts[0] = in.client // the attempts' options, when they have no resend count
 	return c
+}
+
+// idleCall reports whether a call started in ctx, whose span is span,
+// records nothing: the tracer made no span, and none of the call's
+// instruments is enabled. A tracer that makes no span hands back the span
+// context of ctx, not recording (the global tracer before an SDK is
+// installed, a no-op tracer); one that makes a span gives it a span ID of
+// its own, recording or not (an SDK's span not sampled), and so does the
+// global tracer once it delegates to an SDK, or to eBPF
+// auto-instrumentation. The answer is kept, for the calls that start next
+// (see StartCall) and for the attempts that come without a call (see
+// StartAttempt): those of an idle call, whose context is the caller's.
+func (in *instrumentation) idleCall(ctx context.Context, span trace.Span) bool {
+	sc, parent := span.SpanContext(), trace.SpanContextFromContext(ctx)
+	idle := !span.IsRecording() && sc.SpanID() == parent.SpanID() && sc.TraceID() == parent.TraceID() &&
+		!in.m.callEnabled(ctx)
+	if in.idle.Load() != idle { // no store while it holds: concurrent calls share the cache line
+		in.idle.Store(idle)
+	}
+	return idle
 }
 
 // StartAttempt starts the CLIENT span of an attempt about to reach the wire
@@ -189,8 +235,14 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 		return in.propagate(req), nil
 	}
 	c := in.callOf(parent)
-	if c == nil { // a request that did not come through StartCall
-		c = in.newCall(parent, req)
+	if c == nil {
+		if in.idle.Load() && !in.m.attemptEnabled(parent) {
+			// An attempt of an idle call (see idleCall), or, while
+			// the calls are, of a request that did not come through
+			// StartCall.
+			return in.propagate(req), nil
+		}
+		c = in.newCall(parent, req) // a request that did not come through StartCall
 	}
 	resend := c.offset + info.ResendCount
 	c.sent.Add(1)
@@ -215,7 +267,7 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 	in.prop.Inject(ctx, &a.carrier)
 
 	recording := a.span.IsRecording()
-	record := recording || in.m.duration.Enabled(ctx) || in.m.transparent.Enabled(ctx)
+	record := recording || in.m.attemptEnabled(ctx)
 	if record {
 		// Count the writes of the request: net/http writes it again,
 		// on a new connection, when a reused one was closed before an
