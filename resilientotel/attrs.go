@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"unicode/utf8"
 
 	"github.com/resilienthttp/resilient"
 	"github.com/resilienthttp/resilient/internal/redact"
@@ -32,7 +31,7 @@ func redactedURL(u *url.URL) string {
 	if u.User != nil {
 		v.User = url.UserPassword("REDACTED", "REDACTED")
 	}
-	return truncate(v.String(), maxURLLen)
+	return redact.Truncate(v.String(), maxURLLen)
 }
 
 // redactedOpaque returns an Opaque as url.full shows it. net/http sends an
@@ -75,7 +74,7 @@ func serverAddr(req *http.Request) (string, int) {
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && i > strings.LastIndexByte(host, ']') {
 		addr, portStr = host[:i], host[i+1:]
 	}
-	addr = truncate(strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]"), maxHostLen)
+	addr = redact.Truncate(strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]"), maxHostLen)
 	if portStr != "" {
 		if p, err := strconv.Atoi(portStr); err == nil && p > 0 && p < 65536 {
 			return addr, p
@@ -177,22 +176,6 @@ func isTimeout(err error) bool {
 // to 10 MB): the spans would carry them to the exporter, and the metrics
 // keep each server.address they see for the life of the process.
 const (
-	maxURLLen  = 8 << 10 // url.full: RFC 9110 asks for request lines of 8000 octets at least
-	maxHostLen = 255     // server.address: the longest domain name (RFC 1035)
+	maxURLLen  = redact.MaxPath // url.full
+	maxHostLen = redact.MaxHost // server.address
 )
-
-// truncate returns s cut to at most n bytes, at the boundary of a
-// character and not within a %-escape, in a copy that does not keep the
-// rest of s.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	if i := strings.LastIndexByte(s[max(n-2, 0):n], '%'); i >= 0 {
-		n = max(n-2, 0) + i
-	}
-	return strings.Clone(s[:n])
-}

@@ -497,25 +497,3 @@ func TestLongURLAttributesBounded(t *testing.T) {
 		}
 	})
 }
-
-func TestTruncate(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		n    int
-		want string
-	}{
-		{"abc", 3, "abc"},
-		{"abcd", 3, "abc"},
-		{"aé", 2, "a"}, // not within é
-		{"aéb", 3, "aé"},
-		{"/a%C3%A9", 7, "/a%C3"}, // not within %A9
-		{"/a%C3%A9", 6, "/a%C3"},
-		{"/a%C3%A9", 5, "/a%C3"},
-		{"/a%C3%A9", 4, "/a"},
-		{"%41", 1, ""},
-	} {
-		if got := truncate(tc.in, tc.n); got != tc.want {
-			t.Errorf("truncate(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
-		}
-	}
-}

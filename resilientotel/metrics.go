@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/internal/redact"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -161,7 +162,7 @@ func (m *instruments) callEnabled(ctx context.Context) bool {
 // maxURLLen, as url.full is.
 func (in *instrumentation) breakerChanged(c resilient.BreakerChange) {
 	ctx := context.Background()
-	key := AttrBreakerKey.String(truncate(c.Key, maxURLLen))
+	key := AttrBreakerKey.String(redact.Truncate(c.Key, maxURLLen))
 	if in.m.breakerTransitions.Enabled(ctx) {
 		in.m.breakerTransitions.Add(ctx, 1, metric.WithAttributes(key,
 			AttrBreakerFrom.String(c.From.String()), AttrBreakerTo.String(c.To.String())))

@@ -3,7 +3,10 @@
 // record, a span or a rate-limit partition's name.
 package redact
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // Placeholder replaces a secret path segment.
 const Placeholder = "REDACTED"
@@ -73,4 +76,34 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// Bounds of the values taken from a request's URL, which a server names
+// when it redirects (net/http takes a Location header of up to 10 MB):
+// logs, errors, spans and metrics carry them, and tables keep them.
+const (
+	// MaxHost is the longest host name kept, port excepted: the longest
+	// domain name (RFC 1035).
+	MaxHost = 255
+	// MaxPath is the longest path, or URL, kept: RFC 9110 asks for
+	// request lines of 8000 octets at least.
+	MaxPath = 8 << 10
+)
+
+// Truncate returns s cut to at most n bytes, at the boundary of a character
+// and not within a %-escape, in a copy that does not keep the rest of s
+// alive; s itself when it is no longer than n. A value taken from a URL
+// (a redirect's Location may be megabytes long) passes through it before
+// it reaches a log record, an error, a span or anything kept.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	if i := strings.LastIndexByte(s[max(n-2, 0):n], '%'); i >= 0 {
+		n = max(n-2, 0) + i
+	}
+	return strings.Clone(s[:n])
 }

@@ -1,6 +1,10 @@
 package redact
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"unsafe"
+)
 
 func TestPath(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
@@ -43,4 +47,38 @@ func FuzzPath(f *testing.F) {
 			t.Errorf("Path(%q) grew to %q", p, r)
 		}
 	})
+}
+
+func TestTruncate(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"abc", 3, "abc"},
+		{"abcd", 3, "abc"},
+		{"aé", 2, "a"}, // not within é
+		{"aéb", 3, "aé"},
+		{"/a%C3%A9", 7, "/a%C3"}, // not within %A9
+		{"/a%C3%A9", 6, "/a%C3"},
+		{"/a%C3%A9", 5, "/a%C3"},
+		{"/a%C3%A9", 4, "/a"},
+		{"%41", 1, ""},
+	} {
+		if got := Truncate(tc.in, tc.n); got != tc.want {
+			t.Errorf("Truncate(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
+
+// A value cut by Truncate does not keep the long string it came from.
+func TestTruncateCopies(t *testing.T) {
+	long := strings.Repeat("a", 1<<20)
+	got := Truncate(long, MaxHost)
+	if len(got) != MaxHost {
+		t.Fatalf("len(Truncate(1 MiB, %d)) = %d", MaxHost, len(got))
+	}
+	if unsafe.StringData(got) == unsafe.StringData(long) {
+		t.Errorf("Truncate(1 MiB, %d) shares the memory of its input", MaxHost)
+	}
 }
