@@ -336,7 +336,7 @@ func (s *breakerSet) openFor(req *http.Request, d time.Duration) bool {
 	if !ok {
 		return false
 	}
-	e := s.lookup(k)
+	e := s.lookup(k.bounded())
 	if e == nil || e.state.Load() != int32(gobreaker.StateOpen) {
 		return false
 	}
@@ -392,7 +392,10 @@ func (s *breakerSet) get(req *http.Request, st *attemptState) *breakerEntry {
 
 // requestKey returns the key of req's breaker and retry budget: keyFn's
 // (BreakerSettings.Key) when set, else the URL's scheme and host as the
-// request has them. It reports false for a request without one.
+// request has them. It reports false for a request without one. The key
+// is not bounded (see breakerKey.bounded): a lookup with it finds the key
+// of any host within the bounds at no cost, and an insert, or a lookup
+// that must find a host past them, bounds it.
 func requestKey(keyFn func(*http.Request) string, req *http.Request) (breakerKey, bool) {
 	switch {
 	case keyFn != nil:
@@ -410,6 +413,9 @@ func requestKey(keyFn func(*http.Request) string, req *http.Request) (breakerKey
 func (s *breakerSet) insert(k breakerKey, h uint64, now int64) *breakerEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if kb := k.bounded(); kb != k {
+		k, h = kb, s.table.hashOf(kb)
+	}
 	if e := s.table.find(k, h); e != nil {
 		e.used.Store(true)
 		return e
@@ -439,12 +445,14 @@ func (s *breakerSet) insert(k breakerKey, h uint64, now int64) *breakerEntry {
 	}
 	if e == nil {
 		e = s.newEntry(now)
+		ck = ck.clone()
 		s.table.insert(ck, ch, e, &e.node)
 		s.closed.pushFront(e)
 	} else {
 		e.used.Store(true)
 	}
 	if ck != k {
+		k = k.clone()
 		s.table.insert(k, h, e, nil)
 		if e.aliases == nil {
 			e.aliases = new([]breakerKey)
@@ -722,8 +730,9 @@ func roundUpMillisecond(d time.Duration) time.Duration {
 }
 
 // breakerName returns the name of the breaker of k: the key itself for a
-// custom key, else scheme://host:port.
+// custom key, else scheme://host:port, bounded (see breakerKey.bounded).
 func breakerName(k breakerKey) string {
+	k = k.bounded()
 	if k.scheme == "" {
 		return k.host
 	}

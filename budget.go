@@ -252,6 +252,9 @@ func (s *budgetSet) get(req *http.Request) *hostBudget {
 func (s *budgetSet) insert(k breakerKey, h uint64) *hostBudget {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if kb := k.bounded(); kb != k {
+		k, h = kb, s.m.hashOf(kb)
+	}
 	if b := s.m.find(k, h); b != nil {
 		return b
 	}
@@ -265,7 +268,7 @@ func (s *budgetSet) insert(k breakerKey, h uint64) *hostBudget {
 	if ck != k {
 		if b := s.m.find(ck, ch); b != nil {
 			if s.m.len() < maxBudgets {
-				s.m.insert(k, h, b, nil) // an alias: another spelling of the same host
+				s.m.insert(k.clone(), h, b, nil) // an alias: another spelling of the same host
 				s.aliases++
 			}
 			return b
@@ -276,9 +279,9 @@ func (s *budgetSet) insert(k breakerKey, h uint64) *hostBudget {
 	}
 	b := &hostBudget{shared: s.sharedBudget(ck)}
 	s.fill(b)
-	s.m.insert(ck, ch, b, &b.node)
+	s.m.insert(ck.clone(), ch, b, &b.node)
 	if ck != k {
-		s.m.insert(k, h, b, nil)
+		s.m.insert(k.clone(), h, b, nil)
 		s.aliases++
 	}
 	return b

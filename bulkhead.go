@@ -250,7 +250,7 @@ func (b *bulkhead) full(req *http.Request) bool {
 	if !ok {
 		return false
 	}
-	s := b.table.load(k)
+	s := b.table.load(k.bounded())
 	if s == nil {
 		return false
 	}
@@ -279,6 +279,9 @@ func (b *bulkhead) len() int {
 func (b *bulkhead) insert(k breakerKey, h uint64) *hostSlots {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if kb := k.bounded(); kb != k {
+		k, h = kb, b.table.hashOf(kb)
+	}
 	if s := b.table.find(k, h); s != nil {
 		return s // (hosts leave the table under mu: not gone)
 	}
@@ -306,10 +309,11 @@ func (b *bulkhead) insert(k breakerKey, h uint64) *hostSlots {
 	}
 	if s == nil {
 		s = new(hostSlots)
-		b.table.insert(ck, ch, s, &s.node)
+		b.table.insert(ck.clone(), ch, s, &s.node)
 		b.lru.pushFront(s)
 	}
 	if ck != k {
+		k = k.clone()
 		b.table.insert(k, h, s, nil)
 		s.aliases = append(s.aliases, k)
 	}

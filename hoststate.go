@@ -124,10 +124,11 @@ func hostKeys(keyFn func(*http.Request) string, req *http.Request) (keys [2]brea
 		keys[0] = breakerKey{host: k}
 		return keys, 1
 	}
-	u := req.URL
-	scheme := lowerASCII(u.Scheme)
-	keys[0] = breakerKey{u.Scheme, u.Host}
-	keys[1] = breakerKey{scheme, canonicalHost(scheme, u.Host)}
+	k, _ := requestKey(nil, req)
+	k = k.bounded()
+	scheme := lowerASCII(k.scheme)
+	keys[0] = k
+	keys[1] = breakerKey{scheme, canonicalHost(scheme, k.host)}
 	return keys, 2
 }
 

@@ -2,7 +2,10 @@ package resilient
 
 import (
 	"hash/maphash"
+	"strings"
 	"sync/atomic"
+
+	"github.com/resilienthttp/resilient/internal/redact"
 )
 
 // tableKey is the key of a hostTable: a comparable struct that hashes
@@ -79,7 +82,8 @@ func (t *hostTable[K, V]) find(k K, h uint64) *V {
 func (t *hostTable[K, V]) len() int { return int(t.n.Load()) }
 
 // insert adds k, whose hash is h (hashOf), with value v; k must not be in
-// the table, and the owner's lock is held. node, when not nil, is the node
+// the table, and the owner's lock is held. The table keeps k: it must hold
+// no substring of a request's URL (see keepKey). node, when not nil, is the node
 // to hold them, never inserted before (a value embeds one for its first
 // key); else insert allocates one. The node goes at the end of its chain,
 // so that the oldest keys, which are the first evicted, are found first
@@ -202,4 +206,89 @@ func (k partKey) hash(seed maphash.Seed) uint64 {
 		h ^= maphash.String(seed, k.resource)
 	}
 	return h
+}
+
+// A URL's scheme and host are substrings of the whole URL, and a server
+// that redirects names it: net/http takes a Location of up to 10 MB. The
+// tables key their state by the scheme and host of requests, for as long
+// as they hold a host, so that a key taken as it is from a URL would keep
+// the whole URL alive, and a host megabytes long would be hashed and
+// compared on every lookup, and quoted whole in log records and errors.
+// So a key's scheme and host are bounded where a key is made from a
+// request (urlKey, breakerKey.bounded), and cloned where a table keeps one
+// (keepKey, clone).
+
+// maxKeyPort is the longest port a key's host keeps, colon included.
+const maxKeyPort = len(":65535")
+
+// urlKey returns scheme and host, a URL's, as the keys of the tables hold
+// them: as they are, unless the scheme or the host's name is longer than
+// redact.MaxHost bytes (the longest domain name) or its port longer than
+// a port, in which case they are cut to those bounds, the port kept (see
+// boundedKey). Two hosts whose names differ only past their first 255
+// bytes share their state, as a host does with itself. It allocates
+// nothing for a URL within the bounds.
+func urlKey(scheme, host string) (string, string) {
+	if len(scheme)|len(host) > redact.MaxHost { // either is longer
+		scheme, host = boundedKey(scheme, host)
+	}
+	return scheme, host
+}
+
+// bounded returns k as the tables hold it: a default key's scheme and host
+// bounded as urlKey says; a custom key (BreakerSettings.Key) as it is. The
+// lookups of an attempt use the key as the request has it (requestKey),
+// which finds any host within the bounds without this check; a lookup
+// that misses inserts, under its table's lock, and bounds the key then,
+// finding a host past the bounds under its bounded key.
+func (k breakerKey) bounded() breakerKey {
+	if k.scheme != "" {
+		k.scheme, k.host = urlKey(k.scheme, k.host)
+	}
+	return k
+}
+
+// boundedKey returns scheme and host cut to the bounds of urlKey.
+func boundedKey(scheme, host string) (string, string) {
+	return redact.Truncate(scheme, redact.MaxHost), boundedHost(host)
+}
+
+// boundedHost returns host with its name cut at redact.MaxHost bytes and
+// its port at maxKeyPort, in a string that does not keep host alive when
+// it cut either.
+func boundedHost(host string) string {
+	name, port := host, ""
+	if hasPort(host) {
+		i := strings.LastIndexByte(host, ':')
+		name, port = host[:i], host[i:]
+	}
+	if len(name) <= redact.MaxHost && len(port) <= maxKeyPort {
+		return host
+	}
+	return redact.Truncate(name, redact.MaxHost) + port[:min(len(port), maxKeyPort)]
+}
+
+// keepKey returns s, a scheme, a host, a path or a custom key, in a string
+// a table may keep: a copy, which does not keep alive the URL s may be part
+// of, but for the common schemes, which need none. A sync.Map keeps the key
+// of its last Store, Swap or CompareAndSwap: each is given a copy.
+func keepKey(s string) string {
+	switch s {
+	case "https":
+		return "https"
+	case "http":
+		return "http"
+	}
+	return strings.Clone(s)
+}
+
+// clone returns k in strings a table may keep (see keepKey).
+func (k breakerKey) clone() breakerKey {
+	return breakerKey{keepKey(k.scheme), keepKey(k.host)}
+}
+
+// clone returns k in strings a table may keep (see keepKey).
+func (k partKey) clone() partKey {
+	k.scheme, k.host, k.resource = keepKey(k.scheme), keepKey(k.host), keepKey(k.resource)
+	return k
 }

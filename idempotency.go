@@ -430,6 +430,7 @@ func (k *keyHosts) learn(scheme, host string) {
 }
 
 func learnedKey(scheme, host string) string {
+	scheme, host = urlKey(scheme, host)
 	h := canonicalHost(scheme, host)
 	if !hasPort(h) {
 		h += defaultPort(scheme)

@@ -380,7 +380,8 @@ func (rl *rateLimiter) key(req *http.Request, cred bool) (k partKey, ok bool) {
 		k.host = rl.keyFn(req)
 		return k, k.host != ""
 	}
-	k.scheme, k.host, k.write = req.URL.Scheme, req.URL.Host, !isReadMethod(req.Method)
+	k.scheme, k.host = urlKey(req.URL.Scheme, req.URL.Host)
+	k.write = !isReadMethod(req.Method)
 	if cred {
 		k.cred = credentialOf(req)
 	}
@@ -453,6 +454,7 @@ func (rl *rateLimiter) lookup(k partKey, create bool, clock *lazyNow) *partition
 	for rl.parts.len() >= rl.maxParts && rl.lru.tail != nil {
 		rl.evictTail(now)
 	}
+	k = k.clone()
 	p = rl.newPartition(k)
 	p.lastUsed = now
 	rl.parts.insert(k, h, p, &p.node)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/resilienthttp/resilient/internal/redact"
 )
 
 // This file holds what the rate limiter learns from responses: the parsing
@@ -667,7 +669,13 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		p.limit = info.Limit
 		p.handedOver = false // the quota its store paces is p's again
 	}
-	p.plainMethod, p.plainPath = r.method, r.path
+	switch {
+	case len(r.path) > redact.MaxPath:
+		p.plainMethod, p.plainPath = "", "" // not a route: a hostile URL
+	case p.plainMethod != r.method || p.plainPath != r.path:
+		// Copies: the path is part of the request's URL.
+		p.plainMethod, p.plainPath = keepKey(r.method), keepKey(r.path)
+	}
 	if r.hdr.window > 0 {
 		p.window, p.policyWindow = r.hdr.window, true
 	} else if !p.policyWindow && info.Reset.After(now) {

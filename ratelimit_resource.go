@@ -91,6 +91,13 @@ type resourceRoute struct {
 	cred                       uint64 // its credential, when limit is set
 }
 
+// clone returns r in strings the tables may keep (see keepKey): its path
+// is part of a request's URL.
+func (r resourceRoute) clone() resourceRoute {
+	r.scheme, r.host, r.method, r.path = keepKey(r.scheme), keepKey(r.host), keepKey(r.method), keepKey(r.path)
+	return r
+}
+
 // resources maps routes to the resource their responses named, or to
 // ambiguousRoute.
 type resources struct {
@@ -245,6 +252,9 @@ func (rs *resources) learnPlain(k partKey, req *http.Request, n int, throttled b
 		return k, 0 // a quota the server named
 	}
 	r := resourceRoute{scheme: k.scheme, host: k.host, method: bucketMethod(req.Method), path: routeTemplate(req.URL.Path), limit: true, write: k.write, cred: k.cred}
+	if len(r.path) > redact.MaxPath {
+		return k, 0 // not a route: a hostile URL
+	}
 	v, ok := rs.plain.Load(base)
 	switch {
 	case throttled && (!ok || !v.(*plainLimits).mixed):
@@ -253,7 +263,7 @@ func (rs *resources) learnPlain(k partKey, req *http.Request, n int, throttled b
 		if rs.nplain.Load() >= maxResourceRoutes {
 			rs.clear()
 		}
-		if _, loaded := rs.plain.LoadOrStore(base, &plainLimits{route: r, limit: n}); !loaded {
+		if _, loaded := rs.plain.LoadOrStore(base.clone(), &plainLimits{route: r.clone(), limit: n}); !loaded {
 			rs.nplain.Add(1)
 		}
 		return k, 0
@@ -264,12 +274,12 @@ func (rs *resources) learnPlain(k partKey, req *http.Request, n int, throttled b
 			return k, 0
 		case first.route == r:
 			// The route's limit changed (a plan's): not another quota.
-			rs.plain.CompareAndSwap(base, first, &plainLimits{route: r, limit: n})
+			rs.plain.CompareAndSwap(base.clone(), first, &plainLimits{route: r.clone(), limit: n})
 			return k, 0
 		}
 		// Another route, another limit: per-endpoint quotas. The first
 		// route goes to its limit's partition too.
-		if rs.plain.CompareAndSwap(base, first, &plainLimits{mixed: true}) {
+		if rs.plain.CompareAndSwap(base.clone(), first, &plainLimits{mixed: true}) {
 			split = first.limit
 		}
 		rs.route(first.route, plainLimitName(k.write, first.limit))
@@ -288,7 +298,7 @@ func (rs *resources) route(r resourceRoute, name string) {
 	if rs.n.Load() >= maxResourceRoutes {
 		rs.clearRoutes()
 	}
-	if _, loaded := rs.m.Swap(r, name); !loaded {
+	if _, loaded := rs.m.Swap(r.clone(), name); !loaded {
 		rs.n.Add(1)
 		rs.limits.Add(1)
 	}
@@ -391,7 +401,8 @@ func (hp *hostPauses) set(k partKey, until, now time.Time) {
 		}
 		return true
 	})
-	hk := hostKey{k.scheme, k.host, k.cred}
+	// A copy: the map keeps the key it is last given (see keepKey).
+	hk := hostKey{keepKey(k.scheme), keepKey(k.host), k.cred}
 	for {
 		v, loaded := hp.m.Load(hk)
 		switch {
@@ -463,8 +474,8 @@ func (rs *resources) learn(k partKey, resp *http.Response, plain int, throttled 
 		return k, 0
 	}
 	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 64 {
-		return k, 0 // not a resource name: a hostile header
+	if name == "" || len(name) > 64 || len(r.path) > redact.MaxPath {
+		return k, 0 // not a resource name, or not a route: a hostile header or URL
 	}
 	if r.method == "" {
 		name = strings.ToLower(name)
@@ -477,13 +488,13 @@ func (rs *resources) learn(k partKey, resp *http.Response, plain int, throttled 
 		if rs.n.Load() >= maxResourceRoutes {
 			rs.clearRoutes()
 		}
-		if prev, loaded := rs.m.LoadOrStore(r, name); !loaded {
+		if prev, loaded := rs.m.LoadOrStore(r.clone(), name); !loaded {
 			rs.n.Add(1)
 		} else if prev.(string) != name {
-			rs.m.Store(r, ambiguousRoute)
+			rs.m.Store(r.clone(), ambiguousRoute)
 		}
 	case v.(string) != name && v.(string) != ambiguousRoute:
-		rs.m.Store(r, ambiguousRoute)
+		rs.m.Store(r.clone(), ambiguousRoute)
 	}
 	return partKey{scheme: k.scheme, host: k.host, resource: name, cred: k.cred}, 0
 }

@@ -83,6 +83,7 @@ func newHostMatcher(s string) (hostMatcher, bool) {
 		}
 		s = u.Host
 	}
+	_, s = urlKey("", s) // as the tables hold it
 	s = lowerASCII(s)
 	var m hostMatcher
 	if strings.Count(s, ":") > 1 && !strings.HasPrefix(s, "[") {
@@ -96,6 +97,7 @@ func newHostMatcher(s string) (hostMatcher, bool) {
 // match reports whether host, the URL host of a request with scheme (or a
 // custom key, with an empty scheme), is m's host.
 func (m hostMatcher) match(scheme, host string) bool {
+	_, host = urlKey(scheme, host)
 	h, port := splitHostPort(lowerASCII(host))
 	if h != m.host {
 		return false
