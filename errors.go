@@ -61,7 +61,7 @@ func (e *timeoutError) Temporary() bool { return true }
 // than the *url.Error itself.
 type Error struct {
 	Method   string
-	URL      string // scheme://host/path: never the query string
+	URL      string // scheme://host/path: never the query string; the host's name cut past 255 bytes and the path past 8 KiB (before they are escaped), as in Attempt
 	Attempts int
 	Err      error
 }
@@ -96,12 +96,20 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // redactURL returns u without its query string, fragment and user info,
 // an opaque URL's included: net/http sends an Opaque as it is, and the
-// server reads a '?' in it as the start of the query.
+// server reads a '?' in it as the start of the query. Its host and path are
+// bounded as in Attempt (a redirect may name a URL megabytes long).
 func redactURL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}
-	v := url.URL{Scheme: u.Scheme, Host: u.Host, Path: redact.Path(u.Path), RawPath: u.RawPath, Opaque: redactOpaque(u.Opaque)}
+	scheme, host := urlKey(u.Scheme, u.Host)
+	v := url.URL{
+		Scheme:  scheme,
+		Host:    host,
+		Path:    redact.Truncate(redact.Path(u.Path), redact.MaxPath),
+		RawPath: u.RawPath,
+		Opaque:  redact.Truncate(redactOpaque(u.Opaque), redact.MaxPath),
+	}
 	if v.Path != u.Path {
 		v.RawPath = ""
 	}

@@ -20,8 +20,8 @@ import (
 // replaced by spaces and are cut past 128 bytes.
 type Attempt struct {
 	Method string
-	Host   string // host[:port] of the request URL
-	Path   string // never includes the query string; a credential in it (a webhook's token) is REDACTED
+	Host   string // host[:port] of the request URL; a name past 255 bytes is cut there (a redirect may name any), the port kept
+	Path   string // never includes the query string; a credential in it (a webhook's token) is REDACTED; cut at 8 KiB, at a character's boundary
 
 	Number      int // 1 for the first attempt
 	MaxAttempts int // 1 + the configured retries
@@ -245,10 +245,11 @@ func (t *Transport) logCanceledWait(c *call, n, maxAttempts int, err error, wait
 // attempt returns the record of the call's attempt n of maxAttempts, which
 // ended with err after dur, as far as the call knows it.
 func (c *call) attempt(n, maxAttempts int, err error, dur time.Duration) Attempt {
+	_, host := urlKey(c.req.URL.Scheme, c.req.URL.Host)
 	a := Attempt{
 		Method:      c.req.Method,
-		Host:        c.req.URL.Host,
-		Path:        redact.Path(c.req.URL.Path),
+		Host:        host,
+		Path:        redact.Truncate(redact.Path(c.req.URL.Path), redact.MaxPath),
 		Number:      n,
 		MaxAttempts: maxAttempts,
 		Err:         redactError(err),

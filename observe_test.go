@@ -17,6 +17,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/resilienthttp/resilient/internal/redact"
 )
 
 var secrets = []string{"sk_live_secret", "topsecret", "api_key", "user-email@example.com", "Bearer", "session=abc",
@@ -419,4 +421,49 @@ func TestOptionHeadersSpareCredentials(t *testing.T) {
 		WithAttemptHeader(name)
 		WithIdempotencyHeader(name)
 	}
+}
+
+// The host and path of a request reach its Attempt records, its log
+// records and its error bounded: the host's name at 255 bytes (its port
+// kept), the path at 8 KiB, each cut at a character's boundary.
+func TestAttemptAndErrorBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var attempts collector[Attempt]
+		var logs bytes.Buffer
+		tr := New(roundTripFunc(func(req *http.Request) (*http.Response, error) { return nil, errReset }),
+			WithMaxRetries(1), WithObserver(attempts.add), WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+		name := strings.Repeat("é", 1<<19)
+		path := "/" + strings.Repeat("p", 1<<20)
+		req := newRequest(t, context.Background(), http.MethodGet, "http://placeholder/", nil)
+		req.URL = &url.URL{Scheme: "https", Host: name + ":8443", Path: path}
+		_, err := roundTrip(t, tr, req)
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Fatalf("RoundTrip error %v, want an *Error", err)
+		}
+		// Escaped: a byte becomes 3 at most.
+		if max := len("https://") + 3*(redact.MaxHost+len(":8443")+redact.MaxPath); len(e.URL) > max {
+			t.Errorf("Error.URL has %d bytes, want at most %d", len(e.URL), max)
+		}
+		as := attempts.all()
+		if len(as) != 2 {
+			t.Fatalf("%d attempts observed, want 2", len(as))
+		}
+		for _, a := range as {
+			if len(a.Host) > redact.MaxHost+len(":8443") || !strings.HasSuffix(a.Host, ":8443") || !strings.HasPrefix(a.Host, "éé") {
+				t.Errorf("Attempt.Host has %d bytes (%.10q…), want at most %d, the port kept", len(a.Host), a.Host, redact.MaxHost+len(":8443"))
+			}
+			if len(a.Path) > redact.MaxPath || !strings.HasPrefix(a.Path, "/pp") {
+				t.Errorf("Attempt.Path has %d bytes, want at most %d", len(a.Path), redact.MaxPath)
+			}
+		}
+		for _, r := range logRecords(t, &logs) {
+			if h, _ := r["host"].(string); len(h) > redact.MaxHost+len(":8443") {
+				t.Errorf("log record's host has %d bytes", len(h))
+			}
+			if p, _ := r["path"].(string); len(p) > redact.MaxPath {
+				t.Errorf("log record's path has %d bytes", len(p))
+			}
+		}
+	})
 }
