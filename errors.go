@@ -108,37 +108,12 @@ func redactURL(u *url.URL) string {
 		Host:    host,
 		Path:    redact.Truncate(redact.Path(u.Path), redact.MaxPath),
 		RawPath: u.RawPath,
-		Opaque:  redact.Truncate(redactOpaque(u.Opaque), redact.MaxPath),
+		Opaque:  redact.Truncate(redact.Opaque(u.Opaque, ""), redact.MaxPath),
 	}
 	if v.Path != u.Path {
 		v.RawPath = ""
 	}
 	return v.String()
-}
-
-// redactOpaque returns the opaque part of a URL without the user info of
-// its authority, without a query or fragment set in it by hand, and with a
-// credential in its path redacted as in a URL's Path (see redact.Path):
-// that of "//user:token@host/path" (the opaque form that sets the request
-// line's path verbatim), of "/path" and of "user:token@host/path" (a URL
-// missing its slashes, "https:user:token@host").
-func redactOpaque(s string) string {
-	if i := strings.IndexAny(s, "?#"); i >= 0 {
-		s = s[:i]
-	}
-	rest := strings.TrimPrefix(s, "//")
-	auth := len(rest)
-	if j := strings.IndexByte(rest, '/'); j >= 0 {
-		auth = j
-	}
-	authority, path := rest[:auth], rest[auth:]
-	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
-		authority = authority[at+1:]
-	}
-	if p := redact.Path(path); p != path || len(authority) != auth {
-		return s[:len(s)-len(rest)] + authority + p
-	}
-	return s
 }
 
 // isTimeout reports whether err, or an error it wraps, is a timeout: has a

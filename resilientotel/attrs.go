@@ -24,7 +24,7 @@ func redactedURL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}
-	v := url.URL{Scheme: u.Scheme, Opaque: redactedOpaque(u.Opaque), Host: u.Host, Path: redact.Path(u.Path), RawPath: u.RawPath}
+	v := url.URL{Scheme: u.Scheme, Opaque: redact.Opaque(u.Opaque, "REDACTED:REDACTED@"), Host: u.Host, Path: redact.Path(u.Path), RawPath: u.RawPath}
 	if v.Path != u.Path {
 		v.RawPath = ""
 	}
@@ -32,33 +32,6 @@ func redactedURL(u *url.URL) string {
 		v.User = url.UserPassword("REDACTED", "REDACTED")
 	}
 	return redact.Truncate(v.String(), maxURLLen)
-}
-
-// redactedOpaque returns an Opaque as url.full shows it. net/http sends an
-// Opaque as it is: the user information of its authority, in
-// "//user:token@host/path" and in "user:token@host/path" (a URL whose
-// slashes are missing), becomes REDACTED:REDACTED, as u.User does, a query
-// or fragment written in it is dropped, as u's are, and a credential in
-// its path is redacted as in u.Path (see redact.Path).
-func redactedOpaque(s string) string {
-	if i := strings.IndexAny(s, "?#"); i >= 0 {
-		s = s[:i]
-	}
-	rest := strings.TrimPrefix(s, "//")
-	auth := len(rest)
-	if i := strings.IndexByte(rest, '/'); i >= 0 {
-		auth = i
-	}
-	authority, path := rest[:auth], rest[auth:]
-	redacted := redact.Path(path)
-	at := strings.LastIndexByte(authority, '@')
-	if at < 0 && redacted == path {
-		return s
-	}
-	if at >= 0 {
-		authority = "REDACTED:REDACTED@" + authority[at+1:]
-	}
-	return s[:len(s)-len(rest)] + authority + redacted
 }
 
 // serverAddr returns server.address and server.port of req: the host and

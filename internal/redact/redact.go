@@ -107,3 +107,32 @@ func Truncate(s string, n int) string {
 	}
 	return strings.Clone(s[:n])
 }
+
+// Opaque returns s, the Opaque of a URL (which net/http sends as it is),
+// without a query or fragment written in it, with a credential in its path
+// redacted as Path says, and with the user information of its authority,
+// in "//user:token@host/path" (the opaque form that sets the request
+// line's path verbatim) and in "user:token@host/path" (a URL missing its
+// slashes, "https:user:token@host"), replaced by userinfo: "" to drop it,
+// or "REDACTED:REDACTED@" as OpenTelemetry's url.full shows it. It returns
+// s itself when there is nothing to redact.
+func Opaque(s, userinfo string) string {
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i]
+	}
+	rest := strings.TrimPrefix(s, "//")
+	auth := len(rest)
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		auth = i
+	}
+	authority, path := rest[:auth], rest[auth:]
+	redacted := Path(path)
+	at := strings.LastIndexByte(authority, '@')
+	if at < 0 && redacted == path {
+		return s
+	}
+	if at >= 0 {
+		authority = userinfo + authority[at+1:]
+	}
+	return s[:len(s)-len(rest)] + authority + redacted
+}
