@@ -703,3 +703,35 @@ func TestRateLimitRollingWindowEstimateHolds(t *testing.T) {
 		}
 	})
 }
+
+// TestResetHostWakesRetryAfterWaitCustomKey: under a partition key of the
+// caller's (WithRateLimitKey), ResetHost of that key clears the pause the
+// 429 set, and wakes the call waiting for its Retry-After too: it retries
+// at once, as it does under the default key. (It waited the whole 50 s.)
+func TestResetHostWakesRetryAfterWaitCustomKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{status: 429, header: http.Header{"Retry-After": {"50"}}}, {status: 200}}}
+		tr := New(s, withRand(func(int64) int64 { return 0 }),
+			WithRateLimitKey(func(*http.Request) string { return "acme" }))
+		start := time.Now()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), http.MethodGet, "https://api.test/x", nil))
+			if err != nil {
+				t.Errorf("call: %v", err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 || time.Since(start) != 5*time.Second {
+				t.Errorf("call: %d after %v; want 200 after 5s", resp.StatusCode, time.Since(start))
+			}
+		}()
+		time.Sleep(5 * time.Second)
+		tr.ResetHost("acme")
+		<-done
+		if s.numCalls() != 2 {
+			t.Errorf("attempts: %d, want 2", s.numCalls())
+		}
+	})
+}

@@ -26,7 +26,8 @@ import (
 // only that port, a URL without a port having its scheme's default one
 // (443 for https, 80 for http). A partition or breaker named by a custom key
 // (WithRateLimitKey, BreakerSettings.Key) is cleared when its key is host,
-// under the same rule.
+// under the same rule; the calls waiting for the Retry-After of an answer
+// to a request of such a partition wake too.
 //
 // With a QuotaStore (WithQuotaStore), ResetHost clears what the fleet
 // shares of those partitions too, when the store's partitions implement
@@ -67,6 +68,21 @@ func (t *Transport) ResetHost(host string) {
 	t.resets.Store(next)
 	close(sig.ch)
 	t.resetMu.Unlock()
+}
+
+// resetReaches reports whether the ResetHost that m stands for reaches the
+// call waiting for the Retry-After of its host's answer: m names the host
+// of its URL, or the partition key the caller gives its requests
+// (WithRateLimitKey), whose pause that ResetHost cleared.
+func (c *call) resetReaches(m hostMatcher) bool {
+	if m.match(c.req.URL.Scheme, c.req.URL.Host) {
+		return true
+	}
+	if rl := c.t.rl; rl != nil && rl.keyFn != nil {
+		k, ok := rl.key(c.req, false)
+		return ok && m.match(k.scheme, k.host)
+	}
+	return false
 }
 
 // hostMatcher tells whether a URL host is the one given to ResetHost.

@@ -844,7 +844,7 @@ func (c *call) waitRetry(d time.Duration, reset *resetSignal) (woken bool, err e
 		case <-timer.C:
 			return false, nil
 		case <-resetCh:
-			if reset.m.match(c.req.URL.Scheme, c.req.URL.Host) {
+			if c.resetReaches(reset.m) {
 				return true, nil
 			}
 			reset = reset.next
