@@ -18,9 +18,10 @@ import (
 // "https://api.example.com/x"); with BreakerSettings.Key, the key it returns
 // for such a request, which has no header. rawURL is an absolute URL, with
 // a scheme and a host, or a host alone, as ResetHost takes it ("host" or
-// "host:port", any case, an IPv6 address as "::1" or "[::1]:8443"): the
-// state is then the one of the host's breakers for https and for http
-// that refuses most (open, then half-open).
+// "host:port", any case, an IPv6 address as "::1" or "[::1]:8443", its
+// zone, if any, as in URL.Host: "fe80::1%eth0"): the state is then the
+// one of the host's breakers for https and for http that refuses most
+// (open, then half-open).
 //
 // BreakerClosed is also what it returns when there is no breaker to read: for
 // a URL that cannot be parsed or has no host, for a host the Transport has
@@ -42,12 +43,16 @@ func (t *Transport) BreakerState(rawURL string) BreakerState {
 	}
 	// A host alone: "api.example.com" parses as a path, and
 	// "localhost:8080" as a scheme and an opaque part; an IPv6 address
-	// may come without its brackets, as ResetHost takes it ("::1").
+	// may come without its brackets, as ResetHost takes it ("::1"), and with
+	// its zone ("fe80::1%eth0").
 	host := rawURL
 	if strings.Count(host, ":") > 1 && !strings.HasPrefix(host, "[") {
 		host = "[" + host + "]"
 	}
-	u, err := url.Parse("//" + host)
+	// As in URL.Host, an IPv6 zone's "%" stands for itself ("fe80::1%eth0"),
+	// where a URL escapes it ("%25"): escaped for the parse, which then
+	// gives host back unchanged.
+	u, err := url.Parse("//" + strings.ReplaceAll(host, "%", "%25"))
 	if err != nil || u.Host == "" || u.Host != host {
 		return BreakerClosed // a path, a query, user info: not a host
 	}

@@ -116,3 +116,29 @@ func TestBreakerStateNoBreaker(t *testing.T) {
 		t.Errorf("zero Transport: %v, want closed", got)
 	}
 }
+
+// TestBreakerStateIPv6Zone: a link-local IPv6 address with its zone, given
+// alone as ResetHost takes it (as in URL.Host: "[fe80::1%eth0]:80", or
+// bare), names its host's breaker. BreakerState said closed while the
+// breaker was open: the zone's "%" made the host fail to parse as a URL's.
+func TestBreakerStateIPv6Zone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := New(bkNet{"[fe80::1%eth0]": bkDead()}, WithMaxRetries(0),
+			WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+		bkCall(t, tr, "http://[fe80::1%25eth0]/x")
+		for _, host := range []string{"http://[fe80::1%25eth0]/", "[fe80::1%eth0]:80", "[FE80::1%eth0]", "fe80::1%eth0"} {
+			if got := tr.BreakerState(host); got != BreakerOpen {
+				t.Errorf("BreakerState(%q) = %v, want open", host, got)
+			}
+		}
+		for _, host := range []string{"[fe80::1%eth1]", "fe80::1%eth0]", "[fe80::1%eth0]/x", "[fe80::1%eth0]:8080"} {
+			if got := tr.BreakerState(host); got != BreakerClosed {
+				t.Errorf("BreakerState(%q) = %v, want closed (another host, or not a host)", host, got)
+			}
+		}
+		tr.ResetHost("fe80::1%eth0")
+		if got := tr.BreakerState("fe80::1%eth0"); got != BreakerClosed {
+			t.Errorf("after ResetHost: %v, want closed", got)
+		}
+	})
+}
