@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -160,4 +161,110 @@ func TestBreakerHalfOpenRequests(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestBreakerDefaultsAsDocumented: the README's default breaker, "≥20
+// attempts in 30s with ≥50% failures trip it; open 10s; 1 probe", through
+// the public API: 19 failures do not trip it, a 20th does; 10 successes
+// and 10 failures do, 11 and 9 do not; failures older than 30s are
+// forgotten; open, it refuses for 10s, then lets one probe through and
+// refuses the calls that come while the probe is out.
+func TestBreakerDefaultsAsDocumented(t *testing.T) {
+	const url = "http://api.test/v1/posts"
+	type host struct {
+		status  int
+		hold    chan struct{} // when not nil, an attempt waits for it
+		arrived chan struct{}
+		sent    int
+	}
+	send := func(t *testing.T, tr *resilient.Transport, n int) error {
+		t.Helper()
+		var err error
+		for range n {
+			_, _, err = call(t, tr, context.Background(), "GET", url, nil)
+		}
+		return err
+	}
+	newTransport := func(h *host) *resilient.Transport {
+		return resilient.New(roundTrip(func(req *http.Request) (*http.Response, error) {
+			h.sent++
+			if h.hold != nil {
+				h.arrived <- struct{}{}
+				<-h.hold
+			}
+			return &http.Response{StatusCode: h.status, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+		}), resilient.WithMaxRetries(0))
+	}
+	t.Run("MinRequests 20", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h := &host{status: 503}
+			tr := newTransport(h)
+			send(t, tr, 19)
+			if st := tr.BreakerState(url); st != resilient.BreakerClosed {
+				t.Fatalf("after 19 failures: %v, want closed (below 20 attempts)", st)
+			}
+			send(t, tr, 1)
+			if st := tr.BreakerState(url); st != resilient.BreakerOpen {
+				t.Fatalf("after 20 failures: %v, want open", st)
+			}
+			if err := send(t, tr, 1); !errors.Is(err, resilient.ErrCircuitOpen) || h.sent != 20 {
+				t.Errorf("a call while open: %v, %d sent; want ErrCircuitOpen, 20 sent", err, h.sent)
+			}
+		})
+	})
+	t.Run("FailureRatio 0.5", func(t *testing.T) {
+		for _, tc := range []struct {
+			ok, failed int
+			want       resilient.BreakerState
+		}{{10, 10, resilient.BreakerOpen}, {11, 9, resilient.BreakerClosed}} {
+			synctest.Test(t, func(t *testing.T) {
+				h := &host{status: 200}
+				tr := newTransport(h)
+				send(t, tr, tc.ok)
+				h.status = 500
+				send(t, tr, tc.failed)
+				if st := tr.BreakerState(url); st != tc.want {
+					t.Errorf("%d successes, %d failures: %v, want %v", tc.ok, tc.failed, st, tc.want)
+				}
+			})
+		}
+	})
+	t.Run("Window 30s", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h := &host{status: 503}
+			tr := newTransport(h)
+			send(t, tr, 19)
+			time.Sleep(30*time.Second + time.Second)
+			send(t, tr, 1)
+			if st := tr.BreakerState(url); st != resilient.BreakerClosed {
+				t.Errorf("19 failures, 31s, a failure: %v, want closed (the 19 out of the window)", st)
+			}
+		})
+	})
+	t.Run("OpenTimeout 10s, 1 probe", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h := &host{status: 503}
+			tr := newTransport(h)
+			send(t, tr, 20)
+			time.Sleep(10*time.Second - time.Millisecond)
+			if err := send(t, tr, 1); !errors.Is(err, resilient.ErrCircuitOpen) {
+				t.Fatalf("a call just before 10s: %v, want ErrCircuitOpen", err)
+			}
+			time.Sleep(time.Millisecond)
+			h.status, h.hold, h.arrived = 200, make(chan struct{}), make(chan struct{})
+			probed := make(chan error)
+			go func() { probed <- send(t, tr, 1) }()
+			<-h.arrived
+			if err := send(t, tr, 1); !errors.Is(err, resilient.ErrCircuitOpen) {
+				t.Errorf("a second call while the probe is out: %v, want ErrCircuitOpen (1 probe)", err)
+			}
+			close(h.hold)
+			if err := <-probed; err != nil {
+				t.Errorf("the probe: %v, want its 200", err)
+			}
+			if st := tr.BreakerState(url); st != resilient.BreakerClosed || h.sent != 21 {
+				t.Errorf("after the probe's 200: %v, %d sent; want closed, 21 sent", st, h.sent)
+			}
+		})
+	})
 }
