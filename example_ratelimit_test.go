@@ -51,3 +51,44 @@ func ExampleWithRateLimit() {
 	// 5 calls, 20ms apart: true
 	// server's quota: limit 100, remaining 95
 }
+
+// A vendor that announces its quota in headers of its own (X-Quota-Limit,
+// X-Quota-Left and X-Quota-Reset-Seconds here) is paced as one that speaks
+// a built-in family is, once a RateLimitParser reads them.
+func ExampleWithRateLimitParser() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Quota-Limit", "500")
+		w.Header().Set("X-Quota-Left", "499")
+		w.Header().Set("X-Quota-Reset-Seconds", "60")
+		io.WriteString(w, `{"data":"ok"}`)
+	}))
+	defer srv.Close()
+
+	quota := func(h http.Header, now time.Time) (resilient.RateLimitInfo, bool) {
+		info := resilient.RateLimitInfo{Limit: -1, Remaining: -1}
+		limit, err1 := strconv.Atoi(h.Get("X-Quota-Limit"))
+		left, err2 := strconv.Atoi(h.Get("X-Quota-Left"))
+		if err1 != nil || err2 != nil {
+			return info, false
+		}
+		info.Limit, info.Remaining = limit, left
+		if s, err := strconv.Atoi(h.Get("X-Quota-Reset-Seconds")); err == nil {
+			info.Reset = now.Add(time.Duration(s) * time.Second)
+		}
+		return info, true
+	}
+	var last resilient.RateLimitInfo
+	client := resilient.NewClient(
+		resilient.WithRateLimitParser(quota),
+		resilient.WithObserver(func(a resilient.Attempt) { last = a.RateLimit }),
+	)
+	resp, err := client.Get(srv.URL + "/v1/posts")
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	fmt.Printf("quota learned: limit %d, remaining %d\n", last.Limit, last.Remaining)
+	// Output: quota learned: limit 500, remaining 499
+}
