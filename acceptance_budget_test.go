@@ -83,3 +83,49 @@ func TestRetryBudgetRefusalOnRecord(t *testing.T) {
 		}
 	})
 }
+
+// TestRetryBudgetDefaultsAsDocumented: the README's default budget, "each
+// answer deposits 0.2 retry, at most 10 held (a new host starts full); a
+// blind retry costs 1, one the server asked for (429, 503 + Retry-After)
+// 0.1", through the public API, with the breaker off: a failing host's
+// first two calls retry 5 times each and the third not at all (the 503s
+// deposit nothing); 5 successes then buy one retry; a new host starts with
+// 10; one success buys a 429's call two retries.
+func TestRetryBudgetDefaultsAsDocumented(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		status, header, sent := 503, http.Header{}, 0
+		tr := resilient.New(roundTrip(func(req *http.Request) (*http.Response, error) {
+			sent++
+			return &http.Response{StatusCode: status, Header: header.Clone(), Body: http.NoBody, Request: req}, nil
+		}), resilient.WithoutBreaker(), resilient.WithBackoff(0, 0))
+		attempts := func(url string) int {
+			t.Helper()
+			sent = 0
+			call(t, tr, context.Background(), "GET", url, nil)
+			return sent
+		}
+		const url = "http://api.test/v1/posts"
+		for i, want := range []int{6, 6, 1} {
+			if got := attempts(url); got != want {
+				t.Fatalf("failing call %d: %d attempts, want %d (Burst 10, a blind retry 1)", i+1, got, want)
+			}
+		}
+		status = 200
+		for range 5 {
+			attempts(url)
+		}
+		status = 503
+		if got := attempts(url); got != 2 {
+			t.Errorf("after 5 successes, a failing call: %d attempts, want 2 (5 × 0.2 = one retry)", got)
+		}
+		if got := attempts("http://other.test/v1/posts"); got != 6 {
+			t.Errorf("a new host's failing call: %d attempts, want 6 (it starts full)", got)
+		}
+		status = 200
+		attempts(url)
+		status, header = 429, http.Header{"Retry-After": {"1"}}
+		if got := attempts(url); got != 3 {
+			t.Errorf("after 1 success, a call answered 429: %d attempts, want 3 (0.2 buys two retries at 0.1)", got)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package resilient_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -58,4 +59,77 @@ func TestRateLimitPartitionIsTheHost(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestRetryOf429WithoutTheLimiter: the README says of WithoutRateLimit and
+// of a partition WithRateLimitKey exempts ("") that the retry of a 429
+// still waits for its Retry-After, or without one for its quota's reset (a
+// minute at most when the quota is not spent), and that beyond
+// WithMaxRetryAfter the 429 is returned at once. So it does with the
+// limiter on.
+func TestRetryOf429WithoutTheLimiter(t *testing.T) {
+	const url = "http://api.test/v1/posts"
+	quota := func(remaining, reset string) http.Header {
+		return http.Header{"X-Ratelimit-Limit": {"10"}, "X-Ratelimit-Remaining": {remaining}, "X-Ratelimit-Reset": {reset}}
+	}
+	for _, o := range []struct {
+		name string
+		opt  resilient.Option
+	}{
+		{"WithoutRateLimit", resilient.WithoutRateLimit()},
+		{`WithRateLimitKey ""`, resilient.WithRateLimitKey(func(*http.Request) string { return "" })},
+		{"limiter on", resilient.Options()},
+	} {
+		for _, tc := range []struct {
+			name   string
+			header http.Header
+			wait   time.Duration // 0: the 429 returned at once
+		}{
+			{"Retry-After 7", http.Header{"Retry-After": {"7"}}, 7 * time.Second},
+			{"spent quota, reset in 20s", quota("0", "20"), 20 * time.Second},
+			{"quota not spent, reset in 50m", quota("5", "3000"), time.Minute},
+			{"spent quota, reset in 50m", quota("0", "3000"), 0},
+			{"Retry-After 61", http.Header{"Retry-After": {"61"}}, 0},
+		} {
+			t.Run(o.name+"/"+tc.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					base := &answers{steps: []answer{{status: 429, header: tc.header}, {status: 200}}}
+					status, _, err := call(t, resilient.New(base, o.opt), context.Background(), "GET", url, nil)
+					at, _, _ := base.sent()
+					switch {
+					case tc.wait == 0 && (status != 429 || len(at) != 1):
+						t.Errorf("%d, %v after %d attempts; want the 429 at once", status, err, len(at))
+					case tc.wait != 0 && (status != 200 || len(at) != 2):
+						t.Errorf("%d, %v after %d attempts; want the 200 after one retry", status, err, len(at))
+					case tc.wait != 0:
+						// The wait's spread: a tenth at most, and a second.
+						if d := at[1].Sub(at[0]); d < tc.wait || d > tc.wait+tc.wait/10+time.Second {
+							t.Errorf("waited %v, want %v (and its spread)", d, tc.wait)
+						}
+					}
+				})
+			})
+		}
+	}
+}
+
+// TestMaxRetryAfterBoundsTheLimitersWaits: WithMaxRetryAfter "also bounds
+// the rate limiter's waits (a pause, …): a longer one is refused with
+// ErrRateLimited": after a 429 asking for 30s, returned at once under
+// WithMaxRetryAfter(10s), the next call to the host is refused at once,
+// nothing sent, rather than held for 30s.
+func TestMaxRetryAfterBoundsTheLimitersWaits(t *testing.T) {
+	const url = "http://api.test/v1/posts"
+	synctest.Test(t, func(t *testing.T) {
+		base := &answers{steps: []answer{{status: 429, header: http.Header{"Retry-After": {"30"}}}, {status: 200}}}
+		tr := resilient.New(base, resilient.WithMaxRetryAfter(10*time.Second))
+		if status, _, err := call(t, tr, context.Background(), "GET", url, nil); status != 429 {
+			t.Fatalf("first call: %d, %v; want the 429 at once", status, err)
+		}
+		start := time.Now()
+		_, _, err := call(t, tr, context.Background(), "GET", url, nil)
+		if at, _, _ := base.sent(); !errors.Is(err, resilient.ErrRateLimited) || time.Since(start) != 0 || len(at) != 1 {
+			t.Errorf("second call: %v after %v, %d sent in all; want ErrRateLimited at once, nothing sent", err, time.Since(start), len(at))
+		}
+	})
 }
