@@ -90,7 +90,8 @@ func TestRetryBudgetRefusalOnRecord(t *testing.T) {
 // 0.1", through the public API, with the breaker off: a failing host's
 // first two calls retry 5 times each and the third not at all (the 503s
 // deposit nothing); 5 successes then buy one retry; a new host starts with
-// 10; one success buys a 429's call two retries.
+// 10; one success buys a 429's call two retries, and a 503's with a
+// Retry-After as many.
 func TestRetryBudgetDefaultsAsDocumented(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		status, header, sent := 503, http.Header{}, 0
@@ -126,6 +127,12 @@ func TestRetryBudgetDefaultsAsDocumented(t *testing.T) {
 		status, header = 429, http.Header{"Retry-After": {"1"}}
 		if got := attempts(url); got != 3 {
 			t.Errorf("after 1 success, a call answered 429: %d attempts, want 3 (0.2 buys two retries at 0.1)", got)
+		}
+		status, header = 200, http.Header{}
+		attempts(url)
+		status, header = 503, http.Header{"Retry-After": {"1"}}
+		if got := attempts(url); got != 3 {
+			t.Errorf("after 1 success, a call answered 503 with Retry-After: %d attempts, want 3 (0.2 buys two retries at 0.1)", got)
 		}
 	})
 }
