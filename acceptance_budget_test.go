@@ -89,9 +89,9 @@ func TestRetryBudgetRefusalOnRecord(t *testing.T) {
 // blind retry costs 1, one the server asked for (429, 503 + Retry-After)
 // 0.1", through the public API, with the breaker off: a failing host's
 // first two calls retry 5 times each and the third not at all (the 503s
-// deposit nothing); 5 successes then buy one retry; a new host starts with
-// 10; one success buys a 429's call two retries, and a 503's with a
-// Retry-After as many.
+// deposit nothing); 5 successes then buy one retry, and so do 5 answers
+// 404; a new host starts with 10; one success buys a 429's call two
+// retries, and a 503's with a Retry-After as many.
 func TestRetryBudgetDefaultsAsDocumented(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		status, header, sent := 503, http.Header{}, 0
@@ -118,6 +118,14 @@ func TestRetryBudgetDefaultsAsDocumented(t *testing.T) {
 		status = 503
 		if got := attempts(url); got != 2 {
 			t.Errorf("after 5 successes, a failing call: %d attempts, want 2 (5 × 0.2 = one retry)", got)
+		}
+		status = 404
+		for range 5 {
+			attempts(url)
+		}
+		status = 503
+		if got := attempts(url); got != 2 {
+			t.Errorf("after 5 answers 404, a failing call: %d attempts, want 2 (an answer not retried deposits as a success does)", got)
 		}
 		if got := attempts("http://other.test/v1/posts"); got != 6 {
 			t.Errorf("a new host's failing call: %d attempts, want 6 (it starts full)", got)
