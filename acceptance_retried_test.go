@@ -49,6 +49,7 @@ func TestWhatIsRetriedTable(t *testing.T) {
 	googleBody := func(reason string) string {
 		return `{"error":{"code":403,"message":"m","errors":[{"domain":"usageLimits","reason":"` + reason + `","message":"m"}]}}`
 	}
+	const required = `{"success":false,"error":{"code":"PUBLIC_API_IDEMPOTENCY_REQUIRED","message":"Missing Idempotency-Key on write"},"request_id":"r1"}`
 	for _, tc := range []struct {
 		row      string
 		method   string
@@ -100,6 +101,9 @@ func TestWhatIsRetriedTable(t *testing.T) {
 		{row: "DELETE 503", method: "DELETE", answer: answer{status: 503}, attempts: 6},
 		{row: "POST 409 PUBLIC_API_IDEMPOTENCY_CONFLICT", method: "POST", answer: answer{status: 409, header: json, body: envelope("PUBLIC_API_IDEMPOTENCY_CONFLICT")}, opts: []resilient.Option{resilient.WithKeyHonoringHosts("api.test")}, attempts: 1},
 		{row: "POST 422 idempotency conflict", method: "POST", answer: answer{status: 422, header: json, body: envelope("PUBLIC_API_IDEMPOTENCY_CONFLICT")}, opts: []resilient.Option{resilient.WithKeyHonoringHosts("api.test")}, attempts: 1},
+		{row: "PUT 400 PUBLIC_API_IDEMPOTENCY_REQUIRED", method: "PUT", answer: answer{status: 400, header: json, body: required}, attempts: 2},
+		{row: "PUT 428 PUBLIC_API_IDEMPOTENCY_REQUIRED", method: "PUT", answer: answer{status: 428, header: json, body: required}, attempts: 2},
+		{row: "POST 400 PUBLIC_API_IDEMPOTENCY_REQUIRED, WithoutIdempotencyKeys", method: "POST", answer: answer{status: 400, header: json, body: required}, opts: []resilient.Option{resilient.WithoutIdempotencyKeys()}, attempts: 1},
 	} {
 		t.Run(tc.row, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -122,6 +126,13 @@ func TestWhatIsRetriedTable(t *testing.T) {
 				if tc.wait != 0 {
 					if d := at[1].Sub(at[0]); d < tc.wait || d > tc.wait+tc.wait/10+time.Second {
 						t.Errorf("%s %s: waited %v before the first retry, want %v (and the spread of a shared pause)", method, tc.row, d, tc.wait)
+					}
+				}
+				if strings.Contains(tc.row, "IDEMPOTENCY_REQUIRED") && tc.attempts == 2 {
+					_, _, headers := base.sent()
+					first, second := keyOf(headers[0]), keyOf(headers[1])
+					if first != "" || second == "" {
+						t.Errorf("%s %s: keys %q then %q; want none, then a generated one", method, tc.row, first, second)
 					}
 				}
 				if method == "POST" || method == "PATCH" {
@@ -156,4 +167,16 @@ func TestWhatIsRetriedTable(t *testing.T) {
 			})
 		})
 	}
+}
+
+// keyOf returns the idempotency key h carries, under the canonical name or
+// the lower-case one the Transport uses for a host not known to honor keys.
+func keyOf(h http.Header) string {
+	if k := h.Get("Idempotency-Key"); k != "" {
+		return k
+	}
+	if v := h["idempotency-key"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
