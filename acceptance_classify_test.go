@@ -118,3 +118,35 @@ func TestWithCodesOverridesThrottleCodeInAnySpelling(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultCodesHoldTheVendorTables: the README's WithCodes default is
+// "the three APIs' tables, …": DefaultCodes holds every code of
+// AidellyCodes, AltyaaCodes and PostatoCodes with its class, and Stripe's
+// idempotency_key_in_use, Google's rate-limit reasons and the common
+// throttling codes besides.
+func TestDefaultCodesHoldTheVendorTables(t *testing.T) {
+	def := resilient.DefaultCodes()
+	for name, table := range map[string]map[string]resilient.Class{
+		"AidellyCodes": resilient.AidellyCodes(), "AltyaaCodes": resilient.AltyaaCodes(), "PostatoCodes": resilient.PostatoCodes(),
+	} {
+		if len(table) == 0 {
+			t.Errorf("%s() is empty", name)
+		}
+		for code, class := range table {
+			if got, ok := def[code]; !ok || got != class {
+				t.Errorf("DefaultCodes()[%q] = %v, %v; want %v, as in %s()", code, got, ok, class, name)
+			}
+		}
+	}
+	for code, class := range map[string]resilient.Class{
+		"idempotency_key_in_use": resilient.Transient,
+		"rateLimitExceeded":      resilient.Throttled,
+		"userRateLimitExceeded":  resilient.Throttled,
+		"rate_limit_exceeded":    resilient.Throttled,
+		"too_many_requests":      resilient.Throttled,
+	} {
+		if got, ok := def[code]; !ok || got != class {
+			t.Errorf("DefaultCodes()[%q] = %v, %v; want %v", code, got, ok, class)
+		}
+	}
+}
