@@ -75,7 +75,7 @@ func TestWhatIsRetriedTable(t *testing.T) {
 		{row: "code rate_limit_exceeded", answer: answer{status: 400, header: with("Retry-After", "2"), body: envelope("rate_limit_exceeded")}, attempts: 6, wait: 2 * time.Second},
 		{row: "code too_many_requests", answer: answer{status: 400, header: with("Retry-After", "2"), body: envelope("too_many_requests")}, attempts: 6, wait: 2 * time.Second},
 		{row: "403 Retry-After", answer: answer{status: 403, header: with("Retry-After", "4")}, attempts: 6, wait: 4 * time.Second},
-		{row: "403 X-RateLimit-Remaining 0", answer: answer{status: 403, header: with("X-RateLimit-Limit", "60", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "5")}, attempts: 6},
+		{row: "403 X-RateLimit-Remaining 0", answer: answer{status: 403, header: with("X-RateLimit-Limit", "60", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "5")}, attempts: 6, wait: 5 * time.Second},
 		{row: "plain 403", answer: answer{status: 403, header: json, body: envelope("forbidden")}, attempts: 1},
 		{row: "403 rateLimitExceeded", answer: answer{status: 403, header: json, body: googleBody("rateLimitExceeded")}, attempts: 6},
 		{row: "403 userRateLimitExceeded", answer: answer{status: 403, header: json, body: googleBody("userRateLimitExceeded")}, attempts: 6},
