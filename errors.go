@@ -31,9 +31,11 @@ var (
 	ErrTooManyInFlight = errors.New("resilient: too many requests in flight")
 
 	// ErrAttemptTimeout means one attempt passed the limit set with
-	// WithAttemptTimeout before its response headers arrived. It is retried
-	// like any network timeout, and it is a timeout: its Timeout method,
-	// and that of every error of the Transport wrapping it, returns true.
+	// WithAttemptTimeout, or what remained of the call's budget
+	// (WithMaxElapsed), before its response headers arrived. It is retried
+	// like any network timeout (a budget spent leaves no time for a retry),
+	// and it is a timeout: its Timeout method, and that of every error of
+	// the Transport wrapping it, returns true.
 	ErrAttemptTimeout error = &timeoutError{"resilient: attempt timed out"}
 )
 
