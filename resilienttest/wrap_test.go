@@ -386,3 +386,30 @@ func TestWrap(t *testing.T) {
 	defer clean.Close()
 	mustStatus(t, send(t, clean, "POST", "/v1/things", `{"n":1}`, ""), 201)
 }
+
+// TestExchangeOfACutBody: the README says of WithExchanges that "a cut
+// body's status is the one sent": a success whose body CutBody breaks is
+// told as the 200 the client received, not as a dropped connection.
+func TestExchangeOfACutBody(t *testing.T) {
+	var mu sync.Mutex
+	var got []Exchange
+	s := NewServer(Altyaa, WithExchanges(func(e Exchange) {
+		mu.Lock()
+		got = append(got, e)
+		mu.Unlock()
+	}), WithScript(RouteListPosts, CutBody()))
+	resp, err := s.Client().Get(s.URL + "/v1/posts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		t.Error("the cut body read whole")
+	}
+	resp.Body.Close()
+	s.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0].Status != http.StatusOK {
+		t.Errorf("exchanges %+v, want one, with status 200", got)
+	}
+}
