@@ -781,3 +781,36 @@ func quotaMember(t *testing.T, opts ...Option) (part *memPart, send func() error
 	}
 	return store.part(store.names[0]), send, hits
 }
+
+// TestQuotaStoreOpenBreakerSkipsTheToken proves that an attempt whose
+// host's breaker is open past the store's wait for its token (held for
+// later, or none to be had yet) goes on to the breaker at once, which
+// refuses it, as the wait for a local pace or a pause does (skipWait),
+// instead of first waiting for a token of the fleet for nothing.
+func TestQuotaStoreOpenBreakerSkipsTheToken(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"held for later", true},
+		{"none yet", false},
+	} {
+		bkSynctestRun(t, tc.name, func(t *testing.T) {
+			store := new(memQuota)
+			tr := New(bkNet{"api.test": bkDead()}, WithQuotaStore(store), WithMaxRetries(0),
+				WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: 30 * time.Second}))
+			if code, _, err := bkCall(t, tr, "https://api.test/v1/posts"); code != http.StatusInternalServerError {
+				t.Fatalf("first call = %d %v, want 500", code, err)
+			}
+			store.part("https://api.test reads").take = func(int, time.Time) (time.Duration, bool, <-chan struct{}) {
+				return 10 * time.Second, tc.ok, nil
+			}
+			start := time.Now()
+			_, _, err := bkCall(t, tr, "https://api.test/v1/posts")
+			bkWantOpen(t, err)
+			if waited := time.Since(start); waited != 0 {
+				t.Errorf("the call was refused after %v, want at once: the breaker is open for 30s", waited)
+			}
+		})
+	}
+}

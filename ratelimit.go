@@ -136,8 +136,8 @@ const paceShare = 0.95
 // reset, or its pace) that is longer than WithMaxRetryAfter's limit, is not
 // started: the attempt fails at once, its body is closed, and the error
 // wraps ErrRateLimited and says how long the wait would have been. Nor is
-// a wait (a pause, a spent quota's, a turn of the pace) past whose end the
-// host's circuit breaker stays open: the attempt goes on to the breaker at
+// a wait (a pause, a spent quota's, a turn of the pace, a token of a
+// QuotaStore) past whose end the host's circuit breaker stays open: the attempt goes on to the breaker at
 // once, which refuses it (ErrCircuitOpen). Each
 // attempt's announced values and local wait are given to observers as
 // Attempt.RateLimit and Attempt.LocalWait.
@@ -644,8 +644,9 @@ func (p *partition) end() {
 // once too.
 //
 // An attempt whose breaker is open past the end of a pause, a spent
-// quota's wait or its turn of the pace does not wait: it goes on at once
-// to the breaker, which refuses it (see skipWait).
+// quota's wait, its turn of the pace or its wait for the store's token
+// does not wait: it goes on at once to the breaker, which refuses it (see
+// skipWait).
 //
 // hedged says that the attempt is a hedged copy (see WithHedging): it
 // never waits for a token of the partition's pace, which it could not
@@ -724,6 +725,15 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 		if paced || p.lim == nil || p.lim.AllowN(now, 1) {
 			if p.quota != nil && !leased && !p.handedOver {
 				d, ok, retry := p.take(now)
+				if (d > 0 || !ok) && rl.openPast(req, max(d, minQuotaRetry)) {
+					// The breaker refuses the attempt when the store's
+					// wait ends: it goes on to the breaker at once, as
+					// from the other waits (see skipWait). A token the
+					// store holds for it is spent either way.
+					p.inflight++
+					p.mu.Unlock()
+					return p, now.Sub(start), nil
+				}
 				if ok && d > maxWait {
 					// The fleet's pace is the server's: a wait for
 					// its token is bounded as the local pace's is.
@@ -797,13 +807,19 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 // nothing (see breakerSet.openFor, the rule a retry's wait follows too).
 // p.mu is not held.
 func (rl *rateLimiter) skipWait(req *http.Request, p *partition, d time.Duration) bool {
-	if d <= 0 || rl.breakers == nil || !rl.breakers.openFor(req, d) {
+	if !rl.openPast(req, d) {
 		return false
 	}
 	p.mu.Lock()
 	p.inflight++
 	p.mu.Unlock()
 	return true
+}
+
+// openPast reports whether the host's breaker will still refuse req once a
+// wait of d ends (see breakerSet.openFor); false for no wait.
+func (rl *rateLimiter) openPast(req *http.Request, d time.Duration) bool {
+	return d > 0 && rl.breakers != nil && rl.breakers.openFor(req, d)
 }
 
 // pauseEnd returns when the pause of req's partition ends (the fleet's
