@@ -38,10 +38,10 @@ import (
 // to answer, and a wait behind the host's other callers is not taken for
 // the host's slowness (its breaker would count the timeout as a failure,
 // and open for a healthy host); the budget and the context's deadline still
-// bound the attempt, the wait included. A context
-// canceled ends the wait with the context's error. An attempt still
-// waiting at its deadline, or whose deadline has passed when it would start
-// waiting, fails with an error wrapping ErrTooManyInFlight, naming the host
+// bound the attempt, the wait included. A context canceled ends the wait
+// with the context's error, and so does the request's deprecated Cancel
+// channel once closed. An attempt still waiting at its deadline, or whose
+// deadline has passed when it would start waiting, fails with an error wrapping ErrTooManyInFlight, naming the host
 // and the limit. That refusal is local, as one of the breaker: nothing was
 // sent, the breaker does not count it, it spends no retry budget and is not
 // retried (a call whose retry is refused returns the response of its
@@ -207,7 +207,7 @@ func (b *bulkhead) acquire(req *http.Request, st *attemptState) (*hostSlots, err
 		if w0.IsZero() {
 			w0 = time.Now()
 		}
-		switch err := s.wait(req.Context(), b.limit, slotDeadline(req, st), k); err {
+		switch err := s.wait(req.Context(), req.Cancel, b.limit, slotDeadline(req, st), k); err {
 		case nil:
 			if st != nil && !st.start.IsZero() {
 				// The attempt starts once it has its slot, as after the
@@ -384,10 +384,12 @@ func (s *hostSlots) release() {
 	s.state.Add(^uint64(0)) // the waiters left meanwhile
 }
 
-// wait waits for a slot of s, the host of k, until end (zero for none) or
-// until ctx is done. A wait whose end has passed is not started. It
-// returns errSlotsGone when s left the table before the wait started.
-func (s *hostSlots) wait(ctx context.Context, limit uint64, end time.Time, k breakerKey) error {
+// wait waits for a slot of s, the host of k, until end (zero for none),
+// until ctx is done or until cancel (the request's deprecated Cancel
+// channel, nil for none) is closed. A wait whose end has passed is not
+// started. It returns errSlotsGone when s left the table before the wait
+// started.
+func (s *hostSlots) wait(ctx context.Context, cancel <-chan struct{}, limit uint64, end time.Time, k breakerKey) error {
 	now := time.Now()
 	if !end.IsZero() && !end.After(now) {
 		return fmt.Errorf("%w: %s: %d in flight, and the attempt's deadline has passed", ErrTooManyInFlight, breakerName(k), limit)
@@ -425,6 +427,8 @@ func (s *hostSlots) wait(ctx context.Context, limit uint64, end time.Time, k bre
 	case <-w.ready:
 		return nil
 	case <-timeout:
+	case <-cancel:
+		err = fmt.Errorf("resilient: waiting for a slot of %s: %w", breakerName(k), errRequestCanceled)
 	case <-ctx.Done():
 		if !(errors.Is(ctx.Err(), context.DeadlineExceeded) && !end.IsZero() && !time.Now().Before(end)) {
 			// Canceled; a context that ends at its deadline, which

@@ -709,7 +709,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				// wait that ends before the deadline into a refusal.
 				d += s
 			}
-			if err := rl.wait(ctx, p, now, d, budget, reopened, changed); err != nil {
+			if err := rl.wait(ctx, req.Cancel, p, now, d, budget, reopened, changed); err != nil {
 				return p, time.Since(start), err
 			}
 			if isClosed(changed) {
@@ -759,7 +759,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					if !ok && d <= 0 {
 						d = minQuotaRetry
 					}
-					if err := rl.wait(ctx, p, now, d, budget, retry, nil); err != nil {
+					if err := rl.wait(ctx, req.Cancel, p, now, d, budget, retry, nil); err != nil {
 						return p, time.Since(start), err
 					}
 					continue
@@ -793,9 +793,9 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			r.CancelAt(now)
 			return p, now.Sub(start), nil
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := rl.wait(ctx, req.Cancel, p, now, d, budget, nil, nil); err != nil {
 			r.CancelAt(time.Now())
-			return p, time.Since(start), fmt.Errorf("resilient: waiting for the rate limit of %s: %w", p.key, err)
+			return p, time.Since(start), err
 		}
 		paced = true
 	}
@@ -874,8 +874,10 @@ func (p *partition) unlockIfPanicking(returned *bool) {
 }
 
 // wait sleeps d, or until reopened or changed is closed, unless d passes
-// ctx's deadline or the call's budget. A nil channel is never closed.
-func (rl *rateLimiter) wait(ctx context.Context, p *partition, now time.Time, d time.Duration, budget time.Time, reopened, changed <-chan struct{}) error {
+// ctx's deadline or the call's budget. A nil channel is never closed. It
+// ends early with an error when ctx is done or cancel, the request's
+// deprecated Cancel channel, is closed: the caller gave up.
+func (rl *rateLimiter) wait(ctx context.Context, cancel <-chan struct{}, p *partition, now time.Time, d time.Duration, budget time.Time, reopened, changed <-chan struct{}) error {
 	if pastDeadline(ctx, budget, now.Add(d)) {
 		return rl.refuse(p, d, "past the call's deadline")
 	}
@@ -884,6 +886,8 @@ func (rl *rateLimiter) wait(ctx context.Context, p *partition, now time.Time, d 
 	select {
 	case <-ctx.Done():
 		return fmt.Errorf("resilient: waiting for the rate limit of %s: %w", p.key, context.Cause(ctx))
+	case <-cancel:
+		return fmt.Errorf("resilient: waiting for the rate limit of %s: %w", p.key, errRequestCanceled)
 	case <-timer.C:
 	case <-reopened:
 	case <-changed:

@@ -1475,3 +1475,92 @@ func throttledRetryWait(t *testing.T, opts []Option, header http.Header, wantCal
 		}
 	})
 }
+
+// TestLegacyCancelEndsLocalWaits checks that a caller who cancels through
+// the request's Cancel channel (deprecated, still honored by net/http) gets
+// its call ended at once while it waits in the chain, as a canceled context
+// ends it: for its turn of a pace, a host's pause, a QuotaStore's token or
+// a slot of WithMaxInFlight. Each of these waits ran to its end (20s, 30s,
+// 10s, or until the slot was free), only for net/http to fail the
+// canceled request at once then.
+func TestLegacyCancelEndsLocalWaits(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		opts  []Option
+		first int  // the first call's status
+		hold  bool // the first call holds its slot until the test ends
+		store bool // the second call's store token is 10s away
+	}{
+		{"pace", []Option{WithRateLimit(rate.Every(20*time.Second), 1)}, 200, false, false},
+		{"pause", nil, http.StatusTooManyRequests, false, false},
+		{"store token", nil, 200, false, true},
+		{"slot", []Option{WithMaxInFlight(1)}, 200, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var hits atomic.Int32
+				release := make(chan struct{})
+				defer close(release)
+				base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					select { // as net/http's Transport does
+					case <-r.Cancel:
+						return nil, errors.New("net/http: request canceled")
+					default:
+					}
+					n := hits.Add(1)
+					status := http.StatusOK
+					if n == 1 {
+						status = tc.first
+						if tc.hold {
+							<-release
+						}
+					}
+					return &http.Response{StatusCode: status, Header: http.Header{"Retry-After": {"30"}}, Body: http.NoBody, Request: r}, nil
+				})
+				store := new(memQuota)
+				var seen collector[Attempt]
+				opts := append([]Option{WithMaxRetries(0), WithQuotaStore(store), WithObserver(seen.add)}, tc.opts...)
+				tr := New(base, opts...)
+				const url = "http://api.test/v1/items"
+				first := make(chan struct{})
+				go func() {
+					defer close(first)
+					if resp, err := tr.RoundTrip(newRequest(t, context.Background(), "GET", url, nil)); err == nil {
+						resp.Body.Close()
+					}
+				}()
+				if tc.hold {
+					synctest.Wait()
+				} else {
+					<-first
+				}
+				if tc.store {
+					store.part("http://api.test reads").take = func(int, time.Time) (time.Duration, bool, <-chan struct{}) {
+						return 10 * time.Second, true, nil
+					}
+				}
+				req := newRequest(t, context.Background(), "GET", url, nil)
+				cancel := make(chan struct{})
+				req.Cancel = cancel
+				time.AfterFunc(100*time.Millisecond, func() { close(cancel) })
+				start := time.Now()
+				resp, err := tr.RoundTrip(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				if d := time.Since(start); d != 100*time.Millisecond {
+					t.Errorf("returned after %v, want 100ms: canceled then", d)
+				}
+				if !errors.Is(err, errRequestCanceled) {
+					t.Errorf("err = %v, want one wrapping errRequestCanceled", err)
+				}
+				if n := hits.Load(); n != 1 {
+					t.Errorf("the server saw %d requests, want 1", n)
+				}
+				if a := seen.all(); len(a) == 0 || a[len(a)-1].Outcome != OutcomeCanceled {
+					t.Errorf("attempts = %+v, want the last one canceled", a)
+				}
+			})
+		})
+	}
+}

@@ -48,7 +48,8 @@ import (
 // budget is not started: the last result is returned instead. A request
 // whose deprecated Cancel channel is closed (http.Client closes it at its
 // Timeout) ends the call as a canceled context does: no retry follows, and
-// the wait before one ends.
+// the wait before one ends, as do the waits of the rate limiter and of
+// WithMaxInFlight.
 //
 // The zero Transport behaves as New(nil): http.DefaultTransport with the
 // default options. A Transport is safe for concurrent use by multiple
