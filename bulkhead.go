@@ -51,7 +51,8 @@ import (
 //
 // A hedged copy (see WithHedging) takes a slot like any attempt, but never
 // waits for one: a copy that finds no free slot is not sent, and gives back
-// the hedge allowance and the retry budget it took.
+// the hedge allowance, the retry budget and the turn of the rate limiter's
+// pace it took.
 //
 // Hosts are kept in a table of at most 4096 keys (a host spelled two ways
 // takes two); a host with nothing in flight and nothing waiting leaves it

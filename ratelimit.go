@@ -137,10 +137,13 @@ const paceShare = 0.95
 // started: the attempt fails at once, its body is closed, and the error
 // wraps ErrRateLimited and says how long the wait would have been. Nor is
 // a wait (a pause, a spent quota's, a turn of the pace, a token of a
-// QuotaStore) past whose end the host's circuit breaker stays open: the attempt goes on to the breaker at
-// once, which refuses it (ErrCircuitOpen). Each
-// attempt's announced values and local wait are given to observers as
-// Attempt.RateLimit and Attempt.LocalWait.
+// QuotaStore) past whose end the host's circuit breaker stays open: the
+// attempt goes on to the breaker at once, which refuses it
+// (ErrCircuitOpen). An attempt that took its turn of the pace and that the
+// breaker or WithMaxInFlight then refuses without sending it gives its
+// turn back to the next attempt: refusals spend none of the host's pace.
+// Each attempt's announced values and local wait are given to observers
+// as Attempt.RateLimit and Attempt.LocalWait.
 //
 // Partitions are kept in a table of at most 4096, the least recently used
 // evicted first, and dropped after 10 minutes unused once their reset and
@@ -327,6 +330,11 @@ type partition struct {
 	learned   bool          // lim paces by the server's announced quota
 	paceRate  rate.Limit    // the rate and burst last given to lim by pace
 	paceBurst int
+	// owed counts the tokens of lim that attempts took and gave back
+	// unused (see giveBack), which lim itself cannot take back: the next
+	// attempts that find lim empty take them instead of waiting. With
+	// lim's tokens, they never pass lim's burst (see capOwed).
+	owed int
 	announced
 	inflight int           // attempts sent and not yet answered
 	reopened chan struct{} // closed when the quota gate may have opened; nil when nobody waits
@@ -633,9 +641,10 @@ func (p *partition) end() {
 
 // acquire waits for p's turn and counts the attempt in flight. It returns
 // the partition the attempt is counted in (p, or that of its plain limit
-// when p was split while it waited: see splitFor), the time waited, and an
-// error when it refuses to wait or the context ends. start is the current
-// time.
+// when p was split while it waited: see splitFor), the time waited, whether
+// the attempt holds a token of that partition's pace (which it gives back
+// if it is not sent after all: see giveBack), and an error when it refuses
+// to wait or the context ends. start is the current time.
 //
 // budget is when the call's budget (WithMaxElapsed) ends, zero for none: a
 // wait past it, or past the context's deadline, is refused at once. maxWait
@@ -654,7 +663,8 @@ func (p *partition) end() {
 // rate.Reservation.CancelAt), so that each copy canceled while it waited
 // would throw one of the host's tokens away. It is refused at once
 // instead.
-func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration, hedged bool) (*partition, time.Duration, error) {
+func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration, hedged bool) (*partition, time.Duration, bool, error) {
+	token := false            // a token of p.lim is held for the attempt
 	paced := false            // a token was taken and waited for
 	leased := false           // a token of the shared quota is held (quota.go)
 	var spent <-chan struct{} // a PauseChanged channel found closed after a wait
@@ -683,7 +693,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				p.probed = p.reset
 				p.inflight++
 				p.mu.Unlock()
-				return p, now.Sub(start), nil
+				return p, now.Sub(start), false, nil
 			}
 			// reopened wakes the wait early: when a response ends a
 			// spent quota's window, or when the partition is cleared
@@ -695,14 +705,14 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			}
 			reopened := p.reopened
 			p.mu.Unlock()
-			paced, leased = false, false // the tokens are spent; take new ones after the gate
+			paced, leased, token = false, false, false // the tokens are spent; take new ones after the gate
 			dry = time.Time{}
 			d := until.Sub(now)
 			if rl.skipWait(req, p, d) {
-				return p, now.Sub(start), nil
+				return p, now.Sub(start), false, nil
 			}
 			if d > maxWait {
-				return p, now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
+				return p, now.Sub(start), false, rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
 			}
 			if s := retryAfterSpread(d, rl.rand); !pastDeadline(ctx, budget, now.Add(d+s)) {
 				// The spread is the limiter's own: it never turns a
@@ -710,7 +720,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				d += s
 			}
 			if err := rl.wait(ctx, req.Cancel, p, now, d, budget, reopened, changed); err != nil {
-				return p, time.Since(start), err
+				return p, time.Since(start), false, err
 			}
 			if isClosed(changed) {
 				spent = changed
@@ -722,7 +732,10 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			}
 			continue
 		}
-		if paced || p.lim == nil || p.lim.AllowN(now, 1) {
+		if !paced && p.lim != nil && p.allow(now) {
+			paced, token = true, true
+		}
+		if paced || p.lim == nil {
 			if p.quota != nil && !leased && !p.handedOver {
 				d, ok, retry := p.take(now)
 				if (d > 0 || !ok) && rl.openPast(req, max(d, minQuotaRetry)) {
@@ -732,7 +745,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					// store holds for it is spent either way.
 					p.inflight++
 					p.mu.Unlock()
-					return p, now.Sub(start), nil
+					return p, now.Sub(start), token, nil
 				}
 				if ok && d > maxWait {
 					// The fleet's pace is the server's: a wait for
@@ -740,7 +753,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					// (The token cannot be given back: a store
 					// holds it for this attempt.)
 					p.mu.Unlock()
-					return p, now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
+					return p, now.Sub(start), false, rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
 				}
 				if !ok && dry.IsZero() {
 					dry = now
@@ -751,7 +764,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					// quota's wait that long is, not waited to the
 					// call's deadline.
 					p.mu.Unlock()
-					return p, now.Sub(start), rl.refuse(p, now.Sub(dry)+max(d, minQuotaRetry), fmt.Sprintf("no token of the shared quota within the longest wait a server may ask for (%v)", maxWait))
+					return p, now.Sub(start), false, rl.refuse(p, now.Sub(dry)+max(d, minQuotaRetry), fmt.Sprintf("no token of the shared quota within the longest wait a server may ask for (%v)", maxWait))
 				}
 				if d > 0 || !ok {
 					p.mu.Unlock()
@@ -760,44 +773,90 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 						d = minQuotaRetry
 					}
 					if err := rl.wait(ctx, req.Cancel, p, now, d, budget, retry, nil); err != nil {
-						return p, time.Since(start), err
+						return p, time.Since(start), false, err
 					}
 					continue
 				}
 			}
 			p.inflight++
 			p.mu.Unlock()
-			return p, now.Sub(start), nil
+			return p, now.Sub(start), token, nil
 		}
 		r := p.lim.ReserveN(now, 1)
 		d := r.DelayFrom(now)
 		if hedged {
 			r.CancelAt(now) // the last reservation: its token comes back whole
 			p.mu.Unlock()
-			return p, now.Sub(start), rl.refuse(p, d, "a hedged copy does not wait for a token")
+			return p, now.Sub(start), false, rl.refuse(p, d, "a hedged copy does not wait for a token")
 		}
 		if p.learned && d > maxWait {
 			// The pace is the server's: a wait for a token is bounded
 			// as a wait it announced is.
 			r.CancelAt(now)
 			p.mu.Unlock()
-			return p, now.Sub(start), rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
+			return p, now.Sub(start), false, rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
 		}
 		if !r.OK() || pastDeadline(ctx, budget, now.Add(d)) {
 			r.CancelAt(now)
 			p.mu.Unlock()
-			return p, now.Sub(start), rl.refuse(p, d, "past the call's deadline")
+			return p, now.Sub(start), false, rl.refuse(p, d, "past the call's deadline")
 		}
 		p.mu.Unlock()
 		if rl.skipWait(req, p, d) {
 			r.CancelAt(now)
-			return p, now.Sub(start), nil
+			return p, now.Sub(start), false, nil
 		}
 		if err := rl.wait(ctx, req.Cancel, p, now, d, budget, nil, nil); err != nil {
 			r.CancelAt(time.Now())
-			return p, time.Since(start), err
+			return p, time.Since(start), false, err
 		}
-		paced = true
+		paced, token = true, true
+	}
+}
+
+// allow takes a token of p's pace at now, without waiting: one of lim's,
+// or else one given back (see giveBack). p.mu is held, and p.lim is not
+// nil.
+func (p *partition) allow(now time.Time) bool {
+	if p.owed == 0 {
+		return p.lim.AllowN(now, 1)
+	}
+	p.capOwed(now)
+	if p.lim.AllowN(now, 1) {
+		return true
+	}
+	if p.owed > 0 {
+		p.owed--
+		return true
+	}
+	return false
+}
+
+// giveBack gives back to p's pace the token of an attempt that a layer
+// below the rate limiter refused without sending it (the breaker open, no
+// slot of WithMaxInFlight), so that the host's pace is spent on the
+// requests it gets, not on those it never saw: refusals during an outage
+// would otherwise empty the bucket, and hold the calls that follow to the
+// pace's rate though the server's quota is left whole. lim takes a token
+// back only from a reservation canceled before its time: p owes it
+// instead (see allow).
+func (p *partition) giveBack(now time.Time) {
+	p.mu.Lock()
+	if p.lim != nil {
+		p.owed++
+		p.capOwed(now)
+	}
+	p.mu.Unlock()
+}
+
+// capOwed bounds the tokens p owes by the room lim has at now for them, so
+// that the two never hold more than lim's burst: tokens given back during
+// a refill are lost once it fills the bucket, as they would be in it.
+// Called at each change of lim's tokens but its refill, it keeps the bound
+// at every moment. p.mu is held, and p.lim is not nil.
+func (p *partition) capOwed(now time.Time) {
+	if room := float64(p.lim.Burst()) - p.lim.TokensAt(now); float64(p.owed) > room {
+		p.owed = max(0, int(room))
 	}
 }
 
@@ -968,6 +1027,7 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	}
 	p := rl.lookup(k, rl.always(), &clock)
 	counted := false
+	token := false // the attempt holds a token of p's pace
 	if p != nil {
 		var budget time.Time
 		maxWait := rl.maxWait
@@ -977,7 +1037,7 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 				maxWait = st.callCfg.maxRetryAfter // the call's (WithCallOptions)
 			}
 		}
-		q, waited, err := rl.acquire(ctx, req, p, clock.get(), budget, maxWait, st != nil && st.hedge > 0)
+		q, waited, tok, err := rl.acquire(ctx, req, p, clock.get(), budget, maxWait, st != nil && st.hedge > 0)
 		if q != p {
 			k, p = q.key, q // the host's limits were split while it waited
 		}
@@ -993,7 +1053,7 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 			}
 			return nil, err
 		}
-		counted = true
+		counted, token = true, tok
 		// The attempt is in flight until learn or end says otherwise; a
 		// panic below (the base RoundTripper, a Classifier) must not
 		// keep it counted, or the partition's quota gate would stay
@@ -1006,6 +1066,9 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	}
 	resp, err := m.next.roundTrip(req, st)
 	if err != nil || resp == nil {
+		if token && refusedLocally(err) {
+			p.giveBack(time.Now()) // never sent: its token is the next attempt's
+		}
 		if st != nil && st.cut != nil {
 			// A success whose body was cut (WithBufferedResponse): its
 			// headers still say what the server counted.

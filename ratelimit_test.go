@@ -1564,3 +1564,130 @@ func TestLegacyCancelEndsLocalWaits(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedBelowSpendsNoPace checks that the attempts a layer below the
+// rate limiter refuses without sending them (the open breaker, no slot of
+// WithMaxInFlight at the attempt's deadline) spend none of the host's pace
+// (here the quota it announced: 50 left of 3600 an hour, paced at 0.95 a
+// second with bursts of what is left): once the host is back, the calls
+// go at the pace the quota allows, as if the refused ones had never been
+// made. Each refused attempt took a token, so that the refusals spent the
+// burst, and the 40 calls that followed took 32s instead of going at
+// once (41s), although the server had seen none of the refused ones.
+func TestRefusedBelowSpendsNoPace(t *testing.T) {
+	quota := func(remaining int) http.Header {
+		return http.Header{"X-Ratelimit-Limit": {"3600"}, "X-Ratelimit-Remaining": {strconv.Itoa(remaining)}, "X-Ratelimit-Reset": {"3590"}}
+	}
+	const url = "https://api.test/v1/posts"
+	for _, tc := range []struct {
+		name   string
+		opts   []Option
+		refuse func(t *testing.T, h *bkHost, tr *Transport)
+	}{
+		{"breaker", []Option{WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: 10 * time.Second})},
+			func(t *testing.T, h *bkHost, tr *Transport) {
+				h.status.Store(http.StatusInternalServerError)
+				h.header = nil
+				if code, _, err := bkCall(t, tr, url); code != 500 {
+					t.Fatalf("the call that trips the breaker = %d %v", code, err)
+				}
+				for range 60 {
+					_, _, err := bkCall(t, tr, url)
+					bkWantOpen(t, err)
+				}
+				time.Sleep(10 * time.Second)
+				h.status.Store(http.StatusOK)
+			}},
+		{"in-flight limit", []Option{WithMaxInFlight(1)},
+			func(t *testing.T, h *bkHost, tr *Transport) {
+				h.wait = make(chan struct{})
+				var wg sync.WaitGroup
+				wg.Go(func() { bkCall(t, tr, url) }) // holds the slot
+				synctest.Wait()
+				refused := 0
+				var mu sync.Mutex
+				for range 60 {
+					wg.Go(func() {
+						ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+						defer cancel()
+						if _, err := tr.RoundTrip(newRequest(t, ctx, "GET", url, nil)); errors.Is(err, ErrTooManyInFlight) {
+							mu.Lock()
+							refused++
+							mu.Unlock()
+						}
+					})
+				}
+				time.Sleep(time.Second)
+				synctest.Wait()
+				close(h.wait)
+				wg.Wait()
+				h.wait = nil
+				if refused < 40 {
+					t.Fatalf("%d attempts refused for want of a slot, want most of 60", refused)
+				}
+			}},
+	} {
+		bkSynctestRun(t, tc.name, func(t *testing.T) {
+			h := new(bkHost)
+			h.header = quota(50)
+			tr := New(bkNet{"api.test": h}, append([]Option{WithMaxRetries(0)}, tc.opts...)...)
+			if code, _, err := bkCall(t, tr, url); code != 200 {
+				t.Fatalf("first call = %d %v", code, err)
+			}
+			tc.refuse(t, h, tr)
+			sent := h.hits.Load()
+			start := time.Now()
+			for i := range 40 {
+				h.header = quota(48 - i)
+				if code, _, err := bkCall(t, tr, url); code != 200 {
+					t.Fatalf("call %d after the refusals = %d %v", i, code, err)
+				}
+			}
+			if took := time.Since(start); took != 0 {
+				t.Errorf("40 calls after the refusals took %v, want none waiting: the quota is left whole", took)
+			}
+			if n := h.hits.Load() - sent; n != 40 {
+				t.Errorf("the server saw %d requests after the refusals, want 40", n)
+			}
+		})
+	}
+}
+
+// TestGiveBackKeepsTheBurst checks that the tokens given back to a pace
+// (see giveBack) never make its bucket hold more than its burst: given
+// back while it refills, they are lost once it is full, as they would be
+// in it.
+func TestGiveBackKeepsTheBurst(t *testing.T) {
+	t0 := time.Unix(1e9, 0)
+	for _, tt := range []struct {
+		name  string
+		after time.Duration // from the give-backs to the burst
+		want  int           // tokens taken at once then
+	}{
+		{"at once", 0, 5},
+		{"half refilled", 2 * time.Second, 5},
+		{"refilled", 10 * time.Second, 5},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &partition{lim: rate.NewLimiter(1, 5)}
+			for i := range 5 {
+				if !p.allow(t0) {
+					t.Fatalf("allow %d = false, want true", i)
+				}
+			}
+			for range 5 {
+				p.giveBack(t0)
+			}
+			now := t0.Add(tt.after)
+			got := 0
+			p.mu.Lock()
+			for p.allow(now) {
+				got++
+			}
+			p.mu.Unlock()
+			if got != tt.want {
+				t.Errorf("%v after 5 tokens given back: %d taken at once, want %d (the burst)", tt.after, got, tt.want)
+			}
+		})
+	}
+}

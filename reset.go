@@ -180,7 +180,7 @@ func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool) {
 			p.lim = nil
 		}
 	}
-	p.learned, p.paceRate, p.paceBurst = false, rate.Limit(0), 0
+	p.learned, p.paceRate, p.paceBurst, p.owed = false, rate.Limit(0), 0, 0
 	p.announced = announced{}
 	// A global limit's pause in force holds p still; its waiters, woken
 	// below, find it (ResetHost forgets the host's before it clears).

@@ -142,8 +142,17 @@ func TestAttemptContextReleased(t *testing.T) {
 					}
 					return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
 				})
-				tr := New(base, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1}),
-					WithRateLimit(rate.Every(time.Hour), 2))
+				// a.test and c.test share a breaker, not a pace: a
+				// refusal of the breaker gives its token back (see
+				// giveBack), so the rate limiter refuses a.test's.
+				shared := func(req *http.Request) string {
+					if req.URL.Host == "b.test" {
+						return "b"
+					}
+					return "a"
+				}
+				tr := New(base, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1, Key: shared}),
+					WithRateLimit(rate.Every(time.Hour), 1))
 				// The base fails: counted by the breaker, which opens.
 				if _, err := roundTrip(t, tr, newRequest(t, ctx, method, "http://a.test/", nil)); !errors.Is(err, errReset) {
 					t.Fatalf("err = %v, want the base's", err)
@@ -152,14 +161,14 @@ func TestAttemptContextReleased(t *testing.T) {
 					t.Errorf("%d attempt contexts live after an error", n)
 				}
 				// Refused by the open breaker, before the deadline middleware.
-				if _, err := roundTrip(t, tr, newRequest(t, ctx, method, "http://a.test/", nil)); !errors.Is(err, ErrCircuitOpen) {
+				if _, err := roundTrip(t, tr, newRequest(t, ctx, method, "http://c.test/", nil)); !errors.Is(err, ErrCircuitOpen) {
 					t.Fatalf("err = %v, want ErrCircuitOpen: the breaker did not count the failure", err)
 				}
 				if n := ctx.numLive(); n != 0 {
 					t.Errorf("%d attempt contexts live after the breaker's refusal", n)
 				}
-				// Refused by the rate limiter (burst 2, one per hour: the two
-				// calls above took them), before the deadline middleware.
+				// Refused by the rate limiter (burst 1, one per hour: the
+				// first call took a.test's), before the deadline middleware.
 				if _, err := roundTrip(t, tr, newRequest(t, ctx, method, "http://a.test/", nil)); !errors.Is(err, ErrRateLimited) {
 					t.Fatalf("err = %v, want ErrRateLimited", err)
 				}
