@@ -1,7 +1,11 @@
 package examples
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
 	"net/http"
+	"strings"
 
 	"github.com/resilienthttp/resilient"
 	"github.com/slack-go/slack"
@@ -17,9 +21,12 @@ import (
 // (Retry-After, within WithMaxRetryAfter) or a refused connection, never
 // after a 5xx or a connection lost after the write, so that a message is
 // not posted twice. A 429 resilient gives up on comes back as a
-// *slack.RateLimitedError. Slack counts its rate limits per method: the
-// Transport's rate-limit partitions follow them (slackMethod), so that the
-// pause after one method's 429 does not hold the others. Use it as
+// *slack.RateLimitedError. Slack counts its rate limits per method and
+// workspace: the Transport's rate-limit partitions follow them
+// (slackMethod: the method and the request's token), so that the pause
+// after one method's 429 holds neither the others nor that method in
+// other workspaces, and one option serves the clients of every workspace
+// of an app. Use it as
 //
 //	api := slack.New(token, examples.SlackHTTPClient(nil))
 func SlackHTTPClient(base http.RoundTripper, opts ...resilient.Option) slack.Option {
@@ -28,5 +35,44 @@ func SlackHTTPClient(base http.RoundTripper, opts ...resilient.Option) slack.Opt
 }
 
 // slackMethod names the rate-limit partition of a request after its Web API
-// method: its URL's host and path (https://slack.com/api/chat.postMessage).
-func slackMethod(r *http.Request) string { return r.URL.Host + r.URL.Path }
+// method, its URL's host and path (https://slack.com/api/chat.postMessage),
+// and its workspace: Slack counts each method's limit per workspace, so
+// requests made with different tokens get partitions of their own, named
+// with a one-way tag of the token, never the token.
+func slackMethod(r *http.Request) string {
+	key := r.URL.Host + r.URL.Path
+	if tok := slackToken(r); tok != "" {
+		sum := sha256.Sum256([]byte(tok))
+		key += " " + hex.EncodeToString(sum[:8])
+	}
+	return key
+}
+
+// slackToken returns the token of a Web API request: from its
+// Authorization header, else from its form body, where slack-go sends it
+// for most methods (read through GetBody, up to 1 MiB, in the form
+// slack-go writes it); "" if it has none.
+func slackToken(r *http.Request) string {
+	if a := r.Header.Get("Authorization"); a != "" {
+		return strings.TrimPrefix(a, "Bearer ")
+	}
+	if r.GetBody == nil || r.ContentLength <= 0 || r.ContentLength > 1<<20 ||
+		!strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		return ""
+	}
+	body, err := r.GetBody()
+	if err != nil {
+		return ""
+	}
+	defer body.Close()
+	form, err := io.ReadAll(io.LimitReader(body, r.ContentLength))
+	if err != nil {
+		return ""
+	}
+	for kv := range strings.SplitSeq(string(form), "&") {
+		if tok, ok := strings.CutPrefix(kv, "token="); ok {
+			return tok
+		}
+	}
+	return ""
+}

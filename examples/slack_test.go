@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -236,6 +237,51 @@ func TestSlackPausePerMethod(t *testing.T) {
 	}
 }
 
+// TestSlackPausePerWorkspace shows the recipe's partitions following
+// Slack's per-workspace limits: an app that serves two workspaces through
+// one Transport (one option, shared by a client per workspace's token)
+// draws a 429 for one workspace's chat.postMessage, and the other
+// workspace's chat.postMessage goes at once, as through a plain client. In
+// resilient's default partitions, which follow a credential sent in a
+// header, it waited out the other workspace's 30 s Retry-After: slack-go
+// sends the token of most methods in the form body.
+func TestSlackPausePerWorkspace(t *testing.T) {
+	plain := func(base http.RoundTripper, opts ...resilient.Option) []slack.Option {
+		return []slack.Option{slack.OptionHTTPClient(&http.Client{Transport: resilient.New(base, opts...)})}
+	}
+	for _, tc := range []struct {
+		name      string
+		opts      func(http.RoundTripper, ...resilient.Option) []slack.Option
+		held, max time.Duration
+	}{
+		{"Recipe", slackRecipe, 0, 0},
+		{"DefaultPartition", plain, 30 * time.Second, 33 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var posted atomic.Int64
+				srv := newServer(t, slackAPI(&posted), resilienttest.WithScript("POST /api/chat.postMessage", resilienttest.RateLimited(30*time.Second)))
+				opts := append(tc.opts(srv.Base()), slack.OptionAPIURL(srv.URL+"/api/")) // one Transport for both workspaces
+				a := slack.New("xoxb-workspace-a", opts...)
+				b := slack.New("xoxb-workspace-b", opts...)
+				done := make(chan error)
+				go func() { done <- slackPost.do(context.Background(), a) }()
+				synctest.Wait() // workspace A's chat.postMessage is waiting for its retry
+				start := time.Now()
+				if err := slackPost.do(context.Background(), b); err != nil {
+					t.Errorf("workspace B's chat.postMessage: %v", err)
+				}
+				if d := time.Since(start); d < tc.held || d > tc.max {
+					t.Errorf("workspace B's chat.postMessage waited %v for workspace A's 429, want %v to %v", d, tc.held, tc.max)
+				}
+				if err := <-done; err != nil || posted.Load() != 2 {
+					t.Errorf("workspace A's chat.postMessage: %v, %d posted in all; want each message posted once", err, posted.Load())
+				}
+			})
+		})
+	}
+}
+
 // TestSlackCallOptions shows per-call options reaching resilient through
 // slack-go's …Context methods, which send each request with the call's
 // context: one call made with resilient.WithCallOptions(ctx,
@@ -265,4 +311,37 @@ func TestSlackCallOptions(t *testing.T) {
 			t.Errorf("the next call: %d server attempts, %d posted; want 2 (the 429 resent) and 1", got, posted.Load())
 		}
 	})
+}
+
+// TestSlackMethodKey checks the partition names slackMethod gives: the
+// method, and a tag of the token, wherever slack-go sent it (the form body,
+// the Authorization header), never the token itself.
+func TestSlackMethodKey(t *testing.T) {
+	form := func(body string) *http.Request {
+		r, _ := http.NewRequest(http.MethodPost, "https://slack.com/api/chat.postMessage", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return r
+	}
+	bearer := func(tok string) *http.Request {
+		r, _ := http.NewRequest(http.MethodPost, "https://slack.com/api/chat.postMessage", strings.NewReader(`{"channel":"C123"}`))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Authorization", "Bearer "+tok)
+		return r
+	}
+	a := slackMethod(form("channel=C123&text=hi&token=xoxb-a"))
+	if a == slackMethod(form("channel=C123&text=hi&token=xoxb-b")) {
+		t.Errorf("two workspaces' chat.postMessage share the partition %q", a)
+	}
+	if got := slackMethod(form("channel=C456&text=bye&token=xoxb-a")); got != a {
+		t.Errorf("one workspace's chat.postMessage: partitions %q and %q, want one", a, got)
+	}
+	if got := slackMethod(bearer("xoxb-a")); got != a {
+		t.Errorf("the token in the header: partition %q, want %q, as in the body", got, a)
+	}
+	if strings.Contains(a, "xoxb") || !strings.HasPrefix(a, "slack.com/api/chat.postMessage ") {
+		t.Errorf("partition %q: want the method and a tag of the token, without the token", a)
+	}
+	if got := slackMethod(form("channel=C123&text=hi")); got != "slack.com/api/chat.postMessage" {
+		t.Errorf("no token: partition %q, want the method alone", got)
+	}
 }
