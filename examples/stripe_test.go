@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -224,6 +225,25 @@ func TestStripeStalledBody(t *testing.T) {
 		}
 		if d := time.Since(start); d > resilient.DefaultMaxElapsed {
 			t.Errorf("the call waited %v for a stalled body, want at most %v", d, resilient.DefaultMaxElapsed)
+		}
+	})
+}
+
+// TestStripeNewBackends shows that stripe.NewBackends(client), the
+// shorter way to give stripe-go a client (stripe.SetHTTPClient too), keeps
+// stripe-go's 2 retries: over resilient.New, one failing call reaches a
+// fresh Transport's host 13 times, as the table's "before", where the
+// recipe's backend configuration makes 6.
+func TestStripeNewBackends(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(t, stripeProxy502.api, stripeProxy502.opts...)
+		client := &http.Client{Transport: resilient.New(toServer{strings.TrimPrefix(srv.URL, "http://"), srv.Base()})}
+		sc := stripe.NewClient("sk_test_123", stripe.WithBackends(stripe.NewBackends(client)))
+		if _, err := sc.V1Customers.Create(context.Background(), &stripe.CustomerCreateParams{Email: stripe.String("jenny@example.com")}); err == nil {
+			t.Fatal("Create succeeded against a failing server")
+		}
+		if got := srv.Hits("/v1/customers"); got != 13 {
+			t.Errorf("stripe.NewBackends over resilient.New: %d server attempts, want 13", got)
 		}
 	})
 }
