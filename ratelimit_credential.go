@@ -12,7 +12,8 @@ import (
 )
 
 // credentialOf returns a fingerprint of the credential of req: its
-// Authorization header, else X-Api-Key (Anthropic's, and many APIs'), else
+// Authorization header (the key it names when it is a signature made anew
+// for each request: signingKey), else X-Api-Key (Anthropic's, and many APIs'), else
 // a credential in its query string (queryCredential); 0 for none. Servers
 // count quotas per credential (a user's token, an API key), so that
 // requests made with different credentials to one host get partitions of
@@ -30,7 +31,7 @@ func credentialOf(req *http.Request) uint64 {
 	}
 	var s string
 	if len(v) != 0 {
-		s = v[0]
+		s = signingKey(v[0])
 	} else if req.URL != nil {
 		s = queryCredential(req.URL.RawQuery)
 	}
@@ -38,6 +39,28 @@ func credentialOf(req *http.Request) uint64 {
 		return 0
 	}
 	return fingerprint(s)
+}
+
+// signingKey returns the part of an Authorization value a that names its
+// credential when a is a signature made anew for each request: AWS
+// Signature Version 4 (aws-sdk-go-v2's, and that of every S3-compatible
+// API) signs the request's date and body, so that no two requests carry
+// the same value, and one key's requests, fingerprinted whole, got a
+// partition each, which a 429's pause never held again. Its access key ID
+// (Credential=AKID/date/region/service/aws4_request) names the credential.
+// Any other value is returned whole.
+func signingKey(a string) string {
+	if !strings.HasPrefix(a, "AWS4-") {
+		return a
+	}
+	_, scope, ok := strings.Cut(a, " Credential=")
+	if !ok {
+		return a
+	}
+	if akid, _, ok := strings.Cut(scope, "/"); ok && akid != "" {
+		return akid
+	}
+	return a
 }
 
 // queryCredential returns the value of the first parameter of the query q

@@ -1368,6 +1368,41 @@ func TestCredentialOf(t *testing.T) {
 	}
 }
 
+// TestCredentialOfSigV4: an AWS Signature Version 4 Authorization value
+// is made anew for each request (it signs the date and the body), so that
+// its fingerprint named a new partition per request, and a 429's pause held
+// no other request of the same credential. Its access key ID names it.
+func TestCredentialOfSigV4(t *testing.T) {
+	sig := func(alg, akid, scope, signature string) *http.Request {
+		v := alg + " Credential=" + akid + "/" + scope + ", SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + signature
+		return &http.Request{URL: &url.URL{Scheme: "https", Host: "dynamodb.us-east-1.amazonaws.com", Path: "/"}, Header: http.Header{"Authorization": {v}}}
+	}
+	const (
+		sig1 = "fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024"
+		sig2 = "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
+	)
+	a := credentialOf(sig("AWS4-HMAC-SHA256", "AKIDEXAMPLE", "20260101/us-east-1/dynamodb/aws4_request", sig1))
+	for _, r := range []*http.Request{
+		sig("AWS4-HMAC-SHA256", "AKIDEXAMPLE", "20260101/us-east-1/dynamodb/aws4_request", sig2),
+		sig("AWS4-HMAC-SHA256", "AKIDEXAMPLE", "20260102/us-east-1/dynamodb/aws4_request", sig2),
+		sig("AWS4-ECDSA-P256-SHA256", "AKIDEXAMPLE", "20260101/dynamodb/aws4_request", sig2), // SigV4a
+	} {
+		if fp := credentialOf(r); fp != a {
+			t.Errorf("credentialOf(%q) = %x, want %x: one access key, one credential", r.Header.Get("Authorization"), fp, a)
+		}
+	}
+	if fp := credentialOf(sig("AWS4-HMAC-SHA256", "AKIDOTHER", "20260101/us-east-1/dynamodb/aws4_request", sig1)); fp == a || fp == 0 {
+		t.Errorf("another access key: %x, want a fingerprint of its own (not %x)", fp, a)
+	}
+	// A value that only looks like one is taken whole.
+	for _, v := range []string{"AWS4-HMAC-SHA256 " + sig1, "AWS4-HMAC-SHA256 Credential=", "Bearer Credential=AKIDEXAMPLE/x"} {
+		r := &http.Request{URL: &url.URL{Scheme: "https", Host: "x.test"}, Header: http.Header{"Authorization": {v}}}
+		if fp := credentialOf(r); fp != fingerprint(v) {
+			t.Errorf("credentialOf(%q) = %x, want the whole value's fingerprint %x", v, fp, fingerprint(v))
+		}
+	}
+}
+
 // TestCredentialNotComputedBack: a refused attempt's error names its
 // partition, which tells credentials apart; nothing in it gives the
 // credential back. The name carried fingerprint's own value, whose steps
