@@ -155,33 +155,50 @@ func TestAWSBreakerRefusesSDKRetries(t *testing.T) {
 
 // TestAWSPauseAfter429 shows the shared pause resilient adds under the
 // SDK: a 429's Retry-After (10 s) holds the SDK's retry, and every other
-// call of the same credential to that host, for its wait. AWS Signature
-// Version 4 makes each request's Authorization anew: resilient took each
-// signature for a credential of its own, gave every request a partition,
-// and the pause held nothing (the SDK's retry went after its own backoff).
+// call of the same credential to that host, for its wait; one longer than
+// WithMaxRetryAfter (120 s) refuses the SDK's retries at once, with an
+// error wrapping resilient.ErrRateLimited, without reaching AWS. AWS
+// Signature Version 4 makes each request's Authorization anew: resilient
+// took each signature for a credential of its own, gave every request a
+// partition, and the pause held nothing (the SDK's retry went after its
+// own backoff, under a second).
 func TestAWSPauseAfter429(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var hits []time.Time
-		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			hits = append(hits, time.Now())
-			if len(hits) == 1 {
-				w.Header().Set("Retry-After", "10")
-				dynamoError(http.StatusTooManyRequests, "ThrottlingException", "Rate exceeded")(w, r)
-				return
-			}
-			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-			_, _ = w.Write([]byte(`{"Item":{"id":{"S":"o-1"}}}`))
-		}))
-		if _, err := dynamoGetItem(dynamoClient(srv, AWSHTTPClient(srv.Base()), nil)); err != nil {
-			t.Fatalf("GetItem: %v", err)
-		}
-		if len(hits) != 2 {
-			t.Fatalf("%d server attempts, want 2", len(hits))
-		}
-		if d := hits[1].Sub(hits[0]); d < 10*time.Second {
-			t.Errorf("the SDK's retry reached the server %v after the 429, want at least its Retry-After, 10s", d)
-		}
-	})
+	for _, tc := range []struct {
+		retryAfter string
+		hits       int
+		limited    bool
+	}{
+		{"10", 2, false},
+		{"120", 1, true},
+	} {
+		t.Run("RetryAfter"+tc.retryAfter, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var hits []time.Time
+				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					hits = append(hits, time.Now())
+					if len(hits) == 1 {
+						w.Header().Set("Retry-After", tc.retryAfter)
+						dynamoError(http.StatusTooManyRequests, "ThrottlingException", "Rate exceeded")(w, r)
+						return
+					}
+					w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+					_, _ = w.Write([]byte(`{"Item":{"id":{"S":"o-1"}}}`))
+				}))
+				_, err := dynamoGetItem(dynamoClient(srv, AWSHTTPClient(srv.Base()), nil))
+				if got := errors.Is(err, resilient.ErrRateLimited); got != tc.limited || (err != nil) != tc.limited {
+					t.Errorf("GetItem: %v; want an error wrapping resilient.ErrRateLimited: %v", err, tc.limited)
+				}
+				if len(hits) != tc.hits {
+					t.Fatalf("%d server attempts, want %d", len(hits), tc.hits)
+				}
+				if len(hits) == 2 {
+					if d := hits[1].Sub(hits[0]); d < 10*time.Second {
+						t.Errorf("the SDK's retry reached the server %v after the 429, want at least its Retry-After, 10s", d)
+					}
+				}
+			})
+		})
+	}
 }
 
 // TestAWSLongCall shows a call that takes longer than resilient's default
