@@ -120,6 +120,12 @@ func requestFault(req *http.Request, err error) error {
 		// refuses to send it to a proxy.
 		return &RequestError{Err: err}
 	}
+	if errors.Is(err, net.ErrClosed) && !validHost(req) {
+		// The same refusal, as net/http may report it: it closes the
+		// connection to the proxy as it refuses to write the request,
+		// and the read that the closing cuts can answer first.
+		return &RequestError{Err: fmt.Errorf("invalid Host header: %w", err)}
+	}
 	var ae *net.AddrError
 	if errors.As(err, &ae) && isSplitHostPortFault(ae.Err) {
 		// A host net/http cannot split from its port (a URL set by
@@ -127,6 +133,26 @@ func requestFault(req *http.Request, err error) error {
 		return &RequestError{Err: err}
 	}
 	return err
+}
+
+// validHost reports whether the Host req is sent with (req.Host, else its
+// URL's) is one net/http writes as it is: only the bytes of a host, a port,
+// an IPv6 literal and its zone, as httpguts.ValidHostHeader allows. A byte
+// past ASCII is let be: net/http writes such a name in punycode.
+func validHost(req *http.Request) bool {
+	h := req.Host
+	if h == "" && req.URL != nil {
+		h = req.URL.Host
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if c >= 0x80 || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 // isSplitHostPortFault reports whether why is the message of

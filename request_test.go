@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -222,6 +223,23 @@ func TestInvalidRequest(t *testing.T) {
 	req, _ = http.NewRequest("GET", "http://api.test/", nil)
 	if err := requestFault(req, io.ErrUnexpectedEOF); err != io.ErrUnexpectedEOF {
 		t.Errorf("requestFault = %v, want the error unchanged", err)
+	}
+	// An invalid Host through a proxy: net/http closes the connection as
+	// it refuses to write the request, and may report the read that the
+	// closing cut instead of its refusal (TestCallerMistakesThroughProxy
+	// failed so under load).
+	closed := &net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}
+	req, _ = http.NewRequest("GET", "http://api.test/", nil)
+	req.Host = "bad host"
+	var re *RequestError
+	if err := requestFault(req, closed); !errors.As(err, &re) {
+		t.Errorf("requestFault(invalid Host, %v) = %v, want a *RequestError", closed, err)
+	}
+	for _, host := range []string{"api.test", "[fe80::1%25eth0]:443", "bücher.example"} {
+		req.Host = host
+		if err := requestFault(req, closed); err != closed {
+			t.Errorf("requestFault(Host %q, %v) = %v, want the error unchanged", host, closed, err)
+		}
 	}
 }
 
