@@ -187,7 +187,8 @@ func WithoutRateLimit() Option {
 // count them apart; and the request's credential, because servers count
 // quotas per user token or API key: requests with different Authorization
 // headers (those that AWS Signature Version 4 signs with one access key
-// count as one; else X-Api-Key, else an access_token, api_key or apikey query
+// count as one, and so do those that OAuth 1.0a signs for one consumer key
+// and token; else X-Api-Key, else an access_token, api_key or apikey query
 // parameter, Facebook's Graph API's way) get partitions of their own, so that one
 // tenant's 429 or spent quota holds none of the others' (the partition's
 // name carries a one-way tag of the credential, never the credential). A

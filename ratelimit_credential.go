@@ -48,8 +48,13 @@ func credentialOf(req *http.Request) uint64 {
 // the same value, and one key's requests, fingerprinted whole, got a
 // partition each, which a 429's pause never held again. Its access key ID
 // (Credential=AKID/date/region/service/aws4_request) names the credential.
-// Any other value is returned whole.
+// OAuth 1.0a (X's user context, which posts on a user's behalf) signs a
+// nonce and a timestamp: its consumer key and token name the credential
+// (oauthKey). Any other value is returned whole.
 func signingKey(a string) string {
+	if len(a) > 6 && strings.EqualFold(a[:6], "OAuth ") {
+		return oauthKey(a)
+	}
 	if !strings.HasPrefix(a, "AWS4-") {
 		return a
 	}
@@ -118,4 +123,30 @@ func credentialTag(fp uint64) string {
 	binary.LittleEndian.PutUint64(b[:], fp)
 	sum := sha256.Sum256(b[:])
 	return hex.EncodeToString(sum[:8])
+}
+
+// oauthKey returns the oauth_consumer_key and oauth_token parameters of a,
+// an OAuth 1.0a Authorization value (RFC 5849 section 3.5.1:
+// `OAuth name="value", …`), as the credential of its requests; a whole
+// when it has neither.
+func oauthKey(a string) string {
+	var consumer, token string
+	for rest := a[6:]; rest != ""; {
+		var p string
+		p, rest, _ = strings.Cut(rest, ",")
+		name, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(name) {
+		case "oauth_consumer_key":
+			consumer = strings.Trim(strings.TrimSpace(v), `"`)
+		case "oauth_token":
+			token = strings.Trim(strings.TrimSpace(v), `"`)
+		}
+	}
+	if consumer == "" && token == "" {
+		return a
+	}
+	return "OAuth " + consumer + " " + token
 }

@@ -1403,6 +1403,36 @@ func TestCredentialOfSigV4(t *testing.T) {
 	}
 }
 
+// TestCredentialOfOAuth1: OAuth 1.0a signs each request anew (X's user
+// context, which posts on a user's behalf: a nonce, a timestamp and a
+// signature per request), so that, fingerprinted whole, one user's
+// requests got a partition each, and a 429's pause held none of them. Its
+// consumer key and token name the credential.
+func TestCredentialOfOAuth1(t *testing.T) {
+	oauth := func(consumer, token, nonce, ts, sig string) *http.Request {
+		v := `OAuth oauth_consumer_key="` + consumer + `", oauth_nonce="` + nonce + `", oauth_signature="` + sig +
+			`", oauth_signature_method="HMAC-SHA1", oauth_timestamp="` + ts + `", oauth_token="` + token + `", oauth_version="1.0"`
+		return &http.Request{URL: &url.URL{Scheme: "https", Host: "api.x.com", Path: "/2/tweets"}, Header: http.Header{"Authorization": {v}}}
+	}
+	a := credentialOf(oauth("xvz1evFS4wEEPTGEFPHBog", "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb", "kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg", "1318622958", "tnnArxj06cWHq44gCs1OSKk%2FjY%3D"))
+	if b := credentialOf(oauth("xvz1evFS4wEEPTGEFPHBog", "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb", "Q2pTgmZeNu2VS4cgkYjzVBB8Y0ZFabxSWbWovY3uYS", "1318622961", "hCtSmYh%2BhOuuABbyCZSQjz2dgK0%3D")); b != a {
+		t.Errorf("one user's two requests: %x and %x, want one credential", a, b)
+	}
+	if b := credentialOf(oauth("xvz1evFS4wEEPTGEFPHBog", "99-OtherUsersToken", "kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg", "1318622958", "tnnArxj06cWHq44gCs1OSKk%2FjY%3D")); b == a || b == 0 {
+		t.Errorf("another user's token: %x, want a credential of its own (not %x)", b, a)
+	}
+	if b := credentialOf(oauth("OtherApp", "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb", "n", "1", "s")); b == a || b == 0 {
+		t.Errorf("another app, same token: %x, want a credential of its own (not %x)", b, a)
+	}
+	// An OAuth value without either parameter is taken whole.
+	for _, v := range []string{`OAuth realm="x"`, `OAuth oauth_nonce="n", oauth_signature="s"`} {
+		r := &http.Request{URL: &url.URL{Scheme: "https", Host: "x.test"}, Header: http.Header{"Authorization": {v}}}
+		if fp := credentialOf(r); fp != fingerprint(v) {
+			t.Errorf("credentialOf(%q) = %x, want the whole value's fingerprint %x", v, fp, fingerprint(v))
+		}
+	}
+}
+
 // TestCredentialNotComputedBack: a refused attempt's error names its
 // partition, which tells credentials apart; nothing in it gives the
 // credential back. The name carried fingerprint's own value, whose steps
