@@ -169,6 +169,24 @@ func WithMaxElapsed(d time.Duration) Option {
 	return func(c *config) { c.maxElapsed = d }
 }
 
+// MaxElapsed returns the budget of one RoundTrip the Transport was made
+// with (WithMaxElapsed; DefaultMaxElapsed for the zero Transport), zero
+// for none. The budget ends once the Transport hands a response over, so
+// a client that must also bound the read of its body, as
+// http.Client.Timeout does, takes it from here rather than from a
+// constant that ignores the options:
+//
+//	t := resilient.New(nil, opts...)
+//	client := &http.Client{Transport: t, Timeout: t.MaxElapsed()}
+//
+// A budget raised for one call (WithCallOptions) is not reflected.
+func (t *Transport) MaxElapsed() time.Duration {
+	if t.inner.rt == nil { // the zero Transport, which acts as New(nil)
+		return DefaultMaxElapsed
+	}
+	return t.cfg.maxElapsed
+}
+
 // WithMaxRetryAfter sets the longest Retry-After the transport will wait
 // for (default 60s). A response asking for a longer wait is returned to the
 // caller at once. The limit applies to the server's wait: a wait within it

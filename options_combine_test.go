@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestOptions: Options applies its options in order, where it is given,
@@ -52,4 +53,24 @@ func TestOptions(t *testing.T) {
 		}
 	}()
 	WithCallOptions(context.Background(), Options(WithMaxRetries(0), WithTracer(nil)))
+}
+
+// TestTransportMaxElapsed: MaxElapsed reports the budget the options set,
+// the default without one, zero for none, and the default for the zero
+// Transport, which acts as New(nil).
+func TestTransportMaxElapsed(t *testing.T) {
+	for _, tc := range []struct {
+		tr   *Transport
+		want time.Duration
+	}{
+		{New(nil), DefaultMaxElapsed},
+		{New(nil, WithMaxElapsed(20*time.Minute)), 20 * time.Minute},
+		{New(nil, WithMaxElapsed(10*time.Second), WithMaxRetries(1)), 10 * time.Second},
+		{New(nil, WithMaxElapsed(0)), 0},
+		{&Transport{}, DefaultMaxElapsed},
+	} {
+		if got := tc.tr.MaxElapsed(); got != tc.want {
+			t.Errorf("MaxElapsed() = %v, want %v", got, tc.want)
+		}
+	}
 }

@@ -29,9 +29,10 @@ import (
 // is the client's to cut: discordgo reads it once resilient returned the
 // response, and makes most requests without a context, so the client's
 // Timeout bounds each call, its body included, by resilient's budget (5
-// minutes; raise both together); without it, such a call, and every call
-// of its route's bucket, whose lock discordgo holds meanwhile, would wait
-// for as long as the body stalls.
+// minutes, or what opts set with resilient.WithMaxElapsed; zero leaves
+// the call unbounded); without it, such a call, and every call of its
+// route's bucket, whose lock discordgo holds meanwhile, would wait for as
+// long as the body stalls.
 // Use it as
 //
 //	s, err := examples.NewDiscordSession("Bot "+token, nil)
@@ -44,9 +45,10 @@ func NewDiscordSession(token string, base http.RoundTripper, opts ...resilient.O
 		resilient.WithoutRateLimit(),                   // discordgo paces each route's bucket; resilient would pace them again
 		resilient.WithAttemptTimeout(20 * time.Second), // discordgo's own client gives a request 20 s
 	}, opts...)
+	rt := resilient.New(base, opts...)
 	s.Client = &http.Client{
-		Transport: resilient.New(base, opts...),
-		Timeout:   resilient.DefaultMaxElapsed, // a call's body too: discordgo reads it without a context
+		Transport: rt,
+		Timeout:   rt.MaxElapsed(), // the budget opts set, over a call's body too: discordgo reads it without a context
 	}
 	s.MaxRestRetries = 0             // resilient retries; discordgo resends a 502 at once, POSTs included
 	s.ShouldRetryOnRateLimit = false // resilient retries a 429, within bounds; discordgo would retry it again, without any

@@ -408,3 +408,34 @@ func TestDiscordStalledBody(t *testing.T) {
 		})
 	}
 }
+
+// TestDiscordMaxElapsedBoundsClient: the recipe's client bounds a call, its
+// body included, by the budget the caller passes with
+// resilient.WithMaxElapsed, not by the default's 5 minutes: a body that
+// takes 10 minutes is read under a budget of 20 (an earlier recipe cut it
+// at 5), and one that stalls is cut at 10 s under a budget of 10 s (the
+// earlier recipe waited 5 minutes, holding the route's bucket).
+func TestDiscordMaxElapsedBoundsClient(t *testing.T) {
+	for _, tc := range []struct {
+		budget, stall time.Duration
+		ok            bool
+	}{
+		{20 * time.Minute, 10 * time.Minute, true},
+		{10 * time.Second, time.Hour, false},
+	} {
+		t.Run(tc.budget.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := newServer(t, stalledBody(tc.stall, `[{"id":"1",`, `"content":"hi"}]`))
+				s := discordSession(t, srv, NewDiscordSession, resilient.WithMaxElapsed(tc.budget))
+				start := time.Now()
+				_, err := s.ChannelMessages("1", 50, "", "", "")
+				if (err == nil) != tc.ok {
+					t.Errorf("ChannelMessages with WithMaxElapsed(%v), a body taking %v: err = %v, want success %v", tc.budget, tc.stall, err, tc.ok)
+				}
+				if d := time.Since(start); !tc.ok && d > tc.budget {
+					t.Errorf("the call waited %v for a stalled body, want at most %v", d, tc.budget)
+				}
+			})
+		})
+	}
+}

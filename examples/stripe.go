@@ -18,17 +18,20 @@ import (
 // the write with that key after a 5xx or a lost connection. Stripe
 // replays, not repeats, a write it processed. stripe-go's own client gives
 // a request 80 seconds, its body included; this one gives a call, its
-// retries and its body included, resilient's budget of 5 minutes (raise
-// both together): resilient's bounds end once it returns the response, and
-// a body that stalled would hold the call for as long as it stalled. Use
-// it as
+// retries and its body included, resilient's budget: 5 minutes, or what
+// opts set with resilient.WithMaxElapsed (zero: no bound but the
+// context's). The client's Timeout is that budget, so that resilient's
+// bounds, which end once it returns the response, extend to the body: a
+// body that stalled would otherwise hold the call for as long as it
+// stalled. Use it as
 //
 //	sc := stripe.NewClient(key, stripe.WithBackends(stripe.NewBackendsWithConfig(examples.StripeBackendConfig(nil))))
 func StripeBackendConfig(base http.RoundTripper, opts ...resilient.Option) *stripe.BackendConfig {
+	rt := resilient.New(base, opts...)
 	return &stripe.BackendConfig{
 		HTTPClient: &http.Client{
-			Transport: resilient.New(base, opts...),
-			Timeout:   resilient.DefaultMaxElapsed, // a call's body too, which resilient returns unbounded
+			Transport: rt,
+			Timeout:   rt.MaxElapsed(), // the budget opts set, over a call's body too, which resilient returns unbounded
 		},
 		MaxNetworkRetries: stripe.Int64(0), // resilient retries; stripe-go's 2 retries would stack on its own
 	}

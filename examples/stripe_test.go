@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -246,4 +247,55 @@ func TestStripeNewBackends(t *testing.T) {
 			t.Errorf("stripe.NewBackends over resilient.New: %d server attempts, want 13", got)
 		}
 	})
+}
+
+// stalledBody answers 200 with the first bytes of a 100-byte body, then
+// waits for stall (or the request's end) and sends the rest.
+func stalledBody(stall time.Duration, first, rest string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(first)+len(rest)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(first))
+		w.(http.Flusher).Flush()
+		select {
+		case <-time.After(stall):
+			_, _ = w.Write([]byte(rest))
+		case <-r.Context().Done():
+		}
+	}
+}
+
+// TestStripeMaxElapsedBoundsClient: the recipe's client bounds a call, its
+// body included, by the budget the caller passes with
+// resilient.WithMaxElapsed, not by the default's 5 minutes: a body that
+// takes 10 minutes is read under a budget of 20 (an earlier recipe cut it
+// at 5), and one that stalls is cut at 10 s under a budget of 10 s (the
+// earlier recipe waited 5 minutes).
+func TestStripeMaxElapsedBoundsClient(t *testing.T) {
+	for _, tc := range []struct {
+		budget, stall time.Duration
+		ok            bool
+	}{
+		{20 * time.Minute, 10 * time.Minute, true},
+		{10 * time.Second, time.Hour, false},
+	} {
+		t.Run(tc.budget.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := newServer(t, stalledBody(tc.stall, `{"id":"cus_123",`, `"object":"customer"}`))
+				cfg := StripeBackendConfig(srv.Base(), resilient.WithMaxElapsed(tc.budget))
+				cfg.URL = stripe.String(srv.URL)
+				cfg.LeveledLogger = &stripe.LeveledLogger{Level: stripe.LevelNull}
+				sc := stripe.NewClient("sk_test_123", stripe.WithBackends(stripe.NewBackendsWithConfig(cfg)))
+				start := time.Now()
+				_, err := sc.V1Customers.Retrieve(context.Background(), "cus_123", nil)
+				if (err == nil) != tc.ok {
+					t.Errorf("Retrieve with WithMaxElapsed(%v), a body taking %v: err = %v, want success %v", tc.budget, tc.stall, err, tc.ok)
+				}
+				if d := time.Since(start); !tc.ok && d > tc.budget {
+					t.Errorf("the call waited %v for a stalled body, want at most %v", d, tc.budget)
+				}
+			})
+		})
+	}
 }
