@@ -3,6 +3,8 @@ package examples
 import (
 	"context"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -246,6 +248,104 @@ func TestOAuth2TokenRequestsKeepTheCallsDeadline(t *testing.T) {
 					t.Errorf("the call returned after %v (%d token requests), past its deadline of 2s", d, srv.Hits("/token"))
 				}
 			})
+		})
+	}
+}
+
+// refreshServer is an authorization server that rotates refresh tokens
+// (POST /token, grant_type=refresh_token: each refresh token is good once)
+// and an API (GET /v1/me, POST /v1/notes answered 502) on one host. Its
+// first token request is answered 503, before the refresh is processed
+// (lost false: a proxy's) or after (lost true: the rotated token is lost
+// with the answer).
+func refreshServer(lost bool) http.Handler {
+	var n int
+	current := "rt-1"
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		n++
+		if n == 1 && !lost {
+			jsonAnswer(w, http.StatusServiceUnavailable, `{"error":"temporarily_unavailable"}`)
+			return
+		}
+		if r.PostFormValue("grant_type") != "refresh_token" || r.PostFormValue("refresh_token") != current {
+			jsonAnswer(w, http.StatusBadRequest, `{"error":"invalid_grant"}`)
+			return
+		}
+		current = "rt-" + strconv.Itoa(n+1)
+		if n == 1 {
+			jsonAnswer(w, http.StatusServiceUnavailable, `{"error":"temporarily_unavailable"}`)
+			return
+		}
+		jsonAnswer(w, http.StatusOK, `{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"refresh_token":"`+current+`"}`)
+	})
+	mux.HandleFunc("GET /v1/me", apiOK)
+	mux.HandleFunc("POST /v1/notes", func(w http.ResponseWriter, _ *http.Request) {
+		jsonAnswer(w, http.StatusBadGateway, `{"error":{"code":"bad_gateway","message":"upstream"}}`)
+	})
+	return mux
+}
+
+// TestOAuth2RefreshTokens tests docs/sdks.md's advice for oauth2.Config
+// (authorization code, refresh tokens): the token requests get a Transport
+// of their own that names the token endpoint's host, and the API calls
+// another, as in NewClientCredentialsClient. A refresh answered 503 before
+// it was processed is then resent and the call succeeds, and an API POST
+// answered 502 is not resent. oauth2.Config.Client(ctx, tok) with the
+// named Transport as ctx's client instead sends the API calls through it
+// too (ctx's client is the oauth2.Transport's Base): the POST is resent
+// after each 502. A refresh whose answer was lost after the server rotated
+// the token fails with the host named or not: the call that resends it at
+// once and the next call that refreshes again send the same spent token.
+func TestOAuth2RefreshTokens(t *testing.T) {
+	type result struct{ me1, me2, notes, tokens int }
+	run := func(t *testing.T, lost, named, configClient bool) (r result) {
+		synctest.Test(t, func(t *testing.T) {
+			srv := newServer(t, refreshServer(lost))
+			conf := &oauth2.Config{ClientID: "app", ClientSecret: "s3cret", Endpoint: oauth2.Endpoint{TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}}
+			var tokenOpts []resilient.Option
+			if named {
+				u, _ := url.Parse(conf.Endpoint.TokenURL)
+				tokenOpts = append(tokenOpts, resilient.WithKeyHonoringHosts(u.Host))
+			}
+			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: resilient.New(srv.Base(), tokenOpts...)})
+			ctx = resilient.WithCallOptions(ctx, resilient.WithMaxElapsed(30*time.Second)) // no call's deadline bounds the token requests
+			tok := &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-1", Expiry: time.Now().Add(-time.Hour)}
+			var client *http.Client
+			if configClient {
+				client = conf.Client(ctx, tok)
+			} else {
+				client = &http.Client{Transport: &oauth2.Transport{Source: conf.TokenSource(ctx, tok), Base: resilient.New(srv.Base())}}
+			}
+			status := func(resp *http.Response, err error) int {
+				if err != nil {
+					return 0
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			r.me1 = status(client.Get(srv.URL + "/v1/me"))
+			r.me2 = status(client.Get(srv.URL + "/v1/me"))
+			status(client.Post(srv.URL+"/v1/notes", "application/json", strings.NewReader(`{"text":"hello"}`)))
+			r.notes, r.tokens = srv.Hits("/v1/notes"), srv.Hits("/token")
+		})
+		return r
+	}
+	for _, tc := range []struct {
+		name                string
+		lost, named, config bool
+		want                result
+	}{
+		{"Recommended", false, true, false, result{200, 200, 1, 2}},
+		{"Unnamed", false, false, false, result{0, 200, 1, 2}},
+		{"RecommendedLostAnswer", true, true, false, result{0, 0, 0, 4}},
+		{"UnnamedLostAnswer", true, false, false, result{0, 0, 0, 3}},
+		{"ConfigClientNamesTheAPI", false, true, true, result{200, 200, 6, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := run(t, tc.lost, tc.named, tc.config); got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
 		})
 	}
 }
