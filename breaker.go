@@ -413,7 +413,7 @@ func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, er
 			}
 			return errBreakerFailure
 		}
-		if callerGaveUp(req) {
+		if callerGaveUp(req.Context(), req.Cancel) {
 			return errBreakerExcluded // the caller gave up
 		}
 		var cl Class

@@ -863,13 +863,15 @@ var errRequestCanceled = errors.New("resilient: request canceled by its Cancel c
 // of its own that tells nothing of the host). It is asked only after a
 // failure.
 func (c *call) canceled() bool {
-	return c.ctx.Err() != nil || isClosed(c.req.Cancel)
+	return callerGaveUp(c.ctx, c.req.Cancel)
 }
 
-// callerGaveUp reports whether the caller of req gave up on it: its
-// context is done, or its Cancel channel is closed.
-func callerGaveUp(req *http.Request) bool {
-	return req.Context().Err() != nil || isClosed(req.Cancel)
+// callerGaveUp reports whether the caller of a request gave up on it: ctx,
+// its context, is done, or cancel, its Cancel channel, is closed. It is the
+// one rule of the call's cancellation (see call.canceled) and of an
+// attempt's (see attemptOutcome).
+func callerGaveUp(ctx context.Context, cancel <-chan struct{}) bool {
+	return ctx.Err() != nil || isClosed(cancel)
 }
 
 // resetSignal is closed by the next Transport.ResetHost, which first
