@@ -34,7 +34,8 @@ type HostState struct {
 
 	// InFlight is the number of attempts to the host holding a slot of
 	// WithMaxInFlight, and Waiting the number waiting for one; both are -1
-	// when there is no such limit.
+	// when there is no such limit: WithMaxInFlight is off, or
+	// BreakerSettings.Key exempts the host.
 	InFlight, Waiting int
 }
 
@@ -196,9 +197,13 @@ func (s *budgetSet) tokensOf(req *http.Request) float64 {
 	return float64(b.tokens.Load()&^budgetDropped) / budgetUnit
 }
 
-// countOf returns the attempts to req's host in flight and waiting.
+// countOf returns the attempts to req's host in flight and waiting; -1
+// and -1 for a host the breaker's key exempts, which has no limit.
 func (b *bulkhead) countOf(req *http.Request) (inFlight, waiting int) {
 	keys, n := hostKeys(b.keyFn, req)
+	if n == 0 {
+		return -1, -1
+	}
 	s := findHost(&b.table, keys[:n])
 	if s == nil {
 		return 0, 0

@@ -184,6 +184,15 @@ func TestHostStateKeys(t *testing.T) {
 	if s.RetryBudget != 10 || s.Reads.Limit != -1 || s.Reads.Rate != 0 {
 		t.Errorf("an exempt host: %+v; want a full budget and no partition", s)
 	}
+	// A host the breaker's key exempts has no limit of attempts in
+	// flight either: -1, as without WithMaxInFlight.
+	tr = New(base, WithMaxInFlight(4), WithBreaker(BreakerSettings{Key: tenant}))
+	if s := hostState(t, tr, "https://free.example.com"); s.InFlight != -1 || s.Waiting != -1 {
+		t.Errorf("a host exempt from WithMaxInFlight: in flight %d, waiting %d; want -1, -1", s.InFlight, s.Waiting)
+	}
+	if s := hostState(t, tr, "https://api.example.com"); s.InFlight != 0 || s.Waiting != 0 {
+		t.Errorf("a host under WithMaxInFlight: in flight %d, waiting %d; want 0, 0", s.InFlight, s.Waiting)
+	}
 }
 
 func TestHostStateConcurrent(t *testing.T) {
