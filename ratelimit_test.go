@@ -17,8 +17,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-	"unsafe"
 
+	"github.com/resilienthttp/resilient/internal/wallclock"
 	"github.com/resilienthttp/resilient/resilienttest"
 	"golang.org/x/time/rate"
 )
@@ -936,7 +936,7 @@ func TestRateLimitIdleSweepMonotonic(t *testing.T) {
 		rl := rlOf(t, New(nil))
 		start := time.Now()
 		rl.lookup(a, true, &lazyNow{start})
-		later := lazyNow{wallStepped(t, start.Add(ratePartitionIdle+time.Minute), -time.Hour)}
+		later := lazyNow{wallclock.Stepped(t, start.Add(ratePartitionIdle+time.Minute), -time.Hour)}
 		rl.lookup(b, false, &later)
 		if n := rl.len(); n != 0 {
 			t.Errorf("%d partitions after %v idle, the wall clock stepped an hour back; want 0", n, ratePartitionIdle+time.Minute)
@@ -947,36 +947,12 @@ func TestRateLimitIdleSweepMonotonic(t *testing.T) {
 		start := time.Now()
 		rl.lookup(a, true, &lazyNow{start})
 		rl.lookup(a, false, &lazyNow{start}) // used: a sweep would give it a second chance, and clear this
-		later := lazyNow{wallStepped(t, start.Add(time.Minute), time.Hour)}
+		later := lazyNow{wallclock.Stepped(t, start.Add(time.Minute), time.Hour)}
 		rl.lookup(b, false, &later)
 		if !rl.part(a).used.Load() {
 			t.Error("a lookup swept the partitions a minute after a use, the wall clock stepped an hour forward")
 		}
 	})
-}
-
-// wallStepped returns now, a time.Now reading, as time.Now reads the same
-// instant once the system's wall clock has stepped by d, a whole number of
-// seconds: its wall clock moved, its monotonic reading kept. It relies on
-// time.Time's layout (the wall seconds in bits 30 to 62 of its first word
-// while it holds a monotonic reading), and skips the test when that does
-// not hold.
-func wallStepped(t *testing.T, now time.Time, d time.Duration) time.Time {
-	t.Helper()
-	type layout struct {
-		wall uint64
-		ext  int64
-		loc  *time.Location
-	}
-	stepped := now
-	if unsafe.Sizeof(stepped) != unsafe.Sizeof(layout{}) || now == now.Round(0) {
-		t.Skip("cannot step the wall clock of a time.Time")
-	}
-	(*layout)(unsafe.Pointer(&stepped)).wall += uint64(int64(d/time.Second)) << 30
-	if stepped.Sub(now) != 0 || stepped.Round(0).Sub(now.Round(0)) != d {
-		t.Skip("cannot step the wall clock of a time.Time: its layout changed")
-	}
-	return stepped
 }
 
 // TestRateLimitConcurrent: 100 goroutines over three hosts and both

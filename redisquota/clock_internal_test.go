@@ -3,6 +3,8 @@ package redisquota
 import (
 	"testing"
 	"time"
+
+	"github.com/resilienthttp/resilient/internal/wallclock"
 )
 
 // TestPauseUntilWallReading checks that PauseUntil's time reads the wall
@@ -15,7 +17,7 @@ import (
 // Transport had just been given, and hid it.
 func TestPauseUntilWallReading(t *testing.T) {
 	made := time.Now().Add(-time.Hour)
-	s := &Store{epoch: WallStepped(t, made, time.Hour)} // the wall clock stepped an hour back since
+	s := &Store{epoch: wallclock.Stepped(t, made, time.Hour)} // the wall clock stepped an hour back since
 	p := newPart(s, "x", "id1", "g:x")
 	now := time.Now()
 	u := now.Add(30 * time.Second)

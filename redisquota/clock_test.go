@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/internal/wallclock"
 	"github.com/resilienthttp/resilient/redisquota"
 )
 
@@ -26,7 +27,7 @@ func TestWallClockStep(t *testing.T) {
 		q := s.Partition("https://back.example reads")
 		start := time.Now()
 		q.Pause(start.Add(time.Second))
-		later := redisquota.WallStepped(t, start.Add(2*time.Second), -time.Hour)
+		later := wallclock.Stepped(t, start.Add(2*time.Second), -time.Hour)
 		if pu := q.PauseUntil(); pu.After(later) {
 			t.Errorf("a second after its pause ended, the wall clock stepped an hour back: PauseUntil is %v ahead, want none", pu.Sub(later))
 		}
@@ -39,7 +40,7 @@ func TestWallClockStep(t *testing.T) {
 		q := s.Partition("https://forward.example reads")
 		start := time.Now()
 		q.Pause(start.Add(time.Hour))
-		later := redisquota.WallStepped(t, start.Add(time.Second), 2*time.Hour)
+		later := wallclock.Stepped(t, start.Add(time.Second), 2*time.Hour)
 		if pu := q.PauseUntil(); pu.Sub(later) < 59*time.Minute {
 			t.Errorf("a second into an hour's pause, the wall clock stepped two hours forward: PauseUntil is %v ahead, want about 59m59s", pu.Sub(later))
 		}
@@ -65,7 +66,7 @@ func TestWallClockStep(t *testing.T) {
 				t.Fatal("no lease within 10s")
 			}
 		}
-		later := redisquota.WallStepped(t, time.Now(), -time.Hour)
+		later := wallclock.Stepped(t, time.Now(), -time.Hour)
 		if d, ok, _ := q.Take(later); !ok || d > redisquota.DefaultLeaseTime {
 			t.Errorf("Take of a leased token, the wall clock stepped an hour back = %v, %v; want at most %v, true", d, ok, redisquota.DefaultLeaseTime)
 		}

@@ -2,9 +2,7 @@ package redisquota
 
 import (
 	"context"
-	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 
@@ -193,28 +191,4 @@ func (s *Store) PartitionsHeld() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.parts)
-}
-
-// WallStepped returns now, a time.Now reading, as time.Now reads the same
-// instant once the system's wall clock has stepped by d, a whole number of
-// seconds: its wall clock moved, its monotonic reading kept. It relies on
-// time.Time's layout (the wall seconds in bits 30 to 62 of its first word
-// while it holds a monotonic reading), and skips the test when that does
-// not hold. (The root package's tests have the same helper.)
-func WallStepped(t *testing.T, now time.Time, d time.Duration) time.Time {
-	t.Helper()
-	type layout struct {
-		wall uint64
-		ext  int64
-		loc  *time.Location
-	}
-	stepped := now
-	if unsafe.Sizeof(stepped) != unsafe.Sizeof(layout{}) || now == now.Round(0) {
-		t.Skip("cannot step the wall clock of a time.Time")
-	}
-	(*layout)(unsafe.Pointer(&stepped)).wall += uint64(int64(d/time.Second)) << 30
-	if stepped.Sub(now) != 0 || stepped.Round(0).Sub(now.Round(0)) != d {
-		t.Skip("cannot step the wall clock of a time.Time: its layout changed")
-	}
-	return stepped
 }
