@@ -47,6 +47,26 @@ func (s *scriptRT) RoundTrip(req *http.Request) (*http.Response, error) {
 		Header: http.Header{}, Body: io.NopCloser(strings.NewReader("")), Request: req}, nil
 }
 
+// callShape is a kind of call the benchmarks and the allocation tests
+// make: its attempts, the base that answers them, and the options that
+// make it retry without waiting.
+type callShape struct {
+	name     string
+	attempts int
+	base     func() http.RoundTripper
+	opts     []resilient.Option
+}
+
+// callShapes returns the calls of one attempt ("1attempt") and of three,
+// two of them retried past a 503 without waiting ("3attempts").
+func callShapes() []callShape {
+	return []callShape{
+		{"1attempt", 1, func() http.RoundTripper { return cannedRT{200} }, nil},
+		{"3attempts", 3, func() http.RoundTripper { return &scriptRT{n: 3} },
+			[]resilient.Option{resilient.WithBackoff(0, 0), resilient.WithoutRetryBudget(), resilient.WithoutBreaker()}},
+	}
+}
+
 // BenchmarkInstrumentNoop measures what Instrument adds to an attempt with
 // no-op providers (the budget: 2 µs and 10 allocations per attempt), side
 // by side with the same Transport uninstrumented: calls of one attempt
@@ -58,15 +78,7 @@ func (s *scriptRT) RoundTrip(req *http.Request) (*http.Response, error) {
 // alone, -run '^$': a test of the package installs one).
 func BenchmarkInstrumentNoop(b *testing.B) {
 	ctx := context.Background()
-	for _, shape := range []struct {
-		name string
-		base func() http.RoundTripper
-		opts []resilient.Option
-	}{
-		{"1attempt", func() http.RoundTripper { return cannedRT{200} }, nil},
-		{"3attempts", func() http.RoundTripper { return &scriptRT{n: 3} },
-			[]resilient.Option{resilient.WithBackoff(0, 0), resilient.WithoutRetryBudget(), resilient.WithoutBreaker()}},
-	} {
+	for _, shape := range callShapes() {
 		for _, inst := range []struct {
 			name string
 			opt  resilient.Option
@@ -106,16 +118,7 @@ func BenchmarkInstrumentNoop(b *testing.B) {
 // runs use a zero Config, the global providers with no SDK installed (run
 // them alone, as BenchmarkInstrumentNoop's).
 func BenchmarkInstrumentNoopSideBySide(b *testing.B) {
-	for _, shape := range []struct {
-		name     string
-		attempts int
-		base     func() http.RoundTripper
-		opts     []resilient.Option
-	}{
-		{"1attempt", 1, func() http.RoundTripper { return cannedRT{200} }, nil},
-		{"3attempts", 3, func() http.RoundTripper { return &scriptRT{n: 3} },
-			[]resilient.Option{resilient.WithBackoff(0, 0), resilient.WithoutRetryBudget(), resilient.WithoutBreaker()}},
-	} {
+	for _, shape := range callShapes() {
 		for _, v := range []struct{ parent, otelBase, globals bool }{
 			{false, false, false}, {true, false, false}, {false, true, false}, {true, true, false},
 			{false, false, true}, {true, false, true},

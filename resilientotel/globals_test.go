@@ -12,6 +12,7 @@ import (
 	"github.com/resilienthttp/resilient"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -97,15 +98,7 @@ func TestGlobalProvidersInstalledLater(t *testing.T) {
 		t.Errorf("request 1, before the SDK: traceparent %q, want none", tp)
 	}
 	ms := tel.metrics(t)
-	if n, _ := total(t, ms, "http.client.request.duration"); n != 2 {
-		t.Errorf("http.client.request.duration count %v, want 2", n)
-	}
-	if n, _ := total(t, ms, MetricCallDuration); n != 1 {
-		t.Errorf("%s count %v, want 1", MetricCallDuration, n)
-	}
-	if n, sum := total(t, ms, MetricCallRetries); n != 1 || sum != 1 {
-		t.Errorf("%s count %v sum %v, want 1 and 1", MetricCallRetries, n, sum)
-	}
+	wantOneRetriedCall(t, ms)
 }
 
 // TestGlobalMeterInstalledLater: with the global tracer still recording
@@ -132,15 +125,7 @@ func TestGlobalMeterInstalledLater(t *testing.T) {
 		t.Fatalf("call after the meter provider was installed: %d, %v", status, err)
 	}
 	ms := tel.metrics(t)
-	if n, _ := total(t, ms, "http.client.request.duration"); n != 2 {
-		t.Errorf("http.client.request.duration count %v, want 2", n)
-	}
-	if n, _ := total(t, ms, MetricCallDuration); n != 1 {
-		t.Errorf("%s count %v, want 1", MetricCallDuration, n)
-	}
-	if n, sum := total(t, ms, MetricCallRetries); n != 1 || sum != 1 {
-		t.Errorf("%s count %v sum %v, want 1 and 1", MetricCallRetries, n, sum)
-	}
+	wantOneRetriedCall(t, ms)
 	if tp := base.sent("Traceparent"); len(tp) != 3 || tp[1] != parent || tp[2] != parent {
 		t.Errorf("traceparent %q, want the caller's on every request", tp)
 	}
@@ -161,15 +146,7 @@ func TestGlobalProvidersIdleAllocs(t *testing.T) {
 	if !inFreshProcess(t) {
 		return
 	}
-	for _, tc := range []struct {
-		name string
-		base func() http.RoundTripper
-		opts []resilient.Option
-	}{
-		{"1attempt", func() http.RoundTripper { return cannedRT{200} }, nil},
-		{"3attempts", func() http.RoundTripper { return &scriptRT{n: 3} },
-			[]resilient.Option{resilient.WithBackoff(0, 0), resilient.WithoutRetryBudget(), resilient.WithoutBreaker()}},
-	} {
+	for _, tc := range callShapes() {
 		for _, ctx := range []struct {
 			name string
 			req  *http.Request
@@ -191,5 +168,21 @@ func TestGlobalProvidersIdleAllocs(t *testing.T) {
 				t.Errorf("%s%s: a call allocates %v times beyond the bare Transport's, want 4 at most", tc.name, ctx.name, n)
 			}
 		}
+	}
+}
+
+// wantOneRetriedCall checks the metrics ms of one call of two attempts,
+// the first retried past: two attempt durations, one call duration, one
+// retry.
+func wantOneRetriedCall(t *testing.T, ms map[string]metricdata.Metrics) {
+	t.Helper()
+	if n, _ := total(t, ms, "http.client.request.duration"); n != 2 {
+		t.Errorf("http.client.request.duration count %v, want 2", n)
+	}
+	if n, _ := total(t, ms, MetricCallDuration); n != 1 {
+		t.Errorf("%s count %v, want 1", MetricCallDuration, n)
+	}
+	if n, sum := total(t, ms, MetricCallRetries); n != 1 || sum != 1 {
+		t.Errorf("%s count %v sum %v, want 1 and 1", MetricCallRetries, n, sum)
 	}
 }
