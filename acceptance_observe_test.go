@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -95,6 +98,54 @@ func TestLogShowsHedges(t *testing.T) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// TestRedactsURLsWithoutScheme: a base RoundTripper built on an http.Client
+// quotes the request's URL in its *url.Error as the request has it; when
+// that URL has no scheme:// (a caller who forgot "https://", a path alone,
+// a scheme-relative or an opaque URL), its query was kept in the *Error,
+// Attempt.Err and the log's error attribute: every error the Transport
+// returns or records has the URLs it quotes redacted (issue 13, defect 10).
+func TestRedactsURLsWithoutScheme(t *testing.T) {
+	base := roundTrip(func(req *http.Request) (*http.Response, error) {
+		return (&http.Client{Transport: http.DefaultTransport}).Do(req)
+	})
+	for _, raw := range []string{
+		"api.example.com/v1/posts?api_key=topsecret", // the scheme forgotten
+		"/v1/posts?api_key=topsecret#frag-topsecret",
+		"//user:pw-topsecret@api.example.com/v1/posts?api_key=topsecret",
+		"https:opaque?api_key=topsecret",
+	} {
+		t.Run(raw, func(t *testing.T) {
+			u, err := url.Parse(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			var seen []resilient.Attempt
+			tr := resilient.New(base, resilient.WithLogger(slog.New(slog.NewJSONHandler(&buf, nil))),
+				resilient.WithObserver(func(a resilient.Attempt) { seen = append(seen, a) }))
+			_, err = tr.RoundTrip(&http.Request{Method: "GET", URL: u, Header: http.Header{}})
+			if err == nil {
+				t.Fatal("RoundTrip succeeded, want an error")
+			}
+			var ue *url.Error
+			if !errors.As(err, &ue) {
+				t.Errorf("error %v does not reach the base's *url.Error", err)
+			}
+			texts := map[string]string{"error": err.Error(), "log": buf.String()}
+			for i, a := range seen {
+				if a.Err != nil {
+					texts[fmt.Sprintf("Attempt %d's Err", i+1)] = a.Err.Error()
+				}
+			}
+			for what, s := range texts {
+				if strings.Contains(s, "topsecret") {
+					t.Errorf("%s leaks the URL's secret: %s", what, s)
+				}
+			}
 		})
 	}
 }

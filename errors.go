@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -167,10 +168,51 @@ func redactError(err error) error {
 		return err
 	}
 	msg := err.Error()
-	if safe := redactText(msg); safe != msg {
+	if safe := redactText(redactURLError(err, msg)); safe != msg {
 		return &redactedError{err: err, msg: safe}
 	}
 	return err
+}
+
+// redactURLError returns msg, the message of err, with the URL quoted by
+// a *url.Error in err's chain redacted when it has no scheme:// for
+// redactURLs to find: a request's URL without its scheme (a caller who
+// forgot "https://"), a path alone, a scheme-relative or an opaque URL, as
+// an http.Client below the Transport quotes it.
+func redactURLError(err error, msg string) string {
+	var ue *url.Error
+	if !errors.As(err, &ue) || strings.Contains(ue.URL, "://") {
+		return msg
+	}
+	if safe := redactRef(ue.URL); safe != ue.URL {
+		return strings.ReplaceAll(msg, strconv.Quote(ue.URL), strconv.Quote(safe))
+	}
+	return msg
+}
+
+// redactRef removes the user info of a scheme-relative URL ("//user@host"),
+// and the query and fragment of any URL reference; a credential the path
+// carries becomes REDACTED, as redactURLs does for absolute URLs.
+func redactRef(s string) string {
+	if q := strings.IndexAny(s, "?#"); q >= 0 {
+		s = s[:q]
+	}
+	prefix := ""
+	if rest, ok := strings.CutPrefix(s, "//"); ok {
+		auth := len(rest)
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			auth = j
+		}
+		if at := strings.LastIndexByte(rest[:auth], '@'); at >= 0 {
+			rest = rest[at+1:]
+			auth -= at + 1
+		}
+		prefix, s = "//"+rest[:auth], rest[auth:]
+	}
+	if p := strings.IndexByte(s, '/'); p >= 0 {
+		s = s[:p] + redact.Path(s[p:])
+	}
+	return prefix + s
 }
 
 // redactErr returns err's message made safe to log: see redactText.
