@@ -39,7 +39,7 @@ type Attempt struct {
 	Outcome    Outcome       // what happened, for logs and metrics
 	Retry      bool          // another attempt follows
 	RetryAfter time.Duration // the server's Retry-After (or rate-limit reset on a 429); 0 when none
-	RateLimit  RateLimitInfo // the rate-limit headers of the response
+	RateLimit  RateLimitInfo // the rate-limit headers of the response; on a throttled answer or a 503 with a Retry-After, Reset is when that wait ends (the Retry-After wins over a reset header), also without rate-limit headers
 	LocalWait  time.Duration // time the attempt waited for the client-side rate limiter
 	StopReason StopReason    // why no attempt follows although the outcome was retryable (or a key-required answer, retried once with a key); "" otherwise
 	Hedge      int           // 0 when the attempt itself answered, n when the n-th hedged copy of it sent did
