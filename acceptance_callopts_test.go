@@ -7,6 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/resilienthttp/resilient"
 )
 
@@ -73,6 +74,49 @@ func TestAttemptHeaderPerCallMaxAttempts(t *testing.T) {
 			if strings.Join(got, ",") != tc.want {
 				t.Errorf("X-Retry-Attempt sent: %q, want %q", strings.Join(got, ","), tc.want)
 			}
+		})
+	}
+}
+
+// TestWithBackoffAfterWithBackOff: "a later option overrides an earlier one
+// of the same kind" (Option), and WithBackoff and WithBackOff both set the
+// delays between attempts. On a Transport whose delays come from a caller's
+// BackOff (10s apart), a call made WithCallOptions(ctx, WithBackoff(0, 0))
+// retries at once, and one made with WithBackoff(time.Second, time.Second)
+// waits 1s; the Transport's other calls keep the BackOff's 10s. Given to
+// New in the other order, the later WithBackOff wins.
+func TestWithBackoffAfterWithBackOff(t *testing.T) {
+	const url = "http://api.test/v1/posts"
+	tenSeconds := func() backoff.BackOff { return backoff.NewConstantBackOff(10 * time.Second) }
+	for _, tc := range []struct {
+		name      string
+		transport []resilient.Option
+		call      []resilient.Option
+		want      time.Duration
+	}{
+		{"transport's BackOff", []resilient.Option{resilient.WithBackOff(tenSeconds)}, nil, 10 * time.Second},
+		{"call's WithBackoff(0, 0)", []resilient.Option{resilient.WithBackOff(tenSeconds)}, []resilient.Option{resilient.WithBackoff(0, 0)}, 0},
+		{"call's WithBackoff(1s, 1s)", []resilient.Option{resilient.WithBackOff(tenSeconds)}, []resilient.Option{resilient.WithBackoff(time.Second, time.Second)}, time.Second},
+		{"WithBackoff after WithBackOff", []resilient.Option{resilient.WithBackOff(tenSeconds), resilient.WithBackoff(0, 0)}, nil, 0},
+		{"WithBackOff after WithBackoff", []resilient.Option{resilient.WithBackoff(0, 0), resilient.WithBackOff(tenSeconds)}, nil, 10 * time.Second},
+		{"call's WithBackOff", []resilient.Option{resilient.WithBackoff(0, 0)}, []resilient.Option{resilient.WithBackOff(tenSeconds)}, 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				base := &answers{steps: []answer{{status: 503}, {status: 200}}}
+				tr := resilient.New(base, tc.transport...)
+				ctx := context.Background()
+				if tc.call != nil {
+					ctx = resilient.WithCallOptions(ctx, tc.call...)
+				}
+				if status, _, err := call(t, tr, ctx, "GET", url, nil); status != 200 {
+					t.Fatalf("%d, %v; want the retry's 200", status, err)
+				}
+				at, _, _ := base.sent()
+				if d := at[1].Sub(at[0]); d != tc.want {
+					t.Errorf("retry sent %v after the first attempt, want %v", d, tc.want)
+				}
+			})
 		})
 	}
 }

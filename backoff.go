@@ -40,7 +40,8 @@ var _ backoff.BackOff = (*expBackoff)(nil)
 // A delay of backoff.Stop ends the call's retries (Attempt.StopReason says
 // StopBackOff); WithMaxRetries, WithMaxElapsed, Retry-After (which replaces
 // the delay) and the retry budget apply as with the default schedule. A nil
-// newBackOff restores the default schedule.
+// newBackOff restores the default schedule, and so does a later WithBackoff
+// (given to New after it, or to WithCallOptions for one call).
 func WithBackOff(newBackOff func() backoff.BackOff) Option {
 	return func(c *config) { c.newBackOff = newBackOff }
 }

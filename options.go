@@ -137,14 +137,16 @@ func WithMaxRetries(n int) Option {
 // retry) is min(maxDelay, base·2^n + jitter), with jitter uniform in
 // [0, base·2^n). A zero base means no delay at all (WithBackoff(0, 0)). It
 // panics if either value is negative, or if maxDelay is below a non-zero
-// base (WithBackoff(time.Second, 0) would silently mean no wait).
+// base (WithBackoff(time.Second, 0) would silently mean no wait). It
+// replaces a BackOff set with WithBackOff before it, as a later WithBackOff
+// replaces it.
 func WithBackoff(base, maxDelay time.Duration) Option {
 	mustNotBeNegative("WithBackoff base", base)
 	mustNotBeNegative("WithBackoff maxDelay", maxDelay)
 	if maxDelay < base {
 		panic(fmt.Sprintf("resilient: WithBackoff: maxDelay %v is below base %v", maxDelay, base))
 	}
-	return func(c *config) { c.backoffBase, c.backoffMax = base, maxDelay }
+	return func(c *config) { c.backoffBase, c.backoffMax, c.newBackOff = base, maxDelay, nil }
 }
 
 // WithMaxElapsed sets the whole budget of one RoundTrip, waits included
