@@ -7,8 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	neturl "net/url"
+	"os"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/resilienthttp/resilient"
 )
@@ -141,6 +144,73 @@ func TestRetryBudgetDefaultsAsDocumented(t *testing.T) {
 		status, header = 503, http.Header{"Retry-After": {"1"}}
 		if got := attempts(url); got != 3 {
 			t.Errorf("after 1 success, a call answered 503 with Retry-After: %d attempts, want 3 (0.2 buys two retries at 0.1)", got)
+		}
+	})
+}
+
+// TestRetryBudgetThroughHTTPClient: issue 14's refused retry as a caller of
+// an http.Client sees it, the client wrapping the Transport's error in a
+// *url.Error. With a budget of one retry and no breaker:
+//   - a host that answers 503 throughout: the first call retries once and
+//     returns its last 503 with a nil error and its body readable; the next
+//     call's retry is refused: it returns its first 503, its Report saying
+//     one attempt, the 503 and StopRetryBudget;
+//   - a host whose every attempt times out: the call's error, a *url.Error,
+//     still matches ErrRetryBudgetExhausted and ErrAttemptTimeout with
+//     errors.Is, reaches the *resilient.Error with errors.As, and reports
+//     Timeout() (os.IsTimeout too), as a timeout through http.Transport
+//     does; its Report says StopRetryBudget and no status.
+func TestRetryBudgetThroughHTTPClient(t *testing.T) {
+	const url = "http://api.test/v1/posts"
+	oneRetry := resilient.WithRetryBudget(resilient.RetryBudget{Burst: 1})
+	synctest.Test(t, func(t *testing.T) {
+		base := &answers{steps: []answer{{status: 503, body: "down"}}}
+		client := &http.Client{Transport: resilient.New(base, resilient.WithoutBreaker(), resilient.WithBackoff(0, 0), oneRetry)}
+		for i, want := range []resilient.Report{
+			{Attempts: 2, Outcome: resilient.OutcomeTransient, StatusCode: 503, StopReason: resilient.StopRetryBudget},
+			{Attempts: 1, Outcome: resilient.OutcomeTransient, StatusCode: 503, StopReason: resilient.StopRetryBudget},
+		} {
+			var r resilient.Report
+			req, _ := http.NewRequestWithContext(resilient.WithReport(context.Background(), &r), "GET", url, nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatalf("call %d: %v; want the last 503 with a nil error", i+1, err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 503 || string(body) != "down" || err != nil {
+				t.Errorf("call %d: %d %q, %v; want 503 \"down\"", i+1, resp.StatusCode, body, err)
+			}
+			if r != want {
+				t.Errorf("call %d: Report %+v, want %+v", i+1, r, want)
+			}
+		}
+		if at, _, _ := base.sent(); len(at) != 3 {
+			t.Errorf("%d requests sent, want 3: one retry in all", len(at))
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		stall := roundTrip(func(req *http.Request) (*http.Response, error) {
+			<-req.Context().Done()
+			return nil, req.Context().Err()
+		})
+		client := &http.Client{Transport: resilient.New(stall, resilient.WithoutBreaker(), resilient.WithBackoff(0, 0),
+			resilient.WithAttemptTimeout(time.Second), oneRetry)}
+		client.Get(url) // spends the retry
+		var r resilient.Report
+		req, _ := http.NewRequestWithContext(resilient.WithReport(context.Background(), &r), "GET", url, nil)
+		resp, err := client.Do(req)
+		var ue *neturl.Error
+		var re *resilient.Error
+		if resp != nil || !errors.As(err, &ue) || !errors.As(err, &re) {
+			t.Fatalf("%v, %v; want no response and a *url.Error over a *resilient.Error", resp, err)
+		}
+		if !errors.Is(err, resilient.ErrRetryBudgetExhausted) || !errors.Is(err, resilient.ErrAttemptTimeout) || !ue.Timeout() || !os.IsTimeout(err) || re.Attempts != 1 {
+			t.Errorf("%v: Is(ErrRetryBudgetExhausted) %v, Is(ErrAttemptTimeout) %v, Timeout() %v, os.IsTimeout %v, %d attempts; want all true, 1 attempt",
+				err, errors.Is(err, resilient.ErrRetryBudgetExhausted), errors.Is(err, resilient.ErrAttemptTimeout), ue.Timeout(), os.IsTimeout(err), re.Attempts)
+		}
+		if want := (resilient.Report{Attempts: 1, Duration: time.Second, Outcome: resilient.OutcomeTransient, StopReason: resilient.StopRetryBudget}); r != want {
+			t.Errorf("Report %+v, want %+v", r, want)
 		}
 	})
 }
