@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -148,4 +149,40 @@ func TestRedactsURLsWithoutScheme(t *testing.T) {
 			}
 		})
 	}
+}
+
+// callTag is the key of a value the caller puts in its request's context.
+type callTag struct{}
+
+// TestContextObserverGetsTheCallersContext: issue 17's "observer that
+// receives the call's context", through an http.Client with a Timeout (which
+// derives its own context from the request's) and without a Tracer: every
+// attempt, a retry and one the open breaker refuses included, reaches the
+// function set with WithContextObserver with a context that carries the
+// caller's values, and the one set with WithObserver too (each adds to the
+// Transport's observers).
+func TestContextObserverGetsTheCallersContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := &answers{steps: []answer{{status: 503}}}
+		var tags []any
+		var plain []resilient.Outcome
+		tr := resilient.New(base, resilient.WithBackoff(0, 0), resilient.WithMaxRetries(2),
+			resilient.WithBreaker(resilient.BreakerSettings{ConsecutiveFailures: 2}),
+			resilient.WithContextObserver(func(ctx context.Context, a resilient.Attempt) { tags = append(tags, ctx.Value(callTag{})) }),
+			resilient.WithObserver(func(a resilient.Attempt) { plain = append(plain, a.Outcome) }))
+		client := &http.Client{Transport: tr, Timeout: time.Minute}
+		req, _ := http.NewRequestWithContext(context.WithValue(context.Background(), callTag{}, "call-1"), "GET", "http://api.test/v1/posts", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := []resilient.Outcome{resilient.OutcomeTransient, resilient.OutcomeTransient, resilient.OutcomeCircuitOpen}
+		if len(tags) != 3 || tags[0] != "call-1" || tags[1] != "call-1" || tags[2] != "call-1" {
+			t.Errorf("context observer saw %v, want the caller's value for each of 3 attempts", tags)
+		}
+		if !slices.Equal(plain, want) {
+			t.Errorf("observer saw %v, want %v", plain, want)
+		}
+	})
 }
