@@ -127,3 +127,49 @@ func TestKeyRequiredMessageSpeaksOfTheKey(t *testing.T) {
 		}
 	}
 }
+
+// TestIdempotencyMethodsAfterWithout: a later option of the same kind
+// overrides an earlier one, as for the breaker, the rate limiter, the
+// budget and hedging: WithIdempotencyMethods given after
+// WithoutIdempotencyKeys (to New, or per call with WithCallOptions) turns
+// automatic keys back on for its methods, and WithoutIdempotencyKeys given
+// after it turns them off. WithIdempotencyMethods left keys off.
+func TestIdempotencyMethodsAfterWithout(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		opts     []resilient.Option
+		call     []resilient.Option
+		method   string
+		wantsKey bool
+	}{
+		{"methods after without", []resilient.Option{resilient.WithoutIdempotencyKeys(), resilient.WithIdempotencyMethods(http.MethodPut)}, nil, http.MethodPut, true},
+		{"methods after without, another method", []resilient.Option{resilient.WithoutIdempotencyKeys(), resilient.WithIdempotencyMethods(http.MethodPut)}, nil, http.MethodPost, false},
+		{"without after methods", []resilient.Option{resilient.WithIdempotencyMethods(http.MethodPut), resilient.WithoutIdempotencyKeys()}, nil, http.MethodPut, false},
+		{"per call methods on a Transport without", []resilient.Option{resilient.WithoutIdempotencyKeys()}, []resilient.Option{resilient.WithIdempotencyMethods(http.MethodPost)}, http.MethodPost, true},
+		{"per call without on a Transport with methods", []resilient.Option{resilient.WithIdempotencyMethods(http.MethodPost)}, []resilient.Option{resilient.WithoutIdempotencyKeys()}, http.MethodPost, false},
+		{"empty methods after without", []resilient.Option{resilient.WithoutIdempotencyKeys(), resilient.WithIdempotencyMethods()}, nil, http.MethodPost, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := &answers{steps: []answer{{status: 201}}}
+			ctx := context.Background()
+			if tc.call != nil {
+				ctx = resilient.WithCallOptions(ctx, tc.call...)
+			}
+			if _, _, err := call(t, resilient.New(base, tc.opts...), ctx, tc.method, "http://api.test/v1/posts", strings.NewReader("payload")); err != nil {
+				t.Fatal(err)
+			}
+			base.mu.Lock()
+			defer base.mu.Unlock()
+			if len(base.header) != 1 {
+				t.Fatalf("%d attempts, want 1", len(base.header))
+			}
+			got := false // a write's key may travel under a lower-case entry, which the wire spells alike
+			for name, v := range base.header[0] {
+				got = got || strings.EqualFold(name, "Idempotency-Key") && len(v) == 1 && v[0] != ""
+			}
+			if got != tc.wantsKey {
+				t.Errorf("%s carries a key: %v, want %v", tc.method, got, tc.wantsKey)
+			}
+		})
+	}
+}

@@ -72,10 +72,13 @@ func WithIdempotencyHeader(name string) Option {
 
 // WithIdempotencyMethods sets the methods that get an automatic key
 // (default POST and PATCH). Methods are matched case-sensitively, as
-// net/http does.
+// net/http does. Given after WithoutIdempotencyKeys (to New, or per call),
+// it turns automatic keys back on for its methods, as a later option of the
+// same kind overrides an earlier one; WithoutIdempotencyKeys given after it
+// turns them off.
 func WithIdempotencyMethods(methods ...string) Option {
 	m := append([]string(nil), methods...)
-	return func(c *config) { c.idempotencyMethods = m }
+	return func(c *config) { c.idempotencyMethods, c.noIdempotencyKeys = m, false }
 }
 
 // isIdempotentMethod reports whether repeating method is safe by its
