@@ -95,9 +95,12 @@ func WithCodes(codes map[string]Class) Option {
 }
 
 // WithMaxPeek sets how much of an error body is read to find its envelope
-// (default 64 KiB). The caller still reads every byte of the body. Zero
-// turns envelope parsing off: responses are classified by status alone. It
-// panics if n is negative.
+// (default 64 KiB). The caller still reads every byte of the body: the
+// bytes read, then the rest. The read is bounded in time too, by the
+// attempt's deadline (WithAttemptTimeout, WithMaxElapsed, the context's)
+// and by 2 s of a body that stalls: a body cut there yields the bytes
+// read, then the error that cut it. Zero turns envelope parsing off:
+// responses are classified by status alone. It panics if n is negative.
 func WithMaxPeek(n int64) Option {
 	mustNotBeNegative("WithMaxPeek", n)
 	return func(c *config) {

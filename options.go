@@ -201,11 +201,14 @@ func WithMaxRetryAfter(d time.Duration) Option {
 }
 
 // WithAttemptTimeout bounds each attempt until its response headers arrive
-// (default 0: no bound beyond the request's context), or, for a success
-// whose body the Transport reads within the attempt (WithBufferedResponse),
-// until that body is read. A timed-out attempt is a retryable network
-// timeout; the body of a returned response stays readable. It panics if d
-// is negative.
+// (default 0: no bound beyond the request's context), and then until the
+// Transport has read what it reads of the response itself: the envelope of
+// an error response (see WithMaxPeek) or, for a success whose body it
+// reads within the attempt (WithBufferedResponse), that body. A timed-out
+// attempt is a retryable network timeout. The body of a returned response
+// is the caller's, no longer bounded, and stays readable; but an error
+// body that stalled past the deadline while its envelope was read yields
+// the bytes read, then the error that cut it. It panics if d is negative.
 func WithAttemptTimeout(d time.Duration) Option {
 	mustNotBeNegative("WithAttemptTimeout", d)
 	return func(c *config) { c.attemptTimeout = d }
