@@ -173,3 +173,24 @@ func TestIdempotencyMethodsAfterWithout(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyRequiredOnTheLastAttempt: a key-required answer that the call
+// would have sent again with a key, had WithMaxRetries allowed another
+// attempt, is returned with StopReason max_attempts in the Report and the
+// Attempt, as a retryable answer on the last attempt is. It read "", while
+// the same answer to a body that could not be replayed said
+// body_not_replayable.
+func TestKeyRequiredOnTheLastAttempt(t *testing.T) {
+	const required = `{"success":false,"error":{"code":"PUBLIC_API_IDEMPOTENCY_REQUIRED","message":"Missing Idempotency-Key on write"},"request_id":"r1"}`
+	base := &answers{steps: []answer{{status: 400, header: http.Header{"Content-Type": {"application/json"}}, body: required}, {status: 201}}}
+	var atts []resilient.Attempt
+	tr := resilient.New(base, resilient.WithMaxRetries(0), resilient.WithObserver(func(a resilient.Attempt) { atts = append(atts, a) }))
+	var r resilient.Report
+	status, _, err := call(t, tr, resilient.WithReport(context.Background(), &r), http.MethodPut, "http://api.test/v1/posts/1", strings.NewReader("{}"))
+	if status != 400 || err != nil || len(atts) != 1 {
+		t.Fatalf("%d, %v after %d attempts; want the 400 after 1", status, err, len(atts))
+	}
+	if atts[0].StopReason != resilient.StopMaxAttempts || r.StopReason != resilient.StopMaxAttempts {
+		t.Errorf("StopReason: Attempt %q, Report %q; want %q", atts[0].StopReason, r.StopReason, resilient.StopMaxAttempts)
+	}
+}

@@ -688,10 +688,14 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 	if c.canceled() {
 		return 0, false, stopIf(st, StopCanceled)
 	}
+	keyRetry := resp != nil && c.needsKey(st)
 	if n >= maxAttempts {
+		if keyRetry {
+			return 0, false, StopMaxAttempts // the one Permanent answer retried
+		}
 		return 0, false, stopIf(st, StopMaxAttempts)
 	}
-	if resp != nil && c.needsKey(st) {
+	if keyRetry {
 		// The server requires a key this call lacked: add one and retry
 		// once, at once. This is the only case a Permanent outcome is
 		// retried; the request was refused, so it was not processed, and
