@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -132,4 +133,75 @@ func TestMaxRetryAfterBoundsTheLimitersWaits(t *testing.T) {
 			t.Errorf("second call: %v after %v, %d sent in all; want ErrRateLimited at once, nothing sent", err, time.Since(start), len(at))
 		}
 	})
+}
+
+// TestRateLimitHeadersSpelledByHand: a response built by hand below the
+// Transport (a stub, a cache) may hold its rate-limit headers under keys
+// that are not canonical, as http.Header{"X-RateLimit-Remaining": …} does;
+// net/http's own are canonical. The limiter reads them as well: the
+// attempt reports the quota, a spent quota holds the next call until its
+// reset, a 429 of Discord's global limit pauses the host, and the caller
+// reads them with Header.Get, as from net/http. They were ignored: every
+// lookup is by canonical key.
+func TestRateLimitHeadersSpelledByHand(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header func(reset time.Time) http.Header
+		status int
+		get    string // a header the caller reads back with Get
+	}{
+		{"X-RateLimit triple", func(reset time.Time) http.Header {
+			return http.Header{"X-RateLimit-Limit": {"10"}, "X-RateLimit-Remaining": {"0"}, "X-RateLimit-Reset": {strconv.FormatInt(reset.Unix(), 10)}}
+		}, 200, "X-RateLimit-Remaining"},
+		{"IETF RateLimit fields", func(reset time.Time) http.Header {
+			return http.Header{"RateLimit-Limit": {"10"}, "RateLimit-Remaining": {"0"}, "RateLimit-Reset": {strconv.Itoa(int(time.Until(reset).Seconds()))}}
+		}, 200, "RateLimit-Remaining"},
+		{"Discord global 429", func(reset time.Time) http.Header {
+			return http.Header{"Retry-After": {strconv.Itoa(int(time.Until(reset).Seconds()))}, "X-RateLimit-Global": {"true"}, "x-ratelimit-scope": {"global"}}
+		}, 429, "X-RateLimit-Global"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var hits int
+				reset := time.Now().Add(30 * time.Second)
+				base := roundTrip(func(req *http.Request) (*http.Response, error) {
+					hits++
+					h := http.Header{"Content-Type": {"application/json"}}
+					status := http.StatusOK
+					if hits == 1 {
+						h, status = tc.header(reset), tc.status
+					}
+					return &http.Response{StatusCode: status, Header: h, Body: http.NoBody, Request: req}, nil
+				})
+				var first resilient.Attempt
+				tr := resilient.New(base, resilient.WithMaxRetries(0), resilient.WithObserver(func(a resilient.Attempt) {
+					if a.Number == 1 && first.Number == 0 {
+						first = a
+					}
+				}))
+				req, _ := http.NewRequest("GET", "https://api.test/v1/posts", nil)
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.Header.Get(tc.get) == "" {
+					t.Errorf("resp.Header.Get(%q) = \"\", want the value the base set (%v)", tc.get, resp.Header)
+				}
+				if tc.status == 200 && (first.RateLimit.Limit != 10 || first.RateLimit.Remaining != 0) {
+					t.Errorf("Attempt.RateLimit = %+v, want Limit 10, Remaining 0", first.RateLimit)
+				}
+				start := time.Now()
+				req, _ = http.NewRequest("GET", "https://api.test/v1/posts", nil)
+				resp, err = tr.RoundTrip(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if waited := time.Since(start); waited < 29*time.Second || hits != 2 {
+					t.Errorf("the next call went after %v, the base hit %d times; want it held until the reset, 30s after the first", waited, hits)
+				}
+			})
+		})
+	}
 }

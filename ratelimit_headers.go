@@ -3,6 +3,7 @@ package resilient
 import (
 	"math/rand/v2"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -192,18 +193,22 @@ type headerWatch struct {
 	misses atomic.Int32 // responses read in a row without a rate-limit value, up to quietAfter
 }
 
-// read returns the rate-limit values of a response with status code status
-// and header h, and whether it read them: it returns none, and false, for a
-// response it does not read. The caller's parsers (WithRateLimitParser)
-// read what the built-in families do not find.
-func (w *headerWatch) read(h http.Header, status int, now *lazyNow, parsers []RateLimitParser) (rateHeaders, bool) {
+// read returns the rate-limit values of resp, and whether it read them: it
+// returns none, and false, for a response it does not read. The caller's
+// parsers (WithRateLimitParser) read what the built-in families do not
+// find. A response whose rate-limit headers were spelled by hand gets
+// their canonical spelling first (see canonicalRateHeaders).
+func (w *headerWatch) read(resp *http.Response, now *lazyNow, parsers []RateLimitParser) (rateHeaders, bool) {
 	misses := w.misses.Load()
-	if misses >= quietAfter && status < 300 && rand.Uint32()%quietSample != 0 {
+	if misses >= quietAfter && resp.StatusCode < 300 && rand.Uint32()%quietSample != 0 {
 		return rateHeaders{info: RateLimitInfo{Limit: -1, Remaining: -1}}, false
 	}
-	r := parseRateLimitScan(h, now, misses > 0)
+	r := parseRateLimitScan(resp.Header, now, misses > 0)
+	if !r.found() && canonicalRateHeaders(resp) {
+		r = parseRateLimitScan(resp.Header, now, false)
+	}
 	if len(parsers) > 0 && !r.found() {
-		r.custom(parsers, h, now)
+		r.custom(parsers, resp.Header, now)
 	}
 	switch {
 	case r.found():
@@ -236,6 +241,57 @@ func hasRateHeaderKey(h http.Header) bool {
 				return true
 			}
 		}
+	}
+	return false
+}
+
+// canonicalRateHeaders gives resp a copy of its header whose keys are
+// canonical, and reports whether it did, when the header holds a
+// rate-limit header under a key that is not: a response built by hand
+// below the Transport (a stub, a cache), as http.Header{"X-RateLimit-Remaining": …}
+// builds it. net/http's own keys are canonical, and every reader of the
+// rate-limit headers looks them up by their canonical key, as Header.Get
+// does; the caller gets the copy, spelled as net/http would have spelled
+// it. The header the base made is not modified: it may be shared.
+func canonicalRateHeaders(resp *http.Response) bool {
+	h := resp.Header
+	spelled := false
+	for k := range h {
+		if len(k) >= 9 && isRateHeaderName(k) && textproto.CanonicalMIMEHeaderKey(k) != k {
+			spelled = true
+			break
+		}
+	}
+	if !spelled {
+		return false
+	}
+	c := make(http.Header, len(h))
+	for k, v := range h { // the canonical keys first, so that the values' order does not depend on the map's
+		if textproto.CanonicalMIMEHeaderKey(k) == k {
+			c[k] = append(c[k], v...)
+		}
+	}
+	for k, v := range h {
+		if ck := textproto.CanonicalMIMEHeaderKey(k); ck != k {
+			c[ck] = append(c[ck], v...)
+		}
+	}
+	resp.Header = c
+	return true
+}
+
+// isRateHeaderName reports whether k, in any case, names a header of the
+// rate-limit families hasRateHeaderKey looks for.
+func isRateHeaderName(k string) bool {
+	switch k[0] | 0x20 {
+	case 'r':
+		return strings.EqualFold(k[:9], "Ratelimit")
+	case 'a':
+		return len(k) >= 19 && strings.EqualFold(k[:19], "Anthropic-Ratelimit")
+	case 'x':
+		return len(k) >= 11 && strings.EqualFold(k[:11], "X-Ratelimit") ||
+			len(k) >= 12 && strings.EqualFold(k[:12], "X-Rate-Limit") ||
+			strings.EqualFold(k, hdrShopify)
 	}
 	return false
 }
@@ -767,6 +823,9 @@ func waitForAnnouncedReset(st *attemptState, resp *http.Response, parsers []Rate
 	}
 	t := lazyNow{t: now}
 	r := parseRateLimit(resp.Header, &t)
+	if !r.found() && canonicalRateHeaders(resp) {
+		r = parseRateLimit(resp.Header, &t)
+	}
 	if !r.found() && len(parsers) > 0 {
 		done := false
 		defer closeOnPanic(resp, &done)

@@ -199,7 +199,7 @@ func TestHeaderWatch(t *testing.T) {
 	read := func(w *headerWatch, h http.Header, status int, parsers ...RateLimitParser) bool {
 		t.Helper()
 		now := lazyNow{t: rlNow}
-		r, _ := w.read(h, status, &now, parsers)
+		r, _ := w.read(&http.Response{StatusCode: status, Header: h}, &now, parsers)
 		return r.found()
 	}
 
