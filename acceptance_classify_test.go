@@ -150,3 +150,42 @@ func TestDefaultCodesHoldTheVendorTables(t *testing.T) {
 		}
 	}
 }
+
+// TestDialectNames: APIError.Dialect takes the values issue 3 names:
+// "aidelly", "altyaa" and "postato" for the seed vendors' envelopes (both
+// of Postato's: its error string and its platform error), "problem+json"
+// for an RFC 9457 problem, and "generic" for the shapes many APIs share;
+// issue 18 added "stripe" and "google", and keeps a vendor's name for the
+// bodies recognizably its own (a Stripe body is no Altyaa's).
+func TestDialectNames(t *testing.T) {
+	for _, tc := range []struct {
+		status      int
+		contentType string
+		body        string
+		want        string
+	}{
+		{429, "application/json", `{"success":false,"error":{"code":"PUBLIC_API_RATE_LIMITED","message":"Rate limit exceeded"},"request_id":"7f3a"}`, "aidelly"},
+		{400, "application/json", `{"error":{"code":"invalid_request","message":"publishAt must be a future timestamp","details":{"field":"publishAt"}}}`, "altyaa"},
+		{400, "application/json", `{"error":"INVALID_REQUEST","message":"Body failed validation","details":{"content":["Required"]}}`, "postato"},
+		{422, "application/json", `{"error":{"origin":"platform","code":"MEDIA_TOO_LARGE","message":"Instagram rejected: file exceeds 100 MB","retryable":false}}`, "postato"},
+		{403, "application/problem+json", `{"type":"https://example.com/probs/out-of-credit","title":"You do not have enough credit.","status":403}`, "problem+json"},
+		{422, "application/json", `{"errors":[{"code":"VALIDATION_FAILED","message":"caption too long"}]}`, "generic"},
+		{409, "application/json", `{"code":"conflict","message":"duplicate slug"}`, "generic"},
+		{429, "application/json", `{"error":{"code":"rate_limited","message":"slow down"}}`, "generic"},
+		{402, "application/json", `{"error":{"type":"card_error","code":"card_declined","message":"Your card was declined.","doc_url":"https://stripe.com/docs/error-codes/card-declined"}}`, "stripe"},
+		{429, "application/json", `{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED"}}`, "google"},
+		{502, "text/html", `<html><body>Bad Gateway</body></html>`, ""},
+	} {
+		resp := &http.Response{StatusCode: tc.status, Header: http.Header{"Content-Type": {tc.contentType}}, Body: io.NopCloser(strings.NewReader(tc.body))}
+		if e := resilient.ParseError(resp); e == nil || e.Dialect != tc.want {
+			t.Errorf("ParseError(%d %s).Dialect = %q, want %q", tc.status, tc.body, dialectOf(e), tc.want)
+		}
+	}
+}
+
+func dialectOf(e *resilient.APIError) string {
+	if e == nil {
+		return "(nil APIError)"
+	}
+	return e.Dialect
+}

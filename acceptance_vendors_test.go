@@ -95,8 +95,8 @@ func TestCodeRepeatingTheStatus(t *testing.T) {
 		resp := &http.Response{StatusCode: tc.status, Header: http.Header{"Content-Type": {"application/json"}},
 			Body: io.NopCloser(strings.NewReader(tc.body))}
 		e := resilient.ParseError(resp)
-		if e.Code != tc.code || e.Dialect != "error-object" || e.Error() != tc.text {
-			t.Errorf("ParseError(%d %s) = code %q, dialect %q, %q; want %q, error-object, %q", tc.status, tc.body, e.Code, e.Dialect, e.Error(), tc.code, tc.text)
+		if e.Code != tc.code || e.Dialect != "generic" || e.Error() != tc.text {
+			t.Errorf("ParseError(%d %s) = code %q, dialect %q, %q; want %q, generic, %q", tc.status, tc.body, e.Code, e.Dialect, e.Error(), tc.code, tc.text)
 		}
 	}
 }

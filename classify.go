@@ -492,20 +492,20 @@ type APIError struct {
 	//
 	//	"aidelly"   {"success":false,"error":{"code":"PUBLIC_API_…",…}}: Aidelly's catalog
 	//	"altyaa"    {"error":{"code":…,"message":…,"details":…}} with one of Altyaa's codes
-	//	"postato"   {"error":"CODE","message":…} with one of Postato's codes
+	//	"postato"   {"error":"CODE","message":…} with one of Postato's codes, or a platform error,
+	//	            {"error":{"origin":"platform","code":…,"retryable":…}}
 	//	"stripe"    {"error":{"type":…,"code":…,"doc_url":"https://stripe.com/…"}}
 	//	"google"    {"error":{"code":429,"status":"RESOURCE_EXHAUSTED",…}}: Code is the status name; in
 	//	            Google's older errors, {"error":{"code":403,"errors":[{"domain":…,"reason":"rateLimitExceeded"}]}},
 	//	            the status if any, else the first item's reason
 	//
-	// Otherwise it names the shape alone, which many APIs share:
+	// Otherwise it names no vendor:
 	//
-	//	"error-object"  {"error":{"code":…,"message":…}}; without a code, the error's "type" (OpenAI, Anthropic)
-	//	"error-string"  {"error":"CODE","message":…} or OAuth 2.0's {"error":…,"error_description":…}
-	//	"errors-array"  {"errors":[{"code":…,"message":…},…]}: the first element
 	//	"problem+json"  an RFC 9457 problem document: Code is the type's last segment, or its "code" member
-	//	"code-message"  {"code":…,"message":…}
-	//	"message"       {"message":…} alone (GitHub): no Code
+	//	"generic"       a shape that many APIs share: {"error":{"code":…,"message":…}} (without a code, the
+	//	                error's "type", as OpenAI and Anthropic send it); {"error":"CODE","message":…} or
+	//	                OAuth 2.0's {"error":…,"error_description":…}; {"errors":[{"code":…,"message":…},…]}
+	//	                (the first element); {"code":…,"message":…}; {"message":…} alone (GitHub: no Code)
 	//
 	// It is "" for a body that is not a JSON object or none of these. A
 	// code equal to the status, a number or a string of its digits

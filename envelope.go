@@ -46,7 +46,9 @@ func parseEnvelope(data []byte, problem bool) (envelope, bool) {
 }
 
 // dialect names the envelope: a vendor's name where the body is
-// recognizably that vendor's, else the name of its shape.
+// recognizably that vendor's, "problem+json" for an RFC 9457 problem, else
+// "generic": a shape that many APIs share (its name in internal/envelope
+// says where the code was read).
 func dialect(e *jsonenv.Envelope) string {
 	if e.Vendor != "" {
 		return e.Vendor
@@ -63,8 +65,12 @@ func dialect(e *jsonenv.Envelope) string {
 		if inTable(postatoCodes[:], e.Code) {
 			return "postato"
 		}
+	case jsonenv.Problem:
+		return e.Shape
+	case "":
+		return ""
 	}
-	return e.Shape
+	return "generic"
 }
 
 func inTable(rows []codeEntry, code string) bool {

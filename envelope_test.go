@@ -23,29 +23,29 @@ func TestParseEnvelope(t *testing.T) {
 	}{
 		// The shapes of the seed vendors: their names only with their codes.
 		{`{"success":false,"error":{"code":"C","message":"M"},"request_id":"R"}`, false, true,
-			envelope{dialect: "error-object", code: "C", message: "M", requestID: "R", retryable: -1}},
+			envelope{dialect: "generic", code: "C", message: "M", requestID: "R", retryable: -1}},
 		{`{"success":false,"error":{"code":"PUBLIC_API_C","message":"M"},"request_id":"R"}`, false, true,
 			envelope{dialect: "aidelly", code: "PUBLIC_API_C", message: "M", requestID: "R", retryable: -1}},
 		{`{"error":{"code":"PUBLIC_API_C","message":"M"}}`, false, true, // no success member
-			envelope{dialect: "error-object", code: "PUBLIC_API_C", message: "M", retryable: -1}},
+			envelope{dialect: "generic", code: "PUBLIC_API_C", message: "M", retryable: -1}},
 		{" \r\n\t{ \"request_id\" : \"R\" , \"error\" : { \"message\" : \"M\" , \"code\" : \"PUBLIC_API_C\" } , \"success\" : false } \n", false, true,
 			envelope{dialect: "aidelly", code: "PUBLIC_API_C", message: "M", requestID: "R", retryable: -1}},
 		{`{"error":{"code":"C","message":"M","details":{"f":[1,2,{"g":null}]}}}`, false, true,
-			envelope{dialect: "error-object", code: "C", message: "M", details: []byte(`{"f":[1,2,{"g":null}]}`), retryable: -1}},
+			envelope{dialect: "generic", code: "C", message: "M", details: []byte(`{"f":[1,2,{"g":null}]}`), retryable: -1}},
 		{`{"error":{"code":"not_found","message":"M","details":{"f":1}}}`, false, true,
 			envelope{dialect: "altyaa", code: "not_found", message: "M", details: []byte(`{"f":1}`), retryable: -1}},
 		{`{"error":{"code":"not_found","type":"invalid_request_error","message":"M"}}`, false, true, // typed: not Altyaa's
-			envelope{dialect: "error-object", code: "not_found", message: "M", retryable: -1}},
+			envelope{dialect: "generic", code: "not_found", message: "M", retryable: -1}},
 		{`{"error":"C","message":"M","details":{"content":["Required"]}}`, false, true,
-			envelope{dialect: "error-string", code: "C", message: "M", details: []byte(`{"content":["Required"]}`), retryable: -1}},
+			envelope{dialect: "generic", code: "C", message: "M", details: []byte(`{"content":["Required"]}`), retryable: -1}},
 		{`{"error":"VALIDATION_FAILED","message":"M"}`, false, true,
 			envelope{dialect: "postato", code: "VALIDATION_FAILED", message: "M", retryable: -1}},
-		{`{"error":{"origin":"platform","code":"C","message":"M","retryable":false}}`, false, true,
-			envelope{dialect: "error-object", code: "C", message: "M", retryable: 0}},
+		{`{"error":{"origin":"platform","code":"C","message":"M","retryable":false}}`, false, true, // Postato's platform error
+			envelope{dialect: "postato", code: "C", message: "M", retryable: 0}},
 		{`{"error":{"origin":{"nested":true},"code":"C"}}`, false, true,
-			envelope{dialect: "error-object", code: "C", retryable: -1}},
+			envelope{dialect: "generic", code: "C", retryable: -1}},
 		{`{"error":{"code":"C","retryable":true}}`, false, true,
-			envelope{dialect: "error-object", code: "C", retryable: 1}},
+			envelope{dialect: "generic", code: "C", retryable: 1}},
 		{`{"type":"https://x.test/p/out-of-credit","title":"T","status":403,"detail":"D"}`, true, true,
 			envelope{dialect: "problem+json", code: "out-of-credit", message: "D", retryable: -1}},
 		{`{"type":"https://x.test/p/out-of-credit","title":"T"}`, false, true,
@@ -54,49 +54,49 @@ func TestParseEnvelope(t *testing.T) {
 		{`{"type":"about:blank","status":400,"errors":[{"code":"E1"}]}`, true, true,
 			envelope{dialect: "problem+json", code: "E1", retryable: -1}},
 		{`{"errors":[{"code":"E1","message":"M1","retryable":true},{"code":"E2"}]}`, false, true,
-			envelope{dialect: "errors-array", code: "E1", message: "M1", retryable: 1}},
-		{`{"errors":["just text",{"code":"E2"}]}`, false, true, envelope{dialect: "errors-array", retryable: -1}},
-		{`{"errors":[]}`, false, true, envelope{dialect: "errors-array", retryable: -1}},
-		{`{"errors":"nope","code":"C"}`, false, true, envelope{dialect: "code-message", code: "C", retryable: -1}},
+			envelope{dialect: "generic", code: "E1", message: "M1", retryable: 1}},
+		{`{"errors":["just text",{"code":"E2"}]}`, false, true, envelope{dialect: "generic", retryable: -1}},
+		{`{"errors":[]}`, false, true, envelope{dialect: "generic", retryable: -1}},
+		{`{"errors":"nope","code":"C"}`, false, true, envelope{dialect: "generic", code: "C", retryable: -1}},
 		{`{"code":42,"message":"M","meta":{"other":1,"request_id":"R"}}`, false, true,
-			envelope{dialect: "code-message", code: "42", numeric: true, message: "M", requestID: "R", retryable: -1}},
+			envelope{dialect: "generic", code: "42", numeric: true, message: "M", requestID: "R", retryable: -1}},
 		{`{"code":true,"message":["not a string"]}`, false, true, envelope{retryable: -1}},
-		{`{"meta":"x","requestId":"R2","code":"C"}`, false, true, envelope{dialect: "code-message", code: "C", requestID: "R2", retryable: -1}},
-		{`{"request_id":"first","requestId":"second","code":"C"}`, false, true, envelope{dialect: "code-message", code: "C", requestID: "first", retryable: -1}},
+		{`{"meta":"x","requestId":"R2","code":"C"}`, false, true, envelope{dialect: "generic", code: "C", requestID: "R2", retryable: -1}},
+		{`{"request_id":"first","requestId":"second","code":"C"}`, false, true, envelope{dialect: "generic", code: "C", requestID: "first", retryable: -1}},
 		{`{"error":{"code":"C","request_id":"in-error"},"request_id":"top"}`, false, true,
-			envelope{dialect: "error-object", code: "C", requestID: "in-error", retryable: -1}},
+			envelope{dialect: "generic", code: "C", requestID: "in-error", retryable: -1}},
 		{`{}`, false, true, envelope{retryable: -1}},
-		{`{"message":"M","documentation_url":"https://docs.github.com/rest"}`, false, true, envelope{dialect: "message", message: "M", retryable: -1}},
-		{`{"a":` + nest(25) + `,"code":"C"}`, false, true, envelope{dialect: "code-message", code: "C", retryable: -1}},
+		{`{"message":"M","documentation_url":"https://docs.github.com/rest"}`, false, true, envelope{dialect: "generic", message: "M", retryable: -1}},
+		{`{"a":` + nest(25) + `,"code":"C"}`, false, true, envelope{dialect: "generic", code: "C", retryable: -1}},
 		{`{"a":` + nest(jsonenv.MaxDepth) + `,"code":"C"}`, false, false, envelope{retryable: -1}},
 		{`{"error":{"code":"C","details":` + nest(20) + `}}`, false, true,
-			envelope{dialect: "error-object", code: "C", details: []byte(nest(20)), retryable: -1}},
+			envelope{dialect: "generic", code: "C", details: []byte(nest(20)), retryable: -1}},
 		// What encoding/json does: no trailing data, no malformed number,
 		// escaped and case-folded member names, the first value of a
 		// repeated member.
 		{`{"code":"C"} trailing`, false, false, envelope{retryable: -1}},
 		{`{"code":"C"}{"code":"D"}`, false, false, envelope{retryable: -1}},
 		{`{"code":"C"}}`, false, false, envelope{retryable: -1}},
-		{"{\"code\":\"C\"} \r\n\t", false, true, envelope{dialect: "code-message", code: "C", retryable: -1}},
+		{"{\"code\":\"C\"} \r\n\t", false, true, envelope{dialect: "generic", code: "C", retryable: -1}},
 		{`{"code":--1}`, false, false, envelope{retryable: -1}},
 		{`{"code":-}`, false, false, envelope{retryable: -1}},
 		{`{"code":01}`, false, false, envelope{retryable: -1}},
 		{`{"code":1.}`, false, false, envelope{retryable: -1}},
 		{`{"code":1e}`, false, false, envelope{retryable: -1}},
 		{`{"code":+1}`, false, false, envelope{retryable: -1}},
-		{`{"code":-1.5e+3}`, false, true, envelope{dialect: "code-message", code: "-1.5e+3", numeric: true, retryable: -1}},
-		{`{"c\u006fde":"C","m\u0065ssage":"M"}`, false, true, envelope{dialect: "code-message", code: "C", message: "M", retryable: -1}},
-		{`{"\u0065rror":{"c\u006Fde":"C","retry\u0061ble":false}}`, false, true, envelope{dialect: "error-object", code: "C", retryable: 0}},
-		{`{"Code":"C","MESSAGE":"M","Request_ID":"R"}`, false, true, envelope{dialect: "code-message", code: "C", message: "M", requestID: "R", retryable: -1}},
+		{`{"code":-1.5e+3}`, false, true, envelope{dialect: "generic", code: "-1.5e+3", numeric: true, retryable: -1}},
+		{`{"c\u006fde":"C","m\u0065ssage":"M"}`, false, true, envelope{dialect: "generic", code: "C", message: "M", retryable: -1}},
+		{`{"\u0065rror":{"c\u006Fde":"C","retry\u0061ble":false}}`, false, true, envelope{dialect: "generic", code: "C", retryable: 0}},
+		{`{"Code":"C","MESSAGE":"M","Request_ID":"R"}`, false, true, envelope{dialect: "generic", code: "C", message: "M", requestID: "R", retryable: -1}},
 		{`{"Error":{"Code":"C","Message":"M","Details":[1],"RequestID":"R"},"Success":false}`, false, true,
-			envelope{dialect: "error-object", code: "C", message: "M", details: []byte(`[1]`), requestID: "R", retryable: -1}},
-		{`{"ERRORS":[{"CODE":"E"}]}`, false, true, envelope{dialect: "errors-array", code: "E", retryable: -1}},
-		{`{"code":"A","Code":"B","code":"C"}`, false, true, envelope{dialect: "code-message", code: "A", retryable: -1}},
-		{`{"code":null,"code":"B"}`, false, true, envelope{dialect: "code-message", code: "B", retryable: -1}},
-		{`{"error":"E","error":{"code":"C"}}`, false, true, envelope{dialect: "error-object", code: "C", retryable: -1}}, // an object wins
-		{`{"error":{"code":"C"},"error":"E"}`, false, true, envelope{dialect: "error-object", code: "C", retryable: -1}},
-		{`{"error":{},"message":"M"}`, false, true, envelope{dialect: "message", message: "M", retryable: -1}}, // no error in it
-		{`{"error":[{"code":"C"}],"meta":7,"error":"E"}`, false, true, envelope{dialect: "error-string", code: "E", retryable: -1}},
+			envelope{dialect: "generic", code: "C", message: "M", details: []byte(`[1]`), requestID: "R", retryable: -1}},
+		{`{"ERRORS":[{"CODE":"E"}]}`, false, true, envelope{dialect: "generic", code: "E", retryable: -1}},
+		{`{"code":"A","Code":"B","code":"C"}`, false, true, envelope{dialect: "generic", code: "A", retryable: -1}},
+		{`{"code":null,"code":"B"}`, false, true, envelope{dialect: "generic", code: "B", retryable: -1}},
+		{`{"error":"E","error":{"code":"C"}}`, false, true, envelope{dialect: "generic", code: "C", retryable: -1}}, // an object wins
+		{`{"error":{"code":"C"},"error":"E"}`, false, true, envelope{dialect: "generic", code: "C", retryable: -1}},
+		{`{"error":{},"message":"M"}`, false, true, envelope{dialect: "generic", message: "M", retryable: -1}}, // no error in it
+		{`{"error":[{"code":"C"}],"meta":7,"error":"E"}`, false, true, envelope{dialect: "generic", code: "E", retryable: -1}},
 		{``, false, false, envelope{retryable: -1}},
 		{`null`, false, false, envelope{retryable: -1}},
 		{`"string"`, false, false, envelope{retryable: -1}},
@@ -250,7 +250,7 @@ func genEnvelope(r *rand.Rand) (data []byte, problem bool, want envelope) {
 	m := map[string]any{"noise_" + str(): noise(), "other": noise()}
 	switch r.IntN(6) {
 	case 0:
-		want.dialect = "error-object"
+		want.dialect = "generic"
 		if r.IntN(2) == 0 {
 			want.dialect, want.code = "aidelly", "PUBLIC_API_"+want.code
 		}
@@ -258,7 +258,7 @@ func genEnvelope(r *rand.Rand) (data []byte, problem bool, want envelope) {
 		m["error"] = map[string]any{"code": want.code, "message": want.message, "extra": noise()}
 		m["request_id"] = want.requestID
 	case 1:
-		want.dialect = "error-object"
+		want.dialect = "generic"
 		if r.IntN(2) == 0 {
 			want.dialect, want.code = "altyaa", altyaaCodes[r.IntN(len(altyaaCodes))].code
 		}
@@ -267,7 +267,7 @@ func genEnvelope(r *rand.Rand) (data []byte, problem bool, want envelope) {
 		want.details, _ = json.Marshal(details)
 		want.requestID = ""
 	case 2:
-		want.dialect = "error-string"
+		want.dialect = "generic"
 		if r.IntN(2) == 0 {
 			want.dialect, want.code = "postato", postatoCodes[r.IntN(len(postatoCodes))].code
 		}
@@ -275,7 +275,7 @@ func genEnvelope(r *rand.Rand) (data []byte, problem bool, want envelope) {
 		m["message"] = want.message
 		m["meta"] = map[string]any{"request_id": want.requestID}
 	case 3:
-		want.dialect = "error-object"
+		want.dialect = "postato" // a platform error
 		want.retryable = int8(r.IntN(2))
 		m["error"] = map[string]any{"origin": "platform", "code": want.code, "message": want.message, "retryable": want.retryable == 1}
 		m["requestId"] = want.requestID
@@ -294,7 +294,7 @@ func genEnvelope(r *rand.Rand) (data []byte, problem bool, want envelope) {
 		m["detail"] = want.message
 		m["request_id"] = want.requestID
 	case 5:
-		want.dialect = "errors-array"
+		want.dialect = "generic"
 		m["errors"] = []any{map[string]any{"code": want.code, "message": want.message}, noise()}
 		m["request_id"] = want.requestID
 	}

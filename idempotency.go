@@ -455,7 +455,7 @@ func honorsKeys(st *attemptState, resp *http.Response) bool {
 	if e == nil {
 		return false
 	}
-	if e.Dialect == "aidelly" || e.Dialect == "postato" && !sharedPostatoCode(e.Code) {
+	if e.Dialect == "aidelly" || e.Dialect == "postato" && inTable(postatoCodes[:], e.Code) && !sharedPostatoCode(e.Code) {
 		return true
 	}
 	c := strings.ToLower(e.Code)

@@ -327,7 +327,8 @@ func TestWriteRuleLearnsFromAnswers(t *testing.T) {
 
 // TestWriteRuleLearnsFromReads: the answers a host gives to reads tell
 // its dialect as well as the answers to writes: after an Aidelly or
-// Postato envelope with one of that vendor's codes on a GET, a write to the
+// Postato envelope with one of that vendor's codes on a GET (a platform
+// error's too), a write to the
 // host is resent after an ambiguous failure. A read's envelope of a shape
 // many APIs share, with a code no vendor table knows or with a vendor's
 // code other APIs use too (not_found, INVALID_REQUEST), teaches nothing.
@@ -345,6 +346,10 @@ func TestWriteRuleLearnsFromReads(t *testing.T) {
 		{"postato, a rule failed", rtStep{status: 422, body: `{"error":"VALIDATION_FAILED","message":"no"}`}, false},
 		{"postato, its own word", rtStep{status: 403, body: `{"error":"workspace_required","message":"no"}`}, true},
 		{"shared shape", rtStep{status: 404, body: `{"error":{"code":"not_found_here","message":"no"}}`}, false},
+		// A platform error (Dialect "postato", by its origin member) with a
+		// code of no vendor's table: Postato's shape, not its proof.
+		{"postato platform error", rtStep{status: 422, body: `{"error":{"origin":"platform","code":"MEDIA_TOO_LARGE","message":"no","retryable":false}}`}, false},
+		{"postato platform error, its own word", rtStep{status: 403, body: `{"error":{"origin":"platform","code":"workspace_required","message":"no"}}`}, true},
 		{"success", rtStep{status: 200, body: `{"data":[]}`}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -55,12 +55,16 @@ const (
 	// the status is still the code when there is one, else the first
 	// item's reason; the reason is kept in Reason either way.
 	Google = "google"
+	// Postato is an error object with an "origin" member, Postato's
+	// platform errors ({"error":{"origin":"platform","code":…,
+	// "retryable":…}}): no other API is known to send one.
+	Postato = "postato"
 )
 
 // Envelope is what Parse found in an error body.
 type Envelope struct {
 	Shape       string // one of the shapes above; "" when none matched
-	Vendor      string // Stripe or Google when recognized; "" otherwise
+	Vendor      string // Stripe, Google or Postato when recognized; "" otherwise
 	Code        string // the stable code; numbers keep their JSON text
 	NumericCode bool   // Code was a JSON number
 	ErrorType   string // the error object's "type" member, if any
@@ -143,6 +147,8 @@ func Parse(data []byte, problem bool) (Envelope, bool) {
 			env.Reason = reason
 		case onStripe(e.DocURL.s) || onStripe(e.RequestLogURL.s):
 			env.Vendor = Stripe
+		case e.Origin.name:
+			env.Vendor = Postato
 		}
 	case d.errorString.set:
 		env.Shape = ErrorString
@@ -246,7 +252,7 @@ type errorObject struct {
 	Title          text       `json:"title"`
 	Details        raw        `json:"details"`
 	Retryable      flag       `json:"retryable"`
-	Origin         seen       `json:"origin"`
+	Origin         origin     `json:"origin"`
 	RequestID      text       `json:"request_id"`
 	RequestIDCamel text       `json:"requestId"`
 	DocURL         text       `json:"doc_url"`
@@ -258,7 +264,7 @@ type errorObject struct {
 // object without them (or none at all) carries no error.
 func (e *errorObject) present() bool {
 	return e.Code.set || e.Type.set || e.Status.set || e.Message.set || e.Detail.set ||
-		e.Title.set || e.Details != nil || e.Retryable != 0 || bool(e.Origin) ||
+		e.Title.set || e.Details != nil || e.Retryable != 0 || e.Origin.seen ||
 		e.RequestID.set || e.RequestIDCamel.set || e.DocURL.set || e.RequestLogURL.set
 }
 
@@ -341,6 +347,18 @@ type seen bool
 
 func (p *seen) UnmarshalJSON([]byte) error {
 	*p = true
+	return nil
+}
+
+// origin records an error object's "origin" member: seen whatever its
+// value, name when it is a string, as Postato's platform errors send it
+// ("platform").
+type origin struct {
+	seen, name bool
+}
+
+func (o *origin) UnmarshalJSON(b []byte) error {
+	o.seen, o.name = true, b[0] == '"'
 	return nil
 }
 
