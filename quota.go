@@ -23,7 +23,14 @@ import "time"
 // background and answers from what it holds until then. The Transport
 // keeps the QuotaPartition for the partition's life and may ask again after
 // evicting the partition; a store should return the same state for the
-// same name while it holds it.
+// same name while it holds it. A Transport also asks, once, for the state
+// of the global limit of each host and credential that announced a quota
+// of its own (a resource, a route's bucket: "https://discord.com Global
+// limit", followed by the credential's tag), which every member's
+// partitions of that host and credential read with their own: a 429 of
+// Discord's global limit pauses it, so that the routes the member that got
+// it never called wait too. No request goes to it: only its PauseUntil,
+// Pause and the optional interfaces are called.
 //
 // The Transport may look for further optional interfaces on a store or on
 // its partitions by type assertion, as net/http does with http.Flusher
@@ -140,9 +147,13 @@ type QuotaWatcher interface {
 // a Transport to which no server has announced anything (most APIs send a
 // Retry-After on their 429s alone): with s, an attempt takes the
 // partition's lock and a Take of s, which a Transport without a store takes
-// only once a server has announced a quota. A nil s restores the default:
-// everything in memory, per Transport. WithoutRateLimit turns s off too, for
-// the quota.
+// only once a server has announced a quota. A 429 of a host's global limit
+// (Discord's X-RateLimit-Global: true) pauses, through s, every partition
+// of the host and credential in every member, those the member that got it
+// never made included (another route's bucket), once the member has
+// learned a quota of the host's own (see QuotaStore). A nil s restores the
+// default: everything in memory, per Transport. WithoutRateLimit turns s
+// off too, for the quota.
 //
 // When s also implements BudgetStore, the retry budget of each host is
 // shared through it too (unless WithoutRetryBudget turns the budget off),
@@ -163,12 +174,18 @@ func (rl *rateLimiter) quotaPartition(k partKey) QuotaPartition {
 	return rl.quota.Partition(k.String())
 }
 
-// sharedPause returns the later of until and the pause p's store holds.
-// p.mu is held.
+// sharedPause returns the later of until and the pause p's store holds,
+// p's own or that of its host's global limit (see fleetGlobal). p.mu is
+// held.
 func (p *partition) sharedPause(until time.Time) time.Time {
 	if p.quota != nil {
 		if q := p.quota.PauseUntil(); q.After(until) {
-			return q
+			until = q
+		}
+		if g := p.global.Load(); g != nil {
+			if q := g.q.PauseUntil(); q.After(until) {
+				until = q
+			}
 		}
 	}
 	return until

@@ -71,7 +71,8 @@ const paceShare = 0.95
 // with the same method and path go to it from then on (unless that route
 // named two buckets): posting to many webhooks of one host is paced per
 // webhook, as the server counts, not at one webhook's pace (a 429 of
-// Discord's global limit, X-RateLimit-Global: true, pauses them all). A host whose
+// Discord's global limit, X-RateLimit-Global: true, pauses them all, in every
+// member of a fleet sharing a QuotaStore). A host whose
 // routes announce different plain limits (X-RateLimit-Limit or
 // X-Rate-Limit-Limit without a policy: X counts GET /2/users/me at 75 per
 // 15 minutes, its searches at 450) is taken to count each endpoint apart:
@@ -278,6 +279,10 @@ type rateLimiter struct {
 	// hostPauses holds the pauses of hosts' global limits in force (see
 	// pauseHost), for the partitions made or cleared during one.
 	hostPauses hostPauses
+	// globals holds the QuotaStore's state of the global limits of the
+	// hosts and credentials that announced quotas of their own (see
+	// fleetGlobal); guarded by mu.
+	globals map[hostKey]*globalLimit
 
 	// Looking a partition up takes no lock (a hostTable). Inserts,
 	// removals and the list that orders the partitions by use are guarded
@@ -345,6 +350,10 @@ type partition struct {
 	// (quota.go); watch is quota when it is a QuotaWatcher, else nil.
 	quota QuotaPartition
 	watch QuotaWatcher
+	// global is the store's state of the global limit of p's host and
+	// credential, whose pause holds p too; nil for none (see
+	// fleetGlobal). Set once, when p is made or its host learns.
+	global atomic.Pointer[globalLimit]
 	// handedOver is set once a split handed the quota that quota paces
 	// over to a plain limit's partition (see splitPlain): the routes
 	// still sent to p do not spend it, and p takes none of its tokens
@@ -515,6 +524,9 @@ func (rl *rateLimiter) newPartition(k partKey) *partition {
 		p.lim = rate.NewLimiter(rl.static, rl.burst)
 	}
 	p.pauseUntil = rl.hostPauses.of(k) // a global limit's pause in force
+	if g := rl.globalOf(k); g != nil {
+		p.global.Store(g) // the fleet's
+	}
 	return p
 }
 
@@ -670,17 +682,26 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 	paced := false            // a token was taken and waited for
 	leased := false           // a token of the shared quota is held (quota.go)
 	var spent <-chan struct{} // a PauseChanged channel found closed after a wait
+	// gspent is spent's twin for the host's global limit (p.global).
+	var gspent <-chan struct{}
 	// dry is when the store first had no token for the attempt since the
 	// gate last held it (zero for none): its refusals are bounded from
 	// then, not from the waits the gate held the attempt before them.
 	var dry time.Time
 	for first := true; ; first = false {
-		var changed <-chan struct{} // asked before the pause is read: see QuotaWatcher
+		var changed, gchanged <-chan struct{} // asked before the pause is read: see QuotaWatcher
 		if p.watch != nil {
 			if changed = p.watch.PauseChanged(); changed == spent {
 				// A store that hands out a channel already closed
 				// would wake every wait at once: wait on the timer.
 				changed = nil
+			}
+		}
+		if p.quota != nil {
+			if g := p.global.Load(); g != nil && g.watch != nil {
+				if gchanged = g.watch.PauseChanged(); gchanged == gspent {
+					gchanged = nil
+				}
 			}
 		}
 		p.mu.Lock()
@@ -721,16 +742,19 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				// wait that ends before the deadline into a refusal.
 				d += s
 			}
-			if err := rl.wait(ctx, req.Cancel, p, now, d, budget, reopened, changed); err != nil {
+			if err := rl.wait(ctx, req.Cancel, p, now, d, budget, reopened, changed, gchanged); err != nil {
 				return p, time.Since(start), false, err
 			}
 			if isClosed(changed) {
 				spent = changed
 			}
+			if isClosed(gchanged) {
+				gspent = gchanged
+			}
 			if q := rl.splitFor(req, p); q != p {
 				// p's state went to the partitions of its limits while
 				// req waited: req waits in its own.
-				p, spent = q, nil
+				p, spent, gspent = q, nil, nil
 			}
 			continue
 		}
@@ -774,7 +798,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					if !ok && d <= 0 {
 						d = minQuotaRetry
 					}
-					if err := rl.wait(ctx, req.Cancel, p, now, d, budget, retry, nil); err != nil {
+					if err := rl.wait(ctx, req.Cancel, p, now, d, budget, retry, nil, nil); err != nil {
 						return p, time.Since(start), false, err
 					}
 					continue
@@ -808,7 +832,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			r.CancelAt(now)
 			return p, now.Sub(start), false, nil
 		}
-		if err := rl.wait(ctx, req.Cancel, p, now, d, budget, nil, nil); err != nil {
+		if err := rl.wait(ctx, req.Cancel, p, now, d, budget, nil, nil, nil); err != nil {
 			r.CancelAt(time.Now())
 			return p, time.Since(start), false, err
 		}
@@ -934,11 +958,11 @@ func (p *partition) unlockIfPanicking(returned *bool) {
 	}
 }
 
-// wait sleeps d, or until reopened or changed is closed, unless d passes
-// ctx's deadline or the call's budget. A nil channel is never closed. It
-// ends early with an error when ctx is done or cancel, the request's
-// deprecated Cancel channel, is closed: the caller gave up.
-func (rl *rateLimiter) wait(ctx context.Context, cancel <-chan struct{}, p *partition, now time.Time, d time.Duration, budget time.Time, reopened, changed <-chan struct{}) error {
+// wait sleeps d, or until reopened, changed or gchanged is closed, unless
+// d passes ctx's deadline or the call's budget. A nil channel is never
+// closed. It ends early with an error when ctx is done or cancel, the
+// request's deprecated Cancel channel, is closed: the caller gave up.
+func (rl *rateLimiter) wait(ctx context.Context, cancel <-chan struct{}, p *partition, now time.Time, d time.Duration, budget time.Time, reopened, changed, gchanged <-chan struct{}) error {
 	if pastDeadline(ctx, budget, now.Add(d)) {
 		return rl.refuse(p, d, "past the call's deadline")
 	}
@@ -952,6 +976,7 @@ func (rl *rateLimiter) wait(ctx context.Context, cancel <-chan struct{}, p *part
 	case <-timer.C:
 	case <-reopened:
 	case <-changed:
+	case <-gchanged:
 	}
 	return nil
 }
@@ -1188,6 +1213,12 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 	}
 	if p == nil {
 		p = m.rl.lookup(k, true, &now)
+	}
+	if k.resource != "" && m.rl.quota != nil && p.global.Load() == nil {
+		// A quota of its own: the fleet's pause of the host's global
+		// limit must hold it, which the members that got a global 429
+		// may never have made (see fleetGlobal).
+		m.rl.fleetGlobal(k)
 	}
 	m.rl.update(p, t, &r, counted)
 	if r.throttled && r.hasRA && globalScope(resp.Header) {

@@ -11,7 +11,8 @@ import (
 
 // This file holds a host's global limit: Discord's per bot (see
 // ratelimit_resource.go), whose 429 pauses every partition of the host and
-// credential.
+// credential, in this Transport and, through a QuotaStore, in every member
+// of the fleet.
 
 // globalScope reports whether h, a 429's, says that the limit it hit is
 // the host's for the credential, across routes: Discord's
@@ -46,6 +47,92 @@ func (rl *rateLimiter) pauseHost(k partKey, until, now time.Time) {
 	}
 	for _, p := range ps {
 		p.pause(until)
+	}
+	if rl.quota != nil && k.scheme != "" {
+		// The fleet's members whose requests go to partitions this one
+		// never made (another route's bucket) find it there.
+		if g := rl.fleetGlobal(k); until.After(g.q.PauseUntil()) {
+			g.q.Pause(until)
+		}
+	}
+}
+
+// globalResource is the resource of the partition key that names, in a
+// QuotaStore, a host's global limit for a credential: no request goes to
+// it, and no quota a server names has that name (a resource's is
+// lower-cased, a bucket's starts with "bucket ", a plain limit's with
+// "reads, " or "writes, ").
+const globalResource = "Global limit"
+
+// A globalLimit is the state a QuotaStore shares of a host's global limit
+// for a credential: its pause, which a global 429 that any member of the
+// fleet got sets (see pauseHost). The partitions of a host and credential
+// that announced quotas of their own (a resource, a bucket, a plain limit)
+// read it with their own pause: another member's pause of the partitions
+// it made does not reach those it never made, another route's bucket. The
+// partitions of other hosts, and every partition without a store, have
+// none, and read nothing more.
+type globalLimit struct {
+	q     QuotaPartition
+	watch QuotaWatcher // q when it is one, else nil
+}
+
+// fleetGlobal returns the store's state of the global limit of k's host
+// and credential, asking the store for it the first time, and gives it to
+// the partitions of that host and credential (newPartition gives it to
+// those made later). rl.quota is not nil, and k is a default key.
+func (rl *rateLimiter) fleetGlobal(k partKey) *globalLimit {
+	hk := hostKey{k.scheme, k.host, k.cred}
+	rl.mu.Lock()
+	defer rl.mu.Unlock() // a store that panics leaves the table usable
+	if g := rl.globals[hk]; g != nil {
+		return g
+	}
+	if len(rl.globals) >= maxHostPauses {
+		// The partitions keep theirs; a host that learns again in a
+		// new one asks again.
+		clear(rl.globals)
+	}
+	q := rl.quota.Partition(partKey{scheme: k.scheme, host: k.host, resource: globalResource, cred: k.cred}.String())
+	g := &globalLimit{q: q}
+	g.watch, _ = q.(QuotaWatcher)
+	if rl.globals == nil {
+		rl.globals = make(map[hostKey]*globalLimit)
+	}
+	rl.globals[hostKey{keepKey(k.scheme), keepKey(k.host), k.cred}] = g
+	rl.each(func(p *partition) {
+		if p.key.scheme == k.scheme && p.key.host == k.host && p.key.cred == k.cred {
+			p.global.Store(g)
+		}
+	})
+	return g
+}
+
+// globalOf returns the global limit that a partition of k gets when it is
+// made, nil for none. rl.mu is held.
+func (rl *rateLimiter) globalOf(k partKey) *globalLimit {
+	if len(rl.globals) == 0 || k.scheme == "" {
+		return nil
+	}
+	return rl.globals[hostKey{k.scheme, k.host, k.cred}]
+}
+
+// resetGlobals clears, for the fleet, the global limits of the hosts m
+// matches (Transport.ResetHost), when the store's partitions implement
+// QuotaResetter.
+func (rl *rateLimiter) resetGlobals(m hostMatcher) {
+	var gs []*globalLimit
+	rl.mu.Lock()
+	for k, g := range rl.globals {
+		if m.match(k.scheme, k.host) {
+			gs = append(gs, g)
+		}
+	}
+	rl.mu.Unlock()
+	for _, g := range gs {
+		if r, ok := g.q.(QuotaResetter); ok {
+			r.Reset()
+		}
 	}
 }
 

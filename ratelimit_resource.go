@@ -36,7 +36,8 @@ import (
 // global) and names no bucket: its Retry-After pauses every partition of
 // the host and credential, buckets and classes alike, for any other
 // route's request would get the same 429 (and Discord bans a client that
-// keeps sending into them).
+// keeps sending into them); with a QuotaStore, in every member of the
+// fleet (see ratelimit_global.go).
 //
 // Others again keep a quota per endpoint without naming it: X counts
 // GET /2/users/me at 75 requests per 15 minutes and its searches at 450,

@@ -30,10 +30,11 @@ import (
 // to a request of such a partition wake too.
 //
 // With a QuotaStore (WithQuotaStore), ResetHost clears what the fleet
-// shares of those partitions too, when the store's partitions implement
-// QuotaResetter (package redisquota's do): the fleet's pause and the quota
-// learned for them, for every member, this Transport at once and the others
-// as soon as the store tells them. A store whose partitions do not
+// shares of those partitions too, and of the host's global limit when the
+// Transport holds its state (see QuotaStore), when the store's partitions
+// implement QuotaResetter (package redisquota's do): the fleet's pause and
+// the quota learned for them, for every member, this Transport at once and
+// the others as soon as the store tells them. A store whose partitions do not
 // implement it keeps its shared state, and a pause it holds stays in force
 // for every member, this Transport included, until it ends. Only the
 // partitions this Transport holds are cleared (a partition is created by
@@ -142,6 +143,7 @@ func splitHostPort(s string) (host, port string) {
 // resetHost clears the learned state of the partitions of m's host.
 func (rl *rateLimiter) resetHost(m hostMatcher) {
 	rl.hostPauses.forget(m)
+	rl.resetGlobals(m) // before the waiters wake below, to find it cleared
 	rl.mu.Lock()
 	var ps []*partition
 	rl.each(func(p *partition) {
