@@ -1,8 +1,6 @@
 package resilient
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -24,10 +22,7 @@ func TestQuotaStoreDiscordGlobal(t *testing.T) {
 		a, b := New(d, WithQuotaStore(mem)), New(d, WithQuotaStore(mem))
 		send := func(tr *Transport, channel int) {
 			t.Helper()
-			url := fmt.Sprintf("https://discord.com/api/v10/channels/%d/messages", 1000+channel)
-			req := newRequest(t, context.Background(), http.MethodPost, url, strings.NewReader(`{"content":"hi"}`))
-			req.Header.Set("Authorization", "Bot token-1")
-			resp, err := roundTrip(t, tr, req)
+			resp, err := discordSend(t, tr, http.MethodPost, channel)
 			if err != nil {
 				t.Error(err)
 				return
@@ -89,10 +84,7 @@ func TestResetHostClearsFleetGlobal(t *testing.T) {
 		a, b := New(d, WithQuotaStore(mem), WithMaxRetries(0)), New(d, WithQuotaStore(mem))
 		send := func(tr *Transport, channel int) int {
 			t.Helper()
-			url := fmt.Sprintf("https://discord.com/api/v10/channels/%d/messages", 1000+channel)
-			req := newRequest(t, context.Background(), http.MethodPost, url, strings.NewReader(`{"content":"hi"}`))
-			req.Header.Set("Authorization", "Bot token-1")
-			resp, err := roundTrip(t, tr, req)
+			resp, err := discordSend(t, tr, http.MethodPost, channel)
 			if err != nil {
 				t.Fatal(err)
 			}

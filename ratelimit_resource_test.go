@@ -133,6 +133,17 @@ func TestRateLimitResourceSharedSegment(t *testing.T) {
 	})
 }
 
+// discordSend sends a message to Discord's channel 1000+channel through tr
+// as the bot of token-1, with method (POST, or another to try the bucket's
+// other routes).
+func discordSend(t testing.TB, tr http.RoundTripper, method string, channel int) (*http.Response, error) {
+	t.Helper()
+	url := fmt.Sprintf("https://discord.com/api/v10/channels/%d/messages", 1000+channel)
+	req := newRequest(t, context.Background(), method, url, strings.NewReader(`{"content":"hi"}`))
+	req.Header.Set("Authorization", "Bot token-1")
+	return roundTrip(t, tr, req)
+}
+
 // discordRT answers like Discord: each route (method and path: a channel's
 // messages, a webhook) has a bucket of its own, 5 requests every 5
 // seconds, named by X-RateLimit-Bucket; past it, a 429 with Retry-After.
@@ -259,10 +270,7 @@ func TestRateLimitDiscordGlobal(t *testing.T) {
 		tr := New(d)
 		send := func(method string, channel int) {
 			t.Helper()
-			url := fmt.Sprintf("https://discord.com/api/v10/channels/%d/messages", 1000+channel)
-			req := newRequest(t, context.Background(), method, url, strings.NewReader(`{"content":"hi"}`))
-			req.Header.Set("Authorization", "Bot token-1")
-			resp, err := roundTrip(t, tr, req)
+			resp, err := discordSend(t, tr, method, channel)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -315,10 +323,7 @@ func TestRateLimitDiscordGlobalNewBucket(t *testing.T) {
 		tr := New(rt)
 		send := func(channel int) time.Time {
 			t.Helper()
-			url := fmt.Sprintf("https://discord.com/api/v10/channels/%d/messages", 1000+channel)
-			req := newRequest(t, context.Background(), http.MethodPost, url, strings.NewReader(`{"content":"hi"}`))
-			req.Header.Set("Authorization", "Bot token-1")
-			resp, err := roundTrip(t, tr, req)
+			resp, err := discordSend(t, tr, http.MethodPost, channel)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,6 +107,33 @@ func discordRequest(method, url string) *http.Request {
 	return req
 }
 
+// discordFleet starts a discordAPI and two members of one fleet, A and B,
+// whose Transports share a Store's fleet, and has A post to channel 1 and
+// B to channel 2, so that each learns its bucket. channel(n) is the URL of
+// channel n's messages. Everything is closed at the test's end.
+func discordFleet(t *testing.T) (d *discordAPI, a, b *resilient.Transport, channel func(int) string) {
+	t.Helper()
+	f := twoMembers(t)
+	d = new(discordAPI)
+	api := resilienttest.Wrap(d, resilienttest.Faults{})
+	t.Cleanup(api.Close)
+	base := api.Transport()
+	t.Cleanup(base.CloseIdleConnections)
+	a = resilient.New(base, resilient.WithQuotaStore(f.a))
+	b = resilient.New(base, resilient.WithQuotaStore(f.b))
+	channel = func(n int) string { return api.URL + "/api/v10/channels/" + strconv.Itoa(n) + "/messages" }
+	for _, c := range []struct {
+		who string
+		tr  *resilient.Transport
+		n   int
+	}{{"A", a, 1}, {"B", b, 2}} {
+		if code, err := discordCall(&http.Client{Transport: c.tr}, http.MethodPost, channel(c.n)); code != 200 {
+			t.Fatalf("%s's first post to channel %d: %d, %v", c.who, c.n, code, err)
+		}
+	}
+	return d, a, b, channel
+}
+
 // TestGlobalLimitHoldsEveryMember: Discord's global limit is the bot's,
 // across routes and processes: its 429 (X-RateLimit-Global: true,
 // Retry-After) means that no request of the bot may be sent until it
@@ -117,26 +145,8 @@ func discordRequest(method, url string) *http.Request {
 // its writes; a call that may not wait that long (WithMaxRetryAfter) is
 // refused with ErrRateLimited, unsent. Once the pause ends they all go.
 func TestGlobalLimitHoldsEveryMember(t *testing.T) {
-	f := twoMembers(t)
-	d := new(discordAPI)
-	api := resilienttest.Wrap(d, resilienttest.Faults{})
-	defer api.Close()
-	base := api.Transport()
-	defer base.CloseIdleConnections()
-	a := &http.Client{Transport: resilient.New(base, resilient.WithQuotaStore(f.a))}
-	bt := resilient.New(base, resilient.WithQuotaStore(f.b))
-	b := &http.Client{Transport: bt}
-	channel := func(n int) string { return api.URL + "/api/v10/channels/" + strconv.Itoa(n) + "/messages" }
-
-	for _, c := range []struct {
-		who    string
-		client *http.Client
-		n      int
-	}{{"A", a, 1}, {"B", b, 2}} {
-		if code, err := discordCall(c.client, http.MethodPost, channel(c.n)); code != 200 {
-			t.Fatalf("%s's first post to channel %d: %d, %v", c.who, c.n, code, err)
-		}
-	}
+	d, at, bt, channel := discordFleet(t)
+	a, b := &http.Client{Transport: at}, &http.Client{Transport: bt}
 	const pause = 5 * time.Second
 	d.arm("POST /api/v10/channels/1/messages", pause)
 	done := make(chan struct{})
@@ -187,26 +197,8 @@ func TestGlobalLimitHoldsEveryMember(t *testing.T) {
 // its bucket of channel 2 goes at once, and so do its next calls, to that
 // bucket and to a route it never called.
 func TestGlobalLimitResetHost(t *testing.T) {
-	f := twoMembers(t)
-	d := new(discordAPI)
-	api := resilienttest.Wrap(d, resilienttest.Faults{})
-	defer api.Close()
-	base := api.Transport()
-	defer base.CloseIdleConnections()
-	at := resilient.New(base, resilient.WithQuotaStore(f.a))
-	a := &http.Client{Transport: at}
-	bt := resilient.New(base, resilient.WithQuotaStore(f.b))
-	b := &http.Client{Transport: bt}
-	channel := func(n int) string { return api.URL + "/api/v10/channels/" + strconv.Itoa(n) + "/messages" }
-	for _, c := range []struct {
-		who    string
-		client *http.Client
-		n      int
-	}{{"A", a, 1}, {"B", b, 2}} {
-		if code, err := discordCall(c.client, http.MethodPost, channel(c.n)); code != 200 {
-			t.Fatalf("%s's first post to channel %d: %d, %v", c.who, c.n, code, err)
-		}
-	}
+	d, at, bt, channel := discordFleet(t)
+	a, b := &http.Client{Transport: at}, &http.Client{Transport: bt}
 	// A pause longer than the waits of this test, shorter than the
 	// longest a call waits (DefaultMaxRetryAfter): B's call waits.
 	d.arm("POST /api/v10/channels/1/messages", 50*time.Second)
@@ -228,7 +220,8 @@ func TestGlobalLimitResetHost(t *testing.T) {
 			t.Errorf("B's post waiting for the pause: %d, %v; want 200", code, err)
 		}
 	}()
-	at.ResetHost(strings.TrimPrefix(api.URL, "http://"))
+	u, _ := url.Parse(channel(1))
+	at.ResetHost(u.Host)
 	select {
 	case <-done:
 	case <-time.After(waitBound):
