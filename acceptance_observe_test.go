@@ -118,6 +118,12 @@ func TestRedactsURLsWithoutScheme(t *testing.T) {
 		"/v1/posts?api_key=topsecret#frag-topsecret",
 		"//user:pw-topsecret@api.example.com/v1/posts?api_key=topsecret",
 		"https:opaque?api_key=topsecret",
+		// A query that quotes an absolute URL (OAuth's redirect_uri).
+		"auth.example.com/authorize?client_secret=topsecret&redirect_uri=https://app.example.com/cb",
+		// User info without a scheme, or before a host that lost its slashes.
+		"topsecret@api.example.com/v1/posts",
+		"user:topsecret@api.example.com/v1/posts",
+		"https:user:topsecret@api.example.com/v1/posts",
 	} {
 		t.Run(raw, func(t *testing.T) {
 			u, err := url.Parse(raw)

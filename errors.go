@@ -175,13 +175,15 @@ func redactError(err error) error {
 }
 
 // redactURLError returns msg, the message of err, with the URL quoted by
-// a *url.Error in err's chain redacted when it has no scheme:// for
-// redactURLs to find: a request's URL without its scheme (a caller who
-// forgot "https://"), a path alone, a scheme-relative or an opaque URL, as
-// an http.Client below the Transport quotes it.
+// a *url.Error in err's chain redacted as redactRef does, as an http.Client
+// below the Transport quotes it: redactURLs finds only the URLs that have
+// a scheme://, and cuts them there, which leaves the rest of a request's
+// URL without its scheme (a caller who forgot "https://"), a path alone,
+// a scheme-relative or an opaque URL, and the start of one whose query
+// quotes an absolute URL (OAuth's redirect_uri=https://…).
 func redactURLError(err error, msg string) string {
 	var ue *url.Error
-	if !errors.As(err, &ue) || strings.Contains(ue.URL, "://") {
+	if !errors.As(err, &ue) {
 		return msg
 	}
 	if safe := redactRef(ue.URL); safe != ue.URL {
@@ -190,29 +192,23 @@ func redactURLError(err error, msg string) string {
 	return msg
 }
 
-// redactRef removes the user info of a scheme-relative URL ("//user@host"),
-// and the query and fragment of any URL reference; a credential the path
-// carries becomes REDACTED, as redactURLs does for absolute URLs.
+// redactRef returns s, a URL reference, without its query, fragment and
+// user info, a credential its path carries replaced by REDACTED (see
+// redact.Opaque), whether or not it has a scheme and its "//".
 func redactRef(s string) string {
-	if q := strings.IndexAny(s, "?#"); q >= 0 {
-		s = s[:q]
-	}
-	prefix := ""
-	if rest, ok := strings.CutPrefix(s, "//"); ok {
-		auth := len(rest)
-		if j := strings.IndexByte(rest, '/'); j >= 0 {
-			auth = j
+	scheme := ""
+	for i := 0; i < len(s); i++ { // a scheme as url.Parse reads one
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' ||
+			i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.') {
+			continue
 		}
-		if at := strings.LastIndexByte(rest[:auth], '@'); at >= 0 {
-			rest = rest[at+1:]
-			auth -= at + 1
+		if i > 0 && c == ':' {
+			scheme = s[:i+1]
 		}
-		prefix, s = "//"+rest[:auth], rest[auth:]
+		break
 	}
-	if p := strings.IndexByte(s, '/'); p >= 0 {
-		s = s[:p] + redact.Path(s[p:])
-	}
-	return prefix + s
+	return scheme + redact.Opaque(s[len(scheme):], "")
 }
 
 // redactErr returns err's message made safe to log: see redactText.

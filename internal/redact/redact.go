@@ -23,7 +23,15 @@ const Placeholder = "REDACTED"
 //     /file/bot{token}/…;
 //   - the secret of an incoming webhook, as Slack's
 //     /services/T…/B…/{secret}.
+//
+// A path that does not start with '/' is that of a URL missing its scheme
+// ("user:token@api.example.com/v1", as url.Parse reads it): the user
+// information of its first segment, the authority the caller meant, is
+// dropped.
 func Path(path string) string {
+	if path != "" && path[0] != '/' {
+		path = path[userinfoEnd(path):]
+	}
 	if !maySecret(path) {
 		return path
 	}
@@ -127,12 +135,23 @@ func Opaque(s, userinfo string) string {
 	}
 	authority, path := rest[:auth], rest[auth:]
 	redacted := Path(path)
-	at := strings.LastIndexByte(authority, '@')
-	if at < 0 && redacted == path {
+	at := userinfoEnd(authority)
+	if at == 0 && redacted == path {
 		return s
 	}
-	if at >= 0 {
-		authority = userinfo + authority[at+1:]
+	if at > 0 {
+		authority = userinfo + authority[at:]
 	}
 	return s[:len(s)-len(rest)] + authority + redacted
+}
+
+// userinfoEnd returns the length of the user information ("user:token@")
+// that begins s, an authority followed by a path: up to the last '@'
+// before the first '/'; 0 for none.
+func userinfoEnd(s string) int {
+	auth := len(s)
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		auth = i
+	}
+	return strings.LastIndexByte(s[:auth], '@') + 1
 }

@@ -22,6 +22,12 @@ func TestPath(t *testing.T) {
 		{"/services/status", "/services/status"},
 		{"/v1/posts", "/v1/posts"},
 		{"", ""},
+		// The path of a URL missing its scheme: the authority's user info
+		// goes; an '@' past the first segment stays.
+		{"token@api.example.com/v1/posts", "api.example.com/v1/posts"},
+		{"user:token@api.example.com/api/webhooks/1/t", "api.example.com/api/webhooks/1/REDACTED"},
+		{"api.example.com/users/@me", "api.example.com/users/@me"},
+		{"/users/a@b", "/users/a@b"},
 	} {
 		if got := Path(tc.in); got != tc.want {
 			t.Errorf("Path(%q) = %q, want %q", tc.in, got, tc.want)
