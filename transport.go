@@ -88,7 +88,11 @@ type Middleware func(http.RoundTripper) http.RoundTripper
 
 // Chain returns base wrapped in mws, mws[0] being the outermost: a request
 // goes through mws[0], then mws[1], …, then base. Nil middlewares are
-// skipped. A nil base means http.DefaultTransport.
+// skipped. A nil base means http.DefaultTransport. It panics, naming the
+// middleware by its index, if one returns a nil RoundTripper: the
+// middleware outside it would panic at the first request, and an
+// http.Client given a nil Transport uses http.DefaultTransport, without
+// the chain.
 func Chain(base http.RoundTripper, mws ...Middleware) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
@@ -96,7 +100,9 @@ func Chain(base http.RoundTripper, mws ...Middleware) http.RoundTripper {
 	rt := base
 	for i := len(mws) - 1; i >= 0; i-- {
 		if mws[i] != nil {
-			rt = mws[i](rt)
+			if rt = mws[i](rt); rt == nil {
+				panic(fmt.Sprintf("resilient: Chain: middleware %d returned a nil RoundTripper", i))
+			}
 		}
 	}
 	return rt

@@ -1231,6 +1231,34 @@ func TestChain(t *testing.T) {
 	}
 }
 
+// TestChainMiddlewareReturnsNil: a middleware that returns a nil
+// RoundTripper is a mistake Chain reports at once, naming it by its
+// position, rather than a chain that panics at its first request (the
+// middleware outside it calls nil) or, as the outermost, one that an
+// http.Client silently replaces with http.DefaultTransport, dropping every
+// middleware and the Transport under it.
+func TestChainMiddlewareReturnsNil(t *testing.T) {
+	ok := func(next http.RoundTripper) http.RoundTripper { return next }
+	broken := func(http.RoundTripper) http.RoundTripper { return nil }
+	for _, tc := range []struct {
+		name string
+		mws  []Middleware
+		want string
+	}{
+		{"outermost", []Middleware{broken, ok}, "resilient: Chain: middleware 0 returned a nil RoundTripper"},
+		{"inner", []Middleware{ok, nil, broken}, "resilient: Chain: middleware 2 returned a nil RoundTripper"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if r := recover(); r != tc.want {
+					t.Errorf("Chain panicked with %v, want %q", r, tc.want)
+				}
+			}()
+			Chain(&rtScript{}, tc.mws...)
+		})
+	}
+}
+
 func TestConcurrentCallsShareATransport(t *testing.T) {
 	// The first attempt of every third call fails: the first nine with
 	// 503, the rest with 429, so that a per-host circuit breaker (which
