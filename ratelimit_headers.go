@@ -221,25 +221,13 @@ func (w *headerWatch) read(resp *http.Response, now *lazyNow, parsers []RateLimi
 	return r, true
 }
 
-// hasRateHeaderKey reports whether h has a key of the rate-limit families:
-// Ratelimit*, X-Ratelimit* or X-Rate-Limit*. For a map of up to 8 entries,
-// scanning its keys costs less than hashing eleven of them.
+// hasRateHeaderKey reports whether h has a key of the rate-limit families
+// (see isRateHeaderName). For a map of up to 8 entries, scanning its keys
+// costs less than hashing eleven of them.
 func hasRateHeaderKey(h http.Header) bool {
 	for k := range h {
-		switch {
-		case len(k) < 9:
-		case k[0] == 'R':
-			if k[:9] == "Ratelimit" {
-				return true
-			}
-		case k[0] == 'A':
-			if strings.HasPrefix(k, "Anthropic-Ratelimit") {
-				return true
-			}
-		case k[0] == 'X' && len(k) >= 12:
-			if k[2:11] == "Ratelimit" || k[2:12] == "Rate-Limit" || k == hdrShopify {
-				return true
-			}
+		if isRateHeaderName(k) {
+			return true
 		}
 	}
 	return false
@@ -257,7 +245,7 @@ func canonicalRateHeaders(resp *http.Response) bool {
 	h := resp.Header
 	spelled := false
 	for k := range h {
-		if len(k) >= 9 && isRateHeaderName(k) && textproto.CanonicalMIMEHeaderKey(k) != k {
+		if isRateHeaderName(k) && textproto.CanonicalMIMEHeaderKey(k) != k {
 			spelled = true
 			break
 		}
@@ -281,8 +269,13 @@ func canonicalRateHeaders(resp *http.Response) bool {
 }
 
 // isRateHeaderName reports whether k, in any case, names a header of the
-// rate-limit families hasRateHeaderKey looks for.
+// rate-limit families: Ratelimit*, X-Ratelimit*, X-Rate-Limit*,
+// Anthropic-Ratelimit* or Shopify's call limit. The first byte decides
+// most keys at once.
 func isRateHeaderName(k string) bool {
+	if len(k) < 9 {
+		return false
+	}
 	switch k[0] | 0x20 {
 	case 'r':
 		return strings.EqualFold(k[:9], "Ratelimit")
