@@ -113,7 +113,15 @@ func discordRequest(method, url string) *http.Request {
 // channel n's messages. Everything is closed at the test's end.
 func discordFleet(t *testing.T) (d *discordAPI, a, b *resilient.Transport, channel func(int) string) {
 	t.Helper()
-	f := twoMembers(t)
+	d, _, a, b, channel = discordFleetStores(t)
+	return d, a, b, channel
+}
+
+// discordFleetStores is discordFleet, which also returns the members'
+// Stores (f.a is A's, f.b B's).
+func discordFleetStores(t *testing.T) (d *discordAPI, f *fleetOfTwo, a, b *resilient.Transport, channel func(int) string) {
+	t.Helper()
+	f = twoMembers(t)
 	d = new(discordAPI)
 	api := resilienttest.Wrap(d, resilienttest.Faults{})
 	t.Cleanup(api.Close)
@@ -131,7 +139,7 @@ func discordFleet(t *testing.T) (d *discordAPI, a, b *resilient.Transport, chann
 			t.Fatalf("%s's first post to channel %d: %d, %v", c.who, c.n, code, err)
 		}
 	}
-	return d, a, b, channel
+	return d, f, a, b, channel
 }
 
 // TestGlobalLimitHoldsEveryMember: Discord's global limit is the bot's,

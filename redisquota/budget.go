@@ -59,7 +59,8 @@ func units(tokens float64) int64 { return int64(math.Round(tokens * budgetUnit))
 // key) with the settings b. It implements resilient.BudgetStore: it returns
 // at once, starts full, and loads the fleet's balance in the background.
 // Several Transports of one Store that ask for the same name share one
-// budget, with the settings of the first.
+// budget, with the settings of the first, for as long as something holds
+// it, even after the Store dropped it to make room.
 func (s *Store) Budget(name string, b resilient.RetryBudget) resilient.SharedBudget {
 	s.mu.Lock()
 	if bg := s.budgets[name]; bg != nil {
@@ -70,6 +71,13 @@ func (s *Store) Budget(name string, b resilient.RetryBudget) resilient.SharedBud
 		s.dropIdleBudgetsLocked(time.Now())
 	}
 	id := budgetID(name)
+	if bg := takeDropped(s.droppedBudgets, id); bg != nil {
+		// Still held, and still the fleet's: the Store holds it again.
+		s.budgets[name] = bg
+		s.budgetByID[id] = bg
+		s.mu.Unlock()
+		return bg
+	}
 	key := budgetKey(s.cfg.prefix, id)
 	s.made++
 	bg := &budget{s: s, name: name, id: id, key: key, fkey: key + ":fields", field: s.totalField("b", s.made), burst: units(b.Burst)}
@@ -93,8 +101,8 @@ func (s *Store) Budget(name string, b resilient.RetryBudget) resilient.SharedBud
 // for a sync that does not come while Redis is down, or more hosts new
 // within idleExit than it holds), those whose view holds no change of the
 // member's to send; then any, a change not sent being the member's alone,
-// as while Redis is down. Those still held by a Transport keep working,
-// from the member's view alone. s.mu is held.
+// as while Redis is down. Those still held by a Transport keep syncing
+// (see forgetBudgetLocked). s.mu is held.
 func (s *Store) dropIdleBudgetsLocked(now time.Time) {
 	for pass := range 3 {
 		for _, bg := range s.budgets {
@@ -110,11 +118,15 @@ func (s *Store) dropIdleBudgetsLocked(now time.Time) {
 	}
 }
 
-// forgetBudgetLocked forgets the budget b: the next Budget of its name
-// makes a new one, with a field of its own in Redis. s.mu is held.
+// forgetBudgetLocked drops the budget b from the Store's table, keeping a
+// weak pointer to it until it is collected (held.go): while a Transport
+// holds it, the syncer syncs it and the fleet's messages reach it, and the
+// next Budget of its name returns it; once collected, that makes a new
+// one, with a field of its own in Redis. s.mu is held.
 func (s *Store) forgetBudgetLocked(b *budget) {
 	delete(s.budgets, b.name)
 	delete(s.budgetByID, b.id)
+	keepDropped(s, s.droppedBudgets, b.id, b)
 }
 
 // Deposit implements resilient.SharedBudget: it credits tokens to the
@@ -251,21 +263,31 @@ func (s *Store) syncBudgets() {
 	}
 }
 
-// budgetsToSync returns the budgets to sync at now: those the member
-// changed and those wanted, and those below the burst changed or wanted in
-// the last idleExit (to learn what the fleet deposits).
+// budgetsToSync returns the budgets to sync at now, of those the Store
+// reaches (those it dropped to make room that are still held included):
+// those the member changed and those wanted, and those below the burst
+// changed or wanted in the last idleExit (to learn what the fleet
+// deposits).
 func (s *Store) budgetsToSync(now time.Time) []*budget {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var batch []*budget
-	for _, b := range s.budgets {
+	add := func(b *budget) {
 		t := b.tokens.Load()
 		if t != b.synced.Load() || b.want.Load() || b.kicked.Load() {
 			b.lastActive = now
 		} else if t >= b.burst || now.Sub(b.lastActive) >= idleExit {
-			continue
+			return
 		}
 		batch = append(batch, b)
+	}
+	for _, b := range s.budgets {
+		add(b)
+	}
+	for _, e := range s.droppedBudgets {
+		if b := e.wp.Value(); b != nil {
+			add(b)
+		}
 	}
 	return batch
 }
@@ -279,6 +301,9 @@ func (s *Store) budgetSpent(id, store string) {
 	}
 	s.mu.Lock()
 	b := s.budgetByID[id]
+	if b == nil {
+		b = findDropped(s.droppedBudgets, id)
+	}
 	s.mu.Unlock()
 	if b != nil {
 		b.want.Store(true)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -518,7 +519,7 @@ func TestBudgetSyncOnce(t *testing.T) {
 }
 
 // TestBudgetMadeAgain proves that a budget a Store forgot (dropped to make
-// room) and makes again leaves the fleet's balance where it was: the new
+// room, and collected once nothing held it) and makes again leaves the fleet's balance where it was: the new
 // budget's running total is its own, not the forgotten one's.
 func TestBudgetMadeAgain(t *testing.T) {
 	addr := redisAddr()
@@ -545,6 +546,12 @@ func TestBudgetMadeAgain(t *testing.T) {
 	if !s.ForgetBudget(name) {
 		t.Fatal("the Store did not hold the budget")
 	}
+	b = nil
+	waitFor(t, "the budget collected", func() bool {
+		runtime.GC()
+		_, budgets := s.DroppedHeld()
+		return budgets == 0
+	})
 	syncs := s.Stats().BudgetSyncs
 	s.Budget(name, settings)
 	waitFor(t, "the new budget's first sync", func() bool { return s.Stats().BudgetSyncs > syncs })

@@ -209,6 +209,25 @@
 // type (written by another hand) is the member's alone, and the others stay
 // the fleet's. A closed Store's budgets stay local.
 //
+// # Partitions and budgets dropped to make room
+//
+// A Store's tables hold at most 4096 partitions and 4096 retry budgets;
+// past that, it drops idle ones to make room (partitions whose refiller has
+// stopped; budgets not in use, then those with no change to send). A
+// Transport keeps the partitions and budgets it was given for as long as
+// it uses them (a host's global limit, asked for once per host and
+// credential and never used for tokens, is idle 2s after it loads): one
+// the Store dropped that something still holds stays the fleet's. The
+// fleet's messages (pauses, quotas, resets), the resyncs and the budgets'
+// syncs reach it as before, and the Store's next Partition or Budget of
+// its name returns it, not a second one, and holds it again. Of a dropped
+// partition or budget the Store keeps only a weak pointer (package weak),
+// deleted once the garbage collector collects it, nothing holding it any
+// more: the Store's memory is bounded by its tables and what is still
+// held. A name asked for again after that gets a new partition or budget,
+// with running totals of its own in Redis. Take, Deposit and Withdraw
+// look at none of this: they take no lock and allocate nothing more.
+//
 // # Keys
 //
 // A partition's state is the hash prefix:{id}, its active members the

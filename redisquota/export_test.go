@@ -67,6 +67,20 @@ func (s *Store) ForgetPartition(name string) bool {
 	return p != nil
 }
 
+// ForgetPartitionCollected forgets the partition named name as when it is
+// dropped to make room and, once nothing holds it, collected: the Store
+// reaches it no more. It reports whether the Store held it.
+func (s *Store) ForgetPartitionCollected(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.parts[name]
+	if p != nil {
+		s.forgetPartLocked(p)
+		takeDropped(s.droppedParts, p.id)
+	}
+	return p != nil
+}
+
 // GivebackField returns the give-back field in Redis of the partition q.
 func GivebackField(q resilient.QuotaPartition) string { return q.(*part).gbField }
 
@@ -192,3 +206,35 @@ func (s *Store) PartitionsHeld() int {
 	defer s.mu.Unlock()
 	return len(s.parts)
 }
+
+// HoldsPartition reports whether the Store's table holds the partition
+// named name: it was not dropped to make room, or was taken back since.
+func (s *Store) HoldsPartition(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.parts[name] != nil
+}
+
+// PartitionNames returns the names of the partitions the Store's table
+// holds.
+func (s *Store) PartitionNames() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.parts))
+	for name := range s.parts {
+		names = append(names, name)
+	}
+	return names
+}
+
+// DroppedHeld returns the number of partitions, and of retry budgets,
+// that the Store dropped to make room and still reaches, until they are
+// collected.
+func (s *Store) DroppedHeld() (parts, budgets int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.droppedParts), len(s.droppedBudgets)
+}
+
+// View returns the member's view of the retry budget b, in tokens.
+func View(b resilient.SharedBudget) float64 { return float64(b.(*budget).tokens.Load()) / budgetUnit }

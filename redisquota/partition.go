@@ -29,7 +29,7 @@ type part struct {
 	ready     atomic.Pointer[chan struct{}]
 	kick      chan struct{} // wakes the refiller; capacity 1
 	running   atomic.Bool   // a refiller runs
-	loaded    atomic.Bool   // the state was read from Redis while the Store holds the partition (see Store.markLoaded); written under s.mu
+	loaded    atomic.Bool   // the state was read from Redis while the Store reaches the partition (see Store.markLoaded); written under s.mu
 
 	// What the refiller must write: a quota learned, a window reported
 	// (confirm: see Learn), a pause.

@@ -25,13 +25,20 @@ const resyncBatch = 256
 // member's own: its state is read again.
 var errChanged = errors.New("redisquota: a partition changed during its resync")
 
-// resyncBudgets asks the syncer to sync every retry budget the Store holds
-// at once: it learns the fleet's balances, whatever "b" message it missed.
+// resyncBudgets asks the syncer to sync every retry budget the Store
+// reaches (those it dropped to make room that are still held included) at
+// once: it learns the fleet's balances, whatever "b" message it missed.
 func (s *Store) resyncBudgets() {
 	s.mu.Lock()
 	n := len(s.budgets)
 	for _, b := range s.budgets {
 		b.want.Store(true)
+	}
+	for _, e := range s.droppedBudgets {
+		if b := e.wp.Value(); b != nil {
+			b.want.Store(true)
+			n++
+		}
 	}
 	s.mu.Unlock()
 	if n > 0 {
@@ -39,17 +46,19 @@ func (s *Store) resyncBudgets() {
 	}
 }
 
-// resync reads the state of every partition the Store holds, in one
+// resync reads the state of every partition the Store reaches (those it
+// dropped to make room that are still held included), in one
 // pipelined call per resyncBatch partitions, and applies what the member
 // missed (see catchUp); and asks for a sync of every budget. It returns
 // the error of a call that failed, or errChanged: the caller tries again.
 func (s *Store) resync() error {
 	s.resyncBudgets()
 	s.mu.Lock()
-	parts := make([]*part, 0, len(s.byID))
+	parts := make([]*part, 0, len(s.byID)+len(s.droppedParts))
 	for _, p := range s.byID {
 		parts = append(parts, p)
 	}
+	parts = appendDropped(parts, s.droppedParts)
 	s.mu.Unlock()
 	var err error
 	for len(parts) > 0 {

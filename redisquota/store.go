@@ -53,6 +53,11 @@ type Store struct {
 	parts  map[string]*part // by name
 	byID   map[string]*part
 	made   int64 // the partitions and budgets made, which numbers their running-total fields in Redis (totalField); guarded by mu
+	// droppedParts and droppedBudgets are the partitions and budgets
+	// dropped to make room, by id, until they are collected (held.go);
+	// guarded by mu.
+	droppedParts   map[string]dropped[part]
+	droppedBudgets map[string]dropped[budget]
 
 	members atomic.Int64 // members seen by the last heartbeat; 0 before the first
 	st      counters
@@ -87,19 +92,21 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 	var inst [8]byte // a Store of its own, whatever its member id
 	rand.Read(inst[:])
 	s := &Store{
-		rdb:        rdb,
-		cfg:        cfg,
-		member:     cfg.member,
-		channel:    cfg.prefix + ":events",
-		membersKey: cfg.prefix + ":members",
-		instance:   hex.EncodeToString(inst[:]),
-		parts:      make(map[string]*part),
-		byID:       make(map[string]*part),
-		budgets:    make(map[string]*budget),
-		budgetByID: make(map[string]*budget),
-		budgetKick: make(chan struct{}, 1),
-		subscribed: make(chan struct{}),
-		epoch:      time.Now().Add(-time.Hour),
+		rdb:            rdb,
+		cfg:            cfg,
+		member:         cfg.member,
+		channel:        cfg.prefix + ":events",
+		membersKey:     cfg.prefix + ":members",
+		instance:       hex.EncodeToString(inst[:]),
+		parts:          make(map[string]*part),
+		byID:           make(map[string]*part),
+		droppedParts:   make(map[string]dropped[part]),
+		droppedBudgets: make(map[string]dropped[budget]),
+		budgets:        make(map[string]*budget),
+		budgetByID:     make(map[string]*budget),
+		budgetKick:     make(chan struct{}, 1),
+		subscribed:     make(chan struct{}),
+		epoch:          time.Now().Add(-time.Hour),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.ps = rdb.Subscribe(s.ctx) // no channel: no I/O; listen subscribes
@@ -144,7 +151,9 @@ func (s *Store) Close() error {
 
 // Partition returns the shared state of the partition named name. It
 // implements resilient.QuotaStore: it returns at once, and loads the
-// partition's state from Redis in the background.
+// partition's state from Redis in the background. Every call for a name
+// returns the same partition while something holds it, even after the
+// Store dropped it to make room.
 func (s *Store) Partition(name string) resilient.QuotaPartition {
 	s.mu.Lock()
 	if p := s.parts[name]; p != nil {
@@ -156,6 +165,13 @@ func (s *Store) Partition(name string) resilient.QuotaPartition {
 	}
 	sum := sha256.Sum256([]byte(name))
 	id := hex.EncodeToString(sum[:16])
+	if p := takeDropped(s.droppedParts, id); p != nil {
+		// Still held, and still the fleet's: the Store holds it again.
+		s.parts[name] = p
+		s.byID[id] = p
+		s.mu.Unlock()
+		return p
+	}
 	s.made++
 	p := newPart(s, name, id, s.totalField("g", s.made))
 	s.parts[name] = p
@@ -165,10 +181,10 @@ func (s *Store) Partition(name string) resilient.QuotaPartition {
 	return p
 }
 
-// dropIdleLocked forgets partitions whose refiller is not running, to make
+// dropIdleLocked drops partitions whose refiller is not running, to make
 // room, or any once the Store is closed (whose partitions stay marked as
 // running one: see part.wake); those still held by a Transport keep
-// working, without the fleet's messages. s.mu is held.
+// hearing the fleet (see forgetPartLocked). s.mu is held.
 func (s *Store) dropIdleLocked() {
 	for _, p := range s.parts {
 		if len(s.parts) < maxPartitions*3/4 {
@@ -180,23 +196,33 @@ func (s *Store) dropIdleLocked() {
 	}
 }
 
-// forgetPartLocked forgets the partition p: the next Partition of its name
-// makes a new one, with a give-back field of its own in Redis. s.mu is
-// held.
+// forgetPartLocked drops the partition p from the Store's table, keeping
+// a weak pointer to it until it is collected (held.go): while a Transport
+// holds it, the fleet's messages and the resyncs reach it, and the next
+// Partition of its name returns it; once collected, that makes a new one,
+// with a give-back field of its own in Redis. s.mu is held.
 func (s *Store) forgetPartLocked(p *part) {
 	delete(s.parts, p.name)
 	delete(s.byID, p.id)
-	p.loaded.Store(false)
+	keepDropped(s, s.droppedParts, p.id, p)
+}
+
+// partLocked returns the partition whose id is id, held in the Store's
+// table or dropped and still alive; nil for none. s.mu is held.
+func (s *Store) partLocked(id string) *part {
+	if p := s.byID[id]; p != nil {
+		return p
+	}
+	return findDropped(s.droppedParts, id)
 }
 
 // markLoaded records that the partition p read the fleet's state from
 // Redis, so that its next refillers need not (see part.run), unless the
-// Store no longer holds it (dropped to make room): the fleet's messages and
-// the resyncs reach it no more, and each of its refillers reads the state
-// again.
+// Store no longer reaches it: the fleet's messages and the resyncs would
+// not reach it, and each of its refillers would read the state again.
 func (s *Store) markLoaded(p *part) {
 	s.mu.Lock()
-	p.loaded.Store(s.byID[p.id] == p)
+	p.loaded.Store(s.partLocked(p.id) == p)
 	s.mu.Unlock()
 }
 
@@ -410,7 +436,7 @@ func (s *Store) apply(msg string, recv time.Time) {
 			n[i] = x
 		}
 		s.mu.Lock()
-		p := s.byID[f[1]]
+		p := s.partLocked(f[1])
 		s.mu.Unlock()
 		if p != nil {
 			s.st.resetsReceived.Add(1)
@@ -427,7 +453,7 @@ func (s *Store) apply(msg string, recv time.Time) {
 		return
 	}
 	s.mu.Lock()
-	p := s.byID[f[1]]
+	p := s.partLocked(f[1])
 	s.mu.Unlock()
 	if p == nil {
 		return // not used here: a lease will read it when it is
