@@ -156,13 +156,17 @@ func headerKey(h http.Header, name string) (key, entry string) {
 			return v[0], k
 		}
 	}
-	// A header set in the map directly, under another capitalisation.
+	// A header set in the map directly, under another capitalisation. Of
+	// several such entries, the first in byte order is the key, whatever
+	// the map's order: the one net/http writes first over HTTP/1, which a
+	// server reads as the header's value. (Taken in the map's order, the
+	// same request sent twice could carry two different keys.)
 	for k, v := range h {
-		if len(v) > 0 && v[0] != "" && isKeyHeader(k, name) {
-			return v[0], k
+		if len(v) > 0 && v[0] != "" && isKeyHeader(k, name) && (entry == "" || k < entry) {
+			key, entry = v[0], k
 		}
 	}
-	return "", ""
+	return key, entry
 }
 
 // isKeyHeader reports whether k names a key header: the configured one or

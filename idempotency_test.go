@@ -429,6 +429,31 @@ func TestWriteRuleKeyHeaderNames(t *testing.T) {
 	}
 }
 
+// TestKeyHeaderSpelledTwice checks that a caller's key set twice in the
+// header map, under two capitalisations with different values, makes the
+// same request carry the same key every time it is sent: the first entry in
+// byte order, the one net/http writes first over HTTP/1 (taken in the map's
+// order, each call drew one of the two at random).
+func TestKeyHeaderSpelledTwice(t *testing.T) {
+	rt := &rtScript{steps: []rtStep{{status: 201}}}
+	tr := New(rt)
+	req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", nil)
+	req.Header["idempotency-key"] = []string{"lower"}
+	req.Header["IDEMPOTENCY-KEY"] = []string{"upper"}
+	for range 32 {
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	for i, k := range rt.headers("Idempotency-Key") {
+		if k != "upper" {
+			t.Fatalf("call %d sent the key %q, want %q (the IDEMPOTENCY-KEY entry, first in byte order) on every call", i+1, k, "upper")
+		}
+	}
+}
+
 func TestWithKeyHonoringHostsPanics(t *testing.T) {
 	for _, h := range []string{"", "https://api.test", "api.test/v1", "user@api.test", "a b"} {
 		func() {
