@@ -95,14 +95,23 @@ func isIdempotentMethod(method string) bool {
 // each attempt, whether the caller set it, and whether one must be drawn
 // (with the call's first attempt, see attemptRequest): a key in the
 // request's headers is used as it is (and stamped anew only when it is not
-// under the configured name); else ctxKey, the one set with
-// WithIdempotencyKey; else, for the configured methods, one is drawn. A
+// under the configured name), as the caller's, unless a Transport above
+// this one stamped it on a write its host is not known to deduplicate
+// (stampedKey: the key is sent, but is not the caller's); else ctxKey, the
+// one set with WithIdempotencyKey; else, for the configured methods, one
+// is drawn. A
 // write that gets no key is stamped without one when the caller left an
 // empty key header that net/http's Transport would read as a key (see
 // keyedHeader).
 func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string) (key string, stamp, caller, draw bool) {
 	name := cfg.idempotencyHeader
 	if k, entry := headerKey(req.Header, name); k != "" {
+		if v, _ := req.Context().Value(stampedKey{}).(string); v == k {
+			// The attempt of a Transport above this one, which stamped
+			// the key on a write its host is not known to deduplicate:
+			// the key is sent, but says nothing of the host.
+			return k, true, false, false
+		}
 		// Under the configured name, or under X-Idempotency-Key which the
 		// caller chose for this API, the key is sent as it is; under
 		// another spelling of the configured or the default name, it is

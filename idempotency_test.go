@@ -454,6 +454,76 @@ func TestKeyHeaderSpelledTwice(t *testing.T) {
 	}
 }
 
+// TestWriteRuleThroughNestedTransports checks that a Transport given
+// another as its base (resilient.New(resilient.NewClient().Transport), a
+// careless SDK setup) keeps the write rule: the key the outer one stamped on
+// a write to a host not known to honor keys is not the caller's, whose key
+// says the host dedupes; the inner one sent it again after a 500, and the
+// server stored the write twice. A caller's own key still makes both resend.
+func TestWriteRuleThroughNestedTransports(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		ctx       func(context.Context) context.Context
+		outer     []Option
+		header    string // the caller's key header, if any
+		wantCalls int
+	}{
+		{"generated key", nil, nil, "", 1},
+		{"custom key header", nil, []Option{WithIdempotencyHeader("Request-Key")}, "", 1},
+		{"no retries above", nil, []Option{WithMaxRetries(0)}, "", 1},
+		{"cancelable context", func(ctx context.Context) context.Context {
+			ctx, cancel := context.WithCancel(ctx)
+			t.Cleanup(cancel)
+			return ctx
+		}, nil, "", 1},
+		{"observed, under a deadline", func(ctx context.Context) context.Context {
+			ctx, cancel := context.WithTimeout(ctx, time.Minute)
+			t.Cleanup(cancel)
+			return ctx
+		}, []Option{WithObserver(func(Attempt) {})}, "", 1},
+		{"caller's trace", func(ctx context.Context) context.Context {
+			return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{})
+		}, nil, "", 1},
+		{"caller's key", nil, nil, "caller-key", 2},
+		{"caller's key, lower case", nil, nil, "caller-key-lower", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := &rtScript{steps: []rtStep{{status: 500}, {status: 201}}}
+			name := "Idempotency-Key"
+			if tc.name == "custom key header" {
+				name = "Request-Key" // both Transports' key header
+			}
+			inner := New(rt, WithBackoff(0, 0), WithIdempotencyHeader(name))
+			outer := New(inner, append([]Option{WithBackoff(0, 0)}, tc.outer...)...)
+			ctx := context.Background()
+			if tc.ctx != nil {
+				ctx = tc.ctx(ctx)
+			}
+			req := newRequest(t, ctx, http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
+			switch tc.header {
+			case "caller-key":
+				req.Header.Set("Idempotency-Key", tc.header)
+			case "caller-key-lower":
+				req.Header["idempotency-key"] = []string{tc.header}
+			}
+			resp, err := outer.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if n := rt.numCalls(); n != tc.wantCalls {
+				t.Fatalf("the server got %d requests, want %d", n, tc.wantCalls)
+			}
+			if tc.wantCalls == 1 && resp.StatusCode != http.StatusInternalServerError {
+				t.Errorf("status %d, want the 500 returned", resp.StatusCode)
+			}
+			if k := rt.headers(name)[0]; k == "" || tc.header != "" && k != tc.header {
+				t.Errorf("key sent %q, want the outer Transport's or the caller's", k)
+			}
+		})
+	}
+}
+
 func TestWithKeyHonoringHostsPanics(t *testing.T) {
 	for _, h := range []string{"", "https://api.test", "api.test/v1", "user@api.test", "a b"} {
 		func() {

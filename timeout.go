@@ -584,19 +584,44 @@ func (c *attemptCtx) Value(key any) any {
 
 // traceCtx is a context that carries an attempt's write trace over its
 // parent, as httptrace.WithClientTrace would over a parent with no trace of
-// its own, without an allocation of its own: it lives in the attempt's
-// attemptExtras.
+// its own, and the key the Transport stamped on it, when it is the key of
+// an unproven write (see stampedKey), without an allocation of its own: it
+// lives in the attempt's attemptExtras.
 type traceCtx struct {
 	context.Context
-	trace *httptrace.ClientTrace
+	trace   *httptrace.ClientTrace // nil for none: the parent's, if any
+	stamped string                 // "" for none
 }
 
 func (c *traceCtx) Value(key any) any {
-	if key == clientTraceKey {
+	switch {
+	case key == clientTraceKey && c.trace != nil:
 		return c.trace
+	case key == stampedKey{} && c.stamped != "":
+		return c.stamped
 	}
 	return c.Context.Value(key)
 }
+
+// AfterFunc registers f to run once c is done, as its parent's AfterFunc
+// does when it has one: a context derived from c (the deadline's, or
+// http.Transport's) then follows such a parent (an attemptCtx of a
+// Transport above, a caller's own context) without a goroutine of its own,
+// as it would follow the parent itself. A parent made by the context
+// package is found through Value, before this method is looked for.
+func (c *traceCtx) AfterFunc(f func()) (stop func() bool) {
+	if a, ok := c.Context.(interface{ AfterFunc(func()) func() bool }); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(c.Context, f)
+}
+
+// stampedKey is the context key under which an attempt of an unproven
+// write (one whose host is not known to deduplicate by key) carries the
+// idempotency key the Transport stamped on it. A Transport below it, given
+// the attempt as its own call, reads it: that key is not the caller's, and
+// implies nothing of the host (see Transport.idempotencyKey).
+type stampedKey struct{}
 
 // clientTraceKey is the key under which net/http/httptrace keeps a
 // ClientTrace in a context, learned by asking a context that records it:

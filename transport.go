@@ -589,11 +589,23 @@ func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody b
 		ctx = c.ctx
 	}
 	ready := c.cfg.hedging == nil && deadlineReadied(ctx, st) // a hedged attempt's copies have contexts of their own
-	if x == nil && ready {
+	hidden := unproven && c.stamp && c.key != ""
+	if x == nil && (ready || hidden) {
 		x = new(attemptExtras)
 	}
 	if traced {
 		ctx = c.traceWrite(ctx, st, x, ready)
+	}
+	if hidden {
+		// The key of a write its host is not known to deduplicate is
+		// ours, not the caller's: a Transport below, given this one's
+		// attempts (New(New(base))), must not take it for the caller's
+		// word that the host dedupes, and resend the write.
+		if ctx != context.Context(&x.traced) {
+			x.traced = traceCtx{Context: ctx}
+			ctx = &x.traced
+		}
+		x.traced.stamped = c.key
 	}
 	if ready {
 		ctx = readyDeadline(&x.db, ctx, st)
@@ -637,7 +649,7 @@ func (c *call) traceWrite(ctx context.Context, st *attemptState, x *attemptExtra
 		x.db.own.trace = &c.trace.trace
 		return ctx
 	default:
-		x.traced = traceCtx{ctx, &c.trace.trace}
+		x.traced = traceCtx{Context: ctx, trace: &c.trace.trace}
 		return &x.traced
 	}
 }
