@@ -17,7 +17,10 @@ import (
 // body's length differs from its ContentLength, or a header, a trailer, the
 // method or the URL is invalid. Such a call fails at once, with the cause,
 // and counts against nothing (no breaker failure, no retry budget): sending
-// it again would fail the same way.
+// it again would fail the same way. When it is a retry's that fails before
+// the server could act on it (its body, from GetBody, shorter than its
+// ContentLength, or its Read failing), the call returns the response of
+// the attempt before, if any, as when GetBody returns an error.
 type RequestError struct {
 	Err error
 }

@@ -353,17 +353,21 @@ func (c *call) run() (*http.Response, error) {
 
 		if !retry {
 			body.thaw()
-			if paid && resp == nil && refusedLocally(err) {
-				// Refused without being sent: the retry it was
-				// costs nothing.
+			// A layer of the chain refused the attempt, or its request
+			// failed before the server could act on it: the body of a
+			// retry (from GetBody, or read on from the caller's) that
+			// broke, as a GetBody that fails does (body.next).
+			unsent := resp == nil && (refusedLocally(err) || st.neverSent && errors.As(err, new(*RequestError)))
+			if paid && unsent {
+				// Not sent: the retry it was costs nothing.
 				t.budgets.giveBack(c.hb, paidThrottled)
 			}
-			if resp == nil && held != nil && (refusedLocally(err) || stop == StopRetryBudget) {
+			if resp == nil && held != nil && (unsent || stop == StopRetryBudget) {
 				// A retry refused locally (breaker open, rate limited,
-				// host full, retry budget spent): return what the last
-				// attempt produced. A network error, even one that
-				// proves the request never left (a refused dial), is
-				// returned as an *Error.
+				// host full, retry budget spent) or whose body broke:
+				// return what the last attempt produced. A network
+				// error, even one that proves the request never left
+				// (a refused dial), is returned as an *Error.
 				return held, nil
 			}
 			if held != nil {

@@ -832,6 +832,67 @@ func TestGetBodyErrorKeepsAttemptError(t *testing.T) {
 	}
 }
 
+// TestBrokenReplayKeepsTheResponse checks that a retry whose body, from
+// GetBody, fails before the server could act on it (shorter than the
+// request's ContentLength, or its Read failing) ends the call with the
+// response the attempt before got, as a GetBody that returns an error does
+// (TestGetBodyErrorKeepsAttemptError), and as a plain client would have
+// returned it: the call returned the caller's *RequestError and dropped
+// the 503. A body longer than its ContentLength may have reached the
+// server whole: its error is returned, since the retry may have been acted
+// on.
+func TestBrokenReplayKeepsTheResponse(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		replay   func() io.ReadCloser
+		wantResp bool
+	}{
+		{"shorter", func() io.ReadCloser { return io.NopCloser(strings.NewReader("pay")) }, true},
+		{"read fails", func() io.ReadCloser {
+			return io.NopCloser(io.MultiReader(strings.NewReader("pay"), errReader{errors.New("disk gone")}))
+		}, true},
+		{"longer", func() io.ReadCloser { return io.NopCloser(strings.NewReader("payload and more")) }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A base that sends the body whole before it reads the
+			// answer, as net/http does (over loopback, its answer may
+			// come before it reads past a ContentLength).
+			hits := 0
+			base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				_, err := io.ReadAll(req.Body)
+				req.Body.Close()
+				if err != nil {
+					return nil, err
+				}
+				if hits++; hits == 1 {
+					return &http.Response{StatusCode: http.StatusServiceUnavailable, Body: io.NopCloser(strings.NewReader("busy")), ContentLength: 4, Request: req}, nil
+				}
+				return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: req}, nil
+			})
+			var attempts []Attempt
+			tr := New(base, WithBackoff(0, 0), WithObserver(func(a Attempt) { attempts = append(attempts, a) }))
+			req := newRequest(t, context.Background(), http.MethodPut, "http://api.test/", strings.NewReader("payload"))
+			req.GetBody = func() (io.ReadCloser, error) { return tc.replay(), nil }
+			resp, err := roundTrip(t, tr, req)
+			if len(attempts) != 2 || !errors.As(attempts[1].Err, new(*RequestError)) {
+				t.Fatalf("observer saw %+v; want a 503, then the retry's *RequestError", attempts)
+			}
+			if !tc.wantResp {
+				if !errors.As(err, new(*RequestError)) {
+					t.Errorf("RoundTrip = %v, %v; want the retry's *RequestError", resp, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("RoundTrip error = %v; want the 503 the first attempt got", err)
+			}
+			if resp.StatusCode != http.StatusServiceUnavailable || readBody(t, resp) != "busy" {
+				t.Errorf("RoundTrip = %d; want the 503 the first attempt got, its body whole", resp.StatusCode)
+			}
+		})
+	}
+}
+
 func TestConnectionsReusedAcrossRetries(t *testing.T) {
 	for _, tc := range []struct {
 		name, ct string
