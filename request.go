@@ -89,10 +89,11 @@ func (e *RequestError) mayHaveBeenSent() bool {
 // requestFault returns err as a *RequestError when the attempt failed
 // because of the request itself: already one (its body), or a request that
 // net/http cannot send (an invalid method, header or trailer name or value,
-// a URL without a host or with a control character in its query, a nil
-// Header, a ContentLength without a body, a header HTTP/2 cannot carry, a body
-// longer than its ContentLength over HTTP/2, an invalid Host through a
-// proxy, or a host that cannot be split from its port). It looks
+// a URL without a host or with a control character in its query, a scheme
+// the base does not speak, a nil Header, a ContentLength without a body, a
+// header HTTP/2 cannot carry, a body longer than its ContentLength over
+// HTTP/2, an invalid Host through a proxy, a host that cannot be split from
+// its port, or a port out of range). It looks
 // at the request only after a failure, so that a success costs nothing; err
 // is returned unchanged otherwise.
 func requestFault(req *http.Request, err error) error {
@@ -118,6 +119,11 @@ func requestFault(req *http.Request, err error) error {
 			return &RequestError{Err: err}
 		}
 	}
+	if strings.Contains(msg, "unsupported protocol scheme") {
+		// A URL whose scheme the base does not speak (ftp://, a
+		// scheme-relative URL): it refuses it before it dials.
+		return &RequestError{Err: err}
+	}
 	if strings.Contains(msg, "http: invalid Host header") {
 		// An invalid Host: net/http sends it empty to a server, but
 		// refuses to send it to a proxy.
@@ -130,9 +136,10 @@ func requestFault(req *http.Request, err error) error {
 		return &RequestError{Err: fmt.Errorf("invalid Host header: %w", err)}
 	}
 	var ae *net.AddrError
-	if errors.As(err, &ae) && isSplitHostPortFault(ae.Err) {
+	if errors.As(err, &ae) && (isSplitHostPortFault(ae.Err) || ae.Err == "invalid port") {
 		// A host net/http cannot split from its port (a URL set by
-		// hand with a stray bracket): its dial fails before it starts.
+		// hand with a stray bracket), or a port out of range
+		// (:99999): its dial fails before it starts.
 		return &RequestError{Err: err}
 	}
 	return err

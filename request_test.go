@@ -101,6 +101,15 @@ func TestCallerMistakesFailAtOnce(t *testing.T) {
 			req.URL.Host = "::1]"
 			return req
 		}, nil, false},
+		{"unsupported scheme", func(url string) *http.Request {
+			req, _ := http.NewRequest("GET", strings.Replace(url, "http://", "ftp://", 1), nil)
+			return req
+		}, nil, false},
+		{"port out of range", func(url string) *http.Request {
+			req, _ := http.NewRequest("GET", url, nil)
+			req.URL.Host = "127.0.0.1:99999"
+			return req
+		}, nil, false},
 		{"invalid header value", func(url string) *http.Request {
 			req, _ := http.NewRequest("GET", url, nil)
 			req.Header["X-Evil"] = []string{"a\r\nInjected: 1"}
