@@ -160,6 +160,35 @@ func TestCallerMistakesFailAtOnce(t *testing.T) {
 	}
 }
 
+// TestContentLengthWithoutBodyClosedConn: net/http refuses a request with
+// a ContentLength and no body on a connection it then closes, and the read
+// that the closing cuts sometimes answers first, with net.ErrClosed instead
+// of the refusal: that error is the caller's mistake all the same (it made
+// TestCallerMistakesFailAtOnce's row fail about one run in 100, retried and
+// counted by the breaker). A request with a body, or without a length, that
+// gets the same error is not.
+func TestContentLengthWithoutBodyClosedConn(t *testing.T) {
+	closed := &net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}
+	for _, tc := range []struct {
+		name string
+		body io.ReadCloser
+		cl   int64
+		want bool
+	}{
+		{"length without a body", nil, 5, true},
+		{"a body", io.NopCloser(strings.NewReader("abcde")), 5, false},
+		{"no body, no length", nil, 0, false},
+	} {
+		req, _ := http.NewRequest("PUT", "http://api.test/", nil)
+		req.Body, req.ContentLength = tc.body, tc.cl
+		err := requestFault(req, closed)
+		var re *RequestError
+		if got := errors.As(err, &re); got != tc.want || !errors.Is(err, net.ErrClosed) {
+			t.Errorf("%s: requestFault = %v; want a *RequestError %v, wrapping the cause", tc.name, err, tc.want)
+		}
+	}
+}
+
 // TestNilHeaderFailsAtOnce: a request without a Header (a Request literal
 // sent through RoundTrip itself: http.Client gives it one) is the caller's
 // mistake, which net/http's Transport refuses before it dials: one attempt,
