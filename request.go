@@ -93,7 +93,7 @@ func (e *RequestError) mayHaveBeenSent() bool {
 // the base does not speak, a nil Header, a ContentLength without a body, a
 // header HTTP/2 cannot carry, a body longer than its ContentLength over
 // HTTP/2, an invalid Host through a proxy, a host that cannot be split from
-// its port, or a port out of range). It looks
+// its port, or a port out of range or 0). It looks
 // at the request only after a failure, so that a success costs nothing; err
 // is returned unchanged otherwise.
 func requestFault(req *http.Request, err error) error {
@@ -144,6 +144,15 @@ func requestFault(req *http.Request, err error) error {
 		// hand with a stray bracket), or a port out of range
 		// (:99999): its dial fails before it starts.
 		return &RequestError{Err: err}
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" && oe.Addr != nil {
+		if _, port, e := net.SplitHostPort(oe.Addr.String()); e == nil && port == "0" {
+			// A dial to port 0 (http://host:0/), which no server
+			// listens on: refused every time, as a plain client
+			// finds at once.
+			return &RequestError{Err: err}
+		}
 	}
 	return err
 }

@@ -110,6 +110,12 @@ func TestCallerMistakesFailAtOnce(t *testing.T) {
 			req.URL.Host = "127.0.0.1:99999"
 			return req
 		}, nil, false},
+		{"port 0", func(url string) *http.Request {
+			// Dialed, and refused: no server listens on port 0.
+			req, _ := http.NewRequest("GET", url, nil)
+			req.URL.Host = "127.0.0.1:0"
+			return req
+		}, nil, false},
 		{"invalid header value", func(url string) *http.Request {
 			req, _ := http.NewRequest("GET", url, nil)
 			req.Header["X-Evil"] = []string{"a\r\nInjected: 1"}
