@@ -124,8 +124,9 @@ const paceShare = 0.95
 //     secondary limits), whose end that reset does not tell.
 //   - When the server announces its limit and a window (the policy's w, or
 //     the longest time to a reset seen, forgotten when no response comes
-//     close to it for two of its windows while at least half of the quota
-//     is left), attempts are paced at 95% of
+//     close to it for two of its windows, or for MaxBelievedReset if that
+//     is shorter, while at least half of the quota is left), attempts are
+//     paced at 95% of
 //     limit/window, the margin keeping clear of resets announced to the
 //     second, with bursts of up to the remaining quota: many goroutines
 //     sharing a partition rarely see a 429 and still use most of the quota,

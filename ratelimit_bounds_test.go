@@ -413,6 +413,55 @@ func TestRateLimitWindowEstimateExpires(t *testing.T) {
 	})
 }
 
+// TestRateLimitWindowEstimateBoundedByMaxBelievedReset: the same glitch
+// (one reset 59 minutes ahead from a host whose quota, 60 a minute,
+// announces no window), with a client calling at half the quota from the
+// start. The estimate it made slows the pace, but no longer than
+// MaxBelievedReset: one header cannot hold a host's calls past it. (It
+// went only after two of its windows: 112 calls refused and 113 held, the
+// last 1h58m after the glitch; now 57 and 58, the last 1h1m6s after it.)
+func TestRateLimitWindowEstimateBoundedByMaxBelievedReset(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			reset := time.Minute - time.Since(start)%time.Minute // windows start on the minute
+			if n == 0 {
+				reset = 59 * time.Minute // one glitch
+			}
+			w.Header().Set("X-RateLimit-Limit", "60")
+			w.Header().Set("X-RateLimit-Remaining", "59")
+			w.Header().Set("X-RateLimit-Reset", formatInt(int64((reset+time.Second-1)/time.Second)))
+		}}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
+		var refused, held int
+		var glitch, last time.Duration
+		for range 3600 { // two hours, 30 calls a minute
+			time.Sleep(2 * time.Second)
+			sent := time.Now()
+			if glitch == 0 {
+				glitch = sent.Sub(start)
+			}
+			code, err := do(t, client, "GET", "http://api.test/x")
+			switch {
+			case code != 200 && !errors.Is(err, ErrRateLimited):
+				t.Fatalf("call at %v: %d, %v", time.Since(start), code, err)
+			case code != 200:
+				refused++
+				last = time.Since(start)
+			case time.Since(sent) != 0:
+				held++
+				last = time.Since(start)
+			}
+		}
+		// The estimate goes with the first response past MaxBelievedReset;
+		// the calls just after it may still wait for the debt of the calls
+		// held before it, paid at the real pace.
+		if last-glitch > MaxBelievedReset+10*time.Second {
+			t.Errorf("%d calls refused and %d held by the pace, the last %v after the glitch; want none 10s after MaxBelievedReset (%v)", refused, held, last-glitch, MaxBelievedReset)
+		}
+	})
+}
+
 // TestResetHost: ResetHost clears a host's learned pause and quota and its
 // breaker, whatever the form of the host it is given, wakes the attempts
 // waiting for the host, and leaves other hosts alone.

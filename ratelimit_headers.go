@@ -730,10 +730,12 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 	} else if !p.policyWindow && info.Reset.After(now) {
 		// The longest time to a reset seen is the window, or close to it.
 		// An estimate that no response has confirmed (a time to a reset
-		// of at least half of it) for two of its windows is dropped for
-		// the current time to a reset while the server says that at
-		// least half of its quota is left: one response's reset, however
-		// far ahead it was believed, cannot slow the pace for good. A
+		// of at least half of it) for two of its windows, or for
+		// MaxBelievedReset if that is shorter, is dropped for the current
+		// time to a reset while the server says that at least half of its
+		// quota is left: one response's reset, however far ahead it was
+		// believed, cannot slow the pace for longer than a believed pause
+		// may last. A
 		// quota in use keeps its estimate: a rolling window's resets are
 		// those of its oldest request, close at hand under a steady load,
 		// and never confirm it.
@@ -742,7 +744,7 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 			p.window, p.windowSeen = est, now
 		case est >= p.window/2:
 			p.windowSeen = now
-		case now.Sub(p.windowSeen) > 2*p.window && (info.Limit <= 0 || info.Remaining < 0 || info.Remaining*2 >= info.Limit):
+		case now.Sub(p.windowSeen) > min(2*p.window, MaxBelievedReset) && (info.Limit <= 0 || info.Remaining < 0 || info.Remaining*2 >= info.Limit):
 			p.window, p.windowSeen = est, now
 		}
 	}
