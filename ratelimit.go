@@ -125,8 +125,9 @@ const paceShare = 0.95
 //   - When the server announces its limit and a window (the policy's w, or
 //     the longest time to a reset seen, forgotten when no response comes
 //     close to it for two of its windows, or for MaxBelievedReset if that
-//     is shorter, while at least half of the quota is left), attempts are
-//     paced at 95% of
+//     is shorter, while at least half of the quota is left; and the quota
+//     itself, once no response has announced a rate-limit value for
+//     MaxBelievedReset), attempts are paced at 95% of
 //     limit/window, the margin keeping clear of resets announced to the
 //     second, with bursts of up to the remaining quota: many goroutines
 //     sharing a partition rarely see a 429 and still use most of the quota,
@@ -370,6 +371,7 @@ type announced struct {
 	window       time.Duration // announced (policy) or estimated window; 0 when unknown
 	policyWindow bool          // window was announced, not estimated
 	windowSeen   time.Time     // when an estimated window was last seen (see update)
+	heard        time.Time     // when a response last announced a rate-limit value (see unpace)
 	remaining    int           // announced remaining; valid while reset is ahead
 	reset        time.Time     // when remaining resets; zero when unknown
 	// A quota refilled continuously (OpenAI's, Anthropic's: their reset
@@ -758,6 +760,9 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				p, spent, gspent = q, nil, nil
 			}
 			continue
+		}
+		if p.learned && now.Sub(p.heard) > MaxBelievedReset {
+			rl.unpace(p, now)
 		}
 		if !paced && p.lim != nil && p.allow(now) {
 			paced, token = true, true

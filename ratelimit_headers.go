@@ -50,7 +50,8 @@ const (
 // year is not believed: the partition learns nothing from it (the retry loop
 // still sees the server's wait, which WithMaxRetryAfter bounds), so that one
 // absurd header cannot stop a host's calls for longer than this. A believed
-// pause always ends by then.
+// pause always ends by then, and a quota that no response has announced
+// since for this long paces the host no more.
 const MaxBelievedReset = time.Hour + time.Minute
 
 // dateTolerance is how far a response's Date may be from the local clock
@@ -699,6 +700,9 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		*counted = false // ended, whatever the store does next
 	}
 	info := &r.hdr.info
+	if r.hdr.found() {
+		p.heard = now
+	}
 	// The remaining quota of the current window. A response with a later
 	// reset starts a new window; one with an earlier reset (reordered)
 	// only lowers the count, unless it belongs to an older window.
@@ -881,4 +885,22 @@ func (rl *rateLimiter) pace(p *partition, now time.Time, remaining int) {
 		}
 	}
 	p.learned, p.paceRate, p.paceBurst = true, r, b
+}
+
+// unpace forgets the quota p's pace follows, which no response has
+// announced for MaxBelievedReset: a server that stopped announcing it (one
+// response's policy, a quota announced once) cannot hold a host's calls for
+// longer than a believed pause may last. A static limit paces p again; the
+// remaining quota, its reset and the pause, bounded by their own times,
+// stay. The next response that announces a quota paces p anew. p.mu is
+// held.
+func (rl *rateLimiter) unpace(p *partition, now time.Time) {
+	if rl.static > 0 {
+		p.lim.SetLimitAt(now, rl.static)
+		p.lim.SetBurstAt(now, rl.burst)
+	} else {
+		p.lim = nil
+	}
+	p.learned, p.paceRate, p.paceBurst, p.owed = false, rate.Limit(0), 0, 0
+	p.limit, p.window, p.policyWindow, p.windowSeen = 0, 0, false, time.Time{}
 }
