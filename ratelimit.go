@@ -128,7 +128,8 @@ const paceShare = 0.95
 //     is shorter, while at least half of the quota is left; and the quota
 //     itself, once no response has announced a rate-limit value for
 //     MaxBelievedReset), attempts are paced at 95% of
-//     limit/window, the margin keeping clear of resets announced to the
+//     limit/window (of remaining/window, when a response says that more
+//     remain than its limit), the margin keeping clear of resets announced to the
 //     second, with bursts of up to the remaining quota: many goroutines
 //     sharing a partition rarely see a 429 and still use most of the quota,
 //     and a client far below its quota is not slowed. With a static limit

@@ -511,6 +511,51 @@ func TestRateLimitQuotaNoLongerAnnounced(t *testing.T) {
 	}
 }
 
+// TestRateLimitRemainingAboveLimit: a server whose every response says
+// that 100 requests remain of a quota it gives as 1 a minute (in each
+// family's words): the remaining count says the quota is at least that,
+// and a client calling once a second, which the server says is far below
+// it, is neither refused nor held, as a plain client's calls are not. (The
+// pace followed the limit, one call in 63 s: 373 of 600 calls refused, the
+// others held up to a minute.)
+func TestRateLimitRemainingAboveLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header []string
+	}{
+		{"X-RateLimit", []string{"X-RateLimit-Limit", "1", "X-RateLimit-Remaining", "100", "X-RateLimit-Reset", "60"}},
+		{"RateLimit", []string{"RateLimit-Policy", `"m";q=1;w=60`, "RateLimit", `"m";r=100;t=60`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+					for i := 0; i < len(tc.header); i += 2 {
+						w.Header().Set(tc.header[i], tc.header[i+1])
+					}
+				}}
+				client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
+				var refused, held int
+				for range 600 {
+					sent := time.Now()
+					code, err := do(t, client, "GET", "http://api.test/x")
+					switch {
+					case code != 200 && !errors.Is(err, ErrRateLimited):
+						t.Fatalf("%d, %v", code, err)
+					case code != 200:
+						refused++
+					case time.Since(sent) != 0:
+						held++
+					}
+					time.Sleep(time.Second)
+				}
+				if refused+held > 0 {
+					t.Errorf("%d of 600 calls refused and %d held, while the server said 100 remained; want none", refused, held)
+				}
+			})
+		})
+	}
+}
+
 // TestResetHost: ResetHost clears a host's learned pause and quota and its
 // breaker, whatever the form of the host it is given, wakes the attempts
 // waiting for the host, and leaves other hosts alone.

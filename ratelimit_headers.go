@@ -849,13 +849,17 @@ func throttledUntil(info RateLimitInfo, now time.Time) time.Time {
 }
 
 // pace sets p's limiter from what the server announced: 95% of
-// limit/window, with bursts of the remaining quota; a static limit, when
-// set, caps both. p.mu is held.
+// limit/window (of remaining/window when the remaining count is the
+// larger), with bursts of the remaining quota; a static limit, when set,
+// caps both. p.mu is held.
 func (rl *rateLimiter) pace(p *partition, now time.Time, remaining int) {
 	if p.limit <= 0 || p.window <= 0 {
 		return
 	}
-	r := rate.Limit(paceShare * float64(p.limit) / p.window.Seconds())
+	// A remaining count above the limit says that the quota counted is at
+	// least that: a pace by the limit would refuse the calls the server
+	// says remain.
+	r := rate.Limit(paceShare * float64(max(p.limit, remaining)) / p.window.Seconds())
 	b := remaining
 	switch {
 	case b < 0 && p.learned:
