@@ -362,8 +362,9 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 	for _, s := range notHTTPErrTexts {
 		if strings.Contains(msg, s) {
 			// The server does not speak HTTP/1.x (an http URL for a
-			// TLS port, or another protocol's): the URL is wrong, and
-			// no retry mends it, but the request was written.
+			// TLS port, or another protocol's): the URL is wrong; or
+			// its headers are more than the client reads. No retry
+			// mends it, but the request was written.
 			return Permanent, false
 		}
 	}
@@ -465,14 +466,18 @@ func proxyRefused(err error) bool {
 	return false
 }
 
-// notHTTPErrTexts are net/http's messages for an answer that is not an
-// HTTP/1.x response at all: the first line of a TLS alert, of an SSH or a
-// Redis server, quoted. They prove nothing about whether the request was
-// processed.
+// notHTTPErrTexts are net/http's messages for an answer it does not read:
+// one that is not an HTTP/1.x response at all (the first line of a TLS
+// alert, of an SSH or a Redis server, quoted), or whose headers pass the
+// client's limit (Transport.MaxResponseHeaderBytes, HTTP/2's header list
+// size), which the server sends again to a retry. They prove nothing
+// about whether the request was processed.
 var notHTTPErrTexts = [...]string{
 	"malformed HTTP response",
 	"malformed HTTP status code",
 	"malformed HTTP version",
+	"server response headers exceeded",
+	"response header list larger than advertised limit",
 }
 
 // APIError is an error response of an API, read from its status, headers

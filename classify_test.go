@@ -675,6 +675,20 @@ func TestClassifyRealNetworkErrors(t *testing.T) {
 			}
 		}
 	})
+	t.Run("response headers over the client's limit", func(t *testing.T) {
+		// net/http aborts a response whose headers pass its
+		// MaxResponseHeaderBytes: the same server sends the same headers
+		// again, and a plain client fails at once.
+		srv, conns := countConns(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Padding", strings.Repeat("p", 8<<10))
+		})
+		var attempts []Attempt
+		tr := New(&http.Transport{MaxResponseHeaderBytes: 4 << 10}, WithBackoff(0, 0), observe(&attempts))
+		_, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", srv.URL, nil))
+		if err == nil || len(attempts) != 1 || attempts[0].Class != Permanent || conns.Load() != 1 {
+			t.Errorf("error %v after %d attempts and %d connections; want one Permanent attempt", err, len(attempts), conns.Load())
+		}
+	})
 	t.Run("unsupported scheme", func(t *testing.T) {
 		var attempts []Attempt
 		tr := New(&http.Transport{}, WithBackoff(0, 0), observe(&attempts))
