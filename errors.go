@@ -286,12 +286,13 @@ func isURLEnd(s string, i int) bool {
 	}
 }
 
-// safeText returns s with its control characters (C0, DEL, C1, and the
-// Unicode line and paragraph separators) replaced by spaces and invalid
-// UTF-8 by U+FFFD, cut after at most max bytes, "…" marking a cut. Text
-// from a server passes through it before it reaches an error message or a
-// log record: it can neither forge a log line nor flood one. It allocates
-// only when it changes s.
+// safeText returns s with its control characters (C0, DEL, C1, the
+// Unicode line and paragraph separators, and the bidirectional controls)
+// replaced by spaces and invalid UTF-8 by U+FFFD, cut after at most max
+// bytes, "…" marking a cut. Text from a server passes through it before it
+// reaches an error message or a log record: it can neither forge a log
+// line, nor reorder one as shown, nor flood one. It allocates only when it
+// changes s.
 func safeText(s string, max int) string {
 	if len(s) <= max && isPlainASCII(s) {
 		return s
@@ -300,7 +301,7 @@ func safeText(s string, max int) string {
 	b.Grow(min(len(s), max) + len("…"))
 	for _, r := range s {
 		switch {
-		case r < ' ', r == 0x7f, r >= 0x80 && r < 0xa0, r == '\u2028', r == '\u2029':
+		case r < ' ', r == 0x7f, r >= 0x80 && r < 0xa0, r == '\u2028', r == '\u2029', isBidiControl(r):
 			r = ' '
 		}
 		if b.Len()+utf8.RuneLen(r) > max {
@@ -310,6 +311,20 @@ func safeText(s string, max int) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// isBidiControl reports whether r is one of Unicode's bidirectional
+// formatting characters (the marks, embeddings, overrides and isolates),
+// which would make a terminal or a log viewer show text in another order
+// than it holds.
+func isBidiControl(r rune) bool {
+	switch {
+	case r == '\u061c', r == '\u200e', r == '\u200f':
+		return true
+	case r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069':
+		return true
+	}
+	return false
 }
 
 // isPlainASCII reports whether s holds only printable ASCII.

@@ -242,6 +242,9 @@ func TestSafeText(t *testing.T) {
 		{"abcdef", 3, "abc…"},
 		{"ééé", 4, "éé…"},
 		{"\u0085x", 5, " x"},
+		// Bidirectional controls would show a log line's text in
+		// another order than it holds (Trojan Source): "code=\u202eEDOC".
+		{"a\u202eb\u2066c\u2069d\u200fe\u061cf", 40, "a b c d e f"},
 	} {
 		if got := safeText(tc.in, tc.max); got != tc.want {
 			t.Errorf("safeText(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
