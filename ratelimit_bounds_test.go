@@ -385,16 +385,7 @@ func TestRateLimitPaceBounded(t *testing.T) {
 // refused, and the others waited up to a minute each.)
 func TestRateLimitWindowEstimateExpires(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		start := time.Now()
-		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
-			reset := time.Minute - time.Since(start)%time.Minute // windows start on the minute
-			if n == 0 {
-				reset = 59 * time.Minute // one glitch
-			}
-			w.Header().Set("X-RateLimit-Limit", "60")
-			w.Header().Set("X-RateLimit-Remaining", "59")
-			w.Header().Set("X-RateLimit-Reset", formatInt(int64((reset+time.Second-1)/time.Second)))
-		}}
+		srv := glitchedWindowServer()
 		client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
 		if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 {
 			t.Fatalf("first call: %d, %v", code, err)
@@ -423,15 +414,7 @@ func TestRateLimitWindowEstimateExpires(t *testing.T) {
 func TestRateLimitWindowEstimateBoundedByMaxBelievedReset(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
-		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
-			reset := time.Minute - time.Since(start)%time.Minute // windows start on the minute
-			if n == 0 {
-				reset = 59 * time.Minute // one glitch
-			}
-			w.Header().Set("X-RateLimit-Limit", "60")
-			w.Header().Set("X-RateLimit-Remaining", "59")
-			w.Header().Set("X-RateLimit-Reset", formatInt(int64((reset+time.Second-1)/time.Second)))
-		}}
+		srv := glitchedWindowServer()
 		client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
 		var refused, held int
 		var glitch, last time.Duration
@@ -877,4 +860,22 @@ func TestResetHostWakesRetryAfterWaitCustomKey(t *testing.T) {
 			t.Errorf("attempts: %d, want 2", s.numCalls())
 		}
 	})
+}
+
+// glitchedWindowServer answers as a host whose quota, 60 a minute in
+// windows that start on the minute, announces no window of its own: 59
+// remain, resetting at the next minute, except in its first answer, whose
+// reset is 59 minutes ahead (one glitch). Made in a synctest bubble, its
+// minutes are the bubble's.
+func glitchedWindowServer() *recServer {
+	start := time.Now()
+	return &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+		reset := time.Minute - time.Since(start)%time.Minute
+		if n == 0 {
+			reset = 59 * time.Minute
+		}
+		w.Header().Set("X-RateLimit-Limit", "60")
+		w.Header().Set("X-RateLimit-Remaining", "59")
+		w.Header().Set("X-RateLimit-Reset", formatInt(int64((reset+time.Second-1)/time.Second)))
+	}}
 }

@@ -899,12 +899,20 @@ func (rl *rateLimiter) pace(p *partition, now time.Time, remaining int) {
 // stay. The next response that announces a quota paces p anew. p.mu is
 // held.
 func (rl *rateLimiter) unpace(p *partition, now time.Time) {
-	if rl.static > 0 {
-		p.lim.SetLimitAt(now, rl.static)
-		p.lim.SetBurstAt(now, rl.burst)
-	} else {
-		p.lim = nil
+	rl.dropPace(p, now)
+	p.limit, p.window, p.policyWindow, p.windowSeen = 0, 0, false, time.Time{}
+}
+
+// dropPace forgets the pace p learned from the server, if any: the static
+// limit paces p again, or nothing does. p.mu is held.
+func (rl *rateLimiter) dropPace(p *partition, now time.Time) {
+	if p.learned {
+		if rl.static > 0 {
+			p.lim.SetLimitAt(now, rl.static)
+			p.lim.SetBurstAt(now, rl.burst)
+		} else {
+			p.lim = nil
+		}
 	}
 	p.learned, p.paceRate, p.paceBurst, p.owed = false, rate.Limit(0), 0, 0
-	p.limit, p.window, p.policyWindow, p.windowSeen = 0, 0, false, time.Time{}
 }

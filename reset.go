@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
-	"golang.org/x/time/rate"
 )
 
 // ResetHost clears what the Transport learned about host: the quota, the
@@ -174,15 +173,7 @@ func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool) {
 	if !shared && p.quota != nil {
 		p.handedOver = true
 	}
-	if p.learned {
-		if rl.static > 0 {
-			p.lim.SetLimitAt(now, rl.static)
-			p.lim.SetBurstAt(now, rl.burst)
-		} else {
-			p.lim = nil
-		}
-	}
-	p.learned, p.paceRate, p.paceBurst, p.owed = false, rate.Limit(0), 0, 0
+	rl.dropPace(p, now)
 	p.announced = announced{}
 	// A global limit's pause in force holds p still; its waiters, woken
 	// below, find it (ResetHost forgets the host's before it clears).
