@@ -251,18 +251,19 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 			AttrAttemptNumber.Int(info.Number), AttrHedge.Int(info.Hedge)))
 	}
 	a := &attempt{call: c, start: time.Now(), number: info.Number}
-	opts := c.startOpts[:]
-	if opts[0] == nil { // a call without StartCall
-		a.opts = [2]trace.SpanStartOption{in.client, trace.WithAttributes(c.attrs[:c.nattrs]...)}
-		opts = a.opts[:]
+	// The span starts when the attempt's duration is measured from, so
+	// that http.client.request.duration is the span's duration, as the
+	// conventions ask.
+	a.opts = [3]trace.SpanStartOption{c.startOpts[0], c.startOpts[1], trace.WithTimestamp(a.start)}
+	if a.opts[0] == nil { // a call without StartCall
+		a.opts[0], a.opts[1] = in.client, trace.WithAttributes(c.attrs[:c.nattrs]...)
 	}
 	if resend > 0 {
 		attrs := append(c.attrs[:c.nattrs:c.nattrs], semconv.HTTPRequestResendCountKey.Int(resend))
-		a.opts = [2]trace.SpanStartOption{in.client, trace.WithAttributes(attrs...)}
-		opts = a.opts[:]
+		a.opts[1] = trace.WithAttributes(attrs...)
 	}
 	var ctx context.Context
-	ctx, a.span = in.tracer.Start(parent, c.clientNm, opts...)
+	ctx, a.span = in.tracer.Start(parent, c.clientNm, a.opts[:]...)
 	a.carrier.src = req.Header
 	in.prop.Inject(ctx, &a.carrier)
 
@@ -315,7 +316,7 @@ type attempt struct {
 	span    trace.Span
 	start   time.Time
 	carrier headerCarrier
-	opts    [2]trace.SpanStartOption
+	opts    [3]trace.SpanStartOption // the span's start options: kind, attributes, start time
 	ct      httptrace.ClientTrace
 	writes  atomic.Int32 // the request's writes, by net/http
 	number  int          // the attempt's number in the call (resilient.AttemptInfo)

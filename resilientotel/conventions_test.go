@@ -1,0 +1,200 @@
+package resilientotel
+
+import (
+	"errors"
+	"math"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+
+	"github.com/resilienthttp/resilient"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// startSampler records the name, kind and attributes each span has when
+// it starts, which is all a sampler sees, and samples every span.
+type startSampler struct {
+	mu     sync.Mutex
+	starts []sdktrace.SamplingParameters
+}
+
+func (s *startSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	s.mu.Lock()
+	p.Attributes = slices.Clone(p.Attributes)
+	s.starts = append(s.starts, p)
+	s.mu.Unlock()
+	return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample}
+}
+
+func (*startSampler) Description() string { return "startSampler" }
+
+// TestConventionsClientSpans checks one attempt's CLIENT span and
+// http.client.request.duration measurement against the HTTP conventions
+// (https://opentelemetry.io/docs/specs/semconv/http/http-spans/ and
+// .../http-metrics/), for each kind of answer: the span's kind and name;
+// http.request.method, server.address, server.port and url.full given
+// when it starts ("SHOULD be provided at span creation time"); the status
+// ("MUST be left unset if HTTP status code was in the 1xx, 2xx or 3xx
+// ranges", Error for 4xx on a client and for 5xx, no description when the
+// status code says it); error.type (the status code as a string, else a
+// low-cardinality identifier, absent on success); the traceparent sent,
+// the attempt's own span; and the metric's unit, buckets and attributes.
+func TestConventionsClientSpans(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		step    step
+		status  int    // http.response.status_code; 0 for none
+		errType string // error.type; "" for none
+		code    codes.Code
+		desc    string
+	}{
+		{"200", step{status: 200}, 200, "", codes.Unset, ""},
+		{"204", step{status: 204}, 204, "", codes.Unset, ""},
+		{"304", step{status: 304}, 304, "", codes.Unset, ""},
+		{"404", step{status: 404}, 404, "404", codes.Error, ""},
+		{"501", step{status: 501}, 501, "501", codes.Error, ""},
+		{"dns", step{err: &net.DNSError{Err: "no such host", Name: "api.test", IsNotFound: true}}, 0, "dns_error", codes.Error, "dns_error"},
+		{"other", step{err: errors.New("boom")}, 0, "_OTHER", codes.Error, "_OTHER"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				tel := newTelemetry()
+				sampler := &startSampler{}
+				tel.tp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(tel.spans), sdktrace.WithSampler(sampler))
+				base := &stub{steps: []step{tc.step}}
+				tr := resilient.New(base, Instrument(tel.config()), resilient.WithMaxRetries(0))
+				req, _ := http.NewRequest("GET", "https://api.test/v1/posts/7?page=2", nil)
+				resp, err := tr.RoundTrip(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+
+				clients := tel.ended(int(trace.SpanKindClient))
+				if len(clients) != 1 {
+					t.Fatalf("%d CLIENT spans, want 1", len(clients))
+				}
+				s := clients[0]
+				if s.Name() != "GET" {
+					t.Errorf("name %q, want GET", s.Name())
+				}
+				start := map[string]string{
+					"http.request.method": "GET", "server.address": "api.test", "server.port": "443",
+					"url.full": "https://api.test/v1/posts/7", // the query dropped, as in the logs
+				}
+				var atStart []attribute.KeyValue
+				for _, p := range sampler.starts {
+					if p.Kind == trace.SpanKindClient {
+						atStart = p.Attributes
+					}
+				}
+				wantAttrs(t, "at start", atStart, start)
+				end := map[string]string{}
+				for k, v := range start {
+					end[k] = v
+				}
+				metric := map[string]string{"http.request.method": "GET", "server.address": "api.test", "server.port": "443"}
+				if tc.status != 0 {
+					end["http.response.status_code"] = itoa(tc.status)
+					end["network.protocol.version"] = "1.1"
+					metric["http.response.status_code"] = itoa(tc.status)
+					metric["network.protocol.version"] = "1.1"
+				}
+				if tc.errType != "" {
+					end["error.type"] = tc.errType
+					metric["error.type"] = tc.errType
+				}
+				wantAttrs(t, "at end", s.Attributes(), end)
+				if st := s.Status(); st.Code != tc.code || st.Description != tc.desc {
+					t.Errorf("status %v %q, want %v %q", st.Code, st.Description, tc.code, tc.desc)
+				}
+				sc := s.SpanContext()
+				want := "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-01"
+				if got := base.sent("Traceparent"); len(got) != 1 || got[0] != want {
+					t.Errorf("traceparent sent %q, want the CLIENT span's %q", got, want)
+				}
+
+				m := tel.metrics(t)["http.client.request.duration"]
+				if m.Unit != "s" {
+					t.Errorf("unit %q, want s", m.Unit)
+				}
+				h, ok := m.Data.(metricdata.Histogram[float64])
+				if !ok || len(h.DataPoints) != 1 {
+					t.Fatalf("http.client.request.duration %T with %d points, want one float64 histogram point", m.Data, len(h.DataPoints))
+				}
+				p := h.DataPoints[0]
+				if want := []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}; !slices.Equal(p.Bounds, want) {
+					t.Errorf("bucket boundaries %v, want %v", p.Bounds, want)
+				}
+				wantAttrs(t, "metric", p.Attributes.ToSlice(), metric)
+			})
+		})
+	}
+}
+
+// TestConventionsDurationMatchesSpan: "When this metric is reported
+// alongside an HTTP client span, the metric value SHOULD be the same as
+// the HTTP client span duration" (http-metrics), on the real clock, where
+// time passes between the instrumentation's reading of it and the SDK's.
+func TestConventionsDurationMatchesSpan(t *testing.T) {
+	tel := newTelemetry()
+	tr := resilient.New(&stub{steps: []step{{status: 200}}}, Instrument(tel.config()))
+	for range 20 {
+		req, _ := http.NewRequest("GET", "https://api.test/", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	var spans float64
+	for _, s := range tel.ended(int(trace.SpanKindClient)) {
+		spans += s.EndTime().Sub(s.StartTime()).Seconds()
+	}
+	_, sum := total(t, tel.metrics(t), "http.client.request.duration")
+	if math.Abs(sum-spans) > 1e-9 {
+		t.Errorf("http.client.request.duration adds up to %v s, the CLIENT spans last %v s", sum, spans)
+	}
+}
+
+// TestConventionsMethodOther: a method not known is _OTHER, named "HTTP"
+// (with a template, "HTTP {url.template}"), with
+// http.request.method_original; a known one has no
+// http.request.method_original ("If and only if it's different").
+func TestConventionsMethodOther(t *testing.T) {
+	tel := newTelemetry()
+	cfg := tel.config()
+	cfg.URLTemplate = func(*http.Request) string { return "/v1/{x}" }
+	cfg.Propagator = propagation.TraceContext{}
+	tr := resilient.New(&stub{steps: []step{{status: 200}}}, Instrument(cfg))
+	for _, m := range []string{"FOO", "get", "PUT"} {
+		req, _ := http.NewRequest(m, "http://api.test:8080/v1/a", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	var got []string
+	for _, s := range tel.ended(int(trace.SpanKindClient)) {
+		a := attrs(s.Attributes())
+		orig, ok := a["http.request.method_original"]
+		if !ok {
+			orig = "-"
+		}
+		got = append(got, s.Name()+"|"+a["http.request.method"]+"|"+orig+"|"+a["server.port"])
+	}
+	want := []string{"HTTP /v1/{x}|_OTHER|FOO|8080", "HTTP /v1/{x}|_OTHER|get|8080", "PUT /v1/{x}|PUT|-|8080"}
+	if !slices.Equal(got, want) {
+		t.Errorf("CLIENT spans %q, want %q", got, want)
+	}
+}
+
+func itoa(n int) string { return attribute.IntValue(n).Emit() }
