@@ -36,7 +36,11 @@ import (
 // the attempt was decided, or whose captured body the attempt was still
 // sending) gives back what it spent, and is no hedge: it is
 // not counted (Report.Hedges, Attempt.Hedges) nor numbered (the copies sent
-// are hedges 1, 2, … in the order they reach the wire). Hedges of a host
+// are hedges 1, 2, … in the order they reach the wire). A copy of a keyed
+// write that gets no answer after it may have been sent (its connection
+// lost) is an attempt lost, whichever copy's result the attempt returns:
+// a 409 to a retry that follows is the server still holding the key, and
+// is retried with the same key, as after an attempt lost. Hedges of a host
 // are also bounded to one in twenty of its calls (plus ten), so that a
 // host that slows down as a whole is not sent twice the load. Copies are paid for
 // from the retry budget: a Transport without one (WithoutRetryBudget)
@@ -194,6 +198,9 @@ type hedgeRun struct {
 	sent    int      // copies that reached the base RoundTripper (see wire)
 	timer   *time.Timer
 	keyed   bool // copies of a keyed write: see finish
+	// lost says that a copy of a keyed write failed after it may have
+	// been sent: the server may hold its key (see settle).
+	lost bool
 }
 
 // wire lets copy st of run go on to the base RoundTripper, below the
@@ -397,7 +404,9 @@ func (c *call) copyBody(areq *http.Request) (io.ReadCloser, error) {
 // the one allFailed picks decides (no more copies are sent then: the
 // retry loop takes over). A 409 to a copy of a keyed write is the server
 // saying that another copy holds the key: it is no answer. It returns -1
-// otherwise; a copy that ends after another won is closed here.
+// otherwise; a copy that ends after another won is closed here. A copy
+// of a keyed write that failed after it reached the base marks the run
+// lost (see settle).
 func (run *hedgeRun) finish(k int, resp *http.Response, err error, cls *classifier) int {
 	run.mu.Lock()
 	cp := run.copies[k]
@@ -409,13 +418,17 @@ func (run *hedgeRun) finish(k int, resp *http.Response, err error, cls *classifi
 	if err == nil && resp == nil {
 		err = errNilResponse
 	}
-	if !cp.st.classified {
+	reached := cp.st.classified // by the classifier, right above the base
+	if !reached {
 		cls.classify(cp.st, resp, err, time.Now)
 	}
 	run.mu.Lock()
 	defer run.mu.Unlock()
 	cp.resp, cp.err, cp.done = resp, err, true
 	run.running--
+	if run.keyed && err != nil && reached && !cp.st.neverSent {
+		run.lost = true
+	}
 	if run.winner >= 0 {
 		cp.discard()
 		return -1
@@ -555,6 +568,13 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 		}
 	}
 	sent := run.sent // the attempt is decided: no copy is sent any more (see wire)
+	if run.lost {
+		// A copy got no answer after it may have been sent, whichever
+		// copy decides: the server may still hold the key, and a 409
+		// to a retry says so (see keyHeld), as after an attempt lost
+		// without hedging.
+		c.lost = true
+	}
 	run.mu.Unlock()
 	if w.panicked {
 		w.cancel(nil)

@@ -1129,3 +1129,73 @@ func TestHedgingCapturedBody(t *testing.T) {
 		})
 	}
 }
+
+// TestHedgingLostCopyHoldsKey: when every copy of a hedged keyed write
+// fails, one of them after it may have been sent (its connection lost)
+// and another with a 500, the retry that follows knows that the server
+// may hold the key: its 409 (the lost copy still in progress) is retried,
+// and the call gets the stored answer, as without hedging. The call
+// forgot the lost copy, whichever copy decided the attempt (the 500, the
+// first response), and returned the 409 for a write that was done.
+func TestHedgingLostCopyHoldsKey(t *testing.T) {
+	errLost := errors.New("read: connection reset by peer")
+	for _, tc := range []struct {
+		name  string
+		first func(req *http.Request) (*http.Response, error) // the attempt itself
+		copy  func(req *http.Request) (*http.Response, error) // its copy, sent at 50ms
+	}{
+		{"copy lost", func(req *http.Request) (*http.Response, error) {
+			time.Sleep(100 * time.Millisecond)
+			return &http.Response{StatusCode: 500, Body: http.NoBody, Request: req}, nil
+		}, func(*http.Request) (*http.Response, error) {
+			time.Sleep(20 * time.Millisecond)
+			return nil, errLost
+		}},
+		{"attempt lost", func(*http.Request) (*http.Response, error) {
+			time.Sleep(100 * time.Millisecond)
+			return nil, errLost
+		}, func(req *http.Request) (*http.Response, error) {
+			time.Sleep(20 * time.Millisecond)
+			return &http.Response{StatusCode: 500, Body: http.NoBody, Request: req}, nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var mu sync.Mutex
+				var keys []string
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					mu.Lock()
+					i := len(keys)
+					keys = append(keys, wireHeader(req.Header, "Idempotency-Key"))
+					mu.Unlock()
+					req.Body.Close()
+					switch i {
+					case 0:
+						return tc.first(req)
+					case 1:
+						return tc.copy(req)
+					case 2: // the key is held by the request lost
+						return &http.Response{StatusCode: http.StatusConflict, Body: http.NoBody, Request: req}, nil
+					}
+					return &http.Response{StatusCode: http.StatusCreated, Body: http.NoBody, Request: req}, nil
+				})
+				tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond}), WithKeyHonoringHosts("api.test"))
+				var r Report
+				resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "POST", "http://api.test/", strings.NewReader("x")))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated || r.Hedges != 1 || len(keys) != 4 {
+					t.Errorf("status %d, %d copies, %d requests; want 201 (the stored answer), 1 and 4", resp.StatusCode, r.Hedges, len(keys))
+				}
+				for _, k := range keys {
+					if k == "" || k != keys[0] {
+						t.Errorf("keys %q, want one key", keys)
+						break
+					}
+				}
+			})
+		})
+	}
+}
