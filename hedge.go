@@ -29,7 +29,9 @@ import (
 // after a 429, its breaker is not closed, or it has no slot free
 // (WithMaxInFlight) or no token of its pace (WithRateLimit) at once (a
 // copy never waits for either), nor for a call allowed no retry
-// (WithMaxRetries(0)), which is one request. A copy that never reaches the
+// (WithMaxRetries(0)), which is one request, nor once the caller gave up
+// on the call or its deadline (the context's, WithMaxElapsed's) passed,
+// whether or not the attempt has returned yet. A copy that never reaches the
 // wire (refused by the rate limiter, the breaker or the limit of attempts
 // in flight, canceled while it waits for the rate limiter because another
 // copy answered, whose body GetBody failed to make, or made only once
@@ -164,6 +166,15 @@ func (c *call) hedgeAllowed(req *http.Request, hb *hostBudget) bool {
 		return false
 	}
 	return true
+}
+
+// live reports whether the call may still send a copy: its caller has not
+// given up on it (see canceled), and its deadline, the context's or the
+// budget's (WithMaxElapsed), has not passed. The attempt itself fails at
+// either, but only once the base returns, which a base that does not
+// watch its context may not do for a while.
+func (c *call) live() bool {
+	return !c.canceled() && (c.deadline.IsZero() || c.t.clock.now().Before(c.deadline))
 }
 
 // paused reports whether req's partition is paused after a 429.
@@ -307,7 +318,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	}()
 	run.mu.Lock()
 	locked = true
-	allowed := !run.stopped && run.winner < 0 && c.hedgeAllowed(areq, hb)
+	allowed := !run.stopped && run.winner < 0 && c.live() && c.hedgeAllowed(areq, hb)
 	locked = false
 	run.mu.Unlock()
 	if !allowed {

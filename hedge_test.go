@@ -1199,3 +1199,50 @@ func TestHedgingLostCopyHoldsKey(t *testing.T) {
 		})
 	}
 }
+
+// TestHedgingNoCopyOnceCallEnded: no copy is sent for a call whose caller
+// gave up (its context canceled, its deadline passed) or whose budget
+// (WithMaxElapsed) has run out while its attempt still runs, in a base
+// RoundTripper that does not watch the attempt's context: a plain client
+// sends that one request, and the call sent a second one, paid from the
+// retry budget, after the caller had gone.
+func TestHedgingNoCopyOnceCallEnded(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ctx  func(t *testing.T) context.Context
+		opt  Option
+	}{
+		{"canceled", func(t *testing.T) context.Context {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(10*time.Millisecond, cancel)
+			return ctx
+		}, nil},
+		{"deadline", func(t *testing.T) context.Context {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+			t.Cleanup(cancel)
+			return ctx
+		}, nil},
+		{"budget", func(*testing.T) context.Context { return context.Background() }, WithMaxElapsed(10 * time.Millisecond)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var n atomic.Int32
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					n.Add(1)
+					time.Sleep(100 * time.Millisecond) // its context unwatched
+					return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+				})
+				tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond}), tc.opt)
+				var r Report
+				resp, err := roundTrip(t, tr, newRequest(t, WithReport(tc.ctx(t), &r), "GET", "http://api.test/", nil))
+				if err == nil {
+					resp.Body.Close()
+				}
+				time.Sleep(time.Second) // every request ended
+				if n.Load() != 1 || r.Hedges != 0 {
+					t.Errorf("%d requests, %d copies; want 1 and none", n.Load(), r.Hedges)
+				}
+			})
+		})
+	}
+}
