@@ -44,9 +44,10 @@ const (
 // it answers again.
 //
 // A Transport keeps the budgets of 4,096 hosts at most. When its table is
-// full, a new host's budget takes the place of full ones (the same as new)
-// and of those of hosts that neither answered nor were retried for a
-// minute (such a host starts again full); when there are none, the new host
+// full, a new host's budget takes the place of full ones (the same as new,
+// the host's hedge allowance included: see WithHedging) and of those of
+// hosts that neither answered nor were retried or hedged for a minute
+// (such a host starts again full); when there are none, the new host
 // shares one overflow budget with every other host that found the table
 // full, so that an outage of more hosts than the table holds is bounded
 // too: by Burst retries per host in the table, and Burst retries in all
@@ -160,6 +161,10 @@ type budgetSet struct {
 	mu       sync.Mutex
 	aliases  int   // keys of m that are not canonical; under mu
 	idleAt   int64 // the coarse time from which idle budgets may be worth a sweep; under mu
+	// hedged is how many budgets the last sweep kept, full or shared,
+	// for their hedge allowance (see sweep), which notFull does not
+	// count; under mu.
+	hedged int
 
 	store    BudgetStore // the fleet's budgets (budget_store.go); nil for none
 	settings RetryBudget // with the defaults, for store
@@ -297,7 +302,7 @@ func (s *budgetSet) makeRoom() bool {
 	if s.overflow.tokens.Load() < s.burst {
 		notFull--
 	}
-	full := int64(s.m.len()-s.aliases) - notFull
+	full := int64(s.m.len()-s.aliases-s.hedged) - notFull
 	if now := s.now(); 8*full >= maxBudgets || now >= s.idleAt {
 		s.sweep(now)
 	}
@@ -308,18 +313,26 @@ func (s *budgetSet) makeRoom() bool {
 // through a store (handles that the store keeps) and those not used for
 // more than budgetIdle, with their aliases, and sets idleAt to the time
 // when an eighth of the table will have been idle that long if not used
-// again (at least a second from now); s.mu is held.
+// again (at least a second from now); s.mu is held. A budget whose hedge
+// allowance is not full is no new one either: it is kept unless idle, so
+// that its host does not come back with the whole allowance (see
+// takeHedge), which only its calls refill.
 func (s *budgetSet) sweep(now int64) {
 	idle := int64(budgetIdle / time.Second)
 	var ages [budgetIdle/time.Second + 1]int // kept budgets not full, by coarse age
+	s.hedged = 0
 	s.m.each(func(k breakerKey, b *hostBudget) {
 		if k != b.node.key || b.tokens.Load()&budgetDropped != 0 {
 			return // an alias, or dropped already
 		}
 		age := now - b.used.Load()
-		if b.shared != nil || b.tokens.Load() == s.burst || age > idle {
+		full := b.shared != nil || b.tokens.Load() == s.burst
+		if full && b.hedgeTokens.Load() >= hedgeBurst*budgetUnit || age > idle {
 			s.drop(b)
 			return
+		}
+		if full {
+			s.hedged++
 		}
 		ages[max(age, 0)]++
 	})

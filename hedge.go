@@ -237,7 +237,9 @@ func (run *hedgeRun) wire(st *attemptState) error {
 // the attempt itself; copies get their bodies from copyBody.
 func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Response, error) {
 	hb := c.hostBudget()
-	hb.depositHedge()
+	if hb.depositHedge() {
+		c.t.budgets.use(hb) // the host is called: its budget is not idle (see sweep)
+	}
 	delay, ok := c.hedgeDelay(hb)
 	start := st.start // the retry loop's reading
 	if start.IsZero() {
@@ -662,10 +664,12 @@ func (b *hostBudget) returnHedge() {
 	addTokens(&b.hedgeTokens, budgetUnit, hedgeBurst*budgetUnit)
 }
 
-// depositHedge credits a call of the host to its hedge allowance.
-func (b *hostBudget) depositHedge() {
+// depositHedge credits a call of the host to its hedge allowance, and
+// reports whether the allowance was not full.
+func (b *hostBudget) depositHedge() bool {
 	const share, burst = hedgeShare * budgetUnit, hedgeBurst * budgetUnit
-	addTokens(&b.hedgeTokens, share, burst)
+	_, changed := addTokens(&b.hedgeTokens, share, burst)
+	return changed
 }
 
 // latencies returns the host's latency histogram, made on first use.
