@@ -6,8 +6,10 @@
 // Throttled or Permanent from the API's JSON error envelope (its stable
 // code), not just the status; retries Transient and Throttled results with
 // min(cap, base·2^n + jitter) backoff, at most 5 retries by default,
-// honoring Retry-After; stamps an idempotency key on writes so that a
-// retried POST never creates a duplicate; trips a per-host circuit breaker
+// honoring Retry-After; stamps an idempotency key on POST and PATCH, and
+// resends a write that may have been processed only to a host that
+// deduplicates by key, so that a retry never creates a duplicate; bounds
+// each host's retries by a retry budget; trips a per-host circuit breaker
 // on sustained 5xx; paces itself by the server's rate-limit headers; and
 // reports every attempt to an observer or a log/slog logger without leaking
 // a secret.

@@ -39,6 +39,48 @@ func Example() {
 	// Output: 200 {"data":"ok"} after 3 attempts
 }
 
+// sdkTransport stands for the RoundTripper an SDK configured: here it signs
+// each request it sends.
+type sdkTransport struct {
+	base  http.RoundTripper
+	sends atomic.Int32
+}
+
+func (s *sdkTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	s.sends.Add(1)
+	req = req.Clone(req.Context()) // a RoundTripper must not modify the caller's request
+	req.Header.Set("Authorization", "Bearer sdk-token")
+	return s.base.RoundTrip(req)
+}
+
+// New wraps a transport an SDK already configured: every attempt, retries
+// included, goes through it, and the client's Timeout is the Transport's
+// own budget, so that reading the body is bounded by it too.
+func ExampleNew() {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		io.WriteString(w, r.Header.Get("Authorization"))
+	}))
+	defer srv.Close()
+
+	sdk := &sdkTransport{base: http.DefaultTransport}
+	tr := resilient.New(sdk, resilient.WithMaxRetries(3), resilient.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
+	client := &http.Client{Transport: tr, Timeout: tr.MaxElapsed()}
+	resp, err := client.Get(srv.URL + "/v1/posts")
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.StatusCode, string(body), "after", sdk.sends.Load(), "sends through the SDK's transport")
+	// Output: 200 Bearer sdk-token after 2 sends through the SDK's transport
+}
+
 // A video uploaded from a file: the upload URL fails once with a 502 after
 // reading the whole body, and the retry sends the file again from the
 // start. An *os.File has no GetBody, but it can seek: it is rewound for

@@ -25,8 +25,8 @@ const (
 const paceShare = 0.95
 
 // WithRateLimit sets a static client-side limit of r attempts per second with
-// bursts of burst, applied to each partition (by default one per host and
-// class, see WithRateLimitKey). Without it the Transport paces nothing until
+// bursts of burst, applied to each partition (by default one per host,
+// class and credential, see WithRateLimitKey). Without it the Transport paces nothing until
 // a server announces its quota. It panics if r is not positive, or if burst
 // is below 1 for a finite r; r = rate.Inf sets no static limit, as by
 // default.
