@@ -108,7 +108,10 @@ func WithLatency(d time.Duration) Option {
 //     such a route), else a random fault (WithFaults), else a normal
 //     answer. Faults.FirstAttemptsOnly reads the request's Idempotency-Key
 //     (or X-Idempotency-Key) header.
-//  3. It waits WithLatency, plus the delay of a Slow step.
+//  3. It waits WithLatency, plus the delay of a Slow step. Before such a
+//     wait, the body of a request h will be called for is read into
+//     memory (h reads it from there), so that the wait ends, and h is
+//     not called, when the client goes away.
 //  4. DropBefore closes the connection there; an error step (Respond with
 //     a status of 300 or more, RateLimited, HTML, Malformed, Huge) is
 //     answered there, and h is not called.

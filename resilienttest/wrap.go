@@ -2,6 +2,7 @@ package resilienttest
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"time"
 )
@@ -33,6 +34,18 @@ func (s *Server) serveWrapped(w http.ResponseWriter, r *http.Request) {
 	delay := s.latency
 	if step.kind == stepSlow {
 		delay += step.delay
+	}
+	if delay > 0 && step.kind != stepDropBefore && !step.answersAtOnce() && r.Body != nil && r.Body != http.NoBody {
+		// The body of a request h will answer after the wait is read
+		// first, as the dialect's API reads a write: net/http then watches
+		// the connection, and the request's context ends if the client
+		// goes away during the wait. h reads the body from memory.
+		raw, err := io.ReadAll(r.Body)
+		if err != nil {
+			drop(w) // the client is gone
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(raw))
 	}
 	if !s.wait(r.Context(), delay) {
 		drop(w)

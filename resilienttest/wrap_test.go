@@ -1,6 +1,7 @@
 package resilienttest
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -412,4 +413,49 @@ func TestExchangeOfACutBody(t *testing.T) {
 	if len(got) != 1 || got[0].Status != http.StatusOK {
 		t.Errorf("exchanges %+v, want one, with status 200", got)
 	}
+}
+
+// TestHandlerSlowClientGone proves that a Slow step in front of a handler
+// ends when the client goes away, also for a request with a body, as Slow
+// says: the handler is not called for a write its client abandoned, and
+// the exchange is told as dropped when the client left, not an hour later
+// as answered.
+func TestHandlerSlowClientGone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &things{}
+		var (
+			mu  sync.Mutex
+			exs []Exchange
+		)
+		s := NewPipeServer(Altyaa, WithHandler(api), WithScript("POST /v1/things", Slow(time.Hour)),
+			WithExchanges(func(e Exchange) { mu.Lock(); exs = append(exs, e); mu.Unlock() }))
+		defer s.Close()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "POST", s.URL+"/v1/things", strings.NewReader(`{"name":"gone"}`))
+		if resp, err := s.Client().Do(req); err == nil {
+			resp.Body.Close()
+			t.Fatalf("status %d, want the client's deadline", resp.StatusCode)
+		}
+		time.Sleep(2 * time.Hour) // past the Slow step, had it not ended
+		synctest.Wait()
+		if calls, created := api.counts(); calls != 0 || created != 0 {
+			t.Errorf("handler calls, things created = %d, %d; want 0, 0 (the client left during the Slow step)", calls, created)
+		}
+		mu.Lock()
+		if len(exs) != 1 || exs[0].Status != 0 || exs[0].Answered.Sub(exs[0].Arrived) > time.Second {
+			t.Errorf("exchanges %+v, want one dropped within the client's second", exs)
+		}
+		mu.Unlock()
+		// A request with a body that stays is still answered by the
+		// handler after the wait, its body intact.
+		s.SetScript("POST /v1/things", Slow(time.Minute))
+		r := send(t, s, "POST", "/v1/things", `{"name":"kept"}`, "")
+		mustStatus(t, r, http.StatusCreated)
+		api.mu.Lock()
+		defer api.mu.Unlock()
+		if len(api.created) != 1 || api.created[0] != `{"name":"kept"}` {
+			t.Errorf("created %q, want the body sent", api.created)
+		}
+	})
 }
