@@ -275,3 +275,22 @@ func TestPostatoNamedHonoringKeys(t *testing.T) {
 		t.Errorf("resilient against Postato: %d writes not resent, %d duplicates; want none", rep.Ours.UnsafeWrites, rep.Ours.DuplicatePosts)
 	}
 }
+
+// TestOutageProfileAsDescribed proves that the outage profile's server
+// answers what -h and the header say it does, on every route.
+func TestOutageProfileAsDescribed(t *testing.T) {
+	p := profiles["outage"]
+	srv := resilienttest.NewServer(p.dialects[0], p.serverOptions(p.dialects[0], 1)...)
+	defer srv.Close()
+	for _, path := range []string{"/v1/posts", "/v1/usage"} {
+		resp, err := srv.Client().Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if want := fmt.Sprintf("every request with a %d", resp.StatusCode); !strings.Contains(p.about, want) {
+			t.Errorf("GET %s: %d; the profile says %q", path, resp.StatusCode, p.about)
+		}
+	}
+}

@@ -12,7 +12,7 @@
 //
 // Profiles (-h says what each shows): aidelly, altyaa, postato (one API on
 // a bad day; Altyaa's server ignores idempotency keys, as most APIs do),
-// mixed (the three at once), outage (every answer a 503), ratelimit (a
+// mixed (the three at once), outage (every answer a 500), ratelimit (a
 // tight quota announced in rate-limit headers).
 package main
 

@@ -106,7 +106,7 @@ var profiles = map[string]profile{
 			"Shows success, duplicate posts and latency side by side.",
 		[]resilienttest.Dialect{resilienttest.Aidelly, resilienttest.Altyaa, resilienttest.Postato}, realisticFaults},
 	"outage": {
-		"Aidelly answering every request with a 503. " +
+		"Aidelly answering every request with a 500, its server error (PUBLIC_API_*_FAILED). " +
 			"Shows the breaker failing fast instead of multiplying the load (server attempts per call).",
 		[]resilienttest.Dialect{resilienttest.Aidelly}, func(seed int64) []resilienttest.Option {
 			return []resilienttest.Option{resilienttest.WithFaults(resilienttest.Faults{Seed: seed, ServerError: 1})}
