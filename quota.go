@@ -197,13 +197,19 @@ const minQuotaRetry = time.Millisecond
 
 // learnShared gives what p learned from a response to its store: the quota
 // (which the store paces, instead of p's own limiter), with what the
-// response announced of it, and a pause (zero for none). It reports whether
-// p has a store. p.mu is held.
-func (p *partition) learnShared(info *RateLimitInfo, pause time.Time) bool {
+// response announced of it when it announced a rate-limit value (announced;
+// a Retry-After alone announces none), and a pause (zero for none). It
+// reports whether p has a store. p.mu is held.
+//
+// The store hears of the quota only from responses that announce one: it
+// knows from its Learns how long ago a response last did, and stops pacing
+// the fleet by a quota no member's responses have announced for
+// MaxBelievedReset, as the limiter forgets it (see rateLimiter.unpace).
+func (p *partition) learnShared(info *RateLimitInfo, pause time.Time, announced bool) bool {
 	if p.quota == nil {
 		return false
 	}
-	if p.limit > 0 && p.window > 0 {
+	if announced && p.limit > 0 && p.window > 0 {
 		p.quota.Learn(RateLimitInfo{Limit: p.limit, Remaining: info.Remaining, Reset: info.Reset}, p.window)
 	}
 	if !pause.IsZero() {

@@ -814,3 +814,57 @@ func TestQuotaStoreOpenBreakerSkipsTheToken(t *testing.T) {
 		})
 	}
 }
+
+// TestQuotaStoreNoLongerAnnounced: one response announces a quota of 10 an
+// hour; half an hour later a 429 says only Retry-After, and, past
+// MaxBelievedReset, a response announces only what remains. The Transport gives its store the quota with the response
+// that announced it, not with the others: a quota that no response has
+// announced for MaxBelievedReset is not sent to the fleet again, to pace
+// it for another hour, as it paces the Transport without a store no more.
+// (The stale limit and window went to the store with each response that
+// announced anything, or a Retry-After: 3 Learns, not 1.)
+func TestQuotaStoreNoLongerAnnounced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var phase atomic.Int32
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			switch {
+			case n == 0:
+				w.Header().Set("X-RateLimit-Limit", "10")
+				w.Header().Set("X-RateLimit-Remaining", "9")
+				w.Header().Set("X-RateLimit-Reset", "3600")
+			case phase.Load() == 1:
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusTooManyRequests)
+			case phase.Load() == 2:
+				w.Header().Set("X-RateLimit-Remaining", "5")
+			}
+		}}
+		m := new(memQuota)
+		client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0), WithQuotaStore(m))}
+		if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
+			t.Fatalf("first call: %d, %v", code, err)
+		}
+		p := m.part(m.names[0])
+		learns := func() int {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.learns
+		}
+		if n := learns(); n != 1 {
+			t.Fatalf("%d Learns after the response that announced the quota, want 1", n)
+		}
+		time.Sleep(30 * time.Minute)
+		phase.Store(1)
+		if code, err := do(t, client, "GET", "http://api.test/x"); code != http.StatusTooManyRequests || err != nil {
+			t.Fatalf("the 429: %d, %v", code, err)
+		}
+		time.Sleep(MaxBelievedReset)
+		phase.Store(2)
+		if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
+			t.Fatalf("the call announcing what remains: %d, %v", code, err)
+		}
+		if n := learns(); n != 1 {
+			t.Errorf("%d Learns, want 1: the quota went to the store without a response announcing it", n)
+		}
+	})
+}

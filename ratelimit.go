@@ -762,7 +762,9 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			}
 			continue
 		}
-		if p.learned && now.Sub(p.heard) > MaxBelievedReset {
+		if (p.learned || p.quota != nil && p.limit > 0) && now.Sub(p.heard) > MaxBelievedReset {
+			// With a store, the quota is the store's to pace: forgotten
+			// here, it is not given to the store again (see learnShared).
 			rl.unpace(p, now)
 		}
 		if !paced && p.lim != nil && p.allow(now) {

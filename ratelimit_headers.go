@@ -776,7 +776,7 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		p.pauseUntil = until
 	}
 
-	if !p.learnShared(info, until) {
+	if !p.learnShared(info, until, r.hdr.found()) {
 		rl.pace(p, now, info.Remaining)
 	}
 	p.reopen(now)

@@ -427,7 +427,7 @@ func (rl *rateLimiter) takeOver(p *partition, learned announced, pause, now time
 	if learned.reset.After(now) {
 		info.Remaining, info.Reset = learned.remaining, learned.reset
 	}
-	if !p.learnShared(&info, time.Time{}) {
+	if !p.learnShared(&info, time.Time{}, true) {
 		rl.pace(p, now, learned.remaining)
 	}
 	p.reopen(now)
