@@ -84,7 +84,16 @@
 // nor by the lease script, which deletes it: a corrupt or hostile value in
 // Redis does not lock the fleet out. Nor is a quota whose window is longer
 // than MaxBelievedReset: the members ignore it, and the lease script
-// deletes it with its bucket, for a member to write its own again.
+// deletes it with its bucket, for a member to write its own again. And a
+// quota that no member's responses have announced for MaxBelievedReset
+// paces the fleet no more, as a Transport forgets it: each lease tells
+// Redis how long ago its member last heard the quota announced, Redis
+// keeps the latest, and the lease script deletes a quota no member has
+// heard for that long, with its bucket; a member that has not heard it
+// either forgets it (one that has, writes it again), and one that cannot
+// reach Redis stops pacing by it once no member is known to have heard it
+// for that long. The next response that announces it, to any member, paces
+// the fleet again.
 //
 // # Reset
 //

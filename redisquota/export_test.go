@@ -2,6 +2,7 @@ package redisquota
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -238,3 +239,19 @@ func (s *Store) DroppedHeld() (parts, budgets int) {
 
 // View returns the member's view of the retry budget b, in tokens.
 func View(b resilient.SharedBudget) float64 { return float64(b.(*budget).tokens.Load()) / budgetUnit }
+
+// Unheard moves the times the member last knew the quota of the partition
+// q announced (its own Learn, if any, or the fleet's word) back to d ago,
+// unless they are older.
+func Unheard(q resilient.QuotaPartition, d time.Duration) {
+	p := q.(*part)
+	t := p.s.now() - int64(d)
+	for _, v := range []*atomic.Int64{&p.heard, &p.fresh} {
+		for {
+			h := v.Load()
+			if h <= t || v.CompareAndSwap(h, t) {
+				break
+			}
+		}
+	}
+}

@@ -53,6 +53,8 @@ func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 		return
 	}
 	now := p.s.now()
+	p.heard.Store(now)
+	p.heardAt(now)
 	if held := time.Duration(p.window.Load()); limit == p.limit.Load() && window <= held*101/100 {
 		next := p.confirmNext.Load()
 		if now < next || !p.confirmNext.CompareAndSwap(next, now+int64(held)) {
@@ -82,6 +84,7 @@ func (p *part) knownFromFleet(recv time.Time, limit int64, window time.Duration)
 	p.mu.Lock()
 	if !p.holding(p.s.since(recv)) {
 		p.known(limit, window)
+		p.heardAt(p.s.since(recv)) // written by a member that just heard it
 		p.told++
 	}
 	p.mu.Unlock()
@@ -139,4 +142,34 @@ func (p *part) writeQuota(limit int64, window time.Duration, remaining int, rese
 	}
 	p.confirmNext.Store(p.s.now() + next*1e3)
 	return nil
+}
+
+// heardAt records that a member heard the quota announced at t (local ns),
+// unless the member knows of a later time.
+func (p *part) heardAt(t int64) {
+	for {
+		f := p.fresh.Load()
+		if f >= t || p.fresh.CompareAndSwap(f, t) {
+			return
+		}
+	}
+}
+
+// stale reports whether, at t, the quota known was last heard announced,
+// by any member as far as the member knows (or at heard, if later), longer
+// than maxHeard ago: no member's Transport would pace by it any more (see
+// resilient.MaxBelievedReset).
+func (p *part) stale(t, heard int64) bool {
+	return t-max(p.fresh.Load(), heard) > int64(maxHeard)
+}
+
+// heardAge returns how long before t (µs) the member last heard the quota
+// announced, for the lease script, which keeps the latest time a member
+// did; -1 when it never did.
+func (p *part) heardAge(t int64) int64 {
+	h := p.heard.Load()
+	if h == 0 {
+		return -1
+	}
+	return max(t-h, 0) / 1e3
 }

@@ -177,10 +177,13 @@ func (p *part) waitForFleet(timer *time.Timer) bool {
 }
 
 // toWrite reports whether the member has a reset, a pause, a quota or
-// tokens to give back for the refiller to write.
+// tokens to give back for the refiller to write, or must ask whether the
+// quota it knows is still heard announced: it has not known a member to
+// hear it for maxHeard, and the lease script, which keeps when one last
+// did, tells it, or forgets the quota.
 func (p *part) toWrite() bool {
 	return p.resetReq.Load() != 0 || p.pauseDirty.Load() != 0 || p.learnDirty.Load() || p.confirm.Load() != nil ||
-		p.giveback.Load() != 0
+		p.giveback.Load() != 0 || p.limit.Load() > 0 && p.stale(p.s.now(), p.heard.Load())
 }
 
 // failedIdle stops the refiller, whose Redis calls fail, of a partition
@@ -334,7 +337,8 @@ func (p *part) lease(t int64) (time.Duration, error) {
 	err := p.call(func(ctx context.Context) (err error) {
 		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
 			want, net, paceShare, burst(p.limit.Load()), (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
-			p.s.member, (3 * p.s.cfg.heartbeat).Microseconds(), p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), maxMemberTTL.Microseconds()).Slice()
+			p.s.member, (3 * p.s.cfg.heartbeat).Microseconds(), p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), maxMemberTTL.Microseconds(),
+			p.heardAge(t), maxHeard.Microseconds()).Slice()
 		return err
 	})
 	recv := time.Now()
@@ -403,14 +407,28 @@ func (p *part) applyLease(r leaseReply, l *lease, gen, told, want int64, recv ti
 	if r.limit > 0 && r.window > 0 && fresh {
 		p.known(r.limit, time.Duration(r.window)*time.Microsecond)
 	}
+	if r.limit > 0 && r.heardAge >= 0 {
+		p.heardAt(p.s.since(recv) - r.heardAge*1e3)
+	}
 	if d := time.Duration(r.pause-r.now) * time.Microsecond; d > 0 && d <= maxPause && p.raisePauseLocked(p.s.since(recv.Add(d))) {
 		signal = true
 	}
 	if r.limit == 0 && p.limit.Load() > 0 && p.told == told {
-		// Redis lost the quota (restarted, or the state expired): write
-		// it again, then lease.
-		p.learnDirty.Store(true)
-		return time.Millisecond, signal
+		if !p.stale(p.s.since(recv), p.heard.Load()) {
+			// Redis lost the quota (restarted, or the state expired), or
+			// no other member heard it announced for maxHeard: write it
+			// again, then lease.
+			p.learnDirty.Store(true)
+			return time.Millisecond, signal
+		}
+		// No member heard it announced for maxHeard, the member
+		// included: it paces the partition no more, as the Transport
+		// forgets it (see resilient.MaxBelievedReset), until a response
+		// announces it again.
+		p.limit.Store(0)
+		p.window.Store(0)
+		p.learnDirty.Store(false)
+		return 0, true
 	}
 	if l == nil {
 		if r.limit == 0 || r.pause > r.now || want == 0 {
@@ -503,7 +521,8 @@ func (p *part) returnTokens() {
 	err := p.call(func(ctx context.Context) error {
 		return leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
 			0, net, paceShare,
-			burst(p.limit.Load()), 0, stateTTL.Milliseconds(), "", 0, p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds()).Err()
+			burst(p.limit.Load()), 0, stateTTL.Milliseconds(), "", 0, p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), 0,
+			p.heardAge(t), maxHeard.Microseconds()).Err()
 	})
 	if err == nil {
 		p.credited(net)
@@ -518,12 +537,17 @@ type leaseReply struct {
 	pause, now    int64 // µs, Redis's clock
 	members       int64
 	reset         fleetReset // the latest reset the state records; at 0 for none
+	heardAge      int64      // µs since a member last heard the quota announced, as Redis knows; -1 unknown
 }
 
 func parseLease(v []any) (leaseReply, bool) {
 	var r leaseReply
-	if len(v) != 11 {
+	if len(v) != 12 {
 		return r, false
+	}
+	r.heardAge = -1
+	if a, ok := toInt(v, 11); ok && a >= 0 {
+		r.heardAge = a
 	}
 	// The latest reset: a value that does not parse (not a member's) is
 	// none, and fails no lease.

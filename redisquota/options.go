@@ -32,6 +32,7 @@ const (
 	maxLease      = 1000                       // tokens in one lease
 	maxPause      = resilient.MaxBelievedReset // a pause from Redis further ahead than this is not believed: no member writes one
 	maxWindow     = resilient.MaxBelievedReset // a quota's window from Redis longer than this is not believed: no member writes one
+	maxHeard      = resilient.MaxBelievedReset // a quota no member heard announced for this long paces no more: the Transport forgets it
 	maxMemberTTL  = time.Minute                // a member counted further ahead than this (or than the counting member's own ttl, if longer) is not believed
 	stateTTL      = 24 * time.Hour             // a partition's state in Redis outlives its last use by this
 	totalTTL      = time.Hour                  // a Store's running-total field (give-back, retry budget) outlives its last use by this

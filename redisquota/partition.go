@@ -38,6 +38,8 @@ type part struct {
 	confirm     atomic.Pointer[report]
 	confirmNext atomic.Int64 // local ns before which the member reports no window (see Learn)
 	learnedAt   atomic.Int64 // local ns when the member last had a quota to write (see Learn); written under mu
+	heard       atomic.Int64 // local ns of the member's last Learn: a response announced the quota; 0 for none
+	fresh       atomic.Int64 // local ns when a member last heard the quota announced, as far as the member knows (see stale)
 	pauseDirty  atomic.Int64 // local ns of a pause to write; 0 for none
 	giveback    atomic.Int64 // tokens to give back with the next lease
 	debt        atomic.Int64 // tokens taken from the local limiter, to charge to the bucket
@@ -126,6 +128,12 @@ func (p *part) Take(now time.Time) (time.Duration, bool, <-chan struct{}) {
 	}
 	p.wake()
 	if p.fallback(t) {
+		if p.stale(t, p.heard.Load()) {
+			// No member was heard announcing the quota for maxHeard:
+			// unpaced, as the Transport would be (see Learn).
+			p.s.st.unpaced.Add(1)
+			return 0, true, nil
+		}
 		d, ok := p.fallbackTake(now)
 		if !ok {
 			return d, false, ready

@@ -89,7 +89,8 @@ func (s *Store) readStates(parts []*part) error {
 				}
 				cmds[i] = leaseScript.EvalSha(ctx, pl, []string{p.key, p.mkey, p.gkey},
 					0, 0, paceShare, burst(p.limit.Load()), (4 * s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
-					"", 0, "", 0, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds())
+					"", 0, "", 0, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), 0,
+					p.heardAge(s.now()), maxHeard.Microseconds())
 			}
 			return nil
 		})

@@ -25,8 +25,9 @@ end
 
 // A partition's state is one hash: limit and window (µs), the quota the
 // servers announced, with lset and lby, when (µs) and by which Store (its
-// instance id) it was written, and lseen, when (µs) a member last reported
-// its window, or wrote it (see learnScript); tat, the theoretical arrival
+// instance id) it was written, lseen, when (µs) a member last reported
+// its window, or wrote it (see learnScript), and lheard, when (µs) a
+// member last heard it announced, as the members tell (see leaseScript); tat, the theoretical arrival
 // time of the GCRA bucket (µs, with a fraction); pause, the end of the
 // fleet's pause (µs), with pset and pby, when and by which Store it was
 // set; and g:<member>:<instance>:<n>, for each partition of a Store (the
@@ -59,7 +60,14 @@ end
 // member writes, is not believed: it is deleted, so that a corrupt or
 // hostile value does not refuse every lease of the fleet; so is a window
 // longer than max window, deleted with the quota and its bucket, which a
-// member then writes again, as after Redis lost them. A bucket whose next
+// member then writes again, as after Redis lost them; and so is a quota
+// that no member has heard announced for max heard (lheard, else lset; a
+// time ahead of now, which no member writes, is none): the member that
+// leases tells how long ago it last heard it (heard age), and the latest
+// time a member did is kept, so that the fleet stops pacing by a quota no
+// response has announced for that long, as each Transport does (see
+// resilient.MaxBelievedReset), and a member that still hears it keeps it
+// for all. A bucket whose next
 // token lies further ahead than two windows of the quota (limit intervals:
 // the most a charge pushes it) past the horizon is brought back to it:
 // the members' leases and charges never take it there.
@@ -82,11 +90,14 @@ end
 // set by last lease), KEYS[3] the give-back fields (a sorted set by last
 // give-back). ARGV: want, giveback, share, burst, horizon (µs), ttl (ms),
 // member, member ttl (µs), gfield, cum, gb ttl (µs), max pause (µs; none
-// when absent), max window (µs; none when absent), max member ttl (µs).
+// when absent), max window (µs; none when absent), max member ttl (µs),
+// heard age (µs; -1 for never), max heard (µs; none when absent).
 //
 // It returns {granted, base - now (µs), interval (µs, a string), limit,
-// window (µs), pause (µs), now (µs), members, and the latest reset: its
-// time (µs, 0 for none), Store and number (rat, rby, rseq)}.
+// window (µs), pause (µs), now (µs), members, the latest reset: its
+// time (µs, 0 for none), Store and number (rat, rby, rseq), and how long
+// ago a member last heard the quota announced (µs, a string; -1 for no
+// quota)}.
 var leaseScript = redis.NewScript(luaNum + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -99,15 +110,32 @@ if ARGV[7] ~= '' then
   redis.call('PEXPIRE', KEYS[2], ARGV[6])
   members = redis.call('ZCARD', KEYS[2])
 end
-local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause', ARGV[9], 'rat', 'rby', 'rseq')
+local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause', ARGV[9], 'rat', 'rby', 'rseq', 'lheard', 'lset')
 local rat, rby, rseq = s[6] or '0', s[7] or '', s[8] or '0'
 local limit, window = num(s[1]) or 0, num(s[2]) or 0
 local tat, pause = num(s[3]) or 0, num(s[4]) or 0
 local maxwindow = tonumber(ARGV[13])
 if maxwindow and window > maxwindow then
-  redis.call('HDEL', KEYS[1], 'limit', 'window', 'tat')
+  redis.call('HDEL', KEYS[1], 'limit', 'window', 'tat', 'lheard')
   limit, window, tat = 0, 0, 0
 end
+local heard = num(s[9])
+if not heard or heard > now then heard = num(s[10]) end
+if heard and heard > now then heard = nil end
+if limit > 0 and window > 0 then
+  local age = tonumber(ARGV[15])
+  if age and age >= 0 and now - age > (heard or 0) + 1000000 then
+    heard = now - age
+    redis.call('HSET', KEYS[1], 'lheard', string.format('%.0f', heard))
+  end
+  local maxheard = tonumber(ARGV[16])
+  if maxheard and now - (heard or 0) > maxheard then
+    redis.call('HDEL', KEYS[1], 'limit', 'window', 'tat', 'lheard')
+    limit, window, tat = 0, 0, 0
+  end
+end
+local heardAge = '-1'
+if limit > 0 and window > 0 and heard then heardAge = string.format('%.0f', now - heard) end
 local maxpause = tonumber(ARGV[12])
 if maxpause and pause > now + maxpause then
   redis.call('HDEL', KEYS[1], 'pause', 'pset', 'pby')
@@ -128,7 +156,7 @@ if giveback ~= 0 or (s[5] and prev ~= cum) then
   redis.call('PEXPIRE', KEYS[3], ARGV[6])
 end
 if limit <= 0 or window <= 0 then
-  return {0, 0, '0', 0, 0, string.format('%.0f', pause), string.format('%.0f', now), members, rat, rby, rseq}
+  return {0, 0, '0', 0, 0, string.format('%.0f', pause), string.format('%.0f', now), members, rat, rby, rseq, heardAge}
 end
 local interval = window / (limit * tonumber(ARGV[3]))
 local tol = tonumber(ARGV[4]) * interval
@@ -152,7 +180,7 @@ if tat ~= old then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return {granted, string.format('%.0f', base - now), string.format('%.6f', interval),
-  limit, window, string.format('%.0f', pause), string.format('%.0f', now), members, rat, rby, rseq}
+  limit, window, string.format('%.0f', pause), string.format('%.0f', now), members, rat, rby, rseq, heardAge}
 `)
 
 // learnScript records the quota a member learned, when it differs from
@@ -203,7 +231,7 @@ local held = num(s[2]) or 0
 local n = string.format('%.0f', now)
 if s[1] == ARGV[1] and held >= window then
   if 2 * window >= held then
-    redis.call('HSET', KEYS[1], 'lseen', n)
+    redis.call('HSET', KEYS[1], 'lseen', n, 'lheard', n)
     return {0, string.format('%.0f', held)}
   end
   local seen = num(s[4]) or num(s[5]) or 0
@@ -221,7 +249,7 @@ if s[1] == ARGV[1] and held >= window then
 elseif s[1] ~= ARGV[1] and ARGV[11] == '1' then
   return {0, string.format('%.0f', window)}
 end
-redis.call('HSET', KEYS[1], 'limit', ARGV[1], 'window', ARGV[2], 'lset', n, 'lseen', n, 'lby', ARGV[10])
+redis.call('HSET', KEYS[1], 'limit', ARGV[1], 'window', ARGV[2], 'lset', n, 'lseen', n, 'lheard', n, 'lby', ARGV[10])
 local remaining, reset = tonumber(ARGV[3]), tonumber(ARGV[4])
 if not s[3] and remaining >= 0 and reset >= 0 then
   local interval = window / (limit * tonumber(ARGV[5]))
