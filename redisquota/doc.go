@@ -252,7 +252,11 @@
 // hour after its last sync). In the fields, instance is the Store's random
 // id and n numbers the partitions and budgets it made. The members'
 // heartbeats are the sorted set prefix:members, and the channel is
-// prefix:events. They expire a day after their last use.
+// prefix:events. They expire a day after their last use. A partition's
+// keys, and the heartbeats', holding another type than the Store writes (a
+// corrupt or hostile hand) are replaced by the next script that uses them,
+// so that the partition is shared again; a retry budget's is left alone,
+// and the budget is the member's (see Retry budgets).
 //
 // go-redis/redis_rate's GCRA answers one request at a time ("may this one
 // go now?"); a lease needs the schedule of a run of tokens, and the pause

@@ -384,3 +384,41 @@ func TestHostileMembersKeyType(t *testing.T) {
 	}
 	waitFor(t, "2 members counted", func() bool { return stores[0].Members() == 2 && stores[1].Members() == 2 })
 }
+
+// TestHostilePartitionKeyType proves that a key of a partition's that
+// holds another type (a string planted under the Store's prefix, without
+// an expiry: the state, its active members or its give-back fields) does
+// not keep the partition from sharing for good: the scripts replace it, as
+// the heartbeat replaces the members' key, and the member's pause, quota
+// and leases reach Redis. Each script's WRONGTYPE failed the call: the
+// pause and the quota were never written and no lease was granted (the
+// give-back fields: none with tokens to give back), and the member paced
+// locally for as long as the key was there.
+func TestHostilePartitionKeyType(t *testing.T) {
+	for _, suffix := range []string{"", ":members", ":gb"} {
+		t.Run("state"+suffix, func(t *testing.T) {
+			addr := redisAddr()
+			prefix := testPrefix(t, addr)
+			admin := newRedis(t, addr)
+			s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+			defer s.Close()
+			const name = "https://api.example.com reads"
+			if err := admin.Set(context.Background(), s.StateKey(name)+suffix, "x", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			q := s.Partition(name)
+			q.Pause(time.Now().Add(100 * time.Millisecond))
+			q.Learn(quota(2000), time.Second)
+			for range 200 {
+				takeToken(t, q)
+				redisquota.GiveBack(q, 1)
+			}
+			if st := s.Stats(); st.Errors != 0 || st.PausesSent != 1 || st.Leases == 0 {
+				t.Errorf("%d Redis calls failed, %d pauses written, %d leases; want none failed, the pause written and leases", st.Errors, st.PausesSent, st.Leases)
+			}
+			if l, err := admin.HGet(context.Background(), s.StateKey(name), "limit").Int(); err != nil || l != 2000 {
+				t.Errorf("Redis holds the quota %d (%v), want 2000", l, err)
+			}
+		})
+	}
+}

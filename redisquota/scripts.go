@@ -23,6 +23,20 @@ local function num(v)
 end
 `
 
+// luaOwn defines own, which the scripts call on each key of a partition
+// they use before they use it: a key holding another type than kind, which
+// no member writes (a corrupt or hostile hand, under the Store's prefix),
+// is deleted, as the heartbeat replaces the members' key: its WRONGTYPE
+// would fail every call of the script, and the partition would be paced by
+// each member alone, its pauses and quota unshared, for as long as the key
+// lived.
+const luaOwn = `
+local function own(key, kind)
+  local k = redis.call('TYPE', key).ok
+  if k ~= kind and k ~= 'none' then redis.call('DEL', key) end
+end
+`
+
 // A partition's state is one hash: limit and window (µs), the quota the
 // servers announced, with lset and lby, when (µs) and by which Store (its
 // instance id) it was written, lseen, when (µs) a member last reported
@@ -98,9 +112,12 @@ end
 // time (µs, 0 for none), Store and number (rat, rby, rseq), and how long
 // ago a member last heard the quota announced (µs, a string; -1 for no
 // quota)}.
-var leaseScript = redis.NewScript(luaNum + `
+var leaseScript = redis.NewScript(luaNum + luaOwn + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+own(KEYS[1], 'hash')
+own(KEYS[2], 'zset')
+own(KEYS[3], 'zset')
 local members = 0
 if ARGV[7] ~= '' then
   local mttl = tonumber(ARGV[8])
@@ -221,9 +238,10 @@ return {granted, string.format('%.0f', base - now), string.format('%.6f', interv
 // how long the member need not report the quota again: the window held,
 // or, for a shorter window refused, until the held one is stale, if
 // sooner.
-var learnScript = redis.NewScript(luaNum + `
+var learnScript = redis.NewScript(luaNum + luaOwn + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+own(KEYS[1], 'hash')
 local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'lseen', 'lset')
 redis.call('PEXPIRE', KEYS[1], ARGV[9])
 local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -271,9 +289,10 @@ return {1, ARGV[2]}
 // the Store's instance id.
 //
 // It returns {1 when it set the pause, else 0; now (µs, a string)}.
-var pauseScript = redis.NewScript(luaNum + `
+var pauseScript = redis.NewScript(luaNum + luaOwn + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+own(KEYS[1], 'hash')
 local untl = now + tonumber(ARGV[1])
 local cur = num(redis.call('HGET', KEYS[1], 'pause')) or 0
 local u, n = string.format('%.0f', untl), string.format('%.0f', now)
@@ -302,9 +321,10 @@ return {1, n}
 //
 // KEYS[1] the partition's state. ARGV: age (µs), channel, id, the Store's
 // instance id, seq, ttl (ms).
-var resetScript = redis.NewScript(luaNum + `
+var resetScript = redis.NewScript(luaNum + luaOwn + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+own(KEYS[1], 'hash')
 local since = now - tonumber(ARGV[1])
 local s = redis.call('HMGET', KEYS[1], 'pause', 'pset', 'pby', 'limit', 'window', 'lset', 'lby')
 local pause, limit, window = s[1], s[4], s[5]
