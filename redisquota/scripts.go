@@ -76,7 +76,8 @@ end
 // longer than max window, deleted with the quota and its bucket, which a
 // member then writes again, as after Redis lost them; and so is a quota
 // that no member has heard announced for max heard (lheard, else lset; a
-// time ahead of now, which no member writes, is none): the member that
+// state with neither, or with a time ahead of now, which no member
+// writes, counts from the first lease that finds it): the member that
 // leases tells how long ago it last heard it (heard age), and the latest
 // time a member did is kept, so that the fleet stops pacing by a quota no
 // response has announced for that long, as each Transport does (see
@@ -140,6 +141,12 @@ local heard = num(s[9])
 if not heard or heard > now then heard = num(s[10]) end
 if heard and heard > now then heard = nil end
 if limit > 0 and window > 0 then
+  if not heard then
+    -- A quota whose state says not when it was heard (written by hand,
+    -- or with a time ahead): its age counts from now.
+    heard = now
+    redis.call('HSET', KEYS[1], 'lheard', string.format('%.0f', heard))
+  end
   local age = tonumber(ARGV[15])
   if age and age >= 0 and now - age > (heard or 0) + 1000000 then
     heard = now - age
