@@ -62,7 +62,8 @@ func WithFaults(f Faults) Option {
 }
 
 // WithQuota makes the server emulate a rate limit (see Quota). It panics
-// if q.Limit is not positive or another field is negative.
+// if q.Limit is not positive, another field is negative, or TimeScale is
+// not a finite number.
 func WithQuota(q Quota) Option {
 	q.validate()
 	return func(c *config) { c.quota = &q }

@@ -2,6 +2,7 @@ package resilienttest
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -139,6 +140,9 @@ func (q *Quota) validate() {
 	}
 	if q.WriteLimit < 0 || q.Window < 0 || q.TimeScale < 0 {
 		panic("resilienttest: WithQuota: negative WriteLimit, Window or TimeScale")
+	}
+	if math.IsNaN(q.TimeScale) || math.IsInf(q.TimeScale, 0) {
+		panic(fmt.Sprintf("resilienttest: WithQuota: TimeScale %v is not a number", q.TimeScale))
 	}
 	if q.ResetFormat < DefaultResetFormat || q.ResetFormat > XRateLimitDash {
 		panic("resilienttest: WithQuota: unknown " + q.ResetFormat.String())

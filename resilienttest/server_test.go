@@ -2,6 +2,7 @@ package resilienttest
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -245,23 +246,26 @@ func TestDialectString(t *testing.T) {
 
 func TestPanics(t *testing.T) {
 	tests := map[string]func(){
-		"unknown route":      func() { NewPipeServer(Altyaa, WithScript("GET /v1/nope")) },
-		"route without path": func() { WithScript("GET") },
-		"route, bad path":    func() { WithScript("GET v1/posts") },
-		"route, query":       func() { WithScript("GET /v1/posts?limit=1") },
-		"route, no method":   func() { WithScript(" /v1/posts") },
-		"nil handler":        func() { WithHandler(nil) },
-		"set bad route":      func() { (&Server{handler: http.NotFoundHandler()}).SetScript("nope") },
-		"unknown window":     func() { WithQuota(Quota{Limit: 1, Kind: 7}) },
-		"invalid dialect":    func() { NewPipeServer(Dialect(9)) },
-		"faults over 1":      func() { WithFaults(Faults{ServerError: 0.6, DropAfter: 0.5}) },
-		"negative fault":     func() { WithFaults(Faults{Slow: -0.1}) },
-		"zero quota":         func() { WithQuota(Quota{}) },
-		"negative latency":   func() { WithLatency(-1) },
-		"respond 99":         func() { Respond(99) },
-		"html 200":           func() { HTML(200) },
-		"respondcode 200":    func() { RespondCode(200, "X") },
-		"set unknown route":  func() { (&Server{}).SetScript("POST /v1/nope") },
+		"unknown route":       func() { NewPipeServer(Altyaa, WithScript("GET /v1/nope")) },
+		"route without path":  func() { WithScript("GET") },
+		"route, bad path":     func() { WithScript("GET v1/posts") },
+		"route, query":        func() { WithScript("GET /v1/posts?limit=1") },
+		"route, no method":    func() { WithScript(" /v1/posts") },
+		"nil handler":         func() { WithHandler(nil) },
+		"set bad route":       func() { (&Server{handler: http.NotFoundHandler()}).SetScript("nope") },
+		"unknown window":      func() { WithQuota(Quota{Limit: 1, Kind: 7}) },
+		"invalid dialect":     func() { NewPipeServer(Dialect(9)) },
+		"faults over 1":       func() { WithFaults(Faults{ServerError: 0.6, DropAfter: 0.5}) },
+		"negative fault":      func() { WithFaults(Faults{Slow: -0.1}) },
+		"zero quota":          func() { WithQuota(Quota{}) },
+		"NaN time scale":      func() { WithQuota(Quota{Limit: 1, TimeScale: math.NaN()}) },
+		"infinite time scale": func() { WithQuota(Quota{Limit: 1, TimeScale: math.Inf(1)}) },
+		"NaN fault":           func() { WithFaults(Faults{Huge: math.NaN()}) },
+		"negative latency":    func() { WithLatency(-1) },
+		"respond 99":          func() { Respond(99) },
+		"html 200":            func() { HTML(200) },
+		"respondcode 200":     func() { RespondCode(200, "X") },
+		"set unknown route":   func() { (&Server{}).SetScript("POST /v1/nope") },
 	}
 	for name, fn := range tests {
 		func() {
