@@ -284,11 +284,7 @@ func (s *Store) budgetsToSync(now time.Time) []*budget {
 	for _, b := range s.budgets {
 		add(b)
 	}
-	for _, e := range s.droppedBudgets {
-		if b := e.wp.Value(); b != nil {
-			add(b)
-		}
-	}
+	eachDropped(s.droppedBudgets, add)
 	return batch
 }
 

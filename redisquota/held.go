@@ -67,13 +67,12 @@ func findDropped[T any](m map[string]dropped[T], id string) *T {
 	return nil
 }
 
-// appendDropped appends to vs the objects of m that still live. s.mu is
+// eachDropped calls fn with each object of m that still lives. s.mu is
 // held.
-func appendDropped[T any](vs []*T, m map[string]dropped[T]) []*T {
+func eachDropped[T any](m map[string]dropped[T], fn func(*T)) {
 	for _, e := range m {
 		if v := e.wp.Value(); v != nil {
-			vs = append(vs, v)
+			fn(v)
 		}
 	}
-	return vs
 }

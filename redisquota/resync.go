@@ -34,12 +34,10 @@ func (s *Store) resyncBudgets() {
 	for _, b := range s.budgets {
 		b.want.Store(true)
 	}
-	for _, e := range s.droppedBudgets {
-		if b := e.wp.Value(); b != nil {
-			b.want.Store(true)
-			n++
-		}
-	}
+	eachDropped(s.droppedBudgets, func(b *budget) {
+		b.want.Store(true)
+		n++
+	})
 	s.mu.Unlock()
 	if n > 0 {
 		s.kickBudgets()
@@ -58,7 +56,7 @@ func (s *Store) resync() error {
 	for _, p := range s.byID {
 		parts = append(parts, p)
 	}
-	parts = appendDropped(parts, s.droppedParts)
+	eachDropped(s.droppedParts, func(p *part) { parts = append(parts, p) })
 	s.mu.Unlock()
 	var err error
 	for len(parts) > 0 {
