@@ -7,7 +7,6 @@ replace github.com/resilienthttp/resilient => ../
 require (
 	github.com/redis/go-redis/v9 v9.22.0
 	github.com/resilienthttp/resilient v0.0.0-00010101000000-000000000000
-	go.uber.org/goleak v1.3.0
 	golang.org/x/time v0.15.0
 )
 

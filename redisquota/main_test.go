@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
 
+	"github.com/resilienthttp/resilient/internal/leakcheck"
 	"github.com/resilienthttp/resilient/redisquota/internal/fleet"
 )
 
@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 	}
 	// go-redis logs each failed dial; the tests that stop Redis make many.
 	redis.SetLogger(quietLogger{})
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }
 
 type quietLogger struct{}

@@ -428,8 +428,8 @@ func TestRedisRestart(t *testing.T) {
 }
 
 // TestCloseStopsGoroutines proves that Close stops the refillers of busy
-// partitions, the heartbeat and the pub/sub reader (TestMain's goleak
-// checks it at the end), and that partitions keep answering after it.
+// partitions, the heartbeat and the pub/sub reader (TestMain's leak
+// check proves it at the end), and that partitions keep answering after it.
 func TestCloseStopsGoroutines(t *testing.T) {
 	addr := redisAddr()
 	prefix := testPrefix(t, addr)

@@ -3,11 +3,11 @@ package resilienttest
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/resilienthttp/resilient/internal/leakcheck"
 )
 
 // TestMain fails the run if any test leaves a goroutine behind: Close
 // ends the server's goroutines and the idle connections of its Transport.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }
