@@ -1203,6 +1203,7 @@ func TestWithBreakerPanics(t *testing.T) {
 		{BreakerSettings{Window: -time.Second}, "Window"},
 		{BreakerSettings{OpenTimeout: -time.Second}, "OpenTimeout"},
 		{BreakerSettings{HalfOpenRequests: -1}, "HalfOpenRequests"},
+		{BreakerSettings{ProbeTimeout: -time.Second}, "ProbeTimeout"},
 	}
 	for _, tt := range tests {
 		func() {

@@ -24,8 +24,12 @@ import (
 //
 // An attempt holds a slot from when it is about to be sent, after the rate
 // limiter let it through, until the base RoundTripper returns (its
-// response headers, or its error). It never holds one while the caller
-// reads the response body: a caller may keep any number of responses open.
+// response headers, or its error) and the Transport has read what it reads
+// of the response within the attempt: the envelope of an error response
+// (see WithMaxPeek: at most 2s of a body that stalls) and, with
+// WithBufferedResponse, the body of a success. It never holds one while
+// the caller reads the response body: a caller may keep any number of
+// responses open.
 // The wait before a retry (backoff, Retry-After) and the rate limiter's
 // waits hold no slot. Every slot is released exactly once on every path,
 // a panic in the base RoundTripper included.

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -801,5 +803,163 @@ func TestBulkheadStress(t *testing.T) {
 		if v := s.state.Load(); v != 0 || s.waiters.head != nil {
 			t.Errorf("a host ends with state %#x, queue %v; want nothing in flight or waiting", v, s.waiters.head)
 		}
+	}
+}
+
+// stalledBody is a response body that sends its prefix, then nothing until
+// ctx ends.
+type stalledBody struct {
+	prefix *strings.Reader
+	ctx    context.Context
+}
+
+func (b *stalledBody) Read(p []byte) (int, error) {
+	if b.prefix.Len() > 0 {
+		return b.prefix.Read(p)
+	}
+	<-b.ctx.Done()
+	return 0, context.Cause(b.ctx)
+}
+
+func (b *stalledBody) Close() error { return nil }
+
+// TestMaxInFlightEnvelopeReadHoldsSlot: an attempt holds its slot while
+// the Transport reads the envelope of its error response, within the
+// attempt; a body that stalls holds it 2s at most (maxReadWait), then the
+// next attempt goes.
+func TestMaxInFlightEnvelopeReadHoldsSlot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var (
+			mu       sync.Mutex
+			arrivals []time.Duration
+		)
+		start := time.Now()
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			mu.Lock()
+			arrivals = append(arrivals, time.Since(start))
+			first := len(arrivals) == 1
+			mu.Unlock()
+			if first {
+				body := &stalledBody{prefix: strings.NewReader(`{"error":`), ctx: req.Context()}
+				return &http.Response{StatusCode: http.StatusInternalServerError, Header: http.Header{"Content-Type": {"application/json"}}, Body: body, Request: req}, nil
+			}
+			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(base, WithMaxInFlight(1), WithMaxRetries(0))
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() {
+				resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "http://api.test/", nil))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+			})
+			synctest.Wait()
+		}
+		wg.Wait()
+		if want := []time.Duration{0, maxReadWait}; !slices.Equal(arrivals, want) {
+			t.Errorf("the server saw attempts at %v, want %v: the second waits for the first's envelope, 2s at most", arrivals, want)
+		}
+	})
+}
+
+// TestMaxInFlightHammer: 64 callers hammer one host through the whole
+// chain (retries, hedged copies, per-call options, reads of the response
+// within the attempt, cancellations, a base that panics, 429s, writes,
+// bodies left open, a breaker that opens and half-opens): the host never
+// has more attempts at once than the limit, no slot is left held or
+// waited for once they are done, and the host's next calls go through.
+func TestMaxInFlightHammer(t *testing.T) {
+	const limit = 3
+	for seed := range 3 {
+		synctest.Test(t, func(t *testing.T) {
+			rnd := lockedRand(uint64(seed))
+			var healthy atomic.Bool
+			var opened, panicked atomic.Int64
+			start := time.Now()
+			srv := &flightRT{
+				latency: func(int, *http.Request) time.Duration { return time.Duration(rnd(50)) * time.Millisecond },
+				status: func(int) int {
+					switch {
+					case healthy.Load():
+						return http.StatusOK
+					case time.Since(start)/(200*time.Millisecond)%2 == 1 && rnd(4) != 0, rnd(10) == 0:
+						// Outages of 200ms, every 400ms.
+						return http.StatusServiceUnavailable
+					case rnd(10) == 0:
+						return http.StatusTooManyRequests
+					}
+					return http.StatusOK
+				},
+				panics: func(int) bool {
+					p := !healthy.Load() && rnd(10) == 0
+					if p {
+						panicked.Add(1)
+					}
+					return p
+				},
+			}
+			tr := New(srv, WithMaxInFlight(limit), WithBackoff(time.Millisecond, 5*time.Millisecond),
+				WithBreaker(BreakerSettings{MinRequests: 10, FailureRatio: 0.4, OpenTimeout: 100 * time.Millisecond, HalfOpenRequests: 2, ProbeTimeout: time.Hour}),
+				WithHedging(Hedging{Delay: 5 * time.Millisecond}),
+				WithBreakerObserver(func(c BreakerChange) {
+					if c.To == BreakerOpen {
+						opened.Add(1)
+					}
+				}))
+			var wg sync.WaitGroup
+			for g := range 64 {
+				wg.Go(func() {
+					r := lockedRand(uint64(1000*seed + g))
+					for i := 0; time.Since(start) < time.Second; i++ {
+						func() {
+							defer func() { recover() }() // the base's panics
+							ctx, cancel := context.WithCancel(context.Background())
+							defer cancel()
+							switch r(4) {
+							case 0:
+								time.AfterFunc(time.Duration(r(30))*time.Millisecond, cancel)
+							case 1:
+								ctx = WithCallOptions(ctx, WithBufferedResponse(100), WithAttemptTimeout(time.Duration(1+r(30))*time.Millisecond))
+							case 2:
+								ctx = WithCallOptions(ctx, WithMaxRetries(math.MaxInt), WithMaxElapsed(time.Hour))
+							}
+							method := http.MethodGet
+							if r(3) == 0 {
+								method = http.MethodPost
+							}
+							resp, err := tr.RoundTrip(newRequest(t, ctx, method, fmt.Sprintf("http://api.test/%d", i), nil))
+							if err == nil && r(2) == 0 { // else left open
+								io.Copy(io.Discard, resp.Body)
+								resp.Body.Close()
+							}
+							time.Sleep(time.Duration(r(20)) * time.Millisecond)
+						}()
+					}
+				})
+			}
+			wg.Wait()
+			if m := srv.maxSeen(); m > limit {
+				t.Errorf("the host had %d attempts at once, limit %d", m, limit)
+			}
+			if opened.Load() == 0 || panicked.Load() == 0 {
+				t.Errorf("the breaker opened %d times, the base panicked %d times: the storm is not what the test says", opened.Load(), panicked.Load())
+			}
+			healthy.Store(true)
+			time.Sleep(time.Second) // the breaker's OpenTimeout, and the copies that lost
+			for i := range 3 {
+				n := len(srv.seen())
+				if code, err := getIn(t, tr, context.Background(), "http://api.test/after"); code != http.StatusOK || len(srv.seen()) == n {
+					t.Errorf("call %d after the storm: %d, %v; the server saw %d requests", i, code, err, len(srv.seen())-n)
+				}
+			}
+			synctest.Wait() // the copies that lost end
+			s, err := tr.HostState(newRequest(t, context.Background(), http.MethodGet, "http://api.test/", nil))
+			if err != nil || s.InFlight != 0 || s.Waiting != 0 || s.Breaker != BreakerClosed {
+				t.Errorf("after the storm: %d in flight, %d waiting, breaker %v (%v); want 0, 0, closed", s.InFlight, s.Waiting, s.Breaker, err)
+			}
+		})
 	}
 }
