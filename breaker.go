@@ -188,16 +188,18 @@ func WithoutBreaker() Option {
 
 // WithBreakerObserver adds fn to the functions called on every state change
 // of a breaker. fn runs synchronously on the goroutine of an attempt of the
-// Transport, outside of the breakers' locks, so it may use the Transport
-// itself; it must not block for long. Changes are delivered in the order
-// they happened. A breaker removed while open or half-open (by ResetHost,
-// or evicted when the Transport keeps 4096) is reported as changed to
-// closed: the host's next attempt finds a new, closed breaker; what the
-// removed one does after, for attempts that found it before, is not
-// reported. Changes wait for the next attempt of the Transport to be
-// delivered; beyond 256 waiting at once (breakers of as many hosts
-// changing with no attempt between), later ones are dropped, so that a
-// storm cannot grow the queue without bound. A nil fn is ignored.
+// Transport, outside of the breakers' locks and, with WithMaxInFlight, once
+// the attempt has given its slot back, so it may use the Transport itself,
+// to call the host of the change included; it must not block for long.
+// Changes are delivered in the order they happened. A breaker removed while
+// open or half-open (by ResetHost, or evicted when the Transport keeps
+// 4096) is reported as changed to closed: the host's next attempt finds a
+// new, closed breaker; what the removed one does after, for attempts that
+// found it before, is not reported. Changes wait for the next attempt of
+// the Transport to be delivered; beyond 256 waiting at once (breakers of
+// as many hosts changing with no attempt between), later ones are dropped,
+// so that a storm cannot grow the queue without bound. A nil fn is
+// ignored.
 func WithBreakerObserver(fn func(BreakerChange)) Option {
 	return func(c *config) {
 		perTransport(c, "WithBreakerObserver")
@@ -259,6 +261,9 @@ func (t *Transport) breakerMiddleware() Middleware {
 	}
 	set := newBreakerSet(t.cfg.breaker, t.cfg.breakerObservers, t.cfg.logger)
 	t.breakers = set // for ResetHost
+	// Made after the limit of attempts in flight, above the breakers in
+	// the chain, which delivers their changes then.
+	set.deliverAbove = t.bulkhead != nil
 	return func(next http.RoundTripper) http.RoundTripper {
 		return &breakerTransport{next: hopTo(next), set: set}
 	}
@@ -292,14 +297,14 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		b.set.flush(req.Context())
+		b.deliver(req.Context(), nil)
 		return nil, b.set.refusal(m, err)
 	}
 	if w := e.win.Load(); w != nil {
 		// The breaker closed since the attempt looked: count it in the
 		// closed spell's window instead.
 		done(errBreakerExcluded)
-		b.set.flush(req.Context())
+		b.deliver(req.Context(), nil)
 		return b.closedAttempt(e, w, req, st)
 	}
 	// A probe of a half-open breaker is tracked, so that one that hangs
@@ -316,17 +321,17 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 			// breaker's probe) without counting the attempt, and let
 			// the panic go on.
 			b.report(e, pr, done, errBreakerExcluded)
-			b.set.flush(req.Context())
+			b.deliver(req.Context(), nil)
 		}
 	}()
 	// The changes are delivered once the slot is released on every path:
 	// an observer runs the caller's code, which may panic.
-	b.set.flush(req.Context())
+	b.deliver(req.Context(), nil)
 	resp, err := b.next.roundTrip(req, st)
 	outcome := b.set.outcome(st, req, resp, err) // IsFailure may panic
 	reported = true
 	b.report(e, pr, done, outcome)
-	b.set.flushClosing(req.Context(), resp)
+	b.deliver(req.Context(), resp)
 	return resp, err
 }
 
@@ -342,9 +347,24 @@ func (b *breakerTransport) closedAttempt(e *breakerEntry, w *closedWindow, req *
 		w.success(age)
 	case errBreakerFailure:
 		b.set.failure(e, w, age)
-		b.set.flushClosing(req.Context(), resp)
+		b.deliver(req.Context(), resp)
 	}
 	return resp, err
+}
+
+// deliver delivers the queued state changes after a step of an attempt
+// that got resp (nil for none), as flushClosing does; unless the limit of
+// attempts in flight is above the breakers (WithMaxInFlight), which
+// delivers them once the attempt has given its slot back (see
+// breakerSet.deliverAbove).
+func (b *breakerTransport) deliver(ctx context.Context, resp *http.Response) {
+	switch {
+	case b.set.deliverAbove:
+	case resp == nil:
+		b.set.flush(ctx)
+	default:
+		b.set.flushClosing(ctx, resp)
+	}
 }
 
 // flushClosing delivers the queued state changes, as flush does, after an

@@ -150,6 +150,14 @@ type breakerSet struct {
 	observers []func(BreakerChange)
 	logger    *slog.Logger
 
+	// deliverAbove says that the limit of attempts in flight
+	// (WithMaxInFlight) is above the breakers in the chain: the breakers'
+	// layer then leaves the changes queued, and that layer delivers them
+	// once the attempt has given its slot back, so that an observer (or a
+	// logger's handler) that calls the host through the Transport does not
+	// wait for the slot of the attempt that tells it.
+	deliverAbove bool
+
 	// State changes are queued by OnStateChange, which gobreaker calls
 	// under its lock, and delivered by flush once that lock is released.
 	qmu        sync.Mutex
@@ -375,7 +383,9 @@ func (s *breakerSet) get(req *http.Request, st *attemptState) *breakerEntry {
 		h := s.table.hashOf(k)
 		if e = s.table.find(k, h); e == nil {
 			e = s.insert(k, h, s.clock(st))
-			s.flush(req.Context()) // an open breaker evicted to make room
+			if !s.deliverAbove {
+				s.flush(req.Context()) // an open breaker evicted to make room
+			}
 			return e
 		}
 		if s.last.Load() == nil && e.node.key == k && !e.removed.Load() {

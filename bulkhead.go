@@ -32,7 +32,9 @@ import (
 // responses open.
 // The wait before a retry (backoff, Retry-After) and the rate limiter's
 // waits hold no slot. Every slot is released exactly once on every path,
-// a panic in the base RoundTripper included.
+// a panic in the base RoundTripper included. The breakers' state changes
+// that an attempt makes are told (WithBreakerObserver, WithLogger) once
+// it has given its slot back: an observer may call the host.
 //
 // An attempt that finds its host full waits for a slot, first come first
 // served, no longer than its deadline: the earliest of its attempt timeout
@@ -155,15 +157,19 @@ func (t *Transport) bulkheadMiddleware() Middleware {
 	b := newBulkhead(t.cfg.maxInFlight, t.cfg.breaker.Key)
 	t.bulkhead = b // for hedging
 	return func(next http.RoundTripper) http.RoundTripper {
-		return &bulkheadTransport{next: hopTo(next), b: b}
+		// The breakers' middleware is made by now (New makes every
+		// middleware before Chain wraps them).
+		return &bulkheadTransport{next: hopTo(next), b: b, breakers: t.breakers}
 	}
 }
 
 // bulkheadTransport holds a slot of the host of each attempt while the
-// layers below send it.
+// layers below send it, and delivers the state changes of the breakers
+// below it once the slot is given back.
 type bulkheadTransport struct {
-	next hop
-	b    *bulkhead
+	next     hop
+	b        *bulkhead
+	breakers *breakerSet // nil without breakers
 }
 
 func (m *bulkheadTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -178,10 +184,21 @@ func (m *bulkheadTransport) roundTripAttempt(req *http.Request, st *attemptState
 		}
 		return nil, err
 	}
+	resp, err := m.send(s, req, st)
+	if m.breakers != nil && m.breakers.pending.Load() {
+		// The breakers' state changes, which they leave to this layer
+		// (see breakerSet.deliverAbove), once the slot is given back.
+		m.breakers.flushClosing(req.Context(), resp)
+	}
+	return resp, err
+}
+
+// send sends req through the layers below, holding slot s (nil for none)
+// until they return or panic.
+func (m *bulkheadTransport) send(s *hostSlots, req *http.Request, st *attemptState) (*http.Response, error) {
 	if s == nil {
 		return m.next.roundTrip(req, st) // no limit for this request
 	}
-	// Released when the layers below return, or panic.
 	defer s.release()
 	return m.next.roundTrip(req, st)
 }

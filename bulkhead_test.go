@@ -963,3 +963,45 @@ func TestMaxInFlightHammer(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxInFlightBreakerObserverCallsHost: a breaker observer may use the
+// Transport (see WithBreakerObserver), the host its change is about
+// included: with a limit of 1, an observer told that the host's breaker
+// opened, which calls the host, is refused at once by the open breaker,
+// rather than waiting for the slot that the attempt that told it holds;
+// and the caller gets its 500 at once.
+func TestMaxInFlightBreakerObserverCallsHost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &flightRT{status: func(i int) int {
+			if i == 0 {
+				return http.StatusInternalServerError
+			}
+			return http.StatusOK
+		}}
+		var (
+			tr       *Transport
+			observed []error
+		)
+		tr = New(srv, WithMaxInFlight(1), WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1}),
+			WithBreakerObserver(func(c BreakerChange) {
+				if c.To == BreakerOpen {
+					_, err := getIn(t, tr, context.Background(), "http://api.test/status")
+					observed = append(observed, err)
+				}
+			}))
+		start := time.Now()
+		code, err := getIn(t, tr, context.Background(), "http://api.test/x")
+		if code != http.StatusInternalServerError || err != nil {
+			t.Errorf("the call: %d, %v; want its 500", code, err)
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("the call took %v, want no wait: its observer waited for the slot its own attempt held", d)
+		}
+		if len(observed) != 1 || !errors.Is(observed[0], ErrCircuitOpen) {
+			t.Errorf("the observer's call: %v; want one refused with ErrCircuitOpen", observed)
+		}
+		if n, w := slotCounts(t, tr, "http://api.test/"); n != 0 || w != 0 {
+			t.Errorf("at the end: %d in flight, %d waiting; want none", n, w)
+		}
+	})
+}
