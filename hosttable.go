@@ -196,7 +196,10 @@ func (k breakerKey) hash(seed maphash.Seed) uint64 {
 }
 
 // hash returns the hash of k: its host's, its scheme's length, its class,
-// and its resource's when it has one.
+// its resource's when it has one, and its credential's when it has one,
+// hashed with the seed: the partitions of one host for many credentials
+// spread over the buckets, even for credentials chosen so that their
+// fingerprints share their low bits.
 func (k partKey) hash(seed maphash.Seed) uint64 {
 	h := maphash.String(seed, k.host) + uint64(len(k.scheme))
 	if k.write {
@@ -204,6 +207,9 @@ func (k partKey) hash(seed maphash.Seed) uint64 {
 	}
 	if k.resource != "" {
 		h ^= maphash.String(seed, k.resource)
+	}
+	if k.cred != 0 {
+		h ^= maphash.Comparable(seed, k.cred)
 	}
 	return h
 }
