@@ -2,11 +2,14 @@ package resilient
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // errBodyNotReplayable is returned by replayBody.next when the request body
@@ -74,13 +77,15 @@ func (b *replayBody) first() (io.ReadCloser, bool) {
 }
 
 // next returns the body of a later attempt, or an error when the body
-// cannot be replayed.
-func (b *replayBody) next() (io.ReadCloser, error) {
+// cannot be replayed. A body replayed by seeking waits for an earlier
+// attempt's read of it to end, at most until ctx is done, cancel is closed
+// or deadline passes (zero for none): see captureBody.rewind.
+func (b *replayBody) next(ctx context.Context, cancel <-chan struct{}, deadline time.Time) (io.ReadCloser, error) {
 	if !hasBody(b.req) {
 		return b.req.Body, nil
 	}
 	if b.cap != nil {
-		return b.cap.replay()
+		return b.cap.replay(ctx, cancel, deadline)
 	}
 	body, err := getBody(b.req)
 	if err != nil {
@@ -152,9 +157,14 @@ func (b *replayBody) close() {
 // blocks; mu guards the state and is never held across a read, so that a
 // source that blocks (a pipe) does not block a retry's replay or a Close.
 // A rewind holds readMu: an earlier attempt's read of a seekable source
-// (a file) ends first.
+// (a file) ends first; the rewind waits for it within the call's bounds
+// (see rewind), for a source's Read may block for as long as it likes.
 type captureBody struct {
 	readMu sync.Mutex // held while reading or rewinding src
+	// rewinding says that a rewind waits for readMu: the reader that
+	// releases it then closes readFree (see unlockRead).
+	rewinding atomic.Bool
+	readFree  chan struct{} // guarded by mu
 
 	mu        sync.Mutex
 	src       io.ReadCloser
@@ -190,10 +200,11 @@ func (c *captureBody) reader() io.ReadCloser {
 }
 
 // replay returns a reader of a later attempt: the captured prefix, then the
-// rest of src; or src rewound. Readers handed out before it stop working.
-func (c *captureBody) replay() (io.ReadCloser, error) {
+// rest of src; or src rewound, within the bounds of rewind. Readers handed
+// out before it stop working.
+func (c *captureBody) replay(ctx context.Context, cancel <-chan struct{}, deadline time.Time) (io.ReadCloser, error) {
 	if c.seeker != nil {
-		return c.rewind()
+		return c.rewind(ctx, cancel, deadline)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -208,11 +219,16 @@ func (c *captureBody) replay() (io.ReadCloser, error) {
 }
 
 // rewind seeks src back to its origin and returns a reader of it, once an
-// earlier attempt's read in progress has ended. A failed seek leaves the
-// body not replayable: where src stands is then unknown.
-func (c *captureBody) rewind() (io.ReadCloser, error) {
-	c.readMu.Lock()
-	defer c.readMu.Unlock()
+// earlier attempt's read in progress has ended. It waits for that read at
+// most until ctx is done, cancel is closed or deadline passes: a source
+// whose Read blocks (an io.SectionReader over a remote store that stalls)
+// would otherwise hold the call past them. A failed seek leaves the body
+// not replayable: where src stands is then unknown.
+func (c *captureBody) rewind(ctx context.Context, cancel <-chan struct{}, deadline time.Time) (io.ReadCloser, error) {
+	if err := c.lockReadWithin(ctx, cancel, deadline); err != nil {
+		return nil, fmt.Errorf("%w: waiting for an earlier attempt's read of it: %w", errBodyNotReplayable, err)
+	}
+	defer c.unlockRead()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.overflow {
@@ -245,6 +261,66 @@ func (c *captureBody) whole() (io.ReadCloser, bool) {
 		return nil, false
 	}
 	return io.NopCloser(bytes.NewReader(c.buf)), true
+}
+
+// lockReadWithin locks readMu, waiting for a read in progress at most until
+// ctx is done, cancel is closed or deadline passes (zero for none); it
+// returns the cause when the wait ends so. It is used by one waiter at a
+// time (the retry loop's rewind).
+func (c *captureBody) lockReadWithin(ctx context.Context, cancel <-chan struct{}, deadline time.Time) error {
+	if c.readMu.TryLock() {
+		return nil
+	}
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		timer := time.NewTimer(time.Until(deadline))
+		defer timer.Stop()
+		expired = timer.C
+	}
+	defer func() {
+		c.mu.Lock()
+		c.readFree = nil
+		c.rewinding.Store(false)
+		c.mu.Unlock()
+	}()
+	for {
+		// Said before trying again: a reader that unlocks readMu after
+		// this try sees it, and wakes this wait (see unlockRead).
+		free := make(chan struct{})
+		c.mu.Lock()
+		c.readFree = free
+		c.rewinding.Store(true)
+		c.mu.Unlock()
+		if c.readMu.TryLock() {
+			return nil
+		}
+		select {
+		case <-free:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-cancel:
+			return errRequestCanceled
+		case <-expired:
+			if ctx.Err() != nil {
+				return context.Cause(ctx) // the context's deadline
+			}
+			return errBudgetSpent
+		}
+	}
+}
+
+// unlockRead unlocks readMu, and wakes a rewind that waits for it.
+func (c *captureBody) unlockRead() {
+	c.readMu.Unlock()
+	if c.rewinding.Load() {
+		c.mu.Lock()
+		free := c.readFree
+		c.readFree = nil
+		c.mu.Unlock()
+		if free != nil {
+			close(free)
+		}
+	}
 }
 
 func (c *captureBody) setFrozen(f bool) {
@@ -321,7 +397,7 @@ func (r *captureReader) Read(p []byte) (int, error) {
 			// Detached, or an older reader's read ended while this one
 			// waited for readMu: look again.
 			c.mu.Unlock()
-			c.readMu.Unlock()
+			c.unlockRead()
 			continue
 		}
 		q := p
@@ -335,7 +411,7 @@ func (r *captureReader) Read(p []byte) (int, error) {
 				}
 				wake := c.wake
 				c.mu.Unlock()
-				c.readMu.Unlock()
+				c.unlockRead()
 				<-wake
 				continue
 			}
@@ -376,7 +452,7 @@ func (r *captureReader) Read(p []byte) (int, error) {
 			r.pos += int64(n)
 		}
 		c.mu.Unlock()
-		c.readMu.Unlock()
+		c.unlockRead()
 		if detached {
 			return 0, errBodyDetached
 		}

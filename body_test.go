@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/resilienthttp/resilient/resilienttest"
@@ -33,7 +34,7 @@ func TestCaptureBody(t *testing.T) {
 		t.Error("closing an attempt's reader closed the caller's body")
 	}
 
-	r2, err := c.replay()
+	r2, err := c.replay(context.Background(), nil, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestCaptureBody(t *testing.T) {
 		t.Fatalf("replayed reader = %q, %v; want the whole payload", got, err)
 	}
 	// Another replay after the source ended: served from the capture alone.
-	r3, err := c.replay()
+	r3, err := c.replay(context.Background(), nil, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestCaptureBody(t *testing.T) {
 	if c.replayable() {
 		t.Error("replayable after passing the limit")
 	}
-	if _, err := c.replay(); !errors.Is(err, errBodyNotReplayable) {
+	if _, err := c.replay(context.Background(), nil, time.Time{}); !errors.Is(err, errBodyNotReplayable) {
 		t.Errorf("replay over the limit: err %v, want errBodyNotReplayable", err)
 	}
 	if c.buf != nil {
@@ -109,7 +110,7 @@ func TestCaptureBodyConcurrentReaders(t *testing.T) {
 				}
 			}
 		}()
-		r2, err := c.replay()
+		r2, err := c.replay(context.Background(), nil, time.Time{})
 		if err != nil {
 			t.Fatalf("replay: %v", err)
 		}
@@ -130,7 +131,7 @@ func TestReplayBodyWithoutBody(t *testing.T) {
 		if first, same := b.first(); first != body || !same || !b.replayable() {
 			t.Errorf("%v: first() is not the caller's body", body)
 		}
-		if r, err := b.next(); r != body || err != nil {
+		if r, err := b.next(context.Background(), nil, time.Time{}); r != body || err != nil {
 			t.Errorf("%v: next() = %v, %v", body, r, err)
 		}
 		b.close()
@@ -148,13 +149,13 @@ func TestReplayBodyGetBody(t *testing.T) {
 	if first, _ := b.first(); first.(*checkedBody).rc != orig {
 		t.Error("first() does not read the caller's body")
 	}
-	r, err := b.next()
+	r, err := b.next(context.Background(), nil, time.Time{})
 	if got, _ := io.ReadAll(r); err != nil || string(got) != "payload" {
 		t.Errorf("next() = %q, %v", got, err)
 	}
 	boom := errors.New("boom")
 	req.GetBody = func() (io.ReadCloser, error) { return nil, boom }
-	if _, err := b.next(); !errors.Is(err, errBodyNotReplayable) || !errors.Is(err, boom) {
+	if _, err := b.next(context.Background(), nil, time.Time{}); !errors.Is(err, errBodyNotReplayable) || !errors.Is(err, boom) {
 		t.Errorf("next() with a failing GetBody: err %v", err)
 	}
 }
@@ -661,5 +662,86 @@ func TestCaptureBodyLyingContentLength(t *testing.T) {
 	b.init(req, math.MaxInt64)
 	if c := cap(b.cap.buf); c > DefaultMaxBufferedBody {
 		t.Errorf("a body that says it has 1 GiB gets a buffer of %d bytes before a byte is read", c)
+	}
+}
+
+// stuckSeeker is a request body that can seek, as an io.SectionReader over
+// a remote store does, whose second Read closes stuck, then blocks until
+// release is closed.
+type stuckSeeker struct {
+	*strings.Reader
+	reads          int
+	stuck, release chan struct{}
+}
+
+func (b *stuckSeeker) Read(p []byte) (int, error) {
+	b.reads++
+	if b.reads == 2 {
+		close(b.stuck)
+		<-b.release
+	}
+	return b.Reader.Read(p[:min(len(p), 4)])
+}
+
+func (b *stuckSeeker) Close() error { return nil }
+
+// TestRewindWaitIsBounded: a retry whose seekable body is still being read
+// by the earlier attempt's writer (an early answer), in a Read that blocks,
+// waits for that read no longer than the call's context or budget allow;
+// the call then ends with the answer it had. The rewind waited for the
+// read without a bound: RoundTrip returned only once the source's Read did,
+// never for a source that stalls, whatever the context's deadline.
+func TestRewindWaitIsBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   []Option
+		ctx    func(context.Context) (context.Context, context.CancelFunc)
+		want   time.Duration
+		reason StopReason
+	}{
+		{"context deadline", nil, func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(ctx, 10*time.Second)
+		}, 10 * time.Second, StopBodyNotReplayable},
+		{"canceled", nil, func(ctx context.Context) (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(ctx)
+			time.AfterFunc(5*time.Second, cancel)
+			return ctx, cancel
+		}, 5 * time.Second, StopBodyNotReplayable},
+		{"budget", []Option{WithMaxElapsed(30 * time.Second)}, func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return ctx, func() {}
+		}, 30 * time.Second, StopBodyNotReplayable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				body := &stuckSeeker{Reader: strings.NewReader("0123456789"), stuck: make(chan struct{}), release: make(chan struct{})}
+				calls := 0
+				var writers sync.WaitGroup
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					calls++
+					writers.Go(func() { // net/http's writer, still sending as the answer comes
+						io.Copy(io.Discard, req.Body)
+						req.Body.Close()
+					})
+					<-body.stuck // the answer comes as the writer's Read stalls
+					return &http.Response{StatusCode: http.StatusServiceUnavailable, Body: http.NoBody, Request: req}, nil
+				})
+				ctx, cancel := tc.ctx(context.Background())
+				defer cancel()
+				var r Report
+				req := newRequest(t, WithReport(ctx, &r), http.MethodPut, "http://api.test/upload", body)
+				start := time.Now()
+				resp, err := New(base, append([]Option{WithBackoff(0, 0)}, tc.opts...)...).RoundTrip(req)
+				d := time.Since(start)
+				close(body.release)
+				writers.Wait()
+				if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+					t.Fatalf("RoundTrip = %v, %v; want the 503", resp, err)
+				}
+				resp.Body.Close()
+				if d != tc.want || calls != 1 || r.StopReason != tc.reason {
+					t.Errorf("returned after %v, %d attempts, stop %q; want %v, 1, %q", d, calls, r.StopReason, tc.want, tc.reason)
+				}
+			})
+		})
 	}
 }

@@ -219,7 +219,11 @@ func WithAttemptTimeout(d time.Duration) Option {
 // and the request is not retried after its body started to be sent. A body
 // that implements io.Seeker and can tell where it stands (an *os.File of a
 // regular file) is not kept, whatever its size: each retry seeks it back to
-// where the call found it. It panics if n is negative.
+// where the call found it, once an earlier attempt's read of it in progress
+// ends; a retry waits for that read no longer than the call's context and
+// budget (WithMaxElapsed) allow, and a source whose Read stalls past them
+// ends the retries, the call returning the last response. It panics if n
+// is negative.
 func WithMaxBufferedBody(n int64) Option {
 	mustNotBeNegative("WithMaxBufferedBody", n)
 	return func(c *config) { c.maxBufferedBody = n }
