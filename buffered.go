@@ -58,8 +58,9 @@ import (
 // most max+1 per attempt in flight, and per hedged copy: each copy that
 // answers reads its own, the first to end wins, see WithHedging), two
 // allocations (more for a body over 1 MiB or of unknown length, whose
-// buffer grows as it comes: a server's Content-Length is not trusted with
-// more), and the time to read the body before RoundTrip returns. A
+// buffer grows as it comes, doubling, no larger than its Content-Length:
+// a server's Content-Length is not trusted with more), and the time to
+// read the body before RoundTrip returns. A
 // body that takes longer than the attempt's deadline to arrive is cut
 // there and retried: give a call that downloads a large body a budget
 // (WithMaxElapsed) or an attempt timeout that fits it. The limit of

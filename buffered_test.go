@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -629,7 +630,44 @@ func TestBufferedResponseHugeContentLength(t *testing.T) {
 		t.Errorf("RoundTrip: %v after %d attempts, want the second attempt's body", err, s.numCalls())
 	}
 	data, eof, err := readPrefix(strings.NewReader("abc"), 1<<30, math.MaxInt64)
-	if string(data) != "abc" || !eof || err != nil || cap(data) > DefaultMaxBufferedBody {
+	if string(data) != "abc" || !eof || err != nil || cap(data) > DefaultMaxBufferedBody+1 {
 		t.Errorf("readPrefix of 3 bytes said to be 1 GiB = %q (cap %d), %v, %v", data, cap(data), eof, err)
+	}
+}
+
+// TestBufferedResponseBufferFitsContentLength: the body of a success read
+// within the attempt, whose Content-Length says its length, is read into
+// one buffer of that length (and one byte more, to see its end) when it is
+// 1 MiB long, and into buffers that grow no further than that length when
+// it is longer: a body of exactly 1 MiB took two buffers (2 MiB allocated,
+// three allocations where WithBufferedResponse says two), and one of 3 MiB
+// was kept in a buffer of 4 MiB. A Content-Length is still not trusted
+// before the bytes come: the buffer never grows more than twice the bytes
+// read (see TestBufferedResponseHugeContentLength).
+func TestBufferedResponseBufferFitsContentLength(t *testing.T) {
+	for _, tc := range []struct {
+		size, max int64
+		allocs    float64
+		bytes     uint64 // allocated, at most (a large allocation takes whole pages)
+	}{
+		{1 << 20, 1<<20 + 1, 1, 1<<20 + 16<<10},
+		{3 << 20, 8 << 20, 3, 1<<20 + 2<<20 + 3<<20 + 48<<10},
+	} {
+		body := strings.Repeat("x", int(tc.size))
+		var data []byte
+		r := strings.NewReader(body)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		const runs = 3
+		allocs := testing.AllocsPerRun(runs, func() {
+			r.Reset(body)
+			data, _, _ = readPrefix(r, tc.size, tc.max)
+		})
+		runtime.ReadMemStats(&after)
+		perRun := (after.TotalAlloc - before.TotalAlloc) / (runs + 1) // AllocsPerRun runs once more to warm up
+		if len(data) != int(tc.size) || cap(data) != int(tc.size)+1 || allocs != tc.allocs || perRun > tc.bytes {
+			t.Errorf("body of %d bytes, its length known: read %d into a buffer of %d, %v allocations, %d bytes allocated; want all into %d, %v allocations, at most %d bytes",
+				tc.size, len(data), cap(data), allocs, perRun, tc.size+1, tc.allocs, tc.bytes)
+		}
 	}
 }

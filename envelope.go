@@ -134,12 +134,13 @@ func jsonContentType(ct string) (problem, maybeJSON bool) {
 // readPrefix reads at most max bytes of r. It returns the bytes read,
 // whether r reached its end, and the read error, if any, other than io.EOF.
 // Its first buffer fits contentLength, when known, up to
-// DefaultMaxBufferedBody: the server's Content-Length may be wrong, and a
-// longer body grows the buffer as its bytes come.
+// DefaultMaxBufferedBody (and a byte): the server's Content-Length may be
+// wrong, and a longer body grows the buffer as its bytes come, doubling
+// it, but no further than contentLength while the body is within it.
 func readPrefix(r io.Reader, contentLength, max int64) ([]byte, bool, error) {
 	size := int64(512)
 	if contentLength >= 0 && contentLength < max {
-		size = min(contentLength+1, DefaultMaxBufferedBody) // +1 sees the EOF without growing
+		size = min(contentLength, DefaultMaxBufferedBody) + 1 // +1 sees the EOF without growing
 	} else if max < size {
 		size = max
 	}
@@ -147,6 +148,9 @@ func readPrefix(r io.Reader, contentLength, max int64) ([]byte, bool, error) {
 	for int64(len(buf)) < max {
 		if len(buf) == cap(buf) {
 			grow := int64(cap(buf)) * 2
+			if contentLength >= int64(len(buf)) {
+				grow = min(grow, contentLength+1)
+			}
 			if grow > max {
 				grow = max
 			}
