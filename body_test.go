@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -742,6 +743,60 @@ func TestRewindWaitIsBounded(t *testing.T) {
 					t.Errorf("returned after %v, %d attempts, stop %q; want %v, 1, %q", d, calls, r.StopReason, tc.want, tc.reason)
 				}
 			})
+		})
+	}
+}
+
+// TestSingleAttemptDoesNotCaptureBody: a call that makes one attempt
+// (WithMaxRetries(0), for the Transport or the call) has no retry to replay
+// its body for: a body without GetBody is sent as it is read, not copied.
+// It was captured all the same, up to WithMaxBufferedBody: 1 MiB allocated
+// and copied per call of a 1 MiB upload, for nothing.
+func TestSingleAttemptDoesNotCaptureBody(t *testing.T) {
+	payload := strings.Repeat("x", 1<<20)
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		n, err := io.Copy(io.Discard, req.Body) // as net/http's writer does
+		req.Body.Close()
+		if err != nil || n != int64(len(payload)) {
+			return nil, fmt.Errorf("the base read %d bytes, %v", n, err)
+		}
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: req}, nil
+	})
+	for _, tc := range []struct {
+		name string
+		tr   *Transport
+		ctx  context.Context
+	}{
+		{"transport", New(base, WithMaxRetries(0)), context.Background()},
+		{"call", New(base), WithCallOptions(context.Background(), WithMaxRetries(0))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := strings.NewReader(payload)
+			body := io.NopCloser(r) // no GetBody, cannot seek
+			call := func() {
+				r.Reset(payload)
+				req, err := http.NewRequestWithContext(tc.ctx, http.MethodPost, "https://api.test/upload", body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.ContentLength = int64(len(payload))
+				resp, err := tc.tr.RoundTrip(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+			call()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			const calls = 4
+			for range calls {
+				call()
+			}
+			runtime.ReadMemStats(&after)
+			if per := (after.TotalAlloc - before.TotalAlloc) / calls; per > 64<<10 {
+				t.Errorf("%d bytes allocated per call of a 1 MiB body, want no copy of it", per)
+			}
 		})
 	}
 }

@@ -215,7 +215,8 @@ func WithAttemptTimeout(d time.Duration) Option {
 }
 
 // WithMaxBufferedBody sets how much of a request body without GetBody is
-// kept to replay it on a retry (default 1 MiB). A larger body is sent once
+// kept to replay it on a retry (default 1 MiB); none is kept for a call
+// that makes a single attempt (WithMaxRetries(0)). A larger body is sent once
 // and the request is not retried after its body started to be sent. A body
 // that implements io.Seeker and can tell where it stands (an *os.File of a
 // regular file) is not kept, whatever its size: each retry seeks it back to

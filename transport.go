@@ -229,7 +229,11 @@ func (c *call) endPanicking(ended *bool) {
 func (c *call) run() (*http.Response, error) {
 	t, req := c.t, c.req
 	var body replayBody
-	body.init(req, c.cfg.maxBufferedBody)
+	captureLimit := c.cfg.maxBufferedBody
+	if c.cfg.maxRetries == 0 {
+		captureLimit = 0 // a single attempt: no retry to replay the body for
+	}
+	body.init(req, captureLimit)
 	defer body.close()
 	c.capture = body.cap
 	c.key, c.stamp, c.callerKey, c.keyPending = t.idempotencyKey(req, c.cfg, c.ctxKey)
