@@ -262,8 +262,7 @@ func (c *call) run() (*http.Response, error) {
 		c.attempts++  // from its start: a panic during the attempt reports it too
 		t0 := c.start // the call's one clock reading serves its first attempt
 		if n > 1 {
-			t0 = t.clock.now()
-			st.reset() // the pool's and new ones are zero
+			t0 = t.clock.now() // st was reset as the last attempt ended; the pool's and new ones are zero
 		}
 		c.beginAttempt(st, n, maxAttempts, t0)
 		areq := c.attemptRequest(st, reqBody, sameBody && n == 1)
@@ -399,6 +398,11 @@ func (c *call) run() (*http.Response, error) {
 		} else {
 			lastErr = err
 		}
+		// The attempt was observed: nothing of it but held is needed any
+		// more. Reset for the next attempt now, so that its parsed
+		// envelope (up to three times the bytes of the body peeked) is
+		// not kept while the call waits.
+		st.reset()
 		if delay > 0 {
 			w0 := time.Now()
 			woken, err := c.waitRetry(delay, reset)
