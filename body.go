@@ -361,6 +361,7 @@ type captureReader struct {
 	gen    int
 	pos    int64 // position in the whole body
 	closed bool  // guarded by c.mu
+	watch  bodyWatch
 }
 
 func (r *captureReader) Read(p []byte) (int, error) {
@@ -420,7 +421,9 @@ func (r *captureReader) Read(p []byte) (int, error) {
 			}
 		}
 		c.mu.Unlock()
+		running := r.watch.begin()
 		n, err := c.src.Read(q)
+		r.watch.end(running)
 		if err == nil || err == io.EOF {
 			err = c.checkLength(c.read+int64(n), err)
 		} else {

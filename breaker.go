@@ -53,7 +53,11 @@ const (
 // timeout or a budget that its call set tighter than the Transport's
 // (WithCallOptions): that is the caller's choice too, and one caller's
 // tight setting must not open a healthy host's breaker for every caller
-// (a call's limit no tighter than the Transport's counts). Requests that
+// (a call's limit no tighter than the Transport's counts). Nor is an
+// attempt cut by its deadline while the transport was waiting for the
+// caller's request body, whose Read stalled (see RequestError): a host
+// that stopped reading the body, or does not answer once it has it, still
+// counts. Requests that
 // could never be sent (an unsupported scheme, an invalid header) are not
 // counted either. Every other response, 404 and 408 included, is a
 // success. Classes are the Transport's decision, a Classifier's included.
@@ -430,6 +434,9 @@ func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, er
 		if errors.Is(err, ErrAttemptTimeout) {
 			if errors.Is(err, errCallersLimit) {
 				return errBreakerExcluded // the caller's own limit, as its deadline
+			}
+			if errors.As(err, new(*RequestError)) {
+				return errBreakerExcluded // the caller's body stalled (see bodyWatch)
 			}
 			return errBreakerFailure
 		}

@@ -36,7 +36,9 @@ var (
 	// (WithMaxElapsed), before its response headers arrived. It is retried
 	// like any network timeout (a budget spent leaves no time for a retry),
 	// and it is a timeout: its Timeout method, and that of every error of
-	// the Transport wrapping it, returns true.
+	// the Transport wrapping it, returns true. An attempt cut while waiting
+	// for the caller's request body, which stalled, is the caller's: its
+	// error is a *RequestError wrapping ErrAttemptTimeout, not retried.
 	ErrAttemptTimeout error = &timeoutError{"resilient: attempt timed out"}
 )
 

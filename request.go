@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 )
 
 // This file holds the caller's mistakes: faults of a request itself, which
@@ -14,8 +15,12 @@ import (
 
 // RequestError is the error of an attempt that failed because of its request
 // itself, not of the server or the network: its body's Read failed, its
-// body's length differs from its ContentLength, or a header, a trailer, the
-// method or the URL is invalid. Such a call fails at once, with the cause,
+// body's length differs from its ContentLength, its body stalled (the
+// attempt's deadline, its attempt timeout or the call's budget, cut it
+// while the transport was waiting in the body's Read: the error then says
+// "request body stalled" and wraps the deadline's, ErrAttemptTimeout, so
+// that it is still a timeout), or a header, a trailer, the method or the
+// URL is invalid. Such a call fails at once, with the cause,
 // and counts against nothing (no breaker failure, no retry budget): sending
 // it again would fail the same way. When it is a retry's that fails before
 // the server could act on it (its body, from GetBody, shorter than its
@@ -36,13 +41,16 @@ func (e *RequestError) Unwrap() error { return e.Err }
 // request's ContentLength) into *RequestError, so that they are told
 // apart from the network's.
 type checkedBody struct {
-	rc   io.ReadCloser
-	want int64
-	read int64
+	rc    io.ReadCloser
+	want  int64
+	read  int64
+	watch bodyWatch
 }
 
 func (b *checkedBody) Read(p []byte) (int, error) {
+	running := b.watch.begin()
 	n, err := b.rc.Read(p)
+	b.watch.end(running)
 	b.read += int64(n)
 	if err != nil && err != io.EOF {
 		return n, &RequestError{Err: err}
@@ -51,6 +59,62 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 }
 
 func (b *checkedBody) Close() error { return b.rc.Close() }
+
+// bodyWatch tells whether the caller's request body held up its attempt:
+// whether a Read of it was in progress when the attempt's deadline fired
+// (see attemptDeadline). The transport was then waiting for the caller's
+// body, which stalled (a pipe whose writer is slow, a proxy forwarding a
+// slow client's upload), not for the host: the attempt fails with a
+// *RequestError, which no breaker counts and no retry follows. A transport
+// blocked writing to its connection (a host that stopped reading) or
+// waiting for the answer is not in a Read: that cut is the host's. It
+// costs a request without a body nothing, and one with a body a few
+// atomic operations per Read.
+type bodyWatch struct {
+	db      atomic.Pointer[deadlineBody] // the attempt's deadline; nil for none
+	reading atomic.Bool                  // a Read is in progress
+	stalled atomic.Bool                  // a Read was in progress when the deadline fired
+}
+
+// begin is called as a Read begins; it reports whether the attempt's
+// deadline was still running then.
+func (w *bodyWatch) begin() bool {
+	w.reading.Store(true)
+	db := w.db.Load()
+	return db != nil && db.state.Load() == deadlineRunning
+}
+
+// end is called as a Read ends, running being what begin returned.
+func (w *bodyWatch) end(running bool) {
+	w.reading.Store(false)
+	if running && w.db.Load().state.Load() == deadlineFired {
+		w.stalled.Store(true)
+	}
+}
+
+// heldUp reports whether a Read of the body was in progress when the
+// attempt's deadline fired: one that spanned it (net/http's HTTP/1 client
+// waits for the Read to end before its RoundTrip returns), or one still in
+// progress (its HTTP/2 client does not wait).
+func (w *bodyWatch) heldUp() bool {
+	return w.stalled.Load() || w.reading.Load()
+}
+
+// watchOf returns the watch of an attempt's request body, when it is the
+// caller's body as the retry loop wraps it; else nil.
+func watchOf(body io.ReadCloser) *bodyWatch {
+	switch b := body.(type) {
+	case *checkedBody:
+		return &b.watch
+	case *captureReader:
+		return &b.watch
+	}
+	return nil
+}
+
+// errBodyStalled is the mark of an attempt cut by its deadline while its
+// request body's Read was in progress (see bodyWatch).
+var errBodyStalled = errors.New("request body stalled")
 
 // checkLength returns a *RequestError when a body of which read bytes were
 // read (err being io.EOF at its end) is not want bytes long; want 0 or

@@ -108,6 +108,10 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 	if st != nil {
 		st.armed = db
 	}
+	w := watchOf(req.Body)
+	if w != nil {
+		w.db.Store(db)
+	}
 	resp, err := t.next.roundTrip(req, st)
 	readied := st != nil && st.prepared == db
 	if err != nil {
@@ -117,6 +121,15 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 		} // else the retry loop releases it, once the layers above have read its context
 		if fired && parent.Err() == nil {
 			err = fmt.Errorf("%w: %w", db.cause(), err)
+			if w != nil && w.heldUp() {
+				// The transport was waiting for the caller's body, not
+				// for the host: the caller's fault (see bodyWatch).
+				// The classifier, below, took it for a timeout.
+				err = &RequestError{Err: fmt.Errorf("%w: %w", errBodyStalled, err)}
+				if st != nil && st.classified {
+					st.class, st.neverSent = classifyErr(err)
+				}
+			}
 		}
 		return nil, err
 	}
