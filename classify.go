@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/resilienthttp/resilient/internal/redact"
 )
 
 // Class is the decision about one attempt's result.
@@ -529,7 +531,13 @@ const (
 // request id come from the server: their control characters become spaces,
 // and they are cut ("…") past 128 bytes for the code and the request id and
 // 256 for the message, so that a hostile server can neither forge log lines
-// nor flood them. The fields keep the server's values.
+// nor flood them. The fields keep the server's values, but for the
+// caller's credentials that Code, Message and RequestID echo, and the
+// tokens they hold, which are REDACTED: the user information of the
+// request's URL, the values of its query parameters and headers whose
+// names say they carry a credential (api_key, access_token, sig,
+// Authorization, X-Api-Key, Cookie, …; not the idempotency key), 8 bytes
+// or longer, JSON Web Tokens and the word after "Bearer ".
 func (e *APIError) Error() string {
 	var b strings.Builder
 	b.WriteString(strconv.Itoa(e.StatusCode))
@@ -586,6 +594,11 @@ func newAPIError(resp *http.Response, env *envelope, parsed bool, cl Class, ra t
 	if e.RequestID == "" {
 		e.RequestID = headerRequestID(resp.Header)
 	}
+	// A server may echo what the caller sent ("invalid api key sk_…"):
+	// the error, which callers log, does not repeat it.
+	e.Code = redact.Echoes(e.Code, resp.Request)
+	e.Message = redact.Echoes(e.Message, resp.Request)
+	e.RequestID = redact.Echoes(e.RequestID, resp.Request)
 	return e
 }
 

@@ -3,6 +3,7 @@ package resilient
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -54,8 +55,9 @@ func (e *timeoutError) Temporary() bool { return true }
 // attempts were made, and unwraps to the cause of the last one.
 //
 // Its message never holds a secret of a URL: URLs quoted by the cause (a
-// *url.Error of a base RoundTripper built on an http.Client, for example)
-// lose their query, fragment and user info, control characters become
+// *url.Error of a base RoundTripper built on an http.Client, for example,
+// and any URL it quotes, with a scheme or not: a relative "/v1?token=…", a
+// proxy's "user:pass@proxy:8080") lose their query, fragment and user info, control characters become
 // spaces (in the method too), and the cause's text is cut ("…") past 1 KiB (net/http quotes a
 // server's malformed answer in its errors). Err is the cause as the
 // Transport recorded it, with the same redaction of its message; errors.Is and errors.As still reach the original
@@ -231,7 +233,44 @@ const maxErrorText = 1 << 10
 // it quotes, replaces its control characters with spaces, and cuts it
 // ("…") past maxErrorText bytes.
 func redactText(s string) string {
-	return safeText(redactURLs(s), maxErrorText)
+	return safeText(redactQuoted(redactURLs(s)), maxErrorText)
+}
+
+// redactQuoted returns s with each string it quotes ("…", as %q writes
+// one) that holds a '?', a '#' or an '@' redacted as a URL reference (see
+// redactRef): net/http and most libraries quote a URL so, and one without
+// a scheme://, which redactURLs does not see, may still carry a query
+// (a relative URL's "/v1?access_token=…") or user info (a proxy's address
+// without its scheme, "user:pass@proxy:8080", which net/http quotes when
+// it cannot parse it).
+func redactQuoted(s string) string {
+	if !strings.ContainsAny(s, "?#@") || !strings.Contains(s, `"`) {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '"')
+		if i < 0 {
+			break
+		}
+		end := i + 1
+		for end < len(s) && !(s[end] == '"' && s[end-1] != '\\') {
+			end++
+		}
+		if end == len(s) { // no closing quote
+			break
+		}
+		q := s[i+1 : end]
+		if strings.ContainsAny(q, "?#@") {
+			q = redactRef(q)
+		}
+		b.WriteString(s[:i+1])
+		b.WriteString(q)
+		b.WriteByte('"')
+		s = s[end+1:]
+	}
+	b.WriteString(s)
+	return b.String()
 }
 
 // redactURLs removes the user info ("user:pass@"), the query ("?…") and the
@@ -313,6 +352,15 @@ func safeText(s string, max int) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// serverText returns s, a server's text (a code, a message, a request id)
+// that a record or an error message quotes, with the credentials of req it
+// echoes and the tokens it holds redacted (see redact.Echoes), its control
+// characters replaced and cut past max bytes (see safeText). req, the
+// request answered, may be nil.
+func serverText(s string, req *http.Request, max int) string {
+	return safeText(redact.Echoes(s, req), max)
 }
 
 // isBidiControl reports whether r is one of Unicode's bidirectional

@@ -15,9 +15,11 @@ import (
 // Attempt describes one attempt of a call, as given to the functions set
 // with WithObserver and as logged with WithLogger. It never holds a secret:
 // no query string, no body, no credential header, no error details; the
-// message of Err has the URLs it quotes redacted (see Error), and Code and
-// RequestID, which come from the server, have their control characters
-// replaced by spaces and are cut past 128 bytes.
+// message of Err has the URLs it quotes redacted (see Error); Code and
+// RequestID, which come from the server, have the caller's credentials
+// they echo and the tokens they hold REDACTED (see APIError), their control
+// characters replaced by spaces, and are cut past 128 bytes; Method, Host
+// and Path have their control characters replaced by spaces too.
 type Attempt struct {
 	Method string
 	Host   string // host[:port] of the request URL; a name past 255 bytes is cut there (a redirect may name any), the port kept
@@ -184,8 +186,8 @@ func (t *Transport) observe(c *call, key string, st *attemptState, resp *http.Re
 	done := false
 	defer closeOnPanic(resp, &done)
 	a := c.attempt(st.number, st.maxAttempts, err, dur)
-	a.Code = safeText(st.code, maxErrorToken)
-	a.RequestID = safeText(st.requestID, maxErrorToken)
+	a.Code = serverText(st.code, c.req, maxErrorToken)
+	a.RequestID = serverText(st.requestID, c.req, maxErrorToken)
 	a.IdempotencyKey = key
 	a.Delay = delay
 	a.Class = st.class
@@ -247,9 +249,9 @@ func (t *Transport) logCanceledWait(c *call, n, maxAttempts int, err error, wait
 func (c *call) attempt(n, maxAttempts int, err error, dur time.Duration) Attempt {
 	_, host := urlKey(c.req.URL.Scheme, c.req.URL.Host)
 	a := Attempt{
-		Method:      c.req.Method,
-		Host:        host,
-		Path:        redact.Truncate(redact.Path(c.req.URL.Path), redact.MaxPath),
+		Method:      safeText(c.req.Method, maxErrorToken),
+		Host:        safeText(host, redact.MaxHost+maxKeyPort),
+		Path:        safeText(redact.Truncate(redact.Path(c.req.URL.Path), redact.MaxPath), redact.MaxPath),
 		Number:      n,
 		MaxAttempts: maxAttempts,
 		Err:         redactError(err),

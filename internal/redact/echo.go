@@ -1,0 +1,152 @@
+package redact
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// MinSecret is the length, in bytes, below which a credential's value is
+// not looked for in a server's text: a shorter one would match words that
+// are not it.
+const MinSecret = 8
+
+// Echoes returns s, a server's text (an error envelope's message, its code,
+// a request id), with what would let a reader of a log act as the caller
+// replaced by Placeholder:
+//
+//   - each credential of req, of MinSecret bytes or more, that s repeats: a
+//     server that answers "invalid api key sk_live_…" or "token ghp_…
+//     expired" echoes what the caller sent. The credentials are the user
+//     information of req's URL, the values of its query parameters and
+//     headers whose names say they carry one (see SecretName), and the
+//     token of an Authorization or Proxy-Authorization header;
+//   - a JSON Web Token (three base64url parts, the first "eyJ…"), and the
+//     word that follows "Bearer ", whoever's they are.
+//
+// It returns s itself, without an allocation, when there is nothing to
+// replace; req may be nil.
+func Echoes(s string, req *http.Request) string {
+	if len(s) < MinSecret {
+		return s
+	}
+	s = bearerTokens(s)
+	if req == nil {
+		return s
+	}
+	if u := req.URL; u != nil {
+		if u.User != nil {
+			s = replaceSecret(s, u.User.Username())
+			p, _ := u.User.Password()
+			s = replaceSecret(s, p)
+		}
+		q := u.RawQuery
+		for q != "" {
+			var kv string
+			kv, q, _ = strings.Cut(q, "&")
+			k, v, _ := strings.Cut(kv, "=")
+			if !SecretName(k) || len(v) < MinSecret {
+				continue
+			}
+			s = replaceSecret(s, v)
+			if strings.ContainsAny(v, "%+") {
+				if dv, err := url.QueryUnescape(v); err == nil {
+					s = replaceSecret(s, dv)
+				}
+			}
+		}
+	}
+	for name, vs := range req.Header {
+		if !SecretName(name) {
+			continue
+		}
+		for _, v := range vs {
+			s = replaceSecret(s, v)
+			if _, tok, ok := strings.Cut(v, " "); ok { // "Bearer <token>", "Basic <base64>"
+				s = replaceSecret(s, strings.TrimSpace(tok))
+			}
+			for rest := v; rest != ""; { // a Cookie's name=value pairs
+				var c string
+				c, rest, _ = strings.Cut(rest, ";")
+				if _, cv, ok := strings.Cut(c, "="); ok {
+					s = replaceSecret(s, strings.TrimSpace(cv))
+				}
+			}
+		}
+	}
+	return s
+}
+
+// SecretName reports whether a header or a query parameter named name
+// carries a credential, as its name says: it speaks of authorization, a
+// key, a token, a secret, a signature, a password, a cookie, a session or
+// a credential (Authorization, X-Api-Key, api_key, access_token, sig,
+// X-Amz-Signature, …). An idempotency key is not one: the Transport
+// records it.
+func SecretName(name string) bool {
+	if containsFold(name, "idempotency") {
+		return false
+	}
+	for _, w := range [...]string{"auth", "key", "token", "secret", "sig", "pass", "cookie", "session", "cred"} {
+		if containsFold(name, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether s contains sub, in ASCII lower case, under
+// Unicode case folding, without an allocation.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// replaceSecret returns s with every occurrence of v replaced by
+// Placeholder, when v is MinSecret bytes or more.
+func replaceSecret(s, v string) string {
+	if len(v) < MinSecret || v == Placeholder || !strings.Contains(s, v) {
+		return s
+	}
+	return strings.ReplaceAll(s, v, Placeholder)
+}
+
+// bearerTokens returns s with its JSON Web Tokens, and the word after
+// each "Bearer ", replaced by Placeholder.
+func bearerTokens(s string) string {
+	if !strings.Contains(s, "eyJ") && !strings.Contains(s, "earer ") {
+		return s
+	}
+	f := strings.FieldsFunc(s, isTokenEnd)
+	for i, w := range f {
+		if isJWT(w) || i > 0 && strings.EqualFold(f[i-1], "bearer") {
+			s = replaceSecret(s, w)
+		}
+	}
+	return s
+}
+
+// isTokenEnd reports whether r ends a token in a server's text.
+func isTokenEnd(r rune) bool {
+	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '"' || r == '\'' || r == ',' ||
+		r == '(' || r == ')' || r == '<' || r == '>' || r == '`'
+}
+
+// isJWT reports whether w has the shape of a JSON Web Token: three
+// base64url parts, the first a JSON object's ("eyJ").
+func isJWT(w string) bool {
+	if !strings.HasPrefix(w, "eyJ") || strings.Count(w, ".") != 2 {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return !strings.Contains(w, "..")
+}

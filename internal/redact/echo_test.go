@@ -1,0 +1,72 @@
+package redact
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+)
+
+func TestEchoes(t *testing.T) {
+	const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"
+	u, _ := url.Parse("https://bob:hunter2-pw@api.example.com/v1?api_key=k%2Bey-12345&limit=100000000&sig=abcdefgh")
+	req := &http.Request{URL: u, Header: http.Header{
+		"Authorization":   {"Bearer sk_live_abcdef"},
+		"X-Api-Key":       {"xkey-1234567"},
+		"Cookie":          {"theme=dark; session=sess-1234567"},
+		"Idempotency-Key": {"idem-12345678"},
+		"User-Agent":      {"agent-12345678"},
+	}}
+	for _, tc := range []struct {
+		in, want string
+	}{
+		{"", ""},
+		{"short", "short"},
+		{"Invalid API Key provided: sk_live_abcdef", "Invalid API Key provided: REDACTED"},
+		{"bad header Bearer sk_live_abcdef", "bad header Bearer REDACTED"},
+		{"key xkey-1234567 revoked", "key REDACTED revoked"},
+		{"session sess-1234567 expired", "session REDACTED expired"},
+		{"password hunter2-pw is wrong", "password REDACTED is wrong"},
+		{"bad key k+ey-12345 and k%2Bey-12345", "bad key REDACTED and REDACTED"},
+		{"sig abcdefgh mismatch", "sig REDACTED mismatch"},
+		{"token " + jwt + " expired", "token REDACTED expired"},
+		{jwt, "REDACTED"},
+		{`expected "Bearer other-token-1"`, `expected "Bearer REDACTED"`},
+		// Not credentials: a parameter whose name says nothing, the
+		// idempotency key, another header, a request id.
+		{"limit 100000000 too high", "limit 100000000 too high"},
+		{"key idem-12345678 reused", "key idem-12345678 reused"},
+		{"agent agent-12345678 blocked", "agent agent-12345678 blocked"},
+		{"req_01HZX4V6T2M9Q8", "req_01HZX4V6T2M9Q8"},
+		{"eyJ.not-a-jwt", "eyJ.not-a-jwt"},
+	} {
+		if got := Echoes(tc.in, req); got != tc.want {
+			t.Errorf("Echoes(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if got := Echoes("Bearer some-token-1", nil); got != "Bearer REDACTED" {
+		t.Errorf("Echoes(%q, nil) = %q, want %q", "Bearer some-token-1", got, "Bearer REDACTED")
+	}
+}
+
+// Echoes of a text with nothing to redact does not allocate: it runs for
+// every recorded request id.
+func TestEchoesNoAlloc(t *testing.T) {
+	u, _ := url.Parse("https://api.example.com/v1?access_token=tok-12345678")
+	req := &http.Request{URL: u, Header: http.Header{"Authorization": {"Bearer sk_live_abcdef"}, "Accept": {"*/*"}}}
+	if n := testing.AllocsPerRun(100, func() { Echoes("7f3c2a9e-1b4d-4c8e-9f2a-123456789abc", req) }); n != 0 {
+		t.Errorf("Echoes(request id) allocates %v times, want 0", n)
+	}
+}
+
+func TestSecretName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"Authorization": true, "Proxy-Authorization": true, "Cookie": true, "X-Api-Key": true,
+		"api_key": true, "access_token": true, "sig": true, "X-Amz-Signature": true, "X-Amz-Credential": true,
+		"key": true, "password": true, "X-Session-Id": true, "client_secret": true,
+		"Idempotency-Key": false, "X-Idempotency-Key": false, "Accept": false, "limit": false, "User-Agent": false,
+	} {
+		if got := SecretName(name); got != want {
+			t.Errorf("SecretName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

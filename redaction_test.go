@@ -1,0 +1,165 @@
+package resilient
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+// TestRedactionEveryOutput sends requests that carry secrets, as a careless
+// caller writes them, to servers that echo them back, as a chatty or hostile
+// one does, and looks for each secret in every output the Transport gives:
+// the Attempt of an observer (%v, %+v, %#v), slog records (text and JSON),
+// the *Error (its message, %+v, %#v) and the *APIError of ParseError (its
+// message, %+v, %#v). Records must not hold control characters either.
+func TestRedactionEveryOutput(t *testing.T) {
+	const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2VjcmV0LXNpZ25hdHVyZQ"
+	urlErr := func(u string) error { return &url.Error{Op: "Get", URL: u, Err: errors.New("connection reset")} }
+	envelope := func(status int, body string, h ...string) rtStep {
+		st := rtStep{status: status, body: body, header: http.Header{}}
+		for i := 0; i+1 < len(h); i += 2 {
+			st.header.Set(h[i], h[i+1])
+		}
+		return st
+	}
+	tests := []struct {
+		name    string
+		url     string
+		header  http.Header
+		step    rtStep
+		secrets []string
+	}{
+		// Caller side: what the URL and headers carry.
+		{"userinfo in url.Error", "https://alice:pw-SECRET-1@api.example.com/v1",
+			nil, rtStep{err: urlErr("https://alice:pw-SECRET-1@api.example.com/v1")}, []string{"pw-SECRET-1"}},
+		{"api_key in query", "https://api.example.com/v1?api_key=SECRET-api-key",
+			nil, rtStep{err: urlErr("https://api.example.com/v1?api_key=SECRET-api-key")}, []string{"SECRET-api-key"}},
+		{"access_token in query", "https://graph.example.com/me?access_token=SECRET-tok",
+			nil, rtStep{err: urlErr("https://graph.example.com/me?access_token=SECRET-tok")}, []string{"SECRET-tok"}},
+		{"presigned S3 URL", "https://b.s3.amazonaws.com/o?X-Amz-Signature=SECRETsig&X-Amz-Credential=AKIASECRET",
+			nil, rtStep{status: 503}, []string{"SECRETsig", "AKIASECRET"}},
+		{"Google key in query", "https://maps.example.com/api?key=AIzaSECRET",
+			nil, rtStep{err: urlErr("https://maps.example.com/api?key=AIzaSECRET")}, []string{"AIzaSECRET"}},
+		{"Telegram bot token in path", "https://api.telegram.org/bot123456:AAH-SECRET/sendMessage",
+			nil, rtStep{err: urlErr("https://api.telegram.org/bot123456:AAH-SECRET/sendMessage")}, []string{"AAH-SECRET"}},
+		{"Slack webhook secret in path", "https://hooks.slack.com/services/T000/B000/XXSECRETXX",
+			nil, rtStep{status: 500}, []string{"XXSECRETXX"}},
+		{"Discord webhook token in path", "https://discord.com/api/webhooks/123/tokSECRET",
+			nil, rtStep{status: 429}, []string{"tokSECRET"}},
+		{"relative URL with a token in a base's error", "https://api.example.com/v1",
+			nil, rtStep{err: fmt.Errorf("sdk: %v", urlErr("/v1/me?access_token=SECRET-rel"))}, []string{"SECRET-rel"}},
+		{"proxy address without its scheme", "https://api.example.com/v1",
+			nil, rtStep{err: fmt.Errorf("invalid proxy address %q: %v", "proxyuser:SECRET-proxy@proxy:80a", errors.New("invalid port"))},
+			[]string{"SECRET-proxy"}},
+		// Server side: an answer that echoes the caller's credentials or
+		// carries tokens.
+		{"message echoes the Authorization token", "https://api.example.com/v1",
+			http.Header{"Authorization": {"Bearer sk_live_SECRET123"}},
+			envelope(401, `{"error":{"code":"invalid_api_key","message":"Invalid API Key provided: sk_live_SECRET123"}}`),
+			[]string{"sk_live_SECRET123"}},
+		{"message echoes X-Api-Key", "https://api.example.com/v1",
+			http.Header{"X-Api-Key": {"SECRET-x-api-key"}},
+			envelope(403, `{"code":"forbidden","message":"key SECRET-x-api-key is revoked"}`),
+			[]string{"SECRET-x-api-key"}},
+		{"message echoes a Cookie", "https://api.example.com/v1",
+			http.Header{"Cookie": {"theme=dark; session=SECRET-session"}},
+			envelope(401, `{"error":"unauthorized","message":"session SECRET-session expired"}`),
+			[]string{"SECRET-session"}},
+		{"message echoes a custom token header", "https://api.example.com/v1",
+			http.Header{"X-Auth-Token": {"ghp_SECRETtoken"}},
+			envelope(401, `{"message":"token ghp_SECRETtoken expired"}`),
+			[]string{"ghp_SECRETtoken"}},
+		{"message echoes the query's key", "https://api.example.com/v1?api_key=SECRET-q-key",
+			nil, envelope(401, `{"error":{"code":"bad_key","message":"unknown key SECRET-q-key"}}`),
+			[]string{"SECRET-q-key"}},
+		{"code echoes the password", "https://bob:SECRET-pass@api.example.com/v1",
+			nil, envelope(401, `{"error":"SECRET-pass","message":"bad credentials"}`),
+			[]string{"SECRET-pass"}},
+		{"message quotes a bearer token", "https://api.example.com/v1",
+			nil, envelope(401, `{"message":"expected Bearer SECRET-other-tok"}`),
+			[]string{"SECRET-other-tok"}},
+		{"request id is a JWT, on an error", "https://api.example.com/v1",
+			nil, envelope(500, `{}`, "X-Request-Id", jwt), []string{jwt}},
+		{"request id is a JWT, on a success", "https://api.example.com/v1",
+			nil, envelope(200, `{}`, "X-Request-Id", jwt), []string{jwt}},
+		{"message holds a JWT", "https://api.example.com/v1",
+			nil, envelope(401, `{"message":"token `+jwt+` expired"}`), []string{jwt}},
+		// Log injection: a URL that a redirect names may hold any character.
+		{"control characters in the path", "https://api.example.com/a%0Aforged%1B[31m%E2%80%AEx",
+			nil, rtStep{status: 503}, nil},
+		{"bidi override in the host", "https://a\u202eb.example.com/x",
+			nil, rtStep{status: 503}, nil},
+	}
+	handlers := map[string]func(io.Writer) slog.Handler{
+		"text": func(w io.Writer) slog.Handler {
+			return slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})
+		},
+		"json": func(w io.Writer) slog.Handler {
+			return slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})
+		},
+	}
+	for _, tt := range tests {
+		for hname, h := range handlers {
+			t.Run(tt.name+"/"+hname, func(t *testing.T) {
+				var logs bytes.Buffer
+				var atts []Attempt
+				tr := New(&rtScript{steps: []rtStep{tt.step}}, WithMaxRetries(0),
+					WithObserver(func(a Attempt) { atts = append(atts, a) }),
+					WithLogger(slog.New(h(&logs))))
+				req := newRequest(t, t.Context(), http.MethodGet, tt.url, nil)
+				for k, v := range tt.header {
+					req.Header[k] = v
+				}
+				resp, err := tr.RoundTrip(req)
+				outputs := map[string]string{"log": logs.String()}
+				if len(atts) == 0 {
+					t.Fatal("no Attempt observed")
+				}
+				for i, a := range atts {
+					outputs[fmt.Sprintf("Attempt[%d]", i)] = fmt.Sprintf("%v\n%+v\n%#v", a, a, a)
+					if a.Err != nil {
+						outputs[fmt.Sprintf("Attempt[%d].Err", i)] = a.Err.Error()
+					}
+					for field, v := range map[string]string{"Method": a.Method, "Host": a.Host, "Path": a.Path, "Code": a.Code, "RequestID": a.RequestID} {
+						if i := strings.IndexFunc(v, isUnsafeRune); i >= 0 {
+							t.Errorf("Attempt.%s = %q: control character %q", field, v, v[i:])
+						}
+					}
+				}
+				if err != nil {
+					outputs["error"] = fmt.Sprintf("%v\n%+v\n%#v", err, err, err)
+					var e *Error
+					if errors.As(err, &e) {
+						outputs["Error"] = fmt.Sprintf("%+v\n%#v\n%v", *e, *e, e.Err)
+					}
+				}
+				if resp != nil {
+					if apiErr := ParseError(resp); apiErr != nil {
+						outputs["APIError"] = fmt.Sprintf("%v\n%+v\n%#v\n%s", apiErr, *apiErr, *apiErr, apiErr.Error())
+					}
+					resp.Body.Close()
+				}
+				for where, out := range outputs {
+					for _, s := range tt.secrets {
+						if strings.Contains(out, s) {
+							t.Errorf("%s holds %q:\n%s", where, s, out)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// isUnsafeRune reports whether r is a character that a record must not
+// hold: a control character, a line separator or a bidirectional control.
+func isUnsafeRune(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || isBidiControl(r)
+}
