@@ -22,7 +22,9 @@ const MinSecret = 8
 //     headers whose names say they carry one (see SecretName), and the
 //     token of an Authorization or Proxy-Authorization header;
 //   - a JSON Web Token (three base64url parts, the first "eyJ…"), and the
-//     word that follows "Bearer ", whoever's they are.
+//     word that follows "Bearer " when it looks like a token (see
+//     tokenLike: "Bearer sk_live_…", not "Bearer authentication"),
+//     whoever's they are.
 //
 // It returns s itself, without an allocation, when there is nothing to
 // replace; req may be nil.
@@ -123,11 +125,25 @@ func bearerTokens(s string) string {
 	}
 	f := strings.FieldsFunc(s, isTokenEnd)
 	for i, w := range f {
-		if isJWT(w) || i > 0 && strings.EqualFold(f[i-1], "bearer") {
+		if isJWT(w) || i > 0 && strings.EqualFold(f[i-1], "bearer") && tokenLike(w) {
 			s = replaceSecret(s, w)
 		}
 	}
 	return s
+}
+
+// tokenLike reports whether w, a word that follows "Bearer " in a server's
+// text, looks like a token rather than a word of the sentence ("Missing
+// Bearer credentials"): it holds a digit, a punctuation mark tokens are
+// made of (- _ . ~ + / =), or an upper-case letter past its first.
+func tokenLike(w string) bool {
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if '0' <= c && c <= '9' || strings.IndexByte("-_.~+/=", c) >= 0 || i > 0 && 'A' <= c && c <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
 
 // isTokenEnd reports whether r ends a token in a server's text.

@@ -31,6 +31,9 @@ func TestEchoes(t *testing.T) {
 		{"token " + jwt + " expired", "token REDACTED expired"},
 		{jwt, "REDACTED"},
 		{`expected "Bearer other-token-1"`, `expected "Bearer REDACTED"`},
+		{"Missing Bearer credentials", "Missing Bearer credentials"},
+		{"Bearer authentication is required", "Bearer authentication is required"},
+		{"bad Bearer AbCdEfGhIjKl", "bad Bearer REDACTED"},
 		// Not credentials: a parameter whose name says nothing, the
 		// idempotency key, another header, a request id.
 		{"limit 100000000 too high", "limit 100000000 too high"},
