@@ -155,7 +155,11 @@ type BreakerSettings struct {
 // whose retry is refused returns the response of its previous attempt. A
 // retry the breaker would refuse after its wait (the breaker open past the
 // end of the backoff or of the server's Retry-After) is refused at once:
-// the call does not wait for nothing, and spends no retry budget.
+// the call does not wait for nothing, and spends no retry budget (the retry
+// is paid for first, and given back what it paid when it is refused; a host
+// whose budget is spent ends the call with StopRetryBudget). A retry that the
+// rate limiter then holds until the breaker lets it through as a probe is
+// sent as any retry, paid for.
 //
 // A Transport keeps at most 4096 breakers, so that calling any number of
 // hosts takes bounded memory. When it creates one, it removes from time to

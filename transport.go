@@ -321,10 +321,15 @@ func (c *call) run() (*http.Response, error) {
 		}
 		// What decide took from the budget for this attempt, given back
 		// below if a layer of the chain refused it and the call ends.
-		paid, paidThrottled := c.paid, c.paidThrottled
-		c.paid = false
+		paid, paidThrottled, forecast := c.paid, c.paidThrottled, c.forecast
+		c.paid, c.forecast = false, false
 		sentKey := c.key // decide adds one after a key-required answer
 		delay, retry, stop := c.decide(n, maxAttempts, st, resp, err, &body)
+		if retry && paid && forecast && resp == nil && refusedLocally(err) {
+			// Refused as forecast, and retried all the same (by a
+			// Classifier): the forecast retry was never sent.
+			t.budgets.giveBack(c.hb, paidThrottled)
+		}
 		if err != nil && c.write && c.key != "" && !st.neverSent && !c.trace.neverWritten() {
 			c.lost = true
 		}
@@ -527,8 +532,10 @@ type call struct {
 	hb          *hostBudget // the host's retry budget, once looked up
 	// paid says that decide took the next attempt's cost from hb, as a
 	// throttled retry when paidThrottled: given back if it is not sent,
-	// or refused by a layer of the chain and not retried.
-	paid, paidThrottled bool
+	// or refused by a layer of the chain and not retried. forecast says
+	// that decide let it go at once because the breaker or the rate
+	// limiter will refuse it: given back when they do, retried or not.
+	paid, paidThrottled, forecast bool
 
 	// What the call did, for its Report and Tracer.
 	report   *Report
@@ -775,22 +782,13 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 	if !c.deadline.IsZero() && !time.Now().Add(delay).Before(c.deadline) {
 		return 0, false, StopDeadline
 	}
-	if c.t.breakers != nil && !errors.Is(err, ErrCircuitOpen) && c.t.breakers.openFor(c.req, delay) {
-		// The host's breaker will still be open when the wait ends, and
-		// would refuse the retry then: it is refused now instead, and
-		// the call returns what it has, without waiting for nothing nor
-		// spending the retry budget on a retry that is never sent. (A
-		// refusal a Classifier retries waits as any retry does.)
-		return 0, true, ""
-	}
-	if c.t.rl != nil && !errors.Is(err, ErrRateLimited) && c.t.rl.refusesAfter(c.req, delay, c.deadline, c.cfg.maxRetryAfter) {
-		// The same for the host's pause (another call's 429): it will
-		// still hold past the call's deadline, or longer than the call
-		// waits for, when the wait ends, and the rate limiter would
-		// refuse the retry then.
-		return 0, true, ""
-	}
 	if c.t.budgets != nil {
+		// Paid for before the breaker's and the rate limiter's forecasts
+		// below: a retry they expect refused goes at once, and is given
+		// back what it paid when it is; but it may not be (the rate
+		// limiter holds it until the breaker lets a probe through, or a
+		// ResetHost cleared the pause), and it then reaches the host as
+		// any retry does, paid for.
 		throttled := st.class == Throttled || resp != nil && resp.StatusCode == http.StatusServiceUnavailable && st.hasRetryAfter
 		if b := c.hostBudget(); b != nil {
 			if !c.t.budgets.withdraw(b, throttled) {
@@ -798,6 +796,23 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 			}
 			c.paid, c.paidThrottled = true, throttled
 		}
+	}
+	if c.t.breakers != nil && !errors.Is(err, ErrCircuitOpen) && c.t.breakers.openFor(c.req, delay) {
+		// The host's breaker will still be open when the wait ends, and
+		// would refuse the retry then: it is refused now instead, and
+		// the call returns what it has, without waiting for nothing (the
+		// refusal gives back what the retry paid). (A refusal a
+		// Classifier retries waits as any retry does.)
+		c.forecast = true
+		return 0, true, ""
+	}
+	if c.t.rl != nil && !errors.Is(err, ErrRateLimited) && c.t.rl.refusesAfter(c.req, delay, c.deadline, c.cfg.maxRetryAfter) {
+		// The same for the host's pause (another call's 429): it will
+		// still hold past the call's deadline, or longer than the call
+		// waits for, when the wait ends, and the rate limiter would
+		// refuse the retry then.
+		c.forecast = true
+		return 0, true, ""
 	}
 	return delay, true, ""
 }
