@@ -222,3 +222,37 @@ func callInternal(t *testing.T, tr http.RoundTripper, method, url, body string) 
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
 }
+
+// TestBodyWatchReadEndingAsChecked: a Read of the caller's body in
+// progress when the attempt's deadline fires is seen by heldUp whether it
+// is still in progress or ends as heldUp looks (HTTP/2's client closes
+// the body as its RoundTrip returns, which ends the Read then). heldUp
+// once read the two marks in the order end wrote them, so that between
+// end's two writes it could see neither, and take the stall for the
+// host's (TestCallerBodyStallIsTheCallers failed once, under -race and
+// load, in a way this explains). The window is a few instructions wide:
+// this test races the two many times, and did not catch it before the
+// fix; it checks that the marks stay consistent.
+func TestBodyWatchReadEndingAsChecked(t *testing.T) {
+	for i := range 20000 {
+		db := new(deadlineBody)
+		var w bodyWatch
+		w.db.Store(db)
+		running := w.begin()
+		db.state.Store(deadlineFired) // the deadline fires during the Read
+		var start atomic.Bool
+		ended := make(chan struct{})
+		go func() {
+			for !start.Load() {
+			}
+			w.end(running)
+			close(ended)
+		}()
+		start.Store(true)
+		held := w.heldUp()
+		<-ended
+		if !held {
+			t.Fatalf("run %d: heldUp() = false for a Read in progress when the deadline fired", i)
+		}
+	}
+}

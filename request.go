@@ -85,11 +85,14 @@ func (w *bodyWatch) begin() bool {
 }
 
 // end is called as a Read ends, running being what begin returned.
+// It marks the stall before it clears reading, and heldUp reads them in
+// the other order: a Read that ends as heldUp looks (HTTP/2's client
+// closes the body as its RoundTrip returns) is seen by one or the other.
 func (w *bodyWatch) end(running bool) {
-	w.reading.Store(false)
 	if running && w.db.Load().state.Load() == deadlineFired {
 		w.stalled.Store(true)
 	}
+	w.reading.Store(false)
 }
 
 // heldUp reports whether a Read of the body was in progress when the
@@ -97,7 +100,7 @@ func (w *bodyWatch) end(running bool) {
 // waits for the Read to end before its RoundTrip returns), or one still in
 // progress (its HTTP/2 client does not wait).
 func (w *bodyWatch) heldUp() bool {
-	return w.stalled.Load() || w.reading.Load()
+	return w.reading.Load() || w.stalled.Load() // in this order: see end
 }
 
 // watchOf returns the watch of an attempt's request body, when it is the
