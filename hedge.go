@@ -209,6 +209,10 @@ type hedgeRun struct {
 	sent    int      // copies that reached the base RoundTripper (see wire)
 	timer   *time.Timer
 	keyed   bool // copies of a keyed write: see finish
+	// created says that the copy that won a keyed write's run got a
+	// success that is no replay: another copy's, too, proves that the
+	// host ignores keys.
+	created bool
 	// lost says that a copy of a keyed write failed after it may have
 	// been sent: the server may hold its key (see settle).
 	lost bool
@@ -265,7 +269,7 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 
 	resp, err := c.sendFirst(run, first.req, st)
 	first.dur = time.Since(start)
-	idx := run.finish(0, resp, err, c.t.cls)
+	idx := run.finish(c, 0, resp, err)
 	if idx < 0 {
 		// The attempt failed and copies are in flight: wait for them.
 		idx = run.wait()
@@ -376,7 +380,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		c.unsentHedge(hb)
 	}
 	cp.dur = time.Since(t0)
-	if idx := run.finish(k, resp, err, c.t.cls); idx >= 0 {
+	if idx := run.finish(c, k, resp, err); idx >= 0 {
 		run.results <- idx
 	}
 	ended = true
@@ -419,8 +423,11 @@ func (c *call) copyBody(areq *http.Request) (io.ReadCloser, error) {
 // saying that another copy holds the key: it is no answer. It returns -1
 // otherwise; a copy that ends after another won is closed here. A copy
 // of a keyed write that failed after it reached the base marks the run
-// lost (see settle).
-func (run *hedgeRun) finish(k int, resp *http.Response, err error, cls *classifier) int {
+// lost (see settle). A copy of a keyed write that gets a success that is
+// no replay, its body read whole or not, once another copy won with one,
+// is a second create for one key: the host is forgotten as one that
+// honors keys (see ignoresKeys).
+func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int {
 	run.mu.Lock()
 	cp := run.copies[k]
 	run.mu.Unlock()
@@ -433,7 +440,7 @@ func (run *hedgeRun) finish(k int, resp *http.Response, err error, cls *classifi
 	}
 	reached := cp.st.classified // by the classifier, right above the base
 	if !reached {
-		cls.classify(cp.st, resp, err, time.Now)
+		c.t.cls.classify(cp.st, resp, err, time.Now)
 	}
 	run.mu.Lock()
 	defer run.mu.Unlock()
@@ -443,6 +450,9 @@ func (run *hedgeRun) finish(k int, resp *http.Response, err error, cls *classifi
 		run.lost = true
 	}
 	if run.winner >= 0 {
+		if run.created && (created(resp) || created(cp.st.cut)) {
+			c.t.keys.forget(c.req.URL.Scheme, c.req.URL.Host)
+		}
 		cp.discard()
 		return -1
 	}
@@ -454,6 +464,7 @@ func (run *hedgeRun) finish(k int, resp *http.Response, err error, cls *classifi
 		k = run.allFailed(k)
 	}
 	run.decide(k)
+	run.created = run.keyed && created(run.copies[k].resp)
 	return k
 }
 

@@ -360,7 +360,13 @@ func (x *attemptExtras) drawKey() string {
 // use too: the shapes alone, and codes such as not_found, are common to
 // many APIs), an idempotency-conflict or key-reuse code of any known
 // dialect, or an Idempotent-Replayed header. What a host said is
-// remembered per scheme, host and port, in a table of at most 4096 hosts.
+// remembered per scheme, host and port, in a table of at most 4096 hosts,
+// and forgotten when the host answers as only a host that ignores keys
+// does (rolled back to a version without them, say): a success that is no
+// replay (no Idempotent-Replayed header) to a write under a key an earlier
+// attempt or hedged copy of which got a success too (two creates for one
+// key), or a code that speaks of idempotency and says that keys are not
+// taken (idempotency_key_not_supported). A host named here stays named.
 // Anywhere else, a write is resent only when it provably was not
 // processed: a 429, a 403 refusing it over a rate limit (Throttled, as
 // GitHub's), a refused dial, a request net/http never got a connection
@@ -445,6 +451,18 @@ func (k *keyHosts) learn(scheme, host string) {
 	}
 }
 
+// forget drops what was learned of the host: it answered as only a host
+// that ignores keys does (see ignoresKeys). A host named with
+// WithKeyHonoringHosts stays named.
+func (k *keyHosts) forget(scheme, host string) {
+	if k.n.Load() == 0 {
+		return
+	}
+	if _, loaded := k.learned.LoadAndDelete(learnedKey(scheme, host)); loaded {
+		k.n.Add(-1)
+	}
+}
+
 func learnedKey(scheme, host string) string {
 	scheme, host = urlKey(scheme, host)
 	h := canonicalHost(scheme, host)
@@ -473,6 +491,36 @@ func honorsKeys(st *attemptState, resp *http.Response) bool {
 	}
 	c := strings.ToLower(e.Code)
 	return strings.Contains(c, "idempoten") && !refusesKeys(c)
+}
+
+// ignoresKeys tells from ok, the success an attempt of a keyed write got
+// (its body read whole or not; nil for none), and st, the attempt's state,
+// that the host does not deduplicate writes by key: a success that is no
+// replay (no Idempotent-Replayed header) when an earlier attempt of the
+// same write, under the same key, got a success too (processed), which a
+// host that deduplicates would have replayed: two creates for one key; or
+// a code that speaks of idempotency and says that keys are not taken (see
+// refusesKeys).
+func ignoresKeys(st *attemptState, ok *http.Response, processed bool) bool {
+	if processed && created(ok) {
+		return true
+	}
+	if st.apiErr == nil {
+		return false
+	}
+	c := strings.ToLower(st.apiErr.Code)
+	return strings.Contains(c, "idempoten") && refusesKeys(c)
+}
+
+// created reports whether resp (nil for none) is a success that is no
+// replay (no Idempotent-Replayed header): the server processed the write
+// it answers.
+func created(resp *http.Response) bool {
+	if resp == nil || resp.StatusCode/100 != 2 {
+		return false
+	}
+	_, replayed := resp.Header["Idempotent-Replayed"]
+	return !replayed
 }
 
 // refusesKeys reports whether code, in lower case, says that the host does

@@ -1316,3 +1316,37 @@ func postKeyed(t *testing.T, rt http.RoundTripper, url, key string) *http.Respon
 	resp.Body.Close()
 	return resp
 }
+
+// TestWriteRuleForgetsHostWhoseCopiesBothCreate: a host learned to
+// deduplicate by key (its answer was a replay) gets two hedged copies of a
+// keyed write, and answers both with a success that is no replay: two
+// creates for one key, which only a host that ignores keys answers (one
+// that honors them answers the second copy with a 409 while the first
+// holds the key, or with a replay). The host is forgotten: its next write,
+// failed with a 500, is returned, not resent. Before, it stayed learned,
+// and every hedged or failed write to it could be stored twice.
+func TestWriteRuleForgetsHostWhoseCopiesBothCreate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		replayed := http.Header{"Idempotent-Replayed": {"true"}}
+		rt := &rtScript{steps: []rtStep{
+			{status: 201, header: replayed},                                           // learned
+			{status: 201, before: func(req *http.Request) { <-req.Context().Done() }}, // the attempt, answered after its copy won
+			{status: 201}, // its copy
+			{status: 500}, // the next write: returned
+			{status: 201},
+		}}
+		tr := New(rt, fastRetries, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
+		for i, want := range []int{201, 201, 500} {
+			req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
+			resp, err := tr.RoundTrip(req)
+			if err != nil || resp.StatusCode != want {
+				t.Fatalf("write %d: %v, %v; want %d", i, resp, err, want)
+			}
+			resp.Body.Close()
+			synctest.Wait()
+		}
+		if n := rt.numCalls(); n != 4 {
+			t.Errorf("%d requests, want 4: the last write once", n)
+		}
+	})
+}

@@ -303,6 +303,7 @@ func (c *call) run() (*http.Response, error) {
 				resp.Body.Close()
 				resp, err = nil, cause
 				st.class, st.neverSent = Transient, false
+				c.processed = c.write && c.key != ""
 			}
 		}
 		if resp != nil && st.class.Retryable() {
@@ -523,6 +524,7 @@ type call struct {
 	callerKey   bool   // the caller set the key: its statement that the host honors keys
 	keyRetry    bool   // a key-required answer was already retried with a new key
 	lost        bool   // an attempt of this keyed write got no answer after it may have been sent: the server may still hold its key
+	processed   bool   // an attempt of this keyed write got a success: a later one that is no replay proves the host ignores keys
 	write       bool   // the method is not idempotent: the write rule applies
 	header      http.Header
 	headerFor   bool         // header was built for a host known to honor keys
@@ -709,10 +711,22 @@ func (c *call) needsTrace() bool {
 }
 
 // learnKeys records that the host deduplicates writes by key when the
-// attempt's answer says so.
+// attempt's answer says so, and forgets what it learned when the answer
+// says otherwise (see ignoresKeys): a host rolled back to a version that
+// ignores keys, or one taken for another from its answers.
 func (c *call) learnKeys(st *attemptState, resp *http.Response) {
-	if honorsKeys(st, resp) {
+	ok := resp
+	if ok == nil {
+		ok = st.cut // a success whose body broke on its way
+	}
+	switch {
+	case honorsKeys(st, resp):
 		c.t.keys.learn(c.req.URL.Scheme, c.req.URL.Host)
+	case ignoresKeys(st, ok, c.processed):
+		c.t.keys.forget(c.req.URL.Scheme, c.req.URL.Host)
+	}
+	if ok != nil && ok.StatusCode/100 == 2 && c.write && c.key != "" {
+		c.processed = true
 	}
 }
 
