@@ -1350,3 +1350,37 @@ func TestWriteRuleForgetsHostWhoseCopiesBothCreate(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteRuleServerAsksForRetry: a write whose answer asks for a retry,
+// a 503 with Retry-After, a 500 with Stripe-Should-Retry or X-Should-Retry
+// true, a 502 or 504 from a proxy (whose upstream may have processed it),
+// is returned after one attempt to a host not known to honor keys: the
+// server may have processed it, and a plain client sends it once. Only a
+// 429 proves it was not.
+func TestWriteRuleServerAsksForRetry(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		step rtStep
+		want int
+	}{
+		{"503 Retry-After", rtStep{status: 503, header: http.Header{"Retry-After": {"1"}}}, 1},
+		{"500 Stripe-Should-Retry", rtStep{status: 500, header: http.Header{"Stripe-Should-Retry": {"true"}}}, 1},
+		{"500 X-Should-Retry", rtStep{status: 500, header: http.Header{"X-Should-Retry": {"true"}}}, 1},
+		{"502 proxy", rtStep{status: 502, body: "<html>Bad Gateway</html>"}, 1},
+		{"504 proxy", rtStep{status: 504}, 1},
+		{"429 Retry-After", rtStep{status: 429, header: http.Header{"Retry-After": {"0"}}}, 2},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			rt := &rtScript{steps: []rtStep{tc.step, {status: 201}}}
+			req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
+			resp, err := New(rt, fastRetries).RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if n := rt.numCalls(); n != tc.want {
+				t.Errorf("%s: %d attempts, want %d", tc.name, n, tc.want)
+			}
+		})
+	}
+}
