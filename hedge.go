@@ -19,8 +19,10 @@ import (
 // other copies are canceled, and their responses closed.
 //
 // Only requests that are safe to send twice are hedged: GET, HEAD and
-// OPTIONS, and writes that carry a key to a host that deduplicates by key
-// (see WithKeyHonoringHosts); and only when their body can be sent again
+// OPTIONS, and writes that carry a key to a host the caller says
+// deduplicates by key: named with WithKeyHonoringHosts, or under a key the
+// caller set (not a host learned from its answers, which may stop
+// deduplicating without saying so); and only when their body can be sent again
 // concurrently: no body, GetBody, or a body captured as the attempt sent
 // it (no GetBody, not over WithMaxBufferedBody), once the attempt has sent
 // it whole (a body rewound by seeking, a file, is not). Every copy carries
@@ -127,7 +129,12 @@ func (c *call) hedgeable(req *http.Request) bool {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions:
 		return true
 	}
-	return c.write && c.key != "" && c.resendable()
+	// A keyed write only on the caller's word that its host dedupes:
+	// named, or its key set by the caller. A host learned from its
+	// answers is not hedged to: a copy is a second send with no failure
+	// to recover from, and a host that stopped deduplicating (rolled
+	// back) says so in no answer, its copies canceled once one answers.
+	return c.write && c.key != "" && (c.callerKey || c.t.keys.isNamed(c.req.URL.Scheme, c.req.URL.Host))
 }
 
 // hedgeDelay returns the wait before the first copy, or false when none is

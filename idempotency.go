@@ -367,6 +367,8 @@ func (x *attemptExtras) drawKey() string {
 // attempt or hedged copy of which got a success too (two creates for one
 // key), or a code that speaks of idempotency and says that keys are not
 // taken (idempotency_key_not_supported). A host named here stays named.
+// A write is hedged (WithHedging) only on the caller's word: to a host
+// named here, or under a key the caller set.
 // Anywhere else, a write is resent only when it provably was not
 // processed: a 429, a 403 refusing it over a rate limit (Throttled, as
 // GitHub's), a refused dial, a request net/http never got a connection
@@ -407,26 +409,34 @@ type keyHosts struct {
 	n       atomic.Int32    // entries in learned
 }
 
-// honors reports whether the host of u deduplicates writes by key.
+// honors reports whether the host deduplicates writes by key: named, or
+// learned.
 func (k *keyHosts) honors(scheme, host string) bool {
-	if len(k.named) > 0 {
-		h := canonicalHost(scheme, host)
-		if k.named[h] {
-			return true
-		}
-		if hasPort(h) {
-			if i := strings.LastIndexByte(h, ':'); k.named[h[:i]] {
-				return true
-			}
-		} else if p := defaultPort(scheme); p != "" && k.named[h+p] {
-			return true
-		}
+	if k.isNamed(scheme, host) {
+		return true
 	}
 	if k.n.Load() == 0 {
 		return false
 	}
 	_, ok := k.learned.Load(learnedKey(scheme, host))
 	return ok
+}
+
+// isNamed reports whether the host was named with WithKeyHonoringHosts.
+func (k *keyHosts) isNamed(scheme, host string) bool {
+	if len(k.named) == 0 {
+		return false
+	}
+	h := canonicalHost(scheme, host)
+	if k.named[h] {
+		return true
+	}
+	if hasPort(h) {
+		i := strings.LastIndexByte(h, ':')
+		return k.named[h[:i]]
+	}
+	p := defaultPort(scheme)
+	return p != "" && k.named[h+p]
 }
 
 // learn records that the host deduplicates writes by key.

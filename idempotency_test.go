@@ -1319,12 +1319,13 @@ func postKeyed(t *testing.T, rt http.RoundTripper, url, key string) *http.Respon
 
 // TestWriteRuleForgetsHostWhoseCopiesBothCreate: a host learned to
 // deduplicate by key (its answer was a replay) gets two hedged copies of a
-// keyed write, and answers both with a success that is no replay: two
-// creates for one key, which only a host that ignores keys answers (one
-// that honors them answers the second copy with a 409 while the first
-// holds the key, or with a replay). The host is forgotten: its next write,
-// failed with a 500, is returned, not resent. Before, it stayed learned,
-// and every hedged or failed write to it could be stored twice.
+// write under the caller's key, and answers both with a success that is no
+// replay: two creates for one key, which only a host that ignores keys
+// answers (one that honors them answers the second copy with a 409 while
+// the first holds the key, or with a replay). The host is forgotten: its
+// next write, under an automatic key, failed with a 500, is returned, not
+// resent. Before, it stayed learned, and every failed write to it could be
+// stored twice.
 func TestWriteRuleForgetsHostWhoseCopiesBothCreate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		replayed := http.Header{"Idempotent-Replayed": {"true"}}
@@ -1337,7 +1338,11 @@ func TestWriteRuleForgetsHostWhoseCopiesBothCreate(t *testing.T) {
 		}}
 		tr := New(rt, fastRetries, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
 		for i, want := range []int{201, 201, 500} {
-			req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
+			ctx := context.Background()
+			if i == 1 {
+				ctx = WithIdempotencyKey(ctx, "post-1") // hedged on the caller's word
+			}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
 			resp, err := tr.RoundTrip(req)
 			if err != nil || resp.StatusCode != want {
 				t.Fatalf("write %d: %v, %v; want %d", i, resp, err, want)
@@ -1380,6 +1385,51 @@ func TestWriteRuleServerAsksForRetry(t *testing.T) {
 			resp.Body.Close()
 			if n := rt.numCalls(); n != tc.want {
 				t.Errorf("%s: %d attempts, want %d", tc.name, n, tc.want)
+			}
+		})
+	}
+}
+
+// TestHedgingWritesOnlyOnTheCallersWord: a keyed write is hedged only to a
+// host named with WithKeyHonoringHosts or under a key the caller set, not
+// to a host learned from its answers. A hedge sends the write twice with
+// no failure to recover from, and a host that stopped deduplicating (a
+// deploy rolled back) gives no answer that says so: its copies are
+// canceled once one answers. Before, every slow write to a learned host
+// that ignored keys by then was stored twice, where a plain client stores
+// it once; a write that fails is still resent to it (the write rule).
+func TestHedgingWritesOnlyOnTheCallersWord(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		opts  []Option
+		ctx   context.Context
+		sends int
+	}{
+		{"learned", nil, context.Background(), 1},
+		{"named", []Option{WithKeyHonoringHosts("api.example.com")}, context.Background(), 2},
+		{"caller's key", nil, WithIdempotencyKey(context.Background(), "post-1"), 2},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			rt := &rtScript{steps: []rtStep{
+				{status: 201, header: http.Header{"Idempotent-Replayed": {"true"}}}, // learned
+				{status: 201, before: func(*http.Request) { time.Sleep(100 * time.Millisecond) }},
+				{status: 201},
+			}}
+			tr := New(rt, fastRetries, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
+			if len(tc.opts) > 0 {
+				tr = New(rt, append([]Option{fastRetries, WithHedging(Hedging{Delay: 10 * time.Millisecond})}, tc.opts...)...)
+			}
+			for i, ctx := range []context.Context{context.Background(), tc.ctx} {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
+				resp, err := tr.RoundTrip(req)
+				if err != nil || resp.StatusCode != 201 {
+					t.Fatalf("write %d: %v, %v", i, resp, err)
+				}
+				resp.Body.Close()
+				synctest.Wait()
+			}
+			if n := rt.numCalls() - 1; n != tc.sends {
+				t.Errorf("%s: the slow write sent %d times, want %d", tc.name, n, tc.sends)
 			}
 		})
 	}
