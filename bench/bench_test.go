@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// This file holds the six workloads of README.md. Each reports ns/op, B/op
+// This file holds the seven workloads of README.md. Each reports ns/op, B/op
 // and allocs/op, and its own figures with ReportMetric. They stay correct
 // under -benchtime=1x: every figure is computed from whatever b.N was.
 
@@ -356,12 +356,13 @@ func sequentialCalls(b *testing.B, p peer, srv *server, w waits, method, path st
 }
 
 // BenchmarkUpload is workload 7: a POST of a 1 MiB body that has no
-// GetBody (its Content-Length known), answered 200 by a stub RoundTripper
-// that reads the body to its end, without I/O. A library that may resend
-// the body must keep a copy of it as it goes (or read it all first); one
-// that never resends it needs none. Each configuration but bare reports
-// x-bare: its time divided by a bare http.Client's over the same stub,
-// measured in blocks of uploadBlock calls that alternate between the two.
+// GetBody and cannot seek (its Content-Length known), answered 200 by a
+// stub RoundTripper that reads the body to its end, without I/O. A library
+// that may resend the body must keep a copy of it as it goes (or read it
+// all first); one that never resends it needs none. Each configuration but
+// bare reports x-bare: its time divided by a bare http.Client's over the
+// same stub, measured in blocks of uploadBlock calls that alternate
+// between the two.
 func BenchmarkUpload(b *testing.B) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), uploadSize/16)
 	stub := &uploadStub{buf: make([]byte, 32<<10)}
@@ -414,8 +415,9 @@ func timeUploads(do doer, data []byte, n int) (time.Duration, error) {
 		if err != nil {
 			return 0, err
 		}
-		// A body without GetBody, as from a file or a pipe, its length
-		// known.
+		// A body without GetBody that cannot seek, as from a pipe, its
+		// length known. (An *os.File can seek: go-retryablehttp and
+		// failsafe-go rewind such a body instead of copying it.)
 		req.Body = io.NopCloser(bytes.NewReader(data))
 		req.ContentLength = int64(len(data))
 		if err := happyCall(do, req); err != nil {

@@ -263,3 +263,45 @@ func TestUploadStub(t *testing.T) {
 		})
 	}
 }
+
+// TestBreakersAlike checks that every configuration with a circuit breaker
+// is given the same breaker policy as ours (trip at 50% failures of at
+// least 20 attempts): it stays closed when 20% of attempts fail, so nearly
+// every call succeeds, and it trips in an outage, so the calls make far
+// fewer than 1 + 5 attempts each.
+func TestBreakersAlike(t *testing.T) {
+	const calls = 200
+	for _, p := range peers(func(p peer) bool { return p.breaker }) {
+		t.Run(p.name+"/flaky", func(t *testing.T) {
+			srv := newServer(flakyHandler(flakyShare))
+			defer srv.Close()
+			tr := newTransport()
+			defer tr.CloseIdleConnections()
+			do := p.build(tr, scaledWaitsNoBudget)
+			var ids callCounter
+			ok := 0
+			for range calls {
+				if call(do, http.MethodGet, srv.URL+apiPath, nil, ids.next()).ok() {
+					ok++
+				}
+			}
+			if ok < calls*99/100 {
+				t.Errorf("%d of %d calls succeeded with 20%% of attempts failing, want at least 99%%: the breaker tripped", ok, calls)
+			}
+		})
+		t.Run(p.name+"/outage", func(t *testing.T) {
+			srv := newServer(outageHandler)
+			defer srv.Close()
+			tr := newTransport()
+			defer tr.CloseIdleConnections()
+			do := p.build(tr, scaledWaits)
+			var ids callCounter
+			for range calls {
+				call(do, http.MethodGet, srv.URL+apiPath, nil, ids.next())
+			}
+			if got, limit := srv.attempts.Load(), int64(calls/2); got > limit {
+				t.Errorf("%d attempts for %d calls in an outage, want at most %d: the breaker never tripped", got, calls, limit)
+			}
+		})
+	}
+}

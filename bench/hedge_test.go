@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/failsafe-go/failsafe-go/budget"
 	"github.com/failsafe-go/failsafe-go/failsafehttp"
 	"github.com/failsafe-go/failsafe-go/hedgepolicy"
 
@@ -36,6 +37,10 @@ const (
 	hedgeSlowShare  = 0.02
 	hedgeSlowedTime = 50 * time.Millisecond // after the uniform slowdown
 	hedgeFixedDelay = 10 * time.Millisecond
+	// hedgeQuantileAge and hedgeMinAnswers configure failsafe-go's
+	// adaptive hedge policy like our Hedging{}: see hedgeFailsafeAdaptive.
+	hedgeQuantileAge = 512
+	hedgeMinAnswers  = 20
 )
 
 // A hedgePeer is a client of the hedging workload.
@@ -46,8 +51,13 @@ type hedgePeer struct {
 }
 
 // The clients: ours without hedging (the baseline), adaptive, and with a
-// fixed delay, and failsafe-go's hedge policy with the same fixed delay
-// (one copy, no budget: its defaults).
+// fixed delay; failsafe-go's hedge policy with the same fixed delay (one
+// copy, no budget: its defaults), and its adaptive hedge policy configured
+// like ours (the 0.95 quantile of recent latencies, no copy before 20
+// answers, a memory of about 512 answers, which our histogram halves every
+// 512 records) with its own budget (budget.New: copies and retries in
+// flight at most 20% of the executions in flight, at least 3), the
+// counterpart of our allowance.
 var (
 	hedgeNone     = hedgePeer{name: "resilient, no hedging", build: func(base http.RoundTripper) doer { return clientDo(resilient.New(base)) }}
 	hedgeAdaptive = hedgePeer{name: "resilient, Hedging{} (adaptive)", ours: true, build: func(base http.RoundTripper) doer {
@@ -59,7 +69,13 @@ var (
 	hedgeFailsafe = hedgePeer{name: "failsafe-go hedgepolicy, 10ms", build: func(base http.RoundTripper) doer {
 		return clientDo(failsafehttp.NewRoundTripper(base, hedgepolicy.NewWithDelay[*http.Response](hedgeFixedDelay)))
 	}}
-	hedgePeers = []hedgePeer{hedgeNone, hedgeAdaptive, hedgeFixed, hedgeFailsafe}
+	hedgeFailsafeAdaptive = hedgePeer{name: "failsafe-go hedgepolicy, p95 + budget", build: func(base http.RoundTripper) doer {
+		p := hedgepolicy.NewBuilderWithDelayQuantile[*http.Response](resilient.DefaultHedgeQuantile, hedgeQuantileAge, hedgeMinAnswers).
+			WithBudget(budget.New()).
+			Build()
+		return clientDo(failsafehttp.NewRoundTripper(base, p))
+	}}
+	hedgePeers = []hedgePeer{hedgeNone, hedgeAdaptive, hedgeFixed, hedgeFailsafe, hedgeFailsafeAdaptive}
 )
 
 // hedgeResult is what one client did against one server.

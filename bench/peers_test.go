@@ -211,15 +211,33 @@ func failsafePolicies(w waits, breaker bool) []failsafe.Policy[*http.Response] {
 	return []failsafe.Policy[*http.Response]{rb.Build(), failsafeBreaker()}
 }
 
-// failsafeBreaker returns failsafe-go's circuit breaker with its defaults
-// (it opens after one failure, closes after one success, and stays open one
-// minute), told that a 5xx response is a failure: by default it counts only
-// errors, and would never see an HTTP outage.
+// Our breaker's documented defaults (resilient.BreakerSettings), which
+// failsafeBreaker is given: a breaker trips when at least
+// breakerFailureRatio of at least breakerMinRequests attempts within
+// breakerWindow failed, refuses attempts for breakerOpenTimeout, and closes
+// after one successful probe.
+const (
+	breakerFailureRatio = 0.5
+	breakerMinRequests  = 20
+	breakerWindow       = 30 * time.Second
+	breakerOpenTimeout  = 10 * time.Second
+)
+
+// failsafeBreaker returns failsafe-go's circuit breaker with the policy of
+// ours (see breakerFailureRatio): a time-based failure rate threshold, the
+// same delay before a probe and one successful probe to close, told that a
+// 5xx response is a failure (by default it counts only errors, and would
+// never see an HTTP outage). failsafe-go's own defaults (open after a
+// single failure, for a minute) are a starting point, not a production
+// setting: under 20% of failing attempts they refuse nearly every call.
 func failsafeBreaker() circuitbreaker.CircuitBreaker[*http.Response] {
 	return circuitbreaker.NewBuilder[*http.Response]().
 		HandleIf(func(resp *http.Response, err error) bool {
 			return err != nil || resp != nil && resp.StatusCode >= 500
 		}).
+		WithFailureRateThreshold(breakerFailureRatio, breakerMinRequests, breakerWindow).
+		WithDelay(breakerOpenTimeout).
+		WithSuccessThreshold(1).
 		Build()
 }
 
