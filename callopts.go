@@ -83,6 +83,7 @@ func (t *Transport) callConfig(cv callValues) *config {
 	for _, o := range cv.opts {
 		o(cfg)
 	}
+	cfg.clampFloors()
 	return cfg
 }
 

@@ -108,6 +108,27 @@ func defaultConfig() config {
 	}
 }
 
+// checkFloors panics on a value of c that can never be right on a
+// Transport: a units mistake. New calls it; a call's options are clamped
+// instead (clampFloors).
+func (c *config) checkFloors() {
+	if d := c.attemptTimeout; d > 0 && d < minAttemptTimeout {
+		panic(fmt.Sprintf("resilient: WithAttemptTimeout: %v is below the floor of %v (a duration is in nanoseconds: write 5*time.Second, not 5)", d, minAttemptTimeout))
+	}
+}
+
+// clampFloors raises a call's values below their floor (see checkFloors)
+// to it: a value computed per call must not panic.
+func (c *config) clampFloors() {
+	if d := c.attemptTimeout; d > 0 && d < minAttemptTimeout {
+		c.attemptTimeout = minAttemptTimeout
+	}
+}
+
+// minAttemptTimeout is the smallest attempt timeout a Transport accepts
+// (see WithAttemptTimeout).
+const minAttemptTimeout = time.Millisecond
+
 func mustNotBeNegative[T int | int64 | time.Duration](opt string, v T) {
 	if v < 0 {
 		panic(fmt.Sprintf("resilient: %s: negative value %v", opt, v))
@@ -209,6 +230,11 @@ func WithMaxRetryAfter(d time.Duration) Option {
 // is the caller's, no longer bounded, and stays readable; but an error
 // body that stalled past the deadline while its envelope was read yields
 // the bytes read, then the error that cut it. It panics if d is negative.
+//
+// A non-zero d below 1ms is taken for a units mistake (5, meant as five
+// seconds, is 5ns: every attempt would time out, and be retried for
+// seconds): New panics on it. Given per call (WithCallOptions), where it
+// may be computed, it counts as 1ms instead.
 func WithAttemptTimeout(d time.Duration) Option {
 	mustNotBeNegative("WithAttemptTimeout", d)
 	return func(c *config) { c.attemptTimeout = d }

@@ -110,7 +110,7 @@ func Chain(base http.RoundTripper, mws ...Middleware) http.RoundTripper {
 
 // New returns a Transport that sends attempts through base; a nil base
 // means http.DefaultTransport. It panics on an invalid option value, such
-// as a negative duration.
+// as a negative duration or an attempt timeout below 1ms.
 func New(base http.RoundTripper, opts ...Option) *Transport {
 	if base == nil {
 		base = http.DefaultTransport
@@ -121,6 +121,7 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 			o(&cfg)
 		}
 	}
+	cfg.checkFloors()
 	if cfg.attemptHeader != "" && cfg.attemptHeader == cfg.idempotencyHeader {
 		panic(fmt.Sprintf("resilient: WithAttemptHeader: %s carries idempotency keys (WithIdempotencyHeader)", cfg.attemptHeader))
 	}

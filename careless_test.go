@@ -1,0 +1,67 @@
+package resilient
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// slowOK returns a RoundTripper that answers 200 after d, or fails with
+// the request's context error if that ends first, counting its calls in
+// hits.
+func slowOK(d time.Duration, hits *atomic.Int32) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		hits.Add(1)
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})
+}
+
+// TestAttemptTimeoutBelowFloorPanics: WithAttemptTimeout(5), meant as
+// five seconds, is 5ns, a bound no attempt can meet: a Transport made
+// with it retried every call's timeouts, 6 attempts over about 25 s of
+// backoff each, spending the host's retry budget, where a plain
+// http.Client with Timeout 5ns fails at once. New panics on an attempt
+// timeout below 1ms, naming the option; 1ms and 0 (none) are accepted.
+func TestAttemptTimeoutBelowFloorPanics(t *testing.T) {
+	for _, d := range []time.Duration{1, 5, 999 * time.Microsecond} {
+		p := mustPanic(t, fmt.Sprintf("New(WithAttemptTimeout(%d)) did not panic: an attempt timeout below 1ms is a units mistake", d), func() {
+			New(nil, WithAttemptTimeout(d))
+		})
+		if s, _ := p.(string); p != nil && s != fmt.Sprintf("resilient: WithAttemptTimeout: %v is below the floor of 1ms (a duration is in nanoseconds: write 5*time.Second, not 5)", d) {
+			t.Errorf("New(WithAttemptTimeout(%d)) panicked with %q", d, s)
+		}
+	}
+	New(nil, WithAttemptTimeout(0))
+	New(nil, WithAttemptTimeout(time.Millisecond))
+}
+
+// TestCallAttemptTimeoutBelowFloorClamped: per call (WithCallOptions), a
+// computed attempt timeout below 1ms does not panic, where it worked
+// before; it counts as 1ms. A server that answers in 500µs used to see 6
+// attempts over about 25 s for one call, each cut at 5ns; now it sees one,
+// answered.
+func TestCallAttemptTimeoutBelowFloorClamped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var hits atomic.Int32
+		tr := New(slowOK(500*time.Microsecond, &hits))
+		ctx := WithCallOptions(context.Background(), WithAttemptTimeout(5))
+		start := time.Now()
+		resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
+		if err != nil {
+			t.Fatalf("RoundTrip with a per-call WithAttemptTimeout(5): %v; want the server's 200", err)
+		}
+		resp.Body.Close()
+		if n, d := hits.Load(), time.Since(start); n != 1 || d > time.Millisecond {
+			t.Errorf("server hit %d times over %v; want once, within 1ms", n, d)
+		}
+	})
+}
