@@ -14,10 +14,13 @@ import (
 
 // Defaults of BreakerSettings, as documented on its fields.
 const (
-	defaultBreakerFailureRatio     = 0.5
-	defaultBreakerMinRequests      = 20
-	defaultBreakerWindow           = 30 * time.Second
-	defaultBreakerOpenTimeout      = 10 * time.Second
+	defaultBreakerFailureRatio = 0.5
+	defaultBreakerMinRequests  = 20
+	defaultBreakerWindow       = 30 * time.Second
+	defaultBreakerOpenTimeout  = 10 * time.Second
+	// minBreakerDuration is the least non-zero Window, OpenTimeout and
+	// ProbeTimeout that WithBreaker accepts.
+	minBreakerDuration             = time.Millisecond
 	defaultBreakerHalfOpenRequests = 1
 )
 
@@ -112,7 +115,8 @@ type BreakerSettings struct {
 	// comes, is not counted (default: OpenTimeout).
 	//
 	// Window, OpenTimeout and ProbeTimeout longer than 100 years count
-	// as 100 years.
+	// as 100 years; below 1ms but not zero, WithBreaker panics (a units
+	// mistake: Window: 30 is 30ns).
 	ProbeTimeout time.Duration
 
 	// Key returns the key of an attempt's request: requests with the same
@@ -145,7 +149,10 @@ type BreakerSettings struct {
 // WithBreaker sets the settings of the per-host circuit breakers, which are
 // on by default with the defaults documented on BreakerSettings; zero
 // fields take their default. It panics with a message naming the field if
-// a value is negative or FailureRatio is above 1.
+// a value is negative, FailureRatio is above 1, or Window, OpenTimeout or
+// ProbeTimeout is below 1ms but not zero: a units mistake (Window: 30 is
+// 30ns, a window that forgets each outcome before the next, which never
+// trips; OpenTimeout: 10, a breaker that refuses nothing).
 //
 // While a host's breaker is open, its attempts fail at once without
 // touching the network: a call whose first attempt is refused returns an
@@ -179,6 +186,9 @@ func WithBreaker(s BreakerSettings) Option {
 	mustNotBeNegative("WithBreaker OpenTimeout", s.OpenTimeout)
 	mustNotBeNegative("WithBreaker HalfOpenRequests", s.HalfOpenRequests)
 	mustNotBeNegative("WithBreaker ProbeTimeout", s.ProbeTimeout)
+	mustNotBeBelowFloor("WithBreaker Window", s.Window, minBreakerDuration)
+	mustNotBeBelowFloor("WithBreaker OpenTimeout", s.OpenTimeout, minBreakerDuration)
+	mustNotBeBelowFloor("WithBreaker ProbeTimeout", s.ProbeTimeout, minBreakerDuration)
 	return func(c *config) {
 		perTransport(c, "WithBreaker")
 		c.breaker, c.noBreaker = s, false

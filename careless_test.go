@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -36,7 +37,7 @@ func TestAttemptTimeoutBelowFloorPanics(t *testing.T) {
 		p := mustPanic(t, fmt.Sprintf("New(WithAttemptTimeout(%d)) did not panic: an attempt timeout below 1ms is a units mistake", d), func() {
 			New(nil, WithAttemptTimeout(d))
 		})
-		if s, _ := p.(string); p != nil && s != fmt.Sprintf("resilient: WithAttemptTimeout: %v is below the floor of 1ms (a duration is in nanoseconds: write 5*time.Second, not 5)", d) {
+		if s, _ := p.(string); p != nil && s != fmt.Sprintf("resilient: WithAttemptTimeout: %v is below the floor of 1ms (a time.Duration counts nanoseconds: 5 is 5ns, 5*time.Second five seconds)", d) {
 			t.Errorf("New(WithAttemptTimeout(%d)) panicked with %q", d, s)
 		}
 	}
@@ -64,4 +65,49 @@ func TestCallAttemptTimeoutBelowFloorClamped(t *testing.T) {
 			t.Errorf("server hit %d times over %v; want once, within 1ms", n, d)
 		}
 	})
+}
+
+// TestBreakerDurationsBelowFloorPanic: BreakerSettings{Window: 30} or
+// {OpenTimeout: 10}, meant as seconds, are nanoseconds: a window that
+// forgets each outcome before the next one comes never trips, and a
+// breaker open for 10ns refuses nothing, so the breaker the caller set up
+// silently does nothing: a host failing every attempt, called every
+// 10ms, got all 100 calls' attempts (with Window: 30ns) where the default
+// window stops them after 20 failures. WithBreaker panics on a Window,
+// OpenTimeout or ProbeTimeout below 1ms, naming the field.
+func TestBreakerDurationsBelowFloorPanic(t *testing.T) {
+	hitsWith := func(s BreakerSettings) int32 {
+		var hits int32
+		synctest.Test(t, func(t *testing.T) {
+			tr := New(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				hits++
+				return &http.Response{StatusCode: 500, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+			}), WithMaxRetries(0), WithBreaker(s))
+			for range 100 {
+				resp, err := tr.RoundTrip(newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				if err == nil {
+					resp.Body.Close()
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+		return hits
+	}
+	if n := hitsWith(BreakerSettings{Window: time.Second}); n != 20 {
+		t.Fatalf("a 1s window: %d calls reached the failing host, want 20", n)
+	}
+	for _, tc := range []struct {
+		field string
+		s     BreakerSettings
+	}{
+		{"Window", BreakerSettings{Window: 30}},
+		{"OpenTimeout", BreakerSettings{OpenTimeout: 10}},
+		{"ProbeTimeout", BreakerSettings{ProbeTimeout: 999 * time.Microsecond}},
+	} {
+		p := mustPanic(t, fmt.Sprintf("WithBreaker(%+v) did not panic", tc.s), func() { WithBreaker(tc.s) })
+		if s, _ := p.(string); p != nil && !strings.HasPrefix(s, "resilient: WithBreaker "+tc.field+": ") {
+			t.Errorf("WithBreaker(%+v) panicked with %q, want the field named", tc.s, s)
+		}
+	}
+	WithBreaker(BreakerSettings{Window: time.Millisecond, OpenTimeout: time.Millisecond, ProbeTimeout: time.Millisecond})
 }

@@ -112,9 +112,7 @@ func defaultConfig() config {
 // Transport: a units mistake. New calls it; a call's options are clamped
 // instead (clampFloors).
 func (c *config) checkFloors() {
-	if d := c.attemptTimeout; d > 0 && d < minAttemptTimeout {
-		panic(fmt.Sprintf("resilient: WithAttemptTimeout: %v is below the floor of %v (a duration is in nanoseconds: write 5*time.Second, not 5)", d, minAttemptTimeout))
-	}
+	mustNotBeBelowFloor("WithAttemptTimeout", c.attemptTimeout, minAttemptTimeout)
 }
 
 // clampFloors raises a call's values below their floor (see checkFloors)
@@ -122,6 +120,14 @@ func (c *config) checkFloors() {
 func (c *config) clampFloors() {
 	if d := c.attemptTimeout; d > 0 && d < minAttemptTimeout {
 		c.attemptTimeout = minAttemptTimeout
+	}
+}
+
+// mustNotBeBelowFloor panics if d is not zero and below floor: a units
+// mistake, such as 5 written for five seconds.
+func mustNotBeBelowFloor(opt string, d, floor time.Duration) {
+	if d > 0 && d < floor {
+		panic(fmt.Sprintf("resilient: %s: %v is below the floor of %v (a time.Duration counts nanoseconds: 5 is 5ns, 5*time.Second five seconds)", opt, d, floor))
 	}
 }
 
