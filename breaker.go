@@ -14,13 +14,10 @@ import (
 
 // Defaults of BreakerSettings, as documented on its fields.
 const (
-	defaultBreakerFailureRatio = 0.5
-	defaultBreakerMinRequests  = 20
-	defaultBreakerWindow       = 30 * time.Second
-	defaultBreakerOpenTimeout  = 10 * time.Second
-	// minBreakerDuration is the least non-zero Window, OpenTimeout and
-	// ProbeTimeout that WithBreaker accepts.
-	minBreakerDuration             = time.Millisecond
+	defaultBreakerFailureRatio     = 0.5
+	defaultBreakerMinRequests      = 20
+	defaultBreakerWindow           = 30 * time.Second
+	defaultBreakerOpenTimeout      = 10 * time.Second
 	defaultBreakerHalfOpenRequests = 1
 )
 
@@ -186,9 +183,9 @@ func WithBreaker(s BreakerSettings) Option {
 	mustNotBeNegative("WithBreaker OpenTimeout", s.OpenTimeout)
 	mustNotBeNegative("WithBreaker HalfOpenRequests", s.HalfOpenRequests)
 	mustNotBeNegative("WithBreaker ProbeTimeout", s.ProbeTimeout)
-	mustNotBeBelowFloor("WithBreaker Window", s.Window, minBreakerDuration)
-	mustNotBeBelowFloor("WithBreaker OpenTimeout", s.OpenTimeout, minBreakerDuration)
-	mustNotBeBelowFloor("WithBreaker ProbeTimeout", s.ProbeTimeout, minBreakerDuration)
+	mustNotBeBelowFloor("WithBreaker Window", s.Window)
+	mustNotBeBelowFloor("WithBreaker OpenTimeout", s.OpenTimeout)
+	mustNotBeBelowFloor("WithBreaker ProbeTimeout", s.ProbeTimeout)
 	return func(c *config) {
 		perTransport(c, "WithBreaker")
 		c.breaker, c.noBreaker = s, false

@@ -111,3 +111,60 @@ func TestBreakerDurationsBelowFloorPanic(t *testing.T) {
 	}
 	WithBreaker(BreakerSettings{Window: time.Millisecond, OpenTimeout: time.Millisecond, ProbeTimeout: time.Millisecond})
 }
+
+// TestHedgeDelayBelowFloor: Hedging{Delay: 1}, meant as a second, is
+// 1ns: a copy of nearly every request is sent at once, as far as the
+// host's hedge allowance (10, then one call in 20) and the retry budget
+// that pays for copies allow: 20 calls to a server answering in 500µs
+// were 30 requests. New panics on a fixed Delay below 1ms but not zero;
+// per call (WithCallOptions), where it may be computed, it counts as 1ms,
+// and those 20 calls are 20 requests.
+func TestHedgeDelayBelowFloor(t *testing.T) {
+	p := mustPanic(t, "New(WithHedging(Hedging{Delay: 1})) did not panic: a hedge delay below 1ms is a units mistake", func() {
+		New(nil, WithHedging(Hedging{Delay: 1}))
+	})
+	if s, _ := p.(string); p != nil && !strings.HasPrefix(s, "resilient: WithHedging Delay: 1ns is below the floor of 1ms") {
+		t.Errorf("New(WithHedging(Hedging{Delay: 1})) panicked with %q", s)
+	}
+	New(nil, WithHedging(Hedging{}))                        // adaptive
+	New(nil, WithHedging(Hedging{Delay: time.Millisecond})) // the floor
+	synctest.Test(t, func(t *testing.T) {
+		var hits atomic.Int32
+		tr := New(slowOK(500*time.Microsecond, &hits))
+		ctx := WithCallOptions(context.Background(), WithHedging(Hedging{Delay: 1}))
+		for range 20 {
+			resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		if n := hits.Load(); n != 20 {
+			t.Errorf("20 calls with a per-call Hedging{Delay: 1} sent %d requests, want 20: a copy after 1ms at the earliest", n)
+		}
+	})
+}
+
+// TestMaxElapsedBelowFloorPanics: WithMaxElapsed(30), meant as 30
+// seconds, is 30ns: every call of the Transport fails at its first
+// attempt. New panics on a budget below 1ms but not zero; per call it
+// applies as given (a call given no time fails at once, sending nothing
+// more: the caller's bound, as its context's deadline).
+func TestMaxElapsedBelowFloorPanics(t *testing.T) {
+	p := mustPanic(t, "New(WithMaxElapsed(30)) did not panic: a budget below 1ms is a units mistake", func() {
+		New(nil, WithMaxElapsed(30))
+	})
+	if s, _ := p.(string); p != nil && !strings.HasPrefix(s, "resilient: WithMaxElapsed: 30ns is below the floor of 1ms") {
+		t.Errorf("New(WithMaxElapsed(30)) panicked with %q", s)
+	}
+	New(nil, WithMaxElapsed(0))
+	New(nil, WithMaxElapsed(time.Millisecond))
+	synctest.Test(t, func(t *testing.T) {
+		var hits atomic.Int32
+		tr := New(slowOK(500*time.Microsecond, &hits))
+		ctx := WithCallOptions(context.Background(), WithMaxElapsed(30))
+		if _, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil)); err == nil || hits.Load() != 1 {
+			t.Errorf("a call with a per-call budget of 30ns: err %v after %d requests; want an error after 1", err, hits.Load())
+		}
+	})
+}

@@ -108,32 +108,45 @@ func defaultConfig() config {
 	}
 }
 
+// durationFloor is the least non-zero duration the options that bound or
+// pace the network accept: below it, a value is a units mistake (5 written
+// for five seconds is 5ns). See checkFloors.
+const durationFloor = time.Millisecond
+
 // checkFloors panics on a value of c that can never be right on a
 // Transport: a units mistake. New calls it; a call's options are clamped
-// instead (clampFloors).
+// instead, or apply as given (clampFloors).
 func (c *config) checkFloors() {
-	mustNotBeBelowFloor("WithAttemptTimeout", c.attemptTimeout, minAttemptTimeout)
+	mustNotBeBelowFloor("WithAttemptTimeout", c.attemptTimeout)
+	mustNotBeBelowFloor("WithMaxElapsed", c.maxElapsed)
+	if c.hedging != nil {
+		mustNotBeBelowFloor("WithHedging Delay", c.hedging.Delay)
+	}
 }
 
 // clampFloors raises a call's values below their floor (see checkFloors)
-// to it: a value computed per call must not panic.
+// to it: a value computed per call must not panic. A budget
+// (WithMaxElapsed) applies as given: a call given no time fails at once.
 func (c *config) clampFloors() {
-	if d := c.attemptTimeout; d > 0 && d < minAttemptTimeout {
-		c.attemptTimeout = minAttemptTimeout
+	if belowFloor(c.attemptTimeout) {
+		c.attemptTimeout = durationFloor
+	}
+	if h := c.hedging; h != nil && belowFloor(h.Delay) {
+		clamped := *h
+		clamped.Delay = durationFloor
+		c.hedging = &clamped
 	}
 }
 
-// mustNotBeBelowFloor panics if d is not zero and below floor: a units
-// mistake, such as 5 written for five seconds.
-func mustNotBeBelowFloor(opt string, d, floor time.Duration) {
-	if d > 0 && d < floor {
-		panic(fmt.Sprintf("resilient: %s: %v is below the floor of %v (a time.Duration counts nanoseconds: 5 is 5ns, 5*time.Second five seconds)", opt, d, floor))
+// belowFloor reports whether d is not zero and below durationFloor.
+func belowFloor(d time.Duration) bool { return d > 0 && d < durationFloor }
+
+// mustNotBeBelowFloor panics if d is not zero and below durationFloor.
+func mustNotBeBelowFloor(opt string, d time.Duration) {
+	if belowFloor(d) {
+		panic(fmt.Sprintf("resilient: %s: %v is below the floor of %v (a time.Duration counts nanoseconds: 5 is 5ns, 5*time.Second five seconds)", opt, d, durationFloor))
 	}
 }
-
-// minAttemptTimeout is the smallest attempt timeout a Transport accepts
-// (see WithAttemptTimeout).
-const minAttemptTimeout = time.Millisecond
 
 func mustNotBeNegative[T int | int64 | time.Duration](opt string, v T) {
 	if v < 0 {
@@ -183,7 +196,10 @@ func WithBackoff(base, maxDelay time.Duration) Option {
 // response body is the caller's once handed over, and the budget no longer
 // applies to it): a call whose upload may take longer needs a larger
 // budget, for that call if need be (WithCallOptions). Zero means no budget
-// beyond the request's context. It panics if d is negative.
+// beyond the request's context. It panics if d is negative. A non-zero d
+// below 1ms is taken for a units mistake (30, meant as 30 seconds, is
+// 30ns: every call would fail at its first attempt): New panics on it;
+// given per call, it applies as given, and the call fails at once.
 //
 // To cut an attempt, the Transport sends it as a copy of the request with a
 // context of its own (one allocation for both, and no runtime timer: one
