@@ -2,12 +2,14 @@ package bench
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/failsafe-go/failsafe-go/failsafehttp"
+	"github.com/go-resty/resty/v2"
 	"github.com/gojek/heimdall/v7"
 	"github.com/gojek/heimdall/v7/httpclient"
 	"github.com/hashicorp/go-retryablehttp"
@@ -89,6 +91,7 @@ const (
 	nameFailsafeBreaker = "failsafe-retry+breaker"
 	nameFailsafe        = "failsafe-retry"
 	nameHeimdall        = "heimdall"
+	nameResty           = "resty"
 )
 
 // allPeers lists every configuration, the bare transport first.
@@ -101,6 +104,7 @@ var allPeers = []peer{
 	{name: nameFailsafeBreaker, breaker: true, build: failsafeRetryBreaker},
 	{name: nameFailsafe, build: failsafeRetry},
 	{name: nameHeimdall, build: heimdallClient},
+	{name: nameResty, build: restyClient},
 }
 
 // happyPeers are the configurations of the happy-path workloads: allPeers,
@@ -271,3 +275,87 @@ func heimdallClient(base http.RoundTripper, w waits) doer {
 	)
 	return c.Do
 }
+
+// restyRetryable is the retry condition resty's documentation gives for
+// retrying on status codes as well as on errors: a condition replaces
+// resty's default (retry on any error), so it must keep err != nil itself.
+// It retries what the other peers retry: network errors, 429 and 5xx but
+// 501.
+func restyRetryable(r *resty.Response, err error) bool {
+	if err != nil {
+		return true
+	}
+	code := r.StatusCode()
+	return code == http.StatusTooManyRequests || code >= 500 && code != http.StatusNotImplemented
+}
+
+// newResty returns a resty v2 client over base with our retry budget and
+// waits, configured as resty's README does for retries: SetRetryCount,
+// SetRetryWaitTime and SetRetryMaxWaitTime, and AddRetryCondition with
+// restyRetryable. Its backoff is min(max, base·2^n) with "equal jitter" (a
+// uniform wait in [half of it, all of it), never below base: its own, and
+// not optional); it ignores Retry-After unless given a SetRetryAfter
+// callback, which resty does not provide, and it is not given one. It
+// retries every method, POST included. Two of its defaults are left out,
+// like for like: resty.New's cookie jar (a lock and a lookup per request;
+// the others send none) gives way to the same plain http.Client as the
+// others', and its logger, which writes a line to stderr for every failed
+// attempt, is off (ours logs nothing by default). Zero waits are resty's
+// retries without waiting.
+func newResty(base http.RoundTripper, w waits) *resty.Client {
+	return resty.NewWithClient(&http.Client{Transport: base}).
+		SetLogger(discardLogger{}).
+		SetRetryCount(maxRetries).
+		SetRetryWaitTime(w.base).
+		SetRetryMaxWaitTime(w.max).
+		AddRetryCondition(restyRetryable)
+}
+
+// restyClient is resty's own request API, resty's default way: the answer's
+// body read into memory by resty and closed (it reads every answer it
+// retries past to its end too, so it keeps its connection), and handed to
+// the caller as a byte slice. The *http.Response returned is resty's
+// RawResponse, its body already read: what remains for the caller to read
+// is empty. A request body that can be replayed (GetBody set, as from a
+// []byte) is given to resty as a []byte, as its users pass one; one that
+// cannot is given as an io.Reader, which resty reads all into memory to
+// give net/http a GetBody, as the other peers do, but which its own retry
+// sends again from the reader it drained: an empty body (see
+// TestRestyResendsDrainedReader).
+func restyClient(base http.RoundTripper, w waits) doer {
+	c := newResty(base, w)
+	return func(req *http.Request) (*http.Response, error) {
+		r := c.R().SetContext(req.Context())
+		for k, vs := range req.Header {
+			for _, v := range vs {
+				r.Header.Add(k, v)
+			}
+		}
+		if req.Body != nil && req.Body != http.NoBody {
+			if req.GetBody != nil {
+				body, err := io.ReadAll(req.Body)
+				req.Body.Close()
+				if err != nil {
+					return nil, err
+				}
+				r.SetBody(body)
+			} else {
+				r.SetBody(req.Body)
+			}
+		}
+		resp, err := r.Execute(req.Method, req.URL.String())
+		if resp == nil || resp.RawResponse == nil {
+			return nil, err
+		}
+		raw := resp.RawResponse
+		raw.Body = http.NoBody
+		return raw, err
+	}
+}
+
+// discardLogger is a resty.Logger that writes nothing.
+type discardLogger struct{}
+
+func (discardLogger) Errorf(string, ...any) {}
+func (discardLogger) Warnf(string, ...any)  {}
+func (discardLogger) Debugf(string, ...any) {}

@@ -24,6 +24,7 @@ BenchmarkHappyStub/resilient-nobreaker-2 	  200870	      800 ns/op	         2.00
 BenchmarkHappyStub/retryablehttp-roundtripper-2  	  315321	       714.7 ns/op	         5.000 added-allocs/op	       700 added-ns/op	     665 B/op	      11 allocs/op
 BenchmarkHappyStub/failsafe-retry+breaker-2      	  170403	      1174 ns/op	        22.00 added-allocs/op	       865.1 added-ns/op	    1224 B/op	      28 allocs/op
 BenchmarkHappyStub/heimdall-2                    	  638724	       325.7 ns/op	         2.000 added-allocs/op	        63.93 added-ns/op	     472 B/op	       8 allocs/op
+BenchmarkHappyStub/resty-2                       	  300000	       1500 ns/op	         14.00 added-allocs/op	        1000 added-ns/op	     2100 B/op	      20 allocs/op
 some log line the benchmark printed
 BenchmarkHappyLoopback/bare-2  	  1000	  50000 ns/op	 20000 req/s
 BenchmarkHappyLoopback/resilient-2  	  1000	  51000 ns/op	 19600 req/s	 0.9700 x-bare
@@ -37,6 +38,7 @@ BenchmarkUpload/bare-2 	 100	 50000 ns/op	 20000 MB/s	 1036 B/op	 12 allocs/op
 BenchmarkUpload/resilient-2 	 100	 950000 ns/op	 1000 MB/s	 19.00 x-bare	 1053445 B/op	 29 allocs/op
 BenchmarkUpload/retryablehttp-roundtripper-2 	 100	 2000000 ns/op	 500 MB/s	 40.00 x-bare	 2232300 B/op	 46 allocs/op
 BenchmarkUpload/heimdall-2 	 100	 900000 ns/op	 1100 MB/s	 18.00 x-bare	 2232075 B/op	 42 allocs/op
+BenchmarkUpload/resty-2 	 100	 2100000 ns/op	 500 MB/s	 42.00 x-bare	 2232817 B/op	 65 allocs/op
 PASS
 ok  	github.com/resilienthttp/resilient/bench	3.752s
 `
@@ -156,6 +158,8 @@ func TestSummary(t *testing.T) {
 		"| **resilient** | 950000 | 19.0 | 1053445 | 29 |",
 		"| **resilient** | 420 | 2.0 | 910 | 8 | 889 |",
 		"| heimdall | 64 | 2.0 | 326 | 8 | 472 |",
+		"| resty | 1000 | 14.0 | 1500 | 20 | 2100 |",
+		"| resty | 2100000 | 42.0 | 2232817 | 65 |",
 		"| **resilient** | 0.0 | 100.00 | 1.204 | 109135 |",
 	} {
 		if !strings.Contains(s, want) {
@@ -204,9 +208,9 @@ func TestSVG(t *testing.T) {
 			}
 		}
 	}
-	// 1 background + 7 panels + bars: 5 (stub, bare left out) + 1 (loopback,
-	// bare left out) + 1 + 1 + 1 + 1 + 4 (upload, bare included).
-	if want := 1 + 7 + 14; rects != want {
+	// 1 background + 7 panels + bars: 6 (stub, bare left out) + 1 (loopback,
+	// bare left out) + 1 + 1 + 1 + 1 + 5 (upload, bare included).
+	if want := 1 + 7 + 16; rects != want {
 		t.Errorf("%d rects, want %d", rects, want)
 	}
 	if lines != 7 {
@@ -216,5 +220,14 @@ func TestSVG(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("SVG lacks %q", want)
 		}
+	}
+}
+
+// TestPanelHoldsEveryConfiguration checks that a panel has room for a bar of
+// every configuration a workload runs: all but one (resilient-deadline runs
+// only in the happy paths, which leave bare out).
+func TestPanelHoldsEveryConfiguration(t *testing.T) {
+	if bars := len(libraries) - 1; firstRowY+bars*rowH > panelH {
+		t.Errorf("%d bars need %d units, the panel is %d high", bars, firstRowY+bars*rowH, panelH)
 	}
 }

@@ -18,6 +18,7 @@ var libraries = []string{
 	"failsafe-retry+breaker",
 	"failsafe-retry",
 	"heimdall",
+	"resty",
 }
 
 // isOurs reports whether a configuration is ours.
