@@ -36,7 +36,7 @@ run OneRetry 2000x
 run Outage 3x
 run Flaky 5000x
 run WriteFault 2000x
-run Upload 160x
+run Upload 2000x
 mv "$out" results/latest.txt
 
 echo "== benchstat" >&2
