@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -82,6 +83,10 @@ func TestRedactionEveryOutput(t *testing.T) {
 		{"code echoes the password", "https://bob:SECRET-pass@api.example.com/v1",
 			nil, envelope(401, `{"error":"SECRET-pass","message":"bad credentials"}`),
 			[]string{"SECRET-pass"}},
+		{"message echoes the password of a Basic header", "https://api.example.com/v1",
+			http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("sk_live_SECRETuser:SECRET-basic-pw"))}},
+			envelope(401, `{"error":{"code":"unauthorized","message":"user sk_live_SECRETuser: password SECRET-basic-pw is wrong"}}`),
+			[]string{"sk_live_SECRETuser", "SECRET-basic-pw"}},
 		{"message quotes a bearer token", "https://api.example.com/v1",
 			nil, envelope(401, `{"message":"expected Bearer SECRET-other-tok"}`),
 			[]string{"SECRET-other-tok"}},

@@ -1,6 +1,8 @@
 package redact
 
 import (
+	"bytes"
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,8 +21,9 @@ const MinSecret = 8
 //     server that answers "invalid api key sk_live_…" or "token ghp_…
 //     expired" echoes what the caller sent. The credentials are the user
 //     information of req's URL, the values of its query parameters and
-//     headers whose names say they carry one (see SecretName), and the
-//     token of an Authorization or Proxy-Authorization header;
+//     headers whose names say they carry one (see SecretName), the token
+//     of an Authorization or Proxy-Authorization header, and the user name
+//     and password that a Basic one encodes;
 //   - a JSON Web Token (three base64url parts, the first "eyJ…"), and the
 //     word that follows "Bearer " when it looks like a token (see
 //     tokenLike: "Bearer sk_live_…", not "Bearer authentication"),
@@ -64,8 +67,12 @@ func Echoes(s string, req *http.Request) string {
 		}
 		for _, v := range vs {
 			s = replaceSecret(s, v)
-			if _, tok, ok := strings.Cut(v, " "); ok { // "Bearer <token>", "Basic <base64>"
-				s = replaceSecret(s, strings.TrimSpace(tok))
+			if scheme, tok, ok := strings.Cut(v, " "); ok { // "Bearer <token>", "Basic <base64>"
+				tok = strings.TrimSpace(tok)
+				s = replaceSecret(s, tok)
+				if strings.EqualFold(scheme, "Basic") {
+					s = basicEchoes(s, tok)
+				}
 			}
 			for rest := v; rest != ""; { // a Cookie's name=value pairs
 				var c string
@@ -74,6 +81,31 @@ func Echoes(s string, req *http.Request) string {
 					s = replaceSecret(s, strings.TrimSpace(cv))
 				}
 			}
+		}
+	}
+	return s
+}
+
+// basicEchoes returns s with the credentials of tok, the base64 of a
+// Basic authorization, replaced: "user:password" as a whole, then each of
+// its parts, the user name included (APIs such as Stripe's take a key as
+// the user name). A tok that is not base64 replaces nothing.
+func basicEchoes(s, tok string) string {
+	var buf [192]byte
+	if base64.StdEncoding.DecodedLen(len(tok)) > len(buf) {
+		return s // longer than any user name and password of Basic
+	}
+	n, err := base64.StdEncoding.Decode(buf[:], []byte(tok))
+	if err != nil {
+		return s
+	}
+	cred := buf[:n]
+	user, pass, _ := bytes.Cut(cred, []byte{':'}) // without a colon, user is cred
+	for _, v := range [...][]byte{cred, user, pass} {
+		// Looked for before a string is made of it: the common text
+		// echoes none, and costs no allocation.
+		if len(v) >= MinSecret && strings.Contains(s, string(v)) {
+			s = replaceSecret(s, string(v))
 		}
 	}
 	return s

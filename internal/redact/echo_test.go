@@ -73,3 +73,43 @@ func TestSecretName(t *testing.T) {
 		}
 	}
 }
+
+// A server that refuses Basic credentials may echo the user name or the
+// password it decoded, rather than the base64 the caller sent.
+func TestEchoesBasicPassword(t *testing.T) {
+	u, _ := url.Parse("https://api.example.com/v1")
+	req := &http.Request{URL: u, Header: http.Header{}}
+	req.SetBasicAuth("bob-the-user", "hunter2-password")
+	req.Header.Set("Proxy-Authorization", "Basic "+"cHJveHk6cHJveHktc2VjcmV0LTE=") // proxy:proxy-secret-1
+	for _, tc := range []struct{ in, want string }{
+		// The user name too, as the URL's: APIs such as Stripe's take the
+		// key as the user name of Basic, with no password.
+		{"invalid password hunter2-password for bob-the-user", "invalid password REDACTED for REDACTED"},
+		{"proxy refused proxy-secret-1", "proxy refused REDACTED"},
+		{"credentials bob-the-user:hunter2-password rejected", "credentials REDACTED rejected"},
+	} {
+		if got := Echoes(tc.in, req); got != tc.want {
+			t.Errorf("Echoes(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	// A malformed Basic header (not base64, no colon) is not an error.
+	bad := &http.Request{URL: u, Header: http.Header{"Authorization": {"Basic !!!notbase64!!!"}}}
+	if got := Echoes("nothing to see here", bad); got != "nothing to see here" {
+		t.Errorf("Echoes with a malformed Basic header = %q", got)
+	}
+	nocolon := &http.Request{URL: u, Header: http.Header{"Authorization": {"Basic bm9jb2xvbmF0YWxsMTIz"}}} // nocolonatall123
+	if got := Echoes("user nocolonatall123 unknown", nocolon); got != "user REDACTED unknown" {
+		t.Errorf("Echoes with a Basic header without a colon = %q", got)
+	}
+}
+
+// Echoes of a text with nothing to redact does not allocate under a Basic
+// authorization either.
+func TestEchoesBasicNoAlloc(t *testing.T) {
+	u, _ := url.Parse("https://api.example.com/v1")
+	req := &http.Request{URL: u, Header: http.Header{}}
+	req.SetBasicAuth("bob-the-user", "hunter2-password")
+	if n := testing.AllocsPerRun(100, func() { Echoes("7f3c2a9e-1b4d-4c8e-9f2a-123456789abc", req) }); n != 0 {
+		t.Errorf("Echoes(request id) allocates %v times, want 0", n)
+	}
+}
