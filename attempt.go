@@ -77,6 +77,10 @@ type attemptState struct {
 	rate      RateLimitInfo
 	localWait time.Duration // time this attempt waited for its turn
 
+	// Filled by the limit of attempts in flight (WithMaxInFlight), only
+	// when the attempt found its host full.
+	slotWait time.Duration // time this attempt waited for a slot of its host
+
 	// writes is the write trace of the attempts made with this state whose
 	// context carries no trace of the caller's (see call.attemptRequest):
 	// its hooks are made once, for the state's life in the Transport's

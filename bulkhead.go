@@ -52,8 +52,10 @@ import (
 // sent, the breaker does not count it, it spends no retry budget and is not
 // retried (a call whose retry is refused returns the response of its
 // previous attempt, if it had one), and the Attempt, the Report and the
-// log record say so with OutcomeTooManyInFlight. The wait counts in
-// Attempt.Duration, not in Attempt.LocalWait, which is the rate limiter's.
+// log record say so with OutcomeTooManyInFlight. The wait, refused or not,
+// is time the call spent waiting, reported as the rate limiter's wait is:
+// in Attempt.SlotWait (Attempt.LocalWait is the rate limiter's), in
+// Attempt.Duration, and in Report.Waited.
 //
 // A hedged copy (see WithHedging) takes a slot like any attempt, but never
 // waits for one: a copy that finds no free slot is not sent, and gives back
@@ -229,21 +231,28 @@ func (b *bulkhead) acquire(req *http.Request, st *attemptState) (*hostSlots, err
 		if w0.IsZero() {
 			w0 = time.Now()
 		}
-		switch err := s.wait(req.Context(), req.Cancel, b.limit, slotDeadline(req, st), k); err {
-		case nil:
-			if st != nil && !st.start.IsZero() {
-				// The attempt starts once it has its slot, as after the
-				// rate limiter's wait: its timeout is the server's to
-				// spend, and a wait behind the host's other callers is
-				// not taken for the host's slowness.
-				st.start = st.start.Add(time.Since(w0))
-			}
-			return s, nil
-		case errSlotsGone:
+		err := s.wait(req.Context(), req.Cancel, b.limit, slotDeadline(req, st), k)
+		if err == errSlotsGone {
 			continue
-		default:
+		}
+		waited := time.Since(w0)
+		if st != nil {
+			// Time the call spent waiting, as the rate limiter's wait
+			// is (Attempt.SlotWait, Report.Waited), a refused wait
+			// included.
+			st.slotWait = waited
+		}
+		if err != nil {
 			return nil, err
 		}
+		if st != nil && !st.start.IsZero() {
+			// The attempt starts once it has its slot, as after the rate
+			// limiter's wait: its timeout is the server's to spend, and a
+			// wait behind the host's other callers is not taken for the
+			// host's slowness.
+			st.start = st.start.Add(waited)
+		}
+		return s, nil
 	}
 }
 

@@ -43,6 +43,7 @@ type Attempt struct {
 	RetryAfter time.Duration // the server's Retry-After (or rate-limit reset on a 429); 0 when none
 	RateLimit  RateLimitInfo // the rate-limit headers of the response; on a throttled answer or a 503 with a Retry-After, Reset is when that wait ends (the Retry-After wins over a reset header), also without rate-limit headers
 	LocalWait  time.Duration // time the attempt waited for the client-side rate limiter
+	SlotWait   time.Duration // time the attempt waited for a slot of its host (WithMaxInFlight), also when none came in time
 	StopReason StopReason    // why no attempt follows although the outcome was retryable (or a key-required answer, retried once with a key); "" otherwise
 	Hedge      int           // 0 when the attempt itself answered, n when the n-th hedged copy of it sent did
 	Hedges     int           // hedged copies of this attempt sent (see WithHedging and Report.Hedges)
@@ -114,7 +115,7 @@ const (
 // Attributes: method, host, path, attempt, max_attempts and outcome always;
 // status, code, request_id, idempotency_key, ratelimit_limit,
 // ratelimit_remaining, ratelimit_reset, retry_after, delay, local_wait,
-// error, stop_reason, hedges and hedge only when known (a status when there
+// slot_wait, error, stop_reason, hedges and hedge only when known (a status when there
 // was a response, a delay when another attempt follows, hedges when copies
 // of the attempt were sent, hedge when one of them answered, …); duration
 // always. Records never carry the query string, bodies, credential headers
@@ -195,6 +196,7 @@ func (t *Transport) observe(c *call, key string, st *attemptState, resp *http.Re
 	a.Retry = retry
 	a.RateLimit = st.rate
 	a.LocalWait = st.localWait
+	a.SlotWait = st.slotWait
 	a.StopReason = st.stop
 	a.Hedge, a.Hedges = st.hedge, st.hedges
 	if st.hasRetryAfter {
@@ -328,6 +330,9 @@ func logAttempt(ctx context.Context, l *slog.Logger, a *Attempt) {
 	attrs = append(attrs, slog.Duration("duration", a.Duration))
 	if a.LocalWait > 0 {
 		attrs = append(attrs, slog.Duration("local_wait", a.LocalWait))
+	}
+	if a.SlotWait > 0 {
+		attrs = append(attrs, slog.Duration("slot_wait", a.SlotWait))
 	}
 	if a.Err != nil {
 		attrs = append(attrs, slog.String("error", redactErr(a.Err)))

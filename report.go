@@ -32,7 +32,9 @@ type Report struct {
 	// neither a hedge nor an attempt, and gives back what it spent.
 	Hedges int
 	// Waited is the time spent waiting: backoff and Retry-After between
-	// attempts, and the client-side rate limiter's waits.
+	// attempts, the client-side rate limiter's waits, and the waits for a
+	// slot of the host (WithMaxInFlight), those refused at their deadline
+	// included.
 	Waited time.Duration
 	// Duration is the whole call, from RoundTrip to its return (the sum
 	// of its hops' when it was redirected).

@@ -356,7 +356,7 @@ func (c *call) run() (*http.Response, error) {
 		if st.wired {
 			c.sent++
 		}
-		c.waited += st.localWait
+		c.waited += st.localWait + st.slotWait
 		if c.report != nil || t.cfg.tracer != nil {
 			c.outcome, c.stop = outcomeOf(c, st, err), stop
 		}
