@@ -54,7 +54,11 @@
 // Altyaa {"data":…}, Postato the bare resource. Errors: see Dialect and
 // Dialect.ErrorCode. Altyaa and Postato send the request id in
 // X-Request-Id. Unknown paths get a 404 and known paths with another
-// method a 405, both with the dialect's envelope.
+// method a 405 (its Allow header lists the path's methods, HEAD with GET),
+// both with the dialect's envelope. A HEAD is served as the GET of its
+// path, as net/http's ServeMux serves it: it counts as an attempt of the
+// GET route, takes that route's scripted step, and gets the GET's status
+// and headers, Content-Length included, without the body.
 //
 // # Idempotency
 //

@@ -104,7 +104,9 @@ func WithLatency(d time.Duration) Option {
 // Each attempt is handled in this order:
 //
 //  1. It is counted (Stats.Requests, and Stats.Attempts of its route: its
-//     method and URL path, such as "POST /v1/charges", the query left out).
+//     method and URL path, such as "POST /v1/charges", the query left out;
+//     a HEAD is a route of its own, "HEAD /v1/charges", which a script of
+//     the GET does not apply to).
 //  2. Its step is chosen: the route's next scripted step (WithScript, with
 //     such a route), else a random fault (WithFaults), else a normal
 //     answer. Faults.FirstAttemptsOnly reads the request's Idempotency-Key

@@ -49,7 +49,9 @@ func isWriteRoute(name string) bool { return name == RouteCreatePost || name == 
 
 // match finds the route of a request. It returns the route's name and the
 // post id of RouteGetPost; found is false for an unknown path, and allow
-// lists the methods of a known path that method is not one of.
+// lists the methods of a known path that method is not one of. A HEAD is
+// matched as a GET, as net/http's ServeMux matches it, and allow lists
+// HEAD with every GET.
 func match(method, path string) (route, id string, found bool, allow string) {
 	if method == http.MethodHead {
 		method = http.MethodGet
@@ -62,12 +64,12 @@ func match(method, path string) (route, id string, found bool, allow string) {
 		case http.MethodPost:
 			return RouteCreatePost, "", true, ""
 		}
-		return "", "", true, "GET, POST"
+		return "", "", true, "GET, HEAD, POST"
 	case strings.HasPrefix(path, "/v1/posts/") && len(path) > len("/v1/posts/") && !strings.Contains(path[len("/v1/posts/"):], "/"):
 		if method == http.MethodGet {
 			return RouteGetPost, path[len("/v1/posts/"):], true, ""
 		}
-		return "", "", true, "GET"
+		return "", "", true, "GET, HEAD"
 	case path == "/v1/media/upload-url":
 		if method == http.MethodPost {
 			return RouteUploadURL, "", true, ""
@@ -77,7 +79,7 @@ func match(method, path string) (route, id string, found bool, allow string) {
 		if method == http.MethodGet {
 			return RouteUsage, "", true, ""
 		}
-		return "", "", true, "GET"
+		return "", "", true, "GET, HEAD"
 	}
 	return "", "", false, ""
 }
