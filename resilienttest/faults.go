@@ -259,12 +259,14 @@ type Faults struct {
 	FirstAttemptsOnly bool
 }
 
-// validate panics on probabilities out of range.
+// validate panics on probabilities out of range, naming the field.
 func (f *Faults) validate() {
+	// The names of the fields of f.probabilities, in its order.
+	names := [...]string{"ServerError", "RateLimit", "DropBefore", "DropAfter", "Slow", "Malformed", "HTML", "Huge", "ServerErrorAfter", "CutBody"}
 	sum := 0.0
-	for _, p := range f.probabilities() {
+	for i, p := range f.probabilities() {
 		if !(p >= 0 && p <= 1) {
-			panic(fmt.Sprintf("resilienttest: WithFaults: probability %v out of [0, 1]", p))
+			panic(fmt.Sprintf("resilienttest: WithFaults: %s %v is not a probability in [0, 1]", names[i], p))
 		}
 		sum += p
 	}

@@ -138,10 +138,14 @@ func (q *Quota) validate() {
 	if q.Limit <= 0 {
 		panic(fmt.Sprintf("resilienttest: WithQuota: Limit %d is not positive", q.Limit))
 	}
-	if q.WriteLimit < 0 || q.Window < 0 || q.TimeScale < 0 {
-		panic("resilienttest: WithQuota: negative WriteLimit, Window or TimeScale")
-	}
-	if math.IsNaN(q.TimeScale) || math.IsInf(q.TimeScale, 0) {
+	switch {
+	case q.WriteLimit < 0:
+		panic(fmt.Sprintf("resilienttest: WithQuota: WriteLimit %d is negative", q.WriteLimit))
+	case q.Window < 0:
+		panic(fmt.Sprintf("resilienttest: WithQuota: Window %v is negative", q.Window))
+	case q.TimeScale < 0:
+		panic(fmt.Sprintf("resilienttest: WithQuota: TimeScale %v is negative", q.TimeScale))
+	case math.IsNaN(q.TimeScale) || math.IsInf(q.TimeScale, 0):
 		panic(fmt.Sprintf("resilienttest: WithQuota: TimeScale %v is not a number", q.TimeScale))
 	}
 	if q.ResetFormat < DefaultResetFormat || q.ResetFormat > XRateLimitDash {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRoutes(t *testing.T) {
@@ -89,7 +90,7 @@ func TestRoutes(t *testing.T) {
 			parseError(t, d, r)
 			r = send(t, s, "DELETE", "/v1/posts", "", "")
 			mustStatus(t, r, 405)
-			if allow := r.header.Get("Allow"); allow != "GET, POST" {
+			if allow := r.header.Get("Allow"); allow != "GET, HEAD, POST" {
 				t.Fatalf("Allow = %q", allow)
 			}
 			parseError(t, d, r)
@@ -317,5 +318,47 @@ func TestHeadAndRoutes(t *testing.T) {
 	}
 	if st := s.Stats(); len(st.Attempts) != len(Routes()) {
 		t.Fatalf("Attempts %v, want one entry per route", st.Attempts)
+	}
+}
+
+// TestPanicsNameTheField: a bad field of Faults or Quota panics with a
+// message that names the option and the field, so that a test with many
+// fields set finds the one to fix.
+func TestPanicsNameTheField(t *testing.T) {
+	tests := map[string]struct {
+		fn   func()
+		want string
+	}{
+		"fault over 1":      {func() { WithFaults(Faults{DropAfter: 1.5}) }, "WithFaults: DropAfter 1.5"},
+		"negative fault":    {func() { WithFaults(Faults{CutBody: -0.1}) }, "WithFaults: CutBody -0.1"},
+		"NaN fault":         {func() { WithFaults(Faults{Huge: math.NaN()}) }, "WithFaults: Huge NaN"},
+		"sum over 1":        {func() { WithFaults(Faults{ServerError: 0.6, DropAfter: 0.5}) }, "WithFaults: probabilities sum to"},
+		"negative delay":    {func() { WithFaults(Faults{SlowDelay: -1}) }, "WithFaults: negative SlowDelay"},
+		"zero limit":        {func() { WithQuota(Quota{}) }, "WithQuota: Limit 0"},
+		"negative writes":   {func() { WithQuota(Quota{Limit: 1, WriteLimit: -1}) }, "WithQuota: WriteLimit -1"},
+		"negative window":   {func() { WithQuota(Quota{Limit: 1, Window: -time.Second}) }, "WithQuota: Window -1s"},
+		"negative scale":    {func() { WithQuota(Quota{Limit: 1, TimeScale: -2}) }, "WithQuota: TimeScale -2"},
+		"NaN scale":         {func() { WithQuota(Quota{Limit: 1, TimeScale: math.NaN()}) }, "WithQuota: TimeScale NaN"},
+		"negative latency":  {func() { WithLatency(-1) }, "WithLatency: negative"},
+		"negative slow":     {func() { Slow(-1) }, "Slow: negative"},
+		"respond 99":        {func() { Respond(99) }, "Respond: invalid status 99"},
+		"nil exchanges":     {func() { WithExchanges(nil) }, "WithExchanges: nil"},
+		"bad route form":    {func() { WithScript("GET") }, "WithScript: route \"GET\""},
+		"unknown route":     {func() { NewPipeServer(Altyaa, WithScript("GET /v1/nope")) }, "WithScript: unknown route"},
+		"invalid dialect":   {func() { NewPipeServer(Dialect(9)) }, "invalid Dialect(9)"},
+		"unknown window":    {func() { WithQuota(Quota{Limit: 1, Kind: 7}) }, "WithQuota: unknown"},
+		"huge not an error": {func() { Huge(204, 0) }, "Huge: status 204 is not an error"},
+	}
+	for name, tc := range tests {
+		func() {
+			defer func() {
+				v := recover()
+				msg, _ := v.(string)
+				if !strings.HasPrefix(msg, "resilienttest: ") || !strings.Contains(msg, tc.want) {
+					t.Errorf("%s: panicked with %v, want a message with %q", name, v, tc.want)
+				}
+			}()
+			tc.fn()
+		}()
 	}
 }
