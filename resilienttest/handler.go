@@ -18,6 +18,16 @@ const maxBody = 1 << 20
 // Server can also be called in process, or mounted on another server. Its
 // counters, scripts, faults, quota and store are the same. A nil r.Body is
 // read as empty.
+//
+// A step that drops the connection (DropBefore, DropAfter, CutBody after
+// half the body, and every request once the Server is closed) takes it
+// over through w (http.Hijacker) and closes it. When w cannot be taken
+// over (over HTTP/2, or in process: an httptest.ResponseRecorder),
+// ServeHTTP panics with http.ErrAbortHandler instead, the value net/http's
+// servers recover to abort an answer (HTTP/2 resets the stream); the
+// server has done the rest by then (the drop counted, the exchange told, a
+// write stored). A caller in process recovers it, and takes it for the
+// connection lost.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body == nil {
 		r = r.Clone(r.Context())
