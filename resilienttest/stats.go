@@ -38,8 +38,11 @@ type Stats struct {
 	RateLimited int
 	// ServerErrors counts the 5xx responses sent.
 	ServerErrors int
-	// Dropped counts the connections closed without an answer, before or
-	// after processing.
+	// Dropped counts the connections a DropBefore or DropAfter step (or
+	// fault) closed without an answer, before or after processing. A
+	// request whose wait (WithLatency, Slow) ends because its client went
+	// away or the Server closed, and one that arrives as the Server
+	// closes, is dropped too, uncounted: WithExchanges tells of every drop.
 	Dropped int
 	// Injected counts the attempts a script step or a random fault acted
 	// on (a Normal step is not counted).
