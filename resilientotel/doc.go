@@ -77,9 +77,11 @@
 // events, at the time they happened:
 //
 //   - resilient.wait: a wait, with resilient.wait.kind (backoff, retry_after,
-//     or rate_limit for the client-side rate limiter), resilient.wait.duration
-//     in seconds and resilient.attempt.number (the attempt after the backoff,
-//     the attempt that waited for the rate limiter);
+//     rate_limit for the client-side rate limiter, or max_in_flight for a
+//     slot of the host, see resilient.WithMaxInFlight),
+//     resilient.wait.duration in seconds and resilient.attempt.number (the
+//     attempt after the backoff, the attempt that waited for the rate
+//     limiter or the slot);
 //   - resilient.circuit_open, resilient.rate_limited,
 //     resilient.too_many_in_flight and resilient.retry_budget_exhausted: an
 //     attempt refused by the breaker, the rate limiter or the limit of
@@ -136,9 +138,9 @@
 //     refused attempts included; a call without retries records nothing (as
 //     gRPC's grpc.client.call.retries);
 //   - resilient.client.call.wait.duration (histogram, s): all a call waited,
-//     backoff, Retry-After and rate limiter together (as gRPC's
-//     grpc.client.call.retry_delay); a call that did not wait records
-//     nothing;
+//     backoff, Retry-After, rate limiter and slots of its host together
+//     (Report.Waited; as gRPC's grpc.client.call.retry_delay); a call that
+//     did not wait records nothing;
 //   - resilient.client.hedges (counter, {hedge}): hedged copies sent;
 //   - resilient.client.rate_limit.wait.duration (histogram, s): each wait of
 //     an attempt for the client-side rate limiter;

@@ -46,9 +46,10 @@ const (
 
 // Values of resilient.wait.kind.
 const (
-	WaitBackoff    = "backoff"
-	WaitRetryAfter = "retry_after"
-	WaitRateLimit  = "rate_limit"
+	WaitBackoff     = "backoff"
+	WaitRetryAfter  = "retry_after"
+	WaitRateLimit   = "rate_limit"
+	WaitMaxInFlight = "max_in_flight"
 )
 
 // Names of the INTERNAL span's events.
@@ -108,7 +109,7 @@ func newInstruments(m metric.Meter) instruments {
 		metric.WithExplicitBucketBoundaries(1, 2, 3, 4, 5, 10))
 	handle(err)
 	in.callWait, err = m.Float64Histogram(MetricCallWait, metric.WithUnit("s"),
-		metric.WithDescription("Time a call waited between and before its attempts: backoff, Retry-After and the client-side rate limiter. A call that did not wait records nothing."),
+		metric.WithDescription("Time a call waited between and before its attempts: backoff, Retry-After, the client-side rate limiter and the limit of attempts in flight. A call that did not wait records nothing."),
 		metric.WithExplicitBucketBoundaries(waitBuckets()...))
 	handle(err)
 	in.hedges, err = m.Int64Counter(MetricHedges, metric.WithUnit("{hedge}"),

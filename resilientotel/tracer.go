@@ -434,6 +434,13 @@ func (in *instrumentation) Attempt(ctx context.Context, a resilient.Attempt) {
 			h.Record(ctx, a.LocalWait.Seconds(), metric.WithAttributeSet(c.metricSet()))
 		}
 	}
+	if a.SlotWait > 0 && recording {
+		// After the rate limiter's wait, if any: the slot is taken
+		// below it.
+		c.span.AddEvent(EventWait, trace.WithTimestamp(now.Add(-a.Duration).Add(a.LocalWait)), trace.WithAttributes(
+			AttrWaitKind.String(WaitMaxInFlight), AttrWaitDuration.Float64(a.SlotWait.Seconds()),
+			AttrAttemptNumber.Int(a.Number)))
+	}
 	refusal := func(event string, counter metric.Int64Counter) {
 		if recording {
 			c.span.AddEvent(event, trace.WithTimestamp(now), trace.WithAttributes(AttrAttemptNumber.Int(a.Number)))
