@@ -37,7 +37,8 @@ import "time"
 // (BudgetStore, to share the retry budgets of hosts; QuotaResetter, on a
 // partition, for Transport.ResetHost to clear the fleet's pause and quota;
 // QuotaWatcher, on a partition, to wake the attempts waiting out a pause
-// that another member cleared):
+// that another member cleared; QuotaDeadlineTaker, on a partition, to tell
+// it by when an attempt must start):
 // a store need not implement them, and the Transport behaves as without
 // them. A partition that does not implement QuotaResetter keeps what the
 // fleet shares through Transport.ResetHost: a pause it holds stays in force
@@ -133,6 +134,26 @@ type QuotaWatcher interface {
 	// on its timer instead. It is called before every look at the pause,
 	// and must be as cheap as an atomic load.
 	PauseChanged() <-chan struct{}
+}
+
+// A QuotaDeadlineTaker is a QuotaPartition told by when the attempt it
+// takes a token for must start: the earlier of the request's context's
+// deadline and what remains of the call's budget (WithMaxElapsed). The
+// Transport calls TakeBefore instead of Take when the partition implements
+// it.
+//
+// A store whose partition holds no token because its backend has not
+// answered yet, not because the fleet's quota is spent, holds an attempt
+// back for the backend, up to the bound the store documents, after which
+// it paces the partition locally. An attempt whose deadline comes before
+// that bound would be refused (ErrRateLimited, "past the call's deadline")
+// for a wait that is the backend's, not the quota's: a call a plain client
+// would have sent. TakeBefore tells the store so, and the store paces that
+// attempt locally at once instead.
+type QuotaDeadlineTaker interface {
+	// TakeBefore is Take for an attempt that must start before
+	// deadline; the zero time for none.
+	TakeBefore(now, deadline time.Time) (delay time.Duration, ok bool, retry <-chan struct{})
 }
 
 // WithQuotaStore shares the rate limiter's state through s: each partition's

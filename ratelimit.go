@@ -350,9 +350,11 @@ type partition struct {
 	reopened chan struct{} // closed when the quota gate may have opened; nil when nobody waits
 
 	// quota is the state shared through a QuotaStore; nil for none
-	// (quota.go); watch is quota when it is a QuotaWatcher, else nil.
+	// (quota.go); watch is quota when it is a QuotaWatcher, and taker
+	// when it is a QuotaDeadlineTaker, else nil.
 	quota QuotaPartition
 	watch QuotaWatcher
+	taker QuotaDeadlineTaker
 	// global is the store's state of the global limit of p's host and
 	// credential, whose pause holds p too; nil for none (see
 	// fleetGlobal). Set once, when p is made or its host learns.
@@ -524,6 +526,7 @@ func (rl *rateLimiter) evictTail(now time.Time) {
 func (rl *rateLimiter) newPartition(k partKey) *partition {
 	p := &partition{key: k, quota: rl.quotaPartition(k)}
 	p.watch, _ = p.quota.(QuotaWatcher)
+	p.taker, _ = p.quota.(QuotaDeadlineTaker)
 	if rl.static > 0 {
 		p.lim = rate.NewLimiter(rl.static, rl.burst)
 	}
@@ -772,7 +775,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 		}
 		if paced || p.lim == nil {
 			if p.quota != nil && !leased && !p.handedOver {
-				d, ok, retry := p.take(now)
+				d, ok, retry := p.take(now, startBy(ctx, budget))
 				if (d > 0 || !ok) && rl.openPast(req, max(d, minQuotaRetry)) {
 					// The breaker refuses the attempt when the store's
 					// wait ends: it goes on to the breaker at once, as
@@ -947,14 +950,29 @@ func (rl *rateLimiter) refusesAfter(req *http.Request, d time.Duration, deadline
 	return !deadline.IsZero() && !end.Before(deadline) || end.Sub(at) > maxWait
 }
 
-// take takes a token of the store for an attempt at now (see
-// QuotaPartition.Take). p.mu is held, and released if the store panics.
-func (p *partition) take(now time.Time) (time.Duration, bool, <-chan struct{}) {
+// take takes a token of the store for an attempt at now that must start
+// before deadline, zero for none (see QuotaPartition.Take and
+// QuotaDeadlineTaker). p.mu is held, and released if the store panics.
+func (p *partition) take(now, deadline time.Time) (d time.Duration, ok bool, retry <-chan struct{}) {
 	returned := false
 	defer p.unlockIfPanicking(&returned)
-	d, ok, retry := p.quota.Take(now)
+	if p.taker != nil {
+		d, ok, retry = p.taker.TakeBefore(now, deadline)
+	} else {
+		d, ok, retry = p.quota.Take(now)
+	}
 	returned = true
 	return d, ok, retry
+}
+
+// startBy returns the earlier of ctx's deadline and budget (zero for
+// none): when an attempt must start at the latest (see pastDeadline); zero
+// for neither.
+func startBy(ctx context.Context, budget time.Time) time.Time {
+	if dl, ok := ctx.Deadline(); ok && (budget.IsZero() || dl.Before(budget)) {
+		return dl
+	}
+	return budget
 }
 
 // unlockIfPanicking releases p.mu unless *returned: deferred around a call

@@ -393,7 +393,8 @@ func wrongType(err error) bool {
 }
 
 var (
-	_ resilient.BudgetStore   = (*Store)(nil)
-	_ resilient.QuotaResetter = (*part)(nil)
-	_ resilient.QuotaWatcher  = (*part)(nil)
+	_ resilient.BudgetStore        = (*Store)(nil)
+	_ resilient.QuotaResetter      = (*part)(nil)
+	_ resilient.QuotaWatcher       = (*part)(nil)
+	_ resilient.QuotaDeadlineTaker = (*part)(nil)
 )

@@ -170,6 +170,32 @@
 // (restarted) is given the quota again. A member that never reached Redis
 // counts itself alone.
 //
+// No request makes a Redis call: what a request waits for Redis is that
+// bound, WithFallbackAfter from the start of its refiller's call, however
+// long the call takes, whatever the client's PoolTimeout or ReadTimeout,
+// and nothing once a call failed, until one succeeds (the partition paces
+// locally meanwhile). A request whose deadline (its
+// context's, or its call's WithMaxElapsed budget) comes before that bound
+// does not wait for Redis: the partitions implement
+// resilient.QuotaDeadlineTaker, and such a request is paced locally at
+// once, so that Redis's trouble never has the Transport refuse a call that
+// a plain client would have sent (a request that waits for the fleet's
+// next tokens, the quota spent, waits for them as before). The same holds
+// for a go-redis client the Store shares with the application whose pool
+// has no free connection (the application's slow or blocking commands,
+// BLPOP, a small PoolSize): a call waiting for a connection is a call in
+// progress (TestSaturatedPoolFailsNoCall: 60 calls with the one connection
+// held by a BLPOP, each sent once, none slower than about 100ms). Each of
+// the Store's calls, its wait for a connection included, is bounded by
+// WithTimeout (go-redis bounds that wait by the call's context, with or
+// without ContextTimeoutEnabled), and a call that fails is tried again
+// with backoff: the Store makes at most one call at a time per partition
+// in use, one for its heartbeat, one for the budgets' syncer and one for a
+// resync, each holding a connection for one script's run, and its pub/sub
+// connection is go-redis's own, outside the pool (8 partitions in use for
+// 3s of a saturated pool: 42 calls, 4 goroutines more than before it,
+// TestSaturatedPoolBackgroundBounded).
+//
 // # Retry budgets
 //
 // A Transport given a Store shares each host's retry budget (see

@@ -255,3 +255,10 @@ func Unheard(q resilient.QuotaPartition, d time.Duration) {
 		}
 	}
 }
+
+// DryUntil returns how long the fleet's bucket holds no token for q's
+// member, as its last lease call said; 0 or less for none.
+func DryUntil(q resilient.QuotaPartition) time.Duration {
+	p := q.(*part)
+	return time.Duration(p.dryUntil.Load() - p.s.now())
+}

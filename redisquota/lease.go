@@ -437,8 +437,9 @@ func (p *part) applyLease(r leaseReply, l *lease, gen, told, want int64, recv ti
 
 		// The fleet holds the bucket's next tokens: ask again when the
 		// first free one is within reach.
-		ahead := time.Duration(float64(r.base)+r.interval)*time.Microsecond - 4*p.s.cfg.leaseTime
-		return max(ahead, time.Millisecond), signal
+		free := time.Duration(float64(r.base)+r.interval) * time.Microsecond
+		p.dryUntil.Store(p.s.since(recv.Add(free)))
+		return max(free-4*p.s.cfg.leaseTime, time.Millisecond), signal
 	}
 	p.lastBatch.Store(r.granted)
 	p.s.st.leases.Add(1)

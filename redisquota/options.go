@@ -99,8 +99,9 @@ func WithLeaseTime(d time.Duration) Option {
 
 // WithFallbackAfter sets how long an attempt waits for Redis before the
 // partition paces itself locally (default 100ms), at its share of the last
-// known quota: the limit divided by the members seen. It panics if d is not
-// positive.
+// known quota: the limit divided by the members seen. An attempt whose
+// deadline comes first is paced locally at once (see
+// resilient.QuotaDeadlineTaker). It panics if d is not positive.
 func WithFallbackAfter(d time.Duration) Option {
 	mustBePositive("WithFallbackAfter", d)
 	return func(c *config) { c.fallbackAfter = d }

@@ -79,6 +79,7 @@ type part struct {
 	members   atomic.Int64 // the partition's active members, as the last lease counted them
 	lastBatch atomic.Int64 // the last lease's size
 	callStart atomic.Int64 // local ns when the Redis call in progress started; 0 for none
+	dryUntil  atomic.Int64 // local ns before which the fleet's bucket holds no token for the member, as the last lease call said; 0 for none
 	degraded  atomic.Bool  // the last Redis call failed
 
 	mu       sync.Mutex // promotes leases; guards the fallback limiter; orders the writes of pause, leases and resets
@@ -100,6 +101,20 @@ func newPart(s *Store, name, id, gbField string) *part {
 
 // Take implements resilient.QuotaPartition.
 func (p *part) Take(now time.Time) (time.Duration, bool, <-chan struct{}) {
+	return p.TakeBefore(now, time.Time{})
+}
+
+// TakeBefore implements resilient.QuotaDeadlineTaker: Take for an attempt
+// that must start before deadline (zero for none). With no token held,
+// while the member waits for Redis (for its refiller's call, or the
+// subscription, or for the refiller to make its call), an attempt that
+// cannot wait until the member would fall back (WithFallbackAfter after
+// the call started) is paced locally at once, as after the fallback:
+// Redis's trouble never refuses it. An attempt that waits for the fleet's
+// next tokens (the last lease call found the bucket spent until later)
+// waits for them as with Take, and is refused by the Transport if they
+// come past its deadline, as a spent quota's attempt is without a store.
+func (p *part) TakeBefore(now, deadline time.Time) (time.Duration, bool, <-chan struct{}) {
 	t := p.s.since(now)
 	ready := *p.ready.Load() // before looking: a lease stored after it closes it
 	if pu := p.pause.Load(); pu > t {
@@ -127,7 +142,11 @@ func (p *part) Take(now time.Time) (time.Duration, bool, <-chan struct{}) {
 		return 0, true, nil
 	}
 	p.wake()
-	if p.fallback(t) {
+	wait := p.s.cfg.fallbackAfter
+	if cs := p.callStart.Load(); cs > 0 {
+		wait = time.Duration(cs + int64(p.s.cfg.fallbackAfter) - t)
+	}
+	if p.fallback(t) || p.dryUntil.Load() <= t && !deadline.IsZero() && !now.Add(wait).Before(deadline) {
 		if p.stale(t, p.heard.Load()) {
 			// No member was heard announcing the quota for maxHeard:
 			// unpaced, as the Transport would be (see Learn).
@@ -140,10 +159,6 @@ func (p *part) Take(now time.Time) (time.Duration, bool, <-chan struct{}) {
 		}
 		p.s.st.fallbacks.Add(1)
 		return d, true, nil
-	}
-	wait := p.s.cfg.fallbackAfter
-	if cs := p.callStart.Load(); cs > 0 {
-		wait = time.Duration(cs + int64(p.s.cfg.fallbackAfter) - t)
 	}
 	return max(wait, time.Millisecond), false, ready
 }

@@ -212,6 +212,7 @@ func (p *part) resetLocked(pause, limit int64, window time.Duration, keepLearned
 	}
 	p.cur.Store(nil)
 	p.next.Store(nil)
+	p.dryUntil.Store(0) // the bucket is cleared
 	p.giveback.Store(0)
 	p.debt.Store(0)
 	p.lastBatch.Store(0)

@@ -1,0 +1,112 @@
+package resilient
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/resilienthttp/resilient/resilienttest"
+)
+
+// deadlineQuota is a QuotaStore whose partitions implement
+// QuotaDeadlineTaker, as a store waiting for its backend does: no token
+// for 5s (the backend has not answered), except for an attempt whose
+// deadline comes first, which it paces locally at once; the next token
+// after a refusal is given. It records the deadlines it was given.
+type deadlineQuota struct {
+	mem memQuota
+
+	mu        sync.Mutex
+	deadlines []time.Time
+	refused   bool // a token was refused: the next one is given
+}
+
+func (q *deadlineQuota) Partition(name string) QuotaPartition {
+	return deadlinePart{memPart: q.mem.Partition(name).(*memPart), q: q}
+}
+
+type deadlinePart struct {
+	*memPart
+	q *deadlineQuota
+}
+
+func (p deadlinePart) TakeBefore(now, deadline time.Time) (time.Duration, bool, <-chan struct{}) {
+	p.q.mu.Lock()
+	defer p.q.mu.Unlock()
+	p.q.deadlines = append(p.q.deadlines, deadline)
+	if p.memPart.lim == nil {
+		return 0, true, nil // no quota known yet
+	}
+	if wait := 5 * time.Second; p.q.refused || !deadline.IsZero() && !now.Add(wait).Before(deadline) {
+		return 0, true, nil // the backend answered, or the attempt cannot wait for it
+	}
+	p.q.refused = true
+	return 5 * time.Second, false, nil
+}
+
+// TestQuotaStoreTakeBefore proves that the rate limiter tells a store whose
+// partitions implement QuotaDeadlineTaker by when the attempt must start:
+// the context's deadline, or the call's budget (WithMaxElapsed) when it
+// comes first; and that an attempt the store paces at once for it is sent,
+// where Take's wait, past the deadline, would have refused it.
+func TestQuotaStoreTakeBefore(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		ctx      time.Duration // the context's deadline; 0 for none
+		elapsed  time.Duration // WithMaxElapsed
+		want     time.Duration // the deadline told, from the call's start; 0 for none
+		wantWait time.Duration // how long the call waits for its token
+	}{
+		{"context first", time.Second, time.Minute, time.Second, 0},
+		{"budget first", time.Minute, 2 * time.Second, 2 * time.Second, 0},
+		{"no deadline", 0, 0, 0, 5 * time.Second},
+		{"deadline beyond the wait", time.Minute, time.Minute, time.Minute, 5 * time.Second},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
+				resilienttest.WithQuota(resilienttest.Quota{Limit: 100, ResetFormat: resilienttest.IETF}))
+			defer srv.Close()
+			store := new(deadlineQuota)
+			tr := New(srv.Transport(), WithQuotaStore(store), WithMaxRetries(0), WithMaxElapsed(tc.elapsed))
+			url := srv.URL + "/v1/usage"
+			get(t, tr, url) // the quota learned
+			store.mu.Lock()
+			store.deadlines = nil
+			store.mu.Unlock()
+			ctx := context.Background()
+			if tc.ctx > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.ctx)
+				defer cancel()
+			}
+			start := time.Now()
+			resp, err := tr.RoundTrip(newRequest(t, ctx, http.MethodGet, url, nil))
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			readBody(t, resp)
+			if d := time.Since(start); d != tc.wantWait {
+				t.Errorf("%s: the call waited %v, want %v", tc.name, d, tc.wantWait)
+			}
+			store.mu.Lock()
+			got := store.deadlines
+			store.mu.Unlock()
+			if len(got) == 0 {
+				t.Fatalf("%s: TakeBefore never called", tc.name)
+			}
+			want := time.Time{}
+			if tc.want > 0 {
+				want = start.Add(tc.want)
+			}
+			if !got[0].Equal(want) {
+				t.Errorf("%s: deadline told %v after the start, want %v", tc.name, got[0].Sub(start), tc.want)
+			}
+			if n := srv.Stats().Requests; n != 2 {
+				t.Errorf("%s: server saw %d requests, want 2", tc.name, n)
+			}
+		})
+	}
+}
