@@ -122,7 +122,10 @@ type BreakerSettings struct {
 	// host lower-cased. A request for which Key returns "" goes through
 	// without a breaker. Key runs on every attempt and must be safe for
 	// concurrent use. The key appears in errors, BreakerChange and log
-	// records: derive it from a credential only through a hash.
+	// records: derive it from a credential only through a hash. A key
+	// longer than 255 bytes is held, and shown, as its first bytes, "…"
+	// and 32 hex digits of its SHA-256 (computed on each attempt): two
+	// long keys that differ anywhere still have breakers of their own.
 	Key func(*http.Request) string
 
 	// IsFailure, when set, decides whether an attempt that reached the

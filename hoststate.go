@@ -118,11 +118,11 @@ func (t *Transport) HostState(req *http.Request) (HostState, error) {
 // keyFn exempts req.
 func hostKeys(keyFn func(*http.Request) string, req *http.Request) (keys [2]breakerKey, n int) {
 	if keyFn != nil {
-		k := keyFn(req)
-		if k == "" {
+		k, ok := requestKey(keyFn, req)
+		if !ok {
 			return keys, 0
 		}
-		keys[0] = breakerKey{host: k}
+		keys[0] = k
 		return keys, 1
 	}
 	k, _ := requestKey(nil, req)

@@ -1,9 +1,12 @@
 package resilient
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"hash/maphash"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/resilienthttp/resilient/internal/redact"
 )
@@ -241,8 +244,51 @@ func urlKey(scheme, host string) (string, string) {
 	return scheme, host
 }
 
+// maxCustomKey is the longest custom key (BreakerSettings.Key,
+// WithRateLimitKey) kept as it is; see customKey.
+const maxCustomKey = 255
+
+// customKeyDigest is the number of bytes of a long custom key's SHA-256
+// that its bounded form keeps: 128 bits, so that two long keys share
+// their state only when they are the same key, with overwhelming
+// probability, even when chosen by a client that controls them.
+const customKeyDigest = 16
+
+// customKey returns k, a custom key (BreakerSettings.Key,
+// WithRateLimitKey), as the tables, the errors, the log records and a
+// QuotaStore see it: as it is when it has at most maxCustomKey bytes, as
+// most do; else its first bytes, cut at the boundary of a character, then
+// "…" and the hex of a digest of the whole key, maxCustomKey bytes at most.
+// A caller that keys by a whole URL, or by a header a client controls,
+// thus keeps at most that much per key, and two long keys that differ
+// anywhere keep state of their own. It costs a key within the bound a
+// comparison only.
+func customKey(k string) string {
+	if len(k) <= maxCustomKey {
+		return k
+	}
+	return longCustomKey(k)
+}
+
+// longCustomKey returns the bounded form of k, a custom key longer than
+// maxCustomKey (see customKey), in a string that does not keep k alive.
+func longCustomKey(k string) string {
+	sum := sha256.Sum256([]byte(k))
+	const suffix = len("…") + 2*customKeyDigest
+	n := maxCustomKey - suffix
+	for n > 0 && !utf8.RuneStart(k[n]) {
+		n--
+	}
+	b := make([]byte, 0, n+suffix)
+	b = append(b, k[:n]...)
+	b = append(b, "…"...)
+	b = hex.AppendEncode(b, sum[:customKeyDigest])
+	return string(b)
+}
+
 // bounded returns k as the tables hold it: a default key's scheme and host
-// bounded as urlKey says; a custom key (BreakerSettings.Key) as it is. The
+// bounded as urlKey says; a custom key (BreakerSettings.Key) as it is,
+// bounded already where it was made (requestKey, customKey). The
 // lookups of an attempt use the key as the request has it (requestKey),
 // which finds any host within the bounds without this check; a lookup
 // that misses inserts, under its table's lock, and bounds the key then,

@@ -201,7 +201,10 @@ func WithoutRateLimit() Option {
 // function returning "" exempts the request from the limiter (the retry of
 // its throttled answer still waits, as with WithoutRateLimit). A nil fn
 // restores the default. The name appears in the errors of refused
-// attempts: derive it from a credential only through a hash.
+// attempts: derive it from a credential only through a hash. A name
+// longer than 255 bytes is held, shown and given to a QuotaStore as its
+// first bytes, "…" and 32 hex digits of its SHA-256 (computed on each
+// attempt): two long names that differ anywhere name two partitions.
 //
 // For example, a server that counts all requests of an API key together,
 // reads and writes alike, each key apart:
@@ -402,7 +405,7 @@ type announced struct {
 // response, if it announces a quota, takes it then (see withCred).
 func (rl *rateLimiter) key(req *http.Request, cred bool) (k partKey, ok bool) {
 	if rl.keyFn != nil {
-		k.host = rl.keyFn(req)
+		k.host = customKey(rl.keyFn(req))
 		return k, k.host != ""
 	}
 	k.scheme, k.host = urlKey(req.URL.Scheme, req.URL.Host)

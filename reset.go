@@ -25,7 +25,9 @@ import (
 // only that port, a URL without a port having its scheme's default one
 // (443 for https, 80 for http). A partition or breaker named by a custom key
 // (WithRateLimitKey, BreakerSettings.Key) is cleared when its key is host,
-// under the same rule; the calls waiting for the Retry-After of an answer
+// under the same rule, or exactly host as given (a key that is a URL, or
+// longer than 255 bytes, which the Transport holds bounded: see
+// BreakerSettings.Key); the calls waiting for the Retry-After of an answer
 // to a request of such a partition wake too.
 //
 // With a QuotaStore (WithQuotaStore), ResetHost clears what the fleet
@@ -85,13 +87,16 @@ func (c *call) resetReaches(m hostMatcher) bool {
 	return false
 }
 
-// hostMatcher tells whether a URL host is the one given to ResetHost.
+// hostMatcher tells whether a URL host, or a custom key, is the one given
+// to ResetHost.
 type hostMatcher struct {
 	host, port string // lower-cased; port "" matches every port
+	key        string // the argument as a custom key is held (customKey)
 }
 
 func newHostMatcher(s string) (hostMatcher, bool) {
 	s = strings.TrimSpace(s)
+	key := customKey(s)
 	if strings.Contains(s, "://") {
 		u, err := url.Parse(s)
 		if err != nil {
@@ -101,18 +106,26 @@ func newHostMatcher(s string) (hostMatcher, bool) {
 	}
 	_, s = urlKey("", s) // as the tables hold it
 	s = lowerASCII(s)
-	var m hostMatcher
+	m := hostMatcher{key: key}
 	if strings.Count(s, ":") > 1 && !strings.HasPrefix(s, "[") {
 		m.host = s // a bare IPv6 address
 	} else {
 		m.host, m.port = splitHostPort(s)
 	}
-	return m, m.host != ""
+	return m, m.host != "" || m.key != ""
 }
 
 // match reports whether host, the URL host of a request with scheme (or a
-// custom key, with an empty scheme), is m's host.
+// custom key, with an empty scheme), is m's host: a custom key matches
+// too when it is the argument of ResetHost exactly (a key that is a URL,
+// or longer than maxCustomKey, which only its bounded form names).
 func (m hostMatcher) match(scheme, host string) bool {
+	if scheme == "" && host == m.key {
+		return true
+	}
+	if m.host == "" {
+		return false // a custom key given as a URL without a host
+	}
 	_, host = urlKey(scheme, host)
 	h, port := splitHostPort(lowerASCII(host))
 	if h != m.host {
