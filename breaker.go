@@ -118,8 +118,9 @@ type BreakerSettings struct {
 
 	// Key returns the key of an attempt's request: requests with the same
 	// key share one breaker. The default is the URL's scheme://host:port,
-	// the port made explicit (":443" for https, ":80" for http) and the
-	// host lower-cased. A request for which Key returns "" goes through
+	// the port made explicit (":443" for https, ":80" for http), the
+	// host lower-cased and without the final dot of a fully-qualified
+	// name ("API.example.com." is "api.example.com"). A request for which Key returns "" goes through
 	// without a breaker. Key runs on every attempt and must be safe for
 	// concurrent use. The key appears in errors, BreakerChange and log
 	// records: derive it from a credential only through a hash. A key

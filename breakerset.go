@@ -753,17 +753,35 @@ func breakerName(k breakerKey) string {
 	return k.scheme + "://" + k.host + port
 }
 
-// canonicalHost returns host lower-cased, without scheme's default port.
+// canonicalHost returns host lower-cased, without scheme's default port,
+// and without the final dot of a fully-qualified name (see
+// withoutFinalDot). It allocates only for a name with an upper-case
+// letter, or with a final dot and a port other than the default one.
 func canonicalHost(scheme, host string) string {
 	host = lowerASCII(host)
 	if port := defaultPort(scheme); port != "" {
 		if h, ok := strings.CutSuffix(host, port); ok {
-			return h
+			return withoutFinalDot(h)
 		}
 	}
 	// An empty port means the default one.
 	if strings.HasSuffix(host, ":") && hasPort(host) {
-		return host[:len(host)-1]
+		host = host[:len(host)-1]
+	}
+	return withoutFinalDot(host)
+}
+
+// withoutFinalDot returns host, a URL host with or without a port, without
+// the final dot of its name: "api.example.com." is the fully-qualified
+// spelling of "api.example.com", one host, which DNS resolves and TLS
+// verifies alike. Only one dot goes, and never a name's only character.
+// It allocates only for a dotted name with a port.
+func withoutFinalDot(host string) string {
+	if n := len(host); n > 1 && host[n-1] == '.' {
+		return host[:n-1]
+	}
+	if i := strings.LastIndexByte(host, ':'); i > 1 && host[i-1] == '.' && i > strings.LastIndexByte(host, ']') {
+		return host[:i-1] + host[i:]
 	}
 	return host
 }

@@ -13,8 +13,8 @@ import (
 // BreakerHalfOpen while it lets its probes through (an open breaker whose
 // OpenTimeout is over is half-open, as the next attempt finds it), else
 // BreakerClosed. The breaker is looked up under the rules attempts follow:
-// by default the URL's scheme, host and port, case and an explicit default
-// port ignored (so "https://API.example.com:443/v1" names the breaker of
+// by default the URL's scheme, host and port, case, an explicit default
+// port and a fully-qualified name's final dot ignored (so "https://API.example.com:443/v1" names the breaker of
 // "https://api.example.com/x"); with BreakerSettings.Key, the key it returns
 // for such a request, which has no header. rawURL is an absolute URL, with
 // a scheme and a host, or a host alone, as ResetHost takes it ("host" or

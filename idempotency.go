@@ -343,7 +343,9 @@ func (x *attemptExtras) drawKey() string {
 
 // WithKeyHonoringHosts names hosts that deduplicate writes by idempotency
 // key; several calls add up. A host is a name or an address, with or
-// without a port, matched case-insensitively: "api.example.com" matches
+// without a port, matched case-insensitively and with or without the
+// final dot of a fully-qualified name ("api.example.com." is
+// "api.example.com"): "api.example.com" matches
 // that host on any port, "api.example.com:8443" only on that port; an
 // IPv6 address is named as it is ("::1") or as in a URL ("[::1]",
 // "[::1]:8443"). It panics on an empty host or one that holds a scheme or
@@ -383,7 +385,7 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 		if strings.Count(h, ":") > 1 && h[0] != '[' {
 			h = "[" + h + "]" // an IPv6 address, bracketed as in URL.Host
 		}
-		hs = append(hs, strings.ToLower(h))
+		hs = append(hs, withoutFinalDot(strings.ToLower(h)))
 	}
 	return func(c *config) {
 		perTransport(c, "WithKeyHonoringHosts")

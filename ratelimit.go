@@ -184,9 +184,10 @@ func WithoutRateLimit() Option {
 // WithRateLimitKey sets the function that names a request's partition of the
 // rate limiter. Requests with the same name share their learned quota, their
 // pause and their static limit. The default partition is the URL's scheme
-// and host (host[:port], in any case and with or without the scheme's
-// default port: API.example.com and api.example.com:443 are one host over
-// https), the class of the method: reads (GET, HEAD,
+// and host (host[:port], in any case, with or without the scheme's
+// default port, and with or without the final dot of a fully-qualified
+// name: API.example.com, api.example.com:443 and api.example.com. are one
+// host over https), the class of the method: reads (GET, HEAD,
 // OPTIONS) apart from writes (every other method), because servers usually
 // count them apart; and the request's credential, because servers count
 // quotas per user token or API key: requests with different Authorization
@@ -426,7 +427,7 @@ func (rl *rateLimiter) key(req *http.Request, cred bool) (k partKey, ok bool) {
 
 // canonical returns k, a default key, with its scheme and host in the
 // form partitions are kept under: lower-cased, without the scheme's
-// default port, so that http://API.example.com:80 and
+// default port nor a fully-qualified name's final dot, so that http://API.example.com:80 and
 // http://api.example.com share one state, as they are one host. It
 // allocates only for a name with an upper-case letter.
 func (k partKey) canonical() partKey {

@@ -20,15 +20,16 @@ import (
 //
 // host is a host name or address, with or without a port, as in URL.Host
 // ("api.example.com", "api.example.com:8443", "[::1]:8080"); a URL is
-// accepted too, and its host is used. The comparison ignores case and the
-// scheme. A host without a port names the host on every port; with a port,
-// only that port, a URL without a port having its scheme's default one
-// (443 for https, 80 for http). A partition or breaker named by a custom key
-// (WithRateLimitKey, BreakerSettings.Key) is cleared when its key is host,
-// under the same rule, or exactly host as given (a key that is a URL, or
-// longer than 255 bytes, which the Transport holds bounded: see
-// BreakerSettings.Key); the calls waiting for the Retry-After of an answer
-// to a request of such a partition wake too.
+// accepted too, and its host is used. The comparison ignores case, the
+// final dot of a fully-qualified name ("api.example.com." is
+// "api.example.com") and the scheme. A host without a port names the host
+// on every port; with a port, only that port, a URL without a port having
+// its scheme's default one (443 for https, 80 for http). A partition or
+// breaker named by a custom key (WithRateLimitKey, BreakerSettings.Key) is
+// cleared when its key is host, under the same rule, or exactly host as
+// given (a key that is a URL, or longer than 255 bytes, which the
+// Transport holds bounded: see BreakerSettings.Key); the calls waiting for
+// the Retry-After of an answer to a request of such a partition wake too.
 //
 // With a QuotaStore (WithQuotaStore), ResetHost clears what the fleet
 // shares of those partitions too, and of the host's global limit when the
@@ -140,9 +141,11 @@ func (m hostMatcher) match(scheme, host string) bool {
 	return port == m.port
 }
 
-// splitHostPort splits a URL host into its host, without IPv6 brackets,
-// and its port ("" when none).
+// splitHostPort splits a URL host into its host, without IPv6 brackets
+// nor the final dot of a fully-qualified name (see withoutFinalDot), and
+// its port ("" when none).
 func splitHostPort(s string) (host, port string) {
+	s = withoutFinalDot(s)
 	host = s
 	if hasPort(s) {
 		i := strings.LastIndexByte(s, ':')

@@ -1,0 +1,180 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// The fully-qualified spellings of a host ("api.example.com.", any case,
+// with the scheme's default port or not) are the host: its failures add up
+// in one breaker, which BreakerState and ResetHost find under any of them.
+func TestTrailingDotOneBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &rtScript{steps: []rtStep{{status: http.StatusServiceUnavailable}}}
+		tr := New(rt, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 2}))
+		call := func(rawURL string) error {
+			t.Helper()
+			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), http.MethodGet, rawURL, nil))
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err
+		}
+		call("https://api.example.com./v1/posts")
+		call("https://api.example.com/v1/posts")
+		if err := call("https://API.example.com.:443/v1/posts"); !errors.Is(err, ErrCircuitOpen) {
+			t.Errorf("a third call after two failures, its host spelled three ways: %v, want ErrCircuitOpen", err)
+		}
+		if n := rt.numCalls(); n != 2 {
+			t.Errorf("the host was called %d times, want 2", n)
+		}
+		for _, name := range []string{"api.example.com", "api.example.com.", "https://api.example.com./", "https://API.EXAMPLE.COM:443/"} {
+			if got := tr.BreakerState(name); got != BreakerOpen {
+				t.Errorf("BreakerState(%q) = %v, want open", name, got)
+			}
+		}
+		if n := tr.breakers.len(); n != 3 {
+			t.Errorf("the breakers hold %d keys, want 3 (one breaker, two aliases)", n)
+		}
+		tr.ResetHost("api.example.com")
+		if got := tr.BreakerState("https://api.example.com./"); got != BreakerClosed {
+			t.Errorf("BreakerState(the dotted name) = %v after ResetHost(the plain name), want closed", got)
+		}
+	})
+}
+
+// A pause the fully-qualified name's answer asked for holds the plain
+// name's requests too, and ResetHost of either name clears it; the retry
+// budget the dotted name's retries spent is the host's.
+func TestTrailingDotOnePartitionAndBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		throttled := rtStep{status: http.StatusTooManyRequests, header: http.Header{"Retry-After": {"3600"}}}
+		rt := &rtScript{steps: []rtStep{{status: http.StatusServiceUnavailable}, {status: http.StatusOK}, throttled}}
+		tr := New(rt, fastRetries)
+		get(t, tr, "https://api.example.com./v1/posts") // a 503, then a retry
+		// The retry cost 1, the 200 deposited 0.2.
+		if s := hostState(t, tr, "https://api.example.com/v1/posts"); s.RetryBudget >= DefaultRetryBudgetBurst {
+			t.Errorf("the plain name's budget after a retry of the dotted name's: %v, want less than a full %v", s.RetryBudget, float64(DefaultRetryBudgetBurst))
+		}
+		resp, err := roundTrip(t, tr, newRequest(t, context.Background(), http.MethodGet, "https://api.example.com./v1/posts", nil))
+		if err == nil {
+			resp.Body.Close()
+		}
+		n := rt.numCalls()
+		for _, name := range []string{"https://api.example.com/v1/posts", "https://API.example.com.:443/v1/posts"} {
+			if s := hostState(t, tr, name); !s.Reads.PausedUntil.After(time.Now()) {
+				t.Errorf("HostState(%q) after the dotted name's 429: not paused", name)
+			}
+		}
+		_, err = roundTrip(t, tr, newRequest(t, context.Background(), http.MethodGet, "https://api.example.com/v1/posts", nil))
+		if !errors.Is(err, ErrRateLimited) || rt.numCalls() != n {
+			t.Errorf("a call to the plain name during the dotted name's pause: %v after %d more attempts, want ErrRateLimited at once", err, rt.numCalls()-n)
+		}
+		tr.ResetHost("API.example.com.")
+		if s := hostState(t, tr, "https://api.example.com./v1/posts"); s.Reads.PausedUntil.After(time.Now()) {
+			t.Error("ResetHost(the dotted name, upper case) left the pause in force")
+		}
+	})
+}
+
+// The dotted and the plain name share the host's slots (WithMaxInFlight).
+func TestTrailingDotOneBulkhead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		rt := &rtScript{steps: []rtStep{{before: func(*http.Request) { <-release }}}}
+		tr := New(rt, WithMaxInFlight(2))
+		var wg sync.WaitGroup
+		for _, u := range []string{"https://api.example.com./v1", "https://api.example.com/v1"} {
+			wg.Go(func() { get(t, tr, u) })
+		}
+		synctest.Wait()
+		if s := hostState(t, tr, "https://api.example.com./v1"); s.InFlight != 2 {
+			t.Errorf("attempts in flight to the host under two names: %d, want 2", s.InFlight)
+		}
+		close(release)
+		wg.Wait()
+	})
+}
+
+// A host named with WithKeyHonoringHosts, with or without its final dot,
+// covers both spellings: a keyed write that failed ambiguously is resent
+// to it; and what is learned of one spelling holds for the other. No write
+// is resent to a host neither named nor learned.
+func TestTrailingDotKeyHonoringHosts(t *testing.T) {
+	for _, tc := range []struct {
+		name, url string
+		opts      []Option
+		want      int // attempts
+	}{
+		{"named plain, sent dotted", "https://api.example.com./v1/posts/1", []Option{WithKeyHonoringHosts("api.example.com")}, 2},
+		{"named plain with port, sent dotted", "https://API.example.com.:443/v1/posts/1", []Option{WithKeyHonoringHosts("api.example.com:443")}, 2},
+		{"named dotted, sent plain", "https://api.example.com/v1/posts/1", []Option{WithKeyHonoringHosts("api.example.com.")}, 2},
+		{"named dotted with port, sent plain", "https://api.example.com/v1/posts/1", []Option{WithKeyHonoringHosts("API.example.com.:443")}, 2},
+		{"other port named, sent dotted", "https://api.example.com./v1/posts/1", []Option{WithKeyHonoringHosts("api.example.com:8443")}, 1},
+		{"parent named, sent dotted", "https://api.example.com./v1/posts/1", []Option{WithKeyHonoringHosts("example.com.")}, 1},
+		{"unnamed, sent dotted", "https://api.example.com./v1/posts/1", nil, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := &rtScript{steps: []rtStep{{err: io.ErrUnexpectedEOF}, {status: 201}}}
+			req, _ := http.NewRequest(http.MethodPatch, tc.url, strings.NewReader("x"))
+			resp, err := New(rt, append([]Option{fastRetries}, tc.opts...)...).RoundTrip(req)
+			if resp != nil {
+				resp.Body.Close()
+			}
+			if rt.numCalls() != tc.want {
+				t.Errorf("%d attempts (err %v), want %d", rt.numCalls(), err, tc.want)
+			}
+		})
+	}
+
+	t.Run("learned", func(t *testing.T) {
+		rt := &rtScript{steps: []rtStep{
+			{status: 409, body: `{"error":"IDEMPOTENCY_CONFLICT","message":"key reused"}`}, // learned
+			{err: io.ErrUnexpectedEOF}, // the plain name: resent
+			{status: 201},
+		}}
+		tr := New(rt, fastRetries)
+		post := func(url string) (*http.Response, error) {
+			req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("x"))
+			resp, err := tr.RoundTrip(req)
+			if resp != nil {
+				resp.Body.Close()
+			}
+			return resp, err
+		}
+		if resp, _ := post("https://api.example.com./v1/posts"); resp == nil || resp.StatusCode != 409 {
+			t.Fatalf("conflict: %v, want 409", resp)
+		}
+		if resp, err := post("https://api.example.com/v1/posts"); err != nil || resp.StatusCode != 201 || rt.numCalls() != 3 {
+			t.Errorf("the plain name of a host learned under its dotted one: %v, %v after %d attempts, want 201 after a resend", resp, err, rt.numCalls())
+		}
+	})
+}
+
+// canonicalHost drops a fully-qualified name's final dot, with the scheme's
+// default port and the upper case, and leaves the rest alone.
+func TestCanonicalHostTrailingDot(t *testing.T) {
+	for _, tc := range []struct{ scheme, host, want string }{
+		{"https", "api.example.com.", "api.example.com"},
+		{"https", "API.example.com.:443", "api.example.com"},
+		{"https", "api.example.com.:8443", "api.example.com:8443"},
+		{"http", "api.example.com.:", "api.example.com"},
+		{"https", "localhost.", "localhost"},
+		{"https", "api.example.com..", "api.example.com."}, // not a name: one dot only
+		{"https", ".", "."},
+		{"https", "[::1]", "[::1]"},
+		{"https", "[::1]:443", "[::1]"},
+		{"https", "api.example.com", "api.example.com"},
+	} {
+		if got := canonicalHost(tc.scheme, tc.host); got != tc.want {
+			t.Errorf("canonicalHost(%q, %q) = %q, want %q", tc.scheme, tc.host, got, tc.want)
+		}
+	}
+}
