@@ -91,6 +91,11 @@ func measureAdded(b *testing.B, rt, base http.RoundTripper, next func(i int) *ht
 //   - post: a POST with a 19-byte body and GetBody;
 //   - hosts-10000: GETs to 10,000 hosts in turn, so that breakers come and
 //     go (the set holds 4,096);
+//   - get-uppercase-host: get, to https://API.example.com (as configs
+//     often spell it), which must cost what get costs;
+//   - get-quota, get-quota-uppercase-host: get, to a host that announces
+//     its quota (X-RateLimit-*) on every answer, so that every attempt
+//     looks its partition up under the host's canonical name;
 //   - parallel: 32 goroutines on one host; run it with -cpu 1,2 (or see
 //     BenchmarkParallelScaling).
 func BenchmarkHappyPath(b *testing.B) {
@@ -165,6 +170,12 @@ func BenchmarkHappyPath(b *testing.B) {
 		}
 		measureAdded(b, New(base), base, func(i int) *http.Request { return reqs[i%len(reqs)] })
 	})
+	upper, _ := http.NewRequest(http.MethodGet, "https://API.example.com/v1/posts?limit=10", nil)
+	b.Run("get-uppercase-host", func(b *testing.B) { measureAdded(b, New(base), base, same(upper)) })
+	quota := &stubOK{header: http.Header{"Content-Type": {"application/json"},
+		"X-Ratelimit-Limit": {"1000000"}, "X-Ratelimit-Remaining": {"999999"}, "X-Ratelimit-Reset": {"60"}}}
+	b.Run("get-quota", func(b *testing.B) { measureAdded(b, New(quota), quota, same(get)) })
+	b.Run("get-quota-uppercase-host", func(b *testing.B) { measureAdded(b, New(quota), quota, same(upper)) })
 	b.Run("parallel", func(b *testing.B) {
 		tr := New(base)
 		b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))

@@ -756,9 +756,15 @@ func breakerName(k breakerKey) string {
 // canonicalHost returns host lower-cased, without scheme's default port,
 // and without the final dot of a fully-qualified name (see
 // withoutFinalDot). It allocates only for a name with an upper-case
-// letter, or with a final dot and a port other than the default one.
+// letter, or with a final dot and a port other than the default one (see
+// hostNames, which makes those once).
 func canonicalHost(scheme, host string) string {
-	host = lowerASCII(host)
+	return cutHost(scheme, lowerASCII(host))
+}
+
+// cutHost returns host, lower-cased, as canonicalHost does: without
+// scheme's default port, nor a fully-qualified name's final dot.
+func cutHost(scheme, host string) string {
 	if port := defaultPort(scheme); port != "" {
 		if h, ok := strings.CutSuffix(host, port); ok {
 			return withoutFinalDot(h)

@@ -90,10 +90,18 @@ func keptStrings(tr *Transport) map[string][]string {
 			return true
 		})
 	}
-	tr.keys.learned.Range(func(k, _ any) bool {
-		add("learned key hosts", k.(string))
-		return true
+	tr.keys.mu.Lock()
+	tr.keys.learned.each(func(k breakerKey, _ *struct{}) {
+		add("learned key hosts", k.scheme, k.host)
 	})
+	tr.keys.mu.Unlock()
+	for _, names := range []*hostNames{&tr.keys.names, &tr.rl.names} {
+		names.mu.Lock()
+		names.t.each(func(k breakerKey, c *breakerKey) {
+			add("host names", k.scheme, k.host, c.scheme, c.host)
+		})
+		names.mu.Unlock()
+	}
 	return kept
 }
 

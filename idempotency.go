@@ -377,7 +377,7 @@ func (x *attemptExtras) drawKey() string {
 // for. Every other failure of such a write is returned at once, with what
 // the server answered, and Attempt.StopReason says StopUnsafeWrite.
 func WithKeyHonoringHosts(hosts ...string) Option {
-	hs := make([]string, 0, len(hosts))
+	hs := make([]namedHost, 0, len(hosts))
 	for _, h := range hosts {
 		if h == "" || strings.ContainsAny(h, "/?#@ ") {
 			panic(fmt.Sprintf("resilient: WithKeyHonoringHosts: invalid host %q", h))
@@ -385,17 +385,31 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 		if strings.Count(h, ":") > 1 && h[0] != '[' {
 			h = "[" + h + "]" // an IPv6 address, bracketed as in URL.Host
 		}
-		hs = append(hs, withoutFinalDot(strings.ToLower(h)))
+		hs = append(hs, splitNamed(withoutFinalDot(strings.ToLower(h))))
 	}
 	return func(c *config) {
 		perTransport(c, "WithKeyHonoringHosts")
 		if c.keyHosts == nil {
-			c.keyHosts = make(map[string]bool, len(hs))
+			c.keyHosts = make(map[namedHost]bool, len(hs))
 		}
 		for _, h := range hs {
 			c.keyHosts[h] = true
 		}
 	}
+}
+
+// namedHost is a host named with WithKeyHonoringHosts: its name,
+// lower-cased, as in URL.Host but without a port, and its port, "" for
+// every port.
+type namedHost struct{ name, port string }
+
+// splitNamed splits host, a URL host, into its name and its port.
+func splitNamed(host string) namedHost {
+	if !hasPort(host) {
+		return namedHost{name: host}
+	}
+	i := strings.LastIndexByte(host, ':')
+	return namedHost{host[:i], host[i+1:]}
 }
 
 // maxKeyHosts bounds the table of hosts learned to honor keys.
@@ -406,22 +420,34 @@ const maxKeyHosts = 4096
 // learned from their answers. It is safe for concurrent use, and a lookup
 // takes no lock.
 type keyHosts struct {
-	named   map[string]bool // lower-cased host or host:port
-	learned sync.Map        // canonical "scheme://host:port" → struct{}
-	n       atomic.Int32    // entries in learned
+	named map[namedHost]bool
+	names hostNames // the canonical names of the hosts spelled otherwise
+
+	// The hosts learned, by canonical key (see hostKey); written under mu.
+	learned hostTable[breakerKey, struct{}]
+	mu      sync.Mutex
+}
+
+// learnedHost is an entry of keyHosts.learned, in one allocation.
+type learnedHost struct {
+	node tableNode[breakerKey, struct{}]
+	v    struct{}
+}
+
+func newKeyHosts(named map[namedHost]bool) *keyHosts {
+	k := &keyHosts{named: named}
+	k.names.init()
+	k.learned.init()
+	return k
 }
 
 // honors reports whether the host deduplicates writes by key: named, or
-// learned.
+// learned. It allocates nothing for a host spelled as before.
 func (k *keyHosts) honors(scheme, host string) bool {
 	if k.isNamed(scheme, host) {
 		return true
 	}
-	if k.n.Load() == 0 {
-		return false
-	}
-	_, ok := k.learned.Load(learnedKey(scheme, host))
-	return ok
+	return k.learned.len() != 0 && k.learned.load(k.hostKey(scheme, host)) != nil
 }
 
 // isNamed reports whether the host was named with WithKeyHonoringHosts.
@@ -429,59 +455,65 @@ func (k *keyHosts) isNamed(scheme, host string) bool {
 	if len(k.named) == 0 {
 		return false
 	}
-	h := canonicalHost(scheme, host)
-	if k.named[h] {
-		return true
+	c := k.hostKey(scheme, host)
+	h := splitNamed(c.host)
+	if k.named[namedHost{name: h.name}] {
+		return true // named on every port
 	}
-	if hasPort(h) {
-		i := strings.LastIndexByte(h, ':')
-		return k.named[h[:i]]
+	if h.port == "" {
+		h.port = strings.TrimPrefix(defaultPort(c.scheme), ":")
 	}
-	p := defaultPort(scheme)
-	return p != "" && k.named[h+p]
+	return h.port != "" && k.named[h]
 }
 
 // learn records that the host deduplicates writes by key.
 func (k *keyHosts) learn(scheme, host string) {
-	key := learnedKey(scheme, host)
-	if _, ok := k.learned.Load(key); ok {
+	key := k.hostKey(scheme, host)
+	h := k.learned.hashOf(key)
+	if k.learned.find(key, h) != nil {
 		return
 	}
-	if k.n.Load() >= maxKeyHosts {
-		// Full: forget half of what was learned, in map order.
-		drop := maxKeyHosts / 2
-		k.learned.Range(func(key, _ any) bool {
-			if _, loaded := k.learned.LoadAndDelete(key); loaded {
-				k.n.Add(-1)
-			}
-			drop--
-			return drop > 0
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.learned.find(key, h) != nil {
+		return
+	}
+	if k.learned.len() >= maxKeyHosts {
+		// Full: forget half of what was learned, in table order.
+		i := 0
+		k.learned.filter(func(breakerKey, *struct{}) bool {
+			i++
+			return i%2 == 0
 		})
 	}
-	if _, loaded := k.learned.LoadOrStore(key, struct{}{}); !loaded {
-		k.n.Add(1)
-	}
+	e := new(learnedHost)
+	k.learned.insert(key.clone(), h, &e.v, &e.node)
 }
 
 // forget drops what was learned of the host: it answered as only a host
 // that ignores keys does (see ignoresKeys). A host named with
 // WithKeyHonoringHosts stays named.
 func (k *keyHosts) forget(scheme, host string) {
-	if k.n.Load() == 0 {
+	if k.learned.len() == 0 {
 		return
 	}
-	if _, loaded := k.learned.LoadAndDelete(learnedKey(scheme, host)); loaded {
-		k.n.Add(-1)
+	key := k.hostKey(scheme, host)
+	if k.learned.load(key) == nil {
+		return
 	}
+	k.mu.Lock()
+	k.learned.delete(key)
+	k.mu.Unlock()
 }
 
-func learnedKey(scheme, host string) string {
+// hostKey returns the key of a URL's scheme and host in the tables of k:
+// bounded (urlKey) and canonical (hostNames), so that every spelling of a
+// host (any case, with or without the scheme's default port or a final
+// dot) is one host.
+func (k *keyHosts) hostKey(scheme, host string) breakerKey {
 	scheme, host = urlKey(scheme, host)
-	h := canonicalHost(scheme, host)
-	if !hasPort(h) {
-		h += defaultPort(scheme)
-	}
-	return lowerASCII(scheme) + "://" + h
+	scheme, host = k.names.canonical(scheme, host)
+	return breakerKey{scheme, host}
 }
 
 // honorsKeys tells from an answer whether its host deduplicates writes by

@@ -538,20 +538,23 @@ func TestWithKeyHonoringHostsPanics(t *testing.T) {
 }
 
 func TestKeyHostsBounded(t *testing.T) {
-	var k keyHosts
+	k := newKeyHosts(nil)
 	for i := range maxKeyHosts + 10 {
-		k.learn("https", fmt.Sprintf("h%d.test", i))
+		k.learn("https", fmt.Sprintf("H%d.test", i)) // each spelled in upper case
 	}
-	if n := k.n.Load(); n > maxKeyHosts || n < maxKeyHosts/2 {
+	if n := k.learned.len(); n > maxKeyHosts || n < maxKeyHosts/2 {
 		t.Fatalf("table holds %d hosts, want at most %d and at least half", n, maxKeyHosts)
 	}
 	if !k.honors("https", fmt.Sprintf("h%d.test", maxKeyHosts+9)) {
 		t.Error("the last host learned was forgotten")
 	}
 	count := 0
-	k.learned.Range(func(any, any) bool { count++; return true })
-	if int32(count) != k.n.Load() {
-		t.Errorf("count %d, table %d", k.n.Load(), count)
+	k.learned.each(func(breakerKey, *struct{}) { count++ })
+	if count != k.learned.len() {
+		t.Errorf("count %d, table %d", k.learned.len(), count)
+	}
+	if n := k.names.t.len(); n > maxHostNames {
+		t.Errorf("the table of spellings holds %d, want at most %d", n, maxHostNames)
 	}
 }
 

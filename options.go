@@ -51,7 +51,7 @@ type config struct {
 	noIdempotencyKeys  bool
 	idempotencyHeader  string
 	idempotencyMethods []string
-	keyHosts           map[string]bool // WithKeyHonoringHosts
+	keyHosts           map[namedHost]bool // WithKeyHonoringHosts
 
 	// circuit breakers (breaker.go)
 	breaker          BreakerSettings

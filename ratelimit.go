@@ -286,6 +286,8 @@ type rateLimiter struct {
 	// hostPauses holds the pauses of hosts' global limits in force (see
 	// pauseHost), for the partitions made or cleared during one.
 	hostPauses hostPauses
+	// names holds the canonical names of the hosts spelled otherwise.
+	names hostNames
 	// globals holds the QuotaStore's state of the global limits of the
 	// hosts and credentials that announced quotas of their own (see
 	// fleetGlobal); guarded by mu.
@@ -322,6 +324,7 @@ func newRateLimiter(c *config) *rateLimiter {
 		epoch:    time.Now().Add(-time.Hour),
 	}
 	rl.parts.init()
+	rl.names.init()
 	return rl
 }
 
@@ -417,7 +420,7 @@ func (rl *rateLimiter) key(req *http.Request, cred bool) (k partKey, ok bool) {
 	if cred || rl.resources.n.Load() != 0 {
 		// A partition may be found: under the host's canonical name.
 		// (Until one exists, learn names the first: see canonical.)
-		k = k.canonical()
+		k = rl.canonical(k)
 	}
 	if rl.resources.n.Load() != 0 {
 		k = rl.resources.of(k, req)
@@ -427,12 +430,13 @@ func (rl *rateLimiter) key(req *http.Request, cred bool) (k partKey, ok bool) {
 
 // canonical returns k, a default key, with its scheme and host in the
 // form partitions are kept under: lower-cased, without the scheme's
-// default port nor a fully-qualified name's final dot, so that http://API.example.com:80 and
+// default port nor a fully-qualified name's final dot, so that
+// http://API.example.com:80, http://api.example.com. and
 // http://api.example.com share one state, as they are one host. It
-// allocates only for a name with an upper-case letter.
-func (k partKey) canonical() partKey {
-	k.scheme = lowerASCII(k.scheme)
-	k.host = canonicalHost(k.scheme, k.host)
+// allocates only for a spelling it meets for the first time (see
+// hostNames).
+func (rl *rateLimiter) canonical(k partKey) partKey {
+	k.scheme, k.host = rl.names.canonical(k.scheme, k.host)
 	return k
 }
 
@@ -1210,7 +1214,7 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 	if noCred {
 		// No partition could be found when the attempt began: its key
 		// has neither its credential nor its canonical name yet.
-		k = k.canonical()
+		k = m.rl.canonical(k)
 		k.cred = credentialOf(req)
 		if k.cred != 0 && p != nil {
 			// The attempt was counted in a partition found without its

@@ -129,7 +129,7 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 	observed := len(cfg.observers) > 0 || cfg.logger != nil || len(cfg.ctxObservers) > 0 || cfg.tracer != nil
 	t := &Transport{cfg: cfg, base: base, observed: observed}
 	t.resets.Store(newResetSignal())
-	t.keys = &keyHosts{named: cfg.keyHosts}
+	t.keys = newKeyHosts(cfg.keyHosts)
 	if !cfg.noBudget {
 		t.budgets = newBudgetSet(cfg.budget, cfg.breaker.Key)
 		t.budgets.shareThrough(cfg.quotaStore)
