@@ -10,10 +10,11 @@ import (
 // every attempt (a rate-limit partition, the write rule's hosts): making
 // the canonical form of API.example.com, or of api.example.com.:8443,
 // builds a string, which a lookup then makes once per spelling, not once
-// per attempt. A lookup takes no lock; the table is bounded, and emptied
-// when full, so that a server naming ever new hosts costs an allocation
-// per attempt at worst, as it did before. It is safe for concurrent use
-// once init has run.
+// per attempt. A lookup takes no lock. The table holds at most
+// maxHostNames spellings, each bounded (urlKey), and is emptied when full:
+// a server that names ever new spellings costs their attempts a few
+// copies and a lock, and no more memory. It is safe for
+// concurrent use once init has run.
 type hostNames struct {
 	mu sync.Mutex // serializes the writes of t
 	t  hostTable[breakerKey, breakerKey]
