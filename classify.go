@@ -486,7 +486,7 @@ var notHTTPErrTexts = [...]string{
 // and JSON error envelope. Its Details are kept for the caller and never
 // logged by the Transport.
 type APIError struct {
-	StatusCode int
+	StatusCode int             // the response's HTTP status
 	Code       string          // the envelope's stable code; "" when none
 	Message    string          // human-readable; may change between API versions
 	Details    json.RawMessage // the envelope's details, verbatim; nil when none

@@ -24,6 +24,7 @@
 //
 //	client := &http.Client{Transport: resilient.New(sdkTransport, resilient.WithMaxRetries(3))}
 //
-// Each concern is a Middleware; Chain composes middlewares around a base
-// RoundTripper, and a Transport is itself a RoundTripper that Chain can wrap.
+// Chain composes a caller's own middlewares (signing, logging, caching: each
+// a Middleware) around a base RoundTripper; a Transport is itself a
+// RoundTripper, which Chain can wrap, or take as its base.
 package resilient

@@ -67,10 +67,10 @@ func (e *timeoutError) Temporary() bool { return true }
 // log the *Error (errors.As), or the message of the *url.Error's Err, rather
 // than the *url.Error itself.
 type Error struct {
-	Method   string
+	Method   string // the request's method, its control characters replaced in Error
 	URL      string // scheme://host/path: never the query string; the host's name cut past 255 bytes and the path past 8 KiB (before they are escaped), as in Attempt
-	Attempts int
-	Err      error
+	Attempts int    // the attempts made, the last one's included (hedged copies not counted)
+	Err      error  // the cause of the last attempt's failure, its message redacted
 }
 
 // Timeout reports whether the call ended on a timeout: the cause of the

@@ -21,7 +21,7 @@ import (
 // characters replaced by spaces, and are cut past 128 bytes; Method, Host
 // and Path have their control characters replaced by spaces too.
 type Attempt struct {
-	Method string
+	Method string // the request's method
 	Host   string // host[:port] of the request URL; a name past 255 bytes is cut there (a redirect may name any), the port kept
 	Path   string // never includes the query string; a credential in it (a webhook's token) is REDACTED; cut at 8 KiB, at a character's boundary
 

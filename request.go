@@ -27,7 +27,7 @@ import (
 // ContentLength, or its Read failing), the call returns the response of
 // the attempt before, if any, as when GetBody returns an error.
 type RequestError struct {
-	Err error
+	Err error // the cause: the body's Read error, net/http's refusal, …
 }
 
 // Error returns "resilient: invalid request: " and the cause.

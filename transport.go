@@ -83,7 +83,8 @@ type Transport struct {
 	states sync.Pool
 }
 
-// A Middleware wraps a RoundTripper with one concern of the chain.
+// A Middleware wraps a RoundTripper with one concern, such as a caller's
+// signing or logging; Chain composes middlewares.
 type Middleware func(http.RoundTripper) http.RoundTripper
 
 // Chain returns base wrapped in mws, mws[0] being the outermost: a request
