@@ -3,6 +3,7 @@ package resilient_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -200,6 +201,50 @@ func TestRateLimitHeadersSpelledByHand(t *testing.T) {
 				resp.Body.Close()
 				if waited := time.Since(start); waited < 29*time.Second || hits != 2 {
 					t.Errorf("the next call went after %v, the base hit %d times; want it held until the reset, 30s after the first", waited, hits)
+				}
+			})
+		})
+	}
+}
+
+// TestRateLimited403SpelledByHand: a 403 whose X-RateLimit-Remaining: 0
+// (GitHub's spent quota) a stub or a cache below the Transport spelled by
+// hand is the rate limit's refusal, retried after X-RateLimit-Reset, as
+// the same 403 from net/http is (the README's "What is retried": the
+// built-in families are read under any spelling of their names).
+func TestRateLimited403SpelledByHand(t *testing.T) {
+	for _, canonical := range []bool{true, false} {
+		t.Run(fmt.Sprintf("canonical=%v", canonical), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var hits int
+				reset := time.Now().Add(10 * time.Second)
+				base := roundTrip(func(req *http.Request) (*http.Response, error) {
+					hits++
+					if hits > 1 {
+						return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+					}
+					h := http.Header{"X-RateLimit-Limit": {"60"}, "X-RateLimit-Remaining": {"0"}, "X-RateLimit-Reset": {strconv.FormatInt(reset.Unix(), 10)}}
+					if canonical {
+						for k, v := range h {
+							delete(h, k)
+							h[http.CanonicalHeaderKey(k)] = v
+						}
+					}
+					return &http.Response{StatusCode: http.StatusForbidden, Header: h, Body: http.NoBody, Request: req}, nil
+				})
+				tr := resilient.New(base, resilient.WithMaxRetries(1))
+				req, _ := http.NewRequest("GET", "https://api.test/repos", nil)
+				start := time.Now()
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || hits != 2 {
+					t.Fatalf("status %d after %d hits; want the 403 retried once, then 200", resp.StatusCode, hits)
+				}
+				if waited := time.Since(start); waited < 9*time.Second {
+					t.Errorf("the retry went after %v; want it held until X-RateLimit-Reset, 10s", waited)
 				}
 			})
 		})

@@ -209,6 +209,12 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 		env, parsed = peekEnvelope(resp, c.maxPeek)
 		stop()
 	}
+	if resp.StatusCode == http.StatusForbidden && !rateLimited403(resp.Header) {
+		// A 403 is a rate limit's by its headers (see rateLimited403),
+		// which a response built by hand below the Transport may spell
+		// otherwise: read them as net/http would have spelled them.
+		canonicalRateHeaders(resp)
+	}
 	st.class = decide(resp.StatusCode, resp.Header, &env, parsed, c.codes.lookup)
 	st.retryAfter, st.hasRetryAfter = serverWait(resp.StatusCode, resp.Header, st.class, now)
 	st.apiErr = newAPIError(resp, &env, parsed, st.class, st.retryAfter)
