@@ -2,8 +2,11 @@ package resilient
 
 import (
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -246,6 +249,45 @@ func TestDocumentedBackoffSchedule(t *testing.T) {
 		}
 		if got := backoffDelay(DefaultBackoffBase, DefaultBackoffMax, n, hi); got != wantHi {
 			t.Errorf("backoffDelay(n=%d), most jitter = %v, want %v", n, got, wantHi)
+		}
+	}
+}
+
+// TestDocumentedTestsExist checks that every test, benchmark and example
+// the README, docs/sdks.md and doc.go name as evidence exists, in this
+// module or a submodule, so that a renamed test does not leave a claim
+// without its proof.
+func TestDocumentedTestsExist(t *testing.T) {
+	var docs strings.Builder
+	for _, f := range []string{"README.md", "docs/sdks.md", "doc.go"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs.Write(b)
+	}
+	var src strings.Builder
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, "_test.go") {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			src.Write(b)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := regexp.MustCompile(`\b(?:Test|Benchmark|Example)[A-Z][A-Za-z0-9_]*\b`).FindAllString(docs.String(), -1)
+	slices.Sort(named)
+	for _, name := range slices.Compact(named) {
+		if name == "TestRetryBudget" { // "TestRetryBudget*", a family
+			continue
+		}
+		if !strings.Contains(src.String(), "func "+name+"(") {
+			t.Errorf("the docs name %s, which no _test.go file defines", name)
 		}
 	}
 }
