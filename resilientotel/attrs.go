@@ -152,3 +152,41 @@ const (
 	maxURLLen  = redact.MaxPath // url.full
 	maxHostLen = redact.MaxHost // server.address
 )
+
+// peerAddr returns network.peer.address and network.peer.port of a
+// connection whose remote address is a: its IP address (with the zone of
+// an IPv6 one) and its port, or the name of a Unix socket and 0; "" for
+// any other address, such as net.Pipe's, which names no peer.
+func peerAddr(a net.Addr) (string, int) {
+	var (
+		ip   net.IP
+		zone string
+		port int
+	)
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		if a == nil {
+			return "", 0
+		}
+		ip, zone, port = a.IP, a.Zone, a.Port
+	case *net.UDPAddr: // HTTP/3
+		if a == nil {
+			return "", 0
+		}
+		ip, zone, port = a.IP, a.Zone, a.Port
+	case *net.UnixAddr:
+		if a == nil {
+			return "", 0
+		}
+		return a.Name, 0
+	default:
+		return "", 0
+	}
+	if len(ip) == 0 {
+		return "", 0
+	}
+	if zone != "" {
+		return ip.String() + "%" + zone, port
+	}
+	return ip.String(), port
+}

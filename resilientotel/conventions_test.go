@@ -5,12 +5,15 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 
 	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/resilienttest"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -198,3 +201,92 @@ func TestConventionsMethodOther(t *testing.T) {
 }
 
 func itoa(n int) string { return attribute.IntValue(n).Emit() }
+
+// TestConventionsNetworkPeer: network.peer.address and network.peer.port
+// are Recommended on a CLIENT span ("Peer address of the network
+// connection"): the address and port of the connection the attempt was
+// sent on, as net/http reports it (httptrace's GotConn), over a real
+// loopback connection. They are not attributes of
+// http.client.request.duration, whose attributes the conventions list.
+func TestConventionsNetworkPeer(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		opts  []resilienttest.Option
+		proto string
+	}{
+		{"http1", nil, "1.1"},
+		{"http2", []resilienttest.Option{resilienttest.WithTLS()}, "2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := resilienttest.NewServer(resilienttest.Altyaa, tc.opts...)
+			defer srv.Close()
+			u, err := url.Parse(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			host, port, err := net.SplitHostPort(u.Host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tel := newTelemetry()
+			client := &http.Client{Transport: resilient.New(srv.Transport(), Instrument(tel.config()))}
+			for range 2 { // a new connection, then the same one reused
+				req, _ := http.NewRequest("GET", srv.URL+"/v1/posts", nil)
+				if _, err := do(t, client, req); err != nil {
+					t.Fatal(err)
+				}
+			}
+			clients := tel.ended(int(trace.SpanKindClient))
+			if len(clients) != 2 {
+				t.Fatalf("%d CLIENT spans, want 2", len(clients))
+			}
+			for i, s := range clients {
+				a := attrs(s.Attributes())
+				if a["network.peer.address"] != host || a["network.peer.port"] != port || a["network.protocol.version"] != tc.proto {
+					t.Errorf("span %d: network.peer.address %q, network.peer.port %q, network.protocol.version %q, want %q, %q and %q",
+						i, a["network.peer.address"], a["network.peer.port"], a["network.protocol.version"], host, port, tc.proto)
+				}
+			}
+			h := tel.metrics(t)["http.client.request.duration"].Data.(metricdata.Histogram[float64])
+			for _, p := range h.DataPoints {
+				for _, kv := range p.Attributes.ToSlice() {
+					if strings.HasPrefix(string(kv.Key), "network.peer.") {
+						t.Errorf("http.client.request.duration has %s", kv.Key)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestPeerAddr: network.peer.address and network.peer.port of a
+// connection's remote address: an IP (an IPv6 one with its zone) and a
+// port, a Unix socket's name without a port, and nothing for an address
+// that is neither (net.Pipe's, an in-memory server's).
+func TestPeerAddr(t *testing.T) {
+	for _, tc := range []struct {
+		addr net.Addr
+		host string
+		port int
+	}{
+		{&net.TCPAddr{IP: net.IPv4(10, 1, 2, 80), Port: 65123}, "10.1.2.80", 65123},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 443}, "2001:db8::1", 443},
+		{&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 80, Zone: "eth0"}, "fe80::1%eth0", 80},
+		{&net.UDPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 443}, "10.0.0.1", 443},
+		{&net.UnixAddr{Name: "/tmp/my.sock", Net: "unix"}, "/tmp/my.sock", 0},
+		{&net.UnixAddr{Name: "", Net: "unix"}, "", 0},
+		{pipeAddr{}, "", 0},
+		{nil, "", 0},
+	} {
+		host, port := peerAddr(tc.addr)
+		if host != tc.host || port != tc.port {
+			t.Errorf("peerAddr(%v) = %q, %d, want %q, %d", tc.addr, host, port, tc.host, tc.port)
+		}
+	}
+}
+
+// pipeAddr is an address that is neither IP nor Unix, as net.Pipe's.
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "pipe" }

@@ -38,10 +38,15 @@
 // redirects alike (it counts from the first request of the caller's call,
 // so the request that follows a redirect after a retried 302 has 2); then
 // http.response.status_code and network.protocol.version when a response
-// arrives, and error.type when the attempt failed. The status is Error for
-// a response of 400 or more (error.type is then its status code) and for an
-// attempt without a response (error.type is one of the values listed
-// below); its description is error.type, never an error's message.
+// arrives, network.peer.address and network.peer.port (the remote address
+// of the connection the request was sent on) when the base reports one
+// (net/http's Transport does, through httptrace; an in-memory connection,
+// such as net.Pipe's, names no peer), and error.type when the attempt
+// failed. The status is Error for a response of 400 or more (error.type
+// is then its status code; the conventions ask it of a 4xx on a CLIENT
+// span, leaving it Unset only on a SERVER span) and for an attempt without
+// a response (error.type is one of the values listed below); its
+// description is error.type, never an error's message.
 //
 // The span ends when the response's headers arrive, or when the attempt
 // fails: not when the body is read, so that a body left unread does not

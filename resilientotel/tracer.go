@@ -2,6 +2,7 @@ package resilientotel
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"strconv"
@@ -274,6 +275,10 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 		// on a new connection, when a reused one was closed before an
 		// answer came.
 		a.ct.WroteRequest = a.wroteRequest
+		if recording {
+			// The connection's peer, for network.peer.address.
+			a.ct.GotConn = a.gotConn
+		}
 		ctx = httptrace.WithClientTrace(ctx, &a.ct)
 	}
 	var out *http.Request
@@ -292,6 +297,18 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 
 // wroteRequest counts the writes of the attempt's request.
 func (a *attempt) wroteRequest(httptrace.WroteRequestInfo) { a.writes.Add(1) }
+
+// gotConn keeps the remote address of the connection the attempt's request
+// is sent on: the last one, when net/http sends it again on another.
+func (a *attempt) gotConn(info httptrace.GotConnInfo) {
+	if info.Conn == nil {
+		return
+	}
+	addr := info.Conn.RemoteAddr()
+	a.peerMu.Lock()
+	a.peer = addr
+	a.peerMu.Unlock()
+}
 
 // propagate returns a copy of req with the span context of its context
 // injected, or nil when the propagator injects nothing.
@@ -320,6 +337,8 @@ type attempt struct {
 	ct      httptrace.ClientTrace
 	writes  atomic.Int32 // the request's writes, by net/http
 	number  int          // the attempt's number in the call (resilient.AttemptInfo)
+	peerMu  sync.Mutex
+	peer    net.Addr // the remote address of the request's connection (GotConn)
 }
 
 // end ends the attempt's span and records its duration. The Transport
@@ -354,10 +373,19 @@ func (a *attempt) end(resp *http.Response, err error) {
 	}
 	transparent := int(a.writes.Load()) - 1
 	if a.span.IsRecording() {
-		var kv [4]attribute.KeyValue
+		var kv [6]attribute.KeyValue
 		attrs := kv[:0]
 		if transparent > 0 {
 			attrs = append(attrs, AttrTransparentResends.Int(transparent))
+		}
+		a.peerMu.Lock()
+		peer := a.peer
+		a.peerMu.Unlock()
+		if host, port := peerAddr(peer); host != "" {
+			attrs = append(attrs, semconv.NetworkPeerAddressKey.String(host))
+			if port > 0 {
+				attrs = append(attrs, semconv.NetworkPeerPortKey.Int(port))
+			}
 		}
 		if status > 0 {
 			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(status))
