@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+
+	"github.com/resilienthttp/resilient/internal/redact"
 )
 
 // This file holds the caller's mistakes: faults of a request itself, which
@@ -225,23 +227,13 @@ func requestFault(req *http.Request, err error) error {
 }
 
 // validHost reports whether the Host req is sent with (req.Host, else its
-// URL's) is one net/http writes as it is: only the bytes of a host, a port,
-// an IPv6 literal and its zone, as httpguts.ValidHostHeader allows. A byte
-// past ASCII is let be: net/http writes such a name in punycode.
+// URL's) is one net/http writes as it is (see redact.ValidHost).
 func validHost(req *http.Request) bool {
 	h := req.Host
 	if h == "" && req.URL != nil {
 		h = req.URL.Host
 	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if c >= 0x80 || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
+	return redact.ValidHost(h)
 }
 
 // isSplitHostPortFault reports whether why is the message of

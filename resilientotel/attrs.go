@@ -36,11 +36,13 @@ func redactedURL(u *url.URL) string {
 
 // serverAddr returns server.address and server.port of req: the host and
 // port of the Host it is sent with (req.Host, else the URL's), the port of
-// the URL's scheme when the host has none; 0 when not known. A host longer
-// than any domain name is cut at maxHostLen.
+// the URL's scheme when the host has none; 0 when not known. A req.Host
+// that net/http cannot write, and sends empty, is not the server's name:
+// the URL's host is. A host longer than any domain name is cut at
+// maxHostLen.
 func serverAddr(req *http.Request) (string, int) {
 	host := req.Host
-	if host == "" && req.URL != nil {
+	if (host == "" || !redact.ValidHost(host)) && req.URL != nil {
 		host = req.URL.Host
 	}
 	addr, portStr := host, ""

@@ -35,6 +35,10 @@ func TestRedactedURL(t *testing.T) {
 		{"http://[::1]:8080/a%2Fb?x", "http://[::1]:8080/a%2Fb"},
 		{"https://api.test", "https://api.test"},
 		{"http:opaque?secret", "http:opaque"},
+		// The query values the conventions (v1.43) ask to redact, and
+		// those of earlier versions: dropped with the whole query.
+		{"https://s3.test/o?X-Amz-Credential=AKIA%2F1&X-Amz-Security-Token=t&X-Amz-Signature=s&X-Goog-Signature=g&sig=a&AWSAccessKeyId=k&Signature=s2",
+			"https://s3.test/o"},
 		// A credential an API carries in the path (a Discord webhook's
 		// token, a Telegram bot's).
 		{"https://discord.com/api/webhooks/123/s3cret-token?wait=true", "https://discord.com/api/webhooks/123/REDACTED"},
@@ -86,6 +90,12 @@ func TestServerAddr(t *testing.T) {
 		{"http://[::1]/", "", "::1", 80},
 		{"ftp://files.test/", "", "files.test", 0},
 		{"http://api.test:99999/", "", "api.test", 80},
+		// A Host net/http cannot write, which it sends empty: the
+		// server is the URL's, and what the Host held (user
+		// information put there by hand) is recorded nowhere.
+		{"https://api.test/x", "alice:s3cret@api.test", "api.test", 443},
+		{"http://api.test:8080/x", "other.test/path", "api.test", 8080},
+		{"http://api.test/x", "other test", "api.test", 80},
 	} {
 		u, _ := url.Parse(tc.url)
 		addr, port := serverAddr(&http.Request{URL: u, Host: tc.host})

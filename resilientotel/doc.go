@@ -33,7 +33,8 @@
 // Config.KnownMethods). Attributes: http.request.method (_OTHER for a method
 // not known, with http.request.method_original), server.address and
 // server.port (from the Host the request is sent with; the scheme's default
-// port when it has none), url.full, url.template when known, and
+// port when it has none), url.full (without its query, see Secrets),
+// url.template when known, and
 // http.request.resend_count on every resend, retries, hedged copies and
 // redirects alike (it counts from the first request of the caller's call,
 // so the request that follows a redirect after a retried 302 has 2); then
@@ -199,7 +200,15 @@
 // No attribute, event or status holds a query string, a fragment, user
 // information (url.full has REDACTED:REDACTED in its place, as the
 // conventions say), a header value or a body: url.full is the URL's scheme,
-// host and path. A credential that an API carries in the path by design
+// host and path. That is stricter than the conventions, whose url.full
+// keeps the query and the fragment, with the values of a few query
+// parameters replaced by REDACTED (in v1.43.0: X-Amz-Signature,
+// X-Amz-Credential, X-Amz-Security-Token, sig and X-Goog-Signature): any
+// other parameter may hold a secret (api_key, access_token, a fragment's
+// OAuth token), and the Transport's errors and logs leave the query out as
+// well. A Host that net/http cannot write, which it sends empty (user
+// information put in req.Host by hand), is not server.address: the URL's
+// host is. A credential that an API carries in the path by design
 // (a Discord webhook's token, a Telegram bot's, a Slack webhook's secret)
 // is REDACTED, in the URL's Path as in an Opaque; any other path that
 // holds a secret must be kept out by Config.URLTemplate or by a span
