@@ -42,7 +42,8 @@ func (*startSampler) Description() string { return "startSampler" }
 // TestConventionsClientSpans checks one attempt's CLIENT span and
 // http.client.request.duration measurement against the HTTP conventions
 // (https://opentelemetry.io/docs/specs/semconv/http/http-spans/ and
-// .../http-metrics/), for each kind of answer: the span's kind and name;
+// .../http-metrics/, as of v1.43.0, the version of the schema URL the
+// tracer and the meter name), for each kind of answer: the span's kind and name;
 // http.request.method, server.address, server.port and url.full given
 // when it starts ("SHOULD be provided at span creation time"); the status
 // ("MUST be left unset if HTTP status code was in the 1xx, 2xx or 3xx
