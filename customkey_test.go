@@ -98,14 +98,7 @@ func TestLongCustomKeyErrorsAndReset(t *testing.T) {
 					t.Errorf("BreakerChange.Key has %d bytes", len(c.Key))
 				}
 			}))
-		call := func(rawURL string) error {
-			t.Helper()
-			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), http.MethodGet, rawURL, nil))
-			if err == nil {
-				resp.Body.Close()
-			}
-			return err
-		}
+		call := func(rawURL string) error { return getClosed(t, tr, rawURL) }
 		call(failing)
 		if got := tr.BreakerState(failing); got != BreakerOpen {
 			t.Fatalf("BreakerState(the long key) = %v after its failure, want open", got)

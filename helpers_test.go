@@ -324,6 +324,17 @@ func roundTrip(t testing.TB, tr http.RoundTripper, req *http.Request) (*http.Res
 	return resp, err
 }
 
+// getClosed sends a GET of rawURL through tr, closes the response's body,
+// and returns the error, if any.
+func getClosed(t testing.TB, tr http.RoundTripper, rawURL string) error {
+	t.Helper()
+	resp, err := roundTrip(t, tr, newRequest(t, context.Background(), http.MethodGet, rawURL, nil))
+	if err == nil {
+		resp.Body.Close()
+	}
+	return err
+}
+
 func readBody(t testing.TB, resp *http.Response) string {
 	t.Helper()
 	b, err := io.ReadAll(resp.Body)

@@ -19,14 +19,7 @@ func TestTrailingDotOneBreaker(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rt := &rtScript{steps: []rtStep{{status: http.StatusServiceUnavailable}}}
 		tr := New(rt, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 2}))
-		call := func(rawURL string) error {
-			t.Helper()
-			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), http.MethodGet, rawURL, nil))
-			if err == nil {
-				resp.Body.Close()
-			}
-			return err
-		}
+		call := func(rawURL string) error { return getClosed(t, tr, rawURL) }
 		call("https://api.example.com./v1/posts")
 		call("https://api.example.com/v1/posts")
 		if err := call("https://API.example.com.:443/v1/posts"); !errors.Is(err, ErrCircuitOpen) {
