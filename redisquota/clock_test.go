@@ -27,6 +27,7 @@ func TestWallClockStep(t *testing.T) {
 		q := s.Partition("https://back.example reads")
 		start := time.Now()
 		q.Pause(start.Add(time.Second))
+		waitFor(t, "the state read", func() bool { return redisquota.StateRead(q) })
 		later := wallclock.Stepped(t, start.Add(2*time.Second), -time.Hour)
 		if pu := q.PauseUntil(); pu.After(later) {
 			t.Errorf("a second after its pause ended, the wall clock stepped an hour back: PauseUntil is %v ahead, want none", pu.Sub(later))

@@ -262,3 +262,18 @@ func DryUntil(q resilient.QuotaPartition) time.Duration {
 	p := q.(*part)
 	return time.Duration(p.dryUntil.Load() - p.s.now())
 }
+
+// Subscribed reports whether Redis confirmed the Store's subscription to
+// the fleet's channel.
+func (s *Store) Subscribed() bool {
+	select {
+	case <-s.subscribed:
+		return true
+	default:
+		return false
+	}
+}
+
+// StateRead reports whether q's state was read from Redis (see
+// part.TakeBefore: until then, an attempt that finds no quota waits).
+func StateRead(q resilient.QuotaPartition) bool { return q.(*part).read.Load() }

@@ -282,6 +282,7 @@ func (p *part) step(loaded *bool) (time.Duration, error) {
 		if !*loaded {
 			*loaded = true
 			p.s.markLoaded(p)
+			p.readState()
 		}
 		return wait, nil
 	}

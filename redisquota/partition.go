@@ -30,6 +30,11 @@ type part struct {
 	kick      chan struct{} // wakes the refiller; capacity 1
 	running   atomic.Bool   // a refiller runs
 	loaded    atomic.Bool   // the state was read from Redis while the Store reaches the partition (see Store.markLoaded); written under s.mu
+	// read is set once the partition's state was first read from Redis
+	// (a lease call, or a resync): until then, the member knows nothing of
+	// the fleet's pause or quota, and an attempt that finds no quota
+	// waits for the read (see TakeBefore).
+	read atomic.Bool
 
 	// What the refiller must write: a quota learned, a window reported
 	// (confirm: see Learn), a pause.
@@ -114,6 +119,14 @@ func (p *part) Take(now time.Time) (time.Duration, bool, <-chan struct{}) {
 // next tokens (the last lease call found the bucket spent until later)
 // waits for them as with Take, and is refused by the Transport if they
 // come past its deadline, as a spent quota's attempt is without a store.
+//
+// Until the partition's state is first read from Redis, the member knows
+// neither the fleet's pause nor its quota: an attempt that finds no quota
+// known waits for the read (the partition's first Redis call), bounded in
+// the same way, so that a member that joins while the fleet is paused (a
+// process started during a pause, or a partition it had never used) does
+// not send through the pause. Once read, a partition that knows no quota
+// answers at once, unpaced, with no Redis call.
 func (p *part) TakeBefore(now, deadline time.Time) (time.Duration, bool, <-chan struct{}) {
 	t := p.s.since(now)
 	ready := *p.ready.Load() // before looking: a lease stored after it closes it
@@ -136,17 +149,28 @@ func (p *part) TakeBefore(now, deadline time.Time) (time.Duration, bool, <-chan 
 		}
 	}
 	// No token held.
-	if p.limit.Load() == 0 {
-		p.wake()
+	p.wake()
+	if p.limit.Load() == 0 && p.read.Load() {
 		p.s.st.unpaced.Add(1)
 		return 0, true, nil
 	}
-	p.wake()
 	wait := p.s.cfg.fallbackAfter
 	if cs := p.callStart.Load(); cs > 0 {
 		wait = time.Duration(cs + int64(p.s.cfg.fallbackAfter) - t)
 	}
-	if p.fallback(t) || p.dryUntil.Load() <= t && !deadline.IsZero() && !now.Add(wait).Before(deadline) {
+	short := !deadline.IsZero() && !now.Add(wait).Before(deadline)
+	if p.limit.Load() == 0 {
+		// The state has not been read yet: the fleet may be paused (a
+		// member that joins during a pause) or hold a quota. The attempt
+		// waits for the read, as for a lease, unless Redis is late for it
+		// or the attempt cannot wait for it.
+		if p.fallback(t) || short {
+			p.s.st.unpaced.Add(1)
+			return 0, true, nil
+		}
+		return max(wait, time.Millisecond), false, ready
+	}
+	if p.fallback(t) || p.dryUntil.Load() <= t && short {
 		if p.stale(t, p.heard.Load()) {
 			// No member was heard announcing the quota for maxHeard:
 			// unpaced, as the Transport would be (see Learn).
@@ -161,6 +185,14 @@ func (p *part) TakeBefore(now, deadline time.Time) (time.Duration, bool, <-chan 
 		return d, true, nil
 	}
 	return max(wait, time.Millisecond), false, ready
+}
+
+// readState records that the partition's state was read from Redis, and
+// wakes the attempts waiting for it (see TakeBefore).
+func (p *part) readState() {
+	if !p.read.Swap(true) {
+		p.signal()
+	}
 }
 
 // promote replaces the exhausted lease l by the next one. It reports

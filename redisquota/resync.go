@@ -157,6 +157,7 @@ func (p *part) catchUp(r leaseReply, gen, told int64, recv time.Time) bool {
 	if signal {
 		p.signal()
 	}
+	p.readState()
 	if relearn && p.running.Load() {
 		p.wake() // a partition not in use writes it when it next is
 	}

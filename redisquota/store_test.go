@@ -87,6 +87,10 @@ func TestLeasedTokensCostNoRoundTrip(t *testing.T) {
 	s := redisquota.New(rdb, redisquota.WithPrefix(prefix))
 	defer s.Close()
 	q := s.Partition("https://api.example.com reads")
+	if d, ok, retry := q.Take(time.Now()); ok || d <= 0 || retry == nil {
+		t.Fatalf("Take before the state is read = %v, %v, %v; want a wait for it", d, ok, retry)
+	}
+	waitFor(t, "the state read", func() bool { return redisquota.StateRead(q) })
 	if d, ok, _ := q.Take(time.Now()); !ok || d != 0 {
 		t.Fatalf("Take before any quota is known = %v, %v; want unpaced", d, ok)
 	}
@@ -137,7 +141,7 @@ func TestLearnedQuotaReachesMembers(t *testing.T) {
 	}
 	waitFor(t, "B paces by A's quota", func() bool {
 		d, ok, _ := qb.Take(time.Now())
-		return !ok || d > 0 || b.Stats().Tokens > 0
+		return redisquota.StateRead(qb) && (!ok || d > 0) || b.Stats().Tokens > 0
 	})
 	if n := rtA.script(redisquota.LearnHash); n != 1 {
 		t.Errorf("A wrote its quota %d times for 100 learns, want 1", n)
