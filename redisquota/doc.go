@@ -158,6 +158,42 @@
 // budget's first spending keeps a full view, whose deposits refill nothing,
 // until it syncs (when it retries itself) or catches up.
 //
+// # Joining and leaving
+//
+// A member that meets a partition (a process started while the fleet is
+// paused after a 429, or one that had never called the host) knows
+// nothing of it until it has read its state: its first requests wait for
+// that read, one call of the lease script, bounded as every wait for
+// Redis is (WithFallbackAfter, below; not at all for a request whose
+// deadline comes first), and then honor the fleet's pause and quota
+// (TestJoinDuringPauseWaitsForState). Once read, a partition that knows
+// no quota costs its requests no wait and no Redis call.
+//
+// A member that stops without Close (a crash, a killed pod) is counted,
+// by the heartbeats and by the partitions' active members, for three of
+// its heartbeats after its last one; the others' leases then grow to take
+// its share. The tokens it held unused (two leases at most, its share of
+// twice WithLeaseTime) are lost to the fleet. A process restarted with
+// the member id of its predecessor (WithMemberID) is the same member to
+// the counts, and has running totals of its own (see Retry budgets).
+//
+// Close takes the member out of the heartbeats' count at once. A Transport
+// that still uses a closed Store (calls draining at shutdown, or a Store
+// closed too early) hears the fleet no more, and its requests are charged
+// to the fleet's bucket no more, while the other members, which no longer
+// count it, may take the whole bucket: pacing at its share of the quota,
+// the closed member made the fleet send its share over the quota (1.5
+// times it, for two members). A closed Store's partitions therefore send
+// the tokens they hold (their leases, which the bucket charged), then pace
+// locally at their share of the 3% of the quota that the bucket never
+// grants (its pace is 95% and its tolerance 2%), one token at a time, so
+// that the fleet stays within the quota however many of its members were
+// closed (TestClosedStoreKeepsFleetWithinQuota); a request whose token
+// would come later than the Transport's WithMaxRetryAfter is refused
+// (resilient.ErrRateLimited), as for a spent quota. A closed partition
+// that knows no quota is not paced, as without a Store, and keeps the
+// pause it knows. Close the Store once the Transports are done with it.
+//
 // # When Redis is slow or down
 //
 // A request never fails because Redis failed. A partition whose Redis call

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,5 +90,26 @@ func TestJoinShortDeadlineNotRefused(t *testing.T) {
 	}
 	if d, ok, retry := q.TakeBefore(now, time.Time{}); ok || d <= 0 || retry == nil {
 		t.Errorf("TakeBefore without a deadline while the state loads = %v, %v, %v; want a wait for it", d, ok, retry)
+	}
+}
+
+// TestJoinQuotaKnownByFleet: a member that joins a fleet that knows the
+// partition's quota paces its first requests by it, instead of sending
+// them unpaced until its first lease: a burst of 20 Takes at once, before
+// its state is read, gets no unpaced token.
+func TestJoinQuotaKnownByFleet(t *testing.T) {
+	f := twoMembers(t)
+	qa := f.a.Partition("p")
+	qa.Learn(quota(10), time.Second)
+	takeToken(t, qa)
+	waitFor(t, "A leases", func() bool { return f.a.Stats().Leases > 0 })
+	qb := f.b.Partition("p")
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() { qb.Take(time.Now()) })
+	}
+	wg.Wait()
+	if n := f.b.Stats().Unpaced; n != 0 {
+		t.Errorf("the joining member sent %d requests unpaced, the fleet's quota known", n)
 	}
 }

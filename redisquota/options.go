@@ -26,6 +26,12 @@ const (
 	burstFrac = 0.02
 )
 
+// closedShare is the share of the announced quota that the fleet's bucket
+// never grants (neither its pace nor its tolerance), which the members of
+// a closed Store split (see part.fallbackTake): a closed member's requests
+// reach no bucket, and the open members take the whole of it.
+const closedShare = 1 - paceShare - burstFrac
+
 // Bounds.
 const (
 	maxPartitions = 4096                       // partitions a Store holds; idle ones are dropped past it

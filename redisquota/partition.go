@@ -224,7 +224,12 @@ func (p *part) fallback(t int64) bool {
 }
 
 // fallbackTake reserves a token of the local limiter, paced at the
-// member's share of the last known quota, and returns its wait. A token
+// member's share of the last known quota, and returns its wait. Once the
+// Store is closed, the member's requests are charged to the fleet's bucket
+// no more, and the open members may take the whole of it: the limiter then
+// paces at the member's share of closedShare of the quota (the part the
+// bucket never grants), one token at a time, so that the fleet stays
+// within the quota however many of its members were closed. A token
 // further ahead than WithLeaseTime, as far as a lease's tokens go, is not
 // reserved (ok false): the caller takes again when it is due. The
 // Transport refuses an attempt whose wait passes its deadline without
@@ -233,8 +238,11 @@ func (p *part) fallback(t int64) bool {
 func (p *part) fallbackTake(now time.Time) (wait time.Duration, ok bool) {
 	limit, window := p.limit.Load(), time.Duration(p.window.Load())
 	members := max(p.s.members.Load(), p.members.Load(), 1)
-	r := rate.Limit(paceShare * float64(limit) / window.Seconds() / float64(members))
-	b := max(1, int(burstFrac*float64(limit))/int(members))
+	share, b := paceShare, max(1, int(burstFrac*float64(limit))/int(members))
+	if p.s.ctx.Err() != nil {
+		share, b = closedShare, 1
+	}
+	r := rate.Limit(share * float64(limit) / window.Seconds() / float64(members))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {

@@ -125,8 +125,14 @@ func (s *Store) Members() int { return int(s.members.Load()) }
 
 // Close stops the Store's goroutines and waits for them, tells Redis the
 // member left (without waiting more than WithTimeout's bound for it), and
-// closes its pub/sub connection. Partitions held by Transports keep
-// answering, from local state only. Close returns the error of closing the
+// closes its pub/sub connection. Call it once the Transports that use the
+// Store are done. Partitions held by Transports keep answering, from
+// local state only: the member hears the fleet no more, and its requests
+// are no longer charged to the fleet's bucket, which the other members
+// may now take whole; so that the fleet never exceeds the quota, a closed
+// partition that knows a quota sends the tokens it holds, then paces at
+// its share of the 3% of the quota the bucket never grants (see the
+// package documentation, Joining and leaving). Close returns the error of closing the
 // pub/sub connection, if any; it may be called more than once. While
 // go-redis is making that connection again (after Redis went away), Close
 // waits for its handshake, which go-redis bounds by the client's dial and
