@@ -182,7 +182,7 @@
 // closed too early) hears the fleet no more, and its requests are charged
 // to the fleet's bucket no more, while the other members, which no longer
 // count it, may take the whole bucket: pacing at its share of the quota,
-// the closed member made the fleet send its share over the quota (1.5
+// the closed member made the fleet send its share over the quota (1.4
 // times it, for two members). A closed Store's partitions therefore send
 // the tokens they hold (their leases, which the bucket charged), then pace
 // locally at their share of the 3% of the quota that the bucket never
