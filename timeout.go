@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 )
 
 // maxReadWait bounds the time the Transport spends reading a response body
@@ -340,7 +341,19 @@ func (w *deadlineWatch) sync() {
 		if target != 0 && target != w.armed {
 			d := time.Duration(target - int64(time.Since(*w.epoch.Load())))
 			if w.timer == nil {
-				w.timer = time.AfterFunc(d, w.sweep)
+				// The timer holds the watch weakly: set for the call's
+				// budget (minutes), it would otherwise keep the chain and
+				// its base alive that long after their last call (a
+				// Transport made per request).
+				// Once the watch is garbage, its timer is stopped: the
+				// runtime's heap of timers holds it no longer either.
+				wp := weak.Make(w)
+				w.timer = time.AfterFunc(d, func() {
+					if w := wp.Value(); w != nil {
+						w.sweep()
+					}
+				})
+				runtime.AddCleanup(w, stopTimer, w.timer)
 			} else {
 				w.timer.Reset(d)
 			}
@@ -352,6 +365,9 @@ func (w *deadlineWatch) sync() {
 		}
 	}
 }
+
+// stopTimer stops t; it is the cleanup of a deadlineWatch's timer.
+func stopTimer(t *time.Timer) { t.Stop() }
 
 // sweep runs when the timer fires: it fires the deadlines that are due,
 // and sets the timer to the earliest of the others.

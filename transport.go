@@ -53,7 +53,10 @@ import (
 //
 // The zero Transport behaves as New(nil): http.DefaultTransport with the
 // default options. A Transport is safe for concurrent use by multiple
-// goroutines and starts no goroutine per request.
+// goroutines and starts no goroutine per request. Make one and share it,
+// as http.Transport: what it learns of a host (its breaker, its quota, its
+// retry budget) serves every call through it. One made for a single call
+// is garbage once the call is done, its timers included.
 type Transport struct {
 	cfg      config
 	base     http.RoundTripper
