@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -751,71 +750,4 @@ func breakerName(k breakerKey) string {
 		return k.scheme + "://" + k.host
 	}
 	return k.scheme + "://" + k.host + port
-}
-
-// canonicalHost returns host lower-cased, without scheme's default port,
-// and without the final dot of a fully-qualified name (see
-// withoutFinalDot). It allocates only for a name with an upper-case
-// letter, or with a final dot and a port other than the default one (see
-// hostNames, which makes those once).
-func canonicalHost(scheme, host string) string {
-	return cutHost(scheme, lowerASCII(host))
-}
-
-// cutHost returns host, lower-cased, as canonicalHost does: without
-// scheme's default port, nor a fully-qualified name's final dot.
-func cutHost(scheme, host string) string {
-	if port := defaultPort(scheme); port != "" {
-		if h, ok := strings.CutSuffix(host, port); ok {
-			return withoutFinalDot(h)
-		}
-	}
-	// An empty port means the default one.
-	if strings.HasSuffix(host, ":") && hasPort(host) {
-		host = host[:len(host)-1]
-	}
-	return withoutFinalDot(host)
-}
-
-// withoutFinalDot returns host, a URL host with or without a port, without
-// the final dot of its name: "api.example.com." is the fully-qualified
-// spelling of "api.example.com", one host, which DNS resolves and TLS
-// verifies alike. Only one dot goes, and never a name's only character.
-// It allocates only for a dotted name with a port.
-func withoutFinalDot(host string) string {
-	if n := len(host); n > 1 && host[n-1] == '.' {
-		return host[:n-1]
-	}
-	if i := strings.LastIndexByte(host, ':'); i > 1 && host[i-1] == '.' && i > strings.LastIndexByte(host, ']') {
-		return host[:i-1] + host[i:]
-	}
-	return host
-}
-
-// defaultPort returns the default port of scheme, colon included, or "".
-func defaultPort(scheme string) string {
-	switch scheme {
-	case "https":
-		return ":443"
-	case "http":
-		return ":80"
-	}
-	return ""
-}
-
-// hasPort reports whether host, as in URL.Host, ends with a port.
-func hasPort(host string) bool {
-	i := strings.LastIndexByte(host, ':')
-	return i >= 0 && i > strings.LastIndexByte(host, ']')
-}
-
-// lowerASCII returns s with ASCII letters lower-cased; it allocates only
-// when s has an upper-case letter.
-func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			return strings.ToLower(s)
-		}
-	}
-	return s
 }

@@ -13,9 +13,12 @@ import (
 // BreakerHalfOpen while it lets its probes through (an open breaker whose
 // OpenTimeout is over is half-open, as the next attempt finds it), else
 // BreakerClosed. The breaker is looked up under the rules attempts follow:
-// by default the URL's scheme, host and port, case, an explicit default
-// port and a fully-qualified name's final dot ignored (so "https://API.example.com:443/v1" names the breaker of
-// "https://api.example.com/x"); with BreakerSettings.Key, the key it returns
+// by default the URL's scheme, host and port, under any of the spellings
+// that are one host (case, an explicit default port, a fully-qualified
+// name's final dot, a port's leading zeros, the form of an IP address, a
+// name's Unicode or punycode spelling: see ResetHost), so that
+// "https://API.example.com:443/v1" names the breaker of
+// "https://api.example.com/x"; with BreakerSettings.Key, the key it returns
 // for such a request, which has no header. rawURL is an absolute URL, with
 // a scheme and a host, or a host alone, as ResetHost takes it ("host" or
 // "host:port", any case, an IPv6 address as "::1" or "[::1]:8443", its

@@ -143,7 +143,7 @@ func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*htt
 	}
 	resp, err := saneResult(c.next.roundTrip(req, st))
 	if err != nil {
-		err = redactError(requestFault(req, err)) // before any layer records it
+		err = redactRequestError(requestFault(req, err), req.URL.Host) // before any layer records it
 	}
 	if st != nil {
 		if st.bufferMax > 0 {

@@ -104,14 +104,24 @@ func (e *Error) Unwrap() error { return e.Err }
 // redactURL returns u without its query string, fragment and user info,
 // an opaque URL's included: net/http sends an Opaque as it is, and the
 // server reads a '?' in it as the start of the query. Its host and path are
-// bounded as in Attempt (a redirect may name a URL megabytes long).
+// bounded as in Attempt (a redirect may name a URL megabytes long), and
+// user information put in its host by hand is REDACTED, as in Attempt
+// ("https://REDACTED@api.example.com/v1"): net/http dials that host, not
+// api.example.com.
 func redactURL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}
 	scheme, host := urlKey(u.Scheme, u.Host)
+	var user *url.Userinfo
+	if at := strings.LastIndexByte(host, '@'); at >= 0 {
+		// User information put in the host by hand, REDACTED (urlKey):
+		// written as a URL's, not escaped as part of the host.
+		user, host = url.User(host[:at]), host[at+1:]
+	}
 	v := url.URL{
 		Scheme:  scheme,
+		User:    user,
 		Host:    host,
 		Path:    redact.Truncate(redact.Path(u.Path), redact.MaxPath),
 		RawPath: u.RawPath,
@@ -165,6 +175,14 @@ func (e *redactedError) Timeout() bool { return isTimeout(e.err) }
 // same chain whose message has them removed. Every error of the base
 // RoundTripper goes through it before any layer records it.
 func redactError(err error) error {
+	return redactRequestError(err, "")
+}
+
+// redactRequestError is redactError for an error of the base RoundTripper
+// that sent a request to host, its URL's: user information put in host by
+// hand, which net/http quotes ("lookup alice:s3cret@api.test: no such
+// host"), is REDACTED too, as urlKey has it in the records and errors.
+func redactRequestError(err error, host string) error {
 	if err == nil {
 		return nil
 	}
@@ -172,10 +190,26 @@ func redactError(err error) error {
 		return err
 	}
 	msg := err.Error()
-	if safe := redactText(redactURLError(err, msg)); safe != msg {
+	if safe := redactText(withoutUserinfo(redactURLError(err, msg), host)); safe != msg {
 		return &redactedError{err: err, msg: safe}
 	}
 	return err
+}
+
+// withoutUserinfo returns s with the user information of host, a URL's
+// host, replaced by REDACTED, as it is and as a URL escapes it in a host
+// ("alice:s3cret%40"); s itself when host has none.
+func withoutUserinfo(s, host string) string {
+	at := strings.LastIndexByte(host, '@')
+	if at < 0 {
+		return s
+	}
+	user := host[:at+1]
+	s = strings.ReplaceAll(s, user, redact.Placeholder+"@")
+	if esc := (&url.URL{Host: user}).String()[len("//"):]; esc != user {
+		s = strings.ReplaceAll(s, esc, redact.Placeholder+esc[len(esc)-len("%40"):])
+	}
+	return s
 }
 
 // redactURLError returns msg, the message of err, with the URL quoted by

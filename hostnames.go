@@ -1,15 +1,14 @@
 package resilient
 
 import (
-	"strings"
 	"sync"
 )
 
 // hostNames holds the canonical forms (see canonicalName) of the hosts
 // spelled otherwise, for the lookups that need a host's canonical name on
 // every attempt (a rate-limit partition, the write rule's hosts): making
-// the canonical form of API.example.com, or of api.example.com.:8443,
-// builds a string, which a lookup then makes once per spelling, not once
+// the canonical form of API.example.com, api.example.com.:8443,
+// api.example.com:0443, [0:0::1] or bücher.example builds a string, which a lookup then makes once per spelling, not once
 // per attempt. A lookup takes no lock. The table holds at most
 // maxHostNames spellings, each bounded (urlKey), and is emptied when full:
 // a server that names ever new spellings costs their attempts a few
@@ -36,7 +35,7 @@ func (n *hostNames) init() { n.t.init() }
 // their canonical form (canonicalName). It allocates nothing for a
 // canonical spelling, as most are, nor for a spelling met before.
 func (n *hostNames) canonical(scheme, host string) (string, string) {
-	if !hasUpperASCII(scheme) && !hasUpperASCII(host) && !strings.Contains(host, ".:") {
+	if !hasUpperASCII(scheme) && plainHost(host) {
 		return scheme, cutHost(scheme, host) // a substring: no copy
 	}
 	k := breakerKey{scheme, host}
@@ -60,9 +59,8 @@ func (n *hostNames) canonical(scheme, host string) (string, string) {
 }
 
 // canonicalName returns scheme and host, a URL's, in the form the
-// per-host state is kept under: lower-cased, without the scheme's default
-// port, and without a fully-qualified name's final dot (see
-// canonicalHost).
+// per-host state is kept under: the scheme lower-cased, the host as
+// canonicalHost says.
 func canonicalName(scheme, host string) (string, string) {
 	scheme = lowerASCII(scheme)
 	return scheme, canonicalHost(scheme, host)

@@ -230,16 +230,18 @@ func (k partKey) hash(seed maphash.Seed) uint64 {
 // maxKeyPort is the longest port a key's host keeps, colon included.
 const maxKeyPort = len(":65535")
 
-// urlKey returns scheme and host, a URL's, as the keys of the tables hold
-// them: as they are, unless the scheme or the host's name is longer than
-// redact.MaxHost bytes (the longest domain name) or its port longer than
-// a port, in which case they are cut to those bounds, the port kept (see
-// boundedKey). Two hosts whose names differ only past their first 255
-// bytes share their state, as a host does with itself. It allocates
-// nothing for a URL within the bounds.
+// urlKey returns scheme and host, a URL's, as the keys of the tables, the
+// records of attempts and the errors hold them: as they are, unless the
+// host holds user information put there by hand, which REDACTED replaces
+// (redact.Userinfo: "REDACTED@api.test"), or the scheme or the host's name
+// is longer than redact.MaxHost bytes (the longest domain name) or its
+// port longer than a port, in which case they are cut to those bounds, the
+// port kept (see boundedKey). Two hosts whose names differ only past their
+// first 255 bytes share their state, as a host does with itself. It
+// allocates nothing for a URL within the bounds and without an '@'.
 func urlKey(scheme, host string) (string, string) {
-	if len(scheme)|len(host) > redact.MaxHost { // either is longer
-		scheme, host = boundedKey(scheme, host)
+	if len(scheme)|len(host) > redact.MaxHost || strings.IndexByte(host, '@') >= 0 {
+		scheme, host = boundedKey(scheme, redact.Userinfo(host))
 	}
 	return scheme, host
 }
@@ -306,13 +308,17 @@ func boundedKey(scheme, host string) (string, string) {
 }
 
 // boundedHost returns host with its name cut at redact.MaxHost bytes and
-// its port at maxKeyPort, in a string that does not keep host alive when
-// it cut either.
+// its port at maxKeyPort, its leading zeros dropped first (a port is read
+// as a number: ":0000000443" is 443, not 0), in a string that does not
+// keep host alive when it cut either.
 func boundedHost(host string) string {
 	name, port := host, ""
 	if hasPort(host) {
 		i := strings.LastIndexByte(host, ':')
 		name, port = host[:i], host[i:]
+		if len(port) > maxKeyPort {
+			port = trimPortZeros(port)
+		}
 	}
 	if len(name) <= redact.MaxHost && len(port) <= maxKeyPort {
 		return host

@@ -342,13 +342,16 @@ func (x *attemptExtras) drawKey() string {
 
 // WithKeyHonoringHosts names hosts that deduplicate writes by idempotency
 // key; several calls add up. A host is a name or an address, with or
-// without a port, matched case-insensitively and with or without the
-// final dot of a fully-qualified name ("api.example.com." is
-// "api.example.com"): "api.example.com" matches
-// that host on any port, "api.example.com:8443" only on that port; an
-// IPv6 address is named as it is ("::1") or as in a URL ("[::1]",
-// "[::1]:8443"). It panics on an empty host or one that holds a scheme or
-// a path.
+// without a port, matched under any of the spellings that are one host
+// (see canonicalHost): any case, with or without the final dot of a
+// fully-qualified name ("api.example.com." is "api.example.com"), a port
+// with or without leading zeros, an IPv6 address in any of its forms, an
+// IPv4 address in IPv6 form as the IPv4 address, a name in Unicode as its
+// punycode ("XN--BCHER-KVA.example." names bücher.example).
+// "api.example.com" matches that host on any port, "api.example.com:8443"
+// only on that port; an IPv6 address is named as it is ("::1") or as in a
+// URL ("[::1]", "[::1]:8443"). It panics on an empty host or one that
+// holds a scheme, a path or user information.
 //
 // The write rule: a write (any method but GET, HEAD, OPTIONS, TRACE, PUT
 // and DELETE) is resent after an ambiguous failure (a 5xx, a connection
@@ -384,7 +387,7 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 		if strings.Count(h, ":") > 1 && h[0] != '[' {
 			h = "[" + h + "]" // an IPv6 address, bracketed as in URL.Host
 		}
-		hs = append(hs, splitNamed(withoutFinalDot(strings.ToLower(h))))
+		hs = append(hs, splitNamed(canonicalHost("", h)))
 	}
 	return func(c *config) {
 		perTransport(c, "WithKeyHonoringHosts")

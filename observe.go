@@ -22,7 +22,7 @@ import (
 // and Path have their control characters replaced by spaces too.
 type Attempt struct {
 	Method string // the request's method
-	Host   string // host[:port] of the request URL; a name past 255 bytes is cut there (a redirect may name any), the port kept
+	Host   string // host[:port] of the request URL, as spelled; a name past 255 bytes is cut there (a redirect may name any), the port kept; user information put in it by hand is REDACTED ("REDACTED@api.example.com")
 	Path   string // never includes the query string; a credential in it (a webhook's token) is REDACTED; cut at 8 KiB, at a character's boundary
 
 	Number      int // 1 for the first attempt

@@ -20,9 +20,15 @@ import (
 //
 // host is a host name or address, with or without a port, as in URL.Host
 // ("api.example.com", "api.example.com:8443", "[::1]:8080"); a URL is
-// accepted too, and its host is used. The comparison ignores case, the
-// final dot of a fully-qualified name ("api.example.com." is
-// "api.example.com") and the scheme. A host without a port names the host
+// accepted too, and its host is used. Any of the spellings of a host that
+// net/http sends to the same place names it, as the Transport keys its
+// state: the comparison ignores case, the final dot of a fully-qualified
+// name ("api.example.com." is "api.example.com"), a port's leading zeros,
+// the form of an IP address ("[0:0::1]" is "[::1]", "[::ffff:192.0.2.1]"
+// is "192.0.2.1"), a name's Unicode or punycode spelling ("bücher.example"
+// is "XN--BCHER-KVA.example") and the scheme; a host whose URL held user
+// information is named as the Transport records it ("REDACTED@host").
+// A host without a port names the host
 // on every port; with a port, only that port, a URL without a port having
 // its scheme's default one (443 for https, 80 for http). A partition or
 // breaker named by a custom key (WithRateLimitKey, BreakerSettings.Key) is
@@ -91,7 +97,7 @@ func (c *call) resetReaches(m hostMatcher) bool {
 // hostMatcher tells whether a URL host, or a custom key, is the one given
 // to ResetHost.
 type hostMatcher struct {
-	host, port string // lower-cased; port "" matches every port
+	host, port string // canonical (canonicalHost); port "" matches every port
 	key        string // the argument as a custom key is held (customKey)
 }
 
@@ -105,14 +111,12 @@ func newHostMatcher(s string) (hostMatcher, bool) {
 		}
 		s = u.Host
 	}
-	_, s = urlKey("", s) // as the tables hold it
-	s = lowerASCII(s)
-	m := hostMatcher{key: key}
-	if strings.Count(s, ":") > 1 && !strings.HasPrefix(s, "[") {
-		m.host = s // a bare IPv6 address
-	} else {
-		m.host, m.port = splitHostPort(s)
+	_, s = urlKey("", s) // as the tables hold it: user information REDACTED
+	if at := strings.LastIndexByte(s, '@') + 1; strings.Count(s[at:], ":") > 1 && s[at] != '[' {
+		s = s[:at] + "[" + s[at:] + "]" // a bare IPv6 address, bracketed as in URL.Host
 	}
+	m := hostMatcher{key: key}
+	m.host, m.port = splitHostPort(canonicalHost("", s))
 	return m, m.host != "" || m.key != ""
 }
 
@@ -127,8 +131,9 @@ func (m hostMatcher) match(scheme, host string) bool {
 	if m.host == "" {
 		return false // a custom key given as a URL without a host
 	}
-	_, host = urlKey(scheme, host)
-	h, port := splitHostPort(lowerASCII(host))
+	scheme, host = urlKey(scheme, host)
+	scheme = lowerASCII(scheme)
+	h, port := splitHostPort(canonicalHost(scheme, host))
 	if h != m.host {
 		return false
 	}
@@ -136,7 +141,7 @@ func (m hostMatcher) match(scheme, host string) bool {
 		return true
 	}
 	if port == "" {
-		port = strings.TrimPrefix(defaultPort(lowerASCII(scheme)), ":")
+		port = strings.TrimPrefix(defaultPort(scheme), ":")
 	}
 	return port == m.port
 }

@@ -20,3 +20,19 @@ func ValidHost(h string) bool {
 	}
 	return true
 }
+
+// Userinfo returns h, a URL's host (URL.Host, or a Host header), with the
+// user information a caller put in it by hand ("alice:s3cret@api.test",
+// which url.Parse would have taken out into URL.User) replaced by
+// Placeholder: "REDACTED@api.test". Everything before the last '@' is user
+// information, as url.Parse reads an authority. A host without an '@' is
+// returned as it is, without an allocation. The host that remains is not
+// the host without the user information: net/http dials the whole of h,
+// and sends it empty as the Host header (see ValidHost).
+func Userinfo(h string) string {
+	at := strings.LastIndexByte(h, '@')
+	if at < 0 || h[:at] == Placeholder {
+		return h
+	}
+	return Placeholder + h[at:]
+}

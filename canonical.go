@@ -1,0 +1,180 @@
+package resilient
+
+import (
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/resilienthttp/resilient/internal/idna"
+	"github.com/resilienthttp/resilient/internal/redact"
+)
+
+// canonicalHost returns host, a URL's host as urlKey bounds it, in the form
+// the per-host state is kept under: one form for the spellings that
+// net/http sends to the same place, and never one for two places.
+//
+//   - User information put in the host by hand ("alice:s3cret@api.test",
+//     which net/http dials whole, and fails to resolve) is REDACTED
+//     (redact.Userinfo): "REDACTED@api.test", another host than api.test.
+//   - ASCII letters are lower-cased; a name in Unicode is in punycode, as
+//     net/http dials it ("bücher.example" is "xn--bcher-kva.example"),
+//     when internal/idna knows its form exactly (else only its ASCII
+//     letters are lower-cased, and it is a host of its own).
+//   - The final dot of a fully-qualified name goes (see withoutFinalDot).
+//   - An IP address in brackets is in its shortest form ("[0:0::1]" is
+//     "[::1]", RFC 5952), and an IPv4 address in IPv6 form
+//     ("[::ffff:192.0.2.1]"), or in brackets, is the IPv4 address: net/http
+//     dials them alike.
+//   - A port loses its leading zeros ("api.example.com:0443" is dialed on
+//     443), and the scheme's default port goes, an empty port too.
+//
+// It allocates nothing for a host that is already in that form or that
+// only the default port or the final dot of its name set apart, as most
+// are (see plainHost); hostNames makes the others once.
+func canonicalHost(scheme, host string) string {
+	if !plainHost(host) {
+		host = spellHost(host)
+	}
+	return cutHost(scheme, host)
+}
+
+// plainHost reports whether host needs no more than cutHost to be
+// canonical (see canonicalHost): it has no upper-case letter, no byte past
+// ASCII, no brackets, no '@', no final dot before a port, and its port, if
+// any, no leading zero. It allocates nothing.
+func plainHost(host string) bool {
+	colon := -1
+	for i := 0; i < len(host); i++ {
+		switch c := host[i]; {
+		case 'A' <= c && c <= 'Z', c == '[', c == '@', c >= utf8.RuneSelf:
+			return false
+		case c == ':':
+			if i > 0 && host[i-1] == '.' {
+				return false
+			}
+			colon = i
+		}
+	}
+	return colon < 0 || len(host)-colon <= 2 || host[colon+1] != '0'
+}
+
+// spellHost returns host in its canonical form as canonicalHost says, but
+// for its default port and the final dot of a name with a port (cutHost).
+func spellHost(host string) string {
+	user := ""
+	if at := strings.LastIndexByte(host, '@'); at >= 0 {
+		user, host = redact.Placeholder+"@", host[at+1:]
+	}
+	name, port := host, ""
+	if hasPort(host) {
+		i := strings.LastIndexByte(host, ':')
+		name, port = host[:i], trimPortZeros(host[i:])
+	}
+	name = lowerASCII(name)
+	if strings.HasPrefix(name, "[") && strings.HasSuffix(name, "]") {
+		if a, err := netip.ParseAddr(name[1 : len(name)-1]); err == nil {
+			if a = a.Unmap(); a.Is4() {
+				name = a.String()
+			} else {
+				name = "[" + a.String() + "]"
+			}
+		}
+	} else if !isASCII(name) {
+		if a, ok := idna.ToASCII(withoutFinalDot(name)); ok {
+			name = a
+		}
+	}
+	return user + withoutFinalDot(name) + port
+}
+
+// trimPortZeros returns port, a URL host's (":0443"), without the leading
+// zeros of its number (":443"); ":0" for a number of zeros alone.
+func trimPortZeros(port string) string {
+	n := strings.TrimLeft(port[1:], "0")
+	if n == "" && len(port) > 1 {
+		return ":0"
+	}
+	if len(n) == len(port)-1 {
+		return port
+	}
+	return ":" + n
+}
+
+// isASCII reports whether s has no byte past ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// cutHost returns host, spelled as canonicalHost says (plainHost, or
+// made so by spellHost), without scheme's default port, an empty port,
+// nor a fully-qualified name's final dot.
+func cutHost(scheme, host string) string {
+	if port := defaultPort(scheme); port != "" {
+		if h, ok := strings.CutSuffix(host, port); ok {
+			return withoutFinalDot(h)
+		}
+	}
+	// An empty port means the default one.
+	if strings.HasSuffix(host, ":") && hasPort(host) {
+		host = host[:len(host)-1]
+	}
+	return withoutFinalDot(host)
+}
+
+// withoutFinalDot returns host, a URL host with or without a port, without
+// the final dot of its name: "api.example.com." is the fully-qualified
+// spelling of "api.example.com", one host, which DNS resolves and TLS
+// verifies alike. Only one dot goes, and never a name's only character.
+// It allocates only for a dotted name with a port.
+func withoutFinalDot(host string) string {
+	if n := len(host); n > 1 && host[n-1] == '.' {
+		return host[:n-1]
+	}
+	if i := strings.LastIndexByte(host, ':'); i > 1 && host[i-1] == '.' && i > strings.LastIndexByte(host, ']') {
+		return host[:i-1] + host[i:]
+	}
+	return host
+}
+
+// defaultPort returns the default port of scheme, colon included, or "".
+func defaultPort(scheme string) string {
+	switch scheme {
+	case "https":
+		return ":443"
+	case "http":
+		return ":80"
+	}
+	return ""
+}
+
+// hasPort reports whether host, as in URL.Host, ends with a port.
+func hasPort(host string) bool {
+	i := strings.LastIndexByte(host, ':')
+	return i >= 0 && i > strings.LastIndexByte(host, ']')
+}
+
+// lowerASCII returns s with its ASCII letters lower-cased, and no other
+// character changed: a name past ASCII that net/http does not convert
+// (see canonicalHost) is dialed as it is, and a resolver need not take
+// "Ä" for "ä". It allocates only when s has an upper-case ASCII letter.
+func lowerASCII(s string) string {
+	i := 0
+	for i < len(s) && !('A' <= s[i] && s[i] <= 'Z') {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if 'A' <= b[i] && b[i] <= 'Z' {
+			b[i] += 'a' - 'A'
+		}
+	}
+	return string(b)
+}
