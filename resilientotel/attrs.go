@@ -31,6 +31,12 @@ func redactedURL(u *url.URL) string {
 	if u.User != nil {
 		v.User = url.UserPassword("REDACTED", "REDACTED")
 	}
+	if at := strings.LastIndexByte(v.Host, '@'); at >= 0 {
+		// User information a caller put in the host by hand, which
+		// net/http dials whole: written as the Transport's records
+		// write it (redact.Userinfo), REDACTED@host.
+		v.User, v.Host = url.User(redact.Placeholder), v.Host[at+1:]
+	}
 	return redact.Truncate(v.String(), maxURLLen)
 }
 
@@ -38,12 +44,13 @@ func redactedURL(u *url.URL) string {
 // port of the Host it is sent with (req.Host, else the URL's), the port of
 // the URL's scheme when the host has none; 0 when not known. A req.Host
 // that net/http cannot write, and sends empty, is not the server's name:
-// the URL's host is. A host longer than any domain name is cut at
+// the URL's host is, with user information put in it by hand REDACTED
+// (see redact.Userinfo). A host longer than any domain name is cut at
 // maxHostLen.
 func serverAddr(req *http.Request) (string, int) {
 	host := req.Host
 	if (host == "" || !redact.ValidHost(host)) && req.URL != nil {
-		host = req.URL.Host
+		host = redact.Userinfo(req.URL.Host) // as the Transport records it
 	}
 	addr, portStr := host, ""
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && i > strings.LastIndexByte(host, ']') {

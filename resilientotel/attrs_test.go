@@ -55,6 +55,12 @@ func TestRedactedURL(t *testing.T) {
 	if got := redactedURL(nil); got != "" {
 		t.Errorf("redactedURL(nil) = %q", got)
 	}
+	// User information a caller put in the host by hand, which url.Parse
+	// would have taken out into URL.User: net/http dials it whole.
+	handmade := &url.URL{Scheme: "https", Host: "alice:s3cret@api.test", Path: "/v1"}
+	if got, want := redactedURL(handmade), "https://REDACTED@api.test/v1"; got != want {
+		t.Errorf("redactedURL(host %q) = %q, want %q", handmade.Host, got, want)
+	}
 	// An Opaque is sent as it is, user information included.
 	for _, tc := range []struct{ opaque, want string }{
 		{"//alice:s3cret@api.test:8443/v1/posts", "https://REDACTED:REDACTED@api.test:8443/v1/posts"},
@@ -96,8 +102,13 @@ func TestServerAddr(t *testing.T) {
 		{"https://api.test/x", "alice:s3cret@api.test", "api.test", 443},
 		{"http://api.test:8080/x", "other.test/path", "api.test", 8080},
 		{"http://api.test/x", "other test", "api.test", 80},
+		// User information in the URL's host, put there by hand.
+		{"", "", "REDACTED@api.test", 443},
 	} {
 		u, _ := url.Parse(tc.url)
+		if tc.url == "" {
+			u = &url.URL{Scheme: "https", Host: "alice:s3cret@api.test", Path: "/v1"}
+		}
 		addr, port := serverAddr(&http.Request{URL: u, Host: tc.host})
 		if addr != tc.addr || port != tc.port {
 			t.Errorf("serverAddr(%s, Host %q) = %q, %d; want %q, %d", tc.url, tc.host, addr, port, tc.addr, tc.port)
