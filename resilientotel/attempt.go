@@ -1,0 +1,210 @@
+package resilientotel
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/resilienthttp/resilient"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// StartAttempt starts the CLIENT span of an attempt about to reach the wire
+// and injects its span context into the headers of a copy of req; it
+// implements resilient.Tracer.
+func (in *instrumentation) StartAttempt(req *http.Request, info resilient.AttemptInfo) (*http.Request, func(*http.Response, error)) {
+	parent := req.Context()
+	if in.passthrough {
+		return in.propagate(req), nil
+	}
+	c := in.callOf(parent)
+	if c == nil {
+		if in.idle.Load() && !in.m.attemptEnabled(parent) {
+			// An attempt of an idle call (see idleCall), or, while
+			// the calls are, of a request that did not come through
+			// StartCall.
+			return in.propagate(req), nil
+		}
+		c = in.newCall(parent, req) // a request that did not come through StartCall
+	}
+	resend := c.offset + info.ResendCount
+	c.sent.Add(1)
+	if info.Hedge > 0 && c.span != nil && c.span.IsRecording() {
+		c.span.AddEvent(EventHedge, trace.WithAttributes(
+			AttrAttemptNumber.Int(info.Number), AttrHedge.Int(info.Hedge)))
+	}
+	a := &attempt{call: c, start: time.Now(), number: info.Number}
+	// The span starts when the attempt's duration is measured from, so
+	// that http.client.request.duration is the span's duration, as the
+	// conventions ask.
+	a.opts = [3]trace.SpanStartOption{c.startOpts[0], c.startOpts[1], trace.WithTimestamp(a.start)}
+	if a.opts[0] == nil { // a call without StartCall
+		a.opts[0], a.opts[1] = in.client, trace.WithAttributes(c.attrs[:c.nattrs]...)
+	}
+	if resend > 0 {
+		attrs := append(c.attrs[:c.nattrs:c.nattrs], semconv.HTTPRequestResendCountKey.Int(resend))
+		a.opts[1] = trace.WithAttributes(attrs...)
+	}
+	var ctx context.Context
+	ctx, a.span = in.tracer.Start(parent, c.clientNm, a.opts[:]...)
+	a.carrier.src = req.Header
+	in.prop.Inject(ctx, &a.carrier)
+
+	recording := a.span.IsRecording()
+	record := recording || in.m.attemptEnabled(ctx)
+	if record {
+		// Count the writes of the request: net/http writes it again,
+		// on a new connection, when a reused one was closed before an
+		// answer came.
+		a.ct.WroteRequest = a.wroteRequest
+		if recording {
+			// The connection's peer, for network.peer.address.
+			a.ct.GotConn = a.gotConn
+		}
+		ctx = httptrace.WithClientTrace(ctx, &a.ct)
+	}
+	var out *http.Request
+	if record || a.carrier.dst != nil || a.span.SpanContext().IsValid() {
+		out = req.WithContext(ctx)
+		if a.carrier.dst != nil {
+			out.Header = a.carrier.dst
+		}
+	}
+	if !record {
+		return out, nil // nothing to record when it ends
+	}
+	a.ctx = ctx
+	return out, a.end
+}
+
+// wroteRequest counts the writes of the attempt's request.
+func (a *attempt) wroteRequest(httptrace.WroteRequestInfo) { a.writes.Add(1) }
+
+// gotConn keeps the remote address of the connection the attempt's request
+// is sent on: the last one, when net/http sends it again on another.
+func (a *attempt) gotConn(info httptrace.GotConnInfo) {
+	if info.Conn == nil {
+		return
+	}
+	addr := info.Conn.RemoteAddr()
+	a.peerMu.Lock()
+	a.peer = addr
+	a.peerMu.Unlock()
+}
+
+// attempt is one CLIENT span.
+type attempt struct {
+	call    *call
+	ctx     context.Context
+	span    trace.Span
+	start   time.Time
+	carrier headerCarrier
+	opts    [3]trace.SpanStartOption // the span's start options: kind, attributes, start time
+	ct      httptrace.ClientTrace
+	writes  atomic.Int32 // the request's writes, by net/http
+	number  int          // the attempt's number in the call (resilient.AttemptInfo)
+	peerMu  sync.Mutex
+	peer    net.Addr // the remote address of the request's connection (GotConn)
+}
+
+// end ends the attempt's span and records its duration. The Transport
+// calls it within the attempt, under the attempt's deadline, before it
+// classified the response and handed it over: the span is only marked
+// ended there, at this time, and handed to the span processors later, by
+// the call's Attempt or EndCall (see flush). A span processor that exports
+// as spans end (sdktrace.NewSimpleSpanProcessor) may take its time there,
+// but not from the attempt's deadline: a success would become a timeout,
+// sent again, as slow as the exporter.
+func (a *attempt) end(resp *http.Response, err error) {
+	now := time.Now()
+	dur := now.Sub(a.start)
+	status, proto, errType := 0, "", ""
+	if resp != nil {
+		status, proto = resp.StatusCode, protocolVersion(resp)
+		if status >= 400 {
+			errType = strconv.Itoa(status)
+		}
+	} else {
+		errType = errorType(err)
+		if a.ctx.Err() != nil {
+			// The attempt's context ended (its timeout, the caller): the
+			// base may say only "canceled"; the cause says why.
+			if t := errorType(context.Cause(a.ctx)); t != errOther {
+				errType = t
+			}
+		}
+		if errType == "" {
+			errType = errOther // no response and no error: a broken RoundTripper
+		}
+	}
+	transparent := int(a.writes.Load()) - 1
+	if a.span.IsRecording() {
+		var kv [6]attribute.KeyValue
+		attrs := kv[:0]
+		if transparent > 0 {
+			attrs = append(attrs, AttrTransparentResends.Int(transparent))
+		}
+		a.peerMu.Lock()
+		peer := a.peer
+		a.peerMu.Unlock()
+		if host, port := peerAddr(peer); host != "" {
+			attrs = append(attrs, semconv.NetworkPeerAddressKey.String(host))
+			if port > 0 {
+				attrs = append(attrs, semconv.NetworkPeerPortKey.Int(port))
+			}
+		}
+		if status > 0 {
+			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(status))
+		}
+		if proto != "" {
+			attrs = append(attrs, semconv.NetworkProtocolVersionKey.String(proto))
+		}
+		if errType != "" {
+			attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
+			if status > 0 {
+				a.span.SetStatus(codes.Error, "")
+			} else {
+				a.span.SetStatus(codes.Error, errType)
+			}
+		}
+		a.span.SetAttributes(attrs...)
+		if a.call.span == nil || !a.call.endLater(a.span, now, a.number) {
+			a.span.End(trace.WithTimestamp(now))
+		}
+	} else {
+		a.span.End()
+	}
+	if transparent > 0 && a.call.in.m.transparent.Enabled(a.ctx) {
+		a.call.in.m.transparent.Add(a.ctx, int64(transparent), metric.WithAttributeSet(a.call.metricSet()))
+	}
+	if h := a.call.in.m.duration; h.Enabled(a.ctx) {
+		c := a.call
+		var kv [8]attribute.KeyValue
+		attrs := kv[:0]
+		for _, x := range c.attrs[:c.nattrs] {
+			switch x.Key {
+			case semconv.HTTPRequestMethodKey, semconv.ServerAddressKey, semconv.ServerPortKey, semconv.URLTemplateKey:
+				attrs = append(attrs, x)
+			}
+		}
+		if status > 0 {
+			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(status))
+		}
+		if proto != "" {
+			attrs = append(attrs, semconv.NetworkProtocolVersionKey.String(proto))
+		}
+		if errType != "" {
+			attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
+		}
+		h.Inst().Record(a.ctx, dur.Seconds(), metric.WithAttributeSet(attribute.NewSet(attrs...)))
+	}
+}
