@@ -62,7 +62,7 @@ type config struct {
 	budget   RetryBudget
 	noBudget bool
 
-	// rate limiting (ratelimit.go)
+	// rate limiting (ratelimit.go, ratelimit_options.go)
 	noRateLimit  bool
 	rateLimit    rate.Limit // static limit per partition; 0 for none
 	rateBurst    int

@@ -4,9 +4,11 @@ import "time"
 
 // This file holds the rate limiter's hook for a fleet: the state of a
 // partition shared with other Transports, in this process or in others
-// (package redisquota keeps it in Redis). ratelimit.go calls it at four
-// points: when it creates a partition, when it reads the partition's pause,
-// when it takes a token for an attempt, and when it learns from a response.
+// (package redisquota keeps it in Redis). The rate limiter calls it at four
+// points: when it creates a partition (ratelimit_partition.go), when it
+// reads the partition's pause and when it takes a token for an attempt
+// (ratelimit_wait.go), and when it learns from a response
+// (ratelimit_learn.go).
 
 // A QuotaStore shares the state of the rate limiter's partitions (see
 // WithRateLimit and WithRateLimitKey) between the members of a fleet: the

@@ -1,0 +1,146 @@
+package resilient
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/resilienthttp/resilient/internal/redact"
+)
+
+// This file holds APIError, an error response as the Transport reads it, and
+// ParseError.
+
+// APIError is an error response of an API, read from its status, headers
+// and JSON error envelope. Its Details are kept for the caller and never
+// logged by the Transport.
+type APIError struct {
+	StatusCode int             // the response's HTTP status
+	Code       string          // the envelope's stable code; "" when none
+	Message    string          // human-readable; may change between API versions
+	Details    json.RawMessage // the envelope's details, verbatim; nil when none
+	RequestID  string          // from the body, else X-Request-Id, Request-Id, X-Correlation-Id, X-GitHub-Request-Id, x-amzn-RequestId or x-amz-request-id
+	Retryable  bool            // whether the Transport's default decision retries it
+	RetryAfter time.Duration   // the server's Retry-After (for a rate-limited 403, the time to X-RateLimit-Reset); 0 when it gave none
+
+	// Dialect names the envelope the code was read from. A vendor's name
+	// means the body is recognizably that vendor's:
+	//
+	//	"aidelly"   {"success":false,"error":{"code":"PUBLIC_API_…",…}}: Aidelly's catalog
+	//	"altyaa"    {"error":{"code":…,"message":…,"details":…}} with one of Altyaa's codes
+	//	"postato"   {"error":"CODE","message":…} with one of Postato's codes, or a platform error,
+	//	            {"error":{"origin":"platform","code":…,"retryable":…}}
+	//	"stripe"    {"error":{"type":…,"code":…,"doc_url":"https://stripe.com/…"}}
+	//	"google"    {"error":{"code":429,"status":"RESOURCE_EXHAUSTED",…}}: Code is the status name; in
+	//	            Google's older errors, {"error":{"code":403,"errors":[{"domain":…,"reason":"rateLimitExceeded"}]}},
+	//	            the status if any, else the first item's reason
+	//
+	// Otherwise it names no vendor:
+	//
+	//	"problem+json"  an RFC 9457 problem document: Code is the type's last segment, or its "code" member
+	//	"generic"       a shape that many APIs share: {"error":{"code":…,"message":…}} (without a code, the
+	//	                error's "type", as OpenAI and Anthropic send it); {"error":"CODE","message":…} or
+	//	                OAuth 2.0's {"error":…,"error_description":…}; {"errors":[{"code":…,"message":…},…]}
+	//	                (the first element); {"code":…,"message":…}; {"message":…} alone (GitHub: no Code)
+	//
+	// It is "" for a body that is not a JSON object or none of these. A
+	// code equal to the status, a number or a string of its digits
+	// ({"code":"429"}, Azure's), is dropped: it repeats the status.
+	Dialect string
+}
+
+// Bounds of the server's text in APIError.Error, in bytes.
+const (
+	maxErrorMessage = 256
+	maxErrorToken   = 128 // a code or a request id
+)
+
+// Error returns e.g. `429 PUBLIC_API_RATE_LIMITED: Rate limit exceeded
+// (request_id 7f3…)`. It never includes Details. The code, message and
+// request id come from the server: their control characters become spaces,
+// and they are cut ("…") past 128 bytes for the code and the request id and
+// 256 for the message, so that a hostile server can neither forge log lines
+// nor flood them. The fields keep the server's values, but for the
+// caller's credentials that Code, Message and RequestID echo, and the
+// tokens they hold, which are REDACTED: the user information of the
+// request's URL, the values of its query parameters and headers whose
+// names say they carry a credential (api_key, access_token, sig,
+// Authorization, X-Api-Key, Cookie, …; not the idempotency key), 8 bytes
+// or longer, JSON Web Tokens and the word after "Bearer ".
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(e.StatusCode))
+	if e.Code != "" {
+		b.WriteByte(' ')
+		b.WriteString(safeText(e.Code, maxErrorToken))
+	} else if t := http.StatusText(e.StatusCode); t != "" {
+		b.WriteByte(' ')
+		b.WriteString(t)
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(safeText(e.Message, maxErrorMessage))
+	}
+	if e.RequestID != "" {
+		b.WriteString(" (request_id ")
+		b.WriteString(safeText(e.RequestID, maxErrorToken))
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// ParseError reads the error envelope of resp. It returns nil when resp is
+// nil or its status is below 400. It reads at most 64 KiB of the body and
+// leaves resp.Body readable, byte for byte: the bytes it read are served
+// first, then the rest. Retryable reflects the default decision: vendor
+// hints, the default tables and the status rules (see the README's "What
+// is retried").
+func ParseError(resp *http.Response) *APIError {
+	if resp == nil || resp.StatusCode < 400 {
+		return nil
+	}
+	env, parsed := peekEnvelope(resp, DefaultMaxPeek)
+	cl := decide(resp.StatusCode, resp.Header, &env, parsed, defaultCodeClass)
+	ra, _ := serverWait(resp.StatusCode, resp.Header, cl, time.Now)
+	return newAPIError(resp, &env, parsed, cl, ra)
+}
+
+func newAPIError(resp *http.Response, env *envelope, parsed bool, cl Class, ra time.Duration) *APIError {
+	e := &APIError{
+		StatusCode: resp.StatusCode,
+		Retryable:  cl.Retryable(),
+		RetryAfter: ra,
+	}
+	if parsed {
+		e.Code = env.code
+		e.Message = env.message
+		e.Dialect = env.dialect
+		e.RequestID = env.requestID
+		if len(env.details) > 0 && string(env.details) != "null" {
+			e.Details = json.RawMessage(env.details) // a copy already
+		}
+	}
+	if e.RequestID == "" {
+		e.RequestID = headerRequestID(resp.Header)
+	}
+	// A server may echo what the caller sent ("invalid api key sk_…"):
+	// the error, which callers log, does not repeat it.
+	e.Code = redact.Echoes(e.Code, resp.Request)
+	e.Message = redact.Echoes(e.Message, resp.Request)
+	e.RequestID = redact.Echoes(e.RequestID, resp.Request)
+	return e
+}
+
+// headerRequestID returns the request id a server sent in a header: the
+// common names first, then the vendors' own (GitHub's, and AWS's two).
+func headerRequestID(h http.Header) string {
+	for _, k := range [...]string{"X-Request-Id", "Request-Id", "X-Correlation-Id",
+		"X-Github-Request-Id", "X-Amzn-Requestid", "X-Amz-Request-Id"} {
+		if v := h[k]; len(v) > 0 && v[0] != "" {
+			return v[0]
+		}
+	}
+	return ""
+}

@@ -1,0 +1,171 @@
+package resilient
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+)
+
+// This file holds the request each attempt of a call sends: its copy of the
+// caller's, its headers and its write trace.
+
+// attemptRequest returns the request of attempt st: the caller's own when
+// the attempt sends it unchanged (its first attempt, with its own body and
+// headers), else a copy with the attempt's body and headers. The caller's
+// request is never modified. A copy is made once, by WithContext, with the
+// context the attempt needs: the request's own, or the call's, with the
+// write trace and the deadline (readied for the deadline middleware, see
+// readyDeadline) when they apply, both held in one attemptExtras with the
+// values of the keyed header. When the deadline's context is the
+// attempt's own (an attemptCtx: the caller's context is never canceled)
+// and the caller set no trace of its own, that context carries the write
+// trace; else the trace gets a context of its own, which composes it with
+// the caller's.
+func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody bool) *http.Request {
+	var x *attemptExtras
+	if c.keyPending {
+		c.keyPending = false
+		if c.t.observed {
+			// Observers and tracers may keep Attempt.IdempotencyKey:
+			// a string of its own keeps nothing else alive.
+			c.key = newIdempotencyKey()
+		} else {
+			// The key is drawn into the first attempt's extras: the
+			// key and the attempt's copy of the request are one
+			// allocation.
+			x = new(attemptExtras)
+			c.key = x.drawKey()
+		}
+	}
+	unproven := c.write && !c.resendable()
+	traced := unproven && c.needsTrace()
+	c.trace = nil
+	if !(c.stamp || c.cfg.attemptHeader != "" || !callerBody || traced || c.traced) {
+		return c.req
+	}
+	ctx := c.req.Context()
+	if c.traced {
+		ctx = c.ctx
+	}
+	ready := c.cfg.hedging == nil && deadlineReadied(ctx, st) // a hedged attempt's copies have contexts of their own
+	hidden := unproven && c.stamp && c.key != ""
+	if x == nil && (ready || hidden) {
+		x = new(attemptExtras)
+	}
+	if traced {
+		ctx = c.traceWrite(ctx, st, x, ready)
+	}
+	if hidden {
+		// The key of a write its host is not known to deduplicate is
+		// ours, not the caller's: a Transport below, given this one's
+		// attempts (New(New(base))), must not take it for the caller's
+		// word that the host dedupes, and resend the write.
+		if ctx != context.Context(&x.traced) {
+			x.traced = traceCtx{Context: ctx}
+			ctx = &x.traced
+		}
+		x.traced.stamped = c.key
+	}
+	if ready {
+		ctx = readyDeadline(&x.db, ctx, st)
+	}
+	var spare []string
+	if x != nil {
+		spare = x.vals[:]
+	}
+	var areq *http.Request
+	if x != nil {
+		areq = x.db.copyRequest(c.req, ctx)
+	} else {
+		areq = c.req.WithContext(ctx)
+	}
+	areq.Body = body
+	if h := c.headers(st.number, st.maxAttempts, unproven, spare); h != nil {
+		areq.Header = h
+	}
+	return areq
+}
+
+// traceWrite sets c.trace for an attempt of an unproven write and returns
+// the attempt's context, ctx carrying the trace. Unless the caller's
+// context has a trace of its own, which is composed with the write trace
+// (see httptrace.WithClientTrace), the trace is the pooled state's, which
+// nothing writes but its hooks: net/http calls them within the base's
+// RoundTrip only, and may read the trace after it returned. It is carried
+// by a context in x when there is one (the deadline's own when readied,
+// see deadlineBody.init, or x.traced), else by one of its own.
+func (c *call) traceWrite(ctx context.Context, st *attemptState, x *attemptExtras, ready bool) context.Context {
+	if httptrace.ContextClientTrace(ctx) != nil {
+		c.trace = new(writeTrace)
+		c.trace.arm()
+		return httptrace.WithClientTrace(ctx, &c.trace.trace)
+	}
+	c.trace = st.writeTrace()
+	switch {
+	case x == nil || clientTraceKey == nil:
+		return httptrace.WithClientTrace(ctx, &c.trace.trace)
+	case ready && ctx.Done() == nil:
+		x.db.own.trace = &c.trace.trace
+		return ctx
+	default:
+		x.traced = traceCtx{Context: ctx, trace: &c.trace.trace}
+		return &x.traced
+	}
+}
+
+// headers returns the attempt's own header map when it must differ from the
+// caller's (an idempotency key to stamp, or the attempt header), else nil.
+// A keyed header is made with spare (see keyedHeader).
+func (c *call) headers(n, maxAttempts int, unproven bool, spare []string) http.Header {
+	if c.stamp && (c.header == nil || c.headerFor == unproven) {
+		c.header = c.keyedHeader(unproven, spare)
+		c.headerFor = !unproven
+	}
+	h := c.header
+	if name := c.cfg.attemptHeader; name != "" && name != c.cfg.idempotencyHeader {
+		if h == nil {
+			h = c.req.Header
+		}
+		h = h.Clone()
+		if h == nil {
+			h = make(http.Header, 1)
+		}
+		h.Set(name, strconv.Itoa(n)+"/"+strconv.Itoa(maxAttempts))
+	}
+	return h
+}
+
+// resendable reports whether the call's write may be resent after an
+// ambiguous failure: it carries a key and its host deduplicates by key.
+func (c *call) resendable() bool {
+	return c.key != "" && (c.callerKey || c.t.keys.honors(c.req.URL.Scheme, c.req.URL.Host))
+}
+
+// needsTrace reports whether an attempt of an unproven write is traced to
+// learn whether it was written: only when a failure of it could then be
+// retried.
+func (c *call) needsTrace() bool {
+	return c.cfg.maxRetries > 0
+}
+
+// learnKeys records that the host deduplicates writes by key when the
+// attempt's answer says so, and forgets what it learned when the answer
+// says otherwise (see ignoresKeys): a host rolled back to a version that
+// ignores keys, or one taken for another from its answers.
+func (c *call) learnKeys(st *attemptState, resp *http.Response) {
+	ok := resp
+	if ok == nil {
+		ok = st.cut // a success whose body broke on its way
+	}
+	switch {
+	case honorsKeys(st, resp):
+		c.t.keys.learn(c.req.URL.Scheme, c.req.URL.Host)
+	case ignoresKeys(st, ok, c.processed):
+		c.t.keys.forget(c.req.URL.Scheme, c.req.URL.Host)
+	}
+	if ok != nil && ok.StatusCode/100 == 2 && c.write && c.key != "" {
+		c.processed = true
+	}
+}

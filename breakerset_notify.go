@@ -1,0 +1,109 @@
+package resilient
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// This file holds the delivery of the breakers' state changes to the
+// observers and the logger.
+
+// changed records a state change of e, which has its state machine.
+// gobreaker calls it under e's lock: it must not block nor call back into
+// the breaker, so it only queues the change for flush.
+func (s *breakerSet) changed(e *breakerEntry, to gobreaker.State) {
+	m := e.m.Load()
+	now := time.Now()
+	since := int64(now.Sub(s.epoch))
+	if to == gobreaker.StateClosed {
+		// A new closed spell: a new window, in place before the state
+		// says closed.
+		w := new(closedWindow)
+		w.reset(since, s.period)
+		e.win.Store(w)
+	} else {
+		e.win.Store(nil)
+	}
+	e.state.Store(int32(to))
+	if to == gobreaker.StateOpen {
+		m.openedAt.Store(since)
+	}
+	// Keep the lists right: a change is an attempt's doing, so e is
+	// recently used. gobreaker's lock is held; s.mu is never held while
+	// calling into gobreaker, so the order is safe.
+	s.mu.Lock()
+	s.place(e, since)
+	s.mu.Unlock()
+	s.tell(e, to, now)
+}
+
+// tell queues the change of e to state to, at now, for flush to deliver,
+// from the state the observers were last told of, unless that is to. Once
+// e is removed from the set, only its removal tells (see remove): what its
+// state machine does after, on behalf of attempts that found it before,
+// is no longer the host's breaker.
+func (s *breakerSet) tell(e *breakerEntry, to gobreaker.State, now time.Time) {
+	m := e.m.Load()
+	if m == nil || len(s.observers) == 0 && s.logger == nil {
+		return // never tripped: closed, as the observers know it
+	}
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	from := m.told
+	if from == to || e.removed.Load() && to != gobreaker.StateClosed {
+		return
+	}
+	m.told = to
+	if len(s.queue) < maxQueuedChanges {
+		s.queue = append(s.queue, BreakerChange{Key: m.name, From: BreakerState(from), To: BreakerState(to), At: now})
+	}
+	s.pending.Store(true)
+}
+
+// flush delivers the queued state changes, in order, unless another
+// goroutine is delivering them (possibly this one, when an observer uses
+// the Transport): that one delivers them all before it stops.
+func (s *breakerSet) flush(ctx context.Context) {
+	for s.pending.Load() && s.delivering.CompareAndSwap(false, true) {
+		s.deliverQueued(ctx)
+	}
+}
+
+func (s *breakerSet) deliverQueued(ctx context.Context) {
+	defer s.delivering.Store(false)
+	for {
+		s.qmu.Lock()
+		batch := s.queue
+		s.queue = nil
+		s.pending.Store(false)
+		s.qmu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		for _, c := range batch {
+			s.deliver(ctx, c)
+		}
+	}
+}
+
+// deliver reports one state change to the observers and the logger.
+func (s *breakerSet) deliver(ctx context.Context, c BreakerChange) {
+	for _, fn := range s.observers {
+		fn(c)
+	}
+	if s.logger == nil {
+		return
+	}
+	level := slog.LevelInfo
+	if c.To == BreakerOpen {
+		level = slog.LevelWarn
+	}
+	s.logger.LogAttrs(ctx, level, "resilient: breaker state change",
+		slog.String("breaker", c.Key),
+		slog.String("from", c.From.String()),
+		slog.String("to", c.To.String()),
+	)
+}

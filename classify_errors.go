@@ -1,0 +1,188 @@
+package resilient
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"strings"
+	"syscall"
+)
+
+// This file holds the classification of the network errors of attempts that
+// got no response.
+
+// classifyErr classifies a network error, and tells whether it proves that
+// the request never left this process.
+func classifyErr(err error) (cl Class, neverSent bool) {
+	if err == nil || err == errNilResponse {
+		// No response and no error: a broken RoundTripper below, which
+		// a retry would only run again (a plain client fails at once).
+		return Permanent, false
+	}
+	var reqErr *RequestError
+	switch {
+	case errors.Is(err, ErrCircuitOpen), errors.Is(err, ErrRateLimited), errors.Is(err, ErrTooManyInFlight):
+		return Permanent, true
+	case errors.As(err, &reqErr):
+		// The caller's mistake: no retry would mend it. The server
+		// could not act on it, unless its body outran its
+		// ContentLength: the bytes declared went out whole first.
+		return Permanent, !reqErr.mayHaveBeenSent()
+	case errors.Is(err, ErrAttemptTimeout):
+		return Transient, false
+	}
+	// TLS certificate problems do not heal by retrying, nor does a
+	// server that does not speak TLS at all (an https URL for an HTTP
+	// port: the scheme is wrong).
+	var (
+		unknownAuth  x509.UnknownAuthorityError
+		hostnameErr  x509.HostnameError
+		certInvalid  x509.CertificateInvalidError
+		verification *tls.CertificateVerificationError
+		notTLS       tls.RecordHeaderError
+	)
+	if errors.As(err, &unknownAuth) || errors.As(err, &hostnameErr) ||
+		errors.As(err, &certInvalid) || errors.As(err, &verification) ||
+		errors.As(err, &notTLS) {
+		return Permanent, true
+	}
+	var alert *net.OpError
+	if errors.As(err, &alert) && alert.Op == "remote error" && alert.Err != nil && refusedHandshake(alert.Err.Error()) {
+		// The server refused the TLS handshake for what this client
+		// offers (its certificate, none, its versions, the name): a
+		// retry offers the same. Under TLS 1.3 the alert may come after
+		// the request was written.
+		return Permanent, false
+	}
+	if proxyRefused(err) {
+		// The proxy refused the tunnel to the host: the request never
+		// reached it, and a retry gets the same answer.
+		return Permanent, true
+	}
+	msg := err.Error()
+	for _, s := range permanentErrTexts {
+		if strings.Contains(msg, s) {
+			return Permanent, true
+		}
+	}
+	for _, s := range notHTTPErrTexts {
+		if strings.Contains(msg, s) {
+			// The server does not speak HTTP/1.x (an http URL for a
+			// TLS port, or another protocol's): the URL is wrong; or
+			// its headers are more than the client reads. No retry
+			// mends it, but the request was written.
+			return Permanent, false
+		}
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		if dnsErr.IsNotFound && !dnsErr.IsTemporary && !dnsErr.IsTimeout {
+			// The name does not exist (NXDOMAIN): a wrong host in the
+			// URL, which no retry mends; a plain client fails at once
+			// too.
+			return Permanent, true
+		}
+		return Transient, true
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return Transient, true
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return Transient, true
+	}
+	if refusedStream(msg) {
+		// HTTP/2: the server did not process the stream (RFC 9113, 8.7).
+		return Transient, true
+	}
+	// Resets, EOF before a response, timeouts, GOAWAY and the rest.
+	return Transient, false
+}
+
+// refusedStream reports whether msg is net/http's error for an HTTP/2
+// stream the server reset with REFUSED_STREAM ("stream error: stream ID 3;
+// REFUSED_STREAM", alone or quoted), which proves the request unprocessed.
+// A GOAWAY's error is not one, whatever its code and the debug data it
+// quotes: the streams up to its last stream ID may have been processed
+// (RFC 9113, 6.8).
+func refusedStream(msg string) bool {
+	const streamErr = "stream error: stream ID "
+	if strings.Contains(msg, "server sent GOAWAY") {
+		return false
+	}
+	i := strings.Index(msg, streamErr)
+	return i >= 0 && strings.HasPrefix(strings.TrimLeft(msg[i+len(streamErr):], "0123456789"), "; REFUSED_STREAM")
+}
+
+// permanentErrTexts are net/http's messages for requests that can never be
+// sent as they are (its error types for them are unexported).
+var permanentErrTexts = [...]string{
+	"unsupported protocol scheme",
+	"invalid header field",
+	"invalid method",
+	"nil Request.URL",
+	"no Host in request URL",
+	"invalid URL",
+	"invalid port",
+	"server gave HTTP response to HTTPS client",
+}
+
+// refusedHandshake reports whether alert, the text of a TLS alert the server
+// sent ("tls: certificate required"), refuses the handshake for what the
+// client offered: no retry offers anything else. The alerts of a failure
+// on the way or of the server's own ("internal error", "bad record MAC")
+// are not among them.
+func refusedHandshake(alert string) bool {
+	name, ok := strings.CutPrefix(alert, "tls: ")
+	if !ok {
+		return false
+	}
+	switch name {
+	case "handshake failure", "bad certificate", "unsupported certificate",
+		"revoked certificate", "expired certificate", "unknown certificate",
+		"unknown certificate authority", "access denied",
+		"protocol version not supported", "insufficient security level",
+		"certificate required", "unrecognized name", "no application protocol":
+		return true
+	}
+	return false
+}
+
+// proxyRefused reports whether err is net/http's error for a proxy that
+// refused to open a tunnel to the host for want of the proxy's credentials
+// or by its policy: an HTTP proxy's 407 or 403 to a CONNECT (for an https
+// host), whose message, at the end of the chain, is the proxy's reason
+// phrase alone (an http request through a proxy gets the 407 or 403 as its
+// response), or a SOCKS5 proxy's refusal of the client's credentials, or
+// none, or of the connection by its rules.
+func proxyRefused(err error) bool {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			break
+		}
+		err = u
+	}
+	switch err.Error() {
+	case "Proxy Authentication Required", "Forbidden",
+		"no acceptable authentication methods", "username/password authentication failed",
+		"unknown error connection not allowed by ruleset":
+		return true
+	}
+	return false
+}
+
+// notHTTPErrTexts are net/http's messages for an answer it does not read:
+// one that is not an HTTP/1.x response at all (the first line of a TLS
+// alert, of an SSH or a Redis server, quoted), or whose headers pass the
+// client's limit (Transport.MaxResponseHeaderBytes, HTTP/2's header list
+// size), which the server sends again to a retry. They prove nothing
+// about whether the request was processed.
+var notHTTPErrTexts = [...]string{
+	"malformed HTTP response",
+	"malformed HTTP status code",
+	"malformed HTTP version",
+	"server response headers exceeded",
+	"response header list larger than advertised limit",
+}

@@ -1,0 +1,181 @@
+package resilient
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// This file holds the body of a response whose attempt ran under a deadline,
+// which keeps or releases that deadline.
+
+// init makes db the deadline of an attempt under parent that ends at end
+// (zero when not known yet), and returns the attempt's context: db's own
+// when parent can never be canceled, else one derived from parent. The
+// deadline is not armed yet: see deadlineWatch.arm.
+func (db *deadlineBody) init(parent context.Context, end time.Time) context.Context {
+	db.own.parent = parent
+	if parent.Done() == nil {
+		// The caller's context is never canceled: the body is the
+		// attempt's context too, with nothing to propagate.
+		db.own.end = end
+		db.ctx = &db.own
+	} else {
+		db.ctx, db.cancel = context.WithCancelCause(parent)
+	}
+	return db.ctx
+}
+
+// copyRequest returns a copy of req with ctx, kept in db, so that the copy
+// and its deadline cost one allocation. (WithContext is inlined: the copy
+// it makes stays on the stack.)
+func (db *deadlineBody) copyRequest(req *http.Request, ctx context.Context) *http.Request {
+	db.req = *req.WithContext(ctx)
+	return &db.req
+}
+
+// release gives db's slot back: its deadline no longer matters.
+func (db *deadlineBody) release() {
+	if db.watch != nil {
+		db.watch.slots[db.slot].CompareAndSwap(db, nil)
+	} else if db.timer != nil {
+		db.timer.Stop()
+	}
+}
+
+// States of a deadlineBody.
+const (
+	deadlineRunning int32 = iota // the timer may still fire
+	deadlineKept                 // handed to the caller: the timer is stopped
+	deadlineFired                // the timer fired: the attempt's context is canceled
+)
+
+// deadlineBody is the body of a response whose attempt ran under a timer.
+// It releases the attempt's context when closed.
+type deadlineBody struct {
+	rc      io.ReadCloser
+	timeout time.Duration // the attempt timeout that set the deadline; 0 for the call's budget
+	state   atomic.Int32
+
+	// What fires the deadline: a slot of a watch, or a timer of its own.
+	watch   *deadlineWatch
+	slot    int32
+	callers bool  // the deadline is one the call set tighter than the Transport's (see callersOwn)
+	end     int64 // the deadline, as ns since the watch's epoch
+	timer   *time.Timer
+
+	// The attempt's context, ctx: own when the caller's context
+	// (own.parent) is never canceled, else one derived from it with
+	// cancel. (Without a second copy of the parent, a deadlineBody is 512
+	// bytes: the largest size class whose objects need no malloc header.)
+	ctx    context.Context
+	own    attemptCtx
+	cancel context.CancelCauseFunc
+
+	req http.Request // the attempt's request, when copied with it (see copyRequest)
+}
+
+// cause returns the error of the deadline: ErrAttemptTimeout with the
+// attempt timeout, or errBudgetSpent; marked with errCallersLimit when the
+// call set it tighter than the Transport's.
+func (b *deadlineBody) cause() error {
+	switch {
+	case b.timeout > 0 && b.callers:
+		return fmt.Errorf("%w after %v: %w", ErrAttemptTimeout, b.timeout, errCallersLimit)
+	case b.timeout > 0:
+		return fmt.Errorf("%w after %v", ErrAttemptTimeout, b.timeout)
+	case b.callers:
+		return errCallersBudgetSpent
+	}
+	return errBudgetSpent
+}
+
+// cancelWith cancels the attempt's context: with cause when the deadline
+// cut it, with nil when it is released.
+func (b *deadlineBody) cancelWith(cause error) {
+	if b.cancel != nil {
+		b.cancel(cause)
+		return
+	}
+	if cause != nil {
+		b.own.cancel(context.DeadlineExceeded)
+	} else {
+		b.own.cancel(context.Canceled)
+	}
+}
+
+func (b *deadlineBody) fire() {
+	if b.state.CompareAndSwap(deadlineRunning, deadlineFired) {
+		b.cancelWith(b.cause())
+	}
+}
+
+// keep stops the timer for good, and reports whether it did so before the
+// timer fired.
+func (b *deadlineBody) keep() bool {
+	if b.state.CompareAndSwap(deadlineRunning, deadlineKept) {
+		b.release()
+		return true
+	}
+	return b.state.Load() == deadlineKept
+}
+
+// abort ends the attempt now, as its deadline would.
+func (b *deadlineBody) abort(cause error) {
+	if b.state.CompareAndSwap(deadlineRunning, deadlineFired) {
+		b.release()
+		b.cancelWith(cause)
+	}
+}
+
+// Read reads the body. At its end, the attempt's context derived from a
+// caller's cancelable one is released, as net/http releases its own there:
+// a caller that reads a body whole and drops it unclosed leaves nothing
+// registered with its context.
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF && b.cancel != nil {
+		b.cancel(nil)
+	}
+	return n, err
+}
+
+func (b *deadlineBody) Close() error {
+	err := b.rc.Close()
+	if b.state.CompareAndSwap(deadlineRunning, deadlineKept) {
+		b.release()
+	}
+	b.cancelWith(nil)
+	return err
+}
+
+// deadlineRWBody is the body of a 101 Switching Protocols response: the
+// upgraded connection, which stays writable.
+type deadlineRWBody struct {
+	*deadlineBody
+	w io.Writer
+}
+
+// Read reads the upgraded connection, whose end on the server's side leaves
+// it writable: the attempt's context lives until it is closed.
+func (b *deadlineRWBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
+
+func (b *deadlineRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
+
+// handOver gives resp to the caller: the attempt's timer, if any, stops for
+// good, whether the body is the deadline's own or a hedged copy's wrapper
+// of it. When the timer had fired first, the attempt's context is canceled
+// and the body cut: handOver then returns the timer's cause.
+func handOver(resp *http.Response) error {
+	body := resp.Body
+	if c, ok := body.(*cancelOnClose); ok {
+		body = c.ReadCloser
+	}
+	if db, ok := body.(*deadlineBody); ok && !db.keep() {
+		return db.cause()
+	}
+	return nil
+}

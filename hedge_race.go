@@ -1,0 +1,492 @@
+package resilient
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// This file holds the race of a hedged attempt's copies: their launch, the
+// answer that wins, and the end of the others.
+
+// hedgeCopy is the result of one copy of a hedged attempt.
+type hedgeCopy struct {
+	resp   *http.Response
+	err    error
+	st     *attemptState
+	req    *http.Request
+	dur    time.Duration
+	cancel context.CancelCauseFunc
+	done   bool
+	// panicked says that the layers below panicked with panicVal, on the
+	// copy's goroutine: settle raises it again on the caller's.
+	panicked bool
+	panicVal any
+}
+
+// hedgeRun coordinates the copies of one attempt.
+type hedgeRun struct {
+	mu      sync.Mutex
+	copies  []*hedgeCopy // [0] is the attempt itself
+	winner  int          // -1 until a copy wins
+	running int
+	results chan int // the index of the copy that decides the attempt, when not the attempt itself
+	stopped bool     // no more copies are sent
+	sent    int      // copies that reached the base RoundTripper (see wire)
+	timer   *time.Timer
+	keyed   bool // copies of a keyed write: see finish
+	// created says that the copy that won a keyed write's run got a
+	// success that is no replay: another copy's, too, proves that the
+	// host ignores keys.
+	created bool
+	// lost says that a copy of a keyed write failed after it may have
+	// been sent: the server may hold its key (see settle).
+	lost bool
+}
+
+// wire lets copy st of run go on to the base RoundTripper, below the
+// layers that may refuse it (the rate limiter, the limit of attempts in
+// flight, the breaker): the copies are numbered as they are sent, so that
+// the n-th copy sent is hedge n (and its resend count follows the
+// requests sent), whatever the copies before it that never were. A copy
+// whose attempt was decided meanwhile is not sent: it fails with
+// errHedgeLost, as its canceled context would make the base fail it.
+func (run *hedgeRun) wire(st *attemptState) error {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	if run.stopped {
+		return errHedgeLost
+	}
+	run.sent++
+	st.hedge = run.sent
+	return nil
+}
+
+// sendHedged sends attempt n of the call with hedging: it returns the
+// winning copy's result, after copying its state into st. areq is sent as
+// the attempt itself; copies get their bodies from copyBody.
+func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Response, error) {
+	hb := c.hostBudget()
+	if hb.depositHedge() {
+		c.t.budgets.use(hb) // the host is called: its budget is not idle (see sweep)
+	}
+	delay, ok := c.hedgeDelay(hb)
+	start := st.start // the retry loop's reading
+	if start.IsZero() {
+		start = c.t.clock.now()
+	}
+	if !ok {
+		resp, err := c.t.inner.roundTrip(areq, st)
+		if err == nil {
+			hb.latencies().record(time.Since(start))
+		}
+		return resp, err
+	}
+	// One send at most, whatever MaxHedges: finish decides the attempt
+	// once.
+	run := &hedgeRun{winner: -1, results: make(chan int, 1), keyed: c.write && c.key != ""}
+	ctx, cancel := context.WithCancelCause(areq.Context())
+	first := &hedgeCopy{st: st, req: areq.WithContext(ctx), cancel: cancel}
+	run.copies = append(run.copies, first)
+	run.running = 1
+	run.mu.Lock()
+	run.timer = time.AfterFunc(delay, func() { c.launchCopy(run, n, areq, hb, delay, start) })
+	run.mu.Unlock()
+
+	resp, err := c.sendFirst(run, first.req, st)
+	first.dur = time.Since(start)
+	idx := run.finish(c, 0, resp, err)
+	if idx < 0 {
+		// The attempt failed and copies are in flight: wait for them.
+		idx = run.wait()
+	}
+	return c.settle(run, idx, st, hb, start)
+}
+
+// sendFirst sends the attempt itself, the first copy of run. When the
+// layers below panic, the panic goes on to the caller, as without hedging,
+// and the run ends with it (see abandon).
+func (c *call) sendFirst(run *hedgeRun, req *http.Request, st *attemptState) (*http.Response, error) {
+	ended := false
+	defer func() {
+		if !ended {
+			run.abandon()
+		}
+	}()
+	resp, err := c.t.inner.roundTrip(req, st)
+	ended = true
+	return resp, err
+}
+
+// launchCopy sends copy k (1-based) of attempt n, on the timer's goroutine,
+// after arming the next one. The copy's body is made without run's lock:
+// GetBody is the caller's code, which may take its time, and an answer
+// that comes meanwhile must not wait for it (finish takes the lock).
+//
+// The copy runs the caller's code on this goroutine, from its first step
+// to its last: GetBody, the functions that key the breaker, the rate
+// limiter and the limit of attempts in flight, a QuotaStore, the layers
+// below and a Classifier. A panic in any of them would end the process:
+// it goes to the caller instead (see hedgeRun.panicked).
+func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudget, delay time.Duration, start time.Time) {
+	k := -1         // the copy's index in run.copies, once it is there
+	locked := false // run.mu is held
+	paid := false   // hedgeAllowed took what the copy costs, not given back yet
+	ended := false  // the copy returned, rather than panicked
+	defer func() {
+		if !ended {
+			p := recover()
+			if locked {
+				run.mu.Unlock()
+			}
+			if paid {
+				paid = false
+				c.unsentHedge(hb) // a copy that panicked before it was sent
+			}
+			if idx := run.panicked(k, p); idx >= 0 {
+				run.results <- idx
+			}
+		}
+	}()
+	run.mu.Lock()
+	locked = true
+	allowed := !run.stopped && run.winner < 0 && c.live() && c.hedgeAllowed(areq, hb)
+	locked = false
+	run.mu.Unlock()
+	if !allowed {
+		ended = true
+		return
+	}
+	paid = true
+	body, err := c.copyBody(areq)
+	if err != nil {
+		paid = false
+		c.unsentHedge(hb)
+		ended = true
+		return
+	}
+	run.mu.Lock()
+	locked = true
+	if run.stopped || run.winner >= 0 {
+		// The attempt was decided while GetBody ran.
+		locked = false
+		run.mu.Unlock()
+		if body != nil {
+			body.Close()
+		}
+		paid = false
+		c.unsentHedge(hb)
+		ended = true
+		return
+	}
+	ctx, cancel := context.WithCancelCause(c.ctx)
+	req := areq.WithContext(ctx)
+	req.Body = body
+	t0 := c.t.clock.now() // the copy's one reading, for every layer
+	st := new(attemptState)
+	c.beginAttempt(st, n, run.copies[0].st.maxAttempts, t0)
+	cp := &hedgeCopy{st: st, req: req, cancel: cancel}
+	k = len(run.copies)
+	st.hedge, st.run, st.bufferMax = k, run, run.copies[0].st.bufferMax
+	run.copies = append(run.copies, cp)
+	run.running++
+	paid = false // from here, the copy gives back what it took unless it reaches the base
+	if k < c.cfg.hedging.MaxHedges {
+		run.timer = time.AfterFunc(delay, func() { c.launchCopy(run, n, areq, hb, delay, start) })
+	}
+	locked = false
+	run.mu.Unlock()
+
+	resp, err := c.t.inner.roundTrip(req, st)
+	if !st.classified {
+		// The copy never reached the base (see wire): the rate limiter,
+		// the limit of attempts in flight or the breaker refused it, or
+		// its attempt was decided while it waited for the rate limiter.
+		// It is no hedge.
+		c.unsentHedge(hb)
+	}
+	cp.dur = time.Since(t0)
+	if idx := run.finish(c, k, resp, err); idx >= 0 {
+		run.results <- idx
+	}
+	ended = true
+}
+
+// unsentHedge gives back to the host's hedge allowance and retry budget
+// what hedgeAllowed took for a copy that never reached the wire.
+func (c *call) unsentHedge(hb *hostBudget) {
+	hb.returnHedge()
+	c.t.budgets.refund(hb)
+}
+
+// copyBody returns the body of a copy: none, one from GetBody, or, for a
+// body without GetBody, its capture once the attempt has sent it whole (a
+// copy whose body is still being sent is not sent).
+func (c *call) copyBody(areq *http.Request) (io.ReadCloser, error) {
+	if !hasBody(areq) {
+		return areq.Body, nil
+	}
+	var b io.ReadCloser
+	if c.req.GetBody == nil {
+		var ok bool
+		if b, ok = c.capture.whole(); !ok {
+			return nil, errBodyNotReplayable
+		}
+	} else {
+		var err error
+		if b, err = getBody(c.req); err != nil {
+			return nil, err
+		}
+	}
+	return &checkedBody{rc: b, want: c.req.ContentLength}, nil
+}
+
+// finish records copy k's result. It returns the index of the copy that
+// decides the attempt when this result settles it: k for an answer that
+// is not retryable; when the last copy running has failed, all have, and
+// the one allFailed picks decides (no more copies are sent then: the
+// retry loop takes over). A 409 to a copy of a keyed write is the server
+// saying that another copy holds the key: it is no answer. It returns -1
+// otherwise; a copy that ends after another won is closed here. A copy
+// of a keyed write that failed after it reached the base marks the run
+// lost (see settle). A copy of a keyed write that gets a success that is
+// no replay, its body read whole or not, once another copy won with one,
+// is a second create for one key: the host is forgotten as one that
+// honors keys (see ignoresKeys).
+func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int {
+	run.mu.Lock()
+	cp := run.copies[k]
+	run.mu.Unlock()
+	if err != nil && resp != nil {
+		resp.Body.Close()
+		resp = nil
+	}
+	if err == nil && resp == nil {
+		err = errNilResponse
+	}
+	reached := cp.st.classified // by the classifier, right above the base
+	if !reached {
+		c.t.cls.classify(cp.st, resp, err, time.Now)
+	}
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	cp.resp, cp.err, cp.done = resp, err, true
+	run.running--
+	if run.keyed && err != nil && reached && !cp.st.neverSent {
+		run.lost = true
+	}
+	if run.winner >= 0 {
+		if run.created && (created(resp) || created(cp.st.cut)) {
+			c.t.keys.forget(c.req.URL.Scheme, c.req.URL.Host)
+		}
+		cp.discard()
+		return -1
+	}
+	answered := resp != nil && !cp.st.class.Retryable() && !(run.keyed && resp.StatusCode == http.StatusConflict)
+	if !answered {
+		if run.running > 0 {
+			return -1 // another copy may still answer
+		}
+		k = run.allFailed(k)
+	}
+	run.decide(k)
+	run.created = run.keyed && created(run.copies[k].resp)
+	return k
+}
+
+// allFailed returns the copy whose result is the attempt's when every copy
+// failed, last being the one that ended last, as the attempt would have
+// failed without hedging: the first copy sent that got a response (the
+// attempt's own when it got one), which the retry loop returns once it
+// stops, else the first that failed with an error. A keyed write's 409,
+// which says that another copy holds the key, decides only when every copy
+// got one.
+func (run *hedgeRun) allFailed(last int) int {
+	firstErr := -1
+	for i, cp := range run.copies {
+		switch {
+		case cp.resp != nil && !(run.keyed && cp.resp.StatusCode == http.StatusConflict):
+			return i
+		case cp.err != nil && firstErr < 0:
+			firstErr = i
+		}
+	}
+	if firstErr >= 0 {
+		return firstErr
+	}
+	return last
+}
+
+// decide makes copy k the one that decides the attempt, with run.mu held:
+// no more copies are sent, and those in flight are canceled.
+func (run *hedgeRun) decide(k int) {
+	run.winner, run.stopped = k, true
+	if run.timer != nil {
+		run.timer.Stop()
+	}
+	for i, other := range run.copies {
+		if i != k && !other.done {
+			other.cancel(errHedgeLost)
+		}
+	}
+}
+
+// panicked records that copy k panicked with p, on the copy's own
+// goroutine: the layers below it, or the caller's code it ran before or
+// after them (k is -1 for a copy that panicked before it was in the run,
+// in GetBody for instance). It returns the copy's index when the panic
+// decides the attempt: the caller still waits for it, and gets the panic,
+// as it would get a panic of the attempt itself (see settle). It returns
+// -1 when another copy decided the attempt already: the panic is dropped
+// with the copy, for no caller waits for it any more.
+func (run *hedgeRun) panicked(k int, p any) int {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	if k < 0 {
+		if run.winner >= 0 {
+			return -1
+		}
+		k = len(run.copies)
+		run.copies = append(run.copies, &hedgeCopy{cancel: func(error) {}, done: true})
+	}
+	cp := run.copies[k]
+	if !cp.done { // finish may have ended it before the panic
+		cp.done = true
+		run.running--
+	}
+	if run.winner >= 0 {
+		cp.cancel(errHedgeLost)
+		return -1
+	}
+	cp.panicked, cp.panicVal = true, p
+	run.decide(k)
+	return k
+}
+
+// wait returns the index of the copy that decides the attempt, once the
+// attempt itself failed.
+func (run *hedgeRun) wait() int {
+	for idx := range run.results {
+		return idx
+	}
+	return 0
+}
+
+// abandon ends the run of an attempt whose own request panicked: no copy
+// is sent any more, those in flight are canceled, and the answers of those
+// that ended are closed, for no caller will read them.
+func (run *hedgeRun) abandon() {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	run.stopped = true
+	if run.winner < 0 {
+		run.winner = 0 // the copies that end later are discarded (see finish)
+	}
+	if run.timer != nil {
+		run.timer.Stop()
+	}
+	for _, cp := range run.copies {
+		if cp.done {
+			cp.discard()
+		} else {
+			cp.cancel(nil)
+		}
+	}
+}
+
+// discard closes the response of a copy that lost, its context canceled
+// first. Its body is not drained: settle discards on the caller's
+// goroutine, where a drain of a body that stalls would hold the winner's
+// answer (up to maxReadWait), and the lock of the run with it. The
+// connection of a body not read to its end is closed rather than reused.
+func (cp *hedgeCopy) discard() {
+	cp.cancel(errHedgeLost)
+	if cp.resp != nil {
+		cp.resp.Body.Close()
+		cp.resp = nil
+	}
+}
+
+// settle makes copy idx the attempt's result: its state goes into st, the
+// other copies are closed as they end, and the host's latency is recorded.
+func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, start time.Time) (*http.Response, error) {
+	run.mu.Lock()
+	w := run.copies[idx]
+	for i, cp := range run.copies {
+		if i != idx && cp.done {
+			cp.discard()
+		}
+	}
+	sent := run.sent // the attempt is decided: no copy is sent any more (see wire)
+	if run.lost {
+		// A copy got no answer after it may have been sent, whichever
+		// copy decides: the server may still hold the key, and a 409
+		// to a retry says so (see keyHeld), as after an attempt lost
+		// without hedging.
+		c.lost = true
+	}
+	run.mu.Unlock()
+	if w.panicked {
+		w.cancel(nil)
+		panic(w.panicVal) // the copy's, on the caller's goroutine
+	}
+	c.hedges += sent
+	c.sent += sent
+	if idx != 0 {
+		*st = *w.st
+	}
+	st.hedges = sent
+	if w.resp != nil {
+		// The attempt's latency, from its first copy's start: a slow
+		// answer cut short by a copy still counts as slow, so the
+		// quantile does not drift down to the copies' own latency.
+		hb.latencies().record(time.Since(start))
+		// The copy's context ends when its body is closed. A 101's body
+		// is the upgraded connection: it stays writable.
+		body := cancelOnClose{ReadCloser: w.resp.Body, cancel: w.cancel}
+		if rw, ok := w.resp.Body.(io.Writer); ok && w.resp.StatusCode == http.StatusSwitchingProtocols {
+			w.resp.Body = &cancelOnCloseRW{cancelOnClose: body, w: rw}
+		} else {
+			w.resp.Body = &body
+		}
+	} else {
+		w.cancel(nil)
+	}
+	return w.resp, w.err
+}
+
+// cancelOnClose releases a copy's context when its response body is
+// closed, or read to its end (as net/http releases its own there).
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (b *cancelOnClose) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.cancel(nil)
+	}
+	return n, err
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel(nil)
+	return err
+}
+
+// cancelOnCloseRW is a cancelOnClose over the body of a 101 Switching
+// Protocols response: the upgraded connection, which stays writable.
+type cancelOnCloseRW struct {
+	cancelOnClose
+	w io.Writer
+}
+
+// Read reads the upgraded connection, whose end on the server's side leaves
+// it writable: the copy's context lives until it is closed.
+func (b *cancelOnCloseRW) Read(p []byte) (int, error) { return b.ReadCloser.Read(p) }
+
+func (b *cancelOnCloseRW) Write(p []byte) (int, error) { return b.w.Write(p) }

@@ -1,0 +1,392 @@
+package resilient
+
+import (
+	"net/http"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/resilienthttp/resilient/internal/redact"
+)
+
+// This file holds how a partition follows the server's responses: the
+// learning of each attempt's result, and the pauses and the pace it sets
+// from the rate-limit headers (parsed in ratelimit_headers.go).
+
+// paceShare of the announced quota is used when pacing, so that the
+// announced reset, often rounded to the second, is rarely waited for.
+const paceShare = 0.95
+
+// learnClosing is learn for a rate limiter that runs the caller's code on a
+// response (a WithRateLimitParser function, a QuotaStore): when that code
+// panics, the panic takes resp from the caller, and its body is closed on
+// the way out (see closeOnPanic).
+func (m *rateLimitTransport) learnClosing(k partKey, noCred bool, req *http.Request, p *partition, counted *bool, st *attemptState, resp *http.Response) {
+	done := false
+	defer closeOnPanic(resp, &done)
+	m.learn(k, noCred, req, p, counted, st, resp)
+	done = true
+}
+
+// endFlight ends the attempt's flight in p when *counted, and clears
+// *counted.
+func endFlight(p *partition, counted *bool) {
+	if *counted {
+		*counted = false
+		p.end()
+	}
+}
+
+// learn reads the rate-limit values of resp, records them in the attempt's
+// state and updates the partition, and ends the attempt's flight when
+// *counted, clearing *counted as it does: a store that panics after the
+// flight ended (in Learn or Pause) leaves the caller's deferred end with
+// nothing to end again. Without rate-limit headers, Retry-After or a partition, it does
+// nothing more than look the headers up, when the Transport's headerWatch
+// has it read them at all. The attempt's state gets what the
+// server announced (so that the retry loop returns a response whose wait is
+// too long); the partition learns only what MaxBelievedReset allows.
+//
+// k lacks its credential's fingerprint when noCred is set: it is taken from
+// req once the response turns out to announce something.
+func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p *partition, counted *bool, st *attemptState, resp *http.Response) {
+	var now lazyNow
+	hdr, read := m.rl.headers.read(resp, &now, m.rl.parsers)
+	cls := statusClass(resp.StatusCode)
+	if st != nil && st.classified {
+		cls = st.class
+	}
+	if !read && cls != Throttled {
+		// A success of a quiet Transport, unread: the happy path.
+		endFlight(p, counted)
+		return
+	}
+	r := rlResponse{hdr: hdr, status: resp.StatusCode, throttled: cls == Throttled}
+	if r.throttled || r.status == http.StatusServiceUnavailable {
+		if st != nil && st.classified {
+			r.retryAfter, r.hasRA = st.retryAfter, st.hasRetryAfter
+		} else {
+			r.retryAfter, r.hasRA = retryAfterHeader(resp.Header, now.get)
+		}
+	}
+	found := r.hdr.found()
+	if !found && !r.hasRA {
+		endFlight(p, counted)
+		return // the happy path: nothing announced
+	}
+	t := now.get()
+	if st != nil {
+		st.rate = r.hdr.info
+		if r.hasRA {
+			st.rate.Reset = t.Add(r.retryAfter) // Retry-After wins
+		}
+		waitForReset(st, r.throttled, r.hdr.info, t) // the loop waits the same pause as the partition
+	}
+	if noCred {
+		// No partition could be found when the attempt began: its key
+		// has neither its credential nor its canonical name yet.
+		k = m.rl.canonical(k)
+		k.cred = credentialOf(req)
+		if k.cred != 0 && p != nil {
+			// The attempt was counted in a partition found without its
+			// credential (made meanwhile): it learns in its own.
+			endFlight(p, counted)
+			p = nil
+		}
+	}
+	// The attempt reports what the server said; the partition learns
+	// only what is believable.
+	plain := 0
+	if r.hdr.plain && !namesQuota(resp.Header) {
+		plain = r.hdr.info.Limit
+		r.method, r.path = bucketMethod(req.Method), routeTemplate(req.URL.Path)
+	}
+	nk, split := m.rl.resources.learn(k, resp, plain, r.throttled)
+	if split > 0 {
+		// The host counts each endpoint apart: what its partition of
+		// the class learned was the first limit's, whose routes now
+		// have a partition of their own.
+		m.rl.splitPlain(partKey{scheme: k.scheme, host: k.host, write: k.write, cred: k.cred}, split, t)
+	}
+	if nk != k {
+		// The response names a quota of its own: it learns, not the
+		// partition the attempt was counted in.
+		endFlight(p, counted)
+		k, p = nk, nil
+	}
+	if !r.believe(t) && p == nil {
+		return
+	}
+	if p == nil {
+		p = m.rl.lookup(k, true, &now)
+	}
+	if k.resource != "" && m.rl.quota != nil && p.global.Load() == nil {
+		// A quota of its own: the fleet's pause of the host's global
+		// limit must hold it, which the members that got a global 429
+		// may never have made (see fleetGlobal).
+		m.rl.fleetGlobal(k)
+	}
+	m.rl.update(p, t, &r, counted)
+	if r.throttled && r.hasRA && globalScope(resp.Header) {
+		// Discord's global limit: every route of the credential waits.
+		m.rl.pauseHost(k, t.Add(r.retryAfter), t)
+	}
+}
+
+// rlResponse is what the rate limiter reads from one attempt's result.
+type rlResponse struct {
+	hdr        rateHeaders
+	retryAfter time.Duration
+	hasRA      bool // a Retry-After on a throttled or unavailable response
+	throttled  bool // the class is Throttled (a 429 by default)
+	status     int
+	// method and path are the route of a response that announced a plain
+	// limit (rateHeaders.plain); "" otherwise.
+	method, path string
+}
+
+// believe drops from r what lies beyond MaxBelievedReset from now: a
+// Retry-After, a reset (with the remaining quota of its window), a policy
+// window. It reports whether anything is left
+// to learn.
+func (r *rlResponse) believe(now time.Time) bool {
+	if r.hasRA && r.retryAfter > MaxBelievedReset {
+		r.hasRA = false
+	}
+	if r.hdr.info.Reset.Sub(now) > MaxBelievedReset {
+		// The remaining quota of that window goes with it.
+		r.hdr.info.Reset, r.hdr.info.Remaining = time.Time{}, -1
+	}
+	if r.hdr.window > MaxBelievedReset {
+		r.hdr.window = 0
+	}
+	return r.hasRA || r.hdr.found()
+}
+
+// update learns from one response, whose values r has believed, and ends
+// the attempt's flight when *counted, clearing *counted before it calls
+// the store.
+func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counted *bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if *counted {
+		p.inflight--
+		*counted = false // ended, whatever the store does next
+	}
+	info := &r.hdr.info
+	if r.hdr.found() {
+		p.heard = now
+	}
+	// The remaining quota of the current window. A response with a later
+	// reset starts a new window; one with an earlier reset (reordered)
+	// only lowers the count, unless it belongs to an older window.
+	if info.Remaining >= 0 && info.Reset.After(now) {
+		switch {
+		case !p.reset.After(now) || info.Reset.After(p.reset):
+			p.remaining, p.reset = info.Remaining, info.Reset
+			p.refillUnit, p.refillFrom = refillUnit(&r.hdr, now), now
+		case p.window > 0 && p.reset.Sub(info.Reset) > p.window/2:
+			// From an older window: ignore.
+		case info.Remaining < p.remaining:
+			p.remaining = info.Remaining
+			p.refillUnit, p.refillFrom = refillUnit(&r.hdr, now), now
+		}
+	}
+	if info.Limit > 0 {
+		p.limit = info.Limit
+		p.handedOver = false // the quota its store paces is p's again
+	}
+	switch {
+	case len(r.path) > redact.MaxPath:
+		p.plainMethod, p.plainPath = "", "" // not a route: a hostile URL
+	case p.plainMethod != r.method || p.plainPath != r.path:
+		// Copies: the path is part of the request's URL.
+		p.plainMethod, p.plainPath = keepKey(r.method), keepKey(r.path)
+	}
+	if r.hdr.window > 0 {
+		p.window, p.policyWindow = r.hdr.window, true
+	} else if !p.policyWindow && info.Reset.After(now) {
+		// The longest time to a reset seen is the window, or close to it.
+		// An estimate that no response has confirmed (a time to a reset
+		// of at least half of it) for two of its windows, or for
+		// MaxBelievedReset if that is shorter, is dropped for the current
+		// time to a reset while the server says that at least half of its
+		// quota is left: one response's reset, however far ahead it was
+		// believed, cannot slow the pace for longer than a believed pause
+		// may last. A
+		// quota in use keeps its estimate: a rolling window's resets are
+		// those of its oldest request, close at hand under a steady load,
+		// and never confirm it.
+		switch est := info.Reset.Sub(now); {
+		case est > p.window:
+			p.window, p.windowSeen = est, now
+		case est >= p.window/2:
+			p.windowSeen = now
+		case now.Sub(p.windowSeen) > min(2*p.window, MaxBelievedReset) && (info.Limit <= 0 || info.Remaining < 0 || info.Remaining*2 >= info.Limit):
+			p.window, p.windowSeen = est, now
+		}
+	}
+
+	// A pause: Retry-After first, else the reset.
+	var until time.Time
+	switch {
+	case r.hasRA && (r.throttled || r.retryAfter <= rl.maxWait):
+		// (A 503's Retry-After longer than any call waits pauses
+		// nothing: the server is down, not out of quota, and the calls
+		// that follow find out whether it is back before its word, as a
+		// plain client's would, while the breaker sees to the outage.
+		// Believed, one 503 would refuse the host's calls for up to
+		// MaxBelievedReset.)
+		until = now.Add(r.retryAfter)
+		// Retry-After wins over the reset: the window is over when the
+		// pause is.
+		p.remaining, p.reset, p.refillUnit = 0, until, 0
+	case info.Reset.After(now) && r.throttled:
+		until = throttledUntil(*info, now)
+	case info.Reset.After(now) && r.status == http.StatusServiceUnavailable && info.Remaining == 0:
+		until = info.Reset
+	}
+	if until.After(p.pauseUntil) {
+		p.pauseUntil = until
+	}
+
+	if !p.learnShared(info, until, r.hdr.found()) {
+		rl.pace(p, now, info.Remaining)
+	}
+	p.reopen(now)
+}
+
+// refillUnit returns the time one request of a quota refilled continuously
+// takes to come back, as h announces it at now: the time until it is full
+// again, over the requests it lacks; 0 for a quota that resets at once, or
+// when h does not tell.
+func refillUnit(h *rateHeaders, now time.Time) time.Duration {
+	i := &h.info
+	if !h.refill || i.Limit <= 0 || i.Remaining < 0 || i.Remaining >= i.Limit || !i.Reset.After(now) {
+		return 0
+	}
+	return max(i.Reset.Sub(now)/time.Duration(i.Limit-i.Remaining), 1)
+}
+
+// unrelatedThrottle is the longest pause of a throttled response without a
+// Retry-After whose quota is not spent: GitHub asks for a minute after a
+// secondary rate limit that says no more.
+const unrelatedThrottle = time.Minute
+
+// waitForReset makes the retry of attempt st, throttled by a server that
+// gave no Retry-After, wait until the quota info it announced at now is
+// available again (see throttledUntil), as a rate-limit partition pauses.
+// It does nothing when the attempt was not throttled or when the reset is
+// not after now.
+func waitForReset(st *attemptState, throttled bool, info RateLimitInfo, now time.Time) {
+	if throttled && !st.hasRetryAfter && info.Reset.After(now) {
+		st.retryAfter, st.hasRetryAfter = throttledUntil(info, now).Sub(now), true
+	}
+}
+
+// waitForAnnouncedReset makes the retry of attempt st, whose response resp
+// was throttled without a Retry-After, wait for the reset resp announced,
+// read as the limiter reads it (its families, then parsers), as
+// waitForReset does. It serves the attempts that go without the limiter
+// (WithoutRateLimit, a WithRateLimitKey that exempts them), whose learn
+// does not run. A parser that panics closes resp's body first.
+func waitForAnnouncedReset(st *attemptState, resp *http.Response, parsers []RateLimitParser, now time.Time) {
+	if st.class != Throttled || st.hasRetryAfter {
+		return
+	}
+	t := lazyNow{t: now}
+	r := parseRateLimit(resp.Header, &t)
+	if !r.found() && canonicalRateHeaders(resp) {
+		r = parseRateLimit(resp.Header, &t)
+	}
+	if !r.found() && len(parsers) > 0 {
+		done := false
+		defer closeOnPanic(resp, &done)
+		r.custom(parsers, resp.Header, &t)
+		done = true
+	}
+	waitForReset(st, true, r.info, t.t)
+}
+
+// throttledUntil returns when the pause of a throttled response without a
+// Retry-After ends, at now, from the quota info it announced with a reset:
+// at the reset when that quota is spent (Remaining 0) or its remaining is
+// not announced; else unrelatedThrottle from now at most, for the quota did
+// not throttle the request (another limit did, such as GitHub's secondary
+// limits), and its reset, up to an hour away, says nothing of when that
+// limit ends.
+func throttledUntil(info RateLimitInfo, now time.Time) time.Time {
+	if info.Remaining > 0 && info.Reset.Sub(now) > unrelatedThrottle {
+		return now.Add(unrelatedThrottle)
+	}
+	return info.Reset
+}
+
+// pace sets p's limiter from what the server announced: 95% of
+// limit/window (of remaining/window when the remaining count is the
+// larger), with bursts of the remaining quota; a static limit, when set,
+// caps both. p.mu is held.
+func (rl *rateLimiter) pace(p *partition, now time.Time, remaining int) {
+	if p.limit <= 0 || p.window <= 0 {
+		return
+	}
+	// A remaining count above the limit says that the quota counted is at
+	// least that: a pace by the limit would refuse the calls the server
+	// says remain.
+	r := rate.Limit(paceShare * float64(max(p.limit, remaining)) / p.window.Seconds())
+	b := remaining
+	switch {
+	case b < 0 && p.learned:
+		b = p.paceBurst // not announced: keep it
+	case b < 0:
+		b = p.limit
+	}
+	if rl.static > 0 {
+		r, b = min(r, rl.static), min(b, rl.burst)
+	}
+	b = max(b, 1)
+	switch {
+	case p.lim == nil:
+		// The first quota learned, without a static limit: a full bucket,
+		// so that the remaining quota can be used at once.
+		p.lim = rate.NewLimiter(r, b)
+	case !p.learned:
+		// A static limiter keeps its tokens: never more than it allows.
+		p.lim.SetLimitAt(now, r)
+		p.lim.SetBurstAt(now, b)
+	default:
+		if r != p.paceRate {
+			p.lim.SetLimitAt(now, r)
+		}
+		if b != p.paceBurst {
+			p.lim.SetBurstAt(now, b)
+		}
+	}
+	p.learned, p.paceRate, p.paceBurst = true, r, b
+}
+
+// unpace forgets the quota p's pace follows, which no response has
+// announced for MaxBelievedReset: a server that stopped announcing it (one
+// response's policy, a quota announced once) cannot hold a host's calls for
+// longer than a believed pause may last. A static limit paces p again; the
+// remaining quota, its reset and the pause, bounded by their own times,
+// stay. The next response that announces a quota paces p anew. p.mu is
+// held.
+func (rl *rateLimiter) unpace(p *partition, now time.Time) {
+	rl.dropPace(p, now)
+	p.limit, p.window, p.policyWindow, p.windowSeen = 0, 0, false, time.Time{}
+}
+
+// dropPace forgets the pace p learned from the server, if any: the static
+// limit paces p again, or nothing does. p.mu is held.
+func (rl *rateLimiter) dropPace(p *partition, now time.Time) {
+	if p.learned {
+		if rl.static > 0 {
+			p.lim.SetLimitAt(now, rl.static)
+			p.lim.SetBurstAt(now, rl.burst)
+		} else {
+			p.lim = nil
+		}
+	}
+	p.learned, p.paceRate, p.paceBurst, p.owed = false, rate.Limit(0), 0, 0
+}

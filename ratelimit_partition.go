@@ -1,0 +1,345 @@
+package resilient
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// This file holds the rate limiter's partitions: their keys, and the bounded
+// table that holds them, least recently used last.
+
+// Bounds of the rate limiter's partition table: at most maxRatePartitions
+// partitions are kept, the least recently used one is evicted to make room,
+// and a partition unused for ratePartitionIdle whose announced reset and
+// pause have passed is dropped.
+const (
+	maxRatePartitions = 4096
+	ratePartitionIdle = 10 * time.Minute
+)
+
+// partKey names a partition. The default key is the scheme, the host and
+// the class; a key from WithRateLimitKey is held in host with an empty
+// scheme. It is a comparable struct so that the default key needs no string
+// built per request.
+type partKey struct {
+	scheme, host string
+	write        bool
+	resource     string // the quota the server names (see ratelimit_resource.go); "" for none
+	cred         uint64 // the request's credential, as credentialOf fingerprints it; 0 for none
+}
+
+// String returns e.g. "https://api.example.com reads", followed by the tag
+// of its credential when it has one (credentialTag, a one-way digest of its
+// fingerprint): "https://api.example.com reads, credential 9c1e0f2a7b3d4e5f".
+func (k partKey) String() string {
+	if k.scheme == "" {
+		return k.host
+	}
+	var s string
+	switch {
+	case k.resource != "":
+		s = k.scheme + "://" + k.host + " " + k.resource
+	case k.write:
+		s = k.scheme + "://" + k.host + " writes"
+	default:
+		s = k.scheme + "://" + k.host + " reads"
+	}
+	if k.cred != 0 {
+		s += ", credential " + credentialTag(k.cred)
+	}
+	return s
+}
+
+// isReadMethod reports whether method is counted as a read: GET (or empty),
+// HEAD and OPTIONS.
+func isReadMethod(method string) bool {
+	switch method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
+// partition is the state of one host and class (or one key).
+type partition struct {
+	key  partKey
+	node tableNode[partKey, partition] // holds it in the table
+
+	// used is set by the attempts that find the partition, and cleared by
+	// the passes that record their time in lastUsed.
+	used atomic.Bool
+
+	// Guarded by rateLimiter.mu.
+	listNode[partition]
+	lastUsed time.Time // its creation, or the last pass that found it used
+	removed  bool
+
+	mu        sync.Mutex
+	lim       *rate.Limiter // nil: no pacing
+	learned   bool          // lim paces by the server's announced quota
+	paceRate  rate.Limit    // the rate and burst last given to lim by pace
+	paceBurst int
+	// owed counts the tokens of lim that attempts took and gave back
+	// unused (see giveBack), which lim itself cannot take back: the next
+	// attempts that find lim empty take them instead of waiting. With
+	// lim's tokens, they never pass lim's burst (see capOwed).
+	owed int
+	announced
+	inflight int           // attempts sent and not yet answered
+	reopened chan struct{} // closed when the quota gate may have opened; nil when nobody waits
+
+	// quota is the state shared through a QuotaStore; nil for none
+	// (quota.go); watch is quota when it is a QuotaWatcher, and taker
+	// when it is a QuotaDeadlineTaker, else nil.
+	quota QuotaPartition
+	watch QuotaWatcher
+	taker QuotaDeadlineTaker
+	// global is the store's state of the global limit of p's host and
+	// credential, whose pause holds p too; nil for none (see
+	// fleetGlobal). Set once, when p is made or its host learns.
+	global atomic.Pointer[globalLimit]
+	// handedOver is set once a split handed the quota that quota paces
+	// over to a plain limit's partition (see splitPlain): the routes
+	// still sent to p do not spend it, and p takes none of its tokens
+	// until p learns a quota again. Guarded by mu.
+	handedOver bool
+}
+
+func (p *partition) links() *listNode[partition] { return &p.listNode }
+
+// announced is what a partition learned from the server's answers.
+type announced struct {
+	limit        int           // announced limit; 0 when unknown
+	window       time.Duration // announced (policy) or estimated window; 0 when unknown
+	policyWindow bool          // window was announced, not estimated
+	windowSeen   time.Time     // when an estimated window was last seen (see update)
+	heard        time.Time     // when a response last announced a rate-limit value (see unpace)
+	remaining    int           // announced remaining; valid while reset is ahead
+	reset        time.Time     // when remaining resets; zero when unknown
+	// A quota refilled continuously (OpenAI's, Anthropic's: their reset
+	// is when it is full again) gets one request back every refillUnit
+	// from refillFrom, the time remaining was announced; 0 for a quota
+	// whose window resets at once.
+	refillUnit time.Duration
+	refillFrom time.Time
+	pauseUntil time.Time // no attempt is sent before it
+	// plainMethod and plainPath are the route of the last response
+	// learned when it announced a plain limit (see learnPlain), else "";
+	// probed is the reset of the window in which a request of another
+	// route was let through its spent quota (see mayProbe): none is let
+	// through again before it, even when the reset moved (a reset in
+	// seconds from the response moves with each answer's delay).
+	plainMethod, plainPath string
+	probed                 time.Time
+}
+
+// key returns the partition key of req; false exempts req from the limiter.
+// It sets the fields of k one by one: a composite literal of a struct this
+// size is built aside and copied, which costs more than the rest. The
+// credential's fingerprint is taken only when cred is set: a limiter that
+// holds no partition and sets no static limit has none to find, and the
+// response, if it announces a quota, takes it then (see withCred).
+func (rl *rateLimiter) key(req *http.Request, cred bool) (k partKey, ok bool) {
+	if rl.keyFn != nil {
+		k.host = customKey(rl.keyFn(req))
+		return k, k.host != ""
+	}
+	k.scheme, k.host = urlKey(req.URL.Scheme, req.URL.Host)
+	k.write = !isReadMethod(req.Method)
+	if cred {
+		k.cred = credentialOf(req)
+	}
+	if cred || rl.resources.n.Load() != 0 {
+		// A partition may be found: under the host's canonical name.
+		// (Until one exists, learn names the first: see canonical.)
+		k = rl.canonical(k)
+	}
+	if rl.resources.n.Load() != 0 {
+		k = rl.resources.of(k, req)
+	}
+	return k, true
+}
+
+// canonical returns k, a default key, with its scheme and host in the
+// form partitions are kept under: lower-cased, without the scheme's
+// default port nor a fully-qualified name's final dot, so that
+// http://API.example.com:80, http://api.example.com. and
+// http://api.example.com share one state, as they are one host. It
+// allocates only for a spelling it meets for the first time (see
+// hostNames).
+func (rl *rateLimiter) canonical(k partKey) partKey {
+	k.scheme, k.host = rl.names.canonical(k.scheme, k.host)
+	return k
+}
+
+// needsCred reports whether the key of an attempt needs its credential's
+// fingerprint before the attempt is sent: when a partition may be found or
+// made for it.
+func (rl *rateLimiter) needsCred() bool {
+	return rl.keyFn == nil && (rl.parts.len() != 0 || rl.always())
+}
+
+// always reports whether every limited attempt goes through a partition,
+// made for it when none exists: with a static limit, which paces it, and
+// with a QuotaStore, whose pause (a 429 another member of the fleet got)
+// holds it even when no server has announced anything to this Transport.
+func (rl *rateLimiter) always() bool {
+	return rl.static > 0 || rl.quota != nil
+}
+
+// lookup returns the partition of k, creating it when create is set; it
+// returns nil for an unknown k otherwise. Only a creation takes the lock,
+// and a lookup that finds the back of the list unseen for the idle time:
+// it then drops idle partitions, at most two, so that the table shrinks
+// back after a burst of hosts without a sweep. It reads the clock only when
+// the table is not empty, and only when clock has no time yet.
+func (rl *rateLimiter) lookup(k partKey, create bool, clock *lazyNow) *partition {
+	if !create && rl.parts.len() == 0 {
+		return nil // no server has spoken: the happy path takes no lock
+	}
+	h := rl.parts.hashOf(k)
+	p := rl.parts.find(k, h)
+	if p != nil && !p.used.Load() {
+		p.used.Store(true)
+	}
+	if o := rl.oldest.Load(); o != 0 && rl.since(clock.get())-o >= int64(rl.idle) {
+		rl.mu.Lock()
+		rl.dropIdle(clock.get(), k)
+		rl.mu.Unlock()
+	}
+	if p != nil || !create {
+		return p // nil: a host that announced nothing, no lock either
+	}
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	now := clock.get()
+	if p := rl.parts.find(k, h); p != nil { // another goroutine made it
+		return p
+	}
+	for rl.parts.len() >= rl.maxParts && rl.lru.tail != nil {
+		rl.evictTail(now)
+	}
+	k = k.clone()
+	p = rl.newPartition(k)
+	p.lastUsed = now
+	rl.parts.insert(k, h, p, &p.node)
+	rl.pushFront(p)
+	return p
+}
+
+// dropIdle removes at most two idle partitions from the back of the list,
+// never k's, giving the used ones met on the way their second chance; rl.mu
+// is held.
+func (rl *rateLimiter) dropIdle(now time.Time, k partKey) {
+	dropped := 0
+	for steps := 0; steps < 8 && dropped < 2 && rl.lru.tail != nil && rl.lru.tail.key != k; steps++ {
+		p := rl.lru.tail
+		switch {
+		case p.used.Load():
+			p.used.Store(false)
+			p.lastUsed = now
+			rl.unlink(p)
+			rl.pushFront(p)
+		case rl.evictable(p, now):
+			rl.remove(p)
+			dropped++
+		default:
+			return
+		}
+	}
+}
+
+// evictTail makes room: it removes the least recently used partition,
+// after giving the used ones at the back their second chance (at most one
+// turn of the list); rl.mu is held.
+func (rl *rateLimiter) evictTail(now time.Time) {
+	for turn := rl.parts.len(); turn > 0 && rl.lru.tail.used.Load(); turn-- {
+		p := rl.lru.tail
+		p.used.Store(false)
+		p.lastUsed = now
+		rl.unlink(p)
+		rl.pushFront(p)
+	}
+	rl.remove(rl.lru.tail)
+}
+
+func (rl *rateLimiter) newPartition(k partKey) *partition {
+	p := &partition{key: k, quota: rl.quotaPartition(k)}
+	p.watch, _ = p.quota.(QuotaWatcher)
+	p.taker, _ = p.quota.(QuotaDeadlineTaker)
+	if rl.static > 0 {
+		p.lim = rate.NewLimiter(rl.static, rl.burst)
+	}
+	p.pauseUntil = rl.hostPauses.of(k) // a global limit's pause in force
+	if g := rl.globalOf(k); g != nil {
+		p.global.Store(g) // the fleet's
+	}
+	return p
+}
+
+// evictable reports whether p has been idle long enough and holds nothing
+// that is still in force. rl.mu is held.
+func (rl *rateLimiter) evictable(p *partition, now time.Time) bool {
+	if now.Sub(p.lastUsed) < rl.idle {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.inflight == 0 && !p.pauseUntil.After(now) && !p.reset.After(now)
+}
+
+func (rl *rateLimiter) remove(p *partition) {
+	rl.unlink(p)
+	p.removed = true
+	rl.parts.deleteNode(&p.node)
+}
+
+func (rl *rateLimiter) unlink(p *partition) {
+	rl.lru.remove(p)
+	rl.setOldest()
+}
+
+func (rl *rateLimiter) pushFront(p *partition) {
+	rl.lru.pushFront(p)
+	rl.setOldest()
+}
+
+// setOldest records the back's lastUsed for the lookups; rl.mu is held.
+func (rl *rateLimiter) setOldest() {
+	if rl.lru.tail == nil {
+		rl.oldest.Store(0)
+		return
+	}
+	rl.oldest.Store(rl.since(rl.lru.tail.lastUsed))
+}
+
+// since returns t in nanoseconds since rl.epoch, on the monotonic clock
+// when t has a reading of it (time.Now's and callClock's have), as the
+// evictions measure idleness: a step of the wall clock (NTP, a resumed
+// virtual machine) neither holds an idle partition nor makes every lookup
+// sweep. The epoch lies an hour back, so that no time is 0, oldest's
+// "empty".
+func (rl *rateLimiter) since(t time.Time) int64 {
+	return int64(t.Sub(rl.epoch))
+}
+
+// part returns the partition of k, or nil, without recording a use.
+func (rl *rateLimiter) part(k partKey) *partition {
+	return rl.parts.load(k)
+}
+
+// len returns the number of partitions held.
+func (rl *rateLimiter) len() int {
+	return rl.parts.len()
+}
+
+// each calls fn for every partition; rl.mu is held.
+func (rl *rateLimiter) each(fn func(*partition)) {
+	for p := rl.lru.head; p != nil; p = p.next {
+		fn(p)
+	}
+}

@@ -1,0 +1,212 @@
+package resilient
+
+import (
+	"strings"
+	"time"
+)
+
+// This file reads the IETF draft's structured rate-limit fields, RateLimit
+// and RateLimit-Policy.
+
+// structured reads the IETF draft's RateLimit field, a list of
+// `"policy";r=remaining;t=seconds` items, pairing it with RateLimit-Policy,
+// a list of `"policy";q=quota;w=window` items. Among several items the one
+// with the least remaining is the binding one; its policy is the one of the
+// same name, else the first. The draft 7 dictionary form
+// `limit=100, remaining=50, reset=30` is read too.
+func (r *rateHeaders) structured(v, policy string, now *lazyNow) {
+	bestName, best := "", -1
+	var reset time.Duration
+	hasReset := false
+	dict := isDictionary(v)
+	eachMember(v, func(name, params string) bool {
+		if dict {
+			// Dictionary form: each member is key=value.
+			k, val, _ := strings.Cut(name, "=")
+			k = strings.TrimSpace(k)
+			switch k {
+			case "limit", "l":
+				if n, ok := parseCount(val); ok {
+					r.info.Limit = n
+				}
+			case "remaining", "r":
+				if n, ok := parseCount(val); ok {
+					r.info.Remaining = n
+				}
+			case "reset", "t":
+				if f, ok := parseDecimal(strings.TrimSpace(val)); ok && f < resetUnixSeconds {
+					reset, hasReset = time.Duration(f*float64(time.Second)), true
+				}
+			}
+			return true
+		}
+		n, ok := paramCount(params, "r")
+		if !ok || (best >= 0 && n >= best) {
+			return true
+		}
+		bestName, best = name, n
+		reset, hasReset = paramSeconds(params, "t")
+		return true
+	})
+	if !dict && best >= 0 {
+		r.info.Remaining = best
+	}
+	if hasReset {
+		r.info.Reset = now.get().Add(reset)
+	}
+	if policy == "" {
+		return
+	}
+	if p, ok := pickPolicy(policy, bestName); ok {
+		if r.info.Limit < 0 {
+			r.info.Limit = p.quota
+		}
+		r.window = p.window
+	}
+}
+
+// isDictionary reports whether a RateLimit value is the draft 7 dictionary
+// form: its first member is an unquoted key=value (a list item that is a
+// token cannot contain '=').
+func isDictionary(v string) bool {
+	v = strings.TrimSpace(v)
+	if v == "" || v[0] == '"' {
+		return false
+	}
+	end := strings.IndexAny(v, ",;")
+	if end < 0 {
+		end = len(v)
+	}
+	return strings.IndexByte(v[:end], '=') >= 0
+}
+
+type ratePolicy struct {
+	quota  int
+	window time.Duration
+}
+
+// pickPolicy returns the policy named name in a RateLimit-Policy list, else
+// its first well-formed one.
+func pickPolicy(v, name string) (ratePolicy, bool) {
+	var first, named ratePolicy
+	var hasFirst, hasNamed bool
+	eachMember(v, func(n, params string) bool {
+		q, ok := paramCount(params, "q")
+		if !ok {
+			// The older drafts' "100;w=60" form puts the quota first.
+			if q, ok = parseCount(n); !ok {
+				return true
+			}
+			n = ""
+		}
+		p := ratePolicy{quota: q}
+		if w, ok := paramSeconds(params, "w"); ok && w > 0 {
+			p.window = w
+		}
+		if !hasFirst {
+			first, hasFirst = p, true
+		}
+		if name != "" && n == name {
+			named, hasNamed = p, true
+			return false
+		}
+		return true
+	})
+	if hasNamed {
+		return named, true
+	}
+	return first, hasFirst
+}
+
+// eachMember calls fn with the name and the parameters (";"-separated, the
+// leading ";" included) of each member of a structured-field list, until fn
+// returns false. A quoted name is unquoted; commas inside quotes do not end
+// a member. Parameters that are quoted strings are kept verbatim.
+func eachMember(v string, fn func(name, params string) bool) {
+	for len(v) > 0 {
+		// Split off one member at the first comma outside quotes.
+		end, quoted := len(v), false
+		for i := 0; i < len(v); i++ {
+			switch v[i] {
+			case '\\':
+				if quoted {
+					i++
+				}
+			case '"':
+				quoted = !quoted
+			case ',':
+				if !quoted {
+					end = i
+					i = len(v)
+				}
+			}
+		}
+		m := strings.TrimSpace(v[:end])
+		if end < len(v) {
+			v = v[end+1:]
+		} else {
+			v = ""
+		}
+		if m == "" {
+			continue
+		}
+		name, params := m, ""
+		if m[0] == '"' {
+			// A quoted name ends at the first unescaped quote.
+			i := 1
+			for ; i < len(m) && m[i] != '"'; i++ {
+				if m[i] == '\\' {
+					i++
+				}
+			}
+			if i >= len(m) {
+				continue // unterminated: malformed
+			}
+			name, params = m[1:i], m[i+1:]
+		} else if i := strings.IndexByte(m, ';'); i >= 0 {
+			name, params = m[:i], m[i:]
+		}
+		if !fn(strings.TrimSpace(name), params) {
+			return
+		}
+	}
+}
+
+// param returns the value of the parameter key in params (";k=v;k2=v2").
+func param(params, key string) (string, bool) {
+	for params != "" {
+		var p string
+		if i := strings.IndexByte(params[1:], ';'); i >= 0 {
+			p, params = params[1:i+1], params[i+1:]
+		} else {
+			p, params = params[1:], ""
+		}
+		k, val, _ := strings.Cut(p, "=")
+		if strings.TrimSpace(k) == key {
+			return strings.TrimSpace(val), true
+		}
+	}
+	return "", false
+}
+
+func paramCount(params, key string) (int, bool) {
+	v, ok := param(params, key)
+	if !ok {
+		return 0, false
+	}
+	return parseCount(v)
+}
+
+// paramSeconds reads a parameter holding seconds (a structured-field
+// integer or decimal).
+func paramSeconds(params, key string) (time.Duration, bool) {
+	v, ok := param(params, key)
+	if !ok {
+		return 0, false
+	}
+	f, ok := parseDecimal(v)
+	if !ok || f >= resetUnixSeconds {
+		return 0, false
+	}
+	return time.Duration(f * float64(time.Second)), true
+}

@@ -1,0 +1,259 @@
+package resilient
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// This file holds what an attempt waits for in its partition (see
+// rateLimiter.acquire): the gate of a pause or a spent quota, the tokens of
+// its pace, and the wait itself.
+
+// gate returns the time before which no attempt may be sent: the end of a
+// pause, or, when the announced remaining quota is used up by the attempts
+// in flight, the reset (for a quota refilled continuously, the time one
+// more request is back). byQuota tells the latter, which a response may end
+// early; pause is the end of the pause, p's or its store's (zero for
+// none). p.mu is held, and released if the store panics.
+func (p *partition) gate(now time.Time) (until time.Time, byQuota bool, pause time.Time) {
+	until = p.pauseUntil
+	if p.quota != nil {
+		returned := false
+		defer p.unlockIfPanicking(&returned)
+		until = p.sharedPause(until)
+		returned = true
+	}
+	pause = until
+	if p.quotaSpent(now) {
+		back := p.reset
+		if p.refillUnit > 0 {
+			if t := p.refillFrom.Add(p.refillUnit * time.Duration(p.inflight-p.remaining+1)); t.Before(back) {
+				back = t
+			}
+		}
+		if back.After(until) {
+			return back, true, pause
+		}
+	}
+	return until, false, pause
+}
+
+// quotaSpent reports whether the announced remaining quota, with what was
+// refilled of it since, is used up by the attempts in flight. p.mu is held.
+func (p *partition) quotaSpent(now time.Time) bool {
+	if !p.reset.After(now) {
+		return false
+	}
+	left := p.remaining
+	if p.refillUnit > 0 {
+		left += int(min(now.Sub(p.refillFrom)/p.refillUnit, time.Duration(p.inflight+1)))
+	}
+	return left <= p.inflight
+}
+
+// reopen wakes the attempts waiting for the quota when it is no longer spent:
+// a response announced a new window, or an attempt in flight ended. p.mu is
+// held.
+func (p *partition) reopen(now time.Time) {
+	if p.reopened != nil && !p.quotaSpent(now) {
+		close(p.reopened)
+		p.reopened = nil
+	}
+}
+
+// end ends an attempt's flight without a response to learn from.
+func (p *partition) end() {
+	p.mu.Lock()
+	p.inflight--
+	p.reopen(time.Now())
+	p.mu.Unlock()
+}
+
+// allow takes a token of p's pace at now, without waiting: one of lim's,
+// or else one given back (see giveBack). p.mu is held, and p.lim is not
+// nil.
+func (p *partition) allow(now time.Time) bool {
+	if p.owed == 0 {
+		return p.lim.AllowN(now, 1)
+	}
+	p.capOwed(now)
+	if p.lim.AllowN(now, 1) {
+		return true
+	}
+	if p.owed > 0 {
+		p.owed--
+		return true
+	}
+	return false
+}
+
+// giveBack gives back to p's pace the token of an attempt that a layer
+// below the rate limiter refused without sending it (the breaker open, no
+// slot of WithMaxInFlight), so that the host's pace is spent on the
+// requests it gets, not on those it never saw: refusals during an outage
+// would otherwise empty the bucket, and hold the calls that follow to the
+// pace's rate though the server's quota is left whole. lim takes a token
+// back only from a reservation canceled before its time: p owes it
+// instead (see allow).
+func (p *partition) giveBack(now time.Time) {
+	p.mu.Lock()
+	if p.lim != nil {
+		p.owed++
+		p.capOwed(now)
+	}
+	p.mu.Unlock()
+}
+
+// capOwed bounds the tokens p owes by the room lim has at now for them, so
+// that the two never hold more than lim's burst: tokens given back during
+// a refill are lost once it fills the bucket, as they would be in it.
+// Called at each change of lim's tokens but its refill, it keeps the bound
+// at every moment. p.mu is held, and p.lim is not nil.
+func (p *partition) capOwed(now time.Time) {
+	if room := float64(p.lim.Burst()) - p.lim.TokensAt(now); float64(p.owed) > room {
+		p.owed = max(0, int(room))
+	}
+}
+
+// skipWait reports whether the host's breaker will still be open when a
+// wait of d for p ends, and then counts the attempt in flight in p: it goes
+// on at once to the breaker, which refuses it, rather than wait for
+// nothing (see breakerSet.openFor, the rule a retry's wait follows too).
+// p.mu is not held.
+func (rl *rateLimiter) skipWait(req *http.Request, p *partition, d time.Duration) bool {
+	if !rl.openPast(req, d) {
+		return false
+	}
+	p.mu.Lock()
+	p.inflight++
+	p.mu.Unlock()
+	return true
+}
+
+// openPast reports whether the host's breaker will still refuse req once a
+// wait of d ends (see breakerSet.openFor); false for no wait.
+func (rl *rateLimiter) openPast(req *http.Request, d time.Duration) bool {
+	return d > 0 && rl.breakers != nil && rl.breakers.openFor(req, d)
+}
+
+// pauseEnd returns when the pause of req's partition ends (the fleet's
+// pause too, see quota.go): a time not after clock's when it is not paused,
+// zero for a request without a partition.
+func (rl *rateLimiter) pauseEnd(req *http.Request, clock *lazyNow) time.Time {
+	k, limited := rl.key(req, rl.needsCred())
+	if !limited {
+		return time.Time{}
+	}
+	p := rl.lookup(k, false, clock)
+	if p == nil {
+		return time.Time{}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sharedPause(p.pauseUntil)
+}
+
+// refusesAfter reports whether the pause of req's partition will make
+// acquire refuse an attempt that starts after a wait of d: the pause then
+// still runs, and ends at or after deadline (the call's, zero for none),
+// or more than maxWait after the wait.
+func (rl *rateLimiter) refusesAfter(req *http.Request, d time.Duration, deadline time.Time, maxWait time.Duration) bool {
+	var clock lazyNow
+	end := rl.pauseEnd(req, &clock)
+	at := clock.get().Add(d)
+	if !end.After(at) {
+		return false
+	}
+	return !deadline.IsZero() && !end.Before(deadline) || end.Sub(at) > maxWait
+}
+
+// take takes a token of the store for an attempt at now that must start
+// before deadline, zero for none (see QuotaPartition.Take and
+// QuotaDeadlineTaker). p.mu is held, and released if the store panics.
+func (p *partition) take(now, deadline time.Time) (d time.Duration, ok bool, retry <-chan struct{}) {
+	returned := false
+	defer p.unlockIfPanicking(&returned)
+	if p.taker != nil {
+		d, ok, retry = p.taker.TakeBefore(now, deadline)
+	} else {
+		d, ok, retry = p.quota.Take(now)
+	}
+	returned = true
+	return d, ok, retry
+}
+
+// startBy returns the earlier of ctx's deadline and budget (zero for
+// none): when an attempt must start at the latest (see pastDeadline); zero
+// for neither.
+func startBy(ctx context.Context, budget time.Time) time.Time {
+	if dl, ok := ctx.Deadline(); ok && (budget.IsZero() || dl.Before(budget)) {
+		return dl
+	}
+	return budget
+}
+
+// unlockIfPanicking releases p.mu unless *returned: deferred around a call
+// into the store with p.mu held, it keeps the partition usable when the
+// store panics (the panic goes on to the caller), instead of holding its
+// lock forever, which would hang every later attempt to the partition.
+func (p *partition) unlockIfPanicking(returned *bool) {
+	if !*returned {
+		p.mu.Unlock()
+	}
+}
+
+// wait sleeps d, or until reopened, changed or gchanged is closed, unless
+// d passes ctx's deadline or the call's budget. A nil channel is never
+// closed. It ends early with an error when ctx is done or cancel, the
+// request's deprecated Cancel channel, is closed: the caller gave up.
+func (rl *rateLimiter) wait(ctx context.Context, cancel <-chan struct{}, p *partition, now time.Time, d time.Duration, budget time.Time, reopened, changed, gchanged <-chan struct{}) error {
+	if pastDeadline(ctx, budget, now.Add(d)) {
+		return rl.refuse(p, d, "past the call's deadline")
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("resilient: waiting for the rate limit of %s: %w", p.key, context.Cause(ctx))
+	case <-cancel:
+		return fmt.Errorf("resilient: waiting for the rate limit of %s: %w", p.key, errRequestCanceled)
+	case <-timer.C:
+	case <-reopened:
+	case <-changed:
+	case <-gchanged:
+	}
+	return nil
+}
+
+// isClosed reports whether ch is closed; false for nil.
+func isClosed(ch <-chan struct{}) bool {
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// pastDeadline reports whether t is at or after ctx's deadline or budget
+// (zero for none): an attempt that would start then has no time left.
+func pastDeadline(ctx context.Context, budget, t time.Time) bool {
+	if dl, ok := ctx.Deadline(); ok && !t.Before(dl) {
+		return true
+	}
+	return !budget.IsZero() && !t.Before(budget)
+}
+
+func (rl *rateLimiter) refuse(p *partition, d time.Duration, why string) error {
+	if d == rate.InfDuration {
+		return fmt.Errorf("%w: %s: would wait forever", ErrRateLimited, p.key)
+	}
+	return fmt.Errorf("%w: %s: would wait %v, %s", ErrRateLimited, p.key, d, why)
+}

@@ -1,0 +1,220 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// This file holds the retry loop's decisions after an attempt: whether to
+// retry, and the wait before the next attempt.
+
+// decide returns whether attempt n is followed by another and the wait
+// before it, or why not when the attempt's outcome was retryable.
+func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response, err error, body *replayBody) (time.Duration, bool, StopReason) {
+	if st.class == Success {
+		return 0, false, "" // nothing below retries a success
+	}
+	if c.canceled() {
+		return 0, false, stopIf(st, StopCanceled)
+	}
+	keyRetry := resp != nil && c.needsKey(st)
+	if n >= maxAttempts {
+		if keyRetry {
+			return 0, false, StopMaxAttempts // the one Permanent answer retried
+		}
+		return 0, false, stopIf(st, StopMaxAttempts)
+	}
+	if keyRetry {
+		// The server requires a key this call lacked: add one and retry
+		// once, at once. This is the only case a Permanent outcome is
+		// retried; the request was refused, so it was not processed, and
+		// a server that requires keys honors them.
+		c.key, c.stamp, c.keyRetry = newIdempotencyKey(), true, true
+		c.t.keys.learn(c.req.URL.Scheme, c.req.URL.Host)
+		c.header = nil
+		if !body.replayable() {
+			return 0, false, StopBodyNotReplayable
+		}
+		return 0, true, ""
+	}
+	if !st.class.Retryable() {
+		return 0, false, ""
+	}
+	if c.write && !c.mayResend(st, resp, err) {
+		return 0, false, StopUnsafeWrite
+	}
+	if !body.replayable() {
+		return 0, false, StopBodyNotReplayable
+	}
+	if c.bo == nil {
+		if c.cfg.newBackOff != nil {
+			c.bo = c.cfg.newBackOff()
+		}
+		if c.bo == nil {
+			c.bo = &expBackoff{base: c.cfg.backoffBase, maxDelay: c.cfg.backoffMax, rand: c.cfg.rand}
+		}
+	}
+	delay := c.bo.NextBackOff()
+	if delay == backoff.Stop {
+		return 0, false, StopBackOff
+	}
+	if st.hasRetryAfter {
+		if st.retryAfter > c.cfg.maxRetryAfter {
+			return 0, false, StopRetryAfterTooLong
+		}
+		// A server's wait shorter than the backoff's base (Retry-After: 0,
+		// a date past) is raised to it: no hot loop.
+		delay = max(st.retryAfter+retryAfterSpread(st.retryAfter, c.cfg.rand), c.cfg.backoffBase)
+		if !c.deadline.IsZero() && !time.Now().Add(delay).Before(c.deadline) {
+			// The spread, not the server's wait, would pass the deadline:
+			// the retry goes without it.
+			delay = max(st.retryAfter, c.cfg.backoffBase)
+		}
+	}
+	if !c.deadline.IsZero() && !time.Now().Add(delay).Before(c.deadline) {
+		return 0, false, StopDeadline
+	}
+	if c.t.budgets != nil {
+		// Paid for before the breaker's and the rate limiter's forecasts
+		// below: a retry they expect refused goes at once, and is given
+		// back what it paid when it is; but it may not be (the rate
+		// limiter holds it until the breaker lets a probe through, or a
+		// ResetHost cleared the pause), and it then reaches the host as
+		// any retry does, paid for.
+		throttled := st.class == Throttled || resp != nil && resp.StatusCode == http.StatusServiceUnavailable && st.hasRetryAfter
+		if b := c.hostBudget(); b != nil {
+			if !c.t.budgets.withdraw(b, throttled) {
+				return 0, false, StopRetryBudget
+			}
+			c.paid, c.paidThrottled = true, throttled
+		}
+	}
+	if c.t.breakers != nil && !errors.Is(err, ErrCircuitOpen) && c.t.breakers.openFor(c.req, delay) {
+		// The host's breaker will still be open when the wait ends, and
+		// would refuse the retry then: it is refused now instead, and
+		// the call returns what it has, without waiting for nothing (the
+		// refusal gives back what the retry paid). (A refusal a
+		// Classifier retries waits as any retry does.)
+		c.forecast = true
+		return 0, true, ""
+	}
+	if c.t.rl != nil && !errors.Is(err, ErrRateLimited) && c.t.rl.refusesAfter(c.req, delay, c.deadline, c.cfg.maxRetryAfter) {
+		// The same for the host's pause (another call's 429): it will
+		// still hold past the call's deadline, or longer than the call
+		// waits for, when the wait ends, and the rate limiter would
+		// refuse the retry then.
+		c.forecast = true
+		return 0, true, ""
+	}
+	return delay, true, ""
+}
+
+// giveBackRetry gives back to the host's retry budget what decide took for
+// the next attempt, when it is not sent after all.
+func (c *call) giveBackRetry() {
+	if c.paid {
+		c.paid = false
+		c.t.budgets.giveBack(c.hb, c.paidThrottled)
+	}
+}
+
+// mayResend applies the write rule to an attempt of a write that failed:
+// it may be resent when it provably was not processed (a 429, a 403
+// classified Throttled, which refused it over a rate limit as GitHub's do,
+// or an error that proves it never left or was never written), or when it
+// carries a key its host deduplicates by.
+func (c *call) mayResend(st *attemptState, resp *http.Response, err error) bool {
+	switch {
+	case resp != nil && resp.StatusCode == http.StatusTooManyRequests:
+		return true
+	case resp != nil && resp.StatusCode == http.StatusForbidden && st.class == Throttled:
+		return true
+	case err != nil && (st.neverSent || c.trace.neverWritten()):
+		return true
+	}
+	return c.resendable()
+}
+
+// stopIf returns why when the attempt's outcome was retryable, else "".
+func stopIf(st *attemptState, why StopReason) StopReason {
+	if st.class.Retryable() {
+		return why
+	}
+	return ""
+}
+
+// refusedLocally reports whether err is a layer of the chain refusing an
+// attempt without touching the network.
+func refusedLocally(err error) bool {
+	return errors.Is(err, ErrCircuitOpen) || errors.Is(err, ErrRateLimited) || errors.Is(err, ErrTooManyInFlight)
+}
+
+// sleep waits for d or until ctx is done, whichever comes first.
+func sleep(ctx context.Context, d time.Duration) error {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-timer.C:
+		return nil
+	}
+}
+
+// waitRetry waits d before the call's next attempt, or until the call is
+// canceled (returning the cause: its context's, or errRequestCanceled).
+// With reset, the wait is for a server's Retry-After, which is the host's
+// pause: a Transport.ResetHost of the call's host ends it early, as it ends
+// the pause the rate limiter holds, and waitRetry reports that it was
+// woken.
+func (c *call) waitRetry(d time.Duration, reset *resetSignal) (woken bool, err error) {
+	if reset == nil && c.req.Cancel == nil {
+		return false, sleep(c.ctx, d)
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		var resetCh chan struct{} // nil, which never fires, without reset
+		if reset != nil {
+			resetCh = reset.ch
+		}
+		select {
+		case <-c.ctx.Done():
+			return false, context.Cause(c.ctx)
+		case <-c.req.Cancel:
+			return false, errRequestCanceled
+		case <-timer.C:
+			return false, nil
+		case <-resetCh:
+			if c.resetReaches(reset.m) {
+				return true, nil
+			}
+			reset = reset.next
+		}
+	}
+}
+
+// errRequestCanceled is the cause of a call whose caller closed the
+// request's Cancel channel.
+var errRequestCanceled = errors.New("resilient: request canceled by its Cancel channel")
+
+// canceled reports whether the caller canceled the call: its context is
+// done, or it closed the request's Cancel channel (deprecated, yet still
+// honored by net/http, which then fails the request at once, with an error
+// of its own that tells nothing of the host). It is asked only after a
+// failure.
+func (c *call) canceled() bool {
+	return callerGaveUp(c.ctx, c.req.Cancel)
+}
+
+// callerGaveUp reports whether the caller of a request gave up on it: ctx,
+// its context, is done, or cancel, its Cancel channel, is closed. It is the
+// one rule of the call's cancellation (see call.canceled) and of an
+// attempt's (see attemptOutcome).
+func callerGaveUp(ctx context.Context, cancel <-chan struct{}) bool {
+	return ctx.Err() != nil || isClosed(cancel)
+}

@@ -1,0 +1,366 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// This file holds the retry loop: a call, its attempts and its end.
+
+// endPanicking ends the call as end does when a panic goes through
+// RoundTrip (from the base RoundTripper, a Classifier, an observer, a
+// Tracer, the caller's GetBody), unless the call ended: its Report says
+// what it did until then, with no status, outcome or stop reason, and the
+// Tracer's call ends. It does not recover: the panic goes on to the
+// caller, its value and its stack unchanged.
+func (c *call) endPanicking(ended *bool) {
+	if *ended {
+		return
+	}
+	c.outcome, c.stop = "", ""
+	c.end(nil, true)
+}
+
+// run is the retry loop of a call.
+func (c *call) run() (*http.Response, error) {
+	t, req := c.t, c.req
+	var body replayBody
+	captureLimit := c.cfg.maxBufferedBody
+	if c.cfg.maxRetries == 0 {
+		captureLimit = 0 // a single attempt: no retry to replay the body for
+	}
+	body.init(req, captureLimit)
+	defer body.close()
+	c.capture = body.cap
+	c.key, c.stamp, c.callerKey, c.keyPending = t.idempotencyKey(req, c.cfg, c.ctxKey)
+	c.write = !isIdempotentMethod(req.Method)
+	c.setDeadline()
+	maxAttempts := c.cfg.maxRetries + 1
+	if maxAttempts < 1 { // WithMaxRetries(math.MaxInt)
+		maxAttempts = c.cfg.maxRetries
+	}
+
+	if c.ctx.Err() != nil {
+		// Done before the first attempt: no layer of the chain is called,
+		// and the deferred close releases the body.
+		return nil, c.fail(0, context.Cause(c.ctx))
+	}
+
+	var held *http.Response // the last response retried past, kept for give-up
+	var lastErr error       // the error of the last attempt retried past, when it had no response
+	reqBody, sameBody := body.first()
+	st, _ := t.states.Get().(*attemptState) // reset for each attempt
+	if st == nil {
+		st = new(attemptState)
+	}
+	defer t.putState(st)
+	for n := 1; ; n++ {
+		c.attempts++  // from its start: a panic during the attempt reports it too
+		t0 := c.start // the call's one clock reading serves its first attempt
+		if n > 1 {
+			t0 = t.clock.now() // st was reset as the last attempt ended; the pool's and new ones are zero
+		}
+		c.beginAttempt(st, n, maxAttempts, t0)
+		areq := c.attemptRequest(st, reqBody, sameBody && n == 1)
+		st.bufferMax = c.responseBuffer(n, maxAttempts, &body) // once the key is drawn
+		if st.bufferMax > 0 {
+			st.capture = body.cap
+		}
+
+		var resp *http.Response
+		var err error
+		if c.hedgeable(areq) {
+			resp, err = c.hedged(n, areq, st)
+		} else {
+			resp, err = t.inner.roundTrip(areq, st)
+		}
+		releaseDeadline(st, resp)
+		var dur time.Duration
+		if t.observed {
+			dur = time.Since(t0)
+		}
+		if err != nil && resp != nil {
+			// A broken RoundTripper; the contract allows only one of them.
+			resp.Body.Close()
+			resp = nil
+		}
+		if err == nil && resp == nil {
+			err = errNilResponse
+		}
+		if !st.classified {
+			t.cls.classify(st, resp, err, time.Now)
+		}
+		if resp != nil && st.class == Success {
+			if cause := handOver(resp); cause != nil && (!c.write || c.resendable()) {
+				// The attempt's deadline fired as its headers arrived:
+				// its body is cut, so the attempt timed out. (A write
+				// that may not be resent keeps its answer, cut: the
+				// server said it processed it.)
+				resp.Body.Close()
+				resp, err = nil, cause
+				st.class, st.neverSent = Transient, false
+				c.processed = c.write && c.key != ""
+			}
+		}
+		if resp != nil && st.class.Retryable() {
+			// A retry may follow: the writer of this attempt's body may
+			// not read past what can be replayed meanwhile.
+			body.freeze()
+		}
+
+		if (c.write && c.key != "") || st.apiErr != nil {
+			// Any error envelope of the host tells its dialect, a
+			// read's too; a success only tells it of a keyed write.
+			c.learnKeys(st, resp)
+		}
+		if resp != nil && !st.class.Retryable() && t.budgets != nil {
+			t.budgets.answered(c) // the host answered
+		}
+		// What decide took from the budget for this attempt, given back
+		// below if a layer of the chain refused it and the call ends.
+		paid, paidThrottled, forecast := c.paid, c.paidThrottled, c.forecast
+		c.paid, c.forecast = false, false
+		sentKey := c.key // decide adds one after a key-required answer
+		delay, retry, stop := c.decide(n, maxAttempts, st, resp, err, &body)
+		if retry && paid && forecast && resp == nil && refusedLocally(err) {
+			// Refused as forecast, and retried all the same (by a
+			// Classifier): the forecast retry was never sent.
+			t.budgets.giveBack(c.hb, paidThrottled)
+		}
+		if err != nil && c.write && c.key != "" && !st.neverSent && !c.trace.neverWritten() {
+			c.lost = true
+		}
+		var reset *resetSignal // a wait for the server's Retry-After ends with the host's ResetHost
+		if retry && st.hasRetryAfter {
+			reset = t.resets.Load()
+		}
+		if retry {
+			var berr error
+			if reqBody, berr = body.next(c.ctx, req.Cancel, c.deadline); berr != nil {
+				// Give up with what the attempt produced; without a
+				// response, say why no retry followed.
+				retry, delay, stop = false, 0, StopBodyNotReplayable
+				c.giveBackRetry()
+				if resp == nil {
+					err = fmt.Errorf("%w; %w", err, berr)
+				}
+			}
+		}
+		st.stop = stop
+		if st.wired {
+			c.sent++
+		}
+		c.waited += st.localWait + st.slotWait
+		if c.report != nil || t.cfg.tracer != nil {
+			c.outcome, c.stop = outcomeOf(c, st, err), stop
+		}
+		t.observe(c, sentKey, st, resp, err, dur, delay, retry)
+
+		if !retry {
+			body.thaw()
+			// A layer of the chain refused the attempt, or its request
+			// failed before the server could act on it: the body of a
+			// retry (from GetBody, or read on from the caller's) that
+			// broke, as a GetBody that fails does (body.next).
+			unsent := resp == nil && (refusedLocally(err) || st.neverSent && errors.As(err, new(*RequestError)))
+			if paid && unsent {
+				// Not sent: the retry it was costs nothing.
+				t.budgets.giveBack(c.hb, paidThrottled)
+			}
+			if resp == nil && held != nil && (unsent || stop == StopRetryBudget) {
+				// A retry refused locally (breaker open, rate limited,
+				// host full, retry budget spent) or whose body broke:
+				// return what the last attempt produced. A network
+				// error, even one that proves the request never left
+				// (a refused dial), is returned as an *Error.
+				return held, nil
+			}
+			if held != nil {
+				held.Body.Close()
+			}
+			if resp != nil {
+				handOver(resp)
+				return resp, nil
+			}
+			if stop == StopRetryBudget {
+				err = fmt.Errorf("%w: %w", ErrRetryBudgetExhausted, err)
+			}
+			if lastErr != nil && refusedLocally(err) {
+				// A retry refused locally after a network error: the
+				// call ends with both, not with the refusal alone.
+				err = fmt.Errorf("%w; the attempt before: %w", err, lastErr)
+			}
+			return nil, c.fail(n, err)
+		}
+		if resp != nil {
+			if held != nil {
+				held.Body.Close()
+			}
+			held, lastErr = holdResponse(resp), nil
+		} else {
+			lastErr = err
+		}
+		// The attempt was observed: nothing of it but held is needed any
+		// more. Reset for the next attempt now, so that its parsed
+		// envelope (up to three times the bytes of the body peeked) is
+		// not kept while the call waits.
+		st.reset()
+		if delay > 0 {
+			w0 := time.Now()
+			woken, err := c.waitRetry(delay, reset)
+			if err != nil {
+				part := time.Since(w0) // the part of the wait that passed
+				c.waited += part
+				t.logCanceledWait(c, n, maxAttempts, err, part)
+				c.giveBackRetry()
+				if reqBody != nil {
+					reqBody.Close()
+				}
+				if held != nil {
+					held.Body.Close()
+				}
+				c.outcome, c.stop = OutcomeCanceled, StopCanceled
+				if lastErr != nil {
+					// The call ends with the cancel and the error of
+					// the attempt whose retry it waited for.
+					err = fmt.Errorf("%w; the attempt before: %w", err, lastErr)
+				}
+				return nil, c.fail(n, err)
+			}
+			if woken {
+				c.waited += time.Since(w0)
+			} else {
+				c.waited += delay
+			}
+		}
+	}
+}
+
+// fail returns the *Error of a call that ends without a response after n
+// attempts. Its cause is redacted here, whatever its origin (the base's
+// errors already are; not a GetBody's, nor the cause of the call's
+// context).
+func (c *call) fail(n int, err error) error {
+	return &Error{Method: c.req.Method, URL: redactURL(c.req.URL), Attempts: n, Err: redactError(err)}
+}
+
+// end fills the call's Report and tells the Tracer that the call ended,
+// with resp, or panicked.
+func (c *call) end(resp *http.Response, panicked bool) {
+	r := Report{
+		Attempts:   c.attempts + c.hedges, // hedged copies are attempts too
+		Hedges:     c.hedges,
+		Waited:     c.waited,
+		Duration:   time.Since(c.start),
+		Outcome:    c.outcome,
+		StopReason: c.stop,
+	}
+	if resp != nil {
+		r.StatusCode = resp.StatusCode
+	} else if c.attempts == 0 && !panicked {
+		r.Outcome = OutcomeCanceled
+	}
+	if c.report != nil {
+		c.report.fill(c.req, r)
+	}
+	if tr := c.cfg.tracer; tr != nil {
+		done := false
+		defer closeOnPanic(resp, &done)
+		tr.EndCall(c.ctx, &r)
+		done = true
+	}
+}
+
+// hedged sends attempt n with hedging from a copy of the call on the heap,
+// which the attempt's copies may use after it returns: so that passing the
+// call to them does not move every call, hedged or not, to the heap.
+func (c *call) hedged(n int, areq *http.Request, st *attemptState) (*http.Response, error) {
+	hc := new(call)
+	*hc = *c
+	resp, err := hc.sendHedged(n, areq, st)
+	*c = *hc
+	return resp, err
+}
+
+// beginAttempt readies st, zero, for attempt n of the call (of
+// maxAttempts), started at start, field by field: a composite literal
+// would build the whole state and copy it.
+func (c *call) beginAttempt(st *attemptState, n, maxAttempts int, start time.Time) {
+	st.number, st.maxAttempts, st.start = n, maxAttempts, start
+	st.deadline, st.budget, st.ctxDeadline = c.deadline, c.budget, c.ctxDeadline
+	st.callCfg, st.resends, st.lost = c.cfg, c.sent, c.lost
+	st.rate = RateLimitInfo{Limit: -1, Remaining: -1}
+}
+
+// call is the state of one RoundTrip.
+type call struct {
+	t        *Transport
+	cfg      *config // the Transport's, or a copy with the call's options
+	req      *http.Request
+	ctx      context.Context // the call's: the request's, or the Tracer's
+	traced   bool            // ctx is not the request's: attempts carry it
+	start    time.Time
+	deadline time.Time // the earlier of the context's deadline and budget; zero for none
+	budget   time.Time // start+maxElapsed; zero for none
+	// ctxDeadline is the context's deadline, read once; zero for none.
+	// The contexts of the call's attempts have the same one (see
+	// attemptState.ctxDeadline).
+	ctxDeadline time.Time
+	key         string // the idempotency key of this call; "" for none
+	ctxKey      string // the key the caller set with WithIdempotencyKey; "" for none
+	keyPending  bool   // key is to be drawn with the first attempt's request (see attemptRequest)
+	stamp       bool   // key must be set on each attempt (the caller did not set it under the configured name)
+	callerKey   bool   // the caller set the key: its statement that the host honors keys
+	keyRetry    bool   // a key-required answer was already retried with a new key
+	lost        bool   // an attempt of this keyed write got no answer after it may have been sent: the server may still hold its key
+	processed   bool   // an attempt of this keyed write got a success: a later one that is no replay proves the host ignores keys
+	write       bool   // the method is not idempotent: the write rule applies
+	header      http.Header
+	headerFor   bool         // header was built for a host known to honor keys
+	trace       *writeTrace  // proves an attempt of an unproven write was never written; nil when not needed
+	capture     *captureBody // the request body's capture, when it has no GetBody; nil for none
+	bo          backoff.BackOff
+	hb          *hostBudget // the host's retry budget, once looked up
+	// paid says that decide took the next attempt's cost from hb, as a
+	// throttled retry when paidThrottled: given back if it is not sent,
+	// or refused by a layer of the chain and not retried. forecast says
+	// that decide let it go at once because the breaker or the rate
+	// limiter will refuse it: given back when they do, retried or not.
+	paid, paidThrottled, forecast bool
+
+	// What the call did, for its Report and Tracer.
+	report   *Report
+	attempts int
+	hedges   int
+	waited   time.Duration
+	outcome  Outcome
+	stop     StopReason
+	sent     int // requests sent to the wire, for AttemptInfo.ResendCount
+}
+
+// hostBudget returns the retry budget of the call's host.
+func (c *call) hostBudget() *hostBudget {
+	if c.hb == nil {
+		c.hb = c.t.budgets.get(c.req)
+	}
+	return c.hb
+}
+
+func (c *call) setDeadline() {
+	if c.cfg.maxElapsed > 0 {
+		c.budget = c.start.Add(c.cfg.maxElapsed)
+		c.deadline = c.budget
+	}
+	var ok bool
+	if c.ctxDeadline, ok = c.ctx.Deadline(); !ok {
+		c.ctxDeadline = time.Time{}
+	}
+	if d := c.ctxDeadline; !d.IsZero() && (c.deadline.IsZero() || d.Before(c.deadline)) {
+		c.deadline = d
+	}
+}
