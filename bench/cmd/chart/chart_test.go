@@ -225,7 +225,8 @@ func TestSVG(t *testing.T) {
 
 // TestPanelHoldsEveryConfiguration checks that a panel has room for a bar of
 // every configuration a workload runs: all but one (resilient-deadline runs
-// only in the happy paths, which leave bare out).
+// only in the happy paths, which leave bare out; resilient-keyhosts only in
+// the write faults).
 func TestPanelHoldsEveryConfiguration(t *testing.T) {
 	if bars := len(libraries) - 1; firstRowY+bars*rowH > panelH {
 		t.Errorf("%d bars need %d units, the panel is %d high", bars, firstRowY+bars*rowH, panelH)

@@ -10,7 +10,7 @@ import (
 
 // Layout of the chart, in SVG user units (pixels).
 const (
-	panelW, panelH = 400, 262
+	panelW, panelH = 400, 284
 	gap            = 16
 	columns        = 3
 	headerH        = 44

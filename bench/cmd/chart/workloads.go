@@ -13,6 +13,7 @@ var libraries = []string{
 	"resilient",
 	"resilient-nobreaker",
 	"resilient-deadline",
+	"resilient-keyhosts",
 	"retryablehttp-roundtripper",
 	"retryablehttp-client",
 	"failsafe-retry+breaker",
