@@ -24,7 +24,8 @@ import (
 //   - An IP address in brackets is in its shortest form ("[0:0::1]" is
 //     "[::1]", RFC 5952), and an IPv4 address in IPv6 form
 //     ("[::ffff:192.0.2.1]"), or in brackets, is the IPv4 address: net/http
-//     dials them alike.
+//     dials them alike. An IPv6 zone keeps its case: it names an
+//     interface, and eth0 and ETH0 are two.
 //   - A port loses its leading zeros ("api.example.com:0443" is dialed on
 //     443), and the scheme's default port goes, an empty port too.
 //
@@ -70,7 +71,13 @@ func spellHost(host string) string {
 		i := strings.LastIndexByte(host, ':')
 		name, port = host[:i], trimPortZeros(host[i:])
 	}
-	name = lowerASCII(name)
+	if i := strings.IndexByte(name, '%'); i >= 0 && strings.HasPrefix(name, "[") {
+		// An IPv6 address's zone names an interface, whose name is case
+		// sensitive (eth0 and ETH0 are two): only the address is lowered.
+		name = lowerASCII(name[:i]) + name[i:]
+	} else {
+		name = lowerASCII(name)
+	}
 	if strings.HasPrefix(name, "[") && strings.HasSuffix(name, "]") {
 		if a, err := netip.ParseAddr(name[1 : len(name)-1]); err == nil {
 			if a = a.Unmap(); a.Is4() {

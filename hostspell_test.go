@@ -335,3 +335,20 @@ func sameName(a, b string) bool {
 	}
 	return name(a) == name(b)
 }
+
+// An IPv6 address's zone names a network interface, whose name is case
+// sensitive (Linux's eth0 and ETH0 are two interfaces): canonicalHost
+// lower-cases the address, never the zone, so that two hosts net/http
+// dials apart never share their state.
+func TestCanonicalHostKeepsZoneCase(t *testing.T) {
+	for _, tc := range []struct{ scheme, host, want string }{
+		{"http", "[FE80::1%eth0]:8080", "[fe80::1%eth0]:8080"},
+		{"http", "[fe80::1%ETH0]:8080", "[fe80::1%ETH0]:8080"},
+		{"https", "[FE80:0::1%Wlan0]:443", "[fe80::1%Wlan0]"},
+		{"http", "[FE80::1]", "[fe80::1]"},
+	} {
+		if got := canonicalHost(tc.scheme, tc.host); got != tc.want {
+			t.Errorf("canonicalHost(%q, %q) = %q, want %q", tc.scheme, tc.host, got, tc.want)
+		}
+	}
+}
