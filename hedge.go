@@ -26,7 +26,9 @@ import (
 // from the host's retry budget; none is sent while the host is paused
 // after a 429, its breaker is not closed, or it has no slot free
 // (WithMaxInFlight) or no token of its pace (WithRateLimit) at once (a
-// copy never waits for either), nor for a call allowed no retry
+// copy never waits for either), nor while a QuotaStore paces the quota the
+// host announced (a store's token is never given back: each copy that lost
+// would cost the fleet one), nor for a call allowed no retry
 // (WithMaxRetries(0)), which is one request, nor once the caller gave up
 // on the call or its deadline (the context's, WithMaxElapsed's) passed,
 // whether or not the attempt has returned yet. A copy that never reaches the

@@ -98,7 +98,9 @@ func newRateLimiter(c *config) *rateLimiter {
 // give back once canceled behind the tokens of other attempts (see
 // rate.Reservation.CancelAt), so that each copy canceled while it waited
 // would throw one of the host's tokens away. It is refused at once
-// instead.
+// instead. For the same reason, it takes no token of a QuotaStore that
+// paces a quota the host announced to the Transport: a store's token is
+// never given back, and each copy that lost would cost the fleet one.
 func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration, hedged bool) (*partition, time.Duration, bool, error) {
 	token := false            // a token of p.lim is held for the attempt
 	paced := false            // a token was taken and waited for
@@ -184,6 +186,13 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			// With a store, the quota is the store's to pace: forgotten
 			// here, it is not given to the store again (see learnShared).
 			rl.unpace(p, now)
+		}
+		if hedged && p.quota != nil && !p.handedOver && p.limit > 0 {
+			// The store paces the quota the host announced: its token
+			// cannot be given back, and a copy would throw it away
+			// once another copy answers first.
+			p.mu.Unlock()
+			return p, now.Sub(start), false, fmt.Errorf("%w: %s: a hedged copy takes no token of the shared quota", ErrRateLimited, p.key)
 		}
 		if !paced && p.lim != nil && p.allow(now) {
 			paced, token = true, true
