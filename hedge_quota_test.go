@@ -1,34 +1,12 @@
 package resilient
 
 import (
-	"net/http"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/resilienthttp/resilient/resilienttest"
 )
-
-// slowRT delays every request by d before it reaches next, or until the
-// request's context ends.
-type slowRT struct {
-	next http.RoundTripper
-	d    time.Duration
-}
-
-func (s slowRT) RoundTrip(req *http.Request) (*http.Response, error) {
-	timer := time.NewTimer(s.d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-	case <-req.Context().Done():
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, req.Context().Err()
-	}
-	return s.next.RoundTrip(req)
-}
 
 // TestHedgingTakesNoSharedToken: a hedged copy takes no token of a fleet's
 // quota (WithQuotaStore) that paces what the host announced, since a
@@ -40,14 +18,15 @@ func TestHedgingTakesNoSharedToken(t *testing.T) {
 	for _, hedged := range []bool{false, true} {
 		synctest.Test(t, func(t *testing.T) {
 			srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
-				resilienttest.WithQuota(resilienttest.Quota{Limit: 60, Window: time.Minute, ResetFormat: resilienttest.IETF}))
+				resilienttest.WithQuota(resilienttest.Quota{Limit: 60, Window: time.Minute, ResetFormat: resilienttest.IETF}),
+				resilienttest.WithLatency(300*time.Millisecond))
 			defer srv.Close()
 			store := new(memQuota)
 			opts := []Option{WithQuotaStore(store)}
 			if hedged {
 				opts = append(opts, WithHedging(Hedging{Delay: 100 * time.Millisecond}))
 			}
-			tr := New(slowRT{srv.Transport(), 300 * time.Millisecond}, opts...)
+			tr := New(srv.Transport(), opts...)
 			start := time.Now()
 			for range 6 {
 				if got := get(t, tr, srv.URL+"/v1/usage"); got != 200 {
