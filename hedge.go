@@ -24,7 +24,8 @@ import (
 // it whole (a body rewound by seeking, a file, is not). Every copy carries
 // the same idempotency key, goes through the rate limiter, and spends one retry
 // from the host's retry budget; none is sent while the host is paused
-// after a 429, its breaker is not closed, or it has no slot free
+// after a 429 or its announced quota is spent (a copy waits for no reset:
+// TestHedgingNoWaitForSpentQuota), its breaker is not closed, or it has no slot free
 // (WithMaxInFlight) or no token of its pace (WithRateLimit) at once (a
 // copy never waits for either), nor while a QuotaStore paces the quota the
 // host announced (a store's token is never given back: each copy that lost

@@ -1,6 +1,8 @@
 package resilient
 
 import (
+	"context"
+	"net/http"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -44,4 +46,50 @@ func TestHedgingTakesNoSharedToken(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHedgingNoWaitForSpentQuota: a hedged copy to a host whose announced
+// quota is spent (X-RateLimit-Remaining: 0) is not sent, as a copy to a
+// host paused after a 429 is not: it does not wait for the quota's reset
+// to go out then, seconds after its hedging delay, as one more request of
+// the new window. Before, the copy of a slow call waited 3s for the reset
+// and was sent.
+func TestHedgingNoWaitForSpentQuota(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &latencyRT{
+			latency: func(i int) time.Duration {
+				if i == 0 {
+					return 5 * time.Second // the slow call
+				}
+				return 0
+			},
+			header: func(i int) http.Header {
+				if i == 1 { // the other call's answer spends the quota
+					return http.Header{"X-Ratelimit-Limit": {"10"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"3"}}
+				}
+				return nil
+			},
+		}
+		tr := New(rt, WithHedging(Hedging{Delay: 100 * time.Millisecond}))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/slow", nil))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+		}()
+		time.Sleep(10 * time.Millisecond)
+		resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/fast", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		<-done
+		if n := rt.count(); n != 2 {
+			t.Errorf("%d requests, want 2: no copy while the quota is spent", n)
+		}
+	})
 }

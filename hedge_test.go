@@ -23,6 +23,7 @@ import (
 type latencyRT struct {
 	latency func(i int) time.Duration
 	status  int
+	header  func(i int) http.Header // the i-th answer's header; nil for none
 
 	mu     sync.Mutex
 	n      int
@@ -65,7 +66,11 @@ func (l *latencyRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	if status == 0 {
 		status = 200
 	}
-	return &http.Response{StatusCode: status, Body: &closeCounter{n: &l.closed}, Request: req}, nil
+	var h http.Header
+	if l.header != nil {
+		h = l.header(i)
+	}
+	return &http.Response{StatusCode: status, Header: h, Body: &closeCounter{n: &l.closed}, Request: req}, nil
 }
 
 func (l *latencyRT) count() int {

@@ -134,6 +134,13 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			now = time.Now()
 		}
 		if until, byQuota, pause := p.gate(now); until.After(now) {
+			if hedged {
+				// A copy waits for no reset: sent then, long after its
+				// hedging delay, it would be one more request of the
+				// new window, not a hedge.
+				p.mu.Unlock()
+				return p, now.Sub(start), false, rl.refuse(p, until.Sub(now), "a hedged copy does not wait for the host's quota or pause")
+			}
 			if byQuota && !pause.After(now) && (until.Sub(now) > maxWait || pastDeadline(ctx, budget, until)) && p.mayProbe(req, now) {
 				// The call would be refused: a request of another
 				// route goes instead, whose quota may be its own.
