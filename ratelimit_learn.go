@@ -147,15 +147,23 @@ type rlResponse struct {
 
 // believe drops from r what lies beyond MaxBelievedReset from now: a
 // Retry-After, a reset (with the remaining quota of its window), a policy
-// window. It reports whether anything is left
-// to learn.
+// window. It reports whether anything is left to learn.
+//
+// A reset it keeps is the time it is from now on the monotonic clock, as
+// a Retry-After is: one given as a time on the server's clock (a Unix
+// time, a date, a parser's time.Unix) holds a wall-clock reading only, and
+// kept as it is, it would move with a step of the wall clock (NTP, a
+// resumed virtual machine): a pause 30 seconds ahead would last an hour
+// and 30 seconds after a step of an hour back.
 func (r *rlResponse) believe(now time.Time) bool {
 	if r.hasRA && r.retryAfter > MaxBelievedReset {
 		r.hasRA = false
 	}
-	if r.hdr.info.Reset.Sub(now) > MaxBelievedReset {
+	if d := r.hdr.info.Reset.Sub(now); d > MaxBelievedReset {
 		// The remaining quota of that window goes with it.
 		r.hdr.info.Reset, r.hdr.info.Remaining = time.Time{}, -1
+	} else if !r.hdr.info.Reset.IsZero() {
+		r.hdr.info.Reset = now.Add(d)
 	}
 	if r.hdr.window > MaxBelievedReset {
 		r.hdr.window = 0
