@@ -22,8 +22,8 @@ const clockRenewal = time.Second
 // renewal, one second at most. Deadlines, backoffs and breaker windows run
 // on the monotonic reading; only a time without one is compared with the
 // wall-clock reading: what a server gives as a date (a rate-limit reset,
-// Retry-After) and a caller's deadline made from a date rather than from
-// time.Now. The renewal costs one time.Now and one small allocation a
+// Retry-After), read when it arrives and kept as its distance from then,
+// and a caller's deadline made from a date rather than from time.Now. The renewal costs one time.Now and one small allocation a
 // second.
 //
 // Inside a testing/synctest bubble, time.Since reads the bubble's fake

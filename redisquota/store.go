@@ -263,9 +263,10 @@ func (s *Store) now() int64 { return int64(time.Since(s.epoch)) }
 
 // local returns until, which a caller gave, as a local time (see since):
 // its distance from now, read on the monotonic clock when until carries a
-// reading of it, on the wall clock when it does not (a date a server
-// sent, which the Transport too compares with the wall clock as it reads
-// it now, not as it read it at New).
+// reading of it (the Transport's pauses and resets, those a server gave
+// as dates included), on the wall clock when it does not (a time a caller
+// made from a date, read against the wall clock as it reads now, not as
+// it read at New).
 func (s *Store) local(until time.Time) int64 {
 	now := time.Now()
 	return s.since(now) + int64(until.Sub(now))
