@@ -1,0 +1,68 @@
+package resilient
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestRetryBudgetFreshAfterQuietWeek: a host whose budget an outage spent
+// and that is then not called for a week gets its retries back, as a new
+// host does, whether its first answer after the week is a blip it retries
+// or a success (which deposits a fifth of a retry). Kept spent, the budget
+// refused every retry of the host's first failing calls a week later (0
+// retries where a new Transport makes 5), refilling only by 5 answers per
+// retry; unless the table of 4,096 budgets was full, which dropped it as
+// idle after a minute.
+func TestRetryBudgetFreshAfterQuietWeek(t *testing.T) {
+	for _, first := range []string{"a blip", "a success"} {
+		t.Run(first, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var down atomic.Bool
+				var attempts atomic.Int64
+				var blip atomic.Int64 // attempts to fail after the week
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					attempts.Add(1)
+					status := http.StatusOK
+					if down.Load() || blip.Add(-1) >= 0 {
+						status = http.StatusServiceUnavailable
+					}
+					return &http.Response{StatusCode: status, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+				})
+				tr := New(base, fastRetries, WithoutBreaker())
+				call := func() int {
+					req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "https://api.test/v1/items", nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp, err := tr.RoundTrip(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					return resp.StatusCode
+				}
+				down.Store(true)
+				for range 10 {
+					call() // the outage spends the budget
+				}
+				down.Store(false)
+				time.Sleep(7 * 24 * time.Hour)
+				if first == "a success" {
+					if got := call(); got != http.StatusOK {
+						t.Fatalf("first call after the week: %d, want 200", got)
+					}
+				}
+				blip.Store(5)
+				attempts.Store(0)
+				if got := call(); got != http.StatusOK {
+					t.Errorf("a call whose first 5 attempts fail, a week after the outage: %d after %d attempts, want 200 after 6", got, attempts.Load())
+				}
+				checkNotFull(t, tr.budgets)
+			})
+		})
+	}
+}
