@@ -138,9 +138,26 @@ func (c *call) headers(n, maxAttempts int, unproven bool, spare []string) http.H
 }
 
 // resendable reports whether the call's write may be resent after an
-// ambiguous failure: it carries a key and its host deduplicates by key.
+// ambiguous failure: it carries a key and its host deduplicates by key:
+// on the caller's word (its key, or the host named), or as learned from
+// the host's answers, which apply only to requests sent to the host
+// itself, not to a virtual host behind its address (see virtualHost).
 func (c *call) resendable() bool {
-	return c.key != "" && (c.callerKey || c.t.keys.honors(c.req.URL.Scheme, c.req.URL.Host))
+	if c.key == "" {
+		return false
+	}
+	u := c.req.URL
+	return c.callerKey || c.t.keys.isNamed(u.Scheme, u.Host) || c.t.keys.isLearned(u.Scheme, u.Host) && !virtualHost(c.req)
+}
+
+// learnHonors records that the call's host deduplicates writes by key,
+// unless the call was sent to a virtual host behind its address: the
+// answers of one virtual host say nothing of the others, nor of the
+// address's own (see virtualHost).
+func (c *call) learnHonors() {
+	if !virtualHost(c.req) {
+		c.t.keys.learn(c.req.URL.Scheme, c.req.URL.Host)
+	}
 }
 
 // needsTrace reports whether an attempt of an unproven write is traced to
@@ -161,7 +178,7 @@ func (c *call) learnKeys(st *attemptState, resp *http.Response) {
 	}
 	switch {
 	case honorsKeys(st, resp):
-		c.t.keys.learn(c.req.URL.Scheme, c.req.URL.Host)
+		c.learnHonors()
 	case ignoresKeys(st, ok, c.processed):
 		c.t.keys.forget(c.req.URL.Scheme, c.req.URL.Host)
 	}

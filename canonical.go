@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"net/http"
 	"net/netip"
 	"strings"
 	"unicode/utf8"
@@ -184,4 +185,21 @@ func lowerASCII(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// virtualHost reports whether req names in its Host header another host
+// than the one its URL dials (net/http dials URL.Host and sends Host): a
+// virtual host behind that address, such as a service behind an ingress
+// or a gateway, or a server called by its IP address. Its answers are its
+// own: they teach nothing of the address, which may serve other virtual
+// hosts that behave otherwise. It compares the two by their canonical
+// forms only when they differ as strings: http.NewRequest sets Host to
+// URL.Host, and costs nothing then.
+func virtualHost(req *http.Request) bool {
+	h := req.Host
+	if h == "" || h == req.URL.Host {
+		return false
+	}
+	scheme := lowerASCII(req.URL.Scheme)
+	return canonicalHost(scheme, h) != canonicalHost(scheme, req.URL.Host)
 }

@@ -371,6 +371,9 @@ func (x *attemptExtras) drawKey() string {
 // attempt or hedged copy of which got a success too (two creates for one
 // key), or a code that speaks of idempotency and says that keys are not
 // taken (idempotency_key_not_supported). A host named here stays named.
+// The host is the one a request dials, its URL's: a request whose Host
+// header names another (a virtual host behind the address) neither
+// teaches it nor is resent on what it was taught.
 // A write is hedged (WithHedging) only on the caller's word: to a host
 // named here, or under a key the caller set.
 // Anywhere else, a write is resent only when it provably was not

@@ -34,7 +34,7 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 		// retried; the request was refused, so it was not processed, and
 		// a server that requires keys honors them.
 		c.key, c.stamp, c.keyRetry = newIdempotencyKey(), true, true
-		c.t.keys.learn(c.req.URL.Scheme, c.req.URL.Host)
+		c.learnHonors()
 		c.header = nil
 		if !body.replayable() {
 			return 0, false, StopBodyNotReplayable
