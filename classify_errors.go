@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 )
@@ -150,12 +151,15 @@ func refusedHandshake(alert string) bool {
 }
 
 // proxyRefused reports whether err is net/http's error for a proxy that
-// refused to open a tunnel to the host for want of the proxy's credentials
-// or by its policy: an HTTP proxy's 407 or 403 to a CONNECT (for an https
-// host), whose message, at the end of the chain, is the proxy's reason
-// phrase alone (an http request through a proxy gets the 407 or 403 as its
-// response), or a SOCKS5 proxy's refusal of the client's credentials, or
-// none, or of the connection by its rules.
+// refused to open a tunnel to the host for want of the proxy's credentials,
+// by its policy, or because it opens none: an HTTP proxy's 4xx to a
+// CONNECT (for an https host; 407, 403, a 400, 404 or 405 for the target
+// or the method), or its 501 or 505, whose message, at the end of the
+// chain, is the proxy's reason phrase alone (an http request through a
+// proxy gets that answer as its response); or a SOCKS5 proxy's refusal of
+// the client's credentials, or none, or of the connection by its rules.
+// A proxy's 408 and 429, and its other 5xx (502, 503 and 504: the host is
+// unreachable now), are not refusals: a retry may be let through.
 func proxyRefused(err error) bool {
 	for {
 		u := errors.Unwrap(err)
@@ -164,11 +168,22 @@ func proxyRefused(err error) bool {
 		}
 		err = u
 	}
-	switch err.Error() {
-	case "Proxy Authentication Required", "Forbidden",
-		"no acceptable authentication methods", "username/password authentication failed",
+	switch msg := err.Error(); msg {
+	case "no acceptable authentication methods", "username/password authentication failed",
 		"unknown error connection not allowed by ruleset":
 		return true
+	default:
+		for code := 400; code <= http.StatusHTTPVersionNotSupported; code++ {
+			switch {
+			case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests:
+				continue
+			case code >= 500 && code != http.StatusNotImplemented && code != http.StatusHTTPVersionNotSupported:
+				continue
+			}
+			if text := http.StatusText(code); text != "" && text == msg {
+				return true
+			}
+		}
 	}
 	return false
 }

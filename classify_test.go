@@ -610,8 +610,12 @@ func TestClassifyRealNetworkErrors(t *testing.T) {
 		// A proxy that wants credentials the environment lacks (407),
 		// or that refuses the host (403), refuses every CONNECT to an
 		// https host; an http request gets the same answer as its
-		// response, returned at once.
-		for _, status := range []int{http.StatusProxyAuthRequired, http.StatusForbidden} {
+		// response, returned at once. So does a proxy that does not
+		// tunnel (405, 501), or refuses the target (400, 404): a plain
+		// client fails at once. (A proxy's 502, 503 or 504 says that
+		// the host is unreachable now: retried.)
+		for _, status := range []int{http.StatusProxyAuthRequired, http.StatusForbidden,
+			http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented} {
 			var hits atomic.Int32
 			proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				hits.Add(1)
