@@ -35,17 +35,16 @@ const (
 // the breaker, the rate limiter or the limit of attempts in flight, which
 // ends the call; its body not replayable; its call canceled during its
 // wait) gives back what it spent. A host's budget starts full, so the first failures
-// on a new host are retried as usual; so does the budget of a host that
-// neither answered nor was retried for a minute, so that the first
-// failures after a quiet spell (days after an outage spent the budget) are
-// retried as a new host's are.
+// on a new host are retried as usual; a budget regains one retry for each
+// ten minutes its host neither answered nor was retried, up to Burst, so
+// that the first failures after a quiet spell (days after an outage spent
+// the budget) are retried as a new host's are.
 //
 // With the defaults, a host that fails 10% of attempts keeps far more
 // tokens than its retries spend (each success pays for a fifth of a
 // retry), so its calls succeed as without a budget; a host that fails
 // every attempt costs 10 retries in all, then one attempt per call until
-// it answers again (a host called less often than once a minute gets its
-// retries back at each call, as a new host does).
+// it answers again (and one retry more per ten minutes without a call).
 //
 // A Transport keeps the budgets of 4,096 hosts at most. When its table is
 // full, a new host's budget takes the place of full ones (the same as new,
@@ -127,7 +126,7 @@ func budgetUnits(v float64) int64 {
 // maxBudgets bounds the table of host budgets. When it is full, a new
 // host's budget takes the place of budgets that can be dropped: those that
 // are full (the same as a new one) and those of hosts not called for more
-// than budgetIdle (which would be full again only when used: see use); when
+// than budgetIdle (which refill only when used again: see use); when
 // none can, the new host shares the overflow budget with every other host
 // that found the table full, so that retries to hosts beyond the table are
 // bounded together.
@@ -136,11 +135,17 @@ const maxBudgets = 4096
 // budgetIdle is how long a budget that is not full is kept without a
 // withdrawal or a deposit once the table is full: its host is not being
 // called, and a budget refills only by the host's answers or when used
-// after that long, so that it would never be full again and never leave
-// the table. A host called again after that starts again with a full
-// budget, in the table or not (see use): at most Burst retries more per
-// budgetIdle, for a host called less often than that.
+// again (see use), so that it would never be full again and never leave
+// the table. A host called again once its budget was dropped starts again
+// with a full one: at most Burst retries more per budgetIdle, for a host
+// called less often than that, when the table is full.
 const budgetIdle = time.Minute
+
+// budgetRefill is how long a budget is not used for each retry it regains
+// when used again (see use): a quiet host's budget fills up again, while a
+// host that fails every call, called less often than budgetIdle, gets at
+// most one retry more per budgetRefill than its answers pay for.
+const budgetRefill = 10 * time.Minute
 
 // budgetDropped marks the tokens of a budget dropped from the table (see
 // sweep): it is counted no more in notFull, whatever happens to it, while
@@ -220,21 +225,28 @@ func (s *budgetSet) fill(b *hostBudget) {
 func (s *budgetSet) now() int64 { return int64(time.Since(s.epoch) / time.Second) }
 
 // use records that b is used now, with a write only when the coarse time
-// changed. A budget not used for more than budgetIdle is full again first:
-// its host was not called meanwhile, and starts again as a new host does,
-// as it would once a sweep of a full table dropped it (a budget that an
-// outage spent a week ago would otherwise refuse the retries of the
-// host's first failing calls, and refill only by the host's answers). It
-// runs on an answer to a budget not full and on a retry, never on the
-// answer of a host whose budget is full.
+// changed. A budget not used for budgetRefill or more first regains one
+// retry for each budgetRefill it was not used, up to its burst: a host not
+// called for an hour and forty minutes (with the default burst) starts
+// again as a new host does, as it would once a sweep of a full table
+// dropped it (a budget that an outage spent a week ago would otherwise
+// refuse the retries of the host's first failing calls, and refill only by
+// the host's answers), while a host that fails every call still costs at
+// most one retry more per budgetRefill. It runs on an answer to a budget
+// not full and on a retry, never on the answer of a host whose budget is
+// full.
 func (s *budgetSet) use(b *hostBudget) {
 	now := s.now()
 	used := b.used.Load()
 	if used == now {
 		return
 	}
-	if now-used > int64(budgetIdle/time.Second) {
-		if v, ok := addTokens(&b.tokens, s.burst, s.burst); ok && v == s.burst {
+	if idle := (now - used) / int64(budgetRefill/time.Second); idle > 0 {
+		add := s.burst
+		if idle < s.burst/budgetUnit {
+			add = idle * budgetUnit
+		}
+		if v, ok := addTokens(&b.tokens, add, s.burst); ok && v == s.burst {
 			s.notFull.Add(-1)
 		}
 	}

@@ -66,3 +66,46 @@ func TestRetryBudgetFreshAfterQuietWeek(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryBudgetRefillIsSlow: a host that fails every call regains one
+// retry per ten minutes without a call, no more: after an outage spent its
+// budget, 20 calls two minutes apart make one attempt each, and 20 calls
+// 25 minutes apart three each (the two retries each gap regains), not six
+// each, as when a budget idle for a minute was full again.
+func TestRetryBudgetRefillIsSlow(t *testing.T) {
+	for _, c := range []struct {
+		gap  time.Duration
+		want int64
+	}{{2 * time.Minute, 20}, {25 * time.Minute, 60}} {
+		synctest.Test(t, func(t *testing.T) {
+			var attempts atomic.Int64
+			base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				attempts.Add(1)
+				return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+			})
+			tr := New(base, fastRetries, WithoutBreaker())
+			call := func() {
+				req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "https://api.test/v1/items", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+			for range 10 {
+				call() // the outage spends the budget
+			}
+			attempts.Store(0)
+			for range 20 {
+				time.Sleep(c.gap)
+				call()
+			}
+			if got := attempts.Load(); got != c.want {
+				t.Errorf("20 failing calls %v apart: %d attempts, want %d", c.gap, got, c.want)
+			}
+		})
+	}
+}
