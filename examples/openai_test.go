@@ -389,3 +389,61 @@ func TestOpenAITokensSpentHoldsNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenAIStream shows what docs/sdks.md says of a streamed completion
+// (server-sent events) that takes longer than resilient's budget, 5
+// minutes by default: resilient hands the stream over once its headers
+// came and never cuts it, with the recipe or under the default budget, in
+// one attempt; option.WithRequestTimeout bounds the stream's body too, as
+// the call's context does: a 7-minute stream under a 45-second request
+// timeout is cut there. (Until 2026-12-01 the page said that
+// neither bounds a streamed answer's body.)
+func TestOpenAIStream(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   func(base http.RoundTripper) []option.RequestOption
+		chunks int
+		took   time.Duration
+	}{
+		{"Recipe", openaiRecipe, 14, 7 * time.Minute},
+		{"DefaultBudget", func(base http.RoundTripper) []option.RequestOption {
+			return []option.RequestOption{option.WithHTTPClient(&http.Client{Transport: resilient.New(base)}), option.WithMaxRetries(0)}
+		}, 14, 7 * time.Minute},
+		{"RequestTimeout", func(base http.RoundTripper) []option.RequestOption {
+			return append(openaiRecipe(base), option.WithRequestTimeout(45*time.Second))
+		}, 2, 45 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+					w.Header().Set("Content-Type", "text/event-stream")
+					for range 14 { // a chunk every 30 s
+						_, _ = w.Write([]byte(`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1771336800,"model":"gpt-4o",` +
+							`"choices":[{"index":0,"delta":{"content":"Hi"}}]}` + "\n\n"))
+						w.(http.Flusher).Flush()
+						time.Sleep(30 * time.Second)
+					}
+					_, _ = w.Write([]byte("data: [DONE]\n\n"))
+				}))
+				c := openaiClient(srv, tc.opts(srv.Base()))
+				start := time.Now()
+				s := c.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
+					Model:    openai.ChatModelGPT4o,
+					Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello")},
+				})
+				defer s.Close()
+				n := 0
+				for s.Next() {
+					n++
+				}
+				cut := errors.Is(s.Err(), context.DeadlineExceeded)
+				if n != tc.chunks || cut != (tc.chunks < 14) || time.Since(start) != tc.took {
+					t.Errorf("%d chunks in %v, error %v; want %d in %v", n, time.Since(start), s.Err(), tc.chunks, tc.took)
+				}
+				if got := srv.Hits(openaiChat.path); got != 1 {
+					t.Errorf("%d server attempts, want 1", got)
+				}
+			})
+		})
+	}
+}
