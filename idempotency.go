@@ -47,7 +47,10 @@ func WithoutIdempotencyKeys() Option {
 // (default Idempotency-Key); some APIs use X-Idempotency-Key. A key the
 // caller set under the configured name, under Idempotency-Key or under
 // X-Idempotency-Key, in any capitalisation, is honored and sent under the
-// configured name only, once: never beside a second, generated key. It
+// configured name, never beside a second, generated key; one set under
+// another header than the configured one is also sent there, as set, for
+// the API it was set for (an SDK that sets its own API's Idempotency-Key,
+// as stripe-go does, through a Transport configured for another API). It
 // panics on an empty name, one that is not a valid header name, or one
 // that carries credentials (Authorization, Cookie, X-Api-Key, …: the
 // caller's credential would be taken for its key, and reported as one) or
@@ -184,8 +187,14 @@ func isKeyHeader(k, name string) bool {
 }
 
 // keyedHeader returns a copy of the caller's header with the call's key
-// set under the configured name, the caller's key under another spelling
-// of the configured or the default name removed: one map sized for the
+// set under the configured name, the key under another spelling of the
+// configured name removed. The key the caller set under Idempotency-Key
+// when another name is configured stays there too, as the caller set it:
+// the API it was set for (an SDK's own, as stripe-go's) may read that
+// header alone, and the write is resent on the caller's word that the API
+// deduplicates by it. Anything else there is removed: another value, an
+// empty one, a key a Transport above stamped (not the caller's: see
+// idempotencyKey). One map sized for the
 // key, and one array for all the values, the key's included: spare when
 // they fit in it, else a new one. With unproven, the key is set under a
 // lower-case map entry: the server reads it all the same (header names
@@ -215,8 +224,8 @@ func (c *call) keyedHeader(unproven bool, spare []string) http.Header {
 		sv = sv[1:]
 	}
 	for k, vv := range src {
-		if strings.EqualFold(k, name) || strings.EqualFold(k, DefaultIdempotencyHeader) {
-			continue // the caller's key under another spelling
+		if strings.EqualFold(k, name) || strings.EqualFold(k, DefaultIdempotencyHeader) && !(c.callerKey && len(vv) > 0 && vv[0] == c.key) {
+			continue // the key under another spelling of the name it is set under now
 		}
 		if unproven && k == "X-Idempotency-Key" && (len(vv) == 0 || vv[0] == "") {
 			continue // empty, yet a key to net/http

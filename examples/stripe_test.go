@@ -299,3 +299,38 @@ func TestStripeMaxElapsedBoundsClient(t *testing.T) {
 		})
 	}
 }
+
+// TestStripeKeyKeptUnderOtherKeyHeader shows stripe-go's Idempotency-Key
+// reaching Stripe when the Transport's options name another key header
+// for another API (resilient.WithIdempotencyHeader("X-Idempotency-Key"),
+// in options shared by every client of an application): the customer the
+// API created before the connection was lost is replayed, not created
+// again, when resilient resends the write. (Until 2026-12-01 resilient
+// sent stripe-go's key under X-Idempotency-Key only, which Stripe does
+// not read, and resent the write all the same: 2 customers for one call.)
+func TestStripeKeyKeptUnderOtherKeyHeader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var created int
+		stored := map[string]bool{} // Stripe's idempotency layer: by Idempotency-Key alone
+		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			key := r.Header.Get("Idempotency-Key")
+			if key == "" || !stored[key] {
+				created++
+				stored[key] = key != ""
+			} else {
+				w.Header().Set("Idempotent-Replayed", "true")
+			}
+			stripeCustomer(w, r)
+		}), resilienttest.WithScript("POST /v1/customers", resilienttest.DropAfter()))
+		cfg := StripeBackendConfig(srv.Base(), resilient.WithIdempotencyHeader("X-Idempotency-Key"))
+		cfg.URL = stripe.String(srv.URL)
+		cfg.LeveledLogger = &stripe.LeveledLogger{Level: stripe.LevelNull}
+		sc := stripe.NewClient("sk_test_123", stripe.WithBackends(stripe.NewBackendsWithConfig(cfg)))
+		if _, err := sc.V1Customers.Create(context.Background(), &stripe.CustomerCreateParams{Email: stripe.String("jenny@example.com")}); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		if got := srv.Hits("/v1/customers"); got != 2 || created != 1 {
+			t.Errorf("%d server attempts created %d customers, want 2 attempts and 1 customer", got, created)
+		}
+	})
+}
