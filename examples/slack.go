@@ -38,9 +38,17 @@ func SlackHTTPClient(base http.RoundTripper, opts ...resilient.Option) slack.Opt
 // method, its URL's host and path (https://slack.com/api/chat.postMessage),
 // and its workspace: Slack counts each method's limit per workspace, so
 // requests made with different tokens get partitions of their own, named
-// with a one-way tag of the token, never the token.
+// with a one-way tag of the token, never the token. A request to another
+// path is one to a response URL or a webhook
+// (hooks.slack.com/actions/T…/…/{secret}, where slack-go posts a message
+// sent with slack.MsgOptionResponseURL), whose path is a credential: its
+// partition is named with a one-way tag of the path.
 func slackMethod(r *http.Request) string {
 	key := r.URL.Host + r.URL.Path
+	if !strings.HasPrefix(r.URL.Path, "/api/") {
+		sum := sha256.Sum256([]byte(r.URL.Path))
+		key = r.URL.Host + " url " + hex.EncodeToString(sum[:8])
+	}
 	if tok := slackToken(r); tok != "" {
 		sum := sha256.Sum256([]byte(tok))
 		key += " " + hex.EncodeToString(sum[:8])

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -344,4 +345,58 @@ func TestSlackMethodKey(t *testing.T) {
 	if got := slackMethod(form("channel=C123&text=hi")); got != "slack.com/api/chat.postMessage" {
 		t.Errorf("no token: partition %q, want the method alone", got)
 	}
+	hook, _ := http.NewRequest(http.MethodPost, "https://hooks.slack.com/actions/T0123ABCD/4567890123/Zk9QmT3xW7vB2nL5cR8yH4jD", strings.NewReader(`{"text":"done"}`))
+	got := slackMethod(hook)
+	if strings.Contains(got, "Zk9QmT3xW7vB2nL5cR8yH4jD") || !strings.HasPrefix(got, "hooks.slack.com url ") {
+		t.Errorf("a response URL: partition %q, want the host and a tag of the path, without its secret", got)
+	}
+}
+
+// TestSlackResponseURLSecret shows the recipe keeping the secret of a
+// response URL (https://hooks.slack.com/actions/T…/…/{secret}, where
+// slack-go posts a message sent with slack.MsgOptionResponseURL, through
+// the client's Transport) out of the rate-limit partition's name, which
+// resilient shows in its errors and gives a QuotaStore as a key: after the
+// URL's 429 with a Retry-After of 2 minutes, the next message to it is
+// refused with an error wrapping resilient.ErrRateLimited that names the
+// partition with a tag of the path, and the URL with the secret redacted.
+// (Until 2026-12-01 both showed the secret: the partition's name was the
+// URL's host and path, and resilient redacted the secrets of Slack's
+// incoming webhooks, /services/…, but not of its response URLs.)
+func TestSlackResponseURLSecret(t *testing.T) {
+	const secret = "Zk9QmT3xW7vB2nL5cR8yH4jD"
+	synctest.Test(t, func(t *testing.T) {
+		var hits atomic.Int64
+		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			hits.Add(1)
+			w.Header().Set("Retry-After", "120")
+			slackJSON(w, http.StatusTooManyRequests, `{"ok":false,"error":"rate_limited"}`)
+		}))
+		api := slackClient(srv, slackRecipe(srv.Base()))
+		url := srv.URL + "/actions/T0123ABCD/4567890123/" + secret
+		send := func() error {
+			_, _, err := api.PostMessageContext(context.Background(), "", slack.MsgOptionResponseURL(url, slack.ResponseTypeEphemeral), slack.MsgOptionText("done", false))
+			return err
+		}
+		if err := send(); err == nil {
+			t.Fatal("the first message succeeded against a 429")
+		}
+		err := send()
+		if !errors.Is(err, resilient.ErrRateLimited) {
+			t.Fatalf("the second message: %v, want resilient.ErrRateLimited", err)
+		}
+		// net/http's own *url.Error (Post "https://hooks.slack.com/…")
+		// shows the URL whole, as through a plain client; what resilient
+		// says inside it must not.
+		var ue *neturl.Error
+		if !errors.As(err, &ue) {
+			t.Fatalf("the second message: %v, want a *url.Error from net/http", err)
+		}
+		if msg := ue.Err.Error(); strings.Contains(msg, secret) {
+			t.Errorf("resilient's error shows the response URL's secret: %v", msg)
+		}
+		if hits.Load() != 1 {
+			t.Errorf("%d server attempts, want 1", hits.Load())
+		}
+	})
 }

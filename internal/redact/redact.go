@@ -22,7 +22,11 @@ const Placeholder = "REDACTED"
 //   - a bot token, as Telegram's /bot{123456:ABC…}/sendMessage and
 //     /file/bot{token}/…;
 //   - the secret of an incoming webhook, as Slack's
-//     /services/T…/B…/{secret}.
+//     /services/T…/B…/{secret};
+//   - the secret of a Slack response URL (of an interaction or a slash
+//     command) or workflow webhook: /actions/T…/{id}/{secret},
+//     /commands/T…/{id}/{secret}, /triggers/T…/{id}/{secret},
+//     /workflows/T…/A…/{id}/{secret}.
 //
 // A path that does not start with '/' is that of a URL missing its scheme
 // ("user:token@api.example.com/v1", as url.Parse reads it): the user
@@ -53,7 +57,9 @@ func Path(path string) string {
 // that the common path is scanned once.
 func maySecret(path string) bool {
 	return strings.Contains(path, "/webhooks/") || strings.Contains(path, "/interactions/") ||
-		strings.Contains(path, "/bot") || strings.Contains(path, "/services/")
+		strings.Contains(path, "/bot") || strings.Contains(path, "/services/") ||
+		strings.Contains(path, "/actions/T") || strings.Contains(path, "/commands/T") ||
+		strings.Contains(path, "/triggers/T") || strings.Contains(path, "/workflows/T")
 }
 
 // isSecret reports whether segs[i] is a credential (see Path).
@@ -70,7 +76,30 @@ func isSecret(segs []string, i int) bool {
 			return true
 		}
 	}
-	return i >= 3 && segs[i-3] == "services" && strings.HasPrefix(segs[i-2], "T") && strings.HasPrefix(segs[i-1], "B")
+	if i >= 3 && segs[i-3] == "services" && strings.HasPrefix(segs[i-2], "T") && strings.HasPrefix(segs[i-1], "B") {
+		return true
+	}
+	if i >= 3 && isDigits(segs[i-1]) && isSlackID(segs[i-2], 'T') {
+		switch segs[i-3] {
+		case "actions", "commands", "triggers":
+			return true
+		}
+	}
+	return i >= 4 && segs[i-4] == "workflows" && isSlackID(segs[i-3], 'T') && isSlackID(segs[i-2], 'A') && isDigits(segs[i-1])
+}
+
+// isSlackID reports whether s is a Slack id of the kind prefix names (T a
+// team, A an app): the letter, then upper-case letters and digits.
+func isSlackID(s string, prefix byte) bool {
+	if len(s) < 2 || s[0] != prefix {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // isDigits reports whether s is a non-empty run of ASCII digits.

@@ -14,12 +14,21 @@ func TestPath(t *testing.T) {
 		{"/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage", "/REDACTED/sendMessage"},
 		{"/file/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/photos/file_1.jpg", "/file/REDACTED/photos/file_1.jpg"},
 		{"/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX", "/services/T00000000/B00000000/REDACTED"},
+		// Slack's response URLs (of an interaction, of a slash command)
+		// and workflow webhooks.
+		{"/actions/T02RN7AQLBX/3091787227457/OhjSb9WyLTABYRf5U3uRaE13", "/actions/T02RN7AQLBX/3091787227457/REDACTED"},
+		{"/commands/T02RN7AQLBX/3091787227457/OhjSb9WyLTABYRf5U3uRaE13", "/commands/T02RN7AQLBX/3091787227457/REDACTED"},
+		{"/triggers/T02RN7AQLBX/3091787227457/OhjSb9WyLTABYRf5U3uRaE13", "/triggers/T02RN7AQLBX/3091787227457/REDACTED"},
+		{"/workflows/T02RN7AQLBX/A0123ABCD/3091787227457/OhjSb9WyLTABYRf5U3uRaE13", "/workflows/T02RN7AQLBX/A0123ABCD/3091787227457/REDACTED"},
 		// Paths without a secret are returned as they are.
 		{"/api/v10/webhooks/1234567890", "/api/v10/webhooks/1234567890"},
 		{"/api/v10/webhooks/abc/def", "/api/v10/webhooks/abc/def"},
 		{"/v1/bots/botany/123", "/v1/bots/botany/123"},
 		{"/bot:x/y", "/bot:x/y"},
 		{"/services/status", "/services/status"},
+		{"/repos/o/r/actions/runs/123/logs", "/repos/o/r/actions/runs/123/logs"},
+		{"/repos/o/r/actions/workflows/123/runs", "/repos/o/r/actions/workflows/123/runs"},
+		{"/v1/commands/Tasks/12/x", "/v1/commands/Tasks/12/x"},
 		{"/v1/posts", "/v1/posts"},
 		{"", ""},
 		// The path of a URL missing its scheme: the authority's user info
