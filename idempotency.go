@@ -117,7 +117,8 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 		// Under the configured name, or under X-Idempotency-Key which the
 		// caller chose for this API, the key is sent as it is; under
 		// another spelling of the configured or the default name, it is
-		// sent under the configured name.
+		// sent under the configured name too (and stays under
+		// Idempotency-Key: see keyedHeader).
 		keep := entry == name || !strings.EqualFold(name, "X-Idempotency-Key") && strings.EqualFold(entry, "X-Idempotency-Key")
 		return k, !keep, true, false
 	}
