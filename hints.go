@@ -36,13 +36,17 @@ func retryHint(h http.Header) int8 {
 // GitHub's do: Retry-After (its secondary rate limits) or
 // X-RateLimit-Remaining: 0 (its primary quota is spent). A Retry-After (or
 // Retry-After-Ms) that does not parse ("10s", "-1") is ignored, as
-// serverWait ignores it.
+// serverWait ignores it. X-RateLimit-Remaining: 0 beside Discord's
+// X-RateLimit-Bucket says nothing of the 403: Discord sends its route
+// bucket's headers with every answer and refuses over a rate limit with a
+// 429 only, so that its 403 (Missing Permissions, the caller's bug) on
+// the request that spent the bucket is a refusal like any other.
 func rateLimited403(h http.Header) bool {
 	if _, ok := retryAfterHeader(h, func() time.Time { return time.Time{} }); ok {
 		return true
 	}
 	v := h["X-Ratelimit-Remaining"]
-	return len(v) > 0 && strings.TrimSpace(v[0]) == "0"
+	return len(v) > 0 && strings.TrimSpace(v[0]) == "0" && len(h["X-Ratelimit-Bucket"]) == 0
 }
 
 // serverWait returns the wait the server asked for before a retry: its

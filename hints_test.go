@@ -58,6 +58,10 @@ func TestRateLimited403(t *testing.T) {
 		{http.Header{"X-Ratelimit-Remaining": {"00"}}, false},
 		{http.Header{"X-Ratelimit-Remaining": {""}}, false},
 		{http.Header{"X-Ratelimit-Limit": {"0"}}, false},
+		// Discord's bucket headers come with every answer: a 403 is
+		// never its rate limit's (TestDiscordMissingPermissions).
+		{http.Header{"X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Bucket": {"messages-1"}}, false},
+		{http.Header{"X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Bucket": {"messages-1"}, "Retry-After": {"5"}}, true},
 	}
 	for _, tc := range tests {
 		if got := rateLimited403(tc.h); got != tc.want {

@@ -439,3 +439,47 @@ func TestDiscordMaxElapsedBoundsClient(t *testing.T) {
 		})
 	}
 }
+
+// TestDiscordMissingPermissions shows a 403 that Discord answers for a
+// lack of permission (code 50013, Missing Permissions: the caller's bug)
+// on the request that spent its route's bucket (X-RateLimit-Remaining: 0,
+// as every Discord response carries its bucket's headers) returned after
+// one attempt. Discord refuses over a rate limit with a 429 only; until
+// 2026-12-01 resilient took such a 403 for GitHub's rate-limited 403 and
+// sent the message again: one more refused request, which Discord counts
+// towards its ban of clients that make too many invalid requests.
+func TestDiscordMissingPermissions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var hits atomic.Int64
+		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			left := "4"
+			if hits.Add(1) == 1 {
+				left = "0" // the first request spends the bucket's last one
+			}
+			h := w.Header()
+			h.Set("Content-Type", "application/json")
+			h.Set("X-RateLimit-Limit", "5")
+			h.Set("X-RateLimit-Remaining", left)
+			h.Set("X-RateLimit-Reset-After", "5.000")
+			h.Set("X-RateLimit-Bucket", "messages-1")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte(`{"message": "Missing Permissions", "code": 50013}`))
+		}))
+		for _, tc := range []struct {
+			name       string
+			newSession func(string, http.RoundTripper, ...resilient.Option) (*discordgo.Session, error)
+		}{{"Recipe", NewDiscordSession}, {"ResilientLimiter", discordDefaults}} {
+			hits.Store(0)
+			s := discordSession(t, srv, tc.newSession)
+			s.MaxRestRetries = 0
+			_, err := s.ChannelMessageSend("1", "hello")
+			var rerr *discordgo.RESTError
+			if !errors.As(err, &rerr) || rerr.Response.StatusCode != http.StatusForbidden {
+				t.Errorf("%s: error %v, want discordgo's RESTError with the 403", tc.name, err)
+			}
+			if got := hits.Load(); got != 1 {
+				t.Errorf("%s: %d server attempts, want 1", tc.name, got)
+			}
+		}
+	})
+}
