@@ -1,6 +1,8 @@
 package resilient
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -40,15 +42,20 @@ var (
 	// the Transport wrapping it, returns true. An attempt cut while waiting
 	// for the caller's request body, which stalled, is the caller's: its
 	// error is a *RequestError wrapping ErrAttemptTimeout, not retried.
+	// As the error of http.Client's Timeout, it is also
+	// context.DeadlineExceeded for errors.Is, and never context.Canceled,
+	// whatever the caller's context.
 	ErrAttemptTimeout error = &timeoutError{"resilient: attempt timed out"}
 )
 
-// timeoutError is an error that is a timeout, as net.Error tells one.
+// timeoutError is an error that is a timeout, as net.Error tells one, and
+// context.DeadlineExceeded for errors.Is, as net/http's own timeouts are.
 type timeoutError struct{ msg string }
 
-func (e *timeoutError) Error() string   { return e.msg }
-func (e *timeoutError) Timeout() bool   { return true }
-func (e *timeoutError) Temporary() bool { return true }
+func (e *timeoutError) Error() string        { return e.msg }
+func (e *timeoutError) Timeout() bool        { return true }
+func (e *timeoutError) Temporary() bool      { return true }
+func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
 
 // Error is the error RoundTrip returns when a call ends without a response:
 // it names the call (its URL without the query string), says how many
@@ -73,6 +80,21 @@ type Error struct {
 	Err      error  // the cause of the last attempt's failure, its message redacted
 }
 
+// What callers may test on an *Error, as on the error of a plain
+// http.Client: errors.Is and errors.As reach every error of the last
+// attempt's cause (a *net.OpError, a *net.DNSError, syscall.ECONNREFUSED,
+// io.ErrUnexpectedEOF, a *tls.CertificateVerificationError, the caller's
+// context.Canceled or context.DeadlineExceeded, or the cause given to
+// context.WithCancelCause or WithTimeoutCause, ...); errors.Is(err,
+// http.ErrSchemeMismatch) holds for an https request answered in plain HTTP,
+// as http.Client says it of its Transport's error. A timeout the Transport
+// imposes (WithAttemptTimeout, WithMaxElapsed) is ErrAttemptTimeout, a
+// timeout for os.IsTimeout and context.DeadlineExceeded for errors.Is, as
+// http.Client's Timeout is, and never context.Canceled; an attempt refused
+// by a layer of the chain (ErrCircuitOpen, ErrRateLimited,
+// ErrTooManyInFlight, ErrRetryBudgetExhausted) is none of them. Its message
+// starts with "resilient: ", then the method and the URL.
+//
 // Timeout reports whether the call ended on a timeout: the cause of the
 // last attempt is, or wraps, an error whose Timeout method returns true (a
 // net.Error timeout, context.DeadlineExceeded, ErrAttemptTimeout). It makes
@@ -100,6 +122,18 @@ func (e *Error) Error() string {
 
 // Unwrap returns the cause of the last attempt's failure.
 func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is http.ErrSchemeMismatch and the last attempt
+// failed on a server that answered an https request in plain HTTP:
+// http.Client says so of the error of its Transport only when that error is
+// the tls.RecordHeaderError itself, not an error wrapping it.
+func (e *Error) Is(target error) bool {
+	if target != http.ErrSchemeMismatch {
+		return false
+	}
+	var rec tls.RecordHeaderError
+	return errors.As(e.Err, &rec) && string(rec.RecordHeader[:]) == "HTTP/"
+}
 
 // redactURL returns u without its query string, fragment and user info,
 // an opaque URL's included: net/http sends an Opaque as it is, and the

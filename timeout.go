@@ -115,7 +115,7 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 			db.cancelWith(nil)
 		} // else the retry loop releases it, once the layers above have read its context
 		if fired && parent.Err() == nil {
-			err = fmt.Errorf("%w: %w", db.cause(), err)
+			err = cutByDeadline(db.cause(), err)
 			if w != nil && w.heldUp() {
 				// The transport was waiting for the caller's body, not
 				// for the host: the caller's fault (see bodyWatch).
@@ -219,6 +219,41 @@ func attemptClock(st *attemptState) time.Time {
 	}
 	return time.Now()
 }
+
+// cutByDeadline returns the error of an attempt whose base failed with err
+// after the attempt's deadline, whose error is cause, fired: cause wrapping
+// err, or err alone when it is cause already (net/http returns the cause of
+// the request's context). The context.Canceled that err may hold (a base
+// that returns its context's Err, when the caller's context can be
+// canceled: the deadline canceled the attempt's context derived from it)
+// is the deadline's, not the caller's cancel: errors.Is does not find it
+// (see uncanceledError).
+func cutByDeadline(cause, err error) error {
+	if errors.Is(err, context.Canceled) {
+		err = &uncanceledError{err}
+	}
+	if err.Error() == cause.Error() {
+		return err
+	}
+	return fmt.Errorf("%w: %w", cause, err)
+}
+
+// uncanceledError is err, an error of an attempt cut by its deadline, for
+// errors.Is and errors.As, except that it is never context.Canceled: the
+// cancel that err tells of is the deadline's, which would otherwise tell a
+// caller that it canceled the call itself.
+type uncanceledError struct{ err error }
+
+func (e *uncanceledError) Error() string { return e.err.Error() }
+
+func (e *uncanceledError) Is(target error) bool {
+	return target != context.Canceled && errors.Is(e.err, target)
+}
+
+func (e *uncanceledError) As(target any) bool { return errors.As(e.err, target) }
+
+// Timeout reports whether err is, or wraps, a timeout.
+func (e *uncanceledError) Timeout() bool { return isTimeout(e.err) }
 
 // errBudgetSpent is the cause of an attempt cut because the call's budget
 // (WithMaxElapsed) ran out.
