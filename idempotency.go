@@ -369,11 +369,11 @@ func (x *attemptExtras) drawKey() string {
 // carries a key and its host deduplicates by key, which the Transport
 // knows when the host is named here, when the caller set the key itself
 // (as a header or with WithIdempotencyKey), or when the host said so in
-// an earlier answer, to a read or a write: an Aidelly or Postato error
-// envelope (one with a code of that vendor's table that other APIs do not
-// use too: the shapes alone, and codes such as not_found, are common to
-// many APIs), an idempotency-conflict or key-reuse code of any known
-// dialect, or an Idempotent-Replayed header. What a host said is
+// an earlier answer, to a read or a write: an Aidelly error envelope
+// (Aidelly requires a key on every write; Postato's envelopes teach
+// nothing, for Postato honors keys on POST /posts only), an
+// idempotency-conflict or key-reuse code of any known dialect, or an
+// Idempotent-Replayed header. What a host said is
 // remembered per scheme, host and port, in a table of at most 4096 hosts,
 // and forgotten when the host answers as only a host that ignores keys
 // does (rolled back to a version without them, say): a success that is no
@@ -414,9 +414,12 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 }
 
 // honorsKeys tells from an answer whether its host deduplicates writes by
-// key: an Idempotent-Replayed header, an Aidelly or Postato envelope, or
-// a code that speaks of idempotency (a conflict, a reused or required
-// key), unless it says that keys are not taken.
+// key: an Idempotent-Replayed header, an Aidelly envelope (Aidelly
+// requires a key on every write), or a code that speaks of idempotency (a
+// conflict, a reused or required key), unless it says that keys are not
+// taken. A Postato envelope is no such answer: Postato honors keys on
+// POST /posts only, and its other writes (webhooks, media) are processed
+// anew under a repeated key.
 func honorsKeys(st *attemptState, resp *http.Response) bool {
 	if resp != nil {
 		if _, ok := resp.Header["Idempotent-Replayed"]; ok {
@@ -427,7 +430,7 @@ func honorsKeys(st *attemptState, resp *http.Response) bool {
 	if e == nil {
 		return false
 	}
-	if e.Dialect == "aidelly" || e.Dialect == "postato" && inTable(postatoCodes[:], e.Code) && !sharedPostatoCode(e.Code) {
+	if e.Dialect == "aidelly" {
 		return true
 	}
 	c := strings.ToLower(e.Code)
@@ -475,22 +478,6 @@ func refusesKeys(code string) bool {
 		if strings.Contains(c, w) {
 			return true
 		}
-	}
-	return false
-}
-
-// sharedPostatoCode reports whether code, of Postato's table, is a word
-// many other APIs answer with too ({"error":"not_found"} is a common
-// shape, and so are {"error":"INVALID_REQUEST"} and
-// {"error":"VALIDATION_FAILED"}): such an envelope tells nothing of its
-// host, and a host that ignores keys would otherwise be taken for one
-// that honors them from its first 404 or 400, and its writes resent. Only
-// Postato's own words (plan_inactive, policy_violation,
-// workspace_required) tell its dialect.
-func sharedPostatoCode(code string) bool {
-	switch code {
-	case "not_found", "permission_denied", "INVALID_REQUEST", "VALIDATION_FAILED":
-		return true
 	}
 	return false
 }

@@ -72,8 +72,8 @@ func TestRetryMethodSafety(t *testing.T) {
 		{"PATCH", "", nil, rtStep{err: errReset}, 1},
 		{"POST", "", nil, rtStep{status: 429}, 2},
 		{"POST", "", nil, rtStep{err: errRefused}, 2},
-		// The host says it honors keys: an Aidelly or Postato envelope, a
-		// conflict code, Idempotent-Replayed.
+		// The host says it honors keys: an Aidelly envelope, a conflict
+		// code, Idempotent-Replayed.
 		{"POST", "", nil, rtStep{status: 500, body: `{"success":false,"error":{"code":"PUBLIC_API_POST_CREATE_FAILED","message":"m"},"request_id":"r"}`}, 2},
 		{"POST", "", nil, rtStep{status: 503, body: `{"error":"SERVICE_UNAVAILABLE","message":"m"}`}, 1}, // a shape many APIs share
 		{"POST", "", nil, rtStep{status: 500, body: `{"error":"IDEMPOTENCY_CONFLICT","message":"m"}`}, 2},
