@@ -26,7 +26,9 @@ const (
 	Altyaa
 	// Postato answers bare resources and {"error":"INVALID_REQUEST",
 	// "message":"…","details":{"content":["Required"]}}, with the request id
-	// in the X-Request-Id response header.
+	// in the X-Request-Id response header. Note that the real Postato
+	// honors Idempotency-Key on POST /posts only, while a Server dedupes
+	// both its write routes (see the package documentation).
 	Postato
 )
 

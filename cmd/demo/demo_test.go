@@ -257,7 +257,8 @@ func TestKeyIgnoringServers(t *testing.T) {
 }
 
 // TestPostatoNamedHonoringKeys: resilient's column names Postato's host
-// as one that dedupes writes by key, as its docs say, so that none of its
+// as one that dedupes writes by key, as the demo's Postato server does
+// (the real one dedupes POST /posts only), so that none of its
 // writes is returned unresent (nothing in its answers proves it: without
 // the name, about 7% of a Postato-only run is), and none is stored twice.
 func TestPostatoNamedHonoringKeys(t *testing.T) {

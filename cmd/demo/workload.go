@@ -214,8 +214,9 @@ var clientAbout = [][2]string{
 	{plainName, "no retries; sets the Idempotency-Key of its writes itself"},
 	{naiveName, "what most retry libraries do: resends any request, POSTs included, after a network error, " +
 		"a 429 or a 5xx, up to 5 times with a jittered backoff from 20 ms (the same request, so the same Idempotency-Key)"},
-	{oursName, "this library with its defaults, Postato's host named with WithKeyHonoringHosts: Postato's docs say it " +
-		"dedupes writes by key, and nothing in its answers proves it (its codes are words many APIs answer with)"},
+	{oursName, "this library with its defaults, Postato's host named with WithKeyHonoringHosts: the demo's Postato " +
+		"server dedupes every write by key (the real one, POST /posts only), and nothing in its answers proves it " +
+		"(its codes are words many APIs answer with)"},
 }
 
 // Compare runs the workload through a plain client, a naive retrying
