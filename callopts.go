@@ -16,7 +16,8 @@ type callKey struct{}
 type callValues struct {
 	opts   []Option
 	report *Report
-	key    string // the caller's idempotency key; "" for none
+	key    string      // the caller's idempotency key; "" for none
+	bind   *keyBinding // the write key names; nil without a key
 }
 
 // callValuesOf returns what the caller set for the calls made with ctx;
@@ -49,6 +50,16 @@ func callValuesOf(ctx context.Context) callValues {
 // context's deadline is: the host's breaker does not count it (see
 // BreakerSettings), so that one caller's tight limit cannot open a healthy
 // host's breaker for every caller.
+//
+// The options apply to every request made with ctx, as its deadline does,
+// whatever its host: an SDK's auxiliary requests made with it (a token
+// refresh, the next page, a credential fetch) included. None of them makes
+// a write resendable to a host not known to deduplicate by key (a per-call
+// Classifier aside, whose Throttled a 403 write is resent on), and the
+// idempotency key of WithIdempotencyKey is sent with the one write it
+// names only; but one attempt only, a tight attempt timeout or a
+// Classifier written for one API is imposed on the others' requests too:
+// derive ctx just before the call it is meant for.
 func WithCallOptions(ctx context.Context, opts ...Option) context.Context {
 	probe := defaultConfig()
 	for _, o := range opts {

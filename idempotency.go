@@ -14,8 +14,28 @@ import (
 )
 
 // WithIdempotencyKey returns a copy of ctx that makes the Transport send key
-// as the idempotency key of requests made with it, on every attempt, instead
-// of a generated one. A key already set as a request header wins over it.
+// as the idempotency key of the write made with it, on every attempt,
+// instead of a generated one. A key already set as a request header wins
+// over it.
+//
+// The key names one write: the first write made with the returned context
+// (or a context derived from it), its method and URL. A context flows far
+// (to every call a handler makes, to an SDK's auxiliary requests, to a
+// middleware's), and a host that deduplicates by key answers a second
+// write under the same key with the first one's stored response: that
+// write would be lost while the caller saw a success. So the key is sent
+// with that write and with the same write again (the same method and URL:
+// the caller's own retry); another write to the same host made with the
+// context (another path or query, another method) is refused before
+// anything is sent, with a *RequestError naming both writes; a write to
+// another host, which the key was not set for, is sent as without it (an
+// automatic key, and the write rule of that host). A read, and a PUT or
+// DELETE unless WithIdempotencyMethods names its method, carries no key
+// and binds nothing. A new WithIdempotencyKey context names a new write,
+// even under the same key. Two writes to the same method and URL with
+// different bodies are not told apart: give each its own key (a host that
+// deduplicates answers the second one with a conflict, or with the first
+// one's response).
 //
 // A key the caller sets, this way or as a header, is the caller's statement
 // that the API deduplicates writes by key: such a write is resent after an
@@ -31,7 +51,7 @@ func WithIdempotencyKey(ctx context.Context, key string) context.Context {
 		return ctx
 	}
 	cv := callValuesOf(ctx)
-	cv.key = key
+	cv.key, cv.bind = key, new(keyBinding)
 	return context.WithValue(ctx, callKey{}, &cv)
 }
 
@@ -100,19 +120,21 @@ func isIdempotentMethod(method string) bool {
 // under the configured name), as the caller's, unless a Transport above
 // this one stamped it on a write its host is not known to deduplicate
 // (stampedKey: the key is sent, but is not the caller's); else ctxKey, the
-// one set with WithIdempotencyKey; else, for the configured methods, one
-// is drawn. A
+// one set with WithIdempotencyKey, for the write bind names (see
+// keyBinding.use: another write to its host is refused with err, and a
+// request the key was not set for is keyed as without it); else, for the
+// configured methods, one is drawn. A
 // write that gets no key is stamped without one when the caller left an
 // empty key header that net/http's Transport would read as a key (see
 // keyedHeader).
-func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string) (key string, stamp, caller, draw bool) {
+func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string, bind *keyBinding) (key string, stamp, caller, draw bool, err error) {
 	name := cfg.idempotencyHeader
 	if k, entry := headerKey(req.Header, name); k != "" {
 		if v, _ := req.Context().Value(stampedKey{}).(string); v == k {
 			// The attempt of a Transport above this one, which stamped
 			// the key on a write its host is not known to deduplicate:
 			// the key is sent, but says nothing of the host.
-			return k, true, false, false
+			return k, true, false, false, nil
 		}
 		// Under the configured name, or under X-Idempotency-Key which the
 		// caller chose for this API, the key is sent as it is; under
@@ -120,15 +142,20 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 		// sent under the configured name too (and stays under
 		// Idempotency-Key: see keyedHeader).
 		keep := entry == name || !strings.EqualFold(name, "X-Idempotency-Key") && strings.EqualFold(entry, "X-Idempotency-Key")
-		return k, !keep, true, false
+		return k, !keep, true, false, nil
 	}
 	if ctxKey != "" {
-		return ctxKey, true, true, false
+		switch use, first := bind.use(req, cfg); use {
+		case keyApplies:
+			return ctxKey, true, true, false, nil
+		case keyReused:
+			return "", false, false, false, newKeyReusedError(first, req)
+		}
 	}
 	if cfg.noIdempotencyKeys || !generatesKeyFor(cfg, req.Method) {
-		return "", !isIdempotentMethod(req.Method) && hasNetHTTPKey(req.Header), false, false
+		return "", !isIdempotentMethod(req.Method) && hasNetHTTPKey(req.Header), false, false, nil
 	}
-	return "", true, false, true
+	return "", true, false, true, nil
 }
 
 // hasNetHTTPKey reports whether h has an entry that net/http's Transport

@@ -37,7 +37,15 @@ func (c *call) run() (*http.Response, error) {
 	body.init(req, captureLimit)
 	defer body.close()
 	c.capture = body.cap
-	c.key, c.stamp, c.callerKey, c.keyPending = t.idempotencyKey(req, c.cfg, c.ctxKey)
+	var keyErr error
+	c.key, c.stamp, c.callerKey, c.keyPending, keyErr = t.idempotencyKey(req, c.cfg, c.ctxKey, c.ctxBind)
+	if keyErr != nil {
+		// Another write under the key of this one's context: refused
+		// before anything is sent, and the deferred close releases the
+		// body.
+		c.outcome = OutcomePermanent
+		return nil, c.fail(0, keyErr)
+	}
 	c.write = !isIdempotentMethod(req.Method)
 	c.setDeadline()
 	maxAttempts := c.cfg.maxRetries + 1
@@ -262,7 +270,7 @@ func (c *call) end(resp *http.Response, panicked bool) {
 	}
 	if resp != nil {
 		r.StatusCode = resp.StatusCode
-	} else if c.attempts == 0 && !panicked {
+	} else if c.attempts == 0 && !panicked && c.outcome == "" {
 		r.Outcome = OutcomeCanceled
 	}
 	if c.report != nil {
@@ -311,15 +319,16 @@ type call struct {
 	// The contexts of the call's attempts have the same one (see
 	// attemptState.ctxDeadline).
 	ctxDeadline time.Time
-	key         string // the idempotency key of this call; "" for none
-	ctxKey      string // the key the caller set with WithIdempotencyKey; "" for none
-	keyPending  bool   // key is to be drawn with the first attempt's request (see attemptRequest)
-	stamp       bool   // key must be set on each attempt (the caller did not set it under the configured name)
-	callerKey   bool   // the caller set the key: its statement that the host honors keys
-	keyRetry    bool   // a key-required answer was already retried with a new key
-	lost        bool   // an attempt of this keyed write got no answer after it may have been sent: the server may still hold its key
-	processed   bool   // an attempt of this keyed write got a success: a later one that is no replay proves the host ignores keys
-	write       bool   // the method is not idempotent: the write rule applies
+	key         string      // the idempotency key of this call; "" for none
+	ctxKey      string      // the key the caller set with WithIdempotencyKey; "" for none
+	ctxBind     *keyBinding // the write ctxKey names; nil without one
+	keyPending  bool        // key is to be drawn with the first attempt's request (see attemptRequest)
+	stamp       bool        // key must be set on each attempt (the caller did not set it under the configured name)
+	callerKey   bool        // the caller set the key: its statement that the host honors keys
+	keyRetry    bool        // a key-required answer was already retried with a new key
+	lost        bool        // an attempt of this keyed write got no answer after it may have been sent: the server may still hold its key
+	processed   bool        // an attempt of this keyed write got a success: a later one that is no replay proves the host ignores keys
+	write       bool        // the method is not idempotent: the write rule applies
 	header      http.Header
 	headerFor   bool         // header was built for a host known to honor keys
 	trace       *writeTrace  // proves an attempt of an unproven write was never written; nil when not needed

@@ -193,7 +193,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	c := call{t: t, req: req, ctx: req.Context(), start: t.clock.now()}
 	cv := callValuesOf(c.ctx)
-	c.cfg, c.report, c.ctxKey = t.callConfig(cv), cv.report, cv.key
+	c.cfg, c.report, c.ctxKey, c.ctxBind = t.callConfig(cv), cv.report, cv.key, cv.bind
 	if tr := t.cfg.tracer; tr != nil {
 		c.ctx = c.startCall(tr)
 		c.traced = c.ctx != req.Context()

@@ -1,0 +1,211 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/resilienthttp/resilient/resilienttest"
+)
+
+// keyStore is a server that deduplicates writes by key as Postato
+// documents it: "a repeated key returns the first response", whatever the
+// path, the method or the body of the request that repeats it. It counts
+// the writes it processed, and records the key of every request.
+type keyStore struct {
+	mu        sync.Mutex
+	stored    map[string]string // key → the answer's body
+	processed []string          // "METHOD /path" of each write processed
+	keys      []string          // the Idempotency-Key of each request, "" for none
+}
+
+func (s *keyStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := r.Header.Get("Idempotency-Key")
+	s.keys = append(s.keys, key)
+	if body, ok := s.stored[key]; ok && key != "" {
+		w.Header().Set("Idempotent-Replayed", "true")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, body)
+		return
+	}
+	s.processed = append(s.processed, r.Method+" "+r.URL.Path)
+	body := fmt.Sprintf(`{"id":%d,"did":%q}`, len(s.processed), r.Method+" "+r.URL.Path)
+	if key != "" {
+		s.stored[key] = body
+	}
+	w.WriteHeader(http.StatusCreated)
+	io.WriteString(w, body)
+}
+
+// send makes a request of method to url with ctx through tr, and returns
+// its status and body, or its error.
+func send(t *testing.T, tr http.RoundTripper, ctx context.Context, method, url, body string) (int, string, error) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return 0, "", err
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(b), nil
+}
+
+// TestContextKeyNamesOneWrite: a context carrying WithIdempotencyKey is
+// used, carelessly, for a second, different write to the same API (another
+// path, another method). Under the same key, a server that deduplicates
+// by key answers it with the first write's stored response: the second
+// write is silently lost while the caller sees a success. The key names
+// the first write it is used with: the same write again (the caller's own
+// retry) carries it, and a different write to the same host is refused at
+// once, nothing sent; a read, or a PUT or DELETE (methods that get no key),
+// carries none and is sent as usual.
+func TestContextKeyNamesOneWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		method, path  string
+		refused       bool
+		keyed         bool // the request carries the caller's key
+		wantProcessed int  // writes the server processed, the first included
+	}{
+		{"same write again", http.MethodPost, "/v1/posts", false, true, 1},
+		{"same write, other host spelling", http.MethodPost, "/v1/posts", false, true, 1},
+		{"post to another path", http.MethodPost, "/v1/webhooks", true, false, 1},
+		{"post with a query", http.MethodPost, "/v1/posts?publish=now", true, false, 1},
+		{"patch", http.MethodPatch, "/v1/posts/1", true, false, 1},
+		{"delete", http.MethodDelete, "/v1/posts/1", false, false, 2},
+		{"put", http.MethodPut, "/v1/posts/1", false, false, 2},
+		{"get", http.MethodGet, "/v1/posts/1", false, false, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := &keyStore{stored: map[string]string{}}
+			srv := httptest.NewServer(store)
+			defer srv.Close()
+			tr := New(srv.Client().Transport, fastRetries)
+			ctx := WithIdempotencyKey(context.Background(), "post-42")
+			if status, body, err := send(t, tr, ctx, http.MethodPost, srv.URL+"/v1/posts", `{"content":"a"}`); err != nil || status != 201 || !strings.Contains(body, `"id":1`) {
+				t.Fatalf("first write: %d %s %v", status, body, err)
+			}
+			url := srv.URL
+			if tc.name == "same write, other host spelling" {
+				i := strings.LastIndexByte(url, ':')
+				url = url[:i+1] + "0" + url[i+1:] // the port with a leading zero: the same host
+			}
+			body := `{"content":"b"}`
+			if tc.method == http.MethodGet || tc.method == http.MethodDelete {
+				body = ""
+			}
+			var r Report
+			status, got, err := send(t, tr, WithReport(ctx, &r), tc.method, url+tc.path, body)
+			store.mu.Lock()
+			defer store.mu.Unlock()
+			if tc.refused {
+				if err == nil {
+					t.Fatalf("%s %s under the first write's key: %d %s, want refused (the server answered with the first write's response)", tc.method, tc.path, status, got)
+				}
+				if !strings.HasPrefix(err.Error(), "resilient: ") || !strings.Contains(err.Error(), "idempotency key") || !strings.Contains(err.Error(), "POST") {
+					t.Errorf("error %q does not name the mistake", err)
+				}
+				if !errors.As(err, new(*RequestError)) {
+					t.Errorf("error %v is not a *RequestError", err)
+				}
+				if strings.Contains(err.Error(), "publish=now") {
+					t.Errorf("error %q carries the URL's query", err)
+				}
+				if len(store.keys) != 1 {
+					t.Errorf("server got %d requests, want 1 (nothing sent for the refused one)", len(store.keys))
+				}
+				if r.Attempts != 0 {
+					t.Errorf("Report.Attempts = %d, want 0", r.Attempts)
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("%s %s: %v", tc.method, tc.path, err)
+				}
+				if k := store.keys[len(store.keys)-1]; (k == "post-42") != tc.keyed {
+					t.Errorf("%s %s sent with key %q; want the caller's: %v", tc.method, tc.path, k, tc.keyed)
+				}
+			}
+			if len(store.processed) != tc.wantProcessed {
+				t.Errorf("server processed %q, want %d writes", store.processed, tc.wantProcessed)
+			}
+		})
+	}
+}
+
+// TestContextKeyFirstReadBindsNothing: a read made with the key's context
+// before the write neither carries the key nor takes it: the write that
+// follows carries it, and a second write is refused.
+func TestContextKeyFirstReadBindsNothing(t *testing.T) {
+	store := &keyStore{stored: map[string]string{}}
+	srv := httptest.NewServer(store)
+	defer srv.Close()
+	tr := New(srv.Client().Transport, fastRetries)
+	ctx := WithIdempotencyKey(context.Background(), "post-42")
+	if _, _, err := send(t, tr, ctx, http.MethodGet, srv.URL+"/v1/me", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := send(t, tr, ctx, http.MethodPost, srv.URL+"/v1/posts", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := send(t, tr, ctx, http.MethodPost, srv.URL+"/v1/other", "b"); err == nil {
+		t.Error("second write under the key not refused")
+	}
+	store.mu.Lock()
+	if want := []string{"", "post-42"}; strings.Join(store.keys, ",") != strings.Join(want, ",") {
+		t.Errorf("keys sent %q, want %q", store.keys, want)
+	}
+	store.mu.Unlock()
+	// A new context with the same key is the caller's word that it names
+	// a new write: nothing is bound to it yet.
+	if _, _, err := send(t, tr, WithIdempotencyKey(context.Background(), "post-42"), http.MethodPost, srv.URL+"/v1/posts", "a"); err != nil {
+		t.Errorf("the same write under a new context: %v", err)
+	}
+}
+
+// TestContextKeyNotSentToAnotherHost: the key's context reaches a write
+// to another host (an SDK's auxiliary request, a token endpoint, a
+// middleware's log sink). The key was set for the first write's API: it
+// is not sent to the other host, whose write is then sent as without
+// WithIdempotencyKey. Before, it carried the caller's key, taken as the
+// caller's word that the other host deduplicates by key: a 500 after it
+// stored the write was resent, and a host that ignores keys stored it
+// twice.
+func TestContextKeyNotSentToAnotherHost(t *testing.T) {
+	api := resilienttest.NewServer(resilienttest.Altyaa)
+	defer api.Close()
+	other := resilienttest.NewServer(resilienttest.Altyaa, resilienttest.WithIgnoreIdempotencyKeys(true),
+		resilienttest.WithScript(resilienttest.RouteCreatePost, resilienttest.FailAfterStoring()))
+	defer other.Close()
+	tr := New(nil, fastRetries)
+	ctx := WithIdempotencyKey(context.Background(), "post-42")
+	if status, _, err := send(t, tr, ctx, http.MethodPost, api.URL+"/v1/posts", `{"content":"a"}`); err != nil || status != 201 {
+		t.Fatalf("first write: %d %v", status, err)
+	}
+	status, _, err := send(t, tr, ctx, http.MethodPost, other.URL+"/v1/posts", `{"content":"log"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != 500 {
+		t.Errorf("write to the other host: %d, want its 500 returned", status)
+	}
+	if st := other.Stats(); st.StoredWrites != 1 {
+		t.Errorf("other host stored %d writes, want 1 (resent under the caller's key to a host that ignores keys)", st.StoredWrites)
+	}
+}
