@@ -25,11 +25,12 @@ import (
 // write under the same key with the first one's stored response: that
 // write would be lost while the caller saw a success. So the key is sent
 // with that write and with the same write again (the same method and URL:
-// the caller's own retry); another write to the same host made with the
-// context (another path or query, another method) is refused before
-// anything is sent, with a *RequestError naming both writes; a write to
-// another host, which the key was not set for, is sent as without it (an
-// automatic key, and the write rule of that host). A read, and a PUT or
+// the caller's own retry). Any other write made with the context (another
+// path or query, another method, another host: an SDK's auxiliary request,
+// a token endpoint) is sent as without the key: with a key of its own
+// (WithIdempotencyKey on a context of its own, or a generated one) and the
+// write rule of its host, as a plain client would send it, never answered
+// with the first write's response. A read, and a PUT or
 // DELETE unless WithIdempotencyMethods names its method, carries no key
 // and binds nothing. A new WithIdempotencyKey context names a new write,
 // even under the same key. Two writes to the same method and URL with
@@ -121,20 +122,20 @@ func isIdempotentMethod(method string) bool {
 // this one stamped it on a write its host is not known to deduplicate
 // (stampedKey: the key is sent, but is not the caller's); else ctxKey, the
 // one set with WithIdempotencyKey, for the write bind names (see
-// keyBinding.use: another write to its host is refused with err, and a
-// request the key was not set for is keyed as without it); else, for the
+// keyBinding.use: a request the key was not set for is keyed as without
+// it); else, for the
 // configured methods, one is drawn. A
 // write that gets no key is stamped without one when the caller left an
 // empty key header that net/http's Transport would read as a key (see
 // keyedHeader).
-func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string, bind *keyBinding) (key string, stamp, caller, draw bool, err error) {
+func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string, bind *keyBinding) (key string, stamp, caller, draw bool) {
 	name := cfg.idempotencyHeader
 	if k, entry := headerKey(req.Header, name); k != "" {
 		if v, _ := req.Context().Value(stampedKey{}).(string); v == k {
 			// The attempt of a Transport above this one, which stamped
 			// the key on a write its host is not known to deduplicate:
 			// the key is sent, but says nothing of the host.
-			return k, true, false, false, nil
+			return k, true, false, false
 		}
 		// Under the configured name, or under X-Idempotency-Key which the
 		// caller chose for this API, the key is sent as it is; under
@@ -142,20 +143,15 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 		// sent under the configured name too (and stays under
 		// Idempotency-Key: see keyedHeader).
 		keep := entry == name || !strings.EqualFold(name, "X-Idempotency-Key") && strings.EqualFold(entry, "X-Idempotency-Key")
-		return k, !keep, true, false, nil
+		return k, !keep, true, false
 	}
-	if ctxKey != "" {
-		switch use, first := bind.use(req, cfg); use {
-		case keyApplies:
-			return ctxKey, true, true, false, nil
-		case keyReused:
-			return "", false, false, false, newKeyReusedError(first, req)
-		}
+	if ctxKey != "" && bind.use(req, cfg) == keyApplies {
+		return ctxKey, true, true, false
 	}
 	if cfg.noIdempotencyKeys || !generatesKeyFor(cfg, req.Method) {
-		return "", !isIdempotentMethod(req.Method) && hasNetHTTPKey(req.Header), false, false, nil
+		return "", !isIdempotentMethod(req.Method) && hasNetHTTPKey(req.Header), false, false
 	}
-	return "", true, false, true, nil
+	return "", true, false, true
 }
 
 // hasNetHTTPKey reports whether h has an entry that net/http's Transport

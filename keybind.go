@@ -1,9 +1,7 @@
 package resilient
 
 import (
-	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync/atomic"
 )
@@ -22,18 +20,16 @@ type keyBinding struct {
 // boundWrite is the write a keyBinding names.
 type boundWrite struct {
 	method       string
-	scheme, host string  // canonical (see canonicalHost)
-	target       string  // the request URI: path (or opaque) and query
-	url          url.URL // for the error of a write refused (see keyReusedError)
+	scheme, host string // canonical (see canonicalHost)
+	target       string // the request URI: path (or opaque) and query
 }
 
 // keyUse is how a key set with WithIdempotencyKey applies to a request.
 type keyUse int
 
 const (
-	keyNotMeant keyUse = iota // a read, or a write to another host: sent as without the key
+	keyNotMeant keyUse = iota // a read, or another write: sent as without the key
 	keyApplies                // the write the key names
-	keyReused                 // another write to the same host: refused
 )
 
 // newBoundWrite returns the write req is: its method, its host in
@@ -49,55 +45,30 @@ func newBoundWrite(req *http.Request) *boundWrite {
 		scheme: scheme,
 		host:   canonicalHost(scheme, host),
 		target: req.URL.RequestURI(),
-		url:    *req.URL,
 	}
 }
 
-// use returns how the key bound by b applies to req, a request of a call
+// use reports how the key bound by b applies to req, a request of a call
 // with cfg: not to a method that gets no key (a read, and a PUT or DELETE
 // unless WithIdempotencyMethods names it); to the first write made with
 // the key's context, which binds it, and to the same write again (the
-// same method and URL: the caller's own retry); not to a write to another
-// host, which the key was not set for; and never to another write to the
-// same host, which the host would answer with the first write's stored
-// response, or a conflict.
-func (b *keyBinding) use(req *http.Request, cfg *config) (keyUse, *boundWrite) {
+// same method and URL: the caller's own retry); not to any other write,
+// to its host or another, which a host that deduplicates would answer
+// under that key with the first write's stored response.
+func (b *keyBinding) use(req *http.Request, cfg *config) keyUse {
 	if isIdempotentMethod(req.Method) && !generatesKeyFor(cfg, req.Method) {
-		return keyNotMeant, nil
+		return keyNotMeant
 	}
 	w := newBoundWrite(req)
 	first := b.first.Load()
 	if first == nil {
 		if b.first.CompareAndSwap(nil, w) {
-			return keyApplies, w
+			return keyApplies
 		}
 		first = b.first.Load()
 	}
-	switch {
-	case first.scheme != w.scheme || first.host != w.host:
-		return keyNotMeant, first
-	case first.method != w.method || first.target != w.target:
-		return keyReused, first
+	if *first != *w {
+		return keyNotMeant
 	}
-	return keyApplies, first
-}
-
-// keyReusedError is the error of a write refused because the key of its
-// context names another write to the same host (see keyBinding.use).
-type keyReusedError struct {
-	first, method string // the write the key names, and the refused one's method
-	url           string // the refused write's URL, redacted
-}
-
-func newKeyReusedError(first *boundWrite, req *http.Request) *RequestError {
-	return &RequestError{Err: &keyReusedError{
-		first:  first.method + " " + redactURL(&first.url),
-		method: req.Method,
-		url:    redactURL(req.URL),
-	}}
-}
-
-func (e *keyReusedError) Error() string {
-	return fmt.Sprintf("the idempotency key set with WithIdempotencyKey names %s: not sent with %s %s, which its host would answer with that write's stored response (set a key per write, with WithIdempotencyKey on a context of its own)",
-		safeText(e.first, maxErrorText), safeText(e.method, maxErrorToken), safeText(e.url, maxErrorText))
+	return keyApplies
 }

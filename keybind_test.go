@@ -2,7 +2,6 @@ package resilient
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -73,25 +72,25 @@ func send(t *testing.T, tr http.RoundTripper, ctx context.Context, method, url, 
 // by key answers it with the first write's stored response: the second
 // write is silently lost while the caller sees a success. The key names
 // the first write it is used with: the same write again (the caller's own
-// retry) carries it, and a different write to the same host is refused at
-// once, nothing sent; a read, or a PUT or DELETE (methods that get no key),
-// carries none and is sent as usual.
+// retry) carries it; a different write to the same host is sent as
+// without it, with a key of its own, and processed, as a plain client's
+// would be; a read, or a PUT or DELETE (methods that get no key), carries
+// none and is sent as usual.
 func TestContextKeyNamesOneWrite(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		method, path  string
-		refused       bool
 		keyed         bool // the request carries the caller's key
 		wantProcessed int  // writes the server processed, the first included
 	}{
-		{"same write again", http.MethodPost, "/v1/posts", false, true, 1},
-		{"same write, other host spelling", http.MethodPost, "/v1/posts", false, true, 1},
-		{"post to another path", http.MethodPost, "/v1/webhooks", true, false, 1},
-		{"post with a query", http.MethodPost, "/v1/posts?publish=now", true, false, 1},
-		{"patch", http.MethodPatch, "/v1/posts/1", true, false, 1},
-		{"delete", http.MethodDelete, "/v1/posts/1", false, false, 2},
-		{"put", http.MethodPut, "/v1/posts/1", false, false, 2},
-		{"get", http.MethodGet, "/v1/posts/1", false, false, 2},
+		{"same write again", http.MethodPost, "/v1/posts", true, 1},
+		{"same write, other host spelling", http.MethodPost, "/v1/posts", true, 1},
+		{"post to another path", http.MethodPost, "/v1/webhooks", false, 2},
+		{"post with a query", http.MethodPost, "/v1/posts?publish=now", false, 2},
+		{"patch", http.MethodPatch, "/v1/posts/1", false, 2},
+		{"delete", http.MethodDelete, "/v1/posts/1", false, 2},
+		{"put", http.MethodPut, "/v1/posts/1", false, 2},
+		{"get", http.MethodGet, "/v1/posts/1", false, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := &keyStore{stored: map[string]string{}}
@@ -111,36 +110,20 @@ func TestContextKeyNamesOneWrite(t *testing.T) {
 			if tc.method == http.MethodGet || tc.method == http.MethodDelete {
 				body = ""
 			}
-			var r Report
-			status, got, err := send(t, tr, WithReport(ctx, &r), tc.method, url+tc.path, body)
+			status, got, err := send(t, tr, ctx, tc.method, url+tc.path, body)
 			store.mu.Lock()
 			defer store.mu.Unlock()
-			if tc.refused {
-				if err == nil {
-					t.Fatalf("%s %s under the first write's key: %d %s, want refused (the server answered with the first write's response)", tc.method, tc.path, status, got)
-				}
-				if !strings.HasPrefix(err.Error(), "resilient: ") || !strings.Contains(err.Error(), "idempotency key") || !strings.Contains(err.Error(), "POST") {
-					t.Errorf("error %q does not name the mistake", err)
-				}
-				if !errors.As(err, new(*RequestError)) {
-					t.Errorf("error %v is not a *RequestError", err)
-				}
-				if strings.Contains(err.Error(), "publish=now") {
-					t.Errorf("error %q carries the URL's query", err)
-				}
-				if len(store.keys) != 1 {
-					t.Errorf("server got %d requests, want 1 (nothing sent for the refused one)", len(store.keys))
-				}
-				if r.Attempts != 0 {
-					t.Errorf("Report.Attempts = %d, want 0", r.Attempts)
-				}
-			} else {
-				if err != nil {
-					t.Fatalf("%s %s: %v", tc.method, tc.path, err)
-				}
-				if k := store.keys[len(store.keys)-1]; (k == "post-42") != tc.keyed {
-					t.Errorf("%s %s sent with key %q; want the caller's: %v", tc.method, tc.path, k, tc.keyed)
-				}
+			if err != nil {
+				t.Fatalf("%s %s: %v", tc.method, tc.path, err)
+			}
+			if status != http.StatusCreated {
+				t.Errorf("%s %s: %d %s", tc.method, tc.path, status, got)
+			}
+			if !tc.keyed && strings.Contains(got, `"id":1,`) {
+				t.Errorf("%s %s answered with the first write's response %s", tc.method, tc.path, got)
+			}
+			if k := store.keys[len(store.keys)-1]; (k == "post-42") != tc.keyed {
+				t.Errorf("%s %s sent with key %q; want the caller's: %v", tc.method, tc.path, k, tc.keyed)
 			}
 			if len(store.processed) != tc.wantProcessed {
 				t.Errorf("server processed %q, want %d writes", store.processed, tc.wantProcessed)
@@ -151,7 +134,7 @@ func TestContextKeyNamesOneWrite(t *testing.T) {
 
 // TestContextKeyFirstReadBindsNothing: a read made with the key's context
 // before the write neither carries the key nor takes it: the write that
-// follows carries it, and a second write is refused.
+// follows carries it, and a second write is sent with a key of its own.
 func TestContextKeyFirstReadBindsNothing(t *testing.T) {
 	store := &keyStore{stored: map[string]string{}}
 	srv := httptest.NewServer(store)
@@ -164,12 +147,15 @@ func TestContextKeyFirstReadBindsNothing(t *testing.T) {
 	if _, _, err := send(t, tr, ctx, http.MethodPost, srv.URL+"/v1/posts", "a"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := send(t, tr, ctx, http.MethodPost, srv.URL+"/v1/other", "b"); err == nil {
-		t.Error("second write under the key not refused")
+	if _, _, err := send(t, tr, ctx, http.MethodPost, srv.URL+"/v1/other", "b"); err != nil {
+		t.Fatal(err)
 	}
 	store.mu.Lock()
-	if want := []string{"", "post-42"}; strings.Join(store.keys, ",") != strings.Join(want, ",") {
-		t.Errorf("keys sent %q, want %q", store.keys, want)
+	if k := store.keys; len(k) != 3 || k[0] != "" || k[1] != "post-42" || k[2] == "" || k[2] == "post-42" {
+		t.Errorf("keys sent %q, want none, post-42, then one of the second write's own", k)
+	}
+	if len(store.processed) != 3 {
+		t.Errorf("server processed %q, want the read and both writes", store.processed)
 	}
 	store.mu.Unlock()
 	// A new context with the same key is the caller's word that it names

@@ -37,15 +37,7 @@ func (c *call) run() (*http.Response, error) {
 	body.init(req, captureLimit)
 	defer body.close()
 	c.capture = body.cap
-	var keyErr error
-	c.key, c.stamp, c.callerKey, c.keyPending, keyErr = t.idempotencyKey(req, c.cfg, c.ctxKey, c.ctxBind)
-	if keyErr != nil {
-		// Another write under the key of this one's context: refused
-		// before anything is sent, and the deferred close releases the
-		// body.
-		c.outcome = OutcomePermanent
-		return nil, c.fail(0, keyErr)
-	}
+	c.key, c.stamp, c.callerKey, c.keyPending = t.idempotencyKey(req, c.cfg, c.ctxKey, c.ctxBind)
 	c.write = !isIdempotentMethod(req.Method)
 	c.setDeadline()
 	maxAttempts := c.cfg.maxRetries + 1
@@ -270,7 +262,7 @@ func (c *call) end(resp *http.Response, panicked bool) {
 	}
 	if resp != nil {
 		r.StatusCode = resp.StatusCode
-	} else if c.attempts == 0 && !panicked && c.outcome == "" {
+	} else if c.attempts == 0 && !panicked {
 		r.Outcome = OutcomeCanceled
 	}
 	if c.report != nil {
