@@ -1,7 +1,6 @@
 package resilient
 
 import (
-	"context"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -33,18 +32,7 @@ func TestRetryBudgetFreshAfterQuietWeek(t *testing.T) {
 					return &http.Response{StatusCode: status, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
 				})
 				tr := New(base, fastRetries, WithoutBreaker())
-				call := func() int {
-					req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "https://api.test/v1/items", nil)
-					if err != nil {
-						t.Fatal(err)
-					}
-					resp, err := tr.RoundTrip(req)
-					if err != nil {
-						t.Fatal(err)
-					}
-					resp.Body.Close()
-					return resp.StatusCode
-				}
+				call := func() int { return get(t, tr, "https://api.test/v1/items") }
 				down.Store(true)
 				for range 10 {
 					call() // the outage spends the budget
@@ -84,17 +72,7 @@ func TestRetryBudgetRefillIsSlow(t *testing.T) {
 				return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
 			})
 			tr := New(base, fastRetries, WithoutBreaker())
-			call := func() {
-				req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "https://api.test/v1/items", nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp, err := tr.RoundTrip(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-			}
+			call := func() { get(t, tr, "https://api.test/v1/items") }
 			for range 10 {
 				call() // the outage spends the budget
 			}

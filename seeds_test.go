@@ -29,23 +29,11 @@ type seedCase struct {
 	wait   time.Duration // the server's wait the retry honors; 0 for backoff only
 }
 
-// shdr returns a header function for fixed values, pairs of names and
-// values, with a JSON Content-Type.
-func shdr(kv ...string) func(time.Time) http.Header {
-	return func(time.Time) http.Header {
-		h := http.Header{"Content-Type": {"application/json"}}
-		for i := 0; i < len(kv); i += 2 {
-			h.Set(kv[i], kv[i+1])
-		}
-		return h
-	}
-}
-
 // aidellyQuota returns Aidelly's rate-limit headers, the reset an ISO-8601
 // time reset from now, then pairs of names and values.
 func aidellyQuota(limit, remaining string, reset time.Duration, kv ...string) func(time.Time) http.Header {
 	return func(now time.Time) http.Header {
-		h := shdr(kv...)(now)
+		h := vhdr(kv...)(now)
 		h.Set("X-RateLimit-Limit", limit)
 		h.Set("X-RateLimit-Remaining", remaining)
 		h.Set("X-RateLimit-Reset", now.Add(reset).UTC().Format(time.RFC3339))
@@ -68,68 +56,68 @@ var seedCases = []seedCase{
 	{"Aidelly 429 without Retry-After: the ISO-8601 reset", "GET", 429, aidellyQuota("60", "0", 25*time.Second), aidellyBody("PUBLIC_API_RATE_LIMITED"), Throttled, 2, 25 * time.Second},
 	// 5xx family: retry with backoff, writes with the same key.
 	{"Aidelly 500 create failed", "POST", 500, aidellyQuota("20", "19", time.Minute), aidellyBody("PUBLIC_API_POST_CREATE_FAILED"), Transient, 2, 0},
-	{"Aidelly 500 cancel failed", "POST", 500, shdr(), aidellyBody("PUBLIC_API_POST_CANCEL_FAILED"), Transient, 2, 0},
-	{"Aidelly 500 webhook create failed", "POST", 500, shdr(), aidellyBody("PUBLIC_API_WEBHOOK_CREATE_FAILED"), Transient, 2, 0},
-	{"Aidelly 500 media create failed", "POST", 500, shdr(), aidellyBody("PUBLIC_API_MEDIA_CREATE_FAILED"), Transient, 2, 0},
-	{"Aidelly 500 auth error", "GET", 500, shdr(), aidellyBody("PUBLIC_API_AUTH_ERROR"), Transient, 2, 0},
-	{"Aidelly 500 context error", "GET", 500, shdr(), aidellyBody("PUBLIC_API_CONTEXT_ERROR"), Transient, 2, 0},
-	{"Aidelly 500 usage fetch failed", "GET", 500, shdr(), aidellyBody("PUBLIC_API_USAGE_FETCH_FAILED"), Transient, 2, 0},
+	{"Aidelly 500 cancel failed", "POST", 500, vhdr(), aidellyBody("PUBLIC_API_POST_CANCEL_FAILED"), Transient, 2, 0},
+	{"Aidelly 500 webhook create failed", "POST", 500, vhdr(), aidellyBody("PUBLIC_API_WEBHOOK_CREATE_FAILED"), Transient, 2, 0},
+	{"Aidelly 500 media create failed", "POST", 500, vhdr(), aidellyBody("PUBLIC_API_MEDIA_CREATE_FAILED"), Transient, 2, 0},
+	{"Aidelly 500 auth error", "GET", 500, vhdr(), aidellyBody("PUBLIC_API_AUTH_ERROR"), Transient, 2, 0},
+	{"Aidelly 500 context error", "GET", 500, vhdr(), aidellyBody("PUBLIC_API_CONTEXT_ERROR"), Transient, 2, 0},
+	{"Aidelly 500 usage fetch failed", "GET", 500, vhdr(), aidellyBody("PUBLIC_API_USAGE_FETCH_FAILED"), Transient, 2, 0},
 	// Non-retryable: fix the request first.
-	{"Aidelly 422 publish failed, post persisted", "POST", 422, shdr(), aidellyBody("PUBLIC_API_PUBLISH_FAILED"), Permanent, 1, 0},
-	{"Aidelly 409 key reused with another payload", "POST", 409, shdr(), aidellyBody("PUBLIC_API_IDEMPOTENCY_CONFLICT"), Permanent, 1, 0},
-	{"Aidelly 409 post already terminal", "POST", 409, shdr(), aidellyBody("PUBLIC_API_POST_CANCEL_INVALID_STATE"), Permanent, 1, 0},
-	{"Aidelly 400 body invalid", "POST", 400, shdr(), aidellyBody("PUBLIC_API_BODY_INVALID"), Permanent, 1, 0},
-	{"Aidelly 400 query invalid", "GET", 400, shdr(), aidellyBody("PUBLIC_API_QUERY_INVALID"), Permanent, 1, 0},
-	{"Aidelly 401 key expired", "GET", 401, shdr(), aidellyBody("PUBLIC_API_KEY_EXPIRED"), Permanent, 1, 0},
-	{"Aidelly 403 brand forbidden", "GET", 403, shdr(), aidellyBody("PUBLIC_API_BRAND_FORBIDDEN"), Permanent, 1, 0},
-	{"Aidelly 404 post not found", "GET", 404, shdr(), aidellyBody("PUBLIC_API_POST_NOT_FOUND"), Permanent, 1, 0},
+	{"Aidelly 422 publish failed, post persisted", "POST", 422, vhdr(), aidellyBody("PUBLIC_API_PUBLISH_FAILED"), Permanent, 1, 0},
+	{"Aidelly 409 key reused with another payload", "POST", 409, vhdr(), aidellyBody("PUBLIC_API_IDEMPOTENCY_CONFLICT"), Permanent, 1, 0},
+	{"Aidelly 409 post already terminal", "POST", 409, vhdr(), aidellyBody("PUBLIC_API_POST_CANCEL_INVALID_STATE"), Permanent, 1, 0},
+	{"Aidelly 400 body invalid", "POST", 400, vhdr(), aidellyBody("PUBLIC_API_BODY_INVALID"), Permanent, 1, 0},
+	{"Aidelly 400 query invalid", "GET", 400, vhdr(), aidellyBody("PUBLIC_API_QUERY_INVALID"), Permanent, 1, 0},
+	{"Aidelly 401 key expired", "GET", 401, vhdr(), aidellyBody("PUBLIC_API_KEY_EXPIRED"), Permanent, 1, 0},
+	{"Aidelly 403 brand forbidden", "GET", 403, vhdr(), aidellyBody("PUBLIC_API_BRAND_FORBIDDEN"), Permanent, 1, 0},
+	{"Aidelly 404 post not found", "GET", 404, vhdr(), aidellyBody("PUBLIC_API_POST_NOT_FOUND"), Permanent, 1, 0},
 
 	// Altyaa (altyaa-error-codes.txt): service_unavailable is retried
 	// with backoff, rate_limit_exceeded after the server's wait; the rest
 	// needs the request fixed. Its writes are not known to be deduplicated:
 	// a write is resent only after a 429.
-	{"Altyaa 503", "GET", 503, shdr("X-Request-Id", "req_a"), `{"error":{"code":"service_unavailable","message":"m"}}`, Transient, 2, 0},
-	{"Altyaa 503 POST: not resent", "POST", 503, shdr("X-Request-Id", "req_a"), `{"error":{"code":"service_unavailable","message":"m"}}`, Transient, 1, 0},
-	{"Altyaa 429", "POST", 429, shdr("Retry-After", "12"), `{"error":{"code":"rate_limit_exceeded","message":"m"}}`, Throttled, 2, 12 * time.Second},
-	{"Altyaa 409 conflict", "POST", 409, shdr(), `{"error":{"code":"conflict","message":"duplicate slug"}}`, Permanent, 1, 0},
-	{"Altyaa 400 invalid request", "POST", 400, shdr(), `{"error":{"code":"invalid_request","message":"m","details":{"field":"publishAt","reason":"value is in the past"}}}`, Permanent, 1, 0},
-	{"Altyaa 401", "GET", 401, shdr(), `{"error":{"code":"unauthorized","message":"m"}}`, Permanent, 1, 0},
-	{"Altyaa 403", "GET", 403, shdr(), `{"error":{"code":"forbidden","message":"m"}}`, Permanent, 1, 0},
-	{"Altyaa 404", "GET", 404, shdr(), `{"error":{"code":"not_found","message":"m"}}`, Permanent, 1, 0},
+	{"Altyaa 503", "GET", 503, vhdr("X-Request-Id", "req_a"), `{"error":{"code":"service_unavailable","message":"m"}}`, Transient, 2, 0},
+	{"Altyaa 503 POST: not resent", "POST", 503, vhdr("X-Request-Id", "req_a"), `{"error":{"code":"service_unavailable","message":"m"}}`, Transient, 1, 0},
+	{"Altyaa 429", "POST", 429, vhdr("Retry-After", "12"), `{"error":{"code":"rate_limit_exceeded","message":"m"}}`, Throttled, 2, 12 * time.Second},
+	{"Altyaa 409 conflict", "POST", 409, vhdr(), `{"error":{"code":"conflict","message":"duplicate slug"}}`, Permanent, 1, 0},
+	{"Altyaa 400 invalid request", "POST", 400, vhdr(), `{"error":{"code":"invalid_request","message":"m","details":{"field":"publishAt","reason":"value is in the past"}}}`, Permanent, 1, 0},
+	{"Altyaa 401", "GET", 401, vhdr(), `{"error":{"code":"unauthorized","message":"m"}}`, Permanent, 1, 0},
+	{"Altyaa 403", "GET", 403, vhdr(), `{"error":{"code":"forbidden","message":"m"}}`, Permanent, 1, 0},
+	{"Altyaa 404", "GET", 404, vhdr(), `{"error":{"code":"not_found","message":"m"}}`, Permanent, 1, 0},
 
 	// Postato (postato-error-handling.txt): retry 429 after Retry-After,
 	// 500, 502, 503, 504; never another 4xx. Its status table names no
 	// code for 401, 409, 429 and the 5xx.
-	{"Postato 429", "GET", 429, shdr("Retry-After", "7", "X-Request-Id", "req_p"), `{"error":"RATE_LIMITED","message":"m"}`, Throttled, 2, 7 * time.Second},
-	{"Postato 429 POST", "POST", 429, shdr("Retry-After", "7"), `{"error":"RATE_LIMITED","message":"m"}`, Throttled, 2, 7 * time.Second},
-	{"Postato 500", "GET", 500, shdr(), `{"error":"INTERNAL_ERROR","message":"m"}`, Transient, 2, 0},
-	{"Postato 502", "GET", 502, shdr(), `{"error":"BAD_GATEWAY","message":"m"}`, Transient, 2, 0},
-	{"Postato 503", "GET", 503, shdr(), `{"error":"SERVICE_UNAVAILABLE","message":"m"}`, Transient, 2, 0},
-	{"Postato 504", "GET", 504, shdr(), `{"error":"GATEWAY_TIMEOUT","message":"m"}`, Transient, 2, 0},
-	{"Postato 504 POST: not resent without the caller's key", "POST", 504, shdr(), `{"error":"GATEWAY_TIMEOUT","message":"m"}`, Transient, 1, 0},
-	{"Postato 400", "POST", 400, shdr(), `{"error":"INVALID_REQUEST","message":"m","details":{"content":["Required"]}}`, Permanent, 1, 0},
-	{"Postato 401", "GET", 401, shdr(), `{"error":"UNAUTHORIZED","message":"m"}`, Permanent, 1, 0},
-	{"Postato 403 permission_denied", "GET", 403, shdr(), `{"error":"permission_denied","message":"m"}`, Permanent, 1, 0},
-	{"Postato 403 plan_inactive", "POST", 403, shdr(), `{"error":"plan_inactive","message":"m"}`, Permanent, 1, 0},
-	{"Postato 403 policy_violation", "POST", 403, shdr(), `{"error":"policy_violation","message":"m","facet":"f","reason":"r"}`, Permanent, 1, 0},
-	{"Postato 403 workspace_required", "GET", 403, shdr(), `{"error":"workspace_required","message":"m","available_workspaces":["w1","w2"]}`, Permanent, 1, 0},
-	{"Postato 404", "GET", 404, shdr(), `{"error":"not_found","message":"m"}`, Permanent, 1, 0},
-	{"Postato 409 already revoked", "POST", 409, shdr(), `{"error":"CONFLICT","message":"already revoked"}`, Permanent, 1, 0},
-	{"Postato 422", "POST", 422, shdr(), `{"error":"VALIDATION_FAILED","message":"m","errors":[{"field":"content","message":"too long","platform":"twitter"}]}`, Permanent, 1, 0},
-	{"Postato platform error, retryable false", "GET", 500, shdr(), `{"error":{"origin":"platform","code":"MEDIA_TOO_LARGE","message":"m","retryable":false}}`, Permanent, 1, 0},
+	{"Postato 429", "GET", 429, vhdr("Retry-After", "7", "X-Request-Id", "req_p"), `{"error":"RATE_LIMITED","message":"m"}`, Throttled, 2, 7 * time.Second},
+	{"Postato 429 POST", "POST", 429, vhdr("Retry-After", "7"), `{"error":"RATE_LIMITED","message":"m"}`, Throttled, 2, 7 * time.Second},
+	{"Postato 500", "GET", 500, vhdr(), `{"error":"INTERNAL_ERROR","message":"m"}`, Transient, 2, 0},
+	{"Postato 502", "GET", 502, vhdr(), `{"error":"BAD_GATEWAY","message":"m"}`, Transient, 2, 0},
+	{"Postato 503", "GET", 503, vhdr(), `{"error":"SERVICE_UNAVAILABLE","message":"m"}`, Transient, 2, 0},
+	{"Postato 504", "GET", 504, vhdr(), `{"error":"GATEWAY_TIMEOUT","message":"m"}`, Transient, 2, 0},
+	{"Postato 504 POST: not resent without the caller's key", "POST", 504, vhdr(), `{"error":"GATEWAY_TIMEOUT","message":"m"}`, Transient, 1, 0},
+	{"Postato 400", "POST", 400, vhdr(), `{"error":"INVALID_REQUEST","message":"m","details":{"content":["Required"]}}`, Permanent, 1, 0},
+	{"Postato 401", "GET", 401, vhdr(), `{"error":"UNAUTHORIZED","message":"m"}`, Permanent, 1, 0},
+	{"Postato 403 permission_denied", "GET", 403, vhdr(), `{"error":"permission_denied","message":"m"}`, Permanent, 1, 0},
+	{"Postato 403 plan_inactive", "POST", 403, vhdr(), `{"error":"plan_inactive","message":"m"}`, Permanent, 1, 0},
+	{"Postato 403 policy_violation", "POST", 403, vhdr(), `{"error":"policy_violation","message":"m","facet":"f","reason":"r"}`, Permanent, 1, 0},
+	{"Postato 403 workspace_required", "GET", 403, vhdr(), `{"error":"workspace_required","message":"m","available_workspaces":["w1","w2"]}`, Permanent, 1, 0},
+	{"Postato 404", "GET", 404, vhdr(), `{"error":"not_found","message":"m"}`, Permanent, 1, 0},
+	{"Postato 409 already revoked", "POST", 409, vhdr(), `{"error":"CONFLICT","message":"already revoked"}`, Permanent, 1, 0},
+	{"Postato 422", "POST", 422, vhdr(), `{"error":"VALIDATION_FAILED","message":"m","errors":[{"field":"content","message":"too long","platform":"twitter"}]}`, Permanent, 1, 0},
+	{"Postato platform error, retryable false", "GET", 500, vhdr(), `{"error":{"origin":"platform","code":"MEDIA_TOO_LARGE","message":"m","retryable":false}}`, Permanent, 1, 0},
 
 	// The other APIs NOTES.md names: X-Rate-Limit-* with a reset in Unix
 	// seconds, the IETF draft's RateLimit fields, {"errors":[…]} and RFC
 	// 9457 problems.
 	{"X-Rate-Limit-Reset in Unix seconds", "GET", 429, func(now time.Time) http.Header {
-		h := shdr()(now)
+		h := vhdr()(now)
 		h.Set("X-Rate-Limit-Limit", "100")
 		h.Set("X-Rate-Limit-Remaining", "0")
 		h.Set("X-Rate-Limit-Reset", strconv.FormatInt(now.Add(40*time.Second).Unix(), 10))
 		return h
 	}, `{"errors":[{"code":"rate_limited","message":"m"}]}`, Throttled, 2, 40 * time.Second},
-	{"IETF RateLimit", "GET", 429, shdr("RateLimit", `"default";r=0;t=15`, "RateLimit-Policy", `"default";q=100;w=60`), `{"errors":[{"code":"too_many_requests","message":"m"}]}`, Throttled, 2, 15 * time.Second},
-	{"problem 503", "GET", 503, shdr("Content-Type", "application/problem+json"), `{"type":"about:blank","title":"Service Unavailable","status":503}`, Transient, 2, 0},
+	{"IETF RateLimit", "GET", 429, vhdr("RateLimit", `"default";r=0;t=15`, "RateLimit-Policy", `"default";q=100;w=60`), `{"errors":[{"code":"too_many_requests","message":"m"}]}`, Throttled, 2, 15 * time.Second},
+	{"problem 503", "GET", 503, vhdr("Content-Type", "application/problem+json"), `{"type":"about:blank","title":"Service Unavailable","status":503}`, Transient, 2, 0},
 }
 
 // TestSeedsDocumentedAnswers sends each documented answer, then a success,
