@@ -122,7 +122,7 @@ func isIdempotentMethod(method string) bool {
 // this one stamped it on a write its host is not known to deduplicate
 // (stampedKey: the key is sent, but is not the caller's); else ctxKey, the
 // one set with WithIdempotencyKey, for the write bind names (see
-// keyBinding.use: a request the key was not set for is keyed as without
+// keyBinding.applies: a request the key was not set for is keyed as without
 // it); else, for the
 // configured methods, one is drawn. A
 // write that gets no key is stamped without one when the caller left an
@@ -145,7 +145,7 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 		keep := entry == name || !strings.EqualFold(name, "X-Idempotency-Key") && strings.EqualFold(entry, "X-Idempotency-Key")
 		return k, !keep, true, false
 	}
-	if ctxKey != "" && bind.use(req, cfg) == keyApplies {
+	if ctxKey != "" && bind.applies(req, cfg) {
 		return ctxKey, true, true, false
 	}
 	if cfg.noIdempotencyKeys || !generatesKeyFor(cfg, req.Method) {

@@ -24,14 +24,6 @@ type boundWrite struct {
 	target       string // the request URI: path (or opaque) and query
 }
 
-// keyUse is how a key set with WithIdempotencyKey applies to a request.
-type keyUse int
-
-const (
-	keyNotMeant keyUse = iota // a read, or another write: sent as without the key
-	keyApplies                // the write the key names
-)
-
 // newBoundWrite returns the write req is: its method, its host in
 // canonical form and its request URI.
 func newBoundWrite(req *http.Request) *boundWrite {
@@ -48,27 +40,24 @@ func newBoundWrite(req *http.Request) *boundWrite {
 	}
 }
 
-// use reports how the key bound by b applies to req, a request of a call
-// with cfg: not to a method that gets no key (a read, and a PUT or DELETE
+// applies reports whether the key bound by b applies to req, a request of
+// a call with cfg (else req is sent as without it): not to a method that gets no key (a read, and a PUT or DELETE
 // unless WithIdempotencyMethods names it); to the first write made with
 // the key's context, which binds it, and to the same write again (the
 // same method and URL: the caller's own retry); not to any other write,
 // to its host or another, which a host that deduplicates would answer
 // under that key with the first write's stored response.
-func (b *keyBinding) use(req *http.Request, cfg *config) keyUse {
+func (b *keyBinding) applies(req *http.Request, cfg *config) bool {
 	if isIdempotentMethod(req.Method) && !generatesKeyFor(cfg, req.Method) {
-		return keyNotMeant
+		return false
 	}
 	w := newBoundWrite(req)
 	first := b.first.Load()
 	if first == nil {
 		if b.first.CompareAndSwap(nil, w) {
-			return keyApplies
+			return true
 		}
 		first = b.first.Load()
 	}
-	if *first != *w {
-		return keyNotMeant
-	}
-	return keyApplies
+	return *first == *w
 }
