@@ -18,7 +18,9 @@ const (
 	// Aidelly wraps every body in an envelope that carries the request id:
 	// {"success":true,"data":{…},"request_id":"<uuid>"} and
 	// {"success":false,"error":{"code":"PUBLIC_API_…","message":"…"},"request_id":"<uuid>"}.
-	// Its writes require an Idempotency-Key by default.
+	// Its writes require an Idempotency-Key header by default (an
+	// X-Idempotency-Key is no key to it), and its quota counts reads and
+	// writes apart by default (see Quota).
 	Aidelly Dialect = iota
 	// Altyaa answers {"data":…} and {"error":{"code":"invalid_request",
 	// "message":"…","details":{"field":"…"}}}, with the request id in the
@@ -26,9 +28,9 @@ const (
 	Altyaa
 	// Postato answers bare resources and {"error":"INVALID_REQUEST",
 	// "message":"…","details":{"content":["Required"]}}, with the request id
-	// in the X-Request-Id response header. Note that the real Postato
-	// honors Idempotency-Key on POST /posts only, while a Server dedupes
-	// both its write routes (see the package documentation).
+	// in the X-Request-Id response header. As the real Postato, it honors
+	// Idempotency-Key on POST /posts only, and marks no replay (see the
+	// package documentation).
 	Postato
 )
 

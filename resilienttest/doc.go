@@ -62,8 +62,15 @@
 //
 // # Idempotency
 //
-// The server dedupes writes (RouteCreatePost and RouteUploadURL) by their
-// Idempotency-Key (or X-Idempotency-Key) header, per route. Exactly:
+// The server dedupes writes by their idempotency key, per route, as the
+// dialect's vendor documents: Aidelly and Altyaa on both write routes
+// (RouteCreatePost and RouteUploadURL), Postato on RouteCreatePost only
+// (its docs honor Idempotency-Key on POST /posts alone: an upload URL is
+// processed and stored anew whatever its key, as without one). The key
+// is the Idempotency-Key header; Altyaa, whose docs name no key header,
+// also takes X-Idempotency-Key, which Aidelly and Postato ignore (an
+// Aidelly write with only X-Idempotency-Key is refused as keyless).
+// Exactly:
 //
 //   - A write with a key the route has not stored is processed; its
 //     answer (status, Content-Type, Location, body) is stored under the key
@@ -80,9 +87,11 @@
 //     (DropBefore, error steps), and no longer once the client has gone
 //     away from a Slow step, which then ends.
 //   - A write with a stored key and the same body is not processed again:
-//     the stored answer is replayed byte for byte, with the header
-//     Idempotent-Replayed: true and a new X-Request-Id where the dialect
-//     sends one (Aidelly's request_id is the one of the stored body).
+//     the stored answer is replayed byte for byte, with a new
+//     X-Request-Id where the dialect sends one (Aidelly's request_id is
+//     the one of the stored body), and the header Idempotent-Replayed:
+//     true, but for Postato, which documents that a repeated key returns
+//     the first response and names no such header.
 //     Stats.Replays counts it.
 //   - A write with a stored key and another body is refused with the
 //     dialect's conflict: Aidelly 409 PUBLIC_API_IDEMPOTENCY_CONFLICT,

@@ -108,7 +108,7 @@ func TestFailAfterStoringReplay(t *testing.T) {
 		}
 		r = send(t, s, "POST", "/v1/posts", `{"content":"a"}`, "k")
 		mustStatus(t, r, 201)
-		if r.header.Get("Idempotent-Replayed") != "true" || r.header.Get("Location") == "" {
+		if r.header.Get("Idempotent-Replayed") != replayMark(d) || r.header.Get("Location") == "" {
 			t.Errorf("%v: replay: Idempotent-Replayed %q, Location %q", d, r.header.Get("Idempotent-Replayed"), r.header.Get("Location"))
 		}
 		if st := s.Stats(); st.StoredWrites != 1 || st.Replays != 1 || st.ServerErrors != 1 {

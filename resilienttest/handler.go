@@ -65,7 +65,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	route, id, found, allow := match(r.Method, r.URL.Path)
-	key := idempotencyKey(r.Header)
+	// sent is the key as the dialect reads it; key is the one its store
+	// dedupes by: none on a route the API does not dedupe, and none
+	// WithIgnoreIdempotencyKeys.
+	sent := s.dialect.requestKey(r.Header)
+	key := sent
+	if !s.dialect.dedupes(route) || s.ignoreKeys {
+		key = ""
+	}
 
 	s.mu.Lock()
 	s.stats.countAttempt(route)
@@ -74,8 +81,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		owner bool // this attempt holds its key in flight
 	)
 	if route != "" {
-		step = s.nextStepLocked(route, key)
-		if isWriteRoute(route) && key != "" && !s.ignoreKeys && step.kind != stepDropBefore && !step.answersAtOnce() {
+		step = s.nextStepLocked(route, idempotencyKey(r.Header))
+		if isWriteRoute(route) && key != "" && step.kind != stepDropBefore && !step.answersAtOnce() {
 			owner = s.store.claim(route, key)
 		}
 	}
@@ -131,11 +138,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			// that a success's headers (Location) stay out of the 500.
 			h = make(http.Header)
 		}
-		status, body := s.process(h, r, route, id, key, raw, owner, step.kind == stepDropAfter, failAfter)
+		status, body, replayed := s.process(h, r, route, id, key, sent != "", raw, owner, step.kind == stepDropAfter, failAfter)
 		switch {
 		case step.kind == stepDropAfter:
 			drop(w)
-		case failAfter && failsAfter(status, h):
+		case failAfter && failsAfter(status, replayed):
 			// Processed (a write stored), then the response path fails.
 			s.inject(w, r, route, Step{kind: stepRespond, status: http.StatusInternalServerError})
 		case step.kind == stepCutBody && cuts(r, status, body):
@@ -153,10 +160,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // failsAfter reports whether a FailAfterStoring step replaces the answer
-// of status with headers h by a 500: a success the API processed, not a
-// replay of a stored write (nor an error), which is sent as it is.
-func failsAfter(status int, h http.Header) bool {
-	return status < 300 && h.Get("Idempotent-Replayed") == ""
+// of status by a 500: a success the API processed, not a replay of a
+// stored write (nor an error), which is sent as it is.
+func failsAfter(status int, replayed bool) bool {
+	return status < 300 && !replayed
 }
 
 // cuts reports whether a CutBody step cuts the answer status with body to
@@ -268,14 +275,16 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, route string, st
 }
 
 // process is the API itself: it counts the request against the quota and
-// answers route through the idempotency store; raw is the body of a write
+// answers route through the idempotency store; key is the key it dedupes
+// by ("" for none), keyed says whether the request carried the dialect's
+// key header, and raw is the body of a write
 // (up to maxBody+1 bytes). It sets the answer's headers on h and returns
 // its status and body. owner says that the attempt holds its key in
 // flight: process releases it once the answer is decided, before it is
 // sent. With dropped, the answer will not be sent: it is counted as a
 // drop. With failAfter, a success other than a replay (see failsAfter)
 // will be replaced by a server error, which counts it.
-func (s *Server) process(h http.Header, r *http.Request, route, id, key string, raw []byte, owner, dropped, failAfter bool) (status int, body []byte) {
+func (s *Server) process(h http.Header, r *http.Request, route, id, key string, keyed bool, raw []byte, owner, dropped, failAfter bool) (status int, body []byte, replayed bool) {
 	var (
 		obj     map[string]json.RawMessage
 		objOK   bool
@@ -301,7 +310,7 @@ func (s *Server) process(h http.Header, r *http.Request, route, id, key string, 
 		switch {
 		case dropped:
 			s.stats.Dropped++
-		case failAfter && failsAfter(status, h):
+		case failAfter && failsAfter(status, replayed):
 		default:
 			s.stats.countStatus(status)
 		}
@@ -318,53 +327,51 @@ func (s *Server) process(h http.Header, r *http.Request, route, id, key string, 
 		s.quota.setHeaders(h, c, rem, reset, now)
 		if !allowed {
 			h.Set("Retry-After", retryAfter(reset, now))
-			return http.StatusTooManyRequests, s.errorEnvelope(h, route, http.StatusTooManyRequests, "", nil)
+			return http.StatusTooManyRequests, s.errorEnvelope(h, route, http.StatusTooManyRequests, "", nil), false
 		}
 	}
 
 	switch route {
 	case RouteCreatePost, RouteUploadURL:
-		return s.writeLocked(h, route, key, owner, sum, obj, objOK, tooLong)
+		return s.writeLocked(h, route, key, keyed, owner, sum, obj, objOK, tooLong)
 	case RouteListPosts:
 		limit, valid := listLimit(r)
 		if !valid {
-			return http.StatusBadRequest, s.errorEnvelope(h, route, http.StatusBadRequest, "", nil)
+			return http.StatusBadRequest, s.errorEnvelope(h, route, http.StatusBadRequest, "", nil), false
 		}
-		return http.StatusOK, s.successEnvelope(h, s.api.list(s.dialect, limit))
+		return http.StatusOK, s.successEnvelope(h, s.api.list(s.dialect, limit)), false
 	case RouteGetPost:
 		data, found := s.api.get(id)
 		if !found {
-			return http.StatusNotFound, s.errorEnvelope(h, route, http.StatusNotFound, "", nil)
+			return http.StatusNotFound, s.errorEnvelope(h, route, http.StatusNotFound, "", nil), false
 		}
-		return http.StatusOK, s.successEnvelope(h, data)
+		return http.StatusOK, s.successEnvelope(h, data), false
 	default: // RouteUsage
 		data := s.api.usage(s.stats.Requests, s.quota, rem, reset)
-		return http.StatusOK, s.successEnvelope(h, data)
+		return http.StatusOK, s.successEnvelope(h, data), false
 	}
 }
 
-// writeLocked answers a write through the idempotency store. owner says
-// that the attempt holds its key in flight.
-func (s *Server) writeLocked(h http.Header, route, key string, owner bool, sum [sha256.Size]byte, obj map[string]json.RawMessage, objOK, tooLong bool) (int, []byte) {
-	if key == "" && s.requireKey {
+// writeLocked answers a write through the idempotency store, deduped by
+// key ("" for none); keyed says whether it carried the dialect's key
+// header, and owner that the attempt holds its key in flight.
+func (s *Server) writeLocked(h http.Header, route, key string, keyed, owner bool, sum [sha256.Size]byte, obj map[string]json.RawMessage, objOK, tooLong bool) (status int, body []byte, replayed bool) {
+	if !keyed && s.requireKey {
 		s.stats.KeyRequired++
-		return http.StatusBadRequest, s.errorEnvelope(h, route, http.StatusBadRequest, s.dialect.keyRequired(), s.dialect.keyRequiredDetails())
-	}
-	if s.ignoreKeys {
-		key = "" // every write is new: no replay, no conflict
+		return http.StatusBadRequest, s.errorEnvelope(h, route, http.StatusBadRequest, s.dialect.keyRequired(), s.dialect.keyRequiredDetails()), false
 	}
 	if key != "" && !owner && s.store.busy(route, key) {
 		// Another attempt with the key is still being processed: neither
 		// a replay (there is nothing to replay yet) nor a second write.
 		s.stats.InFlightConflicts++
 		status := http.StatusConflict
-		return status, s.errorEnvelopeMsg(h, route, status, "", msgInFlight, nil)
+		return status, s.errorEnvelopeMsg(h, route, status, "", msgInFlight, nil), false
 	}
 	if sw := s.store.lookup(route, key); sw != nil {
 		if sw.sum != sum {
 			s.stats.Conflicts++
 			status, code := s.dialect.conflict()
-			return status, s.errorEnvelope(h, route, status, code, nil)
+			return status, s.errorEnvelope(h, route, status, code, nil), false
 		}
 		s.stats.Replays++
 		s.dialect.setRequestID(h, newRequestID())
@@ -372,16 +379,20 @@ func (s *Server) writeLocked(h http.Header, route, key string, owner bool, sum [
 		if sw.location != "" {
 			h.Set("Location", sw.location)
 		}
-		h.Set("Idempotent-Replayed", "true")
-		return sw.status, sw.body
+		if s.dialect != Postato {
+			// Postato returns the first response, and documents no
+			// header saying it is a replay.
+			h.Set("Idempotent-Replayed", "true")
+		}
+		return sw.status, sw.body, true
 	}
 	if tooLong {
 		status := http.StatusRequestEntityTooLarge
-		return status, s.errorEnvelope(h, route, status, "", nil)
+		return status, s.errorEnvelope(h, route, status, "", nil), false
 	}
 	if !objOK {
 		status := http.StatusBadRequest
-		return status, s.errorEnvelope(h, route, status, "", s.dialect.invalidBodyDetails())
+		return status, s.errorEnvelope(h, route, status, "", s.dialect.invalidBodyDetails()), false
 	}
 
 	sw := &storedWrite{sum: sum, contentType: "application/json"}
@@ -398,5 +409,5 @@ func (s *Server) writeLocked(h http.Header, route, key string, owner bool, sum [
 	if s.store.save(route, key, sw) {
 		s.stats.Duplicates++
 	}
-	return sw.status, sw.body
+	return sw.status, sw.body, false
 }

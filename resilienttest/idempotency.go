@@ -92,10 +92,33 @@ func (s *Server) releaseKey(owner bool, route, key string) {
 }
 
 // idempotencyKey returns the request's key: Idempotency-Key, else
-// X-Idempotency-Key; "" for none.
+// X-Idempotency-Key; "" for none. It is the key a server WithHandler and
+// Faults.FirstAttemptsOnly read, whatever the dialect.
 func idempotencyKey(h http.Header) string {
 	if v := h.Get("Idempotency-Key"); v != "" {
 		return v
 	}
 	return h.Get("X-Idempotency-Key")
+}
+
+// requestKey returns the key of a request as the dialect's API reads it:
+// Aidelly and Postato document the Idempotency-Key header alone, and
+// ignore X-Idempotency-Key; Altyaa, which documents no key, reads either
+// (see idempotencyKey). "" for none.
+func (d Dialect) requestKey(h http.Header) string {
+	if d == Altyaa {
+		return idempotencyKey(h)
+	}
+	return h.Get("Idempotency-Key")
+}
+
+// dedupes reports whether the dialect's API dedupes writes on route by
+// their key: Postato honors Idempotency-Key on POST /posts only, and
+// processes its other writes anew under a repeated key; Aidelly and
+// Altyaa dedupe both write routes.
+func (d Dialect) dedupes(route string) bool {
+	if d == Postato {
+		return route == RouteCreatePost
+	}
+	return isWriteRoute(route)
 }

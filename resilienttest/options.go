@@ -70,8 +70,10 @@ func WithQuota(q Quota) Option {
 }
 
 // WithRequireIdempotencyKey sets whether writes without an idempotency key
-// are refused with the dialect's 400. The default is true for Aidelly,
-// whose writes require a key, and false for Altyaa and Postato.
+// are refused with the dialect's 400 (a key under a header the dialect
+// does not read is none: see the package documentation). The default is
+// true for Aidelly, whose writes require a key, and false for Altyaa and
+// Postato.
 func WithRequireIdempotencyKey(require bool) Option {
 	return func(c *config) { c.requireKey = &require }
 }

@@ -32,8 +32,8 @@ const (
 	// IETF sends the IETF draft's structured fields instead:
 	// RateLimit: "default";r=59;t=42 and RateLimit-Policy:
 	// "default";q=60;w=60 (r remaining, t seconds until the reset, q the
-	// limit, w the window in seconds). With PerClass the policies are named
-	// "reads" and "writes".
+	// limit, w the window in seconds). Counted per class (PerClass, and
+	// Aidelly's default), the policies are named "reads" and "writes".
 	IETF
 	// XRateLimitDash sends X-Rate-Limit-Limit, X-Rate-Limit-Remaining and
 	// X-Rate-Limit-Reset, the reset in Unix seconds.
@@ -97,7 +97,8 @@ func (k WindowKind) String() string {
 
 // Quota is the rate limit a Server emulates, set with WithQuota.
 //
-// The quota allows Limit requests (per class with PerClass) in a window of
+// The quota allows Limit requests (per class with PerClass, and by
+// default for Aidelly) in a window of
 // Window/TimeScale, fixed or rolling (see WindowKind). Every response
 // carries the rate-limit headers of the request's class: the limit, the
 // requests remaining, and the reset (see WindowKind); a request past the
@@ -113,13 +114,20 @@ type Quota struct {
 	// Limit is the number of requests a window allows; it must be
 	// positive.
 	Limit int
-	// WriteLimit is, with PerClass, the writes' limit; zero means Limit.
+	// WriteLimit is, counted per class, the writes' limit; zero means
+	// Limit.
 	WriteLimit int
 	// Window is the window's length; zero means one minute.
 	Window time.Duration
 	// PerClass counts reads (GET, HEAD) and writes (other methods)
-	// apart, each with its own limit, as Aidelly does.
+	// apart, each with its own limit, as Aidelly does: a Server of the
+	// Aidelly dialect counts them apart by default (unless Shared), the
+	// others only with PerClass.
 	PerClass bool
+	// Shared counts reads and writes together, in one quota of Limit,
+	// where the dialect would count them apart (Aidelly). PerClass and
+	// Shared together are invalid.
+	Shared bool
 	// ResetFormat is how the headers say when the window resets.
 	ResetFormat ResetFormat
 	// Kind is whether the window is fixed or rolling; the zero value,
@@ -143,6 +151,8 @@ func (q *Quota) validate() {
 		panic(fmt.Sprintf("resilienttest: WithQuota: WriteLimit %d is negative", q.WriteLimit))
 	case q.Window < 0:
 		panic(fmt.Sprintf("resilienttest: WithQuota: Window %v is negative", q.Window))
+	case q.PerClass && q.Shared:
+		panic("resilienttest: WithQuota: PerClass and Shared together")
 	case q.TimeScale < 0:
 		panic(fmt.Sprintf("resilienttest: WithQuota: TimeScale %v is negative", q.TimeScale))
 	case math.IsNaN(q.TimeScale) || math.IsInf(q.TimeScale, 0):
@@ -190,6 +200,9 @@ func newQuotaState(q Quota, d Dialect, start time.Time) *quotaState {
 	}
 	if q.WriteLimit == 0 {
 		q.WriteLimit = q.Limit
+	}
+	if d == Aidelly && !q.Shared {
+		q.PerClass = true // Aidelly counts reads and writes apart
 	}
 	s := &quotaState{q: q, format: q.ResetFormat, start: start}
 	s.rolling = q.Kind == RollingWindow || q.Kind == DefaultWindow && d == Aidelly

@@ -53,7 +53,7 @@ func TestQuotaExceeded(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := NewPipeServer(d, WithQuota(Quota{Limit: 2, Window: time.Minute, ResetFormat: DeltaSeconds, Kind: FixedWindow}))
+				s := NewPipeServer(d, WithQuota(Quota{Limit: 2, Window: time.Minute, ResetFormat: DeltaSeconds, Kind: FixedWindow, Shared: true}))
 				defer s.Close()
 				mustStatus(t, send(t, s, "POST", "/v1/posts", `{"n":1}`, "k1"), 201)
 				time.Sleep(20*time.Second + time.Millisecond)
@@ -293,4 +293,46 @@ func TestWindowKindString(t *testing.T) {
 			t.Errorf("String() = %q, want %q", got, want)
 		}
 	}
+}
+
+// TestQuotaClassesDefault proves that Aidelly's quota counts reads and
+// writes apart by default, as Aidelly documents (reads and writes counted
+// separately per API key), unless Shared, and that the other dialects'
+// count them together unless PerClass.
+func TestQuotaClassesDefault(t *testing.T) {
+	tests := []struct {
+		d         Dialect
+		q         Quota
+		writeCode int // of a write after the one read the limit allows
+	}{
+		{Aidelly, Quota{Limit: 1}, 200},
+		{Aidelly, Quota{Limit: 1, Shared: true}, 429},
+		{Aidelly, Quota{Limit: 1, PerClass: true}, 200},
+		{Altyaa, Quota{Limit: 1}, 429},
+		{Altyaa, Quota{Limit: 1, PerClass: true}, 200},
+		{Postato, Quota{Limit: 1}, 429},
+	}
+	for _, tt := range tests {
+		synctest.Test(t, func(t *testing.T) {
+			s := NewPipeServer(tt.d, WithQuota(tt.q), WithRequireIdempotencyKey(false))
+			defer s.Close()
+			mustStatus(t, send(t, s, "GET", "/v1/posts", "", ""), 200)
+			r := send(t, s, "POST", "/v1/media/upload-url", "", "")
+			if r.status != tt.writeCode {
+				t.Errorf("%v %+v: a write after a read: %d, want %d", tt.d, tt.q, r.status, tt.writeCode)
+			}
+			if r = send(t, s, "GET", "/v1/posts", "", ""); r.status != 429 {
+				t.Errorf("%v %+v: a second read: %d, want 429", tt.d, tt.q, r.status)
+			}
+		})
+	}
+}
+
+func TestQuotaPerClassAndShared(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("WithQuota(PerClass and Shared) did not panic")
+		}
+	}()
+	WithQuota(Quota{Limit: 1, PerClass: true, Shared: true})
 }
