@@ -199,6 +199,7 @@ func TestCallerBodyReadErrorIsTheCallers(t *testing.T) {
 				if !errors.As(err, new(*RequestError)) || !strings.Contains(err.Error(), "the slow client went away") {
 					t.Errorf("err = %v, want a *RequestError with the body's error", err)
 				}
+				synctest.Wait() // the server's handler runs (over HTTP/2, the call may return first)
 				if got := hits.Load(); got != 1 {
 					t.Errorf("the server saw %d requests, want 1", got)
 				}
