@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -150,19 +151,52 @@ func replaceSecret(s, v string) string {
 }
 
 // bearerTokens returns s with its JSON Web Tokens, and the word after
-// each "Bearer ", replaced by Placeholder.
+// each "Bearer ", replaced by Placeholder: each such word where it stands,
+// then every other occurrence of the first maxTokenEchoes distinct ones.
+// Its work is linear in s: a hostile server's message of thousands of
+// distinct tokens is not copied once per token.
 func bearerTokens(s string) string {
 	if !strings.Contains(s, "eyJ") && !strings.Contains(s, "earer ") {
 		return s
 	}
-	f := strings.FieldsFunc(s, isTokenEnd)
-	for i, w := range f {
-		if isJWT(w) || i > 0 && strings.EqualFold(f[i-1], "bearer") && tokenLike(w) {
-			s = replaceSecret(s, w)
+	var b []byte
+	var seen [maxTokenEchoes]string
+	nseen, done, prev := 0, 0, ""
+	for i := 0; i < len(s); {
+		for i < len(s) && isTokenEnd(s[i]) {
+			i++
 		}
+		j := i
+		for j < len(s) && !isTokenEnd(s[j]) {
+			j++
+		}
+		w := s[i:j]
+		if len(w) >= MinSecret && w != Placeholder && (isJWT(w) || strings.EqualFold(prev, "bearer") && tokenLike(w)) {
+			if b == nil {
+				b = make([]byte, 0, len(s))
+			}
+			b = append(append(b, s[done:i]...), Placeholder...)
+			done = j
+			if nseen < len(seen) && !slices.Contains(seen[:nseen], w) {
+				seen[nseen] = w
+				nseen++
+			}
+		}
+		prev, i = w, j
+	}
+	if b == nil {
+		return s
+	}
+	s = string(append(b, s[done:]...))
+	for _, w := range seen[:nseen] {
+		s = replaceSecret(s, w)
 	}
 	return s
 }
+
+// maxTokenEchoes is how many distinct tokens bearerTokens looks for
+// beyond the words that are tokens: a server's text names one or two.
+const maxTokenEchoes = 4
 
 // tokenLike reports whether w, a word that follows "Bearer " in a server's
 // text, looks like a token rather than a word of the sentence ("Missing
@@ -178,10 +212,11 @@ func tokenLike(w string) bool {
 	return false
 }
 
-// isTokenEnd reports whether r ends a token in a server's text.
-func isTokenEnd(r rune) bool {
-	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '"' || r == '\'' || r == ',' ||
-		r == '(' || r == ')' || r == '<' || r == '>' || r == '`'
+// isTokenEnd reports whether c, a byte of a server's text, ends a token
+// in it (a byte of a character past ASCII never does).
+func isTokenEnd(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '"' || c == '\'' || c == ',' ||
+		c == '(' || c == ')' || c == '<' || c == '>' || c == '`'
 }
 
 // isJWT reports whether w has the shape of a JSON Web Token: three
