@@ -108,12 +108,15 @@ func retryAfterSpread(d time.Duration, rnd func(int64) int64) time.Duration {
 }
 
 // maxRetryAfterSeconds bounds the delay-seconds form before it is turned
-// into a Duration, so that absurd values cannot overflow.
+// into a Duration, so that absurd values cannot overflow, and the wait an
+// HTTP date asks for alike: a date in the year 7000 would otherwise be
+// the largest Duration, which the jitter added to it overflows.
 const maxRetryAfterSeconds = 1 << 32
 
 // parseRetryAfter parses a Retry-After value (RFC 9110, section 10.2.3):
 // either delay-seconds or an HTTP-date in any of the three formats that
-// http.ParseTime accepts. A date in the past yields 0. It reports false for an
+// http.ParseTime accepts. A date in the past yields 0; a wait past
+// maxRetryAfterSeconds, in either form, is capped to it. It reports false for an
 // empty, negative or unparseable value, which the caller ignores.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
@@ -139,7 +142,7 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if d := t.Sub(now); d > 0 {
-		return d, true
+		return min(d, maxRetryAfterSeconds*time.Second), true
 	}
 	return 0, true
 }
