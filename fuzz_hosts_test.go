@@ -1,0 +1,114 @@
+package resilient
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/resilienthttp/resilient/internal/redact"
+)
+
+// This file fuzzes what the Transport reads from a request's URL: the
+// canonical form of its host (canonical.go, hostnames.go) and the route
+// template of its path (ratelimit_resource.go).
+
+var hostSeeds = []string{
+	"api.example.com", "API.Example.COM", "api.example.com.", "api.example.com.:8443",
+	"api.example.com:0443", "api.example.com:443", "api.example.com:", "api.example.com:00",
+	"[0:0::1]", "[::1]:80", "[::ffff:192.0.2.1]", "[192.0.2.1]", "[fe80::1%eth0]", "[FE80::1%ETH0]:8080",
+	"bücher.example", "BÜCHER.example.:443", "straße.de", "alice:s3cret@api.test", "a@b@c:1",
+	"REDACTED@api.test", ".", ":", "[", "]", "[]:", "..", "a..:0", "xn--bcher-kva.example",
+}
+
+// FuzzCanonicalHost checks that canonicalHost is idempotent, ignores the
+// case of ASCII letters (but for an IPv6 zone), agrees with hostNames, and,
+// for the ASCII names and ports it can check without a table, never gives
+// one form to two hosts net/http dials apart.
+func FuzzCanonicalHost(f *testing.F) {
+	for i, h := range hostSeeds {
+		f.Add([]string{"https", "http", "HTTPS", "ws", ""}[i%5], h, hostSeeds[(i+1)%len(hostSeeds)])
+	}
+	f.Fuzz(func(t *testing.T, scheme, h1, h2 string) {
+		var names hostNames
+		names.init()
+		scheme = lowerASCII(scheme)
+		c1, c2 := canonicalHost(scheme, h1), canonicalHost(scheme, h2)
+		if again := canonicalHost(scheme, c1); again != c1 {
+			t.Fatalf("canonicalHost(%q) = %q, and of that %q", h1, c1, again)
+		}
+		if _, c := names.canonical(scheme, h1); c != c1 {
+			t.Fatalf("hostNames gives %q for %q, canonicalHost %q", c, h1, c1)
+		}
+		if _, c := names.canonical(scheme, h1); c != c1 {
+			t.Fatalf("hostNames gives %q for %q the second time, canonicalHost %q", c, h1, c1)
+		}
+		if !strings.Contains(h1, "%") {
+			if up := canonicalHost(scheme, strings.ToUpper(h1)); isASCII(h1) && up != c1 {
+				t.Fatalf("canonicalHost(%q) = %q, of %q %q", h1, c1, strings.ToUpper(h1), up)
+			}
+		}
+		k1, ok1 := dialKey(scheme, h1)
+		k2, ok2 := dialKey(scheme, h2)
+		if ok1 && ok2 && (c1 == c2) != (k1 == k2) {
+			t.Fatalf("%q and %q: canonical %q and %q, dialed as %q and %q", h1, h2, c1, c2, k1, k2)
+		}
+	})
+}
+
+// dialKey returns the address net/http dials for host, a plain ASCII name
+// with an optional port and no brackets or user information, for the
+// schemes whose default port it knows: the name lower-cased without its
+// final dot, and the port's number. It reports false for another host.
+func dialKey(scheme, host string) (string, bool) {
+	if defaultPort(scheme) == "" || strings.ContainsAny(host, "[]@%") || !isASCII(host) {
+		return "", false
+	}
+	name, port, _ := strings.Cut(host, ":")
+	if strings.Contains(port, ":") {
+		return "", false
+	}
+	if port == "" {
+		port = defaultPort(scheme)[1:]
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return "", false
+	}
+	name = strings.ToLower(name)
+	if len(name) > 1 && strings.HasSuffix(name, ".") {
+		name = name[:len(name)-1]
+	}
+	return name + ":" + strconv.FormatUint(n, 10), true
+}
+
+// FuzzRouteTemplate checks that routeTemplate keeps the segments of a
+// path, leaves no id in them, never grows it past what redact.Path makes
+// of it, and is idempotent.
+func FuzzRouteTemplate(f *testing.F) {
+	for _, p := range []string{
+		"/2/tweets/1460323737035677698", "/v1/users/0f8fad5b-d9cb-469f-a165-70867728950e/posts",
+		"/repos/o/r/issues/42", "/webhooks/123/abcdefTOKEN", "/", "", "//", "/a//b/",
+		"/bot123456:ABC-DEF/getMe", "/services/T000/B000/XXXX", "user:pass@host/1", "/*/x/*",
+		"/deadbeefdeadbeef", "/DEADBEEF-DEAD-BEEF", "/-", "/%30",
+	} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		got := routeTemplate(path)
+		red := redact.Path(path)
+		if routeTemplate(path) != got {
+			t.Fatal("routeTemplate is not deterministic")
+		}
+		if len(got) > len(red) || strings.Count(got, "/") != strings.Count(red, "/") {
+			t.Fatalf("routeTemplate(%q) = %q; redacted %q", path, got, red)
+		}
+		for seg := range strings.SplitSeq(got, "/") {
+			if isIDSegment(seg) {
+				t.Fatalf("routeTemplate(%q) = %q keeps the id %q", path, got, seg)
+			}
+		}
+		if again := routeTemplate(got); again != got {
+			t.Fatalf("routeTemplate(%q) = %q, and of that %q", path, got, again)
+		}
+	})
+}
