@@ -61,10 +61,15 @@ func FuzzCanonicalHost(f *testing.F) {
 }
 
 // urlHost reports whether h is a host a URL holds as it is, with a name
-// of labels that are not empty.
+// of labels that are not empty, or an IPv6 address.
 func urlHost(h string) bool {
 	u, err := url.Parse("http://" + h)
-	return err == nil && u.Host == h && u.Hostname() != "" && !strings.Contains(u.Hostname(), "..")
+	if err != nil || u.Host != h || u.Hostname() == "" || strings.Contains(u.Hostname(), "..") {
+		return false
+	}
+	// A colon in the name is an IPv6 address's, in brackets ("0.:.:0",
+	// which url.Parse takes, is none).
+	return !strings.Contains(u.Hostname(), ":") || strings.HasPrefix(h, "[")
 }
 
 // dialKey returns the address net/http dials for host, a plain ASCII name

@@ -87,16 +87,27 @@ func Echoes(s string, req *http.Request) string {
 	return s
 }
 
+// maxBasic bounds the decoded Basic credentials basicEchoes looks for:
+// past it, a header value is no credential a server would echo whole.
+const maxBasic = 16 << 10
+
 // basicEchoes returns s with the credentials of tok, the base64 of a
 // Basic authorization, replaced: "user:password" as a whole, then each of
 // its parts, the user name included (APIs such as Stripe's take a key as
 // the user name). A tok that is not base64 replaces nothing.
 func basicEchoes(s, tok string) string {
-	var buf [192]byte
-	if base64.StdEncoding.DecodedLen(len(tok)) > len(buf) {
-		return s // longer than any user name and password of Basic
+	var stack [256]byte
+	buf := stack[:]
+	if n := base64.StdEncoding.DecodedLen(len(tok)); n > len(buf) {
+		// A long credential (a token of 192 characters after an e-mail
+		// address, a JWT taken as a password): decoded on the heap, up
+		// to maxBasic.
+		if n > maxBasic {
+			return s
+		}
+		buf = make([]byte, n)
 	}
-	n, err := base64.StdEncoding.Decode(buf[:], []byte(tok))
+	n, err := base64.StdEncoding.Decode(buf, []byte(tok))
 	if err != nil {
 		return s
 	}

@@ -3,6 +3,7 @@ package redact
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -100,6 +101,24 @@ func TestEchoesBasicPassword(t *testing.T) {
 	nocolon := &http.Request{URL: u, Header: http.Header{"Authorization": {"Basic bm9jb2xvbmF0YWxsMTIz"}}} // nocolonatall123
 	if got := Echoes("user nocolonatall123 unknown", nocolon); got != "user REDACTED unknown" {
 		t.Errorf("Echoes with a Basic header without a colon = %q", got)
+	}
+}
+
+// TestEchoesLongBasicCredential: a Basic credential longer than 192 bytes
+// (an Atlassian API token is 192 characters, after an e-mail address; a
+// JWT taken as a password is longer) is redacted too. Such a credential
+// was skipped, as "longer than any user name and password of Basic", and
+// a server echoing it kept it in the error (found by FuzzEchoes).
+func TestEchoesLongBasicCredential(t *testing.T) {
+	u, _ := url.Parse("https://api.example.com/v1")
+	token := "ATATT3xFfGF0" + strings.Repeat("Zx9_-qW3", 23) // 196 bytes
+	for _, n := range []int{1, 20} {
+		pass := strings.Repeat(token, n)
+		req := &http.Request{URL: u, Header: http.Header{}}
+		req.SetBasicAuth("someone@example.com", pass)
+		if got := Echoes("invalid token "+pass, req); got != "invalid token REDACTED" {
+			t.Errorf("a %d-byte Basic password echoed: Echoes = %.60q…", len(pass), got)
+		}
 	}
 }
 
