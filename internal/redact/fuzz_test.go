@@ -61,7 +61,10 @@ func FuzzEchoes(f *testing.F) {
 			if utf8.ValidString(in) && !utf8.ValidString(got) {
 				t.Fatalf("Echoes(%q) = %q is not valid UTF-8", in, got)
 			}
-			if strings.Contains(got, secret) {
+			// The placeholder is no part of the credential ("D0000000" in
+			// "REDACTED0000000" is the placeholder's D and the text's
+			// zeros).
+			if strings.Contains(strings.ReplaceAll(got, Placeholder, "\n"), secret) {
 				t.Fatalf("Echoes(%q) = %q repeats the credential %q (where %d)", in, got, secret, where%7)
 			}
 		}
