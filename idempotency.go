@@ -321,17 +321,39 @@ func isKeyRequired(e *APIError) bool {
 // another missing field ("currency is required. Idempotency is not
 // guaranteed …") is not one: taken for one, it would have the host taken
 // for one that deduplicates by key, and its writes resent.
+// It allocates nothing, whatever the message a server writes.
 func saysKeyRequired(message string) bool {
+	if !strings.Contains(message, "idempotency") {
+		return false
+	}
 	for sentence := range strings.FieldsFuncSeq(message, func(r rune) bool {
 		return r == '.' || r == ';' || r == '!' || r == '?' || r == '\n'
 	}) {
-		s := strings.NewReplacer("-", " ", "_", " ").Replace(sentence)
-		if (strings.Contains(s, "idempotency key") || strings.Contains(s, "idempotency header") || strings.Contains(s, "idempotency token")) &&
-			(strings.Contains(s, "missing") || strings.Contains(s, "required") || strings.Contains(s, "requires")) {
+		if namesKey(sentence) &&
+			(strings.Contains(sentence, "missing") || strings.Contains(sentence, "required") || strings.Contains(sentence, "requires")) {
 			return true
 		}
 	}
 	return false
+}
+
+// namesKey reports whether s names an idempotency key, header or token,
+// its words apart or joined by a hyphen or an underscore
+// ("idempotency-key", "idempotency_token").
+func namesKey(s string) bool {
+	const word = "idempotency"
+	for {
+		i := strings.Index(s, word)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(word):]
+		if len(s) > 1 && (s[0] == ' ' || s[0] == '-' || s[0] == '_') {
+			if w := s[1:]; strings.HasPrefix(w, "key") || strings.HasPrefix(w, "header") || strings.HasPrefix(w, "token") {
+				return true
+			}
+		}
+	}
 }
 
 // keyHeld reports whether a 409 with status status and envelope e (nil for

@@ -1448,3 +1448,33 @@ func TestHedgingWritesOnlyOnTheCallersWord(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyRequiredBoundedWork: reading whether a 400's message says a key
+// is required costs a bounded number of allocations whatever the message a
+// hostile server writes: a replacer was made for each of its sentences, 65
+// thousand allocations and 8 MB for 64 KiB of "a. ", and a string for each
+// sentence naming idempotency with a hyphen.
+func TestKeyRequiredBoundedWork(t *testing.T) {
+	for _, msg := range []string{
+		strings.Repeat("a. ", 22<<10),
+		strings.Repeat("idempotency-key. ", 4<<10),
+	} {
+		e := &APIError{StatusCode: http.StatusBadRequest, Message: msg}
+		if n := testing.AllocsPerRun(3, func() { isKeyRequired(e) }); n > 8 {
+			t.Errorf("isKeyRequired of %d bytes (%.20q…) allocates %v times, want 8 at most", len(msg), msg, n)
+		}
+	}
+	for _, tc := range []struct {
+		msg  string
+		want bool
+	}{
+		{"Idempotency-Key is missing", true},
+		{"This operation requires an idempotency_key.", true},
+		{"currency is required. Idempotency is not guaranteed", false},
+		{"the idempotency token is required; retry", true},
+	} {
+		if got := isKeyRequired(&APIError{StatusCode: http.StatusBadRequest, Message: tc.msg}); got != tc.want {
+			t.Errorf("isKeyRequired(%q) = %v, want %v", tc.msg, got, tc.want)
+		}
+	}
+}
