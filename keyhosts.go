@@ -48,14 +48,8 @@ func newKeyHosts(named map[namedHost]bool) *keyHosts {
 	return k
 }
 
-// honors reports whether the host deduplicates writes by key: named, or
-// learned. It allocates nothing for a host spelled as before.
-func (k *keyHosts) honors(scheme, host string) bool {
-	return k.isNamed(scheme, host) || k.isLearned(scheme, host)
-}
-
 // isLearned reports whether the host was learned to honor keys from its
-// answers.
+// answers. It allocates nothing for a host spelled as before.
 func (k *keyHosts) isLearned(scheme, host string) bool {
 	return k.learned.len() != 0 && k.learned.load(k.hostKey(scheme, host)) != nil
 }

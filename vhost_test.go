@@ -55,7 +55,7 @@ func TestVirtualHostsKeyHonoringApart(t *testing.T) {
 		t.Errorf("POST to the host that ignores keys, at the same address: %d after %d writes processed, want its 503 after 1", got, n)
 	}
 	// The address itself, under its own name, learned nothing either.
-	if tr.keys.honors("http", srv.Listener.Addr().String()) {
+	if tr.keys.isLearned("http", srv.Listener.Addr().String()) {
 		t.Error("the address is taken to honor keys from the answers of one of its virtual hosts")
 	}
 }
