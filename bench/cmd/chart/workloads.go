@@ -88,12 +88,13 @@ var workloads = []workload{
 	{
 		bench: "Upload", short: "7. POST 1 MiB without GetBody",
 		title: "7. POST of a 1 MiB body without GetBody, stub transport",
-		units: []string{"ns/op", "x-bare", "B/op", "allocs/op"},
-		label: "ns per call", target: "≤ 1.1× the cheapest peer",
+		units: []string{"x-bare", "ns/op", "B/op", "allocs/op"},
+		label: "time relative to bare, alternating", target: "≤ 1.1× the cheapest peer",
 		targetValue: func(r *results) (float64, bool) {
-			v, _, ok := cheapestPeer(r, "Upload", "ns/op")
+			v, _, ok := cheapestPeer(r, "Upload", "x-bare")
 			return 1.1 * v, ok
 		},
+		noBare: true,
 	},
 }
 
@@ -185,9 +186,15 @@ func checks(r *results) []check {
 	// Any duplicate in any run misses this one: it is judged on the worst.
 	d, ok := r.max("WriteFault/resilient", "dups/1000calls")
 	add("6. zero duplicate writes (worst run)", ok, format("dups/1000calls", d)+" per 1,000", d == 0)
-	up, oku := m("Upload/resilient", "ns/op")
-	cheap, cheapLib, okc := cheapestPeer(r, "Upload", "ns/op")
+	// Judged on x-bare, each library's time over a bare client's in
+	// alternating blocks, as workloads 1 and 2 are: the peers' ns/op,
+	// measured minutes apart, spread by a factor of 2 to 4 on the shared
+	// machine within one run.
+	up, oku := m("Upload/resilient", "x-bare")
+	cheap, cheapLib, okc := cheapestPeer(r, "Upload", "x-bare")
+	upNs, _ := m("Upload/resilient", "ns/op")
+	peerNs, _ := m("Upload/"+cheapLib, "ns/op")
 	add("7. 1 MiB without GetBody ≤ 1.1× the cheapest peer", oku && okc,
-		fmt.Sprintf("%s× (%s vs %s ns, %s)", format("x-bare", up/cheap), format("ns/op", up), format("ns/op", cheap), cheapLib), up <= 1.1*cheap)
+		fmt.Sprintf("%.3f× (x-bare %.1f vs %.1f, %s; ns/op %s vs %s)", up/cheap, up, cheap, cheapLib, format("ns/op", upNs), format("ns/op", peerNs)), up <= 1.1*cheap)
 	return cs
 }
