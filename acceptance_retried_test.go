@@ -175,6 +175,7 @@ func keyOf(h http.Header) string {
 	if k := h.Get("Idempotency-Key"); k != "" {
 		return k
 	}
+	//lint:ignore SA1008 the Transport's lower-case entry, which net/http sends as it is spelled.
 	if v := h["idempotency-key"]; len(v) > 0 {
 		return v[0]
 	}

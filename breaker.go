@@ -455,7 +455,7 @@ func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, er
 			}
 			return errBreakerFailure
 		}
-		if callerGaveUp(req.Context(), req.Cancel) {
+		if callerGaveUp(req.Context(), cancelOf(req)) {
 			return errBreakerExcluded // the caller gave up
 		}
 		var cl Class

@@ -187,7 +187,7 @@ func TestRetryBudgetRefills(t *testing.T) {
 	for range 1 {
 		s.deposit(b) // 0.2: two throttled retries at 0.1
 	}
-	if !s.withdraw(b, true) || !s.withdraw(b, true) || s.withdraw(b, true) {
+	if first, second, third := s.withdraw(b, true), s.withdraw(b, true), s.withdraw(b, true); !first || !second || third {
 		t.Error("one answer did not pay for exactly two throttled retries")
 	}
 	for range 1000 {

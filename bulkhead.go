@@ -231,7 +231,7 @@ func (b *bulkhead) acquire(req *http.Request, st *attemptState) (*hostSlots, err
 		if w0.IsZero() {
 			w0 = time.Now()
 		}
-		err := s.wait(req.Context(), req.Cancel, b.limit, slotDeadline(req, st), k)
+		err := s.wait(req.Context(), cancelOf(req), b.limit, slotDeadline(req, st), k)
 		if err == errSlotsGone {
 			continue
 		}

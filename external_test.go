@@ -506,24 +506,24 @@ func TestMaxElapsedBoundsUpload(t *testing.T) {
 		defer srv.Close()
 		defer srv.Transport().CloseIdleConnections()
 		client := &http.Client{Transport: resilient.New(srv.Transport(), resilient.WithMaxElapsed(3*time.Second))}
-		upload := func(ctx context.Context) (int, error, time.Duration) {
+		upload := func(ctx context.Context) (int, time.Duration, error) {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPut, srv.URL+"/v1/uploads/1", &slowUpload{n: 10})
 			start := time.Now()
 			resp, err := client.Do(req)
 			if err != nil {
-				return 0, err, time.Since(start)
+				return 0, time.Since(start), err
 			}
 			resp.Body.Close()
-			return resp.StatusCode, nil, time.Since(start)
+			return resp.StatusCode, time.Since(start), nil
 		}
 		// net/http notices the end of the budget once the body's Read in
 		// progress returns, as it cuts a plain client's upload at its
 		// context's deadline.
-		if status, err, took := upload(context.Background()); !errors.Is(err, resilient.ErrAttemptTimeout) || took < 3*time.Second || took > 4*time.Second {
+		if status, took, err := upload(context.Background()); !errors.Is(err, resilient.ErrAttemptTimeout) || took < 3*time.Second || took > 4*time.Second {
 			t.Errorf("a 10s upload under a 3s budget: %d, %v after %v; want it cut at 3s, once the chunk being read is", status, err, took)
 		}
 		ctx := resilient.WithCallOptions(context.Background(), resilient.WithMaxElapsed(time.Hour))
-		if status, err, took := upload(ctx); status != 200 || took != 10*time.Second || received.Load() != 10<<10 {
+		if status, took, err := upload(ctx); status != 200 || took != 10*time.Second || received.Load() != 10<<10 {
 			t.Errorf("the same upload with a budget of an hour: %d, %v after %v, %d bytes received; want 200 after 10s, all of it", status, err, took, received.Load())
 		}
 	})

@@ -154,7 +154,7 @@ func FuzzRetryHints(f *testing.F) {
 		if hint := retryHint(h); hint < -1 || hint > 1 {
 			t.Fatalf("retryHint = %d", hint)
 		}
-		if rateLimited403(h) != rateLimited403(h) {
+		if first, again := rateLimited403(h), rateLimited403(h); first != again {
 			t.Fatal("rateLimited403 is not deterministic")
 		}
 	})

@@ -173,7 +173,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				// wait that ends before the deadline into a refusal.
 				d += s
 			}
-			if err := rl.wait(ctx, req.Cancel, p, now, d, budget, reopened, changed, gchanged); err != nil {
+			if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, reopened, changed, gchanged); err != nil {
 				return p, time.Since(start), false, err
 			}
 			if isClosed(changed) {
@@ -241,7 +241,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					if !ok && d <= 0 {
 						d = minQuotaRetry
 					}
-					if err := rl.wait(ctx, req.Cancel, p, now, d, budget, retry, nil, nil); err != nil {
+					if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, retry, nil, nil); err != nil {
 						return p, time.Since(start), false, err
 					}
 					continue
@@ -275,7 +275,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			r.CancelAt(now)
 			return p, now.Sub(start), false, nil
 		}
-		if err := rl.wait(ctx, req.Cancel, p, now, d, budget, nil, nil, nil); err != nil {
+		if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, nil, nil, nil); err != nil {
 			r.CancelAt(time.Now())
 			return p, time.Since(start), false, err
 		}

@@ -1544,7 +1544,7 @@ func TestLegacyCancelEndsLocalWaits(t *testing.T) {
 				defer close(release)
 				base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 					select { // as net/http's Transport does
-					case <-r.Cancel:
+					case <-cancelOf(r):
 						return nil, errors.New("net/http: request canceled")
 					default:
 					}
@@ -1582,6 +1582,7 @@ func TestLegacyCancelEndsLocalWaits(t *testing.T) {
 				}
 				req := newRequest(t, context.Background(), "GET", url, nil)
 				cancel := make(chan struct{})
+				//lint:ignore SA1019 http.Client sets it so at its Timeout: the case tested.
 				req.Cancel = cancel
 				time.AfterFunc(100*time.Millisecond, func() { close(cancel) })
 				start := time.Now()

@@ -172,7 +172,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // the pause the rate limiter holds, and waitRetry reports that it was
 // woken.
 func (c *call) waitRetry(d time.Duration, reset *resetSignal) (woken bool, err error) {
-	if reset == nil && c.req.Cancel == nil {
+	if reset == nil && cancelOf(c.req) == nil {
 		return false, sleep(c.ctx, d)
 	}
 	timer := time.NewTimer(d)
@@ -185,7 +185,7 @@ func (c *call) waitRetry(d time.Duration, reset *resetSignal) (woken bool, err e
 		select {
 		case <-c.ctx.Done():
 			return false, context.Cause(c.ctx)
-		case <-c.req.Cancel:
+		case <-cancelOf(c.req):
 			return false, errRequestCanceled
 		case <-timer.C:
 			return false, nil
@@ -208,7 +208,7 @@ var errRequestCanceled = errors.New("resilient: request canceled by its Cancel c
 // of its own that tells nothing of the host). It is asked only after a
 // failure.
 func (c *call) canceled() bool {
-	return callerGaveUp(c.ctx, c.req.Cancel)
+	return callerGaveUp(c.ctx, cancelOf(c.req))
 }
 
 // callerGaveUp reports whether the caller of a request gave up on it: ctx,
@@ -217,4 +217,13 @@ func (c *call) canceled() bool {
 // attempt's (see attemptOutcome).
 func callerGaveUp(ctx context.Context, cancel <-chan struct{}) bool {
 	return ctx.Err() != nil || isClosed(cancel)
+}
+
+// cancelOf returns req's Cancel channel: deprecated since Go 1.7, yet
+// http.Client still closes it at its Timeout, and net/http's Transport
+// still honors it, so the Transport honors it too (see Transport). It is
+// the one place that reads the field.
+func cancelOf(req *http.Request) <-chan struct{} {
+	//lint:ignore SA1019 http.Client closes it at its Timeout: a caller's cancel.
+	return req.Cancel
 }

@@ -141,7 +141,7 @@ func (c *call) run() (*http.Response, error) {
 		}
 		if retry {
 			var berr error
-			if reqBody, berr = body.next(c.ctx, req.Cancel, c.deadline); berr != nil {
+			if reqBody, berr = body.next(c.ctx, cancelOf(req), c.deadline); berr != nil {
 				// Give up with what the attempt produced; without a
 				// response, say why no retry followed.
 				retry, delay, stop = false, 0, StopBodyNotReplayable

@@ -535,7 +535,7 @@ func TestLegacyCancel(t *testing.T) {
 						return (&rtScript{steps: tc.steps}).RoundTrip(r)
 					}
 					select { // as net/http's Transport does
-					case <-r.Cancel:
+					case <-cancelOf(r):
 						return nil, errors.New("net/http: request canceled")
 					case <-r.Context().Done():
 						return nil, context.Cause(r.Context())
@@ -544,6 +544,7 @@ func TestLegacyCancel(t *testing.T) {
 				tr := New(base, WithBackoff(10*time.Second, time.Minute), WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
 				req := newRequest(t, context.Background(), "GET", "http://api.test/", nil)
 				cancel := make(chan struct{})
+				//lint:ignore SA1019 http.Client sets it so at its Timeout: the case tested.
 				req.Cancel = cancel
 				time.AfterFunc(100*time.Millisecond, func() { close(cancel) })
 				start := time.Now()

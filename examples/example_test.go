@@ -115,9 +115,9 @@ func ExampleOpenAIOptions() {
 	srv := httptest.NewServer(failing(1, &hits,
 		func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After-Ms", "1")
-			writeJSON(429, `{"error":{"message":"Rate limit reached for gpt-4o on requests per min (RPM).","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)(w, r)
+			writeJSON(429, `{"error":{"message":"Rate limit reached for gpt-5.4-mini on requests per min (RPM).","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)(w, r)
 		},
-		writeJSON(200, `{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}]}`)))
+		writeJSON(200, `{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-5.4-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}]}`)))
 	defer srv.Close()
 
 	opts := append(examples.OpenAIOptions(nil, fast),
@@ -125,7 +125,7 @@ func ExampleOpenAIOptions() {
 		option.WithAPIKey("sk-example"))
 	client := openai.NewClient(opts...)
 	c, err := client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
-		Model:    openai.ChatModelGPT4o,
+		Model:    openai.ChatModelGPT5_4Mini,
 		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello")},
 	})
 	if err != nil {

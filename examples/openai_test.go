@@ -29,7 +29,7 @@ func openaiJSON(w http.ResponseWriter, status int, body string) {
 func openaiAPI(batches *atomic.Int64) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, _ *http.Request) {
-		openaiJSON(w, http.StatusOK, `{"id":"chatcmpl-1","object":"chat.completion","created":1771336800,"model":"gpt-4o",`+
+		openaiJSON(w, http.StatusOK, `{"id":"chatcmpl-1","object":"chat.completion","created":1771336800,"model":"gpt-5.4-mini",`+
 			`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}]}`)
 	})
 	mux.HandleFunc("GET /v1/models/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -53,7 +53,7 @@ func openaiServerError(w http.ResponseWriter, _ *http.Request) {
 func openaiRateLimited(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Retry-After-Ms", "1000")
 	w.Header().Set("Retry-After", "1")
-	openaiJSON(w, http.StatusTooManyRequests, `{"error":{"message":"Rate limit reached for gpt-4o on requests per min (RPM): Limit 500, Used 500, Requested 1.","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)
+	openaiJSON(w, http.StatusTooManyRequests, `{"error":{"message":"Rate limit reached for gpt-5.4-mini on requests per min (RPM): Limit 500, Used 500, Requested 1.","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)
 }
 
 // openaiCall is one call of the openai-go client to the fake API.
@@ -65,13 +65,13 @@ type openaiCall struct {
 var (
 	openaiChat = openaiCall{"/v1/chat/completions", func(ctx context.Context, c openai.Client) error {
 		_, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
-			Model:    openai.ChatModelGPT4o,
+			Model:    openai.ChatModelGPT5_4Mini,
 			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello")},
 		})
 		return err
 	}}
-	openaiModel = openaiCall{"/v1/models/gpt-4o", func(ctx context.Context, c openai.Client) error {
-		_, err := c.Models.Get(ctx, "gpt-4o")
+	openaiModel = openaiCall{"/v1/models/gpt-5.4-mini", func(ctx context.Context, c openai.Client) error {
+		_, err := c.Models.Get(ctx, "gpt-5.4-mini")
 		return err
 	}}
 	openaiBatch = openaiCall{"/v1/batches", func(ctx context.Context, c openai.Client) error {
@@ -231,7 +231,7 @@ func TestOpenAINamedHostResendsCompletions(t *testing.T) {
 		u, _ := url.Parse(srv.URL)
 		c := openaiClient(srv, OpenAIOptions(srv.Base(), resilient.WithKeyHonoringHosts(u.Host)))
 		resp, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
-			Model:    openai.ChatModelGPT4o,
+			Model:    openai.ChatModelGPT5_4Mini,
 			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello")},
 		})
 		if err != nil {
@@ -418,7 +418,7 @@ func TestOpenAIStream(t *testing.T) {
 				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 					w.Header().Set("Content-Type", "text/event-stream")
 					for range 14 { // a chunk every 30 s
-						_, _ = w.Write([]byte(`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1771336800,"model":"gpt-4o",` +
+						_, _ = w.Write([]byte(`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1771336800,"model":"gpt-5.4-mini",` +
 							`"choices":[{"index":0,"delta":{"content":"Hi"}}]}` + "\n\n"))
 						w.(http.Flusher).Flush()
 						time.Sleep(30 * time.Second)
@@ -428,7 +428,7 @@ func TestOpenAIStream(t *testing.T) {
 				c := openaiClient(srv, tc.opts(srv.Base()))
 				start := time.Now()
 				s := c.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
-					Model:    openai.ChatModelGPT4o,
+					Model:    openai.ChatModelGPT5_4Mini,
 					Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello")},
 				})
 				defer s.Close()

@@ -391,7 +391,7 @@ func testBudgetSpendingReachesMembers(t *testing.T, opts ...redisquota.Option) {
 		waitFor(t, "the first sync", func() bool { return stores[i].Stats().BudgetSyncs > 0 })
 	}
 	syncs := stores[1].Stats().BudgetSyncs
-	if !budgets[0].Withdraw(1) || !budgets[0].Withdraw(1) {
+	if first, second := budgets[0].Withdraw(1), budgets[0].Withdraw(1); !first || !second {
 		t.Fatal("a full budget refused 2 retries")
 	}
 	waitFor(t, "member 1 learns member 0's spending", func() bool { return view(1) == 8 })

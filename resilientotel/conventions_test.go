@@ -201,7 +201,7 @@ func TestConventionsMethodOther(t *testing.T) {
 	}
 }
 
-func itoa(n int) string { return attribute.IntValue(n).Emit() }
+func itoa(n int) string { return attribute.IntValue(n).String() }
 
 // TestConventionsNetworkPeer: network.peer.address and network.peer.port
 // are Recommended on a CLIENT span ("Peer address of the network

@@ -224,7 +224,7 @@ func TestQuotaRolling(t *testing.T) {
 				defer s.Close()
 				start := time.Now()
 				for _, p := range tt.probes {
-					time.Sleep(start.Add(p.at).Sub(time.Now()))
+					time.Sleep(time.Until(start.Add(p.at)))
 					r := send(t, s, "GET", "/v1/posts", "", "")
 					mustStatus(t, r, p.status)
 					got := [3]string{r.header.Get("X-RateLimit-Remaining"), r.header.Get("X-RateLimit-Reset"), r.header.Get("Retry-After")}

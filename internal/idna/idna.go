@@ -91,7 +91,7 @@ func lower(r rune) (rune, bool) {
 	switch {
 	case 0x4E00 <= r && r <= 0x9FA5, // CJK unified ideographs of Unicode 1.1
 		0x3041 <= r && r <= 0x3096,              // hiragana
-		0x30A1 <= r && r <= 0x30FA, 0x30FC == r, // katakana, and the prolonged sound mark
+		0x30A1 <= r && r <= 0x30FA, r == 0x30FC, // katakana, and the prolonged sound mark
 		0xAC00 <= r && r <= 0xD7A3: // Hangul syllables
 		return r, true // valid, mapped to themselves
 	case 0x00C0 <= r && r <= 0x024F, // Latin-1 letters, Latin Extended-A and -B
