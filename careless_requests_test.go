@@ -1,0 +1,394 @@
+package resilient
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// This file compares what the Transport does with requests a careless or
+// unusual caller sends with what a plain http.Client over an http.Transport
+// does with the same request, over loopback servers speaking HTTP/1.1 and
+// HTTP/2: the plain client sends it, or refuses it at once; the Transport
+// must do the same, refuse it as one attempt counted against nothing, and
+// leave the caller's request as it found it.
+
+// parityServer is a loopback server that counts the requests it gets and
+// answers each with 200 and what it read of the request.
+type parityServer struct {
+	*httptest.Server
+	hits   atomic.Int32
+	marker atomic.Int64 // the X-Parity of the requests counted in hits
+}
+
+func newParityServer(t *testing.T, h2 bool) *parityServer {
+	t.Helper()
+	s := &parityServer{}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Parity") == strconv.FormatInt(s.marker.Load(), 10) {
+			s.hits.Add(1) // not a late handler of an earlier request
+		}
+		b, err := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s host=%s cl=%d te=%v body=%q err=%v", r.Method, r.RequestURI, r.Host, r.ContentLength, r.TransferEncoding, b, err != nil)
+	}))
+	if h2 {
+		s.EnableHTTP2 = true
+		s.StartTLS()
+	} else {
+		s.Start()
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// base returns a fresh transport to the server, whose idle connections are
+// closed when the test ends.
+func (s *parityServer) base(t *testing.T) *http.Transport {
+	var b *http.Transport
+	if s.TLS != nil {
+		b = s.Client().Transport.(*http.Transport).Clone()
+		b.TLSClientConfig = &tls.Config{RootCAs: s.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+		b.ForceAttemptHTTP2 = true
+	} else {
+		b = &http.Transport{}
+	}
+	t.Cleanup(b.CloseIdleConnections)
+	return b
+}
+
+// parityResult is what a client did with one request.
+type parityResult struct {
+	status int
+	body   string
+	err    error
+	hits   int32 // requests the server got
+}
+
+func (r parityResult) String() string {
+	return fmt.Sprintf("status %d, %d hits, body %.120q, err %.200v", r.status, r.hits, r.body, r.err)
+}
+
+// reqSnapshot is what RoundTrip may not change of a caller's request.
+type reqSnapshot struct {
+	Method, URL, Host, RequestURI, Proto string
+	Header, Trailer                      http.Header
+	ContentLength                        int64
+	Body                                 io.ReadCloser
+	GetBody                              bool
+	Close                                bool
+	TransferEncoding                     []string
+	Form                                 url.Values
+	Response                             *http.Response
+	Ctx                                  context.Context
+}
+
+func snapshot(r *http.Request) reqSnapshot {
+	return reqSnapshot{
+		Method: r.Method, URL: r.URL.String(), Host: r.Host, RequestURI: r.RequestURI, Proto: r.Proto,
+		Header: r.Header.Clone(), Trailer: r.Trailer.Clone(), ContentLength: r.ContentLength,
+		Body: r.Body, GetBody: r.GetBody != nil, Close: r.Close,
+		TransferEncoding: append([]string(nil), r.TransferEncoding...),
+		Form:             r.Form, Response: r.Response, Ctx: r.Context(),
+	}
+}
+
+// sendParity sends req through c and reads the whole answer.
+func sendParity(c *http.Client, srv *parityServer, req *http.Request) parityResult {
+	srv.marker.Store(markerOf(req))
+	before := srv.hits.Load()
+	var r parityResult
+	resp, err := c.Do(req)
+	if err == nil {
+		b, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		r.status, r.body, err = resp.StatusCode, string(b), rerr
+	}
+	r.err, r.hits = err, srv.hits.Load()-before
+	return r
+}
+
+// markerOf returns the X-Parity of req, set by runParity.
+func markerOf(req *http.Request) int64 {
+	n, _ := strconv.ParseInt(req.Header.Get("X-Parity"), 10, 64)
+	return n
+}
+
+// parityCase is a request, or a sequence of requests (the same one sent
+// again, when its function returns one pointer twice), of a careless
+// caller.
+type parityCase struct {
+	name   string
+	reqs   func(t *testing.T, url string) []*http.Request
+	shared bool // without a body: may be sent by 8 goroutines at once
+	h1only bool // HTTP/1 only
+	// stricter says why the Transport may refuse (one attempt, a
+	// *RequestError) a request the plain client sends, malformed.
+	stricter string
+}
+
+// one returns a parityCase function of a single request, made by
+// http.NewRequest from method, and body, then changed by set.
+func one(method, body string, set func(*http.Request)) func(*testing.T, string) []*http.Request {
+	return func(t *testing.T, u string) []*http.Request {
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, err := http.NewRequest(method, u, rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if set != nil {
+			set(req)
+		}
+		return []*http.Request{req}
+	}
+}
+
+// twice returns a parityCase function that sends the request of one twice.
+func twice(f func(*testing.T, string) []*http.Request) func(*testing.T, string) []*http.Request {
+	return func(t *testing.T, u string) []*http.Request {
+		r := f(t, u)
+		return []*http.Request{r[0], r[0]}
+	}
+}
+
+// runParity sends the requests of tc through a plain http.Client and
+// through one over a Transport, over HTTP/1.1 and HTTP/2, and compares
+// what they did: both sent the request (the same number of times, with the
+// same answer) or both refused it at once; and the Transport's refusal is
+// one attempt, a *RequestError, counted against nothing (a breaker that
+// opens on one failure stays closed), the caller's request unchanged.
+func runParity(t *testing.T, cases []parityCase) {
+	for _, h2 := range []bool{false, true} {
+		proto := map[bool]string{false: "h1", true: "h2"}[h2]
+		srv := newParityServer(t, h2)
+		var marks atomic.Int64
+		for _, tc := range cases {
+			if h2 && tc.h1only {
+				continue
+			}
+			t.Run(proto+"/"+tc.name, func(t *testing.T) {
+				plain := &http.Client{Transport: srv.base(t)}
+				var attempts atomic.Int32
+				ours := &http.Client{Transport: New(srv.base(t),
+					WithBackoff(time.Millisecond, time.Millisecond),
+					WithBreaker(BreakerSettings{ConsecutiveFailures: 1}),
+					WithObserver(func(Attempt) { attempts.Add(1) }))}
+
+				mark := func(reqs []*http.Request) []*http.Request {
+					for _, req := range reqs {
+						if req.Header.Get("X-Parity") == "" {
+							req.Header.Set("X-Parity", strconv.FormatInt(marks.Add(1), 10))
+						}
+					}
+					return reqs
+				}
+				want := make([]parityResult, 0, 2)
+				for _, req := range mark(tc.reqs(t, srv.URL)) {
+					want = append(want, sendParity(plain, srv, req))
+				}
+				reqs := mark(tc.reqs(t, srv.URL))
+				snaps := make([]reqSnapshot, len(reqs))
+				for i, req := range reqs {
+					snaps[i] = snapshot(req)
+				}
+				for i, req := range reqs {
+					attempts.Store(0)
+					got := sendParity(ours, srv, req)
+					same := (got.err == nil) == (want[i].err == nil) && got.hits == want[i].hits && got.status == want[i].status && got.body == want[i].body
+					if tc.stricter != "" && got.err != nil {
+						same = true // checked below: one attempt, a *RequestError
+					}
+					if !same {
+						t.Errorf("request %d:\n plain: %v\n ours:  %v", i, want[i], got)
+					}
+					if got.err != nil && want[i].err != nil && got.err.Error() == want[i].err.Error() {
+						continue // http.Client's own refusal, before any RoundTrip
+					}
+					if got.err != nil && (want[i].hits == 0 || tc.stricter != "") {
+						var re *RequestError
+						if n := attempts.Load(); n > 1 {
+							t.Errorf("request %d: refused after %d attempts, want one: %v", i, n, got.err)
+						}
+						if !errors.As(got.err, &re) && !errors.Is(got.err, context.Canceled) && !errors.Is(got.err, context.DeadlineExceeded) {
+							t.Errorf("request %d: err = %v, want a *RequestError", i, got.err)
+						}
+					}
+				}
+				for i, req := range reqs {
+					if s := snapshot(req); !reflect.DeepEqual(s, snaps[i]) {
+						t.Errorf("request %d changed:\n before %+v\n after  %+v", i, snaps[i], s)
+					}
+				}
+				if err := getClosed(t, ours.Transport, srv.URL); err != nil {
+					t.Errorf("healthy GET after: %v (the breaker counted the mistake?)", err)
+				}
+				if !tc.shared {
+					return
+				}
+				// The same request, sent by 8 goroutines at once.
+				req := tc.reqs(t, srv.URL)[0]
+				snap := snapshot(req)
+				var wg sync.WaitGroup
+				res := make([]parityResult, 8)
+				for i := range 8 {
+					wg.Go(func() {
+						resp, err := ours.Do(req)
+						if err == nil {
+							b, _ := io.ReadAll(resp.Body)
+							resp.Body.Close()
+							res[i] = parityResult{status: resp.StatusCode, body: string(b)}
+						}
+						res[i].err = err
+					})
+				}
+				wg.Wait()
+				for i, r := range res {
+					if (r.err == nil) != (want[0].err == nil) || r.status != want[0].status || r.body != want[0].body {
+						t.Errorf("goroutine %d: %v, want %v", i, r, want[0])
+					}
+				}
+				if s := snapshot(req); !reflect.DeepEqual(s, snap) {
+					t.Errorf("request changed by 8 goroutines:\n before %+v\n after  %+v", snap, s)
+				}
+			})
+		}
+	}
+}
+
+// TestCarelessRequestsParity: see runParity.
+func TestCarelessRequestsParity(t *testing.T) {
+	runParity(t, []parityCase{
+		{name: "GET", reqs: one("GET", "", nil), shared: true},
+		{name: "POST body sent twice", reqs: twice(one("POST", "hello", nil)), stricter: "the body, drained, is not its ContentLength long: the Transport refuses it; the plain client sends it empty over HTTP/2, and over a reused HTTP/1 connection sends it again from GetBody"},
+		{name: "PUT body sent twice", reqs: twice(one("PUT", "hello", nil)), stricter: "the body, drained, is not its ContentLength long: the Transport refuses it; the plain client sends it empty over HTTP/2, and over a reused HTTP/1 connection sends it again from GetBody"},
+		{name: "POST body without GetBody sent twice", reqs: twice(one("POST", "hello", func(r *http.Request) { r.GetBody = nil })),
+			stricter: "a body captured for replay is read through the capture, which checks its length: over HTTP/2 the plain client sends the drained body as a truncated request"},
+		{name: "PUT unknown length sent twice", reqs: twice(one("PUT", "hello", func(r *http.Request) {
+			r.GetBody, r.ContentLength, r.Body = nil, -1, io.NopCloser(strings.NewReader("hello"))
+		}))},
+		{name: "GET sent twice", reqs: twice(one("GET", "", nil))},
+		{name: "NoBody POST", reqs: one("POST", "", func(r *http.Request) { r.Body = http.NoBody }), shared: true},
+		{name: "NoBody POST with ContentLength", reqs: one("POST", "", func(r *http.Request) { r.Body, r.ContentLength = http.NoBody, 3 })},
+		{name: "body shorter than ContentLength", reqs: one("PUT", "abc", func(r *http.Request) { r.ContentLength = 10 }),
+			stricter: "over HTTP/2 the plain client sends the request, its body cut short"},
+		{name: "unknown length", reqs: one("PUT", "abc", func(r *http.Request) {
+			r.ContentLength, r.Body, r.GetBody = -1, io.NopCloser(strings.NewReader("abc")), nil
+		})},
+		{name: "unknown length zero bytes", reqs: one("PUT", "abc", func(r *http.Request) {
+			r.ContentLength, r.Body, r.GetBody = -1, io.NopCloser(strings.NewReader("")), nil
+		})},
+		{name: "ContentLength 0 with a body", reqs: one("PUT", "abc", func(r *http.Request) {
+			r.ContentLength, r.Body, r.GetBody = 0, io.NopCloser(strings.NewReader("abc")), nil
+		})},
+		{name: "Close", reqs: one("GET", "", func(r *http.Request) { r.Close = true }), shared: true},
+		{name: "Host with port", reqs: one("GET", "", func(r *http.Request) { r.Host = "api.test:8443" }), shared: true},
+		{name: "Host with a trailing dot", reqs: one("GET", "", func(r *http.Request) { r.Host = "api.test." }), shared: true},
+		{name: "Host header key", reqs: one("GET", "", func(r *http.Request) { r.Header["Host"] = []string{"other.test"} }), shared: true},
+		{name: "Opaque", reqs: one("GET", "", func(r *http.Request) { r.URL.Opaque = "//" + r.URL.Host + "/a%2Fb" }), shared: true},
+		{name: "RawPath", reqs: one("GET", "", func(r *http.Request) { r.URL.Path, r.URL.RawPath = "/a/b c", "/a%2Fb%20c" }), shared: true},
+		{name: "RequestURI", reqs: one("GET", "", func(r *http.Request) { r.RequestURI = "/" }), shared: true},
+		{name: "Proto HTTP/2", reqs: one("GET", "", func(r *http.Request) { r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0 }), shared: true},
+		{name: "lowercase get", reqs: one("get", "", nil), shared: true},
+		{name: "lowercase post", reqs: one("post", "x", nil)},
+		{name: "PURGE", reqs: one("PURGE", "", nil), shared: true},
+		{name: "QUERY", reqs: one("QUERY", "q", nil)},
+		{name: "PROPFIND", reqs: one("PROPFIND", "", nil), shared: true},
+		{name: "Content-Length header", reqs: one("POST", "abc", func(r *http.Request) { r.Header.Set("Content-Length", "3") })},
+		{name: "wrong Content-Length header", reqs: one("POST", "abc", func(r *http.Request) { r.Header.Set("Content-Length", "10") })},
+		{name: "Transfer-Encoding header chunked", reqs: one("POST", "abc", func(r *http.Request) { r.Header.Set("Transfer-Encoding", "chunked") })},
+		{name: "TransferEncoding field", reqs: one("POST", "abc", func(r *http.Request) { r.TransferEncoding = []string{"chunked"} }), h1only: true},
+		{name: "Response set", reqs: one("GET", "", func(r *http.Request) { r.Response = &http.Response{StatusCode: 302} }), shared: true},
+		{name: "Form set", reqs: one("POST", "a=b", func(r *http.Request) {
+			r.Form, r.PostForm = url.Values{"x": {"y"}}, url.Values{"x": {"y"}}
+			r.MultipartForm = &multipart.Form{Value: map[string][]string{"x": {"y"}}}
+		})},
+		{name: "large header", reqs: one("GET", "", func(r *http.Request) { r.Header.Set("X-Big", strings.Repeat("a", 1<<20+1)) }), shared: true, h1only: true},
+	})
+}
+
+// writeCounter counts the writes to the connections of a dialer.
+type writeCounter struct{ writes atomic.Int32 }
+
+type countedConn struct {
+	net.Conn
+	w *writeCounter
+}
+
+func (c countedConn) Write(p []byte) (int, error) {
+	c.w.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+func (w *writeCounter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return countedConn{c, w}, nil
+}
+
+// TestInMemoryBodyOneWrite: net/http writes a request whose body is in
+// memory (http.NewRequest's body of a *bytes.Buffer, *bytes.Reader or
+// *strings.Reader) with its headers in one write, and flushes the headers
+// of any other body first, in a write of their own. The Transport wrapped
+// every such body in its own reader: each POST of 5 bytes went out in two
+// writes (two packets) where a plain client makes one. It sends such a
+// body as it is when its length is the request's ContentLength, its
+// retries' bodies from GetBody too.
+func TestInMemoryBodyOneWrite(t *testing.T) {
+	var fail atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if fail.Swap(false) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	writesOf := func(rt func(*http.Transport) http.RoundTripper, body io.Reader) int32 {
+		var w writeCounter
+		base := &http.Transport{DialContext: w.dial}
+		defer base.CloseIdleConnections()
+		req, _ := http.NewRequest("PUT", srv.URL, body)
+		resp, err := rt(base).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return w.writes.Load()
+	}
+	plain := func(b *http.Transport) http.RoundTripper { return b }
+	ours := func(b *http.Transport) http.RoundTripper {
+		return New(b, WithBackoff(time.Millisecond, time.Millisecond))
+	}
+	for _, body := range []func() io.Reader{
+		func() io.Reader { return strings.NewReader("hello") },
+		func() io.Reader { return bytes.NewReader([]byte("hello")) },
+		func() io.Reader { return bytes.NewBufferString("hello") },
+	} {
+		want := writesOf(plain, body())
+		if got := writesOf(ours, body()); got != want {
+			t.Errorf("PUT %T: %d writes, want %d as a plain client", body(), got, want)
+		}
+		fail.Store(true) // a 503, then a retry with the body from GetBody
+		if got := writesOf(ours, body()); got != 2*want {
+			t.Errorf("PUT %T retried once: %d writes, want %d", body(), got, 2*want)
+		}
+	}
+}
