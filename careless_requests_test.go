@@ -226,7 +226,8 @@ func runParity(t *testing.T, cases []parityCase) {
 						if n := attempts.Load(); n > 1 {
 							t.Errorf("request %d: refused after %d attempts, want one: %v", i, n, got.err)
 						}
-						if !errors.As(got.err, &re) && !errors.Is(got.err, context.Canceled) && !errors.Is(got.err, context.DeadlineExceeded) {
+						if !errors.As(got.err, &re) && !errors.Is(got.err, context.Canceled) && !errors.Is(got.err, context.DeadlineExceeded) &&
+							!strings.Contains(got.err.Error(), "net/http: request canceled") { // the deprecated Cancel
 							t.Errorf("request %d: err = %v, want a *RequestError", i, got.err)
 						}
 					}
@@ -319,8 +320,37 @@ func TestCarelessRequestsParity(t *testing.T) {
 			r.Form, r.PostForm = url.Values{"x": {"y"}}, url.Values{"x": {"y"}}
 			r.MultipartForm = &multipart.Form{Value: map[string][]string{"x": {"y"}}}
 		})},
+		{name: "deadline past", reqs: one("GET", "", func(r *http.Request) { *r = *r.WithContext(pastCtx(t, -time.Second)) })},
+		{name: "deadline in year 9999", reqs: one("GET", "", func(r *http.Request) {
+			*r = *r.WithContext(deadlineCtx(t, time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)))
+		}), shared: true},
+		{name: "POST deadline in year 9999", reqs: one("POST", "x", func(r *http.Request) {
+			*r = *r.WithContext(deadlineCtx(t, time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)))
+		})},
+		{name: "WithoutCancel of a canceled context", reqs: one("GET", "", func(r *http.Request) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			*r = *r.WithContext(context.WithoutCancel(ctx))
+		}), shared: true},
+		{name: "Cancel closed", reqs: one("GET", "", func(r *http.Request) {
+			ch := make(chan struct{})
+			close(ch)
+			r.Cancel = ch
+		})},
 		{name: "large header", reqs: one("GET", "", func(r *http.Request) { r.Header.Set("X-Big", strings.Repeat("a", 1<<20+1)) }), shared: true, h1only: true},
 	})
+}
+
+// pastCtx returns a context whose deadline is d from now.
+func pastCtx(t *testing.T, d time.Duration) context.Context {
+	return deadlineCtx(t, time.Now().Add(d))
+}
+
+// deadlineCtx returns a context with deadline d, canceled as the test ends.
+func deadlineCtx(t *testing.T, d time.Time) context.Context {
+	ctx, cancel := context.WithDeadline(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 // writeCounter counts the writes to the connections of a dialer.
