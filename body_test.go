@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"testing/synctest"
 	"time"
 
@@ -147,6 +148,11 @@ func TestReplayBodyGetBody(t *testing.T) {
 	if b.cap != nil {
 		t.Fatal("a body with GetBody is captured")
 	}
+	if first, own := b.first(); first != orig || !own {
+		t.Error("first() does not hand over the caller's in-memory body itself")
+	}
+	req.Body = io.NopCloser(iotest.OneByteReader(strings.NewReader("payload"))) // not known to be in memory
+	orig = req.Body
 	if first, _ := b.first(); first.(*checkedBody).rc != orig {
 		t.Error("first() does not read the caller's body")
 	}
