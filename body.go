@@ -466,6 +466,9 @@ func (r *captureReader) Read(p []byte) (int, error) {
 		} else {
 			err = &RequestError{Err: err}
 		}
+		if err == io.EOF && c.seeker == nil {
+			err = c.closeAtEOF()
+		}
 		c.mu.Lock()
 		if n > 0 {
 			// The bytes are kept even when this reader was detached or
@@ -498,6 +501,24 @@ func (r *captureReader) Read(p []byte) (int, error) {
 		}
 		return n, err
 	}
+}
+
+// closeAtEOF closes src, read to its end and no more needed (a replay
+// reads what was captured), as net/http closes a body it sent: a Close
+// that fails fails the request, with a plain client too, and so it
+// returns the error as a *RequestError, which every replay then returns;
+// else io.EOF.
+func (c *captureBody) closeAtEOF() error {
+	c.mu.Lock()
+	closeSrc := !c.srcClosed
+	c.srcClosed = true
+	c.mu.Unlock()
+	if closeSrc {
+		if err := c.src.Close(); err != nil {
+			return &RequestError{Err: err}
+		}
+	}
+	return io.EOF
 }
 
 // checkLength returns a *RequestError when the body's length, read so far

@@ -218,6 +218,9 @@ func runParity(t *testing.T, cases []parityCase) {
 					if !same {
 						t.Errorf("request %d:\n plain: %v\n ours:  %v", i, want[i], got)
 					}
+					if n := attempts.Load(); got.err == nil && n != 1 {
+						t.Errorf("request %d: answered %d after %d attempts, want one", i, got.status, n)
+					}
 					if got.err != nil && want[i].err != nil && got.err.Error() == want[i].err.Error() {
 						continue // http.Client's own refusal, before any RoundTrip
 					}
@@ -337,9 +340,17 @@ func TestCarelessRequestsParity(t *testing.T) {
 			close(ch)
 			r.Cancel = ch
 		})},
+		{name: "header larger than the server reads", reqs: one("GET", "", func(r *http.Request) { r.Header.Set("X-Big", strings.Repeat("a", 2<<20)) }), h1only: true},
 		{name: "large header", reqs: one("GET", "", func(r *http.Request) { r.Header.Set("X-Big", strings.Repeat("a", 1<<20+1)) }), shared: true, h1only: true},
 	})
 }
+
+// closeFailsBody is a request body whose Close fails.
+type closeFailsBody struct{ io.Reader }
+
+func (closeFailsBody) Close() error { return errors.New("close failed") }
+
+func closeFails(s string) io.ReadCloser { return closeFailsBody{strings.NewReader(s)} }
 
 // pastCtx returns a context whose deadline is d from now.
 func pastCtx(t *testing.T, d time.Duration) context.Context {
@@ -419,6 +430,54 @@ func TestInMemoryBodyOneWrite(t *testing.T) {
 		fail.Store(true) // a 503, then a retry with the body from GetBody
 		if got := writesOf(ours, body()); got != 2*want {
 			t.Errorf("PUT %T retried once: %d writes, want %d", body(), got, 2*want)
+		}
+	}
+}
+
+// TestBodyCloseFailsAtOnce: net/http closes a request body once it sent
+// it, and a Close that fails fails the request (over HTTP/1, whose
+// transport returns it; a plain client then fails at once). Through the
+// Transport, the error of a body with GetBody was a network error: the
+// write was retried, each attempt a failure of the host's breaker (one
+// that opens after 2 failures refused the next healthy call); a body
+// without one was captured, its Close deferred past RoundTrip and its
+// error lost: the request succeeded. Either now fails after one attempt,
+// with a *RequestError wrapping the error, counted against nothing.
+func TestBodyCloseFailsAtOnce(t *testing.T) {
+	// As net/http's HTTP/1 transport: it reads the body to its end, closes
+	// it and fails with the Close's error.
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if req.Body != nil {
+			_, err := io.Copy(io.Discard, req.Body)
+			if cerr := req.Body.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", cerr)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+	})
+	for _, getBody := range []bool{true, false} {
+		var attempts atomic.Int32
+		tr := New(base, WithBackoff(time.Millisecond, time.Millisecond),
+			WithBreaker(BreakerSettings{ConsecutiveFailures: 2}),
+			WithObserver(func(Attempt) { attempts.Add(1) }))
+		for range 2 {
+			attempts.Store(0)
+			req := newRequest(t, context.Background(), "PUT", "http://api.test/v1/items/1", nil)
+			req.Body, req.ContentLength = closeFails("abc"), 3
+			if getBody {
+				req.GetBody = func() (io.ReadCloser, error) { return closeFails("abc"), nil }
+			}
+			_, err := tr.RoundTrip(req)
+			var re *RequestError
+			if !errors.As(err, &re) || !strings.Contains(err.Error(), "close failed") || attempts.Load() != 1 {
+				t.Fatalf("GetBody %v: err = %v after %d attempts, want a *RequestError with the Close's error after one", getBody, err, attempts.Load())
+			}
+		}
+		if err := getClosed(t, tr, "http://api.test/v1/items"); err != nil {
+			t.Errorf("GetBody %v: healthy call after the mistakes: %v (the breaker counted them?)", getBody, err)
 		}
 	}
 }

@@ -16,7 +16,8 @@ import (
 // no retry can mend.
 
 // RequestError is the error of an attempt that failed because of its request
-// itself, not of the server or the network: its body's Read failed, its
+// itself, not of the server or the network: its body's Read or Close
+// (which net/http calls once it read the body to its end) failed, its
 // body's length differs from its ContentLength, its body stalled (the
 // attempt's deadline, its attempt timeout or the call's budget, cut it
 // while the transport was waiting in the body's Read: the error then says
@@ -60,7 +61,14 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 	return n, checkLength(b.want, b.read, err)
 }
 
-func (b *checkedBody) Close() error { return b.rc.Close() }
+// Close closes the body. Its error fails the attempt as net/http's
+// transport returns it (a plain client fails so too): a *RequestError.
+func (b *checkedBody) Close() error {
+	if err := b.rc.Close(); err != nil {
+		return &RequestError{Err: err}
+	}
+	return nil
+}
 
 // bodyWatch tells whether the caller's request body held up its attempt:
 // whether a Read of it was in progress when the attempt's deadline fired
