@@ -466,9 +466,6 @@ func (r *captureReader) Read(p []byte) (int, error) {
 		} else {
 			err = &RequestError{Err: err}
 		}
-		if err == io.EOF && c.seeker == nil {
-			err = c.closeAtEOF()
-		}
 		c.mu.Lock()
 		if n > 0 {
 			// The bytes are kept even when this reader was detached or
@@ -503,24 +500,6 @@ func (r *captureReader) Read(p []byte) (int, error) {
 	}
 }
 
-// closeAtEOF closes src, read to its end and no more needed (a replay
-// reads what was captured), as net/http closes a body it sent: a Close
-// that fails fails the request, with a plain client too, and so it
-// returns the error as a *RequestError, which every replay then returns;
-// else io.EOF.
-func (c *captureBody) closeAtEOF() error {
-	c.mu.Lock()
-	closeSrc := !c.srcClosed
-	c.srcClosed = true
-	c.mu.Unlock()
-	if closeSrc {
-		if err := c.src.Close(); err != nil {
-			return &RequestError{Err: err}
-		}
-	}
-	return io.EOF
-}
-
 // checkLength returns a *RequestError when the body's length, read so far
 // or at its end, is not its ContentLength; else err.
 func (c *captureBody) checkLength(read int64, err error) error {
@@ -537,12 +516,19 @@ func (r *captureReader) Close() error {
 	closeSrc := false
 	if r.gen == c.gen {
 		c.curClosed = true
-		closeSrc = c.done && !c.srcClosed
+		// A source read to its end is no more needed: a replay reads
+		// what was captured. It is closed now, as net/http closes a body
+		// it sent, so that a Close that fails fails the attempt, as it
+		// fails a plain client's request.
+		atEOF := c.srcErr == io.EOF && c.seeker == nil
+		closeSrc = (c.done || atEOF) && !c.srcClosed
 		c.srcClosed = c.srcClosed || closeSrc
 	}
 	c.mu.Unlock()
 	if closeSrc {
-		return c.src.Close()
+		if err := c.src.Close(); err != nil {
+			return &RequestError{Err: err}
+		}
 	}
 	return nil
 }

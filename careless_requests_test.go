@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -136,6 +137,7 @@ type parityCase struct {
 	reqs   func(t *testing.T, url string) []*http.Request
 	shared bool // without a body: may be sent by 8 goroutines at once
 	h1only bool // HTTP/1 only
+	h2only bool // HTTP/2 only
 	// stricter says why the Transport may refuse (one attempt, a
 	// *RequestError) a request the plain client sends, malformed.
 	stricter string
@@ -180,7 +182,7 @@ func runParity(t *testing.T, cases []parityCase) {
 		srv := newParityServer(t, h2)
 		var marks atomic.Int64
 		for _, tc := range cases {
-			if h2 && tc.h1only {
+			if h2 && tc.h1only || !h2 && tc.h2only {
 				continue
 			}
 			t.Run(proto+"/"+tc.name, func(t *testing.T) {
@@ -340,6 +342,16 @@ func TestCarelessRequestsParity(t *testing.T) {
 			close(ch)
 			r.Cancel = ch
 		})},
+		// Over HTTP/1 the plain client fails, or gets the answer of a
+		// server that read the body first: TestBodyCloseFailsAtOnce.
+		{name: "body Close fails", h2only: true, reqs: one("PUT", "", func(r *http.Request) {
+			r.Body, r.ContentLength = closeFails("abc"), 3
+			r.GetBody = func() (io.ReadCloser, error) { return closeFails("abc"), nil }
+		})},
+		{name: "body Close fails without GetBody", h2only: true, reqs: one("PUT", "", func(r *http.Request) { r.Body, r.ContentLength = closeFails("abc"), 3 })},
+		{name: "body Read returns bytes and an error", reqs: one("PUT", "", func(r *http.Request) {
+			r.Body, r.ContentLength = io.NopCloser(iotest.DataErrReader(iotest.ErrReader(errors.New("disk")))), 3
+		}), stricter: "net/http flushes the head of a body it does not know to be in memory: the server may see it before the body fails"},
 		{name: "header larger than the server reads", reqs: one("GET", "", func(r *http.Request) { r.Header.Set("X-Big", strings.Repeat("a", 2<<20)) }), h1only: true},
 		{name: "large header", reqs: one("GET", "", func(r *http.Request) { r.Header.Set("X-Big", strings.Repeat("a", 1<<20+1)) }), shared: true, h1only: true},
 	})
@@ -435,8 +447,9 @@ func TestInMemoryBodyOneWrite(t *testing.T) {
 }
 
 // TestBodyCloseFailsAtOnce: net/http closes a request body once it sent
-// it, and a Close that fails fails the request (over HTTP/1, whose
-// transport returns it; a plain client then fails at once). Through the
+// it, and a Close that fails fails the request over HTTP/1 (a plain client
+// then fails at once; over HTTP/2 it sends the request, and so does the
+// Transport: TestCarelessRequestsParity). Through the
 // Transport, the error of a body with GetBody was a network error: the
 // write was retried, each attempt a failure of the host's breaker (one
 // that opens after 2 failures refused the next healthy call); a body
@@ -478,6 +491,34 @@ func TestBodyCloseFailsAtOnce(t *testing.T) {
 		}
 		if err := getClosed(t, tr, "http://api.test/v1/items"); err != nil {
 			t.Errorf("GetBody %v: healthy call after the mistakes: %v (the breaker counted them?)", getBody, err)
+		}
+	}
+}
+
+// TestLowercaseMethodIsAWrite: net/http sends a method as it is, and
+// methods are case-sensitive: "post" is no POST, nor "get" a GET, and
+// neither is known to be idempotent. Each is a write: a 503 is not resent
+// to a host not known to deduplicate by key.
+func TestLowercaseMethodIsAWrite(t *testing.T) {
+	for _, method := range []string{"post", "get", "put", "PURGE", "QUERY"} {
+		var hits atomic.Int32
+		var got atomic.Value
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits.Add(1)
+			got.Store(r.Method)
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}))
+		client := &http.Client{Transport: New(srv.Client().Transport, WithBackoff(time.Millisecond, time.Millisecond))}
+		req, _ := http.NewRequest(method, srv.URL, strings.NewReader("x"))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		srv.Client().CloseIdleConnections()
+		srv.Close()
+		if n := hits.Load(); n != 1 || got.Load() != method || resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("%s: %d requests (method %v), status %d; want one %s, its 503", method, n, got.Load(), resp.StatusCode, method)
 		}
 	}
 }
