@@ -340,6 +340,7 @@ func TestCarelessRequestsParity(t *testing.T) {
 		{name: "Cancel closed", reqs: one("GET", "", func(r *http.Request) {
 			ch := make(chan struct{})
 			close(ch)
+			//lint:ignore SA1019 http.Client sets it so at its Timeout: the case tested.
 			r.Cancel = ch
 		})},
 		// Over HTTP/1 the plain client fails, or gets the answer of a
