@@ -196,8 +196,8 @@ func bufferBody(resp *http.Response, st *attemptState) (*http.Response, error) {
 		resp.Body = &prefixBody{prefix: data, rest: resp.Body}
 		return resp, nil
 	}
-	resp.Body.Close()
-	resp.Body = &prefixBody{prefix: data, rest: http.NoBody, eof: true}
+	resp.Body.Close() // kept as rest, closed: a Read after Close is its own
+	resp.Body = &prefixBody{prefix: data, rest: resp.Body, eof: true, shut: true}
 	if db := st.armed; db != nil {
 		// The body is whole: the deadline that bounded its read may
 		// not cut the answer on its way to the caller.

@@ -1,9 +1,8 @@
 package resilient
 
 import (
-	"bytes"
 	"errors"
-	"io"
+	"fmt"
 	"net/http"
 )
 
@@ -18,10 +17,16 @@ const maxDrain = 64 << 10
 // maxDrain bytes of its body into memory, for at most maxReadWait (and not
 // past the attempt's deadline), and closes the original, so that the
 // connection is reused. A longer or slower body is cut there, and reading
-// past the cut returns an error.
+// past the cut returns an error: errBodyTruncated, wrapping the error of
+// a body that broke before the cut. A Read after Close fails as the
+// original's.
 func holdResponse(resp *http.Response) *http.Response {
+	if resp.Body == http.NoBody {
+		return resp // nothing to read: http.NoBody, as from the base
+	}
 	var data []byte
 	eof := false
+	var cut error // the error that cut the read, if any
 	inner := resp.Body
 	if db, ok := inner.(*deadlineBody); ok {
 		inner = db.rc
@@ -30,26 +35,27 @@ func holdResponse(resp *http.Response) *http.Response {
 		data, eof = pb.prefix, true
 	} else {
 		stop := abortAfter(resp.Body, nil, maxReadWait)
-		var err error
-		data, eof, err = readPrefix(resp.Body, resp.ContentLength, maxDrain)
+		data, eof, cut = readPrefix(resp.Body, resp.ContentLength, maxDrain)
 		stop()
-		if err != nil {
+		if cut != nil {
 			eof = false
 		}
 	}
 	resp.Body.Close()
-	var rest io.Reader = bytes.NewReader(data)
-	if !eof {
-		rest = io.MultiReader(rest, errReader{errBodyTruncated})
+	held := &prefixBody{prefix: data, rest: resp.Body, eof: eof, shut: true}
+	switch {
+	case cut != nil:
+		// The body broke before the Transport let go of it: its
+		// error, as the caller would have read it (io.ErrUnexpectedEOF
+		// for a body cut short of its length).
+		held.err = fmt.Errorf("%w: %w", errBodyTruncated, cut)
+	case !eof:
+		held.err = errBodyTruncated
 	}
-	resp.Body = io.NopCloser(rest)
+	resp.Body = held // a Read after Close is the original's, closed
 	return resp
 }
 
 // errBodyTruncated is returned by the body of a response the Transport held
 // after retrying past it, beyond the part it kept.
 var errBodyTruncated = errors.New("resilient: response body truncated after a retry")
-
-type errReader struct{ err error }
-
-func (r errReader) Read([]byte) (int, error) { return 0, r.err }

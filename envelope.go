@@ -173,18 +173,26 @@ func readPrefix(r io.Reader, contentLength, max int64) ([]byte, bool, error) {
 // prefixBody serves prefix, then the rest of the original body, which it
 // closes. It lets go of prefix once it has been read, and when the body is
 // closed, so that a response the caller keeps does not keep its bytes (up
-// to WithBufferedResponse's max) alive; a Read after Close fails, as one of
-// net/http's bodies does. Close may be called concurrently with Read.
+// to WithBufferedResponse's max) alive. A Read after Close is the original
+// body's, which it closed: it fails as the base's does (net/http's
+// "http: read on closed response body", or its HTTP/2 twin), or returns
+// io.EOF for http.NoBody. Close may be called concurrently with Read.
 type prefixBody struct {
-	mu     sync.Mutex // guards prefix and err
+	mu     sync.Mutex // guards prefix, err and closed
 	prefix []byte
 	rest   io.ReadCloser
 	err    error // the error that ended the peek, returned after prefix
 	eof    bool  // rest is at its end: prefix is the whole body
+	shut   bool  // rest is closed already: Close does not close it again
+	closed bool
 }
 
 func (b *prefixBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return b.rest.Read(p)
+	}
 	if len(b.prefix) > 0 {
 		n := copy(p, b.prefix)
 		b.prefix = b.prefix[n:]
@@ -199,12 +207,20 @@ func (b *prefixBody) Read(p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if b.eof {
+		// rest may be shut (see bufferBody).
+		return 0, io.EOF
+	}
 	return b.rest.Read(p)
 }
 
 func (b *prefixBody) Close() error {
 	b.mu.Lock()
-	b.prefix, b.err = nil, http.ErrBodyReadAfterClose
+	b.prefix, b.closed = nil, true
+	shut := b.shut
 	b.mu.Unlock()
+	if shut {
+		return nil
+	}
 	return b.rest.Close()
 }

@@ -438,7 +438,12 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 		*st = *w.st
 	}
 	st.hedges = sent
-	if w.resp != nil {
+	if w.resp != nil && w.resp.Body == http.NoBody {
+		// No body to end the copy's context: it ends now, and the
+		// caller gets http.NoBody, as from the base.
+		hb.latencies().record(time.Since(start))
+		w.cancel(nil)
+	} else if w.resp != nil {
 		// The attempt's latency, from its first copy's start: a slow
 		// answer cut short by a copy still counts as slow, so the
 		// quantile does not drift down to the copies' own latency.

@@ -482,3 +482,8 @@ func tcpServer(t *testing.T, serve func(net.Conn)) (string, *atomic.Int32) {
 	}()
 	return ln.Addr().String(), &conns
 }
+
+// errReader is a reader that fails with err.
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }

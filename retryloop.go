@@ -178,6 +178,7 @@ func (c *call) run() (*http.Response, error) {
 				// return what the last attempt produced. A network
 				// error, even one that proves the request never left
 				// (a refused dial), is returned as an *Error.
+				callersRequest(held, req)
 				return held, nil
 			}
 			if held != nil {
@@ -185,6 +186,7 @@ func (c *call) run() (*http.Response, error) {
 			}
 			if resp != nil {
 				handOver(resp)
+				callersRequest(resp, req)
 				return resp, nil
 			}
 			if stop == StopRetryBudget {
@@ -238,6 +240,21 @@ func (c *call) run() (*http.Response, error) {
 				c.waited += delay
 			}
 		}
+	}
+}
+
+// callersRequest makes req, the caller's, the Request of resp, the response
+// to a copy of it the call sent (an attempt's, a hedged copy's), as
+// http.Transport makes the request it was given that of its response: a
+// caller that reads resp.Request (its URL, its Header, its Context, to
+// send the next page's request) must not see the attempt's headers, nor
+// its context, which ends with the response's body. A copy is told by its
+// URL, which is req's: a RoundTripper below that copies the request
+// deeply (Request.Clone) and sets its copy, does so under a plain client
+// too.
+func callersRequest(resp *http.Response, req *http.Request) {
+	if r := resp.Request; r != req && r != nil && r.URL == req.URL {
+		resp.Request = req
 	}
 }
 

@@ -131,6 +131,13 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 	if readied {
 		st.prepared = nil // the body releases it now
 	}
+	if resp.Body == http.NoBody {
+		// No body to bound: the deadline ends here, and the caller
+		// gets http.NoBody, as from the base.
+		db.keep()
+		db.cancelWith(nil)
+		return resp, nil
+	}
 	db.rc = resp.Body
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The body is the upgraded connection: hand it over now, and keep

@@ -140,7 +140,9 @@ func TestAttemptContextReleased(t *testing.T) {
 					if fail {
 						return nil, errReset
 					}
-					return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+					// A body to read: http.NoBody ends the attempt's
+					// context at once (TestResponseParity).
+					return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("")), Request: req}, nil
 				})
 				// a.test and c.test share a breaker, not a pace: a
 				// refusal of the breaker gives its token back (see
