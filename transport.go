@@ -32,7 +32,10 @@ import (
 // its headers, is a copy), it always closes the request body, it returns a
 // response with a nil error whatever its status (the last attempt's, with
 // its body readable), and an error, never with a response, only when no
-// attempt produced one that can be returned.
+// attempt produced one that can be returned. The response's Request is
+// the caller's request, as http.Transport's is, not the copy an attempt
+// sent. A ClientTrace in the request's context fires for each attempt
+// sent, and for each hedged copy.
 //
 // Responses it retries past are drained (at most 64 KiB) and closed so that
 // their connections are reused. Waits end early when the request's context
