@@ -535,12 +535,12 @@ func TestResponseParity(t *testing.T) {
 			for _, sc := range scenarios {
 				t.Run(srv.name+"/"+mode.name+"/"+sc.name, func(t *testing.T) {
 					sc.retried = sc.retried || sc.retriedBuffered && mode.name == "buffered"
-					plain, ours := runParity(t, srv.srv, sc, mode, false)
+					plain, ours := runResponseParity(t, srv.srv, sc, mode, false)
 					if mode.name == "held" {
 						sc.skip = sc.heldSkip
 					}
 					compareViews(t, plain, ours, sc.skip)
-					plain, ours = runParity(t, srv.srv, sc, mode, true)
+					plain, ours = runResponseParity(t, srv.srv, sc, mode, true)
 					compareViews(t, plain, ours, sc.skip)
 				})
 			}
@@ -574,9 +574,9 @@ func parityBase(t *testing.T, srv *httptest.Server) *http.Transport {
 	return base
 }
 
-// runParity makes the call of sc through a plain client and through ours,
+// runResponseParity makes the call of sc through a plain client and through ours,
 // and returns what each caller observed.
-func runParity(t *testing.T, srv *httptest.Server, sc parityScenario, mode parityMode, early bool) (plain, ours respView) {
+func runResponseParity(t *testing.T, srv *httptest.Server, sc parityScenario, mode parityMode, early bool) (plain, ours respView) {
 	t.Helper()
 	opts := append([]Option{WithBackoff(0, 0), WithMaxRetries(2)}, mode.opts...)
 	do := func(rt http.RoundTripper) respView {
