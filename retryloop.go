@@ -178,7 +178,7 @@ func (c *call) run() (*http.Response, error) {
 				// return what the last attempt produced. A network
 				// error, even one that proves the request never left
 				// (a refused dial), is returned as an *Error.
-				callersRequest(held, req)
+				c.callersRequest(held)
 				return held, nil
 			}
 			if held != nil {
@@ -186,7 +186,7 @@ func (c *call) run() (*http.Response, error) {
 			}
 			if resp != nil {
 				handOver(resp)
-				callersRequest(resp, req)
+				c.callersRequest(resp)
 				return resp, nil
 			}
 			if stop == StopRetryBudget {
@@ -243,18 +243,25 @@ func (c *call) run() (*http.Response, error) {
 	}
 }
 
-// callersRequest makes req, the caller's, the Request of resp, the response
-// to a copy of it the call sent (an attempt's, a hedged copy's), as
-// http.Transport makes the request it was given that of its response: a
-// caller that reads resp.Request (its URL, its Header, its Context, to
-// send the next page's request) must not see the attempt's headers, nor
-// its context, which ends with the response's body. A copy is told by its
-// URL, which is req's: a RoundTripper below that copies the request
-// deeply (Request.Clone) and sets its copy, does so under a plain client
-// too.
-func callersRequest(resp *http.Response, req *http.Request) {
-	if r := resp.Request; r != req && r != nil && r.URL == req.URL {
-		resp.Request = req
+// callersRequest makes the caller's request the Request of resp, the
+// response to a copy of it the call sent (an attempt's, a hedged copy's, a
+// Tracer's), as http.Transport makes the request it was given that of its
+// response: a caller that reads resp.Request (its URL, its Header, its
+// Context, to send the next page's request) must not see the attempt's
+// headers (a key stamped on a write, which a request cloned from it would
+// carry to another write, a Tracer's traceparent), nor its context, which
+// ends with the response's body. Under a Tracer, whose context the call's
+// attempts carry, it is a copy of the caller's request with that context:
+// the request an http.Client sends after a redirect finds the call that
+// got the redirect there (see Tracer.StartCall). A response without a
+// Request (from a base that sets none) keeps none.
+func (c *call) callersRequest(resp *http.Response) {
+	switch {
+	case resp.Request == nil || resp.Request == c.req:
+	case c.traced:
+		resp.Request = c.req.WithContext(c.ctx)
+	default:
+		resp.Request = c.req
 	}
 }
 

@@ -19,7 +19,10 @@ var errPanicked = errors.New("resilient: RoundTripper panicked")
 type Tracer interface {
 	// StartCall is called when a call starts, before its first attempt.
 	// The context it returns is the call's: its attempts' contexts derive
-	// from it, and Attempt and EndCall receive it.
+	// from it, Attempt and EndCall receive it, and the call's response
+	// carries it (its Request is the caller's request with that context),
+	// so that the request an http.Client sends after a redirect (whose
+	// Response is that response) leads back to the call that got it.
 	StartCall(ctx context.Context, req *http.Request) context.Context
 
 	// StartAttempt is called when an attempt is about to reach the wire,

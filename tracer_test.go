@@ -364,3 +364,33 @@ func TestTracerStartAttemptPanic(t *testing.T) {
 		})
 	}
 }
+
+// TestTracerResponseRequest: under a Tracer, the response's Request is the
+// caller's request (its URL, its headers: no key stamped on the write, no
+// header the Tracer set) with the call's context, which the Tracer's
+// StartCall made and which outlives the response's body: an http.Client
+// following a redirect finds the call there, and a caller that reads it
+// for its next request gets neither the attempt's key nor a canceled
+// context.
+func TestTracerResponseRequest(t *testing.T) {
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), Request: r}, nil
+	})
+	tr := New(base, WithTracer(&recTracer{}))
+	req := newRequest(t, context.Background(), "POST", "http://api.test/v1/posts", nil)
+	resp, err := roundTrip(t, tr, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := resp.Request
+	if got.URL != req.URL || got.Method != "POST" || len(got.Header) != len(req.Header) {
+		t.Errorf("resp.Request = %s %v with header %v; want the caller's %s %v with %v", got.Method, got.URL, got.Header, req.Method, req.URL, req.Header)
+	}
+	if v := got.Context().Value(ctxKey("span")); v != "call-span" {
+		t.Errorf("resp.Request's context carries %v, want the call's (call-span)", v)
+	}
+	if err := got.Context().Err(); err != nil {
+		t.Errorf("resp.Request's context ended with the body: %v", err)
+	}
+}
