@@ -206,9 +206,13 @@ func TestPauseReachesMembers(t *testing.T) {
 		if d, ok, _ := parts[i].Take(time.Now()); ok || d <= 0 {
 			t.Errorf("member %d: Take during the pause = %v, %v; want a refusal", i, d, ok)
 		}
-		if st := stores[i].Stats(); st.PausesReceived < 1 && st.Resyncs == 0 {
-			t.Errorf("member %d received %d pauses through pub/sub, and resynced none", i, st.PausesReceived)
-		}
+		// The member may have read the pause first in the reply of a
+		// lease its refiller asked for meanwhile; the message comes all
+		// the same (or a resync, if the connection was lost).
+		waitFor(t, "member "+string(rune('0'+i))+" receives the pause through pub/sub, or resyncs", func() bool {
+			st := stores[i].Stats()
+			return st.PausesReceived >= 1 || st.Resyncs > 0
+		})
 	}
 	// The script tells the fleet before its reply reaches member 0.
 	waitFor(t, "member 0's write counted", func() bool { return stores[0].Stats().PausesSent > 0 })
