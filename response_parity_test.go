@@ -663,3 +663,35 @@ func compareViews(t *testing.T, plain, ours respView, skip map[string]string) {
 		}
 	}
 }
+
+// TestResponseRequestOfBase: a base RoundTripper below the Transport that
+// sends a copy of its own (oauth2's Transport adds its token to one) and
+// makes it the response's Request keeps it there, as under a plain client
+// over that base: ParseError redacts the credential the base added when
+// the server echoes it. The Transport's own copies are the caller's
+// request again (TestResponseParity).
+func TestResponseRequestOfBase(t *testing.T) {
+	const secret = "k3y-0123456789abcdef" // no known token shape: redacted as the request's own
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		signed := r.Clone(r.Context())
+		signed.Header.Set("X-Api-Key", secret)
+		body := `{"error":{"code":"invalid_api_key","message":"invalid api key ` + secret + `"}}`
+		return &http.Response{StatusCode: 401, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(body)), Request: signed}, nil
+	})
+	for name, rt := range map[string]http.RoundTripper{"plain": base, "resilient": New(base)} {
+		req, _ := http.NewRequest("GET", "https://api.test/v1/me", nil)
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		e := ParseError(resp)
+		resp.Body.Close()
+		if e == nil || strings.Contains(e.Message, secret) || !strings.Contains(e.Message, "invalid api key") {
+			t.Errorf("%s: ParseError = %+v; want the message without the base's key", name, e)
+		}
+		if resp.Request == req || resp.Request.Header.Get("X-Api-Key") != secret {
+			t.Errorf("%s: resp.Request is not the base's own request", name)
+		}
+	}
+}

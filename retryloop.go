@@ -244,20 +244,23 @@ func (c *call) run() (*http.Response, error) {
 }
 
 // callersRequest makes the caller's request the Request of resp, the
-// response to a copy of it the call sent (an attempt's, a hedged copy's, a
-// Tracer's), as http.Transport makes the request it was given that of its
-// response: a caller that reads resp.Request (its URL, its Header, its
-// Context, to send the next page's request) must not see the attempt's
-// headers (a key stamped on a write, which a request cloned from it would
-// carry to another write, a Tracer's traceparent), nor its context, which
-// ends with the response's body. Under a Tracer, whose context the call's
-// attempts carry, it is a copy of the caller's request with that context:
-// the request an http.Client sends after a redirect finds the call that
-// got the redirect there (see Tracer.StartCall). A response without a
-// Request (from a base that sets none) keeps none.
+// response to a copy of it the call sent (an attempt's, a hedged copy's,
+// a Tracer's: see undoSubstitution), as http.Transport makes the request
+// it was given that of its response: a caller that reads resp.Request
+// (its URL, its Header, its Context, to send the next page's request) must
+// not see the attempt's headers (a key stamped on a write, which a request
+// cloned from it would carry to another write), nor its context, which
+// ends with the response's body. The call's copies are told by their URL,
+// which is the caller's. A request a base RoundTripper below set (a copy
+// it made with headers of its own, such as oauth2's with its token) is
+// left as a plain client over that base leaves it: ParseError redacts the
+// credentials it carries from the server's text. Under a Tracer, whose
+// context the call's attempts carry, it is a copy of the caller's request
+// with that context: the request an http.Client sends after a redirect
+// finds the call that got the redirect there (see Tracer.StartCall).
 func (c *call) callersRequest(resp *http.Response) {
-	switch {
-	case resp.Request == nil || resp.Request == c.req:
+	switch r := resp.Request; {
+	case r == nil || r == c.req || r.URL != c.req.URL:
 	case c.traced:
 		resp.Request = c.req.WithContext(c.ctx)
 	default:

@@ -138,7 +138,8 @@ func (t *tracerTransport) roundTripAttempt(req *http.Request, st *attemptState) 
 		sreq = req
 	}
 	if end == nil {
-		return t.next.RoundTrip(sreq)
+		resp, err := t.next.RoundTrip(sreq)
+		return undoSubstitution(resp, sreq, req), err
 	}
 	ended := false
 	defer func() {
@@ -148,6 +149,7 @@ func (t *tracerTransport) roundTripAttempt(req *http.Request, st *attemptState) 
 	}()
 	resp, err := t.next.RoundTrip(sreq)
 	ended = true
+	resp = undoSubstitution(resp, sreq, req)
 	if st != nil && st.bufferMax > 0 && err == nil && resp != nil && bufferable(req, resp, st) {
 		// The classifier reads the body within the attempt
 		// (WithBufferedResponse): the span ends once it has.
@@ -156,6 +158,17 @@ func (t *tracerTransport) roundTripAttempt(req *http.Request, st *attemptState) 
 	}
 	endClosing(end, resp, err)
 	return resp, err
+}
+
+// undoSubstitution makes req the Request of resp where it is sreq, the
+// request the Tracer had sent in req's place (a copy with its headers,
+// such as a traceparent): the layers above, and the caller, see the
+// request they sent (see call.callersRequest).
+func undoSubstitution(resp *http.Response, sreq, req *http.Request) *http.Response {
+	if resp != nil && sreq != req && resp.Request == sreq {
+		resp.Request = req
+	}
+	return resp
 }
 
 // endClosing ends a Tracer's span of an attempt with end; when end panics
