@@ -34,8 +34,10 @@ import (
 // its body readable), and an error, never with a response, only when no
 // attempt produced one that can be returned. The response's Request is
 // the caller's request, as http.Transport's is, not the copy an attempt
-// sent (under a Tracer, a copy of it with the Tracer's context). A ClientTrace in the request's context fires for each attempt
-// sent, and for each hedged copy.
+// sent (under a Tracer, a copy of it with the Tracer's context); a base
+// that sets a request of its own there keeps it, as under a plain client.
+// A ClientTrace in the request's context fires for each attempt sent, and
+// for each hedged copy.
 //
 // Responses it retries past are drained (at most 64 KiB) and closed so that
 // their connections are reused. Waits end early when the request's context
