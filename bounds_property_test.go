@@ -1,0 +1,850 @@
+package resilient_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/resilienttest"
+	"golang.org/x/time/rate"
+)
+
+var (
+	boundsSeed    = flag.Uint64("bounds.seed", 0, "run only the TestBoundsProperty case of this seed (it is logged on a failure)")
+	boundsCases   = flag.Int("bounds.cases", 300, "number of cases of TestBoundsProperty")
+	boundsVerbose = flag.Bool("bounds.v", false, "log every call of TestBoundsProperty")
+)
+
+// boundsSlack is how far past the earliest of its deadlines (its
+// context's deadline, its cancel, the end of its WithMaxElapsed budget) a
+// call may return, in the bubble's fake time: none. Every wait of the
+// Transport is cut at the deadline or not started when it would pass it,
+// every attempt runs under that deadline, and what the Transport reads of
+// a response itself (an envelope, a drain) is bounded by the attempt's
+// deadline too; in a bubble only waits take time.
+const boundsSlack = 0
+
+// boundsKnobs are the options of one side (the Transport's, or a call's
+// WithCallOptions) that bound a call: each set flag applies its value.
+type boundsKnobs struct {
+	MaxRetries     *int
+	Backoff        *[2]time.Duration // base, max
+	MaxElapsed     *time.Duration
+	AttemptTimeout *time.Duration
+	MaxRetryAfter  *time.Duration
+	Hedging        *resilient.Hedging // MaxHedges 0: WithoutHedging
+	Buffered       *int64
+}
+
+func (k boundsKnobs) String() string {
+	var parts []string
+	if k.MaxRetries != nil {
+		parts = append(parts, fmt.Sprintf("WithMaxRetries(%d)", *k.MaxRetries))
+	}
+	if k.Backoff != nil {
+		parts = append(parts, fmt.Sprintf("WithBackoff(%v, %v)", k.Backoff[0], k.Backoff[1]))
+	}
+	if k.MaxElapsed != nil {
+		parts = append(parts, fmt.Sprintf("WithMaxElapsed(%v)", *k.MaxElapsed))
+	}
+	if k.AttemptTimeout != nil {
+		parts = append(parts, fmt.Sprintf("WithAttemptTimeout(%v)", *k.AttemptTimeout))
+	}
+	if k.MaxRetryAfter != nil {
+		parts = append(parts, fmt.Sprintf("WithMaxRetryAfter(%v)", *k.MaxRetryAfter))
+	}
+	if h := k.Hedging; h != nil {
+		if h.MaxHedges == 0 {
+			parts = append(parts, "WithoutHedging()")
+		} else {
+			parts = append(parts, fmt.Sprintf("WithHedging(%+v)", *h))
+		}
+	}
+	if k.Buffered != nil {
+		parts = append(parts, fmt.Sprintf("WithBufferedResponse(%d)", *k.Buffered))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (k boundsKnobs) options() []resilient.Option {
+	var opts []resilient.Option
+	if k.MaxRetries != nil {
+		opts = append(opts, resilient.WithMaxRetries(*k.MaxRetries))
+	}
+	if k.Backoff != nil {
+		opts = append(opts, resilient.WithBackoff(k.Backoff[0], k.Backoff[1]))
+	}
+	if k.MaxElapsed != nil {
+		opts = append(opts, resilient.WithMaxElapsed(*k.MaxElapsed))
+	}
+	if k.AttemptTimeout != nil {
+		opts = append(opts, resilient.WithAttemptTimeout(*k.AttemptTimeout))
+	}
+	if k.MaxRetryAfter != nil {
+		opts = append(opts, resilient.WithMaxRetryAfter(*k.MaxRetryAfter))
+	}
+	if h := k.Hedging; h != nil {
+		if h.MaxHedges == 0 {
+			opts = append(opts, resilient.WithoutHedging())
+		} else {
+			opts = append(opts, resilient.WithHedging(*h))
+		}
+	}
+	if k.Buffered != nil {
+		opts = append(opts, resilient.WithBufferedResponse(*k.Buffered))
+	}
+	return opts
+}
+
+// over returns k with the values set in o applied over it.
+func (k boundsKnobs) over(o boundsKnobs) boundsKnobs {
+	if o.MaxRetries != nil {
+		k.MaxRetries = o.MaxRetries
+	}
+	if o.Backoff != nil {
+		k.Backoff = o.Backoff
+	}
+	if o.MaxElapsed != nil {
+		k.MaxElapsed = o.MaxElapsed
+	}
+	if o.AttemptTimeout != nil {
+		k.AttemptTimeout = o.AttemptTimeout
+	}
+	if o.MaxRetryAfter != nil {
+		k.MaxRetryAfter = o.MaxRetryAfter
+	}
+	if o.Hedging != nil {
+		k.Hedging = o.Hedging
+	}
+	if o.Buffered != nil {
+		k.Buffered = o.Buffered
+	}
+	return k
+}
+
+// effective returns the values a call under k works with, defaults filled.
+func (k boundsKnobs) effective() (retries int, boMax, elapsed, attempt, retryAfter time.Duration, hedges int) {
+	retries, boMax, elapsed, retryAfter = resilient.DefaultMaxRetries, resilient.DefaultBackoffMax, resilient.DefaultMaxElapsed, resilient.DefaultMaxRetryAfter
+	if k.MaxRetries != nil {
+		retries = *k.MaxRetries
+	}
+	if k.Backoff != nil {
+		boMax = k.Backoff[1]
+	}
+	if k.MaxElapsed != nil {
+		elapsed = *k.MaxElapsed
+	}
+	if k.AttemptTimeout != nil {
+		attempt = *k.AttemptTimeout
+	}
+	if k.MaxRetryAfter != nil {
+		retryAfter = *k.MaxRetryAfter
+	}
+	if k.Hedging != nil {
+		hedges = k.Hedging.MaxHedges
+	}
+	return
+}
+
+// boundsBehavior is what the server does with one request.
+type boundsBehavior int
+
+const (
+	bhOK            boundsBehavior = iota
+	bh429Seconds                   // Retry-After in seconds
+	bh429Date                      // Retry-After as an HTTP date
+	bh429Huge                      // Retry-After: 99999999999
+	bh429Negative                  // Retry-After: -5
+	bh429Garbage                   // Retry-After: soon
+	bh429Bare                      // no Retry-After
+	bh503                          // no Retry-After
+	bh503RetryAfter                // Retry-After in seconds
+	bhSpentReset                   // 200 announcing a spent quota whose reset is far
+	bhSpent429                     // 429 announcing a spent quota whose reset is far, no Retry-After
+	bhHang                         // never answers
+	bhStall                        // 200 headers, part of the body, then nothing
+	bhStall503                     // 503 headers, part of the body, then nothing
+	bhReset                        // the connection closed without an answer
+	bhCount
+)
+
+var boundsBehaviorNames = [...]string{"ok", "429s", "429date", "429huge", "429neg", "429garbage", "429bare", "503", "503ra",
+	"spent200", "spent429", "hang", "stall", "stall503", "reset"}
+
+func (b boundsBehavior) String() string { return boundsBehaviorNames[b] }
+
+// hangs reports whether b never ends by itself.
+func (b boundsBehavior) hangs() bool { return b == bhHang || b == bhStall || b == bhStall503 }
+
+// ambiguous reports whether a write that met b may have been processed.
+func (b boundsBehavior) ambiguous() bool {
+	switch b {
+	case bhOK, bhSpentReset, bhStall, bh503, bh503RetryAfter, bhHang, bhStall503, bhReset:
+		return true
+	}
+	return false
+}
+
+// boundsCall is one call of a case.
+type boundsCall struct {
+	Method      string
+	Body        string // "" none, "getbody" with GetBody, "plain" without
+	CallerKey   bool
+	Deadline    time.Duration // of the context, 0 for none
+	CancelAfter time.Duration // 0 for never
+	Opts        *boundsKnobs  // WithCallOptions; nil for none
+}
+
+func (c boundsCall) String() string {
+	s := fmt.Sprintf("%s body=%q key=%v deadline=%v cancel=%v", c.Method, c.Body, c.CallerKey, c.Deadline, c.CancelAfter)
+	if c.Opts != nil {
+		s += " WithCallOptions(" + c.Opts.String() + ")"
+	}
+	return s
+}
+
+// boundsCase is the configuration of one case.
+type boundsCase struct {
+	Seed        uint64
+	Knobs       boundsKnobs
+	MaxInFlight int
+	Breaker     string // "default", "off" or "custom"
+	BreakerSet  resilient.BreakerSettings
+	Budget      string // "default", "off", "custom"
+	BudgetSet   resilient.RetryBudget
+	NoRateLimit bool
+	RateLimit   rate.Limit // 0 for none
+	RateBurst   int
+	Behaviors   []boundsBehavior // per server request, in order; ok after the last
+	Calls       []boundsCall
+}
+
+func (c *boundsCase) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "seed %d (-bounds.seed=%d)\n  Transport: %s", c.Seed, c.Seed, c.Knobs)
+	fmt.Fprintf(&b, "; MaxInFlight %d; breaker %s %+v; budget %s %+v; WithoutRateLimit %v; WithRateLimit(%v, %d)\n",
+		c.MaxInFlight, c.Breaker, c.BreakerSet, c.Budget, c.BudgetSet, c.NoRateLimit, c.RateLimit, c.RateBurst)
+	fmt.Fprintf(&b, "  server: %v\n", c.Behaviors)
+	for i, call := range c.Calls {
+		fmt.Fprintf(&b, "  call %d: %s\n", i, call)
+	}
+	return b.String()
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func drawDuration(r *rand.Rand, lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(r.Int64N(int64(hi-lo)+1)).Truncate(time.Millisecond)
+}
+
+// drawKnobs draws a random subset of the bounding options; perCall draws
+// fewer of them.
+func drawKnobs(r *rand.Rand, perCall bool) boundsKnobs {
+	p := 2 // one in p
+	if perCall {
+		p = 3
+	}
+	var k boundsKnobs
+	if r.IntN(p) == 0 {
+		k.MaxRetries = ptr(r.IntN(7))
+	}
+	if r.IntN(p) == 0 {
+		base := []time.Duration{0, 10 * time.Millisecond, 100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second}[r.IntN(5)]
+		k.Backoff = &[2]time.Duration{base, base * time.Duration([]int{1, 4, 60}[r.IntN(3)])}
+	}
+	if r.IntN(p) == 0 {
+		switch r.IntN(3) {
+		case 0:
+			k.MaxElapsed = ptr(time.Duration(0))
+		default:
+			k.MaxElapsed = ptr(drawDuration(r, 50*time.Millisecond, 2*time.Minute))
+		}
+	}
+	if r.IntN(p) == 0 {
+		if r.IntN(4) == 0 {
+			k.AttemptTimeout = ptr(time.Duration(0))
+		} else {
+			k.AttemptTimeout = ptr(drawDuration(r, 20*time.Millisecond, 10*time.Second))
+		}
+	}
+	if r.IntN(p) == 0 {
+		k.MaxRetryAfter = ptr([]time.Duration{0, time.Second, 10 * time.Second, 2 * time.Minute}[r.IntN(4)])
+	}
+	if r.IntN(p) == 0 {
+		switch r.IntN(3) {
+		case 0:
+			k.Hedging = &resilient.Hedging{} // off
+		case 1:
+			k.Hedging = &resilient.Hedging{Delay: drawDuration(r, time.Millisecond, 2*time.Second), MaxHedges: 1 + r.IntN(3)}
+		case 2:
+			k.Hedging = &resilient.Hedging{MaxHedges: 1 + r.IntN(2), Quantile: 0.5} // adaptive
+		}
+	}
+	if r.IntN(p) == 0 {
+		k.Buffered = ptr([]int64{0, 4, 1 << 10}[r.IntN(3)])
+	}
+	return k
+}
+
+func drawBoundsCase(seed uint64) *boundsCase {
+	r := rand.New(rand.NewPCG(seed, 0xb0))
+	c := &boundsCase{Seed: seed, Knobs: drawKnobs(r, false)}
+	if r.IntN(3) == 0 {
+		c.MaxInFlight = 1 + r.IntN(3)
+	}
+	switch r.IntN(3) {
+	case 0:
+		c.Breaker = "default"
+	case 1:
+		c.Breaker = "off"
+	default:
+		c.Breaker = "custom"
+		c.BreakerSet = resilient.BreakerSettings{
+			ConsecutiveFailures: r.IntN(4),
+			MinRequests:         1 + r.IntN(5),
+			FailureRatio:        0.5,
+			OpenTimeout:         drawDuration(r, 100*time.Millisecond, 30*time.Second),
+			ProbeTimeout:        drawDuration(r, 100*time.Millisecond, 30*time.Second),
+		}
+	}
+	switch r.IntN(3) {
+	case 0:
+		c.Budget = "default"
+	case 1:
+		c.Budget = "off"
+	default:
+		c.Budget = "custom"
+		c.BudgetSet = resilient.RetryBudget{Ratio: 0.1, Burst: float64(r.IntN(4)), ThrottledCost: 0.5}
+	}
+	c.NoRateLimit = r.IntN(4) == 0
+	if !c.NoRateLimit && r.IntN(4) == 0 {
+		c.RateLimit, c.RateBurst = rate.Limit(1+r.IntN(20)), 1+r.IntN(3)
+	}
+	// The server: mostly faults, some answers.
+	for range 1 + r.IntN(40) {
+		c.Behaviors = append(c.Behaviors, boundsBehavior(r.IntN(int(bhCount))))
+	}
+	for range 1 + r.IntN(4) {
+		call := boundsCall{Method: http.MethodGet}
+		if r.IntN(2) == 0 {
+			call.Method = http.MethodPost
+			call.Body = []string{"", "getbody", "plain"}[r.IntN(3)]
+			call.CallerKey = r.IntN(3) == 0
+		}
+		if r.IntN(2) == 0 {
+			call.Deadline = drawDuration(r, 10*time.Millisecond, 3*time.Minute)
+		}
+		if r.IntN(4) == 0 {
+			call.CancelAfter = drawDuration(r, 0, time.Minute)
+		}
+		if r.IntN(3) == 0 {
+			call.Opts = ptr(drawKnobs(r, true))
+		}
+		c.Calls = append(c.Calls, call)
+	}
+	return c
+}
+
+func (c *boundsCase) transportOptions() []resilient.Option {
+	opts := c.Knobs.options()
+	if c.MaxInFlight > 0 {
+		opts = append(opts, resilient.WithMaxInFlight(c.MaxInFlight))
+	}
+	switch c.Breaker {
+	case "off":
+		opts = append(opts, resilient.WithoutBreaker())
+	case "custom":
+		opts = append(opts, resilient.WithBreaker(c.BreakerSet))
+	}
+	switch c.Budget {
+	case "off":
+		opts = append(opts, resilient.WithoutRetryBudget())
+	case "custom":
+		opts = append(opts, resilient.WithRetryBudget(c.BudgetSet))
+	}
+	if c.NoRateLimit {
+		opts = append(opts, resilient.WithoutRateLimit())
+	} else if c.RateLimit > 0 {
+		opts = append(opts, resilient.WithRateLimit(c.RateLimit, c.RateBurst))
+	}
+	return opts
+}
+
+// TestBoundsProperty checks DESIGN.md's bounds rule across random
+// combinations of the options that bound a call, of callers (deadlines,
+// cancels, GET and POST with and without a replayable body or a key) and
+// of a hostile server (429s with every form of Retry-After, 503s, spent
+// quotas whose reset is far, answers that never come, bodies that stall,
+// connections reset), each case in a synctest bubble. For every call: it
+// returns; no later than its earliest deadline (boundsSlack), or, with
+// none, than the sum of the documented waits; with no more attempts than
+// its options allow, hedged copies as documented; and no write the host
+// is not known to deduplicate sent again after an answer that may mean it
+// was processed. After the calls: no slot held or waited for, and, once
+// every pause and open breaker has expired, a fresh call to the healthy
+// host goes straight through. -bounds.seed replays one case; the seed and
+// the case are logged on a failure.
+func TestBoundsProperty(t *testing.T) {
+	first, n := uint64(20261201), *boundsCases
+	if *boundsSeed != 0 {
+		first, n = *boundsSeed, 1
+	} else if testing.Short() {
+		n = 50
+	}
+	for i := range n {
+		c := drawBoundsCase(first + uint64(i))
+		synctest.Test(t, func(t *testing.T) {
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("failed case: %s", c)
+				}
+			})
+			runBoundsCase(t, c)
+		})
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+// boundsServer is the hostile server of a case.
+type boundsServer struct {
+	behaviors []boundsBehavior
+	healthy   atomic.Bool
+	closing   chan struct{} // closed by stop: every answer that hangs ends
+	stopOnce  sync.Once
+
+	mu     sync.Mutex
+	next   int
+	byCall map[string][]boundsBehavior // what each request of a call met, in order
+}
+
+func (s *boundsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	id := r.Header.Get("X-Bounds-Call")
+	b := bhOK
+	s.mu.Lock()
+	if !s.healthy.Load() && s.next < len(s.behaviors) {
+		b = s.behaviors[s.next]
+		s.next++
+	}
+	s.byCall[id] = append(s.byCall[id], b)
+	s.mu.Unlock()
+
+	h := w.Header()
+	now := time.Now()
+	switch b {
+	case bhOK:
+		io.WriteString(w, "ok")
+	case bh429Seconds:
+		h.Set("Retry-After", strconv.Itoa(int(now.UnixNano()%90)))
+		w.WriteHeader(429)
+	case bh429Date:
+		h.Set("Retry-After", now.Add(time.Duration(now.UnixNano()%120)*time.Second).UTC().Format(http.TimeFormat))
+		w.WriteHeader(429)
+	case bh429Huge:
+		h.Set("Retry-After", "99999999999")
+		w.WriteHeader(429)
+	case bh429Negative:
+		h.Set("Retry-After", "-5")
+		w.WriteHeader(429)
+	case bh429Garbage:
+		h.Set("Retry-After", "soon")
+		w.WriteHeader(429)
+	case bh429Bare:
+		w.WriteHeader(429)
+	case bh503:
+		w.WriteHeader(503)
+		io.WriteString(w, "down")
+	case bh503RetryAfter:
+		h.Set("Retry-After", strconv.Itoa(int(now.UnixNano()%30)))
+		w.WriteHeader(503)
+	case bhSpentReset, bhSpent429:
+		switch now.UnixNano() % 3 {
+		case 0:
+			h.Set("X-RateLimit-Limit", "10")
+			h.Set("X-RateLimit-Remaining", "0")
+			h.Set("X-RateLimit-Reset", strconv.FormatInt(now.Add(50*time.Minute).Unix(), 10))
+		case 1:
+			h.Set("RateLimit-Limit", "10")
+			h.Set("RateLimit-Remaining", "0")
+			h.Set("RateLimit-Reset", "3000")
+		default:
+			h.Set("RateLimit", `"default";r=0;t=3500`)
+			h.Set("RateLimit-Policy", `"default";q=10;w=3600`)
+		}
+		if b == bhSpent429 {
+			w.WriteHeader(429)
+		}
+		io.WriteString(w, "spent")
+	case bhHang:
+		s.hang(r)
+	case bhStall, bhStall503:
+		if b == bhStall503 {
+			w.WriteHeader(503)
+		}
+		io.WriteString(w, "par")
+		http.NewResponseController(w).Flush()
+		s.hang(r)
+	case bhReset:
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		conn.Close()
+	}
+}
+
+// stop ends the answers that hang, and makes the later ones end at once.
+func (s *boundsServer) stop() { s.stopOnce.Do(func() { close(s.closing) }) }
+
+// hang waits until the request's connection is gone or the server closes.
+func (s *boundsServer) hang(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-s.closing:
+	}
+}
+
+// boundsResult is what a call did.
+type boundsResult struct {
+	status  int
+	err     error
+	elapsed time.Duration
+	report  resilient.Report
+	resent  int // requests net/http wrote again by itself
+}
+
+func runBoundsCase(t *testing.T, c *boundsCase) {
+	srv := &boundsServer{behaviors: c.Behaviors, closing: make(chan struct{}), byCall: map[string][]boundsBehavior{}}
+	ps := resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithHandler(srv))
+	defer ps.Close()
+	defer srv.stop() // before Close, which waits for the handlers
+	// The base counts what net/http resends by itself (see chaos_test.go).
+	var resentMu sync.Mutex
+	resent := map[string]int{}
+	base := chaosRoundTripFunc(func(req *http.Request) (*http.Response, error) {
+		var wrote atomic.Int32
+		trace := &httptrace.ClientTrace{WroteHeaders: func() { wrote.Add(1) }}
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+		defer func() {
+			if n := wrote.Load(); n > 1 {
+				resentMu.Lock()
+				resent[req.Header.Get("X-Bounds-Call")] += int(n) - 1
+				resentMu.Unlock()
+			}
+		}()
+		return ps.Transport().RoundTrip(req)
+	})
+	type attemptsKey struct{}
+	observe := resilient.WithContextObserver(func(ctx context.Context, a resilient.Attempt) {
+		if p, ok := ctx.Value(attemptsKey{}).(*[]resilient.Attempt); ok {
+			*p = append(*p, a) // on the call's goroutine
+		}
+	})
+	tr := resilient.New(base, append(c.transportOptions(), observe)...)
+	totalHedges := 0
+	defer tr.CloseIdleConnections()
+	url := ps.URL + "/v1/posts"
+
+	for i, call := range c.Calls {
+		id := strconv.Itoa(i)
+		knobs := c.Knobs
+		if call.Opts != nil {
+			knobs = knobs.over(*call.Opts)
+		}
+		retries, boMax, elapsed, attemptTimeout, maxRetryAfter, maxHedges := knobs.effective()
+
+		start := time.Now()
+		ctx := context.Background()
+		var deadline time.Time // the earliest of the call's bounds; zero for none
+		earliest := func(d time.Time) {
+			if deadline.IsZero() || d.Before(deadline) {
+				deadline = d
+			}
+		}
+		if elapsed > 0 {
+			earliest(start.Add(elapsed))
+		}
+		var cancels []context.CancelFunc
+		if call.Deadline > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, call.Deadline)
+			cancels = append(cancels, cancel)
+			earliest(start.Add(call.Deadline))
+		}
+		if call.CancelAfter > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			cancels = append(cancels, cancel)
+			tm := time.AfterFunc(call.CancelAfter, cancel)
+			cancels = append(cancels, func() { tm.Stop() })
+			earliest(start.Add(call.CancelAfter))
+		}
+		if call.Opts != nil {
+			ctx = resilient.WithCallOptions(ctx, call.Opts.options()...)
+		}
+		var rep resilient.Report
+		ctx = resilient.WithReport(ctx, &rep)
+		var seenAttempts []resilient.Attempt
+		ctx = context.WithValue(ctx, attemptsKey{}, &seenAttempts)
+		// The copies that lost the previous call's race end, and their
+		// outcomes are counted, once their base returns: after that call.
+		synctest.Wait()
+		probe, _ := http.NewRequest(call.Method, url, nil)
+		before, _ := tr.HostState(probe)
+
+		// Without any bound, a server that never answers keeps the call
+		// as it keeps a plain client's: the server then only answers.
+		if deadline.IsZero() && attemptTimeout == 0 {
+			srv.mu.Lock()
+			for j := srv.next; j < len(srv.behaviors); j++ {
+				if srv.behaviors[j].hangs() {
+					srv.behaviors[j] = bh503
+				}
+			}
+			srv.mu.Unlock()
+		}
+
+		var body io.Reader
+		switch call.Body {
+		case "getbody":
+			body = strings.NewReader(`{"n":1}`)
+		case "plain":
+			body = io.MultiReader(strings.NewReader(`{"n":1}`)) // no GetBody
+		}
+		req, err := http.NewRequestWithContext(ctx, call.Method, url, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Bounds-Call", id)
+		if call.CallerKey {
+			req.Header.Set("Idempotency-Key", "caller-"+id)
+		}
+
+		done := make(chan boundsResult, 1)
+		go func() {
+			resp, err := tr.RoundTrip(req)
+			res := boundsResult{err: err, elapsed: time.Since(start)}
+			if resp != nil {
+				res.status = resp.StatusCode
+				// The body is the caller's: read it, as long as the
+				// caller would (a stalled one, until it gives up).
+				stop := time.AfterFunc(time.Hour, func() { resp.Body.Close() })
+				io.Copy(io.Discard, resp.Body)
+				stop.Stop()
+				resp.Body.Close()
+			}
+			done <- res
+		}()
+
+		// The documented worst case without a deadline: every attempt
+		// (and the wait for its slot) cut by its attempt timeout, what is
+		// read of it bounded by 2s, and every retry's wait at its cap:
+		// the backoff's, or a server's wait within WithMaxRetryAfter
+		// plus its spread (10%, at most 1s), for the retry loop, and
+		// such a wait (a pause, a spent quota) at the rate limiter
+		// before every attempt.
+		attempts := retries + 1
+		worst := time.Duration(attempts)*(2*attemptTimeout+2*2*time.Second+maxRetryAfter+time.Second) +
+			time.Duration(retries)*max(boMax, maxRetryAfter+time.Second)
+		if c.RateLimit > 0 {
+			worst += time.Duration(attempts) * time.Duration(float64(time.Second)/float64(c.RateLimit)*float64(2+attempts))
+		}
+		bound := start.Add(worst)
+		if !deadline.IsZero() {
+			bound = deadline.Add(boundsSlack)
+		}
+		var res boundsResult
+		select {
+		case res = <-done:
+		case <-time.After(time.Until(bound) + 24*time.Hour):
+			t.Errorf("call %d (%s): still running 24h after its bound %v", i, call, bound.Sub(start))
+			for _, cancel := range cancels {
+				cancel()
+			}
+			srv.stop()
+			res = <-done
+		}
+		for _, cancel := range cancels {
+			cancel()
+		}
+		end := start.Add(res.elapsed)
+		if end.After(bound) {
+			t.Errorf("call %d (%s): returned after %v (%d, %v), past its bound of %v; report %+v",
+				i, call, res.elapsed, res.status, res.err, bound.Sub(start), rep)
+		}
+
+		// Attempts: at most 1 + retries, hedged copies apart.
+		if got := rep.Attempts - rep.Hedges; got > attempts {
+			t.Errorf("call %d (%s): %d attempts, want at most %d; report %+v", i, call, got, attempts, rep)
+		}
+		if rep.Hedges > (rep.Attempts-rep.Hedges)*maxHedges {
+			t.Errorf("call %d (%s): %d hedges for %d attempts, MaxHedges %d", i, call, rep.Hedges, rep.Attempts-rep.Hedges, maxHedges)
+		}
+		srv.mu.Lock()
+		met := append([]boundsBehavior(nil), srv.byCall[id]...)
+		srv.mu.Unlock()
+		resentMu.Lock()
+		seen := len(met) - resent[id]
+		resentMu.Unlock()
+		if seen > rep.Attempts {
+			t.Errorf("call %d (%s): the server read %d requests (%v), the Report says %d attempts", i, call, seen, met, rep.Attempts)
+		}
+		// The write rule: a write without the caller's key, to a host
+		// not known to deduplicate, is not sent again once it may have
+		// been processed.
+		if call.Method == http.MethodPost && !call.CallerKey {
+			for j, b := range met[:max(len(met)-1, 0)] {
+				if b.ambiguous() {
+					t.Errorf("call %d (%s): a write sent again after %v (request %d of %v)", i, call, b, j, met)
+					break
+				}
+			}
+		}
+		if *boundsVerbose {
+			t.Logf("case %d call %d (%s): %d %v after %v; met %v; report %+v", c.Seed, i, call, res.status, res.err, res.elapsed, met, rep)
+		}
+		totalHedges += rep.Hedges
+		if rep.Duration != res.elapsed {
+			t.Errorf("call %d (%s): Report.Duration %v, took %v", i, call, rep.Duration, res.elapsed)
+		}
+		// Each attempt and each wait within its documented bound, and no
+		// time spent outside them.
+		spread := min(maxRetryAfter/10, time.Second)
+		var accounted time.Duration
+		var local, uncertain, hedges int
+		for _, a := range seenAttempts {
+			accounted += a.Duration + a.Delay
+			hedges += a.Hedges
+			switch a.Outcome {
+			case resilient.OutcomeCircuitOpen, resilient.OutcomeRateLimited, resilient.OutcomeTooManyInFlight:
+				local++
+			}
+			if a.Outcome == resilient.OutcomeCanceled || a.StatusCode == 0 {
+				uncertain++
+			}
+			if attemptTimeout > 0 {
+				if a.SlotWait > attemptTimeout {
+					t.Errorf("call %d (%s): attempt %d waited %v for a slot, past its attempt timeout %v", i, call, a.Number, a.SlotWait, attemptTimeout)
+				}
+				// Each hedged copy runs under a deadline of its own, from
+				// when it is sent, one Delay after the one before it
+				// (DESIGN.md: per attempt and per hedge copy); a copy not
+				// sent (no token of the pace free) is not counted, but
+				// the next is sent a Delay later all the same.
+				hedgeDelay := attemptTimeout // adaptive: the host's latency, within it
+				if knobs.Hedging != nil && knobs.Hedging.Delay > 0 {
+					hedgeDelay = knobs.Hedging.Delay
+				}
+				if d := a.Duration - a.LocalWait - a.SlotWait - time.Duration(min(a.Hedges, 1)*maxHedges)*hedgeDelay; d > attemptTimeout {
+					t.Errorf("call %d (%s): attempt %d ran %v (%v in all, %v and %v waiting), past its attempt timeout %v",
+						i, call, a.Number, d, a.Duration, a.LocalWait, a.SlotWait, attemptTimeout)
+				}
+			}
+			if a.Delay > max(boMax, maxRetryAfter+spread) {
+				t.Errorf("call %d (%s): attempt %d waits %v before the next, past both the backoff's cap %v and WithMaxRetryAfter %v (+%v)",
+					i, call, a.Number, a.Delay, boMax, maxRetryAfter, spread)
+			}
+			localMax := maxRetryAfter + spread
+			if c.RateLimit > 0 {
+				localMax += time.Duration(float64(time.Second) / float64(c.RateLimit) * float64(len(seenAttempts)+c.RateBurst))
+			}
+			if a.LocalWait > localMax {
+				t.Errorf("call %d (%s): attempt %d waited %v for the rate limiter, past %v", i, call, a.Number, a.LocalWait, localMax)
+			}
+		}
+		// A wait that would pass the context's deadline or the call's
+		// budget is not started: every wait chosen ends before them.
+		hard := time.Duration(0) // from the start; 0 for none
+		if elapsed > 0 {
+			hard = elapsed
+		}
+		if call.Deadline > 0 && (hard == 0 || call.Deadline < hard) {
+			hard = call.Deadline
+		}
+		var offset time.Duration
+		for _, a := range seenAttempts {
+			offset += a.Duration
+			if hard > 0 && a.Retry && a.Delay > 0 && offset+a.Delay >= hard {
+				t.Errorf("call %d (%s): attempt %d, ended at %v, chose a wait of %v, which passes the call's deadline %v; attempts %+v",
+					i, call, a.Number, offset, a.Delay, hard, seenAttempts)
+			}
+			offset += a.Delay
+		}
+		if res.elapsed > accounted && !errors.Is(res.err, context.Canceled) && !errors.Is(res.err, context.DeadlineExceeded) {
+			t.Errorf("call %d (%s): took %v, its attempts and waits %v: time spent outside them; attempts %+v", i, call, res.elapsed, accounted, seenAttempts)
+		}
+		if rep.Attempts != len(seenAttempts)+hedges || rep.Hedges != hedges {
+			t.Errorf("call %d (%s): Report %+v, observer %d attempts, %d hedges", i, call, rep, len(seenAttempts), hedges)
+		}
+		wire := rep.Attempts - local
+		if seen > wire || seen < wire-hedges-uncertain {
+			t.Errorf("call %d (%s): the server read %d requests (%v); %d attempts (%d hedges), %d refused locally, %d uncertain",
+				i, call, seen, met, rep.Attempts, hedges, local, uncertain)
+		}
+		if call.Method == http.MethodPost && !call.CallerKey && rep.Hedges > 0 {
+			t.Errorf("call %d (%s): a write without a key to a host not known to deduplicate hedged %d times", i, call, rep.Hedges)
+		}
+		// A call refused locally, at once, costs nothing: the host's
+		// budget and breaker are as they were.
+		if len(seenAttempts) == 1 && local == 1 && res.elapsed == 0 {
+			after, _ := tr.HostState(probe)
+			if after.RetryBudget != before.RetryBudget || after.Breaker != before.Breaker {
+				t.Errorf("call %d (%s): refused locally (%v), yet the host's budget went %v -> %v, its breaker %+v -> %+v",
+					i, call, seenAttempts[0].Outcome, before.RetryBudget, after.RetryBudget, before.Breaker, after.Breaker)
+			}
+		}
+		if res.err != nil && !strings.HasPrefix(res.err.Error(), "resilient: ") {
+			t.Errorf("call %d: error %q without the resilient: prefix", i, res.err)
+		}
+	}
+
+	// Hedges of a host: at most one in twenty of its calls, plus ten.
+	if max := 10 + (len(c.Calls)+19)/20; totalHedges > max {
+		t.Errorf("%d hedges for %d calls, want at most %d", totalHedges, len(c.Calls), max)
+	}
+	// Nothing held: no slot in flight or waited for.
+	probe, _ := http.NewRequest(http.MethodGet, url, nil)
+	if c.MaxInFlight > 0 {
+		// A hedged copy that lost gives its slot back once its base
+		// returns, which may be just after the call returned.
+		synctest.Wait()
+		hs, err := tr.HostState(probe)
+		if err != nil || hs.InFlight != 0 || hs.Waiting != 0 {
+			t.Errorf("after the calls, once every goroutine is blocked: HostState %+v, %v; want nothing in flight or waiting", hs, err)
+		}
+	}
+	// Once every pause, spent quota and open breaker has expired, a fresh
+	// call to the healthy host goes straight through: one attempt, no wait.
+	srv.healthy.Store(true)
+	time.Sleep(resilient.MaxBelievedReset + time.Minute)
+	var rep resilient.Report
+	req, _ := http.NewRequestWithContext(resilient.WithReport(context.Background(), &rep), http.MethodGet, url, nil)
+	req.Header.Set("X-Bounds-Call", "fresh")
+	start := time.Now()
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Errorf("fresh call after the case: %v; report %+v", err, rep)
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || rep.Attempts != 1 || time.Since(start) != 0 {
+		t.Errorf("fresh call after the case: %d after %d attempts and %v; want 200 at once; report %+v",
+			resp.StatusCode, rep.Attempts, time.Since(start), rep)
+	}
+}
