@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptrace"
@@ -178,21 +179,26 @@ const (
 	bhStall                        // 200 headers, part of the body, then nothing
 	bhStall503                     // 503 headers, part of the body, then nothing
 	bhReset                        // the connection closed without an answer
+	bhSlow                         // 200, after a few seconds
+	bhStall429                     // 429 with Retry-After: 1, part of the body, then nothing
+	bh503Long                      // 503 with a Retry-After of an hour
 	bhCount
 )
 
 var boundsBehaviorNames = [...]string{"ok", "429s", "429date", "429huge", "429neg", "429garbage", "429bare", "503", "503ra",
-	"spent200", "spent429", "hang", "stall", "stall503", "reset"}
+	"spent200", "spent429", "hang", "stall", "stall503", "reset", "slow", "stall429", "503long"}
 
 func (b boundsBehavior) String() string { return boundsBehaviorNames[b] }
 
 // hangs reports whether b never ends by itself.
-func (b boundsBehavior) hangs() bool { return b == bhHang || b == bhStall || b == bhStall503 }
+func (b boundsBehavior) hangs() bool {
+	return b == bhHang || b == bhStall || b == bhStall503 || b == bhStall429
+}
 
 // ambiguous reports whether a write that met b may have been processed.
 func (b boundsBehavior) ambiguous() bool {
 	switch b {
-	case bhOK, bhSpentReset, bhStall, bh503, bh503RetryAfter, bhHang, bhStall503, bhReset:
+	case bhOK, bhSpentReset, bhStall, bh503, bh503RetryAfter, bhHang, bhStall503, bhReset, bhSlow, bh503Long:
 		return true
 	}
 	return false
@@ -205,11 +211,12 @@ type boundsCall struct {
 	CallerKey   bool
 	Deadline    time.Duration // of the context, 0 for none
 	CancelAfter time.Duration // 0 for never
+	StartAt     time.Duration // when the call starts, in a concurrent case
 	Opts        *boundsKnobs  // WithCallOptions; nil for none
 }
 
 func (c boundsCall) String() string {
-	s := fmt.Sprintf("%s body=%q key=%v deadline=%v cancel=%v", c.Method, c.Body, c.CallerKey, c.Deadline, c.CancelAfter)
+	s := fmt.Sprintf("%s body=%q key=%v deadline=%v cancel=%v start=%v", c.Method, c.Body, c.CallerKey, c.Deadline, c.CancelAfter, c.StartAt)
 	if c.Opts != nil {
 		s += " WithCallOptions(" + c.Opts.String() + ")"
 	}
@@ -228,6 +235,7 @@ type boundsCase struct {
 	NoRateLimit bool
 	RateLimit   rate.Limit // 0 for none
 	RateBurst   int
+	Concurrent  bool             // the calls run at once, from their StartAt
 	Behaviors   []boundsBehavior // per server request, in order; ok after the last
 	Calls       []boundsCall
 }
@@ -237,7 +245,7 @@ func (c *boundsCase) String() string {
 	fmt.Fprintf(&b, "seed %d (-bounds.seed=%d)\n  Transport: %s", c.Seed, c.Seed, c.Knobs)
 	fmt.Fprintf(&b, "; MaxInFlight %d; breaker %s %+v; budget %s %+v; WithoutRateLimit %v; WithRateLimit(%v, %d)\n",
 		c.MaxInFlight, c.Breaker, c.BreakerSet, c.Budget, c.BudgetSet, c.NoRateLimit, c.RateLimit, c.RateBurst)
-	fmt.Fprintf(&b, "  server: %v\n", c.Behaviors)
+	fmt.Fprintf(&b, "  concurrent %v; server: %v\n", c.Concurrent, c.Behaviors)
 	for i, call := range c.Calls {
 		fmt.Fprintf(&b, "  call %d: %s\n", i, call)
 	}
@@ -260,6 +268,9 @@ func drawKnobs(r *rand.Rand, perCall bool) boundsKnobs {
 	var k boundsKnobs
 	if r.IntN(p) == 0 {
 		k.MaxRetries = ptr(r.IntN(7))
+		if r.IntN(10) == 0 {
+			k.MaxRetries = ptr(math.MaxInt) // bounded by the budget alone
+		}
 	}
 	if r.IntN(p) == 0 {
 		base := []time.Duration{0, 10 * time.Millisecond, 100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second}[r.IntN(5)]
@@ -337,8 +348,12 @@ func drawBoundsCase(seed uint64) *boundsCase {
 	for range 1 + r.IntN(40) {
 		c.Behaviors = append(c.Behaviors, boundsBehavior(r.IntN(int(bhCount))))
 	}
+	c.Concurrent = r.IntN(3) == 0
 	for range 1 + r.IntN(4) {
 		call := boundsCall{Method: http.MethodGet}
+		if c.Concurrent && r.IntN(2) == 0 {
+			call.StartAt = drawDuration(r, 0, 5*time.Second)
+		}
 		if r.IntN(2) == 0 {
 			call.Method = http.MethodPost
 			call.Body = []string{"", "getbody", "plain"}[r.IntN(3)]
@@ -499,6 +514,22 @@ func (s *boundsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "par")
 		http.NewResponseController(w).Flush()
 		s.hang(r)
+	case bhSlow:
+		select {
+		case <-time.After(time.Duration(1+now.UnixNano()%8) * time.Second):
+			io.WriteString(w, "slow")
+		case <-r.Context().Done():
+		case <-s.closing:
+		}
+	case bhStall429:
+		h.Set("Retry-After", "1")
+		w.WriteHeader(429)
+		io.WriteString(w, `{"error":`)
+		http.NewResponseController(w).Flush()
+		s.hang(r)
+	case bh503Long:
+		h.Set("Retry-After", "3600")
+		w.WriteHeader(503)
 	case bhReset:
 		conn, _, err := http.NewResponseController(w).Hijack()
 		if err != nil {
@@ -560,7 +591,34 @@ func runBoundsCase(t *testing.T, c *boundsCase) {
 	defer tr.CloseIdleConnections()
 	url := ps.URL + "/v1/posts"
 
-	for i, call := range c.Calls {
+	// Without any bound, a server that never answers keeps a call as it
+	// keeps a plain client's: where a call has none, the server then
+	// only answers.
+	for _, call := range c.Calls {
+		knobs := c.Knobs
+		if call.Opts != nil {
+			knobs = knobs.over(*call.Opts)
+		}
+		_, _, elapsed, attemptTimeout, _, _ := knobs.effective()
+		if elapsed == 0 && call.Deadline == 0 && call.CancelAfter == 0 && attemptTimeout == 0 {
+			for j, b := range srv.behaviors {
+				if b.hangs() {
+					srv.behaviors[j] = bh503
+				}
+			}
+		}
+	}
+	var hedgesMu sync.Mutex
+	// settle waits until every goroutine of the bubble is blocked; one
+	// call at a time (synctest.Wait is not to be called concurrently),
+	// under a channel, on which a goroutine blocks durably.
+	waitTurn := make(chan struct{}, 1)
+	settle := func() {
+		waitTurn <- struct{}{}
+		synctest.Wait()
+		<-waitTurn
+	}
+	runCall := func(i int, call boundsCall) {
 		id := strconv.Itoa(i)
 		knobs := c.Knobs
 		if call.Opts != nil {
@@ -603,20 +661,11 @@ func runBoundsCase(t *testing.T, c *boundsCase) {
 		ctx = context.WithValue(ctx, attemptsKey{}, &seenAttempts)
 		// The copies that lost the previous call's race end, and their
 		// outcomes are counted, once their base returns: after that call.
-		synctest.Wait()
 		probe, _ := http.NewRequest(call.Method, url, nil)
-		before, _ := tr.HostState(probe)
-
-		// Without any bound, a server that never answers keeps the call
-		// as it keeps a plain client's: the server then only answers.
-		if deadline.IsZero() && attemptTimeout == 0 {
-			srv.mu.Lock()
-			for j := srv.next; j < len(srv.behaviors); j++ {
-				if srv.behaviors[j].hangs() {
-					srv.behaviors[j] = bh503
-				}
-			}
-			srv.mu.Unlock()
+		var before resilient.HostState
+		if !c.Concurrent {
+			settle()
+			before, _ = tr.HostState(probe)
 		}
 
 		var body io.Reader
@@ -659,6 +708,12 @@ func runBoundsCase(t *testing.T, c *boundsCase) {
 		// such a wait (a pause, a spent quota) at the rate limiter
 		// before every attempt.
 		attempts := retries + 1
+		if retries == math.MaxInt {
+			// No limit but the budget (and the server answers at last,
+			// once its faults run out): bounded by the count of its
+			// faults, as a plain loop would be.
+			attempts, retries = len(c.Behaviors)+1+len(c.Calls), len(c.Behaviors)+len(c.Calls)
+		}
 		worst := time.Duration(attempts)*(2*attemptTimeout+2*2*time.Second+maxRetryAfter+time.Second) +
 			time.Duration(retries)*max(boMax, maxRetryAfter+time.Second)
 		if c.RateLimit > 0 {
@@ -695,6 +750,9 @@ func runBoundsCase(t *testing.T, c *boundsCase) {
 		if rep.Hedges > (rep.Attempts-rep.Hedges)*maxHedges {
 			t.Errorf("call %d (%s): %d hedges for %d attempts, MaxHedges %d", i, call, rep.Hedges, rep.Attempts-rep.Hedges, maxHedges)
 		}
+		// A hedged copy that lost ends after the call: what it did
+		// (net/http's resend of it included) is counted once it has.
+		settle()
 		srv.mu.Lock()
 		met := append([]boundsBehavior(nil), srv.byCall[id]...)
 		srv.mu.Unlock()
@@ -718,7 +776,9 @@ func runBoundsCase(t *testing.T, c *boundsCase) {
 		if *boundsVerbose {
 			t.Logf("case %d call %d (%s): %d %v after %v; met %v; report %+v", c.Seed, i, call, res.status, res.err, res.elapsed, met, rep)
 		}
+		hedgesMu.Lock()
 		totalHedges += rep.Hedges
+		hedgesMu.Unlock()
 		if rep.Duration != res.elapsed {
 			t.Errorf("call %d (%s): Report.Duration %v, took %v", i, call, rep.Duration, res.elapsed)
 		}
@@ -800,16 +860,33 @@ func runBoundsCase(t *testing.T, c *boundsCase) {
 			t.Errorf("call %d (%s): a write without a key to a host not known to deduplicate hedged %d times", i, call, rep.Hedges)
 		}
 		// A call refused locally, at once, costs nothing: the host's
-		// budget and breaker are as they were.
-		if len(seenAttempts) == 1 && local == 1 && res.elapsed == 0 {
+		// budget is no lower, its breaker as it was.
+		if !c.Concurrent && len(seenAttempts) == 1 && local == 1 && res.elapsed == 0 {
 			after, _ := tr.HostState(probe)
-			if after.RetryBudget != before.RetryBudget || after.Breaker != before.Breaker {
+			// (A budget idle for ten minutes refills when next used, a
+			// refused attempt's lookup included: it may rise.)
+			if after.RetryBudget < before.RetryBudget || after.Breaker != before.Breaker {
 				t.Errorf("call %d (%s): refused locally (%v), yet the host's budget went %v -> %v, its breaker %+v -> %+v",
 					i, call, seenAttempts[0].Outcome, before.RetryBudget, after.RetryBudget, before.Breaker, after.Breaker)
 			}
 		}
 		if res.err != nil && !strings.HasPrefix(res.err.Error(), "resilient: ") {
 			t.Errorf("call %d: error %q without the resilient: prefix", i, res.err)
+		}
+	}
+	if c.Concurrent {
+		// The calls start at their offsets, each on its goroutine.
+		var wg sync.WaitGroup
+		for i, call := range c.Calls {
+			wg.Go(func() {
+				time.Sleep(call.StartAt)
+				runCall(i, call)
+			})
+		}
+		wg.Wait()
+	} else {
+		for i, call := range c.Calls {
+			runCall(i, call)
 		}
 	}
 

@@ -112,6 +112,10 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 	// gate last held it (zero for none): its refusals are bounded from
 	// then, not from the waits the gate held the attempt before them.
 	var dry time.Time
+	// gated is when the gate first held the attempt (zero until then):
+	// the waits for the pauses and spent quotas that follow one another
+	// while it waits are bounded by maxWait in all, as one is.
+	var gated time.Time
 	for first := true; ; first = false {
 		var changed, gchanged <-chan struct{} // asked before the pause is read: see QuotaWatcher
 		if p.watch != nil {
@@ -141,7 +145,11 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				p.mu.Unlock()
 				return p, now.Sub(start), false, rl.refuse(p, until.Sub(now), "a hedged copy does not wait for the host's quota or pause")
 			}
-			if byQuota && !pause.After(now) && (until.Sub(now) > maxWait || pastDeadline(ctx, budget, until)) && p.mayProbe(req, now) {
+			if gated.IsZero() {
+				gated = now
+			}
+			held := now.Sub(gated) // by the gate already
+			if byQuota && !pause.After(now) && (held+until.Sub(now) > maxWait || pastDeadline(ctx, budget, until)) && p.mayProbe(req, now) {
 				// The call would be refused: a request of another
 				// route goes instead, whose quota may be its own.
 				p.probed = p.reset
@@ -165,7 +173,10 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			if rl.skipWait(req, p, d) {
 				return p, now.Sub(start), false, nil
 			}
-			if d > maxWait {
+			if held+d > maxWait {
+				if held > 0 {
+					return p, now.Sub(start), false, rl.refuse(p, held+d, fmt.Sprintf("in all, for pauses one after another, longer than the longest wait a server may ask for (%v)", maxWait))
+				}
 				return p, now.Sub(start), false, rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
 			}
 			if s := retryAfterSpread(d, rl.rand); !pastDeadline(ctx, budget, now.Add(d+s)) {
