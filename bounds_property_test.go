@@ -48,6 +48,7 @@ type boundsKnobs struct {
 	MaxRetryAfter  *time.Duration
 	Hedging        *resilient.Hedging // MaxHedges 0: WithoutHedging
 	Buffered       *int64
+	MaxBody        *int64 // WithMaxBufferedBody
 }
 
 func (k boundsKnobs) String() string {
@@ -76,6 +77,9 @@ func (k boundsKnobs) String() string {
 	}
 	if k.Buffered != nil {
 		parts = append(parts, fmt.Sprintf("WithBufferedResponse(%d)", *k.Buffered))
+	}
+	if k.MaxBody != nil {
+		parts = append(parts, fmt.Sprintf("WithMaxBufferedBody(%d)", *k.MaxBody))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -107,6 +111,9 @@ func (k boundsKnobs) options() []resilient.Option {
 	if k.Buffered != nil {
 		opts = append(opts, resilient.WithBufferedResponse(*k.Buffered))
 	}
+	if k.MaxBody != nil {
+		opts = append(opts, resilient.WithMaxBufferedBody(*k.MaxBody))
+	}
 	return opts
 }
 
@@ -132,6 +139,9 @@ func (k boundsKnobs) over(o boundsKnobs) boundsKnobs {
 	}
 	if o.Buffered != nil {
 		k.Buffered = o.Buffered
+	}
+	if o.MaxBody != nil {
+		k.MaxBody = o.MaxBody
 	}
 	return k
 }
@@ -182,11 +192,16 @@ const (
 	bhSlow                         // 200, after a few seconds
 	bhStall429                     // 429 with Retry-After: 1, part of the body, then nothing
 	bh503Long                      // 503 with a Retry-After of an hour
+	bhSkewed                       // 429 with a Retry-After date and a Date header far off
+	bhVendor                       // 429 or 200 with a vendor's spent quota (OpenAI, Anthropic, Shopify)
 	bhCount
 )
 
 var boundsBehaviorNames = [...]string{"ok", "429s", "429date", "429huge", "429neg", "429garbage", "429bare", "503", "503ra",
-	"spent200", "spent429", "hang", "stall", "stall503", "reset", "slow", "stall429", "503long"}
+	"spent200", "spent429", "hang", "stall", "stall503", "reset", "slow", "stall429", "503long", "skewed", "vendor"}
+
+// bhSlowest is the longest a bhSlow answer takes.
+const bhSlowest = 8 * time.Second
 
 func (b boundsBehavior) String() string { return boundsBehaviorNames[b] }
 
@@ -201,7 +216,7 @@ func (b boundsBehavior) ambiguous() bool {
 	case bhOK, bhSpentReset, bhStall, bh503, bh503RetryAfter, bhHang, bhStall503, bhReset, bhSlow, bh503Long:
 		return true
 	}
-	return false
+	return false // a 429 (bhVendor's 200 ends the call)
 }
 
 // boundsCall is one call of a case.
@@ -307,6 +322,9 @@ func drawKnobs(r *rand.Rand, perCall bool) boundsKnobs {
 	if r.IntN(p) == 0 {
 		k.Buffered = ptr([]int64{0, 4, 1 << 10}[r.IntN(3)])
 	}
+	if r.IntN(2*p) == 0 {
+		k.MaxBody = ptr([]int64{0, 4, 1 << 10}[r.IntN(3)])
+	}
 	return k
 }
 
@@ -361,6 +379,9 @@ func drawBoundsCase(seed uint64) *boundsCase {
 		}
 		if r.IntN(2) == 0 {
 			call.Deadline = drawDuration(r, 10*time.Millisecond, 3*time.Minute)
+			if r.IntN(20) == 0 {
+				call.Deadline = time.Nanosecond // over before the call starts
+			}
 		}
 		if r.IntN(4) == 0 {
 			call.CancelAfter = drawDuration(r, 0, time.Minute)
@@ -415,7 +436,13 @@ func (c *boundsCase) transportOptions() []resilient.Option {
 func TestBoundsProperty(t *testing.T) {
 	first, n := uint64(20261201), *boundsCases
 	if *boundsSeed != 0 {
+		// One case, or -bounds.cases of them from it.
 		first, n = *boundsSeed, 1
+		flag.Visit(func(f *flag.Flag) {
+			if f.Name == "bounds.cases" {
+				n = *boundsCases
+			}
+		})
 	} else if testing.Short() {
 		n = 50
 	}
@@ -516,7 +543,7 @@ func (s *boundsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.hang(r)
 	case bhSlow:
 		select {
-		case <-time.After(time.Duration(1+now.UnixNano()%8) * time.Second):
+		case <-time.After(time.Duration(1+now.UnixNano()%int64(bhSlowest/time.Second)) * time.Second):
 			io.WriteString(w, "slow")
 		case <-r.Context().Done():
 		case <-s.closing:
@@ -527,6 +554,35 @@ func (s *boundsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"error":`)
 		http.NewResponseController(w).Flush()
 		s.hang(r)
+	case bhSkewed:
+		// The server's clock is off by up to a day either way; it asks
+		// for a wait until its clock's now plus up to two minutes.
+		skew := time.Duration(now.UnixNano()%(48*3600)-24*3600) * time.Second
+		h.Set("Date", now.Add(skew).UTC().Format(http.TimeFormat))
+		h.Set("Retry-After", now.Add(skew+time.Duration(now.UnixNano()%120)*time.Second).UTC().Format(http.TimeFormat))
+		if now.UnixNano()%2 == 0 {
+			h.Set("X-RateLimit-Limit", "10")
+			h.Set("X-RateLimit-Remaining", "0")
+			h.Set("X-RateLimit-Reset", strconv.FormatInt(now.Add(skew+30*time.Minute).Unix(), 10))
+		}
+		w.WriteHeader(429)
+	case bhVendor:
+		switch now.UnixNano() % 3 {
+		case 0:
+			h.Set("x-ratelimit-limit-requests", "60")
+			h.Set("x-ratelimit-remaining-requests", "0")
+			h.Set("x-ratelimit-reset-requests", "59m0s")
+		case 1:
+			h.Set("anthropic-ratelimit-requests-limit", "50")
+			h.Set("anthropic-ratelimit-requests-remaining", "0")
+			h.Set("anthropic-ratelimit-requests-reset", now.Add(40*time.Minute).UTC().Format(time.RFC3339))
+		default:
+			h.Set("X-Shopify-Shop-Api-Call-Limit", "40/40")
+		}
+		if now.UnixNano()%2 == 0 {
+			w.WriteHeader(429)
+		}
+		io.WriteString(w, "vendor")
 	case bh503Long:
 		h.Set("Retry-After", "3600")
 		w.WriteHeader(503)
@@ -701,8 +757,10 @@ func runBoundsCase(t *testing.T, c *boundsCase) {
 		}()
 
 		// The documented worst case without a deadline: every attempt
-		// (and the wait for its slot) cut by its attempt timeout, what is
-		// read of it bounded by 2s, and every retry's wait at its cap:
+		// (and the wait for its slot) cut by its attempt timeout (or, with
+		// none, the server's slowest answers), what is read of it bounded
+		// by 2s (an envelope's peek, a drain), and every retry's wait at
+		// its cap:
 		// the backoff's, or a server's wait within WithMaxRetryAfter
 		// plus its spread (10%, at most 1s), for the retry loop, and
 		// such a wait (a pause, a spent quota) at the rate limiter
@@ -714,10 +772,18 @@ func runBoundsCase(t *testing.T, c *boundsCase) {
 			// faults, as a plain loop would be.
 			attempts, retries = len(c.Behaviors)+1+len(c.Calls), len(c.Behaviors)+len(c.Calls)
 		}
-		worst := time.Duration(attempts)*(2*attemptTimeout+2*2*time.Second+maxRetryAfter+time.Second) +
+		answer := 2 * attemptTimeout // the wait for a slot, and the attempt
+		if attemptTimeout == 0 {
+			// The slowest answer the server gives, to this call and to
+			// those it may wait behind for a slot.
+			answer = time.Duration(len(c.Calls)) * bhSlowest
+		}
+		worst := time.Duration(attempts)*(answer+2*2*time.Second+maxRetryAfter+time.Second) +
 			time.Duration(retries)*max(boMax, maxRetryAfter+time.Second)
 		if c.RateLimit > 0 {
-			worst += time.Duration(attempts) * time.Duration(float64(time.Second)/float64(c.RateLimit)*float64(2+attempts))
+			// The caller's own pace, for every attempt and copy of the
+			// case's calls.
+			worst += time.Duration(attempts) * time.Duration(float64(time.Second)/float64(c.RateLimit)*float64(len(c.Calls)*(1+maxHedges)*attempts+c.RateBurst))
 		}
 		bound := start.Add(worst)
 		if !deadline.IsZero() {
@@ -797,7 +863,10 @@ func runBoundsCase(t *testing.T, c *boundsCase) {
 			if a.Outcome == resilient.OutcomeCanceled || a.StatusCode == 0 {
 				uncertain++
 			}
-			if attemptTimeout > 0 {
+			// (When a hedged copy answered, the Attempt is the copy's: the
+			// attempt's own wait at the rate limiter, which may go on
+			// after the copy's answer, is not in its LocalWait.)
+			if attemptTimeout > 0 && a.Hedge == 0 {
 				if a.SlotWait > attemptTimeout {
 					t.Errorf("call %d (%s): attempt %d waited %v for a slot, past its attempt timeout %v", i, call, a.Number, a.SlotWait, attemptTimeout)
 				}
@@ -811,8 +880,8 @@ func runBoundsCase(t *testing.T, c *boundsCase) {
 					hedgeDelay = knobs.Hedging.Delay
 				}
 				if d := a.Duration - a.LocalWait - a.SlotWait - time.Duration(min(a.Hedges, 1)*maxHedges)*hedgeDelay; d > attemptTimeout {
-					t.Errorf("call %d (%s): attempt %d ran %v (%v in all, %v and %v waiting), past its attempt timeout %v",
-						i, call, a.Number, d, a.Duration, a.LocalWait, a.SlotWait, attemptTimeout)
+					t.Errorf("call %d (%s): attempt %d ran %v (%v in all, %v and %v waiting), past its attempt timeout %v; attempts %+v",
+						i, call, a.Number, d, a.Duration, a.LocalWait, a.SlotWait, attemptTimeout, seenAttempts)
 				}
 			}
 			if a.Delay > max(boMax, maxRetryAfter+spread) {
@@ -821,7 +890,9 @@ func runBoundsCase(t *testing.T, c *boundsCase) {
 			}
 			localMax := maxRetryAfter + spread
 			if c.RateLimit > 0 {
-				localMax += time.Duration(float64(time.Second) / float64(c.RateLimit) * float64(len(seenAttempts)+c.RateBurst))
+				// The caller's own pace, which every attempt and copy of
+				// the case's calls may queue for.
+				localMax += time.Duration(float64(time.Second) / float64(c.RateLimit) * float64(len(c.Calls)*(1+maxHedges)*attempts+c.RateBurst))
 			}
 			if a.LocalWait > localMax {
 				t.Errorf("call %d (%s): attempt %d waited %v for the rate limiter, past %v", i, call, a.Number, a.LocalWait, localMax)

@@ -112,9 +112,10 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 	// gate last held it (zero for none): its refusals are bounded from
 	// then, not from the waits the gate held the attempt before them.
 	var dry time.Time
-	// gated is when the gate first held the attempt (zero until then):
-	// the waits for the pauses and spent quotas that follow one another
-	// while it waits are bounded by maxWait in all, as one is.
+	// gated is when the server's limits first held the attempt (zero
+	// until then): the waits for the pauses, spent quotas and turns of
+	// the learned pace that follow one another while it waits are
+	// bounded by maxWait in all, as one is.
 	var gated time.Time
 	for first := true; ; first = false {
 		var changed, gchanged <-chan struct{} // asked before the pause is read: see QuotaWatcher
@@ -175,7 +176,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			}
 			if held+d > maxWait {
 				if held > 0 {
-					return p, now.Sub(start), false, rl.refuse(p, held+d, fmt.Sprintf("in all, for pauses one after another, longer than the longest wait a server may ask for (%v)", maxWait))
+					return p, now.Sub(start), false, rl.refuse(p, held+d, fmt.Sprintf("in all, for pauses and turns of the pace one after another, longer than the longest wait a server may ask for (%v)", maxWait))
 				}
 				return p, now.Sub(start), false, rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
 			}
@@ -269,12 +270,20 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			p.mu.Unlock()
 			return p, now.Sub(start), false, rl.refuse(p, d, "a hedged copy does not wait for a token")
 		}
-		if p.learned && d > maxWait {
+		if p.learned && d > 0 {
 			// The pace is the server's: a wait for a token is bounded
-			// as a wait it announced is.
-			r.CancelAt(now)
-			p.mu.Unlock()
-			return p, now.Sub(start), false, rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
+			// as a wait it announced is, with those before it.
+			if gated.IsZero() {
+				gated = now
+			}
+			if held := now.Sub(gated); held+d > maxWait {
+				r.CancelAt(now)
+				p.mu.Unlock()
+				if held > 0 {
+					return p, now.Sub(start), false, rl.refuse(p, held+d, fmt.Sprintf("in all, for pauses and turns of the pace one after another, longer than the longest wait a server may ask for (%v)", maxWait))
+				}
+				return p, now.Sub(start), false, rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
+			}
 		}
 		if !r.OK() || pastDeadline(ctx, budget, now.Add(d)) {
 			r.CancelAt(now)

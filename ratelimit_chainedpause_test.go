@@ -76,3 +76,55 @@ func TestPauseWaitsBoundedInTotal(t *testing.T) {
 		}
 	})
 }
+
+// TestPauseThenPaceBoundedInTotal: the same for a pause followed by a turn
+// of the pace the server announced. The host announces 10 requests per
+// 30 minutes, one left (paced at a turn per 189s, with a burst of one);
+// call A takes that turn at t=0 and gets a 429 (Retry-After: 90). Call B,
+// at t=1s, waits out the pause (89s) and would then wait for the next
+// turn of the pace, at t=189s: 188s in all for waits the server set, past
+// the 2m the caller allows. It is refused at t=90s instead (found by
+// TestBoundsProperty, seed 20263396).
+func TestPauseThenPaceBoundedInTotal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := roundTrip(func(req *http.Request) (*http.Response, error) {
+			h := http.Header{}
+			status := 200
+			switch req.Header.Get("X-Who") {
+			case "X":
+				h.Set("RateLimit-Policy", `"default";q=10;w=1800`)
+				h.Set("RateLimit", `"default";r=1;t=1800`)
+			case "A":
+				status = 429
+				h.Set("Retry-After", "90")
+			}
+			return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader("")), Request: req}, nil
+		})
+		const limit = 2 * time.Minute
+		tr := resilient.New(base, resilient.WithoutBreaker(), resilient.WithoutRetryBudget(),
+			resilient.WithMaxRetries(0), resilient.WithMaxRetryAfter(limit), resilient.WithMaxElapsed(0))
+		send := func(who string) (int, error) {
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://api.test/v1/posts", nil)
+			req.Header.Set("X-Who", who)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				return 0, err
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		}
+		if status, err := send("X"); status != 200 || err != nil {
+			t.Fatalf("X: %d, %v; want 200", status, err)
+		}
+		if status, err := send("A"); status != 429 || err != nil {
+			t.Fatalf("A: %d, %v; want its 429", status, err)
+		}
+		time.Sleep(time.Second)
+		start := time.Now()
+		status, err := send("B")
+		if took := time.Since(start); !errors.Is(err, resilient.ErrRateLimited) || took > limit+time.Second {
+			t.Errorf("B: %d, %v after %v; want it refused (ErrRateLimited) within %v of waiting for the server's limits", status, err, took, limit)
+		}
+	})
+}

@@ -125,10 +125,11 @@ import (
 // reset, or its pace) that is longer than WithMaxRetryAfter's limit, is not
 // started: the attempt fails at once, its body is closed, and the error
 // wraps ErrRateLimited and says how long the wait would have been. The
-// limit bounds an attempt's waits for pauses and spent quotas in all: an
-// attempt that waited out one pause and finds a new one (another call's
-// 429 answered meanwhile) waits for it only as long as the limit still
-// allows, and fails so otherwise. Nor is
+// limit bounds an attempt's waits for what the server set in all, not
+// each one: an attempt that waited out one pause and finds a new one
+// (another call's 429 answered meanwhile), or a turn of the server's pace
+// further ahead, waits for it only as long as the limit still allows,
+// and fails so otherwise. Nor is
 // a wait (a pause, a spent quota's, a turn of the pace, a token of a
 // QuotaStore) past whose end the host's circuit breaker stays open: the
 // attempt goes on to the breaker at once, which refuses it
