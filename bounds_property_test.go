@@ -83,8 +83,6 @@ type boundsResult struct {
 	status  int
 	err     error
 	elapsed time.Duration
-	report  resilient.Report
-	resent  int // requests net/http wrote again by itself
 }
 
 func runBoundsCase(t *testing.T, c *boundsCase) {
