@@ -41,19 +41,7 @@ func TestPauseWaitsBoundedInTotal(t *testing.T) {
 			return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), Request: req}, nil
 		})
 		const limit = 2 * time.Minute
-		tr := resilient.New(base, resilient.WithoutBreaker(), resilient.WithoutRetryBudget(),
-			resilient.WithMaxRetries(0), resilient.WithMaxRetryAfter(limit), resilient.WithMaxElapsed(0))
-		send := func(who string) (int, error) {
-			req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://api.test/v1/posts", nil)
-			req.Header.Set("X-Who", who)
-			resp, err := tr.RoundTrip(req)
-			if err != nil {
-				return 0, err
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			return resp.StatusCode, nil
-		}
+		send := chainedPauseSender(base, limit)
 		cDone := make(chan struct{})
 		go func() {
 			defer close(cDone)
@@ -101,19 +89,7 @@ func TestPauseThenPaceBoundedInTotal(t *testing.T) {
 			return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader("")), Request: req}, nil
 		})
 		const limit = 2 * time.Minute
-		tr := resilient.New(base, resilient.WithoutBreaker(), resilient.WithoutRetryBudget(),
-			resilient.WithMaxRetries(0), resilient.WithMaxRetryAfter(limit), resilient.WithMaxElapsed(0))
-		send := func(who string) (int, error) {
-			req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://api.test/v1/posts", nil)
-			req.Header.Set("X-Who", who)
-			resp, err := tr.RoundTrip(req)
-			if err != nil {
-				return 0, err
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			return resp.StatusCode, nil
-		}
+		send := chainedPauseSender(base, limit)
 		if status, err := send("X"); status != 200 || err != nil {
 			t.Fatalf("X: %d, %v; want 200", status, err)
 		}
@@ -127,4 +103,24 @@ func TestPauseThenPaceBoundedInTotal(t *testing.T) {
 			t.Errorf("B: %d, %v after %v; want it refused (ErrRateLimited) within %v of waiting for the server's limits", status, err, took, limit)
 		}
 	})
+}
+
+// chainedPauseSender returns a function that sends a GET marked X-Who: who
+// through a Transport over base with one attempt per call, no breaker, no
+// budget, no call budget, and limit as WithMaxRetryAfter, and reports its
+// status once its body is read.
+func chainedPauseSender(base http.RoundTripper, limit time.Duration) func(who string) (int, error) {
+	tr := resilient.New(base, resilient.WithoutBreaker(), resilient.WithoutRetryBudget(),
+		resilient.WithMaxRetries(0), resilient.WithMaxRetryAfter(limit), resilient.WithMaxElapsed(0))
+	return func(who string) (int, error) {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://api.test/v1/posts", nil)
+		req.Header.Set("X-Who", who)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
 }
