@@ -175,10 +175,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				return p, now.Sub(start), false, nil
 			}
 			if held+d > maxWait {
-				if held > 0 {
-					return p, now.Sub(start), false, rl.refuse(p, held+d, fmt.Sprintf("in all, for pauses and turns of the pace one after another, longer than the longest wait a server may ask for (%v)", maxWait))
-				}
-				return p, now.Sub(start), false, rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
+				return p, now.Sub(start), false, rl.refuseServerWait(p, held, d, maxWait)
 			}
 			if s := retryAfterSpread(d, rl.rand); !pastDeadline(ctx, budget, now.Add(d+s)) {
 				// The spread is the limiter's own: it never turns a
@@ -234,7 +231,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					// (The token cannot be given back: a store
 					// holds it for this attempt.)
 					p.mu.Unlock()
-					return p, now.Sub(start), false, rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
+					return p, now.Sub(start), false, rl.refuseServerWait(p, 0, d, maxWait)
 				}
 				if !ok && dry.IsZero() {
 					dry = now
@@ -279,10 +276,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			if held := now.Sub(gated); held+d > maxWait {
 				r.CancelAt(now)
 				p.mu.Unlock()
-				if held > 0 {
-					return p, now.Sub(start), false, rl.refuse(p, held+d, fmt.Sprintf("in all, for pauses and turns of the pace one after another, longer than the longest wait a server may ask for (%v)", maxWait))
-				}
-				return p, now.Sub(start), false, rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
+				return p, now.Sub(start), false, rl.refuseServerWait(p, held, d, maxWait)
 			}
 		}
 		if !r.OK() || pastDeadline(ctx, budget, now.Add(d)) {

@@ -251,6 +251,17 @@ func pastDeadline(ctx context.Context, budget, t time.Time) bool {
 	return !budget.IsZero() && !t.Before(budget)
 }
 
+// refuseServerWait refuses a wait of d that the server set (a pause, a
+// spent quota's reset, a turn of its pace) after the attempt was held
+// held already by such waits, which maxWait (WithMaxRetryAfter) bounds in
+// all.
+func (rl *rateLimiter) refuseServerWait(p *partition, held, d, maxWait time.Duration) error {
+	if held > 0 {
+		return rl.refuse(p, held+d, fmt.Sprintf("in all, for pauses and turns of the pace one after another, longer than the longest wait a server may ask for (%v)", maxWait))
+	}
+	return rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
+}
+
 func (rl *rateLimiter) refuse(p *partition, d time.Duration, why string) error {
 	if d == rate.InfDuration {
 		return fmt.Errorf("%w: %s: would wait forever", ErrRateLimited, p.key)
