@@ -241,16 +241,26 @@ func (s *budgetSet) use(b *hostBudget) {
 	if used == now {
 		return
 	}
-	if idle := (now - used) / int64(budgetRefill/time.Second); idle > 0 {
-		add := s.burst
-		if idle < s.burst/budgetUnit {
-			add = idle * budgetUnit
-		}
+	if add := s.idleRefill(now, used); add > 0 {
 		if v, ok := addTokens(&b.tokens, add, s.burst); ok && v == s.burst {
 			s.notFull.Add(-1)
 		}
 	}
 	b.used.Store(now)
+}
+
+// idleRefill returns the tokens a budget last used at used (coarse time)
+// regains when used at now: one retry per budgetRefill, at most a burst
+// (see use).
+func (s *budgetSet) idleRefill(now, used int64) int64 {
+	idle := (now - used) / int64(budgetRefill/time.Second)
+	switch {
+	case idle <= 0:
+		return 0
+	case idle < s.burst/budgetUnit:
+		return idle * budgetUnit
+	}
+	return s.burst
 }
 
 // answered credits an answer of the call's host: a deposit, unless every

@@ -87,3 +87,34 @@ func TestRetryBudgetRefillIsSlow(t *testing.T) {
 		})
 	}
 }
+
+// TestHostStateShowsIdleRefill: HostState.RetryBudget is what the host's
+// next call finds: a budget an outage spent shows the retries it regained
+// while the host was not called (one per ten minutes), and a full budget
+// after a quiet week; reading it changes nothing. It showed the spent
+// budget until the host was called again.
+func TestHostStateShowsIdleRefill(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(base, fastRetries, WithoutBreaker())
+		for range 10 {
+			get(t, tr, "https://api.test/v1/items") // the outage spends the budget
+		}
+		spent := hostState(t, tr, "https://api.test").RetryBudget
+		if spent >= 1 {
+			t.Fatalf("budget after the outage: %v, want below 1", spent)
+		}
+		time.Sleep(25 * time.Minute)
+		for range 2 {
+			if got, want := hostState(t, tr, "https://api.test").RetryBudget, spent+2; got != want {
+				t.Errorf("budget 25 minutes after the outage: %v, want %v", got, want)
+			}
+		}
+		time.Sleep(7 * 24 * time.Hour)
+		if got := hostState(t, tr, "https://api.test").RetryBudget; got != DefaultRetryBudgetBurst {
+			t.Errorf("budget a week after the outage: %v, want %v", got, DefaultRetryBudgetBurst)
+		}
+	})
+}

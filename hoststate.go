@@ -27,7 +27,9 @@ type HostState struct {
 	// RetryBudget is the number of retries the host's budget holds (a
 	// retry the server asked for costs RetryBudget.ThrottledCost, a
 	// fraction of one): RetryBudget.Burst for a host the Transport holds
-	// no budget for, as a new host starts full. It is -1 when there is no
+	// no budget for, as a new host starts full. It counts what the budget
+	// regains while the host is not called (one retry per ten minutes, up
+	// to the burst), as the host's next call finds it. It is -1 when there is no
 	// budget to read: budgets are off (WithoutRetryBudget), or shared
 	// through a BudgetStore (the fleet's count lives in the store).
 	RetryBudget float64
@@ -194,7 +196,13 @@ func (s *budgetSet) tokensOf(req *http.Request) float64 {
 	case b == nil:
 		return float64(s.burst) / budgetUnit
 	}
-	return float64(b.tokens.Load()&^budgetDropped) / budgetUnit
+	// What the budget holds when next used: with what it regains for
+	// the time it was not (see budgetSet.use).
+	tokens := b.tokens.Load() &^ budgetDropped
+	if tokens < s.burst {
+		tokens = min(tokens+s.idleRefill(s.now(), b.used.Load()), s.burst)
+	}
+	return float64(tokens) / budgetUnit
 }
 
 // countOf returns the attempts to req's host in flight and waiting; -1
