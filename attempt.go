@@ -17,7 +17,7 @@ type attemptState struct {
 	ctxDeadline time.Time // the deadline of the attempt's context, as the retry loop read it; zero for none
 	hedge       int       // 0 for an attempt; for a hedged copy, its number: n for the n-th sent, once it reaches the base (see hedgeRun.wire)
 	hedges      int       // hedged copies of the attempt sent
-	run         *hedgeRun // the copies of the attempt a hedged copy belongs to; nil for an attempt
+	run         *hedgeRun // the copies of a hedged attempt, for the attempt itself (hedge 0) and each copy; nil for an attempt not hedged
 	callCfg     *config   // the call's configuration
 	resends     int       // the call's requests sent to the wire before this attempt (a hedged copy: before the attempt it copies)
 	wired       bool      // the attempt reached the Tracer, right above the base

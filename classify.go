@@ -124,8 +124,9 @@ func (c *classifier) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
 	if st != nil && st.run != nil {
-		// A hedged copy, about to be sent: numbered among those sent,
-		// or not sent at all once its attempt is decided.
+		// A hedged attempt, about to be sent: its copies' delay runs
+		// from now. A hedged copy: numbered among those sent, or not
+		// sent at all once its attempt is decided.
 		if err := st.run.wire(st); err != nil {
 			if req.Body != nil {
 				req.Body.Close()

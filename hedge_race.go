@@ -36,7 +36,11 @@ type hedgeRun struct {
 	stopped bool     // no more copies are sent
 	sent    int      // copies that reached the base RoundTripper (see wire)
 	timer   *time.Timer
-	keyed   bool // copies of a keyed write: see finish
+	// delay and launch arm the first copy, once the attempt itself is
+	// sent (see wire).
+	delay  time.Duration
+	launch func()
+	keyed  bool // copies of a keyed write: see finish
 	// created says that the copy that won a keyed write's run got a
 	// success that is no replay: another copy's, too, proves that the
 	// host ignores keys.
@@ -53,9 +57,21 @@ type hedgeRun struct {
 // requests sent), whatever the copies before it that never were. A copy
 // whose attempt was decided meanwhile is not sent: it fails with
 // errHedgeLost, as its canceled context would make the base fail it.
+//
+// For the attempt itself (st.hedge 0), wire arms the first copy: the
+// hedging delay runs from when the attempt is sent, not while it waits
+// for the rate limiter or a slot of its host. A copy is for a slow
+// answer, not a slow queue: one sent while the attempt still waits for
+// its turn would go to the wire ahead of it, and the attempt after it.
 func (run *hedgeRun) wire(st *attemptState) error {
 	run.mu.Lock()
 	defer run.mu.Unlock()
+	if st.hedge == 0 {
+		if !run.stopped {
+			run.timer = time.AfterFunc(run.delay, run.launch)
+		}
+		return nil
+	}
 	if run.stopped {
 		return errHedgeLost
 	}
@@ -91,9 +107,8 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 	first := &hedgeCopy{st: st, req: areq.WithContext(ctx), cancel: cancel}
 	run.copies = append(run.copies, first)
 	run.running = 1
-	run.mu.Lock()
-	run.timer = time.AfterFunc(delay, func() { c.launchCopy(run, n, areq, hb, delay, start) })
-	run.mu.Unlock()
+	run.delay, run.launch = delay, func() { c.launchCopy(run, n, areq, hb, delay, start) }
+	st.run = run // the first copy is armed once the attempt is sent (see wire)
 
 	resp, err := c.sendFirst(run, first.req, st)
 	first.dur = time.Since(start)

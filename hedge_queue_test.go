@@ -1,0 +1,100 @@
+package resilient
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/resilienthttp/resilient/resilienttest"
+)
+
+// TestHedgingNotWhileQueued: an attempt's hedging delay runs from when the
+// attempt is sent, not while it waits for the rate limiter: a copy is for
+// a slow answer, not for a slow queue, and a copy sent while the attempt
+// still waits for its turn would jump the queue ahead of it, the attempt
+// following it to the wire. Before, the delay ran from the attempt's
+// start: the host paused for 1s by a 429, the attempt waited out the pause
+// and its spread (1.1s), and its copy, due at 1.05s, found the pause over
+// and was sent first; the attempt was sent after it, 50ms later.
+func TestHedgingNotWhileQueued(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
+			resilienttest.WithScript(resilienttest.RouteUsage, resilienttest.RateLimited(time.Second)),
+			resilienttest.WithScript(resilienttest.RouteListPosts, resilienttest.Slow(500*time.Millisecond)))
+		defer srv.Close()
+		tr := New(srv.Transport(), WithHedging(Hedging{Delay: 1050 * time.Millisecond}),
+			withRand(func(n int64) int64 { return n - 1 })) // the spread of a pause at its widest: 10%
+		defer tr.CloseIdleConnections()
+
+		// A 429 with Retry-After: 1 pauses the host's reads for 1s.
+		ctx := WithCallOptions(context.Background(), WithMaxRetries(0))
+		resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", srv.URL+"/v1/usage", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("status %d, want 429", resp.StatusCode)
+		}
+
+		// The read waits 1.1s for the pause, is sent, and answers 500ms
+		// later: within its hedging delay from when it was sent.
+		var rep Report
+		start := time.Now()
+		resp, err = roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &rep), "GET", srv.URL+"/v1/posts", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		took := time.Since(start)
+		synctest.Wait() // a copy that lost has ended
+		if n := srv.Stats().Requests; n != 2 || rep.Hedges != 0 {
+			t.Errorf("the server read %d requests, the Report says %d hedges; want 2 and 0: no copy while the attempt waits for the limiter; report %+v", n, rep.Hedges, rep)
+		}
+		if want := 1600 * time.Millisecond; took != want || rep.Waited != 1100*time.Millisecond {
+			t.Errorf("answered after %v, waited %v; want %v, 1.1s of it waiting for the limiter", took, rep.Waited, want)
+		}
+	})
+}
+
+// TestHedgingNotWhilePaused: a copy due while the host is paused after a
+// 429 is not sent: the attempt was sent, then another call's 429 paused
+// the host for 10s, and the copy, due 1s after the attempt, is refused,
+// as any attempt would be held; the attempt's own answer decides.
+func TestHedgingNotWhilePaused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
+			resilienttest.WithScript(resilienttest.RouteUsage, resilienttest.RateLimited(10*time.Second)),
+			resilienttest.WithScript(resilienttest.RouteListPosts, resilienttest.Slow(3*time.Second)))
+		defer srv.Close()
+		tr := New(srv.Transport(), WithHedging(Hedging{Delay: time.Second}))
+		defer tr.CloseIdleConnections()
+
+		var rep Report
+		wait := make(chan struct{})
+		go func() {
+			defer close(wait)
+			resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &rep), "GET", srv.URL+"/v1/posts", nil))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+		}()
+		time.Sleep(500 * time.Millisecond) // the slow read is sent
+		ctx := WithCallOptions(context.Background(), WithMaxRetries(0))
+		resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", srv.URL+"/v1/usage", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		<-wait
+		synctest.Wait()
+		if n := srv.Stats().Requests; n != 2 || rep.Hedges != 0 || rep.StatusCode != http.StatusOK {
+			t.Errorf("the server read %d requests, the Report says %d hedges, status %d; want 2, 0, 200: no copy while the host is paused; report %+v",
+				n, rep.Hedges, rep.StatusCode, rep)
+		}
+	})
+}
