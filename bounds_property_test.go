@@ -333,10 +333,10 @@ func runBoundsCase(t *testing.T, c *boundsCase) {
 			if a.Outcome == resilient.OutcomeCanceled || a.StatusCode == 0 {
 				uncertain++
 			}
-			// (When a hedged copy answered, the Attempt is the copy's: the
-			// attempt's own wait at the rate limiter, which may go on
-			// after the copy's answer, is not in its LocalWait.)
-			if attemptTimeout > 0 && a.Hedge == 0 {
+			// (When a hedged copy answered, the Attempt's waits are the
+			// attempt's own, all before it was sent and its copies'
+			// delay began, and the copy's.)
+			if attemptTimeout > 0 {
 				if a.SlotWait > attemptTimeout {
 					t.Errorf("call %d (%s): attempt %d waited %v for a slot, past its attempt timeout %v", i, call, a.Number, a.SlotWait, attemptTimeout)
 				}

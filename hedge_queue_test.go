@@ -3,6 +3,7 @@ package resilient
 import (
 	"context"
 	"net/http"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -95,6 +96,113 @@ func TestHedgingNotWhilePaused(t *testing.T) {
 		if n := srv.Stats().Requests; n != 2 || rep.Hedges != 0 || rep.StatusCode != http.StatusOK {
 			t.Errorf("the server read %d requests, the Report says %d hedges, status %d; want 2, 0, 200: no copy while the host is paused; report %+v",
 				n, rep.Hedges, rep.StatusCode, rep)
+		}
+	})
+}
+
+// TestHedgingReportsTheQueue: when a copy answers for an attempt that
+// waited for the rate limiter before it was sent, the attempt's record
+// and the call's Report still show that wait: the Attempt is the
+// attempt's, from its start (its Duration), which the wait is part of,
+// not only the copy's, which never waited. Before, the record was the
+// copy's alone: LocalWait 0, Report.Waited 0, for a call that spent
+// 1.1s of its 1.2s waiting for a pause.
+func TestHedgingReportsTheQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
+			resilienttest.WithScript(resilienttest.RouteUsage, resilienttest.RateLimited(time.Second)),
+			resilienttest.WithScript(resilienttest.RouteListPosts, resilienttest.Slow(time.Hour)))
+		defer srv.Close()
+		var attempts collector[Attempt]
+		tr := New(srv.Transport(), WithHedging(Hedging{Delay: 100 * time.Millisecond}),
+			withRand(func(n int64) int64 { return n - 1 }), // the spread of a pause at its widest: 10%
+			WithObserver(attempts.add))
+		defer tr.CloseIdleConnections()
+
+		ctx := WithCallOptions(context.Background(), WithMaxRetries(0))
+		resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", srv.URL+"/v1/usage", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+
+		// The read waits 1.1s for the pause, is sent, and hangs; its
+		// copy, sent 100ms later, answers at once.
+		var rep Report
+		start := time.Now()
+		resp, err = roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &rep), "GET", srv.URL+"/v1/posts", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		took := time.Since(start)
+		synctest.Wait()
+		const waited = 1100 * time.Millisecond
+		if took != waited+100*time.Millisecond || rep.Hedges != 1 || rep.Waited != waited {
+			t.Errorf("answered after %v with %d hedges, Report.Waited %v; want 1.2s, 1 hedge, %v; report %+v", took, rep.Hedges, rep.Waited, waited, rep)
+		}
+		all := attempts.all()
+		if len(all) != 2 {
+			t.Fatalf("%d attempts observed, want 2: %+v", len(all), all)
+		}
+		if a := all[1]; a.Hedge != 1 || a.LocalWait != waited || a.Duration != took {
+			t.Errorf("the read's Attempt: Hedge %d, LocalWait %v, Duration %v; want 1, %v, %v", a.Hedge, a.LocalWait, a.Duration, waited, took)
+		}
+	})
+}
+
+// TestHedgingReportsTheSlotWait: TestHedgingReportsTheQueue for the wait
+// for a slot of the host (WithMaxInFlight): the read waits 990ms for one of
+// its two slots, held by two slow calls, is sent, and hangs; its copy,
+// sent 100ms later, answers at once. Before, the record was the copy's:
+// SlotWait 0, Report.Waited 0.
+func TestHedgingReportsTheSlotWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
+			resilienttest.WithScript(resilienttest.RouteUsage, resilienttest.Slow(time.Second), resilienttest.Slow(time.Second)),
+			resilienttest.WithScript(resilienttest.RouteListPosts, resilienttest.Slow(time.Hour)))
+		defer srv.Close()
+		var attempts collector[Attempt]
+		tr := New(srv.Transport(), WithHedging(Hedging{Delay: 100 * time.Millisecond}), WithMaxInFlight(2), WithObserver(attempts.add))
+		defer tr.CloseIdleConnections()
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() {
+				resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", srv.URL+"/v1/usage", nil))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+			})
+		}
+		time.Sleep(10 * time.Millisecond)
+
+		var rep Report
+		start := time.Now()
+		resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &rep), "GET", srv.URL+"/v1/posts", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		took := time.Since(start)
+		wg.Wait()
+		synctest.Wait()
+		const waited = 990 * time.Millisecond
+		if took != waited+100*time.Millisecond || rep.Hedges != 1 || rep.Waited != waited {
+			t.Errorf("answered after %v with %d hedges, Report.Waited %v; want 1.09s, 1 hedge, %v; report %+v", took, rep.Hedges, rep.Waited, waited, rep)
+		}
+		var read []Attempt
+		for _, a := range attempts.all() {
+			if a.Path == "/v1/posts" {
+				read = append(read, a)
+			}
+		}
+		if len(read) != 1 {
+			t.Fatalf("%d attempts of the read observed, want 1: %+v", len(read), read)
+		}
+		if a := read[0]; a.Hedge != 1 || a.SlotWait != waited || a.Duration != took {
+			t.Errorf("the read's Attempt: Hedge %d, SlotWait %v, Duration %v; want 1, %v, %v", a.Hedge, a.SlotWait, a.Duration, waited, took)
 		}
 	})
 }

@@ -450,7 +450,14 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 	c.hedges += sent
 	c.sent += sent
 	if idx != 0 {
+		// The attempt's own waits, for the rate limiter and a slot of
+		// its host, came before any copy (see wire): they are part of
+		// the attempt's time whichever copy decides it, with the
+		// copy's own (see Attempt.LocalWait).
+		localWait, slotWait := st.localWait, st.slotWait
 		*st = *w.st
+		st.localWait += localWait
+		st.slotWait += slotWait
 	}
 	st.hedges = sent
 	if w.resp != nil && w.resp.Body == http.NoBody {
