@@ -95,6 +95,10 @@ type attemptState struct {
 	start time.Time
 }
 
+// queued returns the time the attempt waited before it was sent: for its
+// turn at the rate limiter and for a slot of its host.
+func (st *attemptState) queued() time.Duration { return st.localWait + st.slotWait }
+
 // reset clears st for another attempt or call, keeping its write trace.
 func (st *attemptState) reset() {
 	w := st.writes

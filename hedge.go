@@ -60,9 +60,10 @@ type Hedging struct {
 	// Delay is how long an attempt may go unanswered before a copy is
 	// sent, from when it is sent: its wait for the rate limiter or for a
 	// slot of its host (WithMaxInFlight) does not count, and no copy is
-	// sent while it waits. Zero means adaptive: the host's recent time to response
-	// headers at Quantile, and at least 2ms; no copy is sent before the
-	// host has answered 20 times. A fixed Delay below 1ms is taken for a
+	// sent while it waits. Zero means adaptive: the host's recent time
+	// to response headers at Quantile, counted from the send too, and at
+	// least 2ms; no copy is sent before the host has answered 20 times.
+	// A fixed Delay below 1ms is taken for a
 	// units mistake (1, meant as a second, is 1ns: a copy of nearly every
 	// request at once): New panics on it; given per call
 	// (WithCallOptions), it counts as 1ms.

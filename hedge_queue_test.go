@@ -206,3 +206,53 @@ func TestHedgingReportsTheSlotWait(t *testing.T) {
 		}
 	})
 }
+
+// TestHedgingLatencyFromTheSend: the host's latency that sets an adaptive
+// hedging delay runs from when each attempt was sent, as the delay does,
+// not from its start: 25 reads that each waited 1.1s for a pause and were
+// answered 10ms after they were sent make the delay about 10ms, and the
+// next read, as slow as 500ms, gets a copy. Measured from their start,
+// the history put the delay above 1.1s: a host with a queue got no copies.
+func TestHedgingLatencyFromTheSend(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const warm = 25
+		pauses := make([]resilienttest.Step, warm+1)
+		reads := make([]resilienttest.Step, warm+1)
+		for i := range pauses {
+			pauses[i], reads[i] = resilienttest.RateLimited(time.Second), resilienttest.Slow(10*time.Millisecond)
+		}
+		reads[warm] = resilienttest.Slow(500 * time.Millisecond) // the copy is answered at once
+		srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
+			resilienttest.WithScript(resilienttest.RouteUsage, pauses...),
+			resilienttest.WithScript(resilienttest.RouteListPosts, reads...))
+		defer srv.Close()
+		tr := New(srv.Transport(), WithHedging(Hedging{}))
+		defer tr.CloseIdleConnections()
+
+		noRetry := WithCallOptions(context.Background(), WithMaxRetries(0))
+		var rep Report
+		for i := range warm + 1 {
+			// A 429 with Retry-After: 1 pauses the host's reads; the read
+			// after it waits for the pause, then is sent.
+			resp, err := roundTrip(t, tr, newRequest(t, noRetry, "GET", srv.URL+"/v1/usage", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			rep = Report{}
+			resp, err = roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &rep), "GET", srv.URL+"/v1/posts", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			synctest.Wait() // a copy that lost has ended
+			if rep.Waited < time.Second {
+				t.Fatalf("read %d waited %v, want the pause's 1s or more", i, rep.Waited)
+			}
+		}
+		if rep.Hedges != 1 || rep.Duration-rep.Waited >= 500*time.Millisecond {
+			t.Errorf("the slow read after %d answered 10ms after they were sent: %d hedges, answered %v after it was sent; want 1 copy, answered before 500ms",
+				warm, rep.Hedges, rep.Duration-rep.Waited)
+		}
+	})
+}

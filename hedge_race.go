@@ -17,7 +17,6 @@ type hedgeCopy struct {
 	err    error
 	st     *attemptState
 	req    *http.Request
-	dur    time.Duration
 	cancel context.CancelCauseFunc
 	done   bool
 	// panicked says that the layers below panicked with panicVal, on the
@@ -96,7 +95,7 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 	if !ok {
 		resp, err := c.t.inner.roundTrip(areq, st)
 		if err == nil {
-			hb.latencies().record(time.Since(start))
+			hb.latencies().record(time.Since(start.Add(st.queued())))
 		}
 		return resp, err
 	}
@@ -107,11 +106,10 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 	first := &hedgeCopy{st: st, req: areq.WithContext(ctx), cancel: cancel}
 	run.copies = append(run.copies, first)
 	run.running = 1
-	run.delay, run.launch = delay, func() { c.launchCopy(run, n, areq, hb, delay, start) }
+	run.delay, run.launch = delay, func() { c.launchCopy(run, n, areq, hb, delay) }
 	st.run = run // the first copy is armed once the attempt is sent (see wire)
 
 	resp, err := c.sendFirst(run, first.req, st)
-	first.dur = time.Since(start)
 	idx := run.finish(c, 0, resp, err)
 	if idx < 0 {
 		// The attempt failed and copies are in flight: wait for them.
@@ -145,7 +143,7 @@ func (c *call) sendFirst(run *hedgeRun, req *http.Request, st *attemptState) (*h
 // limiter and the limit of attempts in flight, a QuotaStore, the layers
 // below and a Classifier. A panic in any of them would end the process:
 // it goes to the caller instead (see hedgeRun.panicked).
-func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudget, delay time.Duration, start time.Time) {
+func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudget, delay time.Duration) {
 	k := -1         // the copy's index in run.copies, once it is there
 	locked := false // run.mu is held
 	paid := false   // hedgeAllowed took what the copy costs, not given back yet
@@ -209,7 +207,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	run.running++
 	paid = false // from here, the copy gives back what it took unless it reaches the base
 	if k < c.cfg.hedging.MaxHedges {
-		run.timer = time.AfterFunc(delay, func() { c.launchCopy(run, n, areq, hb, delay, start) })
+		run.timer = time.AfterFunc(delay, func() { c.launchCopy(run, n, areq, hb, delay) })
 	}
 	locked = false
 	run.mu.Unlock()
@@ -222,7 +220,6 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		// It is no hedge.
 		c.unsentHedge(hb)
 	}
-	cp.dur = time.Since(t0)
 	if idx := run.finish(c, k, resp, err); idx >= 0 {
 		run.results <- idx
 	}
@@ -449,11 +446,14 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 	}
 	c.hedges += sent
 	c.sent += sent
+	// The attempt was sent once its waits, for the rate limiter and a
+	// slot of its host, were over: the host's latency runs from then, as
+	// the hedging delay does (see wire).
+	sentAt := start.Add(st.queued())
 	if idx != 0 {
-		// The attempt's own waits, for the rate limiter and a slot of
-		// its host, came before any copy (see wire): they are part of
-		// the attempt's time whichever copy decides it, with the
-		// copy's own (see Attempt.LocalWait).
+		// Those waits came before any copy: they are part of the
+		// attempt's time whichever copy decides it, with the copy's
+		// own (see Attempt.LocalWait).
 		localWait, slotWait := st.localWait, st.slotWait
 		*st = *w.st
 		st.localWait += localWait
@@ -463,13 +463,13 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 	if w.resp != nil && w.resp.Body == http.NoBody {
 		// No body to end the copy's context: it ends now, and the
 		// caller gets http.NoBody, as from the base.
-		hb.latencies().record(time.Since(start))
+		hb.latencies().record(time.Since(sentAt))
 		w.cancel(nil)
 	} else if w.resp != nil {
-		// The attempt's latency, from its first copy's start: a slow
+		// The attempt's latency, from its first copy's send: a slow
 		// answer cut short by a copy still counts as slow, so the
 		// quantile does not drift down to the copies' own latency.
-		hb.latencies().record(time.Since(start))
+		hb.latencies().record(time.Since(sentAt))
 		// The copy's context ends when its body is closed. A 101's body
 		// is the upgraded connection: it stays writable.
 		body := cancelOnClose{ReadCloser: w.resp.Body, cancel: w.cancel}
