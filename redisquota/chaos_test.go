@@ -29,6 +29,7 @@ import (
 var (
 	fleetChaosLong = flag.Bool("fleetchaos.long", false, "run TestFleetChaos for a minute instead of 16s")
 	fleetChaosSeed = flag.Uint64("fleetchaos.seed", 0, "seed of TestFleetChaos (0: its fixed default)")
+	fleetChaosLost = flag.Bool("fleetchaos.lost429", false, "lose the answer of every 429 TestFleetChaos's script arms, as a DropAfter fault does to one in 50")
 )
 
 // Settings of TestFleetChaos.
@@ -57,13 +58,14 @@ var fcBudget = resilient.RetryBudget{Ratio: 0.1, Burst: 10, ThrottledCost: 0.1}
 type fcAPI struct {
 	start time.Time
 
-	mu       sync.Mutex
-	used     map[int64]int
-	armed    time.Duration // Retry-After of the next request's 429; 0 for none
-	outage   bool
-	tooMany  []fcPause // the 429s answered
-	overs    int       // 429s for the quota spent
-	answered int
+	mu        sync.Mutex
+	used      map[int64]int
+	armed     time.Duration // Retry-After of the next request's 429; 0 for none
+	loseArmed bool          // the armed 429's connection is dropped instead of answered
+	outage    bool
+	tooMany   []fcPause // the 429s answered
+	overs     int       // 429s for the quota spent
+	answered  int
 }
 
 // fcPause is one 429: when it was answered, and its Retry-After.
@@ -91,10 +93,10 @@ func (a *fcAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	secs := int64((end.Sub(now) + time.Second - 1) / time.Second)
 	h.Set("RateLimit", `"default";r=`+strconv.Itoa(max(fcLimit-n, 0))+";t="+strconv.FormatInt(secs, 10))
 	h.Set("RateLimit-Policy", `"default";q=`+strconv.Itoa(fcLimit)+";w="+strconv.Itoa(int(fcWindow/time.Second)))
-	ra := time.Duration(0)
+	ra, lose := time.Duration(0), false
 	switch {
 	case a.armed > 0:
-		ra, a.armed = a.armed, 0
+		ra, a.armed, lose = a.armed, 0, a.loseArmed
 	case n > fcLimit:
 		ra = time.Duration(max(secs, 1)) * time.Second
 		a.overs++
@@ -105,6 +107,15 @@ func (a *fcAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		member, _, _ := strings.Cut(r.Header.Get("X-Call"), "-")
 		m, _ := strconv.Atoi(member)
 		a.tooMany = append(a.tooMany, fcPause{at: time.Now(), ra: ra, member: m})
+		if lose {
+			// Answered, then lost with its connection, as a DropAfter
+			// fault loses it (the request was processed: net/http may
+			// send it again, or the Transport retries it).
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
 		h.Set("Retry-After", strconv.Itoa(int(ra/time.Second)))
 		w.WriteHeader(http.StatusTooManyRequests)
 		w.Write([]byte(`{"error":{"code":"rate_limited","message":"slow down"}}`))
@@ -162,7 +173,9 @@ type fcCall struct {
 // goroutines ended (TestMain), every key of the prefix with a TTL, and few
 // keys; no call past its deadline beyond scheduling; every error of the
 // documented kinds. -fleetchaos.seed picks the seed, -fleetchaos.long runs
-// a minute.
+// a minute, -fleetchaos.lost429 loses the answer of every 429 the script
+// arms (the server answers it, then drops its connection, as a DropAfter
+// fault does to one in 50).
 func TestFleetChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("16s of real time")
@@ -187,7 +200,7 @@ func TestFleetChaos(t *testing.T) {
 	rand.Read(tag[:])
 	clientName := "rqchaos-" + hex.EncodeToString(tag[:]) // this run's connections
 
-	api := &fcAPI{used: map[int64]int{}}
+	api := &fcAPI{used: map[int64]int{}, loseArmed: *fleetChaosLost}
 	var (
 		arrMu    sync.Mutex
 		arrivals []fcArrival
