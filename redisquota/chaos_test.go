@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	mrand "math/rand/v2"
 	"net/http"
 	"sort"
@@ -68,11 +69,14 @@ type fcAPI struct {
 	answered  int
 }
 
-// fcPause is one 429: when it was answered, and its Retry-After.
+// fcPause is one 429: when it was answered, and its Retry-After. The
+// answer carries its index in fcAPI.tooMany (X-Pause), by which the test
+// knows whether a member received it.
 type fcPause struct {
-	at     time.Time
-	ra     time.Duration
-	member int // the member whose call got it
+	at      time.Time
+	ra      time.Duration
+	member  int    // the member whose call got it
+	attempt string // the request's X-Attempt
 }
 
 func (a *fcAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -106,7 +110,7 @@ func (a *fcAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// receives it later, and pauses from then.
 		member, _, _ := strings.Cut(r.Header.Get("X-Call"), "-")
 		m, _ := strconv.Atoi(member)
-		a.tooMany = append(a.tooMany, fcPause{at: time.Now(), ra: ra, member: m})
+		a.tooMany = append(a.tooMany, fcPause{at: time.Now(), ra: ra, member: m, attempt: r.Header.Get("X-Attempt")})
 		if lose {
 			// Answered, then lost with its connection, as a DropAfter
 			// fault loses it (the request was processed: net/http may
@@ -117,6 +121,7 @@ func (a *fcAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		h.Set("Retry-After", strconv.Itoa(int(ra/time.Second)))
+		h.Set("X-Pause", strconv.Itoa(len(a.tooMany)-1))
 		w.WriteHeader(http.StatusTooManyRequests)
 		w.Write([]byte(`{"error":{"code":"rate_limited","message":"slow down"}}`))
 		return
@@ -224,18 +229,35 @@ func TestFleetChaos(t *testing.T) {
 
 	// The base numbers each attempt of a call (net/http may write one
 	// attempt twice, on a reused connection that died: the server then
-	// reads two requests of one attempt number).
-	var attemptsMu sync.Mutex
-	attemptsOf := map[string]int{}
+	// reads two requests of one attempt number), and notes the 429s that
+	// reached a member's Transport (by their X-Pause) and the attempts
+	// whose round trip failed.
+	var (
+		attemptsMu sync.Mutex
+		attemptsOf = map[string]int{}
+		received   = map[int]bool{}
+		failed     = map[string]bool{}
+	)
 	base := fcRoundTripFunc(func(req *http.Request) (*http.Response, error) {
 		call := req.Header.Get("X-Call")
 		attemptsMu.Lock()
 		attemptsOf[call]++
-		n := attemptsOf[call]
+		attempt := call + "/" + strconv.Itoa(attemptsOf[call])
 		attemptsMu.Unlock()
 		req = req.Clone(req.Context())
-		req.Header.Set("X-Attempt", call+"/"+strconv.Itoa(n))
-		return srv.Transport().RoundTrip(req)
+		req.Header.Set("X-Attempt", attempt)
+		resp, err := srv.Transport().RoundTrip(req)
+		attemptsMu.Lock()
+		defer attemptsMu.Unlock()
+		switch {
+		case err != nil:
+			failed[attempt] = true
+		case resp.StatusCode == http.StatusTooManyRequests:
+			if i, err := strconv.Atoi(resp.Header.Get("X-Pause")); err == nil {
+				received[i] = true
+			}
+		}
+		return resp, err
 	})
 
 	var (
@@ -575,10 +597,33 @@ func TestFleetChaos(t *testing.T) {
 
 	// 2. No attempt during a 429's pause, but one per worker that passed
 	// the rate limiter before the pause reached its member; a reset ends
-	// the pause. A 429 that a member whose Store was closed got (its
-	// workers finish their calls after Close) pauses that member alone:
-	// its partitions answer from local state (Store.Close).
-	for _, p := range pauses {
+	// the pause. A 429 that no member received pauses nobody, as it would
+	// pause no plain client: the server answered it, then its connection
+	// was dropped (a DropAfter fault, which net/http or the Transport
+	// answers by sending the request again), or its attempt had given up
+	// (its round trip failed). Every other 429 reached its member's
+	// Transport, which must pause the fleet. A 429 that a member whose
+	// Store was closed got (its workers finish their calls after Close)
+	// pauses that member alone: its partitions answer from local state
+	// (Store.Close).
+	dropped := map[string]bool{} // the attempts the server read and dropped
+	for _, a := range arr {
+		if a.status == 0 {
+			dropped[a.call+"/"+strconv.Itoa(a.attempt)] = true
+		}
+	}
+	attemptsMu.Lock()
+	got, gaveUp := maps.Clone(received), maps.Clone(failed)
+	attemptsMu.Unlock()
+	for i, p := range pauses {
+		if !got[i] {
+			if !dropped[p.attempt] && !gaveUp[p.attempt] {
+				t.Errorf("429 at %v (Retry-After %v): no member received it, yet the server did not drop its connection and attempt %s did not fail", p.at.Sub(api.start), p.ra, p.attempt)
+				continue
+			}
+			t.Logf("429 at %v (Retry-After %v): lost on its way to member %d (attempt %s dropped by the server: %v, failed: %v): it pauses nobody", p.at.Sub(api.start).Round(time.Millisecond), p.ra, p.member, p.attempt, dropped[p.attempt], gaveUp[p.attempt])
+			continue
+		}
 		if m := members[p.member]; !m.closed.IsZero() && m.closed.Before(p.at) {
 			t.Logf("429 at %v (Retry-After %v): to member %d, whose Store was closed: the fleet is not told", p.at.Sub(api.start).Round(time.Millisecond), p.ra, p.member)
 			continue
