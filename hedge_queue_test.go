@@ -29,22 +29,13 @@ func TestHedgingNotWhileQueued(t *testing.T) {
 			withRand(func(n int64) int64 { return n - 1 })) // the spread of a pause at its widest: 10%
 		defer tr.CloseIdleConnections()
 
-		// A 429 with Retry-After: 1 pauses the host's reads for 1s.
-		ctx := WithCallOptions(context.Background(), WithMaxRetries(0))
-		resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", srv.URL+"/v1/usage", nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusTooManyRequests {
-			t.Fatalf("status %d, want 429", resp.StatusCode)
-		}
+		pauseReads(t, tr, srv)
 
 		// The read waits 1.1s for the pause, is sent, and answers 500ms
 		// later: within its hedging delay from when it was sent.
 		var rep Report
 		start := time.Now()
-		resp, err = roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &rep), "GET", srv.URL+"/v1/posts", nil))
+		resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &rep), "GET", srv.URL+"/v1/posts", nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,35 +110,20 @@ func TestHedgingReportsTheQueue(t *testing.T) {
 			WithObserver(attempts.add))
 		defer tr.CloseIdleConnections()
 
-		ctx := WithCallOptions(context.Background(), WithMaxRetries(0))
-		resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", srv.URL+"/v1/usage", nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		pauseReads(t, tr, srv)
 
 		// The read waits 1.1s for the pause, is sent, and hangs; its
 		// copy, sent 100ms later, answers at once.
 		var rep Report
 		start := time.Now()
-		resp, err = roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &rep), "GET", srv.URL+"/v1/posts", nil))
+		resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &rep), "GET", srv.URL+"/v1/posts", nil))
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
 		took := time.Since(start)
 		synctest.Wait()
-		const waited = 1100 * time.Millisecond
-		if took != waited+100*time.Millisecond || rep.Hedges != 1 || rep.Waited != waited {
-			t.Errorf("answered after %v with %d hedges, Report.Waited %v; want 1.2s, 1 hedge, %v; report %+v", took, rep.Hedges, rep.Waited, waited, rep)
-		}
-		all := attempts.all()
-		if len(all) != 2 {
-			t.Fatalf("%d attempts observed, want 2: %+v", len(all), all)
-		}
-		if a := all[1]; a.Hedge != 1 || a.LocalWait != waited || a.Duration != took {
-			t.Errorf("the read's Attempt: Hedge %d, LocalWait %v, Duration %v; want 1, %v, %v", a.Hedge, a.LocalWait, a.Duration, waited, took)
-		}
+		checkQueuedRead(t, took, 1100*time.Millisecond, rep, attempts.all(), func(a Attempt) time.Duration { return a.LocalWait })
 	})
 }
 
@@ -188,23 +164,46 @@ func TestHedgingReportsTheSlotWait(t *testing.T) {
 		took := time.Since(start)
 		wg.Wait()
 		synctest.Wait()
-		const waited = 990 * time.Millisecond
-		if took != waited+100*time.Millisecond || rep.Hedges != 1 || rep.Waited != waited {
-			t.Errorf("answered after %v with %d hedges, Report.Waited %v; want 1.09s, 1 hedge, %v; report %+v", took, rep.Hedges, rep.Waited, waited, rep)
-		}
-		var read []Attempt
-		for _, a := range attempts.all() {
-			if a.Path == "/v1/posts" {
-				read = append(read, a)
-			}
-		}
-		if len(read) != 1 {
-			t.Fatalf("%d attempts of the read observed, want 1: %+v", len(read), read)
-		}
-		if a := read[0]; a.Hedge != 1 || a.SlotWait != waited || a.Duration != took {
-			t.Errorf("the read's Attempt: Hedge %d, SlotWait %v, Duration %v; want 1, %v, %v", a.Hedge, a.SlotWait, a.Duration, waited, took)
-		}
+		checkQueuedRead(t, took, 990*time.Millisecond, rep, attempts.all(), func(a Attempt) time.Duration { return a.SlotWait })
 	})
+}
+
+// pauseReads sends the read of /v1/usage that srv answers with its
+// scripted 429, whose Retry-After pauses the host's reads.
+func pauseReads(t *testing.T, tr *Transport, srv *resilienttest.Server) {
+	t.Helper()
+	ctx := WithCallOptions(context.Background(), WithMaxRetries(0))
+	resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", srv.URL+"/v1/usage", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("status %d, want 429", resp.StatusCode)
+	}
+}
+
+// checkQueuedRead checks the call that read /v1/posts after it waited
+// waited before it was sent (wait reads that wait from its Attempt), and
+// whose copy, sent 100ms later, answered it after took: its Report and
+// its Attempt show the wait, and the Attempt runs from the call's start.
+func checkQueuedRead(t *testing.T, took, waited time.Duration, rep Report, all []Attempt, wait func(Attempt) time.Duration) {
+	t.Helper()
+	if took != waited+100*time.Millisecond || rep.Hedges != 1 || rep.Waited != waited {
+		t.Errorf("answered after %v with %d hedges, Report.Waited %v; want %v, 1 hedge, %v; report %+v", took, rep.Hedges, rep.Waited, waited+100*time.Millisecond, waited, rep)
+	}
+	var read []Attempt
+	for _, a := range all {
+		if a.Path == "/v1/posts" {
+			read = append(read, a)
+		}
+	}
+	if len(read) != 1 {
+		t.Fatalf("%d attempts of the read observed, want 1: %+v", len(read), read)
+	}
+	if a := read[0]; a.Hedge != 1 || wait(a) != waited || a.Duration != took {
+		t.Errorf("the read's Attempt: Hedge %d, wait %v, Duration %v; want 1, %v, %v", a.Hedge, wait(a), a.Duration, waited, took)
+	}
 }
 
 // TestHedgingLatencyFromTheSend: the host's latency that sets an adaptive
@@ -229,18 +228,13 @@ func TestHedgingLatencyFromTheSend(t *testing.T) {
 		tr := New(srv.Transport(), WithHedging(Hedging{}))
 		defer tr.CloseIdleConnections()
 
-		noRetry := WithCallOptions(context.Background(), WithMaxRetries(0))
 		var rep Report
 		for i := range warm + 1 {
 			// A 429 with Retry-After: 1 pauses the host's reads; the read
 			// after it waits for the pause, then is sent.
-			resp, err := roundTrip(t, tr, newRequest(t, noRetry, "GET", srv.URL+"/v1/usage", nil))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
+			pauseReads(t, tr, srv)
 			rep = Report{}
-			resp, err = roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &rep), "GET", srv.URL+"/v1/posts", nil))
+			resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &rep), "GET", srv.URL+"/v1/posts", nil))
 			if err != nil {
 				t.Fatal(err)
 			}
