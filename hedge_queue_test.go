@@ -33,15 +33,7 @@ func TestHedgingNotWhileQueued(t *testing.T) {
 
 		// The read waits 1.1s for the pause, is sent, and answers 500ms
 		// later: within its hedging delay from when it was sent.
-		var rep Report
-		start := time.Now()
-		resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &rep), "GET", srv.URL+"/v1/posts", nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		took := time.Since(start)
-		synctest.Wait() // a copy that lost has ended
+		rep, took := readPosts(t, tr, srv)
 		if n := srv.Stats().Requests; n != 2 || rep.Hedges != 0 {
 			t.Errorf("the server read %d requests, the Report says %d hedges; want 2 and 0: no copy while the attempt waits for the limiter; report %+v", n, rep.Hedges, rep)
 		}
@@ -114,15 +106,7 @@ func TestHedgingReportsTheQueue(t *testing.T) {
 
 		// The read waits 1.1s for the pause, is sent, and hangs; its
 		// copy, sent 100ms later, answers at once.
-		var rep Report
-		start := time.Now()
-		resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &rep), "GET", srv.URL+"/v1/posts", nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		took := time.Since(start)
-		synctest.Wait()
+		rep, took := readPosts(t, tr, srv)
 		checkQueuedRead(t, took, 1100*time.Millisecond, rep, attempts.all(), func(a Attempt) time.Duration { return a.LocalWait })
 	})
 }
@@ -154,18 +138,26 @@ func TestHedgingReportsTheSlotWait(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 
-		var rep Report
-		start := time.Now()
-		resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &rep), "GET", srv.URL+"/v1/posts", nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		took := time.Since(start)
+		rep, took := readPosts(t, tr, srv)
 		wg.Wait()
-		synctest.Wait()
 		checkQueuedRead(t, took, 990*time.Millisecond, rep, attempts.all(), func(a Attempt) time.Duration { return a.SlotWait })
 	})
+}
+
+// readPosts reads /v1/posts through tr, and returns the call's Report and
+// the time it took, once a copy that lost has ended.
+func readPosts(t *testing.T, tr *Transport, srv *resilienttest.Server) (Report, time.Duration) {
+	t.Helper()
+	var rep Report
+	start := time.Now()
+	resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &rep), "GET", srv.URL+"/v1/posts", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	took := time.Since(start)
+	synctest.Wait()
+	return rep, took
 }
 
 // pauseReads sends the read of /v1/usage that srv answers with its
@@ -233,13 +225,7 @@ func TestHedgingLatencyFromTheSend(t *testing.T) {
 			// A 429 with Retry-After: 1 pauses the host's reads; the read
 			// after it waits for the pause, then is sent.
 			pauseReads(t, tr, srv)
-			rep = Report{}
-			resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &rep), "GET", srv.URL+"/v1/posts", nil))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			synctest.Wait() // a copy that lost has ended
+			rep, _ = readPosts(t, tr, srv)
 			if rep.Waited < time.Second {
 				t.Fatalf("read %d waited %v, want the pause's 1s or more", i, rep.Waited)
 			}
