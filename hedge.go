@@ -63,10 +63,9 @@ type Hedging struct {
 	// sent while it waits. Zero means adaptive: the host's recent time
 	// to response headers at Quantile, counted from the send too, and at
 	// least 2ms; no copy is sent before the host has answered 20 times.
-	// A fixed Delay below 1ms is taken for a
-	// units mistake (1, meant as a second, is 1ns: a copy of nearly every
-	// request at once): New panics on it; given per call
-	// (WithCallOptions), it counts as 1ms.
+	// A fixed Delay below 1ms is taken for a units mistake (1, meant as a
+	// second, is 1ns: a copy of nearly every request at once): New panics
+	// on it; given per call (WithCallOptions), it counts as 1ms.
 	Delay time.Duration
 
 	// MaxHedges is how many copies an attempt may get, one Delay apart
