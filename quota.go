@@ -117,6 +117,13 @@ type QuotaResetter interface {
 	// soon as the store can tell them. Like the other methods of a
 	// QuotaPartition, it is called while the Transport holds the
 	// partition's lock: it must not block or wait for I/O.
+	//
+	// ResetHost calls Reset on the host's partitions one after the other,
+	// those of the host's global limit (Discord's) last. A store that
+	// tells the fleet its resets in the order they were made lets a
+	// member whose wait for the global pause a reset ended find the
+	// host's other partitions cleared too, not paused still for a
+	// moment by a reset not told yet.
 	Reset()
 }
 

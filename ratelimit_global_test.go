@@ -2,7 +2,9 @@ package resilient
 
 import (
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -79,39 +81,133 @@ func TestQuotaStoreDiscordGlobal(t *testing.T) {
 // bucket of channel 2 is sent as soon as A calls ResetHost.
 func TestResetHostClearsFleetGlobal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		d := &discordRT{globalAt: 3, globalFor: 30 * time.Second}
-		mem := new(memQuota)
-		a, b := New(d, WithQuotaStore(mem), WithMaxRetries(0)), New(d, WithQuotaStore(mem))
-		send := func(tr *Transport, channel int) int {
-			t.Helper()
-			resp, err := discordSend(t, tr, http.MethodPost, channel)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			return resp.StatusCode
-		}
-		send(b, 2)
-		send(a, 1)
-		if code := send(a, 1); code != http.StatusTooManyRequests {
-			t.Fatalf("A's request into the global limit: %d, want 429", code)
-		}
+		d, a, b, send := globalLimited(t, new(memQuota))
 		done := make(chan struct{})
 		go func() { defer close(done); send(b, 2) }()
-		calls := func() int {
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			return d.calls
-		}
 		synctest.Wait() // B waits out the fleet's pause
-		if n := calls(); n != 3 {
+		if n := d.count(); n != 3 {
 			t.Fatalf("%d requests before the reset, want 3", n)
 		}
 		a.ResetHost("discord.com")
 		synctest.Wait()
-		if n := calls(); n != 4 {
+		if n := d.count(); n != 4 {
 			t.Errorf("%d requests at A's ResetHost, want B's sent at once", n)
 		}
 		<-done
 	})
+}
+
+// resetLog is a QuotaStore over a memQuota whose partitions record the
+// order of their Resets, by name; they implement QuotaWatcher when
+// watched.
+type resetLog struct {
+	m       *memQuota
+	watched bool
+	mu      sync.Mutex
+	order   []string
+}
+
+func (l *resetLog) Partition(name string) QuotaPartition {
+	p := l.m.Partition(name).(*memPart)
+	r := loggedReset{p, name, l}
+	if l.watched {
+		return struct {
+			QuotaPartition
+			QuotaResetter
+			QuotaWatcher
+		}{p, r, p}
+	}
+	return struct {
+		QuotaPartition
+		QuotaResetter
+	}{p, r}
+}
+
+func (l *resetLog) resets() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.order)
+}
+
+type loggedReset struct {
+	p    *memPart
+	name string
+	l    *resetLog
+}
+
+func (r loggedReset) Reset() {
+	r.l.mu.Lock()
+	r.l.order = append(r.l.order, r.name)
+	r.l.mu.Unlock()
+	r.p.Reset()
+}
+
+// TestResetHostGlobalLast: Transport.ResetHost resets the store's state
+// of the host's global limit after the host's other partitions (see
+// QuotaResetter), so that a store that tells the fleet its resets in that
+// order tells the members the global limit's last; and A's own request
+// waiting out the global pause, in a store without QuotaWatcher, is
+// still sent at once (into the server's pause, which knows nothing of the
+// reset): its wait ends once the global limit is reset too, not on a
+// partition reset before it, where it would find the global pause in
+// force and wait it out.
+func TestResetHostGlobalLast(t *testing.T) {
+	for _, watched := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			store := &resetLog{m: new(memQuota), watched: watched}
+			d, a, _, send := globalLimited(t, store)
+			done := make(chan struct{})
+			go func() { defer close(done); send(a, 1) }()
+			synctest.Wait() // A's request waits out the pause
+			a.ResetHost("discord.com")
+			synctest.Wait()
+			if n := d.count(); n != 4 {
+				t.Errorf("watched %v: %d requests at A's ResetHost, want A's waiting one sent at once", watched, n)
+			}
+			<-done
+			order := store.resets()
+			if len(order) < 3 || !strings.Contains(order[len(order)-1], globalResource) {
+				t.Fatalf("watched %v: ResetHost reset %q, want the host's partitions, then the global limit", watched, order)
+			}
+			for _, name := range order[:len(order)-1] {
+				if strings.Contains(name, globalResource) {
+					t.Errorf("watched %v: ResetHost reset %q, the global limit before another partition", watched, order)
+				}
+			}
+		})
+	}
+}
+
+// globalLimited returns Transports A (which does not retry) and B sharing
+// store, over a Discord whose third request hits the bot's global limit
+// for 30s: B learned its bucket of channel 2, then A's second post to
+// channel 1 got the global 429. send sends tr's post to a channel and
+// returns its status (0 after an error of t).
+func globalLimited(t *testing.T, store QuotaStore) (d *discordRT, a, b *Transport, send func(tr *Transport, channel int) int) {
+	t.Helper()
+	d = &discordRT{globalAt: 3, globalFor: 30 * time.Second}
+	a, b = New(d, WithQuotaStore(store), WithMaxRetries(0)), New(d, WithQuotaStore(store))
+	send = func(tr *Transport, channel int) int {
+		t.Helper()
+		resp, err := discordSend(t, tr, http.MethodPost, channel)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	send(b, 2)
+	send(a, 1)
+	if code := send(a, 1); code != http.StatusTooManyRequests {
+		t.Fatalf("A's request into the global limit: %d, want 429", code)
+	}
+	return d, a, b, send
+}
+
+// count returns the requests d received.
+func (d *discordRT) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.calls
 }

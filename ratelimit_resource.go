@@ -406,7 +406,9 @@ func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
 		fleetPause = from.quota.PauseUntil()
 	}
 	rl.takeOver(to, learned, fleetPause, now)
-	rl.forget(from, now, false)
+	if c := rl.forget(from, now, false); c != nil {
+		close(c)
+	}
 }
 
 // takeOver gives p, the partition of a plain limit, what the host's

@@ -163,7 +163,6 @@ func splitHostPort(s string) (host, port string) {
 // resetHost clears the learned state of the partitions of m's host.
 func (rl *rateLimiter) resetHost(m hostMatcher) {
 	rl.hostPauses.forget(m)
-	rl.resetGlobals(m) // before the waiters wake below, to find it cleared
 	rl.mu.Lock()
 	var ps []*partition
 	rl.each(func(p *partition) {
@@ -173,22 +172,30 @@ func (rl *rateLimiter) resetHost(m hostMatcher) {
 	})
 	rl.mu.Unlock()
 	now := time.Now()
+	var woken []chan struct{}
 	for _, p := range ps {
-		rl.clear(p, now)
+		if c := rl.forget(p, now, true); c != nil {
+			woken = append(woken, c)
+		}
+	}
+	// The global limits last: a store that tells the fleet its resets in
+	// the order they were made (see QuotaResetter) tells a member whose
+	// wait for the global pause ends that the host's other partitions
+	// were cleared first. The waiters wake after it, to find it cleared.
+	rl.resetGlobals(m)
+	for _, c := range woken {
+		close(c)
 	}
 }
 
-// clear forgets what p learned from the server, and its store's partition
-// what the fleet learned (QuotaResetter); it keeps p's attempts in flight
-// counted and its static limit, and wakes its waiters.
-func (rl *rateLimiter) clear(p *partition, now time.Time) {
-	rl.forget(p, now, true)
-}
-
-// forget is clear; without shared, the state p's store holds for the
-// fleet (its pause, its quota) is kept, and p, whose quota a split handed
-// over, takes no token of it (handedOver).
-func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool) {
+// forget forgets what p learned from the server, and, with shared, its
+// store's partition what the fleet learned (QuotaResetter); it keeps p's
+// attempts in flight counted and its static limit. Without shared, the
+// state p's store holds for the fleet (its pause, its quota) is kept, and
+// p, whose quota a split handed over, takes no token of it (handedOver).
+// It returns the channel that wakes p's waiters (nil for none), for the
+// caller to close: they find p forgotten.
+func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool) chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !shared && p.quota != nil {
@@ -196,16 +203,15 @@ func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool) {
 	}
 	rl.dropPace(p, now)
 	p.announced = announced{}
-	// A global limit's pause in force holds p still; its waiters, woken
-	// below, find it (ResetHost forgets the host's before it clears).
+	// A global limit's pause in force holds p still; its waiters find it
+	// (ResetHost forgets the host's before it clears).
 	p.pauseUntil = rl.hostPauses.of(p.key)
 	if r, ok := p.quota.(QuotaResetter); ok && shared {
 		r.Reset() // the fleet's pause and quota (quota.go)
 	}
-	if p.reopened != nil {
-		close(p.reopened)
-		p.reopened = nil
-	}
+	c := p.reopened
+	p.reopened = nil
+	return c
 }
 
 // resetHost forgets the breakers of m's host; the next attempt creates a

@@ -123,6 +123,14 @@
 // Redis does not answer, the member's own reset holds, and the
 // refiller writes it, with backoff, when Redis answers.
 //
+// A Store's resets run in Redis, and reach the fleet, in the order they
+// were made: a reset waits for the Store's earlier ones, unless the write
+// of one failed (those go when Redis answers them, in any order).
+// ResetHost resets a host's global limit (Discord's) last, so that a
+// member whose wait for the global pause the reset ends finds the host's
+// other partitions reset too, a route it never called included: it does
+// not refuse a call for a pause whose reset has not reached it yet.
+//
 // # The fleet's channel, and what a member missed
 //
 // Redis's pub/sub delivers a message at most once, to the connections

@@ -277,3 +277,11 @@ func (s *Store) Subscribed() bool {
 // StateRead reports whether q's state was read from Redis (see
 // part.TakeBefore: until then, an attempt that finds no quota waits).
 func StateRead(q resilient.QuotaPartition) bool { return q.(*part).read.Load() }
+
+// PartitionKey returns the Redis key of the partition named name, which
+// the Store holds.
+func (s *Store) PartitionKey(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.parts[name].key
+}

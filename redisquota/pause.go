@@ -122,6 +122,8 @@ func (p *part) holding(t int64) bool {
 // fleet's channel (for resetHoldMax at most), the member ignores the
 // pauses and quotas published before it, its own pause being written
 // included: the reset cleared them, or its message tells what it kept.
+// The Store's resets run in Redis in the order of their Resets (see
+// resetOrder).
 func (p *part) Reset() {
 	now := p.s.now()
 	p.mu.Lock()
@@ -131,6 +133,7 @@ func (p *part) Reset() {
 	p.pauseDirty.Store(0)
 	p.resetLocked(0, 0, 0, false)
 	p.resetReq.Store(now)
+	p.s.resets.add(p, seq)
 	p.mu.Unlock()
 	p.signal()
 	p.wake()

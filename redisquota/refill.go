@@ -26,12 +26,16 @@ func (p *part) run() {
 	loaded := p.loaded.Load()
 	for {
 		wait, err := p.step(&loaded)
-		if err != nil {
+		switch {
+		case err == errResetWaits:
+			// No Redis call: whether Redis answers is as it was.
+			wait, err = 0, nil
+		case err != nil:
 			p.degraded.Store(true)
 			p.signal() // the waiting attempts fall back at once
 			backoff = min(max(2*backoff, minBackoff), maxBackoff)
 			wait = backoff
-		} else {
+		default:
 			if p.degraded.Swap(false) {
 				p.signal()
 			}
@@ -169,7 +173,8 @@ func (p *part) activity() [3]int64 {
 
 // step does what the partition needs from Redis now: the reset, the pause
 // and the quota to write (a pause and a quota made after a Reset are
-// written after it), the window to report, the state to load, a lease. It
+// written after it, and a Reset after the Store's earlier ones: see
+// resetOrder), the window to report, the state to load, a lease. It
 // returns how long to wait before the next step, zero for until a kick.
 func (p *part) step(loaded *bool) (time.Duration, error) {
 	// One look at what to write, under the lock Reset, Pause and Learn
@@ -189,7 +194,14 @@ func (p *part) step(loaded *bool) (time.Duration, error) {
 		return 0, err
 	}
 	if reset > 0 {
-		if err := p.writeReset(reset, seq); err != nil {
+		if p.s.resets.waits(p) {
+			// An earlier reset of the Store goes first; its write wakes
+			// the refiller. What the member has to write comes after.
+			return fail(errResetWaits)
+		}
+		err := p.writeReset(reset, seq)
+		p.s.resets.written(p, seq, err == nil)
+		if err != nil {
 			return fail(err)
 		}
 		p.resetReq.CompareAndSwap(reset, 0)
