@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,8 @@ import (
 type resetGate struct {
 	first, second string
 	fail          bool // fail first's runs until second's ran; else hold its run (300ms at most)
+
+	names map[string]string // the partitions' names, by key
 
 	mu        sync.Mutex
 	ran       []string
@@ -70,21 +73,22 @@ func (g *resetGate) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
-// order returns the partitions whose resets ran, "x" for first's, "y" for
-// second's, in the order they ran.
+// order returns the names of the partitions whose resets ran, in the
+// order they ran.
 func (g *resetGate) order() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	names := make([]string, len(g.ran))
 	for i, k := range g.ran {
-		names[i] = map[string]string{g.first: "x", g.second: "y"}[k]
+		names[i] = g.names[k]
 	}
 	return names
 }
 
 // resetOrderStore returns a Store, on the test Redis, whose client runs
-// g, and its partitions x and y, whose resets g gates (x's first).
-func resetOrderStore(t *testing.T, g *resetGate) (s *redisquota.Store, x, y resilient.QuotaResetter) {
+// g, and its partitions named names, whose resets g records; it gates
+// those of the first two (first and second).
+func resetOrderStore(t *testing.T, g *resetGate, names ...string) (*redisquota.Store, []resilient.QuotaResetter) {
 	t.Helper()
 	addr := redisAddr()
 	prefix := testPrefix(t, addr)
@@ -92,11 +96,16 @@ func resetOrderStore(t *testing.T, g *resetGate) (s *redisquota.Store, x, y resi
 	if err := redisquota.LoadScripts(context.Background(), rdb); err != nil {
 		t.Fatal(err)
 	}
-	s = redisquota.New(rdb, redisquota.WithPrefix(prefix), redisquota.WithTimeout(10*time.Second))
+	s := redisquota.New(rdb, redisquota.WithPrefix(prefix), redisquota.WithTimeout(10*time.Second))
 	t.Cleanup(func() { s.Close() })
-	x, y = s.Partition("x").(resilient.QuotaResetter), s.Partition("y").(resilient.QuotaResetter)
-	g.first, g.second, g.secondRan = s.PartitionKey("x"), s.PartitionKey("y"), make(chan struct{})
-	return s, x, y
+	ps := make([]resilient.QuotaResetter, len(names))
+	g.names = make(map[string]string)
+	for i, name := range names {
+		ps[i] = s.Partition(name).(resilient.QuotaResetter)
+		g.names[s.PartitionKey(name)] = name
+	}
+	g.first, g.second, g.secondRan = s.PartitionKey(names[0]), s.PartitionKey(names[1]), make(chan struct{})
+	return s, ps
 }
 
 // waitResets waits until the Store s has written n resets.
@@ -112,7 +121,8 @@ func waitResets(t *testing.T, s *redisquota.Store, n int64) {
 // TestResetsRunInOrder proves that a Store's resets run in Redis in the
 // order of their Resets, and so reach the fleet in that order: x's reset,
 // whose run the hook holds, runs before y's, reset after it, although y's
-// refiller reaches Redis first. Transport.ResetHost resets a host's global
+// refiller reaches Redis first; so do 200 partitions reset between the
+// two, one after another. Transport.ResetHost resets a host's global
 // limit last: a member whose wait for the global pause that reset ends
 // finds every partition of the host reset in Redis (before this, a member
 // refused a new route for the pause its reset had not cleared yet, as
@@ -122,21 +132,35 @@ func waitResets(t *testing.T, s *redisquota.Store, n int64) {
 // wait as long as it fails.
 func TestResetsRunInOrder(t *testing.T) {
 	for _, c := range []struct {
-		name string
-		fail bool // x's fails until y's ran; else the hook holds it
-		want []string
+		name    string
+		fail    bool // x's fails until y's ran; else the hook holds it
+		between int  // partitions reset after x, before y
 	}{
-		{"x held", false, []string{"x", "y"}},
-		{"x failing", true, []string{"y", "x"}},
+		{"x held", false, 0},
+		{"x held, 200 between", false, 200},
+		{"x failing", true, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			names := []string{"x", "y"}
+			for i := range c.between {
+				names = append(names, "p"+strconv.Itoa(i))
+			}
 			g := &resetGate{fail: c.fail}
-			s, x, y := resetOrderStore(t, g)
-			x.Reset()
-			y.Reset()
-			waitResets(t, s, 2)
-			if got := g.order(); !slices.Equal(got, c.want) {
-				t.Errorf("the resets ran in Redis in the order %q, want %q", got, c.want)
+			s, ps := resetOrderStore(t, g, names...)
+			// x, the others, then y.
+			order := append(append([]string{"x"}, names[2:]...), "y")
+			ps[0].Reset()
+			for _, p := range ps[2:] {
+				p.Reset()
+			}
+			ps[1].Reset()
+			waitResets(t, s, int64(len(names)))
+			want := order
+			if c.fail {
+				want = []string{"y", "x"}
+			}
+			if got := g.order(); !slices.Equal(got, want) {
+				t.Errorf("the resets ran in Redis in the order %q, want %q", got, want)
 			}
 		})
 	}
