@@ -28,7 +28,7 @@ import (
 )
 
 var (
-	fleetChaosLong = flag.Bool("fleetchaos.long", false, "run TestFleetChaos for a minute instead of 16s")
+	fleetChaosLong = flag.Bool("fleetchaos.long", false, "run TestFleetChaos's script for a minute instead of 16s")
 	fleetChaosSeed = flag.Uint64("fleetchaos.seed", 0, "seed of TestFleetChaos (0: its fixed default)")
 	fleetChaosLost = flag.Bool("fleetchaos.lost429", false, "lose the answer of every 429 TestFleetChaos's script arms, as a DropAfter fault does to one in 50")
 )
@@ -183,7 +183,7 @@ type fcCall struct {
 // fault does to one in 50).
 func TestFleetChaos(t *testing.T) {
 	if testing.Short() {
-		t.Skip("16s of real time")
+		t.Skip("a 16s script: about 19s of real time")
 	}
 	seed := *fleetChaosSeed
 	if seed == 0 {
