@@ -94,7 +94,10 @@ var LeaseHash = leaseScript.Hash()
 
 // StateKey returns the Redis key of the state of the partition named name,
 // without creating the partition.
-func (s *Store) StateKey(name string) string { return s.cfg.prefix + ":{" + budgetID(name) + "}" }
+func (s *Store) StateKey(name string) string { return StateKeyIn(s.cfg.prefix, name) }
+
+// StateKeyIn is StateKey for the Stores under prefix.
+func StateKeyIn(prefix, name string) string { return prefix + ":{" + budgetID(name) + "}" }
 
 // Instance returns the Store's instance id.
 func (s *Store) Instance() string { return s.instance }
@@ -277,11 +280,3 @@ func (s *Store) Subscribed() bool {
 // StateRead reports whether q's state was read from Redis (see
 // part.TakeBefore: until then, an attempt that finds no quota waits).
 func StateRead(q resilient.QuotaPartition) bool { return q.(*part).read.Load() }
-
-// PartitionKey returns the Redis key of the partition named name, which
-// the Store holds.
-func (s *Store) PartitionKey(name string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.parts[name].key
-}

@@ -16,20 +16,30 @@ import (
 	"github.com/resilienthttp/resilient/redisquota"
 )
 
-// resetGate is a go-redis hook on the runs of the reset script (by
-// EVALSHA): it records the keys of those that ran, in the order they
-// ran, and holds or fails the first partition's (first) until the
-// second's (second) ran.
+// resetGate is a go-redis hook on the scripts (by EVALSHA): it records
+// the keys of the reset runs, in the order they ran, and, by its mode,
+// holds or fails the calls of the first partition (first) until the
+// second's (second) reset ran.
 type resetGate struct {
 	first, second string
-	fail          bool // fail first's runs until second's ran; else hold its run (300ms at most)
+	mode          gateMode
 
 	names map[string]string // the partitions' names, by key
 
 	mu        sync.Mutex
 	ran       []string
 	secondRan chan struct{}
+	failed    chan struct{} // closed once a call of first's failed (gateDegraded)
 }
+
+// gateMode is what a resetGate does to the calls of its first partition.
+type gateMode int
+
+const (
+	gateHeld     gateMode = iota // its reset waits until second's ran (300ms at most)
+	gateFailing                  // its reset fails until second's ran
+	gateDegraded                 // its first call (the load) fails; the next waits until second's reset ran
+)
 
 func (g *resetGate) DialHook(next redis.DialHook) redis.DialHook { return next }
 
@@ -40,28 +50,18 @@ func (g *resetGate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 func (g *resetGate) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		a := cmd.Args()
-		if len(a) < 4 || !strings.EqualFold(a[0].(string), "evalsha") || a[1] != redisquota.ResetHash {
+		if len(a) < 4 || !strings.EqualFold(a[0].(string), "evalsha") {
 			return next(ctx, cmd)
 		}
 		key, _ := a[3].(string)
+		reset := a[1] == redisquota.ResetHash
 		if key == g.first {
-			if g.fail {
-				select {
-				case <-g.secondRan:
-				default:
-					err := errors.New("resetGate: the first reset fails until the second ran")
-					cmd.SetErr(err)
-					return err
-				}
-			} else {
-				select {
-				case <-g.secondRan:
-				case <-time.After(300 * time.Millisecond):
-				}
+			if err := g.gate(ctx, cmd, reset); err != nil {
+				return err
 			}
 		}
 		err := next(ctx, cmd)
-		if err == nil {
+		if err == nil && reset {
 			g.mu.Lock()
 			g.ran = append(g.ran, key)
 			if key == g.second {
@@ -71,6 +71,48 @@ func (g *resetGate) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		}
 		return err
 	}
+}
+
+// gate applies g's mode to cmd, a call of the first partition (its reset
+// when reset) made with ctx: it returns the error that fails it, or nil
+// once it may go.
+func (g *resetGate) gate(ctx context.Context, cmd redis.Cmder, reset bool) error {
+	fail := func() error {
+		err := errors.New("resetGate: the first partition's call fails")
+		cmd.SetErr(err)
+		return err
+	}
+	switch g.mode {
+	case gateHeld:
+		if reset {
+			select {
+			case <-g.secondRan:
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	case gateFailing:
+		if reset {
+			select {
+			case <-g.secondRan:
+			default:
+				return fail()
+			}
+		}
+	case gateDegraded:
+		select {
+		case <-g.failed:
+			select {
+			case <-g.secondRan:
+			case <-ctx.Done(): // the Store closed
+				cmd.SetErr(ctx.Err())
+				return ctx.Err()
+			}
+		default:
+			close(g.failed)
+			return fail()
+		}
+	}
+	return nil
 }
 
 // order returns the names of the partitions whose resets ran, in the
@@ -86,12 +128,18 @@ func (g *resetGate) order() []string {
 }
 
 // resetOrderStore returns a Store, on the test Redis, whose client runs
-// g, and its partitions named names, whose resets g records; it gates
-// those of the first two (first and second).
+// g, and its partitions named names, whose resets g records: g gates the
+// calls of the first (first) until the second's (second) reset ran.
 func resetOrderStore(t *testing.T, g *resetGate, names ...string) (*redisquota.Store, []resilient.QuotaResetter) {
 	t.Helper()
 	addr := redisAddr()
 	prefix := testPrefix(t, addr)
+	g.names = make(map[string]string)
+	for _, name := range names {
+		g.names[redisquota.StateKeyIn(prefix, name)] = name
+	}
+	g.first, g.second = redisquota.StateKeyIn(prefix, names[0]), redisquota.StateKeyIn(prefix, names[1])
+	g.secondRan, g.failed = make(chan struct{}), make(chan struct{})
 	rdb := newRedis(t, addr, g)
 	if err := redisquota.LoadScripts(context.Background(), rdb); err != nil {
 		t.Fatal(err)
@@ -99,12 +147,9 @@ func resetOrderStore(t *testing.T, g *resetGate, names ...string) (*redisquota.S
 	s := redisquota.New(rdb, redisquota.WithPrefix(prefix), redisquota.WithTimeout(10*time.Second))
 	t.Cleanup(func() { s.Close() })
 	ps := make([]resilient.QuotaResetter, len(names))
-	g.names = make(map[string]string)
 	for i, name := range names {
 		ps[i] = s.Partition(name).(resilient.QuotaResetter)
-		g.names[s.PartitionKey(name)] = name
 	}
-	g.first, g.second, g.secondRan = s.PartitionKey(names[0]), s.PartitionKey(names[1]), make(chan struct{})
 	return s, ps
 }
 
@@ -129,35 +174,40 @@ func waitResets(t *testing.T, s *redisquota.Store, n int64) {
 // TestGlobalLimitResetHost saw in 1 run of 70). A reset does not wait for
 // an earlier one whose write failed: with x's failing until y's ran, y's
 // runs, and x's when Redis answers it; a reset that waited for it would
-// wait as long as it fails.
+// wait as long as it fails. Nor does it wait for one whose partition's
+// last Redis call failed: x's load failed, and its next call waits until
+// y's reset ran.
 func TestResetsRunInOrder(t *testing.T) {
 	for _, c := range []struct {
 		name    string
-		fail    bool // x's fails until y's ran; else the hook holds it
-		between int  // partitions reset after x, before y
+		mode    gateMode
+		between int // partitions reset after x, before y
+		want    []string
 	}{
-		{"x held", false, 0},
-		{"x held, 200 between", false, 200},
-		{"x failing", true, 0},
+		{"x held", gateHeld, 0, []string{"x", "y"}},
+		{"x held, 200 between", gateHeld, 200, nil},
+		{"x failing", gateFailing, 0, []string{"y", "x"}},
+		{"x degraded", gateDegraded, 0, []string{"y", "x"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			names := []string{"x", "y"}
 			for i := range c.between {
 				names = append(names, "p"+strconv.Itoa(i))
 			}
-			g := &resetGate{fail: c.fail}
+			g := &resetGate{mode: c.mode}
 			s, ps := resetOrderStore(t, g, names...)
-			// x, the others, then y.
-			order := append(append([]string{"x"}, names[2:]...), "y")
+			if c.mode == gateDegraded {
+				<-g.failed // x's load failed: its refiller waits out a backoff
+			}
 			ps[0].Reset()
 			for _, p := range ps[2:] {
 				p.Reset()
 			}
 			ps[1].Reset()
 			waitResets(t, s, int64(len(names)))
-			want := order
-			if c.fail {
-				want = []string{"y", "x"}
+			want := c.want
+			if want == nil { // x, the others, then y
+				want = append(append([]string{"x"}, names[2:]...), "y")
 			}
 			if got := g.order(); !slices.Equal(got, want) {
 				t.Errorf("the resets ran in Redis in the order %q, want %q", got, want)
