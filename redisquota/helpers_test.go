@@ -100,6 +100,11 @@ type scriptCounter struct {
 	mu       sync.Mutex
 	total    int
 	byScript map[string]int
+
+	// leases, when set before the client's first call, holds the calls
+	// of the lease script (the first of a partition reads its state)
+	// until it is closed.
+	leases chan struct{}
 }
 
 func (c *scriptCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -108,15 +113,24 @@ func (c *scriptCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		c.mu.Lock()
 		c.total++
+		lease := false
 		if a := cmd.Args(); len(a) > 1 {
 			if name, _ := a[0].(string); strings.EqualFold(name, "evalsha") {
 				if c.byScript == nil {
 					c.byScript = make(map[string]int)
 				}
 				c.byScript[a[1].(string)]++
+				lease = a[1] == redisquota.LeaseHash
 			}
 		}
 		c.mu.Unlock()
+		if lease && c.leases != nil {
+			select {
+			case <-c.leases:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		return next(ctx, cmd)
 	}
 }

@@ -82,7 +82,7 @@ func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
 func TestLeasedTokensCostNoRoundTrip(t *testing.T) {
 	addr := redisAddr()
 	prefix := testPrefix(t, addr)
-	var rt scriptCounter
+	rt := scriptCounter{leases: make(chan struct{})} // the state read waits for the first Take
 	rdb := newRedis(t, addr, &rt)
 	s := redisquota.New(rdb, redisquota.WithPrefix(prefix))
 	defer s.Close()
@@ -90,6 +90,7 @@ func TestLeasedTokensCostNoRoundTrip(t *testing.T) {
 	if d, ok, retry := q.Take(time.Now()); ok || d <= 0 || retry == nil {
 		t.Fatalf("Take before the state is read = %v, %v, %v; want a wait for it", d, ok, retry)
 	}
+	close(rt.leases)
 	waitFor(t, "the state read", func() bool { return redisquota.StateRead(q) })
 	if d, ok, _ := q.Take(time.Now()); !ok || d != 0 {
 		t.Fatalf("Take before any quota is known = %v, %v; want unpaced", d, ok)
