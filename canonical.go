@@ -61,7 +61,9 @@ func plainHost(host string) bool {
 }
 
 // spellHost returns host in its canonical form as canonicalHost says, but
-// for its default port and the final dot of a name with a port (cutHost).
+// for its default port and its name's final dot, which cutHost removes (one
+// dot, as from a host that needs no spelling: "API.example.com.." is
+// "api.example.com.", as "api.example.com.." is).
 func spellHost(host string) string {
 	user := ""
 	if at := strings.LastIndexByte(host, '@'); at >= 0 {
@@ -88,11 +90,12 @@ func spellHost(host string) string {
 			}
 		}
 	} else if !isASCII(name) {
-		if a, ok := idna.ToASCII(withoutFinalDot(name)); ok {
-			name = a
+		base := withoutFinalDot(name)
+		if a, ok := idna.ToASCII(base); ok {
+			name = a + name[len(base):] // its final dot is cutHost's
 		}
 	}
-	return user + withoutFinalDot(name) + port
+	return user + name + port
 }
 
 // trimPortZeros returns port, a URL host's (":0443"), without the leading

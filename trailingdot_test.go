@@ -152,7 +152,10 @@ func TestTrailingDotKeyHonoringHosts(t *testing.T) {
 }
 
 // canonicalHost drops a fully-qualified name's final dot, with the scheme's
-// default port and the upper case, and leaves the rest alone.
+// default port and the upper case, and leaves the rest alone: one dot,
+// whatever else the spelling needs (a name in upper case, in Unicode, with
+// user information): the fuzzer found "GGGGGG.." losing two where
+// "gggggg.." lost one.
 func TestCanonicalHostTrailingDot(t *testing.T) {
 	for _, tc := range []struct{ scheme, host, want string }{
 		{"https", "api.example.com.", "api.example.com"},
@@ -161,6 +164,11 @@ func TestCanonicalHostTrailingDot(t *testing.T) {
 		{"http", "api.example.com.:", "api.example.com"},
 		{"https", "localhost.", "localhost"},
 		{"https", "api.example.com..", "api.example.com."}, // not a name: one dot only
+		{"https", "API.example.com..", "api.example.com."}, // the same in upper case
+		{"https", "API.example.com..:8443", "api.example.com.:8443"},
+		{"https", "alice@API.test..", "REDACTED@api.test."},
+		{"https", "Bücher.example.", "xn--bcher-kva.example"},
+		{"https", "bücher.example.:8443", "xn--bcher-kva.example:8443"},
 		{"https", ".", "."},
 		{"https", "[::1]", "[::1]"},
 		{"https", "[::1]:443", "[::1]"},
