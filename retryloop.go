@@ -172,12 +172,15 @@ func (c *call) run() (*http.Response, error) {
 				// Not sent: the retry it was costs nothing.
 				t.budgets.giveBack(c.hb, paidThrottled)
 			}
-			if resp == nil && held != nil && (unsent || stop == StopRetryBudget) {
+			if resp == nil && held != nil && (unsent || stop == StopRetryBudget || c.cutByBudget(err)) {
 				// A retry refused locally (breaker open, rate limited,
-				// host full, retry budget spent) or whose body broke:
-				// return what the last attempt produced. A network
-				// error, even one that proves the request never left
-				// (a refused dial), is returned as an *Error.
+				// host full, retry budget spent), whose body broke, or
+				// cut by the call's own budget (WithMaxElapsed) while
+				// the caller still waits: return what the last attempt
+				// produced, the answer a plain client would have
+				// returned. A network error, even one that proves the
+				// request never left (a refused dial), is returned as an
+				// *Error, as is a cut by the caller's own context.
 				c.callersRequest(held)
 				return held, nil
 			}
@@ -266,6 +269,14 @@ func (c *call) callersRequest(resp *http.Response) {
 	default:
 		resp.Request = c.req
 	}
+}
+
+// cutByBudget reports whether err is the cut of an attempt by the call's
+// budget (WithMaxElapsed, or the tighter one of WithCallOptions) while the
+// caller's context is still live: the Transport's own limit, not an answer
+// of the server or of the network.
+func (c *call) cutByBudget(err error) bool {
+	return errors.Is(err, errBudgetSpent) && c.ctx.Err() == nil
 }
 
 // fail returns the *Error of a call that ends without a response after n

@@ -1398,6 +1398,62 @@ func TestGiveUpAfterHeldResponse(t *testing.T) {
 			t.Error("the 503 retried past not closed")
 		}
 	})
+	// The call's budget (the Transport's, or one set tighter for the call)
+	// cuts the retry that stalls: the caller gets the 503 a plain client
+	// would have returned, not the Transport's own timeout. The caller's
+	// own deadline cutting it ends the call with the error, as net/http's.
+	for _, tc := range []struct {
+		name    string
+		tr      []Option
+		call    []Option
+		callers time.Duration // the caller's context's timeout; 0 for none
+		want503 bool
+	}{
+		{name: "the Transport's budget", tr: []Option{WithMaxElapsed(10 * time.Second)}, want503: true},
+		{name: "the call's budget", call: []Option{WithMaxElapsed(10 * time.Second)}, want503: true},
+		{name: "the caller's deadline", callers: 10 * time.Second},
+		{name: "the caller's deadline, tighter than the budget", tr: []Option{WithMaxElapsed(time.Minute)}, callers: 10 * time.Second},
+	} {
+		t.Run("cut by "+tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &rtScript{steps: []rtStep{{status: 503, body: "busy"}, {hang: true}}}
+				ctx := context.Background()
+				if tc.callers > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tc.callers)
+					defer cancel()
+				}
+				if tc.call != nil {
+					ctx = WithCallOptions(ctx, tc.call...)
+				}
+				start := time.Now()
+				resp, err := roundTrip(t, New(s, append([]Option{WithBackoff(0, 0)}, tc.tr...)...), newRequest(t, ctx, "GET", "http://api.test/", nil))
+				if got := time.Since(start); got != 10*time.Second || s.numCalls() != 2 {
+					t.Errorf("the call ended after %v and %d attempts; want 10s and 2", got, s.numCalls())
+				}
+				if !tc.want503 {
+					var e *Error
+					if !errors.As(err, &e) || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrAttemptTimeout) {
+						t.Errorf("RoundTrip error = %v; want a *Error wrapping the caller's context.DeadlineExceeded", err)
+					}
+					if _, _, closed := s.body(0).stats(); !closed {
+						t.Error("the 503 retried past not closed")
+					}
+					return
+				}
+				if err != nil || resp.StatusCode != 503 {
+					t.Fatalf("RoundTrip = %v, %v; want the 503 of the first attempt", resp, err)
+				}
+				if got, err := io.ReadAll(resp.Body); string(got) != "busy" || err != nil {
+					t.Errorf("held body = %q, %v; want %q", got, err, "busy")
+				}
+				resp.Body.Close()
+				if resp.Request.Context() != ctx {
+					t.Error("resp.Request is not the caller's request")
+				}
+			})
+		})
+	}
 	for _, sentinel := range []error{ErrCircuitOpen, ErrRateLimited} {
 		t.Run("refused locally: "+sentinel.Error(), func(t *testing.T) {
 			body := strings.Repeat("b", 100<<10) // longer than the drain limit
