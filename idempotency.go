@@ -514,12 +514,14 @@ func created(resp *http.Response) bool {
 
 // refusesKeys reports whether code, in lower case, says that the host does
 // not take idempotency keys (idempotency_not_supported,
-// IdempotencyKeyUnsupported, idempotency-key-not-allowed, …): such an
+// IdempotencyKeyUnsupported, idempotency-key-not-allowed, …) or that a
+// request is not idempotent (request_not_idempotent,
+// NON_IDEMPOTENT_OPERATION): such an
 // answer speaks of idempotency too, yet its host does not deduplicate by
 // key, and taking it for one that does would have its writes resent.
 func refusesKeys(code string) bool {
 	c := strings.NewReplacer("_", "", "-", "", ".", "", " ", "").Replace(code)
-	for _, w := range [...]string{"notsupported", "unsupported", "notallowed", "notaccepted", "notpermitted", "forbidden", "disabled", "notenabled", "ignored"} {
+	for _, w := range [...]string{"notsupported", "unsupported", "notallowed", "notaccepted", "notpermitted", "forbidden", "disabled", "notenabled", "ignored", "notidempoten", "nonidempoten"} {
 		if strings.Contains(c, w) {
 			return true
 		}

@@ -1193,7 +1193,7 @@ func TestDrawnKeyHome(t *testing.T) {
 
 // TestWriteRuleRefusedKeysTeachNothing: a code that speaks of idempotency
 // to say that the host does not take keys (idempotency_not_supported,
-// IDEMPOTENCY_KEY_NOT_SUPPORTED, …) is no sign that it deduplicates by
+// IDEMPOTENCY_KEY_NOT_SUPPORTED, request_not_idempotent, …) is no sign that it deduplicates by
 // key: a later write to the host is not resent after a 502. A conflict
 // still is one.
 func TestWriteRuleRefusedKeysTeachNothing(t *testing.T) {
@@ -1206,6 +1206,8 @@ func TestWriteRuleRefusedKeysTeachNothing(t *testing.T) {
 		{`{"error":{"code":"idempotency_not_supported_for_stream","message":"no"}}`, false},
 		{`{"error":"idempotency-key-not-allowed","message":"no"}`, false},
 		{`{"code":"IdempotencyKeyUnsupported","message":"no"}`, false},
+		{`{"error":{"code":"request_not_idempotent","message":"no"}}`, false},
+		{`{"error":{"code":"NON_IDEMPOTENT_OPERATION","message":"no"}}`, false},
 		{`{"error":{"code":"idempotency_key_reused","message":"no"}}`, true},
 	} {
 		rt := &rtScript{steps: []rtStep{{status: 400, body: tc.body}, {status: 502}, {status: 201}}}
