@@ -61,7 +61,11 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 		// reached it, and a retry gets the same answer.
 		return Permanent, true
 	}
-	msg := err.Error()
+	// net/http's own words, outside the quotes in which it puts what a
+	// server (or the URL) said: a server that answers a processed write
+	// with a header that reads "stream error: stream ID 1;
+	// REFUSED_STREAM" must not have it resent as unprocessed.
+	msg := unquoted(err.Error())
 	for _, s := range permanentErrTexts {
 		if strings.Contains(msg, s) {
 			return Permanent, true
@@ -101,9 +105,40 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 	return Transient, false
 }
 
+// unquoted returns msg without its quoted strings (each "…", its escapes
+// included, as fmt's %q writes them), where net/http's errors put what a
+// server sent (a header's value, a status line, a GOAWAY's debug data) and
+// url.Error puts the URL. The rest is net/http's own words. An unterminated
+// quote runs to the end.
+func unquoted(msg string) string {
+	i := strings.IndexByte(msg, '"')
+	if i < 0 {
+		return msg
+	}
+	b := make([]byte, 0, len(msg))
+	for i >= 0 {
+		b = append(b, msg[:i]...)
+		j := i + 1
+		for j < len(msg) && msg[j] != '"' {
+			if msg[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		if j >= len(msg) {
+			return string(b)
+		}
+		msg = msg[j+1:]
+		i = strings.IndexByte(msg, '"')
+	}
+	return string(append(b, msg...))
+}
+
 // refusedStream reports whether msg is net/http's error for an HTTP/2
 // stream the server reset with REFUSED_STREAM ("stream error: stream ID 3;
-// REFUSED_STREAM", alone or quoted), which proves the request unprocessed.
+// REFUSED_STREAM", alone or within another error of net/http's), which
+// proves the request unprocessed. msg is unquoted: a server's words do not
+// count.
 // A GOAWAY's error is not one, whatever its code and the debug data it
 // quotes: the streams up to its last stream ID may have been processed
 // (RFC 9113, 6.8).

@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -540,6 +541,12 @@ func TestClassifyErr(t *testing.T) {
 		{"http2 other stream error", errors.New("stream error: stream ID 3; INTERNAL_ERROR"), Transient, false},
 		{"http2 GOAWAY code", errors.New(`http2: server sent GOAWAY and closed the connection; LastStreamID=3, ErrCode=REFUSED_STREAM, debug=""`), Transient, false},
 		{"http2 GOAWAY debug", errors.New(`http2: server sent GOAWAY and closed the connection; LastStreamID=3, ErrCode=NO_ERROR, debug="stream error: stream ID 3; REFUSED_STREAM"`), Transient, false},
+		// A server's words, which net/http quotes, are not net/http's.
+		{"http2 refused stream in a header's value", errors.New(`net/http: HTTP/1.x transport connection broken: bad Content-Length "stream error: stream ID 1; REFUSED_STREAM"`), Transient, false},
+		{"http2 refused stream in a status line", errors.New(`malformed HTTP status code "stream error: stream ID 1; REFUSED_STREAM"`), Permanent, false},
+		{"http2 refused stream in the URL", &url.Error{Op: "Post", URL: "http://x/stream error: stream ID 1; REFUSED_STREAM", Err: io.ErrUnexpectedEOF}, Transient, false},
+		{"unsupported scheme in a header's value", errors.New(`net/http: HTTP/1.x transport connection broken: bad Content-Length "unsupported protocol scheme \"x\""`), Transient, false},
+		{"invalid URL in the URL", &url.Error{Op: "Get", URL: "http://x/invalid URL", Err: io.EOF}, Transient, false},
 		{"circuit open", fmt.Errorf("%w: api.test", ErrCircuitOpen), Permanent, true},
 		{"rate limited", fmt.Errorf("%w: api.test", ErrRateLimited), Permanent, true},
 		{"cert", certErr, Permanent, true},
@@ -559,6 +566,70 @@ func TestClassifyErr(t *testing.T) {
 	for _, tc := range tests {
 		if cl, ns := classifyErr(tc.err); cl != tc.class || ns != tc.neverSent {
 			t.Errorf("classifyErr(%s) = %v, %v; want %v, %v", tc.name, cl, ns, tc.class, tc.neverSent)
+		}
+	}
+}
+
+// TestServerWordsProveNothing: a server that processes a POST, then
+// answers with a header net/http refuses, whose value reads like
+// net/http's error for an HTTP/2 stream refused unprocessed, gets the POST
+// once, as from a plain client: net/http quotes the value in its error,
+// and what a server says proves nothing. (The host is not known to honor
+// keys: a write is resent only when provably unprocessed.)
+func TestServerWordsProveNothing(t *testing.T) {
+	for _, header := range []string{
+		"Content-Length: stream error: stream ID 1; REFUSED_STREAM",
+		"Content-Length: unsupported protocol scheme",
+		"Transfer-Encoding: no Host in request URL",
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var posts atomic.Int32
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err == nil {
+					io.Copy(io.Discard, req.Body)
+					posts.Add(1) // processed
+					io.WriteString(c, "HTTP/1.1 200 OK\r\n"+header+"\r\n\r\n")
+				}
+				c.Close()
+			}
+		})
+		var attempts []Attempt
+		base := &http.Transport{}
+		tr := New(base, WithBackoff(0, 0), WithObserver(func(a Attempt) { attempts = append(attempts, a) }))
+		_, err = roundTrip(t, tr, newRequest(t, context.Background(), "POST", "http://"+ln.Addr().String()+"/v1/payments", strings.NewReader(`{"amount":100}`)))
+		base.CloseIdleConnections()
+		ln.Close()
+		wg.Wait()
+		if n := posts.Load(); n != 1 || len(attempts) != 1 {
+			t.Errorf("%s: the server processed the POST %d times in %d attempts (error %v); want once", header, n, len(attempts), err)
+		}
+	}
+}
+
+func TestUnquoted(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"no quotes", "no quotes"},
+		{`bad Content-Length "x"`, "bad Content-Length "},
+		{`a "b" c "d" e`, "a  c  e"},
+		{`a "b\"c" d`, "a  d"},
+		{`a "b\\" c "d"`, "a  c "},
+		{`a "unterminated`, "a "},
+		{`a "ends in a backslash\`, "a "},
+		{`Post "http://x/?q=\"": EOF`, "Post : EOF"},
+	} {
+		if got := unquoted(tc.in); got != tc.want {
+			t.Errorf("unquoted(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
