@@ -95,7 +95,9 @@ type BreakerSettings struct {
 
 	// Window is the length of the rolling window of outcomes (default
 	// 30s). It rolls in tenths: outcomes leave it a tenth of Window at a
-	// time.
+	// time. An outcome counts in the tenth its attempt started in; that
+	// of an attempt longer than the window (a slow answer, a timeout
+	// longer than Window) counts as of its end.
 	Window time.Duration
 
 	// OpenTimeout is how long a tripped breaker refuses attempts before it
@@ -360,6 +362,7 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 // panic below counts nothing and holds no slot.
 func (b *breakerTransport) closedAttempt(e *breakerEntry, w *closedWindow, req *http.Request, st *attemptState) (*http.Response, error) {
 	age := w.age(b.set.clock(st))
+	w.seen(age)
 	resp, err := b.next.roundTrip(req, st)
 	switch b.set.outcome(st, req, resp, err) {
 	case nil:

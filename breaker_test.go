@@ -957,6 +957,83 @@ func TestBreakerCallersOwnLimits(t *testing.T) {
 	})
 }
 
+// TestBreakerAttemptsLongerThanWindow: an attempt that lasts longer than
+// the breaker's window (cut by an attempt timeout or a budget longer than
+// Window, or answered slowly) is counted as of its end: a host that never
+// answers trips its breaker under the defaults (no attempt timeout, a
+// 5-minute budget, a 30s window), and the successes of a host slower than
+// the window count against its quick failures.
+func TestBreakerAttemptsLongerThanWindow(t *testing.T) {
+	t.Run("attempt timeout", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			slow := &bkHost{wait: make(chan struct{})}
+			tr := New(bkNet{"slow.test": slow}, WithMaxRetries(0), WithAttemptTimeout(45*time.Second),
+				WithBreaker(BreakerSettings{ConsecutiveFailures: 2})) // Window: 30s
+			var wg sync.WaitGroup
+			for range 2 { // at once: two failures in a row within one window
+				wg.Go(func() {
+					if _, _, err := bkCall(t, tr, "http://slow.test/"); !errors.Is(err, ErrAttemptTimeout) {
+						t.Errorf("err = %v, want ErrAttemptTimeout", err)
+					}
+				})
+			}
+			wg.Wait()
+			_, _, err := bkCall(t, tr, "http://slow.test/")
+			bkWantOpen(t, err)
+			if got := slow.hits.Load(); got != 2 {
+				t.Errorf("the server saw %d attempts, want 2", got)
+			}
+		})
+	})
+	t.Run("defaults, a host that never answers", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			slow := &bkHost{wait: make(chan struct{})}
+			tr := New(bkNet{"slow.test": slow})
+			var wg sync.WaitGroup
+			for range 20 { // MinRequests
+				wg.Go(func() {
+					if _, _, err := bkCall(t, tr, "http://slow.test/"); !errors.Is(err, ErrAttemptTimeout) {
+						t.Errorf("err = %v, want ErrAttemptTimeout (the call's budget)", err)
+					}
+				})
+			}
+			wg.Wait()
+			_, _, err := bkCall(t, tr, "http://slow.test/")
+			bkWantOpen(t, err)
+			if got := slow.hits.Load(); got != 20 {
+				t.Errorf("the server saw %d attempts, want 20", got)
+			}
+		})
+	})
+	t.Run("slow successes", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			slow := &bkHost{wait: make(chan struct{})}
+			fast := bkDead()
+			tr := New(bkNet{"api.test": slow, "api.test:81": fast}, WithMaxRetries(0),
+				WithBreaker(BreakerSettings{MinRequests: 4, Key: func(*http.Request) string { return "api" }}))
+			var wg sync.WaitGroup
+			for range 8 { // answered after 45s: longer than the window
+				wg.Go(func() {
+					if code, _, err := bkCall(t, tr, "http://api.test/"); code != http.StatusOK {
+						t.Errorf("slow call: %d, %v; want 200", code, err)
+					}
+				})
+			}
+			time.Sleep(44 * time.Second)
+			bkCall(t, tr, "http://api.test:81/") // a quick 500, which starts an attempt in the window's newest bucket
+			time.Sleep(time.Second)
+			close(slow.wait)
+			wg.Wait()
+			for range 3 { // 4 failures of 12 outcomes: under FailureRatio 0.5
+				bkCall(t, tr, "http://api.test:81/")
+			}
+			if st := tr.BreakerState("http://api.test/"); st != BreakerClosed {
+				t.Errorf("after 8 successes and 4 failures in the window, the breaker is %v, want closed", st)
+			}
+		})
+	})
+}
+
 // TestBreakerOutcome checks what a breaker counts for each kind of result.
 func TestBreakerOutcome(t *testing.T) {
 	canceled, cancel := context.WithCancel(context.Background())

@@ -225,10 +225,10 @@ func (s *breakerSet) readyToTrip(e *breakerEntry) bool {
 // window w of e, and trips e through gobreaker when the window says so.
 func (s *breakerSet) failure(e *breakerEntry, w *closedWindow, age uint64) {
 	now := w.age(s.now())
-	if e.win.Load() != w || !w.failure(age, now) || !s.tripped(w, now) {
-		// The breaker has left that closed spell since the attempt
-		// started, the attempt is older than the window, or the
-		// breaker stays closed.
+	if e.win.Load() != w {
+		return // the breaker has left that closed spell since the attempt started
+	}
+	if w.failure(age, now); !s.tripped(w, now) {
 		return
 	}
 	done, err := s.machine(e).cb.Allow()
