@@ -38,6 +38,10 @@ func TestGitHubRateLimited403Write(t *testing.T) {
 			return http.Header{"X-Ratelimit-Limit": {"5000"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Used": {"5000"},
 				"X-Ratelimit-Resource": {"core"}, "X-Ratelimit-Reset": {strconv.FormatInt(now.Add(10*time.Second).Unix(), 10)}}
 		}, 2, 10 * time.Second},
+		{"primary quota spent, reset in Unix milliseconds", func(now time.Time) http.Header {
+			return http.Header{"X-Ratelimit-Limit": {"5000"}, "X-Ratelimit-Remaining": {"0"},
+				"X-Ratelimit-Reset": {strconv.FormatInt(now.Add(10*time.Second).UnixMilli(), 10)}}
+		}, 2, 10 * time.Second},
 		{"permission denied", func(time.Time) http.Header { return http.Header{} }, 1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,7 +1,6 @@
 package resilient
 
 import (
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -119,35 +118,24 @@ func allDigits(s string) bool {
 	return s != ""
 }
 
-// unixSecondsFloor tells a Unix time in seconds (GitHub's reset, above it
-// since 1973) from a number of seconds from now (far below it).
-const unixSecondsFloor = 1e8
-
-// resetWait returns the time from now until the reset v: digits only, a
-// Unix time in seconds, or below unixSecondsFloor, seconds from now. Like a
-// Retry-After, the wait is capped at maxRetryAfterSeconds (the retry loop
-// gives up on a wait longer than WithMaxRetryAfter). It reports false for a
-// malformed value or a reset already past.
+// resetWait returns the time from now until the reset v, read as the rate
+// limiter reads it (parseReset: a Unix time in seconds or milliseconds, an
+// RFC 3339 or HTTP date, or below 1e8, seconds from now), so that the
+// retry loop waits for the reset the partition learns. Like a Retry-After,
+// the wait is capped at maxRetryAfterSeconds (the retry loop gives up on a
+// wait longer than WithMaxRetryAfter), as is a number too large to parse.
+// It reports false for a malformed value or a reset already past.
 func resetWait(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" || v[0] < '0' || v[0] > '9' {
+	t, _, ok := parseReset(v, &lazyNow{t: now})
+	if !ok {
+		if v = strings.TrimSpace(v); allDigits(v) {
+			return maxRetryAfterSeconds * time.Second, true // an absurd reset
+		}
 		return 0, false
 	}
-	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
-		if ne, ok := err.(*strconv.NumError); !ok || ne.Err != strconv.ErrRange {
-			return 0, false
-		}
-		n = math.MaxUint64 // digits only: an absurd reset
+	d := t.Sub(now)
+	if d <= 0 {
+		return 0, false
 	}
-	if n < unixSecondsFloor {
-		return time.Duration(min(n, maxRetryAfterSeconds)) * time.Second, n > 0
-	}
-	if n > math.MaxInt64 || int64(n)-now.Unix() > maxRetryAfterSeconds {
-		return maxRetryAfterSeconds * time.Second, true
-	}
-	if d := time.Unix(int64(n), 0).Sub(now); d > 0 {
-		return d, true
-	}
-	return 0, false
+	return min(d, maxRetryAfterSeconds*time.Second), true
 }

@@ -110,8 +110,11 @@ func TestResetWait(t *testing.T) {
 		{"99999999999999999999999999", maxRetryAfterSeconds * time.Second, true},
 		{"-5", 0, false},
 		{"+5", 0, false},
-		{"1.5", 0, false},
-		{"2026-02-17T14:00:30Z", 0, false},
+		{"1.5", 1500 * time.Millisecond, true},
+		{"2026-02-17T14:00:30Z", 29500 * time.Millisecond, true},
+		{"Tue, 17 Feb 2026 14:01:00 GMT", 59500 * time.Millisecond, true},
+		{strconv.FormatInt(now.Add(10*time.Second).UnixMilli(), 10), 10 * time.Second, true}, // Unix milliseconds, as the rate limiter reads them
+		{strconv.FormatInt(now.Add(-time.Second).UnixMilli(), 10), 0, false},
 		{"", 0, false},
 		{"soon", 0, false},
 	}
