@@ -13,7 +13,8 @@ import (
 
 // credentialOf returns a fingerprint of the credential of req: its
 // Authorization header (the key it names when it is a signature made anew
-// for each request: signingKey), else X-Api-Key (Anthropic's, and many APIs'), else
+// for each request: signingKey), else X-Api-Key (Anthropic's, and many
+// APIs'), either one also in lower case as set by hand, else
 // a credential in its query string (queryCredential); 0 for none. Servers
 // count quotas per credential (a user's token, an API key), so that
 // requests made with different credentials to one host get partitions of
@@ -25,9 +26,19 @@ import (
 // every credential did before.
 func credentialOf(req *http.Request) uint64 {
 	h := req.Header
-	v := h["Authorization"]
-	if len(v) == 0 {
-		v = h["X-Api-Key"]
+	var v []string
+	if len(h) != 0 {
+		v = h["Authorization"]
+		if len(v) == 0 {
+			v = h["X-Api-Key"]
+		}
+		if len(v) == 0 {
+			// Set by hand in lower case (HTTP/2's spelling), which
+			// net/http sends as written and servers read as any other.
+			if v = h["authorization"]; len(v) == 0 {
+				v = h["x-api-key"]
+			}
+		}
 	}
 	var s string
 	if len(v) != 0 {
@@ -47,7 +58,10 @@ func credentialOf(req *http.Request) uint64 {
 // API) signs the request's date and body, so that no two requests carry
 // the same value, and one key's requests, fingerprinted whole, got a
 // partition each, which a 429's pause never held again. Its access key ID
-// (Credential=AKID/date/region/service/aws4_request) names the credential.
+// (Credential=AKID/date/region/service/aws4_request) names the credential,
+// as Google Cloud Storage's HMAC key's does in its signature of the same
+// form (GOOG4-HMAC-SHA256 Credential=GOOG1…/…), and the account of Azure
+// Storage's Shared Key signature ("SharedKey account:signature") does.
 // OAuth 1.0a (X's user context, which posts on a user's behalf) signs a
 // nonce and a timestamp: its consumer key and token name the credential
 // (oauthKey). Any other value is returned whole.
@@ -55,7 +69,15 @@ func signingKey(a string) string {
 	if len(a) > 6 && strings.EqualFold(a[:6], "OAuth ") {
 		return oauthKey(a)
 	}
-	if !strings.HasPrefix(a, "AWS4-") {
+	if rest, ok := strings.CutPrefix(a, "SharedKey"); ok {
+		// Azure Storage: "SharedKey account:signature" (or SharedKeyLite).
+		rest = strings.TrimPrefix(rest, "Lite")
+		if account, _, ok := strings.Cut(rest, ":"); ok && len(account) > 1 && account[0] == ' ' {
+			return "SharedKey" + account
+		}
+		return a
+	}
+	if !strings.HasPrefix(a, "AWS4-") && !strings.HasPrefix(a, "GOOG4-") {
 		return a
 	}
 	_, scope, ok := strings.Cut(a, " Credential=")

@@ -1204,7 +1204,8 @@ func TestRateLimitPerCredential(t *testing.T) {
 		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
 			mu.Lock()
 			defer mu.Unlock()
-			tok := req.Header.Get("Authorization") + req.Header.Get("X-Api-Key") + req.URL.Query().Get("access_token")
+			tok := req.Header.Get("Authorization") + req.Header.Get("X-Api-Key") + req.URL.Query().Get("access_token") +
+				strings.Join(req.Header["authorization"], "") + strings.Join(req.Header["x-api-key"], "")
 			hits[tok]++
 			h := http.Header{}
 			h.Set("X-RateLimit-Limit", "900")
@@ -1226,6 +1227,8 @@ func TestRateLimitPerCredential(t *testing.T) {
 			case "":
 			case "?access_token": // Facebook's Graph API: the token in the query
 				req.URL.RawQuery = "fields=id&access_token=" + value
+			case "authorization", "x-api-key": // set by hand, in lower case
+				req.Header[header] = []string{value}
 			default:
 				req.Header.Set(header, value)
 			}
@@ -1243,7 +1246,8 @@ func TestRateLimitPerCredential(t *testing.T) {
 			t.Fatalf("tenant Q: %d, %v; want its 429 back", code, err)
 		}
 		start := time.Now()
-		for _, tenant := range [][2]string{{"Authorization", "Bearer tenant-b"}, {"X-Api-Key", "key-c"}, {"?access_token", "tenant-d"}, {"", ""}} {
+		for _, tenant := range [][2]string{{"Authorization", "Bearer tenant-b"}, {"X-Api-Key", "key-c"}, {"?access_token", "tenant-d"},
+			{"authorization", "Bearer tenant-e"}, {"x-api-key", "key-f"}, {"", ""}} {
 			for range 3 {
 				if code, err := call(tenant[0], tenant[1]); code != http.StatusOK || err != nil {
 					t.Errorf("%s %s after tenant A's 429: %d, %v; want 200", tenant[0], tenant[1], code, err)
@@ -1265,6 +1269,45 @@ func TestRateLimitPerCredential(t *testing.T) {
 			t.Errorf("HostState: tenant A %+v, tenant B %+v; want A paused, B not, with its own quota", a, b)
 		}
 	})
+}
+
+// TestRateLimitPerCredentialSpelledByHand: a credential header set by hand
+// in lower case (req.Header["authorization"], HTTP/2's spelling, which
+// net/http sends as written and servers read as any other) names its
+// partition too: tenant A's 429 does not hold tenant B's calls.
+func TestRateLimitPerCredentialSpelledByHand(t *testing.T) {
+	for _, name := range []string{"authorization", "x-api-key"} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				hitsB := 0
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					if req.Header[name][0] == "tenant-a-key" {
+						return &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"30"}}, Body: http.NoBody, Request: req}, nil
+					}
+					hitsB++
+					return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+				})
+				tr := New(rt, WithMaxRetries(0))
+				send := func(key string) int {
+					req := newRequest(t, context.Background(), http.MethodGet, "https://api.test/v1/items", nil)
+					req.Header[name] = []string{key}
+					resp, err := tr.RoundTrip(req)
+					if err != nil {
+						t.Fatalf("%s: %v", key, err)
+					}
+					resp.Body.Close()
+					return resp.StatusCode
+				}
+				if code := send("tenant-a-key"); code != http.StatusTooManyRequests {
+					t.Fatalf("tenant A: %d, want its 429", code)
+				}
+				start := time.Now()
+				if code := send("tenant-b-key"); code != http.StatusOK || hitsB != 1 || time.Since(start) != 0 {
+					t.Errorf("tenant B: %d after %v, %d hits; want 200 at once: tenant A's pause is its own", code, time.Since(start), hitsB)
+				}
+			})
+		})
+	}
 }
 
 // TestRateLimitCustomKeyHasNoCredential: a custom key is the caller's
@@ -1308,6 +1351,11 @@ func TestCredentialOf(t *testing.T) {
 		fps[fp] = v
 		if again := credentialOf(req("", http.Header{"X-Api-Key": {v}})); again != fp {
 			t.Errorf("X-Api-Key %q: %x, want the same fingerprint as in Authorization (%x)", v, again, fp)
+		}
+		for _, name := range []string{"authorization", "x-api-key"} { // set by hand in lower case
+			if again := credentialOf(req("", http.Header{name: {v}})); again != fp {
+				t.Errorf("%s %q: %x, want the same fingerprint as in Authorization (%x)", name, v, again, fp)
+			}
 		}
 		q := url.Values{"fields": {"id,name"}, "access_token": {v}}.Encode()
 		if v == url.QueryEscape(v) {
@@ -1370,12 +1418,36 @@ func TestCredentialOfSigV4(t *testing.T) {
 	if fp := credentialOf(sig("AWS4-HMAC-SHA256", "AKIDOTHER", "20260101/us-east-1/dynamodb/aws4_request", sig1)); fp == a || fp == 0 {
 		t.Errorf("another access key: %x, want a fingerprint of its own (not %x)", fp, a)
 	}
+	// Google Cloud Storage's HMAC signature has the same form.
+	g := credentialOf(sig("GOOG4-HMAC-SHA256", "GOOG1EXAMPLE", "20260101/auto/storage/goog4_request", sig1))
+	if fp := credentialOf(sig("GOOG4-HMAC-SHA256", "GOOG1EXAMPLE", "20260102/auto/storage/goog4_request", sig2)); fp != g || g == a {
+		t.Errorf("GOOG4: %x and %x; want one fingerprint for one HMAC key, not the AWS key's %x", g, fp, a)
+	}
 	// A value that only looks like one is taken whole.
-	for _, v := range []string{"AWS4-HMAC-SHA256 " + sig1, "AWS4-HMAC-SHA256 Credential=", "Bearer Credential=AKIDEXAMPLE/x"} {
+	for _, v := range []string{"AWS4-HMAC-SHA256 " + sig1, "AWS4-HMAC-SHA256 Credential=", "Bearer Credential=AKIDEXAMPLE/x",
+		"GOOG4-HMAC-SHA256 " + sig1, "SharedKey", "SharedKey :" + sig1, "SharedKey account", "SharedKeyX account:" + sig1} {
 		r := &http.Request{URL: &url.URL{Scheme: "https", Host: "x.test"}, Header: http.Header{"Authorization": {v}}}
 		if fp := credentialOf(r); fp != fingerprint(v) {
 			t.Errorf("credentialOf(%q) = %x, want the whole value's fingerprint %x", v, fp, fingerprint(v))
 		}
+	}
+}
+
+// TestCredentialOfSharedKey: Azure Storage's Shared Key signature
+// ("SharedKey account:signature", or SharedKeyLite) is made anew for each
+// request: its account names the credential.
+func TestCredentialOfSharedKey(t *testing.T) {
+	fp := func(v string) uint64 {
+		return credentialOf(&http.Request{URL: &url.URL{Scheme: "https", Host: "myaccount.blob.core.windows.net", Path: "/c/b"}, Header: http.Header{"Authorization": {v}}})
+	}
+	a := fp("SharedKey myaccount:tzMq410TV3wS7upTBcunJTDLEJwMAZuFPfr0mrrA08=")
+	for _, v := range []string{"SharedKey myaccount:ctzMq410TV3wS7upTBcunJTDLEJwMAZuFPfr0mrrA0=", "SharedKeyLite myaccount:x4rWfRRNwETMdgPqTbRyTwyGk/0NSPGOt1Ha8zq0KtI="} {
+		if got := fp(v); got != a {
+			t.Errorf("credentialOf(%q) = %x, want %x: one account, one credential", v, got, a)
+		}
+	}
+	if got := fp("SharedKey other:tzMq410TV3wS7upTBcunJTDLEJwMAZuFPfr0mrrA08="); got == a || got == 0 {
+		t.Errorf("another account: %x, want a fingerprint of its own (not %x)", got, a)
 	}
 }
 
