@@ -3,6 +3,7 @@ package resilient
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -329,6 +330,54 @@ func TestRateLimitServerClockSkew(t *testing.T) {
 
 // TestServerSkew checks when the Date header moves server times: only
 // beyond the tolerance of its one-second resolution.
+// TestRateLimitCachedResponse: a response a cache below the Transport
+// serves (its Age above zero, as HTTP caches and CDNs set it, or
+// httpcache's X-From-Cache) tells the quota as it was when the server made
+// it: GitHub's "spent, resets 10s after Date", cached 50s ago, reset 40s
+// ago. Nothing is learned from it, and the next call goes at once, as a
+// plain client's would. The same response fresh from a server whose clock
+// is 50s behind is a spent quota for 10s more.
+func TestRateLimitCachedResponse(t *testing.T) {
+	spent := func(made time.Time) http.Header {
+		return hdr("Date", made.UTC().Format(http.TimeFormat), "X-RateLimit-Limit", "60", "X-RateLimit-Remaining", "0",
+			"X-RateLimit-Reset", formatInt(made.Add(10*time.Second).Unix()))
+	}
+	for _, tc := range []struct {
+		name   string
+		header func(made time.Time) http.Header
+		wait   time.Duration
+	}{
+		{"Age", func(made time.Time) http.Header { h := spent(made); h.Set("Age", "50"); return h }, 0},
+		{"X-From-Cache", func(made time.Time) http.Header { h := spent(made); h.Set("X-From-Cache", "1"); return h }, 0},
+		{"X-From-Cache, delta seconds", func(time.Time) http.Header {
+			return hdr("X-RateLimit-Limit", "60", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "10", "X-From-Cache", "1")
+		}, 0},
+		{"Age 0", func(made time.Time) http.Header { h := spent(made); h.Set("Age", "0"); return h }, 10 * time.Second},
+		{"fresh, the server's clock behind", spent, 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				time.Sleep(time.Hour) // a clock well past the bubble's epoch
+				made := time.Now().Add(-50 * time.Second)
+				srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+					if n == 0 {
+						maps.Copy(w.Header(), tc.header(made))
+					}
+				}}
+				client := &http.Client{Transport: New(handlerRT{srv}, withRand(func(int64) int64 { return 0 }))}
+				for range 2 {
+					if code, err := do(t, client, "GET", "http://api.test/repos/o/r"); code != 200 {
+						t.Fatalf("%d, %v; want 200", code, err)
+					}
+				}
+				if d := time.Since(made.Add(50 * time.Second)); d != tc.wait {
+					t.Errorf("the second call waited %v, want %v", d, tc.wait)
+				}
+			})
+		})
+	}
+}
+
 func TestServerSkew(t *testing.T) {
 	now := time.Date(2026, 2, 17, 14, 0, 0, 700e6, time.UTC)
 	for _, tc := range []struct {

@@ -57,6 +57,18 @@ const MaxBelievedReset = time.Hour + time.Minute
 // clock are read against its Date (see serverSkew).
 const dateTolerance = 2 * time.Second
 
+// servedByCache reports whether the response whose header is h is a
+// cache's copy of one the server made earlier: its Age (RFC 9111, which
+// HTTP caches and CDNs set) is above zero, or it carries X-From-Cache
+// (which gregjones/httpcache, a Transport below this one, sets instead).
+// Its rate-limit headers are not the quota's now.
+func servedByCache(h http.Header) bool {
+	if v := strings.TrimSpace(headerValue(h, "Age")); allDigits(v) && strings.TrimLeft(v, "0") != "" {
+		return true
+	}
+	return len(h["X-From-Cache"]) > 0
+}
+
 // serverSkew returns how far ahead of now the server's clock is, as the Date
 // header of its response h tells: zero without a well-formed Date, or when
 // the Date is within dateTolerance of now. A time the server announces, less

@@ -70,6 +70,13 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 		}
 	}
 	found := r.hdr.found()
+	if found && servedByCache(resp.Header) {
+		// A cache's copy tells the quota as it was when the server
+		// made the response, a while ago: its Remaining is spent
+		// since, or refilled, and its reset, read against its Date or
+		// from the time it arrives, may hold calls the server takes.
+		r.hdr, found = rateHeaders{info: RateLimitInfo{Limit: -1, Remaining: -1}}, false
+	}
 	if !found && !r.hasRA {
 		endFlight(p, counted)
 		return // the happy path: nothing announced
