@@ -80,7 +80,10 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 		}
 	}
 	if !record {
-		return out, nil // nothing to record when it ends
+		// Nothing to record when it ends: the span, which records
+		// nothing either, ends now, as every span started must.
+		a.span.End()
+		return out, nil
 	}
 	a.ctx = ctx
 	return out, a.end

@@ -192,7 +192,11 @@ func (in *instrumentation) StartCall(ctx context.Context, req *http.Request) con
 		sctx, span = in.tracer.Start(ctx, c.names.call, c.startOpts[:]...)
 	}
 	if in.idleCall(ctx, span) {
-		return ctx // as the no-op providers: only propagation is left to do
+		// As the no-op providers: only propagation is left to do. The
+		// span, which records nothing, ends now, as every span started
+		// must.
+		span.End()
+		return ctx
 	}
 	if c == nil {
 		c = in.newCall(ctx, req)

@@ -1,0 +1,78 @@
+package resilientotel
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"testing"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/embedded"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/resilienthttp/resilient"
+)
+
+// countingProvider is a TracerProvider whose spans record nothing (those of
+// the no-op provider) and which counts the spans started and ended.
+type countingProvider struct {
+	embedded.TracerProvider
+	// own gives each span a span context of its own, not sampled (as an
+	// SDK's span sampled out has), rather than its parent's.
+	own            bool
+	started, ended atomic.Int32
+}
+
+func (p *countingProvider) Tracer(string, ...trace.TracerOption) trace.Tracer {
+	return &countingTracer{p: p}
+}
+
+type countingTracer struct {
+	embedded.Tracer
+	p *countingProvider
+}
+
+func (t *countingTracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	t.p.started.Add(1)
+	ctx, s := tracenoop.NewTracerProvider().Tracer("").Start(ctx, name, opts...)
+	cs := &countingSpan{Span: s, p: t.p, sc: s.SpanContext()}
+	if t.p.own {
+		n := t.p.started.Load()
+		cs.sc = trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{byte(n), byte(n >> 8), 1}})
+	}
+	return trace.ContextWithSpan(ctx, cs), cs
+}
+
+type countingSpan struct {
+	trace.Span
+	p  *countingProvider
+	sc trace.SpanContext
+}
+
+func (s *countingSpan) SpanContext() trace.SpanContext { return s.sc }
+
+func (s *countingSpan) End(...trace.SpanEndOption) { s.p.ended.Add(1) }
+
+// TestEverySpanEnds: a span that records nothing (a tracer that samples it
+// out, no metric enabled) is ended all the same, as the API asks of every
+// span started: a TracerProvider that tracks open spans sees none left.
+func TestEverySpanEnds(t *testing.T) {
+	for _, own := range []bool{false, true} {
+		everySpanEnds(t, &countingProvider{own: own})
+	}
+}
+
+func everySpanEnds(t *testing.T, tp *countingProvider) {
+	base := &stub{steps: []step{{status: 503}, {status: 200}}}
+	tr := resilient.New(base, resilient.WithBackoff(0, 0), Instrument(Config{TracerProvider: tp, Propagator: propagation.TraceContext{}}))
+	for range 3 {
+		req, _ := http.NewRequest("GET", "https://api.test/v1/posts", nil)
+		if code, err := do(t, &http.Client{Transport: tr}, req); code != 200 || err != nil {
+			t.Fatalf("%d, %v", code, err)
+		}
+	}
+	if s, e := tp.started.Load(), tp.ended.Load(); s == 0 || s != e {
+		t.Errorf("spans of their own %v: %d spans started, %d ended; want every one ended", tp.own, s, e)
+	}
+}
