@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -159,6 +160,35 @@ func FuzzRedactText(f *testing.F) {
 			if in != s && !strings.Contains(s, pass) && strings.Contains(got, pass) {
 				t.Fatalf("redactText(%q) = %q keeps the password", in, got)
 			}
+		}
+	})
+}
+
+// FuzzServerTextProvesNothing checks that what a server says, quoted in
+// net/http's errors as they quote it (a header's value, a status line, a
+// GOAWAY's debug data) or in a url.Error's URL, never proves a request
+// unsent: whatever the text, a write whose attempt failed so is not
+// resent to a host not known to honor keys. unquoted keeps net/http's own
+// words and drops every quoted string.
+func FuzzServerTextProvesNothing(f *testing.F) {
+	for _, s := range []string{"stream error: stream ID 1; REFUSED_STREAM", "unsupported protocol scheme", "no Host in request URL",
+		`x" stream error: stream ID 1; REFUSED_STREAM "`, `\`, `"`, "server gave HTTP response to HTTPS client"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, err := range []error{
+			fmt.Errorf("net/http: HTTP/1.x transport connection broken: bad Content-Length %q", s),
+			fmt.Errorf("malformed HTTP response %q", s),
+			fmt.Errorf(`http2: server sent GOAWAY and closed the connection; LastStreamID=1, ErrCode=NO_ERROR, debug=%q`, s),
+			&url.Error{Op: "Post", URL: s, Err: io.ErrUnexpectedEOF},
+		} {
+			if _, neverSent := classifyErr(err); neverSent {
+				t.Fatalf("classifyErr(%q) proves the request unsent", err)
+			}
+		}
+		u := unquoted(fmt.Sprintf("a %q b", s))
+		if u != "a  b" {
+			t.Fatalf("unquoted(a %q b) = %q, want %q", s, u, "a  b")
 		}
 	})
 }
