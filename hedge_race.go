@@ -112,8 +112,9 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 	resp, err := c.sendFirst(run, first.req, st)
 	idx := run.finish(c, 0, resp, err)
 	if idx < 0 {
-		// The attempt failed and copies are in flight: wait for them.
-		idx = run.wait()
+		// The attempt failed and copies are in flight: wait for them,
+		// one hedging delay at most.
+		idx = run.wait(delay)
 	}
 	return c.settle(run, idx, st, hb, start)
 }
@@ -378,12 +379,36 @@ func (run *hedgeRun) panicked(k int, p any) int {
 }
 
 // wait returns the index of the copy that decides the attempt, once the
-// attempt itself failed.
-func (run *hedgeRun) wait() int {
-	for idx := range run.results {
+// attempt itself failed with copies in flight: the first of them to decide
+// it within patience (one hedging delay). Past it, the attempt fails as it
+// would have without them (see allFailed), and they are canceled: a copy
+// that hangs (the slow tail hedging is for) must not hold a failure, and
+// the retry that follows it, until the attempt's deadline, where the call
+// without hedging would have retried at once. A copy of a keyed write that
+// may have been sent then makes the run lost (see settle): the server may
+// still hold its key when the retry comes.
+func (run *hedgeRun) wait(patience time.Duration) int {
+	t := time.NewTimer(patience)
+	defer t.Stop()
+	select {
+	case idx := <-run.results:
 		return idx
+	case <-t.C:
 	}
-	return 0
+	run.mu.Lock()
+	if run.winner >= 0 {
+		// A copy decided the attempt as the timer fired: its index is
+		// on its way.
+		run.mu.Unlock()
+		return <-run.results
+	}
+	if run.keyed && run.sent > 0 {
+		run.lost = true
+	}
+	k := run.allFailed(0)
+	run.decide(k)
+	run.mu.Unlock()
+	return k
 }
 
 // abandon ends the run of an attempt whose own request panicked: no copy

@@ -815,6 +815,63 @@ func TestHedgingKeepsThePace(t *testing.T) {
 // because the attempt itself holds the key says nothing of the write:
 // when the attempt then fails ambiguously, the call retries, and gets the
 // write's stored answer (it got the 409, for a write that was done).
+// TestHedgingFailureOutwaitsNoHungCopy: the attempt itself fails while a
+// copy hedging sent hangs (the slow tail hedging is for). The copy gets one
+// hedging delay more to answer; then it is canceled and the attempt fails
+// as it would have without hedging: a retry follows at once (its backoff
+// aside), and the last attempt's 500 is returned, rather than either
+// waiting for the copy until the call's budget (5 minutes) is spent.
+func TestHedgingFailureOutwaitsNoHungCopy(t *testing.T) {
+	type step struct {
+		status int
+		d      time.Duration // 0: hang until canceled
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step // by request, copies included
+		want  int    // the call's status
+		took  time.Duration
+	}{
+		// Attempt 1: a 500 at 100ms, its copy sent at 50ms hangs; the
+		// copy is given up at 150ms, and the retry's 200 comes 10ms
+		// after its 1ms backoff.
+		{"then a retry", []step{{500, 100 * time.Millisecond}, {}, {200, 10 * time.Millisecond}}, 200, 161 * time.Millisecond},
+		// Attempt 1: a quick 500, no copy. The last attempt (2), from
+		// 11ms: a 500 at 111ms, its copy sent at 61ms hangs; the 500 is
+		// returned at 161ms.
+		{"the last attempt", []step{{500, 10 * time.Millisecond}, {500, 100 * time.Millisecond}, {}}, 500, 161 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var calls atomic.Int32
+				var canceled atomic.Bool
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					st := tc.steps[calls.Add(1)-1]
+					if st.d == 0 {
+						<-req.Context().Done()
+						canceled.Store(true)
+						return nil, context.Cause(req.Context())
+					}
+					time.Sleep(st.d)
+					return &http.Response{StatusCode: st.status, Body: http.NoBody, Request: req}, nil
+				})
+				tr := New(rt, WithMaxRetries(1), WithBackoff(time.Millisecond, time.Millisecond),
+					WithHedging(Hedging{Delay: 50 * time.Millisecond}))
+				start := time.Now()
+				resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				if err != nil || resp.StatusCode != tc.want || time.Since(start) != tc.took || calls.Load() != 3 {
+					t.Fatalf("%v, %v after %v and %d requests; want %d after %v and 3", resp, err, time.Since(start), calls.Load(), tc.want, tc.took)
+				}
+				resp.Body.Close()
+				synctest.Wait()
+				if !canceled.Load() {
+					t.Error("the hung copy was not canceled")
+				}
+			})
+		})
+	}
+}
+
 func TestHedgingAllFailed(t *testing.T) {
 	t.Run("a response, then an error", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
@@ -824,7 +881,7 @@ func TestHedgingAllFailed(t *testing.T) {
 					time.Sleep(100 * time.Millisecond)
 					return &http.Response{StatusCode: 500, Body: io.NopCloser(strings.NewReader("oops")), Request: req}, nil
 				}
-				time.Sleep(150 * time.Millisecond) // its copy
+				time.Sleep(80 * time.Millisecond) // its copy, failing within a hedging delay of the attempt's 500
 				return nil, errReset
 			})
 			tr := New(rt, WithMaxRetries(1), WithBackoff(time.Millisecond, time.Millisecond),
