@@ -34,7 +34,8 @@ const (
 // attempts never spend, and a retry that is not sent after all (refused by
 // the breaker, the rate limiter or the limit of attempts in flight, which
 // ends the call; its body not replayable; its call canceled during its
-// wait) gives back what it spent. A host's budget starts full, so the first failures
+// wait, the backoff's, the rate limiter's or a slot's; a panic before it
+// is sent) gives back what it spent. A host's budget starts full, so the first failures
 // on a new host are retried as usual; a budget regains one retry for each
 // ten minutes its host neither answered nor was retried, up to Burst, so
 // that the first failures after a quiet spell (days after an outage spent

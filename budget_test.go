@@ -381,6 +381,94 @@ func TestRetryBudgetRefusedRetryGivesBack(t *testing.T) {
 	})
 }
 
+// TestRetryBudgetUnsentRetryGivesBack: a retry never sent gives back what
+// it paid, whatever stops it: its call canceled while it waits for the rate
+// limiter or for a slot of its host (WithMaxInFlight), or a panic (here an
+// observer's, which the caller recovers from, as an HTTP server's handler
+// does) before it is sent. The next call to the failing host is retried on
+// that budget.
+func TestRetryBudgetUnsentRetryGivesBack(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		// first makes the call whose retry is never sent, on tr over
+		// the host's script.
+		first func(t *testing.T, tr *Transport)
+	}{
+		{"canceled while it waits for the rate limiter", []Option{WithRateLimit(1, 1)}, func(t *testing.T, tr *Transport) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(500*time.Millisecond, cancel) // the retry waits a second for its token
+			if _, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil)); !errors.Is(err, context.Canceled) {
+				t.Fatalf("err = %v, want the cancellation during the wait", err)
+			}
+			time.Sleep(time.Second) // a token for the next call
+		}},
+		{"canceled while it waits for a slot", []Option{WithMaxInFlight(1)}, func(t *testing.T, tr *Transport) {
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			req := newRequest(t, ctx, "GET", "http://api.test/", nil)
+			go func() {
+				defer close(done)
+				if resp, err := tr.RoundTrip(req); !errors.Is(err, context.Canceled) {
+					t.Errorf("RoundTrip = %v, %v; want the cancellation during the wait", resp, err)
+				}
+			}()
+			// Another call waits for the host's one slot while the
+			// first's attempt holds it (50ms), then holds it; the
+			// first's retry (at 250ms) waits for it, and is canceled
+			// then.
+			time.Sleep(10 * time.Millisecond)
+			hold, release := context.WithCancel(context.Background())
+			go tr.RoundTrip(newRequest(t, hold, "GET", "http://api.test/hold", nil))
+			time.Sleep(290 * time.Millisecond)
+			cancel()
+			<-done
+			release()
+			synctest.Wait()
+		}},
+		{"a panic before it is sent", []Option{WithObserver(func(a Attempt) {
+			if a.Retry && a.Path == "/panic" {
+				panic("observer")
+			}
+		})}, func(t *testing.T, tr *Transport) {
+			mustPanic(t, "the observer's panic", func() {
+				tr.RoundTrip(newRequest(t, context.Background(), "GET", "http://api.test/panic", nil))
+			})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var calls atomic.Int32
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					if req.URL.Path == "/hold" {
+						<-req.Context().Done()
+						return nil, context.Cause(req.Context())
+					}
+					status := http.StatusServiceUnavailable
+					if calls.Add(1) == 3 {
+						status = http.StatusOK
+					}
+					if calls.Load() == 1 {
+						time.Sleep(50 * time.Millisecond) // the other call waits for the slot meanwhile
+					}
+					return &http.Response{StatusCode: status, Body: http.NoBody, Request: req}, nil
+				})
+				opts := append([]Option{WithBackoff(200*time.Millisecond, 200*time.Millisecond), WithoutBreaker(), WithRetryBudget(RetryBudget{Burst: 1})}, tc.opts...)
+				tr := New(rt, opts...)
+				tc.first(t, tr)
+				if n := calls.Load(); n != 1 {
+					t.Fatalf("%d attempts of the first call reached the host, want 1", n)
+				}
+				resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				if err != nil || resp.StatusCode != 200 || calls.Load() != 3 {
+					t.Fatalf("second call: %v, %v after %d attempts in all; want 200, its retry paid by the budget the unsent retry gave back", resp, err, calls.Load())
+				}
+				resp.Body.Close()
+			})
+		})
+	}
+}
+
 // TestRetryBudgetManyHosts: a full outage of more hosts than the table of
 // budgets holds, called in turn, stays near the budget's bound (a host
 // costs at most Burst retries, here over 4 calls of each host: 3.5

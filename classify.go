@@ -134,6 +134,9 @@ func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*htt
 			return nil, err
 		}
 	}
+	if st != nil {
+		st.reached = true
+	}
 	resp, err := saneResult(c.next.roundTrip(req, st))
 	if err != nil {
 		err = redactRequestError(requestFault(req, err), req.URL.Host) // before any layer records it

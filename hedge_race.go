@@ -145,17 +145,18 @@ func (c *call) sendFirst(run *hedgeRun, req *http.Request, st *attemptState) (*h
 // below and a Classifier. A panic in any of them would end the process:
 // it goes to the caller instead (see hedgeRun.panicked).
 func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudget, delay time.Duration) {
-	k := -1         // the copy's index in run.copies, once it is there
-	locked := false // run.mu is held
-	paid := false   // hedgeAllowed took what the copy costs, not given back yet
-	ended := false  // the copy returned, rather than panicked
+	k := -1              // the copy's index in run.copies, once it is there
+	locked := false      // run.mu is held
+	paid := false        // hedgeAllowed took what the copy costs, not given back yet
+	ended := false       // the copy returned, rather than panicked
+	var st *attemptState // the copy's, once it is in the run
 	defer func() {
 		if !ended {
 			p := recover()
 			if locked {
 				run.mu.Unlock()
 			}
-			if paid {
+			if paid || st != nil && !st.reached {
 				paid = false
 				c.unsentHedge(hb) // a copy that panicked before it was sent
 			}
@@ -199,7 +200,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	req := areq.WithContext(ctx)
 	req.Body = body
 	t0 := c.t.clock.now() // the copy's one reading, for every layer
-	st := new(attemptState)
+	st = new(attemptState)
 	c.beginAttempt(st, n, run.copies[0].st.maxAttempts, t0)
 	cp := &hedgeCopy{st: st, req: req, cancel: cancel}
 	k = len(run.copies)

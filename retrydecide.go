@@ -90,7 +90,7 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 			if !c.t.budgets.withdraw(b, throttled) {
 				return 0, false, StopRetryBudget
 			}
-			c.paid, c.paidThrottled = true, throttled
+			c.paid, c.paidThrottled, c.paidFor = true, throttled, n+1
 		}
 	}
 	if c.t.breakers != nil && !errors.Is(err, ErrCircuitOpen) && c.t.breakers.openFor(c.req, delay) {

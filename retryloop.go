@@ -58,7 +58,16 @@ func (c *call) run() (*http.Response, error) {
 	if st == nil {
 		st = new(attemptState)
 	}
-	defer t.putState(st)
+	defer func() {
+		if c.paid && !(c.attempts >= c.paidFor && st.reached) {
+			// A panic (an observer's, a Tracer's, GetBody's, a
+			// layer's above the base) between the decision to retry
+			// and the retry's send: the retry, never sent, gives back
+			// what it paid, as it does when its call is canceled.
+			c.giveBackRetry()
+		}
+		t.putState(st)
+	}()
 	for n := 1; ; n++ {
 		c.attempts++  // from its start: a panic during the attempt reports it too
 		t0 := c.start // the call's one clock reading serves its first attempt
@@ -131,6 +140,7 @@ func (c *call) run() (*http.Response, error) {
 			// Refused as forecast, and retried all the same (by a
 			// Classifier): the forecast retry was never sent.
 			t.budgets.giveBack(c.hb, paidThrottled)
+			paid = false // given back: not again if the call ends below
 		}
 		if err != nil && c.write && c.key != "" && !st.neverSent && !c.trace.neverWritten() {
 			c.lost = true
@@ -168,8 +178,10 @@ func (c *call) run() (*http.Response, error) {
 			// retry (from GetBody, or read on from the caller's) that
 			// broke, as a GetBody that fails does (body.next).
 			unsent := resp == nil && (refusedLocally(err) || st.neverSent && errors.As(err, new(*RequestError)))
-			if paid && unsent {
-				// Not sent: the retry it was costs nothing.
+			if paid && (unsent || resp == nil && !st.reached) {
+				// Not sent (refused, its body broken, or its call
+				// canceled while it waited for the rate limiter or a
+				// slot of its host): the retry it was costs nothing.
 				t.budgets.giveBack(c.hb, paidThrottled)
 			}
 			if resp == nil && held != nil && (unsent || stop == StopRetryBudget || c.cutByBudget(err)) {
@@ -370,7 +382,9 @@ type call struct {
 	// or refused by a layer of the chain and not retried. forecast says
 	// that decide let it go at once because the breaker or the rate
 	// limiter will refuse it: given back when they do, retried or not.
+	// paidFor is the number of the attempt paid for.
 	paid, paidThrottled, forecast bool
+	paidFor                       int
 
 	// What the call did, for its Report and Tracer.
 	report   *Report
