@@ -168,6 +168,17 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	run.mu.Lock()
 	locked = true
 	allowed := !run.stopped && run.winner < 0 && c.live() && c.hedgeAllowed(areq, hb)
+	var creq *http.Request // the copy's request
+	var src http.Request   // what makes the copy's body, of the caller's request
+	if allowed {
+		// The caller's request, and the attempt's that may share its
+		// header, are read here, while the call cannot end (that needs
+		// run.mu): a copy that loses runs on after RoundTrip returned,
+		// when the caller may reuse its request (a poll's next
+		// If-None-Match): it reads its own header and URL then.
+		creq = areq.Clone(c.ctx)
+		src.GetBody, src.ContentLength = c.req.GetBody, c.req.ContentLength
+	}
 	locked = false
 	run.mu.Unlock()
 	if !allowed {
@@ -175,7 +186,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		return
 	}
 	paid = true
-	body, err := c.copyBody(areq)
+	body, err := c.copyBody(creq, &src)
 	if err != nil {
 		paid = false
 		c.unsentHedge(hb)
@@ -197,7 +208,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		return
 	}
 	ctx, cancel := context.WithCancelCause(c.ctx)
-	req := areq.WithContext(ctx)
+	req := creq.WithContext(ctx)
 	req.Body = body
 	t0 := c.t.clock.now() // the copy's one reading, for every layer
 	st = new(attemptState)
@@ -235,26 +246,27 @@ func (c *call) unsentHedge(hb *hostBudget) {
 	c.t.budgets.refund(hb)
 }
 
-// copyBody returns the body of a copy: none, one from GetBody, or, for a
-// body without GetBody, its capture once the attempt has sent it whole (a
-// copy whose body is still being sent is not sent).
-func (c *call) copyBody(areq *http.Request) (io.ReadCloser, error) {
+// copyBody returns the body of a copy of areq: none, one from the GetBody
+// of src (the caller's), or, for a body without GetBody, its capture once
+// the attempt has sent it whole (a copy whose body is still being sent is
+// not sent).
+func (c *call) copyBody(areq, src *http.Request) (io.ReadCloser, error) {
 	if !hasBody(areq) {
 		return areq.Body, nil
 	}
 	var b io.ReadCloser
-	if c.req.GetBody == nil {
+	if src.GetBody == nil {
 		var ok bool
 		if b, ok = c.capture.whole(); !ok {
 			return nil, errBodyNotReplayable
 		}
 	} else {
 		var err error
-		if b, err = getBody(c.req); err != nil {
+		if b, err = getBody(src); err != nil {
 			return nil, err
 		}
 	}
-	return &checkedBody{rc: b, want: c.req.ContentLength}, nil
+	return &checkedBody{rc: b, want: src.ContentLength}, nil
 }
 
 // finish records copy k's result. It returns the index of the copy that
@@ -293,7 +305,7 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 	}
 	if run.winner >= 0 {
 		if run.created && (created(resp) || created(cp.st.cut)) {
-			c.t.keys.forget(c.req.URL.Scheme, c.req.URL.Host)
+			c.t.keys.forget(cp.req.URL.Scheme, cp.req.URL.Host) // the copy's: the call may have returned
 		}
 		cp.discard()
 		return -1
@@ -476,6 +488,14 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 	// slot of its host, were over: the host's latency runs from then, as
 	// the hedging delay does (see wire).
 	sentAt := start.Add(st.queued())
+	if idx != 0 && w.resp != nil && w.resp.Request != nil && w.resp.Request.URL == w.req.URL {
+		// The request of the copy, or one the layers below made of it
+		// (their copies share its URL), is a clone of the attempt's
+		// (see launchCopy): the response is the attempt's, which the
+		// retry loop tells by its URL, the caller's, and gives the
+		// caller's request.
+		w.resp.Request = run.copies[0].req
+	}
 	if idx != 0 {
 		// Those waits came before any copy: they are part of the
 		// attempt's time whichever copy decides it, with the copy's

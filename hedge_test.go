@@ -3,12 +3,14 @@ package resilient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -866,6 +868,56 @@ func TestHedgingFailureOutwaitsNoHungCopy(t *testing.T) {
 				synctest.Wait()
 				if !canceled.Load() {
 					t.Error("the hung copy was not canceled")
+				}
+			})
+		})
+	}
+}
+
+// TestHedgingCopyOwnsItsRequest: the RoundTripper contract lets a caller
+// reuse its request once the response's body is closed (a poll sets the
+// next If-None-Match on it). A copy that lost runs on after RoundTrip
+// returned, until its base gives up: it reads its own clone of the
+// request, not the caller's (run with -race). A copy that wins gives the
+// caller its own request as the response's Request, as the attempt does.
+func TestHedgingCopyOwnsItsRequest(t *testing.T) {
+	for _, copyWins := range []bool{false, true} {
+		t.Run(fmt.Sprint("copy wins: ", copyWins), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var n atomic.Int32
+				copySent := make(chan struct{})
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					isCopy := n.Add(1) == 2
+					if isCopy {
+						close(copySent)
+					} else {
+						<-copySent
+					}
+					if isCopy != copyWins {
+						<-req.Context().Done() // the loser, until canceled
+						return nil, context.Cause(req.Context())
+					}
+					return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), Request: req}, nil
+				})
+				tr := New(rt, WithHedging(Hedging{Delay: time.Millisecond}))
+				req := newRequest(t, context.Background(), "GET", "http://api.test/v1/poll", nil)
+				req.Header.Set("X-A", "1")
+				resp, err := roundTrip(t, tr, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.Request != req {
+					t.Errorf("resp.Request = %p, want the caller's request %p", resp.Request, req)
+				}
+				readBody(t, resp)
+				resp.Body.Close()
+				for i := range 100 { // the caller reuses its request
+					req.Header.Set("If-None-Match", strconv.Itoa(i))
+					req.URL.RawQuery = "page=" + strconv.Itoa(i)
+				}
+				synctest.Wait() // the loser's goroutine ends
+				if n.Load() != 2 {
+					t.Errorf("%d requests, want the attempt and one copy", n.Load())
 				}
 			})
 		})
