@@ -343,7 +343,8 @@ func redactQuoted(s string) string {
 
 // redactURLs removes the user info ("user:pass@"), the query ("?…") and the
 // fragment ("#…") of every scheme://… URL in s. A URL ends at a quote, a
-// space, a control character or one of <>`).
+// space, a control character or one of <>`'), the last two unless a query
+// or a fragment runs past them (see hardURLEnd).
 func redactURLs(s string) string {
 	if !strings.Contains(s, "://") {
 		return s
@@ -357,6 +358,15 @@ func redactURLs(s string) string {
 		end := i + 3
 		for end < len(s) && !isURLEnd(s, end) {
 			end++
+		}
+		if hard := hardURLEnd(s, end); hard > end+1 && strings.ContainsAny(s[i+3:hard], "?#") {
+			// A ' or a ) within a query (Google's fields=items(id),
+			// OData's $filter=Name eq 'x') or before it (Azure Table
+			// Storage's /Customers()?…&sig=…): the URL runs on to a
+			// space or a quote, so that the query after it is cut too.
+			// (One that the text closes at once, "(see https://…?q=v)",
+			// keeps its parenthesis.)
+			end = hard
 		}
 		b.WriteString(s[:i+3])
 		u := s[i+3 : end]
@@ -380,6 +390,18 @@ func redactURLs(s string) string {
 	}
 	b.WriteString(s)
 	return b.String()
+}
+
+// hardURLEnd returns the index, from i, of the first character of s that
+// no URL holds (a quote not escaped by %q, a space, a control character or
+// one of <>`), or len(s).
+func hardURLEnd(s string, i int) int {
+	for ; i < len(s); i++ {
+		if c := s[i]; c != '\'' && c != ')' && isURLEnd(s, i) {
+			return i
+		}
+	}
+	return len(s)
 }
 
 // isURLEnd reports whether s[i] ends a URL quoted in an error message. A

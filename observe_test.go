@@ -265,6 +265,15 @@ func TestRedactURLs(t *testing.T) {
 		{`Get "https://h.test/p?q=a\"b&k=secret": EOF`, `Get "https://h.test/p": EOF`},
 		{`https://h.test/a@b?x=1`, `https://h.test/a@b`},
 		{"(see https://h.test/x?k=v)\nnext", "(see https://h.test/x)\nnext"},
+		{"(see https://h.test/x).", "(see https://h.test/x)."},
+		{"'https://h.test/x?k=v' said", "'https://h.test/x' said"},
+		// A ' or a ) within a query, or before it, does not end the URL
+		// when the query runs on past it.
+		{"GET https://www.googleapis.com/youtube/v3/search?part=snippet&fields=items(id,snippet)&key=AIzaSECRET giving up after 1 attempt(s)",
+			"GET https://www.googleapis.com/youtube/v3/search giving up after 1 attempt(s)"},
+		{`Get "https://acct.table.core.windows.net/Customers?$filter=Name%20eq%20'x'&sig=SECRET": EOF`, `Get "https://acct.table.core.windows.net/Customers": EOF`},
+		{`Get "https://acct.table.core.windows.net/Customers()?sv=1&sig=SECRET": EOF`, `Get "https://acct.table.core.windows.net/Customers()": EOF`},
+		{"sdk: Get https://acct.table.core.windows.net/Customers()?sv=1&sig=SECRET: EOF", "sdk: Get https://acct.table.core.windows.net/Customers() EOF"}, // the query runs to the space
 	} {
 		if got := redactURLs(tc.in); got != tc.want {
 			t.Errorf("redactURLs(%q) = %q, want %q", tc.in, got, tc.want)

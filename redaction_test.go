@@ -50,6 +50,13 @@ func TestRedactionEveryOutput(t *testing.T) {
 			nil, rtStep{err: urlErr("https://maps.example.com/api?key=AIzaSECRET")}, []string{"AIzaSECRET"}},
 		{"Telegram bot token in path", "https://api.telegram.org/bot123456:AAH-SECRET/sendMessage",
 			nil, rtStep{err: urlErr("https://api.telegram.org/bot123456:AAH-SECRET/sendMessage")}, []string{"AAH-SECRET"}},
+		{"Telegram bot token, its colon escaped", "https://api.telegram.org/bot123456%3AAAH-SECRET/sendMessage",
+			nil, rtStep{err: urlErr("https://api.telegram.org/bot123456%3AAAH-SECRET/sendMessage")}, []string{"AAH-SECRET"}},
+		{"query past a parenthesis, in a base's own words", "https://www.googleapis.com/youtube/v3/search?fields=items(id)&key=AIzaSECRET-2",
+			nil, rtStep{err: fmt.Errorf("GET https://www.googleapis.com/youtube/v3/search?fields=items(id)&key=AIzaSECRET-2 giving up after 1 attempt(s): %w", urlErr("https://www.googleapis.com/youtube/v3/search?fields=items(id)&key=AIzaSECRET-2"))},
+			[]string{"AIzaSECRET-2"}},
+		{"query past a parenthesis, url.Error wrapped with %v", "https://acct.table.core.windows.net/Customers()?sv=1&sig=SECRET-sas",
+			nil, rtStep{err: fmt.Errorf("sdk: %v", urlErr("https://acct.table.core.windows.net/Customers()?sv=1&sig=SECRET-sas"))}, []string{"SECRET-sas"}},
 		{"Slack webhook secret in path", "https://hooks.slack.com/services/T000/B000/XXSECRETXX",
 			nil, rtStep{status: 500}, []string{"XXSECRETXX"}},
 		{"Discord webhook token in path", "https://discord.com/api/webhooks/123/tokSECRET",
@@ -167,4 +174,31 @@ func TestRedactionEveryOutput(t *testing.T) {
 // hold: a control character, a line separator or a bidirectional control.
 func isUnsafeRune(r rune) bool {
 	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || isBidiControl(r)
+}
+
+// TestRedactionKeepsWhatIsNoSecret: a query parameter whose name only
+// contains a word that speaks of a credential (author, keyword, assignee)
+// carries none: a server's message that repeats its value keeps it, as
+// ParseError reads it, while an api_key's is redacted.
+func TestRedactionKeepsWhatIsNoSecret(t *testing.T) {
+	for _, tc := range []struct {
+		query, want string
+	}{
+		{"author=linustorvalds", "no author named linustorvalds"},
+		{"keyword=elephants", "no keyword named elephants"},
+		{"assignee=octocat42", "no assignee named octocat42"},
+		{"api_key=sk-live-12345", "no api_key named REDACTED"},
+	} {
+		name, value, _ := strings.Cut(tc.query, "=")
+		s := &rtScript{steps: []rtStep{{status: 404, body: fmt.Sprintf(`{"error":{"code":"not_found","message":"no %s named %s"}}`, name, value)}}}
+		resp, err := roundTrip(t, New(s), newRequest(t, t.Context(), "GET", "https://api.example.com/v1/books?"+tc.query, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ParseError(resp).Message
+		resp.Body.Close()
+		if got != tc.want {
+			t.Errorf("?%s: APIError.Message = %q, want %q", tc.query, got, tc.want)
+		}
+	}
 }

@@ -124,22 +124,68 @@ func basicEchoes(s, tok string) string {
 }
 
 // SecretName reports whether a header or a query parameter named name
-// carries a credential, as its name says: it speaks of authorization, a
-// key, a token, a secret, a signature, a password, a cookie, a session or
-// a credential (Authorization, X-Api-Key, api_key, access_token, sig,
-// X-Amz-Signature, …). An idempotency key is not one: the Transport
-// records it.
+// carries a credential, as its name says: one of its words (split at
+// punctuation and where a lower-case letter meets an upper-case one)
+// speaks of authorization, a key, a token, a secret, a signature, a
+// password, a cookie, a session or a credential (Authorization, X-Api-Key,
+// api_key, apiKey, access_token, sig, X-Amz-Signature, sessionid, …): it
+// ends with one of those words, or begins with one that cannot begin
+// anything else (see secretWord). Words that only contain one (author,
+// keyword, assignee, passenger, credit) carry none. An idempotency key is
+// not one: the Transport records it.
 func SecretName(name string) bool {
 	if containsFold(name, "idempotency") {
 		return false
 	}
-	for _, w := range [...]string{"auth", "key", "token", "secret", "sig", "pass", "cookie", "session", "cred"} {
-		if containsFold(name, w) {
+	start := 0
+	for i := 0; i <= len(name); i++ {
+		if i < len(name) {
+			c := name[i]
+			if isAlnum(c) && !(i > start && isLower(name[i-1]) && 'A' <= c && c <= 'Z') {
+				continue
+			}
+		}
+		if i > start && secretWord(name[start:i]) {
+			return true
+		}
+		start = i
+		if i < len(name) && !isAlnum(name[i]) {
+			start = i + 1
+		}
+	}
+	return false
+}
+
+// secretSuffixes end the words of names that carry a credential (api_key,
+// apikey, AccessToken, X-Auth); secretPrefixes begin them where what
+// follows says nothing more (sessionid, tokenId).
+var (
+	secretSuffixes = [...]string{"auth", "authorization", "authentication", "key", "keys", "token", "tokens",
+		"secret", "secrets", "sig", "signature", "pass", "password", "passwd", "passphrase",
+		"cookie", "cookies", "session", "cred", "creds", "credential", "credentials", "jwt"}
+	secretPrefixes = [...]string{"authorization", "authentication", "token", "secret", "signature",
+		"password", "passwd", "session", "credential"}
+)
+
+// secretWord reports whether w, a word of a name, says that its value is a
+// credential (see SecretName).
+func secretWord(w string) bool {
+	for _, s := range secretSuffixes {
+		if len(w) >= len(s) && strings.EqualFold(w[len(w)-len(s):], s) {
+			return true
+		}
+	}
+	for _, p := range secretPrefixes {
+		if len(w) >= len(p) && strings.EqualFold(w[:len(p)], p) {
 			return true
 		}
 	}
 	return false
 }
+
+func isAlnum(c byte) bool { return isLower(c) || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' }
+
+func isLower(c byte) bool { return 'a' <= c && c <= 'z' }
 
 // containsFold reports whether s contains sub, in ASCII lower case, under
 // Unicode case folding, without an allocation.

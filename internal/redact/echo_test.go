@@ -68,6 +68,14 @@ func TestSecretName(t *testing.T) {
 		"api_key": true, "access_token": true, "sig": true, "X-Amz-Signature": true, "X-Amz-Credential": true,
 		"key": true, "password": true, "X-Session-Id": true, "client_secret": true,
 		"Idempotency-Key": false, "X-Idempotency-Key": false, "Accept": false, "limit": false, "User-Agent": false,
+		// Words that end with, or begin with, one that says so.
+		"apikey": true, "apiKey": true, "XApiKey": true, "AccessToken": true, "accesstoken": true, "X-Auth-Token": true,
+		"X-Auth": true, "authtoken": true, "sessionid": true, "Set-Cookie": true, "X-Amz-Security-Token": true,
+		"x-goog-signature": true, "private_key": true, "privateKey": true, "AWSAccessKeyId": true, "passwd": true,
+		// Words that only contain one: not credentials.
+		"author": false, "authors": false, "keyword": false, "keywords": false, "assignee": false, "design": false,
+		"passenger": false, "credit": false, "credit_card_last4": false, "tokenizer_version": true, "signal": false,
+		"sort_by": false, "q": false,
 	} {
 		if got := SecretName(name); got != want {
 			t.Errorf("SecretName(%q) = %v, want %v", name, got, want)

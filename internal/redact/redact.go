@@ -72,7 +72,17 @@ func isSecret(segs []string, i int) bool {
 		return true
 	}
 	if strings.HasPrefix(s, "bot") {
-		if c := strings.IndexByte(s, ':'); c > 3 && isDigits(s[3:c]) && c < len(s)-1 {
+		// Telegram's bot<id>:<token>, its colon escaped (%3A) in a path
+		// as written (a RawPath, an error's quoted URL) when the caller
+		// escaped it.
+		c, w := strings.IndexByte(s, ':'), 1
+		if c < 0 {
+			if c = strings.Index(s, "%3A"); c < 0 {
+				c = strings.Index(s, "%3a")
+			}
+			w = 3
+		}
+		if c > 3 && isDigits(s[3:c]) && c < len(s)-w {
 			return true
 		}
 	}

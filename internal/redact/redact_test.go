@@ -13,6 +13,10 @@ func TestPath(t *testing.T) {
 		{"/api/v10/interactions/555/aW50ZXJhY3Rpb24/callback", "/api/v10/interactions/555/REDACTED/callback"},
 		{"/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage", "/REDACTED/sendMessage"},
 		{"/file/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/photos/file_1.jpg", "/file/REDACTED/photos/file_1.jpg"},
+		// Its colon escaped, as a RawPath or a quoted URL writes it.
+		{"/bot123456789%3AAAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage", "/REDACTED/sendMessage"},
+		{"/bot123456789%3aAAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage", "/REDACTED/sendMessage"},
+		{"/bot123456789%3A/x", "/bot123456789%3A/x"},
 		{"/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX", "/services/T00000000/B00000000/REDACTED"},
 		// Slack's response URLs (of an interaction, of a slash command)
 		// and workflow webhooks.
