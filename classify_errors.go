@@ -118,14 +118,8 @@ func unquoted(msg string) string {
 	b := make([]byte, 0, len(msg))
 	for i >= 0 {
 		b = append(b, msg[:i]...)
-		j := i + 1
-		for j < len(msg) && msg[j] != '"' {
-			if msg[j] == '\\' {
-				j++
-			}
-			j++
-		}
-		if j >= len(msg) {
+		j := quotedEnd(msg, i)
+		if j < 0 {
 			return string(b)
 		}
 		msg = msg[j+1:]

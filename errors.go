@@ -321,11 +321,8 @@ func redactQuoted(s string) string {
 		if i < 0 {
 			break
 		}
-		end := i + 1
-		for end < len(s) && !(s[end] == '"' && s[end-1] != '\\') {
-			end++
-		}
-		if end == len(s) { // no closing quote
+		end := quotedEnd(s, i)
+		if end < 0 { // no closing quote
 			break
 		}
 		q := s[i+1 : end]
@@ -339,6 +336,21 @@ func redactQuoted(s string) string {
 	}
 	b.WriteString(s)
 	return b.String()
+}
+
+// quotedEnd returns the index of the quote that closes the string s
+// quotes from s[i] (a '"'), as fmt's %q writes one (\" and \\ escaped), or
+// -1 when none does.
+func quotedEnd(s string, i int) int {
+	for j := i + 1; j < len(s); j++ {
+		switch s[j] {
+		case '\\':
+			j++
+		case '"':
+			return j
+		}
+	}
+	return -1
 }
 
 // redactURLs removes the user info ("user:pass@"), the query ("?…") and the

@@ -279,6 +279,12 @@ func TestRedactURLs(t *testing.T) {
 			t.Errorf("redactURLs(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+	// A quoted string that ends in an escaped backslash ends there: the
+	// next one, a relative URL with a token, is redacted as any.
+	if got, want := redactText(`malformed HTTP status code "ab\\"; reopen "/v1/upload?access_token=SECRET": gone`),
+		`malformed HTTP status code "ab\\"; reopen "/v1/upload": gone`; got != want {
+		t.Errorf("redactText = %q, want %q", got, want)
+	}
 	u, _ := url.Parse("https://user:pass@api.example.com/v1/posts?api_key=x#f")
 	if got := redactURL(u); got != "https://api.example.com/v1/posts" {
 		t.Errorf("redactURL = %q", got)
