@@ -362,11 +362,10 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 // panic below counts nothing and holds no slot.
 func (b *breakerTransport) closedAttempt(e *breakerEntry, w *closedWindow, req *http.Request, st *attemptState) (*http.Response, error) {
 	age := w.age(b.set.clock(st))
-	w.seen(age)
 	resp, err := b.next.roundTrip(req, st)
 	switch b.set.outcome(st, req, resp, err) {
 	case nil:
-		w.success(age)
+		w.success(age, w.age(b.set.now()))
 	case errBreakerFailure:
 		b.set.failure(e, w, age)
 		b.deliver(req.Context(), resp)

@@ -1006,29 +1006,30 @@ func TestBreakerAttemptsLongerThanWindow(t *testing.T) {
 		})
 	})
 	t.Run("slow successes", func(t *testing.T) {
+		// 45 calls at once, each answered after 40s (and i ms, in
+		// turn), longer than the window: 25 successes and 20 failures
+		// among them (4 in 9: never half of those counted) count alike,
+		// and the breaker stays closed. (Successes were dropped, and 20
+		// failures tripped it.)
 		synctest.Test(t, func(t *testing.T) {
-			slow := &bkHost{wait: make(chan struct{})}
-			fast := bkDead()
-			tr := New(bkNet{"api.test": slow, "api.test:81": fast}, WithMaxRetries(0),
-				WithBreaker(BreakerSettings{MinRequests: 4, Key: func(*http.Request) string { return "api" }}))
+			rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				i, _ := strconv.Atoi(req.URL.Query().Get("i"))
+				time.Sleep(40*time.Second + time.Duration(i)*time.Millisecond)
+				code := http.StatusOK
+				if i%9 < 8 && i%2 == 0 {
+					code = http.StatusBadGateway
+				}
+				return &http.Response{StatusCode: code, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+			})
+			tr := New(rt, WithMaxRetries(0))
 			var wg sync.WaitGroup
-			for range 8 { // answered after 45s: longer than the window
-				wg.Go(func() {
-					if code, _, err := bkCall(t, tr, "http://api.test/"); code != http.StatusOK {
-						t.Errorf("slow call: %d, %v; want 200", code, err)
-					}
-				})
+			for i := range 45 {
+				url := "http://slow.test/export?i=" + strconv.Itoa(i)
+				wg.Go(func() { bkCall(t, tr, url) })
 			}
-			time.Sleep(44 * time.Second)
-			bkCall(t, tr, "http://api.test:81/") // a quick 500, which starts an attempt in the window's newest bucket
-			time.Sleep(time.Second)
-			close(slow.wait)
 			wg.Wait()
-			for range 3 { // 4 failures of 12 outcomes: under FailureRatio 0.5
-				bkCall(t, tr, "http://api.test:81/")
-			}
-			if st := tr.BreakerState("http://api.test/"); st != BreakerClosed {
-				t.Errorf("after 8 successes and 4 failures in the window, the breaker is %v, want closed", st)
+			if st := tr.BreakerState("http://slow.test/"); st != BreakerClosed {
+				t.Errorf("after 25 successes and 20 failures (44%%), all slower than the window, the breaker is %v, want closed", st)
 			}
 		})
 	})

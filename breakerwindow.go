@@ -18,12 +18,11 @@ import (
 // leaves the window with its bucket, as in gobreaker's rolling counts;
 // unless the attempt started before the window's oldest bucket (it lasted
 // longer than the window: a host that answers in 45s, or never, its
-// attempts cut by a timeout longer than Window), which is counted as of
-// its end: a failure in the bucket of the time it is counted, a success
-// in the newest bucket an attempt started in (see latest). Dropped, as
-// gobreaker drops them, such outcomes would leave a host that never
-// answers with a closed breaker forever, and a host slower than the window
-// judged by its quick failures alone.
+// attempts cut by a timeout longer than Window), which is counted in the
+// bucket of its end, success or failure alike. Dropped, as gobreaker drops
+// them, such outcomes would leave a host that never answers with a closed
+// breaker forever, and a host slower than the window judged by its quick
+// failures alone.
 //
 // Each bucket is one word: the bucket's age (the number of bucket periods
 // since start, modulo 2^40) in the high 40 bits and its count in the low 24
@@ -43,11 +42,6 @@ type closedWindow struct {
 
 	start  int64 // breakerSet.now() when the breaker closed
 	period int64 // the bucket period, in nanoseconds
-
-	// latest is the newest bucket age at which an attempt started (see
-	// seen): the bucket of a success whose attempt started before the
-	// window's oldest one, as of about its end, without a clock reading.
-	latest atomic.Uint64
 
 	// consecutive is the number of failures since the last success; a
 	// success writes it only when it is not already zero.
@@ -89,25 +83,15 @@ func inWindow(age, now uint64) bool {
 	return (now-age)&bucketAgeMask < breakerBuckets
 }
 
-// seen notes that an attempt starts at age (see latest). It writes only
-// when age is newer, once per bucket period; of two attempts that race to
-// write, the older one's write fails.
-func (w *closedWindow) seen(age uint64) {
-	if l := w.latest.Load(); l != age && (age-l)&bucketAgeMask < 1<<(63-bucketCountBits) {
-		w.latest.CompareAndSwap(l, age)
-	}
-}
-
-// success counts a success of an attempt that started at age; in the
-// newest bucket an attempt started in (latest) when age has left the
-// window, which tells that without a clock reading. It also ends a run of
-// consecutive failures.
-func (w *closedWindow) success(age uint64) {
+// success counts a success of an attempt that started at age, now being
+// the current age: in the bucket of now when age has left the window. It
+// also ends a run of consecutive failures.
+func (w *closedWindow) success(age, now uint64) {
 	if w.consecutive.Load() != 0 {
 		w.consecutive.Store(0)
 	}
-	if l := w.latest.Load(); !inWindow(age, l) {
-		age = l
+	if !inWindow(age, now) {
+		age = now
 	}
 	if ss := w.stripes.Load(); ss != nil {
 		s := *ss

@@ -125,7 +125,7 @@ func TestClosedWindowConcurrent(t *testing.T) {
 				if g == 0 && i%10 == 0 {
 					w.failure(3, 3)
 				} else {
-					w.success(3)
+					w.success(3, 3)
 				}
 			}
 		})
@@ -142,9 +142,8 @@ func TestClosedWindowConcurrent(t *testing.T) {
 }
 
 // TestClosedWindowLongAttempts: an outcome whose attempt started before
-// the window's oldest bucket is counted as of its end: a failure in the
-// bucket of the time it is counted, a success in the newest bucket an
-// attempt started in.
+// the window's oldest bucket is counted in the bucket of its end, success
+// or failure alike.
 func TestClosedWindowLongAttempts(t *testing.T) {
 	var w closedWindow
 	w.reset(0, int64(time.Second))
@@ -152,17 +151,11 @@ func TestClosedWindowLongAttempts(t *testing.T) {
 	if s, f, c := w.counts(12); s != 0 || f != 1 || c != 1 {
 		t.Errorf("after a failure of an attempt longer than the window: counts %d, %d, %d; want 0, 1, 1", s, f, c)
 	}
-	w.seen(2)
-	w.seen(14)
-	w.seen(13) // an older start, later: latest stays 14
-	if got := w.latest.Load(); got != 14 {
-		t.Errorf("latest = %d after attempts started at 2, 14, 13; want 14", got)
-	}
-	w.success(3) // started in bucket 3, before the window of 14
+	w.success(3, 14) // started in bucket 3, ended in 14
 	if s, f, c := w.counts(14); s != 1 || f != 1 || c != 0 {
 		t.Errorf("after a success of an attempt longer than the window: counts %d, %d, %d; want 1, 1, 0", s, f, c)
 	}
-	w.success(13) // within the window: its own bucket
+	w.success(13, 14) // within the window: its own bucket
 	for _, tc := range []struct{ now, want uint64 }{{22, 2}, {23, 1}, {24, 0}} {
 		if s, _, _ := w.counts(tc.now); s != tc.want {
 			t.Errorf("successes at %d = %d; want %d (counted in buckets 13 and 14)", tc.now, s, tc.want)
