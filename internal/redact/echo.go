@@ -124,15 +124,15 @@ func basicEchoes(s, tok string) string {
 }
 
 // SecretName reports whether a header or a query parameter named name
-// carries a credential, as its name says: one of its words (split at
-// punctuation and where a lower-case letter meets an upper-case one)
-// speaks of authorization, a key, a token, a secret, a signature, a
-// password, a cookie, a session or a credential (Authorization, X-Api-Key,
-// api_key, apiKey, access_token, sig, X-Amz-Signature, sessionid, …): it
-// ends with one of those words, or begins with one that cannot begin
-// anything else (see secretWord). Words that only contain one (author,
-// keyword, assignee, passenger, credit) carry none. An idempotency key is
-// not one: the Transport records it.
+// carries a credential, as its name says: it speaks of authorization, a
+// key, a token, a secret, a signature, a password, a cookie, a session or
+// a credential (Authorization, X-Api-Key, api_key, access_token, sig,
+// API-Sign, X-Amz-Signature, JSESSIONID, passcode, …), unless the word
+// that does is a common one that does not mean it (author, keyword,
+// assignee, design, passenger, credit: see plainWords). The words of a
+// name are split at punctuation and where a lower-case letter meets an
+// upper-case one. An idempotency key is not one: the Transport records
+// it.
 func SecretName(name string) bool {
 	if containsFold(name, "idempotency") {
 		return false
@@ -156,31 +156,32 @@ func SecretName(name string) bool {
 	return false
 }
 
-// secretSuffixes end the words of names that carry a credential (api_key,
-// apikey, AccessToken, X-Auth); secretPrefixes begin them where what
-// follows says nothing more (sessionid, tokenId).
-var (
-	secretSuffixes = [...]string{"auth", "authorization", "authentication", "key", "keys", "token", "tokens",
-		"secret", "secrets", "sig", "signature", "pass", "password", "passwd", "passphrase",
-		"cookie", "cookies", "session", "cred", "creds", "credential", "credentials", "jwt"}
-	secretPrefixes = [...]string{"authorization", "authentication", "token", "secret", "signature",
-		"password", "passwd", "session", "credential"}
-)
-
-// secretWord reports whether w, a word of a name, says that its value is a
-// credential (see SecretName).
+// secretWord reports whether w, a word of a name, speaks of a credential
+// (see SecretName).
 func secretWord(w string) bool {
-	for _, s := range secretSuffixes {
-		if len(w) >= len(s) && strings.EqualFold(w[len(w)-len(s):], s) {
-			return true
-		}
-	}
-	for _, p := range secretPrefixes {
-		if len(w) >= len(p) && strings.EqualFold(w[:len(p)], p) {
+	for _, s := range [...]string{"auth", "key", "token", "secret", "sig", "pass", "cookie", "session", "cred"} {
+		if containsFold(w, s) {
+			for _, p := range plainWords {
+				if strings.EqualFold(w, p) {
+					return false
+				}
+			}
 			return true
 		}
 	}
 	return false
+}
+
+// plainWords are common words that contain one of a credential's (auth,
+// key, sig, pass, cred) and name parameters that carry none: a server's
+// message that repeats their value ("no author named …") keeps it.
+var plainWords = [...]string{
+	"author", "authors", "authored", "authority", "authenticate",
+	"keyword", "keywords", "keyboard", "monkey", "turkey", "hockey", "donkey", "whiskey",
+	"assign", "assigned", "assignee", "assignees", "assignment", "assignments", "design", "designer", "designs",
+	"signal", "signals", "insight", "insights", "consignee", "consignment",
+	"passenger", "passengers", "passage", "compass", "bypass",
+	"credit", "credits", "accredited", "incredible",
 }
 
 func isAlnum(c byte) bool { return isLower(c) || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' }

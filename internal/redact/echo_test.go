@@ -68,13 +68,15 @@ func TestSecretName(t *testing.T) {
 		"api_key": true, "access_token": true, "sig": true, "X-Amz-Signature": true, "X-Amz-Credential": true,
 		"key": true, "password": true, "X-Session-Id": true, "client_secret": true,
 		"Idempotency-Key": false, "X-Idempotency-Key": false, "Accept": false, "limit": false, "User-Agent": false,
-		// Words that end with, or begin with, one that says so.
+		// Names whose words speak of one.
 		"apikey": true, "apiKey": true, "XApiKey": true, "AccessToken": true, "accesstoken": true, "X-Auth-Token": true,
 		"X-Auth": true, "authtoken": true, "sessionid": true, "Set-Cookie": true, "X-Amz-Security-Token": true,
 		"x-goog-signature": true, "private_key": true, "privateKey": true, "AWSAccessKeyId": true, "passwd": true,
-		// Words that only contain one: not credentials.
+		"API-Sign": true, "KC-API-SIGN": true, "OK-ACCESS-SIGN": true, "sign": true, "signed_request": true,
+		"passcode": true, "X-Passcode": true, "JSESSIONID": true, "key2": true, "apiKey2": true, "tokenizer_version": true,
+		// Common words that only contain one: not credentials.
 		"author": false, "authors": false, "keyword": false, "keywords": false, "assignee": false, "design": false,
-		"passenger": false, "credit": false, "credit_card_last4": false, "tokenizer_version": true, "signal": false,
+		"passenger": false, "credit": false, "credit_card_last4": false, "signal": false, "Author-Name": false,
 		"sort_by": false, "q": false,
 	} {
 		if got := SecretName(name); got != want {
@@ -138,5 +140,19 @@ func TestEchoesBasicNoAlloc(t *testing.T) {
 	req.SetBasicAuth("bob-the-user", "hunter2-password")
 	if n := testing.AllocsPerRun(100, func() { Echoes("7f3c2a9e-1b4d-4c8e-9f2a-123456789abc", req) }); n != 0 {
 		t.Errorf("Echoes(request id) allocates %v times, want 0", n)
+	}
+}
+
+// An exchange's request signature (KuCoin's KC-API-SIGN, a sign parameter)
+// and a passphrase (passcode) are credentials its server may echo.
+func TestEchoesSignatures(t *testing.T) {
+	req, _ := http.NewRequest("POST", "https://api.kucoin.test/api/v1/orders?sign=0f1e2d3c4b5a69788796a5b4c3d2e1f0&passcode=93817264", nil)
+	req.Header.Set("KC-API-SIGN", "7Zl9SkXq0mWbT1uVhJr2YcPd4gLsNe8Q5aFoIx3BtKM=")
+	msg := "signature 7Zl9SkXq0mWbT1uVhJr2YcPd4gLsNe8Q5aFoIx3BtKM= is invalid; sign 0f1e2d3c4b5a69788796a5b4c3d2e1f0 rejected; passcode 93817264 wrong"
+	got := Echoes(msg, req)
+	for _, secret := range []string{"7Zl9SkXq0mWbT1uVhJr2YcPd4gLsNe8Q5aFoIx3BtKM=", "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "93817264"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("Echoes left %q in %q", secret, got)
+		}
 	}
 }
