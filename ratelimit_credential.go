@@ -28,15 +28,13 @@ func credentialOf(req *http.Request) uint64 {
 	h := req.Header
 	var v []string
 	if len(h) != 0 {
-		v = h["Authorization"]
-		if len(v) == 0 {
-			v = h["X-Api-Key"]
-		}
-		if len(v) == 0 {
-			// Set by hand in lower case (HTTP/2's spelling), which
-			// net/http sends as written and servers read as any other.
+		// Each also set by hand in lower case (HTTP/2's spelling), which
+		// net/http sends as written and servers read as any other.
+		if v = h["Authorization"]; len(v) == 0 {
 			if v = h["authorization"]; len(v) == 0 {
-				v = h["x-api-key"]
+				if v = h["X-Api-Key"]; len(v) == 0 {
+					v = h["x-api-key"]
+				}
 			}
 		}
 	}

@@ -1276,8 +1276,12 @@ func TestRateLimitPerCredential(t *testing.T) {
 // net/http sends as written and servers read as any other) names its
 // partition too: tenant A's 429 does not hold tenant B's calls.
 func TestRateLimitPerCredentialSpelledByHand(t *testing.T) {
-	for _, name := range []string{"authorization", "x-api-key"} {
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct{ name, app string }{{"authorization", ""}, {"x-api-key", ""},
+		// An app's key in X-Api-Key, each user's token in authorization:
+		// the token names the partition, as Authorization's does.
+		{"authorization", "the-apps-key"}} {
+		name := tc.name
+		t.Run(name+" "+tc.app, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				hitsB := 0
 				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
@@ -1291,6 +1295,9 @@ func TestRateLimitPerCredentialSpelledByHand(t *testing.T) {
 				send := func(key string) int {
 					req := newRequest(t, context.Background(), http.MethodGet, "https://api.test/v1/items", nil)
 					req.Header[name] = []string{key}
+					if tc.app != "" {
+						req.Header.Set("X-Api-Key", tc.app)
+					}
 					resp, err := tr.RoundTrip(req)
 					if err != nil {
 						t.Fatalf("%s: %v", key, err)
