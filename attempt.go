@@ -21,7 +21,7 @@ type attemptState struct {
 	callCfg     *config   // the call's configuration
 	resends     int       // the call's requests sent to the wire before this attempt (a hedged copy: before the attempt it copies)
 	wired       bool      // the attempt reached the Tracer, right above the base
-	reached     bool      // the attempt passed every layer that may refuse or hold it, and went on to the base (see classifier)
+	reached     bool      // the attempt passed every layer that may refuse or hold it, the Tracer's StartAttempt included, and went on to the base (see classifier)
 	// bufferMax is how much of the body of a success the classifier
 	// reads within the attempt (WithBufferedResponse); 0 for none.
 	bufferMax int64

@@ -426,6 +426,11 @@ func TestRetryBudgetUnsentRetryGivesBack(t *testing.T) {
 			release()
 			synctest.Wait()
 		}},
+		{"a Tracer's panic before it is sent", []Option{WithTracer(panicTracer{"StartAttempt"})}, func(t *testing.T, tr *Transport) {
+			mustPanic(t, "the Tracer's panic", func() {
+				tr.RoundTrip(newRequest(t, context.Background(), "GET", "http://api.test/panic", nil))
+			})
+		}},
 		{"a panic before it is sent", []Option{WithObserver(func(a Attempt) {
 			if a.Retry && a.Path == "/panic" {
 				panic("observer")

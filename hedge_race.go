@@ -149,6 +149,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	locked := false      // run.mu is held
 	paid := false        // hedgeAllowed took what the copy costs, not given back yet
 	ended := false       // the copy returned, rather than panicked
+	refunded := false    // the copy, never sent, gave back what it took
 	var st *attemptState // the copy's, once it is in the run
 	defer func() {
 		if !ended {
@@ -156,7 +157,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 			if locked {
 				run.mu.Unlock()
 			}
-			if paid || st != nil && !st.reached {
+			if paid || st != nil && !st.reached && !refunded {
 				paid = false
 				c.unsentHedge(hb) // a copy that panicked before it was sent
 			}
@@ -232,6 +233,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		// its attempt was decided while it waited for the rate limiter.
 		// It is no hedge.
 		c.unsentHedge(hb)
+		refunded = true
 	}
 	if idx := run.finish(c, k, resp, err); idx >= 0 {
 		run.results <- idx

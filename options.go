@@ -197,7 +197,10 @@ func WithBackoff(base, maxDelay time.Duration) Option {
 // applies to it): a call whose upload may take longer needs a larger
 // budget, for that call if need be (WithCallOptions). A retry cut so
 // returns the response retried past, if an earlier attempt got one (the
-// answer a plain client would have returned), rather than the timeout. Zero means no budget
+// answer a plain client would have returned), rather than the timeout;
+// unless it is a write's that may have reached the server, which may have
+// processed it: the earlier answer (a 429, say) would tell the caller that
+// it was not. Zero means no budget
 // beyond the request's context. It panics if d is negative. A non-zero d
 // below 1ms is taken for a units mistake (30, meant as 30 seconds, is
 // 30ns: every call would fail at its first attempt): New panics on it;

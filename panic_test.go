@@ -134,12 +134,16 @@ func TestPanicInBreakerObserverReleasesProbe(t *testing.T) {
 	})
 }
 
-// panicTracer is a Tracer whose Attempt, EndCall or attempt's end (where:
-// "tracer", "EndCall", "span end") panics.
+// panicTracer is a Tracer whose Attempt, EndCall, attempt's end or
+// StartAttempt of a second attempt to /panic (where: "tracer", "EndCall",
+// "span end", "StartAttempt") panics.
 type panicTracer struct{ where string }
 
 func (p panicTracer) StartCall(ctx context.Context, _ *http.Request) context.Context { return ctx }
-func (p panicTracer) StartAttempt(req *http.Request, _ AttemptInfo) (*http.Request, func(*http.Response, error)) {
+func (p panicTracer) StartAttempt(req *http.Request, info AttemptInfo) (*http.Request, func(*http.Response, error)) {
+	if p.where == "StartAttempt" && info.Number == 2 && req.URL.Path == "/panic" {
+		panic("StartAttempt exploded")
+	}
 	if p.where == "span end" {
 		return req, func(*http.Response, error) { panic("span end exploded") }
 	}

@@ -161,6 +161,21 @@ func (c *call) run() (*http.Response, error) {
 				}
 			}
 		}
+		var unsent bool
+		if !retry {
+			// A layer of the chain refused the attempt, or its request
+			// failed before the server could act on it: the body of a
+			// retry (from GetBody, or read on from the caller's) that
+			// broke, as a GetBody that fails does (body.next).
+			unsent = resp == nil && (refusedLocally(err) || st.neverSent && errors.As(err, new(*RequestError)))
+			if paid && (unsent || resp == nil && !st.reached) {
+				// Not sent (refused, its body broken, or its call
+				// canceled while it waited for the rate limiter or a
+				// slot of its host): the retry it was costs nothing.
+				// Given back before the observers run, which may panic.
+				t.budgets.giveBack(c.hb, paidThrottled)
+			}
+		}
 		st.stop = stop
 		if st.wired {
 			c.sent++
@@ -173,18 +188,7 @@ func (c *call) run() (*http.Response, error) {
 
 		if !retry {
 			body.thaw()
-			// A layer of the chain refused the attempt, or its request
-			// failed before the server could act on it: the body of a
-			// retry (from GetBody, or read on from the caller's) that
-			// broke, as a GetBody that fails does (body.next).
-			unsent := resp == nil && (refusedLocally(err) || st.neverSent && errors.As(err, new(*RequestError)))
-			if paid && (unsent || resp == nil && !st.reached) {
-				// Not sent (refused, its body broken, or its call
-				// canceled while it waited for the rate limiter or a
-				// slot of its host): the retry it was costs nothing.
-				t.budgets.giveBack(c.hb, paidThrottled)
-			}
-			if resp == nil && held != nil && (unsent || stop == StopRetryBudget || c.cutByBudget(err)) {
+			if resp == nil && held != nil && (unsent || stop == StopRetryBudget || c.cutByBudget(st, err)) {
 				// A retry refused locally (breaker open, rate limited,
 				// host full, retry budget spent), whose body broke, or
 				// cut by the call's own budget (WithMaxElapsed) while
@@ -283,12 +287,18 @@ func (c *call) callersRequest(resp *http.Response) {
 	}
 }
 
-// cutByBudget reports whether err is the cut of an attempt by the call's
-// budget (WithMaxElapsed, or the tighter one of WithCallOptions) while the
-// caller's context is still live: the Transport's own limit, not an answer
-// of the server or of the network.
-func (c *call) cutByBudget(err error) bool {
-	return errors.Is(err, errBudgetSpent) && c.ctx.Err() == nil
+// cutByBudget reports whether err is the cut of an attempt, st, by the
+// call's budget (WithMaxElapsed, or the tighter one of WithCallOptions)
+// while the caller's context is still live: the Transport's own limit, not
+// an answer of the server or of the network. A write's attempt that may
+// have reached the server is none: the response retried past (a 429, a
+// 503) would tell the caller that the write was not processed, and the
+// cut one may have been.
+func (c *call) cutByBudget(st *attemptState, err error) bool {
+	if !errors.Is(err, errBudgetSpent) || c.ctx.Err() != nil {
+		return false
+	}
+	return !c.write || !st.reached || st.neverSent || c.trace.neverWritten()
 }
 
 // fail returns the *Error of a call that ends without a response after n

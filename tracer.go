@@ -132,8 +132,14 @@ func (t *tracerTransport) roundTripAttempt(req *http.Request, st *attemptState) 
 	if st != nil {
 		info = AttemptInfo{Number: st.number, Hedge: st.hedge, ResendCount: st.resends + st.hedge}
 		st.wired = true
+		// Not sent until the Tracer lets it go: a Tracer that panics
+		// in StartAttempt sends nothing (see attemptState.reached).
+		st.reached = false
 	}
 	sreq, end := t.startAttempt(req, info)
+	if st != nil {
+		st.reached = true
+	}
 	if sreq == nil {
 		sreq = req
 	}

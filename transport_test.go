@@ -1454,6 +1454,18 @@ func TestGiveUpAfterHeldResponse(t *testing.T) {
 			})
 		})
 	}
+	// A write's retry that reached the server and was cut by the budget
+	// may have been processed: the 429 retried past, which says that the
+	// write was not, is not returned; the timeout is.
+	t.Run("a write's retry cut by the budget", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{{status: 429, header: http.Header{"Retry-After": {"1"}}}, {hang: true}}}
+			_, err := roundTrip(t, New(s, WithMaxElapsed(10*time.Second)), newRequest(t, context.Background(), "POST", "http://api.test/v1/orders", strings.NewReader(`{"item":1}`)))
+			if !errors.Is(err, ErrAttemptTimeout) || s.numCalls() != 2 {
+				t.Errorf("RoundTrip error = %v after %d attempts; want the budget's timeout after 2, not the 429", err, s.numCalls())
+			}
+		})
+	})
 	for _, sentinel := range []error{ErrCircuitOpen, ErrRateLimited} {
 		t.Run("refused locally: "+sentinel.Error(), func(t *testing.T) {
 			body := strings.Repeat("b", 100<<10) // longer than the drain limit
