@@ -86,6 +86,13 @@ func TestDialectKeysAsDocumented(t *testing.T) {
 					got.StoredWrites, got.Duplicates, got.Replays, got.Conflicts, got.KeyRequired,
 					tt.stats.StoredWrites, tt.stats.Duplicates, tt.stats.Replays, tt.stats.Conflicts, tt.stats.KeyRequired)
 			}
+			route := RouteCreatePost
+			if tt.path == "/v1/media/upload-url" {
+				route = RouteUploadURL
+			}
+			if byRoute := st.DuplicatesByRoute[route]; byRoute != st.Duplicates || len(st.DuplicatesByRoute) > 1 {
+				t.Errorf("DuplicatesByRoute = %v; want the %d Duplicates under %q", st.DuplicatesByRoute, st.Duplicates, route)
+			}
 		})
 	}
 }

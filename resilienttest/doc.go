@@ -77,8 +77,8 @@
 //     with a SHA-256 hash of the request body. Stats.StoredWrites counts
 //     it.
 //   - A write whose key another attempt holds in flight (read, and not
-//     yet answered: during its latency, a Slow step, or its processing)
-//     is refused with a 409 and the dialect's conflict code, as the IETF
+//     yet answered: during its latency, a Slow step, or its processing),
+//     and is not stored yet, is refused with a 409 and the dialect's conflict code, as the IETF
 //     Idempotency-Key draft says: Aidelly PUBLIC_API_IDEMPOTENCY_CONFLICT,
 //     Altyaa conflict, Postato CONFLICT, with a message saying the key is
 //     still being processed. Nothing is stored or replayed;
@@ -111,7 +111,9 @@
 // Stats.Duplicates counts the would-be duplicates, the writes a social
 // network would publish twice: every stored write whose route and body
 // equal those of a write stored before, under another key or without one.
-// A replay is not a duplicate. A test that sends two equal writes on
+// A replay is not a duplicate. Stats.DuplicatesByRoute tells them apart by
+// route: those of RouteCreatePost are the posts created twice. A test that
+// sends two equal writes on
 // purpose must make their bodies differ, for example by an index in the
 // payload.
 //

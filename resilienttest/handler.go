@@ -360,14 +360,18 @@ func (s *Server) writeLocked(h http.Header, route, key string, keyed, owner bool
 		s.stats.KeyRequired++
 		return http.StatusBadRequest, s.errorEnvelope(h, route, http.StatusBadRequest, s.dialect.keyRequired(), s.dialect.keyRequiredDetails()), false
 	}
-	if key != "" && !owner && s.store.busy(route, key) {
-		// Another attempt with the key is still being processed: neither
-		// a replay (there is nothing to replay yet) nor a second write.
+	sw := s.store.lookup(route, key)
+	if sw == nil && key != "" && !owner && s.store.busy(route, key) {
+		// Another attempt with the key is still being processed, and
+		// none was stored: neither a replay (there is nothing to replay
+		// yet) nor a second write. (A key already stored is replayed,
+		// or conflicts, whatever attempt holds it now: the IETF draft
+		// answers 409 only while the original request is processed.)
 		s.stats.InFlightConflicts++
 		status := http.StatusConflict
 		return status, s.errorEnvelopeMsg(h, route, status, "", msgInFlight, nil), false
 	}
-	if sw := s.store.lookup(route, key); sw != nil {
+	if sw != nil {
 		if sw.sum != sum {
 			s.stats.Conflicts++
 			status, code := s.dialect.conflict()
@@ -395,7 +399,7 @@ func (s *Server) writeLocked(h http.Header, route, key string, keyed, owner bool
 		return status, s.errorEnvelope(h, route, status, "", s.dialect.invalidBodyDetails()), false
 	}
 
-	sw := &storedWrite{sum: sum, contentType: "application/json"}
+	sw = &storedWrite{sum: sum, contentType: "application/json"}
 	if route == RouteCreatePost {
 		p := s.api.createPost(s.dialect, obj)
 		sw.status, sw.location = http.StatusCreated, "/v1/posts/"+p.id
@@ -407,7 +411,7 @@ func (s *Server) writeLocked(h http.Header, route, key string, keyed, owner bool
 	}
 	s.stats.StoredWrites++
 	if s.store.save(route, key, sw) {
-		s.stats.Duplicates++
+		s.stats.countDuplicate(route)
 	}
 	return sw.status, sw.body, false
 }

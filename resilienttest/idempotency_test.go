@@ -244,3 +244,40 @@ func TestKeyInFlightReleased(t *testing.T) {
 		}
 	})
 }
+
+// TestKeyStoredWhileRetryInFlight: a write stored under a key, then two
+// retries with it, the first slow (a Slow step): the second is the stored
+// write's replay, not a 409 "still being processed", which the IETF draft
+// answers only while the original request is processed.
+func TestKeyStoredWhileRetryInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewPipeServer(Aidelly, WithScript(RouteCreatePost, Normal(), Slow(10*time.Second)))
+		defer s.Close()
+		post := func() (int, string, string) {
+			req, _ := http.NewRequest("POST", s.URL+"/v1/posts", strings.NewReader(`{"content":"once"}`))
+			req.Header.Set("Idempotency-Key", "k")
+			resp, err := s.Client().Do(req)
+			if err != nil {
+				t.Error(err)
+				return 0, "", ""
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, resp.Header.Get("Idempotent-Replayed"), string(b)
+		}
+		if st, _, body := post(); st != http.StatusCreated {
+			t.Fatalf("first write: %d %s", st, body)
+		}
+		done := make(chan struct{})
+		go func() { defer close(done); post() }() // the first retry, slow
+		time.Sleep(time.Second)
+		st, replayed, body := post()
+		<-done
+		if st != http.StatusCreated || replayed != "true" {
+			t.Errorf("retry of a stored write: %d (Idempotent-Replayed %q) %s; want the stored 201 replayed", st, replayed, body)
+		}
+		if got := s.Stats(); got.StoredWrites != 1 || got.Replays != 2 || got.InFlightConflicts != 0 {
+			t.Errorf("StoredWrites, Replays, InFlightConflicts = %d, %d, %d; want 1, 2, 0", got.StoredWrites, got.Replays, got.InFlightConflicts)
+		}
+	})
+}

@@ -206,7 +206,11 @@ func newQuotaState(q Quota, d Dialect, start time.Time) *quotaState {
 	}
 	s := &quotaState{q: q, format: q.ResetFormat, start: start}
 	s.rolling = q.Kind == RollingWindow || q.Kind == DefaultWindow && d == Aidelly
-	s.window = max(time.Duration(float64(q.Window)/q.TimeScale), time.Millisecond)
+	if w := float64(q.Window) / q.TimeScale; w >= math.MaxInt64 {
+		s.window = math.MaxInt64 // a window of 292 years or more: one that never ends
+	} else {
+		s.window = max(time.Duration(w), time.Millisecond)
+	}
 	if s.format == DefaultResetFormat {
 		s.format = UnixSeconds
 		if d == Aidelly {

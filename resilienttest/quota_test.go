@@ -336,3 +336,27 @@ func TestQuotaPerClassAndShared(t *testing.T) {
 	}()
 	WithQuota(Quota{Limit: 1, PerClass: true, Shared: true})
 }
+
+// TestQuotaHugeWindow: a window of 292 years or more (Window/TimeScale past
+// what a Duration holds) is one that never ends, not one of a millisecond.
+func TestQuotaHugeWindow(t *testing.T) {
+	for _, q := range []Quota{{Limit: 1, Window: time.Duration(1<<63 - 1)}, {Limit: 1, Window: time.Minute, TimeScale: 1e-12}} {
+		synctest.Test(t, func(t *testing.T) {
+			s := NewPipeServer(Altyaa, WithQuota(q))
+			defer s.Close()
+			var codes []int
+			for range 3 {
+				time.Sleep(10 * time.Millisecond)
+				resp, err := s.Client().Get(s.URL + "/v1/usage")
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				codes = append(codes, resp.StatusCode)
+			}
+			if codes[1] != 429 || codes[2] != 429 {
+				t.Errorf("%+v: statuses %v, want 200 then 429s", q, codes)
+			}
+		})
+	}
+}

@@ -21,6 +21,10 @@ type Stats struct {
 	// Duplicates counts the stored writes whose route and body equal those
 	// of a write stored before under another key or without one.
 	Duplicates int
+	// DuplicatesByRoute counts the Duplicates of each route, by route
+	// name (RouteCreatePost: the posts created twice); a route without
+	// one has no entry.
+	DuplicatesByRoute map[string]int
 	// Replays counts the writes answered with the stored response of their
 	// key.
 	Replays int
@@ -56,6 +60,10 @@ func (st *Stats) snapshot() Stats {
 	if c.Attempts == nil {
 		c.Attempts = map[string]int{}
 	}
+	c.DuplicatesByRoute = maps.Clone(st.DuplicatesByRoute)
+	if c.DuplicatesByRoute == nil {
+		c.DuplicatesByRoute = map[string]int{}
+	}
 	return c
 }
 
@@ -70,6 +78,16 @@ func (st *Stats) countAttempt(route string) {
 		st.Attempts = make(map[string]int)
 	}
 	st.Attempts[route]++
+}
+
+// countDuplicate counts a stored write of route that duplicates an earlier
+// one.
+func (st *Stats) countDuplicate(route string) {
+	st.Duplicates++
+	if st.DuplicatesByRoute == nil {
+		st.DuplicatesByRoute = make(map[string]int)
+	}
+	st.DuplicatesByRoute[route]++
 }
 
 // countStatus counts a response sent with status.

@@ -316,3 +316,24 @@ func TestOutageProfileAsDescribed(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicatePostsCountsPosts: the "duplicate posts created" row counts
+// posts only: a workload of upload URLs alone, resent blindly by the naive
+// client to a server that ignores keys, creates repeated upload URLs and no
+// post.
+func TestDuplicatePostsCountsPosts(t *testing.T) {
+	cfg := Config{Calls: 400, Workers: 16, Profile: "altyaa", Seed: 1}
+	ops := make([]op, cfg.Calls)
+	for i := range ops {
+		ops[i] = op{kind: "upload url", path: "/v1/media/upload-url",
+			body: fmt.Sprintf(`{"filename":"photo-%d.jpg","size":204800}`, i)}
+	}
+	run, err := runOnce(context.Background(), cfg, ops, naiveName, nil,
+		func(base http.RoundTripper, _ *counters) http.RoundTripper { return newNaiveRetry(base) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.DuplicatePosts != 0 {
+		t.Errorf("duplicate posts created = %d for a workload of %d upload URLs and no post", run.DuplicatePosts, len(ops))
+	}
+}

@@ -359,7 +359,7 @@ func runOnce(ctx context.Context, cfg Config, ops []op, name string, progress Pr
 		BreakerTrips: int(n.trips.Load()), BudgetRefusals: int(n.budget.Load()), UnsafeWrites: int(n.unsafe.Load()), Hedges: int(n.hedges.Load())}
 	for _, s := range servers {
 		st := s.Stats()
-		r.DuplicatePosts += st.Duplicates
+		r.DuplicatePosts += st.DuplicatesByRoute[resilienttest.RouteCreatePost] // not upload URLs, which are writes too
 		r.Received429 += st.RateLimited
 		r.ServerAttempts += st.Requests
 	}
