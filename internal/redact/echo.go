@@ -180,7 +180,7 @@ var plainWords = [...]string{
 	"keyword", "keywords", "keyboard", "monkey", "turkey", "hockey", "donkey", "whiskey",
 	"assign", "assigned", "assignee", "assignees", "assignment", "assignments", "design", "designer", "designs",
 	"signal", "signals", "insight", "insights", "consignee", "consignment",
-	"passenger", "passengers", "passage", "compass", "bypass",
+	"passenger", "passengers", "passage", "compass",
 	"credit", "credits", "accredited", "incredible",
 }
 

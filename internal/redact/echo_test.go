@@ -73,7 +73,7 @@ func TestSecretName(t *testing.T) {
 		"X-Auth": true, "authtoken": true, "sessionid": true, "Set-Cookie": true, "X-Amz-Security-Token": true,
 		"x-goog-signature": true, "private_key": true, "privateKey": true, "AWSAccessKeyId": true, "passwd": true,
 		"API-Sign": true, "KC-API-SIGN": true, "OK-ACCESS-SIGN": true, "sign": true, "signed_request": true,
-		"passcode": true, "X-Passcode": true, "JSESSIONID": true, "key2": true, "apiKey2": true, "tokenizer_version": true,
+		"passcode": true, "X-Passcode": true, "x-vercel-protection-bypass": true, "bypass": true, "JSESSIONID": true, "key2": true, "apiKey2": true, "tokenizer_version": true,
 		// Common words that only contain one: not credentials.
 		"author": false, "authors": false, "keyword": false, "keywords": false, "assignee": false, "design": false,
 		"passenger": false, "credit": false, "credit_card_last4": false, "signal": false, "Author-Name": false,
