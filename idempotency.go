@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"unsafe"
@@ -137,6 +138,12 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 			// the key is sent, but says nothing of the host.
 			return k, true, false, false
 		}
+		if redirectedElsewhere(req) {
+			// http.Client copied the caller's headers, the key among
+			// them, into the request it follows a redirect with, to
+			// another host: the caller's word was for the first one.
+			return k, true, false, false
+		}
 		// Under the configured name, or under X-Idempotency-Key which the
 		// caller chose for this API, the key is sent as it is; under
 		// another spelling of the configured or the default name, it is
@@ -152,6 +159,30 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 		return "", !isIdempotentMethod(req.Method) && hasNetHTTPKey(req.Header), false, false
 	}
 	return "", true, false, true
+}
+
+// redirectedElsewhere reports whether req is a request http.Client made to
+// follow a redirect (its Response, the redirect, is set) to a host other
+// than its first request's.
+func redirectedElsewhere(req *http.Request) bool {
+	if req.Response == nil || req.URL == nil {
+		return false
+	}
+	first := req
+	for hops := 0; hops < 64 && first.Response != nil && first.Response.Request != nil; hops++ {
+		first = first.Response.Request // http.Client stops after 10
+	}
+	if first == req || first.URL == nil {
+		return false
+	}
+	return hostIdentity(req.URL) != hostIdentity(first.URL)
+}
+
+// hostIdentity returns the scheme and canonical host of u, as the tables
+// key them.
+func hostIdentity(u *url.URL) string {
+	scheme, host := urlKey(strings.ToLower(u.Scheme), u.Host)
+	return scheme + "://" + canonicalHost(scheme, host)
 }
 
 // hasNetHTTPKey reports whether h has an entry that net/http's Transport
@@ -561,6 +592,12 @@ func (w *writeTrace) arm() {
 
 // neverWritten reports whether the attempt provably wrote no byte of its
 // request: net/http looked for a connection and never got one.
+// gotConnection reports whether net/http got a connection for the attempt
+// w traces (nil for none: false): its request may have been written on it.
+func (w *writeTrace) gotConnection() bool {
+	return w != nil && w.gotConn.Load()
+}
+
 func (w *writeTrace) neverWritten() bool {
 	return w != nil && w.getConn.Load() && !w.gotConn.Load()
 }

@@ -133,10 +133,28 @@ func (c *call) mayResend(st *attemptState, resp *http.Response, err error) bool 
 		return true
 	case resp != nil && resp.StatusCode == http.StatusForbidden && st.class == Throttled:
 		return true
-	case err != nil && (st.neverSent || c.trace.neverWritten()):
+	case err != nil && c.provablyUnsent(st, err):
 		return true
 	}
 	return c.resendable()
+}
+
+// provablyUnsent reports whether the attempt st, which failed with err,
+// provably never reached the server: net/http never got it a connection
+// (see writeTrace), or its error proves it (st.neverSent: a refused dial,
+// a request net/http refused to send, a stream refused unprocessed, a
+// caller's body that broke before the server could act on it), unless
+// net/http got a connection for it: then the error may be that of
+// net/http's own resend of a request it had written (HTTP/2 resends one
+// reset with PROTOCOL_ERROR on a new connection, whose dial may be
+// refused), or one it read after writing it (a TLS record of the wrong
+// version, an invalid header value in the answer). A *RequestError's proof
+// holds on a connection too: the server cannot act on a body cut short.
+func (c *call) provablyUnsent(st *attemptState, err error) bool {
+	if c.trace.neverWritten() {
+		return true
+	}
+	return st.neverSent && (!c.trace.gotConnection() || errors.As(err, new(*RequestError)))
 }
 
 // stopIf returns why when the attempt's outcome was retryable, else "".

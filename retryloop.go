@@ -142,7 +142,7 @@ func (c *call) run() (*http.Response, error) {
 			t.budgets.giveBack(c.hb, paidThrottled)
 			paid = false // given back: not again if the call ends below
 		}
-		if err != nil && c.write && c.key != "" && !st.neverSent && !c.trace.neverWritten() {
+		if err != nil && c.write && c.key != "" && !c.provablyUnsent(st, err) {
 			c.lost = true
 		}
 		var reset *resetSignal // a wait for the server's Retry-After ends with the host's ResetHost
@@ -298,7 +298,7 @@ func (c *call) cutByBudget(st *attemptState, err error) bool {
 	if !errors.Is(err, errBudgetSpent) || c.ctx.Err() != nil {
 		return false
 	}
-	return !c.write || !st.reached || st.neverSent || c.trace.neverWritten()
+	return !c.write || !st.reached || c.provablyUnsent(st, err)
 }
 
 // fail returns the *Error of a call that ends without a response after n
