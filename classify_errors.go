@@ -145,6 +145,19 @@ func refusedStream(msg string) bool {
 	return i >= 0 && strings.HasPrefix(strings.TrimLeft(msg[i+len(streamErr):], "0123456789"), "; REFUSED_STREAM")
 }
 
+// refusedUnresent reports whether err is HTTP/2's refusal of a stream
+// (REFUSED_STREAM) that net/http could not resend itself, for want of
+// GetBody ("http2: Transport: cannot retry err [stream error: stream ID 1;
+// REFUSED_STREAM] after Request.Body was written"): the stream refused,
+// unprocessed, is the only one the request went out on. (With GetBody,
+// net/http resends a refused stream itself, and a bare REFUSED_STREAM
+// that comes back may end a series whose first stream was reset after it
+// was processed.)
+func refusedUnresent(err error) bool {
+	msg := unquoted(err.Error())
+	return strings.Contains(msg, "http2: Transport: cannot retry err [") && refusedStream(msg)
+}
+
 // permanentErrTexts are net/http's messages for requests that can never be
 // sent as they are (its error types for them are unexported).
 var permanentErrTexts = [...]string{

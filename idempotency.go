@@ -590,14 +590,14 @@ func (w *writeTrace) arm() {
 	w.trace.GotConn = func(httptrace.GotConnInfo) { w.gotConn.Store(true) }
 }
 
-// neverWritten reports whether the attempt provably wrote no byte of its
-// request: net/http looked for a connection and never got one.
 // gotConnection reports whether net/http got a connection for the attempt
 // w traces (nil for none: false): its request may have been written on it.
 func (w *writeTrace) gotConnection() bool {
 	return w != nil && w.gotConn.Load()
 }
 
+// neverWritten reports whether the attempt provably wrote no byte of its
+// request: net/http looked for a connection and never got one.
 func (w *writeTrace) neverWritten() bool {
 	return w != nil && w.getConn.Load() && !w.gotConn.Load()
 }

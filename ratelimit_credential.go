@@ -31,8 +31,10 @@ func credentialOf(req *http.Request) uint64 {
 		// Each also set by hand in lower case (HTTP/2's spelling), which
 		// net/http sends as written and servers read as any other.
 		if v = h["Authorization"]; len(v) == 0 {
+			//lint:ignore SA1008 the entry a caller set by hand in lower case.
 			if v = h["authorization"]; len(v) == 0 {
 				if v = h["X-Api-Key"]; len(v) == 0 {
+					//lint:ignore SA1008 the entry a caller set by hand in lower case.
 					v = h["x-api-key"]
 				}
 			}

@@ -148,13 +148,15 @@ func (c *call) mayResend(st *attemptState, resp *http.Response, err error) bool 
 // net/http's own resend of a request it had written (HTTP/2 resends one
 // reset with PROTOCOL_ERROR on a new connection, whose dial may be
 // refused), or one it read after writing it (a TLS record of the wrong
-// version, an invalid header value in the answer). A *RequestError's proof
-// holds on a connection too: the server cannot act on a body cut short.
+// version, an invalid header value in the answer). Two proofs hold on a
+// connection too: a *RequestError's (the server cannot act on a body cut
+// short), and HTTP/2's refusal of a stream that net/http could not resend
+// itself (see refusedUnresent).
 func (c *call) provablyUnsent(st *attemptState, err error) bool {
 	if c.trace.neverWritten() {
 		return true
 	}
-	return st.neverSent && (!c.trace.gotConnection() || errors.As(err, new(*RequestError)))
+	return st.neverSent && (!c.trace.gotConnection() || errors.As(err, new(*RequestError)) || refusedUnresent(err))
 }
 
 // stopIf returns why when the attempt's outcome was retryable, else "".

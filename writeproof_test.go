@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -76,10 +77,23 @@ func TestWriteProofTLSRecordAfterWrite(t *testing.T) {
 
 // h2cServer serves HTTP/2 without TLS (prior knowledge) by hand: for each
 // request it reads whole, it counts it processed and writes answer(id),
-// the frames of its answer. It returns the server's URL.
+// the frames of its answer. It returns the server's URL. Its connections
+// are closed when the test ends, whatever the client keeps.
 func h2cServer(t *testing.T, processed *atomic.Int32, answer func(id uint32) []byte) string {
 	t.Helper()
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
 	addr, _ := tcpServer(t, func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
 		go func() {
 			defer c.Close()
 			br := bufio.NewReader(c)
@@ -222,4 +236,27 @@ func TestWriteProofRedirectToAnotherHost(t *testing.T) {
 	plain := processed.Swap(0)
 	err := send(&http.Client{Transport: New(base, WithBackoff(0, 0))})
 	processedTwice(t, plain, processed.Load(), plainErr, err)
+}
+
+// TestWriteProofRefusedStreamNoGetBody: a POST whose body has no GetBody
+// (net/http cannot resend it itself) refused with REFUSED_STREAM by an
+// HTTP/2 server that ignores keys was not processed (RFC 9113, 8.7): it is
+// resent once, and created once.
+func TestWriteProofRefusedStreamNoGetBody(t *testing.T) {
+	var seen, created atomic.Int32
+	url := h2cServer(t, &seen, func(id uint32) []byte {
+		if seen.Load() == 1 {
+			return h2Frame(3, 0, id, []byte{0, 0, 0, 7}) // RST_STREAM REFUSED_STREAM
+		}
+		created.Add(1)
+		return h2Frame(1, 0x4|0x1, id, []byte{0x08, 3, '2', '0', '1'}) // :status 201
+	})
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/posts", io.NopCloser(strings.NewReader(`{"text":"hi"}`)))
+	resp, err := New(h2cTransport(t), WithBackoff(0, 0)).RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	if err != nil || created.Load() != 1 {
+		t.Errorf("a write the server refused unprocessed was not resent: err %v, created %d", err, created.Load())
+	}
 }
