@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"unsafe"
@@ -175,14 +174,9 @@ func redirectedElsewhere(req *http.Request) bool {
 	if first == req || first.URL == nil {
 		return false
 	}
-	return hostIdentity(req.URL) != hostIdentity(first.URL)
-}
-
-// hostIdentity returns the scheme and canonical host of u, as the tables
-// key them.
-func hostIdentity(u *url.URL) string {
-	scheme, host := urlKey(strings.ToLower(u.Scheme), u.Host)
-	return scheme + "://" + canonicalHost(scheme, host)
+	s1, h1 := canonicalName(req.URL.Scheme, req.URL.Host)
+	s2, h2 := canonicalName(first.URL.Scheme, first.URL.Host)
+	return s1 != s2 || h1 != h2
 }
 
 // hasNetHTTPKey reports whether h has an entry that net/http's Transport
