@@ -116,8 +116,7 @@ func (st *attemptState) writeTrace() *writeTrace {
 		st.writes = w
 		return w
 	}
-	w.getConn.Store(false)
-	w.gotConn.Store(false)
+	w.clear()
 	return w
 }
 

@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"net/http/httptrace"
@@ -557,7 +558,7 @@ func refusesKeys(code string) bool {
 // writeTrace tells, for a write whose resend needs proof, whether an
 // attempt was written: it follows net/http's client trace, and so proves
 // "never written" only for a base built on net/http's Transport. A base
-// that reports nothing proves nothing. Its flags are cleared for each
+// that reports nothing proves nothing. Its counts are cleared for each
 // attempt, which may reuse the trace of an earlier one (see
 // attemptState.writeTrace): net/http calls GetConn and GotConn only within
 // RoundTrip, on its caller's goroutine (its write loop, which may outlive
@@ -569,29 +570,95 @@ func refusesKeys(code string) bool {
 // returned. HTTP/2 writes a request's headers on a goroutine of its own,
 // which RoundTrip does not wait for when the attempt's context ends: a
 // write stalled on a full connection goes out later, and WroteHeaders,
-// which HTTP/2 reports only once the write returned, proves nothing.
+// which HTTP/2 reports only once the write returned, proves nothing. Nor
+// does it over HTTP/1, whose WroteHeaders and WroteRequest come once the
+// request is in the connection's buffer, before it is flushed: a flush
+// that fails with nothing written follows them.
+//
+// One proof holds after a connection (see redialed): that net/http's
+// HTTP/1 Transport found a reused connection dead with nothing written on
+// it (the server closed it idle) and looked for another on its own.
 type writeTrace struct {
-	getConn atomic.Bool // the base asked net/http for a connection
-	gotConn atomic.Bool // it got one: the request may reach the server
-	trace   httptrace.ClientTrace
+	getConns atomic.Int32 // the base asked net/http for a connection
+	gotConns atomic.Int32 // it got one: the request may reach the server
+	// unlikeH1 says that a connection got was new, or TLS under a
+	// protocol other than HTTP/1 (ALPN h2): net/http's HTTP/1 Transport
+	// looks for another after neither (see redialed).
+	unlikeH1 atomic.Bool
+	// plain says that a connection got was not TLS: HTTP/1, unless the
+	// base speaks HTTP/2 without it (see redialed).
+	plain atomic.Bool
+	trace httptrace.ClientTrace
 }
 
 // arm sets w's hooks: two closures, which net/http passes nothing that
 // would tell which attempt an event is of; w is armed once and then reused
 // (see attemptState.writeTrace), so that they are made once.
 func (w *writeTrace) arm() {
-	w.trace.GetConn = func(string) { w.getConn.Store(true) }
-	w.trace.GotConn = func(httptrace.GotConnInfo) { w.gotConn.Store(true) }
+	w.trace.GetConn = func(string) { w.getConns.Add(1) }
+	w.trace.GotConn = w.gotConn
+}
+
+// clear readies w for another attempt.
+func (w *writeTrace) clear() {
+	w.getConns.Store(0)
+	w.gotConns.Store(0)
+	w.unlikeH1.Store(false)
+	w.plain.Store(false)
+}
+
+// gotConn counts a connection net/http got for the attempt, and notes
+// what it tells of its protocol (see redialed).
+func (w *writeTrace) gotConn(info httptrace.GotConnInfo) {
+	w.gotConns.Add(1)
+	tc, isTLS := info.Conn.(*tls.Conn)
+	switch {
+	case !info.Reused:
+		w.unlikeH1.Store(true)
+	case isTLS: // its handshake done: net/http reports it once ready
+		if p := tc.ConnectionState().NegotiatedProtocol; p != "" && p != "http/1.1" {
+			w.unlikeH1.Store(true)
+		}
+	default:
+		w.plain.Store(true)
+	}
 }
 
 // gotConnection reports whether net/http got a connection for the attempt
 // w traces (nil for none: false): its request may have been written on it.
 func (w *writeTrace) gotConnection() bool {
-	return w != nil && w.gotConn.Load()
+	return w != nil && w.gotConns.Load() > 0
 }
 
 // neverWritten reports whether the attempt provably wrote no byte of its
 // request: net/http looked for a connection and never got one.
 func (w *writeTrace) neverWritten() bool {
-	return w != nil && w.getConn.Load() && !w.gotConn.Load()
+	return w != nil && w.getConns.Load() > 0 && w.gotConns.Load() == 0
+}
+
+// redialed reports whether the trace has the shape of net/http's HTTP/1
+// Transport, base itself, resending on its own a request that wrote
+// nothing: each connection net/http got for the attempt was a reused one,
+// and HTTP/1 (TLS under ALPN http/1.1 or none; not TLS, while base speaks
+// no HTTP/2 without it), and its last look for one, which got none,
+// followed them. For a request it does not take for replayable (a write
+// to a host not known to honor keys carries no key it sees: see
+// keyedHeader), net/http looks for another connection after a reused one
+// only when nothing was written on it (transport.go, shouldRetryRequest:
+// nothingWrittenError); the attempt's error, when it proves that its
+// request never left, is then that last look's. HTTP/2, which looks anew
+// too after it resent on its own a request it wrote (one reset with
+// PROTOCOL_ERROR), got a connection this rules out. Any other base (a
+// middleware over an http.Transport, which may resend what it wrote)
+// proves nothing.
+func (w *writeTrace) redialed(base http.RoundTripper) bool {
+	tr, ok := base.(*http.Transport)
+	if !ok || w == nil || w.unlikeH1.Load() {
+		return false
+	}
+	if w.plain.Load() && tr.Protocols != nil && tr.Protocols.UnencryptedHTTP2() {
+		return false
+	}
+	got := w.gotConns.Load()
+	return got > 0 && w.getConns.Load() == got+1
 }

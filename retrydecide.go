@@ -148,15 +148,19 @@ func (c *call) mayResend(st *attemptState, resp *http.Response, err error) bool 
 // net/http's own resend of a request it had written (HTTP/2 resends one
 // reset with PROTOCOL_ERROR on a new connection, whose dial may be
 // refused), or one it read after writing it (a TLS record of the wrong
-// version, an invalid header value in the answer). Two proofs hold on a
+// version, an invalid header value in the answer). Three proofs hold on a
 // connection too: a *RequestError's (the server cannot act on a body cut
-// short), and HTTP/2's refusal of a stream that net/http could not resend
-// itself (see refusedUnresent).
+// short), HTTP/2's refusal of a stream that net/http could not resend
+// itself (see refusedUnresent), and the error of the connection net/http's
+// HTTP/1 Transport looked for on its own after one it wrote nothing on
+// (see writeTrace.redialed), after which only it resends a write that
+// carries no key it sees (see keyedHeader): a refused dial while the
+// server restarts, after it closed the idle connection.
 func (c *call) provablyUnsent(st *attemptState, err error) bool {
 	if c.trace.neverWritten() {
 		return true
 	}
-	return st.neverSent && (!c.trace.gotConnection() || errors.As(err, new(*RequestError)) || refusedUnresent(err))
+	return st.neverSent && (!c.trace.gotConnection() || errors.As(err, new(*RequestError)) || refusedUnresent(err) || c.trace.redialed(c.t.base))
 }
 
 // stopIf returns why when the attempt's outcome was retryable, else "".

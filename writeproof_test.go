@@ -81,6 +81,13 @@ func TestWriteProofTLSRecordAfterWrite(t *testing.T) {
 // are closed when the test ends, whatever the client keeps.
 func h2cServer(t *testing.T, processed *atomic.Int32, answer func(id uint32) []byte) string {
 	t.Helper()
+	return "http://" + h2Server(t, processed, answer, nil)
+}
+
+// h2Server serves HTTP/2 by hand as h2cServer does, over TLS under cfg
+// when it is not nil, and returns the server's address.
+func h2Server(t *testing.T, processed *atomic.Int32, answer func(id uint32) []byte, cfg *tls.Config) string {
+	t.Helper()
 	var mu sync.Mutex
 	var conns []net.Conn
 	t.Cleanup(func() {
@@ -96,6 +103,9 @@ func h2cServer(t *testing.T, processed *atomic.Int32, answer func(id uint32) []b
 		mu.Unlock()
 		go func() {
 			defer c.Close()
+			if cfg != nil {
+				c = tls.Server(c, cfg)
+			}
 			br := bufio.NewReader(c)
 			if _, err := io.ReadFull(br, make([]byte, len(http2Preface))); err != nil {
 				return
@@ -122,7 +132,7 @@ func h2cServer(t *testing.T, processed *atomic.Int32, answer func(id uint32) []b
 			}
 		}()
 	})
-	return "http://" + addr
+	return addr
 }
 
 // h2Frame returns an HTTP/2 frame.
@@ -259,4 +269,242 @@ func TestWriteProofRefusedStreamNoGetBody(t *testing.T) {
 	if err != nil || created.Load() != 1 {
 		t.Errorf("a write the server refused unprocessed was not resent: err %v, created %d", err, created.Load())
 	}
+}
+
+// secondDialRefused returns a DialContext that dials addr, but for its
+// second dial, which it makes to refused: the server restarting, as
+// net/http dials it anew on its own within an attempt.
+func secondDialRefused(addr, refused string) func(context.Context, string, string) (net.Conn, error) {
+	var dials atomic.Int32
+	return func(ctx context.Context, network, _ string) (net.Conn, error) {
+		to := addr
+		if dials.Add(1) == 2 {
+			to = refused
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, to)
+	}
+}
+
+// warmThenPost sends a GET to url+"/warm", whose connection stays open
+// for the next request, then a POST to url+"/v1/posts", through rt, and
+// returns the POST's error.
+func warmThenPost(t *testing.T, rt http.RoundTripper, url string) error {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url+"/warm", nil)
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("warm-up: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return postTo(rt, url+"/v1/posts")
+}
+
+// TestWriteProofH2ReusedResendDialRefused: as
+// TestWriteProofH2ResendDialRefused, on a connection an earlier request
+// used (net/http reports it reused, as HTTP/1 reports the idle connection
+// it redials after: see TestWriteProofH1IdleRedialRefused), over HTTP/2
+// without TLS and over TLS (ALPN h2): the server processes the POST and
+// resets its stream with PROTOCOL_ERROR, net/http resends it on a new
+// connection whose dial is refused, and the write is not resent.
+func TestWriteProofH2ReusedResendDialRefused(t *testing.T) {
+	answer := func(processed *atomic.Int32) func(uint32) []byte {
+		return func(id uint32) []byte {
+			switch processed.Load() {
+			case 1: // the warm-up GET
+				return h2Frame(1, 0x4|0x1, id, []byte{0x88}) // :status 200
+			case 2: // the POST
+				return h2Frame(3, 0, id, []byte{0, 0, 0, 1}) // RST_STREAM PROTOCOL_ERROR
+			}
+			return h2Frame(1, 0x4|0x1, id, []byte{0x08, 3, '2', '0', '1'}) // :status 201
+		}
+	}
+	t.Run("h2c", func(t *testing.T) {
+		var processed atomic.Int32
+		url := h2cServer(t, &processed, answer(&processed))
+		addr, refused := strings.TrimPrefix(url, "http://"), refusedAddr(t)
+		base := func() *http.Transport {
+			tr := h2cTransport(t)
+			tr.DialContext = secondDialRefused(addr, refused)
+			return tr
+		}
+		plainErr := warmThenPost(t, base(), url)
+		plain := processed.Swap(0)
+		err := warmThenPost(t, New(base(), WithBackoff(0, 0)), url)
+		processedTwice(t, plain, processed.Load(), plainErr, err)
+	})
+	t.Run("h2", func(t *testing.T) {
+		ts := httptest.NewTLSServer(http.NotFoundHandler()) // for its certificate
+		cert, roots := ts.TLS.Certificates[0], ts.Client().Transport.(*http.Transport).TLSClientConfig
+		ts.Close()
+		var processed atomic.Int32
+		addr := h2Server(t, &processed, answer(&processed), &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}})
+		url, refused := "https://"+addr, refusedAddr(t)
+		base := func() *http.Transport {
+			tr := &http.Transport{TLSClientConfig: roots.Clone(), ForceAttemptHTTP2: true, DialContext: secondDialRefused(addr, refused)}
+			t.Cleanup(tr.CloseIdleConnections)
+			return tr
+		}
+		plainErr := warmThenPost(t, base(), url)
+		plain := processed.Swap(0)
+		err := warmThenPost(t, New(base(), WithBackoff(0, 0)), url)
+		processedTwice(t, plain, processed.Load(), plainErr, err)
+	})
+}
+
+// idleDeadConn is a client's connection whose read error (the server's
+// reset of the idle connection) is held until the connection is closed:
+// net/http's read loop, which would have it leave the pool of idle
+// connections, learns of it only when net/http has picked it for the next
+// request and failed to write it. That is net/http's race with a server
+// that closes an idle connection, pinned: the write fails with nothing
+// written, as the real socket's, reset, refuses the bytes.
+type idleDeadConn struct {
+	net.Conn
+	dead      chan struct{} // closed when a read failed: the server reset the connection
+	closed    chan struct{} // closed by Close
+	deadOnce  sync.Once
+	closeOnce sync.Once
+}
+
+func (c *idleDeadConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.deadOnce.Do(func() { close(c.dead) })
+		<-c.closed
+	}
+	return n, err
+}
+
+func (c *idleDeadConn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+// TestWriteProofH1IdleRedialRefused: a server (restarting) resets the
+// HTTP/1 keep-alive connection it answered a GET on; net/http picks it for
+// the POST that follows, writes nothing on it, and dials anew on its own
+// (its retry of a request that wrote nothing on a reused connection),
+// which is refused: the POST never reached the server, and is resent to
+// it once it is back, and created once. A plain client fails, sending it
+// nowhere.
+func TestWriteProofH1IdleRedialRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"generated key", nil},
+		{"no key", []Option{WithoutIdempotencyKeys()}},
+		{"plain", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var posts atomic.Int32
+			idle := make(chan net.Conn, 1)
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				if r.Method == http.MethodPost {
+					posts.Add(1)
+					w.WriteHeader(http.StatusCreated)
+				}
+			}))
+			srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+				if s == http.StateIdle {
+					select {
+					case idle <- c:
+					default:
+					}
+				}
+			}
+			srv.Start()
+			defer srv.Close()
+			conns := make(chan *idleDeadConn, 4)
+			dial := secondDialRefused(srv.Listener.Addr().String(), refusedAddr(t))
+			base := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := dial(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				dc := &idleDeadConn{Conn: c, dead: make(chan struct{}), closed: make(chan struct{})}
+				conns <- dc
+				return dc, nil
+			}}
+			defer base.CloseIdleConnections()
+			var rt http.RoundTripper = base
+			if tc.name != "plain" {
+				rt = New(base, append([]Option{WithBackoff(0, 0)}, tc.opts...)...)
+			}
+
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/warm", nil)
+			resp, err := rt.RoundTrip(req)
+			if err != nil {
+				t.Fatalf("warm-up: %v", err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			sc := <-idle // the server's end, idle
+			sc.(*net.TCPConn).SetLinger(0)
+			sc.Close() // reset
+			<-(<-conns).dead
+
+			req, _ = http.NewRequest(http.MethodPost, srv.URL+"/v1/posts", strings.NewReader(`{"text":"hi"}`))
+			resp, err = rt.RoundTrip(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			t.Logf("err %v, posts %d", err, posts.Load())
+			if tc.name == "plain" {
+				if err == nil || posts.Load() != 0 {
+					t.Errorf("plain client: err %v, %d posts; want the refused dial's error, none", err, posts.Load())
+				}
+				return
+			}
+			if err != nil || resp.StatusCode != http.StatusCreated || posts.Load() != 1 {
+				t.Errorf("err %v, %d posts; want the write that never reached the server resent, and created once", err, posts.Load())
+			}
+		})
+	}
+}
+
+// TestWriteProofRetryingBaseDialRefused: a base that resends a request
+// once after an error (a middleware over an http.Transport) sends the POST
+// on a reused HTTP/1 connection, which the server processes and then
+// drops unanswered; its resend's dial is refused. The trace is the one of
+// net/http's own resend of a request that wrote nothing (see
+// TestWriteProofH1IdleRedialRefused), but the base is not net/http's: the
+// write is not resent.
+func TestWriteProofRetryingBaseDialRefused(t *testing.T) {
+	var processed atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Method != http.MethodPost {
+			return
+		}
+		processed.Add(1)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		conn.Close() // no answer
+	}))
+	defer srv.Close()
+	refused := refusedAddr(t)
+	base := func() http.RoundTripper {
+		tr := &http.Transport{DialContext: secondDialRefused(srv.Listener.Addr().String(), refused)}
+		t.Cleanup(tr.CloseIdleConnections)
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			resp, err := tr.RoundTrip(req)
+			if err == nil || req.GetBody == nil {
+				return resp, err
+			}
+			again := req.Clone(req.Context())
+			again.Body, _ = req.GetBody()
+			return tr.RoundTrip(again)
+		})
+	}
+	plainErr := warmThenPost(t, base(), srv.URL)
+	plain := processed.Swap(0)
+	err := warmThenPost(t, New(base(), WithBackoff(0, 0)), srv.URL)
+	processedTwice(t, plain, processed.Load(), plainErr, err)
 }
