@@ -65,10 +65,12 @@ const (
 // nor flood them. The fields keep the server's values, but for the
 // caller's credentials that Code, Message and RequestID echo, and the
 // tokens they hold, which are REDACTED: the user information of the
-// request's URL, the values of its query parameters and headers whose
-// names say they carry a credential (api_key, access_token, sig,
-// Authorization, X-Api-Key, Cookie, …; not the idempotency key), 8 bytes
-// or longer, JSON Web Tokens and the word after "Bearer ".
+// request's URL, the credentials its path holds (a webhook's or a bot's
+// token, as Attempt.Path has them REDACTED), the values of its query
+// parameters and headers whose names say they carry a credential
+// (api_key, access_token, sig, Authorization, X-Api-Key, Cookie, …; not
+// the idempotency key), 8 bytes or longer, JSON Web Tokens and the word
+// after "Bearer ".
 func (e *APIError) Error() string {
 	var b strings.Builder
 	b.WriteString(strconv.Itoa(e.StatusCode))
@@ -101,7 +103,7 @@ func ParseError(resp *http.Response) *APIError {
 	if resp == nil || resp.StatusCode < 400 {
 		return nil
 	}
-	env, parsed := peekEnvelope(resp, DefaultMaxPeek)
+	env, parsed := peekEnvelope(resp, DefaultMaxPeek, nil)
 	cl := decide(resp.StatusCode, resp.Header, &env, parsed, defaultCodeClass)
 	ra, _ := serverWait(resp.StatusCode, resp.Header, cl, time.Now)
 	return newAPIError(resp, &env, parsed, cl, ra)

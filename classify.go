@@ -92,8 +92,11 @@ func WithCodes(codes map[string]Class) Option {
 // (default 64 KiB). The caller still reads every byte of the body: the
 // bytes read, then the rest. The read is bounded in time too, by the
 // attempt's deadline (WithAttemptTimeout, WithMaxElapsed, the context's)
-// and by 2 s of a body that stalls: a body cut there yields the bytes
-// read, then the error that cut it. Zero turns envelope parsing off:
+// and by 2 s: a body still arriving after 1 s (a server that sends it
+// slowly) is handed over as it is, the envelope read from the bytes that
+// came, and the caller reads the rest as it arrives; one whose read
+// stalls until 2 s have passed is cut there, and yields the bytes read,
+// then the error that cut it. Zero turns envelope parsing off:
 // responses are classified by status alone. It panics if n is negative.
 func WithMaxPeek(n int64) Option {
 	mustNotBeNegative("WithMaxPeek", n)
@@ -139,7 +142,7 @@ func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*htt
 	}
 	resp, err := saneResult(c.next.roundTrip(req, st))
 	if err != nil {
-		err = redactRequestError(requestFault(req, err), req.URL.Host) // before any layer records it
+		err = redactRequestError(requestFault(req, err), req) // before any layer records it
 	}
 	if st != nil {
 		if st.bufferMax > 0 {
@@ -201,8 +204,11 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 	var env envelope
 	parsed := false
 	if c.maxPeek > 0 {
-		stop := abortAfter(resp.Body, st.armed, maxReadWait) // bounded in time as in bytes
-		env, parsed = peekEnvelope(resp, c.maxPeek)
+		// Bounded in time as in bytes: a body still arriving after half
+		// of maxReadWait is handed over as it is, one that stalls is cut
+		// at maxReadWait.
+		enough, stop := softAbortAfter(resp.Body, st.armed, maxReadWait)
+		env, parsed = peekEnvelope(resp, c.maxPeek, enough)
 		stop()
 	}
 	if resp.StatusCode == http.StatusForbidden && !rateLimited403(resp.Header) {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	jsonenv "github.com/resilienthttp/resilient/internal/envelope"
 )
@@ -86,13 +87,15 @@ func inTable(rows []codeEntry, code string) bool {
 // parses the envelope, and gives resp back a body that yields every original
 // byte. A body that is not JSON is not read. A code that repeats the status,
 // a number (Google's {"code":429}) or a string of its digits (Azure's
-// {"code":"429"}), is no code.
-func peekEnvelope(resp *http.Response, max int64) (envelope, bool) {
+// {"code":"429"}), is no code. Once enough (nil for never) is set, the read
+// stops as its Read in progress returns: the bytes read, a part of the
+// envelope, are parsed as they are.
+func peekEnvelope(resp *http.Response, max int64, enough *atomic.Bool) (envelope, bool) {
 	problem, maybeJSON := jsonContentType(resp.Header.Get("Content-Type"))
 	if !maybeJSON || resp.Body == nil || resp.Body == http.NoBody {
 		return envelope{retryable: -1}, false
 	}
-	prefix, eof, err := readPrefix(resp.Body, resp.ContentLength, max)
+	prefix, eof, err := readPrefixUntil(resp.Body, resp.ContentLength, max, enough)
 	resp.Body = &prefixBody{prefix: prefix, rest: resp.Body, err: err, eof: eof}
 	if len(prefix) == 0 {
 		return envelope{retryable: -1}, false
@@ -138,6 +141,13 @@ func jsonContentType(ct string) (problem, maybeJSON bool) {
 // wrong, and a longer body grows the buffer as its bytes come, doubling
 // it, but no further than contentLength while the body is within it.
 func readPrefix(r io.Reader, contentLength, max int64) ([]byte, bool, error) {
+	return readPrefixUntil(r, contentLength, max, nil)
+}
+
+// readPrefixUntil is readPrefix that also stops, without an error, once
+// enough is set (nil for never), as the Read in progress returns: the rest
+// of r is left unread.
+func readPrefixUntil(r io.Reader, contentLength, max int64, enough *atomic.Bool) ([]byte, bool, error) {
 	size := int64(512)
 	if contentLength >= 0 && contentLength < max {
 		size = min(contentLength, DefaultMaxBufferedBody) + 1 // +1 sees the EOF without growing
@@ -165,6 +175,9 @@ func readPrefix(r io.Reader, contentLength, max int64) ([]byte, bool, error) {
 		}
 		if err != nil {
 			return buf, false, err
+		}
+		if enough != nil && enough.Load() {
+			break
 		}
 	}
 	return buf, false, nil

@@ -209,14 +209,18 @@ func (e *redactedError) Timeout() bool { return isTimeout(e.err) }
 // same chain whose message has them removed. Every error of the base
 // RoundTripper goes through it before any layer records it.
 func redactError(err error) error {
-	return redactRequestError(err, "")
+	return redactRequestError(err, nil)
 }
 
 // redactRequestError is redactError for an error of the base RoundTripper
-// that sent a request to host, its URL's: user information put in host by
-// hand, which net/http quotes ("lookup alice:s3cret@api.test: no such
-// host"), is REDACTED too, as urlKey has it in the records and errors.
-func redactRequestError(err error, host string) error {
+// that sent req (nil for none): user information put in the host of its
+// URL by hand, which net/http quotes ("lookup alice:s3cret@api.test: no
+// such host"), is REDACTED too, as urlKey has it in the records and
+// errors, and so are the credentials of req that a server's answer quoted
+// in the message echoes, as in an APIError (see redact.Echoes): a server
+// that echoes the request line answers "malformed HTTP status code
+// "/bot123:…/getMe"", a path whose token Attempt.Path has REDACTED.
+func redactRequestError(err error, req *http.Request) error {
 	if err == nil {
 		return nil
 	}
@@ -224,7 +228,15 @@ func redactRequestError(err error, host string) error {
 		return err
 	}
 	msg := err.Error()
-	if safe := redactText(withoutUserinfo(redactURLError(err, msg), host)); safe != msg {
+	host := ""
+	if req != nil && req.URL != nil {
+		host = req.URL.Host
+	}
+	safe := withoutUserinfo(redactURLError(err, msg), host)
+	if req != nil {
+		safe = redact.Echoes(safe, req)
+	}
+	if safe = redactText(safe); safe != msg {
 		return &redactedError{err: err, msg: safe}
 	}
 	return err

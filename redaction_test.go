@@ -103,6 +103,24 @@ func TestRedactionEveryOutput(t *testing.T) {
 			nil, envelope(200, `{}`, "X-Request-Id", jwt), []string{jwt}},
 		{"message holds a JWT", "https://api.example.com/v1",
 			nil, envelope(401, `{"message":"token `+jwt+` expired"}`), []string{jwt}},
+		// A server that echoes the path, whose credential Attempt.Path
+		// has REDACTED: in its envelope, or in a malformed answer that
+		// net/http quotes (a server that echoes the request line).
+		{"message echoes a bot token of the path", "https://api.telegram.org/bot123456:AAH-SECRET-echo/sendMessage",
+			nil, envelope(404, `{"error":{"code":"not_found","message":"No route found for \"POST /bot123456:AAH-SECRET-echo/sendMessage\""}}`,
+				"X-Request-Id", "/bot123456:AAH-SECRET-echo/sendMessage"),
+			[]string{"AAH-SECRET-echo"}},
+		{"problem detail echoes a Slack webhook secret", "https://hooks.slack.com/services/T000/B000/XXSECRETechoXX",
+			nil, envelope(404, `{"type":"about:blank","title":"Not Found","status":404,"detail":"no hook at /services/T000/B000/XXSECRETechoXX"}`,
+				"Content-Type", "application/problem+json"),
+			[]string{"XXSECRETechoXX"}},
+		{"net/http quotes an echoed request line", "https://api.telegram.org/bot123456:AAH-SECRET-line/getMe",
+			nil, rtStep{err: errors.New(`net/http: HTTP/1.x transport connection broken: malformed HTTP status code "/bot123456:AAH-SECRET-line/getMe"`)},
+			[]string{"AAH-SECRET-line"}},
+		{"net/http quotes an echoed X-Api-Key", "https://api.example.com/v1",
+			http.Header{"X-Api-Key": {"SECRET-x-api-key-echo"}},
+			rtStep{err: errors.New(`net/http: HTTP/1.x transport connection broken: malformed MIME header: missing colon: "X-Api-Key SECRET-x-api-key-echo"`)},
+			[]string{"SECRET-x-api-key-echo"}},
 		// Log injection: a URL that a redirect names may hold any character.
 		{"control characters in the path", "https://api.example.com/a%0Aforged%1B[31m%E2%80%AEx",
 			nil, rtStep{status: 503}, nil},

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -287,19 +289,72 @@ var errReadStalled = fmt.Errorf("resilient: response body stalled for %v", maxRe
 // a gzip-encoded response waits for the Read in progress, which a server
 // that stalls in the gzip header holds. The returned function disarms it.
 func abortAfter(body io.ReadCloser, db *deadlineBody, d time.Duration) (stop func() bool) {
-	var abort func()
+	return time.AfterFunc(d, readAbort(body, db)).Stop
+}
+
+// readAbort returns the function that cuts a read of body, as abortAfter
+// says.
+func readAbort(body io.ReadCloser, db *deadlineBody) func() {
 	switch b := body.(type) {
 	case *deadlineBody:
 		db = b
 	case *cancelOnClose:
-		abort = func() { b.cancel(errReadStalled) }
+		return func() { b.cancel(errReadStalled) }
 	}
-	switch {
-	case abort != nil:
-	case db != nil:
-		abort = func() { db.abort(errReadStalled) }
-	default:
-		abort = func() { body.Close() }
+	if db != nil {
+		return func() { db.abort(errReadStalled) }
 	}
-	return time.AfterFunc(d, abort).Stop
+	return func() { body.Close() }
+}
+
+// softAbortAfter is abortAfter for a read that the Transport may end early
+// without harm, the peek at an error envelope: after half of d, the
+// returned flag is set, and the read stops as its Read in progress returns,
+// the body left to its reader as it is (a body that arrives slowly is not
+// cut); a Read still in progress at d, a stall, is cut as abortAfter cuts
+// it. The returned function disarms it.
+func softAbortAfter(body io.ReadCloser, db *deadlineBody, d time.Duration) (enough *atomic.Bool, stop func()) {
+	s := &softCut{rest: d - d/2, abort: readAbort(body, db)}
+	s.mu.Lock()
+	s.timer = time.AfterFunc(d/2, s.fire)
+	s.mu.Unlock()
+	return &s.enough, s.stop
+}
+
+// softCut is the timer of softAbortAfter.
+type softCut struct {
+	enough atomic.Bool
+	rest   time.Duration // the wait from the first firing to the cut
+	abort  func()
+
+	mu    sync.Mutex // guards done and timer
+	done  bool       // disarmed, or cut
+	timer *time.Timer
+}
+
+// fire sets enough at its first firing and rearms itself for the rest of
+// the wait; at its second, the read stalled: it is cut.
+func (s *softCut) fire() {
+	s.mu.Lock()
+	if s.done {
+		s.mu.Unlock()
+		return
+	}
+	if !s.enough.Load() {
+		s.enough.Store(true)
+		s.timer.Reset(s.rest)
+		s.mu.Unlock()
+		return
+	}
+	s.done = true
+	s.mu.Unlock()
+	s.abort() // unlocked: a Close may wait for the Read in progress
+}
+
+// stop disarms s.
+func (s *softCut) stop() {
+	s.mu.Lock()
+	s.done = true
+	s.timer.Stop()
+	s.mu.Unlock()
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/resilienthttp/resilient/resilienttest"
 )
 
 // stallBody is a response body that yields its prefix, then blocks until
@@ -155,6 +157,46 @@ func TestStalledEnvelopePeekIsBounded(t *testing.T) {
 		resp.Body.Close()
 		if d := time.Since(start); d != maxReadWait {
 			t.Errorf("returned after %v, want %v", d, maxReadWait)
+		}
+	})
+}
+
+// TestSlowErrorBodyReachesTheCallerWhole: an error body that arrives
+// slowly but steadily (a 400 whose 70 bytes come one every 100 ms, over
+// the wire) is read by the caller byte for byte, as through a plain
+// client, without an error: the envelope peek stops at half of
+// maxReadWait and hands the body over as it is, rather than cutting it at
+// maxReadWait. RoundTrip still returns within maxReadWait.
+func TestSlowErrorBodyReachesTheCallerWhole(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const body = `{"error":{"code":"invalid_request","message":"the field x is wrong"}}`
+		srv := resilienttest.NewPipeServer(resilienttest.Aidelly, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			for i := range len(body) {
+				w.Write([]byte{body[i]})
+				w.(http.Flusher).Flush()
+				time.Sleep(100 * time.Millisecond)
+			}
+		})))
+		defer srv.Close()
+		for _, tc := range []struct {
+			name string
+			rt   http.RoundTripper
+		}{{"plain client", srv.Transport()}, {"Transport", New(srv.Transport())}} {
+			start := time.Now()
+			resp, err := (&http.Client{Transport: tc.rt}).Get(srv.URL + "/v1/posts")
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if d := time.Since(start); d > maxReadWait {
+				t.Errorf("%s: returned after %v, want %v at most", tc.name, d, maxReadWait)
+			}
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(got) != body || err != nil {
+				t.Errorf("%s: the caller read %q, %v; want %q, <nil>", tc.name, got, err, body)
+			}
 		}
 	})
 }

@@ -21,10 +21,12 @@ const MinSecret = 8
 //   - each credential of req, of MinSecret bytes or more, that s repeats: a
 //     server that answers "invalid api key sk_live_…" or "token ghp_…
 //     expired" echoes what the caller sent. The credentials are the user
-//     information of req's URL, the values of its query parameters and
-//     headers whose names say they carry one (see SecretName), the token
-//     of an Authorization or Proxy-Authorization header, and the user name
-//     and password that a Basic one encodes;
+//     information of req's URL, the credentials its path holds (see Path:
+//     a server's "no route for /bot123:…/sendMessage" echoes a bot
+//     token), the values of its query parameters and headers whose names
+//     say they carry one (see SecretName), the token of an Authorization
+//     or Proxy-Authorization header, and the user name and password that
+//     a Basic one encodes;
 //   - a JSON Web Token (three base64url parts, the first "eyJ…"), and the
 //     word that follows "Bearer " when it looks like a token (see
 //     tokenLike: "Bearer sk_live_…", not "Bearer authentication"),
@@ -41,6 +43,10 @@ func Echoes(s string, req *http.Request) string {
 		return s
 	}
 	if u := req.URL; u != nil {
+		if u.RawPath != "" {
+			s = pathEchoes(s, u.RawPath) // as escaped, before the parts it shares with Path
+		}
+		s = pathEchoes(s, u.Path)
 		if u.User != nil {
 			s = replaceSecret(s, u.User.Username())
 			p, _ := u.User.Password()
@@ -85,6 +91,40 @@ func Echoes(s string, req *http.Request) string {
 		}
 	}
 	return s
+}
+
+// pathEchoes returns s with each credential of path, a URL's path (see
+// Path: a webhook's token, a bot token), that s repeats replaced by
+// Placeholder, and the token of a bot token ("bot123:token") alone too. It
+// allocates nothing when there is nothing to replace.
+func pathEchoes(s, path string) string {
+	if !maySecret(path) {
+		return s
+	}
+	// The segments before the current one that isSecret looks at: four.
+	var win [5]string
+	n := 0
+	for rest := path; ; {
+		seg, tail, more := strings.Cut(rest, "/")
+		if n == len(win) {
+			copy(win[:], win[1:])
+			n--
+		}
+		win[n] = seg
+		n++
+		if seg != Placeholder && isSecret(win[:n], n-1) {
+			s = replaceSecret(s, seg)
+			if strings.HasPrefix(seg, "bot") {
+				if _, tok, ok := strings.Cut(seg, ":"); ok {
+					s = replaceSecret(s, tok)
+				}
+			}
+		}
+		if !more {
+			return s
+		}
+		rest = tail
+	}
 }
 
 // maxBasic bounds the decoded Basic credentials basicEchoes looks for:

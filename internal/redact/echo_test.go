@@ -156,3 +156,38 @@ func TestEchoesSignatures(t *testing.T) {
 		}
 	}
 }
+
+// TestEchoesPathCredentials: a server's text that echoes the credential of
+// the request's path (see Path) has it replaced, a bot token's own part
+// too; the path's other segments, and a path without one, are kept, and
+// the text of a request to such a path that echoes nothing costs no
+// allocation.
+func TestEchoesPathCredentials(t *testing.T) {
+	for _, tt := range []struct{ url, text, want string }{
+		{"https://api.telegram.org/bot123456:AAH-tok-SECRET/sendMessage",
+			"No route for POST /bot123456:AAH-tok-SECRET/sendMessage", "No route for POST /REDACTED/sendMessage"},
+		{"https://api.telegram.org/bot123456:AAH-tok-SECRET/sendMessage",
+			"token AAH-tok-SECRET is revoked", "token REDACTED is revoked"},
+		{"https://api.telegram.org/bot123456%3AAAH-tok-SECRET/sendMessage",
+			"no route /bot123456%3AAAH-tok-SECRET/sendMessage", "no route /REDACTED/sendMessage"},
+		{"https://hooks.slack.com/services/T000/B000/XXSECRETXXXX",
+			"no hook at /services/T000/B000/XXSECRETXXXX", "no hook at /services/T000/B000/REDACTED"},
+		{"https://discord.com/api/webhooks/123/tokSECRETdiscord/messages",
+			"Unknown Webhook tokSECRETdiscord", "Unknown Webhook REDACTED"},
+		{"https://api.example.com/v1/services/posts/12345678",
+			"no post /v1/services/posts/12345678", "no post /v1/services/posts/12345678"},
+	} {
+		u, err := url.Parse(tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Echoes(tt.text, &http.Request{URL: u}); got != tt.want {
+			t.Errorf("Echoes(%q) for %s = %q, want %q", tt.text, tt.url, got, tt.want)
+		}
+	}
+	u, _ := url.Parse("https://api.telegram.org/bot123456:AAH-tok-SECRET/sendMessage")
+	req := &http.Request{URL: u}
+	if n := testing.AllocsPerRun(100, func() { Echoes("7f3c2a9e-1b4d-4c8e-9f2a-123456789abc", req) }); n != 0 {
+		t.Errorf("Echoes(request id) for a path with a token allocates %v times, want 0", n)
+	}
+}
