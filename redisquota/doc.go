@@ -52,7 +52,9 @@
 // A quota a member learns from the rate-limit headers is written once
 // (the script compares, and a member writes only what differs from what
 // it knows): the first write seeds the bucket from the remaining quota the
-// response announced, so that the first window is not overspent. For the
+// response announced, so that the first window is not overspent: what
+// remains, less a margin, goes at once and then at the pace, and nothing
+// more until the reset. For the
 // same limit, the fleet's window only grows while a member still sees it:
 // a member that has just started has seen only part of a window (the
 // Transport's estimate of a window the server does not announce is the
@@ -60,7 +62,8 @@
 // whole fleet pace too fast. A member reports a window not longer than the
 // one held at most once per window held (one Redis call): one of at least
 // half of it reconfirms it, and a shorter one replaces it only when it is
-// stale, no member having reported it for two of its windows, and the
+// stale, no member having reported it for two of its windows (or for
+// resilient.MaxBelievedReset, if that is shorter), and the
 // response reported with says that at least half of the quota is left (or
 // does not say), as the Transport forgets an estimate that no response
 // comes close to while its quota is not in use; so one reset believed far

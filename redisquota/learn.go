@@ -37,7 +37,8 @@ type seed struct {
 // instead, by the refiller, at most once per window held (or when Redis
 // says the held one is stale, if sooner): a window of at least half of the
 // held one reconfirms it, and a shorter one replaces it when no member has
-// reported the held one for two of its windows and the response says that
+// reported the held one for two of its windows (or for MaxBelievedReset,
+// if that is shorter) and the response says that
 // at least half of the quota is left, or does not say (see learnScript), as
 // the Transport forgets an estimate that no response comes close to while
 // its quota is not in use: about one Redis call per member per window
@@ -126,11 +127,16 @@ func (p *part) writeQuota(limit int64, window time.Duration, remaining int, rese
 	if confirm {
 		c = 1
 	}
+	// Redis holds the window in whole µs, rounded up: a window shorter
+	// than 1µs (a reset a server put 500ns away) written as 0 would be no
+	// quota to the lease script, which grants no lease, and the member
+	// would write it again and again while its attempts waited for one.
+	us := (window + time.Microsecond - 1) / time.Microsecond
 	var vals []any
 	err := p.call(func(ctx context.Context) (err error) {
 		vals, err = learnScript.Run(ctx, p.s.rdb, []string{p.key},
-			limit, window.Microseconds(), remaining, resetIn, paceShare, burst(limit),
-			p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance, c).Slice()
+			limit, int64(us), remaining, resetIn, paceShare, burst(limit),
+			p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance, c, maxWindow.Microseconds()).Slice()
 		return err
 	})
 	if err != nil {

@@ -50,7 +50,9 @@ end
 // sorted set prefix:{id}:gb orders by its last give-back; and rat, rby and
 // rseq, the latest reset (resetScript): when (µs) it ran, the Store (its
 // instance id) that ran it and the number of that Store's Reset, which a
-// member that missed its message reads (see Store.resync).
+// member that missed its message reads (see Store.resync); and scap and
+// sreset, the tokens the bucket may still grant before the reset of the
+// window a new bucket was seeded in, and that reset (see learnScript).
 
 // leaseScript counts the member among the partition's active members (those
 // that leased within their own member ttl: each is scored by when it
@@ -82,7 +84,10 @@ end
 // time a member did is kept, so that the fleet stops pacing by a quota no
 // response has announced for that long, as each Transport does (see
 // resilient.MaxBelievedReset), and a member that still hears it keeps it
-// for all. A bucket whose next
+// for all. While the bucket holds a seeded window's cap (scap, until
+// sreset), a lease grants no more than it (tokens given back return to
+// it, and a charge takes from it), and the lease that spends it moves the
+// bucket's next token to the reset. A bucket whose next
 // token lies further ahead than two windows of the quota (limit intervals:
 // the most a charge pushes it) past the horizon is brought back to it:
 // the members' leases and charges never take it there.
@@ -128,13 +133,13 @@ if ARGV[7] ~= '' then
   redis.call('PEXPIRE', KEYS[2], ARGV[6])
   members = redis.call('ZCARD', KEYS[2])
 end
-local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause', ARGV[9], 'rat', 'rby', 'rseq', 'lheard', 'lset')
+local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause', ARGV[9], 'rat', 'rby', 'rseq', 'lheard', 'lset', 'scap', 'sreset')
 local rat, rby, rseq = s[6] or '0', s[7] or '', s[8] or '0'
 local limit, window = num(s[1]) or 0, num(s[2]) or 0
 local tat, pause = num(s[3]) or 0, num(s[4]) or 0
 local maxwindow = tonumber(ARGV[13])
 if maxwindow and window > maxwindow then
-  redis.call('HDEL', KEYS[1], 'limit', 'window', 'tat', 'lheard')
+  redis.call('HDEL', KEYS[1], 'limit', 'window', 'tat', 'lheard', 'scap', 'sreset')
   limit, window, tat = 0, 0, 0
 end
 local heard = num(s[9])
@@ -154,7 +159,7 @@ if limit > 0 and window > 0 then
   end
   local maxheard = tonumber(ARGV[16])
   if maxheard and now - (heard or 0) > maxheard then
-    redis.call('HDEL', KEYS[1], 'limit', 'window', 'tat', 'lheard')
+    redis.call('HDEL', KEYS[1], 'limit', 'window', 'tat', 'lheard', 'scap', 'sreset')
     limit, window, tat = 0, 0, 0
   end
 end
@@ -193,11 +198,30 @@ if giveback > 0 then
 elseif giveback < 0 then
   tat = tat - math.max(giveback, -limit) * interval
 end
+local cap, capEnd = num(s[11]), num(s[12])
+if cap and not (limit > 0 and capEnd and capEnd > now) then
+  if s[11] or s[12] then redis.call('HDEL', KEYS[1], 'scap', 'sreset') end
+  cap = nil
+elseif cap then
+  cap = cap + math.max(giveback, -limit)
+end
 local base = tat - tol
 local granted = 0
 if want > 0 and pause <= now and base + interval - now <= tonumber(ARGV[5]) then
   granted = want
-  tat = tat + want * interval
+  if cap then granted = math.max(math.min(want, math.floor(cap)), 0) end
+  tat = tat + granted * interval
+end
+if cap then
+  cap = cap - granted
+  if cap < 1 then
+    -- What remained of the seeded window is spent: nothing until its reset.
+    tat = math.max(tat, capEnd + tol)
+    redis.call('HDEL', KEYS[1], 'scap', 'sreset')
+  else
+    redis.call('HSET', KEYS[1], 'scap', string.format('%.0f', cap))
+  end
+  if granted == 0 then base = tat - tol end
 end
 if tat ~= old then
   redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', tat))
@@ -213,8 +237,11 @@ return {granted, string.format('%.0f', base - now), string.format('%.6f', interv
 // held one is stale: a window of at least half of the held one is still
 // seen, and the script reconfirms the held window (lseen: when a member
 // last reported it, or wrote it); a shorter one replaces it only when no
-// member has reported it for two of its windows (now - lseen > 2·window,
-// lset for a state written without lseen) and the response the member
+// member has reported it for two of its windows, or for max stale if that
+// is shorter (now - lseen > min(2·window, max stale), lset for a state
+// written without lseen: one reset believed far ahead slows the fleet no
+// longer than a believed pause may last, as the Transport's own estimate)
+// and the response the member
 // reports with says that at least half of the quota is left (or does not
 // say), as the Transport forgets an estimated window that no response
 // comes close to while at least half of its quota is left. So a member
@@ -228,8 +255,13 @@ return {granted, string.format('%.0f', base - now), string.format('%.6f', interv
 // interval, the same tokens at the new pace. A new bucket is seeded from
 // what the response said remains of its window, so that the fleet's first
 // window is not overspent: until the reset, the bucket grants
-// share·remaining less its tolerance, the margin covering the attempts the
-// members sent before they knew the quota.
+// share·remaining less its tolerance (scap, until sreset: see
+// leaseScript), the margin covering the attempts the members sent before
+// they knew the quota, from a full bucket: at once, then at the pace;
+// nothing when that is less than a token. (Spread at the pace up to the
+// reset, what remained came last: a fleet whose first response said that
+// 3000 of 5000 an hour remain for 20 minutes got its first token 8
+// minutes later, its calls refused meanwhile.)
 //
 // With confirm set, the member reports the quota it holds (its limit is
 // the one it knows): the script reconfirms or replaces a window of the
@@ -239,7 +271,7 @@ return {granted, string.format('%.0f', base - now), string.format('%.6f', interv
 // KEYS[1] the partition's state. ARGV: limit, window (µs), remaining (-1
 // unknown), reset (µs from now, -1 unknown; remaining seeds a new bucket
 // only with it), share, burst, channel, id, ttl (ms), the Store's instance
-// id, confirm (1 or 0).
+// id, confirm (1 or 0), max stale (µs).
 //
 // It returns {1 when it changed the quota, else 0; next (µs, a string)}:
 // how long the member need not report the quota again: the window held,
@@ -260,8 +292,11 @@ if s[1] == ARGV[1] and held >= window then
     return {0, string.format('%.0f', held)}
   end
   local seen = num(s[4]) or num(s[5]) or 0
-  if now - seen <= 2 * held then
-    return {0, string.format('%.0f', math.min(held, seen + 2 * held - now + 1000))}
+  local stale = 2 * held
+  local maxstale = tonumber(ARGV[12])
+  if maxstale and maxstale < stale then stale = maxstale end
+  if now - seen <= stale then
+    return {0, string.format('%.0f', math.min(held, seen + stale - now + 1000))}
   end
   local left = tonumber(ARGV[3])
   if left >= 0 and 2 * left < limit then
@@ -279,8 +314,13 @@ local remaining, reset = tonumber(ARGV[3]), tonumber(ARGV[4])
 if not s[3] and remaining >= 0 and reset >= 0 then
   local interval = window / (limit * tonumber(ARGV[5]))
   local burst = tonumber(ARGV[6])
-  local allowed = math.max(tonumber(ARGV[5]) * remaining - burst, 0)
-  local tat = math.max(now, now + reset - allowed * interval + burst * interval)
+  local allowed = math.floor(math.max(tonumber(ARGV[5]) * remaining - burst, 0))
+  local tat = now
+  if allowed < 1 then
+    tat = now + reset + burst * interval
+  elseif burst + reset / interval > allowed then
+    redis.call('HSET', KEYS[1], 'scap', string.format('%.0f', allowed), 'sreset', string.format('%.0f', now + reset))
+  end
   redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', tat))
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[9])

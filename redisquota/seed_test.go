@@ -1,0 +1,130 @@
+package redisquota_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/redisquota"
+)
+
+// TestSeededBucketSendsWhatRemains: the first response a fleet sees of a
+// quota of 5000 an hour (GitHub's) says that 3000 remain until a reset 20
+// minutes ahead: the server takes 3000 requests now. A Transport without a
+// store sends the next calls at once; so must the fleet, whose bucket is
+// seeded from what remains. (The seed spread the 3000, less its margin, at
+// the quota's pace up to the reset, the first token more than 8 minutes
+// ahead: every call of the fleet held, and refused after WithMaxRetryAfter,
+// for minutes, 3000 requests being left.)
+func TestSeededBucketSendsWhatRemains(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		remaining int
+		reset     time.Duration
+	}{
+		{"fresh window", 4999, time.Hour - time.Second},
+		{"window partly used", 3000, 20 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, store := range []bool{false, true} {
+				var hits atomic.Int64
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					n := int(hits.Add(1))
+					w.Header().Set("X-RateLimit-Limit", "5000")
+					w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(tc.remaining-n+1))
+					w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(tc.reset).Unix(), 10))
+				}))
+				defer srv.Close()
+				opts := []resilient.Option{resilient.WithMaxRetryAfter(2 * time.Second)}
+				var s *redisquota.Store
+				if store {
+					addr := redisAddr()
+					s = redisquota.New(newRedis(t, addr), redisquota.WithPrefix(testPrefix(t, addr)))
+					defer s.Close()
+					opts = append(opts, resilient.WithQuotaStore(s))
+				}
+				client := &http.Client{Transport: resilient.New(srv.Client().Transport, opts...)}
+				for i := range 5 {
+					ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+					req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+					resp, err := client.Do(req)
+					cancel()
+					if err != nil {
+						t.Fatalf("store %v: call %d of a quota with %d left: %v (rate limited: %v); server hits %d",
+							store, i+1, tc.remaining, err, errors.Is(err, resilient.ErrRateLimited), hits.Load())
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if i == 0 && s != nil {
+						// The fleet knows the quota once the seed is written.
+						waitFor(t, "the quota written", func() bool { return s.Stats().Calls >= 2 })
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestSeededBucketCapsTheFirstWindow: a quota of 100 per 2s, of which the
+// first response says 50 remain until a reset 2s ahead. The fleet's bucket,
+// seeded from it, gives its first token at once, and no more tokens before
+// the reset than 95% of what remains, less the bucket's tolerance (45):
+// the first window is not overspent, and what remains is sent first, not
+// last.
+func TestSeededBucketCapsTheFirstWindow(t *testing.T) {
+	addr := redisAddr()
+	s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(testPrefix(t, addr)))
+	defer s.Close()
+	q := s.Partition("seeded")
+	const window = 2 * time.Second
+	reset := time.Now().Add(window)
+	q.Learn(resilient.RateLimitInfo{Limit: 100, Remaining: 50, Reset: reset}, window)
+	waitFor(t, "the seed written", func() bool { return s.Stats().Calls >= 2 && redisquota.StateRead(q) })
+	// The waits the quota asks for until its first token: what the
+	// members would wait, whatever the time this machine takes between
+	// two calls.
+	var owed time.Duration
+	first := true
+	var before int
+	for {
+		now := time.Now()
+		d, ok, retry := q.Take(now)
+		if !ok {
+			if first {
+				owed += d
+			}
+			timer := time.NewTimer(d)
+			select {
+			case <-timer.C:
+			case <-retry:
+			}
+			timer.Stop()
+			continue
+		}
+		if first {
+			first = false
+			if owed += d; owed > 100*time.Millisecond {
+				t.Errorf("the first token of a quota with 50 left comes %v after the seed, want at once", owed)
+			}
+		}
+		if !now.Add(d).Before(reset) {
+			break
+		}
+		before++
+		if before > 60 {
+			break
+		}
+		time.Sleep(d)
+	}
+	if before > 45 {
+		t.Errorf("%d tokens before the reset of a window with 50 left, want at most 45", before)
+	}
+	t.Logf("%d tokens before the reset", before)
+}
