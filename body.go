@@ -429,6 +429,10 @@ func (r *captureReader) Read(p []byte) (int, error) {
 		}
 		c.mu.Unlock()
 
+		// readMu may be held by an earlier attempt's Read of src, blocked
+		// in the caller's source: waiting for it is waiting for the
+		// caller's body, as a Read of src is (see bodyWatch).
+		running := r.watch.begin()
 		c.readMu.Lock()
 		c.mu.Lock()
 		if r.closed || r.gen != c.gen || r.pos != c.read || c.srcErr != nil {
@@ -436,6 +440,7 @@ func (r *captureReader) Read(p []byte) (int, error) {
 			// waited for readMu: look again.
 			c.mu.Unlock()
 			c.unlockRead()
+			r.watch.end(running)
 			continue
 		}
 		q := p
@@ -450,6 +455,7 @@ func (r *captureReader) Read(p []byte) (int, error) {
 				wake := c.wake
 				c.mu.Unlock()
 				c.unlockRead()
+				r.watch.end(running) // the freeze is the Transport's wait, not the body's
 				<-wake
 				continue
 			}
@@ -458,7 +464,6 @@ func (r *captureReader) Read(p []byte) (int, error) {
 			}
 		}
 		c.mu.Unlock()
-		running := r.watch.begin()
 		n, err := c.src.Read(q)
 		r.watch.end(running)
 		if err == nil || err == io.EOF {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -255,5 +257,116 @@ func TestBodyWatchReadEndingAsChecked(t *testing.T) {
 		if !held {
 			t.Fatalf("run %d: heldUp() = false for a Read in progress when the deadline fired", i)
 		}
+	}
+}
+
+// secondReadBlocks is a request body that yields "hello", then blocks in
+// its second Read (closing blocked as it starts) until release is closed,
+// and then fails, as a slow client's upload a proxy forwards.
+type secondReadBlocks struct {
+	reads   int
+	blocked chan struct{}
+	release chan struct{}
+}
+
+func (b *secondReadBlocks) Read(p []byte) (int, error) {
+	b.reads++
+	if b.reads == 1 {
+		return copy(p, "hello"), nil
+	}
+	if b.reads == 2 {
+		close(b.blocked)
+	}
+	<-b.release
+	return 0, errors.New("the slow client went away")
+}
+
+func (b *secondReadBlocks) Close() error { return nil }
+
+// TestCallerBodyStallBehindEarlierAttempt: the caller's upload (no
+// GetBody, captured for replay) stalls while the first attempt's writer
+// is in its Read, and the host answers that attempt early, 503, without
+// reading the body. The retry replays what was captured, then waits for
+// the rest of the caller's body, whose Read the first attempt's writer
+// still holds: the retry stalls on the caller's body, not on the host,
+// which must then count as the caller's (a *RequestError saying the body
+// stalled: no breaker failure, no further retry, the 503 returned), as it
+// does when the retry's own Read holds it (TestCallerBodyStallIsTheCallers).
+// Before, the wait for the earlier attempt's Read was taken for the
+// host's slowness: a Transient timeout that the breaker counted (two
+// such failures in a row opened a healthy host's breaker, locking every
+// caller out) and that was retried. Over HTTP/1.1 and HTTP/2. (Real
+// time: the wait for the earlier Read is on a mutex, which a synctest
+// bubble does not count as durably blocked. Nothing depends on timing:
+// the body stalls until the second attempt's deadline has fired.)
+func TestCallerBodyStallBehindEarlierAttempt(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("h2=%v", h2), func(t *testing.T) {
+			body := &secondReadBlocks{blocked: make(chan struct{}), release: make(chan struct{})}
+			var releaseOnce sync.Once
+			release := func() { releaseOnce.Do(func() { close(body.release) }) }
+			defer release()
+			var hits atomic.Int32
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if hits.Add(1) == 1 {
+					<-body.blocked // the client's writer is in the body's second Read
+					w.WriteHeader(http.StatusServiceUnavailable)
+					return
+				}
+				io.Copy(io.Discard, r.Body)
+				w.WriteHeader(http.StatusOK)
+			}))
+			var base *http.Transport
+			if h2 {
+				srv.EnableHTTP2 = true
+				srv.StartTLS()
+				base = srv.Client().Transport.(*http.Transport).Clone()
+			} else {
+				srv.Start()
+				base = &http.Transport{}
+			}
+			defer srv.Close()
+			defer base.CloseIdleConnections()
+			// The second attempt's deadline fires while its writer waits
+			// for the body: then the body fails (HTTP/1.1 waits for its
+			// writer before RoundTrip returns).
+			var sends atomic.Int32
+			watch := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				if sends.Add(1) == 2 {
+					stop := context.AfterFunc(req.Context(), release)
+					defer stop()
+				}
+				return base.RoundTrip(req)
+			})
+			var atts collector[Attempt]
+			tr := New(watch, WithAttemptTimeout(2*time.Second), WithMaxRetries(3), // room for a busy machine's TLS handshake
+				WithBackoff(time.Millisecond, time.Millisecond),
+				WithBreaker(BreakerSettings{ConsecutiveFailures: 2}), WithObserver(atts.add))
+			req := newRequest(t, context.Background(), http.MethodPut, srv.URL+"/v1/posts", body)
+			req.ContentLength = 512 << 10 // declared past what a Go server reads before it answers early
+			var rep Report
+			req = req.WithContext(WithReport(req.Context(), &rep))
+			resp, err := roundTrip(t, tr, req)
+			if err != nil {
+				t.Fatalf("err = %v, want the 503 of the first attempt", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("status %d, want 503 (the first attempt's)", resp.StatusCode)
+			}
+			as := atts.all()
+			if len(as) < 2 || !errors.As(as[1].Err, new(*RequestError)) || !strings.Contains(as[1].Err.Error(), "request body stalled") || as[1].Retry {
+				for _, a := range as {
+					t.Logf("attempt %d: class %v, retry %v, err %v", a.Number, a.Class, a.Retry, a.Err)
+				}
+				t.Errorf("the second attempt, stalled on the caller's body, is not a *RequestError saying so, or was retried")
+			}
+			if rep.Attempts != 2 {
+				t.Errorf("Report.Attempts = %d, want 2", rep.Attempts)
+			}
+			if st := tr.BreakerState(srv.URL); st != BreakerClosed {
+				t.Errorf("after a stalled upload: BreakerState = %v, want closed (the host answered)", st)
+			}
+		})
 	}
 }

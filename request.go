@@ -77,7 +77,9 @@ func (b *checkedBody) Close() error {
 // slow client's upload), not for the host: the attempt fails with a
 // *RequestError, which no breaker counts and no retry follows. A transport
 // blocked writing to its connection (a host that stopped reading) or
-// waiting for the answer is not in a Read: that cut is the host's. It
+// waiting for the answer is not in a Read: that cut is the host's. A
+// retry's reader of a captured body that waits for an earlier attempt's
+// Read of the caller's source, still blocked in it, is in a Read too. It
 // costs a request without a body nothing, and one with a body a few
 // atomic operations per Read.
 type bodyWatch struct {
