@@ -253,9 +253,11 @@ func isKeyHeader(k, name string) bool {
 // connection that then died (its isReplayable rule), which would send a
 // write twice to a host that ignores keys. For the same reason, an
 // unproven write carries no empty X-Idempotency-Key the caller left (an
-// entry net/http reads as a key, whatever its value), and a call without
-// a key (c.key empty) gets none: its header is the caller's, without its
-// empty key entries.
+// entry net/http reads as a key, whatever its value), and one that is not
+// empty, which is not the caller's word for the host (http.Client copied
+// it into a redirect to another host: see idempotencyKey), goes under a
+// lower-case entry too; a call without a key (c.key empty) gets none: its
+// header is the caller's, without its empty key entries.
 func (c *call) keyedHeader(unproven bool, spare []string) http.Header {
 	name := c.cfg.idempotencyHeader
 	src := c.req.Header
@@ -268,6 +270,8 @@ func (c *call) keyedHeader(unproven bool, spare []string) http.Header {
 		sv = make([]string, nv)
 	}
 	h := make(http.Header, len(src)+1)
+	xk := src["X-Idempotency-Key"]
+	hideX := unproven && len(xk) > 0 && xk[0] != "" && !strings.EqualFold(name, "X-Idempotency-Key")
 	if c.key != "" {
 		sv[0] = c.key
 		h[hiddenKeyName(name, unproven)] = sv[:1:1]
@@ -277,14 +281,27 @@ func (c *call) keyedHeader(unproven bool, spare []string) http.Header {
 		if strings.EqualFold(k, name) || strings.EqualFold(k, DefaultIdempotencyHeader) && !(c.callerKey && len(vv) > 0 && vv[0] == c.key) {
 			continue // the key under another spelling of the name it is set under now
 		}
-		if unproven && k == "X-Idempotency-Key" && (len(vv) == 0 || vv[0] == "") {
-			continue // empty, yet a key to net/http
+		var more []string
+		switch {
+		case !unproven:
+		case k == "X-Idempotency-Key":
+			// A key to net/http, whatever its value: dropped when
+			// empty, else sent under the lower-case entry, before the
+			// values of one the caller set too (net/http writes the
+			// canonical entry first).
+			if !hideX {
+				continue
+			}
+			k, more = "x-idempotency-key", src["x-idempotency-key"]
+		case k == "x-idempotency-key" && hideX:
+			continue // with the canonical entry's values, above
 		}
-		if vv == nil {
+		if vv == nil && more == nil {
 			h[k] = nil // as Header.Clone keeps it
 			continue
 		}
 		n := copy(sv, vv)
+		n += copy(sv[n:], more)
 		h[k] = sv[:n:n]
 		sv = sv[n:]
 	}

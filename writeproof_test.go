@@ -508,3 +508,106 @@ func TestWriteProofRetryingBaseDialRefused(t *testing.T) {
 	err := warmThenPost(t, New(base(), WithBackoff(0, 0)), srv.URL)
 	processedTwice(t, plain, processed.Load(), plainErr, err)
 }
+
+// dialRefusedOnce returns a DialContext that dials each address as asked,
+// but for the n-th dial to target, which it makes to refused: the server
+// restarting.
+func dialRefusedOnce(target, refused string, n int32) func(context.Context, string, string) (net.Conn, error) {
+	var dials atomic.Int32
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr == target && dials.Add(1) == n {
+			addr = refused
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+}
+
+// TestWriteProofRedirectXKeyRedialRefused: the caller's X-Idempotency-Key,
+// set for host A, is copied by http.Client into the POST it follows A's 307
+// with, to host B, which ignores keys: not the caller's word for B (see
+// TestWriteProofRedirectToAnotherHost), yet a key to net/http, which takes
+// the POST for replayable. B processes it on a reused HTTP/1 connection
+// and drops the connection unanswered (it is going down); net/http resends
+// it on its own, and that dial is refused. The trace has the shape of
+// net/http's redial after a connection that wrote nothing, but the write
+// was processed: it is not resent.
+func TestWriteProofRedirectXKeyRedialRefused(t *testing.T) {
+	var processed atomic.Int32
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Method != http.MethodPost {
+			return
+		}
+		processed.Add(1)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		conn.Close() // processed, no answer
+	}))
+	defer b.Close()
+	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		http.Redirect(w, r, b.URL+"/v1/posts", http.StatusTemporaryRedirect)
+	}))
+	defer a.Close()
+	refused := refusedAddr(t)
+	send := func(rt func(*http.Transport) http.RoundTripper) error {
+		base := &http.Transport{DialContext: dialRefusedOnce(b.Listener.Addr().String(), refused, 2)}
+		defer base.CloseIdleConnections()
+		c := &http.Client{Transport: rt(base)}
+		resp, err := c.Get(b.URL + "/warm") // B's connection, idle for the POST
+		if err != nil {
+			t.Fatalf("warm-up: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		req, _ := http.NewRequest(http.MethodPost, a.URL+"/v1/posts", strings.NewReader(`{"text":"hi"}`))
+		req.Header.Set("X-Idempotency-Key", "post-1") // for A
+		resp, err = c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	plainErr := send(func(tr *http.Transport) http.RoundTripper { return tr })
+	plain := processed.Swap(0)
+	err := send(func(tr *http.Transport) http.RoundTripper { return New(tr, WithBackoff(0, 0)) })
+	processedTwice(t, plain, processed.Load(), plainErr, err)
+}
+
+// TestWriteProofRegisteredH2cResendDialRefused: as
+// TestWriteProofH2ReusedResendDialRefused over HTTP/2 without TLS, but the
+// HTTP/2 Transport is registered for http URLs on a base that speaks
+// HTTP/1 (Transport.RegisterProtocol): the base's own Protocols say
+// nothing of it. The server processes the POST and resets its stream with
+// PROTOCOL_ERROR, net/http resends it on a new connection whose dial is
+// refused: the write is not resent. (net/http reports two GetConn for the
+// one reused HTTP/2 connection, its Transport's and its HTTP/2 pool's,
+// which the trace of an HTTP/1 redial never has.)
+func TestWriteProofRegisteredH2cResendDialRefused(t *testing.T) {
+	var processed atomic.Int32
+	url := h2cServer(t, &processed, func(id uint32) []byte {
+		switch processed.Load() {
+		case 1: // the warm-up GET
+			return h2Frame(1, 0x4|0x1, id, []byte{0x88}) // :status 200
+		case 2: // the POST
+			return h2Frame(3, 0, id, []byte{0, 0, 0, 1}) // RST_STREAM PROTOCOL_ERROR
+		}
+		return h2Frame(1, 0x4|0x1, id, []byte{0x08, 3, '2', '0', '1'}) // :status 201
+	})
+	addr, refused := strings.TrimPrefix(url, "http://"), refusedAddr(t)
+	base := func() *http.Transport {
+		h2c := h2cTransport(t)
+		h2c.DialContext = secondDialRefused(addr, refused)
+		tr := &http.Transport{}
+		tr.RegisterProtocol("http", h2c)
+		return tr
+	}
+	plainErr := warmThenPost(t, base(), url)
+	plain := processed.Swap(0)
+	err := warmThenPost(t, New(base(), WithBackoff(0, 0)), url)
+	processedTwice(t, plain, processed.Load(), plainErr, err)
+}
