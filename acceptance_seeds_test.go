@@ -50,3 +50,36 @@ func TestPostatoEnvelopeTeachesNothingOfOtherWrites(t *testing.T) {
 		t.Errorf("POST webhooks: %d, %v with %d webhooks registered; want the 500 with 1", status, err, n)
 	}
 }
+
+// TestPostatoKeyConflictTeachesNothingOfOtherWrites: Postato honors
+// Idempotency-Key on POST /posts only (NOTES.md: "`Idempotency-Key` is
+// honored on POST /posts: a repeated key returns the first response"), and
+// recommends "a stable key per post" for bulk submissions; its other
+// writes (media upload URLs, webhooks) are processed anew under any key. A
+// post re-submitted under its stable key with an edited body is answered
+// with a conflict (resilienttest's Postato: 422 IDEMPOTENCY_CONFLICT, the
+// IETF draft's answer): that answer speaks of the caller's own key on the
+// one route the caller vouched for, and must not make the whole host one
+// that deduplicates. Before, it taught the host: the next upload-URL
+// request, which Postato stored and then failed with a 500, was resent
+// under its generated key, and Postato stored two media records where a
+// plain client stores one.
+func TestPostatoKeyConflictTeachesNothingOfOtherWrites(t *testing.T) {
+	srv := resilienttest.NewServer(resilienttest.Postato,
+		resilienttest.WithScript(resilienttest.RouteUploadURL, resilienttest.FailAfterStoring()))
+	defer srv.Close()
+	tr := resilient.New(srv.Transport(), resilient.WithBackoff(0, 0))
+
+	for i, body := range []string{`{"content":"draft"}`, `{"content":"edited"}`} {
+		ctx := resilient.WithIdempotencyKey(context.Background(), "post-42") // the stable key of one post
+		status, _, err := call(t, tr, ctx, http.MethodPost, srv.URL+"/v1/posts", strings.NewReader(body))
+		if want := []int{http.StatusCreated, http.StatusUnprocessableEntity}[i]; err != nil || status != want {
+			t.Fatalf("POST /v1/posts %d: %d, %v; want %d", i+1, status, err, want)
+		}
+	}
+	status, _, err := call(t, tr, context.Background(), http.MethodPost, srv.URL+"/v1/media/upload-url", strings.NewReader(`{}`))
+	st := srv.Stats()
+	if n := st.Attempts[resilienttest.RouteUploadURL]; n != 1 || err != nil || status != http.StatusInternalServerError {
+		t.Errorf("upload URL: %d, %v after %d attempts (%d stored twice); want the 500 after 1", status, err, n, st.DuplicatesByRoute[resilienttest.RouteUploadURL])
+	}
+}

@@ -177,7 +177,7 @@ func (c *call) learnKeys(st *attemptState, resp *http.Response) {
 		ok = st.cut // a success whose body broke on its way
 	}
 	switch {
-	case honorsKeys(st, resp):
+	case honorsKeys(st, resp, c.callerKey):
 		c.learnHonors()
 	case ignoresKeys(st, ok, c.processed):
 		c.t.keys.forget(c.req.URL.Scheme, c.req.URL.Host)

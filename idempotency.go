@@ -460,8 +460,11 @@ func (x *attemptExtras) drawKey() string {
 // an earlier answer, to a read or a write: an Aidelly error envelope
 // (Aidelly requires a key on every write; Postato's envelopes teach
 // nothing, for Postato honors keys on POST /posts only), an
-// idempotency-conflict or key-reuse code of any known dialect, or an
-// Idempotent-Replayed header. What a host said is
+// idempotency-conflict or key-reuse code of any known dialect answered to
+// a write under a key the Transport drew (one answered to the caller's own
+// key speaks of the route the caller vouched for, not of the host's other
+// writes: Postato's conflict on a post re-submitted under its stable key),
+// or an Idempotent-Replayed header. What a host said is
 // remembered per scheme, host and port, in a table of at most 4096 hosts,
 // and forgotten when the host answers as only a host that ignores keys
 // does (rolled back to a version without them, say): a success that is no
@@ -505,10 +508,14 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 // key: an Idempotent-Replayed header, an Aidelly envelope (Aidelly
 // requires a key on every write), or a code that speaks of idempotency (a
 // conflict, a reused or required key), unless it says that keys are not
-// taken. A Postato envelope is no such answer: Postato honors keys on
-// POST /posts only, and its other writes (webhooks, media) are processed
-// anew under a repeated key.
-func honorsKeys(st *attemptState, resp *http.Response) bool {
+// taken, or answers a write under the caller's own key (callerKey). A
+// Postato envelope is no such answer: Postato honors keys on POST /posts
+// only, and its other writes (webhooks, media) are processed anew under a
+// repeated key. Nor is a code answered to the caller's key: a conflict is
+// then the server's word on the caller's own use of its key (reused for an
+// edited post, as Postato's stable key per post is), on the one route the
+// caller vouched for, and says nothing of the host's other writes.
+func honorsKeys(st *attemptState, resp *http.Response, callerKey bool) bool {
 	if resp != nil {
 		if _, ok := resp.Header["Idempotent-Replayed"]; ok {
 			return true
@@ -522,7 +529,7 @@ func honorsKeys(st *attemptState, resp *http.Response) bool {
 		return true
 	}
 	c := strings.ToLower(e.Code)
-	return strings.Contains(c, "idempoten") && !refusesKeys(c)
+	return !callerKey && strings.Contains(c, "idempoten") && !refusesKeys(c)
 }
 
 // ignoresKeys tells from ok, the success an attempt of a keyed write got
