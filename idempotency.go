@@ -674,7 +674,10 @@ func (w *writeTrace) neverWritten() bool {
 // too after it resent on its own a request it wrote (one reset with
 // PROTOCOL_ERROR), got a connection this rules out. Any other base (a
 // middleware over an http.Transport, which may resend what it wrote)
-// proves nothing.
+// proves nothing. Nor can it be told from a RoundTripper registered on base with
+// RegisterProtocol that resends what it wrote over an HTTP/1 Transport
+// of its own: net/http shows no one what was registered (the README says
+// so).
 func (w *writeTrace) redialed(base http.RoundTripper) bool {
 	tr, ok := base.(*http.Transport)
 	if !ok || w == nil || w.unlikeH1.Load() {
