@@ -89,6 +89,24 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 	return out, a.end
 }
 
+// endedType returns the error.type of an attempt whose context ended. When
+// the caller's context ended, it is the call's (see EndCall), timeout or
+// canceled, whatever cause the caller gave it: errgroup.WithContext gives
+// the error of another call, which names another host's failure. Else the
+// Transport ended it: timeout for its deadline (the attempt timeout, the
+// call's budget), canceled otherwise (a hedged copy that lost).
+func (a *attempt) endedType() string {
+	if a.call.span != nil { // the call's context is the caller's, with the call's span
+		if err := a.call.Err(); err != nil {
+			return errorType(err)
+		}
+	}
+	if t := errorType(context.Cause(a.ctx)); t == errTimeout {
+		return t
+	}
+	return errCanceled
+}
+
 // wroteRequest counts the writes of the attempt's request.
 func (a *attempt) wroteRequest(httptrace.WroteRequestInfo) { a.writes.Add(1) }
 
@@ -131,6 +149,12 @@ func (a *attempt) end(resp *http.Response, err error) {
 	now := time.Now()
 	dur := now.Sub(a.start)
 	status, proto, errType := 0, "", ""
+	if err != nil {
+		// A response returned with an error, which the RoundTripper
+		// contract forbids: the Transport drops it and the attempt
+		// fails with the error, as it does without this package.
+		resp = nil
+	}
 	if resp != nil {
 		status, proto = resp.StatusCode, protocolVersion(resp)
 		if status >= 400 {
@@ -139,11 +163,10 @@ func (a *attempt) end(resp *http.Response, err error) {
 	} else {
 		errType = errorType(err)
 		if a.ctx.Err() != nil {
-			// The attempt's context ended (its timeout, the caller): the
-			// base may say only "canceled"; the cause says why.
-			if t := errorType(context.Cause(a.ctx)); t != errOther {
-				errType = t
-			}
+			// The attempt's context ended: the base's error says only
+			// "canceled", or is the context's cause (net/http returns
+			// it), which may be anything the caller gave.
+			errType = a.endedType()
 		}
 		if errType == "" {
 			errType = errOther // no response and no error: a broken RoundTripper

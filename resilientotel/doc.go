@@ -116,7 +116,9 @@
 // # Values of error.type
 //
 // For an attempt or a call without a response: timeout (the attempt's
-// timeout, a deadline, a network timeout), canceled (the caller's context),
+// timeout, a deadline, a network timeout), canceled (the caller's context,
+// whatever cause it was given, such as another call's error under
+// errgroup.WithContext; or the Transport's, for a hedged copy that lost),
 // connection_refused, connection_reset, connection_closed (the server closed
 // the connection before answering), dns_error, tls_error, circuit_open,
 // rate_limited_locally and too_many_in_flight (the local refusals of the

@@ -151,3 +151,43 @@ func TestUnsentCopyNotCounted(t *testing.T) {
 		}
 	})
 }
+
+// TestHedgeLoserCanceled: the copy that lost the race, canceled by the
+// Transport, has error.type canceled, as TestHedgedCopies has it, when
+// its base returns the context's cause, as net/http does (the
+// Transport's own "another copy answered first"): not _OTHER, an unknown
+// failure, which every hedged call added to http.client.request.duration.
+func TestHedgeLoserCanceled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tel := newTelemetry()
+		var n atomic.Int32
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if n.Add(1) == 1 { // the attempt: slow, canceled once its copy answered
+				<-req.Context().Done()
+				return nil, context.Cause(req.Context())
+			}
+			return &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1, Body: http.NoBody, Request: req}, nil
+		})
+		tr := resilient.New(base, Instrument(tel.config()), resilient.WithHedging(resilient.Hedging{Delay: 50 * time.Millisecond}))
+		req, _ := http.NewRequest("GET", "http://api.test/", nil)
+		if code, err := do(t, &http.Client{Transport: tr}, req); code != 200 || err != nil {
+			t.Fatalf("%d, %v", code, err)
+		}
+		synctest.Wait()
+		clients := tel.ended(int(trace.SpanKindClient))
+		if len(clients) != 2 {
+			t.Fatalf("%d CLIENT spans, want 2", len(clients))
+		}
+		for _, s := range clients {
+			a := attrs(s.Attributes())
+			if a["http.request.resend_count"] == "" && (a["error.type"] != "canceled" || s.Status().Description != "canceled") {
+				t.Errorf("the attempt that lost: error.type %q, status %v; want canceled", a["error.type"], s.Status())
+			}
+		}
+		for p := range histogramPoints(t, tel.metrics(t)["http.client.request.duration"]) {
+			if strings.Contains(p, "error.type=") && !strings.Contains(p, "error.type=canceled,") {
+				t.Errorf("http.client.request.duration point %s, want the loser's error.type canceled", p)
+			}
+		}
+	})
+}

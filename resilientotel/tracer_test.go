@@ -680,3 +680,95 @@ func panickingProcessorCalls(t *testing.T, kind trace.SpanKind, status int) {
 		t.Error("the second call sent nothing: its host's slot was not freed")
 	}
 }
+
+// TestCanceledAttemptNamesNoCause: an attempt cut by the caller's context
+// has error.type canceled, as its call has, whatever cause the caller gave
+// its context: errgroup.WithContext cancels the group's calls with the
+// error of the call that failed, net/http returns that cause as the
+// attempt's error, and the CLIENT span and http.client.request.duration
+// of this host said connection_refused (or timeout) for another host's
+// failure.
+func TestCanceledAttemptNamesNoCause(t *testing.T) {
+	for name, cause := range map[string]error{
+		"sibling refused":   fmt.Errorf("dial tcp 10.0.0.2:443: %w", syscall.ECONNREFUSED),
+		"sibling timed out": fmt.Errorf("other call: %w", context.DeadlineExceeded),
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				tel := newTelemetry()
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					<-req.Context().Done()
+					return nil, context.Cause(req.Context()) // as net/http does
+				})
+				tr := resilient.New(base, Instrument(tel.config()))
+				ctx, cancel := context.WithCancelCause(context.Background())
+				req, _ := http.NewRequestWithContext(ctx, "GET", "http://api.test/", nil)
+				time.AfterFunc(time.Second, func() { cancel(cause) })
+				if _, err := do(t, &http.Client{Transport: tr}, req); err == nil {
+					t.Fatal("no error")
+				}
+				for _, s := range tel.ended() {
+					if a := attrs(s.Attributes()); a["error.type"] != "canceled" || s.Status().Description != "canceled" {
+						t.Errorf("%v %s: error.type %q, status %v; want canceled", s.SpanKind(), s.Name(), a["error.type"], s.Status())
+					}
+				}
+				for p := range histogramPoints(t, tel.metrics(t)["http.client.request.duration"]) {
+					if !strings.Contains(p, "error.type=canceled,") {
+						t.Errorf("http.client.request.duration point %s, want error.type canceled", p)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestResponseWithErrorIsNoAnswer: a base RoundTripper that returns a
+// response together with an error (which the RoundTripper contract
+// forbids; the Transport drops such a response, closes it and fails the
+// attempt with the error) gets a CLIENT span without a response: the
+// error's error.type and an Error status, not the dropped response's 200,
+// which counted a failed, retried attempt as a success in
+// http.client.request.duration.
+func TestResponseWithErrorIsNoAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tel := newTelemetry()
+		n := 0
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			n++
+			resp := &http.Response{StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{},
+				Body: io.NopCloser(strings.NewReader("{}")), Request: req}
+			if n == 1 {
+				return resp, fmt.Errorf("read tcp: %w", syscall.ECONNRESET)
+			}
+			return resp, nil
+		})
+		var observed []resilient.Attempt
+		tr := resilient.New(base, Instrument(tel.config()), resilient.WithObserver(func(a resilient.Attempt) { observed = append(observed, a) }))
+		req, _ := http.NewRequest("GET", "http://api.test/", nil)
+		if code, err := do(t, &http.Client{Transport: tr}, req); code != 200 || err != nil {
+			t.Fatalf("%d, %v", code, err)
+		}
+		if len(observed) != 2 || observed[0].StatusCode != 0 || observed[0].Err == nil {
+			t.Fatalf("the Transport saw %+v, want attempt 1 failed without a response", observed)
+		}
+		clients := tel.ended(int(trace.SpanKindClient))
+		if len(clients) != 2 {
+			t.Fatalf("%d CLIENT spans, want 2", len(clients))
+		}
+		a := attrs(clients[0].Attributes())
+		if a["error.type"] != "connection_reset" || a["http.response.status_code"] != "" || clients[0].Status().Code != codes.Error {
+			t.Errorf("attempt 1: %v, status %v; want error.type connection_reset, no status code, Error", a, clients[0].Status())
+		}
+		if n, _ := total(t, tel.metrics(t), "http.client.request.duration"); n != 2 {
+			t.Fatalf("http.client.request.duration count %v, want 2", n)
+		}
+		for p := range histogramPoints(t, tel.metrics(t)["http.client.request.duration"]) {
+			if strings.Contains(p, "status_code=200") && strings.Contains(p, "error.type") || !strings.Contains(p, "status_code=200") && !strings.Contains(p, "error.type=connection_reset") {
+				t.Errorf("http.client.request.duration point %s", p)
+			}
+		}
+		if points := histogramPoints(t, tel.metrics(t)["http.client.request.duration"]); len(points) != 2 {
+			t.Errorf("http.client.request.duration points %v, want a 200 and a connection_reset", sortedKeys(points))
+		}
+	})
+}
