@@ -15,7 +15,7 @@ var recipes = map[string][]string{
 	"stripe.go":        {"StripeBackendConfig"},
 	"aws.go":           {"AWSHTTPClient", "awsRedirect"},
 	"github.go":        {"NewGitHubClient"},
-	"openai.go":        {"OpenAIOptions"},
+	"openai.go":        {"OpenAIOptions", "openaiRateKey"},
 	"discord.go":       {"NewDiscordSession"},
 	"slack.go":         {"SlackHTTPClient", "slackMethod"},
 	"resty.go":         {"NewRestyClient"},

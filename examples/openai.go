@@ -1,7 +1,12 @@
 package examples
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/openai/openai-go/v3/option"
@@ -25,8 +30,11 @@ import (
 // call would duplicate (completions that are not stored, embeddings),
 // name the API's host with resilient.WithKeyHonoringHosts, and resilient
 // resends them after a 5xx too. Nor does it bound a call by resilient's
-// 5-minute budget: a completion may take longer to start answering. Use it
-// as
+// 5-minute budget: a completion may take longer to start answering.
+// OpenAI counts its rate limits per model: the Transport's rate-limit
+// partitions follow them (openaiRateKey: the model and the request's
+// key), so that the pause after one model's 429 holds no other model's
+// calls. Use it as
 //
 //	client := openai.NewClient(examples.OpenAIOptions(nil)...)
 func OpenAIOptions(base http.RoundTripper, opts ...resilient.Option) []option.RequestOption {
@@ -39,10 +47,42 @@ func OpenAIOptions(base http.RoundTripper, opts ...resilient.Option) []option.Re
 		}
 	}
 	opts = append([]resilient.Option{
-		resilient.WithMaxElapsed(0), // a completion may take longer than 5 minutes to answer
+		resilient.WithMaxElapsed(0),               // a completion may take longer than 5 minutes to answer
+		resilient.WithRateLimitKey(openaiRateKey), // OpenAI counts each model's limits apart
 	}, opts...)
 	return []option.RequestOption{
 		option.WithHTTPClient(&http.Client{Transport: resilient.New(base, opts...)}),
 		option.WithMaxRetries(0), // resilient retries; openai-go's 2 retries would stack on its own and resend writes
 	}
+}
+
+// openaiRateKey names the rate-limit partition of a request after the
+// model its JSON body names (read through GetBody, up to 1 MiB), and its
+// credential: OpenAI counts its limits per model, and per organization and
+// project (the API key, and the OpenAI-Organization and OpenAI-Project
+// headers; Azure's Api-Key), named with a one-way tag, never the key. A
+// request that names no model (a GET, a file upload) is named after its
+// host and the class of its method, reads apart from writes, as
+// resilient's default partitions are.
+func openaiRateKey(r *http.Request) string {
+	key := r.URL.Host + " writes"
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		key = r.URL.Host + " reads"
+	}
+	if r.GetBody != nil && r.ContentLength > 0 && r.ContentLength <= 1<<20 &&
+		strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		if body, err := r.GetBody(); err == nil {
+			var params struct {
+				Model string `json:"model"`
+			}
+			if json.NewDecoder(io.LimitReader(body, r.ContentLength)).Decode(&params) == nil && params.Model != "" {
+				key = r.URL.Host + " model " + params.Model
+			}
+			body.Close()
+		}
+	}
+	h := r.Header
+	sum := sha256.Sum256([]byte(h.Get("Authorization") + "\n" + h.Get("Api-Key") + "\n" + h.Get("OpenAI-Organization") + "\n" + h.Get("OpenAI-Project")))
+	return key + " " + hex.EncodeToString(sum[:8])
 }

@@ -1,10 +1,13 @@
 package examples
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -445,5 +448,99 @@ func TestOpenAIStream(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestOpenAIPausePerModel shows the recipe's rate-limit partitions following
+// OpenAI's limits, which it counts per model: while a completion of one
+// model waits out a 429's retry-after-ms of 30 seconds, a completion of
+// another model goes at once, as through a plain client. In resilient's
+// default partition (every POST to the host with the key) it waited the
+// 30 s too, or, under a deadline shorter than the pause, failed with
+// resilient.ErrRateLimited without being sent.
+func TestOpenAIPausePerModel(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts func(base http.RoundTripper) []option.RequestOption
+	}{
+		{"Recipe", openaiRecipe},
+		{"PlainClient", func(base http.RoundTripper) []option.RequestOption {
+			return []option.RequestOption{option.WithHTTPClient(&http.Client{Transport: base}), option.WithMaxRetries(0)}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				api := openaiAPI(new(atomic.Int64))
+				var limited, answered atomic.Int64
+				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					body, _ := io.ReadAll(r.Body)
+					if bytes.Contains(body, []byte(`"model":"gpt-5.4"`)) {
+						limited.Add(1)
+						w.Header().Set("Retry-After-Ms", "30000")
+						w.Header().Set("Retry-After", "30")
+						openaiJSON(w, http.StatusTooManyRequests, `{"error":{"message":"Rate limit reached for gpt-5.4 on tokens per min (TPM): Limit 30000, Used 30000, Requested 900.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}`)
+						return
+					}
+					answered.Add(1)
+					r.Body = io.NopCloser(bytes.NewReader(body))
+					api.ServeHTTP(w, r)
+				}))
+				c := openaiClient(srv, tc.opts(srv.Base()))
+				done := make(chan error)
+				go func() {
+					_, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+						Model:    openai.ChatModel("gpt-5.4"),
+						Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello")},
+					})
+					done <- err
+				}()
+				synctest.Wait() // gpt-5.4's completion got its 429 (and, in the recipe, waits for its retry)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				start := time.Now()
+				if err := openaiChat.do(ctx, c); err != nil {
+					t.Errorf("gpt-5.4-mini's completion, sent while gpt-5.4 was rate limited: %v", err)
+				}
+				if d := time.Since(start); d != 0 || answered.Load() != 1 {
+					t.Errorf("gpt-5.4-mini's completion waited %v for gpt-5.4's 429 and was sent %d times; want at once, once", d, answered.Load())
+				}
+				<-done
+			})
+		})
+	}
+}
+
+// TestOpenAIRateKey checks the partition names openaiRateKey gives: the
+// model of a JSON body, else the host and the class of the method, and a
+// tag of the credential, never the key itself.
+func TestOpenAIRateKey(t *testing.T) {
+	req := func(method, body, key string) *http.Request {
+		r, _ := http.NewRequest(method, "https://api.openai.com/v1/chat/completions", strings.NewReader(body))
+		if body != "" {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		r.Header.Set("Authorization", "Bearer "+key)
+		return r
+	}
+	a := openaiRateKey(req(http.MethodPost, `{"messages":[{"role":"user","content":"\"model\":\"x\""}],"model":"gpt-5.4"}`, "sk-a"))
+	if !strings.HasPrefix(a, "api.openai.com model gpt-5.4 ") || strings.Contains(a, "sk-a") {
+		t.Errorf("a completion of gpt-5.4: %q", a)
+	}
+	for _, tc := range []struct {
+		name string
+		r    *http.Request
+		same bool
+	}{
+		{"SameModelAndKey", req(http.MethodPost, `{"model":"gpt-5.4","messages":[]}`, "sk-a"), true},
+		{"OtherModel", req(http.MethodPost, `{"model":"gpt-5.4-mini","messages":[]}`, "sk-a"), false},
+		{"OtherKey", req(http.MethodPost, `{"model":"gpt-5.4","messages":[]}`, "sk-b"), false},
+		{"NoModel", req(http.MethodPost, `{"input":"x"}`, "sk-a"), false},
+	} {
+		if got := openaiRateKey(tc.r); (got == a) != tc.same {
+			t.Errorf("%s: %q, want the same partition as %q: %v", tc.name, got, a, tc.same)
+		}
+	}
+	if got := openaiRateKey(req(http.MethodGet, "", "sk-a")); !strings.HasPrefix(got, "api.openai.com reads ") {
+		t.Errorf("a GET: %q, want the host's reads", got)
 	}
 }
