@@ -270,8 +270,6 @@ func (c *call) keyedHeader(unproven bool, spare []string) http.Header {
 		sv = make([]string, nv)
 	}
 	h := make(http.Header, len(src)+1)
-	xk := src["X-Idempotency-Key"]
-	hideX := unproven && len(xk) > 0 && xk[0] != "" && !strings.EqualFold(name, "X-Idempotency-Key")
 	if c.key != "" {
 		sv[0] = c.key
 		h[hiddenKeyName(name, unproven)] = sv[:1:1]
@@ -289,11 +287,11 @@ func (c *call) keyedHeader(unproven bool, spare []string) http.Header {
 			// empty, else sent under the lower-case entry, before the
 			// values of one the caller set too (net/http writes the
 			// canonical entry first).
-			if !hideX {
+			if !hidesXKey(src, name) {
 				continue
 			}
 			k, more = "x-idempotency-key", src["x-idempotency-key"]
-		case k == "x-idempotency-key" && hideX:
+		case k == "x-idempotency-key" && hidesXKey(src, name):
 			continue // with the canonical entry's values, above
 		}
 		if vv == nil && more == nil {
@@ -306,6 +304,16 @@ func (c *call) keyedHeader(unproven bool, spare []string) http.Header {
 		sv = sv[n:]
 	}
 	return h
+}
+
+// hidesXKey reports whether keyedHeader sends the caller's X-Idempotency-Key
+// of src, an unproven write's header, under the lower-case entry: when it
+// is not empty (an empty one is dropped) and not the key's own name. It is
+// asked only of a header that has such an entry, so that the common one
+// costs no lookup.
+func hidesXKey(src http.Header, name string) bool {
+	xk := src["X-Idempotency-Key"]
+	return len(xk) > 0 && xk[0] != "" && !strings.EqualFold(name, "X-Idempotency-Key")
 }
 
 // hiddenKeyName returns the map entry the key goes under: name itself,
