@@ -26,7 +26,9 @@ const MinSecret = 8
 //     token), the values of its query parameters and headers whose names
 //     say they carry one (see SecretName), the token of an Authorization
 //     or Proxy-Authorization header, and the user name and password that
-//     a Basic one encodes;
+//     a Basic one encodes (of the path's credentials, its query's and a
+//     Cookie's pairs, the first maxCredentialEchoes of each: a request
+//     that follows a redirect has the URL a server wrote);
 //   - a JSON Web Token (three base64url parts, the first "eyJ…"), and the
 //     word that follows "Bearer " when it looks like a token (see
 //     tokenLike: "Bearer sk_live_…", not "Bearer authentication"),
@@ -53,13 +55,14 @@ func Echoes(s string, req *http.Request) string {
 			s = replaceSecret(s, p)
 		}
 		q := u.RawQuery
-		for q != "" {
+		for looked := 0; q != "" && looked < maxCredentialEchoes; {
 			var kv string
 			kv, q, _ = strings.Cut(q, "&")
 			k, v, _ := strings.Cut(kv, "=")
 			if !SecretName(k) || len(v) < MinSecret {
 				continue
 			}
+			looked++
 			s = replaceSecret(s, v)
 			if strings.ContainsAny(v, "%+") {
 				if dv, err := url.QueryUnescape(v); err == nil {
@@ -81,7 +84,7 @@ func Echoes(s string, req *http.Request) string {
 					s = basicEchoes(s, tok)
 				}
 			}
-			for rest := v; rest != ""; { // a Cookie's name=value pairs
+			for rest, pairs := v, 0; rest != "" && pairs < maxCredentialEchoes; pairs++ { // a Cookie's name=value pairs
 				var c string
 				c, rest, _ = strings.Cut(rest, ";")
 				if _, cv, ok := strings.Cut(c, "="); ok {
@@ -93,18 +96,28 @@ func Echoes(s string, req *http.Request) string {
 	return s
 }
 
+// maxCredentialEchoes bounds how many credentials Echoes looks for in each
+// source of a request that may hold any number of them: the segments of
+// its path, its query parameters, the pairs of a Cookie header. A real
+// request holds one or two; one that http.Client made to follow a
+// redirect has the URL the server wrote (thousands of "/bot1:tok…"), and
+// a cookie jar fills Cookie with what the server set: looking for each of
+// them would copy a server's text once per credential.
+const maxCredentialEchoes = 16
+
 // pathEchoes returns s with each credential of path, a URL's path (see
 // Path: a webhook's token, a bot token), that s repeats replaced by
-// Placeholder, and the token of a bot token ("bot123:token") alone too. It
-// allocates nothing when there is nothing to replace.
+// Placeholder, and the token of a bot token ("bot123:token") alone too;
+// the first maxCredentialEchoes credentials only. It allocates nothing
+// when there is nothing to replace.
 func pathEchoes(s, path string) string {
 	if !maySecret(path) {
 		return s
 	}
 	// The segments before the current one that isSecret looks at: four.
 	var win [5]string
-	n := 0
-	for rest := path; ; {
+	n, looked := 0, 0
+	for rest := path; looked < maxCredentialEchoes; {
 		seg, tail, more := strings.Cut(rest, "/")
 		if n == len(win) {
 			copy(win[:], win[1:])
@@ -113,6 +126,7 @@ func pathEchoes(s, path string) string {
 		win[n] = seg
 		n++
 		if seg != Placeholder && isSecret(win[:n], n-1) {
+			looked++
 			s = replaceSecret(s, seg)
 			if strings.HasPrefix(seg, "bot") {
 				if _, tok, ok := strings.Cut(seg, ":"); ok {
@@ -125,6 +139,7 @@ func pathEchoes(s, path string) string {
 		}
 		rest = tail
 	}
+	return s
 }
 
 // maxBasic bounds the decoded Basic credentials basicEchoes looks for:

@@ -2,6 +2,8 @@ package redact
 
 import (
 	"fmt"
+	"net/http"
+	"net/url"
 	"runtime"
 	"strings"
 	"testing"
@@ -55,6 +57,55 @@ func BenchmarkEchoesHostile(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				Echoes(s, nil)
+			}
+		})
+	}
+}
+
+// TestEchoesBoundedWorkOverRequest checks that the work of Echoes does not
+// grow with the number of credentials the request's URL or its cookies
+// hold times the length of the text: the request a Transport sees may be
+// one that http.Client made to follow a redirect, whose URL the server
+// wrote (a Location of thousands of bot tokens, "/bot1:tok…/bot2:tok…"),
+// or whose Cookie header its Set-Cookie filled through a jar. A server
+// that then answered with a 64 KiB message echoing them made Echoes copy
+// the whole text once per credential (thousands of copies, hundreds of
+// MB of garbage and a CPU second per error response). Real requests hold
+// one or two credentials; Echoes looks for a bounded number of each
+// source's. The work is counted in allocations and bytes, not in time.
+func TestEchoesBoundedWorkOverRequest(t *testing.T) {
+	const echoed = 64 << 10
+	build := func(format, sep string, n int) string {
+		var b strings.Builder
+		for i := 0; b.Len() < n; i++ {
+			fmt.Fprintf(&b, format, i, i)
+			b.WriteString(sep)
+		}
+		return b.String()
+	}
+	for _, tc := range []struct {
+		name string
+		req  *http.Request
+		msg  string
+	}{
+		{"path", &http.Request{URL: &url.URL{Scheme: "https", Host: "api.test",
+			Path: build("/bot%d:tok%07d", "", 256<<10)}}, build("bot%d:tok%07d", " ", echoed)},
+		{"query", &http.Request{URL: &url.URL{Scheme: "https", Host: "api.test", Path: "/v1",
+			RawQuery: build("api_key=k%d-tok%07d", "&", 256<<10)}}, build("k%d-tok%07d", " ", echoed)},
+		{"cookies", &http.Request{URL: &url.URL{Scheme: "https", Host: "api.test", Path: "/v1"},
+			Header: http.Header{"Cookie": {build("c%d=k-tok%07d", "; ", 256<<10)}}}, build("c%d k-tok%07d", " ", echoed)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.msg
+			if n := testing.AllocsPerRun(1, func() { Echoes(s, tc.req) }); n > 40 {
+				t.Errorf("Echoes of %d bytes allocates %v times, want 40 at most", len(s), n)
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			Echoes(s, tc.req)
+			runtime.ReadMemStats(&after)
+			if got := after.TotalAlloc - before.TotalAlloc; got > uint64(40*len(s)) {
+				t.Errorf("Echoes of %d bytes allocates %d bytes, want %d at most", len(s), got, 40*len(s))
 			}
 		})
 	}
