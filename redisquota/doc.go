@@ -52,9 +52,10 @@
 // A quota a member learns from the rate-limit headers is written once
 // (the script compares, and a member writes only what differs from what
 // it knows): the first write seeds the bucket from the remaining quota the
-// response announced, so that the first window is not overspent: what
-// remains, less a margin, goes at once and then at the pace, and nothing
-// more until the reset. For the
+// response announced, so that the first window is not overspent: the
+// bucket starts full (its tolerance at once, then the quota's pace) and
+// grants no more than what remains, less a margin, until the reset (a new limit, and a bucket Redis lost, are seeded
+// anew, from the latest response the member learned from). For the
 // same limit, the fleet's window only grows while a member still sees it:
 // a member that has just started has seen only part of a window (the
 // Transport's estimate of a window the server does not announce is the

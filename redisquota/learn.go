@@ -20,13 +20,6 @@ type report struct {
 	remaining int
 }
 
-// seed is what a response said remains of the quota's window, to seed a
-// new bucket.
-type seed struct {
-	remaining int
-	reset     time.Time
-}
-
 // Learn implements resilient.QuotaPartition: a quota that differs from the
 // one known is used at once, and written to Redis by the refiller. For the
 // same limit, a longer window is written when it is longer by more than 1%,
@@ -48,6 +41,13 @@ type seed struct {
 // brings back the fleet's, and a response that announces it after that
 // writes it, so that each response does not cost a Redis write and a
 // message to every member.
+//
+// What each response says remains of the quota until its reset is kept,
+// the latest only, to seed a bucket Redis does not hold: its first, or one
+// Redis lost (a restart), which the member writes again. Seeded from the
+// response that first announced the quota, a bucket lost in its first
+// window granted what remained of it then once more, the fleet having
+// spent it.
 func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 	limit := int64(info.Limit)
 	if limit <= 0 || window <= 0 {
@@ -56,6 +56,12 @@ func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 	now := p.s.now()
 	p.heard.Store(now)
 	p.heardAt(now)
+	if info.Remaining >= 0 && !info.Reset.IsZero() {
+		// Two stores, not one pair: a Learn that runs alongside may
+		// pair its count with this reset, both the server's latest.
+		p.seedLeft.Store(int64(info.Remaining))
+		p.seedReset.Store(p.s.local(info.Reset))
+	}
 	if held := time.Duration(p.window.Load()); limit == p.limit.Load() && window <= held*101/100 {
 		next := p.confirmNext.Load()
 		if now < next || !p.confirmNext.CompareAndSwap(next, now+int64(held)) {
@@ -72,7 +78,9 @@ func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 		return
 	}
 	p.learnedAt.Store(now)
-	p.learnSeed.Store(&seed{remaining: info.Remaining, reset: info.Reset})
+	if info.Remaining < 0 || info.Reset.IsZero() {
+		p.seedReset.Store(0) // a new quota, unseeded: not the old one's count
+	}
 	p.learnDirty.Store(true)
 	p.confirmNext.Store(now + int64(window))
 	p.mu.Unlock()

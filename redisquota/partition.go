@@ -38,8 +38,14 @@ type part struct {
 
 	// What the refiller must write: a quota learned, a window reported
 	// (confirm: see Learn), a pause.
-	learnDirty  atomic.Bool
-	learnSeed   atomic.Pointer[seed]
+	learnDirty atomic.Bool
+	// seedLeft and seedReset are what the latest response the member
+	// learned from said remains of the quota's window and when it resets
+	// (local ns; 0 unknown): the seed of a bucket Redis does not hold (its
+	// first, or one Redis lost), which grants no more than the server's
+	// latest word (see Learn).
+	seedLeft    atomic.Int64
+	seedReset   atomic.Int64
 	confirm     atomic.Pointer[report]
 	confirmNext atomic.Int64 // local ns before which the member reports no window (see Learn)
 	learnedAt   atomic.Int64 // local ns when the member last had a quota to write (see Learn); written under mu

@@ -209,7 +209,7 @@ func (p *part) resetLocked(pause, limit int64, window time.Duration, keepLearned
 		p.limit.Store(0)
 		p.window.Store(0)
 		p.learnDirty.Store(false)
-		p.learnSeed.Store(nil)
+		p.seedReset.Store(0)
 		p.confirm.Store(nil)
 		p.confirmNext.Store(0)
 	}

@@ -216,8 +216,8 @@ func (p *part) step(loaded *bool) (time.Duration, error) {
 		// What the member reported, the write reports too.
 		limit, window := p.limit.Load(), time.Duration(p.window.Load())
 		remaining, reset := -1, time.Time{}
-		if sd := p.learnSeed.Load(); sd != nil {
-			remaining, reset = sd.remaining, sd.reset
+		if r := p.seedReset.Load(); r != 0 {
+			remaining, reset = int(p.seedLeft.Load()), p.s.at(r)
 		}
 		if err := p.writeQuota(limit, window, remaining, reset, false); err != nil {
 			return fail(err)

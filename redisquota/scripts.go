@@ -257,8 +257,15 @@ return {granted, string.format('%.0f', base - now), string.format('%.6f', interv
 // window is not overspent: until the reset, the bucket grants
 // share·remaining less its tolerance (scap, until sreset: see
 // leaseScript), the margin covering the attempts the members sent before
-// they knew the quota, from a full bucket: at once, then at the pace;
-// nothing when that is less than a token. (Spread at the pace up to the
+// they knew the quota, from a full bucket (its tolerance at once, then
+// the pace: the first token comes now, not last before the reset);
+// nothing when that is less than a token. A quota of another limit than
+// the bucket's is seeded anew from the response that announced it, with a
+// cap whatever the pace: the old cap counted the old quota's remaining,
+// and, once spent, held the bucket's next token until its reset (a limit
+// raised in the first window refused the fleet's calls until then, up to
+// resilient.MaxBelievedReset, while the server said that hundreds
+// remain). (Spread at the pace up to the
 // reset, what remained came last: a fleet whose first response said that
 // 3000 of 5000 an hour remain for 20 minutes got its first token 8
 // minutes later, its calls refused meanwhile.)
@@ -311,14 +318,18 @@ elseif s[1] ~= ARGV[1] and ARGV[11] == '1' then
 end
 redis.call('HSET', KEYS[1], 'limit', ARGV[1], 'window', ARGV[2], 'lset', n, 'lseen', n, 'lheard', n, 'lby', ARGV[10])
 local remaining, reset = tonumber(ARGV[3]), tonumber(ARGV[4])
-if not s[3] and remaining >= 0 and reset >= 0 then
+-- A bucket of another limit: its cap, and its next token held until the
+-- reset once the cap was spent, counted the old quota's remaining.
+local relimit = s[3] and s[1] ~= ARGV[1]
+if (not s[3] or relimit) and remaining >= 0 and reset >= 0 then
   local interval = window / (limit * tonumber(ARGV[5]))
   local burst = tonumber(ARGV[6])
   local allowed = math.floor(math.max(tonumber(ARGV[5]) * remaining - burst, 0))
   local tat = now
   if allowed < 1 then
     tat = now + reset + burst * interval
-  elseif burst + reset / interval > allowed then
+    if relimit then redis.call('HDEL', KEYS[1], 'scap', 'sreset') end
+  elseif relimit or burst + reset / interval > allowed then
     redis.call('HSET', KEYS[1], 'scap', string.format('%.0f', allowed), 'sreset', string.format('%.0f', now + reset))
   end
   redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', tat))
