@@ -301,6 +301,21 @@ func warmThenPost(t *testing.T, rt http.RoundTripper, url string) error {
 	return postTo(rt, url+"/v1/posts")
 }
 
+// warmThenReset returns the answers of an HTTP/2 server (see h2Server)
+// to a warm-up GET (200), then a POST, which it processes and resets with
+// PROTOCOL_ERROR, then any other request (201), processed counting them.
+func warmThenReset(processed *atomic.Int32) func(uint32) []byte {
+	return func(id uint32) []byte {
+		switch processed.Load() {
+		case 1: // the warm-up GET
+			return h2Frame(1, 0x4|0x1, id, []byte{0x88}) // :status 200
+		case 2: // the POST
+			return h2Frame(3, 0, id, []byte{0, 0, 0, 1}) // RST_STREAM PROTOCOL_ERROR
+		}
+		return h2Frame(1, 0x4|0x1, id, []byte{0x08, 3, '2', '0', '1'}) // :status 201
+	}
+}
+
 // TestWriteProofH2ReusedResendDialRefused: as
 // TestWriteProofH2ResendDialRefused, on a connection an earlier request
 // used (net/http reports it reused, as HTTP/1 reports the idle connection
@@ -309,20 +324,9 @@ func warmThenPost(t *testing.T, rt http.RoundTripper, url string) error {
 // resets its stream with PROTOCOL_ERROR, net/http resends it on a new
 // connection whose dial is refused, and the write is not resent.
 func TestWriteProofH2ReusedResendDialRefused(t *testing.T) {
-	answer := func(processed *atomic.Int32) func(uint32) []byte {
-		return func(id uint32) []byte {
-			switch processed.Load() {
-			case 1: // the warm-up GET
-				return h2Frame(1, 0x4|0x1, id, []byte{0x88}) // :status 200
-			case 2: // the POST
-				return h2Frame(3, 0, id, []byte{0, 0, 0, 1}) // RST_STREAM PROTOCOL_ERROR
-			}
-			return h2Frame(1, 0x4|0x1, id, []byte{0x08, 3, '2', '0', '1'}) // :status 201
-		}
-	}
 	t.Run("h2c", func(t *testing.T) {
 		var processed atomic.Int32
-		url := h2cServer(t, &processed, answer(&processed))
+		url := h2cServer(t, &processed, warmThenReset(&processed))
 		addr, refused := strings.TrimPrefix(url, "http://"), refusedAddr(t)
 		base := func() *http.Transport {
 			tr := h2cTransport(t)
@@ -339,7 +343,7 @@ func TestWriteProofH2ReusedResendDialRefused(t *testing.T) {
 		cert, roots := ts.TLS.Certificates[0], ts.Client().Transport.(*http.Transport).TLSClientConfig
 		ts.Close()
 		var processed atomic.Int32
-		addr := h2Server(t, &processed, answer(&processed), &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}})
+		addr := h2Server(t, &processed, warmThenReset(&processed), &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}})
 		url, refused := "https://"+addr, refusedAddr(t)
 		base := func() *http.Transport {
 			tr := &http.Transport{TLSClientConfig: roots.Clone(), ForceAttemptHTTP2: true, DialContext: secondDialRefused(addr, refused)}
@@ -475,19 +479,7 @@ func TestWriteProofH1IdleRedialRefused(t *testing.T) {
 // write is not resent.
 func TestWriteProofRetryingBaseDialRefused(t *testing.T) {
 	var processed atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		if r.Method != http.MethodPost {
-			return
-		}
-		processed.Add(1)
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		conn.Close() // no answer
-	}))
+	srv := httptest.NewServer(processedUnanswered(t, &processed))
 	defer srv.Close()
 	refused := refusedAddr(t)
 	base := func() http.RoundTripper {
@@ -507,6 +499,25 @@ func TestWriteProofRetryingBaseDialRefused(t *testing.T) {
 	plain := processed.Swap(0)
 	err := warmThenPost(t, New(base(), WithBackoff(0, 0)), srv.URL)
 	processedTwice(t, plain, processed.Load(), plainErr, err)
+}
+
+// processedUnanswered returns a handler that answers every request but a
+// POST, which it counts in processed and then leaves unanswered, its
+// connection closed: a server that processed the write and went down.
+func processedUnanswered(t *testing.T, processed *atomic.Int32) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Method != http.MethodPost {
+			return
+		}
+		processed.Add(1)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		conn.Close()
+	})
 }
 
 // dialRefusedOnce returns a DialContext that dials each address as asked,
@@ -534,19 +545,7 @@ func dialRefusedOnce(target, refused string, n int32) func(context.Context, stri
 // was processed: it is not resent.
 func TestWriteProofRedirectXKeyRedialRefused(t *testing.T) {
 	var processed atomic.Int32
-	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		if r.Method != http.MethodPost {
-			return
-		}
-		processed.Add(1)
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		conn.Close() // processed, no answer
-	}))
+	b := httptest.NewServer(processedUnanswered(t, &processed))
 	defer b.Close()
 	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -589,15 +588,7 @@ func TestWriteProofRedirectXKeyRedialRefused(t *testing.T) {
 // which the trace of an HTTP/1 redial never has.)
 func TestWriteProofRegisteredH2cResendDialRefused(t *testing.T) {
 	var processed atomic.Int32
-	url := h2cServer(t, &processed, func(id uint32) []byte {
-		switch processed.Load() {
-		case 1: // the warm-up GET
-			return h2Frame(1, 0x4|0x1, id, []byte{0x88}) // :status 200
-		case 2: // the POST
-			return h2Frame(3, 0, id, []byte{0, 0, 0, 1}) // RST_STREAM PROTOCOL_ERROR
-		}
-		return h2Frame(1, 0x4|0x1, id, []byte{0x08, 3, '2', '0', '1'}) // :status 201
-	})
+	url := h2cServer(t, &processed, warmThenReset(&processed))
 	addr, refused := strings.TrimPrefix(url, "http://"), refusedAddr(t)
 	base := func() *http.Transport {
 		h2c := h2cTransport(t)

@@ -1,9 +1,7 @@
 package redisquota_test
 
 import (
-	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -60,19 +58,7 @@ func TestSeededCapFollowsALimitChange(t *testing.T) {
 			resilient.WithQuotaStore(s), resilient.WithMaxRetries(0), resilient.WithMaxRetryAfter(2*time.Second),
 			resilient.WithRateLimitKey(func(*http.Request) string { return "key" }))})
 	}
-	get := func(c *http.Client) error {
-		ctx, cancel := context.WithTimeout(context.Background(), waitBound)
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
-		resp, err := c.Do(req)
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return nil
-	}
-	if err := get(clients[0]); err != nil {
+	if err := get(clients[0], srv.URL, waitBound); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the quota seeded", func() bool { return stores[0].Stats().Calls >= 2 })
@@ -81,7 +67,7 @@ func TestSeededCapFollowsALimitChange(t *testing.T) {
 	mu.Unlock()
 	// 120 calls: at the new pace (95 a second), a second or so.
 	for i := range 120 {
-		if err := get(clients[i%2]); err != nil {
+		if err := get(clients[i%2], srv.URL, waitBound); err != nil {
 			mu.Lock()
 			left := limit - used
 			mu.Unlock()

@@ -1,9 +1,7 @@
 package redisquota_test
 
 import (
-	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -52,16 +50,10 @@ func TestSeededBucketSendsWhatRemains(t *testing.T) {
 				}
 				client := &http.Client{Transport: resilient.New(srv.Client().Transport, opts...)}
 				for i := range 5 {
-					ctx, cancel := context.WithTimeout(context.Background(), waitBound)
-					req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
-					resp, err := client.Do(req)
-					cancel()
-					if err != nil {
+					if err := get(client, srv.URL, waitBound); err != nil {
 						t.Fatalf("store %v: call %d of a quota with %d left: %v (rate limited: %v); server hits %d",
 							store, i+1, tc.remaining, err, errors.Is(err, resilient.ErrRateLimited), hits.Load())
 					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
 					if i == 0 && s != nil {
 						// The fleet knows the quota once the seed is written.
 						waitFor(t, "the quota written", func() bool { return s.Stats().Calls >= 2 })

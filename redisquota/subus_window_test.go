@@ -3,7 +3,6 @@ package redisquota_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -43,19 +42,7 @@ func TestSubMicrosecondWindowNeitherLocksOutNorSpins(t *testing.T) {
 	client := &http.Client{Transport: resilient.New(srv.Client().Transport, resilient.WithQuotaStore(s),
 		resilient.WithMaxRetryAfter(time.Second),
 		resilient.WithRateLimitKey(func(*http.Request) string { return "key" }))}
-	do := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), waitBound)
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return nil
-	}
-	if err := do(); err != nil {
+	if err := get(client, srv.URL, waitBound); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the quota written", func() bool { return c.script(redisquota.LearnHash) > 0 })
@@ -69,7 +56,7 @@ func TestSubMicrosecondWindowNeitherLocksOutNorSpins(t *testing.T) {
 	}
 	// The quota allows 100 per 500ns: a plain client sends at once.
 	for i := range 3 {
-		if err := do(); err != nil {
+		if err := get(client, srv.URL, waitBound); err != nil {
 			t.Fatalf("call %d: %v (rate limited: %v); server hits %d, stats %+v", i+2, err, errors.Is(err, resilient.ErrRateLimited), hits.Load(), s.Stats())
 		}
 	}
