@@ -290,6 +290,7 @@ func (c *call) keyedHeader(unproven bool, spare []string) http.Header {
 			if !hidesXKey(src, name) {
 				continue
 			}
+			//lint:ignore SA1008 the entry a caller set by hand in lower case.
 			k, more = "x-idempotency-key", src["x-idempotency-key"]
 		case k == "x-idempotency-key" && hidesXKey(src, name):
 			continue // with the canonical entry's values, above
