@@ -305,7 +305,6 @@ func TestCallerBodyStallBehindEarlierAttempt(t *testing.T) {
 			body := &secondReadBlocks{blocked: make(chan struct{}), release: make(chan struct{})}
 			var releaseOnce sync.Once
 			release := func() { releaseOnce.Do(func() { close(body.release) }) }
-			defer release()
 			var hits atomic.Int32
 			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if hits.Add(1) == 1 {
@@ -327,14 +326,17 @@ func TestCallerBodyStallBehindEarlierAttempt(t *testing.T) {
 			}
 			defer srv.Close()
 			defer base.CloseIdleConnections()
+			defer release() // first: the server's Close waits for the handler reading the body
 			// The second attempt's deadline fires while its writer waits
 			// for the body: then the body fails (HTTP/1.1 waits for its
 			// writer before RoundTrip returns).
 			var sends atomic.Int32
 			watch := roundTripFunc(func(req *http.Request) (*http.Response, error) {
 				if sends.Add(1) == 2 {
-					stop := context.AfterFunc(req.Context(), release)
-					defer stop()
+					// Not stopped when RoundTrip returns: it returns once
+					// the context is done, which may be before release
+					// has started, and a stop then would prevent it.
+					context.AfterFunc(req.Context(), release)
 				}
 				return base.RoundTrip(req)
 			})
