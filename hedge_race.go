@@ -113,20 +113,21 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 	idx := run.finish(c, 0, resp, err)
 	if idx < 0 {
 		// The attempt failed and copies are in flight: wait for them,
-		// one hedging delay at most.
-		idx = run.wait(delay)
+		// one hedging delay at most, and not past the call's end.
+		idx = run.wait(c, delay)
 	}
 	return c.settle(run, idx, st, hb, start)
 }
 
 // sendFirst sends the attempt itself, the first copy of run. When the
 // layers below panic, the panic goes on to the caller, as without hedging,
-// and the run ends with it (see abandon).
+// and the run ends with it (see abandon), its copies sent counted in the
+// call's Report.
 func (c *call) sendFirst(run *hedgeRun, req *http.Request, st *attemptState) (*http.Response, error) {
 	ended := false
 	defer func() {
 		if !ended {
-			run.abandon()
+			c.countHedges(run.abandon())
 		}
 	}()
 	resp, err := c.t.inner.roundTrip(req, st)
@@ -275,7 +276,8 @@ func (c *call) copyBody(areq, src *http.Request) (io.ReadCloser, error) {
 // decides the attempt when this result settles it: k for an answer that
 // is not retryable; when the last copy running has failed, all have, and
 // the one allFailed picks decides (no more copies are sent then: the
-// retry loop takes over). A 409 to a copy of a keyed write is the server
+// retry loop takes over); when the attempt itself has failed, no more
+// copies are sent either. A 409 to a copy of a keyed write is the server
 // saying that another copy holds the key: it is no answer. It returns -1
 // otherwise; a copy that ends after another won is closed here. A copy
 // of a keyed write that failed after it reached the base marks the run
@@ -315,6 +317,16 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 	answered := resp != nil && !cp.st.class.Retryable() && !(run.keyed && resp.StatusCode == http.StatusConflict)
 	if !answered {
 		if run.running > 0 {
+			if k == 0 {
+				// The attempt itself failed: the copies in flight
+				// get one delay more to answer (see wait), and no
+				// new one is sent, which would be a retry without
+				// its backoff.
+				run.stopped = true
+				if run.timer != nil {
+					run.timer.Stop()
+				}
+			}
 			return -1 // another copy may still answer
 		}
 		k = run.allFailed(k)
@@ -330,19 +342,29 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 // attempt's own when it got one), which the retry loop returns once it
 // stops, else the first that failed with an error. A keyed write's 409,
 // which says that another copy holds the key, decides only when every copy
-// got one.
+// sent got one, or no answer; the first 409 then. A copy that never
+// reached the wire (refused by the rate limiter, the limit of attempts in
+// flight or the breaker) is no copy sent: its refusal does not stand for
+// the attempt's answer.
 func (run *hedgeRun) allFailed(last int) int {
-	firstErr := -1
+	firstErr, conflict := -1, -1
 	for i, cp := range run.copies {
 		switch {
 		case cp.resp != nil && !(run.keyed && cp.resp.StatusCode == http.StatusConflict):
 			return i
-		case cp.err != nil && firstErr < 0:
+		case cp.resp != nil:
+			if conflict < 0 {
+				conflict = i
+			}
+		case cp.err != nil && firstErr < 0 && (i == 0 || cp.st != nil && cp.st.reached):
 			firstErr = i
 		}
 	}
-	if firstErr >= 0 {
+	switch {
+	case firstErr >= 0:
 		return firstErr
+	case conflict >= 0:
+		return conflict
 	}
 	return last
 }
@@ -395,20 +417,28 @@ func (run *hedgeRun) panicked(k int, p any) int {
 
 // wait returns the index of the copy that decides the attempt, once the
 // attempt itself failed with copies in flight: the first of them to decide
-// it within patience (one hedging delay). Past it, the attempt fails as it
-// would have without them (see allFailed), and they are canceled: a copy
-// that hangs (the slow tail hedging is for) must not hold a failure, and
-// the retry that follows it, until the attempt's deadline, where the call
-// without hedging would have retried at once. A copy of a keyed write that
-// may have been sent then makes the run lost (see settle): the server may
-// still hold its key when the retry comes.
-func (run *hedgeRun) wait(patience time.Duration) int {
+// it within patience (one hedging delay), and before the call's deadline
+// or its caller's cancel. Past them, the attempt fails as it would have
+// without them (see allFailed), and they are canceled: a copy that hangs
+// (the slow tail hedging is for) must not hold a failure, and the retry
+// that follows it, until the attempt's deadline, where the call without
+// hedging would have retried at once; nor, its base deaf to its context,
+// past the end of a call that a plain client, which sends no copy, would
+// have returned. A copy of a keyed write that may have been sent then
+// makes the run lost (see settle): the server may still hold its key when
+// the retry comes.
+func (run *hedgeRun) wait(c *call, patience time.Duration) int {
+	if !c.deadline.IsZero() {
+		patience = min(patience, c.deadline.Sub(c.t.clock.now()))
+	}
 	t := time.NewTimer(patience)
 	defer t.Stop()
 	select {
 	case idx := <-run.results:
 		return idx
 	case <-t.C:
+	case <-c.ctx.Done():
+	case <-cancelOf(c.req):
 	}
 	run.mu.Lock()
 	if run.winner >= 0 {
@@ -428,8 +458,9 @@ func (run *hedgeRun) wait(patience time.Duration) int {
 
 // abandon ends the run of an attempt whose own request panicked: no copy
 // is sent any more, those in flight are canceled, and the answers of those
-// that ended are closed, for no caller will read them.
-func (run *hedgeRun) abandon() {
+// that ended are closed, for no caller will read them. It returns the
+// number of copies sent.
+func (run *hedgeRun) abandon() int {
 	run.mu.Lock()
 	defer run.mu.Unlock()
 	run.stopped = true
@@ -446,6 +477,7 @@ func (run *hedgeRun) abandon() {
 			cp.cancel(nil)
 		}
 	}
+	return run.sent
 }
 
 // discard closes the response of a copy that lost, its context canceled
@@ -480,12 +512,11 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 		c.lost = true
 	}
 	run.mu.Unlock()
+	c.countHedges(sent) // a panic's Report counts them too
 	if w.panicked {
 		w.cancel(nil)
 		panic(w.panicVal) // the copy's, on the caller's goroutine
 	}
-	c.hedges += sent
-	c.sent += sent
 	// The attempt was sent once its waits, for the rate limiter and a
 	// slot of its host, were over: the host's latency runs from then, as
 	// the hedging delay does (see wire).
@@ -530,6 +561,13 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 		w.cancel(nil)
 	}
 	return w.resp, w.err
+}
+
+// countHedges counts the copies of an attempt sent, in the call's Report
+// and among its requests sent (see AttemptInfo.ResendCount).
+func (c *call) countHedges(sent int) {
+	c.hedges += sent
+	c.sent += sent
 }
 
 // cancelOnClose releases a copy's context when its response body is

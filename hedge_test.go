@@ -1360,3 +1360,164 @@ func TestHedgingNoCopyOnceCallEnded(t *testing.T) {
 		})
 	}
 }
+
+// TestHedgingUnsentCopyKeepsTheConflict: a keyed write's 409 is the
+// attempt's answer when its only copy never reached the wire (the rate
+// limiter refused it): the refusal of a copy that was not sent is no
+// result of the attempt, which returns the 409 as it would without
+// hedging, not an ErrRateLimited for a write the server answered.
+func TestHedgingUnsentCopyKeepsTheConflict(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			calls.Add(1)
+			io.Copy(io.Discard, req.Body)
+			req.Body.Close()
+			time.Sleep(100 * time.Millisecond)
+			return &http.Response{StatusCode: http.StatusConflict, Request: req, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(strings.NewReader(`{"error":{"code":"order_already_shipped","message":"the order was shipped"}}`))}, nil
+		})
+		tr := New(rt, WithRateLimit(1, 1), WithKeyHonoringHosts("api.test"),
+			WithHedging(Hedging{Delay: 20 * time.Millisecond}))
+		var r Report
+		resp, err := tr.RoundTrip(newRequest(t, WithReport(context.Background(), &r), "POST", "http://api.test/orders/1/cancel", strings.NewReader("x")))
+		if err != nil {
+			t.Fatalf("%d requests: %v; want the server's 409", calls.Load(), err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusConflict || calls.Load() != 1 || r.Hedges != 0 {
+			t.Errorf("status %d after %d requests, %d hedges; want the 409 of the one request sent", resp.StatusCode, calls.Load(), r.Hedges)
+		}
+		synctest.Wait()
+	})
+}
+
+// TestHedgingFailureWaitsNotPastTheDeadline: once the attempt failed, its
+// copies in flight get one hedging delay more to answer, but not past the
+// call's deadline (the context's, WithMaxElapsed's), nor once the caller
+// gave up: a copy whose base does not watch its context must not hold the
+// attempt's failure past them, where a plain client, which sends no copy,
+// returns it at once.
+func TestHedgingFailureWaitsNotPastTheDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  Option
+		ctx  func(context.Context) (context.Context, context.CancelFunc)
+	}{
+		{"context deadline", nil, func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(ctx, 1500*time.Millisecond)
+		}},
+		{"WithMaxElapsed", WithMaxElapsed(1500 * time.Millisecond), func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return ctx, func() {}
+		}},
+		{"caller cancels", nil, func(ctx context.Context) (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(ctx)
+			time.AfterFunc(1500*time.Millisecond, cancel)
+			return ctx, cancel
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var calls atomic.Int32
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					if calls.Add(1) == 1 { // the attempt: a 503 at 1.4s
+						time.Sleep(1400 * time.Millisecond)
+						return &http.Response{StatusCode: 503, Body: http.NoBody, Request: req}, nil
+					}
+					time.Sleep(10 * time.Second) // its copy, sent at 1s: deaf to its context
+					return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+				})
+				opts := []Option{WithHedging(Hedging{Delay: time.Second})}
+				if tc.opt != nil {
+					opts = append(opts, tc.opt)
+				}
+				tr := New(rt, opts...)
+				ctx, cancel := tc.ctx(context.Background())
+				defer cancel()
+				start := time.Now()
+				resp, err := tr.RoundTrip(newRequest(t, ctx, "GET", "http://api.test/", nil))
+				if took := time.Since(start); took > 1500*time.Millisecond {
+					t.Errorf("returned after %v (%v, %v), past the call's end at 1.5s", took, resp, err)
+				}
+				if resp != nil {
+					resp.Body.Close()
+				}
+				time.Sleep(10 * time.Second) // the deaf copy ends
+				synctest.Wait()
+			})
+		})
+	}
+}
+
+// TestHedgingPanicReportsTheCopies: the Report of a call that panics says
+// what it did until then (see WithReport), the copies it sent included: a
+// hedged attempt whose copy's base panicked sent two requests, and its
+// Report says one attempt and one hedge, as the Report of the same
+// attempt says when it returns.
+func TestHedgingPanicReportsTheCopies(t *testing.T) {
+	for _, panicker := range []int32{1, 2} { // the attempt itself, its copy
+		t.Run(fmt.Sprint("request ", panicker, " panics"), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var calls atomic.Int32
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					if calls.Add(1) != panicker {
+						<-req.Context().Done() // until the panic decides the attempt
+						return nil, context.Cause(req.Context())
+					}
+					time.Sleep(20 * time.Millisecond)
+					panic("base exploded")
+				})
+				tr := New(rt, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
+				var r Report
+				var got any
+				func() {
+					defer func() { got = recover() }()
+					resp, err := tr.RoundTrip(newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/", nil))
+					if err == nil {
+						resp.Body.Close()
+					}
+				}()
+				synctest.Wait()
+				if got != "base exploded" {
+					t.Fatalf("recovered %v, want the base's panic", got)
+				}
+				if calls.Load() != 2 || r.Attempts != 2 || r.Hedges != 1 {
+					t.Errorf("%d requests sent; Report: %d attempts, %d hedges; want 2 and 1", calls.Load(), r.Attempts, r.Hedges)
+				}
+			})
+		})
+	}
+}
+
+// TestHedgingNoCopyAfterTheAttemptFailed: once the attempt itself failed,
+// the copies in flight get one hedging delay more to answer, but no new
+// copy is sent meanwhile (MaxHedges 2): one sent then would be canceled at
+// the end of that delay, a request spent on a failed attempt without the
+// backoff of a retry.
+func TestHedgingNoCopyAfterTheAttemptFailed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			switch calls.Add(1) {
+			case 1: // the attempt: a 503 at 60ms
+				time.Sleep(60 * time.Millisecond)
+				return &http.Response{StatusCode: 503, Body: http.NoBody, Request: req}, nil
+			case 2: // its first copy, sent at 50ms, hangs
+				<-req.Context().Done()
+				return nil, context.Cause(req.Context())
+			}
+			return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(rt, WithMaxRetries(1), WithBackoff(time.Second, time.Second), WithHedging(Hedging{Delay: 50 * time.Millisecond, MaxHedges: 2}))
+		var r Report
+		resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		synctest.Wait()
+		if calls.Load() != 3 || r.Hedges != 1 {
+			t.Errorf("%d requests, %d hedges; want 3 and 1: the attempt, its copy in flight as it failed, and the retry", calls.Load(), r.Hedges)
+		}
+	})
+}

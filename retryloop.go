@@ -338,13 +338,14 @@ func (c *call) end(resp *http.Response, panicked bool) {
 
 // hedged sends attempt n with hedging from a copy of the call on the heap,
 // which the attempt's copies may use after it returns: so that passing the
-// call to them does not move every call, hedged or not, to the heap.
+// call to them does not move every call, hedged or not, to the heap. What
+// the attempt did comes back to the call when it panics too, for the
+// call's Report.
 func (c *call) hedged(n int, areq *http.Request, st *attemptState) (*http.Response, error) {
 	hc := new(call)
 	*hc = *c
-	resp, err := hc.sendHedged(n, areq, st)
-	*c = *hc
-	return resp, err
+	defer func() { *c = *hc }()
+	return hc.sendHedged(n, areq, st)
 }
 
 // beginAttempt readies st, zero, for attempt n of the call (of
