@@ -51,7 +51,9 @@ import (
 // and the limit. That refusal is local, as one of the breaker: nothing was
 // sent, the breaker does not count it, it spends no retry budget and is not
 // retried (a call whose retry is refused returns the response of its
-// previous attempt, if it had one), and the Attempt, the Report and the
+// previous attempt, if it had one; a Classifier that retries it all the
+// same pays for the retries it so makes, but the last, refused as the call
+// ends, so that one that retries every error cannot spin on refusals), and the Attempt, the Report and the
 // log record say so with OutcomeTooManyInFlight. The wait, refused or not,
 // is time the call spent waiting, reported as the rate limiter's wait is:
 // in Attempt.SlotWait (Attempt.LocalWait is the rate limiter's), in

@@ -352,6 +352,46 @@ func TestMaxInFlightRetryRefused(t *testing.T) {
 	})
 }
 
+// TestMaxInFlightRefusalRetriedByClassifierPays: a refusal of a full host
+// spends no retry budget, unless a Classifier retries it all the same:
+// that retry is paid for as any other (see WithMaxInFlight), so that a
+// Classifier that retries every error cannot spin on refusals. Nothing is
+// sent meanwhile.
+func TestMaxInFlightRefusalRetriedByClassifierPays(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &flightRT{latency: func(int, *http.Request) time.Duration { return time.Minute }}
+		tr := New(srv, WithMaxInFlight(1), WithBackoff(0, 0))
+		var holder sync.WaitGroup
+		defer holder.Wait()
+		holder.Add(1)
+		go func() {
+			defer holder.Done()
+			getIn(t, tr, context.Background(), "http://api.test/hold")
+		}()
+		synctest.Wait() // the holder has the host's one slot
+		ctx := WithCallOptions(context.Background(), WithMaxRetries(3), WithAttemptTimeout(time.Second),
+			WithClassifier(func(_ *http.Response, _ *APIError, err error, def Class) Class {
+				if err != nil {
+					return Transient
+				}
+				return def
+			}))
+		_, err := tr.RoundTrip(newRequest(t, ctx, http.MethodGet, "http://api.test/x", nil))
+		if !errors.Is(err, ErrTooManyInFlight) {
+			t.Fatalf("RoundTrip error = %v, want ErrTooManyInFlight", err)
+		}
+		if got := srv.seen(); !slices.Equal(got, []string{"api.test/hold"}) {
+			t.Errorf("the server saw %q, want the holder only", got)
+		}
+		// Three retries, each refused: the first two were followed by
+		// another retry, and are paid for; the last, refused as the
+		// call ends, gives back what it paid, as any refused retry does.
+		if s := hostState(t, tr, "http://api.test/"); s.RetryBudget != DefaultRetryBudgetBurst-2 {
+			t.Errorf("budget %v after three retries a Classifier made of refusals, want %v", s.RetryBudget, DefaultRetryBudgetBurst-2)
+		}
+	})
+}
+
 // TestMaxInFlightCanceledWhileWaiting: a caller that cancels while its
 // attempt waits for a slot gets its context's error at once, and leaves
 // the queue: the slot goes to the next waiter, and the host is free once

@@ -74,9 +74,10 @@ type RateLimitState struct {
 // quotas per credential: see WithRateLimitKey), and whatever a custom key
 // (WithRateLimitKey, BreakerSettings.Key) reads of it; its method and body
 // do not matter (Reads and Writes say both classes). A host the Transport
-// has not called, or has forgotten (an idle host is evicted, and ResetHost
-// clears one), is reported as a new one: breaker closed, no quota known, a
-// full budget, nothing in flight. It changes nothing, takes no lock but the
+// has not called, or has forgotten (an idle host is evicted), is reported
+// as a new one: breaker closed, no quota known, a full budget, nothing in
+// flight. One that ResetHost cleared has its breaker closed and no quota
+// known; its budget and its attempts in flight are as they were. It changes nothing, takes no lock but the
 // partitions' own, briefly, makes no call to a QuotaStore but a
 // PauseUntil, and is safe to call at any time, from any goroutine.
 //

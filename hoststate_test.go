@@ -135,6 +135,13 @@ func TestHostStateBreakerAndBudget(t *testing.T) {
 		if s := hostState(t, tr, "https://other.example.com"); s.Breaker != BreakerClosed || s.RetryBudget != DefaultRetryBudgetBurst {
 			t.Errorf("another host: %+v; want it untouched", s)
 		}
+		// ResetHost closes the breaker and leaves the budget as it was
+		// (see HostState): the retries it paid for were sent.
+		tr.ResetHost("api.example.com")
+		s = hostState(t, tr, "https://api.example.com/v1/posts")
+		if want := float64(DefaultRetryBudgetBurst - 2); s.Breaker != BreakerClosed || s.RetryBudget != want {
+			t.Errorf("after ResetHost: breaker %v, budget %v; want closed, %v", s.Breaker, s.RetryBudget, want)
+		}
 	})
 }
 
