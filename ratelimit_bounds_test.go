@@ -543,6 +543,61 @@ func TestRateLimitQuotaNoLongerAnnounced(t *testing.T) {
 	}
 }
 
+// TestRateLimitPolicyWindowNoLongerAnnounced: one response announces a
+// policy of an hour's window, and every response after it a quota of 100
+// with 99 left and a reset a second ahead, without a window (in another
+// family's words, or in the IETF RateLimit field without its policy). A
+// client calling every 10 seconds, far below what the server says is left,
+// is paced by that window no longer than MaxBelievedReset after the only
+// response that announced it, as by a window estimated from one reset.
+// (The policy's window held for good: about 2,100 of 2,160 calls in six
+// hours held up to 38 s each, the last at the end of the run; a plain
+// client's were all answered at once.)
+func TestRateLimitPolicyWindowNoLongerAnnounced(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		first, later []string
+	}{
+		{"policy, then X-RateLimit", []string{"RateLimit-Policy", `"h";q=10;w=3600`},
+			[]string{"X-RateLimit-Limit", "100", "X-RateLimit-Remaining", "99", "X-RateLimit-Reset", "1"}},
+		{"policy, then RateLimit alone", []string{"RateLimit-Policy", `"h";q=100;w=3600`, "RateLimit", `"h";r=99;t=1`},
+			[]string{"RateLimit", `"h";r=99;t=1`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+					h := tc.later
+					if n == 0 {
+						h = tc.first
+					}
+					for i := 0; i < len(h); i += 2 {
+						w.Header().Set(h[i], h[i+1])
+					}
+				}}
+				client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
+				start := time.Now()
+				var held int
+				var last time.Duration
+				for range 6 * 360 { // six hours, a call every 10 seconds
+					sent := time.Now()
+					code, err := do(t, client, "GET", "http://api.test/x")
+					switch {
+					case code != 200 && !errors.Is(err, ErrRateLimited):
+						t.Fatalf("call at %v: %d, %v", sent.Sub(start), code, err)
+					case code != 200 || time.Since(sent) != 0:
+						held++
+						last = sent.Sub(start)
+					}
+					time.Sleep(10 * time.Second)
+				}
+				if last > MaxBelievedReset {
+					t.Errorf("%d of %d calls refused or held, the last %v after the only response that announced the policy; want none after MaxBelievedReset (%v)", held, 6*360, last, MaxBelievedReset)
+				}
+			})
+		})
+	}
+}
+
 // TestRateLimitRemainingAboveLimit: a server whose every response says
 // that 100 requests remain of a quota it gives as 1 a minute (in each
 // family's words): the remaining count says the quota is at least that,

@@ -218,9 +218,17 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		// Copies: the path is part of the request's URL.
 		p.plainMethod, p.plainPath = keepKey(r.method), keepKey(r.path)
 	}
-	if r.hdr.window > 0 {
-		p.window, p.policyWindow = r.hdr.window, true
-	} else if !p.policyWindow && info.Reset.After(now) {
+	switch {
+	case r.hdr.window > 0:
+		p.window, p.policyWindow, p.windowSeen = r.hdr.window, true, now
+	case p.policyWindow && now.Sub(p.windowSeen) > MaxBelievedReset:
+		// A policy no response has announced for MaxBelievedReset, while
+		// responses go on announcing a quota without it, is an estimate
+		// like any other: one response's policy cannot slow the pace for
+		// longer than a believed pause may last.
+		p.policyWindow = false
+	}
+	if r.hdr.window == 0 && !p.policyWindow && info.Reset.After(now) {
 		// The longest time to a reset seen is the window, or close to it.
 		// An estimate that no response has confirmed (a time to a reset
 		// of at least half of it) for two of its windows, or for

@@ -116,7 +116,7 @@ type announced struct {
 	limit        int           // announced limit; 0 when unknown
 	window       time.Duration // announced (policy) or estimated window; 0 when unknown
 	policyWindow bool          // window was announced, not estimated
-	windowSeen   time.Time     // when an estimated window was last seen (see update)
+	windowSeen   time.Time     // when the window was last announced, or an estimate of it seen (see update)
 	heard        time.Time     // when a response last announced a rate-limit value (see unpace)
 	remaining    int           // announced remaining; valid while reset is ahead
 	reset        time.Time     // when remaining resets; zero when unknown

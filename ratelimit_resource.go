@@ -16,8 +16,9 @@ import (
 // rate limiter then keeps a partition per resource, so that a spent search
 // quota does not hold core calls, and learns which requests count against
 // which resource by the first segment of their path (/search/…, /graphql),
-// as the server names it. A request whose segment has not been seen yet
-// goes to the host's partition of its class, as without resources; so does
+// as the server names it (after an API's prefix, such as GitHub Enterprise
+// Server's /api/v3: see firstSegment). A request whose segment has not been
+// seen yet goes to the host's partition of its class, as without resources; so does
 // one whose segment has been named for two resources (GitHub counts
 // /search/code against code_search and /search/issues against search), since
 // its segment cannot tell which quota it counts against: a spent quota of
@@ -121,13 +122,26 @@ type plainLimits struct {
 	mixed bool
 }
 
-// firstSegment returns the first segment of path: "/search/code" → "search".
+// firstSegment returns the first segment of path: "/search/code" →
+// "search". The segments of an API's prefix before it, "api" and a version
+// ("v3"), are skipped: GitHub Enterprise Server serves its REST API under
+// /api/v3 and its GraphQL API at /api/graphql, whose first segment, "api"
+// on every route, would send the searches to the partition of core, and
+// a spent core quota would hold them ("/api/v3/search/code" → "search").
 func firstSegment(path string) string {
-	path = strings.TrimPrefix(path, "/")
-	if i := strings.IndexByte(path, '/'); i >= 0 {
-		return path[:i]
+	for {
+		seg, rest, more := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+		if !more || !isPrefixSegment(seg) {
+			return seg
+		}
+		path = rest
 	}
-	return path
+}
+
+// isPrefixSegment reports whether a path segment is one of an API's
+// prefix, which names no resource: "api", or a version such as "v3".
+func isPrefixSegment(s string) bool {
+	return s == "api" || len(s) > 1 && s[0] == 'v' && allDigits(s[1:])
 }
 
 // bucketMethod returns req's method as a bucket's route names it.

@@ -1248,3 +1248,53 @@ func TestRateLimitSplitDuringGlobalPause(t *testing.T) {
 		}
 	})
 }
+
+// TestRateLimitResourceUnderAPIPrefix: GitHub Enterprise Server serves its
+// REST API under /api/v3 and its GraphQL API at /api/graphql, every route's
+// first segment "api". A spent core quota must not hold the searches nor
+// GraphQL, which a plain client sends and the server answers. (The
+// segment "api" was learned for core: the search call was refused with
+// ErrRateLimited for core's 30 minutes, never sent.)
+func TestRateLimitResourceUnderAPIPrefix(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		calls := map[string]int{}
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			res, remaining := "core", 0 // spent
+			switch {
+			case strings.HasPrefix(req.URL.Path, "/api/v3/search/"):
+				res, remaining = "search", 29
+			case req.URL.Path == "/api/graphql":
+				res, remaining = "graphql", 4999
+			}
+			calls[res]++
+			h := http.Header{}
+			h.Set("X-RateLimit-Resource", res)
+			h.Set("X-RateLimit-Limit", "5000")
+			h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+			h.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(30*time.Minute).Unix(), 10))
+			return &http.Response{StatusCode: 200, Header: h, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(rt)
+		for _, c := range []struct{ method, path string }{
+			{"GET", "/api/v3/repos/o/r"}, // spends core
+			{"GET", "/api/v3/search/issues?q=x"},
+			{"POST", "/api/graphql"},
+		} {
+			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), c.method, "https://ghe.example.com"+c.path, nil))
+			if err != nil {
+				t.Fatalf("%s %s after core was spent: %v", c.method, c.path, err)
+			}
+			resp.Body.Close()
+		}
+		if calls["search"] != 1 || calls["graphql"] != 1 {
+			t.Errorf("calls = %v, want one search and one graphql call", calls)
+		}
+		// Core's routes still wait for core's reset.
+		if _, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "https://ghe.example.com/api/v3/repos/o/r/issues", nil)); !errors.Is(err, ErrRateLimited) {
+			t.Errorf("core call with core spent: %v, want ErrRateLimited", err)
+		}
+	})
+}
