@@ -220,8 +220,11 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 	st.class = decide(resp.StatusCode, resp.Header, &env, parsed, c.codes.lookup)
 	st.retryAfter, st.hasRetryAfter = serverWait(resp.StatusCode, resp.Header, st.class, now)
 	st.apiErr = newAPIError(resp, &env, parsed, st.class, st.retryAfter)
-	if st.lost && !st.class.Retryable() && keyHeld(resp.StatusCode, st.apiErr) {
-		// The key is held by an earlier attempt of the call: see keyHeld.
+	if st.lost && !st.class.Retryable() && keyHeld(resp.StatusCode, st.apiErr) &&
+		(!parsed || env.retryable != 0) && retryHint(resp.Header) != 0 {
+		// The key is held by an earlier attempt of the call (see
+		// keyHeld), unless the server said not to retry: its word is
+		// the strongest (see decide).
 		st.class, st.apiErr.Retryable = Transient, true
 	}
 	st.code = st.apiErr.Code

@@ -805,6 +805,32 @@ func TestListItemRetryableIsNotTheAnswers(t *testing.T) {
 	}
 }
 
+// TestListItemRetryableIsNotTheAnswersUnderACode: the same when the
+// envelope's own code is a top-level "code" ({"code":…,"message":…,
+// "errors":[…]}): the answer is VALIDATION_FAILED, not retried; its first
+// item's code and retryable flag are a platform's. The first item was
+// read as the answer's: the 422 was retried 5 times, and with an item
+// coded rate_limited, Throttled.
+func TestListItemRetryableIsNotTheAnswersUnderACode(t *testing.T) {
+	for _, body := range []string{
+		`{"code":"VALIDATION_FAILED","message":"Post failed platform rules","errors":[{"origin":"platform","code":"MEDIA_TOO_LARGE","message":"file exceeds 100 MB","retryable":true}]}`,
+		`{"code":"VALIDATION_FAILED","message":"Post failed platform rules","errors":[{"field":"media","code":"rate_limited","message":"the platform is busy"}]}`,
+	} {
+		s := &rtScript{steps: []rtStep{{status: 422, body: body}}}
+		var attempts []Attempt
+		tr := New(s, WithBackoff(0, 0), WithObserver(func(a Attempt) { attempts = append(attempts, a) }))
+		resp, _ := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/v1/posts/1", nil))
+		resp.Body.Close()
+		if s.numCalls() != 1 || attempts[0].Class != Permanent || attempts[0].Code != "VALIDATION_FAILED" {
+			t.Errorf("%d attempts, class %v, code %q; want one Permanent attempt, VALIDATION_FAILED", s.numCalls(), attempts[0].Class, attempts[0].Code)
+		}
+		resp = &http.Response{StatusCode: 422, Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body))}
+		if e := ParseError(resp); e.Retryable || e.Code != "VALIDATION_FAILED" || e.Message != "Post failed platform rules" {
+			t.Errorf("ParseError = %+v; want VALIDATION_FAILED and its message, not retryable", e)
+		}
+	}
+}
+
 func TestPeekIsBounded(t *testing.T) {
 	envelope := `{"error":{"code":"invalid_request","message":"too big","details":{"pad":"`
 	big := envelope + strings.Repeat("x", 10<<20) + `"}}}`

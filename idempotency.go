@@ -419,8 +419,10 @@ func namesKey(s string) bool {
 // reused for another payload, and the same key, later, gets the first
 // attempt's answer. Returning the 409 instead would tell the caller to
 // write again under a new key. A code that names a state
-// (PUBLIC_API_POST_CANCEL_INVALID_STATE) is the server's final word. The
-// classifier makes such a 409 Transient by default: a Classifier may
+// (PUBLIC_API_POST_CANCEL_INVALID_STATE) is the server's final word, and
+// so is a 409 whose envelope's retryable flag or vendor hint says false
+// (which the classifier checks).
+// The classifier makes such a 409 Transient by default: a Classifier may
 // decide otherwise.
 func keyHeld(status int, e *APIError) bool {
 	if status != http.StatusConflict {

@@ -1309,6 +1309,34 @@ func TestKeyHeldByLostAttemptIsRetried(t *testing.T) {
 	}
 }
 
+// TestKeyHeldNotRetriedAgainstServersNo: a 409 after a lost attempt of a
+// keyed write whose server says explicitly that it is not to be retried
+// (the envelope's "retryable": false, Stripe-Should-Retry or
+// X-Should-Retry: false, the strongest words of the precedence) is
+// returned at once: the key is not held, the conflict is final (Altyaa's
+// "conflict": a duplicate slug). It was retried as a key held by the lost
+// attempt, 5 times with backoff, against the server's word.
+func TestKeyHeldNotRetriedAgainstServersNo(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		body   string
+	}{
+		{"retryable false", nil, `{"error":{"code":"conflict","message":"duplicate slug","retryable":false}}`},
+		{"retryable false, no code", nil, `{"message":"duplicate slug","retryable":false}`},
+		{"X-Should-Retry false", http.Header{"X-Should-Retry": {"false"}}, `{"error":{"code":"conflict","message":"duplicate slug"}}`},
+		{"Stripe-Should-Retry false", http.Header{"Stripe-Should-Retry": {"false"}}, ``},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := &rtScript{steps: []rtStep{{err: io.ErrUnexpectedEOF}, {status: 409, header: tc.header, body: tc.body}}}
+			resp := postKeyed(t, New(rt, fastRetries), "https://api.example.com/v1/posts", "post-9")
+			if resp.StatusCode != 409 || rt.numCalls() != 2 {
+				t.Errorf("status %d after %d attempts, want the 409 after 2", resp.StatusCode, rt.numCalls())
+			}
+		})
+	}
+}
+
 // TestIdempotencyHeaderInvalidNamePanics: WithIdempotencyHeader panics on
 // a name that is not a valid header name, as on an empty one, naming the
 // option. It accepted it: reads went through and every write that got a

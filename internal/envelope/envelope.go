@@ -35,7 +35,9 @@ const (
 	// ErrorsArray is {"errors":[{"code":…,"message":…},…]}: the first
 	// element is read.
 	ErrorsArray = "errors-array"
-	// CodeMessage is {"code":…,"message":…} at the top level.
+	// CodeMessage is {"code":…,"message":…} at the top level, with or
+	// without "errors", which are then its parts: the code and the
+	// retryable flag of their first element are not the document's.
 	CodeMessage = "code-message"
 	// Message is {"message":…} alone, as GitHub sends it: no code.
 	Message = "message"
@@ -167,11 +169,16 @@ func Parse(data []byte, problem bool) (Envelope, bool) {
 			fromList = false
 		}
 		env.Message = first(d.Detail.s, d.Title.s, env.Message)
-	case d.Errors.isArray:
-		env.Shape = ErrorsArray
-	case d.Code.s != "":
+	case d.Code.s != "" && !(d.Code.numeric && d.Errors.isArray):
+		// A code of its own: the errors, if any, are its parts. (A
+		// number beside them, {"code":400,"errors":[…]}, repeats the
+		// status: the first of them names the error.)
 		env.Shape = CodeMessage
 		env.Code, env.NumericCode = d.Code.s, d.Code.numeric
+		fromList = false
+		env.Message = first(d.Message.s, env.Message)
+	case d.Errors.isArray:
+		env.Shape = ErrorsArray
 	case d.Message.s != "":
 		env.Shape = Message
 	}

@@ -130,6 +130,12 @@ func TestParse(t *testing.T) {
 			Envelope{Shape: Problem, Code: "validation", Message: "T", Retryable: -1}},
 		{"problem coded by its errors", `{"type":"about:blank","title":"T","status":503,"errors":[{"code":"F","retryable":true}]}`, false, true,
 			Envelope{Shape: Problem, Code: "F", Message: "T", Retryable: 1}},
+		{"code with retryable errors", `{"code":"VALIDATION_FAILED","message":"M","errors":[{"code":"F","message":"I","retryable":true}]}`, false, true,
+			Envelope{Shape: CodeMessage, Code: "VALIDATION_FAILED", Message: "M", Retryable: -1}},
+		{"code, its own retryable", `{"code":"E","retryable":false,"errors":[{"code":"F","retryable":true}]}`, false, true,
+			Envelope{Shape: CodeMessage, Code: "E", Message: "", Retryable: 0}},
+		{"numeric code with errors", `{"code":400,"message":"M","errors":[{"code":"F","message":"I","retryable":true}]}`, false, true,
+			Envelope{Shape: ErrorsArray, Code: "F", Message: "I", Retryable: 1}},
 		{"errors array", `{"errors":[{"code":"F","retryable":true}]}`, false, true,
 			Envelope{Shape: ErrorsArray, Code: "F", Retryable: 1}},
 
