@@ -158,7 +158,9 @@ func readPrefixUntil(r io.Reader, contentLength, max int64, enough *atomic.Bool)
 	for int64(len(buf)) < max {
 		if len(buf) == cap(buf) {
 			grow := int64(cap(buf)) * 2
-			if contentLength >= int64(len(buf)) {
+			if contentLength >= int64(len(buf)) && contentLength < max {
+				// Below max, contentLength+1 cannot overflow (a
+				// server's Content-Length may be 2^63-1).
 				grow = min(grow, contentLength+1)
 			}
 			if grow > max {

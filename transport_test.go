@@ -970,6 +970,49 @@ func TestRetriedResponsesDrainedAndClosed(t *testing.T) {
 	}
 }
 
+// TestHugeContentLengthOverHTTP: a hostile server's Content-Length of
+// 9223372036854775807 (net/http takes any up to 2^63-1), followed by more
+// bytes than the first buffer of a read holds (512), neither panics nor
+// reserves the claimed length: not the peek at an error's envelope nor the
+// drain of a 503 retried past, under the default options, nor the read of
+// a success with WithBufferedResponse(math.MaxInt64). The buffer's growth,
+// bounded by Content-Length + 1, overflowed: makeslice panicked on the
+// caller's goroutine, which a plain client's Read never does.
+func TestHugeContentLengthOverHTTP(t *testing.T) {
+	for _, status := range []int{503, 200} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			var n atomic.Int32
+			srv, _ := countConns(t, func(w http.ResponseWriter, r *http.Request) {
+				if n.Add(1) > 1 {
+					io.WriteString(w, "whole")
+					return
+				}
+				conn, _, err := http.NewResponseController(w).Hijack()
+				if err != nil {
+					panic(http.ErrAbortHandler)
+				}
+				defer conn.Close()
+				fmt.Fprintf(conn, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+					status, http.StatusText(status), int64(math.MaxInt64), strings.Repeat("x", 2000))
+			})
+			base := &http.Transport{}
+			t.Cleanup(base.CloseIdleConnections)
+			opts := []Option{WithBackoff(time.Millisecond, time.Millisecond)}
+			if status == 200 {
+				opts = append(opts, WithBufferedResponse(math.MaxInt64))
+			}
+			tr := New(base, opts...)
+			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", srv.URL, nil))
+			if err != nil {
+				t.Fatalf("RoundTrip: %v, want the second answer", err)
+			}
+			if got := readBody(t, resp); got != "whole" || n.Load() != 2 {
+				t.Errorf("RoundTrip = %q after %d attempts, want the second's body", got, n.Load())
+			}
+		})
+	}
+}
+
 func TestRetriesExhaustedReturnLastResponse(t *testing.T) {
 	last := strings.Repeat("L", 200<<10) // larger than the peek and the drain limits
 	for _, ct := range []string{"application/json", "text/plain"} {
