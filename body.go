@@ -481,7 +481,7 @@ func (r *captureReader) Read(p []byte) (int, error) {
 			stale := r.closed || r.gen != c.gen || c.frozen
 			if !c.overflow && c.seeker == nil {
 				if c.read+int64(n) <= c.limit || stale {
-					c.buf = append(c.buf, q[:n]...)
+					c.buf = append(c.grow(n), q[:n]...)
 				} else {
 					c.overflow = true
 					c.buf = nil
@@ -503,6 +503,24 @@ func (r *captureReader) Read(p []byte) (int, error) {
 		}
 		return n, err
 	}
+}
+
+// grow returns c.buf with room for n more bytes. Its capacity doubles, but
+// no further than the limit, nor than the request's ContentLength within
+// it: append's own growth passes them, by up to a quarter. A stale read
+// past the limit (see Read) gets the room it needs. c.mu is held.
+func (c *captureBody) grow(n int) []byte {
+	need := int64(len(c.buf)) + int64(n)
+	if need <= int64(cap(c.buf)) {
+		return c.buf
+	}
+	bound := c.limit
+	if c.want > 0 && c.want < bound {
+		bound = c.want
+	}
+	nb := make([]byte, len(c.buf), min(max(2*int64(cap(c.buf)), need), max(bound, need)))
+	copy(nb, c.buf)
+	return nb
 }
 
 // checkLength returns a *RequestError when the body's length, read so far

@@ -672,6 +672,42 @@ func TestCaptureBodyLyingContentLength(t *testing.T) {
 	}
 }
 
+// TestCaptureBodyStaysWithinLimit: the buffer that captures a body without
+// GetBody, read as net/http's writer reads it (32 KiB at a time), never
+// grows past WithMaxBufferedBody, nor past the body's ContentLength when
+// it is known: append's growth made a buffer of up to 1.25 times the
+// limit (1.19 MiB for a body of unknown length of 1 MiB, the default
+// limit), memory beyond the bound the option sets.
+func TestCaptureBodyStaysWithinLimit(t *testing.T) {
+	for _, tc := range []struct {
+		limit, size, contentLength int64
+	}{
+		{1 << 20, 1 << 20, -1},
+		{1 << 20, 1<<20 - 1000, -1},
+		{8 << 20, 8 << 20, 8 << 20},
+		{8 << 20, 3 << 20, 3 << 20},
+		{3<<20 + 5, 3 << 20, -1},
+	} {
+		req, _ := http.NewRequest("PUT", "https://api.test/v1/media", io.NopCloser(bytes.NewReader(make([]byte, tc.size))))
+		req.ContentLength = tc.contentLength
+		var b replayBody
+		b.init(req, tc.limit)
+		r, _ := b.first()
+		if n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, make([]byte, 32<<10)); n != tc.size || err != nil {
+			t.Fatalf("first attempt's body: %d bytes, %v; want %d", n, err, tc.size)
+		}
+		bound := tc.limit
+		if tc.contentLength > 0 {
+			bound = tc.contentLength
+		}
+		if c := b.cap.buf; int64(len(c)) != tc.size || int64(cap(c)) > bound {
+			t.Errorf("a body of %d bytes (ContentLength %d) under a limit of %d: captured %d bytes in a buffer of %d; want all in one of at most %d",
+				tc.size, tc.contentLength, tc.limit, len(c), cap(c), bound)
+		}
+		b.close()
+	}
+}
+
 // stuckSeeker is a request body that can seek, as an io.SectionReader over
 // a remote store does, whose second Read closes stuck, then blocks until
 // release is closed.
