@@ -3,8 +3,10 @@ package resilient
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -271,4 +273,89 @@ func TestPanicClosesResponse(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestPanicClosesCallersBody: a panic in what the caller plugged in before
+// the base RoundTripper got the attempt's body (an observer's after the
+// retry loop readied the retry's body: a captured body's reader, a file
+// rewound, a GetBody's copy; a function that keys the rate limiter or the
+// breaker; a QuotaStore; a Tracer's StartAttempt, which closes it itself)
+// still closes the caller's request body, once, as net/http's contract
+// asks on every path, and every copy GetBody made: a file left open leaks
+// its descriptor with each panic a server recovers from.
+func TestPanicClosesCallersBody(t *testing.T) {
+	for _, where := range []string{"observer", "rate-limit key", "breaker key", "quota store", "StartAttempt"} {
+		for _, kind := range []string{"captured", "seekable", "GetBody"} {
+			t.Run(where+"/"+kind, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					status := 200
+					opts := []Option{WithBackoff(time.Second, time.Second)}
+					switch where {
+					case "observer":
+						status = 503
+						opts = append(opts, WithObserver(func(Attempt) { panic("observer exploded") }))
+					case "rate-limit key":
+						opts = append(opts, WithRateLimitKey(func(*http.Request) string { panic("key exploded") }))
+					case "breaker key":
+						opts = append(opts, WithBreaker(BreakerSettings{Key: func(*http.Request) string { panic("key exploded") }}))
+					case "quota store":
+						opts = append(opts, WithQuotaStore(storeFunc(func(string) QuotaPartition { panic("store exploded") })))
+					case "StartAttempt":
+						opts = append(opts, WithTracer(&startPanicTracer{attempt: true}))
+					}
+					base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+						req.Body.Close() // an early answer: the body was not read to its end
+						return &http.Response{StatusCode: status, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+					})
+					tr := New(base, opts...)
+					var body io.ReadCloser
+					var closes func() int
+					var copies []*trackedBody
+					switch kind {
+					case "captured", "GetBody":
+						b := newTrackedBody("payload")
+						body, closes = b, func() int { b.mu.Lock(); defer b.mu.Unlock(); return b.closes }
+					case "seekable":
+						f, err := os.CreateTemp(t.TempDir(), "body")
+						if err != nil {
+							t.Fatal(err)
+						}
+						f.WriteString("payload")
+						f.Seek(0, io.SeekStart)
+						sf := &seekCloseCounter{File: f}
+						body, closes = sf, func() int { return int(sf.closes.Load()) }
+					}
+					req := newRequest(t, context.Background(), "PUT", "http://api.test/", body)
+					if kind == "GetBody" {
+						req.GetBody = func() (io.ReadCloser, error) {
+							b := newTrackedBody("payload")
+							copies = append(copies, b)
+							return b, nil
+						}
+					}
+					mustPanic(t, "the panic was not propagated", func() { tr.RoundTrip(req) })
+					if n := closes(); n != 1 {
+						t.Errorf("the caller's body was closed %d times, want 1", n)
+					}
+					for i, b := range copies {
+						if b.mu.Lock(); b.closes != 1 {
+							t.Errorf("GetBody's copy %d was closed %d times, want 1", i+1, b.closes)
+						}
+						b.mu.Unlock()
+					}
+				})
+			})
+		}
+	}
+}
+
+// seekCloseCounter is an *os.File that counts its Close calls.
+type seekCloseCounter struct {
+	*os.File
+	closes atomic.Int32
+}
+
+func (f *seekCloseCounter) Close() error {
+	f.closes.Add(1)
+	return f.File.Close()
 }

@@ -44,10 +44,11 @@ func (e *RequestError) Unwrap() error { return e.Err }
 // request's ContentLength) into *RequestError, so that they are told
 // apart from the network's.
 type checkedBody struct {
-	rc    io.ReadCloser
-	want  int64
-	read  int64
-	watch bodyWatch
+	rc     io.ReadCloser
+	want   int64
+	read   int64
+	watch  bodyWatch
+	closed atomic.Bool // Close closes rc once: a layer that closed it may panic, and the retry loop close it again
 }
 
 func (b *checkedBody) Read(p []byte) (int, error) {
@@ -61,9 +62,12 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 	return n, checkLength(b.want, b.read, err)
 }
 
-// Close closes the body. Its error fails the attempt as net/http's
+// Close closes the body, once. Its error fails the attempt as net/http's
 // transport returns it (a plain client fails so too): a *RequestError.
 func (b *checkedBody) Close() error {
+	if !b.closed.CompareAndSwap(false, true) {
+		return nil
+	}
 	if err := b.rc.Close(); err != nil {
 		return &RequestError{Err: err}
 	}

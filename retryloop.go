@@ -54,11 +54,20 @@ func (c *call) run() (*http.Response, error) {
 	var held *http.Response // the last response retried past, kept for give-up
 	var lastErr error       // the error of the last attempt retried past, when it had no response
 	reqBody, sameBody := body.first()
+	// pending is the body of the attempt to send until the chain returns
+	// from it; sending says that the chain has it. A panic before the base
+	// RoundTripper got it (an observer's, the logger's, a Tracer's, a
+	// function that keys a layer, a QuotaStore's) closes it, so that the
+	// caller's body it reads is closed too, as on every path.
+	pending, sending := reqBody, false
 	st, _ := t.states.Get().(*attemptState) // reset for each attempt
 	if st == nil {
 		st = new(attemptState)
 	}
 	defer func() {
+		if pending != nil && !(sending && st.reached) {
+			pending.Close()
+		}
 		if c.paid && !(c.attempts >= c.paidFor && st.reached) {
 			// A panic (an observer's, a Tracer's, GetBody's, a
 			// layer's above the base) between the decision to retry
@@ -83,11 +92,13 @@ func (c *call) run() (*http.Response, error) {
 
 		var resp *http.Response
 		var err error
+		sending = true
 		if c.hedgeable(areq) {
 			resp, err = c.hedged(n, areq, st)
 		} else {
 			resp, err = t.inner.roundTrip(areq, st)
 		}
+		pending, sending = nil, false // the chain closed it, or its base has it
 		releaseDeadline(st, resp)
 		var dur time.Duration
 		if t.observed {
@@ -151,7 +162,9 @@ func (c *call) run() (*http.Response, error) {
 		}
 		if retry {
 			var berr error
-			if reqBody, berr = body.next(c.ctx, cancelOf(req), c.deadline); berr != nil {
+			reqBody, berr = body.next(c.ctx, cancelOf(req), c.deadline)
+			pending = reqBody
+			if berr != nil {
 				// Give up with what the attempt produced; without a
 				// response, say why no retry followed.
 				retry, delay, stop = false, 0, StopBodyNotReplayable
@@ -240,6 +253,7 @@ func (c *call) run() (*http.Response, error) {
 				t.logCanceledWait(c, n, maxAttempts, err, part)
 				c.giveBackRetry()
 				if reqBody != nil {
+					pending = nil
 					reqBody.Close()
 				}
 				if held != nil {
