@@ -494,6 +494,28 @@ func TestRateLimitWindowEstimateBoundedByMaxBelievedReset(t *testing.T) {
 	})
 }
 
+// sixHoursOfCalls calls http://api.test/x through client every 10 seconds
+// for six hours (in a synctest bubble), and returns how many calls were
+// refused (ErrRateLimited) or held by the rate limiter, and when the last
+// of them was sent, from the start. Any other failure fails the test.
+func sixHoursOfCalls(t *testing.T, client *http.Client) (held int, last time.Duration) {
+	t.Helper()
+	start := time.Now()
+	for range 6 * 360 {
+		sent := time.Now()
+		code, err := do(t, client, "GET", "http://api.test/x")
+		switch {
+		case code != 200 && !errors.Is(err, ErrRateLimited):
+			t.Fatalf("call at %v: %d, %v", sent.Sub(start), code, err)
+		case code != 200 || time.Since(sent) != 0:
+			held++
+			last = sent.Sub(start)
+		}
+		time.Sleep(10 * time.Second)
+	}
+	return held, last
+}
+
 // TestRateLimitQuotaNoLongerAnnounced: one response announces a quota of
 // 10 an hour (in each family's words), and the responses after it announce
 // none. A client calling every 10 seconds is paced by that quota, but no
@@ -520,21 +542,7 @@ func TestRateLimitQuotaNoLongerAnnounced(t *testing.T) {
 					}
 				}}
 				client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
-				start := time.Now()
-				var refused int
-				var last time.Duration
-				for range 6 * 360 { // six hours, a call every 10 seconds
-					sent := time.Now()
-					code, err := do(t, client, "GET", "http://api.test/x")
-					switch {
-					case code != 200 && !errors.Is(err, ErrRateLimited):
-						t.Fatalf("call at %v: %d, %v", sent.Sub(start), code, err)
-					case code != 200 || time.Since(sent) != 0:
-						refused++
-						last = sent.Sub(start)
-					}
-					time.Sleep(10 * time.Second)
-				}
+				refused, last := sixHoursOfCalls(t, client)
 				if last > MaxBelievedReset {
 					t.Errorf("%d of %d calls refused or held, the last %v after the only response that announced a quota; want none after MaxBelievedReset (%v)", refused, 6*360, last, MaxBelievedReset)
 				}
@@ -575,21 +583,7 @@ func TestRateLimitPolicyWindowNoLongerAnnounced(t *testing.T) {
 					}
 				}}
 				client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
-				start := time.Now()
-				var held int
-				var last time.Duration
-				for range 6 * 360 { // six hours, a call every 10 seconds
-					sent := time.Now()
-					code, err := do(t, client, "GET", "http://api.test/x")
-					switch {
-					case code != 200 && !errors.Is(err, ErrRateLimited):
-						t.Fatalf("call at %v: %d, %v", sent.Sub(start), code, err)
-					case code != 200 || time.Since(sent) != 0:
-						held++
-						last = sent.Sub(start)
-					}
-					time.Sleep(10 * time.Second)
-				}
+				held, last := sixHoursOfCalls(t, client)
 				if last > MaxBelievedReset {
 					t.Errorf("%d of %d calls refused or held, the last %v after the only response that announced the policy; want none after MaxBelievedReset (%v)", held, 6*360, last, MaxBelievedReset)
 				}
