@@ -54,8 +54,10 @@ type hedgeRun struct {
 // flight, the breaker): the copies are numbered as they are sent, so that
 // the n-th copy sent is hedge n (and its resend count follows the
 // requests sent), whatever the copies before it that never were. A copy
-// whose attempt was decided meanwhile is not sent: it fails with
-// errHedgeLost, as its canceled context would make the base fail it.
+// whose attempt was decided meanwhile, or failed itself (see finish), is
+// not sent: its context is canceled, and it fails with errHedgeLost, as
+// the base would fail it then; the layers above it (a breaker) count
+// nothing of a copy canceled.
 //
 // For the attempt itself (st.hedge 0), wire arms the first copy: the
 // hedging delay runs from when the attempt is sent, not while it waits
@@ -72,6 +74,7 @@ func (run *hedgeRun) wire(st *attemptState) error {
 		return nil
 	}
 	if run.stopped {
+		run.copies[st.hedge].cancel(errHedgeLost) // st.hedge is its index until it is sent
 		return errHedgeLost
 	}
 	run.sent++

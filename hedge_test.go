@@ -1521,3 +1521,95 @@ func TestHedgingNoCopyAfterTheAttemptFailed(t *testing.T) {
 		}
 	})
 }
+
+// TestHedgingCopyUnsentAfterTheAttemptFailedCountsNothing: a copy that was
+// on its way through the layers as the attempt itself failed is not sent
+// (see TestHedgingNoCopyAfterTheAttemptFailed), and counts against
+// nothing: not a failure of its host's breaker (two in a row trip it
+// here), which would refuse the retry that a plain client's caller, and
+// the call without hedging, would have made.
+func TestHedgingCopyUnsentAfterTheAttemptFailedCountsNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if calls.Add(1) == 1 { // the attempt: a 503 at 60ms
+				time.Sleep(60 * time.Millisecond)
+				return &http.Response{StatusCode: 503, Body: http.NoBody, Request: req}, nil
+			}
+			return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+		})
+		var r Report
+		ctx := WithReport(context.Background(), &r)
+		start := time.Now()
+		var held atomic.Bool
+		key := func(req *http.Request) string {
+			// The copy, launched at 50ms, reaches its breaker at 70ms,
+			// once the attempt failed. (Its launch asks about the
+			// breaker with the caller's request.)
+			if req.Context() != ctx && time.Since(start) >= 50*time.Millisecond && held.CompareAndSwap(false, true) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			return "api.test"
+		}
+		tr := New(rt, WithMaxRetries(1), WithBackoff(time.Second, time.Second),
+			WithBreaker(BreakerSettings{ConsecutiveFailures: 2, Key: key}),
+			WithHedging(Hedging{Delay: 50 * time.Millisecond}))
+		resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		synctest.Wait()
+		if resp.StatusCode != 200 || calls.Load() != 2 || r.Hedges != 0 {
+			t.Errorf("status %d after %d requests, %d hedges; want 200 after 2 (the attempt and its retry), no hedge", resp.StatusCode, calls.Load(), r.Hedges)
+		}
+		if !held.Load() {
+			t.Error("the copy never reached its breaker")
+		}
+	})
+}
+
+// TestHedgingCopyUnsentAfterTheAttemptFailedKeepsThePace: a copy that took
+// its turn of the rate limiter's pace, and is not sent because the
+// attempt itself failed meanwhile, gives its turn back, as a copy the
+// breaker refuses does: the retry that follows goes after its backoff, as
+// without hedging, not one turn of the pace (10s) later.
+func TestHedgingCopyUnsentAfterTheAttemptFailedKeepsThePace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		var retryAt atomic.Int64
+		start := time.Now()
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if calls.Add(1) == 1 { // the attempt: a 503 at 60ms
+				time.Sleep(60 * time.Millisecond)
+				return &http.Response{StatusCode: 503, Body: http.NoBody, Request: req}, nil
+			}
+			retryAt.Store(int64(time.Since(start)))
+			return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+		})
+		ctx := context.Background()
+		var held atomic.Bool
+		key := func(req *http.Request) string {
+			// The copy, launched at 50ms with a turn of the pace,
+			// reaches its breaker at 70ms, once the attempt failed.
+			if req.Context() != ctx && time.Since(start) >= 50*time.Millisecond && held.CompareAndSwap(false, true) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			return "api.test"
+		}
+		tr := New(rt, WithMaxRetries(1), WithBackoff(time.Second, time.Second), WithRateLimit(0.1, 2),
+			WithBreaker(BreakerSettings{Key: key}), WithHedging(Hedging{Delay: 50 * time.Millisecond}))
+		resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		synctest.Wait()
+		if d := time.Duration(retryAt.Load()); resp.StatusCode != 200 || calls.Load() != 2 || d > 1100*time.Millisecond {
+			t.Errorf("status %d after %d requests, the retry sent at %v; want 200 after 2, the retry at 1.06s", resp.StatusCode, calls.Load(), d)
+		}
+		if !held.Load() {
+			t.Error("the copy never reached its breaker")
+		}
+	})
+}

@@ -380,8 +380,11 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	}
 	resp, err := m.next.roundTrip(req, st)
 	if err != nil || resp == nil {
-		if token && refusedLocally(err) {
-			p.giveBack(time.Now()) // never sent: its token is the next attempt's
+		if token && (refusedLocally(err) || st != nil && st.hedge > 0 && !st.reached) {
+			// Never sent (a hedged copy, too, whose attempt was
+			// decided or failed before it reached the wire: see
+			// hedgeRun.wire): its token is the next attempt's.
+			p.giveBack(time.Now())
 		}
 		if st != nil && st.cut != nil {
 			// A success whose body was cut (WithBufferedResponse): its

@@ -134,8 +134,9 @@ import (
 // QuotaStore) past whose end the host's circuit breaker stays open: the
 // attempt goes on to the breaker at once, which refuses it
 // (ErrCircuitOpen). An attempt that took its turn of the pace and that the
-// breaker or WithMaxInFlight then refuses without sending it gives its
-// turn back to the next attempt: refusals spend none of the host's pace.
+// breaker or WithMaxInFlight then refuses without sending it, or a hedged
+// copy not sent because its attempt ended meanwhile, gives its turn back
+// to the next attempt: refusals spend none of the host's pace.
 // Each attempt's announced values and local wait are given to observers
 // as Attempt.RateLimit and Attempt.LocalWait.
 //
