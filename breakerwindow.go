@@ -145,11 +145,25 @@ func (w *closedWindow) counts(now uint64) (successes, failures, consecutive uint
 	return successes, failures, min(uint64(w.consecutive.Load()), failures)
 }
 
+// maxBucketLead is the most bucket periods a bucket's age may be ahead of
+// an outcome's and still be taken as newer (see addBucket): 2^32 periods,
+// five days at the shortest period (100µs, a 1ms window).
+const maxBucketLead = 1 << 32
+
 // addBucket counts one outcome of age in the bucket word b, rolling the
 // bucket over when it holds an older age. It does nothing when the bucket
 // already holds a newer age: the outcome is older than the window. It
 // reports whether a compare-and-swap failed (another goroutine counted in
 // the same word at the same time).
+//
+// The outcome's age is in the window of the age its goroutine read last
+// (see success and failure): a bucket can be newer only by the time
+// another goroutine's reading came after that one, never by much. A
+// bucket further ahead, modulo 2^40, is a bucket older than the window:
+// one untouched for 2^39 periods or more (a window that never saw a
+// failure, which starts its failures' buckets at age 0, then sees one
+// 2^39 periods after it began: 1.7 years with a 1ms window), which must
+// roll over, or its outcomes would be dropped for as long again.
 func addBucket(b *atomic.Uint64, age uint64) (contended bool) {
 	for {
 		old := b.Load()
@@ -160,10 +174,10 @@ func addBucket(b *atomic.Uint64, age uint64) (contended bool) {
 				return contended // saturated
 			}
 			v = old + 1
-		case (age-a)&bucketAgeMask < 1<<(63-bucketCountBits):
-			v = age<<bucketCountBits | 1 // a newer bucket: roll over
-		default:
+		case (a-age)&bucketAgeMask <= maxBucketLead:
 			return contended // the bucket is newer than the outcome
+		default:
+			v = age<<bucketCountBits | 1 // an older bucket: roll over
 		}
 		if b.CompareAndSwap(old, v) {
 			return contended

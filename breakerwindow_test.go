@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -179,5 +180,51 @@ func TestClosedWindowSaturates(t *testing.T) {
 	addBucket(&b, 7)
 	if got := b.Load(); got != 8<<bucketCountBits|1 {
 		t.Errorf("word %#x after an older age, want it unchanged", got)
+	}
+}
+
+// TestClosedWindowLongIdle: a bucket untouched for 2^39 bucket periods or
+// more, its age ahead of the outcome's modulo 2^40, is older than the
+// window, not newer: it rolls over, and counts the outcome.
+func TestClosedWindowLongIdle(t *testing.T) {
+	for _, old := range []uint64{0, 5<<bucketCountBits | 3} {
+		for _, idle := range []uint64{1 << 39, 1<<39 + 10, 1<<40 - 1<<33} {
+			age := (old>>bucketCountBits + idle) & bucketAgeMask
+			var b atomic.Uint64
+			b.Store(old)
+			addBucket(&b, age)
+			if got, want := b.Load(), age<<bucketCountBits|1; got != want {
+				t.Errorf("word %#x after an outcome %d periods later: %#x, want %#x (rolled over)", old, idle, got, want)
+			}
+		}
+	}
+}
+
+// TestBreakerTripsAfterLongSpell: a host called once, and again after two
+// years in which its breaker stayed closed (no other host called, so none
+// removed it), 2^39 bucket periods of a 1ms window, trips its breaker as
+// any other: the window's buckets are older than the window, not newer.
+func TestBreakerTripsAfterLongSpell(t *testing.T) {
+	for _, first := range []int{http.StatusOK, http.StatusInternalServerError} {
+		t.Run(strconv.Itoa(first), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := new(bkHost)
+				h.status.Store(int32(first))
+				tr := New(bkNet{"api.test": h}, WithMaxRetries(0), WithBreaker(BreakerSettings{Window: time.Millisecond}))
+				const url = "http://api.test/x"
+				if code, _, err := bkCall(t, tr, url); err != nil || code != first {
+					t.Fatalf("first call = %d, %v; want %d", code, err, first)
+				}
+				time.Sleep(2 * 365 * 24 * time.Hour)
+				h.status.Store(http.StatusInternalServerError)
+				for range defaultBreakerMinRequests {
+					bkCall(t, tr, url)
+				}
+				if _, _, err := bkCall(t, tr, url); !errors.Is(err, ErrCircuitOpen) {
+					t.Errorf("first call %d, then %d failures two years later: err %v, breaker %v; want ErrCircuitOpen",
+						first, defaultBreakerMinRequests, err, tr.BreakerState(url))
+				}
+			})
+		})
 	}
 }
