@@ -155,11 +155,19 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	ended := false       // the copy returned, rather than panicked
 	refunded := false    // the copy, never sent, gave back what it took
 	var st *attemptState // the copy's, once it is in the run
+
+	var body io.ReadCloser // the copy's body, once made
 	defer func() {
 		if !ended {
 			p := recover()
 			if locked {
 				run.mu.Unlock()
+			}
+			if body != nil && (st == nil || !st.reached) {
+				// A panic before the base got the copy's body (a
+				// function that keys a layer, a QuotaStore): closed, as
+				// the retry loop closes an attempt's.
+				body.Close()
 			}
 			if paid || st != nil && !st.reached && !refunded {
 				paid = false

@@ -359,3 +359,58 @@ func (f *seekCloseCounter) Close() error {
 	f.closes.Add(1)
 	return f.File.Close()
 }
+
+// TestPanicClosesHedgedCopysBody: a panic in what the caller plugged in
+// that a hedged copy runs before the base RoundTripper got its body (a
+// function that keys the rate limiter or the breaker), which reaches the
+// caller as the attempt's panic, still closes the body GetBody made for
+// the copy, as the retry loop closes an attempt's: a GetBody that opens a
+// file leaks its descriptor with each such panic otherwise.
+func TestPanicClosesHedgedCopysBody(t *testing.T) {
+	for _, where := range []string{"rate-limit key", "breaker key"} {
+		t.Run(where, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var armed atomic.Bool // set once GetBody made the copy's body
+				key := func(*http.Request) string {
+					if armed.Load() {
+						panic("key exploded")
+					}
+					return "k"
+				}
+				opts := []Option{WithHedging(Hedging{Delay: 10 * time.Millisecond})}
+				switch where {
+				case "rate-limit key":
+					opts = append(opts, WithRateLimitKey(key))
+				case "breaker key":
+					opts = append(opts, WithBreaker(BreakerSettings{Key: key}))
+				}
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					req.Body.Close()
+					<-req.Context().Done() // the attempt hangs: its copy is sent
+					return nil, context.Cause(req.Context())
+				})
+				tr := New(base, opts...)
+				var copies []*trackedBody
+				req := newRequest(t, context.Background(), "GET", "http://api.test/", newTrackedBody("query"))
+				req.GetBody = func() (io.ReadCloser, error) {
+					b := newTrackedBody("query")
+					copies = append(copies, b)
+					armed.Store(true)
+					return b, nil
+				}
+				mustPanic(t, "the copy's panic did not reach the caller", func() { tr.RoundTrip(req) })
+				time.Sleep(time.Second)
+				synctest.Wait()
+				if len(copies) == 0 {
+					t.Fatal("no copy was made")
+				}
+				for i, b := range copies {
+					if b.mu.Lock(); b.closes != 1 {
+						t.Errorf("GetBody's copy %d was closed %d times, want 1", i+1, b.closes)
+					}
+					b.mu.Unlock()
+				}
+			})
+		})
+	}
+}
