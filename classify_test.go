@@ -831,6 +831,22 @@ func TestListItemRetryableIsNotTheAnswersUnderACode(t *testing.T) {
 	}
 }
 
+// TestListItemNamesTheErrorBesideTheStatusAsText: a code beside "errors"
+// that repeats the status is none, a number (422) or a string of its
+// digits ("422", as Azure spells its codes): the first item names the
+// error either way. (The string was taken for a code of the document's own,
+// then dropped for repeating the status: the answer had no code, where
+// the number's had the item's.)
+func TestListItemNamesTheErrorBesideTheStatusAsText(t *testing.T) {
+	for _, code := range []string{`422`, `"422"`} {
+		body := `{"code":` + code + `,"message":"Validation Failed","errors":[{"resource":"Issue","field":"title","code":"missing_field"}]}`
+		resp := &http.Response{StatusCode: 422, Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body))}
+		if e := ParseError(resp); e.Code != "missing_field" {
+			t.Errorf("ParseError(%s).Code = %q, want missing_field", body, e.Code)
+		}
+	}
+}
+
 func TestPeekIsBounded(t *testing.T) {
 	envelope := `{"error":{"code":"invalid_request","message":"too big","details":{"pad":"`
 	big := envelope + strings.Repeat("x", 10<<20) + `"}}}`

@@ -169,10 +169,11 @@ func Parse(data []byte, problem bool) (Envelope, bool) {
 			fromList = false
 		}
 		env.Message = first(d.Detail.s, d.Title.s, env.Message)
-	case d.Code.s != "" && !(d.Code.numeric && d.Errors.isArray):
+	case d.Code.s != "" && !(d.Code.number() && d.Errors.isArray):
 		// A code of its own: the errors, if any, are its parts. (A
-		// number beside them, {"code":400,"errors":[…]}, repeats the
-		// status: the first of them names the error.)
+		// number beside them, {"code":400,"errors":[…]}, or a string
+		// of its digits, {"code":"400",…}, repeats the status: the
+		// first of them names the error.)
 		env.Shape = CodeMessage
 		env.Code, env.NumericCode = d.Code.s, d.Code.numeric
 		fromList = false
@@ -329,6 +330,20 @@ func (c *code) UnmarshalJSON(b []byte) error {
 		c.s, c.numeric, c.set = string(b), true, true
 	}
 	return nil
+}
+
+// number reports whether the code is a number, or a string of digits
+// ("429", as Azure spells its codes).
+func (c *code) number() bool {
+	if c.numeric {
+		return true
+	}
+	for i := 0; i < len(c.s); i++ {
+		if c.s[i] < '0' || c.s[i] > '9' {
+			return false
+		}
+	}
+	return c.s != ""
 }
 
 // flag is a boolean member: 0 when absent or not a boolean, 1 false, 2 true.

@@ -136,6 +136,8 @@ func TestParse(t *testing.T) {
 			Envelope{Shape: CodeMessage, Code: "E", Message: "", Retryable: 0}},
 		{"numeric code with errors", `{"code":400,"message":"M","errors":[{"code":"F","message":"I","retryable":true}]}`, false, true,
 			Envelope{Shape: ErrorsArray, Code: "F", Message: "I", Retryable: 1}},
+		{"code of digits with errors", `{"code":"400","message":"M","errors":[{"code":"F","message":"I","retryable":true}]}`, false, true,
+			Envelope{Shape: ErrorsArray, Code: "F", Message: "I", Retryable: 1}},
 		{"errors array", `{"errors":[{"code":"F","retryable":true}]}`, false, true,
 			Envelope{Shape: ErrorsArray, Code: "F", Retryable: 1}},
 
