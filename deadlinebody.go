@@ -46,6 +46,19 @@ func (db *deadlineBody) release() {
 	}
 }
 
+// releaseOnPanic releases db, the deadline of an attempt, unless *returned:
+// it is deferred around the layers below the deadline's (the base
+// RoundTripper, a Classifier, a Tracer), one of which panicked. The
+// attempt is over: its slot and its context would otherwise be held until
+// the deadline fired, as would the context's registration with the
+// caller's.
+func (db *deadlineBody) releaseOnPanic(returned *bool) {
+	if !*returned {
+		db.keep()
+		db.cancelWith(nil)
+	}
+}
+
 // States of a deadlineBody.
 const (
 	deadlineRunning int32 = iota // the timer may still fire

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -412,5 +413,55 @@ func TestPanicClosesHedgedCopysBody(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestPanicReleasesDeadline: a panic below the deadline layer (the base
+// RoundTripper, a Classifier), recovered by the caller, releases the
+// attempt's deadline with it, as an attempt that fails does: its slot of
+// the chain's deadlineWatch is given back and its context canceled. They
+// were held until the deadline fired (the call's budget, five minutes by
+// default): each panic of a server's handler, recovered by net/http, kept
+// a slot, then a timer of its own once all 512 were taken, with the
+// attempt's request and its context's registration with the caller's.
+// In real time: the watch serves no synctest bubble.
+func TestPanicReleasesDeadline(t *testing.T) {
+	t.Parallel()
+	for _, method := range readyMethods { // the deadline made by the layer, and the one the retry loop readies
+		for _, cancelable := range []bool{false, true} {
+			var seen context.Context
+			base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				seen = req.Context()
+				panic("base exploded")
+			})
+			tr := New(base, WithoutRateLimit(), WithoutBreaker(), WithAttemptTimeout(time.Hour))
+			ctx, cancel := context.WithCancel(context.Background())
+			if !cancelable {
+				ctx = context.WithoutCancel(ctx)
+			}
+			mustPanic(t, "the panic was not propagated", func() {
+				tr.RoundTrip(newRequest(t, ctx, method, "http://api.test/", strings.NewReader("{}")))
+			})
+			if seen == nil {
+				t.Fatalf("%s (cancelable %v): the base was not called", method, cancelable)
+			}
+			if seen.Err() == nil {
+				t.Errorf("%s (cancelable %v): the attempt's context is live after the panic, until its deadline", method, cancelable)
+			}
+			cancel()
+			ad, ok := tr.inner.rt.(*attemptDeadline)
+			if !ok {
+				t.Fatalf("inner %T, want the deadline layer", tr.inner.rt)
+			}
+			taken := 0
+			for i := range ad.watch.slots {
+				if ad.watch.slots[i].Load() != nil {
+					taken++
+				}
+			}
+			if taken != 0 {
+				t.Errorf("%s (cancelable %v): %d slots of the deadline watch taken after the panic, want 0", method, cancelable, taken)
+			}
+		}
 	}
 }

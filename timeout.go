@@ -109,7 +109,10 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 	if w != nil {
 		w.db.Store(db)
 	}
+	returned := false
+	defer db.releaseOnPanic(&returned) // open-coded: a flag, and about 50 instructions an attempt
 	resp, err := t.next.roundTrip(req, st)
+	returned = true
 	readied := st != nil && st.prepared == db
 	if err != nil {
 		fired := !db.keep()
@@ -284,7 +287,9 @@ var errReadStalled = fmt.Errorf("resilient: response body stalled for %v", maxRe
 // abortAfter arranges for body to be cut if it is still being read by the
 // Transport after d: through the context of a hedged copy's body, or the
 // attempt's when the attempt runs under a timer (db, or the body itself
-// when it is the timer's), else by closing it. A context comes first
+// when it is the timer's and was not handed over: the body of a Transport
+// below, New(New(base)), is no longer under its deadline), else by
+// closing it. A context comes first
 // because closing does not cut every read: the Close of net/http's body of
 // a gzip-encoded response waits for the Read in progress, which a server
 // that stalls in the gzip header holds. The returned function disarms it.
@@ -297,7 +302,9 @@ func abortAfter(body io.ReadCloser, db *deadlineBody, d time.Duration) (stop fun
 func readAbort(body io.ReadCloser, db *deadlineBody) func() {
 	switch b := body.(type) {
 	case *deadlineBody:
-		db = b
+		if db == nil && b.state.Load() != deadlineKept {
+			db = b
+		}
 	case *cancelOnClose:
 		return func() { b.cancel(errReadStalled) }
 	}

@@ -461,3 +461,72 @@ func TestSlotWaitsKeepTheBreakerClosed(t *testing.T) {
 		}
 	})
 }
+
+// TestStalledEnvelopePeekIsBoundedNested: a Transport over another
+// (New(New(base))) bounds its peek at an error envelope by maxReadWait too
+// when the body it peeks is one the inner Transport ran under a deadline
+// of its own (an attempt timeout that ends before the outer's deadline)
+// and handed over: an error body that trickles past the inner Transport's
+// peek (handed over as it is after half of maxReadWait) and then stalls is
+// cut at maxReadWait of the outer's peek, through the outer attempt's
+// deadline, or by closing the body when the outer has none. The cut went
+// to the inner Transport's deadline, which no longer applies once handed
+// over: the call was held until the outer attempt's deadline (the call's
+// budget, five minutes by default), or for as long as the server stalled.
+func TestStalledEnvelopePeekIsBoundedNested(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		inner, outer []Option
+	}{
+		{"outer budget", []Option{WithAttemptTimeout(time.Minute)}, nil},
+		{"outer attempt timeout", []Option{WithAttemptTimeout(time.Minute)}, []Option{WithAttemptTimeout(time.Hour)}},
+		{"no outer deadline", nil, []Option{WithMaxElapsed(0)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					// One byte every 100ms for 1.5s, then nothing.
+					body := &trickleBody{stallBody: newStallBody(req.Context(), ""), slow: `{"error":{"code":"bad"}}`[:15]}
+					return &http.Response{StatusCode: 400, Header: http.Header{"Content-Type": {"application/json"}},
+						Body: body, ContentLength: -1, Request: req}, nil
+				})
+				inner := New(rt, append([]Option{WithMaxRetries(0)}, tc.inner...)...)
+				outer := New(inner, append([]Option{WithMaxRetries(0)}, tc.outer...)...)
+				// (A caller's deadline, so that a stall that is not
+				// cut ends, with no deadline of the outer's own.)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+				defer cancel()
+				start := time.Now()
+				resp, err := roundTrip(t, outer, newRequest(t, ctx, "GET", "http://api.test/", nil))
+				if err != nil || resp.StatusCode != 400 {
+					t.Fatalf("RoundTrip = %v, %v; want the 400", resp, err)
+				}
+				if d := time.Since(start); d > 2*maxReadWait {
+					t.Errorf("returned after %v, want at most %v: the inner peek's half of maxReadWait, then the outer's maxReadWait", d, 2*maxReadWait)
+				}
+				resp.Body.Close()
+			})
+		})
+	}
+}
+
+// trickleBody is a stallBody that yields slow one byte every 100ms first.
+type trickleBody struct {
+	*stallBody
+	slow string
+}
+
+func (b *trickleBody) Read(p []byte) (int, error) {
+	if b.slow == "" || len(p) == 0 {
+		return b.stallBody.Read(p)
+	}
+	select {
+	case <-time.After(100 * time.Millisecond):
+	case <-b.ctx.Done():
+		return 0, context.Cause(b.ctx)
+	case <-b.closed:
+		return 0, errors.New("read on closed body")
+	}
+	p[0], b.slow = b.slow[0], b.slow[1:]
+	return 1, nil
+}
