@@ -265,8 +265,9 @@ func (c *call) attempt(n, maxAttempts int, err error, dur time.Duration) Attempt
 	return a
 }
 
-// levelOf is the log level of an attempt's record, and its message.
-func levelOf(a *Attempt) (slog.Level, string) {
+// levelOf is the log level of an attempt's record, and its message; ctx is
+// the call's context.
+func levelOf(ctx context.Context, a *Attempt) (slog.Level, string) {
 	switch {
 	case a.Retry:
 		return slog.LevelWarn, "resilient: attempt failed, retrying"
@@ -278,7 +279,9 @@ func levelOf(a *Attempt) (slog.Level, string) {
 		// The API answered: the request is wrong (404, 409, 422, …),
 		// not the call.
 		return slog.LevelInfo, "resilient: call answered with an error"
-	case a.Outcome == OutcomeCanceled && errors.Is(a.Err, context.Canceled):
+	case a.Outcome == OutcomeCanceled && (errors.Is(a.Err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled)):
+		// The caller canceled it, with a cause of its own
+		// (context.WithCancelCause) too: not a deadline.
 		return slog.LevelInfo, "resilient: call canceled"
 	}
 	return slog.LevelError, "resilient: call failed"
@@ -287,7 +290,7 @@ func levelOf(a *Attempt) (slog.Level, string) {
 // logAttempt writes the record of one attempt. Values that are unknown
 // (no response, no code, no announced quota, no wait) are left out.
 func logAttempt(ctx context.Context, l *slog.Logger, a *Attempt) {
-	level, msg := levelOf(a)
+	level, msg := levelOf(ctx, a)
 	if !l.Enabled(ctx, level) {
 		return
 	}

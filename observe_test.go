@@ -482,3 +482,61 @@ func TestAttemptAndErrorBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestLogLevelCanceledWithCause: a caller that cancels its call with a
+// cause (context.WithCancelCause, as servers do when their client goes
+// away) canceled it all the same: its records are Info, as WithLogger
+// documents for "a call the caller canceled", whether the cancel cuts an
+// attempt in flight or the wait before a retry; the cause stays in the
+// record's error. A deadline's cut, with a cause too, stays an Error.
+func TestLogLevelCanceledWithCause(t *testing.T) {
+	errLeft := errors.New("the client went away")
+	for _, tc := range []struct {
+		name  string
+		steps []rtStep
+		ctx   func() (context.Context, func())
+		want  []string
+	}{
+		{"in flight", []rtStep{{hang: true}}, func() (context.Context, func()) {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			time.AfterFunc(time.Second, func() { cancel(errLeft) })
+			return ctx, func() { cancel(nil) }
+		}, []string{"INFO"}},
+		{"waiting to retry", []rtStep{{status: 503}, {status: 200}}, func() (context.Context, func()) {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			time.AfterFunc(time.Second, func() { cancel(errLeft) })
+			return ctx, func() { cancel(nil) }
+		}, []string{"WARN", "INFO"}},
+		{"deadline with a cause", []rtStep{{hang: true}}, func() (context.Context, func()) {
+			return context.WithTimeoutCause(context.Background(), time.Second, errLeft)
+		}, []string{"ERROR"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var buf bytes.Buffer
+				logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+				tr := New(&rtScript{steps: tc.steps}, WithBackoff(10*time.Second, 10*time.Second), WithMaxRetries(1), WithLogger(logger))
+				ctx, cancel := tc.ctx()
+				defer cancel()
+				var r Report
+				_, err := tr.RoundTrip(newRequest(t, WithReport(ctx, &r), http.MethodGet, "https://api.example.com/v1/posts", nil))
+				if !errors.Is(err, errLeft) {
+					t.Fatalf("RoundTrip error %v, want the cause %v", err, errLeft)
+				}
+				var got []string
+				for _, rec := range logRecords(t, &buf) {
+					got = append(got, rec["level"].(string))
+					if rec["outcome"] == string(OutcomeCanceled) && !strings.Contains(fmt.Sprint(rec["error"]), errLeft.Error()) {
+						t.Errorf("record %v without the cause", rec)
+					}
+				}
+				if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+					t.Errorf("levels %v, want %v", got, tc.want)
+				}
+				if r.Outcome != OutcomeCanceled {
+					t.Errorf("Report.Outcome %q, want %q", r.Outcome, OutcomeCanceled)
+				}
+			})
+		})
+	}
+}
