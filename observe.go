@@ -41,7 +41,7 @@ type Attempt struct {
 	Outcome    Outcome       // what happened, for logs and metrics
 	Retry      bool          // another attempt follows
 	RetryAfter time.Duration // the server's Retry-After (or rate-limit reset on a 429); 0 when none
-	RateLimit  RateLimitInfo // the rate-limit headers of the response; on a throttled answer or a 503 with a Retry-After, Reset is when that wait ends (the Retry-After wins over a reset header), also without rate-limit headers
+	RateLimit  RateLimitInfo // the rate-limit headers of the response, as the rate limiter read them; on a throttled answer or a 503 with a Retry-After, Reset is when that wait ends (the Retry-After wins over a reset header), also without rate-limit headers; unknown (Limit and Remaining -1, Reset zero) under WithoutRateLimit and for a partition WithRateLimitKey exempts, which the limiter does not read
 	LocalWait  time.Duration // time the attempt waited for the client-side rate limiter; when a hedged copy decided it (Hedge), the attempt's own wait before it was sent and the copy's
 	SlotWait   time.Duration // time the attempt waited for a slot of its host (WithMaxInFlight), also when none came in time; when a hedged copy decided it, the attempt's and the copy's, as LocalWait
 	StopReason StopReason    // why no attempt follows although the outcome was retryable (or a key-required answer, retried once with a key); "" otherwise

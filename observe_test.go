@@ -540,3 +540,25 @@ func TestLogLevelCanceledWithCause(t *testing.T) {
 		})
 	}
 }
+
+// TestAttemptRateLimitUnreadWithoutLimiter: Attempt.RateLimit is what the
+// rate limiter read of the response: under WithoutRateLimit, and for a
+// partition WithRateLimitKey exempts, it reads nothing, and the field says
+// unknown, as its documentation says, even on a 429 with rate-limit
+// headers and a Retry-After.
+func TestAttemptRateLimitUnreadWithoutLimiter(t *testing.T) {
+	for _, opt := range []Option{WithoutRateLimit(), WithRateLimitKey(func(*http.Request) string { return "" })} {
+		h := http.Header{"X-Ratelimit-Limit": {"10"}, "X-Ratelimit-Remaining": {"0"}, "Retry-After": {"1"}}
+		var got []Attempt
+		tr := New(&rtScript{steps: []rtStep{{status: 429, header: h}}}, opt, WithMaxRetries(0),
+			WithObserver(func(a Attempt) { got = append(got, a) }))
+		resp, err := roundTrip(t, tr, newRequest(t, context.Background(), http.MethodGet, "https://api.example.com/v1/posts", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := (RateLimitInfo{Limit: -1, Remaining: -1}); len(got) != 1 || got[0].RateLimit != want {
+			t.Errorf("Attempt.RateLimit = %+v, want unknown %+v", got, want)
+		}
+	}
+}
