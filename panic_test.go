@@ -2,12 +2,14 @@ package resilient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -463,5 +465,63 @@ func TestPanicReleasesDeadline(t *testing.T) {
 				t.Errorf("%s (cancelable %v): %d slots of the deadline watch taken after the panic, want 0", method, cancelable, taken)
 			}
 		}
+	}
+}
+
+// TestPanicAboveReleasesReadiedDeadline: a panic above the deadline layer
+// releases the attempt's deadline too when the retry loop readied it (a
+// POST, whose request it copies anyway): one in a function that keys a
+// layer above (BreakerSettings.Key), before the deadline layer armed it,
+// and one in BreakerSettings.IsFailure, judging an attempt that failed,
+// which the deadline layer leaves to the retry loop to release. The panic
+// skips the retry loop's release: the deadline's context stayed live,
+// registered with the caller's context, for as long as the caller's.
+func TestPanicAboveReleasesReadiedDeadline(t *testing.T) {
+	t.Parallel()
+	for _, where := range []string{"Key", "IsFailure"} {
+		for _, method := range readyMethods {
+			base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				return nil, errors.New("connection reset")
+			})
+			settings := BreakerSettings{}
+			switch where {
+			case "Key":
+				settings.Key = func(*http.Request) string { panic("Key exploded") }
+			case "IsFailure":
+				settings.IsFailure = func(*http.Response, *APIError, error, bool) bool { panic("IsFailure exploded") }
+			}
+			tr := New(base, WithoutRateLimit(), WithMaxRetries(0), WithAttemptTimeout(time.Hour), WithBreaker(settings))
+			ctx := newCountingCtx()
+			mustPanic(t, "the panic was not propagated", func() {
+				tr.RoundTrip(newRequest(t, ctx, method, "http://api.test/", strings.NewReader("{}")))
+			})
+			if n := ctx.live.Load(); n != 0 {
+				t.Errorf("%s panicked, %s: %d contexts registered with the caller's after the panic, want 0", where, method, n)
+			}
+		}
+	}
+}
+
+// countingCtx is a cancelable context that counts the contexts derived from
+// it that are still registered with it (through its AfterFunc).
+type countingCtx struct {
+	context.Context
+	done chan struct{}
+	live atomic.Int32
+}
+
+func newCountingCtx() *countingCtx {
+	return &countingCtx{Context: context.Background(), done: make(chan struct{})}
+}
+
+func (c *countingCtx) Done() <-chan struct{} { return c.done }
+
+func (c *countingCtx) AfterFunc(f func()) func() bool {
+	c.live.Add(1)
+	stop := context.AfterFunc(c.Context, f)
+	var once sync.Once
+	return func() bool {
+		once.Do(func() { c.live.Add(-1) })
+		return stop()
 	}
 }

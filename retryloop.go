@@ -75,6 +75,11 @@ func (c *call) run() (*http.Response, error) {
 			// what it paid, as it does when its call is canceled.
 			c.giveBackRetry()
 		}
+		// A panic above the deadline layer (a function that keys a
+		// layer, IsFailure, a QuotaStore's) skipped the release of the
+		// deadline readied for the attempt, if any: its context would
+		// stay registered with the caller's. (Nil on every return.)
+		releaseDeadline(st, nil)
 		t.putState(st)
 	}()
 	for n := 1; ; n++ {

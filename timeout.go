@@ -214,8 +214,8 @@ func readyDeadline(db *deadlineBody, parent context.Context, st *attemptState) c
 
 // releaseDeadline releases the deadline readied for attempt st once the
 // attempt has ended without a response: whether the deadline middleware
-// armed it (and kept it) or a layer above it refused the attempt. A
-// response's body releases its own.
+// armed it (and kept it) or a layer above it refused the attempt, or
+// panicked (resp nil). A response's body releases its own.
 func releaseDeadline(st *attemptState, resp *http.Response) {
 	if db := st.prepared; db != nil && resp == nil {
 		st.prepared = nil
