@@ -20,14 +20,17 @@ import (
 // over it.
 //
 // The key names one write: the first write made with the returned context
-// (or a context derived from it), its method and URL. A context flows far
+// (or a context derived from it), its method, URL and Host header. A context flows far
 // (to every call a handler makes, to an SDK's auxiliary requests, to a
 // middleware's), and a host that deduplicates by key answers a second
 // write under the same key with the first one's stored response: that
 // write would be lost while the caller saw a success. So the key is sent
-// with that write and with the same write again (the same method and URL:
-// the caller's own retry). Any other write made with the context (another
-// path or query, another method, another host: an SDK's auxiliary request,
+// with that write, with the same write again (the same method, URL and
+// host: the caller's own retry), and with the request http.Client follows
+// it with after a 307 or 308 to another path of its host (the same write:
+// its method and body kept). Any other write made with the context (another
+// path or query, another method, another host, by its URL or by the
+// virtual host its Host header names: an SDK's auxiliary request,
 // a token endpoint) is sent as without the key: with a key of its own
 // (WithIdempotencyKey on a context of its own, or a generated one) and the
 // write rule of its host, as a plain client would send it, never answered
@@ -165,19 +168,30 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 // follow a redirect (its Response, the redirect, is set) to a host other
 // than its first request's.
 func redirectedElsewhere(req *http.Request) bool {
-	if req.Response == nil || req.URL == nil {
-		return false
-	}
-	first := req
-	for hops := 0; hops < 64 && first.Response != nil && first.Response.Request != nil; hops++ {
-		first = first.Response.Request // http.Client stops after 10
-	}
-	if first == req || first.URL == nil {
+	first := firstOfRedirects(req)
+	if first == req {
 		return false
 	}
 	s1, h1 := canonicalName(req.URL.Scheme, req.URL.Host)
 	s2, h2 := canonicalName(first.URL.Scheme, first.URL.Host)
 	return s1 != s2 || h1 != h2
+}
+
+// firstOfRedirects returns the first request of the redirects http.Client
+// followed to make req (their Responses chain them), or req itself when it
+// follows none.
+func firstOfRedirects(req *http.Request) *http.Request {
+	if req.Response == nil || req.URL == nil {
+		return req
+	}
+	first := req
+	for hops := 0; hops < 64 && first.Response != nil && first.Response.Request != nil; hops++ {
+		first = first.Response.Request // http.Client stops after 10
+	}
+	if first.URL == nil {
+		return req
+	}
+	return first
 }
 
 // hasNetHTTPKey reports whether h has an entry that net/http's Transport

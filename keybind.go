@@ -21,37 +21,60 @@ type keyBinding struct {
 type boundWrite struct {
 	method       string
 	scheme, host string // canonical (see canonicalHost)
-	target       string // the request URI: path (or opaque) and query
+	// vhost is the virtual host its Host header names, canonical; "" for
+	// its URL's own (see virtualHost).
+	vhost  string
+	target string // the request URI: path (or opaque) and query
 }
 
 // newBoundWrite returns the write req is: its method, its host in
-// canonical form and its request URI.
+// canonical form (and the virtual host its Host header names, another
+// host behind the same address) and its request URI.
 func newBoundWrite(req *http.Request) *boundWrite {
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
 	}
 	scheme, host := urlKey(strings.ToLower(req.URL.Scheme), req.URL.Host)
+	var vhost string
+	if virtualHost(req) {
+		_, vhost = urlKey(scheme, req.Host)
+		vhost = canonicalHost(scheme, vhost)
+	}
 	return &boundWrite{
 		method: method,
 		scheme: scheme,
 		host:   canonicalHost(scheme, host),
+		vhost:  vhost,
 		target: req.URL.RequestURI(),
 	}
+}
+
+// redirectOrigin returns the write req is: the first request of the
+// redirects http.Client followed to make req when they kept its method (a
+// 307 or a 308, which keep its body too) and its host (see
+// redirectedElsewhere): the same write, sent on; else req itself.
+func redirectOrigin(req *http.Request) *http.Request {
+	first := firstOfRedirects(req)
+	if first == req || first.Method != req.Method || redirectedElsewhere(req) {
+		return req
+	}
+	return first
 }
 
 // applies reports whether the key bound by b applies to req, a request of
 // a call with cfg (else req is sent as without it): not to a method that gets no key (a read, and a PUT or DELETE
 // unless WithIdempotencyMethods names it); to the first write made with
 // the key's context, which binds it, and to the same write again (the
-// same method and URL: the caller's own retry); not to any other write,
+// same method and URL: the caller's own retry), followed by http.Client
+// through a redirect on its host (see redirectOrigin); not to any other write,
 // to its host or another, which a host that deduplicates would answer
 // under that key with the first write's stored response.
 func (b *keyBinding) applies(req *http.Request, cfg *config) bool {
 	if isIdempotentMethod(req.Method) && !generatesKeyFor(cfg, req.Method) {
 		return false
 	}
-	w := newBoundWrite(req)
+	w := newBoundWrite(redirectOrigin(req))
 	first := b.first.Load()
 	if first == nil {
 		if b.first.CompareAndSwap(nil, w) {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/resilienthttp/resilient/resilienttest"
@@ -193,5 +194,116 @@ func TestContextKeyNotSentToAnotherHost(t *testing.T) {
 	}
 	if st := other.Stats(); st.StoredWrites != 1 {
 		t.Errorf("other host stored %d writes, want 1 (resent under the caller's key to a host that ignores keys)", st.StoredWrites)
+	}
+}
+
+// TestContextKeyNotSentToAnotherVirtualHost: a context carrying
+// WithIdempotencyKey is used for a second write to the same URL but to
+// another virtual host behind the address (its Host header). That write is
+// another host's: it carries no caller's key, and is not resent after a
+// 500 by a host that ignores keys.
+func TestContextKeyNotSentToAnotherVirtualHost(t *testing.T) {
+	var bStored atomic.Int32
+	var bKeys atomic.Value
+	bKeys.Store("")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		switch r.Host {
+		case "b.example":
+			bStored.Add(1)
+			bKeys.Store(r.Header.Get("Idempotency-Key"))
+			w.WriteHeader(http.StatusInternalServerError)
+		default:
+			w.WriteHeader(http.StatusCreated)
+		}
+	}))
+	defer srv.Close()
+	tr := New(nil, fastRetries)
+	ctx := WithIdempotencyKey(context.Background(), "post-42")
+	for i, host := range []string{"a.example", "b.example"} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/v1/posts", strings.NewReader(`{}`))
+		req.Host = host
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		resp.Body.Close()
+	}
+	if n := bStored.Load(); n != 1 {
+		t.Errorf("host b stored %d writes, want 1 (resent under the caller's key to another virtual host)", n)
+	}
+	if k := bKeys.Load().(string); k == "post-42" {
+		t.Errorf("host b got the caller's key %q bound to host a's write", k)
+	}
+}
+
+// TestContextKeyFollowsRedirectOnItsHost: the write a WithIdempotencyKey
+// context names is answered with a 307 to another path of its host (a
+// trailing slash added, as web frameworks redirect), which http.Client
+// follows with the same method and body: the same write, which carries the
+// caller's key, as a key set as a header does. Sent without it, under a key
+// drawn anew for each call, the caller's own retry of the write would be
+// stored twice by a host that deduplicates by key.
+func TestContextKeyFollowsRedirectOnItsHost(t *testing.T) {
+	store := &keyStore{stored: map[string]string{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/posts", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/posts/", http.StatusTemporaryRedirect)
+	})
+	mux.Handle("/posts/", store)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	client := &http.Client{Transport: New(nil, fastRetries)}
+	ctx := WithIdempotencyKey(context.Background(), "post-42")
+	for i := range 2 { // the write, then the caller's own retry of it
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/posts", strings.NewReader(`{"content":"a"}`))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if len(store.processed) != 1 {
+		t.Errorf("host processed %d writes (%q), want 1; keys %q", len(store.processed), store.processed, store.keys)
+	}
+	for _, k := range store.keys {
+		if k != "post-42" {
+			t.Errorf("redirected write sent under key %q, want the caller's %q", k, "post-42")
+		}
+	}
+}
+
+// TestContextKeyNotFollowingRedirectToAnotherHost: a 307 to another host is
+// followed with the same write, but the caller's key was set for its first
+// host, the caller's word for that host only: the write to the other host
+// is sent as without it, and not resent after it fails after storing it.
+func TestContextKeyNotFollowingRedirectToAnotherHost(t *testing.T) {
+	var stored atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		stored.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer other.Close()
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/posts", http.StatusTemporaryRedirect)
+	}))
+	defer first.Close()
+	client := &http.Client{Transport: New(nil, fastRetries)}
+	ctx := WithIdempotencyKey(context.Background(), "post-42")
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, first.URL+"/posts", strings.NewReader(`{}`))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 500 {
+		t.Errorf("status %d, want the other host's 500", resp.StatusCode)
+	}
+	if n := stored.Load(); n != 1 {
+		t.Errorf("other host stored %d writes, want 1", n)
 	}
 }
