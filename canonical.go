@@ -206,3 +206,14 @@ func virtualHost(req *http.Request) bool {
 	scheme := lowerASCII(req.URL.Scheme)
 	return canonicalHost(scheme, h) != canonicalHost(scheme, req.URL.Host)
 }
+
+// virtualHostName returns the virtual host req's Host header names (see
+// virtualHost), bounded as urlKey bounds a host and in canonical form; ""
+// when it names its URL's own.
+func virtualHostName(req *http.Request) string {
+	if !virtualHost(req) {
+		return ""
+	}
+	scheme, host := urlKey(lowerASCII(req.URL.Scheme), req.Host)
+	return canonicalHost(scheme, host)
+}

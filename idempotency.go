@@ -166,27 +166,38 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 
 // redirectedElsewhere reports whether req is a request http.Client made to
 // follow a redirect (its Response, the redirect, is set) to a host other
-// than its first request's.
+// than its first request's: by its URL, or by the virtual host its Host
+// header names (http.Client keeps the Host header only through a relative
+// Location: an absolute one on the same address reaches the address's own
+// virtual host).
 func redirectedElsewhere(req *http.Request) bool {
 	first := firstOfRedirects(req)
+	if first == nil {
+		return true // its first host unknown
+	}
 	if first == req {
 		return false
 	}
 	s1, h1 := canonicalName(req.URL.Scheme, req.URL.Host)
 	s2, h2 := canonicalName(first.URL.Scheme, first.URL.Host)
-	return s1 != s2 || h1 != h2
+	return s1 != s2 || h1 != h2 || virtualHostName(req) != virtualHostName(first)
 }
 
 // firstOfRedirects returns the first request of the redirects http.Client
 // followed to make req (their Responses chain them), or req itself when it
-// follows none.
+// follows none; nil when they are more than 64 (http.Client stops after 10,
+// unless a CheckRedirect sets no bound; a chain made by hand may loop):
+// its first request is then unknown.
 func firstOfRedirects(req *http.Request) *http.Request {
 	if req.Response == nil || req.URL == nil {
 		return req
 	}
 	first := req
-	for hops := 0; hops < 64 && first.Response != nil && first.Response.Request != nil; hops++ {
-		first = first.Response.Request // http.Client stops after 10
+	for hops := 0; first.Response != nil && first.Response.Request != nil; hops++ {
+		if hops == 64 {
+			return nil
+		}
+		first = first.Response.Request
 	}
 	if first.URL == nil {
 		return req

@@ -36,16 +36,11 @@ func newBoundWrite(req *http.Request) *boundWrite {
 		method = http.MethodGet
 	}
 	scheme, host := urlKey(strings.ToLower(req.URL.Scheme), req.URL.Host)
-	var vhost string
-	if virtualHost(req) {
-		_, vhost = urlKey(scheme, req.Host)
-		vhost = canonicalHost(scheme, vhost)
-	}
 	return &boundWrite{
 		method: method,
 		scheme: scheme,
 		host:   canonicalHost(scheme, host),
-		vhost:  vhost,
+		vhost:  virtualHostName(req),
 		target: req.URL.RequestURI(),
 	}
 }
@@ -53,9 +48,14 @@ func newBoundWrite(req *http.Request) *boundWrite {
 // redirectOrigin returns the write req is: the first request of the
 // redirects http.Client followed to make req when they kept its method (a
 // 307 or a 308, which keep its body too) and its host (see
-// redirectedElsewhere): the same write, sent on; else req itself.
+// redirectedElsewhere): the same write, sent on; else req itself; nil
+// when that first request is unknown (see firstOfRedirects), and so the
+// write req is.
 func redirectOrigin(req *http.Request) *http.Request {
 	first := firstOfRedirects(req)
+	if first == nil {
+		return nil
+	}
 	if first == req || first.Method != req.Method || redirectedElsewhere(req) {
 		return req
 	}
@@ -74,7 +74,11 @@ func (b *keyBinding) applies(req *http.Request, cfg *config) bool {
 	if isIdempotentMethod(req.Method) && !generatesKeyFor(cfg, req.Method) {
 		return false
 	}
-	w := newBoundWrite(redirectOrigin(req))
+	origin := redirectOrigin(req)
+	if origin == nil {
+		return false
+	}
+	w := newBoundWrite(origin)
 	first := b.first.Load()
 	if first == nil {
 		if b.first.CompareAndSwap(nil, w) {

@@ -307,3 +307,87 @@ func TestContextKeyNotFollowingRedirectToAnotherHost(t *testing.T) {
 		t.Errorf("other host stored %d writes, want 1", n)
 	}
 }
+
+// TestContextKeyNotFollowingRedirectToAnotherVirtualHost: the write a
+// WithIdempotencyKey context names goes to virtual host a.example behind
+// an address, which answers 307 with an absolute Location on the address
+// itself: http.Client follows it without the Host header (it keeps it
+// only for a relative Location), to the address's own virtual host, which
+// ignores keys. The caller's key was its word for a.example only: the
+// write to the other virtual host is sent as without it, and not resent
+// after it fails after storing it.
+func TestContextKeyNotFollowingRedirectToAnotherVirtualHost(t *testing.T) {
+	var stored atomic.Int32
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Host == "a.example" {
+			http.Redirect(w, r, srv.URL+"/posts/", http.StatusTemporaryRedirect)
+			return
+		}
+		stored.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	client := &http.Client{Transport: New(nil, fastRetries)}
+	ctx := WithIdempotencyKey(context.Background(), "post-42")
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/posts", strings.NewReader(`{}`))
+	req.Host = "a.example"
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 500 {
+		t.Errorf("status %d, want the other virtual host's 500", resp.StatusCode)
+	}
+	if n := stored.Load(); n != 1 {
+		t.Errorf("other virtual host stored %d writes, want 1 (resent under the caller's key for a.example)", n)
+	}
+}
+
+// TestContextKeyNotFollowingLongRedirectChain: a client whose CheckRedirect
+// sets no bound on redirects follows a chain longer than the Transport
+// walks back (64 hops). The write a WithIdempotencyKey context names is
+// POST /r/1, redirected by 307s on its host to /r/65, which stores it under
+// the caller's key. Another write made with the context, POST /r/0 with
+// another body, is redirected along the same chain: its request for /r/65
+// is not the caller's write, whatever the 64th request before it was, and
+// carries no caller's key (a host that deduplicates would answer it with
+// the first write's stored response, and the write would be lost).
+func TestContextKeyNotFollowingLongRedirectChain(t *testing.T) {
+	store := &keyStore{stored: map[string]string{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n int
+		fmt.Sscanf(r.URL.Path, "/r/%d", &n)
+		if n < 65 {
+			io.Copy(io.Discard, r.Body)
+			http.Redirect(w, r, fmt.Sprintf("/r/%d", n+1), http.StatusTemporaryRedirect)
+			return
+		}
+		store.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	client := &http.Client{
+		Transport:     New(nil, fastRetries),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return nil },
+	}
+	ctx := WithIdempotencyKey(context.Background(), "post-42")
+	for i, path := range []string{"/r/1", "/r/0"} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+path, strings.NewReader(fmt.Sprintf(`{"n":%d}`, i)))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if len(store.processed) != 2 {
+		t.Errorf("host processed %d writes (%q), want 2; keys %q", len(store.processed), store.processed, store.keys)
+	}
+	if len(store.keys) == 2 && store.keys[1] == "post-42" {
+		t.Errorf("second write reached /r/65 under the caller's key %q, bound to the first", store.keys[1])
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -600,5 +601,85 @@ func TestWriteProofRegisteredH2cResendDialRefused(t *testing.T) {
 	plainErr := warmThenPost(t, base(), url)
 	plain := processed.Swap(0)
 	err := warmThenPost(t, New(base(), WithBackoff(0, 0)), url)
+	processedTwice(t, plain, processed.Load(), plainErr, err)
+}
+
+// TestWriteProofRedirectToAnotherVirtualHost: the caller's Idempotency-Key,
+// set for virtual host a.example behind an address, which answers 307 with
+// an absolute Location on the address itself; http.Client follows it
+// without the Host header, to the address's own virtual host, and copies
+// the key: it says nothing of that host, which ignores keys, and its 500
+// after processing is not resent.
+func TestWriteProofRedirectToAnotherVirtualHost(t *testing.T) {
+	var processed atomic.Int32
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Host == "a.example" {
+			http.Redirect(w, r, srv.URL+"/v1/posts/", http.StatusTemporaryRedirect)
+			return
+		}
+		processed.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	send := func(c *http.Client) error {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/posts", strings.NewReader(`{"text":"hi"}`))
+		req.Host = "a.example"
+		req.Header.Set("Idempotency-Key", "post-1") // for a.example
+		resp, err := c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	plainErr := send(&http.Client{Transport: base})
+	plain := processed.Swap(0)
+	err := send(&http.Client{Transport: New(base, WithBackoff(0, 0))})
+	processedTwice(t, plain, processed.Load(), plainErr, err)
+}
+
+// TestWriteProofLongRedirectToAnotherHost: the caller's Idempotency-Key,
+// set for host A, which answers 307 to host B, which redirects on itself
+// past the 64 redirects the Transport walks back (a CheckRedirect that
+// sets no bound): the request that reaches B's end carries the key
+// http.Client copied, whose first host is not known from it; B ignores
+// keys, and its 500 after processing is not resent.
+func TestWriteProofLongRedirectToAnotherHost(t *testing.T) {
+	var processed atomic.Int32
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		var n int
+		fmt.Sscanf(r.URL.Path, "/r/%d", &n)
+		if n < 70 {
+			http.Redirect(w, r, fmt.Sprintf("/r/%d", n+1), http.StatusTemporaryRedirect)
+			return
+		}
+		processed.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer b.Close()
+	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		http.Redirect(w, r, b.URL+"/r/1", http.StatusTemporaryRedirect)
+	}))
+	defer a.Close()
+	send := func(rt http.RoundTripper) error {
+		req, _ := http.NewRequest(http.MethodPost, a.URL+"/v1/posts", strings.NewReader(`{"text":"hi"}`))
+		req.Header.Set("Idempotency-Key", "post-1") // for A
+		c := &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
+		resp, err := c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	plainErr := send(base)
+	plain := processed.Swap(0)
+	err := send(New(base, WithBackoff(0, 0)))
 	processedTwice(t, plain, processed.Load(), plainErr, err)
 }
