@@ -1540,13 +1540,13 @@ func TestHedgingCopyUnsentAfterTheAttemptFailedCountsNothing(t *testing.T) {
 		})
 		var r Report
 		ctx := WithReport(context.Background(), &r)
-		start := time.Now()
 		var held atomic.Bool
 		key := func(req *http.Request) string {
-			// The copy, launched at 50ms, reaches its breaker at 70ms,
-			// once the attempt failed. (Its launch asks about the
-			// breaker with the caller's request.)
-			if req.Context() != ctx && time.Since(start) >= 50*time.Millisecond && held.CompareAndSwap(false, true) {
+			// The copy, launched at 50ms once the attempt is at the
+			// base, reaches its breaker at 70ms, once the attempt
+			// failed. (Its launch asks about the breaker with the
+			// caller's request; the attempt asks before it is sent.)
+			if req.Context() != ctx && calls.Load() > 0 && held.CompareAndSwap(false, true) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			return "api.test"
@@ -1590,9 +1590,10 @@ func TestHedgingCopyUnsentAfterTheAttemptFailedKeepsThePace(t *testing.T) {
 		ctx := context.Background()
 		var held atomic.Bool
 		key := func(req *http.Request) string {
-			// The copy, launched at 50ms with a turn of the pace,
-			// reaches its breaker at 70ms, once the attempt failed.
-			if req.Context() != ctx && time.Since(start) >= 50*time.Millisecond && held.CompareAndSwap(false, true) {
+			// The copy, launched at 50ms with a turn of the pace once
+			// the attempt is at the base, reaches its breaker at 70ms,
+			// once the attempt failed.
+			if req.Context() != ctx && calls.Load() > 0 && held.CompareAndSwap(false, true) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			return "api.test"
