@@ -292,20 +292,7 @@ func TestContextKeyNotFollowingRedirectToAnotherHost(t *testing.T) {
 		http.Redirect(w, r, other.URL+"/posts", http.StatusTemporaryRedirect)
 	}))
 	defer first.Close()
-	client := &http.Client{Transport: New(nil, fastRetries)}
-	ctx := WithIdempotencyKey(context.Background(), "post-42")
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, first.URL+"/posts", strings.NewReader(`{}`))
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 500 {
-		t.Errorf("status %d, want the other host's 500", resp.StatusCode)
-	}
-	if n := stored.Load(); n != 1 {
-		t.Errorf("other host stored %d writes, want 1", n)
-	}
+	postRedirectedElsewhere(t, first.URL+"/posts", "", &stored)
 }
 
 // TestContextKeyNotFollowingRedirectToAnotherVirtualHost: the write a
@@ -329,20 +316,31 @@ func TestContextKeyNotFollowingRedirectToAnotherVirtualHost(t *testing.T) {
 		w.WriteHeader(http.StatusInternalServerError)
 	}))
 	defer srv.Close()
+	postRedirectedElsewhere(t, srv.URL+"/posts", "a.example", &stored)
+}
+
+// postRedirectedElsewhere posts to url (under host, its Host header; ""
+// for the URL's) with a WithIdempotencyKey context, through an
+// http.Client that follows the server's redirect to another host, which
+// ignores keys and answers 500 after it stored the write (stored counts
+// them): the caller's key was its word for the first host only, and the
+// write is stored once, its 500 returned.
+func postRedirectedElsewhere(t *testing.T, url, host string, stored *atomic.Int32) {
+	t.Helper()
 	client := &http.Client{Transport: New(nil, fastRetries)}
 	ctx := WithIdempotencyKey(context.Background(), "post-42")
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/posts", strings.NewReader(`{}`))
-	req.Host = "a.example"
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(`{}`))
+	req.Host = host
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != 500 {
-		t.Errorf("status %d, want the other virtual host's 500", resp.StatusCode)
+		t.Errorf("status %d, want the other host's 500", resp.StatusCode)
 	}
 	if n := stored.Load(); n != 1 {
-		t.Errorf("other virtual host stored %d writes, want 1 (resent under the caller's key for a.example)", n)
+		t.Errorf("other host stored %d writes, want 1 (resent under the caller's key for the first)", n)
 	}
 }
 

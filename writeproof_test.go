@@ -215,6 +215,36 @@ func TestWriteProofH2ResetAfterWrite(t *testing.T) {
 	processedTwice(t, 1, processed.Load(), nil, err)
 }
 
+// keyedPostPlainThenOurs posts to url, under host (its Host header; "" for
+// the URL's) with the caller's Idempotency-Key set for that first host,
+// through an http.Client that follows redirects (with no bound when
+// unbounded), over a plain transport and then over a Transport on it, and
+// checks with processedTwice that processed, the writes the servers
+// stored, counts no more for the Transport than for the plain client.
+func keyedPostPlainThenOurs(t *testing.T, url, host string, unbounded bool, processed *atomic.Int32) {
+	t.Helper()
+	send := func(rt http.RoundTripper) error {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"text":"hi"}`))
+		req.Host = host
+		req.Header.Set("Idempotency-Key", "post-1") // for the first host
+		c := &http.Client{Transport: rt}
+		if unbounded {
+			c.CheckRedirect = func(*http.Request, []*http.Request) error { return nil }
+		}
+		resp, err := c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	plainErr := send(base)
+	plain := processed.Swap(0)
+	err := send(New(base, WithBackoff(0, 0)))
+	processedTwice(t, plain, processed.Load(), plainErr, err)
+}
+
 // TestWriteProofRedirectToAnotherHost: the caller's Idempotency-Key, set
 // for host A, which answers 307 to host B; http.Client copies the caller's
 // headers, the key among them, into the request for B, which ignores keys:
@@ -232,21 +262,7 @@ func TestWriteProofRedirectToAnotherHost(t *testing.T) {
 		http.Redirect(w, r, b.URL+"/v1/posts", http.StatusTemporaryRedirect)
 	}))
 	defer a.Close()
-	send := func(c *http.Client) error {
-		req, _ := http.NewRequest(http.MethodPost, a.URL+"/v1/posts", strings.NewReader(`{"text":"hi"}`))
-		req.Header.Set("Idempotency-Key", "post-1") // for A
-		resp, err := c.Do(req)
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err
-	}
-	base := &http.Transport{}
-	defer base.CloseIdleConnections()
-	plainErr := send(&http.Client{Transport: base})
-	plain := processed.Swap(0)
-	err := send(&http.Client{Transport: New(base, WithBackoff(0, 0))})
-	processedTwice(t, plain, processed.Load(), plainErr, err)
+	keyedPostPlainThenOurs(t, a.URL+"/v1/posts", "", false, &processed)
 }
 
 // TestWriteProofRefusedStreamNoGetBody: a POST whose body has no GetBody
@@ -623,22 +639,7 @@ func TestWriteProofRedirectToAnotherVirtualHost(t *testing.T) {
 		w.WriteHeader(http.StatusInternalServerError)
 	}))
 	defer srv.Close()
-	send := func(c *http.Client) error {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/posts", strings.NewReader(`{"text":"hi"}`))
-		req.Host = "a.example"
-		req.Header.Set("Idempotency-Key", "post-1") // for a.example
-		resp, err := c.Do(req)
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err
-	}
-	base := &http.Transport{}
-	defer base.CloseIdleConnections()
-	plainErr := send(&http.Client{Transport: base})
-	plain := processed.Swap(0)
-	err := send(&http.Client{Transport: New(base, WithBackoff(0, 0))})
-	processedTwice(t, plain, processed.Load(), plainErr, err)
+	keyedPostPlainThenOurs(t, srv.URL+"/v1/posts", "a.example", false, &processed)
 }
 
 // TestWriteProofLongRedirectToAnotherHost: the caller's Idempotency-Key,
@@ -666,20 +667,5 @@ func TestWriteProofLongRedirectToAnotherHost(t *testing.T) {
 		http.Redirect(w, r, b.URL+"/r/1", http.StatusTemporaryRedirect)
 	}))
 	defer a.Close()
-	send := func(rt http.RoundTripper) error {
-		req, _ := http.NewRequest(http.MethodPost, a.URL+"/v1/posts", strings.NewReader(`{"text":"hi"}`))
-		req.Header.Set("Idempotency-Key", "post-1") // for A
-		c := &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
-		resp, err := c.Do(req)
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err
-	}
-	base := &http.Transport{}
-	defer base.CloseIdleConnections()
-	plainErr := send(base)
-	plain := processed.Swap(0)
-	err := send(New(base, WithBackoff(0, 0)))
-	processedTwice(t, plain, processed.Load(), plainErr, err)
+	keyedPostPlainThenOurs(t, a.URL+"/v1/posts", "", true, &processed)
 }
