@@ -215,8 +215,9 @@ end
 if cap then
   cap = cap - granted
   if cap < 1 then
-    -- What remained of the seeded window is spent: nothing until its reset.
-    tat = math.max(tat, capEnd + tol)
+    -- What remained of the seeded window is spent: nothing until its
+    -- reset, and its first token then (base + interval at the reset).
+    tat = math.max(tat, capEnd + tol - interval)
     redis.call('HDEL', KEYS[1], 'scap', 'sreset')
   else
     redis.call('HSET', KEYS[1], 'scap', string.format('%.0f', cap))
@@ -259,7 +260,10 @@ return {granted, string.format('%.0f', base - now), string.format('%.6f', interv
 // leaseScript), the margin covering the attempts the members sent before
 // they knew the quota, from a full bucket (its tolerance at once, then
 // the pace: the first token comes now, not last before the reset);
-// nothing when that is less than a token. A quota of another limit than
+// nothing when that is less than a token, the bucket's next token coming
+// at the reset (one interval after it, the fleet of a quota of one an hour
+// was refused for two hours, where a Transport without a store waits for
+// the reset). A quota of another limit than
 // the bucket's is seeded anew from the response that announced it, with a
 // cap whatever the pace: the old cap counted the old quota's remaining,
 // and, once spent, held the bucket's next token until its reset (a limit
@@ -327,7 +331,8 @@ if (not s[3] or relimit) and remaining >= 0 and reset >= 0 then
   local allowed = math.floor(math.max(tonumber(ARGV[5]) * remaining - burst, 0))
   local tat = now
   if allowed < 1 then
-    tat = now + reset + burst * interval
+    -- Nothing until the reset, and the first token then.
+    tat = now + reset + (burst - 1) * interval
     if relimit then redis.call('HDEL', KEYS[1], 'scap', 'sreset') end
   elseif relimit or burst + reset / interval > allowed then
     redis.call('HSET', KEYS[1], 'scap', string.format('%.0f', allowed), 'sreset', string.format('%.0f', now + reset))

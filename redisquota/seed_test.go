@@ -120,3 +120,43 @@ func TestSeededBucketCapsTheFirstWindow(t *testing.T) {
 	}
 	t.Logf("%d tokens before the reset", before)
 }
+
+// TestSeededSpentWindowEndsAtTheReset: a quota of one call an hour whose
+// first response says that none remains until the reset an hour ahead
+// (and a quota of ten an hour, of which the first response says three
+// remain: the bucket's cap, one token, spent by the first lease). A
+// Transport without a store sends its next call at the reset; so must the
+// fleet. The bucket, seeded spent, gave its next token one interval after
+// the reset (an interval of the quota's pace: 63 minutes for one an hour),
+// the fleet's calls refused for two hours and three minutes, twice as long
+// as the server asked and past resilient.MaxBelievedReset.
+func TestSeededSpentWindowEndsAtTheReset(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		limit, remaining int
+		take             int // tokens the cap grants before the reset
+	}{
+		{"nothing left", 1, 0, 0},
+		{"cap spent", 10, 3, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := redisAddr()
+			s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(testPrefix(t, addr)))
+			defer s.Close()
+			q := s.Partition("one an hour")
+			reset := time.Now().Add(time.Hour)
+			q.Learn(resilient.RateLimitInfo{Limit: tc.limit, Remaining: tc.remaining, Reset: reset}, time.Hour)
+			waitFor(t, "the seed written", func() bool { return s.Stats().Calls >= 2 && redisquota.StateRead(q) })
+			for range tc.take {
+				takeToken(t, q)
+			}
+			waitFor(t, "the bucket found spent", func() bool {
+				q.Take(time.Now())
+				return redisquota.DryUntil(q) > 0
+			})
+			if got, want := redisquota.DryUntil(q), time.Until(reset); got > want+time.Minute { // a minute: the Redis calls of a busy machine; the bug was an interval (6 min or more) late
+				t.Errorf("the fleet's next token comes in %v, %v after the reset the server announced", got.Round(time.Second), (got - want).Round(time.Second))
+			}
+		})
+	}
+}
