@@ -21,7 +21,9 @@ type report struct {
 }
 
 // Learn implements resilient.QuotaPartition: a quota that differs from the
-// one known is used at once, and written to Redis by the refiller. For the
+// one known is used at once, and written to Redis by the refiller. Its
+// limit is the larger of the limit and the remaining count the response
+// announced, which the Transport paces by too. For the
 // same limit, a longer window is written when it is longer by more than 1%,
 // so that members whose estimates differ a little do not overwrite each
 // other. A window not longer is not used: a member that has seen only part
@@ -49,7 +51,10 @@ type report struct {
 // window granted what remained of it then once more, the fleet having
 // spent it.
 func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
-	limit := int64(info.Limit)
+	// A remaining count above the limit says that the quota counted is at
+	// least that, and the Transport paces by it: paced by the limit, the
+	// fleet would refuse the calls the server says remain.
+	limit := int64(max(info.Limit, info.Remaining))
 	if limit <= 0 || window <= 0 {
 		return
 	}

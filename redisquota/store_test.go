@@ -2,6 +2,7 @@ package redisquota_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"math"
 	"net/http"
@@ -591,5 +592,48 @@ func TestFlappingLimitWritesBounded(t *testing.T) {
 	// 5 writes a second (WithLeaseTime 200ms), and about as many leases.
 	if st := s.Stats(); st.Calls > 50 {
 		t.Errorf("%d Redis calls in 1s for %d responses whose limit flaps; stats %+v", st.Calls, looks, st)
+	}
+}
+
+// TestRemainingAboveLimitPacesByRemaining: a server whose every response
+// says that 100 requests remain of a quota it gives as 1 a minute
+// (X-RateLimit-Limit: 1, X-RateLimit-Remaining: 100). The remaining count
+// says the quota counted is at least that: a Transport without a store
+// paces by it, and sends 10 calls at once; so must a fleet (here of one
+// member). The Store paced by the limit alone, one call in 63 s: 8 of the
+// 10 calls were refused with ErrRateLimited, while the server said 100
+// remained.
+func TestRemainingAboveLimitPacesByRemaining(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-RateLimit-Limit", "1")
+		w.Header().Set("X-RateLimit-Remaining", "100")
+		w.Header().Set("X-RateLimit-Reset", "60")
+	}))
+	defer srv.Close()
+	for _, store := range []bool{false, true} {
+		opts := []resilient.Option{resilient.WithMaxRetries(0), resilient.WithMaxRetryAfter(2 * time.Second)}
+		var s *redisquota.Store
+		if store {
+			addr := redisAddr()
+			s = redisquota.New(newRedis(t, addr), redisquota.WithPrefix(testPrefix(t, addr)))
+			defer s.Close()
+			opts = append(opts, resilient.WithQuotaStore(s))
+		}
+		client := &http.Client{Transport: resilient.New(srv.Client().Transport, opts...)}
+		refused := 0
+		for i := range 10 {
+			if err := get(client, srv.URL, waitBound); err != nil {
+				if !errors.Is(err, resilient.ErrRateLimited) {
+					t.Fatalf("store %v: call %d: %v", store, i+1, err)
+				}
+				refused++
+			}
+			if i == 0 && s != nil {
+				waitFor(t, "the quota written", func() bool { return s.Stats().Calls >= 2 })
+			}
+		}
+		if refused > 0 {
+			t.Errorf("store %v: %d of 10 calls refused, the server saying 100 remain; want none", store, refused)
+		}
 	}
 }
