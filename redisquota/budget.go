@@ -40,6 +40,7 @@ type budget struct {
 	want   atomic.Bool  // a sync is wanted at the next tick: the budget is new, a retry was refused, or the fleet started spending it
 	kicked atomic.Bool  // a sync was asked for at once since the last one
 	broken atomic.Bool  // the last sync failed on the budget's key itself (another type): the budget is the member's alone
+	used   atomic.Int64 // local ns of the member's last withdrawal, or deposit into a view not full (see regain)
 
 	// Owned by the syncer.
 	cum        int64     // the net change the budget has had applied in Redis, in all, under field
@@ -84,6 +85,7 @@ func (s *Store) Budget(name string, b resilient.RetryBudget) resilient.SharedBud
 	bg.tokens.Store(bg.burst)
 	bg.synced.Store(bg.burst)
 	bg.want.Store(true)
+	bg.used.Store(s.now())
 	s.budgets[name] = bg
 	s.budgetByID[id] = bg
 	start := !s.budgetsRunning
@@ -135,15 +137,42 @@ func (s *Store) forgetBudgetLocked(b *budget) {
 // full at the last sync, and the fleet's channel tells the member when
 // another starts spending it.
 func (b *budget) Deposit(tokens float64) {
-	t := b.tokens.Load()
-	if t >= b.burst {
+	if b.credit(units(tokens)) {
+		b.used.Store(b.s.now())
+	}
+}
+
+// credit adds d units to the view, up to the burst, and reports whether
+// the view was not full.
+func (b *budget) credit(d int64) bool {
+	for t := b.tokens.Load(); t < b.burst; t = b.tokens.Load() {
+		if b.tokens.CompareAndSwap(t, min(t+d, b.burst)) {
+			return true
+		}
+	}
+	return false
+}
+
+// regain records a use of the budget (a withdrawal) at now, after
+// crediting the view one retry for each budgetRefill the member neither
+// withdrew from it nor deposited into it, up to the burst, as the
+// Transport's own budget regains (see resilient.RetryBudget): the first
+// failures after a quiet spell are retried as a new host's are, the
+// fleet's balance being refilled by what the member deposits. (The view
+// of a fleet whose outage spent the budget stayed spent, and the balance
+// in Redis too, for as long as no answer refilled it: the rare calls of a
+// quiet host were never retried for the day the balance lives, where a
+// Transport without a store regains its Burst in a hundred minutes.) A
+// host that fails every call costs a retry more per budgetRefill for each
+// member that calls it less often than that, as for Transports without a
+// store.
+func (b *budget) regain(now int64) {
+	used := b.used.Load()
+	if used >= now || !b.used.CompareAndSwap(used, now) {
 		return
 	}
-	d := units(tokens)
-	for ; t < b.burst; t = b.tokens.Load() {
-		if b.tokens.CompareAndSwap(t, min(t+d, b.burst)) {
-			return
-		}
+	if k := (now - used) / int64(budgetRefill); k > 0 {
+		b.credit(min(k, b.burst/budgetUnit+1) * budgetUnit)
 	}
 }
 
@@ -155,6 +184,7 @@ func (b *budget) Deposit(tokens float64) {
 // reaches half of it asks for a sync at once.
 func (b *budget) Withdraw(tokens float64) bool {
 	cost := units(tokens)
+	b.regain(b.s.now())
 	local := b.broken.Load() || b.s.budgetLocal()
 	for {
 		t := b.tokens.Load()

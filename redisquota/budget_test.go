@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -598,5 +599,67 @@ func TestBudgetHealthyHostNoSync(t *testing.T) {
 			n := st.BudgetSyncs - before[i]
 			t.Errorf("member %d: %d budget syncs during %d calls to a healthy host, want none", i, n, calls)
 		}
+	}
+}
+
+// TestBudgetRegainsWhenIdle: a member's retry budget spent by an outage,
+// then not used for an hour (a quiet host). A Transport without a store
+// regains a retry for each ten minutes its host's budget was not used
+// (resilient.RetryBudget), so that the first failures after a quiet spell
+// are retried; so must a member. Here the member's Redis does not answer
+// (in a synctest bubble, whose clock is not Redis's): the budget is the
+// member's alone, "as the local budget of a Transport without a store".
+// (Its view never regained: nor did a view synced with a fleet's balance
+// that the outage spent, the balance in Redis staying spent for the day it
+// lives while no answer refilled it.)
+func TestBudgetRegainsWhenIdle(t *testing.T) {
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	synctest.Test(t, func(t *testing.T) {
+		rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+		s := redisquota.New(rdb)
+		defer func() {
+			s.Close()
+			rdb.Close()
+			time.Sleep(2 * time.Second) // go-redis's dialer looks at its pool once a second
+		}()
+		b := s.Budget("https://api.example.com:443", resilient.RetryBudget{Ratio: 0.2, Burst: 10, ThrottledCost: 0.1})
+		spent := 0
+		for b.Withdraw(1) {
+			spent++
+		}
+		time.Sleep(time.Hour)
+		regained := 0
+		for b.Withdraw(1) {
+			regained++
+		}
+		if regained != 6 {
+			t.Errorf("after %d retries spent its budget, an hour unused regained %d retries, want 6", spent, regained)
+		}
+	})
+}
+
+// TestFleetBudgetRegainsWhenIdle: the fleet's balance of a host's retry
+// budget was spent by an outage, and the member's view synced with it;
+// then the member does not use the budget for an hour (the time moved
+// back in the member's view: Redis's clock cannot be). Its first failures
+// are retried, six of them, as a Transport without a store's would be.
+func TestFleetBudgetRegainsWhenIdle(t *testing.T) {
+	s, rdb, _ := scriptStore(t)
+	const name = "https://api.example.com:443"
+	if err := rdb.HSet(context.Background(), s.BudgetKey(name), "bal", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	b := s.Budget(name, resilient.RetryBudget{Ratio: 0.2, Burst: 10, ThrottledCost: 0.1})
+	waitFor(t, "the spent balance synced", func() bool {
+		_, synced, _ := s.BudgetView(name)
+		return synced == 0 && redisquota.View(b) == 0
+	})
+	redisquota.Unused(b, time.Hour)
+	regained := 0
+	for b.Withdraw(1) {
+		regained++
+	}
+	if regained != 6 {
+		t.Errorf("an hour unused regained %d retries of the fleet's spent budget, want 6", regained)
 	}
 }

@@ -280,3 +280,7 @@ func (s *Store) Subscribed() bool {
 // StateRead reports whether q's state was read from Redis (see
 // part.TakeBefore: until then, an attempt that finds no quota waits).
 func StateRead(q resilient.QuotaPartition) bool { return q.(*part).read.Load() }
+
+// Unused moves the time the member last used the retry budget b back by
+// d, as if it had not used it for that long.
+func Unused(b resilient.SharedBudget, d time.Duration) { b.(*budget).used.Add(-int64(d)) }

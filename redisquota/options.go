@@ -43,6 +43,7 @@ const (
 	stateTTL      = 24 * time.Hour             // a partition's state in Redis outlives its last use by this
 	totalTTL      = time.Hour                  // a Store's running-total field (give-back, retry budget) outlives its last use by this
 	idleExit      = 2 * time.Second            // a partition's refiller stops after this long without demand
+	budgetRefill  = 10 * time.Minute           // a retry budget's view regains a retry for each this long the member did not use it, as the Transport's own (resilient.RetryBudget)
 	maxBackoff    = time.Second                // the longest wait between attempts while Redis fails
 	minBackoff    = 20 * time.Millisecond
 )
