@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -57,7 +58,7 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 	var ctx context.Context
 	ctx, a.span = in.tracer.Start(parent, c.clientNm, a.opts[:]...)
 	a.carrier.src = req.Header
-	in.prop.Inject(ctx, &a.carrier)
+	a.inject(in.prop, ctx)
 
 	recording := a.span.IsRecording()
 	record := recording || in.m.attemptEnabled(ctx)
@@ -105,6 +106,21 @@ func (a *attempt) endedType() string {
 		return t
 	}
 	return errCanceled
+}
+
+// inject injects the span context of ctx, the attempt's, into the
+// attempt's carrier with prop. When prop panics, the attempt's span ends
+// before the panic goes on, as every span started must: the request was
+// never sent, and the Transport has no function to end it with.
+func (a *attempt) inject(prop propagation.TextMapPropagator, ctx context.Context) {
+	done := false
+	defer func() {
+		if !done {
+			endCutShort(a.span)
+		}
+	}()
+	prop.Inject(ctx, &a.carrier)
+	done = true
 }
 
 // wroteRequest counts the writes of the attempt's request.

@@ -104,9 +104,11 @@
 // when a retryable outcome was not retried, resilient.wait.duration (all the
 // call waited, in seconds), and http.response.status_code or error.type, the
 // status following the CLIENT spans' rule. When a panic goes through the
-// call (from the base RoundTripper, a Classifier, an observer), the span
-// ends all the same before the panic goes on, without resilient.outcome,
-// with error.type _OTHER and an Error status.
+// call (from the base RoundTripper, a Classifier, an observer, the
+// Config's Propagator or URLTemplate), the span ends all the same before
+// the panic goes on, without resilient.outcome, with error.type _OTHER and
+// an Error status; so does the CLIENT span of an attempt whose Propagator
+// panicked, which was never sent.
 //
 // Each RoundTrip is a call: the request an http.Client sends after a
 // redirect is another call, with an INTERNAL span of its own beside the

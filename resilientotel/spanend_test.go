@@ -76,3 +76,57 @@ func everySpanEnds(t *testing.T, tp *countingProvider) {
 		t.Errorf("spans of their own %v: %d spans started, %d ended; want every one ended", tp.own, s, e)
 	}
 }
+
+// panickingPropagator injects nothing: it panics, as a propagator with a
+// bug does.
+type panickingPropagator struct{ propagation.TraceContext }
+
+func (panickingPropagator) Inject(context.Context, propagation.TextMapCarrier) {
+	panic("propagator")
+}
+
+// TestEverySpanEndsWhenUserCodePanics: a panic of the code a Config plugs
+// in, which goes on to the caller, ends the spans started before it: the
+// CLIENT span of an attempt whose Propagator panics (it was never ended:
+// every attempt of a call through a buggy propagator left one open), and
+// the INTERNAL span of the first call made after an SDK was installed
+// (while the calls were idle) whose URLTemplate panics.
+func TestEverySpanEndsWhenUserCodePanics(t *testing.T) {
+	get := func(t *testing.T, tr http.RoundTripper) {
+		t.Helper()
+		defer func() {
+			if recover() == nil {
+				t.Error("no panic reached the caller")
+			}
+		}()
+		req, _ := http.NewRequest("GET", "https://api.test/v1/posts", nil)
+		do(t, &http.Client{Transport: tr}, req)
+	}
+	t.Run("propagator", func(t *testing.T) {
+		tp := &countingProvider{own: true}
+		tr := resilient.New(&stub{steps: []step{{status: 200}}}, Instrument(Config{TracerProvider: tp, Propagator: panickingPropagator{}}))
+		get(t, tr)
+		if s, e := tp.started.Load(), tp.ended.Load(); s != 2 || e != 2 {
+			t.Errorf("%d spans started, %d ended; want the call's and the attempt's, both ended", s, e)
+		}
+	})
+	t.Run("template after idle", func(t *testing.T) {
+		tp := &countingProvider{}
+		cfg := Config{TracerProvider: tp, Propagator: propagation.TraceContext{}, URLTemplate: func(*http.Request) string {
+			if tp.own {
+				panic("template")
+			}
+			return ""
+		}}
+		tr := resilient.New(&stub{steps: []step{{status: 200}}}, Instrument(cfg))
+		req, _ := http.NewRequest("GET", "https://api.test/v1/posts", nil)
+		if code, err := do(t, &http.Client{Transport: tr}, req); code != 200 || err != nil { // idle: the tracer makes no span
+			t.Fatalf("%d, %v", code, err)
+		}
+		tp.own = true // spans of their own from now on: an SDK installed
+		get(t, tr)
+		if s, e := tp.started.Load(), tp.ended.Load(); s != 2 || e != 2 {
+			t.Errorf("%d spans started, %d ended; want the two calls', both ended", s, e)
+		}
+	})
+}

@@ -199,13 +199,39 @@ func (in *instrumentation) StartCall(ctx context.Context, req *http.Request) con
 		return ctx
 	}
 	if c == nil {
-		c = in.newCall(ctx, req)
+		c = in.newCallOf(ctx, req, span)
 		c.startOpts[1] = trace.WithAttributes(c.attrs[:c.nattrs]...)
 		span.SetAttributes(c.attrs[:c.nattrs]...)
 	}
 	c.Context, c.span = sctx, span
 	c.startOpts[0] = in.client // the attempts' options, when they have no resend count
 	return c
+}
+
+// newCallOf returns the state of a call of req whose span, started
+// already, is span (see StartCall). When Config.URLTemplate panics, span
+// ends before the panic goes on, as every span started must: the call it
+// would have been ended by (EndCall) has no state to find it.
+func (in *instrumentation) newCallOf(ctx context.Context, req *http.Request, span trace.Span) *call {
+	done := false
+	defer func() {
+		if !done {
+			endCutShort(span)
+		}
+	}()
+	c := in.newCall(ctx, req)
+	done = true
+	return c
+}
+
+// endCutShort ends span, which a panic of the code a Config plugs in (its
+// Propagator, its URLTemplate) cut short before anything could end it, as
+// a span that failed: error.type _OTHER and an Error status, as the
+// panics that go through a call leave it (see EndCall).
+func endCutShort(span trace.Span) {
+	span.SetAttributes(semconv.ErrorTypeKey.String(errOther))
+	span.SetStatus(codes.Error, errOther)
+	span.End()
 }
 
 // idleCall reports whether a call started in ctx, whose span is span,
