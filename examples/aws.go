@@ -23,9 +23,10 @@ import (
 // SDK would resend a call resilient cut. The caller's context bounds the
 // calls, as it does through a plain client. resilient adds the per-host
 // circuit breaker, the pacing after a 429, and one record per attempt. The
-// client follows redirects as the SDK's own does: a 307 or a 308 only,
+// client follows redirects as the SDK's own does, a 307 or a 308 only, and
 // without the session token of temporary credentials (X-Amz-Security-Token)
-// when it leads to another host; any other redirect is the SDK's to read.
+// on any hop to a host other than the first request's, which the SDK's
+// sends on a second hop there; any other redirect is the SDK's to read.
 // Use it as
 //
 //	cfg, err := config.LoadDefaultConfig(ctx)
@@ -40,14 +41,16 @@ func AWSHTTPClient(base http.RoundTripper, opts ...resilient.Option) *http.Clien
 
 // awsRedirect is the redirect policy of the SDK's own client
 // (aws/transport/http's limitedRedirect): it follows a 307 or a 308, which
-// keep the method and the body, and removes the session token on the way to
-// another host, which net/http would send there; it hands any other
+// keep the method and the body, and removes the session token from every
+// hop to a host other than the first request's, which net/http would send
+// there (the SDK's removes it only from a hop that changes host, and a
+// second hop within the other host carried it again); it hands any other
 // redirect to the SDK.
 func awsRedirect(req *http.Request, via []*http.Request) error {
 	switch req.Response.StatusCode {
 	case http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
-		if len(via) > 0 && via[len(via)-1].URL.Host != req.URL.Host {
-			req.Header.Del("X-Amz-Security-Token")
+		if len(via) > 0 && via[0].URL.Host != req.URL.Host {
+			req.Header.Del("X-Amz-Security-Token") // net/http copies it from the first request into every hop
 		}
 		if len(via) >= 10 {
 			return errors.New("stopped after 10 redirects") // net/http's own limit, which a CheckRedirect replaces

@@ -271,3 +271,42 @@ func TestAWSRedirectKeepsSessionToken(t *testing.T) {
 		})
 	}
 }
+
+// TestAWSRedirectTwiceKeepsSessionToken follows a 307 to another host that
+// answers with a 307 to itself: net/http copies every hop's headers from
+// the first request, the session token included, so a policy that removes
+// the token only when a hop changes host (the previous request's host, as
+// the SDK's limitedRedirect compares) sent it to the other host on its
+// second hop. The token stays with the host it was made for.
+func TestAWSRedirectTwiceKeepsSessionToken(t *testing.T) {
+	var elsewhere []string // the session tokens the other host received
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		switch {
+		case r.URL.Host == "s3.test":
+			return &http.Response{StatusCode: http.StatusTemporaryRedirect, Header: http.Header{"Location": {"https://elsewhere.test/bucket/key"}},
+				Body: http.NoBody, Request: r}, nil
+		case r.URL.Path == "/bucket/key":
+			elsewhere = append(elsewhere, r.Header.Get("X-Amz-Security-Token"))
+			return &http.Response{StatusCode: http.StatusTemporaryRedirect, Header: http.Header{"Location": {"/bucket/key2"}},
+				Body: http.NoBody, Request: r}, nil
+		}
+		elsewhere = append(elsewhere, r.Header.Get("X-Amz-Security-Token"))
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+	})
+	req, _ := http.NewRequest(http.MethodGet, "https://s3.test/bucket/key", nil)
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/...")
+	req.Header.Set("X-Amz-Security-Token", "SESSIONTOKEN")
+	resp, err := AWSHTTPClient(base).Do(req)
+	if err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(elsewhere) != 2 {
+		t.Fatalf("status %d after %d requests to the other host, want 200 after 2", resp.StatusCode, len(elsewhere))
+	}
+	for i, tok := range elsewhere {
+		if tok != "" {
+			t.Errorf("the other host's request %d carried X-Amz-Security-Token %q", i+1, tok)
+		}
+	}
+}
