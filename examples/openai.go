@@ -57,7 +57,10 @@ func OpenAIOptions(base http.RoundTripper, opts ...resilient.Option) []option.Re
 }
 
 // openaiRateKey names the rate-limit partition of a request after the
-// model its JSON body names (read through GetBody, up to 1 MiB), and its
+// model its JSON body names (read through GetBody, up to 1 MiB, then
+// GetBody called again: openai-go's, for a body given as a *bytes.Reader,
+// rewinds and returns the reader the request sends, which the read would
+// otherwise leave drained, and the request sent without its body), and its
 // credential: OpenAI counts its limits per model, and per organization and
 // project (the API key, and the OpenAI-Organization and OpenAI-Project
 // headers; Azure's Api-Key), named with a one-way tag, never the key. A
@@ -80,6 +83,9 @@ func openaiRateKey(r *http.Request) string {
 				key = r.URL.Host + " model " + params.Model
 			}
 			body.Close()
+			if again, err := r.GetBody(); err == nil {
+				again.Close() // rewinds a body GetBody shares with the request (openai-go's *bytes.Reader), read before it is sent
+			}
 		}
 	}
 	h := r.Header

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -542,5 +543,90 @@ func TestOpenAIRateKey(t *testing.T) {
 	}
 	if got := openaiRateKey(req(http.MethodGet, "", "sk-a")); !strings.HasPrefix(got, "api.openai.com reads ") {
 		t.Errorf("a GET: %q, want the host's reads", got)
+	}
+}
+
+// TestOpenAIReaderBody sends a completion whose body the caller gives as a
+// *bytes.Reader (Client.Post, or option.WithRequestBody), for which
+// openai-go's GetBody rewinds and returns the very reader the request
+// sends. openaiRateKey, which reads the model through GetBody, drained
+// that reader before the attempt was sent: the completion went out with no
+// body and failed, where a plain client sends it whole. A completion
+// answered 429 is resent whole too (openai-go's own retry of it, with a
+// plain client, fails: the connection broken, its body length 0).
+func TestOpenAIReaderBody(t *testing.T) {
+	const body = `{"model":"gpt-5.4-mini","messages":[{"role":"user","content":"Say hello"}]}`
+	for _, tc := range []struct {
+		name string
+		opts func(base http.RoundTripper) []option.RequestOption
+	}{
+		{"Recipe", openaiRecipe},
+		{"PlainClient", func(base http.RoundTripper) []option.RequestOption {
+			return []option.RequestOption{option.WithHTTPClient(&http.Client{Transport: base}), option.WithMaxRetries(0)}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				api := openaiAPI(new(atomic.Int64))
+				var (
+					mu      sync.Mutex
+					bodies  []string // the bodies the server read, one per attempt
+					limited bool     // whether the next attempt is answered 429
+				)
+				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					b, _ := io.ReadAll(r.Body)
+					mu.Lock()
+					bodies = append(bodies, string(b))
+					limit := limited
+					limited = false
+					mu.Unlock()
+					if limit {
+						openaiRateLimited(w, r)
+						return
+					}
+					r.Body = io.NopCloser(bytes.NewReader(b))
+					api.ServeHTTP(w, r)
+				}))
+				c := openaiClient(srv, tc.opts(srv.Base()))
+				post := func() error {
+					var out openai.ChatCompletion
+					return c.Post(context.Background(), "chat/completions", bytes.NewReader([]byte(body)), &out)
+				}
+				for _, send := range []struct {
+					name     string
+					limited  bool
+					attempts int
+					do       func() error
+				}{
+					{"Post", false, 1, post},
+					{"WithRequestBody", false, 1, func() error {
+						_, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{},
+							option.WithRequestBody("application/json", bytes.NewReader([]byte(body))))
+						return err
+					}},
+					{"PostAfter429", true, 2, post},
+				} {
+					if send.limited && tc.name != "Recipe" {
+						continue
+					}
+					mu.Lock()
+					bodies, limited = nil, send.limited
+					mu.Unlock()
+					if err := send.do(); err != nil {
+						t.Errorf("%s: %v", send.name, err)
+					}
+					mu.Lock()
+					if len(bodies) != send.attempts {
+						t.Errorf("%s: %d attempts, want %d", send.name, len(bodies), send.attempts)
+					}
+					for i, b := range bodies {
+						if b != body {
+							t.Errorf("%s: attempt %d carried the body %q, want %q", send.name, i+1, b, body)
+						}
+					}
+					mu.Unlock()
+				}
+			})
+		})
 	}
 }
