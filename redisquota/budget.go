@@ -40,7 +40,7 @@ type budget struct {
 	want   atomic.Bool  // a sync is wanted at the next tick: the budget is new, a retry was refused, or the fleet started spending it
 	kicked atomic.Bool  // a sync was asked for at once since the last one
 	broken atomic.Bool  // the last sync failed on the budget's key itself (another type): the budget is the member's alone
-	used   atomic.Int64 // local ns of the member's last withdrawal, or deposit into a view not full (see regain)
+	used   atomic.Int64 // local ns of the member's last withdrawal, or deposit into a view not full, or of the last sync that found the fleet spending the balance (see regain)
 
 	// Owned by the syncer.
 	cum        int64     // the net change the budget has had applied in Redis, in all, under field
@@ -137,9 +137,11 @@ func (s *Store) forgetBudgetLocked(b *budget) {
 // full at the last sync, and the fleet's channel tells the member when
 // another starts spending it.
 func (b *budget) Deposit(tokens float64) {
-	if b.credit(units(tokens)) {
-		b.used.Store(b.s.now())
+	if b.tokens.Load() >= b.burst {
+		return
 	}
+	b.regain(b.s.now())
+	b.credit(units(tokens))
 }
 
 // credit adds d units to the view, up to the burst, and reports whether
@@ -153,9 +155,10 @@ func (b *budget) credit(d int64) bool {
 	return false
 }
 
-// regain records a use of the budget (a withdrawal) at now, after
-// crediting the view one retry for each budgetRefill the member neither
-// withdrew from it nor deposited into it, up to the burst, as the
+// regain records a use of the budget (a withdrawal, or a deposit into a
+// view not full) at now, after crediting the view one retry for each
+// budgetRefill the member neither withdrew from it nor deposited into it,
+// nor found at a sync that the fleet spent from it, up to the burst, as the
 // Transport's own budget regains (see resilient.RetryBudget): the first
 // failures after a quiet spell are retried as a new host's are, the
 // fleet's balance being refilled by what the member deposits. (The view
@@ -165,7 +168,12 @@ func (b *budget) credit(d int64) bool {
 // Transport without a store regains its Burst in a hundred minutes.) A
 // host that fails every call costs a retry more per budgetRefill for each
 // member that calls it less often than that, as for Transports without a
-// store.
+// store. (Counted from the member's own uses alone, a member whose view
+// stayed full, its answers marking nothing, was idle since the budget was
+// made: its first failure after an outage spent the balance regained a
+// whole burst, and the outage cost a fleet of N members N bursts, not one.
+// An answer regains before it deposits, as the Transport's own budget
+// does: marked used first, the first answer after a quiet spell lost it.)
 func (b *budget) regain(now int64) {
 	used := b.used.Load()
 	if used >= now || !b.used.CompareAndSwap(used, now) {
@@ -382,6 +390,11 @@ func (s *Store) syncBatch(batch []*budget) error {
 			continue
 		}
 		b.broken.Store(false)
+		if bal < t0[i] {
+			// Other members spent from the balance: the budget is in
+			// use, whatever the member does (see regain).
+			b.used.Store(s.now())
+		}
 		b.cum += t0[i] - b.synced.Load()
 		for {
 			t := b.tokens.Load()

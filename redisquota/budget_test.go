@@ -663,3 +663,87 @@ func TestFleetBudgetRegainsWhenIdle(t *testing.T) {
 		t.Errorf("an hour unused regained %d retries of the fleet's spent budget, want 6", regained)
 	}
 }
+
+// TestFleetBudgetOutageNoRegainForHealthyMembers: two members share a
+// host's retry budget, healthy for two hours (answers into a full view,
+// which mark nothing used). An outage starts: member 0's retries spend the
+// fleet's balance, and member 1's view syncs down to it. Member 1's first
+// failures come a moment later. The fleet has been spending the budget
+// all along: member 1 must not regain a retry (one per ten minutes that
+// neither it nor the fleet used the budget). Member 1 regained a whole
+// Burst, its view counted idle since it was made, and deposited it into
+// the fleet's balance: each member whose first failure came after the
+// balance fell retried a Burst of its own, an outage costing a fleet of N
+// members N Bursts, not one.
+func TestFleetBudgetOutageNoRegainForHealthyMembers(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	const name = "https://api.example.com:443"
+	settings := resilient.RetryBudget{Ratio: 0.2, Burst: 10, ThrottledCost: 0.1}
+	var stores []*redisquota.Store
+	var budgets []resilient.SharedBudget
+	for range 2 {
+		s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+		defer s.Close()
+		stores = append(stores, s)
+		budgets = append(budgets, s.Budget(name, settings))
+	}
+	for i := range stores {
+		waitFor(t, "the first sync", func() bool { return stores[i].Stats().BudgetSyncs > 0 })
+		redisquota.Unused(budgets[i], 2*time.Hour)
+	}
+	rdb := newRedis(t, addr)
+	spent := 0
+	waitFor(t, "member 0 spends the fleet's balance", func() bool {
+		if budgets[0].Withdraw(1) {
+			spent++
+		}
+		bal, err := rdb.HGet(context.Background(), stores[0].BudgetKey(name), "bal").Int64()
+		return err == nil && bal == 0
+	})
+	waitFor(t, "member 1's view synced with the spent balance", func() bool {
+		v, synced, _ := stores[1].BudgetView(name)
+		return v == 0 && synced == 0
+	})
+	regained := 0
+	for range 20 {
+		if budgets[1].Withdraw(1) {
+			regained++
+		}
+	}
+	if regained != 0 {
+		t.Errorf("member 1 retried %d times into the outage whose %d retries just spent the fleet's balance, want 0", regained, spent)
+	}
+}
+
+// TestBudgetDepositAfterIdleKeepsRegain: a member's view spent by an
+// outage, then not used for two hours (a quiet host); the host's first
+// call then succeeds (a deposit), and its next fails. A Transport without
+// a store regains its Burst before it credits that answer
+// (resilient.RetryBudget), and retries the failure; so must a member. The
+// deposit marked the view used without regaining: the idle time was lost,
+// and the failure's retry refused.
+func TestBudgetDepositAfterIdleKeepsRegain(t *testing.T) {
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	synctest.Test(t, func(t *testing.T) {
+		rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+		s := redisquota.New(rdb)
+		defer func() {
+			s.Close()
+			rdb.Close()
+			time.Sleep(2 * time.Second) // go-redis's dialer looks at its pool once a second
+		}()
+		b := s.Budget("https://api.example.com:443", resilient.RetryBudget{Ratio: 0.2, Burst: 10, ThrottledCost: 0.1})
+		for b.Withdraw(1) {
+		}
+		time.Sleep(2 * time.Hour)
+		b.Deposit(0.2)
+		retried := 0
+		for b.Withdraw(1) {
+			retried++
+		}
+		if retried != 10 {
+			t.Errorf("after two hours unused and one answer, %d retries, want 10", retried)
+		}
+	})
+}

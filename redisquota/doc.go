@@ -271,9 +271,10 @@
 // full, the script tells the fleet on its channel, and the members whose
 // views are full sync at once, so that their answers refill it. A
 // member's view regains a retry for each ten minutes the member neither
-// withdrew from it nor deposited into it, as a Transport's own budget does,
-// and its next sync deposits it into the balance: the first failures after
-// a quiet spell are retried, however an outage left the balance.
+// withdrew from it nor deposited into it, nor found at a sync that other
+// members spent from it, as a Transport's own budget does, and its next
+// sync deposits it into the balance: the first failures after a quiet
+// spell are retried, however an outage left the balance.
 //
 // Before Redis confirms, a member may spend only its allowance: its share
 // of the balance it last saw (the balance divided by the members the
