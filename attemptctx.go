@@ -65,8 +65,8 @@ func (c *attemptCtx) Value(key any) any {
 
 // traceCtx is a context that carries an attempt's write trace over its
 // parent, as httptrace.WithClientTrace would over a parent with no trace of
-// its own, and the key the Transport stamped on it, when it is the key of
-// an unproven write (see stampedKey), without an allocation of its own: it
+// its own, and the key the Transport stamped on it, when it drew that key
+// itself (see stampedKey), without an allocation of its own: it
 // lives in the attempt's attemptExtras.
 type traceCtx struct {
 	context.Context
@@ -97,9 +97,9 @@ func (c *traceCtx) AfterFunc(f func()) (stop func() bool) {
 	return context.AfterFunc(c.Context, f)
 }
 
-// stampedKey is the context key under which an attempt of an unproven
-// write (one whose host is not known to deduplicate by key) carries the
-// idempotency key the Transport stamped on it. A Transport below it, given
+// stampedKey is the context key under which an attempt of a write carries
+// the idempotency key the Transport drew for it and stamped on it (not one
+// the caller set). A Transport below it, given
 // the attempt as its own call, reads it: that key is not the caller's, and
 // implies nothing of the host (see Transport.idempotencyKey).
 type stampedKey struct{}

@@ -42,15 +42,15 @@ func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody b
 	unproven := c.write && !c.resendable()
 	traced := unproven && c.needsTrace()
 	c.trace = nil
-	if !(c.stamp || c.cfg.attemptHeader != "" || !callerBody || traced || c.traced) {
+	if !(c.stamp || c.cfg.attemptHeader != "" || !callerBody || traced || c.traced || c.attemptCtx != nil) {
 		return c.req
 	}
 	ctx := c.req.Context()
-	if c.traced {
-		ctx = c.ctx
+	if c.traced || c.attemptCtx != nil {
+		ctx = c.sendCtx()
 	}
 	ready := c.cfg.hedging == nil && deadlineReadied(ctx, st) // a hedged attempt's copies have contexts of their own
-	hidden := unproven && c.stamp && c.key != ""
+	hidden := c.stamp && c.key != "" && !c.callerKey
 	if x == nil && (ready || hidden) {
 		x = new(attemptExtras)
 	}
@@ -58,10 +58,11 @@ func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody b
 		ctx = c.traceWrite(ctx, st, x, ready)
 	}
 	if hidden {
-		// The key of a write its host is not known to deduplicate is
-		// ours, not the caller's: a Transport below, given this one's
-		// attempts (New(New(base))), must not take it for the caller's
-		// word that the host dedupes, and resend the write.
+		// A key this Transport drew is ours, not the caller's: a
+		// Transport below, given this one's attempts (New(New(base))),
+		// must not take it for the caller's word that the host
+		// dedupes, and resend the write to a host not known to, or
+		// hedge it to a host only learned to (see hedgeable).
 		if ctx != context.Context(&x.traced) {
 			x.traced = traceCtx{Context: ctx}
 			ctx = &x.traced

@@ -83,6 +83,42 @@ func WithCallOptions(ctx context.Context, opts ...Option) context.Context {
 	return context.WithValue(ctx, callKey{}, &cv)
 }
 
+// attemptValues is the context of the attempts of a call made with a
+// Report: the call's, whose values (its options, its idempotency key) it
+// keeps, without the Report, which is the caller's call's alone. A
+// Transport below (New(New(base))), or a call made with an attempt's
+// context (a base's token refresh), is not that call: it would fill the
+// Report with what it did, added up with the call's through a redirect,
+// and a hedged copy's, which may end after the call returned, would write
+// over it as the caller reads it.
+type attemptValues struct {
+	context.Context
+	cv callValues
+}
+
+// withoutReport returns the context of the attempts of a call made with
+// ctx, whose values are cv (see attemptValues).
+func withoutReport(ctx context.Context, cv callValues) context.Context {
+	cv.report = nil
+	return &attemptValues{Context: ctx, cv: cv}
+}
+
+func (c *attemptValues) Value(key any) any {
+	if key == (callKey{}) {
+		return &c.cv
+	}
+	return c.Context.Value(key)
+}
+
+// AfterFunc registers f to run once c is done, as its parent's AfterFunc
+// does when it has one (see traceCtx.AfterFunc).
+func (c *attemptValues) AfterFunc(f func()) (stop func() bool) {
+	if a, ok := c.Context.(interface{ AfterFunc(func()) func() bool }); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(c.Context, f)
+}
+
 // callConfig returns the configuration of a call with the options cv: the
 // Transport's own, or a copy with the call's options applied.
 func (t *Transport) callConfig(cv callValues) *config {

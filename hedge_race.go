@@ -189,7 +189,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		// run.mu): a copy that loses runs on after RoundTrip returned,
 		// when the caller may reuse its request (a poll's next
 		// If-None-Match): it reads its own header and URL then.
-		creq = areq.Clone(c.ctx)
+		creq = areq.Clone(c.sendCtx())
 		src.GetBody, src.ContentLength = c.req.GetBody, c.req.ContentLength
 	}
 	locked = false
@@ -220,7 +220,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		ended = true
 		return
 	}
-	ctx, cancel := context.WithCancelCause(c.ctx)
+	ctx, cancel := context.WithCancelCause(c.sendCtx())
 	req := creq.WithContext(ctx)
 	req.Body = body
 	t0 := c.t.clock.now() // the copy's one reading, for every layer

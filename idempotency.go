@@ -123,8 +123,8 @@ func isIdempotentMethod(method string) bool {
 // (with the call's first attempt, see attemptRequest): a key in the
 // request's headers is used as it is (and stamped anew only when it is not
 // under the configured name), as the caller's, unless a Transport above
-// this one stamped it on a write its host is not known to deduplicate
-// (stampedKey: the key is sent, but is not the caller's); else ctxKey, the
+// this one drew it and stamped it on the write (stampedKey: the key is
+// sent, but is not the caller's); else ctxKey, the
 // one set with WithIdempotencyKey, for the write bind names (see
 // keyBinding.applies: a request the key was not set for is keyed as without
 // it); else, for the
@@ -136,9 +136,9 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 	name := cfg.idempotencyHeader
 	if k, entry := headerKey(req.Header, name); k != "" {
 		if v, _ := req.Context().Value(stampedKey{}).(string); v == k {
-			// The attempt of a Transport above this one, which stamped
-			// the key on a write its host is not known to deduplicate:
-			// the key is sent, but says nothing of the host.
+			// The attempt of a Transport above this one, which drew
+			// the key and stamped it on the write: the key is sent,
+			// but says nothing of the host.
 			return k, true, false, false
 		}
 		if redirectedElsewhere(req) {

@@ -1512,3 +1512,32 @@ func TestKeyRequiredBoundedWork(t *testing.T) {
 		}
 	}
 }
+
+// TestNestedTransportNoHedgedWriteToLearnedHost: a write is hedged only on
+// the caller's word (a host named, or a key the caller set), not to a host
+// only learned to deduplicate by key, which may stop doing so without
+// saying it. Through nested Transports (an outer one over an SDK's client
+// that hedges), the key the outer one drew for a write to a host it had
+// learned was taken by the inner one for the caller's word, and the inner
+// one hedged the write: two requests of it where one Transport sends one.
+func TestNestedTransportNoHedgedWriteToLearnedHost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &rtScript{steps: []rtStep{
+			{status: 201, header: http.Header{"Idempotent-Replayed": {"true"}}}, // learned by both
+			{status: 201, before: func(*http.Request) { time.Sleep(30 * time.Millisecond) }},
+			{status: 201}, // a copy, sent at 10ms
+		}}
+		tr := New(New(rt, WithHedging(Hedging{Delay: 10 * time.Millisecond})))
+		for i := range 2 {
+			resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x")))
+			if err != nil {
+				t.Fatalf("write %d: %v", i+1, err)
+			}
+			resp.Body.Close()
+			synctest.Wait()
+		}
+		if n := rt.numCalls(); n != 2 {
+			t.Errorf("the server got %d requests for two writes, want 2: no hedged copy of a write to a host only learned", n)
+		}
+	})
+}

@@ -59,7 +59,9 @@ type Report struct {
 // call made with it returns, or panics (see Report). r must not be read before then, nor shared by
 // calls that run at the same time. A hop of a redirect (a request whose
 // Response field http.Client set to the redirect that made it) adds to r;
-// any other call overwrites it.
+// any other call overwrites it. The calls made with the context of the
+// call's attempts (those of a Transport below this one, New(New(base)),
+// a hedged copy's included) are not the caller's call, and leave r alone.
 func WithReport(ctx context.Context, r *Report) context.Context {
 	cv := callValuesOf(ctx)
 	cv.report = r

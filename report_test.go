@@ -284,3 +284,49 @@ func TestReportHedgesCountsCopiesSent(t *testing.T) {
 		})
 	}
 }
+
+// TestReportNestedTransports: a Report belongs to the call the caller
+// made, which the outer Transport of New(New(base)) reports; the inner
+// Transport, whose calls are the outer one's attempts, does not fill it.
+// It did: through a redirect, each hop's inner call added itself to the
+// hops before it, and the outer hop then added the inner one's count
+// again (3 attempts and 2 redirects for 2 and 1); and a hedged copy's inner
+// call, still running when the outer call returned, wrote over the
+// caller's Report after RoundTrip returned, as the caller read it (a data
+// race).
+func TestReportNestedTransports(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{status: http.StatusTemporaryRedirect, header: http.Header{"Location": {"/b"}}}, {status: 200}}}
+		var r Report
+		req := newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/a", nil)
+		resp, err := (&http.Client{Transport: New(New(s))}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := (Report{Attempts: 2, Redirects: 1, Outcome: OutcomeSuccess, StatusCode: 200}); r != want {
+			t.Errorf("Report of a redirected call through nested Transports = %+v, want %+v", r, want)
+		}
+
+		// The attempt answers after 30ms; its copy, sent at 10ms, is held
+		// until the call has returned, then answers.
+		release := make(chan struct{})
+		s = &rtScript{steps: []rtStep{
+			{status: 200, before: func(*http.Request) { time.Sleep(30 * time.Millisecond) }},
+			{status: 200, before: func(*http.Request) { <-release }},
+		}}
+		tr := New(New(s, WithMaxRetries(0)), WithHedging(Hedging{Delay: 10 * time.Millisecond}))
+		r = Report{}
+		resp, err = roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got := r
+		close(release)
+		synctest.Wait()
+		if want := (Report{Attempts: 2, Hedges: 1, Duration: 30 * time.Millisecond, Outcome: OutcomeSuccess, StatusCode: 200}); got != want || r != got {
+			t.Errorf("Report of a hedged call through nested Transports = %+v as it returned, %+v once its copy ended; want %+v", got, r, want)
+		}
+	})
+}

@@ -387,6 +387,9 @@ type call struct {
 	start    time.Time
 	deadline time.Time // the earlier of the context's deadline and budget; zero for none
 	budget   time.Time // start+maxElapsed; zero for none
+	// attemptCtx is ctx without the call's Report, which the attempts
+	// carry instead (see attemptValues); nil without a Report.
+	attemptCtx context.Context
 	// ctxDeadline is the context's deadline, read once; zero for none.
 	// The contexts of the call's attempts have the same one (see
 	// attemptState.ctxDeadline).
@@ -424,6 +427,15 @@ type call struct {
 	outcome  Outcome
 	stop     StopReason
 	sent     int // requests sent to the wire, for AttemptInfo.ResendCount
+}
+
+// sendCtx returns the context of the call's attempts and hedged copies:
+// the call's, without its Report when it has one (see attemptValues).
+func (c *call) sendCtx() context.Context {
+	if c.attemptCtx != nil {
+		return c.attemptCtx
+	}
+	return c.ctx
 }
 
 // hostBudget returns the retry budget of the call's host.

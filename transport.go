@@ -203,6 +203,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.ctx = c.startCall(tr)
 		c.traced = c.ctx != req.Context()
 	}
+	if c.report != nil {
+		c.attemptCtx = withoutReport(c.ctx, cv) // the Report is this call's alone
+	}
 	ended := false
 	if c.report != nil || t.cfg.tracer != nil {
 		defer c.endPanicking(&ended) // open-coded: no cost without a Report or a Tracer
