@@ -1,9 +1,14 @@
 package examples
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/restjson"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/resilienthttp/resilient"
 )
 
@@ -22,19 +27,27 @@ import (
 // for the function, up to 15 minutes; an S3 upload, for its body), and the
 // SDK would resend a call resilient cut. The caller's context bounds the
 // calls, as it does through a plain client. resilient adds the per-host
-// circuit breaker, the pacing after a 429, and one record per attempt. The
-// client follows redirects as the SDK's own does, a 307 or a 308 only, and
-// without the session token of temporary credentials (X-Amz-Security-Token)
-// on any hop to a host other than the first request's, which the SDK's
-// sends on a second hop there; any other redirect is the SDK's to read.
+// circuit breaker, the pacing after a 429, and one record per attempt. A
+// 5xx that names one of the SDK's throttling codes (S3's 503 SlowDown,
+// EC2's 503 RequestLimitExceeded, a JSON protocol's ThrottlingException)
+// is Throttled (see awsThrottled): the breaker does not count it, as it
+// does not count a 429, for a host's throttling would otherwise open it,
+// and it would refuse the retries with which the SDK backs off (and
+// which spend the SDK's retry quota); a WithClassifier among opts
+// replaces that rule. The client follows redirects as the SDK's own does,
+// a 307 or a 308 only, and without the session token of temporary
+// credentials (X-Amz-Security-Token) on any hop to a host other than the
+// first request's, which the SDK's sends on a second hop there; any other
+// redirect is the SDK's to read.
 // Use it as
 //
 //	cfg, err := config.LoadDefaultConfig(ctx)
 //	cfg.HTTPClient = examples.AWSHTTPClient(nil)
 func AWSHTTPClient(base http.RoundTripper, opts ...resilient.Option) *http.Client {
 	opts = append([]resilient.Option{
-		resilient.WithMaxRetries(0), // the SDK retries; resilient would multiply its attempts
-		resilient.WithMaxElapsed(0), // nor cut the SDK's attempts: a Lambda Invoke or an S3 upload may take longer than 5 minutes
+		resilient.WithMaxRetries(0),            // the SDK retries; resilient would multiply its attempts
+		resilient.WithMaxElapsed(0),            // nor cut the SDK's attempts: a Lambda Invoke or an S3 upload may take longer than 5 minutes
+		resilient.WithClassifier(awsThrottled), // a 503 SlowDown is no outage: the breaker must not refuse the SDK's backoff
 	}, opts...)
 	return &http.Client{Transport: resilient.New(base, opts...), CheckRedirect: awsRedirect}
 }
@@ -59,3 +72,47 @@ func awsRedirect(req *http.Request, via []*http.Request) error {
 	}
 	return http.ErrUseLastResponse
 }
+
+// awsThrottled is the recipe's Classifier: a 5xx the default takes for
+// Transient is Throttled when its error code is one of the SDK's throttling
+// codes (retry.DefaultThrottleErrorCodes) and it carries no Retry-After
+// (AWS's throttles carry none; a Throttled answer's would pause the host's
+// later calls as a 429's does, past WithMaxRetryAfter, where the SDK alone
+// sends them). The code is read as the SDK
+// reads it: from the x-amzn-ErrorType header (JSON protocols), else from
+// the first KiB of the body, its first <Code> element (the XML of S3, of
+// the query protocols and of EC2) or its JSON "code" or "__type". The body
+// is given back whole to the SDK, which reads it next, and its read is
+// bounded as the SDK's is, by the request's context.
+func awsThrottled(resp *http.Response, _ *resilient.APIError, _ error, def resilient.Class) resilient.Class {
+	if resp == nil || resp.StatusCode < 500 || def != resilient.Transient || resp.Header.Get("Retry-After") != "" {
+		return def // a Retry-After is a 503's, which pauses no later call past WithMaxRetryAfter
+	}
+	code := resp.Header.Get("X-Amzn-Errortype")
+	if code == "" && resp.Body != http.NoBody {
+		prefix, err := io.ReadAll(io.LimitReader(resp.Body, 1024)) // AWS's error bodies are a few hundred bytes
+		var rest io.Reader = resp.Body
+		if err != nil {
+			rest = errReader{err} // the error that ended the peek, after its bytes
+		}
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(prefix), rest), resp.Body}
+		if _, after, ok := bytes.Cut(prefix, []byte("<Code>")); ok {
+			xmlCode, _, _ := bytes.Cut(after, []byte("</Code>"))
+			code = string(xmlCode)
+		} else {
+			code, _, _ = restjson.GetErrorInfo(json.NewDecoder(bytes.NewReader(prefix)))
+		}
+	}
+	if _, ok := retry.DefaultThrottleErrorCodes[restjson.SanitizeErrorCode(string(code))]; ok {
+		return resilient.Throttled
+	}
+	return def
+}
+
+// errReader is an io.Reader that returns err.
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }

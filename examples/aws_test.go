@@ -3,9 +3,12 @@ package examples
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
+	"testing/iotest"
 	"testing/synctest"
 	"time"
 
@@ -309,4 +312,176 @@ func TestAWSRedirectTwiceKeepsSessionToken(t *testing.T) {
 			t.Errorf("the other host's request %d carried X-Amz-Security-Token %q", i+1, tok)
 		}
 	}
+}
+
+// awsThrottles are AWS's throttling answers with a 5xx status, as the
+// services send them: S3's 503 SlowDown and EC2's 503 RequestLimitExceeded
+// (XML bodies), and a JSON protocol's throttle, named by its
+// x-amzn-ErrorType header or by its body's "__type" alone.
+var awsThrottles = []struct {
+	name  string
+	fault http.HandlerFunc
+}{
+	{"S3SlowDown", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.Header().Set("X-Amz-Request-Id", "REQ123")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
+			`<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>REQ123</RequestId><HostId>HOST</HostId></Error>`))
+	}},
+	{"EC2RequestLimitExceeded", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
+			`<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>REQ123</RequestID></Response>`))
+	}},
+	{"JSONErrorTypeHeader", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Amzn-ErrorType", "ThrottlingException:http://internal.amazon.com/coral/com.amazon.coral.availability/")
+		dynamoError(http.StatusServiceUnavailable, "ThrottlingException", "Rate exceeded")(w, r)
+	}},
+	{"JSONType", dynamoError(http.StatusServiceUnavailable, "ProvisionedThroughputExceededException", "Rate exceeded")},
+}
+
+// TestAWSThrottleKeepsBreakerClosed sends calls one after the other to a
+// host that throttles every other attempt with a 5xx: each call's first
+// attempt, which the SDK's retryer retries after its backoff, and which
+// its retry then passes. Through the SDK alone every call succeeds, in 2
+// attempts. resilient counted each throttle as a failure of the host's
+// breaker, which tripped once 20 attempts were half throttles (the 10th
+// call), and refused the 11th call's attempts, and every call's for 10 s:
+// the SDK retries a refusal as a connection error, at 14 tokens of its
+// retry quota each, so that calls failed after the breaker too. The
+// throttles are recorded as such, and hold no later call: without a
+// Retry-After, resilient's rate limiter pauses nothing. A host that fails
+// with a 503 that is no throttle still trips the breaker. The
+// DynamoDB client stands in for S3's and EC2's, which examples' go.mod
+// does not hold: its retryer retries a 503 whatever the body, and
+// resilient sees each service's own answer.
+func TestAWSThrottleKeepsBreakerClosed(t *testing.T) {
+	unavailable := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`<Error><Code>ServiceUnavailable</Code><Message>Service is unable to handle request.</Message></Error>`))
+	}
+	cases := append(awsThrottles[:len(awsThrottles):len(awsThrottles)], struct {
+		name  string
+		fault http.HandlerFunc
+	}{"S3ServiceUnavailable", unavailable})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var n int
+				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if n++; n%2 == 1 {
+						tc.fault(w, r)
+						return
+					}
+					w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+					_, _ = w.Write([]byte(`{"Item":{"id":{"S":"o-1"}}}`))
+				}))
+				var throttled, waited int
+				db := dynamoClient(srv, AWSHTTPClient(srv.Base(), resilient.WithObserver(func(a resilient.Attempt) {
+					if a.Class == resilient.Throttled {
+						throttled++
+					}
+					if a.LocalWait > 0 {
+						waited++
+					}
+				})), nil)
+				const calls = 40
+				failed, refused := 0, 0
+				for range calls {
+					if _, err := dynamoGetItem(db); err != nil {
+						failed++
+						if errors.Is(err, resilient.ErrCircuitOpen) {
+							refused++
+						}
+					}
+				}
+				if tc.name == "S3ServiceUnavailable" {
+					if refused == 0 {
+						t.Errorf("%d of %d calls failed, none refused by the breaker; want the breaker to open", failed, calls)
+					}
+					return
+				}
+				if failed != 0 || srv.Hits("/") != 2*calls {
+					t.Errorf("%d of %d calls failed (%d refused by the breaker), %d server attempts; want none failed, %d attempts",
+						failed, calls, refused, srv.Hits("/"), 2*calls)
+				}
+				if throttled != calls || waited != 0 {
+					t.Errorf("%d attempts recorded throttled, %d held by the rate limiter; want %d, 0 (a throttle without Retry-After pauses nothing)",
+						throttled, waited, calls)
+				}
+			})
+		})
+	}
+}
+
+// TestAWSThrottledGivesBodyBack checks that the recipe's reading of a 5xx's
+// error code leaves the body to the SDK as the server sent it: every byte
+// of a body longer than the bytes read for the code, and the bytes of a
+// body cut short followed by the error that cut it.
+func TestAWSThrottledGivesBodyBack(t *testing.T) {
+	long := `<Error><Code>SlowDown</Code><Message>` + strings.Repeat("x", 5000) + `</Message></Error>`
+	for _, tc := range []struct {
+		name    string
+		body    io.Reader
+		want    string
+		wantErr error
+	}{
+		{"Long", strings.NewReader(long), long, nil},
+		{"Cut", io.MultiReader(strings.NewReader(`<Error><Code>SlowDown</Code>`), iotest.ErrReader(io.ErrUnexpectedEOF)),
+			`<Error><Code>SlowDown</Code>`, io.ErrUnexpectedEOF},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{"Content-Type": {"application/xml"}},
+					Body: io.NopCloser(tc.body), Request: r}, nil
+			})
+			var class resilient.Class
+			resp, err := AWSHTTPClient(base, resilient.WithObserver(func(a resilient.Attempt) { class = a.Class })).
+				Get("https://bucket.s3.test/key")
+			if err != nil {
+				t.Fatalf("Get: %v", err)
+			}
+			defer resp.Body.Close()
+			got, err := io.ReadAll(resp.Body)
+			if string(got) != tc.want || err != tc.wantErr {
+				t.Errorf("body %d bytes, %v; want %d bytes, %v", len(got), err, len(tc.want), tc.wantErr)
+			}
+			if class != resilient.Throttled {
+				t.Errorf("attempt recorded %v, want throttled", class)
+			}
+		})
+	}
+}
+
+// TestAWSThrottleWithRetryAfterHoldsNoCall: a throttle that carries a
+// Retry-After longer than WithMaxRetryAfter's 60 s (AWS's carry none; a
+// proxy's might) keeps the default decision, a 503's, which holds no later
+// call: taken for Throttled, its Retry-After paused the host as a 429's
+// does, and the 5 calls after it failed at once with ErrRateLimited, where
+// the SDK alone sent them and they succeeded.
+func TestAWSThrottleWithRetryAfterHoldsNoCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var n int
+		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if n++; n == 1 {
+				w.Header().Set("Retry-After", "120")
+				awsThrottles[0].fault(w, r) // S3's SlowDown
+				return
+			}
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			_, _ = w.Write([]byte(`{"Item":{"id":{"S":"o-1"}}}`))
+		}))
+		db := dynamoClient(srv, AWSHTTPClient(srv.Base()), nil)
+		for i := range 6 {
+			if _, err := dynamoGetItem(db); err != nil {
+				t.Errorf("call %d: %v", i+1, err)
+			}
+		}
+		if got := srv.Hits("/"); got != 7 {
+			t.Errorf("%d server attempts, want 7 (the throttle, the SDK's retry, 5 more calls)", got)
+		}
+	})
 }

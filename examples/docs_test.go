@@ -13,7 +13,7 @@ import (
 // recipes are the functions (and types) docs/sdks.md quotes, by file.
 var recipes = map[string][]string{
 	"stripe.go":        {"StripeBackendConfig"},
-	"aws.go":           {"AWSHTTPClient", "awsRedirect"},
+	"aws.go":           {"AWSHTTPClient", "awsRedirect", "awsThrottled", "errReader", "Read"},
 	"github.go":        {"NewGitHubClient"},
 	"openai.go":        {"OpenAIOptions", "openaiRateKey"},
 	"discord.go":       {"NewDiscordSession"},
