@@ -267,9 +267,12 @@ func isKeyHeader(k, name string) bool {
 // when another name is configured stays there too, as the caller set it:
 // the API it was set for (an SDK's own, as stripe-go's) may read that
 // header alone, and the write is resent on the caller's word that the API
-// deduplicates by it. Anything else there is removed: another value, an
-// empty one, a key a Transport above stamped (not the caller's: see
-// idempotencyKey). One map sized for the
+// deduplicates by it. So does the key a Transport above stamped there
+// (see idempotencyKey), which resends the write on its own word that the
+// API deduplicates by that header, and the caller's that http.Client
+// copied into a redirect to another host, as a plain client sends it: both
+// under the lower-case entry when the write is unproven. Anything else
+// there is removed: another value, an empty one. One map sized for the
 // key, and one array for all the values, the key's included: spare when
 // they fit in it, else a new one. With unproven, the key is set under a
 // lower-case map entry: the server reads it all the same (header names
@@ -301,12 +304,17 @@ func (c *call) keyedHeader(unproven bool, spare []string) http.Header {
 		sv = sv[1:]
 	}
 	for k, vv := range src {
-		if strings.EqualFold(k, name) || strings.EqualFold(k, DefaultIdempotencyHeader) && !(c.callerKey && len(vv) > 0 && vv[0] == c.key) {
+		if strings.EqualFold(k, name) || strings.EqualFold(k, DefaultIdempotencyHeader) && !(c.key != "" && len(vv) > 0 && vv[0] == c.key) {
 			continue // the key under another spelling of the name it is set under now
 		}
 		var more []string
 		switch {
 		case !unproven:
+		case k == DefaultIdempotencyHeader:
+			// The key a Transport above stamped, or http.Client
+			// copied into a redirect: a key to net/http, sent under
+			// the lower-case entry.
+			k = "idempotency-key"
 		case k == "X-Idempotency-Key":
 			// A key to net/http, whatever its value: dropped when
 			// empty, else sent under the lower-case entry, before the

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"net/url"
 	"reflect"
 	"regexp"
 	"slices"
@@ -20,6 +21,8 @@ import (
 	"testing/synctest"
 	"time"
 	"unsafe"
+
+	"github.com/resilienthttp/resilient/resilienttest"
 )
 
 // fastRetries keeps retry waits negligible in tests that do not test time.
@@ -1540,4 +1543,31 @@ func TestNestedTransportNoHedgedWriteToLearnedHost(t *testing.T) {
 			t.Errorf("the server got %d requests for two writes, want 2: no hedged copy of a write to a host only learned", n)
 		}
 	})
+}
+
+// TestNestedTransportKeepsOuterKeyHeader: a write the outer Transport of
+// New(New(base)) resends, to a host named to honor keys, carries its key
+// under the outer one's header on every attempt, whatever header the inner
+// one is configured with. The inner one took the outer's drawn key under
+// Idempotency-Key for a key stamped above, and sent it under its own
+// header (X-Idempotency-Key) alone: the server, which dedupes by
+// Idempotency-Key, stored the write twice after a 500, where a plain
+// client stores it once, and one Transport (or the inner one alone) once.
+func TestNestedTransportKeepsOuterKeyHeader(t *testing.T) {
+	srv := resilienttest.NewServer(resilienttest.Postato,
+		resilienttest.WithScript(resilienttest.RouteCreatePost, resilienttest.FailAfterStoring()))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	inner := New(srv.Transport(), WithBackoff(0, 0), WithIdempotencyHeader("X-Idempotency-Key"))
+	outer := New(inner, WithBackoff(0, 0), WithKeyHonoringHosts(u.Host))
+	req := newRequest(t, context.Background(), http.MethodPost, srv.URL+"/v1/posts", strings.NewReader(`{"content":"hello"}`))
+	resp, err := outer.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if st := srv.Stats(); st.StoredWrites != 1 || st.Duplicates != 0 {
+		t.Errorf("one write, resent after a 500: %d requests, %d stored, %d duplicates; want 1 stored, no duplicate", st.Requests, st.StoredWrites, st.Duplicates)
+	}
 }
