@@ -39,6 +39,7 @@ type Server struct {
 	closing   chan struct{} // closed by Close: ends the waits
 	closeOnce sync.Once
 	handlers  sync.WaitGroup // requests in progress; Add under mu while !closed
+	conns     sync.WaitGroup // connections until closed or taken over (ConnState)
 
 	mu      sync.Mutex
 	closed  bool
@@ -164,11 +165,19 @@ func (s *Server) start(host, addr string, dial func(ctx context.Context, network
 	}()
 }
 
+// connState counts the connections the server accepts, and tracks them
+// until they end, as httptest.Server does: net/http may linger on one
+// after its last answer (half a second after a request whose body went
+// unread), and Close waits for it.
 func (s *Server) connState(_ net.Conn, state http.ConnState) {
-	if state == http.StateNew {
+	switch state {
+	case http.StateNew:
+		s.conns.Add(1)
 		s.mu.Lock()
 		s.stats.Connections++
 		s.mu.Unlock()
+	case http.StateHijacked, http.StateClosed:
+		s.conns.Done()
 	}
 }
 
@@ -216,9 +225,11 @@ func (s *Server) setScriptLocked(route string, steps []Step) {
 
 // Close shuts the server down: it closes the listener and every
 // connection, ends the waits of slow answers (their requests get no
-// answer), waits for the requests in progress to return, and closes the
-// idle connections of Transport. Requests that arrive after Close fail. It
-// may be called more than once.
+// answer), waits for the requests in progress to return and for the
+// connections to end (net/http lingers up to half a second on one whose
+// last request body went unread), and closes the idle connections of
+// Transport. Requests that arrive after Close fail. It may be called more
+// than once.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -229,6 +240,7 @@ func (s *Server) Close() {
 		s.ln.Close()
 		<-s.serveDone
 		s.handlers.Wait()
+		s.conns.Wait()
 		s.transport.CloseIdleConnections()
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -360,5 +361,37 @@ func TestPanicsNameTheField(t *testing.T) {
 			}()
 			tc.fn()
 		}()
+	}
+}
+
+// TestPipeCloseAfterUnreadBody: a write answered without reading its
+// large body (a scripted 503 in front of the API, a body past the limit,
+// a handler of WithHandler that ignores it) makes net/http linger on the
+// connection for half a second before it closes it, so that the client
+// reads the answer. Close waits for that connection as for the others, so
+// that a test in a synctest bubble ends with no goroutine behind
+// (synctest.Test panics on one).
+func TestPipeCloseAfterUnreadBody(t *testing.T) {
+	ignore := WithHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	tests := map[string]struct {
+		size int
+		opts []Option
+		want int
+	}{
+		"503 in front of the API": {512 << 10, []Option{WithScript(RouteCreatePost, Respond(503))}, 503},
+		"body past the limit":     {2 * maxBody, nil, 413},
+		"handler ignoring it":     {512 << 10, []Option{ignore}, 202},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := NewPipeServer(Altyaa, tc.opts...)
+				defer s.Close()
+				body := `{"content":"` + strings.Repeat("x", tc.size) + `"}`
+				mustStatus(t, send(t, s, "POST", "/v1/posts", body, "k"), tc.want)
+			})
+		})
 	}
 }
