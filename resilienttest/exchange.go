@@ -22,7 +22,9 @@ type Exchange struct {
 	Arrived, Answered time.Time
 	// Status is the status the server answered with, also when it then
 	// cut the body short (a CutBody step); 0 when it dropped the
-	// connection instead (a DropBefore or DropAfter step, a fault).
+	// connection instead (a DropBefore or DropAfter step, a fault, or a
+	// handler of WithHandler that panicked before it wrote its answer,
+	// whose connection net/http closes).
 	Status int
 }
 
@@ -42,21 +44,32 @@ func WithExchanges(fn func(Exchange)) Option {
 // it is handled: it returns the writer to answer r with, and the func to
 // defer. A connection taken over to be dropped is told of as it closes,
 // before its client can see the drop, so a test that sends its next
-// request after a drop finds the drop already told.
+// request after a drop finds the drop already told. A panic that aborts
+// the answer before it began (a handler's) is told of as a drop, and goes
+// on.
 func (s *Server) exchange(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, func()) {
 	sw := &statusWriter{ResponseWriter: w}
 	ex := Exchange{Method: r.Method, Path: r.URL.Path, Header: r.Header, Arrived: time.Now()}
-	sw.tell = func() {
+	report := func(aborted bool) {
 		if !sw.told.CompareAndSwap(false, true) {
 			return
 		}
 		ex.Answered = time.Now()
-		if !sw.hijacked {
+		if !sw.hijacked && !(aborted && sw.status == 0) {
 			ex.Status = sw.statusCode()
 		}
 		s.exchanges(ex)
 	}
-	return sw, sw.tell
+	sw.tell = func() { report(false) }
+	return sw, func() {
+		if v := recover(); v != nil {
+			// net/http closes the connection (HTTP/2: resets the
+			// stream): an answer not yet written is none.
+			report(true)
+			panic(v)
+		}
+		report(false)
+	}
 }
 
 // statusWriter passes an answer through and notes its status, and whether

@@ -459,3 +459,41 @@ func TestHandlerSlowClientGone(t *testing.T) {
 		}
 	})
 }
+
+// TestExchangeOfAPanickingHandler: a handler of the caller's own that
+// panics before it answers (here with http.ErrAbortHandler, which net/http
+// does not log) gets its connection closed by net/http, answered directly
+// or through a step that keeps its answer (Respond(200)): the client gets
+// no response, and the exchange says so with Status 0, not the 200 that
+// net/http sends for a handler that returns without writing.
+func TestExchangeOfAPanickingHandler(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		exs []Exchange
+	)
+	h := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
+	s := NewServer(Altyaa, WithHandler(h), WithScript("GET /v1/things/1", Normal(), Respond(200)),
+		WithExchanges(func(e Exchange) {
+			mu.Lock()
+			exs = append(exs, e)
+			mu.Unlock()
+		}))
+	for i := range 2 {
+		if r := send(t, s, "GET", "/v1/things/1", "", ""); r.err == nil {
+			t.Errorf("request %d: status %d, want the connection closed", i, r.status)
+		}
+	}
+	s.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	// (net/http may resend a GET whose reused connection closed before
+	// any answer: every exchange, resends included, is a drop.)
+	if len(exs) < 2 {
+		t.Fatalf("%d exchanges, want at least 2", len(exs))
+	}
+	for i, e := range exs {
+		if e.Status != 0 {
+			t.Errorf("exchange %d: Status %d, want 0 (no answer: the handler panicked)", i, e.Status)
+		}
+	}
+}
