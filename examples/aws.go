@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/restjson"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -82,23 +83,32 @@ func awsRedirect(req *http.Request, via []*http.Request) error {
 // reads it: from the x-amzn-ErrorType header (JSON protocols), else from
 // the first KiB of the body, its first <Code> element (the XML of S3, of
 // the query protocols and of EC2) or its JSON "code" or "__type". The body
-// is given back whole to the SDK, which reads it next, and its read is
-// bounded as the SDK's is, by the request's context.
+// is given back whole to the SDK, which reads it next. The read is bounded
+// by the request's context, and in time as resilient bounds its own read
+// of an error body (see resilient.WithMaxPeek): a read not done after 2 s
+// (AWS sends its error bodies at once) is cut there, and the SDK reads the
+// bytes that came, then the error that cut them. The attempt holds its
+// host's slot (resilient.WithMaxInFlight) until the Classifier returns:
+// without that bound, a 503 whose body hung held it for as long as the
+// caller's context lived, and the host's other calls waited behind it.
 func awsThrottled(resp *http.Response, _ *resilient.APIError, _ error, def resilient.Class) resilient.Class {
 	if resp == nil || resp.StatusCode < 500 || def != resilient.Transient || resp.Header.Get("Retry-After") != "" {
 		return def // a Retry-After is a 503's, which pauses no later call past WithMaxRetryAfter
 	}
 	code := resp.Header.Get("X-Amzn-Errortype")
 	if code == "" && resp.Body != http.NoBody {
-		prefix, err := io.ReadAll(io.LimitReader(resp.Body, 1024)) // AWS's error bodies are a few hundred bytes
-		var rest io.Reader = resp.Body
+		body := resp.Body
+		cut := time.AfterFunc(2*time.Second, func() { body.Close() }) // a stall, cut as resilient cuts its own peek: the attempt holds its host's slot
+		prefix, err := io.ReadAll(io.LimitReader(body, 1024))         // AWS's error bodies are a few hundred bytes
+		cut.Stop()
+		var rest io.Reader = body
 		if err != nil {
 			rest = errReader{err} // the error that ended the peek, after its bytes
 		}
 		resp.Body = struct {
 			io.Reader
 			io.Closer
-		}{io.MultiReader(bytes.NewReader(prefix), rest), resp.Body}
+		}{io.MultiReader(bytes.NewReader(prefix), rest), body}
 		if _, after, ok := bytes.Cut(prefix, []byte("<Code>")); ok {
 			xmlCode, _, _ := bytes.Cut(after, []byte("</Code>"))
 			code = string(xmlCode)

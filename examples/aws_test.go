@@ -485,3 +485,64 @@ func TestAWSThrottleWithRetryAfterHoldsNoCall(t *testing.T) {
 		}
 	})
 }
+
+// TestAWSThrottleStalledBodyHoldsNoSlot sends a GET answered by a 503 whose
+// XML body stalls after its first bytes (a connection that hangs mid-body),
+// then a second GET to the same host, through a client that lets one
+// attempt in flight per host (resilient.WithMaxInFlight). The recipe reads
+// the 503's error code within the attempt, which holds the host's slot;
+// resilient's own read of an error body is cut after 2 s of a stall, and
+// its slot released (WithMaxInFlight's word). The recipe's read had no
+// such bound: it held the slot for as long as the first call's context
+// lived, and the second call, which a plain client (and the SDK alone)
+// sends at once, waited for its whole deadline and failed with
+// ErrTooManyInFlight. The first call gets its 503 and the bytes that came,
+// then the error that cut them.
+func TestAWSThrottleStalledBodyHoldsNoSlot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stalled := make(chan struct{})
+		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/bucket/stalled" {
+				w.WriteHeader(http.StatusOK)
+				return
+			}
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`<Error><Co`))
+			w.(http.Flusher).Flush()
+			close(stalled)
+			<-r.Context().Done() // the rest never comes
+		}))
+		c := AWSHTTPClient(srv.Base(), resilient.WithMaxInFlight(1))
+		first, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			req, _ := http.NewRequestWithContext(first, http.MethodGet, srv.URL+"/bucket/stalled", nil)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Errorf("the stalled call: %v", err)
+				return
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable || string(body) != `<Error><Co` || err == nil {
+				t.Errorf("the stalled call: %d, body %q, %v; want 503, %q, an error", resp.StatusCode, body, err, `<Error><Co`)
+			}
+		}()
+		<-stalled
+		synctest.Wait()
+		second, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel2()
+		req, _ := http.NewRequestWithContext(second, http.MethodGet, srv.URL+"/bucket/key", nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Errorf("the second call: %v, want 200", err)
+		} else {
+			resp.Body.Close()
+		}
+		cancel()
+		<-done
+	})
+}
