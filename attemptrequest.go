@@ -50,7 +50,7 @@ func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody b
 		ctx = c.sendCtx()
 	}
 	ready := c.cfg.hedging == nil && deadlineReadied(ctx, st) // a hedged attempt's copies have contexts of their own
-	hidden := c.stamp && c.key != "" && !c.callerKey
+	hidden := c.hidesKey()
 	if x == nil && (ready || hidden) {
 		x = new(attemptExtras)
 	}
@@ -87,6 +87,15 @@ func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody b
 		areq.Header = h
 	}
 	return areq
+}
+
+// hidesKey reports whether the key the call's attempts carry is one this
+// Transport stamped on them without the caller's word for it (one it drew,
+// or the caller's that http.Client copied into a redirect to another
+// host): a Transport below, given an attempt or a hedged copy of one as
+// its own call, finds it under stampedKey in the request's context.
+func (c *call) hidesKey() bool {
+	return c.stamp && c.key != "" && !c.callerKey
 }
 
 // traceWrite sets c.trace for an attempt of an unproven write and returns

@@ -220,7 +220,13 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		ended = true
 		return
 	}
-	ctx, cancel := context.WithCancelCause(c.sendCtx())
+	parent := c.sendCtx()
+	if c.hidesKey() {
+		// The copy's key is no more the caller's than the attempt's: a
+		// Transport below must not hedge or resend the copy on it.
+		parent = &traceCtx{Context: parent, stamped: c.key}
+	}
+	ctx, cancel := context.WithCancelCause(parent)
 	req := creq.WithContext(ctx)
 	req.Body = body
 	t0 := c.t.clock.now() // the copy's one reading, for every layer

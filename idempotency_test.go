@@ -1571,3 +1571,38 @@ func TestNestedTransportKeepsOuterKeyHeader(t *testing.T) {
 		t.Errorf("one write, resent after a 500: %d requests, %d stored, %d duplicates; want 1 stored, no duplicate", st.Requests, st.StoredWrites, st.Duplicates)
 	}
 }
+
+// TestNestedTransportNoHedgedCopyOfDrawnKey: a hedged copy of a write the
+// outer Transport of New(New(base)) sends to a host it was told dedupes
+// carries, as the write's attempts do, the word that its key was drawn by
+// the outer one, not set by the caller: the inner one, which was told
+// nothing of the host, hedges neither. The copy's context lacked it, and
+// the inner one took the outer's key for the caller's and hedged the copy
+// alone: a third request of the write, where the outer one's attempt gets
+// no copy of the inner one's.
+func TestNestedTransportNoHedgedCopyOfDrawnKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &rtScript{steps: []rtStep{
+			{status: 201, before: func(*http.Request) { time.Sleep(50 * time.Millisecond) }},
+			{status: 201, before: func(*http.Request) { time.Sleep(30 * time.Millisecond) }}, // the outer one's copy, sent at 10ms
+			{status: 201},
+		}}
+		inner := New(rt, WithHedging(Hedging{Delay: 5 * time.Millisecond}))
+		tr := New(inner, WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithKeyHonoringHosts("api.example.com"))
+		resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		synctest.Wait()
+		if n := rt.numCalls(); n != 2 {
+			t.Errorf("the server got %d requests for one write, want 2: the outer one's attempt and its copy, neither hedged by the inner one", n)
+		}
+		first, _ := headerKey(rt.call(0).header, DefaultIdempotencyHeader)
+		for i := range rt.numCalls() {
+			if k, _ := headerKey(rt.call(i).header, DefaultIdempotencyHeader); k == "" || k != first {
+				t.Errorf("request %d: key %q, want the write's (%q) on each", i+1, k, first)
+			}
+		}
+	})
+}
