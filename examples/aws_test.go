@@ -255,14 +255,7 @@ func TestAWSRedirectKeepsSessionToken(t *testing.T) {
 				elsewhere = append(elsewhere, r.Header.Get("X-Amz-Security-Token"))
 				return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
 			})
-			req, _ := http.NewRequest(http.MethodGet, "https://s3.test/bucket/key", nil)
-			req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/...")
-			req.Header.Set("X-Amz-Security-Token", "SESSIONTOKEN")
-			resp, err := AWSHTTPClient(base).Do(req)
-			if err != nil {
-				t.Fatalf("Do: %v", err)
-			}
-			resp.Body.Close()
+			resp := getWithSessionToken(t, base)
 			if want := map[bool]int{true: http.StatusOK, false: status}[followed]; resp.StatusCode != want {
 				t.Errorf("status %d, want %d", resp.StatusCode, want)
 			}
@@ -296,14 +289,7 @@ func TestAWSRedirectTwiceKeepsSessionToken(t *testing.T) {
 		elsewhere = append(elsewhere, r.Header.Get("X-Amz-Security-Token"))
 		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
 	})
-	req, _ := http.NewRequest(http.MethodGet, "https://s3.test/bucket/key", nil)
-	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/...")
-	req.Header.Set("X-Amz-Security-Token", "SESSIONTOKEN")
-	resp, err := AWSHTTPClient(base).Do(req)
-	if err != nil {
-		t.Fatalf("Do: %v", err)
-	}
-	resp.Body.Close()
+	resp := getWithSessionToken(t, base)
 	if resp.StatusCode != http.StatusOK || len(elsewhere) != 2 {
 		t.Fatalf("status %d after %d requests to the other host, want 200 after 2", resp.StatusCode, len(elsewhere))
 	}
@@ -545,4 +531,20 @@ func TestAWSThrottleStalledBodyHoldsNoSlot(t *testing.T) {
 		cancel()
 		<-done
 	})
+}
+
+// getWithSessionToken GETs https://s3.test/bucket/key through the recipe's
+// client over base, signed with temporary credentials (Authorization and
+// X-Amz-Security-Token), and returns the response, its body closed.
+func getWithSessionToken(t *testing.T, base http.RoundTripper) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "https://s3.test/bucket/key", nil)
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/...")
+	req.Header.Set("X-Amz-Security-Token", "SESSIONTOKEN")
+	resp, err := AWSHTTPClient(base).Do(req)
+	if err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	resp.Body.Close()
+	return resp
 }

@@ -460,15 +460,7 @@ func TestOpenAIStream(t *testing.T) {
 // 30 s too, or, under a deadline shorter than the pause, failed with
 // resilient.ErrRateLimited without being sent.
 func TestOpenAIPausePerModel(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		opts func(base http.RoundTripper) []option.RequestOption
-	}{
-		{"Recipe", openaiRecipe},
-		{"PlainClient", func(base http.RoundTripper) []option.RequestOption {
-			return []option.RequestOption{option.WithHTTPClient(&http.Client{Transport: base}), option.WithMaxRetries(0)}
-		}},
-	} {
+	for _, tc := range openaiRecipeAndPlain {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				api := openaiAPI(new(atomic.Int64))
@@ -556,15 +548,7 @@ func TestOpenAIRateKey(t *testing.T) {
 // plain client, fails: the connection broken, its body length 0).
 func TestOpenAIReaderBody(t *testing.T) {
 	const body = `{"model":"gpt-5.4-mini","messages":[{"role":"user","content":"Say hello"}]}`
-	for _, tc := range []struct {
-		name string
-		opts func(base http.RoundTripper) []option.RequestOption
-	}{
-		{"Recipe", openaiRecipe},
-		{"PlainClient", func(base http.RoundTripper) []option.RequestOption {
-			return []option.RequestOption{option.WithHTTPClient(&http.Client{Transport: base}), option.WithMaxRetries(0)}
-		}},
-	} {
+	for _, tc := range openaiRecipeAndPlain {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				api := openaiAPI(new(atomic.Int64))
@@ -629,4 +613,16 @@ func TestOpenAIReaderBody(t *testing.T) {
 			})
 		})
 	}
+}
+
+// openaiRecipeAndPlain are the client options of the tests that compare the
+// recipe with a plain client (openai-go's retries off in both).
+var openaiRecipeAndPlain = []struct {
+	name string
+	opts func(base http.RoundTripper) []option.RequestOption
+}{
+	{"Recipe", openaiRecipe},
+	{"PlainClient", func(base http.RoundTripper) []option.RequestOption {
+		return []option.RequestOption{option.WithHTTPClient(&http.Client{Transport: base}), option.WithMaxRetries(0)}
+	}},
 }

@@ -613,16 +613,7 @@ func TestBudgetHealthyHostNoSync(t *testing.T) {
 // that the outage spent, the balance in Redis staying spent for the day it
 // lives while no answer refilled it.)
 func TestBudgetRegainsWhenIdle(t *testing.T) {
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	synctest.Test(t, func(t *testing.T) {
-		rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-		s := redisquota.New(rdb)
-		defer func() {
-			s.Close()
-			rdb.Close()
-			time.Sleep(2 * time.Second) // go-redis's dialer looks at its pool once a second
-		}()
-		b := s.Budget("https://api.example.com:443", resilient.RetryBudget{Ratio: 0.2, Burst: 10, ThrottledCost: 0.1})
+	unreachableBudget(t, func(t *testing.T, b resilient.SharedBudget) {
 		spent := 0
 		for b.Withdraw(1) {
 			spent++
@@ -724,16 +715,7 @@ func TestFleetBudgetOutageNoRegainForHealthyMembers(t *testing.T) {
 // deposit marked the view used without regaining: the idle time was lost,
 // and the failure's retry refused.
 func TestBudgetDepositAfterIdleKeepsRegain(t *testing.T) {
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	synctest.Test(t, func(t *testing.T) {
-		rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-		s := redisquota.New(rdb)
-		defer func() {
-			s.Close()
-			rdb.Close()
-			time.Sleep(2 * time.Second) // go-redis's dialer looks at its pool once a second
-		}()
-		b := s.Budget("https://api.example.com:443", resilient.RetryBudget{Ratio: 0.2, Burst: 10, ThrottledCost: 0.1})
+	unreachableBudget(t, func(t *testing.T, b resilient.SharedBudget) {
 		for b.Withdraw(1) {
 		}
 		time.Sleep(2 * time.Hour)
@@ -745,5 +727,22 @@ func TestBudgetDepositAfterIdleKeepsRegain(t *testing.T) {
 		if retried != 10 {
 			t.Errorf("after two hours unused and one answer, %d retries, want 10", retried)
 		}
+	})
+}
+
+// unreachableBudget runs f in a synctest bubble with the retry budget of a
+// host (Ratio 0.2, Burst 10) of a Store whose Redis does not answer: the
+// budget is the member's alone, on the bubble's clock.
+func unreachableBudget(t *testing.T, f func(t *testing.T, b resilient.SharedBudget)) {
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	synctest.Test(t, func(t *testing.T) {
+		rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+		s := redisquota.New(rdb)
+		defer func() {
+			s.Close()
+			rdb.Close()
+			time.Sleep(2 * time.Second) // go-redis's dialer looks at its pool once a second
+		}()
+		f(t, s.Budget("https://api.example.com:443", resilient.RetryBudget{Ratio: 0.2, Burst: 10, ThrottledCost: 0.1}))
 	})
 }

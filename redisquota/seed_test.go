@@ -40,15 +40,7 @@ func TestSeededBucketSendsWhatRemains(t *testing.T) {
 					w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(tc.reset).Unix(), 10))
 				}))
 				defer srv.Close()
-				opts := []resilient.Option{resilient.WithMaxRetryAfter(2 * time.Second)}
-				var s *redisquota.Store
-				if store {
-					addr := redisAddr()
-					s = redisquota.New(newRedis(t, addr), redisquota.WithPrefix(testPrefix(t, addr)))
-					defer s.Close()
-					opts = append(opts, resilient.WithQuotaStore(s))
-				}
-				client := &http.Client{Transport: resilient.New(srv.Client().Transport, opts...)}
+				client, s := storeClient(t, srv, store, resilient.WithMaxRetryAfter(2*time.Second))
 				for i := range 5 {
 					if err := get(client, srv.URL, waitBound); err != nil {
 						t.Fatalf("store %v: call %d of a quota with %d left: %v (rate limited: %v); server hits %d",

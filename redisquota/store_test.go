@@ -611,15 +611,7 @@ func TestRemainingAboveLimitPacesByRemaining(t *testing.T) {
 	}))
 	defer srv.Close()
 	for _, store := range []bool{false, true} {
-		opts := []resilient.Option{resilient.WithMaxRetries(0), resilient.WithMaxRetryAfter(2 * time.Second)}
-		var s *redisquota.Store
-		if store {
-			addr := redisAddr()
-			s = redisquota.New(newRedis(t, addr), redisquota.WithPrefix(testPrefix(t, addr)))
-			defer s.Close()
-			opts = append(opts, resilient.WithQuotaStore(s))
-		}
-		client := &http.Client{Transport: resilient.New(srv.Client().Transport, opts...)}
+		client, s := storeClient(t, srv, store, resilient.WithMaxRetries(0), resilient.WithMaxRetryAfter(2*time.Second))
 		refused := 0
 		for i := range 10 {
 			if err := get(client, srv.URL, waitBound); err != nil {
@@ -636,4 +628,18 @@ func TestRemainingAboveLimitPacesByRemaining(t *testing.T) {
 			t.Errorf("store %v: %d of 10 calls refused, the server saying 100 remain; want none", store, refused)
 		}
 	}
+}
+
+// storeClient returns a client whose Transport, over srv's, has opts and,
+// when store is true, a Store of its own on the test's Redis (closed when
+// the test ends), which it returns too (nil without).
+func storeClient(t *testing.T, srv *httptest.Server, store bool, opts ...resilient.Option) (*http.Client, *redisquota.Store) {
+	var s *redisquota.Store
+	if store {
+		addr := redisAddr()
+		s = redisquota.New(newRedis(t, addr), redisquota.WithPrefix(testPrefix(t, addr)))
+		t.Cleanup(func() { s.Close() })
+		opts = append(opts, resilient.WithQuotaStore(s))
+	}
+	return &http.Client{Transport: resilient.New(srv.Client().Transport, opts...)}, s
 }
