@@ -373,17 +373,8 @@ func TestBudgetSpendingReachesMembers(t *testing.T) {
 
 func testBudgetSpendingReachesMembers(t *testing.T, opts ...redisquota.Option) {
 	addr := redisAddr()
-	prefix := testPrefix(t, addr)
 	const name = "https://api.example.com:443"
-	settings := resilient.RetryBudget{Ratio: 0.2, Burst: 10, ThrottledCost: 0.1}
-	var stores []*redisquota.Store
-	var budgets []resilient.SharedBudget
-	for range 2 {
-		s := redisquota.New(newRedis(t, addr), append([]redisquota.Option{redisquota.WithPrefix(prefix)}, opts...)...)
-		defer s.Close()
-		stores = append(stores, s)
-		budgets = append(budgets, s.Budget(name, settings))
-	}
+	stores, budgets := twoMembersBudget(t, name, opts...)
 	view := func(i int) float64 {
 		v, _, _ := stores[i].BudgetView(name)
 		return v
@@ -668,17 +659,8 @@ func TestFleetBudgetRegainsWhenIdle(t *testing.T) {
 // members N Bursts, not one.
 func TestFleetBudgetOutageNoRegainForHealthyMembers(t *testing.T) {
 	addr := redisAddr()
-	prefix := testPrefix(t, addr)
 	const name = "https://api.example.com:443"
-	settings := resilient.RetryBudget{Ratio: 0.2, Burst: 10, ThrottledCost: 0.1}
-	var stores []*redisquota.Store
-	var budgets []resilient.SharedBudget
-	for range 2 {
-		s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
-		defer s.Close()
-		stores = append(stores, s)
-		budgets = append(budgets, s.Budget(name, settings))
-	}
+	stores, budgets := twoMembersBudget(t, name)
 	for i := range stores {
 		waitFor(t, "the first sync", func() bool { return stores[i].Stats().BudgetSyncs > 0 })
 		redisquota.Unused(budgets[i], 2*time.Hour)
@@ -745,4 +727,22 @@ func unreachableBudget(t *testing.T, f func(t *testing.T, b resilient.SharedBudg
 		}()
 		f(t, s.Budget("https://api.example.com:443", resilient.RetryBudget{Ratio: 0.2, Burst: 10, ThrottledCost: 0.1}))
 	})
+}
+
+// twoMembersBudget returns two Stores with opts under one prefix of the
+// test's Redis (closed when the test ends), and each one's retry budget of
+// the host name (Ratio 0.2, Burst 10).
+func twoMembersBudget(t *testing.T, name string, opts ...redisquota.Option) ([]*redisquota.Store, []resilient.SharedBudget) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	settings := resilient.RetryBudget{Ratio: 0.2, Burst: 10, ThrottledCost: 0.1}
+	var stores []*redisquota.Store
+	var budgets []resilient.SharedBudget
+	for range 2 {
+		s := redisquota.New(newRedis(t, addr), append([]redisquota.Option{redisquota.WithPrefix(prefix)}, opts...)...)
+		t.Cleanup(func() { s.Close() })
+		stores = append(stores, s)
+		budgets = append(budgets, s.Budget(name, settings))
+	}
+	return stores, budgets
 }
