@@ -75,7 +75,7 @@ func openaiRateKey(r *http.Request) string {
 	}
 	if r.GetBody != nil && r.ContentLength > 0 && r.ContentLength <= 1<<20 &&
 		strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-		if body, err := r.GetBody(); err == nil {
+		if body, err := r.GetBody(); err == nil && body != nil {
 			var params struct {
 				Model string `json:"model"`
 			}
@@ -83,7 +83,7 @@ func openaiRateKey(r *http.Request) string {
 				key = r.URL.Host + " model " + params.Model
 			}
 			body.Close()
-			if again, err := r.GetBody(); err == nil {
+			if again, err := r.GetBody(); err == nil && again != nil {
 				again.Close() // rewinds a body GetBody shares with the request (openai-go's *bytes.Reader), read before it is sent
 			}
 		}

@@ -626,3 +626,16 @@ var openaiRecipeAndPlain = []struct {
 		return []option.RequestOption{option.WithHTTPClient(&http.Client{Transport: base}), option.WithMaxRetries(0)}
 	}},
 }
+
+// TestOpenAIRateKeyNilGetBody: a request whose GetBody returns no body and
+// no error (a caller's bug; net/http's Transport turns it into an error
+// when it resends) gets the host's partition of writes, as a request
+// without a model: openaiRateKey panicked on it, in the caller's goroutine.
+func TestOpenAIRateKeyNilGetBody(t *testing.T) {
+	r, _ := http.NewRequest(http.MethodPost, "https://api.openai.com/v1/chat/completions", strings.NewReader(`{"model":"gpt-5.4"}`))
+	r.Header.Set("Content-Type", "application/json")
+	r.GetBody = func() (io.ReadCloser, error) { return nil, nil }
+	if got := openaiRateKey(r); strings.Contains(got, " model ") {
+		t.Errorf("openaiRateKey = %q, want no model's partition", got)
+	}
+}
