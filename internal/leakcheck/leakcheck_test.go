@@ -8,15 +8,35 @@ import (
 
 func TestMain(m *testing.M) { Main(m) }
 
-// parked blocks until release is closed, under a name the dump shows.
-func parked(release <-chan struct{}, done chan<- struct{}) {
+// parked closes started, then blocks until release is closed, under a
+// name the dump shows, and closes done.
+func parked(started chan<- struct{}, release <-chan struct{}, done chan<- struct{}) {
+	close(started)
 	<-release
 	close(done)
 }
 
+// park starts parked and returns once it runs in parked (a goroutine just
+// started is shown in its go statement's wrapper), with the function that
+// releases it and waits for its end.
+func park() (release func()) {
+	started, rel, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go parked(started, rel, done)
+	<-started
+	return func() {
+		close(rel)
+		<-done
+	}
+}
+
 func TestFindsAndForgetsAGoroutine(t *testing.T) {
-	release, done := make(chan struct{}), make(chan struct{})
-	go parked(release, done)
+	release := park()
+	released := false
+	defer func() {
+		if !released {
+			release() // a failure leaves no goroutine to the tests after it
+		}
+	}()
 	if err := Find(10 * time.Millisecond); err == nil || !strings.Contains(err.Error(), "leakcheck.parked") {
 		t.Fatalf("Find with a goroutine parked = %v, want an error naming leakcheck.parked", err)
 	}
@@ -27,8 +47,8 @@ func TestFindsAndForgetsAGoroutine(t *testing.T) {
 	if !found {
 		t.Fatalf("Running() does not list the parked goroutine")
 	}
-	close(release)
-	<-done
+	release()
+	released = true
 	if err := Find(wait); err != nil {
 		t.Fatalf("Find once the goroutine ended = %v, want nil", err)
 	}
@@ -56,11 +76,12 @@ func TestFuncName(t *testing.T) {
 	}
 }
 
-// leakingTests is a test run that passes and leaves a goroutine parked.
-type leakingTests struct{ release, done chan struct{} }
+// leakingTests is a test run that passes and leaves a goroutine parked,
+// whose release it keeps.
+type leakingTests struct{ release *func() }
 
 func (l leakingTests) Run() int {
-	go parked(l.release, l.done)
+	*l.release = park()
 	return 0
 }
 
@@ -70,8 +91,8 @@ type failingTests struct{}
 func (failingTests) Run() int { return 2 }
 
 func TestRunFailsAPassingRunThatLeaks(t *testing.T) {
-	l := leakingTests{make(chan struct{}), make(chan struct{})}
-	defer func() { close(l.release); <-l.done }()
+	l := leakingTests{new(func())}
+	defer func() { (*l.release)() }()
 	var out strings.Builder
 	if code := run(l, 10*time.Millisecond, &out); code != 1 {
 		t.Fatalf("run of passing tests that leak = %d, want 1", code)
