@@ -90,11 +90,17 @@ func (c *traceCtx) Value(key any) any {
 // Transport above, a caller's own context) without a goroutine of its own,
 // as it would follow the parent itself. A parent made by the context
 // package is found through Value, before this method is looked for.
-func (c *traceCtx) AfterFunc(f func()) (stop func() bool) {
-	if a, ok := c.Context.(interface{ AfterFunc(func()) func() bool }); ok {
+func (c *traceCtx) AfterFunc(f func()) (stop func() bool) { return afterFunc(c.Context, f) }
+
+// afterFunc registers f to run once parent is done: through parent's own
+// AfterFunc method when it has one, else context.AfterFunc. The contexts
+// that wrap a parent to carry a value of their own (traceCtx,
+// attemptValues) forward their AfterFunc to it.
+func afterFunc(parent context.Context, f func()) (stop func() bool) {
+	if a, ok := parent.(interface{ AfterFunc(func()) func() bool }); ok {
 		return a.AfterFunc(f)
 	}
-	return context.AfterFunc(c.Context, f)
+	return context.AfterFunc(parent, f)
 }
 
 // stampedKey is the context key under which an attempt of a write carries

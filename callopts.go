@@ -112,12 +112,7 @@ func (c *attemptValues) Value(key any) any {
 
 // AfterFunc registers f to run once c is done, as its parent's AfterFunc
 // does when it has one (see traceCtx.AfterFunc).
-func (c *attemptValues) AfterFunc(f func()) (stop func() bool) {
-	if a, ok := c.Context.(interface{ AfterFunc(func()) func() bool }); ok {
-		return a.AfterFunc(f)
-	}
-	return context.AfterFunc(c.Context, f)
-}
+func (c *attemptValues) AfterFunc(f func()) (stop func() bool) { return afterFunc(c.Context, f) }
 
 // callConfig returns the configuration of a call with the options cv: the
 // Transport's own, or a copy with the call's options applied.

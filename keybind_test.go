@@ -261,8 +261,7 @@ func TestContextKeyFollowsRedirectOnItsHost(t *testing.T) {
 		if err != nil {
 			t.Fatalf("write %d: %v", i, err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		readBody(t, resp)
 	}
 	store.mu.Lock()
 	defer store.mu.Unlock()
@@ -377,8 +376,7 @@ func TestContextKeyNotFollowingLongRedirectChain(t *testing.T) {
 		if err != nil {
 			t.Fatalf("write %d: %v", i, err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		readBody(t, resp)
 	}
 	store.mu.Lock()
 	defer store.mu.Unlock()
