@@ -300,10 +300,12 @@ const unrelatedThrottle = time.Minute
 // gave no Retry-After, wait until the quota info it announced at now is
 // available again (see throttledUntil), as a rate-limit partition pauses.
 // It does nothing when the attempt was not throttled or when the reset is
-// not after now.
+// not after now. Like a Retry-After, the wait is capped at
+// maxRetryAfterSeconds: a reset centuries ahead would otherwise be the
+// largest Duration, which the jitter added to it overflows.
 func waitForReset(st *attemptState, throttled bool, info RateLimitInfo, now time.Time) {
 	if throttled && !st.hasRetryAfter && info.Reset.After(now) {
-		st.retryAfter, st.hasRetryAfter = throttledUntil(info, now).Sub(now), true
+		st.retryAfter, st.hasRetryAfter = min(throttledUntil(info, now).Sub(now), maxRetryAfterSeconds*time.Second), true
 	}
 }
 

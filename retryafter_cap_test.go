@@ -1,7 +1,12 @@
 package resilient
 
 import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -20,6 +25,40 @@ func TestRetryAfterDateCapped(t *testing.T) {
 		}
 		if d := max + time.Second; d < 0 {
 			t.Fatalf("the cap plus a second of jitter overflows: %v", d)
+		}
+	}
+}
+
+// TestResetWaitCapped checks that a throttled answer without a Retry-After
+// whose quota reset lies centuries ahead asks for no shorter a wait than
+// the same reset as a Retry-After does. The wait until the reset was the
+// largest Duration, which the retry loop's jitter overflows into a
+// negative delay, raised to the backoff's base, under
+// WithMaxRetryAfter(math.MaxInt64): a retry half a second later, five of
+// them, where the server asked for none before the year 9999. With the
+// rate limiter and without it (the classifier reads the reset then).
+func TestResetWaitCapped(t *testing.T) {
+	for _, reset := range []string{"9999-12-31T23:59:59Z", "Fri, 31 Dec 9999 23:59:59 GMT"} {
+		for _, limiter := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/limiter=%v", reset, limiter), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					s := &rtScript{steps: []rtStep{{status: 429, header: http.Header{
+						"X-Ratelimit-Limit":     {"60"},
+						"X-Ratelimit-Remaining": {"0"},
+						"X-Ratelimit-Reset":     {reset},
+					}}}}
+					opts := []Option{WithMaxRetryAfter(math.MaxInt64), WithoutBreaker()}
+					if !limiter {
+						opts = append(opts, WithoutRateLimit())
+					}
+					resp, _ := roundTrip(t, New(s, opts...), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+					resp.Body.Close()
+					if n := s.numCalls(); n != 1 {
+						t.Errorf("reset %q, rate limiter %v: %d attempts, %v apart; want 1: the wait passes the call's budget",
+							reset, limiter, n, s.call(n-1).at.Sub(s.call(0).at))
+					}
+				})
+			})
 		}
 	}
 }
