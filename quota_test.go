@@ -868,3 +868,65 @@ func TestQuotaStoreNoLongerAnnounced(t *testing.T) {
 		}
 	})
 }
+
+// TestQuotaStoreWaitGivesBackTheStaticTurn checks that an attempt that
+// took its turn of a static limit (WithRateLimit, one every 10s) and then
+// was not sent, for the store held its token for later and the caller gave
+// up meanwhile, or for the store's wait passes the call's deadline or is
+// longer than WithMaxRetryAfter and was refused, gives its turn back: the call that follows, whose
+// token the store has at once, goes at once. The turn was kept for
+// nobody, and that call waited 10s.
+func TestQuotaStoreWaitGivesBackTheStaticTurn(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration // the store's wait for the second call's token
+		want  error
+		dl    bool // the second call's context has a deadline: 100ms
+	}{
+		{"canceled", 5 * time.Second, context.Canceled, false},
+		{"past the deadline", 5 * time.Second, ErrRateLimited, true},
+		{"longer than WithMaxRetryAfter", 2 * time.Minute, ErrRateLimited, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var hits atomic.Int32
+				base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					hits.Add(1)
+					return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+				})
+				store := new(memQuota)
+				tr := New(base, WithQuotaStore(store), WithMaxRetries(0), WithRateLimit(rate.Every(10*time.Second), 1))
+				const url = "https://api.test/v1/posts"
+				if err := getClosed(t, tr, url); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(10 * time.Second) // the static limit's next turn
+				part := store.part("https://api.test reads")
+				part.take = func(int, time.Time) (time.Duration, bool, <-chan struct{}) { return tc.delay, true, nil }
+				ctx, cancel := context.WithCancel(context.Background())
+				if tc.dl {
+					ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
+				} else {
+					time.AfterFunc(100*time.Millisecond, cancel)
+				}
+				defer cancel()
+				if _, err := tr.RoundTrip(newRequest(t, ctx, "GET", url, nil)); !errors.Is(err, tc.want) {
+					t.Fatalf("the second call's err = %v, want %v", err, tc.want)
+				}
+				part.mu.Lock()
+				part.take = nil
+				part.mu.Unlock()
+				start := time.Now()
+				if err := getClosed(t, tr, url); err != nil {
+					t.Fatal(err)
+				}
+				if d := time.Since(start); d != 0 {
+					t.Errorf("the third call went after %v, want at once: the second was never sent", d)
+				}
+				if n := hits.Load(); n != 2 {
+					t.Errorf("the server saw %d requests, want 2", n)
+				}
+			})
+		})
+	}
+}

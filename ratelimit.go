@@ -228,8 +228,13 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				if ok && d > maxWait {
 					// The fleet's pace is the server's: a wait for
 					// its token is bounded as the local pace's is.
-					// (The token cannot be given back: a store
-					// holds it for this attempt.)
+					// (The store's token cannot be given back: a
+					// store holds it for this attempt. The static
+					// limit's turn is given back, as when a layer
+					// below refuses the attempt: see giveBack.)
+					if token {
+						p.owe(now)
+					}
 					p.mu.Unlock()
 					return p, now.Sub(start), false, rl.refuseServerWait(p, 0, d, maxWait)
 				}
@@ -241,6 +246,9 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					// server may ask to wait: refused, as a spent
 					// quota's wait that long is, not waited to the
 					// call's deadline.
+					if token {
+						p.owe(now)
+					}
 					p.mu.Unlock()
 					return p, now.Sub(start), false, rl.refuse(p, now.Sub(dry)+max(d, minQuotaRetry), fmt.Sprintf("no token of the shared quota within the longest wait a server may ask for (%v)", maxWait))
 				}
@@ -251,6 +259,9 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 						d = minQuotaRetry
 					}
 					if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, retry, nil, nil); err != nil {
+						if token {
+							p.giveBack(time.Now()) // not sent
+						}
 						return p, time.Since(start), false, err
 					}
 					continue
@@ -260,13 +271,14 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			p.mu.Unlock()
 			return p, now.Sub(start), token, nil
 		}
-		r := p.lim.ReserveN(now, 1)
-		d := r.DelayFrom(now)
 		if hedged {
+			r := p.lim.ReserveN(now, 1)
 			r.CancelAt(now) // the last reservation: its token comes back whole
 			p.mu.Unlock()
-			return p, now.Sub(start), false, rl.refuse(p, d, "a hedged copy does not wait for a token")
+			return p, now.Sub(start), false, rl.refuse(p, r.DelayFrom(now), "a hedged copy does not wait for a token")
 		}
+		tn := p.reserve(now)
+		d := tn.delay(now)
 		if p.learned && d > 0 {
 			// The pace is the server's: a wait for a token is bounded
 			// as a wait it announced is, with those before it.
@@ -274,23 +286,27 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				gated = now
 			}
 			if held := now.Sub(gated); held+d > maxWait {
-				r.CancelAt(now)
+				p.cancelTurn(tn, now)
 				p.mu.Unlock()
 				return p, now.Sub(start), false, rl.refuseServerWait(p, held, d, maxWait)
 			}
 		}
-		if !r.OK() || pastDeadline(ctx, budget, now.Add(d)) {
-			r.CancelAt(now)
+		if !tn.ok() || pastDeadline(ctx, budget, now.Add(d)) {
+			p.cancelTurn(tn, now)
 			p.mu.Unlock()
 			return p, now.Sub(start), false, rl.refuse(p, d, "past the call's deadline")
 		}
 		p.mu.Unlock()
 		if rl.skipWait(req, p, d) {
-			r.CancelAt(now)
+			p.mu.Lock()
+			p.cancelTurn(tn, time.Now())
+			p.mu.Unlock()
 			return p, now.Sub(start), false, nil
 		}
 		if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, nil, nil, nil); err != nil {
-			r.CancelAt(time.Now())
+			p.mu.Lock()
+			p.cancelTurn(tn, time.Now())
+			p.mu.Unlock()
 			return p, time.Since(start), false, err
 		}
 		paced, token = true, true

@@ -413,5 +413,5 @@ func (rl *rateLimiter) dropPace(p *partition, now time.Time) {
 			p.lim = nil
 		}
 	}
-	p.learned, p.paceRate, p.paceBurst, p.owed = false, rate.Limit(0), 0, 0
+	p.learned, p.paceRate, p.paceBurst, p.owed, p.freed = false, rate.Limit(0), 0, 0, nil
 }

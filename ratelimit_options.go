@@ -136,7 +136,10 @@ import (
 // (ErrCircuitOpen). An attempt that took its turn of the pace and that the
 // breaker or WithMaxInFlight then refuses without sending it, or a hedged
 // copy not sent because its attempt ended meanwhile, gives its turn back
-// to the next attempt: refusals spend none of the host's pace.
+// to the next attempt: refusals spend none of the host's pace. So does an
+// attempt whose caller gives up while it waits for its turn, or for a
+// QuotaStore's token after it, or that is refused then: the next attempt
+// that must wait takes that turn when it comes, not one behind it.
 // Each attempt's announced values and local wait are given to observers
 // as Attempt.RateLimit and Attempt.LocalWait.
 //

@@ -86,8 +86,13 @@ type partition struct {
 	// owed counts the tokens of lim that attempts took and gave back
 	// unused (see giveBack), which lim itself cannot take back: the next
 	// attempts that find lim empty take them instead of waiting. With
-	// lim's tokens, they never pass lim's burst (see capOwed).
-	owed int
+	// lim's tokens, they never pass lim's burst (see capOwed), which may
+	// leave a part of one.
+	owed float64
+	// freed holds, in order, the times of turns of lim that attempts
+	// reserved and gave back before they came, which lim could not take
+	// back (see cancelTurn): the next attempts that must wait take them.
+	freed []time.Time
 	announced
 	inflight int           // attempts sent and not yet answered
 	reopened chan struct{} // closed when the quota gate may have opened; nil when nobody waits

@@ -1778,7 +1778,10 @@ func TestRefusedBelowSpendsNoPace(t *testing.T) {
 // TestGiveBackKeepsTheBurst checks that the tokens given back to a pace
 // (see giveBack) never make its bucket hold more than its burst: given
 // back while it refills, they are lost once it is full, as they would be
-// in it.
+// in it. Nor less: given back once part of a token was refilled, they
+// are all kept while there is room for them (the room, burst less that
+// part, was rounded down, and one whole token lost with it: with a burst
+// of 1, every token given back once any time had passed).
 func TestGiveBackKeepsTheBurst(t *testing.T) {
 	t0 := time.Unix(1e9, 0)
 	for _, tt := range []struct {
@@ -1787,6 +1790,7 @@ func TestGiveBackKeepsTheBurst(t *testing.T) {
 		want  int           // tokens taken at once then
 	}{
 		{"at once", 0, 5},
+		{"half a token refilled", 500 * time.Millisecond, 5},
 		{"half refilled", 2 * time.Second, 5},
 		{"refilled", 10 * time.Second, 5},
 	} {
@@ -1810,6 +1814,73 @@ func TestGiveBackKeepsTheBurst(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("%v after 5 tokens given back: %d taken at once, want %d (the burst)", tt.after, got, tt.want)
 			}
+		})
+	}
+}
+
+// TestCanceledWaitGivesBackItsTurn checks that callers whose contexts end
+// while they wait for their turn of a pace (a static limit, or a quota the
+// server announced: 3600 an hour, one left, paced at 0.95 a second) give
+// their turns back: nine callers took the turns of the next nine seconds
+// and gave up at once, one after the other; the call that follows goes at
+// the first of those turns, not behind all nine. The pace is kept: it does
+// not go before that turn. rate.Reservation.CancelAt gives a turn back
+// only while no later one was taken, so the first eight were kept for
+// nobody, and the call that followed waited 9s, not 1s.
+func TestCanceledWaitGivesBackItsTurn(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   []Option
+		header http.Header
+		turn   time.Duration // the pace's interval
+		first  int           // the calls that empty its bucket
+	}{
+		{"static", []Option{WithRateLimit(rate.Every(time.Second), 1)}, nil, time.Second, 1},
+		{"learned", nil, http.Header{"X-Ratelimit-Limit": {"3600"}, "X-Ratelimit-Remaining": {"1"}, "X-Ratelimit-Reset": {"3600"}},
+			time.Second * 100 / 95, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var hits atomic.Int32
+				base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					hits.Add(1)
+					return &http.Response{StatusCode: http.StatusOK, Header: tc.header.Clone(), Body: http.NoBody, Request: r}, nil
+				})
+				tr := New(base, append([]Option{WithMaxRetries(0)}, tc.opts...)...)
+				const url = "https://api.test/v1/posts"
+				for range tc.first {
+					if err := getClosed(t, tr, url); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var wg sync.WaitGroup
+				var cancels []context.CancelFunc
+				for range 9 {
+					ctx, cancel := context.WithCancel(context.Background())
+					cancels = append(cancels, cancel)
+					wg.Go(func() {
+						if _, err := tr.RoundTrip(newRequest(t, ctx, "GET", url, nil)); !errors.Is(err, context.Canceled) {
+							t.Errorf("a waiter's err = %v, want context.Canceled", err)
+						}
+					})
+					synctest.Wait() // waits for its turn, the one after the last
+				}
+				for _, cancel := range cancels {
+					cancel()
+					synctest.Wait()
+				}
+				wg.Wait()
+				start := time.Now()
+				if err := getClosed(t, tr, url); err != nil {
+					t.Fatal(err)
+				}
+				if d := time.Since(start); d > tc.turn || d < tc.turn-tc.turn/10 {
+					t.Errorf("the call after nine canceled waits went after %v, want %v: the first turn given back", d, tc.turn)
+				}
+				if n := hits.Load(); n != int32(tc.first)+1 {
+					t.Errorf("the server saw %d requests, want %d", n, tc.first+1)
+				}
+			})
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -74,8 +75,8 @@ func (p *partition) end() {
 }
 
 // allow takes a token of p's pace at now, without waiting: one of lim's,
-// or else one given back (see giveBack). p.mu is held, and p.lim is not
-// nil.
+// or else one given back (see giveBack), or lim's part of one and the rest
+// given back. p.mu is held, and p.lim is not nil.
 func (p *partition) allow(now time.Time) bool {
 	if p.owed == 0 {
 		return p.lim.AllowN(now, 1)
@@ -84,12 +85,23 @@ func (p *partition) allow(now time.Time) bool {
 	if p.lim.AllowN(now, 1) {
 		return true
 	}
-	if p.owed > 0 {
+	if p.owed >= 1 {
 		p.owed--
+		return true
+	}
+	if p.owed > 0 && p.lim.TokensAt(now)+p.owed >= 1-owedSlack {
+		// lim's part of a token and the part owed make one: lim lends
+		// the rest of it, which the part owed covers (lim and owed
+		// together hold what is left).
+		p.lim.ReserveN(now, 1)
 		return true
 	}
 	return false
 }
+
+// owedSlack absorbs the rounding of capOwed's room, so that lim's part of
+// a token and the part owed that fills it make a whole one.
+const owedSlack = 1e-9
 
 // giveBack gives back to p's pace the token of an attempt that a layer
 // below the rate limiter refused without sending it (the breaker open, no
@@ -101,11 +113,16 @@ func (p *partition) allow(now time.Time) bool {
 // instead (see allow).
 func (p *partition) giveBack(now time.Time) {
 	p.mu.Lock()
+	p.owe(now)
+	p.mu.Unlock()
+}
+
+// owe is giveBack with p.mu held.
+func (p *partition) owe(now time.Time) {
 	if p.lim != nil {
 		p.owed++
 		p.capOwed(now)
 	}
-	p.mu.Unlock()
 }
 
 // capOwed bounds the tokens p owes by the room lim has at now for them, so
@@ -114,9 +131,86 @@ func (p *partition) giveBack(now time.Time) {
 // Called at each change of lim's tokens but its refill, it keeps the bound
 // at every moment. p.mu is held, and p.lim is not nil.
 func (p *partition) capOwed(now time.Time) {
-	if room := float64(p.lim.Burst()) - p.lim.TokensAt(now); float64(p.owed) > room {
-		p.owed = max(0, int(room))
+	if room := float64(p.lim.Burst()) - p.lim.TokensAt(now); p.owed > room {
+		p.owed = max(0, room)
 	}
+}
+
+// A turn is an attempt's turn of its partition's pace, taken at a time to
+// come: a reservation of the partition's limiter, or a turn that an
+// attempt which gave up waiting for it gave back (see cancelTurn).
+type turn struct {
+	lim *rate.Limiter     // the partition's limiter when t was taken
+	r   *rate.Reservation // nil for a turn given back
+	at  time.Time         // when it comes
+}
+
+// delay returns the wait for t from now; rate.InfDuration for a
+// reservation that can never come.
+func (t turn) delay(now time.Time) time.Duration {
+	if t.r != nil {
+		return t.r.DelayFrom(now)
+	}
+	return max(0, t.at.Sub(now))
+}
+
+// ok reports whether t can come (see rate.Reservation.OK).
+func (t turn) ok() bool { return t.r == nil || t.r.OK() }
+
+// maxFreed bounds the turns a partition holds given back (see cancelTurn):
+// one given back beyond it is lost, as it was before turns were given
+// back.
+const maxFreed = 256
+
+// reserve takes the next turn of p's pace from now, when lim has no token
+// to give at once: the first turn given back that has not come yet (see
+// cancelTurn), else one of lim's, after those it gave. The turns given
+// back that came while nobody took them are dropped: lim counts them
+// spent, and sending one later could go past the pace. p.mu is held, and
+// p.lim is not nil.
+func (p *partition) reserve(now time.Time) turn {
+	i := 0
+	for i < len(p.freed) && p.freed[i].Before(now) {
+		i++
+	}
+	if i < len(p.freed) {
+		t := turn{lim: p.lim, at: p.freed[i]}
+		p.freed = slices.Delete(p.freed, 0, i+1)
+		return t
+	}
+	p.freed = p.freed[:0]
+	r := p.lim.ReserveN(now, 1)
+	return turn{lim: p.lim, r: r, at: now.Add(r.DelayFrom(now))}
+}
+
+// cancelTurn gives back t, the turn of an attempt that will not take it
+// (refused, or its caller gave up while it waited), at now: the next
+// attempt that must wait takes it (see reserve), instead of waiting behind
+// a turn nobody will use. lim takes back a reservation only while no later
+// one was made (see rate.Reservation.CancelAt): a turn given back before
+// others, as the callers of an errgroup give up together, would otherwise
+// hold every later caller one turn longer. A turn that has come is spent,
+// and so is one of a pace p no longer follows (see dropPace). p.mu is
+// held.
+func (p *partition) cancelTurn(t turn, now time.Time) {
+	if t.lim != p.lim {
+		if t.r != nil {
+			t.r.CancelAt(now)
+		}
+		return
+	}
+	if t.r != nil {
+		before := p.lim.TokensAt(now)
+		t.r.CancelAt(now)
+		if !t.r.OK() || p.lim.TokensAt(now) > before {
+			return // lim took it back
+		}
+	}
+	if !t.at.After(now) || len(p.freed) >= maxFreed {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(p.freed, t.at, time.Time.Compare)
+	p.freed = slices.Insert(p.freed, i, t.at)
 }
 
 // skipWait reports whether the host's breaker will still be open when a
