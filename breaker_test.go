@@ -766,6 +766,34 @@ func TestOpenBreakerSkipsThePause(t *testing.T) {
 	}
 }
 
+// TestOpenBreakerSkipsThePauseAnySpelling: an attempt the host's open
+// breaker will refuse does not first wait for the host's pause under a
+// spelling of the host that no attempt used before (upper case, the
+// default port, a final dot): the breaker is the host's under any
+// spelling. The forecast looked the breaker up under the spelling alone,
+// which the set holds as an alias only once an attempt used it, and the
+// call waited out the pause (5s) before the breaker refused it.
+func TestOpenBreakerSkipsThePauseAnySpelling(t *testing.T) {
+	for _, spelling := range []string{"https://API.test/v1/posts", "https://api.test:443/v1/posts", "https://api.test./v1/posts"} {
+		bkSynctestRun(t, spelling, func(t *testing.T) {
+			h := new(bkHost)
+			h.status.Store(http.StatusServiceUnavailable)
+			h.header = http.Header{"Retry-After": {"5"}}
+			tr := New(bkNet{"api.test": h}, WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+			bkCall(t, tr, "https://api.test/v1/posts") // a 503: open 10s, paused 5s
+			start := time.Now()
+			_, _, err := bkCall(t, tr, spelling)
+			bkWantOpen(t, err)
+			if waited := time.Since(start); waited != 0 {
+				t.Errorf("a new call to %q was refused after %v, want at once", spelling, waited)
+			}
+			if got := h.hits.Load(); got != 1 {
+				t.Errorf("the server saw %d attempts, want 1", got)
+			}
+		})
+	}
+}
+
 // TestBreakerRefusalClosesBody checks that a refused attempt closes the
 // request body and never reaches the base transport.
 func TestBreakerRefusalClosesBody(t *testing.T) {

@@ -253,13 +253,13 @@ func (s *breakerSet) clock(st *attemptState) int64 {
 
 // openFor reports whether the breaker of req is open and refuses its
 // attempts for d more at least: an attempt sent within d is refused. It
-// creates no breaker and takes no lock.
+// finds the breaker under any spelling of req's host, as stateOf does: a
+// spelling no attempt has used yet has no alias in the set, and its
+// attempt would be refused by the host's breaker all the same. It creates
+// no breaker and takes no lock.
 func (s *breakerSet) openFor(req *http.Request, d time.Duration) bool {
-	k, ok := requestKey(s.keyFn, req)
-	if !ok {
-		return false
-	}
-	e := s.lookup(k.bounded())
+	keys, n := hostKeys(s.keyFn, req)
+	e := findHost(&s.table, keys[:n])
 	if e == nil || e.state.Load() != int32(gobreaker.StateOpen) {
 		return false
 	}

@@ -115,10 +115,10 @@ func (t *Transport) HostState(req *http.Request) (HostState, error) {
 }
 
 // hostKeys returns the keys under which the tables of breakers, budgets
-// and slots may hold the host of req, a request made from a URL alone: the
-// key of keyFn, or the key as a request has it, then its canonical form
-// (an alias is stored only once a request used it). It returns none when
-// keyFn exempts req.
+// and slots may hold the host of req (a request made from a URL alone, or
+// one that is yet to make its first attempt): the key of keyFn, or the key
+// as a request has it, then its canonical form (an alias is stored only
+// once a request used it). It returns none when keyFn exempts req.
 func hostKeys(keyFn func(*http.Request) string, req *http.Request) (keys [2]breakerKey, n int) {
 	if keyFn != nil {
 		k, ok := requestKey(keyFn, req)
