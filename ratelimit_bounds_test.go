@@ -687,6 +687,26 @@ func TestResetHost(t *testing.T) {
 			}
 		})
 	})
+	t.Run("a URL's default port", func(t *testing.T) {
+		// ResetHost("https://api.test/") names port 443: it cleared the
+		// pauses and breakers of the host on every port and scheme.
+		synctest.Test(t, func(t *testing.T) {
+			tr := New(bkNet{"api.test": bkDead(), "api.test:8443": bkDead()}, WithMaxRetries(0),
+				WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+			for _, u := range []string{"https://api.test/", "https://api.test:8443/", "http://api.test/"} {
+				bkCall(t, tr, u)
+			}
+			tr.ResetHost("https://api.test/v1")
+			if got := tr.BreakerState("https://api.test/"); got != BreakerClosed {
+				t.Errorf("https://api.test after ResetHost of its URL: %v, want closed", got)
+			}
+			for _, u := range []string{"https://api.test:8443/", "http://api.test/"} {
+				if got := tr.BreakerState(u); got != BreakerOpen {
+					t.Errorf("%s after ResetHost(\"https://api.test/v1\"), another port: %v, want open", u, got)
+				}
+			}
+		})
+	})
 	t.Run("quota and waiters", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
@@ -793,6 +813,14 @@ func TestHostMatcher(t *testing.T) {
 		{"::1", "http", "[::1]:8080", true},
 		{"[::1]", "http", "[::1]", true},
 		{"https://user@api.test:8443/x?y", "http", "api.test:8443", true},
+		// A URL without a port names its scheme's default one.
+		{"https://api.test/v1", "https", "api.test", true},
+		{"https://api.test/v1", "https", "API.test:443", true},
+		{"https://api.test/v1", "http", "api.test:443", true},
+		{"https://api.test/v1", "https", "api.test:8443", false},
+		{"https://api.test/v1", "http", "api.test", false},
+		{"http://api.test", "http", "api.test:80", true},
+		{"http://api.test", "https", "api.test", false},
 		{"acme", "", "ACME", true},
 		{"acme", "", "acme-2", false},
 	} {

@@ -110,6 +110,14 @@ func newHostMatcher(s string) (hostMatcher, bool) {
 			return hostMatcher{}, false
 		}
 		s = u.Host
+		if p := defaultPort(u.Scheme); p != "" && s != "" {
+			// A URL without a port names its scheme's default one.
+			if !hasPort(s) {
+				s += p
+			} else if strings.HasSuffix(s, ":") {
+				s += p[1:]
+			}
+		}
 	}
 	_, s = urlKey("", s) // as the tables hold it: user information REDACTED
 	if at := strings.LastIndexByte(s, '@') + 1; strings.Count(s[at:], ":") > 1 && s[at] != '[' {
