@@ -107,8 +107,12 @@ func WithoutRetryBudget() Option {
 	}
 }
 
-// budgetUnit is a token, in the fixed-point units of hostBudget.
-const budgetUnit = 1000
+// budgetUnit is a token, in the fixed-point units of hostBudget: a
+// millionth, so that a Ratio of a ten-thousandth (a retry per 10,000
+// answers, for a host called that often) deposits what it says, where a
+// thousandth made it nothing, and a host whose budget an outage spent was
+// never retried again.
+const budgetUnit = 1_000_000
 
 // maxBudgetUnits bounds a budget's values in budgetUnit, so that a balance
 // plus a deposit never overflows.

@@ -312,7 +312,7 @@ func TestRetryBudgetLargeValues(t *testing.T) {
 }
 
 // TestRetryBudgetTinyThrottledCost: a ThrottledCost too small for the
-// budget's fixed-point tokens (a ten-thousandth of a retry) still costs
+// budget's fixed-point tokens (a ten-millionth of a retry) still costs
 // something, so that the budget bounds the retries of a host that answers
 // every request with a 429: it rounded to nothing, and every such retry
 // went through, whatever the budget held.
@@ -320,12 +320,42 @@ func TestRetryBudgetTinyThrottledCost(t *testing.T) {
 	t.Parallel()
 	s := &rtScript{steps: []rtStep{{status: 429}}}
 	tr := New(s, fastRetries, WithoutBreaker(), WithoutRateLimit(), WithMaxRetries(1),
-		WithRetryBudget(RetryBudget{Burst: 0.002, ThrottledCost: 1e-4}))
+		WithRetryBudget(RetryBudget{Burst: 2e-6, ThrottledCost: 1e-7}))
 	calls(t, tr, "http://api.test/", 100)
-	// 0.002 tokens pay for 2 retries at the smallest cost the budget
-	// counts (a thousandth), 20 at the exact one: never 100.
+	// 2e-6 tokens pay for 2 retries at the smallest cost the budget
+	// counts (a millionth), 20 at the exact one: never 100.
 	if n := s.numCalls(); n > 100+20 {
 		t.Errorf("%d attempts for 100 calls, want at most 120: the budget bounds throttled retries", n)
+	}
+}
+
+// TestRetryBudgetTinyRatio: a Ratio finer than a thousandth of a retry
+// (one retry per 2,000 answers, or per 100,000) still deposits what it says, so that a
+// busy host whose budget an outage spent regains its retries as its
+// answers pay for them: it rounded to nothing, and the host was never
+// retried again while it was called.
+func TestRetryBudgetTinyRatio(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		ratio   float64
+		answers int // answers that pay for one retry
+	}{{0.0005, 2000}, {0.0015, 667}, {1e-5, 100000}} {
+		f := new(switchRT)
+		tr := New(f, fastRetries, WithoutBreaker(), WithMaxRetries(1),
+			WithRetryBudget(RetryBudget{Ratio: tc.ratio, Burst: 1}))
+		f.status.Store(503)
+		calls(t, tr, "http://api.test/", 2) // the outage spends the one retry
+		if n := f.attempts.Load(); n != 3 {
+			t.Fatalf("Ratio %v: %d attempts for the outage's 2 calls, want 3", tc.ratio, n)
+		}
+		f.status.Store(200)
+		calls(t, tr, "http://api.test/", tc.answers)
+		f.status.Store(503)
+		before := f.attempts.Load()
+		calls(t, tr, "http://api.test/", 1)
+		if n := f.attempts.Load() - before; n != 2 {
+			t.Errorf("Ratio %v: a failing call after %d answers made %d attempts, want 2: the answers paid for a retry", tc.ratio, tc.answers, n)
+		}
 	}
 }
 
