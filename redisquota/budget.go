@@ -40,6 +40,7 @@ type budget struct {
 	want   atomic.Bool  // a sync is wanted at the next tick: the budget is new, a retry was refused, or the fleet started spending it
 	kicked atomic.Bool  // a sync was asked for at once since the last one
 	broken atomic.Bool  // the last sync failed on the budget's key itself (another type): the budget is the member's alone
+	part   atomic.Int64 // the deposits' parts of a unit not yet credited, in partsPerUnit (see whole)
 	used   atomic.Int64 // local ns of the member's last withdrawal, or deposit into a view not full, or of the last sync that found the fleet spending the balance (see regain)
 
 	// Owned by the syncer.
@@ -55,6 +56,21 @@ func budgetID(name string) string {
 func budgetKey(prefix, id string) string { return prefix + ":{" + id + "}:budget" }
 
 func units(tokens float64) int64 { return int64(math.Round(tokens * budgetUnit)) }
+
+// partsPerUnit is the resolution of the parts of a unit that deposits
+// carry over (see budget.whole).
+const partsPerUnit = 1_000_000
+
+// cost returns what a withdrawal of tokens costs, in budgetUnit: never
+// nothing for tokens above zero, so that a ThrottledCost finer than a unit
+// still bounds the retries of a host that throttles every request.
+func cost(tokens float64) int64 {
+	c := units(tokens)
+	if c <= 0 && tokens > 0 {
+		return 1
+	}
+	return c
+}
 
 // Budget returns the fleet's retry budget named name (a host's breaker
 // key) with the settings b. It implements resilient.BudgetStore: it returns
@@ -141,7 +157,25 @@ func (b *budget) Deposit(tokens float64) {
 		return
 	}
 	b.regain(b.s.now())
-	b.credit(units(tokens))
+	b.credit(b.whole(tokens))
+}
+
+// whole returns the whole units of a deposit of tokens, and carries the
+// part of a unit left over to the next deposits: a Ratio finer than a unit
+// (a retry per 2,000 answers) deposits what it says over many answers,
+// where rounding each deposit made it nothing, or twice itself.
+func (b *budget) whole(tokens float64) int64 {
+	if !(tokens*budgetUnit < 1<<40) {
+		return units(tokens) // more than the burst may hold: no part matters
+	}
+	add := int64(math.Round(tokens * budgetUnit * partsPerUnit))
+	for {
+		p := b.part.Load()
+		sum := p + add
+		if b.part.CompareAndSwap(p, sum%partsPerUnit) {
+			return sum / partsPerUnit
+		}
+	}
 }
 
 // credit adds d units to the view, up to the burst, and reports whether
@@ -191,7 +225,7 @@ func (b *budget) regain(now int64) {
 // divided by the fleet's members), at least one token. A member that
 // reaches half of it asks for a sync at once.
 func (b *budget) Withdraw(tokens float64) bool {
-	cost := units(tokens)
+	cost := cost(tokens)
 	b.regain(b.s.now())
 	local := b.broken.Load() || b.s.budgetLocal()
 	for {

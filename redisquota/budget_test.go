@@ -746,3 +746,42 @@ func twoMembersBudget(t *testing.T, name string, opts ...redisquota.Option) ([]*
 	}
 	return stores, budgets
 }
+
+// TestBudgetFineRatio: a fleet budget's Ratio or ThrottledCost finer than
+// its unit (a thousandth of a retry) counts what it says: deposits of a
+// retry per 2,500 answers pay for one retry after 2,500 answers (each
+// rounded to nothing, they paid for none, and a host whose budget an
+// outage spent was never retried again while called; a Ratio of 0.0005
+// paid twice itself), and a retry that costs a ten-thousandth still costs
+// something (it cost nothing: the budget bounded no throttled retry).
+func TestBudgetFineRatio(t *testing.T) {
+	unreachableBudget(t, func(t *testing.T, b resilient.SharedBudget) {
+		for b.Withdraw(1) {
+		}
+		for _, tc := range []struct {
+			ratio   float64
+			answers int // that pay for one retry
+		}{{0.0004, 2500}, {0.0005, 2000}} {
+			for range tc.answers - 1 {
+				b.Deposit(tc.ratio)
+			}
+			if b.Withdraw(1) {
+				t.Errorf("Ratio %v: %d answers paid for a retry, want %d", tc.ratio, tc.answers-1, tc.answers)
+			}
+			b.Deposit(tc.ratio)
+			if !b.Withdraw(1) {
+				t.Errorf("Ratio %v: %d answers paid for no retry, want one", tc.ratio, tc.answers)
+			}
+		}
+		for range 3 {
+			b.Deposit(0.001) // 3 units
+		}
+		n := 0
+		for n < 100 && b.Withdraw(1e-4) {
+			n++
+		}
+		if n != 3 {
+			t.Errorf("3 thousandths of a retry paid for %d throttled retries at a ten-thousandth, want 3 (the least a retry costs is a thousandth)", n)
+		}
+	})
+}
