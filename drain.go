@@ -9,12 +9,13 @@ import (
 // This file holds the drain of a response the retry loop retries past, kept
 // for a give-up that may follow.
 
-// maxDrain bounds how much of a response retried past is read so that its
-// connection can be reused; a longer body is closed unread.
+// maxDrain bounds how much of a response retried past is kept, and read so
+// that its connection can be reused (and a byte more, which tells a longer
+// body from one of maxDrain bytes); a longer body is closed unread.
 const maxDrain = 64 << 10
 
-// holdResponse keeps resp for a give-up that may follow: it reads at most
-// maxDrain bytes of its body into memory, for at most maxReadWait (and not
+// holdResponse keeps resp for a give-up that may follow: it keeps at most
+// maxDrain bytes of its body in memory, read for at most maxReadWait (and not
 // past the attempt's deadline), and closes the original, so that the
 // connection is reused. A longer or slower body is cut there, and reading
 // past the cut returns an error: errBodyTruncated, wrapping the error of
@@ -35,10 +36,13 @@ func holdResponse(resp *http.Response) *http.Response {
 		data, eof = pb.prefix, true
 	} else {
 		stop := abortAfter(resp.Body, nil, maxReadWait)
-		data, eof, cut = readPrefix(resp.Body, resp.ContentLength, maxDrain)
+		data, eof, cut = readPrefix(resp.Body, resp.ContentLength, maxDrain+1)
 		stop()
 		if cut != nil {
 			eof = false
+		}
+		if len(data) > maxDrain {
+			data, eof = data[:maxDrain], false
 		}
 	}
 	resp.Body.Close()

@@ -957,7 +957,7 @@ func TestRetriedResponsesDrainedAndClosed(t *testing.T) {
 			if got := readBody(t, resp); got != "done" {
 				t.Fatalf("body = %q, want done", got)
 			}
-			for i, want := range []int64{maxDrain, 5} {
+			for i, want := range []int64{maxDrain + 1, 5} { // a byte past the drain tells a longer body
 				n, _, closed := s.body(i).stats()
 				if !closed || n > want {
 					t.Errorf("retried response %d: read %d bytes, closed %v; want at most %d and closed", i+1, n, closed, want)
@@ -967,6 +967,31 @@ func TestRetriedResponsesDrainedAndClosed(t *testing.T) {
 				t.Errorf("small retried response read %d bytes, want 5 (drained)", n)
 			}
 		})
+	}
+}
+
+// TestHeldResponseOfDrainSize: a response retried past whose body is
+// exactly as long as the drain keeps, of unknown length (chunked, or over
+// HTTP/2, whose Read tells the end only after the last bytes), is held
+// whole: the caller of the give-up reads every byte, then io.EOF, as from
+// a plain client. The drain stopped at its limit before the end showed,
+// and the whole body read as truncated (errBodyTruncated), its connection
+// closed unread to its end.
+func TestHeldResponseOfDrainSize(t *testing.T) {
+	body := strings.Repeat("b", maxDrain)
+	whole := func() io.ReadCloser { return io.NopCloser(strings.NewReader(body)) } // the end in a Read of its own
+	s := &rtScript{steps: []rtStep{{status: 503, header: http.Header{"Content-Type": {"text/html"}}, rc: whole}, {err: fmt.Errorf("%w: api.test", ErrCircuitOpen)}}}
+	resp, err := roundTrip(t, New(s, WithBackoff(0, 0)), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+	if err != nil || resp.StatusCode != 503 || s.numCalls() != 2 {
+		t.Fatalf("RoundTrip = %v, %v after %d attempts; want the held 503 after 2", resp, err, s.numCalls())
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(got) != body || err != nil {
+		t.Errorf("held body: %d bytes, err %v; want all %d bytes, then io.EOF", len(got), err, maxDrain)
+	}
+	if n, _, closed := s.body(0).stats(); n != maxDrain || !closed {
+		t.Errorf("the 503 retried past: %d bytes read, closed %v; want %d, closed", n, closed, maxDrain)
 	}
 }
 
