@@ -47,8 +47,10 @@ import (
 // the logger, the Tracer and the Report, counted as a failure by the
 // host's breaker (a timeout or a lost connection, as before the headers),
 // and retried by the retry loop under its rules (backoff, budget, retry
-// budget, the write rule). The rate limiter still learns the quota the
-// response's headers announced. A body longer than max (known from its
+// budget, the write rule); a call that ends on it (its retry refused, its
+// retry budget spent) fails with its error, never with the response of an
+// earlier attempt, which the cut one followed. The rate limiter still
+// learns the quota the response's headers announced. A body longer than max (known from its
 // Content-Length, or found so once max bytes were read) is not protected:
 // the caller gets the bytes read followed by the rest of the original
 // body, read from the network under no deadline of the attempt, whose

@@ -671,3 +671,58 @@ func TestBufferedResponseBufferFitsContentLength(t *testing.T) {
 		}
 	}
 }
+
+// TestBufferedResponseCutIsTheLastAnswer: a call that ends on the cut of
+// a success's body (its retry refused: the retry budget is spent) fails
+// with that cut, not with the response an earlier attempt got and the call
+// held: that answer was no longer the host's last. A keyed POST to a host
+// that honors keys got a 503, then a 201 whose body broke: the write was
+// stored, and the call returned the 503, which told the caller that it was
+// not (a caller resending it draws a new key: a duplicate). A GET so
+// returned a 503 the 200 after it had replaced. The same holds without the
+// option for a keyed write whose retry got no answer once sent.
+func TestBufferedResponseCutIsTheLastAnswer(t *testing.T) {
+	oneRetry := WithRetryBudget(RetryBudget{Burst: 1, Ratio: 0.001})
+	s := resilienttest.NewServer(resilienttest.Aidelly,
+		resilienttest.WithScript(resilienttest.RouteCreatePost, resilienttest.Respond(503), resilienttest.CutBody()))
+	defer s.Close()
+	u, _ := url.Parse(s.URL)
+	tr := New(s.Transport(), fastRetries, oneRetry, WithBufferedResponse(1<<20), WithKeyHonoringHosts(u.Host))
+	req := newRequest(t, context.Background(), "POST", s.URL+"/v1/posts", strings.NewReader(`{"content":"hello"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := tr.RoundTrip(req)
+	st := s.Stats()
+	if err == nil {
+		resp.Body.Close()
+		t.Errorf("POST: %d after %d attempts, %d stored; want the cut's error: the write was stored", resp.StatusCode, st.Attempts[resilienttest.RouteCreatePost], st.StoredWrites)
+	} else if !errors.Is(err, ErrRetryBudgetExhausted) || !errors.Is(err, io.ErrUnexpectedEOF) || st.StoredWrites != 1 {
+		t.Errorf("POST: %v, %d stored; want the spent budget and the cut, 1 stored", err, st.StoredWrites)
+	}
+
+	sc := &rtScript{steps: []rtStep{{status: 503, body: "busy"}, {rc: cutAfter("partial", io.ErrUnexpectedEOF)}, {body: "whole"}}}
+	var r Report
+	resp, err = New(sc, fastRetries, oneRetry, WithBufferedResponse(1<<10)).RoundTrip(
+		newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/", nil))
+	if err == nil {
+		resp.Body.Close()
+		t.Errorf("GET: %d after %d attempts (Report: %d, %v); want the cut's error", resp.StatusCode, sc.numCalls(), r.StatusCode, r.StopReason)
+	} else if !errors.Is(err, ErrRetryBudgetExhausted) || !errors.Is(err, io.ErrUnexpectedEOF) || sc.numCalls() != 2 {
+		t.Errorf("GET: %v after %d attempts; want the spent budget and the cut after 2", err, sc.numCalls())
+	}
+	if !sc.body(0).isClosed() {
+		t.Error("GET: the 503 held was not closed")
+	}
+
+	// Without the option, a keyed write's retry that may have been
+	// processed (its connection reset once it was sent) makes the 503
+	// before it no answer to return either.
+	sc = &rtScript{steps: []rtStep{{status: 503, body: "busy"}, {err: errReset}, {body: "created"}}}
+	resp, err = New(sc, fastRetries, oneRetry, WithKeyHonoringHosts("api.test")).RoundTrip(
+		newRequest(t, context.Background(), "POST", "http://api.test/v1/posts", strings.NewReader(`{"content":"hello"}`)))
+	if err == nil {
+		resp.Body.Close()
+		t.Errorf("POST reset: %d after %d attempts; want the reset's error: the write may have been stored", resp.StatusCode, sc.numCalls())
+	} else if !errors.Is(err, ErrRetryBudgetExhausted) || !errors.Is(err, errReset) || sc.numCalls() != 2 {
+		t.Errorf("POST reset: %v after %d attempts; want the spent budget and the reset after 2", err, sc.numCalls())
+	}
+}

@@ -204,6 +204,17 @@ func (c *call) run() (*http.Response, error) {
 		}
 		t.observe(c, sentKey, st, resp, err, dur, delay, retry)
 
+		if resp == nil && held != nil && (st.cut != nil || c.write && st.reached && !c.provablyUnsent(st, err)) {
+			// The host answered this attempt with a success whose body
+			// broke as it was read (WithBufferedResponse), or this
+			// attempt of a write may have reached it and been processed:
+			// the response held from an earlier attempt (a 503, a 429)
+			// is no longer the host's last word, and would tell the
+			// caller that the write was not processed, as cutByBudget
+			// says. The call goes on, or ends, from this attempt.
+			held.Body.Close()
+			held = nil
+		}
 		if !retry {
 			body.thaw()
 			if resp == nil && held != nil && (unsent || stop == StopRetryBudget || c.cutByBudget(st, err)) {
