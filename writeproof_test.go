@@ -288,6 +288,25 @@ func TestWriteProofRefusedStreamNoGetBody(t *testing.T) {
 	}
 }
 
+// dialRefusedAfter returns a DialContext that dials addr, but for its
+// first dial once processed reaches n, which it makes to refused: the
+// server restarting just after it processed the write, as net/http dials
+// it anew on its own within an attempt. (Counting dials instead makes the
+// count depend on whether net/http reused the warm-up's connection for the
+// write: under load it may dial for it, and the plain client's write then
+// met the refused dial unsent.)
+func dialRefusedAfter(addr, refused string, processed *atomic.Int32, n int32) func(context.Context, string, string) (net.Conn, error) {
+	var done atomic.Bool
+	return func(ctx context.Context, network, _ string) (net.Conn, error) {
+		to := addr
+		if processed.Load() >= n && done.CompareAndSwap(false, true) {
+			to = refused
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, to)
+	}
+}
+
 // secondDialRefused returns a DialContext that dials addr, but for its
 // second dial, which it makes to refused: the server restarting, as
 // net/http dials it anew on its own within an attempt.
@@ -347,7 +366,7 @@ func TestWriteProofH2ReusedResendDialRefused(t *testing.T) {
 		addr, refused := strings.TrimPrefix(url, "http://"), refusedAddr(t)
 		base := func() *http.Transport {
 			tr := h2cTransport(t)
-			tr.DialContext = secondDialRefused(addr, refused)
+			tr.DialContext = dialRefusedAfter(addr, refused, &processed, 2) // the warm-up and the write
 			return tr
 		}
 		plainErr := warmThenPost(t, base(), url)
@@ -363,7 +382,7 @@ func TestWriteProofH2ReusedResendDialRefused(t *testing.T) {
 		addr := h2Server(t, &processed, warmThenReset(&processed), &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}})
 		url, refused := "https://"+addr, refusedAddr(t)
 		base := func() *http.Transport {
-			tr := &http.Transport{TLSClientConfig: roots.Clone(), ForceAttemptHTTP2: true, DialContext: secondDialRefused(addr, refused)}
+			tr := &http.Transport{TLSClientConfig: roots.Clone(), ForceAttemptHTTP2: true, DialContext: dialRefusedAfter(addr, refused, &processed, 2)}
 			t.Cleanup(tr.CloseIdleConnections)
 			return tr
 		}
