@@ -40,7 +40,7 @@ type budget struct {
 	want   atomic.Bool  // a sync is wanted at the next tick: the budget is new, a retry was refused, or the fleet started spending it
 	kicked atomic.Bool  // a sync was asked for at once since the last one
 	broken atomic.Bool  // the last sync failed on the budget's key itself (another type): the budget is the member's alone
-	part   atomic.Int64 // the deposits' parts of a unit not yet credited, in partsPerUnit (see whole)
+	part   atomic.Int64 // the parts of a unit the member holds beyond the view, in partsPerUnit, below one unit: deposits' not yet credited, withdrawals' rests (see whole, Withdraw)
 	used   atomic.Int64 // local ns of the member's last withdrawal, or deposit into a view not full, or of the last sync that found the fleet spending the balance (see regain)
 
 	// Owned by the syncer.
@@ -55,21 +55,41 @@ func budgetID(name string) string {
 
 func budgetKey(prefix, id string) string { return prefix + ":{" + id + "}:budget" }
 
-func units(tokens float64) int64 { return int64(math.Round(tokens * budgetUnit)) }
+// maxUnits bounds an amount in budgetUnit: a burst, a deposit. It is exact
+// in a float64, as Redis's Lua keeps the balance, and a view plus a
+// deposit stays far from overflowing.
+const maxUnits = 1 << 53
+
+// units returns tokens in budgetUnit, rounded, and saturated: NaN and
+// amounts below zero are nothing, +Inf and amounts above maxUnits are
+// maxUnits (converted as they were, they were undefined in Go, a negative
+// number on amd64, that a withdrawal added and a deposit took).
+func units(tokens float64) int64 {
+	u := tokens * budgetUnit
+	switch {
+	case !(u > 0):
+		return 0
+	case !(u < maxUnits):
+		return maxUnits
+	}
+	return int64(math.Round(u))
+}
 
 // partsPerUnit is the resolution of the parts of a unit that deposits
-// carry over (see budget.whole).
+// and withdrawals carry over (see budget.whole and budget.Withdraw).
 const partsPerUnit = 1_000_000
 
-// cost returns what a withdrawal of tokens costs, in budgetUnit: never
-// nothing for tokens above zero, so that a ThrottledCost finer than a unit
-// still bounds the retries of a host that throttles every request.
-func cost(tokens float64) int64 {
-	c := units(tokens)
-	if c <= 0 && tokens > 0 {
-		return 1
-	}
-	return c
+// maxFine bounds, in budgetUnit, the amounts whose parts of a unit are
+// counted: in partsPerUnit they stay within an int64; above it, no part of
+// a unit matters.
+const maxFine = 1 << 40
+
+// fine returns tokens, at least zero and below maxFine units, in whole
+// units and the part of a unit left over, in partsPerUnit. A withdrawal
+// and its give-back convert the same tokens to the same parts.
+func fine(tokens float64) (whole, part int64) {
+	p := int64(math.Round(tokens * budgetUnit * partsPerUnit))
+	return p / partsPerUnit, p % partsPerUnit
 }
 
 // Budget returns the fleet's retry budget named name (a host's breaker
@@ -152,28 +172,58 @@ func (s *Store) forgetBudgetLocked(b *budget) {
 // healthy host, costs an atomic load and no write: the fleet's balance was
 // full at the last sync, and the fleet's channel tells the member when
 // another starts spending it.
+//
+// A deposit of NaN or of less than zero credits nothing; one of +Inf, or
+// of more than the burst, fills the view.
 func (b *budget) Deposit(tokens float64) {
-	if b.tokens.Load() >= b.burst {
+	if b.tokens.Load() >= b.burst || !(tokens >= 0) {
 		return
 	}
 	b.regain(b.s.now())
 	b.credit(b.whole(tokens))
 }
 
-// whole returns the whole units of a deposit of tokens, and carries the
-// part of a unit left over to the next deposits: a Ratio finer than a unit
-// (a retry per 2,000 answers) deposits what it says over many answers,
-// where rounding each deposit made it nothing, or twice itself.
+// whole returns the whole units of a deposit of tokens (at least zero),
+// and carries the part of a unit left over to the next deposits: a Ratio
+// finer than a unit (a retry per 2,000 answers) deposits what it says over
+// many answers, where rounding each deposit made it nothing, or twice
+// itself; and the give-back of a withdrawal finer than a unit restores
+// exactly what it took (see Withdraw). A deposit of whole units (a Ratio
+// of 0.2, a retry's 1) leaves the carried parts alone.
 func (b *budget) whole(tokens float64) int64 {
-	if !(tokens*budgetUnit < 1<<40) {
+	if !(tokens*budgetUnit < maxFine) {
 		return units(tokens) // more than the burst may hold: no part matters
 	}
-	add := int64(math.Round(tokens * budgetUnit * partsPerUnit))
+	w, p := fine(tokens)
+	if p == 0 {
+		return w
+	}
+	return w + b.carry(p)
+}
+
+// carry adds p parts of a unit (below partsPerUnit) to those the budget
+// carries, and returns the whole unit they make, if any, which the caller
+// credits.
+func (b *budget) carry(p int64) int64 {
 	for {
-		p := b.part.Load()
-		sum := p + add
-		if b.part.CompareAndSwap(p, sum%partsPerUnit) {
+		old := b.part.Load()
+		sum := old + p
+		if b.part.CompareAndSwap(old, sum%partsPerUnit) {
 			return sum / partsPerUnit
+		}
+	}
+}
+
+// takePart takes p parts of a unit from those the budget carries, and
+// reports whether they held them.
+func (b *budget) takePart(p int64) bool {
+	for {
+		old := b.part.Load()
+		if old < p {
+			return false
+		}
+		if b.part.CompareAndSwap(old, old-p) {
+			return true
 		}
 	}
 }
@@ -224,10 +274,52 @@ func (b *budget) regain(now int64) {
 // allowance: its share of the balance Redis last returned (the balance
 // divided by the fleet's members), at least one token. A member that
 // reaches half of it asks for a sync at once.
+//
+// A withdrawal costs exactly its tokens, so that its give-back (a Deposit
+// of the same tokens) restores the budget: its whole units, and its part
+// of a unit from the parts the deposits carry (see whole) when they hold
+// it, else one unit more, whose rest the budget carries. (It cost a whole
+// unit at least, and its give-back credited the part: a ThrottledCost of
+// 1e-4 cost ten times itself, and each of its retries refused below the
+// budget lost nine tenths of what it took.) A withdrawal of NaN, of less
+// than zero or of more than the burst is refused, and spends nothing.
 func (b *budget) Withdraw(tokens float64) bool {
-	cost := cost(tokens)
+	if !(tokens >= 0) || tokens*budgetUnit > float64(b.burst) {
+		return false
+	}
 	b.regain(b.s.now())
+	if !(tokens*budgetUnit < maxFine) {
+		return b.spend(units(tokens))
+	}
+	whole, p := fine(tokens)
+	switch {
+	case p == 0:
+		return b.spend(whole)
+	case b.takePart(p):
+		if b.spend(whole) {
+			return true
+		}
+		b.credit(b.carry(p)) // given back: at most a unit the carried parts made meanwhile
+		return false
+	case b.spend(whole + 1):
+		b.credit(b.carry(partsPerUnit - p))
+		return true
+	}
+	return false
+}
+
+// spend spends cost units from the member's view, when it holds them and
+// the member's allowance allows (see Withdraw), and reports whether it
+// did. Nothing, taken from the parts the budget carries, is not counted
+// against the allowance: the fleet's balance does not change.
+func (b *budget) spend(cost int64) bool {
 	local := b.broken.Load() || b.s.budgetLocal()
+	if cost == 0 {
+		if local {
+			b.s.st.budgetLocal.Add(1)
+		}
+		return true
+	}
 	for {
 		t := b.tokens.Load()
 		if t < cost {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
+	mrand "math/rand/v2"
 	"net/http"
 	"runtime"
 	"slices"
@@ -752,8 +754,11 @@ func twoMembersBudget(t *testing.T, name string, opts ...redisquota.Option) ([]*
 // retry per 2,500 answers pay for one retry after 2,500 answers (each
 // rounded to nothing, they paid for none, and a host whose budget an
 // outage spent was never retried again while called; a Ratio of 0.0005
-// paid twice itself), and a retry that costs a ten-thousandth still costs
-// something (it cost nothing: the budget bounded no throttled retry).
+// paid twice itself), and a retry that costs a ten-thousandth costs that
+// (it cost nothing: the budget bounded no throttled retry; then a whole
+// thousandth, ten times itself, so that 3 thousandths paid for 3 such
+// retries, not 30, and a retry given back lost nine tenths of it: see
+// TestBudgetGiveBackFineCost).
 func TestBudgetFineRatio(t *testing.T) {
 	unreachableBudget(t, func(t *testing.T, b resilient.SharedBudget) {
 		for b.Withdraw(1) {
@@ -780,8 +785,171 @@ func TestBudgetFineRatio(t *testing.T) {
 		for n < 100 && b.Withdraw(1e-4) {
 			n++
 		}
-		if n != 3 {
-			t.Errorf("3 thousandths of a retry paid for %d throttled retries at a ten-thousandth, want 3 (the least a retry costs is a thousandth)", n)
+		if n != 30 {
+			t.Errorf("3 thousandths of a retry paid for %d throttled retries at a ten-thousandth, want 30", n)
 		}
 	})
+}
+
+// tokensOf returns an exact amount of a budget (see redisquota.Exact) in
+// tokens, for messages.
+func tokensOf(exact int64) float64 { return float64(exact) / redisquota.PartsPerToken }
+
+// TestBudgetGiveBackFineCost: a fleet budget's retries are withdrawn, then
+// given back (retries never sent: refused below the budget, or hedged
+// copies not sent), one Deposit of the same tokens each: the budget is
+// restored exactly, whatever the cost, from a full view and from one a
+// Ratio finer than a unit left carrying a part. A withdrawal finer than a
+// unit cost a whole unit, and its give-back credited its part alone: each
+// throttled retry at 1e-4 given back lost nine tenths of what it took.
+func TestBudgetGiveBackFineCost(t *testing.T) {
+	for _, cost := range []float64{1e-4, 3.7e-4, 1e-6, 0.0012345, 0.1, 1} {
+		for _, from := range []string{"full", "carrying"} {
+			t.Run(fmt.Sprintf("%v/%s", cost, from), func(t *testing.T) {
+				unreachableBudget(t, func(t *testing.T, b resilient.SharedBudget) {
+					if from == "carrying" {
+						for range 3 {
+							b.Withdraw(1)
+						}
+						for range 7 {
+							b.Deposit(0.0004) // 2.8 units: 0.8 carried
+						}
+					}
+					before := redisquota.Exact(b)
+					n := 0
+					for n < 1000 && b.Withdraw(cost) {
+						n++
+					}
+					if n == 0 {
+						t.Fatalf("no withdrawal of %v from %v tokens", cost, tokensOf(before))
+					}
+					for range n {
+						b.Deposit(cost)
+					}
+					if got := redisquota.Exact(b); got != before {
+						t.Errorf("%d withdrawals of %v given back: %v tokens, want %v as before", n, cost, tokensOf(got), tokensOf(before))
+					}
+				})
+			})
+		}
+	}
+}
+
+// TestBudgetFineCostConcurrent: many goroutines withdraw fine and whole
+// costs from a fleet budget, give them back and deposit fine Ratios, all at
+// once (the view never reaching the burst, which would cap it): what the
+// member holds in the end is what it held plus the deposits, exactly. The
+// carried parts of a unit lose nothing to a race.
+func TestBudgetFineCostConcurrent(t *testing.T) {
+	costs := []float64{1e-4, 3.7e-4, 1e-6, 0.0012345, 0.1, 1}
+	ratios := []float64{0.0004, 0.00037, 1e-6, 0.2}
+	const workers, rounds = 8, 2000
+	unreachableBudget(t, func(t *testing.T, b resilient.SharedBudget) {
+		for range 5 {
+			b.Withdraw(1)
+		}
+		before := redisquota.Exact(b)
+		deposited := make([]int64, workers)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := mrand.New(mrand.NewPCG(1, uint64(w)))
+				var held []float64
+				for range rounds {
+					switch r.IntN(4) {
+					case 0:
+						c := ratios[r.IntN(len(ratios))]
+						if c == 0.2 && r.IntN(100) != 0 {
+							continue // a few: the deposits stay below the burst
+						}
+						b.Deposit(c)
+						deposited[w] += int64(math.Round(c * redisquota.PartsPerToken))
+					case 1:
+						if len(held) > 0 {
+							b.Deposit(held[len(held)-1])
+							held = held[:len(held)-1]
+						}
+					default:
+						if c := costs[r.IntN(len(costs))]; b.Withdraw(c) {
+							held = append(held, c)
+						}
+					}
+				}
+				for _, c := range held {
+					b.Deposit(c)
+				}
+			}()
+		}
+		wg.Wait()
+		want := before
+		for _, d := range deposited {
+			want += d
+		}
+		if want >= 10*redisquota.PartsPerToken {
+			t.Fatalf("the deposits reach the burst: %v tokens", tokensOf(want))
+		}
+		if got := redisquota.Exact(b); got != want {
+			t.Errorf("after %d workers' withdrawals given back and deposits: %v tokens, want %v", workers, tokensOf(got), tokensOf(want))
+		}
+	})
+}
+
+// TestBudgetAbsurdTokens: a fleet budget given amounts no Transport
+// sends (a SharedBudget's caller may be any code): a withdrawal of NaN, of
+// less than zero or of more than the burst is refused and spends nothing;
+// a deposit of NaN or of less than zero credits nothing, and one of +Inf or
+// of more than the burst fills the view. Converted to units as they were,
+// undefined in Go (a negative number on amd64), a withdrawal of 1e300 or
+// +Inf was allowed, one of NaN or -1 added tokens, and a deposit of NaN,
+// +Inf or -1 took them.
+func TestBudgetAbsurdTokens(t *testing.T) {
+	const half = 5 * redisquota.PartsPerToken // what the budget holds (Burst 10)
+	for _, tc := range []struct {
+		op     string
+		tokens float64
+		want   int64 // held after
+	}{
+		{"Withdraw", math.NaN(), half},
+		{"Withdraw", -1, half},
+		{"Withdraw", math.Inf(-1), half},
+		{"Withdraw", math.Inf(1), half},
+		{"Withdraw", 1e300, half},
+		{"Withdraw", 1 << 63, half},
+		{"Withdraw", 10.5, half},
+		{"Deposit", math.NaN(), half},
+		{"Deposit", -1, half},
+		{"Deposit", -1e300, half},
+		{"Deposit", math.Inf(-1), half},
+		{"Deposit", math.Inf(1), 2 * half},
+		{"Deposit", 1e300, 2 * half},
+		{"Deposit", 1 << 63, 2 * half},
+		{"Deposit", 1e12, 2 * half},
+	} {
+		t.Run(fmt.Sprintf("%s(%v)", tc.op, tc.tokens), func(t *testing.T) {
+			unreachableBudget(t, func(t *testing.T, b resilient.SharedBudget) {
+				for range 5 {
+					b.Withdraw(1)
+				}
+				if tc.op == "Withdraw" {
+					if b.Withdraw(tc.tokens) {
+						t.Errorf("Withdraw(%v) allowed, want refused", tc.tokens)
+					}
+				} else {
+					b.Deposit(tc.tokens)
+				}
+				if got, view := redisquota.Exact(b), redisquota.View(b); got != tc.want || view != tokensOf(tc.want) {
+					t.Errorf("%s(%v) from 5 tokens: view %v tokens (%v held in all), want %v", tc.op, tc.tokens, view, tokensOf(got), tokensOf(tc.want))
+				}
+				n := 0
+				for n < 20 && b.Withdraw(1) {
+					n++
+				}
+				if want := int(tc.want / redisquota.PartsPerToken); n != want {
+					t.Errorf("%s(%v) from 5 tokens, then %d retries, want %d", tc.op, tc.tokens, n, want)
+				}
+			})
+		})
+	}
 }

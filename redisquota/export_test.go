@@ -243,6 +243,17 @@ func (s *Store) DroppedHeld() (parts, budgets int) {
 // View returns the member's view of the retry budget b, in tokens.
 func View(b resilient.SharedBudget) float64 { return float64(b.(*budget).tokens.Load()) / budgetUnit }
 
+// PartsPerToken is a token in the finest amount a budget counts (a part of
+// its unit), as Exact counts.
+const PartsPerToken = budgetUnit * partsPerUnit
+
+// Exact returns what the member holds of the retry budget b, exactly: its
+// view and the parts of a unit it carries, in 1/PartsPerToken of a token.
+func Exact(b resilient.SharedBudget) int64 {
+	bg := b.(*budget)
+	return bg.tokens.Load()*partsPerUnit + bg.part.Load()
+}
+
 // Unheard moves the times the member last knew the quota of the partition
 // q announced (its own Learn, if any, or the fleet's word) back to d ago,
 // unless they are older.
