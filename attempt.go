@@ -36,6 +36,13 @@ type attemptState struct {
 	// key (see keyHeld).
 	lost bool
 
+	// copyLost says that a hedged copy of this attempt, a keyed write,
+	// got no answer after it may have been sent (see hedgeRun.lost),
+	// whichever copy decided the attempt: the server may have processed
+	// the write even when the attempt's own result proves that its
+	// request never left. Set by settle.
+	copyLost bool
+
 	// Filled by the classify middleware.
 	classified    bool
 	class         Class

@@ -22,7 +22,15 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 		return Permanent, false
 	}
 	var reqErr *RequestError
+	var lost *lostWriteError
 	switch {
+	case errors.As(err, &lost):
+		// A call below (a Transport given this one's attempts) ended
+		// with an error that reads as never sent after an earlier
+		// attempt of its write may have been processed: whatever its
+		// class, it proves nothing unsent.
+		cl, _ = classifyErr(lost.err)
+		return cl, false
 	case errors.Is(err, ErrCircuitOpen), errors.Is(err, ErrRateLimited), errors.Is(err, ErrTooManyInFlight):
 		return Permanent, true
 	case errors.As(err, &reqErr):
@@ -154,6 +162,9 @@ func refusedStream(msg string) bool {
 // that comes back may end a series whose first stream was reset after it
 // was processed.)
 func refusedUnresent(err error) bool {
+	if lostBelow(err) {
+		return false // its text is a call's below, whose earlier attempt may have been processed
+	}
 	msg := unquoted(err.Error())
 	return strings.Contains(msg, "http2: Transport: cannot retry err [") && refusedStream(msg)
 }

@@ -521,7 +521,8 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 		}
 	}
 	sent := run.sent // the attempt is decided: no copy is sent any more (see wire)
-	if run.lost {
+	lost := run.lost
+	if lost {
 		// A copy got no answer after it may have been sent, whichever
 		// copy decides: the server may still hold the key, and a 409
 		// to a retry says so (see keyHeld), as after an attempt lost
@@ -556,6 +557,12 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 		st.slotWait += slotWait
 	}
 	st.hedges = sent
+	// The attempt's result may be that of a copy that never reached the
+	// server (a refused dial) while another copy, lost, may have been
+	// processed: the retry loop must not take the attempt for unsent
+	// (see call.run, which drops the response held from an earlier
+	// attempt then).
+	st.copyLost = lost
 	if w.resp != nil && w.resp.Body == http.NoBody {
 		// No body to end the copy's context: it ends now, and the
 		// caller gets http.NoBody, as from the base.

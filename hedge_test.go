@@ -1615,3 +1615,53 @@ func TestHedgingCopyUnsentAfterTheAttemptFailedKeepsThePace(t *testing.T) {
 		}
 	})
 }
+
+// TestHedgingLostCopyIsTheLastAnswer: a hedged attempt of a keyed write
+// whose own request provably never left (its dial refused, 30ms after it
+// was sent) while its copy may have reached the server and got no answer
+// (reset, or hung past the hedging delay) may have had the write
+// processed: the 503 the call held from its first attempt is no longer
+// the host's last word. When the retry that follows is refused (the retry
+// budget, spent on the retry and the copy), the call fails with the
+// attempt's error, which a Transport above, or its caller, may not take
+// for a write never sent. The call returned the 503 with no error: a
+// write that may have been stored, reported unprocessed. (The attempt's
+// state described the attempt alone, the copy lost only in the run.)
+func TestHedgingLostCopyIsTheLastAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		copy rtStep // the copy, sent at 10ms
+	}{
+		{"copy reset", rtStep{err: errReset}},
+		{"copy hung", rtStep{hang: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				sc := &rtScript{steps: []rtStep{
+					{status: 503, body: "busy"},
+					{err: errRefused, before: func(*http.Request) { time.Sleep(30 * time.Millisecond) }},
+					tc.copy,
+					{status: 201, body: "created"},
+				}}
+				tr := New(sc, fastRetries, WithRetryBudget(RetryBudget{Burst: 2, Ratio: 0.001}),
+					WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithKeyHonoringHosts("api.test"))
+				var r Report
+				resp, err := tr.RoundTrip(newRequest(t, WithReport(context.Background(), &r), "POST", "http://api.test/v1/posts", strings.NewReader(`{"content":"hello"}`)))
+				synctest.Wait()
+				if err == nil {
+					resp.Body.Close()
+					t.Fatalf("%d after %d requests (%d copies); want the attempt's error: its copy may have stored the write", resp.StatusCode, sc.numCalls(), r.Hedges)
+				}
+				if !errors.Is(err, ErrRetryBudgetExhausted) || !errors.Is(err, errRefused) || sc.numCalls() != 3 || r.Hedges != 1 {
+					t.Errorf("%v after %d requests (%d copies); want the spent budget and the refused dial after 3 (1 copy)", err, sc.numCalls(), r.Hedges)
+				}
+				if _, neverSent := classifyErr(err); neverSent {
+					t.Errorf("%v reads as never sent: a Transport above would resend the write", err)
+				}
+				if !sc.body(0).isClosed() {
+					t.Error("the 503 held was not closed")
+				}
+			})
+		})
+	}
+}

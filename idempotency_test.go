@@ -11,12 +11,14 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/url"
+	"os"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -1605,4 +1607,90 @@ func TestNestedTransportNoHedgedCopyOfDrawnKey(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestNestedTransportRefusalAfterLostWrite: a Transport given another as
+// its base (New(New(base)), an SDK's client that retries under the
+// caller's) does not resend a write that the inner one may have had
+// processed. The inner one, told that the host honors keys (which it
+// ignores), lost its first attempt of the write (stored, then dropped
+// unanswered), and its retry was refused: its breaker opened, or its dial
+// was refused or timed out. It returned that error, which the outer one
+// took for a write never sent: it resent it (a Classifier of its own
+// retrying the breaker's refusals; at once after the dial), and the server
+// stored it twice, where one Transport, or a plain client, stores it
+// once. The inner one's base reports no client trace (not net/http's: an
+// HTTP/3 RoundTripper, an SDK's own), which would have told the outer
+// one that a request of its attempt was sent. The error still names its
+// causes, for errors.Is, and is still the outer one's *Error.
+func TestNestedTransportRefusalAfterLostWrite(t *testing.T) {
+	retryRefusals := WithClassifier(func(resp *http.Response, apiErr *APIError, err error, def Class) Class {
+		if errors.Is(err, ErrCircuitOpen) {
+			return Transient
+		}
+		return def
+	})
+	dialTimeout := &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	for _, tc := range []struct {
+		name    string
+		inner   []Option
+		outer   []Option
+		dial    error // the error of the inner one's retry's dial, if any
+		wantErr error // the cause the caller's error names
+	}{
+		{"breaker opened", []Option{WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Millisecond})},
+			[]Option{WithBackoff(time.Second, time.Second), retryRefusals}, nil, ErrCircuitOpen},
+		{"dial refused", []Option{WithMaxRetries(1)}, []Option{fastRetries}, errRefused, syscall.ECONNREFUSED},
+		{"dial timed out", []Option{WithMaxRetries(1)}, []Option{fastRetries}, dialTimeout, os.ErrDeadlineExceeded},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithIgnoreIdempotencyKeys(true),
+					resilienttest.WithScript(resilienttest.RouteCreatePost, resilienttest.DropAfter(), resilienttest.Normal()))
+				defer srv.Close()
+				u, _ := url.Parse(srv.URL)
+				var sends atomic.Int32
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					if sends.Add(1) == 2 && tc.dial != nil {
+						req.Body.Close()
+						return nil, tc.dial
+					}
+					return srv.Transport().RoundTrip(req.WithContext(untraced{req.Context()}))
+				})
+				inner := New(base, append([]Option{fastRetries, WithKeyHonoringHosts(u.Host)}, tc.inner...)...)
+				outer := New(inner, tc.outer...)
+				req := newRequest(t, context.Background(), http.MethodPost, srv.URL+"/v1/posts", strings.NewReader(`{"content":"hello"}`))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := outer.RoundTrip(req)
+				st := srv.Stats()
+				if err == nil {
+					resp.Body.Close()
+					t.Fatalf("%d, %d stored; want the inner one's error", resp.StatusCode, st.StoredWrites)
+				}
+				if st.StoredWrites != 1 {
+					t.Errorf("%d writes stored (%d duplicates), want 1: %v", st.StoredWrites, st.Duplicates, err)
+				}
+				var e *Error
+				timeout := tc.dial == dialTimeout
+				if !errors.As(err, &e) || e.Attempts != 1 || e.Method != http.MethodPost || e.URL != srv.URL+"/v1/posts" || !errors.Is(err, tc.wantErr) || e.Timeout() != timeout || os.IsTimeout(err) != timeout {
+					t.Errorf("%#v (%v); want the outer one's *Error of 1 attempt, naming %v, a timeout: %v", e, err, tc.wantErr, timeout)
+				}
+				if _, neverSent := classifyErr(err); neverSent || refusedLocally(err) {
+					t.Errorf("%v reads as never sent", err)
+				}
+			})
+		})
+	}
+}
+
+// untraced is a context that carries no client trace: a base that is not
+// net/http's reports none of its events.
+type untraced struct{ context.Context }
+
+func (c untraced) Value(key any) any {
+	v := c.Context.Value(key)
+	if _, ok := v.(*httptrace.ClientTrace); ok {
+		return nil
+	}
+	return v
 }

@@ -155,8 +155,14 @@ func (c *call) mayResend(st *attemptState, resp *http.Response, err error) bool 
 // HTTP/1 Transport looked for on its own after one it wrote nothing on
 // (see writeTrace.redialed), after which only it resends a write that
 // carries no key it sees (see keyedHeader): a refused dial while the
-// server restarts, after it closed the idle connection.
+// server restarts, after it closed the idle connection. The error of a
+// call below (a Transport given this one's attempts) that may have had the
+// write processed by an earlier attempt proves nothing (see
+// lostWriteError), whatever it reads as.
 func (c *call) provablyUnsent(st *attemptState, err error) bool {
+	if lostBelow(err) {
+		return false // a call below may have had the write processed (see lostWriteError)
+	}
 	if c.trace.neverWritten() {
 		return true
 	}
@@ -172,9 +178,11 @@ func stopIf(st *attemptState, why StopReason) StopReason {
 }
 
 // refusedLocally reports whether err is a layer of the chain refusing an
-// attempt without touching the network.
+// attempt without touching the network. The refusal that ends a call below
+// after an earlier attempt of its write may have been processed (see
+// lostWriteError) is none: that call touched the network.
 func refusedLocally(err error) bool {
-	return errors.Is(err, ErrCircuitOpen) || errors.Is(err, ErrRateLimited) || errors.Is(err, ErrTooManyInFlight)
+	return (errors.Is(err, ErrCircuitOpen) || errors.Is(err, ErrRateLimited) || errors.Is(err, ErrTooManyInFlight)) && !lostBelow(err)
 }
 
 // sleep waits for d or until ctx is done, whichever comes first.

@@ -204,10 +204,11 @@ func (c *call) run() (*http.Response, error) {
 		}
 		t.observe(c, sentKey, st, resp, err, dur, delay, retry)
 
-		if resp == nil && held != nil && (st.cut != nil || c.write && st.reached && !c.provablyUnsent(st, err)) {
+		if resp == nil && held != nil && (st.cut != nil || c.write && (st.copyLost || st.reached && !c.provablyUnsent(st, err))) {
 			// The host answered this attempt with a success whose body
 			// broke as it was read (WithBufferedResponse), or this
-			// attempt of a write may have reached it and been processed:
+			// attempt of a write, or one of its hedged copies (whichever
+			// copy decided it), may have reached it and been processed:
 			// the response held from an earlier attempt (a 503, a 429)
 			// is no longer the host's last word, and would tell the
 			// caller that the write was not processed, as cutByBudget
@@ -334,8 +335,14 @@ func (c *call) cutByBudget(st *attemptState, err error) bool {
 // fail returns the *Error of a call that ends without a response after n
 // attempts. Its cause is redacted here, whatever its origin (the base's
 // errors already are; not a GetBody's, nor the cause of the call's
-// context).
+// context). A cause that reads as never sent (a refusal of a layer of the
+// chain, a refused dial) ends a write of which an earlier attempt may have
+// been processed (c.lost) wrapped in a lostWriteError, which no one may
+// take for a write never sent.
 func (c *call) fail(n int, err error) error {
+	if c.lost {
+		err = lostWrite(err)
+	}
 	return &Error{Method: c.req.Method, URL: redactURL(c.req.URL), Attempts: n, Err: redactError(err)}
 }
 
