@@ -210,11 +210,22 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			p.mu.Unlock()
 			return p, now.Sub(start), false, fmt.Errorf("%w: %s: a hedged copy takes no token of the shared quota", ErrRateLimited, p.key)
 		}
-		if !paced && p.lim != nil && p.allow(now) {
-			paced, token = true, true
+		// A store asks for its token first: the static pace's is taken
+		// once the store says go now, so that it is taken when the
+		// attempt is sent. Taken before the store's wait, the pace's next
+		// token went meanwhile to another attempt, and the two were sent
+		// together.
+		asks := p.quota != nil && !leased && !p.handedOver
+		may := false // p's pace has a token for the attempt, not taken yet
+		if !paced && p.lim != nil {
+			if asks {
+				may = p.mayAllow(now)
+			} else if p.allow(now) {
+				paced, token = true, true
+			}
 		}
-		if paced || p.lim == nil {
-			if p.quota != nil && !leased && !p.handedOver {
+		if paced || may || p.lim == nil {
+			if asks {
 				d, ok, retry := p.take(now, startBy(ctx, budget))
 				if (d > 0 || !ok) && rl.openPast(req, max(d, minQuotaRetry)) {
 					// The breaker refuses the attempt when the store's
@@ -225,16 +236,21 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					p.mu.Unlock()
 					return p, now.Sub(start), token, nil
 				}
+				if d > 0 || !ok {
+					// Not sent now: the static pace's turn it waited
+					// for, if any, is given back, as when a layer below
+					// refuses the attempt (see giveBack); it takes one
+					// again when the store lets it go.
+					if token {
+						p.owe(now)
+					}
+					paced, token = false, false
+				}
 				if ok && d > maxWait {
 					// The fleet's pace is the server's: a wait for
 					// its token is bounded as the local pace's is.
 					// (The store's token cannot be given back: a
-					// store holds it for this attempt. The static
-					// limit's turn is given back, as when a layer
-					// below refuses the attempt: see giveBack.)
-					if token {
-						p.owe(now)
-					}
+					// store holds it for this attempt.)
 					p.mu.Unlock()
 					return p, now.Sub(start), false, rl.refuseServerWait(p, 0, d, maxWait)
 				}
@@ -246,26 +262,24 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					// server may ask to wait: refused, as a spent
 					// quota's wait that long is, not waited to the
 					// call's deadline.
-					if token {
-						p.owe(now)
-					}
 					p.mu.Unlock()
 					return p, now.Sub(start), false, rl.refuse(p, now.Sub(dry)+max(d, minQuotaRetry), fmt.Sprintf("no token of the shared quota within the longest wait a server may ask for (%v)", maxWait))
 				}
 				if d > 0 || !ok {
 					p.mu.Unlock()
-					paced, leased = true, ok // the static token is kept
+					leased = ok // the store's token is kept
 					if !ok && d <= 0 {
 						d = minQuotaRetry
 					}
 					if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, retry, nil, nil); err != nil {
-						if token {
-							p.giveBack(time.Now()) // not sent
-						}
 						return p, time.Since(start), false, err
 					}
 					continue
 				}
+			}
+			if may {
+				p.allow(now) // mayAllow said so, with p.mu held since
+				paced, token = true, true
 			}
 			p.inflight++
 			p.mu.Unlock()

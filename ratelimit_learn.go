@@ -375,13 +375,18 @@ func (rl *rateLimiter) pace(p *partition, now time.Time, remaining int) {
 		// The first quota learned, without a static limit: a full bucket,
 		// so that the remaining quota can be used at once.
 		p.lim = rate.NewLimiter(r, b)
+		p.newRate()
 	case !p.learned:
 		// A static limiter keeps its tokens: never more than it allows.
-		p.lim.SetLimitAt(now, r)
+		if r != p.lim.Limit() {
+			p.lim.SetLimitAt(now, r)
+			p.newRate()
+		}
 		p.lim.SetBurstAt(now, b)
 	default:
 		if r != p.paceRate {
 			p.lim.SetLimitAt(now, r)
+			p.newRate()
 		}
 		if b != p.paceBurst {
 			p.lim.SetBurstAt(now, b)
@@ -413,5 +418,6 @@ func (rl *rateLimiter) dropPace(p *partition, now time.Time) {
 			p.lim = nil
 		}
 	}
-	p.learned, p.paceRate, p.paceBurst, p.owed, p.freed = false, rate.Limit(0), 0, 0, nil
+	p.newRate()
+	p.learned, p.paceRate, p.paceBurst, p.owed = false, rate.Limit(0), 0, 0
 }

@@ -137,9 +137,17 @@ import (
 // breaker or WithMaxInFlight then refuses without sending it, or a hedged
 // copy not sent because its attempt ended meanwhile, gives its turn back
 // to the next attempt: refusals spend none of the host's pace. So does an
-// attempt whose caller gives up while it waits for its turn, or for a
-// QuotaStore's token after it, or that is refused then: the next attempt
-// that must wait takes that turn when it comes, not one behind it.
+// attempt whose caller gives up while it waits for its turn, or that is
+// refused then: the next attempt that must wait takes that turn when it
+// comes, not one behind it. With a QuotaStore, an attempt takes its turn
+// of the pace once the store lets it go, so that it is sent at that
+// turn; one the store holds for later gives back the turn it waited for,
+// and takes one again after the store's wait. A turn given back never
+// lets the host get more requests than the pace allows: it is lost
+// instead (a caller waits a turn longer) when the pace cannot keep it
+// exactly, as the part of a token refilled when it was given back, a
+// token given back while other attempts wait for turns of a burst of 1,
+// or a turn taken before the server's answers changed the pace's rate.
 // Each attempt's announced values and local wait are given to observers
 // as Attempt.RateLimit and Attempt.LocalWait.
 //

@@ -86,13 +86,21 @@ type partition struct {
 	// owed counts the tokens of lim that attempts took and gave back
 	// unused (see giveBack), which lim itself cannot take back: the next
 	// attempts that find lim empty take them instead of waiting. With
-	// lim's tokens, they never pass lim's burst (see capOwed), which may
-	// leave a part of one.
-	owed float64
+	// lim's tokens, they never pass lim's burst, nor leave lim's turns
+	// reserved for attempts that wait without their token (see capOwed).
+	// A part of one is not kept.
+	owed int
 	// freed holds, in order, the times of turns of lim that attempts
 	// reserved and gave back before they came, which lim could not take
-	// back (see cancelTurn): the next attempts that must wait take them.
+	// back but still counts spent (see cancelTurn): the next attempts that
+	// must wait take them, each one attempt. They are all of lim's current
+	// rate (see gen).
 	freed []time.Time
+	// gen counts the changes of lim's rate (see newRate): a turn taken at
+	// an older rate is spent, not given back (see cancelTurn). A change of
+	// the burst alone leaves them be: the turns lim reserved come one
+	// rate's interval apart, whatever its burst.
+	gen uint64
 	announced
 	inflight int           // attempts sent and not yet answered
 	reopened chan struct{} // closed when the quota gate may have opened; nil when nobody waits

@@ -1778,10 +1778,12 @@ func TestRefusedBelowSpendsNoPace(t *testing.T) {
 // TestGiveBackKeepsTheBurst checks that the tokens given back to a pace
 // (see giveBack) never make its bucket hold more than its burst: given
 // back while it refills, they are lost once it is full, as they would be
-// in it. Nor less: given back once part of a token was refilled, they
-// are all kept while there is room for them (the room, burst less that
-// part, was rounded down, and one whole token lost with it: with a burst
-// of 1, every token given back once any time had passed).
+// in it. Given back once part of a token was refilled, the room left for
+// them, the burst less that part, is rounded down: one token is lost
+// ('half a token refilled': 4). Kept as a part of a token, made whole by
+// a token lim lent, that part was never taken off what was owed, and made
+// a token again each time lim refilled the rest: the pace was passed
+// (TestGivenBackPartOfATokenKeepsThePace).
 func TestGiveBackKeepsTheBurst(t *testing.T) {
 	t0 := time.Unix(1e9, 0)
 	for _, tt := range []struct {
@@ -1790,7 +1792,7 @@ func TestGiveBackKeepsTheBurst(t *testing.T) {
 		want  int           // tokens taken at once then
 	}{
 		{"at once", 0, 5},
-		{"half a token refilled", 500 * time.Millisecond, 5},
+		{"half a token refilled", 500 * time.Millisecond, 4},
 		{"half refilled", 2 * time.Second, 5},
 		{"refilled", 10 * time.Second, 5},
 	} {

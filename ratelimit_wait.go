@@ -75,8 +75,8 @@ func (p *partition) end() {
 }
 
 // allow takes a token of p's pace at now, without waiting: one of lim's,
-// or else one given back (see giveBack), or lim's part of one and the rest
-// given back. p.mu is held, and p.lim is not nil.
+// or else one given back (see giveBack). p.mu is held, and p.lim is not
+// nil.
 func (p *partition) allow(now time.Time) bool {
 	if p.owed == 0 {
 		return p.lim.AllowN(now, 1)
@@ -85,23 +85,24 @@ func (p *partition) allow(now time.Time) bool {
 	if p.lim.AllowN(now, 1) {
 		return true
 	}
-	if p.owed >= 1 {
+	if p.owed > 0 {
 		p.owed--
-		return true
-	}
-	if p.owed > 0 && p.lim.TokensAt(now)+p.owed >= 1-owedSlack {
-		// lim's part of a token and the part owed make one: lim lends
-		// the rest of it, which the part owed covers (lim and owed
-		// together hold what is left).
-		p.lim.ReserveN(now, 1)
 		return true
 	}
 	return false
 }
 
-// owedSlack absorbs the rounding of capOwed's room, so that lim's part of
-// a token and the part owed that fills it make a whole one.
-const owedSlack = 1e-9
+// mayAllow reports whether allow would take a token of p's pace at now,
+// without taking it. p.mu is held, and p.lim is not nil.
+func (p *partition) mayAllow(now time.Time) bool {
+	if p.owed > 0 {
+		p.capOwed(now)
+		if p.owed > 0 {
+			return true
+		}
+	}
+	return p.lim.Limit() == rate.Inf || p.lim.Burst() >= 1 && p.lim.TokensAt(now) >= 1
+}
 
 // giveBack gives back to p's pace the token of an attempt that a layer
 // below the rate limiter refused without sending it (the breaker open, no
@@ -110,7 +111,7 @@ const owedSlack = 1e-9
 // would otherwise empty the bucket, and hold the calls that follow to the
 // pace's rate though the server's quota is left whole. lim takes a token
 // back only from a reservation canceled before its time: p owes it
-// instead (see allow).
+// instead (see allow), as far as capOwed lets it.
 func (p *partition) giveBack(now time.Time) {
 	p.mu.Lock()
 	p.owe(now)
@@ -126,13 +127,25 @@ func (p *partition) owe(now time.Time) {
 }
 
 // capOwed bounds the tokens p owes by the room lim has at now for them, so
-// that the two never hold more than lim's burst: tokens given back during
-// a refill are lost once it fills the bucket, as they would be in it.
-// Called at each change of lim's tokens but its refill, it keeps the bound
-// at every moment. p.mu is held, and p.lim is not nil.
+// that the requests sent never pass lim's pace: with lim's tokens, they
+// never hold more than lim's burst, and tokens given back during a refill
+// are lost once it fills the bucket, as they would be in it. While lim has
+// turns reserved for attempts that wait (its tokens below zero), its
+// bucket holds one token at each of those turns, which the tokens owed
+// must leave room for: they are then one fewer than the burst at most (a
+// token given back with a burst of 1 is lost), and taken at once, they
+// leave those turns whole. The room is rounded down: the part of a token
+// is lost. (Owed whole and lent the rest by lim, a part of one was taken
+// again each time lim refilled the rest, ahead of the turns lim reserved
+// behind it.) Called at each change of lim's tokens but its refill, it
+// keeps the bound at every moment. p.mu is held, and p.lim is not nil.
 func (p *partition) capOwed(now time.Time) {
-	if room := float64(p.lim.Burst()) - p.lim.TokensAt(now); p.owed > room {
-		p.owed = max(0, room)
+	room := float64(p.lim.Burst()) - 1 // a token at each turn reserved
+	if tokens := p.lim.TokensAt(now); tokens >= 0 {
+		room = float64(p.lim.Burst()) - tokens
+	}
+	if float64(p.owed) > room {
+		p.owed = max(0, int(room))
 	}
 }
 
@@ -141,6 +154,7 @@ func (p *partition) capOwed(now time.Time) {
 // attempt which gave up waiting for it gave back (see cancelTurn).
 type turn struct {
 	lim *rate.Limiter     // the partition's limiter when t was taken
+	gen uint64            // the partition's rate when t was taken (see partition.gen)
 	r   *rate.Reservation // nil for a turn given back
 	at  time.Time         // when it comes
 }
@@ -162,25 +176,44 @@ func (t turn) ok() bool { return t.r == nil || t.r.OK() }
 // back.
 const maxFreed = 256
 
+// turnSlack absorbs the float rounding of lim's tokens when cancelTurn
+// tells whether lim took a turn back.
+const turnSlack = 1e-6
+
 // reserve takes the next turn of p's pace from now, when lim has no token
 // to give at once: the first turn given back that has not come yet (see
-// cancelTurn), else one of lim's, after those it gave. The turns given
-// back that came while nobody took them are dropped: lim counts them
-// spent, and sending one later could go past the pace. p.mu is held, and
-// p.lim is not nil.
+// cancelTurn), unless lim's own next turn comes before it, else one of
+// lim's, after those it gave. The turns given back that came while nobody
+// took them are dropped: lim counts them spent, and sending one later
+// could go past the pace. Each turn given back goes to one attempt. p.mu
+// is held, and p.lim is not nil.
 func (p *partition) reserve(now time.Time) turn {
 	i := 0
 	for i < len(p.freed) && p.freed[i].Before(now) {
 		i++
 	}
-	if i < len(p.freed) {
-		t := turn{lim: p.lim, at: p.freed[i]}
-		p.freed = slices.Delete(p.freed, 0, i+1)
+	p.freed = slices.Delete(p.freed, 0, i)
+	if len(p.freed) > 0 && !p.ownTurnBefore(now, p.freed[0]) {
+		t := turn{lim: p.lim, gen: p.gen, at: p.freed[0]}
+		p.freed = slices.Delete(p.freed, 0, 1)
 		return t
 	}
-	p.freed = p.freed[:0]
 	r := p.lim.ReserveN(now, 1)
-	return turn{lim: p.lim, r: r, at: now.Add(r.DelayFrom(now))}
+	return turn{lim: p.lim, gen: p.gen, r: r, at: now.Add(r.DelayFrom(now))}
+}
+
+// ownTurnBefore reports whether lim, reserved at now, would give a turn
+// before at. p.mu is held, and p.lim is not nil.
+func (p *partition) ownTurnBefore(now, at time.Time) bool {
+	limit := p.lim.Limit()
+	if limit == rate.Inf {
+		return true
+	}
+	if limit <= 0 || p.lim.Burst() < 1 {
+		return false
+	}
+	need := 1 - p.lim.TokensAt(now)
+	return need <= 0 || now.Add(time.Duration(need/float64(limit)*float64(time.Second))).Before(at)
 }
 
 // cancelTurn gives back t, the turn of an attempt that will not take it
@@ -189,28 +222,45 @@ func (p *partition) reserve(now time.Time) turn {
 // a turn nobody will use. lim takes back a reservation only while no later
 // one was made (see rate.Reservation.CancelAt): a turn given back before
 // others, as the callers of an errgroup give up together, would otherwise
-// hold every later caller one turn longer. A turn that has come is spent,
-// and so is one of a pace p no longer follows (see dropPace). p.mu is
-// held.
+// hold every later caller one turn longer.
+//
+// A turn is given back once: to lim, or kept in p.freed, never both. It
+// is kept only when lim took back none of it and still counts it spent (its
+// tokens at now reach zero no earlier than t comes); a part of a token
+// that lim took back (rate.Reservation.CancelAt gives back what no later
+// reservation followed) loses the rest of the turn, rather than give it
+// twice. A turn that has come is spent, and so is one of a pace p no longer
+// follows: of another limiter (see dropPace), or taken before lim's rate
+// changed (see partition.gen), whose time and worth in tokens are the old
+// rate's; lim does not take it back either (rate.Reservation.CancelAt
+// counts it at the old rate). p.mu is held.
 func (p *partition) cancelTurn(t turn, now time.Time) {
-	if t.lim != p.lim {
-		if t.r != nil {
-			t.r.CancelAt(now)
-		}
+	if t.lim != p.lim || t.gen != p.gen || !t.ok() {
 		return
 	}
 	if t.r != nil {
 		before := p.lim.TokensAt(now)
 		t.r.CancelAt(now)
-		if !t.r.OK() || p.lim.TokensAt(now) > before {
-			return // lim took it back
+		if p.lim.TokensAt(now)-before > turnSlack {
+			return // lim took it back, or a part of it
 		}
 	}
 	if !t.at.After(now) || len(p.freed) >= maxFreed {
 		return
 	}
+	if limit := float64(p.lim.Limit()); p.lim.TokensAt(now)+limit*t.at.Sub(now).Seconds() > turnSlack {
+		return // lim does not count it spent
+	}
 	i, _ := slices.BinarySearchFunc(p.freed, t.at, time.Time.Compare)
 	p.freed = slices.Insert(p.freed, i, t.at)
+}
+
+// newRate records that lim's rate changed: the turns given back at the old
+// rate are dropped, and those taken at it are no longer given back (see
+// cancelTurn). p.mu is held.
+func (p *partition) newRate() {
+	p.gen++
+	p.freed = p.freed[:0]
 }
 
 // skipWait reports whether the host's breaker will still be open when a
