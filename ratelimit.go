@@ -77,10 +77,11 @@ func newRateLimiter(c *config) *rateLimiter {
 
 // acquire waits for p's turn and counts the attempt in flight. It returns
 // the partition the attempt is counted in (p, or that of its plain limit
-// when p was split while it waited: see splitFor), the time waited, whether
-// the attempt holds a token of that partition's pace (which it gives back
-// if it is not sent after all: see giveBack), and an error when it refuses
-// to wait or the context ends. start is the current time.
+// when p was split while it waited: see splitFor), the time waited, the
+// limiter of that partition's pace whose token the attempt holds, nil for
+// none (the attempt gives it back if it is not sent after all: see
+// giveBack), and an error when it refuses to wait or the context ends.
+// start is the current time.
 //
 // budget is when the call's budget (WithMaxElapsed) ends, zero for none: a
 // wait past it, or past the context's deadline, is refused at once. maxWait
@@ -101,8 +102,8 @@ func newRateLimiter(c *config) *rateLimiter {
 // instead. For the same reason, it takes no token of a QuotaStore that
 // paces a quota the host announced to the Transport: a store's token is
 // never given back, and each copy that lost would cost the fleet one.
-func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration, hedged bool) (*partition, time.Duration, bool, error) {
-	token := false            // a token of p.lim is held for the attempt
+func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration, hedged bool) (*partition, time.Duration, *rate.Limiter, error) {
+	var tok *rate.Limiter     // the limiter of p whose token is held for the attempt; nil for none
 	paced := false            // a token was taken and waited for
 	leased := false           // a token of the shared quota is held (quota.go)
 	var spent <-chan struct{} // a PauseChanged channel found closed after a wait
@@ -144,7 +145,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				// hedging delay, it would be one more request of the
 				// new window, not a hedge.
 				p.mu.Unlock()
-				return p, now.Sub(start), false, rl.refuse(p, until.Sub(now), "a hedged copy does not wait for the host's quota or pause")
+				return p, now.Sub(start), nil, rl.refuse(p, until.Sub(now), "a hedged copy does not wait for the host's quota or pause")
 			}
 			if gated.IsZero() {
 				gated = now
@@ -156,7 +157,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				p.probed = p.reset
 				p.inflight++
 				p.mu.Unlock()
-				return p, now.Sub(start), false, nil
+				return p, now.Sub(start), nil, nil
 			}
 			// reopened wakes the wait early: when a response ends a
 			// spent quota's window, or when the partition is cleared
@@ -168,14 +169,14 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			}
 			reopened := p.reopened
 			p.mu.Unlock()
-			paced, leased, token = false, false, false // the tokens are spent; take new ones after the gate
+			paced, leased, tok = false, false, nil // the tokens are spent; take new ones after the gate
 			dry = time.Time{}
 			d := until.Sub(now)
 			if rl.skipWait(req, p, d) {
-				return p, now.Sub(start), false, nil
+				return p, now.Sub(start), nil, nil
 			}
 			if held+d > maxWait {
-				return p, now.Sub(start), false, rl.refuseServerWait(p, held, d, maxWait)
+				return p, now.Sub(start), nil, rl.refuseServerWait(p, held, d, maxWait)
 			}
 			if s := retryAfterSpread(d, rl.rand); !pastDeadline(ctx, budget, now.Add(d+s)) {
 				// The spread is the limiter's own: it never turns a
@@ -183,7 +184,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				d += s
 			}
 			if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, reopened, changed, gchanged); err != nil {
-				return p, time.Since(start), false, err
+				return p, time.Since(start), nil, err
 			}
 			if isClosed(changed) {
 				spent = changed
@@ -203,12 +204,20 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			// here, it is not given to the store again (see learnShared).
 			rl.unpace(p, now)
 		}
+		if paced && tok != p.lim {
+			// The pace whose turn the attempt waited for was forgotten
+			// meanwhile (Transport.ResetHost, unpace): that turn is
+			// spent, and the attempt takes a token of the pace p follows
+			// now, if any. Sent at it, it was one more request than a new
+			// pace allows, whose bucket starts full.
+			paced, tok = false, nil
+		}
 		if hedged && p.quota != nil && !p.handedOver && p.limit > 0 {
 			// The store paces the quota the host announced: its token
 			// cannot be given back, and a copy would throw it away
 			// once another copy answers first.
 			p.mu.Unlock()
-			return p, now.Sub(start), false, fmt.Errorf("%w: %s: a hedged copy takes no token of the shared quota", ErrRateLimited, p.key)
+			return p, now.Sub(start), nil, fmt.Errorf("%w: %s: a hedged copy takes no token of the shared quota", ErrRateLimited, p.key)
 		}
 		// A store asks for its token first: the static pace's is taken
 		// once the store says go now, so that it is taken when the
@@ -221,7 +230,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			if asks {
 				may = p.mayAllow(now)
 			} else if p.allow(now) {
-				paced, token = true, true
+				paced, tok = true, p.lim
 			}
 		}
 		if paced || may || p.lim == nil {
@@ -234,17 +243,17 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					// store holds for it is spent either way.
 					p.inflight++
 					p.mu.Unlock()
-					return p, now.Sub(start), token, nil
+					return p, now.Sub(start), tok, nil
 				}
 				if d > 0 || !ok {
 					// Not sent now: the static pace's turn it waited
 					// for, if any, is given back, as when a layer below
 					// refuses the attempt (see giveBack); it takes one
 					// again when the store lets it go.
-					if token {
+					if tok != nil {
 						p.owe(now)
 					}
-					paced, token = false, false
+					paced, tok = false, nil
 				}
 				if ok && d > maxWait {
 					// The fleet's pace is the server's: a wait for
@@ -252,7 +261,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					// (The store's token cannot be given back: a
 					// store holds it for this attempt.)
 					p.mu.Unlock()
-					return p, now.Sub(start), false, rl.refuseServerWait(p, 0, d, maxWait)
+					return p, now.Sub(start), nil, rl.refuseServerWait(p, 0, d, maxWait)
 				}
 				if !ok && dry.IsZero() {
 					dry = now
@@ -263,7 +272,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					// quota's wait that long is, not waited to the
 					// call's deadline.
 					p.mu.Unlock()
-					return p, now.Sub(start), false, rl.refuse(p, now.Sub(dry)+max(d, minQuotaRetry), fmt.Sprintf("no token of the shared quota within the longest wait a server may ask for (%v)", maxWait))
+					return p, now.Sub(start), nil, rl.refuse(p, now.Sub(dry)+max(d, minQuotaRetry), fmt.Sprintf("no token of the shared quota within the longest wait a server may ask for (%v)", maxWait))
 				}
 				if d > 0 || !ok {
 					p.mu.Unlock()
@@ -272,24 +281,24 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 						d = minQuotaRetry
 					}
 					if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, retry, nil, nil); err != nil {
-						return p, time.Since(start), false, err
+						return p, time.Since(start), nil, err
 					}
 					continue
 				}
 			}
 			if may {
 				p.allow(now) // mayAllow said so, with p.mu held since
-				paced, token = true, true
+				paced, tok = true, p.lim
 			}
 			p.inflight++
 			p.mu.Unlock()
-			return p, now.Sub(start), token, nil
+			return p, now.Sub(start), tok, nil
 		}
 		if hedged {
 			r := p.lim.ReserveN(now, 1)
 			r.CancelAt(now) // the last reservation: its token comes back whole
 			p.mu.Unlock()
-			return p, now.Sub(start), false, rl.refuse(p, r.DelayFrom(now), "a hedged copy does not wait for a token")
+			return p, now.Sub(start), nil, rl.refuse(p, r.DelayFrom(now), "a hedged copy does not wait for a token")
 		}
 		tn := p.reserve(now)
 		d := tn.delay(now)
@@ -302,28 +311,28 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			if held := now.Sub(gated); held+d > maxWait {
 				p.cancelTurn(tn, now)
 				p.mu.Unlock()
-				return p, now.Sub(start), false, rl.refuseServerWait(p, held, d, maxWait)
+				return p, now.Sub(start), nil, rl.refuseServerWait(p, held, d, maxWait)
 			}
 		}
 		if !tn.ok() || pastDeadline(ctx, budget, now.Add(d)) {
 			p.cancelTurn(tn, now)
 			p.mu.Unlock()
-			return p, now.Sub(start), false, rl.refuse(p, d, "past the call's deadline")
+			return p, now.Sub(start), nil, rl.refuse(p, d, "past the call's deadline")
 		}
 		p.mu.Unlock()
 		if rl.skipWait(req, p, d) {
 			p.mu.Lock()
 			p.cancelTurn(tn, time.Now())
 			p.mu.Unlock()
-			return p, now.Sub(start), false, nil
+			return p, now.Sub(start), nil, nil
 		}
 		if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, nil, nil, nil); err != nil {
 			p.mu.Lock()
 			p.cancelTurn(tn, time.Now())
 			p.mu.Unlock()
-			return p, time.Since(start), false, err
+			return p, time.Since(start), nil, err
 		}
-		paced, token = true, true
+		paced, tok = true, tn.lim
 	}
 }
 
@@ -371,7 +380,7 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	}
 	p := rl.lookup(k, rl.always(), &clock)
 	counted := false
-	token := false // the attempt holds a token of p's pace
+	var tok *rate.Limiter // the limiter of p's pace whose token the attempt holds; nil for none
 	if p != nil {
 		var budget time.Time
 		maxWait := rl.maxWait
@@ -381,7 +390,7 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 				maxWait = st.callCfg.maxRetryAfter // the call's (WithCallOptions)
 			}
 		}
-		q, waited, tok, err := rl.acquire(ctx, req, p, clock.get(), budget, maxWait, st != nil && st.hedge > 0)
+		q, waited, held, err := rl.acquire(ctx, req, p, clock.get(), budget, maxWait, st != nil && st.hedge > 0)
 		if q != p {
 			k, p = q.key, q // the host's limits were split while it waited
 		}
@@ -397,7 +406,7 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 			}
 			return nil, err
 		}
-		counted, token = true, tok
+		counted, tok = true, held
 		// The attempt is in flight until learn or end says otherwise; a
 		// panic below (the base RoundTripper, a Classifier) must not
 		// keep it counted, or the partition's quota gate would stay
@@ -410,11 +419,11 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	}
 	resp, err := m.next.roundTrip(req, st)
 	if err != nil || resp == nil {
-		if token && (refusedLocally(err) || st != nil && st.hedge > 0 && !st.reached) {
+		if tok != nil && (refusedLocally(err) || st != nil && st.hedge > 0 && !st.reached) {
 			// Never sent (a hedged copy, too, whose attempt was
 			// decided or failed before it reached the wire: see
 			// hedgeRun.wire): its token is the next attempt's.
-			p.giveBack(time.Now())
+			p.giveBack(tok, time.Now())
 		}
 		if st != nil && st.cut != nil {
 			// A success whose body was cut (WithBufferedResponse): its

@@ -526,3 +526,141 @@ func giveBacksRun(t *testing.T, kind string, seed uint64) {
 		t.Errorf("%s (sent at %v)", v, offsets(sends, start))
 	}
 }
+
+// TestGiveBackAfterResetHostKeepsTheNewPace checks that a token taken of a
+// learned pace that Transport.ResetHost then forgot is not given back to
+// the pace the server's next answer sets: that pace's bucket starts full,
+// and a token it never gave was one more request than it allows. An
+// attempt took a token of the first pace, waited for a slot of
+// WithMaxInFlight (its breaker key's, held by another request) and was
+// refused at its deadline; meanwhile the host was reset, and a request of
+// another key learned a new pace (a quota of 3600 an hour, 3 left: a
+// burst of 3), whose 3 tokens three calls took. The token given back went
+// to a fourth call at once: 4 requests in 0.4s.
+func TestGiveBackAfterResetHostKeepsTheNewPace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var log sendLog
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.URL.Path == "/hold" {
+				select {
+				case <-release:
+				case <-r.Context().Done():
+					return nil, r.Context().Err()
+				}
+			} else {
+				log.add(time.Now())
+			}
+			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{
+				"X-Ratelimit-Limit": {"3600"}, "X-Ratelimit-Remaining": {"3"}, "X-Ratelimit-Reset": {"3600"},
+			}, Body: http.NoBody, Request: r}, nil
+		})
+		// /hold and /x share a slot; the other paths have no limit nor
+		// breaker. They all share the host's pace.
+		slotKey := func(r *http.Request) string {
+			if r.URL.Path == "/hold" || r.URL.Path == "/x" {
+				return "held"
+			}
+			return ""
+		}
+		tr := New(base, WithMaxRetries(0), WithMaxInFlight(1), WithBreaker(BreakerSettings{Key: slotKey}))
+		const host = "https://api.test"
+		if err := getClosed(t, tr, host+"/learn"); err != nil { // the first pace: a burst of 3
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		callAt(t, &wg, tr, host+"/hold", 0, 0, nil) // holds the slot of /x
+		synctest.Wait()
+		errs := make(chan error, 1)
+		callAt(t, &wg, tr, host+"/x", 0, time.Second, errs) // takes a token, waits for the slot
+		synctest.Wait()
+		time.Sleep(500 * time.Millisecond)
+		tr.ResetHost("api.test")
+		time.Sleep(100 * time.Millisecond)
+		if err := getClosed(t, tr, host+"/n/learn"); err != nil { // the new pace, a full bucket of 3
+			t.Fatal(err)
+		}
+		paced := time.Now()
+		before := len(log.times())
+		nerrs := make(chan error, 4)
+		for i := range 3 { // one after another: the quota announced counts those in flight
+			callAt(t, &wg, tr, fmt.Sprintf("%s/n/%d", host, i), 0, 0, nerrs)
+			synctest.Wait()
+		}
+		if err := <-errs; !errors.Is(err, ErrTooManyInFlight) {
+			t.Fatalf("the call that waited for a slot: err = %v, want ErrTooManyInFlight", err)
+		}
+		callAt(t, &wg, tr, host+"/n/3", 0, 0, nerrs)
+		synctest.Wait()
+		close(release)
+		wg.Wait()
+		close(nerrs)
+		for err := range nerrs {
+			if err != nil {
+				t.Errorf("a call of the new pace: %v", err)
+			}
+		}
+		sends := log.times()[before:]
+		if v := passedPace(sends, 0.95, 3, paced); v != "" {
+			t.Errorf("%s (sent at %v)", v, offsets(sends, paced))
+		}
+	})
+}
+
+// TestTurnOfAForgottenPaceNotSent checks that a call that waited for a
+// turn of a learned pace that Transport.ResetHost then forgot takes a
+// token of the pace the server's next answer sets, rather than be sent at
+// its old turn: that pace's bucket starts full (a quota of 3600 an hour, 3
+// left: a burst of 3), and three calls took its tokens; the turn, at
+// 1.05s, made a fourth request 0.45s after them.
+func TestTurnOfAForgottenPaceNotSent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var log sendLog
+		var mu sync.Mutex
+		remaining := "1"
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			log.add(time.Now())
+			mu.Lock()
+			h := http.Header{"X-Ratelimit-Limit": {"3600"}, "X-Ratelimit-Remaining": {remaining}, "X-Ratelimit-Reset": {"3600"}}
+			mu.Unlock()
+			return &http.Response{StatusCode: http.StatusOK, Header: h, Body: http.NoBody, Request: r}, nil
+		})
+		tr := New(base, WithMaxRetries(0))
+		const host = "https://api.test"
+		for range 2 { // the first learns a burst of 1, the second empties it
+			if err := getClosed(t, tr, host+"/a"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mu.Lock()
+		remaining = "3"
+		mu.Unlock()
+		var wg sync.WaitGroup
+		errs := make(chan error, 5)
+		callAt(t, &wg, tr, host+"/w", 0, 0, errs) // waits for its turn, at 1.05s
+		synctest.Wait()
+		time.Sleep(500 * time.Millisecond)
+		tr.ResetHost("api.test")
+		time.Sleep(100 * time.Millisecond)
+		if err := getClosed(t, tr, host+"/learn"); err != nil { // the new pace, a full bucket of 3
+			t.Fatal(err)
+		}
+		paced := time.Now()
+		before := len(log.times())
+		for i := range 3 { // one after another: the quota announced counts those in flight
+			callAt(t, &wg, tr, fmt.Sprintf("%s/n/%d", host, i), 0, 0, errs)
+			synctest.Wait()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Errorf("a call: %v", err)
+			}
+		}
+		sends := log.times()[before:]
+		if v := passedPace(sends, 0.95, 3, paced); v != "" {
+			t.Errorf("%s (sent at %v)", v, offsets(sends, paced))
+		}
+	})
+}

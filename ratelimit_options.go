@@ -148,6 +148,10 @@ import (
 // exactly, as the part of a token refilled when it was given back, a
 // token given back while other attempts wait for turns of a burst of 1,
 // or a turn taken before the server's answers changed the pace's rate.
+// A turn or token of a learned pace that Transport.ResetHost forgot is
+// spent: an attempt that waited for it takes a token of the pace learned
+// since, if any, whose bucket starts full, and one refused below gives
+// back nothing.
 // Each attempt's announced values and local wait are given to observers
 // as Attempt.RateLimit and Attempt.LocalWait.
 //

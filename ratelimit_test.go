@@ -1804,7 +1804,7 @@ func TestGiveBackKeepsTheBurst(t *testing.T) {
 				}
 			}
 			for range 5 {
-				p.giveBack(t0)
+				p.giveBack(p.lim, t0)
 			}
 			now := t0.Add(tt.after)
 			got := 0

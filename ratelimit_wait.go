@@ -111,10 +111,15 @@ func (p *partition) mayAllow(now time.Time) bool {
 // would otherwise empty the bucket, and hold the calls that follow to the
 // pace's rate though the server's quota is left whole. lim takes a token
 // back only from a reservation canceled before its time: p owes it
-// instead (see allow), as far as capOwed lets it.
-func (p *partition) giveBack(now time.Time) {
+// instead (see allow), as far as capOwed lets it. lim is the limiter the
+// token was taken of: a token of a pace p no longer follows (forgotten by
+// Transport.ResetHost or unpace, and maybe learned anew since, whose
+// bucket started full) is spent, not owed by the pace that replaced it.
+func (p *partition) giveBack(lim *rate.Limiter, now time.Time) {
 	p.mu.Lock()
-	p.owe(now)
+	if p.lim == lim {
+		p.owe(now)
+	}
 	p.mu.Unlock()
 }
 
