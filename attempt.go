@@ -3,6 +3,8 @@ package resilient
 import (
 	"net/http"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // attemptState is what the layers of the chain learn about one attempt. The
@@ -84,6 +86,14 @@ type attemptState struct {
 	// Filled by the rate limiter.
 	rate      RateLimitInfo
 	localWait time.Duration // time this attempt waited for its turn
+	// paceTok is the limiter of the partition's pace whose token the
+	// attempt holds, and pace that partition; nil for none (pace is set
+	// only with paceTok). An attempt that waits for a slot of its host
+	// (WithMaxInFlight) holds a token gone stale once it has one: the
+	// limit of attempts in flight takes a fresh one for it then (see
+	// partition.retake), or clears paceTok, the token spent.
+	paceTok *rate.Limiter
+	pace    *partition
 
 	// Filled by the limit of attempts in flight (WithMaxInFlight), only
 	// when the attempt found its host full.

@@ -59,6 +59,21 @@ import (
 // in Attempt.SlotWait (Attempt.LocalWait is the rate limiter's), in
 // Attempt.Duration, and in Report.Waited.
 //
+// With a rate limit (WithRateLimit, or a pace learned from the server),
+// an attempt that waited for a slot is not sent on the token of the pace
+// it took before it waited: that token is spent (the bucket refilled to
+// its cap meanwhile, and others took the tokens that came), and sent on
+// it, the calls queued behind a slow host went out together far above the
+// pace once it answered. It takes a fresh token when it gets its slot; if
+// the pace has none, it passes the slot on to the next waiter and goes
+// back to the rate limiter for its turn, then waits for a slot again, all
+// within its deadline, its refusals those of either wait. Its waits are
+// summed in Attempt.LocalWait and Attempt.SlotWait. One refused at the end
+// of its wait for a slot gives its token of the pace back only when the
+// bucket kept room for it all the while (it never refilled to its cap
+// meanwhile, as during an outage's burst of refusals); otherwise the token
+// is spent. (A QuotaStore's token, which cannot be given back, is kept.)
+//
 // A hedged copy (see WithHedging) takes a slot like any attempt, but never
 // waits for one: a copy that finds no free slot is not sent, and gives back
 // the hedge allowance, the retry budget and the turn of the rate limiter's
@@ -96,6 +111,13 @@ const (
 // errSlotsGone tells acquire that the host it waited on left the table
 // before it could wait: it looks the host up again.
 var errSlotsGone = errors.New("resilient: host left the bulkhead")
+
+// errSlotTurnSpent tells the rate limiter above that an attempt got a slot
+// after a wait, but no fresh token of its partition's pace (see
+// partition.retake): the slot was passed on, and the attempt goes back to
+// the rate limiter for a turn, then for a slot again. It never leaves the
+// chain.
+var errSlotTurnSpent = errors.New("resilient: the turn of the pace went stale while the attempt waited for a slot")
 
 // bulkhead is the per-host limit of attempts in flight of one Transport:
 // a bounded table of hosts. It is safe for concurrent use.
@@ -182,6 +204,9 @@ func (m *bulkheadTransport) RoundTrip(req *http.Request) (*http.Response, error)
 
 func (m *bulkheadTransport) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
 	s, err := m.b.acquire(req, st)
+	if err == errSlotTurnSpent {
+		return nil, err // the rate limiter sends req again: its body is still needed
+	}
 	if err != nil {
 		if req.Body != nil {
 			req.Body.Close()
@@ -216,6 +241,8 @@ func (b *bulkhead) acquire(req *http.Request, st *attemptState) (*hostSlots, err
 		return nil, nil
 	}
 	var w0 time.Time // when the attempt started waiting for a slot
+	var left float64 // the tokens of its pace then, when it holds one (see partition.giveBackStale)
+	var gen uint64   // the generation of that pace's rate then
 	for {
 		s := b.slots(k)
 		if s == nil {
@@ -232,27 +259,53 @@ func (b *bulkhead) acquire(req *http.Request, st *attemptState) (*hostSlots, err
 		}
 		if w0.IsZero() {
 			w0 = time.Now()
+			if st != nil && st.paceTok != nil {
+				left, gen = st.pace.tokensLeft(w0)
+			}
 		}
-		err := s.wait(req.Context(), cancelOf(req), b.limit, slotDeadline(req, st), k)
+		queued, err := s.wait(req.Context(), cancelOf(req), b.limit, slotDeadline(req, st), k)
 		if err == errSlotsGone {
 			continue
 		}
-		waited := time.Since(w0)
+		now := time.Now()
+		waited := now.Sub(w0)
 		if st != nil {
 			// Time the call spent waiting, as the rate limiter's wait
 			// is (Attempt.SlotWait, Report.Waited), a refused wait
-			// included.
-			st.slotWait = waited
+			// included; summed over the waits of an attempt that went
+			// back to the rate limiter (see errSlotTurnSpent).
+			st.slotWait += waited
 		}
-		if err != nil {
+		if queued && st != nil && st.paceTok != nil {
+			// The token of the pace taken before the wait went stale
+			// (see partition.retake): the attempt is not sent on it,
+			// and the rate limiter does not give it back. One given a
+			// slot takes a fresh token; one refused gives it back only
+			// while it is still worth one (see giveBackStale).
+			tok := st.paceTok
+			st.paceTok = nil
+			if err == nil && !st.pace.retake(st, now) {
+				// No fresh token: the slot goes to the next waiter
+				// rather than be held while the attempt waits for its
+				// turn.
+				s.release()
+				err = errSlotTurnSpent
+			} else if errors.Is(err, ErrTooManyInFlight) {
+				st.pace.giveBackStale(tok, left, gen, w0, now)
+			}
+		}
+		if err != nil && err != errSlotTurnSpent {
 			return nil, err
 		}
 		if st != nil && !st.start.IsZero() {
 			// The attempt starts once it has its slot, as after the rate
 			// limiter's wait: its timeout is the server's to spend, and a
 			// wait behind the host's other callers is not taken for the
-			// host's slowness.
+			// host's slowness. (Or its wait for its turn starts then.)
 			st.start = st.start.Add(waited)
+		}
+		if err != nil {
+			return nil, err
 		}
 		return s, nil
 	}
@@ -421,23 +474,24 @@ func (s *hostSlots) release() {
 // until ctx is done or until cancel (the request's deprecated Cancel
 // channel, nil for none) is closed. A wait whose end has passed is not
 // started. It returns errSlotsGone when s left the table before the wait
-// started.
-func (s *hostSlots) wait(ctx context.Context, cancel <-chan struct{}, limit uint64, end time.Time, k breakerKey) error {
+// started. queued reports whether the attempt joined the queue (a slot
+// freed meanwhile is taken without).
+func (s *hostSlots) wait(ctx context.Context, cancel <-chan struct{}, limit uint64, end time.Time, k breakerKey) (queued bool, err error) {
 	now := time.Now()
 	if !end.IsZero() && !end.After(now) {
-		return fmt.Errorf("%w: %s: %d in flight, and the attempt's deadline has passed", ErrTooManyInFlight, breakerName(k), limit)
+		return false, fmt.Errorf("%w: %s: %d in flight, and the attempt's deadline has passed", ErrTooManyInFlight, breakerName(k), limit)
 	}
 	s.mu.Lock()
 	for {
 		v := s.state.Load()
 		if v&slotsGone != 0 {
 			s.mu.Unlock()
-			return errSlotsGone
+			return false, errSlotsGone
 		}
 		if v>>32 == 0 && v&slotsMask < limit {
 			if s.state.CompareAndSwap(v, v+1) {
 				s.mu.Unlock()
-				return nil // freed meanwhile
+				return false, nil // freed meanwhile
 			}
 			continue
 		}
@@ -455,10 +509,9 @@ func (s *hostSlots) wait(ctx context.Context, cancel <-chan struct{}, limit uint
 		defer timer.Stop()
 		timeout = timer.C
 	}
-	var err error
 	select {
 	case <-w.ready:
-		return nil
+		return true, nil
 	case <-timeout:
 	case <-cancel:
 		err = fmt.Errorf("resilient: waiting for a slot of %s: %w", breakerName(k), errRequestCanceled)
@@ -475,7 +528,7 @@ func (s *hostSlots) wait(ctx context.Context, cancel <-chan struct{}, limit uint
 	if !s.leave(w) {
 		s.release() // handed over as the wait ended: passed on
 	}
-	return err
+	return true, err
 }
 
 // leave takes w out of the queue, and reports whether it did: false when

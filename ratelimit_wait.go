@@ -92,6 +92,65 @@ func (p *partition) allow(now time.Time) bool {
 	return false
 }
 
+// retake takes a fresh token of p's pace at now for attempt st, which got
+// a slot of its host (WithMaxInFlight) after a wait, and reports whether
+// it did; true too when p follows no pace any more. The token st took
+// before the wait is spent: the pace's bucket refilled to its cap while
+// it waited and other attempts took the tokens that came meanwhile, so
+// that sent on it, the attempt was one more request than the pace allows
+// (given back and taken again, too: the bucket's cap absorbed it). The
+// fresh token is of the pace p follows now (see Transport.ResetHost).
+// st.paceTok is the limiter of the token taken, nil for none. p.mu is not
+// held.
+func (p *partition) retake(st *attemptState, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st.paceTok = nil
+	if p.lim == nil {
+		return true
+	}
+	if !p.allow(now) {
+		return false
+	}
+	st.paceTok = p.lim
+	return true
+}
+
+// tokensLeft returns the tokens of p's pace at now, those p owes
+// included (see giveBack), and the generation of its rate (see
+// partition.gen); 0 for none. p.mu is not held.
+func (p *partition) tokensLeft(now time.Time) (float64, uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lim == nil {
+		return 0, p.gen
+	}
+	return p.lim.TokensAt(now) + float64(p.owed), p.gen
+}
+
+// giveBackStale gives back to p's pace at now the token of lim that an
+// attempt took before it waited for a slot of its host (WithMaxInFlight)
+// from from to now, and that was refused at the end of the wait, when the
+// token is still worth one: left, the tokens of the pace when the wait
+// started at rate generation gen (see tokensLeft), with what lim refilled
+// since and the token itself, are no more than lim's burst, so that the
+// bucket never needed the token's room to hold its refill. Otherwise the
+// bucket's cap absorbed the token while the attempt waited, and other
+// attempts took what refilled in its place: given back once they had, it
+// was one more request than the pace allows. It is then spent, as is one
+// of a pace p no longer follows, or whose rate changed. p.mu is not held.
+func (p *partition) giveBackStale(lim *rate.Limiter, left float64, gen uint64, from, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lim != lim || p.gen != gen || lim.Limit() == rate.Inf {
+		return
+	}
+	if left+float64(lim.Limit())*now.Sub(from).Seconds()+1 > float64(lim.Burst())+turnSlack {
+		return
+	}
+	p.owe(now)
+}
+
 // mayAllow reports whether allow would take a token of p's pace at now,
 // without taking it. p.mu is held, and p.lim is not nil.
 func (p *partition) mayAllow(now time.Time) bool {
