@@ -607,19 +607,8 @@ func TestGiveBackAfterResetHostKeepsTheNewPace(t *testing.T) {
 		errs := make(chan error, 1)
 		callAt(t, &wg, tr, host+"/x", 0, time.Second, errs) // takes a token, waits for the slot
 		synctest.Wait()
-		time.Sleep(500 * time.Millisecond)
-		tr.ResetHost("api.test")
-		time.Sleep(100 * time.Millisecond)
-		if err := getClosed(t, tr, host+"/n/learn"); err != nil { // the new pace, a full bucket of 3
-			t.Fatal(err)
-		}
-		paced := time.Now()
-		before := len(log.times())
 		nerrs := make(chan error, 4)
-		for i := range 3 { // one after another: the quota announced counts those in flight
-			callAt(t, &wg, tr, fmt.Sprintf("%s/n/%d", host, i), 0, 0, nerrs)
-			synctest.Wait()
-		}
+		paced, before := forgetAndRelearn(t, &wg, tr, &log, host+"/n/learn", nerrs)
 		if err := <-errs; !errors.Is(err, ErrTooManyInFlight) {
 			t.Fatalf("the call that waited for a slot: err = %v, want ErrTooManyInFlight", err)
 		}
@@ -672,18 +661,7 @@ func TestTurnOfAForgottenPaceNotSent(t *testing.T) {
 		errs := make(chan error, 5)
 		callAt(t, &wg, tr, host+"/w", 0, 0, errs) // waits for its turn, at 1.05s
 		synctest.Wait()
-		time.Sleep(500 * time.Millisecond)
-		tr.ResetHost("api.test")
-		time.Sleep(100 * time.Millisecond)
-		if err := getClosed(t, tr, host+"/learn"); err != nil { // the new pace, a full bucket of 3
-			t.Fatal(err)
-		}
-		paced := time.Now()
-		before := len(log.times())
-		for i := range 3 { // one after another: the quota announced counts those in flight
-			callAt(t, &wg, tr, fmt.Sprintf("%s/n/%d", host, i), 0, 0, errs)
-			synctest.Wait()
-		}
+		paced, before := forgetAndRelearn(t, &wg, tr, &log, host+"/learn", errs)
 		wg.Wait()
 		close(errs)
 		for err := range errs {
@@ -696,4 +674,26 @@ func TestTurnOfAForgottenPaceNotSent(t *testing.T) {
 			t.Errorf("%s (sent at %v)", v, offsets(sends, paced))
 		}
 	})
+}
+
+// forgetAndRelearn forgets the pace of api.test with Transport.ResetHost
+// 500ms from now, learns a new one 100ms later from learn (a full bucket
+// of 3), then makes three calls of https://api.test/n/<i>, one after
+// another (the quota announced counts those in flight), their errors sent
+// to errs. It returns when the new pace was learned and the number of
+// requests the log held then.
+func forgetAndRelearn(t *testing.T, wg *sync.WaitGroup, tr *Transport, log *sendLog, learn string, errs chan error) (time.Time, int) {
+	t.Helper()
+	time.Sleep(500 * time.Millisecond)
+	tr.ResetHost("api.test")
+	time.Sleep(100 * time.Millisecond)
+	if err := getClosed(t, tr, learn); err != nil {
+		t.Fatal(err)
+	}
+	paced, before := time.Now(), len(log.times())
+	for i := range 3 {
+		callAt(t, wg, tr, fmt.Sprintf("https://api.test/n/%d", i), 0, 0, errs)
+		synctest.Wait()
+	}
+	return paced, before
 }
