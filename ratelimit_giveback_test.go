@@ -615,17 +615,7 @@ func TestGiveBackAfterResetHostKeepsTheNewPace(t *testing.T) {
 		callAt(t, &wg, tr, host+"/n/3", 0, 0, nerrs)
 		synctest.Wait()
 		close(release)
-		wg.Wait()
-		close(nerrs)
-		for err := range nerrs {
-			if err != nil {
-				t.Errorf("a call of the new pace: %v", err)
-			}
-		}
-		sends := log.times()[before:]
-		if v := passedPace(sends, 0.95, 3, paced); v != "" {
-			t.Errorf("%s (sent at %v)", v, offsets(sends, paced))
-		}
+		checkNewPace(t, &wg, nerrs, &log, paced, before)
 	})
 }
 
@@ -662,17 +652,7 @@ func TestTurnOfAForgottenPaceNotSent(t *testing.T) {
 		callAt(t, &wg, tr, host+"/w", 0, 0, errs) // waits for its turn, at 1.05s
 		synctest.Wait()
 		paced, before := forgetAndRelearn(t, &wg, tr, &log, host+"/learn", errs)
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Errorf("a call: %v", err)
-			}
-		}
-		sends := log.times()[before:]
-		if v := passedPace(sends, 0.95, 3, paced); v != "" {
-			t.Errorf("%s (sent at %v)", v, offsets(sends, paced))
-		}
+		checkNewPace(t, &wg, errs, &log, paced, before)
 	})
 }
 
@@ -696,4 +676,23 @@ func forgetAndRelearn(t *testing.T, wg *sync.WaitGroup, tr *Transport, log *send
 		synctest.Wait()
 	}
 	return paced, before
+}
+
+// checkNewPace waits for the calls of wg, reports those of errs that
+// failed, and checks that the requests the log got from the one numbered
+// before, when the pace forgetAndRelearn learned (0.95/s, a burst of 3)
+// came at paced, kept that pace.
+func checkNewPace(t *testing.T, wg *sync.WaitGroup, errs chan error, log *sendLog, paced time.Time, before int) {
+	t.Helper()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("a call: %v", err)
+		}
+	}
+	sends := log.times()[before:]
+	if v := passedPace(sends, 0.95, 3, paced); v != "" {
+		t.Errorf("%s (sent at %v)", v, offsets(sends, paced))
+	}
 }
