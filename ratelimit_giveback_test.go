@@ -110,15 +110,7 @@ func TestGivenBackPartOfATokenKeepsThePace(t *testing.T) {
 		tr := New(h, WithMaxRetries(0), WithMaxInFlight(1), WithRateLimit(1, 1))
 		start := time.Now()
 		var wg sync.WaitGroup
-		callAt(t, &wg, tr, "https://api.test/hold", 0, 0, nil) // holds the slot until 1.6s
-		errs := make(chan error, 1)
-		callAt(t, &wg, tr, "https://api.test/a", time.Second, 1500*time.Millisecond, errs)
-		time.Sleep(1600 * time.Millisecond)
-		if err := <-errs; !errors.Is(err, ErrTooManyInFlight) {
-			t.Fatalf("the call that waited for a slot: err = %v, want ErrTooManyInFlight", err)
-		}
-		close(h.release)
-		synctest.Wait()
+		refusedWhileHeld(t, &wg, tr, h, nil)
 		callAt(t, &wg, tr, "https://api.test/b", 0, 0, nil)
 		synctest.Wait()
 		callAt(t, &wg, tr, "https://api.test/c", 0, 0, nil)
@@ -141,16 +133,9 @@ func TestGiveBackWhileTurnsWaitKeepsThePace(t *testing.T) {
 		tr := New(h, WithMaxRetries(0), WithMaxInFlight(1), WithRateLimit(1, 1))
 		start := time.Now()
 		var wg sync.WaitGroup
-		callAt(t, &wg, tr, "https://api.test/hold", 0, 0, nil) // holds the slot until 1.6s
-		errs := make(chan error, 1)
-		callAt(t, &wg, tr, "https://api.test/a", time.Second, 1500*time.Millisecond, errs)
-		callAt(t, &wg, tr, "https://api.test/w", 1200*time.Millisecond, 0, nil) // waits for its turn, at 2s
-		time.Sleep(1600 * time.Millisecond)
-		if err := <-errs; !errors.Is(err, ErrTooManyInFlight) {
-			t.Fatalf("the call that waited for a slot: err = %v, want ErrTooManyInFlight", err)
-		}
-		close(h.release)
-		synctest.Wait()
+		refusedWhileHeld(t, &wg, tr, h, func() {
+			callAt(t, &wg, tr, "https://api.test/w", 1200*time.Millisecond, 0, nil) // waits for its turn, at 2s
+		})
 		callAt(t, &wg, tr, "https://api.test/c", 0, 0, nil)
 		wg.Wait()
 		sends := h.log.times()
@@ -695,4 +680,24 @@ func checkNewPace(t *testing.T, wg *sync.WaitGroup, errs chan error, log *sendLo
 	if v := passedPace(sends, 0.95, 3, paced); v != "" {
 		t.Errorf("%s (sent at %v)", v, offsets(sends, paced))
 	}
+}
+
+// refusedWhileHeld makes a call that holds the only slot of api.test on
+// h until 1.6s, and one at 1s that takes its token of the pace, waits for
+// the slot and is refused at its deadline, 1.5s; then it runs also, if
+// not nil, and returns at 1.6s, once the slot is free.
+func refusedWhileHeld(t *testing.T, wg *sync.WaitGroup, tr *Transport, h *holdServer, also func()) {
+	t.Helper()
+	callAt(t, wg, tr, "https://api.test/hold", 0, 0, nil)
+	errs := make(chan error, 1)
+	callAt(t, wg, tr, "https://api.test/a", time.Second, 1500*time.Millisecond, errs)
+	if also != nil {
+		also()
+	}
+	time.Sleep(1600 * time.Millisecond)
+	if err := <-errs; !errors.Is(err, ErrTooManyInFlight) {
+		t.Fatalf("the call that waited for a slot: err = %v, want ErrTooManyInFlight", err)
+	}
+	close(h.release)
+	synctest.Wait()
 }
