@@ -88,10 +88,10 @@ type attemptState struct {
 	localWait time.Duration // time this attempt waited for its turn
 	// paceTok is the limiter of the partition's pace whose token the
 	// attempt holds, and pace that partition; nil for none (pace is set
-	// only with paceTok). An attempt that waits for a slot of its host
-	// (WithMaxInFlight) holds a token gone stale once it has one: the
-	// limit of attempts in flight takes a fresh one for it then (see
-	// partition.retake), or clears paceTok, the token spent.
+	// only with paceTok). An attempt refused at the end of a wait for a
+	// slot of its host (WithMaxInFlight) gives that token back only while
+	// it is still worth one (see partition.giveBackStale), and clears
+	// paceTok, so that the rate limiter does not give it back again.
 	paceTok *rate.Limiter
 	pace    *partition
 

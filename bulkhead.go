@@ -60,19 +60,15 @@ import (
 // Attempt.Duration, and in Report.Waited.
 //
 // With a rate limit (WithRateLimit, or a pace learned from the server),
-// an attempt that waited for a slot is not sent on the token of the pace
-// it took before it waited: that token is spent (the bucket refilled to
-// its cap meanwhile, and others took the tokens that came), and sent on
-// it, the calls queued behind a slow host went out together far above the
-// pace once it answered. It takes a fresh token when it gets its slot; if
-// the pace has none, it passes the slot on to the next waiter and goes
-// back to the rate limiter for its turn, then waits for a slot again, all
-// within its deadline, its refusals those of either wait. Its waits are
-// summed in Attempt.LocalWait and Attempt.SlotWait. One refused at the end
-// of its wait for a slot gives its token of the pace back only when the
-// bucket kept room for it all the while (it never refilled to its cap
-// meanwhile, as during an outage's burst of refusals); otherwise the token
-// is spent. (A QuotaStore's token, which cannot be given back, is kept.)
+// an attempt takes its token of the pace before it waits for a slot. One
+// refused at the end of that wait gives the token back only when the
+// bucket kept room for it all the while; otherwise the bucket's cap
+// absorbed it meanwhile, and given back it was one request more than the
+// pace allows. One given a slot is sent on that token: after a slow spell
+// that held every slot, the calls queued behind it may reach the host
+// faster than the pace (a known limit: taking a fresh token with the slot,
+// without holding the slot for a turn, starved queued callers under
+// steady contention).
 //
 // A hedged copy (see WithHedging) takes a slot like any attempt, but never
 // waits for one: a copy that finds no free slot is not sent, and gives back
@@ -111,13 +107,6 @@ const (
 // errSlotsGone tells acquire that the host it waited on left the table
 // before it could wait: it looks the host up again.
 var errSlotsGone = errors.New("resilient: host left the bulkhead")
-
-// errSlotTurnSpent tells the rate limiter above that an attempt got a slot
-// after a wait, but no fresh token of its partition's pace (see
-// partition.retake): the slot was passed on, and the attempt goes back to
-// the rate limiter for a turn, then for a slot again. It never leaves the
-// chain.
-var errSlotTurnSpent = errors.New("resilient: the turn of the pace went stale while the attempt waited for a slot")
 
 // bulkhead is the per-host limit of attempts in flight of one Transport:
 // a bounded table of hosts. It is safe for concurrent use.
@@ -204,9 +193,6 @@ func (m *bulkheadTransport) RoundTrip(req *http.Request) (*http.Response, error)
 
 func (m *bulkheadTransport) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
 	s, err := m.b.acquire(req, st)
-	if err == errSlotTurnSpent {
-		return nil, err // the rate limiter sends req again: its body is still needed
-	}
 	if err != nil {
 		if req.Body != nil {
 			req.Body.Close()
@@ -272,40 +258,25 @@ func (b *bulkhead) acquire(req *http.Request, st *attemptState) (*hostSlots, err
 		if st != nil {
 			// Time the call spent waiting, as the rate limiter's wait
 			// is (Attempt.SlotWait, Report.Waited), a refused wait
-			// included; summed over the waits of an attempt that went
-			// back to the rate limiter (see errSlotTurnSpent).
-			st.slotWait += waited
+			// included.
+			st.slotWait = waited
 		}
-		if queued && st != nil && st.paceTok != nil {
-			// The token of the pace taken before the wait went stale
-			// (see partition.retake): the attempt is not sent on it,
-			// and the rate limiter does not give it back. One given a
-			// slot takes a fresh token; one refused gives it back only
-			// while it is still worth one (see giveBackStale).
-			tok := st.paceTok
+		if queued && st != nil && st.paceTok != nil && errors.Is(err, ErrTooManyInFlight) {
+			// Refused after a wait: the token of the pace taken before
+			// it is given back only while it is still worth one (see
+			// partition.giveBackStale), not by the rate limiter.
+			st.pace.giveBackStale(st.paceTok, left, gen, w0, now)
 			st.paceTok = nil
-			if err == nil && !st.pace.retake(st, now) {
-				// No fresh token: the slot goes to the next waiter
-				// rather than be held while the attempt waits for its
-				// turn.
-				s.release()
-				err = errSlotTurnSpent
-			} else if errors.Is(err, ErrTooManyInFlight) {
-				st.pace.giveBackStale(tok, left, gen, w0, now)
-			}
 		}
-		if err != nil && err != errSlotTurnSpent {
+		if err != nil {
 			return nil, err
 		}
 		if st != nil && !st.start.IsZero() {
 			// The attempt starts once it has its slot, as after the rate
 			// limiter's wait: its timeout is the server's to spend, and a
 			// wait behind the host's other callers is not taken for the
-			// host's slowness. (Or its wait for its turn starts then.)
+			// host's slowness.
 			st.start = st.start.Add(waited)
-		}
-		if err != nil {
-			return nil, err
 		}
 		return s, nil
 	}

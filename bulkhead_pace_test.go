@@ -3,55 +3,15 @@ package resilient
 import (
 	"errors"
 	"net/http"
-	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 )
 
-// This file checks that an attempt that waited for a slot of
-// WithMaxInFlight is sent on a token of the rate limiter's pace taken when
-// it got the slot, not on the one it took before it waited.
-
-// TestSlotWaitTakesAFreshTurn checks that callers that took their tokens
-// of the pace (one a second, burst 1) and then waited for the host's only
-// slot are not sent together when it frees: the token each took went
-// stale while it waited, as the bucket refilled to its cap, and sent on it
-// the host got requests at 0s, 5s and 5s.
-func TestSlotWaitTakesAFreshTurn(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := &holdServer{release: make(chan struct{})}
-		tr := New(h, WithMaxRetries(0), WithMaxInFlight(1), WithRateLimit(1, 1))
-		start := time.Now()
-		var wg sync.WaitGroup
-		errs := make(chan error, 3)
-		callAt(t, &wg, tr, "https://api.test/hold", 0, 0, errs) // holds the slot until 5s
-		callAt(t, &wg, tr, "https://api.test/b", time.Second, 0, errs)
-		callAt(t, &wg, tr, "https://api.test/c", 2*time.Second, 0, errs)
-		time.Sleep(5 * time.Second)
-		close(h.release)
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Errorf("a call failed: %v", err)
-			}
-		}
-		sends := h.log.times()
-		if len(sends) != 3 {
-			t.Fatalf("the host got %d requests (at %v), want 3", len(sends), offsets(sends, start))
-		}
-		if v := passedPace(sends, 1, 1, start); v != "" {
-			t.Errorf("%s (sent at %v)", v, offsets(sends, start))
-		}
-		// The second caller takes the token refilled by 5s; the third,
-		// its slot passed on, the turn after it.
-		if got, want := offsets(sends, start), []time.Duration{0, 5 * time.Second, 6 * time.Second}; !slices.Equal(got, want) {
-			t.Errorf("sent at %v, want %v", got, want)
-		}
-	})
-}
+// This file checks that an attempt refused at the end of its wait for a
+// slot of WithMaxInFlight gives back its token of the rate limiter's pace
+// only while the token is still worth one.
 
 // TestSlotWaitRefusedGivesBackNoStaleToken checks that the token of the
 // pace (one a second, burst 2) of an attempt refused at the end of its

@@ -94,11 +94,6 @@ func newRateLimiter(c *config) *rateLimiter {
 // does not wait: it goes on at once to the breaker, which refuses it (see
 // skipWait).
 //
-// leased says that the attempt holds a token of p's QuotaStore already,
-// which it took before it waited for a slot of its host (see
-// errSlotTurnSpent): it asks the store for none, unless a pause or a
-// spent quota holds it first (that token is spent then).
-//
 // hedged says that the attempt is a hedged copy (see WithHedging): it
 // never waits for a token of the partition's pace, which it could not
 // give back once canceled behind the tokens of other attempts (see
@@ -107,9 +102,10 @@ func newRateLimiter(c *config) *rateLimiter {
 // instead. For the same reason, it takes no token of a QuotaStore that
 // paces a quota the host announced to the Transport: a store's token is
 // never given back, and each copy that lost would cost the fleet one.
-func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration, hedged, leased bool) (*partition, time.Duration, *rate.Limiter, error) {
+func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration, hedged bool) (*partition, time.Duration, *rate.Limiter, error) {
 	var tok *rate.Limiter     // the limiter of p whose token is held for the attempt; nil for none
 	paced := false            // a token was taken and waited for
+	leased := false           // a token of the shared quota is held (quota.go)
 	var spent <-chan struct{} // a PauseChanged channel found closed after a wait
 	// gspent is spent's twin for the host's global limit (p.global).
 	var gspent <-chan struct{}
@@ -340,37 +336,6 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 	}
 }
 
-// admit waits in p for the turn of attempt st (nil for none) of req, as
-// acquire does from start, and adds the wait to st's. It returns the
-// partition the attempt is counted in and the limiter of the pace whose
-// token it holds (nil for none), which it records in st for the limit of
-// attempts in flight below (see partition.retake); or acquire's error,
-// req's body closed. leased says that the attempt holds a token of the
-// partition's QuotaStore already: it went back for a fresh turn of the
-// pace after a wait for a slot (see errSlotTurnSpent).
-func (m *rateLimitTransport) admit(ctx context.Context, req *http.Request, st *attemptState, p *partition, start, budget time.Time, maxWait time.Duration, leased bool) (*partition, *rate.Limiter, error) {
-	q, waited, held, err := m.rl.acquire(ctx, req, p, start, budget, maxWait, st != nil && st.hedge > 0, leased)
-	if st != nil {
-		st.localWait += waited // summed over the turns of an attempt sent back by a slot's wait
-		if waited > 0 && !st.start.IsZero() {
-			st.start = st.start.Add(waited) // the layers below start later
-		}
-	}
-	if err != nil {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return q, nil, err
-	}
-	if st != nil {
-		st.paceTok = held
-		if held != nil {
-			st.pace = q
-		}
-	}
-	return q, held, nil
-}
-
 // rateLimitMiddleware returns the per-partition rate limiter of the chain,
 // or nil when it is turned off.
 func (t *Transport) rateLimitMiddleware() Middleware {
@@ -416,23 +381,35 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	p := rl.lookup(k, rl.always(), &clock)
 	counted := false
 	var tok *rate.Limiter // the limiter of p's pace whose token the attempt holds; nil for none
-	var budget time.Time
-	maxWait := rl.maxWait
 	if p != nil {
+		var budget time.Time
+		maxWait := rl.maxWait
 		if st != nil {
 			budget = st.deadline
 			if st.callCfg != nil {
 				maxWait = st.callCfg.maxRetryAfter // the call's (WithCallOptions)
 			}
 		}
-		q, held, err := m.admit(ctx, req, st, p, clock.get(), budget, maxWait, false)
-		if err != nil {
-			return nil, err
-		}
+		q, waited, held, err := rl.acquire(ctx, req, p, clock.get(), budget, maxWait, st != nil && st.hedge > 0)
 		if q != p {
 			k, p = q.key, q // the host's limits were split while it waited
 		}
+		if st != nil {
+			st.localWait = waited
+			if waited > 0 && !st.start.IsZero() {
+				st.start = st.start.Add(waited) // the layers below start later
+			}
+		}
+		if err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, err
+		}
 		counted, tok = true, held
+		if st != nil && held != nil {
+			st.paceTok, st.pace = held, p // see giveBackStale
+		}
 		// The attempt is in flight until learn or end says otherwise; a
 		// panic below (the base RoundTripper, a Classifier) must not
 		// keep it counted, or the partition's quota gate would stay
@@ -444,25 +421,8 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 		}()
 	}
 	resp, err := m.next.roundTrip(req, st)
-	for err == errSlotTurnSpent && p != nil {
-		// The attempt got a slot of its host after a wait, but no fresh
-		// token of the pace (see partition.retake): it is no longer in
-		// flight, and goes back for a turn, then for a slot again. The
-		// store's token, if any, cannot be given back: it is kept.
-		counted = false
-		p.end()
-		q, held, aerr := m.admit(ctx, req, st, p, time.Now(), budget, maxWait, true)
-		if aerr != nil {
-			return nil, aerr
-		}
-		if q != p {
-			k, p = q.key, q
-		}
-		counted, tok = true, held
-		resp, err = m.next.roundTrip(req, st)
-	}
-	if st != nil {
-		tok = st.paceTok // nil once the attempt waited for a slot, unless it took a fresh token then
+	if tok != nil && st != nil {
+		tok = st.paceTok // nil once a refused wait for a slot dealt with it (see giveBackStale)
 	}
 	if err != nil || resp == nil {
 		if tok != nil && (refusedLocally(err) || st != nil && st.hedge > 0 && !st.reached) {

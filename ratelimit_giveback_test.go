@@ -350,14 +350,9 @@ func TestQuotaStoreStaticTokenTakenWhenSent(t *testing.T) {
 // refuses (the breaker that the server's failures open, WithMaxInFlight
 // full while the test holds its slot, or a QuotaStore that holds their
 // tokens for later), never make the server get more requests in a window
-// than the pace allows. In "slot waits", callers with long deadlines or
-// none wait for one of WithMaxInFlight's 2 slots, which slow answers and
-// the test's holds keep, and mostly get it: each is sent on a fresh token
-// of the pace (see partition.retake), not on the one it took before it
-// waited; those refused at the end of the wait give back only tokens
-// still worth one (see partition.giveBackStale).
+// than the pace allows.
 func TestRateLimitGiveBacksKeepThePace(t *testing.T) {
-	for _, kind := range []string{"breaker", "in-flight", "slot waits", "quota store", "learned"} {
+	for _, kind := range []string{"breaker", "in-flight", "quota store", "learned"} {
 		for seed := uint64(1); seed <= 8; seed++ {
 			t.Run(fmt.Sprintf("%s/seed %d", kind, seed), func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) { giveBacksRun(t, kind, seed) })
@@ -377,7 +372,6 @@ func giveBacksRun(t *testing.T, kind string, seed uint64) {
 	type plan struct {
 		at, dl, cancel time.Duration // from the start; 0 for no deadline, no cancel
 		fail           bool          // the server answers 500
-		slow           time.Duration // the server takes that long to answer
 	}
 	plans := make([]plan, callers)
 	for i := range plans {
@@ -391,7 +385,7 @@ func giveBacksRun(t *testing.T, kind string, seed uint64) {
 	// The holds of WithMaxInFlight's slot, one after another.
 	type hold struct{ from, to time.Duration }
 	var holds []hold
-	if kind == "in-flight" || kind == "slot waits" {
+	if kind == "in-flight" {
 		at := time.Duration(0)
 		for {
 			at += time.Duration(rng.Int64N(int64(5 * time.Second)))
@@ -402,22 +396,6 @@ func giveBacksRun(t *testing.T, kind string, seed uint64) {
 			holds = append(holds, h)
 			at = h.to + time.Millisecond
 		}
-	}
-	if kind == "slot waits" {
-		for i := range plans {
-			p := &plans[i]
-			if rng.IntN(3) == 0 {
-				p.slow = time.Duration(rng.Int64N(int64(3 * time.Second)))
-			}
-			switch rng.IntN(4) {
-			case 0, 1:
-				p.dl = p.at + 5*time.Second + time.Duration(rng.Int64N(int64(20*time.Second)))
-			case 2: // may be refused after a wait for a slot
-				p.dl = p.at + 100*time.Millisecond + time.Duration(rng.Int64N(int64(4*time.Second)))
-			}
-		}
-	}
-	if kind == "in-flight" {
 		for i := range plans {
 			p := &plans[i]
 			if rng.IntN(2) == 0 {
@@ -459,13 +437,6 @@ func giveBacksRun(t *testing.T, kind string, seed uint64) {
 		if _, err := fmt.Sscanf(r.URL.Path, "/c/%d", &i); err != nil {
 			t.Errorf("unexpected request %s", r.URL)
 		}
-		if d := plans[i].slow; d > 0 {
-			select {
-			case <-time.After(d):
-			case <-r.Context().Done():
-				return nil, r.Context().Err()
-			}
-		}
 		code := http.StatusOK
 		if plans[i].fail {
 			code = http.StatusInternalServerError
@@ -479,12 +450,8 @@ func giveBacksRun(t *testing.T, kind string, seed uint64) {
 	switch kind {
 	case "breaker", "learned":
 		opts = append(opts, WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Second + time.Duration(rng.Int64N(int64(2*time.Second)))}))
-	case "in-flight", "slot waits":
-		slots := 1
-		if kind == "slot waits" {
-			slots = 2
-		}
-		opts = append(opts, WithMaxInFlight(slots), WithRateLimitKey(func(r *http.Request) string {
+	case "in-flight":
+		opts = append(opts, WithMaxInFlight(1), WithRateLimitKey(func(r *http.Request) string {
 			if len(r.URL.Path) > 5 && r.URL.Path[:6] == "/hold/" {
 				return "" // the holds are not paced
 			}

@@ -151,18 +151,7 @@ import (
 // A turn or token of a learned pace that Transport.ResetHost forgot is
 // spent: an attempt that waited for it takes a token of the pace learned
 // since, if any, whose bucket starts full, and one refused below gives
-// back nothing. So is the token of an attempt that then waited for a
-// slot of WithMaxInFlight: the bucket refilled to its cap while it waited,
-// and others took the tokens that came meanwhile. When it gets the slot,
-// it takes a fresh token of the pace; if there is none, it gives the slot
-// to the next waiter and waits for its turn again, then for a slot,
-// within its deadline (a slot is never held while waiting for a turn); an
-// attempt refused at the end of its wait for a slot gives its token back
-// only when the bucket kept room for it all the while, never refilling to
-// its cap (TestSlotWaitRefusedGivesBackNoStaleToken).
-// A QuotaStore's token cannot be taken back: the one taken before the
-// wait for a slot is the one the attempt is sent on
-// (TestSlotWaitTakesAFreshTurn).
+// back nothing.
 // Each attempt's announced values and local wait are given to observers
 // as Attempt.RateLimit and Attempt.LocalWait.
 //

@@ -92,30 +92,6 @@ func (p *partition) allow(now time.Time) bool {
 	return false
 }
 
-// retake takes a fresh token of p's pace at now for attempt st, which got
-// a slot of its host (WithMaxInFlight) after a wait, and reports whether
-// it did; true too when p follows no pace any more. The token st took
-// before the wait is spent: the pace's bucket refilled to its cap while
-// it waited and other attempts took the tokens that came meanwhile, so
-// that sent on it, the attempt was one more request than the pace allows
-// (given back and taken again, too: the bucket's cap absorbed it). The
-// fresh token is of the pace p follows now (see Transport.ResetHost).
-// st.paceTok is the limiter of the token taken, nil for none. p.mu is not
-// held.
-func (p *partition) retake(st *attemptState, now time.Time) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st.paceTok = nil
-	if p.lim == nil {
-		return true
-	}
-	if !p.allow(now) {
-		return false
-	}
-	st.paceTok = p.lim
-	return true
-}
-
 // tokensLeft returns the tokens of p's pace at now, those p owes
 // included (see giveBack), and the generation of its rate (see
 // partition.gen); 0 for none. p.mu is not held.
