@@ -239,11 +239,12 @@ func (s *budgetSet) now() int64 { return int64(time.Since(s.epoch) / time.Second
 // the host's answers), while a host that fails every call still costs at
 // most one retry more per budgetRefill. It runs on an answer to a budget
 // not full and on a retry, never on the answer of a host whose budget is
-// full.
+// full. Of the callers that find a budget idle at once, only the one that
+// marks it used adds what it regained.
 func (s *budgetSet) use(b *hostBudget) {
 	now := s.now()
 	used := b.used.Load()
-	if used == now {
+	if used == now || !b.used.CompareAndSwap(used, now) {
 		return
 	}
 	if add := s.idleRefill(now, used); add > 0 {
@@ -251,7 +252,6 @@ func (s *budgetSet) use(b *hostBudget) {
 			s.notFull.Add(-1)
 		}
 	}
-	b.used.Store(now)
 }
 
 // idleRefill returns the tokens a budget last used at used (coarse time)

@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -117,4 +118,37 @@ func TestHostStateShowsIdleRefill(t *testing.T) {
 			t.Errorf("budget a week after the outage: %v, want %v", got, DefaultRetryBudgetBurst)
 		}
 	})
+}
+
+// TestIdleRefillOnce: the retries a budget regains while idle are added
+// once however many of the host's calls find it idle at the same moment:
+// the first to mark it used adds them. Each caller added them before
+// (the mark was a load and a store), so a burst of concurrent retries
+// after a quiet spell could take several times what the quiet spell was
+// worth.
+func TestIdleRefillOnce(t *testing.T) {
+	s := newBudgetSet(RetryBudget{}, nil)
+	req, _ := http.NewRequest("GET", "https://api.test/", nil)
+	b := s.get(req)
+	for s.withdraw(b, false) {
+	}
+	const callers = 2
+	for round := range 2000 {
+		b.tokens.Store(0)
+		b.used.Store(s.now() - 2*int64(budgetRefill/time.Second)) // two retries regained
+		var ready atomic.Int32
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Go(func() {
+				ready.Add(1)
+				for ready.Load() < callers { // spin: the callers start together
+				}
+				s.use(b)
+			})
+		}
+		wg.Wait()
+		if got := b.tokens.Load(); got != 2*budgetUnit {
+			t.Fatalf("round %d: %d callers finding the budget idle for two refills left %v retries, want 2", round, callers, float64(got)/budgetUnit)
+		}
+	}
 }
