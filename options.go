@@ -175,8 +175,9 @@ func WithMaxRetries(n int) Option {
 // WithBackoff sets the base and the cap of the delay between attempts
 // (default 500ms and 30s): the delay before retry n (n = 0 for the first
 // retry) is min(maxDelay, base·2^n + jitter), with jitter uniform in
-// [0, base·2^n). A zero base means no delay at all (WithBackoff(0, 0)). It
-// panics if either value is negative, or if maxDelay is below a non-zero
+// [0, base·2^n). A server's Retry-After shorter than base is raised to
+// base and spread by up to 10% of it, never past maxDelay. A zero base
+// means no delay at all (WithBackoff(0, 0)). It panics if either value is negative, or if maxDelay is below a non-zero
 // base (WithBackoff(time.Second, 0) would silently mean no wait). It
 // replaces a BackOff set with WithBackOff before it, as a later WithBackOff
 // replaces it.

@@ -67,12 +67,20 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 			return 0, false, StopRetryAfterTooLong
 		}
 		// A server's wait shorter than the backoff's base (Retry-After: 0,
-		// a date past) is raised to it: no hot loop.
-		delay = max(st.retryAfter+retryAfterSpread(st.retryAfter, c.cfg.rand), c.cfg.backoffBase)
+		// a date past) is raised to it: no hot loop. It is then a
+		// backoff's wait, spread as one within the backoff's cap, so that
+		// the callers a server told 0 at once do not all come back at the
+		// base together.
+		wait := max(st.retryAfter, c.cfg.backoffBase)
+		spread := retryAfterSpread(wait, c.cfg.rand)
+		if st.retryAfter < c.cfg.backoffBase {
+			spread = min(spread, max(c.cfg.backoffMax-wait, 0))
+		}
+		delay = wait + spread
 		if !c.deadline.IsZero() && !time.Now().Add(delay).Before(c.deadline) {
 			// The spread, not the server's wait, would pass the deadline:
 			// the retry goes without it.
-			delay = max(st.retryAfter, c.cfg.backoffBase)
+			delay = wait
 		}
 	}
 	if !c.deadline.IsZero() && !time.Now().Add(delay).Before(c.deadline) {

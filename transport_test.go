@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -241,7 +242,9 @@ func TestRetryAfter(t *testing.T) {
 		{"IMF-fixdate", date(5*time.Second, http.TimeFormat), zero, nil, 0, 5 * time.Second},
 		{"RFC 850", date(6*time.Second, time.RFC850), zero, nil, 0, 6 * time.Second},
 		{"ANSI C", date(8*time.Second, time.ANSIC), zero, nil, 0, 8 * time.Second},
-		{"date in the past raised to the base", date(-time.Hour, http.TimeFormat), maxJitter, nil, 0, base},
+		{"date in the past raised to the base, spread", date(-time.Hour, http.TimeFormat), maxJitter, nil, 0, base + base/10},
+		{"raised to the base, spread within the cap", func() string { return "0" }, maxJitter, []Option{WithBackoff(base, base+base/20)}, 0, base + base/20},
+		{"raised to the base, no spread past a constant backoff", func() string { return "0" }, maxJitter, []Option{WithBackoff(base, base)}, 0, base},
 		{"negative ignored", func() string { return "-5" }, zero, nil, 0, base},
 		{"fraction ignored", func() string { return "1.5" }, zero, nil, 0, base},
 		{"garbage ignored", func() string { return "soon" }, zero, nil, 0, base},
@@ -1579,6 +1582,63 @@ func TestNoHotLoop(t *testing.T) {
 		if n := s.numCalls(); n != 64*6 {
 			t.Errorf("%d attempts in all, want 6 per call", n)
 		}
+	})
+}
+
+// TestRetryAfterZeroSpread: a Retry-After raised to the backoff's base
+// (0, a date past) gets the spread of the wait so raised, as a server's
+// own wait does: callers told 0 at once do not all come back at the base
+// together. Before, every one of them retried at exactly the base.
+func TestRetryAfterZeroSpread(t *testing.T) {
+	for _, ra := range []string{"0", "Sat, 01 Jan 1994 00:00:00 GMT"} { // synctest's clock starts in 2000
+		t.Run(ra, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &rtScript{steps: []rtStep{{status: 503, header: http.Header{"Retry-After": {ra}}}, {status: 200}}}
+				tr := New(s, WithBackoff(100*time.Millisecond, time.Second), WithoutRateLimit(), WithoutBreaker(),
+					withRand(func(n int64) int64 { return n - 1 })) // the spread at its widest: 10%
+				resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				if err != nil || resp.StatusCode != 200 {
+					t.Fatalf("RoundTrip = %v, %v; want 200", resp, err)
+				}
+				resp.Body.Close()
+				if d := s.call(1).at.Sub(s.call(0).at); d != 110*time.Millisecond {
+					t.Errorf("Retry-After %q: retried after %v, want 110ms (the base, 100ms, and its widest spread)", ra, d)
+				}
+			})
+		})
+	}
+
+	t.Run("64 callers", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := &rtScript{steps: []rtStep{{status: 503, header: http.Header{"Retry-After": {"0"}}}}}
+			var mu sync.Mutex
+			rnd := rand.New(rand.NewPCG(1, 2))
+			tr := New(s, WithBackoff(100*time.Millisecond, time.Second), WithoutRateLimit(), WithoutBreaker(), WithoutRetryBudget(),
+				WithMaxRetries(1), withRand(func(n int64) int64 { mu.Lock(); defer mu.Unlock(); return rnd.Int64N(n) }))
+			var wg sync.WaitGroup
+			for range 64 {
+				wg.Go(func() {
+					resp, _ := tr.RoundTrip(newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+					if resp != nil {
+						resp.Body.Close()
+					}
+				})
+			}
+			wg.Wait()
+			start := s.call(0).at
+			retries := map[time.Duration]bool{}
+			for i := range s.numCalls() {
+				if d := s.call(i).at.Sub(start); d > 0 {
+					if d < 100*time.Millisecond || d > 110*time.Millisecond {
+						t.Errorf("a retry %v after the first answers, want within [100ms, 110ms]", d)
+					}
+					retries[d] = true
+				}
+			}
+			if len(retries) < 32 {
+				t.Errorf("64 callers told Retry-After: 0 retried at %d distinct instants, want them spread", len(retries))
+			}
+		})
 	})
 }
 
