@@ -63,7 +63,8 @@ const (
 // URL's host.
 type RetryBudget struct {
 	// Ratio is what each answer of the host deposits, in retries: the share
-	// of retries the budget sustains (default 0.2).
+	// of retries the budget sustains (default 0.2). The budget counts in
+	// millionths of a retry: a Ratio finer than that deposits a millionth.
 	Ratio float64
 
 	// Burst is the most the budget holds, and what it starts with: the
@@ -207,7 +208,7 @@ func newBudgetSet(b RetryBudget, keyFn func(*http.Request) string) *budgetSet {
 		b.ThrottledCost = DefaultRetryBudgetThrottledCost
 	}
 	s := &budgetSet{
-		ratio:     budgetUnits(b.Ratio),
+		ratio:     max(budgetUnits(b.Ratio), 1), // a share, however small, is not nothing
 		burst:     budgetUnits(b.Burst),
 		throttled: max(budgetUnits(b.ThrottledCost), 1), // a cost, however small, is not nothing
 		keyFn:     keyFn,

@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -149,6 +150,25 @@ func TestIdleRefillOnce(t *testing.T) {
 		wg.Wait()
 		if got := b.tokens.Load(); got != 2*budgetUnit {
 			t.Fatalf("round %d: %d callers finding the budget idle for two refills left %v retries, want 2", round, callers, float64(got)/budgetUnit)
+		}
+	}
+}
+
+// TestTinyRatioDeposits: a Ratio finer than the budget's unit (a
+// millionth of a retry) deposits that unit, not nothing: a host whose
+// budget an outage spent regains its retries by its answers, however
+// slowly, as the setting says, where before only idleness refilled it.
+func TestTinyRatioDeposits(t *testing.T) {
+	for _, ratio := range []float64{1e-7, 1e-12, math.SmallestNonzeroFloat64} {
+		s := newBudgetSet(RetryBudget{Ratio: ratio, Burst: 1}, nil)
+		req, _ := http.NewRequest("GET", "https://api.test/", nil)
+		b := s.get(req)
+		if !s.withdraw(b, false) || s.withdraw(b, false) {
+			t.Fatalf("Ratio %v: a budget of Burst 1 did not hold exactly one retry", ratio)
+		}
+		s.deposit(b)
+		if got := b.tokens.Load(); got != 1 {
+			t.Errorf("Ratio %v: an answer deposited %d millionths of a retry, want 1", ratio, got)
 		}
 	}
 }
