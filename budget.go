@@ -263,8 +263,8 @@ func (s *budgetSet) idleRefill(now, used int64) int64 {
 	switch {
 	case idle <= 0:
 		return 0
-	case idle < s.burst/budgetUnit:
-		return idle * budgetUnit
+	case idle <= s.burst/budgetUnit:
+		return idle * budgetUnit // within the burst: no overflow
 	}
 	return s.burst
 }

@@ -172,3 +172,23 @@ func TestTinyRatioDeposits(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleRefillFractionalBurst: a budget with a fractional Burst regains
+// one retry per budgetRefill idle like any other, up to its burst: 1.5
+// after ten minutes gave back all 1.5.
+func TestIdleRefillFractionalBurst(t *testing.T) {
+	s := newBudgetSet(RetryBudget{Burst: 1.5}, nil)
+	req, _ := http.NewRequest("GET", "https://api.test/", nil)
+	b := s.get(req)
+	for _, c := range []struct {
+		idle int64 // in budgetRefill
+		want int64
+	}{{1, budgetUnit}, {2, 3 * budgetUnit / 2}, {1000, 3 * budgetUnit / 2}} {
+		b.tokens.Store(0)
+		b.used.Store(s.now() - c.idle*int64(budgetRefill/time.Second))
+		s.use(b)
+		if got := b.tokens.Load(); got != c.want {
+			t.Errorf("Burst 1.5, idle %d×%v: %v retries, want %v", c.idle, budgetRefill, float64(got)/budgetUnit, float64(c.want)/budgetUnit)
+		}
+	}
+}
