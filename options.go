@@ -177,10 +177,11 @@ func WithMaxRetries(n int) Option {
 // retry) is min(maxDelay, base·2^n + jitter), with jitter uniform in
 // [0, base·2^n). A server's Retry-After shorter than base is raised to
 // base and spread by up to 10% of it, never past maxDelay. A zero base
-// means no delay at all (WithBackoff(0, 0)). It panics if either value is negative, or if maxDelay is below a non-zero
-// base (WithBackoff(time.Second, 0) would silently mean no wait). It
-// replaces a BackOff set with WithBackOff before it, as a later WithBackOff
-// replaces it.
+// means no delay at all (WithBackoff(0, 0)). It panics if either value is
+// negative, or if maxDelay is below a non-zero base
+// (WithBackoff(time.Second, 0) would silently mean no wait). It replaces a
+// BackOff set with WithBackOff before it, as a later WithBackOff replaces
+// it.
 func WithBackoff(base, maxDelay time.Duration) Option {
 	mustNotBeNegative("WithBackoff base", base)
 	mustNotBeNegative("WithBackoff maxDelay", maxDelay)

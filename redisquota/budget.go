@@ -19,7 +19,9 @@ import (
 // syncs the views with Redis in the background.
 
 // budgetUnit is a token, in the fixed-point units of a budget, in memory and
-// in Redis (the resolution of the core's own budget).
+// in Redis. The core's own budget counts millionths: what a deposit or a
+// withdrawal holds finer than a unit is carried in parts (see whole and
+// Withdraw), not lost.
 const budgetUnit = 1000
 
 // budget is one host's retry budget in one member: its view of the fleet's
