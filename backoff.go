@@ -2,7 +2,6 @@ package resilient
 
 import (
 	"math/rand/v2"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -115,9 +114,10 @@ const maxRetryAfterSeconds = 1 << 32
 
 // parseRetryAfter parses a Retry-After value (RFC 9110, section 10.2.3):
 // either delay-seconds or an HTTP-date in any of the three formats that
-// http.ParseTime accepts. A date in the past yields 0; a wait past
-// maxRetryAfterSeconds, in either form, is capped to it. It reports false for an
-// empty, negative or unparseable value, which the caller ignores.
+// http.ParseTime accepts, in GMT (see parseHTTPDate). A date in the past
+// yields 0; a wait past maxRetryAfterSeconds, in either form, is capped to
+// it. It reports false for an empty, negative or unparseable value, which
+// the caller ignores.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -137,8 +137,8 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		}
 		return time.Duration(secs) * time.Second, true
 	}
-	t, err := http.ParseTime(v)
-	if err != nil {
+	t, ok := parseHTTPDate(v)
+	if !ok {
 		return 0, false
 	}
 	if d := t.Sub(now); d > 0 {

@@ -72,18 +72,41 @@ func serverWait(status int, h http.Header, cl Class, now func() time.Time) (time
 // against the response's Date. Every value is capped as Retry-After is
 // (maxRetryAfterSeconds). It reports false when none is present and well
 // formed; now is read only for a date.
+//
+// Each of these fields holds one value, and RFC 9110 says nothing of a
+// response that repeats one: of a field given on several lines, the first
+// well-formed value is read (Header.Get reads the first, well formed or
+// not), so that an empty or malformed line that a proxy adds before the
+// server's own ("Retry-After: " then "Retry-After: 30") does not hide the
+// server's wait. Only the first maxHintLines lines of each are looked at.
 func retryAfterHeader(h http.Header, now func() time.Time) (time.Duration, bool) {
 	for _, k := range [...]string{"Retry-After-Ms", "X-Ms-Retry-After-Ms"} {
-		if v := h[k]; len(v) > 0 {
-			if d, ok := parseRetryAfterMs(v[0]); ok {
+		for _, v := range firstLines(h[k]) {
+			if d, ok := parseRetryAfterMs(v); ok {
 				return d, true
 			}
 		}
 	}
-	if v := h["Retry-After"]; len(v) > 0 && v[0] != "" {
-		return retryAfterOf(v[0], h, now())
+	for _, v := range firstLines(h["Retry-After"]) {
+		if v == "" {
+			continue
+		}
+		if d, ok := retryAfterOf(v, h, now()); ok {
+			return d, true
+		}
 	}
 	return 0, false
+}
+
+// maxHintLines is how many lines of a repeated Retry-After (or
+// Retry-After-Ms) retryAfterHeader reads at most: enough for the lines a
+// proxy or two may add, and a bound on the work a response repeating the
+// field thousands of times can ask for.
+const maxHintLines = 4
+
+// firstLines returns the first maxHintLines values of v.
+func firstLines(v []string) []string {
+	return v[:min(len(v), maxHintLines)]
 }
 
 // parseRetryAfterMs reads a number of milliseconds: digits, with an optional

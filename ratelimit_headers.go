@@ -80,8 +80,8 @@ func serverSkew(h http.Header, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	d, err := http.ParseTime(v)
-	if err != nil {
+	d, ok := parseHTTPDate(v)
+	if !ok {
 		return 0
 	}
 	skew := d.Sub(now)
@@ -394,7 +394,8 @@ func parseLimit(v string) (limit int, window time.Duration, ok bool) {
 //
 //   - starts with a digit and contains 'T' or '-': an RFC 3339 time,
 //     e.g. 2026-02-17T14:00:00Z;
-//   - starts with a letter: an HTTP date, e.g. Tue, 17 Feb 2026 14:00:00 GMT;
+//   - starts with a letter: an HTTP date, e.g. Tue, 17 Feb 2026 14:00:00 GMT
+//     (in GMT: see parseHTTPDate);
 //   - a number (decimals allowed) of at least 1e11: Unix milliseconds;
 //   - a number of at least 1e8: Unix seconds;
 //   - a smaller number: seconds from now.
@@ -413,8 +414,8 @@ func parseReset(v string, now *lazyNow) (t time.Time, abs, ok bool) {
 		t, err := time.Parse(time.RFC3339, v)
 		return t, true, err == nil
 	case c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z':
-		t, err := http.ParseTime(v)
-		return t, true, err == nil
+		t, ok := parseHTTPDate(v)
+		return t, true, ok
 	}
 	f, ok := parseDecimal(v)
 	if !ok || f >= resetMax {
