@@ -525,7 +525,11 @@ func (x *attemptExtras) drawKey() string {
 // processed: a 429, a 403 refusing it over a rate limit (Throttled, as
 // GitHub's), a refused dial, a request net/http never got a connection
 // for. Every other failure of such a write is returned at once, with what
-// the server answered, and Attempt.StopReason says StopUnsafeWrite.
+// the server answered, and Attempt.StopReason says StopUnsafeWrite. Nor is
+// such a write retried when the time its call has left after the wait is
+// less than the host took to answer the last attempt (the retry's
+// answer would be lost to the deadline after it was processed): the call
+// returns that attempt's answer, and Attempt.StopReason says StopDeadline.
 func WithKeyHonoringHosts(hosts ...string) Option {
 	hs := make([]namedHost, 0, len(hosts))
 	for _, h := range hosts {

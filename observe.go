@@ -62,7 +62,9 @@ const (
 	// StopMaxAttempts: the attempt was the last one WithMaxRetries allows.
 	StopMaxAttempts StopReason = "max_attempts"
 	// StopDeadline: the wait before the next attempt would pass the call's
-	// budget (WithMaxElapsed) or the context's deadline.
+	// budget (WithMaxElapsed) or the context's deadline; for a write not
+	// resent after an ambiguous failure (see WithKeyHonoringHosts), it
+	// would leave less time than the host took to answer the attempt.
 	StopDeadline StopReason = "deadline"
 	// StopRetryAfterTooLong: the server asked for a wait longer than
 	// WithMaxRetryAfter allows.

@@ -62,6 +62,16 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 	if delay == backoff.Stop {
 		return 0, false, StopBackOff
 	}
+	// need is the time the retry must have left once its wait ends. A
+	// write the Transport could not resend after an ambiguous failure
+	// needs as long as the host took to answer this attempt: a retry cut
+	// by the deadline before its answer came may have been processed, and
+	// would end the call in a timeout where the answer it has (a 429, a
+	// refused dial) says that the write was not.
+	var need time.Duration
+	if c.write && !c.deadline.IsZero() && !st.start.IsZero() && !c.resendable() {
+		need = max(time.Since(st.start), 0)
+	}
 	if st.hasRetryAfter {
 		if st.retryAfter > c.cfg.maxRetryAfter {
 			return 0, false, StopRetryAfterTooLong
@@ -77,13 +87,14 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 			spread = min(spread, max(c.cfg.backoffMax-wait, 0))
 		}
 		delay = wait + spread
-		if !c.deadline.IsZero() && !time.Now().Add(delay).Before(c.deadline) {
-			// The spread, not the server's wait, would pass the deadline:
-			// the retry goes without it.
+		if !c.deadline.IsZero() && !time.Now().Add(delay+need).Before(c.deadline) {
+			// The spread, not the server's wait, would pass the deadline
+			// (or leave the retry less than it needs): the retry goes
+			// without it.
 			delay = wait
 		}
 	}
-	if !c.deadline.IsZero() && !time.Now().Add(delay).Before(c.deadline) {
+	if !c.deadline.IsZero() && !time.Now().Add(delay+need).Before(c.deadline) {
 		return 0, false, StopDeadline
 	}
 	if c.t.budgets != nil {

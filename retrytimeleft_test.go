@@ -1,0 +1,142 @@
+package resilient_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/resilienttest"
+)
+
+// throttleOnceLatency is how long the host of throttleOnceServer takes to answer
+// each attempt.
+const throttleOnceLatency = 20 * time.Millisecond
+
+// throttleOnceServer answers its first request with a 429 and Retry-After: 2,
+// and every later one as processed: a write is stored as it arrives, and
+// its answer comes throttleOnceLatency later, whether or not the client still
+// waits for it. Each answer takes throttleOnceLatency.
+type throttleOnceServer struct {
+	mu       sync.Mutex
+	requests int
+	stored   int
+}
+
+func (s *throttleOnceServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	s.mu.Lock()
+	s.requests++
+	first := s.requests == 1
+	if !first && r.Method == http.MethodPost {
+		s.stored++
+	}
+	s.mu.Unlock()
+	time.Sleep(throttleOnceLatency)
+	if first {
+		w.Header().Set("Retry-After", "2")
+		w.WriteHeader(http.StatusTooManyRequests)
+		return
+	}
+	if r.Method == http.MethodPost {
+		w.WriteHeader(http.StatusCreated)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *throttleOnceServer) counts() (requests, stored int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests, s.stored
+}
+
+// TestWriteRetryNeedsTimeToBeAnswered: a write to a host not known to
+// deduplicate by key, answered with a 429 and Retry-After: 2 when the
+// call's deadline (its context's, or WithMaxElapsed) is 2.001s away, is not
+// retried with the 1ms left after the wait: the host needed 20ms to answer
+// the attempt, so the retry would be processed and its answer lost, and
+// the call would end in a timeout after a stored write, which a caller
+// retrying on timeouts stores twice. The call returns the 429, as a plain
+// client would have, with StopDeadline. With enough time left, it is
+// retried; a GET, and a write to a host named by WithKeyHonoringHosts, are
+// retried in the same case as before.
+func TestWriteRetryNeedsTimeToBeAnswered(t *testing.T) {
+	short := throttleOnceLatency + 2*time.Second + time.Millisecond // 1ms left after the wait
+	long := throttleOnceLatency + 2*time.Second + time.Second       // more than the spread of the wait and an attempt
+	for _, tc := range []struct {
+		name       string
+		method     string
+		ctxTimeout time.Duration
+		opts       []resilient.Option
+		keyHonored bool
+		wantStatus int // 0: an error
+		wantReqs   int
+		wantStored int
+		wantStop   resilient.StopReason // of the first attempt
+	}{
+		{name: "POST, context deadline", method: http.MethodPost, ctxTimeout: short, wantStatus: 429, wantReqs: 1, wantStored: 0, wantStop: resilient.StopDeadline},
+		{name: "POST, WithMaxElapsed", method: http.MethodPost, opts: []resilient.Option{resilient.WithMaxElapsed(short)}, wantStatus: 429, wantReqs: 1, wantStored: 0, wantStop: resilient.StopDeadline},
+		{name: "POST, enough time", method: http.MethodPost, ctxTimeout: long, wantStatus: 201, wantReqs: 2, wantStored: 1},
+		{name: "POST, enough budget", method: http.MethodPost, opts: []resilient.Option{resilient.WithMaxElapsed(long)}, wantStatus: 201, wantReqs: 2, wantStored: 1},
+		{name: "GET", method: http.MethodGet, ctxTimeout: short, wantReqs: 2},
+		{name: "POST to a key-honoring host", method: http.MethodPost, ctxTimeout: short, keyHonored: true, wantReqs: 2, wantStored: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := &throttleOnceServer{}
+				ps := resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithHandler(srv))
+				defer ps.Close()
+				opts := tc.opts
+				if tc.keyHonored {
+					u, _ := url.Parse(ps.URL)
+					opts = append(opts, resilient.WithKeyHonoringHosts(u.Host))
+				}
+				var atts []resilient.Attempt
+				opts = append(opts, resilient.WithObserver(func(a resilient.Attempt) { atts = append(atts, a) }))
+				tr := resilient.New(ps.Transport(), opts...)
+				defer tr.CloseIdleConnections()
+				ctx := context.Background()
+				if tc.ctxTimeout > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tc.ctxTimeout)
+					defer cancel()
+				}
+				var body io.Reader
+				if tc.method == http.MethodPost {
+					body = strings.NewReader(`{"content":"hello"}`)
+				}
+				req, err := http.NewRequestWithContext(ctx, tc.method, ps.URL+"/v1/posts", body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp, err := tr.RoundTrip(req)
+				status := 0
+				if err == nil {
+					status = resp.StatusCode
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				time.Sleep(time.Second) // until the host's handlers are done
+				reqs, stored := srv.counts()
+				if status != tc.wantStatus || reqs != tc.wantReqs || stored != tc.wantStored {
+					t.Errorf("%s: %d, %v after %d requests, %d stored; want %d after %d, %d stored",
+						tc.name, status, err, reqs, stored, tc.wantStatus, tc.wantReqs, tc.wantStored)
+				}
+				if tc.wantStatus == 0 && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, resilient.ErrAttemptTimeout) {
+					t.Errorf("%s: %v; want the deadline's error", tc.name, err)
+				}
+				if len(atts) == 0 || atts[0].StopReason != tc.wantStop {
+					t.Errorf("%s: attempts observed %+v; want the first's stop reason %q", tc.name, atts, tc.wantStop)
+				}
+			})
+		})
+	}
+}
