@@ -71,7 +71,7 @@ func serverWait(status int, h http.Header, cl Class, now func() time.Time) (time
 // SDKs read them first, else Retry-After, in seconds or as an HTTP date read
 // against the response's Date. Every value is capped as Retry-After is
 // (maxRetryAfterSeconds). It reports false when none is present and well
-// formed; now is read only for a date.
+// formed; now is read only for a Retry-After line.
 //
 // Each of these fields holds one value, and RFC 9110 says nothing of a
 // response that repeats one: of a field given on several lines, the first

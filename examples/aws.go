@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/restjson"
@@ -92,8 +93,11 @@ func awsRedirect(req *http.Request, via []*http.Request) error {
 // without that bound, a 503 whose body hung held it for as long as the
 // caller's context lived, and the host's other calls waited behind it.
 func awsThrottled(resp *http.Response, _ *resilient.APIError, _ error, def resilient.Class) resilient.Class {
-	if resp == nil || resp.StatusCode < 500 || def != resilient.Transient || resp.Header.Get("Retry-After") != "" {
-		return def // a Retry-After is a 503's, which pauses no later call past WithMaxRetryAfter
+	if resp == nil || resp.StatusCode < 500 || def != resilient.Transient ||
+		slices.ContainsFunc(resp.Header.Values("Retry-After"), func(v string) bool { return v != "" }) {
+		// A Retry-After is a 503's, which pauses no later call past
+		// WithMaxRetryAfter; resilient reads one after an empty line too.
+		return def
 	}
 	code := resp.Header.Get("X-Amzn-Errortype")
 	if code == "" && resp.Body != http.NoBody {

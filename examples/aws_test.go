@@ -447,13 +447,21 @@ func TestAWSThrottledGivesBodyBack(t *testing.T) {
 // proxy's might) keeps the default decision, a 503's, which holds no later
 // call: taken for Throttled, its Retry-After paused the host as a 429's
 // does, and the 5 calls after it failed at once with ErrRateLimited, where
-// the SDK alone sent them and they succeeded.
+// the SDK alone sent them and they succeeded. A Retry-After after an empty
+// line, which resilient reads (see its README's bounds), is one too: the
+// recipe, reading the first line only, took that throttle for Throttled.
 func TestAWSThrottleWithRetryAfterHoldsNoCall(t *testing.T) {
+	for _, ra := range [][]string{{"120"}, {"", "120"}} {
+		t.Run(strings.Join(ra, ","), func(t *testing.T) { throttleWithRetryAfterHoldsNoCall(t, ra) })
+	}
+}
+
+func throttleWithRetryAfterHoldsNoCall(t *testing.T, ra []string) {
 	synctest.Test(t, func(t *testing.T) {
 		var n int
 		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if n++; n == 1 {
-				w.Header().Set("Retry-After", "120")
+				w.Header()["Retry-After"] = ra
 				awsThrottles[0].fault(w, r) // S3's SlowDown
 				return
 			}
