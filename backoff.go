@@ -38,7 +38,10 @@ var _ backoff.BackOff = (*expBackoff)(nil)
 //
 // A delay of backoff.Stop ends the call's retries (Attempt.StopReason says
 // StopBackOff); WithMaxRetries, WithMaxElapsed, Retry-After (which replaces
-// the delay) and the retry budget apply as with the default schedule. A nil
+// the delay) and the retry budget apply as with the default schedule. A
+// Retry-After shorter than WithBackoff's base (500ms unless set) is raised
+// to that base, not to newBackOff's delays, and spread within WithBackoff's
+// cap: a BackOff of 10ms waits 500ms to 550ms after "Retry-After: 0". A nil
 // newBackOff restores the default schedule, and so does a later WithBackoff
 // (given to New after it, or to WithCallOptions for one call).
 func WithBackOff(newBackOff func() backoff.BackOff) Option {
