@@ -245,3 +245,36 @@ func TestWithBackOff(t *testing.T) {
 		}
 	})
 }
+
+// TestBackOffShortRetryAfterRaisedToBase: under a BackOff of the caller's,
+// a Retry-After shorter than WithBackoff's base is raised to that base and
+// spread within its cap, as WithBackOff's doc says: a BackOff of 10ms waits
+// 550ms after "Retry-After: 0" with the spread at its widest, and a later
+// WithBackoff's base and cap rule alike.
+func TestBackOffShortRetryAfterRaisedToBase(t *testing.T) {
+	newBO := func() backoff.BackOff { return backoff.NewConstantBackOff(10 * time.Millisecond) }
+	widest := withRand(func(n int64) int64 { return n - 1 })
+	for _, c := range []struct {
+		name string
+		opts []Option
+		want time.Duration
+	}{
+		{"default base", []Option{WithBackOff(newBO)}, 550 * time.Millisecond},
+		{"WithBackoff's base and cap", []Option{WithBackoff(time.Second, 1050*time.Millisecond), WithBackOff(newBO)}, 1050 * time.Millisecond},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &rtScript{steps: []rtStep{{status: 503, header: http.Header{"Retry-After": {"0"}}}, {status: 200}}}
+				resp, err := roundTrip(t, New(s, append(c.opts, widest, WithoutRateLimit(), WithoutBreaker())...),
+					newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if d := s.call(1).at.Sub(s.call(0).at); d != c.want {
+					t.Errorf("delay %v, want %v", d, c.want)
+				}
+			})
+		})
+	}
+}
