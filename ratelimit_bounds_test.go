@@ -391,6 +391,12 @@ func TestServerSkew(t *testing.T) {
 		{"Tue, 17 Feb 2026 13:59:59 GMT", 0}, // 1.7s behind
 		{"Tue, 17 Feb 2026 14:03:00 GMT", 3*time.Minute - 700*time.Millisecond},
 		{"Tue, 17 Feb 2026 13:57:00 GMT", -3*time.Minute - 700*time.Millisecond},
+		// A clock stopped at the epoch is still read against its Date; one
+		// centuries away is not believed: its skew saturated, and
+		// negating it overflowed.
+		{"Thu, 01 Jan 1970 00:00:00 GMT", time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC).Sub(now)},
+		{"Mon, 01 Jan 1601 00:00:00 GMT", 0},
+		{"Fri, 31 Dec 9999 23:59:59 GMT", 0},
 	} {
 		h := http.Header{}
 		if tc.date != "" {

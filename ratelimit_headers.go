@@ -74,7 +74,9 @@ func servedByCache(h http.Header) bool {
 // the Date is within dateTolerance of now. A time the server announces, less
 // the skew, is the local time it means: a server three minutes ahead that
 // asks for a pause until its Date plus ten seconds is asking for ten
-// seconds.
+// seconds. A Date as far as maxRetryAfterSeconds (136 years) or more from
+// now is not believed either: a skew so large only saturates (a Duration
+// spans 292 years), and its negation overflowed.
 func serverSkew(h http.Header, now time.Time) time.Duration {
 	v := headerValue(h, "Date")
 	if v == "" {
@@ -85,7 +87,7 @@ func serverSkew(h http.Header, now time.Time) time.Duration {
 		return 0
 	}
 	skew := d.Sub(now)
-	if skew > -dateTolerance && skew < dateTolerance {
+	if skew > -dateTolerance && skew < dateTolerance || skew.Abs() >= maxRetryAfterSeconds*time.Second {
 		return 0
 	}
 	return skew
