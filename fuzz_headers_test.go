@@ -115,6 +115,7 @@ func FuzzRetryHints(f *testing.F) {
 		{"0", "", "0", "", "0", ""},
 		{"1.", ".5", "", "", "1771336799", ""},
 		{"", "", "", "garbage", "30", ""},
+		{"x\n1500", "", "\nsoon\n30\n5", "", "", ""},
 	} {
 		f.Add(s[0], s[1], s[2], s[3], s[4], s[5])
 	}
@@ -126,7 +127,7 @@ func FuzzRetryHints(f *testing.F) {
 		for k, v := range map[string]string{"Retry-After-Ms": ms, "X-Ms-Retry-After-Ms": xms,
 			"Retry-After": ra, "Date": date, "X-Ratelimit-Reset": reset, "X-Should-Retry": should} {
 			if v != "" {
-				h[k] = []string{v}
+				h[k] = strings.Split(v, "\n") // a field repeated on several lines
 			}
 		}
 		d, ok := retryAfterHeader(h, clock)
