@@ -14,7 +14,7 @@ import (
 type attemptState struct {
 	number      int // 1 for the first attempt
 	maxAttempts int
-	deadline    time.Time // the end of the call's budget (context or WithMaxElapsed); zero for none
+	deadline    time.Time // when the attempt must start at the latest: the end of the call's budget (context or WithMaxElapsed), earlier by what a write retry needs (see call.decide); zero for none
 	budget      time.Time // the end of WithMaxElapsed's budget alone; zero for none
 	ctxDeadline time.Time // the deadline of the attempt's context, as the retry loop read it; zero for none
 	hedge       int       // 0 for an attempt; for a hedged copy, its number: n for the n-th sent, once it reaches the base (see hedgeRun.wire)

@@ -39,12 +39,14 @@ import (
 // An attempt that finds its host full waits for a slot, first come first
 // served, no longer than its deadline: the earliest of its attempt timeout
 // (WithAttemptTimeout), the end of the call's budget (WithMaxElapsed) and
-// the context's deadline. Once it has its slot, its attempt timeout starts
-// again, as after the rate limiter's wait: the server gets the whole of it
-// to answer, and a wait behind the host's other callers is not taken for
-// the host's slowness (its breaker would count the timeout as a failure,
-// and open for a healthy host); the budget and the context's deadline still
-// bound the attempt, the wait included. A context canceled ends the wait
+// the context's deadline (for the retry of a write that needs time to be
+// answered, that much earlier: see WithKeyHonoringHosts). Once it has its
+// slot, its attempt timeout starts again, as after the rate limiter's
+// wait: the server gets the whole of it to answer, and a wait behind the
+// host's other callers is not taken for the host's slowness (its breaker
+// would count the timeout as a failure, and open for a healthy host); the
+// budget and the context's deadline still bound the attempt, the wait
+// included. A context canceled ends the wait
 // with the context's error, and so does the request's deprecated Cancel
 // channel once closed. An attempt still waiting at its deadline, or whose
 // deadline has passed when it would start waiting, fails with an error wrapping ErrTooManyInFlight, naming the host

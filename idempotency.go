@@ -530,6 +530,8 @@ func (x *attemptExtras) drawKey() string {
 // less than the host took to answer the last attempt (the retry's
 // answer would be lost to the deadline after it was processed): the call
 // returns that attempt's answer, and Attempt.StopReason says StopDeadline.
+// The rate limiter and WithMaxInFlight hold its retry no later than that
+// before the deadline either: refused then, the call returns that answer.
 func WithKeyHonoringHosts(hosts ...string) Option {
 	hs := make([]namedHost, 0, len(hosts))
 	for _, h := range hosts {

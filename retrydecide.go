@@ -15,6 +15,7 @@ import (
 // decide returns whether attempt n is followed by another and the wait
 // before it, or why not when the attempt's outcome was retryable.
 func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response, err error, body *replayBody) (time.Duration, bool, StopReason) {
+	c.need = 0
 	if st.class == Success {
 		return 0, false, "" // nothing below retries a success
 	}
@@ -67,11 +68,14 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 	// needs as long as the host took to answer this attempt: a retry cut
 	// by the deadline before its answer came may have been processed, and
 	// would end the call in a timeout where the answer it has (a 429, a
-	// refused dial) says that the write was not.
+	// refused dial) says that the write was not. The retry's own waits
+	// below the loop (the rate limiter's, a slot's of WithMaxInFlight)
+	// end that much before the deadline too (see c.need).
 	var need time.Duration
 	if c.write && !c.deadline.IsZero() && !st.start.IsZero() && !c.resendable() {
 		need = max(time.Since(st.start), 0)
 	}
+	c.need = need
 	if st.hasRetryAfter {
 		if st.retryAfter > c.cfg.maxRetryAfter {
 			return 0, false, StopRetryAfterTooLong
@@ -121,7 +125,7 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 		c.forecast = true
 		return 0, true, ""
 	}
-	if c.t.rl != nil && !errors.Is(err, ErrRateLimited) && c.t.rl.refusesAfter(c.req, delay, c.deadline, c.cfg.maxRetryAfter) {
+	if c.t.rl != nil && !errors.Is(err, ErrRateLimited) && c.t.rl.refusesAfter(c.req, delay, c.startBy(), c.cfg.maxRetryAfter) {
 		// The same for the host's pause (another call's 429): it will
 		// still hold past the call's deadline, or longer than the call
 		// waits for, when the wait ends, and the rate limiter would
@@ -130,6 +134,15 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 		return 0, true, ""
 	}
 	return delay, true, ""
+}
+
+// startBy returns when the call's next attempt must start at the latest:
+// its deadline, earlier by what it needs (see decide); zero for none.
+func (c *call) startBy() time.Time {
+	if c.need > 0 {
+		return c.deadline.Add(-c.need)
+	}
+	return c.deadline
 }
 
 // giveBackRetry gives back to the host's retry budget what decide took for

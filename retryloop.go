@@ -390,7 +390,7 @@ func (c *call) hedged(n int, areq *http.Request, st *attemptState) (*http.Respon
 // would build the whole state and copy it.
 func (c *call) beginAttempt(st *attemptState, n, maxAttempts int, start time.Time) {
 	st.number, st.maxAttempts, st.start = n, maxAttempts, start
-	st.deadline, st.budget, st.ctxDeadline = c.deadline, c.budget, c.ctxDeadline
+	st.deadline, st.budget, st.ctxDeadline = c.startBy(), c.budget, c.ctxDeadline
 	st.callCfg, st.resends, st.lost = c.cfg, c.sent, c.lost
 	st.rate = RateLimitInfo{Limit: -1, Remaining: -1}
 }
@@ -428,6 +428,10 @@ type call struct {
 	capture     *captureBody // the request body's capture, when it has no GetBody; nil for none
 	bo          backoff.BackOff
 	hb          *hostBudget // the host's retry budget, once looked up
+	// need is what the call's next attempt must have left of it when it
+	// starts (see decide): the rate limiter and WithMaxInFlight hold it
+	// no later than that before its deadline. Zero for none.
+	need time.Duration
 	// paid says that decide took the next attempt's cost from hb, as a
 	// throttled retry when paidThrottled: given back if it is not sent,
 	// or refused by a layer of the chain and not retried. forecast says

@@ -12,6 +12,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/resilienthttp/resilient"
 	"github.com/resilienthttp/resilient/resilienttest"
 )
@@ -135,6 +137,81 @@ func TestWriteRetryNeedsTimeToBeAnswered(t *testing.T) {
 				}
 				if len(atts) == 0 || atts[0].StopReason != tc.wantStop {
 					t.Errorf("%s: attempts observed %+v; want the first's stop reason %q", tc.name, atts, tc.wantStop)
+				}
+			})
+		})
+	}
+}
+
+// TestWriteRetryNeedsTimeAfterLocalWaits: the time a write retried as
+// TestWriteRetryNeedsTimeToBeAnswered says needs is left to it after the
+// waits below the retry loop too. Its retry, held past the loop's wait by
+// the caller's pace (WithRateLimit) or for a slot another call holds
+// (WithMaxInFlight) until 10ms before the deadline, is refused then rather
+// than sent with less time than the host took to answer (20ms): processed
+// and its answer lost, the call ended in a timeout after a stored write.
+// The call returns the 429. With 40ms left, the retry goes.
+func TestWriteRetryNeedsTimeAfterLocalWaits(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		slot       bool // else the pace
+		timeout    time.Duration
+		wantStatus int
+		wantReqs   int
+		wantStored int
+	}{
+		{name: "pace, 10ms left", timeout: 3*time.Second + 10*time.Millisecond, wantStatus: 429, wantReqs: 1},
+		{name: "pace, 40ms left", timeout: 3*time.Second + 40*time.Millisecond, wantStatus: 201, wantReqs: 2, wantStored: 1},
+		{name: "slot, 10ms left", slot: true, timeout: 3*time.Second + 10*time.Millisecond, wantStatus: 429, wantReqs: 1},
+		{name: "slot, 40ms left", slot: true, timeout: 3*time.Second + 40*time.Millisecond, wantStatus: 201, wantReqs: 2, wantStored: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := &throttleOnceServer{}
+				h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path == "/slow" {
+						time.Sleep(2 * time.Second) // holds the host's one slot until 3s
+						return
+					}
+					srv.ServeHTTP(w, r)
+				})
+				ps := resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithHandler(h))
+				defer ps.Close()
+				opt := resilient.WithRateLimit(rate.Every(3*time.Second), 1) // the retry's turn at 3s
+				if tc.slot {
+					opt = resilient.WithMaxInFlight(1)
+				}
+				tr := resilient.New(ps.Transport(), opt)
+				defer tr.CloseIdleConnections()
+				var wg sync.WaitGroup
+				defer wg.Wait()
+				if tc.slot {
+					wg.Go(func() {
+						time.Sleep(time.Second) // while the write waits for its retry
+						req, _ := http.NewRequest(http.MethodGet, ps.URL+"/slow", nil)
+						if resp, err := tr.RoundTrip(req); err == nil {
+							resp.Body.Close()
+						}
+					})
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), tc.timeout)
+				defer cancel()
+				req, err := http.NewRequestWithContext(ctx, http.MethodPost, ps.URL+"/v1/posts", strings.NewReader(`{"content":"hello"}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp, err := tr.RoundTrip(req)
+				status := 0
+				if err == nil {
+					status = resp.StatusCode
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				time.Sleep(5 * time.Second) // until the host's handlers are done
+				reqs, stored := srv.counts()
+				if status != tc.wantStatus || reqs != tc.wantReqs || stored != tc.wantStored {
+					t.Errorf("%s: %d, %v after %d requests, %d stored; want %d after %d, %d stored",
+						tc.name, status, err, reqs, stored, tc.wantStatus, tc.wantReqs, tc.wantStored)
 				}
 			})
 		})
