@@ -60,6 +60,28 @@ func (s *throttleOnceServer) counts() (requests, stored int) {
 	return s.requests, s.stored
 }
 
+// check sends req through tr, reads and closes its answer, waits settle
+// (fake time) for the host's handlers to end, and reports an error unless
+// the call returned wantStatus (0: an error) after wantReqs requests and
+// wantStored stored writes. It returns the call's error.
+func (s *throttleOnceServer) check(t *testing.T, tr http.RoundTripper, req *http.Request, settle time.Duration, name string, wantStatus, wantReqs, wantStored int) error {
+	t.Helper()
+	resp, err := tr.RoundTrip(req)
+	status := 0
+	if err == nil {
+		status = resp.StatusCode
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	time.Sleep(settle)
+	reqs, stored := s.counts()
+	if status != wantStatus || reqs != wantReqs || stored != wantStored {
+		t.Errorf("%s: %d, %v after %d requests, %d stored; want %d after %d, %d stored",
+			name, status, err, reqs, stored, wantStatus, wantReqs, wantStored)
+	}
+	return err
+}
+
 // TestWriteRetryNeedsTimeToBeAnswered: a write to a host not known to
 // deduplicate by key, answered with a 429 and Retry-After: 2 when the
 // call's deadline (its context's, or WithMaxElapsed) is 2.001s away, is not
@@ -119,19 +141,7 @@ func TestWriteRetryNeedsTimeToBeAnswered(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				resp, err := tr.RoundTrip(req)
-				status := 0
-				if err == nil {
-					status = resp.StatusCode
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-				time.Sleep(time.Second) // until the host's handlers are done
-				reqs, stored := srv.counts()
-				if status != tc.wantStatus || reqs != tc.wantReqs || stored != tc.wantStored {
-					t.Errorf("%s: %d, %v after %d requests, %d stored; want %d after %d, %d stored",
-						tc.name, status, err, reqs, stored, tc.wantStatus, tc.wantReqs, tc.wantStored)
-				}
+				err = srv.check(t, tr, req, time.Second, tc.name, tc.wantStatus, tc.wantReqs, tc.wantStored)
 				if tc.wantStatus == 0 && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, resilient.ErrAttemptTimeout) {
 					t.Errorf("%s: %v; want the deadline's error", tc.name, err)
 				}
@@ -200,19 +210,7 @@ func TestWriteRetryNeedsTimeAfterLocalWaits(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				resp, err := tr.RoundTrip(req)
-				status := 0
-				if err == nil {
-					status = resp.StatusCode
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-				time.Sleep(5 * time.Second) // until the host's handlers are done
-				reqs, stored := srv.counts()
-				if status != tc.wantStatus || reqs != tc.wantReqs || stored != tc.wantStored {
-					t.Errorf("%s: %d, %v after %d requests, %d stored; want %d after %d, %d stored",
-						tc.name, status, err, reqs, stored, tc.wantStatus, tc.wantReqs, tc.wantStored)
-				}
+				srv.check(t, tr, req, 5*time.Second, tc.name, tc.wantStatus, tc.wantReqs, tc.wantStored)
 			})
 		})
 	}
