@@ -63,14 +63,14 @@ import (
 //
 // With a rate limit (WithRateLimit, or a pace learned from the server),
 // an attempt takes its token of the pace before it waits for a slot. One
-// refused at the end of that wait gives the token back only when the
-// bucket kept room for it all the while; otherwise the bucket's cap
-// absorbed it meanwhile, and given back it was one request more than the
-// pace allows. One given a slot is sent on that token: after a slow spell
-// that held every slot, the calls queued behind it may reach the host
-// faster than the pace (a known limit: taking a fresh token with the slot,
-// without holding the slot for a turn, starved queued callers under
-// steady contention).
+// refused at the end of that wait, or whose caller gives up during it,
+// gives the token back only when the bucket kept room for it all the
+// while; otherwise the bucket's cap absorbed it meanwhile, and given back
+// it was one request more than the pace allows. One given a slot is sent
+// on that token: after a slow spell that held every slot, the calls queued
+// behind it may reach the host faster than the pace (a known limit: taking
+// a fresh token with the slot, without holding the slot for a turn,
+// starved queued callers under steady contention).
 //
 // A hedged copy (see WithHedging) takes a slot like any attempt, but never
 // waits for one: a copy that finds no free slot is not sent, and gives back
@@ -263,9 +263,10 @@ func (b *bulkhead) acquire(req *http.Request, st *attemptState) (*hostSlots, err
 			// included.
 			st.slotWait = waited
 		}
-		if queued && st != nil && st.paceTok != nil && errors.Is(err, ErrTooManyInFlight) {
-			// Refused after a wait: the token of the pace taken before
-			// it is given back only while it is still worth one (see
+		if queued && st != nil && st.paceTok != nil && err != nil {
+			// Refused after a wait, or its caller gave up: the token of
+			// the pace taken before it, never sent on, is given back
+			// only while it is still worth one (see
 			// partition.giveBackStale), not by the rate limiter.
 			st.pace.giveBackStale(st.paceTok, left, gen, w0, now)
 			st.paceTok = nil

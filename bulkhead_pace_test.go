@@ -1,8 +1,10 @@
 package resilient
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -57,6 +59,62 @@ func TestSlotWaitRefusedGivesBackNoStaleToken(t *testing.T) {
 		sends := log.times()
 		if len(sends) != 3 {
 			t.Fatalf("the calls were sent at %v, want 3 of them", offsets(sends, start))
+		}
+		if v := passedPace(sends, 1, 2, start); v != "" {
+			t.Errorf("%s (sent at %v)", v, offsets(sends, start))
+		}
+	})
+}
+
+// TestSlotWaitCanceledGivesBackItsToken checks that an attempt whose
+// caller gives up while it waits for a slot of WithMaxInFlight gives back
+// its token of the pace (one a second, burst 2), as one refused at the end
+// of the wait does, and as a wait canceled in the rate limiter gives back
+// its turn: nothing was sent on it. It took the bucket's second token at
+// 1ms, when the first was spent, and its wait was canceled at 500ms; kept,
+// it held the next call, to another host paced as one, until 1s. The
+// calls go to hosts of their own (their slots apart), paced as one by
+// WithRateLimitKey.
+func TestSlotWaitCanceledGivesBackItsToken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var log sendLog
+		release := make(chan struct{})
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.URL.Path == "/hold" {
+				<-release
+			} else {
+				log.add(time.Now())
+			}
+			return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+		})
+		tr := New(base, WithMaxRetries(0), WithMaxInFlight(1), WithRateLimit(1, 2), WithRateLimitKey(func(r *http.Request) string {
+			if r.URL.Path == "/hold" {
+				return "" // not paced
+			}
+			return "api"
+		}))
+		start := time.Now()
+		var wg sync.WaitGroup
+		callAt(t, &wg, tr, "https://a.test/hold", 0, 0, nil) // holds a.test's slot
+		callAt(t, &wg, tr, "https://b.test/first", 0, 0, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		wg.Go(func() {
+			time.Sleep(time.Millisecond)
+			if _, err := tr.RoundTrip(newRequest(t, ctx, "GET", "https://a.test/c", nil)); !errors.Is(err, context.Canceled) {
+				t.Errorf("the call that waited for a.test's slot: err = %v, want context.Canceled", err)
+			}
+		})
+		time.Sleep(500 * time.Millisecond)
+		cancel()
+		synctest.Wait()
+		if _, err := getIn(t, tr, context.Background(), "https://c.test/d"); err != nil {
+			t.Fatal(err)
+		}
+		close(release)
+		wg.Wait()
+		sends := log.times()
+		if got, want := offsets(sends, start), []time.Duration{0, 500 * time.Millisecond}; !slices.Equal(got, want) {
+			t.Errorf("sent at %v, want %v: the canceled wait's token given back", got, want)
 		}
 		if v := passedPace(sends, 1, 2, start); v != "" {
 			t.Errorf("%s (sent at %v)", v, offsets(sends, start))
