@@ -117,6 +117,10 @@ type breakerSet struct {
 	table        hostTable[breakerKey, breakerEntry] // aliases included; written under mu
 	closed, open entryList
 	lastSweep    int64
+	// opening is closed when a breaker opens, for the attempts that wait
+	// for their turn of the rate limiter's pace (see opened); nil when
+	// none waits. Guarded by mu.
+	opening chan struct{}
 
 	observers []func(BreakerChange)
 	logger    *slog.Logger
@@ -265,6 +269,20 @@ func (s *breakerSet) openFor(req *http.Request, d time.Duration) bool {
 	}
 	m := e.m.Load()
 	return m != nil && int64(d) < m.openedAt.Load()+int64(s.timeout)-s.now()
+}
+
+// opened returns a channel closed once a breaker of the set opens, any
+// host's: an attempt that waits for its turn of the pace takes it before it
+// reads its breaker (see openFor), and reads it again once woken, so that
+// it stops waiting for a turn its breaker will refuse (see
+// rateLimiter.acquire). Only waiting attempts make one.
+func (s *breakerSet) opened() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opening == nil {
+		s.opening = make(chan struct{})
+	}
+	return s.opening
 }
 
 // now returns the monotonic time since the set's epoch, in nanoseconds.

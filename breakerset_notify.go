@@ -36,6 +36,10 @@ func (s *breakerSet) changed(e *breakerEntry, to gobreaker.State) {
 	// calling into gobreaker, so the order is safe.
 	s.mu.Lock()
 	s.place(e, since)
+	if to == gobreaker.StateOpen && s.opening != nil {
+		close(s.opening) // wakes the turns waited for (see opened)
+		s.opening = nil
+	}
 	s.mu.Unlock()
 	s.tell(e, to, now)
 }

@@ -92,7 +92,8 @@ func newRateLimiter(c *config) *rateLimiter {
 // An attempt whose breaker is open past the end of a pause, a spent
 // quota's wait, its turn of the pace or its wait for the store's token
 // does not wait: it goes on at once to the breaker, which refuses it (see
-// skipWait).
+// skipWait). One waiting for its turn of the pace when its breaker opens,
+// past that turn, gives the turn back and goes on to the breaker then.
 //
 // hedged says that the attempt is a hedged copy (see WithHedging): it
 // never waits for a token of the partition's pace, which it could not
@@ -320,17 +321,29 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			return p, now.Sub(start), nil, rl.refuse(p, d, "past the call's deadline")
 		}
 		p.mu.Unlock()
-		if rl.skipWait(req, p, d) {
-			p.mu.Lock()
-			p.cancelTurn(tn, time.Now())
-			p.mu.Unlock()
-			return p, now.Sub(start), nil, nil
-		}
-		if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, nil, nil, nil); err != nil {
-			p.mu.Lock()
-			p.cancelTurn(tn, time.Now())
-			p.mu.Unlock()
-			return p, time.Since(start), nil, err
+		for d > 0 {
+			// A breaker that opens while the attempt waits wakes it
+			// (taken before skipWait reads it): when its own will
+			// refuse it at its turn, it gives the turn back and goes
+			// on to it at once, as it would have before it waited.
+			var opened <-chan struct{}
+			if rl.breakers != nil {
+				opened = rl.breakers.opened()
+			}
+			if rl.skipWait(req, p, d) {
+				p.mu.Lock()
+				p.cancelTurn(tn, now)
+				p.mu.Unlock()
+				return p, now.Sub(start), nil, nil
+			}
+			if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, opened, nil, nil); err != nil {
+				p.mu.Lock()
+				p.cancelTurn(tn, time.Now())
+				p.mu.Unlock()
+				return p, time.Since(start), nil, err
+			}
+			now = time.Now()
+			d = tn.delay(now)
 		}
 		paced, tok = true, tn.lim
 	}
