@@ -32,9 +32,11 @@ import (
 // TestHedgingNoWaitForSpentQuota), its breaker is not closed, or it has no slot free
 // (WithMaxInFlight) or no token of its pace (WithRateLimit) at once (a
 // copy never waits for either), nor while a QuotaStore paces the quota the
-// host announced (a store's token is never given back: each copy that lost
-// would cost the fleet one), nor for a call allowed no retry
-// (WithMaxRetries(0)), which is one request, nor once the caller gave up
+// host announced, to this Transport or to another member of the fleet (the
+// store made an attempt wait for its token, or had none: a copy the store
+// first answers so is refused at once), for a store's token is never
+// given back: each copy that lost would cost the fleet one; nor for a call
+// allowed no retry (WithMaxRetries(0)), which is one request, nor once the caller gave up
 // on the call or its deadline (the context's, WithMaxElapsed's) passed,
 // whether or not the attempt has returned yet. A copy that never reaches the
 // wire (refused by the rate limiter, the breaker or the limit of attempts

@@ -3,9 +3,12 @@ package resilient
 import (
 	"context"
 	"net/http"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/resilienthttp/resilient/resilienttest"
 )
@@ -90,6 +93,43 @@ func TestHedgingNoWaitForSpentQuota(t *testing.T) {
 		<-done
 		if n := rt.count(); n != 2 {
 			t.Errorf("%d requests, want 2: no copy while the quota is spent", n)
+		}
+	})
+}
+
+// TestHedgingTakesNoTokenOfAQuotaAnotherMemberLearned: a hedged copy takes
+// no token of a QuotaStore that paces a quota another member of the fleet
+// heard announced, though this Transport has heard none yet (its partition
+// made by its static WithRateLimit). Before, the copy asked the store,
+// waited for the token it held for it, and threw it away when the attempt
+// answered: two calls of 300ms to a host the fleet paces at one a second,
+// its token spent by another member, hedged at 100ms, took 4 tokens of
+// the store and answered at 1.3s and 3.3s instead of 1.3s and 2.3s.
+func TestHedgingTakesNoTokenOfAQuotaAnotherMemberLearned(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &latencyRT{latency: func(int) time.Duration { return 300 * time.Millisecond }}
+		fleet := rate.NewLimiter(1, 1)
+		fleet.Allow() // another member spent the token of this second
+		part := &memPart{lim: fleet}
+		store := &memQuota{parts: map[string]*memPart{"http://api.test reads": part}}
+		tr := New(rt, WithRateLimit(100, 10), WithQuotaStore(store), WithHedging(Hedging{Delay: 100 * time.Millisecond}))
+		start := time.Now()
+		var answered []time.Duration
+		hedges := 0
+		for range 2 {
+			var r Report
+			resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			answered = append(answered, time.Since(start))
+			hedges += r.Hedges
+		}
+		time.Sleep(time.Minute) // the copies end
+		want := []time.Duration{1300 * time.Millisecond, 2300 * time.Millisecond}
+		if !slices.Equal(answered, want) || part.takes != 2 || hedges != 0 || rt.count() != 2 {
+			t.Errorf("answered at %v with %d hedges, %d requests, %d tokens of the store; want %v, 0, 2 and 2", answered, hedges, rt.count(), part.takes, want)
 		}
 	})
 }

@@ -213,8 +213,9 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			// pace allows, whose bucket starts full.
 			paced, tok = false, nil
 		}
-		if hedged && p.quota != nil && !p.handedOver && p.limit > 0 {
-			// The store paces the quota the host announced: its token
+		if hedged && p.quota != nil && !p.handedOver && (p.limit > 0 || p.storePaces) {
+			// The store paces the quota the host announced (to this
+			// Transport, or to another member of the fleet): its token
 			// cannot be given back, and a copy would throw it away
 			// once another copy answers first.
 			p.mu.Unlock()
@@ -237,6 +238,17 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 		if paced || may || p.lim == nil {
 			if asks {
 				d, ok, retry := p.take(now, startBy(ctx, budget))
+				if d > 0 || !ok {
+					p.storePaces = true
+					if hedged {
+						// The store paces a quota another member
+						// heard announced: a copy waits for none of
+						// its tokens, which it would throw away once
+						// another copy answers first.
+						p.mu.Unlock()
+						return p, now.Sub(start), nil, fmt.Errorf("%w: %s: a hedged copy takes no token of the shared quota", ErrRateLimited, p.key)
+					}
+				}
 				if (d > 0 || !ok) && rl.openPast(req, max(d, minQuotaRetry)) {
 					// The breaker refuses the attempt when the store's
 					// wait ends: it goes on to the breaker at once, as

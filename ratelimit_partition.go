@@ -120,6 +120,12 @@ type partition struct {
 	// still sent to p do not spend it, and p takes none of its tokens
 	// until p learns a quota again. Guarded by mu.
 	handedOver bool
+	// storePaces is set once the store made an attempt of p wait for a
+	// token, or had none for it: it paces a quota the fleet learned,
+	// which p may not have heard announced itself (another member did).
+	// A hedged copy takes no token of it then (see acquire). Guarded by
+	// mu.
+	storePaces bool
 }
 
 func (p *partition) links() *listNode[partition] { return &p.listNode }
