@@ -90,6 +90,23 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 	return out, a.end
 }
 
+// statusErrorType returns the error.type of a response of status: its
+// code for one of 400 or more, and for one below 100, a code no client can
+// interpret (the conventions want an Error status for both: "any other
+// code the client failed to interpret"), as otelhttp does; _OTHER for a
+// response without a code (0: net/http reads a status line's "000" as
+// such), as the call's span names it, whose Report says 0 for none; ""
+// otherwise.
+func statusErrorType(status int) string {
+	switch {
+	case status <= 0:
+		return errOther
+	case status < 100 || status >= 400:
+		return strconv.Itoa(status)
+	}
+	return ""
+}
+
 // endedType returns the error.type of an attempt whose context ended. When
 // the caller's context ended, it is the call's (see EndCall), timeout or
 // canceled, whatever cause the caller gave it: errgroup.WithContext gives
@@ -173,9 +190,7 @@ func (a *attempt) end(resp *http.Response, err error) {
 	}
 	if resp != nil {
 		status, proto = resp.StatusCode, protocolVersion(resp)
-		if status >= 400 {
-			errType = strconv.Itoa(status)
-		}
+		errType = statusErrorType(status)
 	} else {
 		errType = errorType(err)
 		if a.ctx.Err() != nil {

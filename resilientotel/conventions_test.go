@@ -168,6 +168,62 @@ func TestConventionsDurationMatchesSpan(t *testing.T) {
 	}
 }
 
+// TestConventionsStatusNotInterpreted: "For HTTP status codes in the 5xx
+// range, as well as any other code the client failed to interpret, span
+// status SHOULD be set to Error" (http-spans, Status), with error.type the
+// status code as a string, as otelhttp does for a code below 100: net/http
+// hands over the response of a status line "HTTP/1.1 099 X" (StatusCode
+// 99) or "HTTP/1.1 000 X" (StatusCode 0), which no status class covers. A
+// code of 0 is no status code (no http.response.status_code), and
+// error.type _OTHER, as on the call's span, whose Report says 0 for no
+// response.
+func TestConventionsStatusNotInterpreted(t *testing.T) {
+	for _, tc := range []struct {
+		code    int
+		status  string // http.response.status_code; "" for none
+		errType string
+	}{
+		{99, "99", "99"},
+		{0, "", "_OTHER"},
+	} {
+		t.Run(itoa(tc.code), func(t *testing.T) {
+			tel := newTelemetry()
+			base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				return &http.Response{StatusCode: tc.code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+					Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+			})
+			tr := resilient.New(base, Instrument(tel.config()), resilient.WithMaxRetries(0))
+			req, _ := http.NewRequest("GET", "https://api.test/v1/posts", nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+
+			want := map[string]string{"error.type": tc.errType}
+			if tc.status != "" {
+				want["http.response.status_code"] = tc.status
+			}
+			for _, s := range tel.ended() {
+				a := attrs(s.Attributes())
+				for k, v := range want {
+					if a[k] != v {
+						t.Errorf("%v span: %s = %q, want %q", s.SpanKind(), k, a[k], v)
+					}
+				}
+				if s.Status().Code != codes.Error {
+					t.Errorf("%v span: status %v, want Error", s.SpanKind(), s.Status())
+				}
+			}
+			for enc := range histogramPoints(t, tel.metrics(t)["http.client.request.duration"]) {
+				if !strings.Contains(enc, "error.type="+tc.errType) {
+					t.Errorf("http.client.request.duration attributes %s, want error.type=%s", enc, tc.errType)
+				}
+			}
+		})
+	}
+}
+
 // TestConventionsMethodOther: a method not known is _OTHER, named "HTTP"
 // (with a template, "HTTP {url.template}"), with
 // http.request.method_original; a known one has no

@@ -45,7 +45,9 @@
 // such as net.Pipe's, names no peer), and error.type when the attempt
 // failed. The status is Error for a response of 400 or more (error.type
 // is then its status code; the conventions ask it of a 4xx on a CLIENT
-// span, leaving it Unset only on a SERVER span) and for an attempt without
+// span, leaving it Unset only on a SERVER span), for one below 100, a code
+// no client can interpret (error.type is its code too, or _OTHER for a
+// code of 0, which net/http reads from "000"), and for an attempt without
 // a response (error.type is one of the values listed below); its
 // description is error.type, never an error's message.
 //
@@ -126,8 +128,8 @@
 // rate_limited_locally and too_many_in_flight (the local refusals of the
 // breaker, the rate limiter and the host's limit of attempts in flight,
 // named as their resilient.Outcome; calls only: a refused attempt has no
-// CLIENT span), else _OTHER. With a response of 400 or more: its status
-// code, such as "503".
+// CLIENT span), else _OTHER. With a response of 400 or more, or below
+// 100: its status code, such as "503" (_OTHER for a code of 0).
 //
 // # Metrics
 //

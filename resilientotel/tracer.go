@@ -3,7 +3,6 @@ package resilientotel
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -337,8 +336,8 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 	}
 	errType := ""
 	switch {
-	case r.StatusCode >= 400:
-		errType = strconv.Itoa(r.StatusCode)
+	case r.StatusCode > 0:
+		errType = statusErrorType(r.StatusCode) // "" for 100 to 399
 	case r.StatusCode == 0 && r.Outcome == "":
 		// A panic went through the call (see resilient.Report): not
 		// the error of an attempt before it.
