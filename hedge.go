@@ -33,8 +33,9 @@ import (
 // (WithMaxInFlight) or no token of its pace (WithRateLimit) at once (a
 // copy never waits for either), nor while a QuotaStore paces the quota the
 // host announced, to this Transport or to another member of the fleet (the
-// store made an attempt wait for its token, or had none: a copy the store
-// first answers so is refused at once), for a store's token is never
+// store held a token for an attempt to send later, within MaxBelievedReset
+// and since the host's last ResetHost; a copy the store answers with a wait
+// or no token is refused at once), for a store's token is never
 // given back: each copy that lost would cost the fleet one; nor for a call
 // allowed no retry (WithMaxRetries(0)), which is one request, nor once the caller gave up
 // on the call or its deadline (the context's, WithMaxElapsed's) passed,

@@ -133,3 +133,59 @@ func TestHedgingTakesNoTokenOfAQuotaAnotherMemberLearned(t *testing.T) {
 		}
 	})
 }
+
+// TestHedgingOfAHostTheStoreNoLongerPaces: a partition whose QuotaStore
+// paces no quota hedges its slow calls, though the store made one of its
+// attempts wait before: for its first read of the partition's state
+// (redisquota's: no token until Redis answers, which is no pace), or to
+// pace a quota that ResetHost then cleared for the fleet, or that it last
+// paced longer ago than a quota no response announces is believed
+// (MaxBelievedReset). Before, that one wait marked the partition paced by
+// the store for its whole life: the slow call after it got no copy, and
+// answered at 1m instead of 100ms+10ms.
+func TestHedgingOfAHostTheStoreNoLongerPaces(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		first func() (time.Duration, bool) // the store's answer to the first call
+		then  func(tr *Transport)
+	}{
+		{"the store's first read", func() (time.Duration, bool) { return 5 * time.Millisecond, false }, func(*Transport) {}},
+		{"ResetHost", func() (time.Duration, bool) { return time.Second, true }, func(tr *Transport) { tr.ResetHost("api.test") }},
+		{"paced an hour ago", func() (time.Duration, bool) { return time.Second, true }, func(*Transport) { time.Sleep(MaxBelievedReset) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rt := &latencyRT{latency: func(i int) time.Duration {
+					if i == 1 {
+						return time.Minute // the second call's attempt: the slow tail
+					}
+					return 10 * time.Millisecond
+				}}
+				var part *memPart
+				part = &memPart{take: func(n int, now time.Time) (time.Duration, bool, <-chan struct{}) {
+					if n == 1 {
+						d, ok := tc.first()
+						return d, ok, nil
+					}
+					return 0, true, nil // unpaced: the fleet knows no quota (now)
+				}}
+				store := &memQuota{parts: map[string]*memPart{"http://api.test reads": part}}
+				tr := New(rt, WithQuotaStore(store), WithHedging(Hedging{Delay: 100 * time.Millisecond}))
+				if got := get(t, tr, "http://api.test/first"); got != 200 {
+					t.Fatalf("status %d", got)
+				}
+				tc.then(tr)
+				start := time.Now()
+				var r Report
+				resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/slow", nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if took, want := time.Since(start), 110*time.Millisecond; took != want || r.Hedges != 1 {
+					t.Errorf("the slow call answered after %v with %d hedges, want %v and 1: the store paces no quota", took, r.Hedges, want)
+				}
+			})
+		})
+	}
+}

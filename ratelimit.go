@@ -101,8 +101,9 @@ func newRateLimiter(c *config) *rateLimiter {
 // rate.Reservation.CancelAt), so that each copy canceled while it waited
 // would throw one of the host's tokens away. It is refused at once
 // instead. For the same reason, it takes no token of a QuotaStore that
-// paces a quota the host announced to the Transport: a store's token is
-// never given back, and each copy that lost would cost the fleet one.
+// paces a quota the host announced to the Transport, or that paced an
+// attempt of p (see partition.storePaces): a store's token is never given
+// back, and each copy that lost would cost the fleet one.
 func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration, hedged bool) (*partition, time.Duration, *rate.Limiter, error) {
 	var tok *rate.Limiter     // the limiter of p whose token is held for the attempt; nil for none
 	paced := false            // a token was taken and waited for
@@ -213,7 +214,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			// pace allows, whose bucket starts full.
 			paced, tok = false, nil
 		}
-		if hedged && p.quota != nil && !p.handedOver && (p.limit > 0 || p.storePaces) {
+		if hedged && p.quota != nil && !p.handedOver && (p.limit > 0 || p.storePaces(now)) {
 			// The store paces the quota the host announced (to this
 			// Transport, or to another member of the fleet): its token
 			// cannot be given back, and a copy would throw it away
@@ -239,11 +240,17 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			if asks {
 				d, ok, retry := p.take(now, startBy(ctx, budget))
 				if d > 0 || !ok {
-					p.storePaces = true
+					if ok {
+						// It holds a token for the attempt at its
+						// turn: it paces a quota, maybe one another
+						// member heard announced. (Without a token,
+						// it may only be reading the partition's
+						// state, as redisquota first does.)
+						p.storePaced = now
+					}
 					if hedged {
-						// The store paces a quota another member
-						// heard announced: a copy waits for none of
-						// its tokens, which it would throw away once
+						// A copy waits for none of the store's
+						// tokens, which it would throw away once
 						// another copy answers first.
 						p.mu.Unlock()
 						return p, now.Sub(start), nil, fmt.Errorf("%w: %s: a hedged copy takes no token of the shared quota", ErrRateLimited, p.key)

@@ -120,15 +120,23 @@ type partition struct {
 	// still sent to p do not spend it, and p takes none of its tokens
 	// until p learns a quota again. Guarded by mu.
 	handedOver bool
-	// storePaces is set once the store made an attempt of p wait for a
-	// token, or had none for it: it paces a quota the fleet learned,
+	// storePaced is when the store last held a token for an attempt of p
+	// to send later (zero for never): it paces a quota the fleet learned,
 	// which p may not have heard announced itself (another member did).
-	// A hedged copy takes no token of it then (see acquire). Guarded by
-	// mu.
-	storePaces bool
+	// A hedged copy takes no token of it then (see storePaces). Guarded
+	// by mu.
+	storePaced time.Time
 }
 
 func (p *partition) links() *listNode[partition] { return &p.listNode }
+
+// storePaces reports whether p's store paced an attempt of p (see
+// storePaced) within MaxBelievedReset of now: as a quota no response
+// announced for that long, a pace the store no longer shows paces p no
+// more (see unpace). p.mu is held.
+func (p *partition) storePaces(now time.Time) bool {
+	return !p.storePaced.IsZero() && now.Sub(p.storePaced) <= MaxBelievedReset
+}
 
 // announced is what a partition learned from the server's answers.
 type announced struct {

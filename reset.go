@@ -211,6 +211,7 @@ func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool) chan str
 	}
 	rl.dropPace(p, now)
 	p.announced = announced{}
+	p.storePaced = time.Time{} // forgotten with what p learned
 	// A global limit's pause in force holds p still; its waiters find it
 	// (ResetHost forgets the host's before it clears).
 	p.pauseUntil = rl.hostPauses.of(p.key)
