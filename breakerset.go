@@ -47,6 +47,7 @@ type breakerEntry struct {
 	listNode[breakerEntry]
 	aliases  *[]breakerKey // the other keys of the same breaker; nil for none
 	lastSeen int64         // the creation or the last pass that found it used
+	opening  chan struct{} // closed when it opens or leaves the set (see breakerSet.opened); nil when none waits
 
 	// win is the window of the breaker's current closed spell, nil while
 	// it is open or half-open: an attempt that finds a window goes through
@@ -117,9 +118,10 @@ type breakerSet struct {
 	table        hostTable[breakerKey, breakerEntry] // aliases included; written under mu
 	closed, open entryList
 	lastSweep    int64
-	// opening is closed when a breaker opens, for the attempts that wait
-	// for their turn of the rate limiter's pace (see opened); nil when
-	// none waits. Guarded by mu.
+	// opening is closed when any breaker opens, for the attempts that
+	// wait for their turn of the rate limiter's pace to a host the set
+	// holds no breaker of yet (see opened); nil when none waits. Guarded
+	// by mu.
 	opening chan struct{}
 
 	observers []func(BreakerChange)
@@ -271,18 +273,26 @@ func (s *breakerSet) openFor(req *http.Request, d time.Duration) bool {
 	return m != nil && int64(d) < m.openedAt.Load()+int64(s.timeout)-s.now()
 }
 
-// opened returns a channel closed once a breaker of the set opens, any
-// host's: an attempt that waits for its turn of the pace takes it before it
-// reads its breaker (see openFor), and reads it again once woken, so that
-// it stops waiting for a turn its breaker will refuse (see
-// rateLimiter.acquire). Only waiting attempts make one.
-func (s *breakerSet) opened() <-chan struct{} {
+// opened returns a channel closed once the breaker of req opens, or
+// leaves the set: an attempt that waits for its turn of the pace takes it
+// before it reads its breaker (see openFor), and reads it again once woken,
+// so that it stops waiting for a turn its breaker will refuse (see
+// rateLimiter.acquire). A host the set holds no breaker of yet gets the
+// set's channel, closed when any breaker opens. Only waiting attempts make
+// one; a breaker that opens wakes the waiters of its host alone.
+func (s *breakerSet) opened(req *http.Request) <-chan struct{} {
+	keys, n := hostKeys(s.keyFn, req)
+	e := findHost(&s.table, keys[:n])
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.opening == nil {
-		s.opening = make(chan struct{})
+	ch := &s.opening
+	if e != nil && e.list != nil { // still in the set
+		ch = &e.opening
 	}
-	return s.opening
+	if *ch == nil {
+		*ch = make(chan struct{})
+	}
+	return *ch
 }
 
 // now returns the monotonic time since the set's epoch, in nanoseconds.

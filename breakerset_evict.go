@@ -114,6 +114,7 @@ func (s *breakerSet) remove(e *breakerEntry) {
 		return
 	}
 	e.removed.Store(true)
+	wake(&e.opening) // its waiters read the breaker that follows it
 	s.tell(e, gobreaker.StateClosed, time.Now())
 	s.last.CompareAndSwap(e, nil)
 	e.list.remove(e)
@@ -134,5 +135,14 @@ func (s *breakerSet) each(fn func(*breakerEntry)) {
 			fn(e)
 			e = next
 		}
+	}
+}
+
+// wake closes *ch, if any, and clears it: the attempts that wait on it
+// read their breaker again (see breakerSet.opened); s.mu is held.
+func wake(ch *chan struct{}) {
+	if *ch != nil {
+		close(*ch)
+		*ch = nil
 	}
 }

@@ -36,9 +36,9 @@ func (s *breakerSet) changed(e *breakerEntry, to gobreaker.State) {
 	// calling into gobreaker, so the order is safe.
 	s.mu.Lock()
 	s.place(e, since)
-	if to == gobreaker.StateOpen && s.opening != nil {
-		close(s.opening) // wakes the turns waited for (see opened)
-		s.opening = nil
+	if to == gobreaker.StateOpen {
+		wake(&e.opening) // the turns waited for (see opened)
+		wake(&s.opening)
 	}
 	s.mu.Unlock()
 	s.tell(e, to, now)

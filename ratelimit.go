@@ -347,7 +347,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			// on to it at once, as it would have before it waited.
 			var opened <-chan struct{}
 			if rl.breakers != nil {
-				opened = rl.breakers.opened()
+				opened = rl.breakers.opened(req)
 			}
 			if rl.skipWait(req, p, d) {
 				p.mu.Lock()

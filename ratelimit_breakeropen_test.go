@@ -58,3 +58,46 @@ func TestTurnWaitEndsWhenTheBreakerOpens(t *testing.T) {
 		}
 	})
 }
+
+// TestBreakerOpenedWakesItsHostAlone checks the channel a turn's wait
+// takes from the breaker set (see breakerSet.opened): the breaker of one
+// host that opens wakes the waiters of that host, not those of every
+// host (each would take the set's lock and a timer again, for every
+// breaker of a fleet of dead hosts that opens); a host the set holds no
+// breaker of yet is woken by any breaker that opens, and a breaker that
+// leaves the set wakes its waiters, which read the one that follows it.
+func TestBreakerOpenedWakesItsHostAlone(t *testing.T) {
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		code := http.StatusOK
+		if r.URL.Path == "/fail" {
+			code = http.StatusInternalServerError
+		}
+		return &http.Response{StatusCode: code, Body: http.NoBody, Request: r}, nil
+	})
+	tr := New(base, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+	s := tr.breakers
+	req := func(host string) *http.Request { return newRequest(t, context.Background(), "GET", "https://"+host+"/", nil) }
+	for _, h := range []string{"a.test", "b.test"} {
+		if _, err := getIn(t, tr, context.Background(), "https://"+h+"/"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b, c := s.opened(req("a.test")), s.opened(req("b.test")), s.opened(req("c.test"))
+	if a == b || a == c {
+		t.Fatal("hosts with breakers share a channel with another host")
+	}
+	if _, err := getIn(t, tr, context.Background(), "https://b.test/fail"); err != nil {
+		t.Fatal(err)
+	}
+	if isClosed(a) || !isClosed(b) || !isClosed(c) {
+		t.Errorf("b.test's breaker opened: a woken %v, b %v, c (no breaker) %v; want false, true, true", isClosed(a), isClosed(b), isClosed(c))
+	}
+	a = s.opened(req("a.test"))
+	s.mu.Lock()
+	keys, n := hostKeys(s.keyFn, req("a.test"))
+	s.remove(findHost(&s.table, keys[:n]))
+	s.mu.Unlock()
+	if !isClosed(a) {
+		t.Error("a.test's breaker left the set: its waiters not woken")
+	}
+}
