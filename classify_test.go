@@ -560,6 +560,9 @@ func TestClassifyErr(t *testing.T) {
 		{"TLS alert: certificate required", &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}, Permanent, false},
 		{"proxy refused", &url.Error{Op: "Get", URL: "https://x", Err: errors.New("Proxy Authentication Required")}, Permanent, true},
 		{"proxy unavailable", errors.New("Service Unavailable"), Transient, false},
+		// A proxy's 408 and 429 refuse no tunnel: a retry may be let through.
+		{"proxy timeout", errors.New("Request Timeout"), Transient, false},
+		{"proxy rate limited", errors.New("Too Many Requests"), Transient, false},
 		{"TLS alert: internal error", &net.OpError{Op: "remote error", Err: errors.New("tls: internal error")}, Transient, false},
 		{"TLS alert: bad record MAC", &net.OpError{Op: "remote error", Err: errors.New("tls: bad record MAC")}, Transient, false},
 	}
