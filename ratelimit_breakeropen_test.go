@@ -76,7 +76,9 @@ func TestBreakerOpenedWakesItsHostAlone(t *testing.T) {
 	})
 	tr := New(base, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
 	s := tr.breakers
-	req := func(host string) *http.Request { return newRequest(t, context.Background(), "GET", "https://"+host+"/", nil) }
+	req := func(host string) *http.Request {
+		return newRequest(t, context.Background(), "GET", "https://"+host+"/", nil)
+	}
 	for _, h := range []string{"a.test", "b.test"} {
 		if _, err := getIn(t, tr, context.Background(), "https://"+h+"/"); err != nil {
 			t.Fatal(err)
