@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"strconv"
@@ -76,8 +77,14 @@ func WithClassifier(c Classifier) Option {
 // common throttling codes of DefaultCodes, under any of its spellings,
 // also applies to the spellings it matches (any case, '-' for '_') that
 // have no entry of their own; the spelling DefaultCodes lists wins over
-// the others. WithCodes copies codes.
+// the others. WithCodes copies codes. It panics on a class that is not
+// one of the four (Class(9) was taken for Permanent).
 func WithCodes(codes map[string]Class) Option {
+	for code, cl := range codes {
+		if cl < Success || cl > Permanent {
+			panic(fmt.Sprintf("resilient: WithCodes: code %q: %v is not Success, Transient, Throttled or Permanent", code, cl))
+		}
+	}
 	cp := maps.Clone(codes)
 	return func(c *config) {
 		perTransport(c, "WithCodes")

@@ -102,8 +102,15 @@ func WithIdempotencyHeader(name string) Option {
 // net/http does. Given after WithoutIdempotencyKeys (to New, or per call),
 // it turns automatic keys back on for its methods, as a later option of the
 // same kind overrides an earlier one; WithoutIdempotencyKeys given after it
-// turns them off.
+// turns them off. It panics on a method that is not a valid one (empty,
+// or with a space or a separator, as " PATCH" split from "POST, PATCH"),
+// which no request carries: net/http refuses to send it.
 func WithIdempotencyMethods(methods ...string) Option {
+	for _, m := range methods {
+		if !isToken(m) {
+			panic(fmt.Sprintf("resilient: WithIdempotencyMethods: invalid method %q", m))
+		}
+	}
 	m := append([]string(nil), methods...)
 	return func(c *config) { c.idempotencyMethods, c.noIdempotencyKeys = m, false }
 }
@@ -493,7 +500,11 @@ func (x *attemptExtras) drawKey() string {
 // "api.example.com" matches that host on any port, "api.example.com:8443"
 // only on that port; an IPv6 address is named as it is ("::1") or as in a
 // URL ("[::1]", "[::1]:8443"). It panics on an empty host or one that
-// holds a scheme, a path or user information.
+// holds a scheme, a path or user information, and on one that no request
+// can name: a port that is not a number up to 65535 (":443" alone, too),
+// a wildcard ("*.example.com" names no host), a list
+// ("a.example,b.example": give each host as an argument of its own), a
+// space or a control character.
 //
 // The write rule: a write (any method but GET, HEAD, OPTIONS, TRACE, PUT
 // and DELETE) is resent after an ambiguous failure (a 5xx, a connection
@@ -541,7 +552,13 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 		if strings.Count(h, ":") > 1 && h[0] != '[' {
 			h = "[" + h + "]" // an IPv6 address, bracketed as in URL.Host
 		}
-		hs = append(hs, splitNamed(canonicalHost("", h)))
+		n := splitNamed(canonicalHost("", h))
+		if n.name == "" || !validPort(n.port) || strings.ContainsFunc(h, func(r rune) bool {
+			return r < ' ' || r == 0x7f || r == '*' || r == ',' || r == ';'
+		}) {
+			panic(fmt.Sprintf("resilient: WithKeyHonoringHosts: invalid host %q", h))
+		}
+		hs = append(hs, n)
 	}
 	return func(c *config) {
 		perTransport(c, "WithKeyHonoringHosts")

@@ -19,6 +19,25 @@ func splitNamed(host string) namedHost {
 	return namedHost{host[:i], host[i+1:]}
 }
 
+// validPort reports whether port, a URL host's port, is empty or a number
+// from 0 to 65535 (leading zeros allowed).
+func validPort(port string) bool {
+	if port == "" {
+		return true
+	}
+	n := 0
+	for i := 0; i < len(port); i++ {
+		c := port[i]
+		if c < '0' || c > '9' {
+			return false
+		}
+		if n = n*10 + int(c-'0'); n > 65535 {
+			return false
+		}
+	}
+	return true
+}
+
 // maxKeyHosts bounds the table of hosts learned to honor keys.
 const maxKeyHosts = 4096
 

@@ -119,6 +119,7 @@ const durationFloor = time.Millisecond
 func (c *config) checkFloors() {
 	mustNotBeBelowFloor("WithAttemptTimeout", c.attemptTimeout)
 	mustNotBeBelowFloor("WithMaxElapsed", c.maxElapsed)
+	mustNotBeBelowFloor("WithMaxRetryAfter", c.maxRetryAfter)
 	if c.hedging != nil {
 		mustNotBeBelowFloor("WithHedging Delay", c.hedging.Delay)
 	}
@@ -126,7 +127,8 @@ func (c *config) checkFloors() {
 
 // clampFloors raises a call's values below their floor (see checkFloors)
 // to it: a value computed per call must not panic. A budget
-// (WithMaxElapsed) applies as given: a call given no time fails at once.
+// (WithMaxElapsed) applies as given: a call given no time fails at once;
+// and so does the longest server's wait (WithMaxRetryAfter).
 func (c *config) clampFloors() {
 	if belowFloor(c.attemptTimeout) {
 		c.attemptTimeout = durationFloor
@@ -244,7 +246,11 @@ func (t *Transport) MaxElapsed() time.Duration {
 // caller at once. The limit applies to the server's wait: a wait within it
 // is spread by a small jitter (at most 10% of it and one second, so that
 // callers paused together do not come back together), which may take the
-// wait past d by that much. It panics if d is negative.
+// wait past d by that much. It panics if d is negative. Zero waits for no
+// server's wait but "Retry-After: 0". A non-zero d below 1ms is taken for
+// a units mistake (60, meant as a minute, is 60ns: every Retry-After
+// would be returned at once, and every pause after a 429 would refuse the
+// host's calls): New panics on it; given per call, it applies as given.
 func WithMaxRetryAfter(d time.Duration) Option {
 	mustNotBeNegative("WithMaxRetryAfter", d)
 	return func(c *config) { c.maxRetryAfter = d }

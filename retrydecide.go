@@ -91,14 +91,18 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 			spread = min(spread, max(c.cfg.backoffMax-wait, 0))
 		}
 		delay = wait + spread
-		if !c.deadline.IsZero() && !time.Now().Add(delay+need).Before(c.deadline) {
+		if !c.deadline.IsZero() && !time.Now().Add(delay).Add(need).Before(c.deadline) {
 			// The spread, not the server's wait, would pass the deadline
 			// (or leave the retry less than it needs): the retry goes
 			// without it.
 			delay = wait
 		}
 	}
-	if !c.deadline.IsZero() && !time.Now().Add(delay+need).Before(c.deadline) {
+	// Added one at a time: a delay near the largest Duration (a BackOff's
+	// "never", WithBackoff(math.MaxInt64, math.MaxInt64)) plus need
+	// overflows to a negative wait, which passed this check, and the call
+	// then waited past its budget, for ever without a context deadline.
+	if !c.deadline.IsZero() && !time.Now().Add(delay).Add(need).Before(c.deadline) {
 		return 0, false, StopDeadline
 	}
 	if c.t.budgets != nil {

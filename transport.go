@@ -116,8 +116,9 @@ func Chain(base http.RoundTripper, mws ...Middleware) http.RoundTripper {
 
 // New returns a Transport that sends attempts through base; a nil base
 // means http.DefaultTransport. It panics on an invalid option value, such
-// as a negative duration, or a units mistake: a timeout, budget or hedge
-// delay below 1ms but not zero (see WithAttemptTimeout).
+// as a negative duration, or a units mistake: a timeout, budget, longest
+// Retry-After or hedge delay below 1ms but not zero (see
+// WithAttemptTimeout).
 func New(base http.RoundTripper, opts ...Option) *Transport {
 	if base == nil {
 		base = http.DefaultTransport
