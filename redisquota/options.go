@@ -72,9 +72,18 @@ func defaultConfig() config {
 	}
 }
 
+// durationFloor is the least duration the options take: below it, a
+// value is a units mistake (1, meant as a second, is 1ns: a heartbeat
+// that calls Redis back to back and lives 0µs, so that the fleet never
+// counts the member).
+const durationFloor = time.Millisecond
+
 func mustBePositive(opt string, d time.Duration) {
 	if d <= 0 {
 		panic(fmt.Sprintf("redisquota: %s: %v is not positive", opt, d))
+	}
+	if d < durationFloor {
+		panic(fmt.Sprintf("redisquota: %s: %v is below the floor of %v (a time.Duration counts nanoseconds: 5 is 5ns, 5*time.Second five seconds)", opt, d, durationFloor))
 	}
 }
 
@@ -98,7 +107,7 @@ func WithPrefix(prefix string) Option {
 // holds, as a time (default 200ms): a lease is ceil(rate/members · d)
 // tokens, at least one. Longer leases cost fewer Redis round trips per
 // request; shorter ones keep shares fairer when demand shifts. It panics if
-// d is not positive.
+// d is not positive or below 1ms (a units mistake).
 func WithLeaseTime(d time.Duration) Option {
 	mustBePositive("WithLeaseTime", d)
 	return func(c *config) { c.leaseTime = d }
@@ -108,7 +117,8 @@ func WithLeaseTime(d time.Duration) Option {
 // partition paces itself locally (default 100ms), at its share of the last
 // known quota: the limit divided by the members seen. An attempt whose
 // deadline comes first is paced locally at once (see
-// resilient.QuotaDeadlineTaker). It panics if d is not positive.
+// resilient.QuotaDeadlineTaker). It panics if d is not positive or below
+// 1ms (a units mistake).
 func WithFallbackAfter(d time.Duration) Option {
 	mustBePositive("WithFallbackAfter", d)
 	return func(c *config) { c.fallbackAfter = d }
@@ -117,7 +127,7 @@ func WithFallbackAfter(d time.Duration) Option {
 // WithHeartbeat sets how often the Store tells Redis it is alive (default
 // 1s); a member silent for three of its own heartbeats is no longer counted
 // (at most a minute, when they are longer). It panics
-// if d is not positive.
+// if d is not positive or below 1ms (a units mistake).
 func WithHeartbeat(d time.Duration) Option {
 	mustBePositive("WithHeartbeat", d)
 	return func(c *config) { c.heartbeat = d }
@@ -129,7 +139,8 @@ func WithHeartbeat(d time.Duration) Option {
 // stalled call lasts the client's ReadTimeout or WriteTimeout (3s by
 // default), which delays the Store's retries and Close, though never a
 // request: a partition falls back to local pacing after
-// WithFallbackAfter whatever the call. It panics if d is not positive.
+// WithFallbackAfter whatever the call. It panics if d is not positive or
+// below 1ms (a units mistake).
 func WithTimeout(d time.Duration) Option {
 	mustBePositive("WithTimeout", d)
 	return func(c *config) { c.timeout = d }
@@ -140,7 +151,7 @@ func WithTimeout(d time.Duration) Option {
 // spending passes half its allowance syncs at once, at most ten times as
 // often. Shorter periods share the fleet's deposits sooner, for more Redis
 // calls: one per period while a budget is in use below its burst. It
-// panics if d is not positive.
+// panics if d is not positive or below 1ms (a units mistake).
 func WithBudgetSync(d time.Duration) Option {
 	mustBePositive("WithBudgetSync", d)
 	return func(c *config) { c.budgetSync = d }

@@ -1,8 +1,10 @@
 package redisquota_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/resilienthttp/resilient/redisquota"
 )
@@ -40,5 +42,35 @@ func TestWithMemberID(t *testing.T) {
 	defer s.Close()
 	if got := s.MemberID(); got != "replica-7" {
 		t.Errorf("MemberID = %q", got)
+	}
+}
+
+// TestDurationOptionsBelowFloorPanic: a duration below 1ms is a units
+// mistake (WithHeartbeat(1), meant as a second, is 1ns): New accepted it,
+// and its heartbeat called Redis back to back (2,689 calls in 300ms) with
+// a lifetime of 0µs, so that Members() stayed 0 and the fleet never
+// counted the member; WithBudgetSync(100) synced as often, WithTimeout(500)
+// timed every call out. Each duration option panics on it, naming itself;
+// 1ms is accepted.
+func TestDurationOptionsBelowFloorPanic(t *testing.T) {
+	for name, fn := range map[string]func(time.Duration) redisquota.Option{
+		"WithLeaseTime":     redisquota.WithLeaseTime,
+		"WithFallbackAfter": redisquota.WithFallbackAfter,
+		"WithHeartbeat":     redisquota.WithHeartbeat,
+		"WithTimeout":       redisquota.WithTimeout,
+		"WithBudgetSync":    redisquota.WithBudgetSync,
+	} {
+		for _, d := range []time.Duration{1, 500, 999 * time.Microsecond} {
+			func() {
+				defer func() {
+					msg, _ := recover().(string)
+					if want := fmt.Sprintf("redisquota: %s: %v is below the floor of 1ms", name, d); !strings.HasPrefix(msg, want) {
+						t.Errorf("%s(%d): panic %q, want one starting %q", name, d, msg, want)
+					}
+				}()
+				fn(d)
+			}()
+		}
+		fn(time.Millisecond)
 	}
 }
