@@ -20,13 +20,7 @@ func TestRetryBudgetCanceledRetryGivesBackOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &rtScript{steps: []rtStep{{status: 503}}}
 		tr := New(s, WithBackoff(time.Second, time.Second), WithMaxRetries(1), WithoutBreaker(), WithoutRateLimit(), WithRetryBudget(RetryBudget{Burst: 2}))
-		get := func(ctx context.Context) {
-			t.Helper()
-			resp, err := tr.RoundTrip(newRequest(t, ctx, "GET", "http://api.test/", nil))
-			if err == nil {
-				resp.Body.Close()
-			}
-		}
+		get := func(ctx context.Context) { getIn(t, tr, ctx, "http://api.test/") }
 		get(context.Background()) // 2 attempts: one retry spent
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(500*time.Millisecond, cancel) // during the retry's 1s wait
@@ -58,13 +52,7 @@ func TestRetryBudgetThrottledRetryGivesBackItsCost(t *testing.T) {
 			{status: 503},
 		}}
 		tr := New(s, WithBackoff(time.Second, time.Second), WithMaxRetries(1), WithoutBreaker(), WithoutRateLimit(), WithRetryBudget(RetryBudget{Burst: 2}))
-		get := func(ctx context.Context) {
-			t.Helper()
-			resp, err := tr.RoundTrip(newRequest(t, ctx, "GET", "http://api.test/", nil))
-			if err == nil {
-				resp.Body.Close()
-			}
-		}
+		get := func(ctx context.Context) { getIn(t, tr, ctx, "http://api.test/") }
 		get(context.Background())
 		for range 2 {
 			ctx, cancel := context.WithCancel(context.Background())

@@ -28,20 +28,7 @@ func TestSlotWaitRefusedGivesBackNoStaleToken(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var log sendLog
 		release := make(chan struct{})
-		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			if r.URL.Path == "/hold" {
-				<-release
-			} else {
-				log.add(time.Now())
-			}
-			return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
-		})
-		tr := New(base, WithMaxRetries(0), WithMaxInFlight(1), WithRateLimit(1, 2), WithRateLimitKey(func(r *http.Request) string {
-			if r.URL.Path == "/hold" {
-				return "" // not paced
-			}
-			return "api"
-		}))
+		tr := holdingPacedTransport(&log, release)
 		start := time.Now()
 		var wg sync.WaitGroup
 		callAt(t, &wg, tr, "https://a.test/hold", 0, 0, nil) // holds a.test's slot
@@ -79,20 +66,7 @@ func TestSlotWaitCanceledGivesBackItsToken(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var log sendLog
 		release := make(chan struct{})
-		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			if r.URL.Path == "/hold" {
-				<-release
-			} else {
-				log.add(time.Now())
-			}
-			return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
-		})
-		tr := New(base, WithMaxRetries(0), WithMaxInFlight(1), WithRateLimit(1, 2), WithRateLimitKey(func(r *http.Request) string {
-			if r.URL.Path == "/hold" {
-				return "" // not paced
-			}
-			return "api"
-		}))
+		tr := holdingPacedTransport(&log, release)
 		start := time.Now()
 		var wg sync.WaitGroup
 		callAt(t, &wg, tr, "https://a.test/hold", 0, 0, nil) // holds a.test's slot
@@ -120,4 +94,26 @@ func TestSlotWaitCanceledGivesBackItsToken(t *testing.T) {
 			t.Errorf("%s (sent at %v)", v, offsets(sends, start))
 		}
 	})
+}
+
+// holdingPacedTransport returns a Transport with one slot per host
+// (WithMaxInFlight(1)) and one pace for every host, one a second with a
+// burst of 2 (WithRateLimitKey), whose base records in log when each call
+// is sent, but for calls to /hold: those are not paced, and hold their
+// host's slot until release is closed.
+func holdingPacedTransport(log *sendLog, release <-chan struct{}) *Transport {
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.URL.Path == "/hold" {
+			<-release
+		} else {
+			log.add(time.Now())
+		}
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+	})
+	return New(base, WithMaxRetries(0), WithMaxInFlight(1), WithRateLimit(1, 2), WithRateLimitKey(func(r *http.Request) string {
+		if r.URL.Path == "/hold" {
+			return "" // not paced
+		}
+		return "api"
+	}))
 }
