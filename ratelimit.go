@@ -153,7 +153,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				gated = now
 			}
 			held := now.Sub(gated) // by the gate already
-			if byQuota && !pause.After(now) && (held+until.Sub(now) > maxWait || pastDeadline(ctx, budget, until)) && p.mayProbe(req, now) {
+			if byQuota && !pause.After(now) && (addWaits(held, until.Sub(now)) > maxWait || pastDeadline(ctx, budget, until)) && p.mayProbe(req, now) {
 				// The call would be refused: a request of another
 				// route goes instead, whose quota may be its own.
 				p.probed = p.reset
@@ -177,13 +177,13 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			if rl.skipWait(req, p, d) {
 				return p, now.Sub(start), nil, nil
 			}
-			if held+d > maxWait {
+			if addWaits(held, d) > maxWait {
 				return p, now.Sub(start), nil, rl.refuseServerWait(p, held, d, maxWait)
 			}
-			if s := retryAfterSpread(d, rl.rand); !pastDeadline(ctx, budget, now.Add(d+s)) {
+			if s := retryAfterSpread(d, rl.rand); !pastDeadline(ctx, budget, now.Add(d).Add(s)) {
 				// The spread is the limiter's own: it never turns a
 				// wait that ends before the deadline into a refusal.
-				d += s
+				d = addWaits(d, s)
 			}
 			if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, reopened, changed, gchanged); err != nil {
 				return p, time.Since(start), nil, err
@@ -286,13 +286,13 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				if !ok && dry.IsZero() {
 					dry = now
 				}
-				if !ok && now.Sub(dry)+max(d, minQuotaRetry) > maxWait {
+				if !ok && addWaits(now.Sub(dry), max(d, minQuotaRetry)) > maxWait {
 					// No token of the fleet's quota for as long as a
 					// server may ask to wait: refused, as a spent
 					// quota's wait that long is, not waited to the
 					// call's deadline.
 					p.mu.Unlock()
-					return p, now.Sub(start), nil, rl.refuse(p, now.Sub(dry)+max(d, minQuotaRetry), fmt.Sprintf("no token of the shared quota within the longest wait a server may ask for (%v)", maxWait))
+					return p, now.Sub(start), nil, rl.refuse(p, addWaits(now.Sub(dry), max(d, minQuotaRetry)), fmt.Sprintf("no token of the shared quota within the longest wait a server may ask for (%v)", maxWait))
 				}
 				if d > 0 || !ok {
 					p.mu.Unlock()
@@ -328,7 +328,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			if gated.IsZero() {
 				gated = now
 			}
-			if held := now.Sub(gated); held+d > maxWait {
+			if held := now.Sub(gated); addWaits(held, d) > maxWait {
 				p.cancelTurn(tn, now)
 				p.mu.Unlock()
 				return p, now.Sub(start), nil, rl.refuseServerWait(p, held, d, maxWait)

@@ -3,6 +3,7 @@ package resilient
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"time"
@@ -435,13 +436,26 @@ func pastDeadline(ctx context.Context, budget, t time.Time) bool {
 	return !budget.IsZero() && !t.Before(budget)
 }
 
+// addWaits returns a+b, two waits that are not negative, saturated at the
+// largest Duration: a wait to a store's pause past what a Duration holds
+// (a QuotaPartition's "for ever", the year 9999) is that largest Duration,
+// and adding the time already held, or a spread, to it overflowed to a
+// negative wait, which passed the bound of WithMaxRetryAfter and the
+// deadline's check: the attempt spun on timers of no time.
+func addWaits(a, b time.Duration) time.Duration {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
 // refuseServerWait refuses a wait of d that the server set (a pause, a
 // spent quota's reset, a turn of its pace) after the attempt was held
 // held already by such waits, which maxWait (WithMaxRetryAfter) bounds in
 // all.
 func (rl *rateLimiter) refuseServerWait(p *partition, held, d, maxWait time.Duration) error {
 	if held > 0 {
-		return rl.refuse(p, held+d, fmt.Sprintf("in all, for pauses and turns of the pace one after another, longer than the longest wait a server may ask for (%v)", maxWait))
+		return rl.refuse(p, addWaits(held, d), fmt.Sprintf("in all, for pauses and turns of the pace one after another, longer than the longest wait a server may ask for (%v)", maxWait))
 	}
 	return rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
 }
