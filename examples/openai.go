@@ -34,7 +34,12 @@ import (
 // OpenAI counts its rate limits per model: the Transport's rate-limit
 // partitions follow them (openaiRateKey: the model and the request's
 // key), so that the pause after one model's 429 holds no other model's
-// calls. Use it as
+// calls. OpenAI also fails one model at a time (a 503 "The engine is
+// currently overloaded"): each model has a circuit breaker of its own
+// (openaiBreakerKey), so that one model's failures refuse no other
+// model's calls, which a plain client would have had answered; a
+// resilient.WithBreaker among opts replaces that key: give it Key:
+// openaiBreakerKey. Use it as
 //
 //	client := openai.NewClient(examples.OpenAIOptions(nil)...)
 func OpenAIOptions(base http.RoundTripper, opts ...resilient.Option) []option.RequestOption {
@@ -47,8 +52,9 @@ func OpenAIOptions(base http.RoundTripper, opts ...resilient.Option) []option.Re
 		}
 	}
 	opts = append([]resilient.Option{
-		resilient.WithMaxElapsed(0),               // a completion may take longer than 5 minutes to answer
-		resilient.WithRateLimitKey(openaiRateKey), // OpenAI counts each model's limits apart
+		resilient.WithMaxElapsed(0),                                             // a completion may take longer than 5 minutes to answer
+		resilient.WithRateLimitKey(openaiRateKey),                               // OpenAI counts each model's limits apart
+		resilient.WithBreaker(resilient.BreakerSettings{Key: openaiBreakerKey}), // one model overloaded must not refuse the others' calls
 	}, opts...)
 	return []option.RequestOption{
 		option.WithHTTPClient(&http.Client{Transport: resilient.New(base, opts...)}),
@@ -57,38 +63,63 @@ func OpenAIOptions(base http.RoundTripper, opts ...resilient.Option) []option.Re
 }
 
 // openaiRateKey names the rate-limit partition of a request after the
-// model its JSON body names (read through GetBody, up to 1 MiB, then
-// GetBody called again: openai-go's, for a body given as a *bytes.Reader,
-// rewinds and returns the reader the request sends, which the read would
-// otherwise leave drained, and the request sent without its body), and its
-// credential: OpenAI counts its limits per model, and per organization and
-// project (the API key, and the OpenAI-Organization and OpenAI-Project
-// headers; Azure's Api-Key), named with a one-way tag, never the key. A
-// request that names no model (a GET, a file upload) is named after its
-// host and the class of its method, reads apart from writes, as
-// resilient's default partitions are.
+// model its JSON body names (openaiBodyModel) and its credential: OpenAI
+// counts its limits per model, and per organization and project (the API
+// key, and the OpenAI-Organization and OpenAI-Project headers; Azure's
+// Api-Key), named with a one-way tag, never the key. A request that names
+// no model (a GET, a file upload) is named after its host and the class of
+// its method, reads apart from writes, as resilient's default partitions
+// are.
 func openaiRateKey(r *http.Request) string {
 	key := r.URL.Host + " writes"
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		key = r.URL.Host + " reads"
 	}
-	if r.GetBody != nil && r.ContentLength > 0 && r.ContentLength <= 1<<20 &&
-		strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-		if body, err := r.GetBody(); err == nil && body != nil {
-			var params struct {
-				Model string `json:"model"`
-			}
-			if json.NewDecoder(io.LimitReader(body, r.ContentLength)).Decode(&params) == nil && params.Model != "" {
-				key = r.URL.Host + " model " + params.Model
-			}
-			body.Close()
-			if again, err := r.GetBody(); err == nil && again != nil {
-				again.Close() // rewinds a body GetBody shares with the request (openai-go's *bytes.Reader), read before it is sent
-			}
-		}
+	if model := openaiBodyModel(r); model != "" {
+		key = r.URL.Host + " model " + model
 	}
 	h := r.Header
 	sum := sha256.Sum256([]byte(h.Get("Authorization") + "\n" + h.Get("Api-Key") + "\n" + h.Get("OpenAI-Organization") + "\n" + h.Get("OpenAI-Project")))
 	return key + " " + hex.EncodeToString(sum[:8])
+}
+
+// openaiBreakerKey names the circuit breaker of a request after the model
+// its JSON body names (openaiBodyModel): OpenAI overloads and fails one model
+// at a time, and the breaker that model's failures open refuses its calls
+// only. A request that names no model goes through its host's breaker,
+// named by the host, as Transport.ResetHost names it. The key holds no
+// credential: a model's health is the same for every key.
+func openaiBreakerKey(r *http.Request) string {
+	if model := openaiBodyModel(r); model != "" {
+		return r.URL.Host + " model " + model
+	}
+	return r.URL.Host
+}
+
+// openaiBodyModel returns the model a request's JSON body names, "" for none:
+// the body is read through GetBody, up to 1 MiB, then GetBody is called
+// again (openai-go's, for a body given as a *bytes.Reader, rewinds and
+// returns the reader the request sends, which the read would otherwise
+// leave drained, and the request sent without its body).
+func openaiBodyModel(r *http.Request) string {
+	if r.GetBody == nil || r.ContentLength <= 0 || r.ContentLength > 1<<20 ||
+		!strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		return ""
+	}
+	body, err := r.GetBody()
+	if err != nil || body == nil {
+		return ""
+	}
+	var params struct {
+		Model string `json:"model"`
+	}
+	if json.NewDecoder(io.LimitReader(body, r.ContentLength)).Decode(&params) != nil {
+		params.Model = ""
+	}
+	body.Close()
+	if again, err := r.GetBody(); err == nil && again != nil {
+		again.Close() // rewinds a body GetBody shares with the request (openai-go's *bytes.Reader), read before it is sent
+	}
+	return params.Model
 }

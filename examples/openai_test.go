@@ -639,3 +639,56 @@ func TestOpenAIRateKeyNilGetBody(t *testing.T) {
 		t.Errorf("openaiRateKey = %q, want no model's partition", got)
 	}
 }
+
+// TestOpenAIOverloadedModelLocksOutNoOther: OpenAI answers one model's
+// completions with its 503 ("overloaded") while it serves the others. A
+// caller that alternates, once a second for 30 s, between the overloaded
+// model and a healthy one gets every healthy completion, as through a
+// plain client: one model's failures do not open a breaker that refuses
+// the other model's calls. Until 2026-12-03 the recipe kept resilient's
+// per-host breaker, which the overloaded model's 503s opened after 20
+// attempts, and the healthy model's completions failed with
+// resilient.ErrCircuitOpen without being sent.
+func TestOpenAIOverloadedModelLocksOutNoOther(t *testing.T) {
+	for _, tc := range openaiRecipeAndPlain {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				api := openaiAPI(new(atomic.Int64))
+				var overloaded, answered atomic.Int64
+				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					body, _ := io.ReadAll(r.Body)
+					if bytes.Contains(body, []byte(`"model":"gpt-5.4"`)) {
+						overloaded.Add(1)
+						openaiJSON(w, http.StatusServiceUnavailable, `{"error":{"message":"The engine is currently overloaded, please try again later.","type":"server_error","param":null,"code":null}}`)
+						return
+					}
+					answered.Add(1)
+					r.Body = io.NopCloser(bytes.NewReader(body))
+					api.ServeHTTP(w, r)
+				}))
+				c := openaiClient(srv, tc.opts(srv.Base()))
+				const calls = 30
+				failed := 0
+				for range calls {
+					_, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+						Model:    openai.ChatModel("gpt-5.4"),
+						Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello")},
+					})
+					if err == nil {
+						t.Fatal("gpt-5.4's completion succeeded against its 503")
+					}
+					if err := openaiChat.do(context.Background(), c); err != nil {
+						if failed == 0 {
+							t.Logf("gpt-5.4-mini's first failed completion: %v", err)
+						}
+						failed++
+					}
+					time.Sleep(time.Second)
+				}
+				if failed != 0 || answered.Load() != calls {
+					t.Errorf("gpt-5.4-mini: %d of %d completions failed, %d answered; want every one answered, as gpt-5.4's 503s concern gpt-5.4 only", failed, calls, answered.Load())
+				}
+			})
+		})
+	}
+}
