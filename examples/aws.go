@@ -106,8 +106,13 @@ func awsThrottled(resp *http.Response, _ *resilient.APIError, _ error, def resil
 		prefix, err := io.ReadAll(io.LimitReader(body, 1024))         // AWS's error bodies are a few hundred bytes
 		cut.Stop()
 		var rest io.Reader = body
-		if err != nil {
+		switch {
+		case err != nil:
 			rest = errReader{err} // the error that ended the peek, after its bytes
+		case len(prefix) < 1024:
+			// Read to its end: the bytes read are the body, whether
+			// or not the cut closed it as the read ended.
+			rest = http.NoBody
 		}
 		resp.Body = struct {
 			io.Reader

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"testing/synctest"
@@ -555,4 +556,47 @@ func getWithSessionToken(t *testing.T, base http.RoundTripper) *http.Response {
 	}
 	resp.Body.Close()
 	return resp
+}
+
+// closeRacedBody is a response body whose end (EOF) comes at 3s, after its
+// bytes: a cut at 2s (awsThrottled's) closes it while the read of its end
+// is under way, as a close racing the end of a body does. Read after Close
+// fails, as a closed http body's does.
+type closeRacedBody struct {
+	r      io.Reader
+	closed atomic.Bool
+}
+
+func (b *closeRacedBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, errors.New("http: read on closed response body")
+	}
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		time.Sleep(3 * time.Second)
+	}
+	return n, err
+}
+
+func (b *closeRacedBody) Close() error { b.closed.Store(true); return nil }
+
+// TestAWSThrottledBodyReadWholeBeforeTheCut: a 5xx's error body that the
+// recipe read whole, to its end, is handed to the SDK whole and ended,
+// whether or not the cut for a stall closed it as the read ended: the
+// bytes read are the body. Before, the SDK read the bytes and then the
+// closed body's error, and took the throttle's answer for a broken one.
+func TestAWSThrottledBodyReadWholeBeforeTheCut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const xml = `<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`
+		body := &closeRacedBody{r: strings.NewReader(xml)}
+		resp := &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: body}
+		if class := awsThrottled(resp, nil, nil, resilient.Transient); class != resilient.Throttled {
+			t.Errorf("class %v, want throttled", class)
+		}
+		got, err := io.ReadAll(resp.Body)
+		if string(got) != xml || err != nil {
+			t.Errorf("the SDK read %q, %v; want the whole body and its end", got, err)
+		}
+		resp.Body.Close()
+	})
 }
