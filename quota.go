@@ -73,7 +73,10 @@ type QuotaPartition interface {
 	// delay, and the attempt goes unpaced, as without a store. Without
 	// ok, no token could be had: the caller calls Take again after delay,
 	// which must then be positive, or as soon as retry (when not nil) is
-	// closed, whichever comes first; once Take has refused the attempt
+	// closed, whichever comes first (a retry already closed when Take
+	// returns, as a delay that is not positive, is taken as a
+	// millisecond; with ok, retry is not looked at: the attempt waits for
+	// its delay); once Take has refused the attempt
 	// for as long as a server may ask to wait (WithMaxRetryAfter), counted
 	// from its first refusal since the attempt last waited for a pause or
 	// a spent quota, the attempt is refused with ErrRateLimited instead.
@@ -139,8 +142,9 @@ type QuotaWatcher interface {
 	// before it reads PauseUntil, so that no change falls between the
 	// two; a channel closed for another reason costs a second look at
 	// PauseUntil, nothing more. Once closed, a channel must not be
-	// returned again: a Transport given a channel it found closed waits
-	// on its timer instead. It is called before every look at the pause,
+	// returned again: a Transport that waited once and is then handed a
+	// channel already closed (that one, or a new one) waits on its timer
+	// instead. It is called before every look at the pause,
 	// and must be as cheap as an atomic load.
 	PauseChanged() <-chan struct{}
 }

@@ -105,12 +105,9 @@ func newRateLimiter(c *config) *rateLimiter {
 // attempt of p (see partition.storePaces): a store's token is never given
 // back, and each copy that lost would cost the fleet one.
 func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration, hedged bool) (*partition, time.Duration, *rate.Limiter, error) {
-	var tok *rate.Limiter     // the limiter of p whose token is held for the attempt; nil for none
-	paced := false            // a token was taken and waited for
-	leased := false           // a token of the shared quota is held (quota.go)
-	var spent <-chan struct{} // a PauseChanged channel found closed after a wait
-	// gspent is spent's twin for the host's global limit (p.global).
-	var gspent <-chan struct{}
+	var tok *rate.Limiter // the limiter of p whose token is held for the attempt; nil for none
+	paced := false        // a token was taken and waited for
+	leased := false       // a token of the shared quota is held (quota.go)
 	// dry is when the store first had no token for the attempt since the
 	// gate last held it (zero for none): its refusals are bounded from
 	// then, not from the waits the gate held the attempt before them.
@@ -123,15 +120,17 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 	for first := true; ; first = false {
 		var changed, gchanged <-chan struct{} // asked before the pause is read: see QuotaWatcher
 		if p.watch != nil {
-			if changed = p.watch.PauseChanged(); changed == spent {
-				// A store that hands out a channel already closed
-				// would wake every wait at once: wait on the timer.
+			if changed = p.watch.PauseChanged(); !first && isClosed(changed) {
+				// A store that hands out a channel already closed (the
+				// one that woke the last wait, or a new one each time)
+				// would wake every wait at once: wait on the timer. The
+				// change it tells came before the pause is read.
 				changed = nil
 			}
 		}
 		if p.quota != nil {
 			if g := p.global.Load(); g != nil && g.watch != nil {
-				if gchanged = g.watch.PauseChanged(); gchanged == gspent {
+				if gchanged = g.watch.PauseChanged(); !first && isClosed(gchanged) {
 					gchanged = nil
 				}
 			}
@@ -188,16 +187,10 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, reopened, changed, gchanged); err != nil {
 				return p, time.Since(start), nil, err
 			}
-			if isClosed(changed) {
-				spent = changed
-			}
-			if isClosed(gchanged) {
-				gspent = gchanged
-			}
 			if q := rl.splitFor(req, p); q != p {
 				// p's state went to the partitions of its limits while
 				// req waited: req waits in its own.
-				p, spent, gspent = q, nil, nil
+				p = q
 			}
 			continue
 		}
@@ -239,6 +232,18 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 		if paced || may || p.lim == nil {
 			if asks {
 				d, ok, retry := p.take(now, startBy(ctx, budget))
+				if ok || isClosed(retry) {
+					// retry is Take's word for "ask again" when it has
+					// no token: with one, the attempt waits for its
+					// turn, not sent ahead of the fleet's pace when
+					// retry closes. Handed out closed, it asks again
+					// soon, as a delay that is not positive does, not
+					// at once, again and again.
+					if !ok {
+						d = min(d, minQuotaRetry)
+					}
+					retry = nil
+				}
 				if d > 0 || !ok {
 					if ok {
 						// It holds a token for the attempt at its
