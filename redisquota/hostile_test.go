@@ -124,6 +124,25 @@ func TestHostileBucket(t *testing.T) {
 	})
 }
 
+// TestHostileSeedCap proves that a seeded window's cap in Redis whose
+// reset lies further ahead than any member seeds one (a response's reset
+// the core believes: resilient.MaxBelievedReset) does not lock the
+// partition out. The lease that spent the cap moved the bucket's next
+// token to that reset, years ahead, past the bound the script keeps the
+// bucket within (two windows of the quota past the horizon), and the
+// member's refiller waited for it, asking no lease of Redis in the
+// meantime.
+func TestHostileSeedCap(t *testing.T) {
+	checkHostileStates(t, []hostileState{
+		{"years ahead", func(now time.Time) map[string]any {
+			return map[string]any{"limit": 100, "window": 1000000, "scap": 0, "sreset": now.Add(10 * year).UnixMicro()}
+		}},
+		{"a day ahead", func(now time.Time) map[string]any {
+			return map[string]any{"limit": 100, "window": 1000000, "scap": -5, "sreset": now.Add(24 * time.Hour).UnixMicro()}
+		}},
+	})
+}
+
 // TestHostileResetRecord proves that a latest reset recorded in Redis that
 // no member wrote (a time that does not parse, years ahead, a number that
 // is not one) fails no lease: the partition is not locked out.
@@ -274,6 +293,57 @@ func TestHostileNotANumber(t *testing.T) {
 			for s.Stats().Leases == 0 {
 				if time.Now().After(deadline) {
 					t.Fatalf("no lease in 5s; stats %+v", s.Stats())
+				}
+				tokenWithin(q, 50*time.Millisecond)
+			}
+		})
+	}
+}
+
+// TestHostileOutOfRange proves that a partition's state in Redis holding a
+// finite value beyond what the lease script's reply carries (a pause
+// before -2^63 µs, a limit whose tokens come less than a millionth of a µs
+// apart, past 2^63, or so far below 1 that its tokens are an infinity
+// apart), written while the members share the quota, does
+// not end the fleet's sharing of the partition: the member takes leases
+// again. The reply did not parse (a pause of 301 digits, an interval
+// written as 0.000000, a limit Redis cannot make an integer of, a base of
+// -inf): every
+// member paced alone, at its share of the quota, for as long as the state
+// lived, which each failed lease call renewed.
+func TestHostileOutOfRange(t *testing.T) {
+	addr := redisAddr()
+	rdb := newRedis(t, addr)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name  string
+		field string
+		v     string
+	}{
+		{"pause far before", "pause", "-1e300"},
+		{"pause before int64", "pause", "-1e19"},
+		{"limit past the interval's digits", "limit", "1e15"},
+		{"limit past int64", "limit", "1e300"},
+		{"limit below one", "limit", "1e-300"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			prefix := testPrefix(t, addr)
+			s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+			defer s.Close()
+			const name = "https://api.example.com reads"
+			q := s.Partition(name)
+			q.Learn(quota(100), time.Second)
+			if !tokenWithin(q, 5*time.Second) || s.Stats().Leases == 0 {
+				t.Fatalf("no lease before the state was written; stats %+v", s.Stats())
+			}
+			if err := rdb.HSet(ctx, s.StateKey(name), tt.field, tt.v).Err(); err != nil {
+				t.Fatal(err)
+			}
+			before := s.Stats().Leases
+			deadline := time.Now().Add(5 * time.Second)
+			for s.Stats().Leases == before {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s %s: no lease in 5s; stats %+v", tt.field, tt.v, s.Stats())
 				}
 				tokenWithin(q, 50*time.Millisecond)
 			}

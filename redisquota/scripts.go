@@ -75,8 +75,14 @@ end
 // only reads the state. A pause further ahead than max pause, which no
 // member writes, is not believed: it is deleted, so that a corrupt or
 // hostile value does not refuse every lease of the fleet; so is a window
-// longer than max window, deleted with the quota and its bucket, which a
-// member then writes again, as after Redis lost them; and so is a quota
+// longer than max window, or a limit past 2^63 (the reply's integer) or
+// below 1 (its tokens an infinity apart),
+// deleted with the quota and its bucket, which a member then writes
+// again, as after Redis lost them; a pause before the epoch is none, and
+// the interval is written with all its digits (a limit of 10^15 a second
+// has tokens 10^-9 µs apart), so that the reply always parses: one that
+// did not failed every lease, and every member paced alone, as long as
+// the state lived; and so is a quota
 // that no member has heard announced for max heard (lheard, else lset; a
 // state with neither, or with a time ahead of now, which no member
 // writes, counts from the first lease that finds it): the member that
@@ -87,7 +93,10 @@ end
 // for all. While the bucket holds a seeded window's cap (scap, until
 // sreset), a lease grants no more than it (tokens given back return to
 // it, and a charge takes from it), and the lease that spends it moves the
-// bucket's next token to the reset. A bucket whose next
+// bucket's next token to the reset; a reset further ahead than max pause,
+// which no member seeds, is not believed: the cap is deleted, so that a
+// corrupt or hostile value does not move the bucket's next token years
+// ahead, where the member that leased would wait for it. A bucket whose next
 // token lies further ahead than two windows of the quota (limit intervals:
 // the most a charge pushes it) past the horizon is brought back to it:
 // the members' leases and charges never take it there.
@@ -137,8 +146,9 @@ local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause', ARGV[9
 local rat, rby, rseq = s[6] or '0', s[7] or '', s[8] or '0'
 local limit, window = num(s[1]) or 0, num(s[2]) or 0
 local tat, pause = num(s[3]) or 0, num(s[4]) or 0
+if pause < 0 then pause = 0 end
 local maxwindow = tonumber(ARGV[13])
-if maxwindow and window > maxwindow then
+if (maxwindow and window > maxwindow) or limit > 2^63 or (limit > 0 and limit < 1) then
   redis.call('HDEL', KEYS[1], 'limit', 'window', 'tat', 'lheard', 'scap', 'sreset')
   limit, window, tat = 0, 0, 0
 end
@@ -199,7 +209,7 @@ elseif giveback < 0 then
   tat = tat - math.max(giveback, -limit) * interval
 end
 local cap, capEnd = num(s[11]), num(s[12])
-if cap and not (limit > 0 and capEnd and capEnd > now) then
+if cap and not (limit > 0 and capEnd and capEnd > now and not (maxpause and capEnd > now + maxpause)) then
   if s[11] or s[12] then redis.call('HDEL', KEYS[1], 'scap', 'sreset') end
   cap = nil
 elseif cap then
@@ -228,7 +238,7 @@ if tat ~= old then
   redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', tat))
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
-return {granted, string.format('%.0f', base - now), string.format('%.6f', interval),
+return {granted, string.format('%.0f', base - now), string.format('%.17g', interval),
   limit, window, string.format('%.0f', pause), string.format('%.0f', now), members, rat, rby, rseq, heardAge}
 `)
 
