@@ -692,3 +692,42 @@ func TestOpenAIOverloadedModelLocksOutNoOther(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenAIResetHostNamesAModelsBreaker checks what docs/sdks.md says of
+// the recipe's breakers: Transport.ResetHost(host) clears the host's
+// breaker, not a model's, and ResetHost of the model's key clears that
+// one, so that its next completion is sent.
+func TestOpenAIResetHostNamesAModelsBreaker(t *testing.T) {
+	var sent atomic.Int64
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent.Add(1)
+		return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})
+	tr := resilient.New(base, resilient.WithMaxRetries(0),
+		resilient.WithBreaker(resilient.BreakerSettings{Key: openaiBreakerKey, ConsecutiveFailures: 1}))
+	complete := func() error {
+		body := []byte(`{"model":"gpt-5.4","messages":[]}`)
+		req, err := http.NewRequest(http.MethodPost, "https://api.openai.com/v1/chat/completions", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	complete() // a 503: the model's breaker opens
+	for _, tc := range []struct {
+		reset string
+		sent  bool
+	}{{"api.openai.com", false}, {"api.openai.com model gpt-5.4", true}} {
+		tr.ResetHost(tc.reset)
+		before := sent.Load()
+		err := complete()
+		if got := sent.Load() > before; got != tc.sent || got == errors.Is(err, resilient.ErrCircuitOpen) {
+			t.Errorf("after ResetHost(%q): sent %v (%v), want sent %v", tc.reset, got, err, tc.sent)
+		}
+	}
+}
