@@ -143,9 +143,12 @@ type QuotaWatcher interface {
 	// two; a channel closed for another reason costs a second look at
 	// PauseUntil, nothing more. Once closed, a channel must not be
 	// returned again: a Transport that waited once and is then handed a
-	// channel already closed (that one, or a new one) waits on its timer
-	// instead. It is called before every look at the pause,
-	// and must be as cheap as an atomic load.
+	// channel already closed (that one, or a new one) asks once more (a
+	// channel may close as it is handed out, at a change that comes at
+	// that moment), and, handed one closed again, waits on its timer
+	// instead. It is called before every look at the pause (twice when
+	// it hands out a closed channel), and must be as cheap as an atomic
+	// load.
 	PauseChanged() <-chan struct{}
 }
 

@@ -134,3 +134,77 @@ func TestQuotaWatcherFreshClosedChannelDoesNotSpin(t *testing.T) {
 		}
 	})
 }
+
+// racyQuota is a memQuota whose partitions' pause changes, once armed,
+// just after PauseChanged hands out its channel, before the Transport
+// looks at it: a lawful interleaving of a store whose other goroutines
+// signal (redisquota's part.signal, at a lease granted, swaps the channel
+// and closes the old one, which a PauseChanged that loaded it a moment
+// before has handed out).
+type racyQuota struct {
+	m   *memQuota
+	arm *atomic.Bool
+}
+
+func (q racyQuota) Partition(name string) QuotaPartition {
+	return racyPart{q.m.Partition(name).(*memPart), q.arm}
+}
+
+type racyPart struct {
+	*memPart
+	arm *atomic.Bool
+}
+
+func (p racyPart) PauseChanged() <-chan struct{} {
+	ch := p.memPart.PauseChanged()
+	if p.arm.CompareAndSwap(true, false) {
+		p.signal()
+	}
+	return ch
+}
+
+// signal closes the partition's channel, its pause unchanged.
+func (p racyPart) signal() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.changedLocked()
+}
+
+// TestQuotaWatcherChannelClosedAsHandedStillWatches: an attempt of B that
+// waits out the fleet's pause, and is handed, after a wake, a channel that
+// the store closes at that moment (another signal of its own), still goes
+// as soon as A calls ResetHost: the closed channel is not taken for a
+// careless store's, and the attempt does not stop watching for the pause's
+// changes and wait the pause out on its timer.
+func TestQuotaWatcherChannelClosedAsHandedStillWatches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := throttlingServer("30")
+		store := racyQuota{m: new(memQuota), arm: new(atomic.Bool)}
+		a := New(handlerRT{srv}, WithMaxRetries(0), WithQuotaStore(store))
+		b := New(handlerRT{srv}, WithQuotaStore(store))
+		ca, cb := &http.Client{Transport: a}, &http.Client{Transport: b}
+		if code, err := do(t, cb, "GET", "https://api.test/x"); code != 200 {
+			t.Fatalf("B's first call: %d, %v", code, err)
+		}
+		if code, _ := do(t, ca, "GET", "https://api.test/throttle"); code != 429 {
+			t.Fatalf("A's call: %d, want 429", code)
+		}
+		done := make(chan int)
+		go func() {
+			code, _ := do(t, cb, "GET", "https://api.test/x")
+			done <- code
+		}()
+		synctest.Wait() // B waits out the fleet's pause
+		store.arm.Store(true)
+		racyPart{store.m.part("https://api.test reads"), store.arm}.signal() // B wakes, the pause unchanged
+		synctest.Wait()
+		start := time.Now()
+		a.ResetHost("api.test")
+		if code := <-done; code != 200 {
+			t.Fatalf("B's call: %d, want 200", code)
+		}
+		if waited := time.Since(start); waited != 0 {
+			t.Errorf("B's waiting call went %v after A's ResetHost, want at once", waited)
+		}
+	})
+}

@@ -120,19 +120,11 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 	for first := true; ; first = false {
 		var changed, gchanged <-chan struct{} // asked before the pause is read: see QuotaWatcher
 		if p.watch != nil {
-			if changed = p.watch.PauseChanged(); !first && isClosed(changed) {
-				// A store that hands out a channel already closed (the
-				// one that woke the last wait, or a new one each time)
-				// would wake every wait at once: wait on the timer. The
-				// change it tells came before the pause is read.
-				changed = nil
-			}
+			changed = pauseChanged(p.watch, first)
 		}
 		if p.quota != nil {
 			if g := p.global.Load(); g != nil && g.watch != nil {
-				if gchanged = g.watch.PauseChanged(); !first && isClosed(gchanged) {
-					gchanged = nil
-				}
+				gchanged = pauseChanged(g.watch, first)
 			}
 		}
 		p.mu.Lock()

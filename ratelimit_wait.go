@@ -414,6 +414,28 @@ func (rl *rateLimiter) wait(ctx context.Context, cancel <-chan struct{}, p *part
 	return nil
 }
 
+// pauseChanged returns w's PauseChanged channel for a wait of an attempt,
+// first on its first look at the pause. A store that hands out a channel
+// already closed (the one that woke the last wait, or a new one each time)
+// would wake every wait at once: after the first look, a channel found
+// closed is asked for once more, and, closed again, is none (the attempt
+// waits on its timer; the change it tells came before the pause is read).
+// A store's channel may close just as it is handed out, at a change that
+// comes at that moment (redisquota's signal swaps the channel, then closes
+// the old one): the second ask has the new one, and the attempt still
+// wakes at the next change, a ResetHost of another member that lifts the
+// pause.
+func pauseChanged(w QuotaWatcher, first bool) <-chan struct{} {
+	ch := w.PauseChanged()
+	if first || !isClosed(ch) {
+		return ch
+	}
+	if ch = w.PauseChanged(); isClosed(ch) {
+		return nil
+	}
+	return ch
+}
+
 // isClosed reports whether ch is closed; false for nil.
 func isClosed(ch <-chan struct{}) bool {
 	if ch == nil {
