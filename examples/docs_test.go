@@ -69,3 +69,18 @@ func TestDocQuotesRecipes(t *testing.T) {
 		}
 	}
 }
+
+// TestDocFencesClose checks that every code block of docs/sdks.md closes
+// on a line of its own: a fence after code on its line ("}```") closes
+// nothing, and the document renders the prose that follows as code.
+func TestDocFencesClose(t *testing.T) {
+	doc, err := os.ReadFile("../docs/sdks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(string(doc), "\n") {
+		if j := strings.Index(line, "```"); j >= 0 && strings.TrimSpace(line[:j]) != "" {
+			t.Errorf("docs/sdks.md:%d: a fence after text on its line closes no code block: %q", i+1, line)
+		}
+	}
+}
