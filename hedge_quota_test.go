@@ -161,8 +161,7 @@ func TestHedgingOfAHostTheStoreNoLongerPaces(t *testing.T) {
 					}
 					return 10 * time.Millisecond
 				}}
-				var part *memPart
-				part = &memPart{take: func(n int, now time.Time) (time.Duration, bool, <-chan struct{}) {
+				part := &memPart{take: func(n int, now time.Time) (time.Duration, bool, <-chan struct{}) {
 					if n == 1 {
 						d, ok := tc.first()
 						return d, ok, nil
