@@ -178,23 +178,8 @@ func (p racyPart) signal() {
 // changes and wait the pause out on its timer.
 func TestQuotaWatcherChannelClosedAsHandedStillWatches(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := throttlingServer("30")
 		store := racyQuota{m: new(memQuota), arm: new(atomic.Bool)}
-		a := New(handlerRT{srv}, WithMaxRetries(0), WithQuotaStore(store))
-		b := New(handlerRT{srv}, WithQuotaStore(store))
-		ca, cb := &http.Client{Transport: a}, &http.Client{Transport: b}
-		if code, err := do(t, cb, "GET", "https://api.test/x"); code != 200 {
-			t.Fatalf("B's first call: %d, %v", code, err)
-		}
-		if code, _ := do(t, ca, "GET", "https://api.test/throttle"); code != 429 {
-			t.Fatalf("A's call: %d, want 429", code)
-		}
-		done := make(chan int)
-		go func() {
-			code, _ := do(t, cb, "GET", "https://api.test/x")
-			done <- code
-		}()
-		synctest.Wait() // B waits out the fleet's pause
+		_, a, done := fleetWaitingOutAPause(t, store)
 		store.arm.Store(true)
 		racyPart{store.m.part("https://api.test reads"), store.arm}.signal() // B wakes, the pause unchanged
 		synctest.Wait()

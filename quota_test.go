@@ -518,6 +518,31 @@ func throttlingServer(retryAfter string) *recServer {
 	}}
 }
 
+// fleetWaitingOutAPause makes two members of a fleet on store, A and B,
+// over a server (throttlingServer("30")) that B called once: A's call is
+// answered 429 with Retry-After: 30, which pauses the fleet's partition,
+// and B's next call waits that pause out when fleetWaitingOutAPause
+// returns, in a synctest bubble. done receives the status of B's call.
+func fleetWaitingOutAPause(t *testing.T, store QuotaStore) (srv *recServer, a *Transport, done <-chan int) {
+	t.Helper()
+	srv = throttlingServer("30")
+	a = New(handlerRT{srv}, WithMaxRetries(0), WithQuotaStore(store))
+	cb := &http.Client{Transport: New(handlerRT{srv}, WithQuotaStore(store))}
+	if code, err := do(t, cb, "GET", "https://api.test/x"); code != 200 {
+		t.Fatalf("B's first call: %d, %v", code, err)
+	}
+	if code, _ := do(t, &http.Client{Transport: a}, "GET", "https://api.test/throttle"); code != 429 {
+		t.Fatalf("A's call: %d, want 429", code)
+	}
+	ch := make(chan int)
+	go func() {
+		code, _ := do(t, cb, "GET", "https://api.test/x")
+		ch <- code
+	}()
+	synctest.Wait() // B waits out the fleet's pause
+	return srv, a, ch
+}
+
 // TestResetHostResetsQuotaStore proves that ResetHost clears the shared
 // state of the host's partitions when the store's partitions implement
 // QuotaResetter: a Transport paused through the store by another's 429
@@ -582,28 +607,13 @@ func TestResetHostResetsQuotaStore(t *testing.T) {
 func TestResetHostWakesFleetWaiters(t *testing.T) {
 	for _, watched := range []bool{true, false} {
 		synctest.Test(t, func(t *testing.T) {
-			srv := throttlingServer("30")
 			mem := new(memQuota)
 			var store QuotaStore = mem
 			if !watched {
 				store = unwatchedQuota{mem}
 			}
-			a := New(handlerRT{srv}, WithMaxRetries(0), WithQuotaStore(store))
-			b := New(handlerRT{srv}, WithQuotaStore(store))
-			ca, cb := &http.Client{Transport: a}, &http.Client{Transport: b}
-			if code, err := do(t, cb, "GET", "https://api.test/x"); code != 200 {
-				t.Fatalf("B's first call: %d, %v", code, err)
-			}
-			if code, _ := do(t, ca, "GET", "https://api.test/throttle"); code != 429 {
-				t.Fatalf("A's call: %d, want 429", code)
-			}
+			srv, a, done := fleetWaitingOutAPause(t, store)
 			start := time.Now()
-			done := make(chan int)
-			go func() {
-				code, _ := do(t, cb, "GET", "https://api.test/x")
-				done <- code
-			}()
-			synctest.Wait() // B waits out the fleet's pause
 			if n := len(srv.seen("")); n != 2 {
 				t.Fatalf("server saw %d requests before the reset, want 2", n)
 			}
