@@ -319,12 +319,14 @@ func TestHostileOutOfRange(t *testing.T) {
 		name  string
 		field string
 		v     string
+		kept  bool // the value is believed, and stays in the state
 	}{
-		{"pause far before", "pause", "-1e300"},
-		{"pause before int64", "pause", "-1e19"},
-		{"limit past the interval's digits", "limit", "1e15"},
-		{"limit past int64", "limit", "1e300"},
-		{"limit below one", "limit", "1e-300"},
+		{"pause far before", "pause", "-1e300", false},
+		{"pause before int64", "pause", "-1e19", false},
+		{"limit past the interval's digits", "limit", "1e15", true},
+		{"limit past int64", "limit", "1e300", false},
+		{"limit at 2^63", "limit", "9223372036854775808", false},
+		{"limit below one", "limit", "1e-300", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			prefix := testPrefix(t, addr)
@@ -346,6 +348,16 @@ func TestHostileOutOfRange(t *testing.T) {
 					t.Fatalf("%s %s: no lease in 5s; stats %+v", tt.field, tt.v, s.Stats())
 				}
 				tokenWithin(q, 50*time.Millisecond)
+			}
+			if tt.field != "limit" {
+				return
+			}
+			got, err := rdb.HGet(ctx, s.StateKey(name), tt.field).Result()
+			if err != nil && err != redis.Nil {
+				t.Fatal(err)
+			}
+			if kept := got == tt.v; kept != tt.kept {
+				t.Errorf("limit %s: after a lease the state holds %q; want it kept %v", tt.v, got, tt.kept)
 			}
 		})
 	}
