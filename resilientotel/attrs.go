@@ -42,18 +42,21 @@ func redactedURL(u *url.URL) string {
 
 // serverAddr returns server.address and server.port of req: the host and
 // port of the Host it is sent with (req.Host, else the URL's), the port of
-// the URL's scheme when the host has none; 0 when not known. A req.Host
-// that net/http cannot write, and sends empty, is not the server's name:
-// the URL's host is, with user information put in it by hand REDACTED
-// (see redact.Userinfo). A host longer than any domain name is cut at
-// maxHostLen.
+// the URL's scheme when the host has none (a bare IPv6 address has none);
+// 0 when not known. A req.Host that net/http cannot write, and sends
+// empty, is not the server's name: the URL's host is, with user
+// information put in it by hand REDACTED (see redact.Userinfo). A host
+// longer than any domain name is cut at maxHostLen.
 func serverAddr(req *http.Request) (string, int) {
 	host := req.Host
 	if (host == "" || !redact.ValidHost(host)) && req.URL != nil {
 		host = redact.Userinfo(req.URL.Host) // as the Transport records it
 	}
 	addr, portStr := host, ""
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && i > strings.LastIndexByte(host, ']') {
+	// A colon before the last outside brackets is a bare IPv6 address's
+	// (a req.Host of "::1", which net/http sends as it is): it has no
+	// port, its last colon being the address's.
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && i > strings.LastIndexByte(host, ']') && (host[0] == '[' || strings.IndexByte(host[:i], ':') < 0) {
 		addr, portStr = host[:i], host[i+1:]
 	}
 	addr = redact.Truncate(strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]"), maxHostLen)

@@ -94,6 +94,11 @@ func TestServerAddr(t *testing.T) {
 		{"https://api.test/x", "other.test", "other.test", 443},
 		{"http://[::1]:8080/", "", "::1", 8080},
 		{"http://[::1]/", "", "::1", 80},
+		// A bare IPv6 address in req.Host, which net/http sends as it
+		// is: the address whole, the port the scheme's.
+		{"http://[::1]:8080/", "::1", "::1", 80},
+		{"https://api.test/x", "2001:db8::1", "2001:db8::1", 443},
+		{"https://api.test/x", "[2001:db8::1]:8443", "2001:db8::1", 8443},
 		{"ftp://files.test/", "", "files.test", 0},
 		{"http://api.test:99999/", "", "api.test", 80},
 		// A Host net/http cannot write, which it sends empty: the
