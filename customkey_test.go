@@ -165,3 +165,17 @@ func TestCustomKey(t *testing.T) {
 		t.Errorf("customKey(a short key) allocates %v times", n)
 	}
 }
+
+// TestCustomKeyCutAtCharacter checks that a long custom key's bounded form
+// keeps its first bytes cut at the boundary of a character, wherever the
+// characters fall: the key is shown in errors, BreakerChange and log
+// records.
+func TestCustomKeyCutAtCharacter(t *testing.T) {
+	for _, lead := range []string{"", "x", "xy"} {
+		k := lead + strings.Repeat("€", 100) // 3 bytes each
+		got := customKey(k)
+		if !utf8.ValidString(got) || len(got) > maxCustomKey {
+			t.Errorf("customKey(%q + 100 €) = %q (%d bytes): want valid UTF-8 of at most %d bytes", lead, got, len(got), maxCustomKey)
+		}
+	}
+}

@@ -143,6 +143,7 @@ func TestHedgingOnlySafeRequests(t *testing.T) {
 		{"PATCH to a host that honors keys", "PATCH", []Option{WithKeyHonoringHosts("api.test")}, 2},
 		{"POST to a host not known to honor keys", "POST", nil, 1},
 		{"POST to a host that honors keys", "POST", []Option{WithKeyHonoringHosts("api.test")}, 2},
+		{"POST without a key to a host that honors keys", "POST", []Option{WithKeyHonoringHosts("api.test"), WithoutIdempotencyKeys()}, 1},
 		{"PUT", "PUT", nil, 1},
 		{"DELETE", "DELETE", nil, 1},
 	} {
