@@ -90,9 +90,23 @@ func TestParseRateLimit(t *testing.T) {
 			hdr("RateLimit-Policy", `"default";q=30;w=1`),
 			RateLimitInfo{30, -1, time.Time{}}, time.Second},
 
+		// Two quotas spent: a request waits until both are back.
+		{"IETF items with as little left: the latest reset",
+			hdr("RateLimit", `"a";r=0;t=50, "b";r=0;t=30, "c";r=0`, "RateLimit-Policy", `"a";q=10;w=60, "b";q=20;w=3600`),
+			RateLimitInfo{10, 0, rlNow.Add(50 * time.Second)}, time.Minute},
+		{"IETF items with as little left: the latest reset, listed last",
+			hdr("RateLimit", `"a";r=0;t=30, "b";r=0;t=50`, "RateLimit-Policy", `"a";q=10;w=60, "b";q=20;w=3600`),
+			RateLimitInfo{20, 0, rlNow.Add(50 * time.Second)}, time.Hour},
+		{"older drafts' limit wins over the policy's quota",
+			hdr("RateLimit-Limit", "50", "RateLimit-Remaining", "10", "RateLimit-Policy", "100;w=60"),
+			RateLimitInfo{50, 10, time.Time{}}, time.Minute},
+		{"IETF quoted name holding '='", hdr("RateLimit", `"q=1";r=5;t=30`), RateLimitInfo{-1, 5, reset}, 0},
+
 		// Malformed values are ignored one by one.
 		{"malformed limit", hdr("X-RateLimit-Limit", "lots", "X-RateLimit-Remaining", "5"), RateLimitInfo{-1, 5, time.Time{}}, 0},
 		{"negative remaining", hdr("X-RateLimit-Remaining", "-1", "X-RateLimit-Limit", "5"), RateLimitInfo{5, -1, time.Time{}}, 0},
+		{"negative remaining below the sentinel", hdr("X-RateLimit-Remaining", "-5", "X-RateLimit-Limit", "-5"), RateLimitInfo{-1, -1, time.Time{}}, 0},
+		{"signed remaining", hdr("X-RateLimit-Remaining", "+5"), RateLimitInfo{-1, -1, time.Time{}}, 0},
 		{"float remaining", hdr("X-RateLimit-Remaining", "4.5"), RateLimitInfo{-1, -1, time.Time{}}, 0},
 		{"huge remaining", hdr("X-RateLimit-Remaining", "99999999999999999999999"), RateLimitInfo{-1, -1, time.Time{}}, 0},
 		{"reset garbage", hdr("X-RateLimit-Reset", "soon"), RateLimitInfo{-1, -1, time.Time{}}, 0},
@@ -100,6 +114,7 @@ func TestParseRateLimit(t *testing.T) {
 		{"reset exponent", hdr("X-RateLimit-Reset", "1e9"), RateLimitInfo{-1, -1, time.Time{}}, 0},
 		{"reset two dots", hdr("X-RateLimit-Reset", "1.2.3"), RateLimitInfo{-1, -1, time.Time{}}, 0},
 		{"reset huge", hdr("X-RateLimit-Reset", "99999999999999999999"), RateLimitInfo{-1, -1, time.Time{}}, 0},
+		{"reset past the millisecond times", hdr("X-RateLimit-Reset", "20000000000000000"), RateLimitInfo{-1, -1, time.Time{}}, 0},
 		{"reset bad date", hdr("X-RateLimit-Reset", "2026-13-45T99:00:00Z"), RateLimitInfo{-1, -1, time.Time{}}, 0},
 		{"reset empty", hdr("X-RateLimit-Reset", " "), RateLimitInfo{-1, -1, time.Time{}}, 0},
 		{"IETF garbage", hdr("RateLimit", `;;,,"unterminated;r=5`), RateLimitInfo{-1, -1, time.Time{}}, 0},

@@ -11,8 +11,11 @@ import (
 // structured reads the IETF draft's RateLimit field, a list of
 // `"policy";r=remaining;t=seconds` items, pairing it with RateLimit-Policy,
 // a list of `"policy";q=quota;w=window` items. Among several items the one
-// with the least remaining is the binding one; its policy is the one of the
-// same name, else the first. The draft 7 dictionary form
+// with the least remaining is the binding one, and of those that have as
+// little left, the one whose reset is the latest: two quotas spent hold a
+// request until both are back, and the first's reset, sooner, would send
+// it into the other's 429. Its policy is the one of the same name, else
+// the first. The draft 7 dictionary form
 // `limit=100, remaining=50, reset=30` is read too.
 func (r *rateHeaders) structured(v, policy string, now *lazyNow) {
 	bestName, best := "", -1
@@ -41,11 +44,15 @@ func (r *rateHeaders) structured(v, policy string, now *lazyNow) {
 			return true
 		}
 		n, ok := paramCount(params, "r")
-		if !ok || (best >= 0 && n >= best) {
+		if !ok || best >= 0 && n > best {
+			return true
+		}
+		t, hasT := paramSeconds(params, "t")
+		if n == best && (!hasT || hasReset && t <= reset) {
 			return true
 		}
 		bestName, best = name, n
-		reset, hasReset = paramSeconds(params, "t")
+		reset, hasReset = t, hasT
 		return true
 	})
 	if !dict && best >= 0 {
