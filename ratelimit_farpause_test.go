@@ -57,3 +57,26 @@ func TestFarStorePauseAfterAWaitIsRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestFarStorePauseAfterAWaitIsRefusedWithoutABudget is
+// TestFarStorePauseAfterAWaitIsRefused for a call without a budget
+// (WithMaxElapsed(0)) nor a deadline, whose wait nothing else bounds: the
+// default budget of 5 minutes refused the saturated wait as past it, and
+// without one, the wait held plus the pause's overflowed to a negative
+// wait, on whose timers of no time the attempt spun.
+func TestFarStorePauseAfterAWaitIsRefusedWithoutABudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		store := &farPausePart{switchAt: time.Now().Add(100 * time.Millisecond), cancel: cancel}
+		s := &rtScript{steps: []rtStep{{status: 200}}}
+		tr := New(s, WithQuotaStore(store), WithMaxRetries(0), WithMaxElapsed(0))
+		resp, err := roundTrip(t, tr, newRequest(t, ctx, http.MethodGet, "http://api.test/", nil))
+		if err == nil {
+			resp.Body.Close()
+		}
+		if !errors.Is(err, ErrRateLimited) || s.numCalls() != 0 {
+			t.Errorf("err %v after %d attempts and %d looks at the pause; want ErrRateLimited, no attempt", err, s.numCalls(), store.asked.Load())
+		}
+	})
+}

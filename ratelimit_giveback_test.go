@@ -668,3 +668,27 @@ func refusedWhileHeld(t *testing.T, wg *sync.WaitGroup, tr *Transport, h *holdSe
 	close(h.release)
 	synctest.Wait()
 }
+
+// TestFreedTurnsBounded checks that the turns given back that a partition
+// keeps for the next callers are bounded by maxFreed: 300 callers that
+// each reserved a turn of a pace of one a second and gave it up, the last
+// first given back to lim, the others in the order they were taken, left
+// the partition holding a time for each beyond the bound.
+func TestFreedTurnsBounded(t *testing.T) {
+	now := time.Now()
+	p := &partition{lim: rate.NewLimiter(1, 1)}
+	p.lim.AllowN(now, 1) // the bucket empty: each caller waits a turn
+	turns := make([]turn, 300)
+	for i := range turns {
+		turns[i] = p.reserve(now)
+	}
+	for _, tn := range turns {
+		p.cancelTurn(tn, now)
+	}
+	if n := len(p.freed); n > maxFreed {
+		t.Errorf("%d turns given back are kept, want %d at most", n, maxFreed)
+	}
+	if len(p.freed) == 0 {
+		t.Error("no turn given back is kept: the test no longer exercises the bound")
+	}
+}

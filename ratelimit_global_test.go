@@ -211,3 +211,48 @@ func (d *discordRT) count() int {
 	defer d.mu.Unlock()
 	return d.calls
 }
+
+// TestRateLimitGlobalPauseHoldsItsCredentialAlone: Discord's global limit
+// is per bot: one bot's global 429 (Retry-After: 30) pauses every
+// partition of its own credential, not those of another bot on the same
+// host, whose request to the bucket it learned goes at once.
+func TestRateLimitGlobalPauseHoldsItsCredentialAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			if r.Header.Get("Authorization") == "Bot a" && r.URL.Path == "/api/v10/users/@me" {
+				w.Header().Set("Retry-After", "30")
+				w.Header().Set("X-RateLimit-Global", "true")
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+			w.Header().Set("X-RateLimit-Bucket", "chan1")
+			w.Header().Set("X-RateLimit-Remaining", "4")
+			w.Header().Set("X-RateLimit-Reset-After", "5")
+		}}
+		tr := New(handlerRT{srv}, WithMaxRetries(0))
+		send := func(bot, path string) (*http.Response, error) {
+			req := newRequest(t, timeoutCtx(t, time.Second), http.MethodPost, "https://discord.test"+path, strings.NewReader("{}"))
+			req.Header.Set("Authorization", "Bot "+bot)
+			return tr.RoundTrip(req)
+		}
+		const route = "/api/v10/channels/1/messages"
+		for _, bot := range []string{"a", "b"} { // each learns the channel's bucket
+			resp, err := send(bot, route)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		if resp, err := send("a", "/api/v10/users/@me"); err == nil {
+			resp.Body.Close()
+		}
+		resp, err := send("b", route)
+		if err != nil {
+			t.Fatalf("bot b's message during bot a's global pause: %v, want it sent", err)
+		}
+		resp.Body.Close()
+		if n := len(srv.seen(route)); n != 3 {
+			t.Errorf("the server saw %d messages, want 3", n)
+		}
+	})
+}

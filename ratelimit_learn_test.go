@@ -1,0 +1,156 @@
+package resilient
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestRateLimitOlderAnswerRaisesNoCount: an answer that arrives after a
+// newer one of the same window (a slow call's, sent first, that announces
+// 3 left and a reset at 11s) does not raise the count the newer one
+// announced (none left until 21s): the next call waits for the reset, not
+// sent at once into a spent quota on the word of the older answer.
+func TestRateLimitOlderAnswerRaisesNoCount(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			switch r.URL.Path {
+			case "/slow":
+				time.Sleep(time.Second)
+				w.Header().Set("X-RateLimit-Remaining", "3")
+				w.Header().Set("X-RateLimit-Reset", "10") // at 11s
+			case "/fast":
+				w.Header().Set("X-RateLimit-Remaining", "0")
+				w.Header().Set("X-RateLimit-Reset", "21") // at 21s
+			}
+		}}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
+		var wg sync.WaitGroup
+		wg.Go(func() { do(t, client, "GET", "http://api.test/slow") })
+		synctest.Wait()
+		do(t, client, "GET", "http://api.test/fast")
+		wg.Wait()
+		if _, err := do(t, client, "GET", "http://api.test/next"); err != nil {
+			t.Fatal(err)
+		}
+		if a := srv.seen("/next"); len(a) != 1 || a[0].at.Sub(t0) < 21*time.Second {
+			t.Errorf("the next call arrived at %v, want 21s or later (the newer answer's reset)", a[0].at.Sub(t0))
+		}
+	})
+}
+
+// TestRateLimitOutageWithQuotaLeftPausesNothing: a 503 that announces a
+// quota with requests left (10 left until a reset in 30s) and no
+// Retry-After is an outage, not a spent quota: the next call goes at
+// once, not held until the reset.
+func TestRateLimitOutageWithQuotaLeftPausesNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			w.Header().Set("X-RateLimit-Remaining", "10")
+			w.Header().Set("X-RateLimit-Reset", "30")
+			if n == 0 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		}}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
+		if code, _ := do(t, client, "GET", "http://api.test/"); code != http.StatusServiceUnavailable {
+			t.Fatalf("first call: %d, want 503", code)
+		}
+		if code, err := do(t, client, "GET", "http://api.test/"); code != http.StatusOK {
+			t.Fatalf("second call: %d, %v; want 200", code, err)
+		}
+		if d := time.Since(t0); d != 0 {
+			t.Errorf("the second call returned after %v, want at once", d)
+		}
+	})
+}
+
+// TestRateLimitStaticBurstBoundsTheLearned: WithRateLimit(5, 1) caps the
+// burst of a pace learned from the server (a quota of 100 a second, 3
+// remaining), as it caps its rate: after a second without calls, three
+// calls go one every 200ms, not the three at once that the announced
+// remaining count allows.
+func TestRateLimitStaticBurstBoundsTheLearned(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			w.Header().Set("RateLimit", `"p";r=3;t=1`)
+			w.Header().Set("RateLimit-Policy", `"p";q=100;w=1`)
+		}}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithRateLimit(5, 1))}
+		do(t, client, "GET", "http://api.test/") // learn
+		time.Sleep(time.Second)
+		for range 3 {
+			do(t, client, "GET", "http://api.test/")
+		}
+		s := srv.seen("")[1:]
+		for i := 1; i < len(s); i++ {
+			if gap := s[i].at.Sub(s[i-1].at); gap != 200*time.Millisecond {
+				t.Errorf("gap before call %d = %v, want 200ms (a burst of 1)", i+1, gap)
+			}
+		}
+	})
+}
+
+// TestRateLimitShorterPauseKeepsTheLonger: a 429 whose Retry-After (5s)
+// ends before the pause an earlier answer set (30s) does not shorten it:
+// the next call waits the 30s.
+func TestRateLimitShorterPauseKeepsTheLonger(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			switch r.URL.Path {
+			case "/slow":
+				time.Sleep(time.Second)
+				throttle(w, "5") // until 6s
+			case "/fast":
+				throttle(w, "30") // until 30s
+			}
+		}}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
+		var wg sync.WaitGroup
+		wg.Go(func() { do(t, client, "GET", "http://api.test/slow") })
+		synctest.Wait()
+		do(t, client, "GET", "http://api.test/fast")
+		wg.Wait()
+		if _, err := do(t, client, "GET", "http://api.test/next"); err != nil {
+			t.Fatal(err)
+		}
+		if a := srv.seen("/next"); len(a) != 1 || a[0].at.Sub(t0) < 30*time.Second {
+			t.Errorf("the next call arrived at %v, want 30s or later (the longer pause)", a[0].at.Sub(t0))
+		}
+	})
+}
+
+// TestRateLimitIdlePartitionKeepsItsPause: a partition paused for 30
+// minutes by a 429 that announced its reset alone (no Retry-After, no
+// remaining count) is not dropped as idle after 10 minutes without calls:
+// the pause still holds the host's next call, which would otherwise be
+// sent into it.
+func TestRateLimitIdlePartitionKeepsItsPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			if r.URL.Host == "a.test" && n == 0 {
+				w.Header().Set("X-RateLimit-Reset", "1800")
+				w.WriteHeader(http.StatusTooManyRequests)
+			}
+		}}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
+		if code, _ := do(t, client, "GET", "http://a.test/"); code != http.StatusTooManyRequests {
+			t.Fatalf("first call: %d, want 429", code)
+		}
+		time.Sleep(11 * time.Minute)
+		do(t, client, "GET", "http://b.test/") // a lookup that drops idle partitions
+		_, err := do(t, client, "GET", "http://a.test/")
+		if !errors.Is(err, ErrRateLimited) {
+			t.Errorf("a.test's call 11 minutes into its 30-minute pause: err = %v, want ErrRateLimited", err)
+		}
+		if n := len(srv.seen("")); n != 2 {
+			t.Errorf("the server saw %d calls, want 2 (a.test's first, b.test's)", n)
+		}
+	})
+}
