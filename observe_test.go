@@ -262,6 +262,9 @@ func TestRedactURLs(t *testing.T) {
 		{`no scheme here ?q=1`, `no scheme here ?q=1`},
 		{`Get "https://user:pa%40ss@api.example.com:8443/v1?k=1": EOF`, `Get "https://api.example.com:8443/v1": EOF`},
 		{`Post "http://token@h.test": EOF`, `Post "http://h.test": EOF`},
+		// A password with an '@' left unescaped (a proxy's address as a
+		// caller wrote it): the user info runs to the last '@'.
+		{"proxyconnect via http://user:p@ss@proxy.test:8080 failed", "proxyconnect via http://proxy.test:8080 failed"},
 		{`Get "https://h.test/p?q=a\"b&k=secret": EOF`, `Get "https://h.test/p": EOF`},
 		{`https://h.test/a@b?x=1`, `https://h.test/a@b`},
 		{"(see https://h.test/x?k=v)\nnext", "(see https://h.test/x)\nnext"},

@@ -59,6 +59,11 @@ func TestCallerMistakesFailAtOnce(t *testing.T) {
 			req.ContentLength = 10
 			return req
 		}, nil, false},
+		{"body one byte shorter than ContentLength", func(url string) *http.Request {
+			req, _ := http.NewRequest("PUT", url, strings.NewReader("abcd"))
+			req.ContentLength = 5
+			return req
+		}, nil, false},
 		// Over loopback, net/http may get the server's answer before it
 		// reads past ContentLength: the stub reads the body first.
 		{"body longer than ContentLength", func(url string) *http.Request {
