@@ -2,6 +2,7 @@ package redisquota_test
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"testing"
 	"time"
@@ -325,7 +326,10 @@ func TestHostileOutOfRange(t *testing.T) {
 		{"pause before int64", "pause", "-1e19", false},
 		{"limit past the interval's digits", "limit", "1e15", true},
 		{"limit past int64", "limit", "1e300", false},
-		{"limit at 2^63", "limit", "9223372036854775808", false},
+		// A limit Lua reads as 2^63 (math.MaxInt64, which a member
+		// writes when a server announces it for "unlimited", rounds
+		// to it): believed, a pace that holds nothing back.
+		{"limit at 2^63", "limit", "9223372036854775808", true},
 		{"limit below one", "limit", "1e-300", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -502,5 +506,24 @@ func TestHostilePartitionKeyType(t *testing.T) {
 				t.Errorf("Redis holds the quota %d (%v), want 2000", l, err)
 			}
 		})
+	}
+}
+
+// TestUnlimitedAnnouncedQuotaGrants proves that a quota announced as
+// math.MaxInt64 requests a second (how some servers say "unlimited"),
+// which the Lua script reads as 2^63, still grants the fleet's tokens: a
+// lease script that deleted a limit of 2^63 deleted the quota the member
+// wrote back at once, and the member granted nothing, calling Redis in a
+// loop.
+func TestUnlimitedAnnouncedQuotaGrants(t *testing.T) {
+	addr := redisAddr()
+	s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(testPrefix(t, addr)))
+	defer s.Close()
+	q := s.Partition("https://api.example.com reads")
+	q.Learn(quota(math.MaxInt64), time.Second)
+	for i := range 50 {
+		if !tokenWithin(q, 5*time.Second) {
+			t.Fatalf("token %d: none in 5s; stats %+v", i, s.Stats())
+		}
 	}
 }

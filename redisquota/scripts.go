@@ -75,9 +75,9 @@ end
 // only reads the state. A pause further ahead than max pause, which no
 // member writes, is not believed: it is deleted, so that a corrupt or
 // hostile value does not refuse every lease of the fleet; so is a window
-// longer than max window, or a limit of 2^63 or more (past the reply's
-// integer) or below 1 (its tokens an infinity apart), deleted with the
-// quota and its bucket, which a member then writes
+// longer than max window, or a limit past 2^63 (the reply's integer) or
+// below 1 (its tokens an infinity apart),
+// deleted with the quota and its bucket, which a member then writes
 // again, as after Redis lost them; a pause before the epoch is none, and
 // the interval is written with all its digits (a limit of 10^15 a second
 // has tokens 10^-9 µs apart), so that the reply always parses: one that
@@ -148,7 +148,7 @@ local limit, window = num(s[1]) or 0, num(s[2]) or 0
 local tat, pause = num(s[3]) or 0, num(s[4]) or 0
 if pause < 0 then pause = 0 end
 local maxwindow = tonumber(ARGV[13])
-if (maxwindow and window > maxwindow) or limit >= 2^63 or (limit > 0 and limit < 1) then
+if (maxwindow and window > maxwindow) or limit > 2^63 or (limit > 0 and limit < 1) then
   redis.call('HDEL', KEYS[1], 'limit', 'window', 'tat', 'lheard', 'scap', 'sreset')
   limit, window, tat = 0, 0, 0
 end
