@@ -53,10 +53,10 @@ func serverAddr(req *http.Request) (string, int) {
 		host = redact.Userinfo(req.URL.Host) // as the Transport records it
 	}
 	addr, portStr := host, ""
-	// A colon before the last outside brackets is a bare IPv6 address's
-	// (a req.Host of "::1", which net/http sends as it is): it has no
-	// port, its last colon being the address's.
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && i > strings.LastIndexByte(host, ']') && (host[0] == '[' || strings.IndexByte(host[:i], ':') < 0) {
+	// A colon before the last, after the last ']', is a bare IPv6
+	// address's (a req.Host of "::1", which net/http sends as it is): it
+	// has no port, its last colon being the address's.
+	if i, j := strings.LastIndexByte(host, ':'), strings.LastIndexByte(host, ']'); i > j && strings.IndexByte(host[j+1:i], ':') < 0 {
 		addr, portStr = host[:i], host[i+1:]
 	}
 	addr = redact.Truncate(strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]"), maxHostLen)

@@ -99,6 +99,7 @@ func TestServerAddr(t *testing.T) {
 		{"http://[::1]:8080/", "::1", "::1", 80},
 		{"https://api.test/x", "2001:db8::1", "2001:db8::1", 443},
 		{"https://api.test/x", "[2001:db8::1]:8443", "2001:db8::1", 8443},
+		{"https://api.test/x", "fe80::1%eth0", "fe80::1%eth0", 443},
 		{"ftp://files.test/", "", "files.test", 0},
 		{"http://api.test:99999/", "", "api.test", 80},
 		// A Host net/http cannot write, which it sends empty: the
@@ -118,6 +119,12 @@ func TestServerAddr(t *testing.T) {
 		if addr != tc.addr || port != tc.port {
 			t.Errorf("serverAddr(%s, Host %q) = %q, %d; want %q, %d", tc.url, tc.host, addr, port, tc.addr, tc.port)
 		}
+	}
+	// User information in the host of an IPv6 address with a port: the
+	// port is the URL's, not a part of the address.
+	u := &url.URL{Scheme: "https", Host: "alice:pw@[::1]:8080", Path: "/v1"}
+	if _, port := serverAddr(&http.Request{URL: u}); port != 8080 {
+		t.Errorf("serverAddr(URL host %q) port = %d, want 8080", u.Host, port)
 	}
 }
 
