@@ -29,7 +29,8 @@ import (
 //     (r remaining, t seconds to the reset) and RateLimit-Policy:
 //     "default";q=100;w=60 (q the quota, w the window in seconds); with
 //     several items, the one with the least remaining binds (of several
-//     with as little left, the one whose reset is the latest);
+//     with as little left, the one whose reset is the latest, one
+//     without a reset losing to one with);
 //   - the older drafts' RateLimit-Limit, RateLimit-Remaining and
 //     RateLimit-Reset (a limit such as "100, 100;w=60" gives its window);
 //   - vendors' own: OpenAI's x-ratelimit-{limit,remaining,reset}-requests

@@ -12,10 +12,11 @@ import (
 // `"policy";r=remaining;t=seconds` items, pairing it with RateLimit-Policy,
 // a list of `"policy";q=quota;w=window` items. Among several items the one
 // with the least remaining is the binding one, and of those that have as
-// little left, the one whose reset is the latest: two quotas spent hold a
-// request until both are back, and the first's reset, sooner, would send
-// it into the other's 429. Its policy is the one of the same name, else
-// the first. The draft 7 dictionary form
+// little left, the one whose reset is the latest (one without a reset
+// losing to one with): two quotas spent hold a request until both are
+// back, and the first's reset, sooner, would send it into the other's
+// 429. Its policy is the one of the same name, else the first. The draft
+// 7 dictionary form
 // `limit=100, remaining=50, reset=30` is read too.
 func (r *rateHeaders) structured(v, policy string, now *lazyNow) {
 	bestName, best := "", -1
