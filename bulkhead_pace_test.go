@@ -25,6 +25,15 @@ import (
 // given back: TestRefusedBelowSpendsNoPace.) The calls go to hosts of
 // their own (their slots apart), paced as one by WithRateLimitKey.
 func TestSlotWaitRefusedGivesBackNoStaleToken(t *testing.T) {
+	slotWaitRefusedKeepsThePace(t, 1500*time.Millisecond, time.Second)
+}
+
+// slotWaitRefusedKeepsThePace checks that a call waiting for a slot of
+// a.test from 1ms, with its token of the pace (one a second, burst 2), and
+// refused at refusedAt, gives back no token the bucket has no room for:
+// two calls to other hosts paced as one go at two, and a third at
+// refusedAt+1ms, and the three are sent within the pace.
+func slotWaitRefusedKeepsThePace(t *testing.T, refusedAt, two time.Duration) {
 	synctest.Test(t, func(t *testing.T) {
 		var log sendLog
 		release := make(chan struct{})
@@ -33,10 +42,10 @@ func TestSlotWaitRefusedGivesBackNoStaleToken(t *testing.T) {
 		var wg sync.WaitGroup
 		callAt(t, &wg, tr, "https://a.test/hold", 0, 0, nil) // holds a.test's slot
 		errs := make(chan error, 1)
-		callAt(t, &wg, tr, "https://a.test/c", time.Millisecond, 1500*time.Millisecond, errs)
-		callAt(t, &wg, tr, "https://b.test/d", time.Second, 0, nil)
-		callAt(t, &wg, tr, "https://c.test/e", time.Second, 0, nil)
-		callAt(t, &wg, tr, "https://d.test/f", 1501*time.Millisecond, 0, nil)
+		callAt(t, &wg, tr, "https://a.test/c", time.Millisecond, refusedAt, errs)
+		callAt(t, &wg, tr, "https://b.test/d", two, 0, nil)
+		callAt(t, &wg, tr, "https://c.test/e", two, 0, nil)
+		callAt(t, &wg, tr, "https://d.test/f", refusedAt+time.Millisecond, 0, nil)
 		if err := <-errs; !errors.Is(err, ErrTooManyInFlight) {
 			t.Errorf("the call that waited for a.test's slot: err = %v, want ErrTooManyInFlight", err)
 		}
@@ -134,32 +143,7 @@ func holdingPacedTransportBurst(log *sendLog, release <-chan struct{}, burst int
 // the next turn, it let a call go at 951ms: 3 requests in 0.1s, where 2.1
 // are allowed.
 func TestSlotWaitRefusedBeforeTheCapKeepsThePace(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var log sendLog
-		release := make(chan struct{})
-		tr := holdingPacedTransport(&log, release)
-		start := time.Now()
-		var wg sync.WaitGroup
-		callAt(t, &wg, tr, "https://a.test/hold", 0, 0, nil) // holds a.test's slot
-		errs := make(chan error, 1)
-		callAt(t, &wg, tr, "https://a.test/c", time.Millisecond, 950*time.Millisecond, errs)
-		callAt(t, &wg, tr, "https://b.test/d", 900*time.Millisecond, 0, nil)
-		callAt(t, &wg, tr, "https://c.test/e", 900*time.Millisecond, 0, nil)
-		callAt(t, &wg, tr, "https://d.test/f", 951*time.Millisecond, 0, nil)
-		if err := <-errs; !errors.Is(err, ErrTooManyInFlight) {
-			t.Errorf("the call that waited for a.test's slot: err = %v, want ErrTooManyInFlight", err)
-		}
-		time.Sleep(3 * time.Second)
-		close(release)
-		wg.Wait()
-		sends := log.times()
-		if len(sends) != 3 {
-			t.Fatalf("the calls were sent at %v, want 3 of them", offsets(sends, start))
-		}
-		if v := passedPace(sends, 1, 2, start); v != "" {
-			t.Errorf("%s (sent at %v)", v, offsets(sends, start))
-		}
-	})
+	slotWaitRefusedKeepsThePace(t, 950*time.Millisecond, 900*time.Millisecond)
 }
 
 // TestSlotWaitRefusedCountsTheTokensOwed checks that the tokens of the
