@@ -179,3 +179,21 @@ func TestCanonicalHostTrailingDot(t *testing.T) {
 		}
 	}
 }
+
+// TestFinalDotNotTheOnlyCharacter: a name that is a dot alone keeps it,
+// with a port or without: ".:8080" is not ":8080", which net/http dials on
+// the local system, so the two are two hosts, not one.
+func TestFinalDotNotTheOnlyCharacter(t *testing.T) {
+	for _, tc := range []struct{ host, want string }{
+		{".", "."},
+		{".:8080", ".:8080"},
+		{"a.:8080", "a:8080"},
+	} {
+		if got := canonicalHost("http", tc.host); got != tc.want {
+			t.Errorf("canonicalHost(%q) = %q, want %q", tc.host, got, tc.want)
+		}
+	}
+	if canonicalHost("http", ".:8080") == canonicalHost("http", ":8080") {
+		t.Errorf("%q and %q are one host", ".:8080", ":8080")
+	}
+}
