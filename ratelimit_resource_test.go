@@ -1009,6 +1009,17 @@ func TestRateLimitPlainLimitsSplitKeepsTheFleetsPause(t *testing.T) {
 		if x.over != 1 {
 			t.Errorf("%d 429s, want B's one", x.over)
 		}
+		// A's split kept what the store holds for the fleet: the other
+		// members split at their own time, and still use it.
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		for name, p := range store.parts {
+			p.mu.Lock()
+			if p.resets != 0 {
+				t.Errorf("the store's partition %q was reset %d times by A's split; want it kept for the fleet", name, p.resets)
+			}
+			p.mu.Unlock()
+		}
 	})
 }
 
