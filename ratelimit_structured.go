@@ -16,8 +16,7 @@ import (
 // losing to one with): two quotas spent hold a request until both are
 // back, and the first's reset, sooner, would send it into the other's
 // 429. Its policy is the one of the same name, else the first. The draft
-// 7 dictionary form
-// `limit=100, remaining=50, reset=30` is read too.
+// 7 dictionary form `limit=100, remaining=50, reset=30` is read too.
 func (r *rateHeaders) structured(v, policy string, now *lazyNow) {
 	bestName, best := "", -1
 	var reset time.Duration
