@@ -175,20 +175,7 @@ func TestFallbackTokensChargedToBucket(t *testing.T) {
 // clears it. The member's reset is held (its script call does not reach
 // Redis) while another member's pause comes through the channel.
 func TestResetIgnoresEarlierFleetPause(t *testing.T) {
-	addr := redisAddr()
-	prefix := testPrefix(t, addr)
-	const name = "https://api.example.com reads"
-	h := &gateHook{match: evalsha(redisquota.ResetHash), seen: make(chan string, 4), release: make(chan struct{})}
-	a := redisquota.New(newRedis(t, addr, h), redisquota.WithPrefix(prefix))
-	defer a.Close()
-	defer close(h.release)
-	b := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
-	defer b.Close()
-	qa, qb := a.Partition(name), b.Partition(name)
-	waitFor(t, "A's state read", func() bool {
-		qa.Take(time.Now())
-		return redisquota.StateRead(qa) && a.Subscribed() && b.Subscribed()
-	})
+	a, qa, qb, h := fleetWithHeldScript(t, redisquota.ResetHash)
 	start := time.Now()
 	qa.(resilient.QuotaResetter).Reset()
 	<-h.seen // A's reset is held, not run in Redis
@@ -208,20 +195,7 @@ func TestResetIgnoresEarlierFleetPause(t *testing.T) {
 // write, which sets the pause after it. The member's pause write is held
 // (its script call does not reach Redis) while the other member resets.
 func TestFleetResetKeepsOwnPauseNotWritten(t *testing.T) {
-	addr := redisAddr()
-	prefix := testPrefix(t, addr)
-	const name = "https://api.example.com reads"
-	h := &gateHook{match: evalsha(redisquota.PauseHash), seen: make(chan string, 4), release: make(chan struct{})}
-	a := redisquota.New(newRedis(t, addr, h), redisquota.WithPrefix(prefix))
-	defer a.Close()
-	defer close(h.release)
-	b := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
-	defer b.Close()
-	qa, qb := a.Partition(name), b.Partition(name)
-	waitFor(t, "A's state read", func() bool {
-		qa.Take(time.Now())
-		return redisquota.StateRead(qa) && a.Subscribed() && b.Subscribed()
-	})
+	a, qa, qb, h := fleetWithHeldScript(t, redisquota.PauseHash)
 	qa.Pause(time.Now().Add(time.Minute))
 	<-h.seen // A's pause is held, not written to Redis
 	qb.(resilient.QuotaResetter).Reset()
@@ -281,4 +255,28 @@ func TestResetWrittenAfterOutage(t *testing.T) {
 	time.Sleep(3 * time.Second) // past idleExit, no demand: the refiller's calls fail meanwhile
 	h.fail.Store(false)
 	waitFor(t, "the reset written", func() bool { return s.Stats().ResetsSent == 1 })
+}
+
+// fleetWithHeldScript returns member A, whose calls of the script of hash
+// its hook holds until the test ends, with A's and another member B's
+// partitions of one name, once A read its state and both subscribed to the
+// fleet's channel; the Stores close when the test ends.
+func fleetWithHeldScript(t *testing.T, hash string) (*redisquota.Store, resilient.QuotaPartition, resilient.QuotaPartition, *gateHook) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	const name = "https://api.example.com reads"
+	h := &gateHook{match: evalsha(hash), seen: make(chan string, 4), release: make(chan struct{})}
+	a := redisquota.New(newRedis(t, addr, h), redisquota.WithPrefix(prefix))
+	b := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
+	t.Cleanup(func() {
+		b.Close()
+		close(h.release)
+		a.Close()
+	})
+	qa, qb := a.Partition(name), b.Partition(name)
+	waitFor(t, "A's state read", func() bool {
+		qa.Take(time.Now())
+		return redisquota.StateRead(qa) && a.Subscribed() && b.Subscribed()
+	})
+	return a, qa, qb, h
 }
