@@ -694,24 +694,28 @@ func TestResetHost(t *testing.T) {
 		})
 	})
 	t.Run("a URL's default port", func(t *testing.T) {
-		// ResetHost("https://api.test/") names port 443: it cleared the
-		// pauses and breakers of the host on every port and scheme.
-		synctest.Test(t, func(t *testing.T) {
-			tr := New(bkNet{"api.test": bkDead(), "api.test:8443": bkDead()}, WithMaxRetries(0),
-				WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
-			for _, u := range []string{"https://api.test/", "https://api.test:8443/", "http://api.test/"} {
-				bkCall(t, tr, u)
-			}
-			tr.ResetHost("https://api.test/v1")
-			if got := tr.BreakerState("https://api.test/"); got != BreakerClosed {
-				t.Errorf("https://api.test after ResetHost of its URL: %v, want closed", got)
-			}
-			for _, u := range []string{"https://api.test:8443/", "http://api.test/"} {
-				if got := tr.BreakerState(u); got != BreakerOpen {
-					t.Errorf("%s after ResetHost(\"https://api.test/v1\"), another port: %v, want open", u, got)
+		// ResetHost("https://api.test/") names port 443, as a URL with an
+		// empty port does (url.URL's Port() is "" for both): it did not
+		// clear the pauses and breakers of the host on every port and
+		// scheme.
+		for _, named := range []string{"https://api.test/v1", "https://api.test:/v1"} {
+			synctest.Test(t, func(t *testing.T) {
+				tr := New(bkNet{"api.test": bkDead(), "api.test:8443": bkDead()}, WithMaxRetries(0),
+					WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+				for _, u := range []string{"https://api.test/", "https://api.test:8443/", "http://api.test/"} {
+					bkCall(t, tr, u)
 				}
-			}
-		})
+				tr.ResetHost(named)
+				if got := tr.BreakerState("https://api.test/"); got != BreakerClosed {
+					t.Errorf("https://api.test after ResetHost(%q): %v, want closed", named, got)
+				}
+				for _, u := range []string{"https://api.test:8443/", "http://api.test/"} {
+					if got := tr.BreakerState(u); got != BreakerOpen {
+						t.Errorf("%s after ResetHost(%q), another port: %v, want open", u, named, got)
+					}
+				}
+			})
+		}
 	})
 	t.Run("quota and waiters", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
