@@ -137,6 +137,17 @@ func TestRetryBudgetRefusal(t *testing.T) {
 		t.Errorf("StopReason %q, want %q", stops[len(stops)-1], StopRetryBudget)
 	}
 
+	// The host's 503 is the answer a plain client would have had: when the
+	// retry after it fails in transit (its connection reset as the answer
+	// was read) and the budget refuses the next, the call returns that
+	// 503, as it does when the budget refuses the first retry.
+	s = &rtScript{steps: []rtStep{{status: 503, body: "busy"}, {err: errReset}}}
+	tr = New(s, fastRetries, WithoutBreaker(), WithRetryBudget(RetryBudget{Burst: 1}))
+	resp, err = roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+	if err != nil || resp == nil || readBody(t, resp) != "busy" || s.numCalls() != 2 {
+		t.Errorf("503, then a reset, then the budget spent: RoundTrip = %v, %v after %d attempts; want the 503 after 2", resp, err, s.numCalls())
+	}
+
 	s = &rtScript{steps: []rtStep{{err: errRefused}}}
 	tr = New(s, fastRetries, WithoutBreaker(), WithRetryBudget(RetryBudget{Burst: 0.5}))
 	_, err = roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
