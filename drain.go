@@ -14,13 +14,15 @@ import (
 // body from one of maxDrain bytes); a longer body is closed unread.
 const maxDrain = 64 << 10
 
-// holdResponse keeps resp for a give-up that may follow: it keeps at most
-// maxDrain bytes of its body in memory, read for at most maxReadWait (and not
+// holdResponse keeps resp for a give-up that may follow: it reads at most
+// maxDrain bytes of its body into memory, for at most maxReadWait (and not
 // past the attempt's deadline), and closes the original, so that the
 // connection is reused. A longer or slower body is cut there, and reading
 // past the cut returns an error: errBodyTruncated, wrapping the error of
-// a body that broke before the cut. A Read after Close fails as the
-// original's.
+// a body that broke before the cut. A body already read whole within the
+// attempt (WithBufferedResponse, bounded by its limit) is kept whole: it
+// is in memory already, and a cut would free none of it. A Read after
+// Close fails as the original's.
 func holdResponse(resp *http.Response) *http.Response {
 	if resp.Body == http.NoBody {
 		return resp // nothing to read: http.NoBody, as from the base
