@@ -45,7 +45,8 @@ func redactedURL(u *url.URL) string {
 // the URL's scheme when the host has none (a bare IPv6 address has none);
 // 0 when not known. A req.Host that net/http cannot write, and sends
 // empty, is not the server's name: the URL's host is, with user
-// information put in it by hand REDACTED (see redact.Userinfo). A host
+// information put in it by hand REDACTED (see redact.Userinfo), the
+// brackets of an IPv6 address after it kept: "REDACTED@[::1]". A host
 // longer than any domain name is cut at maxHostLen.
 func serverAddr(req *http.Request) (string, int) {
 	host := req.Host
@@ -59,7 +60,13 @@ func serverAddr(req *http.Request) (string, int) {
 	if i, j := strings.LastIndexByte(host, ':'), strings.LastIndexByte(host, ']'); i > j && strings.IndexByte(host[j+1:i], ':') < 0 {
 		addr, portStr = host[:i], host[i+1:]
 	}
-	addr = redact.Truncate(strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]"), maxHostLen)
+	if len(addr) > 1 && addr[0] == '[' && addr[len(addr)-1] == ']' {
+		// An IPv6 literal's brackets: only a pair around the whole
+		// address, not those of one after user information
+		// ("REDACTED@[::1]", another host of its own).
+		addr = addr[1 : len(addr)-1]
+	}
+	addr = redact.Truncate(addr, maxHostLen)
 	if portStr != "" {
 		if p, err := strconv.Atoi(portStr); err == nil && p > 0 && p < 65536 {
 			return addr, p

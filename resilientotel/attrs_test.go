@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 func TestRedactedURL(t *testing.T) {
@@ -102,6 +103,10 @@ func TestServerAddr(t *testing.T) {
 		{"https://api.test/x", "fe80::1%eth0", "fe80::1%eth0", 443},
 		{"ftp://files.test/", "", "files.test", 0},
 		{"http://api.test:99999/", "", "api.test", 80},
+		// A port that is not one, 0 or past 65535: the scheme's.
+		{"http://api.test:0/", "", "api.test", 80},
+		{"http://api.test:65536/", "", "api.test", 80},
+		{"http://api.test:65535/", "", "api.test", 65535},
 		// A Host net/http cannot write, which it sends empty: the
 		// server is the URL's, and what the Host held (user
 		// information put there by hand) is recorded nowhere.
@@ -120,11 +125,24 @@ func TestServerAddr(t *testing.T) {
 			t.Errorf("serverAddr(%s, Host %q) = %q, %d; want %q, %d", tc.url, tc.host, addr, port, tc.addr, tc.port)
 		}
 	}
-	// User information in the host of an IPv6 address with a port: the
-	// port is the URL's, not a part of the address.
-	u := &url.URL{Scheme: "https", Host: "alice:pw@[::1]:8080", Path: "/v1"}
-	if _, port := serverAddr(&http.Request{URL: u}); port != 8080 {
-		t.Errorf("serverAddr(URL host %q) port = %d, want 8080", u.Host, port)
+	// User information in the host of an IPv6 address, with a port and
+	// without: the port is the URL's, not a part of the address, and the
+	// address is the host as the Transport records it (Attempt.Host
+	// REDACTED@[::1]:8080), its brackets whole: no stray '['.
+	for _, tc := range []struct {
+		host string
+		port int
+	}{{"alice:pw@[::1]:8080", 8080}, {"alice:pw@[::1]", 443}} {
+		u := &url.URL{Scheme: "https", Host: tc.host, Path: "/v1"}
+		if addr, port := serverAddr(&http.Request{URL: u}); addr != "REDACTED@[::1]" || port != tc.port {
+			t.Errorf("serverAddr(URL host %q) = %q, %d; want %q, %d", u.Host, addr, port, "REDACTED@[::1]", tc.port)
+		}
+	}
+	// A scheme written in capitals, in a URL built by hand: its port all
+	// the same.
+	u := &url.URL{Scheme: "HTTPS", Host: "api.test", Path: "/v1"}
+	if _, port := serverAddr(&http.Request{URL: u}); port != 443 {
+		t.Errorf("serverAddr(URL scheme %q) port = %d, want 443", u.Scheme, port)
 	}
 }
 
@@ -162,9 +180,15 @@ func TestErrorType(t *testing.T) {
 		{&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}, "tls_error"},
 		{x509.HostnameError{}, "tls_error"},
 		{tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, "tls_error"},
+		{&tls.CertificateVerificationError{Err: errors.New("x509: certificate has expired or is not yet valid")}, "tls_error"},
+		{x509.UnknownAuthorityError{}, "tls_error"},
+		{x509.CertificateInvalidError{Reason: x509.Expired}, "tls_error"},
+		{&net.OpError{Op: "remote error", Err: tls.AlertError(42)}, "tls_error"}, // a server refusing the client's certificate
 		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, "connection_refused"},
 		{&net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, "connection_reset"},
 		{io.EOF, "connection_closed"},
+		{&net.OpError{Op: "read", Err: net.ErrClosed}, "connection_closed"},
+		{&net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.EPIPE)}, "connection_closed"},
 		{fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", io.ErrUnexpectedEOF), "connection_closed"},
 		{errors.New("something else"), "_OTHER"},
 	} {
@@ -264,11 +288,18 @@ func TestMethods(t *testing.T) {
 		{"get", same, "HTTP _OTHER get", "resilient HTTP _OTHER get"},
 		{"PURGE", func(c Config) Config { c.KnownMethods = []string{"GET", " PURGE "}; return c }, "PURGE PURGE ", "resilient PURGE PURGE "},
 		{"POST", func(c Config) Config { c.KnownMethods = []string{"GET"}; return c }, "HTTP _OTHER POST", "resilient HTTP _OTHER POST"},
+		// An empty list, not nil: no method is known, not the default ones.
+		{"GET", func(c Config) Config { c.KnownMethods = []string{}; return c }, "HTTP _OTHER GET", "resilient HTTP _OTHER GET"},
 	} {
 		got := run(t, tc.cfg, tc.method)
 		if got["client"] != tc.client || got["internal"] != tc.call {
 			t.Errorf("%s: client %q, call %q; want %q, %q", tc.method, got["client"], got["internal"], tc.client, tc.call)
 		}
+	}
+	// An empty Method is GET, as net/http sends it: not _OTHER.
+	in := newInstrumentation(Config{TracerProvider: newTelemetry().tp})
+	if n, orig := in.method(""); n.attr != "GET" || n.client != "GET" || orig != "" {
+		t.Errorf("empty method: %+v (original %q), want GET", n, orig)
 	}
 	t.Setenv(KnownMethodsEnv, "GET,PURGE")
 	if got := run(t, same, "PURGE"); got["client"] != "PURGE PURGE " {
@@ -381,6 +412,41 @@ func TestNoopProviders(t *testing.T) {
 	}
 	if req.Header.Get("Traceparent") != "" {
 		t.Error("the caller's request was modified")
+	}
+}
+
+// TestMetricsWithoutTracing: a no-op TracerProvider with an SDK
+// MeterProvider (metrics only) records the metrics all the same.
+func TestMetricsWithoutTracing(t *testing.T) {
+	tel := newTelemetry()
+	cfg := tel.config()
+	cfg.TracerProvider = tracenoop.NewTracerProvider()
+	tr := resilient.New(&stub{steps: []step{{status: 200}}}, Instrument(cfg))
+	req, _ := http.NewRequest("GET", "http://api.test/", nil)
+	if _, err := do(t, &http.Client{Transport: tr}, req); err != nil {
+		t.Fatal(err)
+	}
+	ms := tel.metrics(t)
+	for _, name := range []string{"http.client.request.duration", MetricCallDuration} {
+		if n, _ := total(t, ms, name); n != 1 {
+			t.Errorf("%s count %v, want 1", name, n)
+		}
+	}
+}
+
+// TestServerPortOmittedWhenUnknown: a request whose port is not known (a
+// scheme other than http and https, without a port, sent by a base that
+// speaks it) has no server.port, rather than a port 0 no server has.
+func TestServerPortOmittedWhenUnknown(t *testing.T) {
+	in := newInstrumentation(Config{TracerProvider: newTelemetry().tp})
+	req, _ := http.NewRequest("GET", "gopher://files.test/docs", nil)
+	c := in.newCall(context.Background(), req)
+	a := attrs(c.attrs[:c.nattrs])
+	if v, ok := a["server.port"]; ok {
+		t.Errorf("server.port = %s, want none", v)
+	}
+	if a["server.address"] != "files.test" {
+		t.Errorf("server.address = %q, want files.test", a["server.address"])
 	}
 }
 

@@ -1,11 +1,14 @@
 package resilientotel
 
 import (
+	"context"
 	"errors"
 	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -63,6 +66,7 @@ func TestConventionsClientSpans(t *testing.T) {
 		{"200", step{status: 200}, 200, "", codes.Unset, ""},
 		{"204", step{status: 204}, 204, "", codes.Unset, ""},
 		{"304", step{status: 304}, 304, "", codes.Unset, ""},
+		{"400", step{status: 400}, 400, "400", codes.Error, ""},
 		{"404", step{status: 404}, 404, "404", codes.Error, ""},
 		{"501", step{status: 501}, 501, "501", codes.Error, ""},
 		{"dns", step{err: &net.DNSError{Err: "no such host", Name: "api.test", IsNotFound: true}}, 0, "dns_error", codes.Error, "dns_error"},
@@ -118,6 +122,13 @@ func TestConventionsClientSpans(t *testing.T) {
 				wantAttrs(t, "at end", s.Attributes(), end)
 				if st := s.Status(); st.Code != tc.code || st.Description != tc.desc {
 					t.Errorf("status %v %q, want %v %q", st.Code, st.Description, tc.code, tc.desc)
+				}
+				// The call's span has the same status: no description
+				// where the status code says it.
+				if calls := tel.ended(int(trace.SpanKindInternal)); len(calls) != 1 {
+					t.Errorf("%d INTERNAL spans, want 1", len(calls))
+				} else if st := calls[0].Status(); st.Code != tc.code || st.Description != tc.desc {
+					t.Errorf("call status %v %q, want %v %q", st.Code, st.Description, tc.code, tc.desc)
 				}
 				sc := s.SpanContext()
 				want := "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-01"
@@ -316,6 +327,43 @@ func TestConventionsNetworkPeer(t *testing.T) {
 	}
 }
 
+// TestConventionsNetworkPeerUnixSocket: a request sent over a Unix socket
+// has the socket's name as network.peer.address and no network.peer.port
+// (a port 0 is no port): "IP address or Unix domain socket name".
+func TestConventionsNetworkPeerUnixSocket(t *testing.T) {
+	dir, err := os.MkdirTemp("", "otel") // short: a socket's path has a limit
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Skipf("no Unix sockets: %v", err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("{}")) })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	base := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}
+	defer base.CloseIdleConnections()
+	tel := newTelemetry()
+	client := &http.Client{Transport: resilient.New(base, Instrument(tel.config()))}
+	req, _ := http.NewRequest("GET", "http://api.test/v1/posts", nil)
+	if _, err := do(t, client, req); err != nil {
+		t.Fatal(err)
+	}
+	clients := tel.ended(int(trace.SpanKindClient))
+	if len(clients) != 1 {
+		t.Fatalf("%d CLIENT spans, want 1", len(clients))
+	}
+	a := attrs(clients[0].Attributes())
+	if addr, port := a["network.peer.address"], a["network.peer.port"]; addr != sock || port != "" {
+		t.Errorf("network.peer.address %q, network.peer.port %q; want %q and none", addr, port, sock)
+	}
+}
+
 // TestPeerAddr: network.peer.address and network.peer.port of a
 // connection's remote address: an IP (an IPv6 one with its zone) and a
 // port, a Unix socket's name without a port, and nothing for an address
@@ -332,6 +380,7 @@ func TestPeerAddr(t *testing.T) {
 		{&net.UDPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 443}, "10.0.0.1", 443},
 		{&net.UnixAddr{Name: "/tmp/my.sock", Net: "unix"}, "/tmp/my.sock", 0},
 		{&net.UnixAddr{Name: "", Net: "unix"}, "", 0},
+		{&net.TCPAddr{Port: 80}, "", 0}, // no IP: not "<nil>"
 		{pipeAddr{}, "", 0},
 		{nil, "", 0},
 	} {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,10 +17,13 @@ import (
 	"time"
 
 	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/resilienttest"
 	"go.opentelemetry.io/otel/codes"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
@@ -27,7 +31,8 @@ import (
 // TestSpansOfARetriedCall: a call retried once after a 503 with
 // Retry-After gives one INTERNAL span and, inside it, one CLIENT span per
 // attempt, attributed as the conventions say, each attempt sending its own
-// span's context; the metrics agree.
+// span's context; the metrics agree, under the names, units and bucket
+// boundaries documented, all in the scope of the conventions' schema.
 func TestSpansOfARetriedCall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tel := newTelemetry()
@@ -122,6 +127,52 @@ func TestSpansOfARetriedCall(t *testing.T) {
 		for _, p := range sortedKeys(histogramPoints(t, ms["http.client.request.duration"])) {
 			if !strings.Contains(p, "server.address=API.test") || strings.Contains(p, "url.full") {
 				t.Errorf("duration point %s: want server.address and no url.full", p)
+			}
+		}
+		// The call's histograms under the names and units the package
+		// documents, with their bucket boundaries: dashboards and alerts
+		// are built on them.
+		callBounds := []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60, 120, 300}
+		waitBounds := []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+		for _, want := range []struct {
+			name, unit string
+			bounds     []float64
+		}{
+			{"resilient.client.call.duration", "s", callBounds},
+			{"resilient.client.call.retries", "{retry}", []float64{1, 2, 3, 4, 5, 10}},
+			{"resilient.client.call.wait.duration", "s", waitBounds},
+		} {
+			m, ok := ms[want.name]
+			if !ok {
+				t.Errorf("no metric %s (metrics %v)", want.name, sortedKeys(ms))
+				continue
+			}
+			var bounds []float64
+			switch h := m.Data.(type) {
+			case metricdata.Histogram[float64]:
+				bounds = h.DataPoints[0].Bounds
+			case metricdata.Histogram[int64]:
+				bounds = h.DataPoints[0].Bounds
+			}
+			if m.Unit != want.unit || !slices.Equal(bounds, want.bounds) {
+				t.Errorf("%s: unit %q, bounds %v; want %q, %v", want.name, m.Unit, bounds, want.unit, want.bounds)
+			}
+		}
+		// The instrumentation scope names the conventions' schema, for
+		// the spans and the metrics alike: a collector translates the
+		// attributes by it.
+		for _, s := range tel.ended() {
+			if sc := s.InstrumentationScope(); sc.Name != ScopeName || sc.SchemaURL != semconv.SchemaURL {
+				t.Errorf("span %q: scope %q, schema %q; want %q, %q", s.Name(), sc.Name, sc.SchemaURL, ScopeName, semconv.SchemaURL)
+			}
+		}
+		var rm metricdata.ResourceMetrics
+		if err := tel.reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		for _, sm := range rm.ScopeMetrics {
+			if sm.Scope.Name != ScopeName || sm.Scope.SchemaURL != semconv.SchemaURL {
+				t.Errorf("metrics scope %q, schema %q; want %q, %q", sm.Scope.Name, sm.Scope.SchemaURL, ScopeName, semconv.SchemaURL)
 			}
 		}
 	})
@@ -769,6 +820,110 @@ func TestResponseWithErrorIsNoAnswer(t *testing.T) {
 		}
 		if points := histogramPoints(t, tel.metrics(t)["http.client.request.duration"]); len(points) != 2 {
 			t.Errorf("http.client.request.duration points %v, want a 200 and a connection_reset", sortedKeys(points))
+		}
+	})
+}
+
+// TestNoResponseNorErrorIsOther: a base RoundTripper that returns neither
+// a response nor an error (which the RoundTripper contract forbids) gets a
+// CLIENT span that failed, error.type _OTHER and an Error status, in
+// http.client.request.duration as well: not one that looks like a success
+// without a status code.
+func TestNoResponseNorErrorIsOther(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tel := newTelemetry()
+		base := roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, nil })
+		tr := resilient.New(base, Instrument(tel.config()), resilient.WithMaxRetries(0))
+		req, _ := http.NewRequest("GET", "http://api.test/", nil)
+		if resp, err := tr.RoundTrip(req); err == nil {
+			resp.Body.Close()
+			t.Fatal("the call succeeded, want it failed")
+		}
+		clients := tel.ended(int(trace.SpanKindClient))
+		if len(clients) != 1 {
+			t.Fatalf("%d CLIENT spans, want 1", len(clients))
+		}
+		if a := attrs(clients[0].Attributes()); a["error.type"] != "_OTHER" || clients[0].Status().Code != codes.Error {
+			t.Errorf("CLIENT span %v, status %v; want error.type _OTHER, Error", a, clients[0].Status())
+		}
+		for p := range histogramPoints(t, tel.metrics(t)["http.client.request.duration"]) {
+			if !strings.Contains(p, "error.type=_OTHER") {
+				t.Errorf("http.client.request.duration point %s, want error.type=_OTHER", p)
+			}
+		}
+	})
+}
+
+// TestPlainCallRecordsNoZeros: a call sent once over net/http, without
+// hedges or requests written again, has no resilient.transparent_resends
+// on its CLIENT span and adds no point to the counters of what it did not
+// do (resilient.client.transparent_resends, resilient.client.hedges): a
+// zero would be a series per host of nothing.
+func TestPlainCallRecordsNoZeros(t *testing.T) {
+	srv := resilienttest.NewServer(resilienttest.Altyaa)
+	defer srv.Close()
+	tel := newTelemetry()
+	client := &http.Client{Transport: resilient.New(srv.Transport(), Instrument(tel.config()))}
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/posts", nil)
+	if _, err := do(t, client, req); err != nil {
+		t.Fatal(err)
+	}
+	clients := tel.ended(int(trace.SpanKindClient))
+	if len(clients) != 1 {
+		t.Fatalf("%d CLIENT spans, want 1", len(clients))
+	}
+	if v, ok := attrs(clients[0].Attributes())["resilient.transparent_resends"]; ok {
+		t.Errorf("CLIENT span has resilient.transparent_resends = %s, want none", v)
+	}
+	ms := tel.metrics(t)
+	for _, name := range []string{"resilient.client.transparent_resends", "resilient.client.hedges"} {
+		if _, ok := ms[name]; ok {
+			t.Errorf("%s recorded, want nothing", name)
+		}
+	}
+	if _, ok := ms["http.client.request.duration"]; !ok {
+		t.Error("no http.client.request.duration: the call was not recorded")
+	}
+}
+
+// orderProcessor records the starts and ends of spans, by kind, in the
+// order the span processors see them.
+type orderProcessor struct {
+	mu  sync.Mutex
+	log []string
+}
+
+func (p *orderProcessor) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) {
+	p.add("start " + s.SpanKind().String())
+}
+func (p *orderProcessor) OnEnd(s sdktrace.ReadOnlySpan)    { p.add("end " + s.SpanKind().String()) }
+func (p *orderProcessor) Shutdown(context.Context) error   { return nil }
+func (p *orderProcessor) ForceFlush(context.Context) error { return nil }
+
+func (p *orderProcessor) add(e string) {
+	p.mu.Lock()
+	p.log = append(p.log, e)
+	p.mu.Unlock()
+}
+
+// TestFailedAttemptSpanEndsBeforeRetry: the CLIENT span of an attempt that
+// failed without a response reaches the span processors as the Transport
+// is done with it, before the retry's span starts: an exporter shows it
+// while the call waits out its backoff, not once the whole call ended.
+func TestFailedAttemptSpanEndsBeforeRetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &orderProcessor{}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
+		base := &stub{steps: []step{{err: syscall.ECONNRESET}, {status: 200}}}
+		tr := resilient.New(base, resilient.WithBackoff(time.Second, time.Second),
+			Instrument(Config{TracerProvider: tp, MeterProvider: metricnoop.NewMeterProvider(), Propagator: propagation.TraceContext{}}))
+		req, _ := http.NewRequest("GET", "http://api.test/", nil)
+		if code, err := do(t, &http.Client{Transport: tr}, req); code != 200 || err != nil {
+			t.Fatalf("%d, %v", code, err)
+		}
+		got := strings.Join(p.log, ",")
+		if want := "start internal,start client,end client,start client,end client,end internal"; got != want {
+			t.Errorf("span processors saw %s, want %s", got, want)
 		}
 	})
 }
