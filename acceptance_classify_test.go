@@ -109,6 +109,10 @@ func TestWithCodesOverridesThrottleCodeInAnySpelling(t *testing.T) {
 		// The spelling DefaultCodes lists, overridden itself, wins.
 		{map[string]resilient.Class{"quota_exceeded": resilient.Permanent, "quota-exceeded": resilient.Throttled}, "QUOTA_EXCEEDED", 2},
 		{map[string]resilient.Class{"quota_exceeded": resilient.Permanent, "quota-exceeded": resilient.Throttled}, "quota_exceeded", 1},
+		// Of two other spellings overridden, the first in byte order
+		// gives its class to the rest, whatever the order of the map.
+		{map[string]resilient.Class{"QUOTA_EXCEEDED": resilient.Permanent, "quota_exceeded": resilient.Transient}, "Quota-Exceeded", 1},
+		{map[string]resilient.Class{"QUOTA_EXCEEDED": resilient.Transient, "quota_exceeded": resilient.Permanent}, "Quota-Exceeded", 2},
 	} {
 		base := &answers{steps: []answer{{status: 400, header: http.Header{"Content-Type": {"application/json"}}, body: `{"code":"` + tc.code + `","message":"m"}`}, {status: 200}}}
 		tr := resilient.New(base, resilient.WithBackoff(0, 0), resilient.WithCodes(tc.codes))

@@ -1077,3 +1077,18 @@ func TestMalformedRequestHeaderNotRetried(t *testing.T) {
 		t.Errorf("err = %v after %d attempts, want one attempt and the cause", err, attempts)
 	}
 }
+
+// TestThrottleCodePrefixIsNotOne: a code that only begins as one of the
+// common throttling codes (throttle, RATE_LIMIT) is not one, for a
+// Transport as for ParseError: it is unknown, and its status decides.
+func TestThrottleCodePrefixIsNotOne(t *testing.T) {
+	table := newCodeTable(nil)
+	for _, code := range []string{"throttle", "RATE_LIMIT", "rate-limit", "quota", "too_many"} {
+		if cl, ok := table.lookup(code); ok {
+			t.Errorf("a Transport's lookup(%q) = %v, true; want unknown", code, cl)
+		}
+		if cl, ok := defaultCodeClass(code); ok {
+			t.Errorf("defaultCodeClass(%q) = %v, true; want unknown", code, cl)
+		}
+	}
+}

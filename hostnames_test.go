@@ -90,3 +90,33 @@ func TestHostSpellingsAllocateNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestHostNamesCanonical: hostNames gives every spelling of a host the
+// canonical form canonicalName gives it, on its path that copies nothing
+// (a lower-case scheme and a plain host) as on the one that makes the
+// form, met for the first time or again.
+func TestHostNamesCanonical(t *testing.T) {
+	var n hostNames
+	n.init()
+	for _, tc := range []struct{ scheme, host, wantScheme, wantHost string }{
+		{"https", "api.example.com", "https", "api.example.com"},
+		{"https", "api.example.com:443", "https", "api.example.com"},
+		{"https", "api.example.com.", "https", "api.example.com"},
+		{"http", "api.example.com:", "http", "api.example.com"},
+		{"https", "api.example.com:80", "https", "api.example.com:80"},
+		{"HTTPS", "api.example.com:443", "https", "api.example.com"},
+		{"Http", "api.example.com", "http", "api.example.com"},
+		{"https", "API.example.com.:0443", "https", "api.example.com"},
+		{"https", "[0:0::1]:8443", "https", "[::1]:8443"},
+	} {
+		for range 2 { // made, then found
+			scheme, host := n.canonical(tc.scheme, tc.host)
+			if scheme != tc.wantScheme || host != tc.wantHost {
+				t.Errorf("canonical(%q, %q) = %q, %q; want %q, %q", tc.scheme, tc.host, scheme, host, tc.wantScheme, tc.wantHost)
+			}
+			if ws, wh := canonicalName(tc.scheme, tc.host); scheme != ws || host != wh {
+				t.Errorf("canonical(%q, %q) = %q, %q; canonicalName says %q, %q", tc.scheme, tc.host, scheme, host, ws, wh)
+			}
+		}
+	}
+}

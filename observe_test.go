@@ -565,3 +565,24 @@ func TestAttemptRateLimitUnreadWithoutLimiter(t *testing.T) {
 		}
 	}
 }
+
+// TestNilObserversIgnored: WithObserver(nil) and WithContextObserver(nil)
+// add nothing, as their documentation says: the calls go through, and the
+// observers given beside them are each called once per attempt.
+func TestNilObserversIgnored(t *testing.T) {
+	var seen, ctxSeen int
+	s := &rtScript{steps: []rtStep{{status: 503}, {status: 200}}}
+	tr := New(s, fastRetries,
+		WithObserver(nil), WithContextObserver(nil),
+		WithObserver(func(Attempt) { seen++ }),
+		WithContextObserver(func(context.Context, Attempt) { ctxSeen++ }),
+		WithObserver(nil), WithContextObserver(nil))
+	resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || seen != 2 || ctxSeen != 2 {
+		t.Errorf("status %d, observer called %d times, context observer %d; want 200, 2 and 2", resp.StatusCode, seen, ctxSeen)
+	}
+}

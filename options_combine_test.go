@@ -74,3 +74,21 @@ func TestTransportMaxElapsed(t *testing.T) {
 		}
 	}
 }
+
+// TestOptionsKeepsItsOwnList: Options applies the options it was given,
+// not what the caller's slice holds later: a slice reused or changed after
+// Options(opts...) returned changes nothing of the Transports made with it.
+func TestOptionsKeepsItsOwnList(t *testing.T) {
+	opts := []Option{WithMaxRetries(1)}
+	o := Options(opts...)
+	opts[0] = WithMaxRetries(3)
+	s := &rtScript{steps: []rtStep{{status: 503}}}
+	resp, err := roundTrip(t, New(s, fastRetries, o), newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if s.numCalls() != 2 {
+		t.Errorf("%d attempts, want 2: the slice changed after Options(opts...) returned", s.numCalls())
+	}
+}

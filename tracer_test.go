@@ -394,3 +394,61 @@ func TestTracerResponseRequest(t *testing.T) {
 		t.Errorf("resp.Request's context ended with the body: %v", err)
 	}
 }
+
+// TestTracerKeepsBaseResponseRequest: under a Tracer whose StartAttempt
+// sends a copy of the request, a base that sets a request of its own as
+// its response's Request (a signing base's signed copy) keeps it there,
+// as without a Tracer (TestResponseRequestOfBase): only the Tracer's own
+// copy is made the caller's request again.
+func TestTracerKeepsBaseResponseRequest(t *testing.T) {
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		signed := r.Clone(r.Context())
+		signed.Header.Set("X-Signature", "sig")
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: signed}, nil
+	})
+	req := newRequest(t, context.Background(), "GET", "http://api.test/v1/me", nil)
+	resp, err := roundTrip(t, New(base, WithTracer(&recTracer{})), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Request.Header.Get("X-Signature"); got != "sig" {
+		t.Errorf("resp.Request has X-Signature %q, want the base's own request (sig)", got)
+	}
+}
+
+// copyTracer sends each attempt as a copy with a Traceparent header of its
+// own, and asks for no call when the attempt ends.
+type copyTracer struct{}
+
+func (copyTracer) StartCall(ctx context.Context, _ *http.Request) context.Context { return ctx }
+func (copyTracer) StartAttempt(req *http.Request, _ AttemptInfo) (*http.Request, func(*http.Response, error)) {
+	out := req.Clone(req.Context())
+	out.Header.Set("Traceparent", "span")
+	return out, nil
+}
+func (copyTracer) Attempt(context.Context, Attempt) {}
+func (copyTracer) EndCall(context.Context, *Report) {}
+
+// TestTracerWithoutEndResponseRequest: a Tracer's copy of the request
+// stays the Tracer's when its StartAttempt returns no end function as when
+// it returns one (TestTracerResponseRequest): the response's Request is
+// the caller's request, without the Tracer's header; the caller's request
+// itself, as without a Tracer, when StartCall kept the request's context.
+func TestTracerWithoutEndResponseRequest(t *testing.T) {
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})
+	req := newRequest(t, context.Background(), "GET", "http://api.test/v1/me", nil)
+	resp, err := roundTrip(t, New(base, WithTracer(copyTracer{})), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Request.Header.Get("Traceparent"); got != "" || resp.Request.URL != req.URL {
+		t.Errorf("resp.Request has Traceparent %q, URL %v; want the caller's request (no Traceparent, URL %v)", got, resp.Request.URL, req.URL)
+	}
+	if resp.Request != req {
+		t.Error("resp.Request is a copy of the caller's request, whose context StartCall kept; want the request itself")
+	}
+}
