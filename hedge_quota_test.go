@@ -188,3 +188,45 @@ func TestHedgingOfAHostTheStoreNoLongerPaces(t *testing.T) {
 		})
 	}
 }
+
+// TestHedgingWaitsForNoTokenTheStoreHoldsForLater: a hedged copy that the
+// QuotaStore would let go only later (a token held for it at the fleet's
+// next turn, or none yet) is refused at once, though the store had paced
+// no attempt of the partition before: it does not wait for the store to
+// go out then, long after its hedging delay, with a token it would throw
+// away once the attempt answered first.
+func TestHedgingWaitsForNoTokenTheStoreHoldsForLater(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool // the store holds a token for the copy
+	}{{"token held for later", true}, {"no token yet", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rt := &latencyRT{latency: func(i int) time.Duration {
+					if i == 0 {
+						return time.Minute // the attempt: the slow tail
+					}
+					return 10 * time.Millisecond
+				}}
+				part := &memPart{take: func(n int, now time.Time) (time.Duration, bool, <-chan struct{}) {
+					if n == 2 {
+						return 5 * time.Second, tc.ok, nil // the copy's: go in 5s
+					}
+					return 0, true, nil
+				}}
+				store := &memQuota{parts: map[string]*memPart{"http://api.test reads": part}}
+				tr := New(rt, WithQuotaStore(store), WithHedging(Hedging{Delay: 100 * time.Millisecond}))
+				start := time.Now()
+				var r Report
+				resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/slow", nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if took := time.Since(start); took != time.Minute || r.Hedges != 0 || rt.count() != 1 {
+					t.Errorf("answered after %v with %d hedges, %d requests; want 1m, 0 and 1: the copy waits for none of the store's turns", took, r.Hedges, rt.count())
+				}
+			})
+		})
+	}
+}

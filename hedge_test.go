@@ -1666,3 +1666,29 @@ func TestHedgingLostCopyIsTheLastAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestHedgingCopyWaitsForNoTurnOfThePace: a hedged copy that finds no
+// token of its partition's pace (WithRateLimit) at once is refused: it
+// does not wait for the pace's next turn, to go out then, long after its
+// hedging delay, as one more request the pace had not planned for.
+func TestHedgingCopyWaitsForNoTurnOfThePace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := &latencyRT{latency: func(i int) time.Duration {
+			if i == 0 {
+				return 5 * time.Second // the attempt, which took the pace's token
+			}
+			return 10 * time.Millisecond
+		}}
+		tr := New(rt, WithRateLimit(1, 1), WithHedging(Hedging{Delay: 100 * time.Millisecond}))
+		start := time.Now()
+		var r Report
+		resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if took := time.Since(start); took != 5*time.Second || r.Hedges != 0 || rt.count() != 1 {
+			t.Errorf("answered after %v with %d hedges, %d requests; want 5s, 0 and 1: the copy waits for no turn of the pace", took, r.Hedges, rt.count())
+		}
+	})
+}

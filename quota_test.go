@@ -942,3 +942,56 @@ func TestQuotaStoreWaitGivesBackTheStaticTurn(t *testing.T) {
 		})
 	}
 }
+
+// TestQuotaStoreHeldAttemptGivesBackItsTurn: an attempt that waited for
+// its turn of the static pace, and that the QuotaStore then holds for
+// later, gives that turn back and takes one again when the store lets it
+// go: it is sent when the store's wait ends, not a turn of the pace
+// after it, for the turn it waited for was never used.
+func TestQuotaStoreHeldAttemptGivesBackItsTurn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{}
+		part := &memPart{take: func(n int, now time.Time) (time.Duration, bool, <-chan struct{}) {
+			if n == 3 {
+				return 500 * time.Millisecond, true, nil // the third call's, at its turn of the pace
+			}
+			return 0, true, nil
+		}}
+		store := &memQuota{parts: map[string]*memPart{"http://api.test reads": part}}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithRateLimit(1, 2), WithQuotaStore(store))}
+		start := time.Now()
+		for range 3 {
+			if _, err := do(t, client, "GET", "http://api.test/"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var sent []time.Duration
+		for _, a := range srv.seen("") {
+			sent = append(sent, a.at.Sub(start))
+		}
+		if want := []time.Duration{0, 0, 1500 * time.Millisecond}; !slices.Equal(sent, want) {
+			t.Errorf("sent at %v, want %v: the third call at its turn (1s) and the store's wait", sent, want)
+		}
+	})
+}
+
+// TestQuotaStoreWaitAsLongAsMaxRetryAfter: a wait for the QuotaStore's
+// token is bounded by WithMaxRetryAfter as a pause is: one longer than the
+// limit is refused, one as long as the limit is waited.
+func TestQuotaStoreWaitAsLongAsMaxRetryAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{}
+		part := &memPart{take: func(n int, now time.Time) (time.Duration, bool, <-chan struct{}) {
+			return 10 * time.Second, true, nil
+		}}
+		store := &memQuota{parts: map[string]*memPart{"http://api.test reads": part}}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithQuotaStore(store), WithMaxRetryAfter(10*time.Second))}
+		start := time.Now()
+		if _, err := do(t, client, "GET", "http://api.test/"); err != nil {
+			t.Fatalf("a wait of 10s under WithMaxRetryAfter(10s): %v", err)
+		}
+		if d := time.Since(start); d != 10*time.Second {
+			t.Errorf("sent after %v, want 10s", d)
+		}
+	})
+}

@@ -1015,3 +1015,23 @@ func glitchedWindowServer() *recServer {
 		w.Header().Set("X-RateLimit-Reset", formatInt(int64((reset+time.Second-1)/time.Second)))
 	}}
 }
+
+// TestRateLimitStaticPaceNotBoundedByMaxRetryAfter: WithMaxRetryAfter
+// bounds the waits a server sets (a pause, a spent quota, its pace), not
+// the caller's own WithRateLimit: a turn of a static pace further ahead
+// than the limit, within the call's budget, is waited for, not refused.
+func TestRateLimitStaticPaceNotBoundedByMaxRetryAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithRateLimit(1.0/30, 1), WithMaxRetryAfter(10*time.Second))}
+		start := time.Now()
+		for range 2 {
+			if _, err := do(t, client, "GET", "http://api.test/"); err != nil {
+				t.Fatalf("a turn of the static pace 30s ahead: %v", err)
+			}
+		}
+		if d := time.Since(start); d < 30*time.Second-time.Millisecond || d > 30*time.Second+time.Millisecond {
+			t.Errorf("two calls at one every 30s took %v, want 30s", d)
+		}
+	})
+}

@@ -739,6 +739,10 @@ func TestRateLimitStaticAndLearned(t *testing.T) {
 			[]time.Duration{0, 200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond}},
 		{"server alone: bursts of the remaining quota", nil, `"p";q=3;w=1`, // 2.85/s, 3 remaining
 			[]time.Duration{0, 0, 0, 350877192, 350877193, 350877193}},
+		// rate.Inf sets no static limit, as by default: its burst, unused,
+		// does not cap the learned pace's.
+		{"static infinite: as none", []Option{WithRateLimit(rate.Inf, 0)}, `"p";q=3;w=1`,
+			[]time.Duration{0, 0, 0, 350877192, 350877193, 350877193}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -752,6 +756,9 @@ func TestRateLimitStaticAndLearned(t *testing.T) {
 					do(t, client, "GET", "http://api.test/")
 				}
 				s := srv.seen("")[1:]
+				if len(s) != len(tt.gaps) {
+					t.Fatalf("the server saw %d of the 6 calls", len(s))
+				}
 				for i := 1; i < len(s); i++ {
 					if gap := s[i].at.Sub(s[i-1].at); gap < tt.gaps[i]-time.Millisecond || gap > tt.gaps[i]+time.Millisecond {
 						t.Errorf("gap before call %d = %v, want %v", i+1, gap, tt.gaps[i])
@@ -1374,7 +1381,7 @@ func TestCredentialOf(t *testing.T) {
 			t.Errorf("?%s: no fingerprint", q)
 		}
 	}
-	for _, query := range []string{"api_key=k1", "limit=10&apikey=k1", "access_token=k1&api_key=k2"} {
+	for _, query := range []string{"api_key=k1", "limit=10&apikey=k1", "access_token=k1&api_key=k2", "access_token=&api_key=k1"} {
 		if fp := credentialOf(req(query, nil)); fp != credentialOf(req("", http.Header{"Authorization": {"k1"}})) {
 			t.Errorf("?%s: %x, want k1's fingerprint", query, fp)
 		}
@@ -1473,6 +1480,12 @@ func TestCredentialOfOAuth1(t *testing.T) {
 	a := credentialOf(oauth("xvz1evFS4wEEPTGEFPHBog", "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb", "kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg", "1318622958", "tnnArxj06cWHq44gCs1OSKk%2FjY%3D"))
 	if b := credentialOf(oauth("xvz1evFS4wEEPTGEFPHBog", "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb", "Q2pTgmZeNu2VS4cgkYjzVBB8Y0ZFabxSWbWovY3uYS", "1318622961", "hCtSmYh%2BhOuuABbyCZSQjz2dgK0%3D")); b != a {
 		t.Errorf("one user's two requests: %x and %x, want one credential", a, b)
+	}
+	// The scheme's name is case-insensitive (RFC 9110, section 11.1).
+	lower := oauth("xvz1evFS4wEEPTGEFPHBog", "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb", "Q2pTgmZeNu2VS4cgkYjzVBB8Y0ZFabxSWbWovY3uYS", "1318622961", "hCtSmYh%2BhOuuABbyCZSQjz2dgK0%3D")
+	lower.Header.Set("Authorization", "oauth"+strings.TrimPrefix(lower.Header.Get("Authorization"), "OAuth"))
+	if b := credentialOf(lower); b != a {
+		t.Errorf("one user's request, its scheme spelled %q: %x, want %x", "oauth", b, a)
 	}
 	if b := credentialOf(oauth("xvz1evFS4wEEPTGEFPHBog", "99-OtherUsersToken", "kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg", "1318622958", "tnnArxj06cWHq44gCs1OSKk%2FjY%3D")); b == a || b == 0 {
 		t.Errorf("another user's token: %x, want a credential of its own (not %x)", b, a)
@@ -1881,6 +1894,92 @@ func TestCanceledWaitGivesBackItsTurn(t *testing.T) {
 				}
 				if n := hits.Load(); n != int32(tc.first)+1 {
 					t.Errorf("the server saw %d requests, want %d", n, tc.first+1)
+				}
+			})
+		})
+	}
+}
+
+// TestRefusedPastTheDeadlineGivesBackItsTurn: an attempt refused at once
+// because its turn of the pace comes after its context's deadline gives
+// that turn back: the call that follows goes at it, not a turn later.
+func TestRefusedPastTheDeadlineGivesBackItsTurn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{}
+		tr := New(handlerRT{srv}, WithRateLimit(1, 1), WithMaxRetries(0))
+		const url = "http://api.test/"
+		start := time.Now()
+		if err := getClosed(t, tr, url); err != nil {
+			t.Fatal(err) // takes the pace's token
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		if _, err := tr.RoundTrip(newRequest(t, ctx, "GET", url, nil)); !errors.Is(err, ErrRateLimited) || time.Since(start) != 0 {
+			t.Fatalf("a call whose turn (1s) is past its deadline (500ms): %v after %v, want ErrRateLimited at once", err, time.Since(start))
+		}
+		if err := getClosed(t, tr, url); err != nil {
+			t.Fatal(err)
+		}
+		if s := srv.seen(""); len(s) != 2 || s[1].at.Sub(start) != time.Second {
+			t.Errorf("the server saw %d requests, the last after %v; want 2, the second at the turn given back (1s)", len(s), s[len(s)-1].at.Sub(start))
+		}
+	})
+}
+
+// TestSentAttemptSpendsItsTurn: an attempt that reached the server and
+// failed (its connection lost once the request was written) spent its
+// turn of the pace, as one answered does: only an attempt refused before
+// it was sent gives its turn back. Given back, the next call went at once,
+// and the host got two requests within one turn of the pace.
+func TestSentAttemptSpendsItsTurn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var sent []time.Duration
+		start := time.Now()
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			sent = append(sent, time.Since(start))
+			if len(sent) == 1 {
+				return nil, io.ErrUnexpectedEOF // the connection lost after the request was written
+			}
+			return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+		})
+		tr := New(base, WithRateLimit(1, 1), WithMaxRetries(0))
+		const url = "http://api.test/"
+		if err := getClosed(t, tr, url); err == nil {
+			t.Fatal("the first call succeeded, want its connection lost")
+		}
+		if err := getClosed(t, tr, url); err != nil {
+			t.Fatal(err)
+		}
+		if len(sent) != 2 || sent[1] != time.Second {
+			t.Errorf("sent at %v, want [0s 1s]: the lost attempt spent its turn", sent)
+		}
+	})
+}
+
+// TestRateLimitOptionsLastWins: the rate limiter's options apply in order,
+// the last one winning: WithRateLimit after WithoutRateLimit turns the
+// limiter back on, and WithRateLimitKey(nil) after a key function restores
+// the default partitions (here, that function exempted every request).
+func TestRateLimitOptionsLastWins(t *testing.T) {
+	exempt := func(*http.Request) string { return "" }
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"WithRateLimit after WithoutRateLimit", []Option{WithoutRateLimit(), WithRateLimit(1, 1)}},
+		{"WithRateLimitKey(nil) after a key", []Option{WithRateLimit(1, 1), WithRateLimitKey(exempt), WithRateLimitKey(nil)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := &recServer{}
+				tr := New(handlerRT{srv}, tc.opts...)
+				for range 2 {
+					if err := getClosed(t, tr, "http://api.test/"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if s := srv.seen(""); len(s) != 2 || s[1].at.Sub(s[0].at) != time.Second {
+					t.Errorf("the server saw %d requests, the last %v after the first; want 2, 1s apart: paced at 1/s", len(s), s[len(s)-1].at.Sub(s[0].at))
 				}
 			})
 		})

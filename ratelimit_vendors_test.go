@@ -52,17 +52,31 @@ func TestParseRateLimitVendors(t *testing.T) {
 		{"OpenAI tokens spent: not paced", hdr("x-ratelimit-limit-requests", "60", "x-ratelimit-remaining-requests", "40",
 			"x-ratelimit-reset-requests", "20s", "x-ratelimit-remaining-tokens", "0", "x-ratelimit-reset-tokens", "6m0s"),
 			RateLimitInfo{60, 40, rlNow.Add(20 * time.Second)}, 0},
+		{"OpenAI reset as a Unix time", hdr("x-ratelimit-remaining-requests", "5", "x-ratelimit-reset-requests", "1771336800"),
+			RateLimitInfo{-1, 5, time.Unix(1771336800, 0)}, 0},
+		{"OpenAI negative reset ignored", hdr("x-ratelimit-remaining-requests", "5", "x-ratelimit-reset-requests", "-1s"),
+			RateLimitInfo{-1, 5, time.Time{}}, 0},
+		// The tokens quota alone tells the vendor's family, which wins
+		// over those after it: its tokens quota is not read, nor theirs.
+		{"OpenAI tokens alone", hdr("x-ratelimit-remaining-tokens", "0", "x-ratelimit-reset-tokens", "6m0s",
+			"ratelimit-remaining", "0", "ratelimit-reset", "30"), none, 0},
+		{"Anthropic tokens alone", hdr("anthropic-ratelimit-tokens-remaining", "0", "anthropic-ratelimit-tokens-reset", "2026-02-17T14:06:00Z",
+			"ratelimit-remaining", "0", "ratelimit-reset", "30"), none, 0},
 		{"OpenAI compound duration", hdr("x-ratelimit-remaining-requests", "0", "x-ratelimit-reset-requests", "1m30.5s"),
 			RateLimitInfo{-1, 0, rlNow.Add(90500 * time.Millisecond)}, 0},
 		{"Anthropic", hdr("anthropic-ratelimit-requests-limit", "50", "anthropic-ratelimit-requests-remaining", "49",
 			"anthropic-ratelimit-requests-reset", "2026-02-17T14:00:00Z", "anthropic-ratelimit-tokens-remaining", "39000",
 			"anthropic-ratelimit-tokens-reset", "2026-02-17T14:00:00Z"), RateLimitInfo{50, 49, rlNow.Add(30 * time.Second)}, 0},
+		{"Anthropic, server clock 3m30s ahead", hdr("anthropic-ratelimit-requests-limit", "50", "anthropic-ratelimit-requests-remaining", "49",
+			"anthropic-ratelimit-requests-reset", "2026-02-17T14:03:30Z", "date", "Tue, 17 Feb 2026 14:03:00 GMT"),
+			RateLimitInfo{50, 49, rlNow.Add(30 * time.Second)}, 0},
 		{"Anthropic output tokens spent: not paced", hdr("anthropic-ratelimit-requests-limit", "50", "anthropic-ratelimit-requests-remaining", "49",
 			"anthropic-ratelimit-requests-reset", "2026-02-17T14:00:00Z", "anthropic-ratelimit-output-tokens-remaining", "0",
 			"anthropic-ratelimit-output-tokens-reset", "2026-02-17T14:01:00Z"), RateLimitInfo{50, 49, rlNow.Add(30 * time.Second)}, 0},
 		{"Shopify", hdr("X-Shopify-Shop-Api-Call-Limit", "32/40"), RateLimitInfo{40, 8, time.Time{}}, 20 * time.Second},
 		{"Shopify Plus, bucket full", hdr("X-Shopify-Shop-Api-Call-Limit", "400/400"),
 			RateLimitInfo{400, 0, rlNow.Add(50 * time.Millisecond)}, 20 * time.Second},
+		{"Shopify, one call left", hdr("X-Shopify-Shop-Api-Call-Limit", "39/40"), RateLimitInfo{40, 1, time.Time{}}, 20 * time.Second},
 		{"Shopify malformed", hdr("X-Shopify-Shop-Api-Call-Limit", "41/40"), none, 0},
 		{"Slack (Retry-After only)", hdr("Retry-After", "30"), none, 0},
 		{"Stripe (none)", hdr("Request-Id", "req_123", "Stripe-Version", "2024-06-20"), none, 0},
@@ -105,9 +119,14 @@ func TestWithRateLimitParser(t *testing.T) {
 		n, _ := parseCount(v)
 		return RateLimitInfo{Limit: 10, Remaining: n, Reset: now.Add(time.Minute)}, true
 	}
+	// A nil parser is ignored, and one after a parser that found the
+	// quota is not asked.
+	later := func(http.Header, time.Time) (RateLimitInfo, bool) {
+		return RateLimitInfo{Limit: 99, Remaining: 99}, true
+	}
 	s := &rtScript{steps: []rtStep{{status: 200, header: http.Header{"X-Quota-Left": {"0"}}}}}
 	var infos []RateLimitInfo
-	tr := New(s, WithRateLimitParser(parser), WithRateLimitParser(nil), WithMaxRetryAfter(time.Second),
+	tr := New(s, WithRateLimitParser(nil), WithRateLimitParser(parser), WithRateLimitParser(later), WithMaxRetryAfter(time.Second),
 		WithObserver(func(a Attempt) { infos = append(infos, a.RateLimit) }))
 	resp, _ := roundTrip(t, tr, newRequest(t, t.Context(), "GET", "http://api.test/", nil))
 	resp.Body.Close()
@@ -200,8 +219,9 @@ func TestRateLimitShopifyLeak(t *testing.T) {
 // again; tokens as tokens says. A call past the quota gets a 429 with
 // retry-after-ms.
 type openAIServer struct {
-	limit  int
-	tokens http.Header // the tokens headers of every answer
+	limit     int
+	tokens    http.Header // the tokens headers of every answer
+	anthropic bool        // Anthropic's headers, resets as RFC 3339 times, rather than OpenAI's
 
 	mu    sync.Mutex
 	level float64 // requests available
@@ -224,18 +244,29 @@ func (s *openAIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k, v := range s.tokens {
 		w.Header()[k] = v
 	}
-	w.Header().Set("X-Ratelimit-Limit-Requests", fmt.Sprint(s.limit))
+	limitKey, remainingKey, resetKey := "X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests"
+	if s.anthropic {
+		limitKey, remainingKey, resetKey = "Anthropic-Ratelimit-Requests-Limit", "Anthropic-Ratelimit-Requests-Remaining", "Anthropic-Ratelimit-Requests-Reset"
+	}
+	reset := func() string { // when the quota is full again
+		d := time.Duration((float64(s.limit) - s.level) * float64(unit))
+		if s.anthropic {
+			return now.Add(d).UTC().Format(time.RFC3339Nano)
+		}
+		return d.String()
+	}
+	w.Header().Set(limitKey, fmt.Sprint(s.limit))
 	if s.level < 1 {
 		s.over++
-		w.Header().Set("X-Ratelimit-Remaining-Requests", "0")
-		w.Header().Set("X-Ratelimit-Reset-Requests", (time.Duration((float64(s.limit) - s.level) * float64(unit))).String())
+		w.Header().Set(remainingKey, "0")
+		w.Header().Set(resetKey, reset())
 		w.Header().Set("Retry-After-Ms", fmt.Sprint(int64((1-s.level)*float64(unit)/float64(time.Millisecond))+1))
 		w.WriteHeader(http.StatusTooManyRequests)
 		return
 	}
 	s.level--
-	w.Header().Set("X-Ratelimit-Remaining-Requests", fmt.Sprint(int(s.level)))
-	w.Header().Set("X-Ratelimit-Reset-Requests", (time.Duration((float64(s.limit) - s.level) * float64(unit))).String())
+	w.Header().Set(remainingKey, fmt.Sprint(int(s.level)))
+	w.Header().Set(resetKey, reset())
 }
 
 // TestRateLimitRefilledQuota: OpenAI's and Anthropic's resets are when a
@@ -245,31 +276,33 @@ func (s *openAIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // reset may lie minutes ahead, holds nothing: a plain client would be
 // answered, and the server's 429 says how long to wait.
 func TestRateLimitRefilledQuota(t *testing.T) {
-	t.Run("requests", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			srv := &openAIServer{limit: 60}
-			tr := New(handlerRT{srv})
-			start := time.Now()
-			for range 90 {
-				resp, err := roundTrip(t, tr, newRequest(t, t.Context(), http.MethodPost, "https://api.openai.com/v1/chat/completions", nil))
-				if err != nil {
-					t.Fatal(err)
+	for _, anthropic := range []bool{false, true} {
+		t.Run(fmt.Sprintf("requests/anthropic=%v", anthropic), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := &openAIServer{limit: 60, anthropic: anthropic}
+				tr := New(handlerRT{srv})
+				start := time.Now()
+				for range 90 {
+					resp, err := roundTrip(t, tr, newRequest(t, t.Context(), http.MethodPost, "https://api.openai.com/v1/chat/completions", nil))
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						t.Fatalf("status %d", resp.StatusCode)
+					}
 				}
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					t.Fatalf("status %d", resp.StatusCode)
+				// 60 at once, then one a second: 30 s, not one call a
+				// minute (the reset) nor a refusal.
+				if d := time.Since(start); d < 29*time.Second || d > 35*time.Second {
+					t.Errorf("90 calls against 60 a minute took %v, want about 30s", d)
 				}
-			}
-			// 60 at once, then one a second: 30 s, not one call a
-			// minute (the reset) nor a refusal.
-			if d := time.Since(start); d < 29*time.Second || d > 35*time.Second {
-				t.Errorf("90 calls against 60 a minute took %v, want about 30s", d)
-			}
-			if srv.over > 1 {
-				t.Errorf("%d 429s, want at most one (the first that finds the quota spent)", srv.over)
-			}
+				if srv.over > 1 {
+					t.Errorf("%d 429s, want at most one (the first that finds the quota spent)", srv.over)
+				}
+			})
 		})
-	})
+	}
 	t.Run("tokens", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			srv := &openAIServer{limit: 1000, tokens: http.Header{
