@@ -1048,3 +1048,52 @@ func TestMaxInFlightBreakerObserverCallsHost(t *testing.T) {
 		}
 	})
 }
+
+// TestMaxInFlightWaitsForASlotBeforeTheBreaker: the limit of attempts in
+// flight is above the breakers in the chain. A call that finds its host
+// full while the half-open breaker's probe holds the slot waits for the
+// slot, and asks the breaker once it has it: the probe's success has
+// closed the breaker by then, and the call is sent. Asked first, the
+// breaker would have refused it at once, for a probe it no longer needed.
+func TestMaxInFlightWaitsForASlotBeforeTheBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &flightRT{
+			status: func(i int) int {
+				if i == 0 {
+					return http.StatusInternalServerError
+				}
+				return http.StatusOK
+			},
+			latency: func(_ int, req *http.Request) time.Duration {
+				if req.URL.Path == "/probe" {
+					return 10 * time.Second
+				}
+				return 0
+			},
+		}
+		tr := New(srv, WithMaxInFlight(1), WithMaxRetries(0), WithAttemptTimeout(30*time.Second), WithMaxElapsed(time.Minute),
+			WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: 5 * time.Second, HalfOpenRequests: 1}))
+		if code, err := getIn(t, tr, context.Background(), "http://api.test/fail"); code != http.StatusInternalServerError || err != nil {
+			t.Fatalf("the failing call: %d, %v; want its 500", code, err)
+		}
+		time.Sleep(5 * time.Second) // half-open
+		var probe sync.WaitGroup
+		defer probe.Wait()
+		probe.Go(func() {
+			if code, err := getIn(t, tr, context.Background(), "http://api.test/probe"); code != http.StatusOK || err != nil {
+				t.Errorf("the probe: %d, %v; want 200", code, err)
+			}
+		})
+		synctest.Wait()
+		time.Sleep(time.Second)
+		start := time.Now()
+		code, err := getIn(t, tr, context.Background(), "http://api.test/queued")
+		if code != http.StatusOK || err != nil || time.Since(start) != 9*time.Second {
+			t.Errorf("a call queued behind the probe's slot: %d, %v after %v; want 200 after 9s, when the probe's answer closed the breaker",
+				code, err, time.Since(start))
+		}
+		if got := srv.seen(); len(got) != 3 {
+			t.Errorf("the server saw %q, want the failure, the probe and the queued call", got)
+		}
+	})
+}
