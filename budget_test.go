@@ -813,3 +813,20 @@ func TestRetryBudgetHedgedHostNotIdle(t *testing.T) {
 		checkNotFull(t, s)
 	})
 }
+
+// TestRetryBudgetSentRetrySpendsWithATracer: a retry that went on to the
+// base after the Tracer's StartAttempt was sent, and keeps what it paid
+// when it fails in transit, as without a Tracer: a host whose connections
+// reset gets the budget's one retry, and the next call none.
+func TestRetryBudgetSentRetrySpendsWithATracer(t *testing.T) {
+	for _, tracer := range []Tracer{nil, &recTracer{}} {
+		s := &rtScript{steps: []rtStep{{err: errReset}}}
+		tr := New(s, fastRetries, WithoutBreaker(), WithRetryBudget(RetryBudget{Burst: 1}), WithTracer(tracer))
+		for call := 1; call <= 2; call++ {
+			_, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+			if want := call + 1; !errors.Is(err, ErrRetryBudgetExhausted) || !errors.Is(err, syscall.ECONNRESET) || s.numCalls() != want {
+				t.Errorf("Tracer %T, call %d: err = %v after %d attempts in all; want ErrRetryBudgetExhausted and the reset after %d", tracer, call, err, s.numCalls(), want)
+			}
+		}
+	}
+}
