@@ -485,3 +485,154 @@ func TestStepString(t *testing.T) {
 		}
 	}
 }
+
+// TestRespondRedirectAnswersAtOnce proves that a 3xx Respond step is
+// answered in front of the API with an empty body: the write it stands in
+// for is not processed.
+func TestRespondRedirectAnswersAtOnce(t *testing.T) {
+	s := NewServer(Altyaa, WithScript(RouteCreatePost, Respond(307)))
+	defer s.Close()
+	r := send(t, s, "POST", "/v1/posts", `{"n":1}`, "k")
+	mustStatus(t, r, 307)
+	if len(r.body) != 0 {
+		t.Errorf("body %q, want none", r.body)
+	}
+	if st := s.Stats(); st.StoredWrites != 0 || st.Injected != 1 {
+		t.Fatalf("StoredWrites, Injected = %d, %d; want 0, 1", st.StoredWrites, st.Injected)
+	}
+}
+
+// TestFaultsSlowDelayDefaultsToOneSecond proves that a Slow fault without
+// SlowDelay waits one second.
+func TestFaultsSlowDelayDefaultsToOneSecond(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewPipeServer(Postato, WithFaults(Faults{Seed: 1, Slow: 1}))
+		defer s.Close()
+		start := time.Now()
+		mustStatus(t, send(t, s, "GET", "/v1/posts", "", ""), 200)
+		if got := time.Since(start); got != time.Second {
+			t.Fatalf("slow fault took %v, want 1s", got)
+		}
+	})
+}
+
+// TestFaultsFirstAttemptsOnlyPerRoute proves that FirstAttemptsOnly counts
+// a key's first attempt per route: the same key's first attempt on another
+// route draws a fault too.
+func TestFaultsFirstAttemptsOnlyPerRoute(t *testing.T) {
+	s := NewServer(Altyaa, WithFaults(Faults{Seed: 1, ServerError: 1, FirstAttemptsOnly: true}))
+	defer s.Close()
+	mustStatus(t, send(t, s, "POST", "/v1/posts", `{"n":1}`, "k"), 503)
+	mustStatus(t, send(t, s, "POST", "/v1/media/upload-url", "", "k"), 503)
+	mustStatus(t, send(t, s, "POST", "/v1/posts", `{"n":1}`, "k"), 201)
+	mustStatus(t, send(t, s, "POST", "/v1/media/upload-url", "", "k"), 200)
+}
+
+// TestFaultsFirstAttemptsOnlyReadsEitherKeyHeader proves that
+// FirstAttemptsOnly reads the attempt's Idempotency-Key, else
+// X-Idempotency-Key, whatever the dialect does with it: a key Postato
+// does not dedupe (on the upload URL), and an X-Idempotency-Key Aidelly
+// ignores, still spare the retry.
+func TestFaultsFirstAttemptsOnlyReadsEitherKeyHeader(t *testing.T) {
+	tests := []struct {
+		d      Dialect
+		path   string
+		header string
+		want   int
+	}{
+		{Postato, "/v1/media/upload-url", "Idempotency-Key", 200},
+		{Aidelly, "/v1/posts", "X-Idempotency-Key", 201},
+	}
+	for _, tt := range tests {
+		t.Run(tt.d.String(), func(t *testing.T) {
+			s := NewServer(tt.d, WithRequireIdempotencyKey(false), WithFaults(Faults{Seed: 1, ServerError: 1, FirstAttemptsOnly: true}))
+			defer s.Close()
+			var got []int
+			for range 2 {
+				req, err := http.NewRequest("POST", s.URL+tt.path, strings.NewReader(`{"n":1}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set(tt.header, "k")
+				resp, err := s.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				got = append(got, resp.StatusCode)
+			}
+			if got[0] < 500 || got[1] != tt.want {
+				t.Fatalf("statuses %v, want a 5xx then %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestMalformedIsHalfTheEnvelope proves that a Malformed answer is the
+// first half of the dialect's envelope.
+func TestMalformedIsHalfTheEnvelope(t *testing.T) {
+	for _, d := range dialects {
+		s := NewServer(d, WithScript(RouteGetPost, Malformed(500)))
+		r := send(t, s, "GET", "/v1/posts/x", "", "")
+		s.Close()
+		mustStatus(t, r, 500)
+		code := d.ErrorCode(RouteGetPost, 500)
+		full := d.errorBody(code, d.message(code, 500), nil, strings.Repeat("0", 36))
+		if len(r.body) != len(full)/2 {
+			t.Errorf("%v: body of %d bytes %q, want %d, half of %q", d, len(r.body), r.body, len(full)/2, full)
+		}
+		if d != Aidelly && !strings.HasPrefix(string(full), string(r.body)) {
+			t.Errorf("%v: body %q is not the start of %q", d, r.body, full)
+		}
+	}
+}
+
+// TestFaultsUseTheDialectsServerErrorStatus proves that Malformed and Huge
+// faults answer with the dialect's server-error status: 503 for Altyaa,
+// 500 for the others.
+func TestFaultsUseTheDialectsServerErrorStatus(t *testing.T) {
+	for _, d := range dialects {
+		want := 500
+		if d == Altyaa {
+			want = 503
+		}
+		for _, f := range []Faults{{Malformed: 1}, {Huge: 1, HugeSize: 1000}} {
+			s := NewServer(d, WithFaults(f))
+			r := send(t, s, "GET", "/v1/usage", "", "")
+			s.Close()
+			mustStatus(t, r, want)
+			if f.Huge != 0 && len(r.body) != 1000 {
+				t.Errorf("%v: Huge fault body of %d bytes, want 1000", d, len(r.body))
+			}
+		}
+	}
+}
+
+// TestFaultsRateLimitSendsRetryAfter proves that a RateLimit fault sends
+// Faults.RetryAfter in seconds rounded up, and none when it is negative.
+func TestFaultsRateLimitSendsRetryAfter(t *testing.T) {
+	for retryAfter, want := range map[time.Duration]string{2500 * time.Millisecond: "3", 0: "0", -1: ""} {
+		s := NewServer(Postato, WithFaults(Faults{RateLimit: 1, RetryAfter: retryAfter}))
+		r := send(t, s, "GET", "/v1/posts", "", "")
+		s.Close()
+		mustStatus(t, r, 429)
+		if got, ok := r.header["Retry-After"]; want == "" && ok || want != "" && (len(got) != 1 || got[0] != want) {
+			t.Errorf("RetryAfter %v: Retry-After %q, want %q", retryAfter, got, want)
+		}
+	}
+}
+
+// TestLatencyOfAMillisecond proves that WithLatency waits even a short
+// latency.
+func TestLatencyOfAMillisecond(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewPipeServer(Altyaa, WithLatency(time.Millisecond))
+		defer s.Close()
+		start := time.Now()
+		mustStatus(t, send(t, s, "GET", "/v1/usage", "", ""), 200)
+		if got := time.Since(start); got != time.Millisecond {
+			t.Fatalf("answer took %v, want 1ms", got)
+		}
+	})
+}

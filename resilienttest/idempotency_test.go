@@ -281,3 +281,18 @@ func TestKeyStoredWhileRetryInFlight(t *testing.T) {
 		}
 	})
 }
+
+// TestReplayIsJSON proves that a replay carries the stored answer's
+// Content-Type, application/json.
+func TestReplayIsJSON(t *testing.T) {
+	for _, d := range dialects {
+		s := NewServer(d)
+		mustStatus(t, send(t, s, "POST", "/v1/posts", `{"n":1}`, "k"), 201)
+		r := send(t, s, "POST", "/v1/posts", `{"n":1}`, "k")
+		s.Close()
+		mustStatus(t, r, 201)
+		if ct := r.header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("%v: replay Content-Type = %q, want application/json", d, ct)
+		}
+	}
+}

@@ -69,3 +69,33 @@ func TestServeHTTPInProcessDrop(t *testing.T) {
 		}
 	}
 }
+
+// TestServeHTTPHeadHasNoBody proves that ServeHTTP answers a HEAD in
+// process as on its listener: the GET's status and Content-Length, no
+// body.
+func TestServeHTTPHeadHasNoBody(t *testing.T) {
+	s := NewPipeServer(Altyaa)
+	defer s.Close()
+	rec, panicked := serveInProcess(s, "HEAD", "/v1/usage", "", "")
+	if panicked != nil {
+		t.Fatalf("panicked: %v", panicked)
+	}
+	if cl := rec.Header().Get("Content-Length"); rec.Code != 200 || cl == "" || cl == "0" || rec.Body.Len() != 0 {
+		t.Fatalf("status %d, Content-Length %q, body %q; want 200, the GET's length, none", rec.Code, cl, rec.Body)
+	}
+}
+
+// TestServeHTTPNoContentHasNoBody proves that a Respond(204) step answered
+// in process, as on the listener, sends neither a body nor a
+// Content-Length, although the API processed the request.
+func TestServeHTTPNoContentHasNoBody(t *testing.T) {
+	s := NewPipeServer(Altyaa, WithScript(RouteUsage, Respond(204)))
+	defer s.Close()
+	rec, panicked := serveInProcess(s, "GET", "/v1/usage", "", "")
+	if panicked != nil {
+		t.Fatalf("panicked: %v", panicked)
+	}
+	if cl := rec.Header().Get("Content-Length"); rec.Code != 204 || cl != "" || rec.Body.Len() != 0 {
+		t.Fatalf("status %d, Content-Length %q, body %q; want 204, none, none", rec.Code, cl, rec.Body)
+	}
+}

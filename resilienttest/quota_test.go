@@ -3,6 +3,7 @@ package resilienttest
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -359,4 +360,155 @@ func TestQuotaHugeWindow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestQuotaWriteLimitDefaultsToLimit proves that, counted per class, the
+// writes' limit is Limit when WriteLimit is zero.
+func TestQuotaWriteLimitDefaultsToLimit(t *testing.T) {
+	s := NewServer(Aidelly, WithQuota(Quota{Limit: 2, Kind: FixedWindow}))
+	defer s.Close()
+	for i := range 2 {
+		r := send(t, s, "POST", "/v1/posts", `{"n":`+strconv.Itoa(i)+`}`, "k"+strconv.Itoa(i))
+		mustStatus(t, r, 201)
+		if got := r.header.Get("X-RateLimit-Limit"); got != "2" {
+			t.Fatalf("X-RateLimit-Limit = %q, want 2", got)
+		}
+	}
+	mustStatus(t, send(t, s, "POST", "/v1/posts", `{"n":2}`, "k2"), 429)
+}
+
+// TestQuotaSharedIgnoresWriteLimit proves that a quota counted in one
+// class allows Limit requests, writes included, whatever WriteLimit says.
+func TestQuotaSharedIgnoresWriteLimit(t *testing.T) {
+	for _, d := range dialects {
+		s := NewServer(d, WithQuota(Quota{Limit: 2, WriteLimit: 1, Shared: true, Kind: FixedWindow}))
+		for i := range 2 {
+			r := send(t, s, "POST", "/v1/posts", `{"n":`+strconv.Itoa(i)+`}`, "k"+strconv.Itoa(i))
+			mustStatus(t, r, 201)
+			if got := r.header.Get("X-RateLimit-Limit"); got != "2" {
+				t.Errorf("%v: X-RateLimit-Limit = %q, want 2", d, got)
+			}
+		}
+		mustStatus(t, send(t, s, "POST", "/v1/posts", `{"n":2}`, "k2"), 429)
+		s.Close()
+	}
+}
+
+// TestQuotaCountsHeadAsARead proves that, counted per class, a HEAD takes
+// from the reads' quota, not the writes'.
+func TestQuotaCountsHeadAsARead(t *testing.T) {
+	s := NewServer(Aidelly, WithQuota(Quota{Limit: 1, Kind: FixedWindow, ResetFormat: IETF}))
+	defer s.Close()
+	r := send(t, s, "HEAD", "/v1/posts", "", "")
+	mustStatus(t, r, 200)
+	if got := r.header.Get("RateLimit"); !strings.HasPrefix(got, `"reads";r=0;`) {
+		t.Errorf("RateLimit = %q, want the reads' policy with r=0", got)
+	}
+	mustStatus(t, send(t, s, "GET", "/v1/posts", "", ""), 429)
+	mustStatus(t, send(t, s, "POST", "/v1/posts", `{"n":1}`, "k"), 201)
+}
+
+// TestQuotaPolicyWindowRoundsUp proves that RateLimit-Policy announces the
+// scaled window in whole seconds rounded up, at least 1.
+func TestQuotaPolicyWindowRoundsUp(t *testing.T) {
+	tests := []struct {
+		window time.Duration
+		scale  float64
+		want   string
+	}{
+		{time.Minute, 120, `"default";q=3;w=1`}, // half a second
+		{90 * time.Second, 60, `"default";q=3;w=2`},
+	}
+	for _, tt := range tests {
+		s := NewServer(Altyaa, WithQuota(Quota{Limit: 3, Window: tt.window, TimeScale: tt.scale, ResetFormat: IETF}))
+		r := send(t, s, "GET", "/v1/usage", "", "")
+		s.Close()
+		mustStatus(t, r, 200)
+		if got := r.header.Get("RateLimit-Policy"); got != tt.want {
+			t.Errorf("window %v / %v: RateLimit-Policy = %q, want %q", tt.window, tt.scale, got, tt.want)
+		}
+	}
+}
+
+// TestQuotaResetRoundsUp proves that every format rounds a reset that
+// falls between two units up, so that a client waiting until it never
+// wakes early: here a fixed window of 1.5005s.
+func TestQuotaResetRoundsUp(t *testing.T) {
+	const window = 1500500 * time.Microsecond
+	tests := []struct {
+		format ResetFormat
+		header string
+		want   string
+	}{
+		{UnixSeconds, "X-RateLimit-Reset", strconv.Itoa(bubbleStart + 2)},
+		{UnixMillis, "X-RateLimit-Reset", strconv.Itoa(bubbleStart*1000 + 1501)},
+		{DeltaSeconds, "X-RateLimit-Reset", "2"},
+		{RFC3339, "X-RateLimit-Reset", "2000-01-01T00:00:02Z"},
+		{IETF, "RateLimit", `"default";r=2;t=2`},
+		{XRateLimitDash, "X-Rate-Limit-Reset", strconv.Itoa(bubbleStart + 2)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := NewPipeServer(Altyaa, WithQuota(Quota{Limit: 3, Window: window, Kind: FixedWindow, ResetFormat: tt.format}))
+				defer s.Close()
+				r := send(t, s, "GET", "/v1/usage", "", "")
+				mustStatus(t, r, 200)
+				if got := r.header.Get(tt.header); got != tt.want {
+					t.Errorf("%s = %q, want %q", tt.header, got, tt.want)
+				}
+				var usage struct {
+					Quota struct{ Reset string }
+				}
+				if err := json.Unmarshal(parseSuccess(t, Altyaa, r), &usage); err != nil {
+					t.Fatal(err)
+				}
+				if usage.Quota.Reset != "2000-01-01T00:00:02Z" {
+					t.Errorf("usage reset = %q, want 2000-01-01T00:00:02Z", usage.Quota.Reset)
+				}
+			})
+		})
+	}
+}
+
+// TestQuotaStaleTimeNeverReopensAWindow proves that a time read before
+// another request moved a fixed window on does not count in the window
+// that ended: the quota is not reset by it.
+func TestQuotaStaleTimeNeverReopensAWindow(t *testing.T) {
+	start := time.Unix(bubbleStart, 0)
+	q := newQuotaState(Quota{Limit: 1, Kind: FixedWindow}, Altyaa, start)
+	if _, _, ok := q.take(classRead, start.Add(61*time.Second)); !ok {
+		t.Fatal("first request of the second window refused")
+	}
+	rem, reset, ok := q.take(classRead, start.Add(59*time.Second))
+	if ok || rem != 0 || !reset.Equal(start.Add(2*time.Minute)) {
+		t.Fatalf("stale request: remaining %d, reset %v, allowed %v; want 0, %v, false", rem, reset, ok, start.Add(2*time.Minute))
+	}
+}
+
+// TestQuotaRollingStaleTimeCountsAtTheLatestRead proves that a request of
+// a rolling window whose time was read before a later read is counted at
+// the later time: its slot frees a Window after that.
+func TestQuotaRollingStaleTimeCountsAtTheLatestRead(t *testing.T) {
+	start := time.Unix(bubbleStart, 0)
+	q := newQuotaState(Quota{Limit: 2, Kind: RollingWindow}, Altyaa, start)
+	q.take(classRead, start)
+	q.peek(classRead, start.Add(10*time.Millisecond))
+	if _, _, ok := q.take(classRead, start.Add(5*time.Millisecond)); !ok {
+		t.Fatal("second request refused")
+	}
+	if rem, _ := q.peek(classRead, start.Add(time.Minute+5*time.Millisecond)); rem != 1 {
+		t.Fatalf("remaining %d a minute and 5ms on, want 1 (the second slot frees at a minute and 10ms)", rem)
+	}
+}
+
+// TestQuotaCountsADropAfter proves that a request a DropAfter step drops
+// after processing counts against the quota.
+func TestQuotaCountsADropAfter(t *testing.T) {
+	s := NewServer(Altyaa, WithQuota(Quota{Limit: 1, Kind: FixedWindow}), WithScript(RouteUsage, DropAfter()))
+	defer s.Close()
+	if r := send(t, s, "GET", "/v1/usage", "", ""); r.err == nil {
+		t.Fatalf("status %d, want the connection dropped", r.status)
+	}
+	mustStatus(t, send(t, s, "GET", "/v1/usage", "", ""), 429)
 }

@@ -215,12 +215,14 @@ func TestErrorCode(t *testing.T) {
 		{Aidelly, RouteCreatePost, 400, "PUBLIC_API_BODY_INVALID"},
 		{Aidelly, RouteListPosts, 400, "PUBLIC_API_QUERY_INVALID"},
 		{Aidelly, RouteGetPost, 404, "PUBLIC_API_POST_NOT_FOUND"},
+		{Aidelly, RouteListPosts, 404, "PUBLIC_API_POST_NOT_FOUND"},
 		{Aidelly, RouteUsage, 404, "PUBLIC_API_NOT_FOUND"},
 		{Aidelly, RouteUsage, 418, "PUBLIC_API_IM_A_TEAPOT"},
 		{Altyaa, RouteCreatePost, 503, "service_unavailable"},
 		{Altyaa, RouteCreatePost, 429, "rate_limit_exceeded"},
 		{Altyaa, RouteCreatePost, 409, "conflict"},
 		{Altyaa, RouteCreatePost, 400, "invalid_request"},
+		{Altyaa, RouteCreatePost, 422, "invalid_request"},
 		{Altyaa, RouteCreatePost, 405, "method_not_allowed"},
 		{Postato, RouteCreatePost, 500, "INTERNAL_ERROR"},
 		{Postato, RouteCreatePost, 502, "BAD_GATEWAY"},
@@ -267,6 +269,10 @@ func TestPanics(t *testing.T) {
 		"respond 99":          func() { Respond(99) },
 		"html 200":            func() { HTML(200) },
 		"respondcode 200":     func() { RespondCode(200, "X") },
+		"respondcode 399":     func() { RespondCode(399, "X") },
+		"html 300":            func() { HTML(300) },
+		"malformed 399":       func() { Malformed(399) },
+		"huge 302":            func() { Huge(302, 0) },
 		"set unknown route":   func() { (&Server{}).SetScript("POST /v1/nope") },
 	}
 	for name, fn := range tests {
@@ -393,5 +399,104 @@ func TestPipeCloseAfterUnreadBody(t *testing.T) {
 				mustStatus(t, send(t, s, "POST", "/v1/posts", body, "k"), tc.want)
 			})
 		})
+	}
+}
+
+// TestRespondSuccessKeepsTheAPIsError proves that a 2xx Respond step
+// replaces a success's status only: an error the API answers (here
+// Aidelly's missing key) is sent as it is.
+func TestRespondSuccessKeepsTheAPIsError(t *testing.T) {
+	s := NewServer(Aidelly, WithScript(RouteCreatePost, Respond(202), Respond(202)))
+	defer s.Close()
+	r := send(t, s, "POST", "/v1/posts", `{"n":1}`, "")
+	mustStatus(t, r, 400)
+	if e := parseError(t, Aidelly, r); e.code != codeAidellyKeyRequired {
+		t.Fatalf("code %q, want %s", e.code, codeAidellyKeyRequired)
+	}
+	mustStatus(t, send(t, s, "POST", "/v1/posts", `{"n":1}`, "k"), 202)
+}
+
+// TestSetScriptCopiesSteps proves that SetScript keeps its own copy of the
+// steps: the caller's slice may change afterwards.
+func TestSetScriptCopiesSteps(t *testing.T) {
+	s := NewServer(Postato)
+	defer s.Close()
+	steps := []Step{Respond(503)}
+	s.SetScript(RouteUsage, steps...)
+	steps[0] = Normal()
+	mustStatus(t, send(t, s, "GET", "/v1/usage", "", ""), 503)
+}
+
+// TestListLimitDefaultAndClamp proves the list's limit: 20 posts by
+// default, the limit parameter clamped to [1, 100].
+func TestListLimitDefaultAndClamp(t *testing.T) {
+	s := NewServer(Postato)
+	defer s.Close()
+	for i := range 101 {
+		mustStatus(t, send(t, s, "POST", "/v1/posts", `{"n":`+strconv.Itoa(i)+`}`, ""), 201)
+	}
+	for query, want := range map[string]int{"": 20, "?limit=0": 1, "?limit=-5": 1, "?limit=7": 7, "?limit=1000": 100} {
+		r := send(t, s, "GET", "/v1/posts"+query, "", "")
+		mustStatus(t, r, 200)
+		var list struct{ Posts []json.RawMessage }
+		if err := json.Unmarshal(parseSuccess(t, Postato, r), &list); err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Posts) != want {
+			t.Errorf("GET /v1/posts%s: %d posts, want %d", query, len(list.Posts), want)
+		}
+	}
+}
+
+// TestUploadURLAllowsOnlyPost proves that a method other than POST on the
+// upload URL's path is answered 405 with Allow: POST, and stores nothing.
+func TestUploadURLAllowsOnlyPost(t *testing.T) {
+	s := NewServer(Altyaa)
+	defer s.Close()
+	for _, method := range []string{"PUT", "DELETE", "PATCH"} {
+		r := send(t, s, method, "/v1/media/upload-url", "", "")
+		mustStatus(t, r, 405)
+		if got := r.header.Get("Allow"); got != "POST" {
+			t.Errorf("%s: Allow = %q, want POST", method, got)
+		}
+	}
+	if st := s.Stats(); st.StoredWrites != 0 || st.Attempts[RouteUploadURL] != 0 {
+		t.Fatalf("StoredWrites, Attempts[%s] = %d, %d; want 0, 0", RouteUploadURL, st.StoredWrites, st.Attempts[RouteUploadURL])
+	}
+}
+
+// TestEmptyPostIDIsNoRoute proves that /v1/posts/ (no id) is an unknown
+// path, not a fetch of a post: a 404 without the posts' code, counted on
+// no route.
+func TestEmptyPostIDIsNoRoute(t *testing.T) {
+	s := NewServer(Aidelly)
+	defer s.Close()
+	r := send(t, s, "GET", "/v1/posts/", "", "")
+	mustStatus(t, r, 404)
+	if e := parseError(t, Aidelly, r); e.code != "PUBLIC_API_NOT_FOUND" {
+		t.Errorf("code %q, want PUBLIC_API_NOT_FOUND", e.code)
+	}
+	if n := s.Stats().Attempts[RouteGetPost]; n != 0 {
+		t.Fatalf("Attempts[%s] = %d, want 0", RouteGetPost, n)
+	}
+}
+
+// TestCreatePostBodyMustBeAnObject proves that a post's body must be a
+// JSON object: an empty body, null or an array is answered 400 and
+// stores nothing (the upload URL alone takes an empty body).
+func TestCreatePostBodyMustBeAnObject(t *testing.T) {
+	for _, d := range dialects {
+		s := NewServer(d)
+		for i, body := range []string{"", "null", "[1]"} {
+			r := send(t, s, "POST", "/v1/posts", body, "k"+strconv.Itoa(i))
+			mustStatus(t, r, 400)
+			if e := parseError(t, d, r); e.code != d.ErrorCode(RouteCreatePost, 400) {
+				t.Errorf("%v: body %q: code %q", d, body, e.code)
+			}
+		}
+		if st := s.Stats(); st.StoredWrites != 0 {
+			t.Errorf("%v: StoredWrites = %d, want 0", d, st.StoredWrites)
+		}
+		s.Close()
 	}
 }
