@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -450,5 +451,38 @@ func TestTracerWithoutEndResponseRequest(t *testing.T) {
 	}
 	if resp.Request != req {
 		t.Error("resp.Request is a copy of the caller's request, whose context StartCall kept; want the request itself")
+	}
+}
+
+// endTracer records what each attempt's end function is told.
+type endTracer struct {
+	mu    sync.Mutex
+	ended []error
+}
+
+func (e *endTracer) StartCall(ctx context.Context, _ *http.Request) context.Context { return ctx }
+func (e *endTracer) StartAttempt(req *http.Request, _ AttemptInfo) (*http.Request, func(*http.Response, error)) {
+	return req, func(_ *http.Response, err error) {
+		e.mu.Lock()
+		e.ended = append(e.ended, err)
+		e.mu.Unlock()
+	}
+}
+func (e *endTracer) Attempt(context.Context, Attempt) {}
+func (e *endTracer) EndCall(context.Context, *Report) {}
+
+// TestTracerEndsAnAttemptWhoseBasePanics: the span of an attempt whose
+// base RoundTripper panics ends, with an error saying so, before the panic
+// goes on to the caller: not as an attempt without a response or an error,
+// which a Tracer would record as neither a success nor a failure.
+func TestTracerEndsAnAttemptWhoseBasePanics(t *testing.T) {
+	tracer := &endTracer{}
+	base := roundTripFunc(func(*http.Request) (*http.Response, error) { panic("base exploded") })
+	tr := New(base, WithTracer(tracer))
+	mustPanic(t, "the base's panic did not reach the caller", func() {
+		tr.RoundTrip(newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+	})
+	if len(tracer.ended) != 1 || !errors.Is(tracer.ended[0], errPanicked) {
+		t.Errorf("the attempt's end was told %v; want one error wrapping %q", tracer.ended, errPanicked)
 	}
 }
