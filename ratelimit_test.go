@@ -1354,8 +1354,9 @@ func TestCredentialOf(t *testing.T) {
 		return &http.Request{URL: &url.URL{Scheme: "https", Host: "graph.example.test", Path: "/v1/me", RawQuery: query}, Header: h}
 	}
 	long := strings.Repeat("x", 100)
+	tail := strings.Repeat("z", 40) // keys of one length that differ 41 bytes from their end, within the 64 read
 	fps := map[uint64]string{}
-	for _, v := range []string{"Bearer a", "Bearer b", "Basic YWxpY2U6cHc=", "Basic Ym9iOnB3", long + "1", long + "2", "1" + long, "k"} {
+	for _, v := range []string{"Bearer a", "Bearer b", "Basic YWxpY2U6cHc=", "Basic Ym9iOnB3", long + "1", long + "2", "1" + long, "k", "a" + tail, "b" + tail} {
 		fp := credentialOf(req("", http.Header{"Authorization": {v}}))
 		if fp == 0 {
 			t.Errorf("credentialOf(%q) = 0, want a fingerprint", v)
