@@ -174,14 +174,8 @@ func TestHedgingOfAHostTheStoreNoLongerPaces(t *testing.T) {
 					t.Fatalf("status %d", got)
 				}
 				tc.then(tr)
-				start := time.Now()
-				var r Report
-				resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/slow", nil))
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				if took, want := time.Since(start), 110*time.Millisecond; took != want || r.Hedges != 1 {
+				took, r := timedGet(t, tr, "http://api.test/slow")
+				if want := 110 * time.Millisecond; took != want || r.Hedges != 1 {
 					t.Errorf("the slow call answered after %v with %d hedges, want %v and 1: the store paces no quota", took, r.Hedges, want)
 				}
 			})
@@ -216,14 +210,8 @@ func TestHedgingWaitsForNoTokenTheStoreHoldsForLater(t *testing.T) {
 				}}
 				store := &memQuota{parts: map[string]*memPart{"http://api.test reads": part}}
 				tr := New(rt, WithQuotaStore(store), WithHedging(Hedging{Delay: 100 * time.Millisecond}))
-				start := time.Now()
-				var r Report
-				resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/slow", nil))
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				if took := time.Since(start); took != time.Minute || r.Hedges != 0 || rt.count() != 1 {
+				took, r := timedGet(t, tr, "http://api.test/slow")
+				if took != time.Minute || r.Hedges != 0 || rt.count() != 1 {
 					t.Errorf("answered after %v with %d hedges, %d requests; want 1m, 0 and 1: the copy waits for none of the store's turns", took, r.Hedges, rt.count())
 				}
 			})

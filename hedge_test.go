@@ -1680,14 +1680,8 @@ func TestHedgingCopyWaitsForNoTurnOfThePace(t *testing.T) {
 			return 10 * time.Millisecond
 		}}
 		tr := New(rt, WithRateLimit(1, 1), WithHedging(Hedging{Delay: 100 * time.Millisecond}))
-		start := time.Now()
-		var r Report
-		resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/", nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if took := time.Since(start); took != 5*time.Second || r.Hedges != 0 || rt.count() != 1 {
+		took, r := timedGet(t, tr, "http://api.test/")
+		if took != 5*time.Second || r.Hedges != 0 || rt.count() != 1 {
 			t.Errorf("answered after %v with %d hedges, %d requests; want 5s, 0 and 1: the copy waits for no turn of the pace", took, r.Hedges, rt.count())
 		}
 	})

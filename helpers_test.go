@@ -443,6 +443,20 @@ func mustPanic(t *testing.T, what string, fn func()) (p any) {
 	return nil
 }
 
+// timedGet sends a GET of url through tr, failing t on an error, closes
+// the response, and returns how long the call took and its Report.
+func timedGet(t testing.TB, tr http.RoundTripper, url string) (time.Duration, Report) {
+	t.Helper()
+	start := time.Now()
+	var r Report
+	resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "GET", url, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return time.Since(start), r
+}
+
 // roundTripAt sends a request of method for url through tr after d, on a
 // goroutine of its own, closing the response if any, and returns a
 // function that waits for it to end.
