@@ -600,3 +600,119 @@ func TestAWSThrottledBodyReadWholeBeforeTheCut(t *testing.T) {
 		resp.Body.Close()
 	})
 }
+
+// TestAWSRedirectStopsAfterTenRedirects: a host that redirects every hop
+// with a 307 is followed as net/http follows redirects by default, 10
+// requests then the error "stopped after 10 redirects", for the recipe's
+// CheckRedirect replaces net/http's, and its limit with it.
+func TestAWSRedirectStopsAfterTenRedirects(t *testing.T) {
+	var hits int
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		hits++
+		return &http.Response{StatusCode: http.StatusTemporaryRedirect, Header: http.Header{"Location": {"/bucket/key" + strconv.Itoa(hits)}},
+			Body: http.NoBody, Request: r}, nil
+	})
+	_, err := AWSHTTPClient(base).Get("https://s3.test/bucket/key")
+	if err == nil || !strings.Contains(err.Error(), "stopped after 10 redirects") || hits != 10 {
+		t.Errorf("%d requests, error %v; want 10 requests, then stopped after 10 redirects", hits, err)
+	}
+}
+
+// TestAWSThrottledReadsTheCodeAsTheSDK checks the recipe's Classifier on
+// the answers a user's SDK reads: a 5xx named a throttle by its
+// x-amzn-ErrorType header alone, whatever its status (a 500 too), or with
+// an empty Retry-After, is Throttled; a 5xx the default does not take for
+// Transient (a 501) keeps the default's decision whatever its code, and a
+// 5xx that names no throttling code is Transient.
+func TestAWSThrottledReadsTheCodeAsTheSDK(t *testing.T) {
+	const slowDown = `<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`
+	for _, tc := range []struct {
+		name   string
+		status int
+		header http.Header
+		body   string
+		def    resilient.Class
+		want   resilient.Class
+	}{
+		{"ErrorTypeHeaderAlone", http.StatusServiceUnavailable,
+			http.Header{"X-Amzn-Errortype": {"ThrottlingException:http://internal.amazon.com/coral/com.amazon.coral.availability/"}},
+			`{"message":"Rate exceeded"}`, resilient.Transient, resilient.Throttled},
+		{"500Throttling", http.StatusInternalServerError, http.Header{"X-Amzn-Errortype": {"ThrottlingException"}},
+			`{"message":"Rate exceeded"}`, resilient.Transient, resilient.Throttled},
+		{"EmptyRetryAfter", http.StatusServiceUnavailable, http.Header{"Retry-After": {""}}, slowDown, resilient.Transient, resilient.Throttled},
+		{"501KeepsDefault", http.StatusNotImplemented, http.Header{}, slowDown, resilient.Permanent, resilient.Permanent},
+		{"NoThrottlingCode", http.StatusServiceUnavailable, http.Header{},
+			`<Error><Code>ServiceUnavailable</Code></Error>`, resilient.Transient, resilient.Transient},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := &http.Response{StatusCode: tc.status, Header: tc.header, Body: io.NopCloser(strings.NewReader(tc.body))}
+			if got := awsThrottled(resp, nil, nil, tc.def); got != tc.want {
+				t.Errorf("class %v, want %v", got, tc.want)
+			}
+			if got, err := io.ReadAll(resp.Body); string(got) != tc.body || err != nil {
+				t.Errorf("the SDK read %q, %v; want the whole body", got, err)
+			}
+		})
+	}
+}
+
+// errOnceReader returns err once, then io.EOF, as a body whose error is
+// not repeated does.
+type errOnceReader struct {
+	err  error
+	done bool
+}
+
+func (r *errOnceReader) Read([]byte) (int, error) {
+	if r.done {
+		return 0, io.EOF
+	}
+	r.done = true
+	return 0, r.err
+}
+
+// TestAWSThrottledKeepsTheErrorThatCutTheBody: a 5xx's error body cut
+// short by an error reaches the SDK with that error after its bytes, also
+// from a body that does not repeat its error when read again (a base
+// RoundTripper's): were the recipe to hand the SDK the rest of the body
+// after the cut, the SDK would read a cut body as a whole one.
+func TestAWSThrottledKeepsTheErrorThatCutTheBody(t *testing.T) {
+	const sent = `<Error><Code>SlowDown</Code>`
+	resp := &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{},
+		Body: io.NopCloser(io.MultiReader(strings.NewReader(sent), &errOnceReader{err: io.ErrUnexpectedEOF}))}
+	if class := awsThrottled(resp, nil, nil, resilient.Transient); class != resilient.Throttled {
+		t.Errorf("class %v, want throttled", class)
+	}
+	got, err := io.ReadAll(resp.Body)
+	if string(got) != sent || err != io.ErrUnexpectedEOF {
+		t.Errorf("the SDK read %q, %v; want %q, %v", got, err, sent, io.ErrUnexpectedEOF)
+	}
+}
+
+// TestAWSThrottleStalledBodyCutAfter2Seconds: a 503 whose XML body stalls
+// after its first bytes comes back to the SDK after the 2 s for which the
+// recipe waits for its error code, as resilient cuts its own read of an
+// error body, not after the caller's deadline.
+func TestAWSThrottleStalledBodyCutAfter2Seconds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`<Error><Co`))
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // the rest never comes
+		}))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/bucket/stalled", nil)
+		start := time.Now()
+		resp, err := AWSHTTPClient(srv.Base()).Do(req)
+		if err != nil {
+			t.Fatalf("Do: %v", err)
+		}
+		resp.Body.Close()
+		if d := time.Since(start); d != 2*time.Second {
+			t.Errorf("the 503 came back after %v, want %v (the recipe's 2 s cut)", d, 2*time.Second)
+		}
+	})
+}

@@ -483,3 +483,42 @@ func TestDiscordMissingPermissions(t *testing.T) {
 		}
 	})
 }
+
+// TestDiscordCutsAnAttemptAfter20Seconds: an attempt whose response's
+// headers never come is cut after 20 seconds, as discordgo's own client
+// cuts a request, not later.
+func TestDiscordCutsAnAttemptAfter20Seconds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(t, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+		s := discordSession(t, srv, NewDiscordSession)
+		ctx := resilient.WithCallOptions(context.Background(), resilient.WithMaxRetries(0))
+		start := time.Now()
+		if _, err := s.ChannelMessages("1", 50, "", "", "", discordgo.WithContext(ctx)); err == nil {
+			t.Fatal("ChannelMessages succeeded against a server that never answers")
+		}
+		if d := time.Since(start); d != 20*time.Second {
+			t.Errorf("the attempt was cut after %v, want 20s", d)
+		}
+	})
+}
+
+// TestDiscordLeavesPacingToDiscordgo: resilient's rate limiter is off under
+// the recipe, so that discordgo alone paces each route's bucket: the
+// attempts resilient records read no rate-limit headers (unknown: Limit
+// -1), where a limiter that read them would pace the same buckets again.
+func TestDiscordLeavesPacingToDiscordgo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &discordBuckets{buckets: map[string]*discordBucket{}}
+		mux := http.NewServeMux()
+		mux.Handle("POST /api/v9/channels/{channel}/messages", api)
+		srv := newServer(t, mux)
+		var limits []int
+		s := discordSession(t, srv, NewDiscordSession, resilient.WithObserver(func(a resilient.Attempt) { limits = append(limits, a.RateLimit.Limit) }))
+		if _, err := s.ChannelMessageSend("1", "hello"); err != nil {
+			t.Fatalf("ChannelMessageSend: %v", err)
+		}
+		if len(limits) != 1 || limits[0] != -1 {
+			t.Errorf("rate-limit Limit read by resilient %v, want [-1] (its limiter off)", limits)
+		}
+	})
+}

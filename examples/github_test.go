@@ -146,3 +146,19 @@ func TestGitHubRecovers(t *testing.T) {
 		}
 	})
 }
+
+// TestGitHubAppliesOptions: the options passed to NewGitHubClient configure
+// its Transport: with resilient.WithMaxRetries(1), a GET that fails with a
+// 502 is sent twice, not resilient's default 6 times.
+func TestGitHubAppliesOptions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(t, githubFlaky(new(atomic.Int64)))
+		gh := githubOn(t, NewGitHubClient(srv.Base(), resilient.WithMaxRetries(1)), srv)
+		if _, _, err := gh.Issues.Get(context.Background(), "octo", "repo", 1); err == nil {
+			t.Fatal("Get succeeded against a failing server")
+		}
+		if got := srv.Hits(""); got != 2 {
+			t.Errorf("%d server attempts with WithMaxRetries(1), want 2", got)
+		}
+	})
+}

@@ -2,8 +2,11 @@ package examples
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -347,5 +350,90 @@ func TestOAuth2RefreshTokens(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestOAuth2TokenRequestsEndWithTheCall: a call without a deadline that is
+// cancelled while the token endpoint fails ends then, with its token
+// requests, as a plain client's one token request would, not after the
+// token requests' 6 attempts. A call with a deadline gives its token
+// requests that deadline: resilient stops retrying the token endpoint
+// when no further attempt fits in it, and the call gets the endpoint's
+// answer (temporarily_unavailable) before its deadline, not a cancellation
+// at it.
+func TestOAuth2TokenRequestsEndWithTheCall(t *testing.T) {
+	for _, deadline := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Cancelled", true: "Deadline"}[deadline], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := newServer(t, oauthServer(func(w http.ResponseWriter, _ int) {
+					jsonAnswer(w, http.StatusServiceUnavailable, `{"error":"temporarily_unavailable"}`)
+				}, apiOK))
+				conf := &clientcredentials.Config{ClientID: "app", ClientSecret: "s3cret", TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}
+				client := NewClientCredentialsClient(context.Background(), conf, srv.Base())
+				ctx, cancel := context.WithCancel(context.Background())
+				if deadline {
+					ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+				} else {
+					time.AfterFunc(2*time.Second, cancel)
+				}
+				defer cancel()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/me", nil)
+				start := time.Now()
+				resp, err := client.Do(req)
+				if err == nil {
+					resp.Body.Close()
+					t.Fatal("the call succeeded without a token")
+				}
+				d := time.Since(start)
+				switch {
+				case !deadline && (d != 2*time.Second || !errors.Is(err, context.Canceled)):
+					t.Errorf("cancelled at 2s: the call returned after %v (%d token requests) with %v; want at 2s, cancelled", d, srv.Hits("/token"), err)
+				case deadline && (d >= 2*time.Second || !strings.Contains(err.Error(), "temporarily_unavailable")):
+					t.Errorf("deadline 2s: the call returned after %v (%d token requests) with %v; want the token endpoint's answer before 2s", d, srv.Hits("/token"), err)
+				}
+			})
+		})
+	}
+}
+
+// closeCounter is a request body that counts its Close calls.
+type closeCounter struct {
+	io.Reader
+	closed int
+}
+
+func (b *closeCounter) Close() error { b.closed++; return nil }
+
+// TestOAuth2ClosesTheBodyOfACallWithoutAToken: a call that fails because no
+// token came (a refused client secret) has its request body closed, as a
+// RoundTripper must close it even on an error.
+func TestOAuth2ClosesTheBodyOfACallWithoutAToken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(t, oauthServer(tokenRefused, apiOK))
+		conf := &clientcredentials.Config{ClientID: "app", ClientSecret: "wrong", TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}
+		client := NewClientCredentialsClient(context.Background(), conf, srv.Base())
+		body := &closeCounter{Reader: strings.NewReader(`{"note":"hi"}`)}
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/notes", body)
+		if resp, err := client.Transport.RoundTrip(req); err == nil {
+			resp.Body.Close()
+			t.Fatal("the call succeeded without a token")
+		}
+		if body.closed == 0 {
+			t.Error("the request body was not closed")
+		}
+	})
+}
+
+// TestOAuth2LeavesTheCallersOptionsAlone: the options the caller passes
+// are not written to: the token requests' host option is added to a copy,
+// not to the caller's slice past its length, where a caller's next option
+// would be overwritten.
+func TestOAuth2LeavesTheCallersOptionsAlone(t *testing.T) {
+	opts := []resilient.Option{resilient.WithMaxRetries(1), resilient.WithMaxRetries(2)}
+	before := reflect.ValueOf(opts[1]).Pointer()
+	conf := &clientcredentials.Config{ClientID: "app", ClientSecret: "s3cret", TokenURL: "https://auth.example.test/token"}
+	NewClientCredentialsClient(context.Background(), conf, nil, opts[:1]...)
+	if reflect.ValueOf(opts[1]).Pointer() != before {
+		t.Error("NewClientCredentialsClient overwrote the caller's option past the slice it was given")
 	}
 }

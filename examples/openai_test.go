@@ -731,3 +731,78 @@ func TestOpenAIResetHostNamesAModelsBreaker(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAIRateKeyTellsCredentialsApart: OpenAI counts its limits per
+// organization and project, and Azure's per resource key: requests for the
+// same model under another OpenAI-Organization, another OpenAI-Project or
+// another Api-Key get partitions of their own, so that one's 429 pauses
+// no other's calls. A completion whose prompt is long (its model named
+// after 100 KB of messages) is in its model's partition, as a short one;
+// a HEAD and an OPTIONS are the host's reads, as a GET.
+func TestOpenAIRateKeyTellsCredentialsApart(t *testing.T) {
+	req := func(body string, header ...string) *http.Request {
+		r, _ := http.NewRequest(http.MethodPost, "https://api.openai.com/v1/chat/completions", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		for i := 0; i < len(header); i += 2 {
+			r.Header.Set(header[i], header[i+1])
+		}
+		return r
+	}
+	const short = `{"model":"gpt-5.4","messages":[]}`
+	a := openaiRateKey(req(short, "Authorization", "Bearer sk-a", "OpenAI-Organization", "org-1", "OpenAI-Project", "proj-1"))
+	for _, tc := range []struct {
+		name string
+		r    *http.Request
+	}{
+		{"OtherOrganization", req(short, "Authorization", "Bearer sk-a", "OpenAI-Organization", "org-2", "OpenAI-Project", "proj-1")},
+		{"OtherProject", req(short, "Authorization", "Bearer sk-a", "OpenAI-Organization", "org-1", "OpenAI-Project", "proj-2")},
+	} {
+		if got := openaiRateKey(tc.r); got == a {
+			t.Errorf("%s: partition %q, want another than the first credential's", tc.name, got)
+		}
+	}
+	if openaiRateKey(req(short, "Api-Key", "azure-a")) == openaiRateKey(req(short, "Api-Key", "azure-b")) {
+		t.Error("two Azure Api-Keys share a partition")
+	}
+	long := `{"messages":[{"role":"user","content":"` + strings.Repeat("x", 100<<10) + `"}],"model":"gpt-5.4"}`
+	if got := openaiRateKey(req(long, "Authorization", "Bearer sk-a", "OpenAI-Organization", "org-1", "OpenAI-Project", "proj-1")); got != a {
+		t.Errorf("a long prompt: partition %q, want its model's, %q", got, a)
+	}
+	for _, method := range []string{http.MethodHead, http.MethodOptions} {
+		r, _ := http.NewRequest(method, "https://api.openai.com/v1/models", nil)
+		if got := openaiRateKey(r); !strings.HasPrefix(got, "api.openai.com reads ") {
+			t.Errorf("a %s: %q, want the host's reads", method, got)
+		}
+	}
+}
+
+// TestOpenAIResetHostClearsTheHostsBreaker: a request that names no model
+// (a GET of the models) goes through its host's breaker, named by the
+// host, so that Transport.ResetHost(host) clears it and the next GET is
+// sent.
+func TestOpenAIResetHostClearsTheHostsBreaker(t *testing.T) {
+	var sent atomic.Int64
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent.Add(1)
+		return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})
+	tr := resilient.New(base, resilient.WithMaxRetries(0),
+		resilient.WithBreaker(resilient.BreakerSettings{Key: openaiBreakerKey, ConsecutiveFailures: 1}))
+	list := func() error {
+		req, _ := http.NewRequest(http.MethodGet, "https://api.openai.com/v1/models", nil)
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	list() // a 503: the host's breaker opens
+	if err := list(); !errors.Is(err, resilient.ErrCircuitOpen) {
+		t.Fatalf("the GET after a 503: %v, want refused by the host's breaker", err)
+	}
+	tr.ResetHost("api.openai.com")
+	before := sent.Load()
+	if err := list(); sent.Load() == before || errors.Is(err, resilient.ErrCircuitOpen) {
+		t.Errorf("after ResetHost(%q): %v, want the GET sent", "api.openai.com", err)
+	}
+}

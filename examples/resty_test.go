@@ -3,6 +3,7 @@ package examples
 import (
 	"net/http"
 	"net/url"
+	"syscall"
 	"testing"
 	"testing/synctest"
 
@@ -141,4 +142,24 @@ func TestResty(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestRestyLeavesNetworkErrorsToResilient: a GET whose every attempt fails
+// with a network error (resty's own retries act on errors only) is sent
+// resilient's 6 times, once per attempt of one call: resty's retries, off
+// under the recipe, would make each of them a call of resilient's.
+func TestRestyLeavesNetworkErrorsToResilient(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var sent int
+		base := roundTripFunc(func(*http.Request) (*http.Response, error) {
+			sent++
+			return nil, syscall.ECONNRESET
+		})
+		if _, err := NewRestyClient(base).R().Get("https://api.example.test/v1/posts"); err == nil {
+			t.Fatal("Get succeeded against a failing network")
+		}
+		if sent != 6 {
+			t.Errorf("%d attempts sent, want 6", sent)
+		}
+	})
 }

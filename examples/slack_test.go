@@ -400,3 +400,18 @@ func TestSlackResponseURLSecret(t *testing.T) {
 		}
 	})
 }
+
+// TestSlackMethodKeyReadsALongForm: a message of 10,000 characters (Slack
+// takes up to 40,000), after which slack-go writes the token, is in its
+// workspace's partition, as a short one.
+func TestSlackMethodKeyReadsALongForm(t *testing.T) {
+	form := func(body string) *http.Request {
+		r, _ := http.NewRequest(http.MethodPost, "https://slack.com/api/chat.postMessage", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return r
+	}
+	short := slackMethod(form("channel=C123&text=hi&token=xoxb-a"))
+	if got := slackMethod(form("channel=C123&text=" + strings.Repeat("x", 10000) + "&token=xoxb-a")); got != short {
+		t.Errorf("a long message: partition %q, want %q, as a short one's", got, short)
+	}
+}
