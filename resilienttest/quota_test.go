@@ -441,7 +441,7 @@ func TestQuotaResetRoundsUp(t *testing.T) {
 		want   string
 	}{
 		{UnixSeconds, "X-RateLimit-Reset", strconv.Itoa(bubbleStart + 2)},
-		{UnixMillis, "X-RateLimit-Reset", strconv.Itoa(bubbleStart*1000 + 1501)},
+		{UnixMillis, "X-RateLimit-Reset", strconv.FormatInt(bubbleStart*1000+1501, 10)},
 		{DeltaSeconds, "X-RateLimit-Reset", "2"},
 		{RFC3339, "X-RateLimit-Reset", "2000-01-01T00:00:02Z"},
 		{IETF, "RateLimit", `"default";r=2;t=2`},
