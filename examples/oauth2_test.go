@@ -206,6 +206,18 @@ func TestOAuth2APIWritesKeepTheRule(t *testing.T) {
 	})
 }
 
+// unavailableTokenEndpoint starts a server whose token endpoint answers
+// every request with a 503 temporarily_unavailable, and returns it with a
+// client of the recipe that fetches its tokens there.
+func unavailableTokenEndpoint(t *testing.T) (*server, *http.Client) {
+	t.Helper()
+	srv := newServer(t, oauthServer(func(w http.ResponseWriter, _ int) {
+		jsonAnswer(w, http.StatusServiceUnavailable, `{"error":"temporarily_unavailable"}`)
+	}, apiOK))
+	conf := &clientcredentials.Config{ClientID: "app", ClientSecret: "s3cret", TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}
+	return srv, NewClientCredentialsClient(context.Background(), conf, srv.Base())
+}
+
 // TestOAuth2TokenRequestsKeepTheCallsDeadline shows a call bounded by its
 // context's deadline while the token endpoint fails, whether the call
 // fetches the token itself or waits for another call's fetch: the token
@@ -219,11 +231,7 @@ func TestOAuth2TokenRequestsKeepTheCallsDeadline(t *testing.T) {
 	for _, waits := range []bool{false, true} {
 		t.Run(map[bool]string{false: "Fetching", true: "Waiting"}[waits], func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				srv := newServer(t, oauthServer(func(w http.ResponseWriter, _ int) {
-					jsonAnswer(w, http.StatusServiceUnavailable, `{"error":"temporarily_unavailable"}`)
-				}, apiOK))
-				conf := &clientcredentials.Config{ClientID: "app", ClientSecret: "s3cret", TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}
-				client := NewClientCredentialsClient(context.Background(), conf, srv.Base())
+				srv, client := unavailableTokenEndpoint(t)
 				done := make(chan struct{})
 				if waits {
 					// A call without a deadline fetches the token first.
@@ -365,11 +373,7 @@ func TestOAuth2TokenRequestsEndWithTheCall(t *testing.T) {
 	for _, deadline := range []bool{false, true} {
 		t.Run(map[bool]string{false: "Cancelled", true: "Deadline"}[deadline], func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				srv := newServer(t, oauthServer(func(w http.ResponseWriter, _ int) {
-					jsonAnswer(w, http.StatusServiceUnavailable, `{"error":"temporarily_unavailable"}`)
-				}, apiOK))
-				conf := &clientcredentials.Config{ClientID: "app", ClientSecret: "s3cret", TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}
-				client := NewClientCredentialsClient(context.Background(), conf, srv.Base())
+				srv, client := unavailableTokenEndpoint(t)
 				ctx, cancel := context.WithCancel(context.Background())
 				if deadline {
 					ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)

@@ -693,18 +693,26 @@ func TestOpenAIOverloadedModelLocksOutNoOther(t *testing.T) {
 	}
 }
 
-// TestOpenAIResetHostNamesAModelsBreaker checks what docs/sdks.md says of
-// the recipe's breakers: Transport.ResetHost(host) clears the host's
-// breaker, not a model's, and ResetHost of the model's key clears that
-// one, so that its next completion is sent.
-func TestOpenAIResetHostNamesAModelsBreaker(t *testing.T) {
-	var sent atomic.Int64
+// unavailableBehindModelBreakers returns a Transport with the recipe's
+// breakers (openaiBreakerKey, opened by one failure) over a base that
+// answers every request with a 503, and the count of requests it sent.
+func unavailableBehindModelBreakers() (*resilient.Transport, *atomic.Int64) {
+	sent := new(atomic.Int64)
 	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		sent.Add(1)
 		return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
 	})
 	tr := resilient.New(base, resilient.WithMaxRetries(0),
 		resilient.WithBreaker(resilient.BreakerSettings{Key: openaiBreakerKey, ConsecutiveFailures: 1}))
+	return tr, sent
+}
+
+// TestOpenAIResetHostNamesAModelsBreaker checks what docs/sdks.md says of
+// the recipe's breakers: Transport.ResetHost(host) clears the host's
+// breaker, not a model's, and ResetHost of the model's key clears that
+// one, so that its next completion is sent.
+func TestOpenAIResetHostNamesAModelsBreaker(t *testing.T) {
+	tr, sent := unavailableBehindModelBreakers()
 	complete := func() error {
 		body := []byte(`{"model":"gpt-5.4","messages":[]}`)
 		req, err := http.NewRequest(http.MethodPost, "https://api.openai.com/v1/chat/completions", bytes.NewReader(body))
@@ -781,13 +789,7 @@ func TestOpenAIRateKeyTellsCredentialsApart(t *testing.T) {
 // host, so that Transport.ResetHost(host) clears it and the next GET is
 // sent.
 func TestOpenAIResetHostClearsTheHostsBreaker(t *testing.T) {
-	var sent atomic.Int64
-	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		sent.Add(1)
-		return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
-	})
-	tr := resilient.New(base, resilient.WithMaxRetries(0),
-		resilient.WithBreaker(resilient.BreakerSettings{Key: openaiBreakerKey, ConsecutiveFailures: 1}))
+	tr, sent := unavailableBehindModelBreakers()
 	list := func() error {
 		req, _ := http.NewRequest(http.MethodGet, "https://api.openai.com/v1/models", nil)
 		resp, err := tr.RoundTrip(req)
