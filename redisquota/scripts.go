@@ -76,13 +76,12 @@ end
 // member writes, is not believed: it is deleted, so that a corrupt or
 // hostile value does not refuse every lease of the fleet; so is a window
 // longer than max window, or a limit past 2^63 (the reply's integer) or
-// below 1 (its tokens an infinity apart),
-// deleted with the quota and its bucket, which a member then writes
-// again, as after Redis lost them; a pause before the epoch is none, and
-// the interval is written with all its digits (a limit of 10^15 a second
-// has tokens 10^-9 µs apart), so that the reply always parses: one that
-// did not failed every lease, and every member paced alone, as long as
-// the state lived; and so is a quota
+// below 1 (its tokens an infinity apart), deleted with the quota and its
+// bucket, which a member then writes again, as after Redis lost them; a
+// pause before the epoch is none, and the interval is written with all
+// its digits (a limit of 10^15 a second has tokens 10^-9 µs apart), so
+// that the reply always parses: one that did not failed every lease, and
+// every member paced alone, as long as the state lived; and so is a quota
 // that no member has heard announced for max heard (lheard, else lset; a
 // state with neither, or with a time ahead of now, which no member
 // writes, counts from the first lease that finds it): the member that
