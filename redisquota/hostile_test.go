@@ -520,17 +520,17 @@ func TestHostilePartitionKeyType(t *testing.T) {
 }
 
 // TestUnlimitedAnnouncedQuotaGrants proves that a quota announced as
-// math.MaxInt64 requests a second (how some servers say "unlimited"),
-// which the Lua script reads as 2^63, still grants the fleet's tokens: a
-// lease script that deleted a limit of 2^63 deleted the quota the member
-// wrote back at once, and the member granted nothing, calling Redis in a
-// loop.
+// math.MaxInt requests a second (math.MaxInt64 where int has 64 bits: how
+// some servers say "unlimited"), which the Lua script reads as 2^63, still
+// grants the fleet's tokens: a lease script that deleted a limit of 2^63
+// deleted the quota the member wrote back at once, and the member granted
+// nothing, calling Redis in a loop.
 func TestUnlimitedAnnouncedQuotaGrants(t *testing.T) {
 	addr := redisAddr()
 	s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(testPrefix(t, addr)))
 	defer s.Close()
 	q := s.Partition("https://api.example.com reads")
-	q.Learn(quota(math.MaxInt64), time.Second)
+	q.Learn(quota(math.MaxInt), time.Second)
 	for i := range 50 {
 		if !tokenWithin(q, 5*time.Second) {
 			t.Fatalf("token %d: none in 5s; stats %+v", i, s.Stats())
