@@ -536,7 +536,9 @@ func (s *Store) syncBatch(batch []*budget) error {
 		err = nil // Pipelined's error is the first command's: a key's, whose budget is the member's alone
 	}
 	if err == nil && failed != nil {
-		err = failed
+		// Every command ran (Pipelined returns the first one's error):
+		// a reply was not as expected.
+		err = s.badReply()
 	}
 	if err == nil {
 		s.st.budgetSyncs.Add(1)

@@ -3,7 +3,10 @@ package redisquota_test
 import (
 	"context"
 	"math"
+	"net/http"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 
 	"github.com/resilienthttp/resilient"
 	"github.com/resilienthttp/resilient/redisquota"
+	"github.com/resilienthttp/resilient/resilienttest"
 )
 
 // tokenWithin reports whether q gives a token within d, waiting as Take
@@ -535,5 +539,85 @@ func TestUnlimitedAnnouncedQuotaGrants(t *testing.T) {
 		if !tokenWithin(q, 5*time.Second) {
 			t.Fatalf("token %d: none in 5s; stats %+v", i, s.Stats())
 		}
+	}
+}
+
+// replyGarbler is a go-redis hook that replaces the reply of every script
+// (EVALSHA or EVAL, alone or in a pipeline) with one no script of the Store
+// gives, as a proxy or a server that speaks Redis's protocol otherwise
+// might: the script runs in Redis, and the Store gets a reply it cannot
+// read. It counts the calls (a command, or a pipeline) it garbled.
+type replyGarbler struct{ calls atomic.Int64 }
+
+func (h *replyGarbler) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *replyGarbler) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if garble(cmd) {
+			h.calls.Add(1)
+		}
+		return err
+	}
+}
+
+func (h *replyGarbler) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		garbled := false
+		for _, cmd := range cmds {
+			garbled = garble(cmd) || garbled
+		}
+		if garbled {
+			h.calls.Add(1)
+		}
+		return err
+	}
+}
+
+// garble replaces the reply of cmd, when it is a script that succeeded,
+// with two strings, and reports whether it did.
+func garble(cmd redis.Cmder) bool {
+	c, ok := cmd.(*redis.Cmd)
+	if !ok || c.Err() != nil {
+		return false
+	}
+	if name, _ := c.Args()[0].(string); !strings.EqualFold(name, "evalsha") && !strings.EqualFold(name, "eval") {
+		return false
+	}
+	c.SetVal([]any{"garbled", "reply"})
+	return true
+}
+
+// TestGarbledRepliesAreErrors proves that a Store counts every call whose
+// script's reply it cannot read in Stats().Errors, as it counts the calls
+// that failed (the lease, learn, pause, resync and budget calls returned an
+// error for it that was not counted: a member whose every lease went wrong
+// showed almost none), and never fails a call for it: it paces locally, at
+// the quota the Transport learned, and the server sends no 429 but the one
+// scripted, whose pause the member keeps. Every reply the hook garbles
+// here is one the Store reads (no tokens are given back, no host reset).
+func TestGarbledRepliesAreErrors(t *testing.T) {
+	addr := redisAddr()
+	g := &replyGarbler{}
+	s := redisquota.New(newRedis(t, addr, g), redisquota.WithPrefix(testPrefix(t, addr)))
+	defer s.Close()
+	srv := resilienttest.NewServer(resilienttest.Altyaa,
+		resilienttest.WithQuota(resilienttest.Quota{Limit: 100, TimeScale: 60, ResetFormat: resilienttest.IETF}),
+		resilienttest.WithScript(resilienttest.RouteUsage, resilienttest.Normal(), resilienttest.RateLimited(time.Second)))
+	defer srv.Close()
+	client := &http.Client{Transport: resilient.New(srv.Transport(), resilient.WithQuotaStore(s))}
+	for range 40 {
+		getOK(t, client, srv.URL+"/v1/usage")
+	}
+	waitFor(t, "a lease asked for", func() bool { return g.calls.Load() >= 2 })
+	s.Close() // the Store's goroutines are done: no call starts after it
+	waitFor(t, "every garbled reply counted in Stats().Errors", func() bool { return s.Stats().Errors >= g.calls.Load() })
+	st := s.Stats()
+	if st.Fallbacks == 0 || st.Leases != 0 {
+		t.Errorf("stats %+v: want fallbacks, no lease", st)
+	}
+	if n := srv.Stats().RateLimited; n > 1 {
+		t.Errorf("the server sent %d 429s to a member pacing locally", n)
 	}
 }

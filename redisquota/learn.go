@@ -157,7 +157,7 @@ func (p *part) writeQuota(limit int64, window time.Duration, remaining int, rese
 	}
 	next, ok := toInt(vals, 1)
 	if !ok || next < 0 {
-		return errBadReply
+		return p.s.badReply()
 	}
 	p.confirmNext.Store(p.s.now() + next*1e3)
 	return nil

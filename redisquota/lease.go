@@ -126,7 +126,7 @@ func (p *part) lease(t int64) (time.Duration, error) {
 	}
 	r, ok := parseLease(vals)
 	if !ok {
-		return 0, errBadReply
+		return 0, p.s.badReply()
 	}
 	p.credited(net)
 	if r.members > 0 {

@@ -239,7 +239,7 @@ func (p *part) writePause(u int64) error {
 	set, ok1 := toInt(vals, 0)
 	now, ok2 := toInt(vals, 1)
 	if !ok1 || !ok2 {
-		return errBadReply
+		return p.s.badReply()
 	}
 	if set == 1 {
 		p.s.st.pausesSent.Add(1)

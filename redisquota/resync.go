@@ -120,7 +120,7 @@ func (s *Store) readStates(parts []*part) error {
 		}
 		r, ok := parseLease(vals)
 		if !ok {
-			return errBadReply
+			return s.badReply()
 		}
 		if !p.catchUp(r, gens[i], told[i], recv) {
 			err = errChanged

@@ -478,10 +478,18 @@ func (s *Store) apply(msg string, recv time.Time) {
 // errBadReply is the error of a script's reply that is not as expected.
 var errBadReply = errors.New("redisquota: unexpected reply from Redis")
 
+// badReply counts a call whose reply was not as expected among the calls
+// that failed, and returns errBadReply.
+func (s *Store) badReply() error {
+	s.st.errors.Add(1)
+	return errBadReply
+}
+
 // Stats are a Store's counters since New, returned by Store.Stats.
 type Stats struct {
 	// Calls counts the Redis calls the Store made (pub/sub excluded), and
-	// Errors those that failed or timed out.
+	// Errors those that failed or timed out, or whose reply was not as
+	// expected.
 	Calls, Errors int64
 	// Leases counts the leases granted, and Tokens their tokens.
 	Leases, Tokens int64
