@@ -64,6 +64,7 @@ const (
 	deadlineRunning int32 = iota // the timer may still fire
 	deadlineKept                 // handed to the caller: the timer is stopped
 	deadlineFired                // the timer fired: the attempt's context is canceled
+	deadlineAborted              // a read the Transport made itself stalled (see abort): the attempt's context is canceled, not by its deadline
 )
 
 // deadlineBody is the body of a response whose attempt ran under a timer.
@@ -127,18 +128,22 @@ func (b *deadlineBody) fire() {
 }
 
 // keep stops the timer for good, and reports whether it did so before the
-// timer fired.
+// timer fired: the timer's cause is the attempt's then. An abort is no
+// firing: what it cut (a stalled peek at an error body) is the body's
+// error, for its reader.
 func (b *deadlineBody) keep() bool {
 	if b.state.CompareAndSwap(deadlineRunning, deadlineKept) {
 		b.release()
 		return true
 	}
-	return b.state.Load() == deadlineKept
+	return b.state.Load() != deadlineFired
 }
 
-// abort ends the attempt now, as its deadline would.
+// abort ends the attempt's context now, as its deadline would, with cause:
+// a read the Transport makes itself stalled. The attempt is not cut by its
+// deadline for it (see keep).
 func (b *deadlineBody) abort(cause error) {
-	if b.state.CompareAndSwap(deadlineRunning, deadlineFired) {
+	if b.state.CompareAndSwap(deadlineRunning, deadlineAborted) {
 		b.release()
 		b.cancelWith(cause)
 	}

@@ -282,6 +282,44 @@ func TestStalledLockedBodyIsBounded(t *testing.T) {
 	}
 }
 
+// TestPeekCutSuccessIsHandedOver: an error body whose envelope peek stalls
+// is cut after maxReadWait, which ends the attempt's context; when the
+// caller's Classifier takes that answer for a success (a 404 to a DELETE
+// that is fine), the caller gets it, its body yielding the bytes read and
+// then the cut, as it would any other class: the cut is the peek's, not the
+// attempt's deadline. It was taken for the deadline firing as the headers
+// arrived: the answer was dropped and the attempt retried as "the call's
+// budget (WithMaxElapsed) is spent", 2 s into a budget of 5 minutes.
+func TestPeekCutSuccessIsHandedOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		calls := 0
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			calls++
+			return &http.Response{StatusCode: 404, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: newStallBody(req.Context(), `{"error":{"code":"not_found`), ContentLength: -1, Request: req}, nil
+		})
+		notFoundIsFine := func(resp *http.Response, _ *APIError, _ error, def Class) Class {
+			if resp != nil && resp.StatusCode == 404 {
+				return Success
+			}
+			return def
+		}
+		start := time.Now()
+		resp, err := roundTrip(t, New(rt, WithClassifier(notFoundIsFine), WithBackoff(0, 0)),
+			newRequest(t, context.Background(), "DELETE", "http://api.test/", nil))
+		if err != nil {
+			t.Fatalf("RoundTrip = %v after %d attempts and %v; want the 404 after 1 and %v", err, calls, time.Since(start), maxReadWait)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 404 || calls != 1 || time.Since(start) != maxReadWait {
+			t.Errorf("RoundTrip = %d after %d attempts and %v; want the 404 after 1 and %v", resp.StatusCode, calls, time.Since(start), maxReadWait)
+		}
+		if b, err := io.ReadAll(resp.Body); string(b) != `{"error":{"code":"not_found` || err == nil {
+			t.Errorf("the caller read %q, %v; want the bytes read, then the cut", b, err)
+		}
+	})
+}
+
 // TestSuccessAsTheTimerFires: a 200 whose headers arrive as the attempt's
 // timer fires has a cut body; it is an attempt timeout, retried, and the
 // body returned to the caller reads whole.
