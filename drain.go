@@ -31,6 +31,9 @@ func holdResponse(resp *http.Response) *http.Response {
 	eof := false
 	var cut error // the error that cut the read, if any
 	inner := resp.Body
+	if c, ok := inner.(*cancelOnClose); ok {
+		inner = c.ReadCloser // a hedged attempt's answer (see settle)
+	}
 	if db, ok := inner.(*deadlineBody); ok {
 		inner = db.rc
 	}
