@@ -65,7 +65,10 @@ func (h *latencyHist) record(d time.Duration) {
 }
 
 // quantile returns the upper bound of the bucket holding quantile q, or
-// false with too few records.
+// false with too few records. The buckets may hold fewer records than the
+// total says (a record that raced with a halving, or a halving between
+// the reads of the total and of the buckets): the quantile is then the
+// slowest bucket that holds any, not the histogram's last.
 func (h *latencyHist) quantile(q float64) (time.Duration, bool) {
 	total := h.total.Load()
 	if total < minHedgeSamples {
@@ -73,10 +76,15 @@ func (h *latencyHist) quantile(q float64) (time.Duration, bool) {
 	}
 	want := int64(math.Ceil(q * float64(total)))
 	var acc int64
+	last := latencyBuckets - 1 // the slowest bucket that holds a record
 	for i := range h.buckets {
-		if acc += h.buckets[i].Load(); acc >= want {
+		n := h.buckets[i].Load()
+		if n > 0 {
+			last = i
+		}
+		if acc += n; acc >= want {
 			return upperBound(i), true
 		}
 	}
-	return upperBound(latencyBuckets - 1), true
+	return upperBound(last), true
 }
