@@ -382,7 +382,9 @@ func loopbackClient(t *testing.T, opts ...Option) *http.Client {
 }
 
 // refusedAddr returns a loopback address where nothing listens: a dial to
-// it is refused.
+// it is refused, unless a server (of another test, maybe of another
+// process) listens on its port again meanwhile. A dialer that must have its
+// dial refused returns refusedDial's error instead of dialing it.
 func refusedAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -392,6 +394,13 @@ func refusedAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// refusedDial returns the error net.Dialer returns for a dial to addr that
+// its host refused, without dialing: the server restarting, every time.
+func refusedDial(network, addr string) error {
+	a, _ := net.ResolveTCPAddr(network, addr)
+	return &net.OpError{Op: "dial", Net: network, Addr: a, Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 }
 
 // logRecords decodes the JSON lines of a slog.JSONHandler: one object a

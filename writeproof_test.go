@@ -186,15 +186,7 @@ func TestWriteProofH2ResendDialRefused(t *testing.T) {
 	addr, refused := strings.TrimPrefix(url, "http://"), refusedAddr(t)
 	base := func() *http.Transport {
 		tr := h2cTransport(t)
-		var dials atomic.Int32
-		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-			to := addr
-			if dials.Add(1) == 2 {
-				to = refused
-			}
-			var d net.Dialer
-			return d.DialContext(ctx, network, to)
-		}
+		tr.DialContext = secondDialRefused(addr, refused)
 		return tr
 	}
 	plainErr := postTo(base(), url+"/v1/posts")
@@ -298,12 +290,11 @@ func TestWriteProofRefusedStreamNoGetBody(t *testing.T) {
 func dialRefusedAfter(addr, refused string, processed *atomic.Int32, n int32) func(context.Context, string, string) (net.Conn, error) {
 	var done atomic.Bool
 	return func(ctx context.Context, network, _ string) (net.Conn, error) {
-		to := addr
 		if processed.Load() >= n && done.CompareAndSwap(false, true) {
-			to = refused
+			return nil, refusedDial(network, refused)
 		}
 		var d net.Dialer
-		return d.DialContext(ctx, network, to)
+		return d.DialContext(ctx, network, addr)
 	}
 }
 
@@ -313,12 +304,11 @@ func dialRefusedAfter(addr, refused string, processed *atomic.Int32, n int32) fu
 func secondDialRefused(addr, refused string) func(context.Context, string, string) (net.Conn, error) {
 	var dials atomic.Int32
 	return func(ctx context.Context, network, _ string) (net.Conn, error) {
-		to := addr
 		if dials.Add(1) == 2 {
-			to = refused
+			return nil, refusedDial(network, refused)
 		}
 		var d net.Dialer
-		return d.DialContext(ctx, network, to)
+		return d.DialContext(ctx, network, addr)
 	}
 }
 
@@ -563,7 +553,7 @@ func dialRefusedOnce(target, refused string, n int32) func(context.Context, stri
 	var dials atomic.Int32
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if addr == target && dials.Add(1) == n {
-			addr = refused
+			return nil, refusedDial(network, refused)
 		}
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
