@@ -64,7 +64,7 @@ const (
 	deadlineRunning int32 = iota // the timer may still fire
 	deadlineKept                 // handed to the caller: the timer is stopped
 	deadlineFired                // the timer fired: the attempt's context is canceled
-	deadlineAborted              // a read the Transport made itself stalled (see abort): the attempt's context is canceled, not by its deadline
+	deadlineAborted              // a read the Transport made stalled (see abort): the context is canceled, not by the timer
 )
 
 // deadlineBody is the body of a response whose attempt ran under a timer.
