@@ -177,8 +177,13 @@ type BreakerSettings struct {
 // than Window + OpenTimeout; and when the limit is reached, the least
 // recently used closed breaker makes room for the new one. Open and
 // half-open breakers are removed, least recently used first, only when no
-// closed one is left. While a breaker is closed, an attempt through it
-// takes no lock.
+// closed one is left. Another spelling of a host whose breaker is kept
+// (see BreakerSettings.Key) takes one of the 4096 places too, as an
+// alias; when none is left, it takes the place of a closed breaker of
+// another host, and, without one, goes through the host's breaker without
+// a place of its own: a host's spellings never remove its breaker, nor an
+// open one. While a breaker is closed, an attempt through it takes no
+// lock.
 func WithBreaker(s BreakerSettings) Option {
 	mustNotBeNegative("WithBreaker ConsecutiveFailures", s.ConsecutiveFailures)
 	if s.FailureRatio < 0 || s.FailureRatio > 1 || math.IsNaN(s.FailureRatio) {

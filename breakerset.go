@@ -373,6 +373,11 @@ func (s *breakerSet) insert(k breakerKey, h uint64, now int64) *breakerEntry {
 		e.used.Store(true)
 		return e
 	}
+	if now-s.lastSweep >= int64(s.idleAfter/2) {
+		// Before the canonical key's breaker is looked up: one it
+		// removes must not take the alias made below with it.
+		s.dropIdle(now)
+	}
 	ck, ch := k, h
 	if s.keyFn == nil {
 		ck.scheme = lowerASCII(k.scheme)
@@ -386,14 +391,19 @@ func (s *breakerSet) insert(k breakerKey, h uint64, now int64) *breakerEntry {
 			need = 2
 		}
 	}
-	if now-s.lastSweep >= int64(s.idleAfter/2) {
-		s.dropIdle(now)
-	}
 	if s.table.len()+need > s.max {
-		s.makeRoom(need, now)
-		if e != nil && e.list == nil {
-			e = nil // makeRoom removed it: make room for both keys
-			s.makeRoom(2, now)
+		if e != nil {
+			// Another spelling of a breaker the set holds: room for it
+			// is made among the other closed breakers only, never by
+			// removing e (a host's own spellings would reset its open
+			// breaker) nor an open one; without room, the spelling goes
+			// through e without being stored.
+			if !s.makeAliasRoom(e, now) {
+				e.used.Store(true)
+				return e
+			}
+		} else {
+			s.makeRoom(need, now)
 		}
 	}
 	if e == nil {

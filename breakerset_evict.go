@@ -77,22 +77,40 @@ func (s *breakerSet) dropIdle(now int64) {
 // there are none left, the least recently used open and half-open ones.
 func (s *breakerSet) makeRoom(need int, now int64) {
 	for s.table.len()+need > s.max {
-		if !s.evict(&s.closed, now) && !s.evict(&s.open, now) {
+		if !s.evict(&s.closed, now, nil) && !s.evict(&s.open, now, nil) {
 			return // empty
 		}
 	}
 }
 
+// makeAliasRoom removes closed breakers, with s.mu held, until one more
+// key fits in the set, for another spelling of e's host, and reports
+// whether it does: e itself and the open and half-open breakers are kept.
+func (s *breakerSet) makeAliasRoom(e *breakerEntry, now int64) bool {
+	for s.table.len()+1 > s.max {
+		if !s.evict(&s.closed, now, e) {
+			return false
+		}
+	}
+	return true
+}
+
 // evict removes the least recently used breaker of l that belongs in it,
-// and reports whether it removed one. A used breaker met on the way gets
-// its second chance (moved to the front, its use recorded); one whose state
-// no longer belongs in l moves to the other list. After a whole turn of the
-// list, its back breaker goes whatever its flag.
-func (s *breakerSet) evict(l *entryList, now int64) bool {
+// keep excepted (nil for none), and reports whether it removed one. A used
+// breaker met on the way gets its second chance (moved to the front, its
+// use recorded); one whose state no longer belongs in l moves to the other
+// list. After a whole turn of the list, its back breaker goes whatever its
+// flag.
+func (s *breakerSet) evict(l *entryList, now int64, keep *breakerEntry) bool {
 	for turn := l.n; l.tail != nil; turn-- {
 		e := l.tail
 		switch {
 		case s.listOf(e) != l:
+			s.place(e, e.lastSeen)
+		case e == keep:
+			if l.n == 1 {
+				return false // keep alone is left
+			}
 			s.place(e, e.lastSeen)
 		case turn > 0 && e.used.Load():
 			e.used.Store(false)

@@ -1,0 +1,93 @@
+package resilient
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestBreakerSpellingsKeepOpenBreaker: a caller that spells a failing
+// host many ways (the case of its name, the leading zeros of its port,
+// as URLs built from input do) fills the set with the aliases of the
+// host's open breaker. A spelling that finds the set full must not remove
+// that breaker to make room for itself: the host's next attempts would
+// find a new, closed one, and reach the failing host.
+func TestBreakerSpellingsKeepOpenBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var hits atomic.Int32
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			hits.Add(1)
+			return &http.Response{StatusCode: http.StatusInternalServerError, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(base, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+		bkCall(t, tr, "http://api.test/") // trips
+		for i := 1; i <= maxBreakers+10; i++ {
+			name := []byte("apitest")
+			for b := range name {
+				if i>>b&1 != 0 {
+					name[b] -= 'a' - 'A'
+				}
+			}
+			u := fmt.Sprintf("http://%s.%s:%s80/", name[:3], name[3:], strings.Repeat("0", i>>7))
+			if _, _, err := bkCall(t, tr, u); !errors.Is(err, ErrCircuitOpen) {
+				t.Fatalf("spelling %d (%s): err = %v, want ErrCircuitOpen", i, u, err)
+			}
+		}
+		_, _, err := bkCall(t, tr, "http://api.test/")
+		bkWantOpen(t, err)
+		if n := hits.Load(); n != 1 {
+			t.Errorf("the host got %d requests, want 1 (the one that tripped its breaker)", n)
+		}
+	})
+}
+
+// TestBreakerSpellingAfterIdle: a host's breaker idle for longer than
+// Window + OpenTimeout is removed by the pass that the next insertion
+// makes; when that insertion is another spelling of the same host, the
+// spelling must not be stored as an alias of the removed breaker, which
+// no pass, eviction or ResetHost reaches any more: the host would have two
+// breakers, each counting part of its failures, and one of them out of
+// ResetHost's reach.
+func TestBreakerSpellingAfterIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var status, hits atomic.Int32
+		status.Store(http.StatusOK)
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			hits.Add(1)
+			return &http.Response{StatusCode: int(status.Load()), Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(base, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 2}))
+		bkCall(t, tr, "http://api.test/")
+		time.Sleep(defaultBreakerWindow + defaultBreakerOpenTimeout + time.Second) // idle
+		bkCall(t, tr, "http://API.test/")                                          // another spelling, after the idle spell
+
+		// Two failures in a row, one under each spelling, trip the
+		// host's one breaker.
+		status.Store(http.StatusInternalServerError)
+		bkCall(t, tr, "http://API.test/")
+		bkCall(t, tr, "http://api.test/")
+		for _, u := range []string{"http://api.test/", "http://API.test/"} {
+			if s := tr.BreakerState(u); s != BreakerOpen {
+				t.Errorf("BreakerState(%q) = %v, want open", u, s)
+			}
+		}
+		before := hits.Load()
+		_, _, err := bkCall(t, tr, "http://API.test/")
+		bkWantOpen(t, err)
+		if hits.Load() != before {
+			t.Errorf("the host got a request through its open breaker")
+		}
+
+		// ResetHost reaches the breaker under every spelling.
+		tr.ResetHost("api.test")
+		status.Store(http.StatusOK)
+		if code, _, err := bkCall(t, tr, "http://API.test/"); err != nil || code != http.StatusOK {
+			t.Errorf("after ResetHost: %d, %v; want 200", code, err)
+		}
+	})
+}
