@@ -114,8 +114,9 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 	var dry time.Time
 	// gated is when the server's limits first held the attempt (zero
 	// until then): the waits for the pauses, spent quotas and turns of
-	// the learned pace that follow one another while it waits are
-	// bounded by maxWait in all, as one is.
+	// the learned pace (the local one's, or a store's token held for
+	// later) that follow one another while it waits are bounded by
+	// maxWait in all, as one is.
 	var gated time.Time
 	for first := true; ; first = false {
 		var changed, gchanged <-chan struct{} // asked before the pause is read: see QuotaWatcher
@@ -272,13 +273,19 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					}
 					paced, tok = false, nil
 				}
-				if ok && d > maxWait {
+				if ok && d > 0 {
 					// The fleet's pace is the server's: a wait for
-					// its token is bounded as the local pace's is.
-					// (The store's token cannot be given back: a
-					// store holds it for this attempt.)
-					p.mu.Unlock()
-					return p, now.Sub(start), nil, rl.refuseServerWait(p, 0, d, maxWait)
+					// its token is bounded as the local pace's is,
+					// with the waits for the server's limits before
+					// and after it. (The store's token cannot be
+					// given back: a store holds it for this attempt.)
+					if gated.IsZero() {
+						gated = now
+					}
+					if held := now.Sub(gated); addWaits(held, d) > maxWait {
+						p.mu.Unlock()
+						return p, now.Sub(start), nil, rl.refuseServerWait(p, held, d, maxWait)
+					}
 				}
 				if !ok && dry.IsZero() {
 					dry = now
