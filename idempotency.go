@@ -515,8 +515,10 @@ func (x *attemptExtras) drawKey() string {
 // an earlier answer, to a read or a write: an Aidelly error envelope
 // (Aidelly requires a key on every write; Postato's envelopes teach
 // nothing, for Postato honors keys on POST /posts only), an
-// idempotency-conflict or key-reuse code of any known dialect answered to
-// a write under a key the Transport drew (one answered to the caller's own
+// idempotency-conflict or key-reuse code of any known dialect answered
+// (a 5xx only when it says that the key is held, a conflict: another,
+// a key store down, is the host failing) to a write under a key the
+// Transport drew (one answered to the caller's own
 // key speaks of the route the caller vouched for, not of the host's other
 // writes: Postato's conflict on a post re-submitted under its stable key),
 // or an Idempotent-Replayed header. What a host said is
@@ -575,7 +577,11 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 // key: an Idempotent-Replayed header, an Aidelly envelope (Aidelly
 // requires a key on every write), or a code that speaks of idempotency (a
 // conflict, a reused or required key), unless it says that keys are not
-// taken, or answers a write under the caller's own key (callerKey). A
+// taken, answers a write under the caller's own key (callerKey), or comes
+// with a 5xx and says nothing of a key the host holds (see holdsKey): the
+// host failing (its key store down, which may have let the write be
+// processed without recording its key) says nothing of how it
+// deduplicates. A
 // Postato envelope is no such answer: Postato honors keys on POST /posts
 // only, and its other writes (webhooks, media) are processed anew under a
 // repeated key. Nor is a code answered to the caller's key: a conflict is
@@ -596,7 +602,21 @@ func honorsKeys(st *attemptState, resp *http.Response, callerKey bool) bool {
 		return true
 	}
 	c := strings.ToLower(e.Code)
-	return !callerKey && strings.Contains(c, "idempoten") && !refusesKeys(c)
+	if callerKey || !strings.Contains(c, "idempoten") || refusesKeys(c) {
+		return false
+	}
+	// A 5xx that speaks of idempotency is the host failing, not its
+	// word on keys, unless it says that it holds the key (a conflict):
+	// a key store down (idempotency_store_unavailable) may have let the
+	// write be processed without recording its key.
+	return e.StatusCode < 500 || holdsKey(c)
+}
+
+// holdsKey reports whether code, in lower case, says that the host holds
+// the request's key: a conflict, a key in use or in progress, reused, or
+// sent with another payload.
+func holdsKey(code string) bool {
+	return codeSays(code, "conflict", "inuse", "inprogress", "reuse", "mismatch", "replay")
 }
 
 // ignoresKeys tells from ok, the success an attempt of a keyed write got
@@ -637,8 +657,14 @@ func created(resp *http.Response) bool {
 // answer speaks of idempotency too, yet its host does not deduplicate by
 // key, and taking it for one that does would have its writes resent.
 func refusesKeys(code string) bool {
+	return codeSays(code, "notsupported", "unsupported", "notallowed", "notaccepted", "notpermitted", "forbidden", "disabled", "notenabled", "ignored", "notidempoten", "nonidempoten")
+}
+
+// codeSays reports whether code, in lower case, holds one of words once
+// its separators ('_', '-', '.', ' ') are removed.
+func codeSays(code string, words ...string) bool {
 	c := strings.NewReplacer("_", "", "-", "", ".", "", " ", "").Replace(code)
-	for _, w := range [...]string{"notsupported", "unsupported", "notallowed", "notaccepted", "notpermitted", "forbidden", "disabled", "notenabled", "ignored", "notidempoten", "nonidempoten"} {
+	for _, w := range words {
 		if strings.Contains(c, w) {
 			return true
 		}
