@@ -1378,35 +1378,39 @@ func postKeyed(t *testing.T, rt http.RoundTripper, url, key string) *http.Respon
 // the first holds the key, or with a replay). The host is forgotten: its
 // next write, under an automatic key, failed with a 500, is returned, not
 // resent. Before, it stayed learned, and every failed write to it could be
-// stored twice.
+// stored twice. A success that says "Idempotent-Replayed: false" is no
+// replay either: taken for one by the header's presence, it kept the host
+// learned.
 func TestWriteRuleForgetsHostWhoseCopiesBothCreate(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		replayed := http.Header{"Idempotent-Replayed": {"true"}}
-		rt := &rtScript{steps: []rtStep{
-			{status: 201, header: replayed},                                           // learned
-			{status: 201, before: func(req *http.Request) { <-req.Context().Done() }}, // the attempt, answered after its copy won
-			{status: 201}, // its copy
-			{status: 500}, // the next write: returned
-			{status: 201},
-		}}
-		tr := New(rt, fastRetries, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
-		for i, want := range []int{201, 201, 500} {
-			ctx := context.Background()
-			if i == 1 {
-				ctx = WithIdempotencyKey(ctx, "post-1") // hedged on the caller's word
+	for _, fresh := range []http.Header{nil, {"Idempotent-Replayed": {"false"}}} {
+		synctest.Test(t, func(t *testing.T) {
+			replayed := http.Header{"Idempotent-Replayed": {"true"}}
+			rt := &rtScript{steps: []rtStep{
+				{status: 201, header: replayed}, // learned
+				{status: 201, header: fresh, before: func(req *http.Request) { <-req.Context().Done() }}, // the attempt, answered after its copy won
+				{status: 201, header: fresh}, // its copy
+				{status: 500},                // the next write: returned
+				{status: 201},
+			}}
+			tr := New(rt, fastRetries, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
+			for i, want := range []int{201, 201, 500} {
+				ctx := context.Background()
+				if i == 1 {
+					ctx = WithIdempotencyKey(ctx, "post-1") // hedged on the caller's word
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
+				resp, err := tr.RoundTrip(req)
+				if err != nil || resp.StatusCode != want {
+					t.Fatalf("creates answered with %v: write %d: %v, %v; want %d", fresh, i, resp, err, want)
+				}
+				resp.Body.Close()
+				synctest.Wait()
 			}
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
-			resp, err := tr.RoundTrip(req)
-			if err != nil || resp.StatusCode != want {
-				t.Fatalf("write %d: %v, %v; want %d", i, resp, err, want)
+			if n := rt.numCalls(); n != 4 {
+				t.Errorf("creates answered with %v: %d requests, want 4: the last write once", fresh, n)
 			}
-			resp.Body.Close()
-			synctest.Wait()
-		}
-		if n := rt.numCalls(); n != 4 {
-			t.Errorf("%d requests, want 4: the last write once", n)
-		}
-	})
+		})
+	}
 }
 
 // TestWriteRuleServerAsksForRetry: a write whose answer asks for a retry,
