@@ -180,17 +180,19 @@ func (c *call) needsTrace() bool {
 // learnKeys records that the host deduplicates writes by key when the
 // attempt's answer says so, and forgets what it learned when the answer
 // says otherwise (see ignoresKeys): a host rolled back to a version that
-// ignores keys, or one taken for another from its answers.
+// ignores keys, or one taken for another from its answers. An answer that
+// says both (a second create for one key, with "Idempotent-Replayed:
+// false") is the host ignoring keys: what it does outweighs what it says.
 func (c *call) learnKeys(st *attemptState, resp *http.Response) {
 	ok := resp
 	if ok == nil {
 		ok = st.cut // a success whose body broke on its way
 	}
 	switch {
-	case honorsKeys(st, resp, c.callerKey):
-		c.learnHonors()
 	case ignoresKeys(st, ok, c.processed):
 		c.t.keys.forget(c.req.URL.Scheme, c.req.URL.Host)
+	case honorsKeys(st, resp, c.callerKey):
+		c.learnHonors()
 	}
 	if ok != nil && ok.StatusCode/100 == 2 && c.write && c.key != "" {
 		c.processed = true

@@ -589,8 +589,10 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 // edited post, as Postato's stable key per post is), on the one route the
 // caller vouched for, and says nothing of the host's other writes.
 func honorsKeys(st *attemptState, resp *http.Response, callerKey bool) bool {
-	if resp != nil && replayed(resp) {
-		return true
+	if resp != nil {
+		if _, ok := resp.Header["Idempotent-Replayed"]; ok {
+			return true // "false" too: the host answers of its keys
+		}
 	}
 	e := st.apiErr
 	if e == nil {
@@ -637,18 +639,15 @@ func ignoresKeys(st *attemptState, ok *http.Response, processed bool) bool {
 }
 
 // created reports whether resp (nil for none) is a success that is no
-// replay (see replayed): the server processed the write it answers.
+// replay (no Idempotent-Replayed header, or one that says "false", as a
+// host that sends it on every answer does): the server processed the
+// write it answers.
 func created(resp *http.Response) bool {
-	return resp != nil && resp.StatusCode/100 == 2 && !replayed(resp)
-}
-
-// replayed reports whether resp says it is a replay: an
-// Idempotent-Replayed header, but for one that says "false" (a host that
-// sends the header on every answer), which is no replay, and teaches
-// nothing of the host's keys.
-func replayed(resp *http.Response) bool {
-	v, ok := resp.Header["Idempotent-Replayed"]
-	return ok && !(len(v) > 0 && strings.EqualFold(strings.TrimSpace(v[0]), "false"))
+	if resp == nil || resp.StatusCode/100 != 2 {
+		return false
+	}
+	v, replayed := resp.Header["Idempotent-Replayed"]
+	return !replayed || len(v) > 0 && strings.EqualFold(strings.TrimSpace(v[0]), "false")
 }
 
 // refusesKeys reports whether code, in lower case, says that the host does

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"testing/synctest"
 	"time"
 	"unsafe"
@@ -1378,39 +1379,35 @@ func postKeyed(t *testing.T, rt http.RoundTripper, url, key string) *http.Respon
 // the first holds the key, or with a replay). The host is forgotten: its
 // next write, under an automatic key, failed with a 500, is returned, not
 // resent. Before, it stayed learned, and every failed write to it could be
-// stored twice. A success that says "Idempotent-Replayed: false" is no
-// replay either: taken for one by the header's presence, it kept the host
-// learned.
+// stored twice.
 func TestWriteRuleForgetsHostWhoseCopiesBothCreate(t *testing.T) {
-	for _, fresh := range []http.Header{nil, {"Idempotent-Replayed": {"false"}}} {
-		synctest.Test(t, func(t *testing.T) {
-			replayed := http.Header{"Idempotent-Replayed": {"true"}}
-			rt := &rtScript{steps: []rtStep{
-				{status: 201, header: replayed}, // learned
-				{status: 201, header: fresh, before: func(req *http.Request) { <-req.Context().Done() }}, // the attempt, answered after its copy won
-				{status: 201, header: fresh}, // its copy
-				{status: 500},                // the next write: returned
-				{status: 201},
-			}}
-			tr := New(rt, fastRetries, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
-			for i, want := range []int{201, 201, 500} {
-				ctx := context.Background()
-				if i == 1 {
-					ctx = WithIdempotencyKey(ctx, "post-1") // hedged on the caller's word
-				}
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
-				resp, err := tr.RoundTrip(req)
-				if err != nil || resp.StatusCode != want {
-					t.Fatalf("creates answered with %v: write %d: %v, %v; want %d", fresh, i, resp, err, want)
-				}
-				resp.Body.Close()
-				synctest.Wait()
+	synctest.Test(t, func(t *testing.T) {
+		replayed := http.Header{"Idempotent-Replayed": {"true"}}
+		rt := &rtScript{steps: []rtStep{
+			{status: 201, header: replayed},                                           // learned
+			{status: 201, before: func(req *http.Request) { <-req.Context().Done() }}, // the attempt, answered after its copy won
+			{status: 201}, // its copy
+			{status: 500}, // the next write: returned
+			{status: 201},
+		}}
+		tr := New(rt, fastRetries, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
+		for i, want := range []int{201, 201, 500} {
+			ctx := context.Background()
+			if i == 1 {
+				ctx = WithIdempotencyKey(ctx, "post-1") // hedged on the caller's word
 			}
-			if n := rt.numCalls(); n != 4 {
-				t.Errorf("creates answered with %v: %d requests, want 4: the last write once", fresh, n)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
+			resp, err := tr.RoundTrip(req)
+			if err != nil || resp.StatusCode != want {
+				t.Fatalf("write %d: %v, %v; want %d", i, resp, err, want)
 			}
-		})
-	}
+			resp.Body.Close()
+			synctest.Wait()
+		}
+		if n := rt.numCalls(); n != 4 {
+			t.Errorf("%d requests, want 4: the last write once", n)
+		}
+	})
 }
 
 // TestWriteRuleServerAsksForRetry: a write whose answer asks for a retry,
@@ -1697,4 +1694,36 @@ func (c untraced) Value(key any) any {
 		return nil
 	}
 	return v
+}
+
+// TestWriteRuleForgetsHostWhoseFreshAnswersSayNotReplayed: a host that
+// sends "Idempotent-Replayed: false" on its fresh answers is learned from
+// the header (it speaks of its keys), and forgotten all the same when it
+// creates a write twice under one key: a write whose success broke on its
+// way (processed) is resent, and answered with a second create that says
+// "false". Its next write, failed with a 500, is returned, not resent.
+// Before, the header was taken for a replay by its presence, the second
+// create taught the host again, and the 500 was resent.
+func TestWriteRuleForgetsHostWhoseFreshAnswersSayNotReplayed(t *testing.T) {
+	fresh := http.Header{"Idempotent-Replayed": {"false"}}
+	broken := func() io.ReadCloser { return io.NopCloser(iotest.ErrReader(io.ErrUnexpectedEOF)) }
+	rt := &rtScript{steps: []rtStep{
+		{status: 201, header: http.Header{"Idempotent-Replayed": {"true"}}}, // learned
+		{status: 201, header: fresh, rc: broken},                            // processed, its body broken
+		{status: 201, header: fresh},                                        // the resend: created again
+		{status: 500},                                                       // the next write: returned
+		{status: 201},
+	}}
+	tr := New(rt, fastRetries, WithBufferedResponse(1<<20))
+	for i, want := range []int{201, 201, 500} {
+		req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
+		resp, err := tr.RoundTrip(req)
+		if err != nil || resp.StatusCode != want {
+			t.Fatalf("write %d: %v, %v; want %d", i, resp, err, want)
+		}
+		resp.Body.Close()
+	}
+	if n := rt.numCalls(); n != 4 {
+		t.Errorf("%d requests, want 4: the last write once", n)
+	}
 }
