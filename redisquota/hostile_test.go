@@ -621,3 +621,53 @@ func TestGarbledRepliesAreErrors(t *testing.T) {
 		t.Errorf("the server sent %d 429s to a member pacing locally", n)
 	}
 }
+
+// TestHostileWindowSeenAhead proves that a window whose state says it was
+// last reported ahead of Redis's clock (lseen, or lset without it, which
+// no member writes: a corrupt or hostile hand, or a Redis failed over to
+// a replica whose clock is behind) goes stale as one reported now would:
+// two of its windows after the first report that finds it, a shorter
+// window seen with most of the quota left replaces it. Read as reported
+// in ten years, it was never stale: the fleet paced by 60 an hour, where
+// the server's window is a minute, for as long as the state lived.
+func TestHostileWindowSeenAhead(t *testing.T) {
+	s, rdb, _ := scriptStore(t)
+	ctx := context.Background()
+	for _, field := range []string{"lseen", "lset"} {
+		t.Run(field, func(t *testing.T) {
+			name := "https://ahead.example.com " + field
+			key := s.StateKey(name)
+			if _, _, err := redisquota.RunLearn(s, name, 60, time.Hour, -1, false); err != nil {
+				t.Fatal(err)
+			}
+			ahead := us(redisNow(t, rdb) + (10 * 365 * 24 * time.Hour).Microseconds())
+			if field == "lset" {
+				if err := rdb.HDel(ctx, key, "lseen").Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := rdb.HSet(ctx, key, field, ahead).Err(); err != nil {
+				t.Fatal(err)
+			}
+			// Not stale when first found: it counts from now.
+			if changed, _, err := redisquota.RunLearn(s, name, 60, time.Minute, 59, true); err != nil || changed {
+				t.Fatalf("a minute replaced the hour as soon as its report was found ahead (changed %v, err %v)", changed, err)
+			}
+			st := readWindow(t, rdb, key)
+			back := []any{"lset", us(st.lset - (3 * time.Hour).Microseconds())}
+			if st.lseen != 0 {
+				back = append(back, "lseen", us(st.lseen-(3*time.Hour).Microseconds()))
+			}
+			if err := rdb.HSet(ctx, key, back...).Err(); err != nil {
+				t.Fatal(err)
+			}
+			changed, _, err := redisquota.RunLearn(s, name, 60, time.Minute, 59, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := readWindow(t, rdb, key); !changed || st.window != time.Minute.Microseconds() {
+				t.Errorf("three hours after the hour was last reported, a minute did not replace it: %+v", st)
+			}
+		})
+	}
+}

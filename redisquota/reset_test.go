@@ -400,6 +400,11 @@ func TestResetScript(t *testing.T) {
 		{"the quota after", 20 * time.Second, 5 * time.Second, "other", "other", time.Minute, false, true},
 		{"the Store's own, after", 5 * time.Second, 5 * time.Second, "self", "self", time.Minute, false, false},
 		{"a pause over", 5 * time.Second, 5 * time.Second, "other", "other", -time.Second, false, true},
+		// Set ahead of Redis's clock, which no member writes (a corrupt
+		// hand, a Redis failed over to a replica whose clock is behind):
+		// not after the reset. Read as after it, the reset kept both, a
+		// pause of up to MaxBelievedReset included.
+		{"both set ahead", -time.Hour, -time.Hour, "other", "other", time.Minute, false, false},
 	} {
 		name := "reset " + tc.name
 		key := s.StateKey(name)

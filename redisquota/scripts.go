@@ -250,7 +250,9 @@ return {granted, string.format('%.0f', base - now), string.format('%.17g', inter
 // member has reported it for two of its windows, or for max stale if that
 // is shorter (now - lseen > min(2·window, max stale), lset for a state
 // written without lseen: one reset believed far ahead slows the fleet no
-// longer than a believed pause may last, as the Transport's own estimate)
+// longer than a believed pause may last, as the Transport's own estimate;
+// a time ahead of now, which no member writes, counts from the first
+// report that finds it, else the held window was never stale)
 // and the response the member
 // reports with says that at least half of the quota is left (or does not
 // say), as the Transport forgets an estimated window that no response
@@ -312,6 +314,11 @@ if s[1] == ARGV[1] and held >= window then
     return {0, string.format('%.0f', held)}
   end
   local seen = num(s[4]) or num(s[5]) or 0
+  if seen > now then
+    -- Reported ahead of now, which no member writes: it counts from now.
+    seen = now
+    redis.call('HSET', KEYS[1], 'lseen', n)
+  end
   local stale = 2 * held
   local maxstale = tonumber(ARGV[12])
   if maxstale and maxstale < stale then stale = maxstale end
@@ -382,7 +389,9 @@ return {1, n}
 // at since, the time of the Store's Reset, age µs before now: a pause set,
 // or a quota written, after since by another Store is kept (pset and pby,
 // lset and lby tell), and what the Store itself wrote before its reset
-// ran, it wrote before its Reset (its refiller writes in order). A quota
+// ran, it wrote before its Reset (its refiller writes in order); a time
+// ahead of now, which no member writes (a corrupt hand, a Redis failed
+// over to a replica whose clock is behind), is not after since. A quota
 // cleared takes its bucket with it (tat and the give-back fields: the
 // state is deleted, but for a pause kept). It records the reset in the
 // state (rat, rby, rseq: when, by which Store, its Reset's number), for the
@@ -400,10 +409,12 @@ own(KEYS[1], 'hash')
 local since = now - tonumber(ARGV[1])
 local s = redis.call('HMGET', KEYS[1], 'pause', 'pset', 'pby', 'limit', 'window', 'lset', 'lby')
 local pause, limit, window = s[1], s[4], s[5]
-if (num(s[1]) or 0) <= now or (num(s[2]) or 0) <= since or s[3] == ARGV[4] then
+-- A time set ahead of now, which no member writes, is not after since.
+local function after(v) local x = num(v) or 0 return x > since and x <= now end
+if (num(s[1]) or 0) <= now or not after(s[2]) or s[3] == ARGV[4] then
   pause = nil
 end
-if (num(s[4]) or 0) <= 0 or (num(s[5]) or 0) <= 0 or (num(s[6]) or 0) <= since or s[7] == ARGV[4] then
+if (num(s[4]) or 0) <= 0 or (num(s[5]) or 0) <= 0 or not after(s[6]) or s[7] == ARGV[4] then
   limit, window = nil, nil
 end
 if not limit then
