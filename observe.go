@@ -31,7 +31,7 @@ type Attempt struct {
 	StatusCode     int    // 0 when no response
 	Code           string // the error envelope's code; "" when none
 	RequestID      string // the server's request id, from the envelope or a header
-	IdempotencyKey string // the call's idempotency key; "" when none
+	IdempotencyKey string // the call's idempotency key, made safe as Method is and cut past 1 KiB (the request carries it unchanged); "" when none
 
 	Err      error         // the attempt's error, if any; its message redacted, its chain intact
 	Duration time.Duration // this attempt's time to response headers (to the end of a body read within it, see WithBufferedResponse) or error, local waits included
@@ -191,7 +191,10 @@ func (t *Transport) observe(c *call, key string, st *attemptState, resp *http.Re
 	a := c.attempt(st.number, st.maxAttempts, err, dur)
 	a.Code = serverText(st.code, c.req, maxErrorToken)
 	a.RequestID = serverText(st.requestID, c.req, maxErrorToken)
-	a.IdempotencyKey = key
+	// The caller's key may be its own client's (a gateway forwards it):
+	// made safe as the method is, it can neither split nor reorder a
+	// log line, nor flood every record of the call.
+	a.IdempotencyKey = safeText(key, maxErrorText)
 	a.Delay = delay
 	a.Class = st.class
 	a.Outcome = outcomeOf(c, st, err)
