@@ -57,10 +57,11 @@ const (
 // attempt cut by its deadline while the transport was waiting for the
 // caller's request body, whose Read stalled (see RequestError): a host
 // that stopped reading the body, or does not answer once it has it, still
-// counts. Requests that
-// could never be sent (an unsupported scheme, an invalid header) are not
-// counted either. Every other response, 404 and 408 included, is a
-// success. Classes are the Transport's decision, a Classifier's included.
+// counts. Requests that could never be sent (an unsupported scheme, an
+// invalid header) are not counted either, nor is any other of the
+// caller's mistakes (a RequestError), whatever a Classifier decides of
+// them. Every other response, 404 and 408 included, is a success. Classes
+// are the Transport's decision, a Classifier's included.
 //
 // A panic below the breaker (in the base RoundTripper or a Classifier) is
 // not counted either: it is a bug of this process, not the host's answer;
@@ -473,12 +474,17 @@ func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, er
 			cl, neverSent = classifyErr(err)
 		}
 		switch {
+		case errors.As(err, new(*RequestError)):
+			// The caller's mistake counts against nothing, whatever
+			// its class (a Classifier that retries every error
+			// retries it): it says nothing of the host.
+			return errBreakerExcluded
 		case cl == Success:
 			return nil
 		case cl == Throttled:
 			return errBreakerThrottled
-		case cl == Permanent && (neverSent || errors.As(err, new(*RequestError))):
-			return errBreakerExcluded // the caller's mistake counts against nothing
+		case cl == Permanent && neverSent:
+			return errBreakerExcluded // never left this process (a bad certificate, no such host)
 		}
 		return errBreakerFailure
 	}
