@@ -509,26 +509,26 @@ func (x *attemptExtras) drawKey() string {
 // The write rule: a write (any method but GET, HEAD, OPTIONS, TRACE, PUT
 // and DELETE) is resent after an ambiguous failure (a 5xx, a connection
 // lost after the request was written, an attempt timeout) only when it
-// carries a key and its host deduplicates by key, which the Transport
-// knows when the host is named here, when the caller set the key itself
-// (as a header or with WithIdempotencyKey), or when the host said so in
-// an earlier answer, to a read or a write: an Aidelly error envelope
-// (Aidelly requires a key on every write; Postato's envelopes teach
-// nothing, for Postato honors keys on POST /posts only), an
-// idempotency-conflict or key-reuse code of any known dialect answered
-// (a 5xx only when it says that the key is held, a conflict: another,
-// a key store down, is the host failing) to a write under a key the
-// Transport drew (one answered to the caller's own
-// key speaks of the route the caller vouched for, not of the host's other
-// writes: Postato's conflict on a post re-submitted under its stable key),
-// or an Idempotent-Replayed header. What a host said is
+// carries a key and its host deduplicates by key, which the Transport knows
+// when the host is named here, when the caller set the key itself (as a
+// header or with WithIdempotencyKey), or when the host said so in an
+// earlier answer, to a read or a write: an Aidelly error envelope (Aidelly
+// requires a key on every write; Postato's envelopes teach nothing, for
+// Postato honors keys on POST /posts only), an idempotency-conflict or
+// key-reuse code of any known dialect answered (a 5xx only when it says
+// that the key is held, a conflict: another, a key store down, is the host
+// failing) to a write under a key the Transport drew (one answered to the
+// caller's own key speaks of the route the caller vouched for, not of the
+// host's other writes: Postato's conflict on a post re-submitted under its
+// stable key), or an Idempotent-Replayed header. What a host said is
 // remembered per scheme, host and port, in a table of at most 4096 hosts,
-// and forgotten when the host answers as only a host that ignores keys
-// does (rolled back to a version without them, say): a success that is no
-// replay (no Idempotent-Replayed header) to a write under a key an earlier
-// attempt or hedged copy of which got a success too (two creates for one
-// key), or a code that speaks of idempotency and says that keys are not
-// taken (idempotency_key_not_supported). A host named here stays named.
+// and forgotten when the host answers as only a host that ignores keys does
+// (rolled back to a version without them, say): a success that is no replay
+// (no Idempotent-Replayed header, or one saying "false") to a write under a
+// key an earlier attempt or hedged copy of which got a success too (two
+// creates for one key), or a code that speaks of idempotency and says that
+// keys are not taken (idempotency_key_not_supported). A host named here
+// stays named.
 // The host is the one a request dials, its URL's: a request whose Host
 // header names another (a virtual host behind the address) neither
 // teaches it nor is resent on what it was taught.
@@ -574,20 +574,19 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 }
 
 // honorsKeys tells from an answer whether its host deduplicates writes by
-// key: an Idempotent-Replayed header, an Aidelly envelope (Aidelly
-// requires a key on every write), or a code that speaks of idempotency (a
-// conflict, a reused or required key), unless it says that keys are not
-// taken, answers a write under the caller's own key (callerKey), or comes
-// with a 5xx and says nothing of a key the host holds (see holdsKey): the
-// host failing (its key store down, which may have let the write be
-// processed without recording its key) says nothing of how it
-// deduplicates. A
-// Postato envelope is no such answer: Postato honors keys on POST /posts
-// only, and its other writes (webhooks, media) are processed anew under a
-// repeated key. Nor is a code answered to the caller's key: a conflict is
-// then the server's word on the caller's own use of its key (reused for an
-// edited post, as Postato's stable key per post is), on the one route the
-// caller vouched for, and says nothing of the host's other writes.
+// key: an Idempotent-Replayed header, an Aidelly envelope (Aidelly requires
+// a key on every write), or a code that speaks of idempotency (a conflict,
+// a reused or required key), unless it says that keys are not taken,
+// answers a write under the caller's own key (callerKey), or comes with a
+// 5xx and says nothing of a key the host holds (see holdsKey): the host
+// failing (its key store down, which may have let the write be processed
+// without recording its key) says nothing of how it deduplicates. A Postato
+// envelope is no such answer: Postato honors keys on POST /posts only, and
+// its other writes (webhooks, media) are processed anew under a repeated
+// key. Nor is a code answered to the caller's key: a conflict is then the
+// server's word on the caller's own use of its key (reused for an edited
+// post, as Postato's stable key per post is), on the one route the caller
+// vouched for, and says nothing of the host's other writes.
 func honorsKeys(st *attemptState, resp *http.Response, callerKey bool) bool {
 	if resp != nil {
 		if _, ok := resp.Header["Idempotent-Replayed"]; ok {
