@@ -29,13 +29,12 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 	}
 	c := in.callOf(parent)
 	if c == nil {
-		if in.idle.Load() && !in.m.attemptEnabled(parent) {
-			// An attempt of an idle call (see idleCall), or, while
-			// the calls are, of a request that did not come through
-			// StartCall.
-			return in.propagate(req), nil
-		}
-		c = in.newCall(parent, req) // a request that did not come through StartCall
+		// An attempt of an idle call (see idleCall): the Transport
+		// starts every call, and StartCall leaves only those without
+		// state. The call stays unrecorded, also when an SDK was
+		// installed since it started (a CLIENT span without its call's,
+		// a resend without the request it resends).
+		return in.propagate(req), nil
 	}
 	resend := c.offset + info.ResendCount
 	c.sent.Add(1)
@@ -48,9 +47,6 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 	// that http.client.request.duration is the span's duration, as the
 	// conventions ask.
 	a.opts = [3]trace.SpanStartOption{c.startOpts[0], c.startOpts[1], trace.WithTimestamp(a.start)}
-	if a.opts[0] == nil { // a call without StartCall
-		a.opts[0], a.opts[1] = in.client, trace.WithAttributes(c.attrs[:c.nattrs]...)
-	}
 	if resend > 0 {
 		attrs := append(c.attrs[:c.nattrs:c.nattrs], semconv.HTTPRequestResendCountKey.Int(resend))
 		a.opts[1] = trace.WithAttributes(attrs...)

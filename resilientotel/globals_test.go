@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/resilienthttp/resilient"
@@ -128,6 +129,58 @@ func TestGlobalMeterInstalledLater(t *testing.T) {
 	wantOneRetriedCall(t, ms)
 	if tp := base.sent("Traceparent"); len(tp) != 3 || tp[1] != parent || tp[2] != parent {
 		t.Errorf("traceparent %q, want the caller's on every request", tp)
+	}
+}
+
+// TestIdleCallStaysUnrecorded: a call that started idle, before the SDK
+// was installed, stays unrecorded when the SDK comes during it and another
+// call starts recording: its retry gets no CLIENT span (it would be the
+// root of a trace of its own, a resend without the request it resends)
+// and no measurement.
+func TestIdleCallStaysUnrecorded(t *testing.T) {
+	if !inFreshProcess(t) {
+		return
+	}
+	entered, gate := make(chan struct{}), make(chan struct{})
+	var sent atomic.Int32
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		status := http.StatusOK
+		if sent.Add(1) == 1 { // the idle call's first attempt, held while the SDK comes
+			close(entered)
+			<-gate
+			status = http.StatusServiceUnavailable
+		}
+		return &http.Response{StatusCode: status, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+	})
+	client := &http.Client{Transport: resilient.New(base, Instrument(Config{}), resilient.WithBackoff(0, 0))}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req, _ := http.NewRequest("GET", "http://idle.test/", nil)
+		if status, err := do(t, client, req); status != 200 || err != nil {
+			t.Errorf("idle call: %d, %v; want the retry's 200", status, err)
+		}
+	}()
+	<-entered
+	tel := newTelemetry()
+	otel.SetTracerProvider(tel.tp)
+	otel.SetMeterProvider(tel.mp)
+	req, _ := http.NewRequest("GET", "http://recorded.test/", nil)
+	if status, err := do(t, client, req); status != 200 || err != nil {
+		t.Fatalf("call after the SDK was installed: %d, %v", status, err)
+	}
+	close(gate)
+	<-done
+	for _, s := range tel.ended() {
+		if a := attrs(s.Attributes()); a["server.address"] != "recorded.test" {
+			t.Errorf("%v span %q of the idle call: %v", s.SpanKind(), s.Name(), a)
+		}
+	}
+	ms := tel.metrics(t)
+	for set := range histogramPoints(t, ms["http.client.request.duration"]) {
+		if !strings.Contains(set, "server.address=recorded.test") {
+			t.Errorf("http.client.request.duration of the idle call: %s", set)
+		}
 	}
 }
 
