@@ -15,7 +15,7 @@ var recipes = map[string][]string{
 	"stripe.go":        {"StripeBackendConfig"},
 	"aws.go":           {"AWSHTTPClient", "awsRedirect", "awsThrottled", "errReader", "Read"},
 	"github.go":        {"NewGitHubClient"},
-	"openai.go":        {"OpenAIOptions", "openaiRateKey", "openaiBreakerKey", "openaiBodyModel"},
+	"openai.go":        {"OpenAIOptions", "openaiRateKey", "openaiBreakerKey", "openaiBodyModel", "openaiQuotaSpent"},
 	"discord.go":       {"NewDiscordSession"},
 	"slack.go":         {"SlackHTTPClient", "slackMethod"},
 	"resty.go":         {"NewRestyClient"},

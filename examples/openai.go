@@ -39,7 +39,9 @@ import (
 // (openaiBreakerKey), so that one model's failures refuse no other
 // model's calls, which a plain client would have had answered; a
 // resilient.WithBreaker among opts replaces that key: give it Key:
-// openaiBreakerKey. Use it as
+// openaiBreakerKey. A 429 insufficient_quota (no credits left) is returned
+// after one attempt (openaiQuotaSpent); a resilient.WithClassifier among
+// opts replaces that rule. Use it as
 //
 //	client := openai.NewClient(examples.OpenAIOptions(nil)...)
 func OpenAIOptions(base http.RoundTripper, opts ...resilient.Option) []option.RequestOption {
@@ -55,11 +57,23 @@ func OpenAIOptions(base http.RoundTripper, opts ...resilient.Option) []option.Re
 		resilient.WithMaxElapsed(0),                                             // a completion may take longer than 5 minutes to answer
 		resilient.WithRateLimitKey(openaiRateKey),                               // OpenAI counts each model's limits apart
 		resilient.WithBreaker(resilient.BreakerSettings{Key: openaiBreakerKey}), // one model overloaded must not refuse the others' calls
+		resilient.WithClassifier(openaiQuotaSpent),                              // a 429 insufficient_quota waits for credits, not for a retry
 	}, opts...)
 	return []option.RequestOption{
 		option.WithHTTPClient(&http.Client{Transport: resilient.New(base, opts...)}),
 		option.WithMaxRetries(0), // resilient retries; openai-go's 2 retries would stack on its own and resend writes
 	}
+}
+
+// openaiQuotaSpent is the recipe's Classifier: OpenAI's 429 whose code is
+// insufficient_quota (an account without credits, or past its monthly
+// spend) is Permanent, which no retry within a call passes; every other
+// answer keeps the default decision, a 429 of a rate limit included.
+func openaiQuotaSpent(_ *http.Response, apiErr *resilient.APIError, _ error, def resilient.Class) resilient.Class {
+	if apiErr != nil && apiErr.StatusCode == http.StatusTooManyRequests && apiErr.Code == "insufficient_quota" {
+		return resilient.Permanent
+	}
+	return def
 }
 
 // openaiRateKey names the rate-limit partition of a request after the

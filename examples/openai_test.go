@@ -808,3 +808,30 @@ func TestOpenAIResetHostClearsTheHostsBreaker(t *testing.T) {
 		t.Errorf("after ResetHost(%q): %v, want the GET sent", "api.openai.com", err)
 	}
 }
+
+// openaiQuotaSpentAnswer is OpenAI's 429 for an account without credits or past
+// its monthly spend: code insufficient_quota, no wait in its headers.
+// OpenAI's error codes guide gives its fix as buying credits or raising
+// the limit: no retry within a call passes it.
+func openaiQuotaSpentAnswer(w http.ResponseWriter, _ *http.Request) {
+	openaiJSON(w, http.StatusTooManyRequests, `{"error":{"message":"You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}`)
+}
+
+// TestOpenAIInsufficientQuota shows a completion answered with OpenAI's
+// 429 insufficient_quota returned after one attempt, as an *openai.Error
+// with that code, where a 429 of a rate limit is resent (TestOpenAIErrors):
+// until 2026-12-03 the recipe resent it 5 times, with backoff, each a
+// request the account's spent quota refused.
+func TestOpenAIInsufficientQuota(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(t, http.HandlerFunc(openaiQuotaSpentAnswer))
+		err := openaiChat.do(context.Background(), openaiClient(srv, OpenAIOptions(srv.Base())))
+		var oe *openai.Error
+		if !errors.As(err, &oe) || oe.StatusCode != http.StatusTooManyRequests || oe.Code != "insufficient_quota" {
+			t.Errorf("error %T %v; want an *openai.Error 429 insufficient_quota", err, err)
+		}
+		if got := srv.Hits(openaiChat.path); got != 1 {
+			t.Errorf("%d server attempts, want 1", got)
+		}
+	})
+}
