@@ -140,16 +140,37 @@ func cutHost(scheme, host string) string {
 // withoutFinalDot returns host, a URL host with or without a port, without
 // the final dot of its name: "api.example.com." is the fully-qualified
 // spelling of "api.example.com", one host, which DNS resolves and TLS
-// verifies alike. Only one dot goes, and never a name's only character.
-// It allocates only for a dotted name with a port.
+// verifies alike. Only one dot goes, and never a name's only character,
+// nor an IPv4 address's ("192.0.2.1." is no name of 192.0.2.1: net/http
+// takes it for a name to look up, which no resolver finds). It allocates
+// only for a dotted name with a port.
 func withoutFinalDot(host string) string {
 	if n := len(host); n > 1 && host[n-1] == '.' {
+		if isIPv4(host[:n-1]) {
+			return host
+		}
 		return host[:n-1]
 	}
 	if i := strings.LastIndexByte(host, ':'); i > 1 && host[i-1] == '.' && i > strings.LastIndexByte(host, ']') {
+		if isIPv4(host[:i-1]) {
+			return host
+		}
 		return host[:i-1] + host[i:]
 	}
 	return host
+}
+
+// isIPv4 reports whether name is an IPv4 address in the form net/http
+// dials as an address, not as a name ("192.0.2.1"). It parses only a name
+// of digits and dots.
+func isIPv4(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	a, err := netip.ParseAddr(name)
+	return err == nil && a.Is4()
 }
 
 // defaultPort returns the default port of scheme, colon included, or "".

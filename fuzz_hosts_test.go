@@ -19,6 +19,7 @@ var hostSeeds = []string{
 	"[0:0::1]", "[::1]:80", "[::ffff:192.0.2.1]", "[192.0.2.1]", "[fe80::1%eth0]", "[FE80::1%ETH0]:8080",
 	"bücher.example", "BÜCHER.example.:443", "straße.de", "alice:s3cret@api.test", "a@b@c:1",
 	"REDACTED@api.test", ".", ":", "[", "]", "[]:", "..", "a..:0", "xn--bcher-kva.example",
+	"192.0.2.1.", "192.0.2.1.:443", "127.1.",
 }
 
 // FuzzCanonicalHost checks that canonicalHost is idempotent, ignores the
@@ -75,7 +76,8 @@ func urlHost(h string) bool {
 // dialKey returns the address net/http dials for host, a plain ASCII name
 // with an optional port and no brackets or user information, for the
 // schemes whose default port it knows: the name lower-cased without its
-// final dot, and the port's number. It reports false for another host.
+// final dot (unless it is an IPv4 address's, which makes a name to look
+// up), and the port's number. It reports false for another host.
 func dialKey(scheme, host string) (string, bool) {
 	if defaultPort(scheme) == "" || strings.ContainsAny(host, "[]@%") || !isASCII(host) {
 		return "", false
@@ -92,7 +94,7 @@ func dialKey(scheme, host string) (string, bool) {
 		return "", false
 	}
 	name = strings.ToLower(name)
-	if len(name) > 1 && strings.HasSuffix(name, ".") {
+	if len(name) > 1 && strings.HasSuffix(name, ".") && !isIPv4(name[:len(name)-1]) { // "192.0.2.1." is looked up
 		name = name[:len(name)-1]
 	}
 	return name + ":" + strconv.FormatUint(n, 10), true

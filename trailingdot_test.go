@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -196,4 +198,59 @@ func TestFinalDotNotTheOnlyCharacter(t *testing.T) {
 	if canonicalHost("http", ".:8080") == canonicalHost("http", ":8080") {
 		t.Errorf("%q and %q are one host", ".:8080", ":8080")
 	}
+}
+
+// literalDialer is a base RoundTripper that dials as net/http does without
+// a resolver: an IP address literal answers 200, any other name (which a
+// resolver would look up) fails as "no such host". It counts the attempts
+// that reached a server.
+type literalDialer struct {
+	mu   sync.Mutex
+	sent int
+}
+
+func (d *literalDialer) RoundTrip(req *http.Request) (*http.Response, error) {
+	if _, err := netip.ParseAddr(req.URL.Hostname()); err != nil {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "i/o timeout", Name: req.URL.Hostname(), IsTimeout: true, IsTemporary: true}}
+	}
+	d.mu.Lock()
+	d.sent++
+	d.mu.Unlock()
+	return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Header: http.Header{}, Request: req}, nil
+}
+
+// TestTrailingDotIPv4IsNotTheAddress: an IPv4 address with a final dot
+// ("192.0.2.1.") is no fully-qualified name: net/http does not take it for
+// the address, and a resolver finds no such host, or none when it does not
+// answer. It is another host than the address: its failures, a careless
+// caller's or a redirect a hostile server chose, must not open the
+// address's breaker.
+func TestTrailingDotIPv4IsNotTheAddress(t *testing.T) {
+	for _, tc := range []struct{ scheme, host, want string }{
+		{"https", "192.0.2.1.", "192.0.2.1."},
+		{"https", "192.0.2.1.:443", "192.0.2.1."},
+		{"https", "192.0.2.1.:0443", "192.0.2.1."},
+		{"http", "192.0.2.1.:8080", "192.0.2.1.:8080"},
+		{"https", "192.0.2.1", "192.0.2.1"},
+		{"https", "1.2.3.4.5.", "1.2.3.4.5"}, // a name, not an address
+		{"https", "127.1.", "127.1"},         // a name too: net/http looks it up
+	} {
+		if got := canonicalHost(tc.scheme, tc.host); got != tc.want {
+			t.Errorf("canonicalHost(%q, %q) = %q, want %q", tc.scheme, tc.host, got, tc.want)
+		}
+	}
+
+	synctest.Test(t, func(t *testing.T) {
+		base := &literalDialer{}
+		tr := New(base, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 2}))
+		for range 3 {
+			getClosed(t, tr, "http://192.0.2.1.:8080/v1/posts")
+		}
+		if err := getClosed(t, tr, "http://192.0.2.1:8080/v1/posts"); err != nil {
+			t.Errorf("the address after its dotted spelling failed to resolve: %v, want it sent", err)
+		}
+		if base.sent != 1 {
+			t.Errorf("the address was called %d times, want 1", base.sent)
+		}
+	})
 }
