@@ -278,3 +278,31 @@ func TestBackOffShortRetryAfterRaisedToBase(t *testing.T) {
 		})
 	}
 }
+
+// negativeBackOff is a BackOff that returns a negative delay other than
+// backoff.Stop, as one computed by subtraction may.
+type negativeBackOff struct{}
+
+func (negativeBackOff) NextBackOff() time.Duration { return -5 * time.Second }
+func (negativeBackOff) Reset()                     {}
+
+// TestBackOffNegativeDelayIsNoWait: a BackOff's negative delay (not
+// backoff.Stop) is a retry at once, and is observed as a wait of 0, as
+// Attempt.Delay's doc says ("0 if there is none"). It was observed and
+// logged as a negative wait.
+func TestBackOffNegativeDelayIsNoWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{status: 503}, {status: 200}}}
+		var delays []time.Duration
+		tr := New(s, WithoutBreaker(), WithBackOff(func() backoff.BackOff { return negativeBackOff{} }),
+			WithObserver(func(a Attempt) { delays = append(delays, a.Delay) }))
+		resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/v1/x", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if s.numCalls() != 2 || len(delays) != 2 || delays[0] != 0 {
+			t.Errorf("%d attempts, observed delays %v; want 2, [0 0]", s.numCalls(), delays)
+		}
+	})
+}

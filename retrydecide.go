@@ -63,6 +63,7 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 	if delay == backoff.Stop {
 		return 0, false, StopBackOff
 	}
+	delay = max(delay, 0) // a BackOff's negative delay other than Stop: no wait
 	// need is the time the retry must have left once its wait ends. A
 	// write the Transport could not resend after an ambiguous failure
 	// needs as long as the host took to answer this attempt: a retry cut

@@ -177,6 +177,13 @@ func (c *call) run() (*http.Response, error) {
 				if resp == nil {
 					err = fmt.Errorf("%w; %w", err, berr)
 				}
+			} else if !c.deadline.IsZero() && !time.Now().Add(delay).Add(c.need).Before(c.deadline) {
+				// The body's rewind waited for the earlier attempt's
+				// read (or GetBody was slow): the wait decided on would
+				// now pass the deadline. Give up now, as decide does,
+				// rather than sleep past it.
+				retry, delay, stop = false, 0, StopDeadline
+				c.giveBackRetry()
 			}
 		}
 		var unsent bool
