@@ -285,13 +285,18 @@ func TestDeadlineWatch(t *testing.T) {
 		}
 		dbs = append(dbs, db)
 	}
-	if got, want := w.next.Load(), int64(time.Millisecond); got != want {
+	// The earliest deadline, 1ms, may pass while a loaded machine runs
+	// this test (in real time): its sweep then moves the timer on (to 0
+	// while it scans), and the timer's place says nothing of arm. The
+	// checks hold while it has not fired.
+	swept := func(got int64) bool { return got == 0 || dbs[0].state.Load() != deadlineRunning }
+	if got, want := w.next.Load(), int64(time.Millisecond); got != want && !swept(got) {
 		t.Errorf("the timer is set at %v, want the earliest deadline, %v", time.Duration(got), time.Duration(want))
 	}
 	// A later deadline leaves the timer alone; an earlier one moves it.
 	late := watchBody()
 	w.arm(late, now, now.Add(time.Hour))
-	if got := w.next.Load(); got != int64(time.Millisecond) {
+	if got := w.next.Load(); got != int64(time.Millisecond) && !swept(got) {
 		t.Errorf("a later deadline moved the timer to %v", time.Duration(got))
 	}
 	for i, db := range dbs {
