@@ -590,7 +590,7 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 func honorsKeys(st *attemptState, resp *http.Response, callerKey bool) bool {
 	if resp != nil {
 		if _, ok := resp.Header["Idempotent-Replayed"]; ok {
-			return true // "false" too: the host answers of its keys
+			return true // "false" too: the host speaks of its keys
 		}
 	}
 	e := st.apiErr
