@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,7 +22,8 @@ import (
 
 // gateHook holds the commands that match (by their arguments) until
 // released, telling each one held on seen; with fail set, it fails every
-// command instead, as a Redis that does not answer.
+// command instead, as a Redis that does not answer, and a held command
+// once released.
 type gateHook struct {
 	match   func(args []any) bool
 	seen    chan string // the script hash of each command held
@@ -47,6 +49,12 @@ func (h *gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			case <-ctx.Done():
 				cmd.SetErr(ctx.Err())
 				return ctx.Err()
+			}
+			if h.fail.Load() {
+				// Failed while held: Redis went down during the call.
+				err := errors.New("redis down (test)")
+				cmd.SetErr(err)
+				return err
 			}
 		}
 		err := next(ctx, cmd)
@@ -214,16 +222,30 @@ func TestFleetResetKeepsOwnPauseNotWritten(t *testing.T) {
 func TestFailedCallWakesWaitingAttempts(t *testing.T) {
 	addr := redisAddr()
 	prefix := testPrefix(t, addr)
-	h := &gateHook{}
+	// The partition's first call (the refiller's, started by Partition) is
+	// held until Take has looked, then fails: failing it at once would let
+	// it fail before Take, which then paces locally as it should.
+	var armed atomic.Bool
+	h := &gateHook{
+		match: func(args []any) bool {
+			name, _ := args[0].(string)
+			return armed.Load() && len(args) > 1 && strings.EqualFold(name, "evalsha")
+		},
+		seen:    make(chan string, 16),
+		release: make(chan struct{}),
+	}
 	s := redisquota.New(newRedis(t, addr, h), redisquota.WithPrefix(prefix), redisquota.WithFallbackAfter(time.Hour))
 	defer s.Close()
 	waitFor(t, "the subscription", s.Subscribed)
-	h.fail.Store(true)
+	armed.Store(true)
 	q := s.Partition("https://api.example.com reads")
+	<-h.seen // the partition's first call, held
 	_, ok, ready := q.Take(time.Now())
 	if ok {
 		t.Fatal("Take before the state is read gave a token; want a wait for the read")
 	}
+	h.fail.Store(true)
+	close(h.release) // the held call fails (see gateHook)
 	select {
 	case <-ready:
 	case <-time.After(waitBound):
