@@ -61,6 +61,10 @@ func (c Class) Retryable() bool { return c == Transient || c == Throttled }
 //		return def
 //	})
 //
+// A response below 400 that the Classifier makes Transient or Throttled (a
+// 202 that says "come back later") is retried after its Retry-After, as an
+// error response is.
+//
 // The method-safety rule still applies to what the Classifier decides: a
 // write without an idempotency key is not retried after it may have been
 // sent, whatever its class.
@@ -205,6 +209,13 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 		}
 		if custom != nil {
 			st.class = callClassifier(custom, resp, nil, nil, Success)
+			if st.class.Retryable() {
+				// A success the Classifier retries (a 202 "come back
+				// later"): its retry waits for the server's word, as
+				// an error's does.
+				st.retryAfter, st.hasRetryAfter = serverWait(resp.StatusCode, resp.Header, st.class, now)
+				c.announcedReset(st, resp, now)
+			}
 		}
 		return
 	}
@@ -240,6 +251,13 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 		st.class = callClassifier(custom, resp, st.apiErr, nil, st.class)
 		st.apiErr.Retryable = st.class.Retryable()
 	}
+	c.announcedReset(st, resp, now)
+}
+
+// announcedReset makes the retry of a throttled attempt st without a
+// Retry-After wait for the quota reset its response announced, when the
+// Transport has no rate limiter to set it (see resets).
+func (c *classifier) announcedReset(st *attemptState, resp *http.Response, now func() time.Time) {
 	if c.resets && st.class == Throttled && !st.hasRetryAfter {
 		waitForAnnouncedReset(st, resp, c.parsers, now())
 	}
