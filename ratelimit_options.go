@@ -158,8 +158,9 @@ import (
 // as Attempt.RateLimit and Attempt.LocalWait.
 //
 // Partitions are kept in a table of at most 4096, the least recently used
-// evicted first, and dropped after 10 minutes unused once their reset and
-// pause have passed.
+// evicted first, those whose pause or spent quota holds their attempts
+// after the others, and dropped after 10 minutes unused once their reset
+// and pause have passed.
 func WithRateLimit(r rate.Limit, burst int) Option {
 	if !(r > 0) { // NaN too
 		panic(fmt.Sprintf("resilient: WithRateLimit: rate %v is not positive", r))

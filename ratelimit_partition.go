@@ -13,7 +13,8 @@ import (
 // table that holds them, least recently used last.
 
 // Bounds of the rate limiter's partition table: at most maxRatePartitions
-// partitions are kept, the least recently used one is evicted to make room,
+// partitions are kept, the least recently used one is evicted to make room
+// (one that holds a wait in force after the others: see evictTail),
 // and a partition unused for ratePartitionIdle whose announced reset and
 // pause have passed is dropped.
 const (
@@ -280,18 +281,45 @@ func (rl *rateLimiter) dropIdle(now time.Time, k partKey) {
 	}
 }
 
-// evictTail makes room: it removes the least recently used partition,
-// after giving the used ones at the back their second chance (at most one
-// turn of the list); rl.mu is held.
+// evictTail makes room: it removes the least recently used partition that
+// holds no wait in force (see holdsWait), after giving the used ones at the
+// back their second chance and moving to the front those that hold one
+// (at most one turn of the list, and maxHeldSkips of the latter, after
+// which the back one goes whatever it holds): the partitions of a host or
+// a credential made anew for each call (a token minted per request, a
+// server that names a fresh bucket on every answer) do not evict the pause
+// of another; rl.mu is held.
 func (rl *rateLimiter) evictTail(now time.Time) {
-	for turn := rl.parts.len(); turn > 0 && rl.lru.tail.used.Load(); turn-- {
+	held := 0
+	for turn := rl.parts.len(); turn > 0 && held < maxHeldSkips; turn-- {
 		p := rl.lru.tail
-		p.used.Store(false)
-		p.lastUsed = now
+		switch {
+		case p.used.Load():
+			p.used.Store(false)
+			p.lastUsed = now
+		case p.holdsWait(now):
+			held++
+		default:
+			rl.remove(p)
+			return
+		}
 		rl.unlink(p)
 		rl.pushFront(p)
 	}
 	rl.remove(rl.lru.tail)
+}
+
+// maxHeldSkips bounds the partitions that hold a wait in force one
+// eviction moves to the front (see evictTail), so that a table full of
+// them costs an insert a few steps, not a turn of the list.
+const maxHeldSkips = 16
+
+// holdsWait reports whether p holds its attempts at now: a pause in force
+// or a spent quota whose reset is ahead.
+func (p *partition) holdsWait(now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pauseUntil.After(now) || p.quotaSpent(now)
 }
 
 func (rl *rateLimiter) newPartition(k partKey) *partition {

@@ -78,8 +78,10 @@ const hdrBucket = "X-Ratelimit-Bucket"
 const ambiguousRoute = ""
 
 // maxResourceRoutes bounds the routes learned, and apart the partitions
-// whose plain limits are known; when either table is full, it is emptied
-// and learned again (see clearRoutes and clear).
+// whose plain limits are known: when the routes' table is full, it is
+// emptied and learned again (see clearRoutes); when that of plain limits
+// is, the limits of the partitions not split are forgotten first (see
+// makePlainRoom).
 const maxResourceRoutes = 4096
 
 // resourceRoute is a host's path segment, for a resource; or, for a
@@ -275,7 +277,7 @@ func (rs *resources) learnPlain(k partKey, req *http.Request, n int, throttled b
 		return k, 0
 	case !ok:
 		if rs.nplain.Load() >= maxResourceRoutes {
-			rs.clear()
+			rs.makePlainRoom()
 		}
 		if _, loaded := rs.plain.LoadOrStore(base.clone(), &plainLimits{route: r.clone(), limit: n}); !loaded {
 			rs.nplain.Add(1)
@@ -333,8 +335,26 @@ func (rs *resources) clearRoutes() {
 	rs.limits.Store(0)
 }
 
+// makePlainRoom makes room in the full table of plain limits: it forgets
+// the limits of the partitions not split, each learned again from one
+// answer, and keeps the splits, which only the answers of two routes learn
+// again (forgotten, see clearRoutes), so that a caller that mints a token
+// per request, each token's partition announcing a limit, does not undo
+// them. When splits fill most of the table, it forgets everything (clear).
+func (rs *resources) makePlainRoom() {
+	rs.plain.Range(func(k, v any) bool {
+		if !v.(*plainLimits).mixed && rs.plain.CompareAndDelete(k, v) {
+			rs.nplain.Add(-1)
+		}
+		return true
+	})
+	if rs.nplain.Load() >= maxResourceRoutes*3/4 {
+		rs.clear()
+	}
+}
+
 // clear forgets every route and every plain limit learned, when the table
-// of plain limits is full: they are learned again.
+// of plain limits is full of splits: they are learned again.
 func (rs *resources) clear() {
 	rs.clearRoutes()
 	rs.plain.Clear()
