@@ -183,13 +183,30 @@ func (c *call) needsTrace() bool {
 // ignores keys, or one taken for another from its answers. An answer that
 // says both (a second create for one key, with "Idempotent-Replayed:
 // false") is the host ignoring keys: what it does outweighs what it says.
+//
+// The winner of a hedged keyed write learns under its run's lock: a copy
+// that lost with a second create (see hedgeRun.finish) forgets the host
+// after it, or has it forgotten here, whichever of the two ends first.
 func (c *call) learnKeys(st *attemptState, resp *http.Response) {
+	if run := st.run; run != nil && run.keyed {
+		run.mu.Lock()
+		run.told = true
+		c.learnKeysOf(st, resp, run.twice)
+		run.mu.Unlock()
+		return
+	}
+	c.learnKeysOf(st, resp, false)
+}
+
+// learnKeysOf is learnKeys, twice saying that a hedged copy of the attempt
+// that lost got a second create.
+func (c *call) learnKeysOf(st *attemptState, resp *http.Response, twice bool) {
 	ok := resp
 	if ok == nil {
 		ok = st.cut // a success whose body broke on its way
 	}
 	switch {
-	case ignoresKeys(st, ok, c.processed):
+	case twice || ignoresKeys(st, ok, c.processed):
 		c.t.keys.forget(c.req.URL.Scheme, c.req.URL.Host)
 	case honorsKeys(st, resp, c.callerKey):
 		c.learnHonors()

@@ -43,8 +43,8 @@ import (
 // wire (refused by the rate limiter, the breaker or the limit of attempts
 // in flight, canceled while it waits for the rate limiter because another
 // copy answered, whose body GetBody failed to make, or made only once
-// the attempt was decided, or whose captured body the attempt was still
-// sending) gives back what it spent, and is no hedge: it is
+// the attempt was decided or the call ended, or whose captured body the
+// attempt was still sending) gives back what it spent, and is no hedge: it is
 // not counted (Report.Hedges, Attempt.Hedges) nor numbered (the copies sent
 // are hedges 1, 2, … in the order they reach the wire). A copy of a keyed
 // write that gets no answer after it may have been sent (its connection

@@ -44,6 +44,11 @@ type hedgeRun struct {
 	// success that is no replay: another copy's, too, proves that the
 	// host ignores keys.
 	created bool
+	// twice says that a copy that lost got such a second success; told
+	// says that the call has learned from the winner's answer (see
+	// call.learnKeys). Whichever comes last forgets the host, so that
+	// the outcome is that of both answers seen in one order.
+	twice, told bool
 	// lost says that a copy of a keyed write failed after it may have
 	// been sent: the server may hold its key (see settle).
 	lost bool
@@ -208,8 +213,9 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	}
 	run.mu.Lock()
 	locked = true
-	if run.stopped || run.winner >= 0 {
-		// The attempt was decided while GetBody ran.
+	if run.stopped || run.winner >= 0 || !c.live() {
+		// The attempt was decided while GetBody ran, or the call
+		// ended (its caller gave up, its deadline passed).
 		locked = false
 		run.mu.Unlock()
 		if body != nil {
@@ -301,7 +307,8 @@ func (c *call) copyBody(areq, src *http.Request) (io.ReadCloser, error) {
 // lost (see settle). A copy of a keyed write that gets a success that is
 // no replay, its body read whole or not, once another copy won with one,
 // is a second create for one key: the host is forgotten as one that
-// honors keys (see ignoresKeys).
+// honors keys (see ignoresKeys), after the winner's answer was learned
+// from (see call.learnKeys).
 func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int {
 	run.mu.Lock()
 	cp := run.copies[k]
@@ -326,7 +333,10 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 	}
 	if run.winner >= 0 {
 		if run.created && (created(resp) || created(cp.st.cut)) {
-			c.t.keys.forget(cp.req.URL.Scheme, cp.req.URL.Host) // the copy's: the call may have returned
+			run.twice = true
+			if run.told {
+				c.t.keys.forget(cp.req.URL.Scheme, cp.req.URL.Host) // the copy's: the call may have returned
+			}
 		}
 		cp.discard()
 		return -1
@@ -517,6 +527,12 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 	w := run.copies[idx]
 	for i, cp := range run.copies {
 		if i != idx && cp.done {
+			if run.keyed && cp.st != nil && created(cp.st.cut) {
+				// A success whose body broke on its way (see
+				// WithBufferedResponse): the write was processed,
+				// as after an attempt cut (see call.learnKeys).
+				c.processed = true
+			}
 			cp.discard()
 		}
 	}
