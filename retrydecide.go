@@ -296,3 +296,9 @@ func cancelOf(req *http.Request) <-chan struct{} {
 	//lint:ignore SA1019 http.Client closes it at its Timeout: a caller's cancel.
 	return req.Cancel
 }
+
+// retryLate reports whether a retry whose wait of delay starts now would
+// pass the call's deadline, with what it needs (see decide).
+func (c *call) retryLate(delay time.Duration) bool {
+	return !c.deadline.IsZero() && !time.Now().Add(delay).Add(c.need).Before(c.deadline)
+}

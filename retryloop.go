@@ -166,10 +166,22 @@ func (c *call) run() (*http.Response, error) {
 			reset = t.resets.Load()
 		}
 		if retry {
+			// A rewind waits for the earlier attempt's read only while
+			// the wait decided on, and what the retry needs, still end
+			// before the deadline: past that, no retry could follow.
+			by := c.deadline
+			if !by.IsZero() {
+				by = by.Add(-delay).Add(-c.need)
+			}
 			var berr error
-			reqBody, berr = body.next(c.ctx, cancelOf(req), c.deadline)
+			reqBody, berr = body.next(c.ctx, cancelOf(req), by)
 			pending = reqBody
-			if berr != nil {
+			if berr != nil && delay+c.need > 0 && errors.Is(berr, errBudgetSpent) {
+				// The rewind's wait ended where the retry's would pass
+				// the deadline: the retry does not fit, as below.
+				retry, delay, stop = false, 0, StopDeadline
+				c.giveBackRetry()
+			} else if berr != nil {
 				// Give up with what the attempt produced; without a
 				// response, say why no retry followed.
 				retry, delay, stop = false, 0, StopBodyNotReplayable
@@ -177,13 +189,22 @@ func (c *call) run() (*http.Response, error) {
 				if resp == nil {
 					err = fmt.Errorf("%w; %w", err, berr)
 				}
-			} else if !c.deadline.IsZero() && !time.Now().Add(delay).Add(c.need).Before(c.deadline) {
-				// The body's rewind waited for the earlier attempt's
-				// read (or GetBody was slow): the wait decided on would
-				// now pass the deadline. Give up now, as decide does,
-				// rather than sleep past it.
-				retry, delay, stop = false, 0, StopDeadline
-				c.giveBackRetry()
+			} else {
+				// The body's rewind waited for the earlier attempt's read
+				// (or GetBody was slow), or the response retried past
+				// drained slowly (up to maxReadWait, after the checks of
+				// decide): when the wait decided on would now pass the
+				// deadline, give up now, as decide does, rather than
+				// sleep past it.
+				late := c.retryLate(delay)
+				if !late && resp != nil {
+					resp = holdResponse(resp)
+					late = c.retryLate(delay)
+				}
+				if late {
+					retry, delay, stop = false, 0, StopDeadline
+					c.giveBackRetry()
+				}
 			}
 		}
 		var unsent bool
@@ -259,7 +280,7 @@ func (c *call) run() (*http.Response, error) {
 			if held != nil {
 				held.Body.Close()
 			}
-			held, lastErr = holdResponse(resp), nil
+			held, lastErr = resp, nil // drained above
 		} else {
 			lastErr = err
 		}
