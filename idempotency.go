@@ -134,7 +134,8 @@ func isIdempotentMethod(method string) bool {
 // sent, but is not the caller's); else ctxKey, the
 // one set with WithIdempotencyKey, for the write bind names (see
 // keyBinding.applies: a request the key was not set for is keyed as without
-// it); else, for the
+// it); else the key this Transport drew for the write req follows on
+// through a 307 or 308 on its host (see redirectKeys); else, for the
 // configured methods, one is drawn. A
 // write that gets no key is stamped without one when the caller left an
 // empty key header that net/http's Transport would read as a key (see
@@ -164,6 +165,11 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 	}
 	if ctxKey != "" && bind.applies(req, cfg) {
 		return ctxKey, true, true, false
+	}
+	if k := t.redirects.keyOf(req); k != "" {
+		// The same write, followed on through a 307 or 308 on its host:
+		// the key this Transport drew for it, not the caller's.
+		return k, true, false, false
 	}
 	if cfg.noIdempotencyKeys || !generatesKeyFor(cfg, req.Method) {
 		return "", !isIdempotentMethod(req.Method) && hasNetHTTPKey(req.Header), false, false

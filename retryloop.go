@@ -264,6 +264,9 @@ func (c *call) run() (*http.Response, error) {
 			if resp != nil {
 				handOver(resp)
 				c.callersRequest(resp)
+				if c.isKeptRedirect(resp) {
+					t.redirects.keep(resp, c.key)
+				}
 				return resp, nil
 			}
 			if stop == StopRetryBudget {

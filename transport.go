@@ -37,7 +37,9 @@ import (
 // sent (under a Tracer, a copy of it with the Tracer's context); a base
 // that sets a request of its own there keeps it, as under a plain client.
 // A ClientTrace in the request's context fires for each attempt sent, and
-// for each hedged copy.
+// for each hedged copy. A write the Transport keyed itself keeps its key
+// through a 307 or 308 on its host: the request http.Client follows it
+// with is the same write, sent on.
 //
 // Responses it retries past are drained (at most 64 KiB) and closed so that
 // their connections are reused. Waits end early when the request's context
@@ -74,6 +76,10 @@ type Transport struct {
 	rl       *rateLimiter
 	breakers *breakerSet
 	bulkhead *bulkhead // WithMaxInFlight's limit; nil for none
+
+	// redirects keeps the keys of writes answered with a 307 or 308 for
+	// the requests that follow them.
+	redirects redirectKeys
 
 	// resets is signaled by every ResetHost, which wakes the calls
 	// waiting for a server's Retry-After (see waitRetry).
