@@ -166,10 +166,12 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 	if ctxKey != "" && bind.applies(req, cfg) {
 		return ctxKey, true, true, false
 	}
-	if k := t.redirects.keyOf(req); k != "" {
-		// The same write, followed on through a 307 or 308 on its host:
-		// the key this Transport drew for it, not the caller's.
-		return k, true, false, false
+	if req.Response != nil { // a request http.Client follows a redirect with
+		if k := t.redirects.keyOf(req); k != "" {
+			// The same write, followed on through a 307 or 308 on its
+			// host: the key this Transport drew for it, not the caller's.
+			return k, true, false, false
+		}
 	}
 	if cfg.noIdempotencyKeys || !generatesKeyFor(cfg, req.Method) {
 		return "", !isIdempotentMethod(req.Method) && hasNetHTTPKey(req.Header), false, false
