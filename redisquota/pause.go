@@ -230,7 +230,7 @@ func (p *part) writePause(u int64) error {
 	var vals []any
 	err := p.call(func(ctx context.Context) (err error) {
 		vals, err = pauseScript.Run(ctx, p.s.rdb, []string{p.key},
-			d.Microseconds(), p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance).Slice()
+			d.Microseconds(), p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance, maxPause.Microseconds()).Slice()
 		return err
 	})
 	if err != nil {

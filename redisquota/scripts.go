@@ -362,10 +362,12 @@ return {1, ARGV[2]}
 
 // pauseScript pauses a partition for every member, for dur µs from now,
 // unless a later pause is held, with the time and the Store's instance id
-// (pset, pby), and tells the fleet.
+// (pset, pby), and tells the fleet. A pause held further ahead than max
+// pause, which no member writes nor believes (see leaseScript), is none:
+// it kept the member's pause from Redis and from the fleet's channel.
 //
 // KEYS[1] the partition's state. ARGV: dur (µs), channel, id, ttl (ms),
-// the Store's instance id.
+// the Store's instance id, max pause (µs; none when absent).
 //
 // It returns {1 when it set the pause, else 0; now (µs, a string)}.
 var pauseScript = redis.NewScript(luaNum + luaOwn + `
@@ -374,6 +376,8 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 own(KEYS[1], 'hash')
 local untl = now + tonumber(ARGV[1])
 local cur = num(redis.call('HGET', KEYS[1], 'pause')) or 0
+local maxpause = tonumber(ARGV[6])
+if maxpause and cur > now + maxpause then cur = 0 end
 local u, n = string.format('%.0f', untl), string.format('%.0f', now)
 if untl <= cur then
   return {0, n}
