@@ -35,7 +35,10 @@ const (
 // the breaker, the rate limiter or the limit of attempts in flight, which
 // ends the call; its body not replayable; its call canceled during its
 // wait, the backoff's, the rate limiter's or a slot's; a panic before it
-// is sent) gives back what it spent. A host's budget starts full, so the first failures
+// is sent) gives back what it spent, as does one that the caller's own
+// mistake kept from being sent (a RequestError: a header net/http refuses,
+// a body that broke), even when a Classifier retries it: it counts against
+// nothing. A host's budget starts full, so the first failures
 // on a new host are retried as usual; a budget regains one retry for each
 // ten minutes its host neither answered nor was retried, up to Burst, so
 // that the first failures after a quiet spell (days after an outage spent

@@ -152,9 +152,11 @@ func (c *call) run() (*http.Response, error) {
 		c.paid, c.forecast = false, false
 		sentKey := c.key // decide adds one after a key-required answer
 		delay, retry, stop := c.decide(n, maxAttempts, st, resp, err, &body)
-		if retry && paid && forecast && resp == nil && refusedLocally(err) {
-			// Refused as forecast, and retried all the same (by a
-			// Classifier): the forecast retry was never sent.
+		if retry && paid && resp == nil && (forecast && refusedLocally(err) || callersMistake(st, err)) {
+			// Refused as forecast, or a request that could never be
+			// sent (the caller's mistake), and retried all the same (by
+			// a Classifier): the retry paid for was never sent, and
+			// counts against nothing.
 			t.budgets.giveBack(c.hb, paidThrottled)
 			paid = false // given back: not again if the call ends below
 		}
@@ -213,7 +215,7 @@ func (c *call) run() (*http.Response, error) {
 			// failed before the server could act on it: the body of a
 			// retry (from GetBody, or read on from the caller's) that
 			// broke, as a GetBody that fails does (body.next).
-			unsent = resp == nil && (refusedLocally(err) || st.neverSent && errors.As(err, new(*RequestError)))
+			unsent = resp == nil && (refusedLocally(err) || callersMistake(st, err))
 			if paid && (unsent || resp == nil && !st.reached) {
 				// Not sent (refused, its body broken, or its call
 				// canceled while it waited for the rate limiter or a
@@ -322,6 +324,14 @@ func (c *call) run() (*http.Response, error) {
 			}
 		}
 	}
+}
+
+// callersMistake reports whether attempt st, which failed with err, failed
+// before the server could act on it through the caller's own fault (a
+// *RequestError: its body broke, a header net/http refuses to send): a
+// request that never reached the host, which counts against nothing.
+func callersMistake(st *attemptState, err error) bool {
+	return st.neverSent && errors.As(err, new(*RequestError))
 }
 
 // callersRequest makes the caller's request the Request of resp, the
