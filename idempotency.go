@@ -190,12 +190,15 @@ func redirectedElsewhere(req *http.Request) bool {
 	if first == nil {
 		return true // its first host unknown
 	}
-	if first == req {
-		return false
-	}
-	s1, h1 := canonicalName(req.URL.Scheme, req.URL.Host)
-	s2, h2 := canonicalName(first.URL.Scheme, first.URL.Host)
-	return s1 != s2 || h1 != h2 || virtualHostName(req) != virtualHostName(first)
+	return first != req && otherHost(req, first)
+}
+
+// otherHost reports whether requests a and b go to different hosts: by
+// their URLs, or by the virtual hosts their Host headers name.
+func otherHost(a, b *http.Request) bool {
+	s1, h1 := canonicalName(a.URL.Scheme, a.URL.Host)
+	s2, h2 := canonicalName(b.URL.Scheme, b.URL.Host)
+	return s1 != s2 || h1 != h2 || virtualHostName(a) != virtualHostName(b)
 }
 
 // firstOfRedirects returns the first request of the redirects http.Client

@@ -49,11 +49,12 @@ func (r *redirectKeys) drop(p weak.Pointer[http.Response]) {
 
 // keyOf returns the key kept for the write req follows on: req is the
 // request http.Client made to follow a 307 or 308 this Transport
-// answered, with its method, on its host (see redirectedElsewhere); ""
-// for any other request.
+// answered, with its method, on the host of the request the redirect
+// answered (see otherHost), whatever host the chain of redirects began
+// at; "" for any other request.
 func (r *redirectKeys) keyOf(req *http.Request) string {
 	prev := req.Response
-	if prev == nil || prev.Request == nil || prev.Request.Method != req.Method || redirectedElsewhere(req) {
+	if prev == nil || prev.Request == nil || prev.Request.URL == nil || req.URL == nil || prev.Request.Method != req.Method || otherHost(req, prev.Request) {
 		return ""
 	}
 	p := weak.Make(prev)
