@@ -319,9 +319,10 @@ func (in *instrumentation) Attempt(ctx context.Context, a resilient.Attempt) {
 	// The CLIENT spans of the attempt and of those before it end now,
 	// but for one whose response the Transport reads still, under the
 	// attempt's deadline: an error it may hold for give-up, or return.
-	// A success was handed over.
+	// A success was handed over; a response retried was read already,
+	// before its retry's wait.
 	upTo := a.Number
-	if a.StatusCode != 0 && a.Outcome != resilient.OutcomeSuccess {
+	if a.StatusCode != 0 && a.Outcome != resilient.OutcomeSuccess && !a.Retry {
 		upTo--
 	}
 	c.flush(upTo, false)
