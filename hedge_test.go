@@ -1320,45 +1320,65 @@ func TestHedgingLostCopyHoldsKey(t *testing.T) {
 // (WithMaxElapsed) has run out while its attempt still runs, in a base
 // RoundTripper that does not watch the attempt's context: a plain client
 // sends that one request, and the call sent a second one, paid from the
-// retry budget, after the caller had gone.
+// retry budget, after the caller had gone. So too when the call ends while
+// the caller's GetBody makes the copy's body (from 50ms to 70ms): the copy
+// went on to the base once GetBody returned.
 func TestHedgingNoCopyOnceCallEnded(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		ctx  func(t *testing.T) context.Context
-		opt  Option
-	}{
-		{"canceled", func(t *testing.T) context.Context {
-			ctx, cancel := context.WithCancel(context.Background())
-			time.AfterFunc(10*time.Millisecond, cancel)
-			return ctx
-		}, nil},
-		{"deadline", func(t *testing.T) context.Context {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-			t.Cleanup(cancel)
-			return ctx
-		}, nil},
-		{"budget", func(*testing.T) context.Context { return context.Background() }, WithMaxElapsed(10 * time.Millisecond)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				var n atomic.Int32
-				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-					n.Add(1)
-					time.Sleep(100 * time.Millisecond) // its context unwatched
-					return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+	for _, duringGetBody := range []bool{false, true} {
+		end := 10 * time.Millisecond // before the copy's turn
+		if duringGetBody {
+			end = 60 * time.Millisecond
+		}
+		for _, tc := range []struct {
+			name string
+			ctx  func(t *testing.T) context.Context
+			opt  Option
+		}{
+			{"canceled", func(t *testing.T) context.Context {
+				ctx, cancel := context.WithCancel(context.Background())
+				time.AfterFunc(end, cancel)
+				return ctx
+			}, nil},
+			{"deadline", func(t *testing.T) context.Context {
+				ctx, cancel := context.WithTimeout(context.Background(), end)
+				t.Cleanup(cancel)
+				return ctx
+			}, nil},
+			{"budget", func(*testing.T) context.Context { return context.Background() }, WithMaxElapsed(end)},
+		} {
+			t.Run(fmt.Sprintf("%s at %v", tc.name, end), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					var n atomic.Int32
+					rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+						n.Add(1)
+						if req.Body != nil {
+							io.Copy(io.Discard, req.Body)
+							req.Body.Close()
+						}
+						time.Sleep(100 * time.Millisecond) // its context unwatched
+						return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+					})
+					tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond}), tc.opt)
+					var r Report
+					req := newRequest(t, WithReport(tc.ctx(t), &r), "GET", "http://api.test/", nil)
+					if duringGetBody {
+						req = newRequest(t, WithReport(tc.ctx(t), &r), "OPTIONS", "http://api.test/", strings.NewReader("q"))
+						req.GetBody = func() (io.ReadCloser, error) {
+							time.Sleep(20 * time.Millisecond) // the copy's, from 50ms to 70ms
+							return io.NopCloser(strings.NewReader("q")), nil
+						}
+					}
+					resp, err := roundTrip(t, tr, req)
+					if err == nil {
+						resp.Body.Close()
+					}
+					time.Sleep(time.Second) // every request ended
+					if n.Load() != 1 || r.Hedges != 0 {
+						t.Errorf("%d requests, %d copies; want 1 and none", n.Load(), r.Hedges)
+					}
 				})
-				tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond}), tc.opt)
-				var r Report
-				resp, err := roundTrip(t, tr, newRequest(t, WithReport(tc.ctx(t), &r), "GET", "http://api.test/", nil))
-				if err == nil {
-					resp.Body.Close()
-				}
-				time.Sleep(time.Second) // every request ended
-				if n.Load() != 1 || r.Hedges != 0 {
-					t.Errorf("%d requests, %d copies; want 1 and none", n.Load(), r.Hedges)
-				}
 			})
-		})
+		}
 	}
 }
 
