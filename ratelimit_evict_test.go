@@ -91,14 +91,7 @@ func TestRateLimitPlainLimitsSplitOutlivesThePlainTable(t *testing.T) {
 			return x.RoundTrip(req)
 		}))
 		get := func(path string) (int, error) { return xGet(t, tr, context.Background(), path) }
-		for i := range 75 {
-			if code, err := get("/2/users/me"); code != 200 {
-				t.Fatalf("users/me %d: %d, %v", i+1, code, err)
-			}
-		}
-		if code, err := get("/2/tweets/search/recent"); code != 200 { // splits X's limits
-			t.Fatalf("search: %d, %v", code, err)
-		}
+		splitXLimits(t, get)
 		for i := range maxResourceRoutes + 4 {
 			req := newRequest(t, context.Background(), http.MethodGet, "https://api.other.test/items", nil)
 			req.Header.Set("Authorization", "Bearer minted-"+strconv.Itoa(i))

@@ -1107,14 +1107,7 @@ func TestRateLimitPlainLimitsSplitOutlivesTheRoutesTable(t *testing.T) {
 			return x.RoundTrip(req)
 		}))
 		get := func(path string) (int, error) { return xGet(t, tr, context.Background(), path) }
-		for i := range 75 {
-			if code, err := get("/2/users/me"); code != 200 {
-				t.Fatalf("users/me %d: %d, %v", i+1, code, err)
-			}
-		}
-		if code, err := get("/2/tweets/search/recent"); code != 200 { // splits X's limits
-			t.Fatalf("search: %d, %v", code, err)
-		}
+		splitXLimits(t, get)
 		for hook := range maxResourceRoutes + 4 {
 			url := fmt.Sprintf("https://discord.com/api/webhooks/%d/token", hook)
 			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), http.MethodPost, url, strings.NewReader(`{"content":"hi"}`)))
@@ -1308,4 +1301,18 @@ func TestRateLimitResourceUnderAPIPrefix(t *testing.T) {
 			t.Errorf("core call with core spent: %v, want ErrRateLimited", err)
 		}
 	})
+}
+
+// splitXLimits spends X's users/me quota (75 in 15 minutes) through get,
+// then sends a search, whose other limit splits X's plain limits by route.
+func splitXLimits(t *testing.T, get func(path string) (int, error)) {
+	t.Helper()
+	for i := range 75 {
+		if code, err := get("/2/users/me"); code != 200 {
+			t.Fatalf("users/me %d: %d, %v", i+1, code, err)
+		}
+	}
+	if code, err := get("/2/tweets/search/recent"); code != 200 { // splits X's limits
+		t.Fatalf("search: %d, %v", code, err)
+	}
 }

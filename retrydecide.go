@@ -92,7 +92,7 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 			spread = min(spread, max(c.cfg.backoffMax-wait, 0))
 		}
 		delay = wait + spread
-		if !c.deadline.IsZero() && !time.Now().Add(delay).Add(need).Before(c.deadline) {
+		if c.retryLate(delay) {
 			// The spread, not the server's wait, would pass the deadline
 			// (or leave the retry less than it needs): the retry goes
 			// without it.
@@ -103,7 +103,7 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 	// "never", WithBackoff(math.MaxInt64, math.MaxInt64)) plus need
 	// overflows to a negative wait, which passed this check, and the call
 	// then waited past its budget, for ever without a context deadline.
-	if !c.deadline.IsZero() && !time.Now().Add(delay).Add(need).Before(c.deadline) {
+	if c.retryLate(delay) {
 		return 0, false, StopDeadline
 	}
 	if c.t.budgets != nil {
@@ -298,7 +298,9 @@ func cancelOf(req *http.Request) <-chan struct{} {
 }
 
 // retryLate reports whether a retry whose wait of delay starts now would
-// pass the call's deadline, with what it needs (see decide).
+// pass the call's deadline, with what it needs (c.need, see decide).
+// Added one at a time: a delay near the largest Duration plus need would
+// overflow to a negative wait.
 func (c *call) retryLate(delay time.Duration) bool {
 	return !c.deadline.IsZero() && !time.Now().Add(delay).Add(c.need).Before(c.deadline)
 }
