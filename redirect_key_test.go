@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -86,5 +87,49 @@ func TestRedirectKeepsDrawnKey(t *testing.T) {
 				t.Errorf("one write created %d times, under keys %q", len(got), got)
 			}
 		})
+	}
+}
+
+// TestRedirectKeyDroppedWithItsResponse checks that the key kept for a 307
+// that http.Client does not follow (a CheckRedirect that returns
+// ErrUseLastResponse) leaves the Transport's table once the response is
+// garbage: a caller that never follows its redirects grows nothing.
+func TestRedirectKeyDroppedWithItsResponse(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		http.Redirect(w, r, "/target", http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	tr := New(nil)
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	kept := func() int {
+		tr.redirects.mu.Lock()
+		defer tr.redirects.mu.Unlock()
+		return len(tr.redirects.m)
+	}
+	var held []*http.Response
+	for range 3 {
+		resp, err := cl.Post(srv.URL+"/create", "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTemporaryRedirect {
+			t.Fatalf("status %d, want 307", resp.StatusCode)
+		}
+		held = append(held, resp)
+	}
+	if n := kept(); n != 3 {
+		t.Fatalf("%d keys kept for the 307s still held, want 3", n)
+	}
+	runtime.KeepAlive(held)
+	held = nil
+	for i := 0; i < 100 && kept() > 0; i++ {
+		runtime.GC() // the cleanups run after the responses are collected
+		time.Sleep(time.Millisecond)
+	}
+	if n := kept(); n != 0 {
+		t.Errorf("%d keys kept after the 307s were collected, want none", n)
 	}
 }
