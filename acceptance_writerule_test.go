@@ -75,14 +75,18 @@ func newRollback(t *testing.T) *rollback {
 	return rb
 }
 
-// teach has tr learn that the host deduplicates by key: a write sent
-// twice under the caller's key, the second answer a replay.
+// teach has tr learn that the host deduplicates by key: a write under a
+// key tr drew answered with a code saying that the key was reused (an
+// answer to the caller's own key teaches nothing of the host's other
+// writes: TestReplayToCallersKeyTeachesNothingOfOtherWrites); a write
+// failed after it was stored is then resent, and replayed.
 func (rb *rollback) teach(t *testing.T, tr http.RoundTripper) {
 	t.Helper()
-	ctx := resilient.WithIdempotencyKey(context.Background(), "teach")
-	for range 2 {
-		if status, _, err := call(t, tr, ctx, http.MethodPost, rb.front.URL+"/v1/posts", strings.NewReader(`{"content":"teach"}`)); err != nil || status != 201 {
-			t.Fatalf("teaching: %d, %v", status, err)
+	rb.front.SetScript(resilienttest.RouteCreatePost,
+		resilienttest.RespondCode(http.StatusUnprocessableEntity, "idempotency_key_reused"), resilienttest.FailAfterStoring())
+	for i, want := range []int{http.StatusUnprocessableEntity, http.StatusCreated} {
+		if status, _, err := call(t, tr, context.Background(), http.MethodPost, rb.front.URL+"/v1/posts", strings.NewReader(`{"content":"teach"}`)); err != nil || status != want {
+			t.Fatalf("teaching, write %d: %d, %v; want %d", i+1, status, err, want)
 		}
 	}
 	if st := rb.honoring.Stats(); st.StoredWrites != 1 || st.Replays != 1 {

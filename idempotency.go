@@ -49,10 +49,11 @@ import (
 // Use it when a write must stay deduplicated across process restarts or
 // across calls: derive the key from your own business identifier, for
 // example a hash of the post's id. How a key is derived is the caller's
-// business; the Transport sends it unchanged. An empty key is ignored: ctx
-// is returned as it is.
+// business; the Transport sends it unchanged. An empty key, or one of
+// spaces and tabs alone (which net/http sends empty), is ignored: ctx is
+// returned as it is.
 func WithIdempotencyKey(ctx context.Context, key string) context.Context {
-	if key == "" {
+	if !isKeyValue(key) {
 		return ctx
 	}
 	cv := callValuesOf(ctx)
@@ -256,7 +257,7 @@ func headerKey(h http.Header, name string) (key, entry string) {
 		return "", ""
 	}
 	for _, k := range [...]string{name, DefaultIdempotencyHeader, "X-Idempotency-Key"} {
-		if v := h[k]; len(v) > 0 && v[0] != "" {
+		if v := h[k]; len(v) > 0 && isKeyValue(v[0]) {
 			return v[0], k
 		}
 	}
@@ -266,11 +267,20 @@ func headerKey(h http.Header, name string) (key, entry string) {
 	// server reads as the header's value. (Taken in the map's order, the
 	// same request sent twice could carry two different keys.)
 	for k, v := range h {
-		if len(v) > 0 && v[0] != "" && isKeyHeader(k, name) && (entry == "" || k < entry) {
+		if len(v) > 0 && isKeyValue(v[0]) && isKeyHeader(k, name) && (entry == "" || k < entry) {
 			key, entry = v[0], k
 		}
 	}
 	return key, entry
+}
+
+// isKeyValue reports whether v, the value of a key header or a key set
+// with WithIdempotencyKey, is a key: not empty, nor white space alone,
+// which net/http sends as an empty value (it trims a value's spaces and
+// tabs on HTTP/1), a key no host deduplicates by. Taken for the caller's
+// key, it would have a write resent to a host that ignores keys.
+func isKeyValue(v string) bool {
+	return v != "" && (v[0] != ' ' && v[0] != '\t' || strings.TrimLeft(v, " \t") != "")
 }
 
 // isKeyHeader reports whether k names a key header: the configured one or
@@ -531,7 +541,9 @@ func (x *attemptExtras) drawKey() string {
 // failing) to a write under a key the Transport drew (one answered to the
 // caller's own key speaks of the route the caller vouched for, not of the
 // host's other writes: Postato's conflict on a post re-submitted under its
-// stable key), or an Idempotent-Replayed header. What a host said is
+// stable key), or an Idempotent-Replayed header, answered to a read or to
+// a write under a key the Transport drew (not to the caller's own key,
+// for the same reason). What a host said is
 // remembered per scheme, host and port, in a table of at most 4096 hosts,
 // and forgotten when the host answers as only a host that ignores keys does
 // (rolled back to a version without them, say): a success that is no replay
@@ -585,11 +597,12 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 }
 
 // honorsKeys tells from an answer whether its host deduplicates writes by
-// key: an Idempotent-Replayed header, an Aidelly envelope (Aidelly requires
-// a key on every write), or a code that speaks of idempotency (a conflict,
-// a reused or required key), unless it says that keys are not taken,
-// answers a write under the caller's own key (callerKey), or comes with a
-// 5xx and says nothing of a key the host holds (see holdsKey): the host
+// key: an Idempotent-Replayed header, unless it answers a write under the
+// caller's own key (callerKey: as a code, below), an Aidelly envelope
+// (Aidelly requires a key on every write), or a code that speaks of
+// idempotency (a conflict, a reused or required key), unless it says that
+// keys are not taken, answers a write under the caller's own key, or comes
+// with a 5xx and says nothing of a key the host holds (see holdsKey): the host
 // failing (its key store down, which may have let the write be processed
 // without recording its key) says nothing of how it deduplicates. A Postato
 // envelope is no such answer: Postato honors keys on POST /posts only, and
@@ -599,7 +612,7 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 // post, as Postato's stable key per post is), on the one route the caller
 // vouched for, and says nothing of the host's other writes.
 func honorsKeys(st *attemptState, resp *http.Response, callerKey bool) bool {
-	if resp != nil {
+	if resp != nil && !callerKey {
 		if _, ok := resp.Header["Idempotent-Replayed"]; ok {
 			return true // "false" too: the host speaks of its keys
 		}
