@@ -198,12 +198,14 @@ func bufferBody(resp *http.Response, st *attemptState) (*http.Response, error) {
 		resp.Body = &prefixBody{prefix: data, rest: resp.Body}
 		return resp, nil
 	}
-	resp.Body.Close() // kept as rest, closed: a Read after Close is its own
-	resp.Body = &prefixBody{prefix: data, rest: resp.Body, eof: true, shut: true}
 	if db := st.armed; db != nil {
 		// The body is whole: the deadline that bounded its read may
-		// not cut the answer on its way to the caller.
+		// not cut the answer on its way to the caller, nor while the
+		// original is closed (a base's Close may take its time: a
+		// cache that stores the body, a span exported as it ends).
 		db.keep()
 	}
+	resp.Body.Close() // kept as rest, closed: a Read after Close is its own
+	resp.Body = &prefixBody{prefix: data, rest: resp.Body, eof: true, shut: true}
 	return resp, nil
 }

@@ -726,3 +726,45 @@ func TestBufferedResponseCutIsTheLastAnswer(t *testing.T) {
 		t.Errorf("POST reset: %v after %d attempts; want the spent budget and the reset after 2", err, sc.numCalls())
 	}
 }
+
+// TestBufferedResponseWholeBodyNotCutByItsClose: a success whose body was
+// read whole within the attempt is the caller's, whatever the time the
+// base's body then takes to close (a cache that stores the body, a span
+// exported synchronously as it ends): the attempt's deadline, which fires
+// during that Close, may not turn it into a timeout, retried (the request
+// sent again) or, once the call's budget is spent, failing a call that a
+// plain client would have returned.
+func TestBufferedResponseWholeBodyNotCutByItsClose(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  Option
+	}{
+		{"attempt timeout", WithAttemptTimeout(time.Second)},
+		{"budget", WithMaxElapsed(time.Second)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &rtScript{steps: []rtStep{{
+					rc:     func() io.ReadCloser { return &slowCloseBody{Reader: strings.NewReader("whole")} },
+					length: 5,
+				}}}
+				tr := New(s, WithBackoff(time.Second, time.Second), tc.opt, WithBufferedResponse(1<<10))
+				resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+				if err != nil {
+					t.Fatalf("RoundTrip error = %v after %d attempts, want the success of the first", err, s.numCalls())
+				}
+				if body := readBody(t, resp); body != "whole" || s.numCalls() != 1 {
+					t.Errorf("RoundTrip = %q after %d attempts, want %q after 1", body, s.numCalls(), "whole")
+				}
+			})
+		})
+	}
+}
+
+// slowCloseBody is a response body whose Close takes 2s.
+type slowCloseBody struct{ io.Reader }
+
+func (b *slowCloseBody) Close() error {
+	time.Sleep(2 * time.Second)
+	return nil
+}
