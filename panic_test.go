@@ -525,3 +525,55 @@ func (c *countingCtx) AfterFunc(f func()) func() bool {
 		return stop()
 	}
 }
+
+// TestPanicInBodyReplayClosesResponse: a retry's body that panics as it is
+// made (the caller's GetBody, or the Seek of a body rewound for the retry),
+// which reaches the caller, still closes the response of the attempt
+// retried past, as a panicking observer's or Classifier's does: the caller
+// never sees it, and its connection would leak with each such panic a
+// server recovers from.
+func TestPanicInBodyReplayClosesResponse(t *testing.T) {
+	for _, kind := range []string{"GetBody", "Seek"} {
+		t.Run(kind, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var bodies []*trackedBody
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					io.Copy(io.Discard, req.Body)
+					req.Body.Close()
+					b := newTrackedBody(`{}`)
+					bodies = append(bodies, b)
+					return &http.Response{StatusCode: 503, Header: http.Header{}, Body: b, Request: req}, nil
+				})
+				tr := New(base, WithBackoff(time.Second, time.Second))
+				var req *http.Request
+				switch kind {
+				case "GetBody":
+					req = newRequest(t, context.Background(), "PUT", "http://api.test/", strings.NewReader("payload"))
+					req.GetBody = func() (io.ReadCloser, error) { panic("GetBody exploded") }
+				case "Seek":
+					req = newRequest(t, context.Background(), "PUT", "http://api.test/", &panicSeeker{Reader: strings.NewReader("payload")})
+				}
+				mustPanic(t, "the panic was not propagated", func() { tr.RoundTrip(req) })
+				if len(bodies) != 1 {
+					t.Fatalf("%d attempts, want 1", len(bodies))
+				}
+				if !bodies[0].isClosed() {
+					t.Errorf("the body of the response retried past was not closed")
+				}
+			})
+		})
+	}
+}
+
+// panicSeeker is a request body that can seek, but panics when it is
+// rewound for a retry.
+type panicSeeker struct{ *strings.Reader }
+
+func (s *panicSeeker) Seek(off int64, whence int) (int64, error) {
+	if whence == io.SeekStart {
+		panic("Seek exploded")
+	}
+	return s.Reader.Seek(off, whence)
+}
+
+func (s *panicSeeker) Close() error { return nil }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -176,7 +177,7 @@ func (c *call) run() (*http.Response, error) {
 				by = by.Add(-delay).Add(-c.need)
 			}
 			var berr error
-			reqBody, berr = body.next(c.ctx, cancelOf(req), by)
+			reqBody, berr = c.nextBody(&body, resp, by)
 			pending = reqBody
 			if berr != nil && delay+c.need > 0 && errors.Is(berr, errBudgetSpent) {
 				// The rewind's wait ended where the retry's would pass
@@ -324,6 +325,19 @@ func (c *call) run() (*http.Response, error) {
 			}
 		}
 	}
+}
+
+// nextBody returns the body of the call's retry (see replayBody.next),
+// which must start by by, after an attempt that got resp (nil for none).
+// The caller's GetBody, or the Seek that rewinds its body, may panic: resp,
+// which the caller then never sees, is closed on the way out, as around
+// every function a caller plugs in (see closeOnPanic).
+func (c *call) nextBody(body *replayBody, resp *http.Response, by time.Time) (io.ReadCloser, error) {
+	done := false
+	defer closeOnPanic(resp, &done)
+	rc, err := body.next(c.ctx, cancelOf(c.req), by)
+	done = true
+	return rc, err
 }
 
 // callersMistake reports whether attempt st, which failed with err, failed
