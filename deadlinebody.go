@@ -94,13 +94,14 @@ type deadlineBody struct {
 
 // cause returns the error of the deadline: ErrAttemptTimeout with the
 // attempt timeout, or errBudgetSpent; marked with errCallersLimit when the
-// call set it tighter than the Transport's.
+// call set it tighter than the Transport's; a timeoutCause, for the body
+// whose read it cuts.
 func (b *deadlineBody) cause() error {
 	switch {
 	case b.timeout > 0 && b.callers:
-		return fmt.Errorf("%w after %v: %w", ErrAttemptTimeout, b.timeout, errCallersLimit)
+		return &timeoutCause{fmt.Errorf("%w after %v: %w", ErrAttemptTimeout, b.timeout, errCallersLimit)}
 	case b.timeout > 0:
-		return fmt.Errorf("%w after %v", ErrAttemptTimeout, b.timeout)
+		return &timeoutCause{fmt.Errorf("%w after %v", ErrAttemptTimeout, b.timeout)}
 	case b.callers:
 		return errCallersBudgetSpent
 	}

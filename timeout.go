@@ -269,7 +269,19 @@ func (e *uncanceledError) Timeout() bool { return isTimeout(e.err) }
 
 // errBudgetSpent is the cause of an attempt cut because the call's budget
 // (WithMaxElapsed) ran out.
-var errBudgetSpent = fmt.Errorf("%w: the call's budget (WithMaxElapsed) is spent", ErrAttemptTimeout)
+var errBudgetSpent error = &timeoutCause{fmt.Errorf("%w: the call's budget (WithMaxElapsed) is spent", ErrAttemptTimeout)}
+
+// timeoutCause is the cause of an attempt cut by its deadline (see
+// deadlineBody.cause): err, a timeout itself for os.IsTimeout, which looks
+// at the error it is given only. It is the cause of the attempt's context,
+// which net/http returns as the error of a read of the response's body
+// that the cut ended (a peek cut, a body handed over cut): a body cut by a
+// plain client's Timeout or its context's deadline fails with a timeout.
+type timeoutCause struct{ err error }
+
+func (e *timeoutCause) Error() string { return e.err.Error() }
+func (e *timeoutCause) Unwrap() error { return e.err }
+func (e *timeoutCause) Timeout() bool { return true }
 
 // errCallersLimit marks the cause of an attempt cut by a limit its call set
 // tighter than the Transport's (see attemptDeadline.callersOwn), which the
@@ -278,7 +290,7 @@ var errCallersLimit = errors.New("a limit set for the call (WithCallOptions)")
 
 // errCallersBudgetSpent is errBudgetSpent for a call's budget set tighter
 // than the Transport's.
-var errCallersBudgetSpent = fmt.Errorf("%w: %w", errBudgetSpent, errCallersLimit)
+var errCallersBudgetSpent error = &timeoutCause{fmt.Errorf("%w: %w", errBudgetSpent, errCallersLimit)}
 
 // errReadStalled is the cause given when a body the Transport reads itself
 // stalls past maxReadWait.

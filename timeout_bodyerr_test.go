@@ -1,0 +1,104 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/resilienthttp/resilient/resilienttest"
+)
+
+// TestCutBodyErrorIsATimeout: the body of a response whose read the
+// attempt's deadline cut (an error envelope stalled while the Transport
+// peeked at it, a write's success kept as the timer fired) fails with a
+// timeout, whatever the caller's context: errors.Is(err,
+// context.DeadlineExceeded), os.IsTimeout and a net.Error's Timeout, as
+// the body's error is through a plain client whose Timeout (or whose
+// context's deadline) cut it, and never context.Canceled. Under a context
+// that can be canceled, the error net/http returns is the deadline's
+// cause, which used to be no timeout for os.IsTimeout.
+func TestCutBodyErrorIsATimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		opts       []Option
+		callOpts   []Option
+		cancelable bool
+	}{
+		{"attempt timeout", []Option{WithAttemptTimeout(time.Second)}, nil, false},
+		{"attempt timeout, cancelable context", []Option{WithAttemptTimeout(time.Second)}, nil, true},
+		{"budget, cancelable context", []Option{WithMaxElapsed(time.Second)}, nil, true},
+		{"call's attempt timeout, cancelable context", nil, []Option{WithAttemptTimeout(time.Second)}, true},
+		{"call's budget, cancelable context", nil, []Option{WithMaxElapsed(time.Second)}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "application/json")
+					w.Header().Set("Content-Length", "100")
+					w.WriteHeader(http.StatusServiceUnavailable)
+					w.Write([]byte(`{"error":`))
+					w.(http.Flusher).Flush()
+					<-r.Context().Done() // the rest never comes
+				})))
+				defer srv.Close()
+				defer srv.Transport().CloseIdleConnections()
+				tr := New(srv.Transport(), append([]Option{WithMaxRetries(0)}, tc.opts...)...)
+				ctx := context.Background()
+				if tc.cancelable {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithCancel(ctx)
+					defer cancel()
+				}
+				if tc.callOpts != nil {
+					ctx = WithCallOptions(ctx, tc.callOpts...)
+				}
+				resp, err := tr.RoundTrip(newRequest(t, ctx, "GET", srv.URL+"/v1/posts", nil))
+				if err != nil {
+					t.Fatalf("RoundTrip: %v, want the 503", err)
+				}
+				_, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				checkCutBodyError(t, err)
+			})
+		})
+	}
+	// A write's success whose headers arrive as the timer fires is kept
+	// (it may not be resent), its body cut.
+	t.Run("write kept as the timer fired, cancelable context", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				<-req.Context().Done() // the headers arrive just as the timer fires
+				return &http.Response{StatusCode: 201, Body: newStallBody(req.Context(), ""), ContentLength: -1, Request: req}, nil
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			resp, err := New(rt, WithAttemptTimeout(time.Second)).RoundTrip(newRequest(t, ctx, "POST", "http://api.test/", nil))
+			if err != nil {
+				t.Fatalf("RoundTrip: %v, want the 201", err)
+			}
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			checkCutBodyError(t, err)
+		})
+	})
+}
+
+// checkCutBodyError checks err, the error of a response body cut by the
+// attempt's deadline, as TestCutBodyErrorIsATimeout says.
+func checkCutBodyError(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("the body read whole, want the error of the deadline that cut it")
+	}
+	var ne net.Error
+	if !errors.Is(err, context.DeadlineExceeded) || !os.IsTimeout(err) || !errors.As(err, &ne) || !ne.Timeout() || errors.Is(err, context.Canceled) {
+		t.Errorf("body error %v: Is(DeadlineExceeded) %v, os.IsTimeout %v, net.Error Timeout %v, Is(Canceled) %v; want a timeout, as through a plain client",
+			err, errors.Is(err, context.DeadlineExceeded), os.IsTimeout(err), errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.Canceled))
+	}
+}
