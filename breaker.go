@@ -397,8 +397,16 @@ func (b *breakerTransport) deliver(ctx context.Context, resp *http.Response) {
 // flushClosing delivers the queued state changes, as flush does, after an
 // attempt that got resp (nil for none): an observer that panics takes
 // resp from the caller, and its body is closed on the way out (see
-// closeOnPanic).
+// closeOnPanic). The attempt's deadline stops first, as when resp is
+// handed over: resp is in (the Transport has read what it reads of it
+// within the attempt), and the observers' time, which may be a call to the
+// host, is not the attempt's to be cut by, nor its body's.
 func (s *breakerSet) flushClosing(ctx context.Context, resp *http.Response) {
+	if resp != nil && s.pending.Load() {
+		if db, ok := resp.Body.(*deadlineBody); ok {
+			db.keep()
+		}
+	}
 	done := false
 	defer closeOnPanic(resp, &done)
 	s.flush(ctx)
