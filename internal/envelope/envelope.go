@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"unicode/utf8"
 )
@@ -26,11 +27,17 @@ const (
 	// "code", else in "type" (as OpenAI and Anthropic send it).
 	ErrorObject = "error-object"
 	// ErrorString is {"error":"CODE","message":…} or, as in OAuth 2.0,
-	// {"error":"invalid_token","error_description":…}.
+	// {"error":"invalid_token","error_description":…}. An "error" that
+	// is a status's reason phrase beside a string "code" (not of digits
+	// alone), {"error":"Bad Request","code":"FST_ERR_VALIDATION"}, leaves
+	// the code to "code".
 	ErrorString = "error-string"
 	// Problem is an RFC 9457 problem document: {"type":…,"title":…,
 	// "status":…,"detail":…}, the code being the type's last segment, or
-	// an extension member "code".
+	// an extension member "code". Without the problem's Content-Type, a
+	// type that is a bare word rather than a URI ({"type":"error",
+	// "status":…,"code":…}, Box's) leaves the code to a string "code"
+	// (not of digits alone).
 	Problem = "problem+json"
 	// ErrorsArray is {"errors":[{"code":…,"message":…},…]}: the first
 	// element is read.
@@ -155,13 +162,27 @@ func Parse(data []byte, problem bool) (Envelope, bool) {
 	case d.errorString.set:
 		env.Shape = ErrorString
 		env.Code, env.NumericCode = d.errorString.s, false
+		if d.Code.s != "" && !d.Code.number() && isReasonPhrase(env.Code) {
+			// The status's reason phrase ("Bad Request", as Fastify,
+			// NestJS and Hapi send it) beside a code of the
+			// document's own: the code names the error.
+			env.Code = d.Code.s
+		}
 		fromList = false
 		env.Message = first(d.Message.s, d.ErrorDescription.s, env.Message)
 	case problem || (d.Type.s != "" || d.Title.s != "") && bool(d.Status):
 		env.Shape = Problem
 		// The type names the problem; with about:blank (or none), an
 		// extension member "code", else the first of "errors", does.
-		if c := ProblemCode(d.Type.s); c != "" {
+		c := ProblemCode(d.Type.s)
+		if !problem && c == d.Type.s && d.Code.s != "" && !d.Code.number() {
+			// Not a URI but a word that names the document's kind
+			// ({"type":"error","status":…,"code":…}, as Box sends
+			// it), beside a code of the document's own: the code
+			// names the error.
+			c = ""
+		}
+		if c != "" {
 			env.Code, env.NumericCode = c, false
 			fromList = false
 		} else if d.Code.s != "" {
@@ -496,6 +517,21 @@ func first(ss ...string) string {
 		}
 	}
 	return ""
+}
+
+// isReasonPhrase reports whether s, in any case, is the reason phrase of
+// an HTTP status ("Bad Request", "Forbidden"), which names no error of an
+// API's own.
+func isReasonPhrase(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for status := 100; status < 600; status++ {
+		if t := http.StatusText(status); t != "" && strings.EqualFold(t, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // isToken reports whether s looks like a code: 1 to 64 letters, digits,
