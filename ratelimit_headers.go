@@ -160,12 +160,12 @@ func parseRateLimitScan(h http.Header, now *lazyNow, scan bool) rateHeaders {
 	if r.vendor(h, now) {
 		return r
 	}
-	if v := headerValue(h, hdrRateLimit); v != "" {
-		r.structured(v, headerValue(h, hdrPolicy), now)
+	if v := h[hdrRateLimit]; len(v) > 1 || len(v) == 1 && v[0] != "" {
+		r.structured(v, h[hdrPolicy], now)
 		return r
 	}
 	r.family(h, hdrOldLimit, hdrOldRemain, hdrOldReset, now)
-	if v := headerValue(h, hdrPolicy); v != "" {
+	if v := h[hdrPolicy]; len(v) > 0 {
 		// A policy alone, or with the older fields, gives the quota and
 		// its window.
 		if p, ok := pickPolicy(v, ""); ok {

@@ -30,7 +30,8 @@ import (
 //     "default";q=100;w=60 (q the quota, w the window in seconds); with
 //     several items, the one with the least remaining binds (of several
 //     with as little left, the one whose reset is the latest, one
-//     without a reset losing to one with);
+//     without a reset losing to one with); a field sent on several lines
+//     is one list, as RFC 9651 reads it;
 //   - the older drafts' RateLimit-Limit, RateLimit-Remaining and
 //     RateLimit-Reset (a limit such as "100, 100;w=60" gives its window);
 //   - vendors' own: OpenAI's x-ratelimit-{limit,remaining,reset}-requests

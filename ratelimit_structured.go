@@ -17,12 +17,17 @@ import (
 // back, and the first's reset, sooner, would send it into the other's
 // 429. Its policy is the one of the same name, else the first. The draft
 // 7 dictionary form `limit=100, remaining=50, reset=30` is read too.
-func (r *rateHeaders) structured(v, policy string, now *lazyNow) {
+//
+// v and policy are the fields' lines: a field sent on several lines (a
+// gateway's item beside the server's) is read as one, its lines joined by
+// commas (RFC 9651, section 4.2), so that the binding item or its policy
+// on a later line is not missed.
+func (r *rateHeaders) structured(v, policy []string, now *lazyNow) {
 	bestName, best := "", -1
 	var reset time.Duration
 	hasReset := false
-	dict := isDictionary(v)
-	eachMember(v, func(name, params string) bool {
+	dict := isDictionary(firstNonEmpty(v))
+	eachListMember(v, func(name, params string) bool {
 		if dict {
 			// Dictionary form: each member is key=value.
 			k, val, _ := strings.Cut(name, "=")
@@ -61,7 +66,7 @@ func (r *rateHeaders) structured(v, policy string, now *lazyNow) {
 	if hasReset {
 		r.info.Reset = now.get().Add(reset)
 	}
-	if policy == "" {
+	if len(policy) == 0 {
 		return
 	}
 	if p, ok := pickPolicy(policy, bestName); ok {
@@ -92,12 +97,12 @@ type ratePolicy struct {
 	window time.Duration
 }
 
-// pickPolicy returns the policy named name in a RateLimit-Policy list, else
-// its first well-formed one.
-func pickPolicy(v, name string) (ratePolicy, bool) {
+// pickPolicy returns the policy named name in a RateLimit-Policy list,
+// whose lines are v, else its first well-formed one.
+func pickPolicy(v []string, name string) (ratePolicy, bool) {
 	var first, named ratePolicy
 	var hasFirst, hasNamed bool
-	eachMember(v, func(n, params string) bool {
+	eachListMember(v, func(n, params string) bool {
 		q, ok := paramCount(params, "q")
 		if !ok {
 			// The older drafts' "100;w=60" form puts the quota first.
@@ -125,11 +130,32 @@ func pickPolicy(v, name string) (ratePolicy, bool) {
 	return first, hasFirst
 }
 
+// firstNonEmpty returns the first of lines that is not blank, or "".
+func firstNonEmpty(lines []string) string {
+	for _, v := range lines {
+		if strings.TrimSpace(v) != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// eachListMember is eachMember for a list field sent on the lines lines,
+// read as one list, its lines joined by commas (RFC 9651, section 4.2).
+func eachListMember(lines []string, fn func(name, params string) bool) {
+	for _, v := range lines {
+		if !eachMember(v, fn) {
+			return
+		}
+	}
+}
+
 // eachMember calls fn with the name and the parameters (";"-separated, the
 // leading ";" included) of each member of a structured-field list, until fn
-// returns false. A quoted name is unquoted; commas inside quotes do not end
-// a member. Parameters that are quoted strings are kept verbatim.
-func eachMember(v string, fn func(name, params string) bool) {
+// returns false, and reports whether it went through the whole list. A
+// quoted name is unquoted; commas inside quotes do not end a member.
+// Parameters that are quoted strings are kept verbatim.
+func eachMember(v string, fn func(name, params string) bool) bool {
 	for len(v) > 0 {
 		// Split off one member at the first comma outside quotes.
 		end, quoted := len(v), false
@@ -174,9 +200,10 @@ func eachMember(v string, fn func(name, params string) bool) {
 			name, params = m[:i], m[i:]
 		}
 		if !fn(strings.TrimSpace(name), params) {
-			return
+			return false
 		}
 	}
+	return true
 }
 
 // param returns the value of the parameter key in params (";k=v;k2=v2").
