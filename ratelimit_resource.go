@@ -393,12 +393,22 @@ func (rs *resources) learn(k partKey, resp *http.Response, plain int, throttled 
 	if name == "" || len(name) > 64 || len(r.path) > redact.MaxPath {
 		return k, 0 // not a resource name, or not a route: a hostile header or URL
 	}
+	raw := name
 	if r.method == "" {
 		name = strings.ToLower(name)
 	} else {
 		name = "bucket " + name // apart from the resources; a bucket's id keeps its case
 	}
 	v, ok := rs.m.Load(r)
+	if (!ok || v.(string) != name) && len(raw) >= redact.MinSecret && redact.Echoes(raw, resp.Request) != raw {
+		// A name that repeats a credential of the request (a server that
+		// names its bucket by the caller's key) would show it in errors,
+		// log records and a QuotaStore's names, where a credential shows
+		// as a one-way tag only: such a quota is the credential's, which
+		// k's partition, of the host and the credential, keeps. (A name a
+		// route already learned was looked at then.)
+		return k, 0
+	}
 	switch {
 	case !ok:
 		if rs.n.Load() >= maxResourceRoutes {
