@@ -228,11 +228,20 @@ func redactRequestError(err error, req *http.Request) error {
 		return err
 	}
 	msg := err.Error()
-	host := ""
+	host, safe := "", redactURLError(err, msg)
 	if req != nil && req.URL != nil {
 		host = req.URL.Host
+		if q := req.URL.RawQuery; q != "" {
+			// The request's own query, as its URL's String writes it:
+			// a text that quotes that URL as it is (go-retryablehttp's
+			// "GET %s giving up after …", a GetBody's or a context
+			// cause's own words) may hold a space, a quote or a '<'
+			// where redactURLs ends a URL, and would keep the rest of
+			// the query ("?q=New York&appid=…").
+			safe = strings.ReplaceAll(safe, "?"+q, "")
+		}
 	}
-	safe := withoutUserinfo(redactURLError(err, msg), host)
+	safe = withoutUserinfo(safe, host)
 	if req != nil {
 		safe = redact.Echoes(safe, req)
 	}
@@ -313,7 +322,9 @@ const maxErrorText = 1 << 10
 // it quotes, replaces its control characters with spaces, and cuts it
 // ("…") past maxErrorText bytes.
 func redactText(s string) string {
-	return safeText(redactQuoted(redactURLs(s)), maxErrorText)
+	// Quoted strings first: a URL quoted whole ends at its closing
+	// quote, not at a space in its query, where redactURLs ends one.
+	return safeText(redactURLs(redactQuoted(s)), maxErrorText)
 }
 
 // redactQuoted returns s with each string it quotes ("…", as %q writes

@@ -261,7 +261,7 @@ func (c *call) attempt(n, maxAttempts int, err error, dur time.Duration) Attempt
 		Path:        safeText(redact.Truncate(redact.Path(c.req.URL.Path), redact.MaxPath), redact.MaxPath),
 		Number:      n,
 		MaxAttempts: maxAttempts,
-		Err:         redactError(err),
+		Err:         redactRequestError(err, c.req),
 		Duration:    dur,
 	}
 	if a.Method == "" {

@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 	"unicode"
 )
 
@@ -57,6 +60,15 @@ func TestRedactionEveryOutput(t *testing.T) {
 			[]string{"AIzaSECRET-2"}},
 		{"query past a parenthesis, url.Error wrapped with %v", "https://acct.table.core.windows.net/Customers()?sv=1&sig=SECRET-sas",
 			nil, rtStep{err: fmt.Errorf("sdk: %v", urlErr("https://acct.table.core.windows.net/Customers()?sv=1&sig=SECRET-sas"))}, []string{"SECRET-sas"}},
+		// A query that holds a space (OAuth's "scope=read write", a
+		// search's "q=New York" a caller did not escape, which url.Parse
+		// and net/http take as they are): the URL runs on past it.
+		{"query with a space, in a base's own words", "https://api.openweathermap.org/data/2.5/weather?q=New York&appid=SECRET-appid",
+			nil, rtStep{err: fmt.Errorf("GET https://api.openweathermap.org/data/2.5/weather?q=New York&appid=SECRET-appid giving up after 1 attempt(s): %w", urlErr("https://api.openweathermap.org/data/2.5/weather?q=New York&appid=SECRET-appid"))},
+			[]string{"SECRET-appid"}},
+		{"query with a space, url.Error wrapped with %v", "https://api.example.com/v1",
+			nil, rtStep{err: fmt.Errorf("sdk: refreshing its token: %v", urlErr("https://auth.example.com/token?scope=read write&client_secret=SECRET-client"))},
+			[]string{"SECRET-client"}},
 		{"Slack webhook secret in path", "https://hooks.slack.com/services/T000/B000/XXSECRETXX",
 			nil, rtStep{status: 500}, []string{"XXSECRETXX"}},
 		{"Discord webhook token in path", "https://discord.com/api/webhooks/123/tokSECRET",
@@ -219,4 +231,59 @@ func TestRedactionKeepsWhatIsNoSecret(t *testing.T) {
 			t.Errorf("?%s: APIError.Message = %q, want %q", tc.query, got, tc.want)
 		}
 	}
+}
+
+// TestRedactionRequestQueryInCauses: the causes of a call's end that the
+// Transport did not get from the base (a GetBody that failed, the cause of
+// a context canceled during a wait) may quote the request's URL as it is;
+// a query that holds a space ("q=New York", which url.Parse and net/http
+// take as it is) must lose the whole of it, in the *Error as in the
+// records, not only up to the space.
+func TestRedactionRequestQueryInCauses(t *testing.T) {
+	const u = "https://api.openweathermap.org/data/2.5/weather?q=New York&appid=SECRET-appid"
+	check := func(t *testing.T, what, s string) {
+		t.Helper()
+		if strings.Contains(s, "SECRET-appid") {
+			t.Errorf("%s holds the appid: %s", what, s)
+		}
+	}
+	t.Run("GetBody", func(t *testing.T) {
+		var logs bytes.Buffer
+		var atts []Attempt
+		tr := New(&rtScript{steps: []rtStep{{err: errReset}}}, fastRetries, WithMaxRetries(1),
+			WithObserver(func(a Attempt) { atts = append(atts, a) }),
+			WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+		req := newRequest(t, t.Context(), http.MethodPut, u, strings.NewReader("x"))
+		req.GetBody = func() (io.ReadCloser, error) {
+			return nil, fmt.Errorf("reopening the upload of GET %s: %w", u, io.ErrUnexpectedEOF)
+		}
+		_, err := tr.RoundTrip(req)
+		if err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("err = %v, want the GetBody's error in its chain", err)
+		}
+		check(t, "the error", err.Error())
+		check(t, "its cause", errors.Unwrap(err).Error())
+		check(t, "the log", logs.String())
+		for i, a := range atts {
+			if a.Err != nil {
+				check(t, fmt.Sprintf("Attempt[%d].Err", i), a.Err.Error())
+			}
+		}
+	})
+	t.Run("context cause during a wait", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var logs bytes.Buffer
+			tr := New(&rtScript{steps: []rtStep{{status: 503}}}, WithBackoff(time.Second, time.Second),
+				WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+			ctx, cancel := context.WithCancelCause(context.Background())
+			time.AfterFunc(500*time.Millisecond, func() { cancel(fmt.Errorf("shutting down: abandoned GET %s", u)) })
+			_, err := tr.RoundTrip(newRequest(t, ctx, http.MethodGet, u, nil))
+			if err == nil {
+				t.Fatal("want the cancel's error")
+			}
+			check(t, "the error", err.Error())
+			check(t, "its cause", errors.Unwrap(err).Error())
+			check(t, "the log", logs.String())
+		})
+	})
 }

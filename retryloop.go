@@ -388,9 +388,9 @@ func (c *call) cutByBudget(st *attemptState, err error) bool {
 }
 
 // fail returns the *Error of a call that ends without a response after n
-// attempts. Its cause is redacted here, whatever its origin (the base's
-// errors already are; not a GetBody's, nor the cause of the call's
-// context). A cause that reads as never sent (a refusal of a layer of the
+// attempts. Its cause is redacted here, as the base's errors are (see
+// redactRequestError), whatever its origin (a GetBody's, the cause of the
+// call's context). A cause that reads as never sent (a refusal of a layer of the
 // chain, a refused dial) ends a write of which an earlier attempt may have
 // been processed (c.lost) wrapped in a lostWriteError, which no one may
 // take for a write never sent.
@@ -398,7 +398,7 @@ func (c *call) fail(n int, err error) error {
 	if c.lost {
 		err = lostWrite(err)
 	}
-	return &Error{Method: c.req.Method, URL: redactURL(c.req.URL), Attempts: n, Err: redactError(err)}
+	return &Error{Method: c.req.Method, URL: redactURL(c.req.URL), Attempts: n, Err: redactRequestError(err, c.req)}
 }
 
 // end fills the call's Report and tells the Tracer that the call ended,
