@@ -36,10 +36,25 @@ import (
 func NewClientCredentialsClient(ctx context.Context, conf *clientcredentials.Config, base http.RoundTripper, opts ...resilient.Option) *http.Client {
 	tokenOpts := opts[:len(opts):len(opts)]
 	if u, err := url.Parse(conf.TokenURL); err == nil && u.Host != "" {
-		tokenOpts = append(tokenOpts, resilient.WithKeyHonoringHosts(u.Host)) // a repeated token request only issues another token
+		if named, ok := keyHonoringHost(u.Host); ok {
+			tokenOpts = append(tokenOpts, named) // a repeated token request only issues another token
+		}
 	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: resilient.New(base, tokenOpts...)}) // token requests
 	return &http.Client{Transport: &tokenTransport{conf: conf, ctx: ctx, base: resilient.New(base, opts...), lock: make(chan struct{}, 1)}}
+}
+
+// keyHonoringHost returns resilient.WithKeyHonoringHosts(host), and false
+// for a host that option refuses with a panic (a port past 65535, a
+// wildcard, a list), which url.Parse takes: a token request there fails
+// with an error, as through a plain client, and is resent by nothing.
+func keyHonoringHost(host string) (opt resilient.Option, ok bool) {
+	defer func() {
+		if recover() != nil {
+			opt, ok = nil, false
+		}
+	}()
+	return resilient.WithKeyHonoringHosts(host), true
 }
 
 // tokenTransport is an oauth2.Transport whose token requests end with the

@@ -441,3 +441,49 @@ func TestOAuth2LeavesTheCallersOptionsAlone(t *testing.T) {
 		t.Error("NewClientCredentialsClient overwrote the caller's option past the slice it was given")
 	}
 }
+
+// TestOAuth2TokenURLNotNamedDoesNotPanic: url.Parse takes a TokenURL whose
+// host resilient.WithKeyHonoringHosts refuses with a panic (a port past
+// 65535, as a typo of 8443 makes it; a wildcard; a list), and a plain
+// oauth2 client (conf.Client) made with it fails each call with an error.
+// The recipe's client does the same, where NewClientCredentialsClient
+// panicked.
+func TestOAuth2TokenURLNotNamedDoesNotPanic(t *testing.T) {
+	for _, tokenURL := range []string{
+		"https://auth.example.test:84433/token",
+		"https://*.example.test/token",
+		"https://auth,example.test/token",
+		"https://auth;example.test/token",
+	} {
+		t.Run(tokenURL, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var tokenRequests int
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					tokenRequests++
+					if req.Body != nil {
+						req.Body.Close()
+					}
+					return nil, errors.New("no such host")
+				})
+				conf := &clientcredentials.Config{ClientID: "app", ClientSecret: "s3cret", TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInHeader}
+				var client *http.Client
+				func() {
+					defer func() {
+						if r := recover(); r != nil {
+							t.Fatalf("NewClientCredentialsClient with TokenURL %q panicked: %v", tokenURL, r)
+						}
+					}()
+					client = NewClientCredentialsClient(context.Background(), conf, base)
+				}()
+				resp, err := client.Get("https://api.example.test/v1/me")
+				if err == nil {
+					resp.Body.Close()
+					t.Fatal("the call succeeded without a token")
+				}
+				if tokenRequests == 0 {
+					t.Error("no token request was sent, want one, as a plain client sends it")
+				}
+			})
+		})
+	}
+}
