@@ -30,9 +30,9 @@ import (
 // response, and makes most requests without a context, so the client's
 // Timeout bounds each call, its body included, by resilient's budget (5
 // minutes, or what opts set with resilient.WithMaxElapsed; zero leaves
-// the call unbounded); without it, such a call, and every call of its
-// route's bucket, whose lock discordgo holds meanwhile, would wait for as
-// long as the body stalls.
+// the call unbounded); without it, such a call would wait for as long as
+// the body stalls (discordgo releases the route's bucket before it reads
+// the body, so the bucket's other calls go on).
 // Use it as
 //
 //	s, err := examples.NewDiscordSession("Bot "+token, nil)
