@@ -299,9 +299,9 @@ var errReadStalled = fmt.Errorf("resilient: response body stalled for %v", maxRe
 // abortAfter arranges for body to be cut if it is still being read by the
 // Transport after d: through the context of a hedged copy's body, or the
 // attempt's when the attempt runs under a timer (db, or the body itself
-// when it is the timer's and was not handed over: the body of a Transport
-// below, New(New(base)), is no longer under its deadline), else by
-// closing it. A context comes first
+// when it is the timer's: its context, once its timer stopped, as for the
+// body of a Transport below, New(New(base)), or one whose breaker
+// observers ran), else by closing it. A context comes first
 // because closing does not cut every read: the Close of net/http's body of
 // a gzip-encoded response waits for the Read in progress, which a server
 // that stalls in the gzip header holds. The returned function disarms it.
@@ -314,7 +314,14 @@ func abortAfter(body io.ReadCloser, db *deadlineBody, d time.Duration) (stop fun
 func readAbort(body io.ReadCloser, db *deadlineBody) func() {
 	switch b := body.(type) {
 	case *deadlineBody:
-		if db == nil && b.state.Load() != deadlineKept {
+		if db == nil && b.state.Load() == deadlineKept {
+			// Its timer stopped (for breaker observers' time, see
+			// flushClosing, or by a Transport below that handed it
+			// over): its context still cuts a read that its Close
+			// would wait for.
+			return func() { b.cancelWith(errReadStalled) }
+		}
+		if db == nil {
 			db = b
 		}
 	case *cancelOnClose:
