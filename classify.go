@@ -222,6 +222,11 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 	var env envelope
 	parsed := false
 	if c.maxPeek > 0 {
+		if st.run != nil && st.hedge == 0 {
+			// The host answered the hedged attempt: no copy of it is
+			// sent while its body is read (see hedgeRun.answered).
+			st.run.answered()
+		}
 		// Bounded in time as in bytes: a body still arriving after half
 		// of maxReadWait is handed over as it is, one that stalls is cut
 		// at maxReadWait.

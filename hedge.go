@@ -13,10 +13,11 @@ import (
 // Hedging sends a copy of an attempt that has not answered after a delay,
 // to cut the slow tail of a host's latencies: the first answer wins, the
 // other copies are canceled, and their responses closed. When the attempt
-// itself fails, no new copy is sent, and the copies in flight get one
-// delay more to answer (not past the call's deadline, nor once its caller
-// gave up); then they are canceled, and the attempt fails as it would have
-// without them.
+// itself fails, no new copy is sent (nor once the host answered it with an
+// error status, whose body is still read for its envelope), and the copies
+// in flight get one delay more to answer (not past the call's deadline, nor
+// once its caller gave up); then they are canceled, and the attempt fails
+// as it would have without them.
 //
 // Only requests that are safe to send twice are hedged: GET, HEAD and
 // OPTIONS, and writes that carry a key to a host the caller says

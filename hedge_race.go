@@ -87,6 +87,22 @@ func (run *hedgeRun) wire(st *attemptState) error {
 	return nil
 }
 
+// answered stops the run's copies yet to be sent, once the host answered
+// the attempt itself with an error status, whose body the classifier reads
+// for its envelope (up to 2 s of a body that trickles or stalls): a copy
+// is for an attempt the host has not answered (the hedging delay is a time
+// to response headers), and one sent then, while the answer is being read,
+// would be a second request for a 404, or the retry of a 503 without its
+// backoff (see finish). Copies already sent may still answer first.
+func (run *hedgeRun) answered() {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	run.stopped = true
+	if run.timer != nil {
+		run.timer.Stop()
+	}
+}
+
 // sendHedged sends attempt n of the call with hedging: it returns the
 // winning copy's result, after copying its state into st. areq is sent as
 // the attempt itself; copies get their bodies from copyBody.
