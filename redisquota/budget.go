@@ -385,7 +385,7 @@ func (s *Store) budgetLocal() bool {
 // the subscription (the wait counts as a sync in progress: past
 // WithFallbackAfter, the budgets are the member's alone until it ends).
 func (s *Store) syncBudgets() {
-	if !s.awaitSubscribed(&s.budgetCallStart) {
+	if !s.awaitSubscribed(&s.budgetCallStart, nil, nil) {
 		return
 	}
 	tick := time.NewTicker(s.cfg.budgetSync)

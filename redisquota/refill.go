@@ -28,7 +28,12 @@ func (p *part) run() {
 		wait, err := p.step(&loaded)
 		switch {
 		case err == errResetWaits:
-			// No Redis call: whether Redis answers is as it was.
+			// No Redis call: whether Redis answers is as it was. The
+			// wait for the earlier reset's call counts as a call in
+			// progress, from its start (the partition's next call, its
+			// reset's, takes over): an attempt that finds it longer
+			// than WithFallbackAfter paces locally.
+			p.callStart.CompareAndSwap(0, p.s.now())
 			wait, err = 0, nil
 		case err != nil:
 			p.degraded.Store(true)
@@ -155,8 +160,19 @@ func (p *part) failedIdle() bool {
 // the messages the member receives: a quota written between the two
 // would reach it by neither. The wait counts as a Redis call in progress:
 // an attempt that finds it longer than WithFallbackAfter paces locally. It
-// reports false when the Store is closed.
-func (p *part) awaitSubscribed() bool { return p.s.awaitSubscribed(&p.callStart) }
+// reports false when the Store is closed, or when nobody used the
+// partition for idleExit while it waited (see failedIdle): the
+// subscription does not come for as long as Redis, having accepted the
+// connection, does not answer, and every partition used meanwhile kept a
+// goroutine, and its place in the Store's table, until it did. The
+// partition is then degraded, as after a failed call: it paces locally at
+// once until a call of its next refiller succeeds.
+func (p *part) awaitSubscribed() bool {
+	return p.s.awaitSubscribed(&p.callStart, p.kick, func() bool {
+		p.degraded.Store(true)
+		return p.failedIdle()
+	})
+}
 
 // activity returns what changes when the member takes tokens: the leases
 // held and how many of them were taken.

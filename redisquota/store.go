@@ -303,8 +303,11 @@ func (s *Store) start(fn func()) bool {
 // the fleet's channel (or the subscription failed, to be made again when
 // go-redis reconnects, the member then resyncing), storing the local
 // ns when the wait started in inProgress meanwhile, as for a Redis call in
-// progress. It reports false when the Store is closed.
-func (s *Store) awaitSubscribed(inProgress *atomic.Int64) bool {
+// progress. It reports false when the Store is closed, or when idle (nil
+// for none) reports true, which it asks after each idleExit in which
+// nothing arrived on demand (nil for none): the subscription does not come
+// for as long as Redis, having accepted the connection, does not answer.
+func (s *Store) awaitSubscribed(inProgress *atomic.Int64, demand <-chan struct{}, idle func() bool) bool {
 	select {
 	case <-s.subscribed:
 		return true
@@ -312,11 +315,27 @@ func (s *Store) awaitSubscribed(inProgress *atomic.Int64) bool {
 	}
 	inProgress.Store(s.now())
 	defer inProgress.Store(0)
-	select {
-	case <-s.subscribed:
-		return true
-	case <-s.ctx.Done():
-		return false
+	var expired <-chan time.Time // nil without idle: never
+	var timer *time.Timer
+	if idle != nil {
+		timer = time.NewTimer(idleExit)
+		defer timer.Stop()
+		expired = timer.C
+	}
+	for {
+		select {
+		case <-s.subscribed:
+			return true
+		case <-s.ctx.Done():
+			return false
+		case <-demand:
+			timer.Reset(idleExit)
+		case <-expired:
+			if idle() {
+				return false
+			}
+			timer.Reset(idleExit)
+		}
 	}
 }
 
