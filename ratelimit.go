@@ -299,13 +299,23 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					return p, now.Sub(start), nil, rl.refuse(p, addWaits(now.Sub(dry), max(d, minQuotaRetry)), fmt.Sprintf("no token of the shared quota within the longest wait a server may ask for (%v)", maxWait))
 				}
 				if d > 0 || !ok {
+					// forgot wakes the wait when Transport.ResetHost
+					// clears the fleet's pace, and the token it held
+					// with it (QuotaResetter).
+					var forgot chan struct{}
+					if _, resets := p.quota.(QuotaResetter); resets {
+						forgot = p.forgotten()
+					}
 					p.mu.Unlock()
 					leased = ok // the store's token is kept
 					if !ok && d <= 0 {
 						d = minQuotaRetry
 					}
-					if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, retry, nil, nil); err != nil {
+					if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, retry, forgot, nil); err != nil {
 						return p, time.Since(start), nil, err
+					}
+					if isClosed(forgot) {
+						leased = false // cleared by the store's Reset
 					}
 					continue
 				}
@@ -343,6 +353,12 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			p.mu.Unlock()
 			return p, now.Sub(start), nil, rl.refuse(p, d, "past the call's deadline")
 		}
+		// forgot wakes the wait for a turn of the server's pace when
+		// Transport.ResetHost forgets that pace (see forget).
+		var forgot chan struct{}
+		if p.learned && d > 0 {
+			forgot = p.forgotten()
+		}
 		p.mu.Unlock()
 		for d > 0 {
 			// A breaker that opens while the attempt waits wakes it
@@ -359,7 +375,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				p.mu.Unlock()
 				return p, now.Sub(start), nil, nil
 			}
-			if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, opened, nil, nil); err != nil {
+			if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, opened, forgot, nil); err != nil {
 				p.mu.Lock()
 				p.cancelTurn(tn, time.Now())
 				p.mu.Unlock()
@@ -367,6 +383,16 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			}
 			now = time.Now()
 			d = tn.delay(now)
+			if d > 0 && isClosed(forgot) {
+				// The pace is forgotten, and the turn with it (see
+				// cancelTurn): the attempt looks again at once at
+				// what holds it now.
+				break
+			}
+		}
+		if d > 0 {
+			paced, tok = false, nil
+			continue
 		}
 		paced, tok = true, tn.lim
 	}

@@ -62,6 +62,9 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 		return
 	}
 	r := rlResponse{hdr: hdr, status: resp.StatusCode, throttled: cls == Throttled}
+	if st != nil {
+		r.sent = st.start
+	}
 	if r.throttled || r.status == http.StatusServiceUnavailable {
 		if st != nil && st.classified {
 			r.retryAfter, r.hasRA = st.retryAfter, st.hasRetryAfter
@@ -150,6 +153,9 @@ type rlResponse struct {
 	// method and path are the route of a response that announced a plain
 	// limit (rateHeaders.plain); "" otherwise.
 	method, path string
+	// sent is when the attempt was sent (after its waits); zero when
+	// unknown.
+	sent time.Time
 }
 
 // believe drops from r what lies beyond MaxBelievedReset from now: a
@@ -184,6 +190,10 @@ func (r *rlResponse) believe(now time.Time) bool {
 func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counted *bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var spent time.Time // when the quota the attempts wait for is back; zero for none
+	if p.reopened != nil {
+		spent = p.spentUntil(now)
+	}
 	if *counted {
 		p.inflight--
 		*counted = false // ended, whatever the store does next
@@ -194,16 +204,21 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 	}
 	// The remaining quota of the current window. A response with a later
 	// reset starts a new window; one with an earlier reset (reordered)
-	// only lowers the count, unless it belongs to an older window.
+	// only lowers the count, unless it belongs to an older window. So
+	// does one with a later reset and more left whose attempt was sent
+	// before the response that set the count arrived: the server may have
+	// counted it first, and a reset in seconds from its answer, read when
+	// it arrives, is later by its delay (see believe), though its window
+	// is the same.
 	if info.Remaining >= 0 && info.Reset.After(now) {
 		switch {
-		case !p.reset.After(now) || info.Reset.After(p.reset):
-			p.remaining, p.reset = info.Remaining, info.Reset
+		case !p.reset.After(now) || info.Reset.After(p.reset) && (info.Remaining <= p.remaining || r.sent.IsZero() || !r.sent.Before(p.counted)):
+			p.remaining, p.reset, p.counted = info.Remaining, info.Reset, now
 			p.refillUnit, p.refillFrom = refillUnit(&r.hdr, now), now
 		case p.window > 0 && p.reset.Sub(info.Reset) > p.window/2:
 			// From an older window: ignore.
 		case info.Remaining < p.remaining:
-			p.remaining = info.Remaining
+			p.remaining, p.counted = info.Remaining, now
 			p.refillUnit, p.refillFrom = refillUnit(&r.hdr, now), now
 		}
 	}
@@ -263,7 +278,7 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		until = now.Add(r.retryAfter)
 		// Retry-After wins over the reset: the window is over when the
 		// pause is.
-		p.remaining, p.reset, p.refillUnit = 0, until, 0
+		p.remaining, p.reset, p.refillUnit, p.counted = 0, until, 0, now
 	case info.Reset.After(now) && r.throttled:
 		until = throttledUntil(*info, now)
 	case info.Reset.After(now) && r.status == http.StatusServiceUnavailable && info.Remaining == 0:
@@ -275,6 +290,13 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 
 	if !p.learnShared(info, until, r.hdr.found()) {
 		rl.pace(p, now, info.Remaining)
+	}
+	if !spent.IsZero() && p.reopened != nil && p.spentUntil(now).Before(spent) {
+		// The quota is back earlier than the attempts waiting for it
+		// were told (a Retry-After, which wins over the reset, or a
+		// faster refill), or no longer spent: they wake to look again.
+		close(p.reopened)
+		p.reopened = nil
 	}
 	p.reopen(now)
 }

@@ -105,6 +105,7 @@ type partition struct {
 	announced
 	inflight int           // attempts sent and not yet answered
 	reopened chan struct{} // closed when the quota gate may have opened; nil when nobody waits
+	forgot   chan struct{} // closed when Transport.ResetHost forgets what p learned (see rateLimiter.forget); nil when nobody waits for it
 
 	// quota is the state shared through a QuotaStore; nil for none
 	// (quota.go); watch is quota when it is a QuotaWatcher, and taker
@@ -147,6 +148,7 @@ type announced struct {
 	windowSeen   time.Time     // when the window was last announced, or an estimate of it seen (see update)
 	heard        time.Time     // when a response last announced a rate-limit value (see unpace)
 	remaining    int           // announced remaining; valid while reset is ahead
+	counted      time.Time     // when the response that set remaining arrived
 	reset        time.Time     // when remaining resets; zero when unknown
 	// A quota refilled continuously (OpenAI's, Anthropic's: their reset
 	// is when it is full again) gets one request back every refillUnit

@@ -450,7 +450,7 @@ func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
 		fleetPause = from.quota.PauseUntil()
 	}
 	rl.takeOver(to, learned, fleetPause, now)
-	if c := rl.forget(from, now, false); c != nil {
+	if c, _ := rl.forget(from, now, false); c != nil {
 		close(c)
 	}
 }

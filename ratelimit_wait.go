@@ -44,6 +44,23 @@ func (p *partition) gate(now time.Time) (until time.Time, byQuota bool, pause ti
 	return until, false, pause
 }
 
+// spentUntil returns when the announced remaining quota, used up at now
+// by the attempts in flight (see quotaSpent), is back: at the reset (for
+// a quota refilled continuously, when one more request is), as gate tells
+// it; the zero time when it is not used up. p.mu is held.
+func (p *partition) spentUntil(now time.Time) time.Time {
+	if !p.quotaSpent(now) {
+		return time.Time{}
+	}
+	back := p.reset
+	if p.refillUnit > 0 {
+		if t := p.refillFrom.Add(p.refillUnit * time.Duration(p.inflight-p.remaining+1)); t.Before(back) {
+			back = t
+		}
+	}
+	return back
+}
+
 // quotaSpent reports whether the announced remaining quota, with what was
 // refilled of it since, is used up by the attempts in flight. p.mu is held.
 func (p *partition) quotaSpent(now time.Time) bool {
@@ -65,6 +82,16 @@ func (p *partition) reopen(now time.Time) {
 		close(p.reopened)
 		p.reopened = nil
 	}
+}
+
+// forgotten returns the channel that Transport.ResetHost closes when it
+// forgets what p learned (see rateLimiter.forget), made when nobody waits
+// for it yet. p.mu is held.
+func (p *partition) forgotten() chan struct{} {
+	if p.forgot == nil {
+		p.forgot = make(chan struct{})
+	}
+	return p.forgot
 }
 
 // end ends an attempt's flight without a response to learn from.

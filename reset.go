@@ -182,8 +182,11 @@ func (rl *rateLimiter) resetHost(m hostMatcher) {
 	now := time.Now()
 	var woken []chan struct{}
 	for _, p := range ps {
-		if c := rl.forget(p, now, true); c != nil {
-			woken = append(woken, c)
+		reopened, forgot := rl.forget(p, now, true)
+		for _, c := range [...]chan struct{}{reopened, forgot} {
+			if c != nil {
+				woken = append(woken, c)
+			}
 		}
 	}
 	// The global limits last: a store that tells the fleet its resets in
@@ -201,9 +204,10 @@ func (rl *rateLimiter) resetHost(m hostMatcher) {
 // attempts in flight counted and its static limit. Without shared, the
 // state p's store holds for the fleet (its pause, its quota) is kept, and
 // p, whose quota a split handed over, takes no token of it (handedOver).
-// It returns the channel that wakes p's waiters (nil for none), for the
-// caller to close: they find p forgotten.
-func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool) chan struct{} {
+// It returns the channels that wake p's waiters (nil for none), for the
+// caller to close: they find p forgotten. Those of a turn of the pace p
+// learned are woken only with shared (Transport.ResetHost).
+func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool) (reopened, forgot chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !shared && p.quota != nil {
@@ -220,7 +224,12 @@ func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool) chan str
 	}
 	c := p.reopened
 	p.reopened = nil
-	return c
+	if !shared {
+		return c, nil // a split: the waiters' turns are those of the limit p's routes still have
+	}
+	f := p.forgot
+	p.forgot = nil
+	return c, f
 }
 
 // resetHost forgets the breakers of m's host; the next attempt creates a
