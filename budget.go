@@ -272,15 +272,28 @@ func (s *budgetSet) idleRefill(now, used int64) int64 {
 	return s.burst
 }
 
-// answered credits an answer of the call's host: a deposit, unless every
-// local budget is full, in which case the host is not even looked up. A
-// fleet's budgets (WithQuotaStore) are always credited: other members
-// spend them.
-func (s *budgetSet) answered(c *call) {
-	if s.store == nil && s.notFull.Load() == 0 {
-		return
+// answered credits an answer of the call's host, resp: a deposit, unless
+// every local budget is full, in which case the host is not even looked
+// up. A fleet's budgets (WithQuotaStore) are always credited: other
+// members spend them.
+func (s *budgetSet) answered(c *call, resp *http.Response) {
+	switch {
+	case s.store != nil:
+		s.answeredShared(c, resp)
+	case s.notFull.Load() != 0:
+		s.deposit(c.hostBudget())
 	}
+}
+
+// answeredShared is answered through a BudgetStore, whose code (Budget,
+// Deposit) may panic: resp, which the caller then never sees, is closed on
+// the way out, as around every function a caller plugs in (see
+// closeOnPanic).
+func (s *budgetSet) answeredShared(c *call, resp *http.Response) {
+	done := false
+	defer closeOnPanic(resp, &done)
 	s.deposit(c.hostBudget())
+	done = true
 }
 
 // get returns the budget of req's host, or nil for a request without one.

@@ -19,6 +19,19 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 	if st.class == Success {
 		return 0, false, "" // nothing below retries a success
 	}
+	// What the caller plugged in may panic here (its BackOff, a
+	// SharedBudget, a function that keys the breaker or the rate limiter):
+	// resp, which the caller then never sees, is closed on the way out,
+	// as around every such function (see closeOnPanic).
+	done := false
+	defer closeOnPanic(resp, &done)
+	delay, retry, stop := c.decideRetry(n, maxAttempts, st, resp, err, body)
+	done = true
+	return delay, retry, stop
+}
+
+// decideRetry is decide for an outcome that is not a success.
+func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Response, err error, body *replayBody) (time.Duration, bool, StopReason) {
 	if c.canceled() {
 		return 0, false, stopIf(st, StopCanceled)
 	}
@@ -157,6 +170,17 @@ func (c *call) giveBackRetry() {
 		c.paid = false
 		c.t.budgets.giveBack(c.hb, c.paidThrottled)
 	}
+}
+
+// giveBackRetryOf is giveBackRetry for the retry of an attempt that got
+// resp (nil for none), which the call returns instead: a SharedBudget's
+// Deposit may panic, and resp, which the caller then never sees, is closed
+// on the way out (see closeOnPanic).
+func (c *call) giveBackRetryOf(resp *http.Response) {
+	done := false
+	defer closeOnPanic(resp, &done)
+	c.giveBackRetry()
+	done = true
 }
 
 // mayResend applies the write rule to an attempt of a write that failed:

@@ -145,7 +145,7 @@ func (c *call) run() (*http.Response, error) {
 			c.learnKeys(st, resp)
 		}
 		if resp != nil && !st.class.Retryable() && t.budgets != nil {
-			t.budgets.answered(c) // the host answered
+			t.budgets.answered(c, resp) // the host answered
 		}
 		// What decide took from the budget for this attempt, given back
 		// below if a layer of the chain refused it and the call ends.
@@ -183,12 +183,12 @@ func (c *call) run() (*http.Response, error) {
 				// The rewind's wait ended where the retry's would pass
 				// the deadline: the retry does not fit, as below.
 				retry, delay, stop = false, 0, StopDeadline
-				c.giveBackRetry()
+				c.giveBackRetryOf(resp)
 			} else if berr != nil {
 				// Give up with what the attempt produced; without a
 				// response, say why no retry followed.
 				retry, delay, stop = false, 0, StopBodyNotReplayable
-				c.giveBackRetry()
+				c.giveBackRetryOf(resp)
 				if resp == nil {
 					err = fmt.Errorf("%w; %w", err, berr)
 				}
@@ -206,7 +206,7 @@ func (c *call) run() (*http.Response, error) {
 				}
 				if late {
 					retry, delay, stop = false, 0, StopDeadline
-					c.giveBackRetry()
+					c.giveBackRetryOf(resp)
 				}
 			}
 		}
