@@ -76,20 +76,7 @@ func TestRefillersStopWhileRedisDown(t *testing.T) {
 	rdb := newRedis(t, "127.0.0.1:"+strconv.Itoa(freePort(t)))
 	s := redisquota.New(rdb, redisquota.WithPrefix("rqtest:refillers-down"))
 	defer s.Close()
-	base := runtime.NumGoroutine()
-	for i := range 200 {
-		q := s.Partition("p" + strconv.Itoa(i))
-		q.Learn(quota(100), time.Second)
-		q.Take(time.Now())
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for runtime.NumGoroutine() > base+10 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines 15s after 200 partitions were used once (%d before); stats %+v",
-				runtime.NumGoroutine(), base, s.Stats())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	useOnce200(t, s, "")
 	calls := s.Stats().Calls
 	time.Sleep(1500 * time.Millisecond) // longer than the longest backoff
 	if n := s.Stats().Calls - calls; n > 2 {
@@ -151,5 +138,26 @@ func TestFallbackWaitsNotHoarded(t *testing.T) {
 	later := t0.Add(10 * time.Second)
 	if d, _, _ := q.Take(later); d > 5*time.Second {
 		t.Errorf("10s after 100 attempts, at about one a second, an attempt is told to wait %v", d)
+	}
+}
+
+// useOnce200 uses 200 partitions of s once each, then waits up to 15s for
+// their refillers to stop (the goroutines back to what they were, give or
+// take 10), failing with what why adds to the message if they do not.
+func useOnce200(t *testing.T, s *redisquota.Store, why string) {
+	t.Helper()
+	base := runtime.NumGoroutine()
+	for i := range 200 {
+		q := s.Partition("p" + strconv.Itoa(i))
+		q.Learn(quota(100), time.Second)
+		q.Take(time.Now())
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for runtime.NumGoroutine() > base+10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines 15s after 200 partitions were used once (%d before)%s; stats %+v",
+				runtime.NumGoroutine(), base, why, s.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -107,20 +106,7 @@ func TestRefillersStopWhileSubscriptionStalls(t *testing.T) {
 	rdb := newRedis(t, stallingServer(t))
 	s := redisquota.New(rdb, redisquota.WithPrefix("rqtest:refillers-stalled-subscribe"))
 	defer s.Close()
-	base := runtime.NumGoroutine()
-	for i := range 200 {
-		q := s.Partition("p" + strconv.Itoa(i))
-		q.Learn(quota(100), time.Second)
-		q.Take(time.Now())
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for runtime.NumGoroutine() > base+10 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines 15s after 200 partitions were used once (%d before), the subscription never confirmed; stats %+v",
-				runtime.NumGoroutine(), base, s.Stats())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	useOnce200(t, s, ", the subscription never confirmed")
 	// Its refiller stopped, a partition may be dropped to make room (see
 	// Store.Partition): the Store's table stays bounded.
 	for i := range 200 {
