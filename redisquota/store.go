@@ -321,6 +321,8 @@ func (s *Store) awaitSubscribed(inProgress *atomic.Int64, demand <-chan struct{}
 		timer = time.NewTimer(idleExit)
 		defer timer.Stop()
 		expired = timer.C
+	} else {
+		demand = nil // nothing to restart
 	}
 	for {
 		select {
