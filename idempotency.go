@@ -205,21 +205,21 @@ func otherHost(a, b *http.Request) bool {
 // firstOfRedirects returns the first request of the redirects http.Client
 // followed to make req (their Responses chain them), or req itself when it
 // follows none; nil when they are more than 64 (http.Client stops after 10,
-// unless a CheckRedirect sets no bound; a chain made by hand may loop):
-// its first request is then unknown.
+// unless a CheckRedirect sets no bound; a chain made by hand may loop), or
+// when one of them follows a response that names no request, or one
+// without a URL (a base RoundTripper or a middleware may build its
+// responses without their Request): its first request is then unknown.
 func firstOfRedirects(req *http.Request) *http.Request {
 	if req.Response == nil || req.URL == nil {
 		return req
 	}
 	first := req
-	for hops := 0; first.Response != nil && first.Response.Request != nil; hops++ {
-		if hops == 64 {
+	for hops := 0; first.Response != nil; hops++ {
+		prev := first.Response.Request
+		if hops == 64 || prev == nil || prev.URL == nil {
 			return nil
 		}
-		first = first.Response.Request
-	}
-	if first.URL == nil {
-		return req
+		first = prev
 	}
 	return first
 }
