@@ -205,9 +205,11 @@ func requestFault(req *http.Request, err error) error {
 			return &RequestError{Err: err}
 		}
 	}
-	if strings.Contains(msg, "unsupported protocol scheme") {
+	if strings.Contains(msg, "unsupported protocol scheme") || strings.Contains(msg, "http: no Host in request URL") {
 		// A URL whose scheme the base does not speak (ftp://, a
-		// scheme-relative URL): it refuses it before it dials.
+		// scheme-relative URL), or without a host though the request's
+		// Host names one (net/http dials the URL's): it refuses it
+		// before it dials.
 		return &RequestError{Err: err}
 	}
 	if strings.Contains(msg, "http: invalid Host header") {

@@ -455,3 +455,28 @@ func TestCallerMistakesThroughProxy(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestURLWithoutHostButHostHeader: a request whose URL has no host is the
+// caller's mistake though its Host field names one: net/http dials the
+// URL's host, and refuses the request at once ("http: no Host in request
+// URL"). It fails as a URL without a host does, with a *RequestError after
+// one attempt that reached nothing.
+func TestURLWithoutHostButHostHeader(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	base := &http.Transport{}
+	defer base.CloseIdleConnections()
+	var attempts atomic.Int32
+	tr := New(base, WithBackoff(0, 0), WithObserver(func(Attempt) { attempts.Add(1) }))
+	for _, method := range []string{"GET", "POST"} {
+		attempts.Store(0)
+		req, _ := http.NewRequest(method, srv.URL+"/v1/posts", strings.NewReader("x"))
+		req.Host, req.URL.Host = req.URL.Host, ""
+		_, err := tr.RoundTrip(req)
+		var re *RequestError
+		if !errors.As(err, &re) || attempts.Load() != 1 || hits.Load() != 0 {
+			t.Errorf("%s: err = %v after %d attempts, %d reached the server; want a *RequestError after one, none", method, err, attempts.Load(), hits.Load())
+		}
+	}
+}
