@@ -665,7 +665,8 @@ func compareViews(t *testing.T, plain, ours respView, skip map[string]string) {
 }
 
 // TestResponseRequestOfBase: a base RoundTripper below the Transport that
-// sends a copy of its own (oauth2's Transport adds its token to one) and
+// sends a copy of its own (made with Request.Clone, as a signing SDK adds
+// its signature to one) and
 // makes it the response's Request keeps it there, as under a plain client
 // over that base: ParseError redacts the credential the base added when
 // the server echoes it. The Transport's own copies are the caller's

@@ -357,8 +357,9 @@ func callersMistake(st *attemptState, err error) bool {
 // cloned from it would carry to another write), nor its context, which
 // ends with the response's body. The call's copies are told by their URL,
 // which is the caller's. A request a base RoundTripper below set (a copy
-// it made with headers of its own, such as oauth2's with its token) is
-// left as a plain client over that base leaves it: ParseError redacts the
+// it made with Request.Clone and headers of its own, as a signing SDK
+// does; oauth2's shallow copy shares the URL, and is replaced) is left as
+// a plain client over that base leaves it: ParseError redacts the
 // credentials it carries from the server's text. Under a Tracer, whose
 // context the call's attempts carry, it is a copy of the caller's request
 // with that context: the request an http.Client sends after a redirect
