@@ -107,10 +107,11 @@
 // call waited, in seconds), and http.response.status_code or error.type, the
 // status following the CLIENT spans' rule. When a panic goes through the
 // call (from the base RoundTripper, a Classifier, an observer, the
-// Config's Propagator or URLTemplate), the span ends all the same before
-// the panic goes on, without resilient.outcome, with error.type _OTHER and
-// an Error status; so does the CLIENT span of an attempt whose Propagator
-// panicked, which was never sent.
+// Config's Propagator or URLTemplate, a span processor as a CLIENT span
+// ends), the span ends all the same before the panic goes on, without
+// resilient.outcome, with error.type _OTHER and an Error status; so does
+// the CLIENT span of an attempt whose Propagator panicked, which was never
+// sent, and the call's other CLIENT spans end too.
 //
 // Each RoundTrip is a call: the request an http.Client sends after a
 // redirect is another call, with an INTERNAL span of its own beside the

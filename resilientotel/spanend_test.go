@@ -2,11 +2,16 @@ package resilientotel
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/embedded"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
@@ -129,4 +134,66 @@ func TestEverySpanEndsWhenUserCodePanics(t *testing.T) {
 			t.Errorf("%d spans started, %d ended; want the two calls', both ended", s, e)
 		}
 	})
+}
+
+// TestCallSpanEndsWhenProcessorPanicsOnClientSpan: a span processor that
+// panics as a CLIENT span ends, when the call's last attempt is an error
+// the Transport hands over (a 404), panics to the caller with the call's
+// INTERNAL span ended all the same, as every span started must.
+func TestCallSpanEndsWhenProcessorPanicsOnClientSpan(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithSpanProcessor(panickingProcessor{trace.SpanKindClient}))
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 404, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{},
+			Body: http.NoBody, Request: req}, nil
+	})
+	tr := resilient.New(base, Instrument(Config{TracerProvider: tp, MeterProvider: metricnoop.NewMeterProvider(), Propagator: propagation.TraceContext{}}))
+	func() {
+		defer func() {
+			if p := recover(); p != "processor exploded" {
+				t.Errorf("recovered %v, want the processor's panic", p)
+			}
+		}()
+		req, _ := http.NewRequest("GET", "http://api.test/", nil)
+		tr.RoundTrip(req)
+	}()
+	var kinds []string
+	for _, s := range rec.Ended() {
+		kinds = append(kinds, fmt.Sprint(s.SpanKind()))
+	}
+	if got := strings.Join(kinds, ","); got != "client,internal" {
+		t.Errorf("spans ended: %q, want the CLIENT span's and then the call's", got)
+	}
+}
+
+// TestPendingClientSpansEndWhenProcessorPanics: when the call ends with
+// two CLIENT spans waiting to be handed to the span processors (a hedged
+// attempt and its copy, both answered 404), a processor that panics as the
+// first ends does not leave the second, nor the call's, open.
+func TestPendingClientSpansEndWhenProcessorPanics(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithSpanProcessor(panickingProcessor{trace.SpanKindClient}))
+	var tr resilient.Tracer = newInstrumentation(Config{TracerProvider: tp, MeterProvider: metricnoop.NewMeterProvider(), Propagator: propagation.TraceContext{}})
+	req, _ := http.NewRequest("GET", "https://api.test/slow", nil)
+	ctx := tr.StartCall(req.Context(), req)
+	areq := req.WithContext(ctx)
+	first, end1 := tr.StartAttempt(areq, resilient.AttemptInfo{Number: 1})
+	hedge, end2 := tr.StartAttempt(areq, resilient.AttemptInfo{Number: 1, Hedge: 1, ResendCount: 1})
+	end2(&http.Response{StatusCode: 404, ProtoMajor: 1, ProtoMinor: 1, Request: hedge}, nil)
+	end1(&http.Response{StatusCode: 404, ProtoMajor: 1, ProtoMinor: 1, Request: first}, nil)
+	func() {
+		defer func() {
+			if p := recover(); p != "processor exploded" {
+				t.Errorf("recovered %v, want the processor's panic", p)
+			}
+		}()
+		tr.EndCall(ctx, &resilient.Report{Attempts: 2, Hedges: 1, Outcome: resilient.OutcomePermanent, StatusCode: 404})
+	}()
+	var kinds []string
+	for _, s := range rec.Ended() {
+		kinds = append(kinds, fmt.Sprint(s.SpanKind()))
+	}
+	if got := strings.Join(kinds, ","); got != "client,client,internal" {
+		t.Errorf("spans ended: %q, want both CLIENT spans and then the call's", got)
+	}
 }

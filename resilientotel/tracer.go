@@ -89,9 +89,19 @@ func (c *call) flush(number int, closing bool) {
 	clear(c.pending[len(kept):])
 	c.pending = kept
 	c.endMu.Unlock()
-	for _, p := range due {
-		p.span.End(trace.WithTimestamp(p.at))
+	endAll(due)
+}
+
+// endAll ends the spans of due, in order, with the times they ended at.
+// When a span processor panics as one ends, the others end all the same
+// before the panic goes on: they left the call's pending spans, and
+// nothing else would end them.
+func endAll(due []pendingEnd) {
+	if len(due) == 0 {
+		return
 	}
+	defer endAll(due[1:])
+	due[0].span.End(trace.WithTimestamp(due[0].at))
 }
 
 // Value returns the call for callKey, else what the caller's context holds.
@@ -355,7 +365,17 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 			errType = errorTypeOfOutcome(r.Outcome)
 		}
 	}
+	flushed := false
+	defer func() {
+		if !flushed && c.span != nil {
+			// A span processor panicked as a CLIENT span ended: the
+			// call's span ends all the same before the panic goes on,
+			// as a span a panic went through.
+			endCutShort(c.span)
+		}
+	}()
 	c.flush(0, true) // the call's CLIENT spans end before it
+	flushed = true
 	if c.span == nil {
 		return
 	}
