@@ -466,11 +466,7 @@ func (r *captureReader) Read(p []byte) (int, error) {
 		c.mu.Unlock()
 		n, err := c.src.Read(q)
 		r.watch.end(running)
-		if err == nil || err == io.EOF {
-			err = c.checkLength(c.read+int64(n), err)
-		} else {
-			err = &RequestError{Err: err}
-		}
+		err = c.checkLength(c.read+int64(n), err)
 		c.mu.Lock()
 		if n > 0 {
 			// The bytes are kept even when this reader was detached or
@@ -523,8 +519,8 @@ func (c *captureBody) grow(n int) []byte {
 	return nb
 }
 
-// checkLength returns a *RequestError when the body's length, read so far
-// or at its end, is not its ContentLength; else err.
+// checkLength returns the error of a Read of src that returned err once
+// read bytes were read (see checkLength).
 func (c *captureBody) checkLength(read int64, err error) error {
 	return checkLength(c.want, read, err)
 }
@@ -537,6 +533,7 @@ func (r *captureReader) Close() error {
 	c.mu.Lock()
 	r.closed = true
 	closeSrc := false
+	read := r.pos // what this attempt sent
 	if r.gen == c.gen {
 		c.curClosed = true
 		// A source read to its end is no more needed: a replay reads
@@ -550,7 +547,7 @@ func (r *captureReader) Close() error {
 	c.mu.Unlock()
 	if closeSrc {
 		if err := c.src.Close(); err != nil {
-			return &RequestError{Err: err}
+			return bodyFault(c.want, read, err)
 		}
 	}
 	return nil

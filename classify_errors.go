@@ -36,7 +36,8 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 	case errors.As(err, &reqErr):
 		// The caller's mistake: no retry would mend it. The server
 		// could not act on it, unless its body outran its
-		// ContentLength: the bytes declared went out whole first.
+		// ContentLength, or failed only past it: the bytes declared
+		// went out whole first.
 		return Permanent, !reqErr.mayHaveBeenSent()
 	case errors.Is(err, ErrAttemptTimeout):
 		return Transient, false

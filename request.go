@@ -28,7 +28,11 @@ import (
 // it again would fail the same way. When it is a retry's that fails before
 // the server could act on it (its body, from GetBody, shorter than its
 // ContentLength, or its Read failing), the call returns the response of
-// the attempt before, if any, as when GetBody returns an error.
+// the attempt before, if any, as when GetBody returns an error. A body
+// whose Read or Close fails, or whose Read stalls, only once its
+// ContentLength bytes were read, or that is longer than its ContentLength,
+// is no such body: net/http has written the whole request first, and the
+// server may have acted on it.
 type RequestError struct {
 	Err error // the cause: the body's Read error, net/http's refusal, …
 }
@@ -46,7 +50,7 @@ func (e *RequestError) Unwrap() error { return e.Err }
 type checkedBody struct {
 	rc     io.ReadCloser
 	want   int64
-	read   int64
+	read   atomic.Int64 // read by a Close that may run beside a Read (see Close)
 	watch  bodyWatch
 	closed atomic.Bool // Close closes rc once: a layer that closed it may panic, and the retry loop close it again
 }
@@ -55,21 +59,18 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 	running := b.watch.begin()
 	n, err := b.rc.Read(p)
 	b.watch.end(running)
-	b.read += int64(n)
-	if err != nil && err != io.EOF {
-		return n, &RequestError{Err: err}
-	}
-	return n, checkLength(b.want, b.read, err)
+	return n, checkLength(b.want, b.read.Add(int64(n)), err)
 }
 
 // Close closes the body, once. Its error fails the attempt as net/http's
-// transport returns it (a plain client fails so too): a *RequestError.
+// transport returns it (a plain client fails so too): a *RequestError
+// (see bodyFault).
 func (b *checkedBody) Close() error {
 	if !b.closed.CompareAndSwap(false, true) {
 		return nil
 	}
 	if err := b.rc.Close(); err != nil {
-		return &RequestError{Err: err}
+		return bodyFault(b.want, b.read.Load(), err)
 	}
 	return nil
 }
@@ -135,10 +136,33 @@ func watchOf(body io.ReadCloser) *bodyWatch {
 // request body's Read was in progress (see bodyWatch).
 var errBodyStalled = errors.New("request body stalled")
 
-// checkLength returns a *RequestError when a body of which read bytes were
-// read (err being io.EOF at its end) is not want bytes long; want 0 or
-// less is unknown.
+// bodyStalled returns the *RequestError of an attempt cut by its deadline,
+// with err, while a Read of its request body, body, was in progress (see
+// bodyWatch). A Read past the body's ContentLength bytes (net/http's HTTP/1
+// client reads past them once it has written them) stalled with the whole
+// request sent (see bodyFault).
+func bodyStalled(body io.ReadCloser, err error) *RequestError {
+	err = fmt.Errorf("%w: %w", errBodyStalled, err)
+	switch b := body.(type) {
+	case *checkedBody:
+		return bodyFault(b.want, b.read.Load(), err)
+	case *captureReader:
+		b.c.mu.Lock()
+		read := b.pos
+		b.c.mu.Unlock()
+		return bodyFault(b.c.want, read, err)
+	}
+	return &RequestError{Err: err}
+}
+
+// checkLength returns the error of a Read of a body of which read bytes
+// were read, which returned err (io.EOF at its end): a *RequestError when
+// err is the body's own failure (see bodyFault), or when the body is not
+// want bytes long; want 0 or less is unknown. Else err.
 func checkLength(want, read int64, err error) error {
+	if err != nil && err != io.EOF {
+		return bodyFault(want, read, err)
+	}
 	if want <= 0 {
 		return err
 	}
@@ -151,6 +175,28 @@ func checkLength(want, read int64, err error) error {
 	return err
 }
 
+// bodyFault returns the *RequestError of a body whose Read or Close failed
+// with err once read bytes of it were read, want being its request's
+// ContentLength (0 or less: unknown). A body that failed only once its want
+// bytes were read (its Read at the end, in place of io.EOF: a checksum
+// that does not match, a pipe closed with an error after its last byte; or
+// its Close) was sent whole: net/http writes the bytes declared before it
+// reads past them and closes the body, and the server may act on them (see
+// mayHaveBeenSent).
+func bodyFault(want, read int64, err error) *RequestError {
+	if want > 0 && read >= want {
+		return &RequestError{Err: &wholeBodyError{err}}
+	}
+	return &RequestError{Err: err}
+}
+
+// wholeBodyError is err, the failure of a body once its request's
+// ContentLength bytes were read (see bodyFault).
+type wholeBodyError struct{ err error }
+
+func (e *wholeBodyError) Error() string { return e.err.Error() }
+func (e *wholeBodyError) Unwrap() error { return e.err }
+
 // longerBodyError is the error of a body longer than its request's
 // ContentLength, want.
 type longerBodyError struct{ want int64 }
@@ -160,13 +206,16 @@ func (e longerBodyError) Error() string {
 }
 
 // mayHaveBeenSent reports whether the request of e may have reached the
-// server whole: its body was longer than its ContentLength, and net/http
-// writes the bytes declared before it reads past them (over HTTP/2 too,
-// before it resets the stream). Any other fault of a request is found
-// before a byte of it is sent, or leaves the server a request cut short.
+// server whole: its body was longer than its ContentLength, or failed (its
+// Read or its Close) only once its ContentLength bytes were read, and
+// net/http writes the bytes declared before it reads past them (over
+// HTTP/2 too, before it resets the stream) and closes the body. Any other
+// fault of a request is found before a byte of it is sent, or leaves the
+// server a request cut short.
 func (e *RequestError) mayHaveBeenSent() bool {
 	var lb longerBodyError
-	return errors.As(e.Err, &lb) || strings.Contains(e.Err.Error(), "http2: request body larger than specified content length")
+	return errors.As(e.Err, &lb) || errors.As(e.Err, new(*wholeBodyError)) ||
+		strings.Contains(e.Err.Error(), "http2: request body larger than specified content length")
 }
 
 // requestFault returns err as a *RequestError when the attempt failed

@@ -125,7 +125,7 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 				// The transport was waiting for the caller's body, not
 				// for the host: the caller's fault (see bodyWatch).
 				// The classifier, below, took it for a timeout.
-				err = &RequestError{Err: fmt.Errorf("%w: %w", errBodyStalled, err)}
+				err = bodyStalled(req.Body, err)
 				if st != nil && st.classified {
 					st.class, st.neverSent = classifyErr(err)
 				}
