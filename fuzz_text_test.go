@@ -175,6 +175,9 @@ func FuzzServerTextProvesNothing(f *testing.F) {
 		`x" stream error: stream ID 1; REFUSED_STREAM "`, `\`, `"`, "server gave HTTP response to HTTPS client"} {
 		f.Add(s)
 	}
+	f.Add("http: invalid Host header")
+	f.Add("http2: invalid Connection request header")
+	req, _ := http.NewRequest(http.MethodPost, "http://api.test/v1/posts", nil)
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, err := range []error{
 			fmt.Errorf("net/http: HTTP/1.x transport connection broken: bad Content-Length %q", s),
@@ -184,6 +187,9 @@ func FuzzServerTextProvesNothing(f *testing.F) {
 		} {
 			if _, neverSent := classifyErr(err); neverSent {
 				t.Fatalf("classifyErr(%q) proves the request unsent", err)
+			}
+			if _, mistake := requestFault(req, err).(*RequestError); mistake {
+				t.Fatalf("requestFault(%q) takes the server's words for the caller's mistake", err)
 			}
 		}
 		u := unquoted(fmt.Sprintf("a %q b", s))

@@ -227,7 +227,10 @@ func (e *RequestError) mayHaveBeenSent() bool {
 // HTTP/2, an invalid Host through a proxy, a host that cannot be split from
 // its port, or a port out of range or 0). It looks
 // at the request only after a failure, so that a success costs nothing; err
-// is returned unchanged otherwise.
+// is returned unchanged otherwise. net/http's messages are read without
+// the strings they quote (see unquoted): a server's words there (a
+// header's value) are no refusal of net/http's, and an answer so quoted
+// is the server's, not the caller's mistake.
 func requestFault(req *http.Request, err error) error {
 	if _, ok := err.(*RequestError); ok {
 		return err
@@ -235,7 +238,7 @@ func requestFault(req *http.Request, err error) error {
 	if why := invalidRequest(req); why != "" {
 		return &RequestError{Err: fmt.Errorf("%s: %w", why, err)}
 	}
-	msg := err.Error()
+	msg := unquoted(err.Error())
 	if req.Header == nil && strings.Contains(msg, "nil Request.Header") {
 		// A Request literal sent through RoundTrip itself (http.Client
 		// gives a request a Header): net/http refuses it.
