@@ -171,10 +171,14 @@ func refusedUnresent(err error) bool {
 }
 
 // permanentErrTexts are net/http's messages for requests that can never be
-// sent as they are (its error types for them are unexported).
+// sent as they are (its error types for them are unexported). Its refusal
+// of a header is told by its "net/http: " prefix: the HTTP/2 client's error
+// for a response header field it rejects ("stream error: stream ID 1;
+// PROTOCOL_ERROR; invalid header field value for …") answers a request the
+// server received, and proves nothing unsent.
 var permanentErrTexts = [...]string{
 	"unsupported protocol scheme",
-	"invalid header field",
+	"net/http: invalid header field",
 	"invalid method",
 	"nil Request.URL",
 	"no Host in request URL",

@@ -555,6 +555,8 @@ func TestClassifyErr(t *testing.T) {
 		{"cert invalid", x509.CertificateInvalidError{Reason: x509.Expired}, Permanent, true},
 		{"unsupported scheme", errors.New(`unsupported protocol scheme "ftp"`), Permanent, true},
 		{"invalid header", errors.New(`net/http: invalid header field name "a b"`), Permanent, true},
+		{"http2 invalid response header", errors.New(`stream error: stream ID 1; PROTOCOL_ERROR; invalid header field value for "x-bad"`), Transient, false},
+		{"http2 invalid response header name", errors.New(`stream error: stream ID 1; PROTOCOL_ERROR; invalid header field name "x\x01"`), Transient, false},
 		{"not TLS", &url.Error{Op: "Get", URL: "https://x", Err: tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}}, Permanent, true},
 		{"HTTP answer to HTTPS", errors.New("http: server gave HTTP response to HTTPS client"), Permanent, true},
 		{"TLS alert: certificate required", &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}, Permanent, false},
