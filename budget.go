@@ -278,18 +278,22 @@ func (s *budgetSet) idleRefill(now, used int64) int64 {
 // members spend them.
 func (s *budgetSet) answered(c *call, resp *http.Response) {
 	switch {
-	case s.store != nil:
-		s.answeredShared(c, resp)
-	case s.notFull.Load() != 0:
-		s.deposit(c.hostBudget())
+	case s.store == nil && s.notFull.Load() == 0:
+		// Every budget full: nothing to deposit.
+	case s.store == nil && c.hb != nil:
+		s.deposit(c.hb)
+	default:
+		s.answeredGuarded(c, resp)
 	}
 }
 
-// answeredShared is answered through a BudgetStore, whose code (Budget,
-// Deposit) may panic: resp, which the caller then never sees, is closed on
-// the way out, as around every function a caller plugs in (see
-// closeOnPanic).
-func (s *budgetSet) answeredShared(c *call, resp *http.Response) {
+// answeredGuarded is answered where a caller's code may run and panic: the
+// function that keys the budget (BreakerSettings.Key, which looks up a
+// host the call has not looked up yet: with the breakers off, the budget
+// is the first to call it), or a BudgetStore's (Budget, Deposit). resp,
+// which the caller then never sees, is closed on the way out, as around
+// every function a caller plugs in (see closeOnPanic).
+func (s *budgetSet) answeredGuarded(c *call, resp *http.Response) {
 	done := false
 	defer closeOnPanic(resp, &done)
 	s.deposit(c.hostBudget())
