@@ -183,3 +183,27 @@ func TestExtremeSettingsStillWork(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyHonoringHostsPanicHidesCredentials: a URL given to
+// WithKeyHonoringHosts in place of a host, as a service's configured base
+// URL often is ("https://user:token@api.example.com/v1?api_key=…"),
+// panics, as any invalid host does; but the panic, which reaches the
+// process's stderr and crash reports, quoted it whole, the credentials
+// it carries included, where every error of the Transport shows a URL
+// without its user information, query and fragment (see redactURL). It
+// still names the option and shows the host.
+func TestKeyHonoringHostsPanicHidesCredentials(t *testing.T) {
+	for _, h := range []string{
+		"https://user:s3cret@api.example.com",
+		"user:s3cret@api.example.com",
+		"s3cret@api.example.com:443",
+		"api.example.com?api_key=s3cret",
+		"https://api.example.com/v1?access_token=s3cret#s3cret",
+	} {
+		p := mustPanic(t, fmt.Sprintf("WithKeyHonoringHosts(%q) did not panic", h), func() { WithKeyHonoringHosts(h) })
+		msg, _ := p.(string)
+		if strings.Contains(msg, "s3cret") || !strings.HasPrefix(msg, "resilient: WithKeyHonoringHosts: invalid host ") || !strings.Contains(msg, "api.example.com") {
+			t.Errorf("WithKeyHonoringHosts(%q) panicked with %q; want the option and the host named, without the credential", h, msg)
+		}
+	}
+}

@@ -572,7 +572,7 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 	hs := make([]namedHost, 0, len(hosts))
 	for _, h := range hosts {
 		if h == "" || strings.ContainsAny(h, "/?#@ ") {
-			panic(fmt.Sprintf("resilient: WithKeyHonoringHosts: invalid host %q", h))
+			invalidKeyHost(h)
 		}
 		if strings.Count(h, ":") > 1 && h[0] != '[' {
 			h = "[" + h + "]" // an IPv6 address, bracketed as in URL.Host
@@ -581,7 +581,7 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 		if n.name == "" || !validPort(n.port) || strings.ContainsFunc(h, func(r rune) bool {
 			return r < ' ' || r == 0x7f || r == '*' || r == ',' || r == ';'
 		}) {
-			panic(fmt.Sprintf("resilient: WithKeyHonoringHosts: invalid host %q", h))
+			invalidKeyHost(h)
 		}
 		hs = append(hs, n)
 	}
@@ -594,6 +594,14 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 			c.keyHosts[h] = true
 		}
 	}
+}
+
+// invalidKeyHost panics on h, a host WithKeyHonoringHosts cannot take. A
+// URL given in its place (a service's configured base URL) may carry
+// credentials: the panic shows it as errors show a URL, without its user
+// information, query and fragment (see redactRef).
+func invalidKeyHost(h string) {
+	panic(fmt.Sprintf("resilient: WithKeyHonoringHosts: invalid host %q", redactRef(h)))
 }
 
 // honorsKeys tells from an answer whether its host deduplicates writes by
