@@ -176,11 +176,13 @@ type BreakerSettings struct {
 // hosts takes bounded memory. When it creates one, it removes from time to
 // time the breakers that are closed and have seen no attempt for longer
 // than Window + OpenTimeout; and when the limit is reached, the least
-// recently used closed breaker makes room for the new one. Open and
-// half-open breakers are removed, least recently used first, only when no
-// closed one is left. Another spelling of a host whose breaker is kept
-// (see BreakerSettings.Key) takes one of the 4096 places too, as an
-// alias; when none is left, it takes the place of a closed breaker of
+// recently used closed breaker makes room for the new one. Without one,
+// the other spellings of hosts (aliases, see below) make room first: a
+// spelling dropped finds its host's breaker again on its next attempt.
+// Open and half-open breakers are removed, least recently used first, only
+// when no closed breaker nor alias is left. Another spelling of a host
+// whose breaker is kept (see BreakerSettings.Key) takes one of the 4096
+// places too, as an alias; when none is left, it takes the place of a closed breaker of
 // another host, and, without one, goes through the host's breaker without
 // a place of its own: a host's spellings never remove its breaker, nor an
 // open one. While a breaker is closed, an attempt through it takes no
@@ -226,7 +228,9 @@ func WithoutBreaker() Option {
 // the Transport to be delivered; beyond 256 waiting at once (breakers of
 // as many hosts changing with no attempt between), later ones are dropped,
 // so that a storm cannot grow the queue without bound. A nil fn is
-// ignored.
+// ignored. An fn that panics takes its panic to the caller of the attempt
+// that delivered the change; the changes after that one wait for the next
+// attempt, as if just queued.
 func WithBreakerObserver(fn func(BreakerChange)) Option {
 	return func(c *config) {
 		perTransport(c, "WithBreakerObserver")

@@ -73,14 +73,43 @@ func (s *breakerSet) dropIdle(now int64) {
 }
 
 // makeRoom removes breakers, with s.mu held, until need more keys fit in
-// the set: the least recently used closed breakers first, and only when
-// there are none left, the least recently used open and half-open ones.
+// the set: the least recently used closed breakers first; when there are
+// none left, the other spellings of the open and half-open ones (see
+// dropAliases); and only when there are none either, the least recently
+// used open and half-open breakers.
 func (s *breakerSet) makeRoom(need int, now int64) {
 	for s.table.len()+need > s.max {
-		if !s.evict(&s.closed, now, nil) && !s.evict(&s.open, now, nil) {
+		if !s.evict(&s.closed, now, nil) && !s.dropAliases(&s.open, need) && !s.evict(&s.open, now, nil) {
 			return // empty
 		}
 	}
+}
+
+// dropAliases removes aliases of the breakers of l, those of the least
+// recently seen breakers first, with s.mu held, until need more keys fit
+// in the set, and reports whether it removed any. A spelling removed costs
+// its next attempt a lookup of its canonical key (see insert); the breaker
+// it led to stays, with its state.
+func (s *breakerSet) dropAliases(l *entryList, need int) bool {
+	if s.table.len() == s.closed.n+s.open.n {
+		return false // no aliases
+	}
+	dropped := false
+	for e := l.tail; e != nil && s.table.len()+need > s.max; e = e.prev {
+		if e.aliases == nil {
+			continue
+		}
+		a := *e.aliases
+		for len(a) > 0 && s.table.len()+need > s.max {
+			s.table.delete(a[len(a)-1])
+			a = a[:len(a)-1]
+			dropped = true
+		}
+		if *e.aliases = a; len(a) == 0 {
+			e.aliases = nil
+		}
+	}
+	return dropped
 }
 
 // makeAliasRoom removes closed breakers, with s.mu held, until one more

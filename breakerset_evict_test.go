@@ -91,3 +91,43 @@ func TestBreakerSpellingAfterIdle(t *testing.T) {
 		}
 	})
 }
+
+// TestBreakerNewHostDropsSpellingsBeforeOpenBreaker: when a new host
+// finds the set full of open breakers, some of them also held under other
+// spellings of their host, a spelling goes first: it costs its next
+// attempt a lookup, while the open breaker removed in its place would let
+// that host's next attempts reach it as it fails.
+func TestBreakerNewHostDropsSpellingsBeforeOpenBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api, b := bkDead(), bkDead()
+		hosts := bkNet{"api.test": api, "b.test": b, "B.test": b, "b.TEST": b, "new.test": new(bkHost)}
+		tr := New(hosts, WithMaxRetries(0), WithoutHedging(), WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+		tr.breakers.max = 4
+		bkCall(t, tr, "http://api.test/") // trips: the least recently used
+		bkCall(t, tr, "http://b.test/")   // trips
+		for _, u := range []string{"http://B.test/", "http://b.TEST/"} {
+			_, _, err := bkCall(t, tr, u) // aliases of b.test's open breaker
+			bkWantOpen(t, err)
+		}
+		if n := tr.breakers.len(); n != 4 {
+			t.Fatalf("the set holds %d keys, want 4 (full)", n)
+		}
+		if code, _, err := bkCall(t, tr, "http://new.test/"); err != nil || code != http.StatusOK {
+			t.Fatalf("new.test: %d, %v; want 200", code, err)
+		}
+		if n := tr.breakers.len(); n > 4 {
+			t.Errorf("the set holds %d keys, want at most 4", n)
+		}
+		if _, _, err := bkCall(t, tr, "http://api.test/"); !errors.Is(err, ErrCircuitOpen) {
+			t.Errorf("api.test after a call to another host: err = %v, want ErrCircuitOpen", err)
+		}
+		for _, u := range []string{"http://b.test/", "http://B.test/", "http://b.TEST/"} {
+			if _, _, err := bkCall(t, tr, u); !errors.Is(err, ErrCircuitOpen) {
+				t.Errorf("%s after a call to another host: err = %v, want ErrCircuitOpen", u, err)
+			}
+		}
+		if n, m := api.hits.Load(), b.hits.Load(); n != 1 || m != 1 {
+			t.Errorf("the failing hosts got %d and %d requests, want 1 each (the ones that tripped their breakers)", n, m)
+		}
+	})
+}
