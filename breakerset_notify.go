@@ -87,10 +87,38 @@ func (s *breakerSet) deliverQueued(ctx context.Context) {
 		if len(batch) == 0 {
 			return
 		}
-		for _, c := range batch {
-			s.deliver(ctx, c)
-		}
+		s.deliverBatch(ctx, batch)
 	}
+}
+
+// deliverBatch delivers batch, changes taken from the queue, in order.
+// When an observer or the logger panics on one, the changes after it go
+// back to the front of the queue, for the next flush, and the panic goes
+// on.
+func (s *breakerSet) deliverBatch(ctx context.Context, batch []BreakerChange) {
+	i := 0
+	defer func() {
+		if i < len(batch) {
+			s.requeue(batch[i+1:])
+		}
+	}()
+	for ; i < len(batch); i++ {
+		s.deliver(ctx, batch[i])
+	}
+}
+
+// requeue puts changes, taken from the queue and not delivered, back at
+// its front, before the ones queued since: the queue keeps its bound,
+// dropping the latest.
+func (s *breakerSet) requeue(changes []BreakerChange) {
+	if len(changes) == 0 {
+		return
+	}
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	q := append(changes, s.queue...) // changes' array is no longer the queue's
+	s.queue = q[:min(len(q), maxQueuedChanges)]
+	s.pending.Store(true)
 }
 
 // deliver reports one state change to the observers and the logger.

@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"testing/synctest"
 )
@@ -42,6 +43,40 @@ func TestBreakerChangesQueueBound(t *testing.T) {
 		}
 		if last := told[len(told)-1].Key; last != "http://h256.test:80" {
 			t.Errorf("last change told is of %s, want http://h256.test:80 (the later ones dropped)", last)
+		}
+	})
+}
+
+// TestBreakerObserverPanicKeepsLaterChanges: an observer that panics on a
+// change of a batch the delivery took from the queue does not lose the
+// changes after it: the next attempt of the Transport delivers them, in
+// order. Here the observer told of h0's change trips a.test and b.test
+// through the Transport, whose changes wait for it, then panics on a.test's.
+func TestBreakerObserverPanicKeepsLaterChanges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hosts := bkNet{"h0.test": bkDead(), "a.test": bkDead(), "b.test": bkDead()}
+		var tr *Transport
+		var got []string // written by the delivering goroutine only
+		tr = New(hosts, WithMaxRetries(0), WithoutHedging(),
+			WithBreaker(BreakerSettings{ConsecutiveFailures: 1}),
+			WithBreakerObserver(func(c BreakerChange) {
+				got = append(got, c.Key+" "+c.To.String())
+				switch c.Key {
+				case "http://h0.test:80":
+					bkCall(t, tr, "http://a.test/") // queued: h0's delivery is on
+					bkCall(t, tr, "http://b.test/")
+				case "http://a.test:80":
+					panic("observer exploded")
+				}
+			}))
+		mustPanic(t, "the observer's panic was not propagated", func() {
+			bkCall(t, tr, "http://h0.test/")
+		})
+		_, _, err := bkCall(t, tr, "http://a.test/") // refused: delivers what waits
+		bkWantOpen(t, err)
+		want := []string{"http://h0.test:80 open", "http://a.test:80 open", "http://b.test:80 open"}
+		if !slices.Equal(got, want) {
+			t.Errorf("got %q want %q", got, want)
 		}
 	})
 }
