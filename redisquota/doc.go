@@ -17,7 +17,8 @@
 //
 // Each partition of the rate limiter (a host and class, or the name
 // resilient.WithRateLimitKey gives) has a GCRA bucket in Redis, paced at
-// 95% of the quota the servers announced, with a tolerance of 2% of it. A
+// 95% of the quota the servers announced, with a tolerance of 2% of it
+// (of the quota Redis holds, whatever a member believes). A
 // member does not ask Redis for each request: its refiller (one goroutine
 // per Store and partition, while the partition is in use) takes a lease,
 // a run of tokens, in one Lua script call, and the member's requests take
@@ -87,8 +88,9 @@
 // believes no longer one from a server), is not believed, by the members
 // nor by the lease script, which deletes it: a corrupt or hostile value in
 // Redis does not lock the fleet out. Nor is a quota whose window is longer
-// than MaxBelievedReset: the members ignore it, and the lease script
-// deletes it with its bucket, for a member to write its own again. And a
+// than MaxBelievedReset, or shorter than 1µs (no member writes either):
+// the members ignore it, and the lease script deletes it with its bucket,
+// for a member to write its own again. And a
 // quota that no member's responses have announced for MaxBelievedReset
 // paces the fleet no more, as a Transport forgets it: each lease tells
 // Redis how long ago its member last heard the quota announced, Redis

@@ -115,7 +115,7 @@ func RunReset(s *Store, name string, age time.Duration, seq int64) error {
 func RunGiveback(s *Store, name, field string, cum, delta int64) error {
 	key := s.StateKey(name)
 	return leaseScript.Run(s.ctx, s.rdb, []string{key, key + ":members", key + ":gb"},
-		0, delta, paceShare, 1, 0, stateTTL.Milliseconds(), "", 0, field, cum, totalTTL.Microseconds()).Err()
+		0, delta, paceShare, burstFrac, 0, stateTTL.Milliseconds(), "", 0, field, cum, totalTTL.Microseconds()).Err()
 }
 
 // GiveBack adds n tokens to those the partition q gives back with its next
@@ -150,7 +150,7 @@ func RunLearn(s *Store, name string, limit int64, window time.Duration, remainin
 		c = 1
 	}
 	vals, err := learnScript.Run(s.ctx, s.rdb, []string{s.StateKey(name)},
-		limit, window.Microseconds(), remaining, -1, paceShare, burst(limit),
+		limit, window.Microseconds(), remaining, -1, paceShare, burstFrac,
 		s.channel, budgetID(name), stateTTL.Milliseconds(), s.instance, c, maxWindow.Microseconds()).Slice()
 	if err != nil {
 		return false, 0, err

@@ -90,7 +90,9 @@ func (p *part) batch() int64 {
 	}
 	members := max(p.members.Load(), 1)
 	perNs := paceShare * float64(limit) / float64(window) / float64(members)
-	n := min(max(int64(math.Ceil(perNs*float64(p.s.cfg.leaseTime))), 1), maxLease)
+	// Capped before the conversion: a quota past any pace (a huge limit
+	// over a short window) is more tokens than an int64 holds.
+	n := int64(min(max(math.Ceil(perNs*float64(p.s.cfg.leaseTime)), 1), maxLease))
 	return min(n, max(2*p.lastBatch.Load(), 1))
 }
 
@@ -113,7 +115,7 @@ func (p *part) lease(t int64) (time.Duration, error) {
 	var vals []any
 	err := p.call(func(ctx context.Context) (err error) {
 		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
-			want, net, paceShare, burst(p.limit.Load()), (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
+			want, net, paceShare, burstFrac, (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
 			p.s.member, (3 * p.s.cfg.heartbeat).Microseconds(), p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), maxMemberTTL.Microseconds(),
 			p.heardAge(t), maxHeard.Microseconds()).Slice()
 		return err
@@ -299,7 +301,7 @@ func (p *part) returnTokens() {
 	err := p.call(func(ctx context.Context) error {
 		return leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
 			0, net, paceShare,
-			burst(p.limit.Load()), 0, stateTTL.Milliseconds(), "", 0, p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), 0,
+			burstFrac, 0, stateTTL.Milliseconds(), "", 0, p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), 0,
 			p.heardAge(t), maxHeard.Microseconds()).Err()
 	})
 	if err == nil {

@@ -19,8 +19,9 @@ const (
 
 // Pacing of the shared bucket, as the Transport's own: share of the
 // announced quota, and the bucket's tolerance as a share of the limit
-// (at least one token), small enough that a burst at the start of a
-// server's window stays within the margin the share leaves.
+// (at least one token, of the limit Redis holds: see luaBurst), small
+// enough that a burst at the start of a server's window stays within the
+// margin the share leaves.
 const (
 	paceShare = 0.95
 	burstFrac = 0.02

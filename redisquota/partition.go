@@ -301,12 +301,6 @@ func (p *part) call(fn func(ctx context.Context) error) error {
 	return p.s.call(fn)
 }
 
-// burst returns the bucket's tolerance for a quota of limit: 2% of it, at
-// least one token.
-func burst(limit int64) int64 {
-	return max(int64(burstFrac*float64(limit)), 1)
-}
-
 // toInt returns v[i] as an integer, an int64 or a string of digits.
 func toInt(v []any, i int) (int64, bool) {
 	if i >= len(v) {

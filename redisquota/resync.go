@@ -86,7 +86,7 @@ func (s *Store) readStates(parts []*part) error {
 					continue // Redis holds what the reset clears: read it after
 				}
 				cmds[i] = leaseScript.EvalSha(ctx, pl, []string{p.key, p.mkey, p.gkey},
-					0, 0, paceShare, burst(p.limit.Load()), (4 * s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
+					0, 0, paceShare, burstFrac, (4 * s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
 					"", 0, "", 0, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), 0,
 					p.heardAge(s.now()), maxHeard.Microseconds())
 			}

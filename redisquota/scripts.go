@@ -37,6 +37,20 @@ local function own(key, kind)
 end
 `
 
+// luaBurst defines burst, the bucket's tolerance for a quota of limit:
+// frac of it (burstFrac, which the member sends), at least one token. The
+// scripts take it from the limit Redis holds (or the one they write), not
+// from the member's: a member that has not yet heard that the fleet's
+// quota fell (its message on its way, or lost) sent the tolerance of the
+// limit it believed, taken at the pace of the one Redis held (2% of 50000
+// a second, 1000 tokens of a quota of 100 a second: ten seconds of it at
+// once).
+const luaBurst = `
+local function burst(limit, frac)
+  return math.max(math.floor(tonumber(frac) * limit), 1)
+end
+`
+
 // A partition's state is one hash: limit and window (µs), the quota the
 // servers announced, with lset and lby, when (µs) and by which Store (its
 // instance id) it was written, lseen, when (µs) a member last reported
@@ -61,7 +75,7 @@ end
 // or than the caller's member ttl if longer, is corrupt or hostile, and
 // forgotten), and takes tokens from the
 // partition's GCRA bucket, paced at share·limit/window with a tolerance of
-// burst tokens. A lease of want
+// burst tokens (see luaBurst: of the limit Redis holds). A lease of want
 // tokens is granted whole, unless the partition is paused, or its first
 // token would conform more than horizon µs from now (the other members
 // hold that much already); its tokens conform one interval apart from
@@ -75,8 +89,11 @@ end
 // only reads the state. A pause further ahead than max pause, which no
 // member writes, is not believed: it is deleted, so that a corrupt or
 // hostile value does not refuse every lease of the fleet; so is a window
-// longer than max window, or a limit past 2^63 (the reply's integer) or
-// below 1 (its tokens an infinity apart), deleted with the quota and its
+// longer than max window, or shorter than 1µs (which no member writes: a
+// window is written in whole µs, rounded up; one of 5e-324 made the
+// interval 0, a reply that does not parse), or a limit past 2^63 (the
+// reply's integer) or below 1 (its tokens an infinity apart), deleted
+// with the quota and its
 // bucket, which a member then writes again, as after Redis lost them; a
 // pause before the epoch is none, and the interval is written with all
 // its digits (a limit of 10^15 a second has tokens 10^-9 µs apart), so
@@ -116,7 +133,7 @@ end
 //
 // KEYS[1] the partition's state, KEYS[2] its active members (a sorted
 // set by last lease), KEYS[3] the give-back fields (a sorted set by last
-// give-back). ARGV: want, giveback, share, burst, horizon (µs), ttl (ms),
+// give-back). ARGV: want, giveback, share, burst fraction, horizon (µs), ttl (ms),
 // member, member ttl (µs), gfield, cum, gb ttl (µs), max pause (µs; none
 // when absent), max window (µs; none when absent), max member ttl (µs),
 // heard age (µs; -1 for never), max heard (µs; none when absent).
@@ -126,7 +143,7 @@ end
 // time (µs, 0 for none), Store and number (rat, rby, rseq), and how long
 // ago a member last heard the quota announced (µs, a string; -1 for no
 // quota)}.
-var leaseScript = redis.NewScript(luaNum + luaOwn + `
+var leaseScript = redis.NewScript(luaNum + luaOwn + luaBurst + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 own(KEYS[1], 'hash')
@@ -147,7 +164,7 @@ local limit, window = num(s[1]) or 0, num(s[2]) or 0
 local tat, pause = num(s[3]) or 0, num(s[4]) or 0
 if pause < 0 then pause = 0 end
 local maxwindow = tonumber(ARGV[13])
-if (maxwindow and window > maxwindow) or limit > 2^63 or (limit > 0 and limit < 1) then
+if (maxwindow and window > maxwindow) or (window > 0 and window < 1) or limit > 2^63 or (limit > 0 and limit < 1) then
   redis.call('HDEL', KEYS[1], 'limit', 'window', 'tat', 'lheard', 'scap', 'sreset')
   limit, window, tat = 0, 0, 0
 end
@@ -197,7 +214,7 @@ if limit <= 0 or window <= 0 then
   return {0, 0, '0', 0, 0, string.format('%.0f', pause), string.format('%.0f', now), members, rat, rby, rseq, heardAge}
 end
 local interval = window / (limit * tonumber(ARGV[3]))
-local tol = tonumber(ARGV[4]) * interval
+local tol = burst(limit, ARGV[4]) * interval
 local old = tat
 local ahead = 2 * limit * interval + tonumber(ARGV[5])
 if tat > now + ahead then tat = now + ahead end
@@ -292,14 +309,14 @@ return {granted, string.format('%.0f', base - now), string.format('%.17g', inter
 //
 // KEYS[1] the partition's state. ARGV: limit, window (µs), remaining (-1
 // unknown), reset (µs from now, -1 unknown; remaining seeds a new bucket
-// only with it), share, burst, channel, id, ttl (ms), the Store's instance
+// only with it), share, burst fraction, channel, id, ttl (ms), the Store's instance
 // id, confirm (1 or 0), max stale (µs).
 //
 // It returns {1 when it changed the quota, else 0; next (µs, a string)}:
 // how long the member need not report the quota again: the window held,
 // or, for a shorter window refused, until the held one is stale, if
 // sooner.
-var learnScript = redis.NewScript(luaNum + luaOwn + `
+var learnScript = redis.NewScript(luaNum + luaOwn + luaBurst + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 own(KEYS[1], 'hash')
@@ -343,14 +360,14 @@ local remaining, reset = tonumber(ARGV[3]), tonumber(ARGV[4])
 local relimit = s[3] and s[1] ~= ARGV[1]
 if (not s[3] or relimit) and remaining >= 0 and reset >= 0 then
   local interval = window / (limit * tonumber(ARGV[5]))
-  local burst = tonumber(ARGV[6])
-  local allowed = math.floor(math.max(tonumber(ARGV[5]) * remaining - burst, 0))
+  local tol = burst(limit, ARGV[6])
+  local allowed = math.floor(math.max(tonumber(ARGV[5]) * remaining - tol, 0))
   local tat = now
   if allowed < 1 then
     -- Nothing until the reset, and the first token then.
-    tat = now + reset + (burst - 1) * interval
+    tat = now + reset + (tol - 1) * interval
     if relimit then redis.call('HDEL', KEYS[1], 'scap', 'sreset') end
-  elseif relimit or burst + reset / interval > allowed then
+  elseif relimit or tol + reset / interval > allowed then
     redis.call('HSET', KEYS[1], 'scap', string.format('%.0f', allowed), 'sreset', string.format('%.0f', now + reset))
   end
   redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', tat))
