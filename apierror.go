@@ -106,10 +106,15 @@ func ParseError(resp *http.Response) *APIError {
 	env, parsed := peekEnvelope(resp, DefaultMaxPeek, nil)
 	cl := decide(resp.StatusCode, resp.Header, &env, parsed, defaultCodeClass)
 	ra, _ := serverWait(resp.StatusCode, resp.Header, cl, time.Now)
-	return newAPIError(resp, &env, parsed, cl, ra)
+	return newAPIError(resp, nil, &env, parsed, cl, ra)
 }
 
-func newAPIError(resp *http.Response, env *envelope, parsed bool, cl Class, ra time.Duration) *APIError {
+// newAPIError returns the APIError of resp, its envelope env (parsed says
+// whether it was one), its class and its server's wait. The server's text
+// has the credentials it echoes REDACTED: those of the request resp names,
+// else of req, the request the Transport sent (nil for none), which a base
+// that builds its responses by hand may leave unnamed.
+func newAPIError(resp *http.Response, req *http.Request, env *envelope, parsed bool, cl Class, ra time.Duration) *APIError {
 	e := &APIError{
 		StatusCode: resp.StatusCode,
 		Retryable:  cl.Retryable(),
@@ -129,9 +134,12 @@ func newAPIError(resp *http.Response, env *envelope, parsed bool, cl Class, ra t
 	}
 	// A server may echo what the caller sent ("invalid api key sk_…"):
 	// the error, which callers log, does not repeat it.
-	e.Code = redact.Echoes(e.Code, resp.Request)
-	e.Message = redact.Echoes(e.Message, resp.Request)
-	e.RequestID = redact.Echoes(e.RequestID, resp.Request)
+	if resp.Request != nil {
+		req = resp.Request
+	}
+	e.Code = redact.Echoes(e.Code, req)
+	e.Message = redact.Echoes(e.Message, req)
+	e.RequestID = redact.Echoes(e.RequestID, req)
 	return e
 }
 

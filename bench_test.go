@@ -320,7 +320,7 @@ func BenchmarkClassify(b *testing.B) {
 		for b.Loop() {
 			reset()
 			var st attemptState
-			c.classify(&st, resp, nil, time.Now)
+			c.classify(&st, resp.Request, resp, nil, time.Now)
 			check(b, st.apiErr)
 		}
 	})

@@ -154,12 +154,12 @@ func (c *classifier) buffered(req *http.Request, st *attemptState, resp *http.Re
 
 func (c *classifier) bufferAndClassify(req *http.Request, st *attemptState, resp *http.Response, err error) (*http.Response, error) {
 	if resp == nil || !bufferable(req, resp, st) {
-		c.classify(st, resp, err, time.Now)
+		c.classify(st, req, resp, err, time.Now)
 		return resp, err
 	}
 	cut := resp
 	resp, err = bufferBody(resp, st)
-	c.classify(st, resp, err, time.Now)
+	c.classify(st, req, resp, err, time.Now)
 	if err != nil {
 		// The server answered: the request left, and may have been
 		// processed. The response is kept for its headers, which the

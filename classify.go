@@ -159,7 +159,7 @@ func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*htt
 		if st.bufferMax > 0 {
 			return c.buffered(req, st, resp, err) // WithBufferedResponse
 		}
-		c.classify(st, resp, err, time.Now)
+		c.classify(st, req, resp, err, time.Now)
 	}
 	return resp, err
 }
@@ -188,8 +188,8 @@ func saneResult(resp *http.Response, err error) (*http.Response, error) {
 	return resp, nil
 }
 
-// classify fills st from the attempt's result.
-func (c *classifier) classify(st *attemptState, resp *http.Response, err error, now func() time.Time) {
+// classify fills st from the result of the attempt that sent req.
+func (c *classifier) classify(st *attemptState, req *http.Request, resp *http.Response, err error, now func() time.Time) {
 	st.classified = true
 	custom := c.custom
 	if st.callCfg != nil {
@@ -242,7 +242,7 @@ func (c *classifier) classify(st *attemptState, resp *http.Response, err error, 
 	}
 	st.class = decide(resp.StatusCode, resp.Header, &env, parsed, c.codes.lookup)
 	st.retryAfter, st.hasRetryAfter = serverWait(resp.StatusCode, resp.Header, st.class, now)
-	st.apiErr = newAPIError(resp, &env, parsed, st.class, st.retryAfter)
+	st.apiErr = newAPIError(resp, req, &env, parsed, st.class, st.retryAfter)
 	if st.lost && !st.class.Retryable() && keyHeld(resp.StatusCode, st.apiErr) &&
 		(!parsed || env.retryable != 0) && retryHint(resp.Header) != 0 {
 		// The key is held by an earlier attempt of the call (see

@@ -509,7 +509,7 @@ func TestWithClassifier(t *testing.T) {
 	// The APIError the caller can parse agrees with the Classifier.
 	st := attemptState{}
 	c := &classifier{codes: newCodeTable(nil), custom: cls, maxPeek: DefaultMaxPeek}
-	c.classify(&st, newResponse(rtStep{status: 409, body: `{"code":"conflict"}`}), nil, time.Now)
+	c.classify(&st, nil, newResponse(rtStep{status: 409, body: `{"code":"conflict"}`}), nil, time.Now)
 	if !st.apiErr.Retryable || st.class != Transient {
 		t.Errorf("after the Classifier: class %v, APIError.Retryable %v", st.class, st.apiErr.Retryable)
 	}

@@ -135,17 +135,19 @@ func (e *Error) Is(target error) bool {
 	return errors.As(e.Err, &rec) && string(rec.RecordHeader[:]) == "HTTP/"
 }
 
-// redactURL returns u without its query string, fragment and user info,
-// an opaque URL's included: net/http sends an Opaque as it is, and the
-// server reads a '?' in it as the start of the query. Its host and path are
-// bounded as in Attempt (a redirect may name a URL megabytes long), and
-// user information put in its host by hand is REDACTED, as in Attempt
+// redactURL returns the URL of req without its query string, fragment
+// and user info, an opaque URL's included: net/http sends an Opaque as it
+// is, and the server reads a '?' in it as the start of the query. Its host
+// is bounded as in Attempt (a redirect may name a URL megabytes long), its
+// path is as Attempt has it (see recordedPath), and user information put
+// in its host by hand is REDACTED, as in Attempt
 // ("https://REDACTED@api.example.com/v1"): net/http dials that host, not
 // api.example.com.
-func redactURL(u *url.URL) string {
-	if u == nil {
+func redactURL(req *http.Request) string {
+	if req == nil || req.URL == nil {
 		return ""
 	}
+	u := req.URL
 	scheme, host := urlKey(u.Scheme, u.Host)
 	var user *url.Userinfo
 	if at := strings.LastIndexByte(host, '@'); at >= 0 {
@@ -157,7 +159,7 @@ func redactURL(u *url.URL) string {
 		Scheme:  scheme,
 		User:    user,
 		Host:    host,
-		Path:    redact.Truncate(redact.Path(u.Path), redact.MaxPath),
+		Path:    recordedPath(req),
 		RawPath: u.RawPath,
 		Opaque:  redact.Truncate(redact.Opaque(u.Opaque, ""), redact.MaxPath),
 	}
@@ -165,6 +167,17 @@ func redactURL(u *url.URL) string {
 		v.RawPath = ""
 	}
 	return v.String()
+}
+
+// recordedPath returns the path of req's URL as the records and errors
+// of its attempts show it: cut past redact.MaxPath bytes, with the
+// credentials an API carries in a path by design REDACTED (see
+// redact.Path), and those the caller sent on a request that led to req by
+// a redirect (see redact.Redirected): a server may redirect to a path it
+// built from the key a query carried ("/v1/keys/<key>/usage"), which the
+// request that follows the redirect does not carry.
+func recordedPath(req *http.Request) string {
+	return redact.Redirected(redact.Truncate(redact.Path(req.URL.Path), redact.MaxPath), req)
 }
 
 // isTimeout reports whether err, or an error it wraps, is a timeout: has a

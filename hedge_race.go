@@ -338,7 +338,7 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 	}
 	reached := cp.st.classified // by the classifier, right above the base
 	if !reached {
-		c.t.cls.classify(cp.st, resp, err, time.Now)
+		c.t.cls.classify(cp.st, cp.req, resp, err, time.Now)
 	}
 	run.mu.Lock()
 	defer run.mu.Unlock()

@@ -92,7 +92,7 @@ func (t *Transport) HostState(req *http.Request) (HostState, error) {
 	case req == nil || req.URL == nil:
 		return HostState{}, errors.New("resilient: HostState: no request, or no URL")
 	case req.URL.Scheme == "" || req.URL.Host == "":
-		return HostState{}, fmt.Errorf("resilient: HostState: %q is not an absolute URL with a host", redactURL(req.URL))
+		return HostState{}, fmt.Errorf("resilient: HostState: %q is not an absolute URL with a host", redactURL(req))
 	}
 	get, post := *req, *req
 	get.Method, post.Method = http.MethodGet, http.MethodPost

@@ -23,7 +23,7 @@ import (
 type Attempt struct {
 	Method string // the request's method
 	Host   string // host[:port] of the request URL, as spelled; a name past 255 bytes is cut there (a redirect may name any), the port kept; user information put in it by hand is REDACTED ("REDACTED@api.example.com")
-	Path   string // never includes the query string; a credential in it (a webhook's token) is REDACTED; cut at 8 KiB, at a character's boundary
+	Path   string // never includes the query string; a credential in it (a webhook's token, or one the caller sent before a redirect that led here) is REDACTED; cut at 8 KiB, at a character's boundary
 
 	Number      int // 1 for the first attempt
 	MaxAttempts int // 1 + the configured retries
@@ -258,7 +258,7 @@ func (c *call) attempt(n, maxAttempts int, err error, dur time.Duration) Attempt
 	a := Attempt{
 		Method:      safeText(c.req.Method, maxErrorToken),
 		Host:        safeText(host, redact.MaxHost+maxKeyPort),
-		Path:        safeText(redact.Truncate(redact.Path(c.req.URL.Path), redact.MaxPath), redact.MaxPath),
+		Path:        safeText(recordedPath(c.req), redact.MaxPath),
 		Number:      n,
 		MaxAttempts: maxAttempts,
 		Err:         redactRequestError(err, c.req),

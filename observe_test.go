@@ -289,7 +289,7 @@ func TestRedactURLs(t *testing.T) {
 		t.Errorf("redactText = %q, want %q", got, want)
 	}
 	u, _ := url.Parse("https://user:pass@api.example.com/v1/posts?api_key=x#f")
-	if got := redactURL(u); got != "https://api.example.com/v1/posts" {
+	if got := redactURL(&http.Request{URL: u}); got != "https://api.example.com/v1/posts" {
 		t.Errorf("redactURL = %q", got)
 	}
 	// An opaque URL's user info: one missing its slashes, and the opaque
@@ -307,7 +307,7 @@ func TestRedactURLs(t *testing.T) {
 		{&url.URL{Scheme: "https", Host: "discord.com", Opaque: "/api/webhooks/123/tok-secret?wait=true"}, "https:/api/webhooks/123/REDACTED"},
 		{&url.URL{Scheme: "https", Opaque: "user:pass@hooks.slack.com/services/T1/B2/slack-secret"}, "https:hooks.slack.com/services/T1/B2/REDACTED"},
 	} {
-		if got := redactURL(tc.u); got != tc.want {
+		if got := redactURL(&http.Request{URL: tc.u}); got != tc.want {
 			t.Errorf("redactURL(%#v) = %q, want %q", tc.u, got, tc.want)
 		}
 	}

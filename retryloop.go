@@ -119,7 +119,7 @@ func (c *call) run() (*http.Response, error) {
 			err = errNilResponse
 		}
 		if !st.classified {
-			t.cls.classify(st, resp, err, time.Now)
+			t.cls.classify(st, areq, resp, err, time.Now)
 		}
 		if resp != nil && st.class == Success {
 			if cause := handOver(resp); cause != nil && (!c.write || c.resendable()) {
@@ -399,7 +399,7 @@ func (c *call) fail(n int, err error) error {
 	if c.lost {
 		err = lostWrite(err)
 	}
-	return &Error{Method: c.req.Method, URL: redactURL(c.req.URL), Attempts: n, Err: redactRequestError(err, c.req)}
+	return &Error{Method: c.req.Method, URL: redactURL(c.req), Attempts: n, Err: redactRequestError(err, c.req)}
 }
 
 // end fills the call's Report and tells the Tracer that the call ended,

@@ -17,14 +17,19 @@ import (
 	"github.com/resilienthttp/resilient/internal/redact"
 )
 
-// redactedURL returns url.full for u: its scheme, host and path, with
-// REDACTED:REDACTED in place of user information, as the conventions say,
-// and without the query string and the fragment, which may hold secrets.
-func redactedURL(u *url.URL) string {
-	if u == nil {
+// redactedURL returns url.full for req: its URL's scheme, host and path,
+// with REDACTED:REDACTED in place of user information, as the conventions
+// say, and without the query string and the fragment, which may hold
+// secrets. The path has the credentials an API carries in one REDACTED
+// (see redact.Path), and those the caller sent on a request that led to
+// req by a redirect (see redact.Redirected): a server may redirect to a
+// path it built from the key a query carried ("/v1/keys/<key>/usage").
+func redactedURL(req *http.Request) string {
+	if req == nil || req.URL == nil {
 		return ""
 	}
-	v := url.URL{Scheme: u.Scheme, Opaque: redact.Opaque(u.Opaque, "REDACTED:REDACTED@"), Host: u.Host, Path: redact.Path(u.Path), RawPath: u.RawPath}
+	u := req.URL
+	v := url.URL{Scheme: u.Scheme, Opaque: redact.Opaque(u.Opaque, "REDACTED:REDACTED@"), Host: u.Host, Path: redact.Redirected(redact.Truncate(redact.Path(u.Path), maxURLLen), req), RawPath: u.RawPath}
 	if v.Path != u.Path {
 		v.RawPath = ""
 	}

@@ -49,7 +49,7 @@ func TestRedactedURL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := redactedURL(u); got != tc.want {
+		if got := redactedURL(&http.Request{URL: u}); got != tc.want {
 			t.Errorf("redactedURL(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
@@ -59,7 +59,7 @@ func TestRedactedURL(t *testing.T) {
 	// User information a caller put in the host by hand, which url.Parse
 	// would have taken out into URL.User: net/http dials it whole.
 	handmade := &url.URL{Scheme: "https", Host: "alice:s3cret@api.test", Path: "/v1"}
-	if got, want := redactedURL(handmade), "https://REDACTED@api.test/v1"; got != want {
+	if got, want := redactedURL(&http.Request{URL: handmade}), "https://REDACTED@api.test/v1"; got != want {
 		t.Errorf("redactedURL(host %q) = %q, want %q", handmade.Host, got, want)
 	}
 	// An Opaque is sent as it is, user information included.
@@ -76,7 +76,7 @@ func TestRedactedURL(t *testing.T) {
 		{"/bot123:s3cret/getMe", "https:/REDACTED/getMe"},
 	} {
 		u := &url.URL{Scheme: "https", Host: "api.test", Opaque: tc.opaque}
-		if got := redactedURL(u); got != tc.want {
+		if got := redactedURL(&http.Request{URL: u}); got != tc.want {
 			t.Errorf("redactedURL(Opaque %q) = %q, want %q", tc.opaque, got, tc.want)
 		}
 	}
@@ -253,6 +253,40 @@ func TestNoSecrets(t *testing.T) {
 		}
 		if !strings.Contains(all, "https://REDACTED:REDACTED@api.test/v1/posts") {
 			t.Errorf("url.full not found as redacted")
+		}
+	})
+}
+
+// TestURLFullRedactsCredentialEchoedByRedirect: a server that redirects
+// to a path it built from the credential the caller sent
+// (/v1/keys/<key>/usage) makes http.Client send that path: url.full of
+// the call that follows the redirect, and of its attempts, has it
+// REDACTED.
+func TestURLFullRedactsCredentialEchoedByRedirect(t *testing.T) {
+	const secret = "k3y-0123456789abcdef" // no known token shape: only the caller's query tells it is one
+	synctest.Test(t, func(t *testing.T) {
+		tel := newTelemetry()
+		base := &stub{steps: []step{{status: 302, location: "/v1/keys/" + secret + "/usage"}, {status: 404}}}
+		client := &http.Client{Transport: resilient.New(base, Instrument(tel.config()))}
+		req, _ := http.NewRequest("GET", "https://api.test/v1/usage?api_key="+secret, nil)
+		if code, err := do(t, client, req); code != 404 || err != nil {
+			t.Fatalf("%d, %v", code, err)
+		}
+		spans := tel.ended()
+		if len(base.urls) != 2 || len(spans) != 4 {
+			t.Fatalf("%d spans of %d requests, want 4 of 2 (a call and an attempt each)", len(spans), len(base.urls))
+		}
+		redacted := 0
+		for _, s := range spans {
+			switch got := attrs(s.Attributes())["url.full"]; {
+			case strings.Contains(got, secret):
+				t.Errorf("%s span: url.full = %q: the credential the caller sent, echoed by the redirect, not REDACTED", s.SpanKind(), got)
+			case got == "https://api.test/v1/keys/REDACTED/usage":
+				redacted++
+			}
+		}
+		if redacted != 2 {
+			t.Errorf("%d spans with url.full https://api.test/v1/keys/REDACTED/usage, want the call's and its attempt's", redacted)
 		}
 	})
 }

@@ -217,8 +217,11 @@
 // information put in req.Host by hand), is not server.address: the URL's
 // host is. A credential that an API carries in the path by design
 // (a Discord webhook's token, a Telegram bot's, a Slack webhook's secret)
-// is REDACTED, in the URL's Path as in an Opaque; any other path that
-// holds a secret must be kept out by Config.URLTemplate or by a span
+// is REDACTED, in the URL's Path as in an Opaque, and so is, in the path
+// of a request that follows a redirect, a credential the caller sent on a
+// request before it (a server may redirect to "/v1/keys/<key>/usage",
+// built from the api_key of the first request's query); any other path
+// that holds a secret must be kept out by Config.URLTemplate or by a span
 // processor. Breaker keys appear as the Transport names them (see
 // resilient.BreakerSettings.Key).
 //

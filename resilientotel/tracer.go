@@ -139,7 +139,7 @@ func (in *instrumentation) newCall(ctx context.Context, req *http.Request) *call
 	if port > 0 {
 		a = append(a, semconv.ServerPortKey.Int(port))
 	}
-	a = append(a, semconv.URLFullKey.String(redactedURL(req.URL)))
+	a = append(a, semconv.URLFullKey.String(redactedURL(req)))
 	if in.template != nil {
 		if c.template = in.template(req); c.template != "" {
 			a = append(a, semconv.URLTemplateKey.String(c.template))

@@ -28,7 +28,11 @@ const MinSecret = 8
 //     or Proxy-Authorization header, and the user name and password that
 //     a Basic one encodes (of the path's credentials, its query's and a
 //     Cookie's pairs, the first maxCredentialEchoes of each: a request
-//     that follows a redirect has the URL a server wrote);
+//     that follows a redirect has the URL a server wrote). A header's
+//     value is looked for as net/http sends it, without the spaces and
+//     tabs around it;
+//   - the credentials, as above, of the requests that led to req by
+//     redirects (see Redirected);
 //   - a JSON Web Token (three base64url parts, the first "eyJ…"), and the
 //     word that follows "Bearer " when it looks like a token (see
 //     tokenLike: "Bearer sk_live_…", not "Bearer authentication"),
@@ -44,6 +48,36 @@ func Echoes(s string, req *http.Request) string {
 	if req == nil {
 		return s
 	}
+	return Redirected(credentialEchoes(s, req), req)
+}
+
+// Redirected returns s with the credentials of the requests that led to
+// req by redirects, those Echoes finds of a request's own, replaced by
+// Placeholder: http.Client follows a redirect with a new request, whose
+// Response, the redirect, names the request it answered; a server may
+// build the URL it redirects to ("/v1/keys/<key>/usage"), or the text of
+// a later answer, from a credential that request carried and the new one
+// does not (a query's api_key). It looks at the maxRedirectEchoes
+// requests before req at most (http.Client follows 10 redirects), and
+// returns s itself, without an allocation, when there is nothing to
+// replace; req may be nil.
+func Redirected(s string, req *http.Request) string {
+	for hops := 0; len(s) >= MinSecret && req != nil && req.Response != nil && hops < maxRedirectEchoes; hops++ {
+		if req = req.Response.Request; req != nil {
+			s = credentialEchoes(s, req)
+		}
+	}
+	return s
+}
+
+// maxRedirectEchoes bounds the requests before a redirected one whose
+// credentials Redirected looks for: a chain built by hand may be longer
+// than http.Client's, or loop.
+const maxRedirectEchoes = 16
+
+// credentialEchoes returns s with the credentials of req, req's own (see
+// Echoes), replaced by Placeholder.
+func credentialEchoes(s string, req *http.Request) string {
 	if u := req.URL; u != nil {
 		if u.RawPath != "" {
 			s = pathEchoes(s, u.RawPath) // as escaped, before the parts it shares with Path
@@ -76,6 +110,7 @@ func Echoes(s string, req *http.Request) string {
 			continue
 		}
 		for _, v := range vs {
+			v = strings.TrimSpace(v) // as net/http sends it
 			s = replaceSecret(s, v)
 			if scheme, tok, ok := strings.Cut(v, " "); ok { // "Bearer <token>", "Basic <base64>"
 				tok = strings.TrimSpace(tok)

@@ -191,3 +191,16 @@ func TestEchoesPathCredentials(t *testing.T) {
 		t.Errorf("Echoes(request id) for a path with a token allocates %v times, want 0", n)
 	}
 }
+
+// TestEchoOfCredentialSentTrimmed: net/http sends a header's value without
+// the spaces and tabs around it, and a server echoes what it got: a
+// credential set with them is redacted as sent.
+func TestEchoOfCredentialSentTrimmed(t *testing.T) {
+	u, _ := url.Parse("https://api.example.com/v1")
+	for _, v := range []string{" sk_live_0123456789  ", "sk_live_0123456789  ", "\tsk_live_0123456789\t", " sk_live_0123456789"} {
+		req := &http.Request{URL: u, Header: http.Header{"X-Api-Key": {v}}}
+		if got := Echoes("invalid api key sk_live_0123456789", req); got != "invalid api key REDACTED" {
+			t.Errorf("Echoes with X-Api-Key %q = %q: the credential as sent, trimmed, not REDACTED", v, got)
+		}
+	}
+}
