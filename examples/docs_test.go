@@ -20,7 +20,7 @@ var recipes = map[string][]string{
 	"slack.go":         {"SlackHTTPClient", "slackMethod"},
 	"resty.go":         {"NewRestyClient"},
 	"retryablehttp.go": {"NewRetryableClient", "noRetry"},
-	"oauth2.go":        {"NewClientCredentialsClient", "keyHonoringHost", "tokenTransport", "RoundTrip", "token"},
+	"oauth2.go":        {"NewClientCredentialsClient", "keyHonoringHost", "tokenTransport", "RoundTrip", "leftOrigin", "token"},
 	"otelhttp.go":      {"NewTracedClient"},
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/resilienthttp/resilient"
 	"golang.org/x/oauth2"
@@ -29,6 +30,11 @@ import (
 // would make it with ctx alone (oauth2's TokenSource takes no context), so
 // that a call could wait past its deadline while resilient retries the
 // token endpoint, and every other call with it.
+//
+// The token goes with a call's first request and with the redirects that
+// stay at its origin (scheme, host and port), not with one that leaves it
+// (see leftOrigin): net/http keeps an Authorization header the caller set
+// from another host, not one a transport adds.
 //
 // Wrapping the returned client's transport instead (resilient outside the
 // token's transport) retries every failed token request as if it were a
@@ -67,8 +73,12 @@ type tokenTransport struct {
 	tok  *oauth2.Token // the last token fetched; guarded by lock
 }
 
-// RoundTrip sends req through t.base with a valid token.
+// RoundTrip sends req through t.base with a valid token, or without one
+// if req is a redirect that left the first request's origin.
 func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if leftOrigin(req) {
+		return t.base.RoundTrip(req) // the token is for the API's origin only
+	}
 	tok, err := t.token(req.Context())
 	if err != nil {
 		if req.Body != nil {
@@ -108,4 +118,18 @@ func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
 	}
 	t.tok = tok
 	return tok, nil
+}
+
+// leftOrigin reports whether req is a redirect http.Client follows to an
+// origin (scheme, host and port) other than the first request's, or from
+// a request it cannot trace back to the first.
+func leftOrigin(req *http.Request) bool {
+	first := req
+	for first.Response != nil {
+		if first.Response.Request == nil {
+			return true
+		}
+		first = first.Response.Request
+	}
+	return first.URL.Scheme != req.URL.Scheme || !strings.EqualFold(first.URL.Host, req.URL.Host)
 }
