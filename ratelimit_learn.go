@@ -223,6 +223,18 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		}
 	}
 	if info.Limit > 0 {
+		if info.Limit != p.limit && p.limit > 0 && r.hdr.window == 0 {
+			// Another limit, announced without its window: the window
+			// learned went with the old limit. The new limit's is
+			// estimated from its resets, this response's first (below),
+			// and paces it from the tokens the old pace left; without a
+			// reset, it is not known, and the old pace goes too.
+			if info.Reset.After(now) {
+				p.window, p.policyWindow = 0, false
+			} else {
+				rl.unpace(p, now)
+			}
+		}
 		p.limit = info.Limit
 		p.handedOver = false // the quota its store paces is p's again
 	}

@@ -113,7 +113,11 @@ import (
 //   - When the server announces its limit and a window (the policy's w, or
 //     the longest time to a reset seen, forgotten when no response comes
 //     close to it for two of its windows, or for MaxBelievedReset if that
-//     is shorter, while at least half of the quota is left; and the quota
+//     is shorter, while at least half of the quota is left; a window goes
+//     with the limit it was learned with, forgotten when a response
+//     announces another limit without a window, the new limit paced once
+//     its window is known and the old limit's pace dropped until then; and
+//     the quota
 //     itself, once no response has announced a rate-limit value for
 //     MaxBelievedReset), attempts are paced at 95% of
 //     limit/window (of remaining/window, when a response says that more
