@@ -208,7 +208,7 @@ func (c *call) learnKeysOf(st *attemptState, resp *http.Response, twice bool) {
 	switch {
 	case twice || ignoresKeys(st, ok, c.processed):
 		c.t.keys.forget(c.req.URL.Scheme, c.req.URL.Host)
-	case honorsKeys(st, resp, c.callerKey):
+	case honorsKeys(st, resp, c.key != "" && !c.callerKey, c.callerKey):
 		c.learnHonors()
 	}
 	if ok != nil && ok.StatusCode/100 == 2 && c.write && c.key != "" {

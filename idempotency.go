@@ -157,11 +157,13 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 			return k, true, false, false
 		}
 		// Under the configured name, or under X-Idempotency-Key which the
-		// caller chose for this API, the key is sent as it is; under
-		// another spelling of the configured or the default name, it is
-		// sent under the configured name too (and stays under
-		// Idempotency-Key: see keyedHeader).
-		keep := entry == name || !strings.EqualFold(name, "X-Idempotency-Key") && strings.EqualFold(entry, "X-Idempotency-Key")
+		// caller chose for this API when no other name is configured, the
+		// key is sent as it is; under another spelling of the configured
+		// name, or under one of the usual names when another is
+		// configured, it is sent under the configured name too (and
+		// stays under the usual name: see keyedHeader), which the API the
+		// Transport is configured for reads.
+		keep := entry == name || name == DefaultIdempotencyHeader && strings.EqualFold(entry, "X-Idempotency-Key")
 		return k, !keep, true, false
 	}
 	if ctxKey != "" && bind.applies(req, cfg) {
@@ -606,20 +608,22 @@ func invalidKeyHost(h string) {
 
 // honorsKeys tells from an answer whether its host deduplicates writes by
 // key: an Idempotent-Replayed header, unless it answers a write under the
-// caller's own key (callerKey: as a code, below), an Aidelly envelope
+// caller's own key (callerKey: see below), an Aidelly envelope
 // (Aidelly requires a key on every write), or a code that speaks of
-// idempotency (a conflict, a reused or required key), unless it says that
-// keys are not taken, answers a write under the caller's own key, or comes
-// with a 5xx and says nothing of a key the host holds (see holdsKey): the host
-// failing (its key store down, which may have let the write be processed
-// without recording its key) says nothing of how it deduplicates. A Postato
-// envelope is no such answer: Postato honors keys on POST /posts only, and
-// its other writes (webhooks, media) are processed anew under a repeated
-// key. Nor is a code answered to the caller's key: a conflict is then the
+// idempotency (a conflict, a reused or required key) answered to a request
+// under a key the Transport drew (drawn), unless it says that keys are not
+// taken, or comes with a 5xx and says nothing of a key the host holds (see
+// holdsKey): the host failing (its key store down, which may have let the
+// write be processed without recording its key) says nothing of how it
+// deduplicates. A Postato envelope is no such answer: Postato honors keys
+// on POST /posts only, and its other writes (webhooks, media) are processed
+// anew under a repeated key. Nor is a code answered to a request that sent
+// no key (a read: a proxy's answer, an error of another route's stored and
+// echoed) nor one answered to the caller's key: a conflict is then the
 // server's word on the caller's own use of its key (reused for an edited
 // post, as Postato's stable key per post is), on the one route the caller
 // vouched for, and says nothing of the host's other writes.
-func honorsKeys(st *attemptState, resp *http.Response, callerKey bool) bool {
+func honorsKeys(st *attemptState, resp *http.Response, drawn, callerKey bool) bool {
 	if resp != nil && !callerKey {
 		if _, ok := resp.Header["Idempotent-Replayed"]; ok {
 			return true // "false" too: the host speaks of its keys
@@ -633,7 +637,7 @@ func honorsKeys(st *attemptState, resp *http.Response, callerKey bool) bool {
 		return true
 	}
 	c := strings.ToLower(e.Code)
-	if callerKey || !strings.Contains(c, "idempoten") || refusesKeys(c) {
+	if !drawn || !strings.Contains(c, "idempoten") || refusesKeys(c) {
 		return false
 	}
 	// A 5xx that speaks of idempotency is the host failing, not its

@@ -338,7 +338,11 @@ func TestWriteRuleLearnsFromAnswers(t *testing.T) {
 // read's envelope of a shape many APIs share teaches nothing, and neither
 // does a Postato envelope, even with one of Postato's own codes
 // (plan_inactive, workspace_required): Postato honors keys on POST /posts
-// only (see TestPostatoEnvelopeTeachesNothingOfOtherWrites).
+// only (see TestPostatoEnvelopeTeachesNothingOfOtherWrites). Nor does an
+// idempotency code of any other dialect (a conflict, a key reused): it
+// teaches only when answered to a write under a key the Transport drew.
+// Before, a read's taught too, and the host's failed writes were resent.
+// An Idempotent-Replayed header on a read's answer still teaches.
 func TestWriteRuleLearnsFromReads(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -357,6 +361,19 @@ func TestWriteRuleLearnsFromReads(t *testing.T) {
 		{"postato platform error", rtStep{status: 422, body: `{"error":{"origin":"platform","code":"MEDIA_TOO_LARGE","message":"no","retryable":false}}`}, false},
 		{"postato platform error, its own word", rtStep{status: 403, body: `{"error":{"origin":"platform","code":"workspace_required","message":"no"}}`}, false},
 		{"success", rtStep{status: 200, body: `{"data":[]}`}, false},
+		// An Idempotent-Replayed header teaches from a read's answer
+		// too: the host speaks of its keys.
+		{"replayed header", rtStep{status: 404, body: `{"error":{"code":"not_found_here","message":"no"}}`, header: http.Header{"Idempotent-Replayed": {"true"}}}, true},
+		{"replayed header, false", rtStep{status: 404, body: `{"error":{"code":"not_found_here","message":"no"}}`, header: http.Header{"Idempotent-Replayed": {"false"}}}, true},
+		// An idempotency code teaches only when answered to a write
+		// under a key the Transport drew: a read sent no key, and a
+		// code answered to it says nothing of the host's keys (a
+		// proxy's, another route's, an echo of a stored error).
+		{"stripe idempotency error", rtStep{status: 409, body: `{"error":{"type":"idempotency_error","message":"Keys for idempotent requests can only be used with the same parameters","doc_url":"https://stripe.com/docs/error-codes"}}`}, false},
+		{"problem+json, the IETF draft's", rtStep{status: 422, header: http.Header{"Content-Type": {"application/problem+json"}}, body: `{"type":"https://developer.example.com/idempotency","title":"Idempotency-Key is already used","status":422}`}, false},
+		{"shared shape, key reused", rtStep{status: 422, body: `{"error":{"code":"idempotency_key_reused","message":"no"}}`}, false},
+		{"error string, conflict", rtStep{status: 409, body: `{"error":"IDEMPOTENCY_CONFLICT","message":"key reused"}`}, false},
+		{"code and message, conflict", rtStep{status: 409, body: `{"code":"IdempotencyKeyMismatch","message":"no"}`}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rt := &rtScript{steps: []rtStep{tc.read, {status: 502}, {status: 201}}}
@@ -391,7 +408,10 @@ func TestWriteRuleLearnsFromReads(t *testing.T) {
 // own API, through a Transport configured for another) is also sent as the
 // caller set it, so that the API it was set for still reads it (until
 // 2026-12-01 it was removed: Stripe, reading Idempotency-Key alone, stored
-// the write the Transport then resent).
+// the write the Transport then resent). A caller's X-Idempotency-Key goes
+// under the configured name too, unless that is the default: before, it
+// went alone, and a host reading Request-Key saw no key and stored the
+// resent write twice.
 func TestWriteRuleKeyHeaderNames(t *testing.T) {
 	for _, tc := range []struct {
 		configured, set string
@@ -405,6 +425,11 @@ func TestWriteRuleKeyHeaderNames(t *testing.T) {
 		{"X-Idempotency-Key", "x-IDEMPOTENCY-key", []string{"X-Idempotency-Key"}},
 		{"Request-Key", "Idempotency-Key", []string{"Idempotency-Key", "Request-Key"}},
 		{"Request-Key", "request-key", []string{"Request-Key"}},
+		{"Request-Key", "X-Idempotency-Key", []string{"Request-Key", "X-Idempotency-Key"}},
+		{"Request-Key", "x-idempotency-key", []string{"Request-Key", "x-idempotency-key"}},
+		{"Request-Key", "X-IDEMPOTENCY-KEY", []string{"Request-Key", "X-IDEMPOTENCY-KEY"}},
+		{"", "x-idempotency-key", []string{"x-idempotency-key"}},
+		{"Idempotency-Key", "X-Idempotency-Key", []string{"X-Idempotency-Key"}},
 	} {
 		t.Run(tc.configured+"/"+tc.set, func(t *testing.T) {
 			rt := &rtScript{steps: []rtStep{{status: 503}, {status: 201}}}
@@ -1622,8 +1647,12 @@ func TestNestedTransportNoHedgedCopyOfDrawnKey(t *testing.T) {
 // stored it twice, where one Transport, or a plain client, stores it
 // once. The inner one's base reports no client trace (not net/http's: an
 // HTTP/3 RoundTripper, an SDK's own), which would have told the outer
-// one that a request of its attempt was sent. The error still names its
-// causes, for errors.Is, and is still the outer one's *Error.
+// one that a request of its attempt was sent. The same holds when the
+// inner one's first attempt was answered, with a 500 after the server
+// stored the write (answered, yet unproven: it may have been processed),
+// and its retry's dial was refused or timed out: it returned the bare
+// dial error, and the outer one resent the write. The error still names
+// its causes, for errors.Is, and is still the outer one's *Error.
 func TestNestedTransportRefusalAfterLostWrite(t *testing.T) {
 	retryRefusals := WithClassifier(func(resp *http.Response, apiErr *APIError, err error, def Class) Class {
 		if errors.Is(err, ErrCircuitOpen) {
@@ -1634,20 +1663,23 @@ func TestNestedTransportRefusalAfterLostWrite(t *testing.T) {
 	dialTimeout := &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}
 	for _, tc := range []struct {
 		name    string
+		first   resilienttest.Step // what the server does with the inner one's first attempt
 		inner   []Option
 		outer   []Option
 		dial    error // the error of the inner one's retry's dial, if any
 		wantErr error // the cause the caller's error names
 	}{
-		{"breaker opened", []Option{WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Millisecond})},
+		{"breaker opened", resilienttest.DropAfter(), []Option{WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Millisecond})},
 			[]Option{WithBackoff(time.Second, time.Second), retryRefusals}, nil, ErrCircuitOpen},
-		{"dial refused", []Option{WithMaxRetries(1)}, []Option{fastRetries}, errRefused, syscall.ECONNREFUSED},
-		{"dial timed out", []Option{WithMaxRetries(1)}, []Option{fastRetries}, dialTimeout, os.ErrDeadlineExceeded},
+		{"dial refused", resilienttest.DropAfter(), []Option{WithMaxRetries(1)}, []Option{fastRetries}, errRefused, syscall.ECONNREFUSED},
+		{"dial timed out", resilienttest.DropAfter(), []Option{WithMaxRetries(1)}, []Option{fastRetries}, dialTimeout, os.ErrDeadlineExceeded},
+		{"answered 500, dial refused", resilienttest.FailAfterStoring(), []Option{WithMaxRetries(1)}, []Option{fastRetries}, errRefused, syscall.ECONNREFUSED},
+		{"answered 500, dial timed out", resilienttest.FailAfterStoring(), []Option{WithMaxRetries(1)}, []Option{fastRetries}, dialTimeout, os.ErrDeadlineExceeded},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				srv := resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithIgnoreIdempotencyKeys(true),
-					resilienttest.WithScript(resilienttest.RouteCreatePost, resilienttest.DropAfter(), resilienttest.Normal()))
+					resilienttest.WithScript(resilienttest.RouteCreatePost, tc.first, resilienttest.Normal()))
 				defer srv.Close()
 				u, _ := url.Parse(srv.URL)
 				var sends atomic.Int32

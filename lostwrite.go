@@ -10,7 +10,9 @@ import "errors"
 // the chain refused the retry: its breaker open, its rate limiter, its
 // limit of attempts in flight; a refused dial) after an earlier attempt,
 // or a hedged copy of one, got no answer once it may have been sent (see
-// call.lost): the server may have processed the write. Whoever takes that
+// call.lost), or was answered with a failure that does not prove it
+// unprocessed, a 5xx (see call.answeredUnproven): the server may have
+// processed the write. Whoever takes that
 // error for a request never sent resends the write, and a server that
 // ignores keys stores it twice: a Transport above, given this one as its
 // base (New(New(base))), or an SDK retrying on top. classifyErr,

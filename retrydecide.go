@@ -190,14 +190,20 @@ func (c *call) giveBackRetryOf(resp *http.Response) {
 // carries a key its host deduplicates by.
 func (c *call) mayResend(st *attemptState, resp *http.Response, err error) bool {
 	switch {
-	case resp != nil && resp.StatusCode == http.StatusTooManyRequests:
-		return true
-	case resp != nil && resp.StatusCode == http.StatusForbidden && st.class == Throttled:
+	case resp != nil && refusedUnprocessed(st, resp):
 		return true
 	case err != nil && c.provablyUnsent(st, err):
 		return true
 	}
 	return c.resendable()
+}
+
+// refusedUnprocessed reports whether resp, the answer to attempt st of a
+// write, proves that the server did not process it: a 429, or a 403
+// classified Throttled, which refused it over a rate limit (as GitHub's
+// do). Any other failure answered may follow the write's processing.
+func refusedUnprocessed(st *attemptState, resp *http.Response) bool {
+	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusForbidden && st.class == Throttled
 }
 
 // provablyUnsent reports whether the attempt st, which failed with err,

@@ -137,6 +137,9 @@ func (c *call) run() (*http.Response, error) {
 			// A retry may follow: the writer of this attempt's body may
 			// not read past what can be replayed meanwhile.
 			body.freeze()
+			if c.write && c.key != "" && !refusedUnprocessed(st, resp) {
+				c.answeredUnproven = true
+			}
 		}
 
 		if (c.write && c.key != "") || st.apiErr != nil {
@@ -393,10 +396,10 @@ func (c *call) cutByBudget(st *attemptState, err error) bool {
 // redactRequestError), whatever its origin (a GetBody's, the cause of the
 // call's context). A cause that reads as never sent (a refusal of a layer of the
 // chain, a refused dial) ends a write of which an earlier attempt may have
-// been processed (c.lost) wrapped in a lostWriteError, which no one may
-// take for a write never sent.
+// been processed (c.lost, c.answeredUnproven) wrapped in a lostWriteError,
+// which no one may take for a write never sent.
 func (c *call) fail(n int, err error) error {
-	if c.lost {
+	if c.lost || c.answeredUnproven {
 		err = lostWrite(err)
 	}
 	return &Error{Method: c.req.Method, URL: redactURL(c.req), Attempts: n, Err: redactRequestError(err, c.req)}
@@ -496,6 +499,11 @@ type call struct {
 	// paidFor is the number of the attempt paid for.
 	paid, paidThrottled, forecast bool
 	paidFor                       int
+
+	// answeredUnproven says that an attempt of this keyed write was
+	// answered with a failure that does not prove it unprocessed (a 5xx,
+	// not a 429: see refusedUnprocessed): the server may have processed it.
+	answeredUnproven bool
 
 	// What the call did, for its Report and Tracer.
 	report   *Report
