@@ -543,7 +543,8 @@ func (x *attemptExtras) drawKey() string {
 // failing) to a write under a key the Transport drew (one answered to the
 // caller's own key speaks of the route the caller vouched for, not of the
 // host's other writes: Postato's conflict on a post re-submitted under its
-// stable key), or an Idempotent-Replayed header, answered to a read or to
+// stable key), or an Idempotent-Replayed header, answered to a read's
+// failure (a success is not looked at: it pays no header lookup) or to
 // a write under a key the Transport drew (not to the caller's own key,
 // for the same reason). What a host said is
 // remembered per scheme, host and port, in a table of at most 4096 hosts,
