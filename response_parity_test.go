@@ -259,9 +259,14 @@ func (s *paritySide) traceSummary(perAttempt, racy bool) string {
 		}
 		counts[e]++
 	}
+	// A call of several requests (a redirect followed) may dial again for
+	// a later one while net/http's read loop is still putting the first
+	// connection back in its pool: how many dials that takes is
+	// net/http's race, a plain client's too, not the caller's to observe.
+	dials := counts["GetConn"] > 1
 	var out []string
 	for e, n := range counts {
-		if perAttempt {
+		if perAttempt || dials && dialEvent(e) {
 			out = append(out, e)
 		} else {
 			out = append(out, fmt.Sprintf("%s×%d", e, n))
@@ -269,6 +274,16 @@ func (s *paritySide) traceSummary(perAttempt, racy bool) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, " ")
+}
+
+// dialEvent reports whether the trace hook e is fired by a new
+// connection's dial or handshake.
+func dialEvent(e string) bool {
+	switch e {
+	case "DNSStart", "DNSDone", "ConnectStart", "ConnectDone", "TLSHandshakeStart", "TLSHandshakeDone":
+		return true
+	}
+	return false
 }
 
 // headerString returns h sorted, without the headers that change from one
