@@ -54,6 +54,13 @@ type attemptState struct {
 	retryAfter    time.Duration // the server's wait; valid when hasRetryAfter
 	hasRetryAfter bool
 	neverSent     bool // err proves the request never left this process
+	// answeredAfter is the time from start to the response's headers,
+	// read before the body of an error is read for its envelope (up to
+	// maxReadWait of a body that trickles), so that the host's latency is
+	// its time to headers (see latencySince); zero when no error body was
+	// read. A duration rather than a time keeps the state, which every
+	// call clears, from growing.
+	answeredAfter time.Duration
 	// cut is the success whose body failed to be read within the attempt
 	// (see WithBufferedResponse), its body closed: the attempt failed
 	// with the read's error, and the rate limiter reads the quota its

@@ -222,6 +222,9 @@ func (c *classifier) classify(st *attemptState, req *http.Request, resp *http.Re
 	var env envelope
 	parsed := false
 	if c.maxPeek > 0 {
+		if !st.start.IsZero() {
+			st.answeredAfter = now().Sub(st.start) // before the body is read (see latencySince)
+		}
 		if st.run != nil && st.hedge == 0 {
 			// The host answered the hedged attempt: no copy of it is
 			// sent while its body is read (see hedgeRun.answered).

@@ -119,7 +119,7 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 	if !ok {
 		resp, err := c.t.inner.roundTrip(areq, st)
 		if err == nil {
-			hb.latencies().record(time.Since(start.Add(st.queued())))
+			hb.latencies().record(latencySince(start.Add(st.queued()), st))
 		}
 		return resp, err
 	}
@@ -598,13 +598,13 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 	if w.resp != nil && w.resp.Body == http.NoBody {
 		// No body to end the copy's context: it ends now, and the
 		// caller gets http.NoBody, as from the base.
-		hb.latencies().record(time.Since(sentAt))
+		hb.latencies().record(latencySince(sentAt, st))
 		w.cancel(nil)
 	} else if w.resp != nil {
 		// The attempt's latency, from its first copy's send: a slow
 		// answer cut short by a copy still counts as slow, so the
 		// quantile does not drift down to the copies' own latency.
-		hb.latencies().record(time.Since(sentAt))
+		hb.latencies().record(latencySince(sentAt, st))
 		// The copy's context ends when its body is closed. A 101's body
 		// is the upgraded connection: it stays writable.
 		body := cancelOnClose{ReadCloser: w.resp.Body, cancel: w.cancel}
@@ -617,6 +617,18 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 		w.cancel(nil)
 	}
 	return w.resp, w.err
+}
+
+// latencySince returns the latency of attempt st, sent at sentAt: the time
+// to its response's headers, which the adaptive hedging delay waits for.
+// For an error, whose body the classifier read for its envelope before the
+// attempt returned, that is when its headers came (see
+// attemptState.answeredAfter); otherwise the attempt was answered just now.
+func latencySince(sentAt time.Time, st *attemptState) time.Duration {
+	if st.answeredAfter > 0 {
+		return st.start.Add(st.answeredAfter).Sub(sentAt)
+	}
+	return time.Since(sentAt)
 }
 
 // countHedges counts the copies of an attempt sent, in the call's Report
