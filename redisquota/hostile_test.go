@@ -309,7 +309,8 @@ func TestHostileNotANumber(t *testing.T) {
 // finite value beyond what the lease script's reply carries (a pause
 // before -2^63 µs, a limit whose tokens come less than a millionth of a µs
 // apart, past 2^63, or so far below 1 that its tokens are an infinity
-// apart), written while the members share the quota, does
+// apart, or a window below a µs), written while the members share the
+// quota, does
 // not end the fleet's sharing of the partition: the member takes leases
 // again. The reply did not parse (a pause of 301 digits, an interval
 // written as 0.000000, a limit Redis cannot make an integer of, a base of
@@ -335,6 +336,11 @@ func TestHostileOutOfRange(t *testing.T) {
 		// to it): believed, a pace that holds nothing back.
 		{"limit at 2^63", "limit", "9223372036854775808", true},
 		{"limit below one", "limit", "1e-300", false},
+		// A window shorter than any member writes (below 1µs: a member
+		// writes its windows in whole µs, rounded up). One of 5e-324 made
+		// the bucket's interval 0, a reply that does not parse.
+		{"window far below a µs", "window", "5e-324", false},
+		{"window below a µs", "window", "0.5", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			prefix := testPrefix(t, addr)
@@ -357,7 +363,7 @@ func TestHostileOutOfRange(t *testing.T) {
 				}
 				tokenWithin(q, 50*time.Millisecond)
 			}
-			if tt.field != "limit" {
+			if tt.field != "limit" && tt.field != "window" {
 				return
 			}
 			// A lease asked before the value was written may be the one
@@ -371,7 +377,7 @@ func TestHostileOutOfRange(t *testing.T) {
 				kept := got == tt.v
 				if kept == tt.kept || tt.kept || time.Now().After(deadline) {
 					if kept != tt.kept {
-						t.Errorf("limit %s: after the leases of 5s the state holds %q; want it kept %v", tt.v, got, tt.kept)
+						t.Errorf("%s %s: after the leases of 5s the state holds %q; want it kept %v", tt.field, tt.v, got, tt.kept)
 					}
 					break
 				}
