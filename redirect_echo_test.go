@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// echoSecret is the credential the redirect tests send: no known token
+// echoSecret is the credential the echo tests send: no known token
 // shape, so that only what the caller sent tells it is one.
 const echoSecret = "k3y-0123456789abcdef"
 
