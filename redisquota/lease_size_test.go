@@ -1,6 +1,7 @@
 package redisquota_test
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ func TestUnlimitedShortWindowLeasesGrow(t *testing.T) {
 	s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
 	defer s.Close()
 	q := s.Partition("https://api.example.com reads")
-	q.Learn(quota(1<<62), time.Millisecond)
+	q.Learn(quota(min(1<<62, math.MaxInt)), time.Millisecond) // 2^62 where an int holds it
 	const taken = 300
 	for range taken {
 		takeToken(t, q)
