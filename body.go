@@ -137,11 +137,17 @@ var errNilGetBody = errors.New("resilient: Request.GetBody returned a nil body")
 
 // getBody returns a new copy of req's body from its GetBody, or an error,
 // errNilGetBody when GetBody returned neither: a nil body would panic at
-// its first Read, in net/http's goroutine that writes it.
+// its first Read, in net/http's goroutine that writes it. A body GetBody
+// returned with its error (a file opened, its seek failed) is closed: no
+// one else would.
 func getBody(req *http.Request) (io.ReadCloser, error) {
 	body, err := req.GetBody()
-	if err == nil && body == nil {
+	switch {
+	case err == nil && body == nil:
 		err = errNilGetBody
+	case err != nil && body != nil:
+		body.Close()
+		body = nil
 	}
 	return body, err
 }

@@ -165,6 +165,15 @@ func TestReplayBodyGetBody(t *testing.T) {
 	if _, err := b.next(context.Background(), nil, time.Time{}); !errors.Is(err, errBodyNotReplayable) || !errors.Is(err, boom) {
 		t.Errorf("next() with a failing GetBody: err %v", err)
 	}
+	// A GetBody that fails after opening its copy (a file opened, its
+	// seek failed) returns both: the copy is closed, not leaked.
+	var closed atomic.Int32
+	req.GetBody = func() (io.ReadCloser, error) {
+		return &closeCounter{n: &closed}, boom
+	}
+	if _, err := b.next(context.Background(), nil, time.Time{}); !errors.Is(err, boom) || closed.Load() != 1 {
+		t.Errorf("next() with a GetBody returning a body and an error: err %v, the body closed %d times; want it closed once", err, closed.Load())
+	}
 }
 
 // TestCapturedBodyOverRealTransport sends a body without GetBody through a
