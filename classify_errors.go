@@ -53,9 +53,16 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 		notTLS       tls.RecordHeaderError
 	)
 	if errors.As(err, &unknownAuth) || errors.As(err, &hostnameErr) ||
-		errors.As(err, &certInvalid) || errors.As(err, &verification) ||
-		errors.As(err, &notTLS) {
+		errors.As(err, &certInvalid) || errors.As(err, &verification) {
 		return Permanent, true
+	}
+	if errors.As(err, &notTLS) {
+		// Its Conn is set when the server's first record did not look
+		// like TLS: the handshake never ended, nothing was sent. Without
+		// it the record may have come after the handshake (a record of
+		// another version or oversized, a middlebox's), after the
+		// request was written.
+		return Permanent, notTLS.Conn != nil
 	}
 	var alert *net.OpError
 	if errors.As(err, &alert) && alert.Op == "remote error" && alert.Err != nil && refusedHandshake(alert.Err.Error()) {

@@ -557,7 +557,10 @@ func TestClassifyErr(t *testing.T) {
 		{"invalid header", errors.New(`net/http: invalid header field name "a b"`), Permanent, true},
 		{"http2 invalid response header", errors.New(`stream error: stream ID 1; PROTOCOL_ERROR; invalid header field value for "x-bad"`), Transient, false},
 		{"http2 invalid response header name", errors.New(`stream error: stream ID 1; PROTOCOL_ERROR; invalid header field name "x\x01"`), Transient, false},
-		{"not TLS", &url.Error{Op: "Get", URL: "https://x", Err: tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}}, Permanent, true},
+		{"not TLS", &url.Error{Op: "Get", URL: "https://x", Err: tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake", Conn: &net.TCPConn{}}}, Permanent, true},
+		// Past the handshake (crypto/tls leaves Conn nil then), a record
+		// it rejects may follow the request written.
+		{"bad TLS record past the handshake", &url.Error{Op: "Post", URL: "https://x", Err: tls.RecordHeaderError{Msg: "oversized record received with length 20000"}}, Permanent, false},
 		{"HTTP answer to HTTPS", errors.New("http: server gave HTTP response to HTTPS client"), Permanent, true},
 		{"TLS alert: certificate required", &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}, Permanent, false},
 		{"proxy refused", &url.Error{Op: "Get", URL: "https://x", Err: errors.New("Proxy Authentication Required")}, Permanent, true},
