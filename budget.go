@@ -29,8 +29,9 @@ const (
 // and of retries a layer above stacks on top: every answer of the host (a
 // success, or an error the server gave deliberately, such as a 404)
 // deposits Ratio tokens, up to Burst; a retry spends one token, or
-// ThrottledCost when the server asked for it (a 429 or a 503 with a
-// Retry-After); a retry that finds too few tokens is not sent. First
+// ThrottledCost when the server asked for it (a 429, or a 503 whose
+// Retry-After asks for a wait: not 0, nor a date past, which pace
+// nothing); a retry that finds too few tokens is not sent. First
 // attempts never spend, and a retry that is not sent after all (refused by
 // the breaker, the rate limiter or the limit of attempts in flight, which
 // ends the call; its body not replayable; its call canceled during its

@@ -15,8 +15,9 @@ import (
 // outage with the breaker off and the budget on, in fake time, the calls
 // coming at a steady rate whatever the earlier ones still wait for: at most
 // 1.01 server attempts per call at 10 calls/s (over 10 minutes) and 1.002
-// at 100 calls/s (over a minute), for a host that answers 503 and for one
-// whose every dial is refused. Only the Burst's first retries reach it: a
+// at 100 calls/s (over a minute), for a host that answers 503, one that
+// answers 503 with "Retry-After: 0" (which asks for no wait: its retries
+// cost what blind ones do) and one whose every dial is refused. Only the Burst's first retries reach it: a
 // refused retry marks the budget used, so that it regains nothing while
 // its host is called.
 func TestRetryBudgetFullOutageAttemptsPerCall(t *testing.T) {
@@ -26,6 +27,9 @@ func TestRetryBudgetFullOutageAttemptsPerCall(t *testing.T) {
 	}{
 		{"503", func(req *http.Request) (*http.Response, error) {
 			return &http.Response{StatusCode: 503, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+		}},
+		{"503 Retry-After: 0", func(req *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: 503, Header: http.Header{"Retry-After": {"0"}}, Body: http.NoBody, Request: req}, nil
 		}},
 		{"refused dial", func(req *http.Request) (*http.Response, error) {
 			return nil, refusedDial("tcp", "127.0.0.1:9")

@@ -157,41 +157,45 @@ func TestBudgetStoreRefill(t *testing.T) {
 // Budget receives the Transport's settings with their defaults, once per
 // host; the costs withdrawn are 1 and ThrottledCost.
 func TestBudgetStoreNamesAndSettings(t *testing.T) {
-	fleet := new(memFleet)
-	rt := &switchRT{header: http.Header{"Retry-After": {"0"}}}
-	rt.status.Store(503)
-	tr := New(rt, fastRetries, WithoutBreaker(), WithQuotaStore(fleet), WithMaxRetries(1))
-	calls(t, tr, "http://API.test/", 1)
-	calls(t, tr, "http://api.test:80/x", 1)
-	calls(t, tr, "https://api.test/", 1)
-	want := []string{"http://api.test:80", "https://api.test:443"}
-	if !slices.Equal(fleet.asked, want) {
-		t.Errorf("budgets asked %q, want %q", fleet.asked, want)
-	}
-	def := RetryBudget{Ratio: DefaultRetryBudgetRatio, Burst: DefaultRetryBudgetBurst, ThrottledCost: DefaultRetryBudgetThrottledCost}
-	if fleet.configs[0] != def {
-		t.Errorf("settings %+v, want the defaults %+v", fleet.configs[0], def)
-	}
-	if _, _, w := fleet.budget(want[0]).state(); !slices.Equal(w, []float64{DefaultRetryBudgetThrottledCost, DefaultRetryBudgetThrottledCost}) {
-		t.Errorf("withdrawals for two 503s with Retry-After: %v, want ThrottledCost each", w)
-	}
+	// In fake time: the server asks for a wait of a second (a Retry-After
+	// of 0 asks for none, and its retry costs 1).
+	synctest.Test(t, func(t *testing.T) {
+		fleet := new(memFleet)
+		rt := &switchRT{header: http.Header{"Retry-After": {"1"}}}
+		rt.status.Store(503)
+		tr := New(rt, fastRetries, WithoutBreaker(), WithQuotaStore(fleet), WithMaxRetries(1))
+		calls(t, tr, "http://API.test/", 1)
+		calls(t, tr, "http://api.test:80/x", 1)
+		calls(t, tr, "https://api.test/", 1)
+		want := []string{"http://api.test:80", "https://api.test:443"}
+		if !slices.Equal(fleet.asked, want) {
+			t.Errorf("budgets asked %q, want %q", fleet.asked, want)
+		}
+		def := RetryBudget{Ratio: DefaultRetryBudgetRatio, Burst: DefaultRetryBudgetBurst, ThrottledCost: DefaultRetryBudgetThrottledCost}
+		if fleet.configs[0] != def {
+			t.Errorf("settings %+v, want the defaults %+v", fleet.configs[0], def)
+		}
+		if _, _, w := fleet.budget(want[0]).state(); !slices.Equal(w, []float64{DefaultRetryBudgetThrottledCost, DefaultRetryBudgetThrottledCost}) {
+			t.Errorf("withdrawals for two 503s with Retry-After: %v, want ThrottledCost each", w)
+		}
 
-	fleet = new(memFleet)
-	rt = &switchRT{}
-	rt.status.Store(500)
-	tr = New(rt, fastRetries, WithQuotaStore(fleet), WithMaxRetries(1),
-		WithRetryBudget(RetryBudget{Burst: 3, Ratio: 0.5}),
-		WithBreaker(BreakerSettings{Key: func(*http.Request) string { return "tenant-7" }}))
-	calls(t, tr, "http://api.test/", 1)
-	if !slices.Equal(fleet.asked, []string{"tenant-7"}) {
-		t.Errorf("budgets asked %q, want the breaker's key", fleet.asked)
-	}
-	if got := fleet.configs[0]; got != (RetryBudget{Ratio: 0.5, Burst: 3, ThrottledCost: DefaultRetryBudgetThrottledCost}) {
-		t.Errorf("settings %+v, want Burst 3, Ratio 0.5 and the default ThrottledCost", got)
-	}
-	if _, _, w := fleet.budget("tenant-7").state(); !slices.Equal(w, []float64{1}) {
-		t.Errorf("withdrawals for a 500: %v, want [1]", w)
-	}
+		fleet = new(memFleet)
+		rt = &switchRT{}
+		rt.status.Store(500)
+		tr = New(rt, fastRetries, WithQuotaStore(fleet), WithMaxRetries(1),
+			WithRetryBudget(RetryBudget{Burst: 3, Ratio: 0.5}),
+			WithBreaker(BreakerSettings{Key: func(*http.Request) string { return "tenant-7" }}))
+		calls(t, tr, "http://api.test/", 1)
+		if !slices.Equal(fleet.asked, []string{"tenant-7"}) {
+			t.Errorf("budgets asked %q, want the breaker's key", fleet.asked)
+		}
+		if got := fleet.configs[0]; got != (RetryBudget{Ratio: 0.5, Burst: 3, ThrottledCost: DefaultRetryBudgetThrottledCost}) {
+			t.Errorf("settings %+v, want Burst 3, Ratio 0.5 and the default ThrottledCost", got)
+		}
+		if _, _, w := fleet.budget("tenant-7").state(); !slices.Equal(w, []float64{1}) {
+			t.Errorf("withdrawals for a 500: %v, want [1]", w)
+		}
+	})
 }
 
 // TestBudgetStoreOff: without the retry budget, the store's budgets are

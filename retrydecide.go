@@ -126,7 +126,10 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		// limiter holds it until the breaker lets a probe through, or a
 		// ResetHost cleared the pause), and it then reaches the host as
 		// any retry does, paid for.
-		throttled := st.class == Throttled || resp != nil && resp.StatusCode == http.StatusServiceUnavailable && st.hasRetryAfter
+		// A 503's Retry-After of 0 (or a date past) asks for no wait: the
+		// server paces nothing, and a host answering it to every call is
+		// in an outage that such retries would multiply tenfold.
+		throttled := st.class == Throttled || resp != nil && resp.StatusCode == http.StatusServiceUnavailable && st.hasRetryAfter && st.retryAfter > 0
 		if b := c.hostBudget(); b != nil {
 			if !c.t.budgets.withdraw(b, throttled) {
 				return 0, false, StopRetryBudget
