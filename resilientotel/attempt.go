@@ -52,7 +52,7 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 		a.opts[1] = trace.WithAttributes(attrs...)
 	}
 	var ctx context.Context
-	ctx, a.span = in.tracer.Start(parent, c.clientNm, a.opts[:]...)
+	ctx, a.span = in.start(parent, c.clientNm, a.opts[:]...)
 	a.carrier.src = req.Header
 	a.inject(in.prop, ctx)
 

@@ -171,10 +171,15 @@ func isTimeout(err error) bool {
 // Bounds of the attribute values taken from a request's URL, which a
 // server names when it redirects (net/http takes a Location header of up
 // to 10 MB): the spans would carry them to the exporter, and the metrics
-// keep each server.address they see for the life of the process.
+// keep each server.address they see for the life of the process. A method
+// not known is the caller's, but may be relayed from a client of the
+// caller's own (an inbound request's, of up to net/http's 1 MB header
+// limit): http.request.method_original is bounded too, far above the
+// longest registered method (UPDATEREDIRECTREF, 17 bytes).
 const (
-	maxURLLen  = redact.MaxPath // url.full
-	maxHostLen = redact.MaxHost // server.address
+	maxURLLen    = redact.MaxPath // url.full
+	maxHostLen   = redact.MaxHost // server.address
+	maxMethodLen = 255            // http.request.method_original
 )
 
 // peerAddr returns network.peer.address and network.peer.port of a

@@ -20,6 +20,7 @@ import (
 	"github.com/resilienthttp/resilient"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
@@ -421,7 +422,10 @@ func TestGlobalProviders(t *testing.T) {
 
 // TestNoopProviders: with no-op providers and no parent span, the
 // instrumentation sends the request unchanged and reports nothing; with a
-// parent span context, it still propagates it, as a no-op tracer must.
+// parent span context, it still propagates it, as a no-op tracer must,
+// also under a parent that records (an SDK's span, from another provider)
+// and with the deprecated trace.NewNoopTracerProvider, whose spans hide
+// that parent behind an empty span context, metrics on or off.
 func TestNoopProviders(t *testing.T) {
 	cfg := noopConfig()
 	var got []*http.Request
@@ -446,6 +450,33 @@ func TestNoopProviders(t *testing.T) {
 	}
 	if req.Header.Get("Traceparent") != "" {
 		t.Error("the caller's request was modified")
+	}
+
+	tel := newTelemetry()
+	ctx, parent := tel.tp.Tracer("test").Start(context.Background(), "caller")
+	defer parent.End()
+	psc := parent.SpanContext()
+	want := "00-" + psc.TraceID().String() + "-" + psc.SpanID().String() + "-01"
+	//lint:ignore SA1019 the deprecated provider is the one whose spans hide their parent.
+	deprecated := trace.NewNoopTracerProvider()
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"noop", noopConfig()},
+		{"noop tracer, metrics", Config{TracerProvider: tracenoop.NewTracerProvider(), MeterProvider: tel.mp}},
+		{"deprecated noop tracer", Config{TracerProvider: deprecated, MeterProvider: noopConfig().MeterProvider}},
+		{"deprecated noop tracer, metrics", Config{TracerProvider: deprecated, MeterProvider: tel.mp}},
+	} {
+		tc.cfg.Propagator = propagation.TraceContext{}
+		base := &stub{steps: []step{{status: 200}}}
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://api.test/", nil)
+		if _, err := do(t, &http.Client{Transport: resilient.New(base, Instrument(tc.cfg))}, req); err != nil {
+			t.Fatal(err)
+		}
+		if got := base.sent("Traceparent"); len(got) != 1 || got[0] != want {
+			t.Errorf("%s: traceparent = %q, want the caller's %q", tc.name, got, want)
+		}
 	}
 }
 
@@ -556,7 +587,10 @@ func TestHeaderCarrier(t *testing.T) {
 // the metrics, which keep each server.address and breaker key they see:
 // url.full and the breaker's key are cut at maxURLLen and server.address
 // at maxHostLen, at a character's boundary, without keeping the long
-// strings behind them.
+// strings behind them. The first request's method, not known and a
+// megabyte long (relayed from an inbound request, of up to net/http's
+// 1 MB header limit), is cut at maxMethodLen in
+// http.request.method_original.
 func TestLongURLAttributesBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tel := newTelemetry()
@@ -564,7 +598,7 @@ func TestLongURLAttributesBounded(t *testing.T) {
 		path := "/" + strings.Repeat("ü", 1<<19)
 		base := &stub{steps: []step{{status: 302, location: "http://" + host + path}, {status: 503}}}
 		tr := resilient.New(base, Instrument(tel.config()), resilient.WithBreaker(resilient.BreakerSettings{ConsecutiveFailures: 1}))
-		req, _ := http.NewRequest("GET", "http://api.test/start", nil)
+		req, _ := http.NewRequest(strings.Repeat("X", 1<<20), "http://api.test/start", nil)
 		if code, err := do(t, &http.Client{Transport: tr}, req); code != 503 || err != nil {
 			t.Fatalf("%d, %v; want the 503 the open breaker keeps", code, err)
 		}
@@ -577,8 +611,11 @@ func TestLongURLAttributesBounded(t *testing.T) {
 			for _, kv := range kvs {
 				v := kv.Value.String()
 				max := maxURLLen
-				if kv.Key == semconv.ServerAddressKey {
+				switch kv.Key {
+				case semconv.ServerAddressKey:
 					max = maxHostLen
+				case semconv.HTTPRequestMethodOriginalKey:
+					max = maxMethodLen
 				}
 				if len(v) > max || !utf8.ValidString(v) {
 					t.Errorf("%s: %s has %d bytes (valid UTF-8: %v), want at most %d", what, kv.Key, len(v), utf8.ValidString(v), max)
@@ -587,6 +624,9 @@ func TestLongURLAttributesBounded(t *testing.T) {
 		}
 		for _, s := range spans {
 			check(s.Name(), s.Attributes())
+		}
+		if m := attrs(spans[0].Attributes())["http.request.method_original"]; m != strings.Repeat("X", maxMethodLen) {
+			t.Errorf("http.request.method_original of the first attempt has %d bytes, want the method's first %d", len(m), maxMethodLen)
 		}
 		redirected := attrs(spans[2].Attributes())
 		if u := redirected["url.full"]; !strings.HasPrefix(u, "http://%C3%A9%C3%A9") {

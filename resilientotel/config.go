@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/internal/redact"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -149,7 +150,8 @@ func newInstrumentation(cfg Config) *instrumentation {
 const defaultMethods = "CONNECT,DELETE,GET,HEAD,OPTIONS,PATCH,POST,PUT,QUERY,TRACE"
 
 // method returns the names of method, and the original method when it is
-// not known ("" otherwise). An empty method is GET, as in net/http.
+// not known ("" otherwise), cut at maxMethodLen. An empty method is GET,
+// as in net/http.
 func (in *instrumentation) method(method string) (methodNames, string) {
 	if method == "" {
 		method = http.MethodGet
@@ -157,5 +159,5 @@ func (in *instrumentation) method(method string) (methodNames, string) {
 	if n, ok := in.methods[method]; ok {
 		return n, ""
 	}
-	return in.other, method
+	return in.other, redact.Truncate(method, maxMethodLen)
 }

@@ -229,5 +229,8 @@
 // Location header of up to 10 MB): url.full and resilient.breaker.key are
 // cut at 8 KiB and server.address at 255 bytes (the longest domain name),
 // so that neither the spans nor the metrics, which keep each
-// server.address and breaker key they see, carry megabytes.
+// server.address and breaker key they see, carry megabytes. So is
+// http.request.method_original at 255 bytes: a method not known may be
+// relayed from an inbound request, whose request line net/http's server
+// takes up to 1 MB long.
 package resilientotel

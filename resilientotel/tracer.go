@@ -194,11 +194,11 @@ func (in *instrumentation) StartCall(ctx context.Context, req *http.Request) con
 	)
 	if in.idle.Load() {
 		names, _ := in.method(req.Method)
-		sctx, span = in.tracer.Start(ctx, names.call, in.internal[:]...)
+		sctx, span = in.start(ctx, names.call, in.internal[:]...)
 	} else {
 		c = in.newCall(ctx, req)
 		c.startOpts = [2]trace.SpanStartOption{in.internal[0], trace.WithAttributes(c.attrs[:c.nattrs]...)}
-		sctx, span = in.tracer.Start(ctx, c.names.call, c.startOpts[:]...)
+		sctx, span = in.start(ctx, c.names.call, c.startOpts[:]...)
 	}
 	if in.idleCall(ctx, span) {
 		// As the no-op providers: only propagation is left to do. The
@@ -215,6 +215,19 @@ func (in *instrumentation) StartCall(ctx context.Context, req *http.Request) con
 	c.Context, c.span = sctx, span
 	c.startOpts[0] = in.client // the attempts' options, when they have no resend count
 	return c
+}
+
+// start starts a span with in's tracer. When the tracer makes no span and
+// hides the span context of ctx behind an empty one (the deprecated
+// trace.NewNoopTracerProvider's, under a span that records), it returns ctx
+// itself with that span: the caller's span context is still the one
+// propagated, as a no-op tracer owes.
+func (in *instrumentation) start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	sctx, span := in.tracer.Start(ctx, name, opts...)
+	if !span.SpanContext().IsValid() {
+		return ctx, span
+	}
+	return sctx, span
 }
 
 // newCallOf returns the state of a call of req whose span, started
