@@ -577,3 +577,28 @@ func (s *panicSeeker) Seek(off int64, whence int) (int64, error) {
 }
 
 func (s *panicSeeker) Close() error { return nil }
+
+// TestPanicInFirstSeekClosesCallersBody: a body whose Seek panics when the
+// call asks where it stands, before its first attempt, still has its Close
+// called as the panic goes on to the caller, as on every path: net/http,
+// which never seeks it, would have closed it, and a file left open leaks
+// its descriptor with each such panic a server recovers from.
+func TestPanicInFirstSeekClosesCallersBody(t *testing.T) {
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		t.Error("the base RoundTripper was called")
+		req.Body.Close()
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+	})
+	body := &startPanicSeeker{trackedBody: newTrackedBody("payload")}
+	req := newRequest(t, context.Background(), "PUT", "http://api.test/", body)
+	mustPanic(t, "the panic was not propagated", func() { New(base).RoundTrip(req) })
+	if n := body.numCloses(); n != 1 {
+		t.Errorf("the caller's body was closed %d times, want 1", n)
+	}
+}
+
+// startPanicSeeker is a request body that can seek, but panics when asked
+// where it stands.
+type startPanicSeeker struct{ *trackedBody }
+
+func (*startPanicSeeker) Seek(int64, int) (int64, error) { panic("Seek exploded") }

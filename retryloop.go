@@ -35,8 +35,10 @@ func (c *call) run() (*http.Response, error) {
 	if c.cfg.maxRetries == 0 {
 		captureLimit = 0 // a single attempt: no retry to replay the body for
 	}
-	body.init(req, captureLimit)
+	// Deferred first: the caller's Seek, which init calls, may panic, and
+	// the caller's body is closed then too.
 	defer body.close()
+	body.init(req, captureLimit)
 	c.capture = body.cap
 	c.key, c.stamp, c.callerKey, c.keyPending = t.idempotencyKey(req, c.cfg, c.ctxKey, c.ctxBind)
 	c.write = !isIdempotentMethod(req.Method)
