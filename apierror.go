@@ -96,14 +96,17 @@ func (e *APIError) Error() string {
 // ParseError reads the error envelope of resp. It returns nil when resp is
 // nil or its status is below 400. It reads at most 64 KiB of the body and
 // leaves resp.Body readable, byte for byte: the bytes it read are served
-// first, then the rest. Retryable reflects the default decision: vendor
-// hints, the default tables and the status rules (see the README's "What
-// is retried").
+// first, then the rest. Its read is bounded in time as the Transport's is
+// (see WithMaxPeek): a body still arriving after 1 s is parsed from the
+// bytes that came, and one whose read stalls until 2 s have passed is cut
+// there, and yields the bytes read, then the error that cut it. Retryable
+// reflects the default decision: vendor hints, the default tables and the
+// status rules (see the README's "What is retried").
 func ParseError(resp *http.Response) *APIError {
 	if resp == nil || resp.StatusCode < 400 {
 		return nil
 	}
-	env, parsed := peekEnvelope(resp, DefaultMaxPeek, nil)
+	env, parsed := peekEnvelopeWithin(resp, DefaultMaxPeek, nil)
 	cl := decide(resp.StatusCode, resp.Header, &env, parsed, defaultCodeClass)
 	ra, _ := serverWait(resp.StatusCode, resp.Header, cl, time.Now)
 	return newAPIError(resp, nil, &env, parsed, cl, ra)

@@ -230,12 +230,7 @@ func (c *classifier) classify(st *attemptState, req *http.Request, resp *http.Re
 			// sent while its body is read (see hedgeRun.answered).
 			st.run.answered()
 		}
-		// Bounded in time as in bytes: a body still arriving after half
-		// of maxReadWait is handed over as it is, one that stalls is cut
-		// at maxReadWait.
-		enough, stop := softAbortAfter(resp.Body, st.armed, maxReadWait)
-		env, parsed = peekEnvelope(resp, c.maxPeek, enough)
-		stop()
+		env, parsed = peekEnvelopeWithin(resp, c.maxPeek, st.armed)
 	}
 	if resp.StatusCode == http.StatusForbidden && !rateLimited403(resp.Header) {
 		// A 403 is a rate limit's by its headers (see rateLimited403),

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -883,6 +884,30 @@ func TestPeekIsBounded(t *testing.T) {
 		}
 		if got := readBody(t, resp); got != big {
 			t.Errorf("body: %d bytes, want the original %d bytes", len(got), len(big))
+		}
+	})
+	t.Run("ParseError within maxReadWait", func(t *testing.T) {
+		// A body that drips a byte every 500ms, and one that stalls,
+		// as the Transport's peek is: ParseError waits for neither past
+		// maxReadWait, whatever the caller's context allows.
+		for _, kind := range []string{"dripping", "stalled"} {
+			t.Run(kind, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+					defer cancel()
+					var body io.ReadCloser = newDrippingBody(ctx)
+					if kind == "stalled" {
+						body = newStallBody(ctx, `{"error":{"code":"invalid_request"`)
+					}
+					resp := &http.Response{StatusCode: 400, Header: http.Header{"Content-Type": {"application/json"}}, Body: body, ContentLength: -1}
+					start := time.Now()
+					ParseError(resp)
+					if d := time.Since(start); d > maxReadWait {
+						t.Errorf("ParseError of a %s body returned after %v, want at most %v", kind, d, maxReadWait)
+					}
+					resp.Body.Close()
+				})
+			})
 		}
 	})
 	t.Run("100 MB never read whole", func(t *testing.T) {

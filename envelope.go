@@ -107,6 +107,18 @@ func peekEnvelope(resp *http.Response, max int64, enough *atomic.Bool) (envelope
 	return env, ok
 }
 
+// peekEnvelopeWithin is peekEnvelope bounded in time as in bytes: a body
+// still arriving after half of maxReadWait is handed over as it is, the
+// envelope read from the bytes that came; one whose read stalls until
+// maxReadWait is cut there (see abortAfter: through db, the attempt's
+// deadline, when it has one, nil for none), and yields the bytes read,
+// then the error that cut it.
+func peekEnvelopeWithin(resp *http.Response, max int64, db *deadlineBody) (envelope, bool) {
+	enough, stop := softAbortAfter(resp.Body, db, maxReadWait)
+	defer stop()
+	return peekEnvelope(resp, max, enough)
+}
+
 // jsonContentType tells whether a body of this Content-Type may hold a JSON
 // envelope, and whether it is an RFC 9457 problem document.
 func jsonContentType(ct string) (problem, maybeJSON bool) {
