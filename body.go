@@ -22,6 +22,10 @@ var errBodyNotReplayable = errors.New("resilient: request body cannot be replaye
 // attempt took over the body.
 var errBodyDetached = errors.New("resilient: request body read after a newer attempt started")
 
+// errBodyClosed is returned to a reader of an attempt's body after its
+// Close, when no later attempt took over the body.
+var errBodyClosed = errors.New("resilient: request body read after Close")
+
 // replayBody hands out the request body of each attempt of one RoundTrip.
 //
 // The first attempt gets the caller's body itself. Later attempts get a body
@@ -413,8 +417,9 @@ func (r *captureReader) Read(p []byte) (int, error) {
 		c.mu.Lock()
 		switch {
 		case r.closed || r.gen != c.gen:
+			err := r.detachedErr()
 			c.mu.Unlock()
-			return 0, errBodyDetached
+			return 0, err
 		case len(p) == 0:
 			c.mu.Unlock()
 			return 0, nil
@@ -494,17 +499,29 @@ func (r *captureReader) Read(p []byte) (int, error) {
 		if err != nil {
 			c.srcErr = err
 		}
-		detached := r.closed || r.gen != c.gen
-		if !detached {
+		var detached error
+		if r.closed || r.gen != c.gen {
+			detached = r.detachedErr()
+		} else {
 			r.pos += int64(n)
 		}
 		c.mu.Unlock()
 		c.unlockRead()
-		if detached {
-			return 0, errBodyDetached
+		if detached != nil {
+			return 0, detached
 		}
 		return n, err
 	}
+}
+
+// detachedErr returns the error of a Read of r once r is detached:
+// errBodyDetached when a later attempt took over the body, else
+// errBodyClosed, r was closed. c.mu is held.
+func (r *captureReader) detachedErr() error {
+	if r.gen != r.c.gen {
+		return errBodyDetached
+	}
+	return errBodyClosed
 }
 
 // grow returns c.buf with room for n more bytes. Its capacity doubles, but

@@ -35,6 +35,9 @@ func TestCaptureBody(t *testing.T) {
 	if src.isClosed() {
 		t.Error("closing an attempt's reader closed the caller's body")
 	}
+	if _, err := r1.Read(buf); !errors.Is(err, errBodyClosed) {
+		t.Errorf("reader after its Close: err %v, want errBodyClosed", err)
+	}
 
 	r2, err := c.replay(context.Background(), nil, time.Time{})
 	if err != nil {
