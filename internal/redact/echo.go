@@ -20,7 +20,8 @@ const MinSecret = 8
 //
 //   - each credential of req, of MinSecret bytes or more, that s repeats: a
 //     server that answers "invalid api key sk_live_…" or "token ghp_…
-//     expired" echoes what the caller sent. The credentials are the user
+//     expired" echoes what the caller sent, in the case of its letters or
+//     in another ("INVALID KEY SK_LIVE_…"). The credentials are the user
 //     information of req's URL, the credentials its path holds (see Path:
 //     a server's "no route for /bot123:…/sendMessage" echoes a bot
 //     token), the values of its query parameters and headers whose names
@@ -88,12 +89,21 @@ func credentialEchoes(s string, req *http.Request) string {
 			p, _ := u.User.Password()
 			s = replaceSecret(s, p)
 		}
-		q := u.RawQuery
+		q, oauth := u.RawQuery, 0 // oauth: 1 for OAuth's query, -1 for another, 0 not yet known
 		for looked := 0; q != "" && looked < maxCredentialEchoes; {
 			var kv string
 			kv, q, _ = strings.Cut(q, "&")
 			k, v, _ := strings.Cut(kv, "=")
-			if !SecretName(k) || len(v) < MinSecret {
+			if len(v) < MinSecret {
+				continue
+			}
+			if k == "code" && oauth == 0 {
+				oauth = -1
+				if isOAuthQuery(u.RawQuery) {
+					oauth = 1
+				}
+			}
+			if !SecretName(k) && (k != "code" || oauth < 0) {
 				continue
 			}
 			looked++
@@ -129,6 +139,23 @@ func credentialEchoes(s string, req *http.Request) string {
 		}
 	}
 	return s
+}
+
+// isOAuthQuery reports whether q, a URL's query, is OAuth's, whose code
+// parameter is an authorization code (RFC 6749), a credential: that of an
+// authorization response sent on to a redirect URI (code and state) or of
+// a token request (grant_type, redirect_uri, code_verifier, client_id).
+// Elsewhere a code names a coupon's, a country's, an error's.
+func isOAuthQuery(q string) bool {
+	for q != "" {
+		var kv string
+		kv, q, _ = strings.Cut(q, "&")
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case "state", "redirect_uri", "grant_type", "code_verifier", "client_id":
+			return true
+		}
+	}
+	return false
 }
 
 // maxCredentialEchoes bounds how many credentials Echoes looks for in each
@@ -206,7 +233,7 @@ func basicEchoes(s, tok string) string {
 	for _, v := range [...][]byte{cred, user, pass} {
 		// Looked for before a string is made of it: the common text
 		// echoes none, and costs no allocation.
-		if len(v) >= MinSecret && strings.Contains(s, string(v)) {
+		if len(v) >= MinSecret && indexFold(s, string(v)) >= 0 {
 			s = replaceSecret(s, string(v))
 		}
 	}
@@ -215,9 +242,10 @@ func basicEchoes(s, tok string) string {
 
 // SecretName reports whether a header or a query parameter named name
 // carries a credential, as its name says: it speaks of authorization, a
-// key, a token, a secret, a signature, a password, a cookie, a session or
-// a credential (Authorization, X-Api-Key, api_key, access_token, sig,
-// API-Sign, X-Amz-Signature, JSESSIONID, passcode, …), unless the word
+// key, a token, a JSON Web Token, a secret, a signature, a password, a
+// cookie, a session or a credential (Authorization, X-Api-Key, api_key,
+// access_token, X-JWT-Assertion, sig, API-Sign, X-Amz-Signature,
+// JSESSIONID, passcode, pwd, …), unless the word
 // that does is a common one that does not mean it (author, keyword,
 // assignee, design, passenger, credit: see plainWords). The words of a
 // name are split at punctuation and where a lower-case letter meets an
@@ -249,7 +277,7 @@ func SecretName(name string) bool {
 // secretWord reports whether w, a word of a name, speaks of a credential
 // (see SecretName).
 func secretWord(w string) bool {
-	for _, s := range [...]string{"auth", "key", "token", "secret", "sig", "pass", "cookie", "session", "cred"} {
+	for _, s := range [...]string{"auth", "key", "token", "secret", "sig", "pass", "pwd", "jwt", "cookie", "session", "cred"} {
 		if containsFold(w, s) {
 			for _, p := range plainWords {
 				if strings.EqualFold(w, p) {
@@ -289,13 +317,128 @@ func containsFold(s, sub string) bool {
 	return false
 }
 
-// replaceSecret returns s with every occurrence of v replaced by
-// Placeholder, when v is MinSecret bytes or more.
+// replaceSecret returns s with every occurrence of v, in any case of its
+// ASCII letters, replaced by Placeholder, when v is MinSecret bytes or
+// more. It allocates nothing when s holds none.
 func replaceSecret(s, v string) string {
-	if len(v) < MinSecret || v == Placeholder || !strings.Contains(s, v) {
+	if len(v) < MinSecret || v == Placeholder {
 		return s
 	}
-	return strings.ReplaceAll(s, v, Placeholder)
+	i := indexFold(s, v)
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s)) // no longer: v is no shorter than Placeholder
+	for i >= 0 {
+		b.WriteString(s[:i])
+		b.WriteString(Placeholder)
+		s = s[i+len(v):]
+		i = indexFold(s, v)
+	}
+	b.WriteString(s)
+	return b.String()
+}
+
+// indexFold returns the index of the first occurrence of v, not empty, in
+// s under ASCII case folding, or -1, without an allocation. It looks for
+// v where s has v's first byte in either case, and verifies it there; when
+// the bytes verified outgrow those passed (a hostile text of near
+// matches), it goes on with a rolling hash of the lower-cased bytes
+// (foldRabinKarp): its work is linear in s and v whatever s holds.
+func indexFold(s, v string) int {
+	n := len(v)
+	if n > len(s) {
+		return -1
+	}
+	last := len(s) - n // the last index v may start at
+	lo, up := lowerASCII(v[0]), v[0]
+	if 'a' <= up && up <= 'z' {
+		up -= 'a' - 'A'
+	}
+	nextLo, nextUp, work := -1, -1, 0
+	for i := 0; i <= last; {
+		if nextLo < i {
+			nextLo = indexByteFrom(s[:last+1], lo, i)
+		}
+		if nextUp < i {
+			nextUp = nextLo
+			if up != lo {
+				nextUp = indexByteFrom(s[:last+1], up, i)
+			}
+		}
+		if i = min(nextLo, nextUp); i > last {
+			return -1
+		}
+		k := 1
+		for k < n && lowerASCII(s[i+k]) == lowerASCII(v[k]) {
+			k++
+		}
+		if k == n {
+			return i
+		}
+		if work += k; work > 2*i+64 {
+			if j := foldRabinKarp(s[i+1:], v); j >= 0 {
+				return i + 1 + j
+			}
+			return -1
+		}
+		i++
+	}
+	return -1
+}
+
+// indexByteFrom returns the index of the first c in s at i or after it,
+// or len(s).
+func indexByteFrom(s string, c byte, i int) int {
+	if j := strings.IndexByte(s[i:], c); j >= 0 {
+		return i + j
+	}
+	return len(s)
+}
+
+// foldRabinKarp is indexFold by a rolling hash of the lower-cased bytes of
+// s and v: linear in their lengths.
+func foldRabinKarp(s, v string) int {
+	n := len(v)
+	if n > len(s) {
+		return -1
+	}
+	const prime = 16777619
+	var hv, hs, pow uint32 = 0, 0, 1
+	for i := 0; i < n; i++ {
+		hv = hv*prime + uint32(lowerASCII(v[i]))
+		hs = hs*prime + uint32(lowerASCII(s[i]))
+		pow *= prime
+	}
+	for i := n; ; i++ {
+		if hs == hv && equalFoldASCII(s[i-n:i], v) {
+			return i - n
+		}
+		if i == len(s) {
+			return -1
+		}
+		hs = hs*prime + uint32(lowerASCII(s[i])) - pow*uint32(lowerASCII(s[i-n]))
+	}
+}
+
+// equalFoldASCII reports whether a and b, of one length, are equal under
+// ASCII case folding.
+func equalFoldASCII(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// lowerASCII returns c in lower case when it is an ASCII letter.
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // bearerTokens returns s with its JSON Web Tokens, and the word after

@@ -29,6 +29,11 @@ func TestEchoes(t *testing.T) {
 		{"password hunter2-pw is wrong", "password REDACTED is wrong"},
 		{"bad key k+ey-12345 and k%2Bey-12345", "bad key REDACTED and REDACTED"},
 		{"sig abcdefgh mismatch", "sig REDACTED mismatch"},
+		// A server that writes the credential it got in another case:
+		// in a message it upper-cases, in an error code it builds from it.
+		{"INVALID API KEY PROVIDED: SK_LIVE_ABCDEF", "INVALID API KEY PROVIDED: REDACTED"},
+		{"unknown_key_XKEY-1234567", "unknown_key_REDACTED"},
+		{"SESSION Sess-1234567 EXPIRED", "SESSION REDACTED EXPIRED"},
 		{"token " + jwt + " expired", "token REDACTED expired"},
 		{jwt, "REDACTED"},
 		{`expected "Bearer other-token-1"`, `expected "Bearer REDACTED"`},
@@ -74,10 +79,13 @@ func TestSecretName(t *testing.T) {
 		"x-goog-signature": true, "private_key": true, "privateKey": true, "AWSAccessKeyId": true, "passwd": true,
 		"API-Sign": true, "KC-API-SIGN": true, "OK-ACCESS-SIGN": true, "sign": true, "signed_request": true,
 		"passcode": true, "X-Passcode": true, "x-vercel-protection-bypass": true, "bypass": true, "JSESSIONID": true, "key2": true, "apiKey2": true, "tokenizer_version": true,
+		// A password's and a JSON Web Token's short names: Zoom's pwd, WSO2's
+		// X-JWT-Assertion.
+		"pwd": true, "user_pwd": true, "userPwd": true, "jwt": true, "X-JWT-Assertion": true,
 		// Common words that only contain one: not credentials.
 		"author": false, "authors": false, "keyword": false, "keywords": false, "assignee": false, "design": false,
 		"passenger": false, "credit": false, "credit_card_last4": false, "signal": false, "Author-Name": false,
-		"sort_by": false, "q": false,
+		"sort_by": false, "q": false, "code": false, "country_code": false,
 	} {
 		if got := SecretName(name); got != want {
 			t.Errorf("SecretName(%q) = %v, want %v", name, got, want)
@@ -201,6 +209,58 @@ func TestEchoOfCredentialSentTrimmed(t *testing.T) {
 		req := &http.Request{URL: u, Header: http.Header{"X-Api-Key": {v}}}
 		if got := Echoes("invalid api key sk_live_0123456789", req); got != "invalid api key REDACTED" {
 			t.Errorf("Echoes with X-Api-Key %q = %q: the credential as sent, trimmed, not REDACTED", v, got)
+		}
+	}
+}
+
+// TestEchoesOAuthCode: an OAuth authorization code is a credential (it is
+// exchanged for a token) where the query says it is OAuth's, beside a
+// state, a redirect_uri, a grant_type, a code_verifier or a client_id; a
+// code alone (a promotion's, a country's) is no credential.
+func TestEchoesOAuthCode(t *testing.T) {
+	for _, tc := range []struct{ url, in, want string }{
+		{"https://app.example.com/callback?code=SplxlOBeZQQYbYS6WxSbIA&state=xyz",
+			"invalid authorization code: SplxlOBeZQQYbYS6WxSbIA", "invalid authorization code: REDACTED"},
+		{"https://auth.example.com/oauth/token?grant_type=authorization_code&code=SplxlOBeZQQYbYS6WxSbIA&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb",
+			"Invalid authorization code: SplxlOBeZQQYbYS6WxSbIA", "Invalid authorization code: REDACTED"},
+		{"https://github.com/login/oauth/access_token?client_id=Iv1.abc&code=7d8e9f0a1b2c3d4e5f60",
+			"bad code 7d8e9f0a1b2c3d4e5f60", "bad code REDACTED"},
+		{"https://shop.example.com/v1/coupons?code=SUMMER2024-PROMO",
+			"coupon code SUMMER2024-PROMO expired", "coupon code SUMMER2024-PROMO expired"},
+		{"https://shop.example.com/v1/coupons?code=SUMMER2024-PROMO&mystate=ok",
+			"coupon code SUMMER2024-PROMO expired", "coupon code SUMMER2024-PROMO expired"},
+	} {
+		u, err := url.Parse(tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Echoes(tc.in, &http.Request{URL: u}); got != tc.want {
+			t.Errorf("Echoes(%q) for %s = %q, want %q", tc.in, tc.url, got, tc.want)
+		}
+	}
+}
+
+// TestIndexFold: indexFold finds v in s whatever the case of its ASCII
+// letters, on a text of near matches too, where it goes on by a rolling
+// hash.
+func TestIndexFold(t *testing.T) {
+	near := strings.Repeat("a", 1000) + "AB"
+	for _, tc := range []struct {
+		s, v string
+		want int
+	}{
+		{"sk_live_abc", "SK_LIVE_ABC", 0},
+		{"key SK_live_ABC.", "sk_live_abc", 4},
+		{"key sk_live_ab", "sk_live_abc", -1},
+		{"12345678-x", "12345678", 0},
+		{"a-b-c-d-e-f-g-h", "A-B-C-D-", 0},
+		{"x", "longer than x", -1},
+		{near, strings.Repeat("a", 50) + "b", 951},
+		{near, strings.Repeat("a", 50) + "c", -1},
+		{"\xffK\xff" + "Kelvin-1234", "kelvin-1234", 3},
+	} {
+		if got := indexFold(tc.s, tc.v); got != tc.want {
+			t.Errorf("indexFold(%.40q, %.40q) = %v, want %v", tc.s, tc.v, got, tc.want)
 		}
 	}
 }
