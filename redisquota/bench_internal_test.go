@@ -158,6 +158,8 @@ func TestParseLease(t *testing.T) {
 		{int64(5), "0", "-1", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1"},          // negative interval
 		{int64(5), "0", "1", 1.5, int64(1), "0", "0", int64(1), "0", "", "0", "-1"},                // a float
 		{int64(0), "0", "NaN", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1"},         // NaN
+		{int64(5), "0", "+Inf", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1"},        // an infinite interval: every token at once
+		{int64(5), "0", "1e300", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1"},       // past any window's: overflows the schedule
 		{int64(5), "0", "1", int64(1), int64(1), "0", "0", int64(1), "0", "", "0"},                 // short: no heard age
 		{int64(5), "0", "1", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1", int64(1)}, // long
 	} {

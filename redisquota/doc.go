@@ -185,7 +185,8 @@
 //
 // A member that stops without Close (a crash, a killed pod) is counted,
 // by the heartbeats and by the partitions' active members, for three of
-// its heartbeats after its last one; the others' leases then grow to take
+// its heartbeats after its last one (a minute at most: the members believe
+// no one counted further ahead); the others' leases then grow to take
 // its share. The tokens it held unused (two leases at most, its share of
 // twice WithLeaseTime) are lost to the fleet. A process restarted with
 // the member id of its predecessor (WithMemberID) is the same member to
@@ -333,8 +334,10 @@
 // Store's field in the budget, b:<member>:<instance>:<n>, is deleted an
 // hour after its last sync). In the fields, instance is the Store's random
 // id and n numbers the partitions and budgets it made. The members'
-// heartbeats are the sorted set prefix:members, and the channel is
-// prefix:events. They expire a day after their last use. A partition's
+// heartbeats are the sorted set prefix:members, which expires two minutes
+// after the last heartbeat (twice the longest a member is counted), and
+// the channel is prefix:events. The other keys expire a day after their
+// last use. A partition's
 // keys, and the heartbeats', holding another type than the Store writes (a
 // corrupt or hostile hand) are replaced by the next script that uses them,
 // so that the partition is shared again; a retry budget's is left alone,

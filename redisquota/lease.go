@@ -116,7 +116,7 @@ func (p *part) lease(t int64) (time.Duration, error) {
 	err := p.call(func(ctx context.Context) (err error) {
 		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
 			want, net, paceShare, burstFrac, (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
-			p.s.member, (3 * p.s.cfg.heartbeat).Microseconds(), p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), maxMemberTTL.Microseconds(),
+			p.s.member, p.s.memberTTL().Microseconds(), p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), maxMemberTTL.Microseconds(),
 			p.heardAge(t), maxHeard.Microseconds()).Slice()
 		return err
 	})
@@ -350,8 +350,12 @@ func parseLease(v []any) (leaseReply, bool) {
 			return r, false
 		}
 		if dst == nil {
+			// The interval is at most a window's over one token (no
+			// script writes a longer one): an infinite one put every
+			// token of the lease at once, and a longer one overflows
+			// the lease's schedule.
 			f, err := strconv.ParseFloat(s, 64)
-			if err != nil || !(f >= 0) {
+			if err != nil || !(f >= 0 && f <= float64(maxWindow.Microseconds())/paceShare) {
 				return r, false
 			}
 			r.interval = f

@@ -126,9 +126,10 @@ func WithFallbackAfter(d time.Duration) Option {
 }
 
 // WithHeartbeat sets how often the Store tells Redis it is alive (default
-// 1s); a member silent for three of its own heartbeats is no longer counted
-// (at most a minute, when they are longer). It panics
-// if d is not positive or below 1ms (a units mistake).
+// 1s); a member silent for three of its own heartbeats, or for a minute if
+// that is shorter, is no longer counted (a heartbeat of a minute or more
+// leaves a member that leases nothing uncounted for part of each one). It
+// panics if d is not positive or below 1ms (a units mistake).
 func WithHeartbeat(d time.Duration) Option {
 	mustBePositive("WithHeartbeat", d)
 	return func(c *config) { c.heartbeat = d }

@@ -78,7 +78,10 @@ end
 // burst tokens (see luaBurst: of the limit Redis holds). A lease of want
 // tokens is granted whole, unless the partition is paused, or its first
 // token would conform more than horizon µs from now (the other members
-// hold that much already); its tokens conform one interval apart from
+// hold that much already), and holds no more tokens than horizon µs of
+// the bucket's pace (at least one): a member that has not heard that the
+// quota fell sizes its lease by the one it believes, and took ten seconds
+// of the fleet's quota in one lease; its tokens conform one interval apart from
 // base + interval (base may be in the past: a full bucket's tokens
 // conform at once). giveback tokens a member did not use are first put
 // back (never more than a full bucket); a negative giveback charges the
@@ -234,8 +237,8 @@ end
 local base = tat - tol
 local granted = 0
 if want > 0 and pause <= now and base + interval - now <= tonumber(ARGV[5]) then
-  granted = want
-  if cap then granted = math.max(math.min(want, math.floor(cap)), 0) end
+  granted = math.min(want, math.max(math.floor(tonumber(ARGV[5]) / interval), 1))
+  if cap then granted = math.max(math.min(granted, math.floor(cap)), 0) end
   tat = tat + granted * interval
 end
 if cap then
@@ -455,7 +458,8 @@ return 1
 `)
 
 // heartbeatScript records a member as alive for ttl µs (three of its
-// heartbeats), scored by when it expires, so that members with different
+// heartbeats, at most max ttl: see Store.memberTTL), scored by when it
+// expires, so that members with different
 // heartbeats count each other for their own ttl; it forgets those expired,
 // and those that expire further ahead than max ttl, or ttl if longer,
 // which no member writes (a corrupt or hostile entry would be counted for

@@ -353,11 +353,18 @@ func (s *Store) call(fn func(ctx context.Context) error) error {
 	return err
 }
 
+// memberTTL returns how long the fleet counts the member after its last
+// heartbeat or lease: three of its heartbeats, at most maxMemberTTL, the
+// furthest ahead the other members believe one (a member with a 30s
+// heartbeat, counted 90s ahead, was dropped by each heartbeat and lease of
+// a member with the default, and counted by none).
+func (s *Store) memberTTL() time.Duration { return min(3*s.cfg.heartbeat, maxMemberTTL) }
+
 // heartbeat tells Redis the member is alive, every WithHeartbeat, and
 // counts the members.
 func (s *Store) heartbeat() {
 	defer s.wg.Done()
-	ttl := 3 * s.cfg.heartbeat
+	ttl := s.memberTTL()
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {

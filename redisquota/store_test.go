@@ -3,6 +3,7 @@ package redisquota_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -512,28 +513,36 @@ var _ redis.Hook = (*scriptCounter)(nil)
 
 // TestMembersCountedAcrossHeartbeats proves that a member counts the
 // members whose heartbeat is slower than its own: each is counted for
-// three of its own heartbeats, not of the counting member's. A member
-// with WithHeartbeat(20ms) dropped the heartbeat of one with the default
-// (1s) 60ms after it was written, and counted itself alone most of the
-// time: it paced at the whole quota when Redis failed, and spent the whole
-// retry budget before its sync, beside a member doing the same.
+// three of its own heartbeats (at most a minute), not of the counting
+// member's. A member with WithHeartbeat(20ms) dropped the heartbeat of one
+// with the default (1s) 60ms after it was written, and counted itself
+// alone most of the time: it paced at the whole quota when Redis failed,
+// and spent the whole retry budget before its sync, beside a member doing
+// the same. A member with WithHeartbeat(30s), scored 90s ahead, further
+// than the others believe (a minute), was dropped by each heartbeat of one
+// with the default, and counted by none.
 func TestMembersCountedAcrossHeartbeats(t *testing.T) {
 	addr := redisAddr()
-	prefix := testPrefix(t, addr)
-	fast := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix), redisquota.WithHeartbeat(20*time.Millisecond))
-	defer fast.Close()
-	slow := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix))
-	defer slow.Close()
-	waitFor(t, "2 members", func() bool { return fast.Members() == 2 })
-	alone := 0
-	for range 150 { // 1.5s: more than a heartbeat of the slow member
-		if fast.Members() < 2 {
-			alone++
+	for _, tc := range []struct{ fast, slow time.Duration }{
+		{20 * time.Millisecond, redisquota.DefaultHeartbeat},
+		{redisquota.DefaultHeartbeat, 30 * time.Second},
+	} {
+		prefix := testPrefix(t, addr)
+		fast := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix), redisquota.WithHeartbeat(tc.fast))
+		defer fast.Close()
+		slow := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix), redisquota.WithHeartbeat(tc.slow))
+		defer slow.Close()
+		waitFor(t, fmt.Sprintf("2 members counted by the member with a %v heartbeat, beside one with %v", tc.fast, tc.slow), func() bool { return fast.Members() == 2 })
+		alone := 0
+		for range 150 { // 1.5s: more than a heartbeat of the fast member, and of the slow one if 1s
+			if fast.Members() < 2 {
+				alone++
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if alone > 0 {
-		t.Errorf("the member with a 20ms heartbeat counted fewer than 2 members in %d of 150 looks", alone)
+		if alone > 0 {
+			t.Errorf("beside a member with a %v heartbeat, the member with a %v heartbeat counted fewer than 2 members in %d of 150 looks", tc.slow, tc.fast, alone)
+		}
 	}
 }
 
