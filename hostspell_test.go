@@ -174,7 +174,22 @@ var hostSpellings = [][]string{
 	{"xn--d1acpjx3f.xn--p1ai", "яндекс.рф", "ЯНДЕКС.РФ"},
 	{"xn--wgv71a119e.jp", "日本語.jp"},
 	{"REDACTED@api.test", "alice:s3cret@api.test", "bob@api.test", "alice:s3cret@API.test.:0443"},
+	// Two names of 271 bytes past ASCII that differ past their 255th
+	// byte, and whose punycode (160 bytes) is a domain name: two hosts.
+	{longIDNPuny + "xn--a-dh" + strings.Repeat("a", 20) + ".example", longIDN + "a.example", strings.ToUpper(longIDN) + "A.EXAMPLE.:443"},
+	{longIDN + "b.example"},
+	// The same, in a script internal/idna does not convert (Thai).
+	{longThai + "a.example", longThai + "A.EXAMPLE.:443"},
+	{longThai + "b.example"},
 }
+
+// longIDN and longThai are the starts of long names of hostSpellings,
+// and longIDNPuny is longIDN's punycode.
+var (
+	longIDN     = strings.Repeat(strings.Repeat("ü", 55)+".", 2) + strings.Repeat("ü", 20)
+	longIDNPuny = strings.Repeat("xn--td"+strings.Repeat("a", 55)+".", 2)
+	longThai    = strings.Repeat(strings.Repeat("ก", 55)+".", 2)
+)
 
 // Each spelling of a host is one host to the breakers, the rate-limit
 // partitions and HostState; hosts net/http sends to different places are

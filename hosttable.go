@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"unicode/utf8"
 
+	"github.com/resilienthttp/resilient/internal/idna"
 	"github.com/resilienthttp/resilient/internal/redact"
 )
 
@@ -237,8 +238,9 @@ const maxKeyPort = len(":65535")
 // is longer than redact.MaxHost bytes (the longest domain name) or its
 // port longer than a port, in which case they are cut to those bounds, the
 // port kept (see boundedKey). Two hosts whose names differ only past their
-// first 255 bytes share their state, as a host does with itself. It
-// allocates nothing for a URL within the bounds and without an '@'.
+// first 255 bytes share their state, as a host does with itself, unless
+// their names are past ASCII (see boundedName). It allocates nothing for a
+// URL within the bounds and without an '@'.
 func urlKey(scheme, host string) (string, string) {
 	if len(scheme)|len(host) > redact.MaxHost || strings.IndexByte(host, '@') >= 0 {
 		scheme, host = boundedKey(scheme, redact.Userinfo(host))
@@ -307,10 +309,10 @@ func boundedKey(scheme, host string) (string, string) {
 	return redact.Truncate(scheme, redact.MaxHost), boundedHost(host)
 }
 
-// boundedHost returns host with its name cut at redact.MaxHost bytes and
-// its port at maxKeyPort, its leading zeros dropped first (a port is read
-// as a number: ":0000000443" is 443, not 0), in a string that does not
-// keep host alive when it cut either.
+// boundedHost returns host with its name bounded at redact.MaxHost bytes
+// (see boundedName) and its port at maxKeyPort, its leading zeros dropped
+// first (a port is read as a number: ":0000000443" is 443, not 0), in a
+// string that does not keep host alive when it cut either.
 func boundedHost(host string) string {
 	name, port := host, ""
 	if hasPort(host) {
@@ -323,7 +325,30 @@ func boundedHost(host string) string {
 	if len(name) <= redact.MaxHost && len(port) <= maxKeyPort {
 		return host
 	}
-	return redact.Truncate(name, redact.MaxHost) + port[:min(len(port), maxKeyPort)]
+	if len(name) > redact.MaxHost {
+		name = boundedName(name)
+	}
+	return name + port[:min(len(port), maxKeyPort)]
+}
+
+// boundedName returns name, a URL host's name longer than redact.MaxHost
+// bytes, cut to that bound. A name past ASCII may still be a domain name,
+// whose punycode is within the bound: two such names that differ only
+// past their first bytes are two hosts. Such a name is in punycode
+// (canonicalHost) when internal/idna converts it within the bound; else,
+// up to 4×255 bytes (the longest name in punycode, a character of four
+// bytes to a letter), it is its first bytes and a digest of the whole (see
+// longCustomKey). A longer name, or one with user information put in the
+// host by hand, which no resolver finds, is cut.
+func boundedName(name string) string {
+	if isASCII(name) || len(name) > 4*redact.MaxHost || strings.IndexByte(name, '@') >= 0 {
+		return redact.Truncate(name, redact.MaxHost)
+	}
+	base := withoutFinalDot(name)
+	if a, ok := idna.ToASCII(base); ok && len(a)+len(name)-len(base) <= redact.MaxHost {
+		return a + name[len(base):]
+	}
+	return longCustomKey(lowerASCII(base))
 }
 
 // keepKey returns s, a scheme, a host, a path or a custom key, in a string

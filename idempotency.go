@@ -27,8 +27,10 @@ import (
 // write would be lost while the caller saw a success. So the key is sent
 // with that write, with the same write again (the same method, URL and
 // host: the caller's own retry), and with the request http.Client follows
-// it with after a 307 or 308 to another path of its host (the same write:
-// its method and body kept). Any other write made with the context (another
+// it with after a 307 or 308 to another path of its host, or from http to
+// https on its host (the same write: its method and body kept; at https,
+// another scheme, the key is not the caller's statement below, as a key
+// header http.Client copies there is not). Any other write made with the context (another
 // path or query, another method, another host, by its URL or by the
 // virtual host its Host header names: an SDK's auxiliary request,
 // a token endpoint) is sent as without the key: with a key of its own
@@ -166,8 +168,13 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 		keep := entry == name || name == DefaultIdempotencyHeader && strings.EqualFold(entry, "X-Idempotency-Key")
 		return k, !keep, true, false
 	}
-	if ctxKey != "" && bind.applies(req, cfg) {
-		return ctxKey, true, true, false
+	if ctxKey != "" {
+		if ok, upgraded := bind.applies(req, cfg); ok {
+			// Through a redirect from http to https, the key goes
+			// with its write, but is not the caller's word for that
+			// scheme, as a key header http.Client copies there.
+			return ctxKey, true, !upgraded, false
+		}
 	}
 	if req.Response != nil { // a request http.Client follows a redirect with
 		if k := t.redirects.keyOf(req); k != "" {
@@ -580,7 +587,8 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 		if strings.Count(h, ":") > 1 && h[0] != '[' {
 			h = "[" + h + "]" // an IPv6 address, bracketed as in URL.Host
 		}
-		n := splitNamed(canonicalHost("", h))
+		_, b := urlKey("", h) // as a request's host is looked up (keyHosts.hostKey)
+		n := splitNamed(canonicalHost("", b))
 		if n.name == "" || !validPort(n.port) || strings.ContainsFunc(h, func(r rune) bool {
 			return r < ' ' || r == 0x7f || r == '*' || r == ',' || r == ';'
 		}) {

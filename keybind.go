@@ -48,18 +48,37 @@ func newBoundWrite(req *http.Request) *boundWrite {
 // redirectOrigin returns the write req is: the first request of the
 // redirects http.Client followed to make req when they kept its method (a
 // 307 or a 308, which keep its body too) and its host (see
-// redirectedElsewhere): the same write, sent on; else req itself; nil
-// when that first request is unknown (see firstOfRedirects), and so the
-// write req is.
-func redirectOrigin(req *http.Request) *http.Request {
+// redirectedElsewhere), or took it from http to https on its host (see
+// upgradedScheme, which it reports): the same write, sent on; else req
+// itself; nil when that first request is unknown (see firstOfRedirects),
+// and so the write req is.
+func redirectOrigin(req *http.Request) (origin *http.Request, upgraded bool) {
 	first := firstOfRedirects(req)
 	if first == nil {
-		return nil
+		return nil, false
 	}
-	if first == req || first.Method != req.Method || redirectedElsewhere(req) {
-		return req
+	if first == req || first.Method != req.Method {
+		return req, false
 	}
-	return first
+	if otherHost(req, first) {
+		if upgradedScheme(first, req) {
+			return first, true
+		}
+		return req, false
+	}
+	return first, false
+}
+
+// upgradedScheme reports whether b goes to the host of a, an http URL's,
+// by https: the same name and port (each scheme's default one when its
+// URL names none) and the same virtual host.
+func upgradedScheme(a, b *http.Request) bool {
+	if !strings.EqualFold(a.URL.Scheme, "http") || !strings.EqualFold(b.URL.Scheme, "https") {
+		return false
+	}
+	_, h1 := canonicalName(a.URL.Scheme, a.URL.Host)
+	_, h2 := canonicalName(b.URL.Scheme, b.URL.Host)
+	return h1 == h2 && virtualHostName(a) == virtualHostName(b)
 }
 
 // applies reports whether the key bound by b applies to req, a request of
@@ -67,24 +86,25 @@ func redirectOrigin(req *http.Request) *http.Request {
 // unless WithIdempotencyMethods names it); to the first write made with
 // the key's context, which binds it, and to the same write again (the
 // same method and URL: the caller's own retry), followed by http.Client
-// through a redirect on its host (see redirectOrigin); not to any other write,
+// through a redirect on its host, or from http to https on its host (see
+// redirectOrigin, whose upgraded it returns); not to any other write,
 // to its host or another, which a host that deduplicates would answer
 // under that key with the first write's stored response.
-func (b *keyBinding) applies(req *http.Request, cfg *config) bool {
+func (b *keyBinding) applies(req *http.Request, cfg *config) (ok, upgraded bool) {
 	if isIdempotentMethod(req.Method) && !generatesKeyFor(cfg, req.Method) {
-		return false
+		return false, false
 	}
-	origin := redirectOrigin(req)
+	origin, upgraded := redirectOrigin(req)
 	if origin == nil {
-		return false
+		return false, false
 	}
 	w := newBoundWrite(origin)
 	first := b.first.Load()
 	if first == nil {
 		if b.first.CompareAndSwap(nil, w) {
-			return true
+			return true, upgraded
 		}
 		first = b.first.Load()
 	}
-	return *first == *w
+	return *first == *w, upgraded
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -271,6 +272,56 @@ func TestContextKeyFollowsRedirectOnItsHost(t *testing.T) {
 	for _, k := range store.keys {
 		if k != "post-42" {
 			t.Errorf("redirected write sent under key %q, want the caller's %q", k, "post-42")
+		}
+	}
+}
+
+// TestContextKeyFollowsRedirectToHTTPS: the write a WithIdempotencyKey
+// context names goes to http://api.example, which answers 308 to the same
+// URL in https (as a host that serves only https does): the same write,
+// on the same host name, which carries the caller's key, as a key set as a
+// header does (http.Client copies it). Sent without it, under a key drawn
+// anew for each call, the caller's own retry of the write would be stored
+// twice by a host that deduplicates by key.
+func TestContextKeyFollowsRedirectToHTTPS(t *testing.T) {
+	store := &keyStore{stored: map[string]string{}}
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		rec := httptest.NewRecorder()
+		if r.URL.Scheme == "http" {
+			u := *r.URL
+			u.Scheme = "https"
+			http.Redirect(rec, r, u.String(), http.StatusPermanentRedirect)
+		} else {
+			// The headers as the server reads them off the wire.
+			wire := r.Clone(r.Context())
+			wire.Header = http.Header{}
+			for k, v := range r.Header {
+				wire.Header[textproto.CanonicalMIMEHeaderKey(k)] = v
+			}
+			store.ServeHTTP(rec, wire)
+		}
+		resp := rec.Result()
+		resp.Request = r
+		return resp, nil
+	})
+	client := &http.Client{Transport: New(base, fastRetries)}
+	ctx := WithIdempotencyKey(context.Background(), "post-42")
+	for i := range 2 { // the write, then the caller's own retry of it
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://api.example/posts", strings.NewReader(`{"content":"a"}`))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		readBody(t, resp)
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if len(store.processed) != 1 {
+		t.Errorf("host processed %d writes (%q), want 1; keys %q", len(store.processed), store.processed, store.keys)
+	}
+	for _, k := range store.keys {
+		if k != "post-42" {
+			t.Errorf("write redirected to https sent under key %q, want the caller's %q", k, "post-42")
 		}
 	}
 }
