@@ -175,12 +175,14 @@ type BreakerSettings struct {
 // A Transport keeps at most 4096 breakers, so that calling any number of
 // hosts takes bounded memory. When it creates one, it removes from time to
 // time the breakers that are closed and have seen no attempt for longer
-// than Window + OpenTimeout; and when the limit is reached, the least
-// recently used closed breaker makes room for the new one. Without one,
+// than Window + OpenTimeout; and when the limit is reached, the open and
+// half-open breakers that have seen no attempt for that long (their hosts
+// no longer called) are removed, then the least recently used closed
+// breaker makes room for the new one. Without one,
 // the other spellings of hosts (aliases, see below) make room first: a
 // spelling dropped finds its host's breaker again on its next attempt.
-// Open and half-open breakers are removed, least recently used first, only
-// when no closed breaker nor alias is left. Another spelling of a host
+// Other open and half-open breakers are removed, least recently used
+// first, only when no closed breaker nor alias is left. Another spelling of a host
 // whose breaker is kept (see BreakerSettings.Key) takes one of the 4096
 // places too, as an alias; when none is left, it takes the place of a closed breaker of
 // another host, and, without one, goes through the host's breaker without

@@ -55,15 +55,21 @@ func (s *breakerSet) place(e *breakerEntry, now int64) {
 // breaker, so its cost is amortized over the attempts and insertions.
 func (s *breakerSet) dropIdle(now int64) {
 	s.lastSweep = now
+	s.dropIdleOf(&s.closed, now)
+}
+
+// dropIdleOf removes the breakers of l that have seen no attempt for
+// longer than Window + OpenTimeout, with s.mu held, as dropIdle says.
+func (s *breakerSet) dropIdleOf(l *entryList, now int64) {
 	idle := now - int64(s.idleAfter)
-	for steps := s.closed.n; steps > 0 && s.closed.tail != nil; steps-- {
-		e := s.closed.tail
+	for steps := l.n; steps > 0 && l.tail != nil; steps-- {
+		e := l.tail
 		switch {
 		case e.used.Load():
 			e.used.Store(false)
 			s.place(e, now)
-		case e.state.Load() != int32(gobreaker.StateClosed):
-			s.place(e, e.lastSeen) // it left the closed state: not idle
+		case s.listOf(e) != l:
+			s.place(e, e.lastSeen) // it changed state: not idle
 		case e.lastSeen < idle:
 			s.remove(e)
 		default:
@@ -73,11 +79,16 @@ func (s *breakerSet) dropIdle(now int64) {
 }
 
 // makeRoom removes breakers, with s.mu held, until need more keys fit in
-// the set: the least recently used closed breakers first; when there are
-// none left, the other spellings of the open and half-open ones (see
-// dropAliases); and only when there are none either, the least recently
-// used open and half-open breakers.
+// the set: the open and half-open breakers that have seen no attempt for
+// longer than Window + OpenTimeout first (see dropIdleOf), whose hosts are
+// no longer called; then the least recently used closed breakers; when
+// there are none left, the other spellings of the open and half-open ones
+// (see dropAliases); and only when there are none either, the least
+// recently used open and half-open breakers. The open breakers of hosts
+// no longer called were kept until then, and once they filled the set the
+// hosts still called removed each other's breaker at each call.
 func (s *breakerSet) makeRoom(need int, now int64) {
+	s.dropIdleOf(&s.open, now)
 	for s.table.len()+need > s.max {
 		if !s.evict(&s.closed, now, nil) && !s.dropAliases(&s.open, need) && !s.evict(&s.open, now, nil) {
 			return // empty

@@ -131,3 +131,44 @@ func TestBreakerNewHostDropsSpellingsBeforeOpenBreaker(t *testing.T) {
 		}
 	})
 }
+
+// TestBreakerFullOfStaleOpenBreakers: when the set is full of the open
+// breakers of hosts no longer called (dead hosts, called long ago), those
+// are dropped as idle once they have seen no attempt for Window +
+// OpenTimeout since the set filled, rather than kept while the hosts still
+// called share what room is left: two hosts called in turn then removed
+// each other's breaker at every call, for ever, and one failing every
+// call never tripped its own (it got every request, where its breaker
+// lets one probe through per OpenTimeout).
+func TestBreakerFullOfStaleOpenBreakers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hosts := bkNet{"a.test": new(bkHost), "failing.test": bkDead()}
+		for i := range 3 {
+			hosts[fmt.Sprintf("dead%d.test", i)] = bkDead()
+		}
+		tr := New(hosts, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 2}))
+		tr.breakers.max = 4
+		for i := range 3 {
+			for range 2 { // trips
+				bkCall(t, tr, fmt.Sprintf("http://dead%d.test/", i))
+			}
+		}
+		time.Sleep(time.Hour) // the dead hosts are called no more
+		// call makes n calls to each host, one a second, and returns the
+		// requests failing.test got.
+		call := func(n int) int32 {
+			before := hosts["failing.test"].hits.Load()
+			for range n {
+				bkCall(t, tr, "http://a.test/")
+				bkCall(t, tr, "http://failing.test/")
+				time.Sleep(time.Second)
+			}
+			return hosts["failing.test"].hits.Load() - before
+		}
+		call(60) // the dead hosts' breakers go idle since the set filled
+		want := int32(time.Minute / defaultBreakerOpenTimeout)
+		if n := call(60); n > want {
+			t.Errorf("failing.test got %d requests in its next 60 calls, want at most %d (a probe per OpenTimeout)", n, want)
+		}
+	})
+}
