@@ -180,11 +180,16 @@ func (c *call) hedgeAllowed(req *http.Request, hb *hostBudget) bool {
 	if !hb.takeHedge() {
 		return false
 	}
-	if !t.budgets.withdraw(hb, false) {
-		hb.returnHedge() // no copy is sent: it costs nothing
-		return false
-	}
-	return true
+	paid := false
+	defer func() {
+		if !paid {
+			// No copy is sent: it costs nothing, also when a
+			// SharedBudget's Withdraw panicked.
+			hb.returnHedge()
+		}
+	}()
+	paid = t.budgets.withdraw(hb, false)
+	return paid
 }
 
 // live reports whether the call may still send a copy: its caller has not

@@ -118,3 +118,26 @@ func TestPanicInBackOffOrBudgetClosesResponse(t *testing.T) {
 		})
 	}
 }
+
+// TestPanicInHedgeWithdrawReturnsAllowance: a fleet's SharedBudget whose
+// Withdraw panics as a hedged copy is paid for takes the panic to the
+// caller, and the copy, never sent, gives back the copy of the host's hedge
+// allowance it took first: every slot a layer takes is released on every
+// path, panics included. It stayed spent: ten such panics left the host
+// no hedge until its calls refilled it, two hundred of them.
+func TestPanicInHedgeWithdrawReturnsAllowance(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			<-req.Context().Done() // the attempt hangs: its copy is paid for
+			return nil, context.Cause(req.Context())
+		})
+		tr := New(base, WithoutBreaker(), WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithQuotaStore(&explodingFleet{in: "Withdraw"}))
+		req := newRequest(t, context.Background(), "GET", "http://api.test/", nil)
+		mustPanic(t, "the panic of Withdraw did not reach the caller", func() { tr.RoundTrip(req) })
+		synctest.Wait()
+		const want = hedgeBurst * budgetUnit
+		if got := tr.budgets.get(req).hedgeTokens.Load(); got != want {
+			t.Errorf("hedge allowance = %v, want %v", got, want)
+		}
+	})
+}
