@@ -108,7 +108,9 @@ func (run *hedgeRun) answered() {
 // the attempt itself; copies get their bodies from copyBody.
 func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Response, error) {
 	hb := c.hostBudget()
-	if hb.depositHedge() {
+	// The call's first attempt credits the call (its retries spend from
+	// the budget, which marks it used): a retry earns no copy.
+	if n == 1 && hb.depositHedge() {
 		c.t.budgets.use(hb) // the host is called: its budget is not idle (see sweep)
 	}
 	delay, ok := c.hedgeDelay(hb)

@@ -429,6 +429,29 @@ func TestHedgingAllowanceBurst(t *testing.T) {
 	})
 }
 
+// TestHedgingAllowanceRefillsPerCall: a host's hedge allowance refills by
+// one copy in twenty of its calls, however many attempts each makes: a
+// call retried twice refilled it thrice, so that the calls of a host
+// failing in part earned copies by their retries, when it is least able
+// to bear them.
+func TestHedgingAllowanceRefillsPerCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &rtScript{steps: []rtStep{{status: 503}, {status: 503}, {status: 200}}}
+		tr := New(s, fastRetries, WithoutBreaker(), WithHedging(Hedging{Delay: time.Second}))
+		req := newRequest(t, context.Background(), "GET", "http://api.test/", nil)
+		hb := tr.budgets.get(req)
+		hb.hedgeTokens.Store(0) // spent: a deposit shows
+		resp, _ := roundTrip(t, tr, req)
+		resp.Body.Close()
+		if n := s.numCalls(); n != 3 {
+			t.Fatalf("%d attempts, want 3", n)
+		}
+		if got, want := hb.hedgeTokens.Load(), int64(hedgeShare*budgetUnit); got != want {
+			t.Errorf("hedge allowance after a call of 3 attempts = %v, want %v", float64(got)/budgetUnit, float64(want)/budgetUnit)
+		}
+	})
+}
+
 // keyLockRT answers a keyed write 201 after 100ms, and a write whose key
 // another request holds at that moment 409 at once, as a server following
 // the IETF Idempotency-Key draft does.
