@@ -14,7 +14,9 @@ import (
 type Exchange struct {
 	Method string
 	Path   string
-	// Header is the request's header, as read.
+	// Header is the request's header, as read: a copy, which neither
+	// the handler of WithHandler nor a caller in process changes by
+	// editing the request's own.
 	Header http.Header
 	// Arrived is when the server began to handle the request; Answered
 	// when it was done with it (its answer written, or its connection
@@ -49,7 +51,7 @@ func WithExchanges(fn func(Exchange)) Option {
 // on.
 func (s *Server) exchange(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, func()) {
 	sw := &statusWriter{ResponseWriter: w}
-	ex := Exchange{Method: r.Method, Path: r.URL.Path, Header: r.Header, Arrived: time.Now()}
+	ex := Exchange{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Arrived: time.Now()}
 	report := func(aborted bool) {
 		if !sw.told.CompareAndSwap(false, true) {
 			return

@@ -45,6 +45,7 @@ func (s *Server) serveWrapped(w http.ResponseWriter, r *http.Request) {
 			drop(w) // the client is gone
 			return
 		}
+		r = r.WithContext(r.Context()) // a copy: the caller's request keeps its Body
 		r.Body = io.NopCloser(bytes.NewReader(raw))
 	}
 	if !s.wait(r.Context(), delay) {

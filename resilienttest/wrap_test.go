@@ -497,3 +497,84 @@ func TestExchangeOfAPanickingHandler(t *testing.T) {
 		}
 	}
 }
+
+// TestExchangeHeaderAsRead proves that an Exchange's Header is the
+// request's header as the server read it: neither a handler of
+// WithHandler that edits the request's header while it answers, nor a
+// caller in process that edits its request after ServeHTTP returns (to
+// send it again), changes an exchange already recorded.
+func TestExchangeHeaderAsRead(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		exs []Exchange
+	)
+	record := WithExchanges(func(e Exchange) { mu.Lock(); exs = append(exs, e); mu.Unlock() })
+	edits := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del("Authorization") // a handler that strips credentials before it logs
+		r.Header.Set("X-Exchange", "edited")
+		w.WriteHeader(http.StatusNoContent)
+	})
+	s := NewServer(Altyaa, record, WithHandler(edits))
+	defer s.Close()
+	req, _ := http.NewRequest("GET", s.URL+"/v1/things/1", nil)
+	req.Header.Set("Authorization", "Bearer t")
+	req.Header.Set("X-Exchange", "0")
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	in := NewServer(Altyaa, record)
+	defer in.Close()
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/v1/usage", nil)
+	r.Header.Set("X-Exchange", "0")
+	in.ServeHTTP(rec, r)
+	r.Header.Set("X-Exchange", "1") // the caller's next request
+
+	s.Close()
+	in.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(exs) != 2 {
+		t.Fatalf("%d exchanges, want 2", len(exs))
+	}
+	for i, e := range exs {
+		if got := e.Header.Get("X-Exchange"); got != "0" {
+			t.Errorf("exchange %d: X-Exchange = %q, want %q", i, got, "0")
+		}
+	}
+	if got := exs[0].Header.Get("Authorization"); got != "Bearer t" {
+		t.Errorf("exchange 0: Authorization = %q, want %q", got, "Bearer t")
+	}
+}
+
+// TestHandlerLatencyKeepsTheCallersRequest proves that a server
+// WithHandler that reads a body into memory before a wait (WithLatency)
+// leaves the caller's request as it was, as http.Handler asks ("except for
+// reading the body, handlers should not modify the provided Request"):
+// a caller in process, or a middleware mounting the Server, keeps its own
+// Body, while the handler still reads the body whole.
+func TestHandlerLatencyKeepsTheCallersRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &things{}
+		s := NewPipeServer(Altyaa, WithHandler(api), WithLatency(time.Second))
+		defer s.Close()
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "/v1/things", strings.NewReader(`{"name":"a"}`))
+		body := req.Body
+		s.ServeHTTP(rec, req)
+		if rec.Code != http.StatusCreated {
+			t.Fatalf("status = %d, want %d", rec.Code, http.StatusCreated)
+		}
+		if req.Body != body {
+			t.Errorf("the caller's Body = %v, want its own %v", req.Body, body)
+		}
+		api.mu.Lock()
+		defer api.mu.Unlock()
+		if len(api.created) != 1 || api.created[0] != `{"name":"a"}` {
+			t.Errorf("created %q, want the body sent", api.created)
+		}
+	})
+}
