@@ -62,11 +62,14 @@
 //
 // # Idempotency
 //
-// The server dedupes writes by their idempotency key, per route, as the
-// dialect's vendor documents: Aidelly and Altyaa on both write routes
-// (RouteCreatePost and RouteUploadURL), Postato on RouteCreatePost only
-// (its docs honor Idempotency-Key on POST /posts alone: an upload URL is
-// processed and stored anew whatever its key, as without one). The key
+// The server dedupes writes by their idempotency key, per route: Aidelly
+// on both write routes (RouteCreatePost and RouteUploadURL), as its docs
+// say, Postato on RouteCreatePost only (its docs honor Idempotency-Key on
+// POST /posts alone: an upload URL is processed and stored anew whatever
+// its key, as without one), and Altyaa on both write routes, though its
+// docs say nothing of keys: a test that stands for an Altyaa that does
+// not dedupe, the safer assumption, passes WithIgnoreIdempotencyKeys(true),
+// as the demo does. The key
 // is the Idempotency-Key header; Altyaa, whose docs name no key header,
 // also takes X-Idempotency-Key, which Aidelly and Postato ignore (an
 // Aidelly write with only X-Idempotency-Key is refused as keyless).
