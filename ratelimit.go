@@ -354,10 +354,11 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			return p, now.Sub(start), nil, rl.refuse(p, d, "past the call's deadline")
 		}
 		// forgot wakes the wait for a turn of the server's pace when
-		// Transport.ResetHost forgets that pace (see forget).
-		var forgot chan struct{}
+		// Transport.ResetHost forgets that pace (see forget); rose, when
+		// its rate rises (see setRate).
+		var forgot, rose chan struct{}
 		if p.learned && d > 0 {
-			forgot = p.forgotten()
+			forgot, rose = p.forgotten(), p.rising()
 		}
 		p.mu.Unlock()
 		for d > 0 {
@@ -375,7 +376,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				p.mu.Unlock()
 				return p, now.Sub(start), nil, nil
 			}
-			if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, opened, forgot, nil); err != nil {
+			if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, opened, forgot, rose); err != nil {
 				p.mu.Lock()
 				p.cancelTurn(tn, time.Now())
 				p.mu.Unlock()
@@ -388,6 +389,21 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				// cancelTurn): the attempt looks again at once at
 				// what holds it now.
 				break
+			}
+			if d > 0 && isClosed(rose) {
+				// The pace's rate rose: the turn comes sooner,
+				// ahead of those taken since (see retime). One of
+				// an older rate is spent, as a forgotten one is.
+				p.mu.Lock()
+				t, ok := p.retime(tn)
+				if ok {
+					tn, rose = t, p.rising()
+				}
+				p.mu.Unlock()
+				if !ok {
+					break
+				}
+				d = tn.delay(now)
 			}
 		}
 		if d > 0 {

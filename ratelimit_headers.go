@@ -394,8 +394,9 @@ func parseLimit(v string) (limit int, window time.Duration, ok bool) {
 
 // parseReset parses a reset value. Its form tells it apart:
 //
-//   - starts with a digit and contains 'T' or '-': an RFC 3339 time,
-//     e.g. 2026-02-17T14:00:00Z;
+//   - starts with a digit and contains 'T' or '-': an ISO 8601 time with a
+//     zone, e.g. 2026-02-17T14:00:00Z (RFC 3339), 2026-02-17T14:00Z or
+//     2026-02-17T15:00:00+0100 (see parseISOTime);
 //   - starts with a letter: an HTTP date, e.g. Tue, 17 Feb 2026 14:00:00 GMT
 //     (in GMT: see parseHTTPDate);
 //   - a number (decimals allowed) of at least 1e11: Unix milliseconds;
@@ -413,8 +414,8 @@ func parseReset(v string, now *lazyNow) (t time.Time, abs, ok bool) {
 	c := v[0]
 	switch {
 	case c >= '0' && c <= '9' && strings.ContainsAny(v, "T-"):
-		t, err := time.Parse(time.RFC3339, v)
-		return t, true, err == nil
+		t, ok := parseISOTime(v)
+		return t, true, ok
 	case c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z':
 		t, ok := parseHTTPDate(v)
 		return t, true, ok
@@ -432,6 +433,23 @@ func parseReset(v string, now *lazyNow) (t time.Time, abs, ok bool) {
 		return time.Unix(sec, int64((f-float64(sec))*1e9)), true, true
 	}
 	return now.get().Add(time.Duration(f * float64(time.Second))), false, true
+}
+
+// isoLayouts are the ISO 8601 forms of a reset that RFC 3339 does not
+// take: to the minute ("2026-02-17T14:00Z", Jira's documented form) and
+// with an offset without its colon ("+0100", Java's and PHP's ISO 8601
+// formats), each with seconds or not. A time without a zone is not read:
+// the server's local time, not known, may be any.
+var isoLayouts = [...]string{"2006-01-02T15:04Z07:00", "2006-01-02T15:04:05Z0700", "2006-01-02T15:04Z0700"}
+
+// parseISOTime parses an ISO 8601 time with a zone: an RFC 3339 time, or
+// one of isoLayouts. A fraction of a second is read in each.
+func parseISOTime(v string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339, v)
+	for i := 0; err != nil && i < len(isoLayouts); i++ {
+		t, err = time.Parse(isoLayouts[i], v)
+	}
+	return t, err == nil
 }
 
 // parseDecimal parses digits with an optional fraction ("30", "1.5"), and

@@ -209,10 +209,17 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 	// before the response that set the count arrived: the server may have
 	// counted it first, and a reset in seconds from its answer, read when
 	// it arrives, is later by its delay (see believe), though its window
-	// is the same.
+	// is the same. A response that announces another limit than the count
+	// is of (a server that announces the nearer to running out of a burst
+	// limit and an hourly one) counts another window, whose reset, earlier
+	// or later, says nothing of the count's: it sets the count as a new
+	// window does. Its none left until its reset, taken for an older
+	// window of the other limit, was dropped, and the next calls were
+	// sent into it.
 	if info.Remaining >= 0 && info.Reset.After(now) {
+		other := info.Limit > 0 && p.limit > 0 && info.Limit != p.limit
 		switch {
-		case !p.reset.After(now) || info.Reset.After(p.reset) && (info.Remaining <= p.remaining || r.sent.IsZero() || !r.sent.Before(p.counted)):
+		case !p.reset.After(now) || (other || info.Reset.After(p.reset)) && (info.Remaining <= p.remaining || r.sent.IsZero() || !r.sent.Before(p.counted)):
 			p.remaining, p.reset, p.counted = info.Remaining, info.Reset, now
 			p.refillUnit, p.refillFrom = refillUnit(&r.hdr, now), now
 		case p.window > 0 && p.reset.Sub(info.Reset) > p.window/2:
@@ -413,14 +420,12 @@ func (rl *rateLimiter) pace(p *partition, now time.Time, remaining int) {
 	case !p.learned:
 		// A static limiter keeps its tokens: never more than it allows.
 		if r != p.lim.Limit() {
-			p.lim.SetLimitAt(now, r)
-			p.newRate()
+			p.setRate(now, r)
 		}
 		p.lim.SetBurstAt(now, b)
 	default:
 		if r != p.paceRate {
-			p.lim.SetLimitAt(now, r)
-			p.newRate()
+			p.setRate(now, r)
 		}
 		if b != p.paceBurst {
 			p.lim.SetBurstAt(now, b)
@@ -444,14 +449,15 @@ func (rl *rateLimiter) unpace(p *partition, now time.Time) {
 // dropPace forgets the pace p learned from the server, if any: the static
 // limit paces p again, or nothing does. p.mu is held.
 func (rl *rateLimiter) dropPace(p *partition, now time.Time) {
-	if p.learned {
-		if rl.static > 0 {
-			p.lim.SetLimitAt(now, rl.static)
-			p.lim.SetBurstAt(now, rl.burst)
-		} else {
-			p.lim = nil
-		}
+	switch {
+	case p.learned && rl.static > 0:
+		p.setRate(now, rl.static) // records the change (newRate)
+		p.lim.SetBurstAt(now, rl.burst)
+	case p.learned:
+		p.lim = nil
+		fallthrough
+	default:
+		p.newRate()
 	}
-	p.newRate()
 	p.learned, p.paceRate, p.paceBurst, p.owed = false, rate.Limit(0), 0, 0
 }

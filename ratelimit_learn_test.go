@@ -80,6 +80,35 @@ func slowAnswerThenFast(t *testing.T, slow, fast func(w http.ResponseWriter), wa
 	})
 }
 
+// TestRateLimitOtherLimitSpentHolds: a server that announces two limits
+// of the same route, the nearer to running out of an hourly quota (1000,
+// 500 left, reset in 3000s) and a burst limit (10, none left, reset in
+// 10s), holds the next call until the burst limit's reset: its none left
+// is not dropped as an older window of the hourly quota.
+func TestRateLimitOtherLimitSpentHolds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			limit, remaining, reset := "10", "0", "10"
+			if n == 0 {
+				limit, remaining, reset = "1000", "500", "3000"
+			}
+			w.Header().Set("X-RateLimit-Limit", limit)
+			w.Header().Set("X-RateLimit-Remaining", remaining)
+			w.Header().Set("X-RateLimit-Reset", reset)
+		}}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
+		for range 3 {
+			if _, err := do(t, client, "GET", "http://api.test/x"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if at := srv.seen("")[2].at.Sub(t0); at < 10*time.Second {
+			t.Errorf("third call arrived at %v, want 10s or later (the burst limit's reset)", at)
+		}
+	})
+}
+
 // TestRateLimitOutageWithQuotaLeftPausesNothing: a 503 that announces a
 // quota with requests left (10 left until a reset in 30s) and no
 // Retry-After is an outage, not a spent quota: the next call goes at
@@ -128,6 +157,46 @@ func TestRateLimitStaticBurstBoundsTheLearned(t *testing.T) {
 		for i := 1; i < len(s); i++ {
 			if gap := s[i].at.Sub(s[i-1].at); gap != 200*time.Millisecond {
 				t.Errorf("gap before call %d = %v, want 200ms (a burst of 1)", i+1, gap)
+			}
+		}
+	})
+}
+
+// TestRateLimitStaticHoldsWhenTheLearnedPaceRises: WithRateLimit(2, 1)
+// keeps the host's requests half a second apart when the pace learned from
+// the server (0.95 a second, announced at 0.5s) rises back to the static
+// one (a quota of 100 a second, announced at 2s) while a call waits for a
+// turn of the slower pace (due at 2.6s): its turn comes at the new rate,
+// ahead of those given after the rise, and the next call (made at 2.5s)
+// arrives half a second after it, not 0.18s.
+func TestRateLimitStaticHoldsWhenTheLearnedPaceRises(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			switch r.URL.Path {
+			case "/slow":
+				time.Sleep(2 * time.Second)
+				w.Header().Set("RateLimit-Limit", "100, 100;w=1")
+				w.Header().Set("RateLimit-Remaining", "50")
+			case "/learn":
+				w.Header().Set("RateLimit-Limit", "10, 10;w=10")
+				w.Header().Set("RateLimit-Remaining", "5")
+			}
+		}}
+		client := &http.Client{Transport: New(handlerRT{srv}, WithRateLimit(2, 1))}
+		var wg sync.WaitGroup
+		wg.Go(func() { do(t, client, "GET", "http://api.test/slow") }) // at 0
+		synctest.Wait()
+		do(t, client, "GET", "http://api.test/learn") // at 0.5s
+		for _, pause := range []time.Duration{0, 500 * time.Millisecond, 1500 * time.Millisecond} {
+			time.Sleep(pause) // calls at 0.5s, 1s and 2.5s
+			wg.Go(func() { do(t, client, "GET", "http://api.test/") })
+			synctest.Wait()
+		}
+		wg.Wait()
+		s := srv.seen("")
+		for i := 1; i < len(s); i++ {
+			if gap := s[i].at.Sub(s[i-1].at); gap < 500*time.Millisecond {
+				t.Errorf("gap before request %d (%s) = %v, want 500ms or more (WithRateLimit(2, 1))", i+1, s[i].path, gap)
 			}
 		}
 	})

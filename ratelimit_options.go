@@ -70,8 +70,10 @@ import (
 // request of another route per window goes through instead of being
 // refused, for its quota may be its own (see ratelimit_resource.go). A reset is
 // told apart by its form: a value that starts with
-// a digit and contains 'T' or '-' is an RFC 3339 time
-// (2026-02-17T14:00:00Z); one that starts with a letter is an HTTP date; a
+// a digit and contains 'T' or '-' is an ISO 8601 time with a zone: RFC
+// 3339's (2026-02-17T14:00:00Z), one to the minute (2026-02-17T14:00Z, as
+// Jira sends it) or one whose offset has no colon
+// (2026-02-17T15:00:00+0100); one that starts with a letter is an HTTP date; a
 // number (decimals allowed) of at least 1e11 is a Unix time in
 // milliseconds, of at least 1e8 a Unix time in seconds, and a smaller one a
 // number of seconds from now. Malformed values are ignored, one by one.
@@ -158,7 +160,10 @@ import (
 // A turn or token of a learned pace that Transport.ResetHost forgot is
 // spent: an attempt that waited for it takes a token of the pace learned
 // since, if any, whose bucket starts full, and one refused below gives
-// back nothing.
+// back nothing. A turn an attempt waits for when the server's answers
+// raise the pace's rate comes at the new rate, ahead of the turns taken
+// since: sent at the old one, it went together with them, faster than the
+// new pace (or the static limit that caps it) allows.
 // Each attempt's announced values and local wait are given to observers
 // as Attempt.RateLimit and Attempt.LocalWait.
 //

@@ -106,6 +106,8 @@ type partition struct {
 	inflight int           // attempts sent and not yet answered
 	reopened chan struct{} // closed when the quota gate may have opened; nil when nobody waits
 	forgot   chan struct{} // closed when Transport.ResetHost forgets what p learned (see rateLimiter.forget); nil when nobody waits for it
+	rose     chan struct{} // closed when the rate of p's pace rises (see setRate); nil when nobody waits for it
+	rise     rateRise      // the last rise of the rate of p's pace that woke attempts (see retime)
 
 	// quota is the state shared through a QuotaStore; nil for none
 	// (quota.go); watch is quota when it is a QuotaWatcher, and taker

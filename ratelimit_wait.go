@@ -323,6 +323,59 @@ func (p *partition) cancelTurn(t turn, now time.Time) {
 	p.freed = slices.Insert(p.freed, i, t.at)
 }
 
+// setRate sets the rate of p's pace to r at now, and records the change
+// (see newRate). A rate that rises wakes the attempts waiting for turns
+// taken at the slower one, which lim gives sooner from then on: they take
+// them at the new rate (see retime), ahead of the turns lim gives after the
+// rise. Waited for at the slower rate, they went together with those,
+// closer to them than r allows (and WithRateLimit's static limit, which
+// caps the pace). p.mu is held, and p.lim is not nil.
+func (p *partition) setRate(now time.Time, r rate.Limit) {
+	old := p.lim.Limit()
+	p.lim.SetLimitAt(now, r)
+	p.newRate()
+	if r > old && r != rate.Inf && p.rose != nil {
+		p.rise = rateRise{at: now, from: old, to: r, gen: p.gen}
+		close(p.rose)
+		p.rose = nil
+	}
+}
+
+// rateRise is a rise of the rate of a partition's pace: when, from and to
+// which rate, and the generation of the rate it made (see partition.gen).
+type rateRise struct {
+	at       time.Time
+	from, to rate.Limit
+	gen      uint64
+}
+
+// rising returns the channel that setRate closes when the rate of p's pace
+// rises, made when nobody waits for it yet. p.mu is held.
+func (p *partition) rising() chan struct{} {
+	if p.rose == nil {
+		p.rose = make(chan struct{})
+	}
+	return p.rose
+}
+
+// retime returns t, a turn of p's pace taken before its rate last rose, at
+// the time the new rate gives it: lim lacked the tokens of the turns it had
+// reserved, one every 1/from up to the last, and refills them at the new
+// rate from the rise on, so that they come one every 1/to from then, in the
+// same order, all before the turns lim gives after the rise. ok is false
+// for a turn of another pace, or of a rate older than the one that rose:
+// it is spent (see cancelTurn). p.mu is held.
+func (p *partition) retime(t turn) (turn, bool) {
+	if t.lim != p.lim || p.rise.gen != p.gen || t.gen+1 != p.gen || !t.ok() {
+		return t, false
+	}
+	at := t.at
+	if d := at.Sub(p.rise.at); d > 0 {
+		at = p.rise.at.Add(time.Duration(float64(d) * float64(p.rise.from) / float64(p.rise.to)))
+	}
+	return turn{lim: t.lim, gen: p.gen, at: at}, true
+}
+
 // newRate records that lim's rate changed: the turns given back at the old
 // rate are dropped, and those taken at it are no longer given back (see
 // cancelTurn). p.mu is held.
