@@ -254,10 +254,18 @@ func TestContextKeyFollowsRedirectOnItsHost(t *testing.T) {
 	mux.Handle("/posts/", store)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	client := &http.Client{Transport: New(nil, fastRetries)}
+	writeTwiceUnderContextKey(t, &http.Client{Transport: New(nil, fastRetries)}, srv.URL+"/posts", store)
+}
+
+// writeTwiceUnderContextKey sends a POST to url twice with a
+// WithIdempotencyKey context (the write, then the caller's own retry of
+// it), and checks that store, the host the redirects lead to, processed it
+// once, every time under the caller's key.
+func writeTwiceUnderContextKey(t *testing.T, client *http.Client, url string, store *keyStore) {
+	t.Helper()
 	ctx := WithIdempotencyKey(context.Background(), "post-42")
-	for i := range 2 { // the write, then the caller's own retry of it
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/posts", strings.NewReader(`{"content":"a"}`))
+	for i := range 2 {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(`{"content":"a"}`))
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("write %d: %v", i, err)
@@ -304,26 +312,7 @@ func TestContextKeyFollowsRedirectToHTTPS(t *testing.T) {
 		resp.Request = r
 		return resp, nil
 	})
-	client := &http.Client{Transport: New(base, fastRetries)}
-	ctx := WithIdempotencyKey(context.Background(), "post-42")
-	for i := range 2 { // the write, then the caller's own retry of it
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://api.example/posts", strings.NewReader(`{"content":"a"}`))
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("write %d: %v", i, err)
-		}
-		readBody(t, resp)
-	}
-	store.mu.Lock()
-	defer store.mu.Unlock()
-	if len(store.processed) != 1 {
-		t.Errorf("host processed %d writes (%q), want 1; keys %q", len(store.processed), store.processed, store.keys)
-	}
-	for _, k := range store.keys {
-		if k != "post-42" {
-			t.Errorf("write redirected to https sent under key %q, want the caller's %q", k, "post-42")
-		}
-	}
+	writeTwiceUnderContextKey(t, &http.Client{Transport: New(base, fastRetries)}, "http://api.example/posts", store)
 }
 
 // TestContextKeyNotFollowingRedirectToAnotherHost: a 307 to another host is
