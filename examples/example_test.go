@@ -3,6 +3,7 @@ package examples_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -215,7 +216,6 @@ func ExampleNewRetryableClient() {
 	defer srv.Close()
 
 	c := examples.NewRetryableClient(srv.Transport(), fast)
-	c.Logger = nil
 	resp, err := c.Get(srv.URL + "/v1/posts")
 	if err != nil {
 		fmt.Println(err)
@@ -248,6 +248,32 @@ func ExampleNewClientCredentialsClient() {
 	defer resp.Body.Close()
 	fmt.Println(resp.StatusCode, "after", tokens.Load(), "token requests")
 	// Output: 200 after 2 token requests
+}
+
+func ExampleNewRefreshTokenClient() {
+	var tokens atomic.Int64
+	mux := http.NewServeMux()
+	mux.Handle("POST /token", failing(1, &tokens,
+		writeJSON(503, `{"error":"temporarily_unavailable"}`),
+		writeJSON(200, `{"access_token":"at-2","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2"}`)))
+	mux.HandleFunc("GET /v1/me", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello, %s", r.Header.Get("Authorization"))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	conf := &oauth2.Config{ClientID: "app", ClientSecret: "s3cret", Endpoint: oauth2.Endpoint{TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	tok := &oauth2.Token{AccessToken: "at-1", RefreshToken: "rt-1", Expiry: time.Now().Add(-time.Minute)} // expired: refreshed by the first call
+	client := examples.NewRefreshTokenClient(context.Background(), conf, tok, nil, fast)
+	resp, err := client.Get(srv.URL + "/v1/me")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.StatusCode, string(body), "after", tokens.Load(), "token requests")
+	// Output: 200 hello, Bearer at-2 after 2 token requests
 }
 
 func ExampleNewTracedClient() {

@@ -2,6 +2,7 @@ package examples
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -40,14 +41,39 @@ import (
 // token's transport) retries every failed token request as if it were a
 // network error, a refused client secret included.
 func NewClientCredentialsClient(ctx context.Context, conf *clientcredentials.Config, base http.RoundTripper, opts ...resilient.Option) *http.Client {
+	return newTokenClient(ctx, conf.TokenURL, nil, func(ctx context.Context, _ *oauth2.Token) (*oauth2.Token, error) {
+		return conf.Token(ctx)
+	}, base, opts...)
+}
+
+// NewRefreshTokenClient returns an HTTP client that authenticates with tok
+// and, once it expires, with the token conf issues for its refresh token
+// (oauth2.Config: the authorization code flow), as
+// NewClientCredentialsClient authenticates with a client's credentials:
+// the token requests through a resilient.Transport that names the token
+// endpoint's host, the API calls through another, the token with a call's
+// first request and the redirects that stay at its origin only, and a
+// refresh made with ctx's values until ctx or the call that waits for it
+// ends. An oauth2.Transport would set the token on every redirect's
+// request, to any host, and refresh with ctx alone.
+func NewRefreshTokenClient(ctx context.Context, conf *oauth2.Config, tok *oauth2.Token, base http.RoundTripper, opts ...resilient.Option) *http.Client {
+	return newTokenClient(ctx, conf.Endpoint.TokenURL, tok, func(ctx context.Context, last *oauth2.Token) (*oauth2.Token, error) {
+		return conf.TokenSource(ctx, last).Token() // refreshes last, whose refresh token the answer may rotate
+	}, base, opts...)
+}
+
+// newTokenClient returns the client of NewClientCredentialsClient and
+// NewRefreshTokenClient: a tokenTransport that starts with tok and gets
+// the next token from fetch, whose requests go to tokenURL.
+func newTokenClient(ctx context.Context, tokenURL string, tok *oauth2.Token, fetch func(context.Context, *oauth2.Token) (*oauth2.Token, error), base http.RoundTripper, opts ...resilient.Option) *http.Client {
 	tokenOpts := opts[:len(opts):len(opts)]
-	if u, err := url.Parse(conf.TokenURL); err == nil && u.Host != "" {
+	if u, err := url.Parse(tokenURL); err == nil && u.Host != "" {
 		if named, ok := keyHonoringHost(u.Host); ok {
 			tokenOpts = append(tokenOpts, named) // a repeated token request only issues another token
 		}
 	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: resilient.New(base, tokenOpts...)}) // token requests
-	return &http.Client{Transport: &tokenTransport{conf: conf, ctx: ctx, base: resilient.New(base, opts...), lock: make(chan struct{}, 1)}}
+	return &http.Client{Transport: &tokenTransport{fetch: fetch, ctx: ctx, base: resilient.New(base, opts...), lock: make(chan struct{}, 1), tok: tok}}
 }
 
 // keyHonoringHost returns resilient.WithKeyHonoringHosts(host), and false
@@ -66,11 +92,11 @@ func keyHonoringHost(host string) (opt resilient.Option, ok bool) {
 // tokenTransport is an oauth2.Transport whose token requests end with the
 // call that waits for them.
 type tokenTransport struct {
-	conf *clientcredentials.Config
-	ctx  context.Context // the token requests' values and lifetime
-	base http.RoundTripper
-	lock chan struct{} // held while the token is read or fetched
-	tok  *oauth2.Token // the last token fetched; guarded by lock
+	fetch func(context.Context, *oauth2.Token) (*oauth2.Token, error) // the next token, given the last
+	ctx   context.Context                                             // the token requests' values and lifetime
+	base  http.RoundTripper
+	lock  chan struct{} // held while the token is read or fetched
+	tok   *oauth2.Token // the last token fetched; guarded by lock
 }
 
 // RoundTrip sends req through t.base with a valid token, or without one
@@ -112,7 +138,7 @@ func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
 		fetch, cancelAt = context.WithDeadline(fetch, d)
 		defer cancelAt()
 	}
-	tok, err := t.conf.Token(fetch)
+	tok, err := t.fetch(fetch, t.tok)
 	if err != nil {
 		return nil, err
 	}
@@ -121,8 +147,9 @@ func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
 }
 
 // leftOrigin reports whether req is a redirect http.Client follows to an
-// origin (scheme, host and port) other than the first request's, or from
-// a request it cannot trace back to the first.
+// origin (scheme, host and port, the scheme's default port when none is
+// named) other than the first request's, or from a request it cannot
+// trace back to the first.
 func leftOrigin(req *http.Request) bool {
 	first := req
 	for first.Response != nil {
@@ -131,5 +158,23 @@ func leftOrigin(req *http.Request) bool {
 		}
 		first = first.Response.Request
 	}
-	return first.URL.Scheme != req.URL.Scheme || !strings.EqualFold(first.URL.Host, req.URL.Host)
+	if first.URL.Scheme != req.URL.Scheme {
+		return true
+	}
+	return !strings.EqualFold(first.URL.Host, req.URL.Host) && !strings.EqualFold(origin(first.URL), origin(req.URL))
+}
+
+// origin returns u's host and port, the scheme's default port when u
+// names none: "api.example:443" for https://api.example/.
+func origin(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		switch u.Scheme {
+		case "http":
+			port = "80"
+		case "https":
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }

@@ -297,36 +297,37 @@ func refreshServer(lost bool) http.Handler {
 	return mux
 }
 
-// TestOAuth2RefreshTokens tests docs/sdks.md's advice for oauth2.Config
-// (authorization code, refresh tokens): the token requests get a Transport
-// of their own that names the token endpoint's host, and the API calls
-// another, as in NewClientCredentialsClient. A refresh answered 503 before
-// it was processed is then resent and the call succeeds, and an API POST
-// answered 502 is not resent. oauth2.Config.Client(ctx, tok) with the
-// named Transport as ctx's client instead sends the API calls through it
-// too (ctx's client is the oauth2.Transport's Base): the POST is resent
-// after each 502. A refresh whose answer was lost after the server rotated
-// the token fails with the host named or not: the call that resends it at
-// once and the next call that refreshes again send the same spent token.
+// TestOAuth2RefreshTokens tests NewRefreshTokenClient (authorization code,
+// refresh tokens): the token requests get a Transport of their own that
+// names the token endpoint's host, and the API calls another, as in
+// NewClientCredentialsClient. A refresh answered 503 before it was
+// processed is then resent and the call succeeds, and an API POST
+// answered 502 is not resent. With the host unnamed (an oauth2.Transport
+// over resilient.New, ctx's client resilient.New too), that refresh fails
+// its call. oauth2.Config.Client(ctx, tok) with the named Transport as
+// ctx's client instead sends the API calls through it too (ctx's client is
+// the oauth2.Transport's Base): the POST is resent after each 502. A
+// refresh whose answer was lost after the server rotated the token fails
+// with the host named or not: the call that resends it at once and the
+// next call that refreshes again send the same spent token.
 func TestOAuth2RefreshTokens(t *testing.T) {
 	type result struct{ me1, me2, notes, tokens int }
-	run := func(t *testing.T, lost, named, configClient bool) (r result) {
+	run := func(t *testing.T, lost bool, setup string) (r result) {
 		synctest.Test(t, func(t *testing.T) {
 			srv := newServer(t, refreshServer(lost))
 			conf := &oauth2.Config{ClientID: "app", ClientSecret: "s3cret", Endpoint: oauth2.Endpoint{TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}}
-			var tokenOpts []resilient.Option
-			if named {
-				u, _ := url.Parse(conf.Endpoint.TokenURL)
-				tokenOpts = append(tokenOpts, resilient.WithKeyHonoringHosts(u.Host))
-			}
-			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: resilient.New(srv.Base(), tokenOpts...)})
-			ctx = resilient.WithCallOptions(ctx, resilient.WithMaxElapsed(30*time.Second)) // no call's deadline bounds the token requests
 			tok := &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-1", Expiry: time.Now().Add(-time.Hour)}
 			var client *http.Client
-			if configClient {
-				client = conf.Client(ctx, tok)
-			} else {
+			switch setup {
+			case "recipe":
+				client = NewRefreshTokenClient(context.Background(), conf, tok, srv.Base())
+			case "unnamed":
+				ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: resilient.New(srv.Base())})
 				client = &http.Client{Transport: &oauth2.Transport{Source: conf.TokenSource(ctx, tok), Base: resilient.New(srv.Base())}}
+			case "config":
+				u, _ := url.Parse(conf.Endpoint.TokenURL)
+				ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: resilient.New(srv.Base(), resilient.WithKeyHonoringHosts(u.Host))})
+				client = conf.Client(ctx, tok)
 			}
 			status := func(resp *http.Response, err error) int {
 				if err != nil {
@@ -343,18 +344,18 @@ func TestOAuth2RefreshTokens(t *testing.T) {
 		return r
 	}
 	for _, tc := range []struct {
-		name                string
-		lost, named, config bool
-		want                result
+		name, setup string
+		lost        bool
+		want        result
 	}{
-		{"Recommended", false, true, false, result{200, 200, 1, 2}},
-		{"Unnamed", false, false, false, result{0, 200, 1, 2}},
-		{"RecommendedLostAnswer", true, true, false, result{0, 0, 0, 4}},
-		{"UnnamedLostAnswer", true, false, false, result{0, 0, 0, 3}},
-		{"ConfigClientNamesTheAPI", false, true, true, result{200, 200, 6, 2}},
+		{"Recommended", "recipe", false, result{200, 200, 1, 2}},
+		{"Unnamed", "unnamed", false, result{0, 200, 1, 2}},
+		{"RecommendedLostAnswer", "recipe", true, result{0, 0, 0, 4}},
+		{"UnnamedLostAnswer", "unnamed", true, result{0, 0, 0, 3}},
+		{"ConfigClientNamesTheAPI", "config", false, result{200, 200, 6, 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := run(t, tc.lost, tc.named, tc.config); got != tc.want {
+			if got := run(t, tc.lost, tc.setup); got != tc.want {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})

@@ -17,7 +17,10 @@ import (
 // after a 5xx, each time under a new idempotency key), and so is its
 // give-up path: a response that failed after resilient's retries is
 // returned as it is, with its status and unread body, instead of an error
-// "giving up after 1 attempt(s)" with the body drained.
+// "giving up after 1 attempt(s)" with the body drained. Its Logger is
+// nil: go-retryablehttp's default writes each request's URL to stderr
+// whole, an API key in its query included; resilient.WithLogger records
+// each attempt with the query left out.
 func NewRetryableClient(base http.RoundTripper, opts ...resilient.Option) *retryablehttp.Client {
 	c := retryablehttp.NewClient()
 	if base == nil {
@@ -26,6 +29,7 @@ func NewRetryableClient(base http.RoundTripper, opts ...resilient.Option) *retry
 	c.HTTPClient.Transport = resilient.New(base, opts...)
 	c.RetryMax = 0         // resilient retries
 	c.CheckRetry = noRetry // return every response as it is
+	c.Logger = nil         // it logs each URL whole, a key in its query included; resilient.WithLogger redacts it
 	return c
 }
 

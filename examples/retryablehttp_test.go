@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,7 +32,7 @@ func retryableSeries(t *testing.T, tc sdkCase, client func(base http.RoundTrippe
 	synctest.Test(t, func(t *testing.T) {
 		srv := newAltyaa(t, tc.route, tc.step, tc.serverOpts()...)
 		c := client(srv.Base(), tc.clientOpts(t, srv)...)
-		c.Logger = nil // quiet tests; the recipe keeps the caller's logger
+		c.Logger = nil // quiet tests: the defaults log each request (the recipe sets no logger)
 		m = series(seriesCalls, func() int { return srv.Hits("/v1/posts") }, func(i int) {
 			var req *retryablehttp.Request
 			var err error
@@ -111,6 +112,33 @@ func TestRetryableHTTPRetryMaxZeroAlone(t *testing.T) {
 		}
 		if got := srv.Hits("/v1/posts"); got != 6 {
 			t.Errorf("%d server attempts, want 6", got)
+		}
+	})
+}
+
+// TestRetryableHTTPLogsNoSecret: a call through the recipe's client whose
+// URL carries an API key in its query writes no log line with the key.
+// go-retryablehttp's default Logger writes every request's URL whole to
+// stderr, query included; resilient's WithLogger redacts it.
+func TestRetryableHTTPLogsNoSecret(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newAltyaa(t, resilienttest.RouteListPosts, resilienttest.Respond(http.StatusInternalServerError))
+		c := NewRetryableClient(srv.Base())
+		var logged bytes.Buffer
+		if l, ok := c.Logger.(*log.Logger); ok { // go-retryablehttp's default, shared: written to stderr
+			out := l.Writer()
+			l.SetOutput(&logged)
+			defer l.SetOutput(out)
+		} else if c.Logger != nil {
+			t.Fatalf("Logger = %T, want nil or go-retryablehttp's default", c.Logger)
+		}
+		resp, err := c.Get(srv.URL + "/v1/posts?api_key=SECRET-key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if strings.Contains(logged.String(), "SECRET") {
+			t.Errorf("logged %q, want no line with the query's key", logged.String())
 		}
 	})
 }
