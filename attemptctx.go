@@ -72,6 +72,7 @@ type traceCtx struct {
 	context.Context
 	trace   *httptrace.ClientTrace // nil for none: the parent's, if any
 	stamped string                 // "" for none
+	own     bool                   // stamped is the caller's own key (see call.ownKey)
 }
 
 func (c *traceCtx) Value(key any) any {
@@ -80,6 +81,8 @@ func (c *traceCtx) Value(key any) any {
 		return c.trace
 	case key == stampedKey{} && c.stamped != "":
 		return c.stamped
+	case key == ownStampKey{} && c.stamped != "":
+		return c.own
 	}
 	return c.Context.Value(key)
 }
@@ -109,6 +112,12 @@ func afterFunc(parent context.Context, f func()) (stop func() bool) {
 // the attempt as its own call, reads it: that key is not the caller's, and
 // implies nothing of the host (see Transport.idempotencyKey).
 type stampedKey struct{}
+
+// ownStampKey is the context key under which an attempt that carries a
+// stamped key (see stampedKey) tells whether that key is the caller's
+// own, carried on by http.Client through a redirect (see call.ownKey):
+// a Transport below learns nothing of the host from the answers to it.
+type ownStampKey struct{}
 
 // clientTraceKey is the key under which net/http/httptrace keeps a
 // ClientTrace in a context, learned by asking a context that records it:

@@ -67,7 +67,7 @@ func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody b
 			x.traced = traceCtx{Context: ctx}
 			ctx = &x.traced
 		}
-		x.traced.stamped = c.key
+		x.traced.stamped, x.traced.own = c.key, c.ownKey
 	}
 	if ready {
 		ctx = readyDeadline(&x.db, ctx, st)
@@ -208,7 +208,7 @@ func (c *call) learnKeysOf(st *attemptState, resp *http.Response, twice bool) {
 	switch {
 	case twice || ignoresKeys(st, ok, c.processed):
 		c.t.keys.forget(c.req.URL.Scheme, c.req.URL.Host)
-	case honorsKeys(st, resp, c.key != "" && !c.callerKey, c.callerKey):
+	case honorsKeys(st, resp, c.key != "" && !c.ownKey, c.ownKey):
 		c.learnHonors()
 	}
 	if ok != nil && ok.StatusCode/100 == 2 && c.write && c.key != "" {

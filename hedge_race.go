@@ -248,7 +248,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	if c.hidesKey() {
 		// The copy's key is no more the caller's than the attempt's: a
 		// Transport below must not hedge or resend the copy on it.
-		parent = &traceCtx{Context: parent, stamped: c.key}
+		parent = &traceCtx{Context: parent, stamped: c.key, own: c.ownKey}
 	}
 	ctx, cancel := context.WithCancelCause(parent)
 	req := creq.WithContext(ctx)

@@ -129,7 +129,9 @@ func isIdempotentMethod(method string) bool {
 }
 
 // idempotencyKey returns the key of a call, whether it must be stamped on
-// each attempt, whether the caller set it, and whether one must be drawn
+// each attempt, whether the caller set it (its word that the host
+// deduplicates), whether it is the caller's own, that word or not (own:
+// see call.ownKey), and whether one must be drawn
 // (with the call's first attempt, see attemptRequest): a key in the
 // request's headers is used as it is (and stamped anew only when it is not
 // under the configured name), as the caller's, unless a Transport above
@@ -143,20 +145,22 @@ func isIdempotentMethod(method string) bool {
 // write that gets no key is stamped without one when the caller left an
 // empty key header that net/http's Transport would read as a key (see
 // keyedHeader).
-func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string, bind *keyBinding) (key string, stamp, caller, draw bool) {
+func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string, bind *keyBinding) (key string, stamp, caller, own, draw bool) {
 	name := cfg.idempotencyHeader
 	if k, entry := headerKey(req.Header, name); k != "" {
 		if v, _ := req.Context().Value(stampedKey{}).(string); v == k {
 			// The attempt of a Transport above this one, which drew
-			// the key and stamped it on the write: the key is sent,
-			// but says nothing of the host.
-			return k, true, false, false
+			// the key and stamped it on the write (or carried the
+			// caller's on through a redirect): the key is sent, but
+			// says nothing of the host.
+			own, _ := req.Context().Value(ownStampKey{}).(bool)
+			return k, true, false, own, false
 		}
 		if redirectedElsewhere(req) {
 			// http.Client copied the caller's headers, the key among
 			// them, into the request it follows a redirect with, to
 			// another host: the caller's word was for the first one.
-			return k, true, false, false
+			return k, true, false, true, false
 		}
 		// Under the configured name, or under X-Idempotency-Key which the
 		// caller chose for this API when no other name is configured, the
@@ -166,27 +170,27 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 		// stays under the usual name: see keyedHeader), which the API the
 		// Transport is configured for reads.
 		keep := entry == name || name == DefaultIdempotencyHeader && strings.EqualFold(entry, "X-Idempotency-Key")
-		return k, !keep, true, false
+		return k, !keep, true, true, false
 	}
 	if ctxKey != "" {
 		if ok, upgraded := bind.applies(req, cfg); ok {
 			// Through a redirect from http to https, the key goes
 			// with its write, but is not the caller's word for that
 			// scheme, as a key header http.Client copies there.
-			return ctxKey, true, !upgraded, false
+			return ctxKey, true, !upgraded, true, false
 		}
 	}
 	if req.Response != nil { // a request http.Client follows a redirect with
 		if k := t.redirects.keyOf(req); k != "" {
 			// The same write, followed on through a 307 or 308 on its
 			// host: the key this Transport drew for it, not the caller's.
-			return k, true, false, false
+			return k, true, false, false, false
 		}
 	}
 	if cfg.noIdempotencyKeys || !generatesKeyFor(cfg, req.Method) {
-		return "", !isIdempotentMethod(req.Method) && hasNetHTTPKey(req.Header), false, false
+		return "", !isIdempotentMethod(req.Method) && hasNetHTTPKey(req.Header), false, false, false
 	}
-	return "", true, false, true
+	return "", true, false, false, true
 }
 
 // redirectedElsewhere reports whether req is a request http.Client made to
@@ -696,13 +700,14 @@ func created(resp *http.Response) bool {
 
 // refusesKeys reports whether code, in lower case, says that the host does
 // not take idempotency keys (idempotency_not_supported,
-// IdempotencyKeyUnsupported, idempotency-key-not-allowed, …) or that a
+// IdempotencyKeyUnsupported, idempotency-key-not-allowed,
+// idempotency_not_implemented, …) or that a
 // request is not idempotent (request_not_idempotent,
 // NON_IDEMPOTENT_OPERATION): such an
 // answer speaks of idempotency too, yet its host does not deduplicate by
 // key, and taking it for one that does would have its writes resent.
 func refusesKeys(code string) bool {
-	return codeSays(code, "notsupported", "unsupported", "notallowed", "notaccepted", "notpermitted", "forbidden", "disabled", "notenabled", "ignored", "notidempoten", "nonidempoten")
+	return codeSays(code, "notsupported", "unsupported", "notimplemented", "notallowed", "notaccepted", "notpermitted", "forbidden", "disabled", "notenabled", "ignored", "notidempoten", "nonidempoten")
 }
 
 // codeSays reports whether code, in lower case, holds one of words once

@@ -1243,6 +1243,7 @@ func TestWriteRuleRefusedKeysTeachNothing(t *testing.T) {
 		{`{"code":"IdempotencyKeyUnsupported","message":"no"}`, false},
 		{`{"error":{"code":"request_not_idempotent","message":"no"}}`, false},
 		{`{"error":{"code":"NON_IDEMPOTENT_OPERATION","message":"no"}}`, false},
+		{`{"error":{"code":"idempotency_not_implemented","message":"no"}}`, false},
 		{`{"error":{"code":"idempotency_key_reused","message":"no"}}`, true},
 	} {
 		rt := &rtScript{steps: []rtStep{{status: 400, body: tc.body}, {status: 502}, {status: 201}}}

@@ -40,7 +40,7 @@ func (c *call) run() (*http.Response, error) {
 	defer body.close()
 	body.init(req, captureLimit)
 	c.capture = body.cap
-	c.key, c.stamp, c.callerKey, c.keyPending = t.idempotencyKey(req, c.cfg, c.ctxKey, c.ctxBind)
+	c.key, c.stamp, c.callerKey, c.ownKey, c.keyPending = t.idempotencyKey(req, c.cfg, c.ctxKey, c.ctxBind)
 	c.write = !isIdempotentMethod(req.Method)
 	c.setDeadline()
 	maxAttempts := c.cfg.maxRetries + 1
@@ -479,6 +479,7 @@ type call struct {
 	keyPending  bool        // key is to be drawn with the first attempt's request (see attemptRequest)
 	stamp       bool        // key must be set on each attempt (the caller did not set it under the configured name)
 	callerKey   bool        // the caller set the key: its statement that the host honors keys
+	ownKey      bool        // the key is the caller's, its word for the host or not (carried on by http.Client through a redirect): answers to it teach nothing of the host's other writes (see honorsKeys)
 	keyRetry    bool        // a key-required answer was already retried with a new key
 	lost        bool        // an attempt of this keyed write got no answer after it may have been sent: the server may still hold its key
 	processed   bool        // an attempt of this keyed write got a success: a later one that is no replay proves the host ignores keys
