@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/resilienthttp/resilient/resilienttest"
@@ -87,6 +88,39 @@ func TestNaiveRetryDuplicates(t *testing.T) {
 		}
 	}
 }
+
+// TestNaiveOutageWaitsFit proves that the naive client's backoff keeps the
+// outage profile, run with the default -calls and -workers, well within
+// the demo's 30 s: there every call of the naive client waits out its
+// whole schedule, and each worker makes its share of the calls one after
+// the other.
+func TestNaiveOutageWaitsFit(t *testing.T) {
+	const calls, workers = 2000, 32 // the defaults of -calls and -workers
+	synctest.Test(t, func(t *testing.T) {
+		naive := newNaiveRetry(roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: http.StatusInternalServerError, Body: http.NoBody, Request: req}, nil
+		}))
+		start := time.Now()
+		for range (calls + workers - 1) / workers {
+			req, _ := http.NewRequest(http.MethodGet, "http://api.example.test/v1/posts", nil)
+			resp, err := naive.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		// 10 s of the 30 s are left for the servers' own time and the
+		// two other runs.
+		if got, limit := time.Since(start), 20*time.Second; got > limit {
+			t.Errorf("a worker of the naive client waits %v in the default outage run, want at most %v", got, limit)
+		}
+	})
+}
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // TestNaiveRetryGivesUp proves the naive policy's bounds: 5 retries, then
 // the last response; a 4xx is not retried; a body without GetBody is not
@@ -200,6 +234,7 @@ func TestBadFlags(t *testing.T) {
 		{"-calls", "0"},
 		{"-workers", "-1"},
 		{"-profile", "nope"},
+		{"-calls", "9223372036854775807"},
 		{"-calls", "many"},
 		{"-unknown"},
 		{"extra"},

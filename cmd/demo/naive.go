@@ -23,11 +23,12 @@ type naiveRetry struct {
 }
 
 // newNaiveRetry returns the naive policy over base: 5 retries, the delay
-// doubling from 20ms (a short backoff keeps the demo's outage run short;
-// it changes the latency, not the attempts or the duplicates), capped at
-// 2s, jittered between half and all of it.
+// doubling from 10ms (a short backoff keeps the demo's outage run short,
+// where each worker waits out the whole schedule for every call: about
+// 15 s at the default flags; it changes the latency, not the attempts or
+// the duplicates), capped at 2s, jittered between half and all of it.
 func newNaiveRetry(base http.RoundTripper) *naiveRetry {
-	return &naiveRetry{base: base, maxRetries: 5, baseDelay: 20 * time.Millisecond, maxDelay: 2 * time.Second}
+	return &naiveRetry{base: base, maxRetries: 5, baseDelay: 10 * time.Millisecond, maxDelay: 2 * time.Second}
 }
 
 // RoundTrip sends req, and resends it as long as it fails and retries are

@@ -34,6 +34,8 @@ func (c Config) validate() error {
 	switch {
 	case c.Calls < 1:
 		return fmt.Errorf("-calls must be at least 1, got %d", c.Calls)
+	case c.Calls > 1000000:
+		return fmt.Errorf("-calls must be at most 1000000, got %d", c.Calls)
 	case c.Workers < 1:
 		return fmt.Errorf("-workers must be at least 1, got %d", c.Workers)
 	case c.Workers > 10000:
@@ -213,7 +215,7 @@ const (
 var clientAbout = [][2]string{
 	{plainName, "no retries; sets the Idempotency-Key of its writes itself"},
 	{naiveName, "what most retry libraries do: resends any request, POSTs included, after a network error, " +
-		"a 429 or a 5xx, up to 5 times with a jittered backoff from 20 ms (the same request, so the same Idempotency-Key)"},
+		"a 429 or a 5xx, up to 5 times with a jittered backoff from 10 ms (the same request, so the same Idempotency-Key)"},
 	{oursName, "this library with its defaults; sets its own Idempotency-Key on Postato's POST /posts, " +
 		"the one write Postato documents as deduplicated by key (nothing in Postato's answers proves it), " +
 		"and leaves the other keys to the library"},
