@@ -211,6 +211,25 @@ func TestHeaderFirst(t *testing.T) {
 	}
 }
 
+// TestHeaderSaysHedging: with -hedge, the header says that the resilient
+// column hedges, which its description ("this library with its defaults")
+// does not.
+func TestHeaderSaysHedging(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the header only
+	for _, hedge := range []bool{false, true} {
+		args := []string{"-calls", "10"}
+		if hedge {
+			args = append(args, "-hedge")
+		}
+		var out, errOut bytes.Buffer
+		runWith(ctx, args, &out, &errOut, false)
+		if got := strings.Contains(out.String(), "WithHedging"); got != hedge {
+			t.Errorf("-hedge %v: header mentions WithHedging = %v, want %v:\n%s", hedge, got, hedge, out.String())
+		}
+	}
+}
+
 func TestHelp(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run(context.Background(), []string{"-h"}, &out, &errOut); code != 0 {

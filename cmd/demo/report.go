@@ -18,6 +18,9 @@ func writeHeader(w io.Writer, cfg Config) {
 	fmt.Fprint(w, wrap(profiles[cfg.Profile].about, "  ", 100))
 	fmt.Fprintln(w, "columns:")
 	writeClients(w)
+	if cfg.Hedge {
+		fmt.Fprintf(w, "  (-hedge: %s also hedges, resilient.WithHedging(resilient.Hedging{}))\n", oursName)
+	}
 	fmt.Fprintln(w)
 }
 
