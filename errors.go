@@ -74,7 +74,7 @@ func (e *timeoutError) Is(target error) bool { return target == context.Deadline
 // log the *Error (errors.As), or the message of the *url.Error's Err, rather
 // than the *url.Error itself.
 type Error struct {
-	Method   string // the request's method, its control characters replaced in Error
+	Method   string // the request's method (GET for an empty one, as net/http sends it), its control characters replaced in Error
 	URL      string // scheme://host/path: never the query string; the host's name cut past 255 bytes and the path past 8 KiB (before they are escaped), as in Attempt
 	Attempts int    // the attempts made, the last one's included (hedged copies not counted)
 	Err      error  // the cause of the last attempt's failure, its message redacted

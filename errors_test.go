@@ -347,6 +347,30 @@ func TestErrorMethodIsSafe(t *testing.T) {
 	}
 }
 
+// TestErrorEmptyMethod: a request whose Method is empty, which net/http
+// sends as a GET, fails with an error that names GET, as its Attempt does
+// and as http.Client's error does ("Get …"), not with an empty method.
+func TestErrorEmptyMethod(t *testing.T) {
+	var atts []Attempt
+	tr := New(&rtScript{steps: []rtStep{{err: errRefused}}}, WithMaxRetries(0), WithObserver(func(a Attempt) { atts = append(atts, a) }))
+	req := newRequest(t, context.Background(), http.MethodGet, "https://api.test/v1/posts", nil)
+	req.Method = ""
+	_, err := tr.RoundTrip(req)
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("err = %v, want an *Error", err)
+	}
+	if e.Method != http.MethodGet {
+		t.Errorf("Error.Method = %q, want %q", e.Method, http.MethodGet)
+	}
+	if len(atts) != 1 || atts[0].Method != http.MethodGet {
+		t.Errorf("Attempts = %+v, want one, its Method %q", atts, http.MethodGet)
+	}
+	if want := "resilient: GET https://api.test/v1/posts: 1 attempt: "; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Error() = %q, want it to start with %q", err.Error(), want)
+	}
+}
+
 // TestPathCredentialsRedacted: a credential that an API carries in the
 // path (a Discord webhook's token, a Telegram bot's, a Slack incoming
 // webhook's secret) reaches no error, log record, Attempt or partition

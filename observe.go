@@ -21,7 +21,7 @@ import (
 // characters replaced by spaces, and are cut past 128 bytes; Method, Host
 // and Path have their control characters replaced by spaces too.
 type Attempt struct {
-	Method string // the request's method
+	Method string // the request's method; GET for an empty one, as net/http sends it
 	Host   string // host[:port] of the request URL, as spelled; a name past 255 bytes is cut there (a redirect may name any), the port kept; user information put in it by hand is REDACTED ("REDACTED@api.example.com")
 	Path   string // never includes the query string; a credential in it (a webhook's token, or one the caller sent before a redirect that led here) is REDACTED; cut at 8 KiB, at a character's boundary
 
@@ -106,13 +106,14 @@ const (
 //
 //   - Debug: a success at the first attempt;
 //   - Info: a success after retries; a final answer of the API that is an
-//     error of the request (a Permanent response below 500, such as 400,
-//     404 or 409: the API's answer, not a failed call); a call the caller
-//     canceled;
+//     error of the request (a Permanent response below 500 but 408 and
+//     429, such as 400, 404 or 409: the API's answer, not a failed call);
+//     a call the caller canceled;
 //   - Warn: an attempt that will be retried;
-//   - Error: a failed call: a final 5xx, 408 or 429, a network error, an
-//     attempt timeout, a deadline, a refusal by the breaker, the rate
-//     limiter or the limit of attempts in flight (WithMaxInFlight).
+//   - Error: a failed call: a final 5xx, 408 or 429 (also one the server
+//     says not to retry), a network error, an attempt timeout, a
+//     deadline, a refusal by the breaker, the rate limiter or the limit
+//     of attempts in flight (WithMaxInFlight).
 //
 // Attributes: method, host, path, attempt, max_attempts and outcome always;
 // status, code, request_id, idempotency_key, ratelimit_limit,
@@ -188,13 +189,9 @@ func (t *Transport) observe(c *call, key string, st *attemptState, resp *http.Re
 	}
 	done := false
 	defer closeOnPanic(resp, &done)
-	a := c.attempt(st.number, st.maxAttempts, err, dur)
+	a := c.attempt(key, st.number, st.maxAttempts, err, dur)
 	a.Code = serverText(st.code, c.req, maxErrorToken)
 	a.RequestID = serverText(st.requestID, c.req, maxErrorToken)
-	// The caller's key may be its own client's (a gateway forwards it):
-	// made safe as the method is, it can neither split nor reorder a
-	// log line, nor flood every record of the call.
-	a.IdempotencyKey = safeText(key, maxErrorText)
 	a.Delay = delay
 	a.Class = st.class
 	a.Outcome = outcomeOf(c, st, err)
@@ -236,38 +233,50 @@ func closeOnPanic(resp *http.Response, done *bool) {
 }
 
 // logCanceledWait writes the record of a call whose context ended (with
-// err) while it waited, for wait, to retry its attempt n: the call's last
-// record would otherwise say "retrying", of a retry that never came. It is
-// a record of attempt n with outcome canceled and stop_reason canceled, its
-// duration the part of the wait that passed; observers, which count
-// attempts, get none.
-func (t *Transport) logCanceledWait(c *call, n, maxAttempts int, err error, wait time.Duration) {
+// err) while it waited, for wait, to retry its attempt n, sent with the
+// idempotency key key ("" for none): the call's last record would
+// otherwise say "retrying", of a retry that never came. It is a record of
+// attempt n with outcome canceled and stop_reason canceled, its duration
+// the part of the wait that passed, and the attempt's key; observers,
+// which count attempts, get none.
+func (t *Transport) logCanceledWait(c *call, key string, n, maxAttempts int, err error, wait time.Duration) {
 	if t.cfg.logger == nil {
 		return
 	}
-	a := c.attempt(n, maxAttempts, err, wait)
+	a := c.attempt(key, n, maxAttempts, err, wait)
 	a.Outcome, a.StopReason = OutcomeCanceled, StopCanceled
 	a.RateLimit = RateLimitInfo{Limit: -1, Remaining: -1}
 	logAttempt(c.ctx, t.cfg.logger, &a)
 }
 
-// attempt returns the record of the call's attempt n of maxAttempts, which
-// ended with err after dur, as far as the call knows it.
-func (c *call) attempt(n, maxAttempts int, err error, dur time.Duration) Attempt {
+// attempt returns the record of the call's attempt n of maxAttempts, sent
+// with the idempotency key key ("" for none), which ended with err after
+// dur, as far as the call knows it.
+func (c *call) attempt(key string, n, maxAttempts int, err error, dur time.Duration) Attempt {
 	_, host := urlKey(c.req.URL.Scheme, c.req.URL.Host)
-	a := Attempt{
-		Method:      safeText(c.req.Method, maxErrorToken),
+	return Attempt{
+		Method:      safeText(methodOf(c.req), maxErrorToken),
 		Host:        safeText(host, redact.MaxHost+maxKeyPort),
 		Path:        safeText(recordedPath(c.req), redact.MaxPath),
 		Number:      n,
 		MaxAttempts: maxAttempts,
-		Err:         redactRequestError(err, c.req),
-		Duration:    dur,
+		// The caller's key may be its own client's (a gateway
+		// forwards it): made safe as the method is, it can neither
+		// split nor reorder a log line, nor flood every record of the
+		// call.
+		IdempotencyKey: safeText(key, maxErrorText),
+		Err:            redactRequestError(err, c.req),
+		Duration:       dur,
 	}
-	if a.Method == "" {
-		a.Method = http.MethodGet
+}
+
+// methodOf returns the method of req as net/http sends it: GET for an
+// empty one.
+func methodOf(req *http.Request) string {
+	if req.Method == "" {
+		return http.MethodGet
 	}
-	return a
+	return req.Method
 }
 
 // levelOf is the log level of an attempt's record, and its message; ctx is
@@ -280,9 +289,12 @@ func levelOf(ctx context.Context, a *Attempt) (slog.Level, string) {
 		return slog.LevelDebug, "resilient: attempt"
 	case a.Outcome == OutcomeSuccess:
 		return slog.LevelInfo, "resilient: call succeeded after retries"
-	case a.Outcome == OutcomePermanent && a.StatusCode > 0 && a.StatusCode < 500:
+	case a.Outcome == OutcomePermanent && a.StatusCode > 0 && a.StatusCode < 500 &&
+		a.StatusCode != http.StatusRequestTimeout && a.StatusCode != http.StatusTooManyRequests:
 		// The API answered: the request is wrong (404, 409, 422, …),
-		// not the call.
+		// not the call. A 408 or a 429 not to be retried (the server's
+		// X-Should-Retry: false, a Classifier's word) is a failed call
+		// all the same: a timeout, a throttle.
 		return slog.LevelInfo, "resilient: call answered with an error"
 	case a.Outcome == OutcomeCanceled && (errors.Is(a.Err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled)):
 		// The caller canceled it, with a cause of its own

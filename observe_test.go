@@ -140,6 +140,10 @@ func TestLogLevels(t *testing.T) {
 		{"429 given up", []rtStep{{status: 429, header: http.Header{"Retry-After": {"3600"}}}}, nil, 0, 0, []string{"ERROR"}},
 		{"5xx after every retry", []rtStep{{status: 503}, {status: 503}}, nil, 0, 0, []string{"WARN", "ERROR"}},
 		{"408 after every retry", []rtStep{{status: 408}, {status: 408}}, nil, 0, 0, []string{"WARN", "ERROR"}},
+		// The server says not to retry: Permanent, yet a throttle or a
+		// timeout, not an error of the request.
+		{"429 not to be retried", []rtStep{{status: 429, header: http.Header{"X-Should-Retry": {"false"}}}}, nil, 0, 0, []string{"ERROR"}},
+		{"408 not to be retried", []rtStep{{status: 408, header: http.Header{"Stripe-Should-Retry": {"false"}}}}, nil, 0, 0, []string{"ERROR"}},
 		{"network-failure", []rtStep{{err: io.ErrUnexpectedEOF}, {err: io.ErrUnexpectedEOF}}, nil, 0, 0, []string{"WARN", "ERROR"}},
 		{"attempt timeouts", []rtStep{{hang: true}}, []Option{WithAttemptTimeout(time.Second)}, 0, 0, []string{"WARN", "ERROR"}},
 		// The breaker opened on the first call's 500: the second call is
@@ -542,6 +546,35 @@ func TestLogLevelCanceledWithCause(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestLogCanceledWaitKeepsKey: the record of a write's call canceled while
+// it waits to retry, a record of its last attempt, carries the key that
+// attempt was sent with, as the attempt's own record does: the key is what
+// ties a write's records together.
+func TestLogCanceledWaitKeepsKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		tr := New(&rtScript{steps: []rtStep{{status: 503}, {status: 201}}}, WithBackoff(10*time.Second, 10*time.Second), WithLogger(logger))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		time.AfterFunc(time.Second, cancel)
+		req := newRequest(t, ctx, http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader(`{}`))
+		req.Header.Set("Idempotency-Key", "key-1") // the caller's: the host honors it, the 503 is retried
+		if _, err := tr.RoundTrip(req); !errors.Is(err, context.Canceled) {
+			t.Fatalf("RoundTrip error %v, want context.Canceled", err)
+		}
+		recs := logRecords(t, &buf)
+		if len(recs) != 2 || recs[1]["stop_reason"] != string(StopCanceled) {
+			t.Fatalf("records %v, want the attempt's and the canceled wait's", recs)
+		}
+		for i, rec := range recs {
+			if rec["idempotency_key"] != "key-1" {
+				t.Errorf("record %d: idempotency_key = %v, want %q", i, rec["idempotency_key"], "key-1")
+			}
+		}
+	})
 }
 
 // TestAttemptRateLimitUnreadWithoutLimiter: Attempt.RateLimit is what the

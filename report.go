@@ -39,14 +39,19 @@ type Report struct {
 	// Duration is the whole call, from RoundTrip to its return (the sum
 	// of its hops' when it was redirected).
 	Duration time.Duration
-	// Outcome is the outcome of the call's last attempt: the one whose
-	// result was returned, unless a layer of the chain refused a retry
-	// locally (OutcomeCircuitOpen, OutcomeRateLimited) and the call
-	// returned the response of the attempt before it: the Outcome is then
-	// the refusal, and StatusCode that response's status (a 503, then the
-	// breaker opened: circuit_open with 503). A retry the retry budget
-	// refuses is no attempt: the Outcome is the response's, and
-	// StopReason says StopRetryBudget.
+	// Outcome is the outcome of the call's last attempt. It is the
+	// outcome of the response returned, unless the call returned the
+	// response of an earlier attempt, as it does when the attempts after
+	// it were refused locally (OutcomeCircuitOpen, OutcomeRateLimited,
+	// OutcomeTooManyInFlight), failed before they were sent (their body
+	// broke) or were cut by the call's budget (WithMaxElapsed), or when
+	// the retry budget refused a retry after one that failed without an
+	// answer: the Outcome is then the last attempt's, and StatusCode that
+	// response's status (a 503, then the breaker opened: circuit_open
+	// with 503; a 429, then a retry cut by the call's budget: transient
+	// with 429). A retry the retry budget refuses is no attempt: the
+	// Outcome is that of the attempt before it, and StopReason says
+	// StopRetryBudget.
 	Outcome Outcome
 	// StatusCode is the status of the response returned; 0 for none.
 	StatusCode int

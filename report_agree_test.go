@@ -259,7 +259,7 @@ func agreeLevel(a Attempt) slog.Level {
 		return slog.LevelDebug
 	case a.Outcome == OutcomeSuccess:
 		return slog.LevelInfo
-	case a.Outcome == OutcomePermanent && a.StatusCode >= 400 && a.StatusCode < 500:
+	case a.Outcome == OutcomePermanent && a.StatusCode >= 400 && a.StatusCode < 500 && a.StatusCode != 408 && a.StatusCode != 429:
 		return slog.LevelInfo
 	case a.Outcome == OutcomeCanceled && errors.Is(a.Err, context.Canceled):
 		return slog.LevelInfo

@@ -172,27 +172,46 @@ func TestReportOnPanic(t *testing.T) {
 }
 
 // TestReportLocalRefusalAfterResponse: when a layer of the chain refuses a
-// retry locally and the call returns the previous attempt's response, the
-// Report's Outcome is the refusal's (the call's last attempt) and its
-// StatusCode the response's, as Report says; a retry the budget refuses is
-// no attempt: the Outcome is the response's, with its StopReason.
+// retry locally, or the call's budget cuts it, and the call returns the
+// previous attempt's response, the Report's Outcome is the retry's (the
+// call's last attempt) and its StatusCode the response's, as Report says;
+// a retry the budget refuses is no attempt: the Outcome is the last
+// attempt's, with its StopReason, also when that attempt failed without
+// an answer and the call returns the response of the one before.
 func TestReportLocalRefusalAfterResponse(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		header http.Header
 		opts   []Option
 		want   Report
+		steps  []rtStep // the script; nil for a 503 with header
 	}{
 		{"breaker opened", nil, []Option{WithBreaker(BreakerSettings{ConsecutiveFailures: 1})},
-			Report{Attempts: 2, Outcome: OutcomeCircuitOpen, StatusCode: 503}},
+			Report{Attempts: 2, Outcome: OutcomeCircuitOpen, StatusCode: 503}, nil},
 		{"rate limiter", http.Header{"X-Ratelimit-Limit": {"10"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"3600"}}, nil,
-			Report{Attempts: 2, Outcome: OutcomeRateLimited, StatusCode: 503}},
+			Report{Attempts: 2, Outcome: OutcomeRateLimited, StatusCode: 503}, nil},
 		{"retry budget", nil, []Option{WithRetryBudget(RetryBudget{Burst: 0.5})},
-			Report{Attempts: 1, Outcome: OutcomeTransient, StatusCode: 503, StopReason: StopRetryBudget}},
+			Report{Attempts: 1, Outcome: OutcomeTransient, StatusCode: 503, StopReason: StopRetryBudget}, nil},
+		// The retry of a 429 fails on the network, and the budget
+		// refuses the next: the call returns the 429, with the last
+		// attempt's Outcome, which the Report said was the 429's.
+		{"retry budget after a network error", nil, []Option{WithRetryBudget(RetryBudget{Burst: 0.5})},
+			Report{Attempts: 2, Outcome: OutcomeTransient, StatusCode: 429, StopReason: StopRetryBudget},
+			[]rtStep{{status: 429}, {err: errRefused}}},
+		// The retry of a 429 hangs until the call's budget cuts it: the
+		// call returns the 429, with the cut retry's Outcome, which the
+		// Report said was the 429's.
+		{"retry cut by the call's budget", nil, []Option{WithMaxElapsed(5 * time.Second)},
+			Report{Attempts: 2, Duration: 5 * time.Second, Outcome: OutcomeTransient, StatusCode: 429, StopReason: StopDeadline},
+			[]rtStep{{status: 429}, {hang: true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := &rtScript{steps: []rtStep{{status: 503, header: tc.header}}}
+				steps := tc.steps
+				if steps == nil {
+					steps = []rtStep{{status: 503, header: tc.header}}
+				}
+				s := &rtScript{steps: steps}
 				tr := New(s, append([]Option{WithBackoff(0, 0)}, tc.opts...)...)
 				var r Report
 				resp, err := roundTrip(t, tr, newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/", nil))
@@ -200,8 +219,8 @@ func TestReportLocalRefusalAfterResponse(t *testing.T) {
 					t.Fatal(err)
 				}
 				resp.Body.Close()
-				if resp.StatusCode != 503 || s.numCalls() != 1 {
-					t.Fatalf("status %d after %d requests, want the 503 after 1", resp.StatusCode, s.numCalls())
+				if resp.StatusCode != steps[0].status || s.numCalls() != len(steps) {
+					t.Fatalf("status %d after %d requests, want the %d after %d", resp.StatusCode, s.numCalls(), steps[0].status, len(steps))
 				}
 				if r != tc.want {
 					t.Errorf("Report = %+v, want %+v", r, tc.want)

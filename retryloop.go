@@ -306,7 +306,7 @@ func (c *call) run() (*http.Response, error) {
 			if err != nil {
 				part := time.Since(w0) // the part of the wait that passed
 				c.waited += part
-				t.logCanceledWait(c, n, maxAttempts, err, part)
+				t.logCanceledWait(c, sentKey, n, maxAttempts, err, part)
 				c.giveBackRetry()
 				if reqBody != nil {
 					pending = nil
@@ -404,7 +404,7 @@ func (c *call) fail(n int, err error) error {
 	if c.lost || c.answeredUnproven {
 		err = lostWrite(err)
 	}
-	return &Error{Method: c.req.Method, URL: redactURL(c.req), Attempts: n, Err: redactRequestError(err, c.req)}
+	return &Error{Method: methodOf(c.req), URL: redactURL(c.req), Attempts: n, Err: redactRequestError(err, c.req)}
 }
 
 // end fills the call's Report and tells the Tracer that the call ended,
