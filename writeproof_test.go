@@ -618,7 +618,7 @@ func TestWriteProofRegisteredH2cResendDialRefused(t *testing.T) {
 	addr, refused := strings.TrimPrefix(url, "http://"), refusedAddr(t)
 	base := func() *http.Transport {
 		h2c := h2cTransport(t)
-		h2c.DialContext = secondDialRefused(addr, refused)
+		h2c.DialContext = dialRefusedAfter(addr, refused, &processed, 2) // the warm-up and the write
 		tr := &http.Transport{}
 		tr.RegisterProtocol("http", h2c)
 		return tr
