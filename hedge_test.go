@@ -371,7 +371,9 @@ func TestLatencyHist(t *testing.T) {
 }
 
 // TestHedgingNotWhileHalfOpen: the probe of a half-open breaker gets no
-// copy, however slow it is.
+// copy, however slow it is; the same slow call, once the breaker closed,
+// gets one (hedging is on: with WithMaxRetries(0), which turns it off,
+// this test passed whatever the half-open rule).
 func TestHedgingNotWhileHalfOpen(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var calls atomic.Int32
@@ -382,7 +384,7 @@ func TestHedgingNotWhileHalfOpen(t *testing.T) {
 			time.Sleep(100 * time.Millisecond) // the slow probe
 			return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
 		})
-		tr := New(rt, WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Second}),
+		tr := New(rt, WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: time.Second}),
 			WithHedging(Hedging{Delay: 10 * time.Millisecond}))
 		resp, _ := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
 		resp.Body.Close() // the 500 opens the breaker
@@ -395,6 +397,12 @@ func TestHedgingNotWhileHalfOpen(t *testing.T) {
 		synctest.Wait()
 		if n := calls.Load(); n != 2 {
 			t.Errorf("%d requests, want 2: no copy of a half-open breaker's probe", n)
+		}
+		resp, _ = roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+		resp.Body.Close()
+		time.Sleep(time.Second) // the losing copy's answer, which rt does not cut short
+		if n := calls.Load(); n != 4 {
+			t.Errorf("%d requests after a slow call with the breaker closed, want 4: the call and its copy", n)
 		}
 	})
 }
