@@ -153,19 +153,23 @@ type QuotaWatcher interface {
 }
 
 // A QuotaDeadlineTaker is a QuotaPartition told by when the attempt it
-// takes a token for must start: the earlier of the request's context's
-// deadline and what remains of the call's budget (WithMaxElapsed). The
-// Transport calls TakeBefore instead of Take when the partition implements
-// it.
+// takes a token for must start: the earliest of the request's context's
+// deadline, what remains of the call's budget (WithMaxElapsed), and the end
+// of the longest wait for a token the Transport gives it (the call's
+// WithMaxRetryAfter, from the store's first refusal of it; see
+// QuotaPartition.Take). The Transport calls TakeBefore instead of Take
+// when the partition implements it.
 //
 // A store whose partition holds no token because its backend has not
 // answered yet, not because the fleet's quota is spent, holds an attempt
 // back for the backend, up to the bound the store documents, after which
 // it paces the partition locally. An attempt whose deadline comes before
-// that bound would be refused (ErrRateLimited, "past the call's deadline")
-// for a wait that is the backend's, not the quota's: a call a plain client
-// would have sent. TakeBefore tells the store so, and the store paces that
-// attempt locally at once instead.
+// that bound would be refused (ErrRateLimited, "past the call's deadline"
+// or "no token of the shared quota within the longest wait") for a wait
+// that is the backend's, not the quota's: a call a plain client would have
+// sent (a call made WithMaxRetryAfter(0), which waits for no server, to a
+// partition whose state the store is still reading). TakeBefore tells the
+// store so, and the store paces that attempt locally at once instead.
 type QuotaDeadlineTaker interface {
 	// TakeBefore is Take for an attempt that must start before
 	// deadline; the zero time for none.

@@ -49,21 +49,27 @@ func (p deadlinePart) TakeBefore(now, deadline time.Time) (time.Duration, bool, 
 
 // TestQuotaStoreTakeBefore proves that the rate limiter tells a store whose
 // partitions implement QuotaDeadlineTaker by when the attempt must start:
-// the context's deadline, or the call's budget (WithMaxElapsed) when it
+// the context's deadline, the call's budget (WithMaxElapsed) or the end of
+// the longest wait for a token (the call's WithMaxRetryAfter), whichever
 // comes first; and that an attempt the store paces at once for it is sent,
-// where Take's wait, past the deadline, would have refused it.
+// where Take's wait, past the deadline or that longest wait, would have
+// refused it (a call made WithMaxRetryAfter(0) to a store still waiting for
+// its backend was refused, never sent).
 func TestQuotaStoreTakeBefore(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		ctx      time.Duration // the context's deadline; 0 for none
 		elapsed  time.Duration // WithMaxElapsed
-		want     time.Duration // the deadline told, from the call's start; 0 for none
+		want     time.Duration // the deadline told, from the call's start; 0 for none, -1 for the start itself
 		wantWait time.Duration // how long the call waits for its token
+		perCall  []Option      // the call's options (WithCallOptions)
 	}{
-		{"context first", time.Second, time.Minute, time.Second, 0},
-		{"budget first", time.Minute, 2 * time.Second, 2 * time.Second, 0},
-		{"no deadline", 0, 0, 0, 5 * time.Second},
-		{"deadline beyond the wait", time.Minute, time.Minute, time.Minute, 5 * time.Second},
+		{"context first", time.Second, time.Minute, time.Second, 0, nil},
+		{"budget first", time.Minute, 2 * time.Second, 2 * time.Second, 0, nil},
+		{"longest wait first", time.Minute, time.Minute, time.Second, 0, []Option{WithMaxRetryAfter(time.Second)}},
+		{"no wait for a server", 0, 0, -1, 0, []Option{WithMaxRetryAfter(0)}},
+		{"no deadline but the longest wait", 0, 0, DefaultMaxRetryAfter, 5 * time.Second, nil},
+		{"deadline beyond the wait", time.Minute, time.Minute, time.Minute, 5 * time.Second, nil},
 	} {
 		synctest.Test(t, func(t *testing.T) {
 			srv := resilienttest.NewPipeServer(resilienttest.Altyaa,
@@ -77,6 +83,9 @@ func TestQuotaStoreTakeBefore(t *testing.T) {
 			store.deadlines = nil
 			store.mu.Unlock()
 			ctx := context.Background()
+			if tc.perCall != nil {
+				ctx = WithCallOptions(ctx, tc.perCall...)
+			}
 			if tc.ctx > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, tc.ctx)
@@ -98,8 +107,11 @@ func TestQuotaStoreTakeBefore(t *testing.T) {
 				t.Fatalf("%s: TakeBefore never called", tc.name)
 			}
 			want := time.Time{}
-			if tc.want > 0 {
+			switch {
+			case tc.want > 0:
 				want = start.Add(tc.want)
+			case tc.want < 0: // at once
+				want = start
 			}
 			if !got[0].Equal(want) {
 				t.Errorf("%s: deadline told %v after the start, want %v", tc.name, got[0].Sub(start), tc.want)

@@ -224,7 +224,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 		}
 		if paced || may || p.lim == nil {
 			if asks {
-				d, ok, retry := p.take(now, startBy(ctx, budget))
+				d, ok, retry := p.take(now, takeDeadline(startBy(ctx, budget), now, dry, maxWait))
 				if ok || isClosed(retry) {
 					// retry is Take's word for "ask again" when it has
 					// no token: with one, the attempt waits for its

@@ -461,6 +461,21 @@ func startBy(ctx context.Context, budget time.Time) time.Time {
 	return budget
 }
 
+// takeDeadline returns by when an attempt that asks its store for a token
+// at now must start (see QuotaDeadlineTaker): the earlier of by (see
+// startBy; zero for none) and the end of the longest wait for a token that
+// acquire gives it, maxWait from when the store first had no token for it
+// (dry; now for none): the store's wait past that is refused.
+func takeDeadline(by, now, dry time.Time, maxWait time.Duration) time.Time {
+	if !dry.IsZero() {
+		now = dry
+	}
+	if end := now.Add(maxWait); by.IsZero() || end.Before(by) {
+		return end
+	}
+	return by
+}
+
 // unlockIfPanicking releases p.mu unless *returned: deferred around a call
 // into the store with p.mu held, it keeps the partition usable when the
 // store panics (the panic goes on to the caller), instead of holding its
