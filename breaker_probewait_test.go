@@ -1,8 +1,10 @@
 package resilient
 
 import (
+	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -42,5 +44,49 @@ func TestBreakerRefusalAfterAnsweredProbe(t *testing.T) {
 		}
 		close(h.wait)
 		<-done
+	})
+}
+
+// TestBreakerRefusalAfterReopen checks that a probe of an earlier
+// half-open spell, still unanswered when another probe's failure reopened
+// the breaker, holds no slot in the time a later spell's refusal names.
+func TestBreakerRefusalAfterReopen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			code := http.StatusInternalServerError
+			if req.URL.Path == "/hang" {
+				select {
+				case <-release:
+				case <-req.Context().Done():
+					return nil, context.Cause(req.Context())
+				}
+				code = http.StatusOK
+			}
+			return &http.Response{StatusCode: code, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(base, WithMaxRetries(0), WithBreaker(BreakerSettings{
+			ConsecutiveFailures: 1, OpenTimeout: 10 * time.Second, HalfOpenRequests: 2, ProbeTimeout: time.Minute}))
+		var wg sync.WaitGroup
+		bkCall(t, tr, "https://api.test/") // a 500: open
+		time.Sleep(10 * time.Second)
+		wg.Go(func() { bkCall(t, tr, "https://api.test/hang") }) // the first probe hangs
+		synctest.Wait()
+		bkCall(t, tr, "https://api.test/") // the second fails: open again
+		time.Sleep(10 * time.Second)
+		for range 2 { // both probes of the new spell hang
+			wg.Go(func() { bkCall(t, tr, "https://api.test/hang") })
+		}
+		synctest.Wait()
+		time.Sleep(time.Second)
+		_, _, err := bkCall(t, tr, "https://api.test/")
+		bkWantOpen(t, err)
+		// The probes of this spell went 1s ago: ProbeTimeout (1m) lets the
+		// next one go in 59s; the first spell's, 11s ago, holds nothing.
+		if want := "next probe in 59s at the latest"; !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("err = %q, want it to end in %q", err, want)
+		}
+		close(release)
+		wg.Wait()
 	})
 }

@@ -31,6 +31,16 @@ func (s *breakerSet) changed(e *breakerEntry, to gobreaker.State) {
 	if to == gobreaker.StateOpen {
 		m.openedAt.Store(since)
 	}
+	if to != gobreaker.StateHalfOpen {
+		// The probes still in flight hold no slot of a later half-open
+		// spell: forgotten, they do not tell its refusals when the next
+		// probe goes (see refusal). No lock of ours is held while
+		// calling into gobreaker, so taking pmu under its lock is safe.
+		m.pmu.Lock()
+		clear(m.probes)
+		m.probes = m.probes[:0]
+		m.pmu.Unlock()
+	}
 	// Keep the lists right: a change is an attempt's doing, so e is
 	// recently used. gobreaker's lock is held; s.mu is never held while
 	// calling into gobreaker, so the order is safe.
