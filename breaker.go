@@ -187,8 +187,9 @@ type BreakerSettings struct {
 // places too, as an alias; when none is left, it takes the place of a closed breaker of
 // another host, and, without one, goes through the host's breaker without
 // a place of its own: a host's spellings never remove its breaker, nor an
-// open one. While a breaker is closed, an attempt through it takes no
-// lock.
+// open one. An attempt longer than Window through a closed breaker so
+// removed counts, when it ends, in its host's breaker. While a breaker is
+// closed, an attempt through it takes no lock.
 func WithBreaker(s BreakerSettings) Option {
 	mustNotBeNegative("WithBreaker ConsecutiveFailures", s.ConsecutiveFailures)
 	if s.FailureRatio < 0 || s.FailureRatio > 1 || math.IsNaN(s.FailureRatio) {
@@ -370,14 +371,21 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 
 // closedAttempt sends an attempt through a closed breaker, w being the
 // window of its closed spell: a success is counted without a lock; a
-// failure too, and goes to gobreaker only when it trips the breaker. A
-// panic below counts nothing and holds no slot.
+// failure too, and goes to gobreaker only when it trips the breaker. An
+// attempt longer than the window whose breaker the set removed meanwhile
+// counts in the host's breaker (see breakerSet.rehome). A panic below
+// counts nothing and holds no slot.
 func (b *breakerTransport) closedAttempt(e *breakerEntry, w *closedWindow, req *http.Request, st *attemptState) (*http.Response, error) {
 	age := w.age(b.set.clock(st))
 	resp, err := b.next.roundTrip(req, st)
 	switch b.set.outcome(st, req, resp, err) {
 	case nil:
-		w.success(age, w.age(b.set.now()))
+		if w.success(age, w.age(b.set.now())) && e.removed.Load() {
+			if _, w := b.set.rehome(e, w); w != nil {
+				now := w.age(b.set.now())
+				w.success(now, now)
+			}
+		}
 	case errBreakerFailure:
 		b.set.failure(e, w, age)
 		b.deliver(req.Context(), resp)

@@ -1033,34 +1033,97 @@ func TestBreakerAttemptsLongerThanWindow(t *testing.T) {
 			}
 		})
 	})
-	t.Run("slow successes", func(t *testing.T) {
-		// 45 calls at once, each answered after 40s (and i ms, in
-		// turn), longer than the window: 25 successes and 20 failures
-		// among them (4 in 9: never half of those counted) count alike,
-		// and the breaker stays closed. (Successes were dropped, and 20
-		// failures tripped it.)
-		synctest.Test(t, func(t *testing.T) {
-			rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-				i, _ := strconv.Atoi(req.URL.Query().Get("i"))
-				time.Sleep(40*time.Second + time.Duration(i)*time.Millisecond)
-				code := http.StatusOK
-				if i%9 < 8 && i%2 == 0 {
-					code = http.StatusBadGateway
+	// The 20 attempts to a host that never answers hang for the call's
+	// budget, while the first calls to other hosts sweep the idle
+	// breakers: the hung host's, which no attempt started through for
+	// longer than Window + OpenTimeout, is removed, and the failures its
+	// attempts end with count in the host's breaker all the same; unless
+	// ResetHost removed it, which starts the host's breaker anew.
+	for _, tc := range []struct {
+		name      string
+		meanwhile func(t *testing.T, tr *Transport)
+		want      BreakerState
+	}{
+		{"other hosts called meanwhile", func(t *testing.T, tr *Transport) {
+			for i := range 12 { // one new host every 25s, for the 5 minutes
+				time.Sleep(25 * time.Second)
+				bkCall(t, tr, fmt.Sprintf("http://o%d.test/", i))
+			}
+		}, BreakerOpen},
+		{"ResetHost meanwhile", func(_ *testing.T, tr *Transport) {
+			time.Sleep(time.Minute)
+			tr.ResetHost("slow.test")
+		}, BreakerClosed},
+	} {
+		t.Run("defaults, a host that never answers, "+tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				slow := &bkHost{wait: make(chan struct{})}
+				hosts := bkNet{"slow.test": slow}
+				for i := range 12 {
+					hosts[fmt.Sprintf("o%d.test", i)] = new(bkHost)
 				}
-				return &http.Response{StatusCode: code, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+				tr := New(hosts)
+				var wg sync.WaitGroup
+				for range 20 { // MinRequests
+					wg.Go(func() {
+						if _, _, err := bkCall(t, tr, "http://slow.test/"); !errors.Is(err, ErrAttemptTimeout) {
+							t.Errorf("err = %v, want ErrAttemptTimeout (the call's budget)", err)
+						}
+					})
+				}
+				synctest.Wait()
+				tc.meanwhile(t, tr)
+				wg.Wait()
+				if st := tr.BreakerState("http://slow.test/"); st != tc.want {
+					t.Errorf("BreakerState = %v, want %v", st, tc.want)
+				}
 			})
-			tr := New(rt, WithMaxRetries(0))
-			var wg sync.WaitGroup
-			for i := range 45 {
-				url := "http://slow.test/export?i=" + strconv.Itoa(i)
-				wg.Go(func() { bkCall(t, tr, url) })
-			}
-			wg.Wait()
-			if st := tr.BreakerState("http://slow.test/"); st != BreakerClosed {
-				t.Errorf("after 25 successes and 20 failures (44%%), all slower than the window, the breaker is %v, want closed", st)
-			}
 		})
-	})
+	}
+	// 45 calls at once, each answered after latency (and i ms, in turn),
+	// longer than the window: 25 successes and 20 failures among them (4
+	// in 9: never half of those counted) count alike, and the breaker
+	// stays closed. (Successes were dropped, and 20 failures tripped it.)
+	// Answered after 100s, while calls to other hosts sweep the idle
+	// breakers, they count alike in the breaker that replaced theirs.
+	for _, tc := range []struct {
+		name    string
+		latency time.Duration
+		others  int // calls to new hosts meanwhile, one every 25s
+	}{
+		{"slow successes", 40 * time.Second, 0},
+		{"slow successes, other hosts called meanwhile", 100 * time.Second, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					code := http.StatusOK
+					if req.URL.Host == "slow.test" {
+						i, _ := strconv.Atoi(req.URL.Query().Get("i"))
+						time.Sleep(tc.latency + time.Duration(i)*time.Millisecond)
+						if i%9 < 8 && i%2 == 0 {
+							code = http.StatusBadGateway
+						}
+					}
+					return &http.Response{StatusCode: code, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+				})
+				tr := New(rt, WithMaxRetries(0))
+				var wg sync.WaitGroup
+				for i := range 45 {
+					url := "http://slow.test/export?i=" + strconv.Itoa(i)
+					wg.Go(func() { bkCall(t, tr, url) })
+				}
+				for i := range tc.others {
+					time.Sleep(25 * time.Second)
+					bkCall(t, tr, fmt.Sprintf("http://o%d.test/", i))
+				}
+				wg.Wait()
+				if st := tr.BreakerState("http://slow.test/"); st != BreakerClosed {
+					t.Errorf("after 25 successes and 20 failures (44%%), all slower than the window, BreakerState = %v, want %v", st, BreakerClosed)
+				}
+			})
+		})
+	}
 }
 
 // TestBreakerOutcome checks what a breaker counts for each kind of result.

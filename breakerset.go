@@ -42,6 +42,10 @@ type breakerEntry struct {
 	// leave the table: the set's last may still hold it for a moment.
 	removed atomic.Bool
 
+	// reset is set by ResetHost before it removes the breaker (see
+	// breakerSet.rehome).
+	reset atomic.Bool
+
 	// Guarded by the set's mu.
 	list *entryList // the list that holds it; nil once removed
 	listNode[breakerEntry]
@@ -234,7 +238,13 @@ func (s *breakerSet) failure(e *breakerEntry, w *closedWindow, age uint64) {
 	if e.win.Load() != w {
 		return // the breaker has left that closed spell since the attempt started
 	}
-	if w.failure(age, now); !s.tripped(w, now) {
+	if late := w.failure(age, now); late && e.removed.Load() {
+		if e, w = s.rehome(e, w); w != nil {
+			s.failure(e, w, w.age(s.now()))
+		}
+		return
+	}
+	if !s.tripped(w, now) {
 		return
 	}
 	done, err := s.machine(e).cb.Allow()
@@ -246,6 +256,28 @@ func (s *breakerSet) failure(e *breakerEntry, w *closedWindow, age uint64) {
 		return
 	}
 	done(errBreakerFailure) // gobreaker asks readyToTrip, which trips it
+}
+
+// rehome returns the breaker, and the window of its closed spell, that
+// counts the late outcome (see closedWindow.failure) of an attempt that
+// began in e's closed spell w, e having been removed from the set since:
+// the host's breaker in the set, made anew when there is none. The set
+// removes a closed breaker through which no attempt has started for
+// Window + OpenTimeout (see dropIdle), whatever attempts are still in
+// flight through it: without this, a host that hangs them all would never
+// trip its breaker. The window is nil when the outcome counts nowhere: e
+// has left the spell w, ResetHost removed e (the host's breaker starts
+// anew), or the host's breaker is not closed.
+func (s *breakerSet) rehome(e *breakerEntry, w *closedWindow) (*breakerEntry, *closedWindow) {
+	if e.win.Load() != w || e.reset.Load() {
+		return e, nil
+	}
+	k := e.node.key
+	h := s.table.hashOf(k)
+	if e = s.table.find(k, h); e == nil {
+		e = s.insert(k, h, s.now())
+	}
+	return e, e.win.Load()
 }
 
 // clock returns the time of an attempt's start as the set counts it: the

@@ -84,23 +84,24 @@ func inWindow(age, now uint64) bool {
 }
 
 // success counts a success of an attempt that started at age, now being
-// the current age: in the bucket of now when age has left the window. It
-// also ends a run of consecutive failures.
-func (w *closedWindow) success(age, now uint64) {
+// the current age: in the bucket of now when age has left the window, in
+// which case it reports late. It also ends a run of consecutive failures.
+func (w *closedWindow) success(age, now uint64) (late bool) {
 	if w.consecutive.Load() != 0 {
 		w.consecutive.Store(0)
 	}
 	if !inWindow(age, now) {
-		age = now
+		age, late = now, true
 	}
 	if ss := w.stripes.Load(); ss != nil {
 		s := *ss
 		addBucket(&s[rand.Uint32()&uint32(len(s)-1)].b[age%breakerBuckets], age)
-		return
+		return late
 	}
 	if addBucket(&w.successes[age%breakerBuckets], age) {
 		w.stripe()
 	}
+	return late
 }
 
 // stripe spreads the successes over stripes from now on.
@@ -114,10 +115,11 @@ func (w *closedWindow) stripe() {
 }
 
 // failure counts a failure of an attempt that started at age, now being
-// the current age: in the bucket of now when age has left the window.
-func (w *closedWindow) failure(age, now uint64) {
+// the current age: in the bucket of now when age has left the window, in
+// which case it reports late.
+func (w *closedWindow) failure(age, now uint64) (late bool) {
 	if !inWindow(age, now) {
-		age = now
+		age, late = now, true
 	}
 	w.consecutive.Add(1)
 	fs := w.failures.Load()
@@ -126,6 +128,7 @@ func (w *closedWindow) failure(age, now uint64) {
 		fs = w.failures.Load()
 	}
 	addBucket(&fs[age%breakerBuckets], age)
+	return late
 }
 
 // counts returns the successes, failures and consecutive failures in the

@@ -244,6 +244,7 @@ func (s *breakerSet) resetHost(m hostMatcher) {
 		}
 	})
 	for _, e := range removed {
+		e.reset.Store(true) // before removed: see rehome
 		s.remove(e)
 	}
 	s.mu.Unlock()
