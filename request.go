@@ -32,7 +32,9 @@ import (
 // whose Read or Close fails, or whose Read stalls, only once its
 // ContentLength bytes were read, or that is longer than its ContentLength,
 // is no such body: net/http has written the whole request first, and the
-// server may have acted on it.
+// server may have acted on it. Nor is one of unknown length whose Read or
+// Close fails, or whose Read stalls, once bytes of it were read: it may
+// have failed where it ends.
 type RequestError struct {
 	Err error // the cause: the body's Read error, net/http's refusal, …
 }
@@ -182,9 +184,13 @@ func checkLength(want, read int64, err error) error {
 // that does not match, a pipe closed with an error after its last byte; or
 // its Close) was sent whole: net/http writes the bytes declared before it
 // reads past them and closes the body, and the server may act on them (see
-// mayHaveBeenSent).
+// mayHaveBeenSent). So may have been one of unknown length that failed once
+// bytes of it were read: it may have failed where it ends, and net/http
+// sends each of its chunks as it reads it, which a server acts on once it
+// has what it expects (a JSON decoder, a value read whole) before the body
+// ends.
 func bodyFault(want, read int64, err error) *RequestError {
-	if want > 0 && read >= want {
+	if read > 0 && (want <= 0 || read >= want) {
 		return &RequestError{Err: &wholeBodyError{err}}
 	}
 	return &RequestError{Err: err}
@@ -209,9 +215,10 @@ func (e longerBodyError) Error() string {
 // server whole: its body was longer than its ContentLength, or failed (its
 // Read or its Close) only once its ContentLength bytes were read, and
 // net/http writes the bytes declared before it reads past them (over
-// HTTP/2 too, before it resets the stream) and closes the body. Any other
-// fault of a request is found before a byte of it is sent, or leaves the
-// server a request cut short.
+// HTTP/2 too, before it resets the stream) and closes the body; or its
+// body, of unknown length, failed once bytes of it were read (see
+// bodyFault). Any other fault of a request is found before a byte of it is
+// sent, or leaves the server a request cut short.
 func (e *RequestError) mayHaveBeenSent() bool {
 	var lb longerBodyError
 	return errors.As(e.Err, &lb) || errors.As(e.Err, new(*wholeBodyError)) ||

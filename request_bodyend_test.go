@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -55,9 +56,13 @@ var endFailures = []struct {
 // (TestWriteRuleBodyLongerThanContentLength): net/http's HTTP/1 client
 // has written the bytes it declared, straight to the connection, before it
 // reads past them or closes the body, and the server has the whole request.
-// A Classifier that retries the error gets no resend of a write to a host
-// not known to honor keys. (net/http returns the server's answer instead
-// of the body's error when it reads it first.)
+// So has it from a body of unknown length (ContentLength 0, sent chunked,
+// each chunk flushed as it is read) that fails where it ends: the server
+// acts on the bytes it expects once it has them, as a JSON decoder acts
+// on a value read whole, before the body's end. A Classifier that retries
+// the error gets no resend of a write to a host not known to honor keys.
+// (net/http returns the server's answer instead of the body's error when
+// it reads it first.)
 func TestWriteRuleBodyFailingPastContentLength(t *testing.T) {
 	retryErrors := func(_ *http.Response, _ *APIError, err error, def Class) Class {
 		if err != nil {
@@ -66,14 +71,19 @@ func TestWriteRuleBodyFailingPastContentLength(t *testing.T) {
 		return def
 	}
 	for _, f := range endFailures {
-		for _, getBody := range []bool{false, true} {
-			t.Run(f.name, func(t *testing.T) {
+		for _, tc := range []struct {
+			getBody       bool
+			contentLength int64 // 0: unknown, sent chunked
+		}{{false, 5}, {true, 5}, {false, 0}, {true, 0}} {
+			getBody := tc.getBody
+			t.Run(fmt.Sprintf("%s, GetBody %v, ContentLength %d", f.name, getBody, tc.contentLength), func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
 					var processed atomic.Int32
 					srv := resilienttest.NewPipeServer(resilienttest.Aidelly, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-						if b, err := io.ReadAll(r.Body); err == nil && string(b) == "abcde" {
+						if b, err := readBodyOf(r, 5); err == nil && string(b) == "abcde" {
 							processed.Add(1) // the server has the whole request
 						}
+						io.Copy(io.Discard, r.Body)
 						w.WriteHeader(http.StatusCreated)
 					})))
 					defer srv.Close()
@@ -81,7 +91,7 @@ func TestWriteRuleBodyFailingPastContentLength(t *testing.T) {
 					tr := New(srv.Transport(), WithClassifier(retryErrors),
 						WithObserver(func(a Attempt) { stops = append(stops, a.StopReason) }))
 					req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/posts", newEndFailingBody("abcde", f.readErr, f.closeErr))
-					req.ContentLength = 5
+					req.ContentLength = tc.contentLength
 					if getBody {
 						req.GetBody = func() (io.ReadCloser, error) {
 							return newEndFailingBody("abcde", f.readErr, f.closeErr), nil
@@ -92,7 +102,7 @@ func TestWriteRuleBodyFailingPastContentLength(t *testing.T) {
 					// net/http returns the body's error, or the server's
 					// answer when it reads it first.
 					if n := processed.Load(); n != 1 || len(stops) != 1 || err != nil && (!errors.As(err, new(*RequestError)) || stops[0] != StopUnsafeWrite) {
-						t.Errorf("GetBody %v: the server got the whole write %d times, stop reasons %q, err %v; want once, and a *RequestError with %q or its answer", getBody, n, stops, err, StopUnsafeWrite)
+						t.Errorf("GetBody %v, ContentLength %d: the server got the whole write %d times, stop reasons %q, err %v; want once, and a *RequestError with %q or its answer", getBody, tc.contentLength, n, stops, err, StopUnsafeWrite)
 					}
 				})
 			})
@@ -106,47 +116,61 @@ func TestWriteRuleBodyFailingPastContentLength(t *testing.T) {
 // have processed it: the call does not end with the 429, which would tell
 // the caller that its write was not processed (see
 // TestBrokenReplayKeepsTheResponse), but with the retry's error (or the
-// server's answer, when net/http reads it first).
+// server's answer, when net/http reads it first). So does one of unknown
+// length (ContentLength 0: sent chunked) that fails where it ends.
 func TestBrokenReplayPastContentLengthIsNoUnsentRetry(t *testing.T) {
 	for _, f := range endFailures {
-		t.Run(f.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				var hits, processed atomic.Int32
-				srv := resilienttest.NewPipeServer(resilienttest.Aidelly, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					b, err := io.ReadAll(r.Body)
-					if hits.Add(1) == 1 {
-						w.WriteHeader(http.StatusTooManyRequests) // provably unprocessed
-						return
+		for _, contentLength := range []int64{5, 0} {
+			t.Run(fmt.Sprintf("%s, ContentLength %d", f.name, contentLength), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					var hits, processed atomic.Int32
+					srv := resilienttest.NewPipeServer(resilienttest.Aidelly, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						b, err := readBodyOf(r, 5)
+						io.Copy(io.Discard, r.Body)
+						if hits.Add(1) == 1 {
+							w.WriteHeader(http.StatusTooManyRequests) // provably unprocessed
+							return
+						}
+						if err == nil && string(b) == "abcde" {
+							processed.Add(1)
+						}
+						w.WriteHeader(http.StatusCreated)
+					})))
+					defer srv.Close()
+					tr := New(srv.Transport())
+					req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/posts", strings.NewReader("abcde"))
+					req.ContentLength = contentLength
+					req.GetBody = func() (io.ReadCloser, error) {
+						return newEndFailingBody("abcde", f.readErr, f.closeErr), nil
 					}
-					if err == nil && string(b) == "abcde" {
-						processed.Add(1)
-					}
-					w.WriteHeader(http.StatusCreated)
-				})))
-				defer srv.Close()
-				tr := New(srv.Transport())
-				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/posts", strings.NewReader("abcde"))
-				req.GetBody = func() (io.ReadCloser, error) {
-					return newEndFailingBody("abcde", f.readErr, f.closeErr), nil
-				}
-				resp, err := tr.RoundTrip(req)
-				srv.Close() // waits for the handlers
-				if resp != nil {
-					resp.Body.Close()
-				}
-				if processed.Load() != 1 {
-					t.Fatalf("the server processed the retry %d times, want once", processed.Load())
-				}
-				if resp != nil && resp.StatusCode != http.StatusCreated || resp == nil && !errors.As(err, new(*RequestError)) {
-					status := 0
+					resp, err := tr.RoundTrip(req)
+					srv.Close() // waits for the handlers
 					if resp != nil {
-						status = resp.StatusCode
+						resp.Body.Close()
 					}
-					t.Errorf("RoundTrip = %d, %v; want the retry's *RequestError (or its 201), not the 429 the server answered before processing the retry", status, err)
-				}
+					if processed.Load() != 1 {
+						t.Fatalf("the server processed the retry %d times, want once", processed.Load())
+					}
+					if resp != nil && resp.StatusCode != http.StatusCreated || resp == nil && !errors.As(err, new(*RequestError)) {
+						status := 0
+						if resp != nil {
+							status = resp.StatusCode
+						}
+						t.Errorf("RoundTrip = %d, %v; want the retry's *RequestError (or its 201), not the 429 the server answered before processing the retry", status, err)
+					}
+				})
 			})
-		})
+		}
 	}
+}
+
+// readBodyOf reads the first n bytes of r's body: the request a server
+// acts on once it has them, as a JSON decoder acts on a value read whole,
+// before the body's end (which a chunked body that broke never sends).
+func readBodyOf(r *http.Request, n int) ([]byte, error) {
+	b := make([]byte, n)
+	_, err := io.ReadFull(r.Body, b)
+	return b, err
 }
 
 // stallAtEndBody yields data, then its Read blocks where it would return
@@ -185,44 +209,51 @@ func (b *stallAtEndBody) Close() error {
 // bytes were read (net/http's HTTP/1 client reads past them before it
 // waits for the answer) reached the server whole: the server may be
 // processing it when the attempt timeout cuts it. The call ends with the
-// retry's error, which says the body stalled, not with the 429.
+// retry's error, which says the body stalled, not with the 429. So does
+// one of unknown length (ContentLength 0: sent chunked) that stalls where
+// it ends.
 func TestStalledReplayPastContentLengthIsNoUnsentRetry(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var hits, processed atomic.Int32
-		srv := resilienttest.NewPipeServer(resilienttest.Aidelly, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			b := make([]byte, 5)
-			_, err := io.ReadFull(r.Body, b)
-			if hits.Add(1) == 1 {
-				w.WriteHeader(http.StatusTooManyRequests) // provably unprocessed
-				return
-			}
-			if err == nil && string(b) == "abcde" {
-				processed.Add(1)
-			}
-			select { // a slow create
-			case <-time.After(5 * time.Second):
-			case <-r.Context().Done():
-			}
-			w.WriteHeader(http.StatusCreated)
-		})))
-		defer srv.Close()
-		tr := New(srv.Transport(), WithAttemptTimeout(2*time.Second))
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/posts", strings.NewReader("abcde"))
-		req.GetBody = func() (io.ReadCloser, error) { return newStallAtEndBody("abcde"), nil }
-		resp, err := tr.RoundTrip(req)
-		if resp != nil {
-			resp.Body.Close()
-		}
-		srv.Close() // waits for the handlers
-		if processed.Load() != 1 {
-			t.Fatalf("the server processed the retry %d times, want once", processed.Load())
-		}
-		if resp != nil || !errors.As(err, new(*RequestError)) || !strings.Contains(err.Error(), "request body stalled") {
-			status := 0
-			if resp != nil {
-				status = resp.StatusCode
-			}
-			t.Errorf("RoundTrip = %d, %v; want the retry's *RequestError saying the body stalled, not the 429 the server answered before processing the retry", status, err)
-		}
-	})
+	for _, contentLength := range []int64{5, 0} {
+		t.Run(fmt.Sprintf("ContentLength %d", contentLength), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var hits, processed atomic.Int32
+				srv := resilienttest.NewPipeServer(resilienttest.Aidelly, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					b := make([]byte, 5)
+					_, err := io.ReadFull(r.Body, b)
+					if hits.Add(1) == 1 {
+						w.WriteHeader(http.StatusTooManyRequests) // provably unprocessed
+						return
+					}
+					if err == nil && string(b) == "abcde" {
+						processed.Add(1)
+					}
+					select { // a slow create
+					case <-time.After(5 * time.Second):
+					case <-r.Context().Done():
+					}
+					w.WriteHeader(http.StatusCreated)
+				})))
+				defer srv.Close()
+				tr := New(srv.Transport(), WithAttemptTimeout(2*time.Second))
+				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/posts", strings.NewReader("abcde"))
+				req.ContentLength = contentLength
+				req.GetBody = func() (io.ReadCloser, error) { return newStallAtEndBody("abcde"), nil }
+				resp, err := tr.RoundTrip(req)
+				if resp != nil {
+					resp.Body.Close()
+				}
+				srv.Close() // waits for the handlers
+				if processed.Load() != 1 {
+					t.Fatalf("the server processed the retry %d times, want once", processed.Load())
+				}
+				if resp != nil || !errors.As(err, new(*RequestError)) || !strings.Contains(err.Error(), "request body stalled") {
+					status := 0
+					if resp != nil {
+						status = resp.StatusCode
+					}
+					t.Errorf("RoundTrip = %d, %v; want the retry's *RequestError saying the body stalled, not the 429 the server answered before processing the retry", status, err)
+				}
+			})
+		})
+	}
 }
