@@ -732,7 +732,8 @@ func codeSays(code string, words ...string) bool {
 // the attempt, reports other events), so no event of one attempt counts
 // for another.
 //
-// The proof is that net/http looked for a connection and never got one:
+// The proof is that net/http looked for a connection and never got one,
+// under a base that is net/http's Transport itself (see neverWritten):
 // once it got one, the request may be written even after RoundTrip
 // returned. HTTP/2 writes a request's headers on a goroutine of its own,
 // which RoundTrip does not wait for when the attempt's context ends: a
@@ -797,9 +798,17 @@ func (w *writeTrace) gotConnection() bool {
 	return w != nil && w.gotConns.Load() > 0
 }
 
-// neverWritten reports whether the attempt provably wrote no byte of its
-// request: net/http looked for a connection and never got one.
-func (w *writeTrace) neverWritten() bool {
+// neverWritten reports whether the attempt, sent through base, provably
+// wrote no byte of its request: net/http looked for a connection and never
+// got one, and base is net/http's Transport itself, whose RoundTrip, once
+// it returned, writes the request on no connection it gets later. Any
+// other base (a middleware that gives up on an attempt it leaves running,
+// its request's context still live) may return while net/http still looks
+// for one, and the request be written after: that proves nothing.
+func (w *writeTrace) neverWritten(base http.RoundTripper) bool {
+	if _, ok := base.(*http.Transport); !ok {
+		return false
+	}
 	return w != nil && w.getConns.Load() > 0 && w.gotConns.Load() == 0
 }
 

@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -813,21 +814,26 @@ func TestWriteRuleNeverWritten(t *testing.T) {
 // later calls; what one attempt's base reported never counts for another.
 // A write whose connection was got is not resent; one whose connection was
 // asked for and never got is, whatever the attempts before it reported.
+// (The base is net/http's Transport itself: through any other, the trace
+// proves nothing, see TestWriteProofAbandoningBase.)
 func TestWriteTraceReused(t *testing.T) {
-	var got atomic.Bool // whether the base reports a connection got
-	var calls atomic.Int32
-	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-		calls.Add(1)
-		trace := httptrace.ContextClientTrace(req.Context())
-		if trace == nil || trace.GetConn == nil || trace.GotConn == nil {
-			t.Fatal("the attempt of an unproven write carries no write trace")
+	addr, _ := tcpServer(t, func(c net.Conn) {
+		if req, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			io.Copy(io.Discard, req.Body) // the write, read
 		}
-		trace.GetConn("api.example.com:443")
-		if got.Load() {
-			trace.GotConn(httptrace.GotConnInfo{})
-		}
-		return nil, io.EOF
+		c.Close() // unanswered
 	})
+	var got atomic.Bool    // whether the attempt gets a connection
+	var calls atomic.Int32 // its dials: one per attempt
+	base := &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		calls.Add(1)
+		if !got.Load() {
+			return nil, errors.New("no connection") // proves nothing unsent by itself
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+	defer base.CloseIdleConnections()
 	deadline, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
 	for _, ctx := range []context.Context{context.Background(), deadline} {
@@ -835,7 +841,7 @@ func TestWriteTraceReused(t *testing.T) {
 		for i, written := range []bool{true, false, true, true, false, false, true} {
 			got.Store(written)
 			calls.Store(0)
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/posts", strings.NewReader("x"))
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://api.example.com/v1/posts", strings.NewReader("x"))
 			if _, err := tr.RoundTrip(req); err == nil {
 				t.Fatalf("call %d succeeded; every attempt fails", i)
 			}

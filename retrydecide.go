@@ -210,8 +210,8 @@ func refusedUnprocessed(st *attemptState, resp *http.Response) bool {
 }
 
 // provablyUnsent reports whether the attempt st, which failed with err,
-// provably never reached the server: net/http never got it a connection
-// (see writeTrace), or its error proves it (st.neverSent: a refused dial,
+// provably never reached the server: net/http's Transport, the base, never
+// got it a connection (see writeTrace), or its error proves it (st.neverSent: a refused dial,
 // a request net/http refused to send, a stream refused unprocessed, a
 // caller's body that broke before the server could act on it), unless
 // net/http got a connection for it: then the error may be that of
@@ -233,7 +233,7 @@ func (c *call) provablyUnsent(st *attemptState, err error) bool {
 	if lostBelow(err) {
 		return false // a call below may have had the write processed (see lostWriteError)
 	}
-	if c.trace.neverWritten() {
+	if c.trace.neverWritten(c.t.base) {
 		return true
 	}
 	return st.neverSent && (!c.trace.gotConnection() || errors.As(err, new(*RequestError)) || refusedUnresent(err) || c.trace.redialed(c.t.base))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/resilienthttp/resilient/resilienttest"
 )
 
 // This file checks that no error a server can cause after it processed a
@@ -525,6 +530,62 @@ func TestWriteProofRetryingBaseDialRefused(t *testing.T) {
 	plain := processed.Swap(0)
 	err := warmThenPost(t, New(base(), WithBackoff(0, 0)), srv.URL)
 	processedTwice(t, plain, processed.Load(), plainErr, err)
+}
+
+// TestWriteProofAbandoningBase: a base that bounds each request by a timer
+// of its own (a middleware over an http.Transport) gives up on a POST
+// while net/http is still dialing a slow connection for it, and leaves
+// that RoundTrip running: net/http got no connection when the base
+// returned, but gets one after, and writes the POST, which the server
+// processes. The trace of net/http's looking for a connection proves
+// nothing through such a base: the write is not resent.
+func TestWriteProofAbandoningBase(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var processed atomic.Int32
+		srv := resilienttest.NewPipeServer(resilienttest.Aidelly, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			processed.Add(1)
+			w.WriteHeader(http.StatusCreated)
+		})))
+		defer srv.Close()
+		tr := srv.Transport()
+		dial := tr.DialContext
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			time.Sleep(100 * time.Millisecond) // a slow handshake
+			return dial(ctx, network, addr)
+		}
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			type result struct {
+				resp *http.Response
+				err  error
+			}
+			done := make(chan result, 1)
+			go func() {
+				resp, err := tr.RoundTrip(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				done <- result{resp, err}
+			}()
+			select {
+			case r := <-done:
+				return r.resp, r.err
+			case <-time.After(50 * time.Millisecond):
+				return nil, errors.New("request timed out") // the RoundTrip goes on
+			}
+		})
+		post := func(rt http.RoundTripper) (int32, error) {
+			tr.CloseIdleConnections()
+			processed.Store(0)
+			err := postTo(rt, srv.URL+"/v1/posts")
+			time.Sleep(time.Second) // the RoundTrips left running end
+			synctest.Wait()
+			return processed.Load(), err
+		}
+		plain, plainErr := post(base)
+		ours, err := post(New(base, WithBackoff(0, 0), WithMaxElapsed(0)))
+		processedTwice(t, plain, ours, plainErr, err)
+	})
 }
 
 // processedUnanswered returns a handler that answers every request but a
