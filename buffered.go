@@ -159,6 +159,12 @@ func (c *classifier) bufferAndClassify(req *http.Request, st *attemptState, resp
 	}
 	cut := resp
 	resp, err = bufferBody(resp, st)
+	if err != nil {
+		// The attempt's error, redacted with its request as the base's
+		// are (see roundTripAttempt): a cause or a server's text that
+		// the read's error quotes may hold the request's own secrets.
+		err = redactRequestError(err, req)
+	}
 	c.classify(st, req, resp, err, time.Now)
 	if err != nil {
 		// The server answered: the request left, and may have been
@@ -192,7 +198,7 @@ func bufferBody(resp *http.Response, st *attemptState) (*http.Response, error) {
 	}
 	if err != nil {
 		resp.Body.Close()
-		return nil, redactError(fmt.Errorf("resilient: reading the body of a %d response: %w", resp.StatusCode, err))
+		return nil, fmt.Errorf("resilient: reading the body of a %d response: %w", resp.StatusCode, err)
 	}
 	if !eof {
 		resp.Body = &prefixBody{prefix: data, rest: resp.Body}

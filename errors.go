@@ -205,7 +205,7 @@ func isTimeout(err error) bool {
 }
 
 // redactedError is an error whose message has been made safe to log (see
-// redactError); it unwraps to the original.
+// redactRequestError); it unwraps to the original.
 type redactedError struct {
 	err error
 	msg string
@@ -217,22 +217,18 @@ func (e *redactedError) Unwrap() error { return e.err }
 // Timeout reports whether the original error is, or wraps, a timeout.
 func (e *redactedError) Timeout() bool { return isTimeout(e.err) }
 
-// redactError returns err, or, when its message quotes a URL with a query,
-// a fragment or user info, or holds control characters, an error with the
-// same chain whose message has them removed. Every error of the base
-// RoundTripper goes through it before any layer records it.
-func redactError(err error) error {
-	return redactRequestError(err, nil)
-}
-
-// redactRequestError is redactError for an error of the base RoundTripper
-// that sent req (nil for none): user information put in the host of its
-// URL by hand, which net/http quotes ("lookup alice:s3cret@api.test: no
-// such host"), is REDACTED too, as urlKey has it in the records and
-// errors, and so are the credentials of req that a server's answer quoted
-// in the message echoes, as in an APIError (see redact.Echoes): a server
-// that echoes the request line answers "malformed HTTP status code
-// "/bot123:…/getMe"", a path whose token Attempt.Path has REDACTED.
+// redactRequestError returns err, or, when its message quotes a URL with a
+// query, a fragment or user info, or holds control characters, an error
+// with the same chain whose message has them removed. Every error of the
+// base RoundTripper, and of a body read within an attempt, goes through it
+// with the request that was sent (nil for none) before any layer records
+// it. User information put in the host of the request's URL by hand,
+// which net/http quotes ("lookup alice:s3cret@api.test: no such host"), is
+// REDACTED too, as urlKey has it in the records and errors, and so are the
+// credentials of req that a server's answer quoted in the message echoes,
+// as in an APIError (see redact.Echoes): a server that echoes the request
+// line answers "malformed HTTP status code "/bot123:…/getMe"", a path
+// whose token Attempt.Path has REDACTED.
 func redactRequestError(err error, req *http.Request) error {
 	if err == nil {
 		return nil

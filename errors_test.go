@@ -314,9 +314,9 @@ func TestErrorTimeout(t *testing.T) {
 			context.DeadlineExceeded, ErrAttemptTimeout, &net.DNSError{IsTimeout: true},
 			&url.Error{Op: "Get", URL: "u", Err: context.DeadlineExceeded},
 			errors.Join(io.EOF, context.DeadlineExceeded),
-			redactError(&url.Error{Op: "Get", URL: "https://h/?k=v", Err: ErrAttemptTimeout}),
+			redactRequestError(&url.Error{Op: "Get", URL: "https://h/?k=v", Err: ErrAttemptTimeout}, nil),
 		} {
-			if e := (&Error{Err: cause}); !e.Timeout() || !isTimeout(redactError(cause)) {
+			if e := (&Error{Err: cause}); !e.Timeout() || !isTimeout(redactRequestError(cause, nil)) {
 				t.Errorf("(&Error{Err: %v}).Timeout() = false", cause)
 			}
 		}
