@@ -93,15 +93,23 @@ func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 }
 
 // knownFromFleet sets the quota known, told by the fleet at recv, unless
-// the member holds its own reset.
+// the member holds its own reset. The write that told it changed the
+// fleet's bucket (seeded it anew, or moved its schedule): a member whose
+// last lease found the bucket dry asks again, instead of waiting for the
+// old bucket's next token (an hour away, for a quota of one an hour).
 func (p *part) knownFromFleet(recv time.Time, limit int64, window time.Duration) {
 	p.mu.Lock()
+	dry := false
 	if !p.holding(p.s.since(recv)) {
 		p.known(limit, window)
 		p.heardAt(p.s.since(recv)) // written by a member that just heard it
 		p.told++
+		dry = p.dryUntil.Swap(0) != 0
 	}
 	p.mu.Unlock()
+	if dry {
+		p.signal() // the waiting attempts take again, which wakes the refiller
+	}
 }
 
 // known sets the quota known, unless it is not believable (see

@@ -109,12 +109,13 @@ func (p *part) run() {
 // tokens come within a lease's reach (or the short wait after a reset or a
 // lost quota), unless the member has something to write (a reset, a
 // pause, a quota, tokens to give back, which the fleet may be waiting
-// for): a kick that brings demand alone would ask Redis for a
-// lease it refuses again, one Redis call for each look of each attempt
-// waiting for a token while the fleet's bucket is dry. It reports false
-// when the Store is closed.
+// for), or the bucket the last lease found dry changed since (a quota the
+// fleet's channel told, a reset: dryUntil cleared): a kick that brings
+// demand alone would ask Redis for a lease it refuses again, one Redis
+// call for each look of each attempt waiting for a token while the
+// fleet's bucket is dry. It reports false when the Store is closed.
 func (p *part) waitForFleet(timer *time.Timer) bool {
-	for !p.toWrite() {
+	for !p.toWrite() && p.dryUntil.Load() != 0 {
 		select {
 		case <-p.s.ctx.Done():
 			return false
