@@ -39,11 +39,17 @@ func (db *deadlineBody) copyRequest(req *http.Request, ctx context.Context) *htt
 
 // release gives db's slot back: its deadline no longer matters.
 func (db *deadlineBody) release() {
-	if db.watch != nil {
-		db.watch.slots[db.slot].CompareAndSwap(db, nil)
-	} else if db.timer != nil {
+	if db.timer != nil {
 		db.timer.Stop()
+	} else if db.watch != nil {
+		db.watch.slots[db.slot].CompareAndSwap(db, nil)
 	}
+}
+
+// deadline returns the end of db's deadline, once armed, whether its timer
+// still runs or not.
+func (db *deadlineBody) deadline() time.Time {
+	return db.watch.epoch.Load().Add(time.Duration(db.end))
 }
 
 // releaseOnPanic releases db, the deadline of an attempt, unless *returned:
@@ -74,7 +80,8 @@ type deadlineBody struct {
 	timeout time.Duration // the attempt timeout that set the deadline; 0 for the call's budget
 	state   atomic.Int32
 
-	// What fires the deadline: a slot of a watch, or a timer of its own.
+	// What fires the deadline: a slot of watch (slot), or a timer of its
+	// own (timer, slot -1).
 	watch   *deadlineWatch
 	slot    int32
 	callers bool  // the deadline is one the call set tighter than the Transport's (see callersOwn)

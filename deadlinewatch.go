@@ -48,18 +48,18 @@ type deadlineWatch struct {
 // never waits for it.
 func (w *deadlineWatch) arm(db *deadlineBody, now, end time.Time) {
 	db.slot = -1
-	if now == now.Round(0) {
-		// No monotonic reading: a synctest bubble's fake clock.
-		db.timer = time.AfterFunc(time.Until(end), db.fire)
-		return
-	}
 	epoch := w.epoch.Load()
 	if epoch == nil {
 		first := now // the first attempt's start
 		w.epoch.CompareAndSwap(nil, &first)
 		epoch = w.epoch.Load()
 	}
-	db.watch, db.end = w, int64(end.Sub(*epoch))
+	db.watch, db.end = w, int64(end.Sub(*epoch)) // see deadlineBody.deadline
+	if now == now.Round(0) {
+		// No monotonic reading: a synctest bubble's fake clock.
+		db.timer = time.AfterFunc(time.Until(end), db.fire)
+		return
+	}
 	i := rand.Uint32()
 	for probe := range uint32(8) {
 		j := (i + probe) % watchSlots
@@ -69,7 +69,7 @@ func (w *deadlineWatch) arm(db *deadlineBody, now, end time.Time) {
 		}
 	}
 	if db.slot < 0 {
-		db.watch, db.timer = nil, time.AfterFunc(time.Until(end), db.fire)
+		db.timer = time.AfterFunc(time.Until(end), db.fire)
 		return
 	}
 	// The slot is taken before next is read: a sweep that clears next

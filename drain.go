@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // This file holds the drain of a response the retry loop retries past, kept
@@ -34,13 +35,21 @@ func holdResponse(resp *http.Response) *http.Response {
 	if c, ok := inner.(*cancelOnClose); ok {
 		inner = c.ReadCloser // a hedged attempt's answer (see settle)
 	}
+	wait := maxReadWait
 	if db, ok := inner.(*deadlineBody); ok {
 		inner = db.rc
+		if db.state.Load() == deadlineKept && db.watch != nil {
+			// Its timer stopped before the drain (for breaker
+			// observers' time, see flushClosing, or as the answer was
+			// handed over, a success a Classifier retries): the
+			// drain still ends at its deadline.
+			wait = max(min(wait, time.Until(db.deadline())), 0)
+		}
 	}
 	if pb, ok := inner.(*prefixBody); ok && pb.eof && pb.err == nil {
 		data, eof = pb.prefix, true
 	} else {
-		stop := abortAfter(resp.Body, nil, maxReadWait)
+		stop := abortAfter(resp.Body, nil, wait)
 		data, eof, cut = readPrefix(resp.Body, resp.ContentLength, maxDrain+1)
 		stop()
 		if cut != nil {

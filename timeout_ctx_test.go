@@ -280,7 +280,7 @@ func TestDeadlineWatch(t *testing.T) {
 			db.keep()
 		}
 		w.arm(db, now, now.Add(time.Duration(i%8+1)*time.Millisecond))
-		if db.watch != &w {
+		if db.watch != &w || db.slot < 0 || db.timer != nil {
 			t.Fatalf("attempt %d got a timer of its own with free slots", i)
 		}
 		dbs = append(dbs, db)
@@ -330,7 +330,7 @@ func TestDeadlineWatch(t *testing.T) {
 	}
 	db := watchBody()
 	full.arm(db, now, now.Add(time.Hour))
-	if db.watch != nil || db.timer == nil {
+	if db.slot >= 0 || db.timer == nil {
 		t.Error("with every slot taken, the attempt got no timer of its own")
 	}
 	db.keep()
