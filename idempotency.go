@@ -218,10 +218,12 @@ func otherHost(a, b *http.Request) bool {
 // firstOfRedirects returns the first request of the redirects http.Client
 // followed to make req (their Responses chain them), or req itself when it
 // follows none; nil when they are more than 64 (http.Client stops after 10,
-// unless a CheckRedirect sets no bound; a chain made by hand may loop), or
+// unless a CheckRedirect sets no bound; a chain made by hand may loop),
 // when one of them follows a response that names no request, or one
 // without a URL (a base RoundTripper or a middleware may build its
-// responses without their Request): its first request is then unknown.
+// responses without their Request), or when one of them is not the
+// request that follows its Response (see followsRedirect): its first
+// request is then unknown.
 func firstOfRedirects(req *http.Request) *http.Request {
 	if req.Response == nil || req.URL == nil {
 		return req
@@ -229,12 +231,29 @@ func firstOfRedirects(req *http.Request) *http.Request {
 	first := req
 	for hops := 0; first.Response != nil; hops++ {
 		prev := first.Response.Request
-		if hops == 64 || prev == nil || prev.URL == nil {
+		if hops == 64 || prev == nil || prev.URL == nil || !followsRedirect(first, prev) {
 			return nil
 		}
 		first = prev
 	}
 	return first
+}
+
+// followsRedirect reports whether req is the request http.Client made to
+// follow req.Response, the answer to prev: its URL is that response's
+// Location, resolved against prev's URL as http.Client resolves it. A
+// request cloned from one that followed a redirect (Request.Clone keeps
+// its Response) and sent to another URL is not: it is a request of its
+// own (the caller's next write, made from the last one's resp.Request),
+// whatever its Response says.
+func followsRedirect(req, prev *http.Request) bool {
+	u, err := prev.URL.Parse(req.Response.Header.Get("Location"))
+	if err != nil {
+		return false
+	}
+	a, b := *u, *req.URL
+	a.User, b.User = nil, nil
+	return a == b && u.User.String() == req.URL.User.String()
 }
 
 // hasNetHTTPKey reports whether h has an entry that net/http's Transport

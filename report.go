@@ -74,9 +74,12 @@ func WithReport(ctx context.Context, r *Report) context.Context {
 }
 
 // fill records r, what one RoundTrip did, in the caller's Report: it
-// overwrites it, or adds to it when req is a hop of a redirect.
+// overwrites it, or adds to it when req is a hop of a redirect: a request
+// whose Response names no request (its first request unknown), or that
+// follows its Response (see followsRedirect), not a request cloned from
+// one that did and sent to another URL.
 func (rep *Report) fill(req *http.Request, r Report) {
-	if req.Response != nil {
+	if prev := req.Response; prev != nil && (prev.Request == nil || prev.Request.URL == nil || req.URL == nil || followsRedirect(req, prev.Request)) {
 		r.Redirects += rep.Redirects + 1
 		r.Attempts += rep.Attempts
 		r.Hedges += rep.Hedges
