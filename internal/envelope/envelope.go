@@ -44,7 +44,8 @@ const (
 	ErrorsArray = "errors-array"
 	// CodeMessage is {"code":…,"message":…} at the top level, with or
 	// without "errors", which are then its parts: the code and the
-	// retryable flag of their first element are not the document's.
+	// retryable flag of their first element are not the document's, nor
+	// are its details and request id when the document has its own.
 	CodeMessage = "code-message"
 	// Message is {"message":…} alone, as GitHub sends it: no code.
 	Message = "message"
@@ -211,7 +212,16 @@ func Parse(data []byte, problem bool) (Envelope, bool) {
 		env.Details = d.Details
 	}
 	if src == &d.Errors.first && !fromList {
+		// The first of the errors is a part of the document: its
+		// retryable flag is not the document's, and the document's own
+		// details and request id win over the part's.
 		env.Retryable = -1
+		if d.Details != nil {
+			env.Details = d.Details
+		}
+		if id := first(d.RequestID.s, d.RequestIDCamel.s, d.Meta.RequestID.s, d.Meta.RequestIDCamel.s); id != "" {
+			env.RequestID = id
+		}
 	}
 	if env.Retryable < 0 {
 		env.Retryable = d.Retryable.value()

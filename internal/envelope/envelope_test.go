@@ -154,6 +154,17 @@ func TestParse(t *testing.T) {
 			Envelope{Shape: ErrorsArray, Code: "F", Message: "I", Retryable: 1}},
 		{"errors array", `{"errors":[{"code":"F","retryable":true}]}`, false, true,
 			Envelope{Shape: ErrorsArray, Code: "F", Retryable: 1}},
+		// Nor are its details and request id: a Postato 422 whose
+		// errors[] items carry their own keeps its details ({ field:
+		// string[] }) and its request id.
+		{"error string, its own details and request id", `{"error":"VALIDATION_FAILED","message":"M","details":{"content":["Required"]},"request_id":"R","errors":[{"field":"content","details":{"max":280},"request_id":"I"}]}`, false, true,
+			Envelope{Shape: ErrorString, Code: "VALIDATION_FAILED", Message: "M", RequestID: "R", Details: []byte(`{"content":["Required"]}`), Retryable: -1}},
+		{"code, its own details and request id", `{"code":"E","details":{"a":1},"meta":{"requestId":"R"},"errors":[{"code":"F","details":{"b":2},"requestId":"I"}]}`, false, true,
+			Envelope{Shape: CodeMessage, Code: "E", RequestID: "R", Details: []byte(`{"a":1}`), Retryable: -1}},
+		{"problem, its own request id", `{"type":"https://x.test/probs/validation","title":"T","status":422,"request_id":"R","errors":[{"code":"F","request_id":"I"}]}`, false, true,
+			Envelope{Shape: Problem, Code: "validation", Message: "T", RequestID: "R", Retryable: -1}},
+		{"errors array, the first's details and request id", `{"errors":[{"code":"F","details":{"b":2},"request_id":"I"}],"request_id":"R"}`, false, true,
+			Envelope{Shape: ErrorsArray, Code: "F", RequestID: "I", Details: []byte(`{"b":2}`), Retryable: -1}},
 
 		// The depth bound, brackets inside strings aside.
 		{"at the bound", `{"a":` + nest(MaxDepth-1) + `,"code":"C"}`, false, true, Envelope{Shape: CodeMessage, Code: "C", Retryable: -1}},
