@@ -100,7 +100,7 @@ func (d Dialect) ErrorCode(route string, status int) string {
 		case 429:
 			return "PUBLIC_API_RATE_LIMITED"
 		}
-		if status >= 500 {
+		if isServerError(status) {
 			switch route {
 			case RouteCreatePost:
 				return "PUBLIC_API_POST_CREATE_FAILED"
@@ -131,7 +131,7 @@ func (d Dialect) ErrorCode(route string, status int) string {
 		case 429:
 			return "rate_limit_exceeded"
 		}
-		if status >= 500 {
+		if isServerError(status) {
 			return "service_unavailable"
 		}
 		return snake(status, false)
@@ -160,11 +160,19 @@ func (d Dialect) ErrorCode(route string, status int) string {
 		case 504:
 			return "GATEWAY_TIMEOUT"
 		}
-		if status >= 500 {
-			return "INTERNAL_ERROR"
-		}
 		return snake(status, true)
 	}
+}
+
+// isServerError reports whether status is one of the server errors the
+// dialects document, a failure that a retry may mend: 500, 502, 503 or
+// 504. Another 5xx (501, 507) gets a code made of its status text.
+func isServerError(status int) bool {
+	switch status {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 // Codes of the idempotency errors.

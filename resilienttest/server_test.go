@@ -232,6 +232,14 @@ func TestErrorCode(t *testing.T) {
 		{Postato, RouteCreatePost, 400, "INVALID_REQUEST"},
 		{Postato, RouteCreatePost, 422, "VALIDATION_FAILED"},
 		{Postato, RouteGetPost, 404, "not_found"},
+		// Any other status, a 5xx too, gets a code made of its status
+		// text: a 501 is not answered as the route's failure that a
+		// retry may mend (PUBLIC_API_POST_CREATE_FAILED is Transient
+		// by Aidelly's catalog; a plain 501 is not retried).
+		{Aidelly, RouteCreatePost, 501, "PUBLIC_API_NOT_IMPLEMENTED"},
+		{Aidelly, RouteUsage, 507, "PUBLIC_API_INSUFFICIENT_STORAGE"},
+		{Altyaa, RouteCreatePost, 501, "not_implemented"},
+		{Postato, RouteCreatePost, 501, "NOT_IMPLEMENTED"},
 	}
 	for _, tt := range tests {
 		if got := tt.d.ErrorCode(tt.route, tt.status); got != tt.want {
