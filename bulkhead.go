@@ -201,13 +201,30 @@ func (m *bulkheadTransport) roundTripAttempt(req *http.Request, st *attemptState
 		}
 		return nil, err
 	}
+	returned := false
+	if m.breakers != nil {
+		defer m.flushPanicking(req.Context(), &returned) // open-coded: a flag per attempt, no allocation
+	}
 	resp, err := m.send(s, req, st)
+	returned = true
 	if m.breakers != nil && m.breakers.pending.Load() {
 		// The breakers' state changes, which they leave to this layer
 		// (see breakerSet.deliverAbove), once the slot is given back.
 		m.breakers.flushClosing(req.Context(), resp)
 	}
 	return resp, err
+}
+
+// flushPanicking delivers the breakers' state changes when the layers
+// below panicked (returned is false), once the slot is given back, as the
+// breakers' layer does on that path without this one: the change to
+// half-open that the attempt's breaker made before its base panicked is
+// told with the panic, not left for a later attempt to deliver. The panic
+// goes on.
+func (m *bulkheadTransport) flushPanicking(ctx context.Context, returned *bool) {
+	if !*returned && m.breakers.pending.Load() {
+		m.breakers.flush(ctx)
+	}
 }
 
 // send sends req through the layers below, holding slot s (nil for none)
@@ -347,7 +364,7 @@ func (b *bulkhead) insert(k breakerKey, h uint64) *hostSlots {
 	}
 	ck, ch := k, h
 	if k.scheme != "" {
-		ck = breakerKey{lowerASCII(k.scheme), canonicalHost(k.scheme, k.host)}
+		ck.scheme, ck.host = canonicalName(k.scheme, k.host) // the default port of the scheme lower-cased
 		if ck != k {
 			ch = b.table.hashOf(ck)
 		}

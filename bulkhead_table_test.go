@@ -2,8 +2,11 @@ package resilient
 
 import (
 	"context"
+	"net/http"
+	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 )
 
 // TestMaxInFlightAliasOfTheOldestHost checks that a host called under a
@@ -34,6 +37,35 @@ func TestMaxInFlightAliasOfTheOldestHost(t *testing.T) {
 		}
 		if code, err := getIn(t, tr, context.Background(), "http://A.test/x"); code != 200 {
 			t.Fatalf("A.test: %d, %v", code, err)
+		}
+	})
+}
+
+// TestMaxInFlightSchemeInCapitals: a request whose URL spells its scheme
+// in capitals (a URL built by hand: url.Parse lower-cases it) and its
+// default port shares the slots of its host, as it shares its breaker: the
+// host's canonical key drops the default port of the scheme lower-cased.
+// Read as spelled, "HTTP" has no default port, and "HTTP://api.test:80"
+// had slots of its own beside those of "http://api.test": a limit of 1 let
+// 2 attempts to the host at once.
+func TestMaxInFlightSchemeInCapitals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &flightRT{latency: func(int, *http.Request) time.Duration { return time.Second }}
+		tr := New(srv, WithMaxInFlight(1))
+		var holder sync.WaitGroup
+		defer holder.Wait()
+		holder.Go(func() { getIn(t, tr, context.Background(), "http://api.test/hold") })
+		synctest.Wait()
+		req := newRequest(t, context.Background(), http.MethodGet, "http://api.test:80/x", nil)
+		req.URL.Scheme = "HTTP"
+		start := time.Now()
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if d := time.Since(start); d != 2*time.Second || srv.maxSeen() != 1 {
+			t.Errorf("the call to HTTP://api.test:80 took %v, the host answered %d at once; want 2s (after the holder's slot) and 1", d, srv.maxSeen())
 		}
 	})
 }

@@ -489,6 +489,47 @@ func TestMaxInFlightPanicReleases(t *testing.T) {
 	})
 }
 
+// TestMaxInFlightPanicTellsBreakerChange: the breakers' state changes an
+// attempt made before the layers below it panicked are told once its slot
+// is given back, as without WithMaxInFlight: the breaker that opened goes
+// half-open with the attempt whose base panics, and the observer hears of
+// it with the panic, not only once a later attempt passes the limit.
+func TestMaxInFlightPanicTellsBreakerChange(t *testing.T) {
+	for _, limit := range []int{0, 1} {
+		t.Run(fmt.Sprintf("limit %d", limit), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := &flightRT{
+					status: func(int) int { return http.StatusInternalServerError },
+					panics: func(i int) bool { return i == 1 },
+				}
+				var (
+					mu      sync.Mutex
+					changes []string
+				)
+				tr := New(srv, WithMaxInFlight(limit), WithMaxRetries(0),
+					WithBreaker(BreakerSettings{ConsecutiveFailures: 1, OpenTimeout: 5 * time.Second}),
+					WithBreakerObserver(func(c BreakerChange) {
+						mu.Lock()
+						defer mu.Unlock()
+						changes = append(changes, c.From.String()+"->"+c.To.String())
+					}))
+				if code, err := getIn(t, tr, context.Background(), "http://api.test/fail"); code != http.StatusInternalServerError {
+					t.Fatalf("the failing call: %d, %v; want its 500", code, err)
+				}
+				time.Sleep(5 * time.Second) // the next attempt finds the breaker half-open
+				mustPanic(t, "the base's panic was not propagated", func() {
+					getIn(t, tr, context.Background(), "http://api.test/boom")
+				})
+				mu.Lock()
+				defer mu.Unlock()
+				if want := []string{"closed->open", "open->half-open"}; !slices.Equal(changes, want) {
+					t.Errorf("the observer was told %q, want %q", changes, want)
+				}
+			})
+		})
+	}
+}
+
 // TestMaxInFlightBodyHoldsNoSlot: a slot is held until the response
 // headers, not while the caller reads the body: a caller holding three
 // open responses with a limit of 2 does not deadlock.
