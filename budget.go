@@ -333,7 +333,7 @@ func (s *budgetSet) insert(k breakerKey, h uint64) *hostBudget {
 	}
 	ck, ch := k, h
 	if k.scheme != "" {
-		ck = breakerKey{lowerASCII(k.scheme), canonicalHost(k.scheme, k.host)}
+		ck.scheme, ck.host = canonicalName(k.scheme, k.host) // the default port of the scheme lower-cased
 		if ck != k {
 			ch = s.m.hashOf(ck)
 		}

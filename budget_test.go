@@ -169,9 +169,19 @@ func TestRetryBudgetPerHost(t *testing.T) {
 	if n := f.attempts.Load(); n != 13 {
 		t.Errorf("another spelling of a.test retried: %d attempts, want 13", n)
 	}
+	// A scheme in capitals too, with its default port: a URL built by
+	// hand (url.Parse lower-cases it), for a base that takes it.
+	req := newRequest(t, context.Background(), "GET", "http://a.test:80/", nil)
+	req.URL.Scheme = "HTTP"
+	if resp, err := tr.RoundTrip(req); err == nil {
+		resp.Body.Close()
+	}
+	if n := f.attempts.Load(); n != 14 {
+		t.Errorf("HTTP://a.test:80, another spelling of a.test, retried: %d attempts, want 14", n)
+	}
 	calls(t, tr, "http://b.test/", 1) // cold start: retried
-	if n := f.attempts.Load(); n != 16 {
-		t.Errorf("new host: %d attempts in all, want 16 (its first call retried)", n)
+	if n := f.attempts.Load(); n != 17 {
+		t.Errorf("new host: %d attempts in all, want 17 (its first call retried)", n)
 	}
 }
 
