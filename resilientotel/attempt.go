@@ -91,17 +91,25 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 // interpret (the conventions want an Error status for both: "any other
 // code the client failed to interpret"), as otelhttp does; _OTHER for a
 // response without a code (0: net/http reads a status line's "000" as
-// such), as the call's span names it, whose Report says 0 for none; ""
-// otherwise.
+// such), as the call's span names it, whose Report says 0 for none, and
+// for a code that is no status code (see validStatus); "" otherwise.
 func statusErrorType(status int) string {
 	switch {
-	case status <= 0:
+	case !validStatus(status):
 		return errOther
 	case status < 100 || status >= 400:
 		return strconv.Itoa(status)
 	}
 	return ""
 }
+
+// validStatus reports whether status is a status code of one to three
+// digits, which http.response.status_code and error.type may hold. An
+// HTTP/1 status line carries three digits, but net/http's HTTP/2 client
+// takes any number a server sends as :status, negative or of any length:
+// recorded as they are, a hostile server's codes would make each answer a
+// metric series of its own.
+func validStatus(status int) bool { return status > 0 && status < 1000 }
 
 // endedType returns the error.type of an attempt whose context ended. When
 // the caller's context ended, it is the call's (see EndCall), timeout or
@@ -187,6 +195,9 @@ func (a *attempt) end(resp *http.Response, err error) {
 	if resp != nil {
 		status, proto = resp.StatusCode, protocolVersion(resp)
 		errType = statusErrorType(status)
+		if !validStatus(status) {
+			status = 0 // no status code, as a code of 0
+		}
 	} else {
 		errType = errorType(err)
 		if a.ctx.Err() != nil {

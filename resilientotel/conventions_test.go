@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 
@@ -232,6 +233,60 @@ func TestConventionsStatusNotInterpreted(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConventionsStatusOutOfRangeBounded: net/http's HTTP/2 client takes
+// any number a server sends as :status (strconv.Atoi, no range check),
+// where an HTTP/1 status line carries three digits: a hostile server that
+// answers 1000, 1001, 1002… would make each answer a series of its own
+// in http.client.request.duration and resilient.client.call.duration
+// (http.response.status_code, error.type), until the SDK's cardinality
+// limit folds every host's series into its overflow. Such a code, as a
+// negative one, is no status code: as a code of 0, no
+// http.response.status_code, error.type _OTHER, on the spans and the
+// metrics alike.
+func TestConventionsStatusOutOfRangeBounded(t *testing.T) {
+	tel := newTelemetry()
+	var n atomic.Int64
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		code := 1000 + int(n.Add(1))
+		if code%10 == 0 {
+			code = -code
+		}
+		return &http.Response{StatusCode: code, Proto: "HTTP/2.0", ProtoMajor: 2,
+			Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+	})
+	tr := resilient.New(base, Instrument(tel.config()), resilient.WithMaxRetries(0))
+	for range 50 {
+		req, _ := http.NewRequest("GET", "https://api.test/v1/posts", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	ms := tel.metrics(t)
+	for _, name := range []string{"http.client.request.duration", MetricCallDuration} {
+		points := histogramPoints(t, ms[name])
+		if len(points) > 2 {
+			t.Errorf("%s: %d series for 50 codes out of range, want 2 at most (one per resilient.outcome)", name, len(points))
+		}
+		for enc := range points {
+			if strings.Contains(enc, "http.response.status_code") || !strings.Contains(enc, "error.type=_OTHER") {
+				t.Errorf("%s attributes %s, want error.type=_OTHER and no http.response.status_code", name, enc)
+				break
+			}
+		}
+	}
+	bad := map[trace.SpanKind]bool{}
+	for _, s := range tel.ended() {
+		a := attrs(s.Attributes())
+		if v, ok := a["http.response.status_code"]; (ok || a["error.type"] != "_OTHER" || s.Status().Code != codes.Error) && !bad[s.SpanKind()] {
+			bad[s.SpanKind()] = true // one error per kind of span
+			t.Errorf("%v span: http.response.status_code %q, error.type %q, status %v; want none, _OTHER, Error",
+				s.SpanKind(), v, a["error.type"], s.Status())
+		}
 	}
 }
 

@@ -49,7 +49,11 @@
 // no client can interpret (error.type is its code too, or _OTHER for a
 // code of 0, which net/http reads from "000"), and for an attempt without
 // a response (error.type is one of the values listed below); its
-// description is error.type, never an error's message.
+// description is error.type, never an error's message. A code below 0 or
+// of more than three digits, which net/http's HTTP/2 client takes from a
+// server's :status, is no status code: as a code of 0, it has no
+// http.response.status_code and error.type _OTHER, so that a server
+// cannot make a metric series of each answer.
 //
 // The span ends when the response's headers arrive, or when the attempt
 // fails: not when the body is read, so that a body left unread does not
@@ -130,7 +134,8 @@
 // breaker, the rate limiter and the host's limit of attempts in flight,
 // named as their resilient.Outcome; calls only: a refused attempt has no
 // CLIENT span), else _OTHER. With a response of 400 or more, or below
-// 100: its status code, such as "503" (_OTHER for a code of 0).
+// 100: its status code, such as "503" (_OTHER for a code of 0, below 0
+// or of more than three digits).
 //
 // # Metrics
 //

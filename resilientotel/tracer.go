@@ -359,8 +359,12 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 		return
 	}
 	errType := ""
+	status := r.StatusCode
+	if !validStatus(status) {
+		status = 0 // no status code (see validStatus)
+	}
 	switch {
-	case r.StatusCode > 0:
+	case r.StatusCode != 0:
 		errType = statusErrorType(r.StatusCode) // "" for 100 to 399
 	case r.StatusCode == 0 && r.Outcome == "":
 		// A panic went through the call (see resilient.Report): not
@@ -404,12 +408,12 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 		if r.StopReason != "" {
 			attrs = append(attrs, AttrStopReason.String(string(r.StopReason)))
 		}
-		if r.StatusCode > 0 {
-			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(r.StatusCode))
+		if status > 0 {
+			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(status))
 		}
 		if errType != "" {
 			attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
-			if r.StatusCode > 0 {
+			if status > 0 {
 				c.span.SetStatus(codes.Error, "")
 			} else {
 				c.span.SetStatus(codes.Error, errType)
@@ -435,8 +439,8 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 		if r.Outcome != "" {
 			attrs = append(attrs, AttrOutcome.String(string(r.Outcome)))
 		}
-		if r.StatusCode > 0 {
-			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(r.StatusCode))
+		if status > 0 {
+			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(status))
 		}
 		if errType != "" {
 			attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
