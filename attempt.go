@@ -57,9 +57,11 @@ type attemptState struct {
 	// answeredAfter is the time from start to the response's headers,
 	// read before the body of an error is read for its envelope (up to
 	// maxReadWait of a body that trickles), so that the host's latency is
-	// its time to headers (see latencySince); zero when no error body was
-	// read. A duration rather than a time keeps the state, which every
-	// call clears, from growing.
+	// its time to headers (see latencySince), or before the wait for the
+	// copies of a hedged attempt that failed; zero when not recorded, and
+	// at least 1ns when recorded (headers that came at once, on a clock
+	// that did not move). A duration rather than a time keeps the state,
+	// which every call clears, from growing.
 	answeredAfter time.Duration
 	// cut is the success whose body failed to be read within the attempt
 	// (see WithBufferedResponse), its body closed: the attempt failed

@@ -223,7 +223,7 @@ func (c *classifier) classify(st *attemptState, req *http.Request, resp *http.Re
 	parsed := false
 	if c.maxPeek > 0 {
 		if !st.start.IsZero() {
-			st.answeredAfter = now().Sub(st.start) // before the body is read (see latencySince)
+			st.answeredAfter = max(now().Sub(st.start), 1) // before the body is read (see latencySince)
 		}
 		if st.run != nil && st.hedge == 0 {
 			// The host answered the hedged attempt: no copy of it is

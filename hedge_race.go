@@ -138,6 +138,12 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 	resp, err := c.sendFirst(run, first.req, st)
 	idx := run.finish(c, 0, resp, err)
 	if idx < 0 {
+		if err == nil && resp != nil && st.answeredAfter == 0 {
+			// The host answered the attempt just now: should its
+			// answer decide, its latency does not include the wait
+			// for the copies.
+			st.answeredAfter = max(time.Since(st.start), 1)
+		}
 		// The attempt failed and copies are in flight: wait for them,
 		// one hedging delay at most, and not past the call's end.
 		idx = run.wait(c, delay)
@@ -624,7 +630,8 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 // latencySince returns the latency of attempt st, sent at sentAt: the time
 // to its response's headers, which the adaptive hedging delay waits for.
 // For an error, whose body the classifier read for its envelope before the
-// attempt returned, that is when its headers came (see
+// attempt returned, or an answer that waited for the copies in flight
+// (see hedgeRun.wait), that is when its headers came (see
 // attemptState.answeredAfter); otherwise the attempt was answered just now.
 func latencySince(sentAt time.Time, st *attemptState) time.Duration {
 	if st.answeredAfter > 0 {
