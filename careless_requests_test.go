@@ -310,11 +310,17 @@ func TestCarelessRequestsParity(t *testing.T) {
 		{name: "ContentLength 0 with a body", reqs: one("PUT", "abc", func(r *http.Request) {
 			r.ContentLength, r.Body, r.GetBody = 0, io.NopCloser(strings.NewReader("abc")), nil
 		})},
+		{name: "Trailer Content-Length", reqs: one("PUT", "abc", func(r *http.Request) {
+			r.ContentLength, r.Body, r.GetBody = -1, io.NopCloser(strings.NewReader("abc")), nil
+			r.Trailer = http.Header{"Content-Length": nil}
+		})},
 		{name: "Close", reqs: one("GET", "", func(r *http.Request) { r.Close = true }), shared: true},
 		{name: "Host with port", reqs: one("GET", "", func(r *http.Request) { r.Host = "api.test:8443" }), shared: true},
 		{name: "Host with a trailing dot", reqs: one("GET", "", func(r *http.Request) { r.Host = "api.test." }), shared: true},
 		{name: "Host header key", reqs: one("GET", "", func(r *http.Request) { r.Header["Host"] = []string{"other.test"} }), shared: true},
 		{name: "Opaque", reqs: one("GET", "", func(r *http.Request) { r.URL.Opaque = "//" + r.URL.Host + "/a%2Fb" }), shared: true},
+		{name: "path without a leading slash", reqs: one("GET", "", func(r *http.Request) { r.URL.Path = "v1/posts" }), shared: true},
+		{name: "Opaque without a leading slash", reqs: one("GET", "", func(r *http.Request) { r.URL.Opaque = "v1/posts" }), shared: true},
 		{name: "RawPath", reqs: one("GET", "", func(r *http.Request) { r.URL.Path, r.URL.RawPath = "/a/b c", "/a%2Fb%20c" }), shared: true},
 		{name: "RequestURI", reqs: one("GET", "", func(r *http.Request) { r.RequestURI = "/" }), shared: true},
 		{name: "Proto HTTP/2", reqs: one("GET", "", func(r *http.Request) { r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0 }), shared: true},

@@ -221,8 +221,11 @@ func refusedHandshake(alert string) bool {
 // CONNECT (for an https host; 407, 403, a 400, 404 or 405 for the target
 // or the method), or its 501 or 505, whose message, at the end of the
 // chain, is the proxy's reason phrase alone (an http request through a
-// proxy gets that answer as its response); or a SOCKS5 proxy's refusal of
-// the client's credentials, or none, or of the connection by its rules.
+// proxy gets that answer as its response), or followed by the proxy's own
+// explanation in parentheses ("Proxy Authentication Required ( Forefront
+// TMG requires authorization … )", as Microsoft's proxies word it); or a
+// SOCKS5 proxy's refusal of the client's credentials, or none, or of the
+// connection by its rules.
 // A proxy's 408 and 429, and its other 5xx (502, 503 and 504: the host is
 // unreachable now), are not refusals: a retry may be let through.
 func proxyRefused(err error) bool {
@@ -245,7 +248,7 @@ func proxyRefused(err error) bool {
 			case code >= 500 && code != http.StatusNotImplemented && code != http.StatusHTTPVersionNotSupported:
 				continue
 			}
-			if text := http.StatusText(code); text != "" && text == msg {
+			if text := http.StatusText(code); text != "" && (msg == text || strings.HasPrefix(msg, text+" (")) {
 				return true
 			}
 		}

@@ -711,6 +711,34 @@ func TestClassifyRealNetworkErrors(t *testing.T) {
 			}
 		}
 	})
+	t.Run("proxy refuses the tunnel in its own words", func(t *testing.T) {
+		// A proxy may follow the status's reason phrase with its own
+		// explanation, as Microsoft's ISA Server and Forefront TMG do:
+		// net/http's error is then that whole phrase. It refuses every
+		// CONNECT all the same: one attempt, and the host's breaker,
+		// which the request never reached, counts nothing.
+		for _, status := range []string{
+			"407 Proxy Authentication Required ( Forefront TMG requires authorization to fulfill the request. Access to the Web Proxy filter is denied.  )",
+			"403 Forbidden ( The server denied the specified Uniform Resource Locator (URL). Contact the server administrator.  )",
+		} {
+			addr, conns := tcpServer(t, func(c net.Conn) {
+				http.ReadRequest(bufio.NewReader(c))
+				io.WriteString(c, "HTTP/1.1 "+status+"\r\nContent-Length: 0\r\n\r\n")
+				c.Close()
+			})
+			proxyURL, _ := url.Parse("http://" + addr)
+			var attempts []Attempt
+			tr := New(&http.Transport{Proxy: http.ProxyURL(proxyURL)}, WithBackoff(0, 0),
+				WithBreaker(BreakerSettings{ConsecutiveFailures: 1}), observe(&attempts))
+			_, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "https://api.test/", nil))
+			if len(attempts) != 1 || attempts[0].Class != Permanent || conns.Load() != 1 {
+				t.Errorf("proxy %.3s: error %v after %d attempts and %d CONNECTs; want one Permanent attempt", status, err, len(attempts), conns.Load())
+			}
+			if st := tr.BreakerState("https://api.test/"); st != BreakerClosed {
+				t.Errorf("proxy %.3s: the host's breaker %v, want %v", status, st, BreakerClosed)
+			}
+		}
+	})
 	t.Run("SOCKS5 proxy refuses the client", func(t *testing.T) {
 		// A SOCKS5 proxy that accepts none of the client's
 		// authentication methods (it wants credentials the environment

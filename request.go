@@ -230,9 +230,11 @@ func (e *RequestError) mayHaveBeenSent() bool {
 // net/http cannot send (an invalid method, header or trailer name or value,
 // a URL without a host or with a control character in its query, a scheme
 // the base does not speak, a nil Header, a ContentLength without a body, a
-// header HTTP/2 cannot carry, a body longer than its ContentLength over
-// HTTP/2, an invalid Host through a proxy, a host that cannot be split from
-// its port, or a port out of range or 0). It looks
+// header HTTP/2 cannot carry, a path HTTP/2 cannot carry (one without its
+// leading slash), a trailer no request may declare (Content-Length), a body
+// longer than its ContentLength over HTTP/2, an invalid Host through a
+// proxy, a host that cannot be split from its port, or a port out of range
+// or 0). It looks
 // at the request only after a failure, so that a success costs nothing; err
 // is returned unchanged otherwise. net/http's messages are read without
 // the strings they quote (see unquoted): a server's words there (a
@@ -269,6 +271,13 @@ func requestFault(req *http.Request, err error) error {
 		// scheme-relative URL), or without a host though the request's
 		// Host names one (net/http dials the URL's): it refuses it
 		// before it dials.
+		return &RequestError{Err: err}
+	}
+	if strings.Contains(msg, "invalid Trailer key") {
+		// A trailer no request may declare (Content-Length,
+		// Transfer-Encoding, Trailer): net/http refuses the request as
+		// it writes its header, over HTTP/1 (a body of unknown length,
+		// sent chunked) and HTTP/2, before the header ends.
 		return &RequestError{Err: err}
 	}
 	if strings.Contains(msg, "http: invalid Host header") {
@@ -324,12 +333,14 @@ func isSplitHostPortFault(why string) bool {
 
 // h2RequestFaults are net/http's messages for the requests its HTTP/2
 // client refuses to send (its errors are unexported): request headers that
-// are valid over HTTP/1 (an invalid Host is sent empty there), so that
-// invalidRequest does not refuse them, and a body longer than its
-// ContentLength. A header list larger than the server accepts is refused
-// again whatever the retry. A body longer than its ContentLength is caught
-// by checkedBody and captureReader too, but the HTTP/2 client checks the
-// length itself and returns its own error instead of their *RequestError.
+// are valid over HTTP/1 (an invalid Host is sent empty there), and a path
+// without its leading slash (a URL whose Path or Opaque was set by hand),
+// which HTTP/1 sends as it is, so that invalidRequest does not refuse them,
+// and a body longer than its ContentLength. A header list larger than the
+// server accepts is refused again whatever the retry. A body longer than
+// its ContentLength is caught by checkedBody and captureReader too, but the
+// HTTP/2 client checks the length itself and returns its own error instead
+// of their *RequestError.
 var h2RequestFaults = [...]string{
 	"http2: invalid Connection request header",
 	"http2: invalid Upgrade request header",
@@ -337,6 +348,7 @@ var h2RequestFaults = [...]string{
 	"http2: invalid Host header",
 	"http2: request header list larger than peer's advertised limit",
 	"http2: request body larger than specified content length",
+	"http2: invalid request :path",
 }
 
 // invalidRequest says what makes req impossible to send, or "".
