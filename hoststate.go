@@ -160,6 +160,9 @@ func (rl *rateLimiter) stateOf(req *http.Request, now time.Time) RateLimitState 
 	s.Rate = float64(rl.static)
 	p := rl.part(k)
 	if p == nil {
+		if until := rl.hostPauses.of(k); until.After(now) {
+			s.PausedUntil = until // a global limit's, which a partition made for req starts with
+		}
 		return s
 	}
 	// The lock is released by hand, not deferred: gate releases it itself

@@ -457,6 +457,13 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 		clock.t = st.start // the retry loop's reading, when it has one
 	}
 	p := rl.lookup(k, rl.always(), &clock)
+	if p == nil && rl.hostPaused(k, &clock) {
+		// A global limit's pause holds k's host and credential, and
+		// pauseHost made no partition of k's route for it (a bucket
+		// another credential's answer named, one dropped since): the
+		// attempt waits in one made now, which starts paused.
+		p = rl.lookup(k, true, &clock)
+	}
 	counted := false
 	var tok *rate.Limiter // the limiter of p's pace whose token the attempt holds; nil for none
 	if p != nil {

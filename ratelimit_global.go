@@ -165,6 +165,15 @@ func (hp *hostPauses) of(k partKey) time.Time {
 	return v.(time.Time)
 }
 
+// hostPaused reports whether the pause of the global limit of k's host and
+// credential is in force at the time clock gives (see pauseHost). It costs
+// an atomic load while no such pause is recorded, and reads the clock only
+// when k's host and credential have one.
+func (rl *rateLimiter) hostPaused(k partKey, clock *lazyNow) bool {
+	until := rl.hostPauses.of(k)
+	return !until.IsZero() && until.After(clock.get())
+}
+
 // set records the pause of k's host and credential until then, and
 // forgets those that ended by now.
 func (hp *hostPauses) set(k partKey, until, now time.Time) {

@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -253,6 +254,57 @@ func TestRateLimitGlobalPauseHoldsItsCredentialAlone(t *testing.T) {
 		resp.Body.Close()
 		if n := len(srv.seen(route)); n != 3 {
 			t.Errorf("the server saw %d messages, want 3", n)
+		}
+	})
+}
+
+// TestRateLimitGlobalPauseHoldsRoutesItsCredentialNeverCalled: the
+// routes a Transport learned are its host's, whichever bot's answer named
+// their bucket. Bot a learns the bucket of a channel; bot b, which never
+// posted there, gets a global 429 (Retry-After: 30), then posts to that
+// channel: its request goes to its own partition of the bucket, which does
+// not exist yet, and must find the global pause of its credential, not
+// reach the server. It was sent into the pause, as no partition held it.
+func TestRateLimitGlobalPauseHoldsRoutesItsCredentialNeverCalled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			if r.Header.Get("Authorization") == "Bot b" && r.URL.Path == "/api/v10/users/@me" {
+				w.Header().Set("Retry-After", "30")
+				w.Header().Set("X-RateLimit-Global", "true")
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+			w.Header().Set("X-RateLimit-Bucket", "chan1")
+			w.Header().Set("X-RateLimit-Remaining", "4")
+			w.Header().Set("X-RateLimit-Reset-After", "5")
+		}}
+		tr := New(handlerRT{srv}, WithMaxRetries(0))
+		send := func(bot, path string) (*http.Response, error) {
+			req := newRequest(t, timeoutCtx(t, time.Second), http.MethodPost, "https://discord.test"+path, strings.NewReader("{}"))
+			req.Header.Set("Authorization", "Bot "+bot)
+			return tr.RoundTrip(req)
+		}
+		const route = "/api/v10/channels/1/messages"
+		resp, err := send("a", route) // bot a learns the channel's bucket
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp, err := send("b", "/api/v10/users/@me"); err == nil {
+			resp.Body.Close()
+		}
+		if w := hostState(t, tr, "https://discord.test"+route, "Authorization", "Bot b").Writes; w.PausedUntil.IsZero() {
+			t.Errorf("HostState of bot b's messages: %+v, want them paused by its global limit", w)
+		}
+		resp, err = send("b", route)
+		if err == nil {
+			resp.Body.Close()
+		}
+		if !errors.Is(err, ErrRateLimited) {
+			t.Errorf("bot b's message during its own global pause: %v, want ErrRateLimited", err)
+		}
+		if n := len(srv.seen(route)); n != 1 {
+			t.Errorf("the server saw %d messages, want bot a's 1: none of bot b's during its global pause", n)
 		}
 	})
 }
