@@ -112,3 +112,37 @@ func TestRateLimitPlainLimitsSplitOutlivesThePlainTable(t *testing.T) {
 		}
 	})
 }
+
+// TestRateLimitIdleSweepPastAHeldBack: a partition unused for the idle
+// time whose announced reset is still ahead (GitHub's core quota resets
+// up to an hour after its last call) is kept by the sweep of idle
+// partitions, and must not stay at the back of the list for every later
+// lookup to find idle again: each one, an attempt to any host, took the
+// table's lock and the partition's, until that reset passed, some 50
+// minutes later; and the idle partitions behind it, which hold nothing,
+// were kept as long.
+func TestRateLimitIdleSweepPastAHeldBack(t *testing.T) {
+	held, idle, other := partKey{scheme: "https", host: "api.github.test"}, partKey{scheme: "https", host: "idle.test"}, partKey{scheme: "https", host: "other.test"}
+	rl := rlOf(t, New(nil))
+	start := time.Now()
+	p := rl.lookup(held, true, &lazyNow{start})
+	p.mu.Lock()
+	p.limit, p.remaining, p.reset = 5000, 4999, start.Add(time.Hour)
+	p.mu.Unlock()
+	rl.lookup(idle, true, &lazyNow{start})
+	later := start.Add(ratePartitionIdle + time.Minute)
+	rl.lookup(other, false, &lazyNow{later}) // a success to another host, which sweeps
+	if rl.part(held) == nil {
+		t.Fatal("the partition whose reset is 49 minutes ahead was dropped")
+	}
+	if back := time.Duration(rl.since(later) - rl.oldest.Load()); back >= rl.idle {
+		t.Errorf("after the sweep, the back of the list is %v idle: every lookup sweeps again, under the table's lock, until the reset 49 minutes ahead", back)
+	}
+	if rl.part(idle) == nil {
+		return
+	}
+	rl.lookup(other, false, &lazyNow{later})
+	if rl.part(idle) != nil {
+		t.Errorf("a partition idle for %v that holds nothing is kept behind one whose reset is ahead", ratePartitionIdle+time.Minute)
+	}
+}

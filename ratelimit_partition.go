@@ -264,8 +264,9 @@ func (rl *rateLimiter) lookup(k partKey, create bool, clock *lazyNow) *partition
 }
 
 // dropIdle removes at most two idle partitions from the back of the list,
-// never k's, giving the used ones met on the way their second chance; rl.mu
-// is held.
+// never k's, giving the used ones met on the way their second chance, and
+// moving to the front the idle ones that hold something still in force
+// (see evictable); rl.mu is held.
 func (rl *rateLimiter) dropIdle(now time.Time, k partKey) {
 	dropped := 0
 	for steps := 0; steps < 8 && dropped < 2 && rl.lru.tail != nil && rl.lru.tail.key != k; steps++ {
@@ -279,8 +280,16 @@ func (rl *rateLimiter) dropIdle(now time.Time, k partKey) {
 		case rl.evictable(p, now):
 			rl.remove(p)
 			dropped++
+		case now.Sub(p.lastUsed) < rl.idle:
+			return // the others were used since
 		default:
-			return
+			// Idle, and held by its reset, its pause or an attempt in
+			// flight: looked at again once idle anew. Left at the back,
+			// it made every lookup sweep, under rl.mu, until its reset
+			// (up to MaxBelievedReset), and kept the idle ones behind it.
+			p.lastUsed = now
+			rl.unlink(p)
+			rl.pushFront(p)
 		}
 	}
 }
