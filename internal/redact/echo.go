@@ -441,18 +441,30 @@ func lowerASCII(c byte) byte {
 	return c
 }
 
-// bearerTokens returns s with its JSON Web Tokens, and the word after
-// each "Bearer ", replaced by Placeholder: each such word where it stands,
-// then every other occurrence of the first maxTokenEchoes distinct ones.
-// Its work is linear in s: a hostile server's message of thousands of
-// distinct tokens is not copied once per token.
+// bearerTokens returns s with its JSON Web Tokens (see jwtIn), and the
+// word after each "Bearer " (in any case, see afterBearer), replaced by
+// Placeholder: each such token where it stands, then every other
+// occurrence of the first maxTokenEchoes distinct ones. Its work is linear
+// in s: a hostile server's message of thousands of distinct tokens is not
+// copied once per token.
 func bearerTokens(s string) string {
-	if !strings.Contains(s, "eyJ") && !strings.Contains(s, "earer ") {
+	if !strings.Contains(s, "eyJ") && indexFold(s, "bearer") < 0 {
 		return s
 	}
 	var b []byte
 	var seen [maxTokenEchoes]string
 	nseen, done, prev := 0, 0, ""
+	replace := func(start, end int) {
+		if b == nil {
+			b = make([]byte, 0, len(s))
+		}
+		b = append(append(b, s[done:start]...), Placeholder...)
+		done = end
+		if tok := s[start:end]; nseen < len(seen) && !slices.Contains(seen[:nseen], tok) {
+			seen[nseen] = tok
+			nseen++
+		}
+	}
 	for i := 0; i < len(s); {
 		for i < len(s) && isTokenEnd(s[i]) {
 			i++
@@ -462,16 +474,17 @@ func bearerTokens(s string) string {
 			j++
 		}
 		w := s[i:j]
-		if len(w) >= MinSecret && w != Placeholder && (isJWT(w) || strings.EqualFold(prev, "bearer") && tokenLike(w)) {
-			if b == nil {
-				b = make([]byte, 0, len(s))
+		jwts := false
+		for at := i; at < j; {
+			k, l := jwtIn(s[at:j])
+			if l == 0 {
+				break
 			}
-			b = append(append(b, s[done:i]...), Placeholder...)
-			done = j
-			if nseen < len(seen) && !slices.Contains(seen[:nseen], w) {
-				seen[nseen] = w
-				nseen++
-			}
+			replace(at+k, at+l)
+			at, jwts = at+l, true
+		}
+		if !jwts && len(w) >= MinSecret && w != Placeholder && afterBearer(prev) && tokenLike(w) {
+			replace(i, j)
 		}
 		prev, i = w, j
 	}
@@ -508,6 +521,51 @@ func tokenLike(w string) bool {
 func isTokenEnd(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '"' || c == '\'' || c == ',' ||
 		c == '(' || c == ')' || c == '<' || c == '>' || c == '`'
+}
+
+// afterBearer reports whether prev, the word before another in a server's
+// text, is "Bearer" in any case, or ends with it after a character that is
+// not a letter or a digit, as in "Authorization:Bearer" or "[Bearer".
+func afterBearer(prev string) bool {
+	n := len(prev) - len("bearer")
+	return n >= 0 && strings.EqualFold(prev[n:], "bearer") && (n == 0 || !isAlnum(prev[n-1]))
+}
+
+// jwtIn returns the bounds of the first JSON Web Token (see isJWT) of w, a
+// word of a server's text, of MinSecret bytes or more, where a character
+// that no token holds sets it apart: the word itself, or a part of it
+// after a parameter's name or a bracket ("id_token=eyJ…", "[eyJ…]"), the
+// periods that end a sentence after it excluded. It returns 0, 0 when w
+// holds none.
+func jwtIn(w string) (int, int) {
+	for k := 0; k < len(w); {
+		i := strings.Index(w[k:], "eyJ")
+		if i < 0 {
+			break
+		}
+		k += i
+		l := k
+		for l < len(w) && isJWTByte(w[l]) {
+			l++
+		}
+		if k == 0 || !isJWTByte(w[k-1]) {
+			e := l
+			for e > k && w[e-1] == '.' {
+				e--
+			}
+			if e-k >= MinSecret && isJWT(w[k:e]) {
+				return k, e
+			}
+		}
+		k = l
+	}
+	return 0, 0
+}
+
+// isJWTByte reports whether c may be part of a JSON Web Token: a
+// character of base64url, or the period between its parts.
+func isJWTByte(c byte) bool {
+	return isAlnum(c) || c == '-' || c == '_' || c == '.'
 }
 
 // isJWT reports whether w has the shape of a JSON Web Token: three

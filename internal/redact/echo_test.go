@@ -57,6 +57,37 @@ func TestEchoes(t *testing.T) {
 	}
 }
 
+// TestEchoesGluedTokens checks that a JSON Web Token, and the token after
+// "Bearer", are found wherever a server's text puts them: at the end of a
+// sentence, after the name of the parameter or header that carried them
+// ("id_token=eyJ…", "Authorization:Bearer …"), in brackets, after a tab or
+// in an upper-cased message. Each of these was left as it was, the token
+// with it, since the words were split at spaces and quotes only.
+func TestEchoesGluedTokens(t *testing.T) {
+	const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"
+	for _, tc := range []struct{ in, want string }{
+		{"token " + jwt + ". Sign in again", "token REDACTED. Sign in again"},
+		{"token " + jwt + "; retry", "token REDACTED; retry"},
+		{"id_token=" + jwt + " expired", "id_token=REDACTED expired"},
+		{"jwt:" + jwt + " expired", "jwt:REDACTED expired"},
+		{"[" + jwt + "] expired", "[REDACTED] expired"},
+		{"a=" + jwt + "&b=" + jwt, "a=REDACTED&b=REDACTED"},
+		{"header Authorization:Bearer ya29.a0AfH6SMB rejected", "header Authorization:Bearer REDACTED rejected"},
+		{"header authorization=Bearer ya29.a0AfH6SMB rejected", "header authorization=Bearer REDACTED rejected"},
+		{"got [Bearer ya29.a0AfH6SMB, scope=x]", "got [Bearer REDACTED, scope=x]"},
+		{"bearer\tya29.a0AfH6SMB rejected", "bearer\tREDACTED rejected"},
+		{"TOKEN TYPE BEARER ya29.a0AfH6SMB REJECTED", "TOKEN TYPE BEARER REDACTED REJECTED"},
+		// Not the word after "Bearer": a word that only ends so. Not a
+		// token: one inside a longer run of its characters.
+		{"Forbearer ya29.a0AfH6SMB", "Forbearer ya29.a0AfH6SMB"},
+		{"x" + jwt + " and _" + jwt, "x" + jwt + " and _" + jwt},
+	} {
+		if got := Echoes(tc.in, nil); got != tc.want {
+			t.Errorf("Echoes(%q, nil) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 // Echoes of a text with nothing to redact does not allocate: it runs for
 // every recorded request id.
 func TestEchoesNoAlloc(t *testing.T) {
