@@ -506,14 +506,23 @@ func (s *Store) syncBatch(batch []*budget) error {
 	var failed error
 	for i, b := range batch {
 		bal, cerr := cmds[i].Int64()
+		if wrongType(cerr) {
+			// The budget's key, not Redis: the budget alone is the
+			// member's, until the key is gone, and so is its change,
+			// which is sent no more. (The script applied it, if its
+			// key of the fields alone was another type: the running
+			// total counts it, as the field does.) Kept to send, and
+			// the sync wanted again, it was synced every
+			// WithBudgetSync for as long as the key lived, the host
+			// called or not; it is synced as the others are, when the
+			// member changes it.
+			b.broken.Store(true)
+			b.cum += t0[i] - b.synced.Load()
+			b.synced.Store(t0[i])
+			continue
+		}
 		if cerr != nil {
 			b.want.Store(true)
-			if wrongType(cerr) {
-				// The budget's key, not Redis: the budget alone is the
-				// member's, until the key is gone.
-				b.broken.Store(true)
-				continue
-			}
 			failed = cerr
 			continue
 		}

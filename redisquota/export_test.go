@@ -41,6 +41,10 @@ func SyncBudget(s *Store, key, field string, cum, delta, burst int64) (int64, er
 		stateTTL.Milliseconds(), s.channel, "test", s.instance, totalTTL.Microseconds()).Int64()
 }
 
+// IdleExit is how long a budget below its burst is synced after its
+// member last changed it.
+const IdleExit = idleExit
+
 // TotalTTL is how long a Store's running-total field outlives its last use.
 const TotalTTL = totalTTL
 

@@ -423,6 +423,60 @@ func TestHostileBudgetKeyType(t *testing.T) {
 	}
 }
 
+// TestHostileBudgetKeyTypeQuiet proves that a retry budget whose key in
+// Redis holds another type (a string planted under the Store's prefix,
+// with no expiry) costs no Redis call once the member stops using it: as
+// any budget, it is synced while the member changes it, and for 2s after
+// while its view is below the Burst. Each of its syncs, failing on the
+// key, asked for the next one, and kept the member's change to send:
+// the Store made a Redis call every WithBudgetSync for as long as the key
+// lived, the host called or not. Once the key is gone, the member's next
+// change shares the budget again.
+func TestHostileBudgetKeyTypeQuiet(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix),
+		redisquota.WithBudgetSync(10*time.Millisecond), redisquota.WithHeartbeat(time.Minute))
+	defer s.Close()
+	rdb := newRedis(t, addr)
+	const name = "https://bad.example.com:443"
+	if err := rdb.Set(context.Background(), s.BudgetKey(name), "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	b := s.Budget(name, resilient.RetryBudget{Ratio: 0.1, Burst: 10, ThrottledCost: 0.1})
+	waitFor(t, "the first sync", func() bool { return s.Stats().BudgetSyncs > 0 })
+	if !b.Withdraw(1) {
+		t.Fatal("the budget whose key is of another type refused a retry, its view full")
+	}
+	time.Sleep(redisquota.IdleExit + 500*time.Millisecond)
+	calls := s.Stats().Calls
+	time.Sleep(500 * time.Millisecond)
+	if n := s.Stats().Calls - calls; n > 0 {
+		t.Errorf("a budget unused for %v made %d Redis calls in 500ms (WithBudgetSync 10ms); want none", redisquota.IdleExit+500*time.Millisecond, n)
+	}
+
+	// The key gone, the member's next change shares the budget again:
+	// the fleet's, new, starts full, less that change.
+	if err := rdb.Del(context.Background(), s.BudgetKey(name)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !b.Withdraw(1) {
+		t.Fatal("the budget refused its second retry, 9 tokens left")
+	}
+	var bal int64
+	waitFor(t, "the change synced", func() bool {
+		var err error
+		bal, err = rdb.HGet(context.Background(), s.BudgetKey(name), "bal").Int64()
+		return err == nil
+	})
+	if bal != 9000 {
+		t.Errorf("the fleet's balance is %d once the key was gone, want 9000: full, less the change since", bal)
+	}
+	if local := s.Stats().BudgetLocal; !b.Withdraw(1) || s.Stats().BudgetLocal != local {
+		t.Error("once the key was gone, a retry was not the fleet's")
+	}
+}
+
 // TestHostileStateKeyTypeResync proves that a partition whose state key in
 // Redis holds another type (a string planted under the Store's prefix)
 // does not fail the member's resync after go-redis subscribes again: the
