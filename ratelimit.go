@@ -457,7 +457,7 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 		clock.t = st.start // the retry loop's reading, when it has one
 	}
 	p := rl.lookup(k, rl.always(), &clock)
-	if p == nil && rl.hostPaused(k, &clock) {
+	if p == nil && rl.hostPauses.n.Load() != 0 && rl.hostPaused(k, &clock) {
 		// A global limit's pause holds k's host and credential, and
 		// pauseHost made no partition of k's route for it (a bucket
 		// another credential's answer named, one dropped since): the
