@@ -206,7 +206,7 @@ func (c *call) learnKeysOf(st *attemptState, resp *http.Response, twice bool) {
 		ok = st.cut // a success whose body broke on its way
 	}
 	switch {
-	case twice || ignoresKeys(st, ok, c.processed):
+	case twice || ignoresKeys(st, ok, c.processed, c.key != ""):
 		c.t.keys.forget(c.req.URL.Scheme, c.req.URL.Host)
 	case honorsKeys(st, resp, c.key != "" && !c.ownKey, c.ownKey):
 		c.learnHonors()

@@ -582,8 +582,10 @@ func (x *attemptExtras) drawKey() string {
 // (rolled back to a version without them, say): a success that is no replay
 // (no Idempotent-Replayed header, or one saying "false") to a write under a
 // key an earlier attempt or hedged copy of which got a success too (two
-// creates for one key), or a code that speaks of idempotency and says that
-// keys are not taken (idempotency_key_not_supported). A host named here
+// creates for one key), a code that speaks of idempotency and says that
+// keys are not taken (idempotency_key_not_supported), or one that says that
+// the key a request carried is missing or required (the host reads
+// another header, or a proxy on the way dropped it). A host named here
 // stays named.
 // The host is the one a request dials, its URL's: a request whose Host
 // header names another (a virtual host behind the address) neither
@@ -642,7 +644,8 @@ func invalidKeyHost(h string) {
 // key: an Idempotent-Replayed header, unless it answers a write under the
 // caller's own key (callerKey: see below), an Aidelly envelope
 // (Aidelly requires a key on every write), or a code that speaks of
-// idempotency (a conflict, a reused or required key) answered to a request
+// idempotency (a conflict, a reused key; not a missing one: see
+// ignoresKeys) answered to a request
 // under a key the Transport drew (drawn), unless it says that keys are not
 // taken, or comes with a 5xx and says nothing of a key the host holds (see
 // holdsKey): the host failing (its key store down, which may have let the
@@ -691,10 +694,13 @@ func holdsKey(code string) bool {
 // that the host does not deduplicate writes by key: a success that is no
 // replay (no Idempotent-Replayed header) when an earlier attempt of the
 // same write, under the same key, got a success too (processed), which a
-// host that deduplicates would have replayed: two creates for one key; or
-// a code that speaks of idempotency and says that keys are not taken (see
-// refusesKeys).
-func ignoresKeys(st *attemptState, ok *http.Response, processed bool) bool {
+// host that deduplicates would have replayed: two creates for one key; a
+// code that speaks of idempotency and says that keys are not taken (see
+// refusesKeys); or, answered to a request that carried a key (keyed), one
+// that says that the key is missing or required (see missesKey): the host
+// did not read the key sent (it reads another header, or a proxy on the
+// way dropped it), and so dedupes nothing by it.
+func ignoresKeys(st *attemptState, ok *http.Response, processed, keyed bool) bool {
 	if processed && created(ok) {
 		return true
 	}
@@ -702,7 +708,24 @@ func ignoresKeys(st *attemptState, ok *http.Response, processed bool) bool {
 		return false
 	}
 	c := strings.ToLower(st.apiErr.Code)
+	if keyed && missesKey(st.apiErr, c) {
+		return true
+	}
 	return strings.Contains(c, "idempoten") && refusesKeys(c)
+}
+
+// missesKey reports whether e, whose code in lower case is code, says that
+// the request carried no idempotency key: its code speaks of idempotency
+// and says that the key is missing or required, or, a 400 or 428 whose
+// code says nothing of a key the host holds (the IETF Idempotency-Key
+// draft names all its problems with one type, ".../idempotency"), one of
+// its message's sentences does (see saysKeyRequired).
+func missesKey(e *APIError, code string) bool {
+	if strings.Contains(code, "idempoten") && codeSays(code, "missing", "required") {
+		return true
+	}
+	return (e.StatusCode == http.StatusBadRequest || e.StatusCode == http.StatusPreconditionRequired) &&
+		!holdsKey(code) && saysKeyRequired(strings.ToLower(e.Message))
 }
 
 // created reports whether resp (nil for none) is a success that is no

@@ -46,7 +46,9 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		// The server requires a key this call lacked: add one and retry
 		// once, at once. This is the only case a Permanent outcome is
 		// retried; the request was refused, so it was not processed, and
-		// a server that requires keys honors them.
+		// a server that requires keys honors them (unless it refuses the
+		// retry's key as missing too: it does not read it, and is then
+		// forgotten, see ignoresKeys).
 		c.key, c.stamp, c.keyRetry = newIdempotencyKey(), true, true
 		c.learnHonors()
 		c.header = nil
