@@ -69,7 +69,8 @@ const (
 //
 // A closed breaker trips (opens) when its rolling window holds at least
 // MinRequests counted outcomes of which at least FailureRatio are failures,
-// or, when ConsecutiveFailures is set, after that many failures in a row.
+// or, when ConsecutiveFailures is set, after that many failures in a row
+// within the window.
 // An open breaker refuses attempts without touching the network for
 // OpenTimeout, then becomes half-open: it lets HalfOpenRequests probes
 // through and refuses the rest. When they all succeed it closes; when one
@@ -80,9 +81,11 @@ const (
 // outcome of the stale probe is not counted.
 type BreakerSettings struct {
 	// ConsecutiveFailures, when positive, also trips a breaker after that
-	// many failures in a row, whatever the window holds: a rule for
-	// clients whose traffic to a host is too low to reach MinRequests.
-	// Zero (the default) turns the rule off.
+	// many failures in a row, whatever the ratio of the window: a rule for
+	// clients whose traffic to a host is too low to reach MinRequests. A
+	// failure counts in the run while it is in the window (see Window), as
+	// gobreaker's: failures in a row spaced further apart than Window
+	// never trip it. Zero (the default) turns the rule off.
 	ConsecutiveFailures int
 
 	// FailureRatio is the share of failures among the counted outcomes of

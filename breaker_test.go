@@ -1945,3 +1945,40 @@ func TestBreakerHugeDurations(t *testing.T) {
 		}
 	})
 }
+
+// TestBreakerConsecutiveFailuresWithinWindow: ConsecutiveFailures counts
+// the failures of the run that are still in the window, as gobreaker's
+// rule does: failures in a row further apart than Window never trip the
+// breaker, and the same run closer together does.
+func TestBreakerConsecutiveFailuresWithinWindow(t *testing.T) {
+	for _, tc := range []struct {
+		gap  time.Duration
+		want BreakerState
+	}{
+		{11 * time.Second, BreakerClosed},
+		{time.Second, BreakerOpen},
+	} {
+		t.Run(tc.gap.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				down := slices.Repeat([]resilienttest.Step{resilienttest.Respond(http.StatusInternalServerError)}, 10)
+				srv := resilienttest.NewPipeServer(resilienttest.Postato, resilienttest.WithScript(resilienttest.RouteListPosts, down...))
+				defer srv.Close()
+				tr := New(srv.Transport(), WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 3, Window: 10 * time.Second}))
+				for i := range 5 {
+					if i > 0 {
+						time.Sleep(tc.gap)
+					}
+					if tr.BreakerState(srv.URL) == BreakerOpen {
+						break
+					}
+					if code, _, err := bkCall(t, tr, srv.URL+"/v1/posts"); err != nil || code != http.StatusInternalServerError {
+						t.Fatalf("call %d: %d, %v; want the server's 500", i, code, err)
+					}
+				}
+				if got := tr.BreakerState(srv.URL); got != tc.want {
+					t.Errorf("after failures %v apart: BreakerState = %v, want %v (server hit %d times)", tc.gap, got, tc.want, srv.Stats().Requests)
+				}
+			})
+		})
+	}
+}
