@@ -61,8 +61,9 @@ type RateLimitState struct {
 	// go now.
 	PausedUntil time.Time
 
-	// InFlight is the number of the partition's attempts sent and not yet
-	// answered.
+	// InFlight is the number of the partition's attempts past its turn
+	// and not yet answered: sent, or waiting below the rate limiter (for a
+	// slot of WithMaxInFlight, which HostState.Waiting counts too).
 	InFlight int
 }
 
