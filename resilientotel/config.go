@@ -30,7 +30,10 @@ const KnownMethodsEnv = "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS"
 
 // Config configures Instrument. Its zero value uses the global providers
 // and propagator (otel.GetTracerProvider, otel.GetMeterProvider,
-// otel.GetTextMapPropagator), which follow later calls of their setters.
+// otel.GetTextMapPropagator) as Instrument finds them: one set by then is
+// used as it is; before one is set, the global delegate Instrument gets
+// follows the first call of its setter, not later ones, as otelhttp's
+// instrumentation does.
 type Config struct {
 	// TracerProvider makes the spans; nil means the global one.
 	TracerProvider trace.TracerProvider
