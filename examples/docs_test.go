@@ -17,7 +17,7 @@ var recipes = map[string][]string{
 	"github.go":        {"NewGitHubClient"},
 	"openai.go":        {"OpenAIOptions", "openaiRateKey", "openaiBreakerKey", "openaiBodyModel", "openaiQuotaSpent"},
 	"discord.go":       {"NewDiscordSession"},
-	"slack.go":         {"SlackHTTPClient", "slackMethod"},
+	"slack.go":         {"SlackHTTPClient", "slackMethod", "slackToken"},
 	"resty.go":         {"NewRestyClient"},
 	"retryablehttp.go": {"NewRetryableClient", "noRetry"},
 	"oauth2.go":        {"NewClientCredentialsClient", "NewRefreshTokenClient", "newTokenClient", "keyHonoringHost", "tokenTransport", "RoundTrip", "leftOrigin", "origin", "token"},
