@@ -15,114 +15,75 @@ import (
 // with bodies that trickle (one byte every 100ms, which the classifier
 // reads for their envelope for a second), answers at 10ms. A later call
 // that the host answers only at 500ms gets its copy near 10ms, and returns
-// with the copy's answer, long before 500ms.
+// with the copy's answer, long before 500ms. Headers that come at once, as
+// in a testing/synctest bubble whose clock does not advance while the host
+// answers, are a time to headers of zero, not the second of the body.
 func TestHedgingAdaptiveDelayIsTheTimeToHeaders(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		const answers = 2 * minHedgeSamples // first without hedging, then hedged
-		var calls atomic.Int32
-		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			n := calls.Add(1)
-			d := 10 * time.Millisecond
-			if n == answers+1 {
-				d = 500 * time.Millisecond // the slow call's attempt
-			}
-			timer := time.NewTimer(d)
-			defer timer.Stop()
-			select {
-			case <-timer.C:
-			case <-req.Context().Done():
-				return nil, context.Cause(req.Context())
-			}
-			if n <= answers {
-				return &http.Response{StatusCode: http.StatusNotFound, Header: http.Header{"Content-Type": {"application/json"}},
-					Body:          &trickleBody{stallBody: newStallBody(req.Context(), ""), slow: `{"error":{"code":"not_found","message":"no such post"}}`},
-					ContentLength: -1, Request: req}, nil
-			}
-			return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: req}, nil
+	for _, tc := range []struct {
+		name    string
+		headers time.Duration // when the errors' headers come
+	}{
+		{"at 10ms", 10 * time.Millisecond},
+		{"at once", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const answers = 2 * minHedgeSamples // first without hedging, then hedged
+				var calls atomic.Int32
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					n := calls.Add(1)
+					d := 10 * time.Millisecond
+					switch {
+					case n <= answers:
+						d = tc.headers
+					case n == answers+1:
+						d = 500 * time.Millisecond // the slow call's attempt
+					}
+					if d > 0 {
+						timer := time.NewTimer(d)
+						defer timer.Stop()
+						select {
+						case <-timer.C:
+						case <-req.Context().Done():
+							return nil, context.Cause(req.Context())
+						}
+					}
+					if n <= answers {
+						return &http.Response{StatusCode: http.StatusNotFound, Header: http.Header{"Content-Type": {"application/json"}},
+							Body:          &trickleBody{stallBody: newStallBody(req.Context(), ""), slow: `{"error":{"code":"not_found","message":"no such post"}}`},
+							ContentLength: -1, Request: req}, nil
+					}
+					return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: req}, nil
+				})
+				tr := New(rt, WithHedging(Hedging{}))
+				var r Report
+				ctx := WithReport(context.Background(), &r)
+				for range answers {
+					resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
+					if err != nil || resp.StatusCode != http.StatusNotFound {
+						t.Fatalf("RoundTrip = %v, %v; want the 404", resp, err)
+					}
+					resp.Body.Close()
+				}
+				if n := calls.Load(); n != answers {
+					t.Fatalf("%d requests for %d calls answered, want as many", n, answers)
+				}
+				start := time.Now()
+				resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if d := time.Since(start); r.Hedges != 1 || d >= 500*time.Millisecond {
+					t.Errorf("every answer's headers came %s: a call answered at 500ms got %d copies, returned after %v; want 1 copy, before 500ms", tc.name, r.Hedges, d)
+				}
+				synctest.Wait()
+				if n := calls.Load(); n != answers+2 {
+					t.Errorf("%d requests, want %d: the slow call's attempt and its copy", n, answers+2)
+				}
+			})
 		})
-		tr := New(rt, WithHedging(Hedging{}))
-		var r Report
-		ctx := WithReport(context.Background(), &r)
-		for range answers {
-			resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
-			if err != nil || resp.StatusCode != http.StatusNotFound {
-				t.Fatalf("RoundTrip = %v, %v; want the 404", resp, err)
-			}
-			resp.Body.Close()
-		}
-		if n := calls.Load(); n != answers {
-			t.Fatalf("%d requests for %d calls answered at 10ms, want as many", n, answers)
-		}
-		start := time.Now()
-		resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if d := time.Since(start); r.Hedges != 1 || d >= 500*time.Millisecond {
-			t.Errorf("every answer's headers came at 10ms: a call answered at 500ms got %d copies, returned after %v; want 1 copy, before 500ms", r.Hedges, d)
-		}
-		synctest.Wait()
-		if n := calls.Load(); n != answers+2 {
-			t.Errorf("%d requests, want %d: the slow call's attempt and its copy", n, answers+2)
-		}
-	})
-}
-
-// TestHedgingAdaptiveDelayOfInstantHeaders: an error whose headers come at
-// once, as in a testing/synctest bubble whose clock does not advance while
-// the host answers, has a time to headers of zero, not the time its
-// trickling body took to read for its envelope (a second): a later call
-// that the host answers only at 500ms gets its copy at the delay's floor,
-// and returns with the copy's answer, long before 500ms.
-func TestHedgingAdaptiveDelayOfInstantHeaders(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		const answers = 2 * minHedgeSamples // first without hedging, then hedged
-		var calls atomic.Int32
-		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			n := calls.Add(1)
-			if n <= answers {
-				return &http.Response{StatusCode: http.StatusNotFound, Header: http.Header{"Content-Type": {"application/json"}},
-					Body:          &trickleBody{stallBody: newStallBody(req.Context(), ""), slow: `{"error":{"code":"not_found","message":"no such post"}}`},
-					ContentLength: -1, Request: req}, nil
-			}
-			d := 10 * time.Millisecond
-			if n == answers+1 {
-				d = 500 * time.Millisecond // the slow call's attempt
-			}
-			timer := time.NewTimer(d)
-			defer timer.Stop()
-			select {
-			case <-timer.C:
-			case <-req.Context().Done():
-				return nil, context.Cause(req.Context())
-			}
-			return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: req}, nil
-		})
-		tr := New(rt, WithHedging(Hedging{}))
-		var r Report
-		ctx := WithReport(context.Background(), &r)
-		for range answers {
-			resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
-			if err != nil || resp.StatusCode != http.StatusNotFound {
-				t.Fatalf("RoundTrip = %v, %v; want the 404", resp, err)
-			}
-			resp.Body.Close()
-		}
-		start := time.Now()
-		resp, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/", nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if d := time.Since(start); r.Hedges != 1 || d >= 500*time.Millisecond {
-			t.Errorf("every answer's headers came at once: a call answered at 500ms got %d copies, returned after %v; want 1 copy, before 500ms", r.Hedges, d)
-		}
-		synctest.Wait()
-		if n := calls.Load(); n != answers+2 {
-			t.Errorf("%d requests, want %d: the slow call's attempt and its copy", n, answers+2)
-		}
-	})
+	}
 }
 
 // TestHedgingLatencyOfAFailureOutwaited: an attempt answered with an error

@@ -36,36 +36,49 @@ func TestWriteRuleKeyMissingTeachesNothing(t *testing.T) {
 			if strings.HasPrefix(tc.name, "428") {
 				status = http.StatusPreconditionRequired
 			}
-			stored := func(resilientTr bool) int {
-				ignoring := resilienttest.NewServer(resilienttest.Altyaa, resilienttest.WithIgnoreIdempotencyKeys(true))
-				front := resilienttest.NewServer(resilienttest.Altyaa, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if r.URL.Path == "/v1/charges" && r.Header.Get("X-Idempotency-Key") == "" {
-						w.Header().Set("Content-Type", tc.contentType)
-						w.WriteHeader(status)
-						w.Write([]byte(tc.body))
-						return
-					}
-					ignoring.ServeHTTP(w, r)
-				})), resilienttest.WithScript("POST /v1/posts", resilienttest.FailAfterStoring()))
-				defer func() { front.Close(); ignoring.Close() }()
-				var tr http.RoundTripper = front.Transport()
-				if resilientTr {
-					tr = resilient.New(tr, resilient.WithBackoff(0, 0))
-				}
-				ctx := context.Background()
-				if got, _, err := call(t, tr, ctx, http.MethodPost, front.URL+"/v1/charges", strings.NewReader(`{"amount":1}`)); err != nil || got != status {
-					t.Fatalf("charge: %d, %v; want %d", got, err, status)
-				}
-				if got, _, err := call(t, tr, ctx, http.MethodPost, front.URL+"/v1/posts", strings.NewReader(`{"content":"hello"}`)); err != nil || got != http.StatusInternalServerError {
-					t.Errorf("post: %d, %v; want the 500, as a plain client gets it", got, err)
-				}
-				return ignoring.Stats().StoredWrites
-			}
-			plain := stored(false)
-			if got := stored(true); got != plain {
-				t.Errorf("the post was stored %d times through the Transport, %d through a plain client", got, plain)
-			}
+			refused := func(r *http.Request) bool { return r.URL.Path == "/v1/charges" }
+			checkKeyMissingTeachesNothing(t, refused, status, tc.contentType, tc.body, http.MethodPost, "/v1/charges", `{"amount":1}`)
 		})
+	}
+}
+
+// checkKeyMissingTeachesNothing makes a host that ignores keys and reads
+// none but X-Idempotency-Key, which answers the requests refused picks that
+// lack it with status and body, and whose POST /v1/posts stores its write
+// and then fails with a 500. Through a plain client, then through the
+// Transport (which sends its keys as Idempotency-Key), it sends method to
+// path (the refused write) and then the post, and checks that the post was
+// stored as many times both ways.
+func checkKeyMissingTeachesNothing(t *testing.T, refused func(*http.Request) bool, status int, contentType, body, method, path, payload string, opts ...resilient.Option) {
+	t.Helper()
+	stored := func(resilientTr bool) int {
+		ignoring := resilienttest.NewServer(resilienttest.Altyaa, resilienttest.WithIgnoreIdempotencyKeys(true))
+		front := resilienttest.NewServer(resilienttest.Altyaa, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if refused(r) && r.Header.Get("X-Idempotency-Key") == "" {
+				w.Header().Set("Content-Type", contentType)
+				w.WriteHeader(status)
+				w.Write([]byte(body))
+				return
+			}
+			ignoring.ServeHTTP(w, r)
+		})), resilienttest.WithScript("POST /v1/posts", resilienttest.FailAfterStoring()))
+		defer func() { front.Close(); ignoring.Close() }()
+		var tr http.RoundTripper = front.Transport()
+		if resilientTr {
+			tr = resilient.New(tr, append([]resilient.Option{resilient.WithBackoff(0, 0)}, opts...)...)
+		}
+		ctx := context.Background()
+		if got, _, err := call(t, tr, ctx, method, front.URL+path, strings.NewReader(payload)); err != nil || got != status {
+			t.Fatalf("%s %s: %d, %v; want %d", method, path, got, err, status)
+		}
+		if got, _, err := call(t, tr, ctx, http.MethodPost, front.URL+"/v1/posts", strings.NewReader(`{"content":"hello"}`)); err != nil || got != http.StatusInternalServerError {
+			t.Errorf("post: %d, %v; want the 500, as a plain client gets it", got, err)
+		}
+		return ignoring.Stats().StoredWrites
+	}
+	plain := stored(false)
+	if got := stored(true); got != plain {
+		t.Errorf("the post was stored %d times through the Transport, %d through a plain client", got, plain)
 	}
 }
 
@@ -80,33 +93,7 @@ func TestWriteRuleKeyMissingTeachesNothing(t *testing.T) {
 // stored twice.
 func TestKeyRequiredRetryUnreadKeyTeachesNothing(t *testing.T) {
 	const required = `{"error":{"code":"idempotency_key_required","message":"X-Idempotency-Key is required"}}`
-	stored := func(resilientTr bool) int {
-		ignoring := resilienttest.NewServer(resilienttest.Altyaa, resilienttest.WithIgnoreIdempotencyKeys(true))
-		front := resilienttest.NewServer(resilienttest.Altyaa, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodPatch && r.Header.Get("X-Idempotency-Key") == "" {
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusBadRequest)
-				w.Write([]byte(required))
-				return
-			}
-			ignoring.ServeHTTP(w, r)
-		})), resilienttest.WithScript("POST /v1/posts", resilienttest.FailAfterStoring()))
-		defer func() { front.Close(); ignoring.Close() }()
-		var tr http.RoundTripper = front.Transport()
-		if resilientTr {
-			tr = resilient.New(tr, resilient.WithBackoff(0, 0), resilient.WithIdempotencyMethods(http.MethodPost))
-		}
-		ctx := context.Background()
-		if got, _, err := call(t, tr, ctx, http.MethodPatch, front.URL+"/v1/posts/p1", strings.NewReader(`{"content":"edited"}`)); err != nil || got != http.StatusBadRequest {
-			t.Fatalf("patch: %d, %v; want 400", got, err)
-		}
-		if got, _, err := call(t, tr, ctx, http.MethodPost, front.URL+"/v1/posts", strings.NewReader(`{"content":"hello"}`)); err != nil || got != http.StatusInternalServerError {
-			t.Errorf("post: %d, %v; want the 500, as a plain client gets it", got, err)
-		}
-		return ignoring.Stats().StoredWrites
-	}
-	plain := stored(false)
-	if got := stored(true); got != plain {
-		t.Errorf("the post was stored %d times through the Transport, %d through a plain client", got, plain)
-	}
+	refused := func(r *http.Request) bool { return r.Method == http.MethodPatch }
+	checkKeyMissingTeachesNothing(t, refused, http.StatusBadRequest, "application/json", required,
+		http.MethodPatch, "/v1/posts/p1", `{"content":"edited"}`, resilient.WithIdempotencyMethods(http.MethodPost))
 }
