@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"unsafe"
@@ -245,15 +247,47 @@ func firstOfRedirects(req *http.Request) *http.Request {
 // request cloned from one that followed a redirect (Request.Clone keeps
 // its Response) and sent to another URL is not: it is a request of its
 // own (the caller's next write, made from the last one's resp.Request),
-// whatever its Response says.
+// whatever its Response says. A caller's middleware outside the Transport
+// that sets parameters of each request's query (an API key), on prev as
+// on req, leaves req a hop all the same: its URL is then the Location with
+// those of prev's parameters set (see setQuery).
 func followsRedirect(req, prev *http.Request) bool {
 	u, err := prev.URL.Parse(req.Response.Header.Get("Location"))
-	if err != nil {
+	if err != nil || u.User.String() != req.URL.User.String() {
 		return false
 	}
 	a, b := *u, *req.URL
 	a.User, b.User = nil, nil
-	return a == b && u.User.String() == req.URL.User.String()
+	if a == b {
+		return true
+	}
+	a.RawQuery, b.RawQuery, a.ForceQuery, b.ForceQuery = "", "", false, false
+	return a == b && setQuery(u.RawQuery, req.URL.RawQuery, prev.URL.RawQuery)
+}
+
+// setQuery reports whether query q is loc, the query of a redirect's
+// Location, with some of its parameters set as they are in prev, the
+// query of the request the redirect answered, and some of prev's added:
+// every parameter of q has the values it has in loc or in prev, and every
+// parameter of loc is in q.
+func setQuery(loc, q, prev string) bool {
+	lv, err1 := url.ParseQuery(loc)
+	qv, err2 := url.ParseQuery(q)
+	pv, err3 := url.ParseQuery(prev)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return false
+	}
+	for k, vs := range qv {
+		if !slices.Equal(vs, lv[k]) && !slices.Equal(vs, pv[k]) {
+			return false
+		}
+	}
+	for k := range lv {
+		if _, ok := qv[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // hasNetHTTPKey reports whether h has an entry that net/http's Transport
