@@ -250,7 +250,9 @@ func firstOfRedirects(req *http.Request) *http.Request {
 // whatever its Response says. A caller's middleware outside the Transport
 // that sets parameters of each request's query (an API key), on prev as
 // on req, leaves req a hop all the same: its URL is then the Location with
-// those of prev's parameters set (see setQuery).
+// those of prev's parameters set, a parameter the Location has not taking
+// a value of its own on each request (a signature of its path, a
+// timestamp: see setQuery).
 func followsRedirect(req, prev *http.Request) bool {
 	u, err := prev.URL.Parse(req.Response.Header.Get("Location"))
 	if err != nil || u.User.String() != req.URL.User.String() {
@@ -268,8 +270,10 @@ func followsRedirect(req, prev *http.Request) bool {
 // setQuery reports whether query q is loc, the query of a redirect's
 // Location, with some of its parameters set as they are in prev, the
 // query of the request the redirect answered, and some of prev's added:
-// every parameter of q has the values it has in loc or in prev, and every
-// parameter of loc is in q.
+// every parameter of q has the values it has in loc or in prev, or, one
+// that loc has not, is one of prev's (a middleware that sets it on each
+// request gives each its own value: a signature of its path, a
+// timestamp), and every parameter of loc is in q.
 func setQuery(loc, q, prev string) bool {
 	lv, err1 := url.ParseQuery(loc)
 	qv, err2 := url.ParseQuery(q)
@@ -278,7 +282,9 @@ func setQuery(loc, q, prev string) bool {
 		return false
 	}
 	for k, vs := range qv {
-		if !slices.Equal(vs, lv[k]) && !slices.Equal(vs, pv[k]) {
+		_, inLoc := lv[k]
+		_, inPrev := pv[k]
+		if !slices.Equal(vs, lv[k]) && !slices.Equal(vs, pv[k]) && (inLoc || !inPrev) {
 			return false
 		}
 	}

@@ -75,11 +75,17 @@ func WithReport(ctx context.Context, r *Report) context.Context {
 
 // fill records r, what one RoundTrip did, in the caller's Report: it
 // overwrites it, or adds to it when req is a hop of a redirect: a request
-// whose Response names no request (its first request unknown), or that
-// follows its Response (see followsRedirect), not a request cloned from
-// one that did and sent to another URL.
+// whose Response names no request (its first request unknown), that
+// follows its Response (see followsRedirect), or whose Response is a
+// redirect of the status rep holds, that of the RoundTrip before it (a
+// middleware outside the Transport, or a base below it, may have sent
+// each hop to another URL than the Location resolved against the
+// Response's Request: another host, another path), not a request cloned
+// from one that did and sent to another URL, after a call that ended
+// with another status.
 func (rep *Report) fill(req *http.Request, r Report) {
-	if prev := req.Response; prev != nil && (prev.Request == nil || prev.Request.URL == nil || req.URL == nil || followsRedirect(req, prev.Request)) {
+	if prev := req.Response; prev != nil && (prev.Request == nil || prev.Request.URL == nil || req.URL == nil ||
+		prev.StatusCode/100 == 3 && prev.StatusCode == rep.StatusCode || followsRedirect(req, prev.Request)) {
 		r.Redirects += rep.Redirects + 1
 		r.Attempts += rep.Attempts
 		r.Hedges += rep.Hedges
