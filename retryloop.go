@@ -123,6 +123,14 @@ func (c *call) run() (*http.Response, error) {
 		if !st.classified {
 			t.cls.classify(st, areq, resp, err, time.Now)
 		}
+		// A wait for the server's Retry-After ends with a ResetHost of
+		// the host made since the answer came: the signal is taken now,
+		// before the decision runs what the caller plugged in (a
+		// BackOff, a BudgetStore), while another goroutine may reset.
+		var reset *resetSignal
+		if st.hasRetryAfter {
+			reset = t.resets.Load()
+		}
 		if resp != nil && st.class == Success {
 			if cause := handOver(resp); cause != nil && (!c.write || c.resendable()) {
 				// The attempt's deadline fired as its headers arrived:
@@ -168,10 +176,6 @@ func (c *call) run() (*http.Response, error) {
 		}
 		if err != nil && c.write && c.key != "" && !c.provablyUnsent(st, err) {
 			c.lost = true
-		}
-		var reset *resetSignal // a wait for the server's Retry-After ends with the host's ResetHost
-		if retry && st.hasRetryAfter {
-			reset = t.resets.Load()
 		}
 		if retry {
 			// A rewind waits for the earlier attempt's read only while
