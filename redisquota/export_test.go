@@ -244,6 +244,9 @@ func (s *Store) DroppedHeld() (parts, budgets int) {
 	return len(s.droppedParts), len(s.droppedBudgets)
 }
 
+// Broken reports whether b's last sync failed on its key (another type).
+func Broken(b resilient.SharedBudget) bool { return b.(*budget).broken.Load() }
+
 // View returns the member's view of the retry budget b, in tokens.
 func View(b resilient.SharedBudget) float64 { return float64(b.(*budget).tokens.Load()) / budgetUnit }
 
