@@ -219,23 +219,7 @@ func (d *discordRT) count() int {
 // host, whose request to the bucket it learned goes at once.
 func TestRateLimitGlobalPauseHoldsItsCredentialAlone(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
-			if r.Header.Get("Authorization") == "Bot a" && r.URL.Path == "/api/v10/users/@me" {
-				w.Header().Set("Retry-After", "30")
-				w.Header().Set("X-RateLimit-Global", "true")
-				w.WriteHeader(http.StatusTooManyRequests)
-				return
-			}
-			w.Header().Set("X-RateLimit-Bucket", "chan1")
-			w.Header().Set("X-RateLimit-Remaining", "4")
-			w.Header().Set("X-RateLimit-Reset-After", "5")
-		}}
-		tr := New(handlerRT{srv}, WithMaxRetries(0))
-		send := func(bot, path string) (*http.Response, error) {
-			req := newRequest(t, timeoutCtx(t, time.Second), http.MethodPost, "https://discord.test"+path, strings.NewReader("{}"))
-			req.Header.Set("Authorization", "Bot "+bot)
-			return tr.RoundTrip(req)
-		}
+		srv, _, send := discordGlobalServer(t, "a")
 		const route = "/api/v10/channels/1/messages"
 		for _, bot := range []string{"a", "b"} { // each learns the channel's bucket
 			resp, err := send(bot, route)
@@ -267,23 +251,7 @@ func TestRateLimitGlobalPauseHoldsItsCredentialAlone(t *testing.T) {
 // reach the server. It was sent into the pause, as no partition held it.
 func TestRateLimitGlobalPauseHoldsRoutesItsCredentialNeverCalled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
-			if r.Header.Get("Authorization") == "Bot b" && r.URL.Path == "/api/v10/users/@me" {
-				w.Header().Set("Retry-After", "30")
-				w.Header().Set("X-RateLimit-Global", "true")
-				w.WriteHeader(http.StatusTooManyRequests)
-				return
-			}
-			w.Header().Set("X-RateLimit-Bucket", "chan1")
-			w.Header().Set("X-RateLimit-Remaining", "4")
-			w.Header().Set("X-RateLimit-Reset-After", "5")
-		}}
-		tr := New(handlerRT{srv}, WithMaxRetries(0))
-		send := func(bot, path string) (*http.Response, error) {
-			req := newRequest(t, timeoutCtx(t, time.Second), http.MethodPost, "https://discord.test"+path, strings.NewReader("{}"))
-			req.Header.Set("Authorization", "Bot "+bot)
-			return tr.RoundTrip(req)
-		}
+		srv, tr, send := discordGlobalServer(t, "b")
 		const route = "/api/v10/channels/1/messages"
 		resp, err := send("a", route) // bot a learns the channel's bucket
 		if err != nil {
@@ -307,4 +275,30 @@ func TestRateLimitGlobalPauseHoldsRoutesItsCredentialNeverCalled(t *testing.T) {
 			t.Errorf("the server saw %d messages, want bot a's 1: none of bot b's during its global pause", n)
 		}
 	})
+}
+
+// discordGlobalServer is a Discord host for the tests above: bot paused's
+// GET /api/v10/users/@me gets a global 429 (Retry-After: 30), and every
+// other request the bucket chan1 (4 left, reset after 5s). It returns the
+// server, a Transport to it without retries, and send, which posts to a
+// path as a bot.
+func discordGlobalServer(t *testing.T, paused string) (*recServer, *Transport, func(bot, path string) (*http.Response, error)) {
+	srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+		if r.Header.Get("Authorization") == "Bot "+paused && r.URL.Path == "/api/v10/users/@me" {
+			w.Header().Set("Retry-After", "30")
+			w.Header().Set("X-RateLimit-Global", "true")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.Header().Set("X-RateLimit-Bucket", "chan1")
+		w.Header().Set("X-RateLimit-Remaining", "4")
+		w.Header().Set("X-RateLimit-Reset-After", "5")
+	}}
+	tr := New(handlerRT{srv}, WithMaxRetries(0))
+	send := func(bot, path string) (*http.Response, error) {
+		req := newRequest(t, timeoutCtx(t, time.Second), http.MethodPost, "https://discord.test"+path, strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bot "+bot)
+		return tr.RoundTrip(req)
+	}
+	return srv, tr, send
 }
