@@ -101,10 +101,13 @@ func (p *part) knownFromFleet(recv time.Time, limit int64, window time.Duration)
 	p.mu.Lock()
 	dry := false
 	if !p.holding(p.s.since(recv)) {
+		changed := p.limit.Load() != limit || time.Duration(p.window.Load()) != window
 		p.known(limit, window)
 		p.heardAt(p.s.since(recv)) // written by a member that just heard it
 		p.told++
-		dry = p.dryUntil.Swap(0) != 0
+		// The member's own write, or one of the quota it knew, told
+		// back: the bucket its last lease found dry is the same.
+		dry = changed && p.dryUntil.Swap(0) != 0
 	}
 	p.mu.Unlock()
 	if dry {
