@@ -64,11 +64,13 @@ func (t *Transport) ResetHost(host string) {
 	if !ok {
 		return
 	}
-	if t.rl != nil {
-		t.rl.resetHost(m)
-	}
+	// The breakers first: the rate limit's waiters, woken next, find the
+	// host's breaker closed.
 	if t.breakers != nil {
 		t.breakers.resetHost(m)
+	}
+	if t.rl != nil {
+		t.rl.resetHost(m)
 	}
 	// Wake the calls waiting for the host's Retry-After.
 	t.resetMu.Lock()
