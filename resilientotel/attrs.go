@@ -155,11 +155,43 @@ func errorType(err error) string {
 	case errors.Is(err, syscall.ECONNRESET):
 		return errConnReset
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
-		errors.Is(err, syscall.EPIPE):
+		errors.Is(err, syscall.EPIPE), serverClosedIdle(err):
 		return errConnClosed
 	}
 	return errOther
 }
+
+// serverClosedIdle reports whether err, or an error it wraps, is
+// net/http's "http: server closed idle connection": the server closed the
+// connection before the request went out on it, a request net/http does not
+// send again on a new one (a write without an idempotency key, one on a
+// connection not reused). net/http does not export it: it is known by its
+// message, compared whole, so that no text a server or a URL put in
+// another error matches it.
+func serverClosedIdle(err error) bool {
+	for err != nil {
+		if err.Error() == errServerClosedIdleText {
+			return true
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if serverClosedIdle(e) {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// errServerClosedIdleText is the message of net/http's errServerClosedIdle.
+const errServerClosedIdleText = "http: server closed idle connection"
 
 // isTimeout reports whether err, or an error it wraps, has a Timeout method
 // that returns true.

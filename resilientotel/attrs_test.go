@@ -191,6 +191,8 @@ func TestErrorType(t *testing.T) {
 		{&net.OpError{Op: "read", Err: net.ErrClosed}, "connection_closed"},
 		{&net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.EPIPE)}, "connection_closed"},
 		{fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", io.ErrUnexpectedEOF), "connection_closed"},
+		{fmt.Errorf("resilient: POST http://api.test/: 1 attempt: %w", errors.New("http: server closed idle connection")), "connection_closed"},
+		{errors.New(`server said "http: server closed idle connection"`), "_OTHER"}, // a server's words, not net/http's
 		{errors.New("something else"), "_OTHER"},
 	} {
 		if got := errorType(tc.err); got != tc.want {
