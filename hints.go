@@ -44,19 +44,28 @@ func rateLimited403(h http.Header) bool {
 	if _, ok := retryAfterHeader(h, func() time.Time { return time.Time{} }); ok {
 		return true
 	}
+	return quotaSpent(h) && len(h["X-Ratelimit-Bucket"]) == 0
+}
+
+// quotaSpent reports whether h says that its quota is spent:
+// X-RateLimit-Remaining: 0.
+func quotaSpent(h http.Header) bool {
 	v := h["X-Ratelimit-Remaining"]
-	return len(v) > 0 && strings.TrimSpace(v[0]) == "0" && len(h["X-Ratelimit-Bucket"]) == 0
+	return len(v) > 0 && strings.TrimSpace(v[0]) == "0"
 }
 
 // serverWait returns the wait the server asked for before a retry: its
 // Retry-After (see retryAfterHeader), else, for a 403 classified Throttled
 // because its quota is spent (X-RateLimit-Remaining: 0), the time until
-// X-RateLimit-Reset. It reports false when the server gave none.
+// X-RateLimit-Reset. It reports false when the server gave none. A 403
+// throttled while its quota is not spent (by its error code or a Google
+// reason) was throttled by another limit, of which that reset says
+// nothing: its retry waits as a 429's does (see throttledUntil).
 func serverWait(status int, h http.Header, cl Class, now func() time.Time) (time.Duration, bool) {
 	if d, ok := retryAfterHeader(h, now); ok {
 		return d, true
 	}
-	if status == http.StatusForbidden && cl == Throttled {
+	if status == http.StatusForbidden && cl == Throttled && quotaSpent(h) {
 		if v := h["X-Ratelimit-Reset"]; len(v) > 0 {
 			t := now()
 			return resetWait(v[0], t.Add(serverSkew(h, t)))

@@ -141,6 +141,7 @@ func TestServerWait(t *testing.T) {
 		{"Retry-After", 429, http.Header{"Retry-After": {"7"}}, Throttled, 7 * time.Second, true},
 		{"Retry-After wins over the reset", 403, http.Header{"Retry-After": {"7"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {reset}}, Throttled, 7 * time.Second, true},
 		{"reset of a throttled 403", 403, http.Header{"X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {reset}}, Throttled, 40 * time.Second, true},
+		{"reset of a 403 throttled with quota left: the rate limiter's", 403, http.Header{"X-Ratelimit-Remaining": {"9"}, "X-Ratelimit-Reset": {reset}}, Throttled, 0, false},
 		{"reset of a permanent 403", 403, http.Header{"X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {reset}}, Permanent, 0, false},
 		{"reset of a 429: the rate limiter's", 429, http.Header{"X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {reset}}, Throttled, 0, false},
 		{"nothing", 503, http.Header{}, Transient, 0, false},
