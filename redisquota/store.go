@@ -467,7 +467,16 @@ func (s *Store) apply(msg string, recv time.Time) {
 		for i, v := range f[3:] {
 			x, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				return
+				if i == 0 || i == 2 {
+					return // the reset's number and time, which the script writes
+				}
+				// The pause or the quota the reset kept, as the state
+				// held them: a value no member writes (a corrupt or
+				// hostile hand's "1e2", which Lua reads as a number) is
+				// none, not believed, and drops no reset: dropped
+				// whole, the message left every other member paused
+				// by the pause the reset cleared.
+				x = 0
 			}
 			n[i] = x
 		}
