@@ -79,6 +79,11 @@ func (t *Transport) ResetHost(host string) {
 	t.resets.Store(next)
 	close(sig.ch)
 	t.resetMu.Unlock()
+	if t.breakers != nil {
+		// The observers last, once the host is reset: one that panics
+		// takes its panic to the caller with nothing left undone.
+		t.breakers.flush(context.Background())
+	}
 }
 
 // resetReaches reports whether the ResetHost that m stands for reaches the
@@ -235,8 +240,9 @@ func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool) (reopene
 }
 
 // resetHost forgets the breakers of m's host; the next attempt creates a
-// closed one. The change to closed of a breaker that was not is delivered to
-// the observers and the logger (see remove).
+// closed one. The change to closed of a breaker that was not is queued for
+// the observers and the logger (see remove), which Transport.ResetHost
+// delivers once the rest of the host is reset.
 func (s *breakerSet) resetHost(m hostMatcher) {
 	var removed []*breakerEntry
 	s.mu.Lock()
@@ -256,5 +262,4 @@ func (s *breakerSet) resetHost(m hostMatcher) {
 			s.changed(e, gobreaker.StateClosed)
 		}
 	}
-	s.flush(context.Background())
 }
