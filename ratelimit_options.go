@@ -55,7 +55,10 @@ import (
 // searches against search): its requests then go to the host's partition of
 // their class. A response that names its route's bucket
 // (X-RateLimit-Bucket, as Discord's, whose channels and webhooks each
-// have their own) is learned in a partition of that bucket, and requests
+// have their own) is learned in a partition of that bucket and of the
+// route's top-level resource, the id of its channel, guild or webhook (Discord names one
+// bucket for every channel of a route, and counts each channel apart: a
+// channel's spent bucket holds no other channel), and requests
 // with the same method and path go to it from then on (unless that route
 // named two buckets): posting to many webhooks of one host is paced per
 // webhook, as the server counts, not at one webhook's pace (a 429 of

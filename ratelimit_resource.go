@@ -29,10 +29,12 @@ import (
 // host's partition, one webhook's 5 requests a couple of seconds would
 // pace every other webhook of the host, where a plain client sends each
 // at its own bucket's rate. Such a response is learned in a partition of
-// its bucket, and requests with the same method and path go to it from
-// then on (the path, not its first segment: a bucket is a route and its
-// channel or webhook); a route named for two buckets goes to the host's
-// partition. Discord also keeps a global limit per bot (50 requests a
+// its bucket and of its route's top-level resource (see topLevelID: the
+// same bucket of another channel is another quota), and requests with the
+// same method and path go to it from then on (the path, not its first
+// segment: a bucket is a route and its channel or webhook); a route named
+// for two buckets goes to the host's partition. Discord also keeps a
+// global limit per bot (50 requests a
 // second), whose 429 says X-RateLimit-Global: true (or X-RateLimit-Scope:
 // global) and names no bucket: its Retry-After pauses every partition of
 // the host and credential, buckets and classes alike, for any other
@@ -394,9 +396,14 @@ func (rs *resources) learn(k partKey, resp *http.Response, plain int, throttled 
 		return k, 0 // not a resource name, or not a route: a hostile header or URL
 	}
 	raw := name
-	if r.method == "" {
+	switch id := topLevelID(r.path); {
+	case r.method == "":
 		name = strings.ToLower(name)
-	} else {
+	case id != "":
+		// The bucket of the route's top-level resource: the same bucket
+		// of another channel is another quota (see topLevelID).
+		name = "bucket " + name + " of " + id
+	default:
 		name = "bucket " + name // apart from the resources; a bucket's id keeps its case
 	}
 	v, ok := rs.m.Load(r)

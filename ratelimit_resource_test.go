@@ -362,14 +362,14 @@ func TestResourcesBucketRoutes(t *testing.T) {
 		nk, _ := rs.learn(k, &http.Response{Header: http.Header{"X-Ratelimit-Bucket": {bucket}}, Request: req}, 0, false)
 		return nk
 	}
-	if got := answer("POST", "/api/channels/1/messages", "AbC"); got.resource != "bucket AbC" {
-		t.Fatalf("learn = %+v, want the bucket", got)
+	if got := answer("POST", "/api/channels/1/messages", "AbC"); got.resource != "bucket AbC of channel 1" {
+		t.Fatalf("learn = %+v, want the bucket of channel 1", got)
 	}
 	of := func(method, path string) partKey {
 		req, _ := http.NewRequest(method, "https://discord.com"+path, nil)
 		return rs.of(k, req)
 	}
-	if got := of("POST", "/api/channels/1/messages"); got.resource != "bucket AbC" {
+	if got := of("POST", "/api/channels/1/messages"); got.resource != "bucket AbC of channel 1" {
 		t.Errorf("the route's request goes to %+v, want its bucket", got)
 	}
 	if got := of("GET", "/api/channels/1/messages"); got != k {
@@ -377,6 +377,18 @@ func TestResourcesBucketRoutes(t *testing.T) {
 	}
 	if got := of("POST", "/api/channels/2/messages"); got != k {
 		t.Errorf("another channel goes to %+v, want the host's partition until it answered", got)
+	}
+	if got := answer("POST", "/api/channels/2/messages", "AbC"); got.resource != "bucket AbC of channel 2" {
+		t.Errorf("another channel's answer naming the same bucket is learned in %+v, want the bucket of channel 2", got)
+	}
+	if got := answer("GET", "/users/@me", "AbC"); got.resource != "bucket AbC" {
+		t.Errorf("a route without a top-level resource is learned in %+v, want the bucket", got)
+	}
+	if got := answer("GET", "/api/users/42", "AbC"); got.resource != "bucket AbC" {
+		t.Errorf("a route whose only id is a user's is learned in %+v, want the bucket: a user counts no quota of its own", got)
+	}
+	if got := answer("POST", "/api/webhooks/7/tok", "AbC"); got.resource != "bucket AbC of webhook 7" {
+		t.Errorf("a webhook's route is learned in %+v, want the bucket of webhook 7, without its token", got)
 	}
 	answer("POST", "/api/channels/1/messages", "other")
 	if got := of("POST", "/api/channels/1/messages"); got != k {
