@@ -310,7 +310,47 @@ func redactRef(s string) string {
 		}
 		break
 	}
-	return scheme + redact.Opaque(s[len(scheme):], "")
+	rest := s[len(scheme):]
+	if auth, ok := strings.CutPrefix(rest, "//"); ok {
+		if r, stray := withoutStrayUserinfo(auth); stray {
+			rest = "//" + r
+		}
+	}
+	return scheme + redact.Opaque(rest, "")
+}
+
+// withoutStrayUserinfo returns s, a URL after its "//", without the user
+// information that a '/', a '?' or a '#' within it hides from the usual
+// reading (what precedes the last '@' before the first of them): a
+// password written unescaped, as in a proxy's address that net/http could
+// not parse, "alice:pa/ss@proxy:3128", which url.Parse reads as the host
+// "alice" with the port "pa", and quotes whole in its error. Such an
+// authority is no host's, its port being no number: the user information
+// runs to the '@' that follows it (the last before the path after that
+// one), or, with none (url.Parse quotes "http://alice:pa" alone when a
+// '#' made the rest a fragment), the authority is REDACTED. It reports
+// false, and returns s, when the authority is a host with a port of digits
+// or none, an IPv6 literal, or has user information of the usual kind.
+func withoutStrayUserinfo(s string) (string, bool) {
+	end := strings.IndexAny(s, "/?#")
+	if end < 0 {
+		end = len(s)
+	}
+	auth := s[:end]
+	c := strings.LastIndexByte(auth, ':')
+	if c < 0 || strings.HasPrefix(auth, "[") || strings.IndexByte(auth, '@') >= 0 || auth[c+1:] == "" || allDigits(auth[c+1:]) {
+		return s, false
+	}
+	at := strings.IndexByte(s[end:], '@')
+	if at < 0 {
+		return redact.Placeholder + s[end:], true
+	}
+	at += end
+	stop := len(s)
+	if j := strings.IndexByte(s[at:], '/'); j >= 0 {
+		stop = at + j
+	}
+	return s[strings.LastIndexByte(s[:stop], '@')+1:], true
 }
 
 // redactErr returns err's message made safe to log: see redactText.
@@ -422,6 +462,8 @@ func redactURLs(s string) string {
 		}
 		if at := strings.LastIndexByte(u[:auth], '@'); at >= 0 {
 			u = u[at+1:]
+		} else if r, stray := withoutStrayUserinfo(u); stray {
+			u = r
 		}
 		if q := strings.IndexAny(u, "?#"); q >= 0 {
 			u = u[:q]
