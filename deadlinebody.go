@@ -14,20 +14,55 @@ import (
 
 // init makes db the deadline of an attempt under parent that ends at end
 // (zero when not known yet), and returns the attempt's context: db's own
-// when parent can never be canceled, else one derived from parent. The
-// deadline is not armed yet: see deadlineWatch.arm.
+// when parent can never be canceled, else one derived from parent, whose
+// Deadline is the attempt's too (see boundCtx). The deadline is not armed
+// yet: see deadlineWatch.arm.
 func (db *deadlineBody) init(parent context.Context, end time.Time) context.Context {
 	db.own.parent = parent
+	db.own.end = end
 	if parent.Done() == nil {
 		// The caller's context is never canceled: the body is the
 		// attempt's context too, with nothing to propagate.
-		db.own.end = end
 		db.ctx = &db.own
-	} else {
-		db.ctx, db.cancel = context.WithCancelCause(parent)
+		return db.ctx
 	}
-	return db.ctx
+	db.ctx, db.cancel = context.WithCancelCause(parent)
+	return (*boundCtx)(db)
 }
+
+// reqCtx returns the context init returned for db: the one its attempt's
+// request carries.
+func (db *deadlineBody) reqCtx() context.Context {
+	if db.cancel == nil {
+		return &db.own
+	}
+	return (*boundCtx)(db)
+}
+
+// boundCtx is the context of an attempt under a deadline whose caller's
+// context can be canceled: the context derived from the caller's (the
+// deadlineBody's ctx), whose Deadline is the attempt's (own.end, which is
+// before the caller's deadline, if any), as that of an attempt under a
+// caller's context that is never canceled (attemptCtx) is, and as that of
+// a plain client's request under its Timeout is: a base that reads it (to
+// tell the server how long it has, as a deadline-propagating SDK does)
+// sees the same deadline whatever the caller's context. It costs
+// nothing of its own: it is its deadlineBody. A context derived from it
+// finds the cancelable context below it through Value, as it would that
+// context itself, and follows it without a goroutine of its own.
+type boundCtx deadlineBody
+
+func (c *boundCtx) Deadline() (time.Time, bool) {
+	if c.own.end.IsZero() {
+		return c.ctx.Deadline()
+	}
+	return c.own.end, true
+}
+
+func (c *boundCtx) Done() <-chan struct{} { return c.ctx.Done() }
+func (c *boundCtx) Err() error            { return c.ctx.Err() }
+func (c *boundCtx) Value(key any) any     { return c.ctx.Value(key) }
+func (c *boundCtx) String() string        { return "resilient.boundCtx" }
 
 // copyRequest returns a copy of req with ctx, kept in db, so that the copy
 // and its deadline cost one allocation. (WithContext is inlined: the copy

@@ -60,7 +60,7 @@ func (t *attemptDeadline) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
 	parent := req.Context()
 	var db *deadlineBody // the deadline the retry loop readied in req's context; nil for none
-	if st != nil && st.prepared != nil && st.prepared.ctx == parent {
+	if st != nil && st.prepared != nil && st.prepared.reqCtx() == parent {
 		db = st.prepared
 		parent = db.own.parent
 	}
@@ -96,7 +96,7 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 	if db == nil {
 		db = new(deadlineBody)
 		req = db.copyRequest(req, db.init(parent, end))
-	} else if db.ctx == &db.own {
+	} else {
 		db.own.end = end // the attempt timeout starts now
 	}
 	db.timeout = timeout
