@@ -124,6 +124,14 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 		endFlight(p, counted)
 		k, p = nk, nil
 	}
+	if p != nil && p.removed.Load() {
+		// p was evicted while the attempt was in flight (a table full of
+		// other credentials' partitions): what the answer says, a 429's
+		// pause, holds the partition the next attempts of k find, not
+		// one that none finds again.
+		endFlight(p, counted)
+		p = nil
+	}
 	if !r.believe(t) && p == nil {
 		return
 	}

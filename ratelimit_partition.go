@@ -77,7 +77,11 @@ type partition struct {
 	// Guarded by rateLimiter.mu.
 	listNode[partition]
 	lastUsed time.Time // its creation, or the last pass that found it used
-	removed  bool
+
+	// removed is set, under rateLimiter.mu, once p is no longer in the
+	// table (evicted, dropped idle, cleared): an attempt counted in it
+	// learns its answer in the partition the table holds (see learn).
+	removed atomic.Bool
 
 	mu        sync.Mutex
 	lim       *rate.Limiter // nil: no pacing
@@ -362,7 +366,7 @@ func (rl *rateLimiter) evictable(p *partition, now time.Time) bool {
 
 func (rl *rateLimiter) remove(p *partition) {
 	rl.unlink(p)
-	p.removed = true
+	p.removed.Store(true)
 	rl.parts.deleteNode(&p.node)
 }
 
