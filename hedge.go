@@ -17,7 +17,9 @@ import (
 // error status, whose body is still read for its envelope), and the copies
 // in flight get one delay more to answer (not past the call's deadline, nor
 // once its caller gave up); then they are canceled, and the attempt fails
-// as it would have without them.
+// as it would have without them. When every copy failed, the answer that
+// asks for the longest wait (a 429's Retry-After) decides the attempt, so
+// that its retry waits as long as the host asked any copy to.
 //
 // Only requests that are safe to send twice are hedged: GET, HEAD and
 // OPTIONS, and writes that carry a key to a host the caller says

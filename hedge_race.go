@@ -391,18 +391,25 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 // failed, last being the one that ended last, as the attempt would have
 // failed without hedging: the first copy sent that got a response (the
 // attempt's own when it got one), which the retry loop returns once it
-// stops, else the first that failed with an error. A keyed write's 409,
+// stops, else the first that failed with an error. Of the responses, the
+// one that asks for the longest wait (a 429's Retry-After, a quota's
+// reset) decides, the first of them on a tie: the retry waits as long as
+// the server asked any copy to, and is not sent inside the pause it asked
+// for after the backoff of a sibling's 503 without one (with
+// WithoutRateLimit, no pause of the rate limiter holds it). A keyed write's 409,
 // which says that another copy holds the key, decides only when every copy
 // sent got one, or no answer; the first 409 then. A copy that never
 // reached the wire (refused by the rate limiter, the limit of attempts in
 // flight or the breaker) is no copy sent: its refusal does not stand for
 // the attempt's answer.
 func (run *hedgeRun) allFailed(last int) int {
-	firstErr, conflict := -1, -1
+	firstErr, conflict, answer := -1, -1, -1
 	for i, cp := range run.copies {
 		switch {
 		case cp.resp != nil && !(run.keyed && cp.resp.StatusCode == http.StatusConflict):
-			return i
+			if answer < 0 || longerWait(cp.st, run.copies[answer].st) {
+				answer = i
+			}
 		case cp.resp != nil:
 			if conflict < 0 {
 				conflict = i
@@ -412,12 +419,20 @@ func (run *hedgeRun) allFailed(last int) int {
 		}
 	}
 	switch {
+	case answer >= 0:
+		return answer
 	case firstErr >= 0:
 		return firstErr
 	case conflict >= 0:
 		return conflict
 	}
 	return last
+}
+
+// longerWait reports whether the answer of copy a asks for a longer wait
+// before a retry than that of copy b (none is no wait).
+func longerWait(a, b *attemptState) bool {
+	return a.hasRetryAfter && (!b.hasRetryAfter && a.retryAfter > 0 || b.hasRetryAfter && a.retryAfter > b.retryAfter)
 }
 
 // decide makes copy k the one that decides the attempt, with run.mu held:
@@ -556,6 +571,14 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 				// WithBufferedResponse): the write was processed,
 				// as after an attempt cut (see call.learnKeys).
 				c.processed = true
+			}
+			if run.keyed && cp.resp != nil && cp.st.class.Retryable() && !refusedUnprocessed(cp.st, cp.resp) {
+				// A failure answered that does not prove the write
+				// unprocessed (a 503), which lost to another copy's
+				// (a 429 that asks for a longer wait: see allFailed):
+				// the server may have processed it, as the retry loop
+				// notes of the attempt's own (see answeredUnproven).
+				c.answeredUnproven = true
 			}
 			cp.discard()
 		}
