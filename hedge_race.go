@@ -200,7 +200,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 			}
 			if paid || st != nil && !st.reached && !refunded {
 				paid = false
-				c.unsentHedge(hb) // a copy that panicked before it was sent
+				c.unsentHedgeRecovering(hb) // a copy that panicked before it was sent
 			}
 			if idx := run.panicked(k, p); idx >= 0 {
 				run.results <- idx
@@ -279,9 +279,11 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		// The copy never reached the base (see wire): the rate limiter,
 		// the limit of attempts in flight or the breaker refused it, or
 		// its attempt was decided while it waited for the rate limiter.
-		// It is no hedge.
-		c.unsentHedge(hb)
+		// It is no hedge. Marked first: a SharedBudget's Deposit that
+		// panics here goes to the caller, and the copy does not give
+		// back again as it does.
 		refunded = true
+		c.unsentHedge(hb)
 	}
 	if idx := run.finish(c, k, resp, err); idx >= 0 {
 		run.results <- idx
@@ -294,6 +296,16 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 func (c *call) unsentHedge(hb *hostBudget) {
 	hb.returnHedge()
 	c.t.budgets.refund(hb)
+}
+
+// unsentHedgeRecovering is unsentHedge for a copy that panicked, on the
+// copy's goroutine, once its panic was recovered: a panic of a
+// SharedBudget's Deposit as it gives back is dropped, so that the copy's
+// own goes on to the caller (see hedgeRun.panicked) rather than this one
+// end the process.
+func (c *call) unsentHedgeRecovering(hb *hostBudget) {
+	defer func() { _ = recover() }()
+	c.unsentHedge(hb)
 }
 
 // copyBody returns the body of a copy of areq: none, one from the GetBody
