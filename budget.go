@@ -366,15 +366,53 @@ func (s *budgetSet) insert(k breakerKey, h uint64) *hostBudget {
 // (budgets that are full, counted from notFull), or once idle budgets may
 // (see sweep), and at most once a second for the latter.
 func (s *budgetSet) makeRoom() bool {
+	if now := s.now(); s.worthSweep(now) {
+		s.sweep(now)
+	}
+	return s.m.len() < maxBudgets
+}
+
+// worthSweep reports whether makeRoom sweeps the full table at now (see
+// there); s.mu is held.
+func (s *budgetSet) worthSweep(now int64) bool {
 	notFull := s.notFull.Load()
 	if s.overflow.tokens.Load() < s.burst {
 		notFull--
 	}
 	full := int64(s.m.len()-s.aliases-s.hedged) - notFull
-	if now := s.now(); 8*full >= maxBudgets || now >= s.idleAt {
-		s.sweep(now)
+	return 8*full >= maxBudgets || now >= s.idleAt
+}
+
+// droppable reports whether a sweep drops b, a budget of the table not
+// dropped yet, last used age (coarse time) before the sweep (see sweep),
+// and whether b is full (or shared).
+func (s *budgetSet) droppable(b *hostBudget, age int64) (drop, full bool) {
+	full = b.shared != nil || b.tokens.Load() == s.burst
+	drop = full && b.hedgeTokens.Load() >= hedgeBurst*budgetUnit || age > int64(budgetIdle/time.Second)
+	return drop, full
+}
+
+// overflows reports whether the budget of a host the table does not hold
+// is the overflow budget now: the table is full, and makeRoom would find no
+// room in it (see HostState). It changes nothing; it takes s.mu while the
+// table is full, and walks it when a sweep would run.
+func (s *budgetSet) overflows() bool {
+	if s.m.len() < maxBudgets {
+		return false
 	}
-	return s.m.len() < maxBudgets
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if s.m.len() < maxBudgets || !s.worthSweep(now) {
+		return s.m.len() >= maxBudgets
+	}
+	room := false
+	s.m.each(func(k breakerKey, b *hostBudget) {
+		if !room && k == b.node.key && b.tokens.Load()&budgetDropped == 0 {
+			room, _ = s.droppable(b, now-b.used.Load())
+		}
+	})
+	return !room
 }
 
 // sweep drops from the table the budgets that are full, those shared
@@ -394,8 +432,8 @@ func (s *budgetSet) sweep(now int64) {
 			return // an alias, or dropped already
 		}
 		age := now - b.used.Load()
-		full := b.shared != nil || b.tokens.Load() == s.burst
-		if full && b.hedgeTokens.Load() >= hedgeBurst*budgetUnit || age > idle {
+		drop, full := s.droppable(b, age)
+		if drop {
 			s.drop(b)
 			return
 		}

@@ -27,7 +27,10 @@ type HostState struct {
 	// RetryBudget is the number of retries the host's budget holds (a
 	// retry the server asked for costs RetryBudget.ThrottledCost, a
 	// fraction of one): RetryBudget.Burst for a host the Transport holds
-	// no budget for, as a new host starts full. It counts what the budget
+	// no budget for, as a new host starts full, but when its table of
+	// budgets is full and would make no room for the host's next call,
+	// what the budget it then shares with the other hosts beyond the
+	// table holds (see RetryBudget). It counts what the budget
 	// regains while the host is not called (one retry per ten minutes, up
 	// to the burst), as the host's next call finds it. It is -1 when there is no
 	// budget to read: budgets are off (WithoutRetryBudget), or shared
@@ -77,9 +80,12 @@ type RateLimitState struct {
 // do not matter (Reads and Writes say both classes). A host the Transport
 // has not called, or has forgotten (an idle host is evicted), is reported
 // as a new one: breaker closed, no quota known, a full budget, nothing in
-// flight. One that ResetHost cleared has its breaker closed and no quota
-// known; its budget and its attempts in flight are as they were. It changes nothing, takes no lock but the
-// partitions' own, briefly, makes no call to a QuotaStore but a
+// flight (but the budget of a host beyond a full table of retry budgets:
+// see HostState.RetryBudget). One that ResetHost cleared has its breaker
+// closed and no quota known; its budget and its attempts in flight are as
+// they were. It changes nothing, takes no lock but the partitions' own (and,
+// for a host beyond a full table of retry budgets, that table's), briefly,
+// makes no call to a QuotaStore but a
 // PauseUntil, and is safe to call at any time, from any goroutine.
 //
 // It returns an error when req is nil or its URL is not absolute with a
@@ -198,6 +204,11 @@ func (s *budgetSet) tokensOf(req *http.Request) float64 {
 	switch {
 	case b == nil && s.store != nil, b != nil && b.shared != nil:
 		return -1
+	case b == nil && s.overflows():
+		// Beyond a full table: the host's next call shares the
+		// overflow budget (see budgetSet.insert), which a new host's
+		// full one would misstate.
+		b = &s.overflow
 	case b == nil:
 		return float64(s.burst) / budgetUnit
 	}
