@@ -48,9 +48,15 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		// retried; the request was refused, so it was not processed, and
 		// a server that requires keys honors them (unless it refuses the
 		// retry's key as missing too: it does not read it, and is then
-		// forgotten, see ignoresKeys).
+		// forgotten, see ignoresKeys). A read's answer teaches nothing:
+		// the read sent no key, and its answer (a proxy's, another
+		// route's, an echo of a stored error) says nothing of how the
+		// host deduplicates writes, as a read's idempotency codes do not
+		// (see honorsKeys).
 		c.key, c.stamp, c.keyRetry = newIdempotencyKey(), true, true
-		c.learnHonors()
+		if !isSafeRead(c.req.Method) {
+			c.learnHonors()
+		}
 		c.header = nil
 		if !body.replayable() {
 			return 0, false, StopBodyNotReplayable
@@ -239,6 +245,16 @@ func (c *call) provablyUnsent(st *attemptState, err error) bool {
 		return true
 	}
 	return st.neverSent && (!c.trace.gotConnection() || errors.As(err, new(*RequestError)) || refusedUnresent(err) || c.trace.redialed(c.t.base))
+}
+
+// isSafeRead reports whether method is a read by its definition (RFC 9110,
+// section 9.2.1): GET, HEAD, OPTIONS or TRACE; an empty method means GET.
+func isSafeRead(method string) bool {
+	switch method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
 }
 
 // stopIf returns why when the attempt's outcome was retryable, else "".
