@@ -362,12 +362,19 @@ func (s *quotaState) setHeaders(h http.Header, c, remaining int, reset, now time
 	h.Set("X-RateLimit-Reset", v)
 }
 
-// ceilSeconds returns d in seconds, rounded up; 0 for d ≤ 0.
+// ceilSeconds returns d in seconds, rounded up; 0 for d ≤ 0. It does not
+// add before it divides, so that a Duration within a second of the
+// longest (a window that never ends, a RateLimited step of MaxInt64) does
+// not overflow to a negative number.
 func ceilSeconds(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
 	}
-	return int64((d + time.Second - 1) / time.Second)
+	s := int64(d / time.Second)
+	if d%time.Second != 0 {
+		s++
+	}
+	return s
 }
 
 // ceilUnix returns t in Unix seconds, rounded up.
