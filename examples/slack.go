@@ -26,12 +26,22 @@ import (
 // (slackMethod: the method and the request's token), so that the pause
 // after one method's 429 holds neither the others nor that method in
 // other workspaces, and one option serves the clients of every workspace
-// of an app. Use it as
+// of an app. The client's Timeout is resilient's budget (5 minutes, or
+// what opts set with resilient.WithMaxElapsed; zero leaves the call
+// unbounded but by its context), so that it bounds a call's body too:
+// slack-go reads it once resilient returned the response, and its methods
+// without Context send their requests with context.Background(), so that
+// a body that stalled would otherwise hold the call for as long as it
+// stalled. Use it as
 //
 //	api := slack.New(token, examples.SlackHTTPClient(nil))
 func SlackHTTPClient(base http.RoundTripper, opts ...resilient.Option) slack.Option {
 	opts = append([]resilient.Option{resilient.WithRateLimitKey(slackMethod)}, opts...)
-	return slack.OptionHTTPClient(&http.Client{Transport: resilient.New(base, opts...)})
+	rt := resilient.New(base, opts...)
+	return slack.OptionHTTPClient(&http.Client{
+		Transport: rt,
+		Timeout:   rt.MaxElapsed(), // the budget opts set, over a call's body too, which slack-go reads after resilient returns
+	})
 }
 
 // slackMethod names the rate-limit partition of a request after its Web API
