@@ -56,7 +56,11 @@
 // response announced, so that the first window is not overspent: the
 // bucket starts full (its tolerance at once, then the quota's pace) and
 // grants no more than what remains, less a margin, until the reset (a new limit, and a bucket Redis lost, are seeded
-// anew, from the latest response the member learned from). For the
+// anew, from the latest response the member learned from). A quota
+// slower than the bucket's pace of the one known (a member writes it, or
+// the fleet's channel tells it) drops the leases each member holds: their
+// tokens, granted at the old pace, would go on top of the new bucket's
+// (TestQuotaFallDropsLeases). For the
 // same limit, the fleet's window only grows while a member still sees it:
 // a member that has just started has seen only part of a window (the
 // Transport's estimate of a window the server does not announce is the
@@ -222,8 +226,10 @@
 // counts itself alone.
 //
 // No request makes a Redis call: what a request waits for Redis is that
-// bound, WithFallbackAfter from the start of its refiller's call, however
-// long the call takes, whatever the client's PoolTimeout or ReadTimeout,
+// bound, WithFallbackAfter from the start of its refiller's call (the
+// calls it makes in a row, a quota or a pause to write and the lease,
+// count as one), however long the call takes, whatever the client's
+// PoolTimeout or ReadTimeout,
 // and nothing once a call failed, until one succeeds (the partition paces
 // locally meanwhile). A request whose deadline (its
 // context's, or its call's WithMaxElapsed budget) comes before that bound

@@ -302,3 +302,17 @@ func StateRead(q resilient.QuotaPartition) bool { return q.(*part).read.Load() }
 // Unused moves the time the member last used the retry budget b back by
 // d, as if it had not used it for that long.
 func Unused(b resilient.SharedBudget, d time.Duration) { b.(*budget).used.Add(-int64(d)) }
+
+// Held returns the tokens of the leases the partition q holds, neither
+// taken nor expired.
+func Held(q resilient.QuotaPartition) int64 {
+	p := q.(*part)
+	t := p.s.now()
+	var n int64
+	for _, l := range []*lease{p.cur.Load(), p.next.Load()} {
+		if l != nil {
+			n += max(l.left(t), 0)
+		}
+	}
+	return n
+}

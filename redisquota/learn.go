@@ -77,11 +77,13 @@ func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 		return
 	}
 	p.mu.Lock()
-	p.known(limit, window)
 	if !p.learnDirty.Load() && now-p.learnedAt.Load() < int64(p.s.cfg.leaseTime) {
+		p.known(limit, window)
 		p.mu.Unlock()
 		return
 	}
+	p.fellLocked(limit, window)
+	p.known(limit, window)
 	p.learnedAt.Store(now)
 	if info.Remaining < 0 || info.Reset.IsZero() {
 		p.seedReset.Store(0) // a new quota, unseeded: not the old one's count
@@ -102,6 +104,7 @@ func (p *part) knownFromFleet(recv time.Time, limit int64, window time.Duration)
 	dry := false
 	if !p.holding(p.s.since(recv)) {
 		changed := p.limit.Load() != limit || time.Duration(p.window.Load()) != window
+		p.fellLocked(limit, window)
 		p.known(limit, window)
 		p.heardAt(p.s.since(recv)) // written by a member that just heard it
 		p.told++
@@ -123,6 +126,24 @@ func (p *part) known(limit int64, window time.Duration) {
 	}
 	p.window.Store(int64(window))
 	p.limit.Store(limit)
+}
+
+// fellLocked drops the leases held when the quota of limit per window,
+// which the member is about to write or the fleet told, is slower than
+// the pace of the one known (the bucket's share of it): the leases' tokens
+// were granted at that pace, faster than the new quota itself, and, sent
+// on top of what the fleet's bucket grants at the new one (seeded anew
+// from what the server said remains, for a new limit), they took the
+// fleet past the quota the server now announces. Their tokens are not
+// given back: the bucket counted them at the old pace. A quota used and
+// not written (a flapping server's) drops nothing: the next lease brings
+// back the fleet's. p.mu is held.
+func (p *part) fellLocked(limit int64, window time.Duration) {
+	old, w := p.limit.Load(), p.window.Load()
+	if old > 0 && w > 0 && believable(limit, window) && float64(limit)*float64(w) < paceShare*float64(old)*float64(window) {
+		p.cur.Store(nil)
+		p.next.Store(nil)
+	}
 }
 
 // believable reports whether a quota of limit per window may be believed:

@@ -294,10 +294,13 @@ func (p *part) wake() {
 // call runs one Redis call of the partition (see Store.call), marked in
 // progress: an attempt that finds it has not answered for WithFallbackAfter
 // paces locally, whatever the call (a lease, or a reset, a pause or a quota
-// to write, which the refiller writes before it leases).
+// to write, which the refiller writes before it leases). A call of a step
+// that made one before it counts from the step's start (see step): the
+// attempts waiting for a token wait for the step's calls together.
 func (p *part) call(fn func(ctx context.Context) error) error {
-	p.callStart.Store(p.s.now())
-	defer p.callStart.Store(0)
+	if p.callStart.CompareAndSwap(0, p.s.now()) {
+		defer p.callStart.Store(0)
+	}
 	return p.s.call(fn)
 }
 

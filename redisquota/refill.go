@@ -30,9 +30,9 @@ func (p *part) run() {
 		case err == errResetWaits:
 			// No Redis call: whether Redis answers is as it was. The
 			// wait for the earlier reset's call counts as a call in
-			// progress, from its start (the partition's next call, its
-			// reset's, takes over): an attempt that finds it longer
-			// than WithFallbackAfter paces locally.
+			// progress, from its start (the step that writes the
+			// partition's reset keeps it): an attempt that finds it
+			// longer than WithFallbackAfter paces locally.
 			p.callStart.CompareAndSwap(0, p.s.now())
 			wait, err = 0, nil
 		case err != nil:
@@ -193,7 +193,18 @@ func (p *part) activity() [3]int64 {
 // written after it, and a Reset after the Store's earlier ones: see
 // resetOrder), the window to report, the state to load, a lease. It
 // returns how long to wait before the next step, zero for until a kick.
-func (p *part) step(loaded *bool) (time.Duration, error) {
+func (p *part) step(loaded *bool) (wait time.Duration, err error) {
+	// The step's calls are one wait for the attempts waiting for a token:
+	// marked in progress from the step's start (or from the start of the
+	// wait for an earlier reset, which it keeps), not from each call's,
+	// so that an attempt paces locally WithFallbackAfter after it, however
+	// many calls Redis answers in less (see part.call).
+	p.callStart.CompareAndSwap(0, p.s.now())
+	defer func() {
+		if err != errResetWaits {
+			p.callStart.Store(0)
+		}
+	}()
 	// One look at what to write, under the lock Reset, Pause and Learn
 	// take: a pause or a quota seen with a Reset came after it.
 	p.mu.Lock()
