@@ -100,10 +100,12 @@ func WithCodes(codes map[string]Class) Option {
 }
 
 // WithMaxPeek sets how much of an error body is read to find its envelope
-// (default 64 KiB). The caller still reads every byte of the body: the
-// bytes read, then the rest. The read is bounded in time too, by the
-// attempt's deadline (WithAttemptTimeout, WithMaxElapsed, the context's)
-// and by 2 s: a body still arriving after 1 s (a server that sends it
+// (default 64 KiB). A body that came compressed (a Content-Encoding of
+// gzip or deflate that net/http left in place) is parsed as it decodes, at
+// most n bytes of it too. The caller still reads every byte of the body,
+// as it came: the bytes read, then the rest. The read is bounded in time
+// too, by the attempt's deadline (WithAttemptTimeout, WithMaxElapsed, the
+// context's) and by 2 s: a body still arriving after 1 s (a server that sends it
 // slowly) is handed over as it is, the envelope read from the bytes that
 // came, and the caller reads the rest as it arrives; one whose read
 // stalls until 2 s have passed is cut there, and yields the bytes read,

@@ -85,7 +85,8 @@ func inTable(rows []codeEntry, code string) bool {
 
 // peekEnvelope reads at most max bytes of resp's body when it can be JSON,
 // parses the envelope, and gives resp back a body that yields every original
-// byte. A body that is not JSON is not read. A code that repeats the status,
+// byte. A body that is not JSON is not read; one that came compressed is
+// parsed decoded (see decodedPrefix). A code that repeats the status,
 // a number (Google's {"code":429}) or a string of its digits (Azure's
 // {"code":"429"}), is no code. Once enough (nil for never) is set, the read
 // stops as its Read in progress returns: the bytes read, a part of the
@@ -100,7 +101,7 @@ func peekEnvelope(resp *http.Response, max int64, enough *atomic.Bool) (envelope
 	if len(prefix) == 0 {
 		return envelope{retryable: -1}, false
 	}
-	env, ok := parseEnvelope(prefix, problem)
+	env, ok := parseEnvelope(decodedPrefix(resp, prefix, max), problem)
 	if env.code == strconv.Itoa(resp.StatusCode) {
 		env.code, env.numeric = "", false
 	}
