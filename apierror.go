@@ -23,7 +23,7 @@ type APIError struct {
 	Details    json.RawMessage // the envelope's details, verbatim; nil when none
 	RequestID  string          // from the body, else X-Request-Id, Request-Id, X-Correlation-Id, X-GitHub-Request-Id, x-amzn-RequestId or x-amz-request-id
 	Retryable  bool            // whether the Transport's default decision retries it
-	RetryAfter time.Duration   // the server's Retry-After (for a rate-limited 403, the time to X-RateLimit-Reset); 0 when it gave none
+	RetryAfter time.Duration   // the server's Retry-After (for a rate-limited 403 whose quota is spent, X-RateLimit-Remaining: 0, the time to X-RateLimit-Reset); 0 when it gave none
 
 	// Dialect names the envelope the code was read from. A vendor's name
 	// means the body is recognizably that vendor's:
