@@ -224,7 +224,8 @@ func WithoutBreaker() Option {
 // WithBreakerObserver adds fn to the functions called on every state change
 // of a breaker. fn runs synchronously on the goroutine of an attempt of the
 // Transport (or of ResetHost, for the breakers it removes, once the host is
-// reset), outside of the breakers' locks and, with WithMaxInFlight, once
+// reset and before the calls waiting for it wake), outside of the
+// breakers' locks and, with WithMaxInFlight, once
 // the attempt has given its slot back, so it may use the Transport itself,
 // to call the host of the change included; it must not block for long.
 // Changes are delivered in the order they happened. A breaker removed while

@@ -19,7 +19,9 @@ import (
 // once its caller gave up); then they are canceled, and the attempt fails
 // as it would have without them. When every copy failed, the answer that
 // asks for the longest wait (a 429's Retry-After) decides the attempt, so
-// that its retry waits as long as the host asked any copy to.
+// that its retry waits as long as the host asked any copy to (a 503's
+// Retry-After past WithMaxRetryAfter, which the call would not wait for,
+// counts as no wait: it does not end the call).
 //
 // Only requests that are safe to send twice are hedged: GET, HEAD and
 // OPTIONS, and writes that carry a key to a host the caller says

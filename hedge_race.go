@@ -392,7 +392,7 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 			}
 			return -1 // another copy may still answer
 		}
-		k = run.allFailed(k)
+		k = run.allFailed(k, c.cfg.maxRetryAfter)
 	}
 	run.decide(k)
 	run.created = run.keyed && created(run.copies[k].resp)
@@ -408,18 +408,22 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 // reset) decides, the first of them on a tie: the retry waits as long as
 // the server asked any copy to, and is not sent inside the pause it asked
 // for after the backoff of a sibling's 503 without one (with
-// WithoutRateLimit, no pause of the rate limiter holds it). A keyed write's 409,
+// WithoutRateLimit, no pause of the rate limiter holds it). A 503's wait
+// past maxWait (the call's WithMaxRetryAfter) counts as none: the call
+// would not wait for it but return at once, and the rate limiter pauses
+// nothing for it (see rateLimiter.update); a sibling's answer the call
+// retries decides over it, as it would have without hedging. A keyed write's 409,
 // which says that another copy holds the key, decides only when every copy
 // sent got one, or no answer; the first 409 then. A copy that never
 // reached the wire (refused by the rate limiter, the limit of attempts in
 // flight or the breaker) is no copy sent: its refusal does not stand for
 // the attempt's answer.
-func (run *hedgeRun) allFailed(last int) int {
+func (run *hedgeRun) allFailed(last int, maxWait time.Duration) int {
 	firstErr, conflict, answer := -1, -1, -1
 	for i, cp := range run.copies {
 		switch {
 		case cp.resp != nil && !(run.keyed && cp.resp.StatusCode == http.StatusConflict):
-			if answer < 0 || longerWait(cp.st, run.copies[answer].st) {
+			if answer < 0 || longerWait(cp.st, run.copies[answer].st, maxWait) {
 				answer = i
 			}
 		case cp.resp != nil:
@@ -442,9 +446,24 @@ func (run *hedgeRun) allFailed(last int) int {
 }
 
 // longerWait reports whether the answer of copy a asks for a longer wait
-// before a retry than that of copy b (none is no wait).
-func longerWait(a, b *attemptState) bool {
-	return a.hasRetryAfter && (!b.hasRetryAfter && a.retryAfter > 0 || b.hasRetryAfter && a.retryAfter > b.retryAfter)
+// before a retry than that of copy b (none is no wait), of the waits
+// believed with maxWait (see believedWait).
+func longerWait(a, b *attemptState, maxWait time.Duration) bool {
+	wa, oka := believedWait(a, maxWait)
+	wb, okb := believedWait(b, maxWait)
+	return oka && (!okb && wa > 0 || okb && wa > wb)
+}
+
+// believedWait returns the wait before a retry that the answer of st asks
+// for, and reports whether it asks for one that is believed: a throttled
+// answer's, or another's (a 503's) up to maxWait. A longer 503's wait is
+// the host down, not out of quota: the call does not wait for it, and the
+// rate limiter pauses nothing for it.
+func believedWait(st *attemptState, maxWait time.Duration) (time.Duration, bool) {
+	if !st.hasRetryAfter || st.class != Throttled && st.retryAfter > maxWait {
+		return 0, false
+	}
+	return st.retryAfter, true
 }
 
 // decide makes copy k the one that decides the attempt, with run.mu held:
@@ -528,7 +547,7 @@ func (run *hedgeRun) wait(c *call, patience time.Duration) int {
 	if run.keyed && run.sent > 0 {
 		run.lost = true
 	}
-	k := run.allFailed(0)
+	k := run.allFailed(0, c.cfg.maxRetryAfter)
 	run.decide(k)
 	run.mu.Unlock()
 	return k

@@ -64,26 +64,41 @@ func (t *Transport) ResetHost(host string) {
 	if !ok {
 		return
 	}
-	// The breakers first: the rate limit's waiters, woken next, find the
+	// The breakers first: the rate limit's waiters, woken last, find the
 	// host's breaker closed.
 	if t.breakers != nil {
 		t.breakers.resetHost(m)
 	}
+	var woken []chan struct{}
 	if t.rl != nil {
-		t.rl.resetHost(m)
+		woken = t.rl.resetHost(m)
 	}
-	// Wake the calls waiting for the host's Retry-After.
+	// The waiting calls wake last, once the observers were told, even
+	// when one panics: woken before, the first of them to make the host's
+	// new breaker would deliver the change on its own goroutine, and take
+	// an observer's panic from its caller.
+	defer t.wake(m, woken)
+	if t.breakers != nil {
+		// The observers once the host is reset: one that panics takes
+		// its panic to the caller with nothing left undone.
+		t.breakers.flush(context.Background())
+	}
+}
+
+// wake wakes the calls waiting for the host that m names, once ResetHost
+// has reset it: those waiting for its rate limit (woken, the channels
+// rateLimiter.resetHost returned), then those waiting for the Retry-After
+// of its answer.
+func (t *Transport) wake(m hostMatcher, woken []chan struct{}) {
+	for _, c := range woken {
+		close(c)
+	}
 	t.resetMu.Lock()
 	sig, next := t.resets.Load(), newResetSignal()
 	sig.m, sig.next = m, next
 	t.resets.Store(next)
 	close(sig.ch)
 	t.resetMu.Unlock()
-	if t.breakers != nil {
-		// The observers last, once the host is reset: one that panics
-		// takes its panic to the caller with nothing left undone.
-		t.breakers.flush(context.Background())
-	}
 }
 
 // resetReaches reports whether the ResetHost that m stands for reaches the
@@ -175,8 +190,10 @@ func splitHostPort(s string) (host, port string) {
 	return host, port
 }
 
-// resetHost clears the learned state of the partitions of m's host.
-func (rl *rateLimiter) resetHost(m hostMatcher) {
+// resetHost clears the learned state of the partitions of m's host, and
+// returns the channels that wake their waiters, for the caller to close
+// (see Transport.ResetHost): they find the partitions cleared.
+func (rl *rateLimiter) resetHost(m hostMatcher) []chan struct{} {
 	rl.hostPauses.forget(m)
 	rl.mu.Lock()
 	var ps []*partition
@@ -201,9 +218,7 @@ func (rl *rateLimiter) resetHost(m hostMatcher) {
 	// wait for the global pause ends that the host's other partitions
 	// were cleared first. The waiters wake after it, to find it cleared.
 	rl.resetGlobals(m)
-	for _, c := range woken {
-		close(c)
-	}
+	return woken
 }
 
 // forget forgets what p learned from the server, and, with shared, its
