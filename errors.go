@@ -137,7 +137,10 @@ func (e *Error) Is(target error) bool {
 
 // redactURL returns the URL of req without its query string, fragment
 // and user info, an opaque URL's included: net/http sends an Opaque as it
-// is, and the server reads a '?' in it as the start of the query. Its host
+// is, and the server reads a '?' in it as the start of the query; the
+// credentials of the requests that led to req by redirects are REDACTED
+// in an opaque URL as in a path (http.Client follows a Location of
+// "https:api.example.com/v1/keys/<key>" as that opaque URL). Its host
 // is bounded as in Attempt (a redirect may name a URL megabytes long), its
 // path is as Attempt has it (see recordedPath), and user information put
 // in its host by hand is REDACTED, as in Attempt
@@ -161,7 +164,7 @@ func redactURL(req *http.Request) string {
 		Host:    host,
 		Path:    recordedPath(req),
 		RawPath: u.RawPath,
-		Opaque:  redact.Truncate(redact.Opaque(u.Opaque, ""), redact.MaxPath),
+		Opaque:  redact.RedirectedCut(redact.Opaque(u.Opaque, ""), req, redact.MaxPath),
 	}
 	if v.Path != u.Path {
 		v.RawPath = ""
@@ -175,9 +178,11 @@ func redactURL(req *http.Request) string {
 // redact.Path), and those the caller sent on a request that led to req by
 // a redirect (see redact.Redirected): a server may redirect to a path it
 // built from the key a query carried ("/v1/keys/<key>/usage"), which the
-// request that follows the redirect does not carry.
+// request that follows the redirect does not carry. The credentials are
+// looked for before the cut (see redact.RedirectedCut): one across it
+// would keep its first bytes.
 func recordedPath(req *http.Request) string {
-	return redact.Redirected(redact.Truncate(redact.Path(req.URL.Path), redact.MaxPath), req)
+	return redact.RedirectedCut(redact.Path(req.URL.Path), req, redact.MaxPath)
 }
 
 // isTimeout reports whether err, or an error it wraps, is a timeout: has a

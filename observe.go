@@ -182,19 +182,39 @@ func outcomeOf(c *call, st *attemptState, err error) Outcome {
 }
 
 // observe reports an attempt, sent with the idempotency key key ("" for
-// none), to the observers and the logger.
+// none), to the observers and the logger. A record that no one gets (the
+// logger alone, at a level it does not write) is not built: redaction runs
+// only for what is recorded.
 func (t *Transport) observe(c *call, key string, st *attemptState, resp *http.Response, err error, dur, delay time.Duration, retry bool) {
 	if !t.observed {
 		return
 	}
 	done := false
 	defer closeOnPanic(resp, &done)
+	outcome := outcomeOf(c, st, err)
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+	}
+	l := t.cfg.logger
+	var level slog.Level
+	var msg string
+	if l != nil {
+		level, msg = levelOf(c.ctx, retry, outcome, st.number, status, err)
+		if !l.Enabled(c.ctx, level) {
+			l = nil
+		}
+	}
+	if l == nil && len(t.cfg.observers) == 0 && len(t.cfg.ctxObservers) == 0 && t.cfg.tracer == nil {
+		done = true
+		return
+	}
 	a := c.attempt(key, st.number, st.maxAttempts, err, dur)
 	a.Code = serverText(st.code, c.req, maxErrorToken)
 	a.RequestID = serverText(st.requestID, c.req, maxErrorToken)
 	a.Delay = delay
 	a.Class = st.class
-	a.Outcome = outcomeOf(c, st, err)
+	a.Outcome = outcome
 	a.Retry = retry
 	a.RateLimit = st.rate
 	a.LocalWait = st.localWait
@@ -204,9 +224,7 @@ func (t *Transport) observe(c *call, key string, st *attemptState, resp *http.Re
 	if st.hasRetryAfter {
 		a.RetryAfter = st.retryAfter
 	}
-	if resp != nil {
-		a.StatusCode = resp.StatusCode
-	}
+	a.StatusCode = status
 	for _, fn := range t.cfg.observers {
 		fn(a)
 	}
@@ -216,8 +234,8 @@ func (t *Transport) observe(c *call, key string, st *attemptState, resp *http.Re
 	if tr := t.cfg.tracer; tr != nil {
 		tr.Attempt(c.ctx, a)
 	}
-	if t.cfg.logger != nil {
-		logAttempt(c.ctx, t.cfg.logger, &a)
+	if l != nil {
+		writeAttempt(c.ctx, l, level, msg, &a)
 	}
 	done = true
 }
@@ -279,24 +297,26 @@ func methodOf(req *http.Request) string {
 	return req.Method
 }
 
-// levelOf is the log level of an attempt's record, and its message; ctx is
-// the call's context.
-func levelOf(ctx context.Context, a *Attempt) (slog.Level, string) {
+// levelOf is the log level of the record of attempt number, and its
+// message: retry says that another attempt follows, outcome, status (0
+// for no response) and err (nil for none, redacted or not) are the
+// attempt's; ctx is the call's context.
+func levelOf(ctx context.Context, retry bool, outcome Outcome, number, status int, err error) (slog.Level, string) {
 	switch {
-	case a.Retry:
+	case retry:
 		return slog.LevelWarn, "resilient: attempt failed, retrying"
-	case a.Outcome == OutcomeSuccess && a.Number == 1:
+	case outcome == OutcomeSuccess && number == 1:
 		return slog.LevelDebug, "resilient: attempt"
-	case a.Outcome == OutcomeSuccess:
+	case outcome == OutcomeSuccess:
 		return slog.LevelInfo, "resilient: call succeeded after retries"
-	case a.Outcome == OutcomePermanent && a.StatusCode > 0 && a.StatusCode < 500 &&
-		a.StatusCode != http.StatusRequestTimeout && a.StatusCode != http.StatusTooManyRequests:
+	case outcome == OutcomePermanent && status > 0 && status < 500 &&
+		status != http.StatusRequestTimeout && status != http.StatusTooManyRequests:
 		// The API answered: the request is wrong (404, 409, 422, …),
 		// not the call. A 408 or a 429 not to be retried (the server's
 		// X-Should-Retry: false, a Classifier's word) is a failed call
 		// all the same: a timeout, a throttle.
 		return slog.LevelInfo, "resilient: call answered with an error"
-	case a.Outcome == OutcomeCanceled && (errors.Is(a.Err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled)):
+	case outcome == OutcomeCanceled && (errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled)):
 		// The caller canceled it, with a cause of its own
 		// (context.WithCancelCause) too: not a deadline.
 		return slog.LevelInfo, "resilient: call canceled"
@@ -304,13 +324,18 @@ func levelOf(ctx context.Context, a *Attempt) (slog.Level, string) {
 	return slog.LevelError, "resilient: call failed"
 }
 
-// logAttempt writes the record of one attempt. Values that are unknown
-// (no response, no code, no announced quota, no wait) are left out.
+// logAttempt writes the record of one attempt, if l writes its level.
 func logAttempt(ctx context.Context, l *slog.Logger, a *Attempt) {
-	level, msg := levelOf(ctx, a)
-	if !l.Enabled(ctx, level) {
-		return
+	level, msg := levelOf(ctx, a.Retry, a.Outcome, a.Number, a.StatusCode, a.Err)
+	if l.Enabled(ctx, level) {
+		writeAttempt(ctx, l, level, msg, a)
 	}
+}
+
+// writeAttempt writes the record of one attempt, at level with msg (see
+// levelOf). Values that are unknown (no response, no code, no announced
+// quota, no wait) are left out.
+func writeAttempt(ctx context.Context, l *slog.Logger, level slog.Level, msg string, a *Attempt) {
 	var buf [21]slog.Attr
 	attrs := append(buf[:0],
 		slog.String("method", a.Method),

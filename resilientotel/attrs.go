@@ -23,13 +23,17 @@ import (
 // secrets. The path has the credentials an API carries in one REDACTED
 // (see redact.Path), and those the caller sent on a request that led to
 // req by a redirect (see redact.Redirected): a server may redirect to a
-// path it built from the key a query carried ("/v1/keys/<key>/usage").
+// path it built from the key a query carried ("/v1/keys/<key>/usage"),
+// or an opaque URL (a Location of "https:api.test/v1/keys/<key>", which
+// http.Client follows as it is), which has them REDACTED too; they are
+// looked for before the cut (see redact.RedirectedCut).
 func redactedURL(req *http.Request) string {
 	if req == nil || req.URL == nil {
 		return ""
 	}
 	u := req.URL
-	v := url.URL{Scheme: u.Scheme, Opaque: redact.Opaque(u.Opaque, "REDACTED:REDACTED@"), Host: u.Host, Path: redact.Redirected(redact.Truncate(redact.Path(u.Path), maxURLLen), req), RawPath: u.RawPath}
+	v := url.URL{Scheme: u.Scheme, Opaque: redact.RedirectedCut(redact.Opaque(u.Opaque, "REDACTED:REDACTED@"), req, maxURLLen),
+		Host: u.Host, Path: redact.RedirectedCut(redact.Path(u.Path), req, maxURLLen), RawPath: u.RawPath}
 	if v.Path != u.Path {
 		v.RawPath = ""
 	}

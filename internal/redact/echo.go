@@ -71,6 +71,21 @@ func Redirected(s string, req *http.Request) string {
 	return s
 }
 
+// RedirectedCut returns s, a part of req's URL made safe to record (its
+// path after Path, an opaque URL after Opaque), with the credentials of the
+// requests that led to req by redirects REDACTED (see Redirected), cut to
+// at most n bytes (see Truncate). They are looked for before the cut, in
+// the first 2n bytes of s: a credential across the cut, which a server
+// that redirects may place there, would keep its first bytes, which no
+// longer match it. It returns s itself when it is no longer than n and
+// holds nothing to replace.
+func RedirectedCut(s string, req *http.Request, n int) string {
+	if len(s) <= n {
+		return Redirected(s, req)
+	}
+	return Truncate(Redirected(Truncate(s, 2*n), req), n)
+}
+
 // maxRedirectEchoes bounds the requests before a redirected one whose
 // credentials Redirected looks for: a chain built by hand may be longer
 // than http.Client's, or loop.
