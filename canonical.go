@@ -61,9 +61,9 @@ func plainHost(host string) bool {
 }
 
 // spellHost returns host in its canonical form as canonicalHost says, but
-// for its default port and its name's final dot, which cutHost removes (one
-// dot, as from a host that needs no spelling: "API.example.com.." is
-// "api.example.com.", as "api.example.com.." is).
+// for its default port and its name's final dot, which cutHost removes (as
+// from a host that needs no spelling: "API.example.com.." is
+// "api.example.com..", as "api.example.com.." is).
 func spellHost(host string) string {
 	user := ""
 	if at := strings.LastIndexByte(host, '@'); at >= 0 {
@@ -123,15 +123,18 @@ func isASCII(s string) bool {
 
 // cutHost returns host, spelled as canonicalHost says (plainHost, or
 // made so by spellHost), without scheme's default port, an empty port,
-// nor a fully-qualified name's final dot.
+// nor a fully-qualified name's final dot. A port goes only when what it
+// follows has none ("api.test:443:443", which url.Parse takes, is dialed
+// as the name "api.test:443", which no resolver finds): the result is its
+// own canonical form, never another host's spelling.
 func cutHost(scheme, host string) string {
 	if port := defaultPort(scheme); port != "" {
-		if h, ok := strings.CutSuffix(host, port); ok {
+		if h, ok := strings.CutSuffix(host, port); ok && !hasPort(h) {
 			return withoutFinalDot(h)
 		}
 	}
 	// An empty port means the default one.
-	if strings.HasSuffix(host, ":") && hasPort(host) {
+	if strings.HasSuffix(host, ":") && hasPort(host) && !hasPort(host[:len(host)-1]) {
 		host = host[:len(host)-1]
 	}
 	return withoutFinalDot(host)
@@ -140,24 +143,40 @@ func cutHost(scheme, host string) string {
 // withoutFinalDot returns host, a URL host with or without a port, without
 // the final dot of its name: "api.example.com." is the fully-qualified
 // spelling of "api.example.com", one host, which DNS resolves and TLS
-// verifies alike. Only one dot goes, and never a name's only character,
-// nor an IPv4 address's ("192.0.2.1." is no name of 192.0.2.1: net/http
-// takes it for a name to look up, which no resolver finds). It allocates
-// only for a dotted name with a port.
+// verifies alike. The dot goes only after a label (see finalDotGoes): not
+// from "api.example.com..", a name with an empty label, which no resolver
+// finds, and which must not become "api.example.com.", another host's
+// spelling; nor is it a name's only character, nor an IPv4 address's
+// ("192.0.2.1." is no name of 192.0.2.1: net/http takes it for a name to
+// look up, which no resolver finds), nor after an IPv6 address's bracket.
+// It allocates only for a dotted name with a port.
 func withoutFinalDot(host string) string {
 	if n := len(host); n > 1 && host[n-1] == '.' {
-		if isIPv4(host[:n-1]) {
+		if !finalDotGoes(host[:n-1]) {
 			return host
 		}
 		return host[:n-1]
 	}
 	if i := strings.LastIndexByte(host, ':'); i > 1 && host[i-1] == '.' && i > strings.LastIndexByte(host, ']') {
-		if isIPv4(host[:i-1]) {
+		if !finalDotGoes(host[:i-1]) {
 			return host
 		}
 		return host[:i-1] + host[i:]
 	}
 	return host
+}
+
+// finalDotGoes reports whether name, a URL host's name without the final
+// dot that followed it, is a name whose fully-qualified spelling that dot
+// made: it ends with a label (not with a dot, a bracket or a colon), has
+// no port of its own ("api.test:1." is no name with a port), and is no
+// IPv4 address.
+func finalDotGoes(name string) bool {
+	switch name[len(name)-1] {
+	case '.', ']', ':':
+		return false
+	}
+	return !hasPort(name) && !isIPv4(name)
 }
 
 // isIPv4 reports whether name is an IPv4 address in the form net/http

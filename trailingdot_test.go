@@ -157,7 +157,9 @@ func TestTrailingDotKeyHonoringHosts(t *testing.T) {
 // default port and the upper case, and leaves the rest alone: one dot,
 // whatever else the spelling needs (a name in upper case, in Unicode, with
 // user information): the fuzzer found "GGGGGG.." losing two where
-// "gggggg.." lost one.
+// "gggggg.." lost one. A name with an empty final label keeps its dots:
+// "api.example.com.." is no spelling of "api.example.com.", which is
+// another host's (see TestCanonicalHostIdempotent).
 func TestCanonicalHostTrailingDot(t *testing.T) {
 	for _, tc := range []struct{ scheme, host, want string }{
 		{"https", "api.example.com.", "api.example.com"},
@@ -165,10 +167,10 @@ func TestCanonicalHostTrailingDot(t *testing.T) {
 		{"https", "api.example.com.:8443", "api.example.com:8443"},
 		{"http", "api.example.com.:", "api.example.com"},
 		{"https", "localhost.", "localhost"},
-		{"https", "api.example.com..", "api.example.com."}, // not a name: one dot only
-		{"https", "API.example.com..", "api.example.com."}, // the same in upper case
-		{"https", "API.example.com..:8443", "api.example.com.:8443"},
-		{"https", "alice@API.test..", "REDACTED@api.test."},
+		{"https", "api.example.com..", "api.example.com.."}, // not a name: its dots stay
+		{"https", "API.example.com..", "api.example.com.."}, // the same in upper case
+		{"https", "API.example.com..:8443", "api.example.com..:8443"},
+		{"https", "alice@API.test..", "REDACTED@api.test.."},
 		{"https", "Bücher.example.", "xn--bcher-kva.example"},
 		{"https", "bücher.example.:8443", "xn--bcher-kva.example:8443"},
 		{"https", ".", "."},
