@@ -38,7 +38,7 @@ func TestRateLimitedLongestRetryAfter(t *testing.T) {
 // 429 a Retry-After as long: not a retry in one second, nor a negative
 // number of seconds.
 func TestQuotaHugeWindowHeaders(t *testing.T) {
-	const far = 9_000_000_000 // seconds: 285 years
+	const far int64 = 9_000_000_000 // seconds: 285 years
 	tests := []struct {
 		format ResetFormat
 		names  []string // the headers whose number of seconds must be far
