@@ -113,7 +113,7 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return Transient, true
 	}
-	if refusedStream(msg) {
+	if refusedStream(msg) || goAwayAbove(msg) {
 		// HTTP/2: the server did not process the stream (RFC 9113, 8.7).
 		return Transient, true
 	}
@@ -161,9 +161,45 @@ func refusedStream(msg string) bool {
 	return i >= 0 && strings.HasPrefix(strings.TrimLeft(msg[i+len(streamErr):], "0123456789"), "; REFUSED_STREAM")
 }
 
+// goAwayAbove reports whether msg is net/http's error for an HTTP/2 stream
+// above the last stream ID of a GOAWAY the server sent ("http2: Transport
+// received Server's graceful shutdown GOAWAY", alone or within another
+// error of net/http's), which proves the request sent on it unprocessed
+// (RFC 9113, 6.8 and 8.7: a server draining for a restart sends one).
+// msg is unquoted: a server's words (a GOAWAY's debug data) do not count.
+// The error of a connection closed after a GOAWAY ("server sent GOAWAY and
+// closed the connection") is not one: net/http gives it to the streams up
+// to the last stream ID, which may have been processed. Nor is net/http's
+// error for the first stream of a connection under a GOAWAY with an error
+// code (see goAwayFirstStream), which ends its own resends.
+func goAwayAbove(msg string) bool {
+	return strings.Contains(msg, "http2: Transport received Server's graceful shutdown GOAWAY") &&
+		!strings.Contains(msg, "server sent GOAWAY")
+}
+
+// goAwayFirstStream reports whether err is net/http's error for the first
+// stream of an HTTP/2 connection above the last stream ID of a GOAWAY the
+// server sent with an error code ("http2: Transport received GOAWAY from
+// server ErrCode:ENHANCE_YOUR_CALM": a server shedding load), which says
+// that the server did not process it (RFC 9113, 8.7), and which net/http
+// does not resend. It proves the request unsent only when that stream is
+// the only one net/http sent it on (see writeTrace.oneConnection): with
+// GetBody, or without a body, net/http may have resent it on its own from
+// an earlier stream the server processed and reset. msg is unquoted, as
+// for goAwayAbove.
+func goAwayFirstStream(err error) bool {
+	if lostBelow(err) {
+		return false // its text is a call's below, whose earlier attempt may have been processed
+	}
+	msg := unquoted(err.Error())
+	return strings.Contains(msg, "http2: Transport received GOAWAY from server ErrCode:") &&
+		!strings.Contains(msg, "server sent GOAWAY")
+}
+
 // refusedUnresent reports whether err is HTTP/2's refusal of a stream
-// (REFUSED_STREAM) that net/http could not resend itself, for want of
-// GetBody ("http2: Transport: cannot retry err [stream error: stream ID 1;
+// (REFUSED_STREAM, or a GOAWAY whose last stream ID is below it: see
+// goAwayAbove) that net/http could not resend itself, for want of GetBody
+// ("http2: Transport: cannot retry err [stream error: stream ID 1;
 // REFUSED_STREAM] after Request.Body was written"): the stream refused,
 // unprocessed, is the only one the request went out on. (With GetBody,
 // net/http resends a refused stream itself, and a bare REFUSED_STREAM
@@ -174,7 +210,7 @@ func refusedUnresent(err error) bool {
 		return false // its text is a call's below, whose earlier attempt may have been processed
 	}
 	msg := unquoted(err.Error())
-	return strings.Contains(msg, "http2: Transport: cannot retry err [") && refusedStream(msg)
+	return strings.Contains(msg, "http2: Transport: cannot retry err [") && (refusedStream(msg) || goAwayAbove(msg))
 }
 
 // permanentErrTexts are net/http's messages for requests that can never be

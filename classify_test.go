@@ -542,6 +542,13 @@ func TestClassifyErr(t *testing.T) {
 		{"http2 other stream error", errors.New("stream error: stream ID 3; INTERNAL_ERROR"), Transient, false},
 		{"http2 GOAWAY code", errors.New(`http2: server sent GOAWAY and closed the connection; LastStreamID=3, ErrCode=REFUSED_STREAM, debug=""`), Transient, false},
 		{"http2 GOAWAY debug", errors.New(`http2: server sent GOAWAY and closed the connection; LastStreamID=3, ErrCode=NO_ERROR, debug="stream error: stream ID 3; REFUSED_STREAM"`), Transient, false},
+		// A stream above a GOAWAY's last stream ID was not processed.
+		{"http2 GOAWAY below the stream", errors.New("http2: Transport received Server's graceful shutdown GOAWAY"), Transient, true},
+		{"http2 GOAWAY below the stream, not retried", errors.New("http2: Transport: cannot retry err [http2: Transport received Server's graceful shutdown GOAWAY] after Request.Body was written; define Request.GetBody to avoid this error"), Transient, true},
+		// Proof only when net/http sent the request on that one stream
+		// (see goAwayFirstStream): it may end net/http's own resends.
+		{"http2 GOAWAY below the first stream", errors.New("http2: Transport received GOAWAY from server ErrCode:ENHANCE_YOUR_CALM"), Transient, false},
+		{"http2 GOAWAY debug reads as below the stream", errors.New(`http2: server sent GOAWAY and closed the connection; LastStreamID=3, ErrCode=NO_ERROR, debug="http2: Transport received Server's graceful shutdown GOAWAY"`), Transient, false},
 		// A server's words, which net/http quotes, are not net/http's.
 		{"http2 refused stream in a header's value", errors.New(`net/http: HTTP/1.x transport connection broken: bad Content-Length "stream error: stream ID 1; REFUSED_STREAM"`), Transient, false},
 		{"http2 refused stream in a status line", errors.New(`malformed HTTP status code "stream error: stream ID 1; REFUSED_STREAM"`), Permanent, false},

@@ -177,6 +177,8 @@ func FuzzServerTextProvesNothing(f *testing.F) {
 	}
 	f.Add("http: invalid Host header")
 	f.Add("http2: invalid Connection request header")
+	f.Add("http2: Transport received Server's graceful shutdown GOAWAY")
+	f.Add("http2: Transport received GOAWAY from server ErrCode:ENHANCE_YOUR_CALM")
 	req, _ := http.NewRequest(http.MethodPost, "http://api.test/v1/posts", nil)
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, err := range []error{
@@ -185,7 +187,7 @@ func FuzzServerTextProvesNothing(f *testing.F) {
 			fmt.Errorf(`http2: server sent GOAWAY and closed the connection; LastStreamID=1, ErrCode=NO_ERROR, debug=%q`, s),
 			&url.Error{Op: "Post", URL: s, Err: io.ErrUnexpectedEOF},
 		} {
-			if _, neverSent := classifyErr(err); neverSent {
+			if _, neverSent := classifyErr(err); neverSent || goAwayFirstStream(err) {
 				t.Fatalf("classifyErr(%q) proves the request unsent", err)
 			}
 			if _, mistake := requestFault(req, err).(*RequestError); mistake {

@@ -880,6 +880,17 @@ func (w *writeTrace) gotConnection() bool {
 	return w != nil && w.gotConns.Load() > 0
 }
 
+// oneConnection reports whether net/http's Transport, base itself, got one
+// connection for the attempt: HTTP/2 reports each connection it sends a
+// stream on, its own resends' too, so the request went out on one stream
+// at most.
+func (w *writeTrace) oneConnection(base http.RoundTripper) bool {
+	if _, ok := base.(*http.Transport); !ok {
+		return false
+	}
+	return w != nil && w.gotConns.Load() == 1
+}
+
 // neverWritten reports whether the attempt, sent through base, provably
 // wrote no byte of its request: net/http looked for a connection and never
 // got one, and base is net/http's Transport itself, whose RoundTrip, once

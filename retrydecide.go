@@ -220,28 +220,32 @@ func refusedUnprocessed(st *attemptState, resp *http.Response) bool {
 // provablyUnsent reports whether the attempt st, which failed with err,
 // provably never reached the server: net/http's Transport, the base, never
 // got it a connection (see writeTrace), or its error proves it (st.neverSent: a refused dial,
-// a request net/http refused to send, a stream refused unprocessed, a
-// caller's body that broke before the server could act on it), unless
-// net/http got a connection for it: then the error may be that of
-// net/http's own resend of a request it had written (HTTP/2 resends one
-// reset with PROTOCOL_ERROR on a new connection, whose dial may be
-// refused), or one it read after writing it (a TLS record of the wrong
-// version, an invalid header value in the answer). Three proofs hold on a
-// connection too: a *RequestError's (the server cannot act on a body cut
-// short), HTTP/2's refusal of a stream that net/http could not resend
-// itself (see refusedUnresent), and the error of the connection net/http's
-// HTTP/1 Transport looked for on its own after one it wrote nothing on
-// (see writeTrace.redialed), after which only it resends a write that
-// carries no key it sees (see keyedHeader): a refused dial while the
-// server restarts, after it closed the idle connection. The error of a
-// call below (a Transport given this one's attempts) that may have had the
-// write processed by an earlier attempt proves nothing (see
-// lostWriteError), whatever it reads as.
+// a request net/http refused to send, a stream refused unprocessed or
+// above a graceful GOAWAY's last stream ID, a caller's body that broke
+// before the server could act on it), unless net/http got a connection
+// for it: then the error may be that of net/http's own resend of a request
+// it had written (HTTP/2 resends one reset with PROTOCOL_ERROR on a new
+// connection, whose dial may be refused), or one it read after writing it
+// (a TLS record of the wrong version, an invalid header value in the
+// answer). Four proofs hold on a connection too: a *RequestError's (the
+// server cannot act on a body cut short), HTTP/2's refusal of a stream
+// that net/http could not resend itself (see refusedUnresent), a GOAWAY's
+// refusal of the only stream net/http sent it on (see goAwayFirstStream),
+// and the error of the connection net/http's HTTP/1 Transport looked for
+// on its own after one it wrote nothing on (see writeTrace.redialed),
+// after which only it resends a write that carries no key it sees (see
+// keyedHeader): a refused dial while the server restarts, after it closed
+// the idle connection. The error of a call below (a Transport given this
+// one's attempts) that may have had the write processed by an earlier
+// attempt proves nothing (see lostWriteError), whatever it reads as.
 func (c *call) provablyUnsent(st *attemptState, err error) bool {
 	if lostBelow(err) {
 		return false // a call below may have had the write processed (see lostWriteError)
 	}
 	if c.trace.neverWritten(c.t.base) {
+		return true
+	}
+	if c.trace.oneConnection(c.t.base) && goAwayFirstStream(err) {
 		return true
 	}
 	return st.neverSent && (!c.trace.gotConnection() || errors.As(err, new(*RequestError)) || refusedUnresent(err) || c.trace.redialed(c.t.base))
