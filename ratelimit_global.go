@@ -46,7 +46,7 @@ func (rl *rateLimiter) pauseHost(k partKey, until, now time.Time) {
 		}
 	}
 	for _, p := range ps {
-		p.pause(until)
+		p.pause(until, !p.sharesGlobal())
 	}
 	if rl.quota != nil && k.scheme != "" {
 		// The fleet's members whose requests go to partitions this one
@@ -55,6 +55,20 @@ func (rl *rateLimiter) pauseHost(k partKey, until, now time.Time) {
 			g.q.Pause(until)
 		}
 	}
+}
+
+// sharesGlobal reports whether p reads the store's state of its host's
+// global limit and is a partition of a quota of its own (a resource, a
+// bucket, a plain limit), which every member's partition of that quota
+// reads too (see fleetGlobal): a pause of the global limit is written to
+// the store in that state alone, not in p's. Written in p's, it held the
+// members that share p's quota until it ended, whatever ResetHost, unless
+// the member that called it had made p itself: a member resets only the
+// partitions it holds, and the global limit. The host's partitions of
+// each class (no resource) are paused in the store too: a member that has
+// learned no quota of the host's own reads no global limit.
+func (p *partition) sharesGlobal() bool {
+	return p.key.resource != "" && p.global.Load() != nil
 }
 
 // globalResource is the resource of the partition key that names, in a
@@ -136,6 +150,28 @@ func (rl *rateLimiter) resetGlobals(m hostMatcher) {
 	}
 }
 
+// globalBases makes the partitions of both classes of each host and
+// credential m matches whose global limit the store shares, for
+// Transport.ResetHost to clear them with the others: a global 429 that
+// another member got paused them in the store (see pauseHost), for the
+// members that read no global limit, whether this one made them or not.
+func (rl *rateLimiter) globalBases(m hostMatcher) {
+	var ks []partKey
+	rl.mu.Lock()
+	for k := range rl.globals {
+		if m.match(k.scheme, k.host) {
+			for _, write := range [...]bool{false, true} {
+				ks = append(ks, partKey{scheme: k.scheme, host: k.host, write: write, cred: k.cred})
+			}
+		}
+	}
+	rl.mu.Unlock()
+	var clock lazyNow
+	for _, k := range ks {
+		rl.lookup(k, true, &clock)
+	}
+}
+
 // hostKey names a host's partitions of a credential.
 type hostKey struct {
 	scheme, host string
@@ -213,16 +249,16 @@ func (hp *hostPauses) forget(m hostMatcher) {
 	})
 }
 
-// pause pauses p until then, and its store's partition with it: also a p
-// made for the pause, which starts with it (see newPartition), whose
-// store has yet to hear of it.
-func (p *partition) pause(until time.Time) {
+// pause pauses p until then, and, with shared, its store's partition
+// with it: also a p made for the pause, which starts with it (see
+// newPartition), whose store has yet to hear of it.
+func (p *partition) pause(until time.Time, shared bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if until.After(p.pauseUntil) {
 		p.pauseUntil = until
 	}
-	if p.quota != nil && until.After(p.quota.PauseUntil()) {
+	if shared && p.quota != nil && until.After(p.quota.PauseUntil()) {
 		p.quota.Pause(until)
 	}
 }

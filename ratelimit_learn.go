@@ -144,8 +144,9 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 		// may never have made (see fleetGlobal).
 		m.rl.fleetGlobal(k)
 	}
+	r.global = r.throttled && r.hasRA && globalScope(resp.Header)
 	m.rl.update(p, t, &r, counted)
-	if r.throttled && r.hasRA && globalScope(resp.Header) {
+	if r.global {
 		// Discord's global limit: every route of the credential waits.
 		m.rl.pauseHost(k, t.Add(r.retryAfter), t)
 	}
@@ -164,6 +165,10 @@ type rlResponse struct {
 	// sent is when the attempt was sent (after its waits); zero when
 	// unknown.
 	sent time.Time
+	// global says that the response is a 429 of the host's global limit
+	// with a Retry-After (see globalScope), which pauses every partition
+	// of its host and credential (see pauseHost).
+	global bool
 }
 
 // believe drops from r what lies beyond MaxBelievedReset from now: a
@@ -315,7 +320,14 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		p.pauseUntil = until
 	}
 
-	if !p.learnShared(info, until, r.hdr.found()) {
+	shared := until
+	if r.global && p.sharesGlobal() {
+		// The global limit's pause, not the route's: the store holds it
+		// in the host's global limit, which every member's partition of
+		// the route reads (see pauseHost).
+		shared = time.Time{}
+	}
+	if !p.learnShared(info, shared, r.hdr.found()) {
 		rl.pace(p, now, info.Remaining)
 	}
 	if !spent.IsZero() && p.reopened != nil && p.spentUntil(now).Before(spent) {

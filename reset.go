@@ -195,6 +195,7 @@ func splitHostPort(s string) (host, port string) {
 // (see Transport.ResetHost): they find the partitions cleared.
 func (rl *rateLimiter) resetHost(m hostMatcher) []chan struct{} {
 	rl.hostPauses.forget(m)
+	rl.globalBases(m)
 	rl.mu.Lock()
 	var ps []*partition
 	rl.each(func(p *partition) {
