@@ -1,8 +1,10 @@
 package resilient
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -18,8 +20,14 @@ import (
 // its path ("non-inclusive of top-level resources"), while each of those
 // top-level resources counts its own limit: renaming a channel is 2 per
 // 10 minutes per channel, and once channel A is spent, channel B can still
-// be renamed. Past a limit, a 429.
+// be renamed. With acrossIDs, the route's ids are no top-level resource
+// (GET /users/@me/guilds/{guild.id}/member: discord.js takes a route's
+// major parameter from its first segment alone), and one count serves
+// every id. Past a limit (limit, 2 when zero), a 429.
 type discordSharedRT struct {
+	limit     int
+	acrossIDs bool
+
 	mu     sync.Mutex
 	used   map[string]int
 	resets map[string]time.Time
@@ -40,8 +48,11 @@ func (d *discordSharedRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	d.hits[req.URL.Path]++
 	template := req.Method + " " + routeTemplate(req.URL.Path)
 	bucket := fmt.Sprintf("%x", sha256.Sum256([]byte(template)))[:32] // the same for every channel
-	limit := 2
+	limit := cmp.Or(d.limit, 2)
 	key := template + " " + req.URL.Path // the channel's own count
+	if d.acrossIDs {
+		key = template
+	}
 	if !d.resets[key].After(now) {
 		d.used[key], d.resets[key] = 0, now.Add(10*time.Minute)
 	}
@@ -109,4 +120,64 @@ func TestRateLimitBucketPerTopLevelResource(t *testing.T) {
 			t.Errorf("%d 429s, want none", d.over)
 		}
 	})
+}
+
+// TestRateLimitBucketNestedGuildSharesItsPartition: a guild id deeper in a
+// route than its first segment (GET /api/v10/users/@me/guilds/{id}/member)
+// is no top-level resource: Discord counts the route's bucket across
+// guilds, and its routes share the bucket's partition, as they did before
+// buckets were learned per top-level resource. Learned per guild, guild
+// B's route, whose partition still read the quota its first answer left,
+// was sent into the 429 of the limit that guild A's calls had spent.
+func TestRateLimitBucketNestedGuildSharesItsPartition(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := &discordSharedRT{limit: 3, acrossIDs: true}
+		tr := New(d)
+		member := func(guild string) (int, error) {
+			t.Helper()
+			req := newRequest(t, context.Background(), http.MethodGet, "https://discord.com/api/v10/users/@me/guilds/"+guild+"/member", nil)
+			req.Header.Set("Authorization", "Bot token-1")
+			resp, err := roundTrip(t, tr, req)
+			if err != nil {
+				return 0, err
+			}
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		}
+		const a, b = "200000000000000001", "200000000000000002"
+		for _, g := range []string{b, a, a} {
+			if code, err := member(g); code != http.StatusOK {
+				t.Fatalf("guild %s: %d, %v; want 200", g, code, err)
+			}
+		}
+		// The bucket is spent for 10 minutes, for every guild.
+		code, err := member(b)
+		if !errors.Is(err, ErrRateLimited) {
+			t.Errorf("guild B after the shared bucket was spent: %d, %v; want ErrRateLimited without reaching the server", code, err)
+		}
+		if d.over != 0 {
+			t.Errorf("%d 429s (the server saw guild B %d times), want none", d.over, d.hits["/api/v10/users/@me/guilds/"+b+"/member"])
+		}
+	})
+}
+
+// TestTopLevelIDIsTheRoutesFirstSegment: only the route's first segment,
+// past an API's prefix, names a top-level resource.
+func TestTopLevelIDIsTheRoutesFirstSegment(t *testing.T) {
+	for _, tc := range []struct{ path, want string }{
+		{"/api/v10/channels/1/messages", "channel 1"},
+		{"/channels/1", "channel 1"},
+		{"/api/guilds/2/members/3", "guild 2"},
+		{"/api/v10/webhooks/7/tok/messages/9", "webhook 7"},
+		{"/api/v10/users/@me/guilds/2/member", ""},
+		{"/api/v10/users/@me/channels", ""},
+		{"/api/v10/applications/5/guilds/2/commands", ""},
+		{"/api/v10/guilds/templates/abc", ""},
+		{"/api/v10", ""},
+		{"", ""},
+	} {
+		if got := topLevelID(tc.path); got != tc.want {
+			t.Errorf("topLevelID(%q) = %q, want %q", tc.path, got, tc.want)
+		}
+	}
 }
