@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -75,6 +76,20 @@ func (d *discordSharedRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: status, Header: h, Body: http.NoBody, Request: req}, nil
 }
 
+// discordCall sends a request of one bot to Discord's path through tr,
+// and returns its status, or the Transport's error.
+func discordCall(t *testing.T, tr *Transport, method, path string, body io.Reader) (int, error) {
+	t.Helper()
+	req := newRequest(t, context.Background(), method, "https://discord.com"+path, body)
+	req.Header.Set("Authorization", "Bot token-1")
+	resp, err := roundTrip(t, tr, req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
 // TestRateLimitBucketPerTopLevelResource: Discord names a route's bucket
 // with one hash for every channel, and counts each channel apart. Renaming
 // channel A twice spends A's limit for 10 minutes; channel B, renamed once
@@ -88,14 +103,7 @@ func TestRateLimitBucketPerTopLevelResource(t *testing.T) {
 		tr := New(d)
 		rename := func(channel string) (int, error) {
 			t.Helper()
-			req := newRequest(t, context.Background(), http.MethodPatch, "https://discord.com/api/v10/channels/"+channel, strings.NewReader(`{"name":"x"}`))
-			req.Header.Set("Authorization", "Bot token-1")
-			resp, err := roundTrip(t, tr, req)
-			if err != nil {
-				return 0, err
-			}
-			resp.Body.Close()
-			return resp.StatusCode, nil
+			return discordCall(t, tr, http.MethodPatch, "/api/v10/channels/"+channel, strings.NewReader(`{"name":"x"}`))
 		}
 		const a, b = "100000000000000001", "100000000000000002"
 		for _, ch := range []string{a, b, a} {
@@ -135,14 +143,7 @@ func TestRateLimitBucketNestedGuildSharesItsPartition(t *testing.T) {
 		tr := New(d)
 		member := func(guild string) (int, error) {
 			t.Helper()
-			req := newRequest(t, context.Background(), http.MethodGet, "https://discord.com/api/v10/users/@me/guilds/"+guild+"/member", nil)
-			req.Header.Set("Authorization", "Bot token-1")
-			resp, err := roundTrip(t, tr, req)
-			if err != nil {
-				return 0, err
-			}
-			resp.Body.Close()
-			return resp.StatusCode, nil
+			return discordCall(t, tr, http.MethodGet, "/api/v10/users/@me/guilds/"+guild+"/member", nil)
 		}
 		const a, b = "200000000000000001", "200000000000000002"
 		for _, g := range []string{b, a, a} {

@@ -51,15 +51,7 @@ func TestRecordedPathCutRedactsCredentialEchoedByRedirect(t *testing.T) {
 	var got collector[Attempt]
 	tr := New(&rtScript{steps: []rtStep{{err: errors.New("connection reset by peer")}}}, WithMaxRetries(0),
 		WithObserver(got.add), WithLogger(slog.New(slog.NewJSONHandler(&buf, nil))))
-	resp, err := tr.RoundTrip(req)
-	if err == nil {
-		resp.Body.Close()
-		t.Fatal("the call got an answer, want the base's error")
-	}
-	var re *Error
-	if !errors.As(err, &re) {
-		t.Fatalf("error %v, want a *resilient.Error", err)
-	}
+	re := callError(t, tr, req)
 	as := got.all()
 	if len(as) != 1 {
 		t.Fatalf("%d records, want 1", len(as))
@@ -88,6 +80,15 @@ func TestErrorURLOpaqueRedactsCredentialEchoedByRedirect(t *testing.T) {
 		t.Fatalf("URL %#v, want an opaque one", req.URL)
 	}
 	tr := New(&rtScript{steps: []rtStep{{err: errors.New("http: no Host in request URL")}}}, WithMaxRetries(0))
+	re := callError(t, tr, req)
+	if strings.Contains(re.Error(), echoSecret) {
+		t.Errorf("Error = %q: the key the caller sent, echoed by the redirect, not REDACTED", re.Error())
+	}
+}
+
+// callError returns the *Error of tr's call of req, which must fail.
+func callError(t *testing.T, tr *Transport, req *http.Request) *Error {
+	t.Helper()
 	resp, err := tr.RoundTrip(req)
 	if err == nil {
 		resp.Body.Close()
@@ -97,7 +98,5 @@ func TestErrorURLOpaqueRedactsCredentialEchoedByRedirect(t *testing.T) {
 	if !errors.As(err, &re) {
 		t.Fatalf("error %v, want a *resilient.Error", err)
 	}
-	if strings.Contains(re.Error(), echoSecret) {
-		t.Errorf("Error = %q: the key the caller sent, echoed by the redirect, not REDACTED", re.Error())
-	}
+	return re
 }
