@@ -457,7 +457,9 @@ func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
 		fleetPause = from.quota.PauseUntil()
 	}
 	rl.takeOver(to, learned, fleetPause, now)
-	if c, _ := rl.forget(from, now, false); c != nil {
+	var woken []chan struct{}
+	rl.forget(from, now, false, &woken)
+	for _, c := range woken {
 		close(c)
 	}
 }

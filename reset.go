@@ -64,24 +64,22 @@ func (t *Transport) ResetHost(host string) {
 	if !ok {
 		return
 	}
+	// The waiting calls wake last, once the observers were told, even
+	// when one panics, or the store's Reset does: woken before, the first
+	// of them to make the host's new breaker would deliver the change on
+	// its own goroutine, and take an observer's panic from its caller.
+	var woken []chan struct{}
+	defer func() { t.wake(m, woken) }()
 	// The breakers first: the rate limit's waiters, woken last, find the
 	// host's breaker closed.
 	if t.breakers != nil {
 		t.breakers.resetHost(m)
-	}
-	var woken []chan struct{}
-	if t.rl != nil {
-		woken = t.rl.resetHost(m)
-	}
-	// The waiting calls wake last, once the observers were told, even
-	// when one panics: woken before, the first of them to make the host's
-	// new breaker would deliver the change on its own goroutine, and take
-	// an observer's panic from its caller.
-	defer t.wake(m, woken)
-	if t.breakers != nil {
 		// The observers once the host is reset: one that panics takes
 		// its panic to the caller with nothing left undone.
-		t.breakers.flush(context.Background())
+		defer t.breakers.flush(context.Background())
+	}
+	if t.rl != nil {
+		t.rl.resetHost(m, &woken)
 	}
 }
 
@@ -191,9 +189,11 @@ func splitHostPort(s string) (host, port string) {
 }
 
 // resetHost clears the learned state of the partitions of m's host, and
-// returns the channels that wake their waiters, for the caller to close
-// (see Transport.ResetHost): they find the partitions cleared.
-func (rl *rateLimiter) resetHost(m hostMatcher) []chan struct{} {
+// appends to woken the channels that wake their waiters, for the caller to
+// close (see Transport.ResetHost): they find the partitions cleared. A
+// store's Reset that panics takes its panic to the caller once every
+// partition is cleared.
+func (rl *rateLimiter) resetHost(m hostMatcher, woken *[]chan struct{}) {
 	rl.hostPauses.forget(m)
 	rl.globalBases(m)
 	rl.mu.Lock()
@@ -204,22 +204,28 @@ func (rl *rateLimiter) resetHost(m hostMatcher) []chan struct{} {
 		}
 	})
 	rl.mu.Unlock()
-	now := time.Now()
-	var woken []chan struct{}
-	for _, p := range ps {
-		reopened, forgot := rl.forget(p, now, true)
-		for _, c := range [...]chan struct{}{reopened, forgot} {
-			if c != nil {
-				woken = append(woken, c)
-			}
-		}
-	}
 	// The global limits last: a store that tells the fleet its resets in
 	// the order they were made (see QuotaResetter) tells a member whose
 	// wait for the global pause ends that the host's other partitions
 	// were cleared first. The waiters wake after it, to find it cleared.
-	rl.resetGlobals(m)
-	return woken
+	defer rl.resetGlobals(m)
+	rl.forgetEach(ps, time.Now(), woken)
+}
+
+// forgetEach forgets each of ps, what the fleet learned included (see
+// forget), and appends to woken the channels that wake their waiters: when
+// a store's Reset panics, the partitions after it are forgotten before the
+// panic goes on.
+func (rl *rateLimiter) forgetEach(ps []*partition, now time.Time, woken *[]chan struct{}) {
+	i := 0
+	defer func() {
+		if i < len(ps) { // ps[i]'s Reset panicked
+			rl.forgetEach(ps[i+1:], now, woken)
+		}
+	}()
+	for ; i < len(ps); i++ {
+		rl.forget(ps[i], now, true, woken)
+	}
 }
 
 // forget forgets what p learned from the server, and, with shared, its
@@ -227,10 +233,11 @@ func (rl *rateLimiter) resetHost(m hostMatcher) []chan struct{} {
 // attempts in flight counted and its static limit. Without shared, the
 // state p's store holds for the fleet (its pause, its quota) is kept, and
 // p, whose quota a split handed over, takes no token of it (handedOver).
-// It returns the channels that wake p's waiters (nil for none), for the
-// caller to close: they find p forgotten. Those of a turn of the pace p
-// learned are woken only with shared (Transport.ResetHost).
-func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool) (reopened, forgot chan struct{}) {
+// It appends to woken the channels that wake p's waiters, for the caller
+// to close, before the store's Reset, which may panic: they find p
+// forgotten. Those of a turn of the pace p learned are woken only with
+// shared (Transport.ResetHost).
+func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool, woken *[]chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !shared && p.quota != nil {
@@ -242,17 +249,20 @@ func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool) (reopene
 	// A global limit's pause in force holds p still; its waiters find it
 	// (ResetHost forgets the host's before it clears).
 	p.pauseUntil = rl.hostPauses.of(p.key)
-	if r, ok := p.quota.(QuotaResetter); ok && shared {
+	if p.reopened != nil {
+		*woken = append(*woken, p.reopened)
+		p.reopened = nil
+	}
+	if !shared {
+		return // a split: the waiters' turns are those of the limit p's routes still have
+	}
+	if p.forgot != nil {
+		*woken = append(*woken, p.forgot)
+		p.forgot = nil
+	}
+	if r, ok := p.quota.(QuotaResetter); ok {
 		r.Reset() // the fleet's pause and quota (quota.go)
 	}
-	c := p.reopened
-	p.reopened = nil
-	if !shared {
-		return c, nil // a split: the waiters' turns are those of the limit p's routes still have
-	}
-	f := p.forgot
-	p.forgot = nil
-	return c, f
 }
 
 // resetHost forgets the breakers of m's host; the next attempt creates a
