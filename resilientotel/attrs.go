@@ -92,21 +92,26 @@ func serverAddr(req *http.Request) (string, int) {
 	return addr, 0
 }
 
-// protocolVersion returns network.protocol.version of resp: "1.1", "2", …
+// protocolVersion returns network.protocol.version of resp: "1.0", "1.1",
+// "2" or "3", the versions a client speaks; "" for any other. The version
+// of an HTTP/1 answer is the server's status line, which net/http's client
+// takes from "HTTP/1.0" to "HTTP/9.9" whatever it sent (HTTP/1.1): a later
+// HTTP/1 minor version is the server's own (RFC 9112), spoken as 1.1, and
+// another major version is none the connection spoke. Recorded as written,
+// a server would name a protocol never spoken, and multiply each status
+// code's series of http.client.request.duration by up to 90.
 func protocolVersion(resp *http.Response) string {
 	switch {
-	case resp.ProtoMajor == 1 && resp.ProtoMinor == 1:
-		return "1.1"
 	case resp.ProtoMajor == 1 && resp.ProtoMinor == 0:
 		return "1.0"
+	case resp.ProtoMajor == 1 && resp.ProtoMinor > 0:
+		return "1.1"
 	case resp.ProtoMajor == 2 && resp.ProtoMinor == 0:
 		return "2"
 	case resp.ProtoMajor == 3 && resp.ProtoMinor == 0:
 		return "3"
-	case resp.ProtoMajor == 0:
-		return ""
 	}
-	return strconv.Itoa(resp.ProtoMajor) + "." + strconv.Itoa(resp.ProtoMinor)
+	return ""
 }
 
 // Values of error.type for failures without a response (see the package

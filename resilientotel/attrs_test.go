@@ -151,7 +151,7 @@ func TestProtocolVersion(t *testing.T) {
 	for _, tc := range []struct {
 		major, minor int
 		want         string
-	}{{1, 1, "1.1"}, {1, 0, "1.0"}, {2, 0, "2"}, {3, 0, "3"}, {0, 0, ""}, {4, 2, "4.2"}} {
+	}{{1, 1, "1.1"}, {1, 0, "1.0"}, {2, 0, "2"}, {3, 0, "3"}, {0, 0, ""}, {4, 2, ""}, {1, 7, "1.1"}, {2, 1, ""}, {1, -1, ""}} {
 		if got := protocolVersion(&http.Response{ProtoMajor: tc.major, ProtoMinor: tc.minor}); got != tc.want {
 			t.Errorf("protocolVersion(%d.%d) = %q, want %q", tc.major, tc.minor, got, tc.want)
 		}
