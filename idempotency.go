@@ -323,24 +323,38 @@ func generatesKeyFor(cfg *config, method string) bool {
 
 // headerKey returns the caller's key and the name of the header map entry
 // that holds it: the configured header, else Idempotency-Key, else
-// X-Idempotency-Key, each in any capitalisation.
+// X-Idempotency-Key, each in any capitalisation. A name outranks the
+// next ones in whatever capitalisation it is set: the configured header
+// is the one the API reads, and a key set there by hand in lower case
+// ("x-request-key") is the caller's key for that API, which an
+// Idempotency-Key set beside it (an SDK's own) must not replace on the
+// wire. Within a name, its canonical entry comes first, else the first
+// of its entries in byte order, whatever the map's order: the one
+// net/http writes first over HTTP/1, which a server reads as the
+// header's value. (Taken in the map's order, the same request sent
+// twice could carry two different keys.)
 func headerKey(h http.Header, name string) (key, entry string) {
 	if len(h) == 0 {
 		return "", ""
 	}
-	for _, k := range [...]string{name, DefaultIdempotencyHeader, "X-Idempotency-Key"} {
-		if v := h[k]; len(v) > 0 && isKeyValue(v[0]) {
-			return v[0], k
-		}
+	if v := h[name]; len(v) > 0 && isKeyValue(v[0]) {
+		return v[0], name // the common case: no look at the other entries
 	}
-	// A header set in the map directly, under another capitalisation. Of
-	// several such entries, the first in byte order is the key, whatever
-	// the map's order: the one net/http writes first over HTTP/1, which a
-	// server reads as the header's value. (Taken in the map's order, the
-	// same request sent twice could carry two different keys.)
+	names := [...]string{name, DefaultIdempotencyHeader, "X-Idempotency-Key"}
+	rank := len(names) // that of entry; len(names) for none
 	for k, v := range h {
-		if len(v) > 0 && isKeyValue(v[0]) && isKeyHeader(k, name) && (entry == "" || k < entry) {
-			key, entry = v[0], k
+		if len(v) == 0 || !isKeyValue(v[0]) {
+			continue
+		}
+		r := 0
+		for r < len(names) && !strings.EqualFold(k, names[r]) {
+			r++
+		}
+		if r > rank || r == len(names) {
+			continue
+		}
+		if r < rank || k == names[r] || entry != names[r] && k < entry {
+			key, entry, rank = v[0], k, r
 		}
 	}
 	return key, entry
@@ -353,12 +367,6 @@ func headerKey(h http.Header, name string) (key, entry string) {
 // key, it would have a write resent to a host that ignores keys.
 func isKeyValue(v string) bool {
 	return v != "" && (v[0] != ' ' && v[0] != '\t' || strings.TrimLeft(v, " \t") != "")
-}
-
-// isKeyHeader reports whether k names a key header: the configured one or
-// one of the two usual ones, in any capitalisation.
-func isKeyHeader(k, name string) bool {
-	return strings.EqualFold(k, name) || strings.EqualFold(k, DefaultIdempotencyHeader) || strings.EqualFold(k, "X-Idempotency-Key")
 }
 
 // keyedHeader returns a copy of the caller's header with the call's key
