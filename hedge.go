@@ -14,8 +14,9 @@ import (
 // to cut the slow tail of a host's latencies: the first answer wins, the
 // other copies are canceled, and their responses closed. When the attempt
 // itself fails, no new copy is sent (nor once the host answered it with an
-// error status, whose body is still read for its envelope), and the copies
-// in flight get one delay more to answer (not past the call's deadline, nor
+// error status, whose body is still read for its envelope, nor once a copy
+// sent failed: a next copy would be a retry without its backoff), and the
+// copies in flight get one delay more to answer (not past the call's deadline, nor
 // once its caller gave up); then they are canceled, and the attempt fails
 // as it would have without them. When every copy failed, the answer that
 // asks for the longest wait (a 429's Retry-After) decides the attempt, so
@@ -51,7 +52,10 @@ import (
 // the attempt was decided or the call ended, or whose captured body the
 // attempt was still sending) gives back what it spent, and is no hedge: it is
 // not counted (Report.Hedges, Attempt.Hedges) nor numbered (the copies sent
-// are hedges 1, 2, … in the order they reach the wire). A copy of a keyed
+// are hedges 1, 2, … in the order they reach the wire). A copy sent whose
+// body, from GetBody, broke before the server could act on it (a
+// RequestError: the caller's mistake) gives back what it spent too, as an
+// attempt's does, and counts as sent. A copy of a keyed
 // write that gets no answer after it may have been sent (its connection
 // lost) is an attempt lost, whichever copy's result the attempt returns:
 // a 409 to a retry that follows is the server still holding the key, and

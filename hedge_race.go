@@ -275,13 +275,16 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	run.mu.Unlock()
 
 	resp, err := c.t.inner.roundTrip(req, st)
-	if !st.classified {
+	if !st.classified || err != nil && callersMistake(st, err) {
 		// The copy never reached the base (see wire): the rate limiter,
 		// the limit of attempts in flight or the breaker refused it, or
 		// its attempt was decided while it waited for the rate limiter.
-		// It is no hedge. Marked first: a SharedBudget's Deposit that
-		// panics here goes to the caller, and the copy does not give
-		// back again as it does.
+		// It is no hedge. Or it did, and its body, made by the caller's
+		// GetBody, broke before the server could act on it: the
+		// caller's mistake, which counts against nothing, as an
+		// attempt's (see callersMistake). Marked first: a SharedBudget's
+		// Deposit that panics here goes to the caller, and the copy
+		// does not give back again as it does.
 		refunded = true
 		c.unsentHedge(hb)
 	}
@@ -335,9 +338,10 @@ func (c *call) copyBody(areq, src *http.Request) (io.ReadCloser, error) {
 // decides the attempt when this result settles it: k for an answer that
 // is not retryable; when the last copy running has failed, all have, and
 // the one allFailed picks decides (no more copies are sent then: the
-// retry loop takes over); when the attempt itself has failed, no more
-// copies are sent either. A 409 to a copy of a keyed write is the server
-// saying that another copy holds the key: it is no answer. It returns -1
+// retry loop takes over); when the attempt itself has failed, or a copy
+// that reached the base, no more copies are sent either. A 409 to a copy
+// of a keyed write is the server saying that another copy holds the key:
+// it is no answer. It returns -1
 // otherwise; a copy that ends after another won is closed here. A copy
 // of a keyed write that failed after it reached the base marks the run
 // lost (see settle). A copy of a keyed write that gets a success that is
@@ -380,11 +384,14 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 	answered := resp != nil && !cp.st.class.Retryable() && !(run.keyed && resp.StatusCode == http.StatusConflict)
 	if !answered {
 		if run.running > 0 {
-			if k == 0 {
+			if k == 0 || reached {
 				// The attempt itself failed: the copies in flight
 				// get one delay more to answer (see wait), and no
 				// new one is sent, which would be a retry without
-				// its backoff.
+				// its backoff. So does a copy that reached the
+				// base: a next copy would be that retry (of a 429,
+				// inside the wait it asked for). One that never
+				// did (refused by a layer) says nothing of the host.
 				run.stopped = true
 				if run.timer != nil {
 					run.timer.Stop()
