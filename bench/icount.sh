@@ -6,7 +6,7 @@
 #   bench/icount.sh DIR REGEX [N]
 #
 # builds the tests of the package in DIR (relative to the repository's
-# root), runs the benchmarks matching REGEX for N and for 2N iterations
+# root), runs the one benchmark matching REGEX for N and for 2N iterations
 # (default N=50000), each under cachegrind with the garbage collector off,
 # one P, no asynchronous preemption and no RDTSCP (valgrind 3.19 does not
 # know the instruction, which Go's runtime uses on an AMD CPU: the run
@@ -36,6 +36,18 @@ count() {
 		"$bin" -test.run '^$' -test.bench "$re" -test.benchtime="${1}x" 2>&1); then
 		echo "icount.sh: the run of $1 iterations failed:" >&2
 		echo "$out" | grep -v '^r[0-9a-z]* *0x' | tail -25 >&2
+		return 1
+	fi
+	# The count is of one benchmark's op: a REGEX that matches none (a
+	# name with a regexp character, such as failsafe-retry+breaker, not
+	# escaped) would print the harness's few instructions as a figure, and
+	# one that matches several (HappyPath/x matches BenchmarkHappyPathLoop/x
+	# as well) the sum of their ops.
+	local names
+	names=$(echo "$out" | awk '/^Benchmark[^ \t]*[ \t]+[0-9]+[ \t]/ {print $1}' | sort -u)
+	if [ "$(echo "$names" | grep -c .)" != 1 ]; then
+		echo "icount.sh: $re must match exactly one benchmark; it matched:" >&2
+		echo "${names:-(none)}" >&2
 		return 1
 	fi
 	echo "$out" | sed -n 's/.*I *refs: *//p' | tr -d ,
