@@ -133,6 +133,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 		if !first {
 			now = time.Now()
 		}
+		now = p.at(now)
 		if until, byQuota, pause := p.gate(now); until.After(now) {
 			if hedged {
 				// A copy waits for no reset: sent then, long after its
@@ -254,7 +255,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 						return p, now.Sub(start), nil, fmt.Errorf("%w: %s: a hedged copy takes no token of the shared quota", ErrRateLimited, p.key)
 					}
 				}
-				if (d > 0 || !ok) && rl.openPast(req, max(d, minQuotaRetry)) {
+				if (d > 0 || !ok) && rl.openPastLocked(req, p, max(d, minQuotaRetry)) {
 					// The breaker refuses the attempt when the store's
 					// wait ends: it goes on to the breaker at once, as
 					// from the other waits (see skipWait). A token the
@@ -336,7 +337,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 		}
 		tn := p.reserve(now)
 		d := tn.delay(now)
-		if p.learned && d > 0 {
+		if d > 0 && rl.serverPaced(p) {
 			// The pace is the server's: a wait for a token is bounded
 			// as a wait it announced is, with those before it.
 			if gated.IsZero() {
@@ -372,13 +373,13 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			}
 			if rl.skipWait(req, p, d) {
 				p.mu.Lock()
-				p.cancelTurn(tn, now)
+				p.cancelTurn(tn, p.at(now))
 				p.mu.Unlock()
 				return p, now.Sub(start), nil, nil
 			}
 			if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, opened, forgot, rose); err != nil {
 				p.mu.Lock()
-				p.cancelTurn(tn, time.Now())
+				p.cancelTurn(tn, p.at(time.Now()))
 				p.mu.Unlock()
 				return p, time.Since(start), nil, err
 			}

@@ -203,6 +203,7 @@ func (r *rlResponse) believe(now time.Time) bool {
 func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counted *bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	now = p.at(now)
 	var spent time.Time // when the quota the attempts wait for is back; zero for none
 	if p.reopened != nil {
 		spent = p.spentUntil(now)

@@ -473,6 +473,7 @@ func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
 func (rl *rateLimiter) takeOver(p *partition, learned announced, pause, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock() // a store that panics leaves p usable
+	now = p.at(now)
 	p.announced = learned
 	if pause.After(p.pauseUntil) && p.quota != nil {
 		p.pauseUntil = pause

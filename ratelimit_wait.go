@@ -146,6 +146,7 @@ func (p *partition) tokensLeft(now time.Time) (float64, uint64) {
 func (p *partition) giveBackStale(lim *rate.Limiter, left float64, gen uint64, from, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	now = p.at(now)
 	if p.lim != lim || p.gen != gen || lim.Limit() == rate.Inf {
 		return
 	}
@@ -181,7 +182,7 @@ func (p *partition) mayAllow(now time.Time) bool {
 func (p *partition) giveBack(lim *rate.Limiter, now time.Time) {
 	p.mu.Lock()
 	if p.lim == lim {
-		p.owe(now)
+		p.owe(p.at(now))
 	}
 	p.mu.Unlock()
 }
@@ -384,6 +385,16 @@ func (p *partition) newRate() {
 	p.freed = p.freed[:0]
 }
 
+// serverPaced reports whether p's pace is the server's: learned from its
+// announced quota, and slower than the static limit (WithRateLimit) that
+// caps it. A learned quota faster than the static limit leaves the
+// caller's own pace binding, whose turns are bounded by the call's
+// deadline alone, as before the server announced anything, not by
+// WithMaxRetryAfter, which bounds the waits a server sets. p.mu is held.
+func (rl *rateLimiter) serverPaced(p *partition) bool {
+	return p.learned && (rl.static == 0 || p.lim.Limit() < rl.static)
+}
+
 // skipWait reports whether the host's breaker will still be open when a
 // wait of d for p ends, and then counts the attempt in flight in p: it goes
 // on at once to the breaker, which refuses it, rather than wait for
@@ -403,6 +414,18 @@ func (rl *rateLimiter) skipWait(req *http.Request, p *partition, d time.Duration
 // wait of d ends (see breakerSet.openFor); false for no wait.
 func (rl *rateLimiter) openPast(req *http.Request, d time.Duration) bool {
 	return d > 0 && rl.breakers != nil && rl.breakers.openFor(req, d)
+}
+
+// openPastLocked is openPast for an attempt of p, whose lock is held: the
+// caller's BreakerSettings.Key, which openPast calls, may panic, and the
+// lock is then released on the way out (see unlockIfPanicking), or every
+// later attempt of p would hang on it, whatever its context.
+func (rl *rateLimiter) openPastLocked(req *http.Request, p *partition, d time.Duration) bool {
+	returned := false
+	defer p.unlockIfPanicking(&returned)
+	open := rl.openPast(req, d)
+	returned = true
+	return open
 }
 
 // pauseEnd returns when the pause of req's partition ends (the fleet's

@@ -240,6 +240,7 @@ func (rl *rateLimiter) forgetEach(ps []*partition, now time.Time, woken *[]chan 
 func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool, woken *[]chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	now = p.at(now)
 	if !shared && p.quota != nil {
 		p.handedOver = true
 	}
