@@ -1,6 +1,10 @@
 package resilient
 
 import (
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -50,7 +54,12 @@ import (
 // budget, the write rule); a call that ends on it (its retry refused, its
 // retry budget spent) fails with its error, never with the response of an
 // earlier attempt, which the cut one followed. The rate limiter still
-// learns the quota the response's headers announced. A body longer than max (known from its
+// learns the quota the response's headers announced. A body that arrived
+// but does not decode (gzip's or zlib's header or checksum refused, a
+// corrupt deflate stream: a server that names a Content-Encoding it did
+// not apply) is no cut: every retry would get the same bytes. The response
+// is returned as without the option, a success, its body the bytes
+// decoded, then the decoder's error. A body longer than max (known from its
 // Content-Length, or found so once max bytes were read) is not protected:
 // the caller gets the bytes read followed by the rest of the original
 // body, read from the network under no deadline of the attempt, whose
@@ -183,7 +192,9 @@ func (c *classifier) bufferAndClassify(req *http.Request, st *attemptState, resp
 // up to st.bufferMax bytes. A body that ends there is closed and replaced
 // by the bytes read; a longer one is replaced by the bytes read followed by
 // the rest of it. When the read fails, the body is closed and bufferBody
-// returns the error instead of the response. The read is bounded by the
+// returns the error instead of the response, unless the body does not
+// decode (see undecodable): the response is returned, its body the bytes
+// decoded, then the decoder's error, as from the base. The read is bounded by the
 // attempt's deadline, whose context the base watches; once the body is
 // whole, that deadline no longer applies.
 func bufferBody(resp *http.Response, st *attemptState) (*http.Response, error) {
@@ -195,6 +206,20 @@ func bufferBody(resp *http.Response, st *attemptState) (*http.Response, error) {
 	if err == nil && eof && resp.ContentLength > int64(len(data)) {
 		// net/http says so itself; another RoundTripper may not.
 		err = io.ErrUnexpectedEOF
+	}
+	if err != nil && undecodable(err) {
+		// The body came as the server encoded it, and does not decode
+		// (a Content-Encoding it did not apply, a corrupt stream): every
+		// retry would get the same bytes. It is the server's answer, as
+		// a plain client gets it: the bytes decoded, then the error. No
+		// byte of it is read any more: the deadline may not cut it, as
+		// a whole body (below).
+		if db := st.armed; db != nil {
+			db.keep()
+		}
+		resp.Body.Close()
+		resp.Body = &prefixBody{prefix: data, rest: resp.Body, err: err, shut: true}
+		return resp, nil
 	}
 	if err != nil {
 		resp.Body.Close()
@@ -214,4 +239,15 @@ func bufferBody(resp *http.Response, st *attemptState) (*http.Response, error) {
 	resp.Body.Close() // kept as rest, closed: a Read after Close is its own
 	resp.Body = &prefixBody{prefix: data, rest: resp.Body, eof: true, shut: true}
 	return resp, nil
+}
+
+// undecodable reports whether err, the error of a read of a response's
+// body, is a decoder's refusal of the bytes the server sent (gzip's, which
+// net/http applies to a body it asked for compressed, or zlib's or
+// flate's, which a base may apply): not a body cut on its way, which ends
+// in io.ErrUnexpectedEOF or the connection's error.
+func undecodable(err error) bool {
+	return errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) ||
+		errors.Is(err, zlib.ErrHeader) || errors.Is(err, zlib.ErrChecksum) || errors.Is(err, zlib.ErrDictionary) ||
+		errors.As(err, new(flate.CorruptInputError))
 }
