@@ -67,7 +67,15 @@ func (c *call) run() (*http.Response, error) {
 	if st == nil {
 		st = new(attemptState)
 	}
+	// queuedCounted says that the call's Waited holds the waits of the
+	// attempt in st (for its turn, for a slot of its host): a panic
+	// before the loop counts them (the base's, a Classifier's) leaves
+	// them to the deferred function, for the Report.
+	queuedCounted := true
 	defer func() {
+		if !queuedCounted {
+			c.waited += st.queued()
+		}
 		if pending != nil && !(sending && st.reached) {
 			pending.Close()
 		}
@@ -86,7 +94,8 @@ func (c *call) run() (*http.Response, error) {
 		t.putState(st)
 	}()
 	for n := 1; ; n++ {
-		c.attempts++  // from its start: a panic during the attempt reports it too
+		c.attempts++ // from its start: a panic during the attempt reports it too
+		queuedCounted = false
 		t0 := c.start // the call's one clock reading serves its first attempt
 		if n > 1 {
 			t0 = t.clock.now() // st was reset as the last attempt ended; the pool's and new ones are zero
@@ -238,7 +247,8 @@ func (c *call) run() (*http.Response, error) {
 		if st.wired {
 			c.sent++
 		}
-		c.waited += st.localWait + st.slotWait
+		c.waited += st.queued()
+		queuedCounted = true
 		if c.report != nil || t.cfg.tracer != nil {
 			c.outcome, c.stop = outcomeOf(c, st, err), stop
 		}
