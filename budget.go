@@ -29,9 +29,11 @@ const (
 // and of retries a layer above stacks on top: every answer of the host (a
 // success, or an error the server gave deliberately, such as a 404)
 // deposits Ratio tokens, up to Burst; a retry spends one token, or
-// ThrottledCost when the server asked for it (a 429, or a 503 whose
-// Retry-After asks for a wait: not 0, nor a date past, which pace
-// nothing); a retry that finds too few tokens is not sent. First
+// ThrottledCost when the server asked for it with a wait (a 429 with a
+// Retry-After or the reset of its quota, or a 503 with a Retry-After; not
+// a wait of 0, a date past or one shorter than the backoff's base, which
+// the retry raises to it, nor a 429 without one: those pace nothing but
+// the backoff); a retry that finds too few tokens is not sent. First
 // attempts never spend, and a retry that is not sent after all (refused by
 // the breaker, the rate limiter or the limit of attempts in flight, which
 // ends the call; its body not replayable; its call canceled during its
@@ -75,9 +77,10 @@ type RetryBudget struct {
 	// retries an outage costs before the budget stops them (default 10).
 	Burst float64
 
-	// ThrottledCost is what a retry the server asked for costs, in (0, 1]
-	// (default 0.1: the server paces such retries itself); any other retry
-	// costs 1.
+	// ThrottledCost is what a retry the server asked for with a wait
+	// costs, in (0, 1] (default 0.1: the server paces such retries
+	// itself); any other retry costs 1, a 429's without a wait (or with
+	// one shorter than the backoff's base) too.
 	ThrottledCost float64
 }
 

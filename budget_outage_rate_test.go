@@ -17,7 +17,12 @@ import (
 // 1.01 server attempts per call at 10 calls/s (over 10 minutes) and 1.002
 // at 100 calls/s (over a minute), for a host that answers 503, one that
 // answers 503 with "Retry-After: 0" (which asks for no wait: its retries
-// cost what blind ones do) and one whose every dial is refused. Only the Burst's first retries reach it: a
+// cost what blind ones do), one that answers 429 without a wait or with
+// "Retry-After: 0" (a gateway's blanket refusal: its retries, paced by
+// nothing but the backoff, cost ThrottledCost, and an outage so answered
+// took 10 times the Burst, 1.0167 attempts per call; see also
+// TestRetryBudgetThrottledCostNeedsTheServersWait) and one whose every
+// dial is refused. Only the Burst's first retries reach it: a
 // refused retry marks the budget used, so that it regains nothing while
 // its host is called.
 func TestRetryBudgetFullOutageAttemptsPerCall(t *testing.T) {
@@ -30,6 +35,12 @@ func TestRetryBudgetFullOutageAttemptsPerCall(t *testing.T) {
 		}},
 		{"503 Retry-After: 0", func(req *http.Request) (*http.Response, error) {
 			return &http.Response{StatusCode: 503, Header: http.Header{"Retry-After": {"0"}}, Body: http.NoBody, Request: req}, nil
+		}},
+		{"429", func(req *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: 429, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+		}},
+		{"429 Retry-After: 0", func(req *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"0"}}, Body: http.NoBody, Request: req}, nil
 		}},
 		{"refused dial", func(req *http.Request) (*http.Response, error) {
 			return nil, refusedDial("tcp", "127.0.0.1:9")

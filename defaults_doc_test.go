@@ -119,11 +119,11 @@ func TestDocumentedDefaults(t *testing.T) {
 
 		// The retry budget: "on: each answer deposits 0.2 retry …, at
 		// most 10 held …; a blind retry costs 1, one the server asked
-		// for … 0.1".
+		// for with a wait … 0.1".
 		{"WithRetryBudget(RetryBudget{…})", "deposits 0.2 retry", float64(tr.budgets.ratio) / budgetUnit, 0.2},
 		{"WithRetryBudget(RetryBudget{…})", "at most 10 held", float64(tr.budgets.burst) / budgetUnit, 10.0},
 		{"WithRetryBudget(RetryBudget{…})", "a blind retry costs 1", retriesHeld(tr.budgets, false), 10},
-		{"WithRetryBudget(RetryBudget{…})", "one the server asked for (429, 503 + `Retry-After`) 0.1", retriesHeld(tr.budgets, true), 100},
+		{"WithRetryBudget(RetryBudget{…})", "one the server asked for with a wait (429 or 503 + `Retry-After`, a 429's announced reset) 0.1", retriesHeld(tr.budgets, true), 100},
 		{"WithRetryBudget(RetryBudget{…})", "0.1", float64(tr.budgets.throttled) / budgetUnit, 0.1},
 		{"WithRetryBudget(RetryBudget{…})", "0.2", DefaultRetryBudgetRatio, 0.2},
 		{"WithRetryBudget(RetryBudget{…})", "10", DefaultRetryBudgetBurst, 10},

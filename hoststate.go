@@ -25,8 +25,8 @@ type HostState struct {
 	Reads, Writes RateLimitState
 
 	// RetryBudget is the number of retries the host's budget holds (a
-	// retry the server asked for costs RetryBudget.ThrottledCost, a
-	// fraction of one): RetryBudget.Burst for a host the Transport holds
+	// retry the server asked for with a wait costs
+	// RetryBudget.ThrottledCost, a fraction of one): RetryBudget.Burst for a host the Transport holds
 	// no budget for, as a new host starts full, but when its table of
 	// budgets is full and would make no room for the host's next call,
 	// what the budget it then shares with the other hosts beyond the

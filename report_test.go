@@ -194,8 +194,9 @@ func TestReportLocalRefusalAfterResponse(t *testing.T) {
 			Report{Attempts: 1, Outcome: OutcomeTransient, StatusCode: 503, StopReason: StopRetryBudget}, nil},
 		// The retry of a 429 fails on the network, and the budget
 		// refuses the next: the call returns the 429, with the last
-		// attempt's Outcome, which the Report said was the 429's.
-		{"retry budget after a network error", nil, []Option{WithRetryBudget(RetryBudget{Burst: 0.5})},
+		// attempt's Outcome, which the Report said was the 429's. (A
+		// 429 without a wait costs a whole retry: the Burst pays one.)
+		{"retry budget after a network error", nil, []Option{WithRetryBudget(RetryBudget{Burst: 1.5})},
 			Report{Attempts: 2, Outcome: OutcomeTransient, StatusCode: 429, StopReason: StopRetryBudget},
 			[]rtStep{{status: 429}, {err: errRefused}}},
 		// The retry of a 429 hangs until the call's budget cuts it: the

@@ -134,10 +134,15 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		// limiter holds it until the breaker lets a probe through, or a
 		// ResetHost cleared the pause), and it then reaches the host as
 		// any retry does, paid for.
-		// A 503's Retry-After of 0 (or a date past) asks for no wait: the
-		// server paces nothing, and a host answering it to every call is
-		// in an outage that such retries would multiply tenfold.
-		throttled := st.class == Throttled || resp != nil && resp.StatusCode == http.StatusServiceUnavailable && st.hasRetryAfter && st.retryAfter > 0
+		// A retry is the server's to pace only when its wait is the
+		// server's (a Retry-After, or the reset a 429 announced), not
+		// the backoff's: a 429 or a 503 without one, or whose wait is 0,
+		// a date past or shorter than the backoff's base (raised to it
+		// above), paces nothing but the backoff, and a host answering it
+		// to every call is in an outage that such retries would
+		// multiply tenfold.
+		throttled := st.hasRetryAfter && st.retryAfter > 0 && st.retryAfter >= c.cfg.backoffBase &&
+			(st.class == Throttled || resp != nil && resp.StatusCode == http.StatusServiceUnavailable)
 		if b := c.hostBudget(); b != nil {
 			if !c.t.budgets.withdraw(b, throttled) {
 				return 0, false, StopRetryBudget

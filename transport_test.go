@@ -1399,7 +1399,10 @@ func TestConcurrentCallsShareATransport(t *testing.T) {
 	// opens whatever the order in which outcomes complete, and every call
 	// succeeds on its second attempt. (Failing every third request
 	// instead left it to chance: under load, one call in a few thousand
-	// drew six failures in a row and ran out of attempts.)
+	// drew six failures in a row and ran out of attempts.) The 429s ask
+	// for a wait (1 ms), so that their retries cost the retry budget a
+	// tenth: a 429 that asks for none costs a whole retry, and 34 of those
+	// are more than the budget holds.
 	var n, failed atomic.Int64
 	srv, _ := countConns(t, func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -1412,6 +1415,7 @@ func TestConcurrentCallsShareATransport(t *testing.T) {
 				io.WriteString(w, `{"error":{"code":"service_unavailable","message":"busy"}}`)
 				return
 			}
+			w.Header().Set("Retry-After-Ms", "1")
 			w.WriteHeader(http.StatusTooManyRequests)
 			io.WriteString(w, `{"error":{"code":"rate_limit_exceeded","message":"slow down"}}`)
 			return
