@@ -26,8 +26,10 @@ import (
 //
 // Each bucket is one word: the bucket's age (the number of bucket periods
 // since start, modulo 2^40) in the high 40 bits and its count in the low 24
-// bits (saturated at 2^24-1 per bucket and stripe), so that rolling a bucket
-// over and counting in it is one compare-and-swap.
+// bits (saturated at 2^24-1 per bucket and stripe; a bucket whose
+// successes are saturated counts no more failures in its share, see
+// successesFull), so that rolling a bucket over and counting in it is one
+// compare-and-swap.
 // A window is replaced, never reset, when its breaker closes again: an
 // attempt that began in an earlier spell counts in a window nobody reads.
 type closedWindow struct {
@@ -39,6 +41,11 @@ type closedWindow struct {
 	// failures are made by the first failure: most windows see none, and
 	// a breaker per host is made for every host called.
 	failures atomic.Pointer[[breakerBuckets]atomic.Uint64]
+
+	// pastFull are the failures counted in buckets whose successes were
+	// saturated (see successesFull): in the runs of consecutive failures,
+	// not in the share of failures. Made by the first such failure.
+	pastFull atomic.Pointer[[breakerBuckets]atomic.Uint64]
 
 	start  int64 // breakerSet.now() when the breaker closed
 	period int64 // the bucket period, in nanoseconds
@@ -122,13 +129,41 @@ func (w *closedWindow) failure(age, now uint64) (late bool) {
 		age, late = now, true
 	}
 	w.consecutive.Add(1)
-	fs := w.failures.Load()
+	p := &w.failures
+	if w.successesFull(age) {
+		// The bucket counts no more successes: failures past them
+		// would tip its share towards failures. They count in the runs
+		// of consecutive failures alone (see successesFull).
+		p = &w.pastFull
+	}
+	fs := p.Load()
 	if fs == nil {
-		w.failures.CompareAndSwap(nil, new([breakerBuckets]atomic.Uint64))
-		fs = w.failures.Load()
+		p.CompareAndSwap(nil, new([breakerBuckets]atomic.Uint64))
+		fs = p.Load()
 	}
 	addBucket(&fs[age%breakerBuckets], age)
 	return late
+}
+
+// successesFull reports whether the successes of the bucket of age are
+// saturated in the word a success of that age would be counted in (any
+// stripe of a striped window: they fill at the same pace). The bucket's
+// share of failures is then the share of the outcomes it counted before:
+// successes dropped while failures count would trip a breaker below its
+// FailureRatio (a long Window's bucket fills: a day's holds 2.4h, 1,942
+// successes a second). Its later failures count in the runs of
+// consecutive failures only (pastFull). It runs on failures only.
+func (w *closedWindow) successesFull(age uint64) bool {
+	full := age<<bucketCountBits | bucketCountMax
+	if ss := w.stripes.Load(); ss != nil {
+		for i := range *ss {
+			if (*ss)[i].b[age%breakerBuckets].Load() == full {
+				return true
+			}
+		}
+		return false
+	}
+	return w.successes[age%breakerBuckets].Load() == full
 }
 
 // counts returns the successes, failures and consecutive failures in the
@@ -145,7 +180,11 @@ func (w *closedWindow) counts(now uint64) (successes, failures, consecutive uint
 	}
 	// A run of failures that began before the window's oldest bucket is
 	// counted to the window's start, as gobreaker's rolling counts do.
-	return successes, failures, min(uint64(w.consecutive.Load()), failures)
+	inWin := failures
+	if fs := w.pastFull.Load(); fs != nil {
+		inWin += sumBuckets(fs, now)
+	}
+	return successes, failures, min(uint64(w.consecutive.Load()), inWin)
 }
 
 // maxBucketLead is the most bucket periods a bucket's age may be ahead of
