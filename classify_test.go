@@ -1029,7 +1029,8 @@ func TestMalformedBodies(t *testing.T) {
 		{"leading zero", 400, `{"code":012,"message":"m"}`, ""},
 		{"NUL bytes", 400, "\x00\x00\x00", ""},
 		{"invalid UTF-8", 400, "{\"code\":\"\xff\xfe\"}", "\uFFFD\uFFFD"}, // as encoding/json decodes it
-		{"BOM", 400, "\ufeff{\"code\":\"conflict\"}", ""},
+		{"BOM", 400, "\ufeff{\"code\":\"conflict\"}", "conflict"},         // RFC 8259 lets a parser ignore it
+		{"BOM inside", 400, " \ufeff{\"code\":\"conflict\"}", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	jsonenv "github.com/resilienthttp/resilient/internal/envelope"
 )
 
 // This file holds the decoding of an error body that reaches the Transport
@@ -59,7 +61,7 @@ func decodedPrefix(resp *http.Response, prefix []byte, max int64) []byte {
 // such.
 func decodeUpTo(r io.Reader, max int64) []byte {
 	data, _, _ := readPrefix(r, -1, max)
-	if start := bytes.TrimLeft(data, " \t\r\n"); len(start) == 0 || start[0] != '{' {
+	if start := bytes.TrimLeft(jsonenv.TrimBOM(data), " \t\r\n"); len(start) == 0 || start[0] != '{' {
 		return nil
 	}
 	return data

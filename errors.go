@@ -92,7 +92,10 @@ type Error struct {
 // timeout for os.IsTimeout and context.DeadlineExceeded for errors.Is, as
 // http.Client's Timeout is, and never context.Canceled; an attempt refused
 // by a layer of the chain (ErrCircuitOpen, ErrRateLimited,
-// ErrTooManyInFlight, ErrRetryBudgetExhausted) is none of them. Its message
+// ErrTooManyInFlight, ErrRetryBudgetExhausted) is none of them; a retry so
+// refused after an attempt that got no response (a reset, a timeout) ends
+// the call with both errors, so that the call is a timeout when that
+// attempt's error was, as a plain client's of that one request. Its message
 // starts with "resilient: ", then the method and the URL.
 //
 // Timeout reports whether the call ended on a timeout: the cause of the

@@ -108,12 +108,16 @@ const (
 //   - Info: a success after retries; a final answer of the API that is an
 //     error of the request (a Permanent response below 500 but 408 and
 //     429, such as 400, 404 or 409: the API's answer, not a failed call);
-//     a call the caller canceled;
+//     a call the caller canceled (its context, or the request's Cancel
+//     channel closed), also as a retryable answer came, whose retry the
+//     cancel ended;
 //   - Warn: an attempt that will be retried;
 //   - Error: a failed call: a final 5xx, 408 or 429 (also one the server
 //     says not to retry), a network error, an attempt timeout, a
-//     deadline, a refusal by the breaker, the rate limiter or the limit
-//     of attempts in flight (WithMaxInFlight).
+//     deadline (the context's, or http.Client's Timeout, which closes the
+//     Cancel channel at the deadline it sets), a refusal by the breaker,
+//     the rate limiter or the limit of attempts in flight
+//     (WithMaxInFlight).
 //
 // Attributes: method, host, path, attempt, max_attempts and outcome always;
 // status, code, request_id, idempotency_key, ratelimit_limit,
@@ -200,7 +204,7 @@ func (t *Transport) observe(c *call, key string, st *attemptState, resp *http.Re
 	var level slog.Level
 	var msg string
 	if l != nil {
-		level, msg = levelOf(c.ctx, retry, outcome, st.number, status, err)
+		level, msg = levelOf(c.ctx, cancelOf(c.req), retry, outcome, st.stop, st.number, status, err)
 		if !l.Enabled(c.ctx, level) {
 			l = nil
 		}
@@ -264,7 +268,7 @@ func (t *Transport) logCanceledWait(c *call, key string, n, maxAttempts int, err
 	a := c.attempt(key, n, maxAttempts, err, wait)
 	a.Outcome, a.StopReason = OutcomeCanceled, StopCanceled
 	a.RateLimit = RateLimitInfo{Limit: -1, Remaining: -1}
-	logAttempt(c.ctx, t.cfg.logger, &a)
+	logAttempt(c.ctx, cancelOf(c.req), t.cfg.logger, &a)
 }
 
 // attempt returns the record of the call's attempt n of maxAttempts, sent
@@ -298,10 +302,11 @@ func methodOf(req *http.Request) string {
 }
 
 // levelOf is the log level of the record of attempt number, and its
-// message: retry says that another attempt follows, outcome, status (0
-// for no response) and err (nil for none, redacted or not) are the
-// attempt's; ctx is the call's context.
-func levelOf(ctx context.Context, retry bool, outcome Outcome, number, status int, err error) (slog.Level, string) {
+// message: retry says that another attempt follows, outcome, stop, status
+// (0 for no response) and err (nil for none, redacted or not) are the
+// attempt's; ctx is the call's context and cancel its request's Cancel
+// channel.
+func levelOf(ctx context.Context, cancel <-chan struct{}, retry bool, outcome Outcome, stop StopReason, number, status int, err error) (slog.Level, string) {
 	switch {
 	case retry:
 		return slog.LevelWarn, "resilient: attempt failed, retrying"
@@ -316,17 +321,37 @@ func levelOf(ctx context.Context, retry bool, outcome Outcome, number, status in
 		// X-Should-Retry: false, a Classifier's word) is a failed call
 		// all the same: a timeout, a throttle.
 		return slog.LevelInfo, "resilient: call answered with an error"
-	case outcome == OutcomeCanceled && (errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled)):
-		// The caller canceled it, with a cause of its own
-		// (context.WithCancelCause) too: not a deadline.
+	case (outcome == OutcomeCanceled || stop == StopCanceled) && callerCanceled(ctx, cancel, err):
+		// The caller canceled it: during an attempt, or as a retryable
+		// answer came, whose retry it then ended (the call returns
+		// that answer, or its error, as the cancel found it).
 		return slog.LevelInfo, "resilient: call canceled"
 	}
 	return slog.LevelError, "resilient: call failed"
 }
 
-// logAttempt writes the record of one attempt, if l writes its level.
-func logAttempt(ctx context.Context, l *slog.Logger, a *Attempt) {
-	level, msg := levelOf(ctx, a.Retry, a.Outcome, a.Number, a.StatusCode, a.Err)
+// callerCanceled reports whether a call that its caller gave up on (see
+// callerGaveUp) was canceled rather than ended by a deadline: its
+// context canceled (with a cause of its own, context.WithCancelCause,
+// too), or its request's Cancel channel (cancel) closed before the
+// context's deadline. http.Client closes that channel at its Timeout,
+// which it also sets as the context's deadline: that is a timeout, as the
+// context's deadline is. err is the attempt's error, nil for none.
+func callerCanceled(ctx context.Context, cancel <-chan struct{}, err error) bool {
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled):
+		return true
+	case ctx.Err() != nil || !errors.Is(err, errRequestCanceled) && !isClosed(cancel):
+		return false
+	}
+	d, ok := ctx.Deadline()
+	return !ok || time.Now().Before(d)
+}
+
+// logAttempt writes the record of one attempt, if l writes its level;
+// cancel is the request's Cancel channel.
+func logAttempt(ctx context.Context, cancel <-chan struct{}, l *slog.Logger, a *Attempt) {
+	level, msg := levelOf(ctx, cancel, a.Retry, a.Outcome, a.StopReason, a.Number, a.StatusCode, a.Err)
 	if l.Enabled(ctx, level) {
 		writeAttempt(ctx, l, level, msg, a)
 	}

@@ -2,7 +2,8 @@
 // stable code, message, details, request id and retryable flag.
 //
 // It decodes with encoding/json, so it accepts exactly the JSON documents
-// encoding/json accepts (no trailing data, no malformed numbers), matches
+// encoding/json accepts (no trailing data, no malformed numbers), past a
+// leading UTF-8 byte-order mark, which RFC 8259 lets a parser ignore; matches
 // member names as encoding/json does (escapes decoded, case ignored), and
 // when a member repeats, keeps its first value of the expected kind.
 package envelope
@@ -88,9 +89,13 @@ type Envelope struct {
 
 // Parse reads the error envelope in data. problem tells that the
 // Content-Type was application/problem+json. It reports false when data is
-// not a JSON object, or is nested deeper than MaxDepth.
+// not a JSON object, or is nested deeper than MaxDepth. A UTF-8 byte-order
+// mark that starts data is skipped, as RFC 8259 lets a parser do (servers
+// whose UTF-8 writers add one, .NET's, send it), where encoding/json
+// refuses it.
 func Parse(data []byte, problem bool) (Envelope, bool) {
 	env := Envelope{Retryable: -1}
+	data = TrimBOM(data)
 	if !isObject(data) || !withinDepth(data, MaxDepth) {
 		return env, false
 	}
@@ -474,6 +479,15 @@ func (l *reasonList) UnmarshalJSON(b []byte) error {
 	}
 	l.reason, l.domain = first[0].Reason, first[0].Domain
 	return nil
+}
+
+// TrimBOM returns data without the UTF-8 byte-order mark (U+FEFF, the
+// bytes EF BB BF) it starts with, if any.
+func TrimBOM(data []byte) []byte {
+	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
+		return data[3:]
+	}
+	return data
 }
 
 // isObject reports whether the first byte of data that is not JSON white

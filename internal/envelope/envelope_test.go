@@ -103,7 +103,11 @@ func TestParse(t *testing.T) {
 		{"an array", `[{"code":"C"}]`, false, false, Envelope{Retryable: -1}},
 		{"null", `null`, false, false, Envelope{Retryable: -1}},
 		{"empty", ``, false, false, Envelope{Retryable: -1}},
-		{"BOM", "\ufeff{\"code\":\"C\"}", false, false, Envelope{Retryable: -1}},
+		// RFC 8259 lets a parser ignore a leading byte-order mark, which
+		// .NET's UTF-8 writers add; anywhere else it is no white space.
+		{"BOM", "\ufeff{\"code\":\"C\"}", false, true, Envelope{Shape: CodeMessage, Code: "C", Retryable: -1}},
+		{"BOM after white space", " \ufeff{\"code\":\"C\"}", false, false, Envelope{Retryable: -1}},
+		{"two BOMs", "\ufeff\ufeff{\"code\":\"C\"}", false, false, Envelope{Retryable: -1}},
 
 		// Member names: escapes decoded, case ignored.
 		{"escaped names", `{"\u0065rror":{"c\u006fde":"C","m\u0065ssage":"M"}}`, false, true,
