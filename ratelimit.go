@@ -134,6 +134,13 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			now = time.Now()
 		}
 		now = p.at(now)
+		if first {
+			// start moved on to the time of an attempt of p that read
+			// a later one and took p.mu first (see at): no wait of
+			// this attempt's, which the time it returns does not count
+			// (Attempt.LocalWait, Report.Waited).
+			start = now
+		}
 		if until, byQuota, pause := p.gate(now); until.After(now) {
 			if hedged {
 				// A copy waits for no reset: sent then, long after its

@@ -148,14 +148,25 @@ func (p *partition) links() *listNode[partition] { return &p.listNode }
 // later, first: lim, given the earlier time after it, counts the time
 // between the two as refilled again (rate.Limiter moves its clock back to
 // any time it is given), so that 64 callers of a pace of 200 a second sent
-// 10% more. p.mu is held.
+// 10% more. A time earlier than clock by more than maxClockLag is no such
+// read but another clock's: a testing/synctest bubble's, whose fake times
+// (from 2000, without a monotonic reading) follow those p was used at in
+// real time. It is taken as it is, as the Transport's callClock takes it:
+// held to clock, every time of the bubble was decades ahead of its
+// deadlines, and p's pace frozen. p.mu is held.
 func (p *partition) at(now time.Time) time.Time {
-	if now.Before(p.clock) {
+	if now.Before(p.clock) && p.clock.Sub(now) <= maxClockLag {
 		return p.clock
 	}
 	p.clock = now
 	return now
 }
+
+// maxClockLag bounds how much earlier than the latest time a partition's
+// state was changed at a time read before its lock is taken may be (see
+// partition.at): far more than an attempt takes to reach the lock, a
+// WithRateLimitKey that looks its key up included.
+const maxClockLag = time.Hour
 
 // storePaces reports whether p's store paced an attempt of p (see
 // storePaced) within MaxBelievedReset of now: as a quota no response
