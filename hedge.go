@@ -15,7 +15,8 @@ import (
 // other copies are canceled, and their responses closed. When the attempt
 // itself fails, no new copy is sent (nor once the host answered it with an
 // error status, whose body is still read for its envelope, nor once a copy
-// sent failed: a next copy would be a retry without its backoff), and the
+// sent failed: a next copy would be a retry without its backoff; a keyed
+// write's 409, another copy holding the key, is no failure), and the
 // copies in flight get one delay more to answer (not past the call's deadline, nor
 // once its caller gave up); then they are canceled, and the attempt fails
 // as it would have without them. When every copy failed, the answer that

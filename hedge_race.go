@@ -341,7 +341,7 @@ func (c *call) copyBody(areq, src *http.Request) (io.ReadCloser, error) {
 // retry loop takes over); when the attempt itself has failed, or a copy
 // that reached the base, no more copies are sent either. A 409 to a copy
 // of a keyed write is the server saying that another copy holds the key:
-// it is no answer. It returns -1
+// it is no answer, and stops no copy. It returns -1
 // otherwise; a copy that ends after another won is closed here. A copy
 // of a keyed write that failed after it reached the base marks the run
 // lost (see settle). A copy of a keyed write that gets a success that is
@@ -381,17 +381,21 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 		cp.discard()
 		return -1
 	}
-	answered := resp != nil && !cp.st.class.Retryable() && !(run.keyed && resp.StatusCode == http.StatusConflict)
+	held := run.keyed && resp != nil && resp.StatusCode == http.StatusConflict
+	answered := resp != nil && !cp.st.class.Retryable() && !held
 	if !answered {
 		if run.running > 0 {
-			if k == 0 || reached {
+			if k == 0 || reached && !held {
 				// The attempt itself failed: the copies in flight
 				// get one delay more to answer (see wait), and no
 				// new one is sent, which would be a retry without
 				// its backoff. So does a copy that reached the
 				// base: a next copy would be that retry (of a 429,
 				// inside the wait it asked for). One that never
-				// did (refused by a layer) says nothing of the host.
+				// did (refused by a layer) says nothing of the host,
+				// nor does a copy's 409 while another copy holds the
+				// key: a next copy, sent once the write is done,
+				// gets its stored answer.
 				run.stopped = true
 				if run.timer != nil {
 					run.timer.Stop()
