@@ -761,7 +761,7 @@ func TestRewindWaitIsBounded(t *testing.T) {
 			ctx, cancel := context.WithCancel(ctx)
 			time.AfterFunc(5*time.Second, cancel)
 			return ctx, cancel
-		}, 5 * time.Second, StopBodyNotReplayable},
+		}, 5 * time.Second, StopCanceled}, // the caller's cancel, not the body's fault
 		{"budget", []Option{WithMaxElapsed(30 * time.Second)}, func(ctx context.Context) (context.Context, context.CancelFunc) {
 			return ctx, func() {}
 		}, 30 * time.Second, StopBodyNotReplayable},

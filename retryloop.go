@@ -206,6 +206,15 @@ func (c *call) run() (*http.Response, error) {
 				// Give up with what the attempt produced; without a
 				// response, say why no retry followed.
 				retry, delay, stop = false, 0, StopBodyNotReplayable
+				if callerCanceled(c.ctx, cancelOf(c.req), nil) {
+					// The caller canceled the call while the rewind
+					// waited for the earlier attempt's read of the body:
+					// a cancel as the retryable answer came (see
+					// levelOf), not a body that cannot be sent again. (A
+					// deadline there, http.Client's Timeout included,
+					// stays what it was.)
+					stop = StopCanceled
+				}
 				c.giveBackRetryOf(resp)
 				if resp == nil {
 					err = fmt.Errorf("%w; %w", err, berr)
