@@ -268,6 +268,14 @@ func TestBreakerSetConcurrentChurn(t *testing.T) {
 	wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	checkBreakerTable(t, s, nil)
+}
+
+// checkBreakerTable checks, s.mu held, that s's table holds exactly the
+// keys of its breakers (each one's key and aliases), at most s.max, and
+// calls more, when not nil, with each breaker.
+func checkBreakerTable(t *testing.T, s *breakerSet, more func(e *breakerEntry)) {
+	t.Helper()
 	keys := 0
 	s.each(func(e *breakerEntry) {
 		ks := []breakerKey{e.node.key}
@@ -277,12 +285,15 @@ func TestBreakerSetConcurrentChurn(t *testing.T) {
 		keys += len(ks)
 		for _, k := range ks {
 			if s.table.load(k) != e {
-				t.Errorf("the table does not hold %v for its breaker", k)
+				t.Errorf("breakers: the table does not hold %v for its breaker", k)
 			}
+		}
+		if more != nil {
+			more(e)
 		}
 	})
 	if n := s.table.len(); n != keys || n > s.max {
-		t.Errorf("the table holds %d keys, the lists %d; want them equal and at most %d", n, keys, s.max)
+		t.Errorf("breakers: the table holds %d keys, the lists %d; want them equal and at most %d", n, keys, s.max)
 	}
 }
 

@@ -283,18 +283,7 @@ func checkStressInvariants(t *testing.T, tr *Transport) {
 	// Breakers: the table holds exactly the keys of the lists.
 	s := tr.breakers
 	s.mu.Lock()
-	keys = 0
-	s.each(func(e *breakerEntry) {
-		ks := []breakerKey{e.node.key}
-		if e.aliases != nil {
-			ks = append(ks, *e.aliases...)
-		}
-		keys += len(ks)
-		for _, k := range ks {
-			if s.table.load(k) != e {
-				t.Errorf("breakers: the table does not hold %v for its breaker", k)
-			}
-		}
+	checkBreakerTable(t, s, func(e *breakerEntry) {
 		if e.removed.Load() {
 			t.Errorf("breakers: %v removed but listed", e.node.key)
 		}
@@ -306,9 +295,6 @@ func checkStressInvariants(t *testing.T, tr *Transport) {
 			m.pmu.Unlock()
 		}
 	})
-	if n := s.table.len(); n != keys || n > s.max {
-		t.Errorf("breakers: the table holds %d keys, the lists %d; want them equal and at most %d", n, keys, s.max)
-	}
 	s.mu.Unlock()
 
 	// Retry budgets: notFull counts the budgets not full.
