@@ -250,8 +250,10 @@ func agreeOne(t *testing.T, tr *Transport, base string, r *rand.Rand, c *agreeCa
 	}
 }
 
-// agreeLevel is the level WithLogger documents for an attempt's record.
-func agreeLevel(a Attempt) slog.Level {
+// agreeLevel is the level WithLogger documents for an attempt's record;
+// canceled says that the call's caller canceled it at some point (its
+// context has no deadline then).
+func agreeLevel(a Attempt, canceled bool) slog.Level {
 	switch {
 	case a.Retry:
 		return slog.LevelWarn
@@ -261,7 +263,8 @@ func agreeLevel(a Attempt) slog.Level {
 		return slog.LevelInfo
 	case a.Outcome == OutcomePermanent && a.StatusCode >= 400 && a.StatusCode < 500 && a.StatusCode != 408 && a.StatusCode != 429:
 		return slog.LevelInfo
-	case a.Outcome == OutcomeCanceled && errors.Is(a.Err, context.Canceled):
+	case (a.Outcome == OutcomeCanceled || a.StopReason == StopCanceled) && (errors.Is(a.Err, context.Canceled) || canceled):
+		// The caller canceled it, also as a retryable answer came.
 		return slog.LevelInfo
 	}
 	return slog.LevelError
@@ -391,7 +394,7 @@ func checkAgree(t *testing.T, c *agreeCall, settings []string) {
 	for i, a := range c.obs {
 		rec := c.recs[i]
 		attrs := recAttrs(rec)
-		if lv := agreeLevel(a); rec.Level != lv {
+		if lv := agreeLevel(a, c.cancel); rec.Level != lv {
 			errorf("attempt %d (%s, status %d, err %v) logged at %v, want %v", a.Number, a.Outcome, a.StatusCode, a.Err, rec.Level, lv)
 		}
 		if v, ok := attrs["attempt"]; !ok || v.Int64() != int64(a.Number) {
