@@ -12,24 +12,6 @@ import (
 	"time"
 )
 
-// stalledSeeker is a seekable request body (a file, an io.SectionReader
-// over a remote store) whose second Read blocks until release is closed.
-type stalledSeeker struct {
-	r       *strings.Reader
-	reads   int
-	release chan struct{}
-}
-
-func (s *stalledSeeker) Read(p []byte) (int, error) {
-	s.reads++
-	if s.reads == 2 {
-		<-s.release
-	}
-	return s.r.Read(p[:min(len(p), 4)])
-}
-
-func (s *stalledSeeker) Seek(off int64, whence int) (int64, error) { return s.r.Seek(off, whence) }
-
 // TestLogLevelOfCallCanceledWhileTheBodyRewinds: a call whose caller
 // cancels it while its retry waits for the earlier attempt's read of a
 // seekable body (net/http's writer still reading it after a 503 came) was
@@ -55,7 +37,7 @@ func TestLogLevelOfCallCanceledWhileTheBodyRewinds(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var buf bytes.Buffer
 				logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-				src := &stalledSeeker{r: strings.NewReader("0123456789abcdef"), release: make(chan struct{})}
+				src := &stuckSeeker{Reader: strings.NewReader("0123456789abcdef"), stuck: make(chan struct{}), release: make(chan struct{})} // body_test.go
 				defer close(src.release)
 				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
 					go io.Copy(io.Discard, req.Body) // net/http's writer, still reading
