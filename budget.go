@@ -356,8 +356,8 @@ func (s *budgetSet) insert(k breakerKey, h uint64) *hostBudget {
 	b := &hostBudget{shared: s.sharedBudget(ck)}
 	s.fill(b)
 	s.m.insert(ck.clone(), ch, b, &b.node)
-	if ck != k {
-		s.m.insert(k.clone(), h, b, nil)
+	if ck != k && s.m.len() < maxBudgets {
+		s.m.insert(k.clone(), h, b, nil) // an alias, kept only while the table has room for it
 		s.aliases++
 	}
 	return b

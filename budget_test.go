@@ -230,6 +230,32 @@ func TestRetryBudgetBounded(t *testing.T) {
 	}
 }
 
+// TestRetryBudgetBoundedBySpellings fills the table of budgets to one key
+// short of its bound, then calls a new host under another spelling (upper
+// case and its default port): its budget takes the last key, and its
+// spelling is no alias past the bound.
+func TestRetryBudgetBoundedBySpellings(t *testing.T) {
+	s := newBudgetSet(RetryBudget{}, nil)
+	fillBudgets(t, s, "h", maxBudgets-1)
+	req := newRequest(t, context.Background(), "GET", "http://NEW.test:80/", nil)
+	b := s.get(req)
+	if n := s.m.len(); n != maxBudgets {
+		t.Errorf("%d keys held after a new host's other spelling, want %d", n, maxBudgets)
+	}
+	if b == &s.overflow {
+		t.Fatal("the new host got the overflow budget, want the table's last key")
+	}
+	if again := s.get(newRequest(t, context.Background(), "GET", "http://new.test/", nil)); again != b {
+		t.Error("the host's canonical spelling got another budget than its first spelling")
+	}
+	if again := s.get(req); again != b {
+		t.Error("the host's first spelling got another budget the second time")
+	}
+	if n := s.m.len(); n != maxBudgets {
+		t.Errorf("%d keys held, want %d", n, maxBudgets)
+	}
+}
+
 func TestWithRetryBudgetPanics(t *testing.T) {
 	for _, b := range []RetryBudget{{Ratio: -1}, {Burst: -1}, {ThrottledCost: 2}, {Ratio: math.NaN()}, {Burst: math.Inf(1)}} {
 		func() {
