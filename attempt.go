@@ -108,6 +108,15 @@ type attemptState struct {
 	// when the attempt found its host full.
 	slotWait time.Duration // time this attempt waited for a slot of its host
 
+	// keepsSlot, set by the rate limiter when the limit of attempts in
+	// flight is below it, asks that limit to hand the slot of an attempt
+	// that got a response over in slot rather than give it back: the rate
+	// limiter gives it back once it has learned what the response says (a
+	// 429's pause, a quota spent), so that no attempt queued for the slot
+	// is sent before it is learned (see bulkhead.pausedMeanwhile).
+	keepsSlot bool
+	slot      *hostSlots
+
 	// writes is the write trace of the attempts made with this state whose
 	// context carries no trace of the caller's (see call.attemptRequest):
 	// its hooks are made once, for the state's life in the Transport's

@@ -72,6 +72,13 @@ import (
 // a fresh token with the slot, without holding the slot for a turn,
 // starved queued callers under steady contention).
 //
+// A slot is given back once the rate limiter has learned what its
+// attempt's response says (a 429's Retry-After, a quota spent), so that
+// an attempt queued for it is not sent into the pause the response
+// announced: one given a slot while its host is paused passes the slot on
+// and waits for the pause as an attempt that came after it does (refused
+// past WithMaxRetryAfter or its deadline), then for a slot again.
+//
 // A hedged copy (see WithHedging) takes a slot like any attempt, but never
 // waits for one: a copy that finds no free slot is not sent, and gives back
 // the hedge allowance, the retry budget and the turn of the rate limiter's
@@ -110,6 +117,13 @@ const (
 // before it could wait: it looks the host up again.
 var errSlotsGone = errors.New("resilient: host left the bulkhead")
 
+// errSlotPaused tells the rate limiter above that the host of an attempt
+// was paused (a 429's Retry-After, or the fleet's pause) while the attempt
+// waited for a slot of it: the attempt passed the slot on, and waits for
+// the pause there, as the attempts that came after the pause do. It never
+// leaves the chain.
+var errSlotPaused = errors.New("resilient: the host was paused while the attempt waited for a slot")
+
 // bulkhead is the per-host limit of attempts in flight of one Transport:
 // a bounded table of hosts. It is safe for concurrent use.
 //
@@ -118,6 +132,7 @@ var errSlotsGone = errors.New("resilient: host left the bulkhead")
 type bulkhead struct {
 	limit uint64
 	keyFn func(*http.Request) string // BreakerSettings.Key
+	rl    *rateLimiter               // the rate limiter above, whose pauses hold a queued attempt; nil for none
 	max   int                        // the most keys the table holds: maxBulkheadKeys but in tests
 
 	mu    sync.Mutex
@@ -172,6 +187,7 @@ func (t *Transport) bulkheadMiddleware() Middleware {
 		return nil
 	}
 	b := newBulkhead(t.cfg.maxInFlight, t.cfg.breaker.Key)
+	b.rl = t.rl    // made by now (New makes the middlewares in order)
 	t.bulkhead = b // for hedging
 	return func(next http.RoundTripper) http.RoundTripper {
 		// The breakers' middleware is made by now (New makes every
@@ -195,6 +211,9 @@ func (m *bulkheadTransport) RoundTrip(req *http.Request) (*http.Response, error)
 
 func (m *bulkheadTransport) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
 	s, err := m.b.acquire(req, st)
+	if err == errSlotPaused {
+		return nil, err // sent again by the rate limiter, the body too
+	}
 	if err != nil {
 		if req.Body != nil {
 			req.Body.Close()
@@ -207,9 +226,11 @@ func (m *bulkheadTransport) roundTripAttempt(req *http.Request, st *attemptState
 	}
 	resp, err := m.send(s, req, st)
 	returned = true
-	if m.breakers != nil && m.breakers.pending.Load() {
+	if m.breakers != nil && m.breakers.pending.Load() && (st == nil || st.slot == nil) {
 		// The breakers' state changes, which they leave to this layer
-		// (see breakerSet.deliverAbove), once the slot is given back.
+		// (see breakerSet.deliverAbove), once the slot is given back (by
+		// the rate limiter, which delivers them then, when the slot was
+		// handed over to it: see attemptState.keepsSlot).
 		m.breakers.flushClosing(req.Context(), resp)
 	}
 	return resp, err
@@ -228,13 +249,24 @@ func (m *bulkheadTransport) flushPanicking(ctx context.Context, returned *bool) 
 }
 
 // send sends req through the layers below, holding slot s (nil for none)
-// until they return or panic.
+// until they return or panic; when they return a response and the rate
+// limiter above asks for it (see attemptState.keepsSlot), s is handed
+// over to it in st.slot instead.
 func (m *bulkheadTransport) send(s *hostSlots, req *http.Request, st *attemptState) (*http.Response, error) {
 	if s == nil {
 		return m.next.roundTrip(req, st) // no limit for this request
 	}
-	defer s.release()
-	return m.next.roundTrip(req, st)
+	kept := false
+	defer func() {
+		if !kept {
+			s.release()
+		}
+	}()
+	resp, err := m.next.roundTrip(req, st)
+	if resp != nil && st != nil && st.keepsSlot {
+		st.slot, kept = s, true
+	}
+	return resp, err
 }
 
 // acquire takes a slot of the host of req, attempt st (nil for none),
@@ -278,7 +310,7 @@ func (b *bulkhead) acquire(req *http.Request, st *attemptState) (*hostSlots, err
 			// Time the call spent waiting, as the rate limiter's wait
 			// is (Attempt.SlotWait, Report.Waited), a refused wait
 			// included.
-			st.slotWait = waited
+			st.slotWait += waited
 		}
 		if queued && st != nil && st.paceTok != nil && err != nil {
 			// Refused after a wait, or its caller gave up: the token of
@@ -298,8 +330,32 @@ func (b *bulkhead) acquire(req *http.Request, st *attemptState) (*hostSlots, err
 			// host's slowness.
 			st.start = st.start.Add(waited)
 		}
+		if queued && st != nil && b.rl != nil && b.pausedMeanwhile(req, s) {
+			// The host was paused while the attempt waited (another
+			// attempt's 429): it is not sent into the pause, which
+			// holds every attempt of its quota, but goes back to the
+			// rate limiter. The token of the pace it took is spent, as
+			// every token is once a pause holds the partition.
+			st.paceTok = nil
+			return nil, errSlotPaused
+		}
 		return s, nil
 	}
+}
+
+// pausedMeanwhile reports whether the rate limiter would hold req, which
+// waited for slot s, for its partition's pause; it passes s on when it
+// does, and when the caller's key function panics.
+func (b *bulkhead) pausedMeanwhile(req *http.Request, s *hostSlots) (paused bool) {
+	held := true
+	defer func() {
+		if held {
+			s.release()
+		}
+	}()
+	paused = b.rl.holdsPaused(req)
+	held = paused
+	return paused
 }
 
 // slotDeadline returns when attempt st of req stops waiting for a slot:

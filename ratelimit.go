@@ -30,6 +30,9 @@ type rateLimiter struct {
 	// spent quota, its turn of the pace) ends goes on to it at once (see
 	// skipWait).
 	breakers *breakerSet
+	// slots says that the limit of attempts in flight (WithMaxInFlight)
+	// is below the rate limiter in the chain (see attemptState.keepsSlot).
+	slots bool
 	// hostPauses holds the pauses of hosts' global limits in force (see
 	// pauseHost), for the partitions made or cleared during one.
 	hostPauses hostPauses
@@ -446,6 +449,20 @@ func (m *rateLimitTransport) RoundTrip(req *http.Request) (*http.Response, error
 }
 
 func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
+	for {
+		resp, err := m.roundTripOnce(req, st)
+		if err != errSlotPaused {
+			return resp, err
+		}
+		// The host was paused while the attempt waited for a slot of it
+		// (WithMaxInFlight): it waits for the pause here, as the
+		// attempts that came after the pause do, and for a slot again.
+	}
+}
+
+// roundTripOnce sends req through the layers below once the partition
+// lets it go.
+func (m *rateLimitTransport) roundTripOnce(req *http.Request, st *attemptState) (resp *http.Response, err error) {
 	rl := m.rl
 	cred := rl.needsCred()
 	k, limited := rl.key(req, cred)
@@ -488,7 +505,7 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 			k, p = q.key, q // the host's limits were split while it waited
 		}
 		if st != nil {
-			st.localWait = waited
+			st.localWait += waited
 			if waited > 0 && !st.start.IsZero() {
 				st.start = st.start.Add(waited) // the layers below start later
 			}
@@ -513,7 +530,14 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 			}
 		}()
 	}
-	resp, err := m.next.roundTrip(req, st)
+	if st != nil && rl.slots {
+		// The limit of attempts in flight below hands the attempt's slot
+		// over, given back once the response is learned, on every way
+		// out (see attemptState.keepsSlot).
+		st.keepsSlot = true
+		defer m.giveSlotBack(req.Context(), st, &resp)
+	}
+	resp, err = m.next.roundTrip(req, st)
 	if tok != nil && st != nil {
 		tok = st.paceTok // nil once a refused wait for a slot dealt with it (see giveBackStale)
 	}
@@ -537,4 +561,23 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	}
 	m.learn(k, credLater, req, p, &counted, st, resp) // ends the flight, and clears counted when it does
 	return resp, nil
+}
+
+// giveSlotBack gives back the slot of its host that attempt st held, when
+// the limit of attempts in flight handed it over (see
+// attemptState.keepsSlot), and then delivers the breakers' state changes
+// that layer leaves to the one that gives the slot back, as it does (see
+// breakerSet.deliverAbove). *resp is the attempt's response, nil for none
+// (a panic on its way up).
+func (m *rateLimitTransport) giveSlotBack(ctx context.Context, st *attemptState, resp **http.Response) {
+	st.keepsSlot = false
+	s := st.slot
+	if s == nil {
+		return
+	}
+	st.slot = nil
+	s.release()
+	if b := m.rl.breakers; b != nil && b.pending.Load() {
+		b.flushClosing(ctx, *resp)
+	}
 }

@@ -445,6 +445,16 @@ func (rl *rateLimiter) pauseEnd(req *http.Request, clock *lazyNow) time.Time {
 	return p.sharedPause(p.pauseUntil)
 }
 
+// holdsPaused reports whether req's partition is paused, and its breaker
+// will not refuse it when the pause ends (see skipWait): acquire would make
+// an attempt of req wait for the pause now.
+func (rl *rateLimiter) holdsPaused(req *http.Request) bool {
+	var clock lazyNow
+	end := rl.pauseEnd(req, &clock)
+	now := clock.get()
+	return end.After(now) && !rl.openPast(req, end.Sub(now))
+}
+
 // refusesAfter reports whether the pause of req's partition will make
 // acquire refuse an attempt that starts after a wait of d: the pause then
 // still runs, and ends at or after deadline (the call's, zero for none),

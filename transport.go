@@ -165,6 +165,7 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 	))
 	if t.rl != nil {
 		t.rl.breakers = t.breakers // nil without breakers
+		t.rl.slots = t.bulkhead != nil
 	}
 	return t
 }
