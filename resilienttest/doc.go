@@ -102,7 +102,8 @@
 //     the IETF Idempotency-Key draft gives a key reused with another
 //     payload). Stats.Conflicts counts it.
 //   - A write without a key is refused with a 400 when the server requires
-//     keys (WithRequireIdempotencyKey; on by default for Aidelly only):
+//     keys (WithRequireIdempotencyKey; on by default for Aidelly only,
+//     and off WithIgnoreIdempotencyKeys):
 //     Aidelly PUBLIC_API_IDEMPOTENCY_REQUIRED, Altyaa
 //     idempotency_key_required, Postato IDEMPOTENCY_KEY_REQUIRED.
 //     Stats.KeyRequired counts it. Otherwise it is processed and stored

@@ -73,7 +73,7 @@ func WithQuota(q Quota) Option {
 // are refused with the dialect's 400 (a key under a header the dialect
 // does not read is none: see the package documentation). The default is
 // true for Aidelly, whose writes require a key, and false for Altyaa and
-// Postato.
+// Postato, and for every dialect WithIgnoreIdempotencyKeys(true).
 func WithRequireIdempotencyKey(require bool) Option {
 	return func(c *config) { c.requireKey = &require }
 }
@@ -81,7 +81,9 @@ func WithRequireIdempotencyKey(require bool) Option {
 // WithIgnoreIdempotencyKeys makes the server ignore idempotency keys, as
 // most APIs do: every write is processed and stored as a new object, a
 // repeated key is neither replayed nor refused as a conflict, and no
-// answer carries Idempotent-Replayed. A write stored twice still counts in
+// answer carries Idempotent-Replayed; a write without a key is processed
+// too, in every dialect, unless WithRequireIdempotencyKey(true) says
+// otherwise. A write stored twice still counts in
 // Stats.Duplicates (by its body), so a client that resends writes to such a
 // server shows up there. Use it with Altyaa, whose envelopes say nothing of
 // keys, to stand for an API that does not deduplicate.

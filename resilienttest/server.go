@@ -110,7 +110,7 @@ func newServer(d Dialect, opts []Option) *Server {
 	}
 	s := &Server{
 		dialect:    d,
-		requireKey: d == Aidelly,
+		requireKey: d == Aidelly && !cfg.ignoreKeys, // an API that ignores keys requires none
 		ignoreKeys: cfg.ignoreKeys,
 		latency:    cfg.latency,
 		serveDone:  make(chan struct{}),
