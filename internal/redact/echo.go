@@ -106,11 +106,24 @@ func credentialEchoes(s string, req *http.Request) string {
 		}
 		q, oauth := u.RawQuery, 0 // oauth: 1 for OAuth's query, -1 for another, 0 not yet known
 		for looked := 0; q != "" && looked < maxCredentialEchoes; {
-			var kv string
-			kv, q, _ = strings.Cut(q, "&")
+			// A ';' separates parameters too for some servers (Rack
+			// before 3, Python's parse_qs before 3.9.2): the server
+			// reads the name after it, and may echo its value.
+			kv := q
+			if i := strings.IndexAny(q, "&;"); i >= 0 {
+				kv, q = q[:i], q[i+1:]
+			} else {
+				q = ""
+			}
 			k, v, _ := strings.Cut(kv, "=")
 			if len(v) < MinSecret {
 				continue
+			}
+			if strings.IndexByte(k, '%') >= 0 {
+				// An escaped name (%6Bey), as the server reads it.
+				if dk, err := url.QueryUnescape(k); err == nil {
+					k = dk
+				}
 			}
 			if k == "code" && oauth == 0 {
 				oauth = -1
@@ -148,9 +161,46 @@ func credentialEchoes(s string, req *http.Request) string {
 				var c string
 				c, rest, _ = strings.Cut(rest, ";")
 				if _, cv, ok := strings.Cut(c, "="); ok {
-					s = replaceSecret(s, strings.TrimSpace(cv))
+					s = replaceSecret(s, unquote(strings.TrimSpace(cv))) // a quoted cookie-value (RFC 6265) is echoed without its quotes
 				}
 			}
+			if strings.IndexByte(v, ',') >= 0 {
+				s = authParamEchoes(s, v)
+			}
+		}
+	}
+	return s
+}
+
+// unquote returns v without the double quotes around it, if it has them.
+func unquote(v string) string {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		return v[1 : len(v)-1]
+	}
+	return v
+}
+
+// authParamEchoes returns s with the values of the parameters of v, a
+// header's value of the form `scheme name="value", name=value, …` (the
+// auth-params of RFC 9110 section 11.2: OAuth 1.0a's oauth_token and
+// oauth_signature), whose names say they carry a credential (see
+// SecretName), replaced by Placeholder, as a server that echoes one
+// writes it: without its quotes. It looks at the first
+// maxCredentialEchoes parameters.
+func authParamEchoes(s, v string) string {
+	for rest, params := v, 0; rest != "" && params < maxCredentialEchoes; params++ {
+		var p string
+		p, rest, _ = strings.Cut(rest, ",")
+		name, pv, ok := strings.Cut(p, "=")
+		if !ok {
+			continue
+		}
+		name = strings.TrimSpace(name)
+		if i := strings.LastIndexAny(name, " \t"); i >= 0 { // the first parameter follows the scheme
+			name = name[i+1:]
+		}
+		if SecretName(name) {
+			s = replaceSecret(s, unquote(strings.TrimSpace(pv)))
 		}
 	}
 	return s
@@ -183,8 +233,8 @@ func isOAuthQuery(q string) bool {
 const maxCredentialEchoes = 16
 
 // pathEchoes returns s with each credential of path, a URL's path (see
-// Path: a webhook's token, a bot token), that s repeats replaced by
-// Placeholder, and the token of a bot token ("bot123:token") alone too;
+// Path: a webhook's token, a bot token, a session id in a segment's
+// parameter), that s repeats replaced by Placeholder, and the token of a bot token ("bot123:token") alone too;
 // the first maxCredentialEchoes credentials only. It allocates nothing
 // when there is nothing to replace.
 func pathEchoes(s, path string) string {
@@ -209,6 +259,11 @@ func pathEchoes(s, path string) string {
 				if _, tok, ok := strings.Cut(seg, ":"); ok {
 					s = replaceSecret(s, tok)
 				}
+			}
+		} else {
+			for i, j := secretParam(seg, 0); i >= 0 && looked < maxCredentialEchoes; i, j = secretParam(seg, j) {
+				looked++
+				s = replaceSecret(s, seg[i:j])
 			}
 		}
 		if !more {

@@ -26,7 +26,12 @@ const Placeholder = "REDACTED"
 //   - the secret of a Slack response URL (of an interaction or a slash
 //     command) or workflow webhook: /actions/T…/{id}/{secret},
 //     /commands/T…/{id}/{secret}, /triggers/T…/{id}/{secret},
-//     /workflows/T…/A…/{id}/{secret}.
+//     /workflows/T…/A…/{id}/{secret};
+//   - the value of a segment's parameter whose name says it carries a
+//     credential (see SecretName), as the session id that Java servlet
+//     containers write into the URLs they redirect a client without
+//     cookies to, /cart;jsessionid={id}: a parameter's name is kept,
+//     /cart;jsessionid=REDACTED.
 //
 // A path that does not start with '/' is that of a URL missing its scheme
 // ("user:token@api.example.com/v1", as url.Parse reads it): the user
@@ -45,6 +50,9 @@ func Path(path string) string {
 		if s != Placeholder && isSecret(segs, i) {
 			segs[i] = Placeholder
 			changed = true
+		} else if r := secretParams(s); r != s {
+			segs[i] = r
+			changed = true
 		}
 	}
 	if !changed {
@@ -59,7 +67,50 @@ func maySecret(path string) bool {
 	return strings.Contains(path, "/webhooks/") || strings.Contains(path, "/interactions/") ||
 		strings.Contains(path, "/bot") || strings.Contains(path, "/services/") ||
 		strings.Contains(path, "/actions/T") || strings.Contains(path, "/commands/T") ||
-		strings.Contains(path, "/triggers/T") || strings.Contains(path, "/workflows/T")
+		strings.Contains(path, "/triggers/T") || strings.Contains(path, "/workflows/T") ||
+		strings.IndexByte(path, ';') >= 0
+}
+
+// secretParams returns seg, a path's segment, with the value of each of
+// its parameters (";name=value") whose name says it carries a credential
+// (see SecretName) replaced by Placeholder; seg itself when it has none.
+func secretParams(seg string) string {
+	i, j := secretParam(seg, 0)
+	if i < 0 {
+		return seg
+	}
+	var b strings.Builder
+	done := 0
+	for ; i >= 0; i, j = secretParam(seg, j) {
+		b.WriteString(seg[done:i])
+		b.WriteString(Placeholder)
+		done = j
+	}
+	b.WriteString(seg[done:])
+	return b.String()
+}
+
+// secretParam returns the bounds of the value of the first parameter of
+// seg, a path's segment, at from or after it, whose name says it carries a
+// credential (see SecretName), and whose value is neither empty nor
+// Placeholder; -1, -1 for none.
+func secretParam(seg string, from int) (int, int) {
+	for {
+		k := strings.IndexByte(seg[from:], ';')
+		if k < 0 {
+			return -1, -1
+		}
+		start := from + k + 1
+		end := len(seg)
+		if k := strings.IndexByte(seg[start:], ';'); k >= 0 {
+			end = start + k
+		}
+		from = end
+		name, value, ok := strings.Cut(seg[start:end], "=")
+		if ok && value != "" && value != Placeholder && SecretName(name) {
+			return end - len(value), end
+		}
+	}
 }
 
 // isSecret reports whether segs[i] is a credential (see Path).
