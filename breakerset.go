@@ -377,7 +377,7 @@ func (s *breakerSet) get(req *http.Request, st *attemptState) *breakerEntry {
 
 // requestKey returns the key of req's breaker and retry budget: keyFn's
 // (BreakerSettings.Key) when set, bounded (customKey), else the URL's
-// scheme and host as the request has them. It reports false for a request
+// scheme and host as the request has them (see stateHost). It reports false for a request
 // without one. The URL's key is not bounded (see breakerKey.bounded): a
 // lookup with it finds the key of any host within the bounds at no cost,
 // and an insert, or a lookup that must find a host past them, bounds it.
@@ -387,7 +387,7 @@ func requestKey(keyFn func(*http.Request) string, req *http.Request) (breakerKey
 		k := customKey(keyFn(req))
 		return breakerKey{host: k}, k != ""
 	case req.URL != nil:
-		return breakerKey{req.URL.Scheme, req.URL.Host}, true
+		return breakerKey{req.URL.Scheme, stateHost(req)}, true
 	}
 	return breakerKey{}, false
 }

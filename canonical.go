@@ -230,6 +230,20 @@ func lowerASCII(s string) string {
 	return string(b)
 }
 
+// stateHost returns the host under which the per-host state of req, whose
+// URL is not nil, is kept: its URL's, or, for a URL without a host, its
+// Host field, which a custom RoundTripper routes it by (net/http's refuses
+// it, and a request without either is refused before it is sent: see
+// invalidRequest). Every request without a URL host was kept under one
+// key, so that one service's failures opened the breaker of all the
+// others, and one's 429 paused them. It allocates nothing.
+func stateHost(req *http.Request) string {
+	if req.URL.Host != "" || req.Host == "" {
+		return req.URL.Host
+	}
+	return req.Host
+}
+
 // virtualHost reports whether req names in its Host header another host
 // than the one its URL dials (net/http dials URL.Host and sends Host): a
 // virtual host behind that address, such as a service behind an ingress

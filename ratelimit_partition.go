@@ -214,7 +214,7 @@ func (rl *rateLimiter) key(req *http.Request, cred bool) (k partKey, ok bool) {
 		k.host = customKey(rl.keyFn(req))
 		return k, k.host != ""
 	}
-	k.scheme, k.host = urlKey(req.URL.Scheme, req.URL.Host)
+	k.scheme, k.host = urlKey(req.URL.Scheme, stateHost(req))
 	k.write = !isReadMethod(req.Method)
 	if cred {
 		k.cred = credentialOf(req)

@@ -104,7 +104,7 @@ func (t *Transport) wake(m hostMatcher, woken []chan struct{}) {
 // of its URL, or the partition key the caller gives its requests
 // (WithRateLimitKey), whose pause that ResetHost cleared.
 func (c *call) resetReaches(m hostMatcher) bool {
-	if m.match(c.req.URL.Scheme, c.req.URL.Host) {
+	if m.match(c.req.URL.Scheme, stateHost(c.req)) {
 		return true
 	}
 	if rl := c.t.rl; rl != nil && rl.keyFn != nil {
