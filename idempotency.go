@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptrace"
+	"net/netip"
 	"net/textproto"
 	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
+	"unicode"
 	"unsafe"
 
 	"github.com/resilienthttp/resilient/internal/uuid"
@@ -604,8 +606,10 @@ func (x *attemptExtras) drawKey() string {
 // holds a scheme, a path or user information, and on one that no request
 // can name: a port that is not a number up to 65535 (":443" alone, too),
 // a wildcard ("*.example.com" names no host), a list
-// ("a.example,b.example": give each host as an argument of its own), a
-// space or a control character.
+// ("a.example,b.example": give each host as an argument of its own),
+// brackets around no IP address or with one missing ("[2001:db8::1"), a
+// name with a colon of its own ("api.example.com::8443"), a space (any
+// Unicode one) or a control character.
 //
 // The write rule: a write (any method but GET, HEAD, OPTIONS, TRACE, PUT
 // and DELETE) is resent after an ambiguous failure (a 5xx, a connection
@@ -653,19 +657,20 @@ func (x *attemptExtras) drawKey() string {
 // before the deadline either: refused then, the call returns that answer.
 func WithKeyHonoringHosts(hosts ...string) Option {
 	hs := make([]namedHost, 0, len(hosts))
-	for _, h := range hosts {
+	for _, given := range hosts {
+		h := given
 		if h == "" || strings.ContainsAny(h, "/?#@ ") {
-			invalidKeyHost(h)
+			invalidKeyHost(given)
 		}
 		if strings.Count(h, ":") > 1 && h[0] != '[' {
 			h = "[" + h + "]" // an IPv6 address, bracketed as in URL.Host
 		}
 		_, b := urlKey("", h) // as a request's host is looked up (keyHosts.hostKey)
 		n := splitNamed(canonicalHost("", b))
-		if n.name == "" || !validPort(n.port) || strings.ContainsFunc(h, func(r rune) bool {
-			return r < ' ' || r == 0x7f || r == '*' || r == ',' || r == ';'
+		if n.name == "" || !validPort(n.port) || !bracketsAddress(h) || strings.ContainsFunc(h, func(r rune) bool {
+			return r < ' ' || r == 0x7f || r == '*' || r == ',' || r == ';' || unicode.IsSpace(r)
 		}) {
-			invalidKeyHost(h)
+			invalidKeyHost(given)
 		}
 		hs = append(hs, n)
 	}
@@ -678,6 +683,27 @@ func WithKeyHonoringHosts(hosts ...string) Option {
 			c.keyHosts[h] = true
 		}
 	}
+}
+
+// bracketsAddress reports whether h, a host given to WithKeyHonoringHosts
+// (a bare IPv6 address bracketed), has brackets only as a URL's host has
+// them: around an IP address, its zone included, and followed by nothing
+// but a port. A name with a colon of its own ("api.test::8443"), which
+// was bracketed as an address, an address with a bracket missing, or
+// brackets around a name, are no host a request names.
+func bracketsAddress(h string) bool {
+	if !strings.HasPrefix(h, "[") {
+		return !strings.ContainsAny(h, "[]")
+	}
+	end := strings.IndexByte(h, ']')
+	if end < 0 {
+		return false
+	}
+	if _, err := netip.ParseAddr(h[1:end]); err != nil {
+		return false
+	}
+	rest := h[end+1:]
+	return rest == "" || rest[0] == ':' && !strings.ContainsAny(rest, "[]")
 }
 
 // invalidKeyHost panics on h, a host WithKeyHonoringHosts cannot take. A
