@@ -23,6 +23,8 @@ type callValues struct {
 // callValuesOf returns what the caller set for the calls made with ctx;
 // zero values when nothing.
 func callValuesOf(ctx context.Context) callValues {
+	// The Transport calls it with a request's context, never nil (see
+	// mustContext for the caller's).
 	if v, ok := ctx.Value(callKey{}).(*callValues); ok {
 		return *v
 	}
@@ -59,8 +61,10 @@ func callValuesOf(ctx context.Context) callValues {
 // idempotency key of WithIdempotencyKey is sent with the one write it
 // names only; but one attempt only, a tight attempt timeout or a
 // Classifier written for one API is imposed on the others' requests too:
-// derive ctx just before the call it is meant for.
+// derive ctx just before the call it is meant for. A nil ctx panics, as
+// it does with context.WithValue.
 func WithCallOptions(ctx context.Context, opts ...Option) context.Context {
+	mustContext("WithCallOptions", ctx)
 	probe := defaultConfig()
 	for _, o := range opts {
 		if o != nil {
@@ -133,4 +137,14 @@ func (t *Transport) callConfig(cv callValues) *config {
 // between its calls: WithCallOptions rejects it.
 func perTransport(c *config, name string) {
 	c.perTransport = append(c.perTransport, name)
+}
+
+// mustContext panics when ctx, the parent of a context that fn derives
+// (WithCallOptions, WithReport, WithIdempotencyKey), is nil, as
+// context.WithValue does, naming fn, rather than on a nil dereference of
+// the lookup of the values it carries.
+func mustContext(fn string, ctx context.Context) {
+	if ctx == nil {
+		panic("resilient: " + fn + ": cannot create context from nil parent")
+	}
 }

@@ -57,8 +57,9 @@ import (
 // example a hash of the post's id. How a key is derived is the caller's
 // business; the Transport sends it unchanged. An empty key, or one of
 // spaces and tabs alone (which net/http sends empty), is ignored: ctx is
-// returned as it is.
+// returned as it is. A nil ctx panics, as it does with context.WithValue.
 func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	mustContext("WithIdempotencyKey", ctx)
 	if !isKeyValue(key) {
 		return ctx
 	}

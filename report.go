@@ -67,7 +67,9 @@ type Report struct {
 // any other call overwrites it. The calls made with the context of the
 // call's attempts (those of a Transport below this one, New(New(base)),
 // a hedged copy's included) are not the caller's call, and leave r alone.
+// A nil ctx panics, as it does with context.WithValue.
 func WithReport(ctx context.Context, r *Report) context.Context {
+	mustContext("WithReport", ctx)
 	cv := callValuesOf(ctx)
 	cv.report = r
 	return context.WithValue(ctx, callKey{}, &cv)
