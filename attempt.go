@@ -116,6 +116,9 @@ type attemptState struct {
 	// is sent before it is learned (see bulkhead.pausedMeanwhile).
 	keepsSlot bool
 	slot      *hostSlots
+	// slotPaused is set while the rate limiter sends the attempt again
+	// after it passed on a slot of its paused host (see afterSlotPaused).
+	slotPaused bool
 
 	// writes is the write trace of the attempts made with this state whose
 	// context carries no trace of the caller's (see call.attemptRequest):

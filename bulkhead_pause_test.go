@@ -72,3 +72,63 @@ func TestMaxInFlightQueuedAttemptWaitsForAPauseLearnedMeanwhile(t *testing.T) {
 		}
 	})
 }
+
+// TestMaxInFlightQueuedAttemptWaitsForEveryPause: attempts queued for a
+// slot that a pause sent back to the rate limiter, and that queue again
+// once it ends, are held by the next pause learned meanwhile too, as often
+// as that happens: a host that answers two calls in a row 429 with
+// Retry-After: 30 gets no request during either pause.
+func TestMaxInFlightQueuedAttemptWaitsForEveryPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var (
+			mu       sync.Mutex
+			arrivals []time.Duration
+		)
+		start := time.Now()
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			mu.Lock()
+			n := len(arrivals)
+			arrivals = append(arrivals, time.Since(start))
+			mu.Unlock()
+			time.Sleep(time.Second)
+			resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}
+			if n < 2 {
+				resp.StatusCode = http.StatusTooManyRequests
+				resp.Header.Set("Retry-After", "30")
+			}
+			return resp, nil
+		})
+		tr := New(base, WithMaxInFlight(1), WithMaxRetries(0))
+		var wg sync.WaitGroup
+		codes := make([]int, 4)
+		for i := range codes {
+			wg.Go(func() {
+				time.Sleep(time.Duration(i) * time.Millisecond)
+				code, err := getIn(t, tr, context.Background(), "http://api.test/x")
+				if err != nil {
+					t.Errorf("call %d: %v", i, err)
+				}
+				codes[i] = code
+			})
+		}
+		wg.Wait()
+		throttled := 0
+		for _, c := range codes {
+			if c == http.StatusTooManyRequests {
+				throttled++
+			}
+		}
+		if throttled != 2 {
+			t.Errorf("statuses %v, want two 429s and two 200s", codes)
+		}
+		if len(arrivals) != 4 {
+			t.Fatalf("the server got requests at %v, want 4", arrivals)
+		}
+		// Each 429 came 1 s after its request, and paused the host 30 s
+		// (a pause's end is spread by a jitter of its own).
+		if arrivals[1] < 31*time.Second || arrivals[2] < arrivals[1]+31*time.Second {
+			t.Errorf("the server got requests at %v; want none during the pauses the 429s at %v and %v announced",
+				arrivals, arrivals[0]+time.Second, arrivals[1]+time.Second)
+		}
+	})
+}

@@ -448,21 +448,9 @@ func (m *rateLimitTransport) RoundTrip(req *http.Request) (*http.Response, error
 	return m.roundTripAttempt(req, nil)
 }
 
-func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptState) (*http.Response, error) {
-	for {
-		resp, err := m.roundTripOnce(req, st)
-		if err != errSlotPaused {
-			return resp, err
-		}
-		// The host was paused while the attempt waited for a slot of it
-		// (WithMaxInFlight): it waits for the pause here, as the
-		// attempts that came after the pause do, and for a slot again.
-	}
-}
-
-// roundTripOnce sends req through the layers below once the partition
-// lets it go.
-func (m *rateLimitTransport) roundTripOnce(req *http.Request, st *attemptState) (resp *http.Response, err error) {
+// roundTripAttempt sends req, attempt st (nil for none), through the
+// layers below once its partition lets it go.
+func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptState) (resp *http.Response, err error) {
 	rl := m.rl
 	cred := rl.needsCred()
 	k, limited := rl.key(req, cred)
@@ -542,6 +530,14 @@ func (m *rateLimitTransport) roundTripOnce(req *http.Request, st *attemptState) 
 		tok = st.paceTok // nil once a refused wait for a slot dealt with it (see giveBackStale)
 	}
 	if err != nil || resp == nil {
+		if err == errSlotPaused && !st.slotPaused {
+			// The host was paused while the attempt waited for a slot
+			// of it (WithMaxInFlight), which it passed on: it waits for
+			// the pause as the attempts that came after it do, then for
+			// a slot again, as often as that happens (see afterSlotPaused).
+			endFlight(p, &counted)
+			return m.afterSlotPaused(req, st)
+		}
 		if tok != nil && (refusedLocally(err) || st != nil && st.hedge > 0 && !st.reached) {
 			// Never sent (a hedged copy, too, whose attempt was
 			// decided or failed before it reached the wire: see
@@ -561,6 +557,23 @@ func (m *rateLimitTransport) roundTripOnce(req *http.Request, st *attemptState) 
 	}
 	m.learn(k, credLater, req, p, &counted, st, resp) // ends the flight, and clears counted when it does
 	return resp, nil
+}
+
+// afterSlotPaused sends attempt st of req again, through the rate
+// limiter's wait, after the attempt passed on the slot of its host it had
+// waited for because the host was paused meanwhile (errSlotPaused), until
+// it is sent or refused. The attempts it so makes return errSlotPaused to
+// it rather than call it again (st.slotPaused), so that the stack does not
+// grow with the pauses a host announces.
+func (m *rateLimitTransport) afterSlotPaused(req *http.Request, st *attemptState) (*http.Response, error) {
+	st.slotPaused = true
+	defer func() { st.slotPaused = false }()
+	for {
+		resp, err := m.roundTripAttempt(req, st)
+		if err != errSlotPaused {
+			return resp, err
+		}
+	}
 }
 
 // giveSlotBack gives back the slot of its host that attempt st held, when
