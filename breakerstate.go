@@ -22,7 +22,8 @@ import (
 // for such a request, which has no header. rawURL is an absolute URL, with
 // a scheme and a host, or a host alone, as ResetHost takes it ("host" or
 // "host:port", any case, an IPv6 address as "::1" or "[::1]:8443", its
-// zone, if any, as in URL.Host: "fe80::1%eth0"): the state is then the
+// zone, if any, as in URL.Host: "fe80::1%eth0"), the spaces around it
+// ignored as ResetHost ignores them: the state is then the
 // one of the host's breakers for https and for http that refuses most
 // (open, then half-open).
 //
@@ -41,6 +42,7 @@ func (t *Transport) BreakerState(rawURL string) BreakerState {
 	if t.breakers == nil {
 		return BreakerClosed
 	}
+	rawURL = strings.TrimSpace(rawURL) // as ResetHost takes it
 	if u, err := url.Parse(rawURL); err == nil && u.Scheme != "" && u.Host != "" {
 		return t.breakers.stateOf(getRequest(u))
 	}
