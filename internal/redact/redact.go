@@ -68,7 +68,25 @@ func maySecret(path string) bool {
 		strings.Contains(path, "/bot") || strings.Contains(path, "/services/") ||
 		strings.Contains(path, "/actions/T") || strings.Contains(path, "/commands/T") ||
 		strings.Contains(path, "/triggers/T") || strings.Contains(path, "/workflows/T") ||
-		strings.IndexByte(path, ';') >= 0
+		strings.IndexByte(path, ';') >= 0 && hasSecretParam(path)
+}
+
+// hasSecretParam reports whether a segment of path has a parameter whose
+// value secretParam finds, without an allocation: a path with other
+// parameters (";v=2") is not split, as routeTemplate, which redacts the
+// path of each response that announces a plain limit, would on a call's
+// success path.
+func hasSecretParam(path string) bool {
+	for rest := path; ; {
+		seg, tail, more := strings.Cut(rest, "/")
+		if i, _ := secretParam(seg, 0); i >= 0 {
+			return true
+		}
+		if !more {
+			return false
+		}
+		rest = tail
+	}
 }
 
 // secretParams returns seg, a path's segment, with the value of each of
