@@ -30,7 +30,14 @@ type envelope struct {
 // application/problem+json. It reports false when data is not a JSON
 // object (HTML, text, truncated, trailing data, too deep).
 func parseEnvelope(data []byte, problem bool) (envelope, bool) {
-	e, ok := jsonenv.Parse(data, problem)
+	return parseStatusEnvelope(data, problem, 0)
+}
+
+// parseStatusEnvelope is parseEnvelope for the body of a response of the
+// given status (see jsonenv.ParseStatus): a number beside "errors" that is
+// not the status is a code of the document's own.
+func parseStatusEnvelope(data []byte, problem bool, status int) (envelope, bool) {
+	e, ok := jsonenv.ParseStatus(data, problem, status)
 	if !ok {
 		return envelope{retryable: -1}, false
 	}
@@ -101,7 +108,7 @@ func peekEnvelope(resp *http.Response, max int64, enough *atomic.Bool) (envelope
 	if len(prefix) == 0 {
 		return envelope{retryable: -1}, false
 	}
-	env, ok := parseEnvelope(decodedPrefix(resp, prefix, max), problem)
+	env, ok := parseStatusEnvelope(decodedPrefix(resp, prefix, max), problem, resp.StatusCode)
 	if env.code == strconv.Itoa(resp.StatusCode) {
 		env.code, env.numeric = "", false
 	}

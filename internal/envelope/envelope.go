@@ -5,7 +5,9 @@
 // encoding/json accepts (no trailing data, no malformed numbers), past a
 // leading UTF-8 byte-order mark, which RFC 8259 lets a parser ignore; matches
 // member names as encoding/json does (escapes decoded, case ignored), and
-// when a member repeats, keeps its first value of the expected kind.
+// when a member repeats, keeps its first value of the expected kind. Of
+// two retryable flags that disagree, the document's own and its error's,
+// false wins.
 package envelope
 
 import (
@@ -13,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -94,6 +97,18 @@ type Envelope struct {
 // whose UTF-8 writers add one, .NET's, send it), where encoding/json
 // refuses it.
 func Parse(data []byte, problem bool) (Envelope, bool) {
+	return ParseStatus(data, problem, 0)
+}
+
+// ParseStatus is Parse for the body of a response of the given status (0
+// for unknown). A top-level code that is a number, or a string of its
+// digits, beside "errors" repeats the status only when it is that status
+// ({"code":422,"errors":[…]} on a 422): the first of the errors then
+// names the error. Another number is a code of the document's own
+// ({"code":300,"message":"Validation Failed.","errors":[…]}, as Zoom
+// answers a 400), whose errors are its parts. With an unknown status, any
+// number beside "errors" is taken for the status.
+func ParseStatus(data []byte, problem bool, status int) (Envelope, bool) {
 	env := Envelope{Retryable: -1}
 	data = TrimBOM(data)
 	if !isObject(data) || !withinDepth(data, MaxDepth) {
@@ -196,9 +211,9 @@ func Parse(data []byte, problem bool) (Envelope, bool) {
 			fromList = false
 		}
 		env.Message = first(d.Detail.s, d.Title.s, env.Message)
-	case d.Code.s != "" && !(d.Code.number() && d.Errors.isArray):
-		// A code of its own: the errors, if any, are its parts. (A
-		// number beside them, {"code":400,"errors":[…]}, or a string
+	case d.Code.s != "" && !(d.Errors.isArray && d.Code.repeats(status)):
+		// A code of its own: the errors, if any, are its parts. (The
+		// status beside them, {"code":400,"errors":[…]}, or a string
 		// of its digits, {"code":"400",…}, repeats the status: the
 		// first of them names the error.)
 		env.Shape = CodeMessage
@@ -228,8 +243,11 @@ func Parse(data []byte, problem bool) (Envelope, bool) {
 			env.RequestID = id
 		}
 	}
-	if env.Retryable < 0 {
-		env.Retryable = d.Retryable.value()
+	if top := d.Retryable.value(); env.Retryable < 0 || top == 0 {
+		// The document's own flag, when its error says none; and its
+		// own false whatever its error object or the first of its
+		// errors says: of two words, the one that retries nothing.
+		env.Retryable = top
 	}
 	if env.RequestID == "" {
 		env.RequestID = first(d.RequestID.s, d.RequestIDCamel.s, d.Meta.RequestID.s, d.Meta.RequestIDCamel.s)
@@ -366,6 +384,13 @@ func (c *code) UnmarshalJSON(b []byte) error {
 		c.s, c.numeric, c.set = string(b), true, true
 	}
 	return nil
+}
+
+// repeats reports whether the code repeats status: it is a number, or a
+// string of digits, that is status, or any such when status is 0
+// (unknown).
+func (c *code) repeats(status int) bool {
+	return c.number() && (status == 0 || c.s == strconv.Itoa(status))
 }
 
 // number reports whether the code is a number, or a string of digits
