@@ -409,6 +409,7 @@ type captureReader struct {
 	pos    int64 // position in the whole body
 	closed bool  // guarded by c.mu
 	watch  bodyWatch
+	failed atomic.Pointer[RequestError] // what Close returned, when the source's Close failed (see closeFault)
 }
 
 func (r *captureReader) Read(p []byte) (int, error) {
@@ -570,7 +571,9 @@ func (r *captureReader) Close() error {
 	c.mu.Unlock()
 	if closeSrc {
 		if err := c.src.Close(); err != nil {
-			return bodyFault(c.want, read, err)
+			re := bodyFault(c.want, read, err)
+			r.failed.Store(re)
+			return re
 		}
 	}
 	return nil

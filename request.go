@@ -54,7 +54,8 @@ type checkedBody struct {
 	want   int64
 	read   atomic.Int64 // read by a Close that may run beside a Read (see Close)
 	watch  bodyWatch
-	closed atomic.Bool // Close closes rc once: a layer that closed it may panic, and the retry loop close it again
+	closed atomic.Bool                  // Close closes rc once: a layer that closed it may panic, and the retry loop close it again
+	failed atomic.Pointer[RequestError] // what Close returned, when rc's Close failed (see closeFault)
 }
 
 func (b *checkedBody) Read(p []byte) (int, error) {
@@ -72,7 +73,25 @@ func (b *checkedBody) Close() error {
 		return nil
 	}
 	if err := b.rc.Close(); err != nil {
-		return bodyFault(b.want, b.read.Load(), err)
+		re := bodyFault(b.want, b.read.Load(), err)
+		b.failed.Store(re)
+		return re
+	}
+	return nil
+}
+
+// closeFault returns the *RequestError that the Close of body, an
+// attempt's request body as the retry loop wraps it, returned when the
+// caller's body's Close failed; else nil. net/http's HTTP/1 client fails
+// the request with that error as it closes the connection, and the read
+// that the closing cuts may answer first ("use of closed network
+// connection"): the attempt failed because of the body all the same.
+func closeFault(body io.ReadCloser) *RequestError {
+	switch b := body.(type) {
+	case *checkedBody:
+		return b.failed.Load()
+	case *captureReader:
+		return b.failed.Load()
 	}
 	return nil
 }
@@ -231,18 +250,24 @@ func (e *RequestError) mayHaveBeenSent() bool {
 // a URL without a host or with a control character in its query, a scheme
 // the base does not speak, a nil Header, a ContentLength without a body, a
 // header HTTP/2 cannot carry, a path HTTP/2 cannot carry (one without its
-// leading slash), a trailer no request may declare (Content-Length), a body
-// longer than its ContentLength over HTTP/2, an invalid Host through a
-// proxy, a host that cannot be split from its port, or a port out of range
-// or 0). It looks
-// at the request only after a failure, so that a success costs nothing; err
-// is returned unchanged otherwise. net/http's messages are read without
+// leading slash), a trailer no request may declare (Content-Length,
+// Transfer-Encoding, Trailer: found by its name too, whatever net/http
+// reports, when HTTP/1 would send the body chunked), a body longer than
+// its ContentLength over HTTP/2, an invalid Host through a proxy, a host
+// that cannot be split from its port, or a port out of range or 0). It
+// looks at the request only after a failure, so that a success costs
+// nothing; err is returned unchanged otherwise. net/http's messages are read without
 // the strings they quote (see unquoted): a server's words there (a
 // header's value) are no refusal of net/http's, and an answer so quoted
 // is the server's, not the caller's mistake.
 func requestFault(req *http.Request, err error) error {
 	if _, ok := err.(*RequestError); ok {
 		return err
+	}
+	if errors.Is(err, net.ErrClosed) {
+		if re := closeFault(req.Body); re != nil {
+			return re
+		}
 	}
 	if why := invalidRequest(req); why != "" {
 		return &RequestError{Err: fmt.Errorf("%s: %w", why, err)}
@@ -280,6 +305,20 @@ func requestFault(req *http.Request, err error) error {
 		// sent chunked) and HTTP/2, before the header ends.
 		return &RequestError{Err: err}
 	}
+	if req.Trailer != nil {
+		if k := reservedTrailer(req.Trailer); k != "" {
+			if c := sentChunked(req); c == chunkedSurely || c == chunkedMaybe && errors.Is(err, net.ErrClosed) {
+				// The same refusal, whatever net/http reports: over
+				// HTTP/1 it closes the connection as it refuses to
+				// write the request, and the read that the closing
+				// cuts may answer first ("use of closed network
+				// connection"); over HTTP/2 it refuses any such
+				// trailer. A body HTTP/1 sends chunked only if it is
+				// not empty (see sentChunked) is refused only then.
+				return &RequestError{Err: fmt.Errorf("invalid Trailer key %q: %w", k, err)}
+			}
+		}
+	}
 	if strings.Contains(msg, "http: invalid Host header") {
 		// An invalid Host: net/http sends it empty to a server, but
 		// refuses to send it to a proxy.
@@ -308,6 +347,56 @@ func requestFault(req *http.Request, err error) error {
 		}
 	}
 	return err
+}
+
+// reservedTrailer returns the name, in canonical form, of a trailer in h
+// that no request may declare, as net/http refuses it (Content-Length,
+// Transfer-Encoding, Trailer), or "".
+func reservedTrailer(h http.Header) string {
+	for name := range h {
+		switch k := http.CanonicalHeaderKey(name); k {
+		case "Content-Length", "Transfer-Encoding", "Trailer":
+			return k
+		}
+	}
+	return ""
+}
+
+// Whether net/http's HTTP/1 client sends a request's body chunked, and
+// writes its trailers then (see sentChunked).
+const (
+	chunkedNever  = iota // a body of known length, or none
+	chunkedMaybe         // a body of unknown length net/http probes first
+	chunkedSurely        // a body of unknown length, or one sent chunked by hand
+)
+
+// sentChunked says whether net/http's HTTP/1 client sends the body of req
+// chunked, as its transfer writer decides: a body of unknown length
+// (ContentLength 0 or less, not http.NoBody), or any body with a
+// TransferEncoding of chunked. It sends a body of unknown length of a
+// method that usually has none (GET, HEAD, DELETE, OPTIONS, PROPFIND,
+// SEARCH) chunked only when its first Read yields a byte, or none in
+// 200ms, and a CONNECT's never.
+func sentChunked(req *http.Request) int {
+	if req.Body == nil {
+		return chunkedNever
+	}
+	if len(req.TransferEncoding) > 0 {
+		if req.TransferEncoding[0] == "chunked" {
+			return chunkedSurely
+		}
+		return chunkedNever
+	}
+	if req.Body == http.NoBody || req.ContentLength > 0 {
+		return chunkedNever
+	}
+	switch req.Method {
+	case "CONNECT":
+		return chunkedNever
+	case "", "GET", "HEAD", "DELETE", "OPTIONS", "PROPFIND", "SEARCH":
+		return chunkedMaybe
+	}
+	return chunkedSurely
 }
 
 // validHost reports whether the Host req is sent with (req.Host, else its
