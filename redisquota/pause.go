@@ -49,12 +49,21 @@ func (p *part) PauseUntil() time.Time {
 func (p *part) PauseChanged() <-chan struct{} { return *p.ready.Load() }
 
 // Pause implements resilient.QuotaPartition: the member sees the pause at
-// once, and the refiller writes it to Redis, which tells the fleet.
+// once, and the refiller writes it to Redis, which tells the fleet. A
+// pause that the one the member knows covers (the fleet's, set by another
+// member) is written too, once per pause of the member's own that it
+// outlasts: a reset that clears the covering pause, set before it, keeps
+// this one, set after (see resetScript).
 func (p *part) Pause(until time.Time) {
 	u := p.s.local(until)
 	p.mu.Lock()
 	rose := p.raisePauseLocked(u)
-	if rose {
+	write := rose
+	if !rose && u > p.s.now() {
+		o := p.own.Load()
+		write = o == nil || o.until < u
+	}
+	if write {
 		p.own.Store(&ownPause{until: u})
 		if u > p.pauseDirty.Load() {
 			p.pauseDirty.Store(u)
@@ -63,6 +72,8 @@ func (p *part) Pause(until time.Time) {
 	p.mu.Unlock()
 	if rose {
 		p.signal()
+	}
+	if write {
 		p.wake()
 	}
 }

@@ -58,7 +58,8 @@ end
 // member last heard it announced, as the members tell (see leaseScript); tat, the theoretical arrival
 // time of the GCRA bucket (µs, with a fraction); pause, the end of the
 // fleet's pause (µs), with pset and pby, when and by which Store it was
-// set; and g:<member>:<instance>:<n>, for each partition of a Store (the
+// set, and plater, the pauses written since that it covered (see
+// pauseScript); and g:<member>:<instance>:<n>, for each partition of a Store (the
 // Store's n-th partition made) that gave tokens back, the net give-back
 // the lease script credited to it in all (see leaseScript), which the
 // sorted set prefix:{id}:gb orders by its last give-back; and rat, rby and
@@ -382,7 +383,12 @@ return {1, ARGV[2]}
 
 // pauseScript pauses a partition for every member, for dur µs from now,
 // unless a later pause is held, with the time and the Store's instance id
-// (pset, pby), and tells the fleet. A pause held further ahead than max
+// (pset, pby), and tells the fleet. A pause the held one covers is
+// recorded in plater ("<set>,<until>,<store>;" for each, the pauses
+// written since the held one that no later write covers, 16 at most,
+// those over dropped), for a reset that clears the held pause, set before
+// it, to keep the longest written after it (a 429 received since): the
+// reset cleared the fleet's pause whole, and the members sent through it. A pause held further ahead than max
 // pause, which no member writes nor believes (see leaseScript), is none:
 // it kept the member's pause from Redis and from the fleet's channel.
 //
@@ -400,8 +406,19 @@ local maxpause = tonumber(ARGV[6])
 if maxpause and cur > now + maxpause then cur = 0 end
 local u, n = string.format('%.0f', untl), string.format('%.0f', now)
 if untl <= cur then
+  -- Covered by the pause held: recorded in plater, for a reset that
+  -- clears the held one, set before it, and must keep this one.
+  local list = {}
+  for set, e, by in string.gmatch(redis.call('HGET', KEYS[1], 'plater') or '', '(%d+),(%d+),(%w*);') do
+    if tonumber(e) > untl and tonumber(e) > now then table.insert(list, set .. ',' .. e .. ',' .. by .. ';') end
+  end
+  table.insert(list, n .. ',' .. u .. ',' .. ARGV[5] .. ';')
+  while #list > 16 do table.remove(list, 1) end
+  redis.call('HSET', KEYS[1], 'plater', table.concat(list))
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
   return {0, n}
 end
+redis.call('HDEL', KEYS[1], 'plater')
 redis.call('HSET', KEYS[1], 'pause', u, 'pset', n, 'pby', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PUBLISH', ARGV[2], 'p ' .. ARGV[3] .. ' ' .. u .. ' ' .. n)
@@ -415,7 +432,9 @@ return {1, n}
 // lset and lby tell), and what the Store itself wrote before its reset
 // ran, it wrote before its Reset (its refiller writes in order); a time
 // ahead of now, which no member writes (a corrupt hand, a Redis failed
-// over to a replica whose clock is behind), is not after since. A quota
+// over to a replica whose clock is behind), is not after since. A pause
+// held that is cleared gives way to the longest another Store wrote after
+// since that it covered (plater, see pauseScript). A quota
 // cleared takes its bucket with it (tat and the give-back fields: the
 // state is deleted, but for a pause kept). It records the reset in the
 // state (rat, rby, rseq: when, by which Store, its Reset's number), for the
@@ -431,23 +450,36 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 own(KEYS[1], 'hash')
 local since = now - tonumber(ARGV[1])
-local s = redis.call('HMGET', KEYS[1], 'pause', 'pset', 'pby', 'limit', 'window', 'lset', 'lby')
+local s = redis.call('HMGET', KEYS[1], 'pause', 'pset', 'pby', 'limit', 'window', 'lset', 'lby', 'plater')
 local pause, limit, window = s[1], s[4], s[5]
+local pset, pby, later = s[2], s[3] or '', s[8] or ''
 -- A time set ahead of now, which no member writes, is not after since.
 local function after(v) local x = num(v) or 0 return x > since and x <= now end
 if (num(s[1]) or 0) <= now or not after(s[2]) or s[3] == ARGV[4] then
+  -- The held pause, set before since, is cleared: the longest of the
+  -- pauses another Store wrote after since, which it covered, is kept.
   pause = nil
+  local rest = {}
+  for set, e, by in string.gmatch(later, '(%d+),(%d+),(%w*);') do
+    if pause then
+      if tonumber(e) > now then table.insert(rest, set .. ',' .. e .. ',' .. by .. ';') end
+    elseif tonumber(e) > now and after(set) and by ~= ARGV[4] then
+      pause, pset, pby = e, set, by
+    end
+  end
+  later = table.concat(rest)
 end
 if (num(s[4]) or 0) <= 0 or (num(s[5]) or 0) <= 0 or not after(s[6]) or s[7] == ARGV[4] then
   limit, window = nil, nil
 end
 if not limit then
   redis.call('DEL', KEYS[1])
-  if pause then
-    redis.call('HSET', KEYS[1], 'pause', pause, 'pset', s[2], 'pby', s[3] or '')
-  end
-elseif not pause then
-  redis.call('HDEL', KEYS[1], 'pause', 'pset', 'pby')
+else
+  redis.call('HDEL', KEYS[1], 'pause', 'pset', 'pby', 'plater')
+end
+if pause then
+  redis.call('HSET', KEYS[1], 'pause', pause, 'pset', pset, 'pby', pby)
+  if later ~= '' then redis.call('HSET', KEYS[1], 'plater', later) end
 end
 local n = string.format('%.0f', now)
 redis.call('HSET', KEYS[1], 'rat', n, 'rby', ARGV[4], 'rseq', ARGV[5])
