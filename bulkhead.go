@@ -330,9 +330,10 @@ func (b *bulkhead) acquire(req *http.Request, st *attemptState) (*hostSlots, err
 			// host's slowness.
 			st.start = st.start.Add(waited)
 		}
-		if queued && st != nil && b.rl != nil && b.pausedMeanwhile(req, s) {
-			// The host was paused while the attempt waited (another
-			// attempt's 429): it is not sent into the pause, which
+		if st != nil && b.rl != nil && b.pausedMeanwhile(req, s) {
+			// The host was paused while the attempt found it full
+			// (another attempt's 429), whether it queued or the slot
+			// came free as it was about to: it is not sent into the pause, which
 			// holds every attempt of its quota, but goes back to the
 			// rate limiter. The token of the pace it took is spent, as
 			// every token is once a pause holds the partition.
