@@ -86,14 +86,27 @@ func (b *checkedBody) Close() error {
 // the request with that error as it closes the connection, and the read
 // that the closing cuts may answer first ("use of closed network
 // connection"): the attempt failed because of the body all the same.
+// A Close that failed before the body's ContentLength bytes were read
+// followed another failure (net/http closes a body early only once its
+// write failed, a connection reset mid-body): that failure is the
+// network's, not the body's.
 func closeFault(body io.ReadCloser) *RequestError {
+	var re *RequestError
+	var want, read int64
 	switch b := body.(type) {
 	case *checkedBody:
-		return b.failed.Load()
+		re, want, read = b.failed.Load(), b.want, b.read.Load()
 	case *captureReader:
-		return b.failed.Load()
+		if re = b.failed.Load(); re != nil {
+			b.c.mu.Lock()
+			want, read = b.c.want, b.pos
+			b.c.mu.Unlock()
+		}
 	}
-	return nil
+	if re == nil || want > 0 && read < want {
+		return nil
+	}
+	return re
 }
 
 // bodyWatch tells whether the caller's request body held up its attempt:
