@@ -26,7 +26,9 @@ import (
 // A response is read so only when it is a success (a status from 200 to
 // 399 the Classifier's default takes for one: not a 101, whose body is the
 // upgraded connection, nor a 204, a 304, the answer to a HEAD or a body of
-// known length 0, which have nothing to read, nor a stream of events, a
+// known length 0, which have nothing to read, nor a redirect http.Client
+// follows, a 301, 302, 303, 307 or 308 with a Location, whose body it
+// discards whatever its end, nor a stream of events, a
 // Content-Type of text/event-stream or application/x-ndjson, whose events
 // are the caller's as they come: an LLM's tokens would wait for the last,
 // and a cut would start the stream again) and when a failure of its
@@ -110,6 +112,11 @@ func bufferable(req *http.Request, resp *http.Response, st *attemptState) bool {
 		// An error, or informational: a 101's body is the upgraded
 		// connection, which must stay an io.ReadWriteCloser.
 	case resp.StatusCode == http.StatusNoContent, resp.StatusCode == http.StatusNotModified:
+	case isFollowedRedirect(resp):
+		// http.Client reads at most 2 KiB of its body, whatever error
+		// ends it, and follows the Location: a cut there is no failure
+		// of the call, and retrying it would cost attempts, waits and
+		// breaker failures a plain client never pays.
 	case req.Method == http.MethodHead:
 	case resp.Body == nil, resp.Body == http.NoBody, resp.ContentLength == 0:
 	case resp.ContentLength > max:
@@ -121,6 +128,17 @@ func bufferable(req *http.Request, resp *http.Response, st *attemptState) bool {
 		// Its events are the caller's as they come.
 	default:
 		return true
+	}
+	return false
+}
+
+// isFollowedRedirect reports whether resp is a redirect http.Client
+// follows (unless its CheckRedirect says otherwise): a 301, 302, 303, 307
+// or 308 with a Location.
+func isFollowedRedirect(resp *http.Response) bool {
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return resp.Header.Get("Location") != ""
 	}
 	return false
 }
