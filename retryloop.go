@@ -261,6 +261,13 @@ func (c *call) run() (*http.Response, error) {
 		if c.report != nil || t.cfg.tracer != nil {
 			c.outcome, c.stop = outcomeOf(c, st, err), stop
 		}
+		if resp != nil && !retry && st.class != Success {
+			// The call returns resp, which is in: the observers' time,
+			// as the breaker's (see flushClosing), is not the attempt's
+			// to be cut by, nor its body's. (A success was handed over
+			// above.)
+			handOver(resp)
+		}
 		t.observe(c, sentKey, st, resp, err, dur, delay, retry)
 
 		if resp == nil && held != nil && (st.cut != nil || c.write && (st.copyLost || st.reached && !c.provablyUnsent(st, err))) {
