@@ -485,10 +485,20 @@ func TestBodyCloseFailsAtOnce(t *testing.T) {
 		}
 		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
 	})
+	checkBodyCloseFails(t, base, 2)
+}
+
+// checkBodyCloseFails sends PUTs whose body's Close fails through base,
+// with and without GetBody, to a Transport whose breaker opens on
+// breakerFailures consecutive failures: each must fail after one attempt
+// with a *RequestError holding the Close's error, and count against
+// nothing (a healthy call follows).
+func checkBodyCloseFails(t *testing.T, base http.RoundTripper, breakerFailures int) {
+	t.Helper()
 	for _, getBody := range []bool{true, false} {
 		var attempts atomic.Int32
 		tr := New(base, WithBackoff(time.Millisecond, time.Millisecond),
-			WithBreaker(BreakerSettings{ConsecutiveFailures: 2}),
+			WithBreaker(BreakerSettings{ConsecutiveFailures: breakerFailures}),
 			WithObserver(func(Attempt) { attempts.Add(1) }))
 		for range 2 {
 			attempts.Store(0)
