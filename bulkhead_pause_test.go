@@ -9,6 +9,45 @@ import (
 	"time"
 )
 
+// queuedBehindPauses sends 4 calls, 1 ms apart, to a host limited to one
+// attempt in flight (WithMaxInFlight(1), no retries), which answers each
+// request after 1 s, its first throttled ones 429 with Retry-After: 30
+// and the others 200; it returns the calls' statuses and when the host got
+// each request. Run it in a synctest bubble.
+func queuedBehindPauses(t *testing.T, throttled int) (codes []int, arrivals []time.Duration) {
+	t.Helper()
+	var mu sync.Mutex
+	start := time.Now()
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		n := len(arrivals)
+		arrivals = append(arrivals, time.Since(start))
+		mu.Unlock()
+		time.Sleep(time.Second)
+		resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}
+		if n < throttled {
+			resp.StatusCode = http.StatusTooManyRequests
+			resp.Header.Set("Retry-After", "30")
+		}
+		return resp, nil
+	})
+	tr := New(base, WithMaxInFlight(1), WithMaxRetries(0))
+	var wg sync.WaitGroup
+	codes = make([]int, 4)
+	for i := range codes {
+		wg.Go(func() {
+			time.Sleep(time.Duration(i) * time.Millisecond) // in this order
+			code, err := getIn(t, tr, context.Background(), "http://api.test/x")
+			if err != nil {
+				t.Errorf("call %d: %v", i, err)
+			}
+			codes[i] = code
+		})
+	}
+	wg.Wait()
+	return codes, arrivals
+}
+
 // TestMaxInFlightQueuedAttemptWaitsForAPauseLearnedMeanwhile pins that a
 // 429 answered while attempts wait for a slot of its host pauses them too:
 // an attempt queued behind the one that got the 429 is not sent into the
@@ -17,44 +56,7 @@ import (
 // goroutine of that quota together after a 429").
 func TestMaxInFlightQueuedAttemptWaitsForAPauseLearnedMeanwhile(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := &flightRT{
-			status: func(i int) int {
-				if i == 0 {
-					return http.StatusTooManyRequests
-				}
-				return http.StatusOK
-			},
-			latency: func(int, *http.Request) time.Duration { return time.Second },
-		}
-		start := time.Now()
-		var (
-			mu       sync.Mutex
-			arrivals []time.Duration
-		)
-		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			mu.Lock()
-			arrivals = append(arrivals, time.Since(start))
-			mu.Unlock()
-			resp, err := srv.RoundTrip(r)
-			if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
-				resp.Header.Set("Retry-After", "30")
-			}
-			return resp, err
-		})
-		tr := New(base, WithMaxInFlight(1), WithMaxRetries(0))
-		var wg sync.WaitGroup
-		codes := make([]int, 4)
-		for i := range codes {
-			wg.Go(func() {
-				time.Sleep(time.Duration(i) * time.Millisecond) // in this order
-				code, err := getIn(t, tr, context.Background(), "http://api.test/x")
-				if err != nil {
-					t.Errorf("call %d: %v", i, err)
-				}
-				codes[i] = code
-			})
-		}
-		wg.Wait()
+		codes, arrivals := queuedBehindPauses(t, 1)
 		if codes[0] != http.StatusTooManyRequests {
 			t.Errorf("the first call: %d, want its 429", codes[0])
 		}
@@ -80,38 +82,7 @@ func TestMaxInFlightQueuedAttemptWaitsForAPauseLearnedMeanwhile(t *testing.T) {
 // Retry-After: 30 gets no request during either pause.
 func TestMaxInFlightQueuedAttemptWaitsForEveryPause(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var (
-			mu       sync.Mutex
-			arrivals []time.Duration
-		)
-		start := time.Now()
-		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			mu.Lock()
-			n := len(arrivals)
-			arrivals = append(arrivals, time.Since(start))
-			mu.Unlock()
-			time.Sleep(time.Second)
-			resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}
-			if n < 2 {
-				resp.StatusCode = http.StatusTooManyRequests
-				resp.Header.Set("Retry-After", "30")
-			}
-			return resp, nil
-		})
-		tr := New(base, WithMaxInFlight(1), WithMaxRetries(0))
-		var wg sync.WaitGroup
-		codes := make([]int, 4)
-		for i := range codes {
-			wg.Go(func() {
-				time.Sleep(time.Duration(i) * time.Millisecond)
-				code, err := getIn(t, tr, context.Background(), "http://api.test/x")
-				if err != nil {
-					t.Errorf("call %d: %v", i, err)
-				}
-				codes[i] = code
-			})
-		}
-		wg.Wait()
+		codes, arrivals := queuedBehindPauses(t, 2)
 		throttled := 0
 		for _, c := range codes {
 			if c == http.StatusTooManyRequests {
