@@ -55,6 +55,7 @@ type checkedBody struct {
 	read   atomic.Int64 // read by a Close that may run beside a Read (see Close)
 	watch  bodyWatch
 	closed atomic.Bool                  // Close closes rc once: a layer that closed it may panic, and the retry loop close it again
+	ended  atomic.Bool                  // a Read returned io.EOF: a body of unknown length was read to its end (see closeFault)
 	failed atomic.Pointer[RequestError] // what Close returned, when rc's Close failed (see closeFault)
 }
 
@@ -62,7 +63,11 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 	running := b.watch.begin()
 	n, err := b.rc.Read(p)
 	b.watch.end(running)
-	return n, checkLength(b.want, b.read.Add(int64(n)), err)
+	err = checkLength(b.want, b.read.Add(int64(n)), err)
+	if err == io.EOF && b.want <= 0 {
+		b.ended.Store(true)
+	}
+	return n, err
 }
 
 // Close closes the body, once. Its error fails the attempt as net/http's
@@ -86,20 +91,29 @@ func (b *checkedBody) Close() error {
 // the request with that error as it closes the connection, and the read
 // that the closing cuts may answer first ("use of closed network
 // connection"): the attempt failed because of the body all the same.
-// A Close that failed before the body's ContentLength bytes were read
-// followed another failure (net/http closes a body early only once its
-// write failed, a connection reset mid-body): that failure is the
-// network's, not the body's.
+// A Close that failed before the body's end was read (its ContentLength
+// bytes, or, of a body of unknown length, its io.EOF) followed another
+// failure (net/http closes a body early only once its write failed, a
+// connection reset mid-body): that failure is the network's, not the
+// body's.
 func closeFault(body io.ReadCloser) *RequestError {
 	var re *RequestError
 	var want, read int64
 	switch b := body.(type) {
 	case *checkedBody:
-		re, want, read = b.failed.Load(), b.want, b.read.Load()
+		if re = b.failed.Load(); re != nil && b.want <= 0 && !b.ended.Load() {
+			return nil // closed before its end
+		}
+		want, read = b.want, b.read.Load()
 	case *captureReader:
 		if re = b.failed.Load(); re != nil {
 			b.c.mu.Lock()
 			want, read = b.c.want, b.pos
+			if want <= 0 {
+				// Its source is closed only once read to its end
+				// (see captureReader.Close): c.read bytes long.
+				want = b.c.read
+			}
 			b.c.mu.Unlock()
 		}
 	}
