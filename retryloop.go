@@ -261,7 +261,7 @@ func (c *call) run() (*http.Response, error) {
 		if c.report != nil || t.cfg.tracer != nil {
 			c.outcome, c.stop = outcomeOf(c, st, err), stop
 		}
-		if resp != nil && !retry && st.class != Success {
+		if st.class != Success && resp != nil && !retry {
 			// The call returns resp, which is in: the observers' time,
 			// as the breaker's (see flushClosing), is not the attempt's
 			// to be cut by, nor its body's. (A success was handed over
