@@ -524,7 +524,11 @@ func isToken(s string) bool {
 // its connection, which net/http writes itself.
 func reservedHeader(name string) string {
 	switch name {
-	case "Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key":
+	case "Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key",
+		"Api-Key", "X-Goog-Api-Key", "X-Auth-Token", "Private-Token", "X-Access-Token", "X-Amz-Security-Token":
+		// The common ones (Azure's api-key, Google's, OpenStack's,
+		// GitLab's, AWS's session token): overwritten by a count or a
+		// key, the caller's credential would be lost, and reported.
 		return "carries credentials"
 	case "Host", "Content-Length", "Content-Type", "Content-Encoding", "Transfer-Encoding",
 		"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Upgrade", "Expect":
