@@ -25,15 +25,17 @@ import (
 // zone, if any, as in URL.Host: "fe80::1%eth0"), the spaces around it
 // ignored as ResetHost ignores them: the state is then the
 // one of the host's breakers for https and for http that refuses most
-// (open, then half-open).
+// (open, then half-open): of that port, or, for a host without a port, of
+// every port, as ResetHost names it.
 //
 // BreakerClosed is also what it returns when there is no breaker to read: for
 // a URL that cannot be parsed or has no host, for a host the Transport has
 // not called (or whose breaker it has removed, closed and unused, or by
 // ResetHost), for a request Key exempts, and when breakers are off
 // (WithoutBreaker). It reads the breaker's state without taking its lock
-// and changes nothing, so it is cheap and safe to call at any time, from
-// any goroutine.
+// (for a host without a port, it walks the Transport's breakers under the
+// lock of their table, as ResetHost does) and changes nothing, so it is
+// cheap and safe to call at any time, from any goroutine.
 func (t *Transport) BreakerState(rawURL string) BreakerState {
 	if t.inner.rt == nil { // the zero Transport
 		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })
@@ -67,6 +69,14 @@ func (t *Transport) BreakerState(rawURL string) BreakerState {
 		// refuses most.
 		s = max(s, t.breakers.stateOf(getRequest(&url.URL{Scheme: scheme, Host: u.Host})))
 	}
+	if s != BreakerOpen && !hasPort(u.Host) {
+		// A host without a port names the host on every port, as
+		// ResetHost's does: its breakers of other ports than the
+		// schemes' defaults too.
+		if m, ok := newHostMatcher(u.Host); ok {
+			s = max(s, t.breakers.stateOfHost(m))
+		}
+	}
 	return s
 }
 
@@ -84,6 +94,27 @@ func (s *breakerSet) stateOf(req *http.Request) BreakerState {
 	if e == nil {
 		return BreakerClosed
 	}
+	return s.entryState(e)
+}
+
+// stateOfHost returns the state of the breakers of the host m names (see
+// Transport.ResetHost) that refuses most, without creating one. It walks
+// the set under its lock.
+func (s *breakerSet) stateOfHost(m hostMatcher) BreakerState {
+	st := BreakerClosed
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.each(func(e *breakerEntry) {
+		if m.match(e.node.key.scheme, e.node.key.host) {
+			st = max(st, s.entryState(e))
+		}
+	})
+	return st
+}
+
+// entryState returns the state of the breaker of e, as the next attempt
+// through it finds it.
+func (s *breakerSet) entryState(e *breakerEntry) BreakerState {
 	switch gobreaker.State(e.state.Load()) {
 	case gobreaker.StateOpen:
 		// gobreaker moves an open breaker to half-open lazily, on the

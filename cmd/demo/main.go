@@ -8,7 +8,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/demo [-calls 2000] [-workers 32] [-profile mixed] [-seed 1] [-json]
+//	go run ./cmd/demo [-calls 2000] [-workers 32] [-profile mixed] [-seed 1] [-hedge] [-json]
 //
 // Profiles (-h says what each shows): aidelly, altyaa, postato (one API on
 // a bad day; Altyaa's server ignores idempotency keys, as most APIs do),
