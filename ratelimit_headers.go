@@ -167,8 +167,10 @@ func parseRateLimitScan(h http.Header, now *lazyNow, scan bool) rateHeaders {
 	r.family(h, hdrOldLimit, hdrOldRemain, hdrOldReset, now)
 	if v := h[hdrPolicy]; len(v) > 0 {
 		// A policy alone, or with the older fields, gives the quota and
-		// its window.
-		if p, ok := pickPolicy(v, ""); ok {
+		// its window: with a limit, the window of the policy of that
+		// quota (the one nearest to running out, whichever its place in
+		// the list), else of the first.
+		if p, ok := pickPolicy(v, "", r.info.Limit); ok {
 			if r.info.Limit < 0 {
 				r.info.Limit = p.quota
 			}

@@ -33,7 +33,9 @@ import (
 //     without a reset losing to one with); a field sent on several lines
 //     is one list, as RFC 9651 reads it;
 //   - the older drafts' RateLimit-Limit, RateLimit-Remaining and
-//     RateLimit-Reset (a limit such as "100, 100;w=60" gives its window);
+//     RateLimit-Reset (a limit such as "100, 100;w=60" gives its window,
+//     and so does a RateLimit-Policy beside them: of several policies,
+//     the one whose quota is the limit announced, whatever its place);
 //   - vendors' own: OpenAI's x-ratelimit-{limit,remaining,reset}-requests
 //     (resets as durations such as "6m0s") and Anthropic's
 //     anthropic-ratelimit-requests-*, whose quotas refill continuously and

@@ -16,7 +16,8 @@ import (
 // losing to one with): two quotas spent hold a request until both are
 // back, and the first's reset, sooner, would send it into the other's
 // 429. Its policy is the one of the same name, else the first. The draft
-// 7 dictionary form `limit=100, remaining=50, reset=30` is read too.
+// 7 dictionary form `limit=100, remaining=50, reset=30` is read too, its
+// policy the one whose quota is its limit, else the first.
 //
 // v and policy are the fields' lines: a field sent on several lines (a
 // gateway's item beside the server's) is read as one, its lines joined by
@@ -69,7 +70,7 @@ func (r *rateHeaders) structured(v, policy []string, now *lazyNow) {
 	if len(policy) == 0 {
 		return
 	}
-	if p, ok := pickPolicy(policy, bestName); ok {
+	if p, ok := pickPolicy(policy, bestName, r.info.Limit); ok {
 		if r.info.Limit < 0 {
 			r.info.Limit = p.quota
 		}
@@ -98,10 +99,14 @@ type ratePolicy struct {
 }
 
 // pickPolicy returns the policy named name in a RateLimit-Policy list,
-// whose lines are v, else its first well-formed one.
-func pickPolicy(v []string, name string) (ratePolicy, bool) {
-	var first, named ratePolicy
-	var hasFirst, hasNamed bool
+// whose lines are v, else the first whose quota is limit (the limit
+// announced beside the list, -1 for none: the older drafts' and the draft
+// 7 dictionary's policies have no names, and the limit announced is that
+// of the policy nearest to running out, whichever its place in the list),
+// else its first well-formed one.
+func pickPolicy(v []string, name string, limit int) (ratePolicy, bool) {
+	var first, named, same ratePolicy
+	var hasFirst, hasNamed, hasSame bool
 	eachListMember(v, func(n, params string) bool {
 		q, ok := paramCount(params, "q")
 		if !ok {
@@ -118,14 +123,20 @@ func pickPolicy(v []string, name string) (ratePolicy, bool) {
 		if !hasFirst {
 			first, hasFirst = p, true
 		}
+		if !hasSame && limit >= 0 && q == limit {
+			same, hasSame = p, true
+		}
 		if name != "" && n == name {
 			named, hasNamed = p, true
 			return false
 		}
 		return true
 	})
-	if hasNamed {
+	switch {
+	case hasNamed:
 		return named, true
+	case hasSame:
+		return same, true
 	}
 	return first, hasFirst
 }
