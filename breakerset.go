@@ -405,7 +405,11 @@ func (s *breakerSet) insert(k breakerKey, h uint64, now int64) *breakerEntry {
 		e.used.Store(true)
 		return e
 	}
-	if now-s.lastSweep >= int64(s.idleAfter/2) {
+	if d := int64(s.idleAfter / 2); now-s.lastSweep >= d || s.lastSweep-now >= d {
+		// (A time that far before the last sweep's is a clock that
+		// went back: a Transport made outside a testing/synctest
+		// bubble reads the bubble's clock, years behind its epoch,
+		// inside it; no sweep would come until it caught up.)
 		// Before the canonical key's breaker is looked up: one it
 		// removes must not take the alias made below with it.
 		s.dropIdle(now)
