@@ -605,6 +605,19 @@ func (cp *hedgeCopy) discard() {
 // other copies are closed as they end, and the host's latency is recorded.
 func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, start time.Time) (*http.Response, error) {
 	run.mu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			// A loser's body panicked as it was closed (the base's
+			// code): the panic goes to the caller, its Report counting
+			// the copies sent, and the copies still in flight end,
+			// and close their answers, as after any other settle (see
+			// finish).
+			sent := run.sent
+			run.mu.Unlock()
+			c.countHedges(sent)
+		}
+	}()
 	w := run.copies[idx]
 	for i, cp := range run.copies {
 		if i != idx && cp.done {
@@ -634,6 +647,7 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 		// without hedging.
 		c.lost = true
 	}
+	locked = false
 	run.mu.Unlock()
 	c.countHedges(sent) // a panic's Report counts them too
 	if w.panicked {
