@@ -50,17 +50,25 @@ func redactedURL(req *http.Request) string {
 }
 
 // serverAddr returns server.address and server.port of req: the host and
-// port of the Host it is sent with (req.Host, else the URL's), the port of
-// the URL's scheme when the host has none (a bare IPv6 address has none);
-// 0 when not known. A req.Host that net/http cannot write, and sends
-// empty, is not the server's name: the URL's host is, with user
-// information put in it by hand REDACTED (see redact.Userinfo), the
-// brackets of an IPv6 address after it kept: "REDACTED@[::1]". A host
-// longer than any domain name is cut at maxHostLen.
+// port of its URL, the "URI origin" the request is sent to, as the
+// conventions define them (a request made to an IP address with the Host
+// header of a virtual host records the IP address, where the connection
+// goes, as otelhttp does); the port of the URL's scheme when the host has
+// none; 0 when not known. User information put in the URL's host by hand
+// is REDACTED (see redact.Userinfo), the brackets of an IPv6 address after
+// it kept: "REDACTED@[::1]". The Host header names them only for a URL
+// without a host (a request handed to an in-process router), and not when
+// net/http cannot write it (user information put in req.Host by hand),
+// which it sends empty; a bare IPv6 address there ("::1", which net/http
+// sends as it is) is the address whole. A host longer than any domain
+// name is cut at maxHostLen.
 func serverAddr(req *http.Request) (string, int) {
-	host := req.Host
-	if (host == "" || !redact.ValidHost(host)) && req.URL != nil {
+	host := ""
+	if req.URL != nil {
 		host = redact.Userinfo(req.URL.Host) // as the Transport records it
+	}
+	if host == "" && redact.ValidHost(req.Host) {
+		host = req.Host
 	}
 	addr, portStr := host, ""
 	// A colon before the last, after the last ']', is a bare IPv6

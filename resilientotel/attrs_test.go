@@ -92,16 +92,27 @@ func TestServerAddr(t *testing.T) {
 		{"https://api.test/x", "", "api.test", 443},
 		{"http://api.test/x", "", "api.test", 80},
 		{"http://api.test:8080/x", "", "api.test", 8080},
-		{"https://api.test/x", "other.test:9443", "other.test", 9443},
-		{"https://api.test/x", "other.test", "other.test", 443},
 		{"http://[::1]:8080/", "", "::1", 8080},
 		{"http://[::1]/", "", "::1", 80},
-		// A bare IPv6 address in req.Host, which net/http sends as it
-		// is: the address whole, the port the scheme's.
-		{"http://[::1]:8080/", "::1", "::1", 80},
-		{"https://api.test/x", "2001:db8::1", "2001:db8::1", 443},
-		{"https://api.test/x", "[2001:db8::1]:8443", "2001:db8::1", 8443},
-		{"https://api.test/x", "fe80::1%eth0", "fe80::1%eth0", 443},
+		// The Host header of a virtual host: the server is the URL's
+		// origin, where the request is sent (an IP address the caller
+		// chose, with its port), as the conventions and otelhttp say.
+		{"https://api.test/x", "other.test:9443", "api.test", 443},
+		{"https://api.test/x", "other.test", "api.test", 443},
+		{"http://10.0.0.5:8080/x", "svc.test", "10.0.0.5", 8080},
+		{"http://[::1]:8080/", "::1", "::1", 8080},
+		// A URL without a host (a request handed to an in-process
+		// router): the Host header's; a bare IPv6 address there, which
+		// net/http sends as it is, is the address whole, the port the
+		// scheme's.
+		{"https:///x", "other.test:9443", "other.test", 9443},
+		{"/x", "other.test", "other.test", 0},
+		{"http:///x", "::1", "::1", 80},
+		{"https:///x", "2001:db8::1", "2001:db8::1", 443},
+		{"https:///x", "[2001:db8::1]:8443", "2001:db8::1", 8443},
+		{"https:///x", "fe80::1%eth0", "fe80::1%eth0", 443},
+		// One net/http cannot write, which it sends empty: none.
+		{"https:///x", "alice:s3cret@api.test", "", 443},
 		{"ftp://files.test/", "", "files.test", 0},
 		{"http://api.test:99999/", "", "api.test", 80},
 		// A port that is not one, 0 or past 65535: the scheme's.

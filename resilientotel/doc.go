@@ -32,8 +32,11 @@
 // gives a template; "HTTP" stands for a method not known (see
 // Config.KnownMethods). Attributes: http.request.method (_OTHER for a method
 // not known, with http.request.method_original), server.address and
-// server.port (from the Host the request is sent with; the scheme's default
-// port when it has none), url.full (without its query, see Secrets),
+// server.port (the host and port of the URL, where the request is sent,
+// as the conventions and otelhttp have them: an IP address the caller
+// sends to with the Host header of a virtual host, not that name; the
+// scheme's default port when it has none; the Host header's only for a
+// URL without a host), url.full (without its query, see Secrets),
 // url.template when known, and
 // http.request.resend_count on every resend, retries, hedged copies and
 // redirects alike (it counts from the first request of the caller's call,
@@ -94,7 +97,10 @@
 //     slot of the host, see resilient.WithMaxInFlight),
 //     resilient.wait.duration in seconds and resilient.attempt.number (the
 //     attempt after the backoff, the attempt that waited for the rate
-//     limiter or the slot);
+//     limiter or the slot); a wait before a retry has the time it lasted,
+//     which is less than the time planned when the caller gave up during
+//     it (the attempt after it then never came) or when ResetHost ended a
+//     wait for the host's Retry-After;
 //   - resilient.circuit_open, resilient.rate_limited,
 //     resilient.too_many_in_flight and resilient.retry_budget_exhausted: an
 //     attempt refused by the breaker, the rate limiter or the limit of
@@ -144,7 +150,10 @@
 // boundaries) is recorded once per CLIENT span, when it ends, with
 // http.request.method, server.address, server.port,
 // http.response.status_code, error.type, network.protocol.version and
-// url.template as on the span. The others, modelled on gRPC's retry metrics
+// url.template as on the span (server.address is the URL's host: a
+// caller that spreads its requests over the IP addresses of a fleet itself,
+// under one Host header, gets a series per address, as with otelhttp). The
+// others, modelled on gRPC's retry metrics
 // (gRFC A96) and Polly's resilience telemetry, have http.request.method,
 // server.address and server.port, plus what each says:
 //
@@ -220,8 +229,8 @@
 // other parameter may hold a secret (api_key, access_token, a fragment's
 // OAuth token), and the Transport's errors and logs leave the query out as
 // well. A Host that net/http cannot write, which it sends empty (user
-// information put in req.Host by hand), is not server.address: the URL's
-// host is. A credential that an API carries in the path by design
+// information put in req.Host by hand), is never server.address, not
+// even for a URL without a host. A credential that an API carries in the path by design
 // (a Discord webhook's token, a Telegram bot's, a Slack webhook's secret)
 // is REDACTED, in the URL's Path as in an Opaque, and so is, in the path
 // of a request that follows a redirect, a credential the caller sent on a

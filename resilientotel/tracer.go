@@ -38,6 +38,10 @@ type call struct {
 	errMu     sync.Mutex
 	lastError string // error.type of the last attempt, when it had no response
 
+	// The wait before a retry, decided but not recorded yet (see
+	// retryWait): nil for none.
+	wait atomic.Pointer[retryWait]
+
 	// The CLIENT spans that ended but were not handed to the span
 	// processors yet (see attempt.end), and whether the call ended.
 	endMu   sync.Mutex
@@ -292,6 +296,11 @@ func (in *instrumentation) Attempt(ctx context.Context, a resilient.Attempt) {
 	}
 	recording := c.span != nil && c.span.IsRecording()
 	now := time.Now()
+	if c.wait.Load() != nil {
+		// The attempt the call waited for: the wait ended when it
+		// started, before its own waits.
+		c.endWait(now.Add(-a.Duration))
+	}
 	if a.LocalWait > 0 {
 		if recording {
 			// The wait came first in the attempt: it started when the
@@ -335,9 +344,7 @@ func (in *instrumentation) Attempt(ctx context.Context, a resilient.Attempt) {
 		if a.RetryAfter > 0 {
 			kind = WaitRetryAfter
 		}
-		c.span.AddEvent(EventWait, trace.WithTimestamp(now), trace.WithAttributes(
-			AttrWaitKind.String(kind), AttrWaitDuration.Float64(a.Delay.Seconds()),
-			AttrAttemptNumber.Int(a.Number+1)))
+		c.wait.Store(&retryWait{kind: kind, at: now, planned: a.Delay, number: a.Number + 1})
 	}
 	// The CLIENT spans of the attempt and of those before it end now,
 	// but for one whose response the Transport reads still, under the
@@ -382,6 +389,9 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 			errType = errorTypeOfOutcome(r.Outcome)
 		}
 	}
+	// A wait before a retry that never came: the caller gave up during
+	// it, which ended now.
+	c.endWait(time.Now())
 	flushed := false
 	defer func() {
 		if !flushed && c.span != nil {
@@ -447,6 +457,36 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 		}
 		m.callDuration.Record(ctx, r.Duration.Seconds(), metric.WithAttributes(attrs...))
 	}
+}
+
+// retryWait is the wait before a retry, from the call's decision to retry
+// until the retry's attempt starts: the event of it is added to the call's
+// span when the wait ends (see endWait), with the time it lasted. Added as
+// the wait was decided, with the wait planned, it would say the call
+// waited out a Retry-After of 10s, before an attempt 2, when the caller
+// gave up after 1s (Report.Waited says 1s, and attempt 2 never came), or
+// when ResetHost let the retry go early.
+type retryWait struct {
+	kind    string        // resilient.wait.kind: backoff or retry_after
+	at      time.Time     // when it started
+	planned time.Duration // the wait decided
+	number  int           // the attempt it waits for
+}
+
+// endWait adds the event of the call's wait before a retry, if any, that
+// ended at end: it lasted from its start to end, and no longer than
+// planned (the retry's attempt, by whose start end is known, may have
+// started a little after it ended). Its attempt.number is the attempt it
+// waited for, which did not come when the caller gave up during it.
+func (c *call) endWait(end time.Time) {
+	w := c.wait.Swap(nil)
+	if w == nil {
+		return
+	}
+	d := min(max(end.Sub(w.at), 0), w.planned)
+	c.span.AddEvent(EventWait, trace.WithTimestamp(w.at), trace.WithAttributes(
+		AttrWaitKind.String(w.kind), AttrWaitDuration.Float64(d.Seconds()),
+		AttrAttemptNumber.Int(w.number)))
 }
 
 // errorTypeOfOutcome is the error.type of a call that ended without a
