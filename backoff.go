@@ -27,7 +27,9 @@ var _ backoff.BackOff = (*expBackoff)(nil)
 // WithBackOff makes each call take its delays between attempts from a
 // backoff.BackOff of its own, made by newBackOff when the call first needs
 // a delay (a BackOff is stateful: newBackOff must return a new one each
-// time), instead of the schedule of WithBackoff. For example, cenkalti's
+// time), instead of the schedule of WithBackoff. The call resets it before
+// taking its first delay, as backoff.Retry does: its settings apply from
+// the first retry on. For example, cenkalti's
 // exponential backoff with its own settings:
 //
 //	resilient.WithBackOff(func() backoff.BackOff {

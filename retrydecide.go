@@ -74,7 +74,14 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 	}
 	if c.bo == nil {
 		if c.cfg.newBackOff != nil {
-			c.bo = c.cfg.newBackOff()
+			// Reset before use, as cenkalti/backoff's own Retry does
+			// ("Reset must be called before using b"): an
+			// ExponentialBackOff whose InitialInterval was set after
+			// NewExponentialBackOff, or written as a literal, starts
+			// from its settings, not from the defaults or from zero.
+			if c.bo = c.cfg.newBackOff(); c.bo != nil {
+				c.bo.Reset()
+			}
 		}
 		if c.bo == nil {
 			c.bo = &expBackoff{base: c.cfg.backoffBase, maxDelay: c.cfg.backoffMax, rand: c.cfg.rand}
