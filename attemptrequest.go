@@ -40,7 +40,7 @@ func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody b
 		}
 	}
 	unproven := c.write && !c.resendable()
-	traced := unproven && c.needsTrace()
+	traced := c.write && c.needsTrace() && (unproven || !c.mayHedge())
 	c.trace = nil
 	if !(c.stamp || c.cfg.attemptHeader != "" || !callerBody || traced || c.traced || c.attemptCtx != nil) {
 		return c.req
@@ -56,6 +56,7 @@ func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody b
 	}
 	if traced {
 		ctx = c.traceWrite(ctx, st, x, ready)
+		c.trace.keyed = !unproven
 	}
 	if hidden {
 		// A key this Transport drew is ours, not the caller's: a
@@ -170,11 +171,23 @@ func (c *call) learnHonors() {
 	}
 }
 
-// needsTrace reports whether an attempt of an unproven write is traced to
-// learn whether it was written: only when a failure of it could then be
-// retried.
+// needsTrace reports whether an attempt of a write is traced to learn
+// whether it was written: only when a failure of it could then be retried.
+// A write resent on the host's word is traced too: its key, where net/http
+// sees it, has net/http's Transport resend on its own a request it wrote
+// on a reused connection that died, and the error of that resend (a
+// refused dial) reads as never sent. Without the trace, such an attempt
+// would not count as lost (see call.lost): a 409 to the key it holds
+// returned as final, or the call's error taken for a write never sent.
 func (c *call) needsTrace() bool {
 	return c.cfg.maxRetries > 0
+}
+
+// mayHedge reports whether the attempts of the call's write may be hedged
+// (see hedgeable): a hedged attempt is not traced, for its copies are not,
+// and the trace of one copy tells nothing of the error of another.
+func (c *call) mayHedge() bool {
+	return c.cfg.hedging != nil && c.key != "" && (c.callerKey || c.t.keys.isNamed(c.req.URL.Scheme, c.req.URL.Host))
 }
 
 // learnKeys records that the host deduplicates writes by key when the

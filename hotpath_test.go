@@ -194,8 +194,8 @@ func TestLibraryLock(t *testing.T) {
 // call's budget or under a caller's deadline: the keyed header (a map and
 // its group); the attempt's request, copied once, in one allocation with
 // its attemptExtras (its deadline and own context, the header's values,
-// the key's bytes). The write trace that a write to a host not known to
-// honor keys needs, and its two hooks, are made once for the Transport's
+// the key's bytes). The write trace that a write needs (to learn whether
+// it was written, see needsTrace), and its two hooks, are made once for the Transport's
 // pooled attempt state and reused (see attemptState.writeTrace); under a
 // caller's trace, which is composed with it, the attempt has its own: two
 // more beside those the composing makes. (With an observer, one more: the

@@ -873,6 +873,11 @@ type writeTrace struct {
 	// plain says that a connection got was not TLS: HTTP/1, unless the
 	// base speaks HTTP/2 without it (see redialed).
 	plain atomic.Bool
+	// keyed says that the attempt carried a key where net/http's
+	// Transport sees it (a write resent on the host's word): net/http
+	// then resends on its own a request it wrote on a reused connection
+	// that died (see redialed). Set by the call before each attempt.
+	keyed bool
 	trace httptrace.ClientTrace
 }
 
@@ -950,7 +955,9 @@ func (w *writeTrace) neverWritten(base http.RoundTripper) bool {
 // keyedHeader), net/http looks for another connection after a reused one
 // only when nothing was written on it (transport.go, shouldRetryRequest:
 // nothingWrittenError); the attempt's error, when it proves that its
-// request never left, is then that last look's. HTTP/2, which looks anew
+// request never left, is then that last look's. A write that carried a
+// key net/http sees (keyed) proves nothing so: net/http takes it for
+// replayable, and resends it after writing it too. HTTP/2, which looks anew
 // too after it resent on its own a request it wrote (one reset with
 // PROTOCOL_ERROR), got a connection this rules out. Any other base (a
 // middleware over an http.Transport, which may resend what it wrote)
@@ -960,7 +967,7 @@ func (w *writeTrace) neverWritten(base http.RoundTripper) bool {
 // so).
 func (w *writeTrace) redialed(base http.RoundTripper) bool {
 	tr, ok := base.(*http.Transport)
-	if !ok || w == nil || w.unlikeH1.Load() {
+	if !ok || w == nil || w.keyed || w.unlikeH1.Load() {
 		return false
 	}
 	if w.plain.Load() && tr.Protocols != nil && tr.Protocols.UnencryptedHTTP2() {
