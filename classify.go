@@ -286,8 +286,8 @@ func callClassifier(custom Classifier, resp *http.Response, apiErr *APIError, er
 //  2. the envelope's retryable flag, likewise;
 //  3. a 429 is Throttled, whatever its code;
 //  4. a known code;
-//  5. a 403 with Retry-After or X-RateLimit-Remaining: 0 is Throttled
-//     (GitHub's rate limits);
+//  5. a 403 with Retry-After or X-RateLimit-Remaining: 0 (beside a limit
+//     that is not 0) is Throttled (GitHub's rate limits);
 //  6. the status.
 func decide(status int, h http.Header, env *envelope, parsed bool, lookup func(string) (Class, bool)) Class {
 	cl := statusClass(status)

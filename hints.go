@@ -33,8 +33,9 @@ func retryHint(h http.Header) int8 {
 // rateLimited403 reports whether a 403's headers say that it refused a
 // request over a rate limit rather than for a lack of permission, as
 // GitHub's do: Retry-After (its secondary rate limits) or
-// X-RateLimit-Remaining: 0 (its primary quota is spent). A Retry-After (or
-// Retry-After-Ms) that does not parse ("10s", "-1") is ignored, as
+// X-RateLimit-Remaining: 0 (its primary quota is spent; see quotaSpent).
+// A Retry-After (or Retry-After-Ms) that does not parse ("10s", "-1") is
+// ignored, as
 // serverWait ignores it. X-RateLimit-Remaining: 0 beside Discord's
 // X-RateLimit-Bucket says nothing of the 403: Discord sends its route
 // bucket's headers with every answer and refuses over a rate limit with a
@@ -48,10 +49,13 @@ func rateLimited403(h http.Header) bool {
 }
 
 // quotaSpent reports whether h says that its quota is spent:
-// X-RateLimit-Remaining: 0.
+// X-RateLimit-Remaining: 0, beside a limit that is not 0. A limit of 0
+// says that the caller may make none of these requests, whatever the
+// reset (an endpoint its plan does not include), or that they are not
+// metered: nothing to wait for.
 func quotaSpent(h http.Header) bool {
-	v := h["X-Ratelimit-Remaining"]
-	return len(v) > 0 && strings.TrimSpace(v[0]) == "0"
+	return strings.TrimSpace(headerValue(h, "X-Ratelimit-Remaining")) == "0" &&
+		strings.TrimSpace(headerValue(h, "X-Ratelimit-Limit")) != "0"
 }
 
 // serverWait returns the wait the server asked for before a retry: its
@@ -68,7 +72,7 @@ func serverWait(status int, h http.Header, cl Class, now func() time.Time) (time
 	if status == http.StatusForbidden && cl == Throttled && quotaSpent(h) {
 		if v := h["X-Ratelimit-Reset"]; len(v) > 0 {
 			t := now()
-			return resetWait(v[0], t.Add(serverSkew(h, t)))
+			return resetWait(oneValue(v[0]), t.Add(serverSkew(h, t)))
 		}
 	}
 	return 0, false
@@ -88,10 +92,12 @@ func serverWait(status int, h http.Header, cl Class, now func() time.Time) (time
 // not), so that an empty or malformed line that a proxy adds before the
 // server's own ("Retry-After: " then "Retry-After: 30") does not hide the
 // server's wait. Only the first maxHintLines lines of each are looked at.
+// A line into which a proxy merged copies of the value ("30, 30") is read
+// as that value (see oneValue).
 func retryAfterHeader(h http.Header, now func() time.Time) (time.Duration, bool) {
 	for _, k := range [...]string{"Retry-After-Ms", "X-Ms-Retry-After-Ms"} {
 		for _, v := range firstLines(h[k]) {
-			if d, ok := parseRetryAfterMs(v); ok {
+			if d, ok := parseRetryAfterMs(oneValue(v)); ok {
 				return d, true
 			}
 		}
@@ -100,7 +106,7 @@ func retryAfterHeader(h http.Header, now func() time.Time) (time.Duration, bool)
 		if v == "" {
 			continue
 		}
-		if d, ok := retryAfterOf(v, h, now()); ok {
+		if d, ok := retryAfterOf(oneValue(v), h, now()); ok {
 			return d, true
 		}
 	}

@@ -303,12 +303,56 @@ func isRateHeaderName(k string) bool {
 	return false
 }
 
-// headerValue returns the first value of the canonical key k, or "".
+// headerValue returns the first value of the canonical key k, or "", as
+// oneValue reads it.
 func headerValue(h http.Header, k string) string {
 	if v := h[k]; len(v) > 0 {
-		return v[0]
+		return oneValue(v[0])
 	}
 	return ""
+}
+
+// oneValue returns the value v of a field that holds one value, read as
+// that value when v is a list of copies of it, joined by commas: a proxy
+// that merges a field's repeated lines into one (RFC 9110, section 5.3)
+// turns "X-RateLimit-Remaining: 5" sent twice into "5, 5", and
+// "Retry-After: 30" into "30, 30", which say what one line does. A list
+// whose members differ is returned as it is, malformed for the fields
+// that hold one value. The copies may contain a comma themselves (an HTTP
+// date's, after its day's name): the member is looked for up to the
+// first comma, then up to the second. It allocates nothing.
+func oneValue(v string) string {
+	i := strings.IndexByte(v, ',')
+	for try := 0; try < 2 && i >= 0; try++ {
+		if m := strings.TrimSpace(v[:i]); m != "" && copiesOf(v[i+1:], m) {
+			return m
+		}
+		j := strings.IndexByte(v[i+1:], ',')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return v
+}
+
+// copiesOf reports whether rest is one or more copies of m, each with
+// optional whitespace around it, joined by commas.
+func copiesOf(rest, m string) bool {
+	for {
+		rest = strings.TrimLeft(rest, " \t")
+		if !strings.HasPrefix(rest, m) {
+			return false
+		}
+		rest = strings.TrimLeft(rest[len(m):], " \t")
+		if rest == "" {
+			return true
+		}
+		if rest[0] != ',' {
+			return false
+		}
+		rest = rest[1:]
+	}
 }
 
 // family reads a Limit/Remaining/Reset triple. It reports whether any of the
@@ -320,17 +364,17 @@ func (r *rateHeaders) family(h http.Header, limitKey, remainingKey, resetKey str
 		return false
 	}
 	if len(lv) > 0 {
-		if n, w, ok := parseLimit(lv[0]); ok {
+		if n, w, ok := parseLimit(oneValue(lv[0])); ok {
 			r.info.Limit, r.window = n, w
 		}
 	}
 	if len(rv) > 0 {
-		if n, ok := parseCount(rv[0]); ok {
+		if n, ok := parseCount(oneValue(rv[0])); ok {
 			r.info.Remaining = n
 		}
 	}
 	if len(sv) > 0 {
-		if t, abs, ok := parseReset(sv[0], now); ok {
+		if t, abs, ok := parseReset(oneValue(sv[0]), now); ok {
 			if abs {
 				// A time on the server's clock: read it against the
 				// response's Date.
@@ -397,7 +441,8 @@ func parseLimit(v string) (limit int, window time.Duration, ok bool) {
 // parseReset parses a reset value. Its form tells it apart:
 //
 //   - starts with a digit and contains 'T' or '-': an ISO 8601 time with a
-//     zone, e.g. 2026-02-17T14:00:00Z (RFC 3339), 2026-02-17T14:00Z or
+//     zone, e.g. 2026-02-17T14:00:00Z (RFC 3339, also spelled
+//     2026-02-17t14:00:00z or 2026-02-17 14:00:00Z), 2026-02-17T14:00Z or
 //     2026-02-17T15:00:00+0100 (see parseISOTime);
 //   - starts with a letter: an HTTP date, e.g. Tue, 17 Feb 2026 14:00:00 GMT
 //     (in GMT: see parseHTTPDate);
@@ -444,10 +489,36 @@ func parseReset(v string, now *lazyNow) (t time.Time, abs, ok bool) {
 // the server's local time, not known, may be any.
 var isoLayouts = [...]string{"2006-01-02T15:04Z07:00", "2006-01-02T15:04:05Z0700", "2006-01-02T15:04Z0700"}
 
-// parseISOTime parses an ISO 8601 time with a zone: an RFC 3339 time, or
-// one of isoLayouts. A fraction of a second is read in each.
+// rfc3339Layouts are the spellings of an RFC 3339 time: time.RFC3339's,
+// and those that the NOTE of its section 5.6 allows and time.RFC3339 does
+// not take, a lowercase z for UTC ("2026-02-17T14:00:00z") and a
+// lowercase t or a space between the date and the time
+// ("2026-02-17t14:00:00Z", "2026-02-17 14:00:00Z"). A time is parsed by
+// the layout of its own spelling, indexed by its separator (T, t, space)
+// times two, plus one for a z.
+var rfc3339Layouts = [...]string{
+	time.RFC3339, "2006-01-02T15:04:05z",
+	"2006-01-02t15:04:05Z07:00", "2006-01-02t15:04:05z",
+	"2006-01-02 15:04:05Z07:00", "2006-01-02 15:04:05z",
+}
+
+// parseISOTime parses an ISO 8601 time with a zone: an RFC 3339 time, in
+// any of its spellings (see rfc3339Layouts), or one of isoLayouts. A
+// fraction of a second is read in each.
 func parseISOTime(v string) (time.Time, bool) {
-	t, err := time.Parse(time.RFC3339, v)
+	spelling := 0
+	if len(v) > 10 {
+		switch v[10] {
+		case 't':
+			spelling = 2
+		case ' ':
+			spelling = 4
+		}
+	}
+	if v != "" && v[len(v)-1] == 'z' {
+		spelling++
+	}
+	t, err := time.Parse(rfc3339Layouts[spelling], v)
 	for i := 0; err != nil && i < len(isoLayouts); i++ {
 		t, err = time.Parse(isoLayouts[i], v)
 	}

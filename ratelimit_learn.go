@@ -175,6 +175,15 @@ type rlResponse struct {
 // Retry-After, a reset (with the remaining quota of its window), a policy
 // window. It reports whether anything is left to learn.
 //
+// It drops too the quota of a response that was not throttled and that
+// announces a limit of 0, in whichever family (a policy's q=0, a
+// parser's Limit 0): the server answered the request that it says it
+// allows none of, and several APIs send a limit of 0 for a quota they do
+// not meter. Believed, its remaining 0 would hold every call until its
+// reset, where a plain client's get their answers. A throttled response's
+// limit of 0, and a success's remaining 0 beside a positive limit (the
+// request that spent the quota), are believed.
+//
 // A reset it keeps is the time it is from now on the monotonic clock, as
 // a Retry-After is: one given as a time on the server's clock (a Unix
 // time, a date, a parser's time.Unix) holds a wall-clock reading only, and
@@ -182,6 +191,9 @@ type rlResponse struct {
 // resumed virtual machine): a pause 30 seconds ahead would last an hour
 // and 30 seconds after a step of an hour back.
 func (r *rlResponse) believe(now time.Time) bool {
+	if r.hdr.info.Limit == 0 && !r.throttled {
+		r.hdr = rateHeaders{info: RateLimitInfo{Limit: -1, Remaining: -1}}
+	}
 	if r.hasRA && r.retryAfter > MaxBelievedReset {
 		r.hasRA = false
 	}

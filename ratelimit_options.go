@@ -76,12 +76,18 @@ import (
 // refused, for its quota may be its own (see ratelimit_resource.go). A reset is
 // told apart by its form: a value that starts with
 // a digit and contains 'T' or '-' is an ISO 8601 time with a zone: RFC
-// 3339's (2026-02-17T14:00:00Z), one to the minute (2026-02-17T14:00Z, as
+// 3339's (2026-02-17T14:00:00Z, also spelled with a lowercase t or z, or a
+// space for the T), one to the minute (2026-02-17T14:00Z, as
 // Jira sends it) or one whose offset has no colon
 // (2026-02-17T15:00:00+0100); one that starts with a letter is an HTTP date; a
 // number (decimals allowed) of at least 1e11 is a Unix time in
 // milliseconds, of at least 1e8 a Unix time in seconds, and a smaller one a
-// number of seconds from now. Malformed values are ignored, one by one.
+// number of seconds from now. Malformed values are ignored, one by one; a
+// value that a proxy merged with copies of itself ("5, 5") is read as one.
+// A response that was not throttled and announces a limit of 0 (in any
+// family, or from a parser) teaches no quota: it answered a request of
+// which it says none are allowed, as APIs say of a quota they do not
+// meter.
 // Times on the server's clock (dates, Unix times, and a Retry-After date)
 // are read against the response's Date header when it differs from the
 // local clock by 2 seconds or more: a server whose clock is 3 minutes ahead
