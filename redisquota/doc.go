@@ -11,7 +11,9 @@
 //
 // Each Store is one member of the fleet, with a random member id: several
 // Stores in one process are several members. Stores with the same prefix
-// (WithPrefix) on the same Redis form one fleet.
+// (WithPrefix) on the same Redis form one fleet. The client is a
+// *redis.Client or a *redis.ClusterClient; New panics on a *redis.Ring,
+// whose shards relay no pub/sub to one another.
 //
 // # Leases
 //

@@ -78,7 +78,17 @@ type Store struct {
 // in the background: New never waits for Redis, and a Store whose Redis
 // does not answer paces locally until it does. The caller must call Close,
 // and still owns rdb, which Close does not close.
+//
+// rdb is a *redis.Client (a Sentinel's failover client included) or a
+// *redis.ClusterClient, whose pub/sub reaches every node. New panics if
+// rdb is a *redis.Ring: its shards relay no pub/sub to one another, and
+// the scripts publish the fleet's messages (pauses, quotas, resets) on the
+// shard of each partition's keys, which a subscription, made on one shard,
+// would not hear.
 func New(rdb redis.UniversalClient, opts ...Option) *Store {
+	if _, ok := rdb.(*redis.Ring); ok {
+		panic("redisquota: New: a *redis.Ring is not supported: its shards relay no pub/sub to one another, and the fleet's messages, published on each partition's shard, would be lost; use a *redis.Client or a *redis.ClusterClient")
+	}
 	cfg := defaultConfig()
 	for _, o := range opts {
 		if o != nil {
