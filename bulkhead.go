@@ -75,9 +75,10 @@ import (
 // A slot is given back once the rate limiter has learned what its
 // attempt's response says (a 429's Retry-After, a quota spent), so that
 // an attempt queued for it is not sent into the pause the response
-// announced: one given a slot while its host is paused passes the slot on
-// and waits for the pause as an attempt that came after it does (refused
-// past WithMaxRetryAfter or its deadline), then for a slot again.
+// announced: one given a slot while its host is paused, or the quota it
+// shares spent (none left until its reset), passes the slot on and waits
+// for the pause or the reset as an attempt that came after it does
+// (refused past WithMaxRetryAfter or its deadline), then for a slot again.
 //
 // A hedged copy (see WithHedging) takes a slot like any attempt, but never
 // waits for one: a copy that finds no free slot is not sent, and gives back
@@ -332,8 +333,9 @@ func (b *bulkhead) acquire(req *http.Request, st *attemptState) (*hostSlots, err
 		}
 		if st != nil && b.rl != nil && b.pausedMeanwhile(req, s) {
 			// The host was paused while the attempt found it full
-			// (another attempt's 429), whether it queued or the slot
-			// came free as it was about to: it is not sent into the pause, which
+			// (another attempt's 429), or its quota spent (a response
+			// with none left), whether it queued or the slot came free
+			// as it was about to: it is not sent into the pause, which
 			// holds every attempt of its quota, but goes back to the
 			// rate limiter. The token of the pace it took is spent, as
 			// every token is once a pause holds the partition.

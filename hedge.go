@@ -213,7 +213,7 @@ func (c *call) live() bool {
 // paused reports whether req's partition is paused after a 429.
 func (rl *rateLimiter) paused(req *http.Request) bool {
 	var clock lazyNow
-	return rl.pauseEnd(req, &clock).After(clock.get())
+	return rl.pauseEnd(req, &clock, false).After(clock.get())
 }
 
 // takeHedge spends one copy of the host's hedge allowance.

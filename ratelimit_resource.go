@@ -524,6 +524,13 @@ func (rl *rateLimiter) splitFor(req *http.Request, p *partition) *partition {
 // member: as many requests per window at most, and never through the
 // fleet's pause. p.mu is held.
 func (p *partition) mayProbe(req *http.Request, now time.Time) bool {
+	return !p.probed.After(now) && p.otherRoute(req)
+}
+
+// otherRoute reports whether the response that spent p's quota announced a
+// plain limit, and req's route is another than its request's (see
+// mayProbe). p.mu is held.
+func (p *partition) otherRoute(req *http.Request) bool {
 	return req != nil && p.plainPath != "" &&
-		!p.probed.After(now) && (p.plainPath != routeTemplate(req.URL.Path) || p.plainMethod != bucketMethod(req.Method))
+		(p.plainPath != routeTemplate(req.URL.Path) || p.plainMethod != bucketMethod(req.Method))
 }

@@ -30,16 +30,8 @@ func (p *partition) gate(now time.Time) (until time.Time, byQuota bool, pause ti
 		returned = true
 	}
 	pause = until
-	if p.quotaSpent(now) {
-		back := p.reset
-		if p.refillUnit > 0 {
-			if t := p.refillFrom.Add(p.refillUnit * time.Duration(p.inflight-p.remaining+1)); t.Before(back) {
-				back = t
-			}
-		}
-		if back.After(until) {
-			return back, true, pause
-		}
+	if back := p.spentUntil(now); back.After(until) {
+		return back, true, pause
 	}
 	return until, false, pause
 }
@@ -49,12 +41,19 @@ func (p *partition) gate(now time.Time) (until time.Time, byQuota bool, pause ti
 // a quota refilled continuously, when one more request is), as gate tells
 // it; the zero time when it is not used up. p.mu is held.
 func (p *partition) spentUntil(now time.Time) time.Time {
-	if !p.quotaSpent(now) {
+	return p.spentBy(now, p.inflight)
+}
+
+// spentBy returns when the announced remaining quota, used up at now by n
+// requests counted against it, is back (see spentUntil); the zero time
+// when it is not used up. p.mu is held.
+func (p *partition) spentBy(now time.Time, n int) time.Time {
+	if !p.quotaSpentBy(now, n) {
 		return time.Time{}
 	}
 	back := p.reset
 	if p.refillUnit > 0 {
-		if t := p.refillFrom.Add(p.refillUnit * time.Duration(p.inflight-p.remaining+1)); t.Before(back) {
+		if t := p.refillFrom.Add(p.refillUnit * time.Duration(n-p.remaining+1)); t.Before(back) {
 			back = t
 		}
 	}
@@ -64,14 +63,21 @@ func (p *partition) spentUntil(now time.Time) time.Time {
 // quotaSpent reports whether the announced remaining quota, with what was
 // refilled of it since, is used up by the attempts in flight. p.mu is held.
 func (p *partition) quotaSpent(now time.Time) bool {
+	return p.quotaSpentBy(now, p.inflight)
+}
+
+// quotaSpentBy reports whether the announced remaining quota, with what
+// was refilled of it since, is used up by n requests counted against it.
+// p.mu is held.
+func (p *partition) quotaSpentBy(now time.Time, n int) bool {
 	if !p.reset.After(now) {
 		return false
 	}
 	left := p.remaining
 	if p.refillUnit > 0 {
-		left += int(min(now.Sub(p.refillFrom)/p.refillUnit, time.Duration(p.inflight+1)))
+		left += int(min(now.Sub(p.refillFrom)/p.refillUnit, time.Duration(n+1)))
 	}
-	return left <= p.inflight
+	return left <= n
 }
 
 // reopen wakes the attempts waiting for the quota when it is no longer spent:
@@ -430,8 +436,10 @@ func (rl *rateLimiter) openPastLocked(req *http.Request, p *partition, d time.Du
 
 // pauseEnd returns when the pause of req's partition ends (the fleet's
 // pause too, see quota.go): a time not after clock's when it is not paused,
-// zero for a request without a partition.
-func (rl *rateLimiter) pauseEnd(req *http.Request, clock *lazyNow) time.Time {
+// zero for a request without a partition. With spent, it is the later of
+// that and when the quota a response announced used up is back (see
+// usedUp).
+func (rl *rateLimiter) pauseEnd(req *http.Request, clock *lazyNow, spent bool) time.Time {
 	k, limited := rl.key(req, rl.needsCred())
 	if !limited {
 		return time.Time{}
@@ -442,17 +450,41 @@ func (rl *rateLimiter) pauseEnd(req *http.Request, clock *lazyNow) time.Time {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.sharedPause(p.pauseUntil)
+	end := p.sharedPause(p.pauseUntil)
+	if spent {
+		if back := p.usedUp(req, clock.get()); back.After(end) {
+			end = back
+		}
+	}
+	return end
 }
 
-// holdsPaused reports whether req's partition is paused, and its breaker
-// will not refuse it when the pause ends (see skipWait): acquire would make
-// an attempt of req wait for the pause now.
+// holdsPaused reports whether req's partition is paused, or the quota a
+// response announced is used up (see usedUp), and its breaker will not
+// refuse it when that wait ends (see skipWait): acquire would make an
+// attempt of req wait for it now. An attempt that waited for a slot of its
+// host (WithMaxInFlight) while a response said so goes back to acquire,
+// rather than into a quota the server said is spent.
 func (rl *rateLimiter) holdsPaused(req *http.Request) bool {
 	var clock lazyNow
-	end := rl.pauseEnd(req, &clock)
+	end := rl.pauseEnd(req, &clock, true)
 	now := clock.get()
 	return end.After(now) && !rl.openPast(req, end.Sub(now))
+}
+
+// usedUp returns when the remaining quota a response announced is back,
+// when none of it is left at now (with what was refilled since), whatever
+// the attempts in flight: an attempt counted among them (one that waited
+// for a slot while the response came) is held by it as one that came
+// after it is (see gate). Zero when some is left, and for a request of
+// another route than the one that spent it once a request of another
+// route was let through in its window (see mayProbe): that one is sent.
+// p.mu is held.
+func (p *partition) usedUp(req *http.Request, now time.Time) time.Time {
+	if p.probed.After(now) && p.otherRoute(req) {
+		return time.Time{}
+	}
+	return p.spentBy(now, 0)
 }
 
 // refusesAfter reports whether the pause of req's partition will make
@@ -461,7 +493,7 @@ func (rl *rateLimiter) holdsPaused(req *http.Request) bool {
 // or more than maxWait after the wait.
 func (rl *rateLimiter) refusesAfter(req *http.Request, d time.Duration, deadline time.Time, maxWait time.Duration) bool {
 	var clock lazyNow
-	end := rl.pauseEnd(req, &clock)
+	end := rl.pauseEnd(req, &clock, false)
 	at := clock.get().Add(d)
 	if !end.After(at) {
 		return false
