@@ -218,10 +218,11 @@ func (c *call) learnKeysOf(st *attemptState, resp *http.Response, twice bool) {
 	if ok == nil {
 		ok = st.cut // a success whose body broke on its way
 	}
+	drawn := c.key != "" && !c.ownKey
 	switch {
 	case twice || ignoresKeys(st, ok, c.processed, c.key != ""):
 		c.t.keys.forget(c.req.URL.Scheme, c.req.URL.Host)
-	case honorsKeys(st, resp, c.key != "" && !c.ownKey, c.ownKey):
+	case honorsKeys(st, resp, drawn, drawn || !c.write && !c.ownKey):
 		c.learnHonors()
 	}
 	if ok != nil && ok.StatusCode/100 == 2 && c.write && c.key != "" {

@@ -49,19 +49,24 @@ func rateLimited403(h http.Header) bool {
 }
 
 // quotaSpent reports whether h says that its quota is spent:
-// X-RateLimit-Remaining: 0, beside a limit that is not 0. A limit of 0
-// says that the caller may make none of these requests, whatever the
-// reset (an endpoint its plan does not include), or that they are not
-// metered: nothing to wait for.
+// X-RateLimit-Remaining: 0, beside a limit that is not 0, both read as the
+// rate limiter reads them (see rateHeaders.family: "0.0", Reddit's
+// spelling, is 0 too). A limit of 0 says that the caller may make none of
+// these requests, whatever the reset (an endpoint its plan does not
+// include), or that they are not metered: nothing to wait for.
 func quotaSpent(h http.Header) bool {
-	return strings.TrimSpace(headerValue(h, "X-Ratelimit-Remaining")) == "0" &&
-		strings.TrimSpace(headerValue(h, "X-Ratelimit-Limit")) != "0"
+	if n, ok := firstCount(h[hdrXRemaining]); !ok || n != 0 {
+		return false
+	}
+	n, _, ok := firstLimit(h[hdrXLimit])
+	return !ok || n != 0
 }
 
 // serverWait returns the wait the server asked for before a retry: its
 // Retry-After (see retryAfterHeader), else, for a 403 classified Throttled
 // because its quota is spent (X-RateLimit-Remaining: 0), the time until
-// X-RateLimit-Reset. It reports false when the server gave none. A 403
+// X-RateLimit-Reset (the first of its first maxHintLines lines that gives
+// one, as the rate limiter reads it). It reports false when the server gave none. A 403
 // throttled while its quota is not spent (by its error code or a Google
 // reason) was throttled by another limit, of which that reset says
 // nothing: its retry waits as a 429's does (see throttledUntil).
@@ -70,9 +75,14 @@ func serverWait(status int, h http.Header, cl Class, now func() time.Time) (time
 		return d, true
 	}
 	if status == http.StatusForbidden && cl == Throttled && quotaSpent(h) {
-		if v := h["X-Ratelimit-Reset"]; len(v) > 0 {
+		if v := h[hdrXReset]; len(v) > 0 {
 			t := now()
-			return resetWait(oneValue(v[0]), t.Add(serverSkew(h, t)))
+			t = t.Add(serverSkew(h, t))
+			for _, s := range firstLines(v) {
+				if d, ok := resetWait(oneValue(s), t); ok {
+					return d, true
+				}
+			}
 		}
 	}
 	return 0, false
@@ -114,7 +124,8 @@ func retryAfterHeader(h http.Header, now func() time.Time) (time.Duration, bool)
 }
 
 // maxHintLines is how many lines of a repeated Retry-After (or
-// Retry-After-Ms) retryAfterHeader reads at most: enough for the lines a
+// Retry-After-Ms) retryAfterHeader reads at most, and of a repeated field
+// of the rate-limit families rateHeaders.family: enough for the lines a
 // proxy or two may add, and a bound on the work a response repeating the
 // field thousands of times can ask for.
 const maxHintLines = 4

@@ -55,7 +55,7 @@ func TestRateLimited403(t *testing.T) {
 		{http.Header{"X-Ratelimit-Remaining": {"0"}}, true},
 		{http.Header{"X-Ratelimit-Remaining": {" 0 "}}, true},
 		{http.Header{"X-Ratelimit-Remaining": {"1"}}, false},
-		{http.Header{"X-Ratelimit-Remaining": {"00"}}, false},
+		{http.Header{"X-Ratelimit-Remaining": {"00"}}, true}, // 0, as the rate limiter reads it (parseCount)
 		{http.Header{"X-Ratelimit-Remaining": {""}}, false},
 		{http.Header{"X-Ratelimit-Limit": {"0"}}, false},
 		// Discord's bucket headers come with every answer: a 403 is

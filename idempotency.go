@@ -716,8 +716,10 @@ func invalidKeyHost(h string) {
 }
 
 // honorsKeys tells from an answer whether its host deduplicates writes by
-// key: an Idempotent-Replayed header, unless it answers a write under the
-// caller's own key (callerKey: see below), an Aidelly envelope
+// key: an Idempotent-Replayed header, when it answers a read or a write
+// under a key the Transport drew (replay), not a write that carried no key
+// (the header then answers no key of the request) nor one under the
+// caller's own key (see below), an Aidelly envelope
 // (Aidelly requires a key on every write), or a code that speaks of
 // idempotency (a conflict, a reused key; not a missing one: see
 // ignoresKeys) answered to a request
@@ -733,8 +735,8 @@ func invalidKeyHost(h string) {
 // server's word on the caller's own use of its key (reused for an edited
 // post, as Postato's stable key per post is), on the one route the caller
 // vouched for, and says nothing of the host's other writes.
-func honorsKeys(st *attemptState, resp *http.Response, drawn, callerKey bool) bool {
-	if resp != nil && !callerKey {
+func honorsKeys(st *attemptState, resp *http.Response, drawn, replay bool) bool {
+	if resp != nil && replay {
 		if _, ok := resp.Header["Idempotent-Replayed"]; ok {
 			return true // "false" too: the host speaks of its keys
 		}

@@ -357,33 +357,55 @@ func copiesOf(rest, m string) bool {
 
 // family reads a Limit/Remaining/Reset triple. It reports whether any of the
 // three headers is present, well formed or not, so that families are never
-// mixed.
+// mixed. Of a field given on several lines, the first well-formed value
+// among its first maxHintLines lines is read (see firstLimit).
 func (r *rateHeaders) family(h http.Header, limitKey, remainingKey, resetKey string, now *lazyNow) bool {
 	lv, rv, sv := h[limitKey], h[remainingKey], h[resetKey]
 	if len(lv) == 0 && len(rv) == 0 && len(sv) == 0 {
 		return false
 	}
-	if len(lv) > 0 {
-		if n, w, ok := parseLimit(oneValue(lv[0])); ok {
-			r.info.Limit, r.window = n, w
-		}
+	if n, w, ok := firstLimit(lv); ok {
+		r.info.Limit, r.window = n, w
 	}
-	if len(rv) > 0 {
-		if n, ok := parseCount(oneValue(rv[0])); ok {
-			r.info.Remaining = n
-		}
+	if n, ok := firstCount(rv); ok {
+		r.info.Remaining = n
 	}
-	if len(sv) > 0 {
-		if t, abs, ok := parseReset(oneValue(sv[0]), now); ok {
+	for _, v := range firstLines(sv) {
+		if t, abs, ok := parseReset(oneValue(v), now); ok {
 			if abs {
 				// A time on the server's clock: read it against the
 				// response's Date.
 				t = t.Add(-serverSkew(h, now.get()))
 			}
 			r.info.Reset = t
+			break
 		}
 	}
 	return true
+}
+
+// firstLimit returns the limit of the lines v of a Limit field (see
+// parseLimit): the first well-formed value among its first maxHintLines
+// lines, as retryAfterHeader reads a repeated Retry-After, so that an empty
+// or malformed line a proxy adds before the server's own does not hide it.
+func firstLimit(v []string) (limit int, window time.Duration, ok bool) {
+	for _, s := range firstLines(v) {
+		if limit, window, ok = parseLimit(oneValue(s)); ok {
+			return limit, window, true
+		}
+	}
+	return 0, 0, false
+}
+
+// firstCount returns the count of the lines v of a Remaining field (see
+// parseCount), read as firstLimit reads a limit's.
+func firstCount(v []string) (int, bool) {
+	for _, s := range firstLines(v) {
+		if n, ok := parseCount(oneValue(s)); ok {
+			return n, true
+		}
+	}
+	return 0, false
 }
 
 // parseCount parses a non-negative integer count.

@@ -93,16 +93,21 @@ func (r *rateHeaders) vendor(h http.Header, now *lazyNow) bool {
 }
 
 // pair reads a limit, a remaining count and a reset given as a duration
-// ("6m0s", "12ms", "1.5") or a time.
+// ("6m0s", "12ms", "1.5") or a time. Of a field given on several lines,
+// the first well-formed value among its first maxHintLines lines is read,
+// as rateHeaders.family reads one.
 func (r *rateHeaders) pair(h http.Header, limitKey, remainingKey, resetKey string, now *lazyNow) {
-	if n, ok := parseCount(headerValue(h, limitKey)); ok {
+	if n, ok := firstCount(h[limitKey]); ok {
 		r.info.Limit = n
 	}
-	if n, ok := parseCount(headerValue(h, remainingKey)); ok {
+	if n, ok := firstCount(h[remainingKey]); ok {
 		r.info.Remaining = n
 	}
-	if t, ok := vendorReset(h, headerValue(h, resetKey), now); ok {
-		r.info.Reset = t
+	for _, v := range firstLines(h[resetKey]) {
+		if t, ok := vendorReset(h, oneValue(v), now); ok {
+			r.info.Reset = t
+			break
+		}
 	}
 }
 

@@ -72,12 +72,21 @@ func (c *call) run() (*http.Response, error) {
 	// before the loop counts them (the base's, a Classifier's) leaves
 	// them to the deferred function, for the Report.
 	queuedCounted := true
+	// owed says that decide is deciding after an attempt whose cost it
+	// took before (paid), and that was never sent: given back, as a
+	// throttled retry when owedThrottled, by the deferred function if
+	// decide panics (a BackOff's, a SharedBudget's, a function that keys
+	// a layer), as it is below when the call ends without a panic.
+	var owed, owedThrottled bool
 	defer func() {
 		if !queuedCounted {
 			c.waited += st.queued()
 		}
 		if pending != nil && !(sending && st.reached) {
 			pending.Close()
+		}
+		if owed {
+			t.budgets.giveBack(c.hb, owedThrottled)
 		}
 		if c.paid && !(c.attempts >= c.paidFor && st.reached) {
 			// A panic (an observer's, a Tracer's, GetBody's, a
@@ -173,8 +182,11 @@ func (c *call) run() (*http.Response, error) {
 		// below if a layer of the chain refused it and the call ends.
 		paid, paidThrottled, forecast := c.paid, c.paidThrottled, c.forecast
 		c.paid, c.forecast = false, false
+		owed = paid && (notSent(st, resp, err) || resp == nil && !st.reached)
+		owedThrottled = paidThrottled
 		sentKey := c.key // decide adds one after a key-required answer
 		delay, retry, stop := c.decide(n, maxAttempts, st, resp, err, &body)
+		owed = false // settled below
 		if retry && paid && resp == nil && (forecast && refusedLocally(err) || callersMistake(st, err)) {
 			// Refused as forecast, or a request that could never be
 			// sent (the caller's mistake), and retried all the same (by
@@ -243,7 +255,7 @@ func (c *call) run() (*http.Response, error) {
 			// failed before the server could act on it: the body of a
 			// retry (from GetBody, or read on from the caller's) that
 			// broke, as a GetBody that fails does (body.next).
-			unsent = resp == nil && (refusedLocally(err) || callersMistake(st, err))
+			unsent = notSent(st, resp, err)
 			if paid && (unsent || resp == nil && !st.reached) {
 				// Not sent (refused, its body broken, or its call
 				// canceled while it waited for the rate limiter or a
@@ -577,4 +589,12 @@ func (c *call) setDeadline() {
 	if d := c.ctxDeadline; !d.IsZero() && (c.deadline.IsZero() || d.Before(c.deadline)) {
 		c.deadline = d
 	}
+}
+
+// notSent reports whether an attempt that ended with err and no response
+// was refused by a layer of the chain, or its request failed before the
+// server could act on it (the caller's mistake, a retry's broken body):
+// the retry it was costs nothing.
+func notSent(st *attemptState, resp *http.Response, err error) bool {
+	return resp == nil && (refusedLocally(err) || callersMistake(st, err))
 }
