@@ -51,7 +51,10 @@ func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody b
 	}
 	ready := c.cfg.hedging == nil && deadlineReadied(ctx, st) // a hedged attempt's copies have contexts of their own
 	hidden := c.hidesKey()
-	if x == nil && (ready || hidden) {
+	if x == nil && (ready || hidden || traced) {
+		// A traced attempt's context and its copy of the request are
+		// one allocation (see traceWrite), not two: a write the caller
+		// keyed itself, under its own deadline, has no other.
 		x = new(attemptExtras)
 	}
 	if traced {

@@ -199,7 +199,10 @@ func TestLibraryLock(t *testing.T) {
 // pooled attempt state and reused (see attemptState.writeTrace); under a
 // caller's trace, which is composed with it, the attempt has its own: two
 // more beside those the composing makes. (With an observer, one more: the
-// key's own string, see drawKey.)
+// key's own string, see drawKey.) A write the caller keyed itself (its
+// Idempotency-Key header), which needs no header of its own: one, the
+// attempt's copy, which carries the write trace in the same allocation,
+// with or without the call's budget or a caller's deadline.
 //
 // WithBufferedResponse adds nothing to a call whose response has no body
 // to read, nor to a write it may not resend; a body it reads adds two:
@@ -221,6 +224,8 @@ func TestHappyPathAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	keyed := post.Clone(context.Background())
+	keyed.Header.Set("Idempotency-Key", "post-1")
 	withBody := &stubBody{body: `{"data":"ok"}`}
 	for _, tc := range []struct {
 		name string
@@ -237,6 +242,9 @@ func TestHappyPathAllocs(t *testing.T) {
 		{"post-unproven-ctxdeadline", New(base), post.WithContext(ctx), 3, base},
 		{"post-keyed-host", New(base, WithKeyHonoringHosts("api.example.com")), post, 3, base},
 		{"post-keyed-host-ctxdeadline", New(base, WithKeyHonoringHosts("api.example.com")), post.WithContext(ctx), 3, base},
+		{"post-callerkey", New(base), keyed, 1, base},
+		{"post-callerkey-nodeadline", New(base, WithMaxElapsed(0)), keyed, 1, base},
+		{"post-callerkey-ctxdeadline", New(base), keyed.WithContext(ctx), 1, base},
 		// The per-host limit takes and gives back its slot without an
 		// allocation.
 		{"get-maxinflight", New(base, WithMaxInFlight(4)), get, 1, base},
