@@ -595,10 +595,17 @@ func (run *hedgeRun) abandon() int {
 // connection of a body not read to its end is closed rather than reused.
 func (cp *hedgeCopy) discard() {
 	cp.cancel(errHedgeLost)
-	if cp.resp != nil {
-		cp.resp.Body.Close()
-		cp.resp = nil
+	if resp := cp.resp; resp != nil {
+		cp.resp = nil // not closed again after a Close that panics (see settle)
+		resp.Body.Close()
 	}
+}
+
+// discardQuietly is discard for settle's panic path: a Close that panics
+// too is dropped, for the panic that goes to the caller is the first.
+func (cp *hedgeCopy) discardQuietly() {
+	defer func() { recover() }()
+	cp.discard()
 }
 
 // settle makes copy idx the attempt's result: its state goes into st, the
@@ -612,7 +619,13 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 			// code): the panic goes to the caller, its Report counting
 			// the copies sent, and the copies still in flight end,
 			// and close their answers, as after any other settle (see
-			// finish).
+			// finish). The caller gets no answer: those of the copies
+			// that ended, the winner's included, are closed too.
+			for _, cp := range run.copies {
+				if cp.done {
+					cp.discardQuietly()
+				}
+			}
 			sent := run.sent
 			run.mu.Unlock()
 			c.countHedges(sent)
