@@ -2,10 +2,7 @@ package resilient
 
 import (
 	"net/http"
-	"strconv"
 	"testing"
-	"testing/synctest"
-	"time"
 )
 
 // TestRateLimited403DecimalRemaining: a 403 whose X-RateLimit-Remaining
@@ -35,33 +32,9 @@ func TestRateLimited403DecimalRemaining(t *testing.T) {
 		}
 	}
 
-	for _, limiter := range []bool{true, false} {
-		t.Run("limiter="+strconv.FormatBool(limiter), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				h := http.Header{
-					"X-Ratelimit-Used":      {"600"},
-					"X-Ratelimit-Remaining": {"0.0"},
-					"X-Ratelimit-Reset":     {"30"},
-				}
-				s := &rtScript{steps: []rtStep{
-					{status: 403, header: h, body: "spent"},
-					{status: 200, body: "second"},
-				}}
-				opts := []Option{WithoutRetryBudget(), withRand(func(int64) int64 { return 0 })}
-				if !limiter {
-					opts = append(opts, WithoutRateLimit())
-				}
-				resp, err := roundTrip(t, New(s, opts...), newRequest(t, t.Context(), "GET", "http://api.test/", nil))
-				if err != nil {
-					t.Fatalf("RoundTrip error = %v", err)
-				}
-				if got := readBody(t, resp); got != "second" || s.numCalls() != 2 {
-					t.Fatalf("got %q after %d attempts, want a retry after the reset", got, s.numCalls())
-				}
-				if w := s.call(1).at.Sub(s.call(0).at); w < 30*time.Second || w > 31*time.Second {
-					t.Errorf("waited %v, want the reset's 30s", w)
-				}
-			})
-		})
-	}
+	checkSpent403WaitsReset(t, http.Header{
+		"X-Ratelimit-Used":      {"600"},
+		"X-Ratelimit-Remaining": {"0.0"},
+		"X-Ratelimit-Reset":     {"30"},
+	})
 }

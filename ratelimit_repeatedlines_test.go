@@ -59,14 +59,23 @@ func TestRateLimitRepeatedLinesRead(t *testing.T) {
 // (the retry loop reads the reset as the rate limiter does), not returned
 // as a refusal, nor retried after the backoff's wait.
 func TestRateLimitRepeatedLinesWaits(t *testing.T) {
+	checkSpent403WaitsReset(t, http.Header{
+		"X-Ratelimit-Limit":     {"", "5000"},
+		"X-Ratelimit-Remaining": {"", "0"},
+		"X-Ratelimit-Reset":     {"", "30"},
+	})
+}
+
+// checkSpent403WaitsReset checks that a 403 with h, which says its quota
+// is spent until a reset 30 s away, is retried after that reset, with and
+// without the rate limiter (the retry loop reads the reset as the rate
+// limiter does), not returned as a refusal, nor retried after the
+// backoff's wait.
+func checkSpent403WaitsReset(t *testing.T, h http.Header) {
+	t.Helper()
 	for _, limiter := range []bool{true, false} {
 		t.Run("limiter="+strconv.FormatBool(limiter), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				h := http.Header{
-					"X-Ratelimit-Limit":     {"", "5000"},
-					"X-Ratelimit-Remaining": {"", "0"},
-					"X-Ratelimit-Reset":     {"", "30"},
-				}
 				s := &rtScript{steps: []rtStep{
 					{status: 403, header: h, body: "spent"},
 					{status: 200, body: "second"},
