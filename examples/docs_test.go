@@ -20,7 +20,7 @@ var recipes = map[string][]string{
 	"slack.go":         {"SlackHTTPClient", "slackMethod", "slackToken"},
 	"resty.go":         {"NewRestyClient"},
 	"retryablehttp.go": {"NewRetryableClient", "noRetry"},
-	"oauth2.go":        {"NewClientCredentialsClient", "NewRefreshTokenClient", "newTokenClient", "keyHonoringHost", "tokenTransport", "RoundTrip", "leftOrigin", "origin", "token"},
+	"oauth2.go":        {"NewClientCredentialsClient", "NewRefreshTokenClient", "newTokenClient", "keyHonoringHost", "tokenTransport", "RoundTrip", "CloseIdleConnections", "leftOrigin", "origin", "token"},
 	"otelhttp.go":      {"NewTracedClient"},
 }
 

@@ -117,6 +117,15 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(req2)
 }
 
+// CloseIdleConnections closes the idle connections of the base below the
+// API's resilient.Transport (the token requests' too, when they share it),
+// as http.Client.CloseIdleConnections expects of its transport.
+func (t *tokenTransport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // token returns the last token fetched while it is valid, else fetches one
 // with t.ctx's values, until t.ctx or the call's ctx ends. A call that
 // waits for another's fetch gives up when its own ctx ends.

@@ -488,3 +488,33 @@ func TestOAuth2TokenURLNotNamedDoesNotPanic(t *testing.T) {
 		})
 	}
 }
+
+// idleCloser is a base RoundTripper that counts the calls of its
+// CloseIdleConnections.
+type idleCloser struct {
+	http.RoundTripper
+	closed int
+}
+
+func (c *idleCloser) CloseIdleConnections() { c.closed++ }
+
+// TestTokenClientClosesIdleConnections: the token clients' CloseIdleConnections
+// reaches the base below their resilient.Transport, as a plain client's
+// reaches its transport. Before, tokenTransport had no such method, and
+// http.Client.CloseIdleConnections did nothing.
+func TestTokenClientClosesIdleConnections(t *testing.T) {
+	for name, newClient := range map[string]func(http.RoundTripper) *http.Client{
+		"client credentials": func(base http.RoundTripper) *http.Client {
+			return NewClientCredentialsClient(t.Context(), &clientcredentials.Config{TokenURL: "https://auth.test/token"}, base)
+		},
+		"refresh token": func(base http.RoundTripper) *http.Client {
+			return NewRefreshTokenClient(t.Context(), &oauth2.Config{Endpoint: oauth2.Endpoint{TokenURL: "https://auth.test/token"}}, nil, base)
+		},
+	} {
+		base := &idleCloser{RoundTripper: http.DefaultTransport}
+		newClient(base).CloseIdleConnections()
+		if base.closed != 1 {
+			t.Errorf("%s: CloseIdleConnections reached the base %d times, want 1", name, base.closed)
+		}
+	}
+}
