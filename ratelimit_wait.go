@@ -452,7 +452,7 @@ func (rl *rateLimiter) pauseEnd(req *http.Request, clock *lazyNow, spent bool) t
 	defer p.mu.Unlock()
 	end := p.sharedPause(p.pauseUntil)
 	if spent {
-		if back := p.usedUp(req, clock.get()); back.After(end) {
+		if back := p.usedUp(req, p.at(clock.get())); back.After(end) {
 			end = back
 		}
 	}
