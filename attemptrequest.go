@@ -40,7 +40,7 @@ func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody b
 		}
 	}
 	unproven := c.write && !c.resendable()
-	traced := c.write && c.needsTrace() && (unproven || !c.mayHedge())
+	traced := c.write && c.needsTrace()
 	c.trace = nil
 	if !(c.stamp || c.cfg.attemptHeader != "" || !callerBody || traced || c.traced || c.attemptCtx != nil) {
 		return c.req
@@ -181,16 +181,12 @@ func (c *call) learnHonors() {
 // on a reused connection that died, and the error of that resend (a
 // refused dial) reads as never sent. Without the trace, such an attempt
 // would not count as lost (see call.lost): a 409 to the key it holds
-// returned as final, or the call's error taken for a write never sent.
+// returned as final, or the call's error taken for a write never sent. A
+// hedged attempt is traced so too, and each of its copies with a trace of
+// its own (see call.copyTrace): the trace of the copy that decides the
+// attempt becomes the call's (see settle).
 func (c *call) needsTrace() bool {
 	return c.cfg.maxRetries > 0
-}
-
-// mayHedge reports whether the attempts of the call's write may be hedged
-// (see hedgeable): a hedged attempt is not traced, for its copies are not,
-// and the trace of one copy tells nothing of the error of another.
-func (c *call) mayHedge() bool {
-	return c.cfg.hedging != nil && c.key != "" && (c.callerKey || c.t.keys.isNamed(c.req.URL.Scheme, c.req.URL.Host))
 }
 
 // learnKeys records that the host deduplicates writes by key when the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"sync"
 	"time"
 )
@@ -19,6 +20,9 @@ type hedgeCopy struct {
 	req    *http.Request
 	cancel context.CancelCauseFunc
 	done   bool
+	// trace is the copy's write trace, a keyed write's (see
+	// call.copyTrace); nil for none.
+	trace *writeTrace
 	// panicked says that the layers below panicked with panicVal, on the
 	// copy's goroutine: settle raises it again on the caller's.
 	panicked bool
@@ -129,7 +133,7 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 	// once.
 	run := &hedgeRun{winner: -1, results: make(chan int, 1), keyed: c.write && c.key != ""}
 	ctx, cancel := context.WithCancelCause(areq.Context())
-	first := &hedgeCopy{st: st, req: areq.WithContext(ctx), cancel: cancel}
+	first := &hedgeCopy{st: st, req: areq.WithContext(ctx), cancel: cancel, trace: c.trace}
 	run.copies = append(run.copies, first)
 	run.running = 1
 	run.delay, run.launch = delay, func() { c.launchCopy(run, n, areq, hb, delay) }
@@ -256,13 +260,17 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		// Transport below must not hedge or resend the copy on it.
 		parent = &traceCtx{Context: parent, stamped: c.key, own: c.ownKey}
 	}
+	var trace *writeTrace
+	if first := run.copies[0].trace; first != nil {
+		parent, trace = copyTrace(parent, first.keyed)
+	}
 	ctx, cancel := context.WithCancelCause(parent)
 	req := creq.WithContext(ctx)
 	req.Body = body
 	t0 := c.t.clock.now() // the copy's one reading, for every layer
 	st = new(attemptState)
 	c.beginAttempt(st, n, run.copies[0].st.maxAttempts, t0)
-	cp := &hedgeCopy{st: st, req: req, cancel: cancel}
+	cp := &hedgeCopy{st: st, req: req, cancel: cancel, trace: trace}
 	k = len(run.copies)
 	st.hedge, st.run, st.bufferMax = k, run, run.copies[0].st.bufferMax
 	run.copies = append(run.copies, cp)
@@ -292,6 +300,20 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		run.results <- idx
 	}
 	ended = true
+}
+
+// copyTrace returns a write trace of its own for a hedged copy of an
+// attempt that is traced (see call.needsTrace), and parent carrying it,
+// composed with the caller's trace if any (see httptrace.WithClientTrace):
+// the trace of one copy tells nothing of another's error, and a copy still
+// running after its attempt was decided must not count in the trace of
+// the retry that follows. keyed is the attempt's trace's (see
+// writeTrace.keyed): the copy carries the attempt's header.
+func copyTrace(parent context.Context, keyed bool) (context.Context, *writeTrace) {
+	w := new(writeTrace)
+	w.arm()
+	w.keyed = keyed
+	return httptrace.WithClientTrace(parent, &w.trace), w
 }
 
 // unsentHedge gives back to the host's hedge allowance and retry budget
@@ -344,7 +366,9 @@ func (c *call) copyBody(areq, src *http.Request) (io.ReadCloser, error) {
 // it is no answer, and stops no copy. It returns -1
 // otherwise; a copy that ends after another won is closed here. A copy
 // of a keyed write that failed after it reached the base marks the run
-// lost (see settle). A copy of a keyed write that gets a success that is
+// lost (see settle), unless its own trace, or its error, proves that its
+// request never left (see call.unsentBy): a refused dial is no such
+// proof after net/http wrote the copy on a reused connection that died. A copy of a keyed write that gets a success that is
 // no replay, its body read whole or not, once another copy won with one,
 // is a second create for one key: the host is forgotten as one that
 // honors keys (see ignoresKeys), after the winner's answer was learned
@@ -368,7 +392,7 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 	defer run.mu.Unlock()
 	cp.resp, cp.err, cp.done = resp, err, true
 	run.running--
-	if run.keyed && err != nil && reached && !cp.st.neverSent {
+	if run.keyed && err != nil && reached && !c.unsentBy(cp.trace, cp.st, err) {
 		run.lost = true
 	}
 	if run.winner >= 0 {
@@ -653,6 +677,10 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 	}
 	sent := run.sent // the attempt is decided: no copy is sent any more (see wire)
 	lost := run.lost
+	// The trace of the copy that decides is the attempt's: it tells
+	// whether that copy's error proves its request never left (see
+	// call.provablyUnsent).
+	c.trace = w.trace
 	if lost {
 		// A copy got no answer after it may have been sent, whichever
 		// copy decides: the server may still hold the key, and a 409
@@ -683,10 +711,11 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 		// Those waits came before any copy: they are part of the
 		// attempt's time whichever copy decides it, with the copy's
 		// own (see Attempt.LocalWait).
-		localWait, slotWait := st.localWait, st.slotWait
+		localWait, slotWait, writes := st.localWait, st.slotWait, st.writes
 		*st = *w.st
 		st.localWait += localWait
 		st.slotWait += slotWait
+		st.writes = writes // the pooled state's, for its next attempts
 	}
 	st.hedges = sent
 	// The attempt's result may be that of a copy that never reached the

@@ -251,16 +251,22 @@ func refusedUnprocessed(st *attemptState, resp *http.Response) bool {
 // one's attempts) that may have had the write processed by an earlier
 // attempt proves nothing (see lostWriteError), whatever it reads as.
 func (c *call) provablyUnsent(st *attemptState, err error) bool {
+	return c.unsentBy(c.trace, st, err)
+}
+
+// unsentBy is provablyUnsent for an attempt, or a hedged copy of one,
+// traced by w (nil for none).
+func (c *call) unsentBy(w *writeTrace, st *attemptState, err error) bool {
 	if lostBelow(err) {
 		return false // a call below may have had the write processed (see lostWriteError)
 	}
-	if c.trace.neverWritten(c.t.base) {
+	if w.neverWritten(c.t.base) {
 		return true
 	}
-	if c.trace.oneConnection(c.t.base) && goAwayFirstStream(err) {
+	if w.oneConnection(c.t.base) && goAwayFirstStream(err) {
 		return true
 	}
-	return st.neverSent && (!c.trace.gotConnection() || errors.As(err, new(*RequestError)) || refusedUnresent(err) || c.trace.redialed(c.t.base))
+	return st.neverSent && (!w.gotConnection() || errors.As(err, new(*RequestError)) || refusedUnresent(err) || w.redialed(c.t.base))
 }
 
 // isSafeRead reports whether method is a read by its definition (RFC 9110,

@@ -98,6 +98,12 @@ func (s *dedupingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // and a call that ends on refused dials says that an earlier attempt may
 // have been processed.
 func TestWriteRuleNetHTTPResendRefusedIsNoProof(t *testing.T) {
+	testNetHTTPResendRefused(t)
+}
+
+// testNetHTTPResendRefused runs TestWriteRuleNetHTTPResendRefusedIsNoProof's
+// cases with extra given to New.
+func testNetHTTPResendRefused(t *testing.T, extra ...Option) {
 	for _, tc := range []struct {
 		name string
 		opts []Option
@@ -106,6 +112,7 @@ func TestWriteRuleNetHTTPResendRefusedIsNoProof(t *testing.T) {
 		{"caller's key", nil, "post-1"},
 		{"named host", []Option{WithKeyHonoringHosts("127.0.0.1")}, ""},
 	} {
+		tc.opts = append(tc.opts, extra...)
 		t.Run(tc.name, func(t *testing.T) {
 			t.Run("409 to the key held", func(t *testing.T) {
 				s := &dedupingServer{seen: map[string]int{}, t: t}
