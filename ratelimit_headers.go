@@ -320,11 +320,13 @@ func headerValue(h http.Header, k string) string {
 // whose members differ is returned as it is, malformed for the fields
 // that hold one value. The copies may contain a comma themselves (an HTTP
 // date's, after its day's name): the member is looked for up to the
-// first comma, then up to the second. It allocates nothing.
+// first comma, then up to the second. Whitespace around a copy is RFC
+// 9110's (spaces and tabs), as copiesOf reads it: a copy that differs by
+// other whitespace ("\u00a05, 5") differs. It allocates nothing.
 func oneValue(v string) string {
 	i := strings.IndexByte(v, ',')
 	for try := 0; try < 2 && i >= 0; try++ {
-		if m := strings.TrimSpace(v[:i]); m != "" && copiesOf(v[i+1:], m) {
+		if m := strings.Trim(v[:i], " \t"); m != "" && copiesOf(v[i+1:], m) {
 			return m
 		}
 		j := strings.IndexByte(v[i+1:], ',')
