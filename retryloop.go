@@ -72,12 +72,6 @@ func (c *call) run() (*http.Response, error) {
 	// before the loop counts them (the base's, a Classifier's) leaves
 	// them to the deferred function, for the Report.
 	queuedCounted := true
-	// owed says that decide is deciding after an attempt whose cost it
-	// took before (paid), and that was never sent: given back, as a
-	// throttled retry when owedThrottled, by the deferred function if
-	// decide panics (a BackOff's, a SharedBudget's, a function that keys
-	// a layer), as it is below when the call ends without a panic.
-	var owed, owedThrottled bool
 	defer func() {
 		if !queuedCounted {
 			c.waited += st.queued()
@@ -85,8 +79,8 @@ func (c *call) run() (*http.Response, error) {
 		if pending != nil && !(sending && st.reached) {
 			pending.Close()
 		}
-		if owed {
-			t.budgets.giveBack(c.hb, owedThrottled)
+		if c.owed {
+			t.budgets.giveBack(c.hb, c.owedThrottled)
 		}
 		if c.paid && !(c.attempts >= c.paidFor && st.reached) {
 			// A panic (an observer's, a Tracer's, GetBody's, a
@@ -182,11 +176,12 @@ func (c *call) run() (*http.Response, error) {
 		// below if a layer of the chain refused it and the call ends.
 		paid, paidThrottled, forecast := c.paid, c.paidThrottled, c.forecast
 		c.paid, c.forecast = false, false
-		owed = paid && (notSent(st, resp, err) || resp == nil && !st.reached)
-		owedThrottled = paidThrottled
+		if paid && (notSent(st, resp, err) || resp == nil && !st.reached) {
+			c.owed, c.owedThrottled = true, paidThrottled
+		}
 		sentKey := c.key // decide adds one after a key-required answer
 		delay, retry, stop := c.decide(n, maxAttempts, st, resp, err, &body)
-		owed = false // settled below
+		c.owed = false // settled below
 		if retry && paid && resp == nil && (forecast && refusedLocally(err) || callersMistake(st, err)) {
 			// Refused as forecast, or a request that could never be
 			// sent (the caller's mistake), and retried all the same (by
@@ -544,6 +539,12 @@ type call struct {
 	// paidFor is the number of the attempt paid for.
 	paid, paidThrottled, forecast bool
 	paidFor                       int
+	// owed says that decide is deciding after an attempt whose cost it
+	// took before (paid), and that was never sent: given back, as a
+	// throttled retry when owedThrottled, by run's deferred function if
+	// decide panics (a BackOff's, a SharedBudget's, a function that keys
+	// a layer), as it is after decide when the call ends without a panic.
+	owed, owedThrottled bool
 
 	// answeredUnproven says that an attempt of this keyed write was
 	// answered with a failure that does not prove it unprocessed (a 5xx,
