@@ -309,11 +309,19 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 // running after its attempt was decided must not count in the trace of
 // the retry that follows. keyed is the attempt's trace's (see
 // writeTrace.keyed): the copy carries the attempt's header.
+//
+// Without a caller's trace, the copy's goes in a traceCtx, as an
+// attempt's does (see traceWrite): a context of the context package there
+// would hide the AfterFunc of the contexts below it, and a caller's own
+// context type would cost the copy's cancel a goroutine.
 func copyTrace(parent context.Context, keyed bool) (context.Context, *writeTrace) {
 	w := new(writeTrace)
 	w.arm()
 	w.keyed = keyed
-	return httptrace.WithClientTrace(parent, &w.trace), w
+	if clientTraceKey == nil || httptrace.ContextClientTrace(parent) != nil {
+		return httptrace.WithClientTrace(parent, &w.trace), w
+	}
+	return &traceCtx{Context: parent, trace: &w.trace}, w
 }
 
 // unsentHedge gives back to the host's hedge allowance and retry budget
@@ -368,7 +376,8 @@ func (c *call) copyBody(areq, src *http.Request) (io.ReadCloser, error) {
 // of a keyed write that failed after it reached the base marks the run
 // lost (see settle), unless its own trace, or its error, proves that its
 // request never left (see call.unsentBy): a refused dial is no such
-// proof after net/http wrote the copy on a reused connection that died. A copy of a keyed write that gets a success that is
+// proof after net/http wrote the copy on a reused connection that died. A
+// copy of a keyed write that gets a success that is
 // no replay, its body read whole or not, once another copy won with one,
 // is a second create for one key: the host is forgotten as one that
 // honors keys (see ignoresKeys), after the winner's answer was learned
