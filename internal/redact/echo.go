@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // MinSecret is the length, in bytes, below which a credential's value is
@@ -389,7 +390,10 @@ func containsFold(s, sub string) bool {
 
 // replaceSecret returns s with every occurrence of v, in any case of its
 // ASCII letters, replaced by Placeholder, when v is MinSecret bytes or
-// more. It allocates nothing when s holds none.
+// more. An occurrence that begins or ends within a character of s (v, a
+// credential's raw bytes, a Basic one's decoded, need not be UTF-8) takes
+// that character with it: valid UTF-8 stays valid. It allocates nothing
+// when s holds none.
 func replaceSecret(s, v string) string {
 	if len(v) < MinSecret || v == Placeholder {
 		return s
@@ -401,9 +405,16 @@ func replaceSecret(s, v string) string {
 	var b strings.Builder
 	b.Grow(len(s)) // no longer: v is no shorter than Placeholder
 	for i >= 0 {
+		j := i + len(v)
+		for k := 1; k < utf8.UTFMax && i > 0 && !utf8.RuneStart(s[i]); k++ {
+			i--
+		}
+		for k := 1; k < utf8.UTFMax && j < len(s) && !utf8.RuneStart(s[j]); k++ {
+			j++
+		}
 		b.WriteString(s[:i])
 		b.WriteString(Placeholder)
-		s = s[i+len(v):]
+		s = s[j:]
 		i = indexFold(s, v)
 	}
 	b.WriteString(s)

@@ -143,13 +143,13 @@ func isSecret(segs []string, i int) bool {
 	if strings.HasPrefix(s, "bot") {
 		// Telegram's bot<id>:<token>, its colon escaped (%3A) in a path
 		// as written (a RawPath, an error's quoted URL) when the caller
-		// escaped it.
+		// escaped it: whichever comes first, as a colon in a later
+		// parameter's value (";v=a:b") does not end the bot's id.
 		c, w := strings.IndexByte(s, ':'), 1
-		if c < 0 {
-			if c = strings.Index(s, "%3A"); c < 0 {
-				c = strings.Index(s, "%3a")
+		for _, esc := range [...]string{"%3A", "%3a"} {
+			if e := strings.Index(s, esc); e >= 0 && (c < 0 || e < c) {
+				c, w = e, 3
 			}
-			w = 3
 		}
 		if c > 3 && isDigits(s[3:c]) && c < len(s)-w {
 			return true
