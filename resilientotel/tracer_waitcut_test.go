@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/resilienthttp/resilient"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -34,16 +35,8 @@ func TestCanceledRetryWaitEvent(t *testing.T) {
 		if n := len(base.sent("Traceparent")); n != 1 || rep.Waited != time.Second {
 			t.Fatalf("%d requests, waited %v; want 1, and the 1s before the cancel", n, rep.Waited)
 		}
-		calls := tel.ended(int(trace.SpanKindInternal))
-		if len(calls) != 1 {
-			t.Fatalf("%d calls, want 1", len(calls))
-		}
-		evs := calls[0].Events()
-		if got := strings.Join(eventNames(evs), ","); got != "resilient.wait:retry_after" {
-			t.Fatalf("call events %s, want one retry_after wait", got)
-		}
-		w := attrs(evs[0].Attributes)
-		if got := w[string(AttrWaitDuration)]; got != "1" || got != attrs(calls[0].Attributes())[string(AttrWaitDuration)] {
+		call, w := oneRetryWait(t, tel)
+		if got := w[string(AttrWaitDuration)]; got != "1" || got != attrs(call.Attributes())[string(AttrWaitDuration)] {
 			t.Errorf("wait event %v, want the 1s that passed, as the call's %s", w, AttrWaitDuration)
 		}
 		if n, sum := total(t, tel.metrics(t), MetricCallWait); n != 1 || sum != 1 {
@@ -69,17 +62,24 @@ func TestResetRetryWaitEvent(t *testing.T) {
 		if rep.Waited != 2*time.Second {
 			t.Fatalf("waited %v, want the 2s before the reset", rep.Waited)
 		}
-		calls := tel.ended(int(trace.SpanKindInternal))
-		if len(calls) != 1 {
-			t.Fatalf("%d calls, want 1", len(calls))
-		}
-		evs := calls[0].Events()
-		if got := strings.Join(eventNames(evs), ","); got != "resilient.wait:retry_after" {
-			t.Fatalf("call events %s, want one retry_after wait", got)
-		}
-		w := attrs(evs[0].Attributes)
+		_, w := oneRetryWait(t, tel)
 		if w[string(AttrWaitDuration)] != "2" || w[string(AttrAttemptNumber)] != "2" {
 			t.Errorf("wait event %v, want the 2s before attempt 2", w)
 		}
 	})
+}
+
+// oneRetryWait returns the one call span tel recorded, and the attributes
+// of its one event, a retry_after wait.
+func oneRetryWait(t *testing.T, tel *telemetry) (sdktrace.ReadOnlySpan, map[string]string) {
+	t.Helper()
+	calls := tel.ended(int(trace.SpanKindInternal))
+	if len(calls) != 1 {
+		t.Fatalf("%d calls, want 1", len(calls))
+	}
+	evs := calls[0].Events()
+	if got := strings.Join(eventNames(evs), ","); got != "resilient.wait:retry_after" {
+		t.Fatalf("call events %s, want one retry_after wait", got)
+	}
+	return calls[0], attrs(evs[0].Attributes)
 }
