@@ -10,11 +10,25 @@ import (
 )
 
 // queuedBehindPauses sends 4 calls, 1 ms apart, to a host limited to one
-// attempt in flight (WithMaxInFlight(1), no retries), which answers each
-// request after 1 s, its first throttled ones 429 with Retry-After: 30
-// and the others 200; it returns the calls' statuses and when the host got
-// each request. Run it in a synctest bubble.
+// attempt in flight (see queuedBehind), its first throttled answers 429
+// with Retry-After: 30 and the others 200; it returns the calls' statuses
+// and when the host got each request. Run it in a synctest bubble.
 func queuedBehindPauses(t *testing.T, throttled int) (codes []int, arrivals []time.Duration) {
+	t.Helper()
+	return queuedBehind(t, 4, func(n int, resp *http.Response) {
+		if n < throttled {
+			resp.StatusCode = http.StatusTooManyRequests
+			resp.Header.Set("Retry-After", "30")
+		}
+	})
+}
+
+// queuedBehind sends calls, 1 ms apart, to a host limited to one attempt
+// in flight (WithMaxInFlight(1), no retries), which answers each request
+// after 1 s with a 200 that answer may change (n counts the requests from
+// 0); it returns the calls' statuses and when the host got each request.
+// Run it in a synctest bubble.
+func queuedBehind(t *testing.T, calls int, answer func(n int, resp *http.Response)) (codes []int, arrivals []time.Duration) {
 	t.Helper()
 	var mu sync.Mutex
 	start := time.Now()
@@ -25,15 +39,12 @@ func queuedBehindPauses(t *testing.T, throttled int) (codes []int, arrivals []ti
 		mu.Unlock()
 		time.Sleep(time.Second)
 		resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}
-		if n < throttled {
-			resp.StatusCode = http.StatusTooManyRequests
-			resp.Header.Set("Retry-After", "30")
-		}
+		answer(n, resp)
 		return resp, nil
 	})
 	tr := New(base, WithMaxInFlight(1), WithMaxRetries(0))
 	var wg sync.WaitGroup
-	codes = make([]int, 4)
+	codes = make([]int, calls)
 	for i := range codes {
 		wg.Go(func() {
 			time.Sleep(time.Duration(i) * time.Millisecond) // in this order

@@ -1,9 +1,7 @@
 package resilient
 
 import (
-	"context"
 	"net/http"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -17,38 +15,14 @@ import (
 // for the reset, as a call that comes after the response does.
 func TestMaxInFlightQueuedAttemptWaitsForAQuotaSpentMeanwhile(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var mu sync.Mutex
-		var arrivals []time.Duration
-		start := time.Now()
-		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			mu.Lock()
-			n := len(arrivals)
-			arrivals = append(arrivals, time.Since(start))
-			mu.Unlock()
-			time.Sleep(time.Second)
-			resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}
+		codes, arrivals := queuedBehind(t, 3, func(n int, resp *http.Response) {
 			resp.Header.Set("X-RateLimit-Limit", "10")
 			resp.Header.Set("X-RateLimit-Remaining", "0")
 			if n > 0 {
 				resp.Header.Set("X-RateLimit-Remaining", "9") // a new window
 			}
 			resp.Header.Set("X-RateLimit-Reset", "30")
-			return resp, nil
 		})
-		tr := New(base, WithMaxInFlight(1), WithMaxRetries(0))
-		var wg sync.WaitGroup
-		codes := make([]int, 3)
-		for i := range codes {
-			wg.Go(func() {
-				time.Sleep(time.Duration(i) * time.Millisecond) // in this order
-				code, err := getIn(t, tr, context.Background(), "http://api.test/x")
-				if err != nil {
-					t.Errorf("call %d: %v", i, err)
-				}
-				codes[i] = code
-			})
-		}
-		wg.Wait()
 		for i, c := range codes {
 			if c != http.StatusOK {
 				t.Errorf("call %d: %d, want 200", i, c)
