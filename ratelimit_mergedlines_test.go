@@ -72,22 +72,7 @@ func TestRateLimitMergedLinesRead(t *testing.T) {
 func TestRateLimitMergedRetryAfterWaits(t *testing.T) {
 	t.Run("429", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			h := http.Header{"Retry-After": {"3, 3"}}
-			s := &rtScript{steps: []rtStep{
-				{status: 429, header: h, body: "first"},
-				{status: 200, body: "second"},
-			}}
-			resp, err := roundTrip(t, New(s, WithBackoff(100*time.Millisecond, time.Minute), withRand(func(int64) int64 { return 0 })),
-				newRequest(t, t.Context(), "GET", "http://api.test/", nil))
-			if err != nil {
-				t.Fatalf("RoundTrip error = %v", err)
-			}
-			if got := readBody(t, resp); got != "second" || s.numCalls() != 2 {
-				t.Fatalf("%v: got %q after %d attempts, want a retry", h, got, s.numCalls())
-			}
-			if w := s.call(1).at.Sub(s.call(0).at); w != 3*time.Second {
-				t.Errorf("%v: waited %v, want 3s", h, w)
-			}
+			check429Waits3s(t, http.Header{"Retry-After": {"3, 3"}})
 		})
 	})
 	t.Run("spent", func(t *testing.T) {

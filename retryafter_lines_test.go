@@ -49,21 +49,28 @@ func TestRetryAfterRepeated(t *testing.T) {
 // was retried after 100ms, the backoff's base, as if it had none.
 func TestRetryAfterRepeatedWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := http.Header{"Retry-After": {"", "3"}}
-		s := &rtScript{steps: []rtStep{
-			{status: 429, header: h, body: "first"},
-			{status: 200, body: "second"},
-		}}
-		resp, err := roundTrip(t, New(s, WithBackoff(100*time.Millisecond, time.Minute), withRand(func(int64) int64 { return 0 })),
-			newRequest(t, t.Context(), "GET", "http://api.test/", nil))
-		if err != nil {
-			t.Fatalf("RoundTrip error = %v", err)
-		}
-		if got := readBody(t, resp); got != "second" || s.numCalls() != 2 {
-			t.Fatalf("%v: got %q after %d attempts, want a retry", h, got, s.numCalls())
-		}
-		if w := s.call(1).at.Sub(s.call(0).at); w != 3*time.Second {
-			t.Errorf("%v: waited %v, want 3s", h, w)
-		}
+		check429Waits3s(t, http.Header{"Retry-After": {"", "3"}})
 	})
+}
+
+// check429Waits3s checks that a 429 with h, which asks for a wait of 3 s,
+// is retried after it, not after the backoff's base of 100ms. Run it in a
+// synctest bubble.
+func check429Waits3s(t *testing.T, h http.Header) {
+	t.Helper()
+	s := &rtScript{steps: []rtStep{
+		{status: 429, header: h, body: "first"},
+		{status: 200, body: "second"},
+	}}
+	resp, err := roundTrip(t, New(s, WithBackoff(100*time.Millisecond, time.Minute), withRand(func(int64) int64 { return 0 })),
+		newRequest(t, t.Context(), "GET", "http://api.test/", nil))
+	if err != nil {
+		t.Fatalf("RoundTrip error = %v", err)
+	}
+	if got := readBody(t, resp); got != "second" || s.numCalls() != 2 {
+		t.Fatalf("%v: got %q after %d attempts, want a retry", h, got, s.numCalls())
+	}
+	if w := s.call(1).at.Sub(s.call(0).at); w != 3*time.Second {
+		t.Errorf("%v: waited %v, want 3s", h, w)
+	}
 }
