@@ -621,20 +621,7 @@ func TestRateLimitRemainingAboveLimit(t *testing.T) {
 					}
 				}}
 				client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
-				var refused, held int
-				for range 600 {
-					sent := time.Now()
-					code, err := do(t, client, "GET", "http://api.test/x")
-					switch {
-					case code != 200 && !errors.Is(err, ErrRateLimited):
-						t.Fatalf("%d, %v", code, err)
-					case code != 200:
-						refused++
-					case time.Since(sent) != 0:
-						held++
-					}
-					time.Sleep(time.Second)
-				}
+				refused, held := refusedAndHeld(t, client, 600, time.Second)
 				if refused+held > 0 {
 					t.Errorf("%d of 600 calls refused and %d held, while the server said 100 remained; want none", refused, held)
 				}
@@ -1034,4 +1021,25 @@ func TestRateLimitStaticPaceNotBoundedByMaxRetryAfter(t *testing.T) {
 			t.Errorf("two calls at one every 30s took %v, want 30s", d)
 		}
 	})
+}
+
+// refusedAndHeld sends n GETs through client, every apart, and returns how
+// many the Transport refused with ErrRateLimited and how many it held
+// before sending (a wait of the fake clock). Run it in a synctest bubble.
+func refusedAndHeld(t *testing.T, client *http.Client, n int, every time.Duration) (refused, held int) {
+	t.Helper()
+	for range n {
+		sent := time.Now()
+		code, err := do(t, client, "GET", "http://api.test/x")
+		switch {
+		case code != 200 && !errors.Is(err, ErrRateLimited):
+			t.Fatalf("%d, %v", code, err)
+		case code != 200:
+			refused++
+		case time.Since(sent) != 0:
+			held++
+		}
+		time.Sleep(every)
+	}
+	return refused, held
 }

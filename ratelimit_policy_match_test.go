@@ -1,7 +1,6 @@
 package resilient
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"testing"
@@ -47,20 +46,7 @@ func TestRateLimitPolicyOfTheAnnouncedLimit(t *testing.T) {
 				}}
 				tr := New(handlerRT{srv}, WithMaxRetries(0))
 				client := &http.Client{Transport: tr}
-				var refused, held int
-				for range 60 {
-					sent := time.Now()
-					code, err := do(t, client, "GET", "http://api.test/x")
-					switch {
-					case code != 200 && !errors.Is(err, ErrRateLimited):
-						t.Fatalf("%d, %v", code, err)
-					case code != 200:
-						refused++
-					case time.Since(sent) != 0:
-						held++
-					}
-					time.Sleep(10 * time.Second)
-				}
+				refused, held := refusedAndHeld(t, client, 60, 10*time.Second)
 				if refused+held > 0 {
 					t.Errorf("%d of 60 calls refused and %d held, one every 10 s within a limit of 10 a second and 1000 an hour; want none", refused, held)
 				}
