@@ -9,11 +9,12 @@
 // from a seed (WithFaults): 5xx envelopes with the catalogs' codes, 429
 // with Retry-After, connections dropped before or after the request is
 // processed, success bodies cut halfway (CutBody), slow answers, malformed
-// and HTML error bodies, huge error bodies. It emulates a quota, fixed or rolling, with the rate-limit
-// headers of every common format (WithQuota), on a clock that can run
-// faster than real time, and dedupes writes by idempotency key. Its
-// counters (Stats) tell a test what the server saw: attempts per route,
-// connections, stored writes, would-be duplicates, replays, 429s sent.
+// and HTML error bodies, huge error bodies. It emulates a quota, fixed or
+// rolling, per credential, with the rate-limit headers of every common
+// format (WithQuota), on a clock that can run faster than real time, and
+// dedupes writes by idempotency key. Its counters (Stats) tell a test what
+// the server saw: attempts per route, connections, stored writes,
+// would-be duplicates, replays, 429s sent.
 //
 // NewServer listens on a loopback port, like httptest.NewServer.
 // NewPipeServer serves in-memory connections instead, for tests that run

@@ -227,15 +227,14 @@ func (s *Server) successEnvelope(h http.Header, data json.RawMessage) []byte {
 	return s.dialect.successBody(data, id)
 }
 
-// quotaHeadersLocked sets the quota's headers for a request with method
-// without counting it.
-func (s *Server) quotaHeadersLocked(h http.Header, method string, now time.Time) {
+// quotaHeadersLocked sets the quota's headers for r without counting it.
+func (s *Server) quotaHeadersLocked(h http.Header, r *http.Request, now time.Time) {
 	if s.quota == nil {
 		return
 	}
-	c := s.quota.class(method)
-	rem, reset := s.quota.peek(c, now)
-	s.quota.setHeaders(h, c, rem, reset, now)
+	k := s.quota.key(r.Method, r.Header)
+	rem, reset := s.quota.peek(k, now)
+	s.quota.setHeaders(h, k.class, rem, reset, now)
 }
 
 // inject answers a step that answers in front of the API.
@@ -243,7 +242,7 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, route string, st
 	h := w.Header()
 	s.mu.Lock()
 	s.stats.countStatus(step.status)
-	s.quotaHeadersLocked(h, r.Method, time.Now())
+	s.quotaHeadersLocked(h, r, time.Now())
 	s.mu.Unlock()
 
 	switch step.kind {
@@ -321,10 +320,10 @@ func (s *Server) process(h http.Header, r *http.Request, route, id, key string, 
 		reset time.Time
 	)
 	if s.quota != nil {
-		c := s.quota.class(r.Method)
+		k := s.quota.key(r.Method, r.Header)
 		var allowed bool
-		rem, reset, allowed = s.quota.take(c, now)
-		s.quota.setHeaders(h, c, rem, reset, now)
+		rem, reset, allowed = s.quota.take(k, now)
+		s.quota.setHeaders(h, k.class, rem, reset, now)
 		if !allowed {
 			h.Set("Retry-After", retryAfter(reset, now))
 			return http.StatusTooManyRequests, s.errorEnvelope(h, route, http.StatusTooManyRequests, "", nil), false

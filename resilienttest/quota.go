@@ -105,6 +105,14 @@ func (k WindowKind) String() string {
 // quota is answered 429 with the dialect's rate-limited envelope and
 // Retry-After, the seconds until the reset, rounded up, at least 1.
 //
+// The quota is counted per credential, as the vendors count it (Aidelly
+// per API key, Postato per tenant): requests whose Authorization header
+// (else X-Api-Key) differs are counted apart, each credential with its own
+// windows and headers, so that one tenant's spent quota answers none of
+// another's requests with a 429; requests without either header share
+// one count. The Server keeps the count of every credential it has counted
+// for its life.
+//
 // The quota counts the requests the API itself processes: those answered
 // normally, replays and conflicts included, and those a DropAfter step
 // drops. Answers injected in front of the API (scripted or random errors,
@@ -172,6 +180,22 @@ const (
 	classWrite
 )
 
+// quotaKey names one count of the quota: a credential's (see credential)
+// class of requests.
+type quotaKey struct {
+	credential string
+	class      int
+}
+
+// credential returns the credential a request with header h is counted
+// under: its Authorization header, else its X-Api-Key header; "" for none.
+func credential(h http.Header) string {
+	if v := h.Get("Authorization"); v != "" {
+		return v
+	}
+	return h.Get("X-Api-Key")
+}
+
 // quotaState is the state of the quota. The Server's mutex guards it.
 type quotaState struct {
 	q       Quota
@@ -179,16 +203,21 @@ type quotaState struct {
 	rolling bool
 	window  time.Duration // real length of a window
 	start   time.Time
+	counts  map[quotaKey]*quotaCount
+}
 
-	// A fixed window:
-	idx  [2]int64 // the window each class's count belongs to
-	used [2]int
+// quotaCount is the count of one credential's class of requests.
+type quotaCount struct {
+	// A fixed window: the window the count belongs to, and the requests
+	// counted in it.
+	idx  int64
+	used int
 
 	// A rolling window: the times of the requests counted in the last
-	// window, oldest first, per class (at most the class's limit), and the
-	// latest time read.
-	times [2][]time.Time
-	last  [2]time.Time
+	// window, oldest first (at most the class's limit), and the latest
+	// time read.
+	times []time.Time
+	last  time.Time
 }
 
 func newQuotaState(q Quota, d Dialect, start time.Time) *quotaState {
@@ -220,6 +249,12 @@ func newQuotaState(q Quota, d Dialect, start time.Time) *quotaState {
 	return s
 }
 
+// key returns the count a request with method and header h is counted in:
+// its credential's, of its class.
+func (s *quotaState) key(method string, h http.Header) quotaKey {
+	return quotaKey{credential(h), s.class(method)}
+}
+
 // class returns the class of a request with method.
 func (s *quotaState) class(method string) int {
 	if !s.q.PerClass {
@@ -239,79 +274,97 @@ func (s *quotaState) limit(c int) int {
 	return s.q.Limit
 }
 
-// roll moves class c to the window of now and returns the window's end.
-func (s *quotaState) roll(c int, now time.Time) time.Time {
+// count returns the count of k, made on its first request.
+func (s *quotaState) count(k quotaKey) *quotaCount {
+	n := s.counts[k]
+	if n == nil {
+		if s.counts == nil {
+			s.counts = make(map[quotaKey]*quotaCount)
+		}
+		n = new(quotaCount)
+		s.counts[k] = n
+	}
+	return n
+}
+
+// roll moves n to the window of now and returns the window's end.
+func (s *quotaState) roll(n *quotaCount, now time.Time) time.Time {
 	elapsed := now.Sub(s.start)
 	if elapsed < 0 {
 		elapsed = 0
 	}
 	idx := int64(elapsed / s.window)
-	if idx < s.idx[c] {
+	if idx < n.idx {
 		// now was read before another request moved the window on:
 		// never go back to a window that has ended.
-		idx = s.idx[c]
+		idx = n.idx
 	}
-	if idx != s.idx[c] {
-		s.idx[c], s.used[c] = idx, 0
+	if idx != n.idx {
+		n.idx, n.used = idx, 0
 	}
 	return s.start.Add(time.Duration(idx+1) * s.window)
 }
 
-// slide drops from the rolling window of class c the requests that left
-// it at now, and returns now, or the latest time read if now is earlier:
-// a time read before another request was counted never goes back.
-func (s *quotaState) slide(c int, now time.Time) time.Time {
-	if now.Before(s.last[c]) {
-		now = s.last[c]
+// slide drops from the rolling window of n the requests that left it at
+// now, and returns now, or the latest time read if now is earlier: a time
+// read before another request was counted never goes back.
+func (s *quotaState) slide(n *quotaCount, now time.Time) time.Time {
+	if now.Before(n.last) {
+		now = n.last
 	}
-	s.last[c] = now
-	t := s.times[c]
+	n.last = now
+	t := n.times
 	i := 0
 	for i < len(t) && !t[i].Add(s.window).After(now) {
 		i++
 	}
-	s.times[c] = t[i:]
+	n.times = t[i:]
 	return now
 }
 
-// nextSlot returns when the next slot of the rolling window of class c
-// frees: the oldest counted request's time plus the window; now when none
-// is counted.
-func (s *quotaState) nextSlot(c int, now time.Time) time.Time {
-	if len(s.times[c]) == 0 {
+// nextSlot returns when the next slot of the rolling window of n frees:
+// the oldest counted request's time plus the window; now when none is
+// counted.
+func (s *quotaState) nextSlot(n *quotaCount, now time.Time) time.Time {
+	if len(n.times) == 0 {
 		return now
 	}
-	return s.times[c][0].Add(s.window)
+	return n.times[0].Add(s.window)
 }
 
-// take counts one request of class c at now. It returns the requests left,
-// the reset (the window's end, or when the next slot of a rolling window
+// take counts one request of k at now. It returns the requests left, the
+// reset (the window's end, or when the next slot of a rolling window
 // frees), and whether the request is allowed.
-func (s *quotaState) take(c int, now time.Time) (remaining int, reset time.Time, ok bool) {
+func (s *quotaState) take(k quotaKey, now time.Time) (remaining int, reset time.Time, ok bool) {
+	n, limit := s.count(k), s.limit(k.class)
 	if s.rolling {
-		now = s.slide(c, now)
-		if len(s.times[c]) >= s.limit(c) {
-			return 0, s.nextSlot(c, now), false
+		now = s.slide(n, now)
+		if len(n.times) >= limit {
+			return 0, s.nextSlot(n, now), false
 		}
-		s.times[c] = append(s.times[c], now)
-		return s.limit(c) - len(s.times[c]), s.nextSlot(c, now), true
+		n.times = append(n.times, now)
+		return limit - len(n.times), s.nextSlot(n, now), true
 	}
-	reset = s.roll(c, now)
-	if s.used[c] >= s.limit(c) {
+	reset = s.roll(n, now)
+	if n.used >= limit {
 		return 0, reset, false
 	}
-	s.used[c]++
-	return s.limit(c) - s.used[c], reset, true
+	n.used++
+	return limit - n.used, reset, true
 }
 
 // peek returns what take would without counting a request.
-func (s *quotaState) peek(c int, now time.Time) (remaining int, reset time.Time) {
-	if s.rolling {
-		now = s.slide(c, now)
-		return max(s.limit(c)-len(s.times[c]), 0), s.nextSlot(c, now)
+func (s *quotaState) peek(k quotaKey, now time.Time) (remaining int, reset time.Time) {
+	n, limit := s.counts[k], s.limit(k.class)
+	if n == nil {
+		n = new(quotaCount) // a credential not counted yet: none kept for it
 	}
-	reset = s.roll(c, now)
-	return max(s.limit(c)-s.used[c], 0), reset
+	if s.rolling {
+		now = s.slide(n, now)
+		return max(limit-len(n.times), 0), s.nextSlot(n, now)
+	}
+	reset = s.roll(n, now)
+	return max(limit-n.used, 0), reset
 }
 
 // retryAfter is the Retry-After of a 429 past the quota: the seconds until

@@ -274,16 +274,16 @@ func TestQuotaRollingOrder(t *testing.T) {
 	start := time.Unix(bubbleStart, 0)
 	q := newQuotaState(Quota{Limit: 2, Window: time.Minute, Kind: RollingWindow}, Altyaa, start)
 	at := func(d time.Duration) time.Time { return start.Add(d) }
-	if rem, _, ok := q.take(classRead, at(10*time.Second)); !ok || rem != 1 {
+	if rem, _, ok := q.take(quotaKey{class: classRead}, at(10*time.Second)); !ok || rem != 1 {
 		t.Fatalf("take at 10s = %d, %v; want 1, true", rem, ok)
 	}
-	if rem, reset, ok := q.take(classRead, at(5*time.Second)); !ok || rem != 0 || !reset.Equal(at(70*time.Second)) {
+	if rem, reset, ok := q.take(quotaKey{class: classRead}, at(5*time.Second)); !ok || rem != 0 || !reset.Equal(at(70*time.Second)) {
 		t.Fatalf("take at 5s (read late) = %d, %v, %v; want 0, 70s, true", rem, reset.Sub(start), ok)
 	}
-	if rem, reset := q.peek(classRead, at(69*time.Second)); rem != 0 || !reset.Equal(at(70*time.Second)) {
+	if rem, reset := q.peek(quotaKey{class: classRead}, at(69*time.Second)); rem != 0 || !reset.Equal(at(70*time.Second)) {
 		t.Fatalf("peek at 69s = %d, %v; want 0, 70s", rem, reset.Sub(start))
 	}
-	if rem, reset := q.peek(classRead, at(70*time.Second)); rem != 2 || !reset.Equal(at(70*time.Second)) {
+	if rem, reset := q.peek(quotaKey{class: classRead}, at(70*time.Second)); rem != 2 || !reset.Equal(at(70*time.Second)) {
 		t.Fatalf("peek at 70s = %d, %v; want 2 (both counted at 10s), 70s", rem, reset.Sub(start))
 	}
 }
@@ -477,10 +477,10 @@ func TestQuotaResetRoundsUp(t *testing.T) {
 func TestQuotaStaleTimeNeverReopensAWindow(t *testing.T) {
 	start := time.Unix(bubbleStart, 0)
 	q := newQuotaState(Quota{Limit: 1, Kind: FixedWindow}, Altyaa, start)
-	if _, _, ok := q.take(classRead, start.Add(61*time.Second)); !ok {
+	if _, _, ok := q.take(quotaKey{class: classRead}, start.Add(61*time.Second)); !ok {
 		t.Fatal("first request of the second window refused")
 	}
-	rem, reset, ok := q.take(classRead, start.Add(59*time.Second))
+	rem, reset, ok := q.take(quotaKey{class: classRead}, start.Add(59*time.Second))
 	if ok || rem != 0 || !reset.Equal(start.Add(2*time.Minute)) {
 		t.Fatalf("stale request: remaining %d, reset %v, allowed %v; want 0, %v, false", rem, reset, ok, start.Add(2*time.Minute))
 	}
@@ -492,12 +492,12 @@ func TestQuotaStaleTimeNeverReopensAWindow(t *testing.T) {
 func TestQuotaRollingStaleTimeCountsAtTheLatestRead(t *testing.T) {
 	start := time.Unix(bubbleStart, 0)
 	q := newQuotaState(Quota{Limit: 2, Kind: RollingWindow}, Altyaa, start)
-	q.take(classRead, start)
-	q.peek(classRead, start.Add(10*time.Millisecond))
-	if _, _, ok := q.take(classRead, start.Add(5*time.Millisecond)); !ok {
+	q.take(quotaKey{class: classRead}, start)
+	q.peek(quotaKey{class: classRead}, start.Add(10*time.Millisecond))
+	if _, _, ok := q.take(quotaKey{class: classRead}, start.Add(5*time.Millisecond)); !ok {
 		t.Fatal("second request refused")
 	}
-	if rem, _ := q.peek(classRead, start.Add(time.Minute+5*time.Millisecond)); rem != 1 {
+	if rem, _ := q.peek(quotaKey{class: classRead}, start.Add(time.Minute+5*time.Millisecond)); rem != 1 {
 		t.Fatalf("remaining %d a minute and 5ms on, want 1 (the second slot frees at a minute and 10ms)", rem)
 	}
 }

@@ -69,9 +69,9 @@ func (s *Server) serveWrapped(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		now := time.Now()
 		s.mu.Lock()
-		c := s.quota.class(r.Method)
-		rem, reset, allowed := s.quota.take(c, now)
-		s.quota.setHeaders(h, c, rem, reset, now)
+		k := s.quota.key(r.Method, r.Header)
+		rem, reset, allowed := s.quota.take(k, now)
+		s.quota.setHeaders(h, k.class, rem, reset, now)
 		if !allowed {
 			s.stats.countStatus(http.StatusTooManyRequests)
 			s.mu.Unlock()
