@@ -49,6 +49,7 @@ type attemptState struct {
 	classified    bool
 	class         Class
 	apiErr        *APIError // the parsed envelope; nil for none
+	noRetry       bool      // the server said not to retry its answer (see saidNoRetry)
 	code          string
 	requestID     string
 	retryAfter    time.Duration // the server's wait; valid when hasRetryAfter

@@ -243,8 +243,8 @@ func (c *classifier) classify(st *attemptState, req *http.Request, resp *http.Re
 	st.class = decide(resp.StatusCode, resp.Header, &env, parsed, c.codes.lookup)
 	st.retryAfter, st.hasRetryAfter = serverWait(resp.StatusCode, resp.Header, st.class, now)
 	st.apiErr = newAPIError(resp, req, &env, parsed, st.class, st.retryAfter)
-	if st.lost && !st.class.Retryable() && keyHeld(resp.StatusCode, st.apiErr) &&
-		(!parsed || env.retryable != 0) && retryHint(resp.Header) != 0 {
+	st.noRetry = saidNoRetry(resp.Header, &env, parsed)
+	if st.lost && !st.class.Retryable() && keyHeld(resp.StatusCode, st.apiErr) && !st.noRetry {
 		// The key is held by an earlier attempt of the call (see
 		// keyHeld), unless the server said not to retry: its word is
 		// the strongest (see decide).
@@ -310,6 +310,16 @@ func decide(status int, h http.Header, env *envelope, parsed bool, lookup func(s
 		cl = applyRetryable(cl, env.retryable)
 	}
 	return applyRetryable(cl, retryHint(h))
+}
+
+// saidNoRetry reports whether the server said not to retry its answer, h
+// its headers and env its envelope (parsed says whether it was one): a
+// vendor's retry hint of false, or the envelope's retryable flag of false,
+// the strongest words of decide's precedence. No rule that retries an
+// answer decide made Permanent (a key held, a key required) overrules
+// them.
+func saidNoRetry(h http.Header, env *envelope, parsed bool) bool {
+	return parsed && env.retryable == 0 || retryHint(h) == 0
 }
 
 // applyRetryable applies an explicit answer to "retry this?" (1 yes, 0 no,

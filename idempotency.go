@@ -478,9 +478,10 @@ func hiddenKeyName(name string, unproven bool) string {
 }
 
 // needsKey reports whether the server answered that a key was required for
-// a call that had none, and one may be generated (once).
+// a call that had none, and one may be generated (once): not when it also
+// said not to retry its answer (see saidNoRetry).
 func (c *call) needsKey(st *attemptState) bool {
-	if c.key != "" || c.keyRetry || c.cfg.noIdempotencyKeys || st.apiErr == nil {
+	if c.key != "" || c.keyRetry || c.cfg.noIdempotencyKeys || st.apiErr == nil || st.noRetry {
 		return false
 	}
 	return isKeyRequired(st.apiErr)

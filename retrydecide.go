@@ -43,9 +43,10 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		return 0, false, stopIf(st, StopMaxAttempts)
 	}
 	if keyRetry {
-		// The server requires a key this call lacked: add one and retry
-		// once, at once. This is the only case a Permanent outcome is
-		// retried; the request was refused, so it was not processed, and
+		// The server requires a key this call lacked (and did not say
+		// not to retry, see needsKey): add one and retry once, at once.
+		// This is the only case a Permanent outcome is retried; the
+		// request was refused, so it was not processed, and
 		// a server that requires keys honors them (unless it refuses the
 		// retry's key as missing too: it does not read it, and is then
 		// forgotten, see ignoresKeys). A read's answer teaches nothing:
