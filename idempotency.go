@@ -230,18 +230,36 @@ func otherHost(a, b *http.Request) bool {
 // request that follows its Response (see followsRedirect): its first
 // request is then unknown.
 func firstOfRedirects(req *http.Request) *http.Request {
-	if req.Response == nil || req.URL == nil {
-		return req
+	if first, cut := startOfRedirects(req); !cut {
+		return first
 	}
-	first := req
+	return nil
+}
+
+// startOfRedirects walks the redirects http.Client followed to make req
+// as firstOfRedirects does, and returns the earliest request it reached
+// and cut, which says that this request is not the one that follows its
+// Response (see followsRedirect): a request of its own, made from one
+// that followed a redirect (Request.Clone keeps its Response), or a hop
+// sent to another URL than its redirect's; nil when the chain is unknown
+// past it (more than 64 redirects, a Response that names no request or
+// one without a URL).
+func startOfRedirects(req *http.Request) (first *http.Request, cut bool) {
+	if req.Response == nil || req.URL == nil {
+		return req, false
+	}
+	first = req
 	for hops := 0; first.Response != nil; hops++ {
 		prev := first.Response.Request
-		if hops == 64 || prev == nil || prev.URL == nil || !followsRedirect(first, prev) {
-			return nil
+		if hops == 64 || prev == nil || prev.URL == nil {
+			return nil, false
+		}
+		if !followsRedirect(first, prev) {
+			return first, true
 		}
 		first = prev
 	}
-	return first
+	return first, false
 }
 
 // followsRedirect reports whether req is the request http.Client made to

@@ -51,9 +51,13 @@ func newBoundWrite(req *http.Request) *boundWrite {
 // redirectedElsewhere), or took it from http to https on its host (see
 // upgradedScheme, which it reports): the same write, sent on; else req
 // itself; nil when that first request is unknown (see firstOfRedirects),
-// and so the write req is.
+// and so the write req is. A request that does not follow its Response
+// (see startOfRedirects) begins the chain: a write of its own (the
+// caller's next one, cloned from the last one's resp.Request), which the
+// binding then names or not as any other write; a hop sent elsewhere than
+// its redirect's URL is a write other than the one the binding names.
 func redirectOrigin(req *http.Request) (origin *http.Request, upgraded bool) {
-	first := firstOfRedirects(req)
+	first, _ := startOfRedirects(req)
 	if first == nil {
 		return nil, false
 	}

@@ -103,3 +103,39 @@ func TestReportClonedRedirectedRequest(t *testing.T) {
 		t.Errorf("Report of a call not redirected = %+v, want 1 attempt, no redirect", r)
 	}
 }
+
+// TestContextKeyOfClonedRequestFollowsItsRedirect: the caller makes its
+// next write, a comment, from the last call's resp.Request, cloned
+// (its Response, the 307 that made it, comes along) with a context of
+// its own that names the comment's key, and sent to another path:
+// POST /posts/42/comments, which the host redirects to
+// /posts/42/comments/ where it stores writes by key. The clone is a
+// write of its own, the first made with its context, and the request
+// http.Client follows its 307 with is that write, sent on: it carries
+// the caller's key, as it does when the write is no clone, so that the
+// caller's key (its business identifier, the same after a restart)
+// names the comment on the host.
+func TestContextKeyOfClonedRequestFollowsItsRedirect(t *testing.T) {
+	srv, store := slashServer(t)
+	client := &http.Client{Transport: New(nil, fastRetries)}
+	req, _ := http.NewRequestWithContext(WithIdempotencyKey(context.Background(), "post-42"), http.MethodPost, srv.URL+"/posts", strings.NewReader(`{"content":"a"}`))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, resp)
+	for _, path := range []string{"/posts/42/comments/", "/posts/42/comments"} {
+		ctx := WithIdempotencyKey(context.Background(), "comment-"+path)
+		resp, err := client.Do(cloneForNextWrite(ctx, resp, path, `{"comment":"b"}`))
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		readBody(t, resp)
+		store.mu.Lock()
+		got := store.keys[len(store.keys)-1]
+		store.mu.Unlock()
+		if got != "comment-"+path {
+			t.Errorf("POST %s stored under key %q, want the caller's %q", path, got, "comment-"+path)
+		}
+	}
+}
