@@ -129,10 +129,18 @@ func (b *replayBody) next(ctx context.Context, cancel <-chan struct{}, deadline 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBodyNotReplayable, err)
 	}
-	if inMemory(body, b.req.ContentLength) {
-		return body, nil
+	return sendable(body, b.req.ContentLength), nil
+}
+
+// sendable returns body, a copy of the body of a request whose
+// ContentLength is want (from GetBody, or a capture), as an attempt or a
+// hedged copy sends it: as it is when it is in memory (see inMemory), which
+// net/http writes with the headers in one write, else in a checkedBody.
+func sendable(body io.ReadCloser, want int64) io.ReadCloser {
+	if inMemory(body, want) {
+		return body
 	}
-	return &checkedBody{rc: body, want: b.req.ContentLength}, nil
+	return &checkedBody{rc: body, want: want}
 }
 
 // errNilGetBody is the error of a request whose GetBody returned neither a

@@ -344,7 +344,8 @@ func (c *call) unsentHedgeRecovering(hb *hostBudget) {
 // copyBody returns the body of a copy of areq: none, one from the GetBody
 // of src (the caller's), or, for a body without GetBody, its capture once
 // the attempt has sent it whole (a copy whose body is still being sent is
-// not sent).
+// not sent); sent as a retry's body is (see sendable): one in memory as it
+// is, in one write with the headers, as the attempt's.
 func (c *call) copyBody(areq, src *http.Request) (io.ReadCloser, error) {
 	if !hasBody(areq) {
 		return areq.Body, nil
@@ -361,7 +362,7 @@ func (c *call) copyBody(areq, src *http.Request) (io.ReadCloser, error) {
 			return nil, err
 		}
 	}
-	return &checkedBody{rc: b, want: src.ContentLength}, nil
+	return sendable(b, src.ContentLength), nil
 }
 
 // finish records copy k's result. It returns the index of the copy that
