@@ -51,22 +51,35 @@ func rateLimited403(h http.Header) bool {
 // quotaSpent reports whether h says that its quota is spent:
 // X-RateLimit-Remaining: 0, beside a limit that is not 0, both read as the
 // rate limiter reads them (see rateHeaders.family: "0.0", Reddit's
-// spelling, is 0 too). A limit of 0 says that the caller may make none of
-// these requests, whatever the reset (an endpoint its plan does not
+// spelling, is 0 too, and of fields on several lines, the values of one
+// line are read together). A limit of 0 says that the caller may make none
+// of these requests, whatever the reset (an endpoint its plan does not
 // include), or that they are not metered: nothing to wait for.
 func quotaSpent(h http.Header) bool {
-	if n, ok := firstCount(h[hdrXRemaining]); !ok || n != 0 {
-		return false
+	_, spent := spentReset(h)
+	return spent
+}
+
+// spentReset reports whether h says that its quota is spent (see
+// quotaSpent) and returns the X-RateLimit-Reset lines to read beside it,
+// those of the same line (see tripleLines).
+func spentReset(h http.Header) (reset []string, spent bool) {
+	lv, rv, sv := tripleLines(h[hdrXLimit], h[hdrXRemaining], h[hdrXReset], limitValue)
+	if n, ok := firstCount(rv); !ok || n != 0 {
+		return nil, false
 	}
-	n, _, ok := firstLimit(h[hdrXLimit])
-	return !ok || n != 0
+	if n, _, ok := firstLimit(lv); ok && n == 0 {
+		return nil, false
+	}
+	return sv, true
 }
 
 // serverWait returns the wait the server asked for before a retry: its
 // Retry-After (see retryAfterHeader), else, for a 403 classified Throttled
 // because its quota is spent (X-RateLimit-Remaining: 0), the time until
-// X-RateLimit-Reset (the first of its first maxHintLines lines that gives
-// one, as the rate limiter reads it). It reports false when the server gave none. A 403
+// X-RateLimit-Reset (read as the rate limiter reads it: the first of its
+// first maxHintLines lines that gives one, of those of the spent quota's
+// line). It reports false when the server gave none. A 403
 // throttled while its quota is not spent (by its error code or a Google
 // reason) was throttled by another limit, of which that reset says
 // nothing: its retry waits as a 429's does (see throttledUntil).
@@ -74,8 +87,8 @@ func serverWait(status int, h http.Header, cl Class, now func() time.Time) (time
 	if d, ok := retryAfterHeader(h, now); ok {
 		return d, true
 	}
-	if status == http.StatusForbidden && cl == Throttled && quotaSpent(h) {
-		if v := h[hdrXReset]; len(v) > 0 {
+	if status == http.StatusForbidden && cl == Throttled {
+		if v, spent := spentReset(h); spent && len(v) > 0 {
 			t := now()
 			t = t.Add(serverSkew(h, t))
 			for _, s := range firstLines(v) {

@@ -359,13 +359,14 @@ func copiesOf(rest, m string) bool {
 
 // family reads a Limit/Remaining/Reset triple. It reports whether any of the
 // three headers is present, well formed or not, so that families are never
-// mixed. Of a field given on several lines, the first well-formed value
-// among its first maxHintLines lines is read (see firstLimit).
+// mixed. Of fields given on several lines, the values of one line are read
+// together (see tripleLines).
 func (r *rateHeaders) family(h http.Header, limitKey, remainingKey, resetKey string, now *lazyNow) bool {
 	lv, rv, sv := h[limitKey], h[remainingKey], h[resetKey]
 	if len(lv) == 0 && len(rv) == 0 && len(sv) == 0 {
 		return false
 	}
+	lv, rv, sv = tripleLines(lv, rv, sv, limitValue)
 	if n, w, ok := firstLimit(lv); ok {
 		r.info.Limit, r.window = n, w
 	}
@@ -386,10 +387,92 @@ func (r *rateHeaders) family(h http.Header, limitKey, remainingKey, resetKey str
 	return true
 }
 
+// tripleLines returns the lines to read of a Limit/Remaining/Reset triple
+// whose fields' lines are lv, rv and sv, so that the values read together
+// are one line's: a gateway's line beside the server's, or a proxy's
+// empty line before it, never pairs a Remaining of one with a Reset or a
+// Limit of the other (a gateway's spent quota with the server's hourly
+// reset). The line read is the first of the first maxHintLines lines of
+// Remaining whose value is well formed, else of Limit's (limitOf reads
+// one): line i. Of each field, its line i is read when it has as many
+// lines as the field that gave line i; else, when no other line of that
+// field gives a different value (no second source, only copies or
+// malformed lines, such as a single Remaining line or a proxy's empty one
+// before it), the first well-formed value of its first maxHintLines lines,
+// as a field on one line shared by all is read; else nothing, since which
+// source's it is cannot be told. With neither a Remaining nor a Limit,
+// Reset's first well-formed value is read. Each field's returned lines are
+// read for their first well-formed value, as firstCount does. Fields on
+// one line at most are returned as they are: it allocates nothing.
+func tripleLines(lv, rv, sv []string, limitOf func(string) (int, bool)) (l, r, s []string) {
+	if len(lv) <= 1 && len(rv) <= 1 && len(sv) <= 1 {
+		return lv, rv, sv
+	}
+	by, i, several := anchorLine(rv, lv, countValue, limitOf)
+	if i < 0 {
+		return firstLines(lv), firstLines(rv), firstLines(sv)
+	}
+	return sameLine(lv, by, i, several), sameLine(rv, by, i, several), sameLine(sv, by, i, several)
+}
+
+// anchorLine returns the line of a triple whose values are read together:
+// the first of the first maxHintLines lines rv of Remaining whose value
+// remainingOf reads, else of the lines lv of Limit whose value limitOf
+// reads. It returns the lines it was found among and its index, -1 for
+// none, and whether a later one among them reads another value (see
+// lineOf).
+func anchorLine(rv, lv []string, remainingOf, limitOf func(string) (int, bool)) (by []string, i int, several bool) {
+	if i, several = lineOf(rv, remainingOf); i >= 0 {
+		return rv, i, several
+	}
+	i, several = lineOf(lv, limitOf)
+	return lv, i, several
+}
+
+// lineOf returns the index of the first of the first maxHintLines lines v
+// whose value parse reads, -1 for none, and whether a later one among them
+// reads another value (several sources).
+func lineOf(v []string, parse func(string) (int, bool)) (i int, several bool) {
+	i, first := -1, 0
+	for j, s := range firstLines(v) {
+		n, ok := parse(s)
+		switch {
+		case !ok:
+		case i < 0:
+			i, first = j, n
+		case n != first:
+			return i, true
+		}
+	}
+	return i, false
+}
+
+// sameLine returns the lines of the field whose lines are f to read beside
+// line i of the field whose lines are by (see tripleLines).
+func sameLine(f, by []string, i int, several bool) []string {
+	switch {
+	case len(f) == len(by):
+		return f[i : i+1]
+	case !several:
+		return firstLines(f)
+	}
+	return nil
+}
+
+// countValue reads the line s of a Remaining field, as firstCount does.
+func countValue(s string) (int, bool) { return parseCount(oneValue(s)) }
+
+// limitValue reads the line s of a Limit field, as firstLimit does.
+func limitValue(s string) (int, bool) {
+	n, _, ok := parseLimit(oneValue(s))
+	return n, ok
+}
+
 // firstLimit returns the limit of the lines v of a Limit field (see
 // parseLimit): the first well-formed value among its first maxHintLines
 // lines, as retryAfterHeader reads a repeated Retry-After, so that an empty
 // or malformed line a proxy adds before the server's own does not hide it.
+// The lines of a triple are those tripleLines picks.
 func firstLimit(v []string) (limit int, window time.Duration, ok bool) {
 	for _, s := range firstLines(v) {
 		if limit, window, ok = parseLimit(oneValue(s)); ok {
@@ -403,7 +486,7 @@ func firstLimit(v []string) (limit int, window time.Duration, ok bool) {
 // parseCount), read as firstLimit reads a limit's.
 func firstCount(v []string) (int, bool) {
 	for _, s := range firstLines(v) {
-		if n, ok := parseCount(oneValue(s)); ok {
+		if n, ok := countValue(s); ok {
 			return n, true
 		}
 	}

@@ -22,12 +22,20 @@ import (
 // v and policy are the fields' lines: a field sent on several lines (a
 // gateway's item beside the server's) is read as one, its lines joined by
 // commas (RFC 9651, section 4.2), so that the binding item or its policy
-// on a later line is not missed.
+// on a later line is not missed. The dictionary form's line, which holds
+// a source's whole triple, is read alone, as the lines of the other
+// families' triples are (see tripleLines): the first of its first
+// maxHintLines lines that gives a remaining count, else a limit.
 func (r *rateHeaders) structured(v, policy []string, now *lazyNow) {
 	bestName, best := "", -1
 	var reset time.Duration
 	hasReset := false
 	dict := isDictionary(firstNonEmpty(v))
+	if dict && len(v) > 1 {
+		if _, i, _ := anchorLine(v, v, dictRemaining, dictLimit); i >= 0 {
+			v = v[i : i+1]
+		}
+	}
 	eachListMember(v, func(name, params string) bool {
 		if dict {
 			// Dictionary form: each member is key=value.
@@ -91,6 +99,29 @@ func isDictionary(v string) bool {
 		end = len(v)
 	}
 	return strings.IndexByte(v[:end], '=') >= 0
+}
+
+// dictRemaining returns the remaining count of a line of the dictionary
+// form, as structured reads it.
+func dictRemaining(line string) (int, bool) { return dictCount(line, "remaining", "r") }
+
+// dictLimit returns the limit of a line of the dictionary form, as
+// structured reads it.
+func dictLimit(line string) (int, bool) { return dictCount(line, "limit", "l") }
+
+// dictCount returns the count of the last member of the dictionary line
+// whose key is key or short, as structured reads it.
+func dictCount(line, key, short string) (n int, ok bool) {
+	eachMember(line, func(name, _ string) bool {
+		k, val, _ := strings.Cut(name, "=")
+		if k = strings.TrimSpace(k); k == key || k == short {
+			if c, isNum := parseCount(val); isNum {
+				n, ok = c, true
+			}
+		}
+		return true
+	})
+	return n, ok
 }
 
 type ratePolicy struct {

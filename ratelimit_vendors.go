@@ -93,17 +93,18 @@ func (r *rateHeaders) vendor(h http.Header, now *lazyNow) bool {
 }
 
 // pair reads a limit, a remaining count and a reset given as a duration
-// ("6m0s", "12ms", "1.5") or a time. Of a field given on several lines,
-// the first well-formed value among its first maxHintLines lines is read,
-// as rateHeaders.family reads one.
+// ("6m0s", "12ms", "1.5") or a time. Of fields given on several lines,
+// the values of one line are read together, as rateHeaders.family reads
+// them (see tripleLines).
 func (r *rateHeaders) pair(h http.Header, limitKey, remainingKey, resetKey string, now *lazyNow) {
-	if n, ok := firstCount(h[limitKey]); ok {
+	lv, rv, sv := tripleLines(h[limitKey], h[remainingKey], h[resetKey], countValue)
+	if n, ok := firstCount(lv); ok {
 		r.info.Limit = n
 	}
-	if n, ok := firstCount(h[remainingKey]); ok {
+	if n, ok := firstCount(rv); ok {
 		r.info.Remaining = n
 	}
-	for _, v := range firstLines(h[resetKey]) {
+	for _, v := range firstLines(sv) {
 		if t, ok := vendorReset(h, oneValue(v), now); ok {
 			r.info.Reset = t
 			break
