@@ -180,6 +180,14 @@ func (b *replayBody) thaw() {
 	}
 }
 
+// takesOver reports whether next takes the body over from the reader of the
+// attempt before (a capture, or a source rewound by seeking), which then
+// fails if it is still being sent: its transport closes that attempt's
+// connection, the one its response is read from.
+func (b *replayBody) takesOver() bool {
+	return b.cap != nil
+}
+
 // replayable reports whether next would succeed, without side effects.
 func (b *replayBody) replayable() bool {
 	return b.cap == nil || b.cap.replayable()

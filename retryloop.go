@@ -201,6 +201,15 @@ func (c *call) run() (*http.Response, error) {
 			if !by.IsZero() {
 				by = by.Add(-delay).Add(-c.need)
 			}
+			drained := false
+			if resp != nil && body.takesOver() {
+				// The replay takes the caller's body over from this
+				// attempt's writer, which may still be sending it (an
+				// early answer): its transport then closes the
+				// connection this response is read from. Drained
+				// first, it is held as the server sent it.
+				resp, drained = holdResponse(resp), true
+			}
 			var berr error
 			reqBody, berr = c.nextBody(&body, resp, by)
 			pending = reqBody
@@ -234,7 +243,7 @@ func (c *call) run() (*http.Response, error) {
 				// deadline, give up now, as decide does, rather than
 				// sleep past it.
 				late := c.retryLate(delay)
-				if !late && resp != nil {
+				if !late && resp != nil && !drained {
 					resp = holdResponse(resp)
 					late = c.retryLate(delay)
 				}
