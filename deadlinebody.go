@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -60,9 +61,33 @@ func (c *boundCtx) Deadline() (time.Time, bool) {
 }
 
 func (c *boundCtx) Done() <-chan struct{} { return c.ctx.Done() }
-func (c *boundCtx) Err() error            { return c.ctx.Err() }
 func (c *boundCtx) Value(key any) any     { return c.ctx.Value(key) }
 func (c *boundCtx) String() string        { return "resilient.boundCtx" }
+
+// Err is context.DeadlineExceeded once the attempt's deadline (or the
+// bound of a read the Transport made itself, see abort) cut it, as an
+// attemptCtx's is and as the context package defines Err for a deadline
+// that passed: the context derived from the caller's is canceled then, its
+// Err context.Canceled, which a base that returns its request context's
+// Err (net/http's HTTP/2 Transport does) would pass on to the caller as a
+// cancel of its own. A cancel of the caller's, and the release of the
+// attempt, keep theirs. (A context derived from this one, which follows
+// the one below it, still says context.Canceled; its cause says why.)
+func (c *boundCtx) Err() error {
+	err := c.ctx.Err()
+	if err == context.Canceled && isDeadlineCause(context.Cause(c.ctx)) {
+		return context.DeadlineExceeded
+	}
+	return err
+}
+
+// isDeadlineCause reports whether cause, that of a canceled context, is the
+// cut of an attempt by its deadline (see deadlineBody.cause), or by the
+// bound of a read the Transport made itself (errReadStalled).
+func isDeadlineCause(cause error) bool {
+	var tc *timeoutCause
+	return cause == errReadStalled || errors.As(cause, &tc)
+}
 
 // copyRequest returns a copy of req with ctx, kept in db, so that the copy
 // and its deadline cost one allocation. (WithContext is inlined: the copy
