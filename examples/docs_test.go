@@ -19,7 +19,7 @@ var recipes = map[string][]string{
 	"discord.go":       {"NewDiscordSession"},
 	"slack.go":         {"SlackHTTPClient", "slackMethod", "slackToken"},
 	"resty.go":         {"NewRestyClient"},
-	"retryablehttp.go": {"NewRetryableClient", "noRetry"},
+	"retryablehttp.go": {"NewRetryableClient", "noRetry", "keepIdle", "RoundTrip"},
 	"oauth2.go":        {"NewClientCredentialsClient", "NewRefreshTokenClient", "newTokenClient", "keyHonoringHost", "tokenTransport", "RoundTrip", "CloseIdleConnections", "leftOrigin", "origin", "token"},
 	"otelhttp.go":      {"NewTracedClient"},
 }

@@ -20,13 +20,16 @@ import (
 // "giving up after 1 attempt(s)" with the body drained. Its Logger is
 // nil: go-retryablehttp's default writes each request's URL to stderr
 // whole, an API key in its query included; resilient.WithLogger records
-// each attempt with the query left out.
+// each attempt with the query left out. go-retryablehttp closes its
+// client's idle connections after every call that ends in an error: the
+// client's transport does not pass that on (see keepIdle), so close the
+// idle connections of the base you passed when you are done with it.
 func NewRetryableClient(base http.RoundTripper, opts ...resilient.Option) *retryablehttp.Client {
 	c := retryablehttp.NewClient()
 	if base == nil {
 		base = c.HTTPClient.Transport
 	}
-	c.HTTPClient.Transport = resilient.New(base, opts...)
+	c.HTTPClient.Transport = keepIdle{resilient.New(base, opts...)}
 	c.RetryMax = 0         // resilient retries
 	c.CheckRetry = noRetry // return every response as it is
 	c.Logger = nil         // it logs each URL whole, a key in its query included; resilient.WithLogger redacts it
@@ -37,3 +40,11 @@ func NewRetryableClient(base http.RoundTripper, opts ...resilient.Option) *retry
 func noRetry(ctx context.Context, _ *http.Response, _ error) (bool, error) {
 	return false, ctx.Err()
 }
+
+// keepIdle is a RoundTripper without CloseIdleConnections, so that
+// go-retryablehttp's close after each call that ends in an error, a call
+// resilient's breaker or rate limiter refused at once included, does not
+// close the connections of every other host the base keeps alive.
+type keepIdle struct{ rt http.RoundTripper }
+
+func (k keepIdle) RoundTrip(req *http.Request) (*http.Response, error) { return k.rt.RoundTrip(req) }
