@@ -20,9 +20,9 @@ import (
 // requests made with different credentials to one host get partitions of
 // their own: one tenant's spent quota or 429 holds none of the others', as
 // it would not hold a plain client's. The fingerprint reads the value's
-// length and its last 64 bytes, 8 at a time: a few nanoseconds, the same
-// in every process (a QuotaStore's partition is named with it), and never 0
-// for a credential. Two credentials that share it share a partition, as
+// length, its first 64 bytes and its last 64, 8 at a time: a few
+// nanoseconds, the same in every process (a QuotaStore's partition is
+// named with it), and never 0 for a credential. Two credentials that share it share a partition, as
 // every credential did before.
 func credentialOf(req *http.Request) uint64 {
 	h := req.Header
@@ -123,8 +123,19 @@ func queryCredential(q string) string {
 func fingerprint(s string) uint64 {
 	x := uint64(len(s)) * 0x9e3779b97f4a7c15
 	if len(s) > 64 {
+		// Its first bytes too: a long credential's last ones may be
+		// shared (Basic of tenants with one long password, whose user
+		// comes first).
+		x = fold(x, s[:64])
 		s = s[len(s)-64:]
 	}
+	x = fold(x, s)
+	x ^= x >> 29
+	return x | 1
+}
+
+// fold mixes the bytes of s into x, 8 at a time, for fingerprint.
+func fold(x uint64, s string) uint64 {
 	for ; len(s) >= 8; s = s[8:] {
 		w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
@@ -134,8 +145,7 @@ func fingerprint(s string) uint64 {
 	for i := 0; i < len(s); i++ {
 		x = (x ^ uint64(s[i])) * 0x94d049bb133111eb
 	}
-	x ^= x >> 29
-	return x | 1
+	return x
 }
 
 // credentialTag returns how a partition's name shows the credential whose

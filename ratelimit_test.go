@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -1349,6 +1350,13 @@ func TestRateLimitCustomKeyHasNoCredential(t *testing.T) {
 	})
 }
 
+// basicShared returns the Basic credential of user with a password of 48
+// bytes that other users share: values of one length whose last 64 bytes
+// are the same, their users coming first.
+func basicShared(user string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+strings.Repeat("p", 48)))
+}
+
 func TestCredentialOf(t *testing.T) {
 	req := func(query string, h http.Header) *http.Request {
 		return &http.Request{URL: &url.URL{Scheme: "https", Host: "graph.example.test", Path: "/v1/me", RawQuery: query}, Header: h}
@@ -1356,7 +1364,7 @@ func TestCredentialOf(t *testing.T) {
 	long := strings.Repeat("x", 100)
 	tail := strings.Repeat("z", 40) // keys of one length that differ 41 bytes from their end, within the 64 read
 	fps := map[uint64]string{}
-	for _, v := range []string{"Bearer a", "Bearer b", "Basic YWxpY2U6cHc=", "Basic Ym9iOnB3", long + "1", long + "2", "1" + long, "k", "a" + tail, "b" + tail} {
+	for _, v := range []string{"Bearer a", "Bearer b", "Basic YWxpY2U6cHc=", "Basic Ym9iOnB3", long + "1", long + "2", "1" + long, "2" + long, "k", "a" + tail, "b" + tail, basicShared("tenant-a"), basicShared("tenant-b")} {
 		fp := credentialOf(req("", http.Header{"Authorization": {v}}))
 		if fp == 0 {
 			t.Errorf("credentialOf(%q) = 0, want a fingerprint", v)
