@@ -73,13 +73,7 @@ func (e *timeoutError) Is(target error) bool { return target == context.Deadline
 // the request's full URL, query included: no RoundTripper can change that;
 // log the *Error (errors.As), or the message of the *url.Error's Err, rather
 // than the *url.Error itself.
-type Error struct {
-	Method   string // the request's method (GET for an empty one, as net/http sends it), its control characters replaced in Error
-	URL      string // scheme://host/path: never the query string; the host's name cut past 255 bytes and the path past 8 KiB (before they are escaped), as in Attempt
-	Attempts int    // the attempts made, the last one's included (hedged copies not counted)
-	Err      error  // the cause of the last attempt's failure, its message redacted
-}
-
+//
 // What callers may test on an *Error, as on the error of a plain
 // http.Client: errors.Is and errors.As reach every error of the last
 // attempt's cause (a *net.OpError, a *net.DNSError, syscall.ECONNREFUSED,
@@ -97,7 +91,13 @@ type Error struct {
 // the call with both errors, so that the call is a timeout when that
 // attempt's error was, as a plain client's of that one request. Its message
 // starts with "resilient: ", then the method and the URL.
-//
+type Error struct {
+	Method   string // the request's method (GET for an empty one, as net/http sends it), its control characters replaced in Error
+	URL      string // scheme://host/path: never the query string; the host's name cut past 255 bytes and the path past 8 KiB (before they are escaped), as in Attempt
+	Attempts int    // the attempts made, the last one's included (hedged copies not counted)
+	Err      error  // the cause of the last attempt's failure, its message redacted
+}
+
 // Timeout reports whether the call ended on a timeout: the cause of the
 // last attempt is, or wraps, an error whose Timeout method returns true (a
 // net.Error timeout, context.DeadlineExceeded, ErrAttemptTimeout). It makes

@@ -79,8 +79,10 @@ func WithoutIdempotencyKeys() Option {
 // WithIdempotencyHeader sets the name of the header that carries keys
 // (default Idempotency-Key); some APIs use X-Idempotency-Key. A key the
 // caller set under the configured name, under Idempotency-Key or under
-// X-Idempotency-Key, in any capitalisation, is honored and sent under the
-// configured name, never beside a second, generated key; one set under
+// X-Idempotency-Key, in any capitalisation, is honored, never beside a
+// second, generated key, and sent under the configured name; but with the
+// default name, a key set under X-Idempotency-Key is sent as set, under
+// that header alone (the caller chose it for the API). One set under
 // another header than the configured one is also sent there, as set, for
 // the API it was set for (an SDK that sets its own API's Idempotency-Key,
 // as stripe-go does, through a Transport configured for another API). It

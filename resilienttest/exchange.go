@@ -12,8 +12,8 @@ import (
 // a test fronting the server with a handler of its own would record (when
 // each request arrived, what it carried, how it was answered).
 type Exchange struct {
-	Method string
-	Path   string
+	Method string // the request's method, as read
+	Path   string // the request's URL path, without the query
 	// Header is the request's header, as read: a copy, which neither
 	// the handler of WithHandler nor a caller in process changes by
 	// editing the request's own.
