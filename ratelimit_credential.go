@@ -8,14 +8,17 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
 // credentialOf returns a fingerprint of the credential of req: its
 // Authorization header (the key it names when it is a signature made anew
 // for each request: signingKey), else X-Api-Key (Anthropic's, and many
-// APIs'), either one also in lower case as set by hand, else
-// a credential in its query string (queryCredential); 0 for none. Servers
+// APIs'), either one also in lower case as set by hand, else the URL's
+// user information (https://key:secret@host/, which net/http sends as
+// Basic authentication), else a credential in its query string
+// (queryCredential); 0 for none. Servers
 // count quotas per credential (a user's token, an API key), so that
 // requests made with different credentials to one host get partitions of
 // their own: one tenant's spent quota or 429 holds none of the others', as
@@ -44,6 +47,11 @@ func credentialOf(req *http.Request) uint64 {
 	if len(v) != 0 {
 		s = signingKey(v[0])
 	} else if req.URL != nil {
+		if u := req.URL.User; u != nil {
+			// The URL's user information, which net/http sends as Basic
+			// authentication when no Authorization header is set.
+			return userinfoFingerprint(u)
+		}
 		s = queryCredential(req.URL.RawQuery)
 	}
 	if s == "" {
@@ -146,6 +154,14 @@ func fold(x uint64, s string) uint64 {
 		x = (x ^ uint64(s[i])) * 0x94d049bb133111eb
 	}
 	return x
+}
+
+// userinfoFingerprint returns credentialOf's fingerprint of the user
+// information u, its user name and password told apart, without joining
+// them into one string.
+func userinfoFingerprint(u *url.Userinfo) uint64 {
+	pass, _ := u.Password()
+	return (fingerprint(u.Username())*0x9e3779b97f4a7c15 ^ fingerprint(pass)) | 1
 }
 
 // credentialTag returns how a partition's name shows the credential whose
