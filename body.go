@@ -253,6 +253,15 @@ func (c *captureBody) replayable() bool {
 	return !c.overflow
 }
 
+// readWhole reports whether src was read to its end (or to the request's
+// ContentLength) and can be replayed: no Read of it waits any longer for
+// what its writer sends.
+func (c *captureBody) readWhole() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.overflow && (c.srcErr != nil || c.want > 0 && c.read >= c.want)
+}
+
 // reader returns the reader of the first attempt.
 func (c *captureBody) reader() io.ReadCloser {
 	c.mu.Lock()

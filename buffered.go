@@ -121,9 +121,13 @@ func bufferable(req *http.Request, resp *http.Response, st *attemptState) bool {
 	case resp.Body == nil, resp.Body == http.NoBody, resp.ContentLength == 0:
 	case resp.ContentLength > max:
 		// Longer than what may be kept: handed over as it arrives.
-	case st.capture != nil && !st.capture.replayable():
+	case st.capture != nil && !st.capture.readWhole():
 		// The request's body outgrew what can be replayed as it was
-		// sent: no retry could follow a cut.
+		// sent: no retry could follow a cut. Or it is still being sent:
+		// the server answered before it ended (early, or both ways at
+		// once, as HTTP/2 lets it: an echo, a stream), and the body of
+		// its answer may wait for what the caller writes once
+		// RoundTrip has returned, as a plain client's would.
 	case isStream(resp.Header):
 		// Its events are the caller's as they come.
 	default:
