@@ -512,7 +512,17 @@ func (r *captureReader) Read(p []byte) (int, error) {
 			// length: it cannot be undone, and the retry must not fail
 			// for it. Only the current attempt's reads overflow.
 			stale := r.closed || r.gen != c.gen || c.frozen
-			if !c.overflow && c.seeker == nil {
+			switch {
+			case c.overflow || c.seeker != nil:
+			case c.done && !stale:
+				// RoundTrip returned: no retry replays the body, and
+				// the last attempt's reader, which reads src, is past
+				// the prefix. What it sends on (HTTP/2 sends a body
+				// after the response: a stream, a tunnel) is not kept,
+				// nor is the prefix.
+				c.overflow = true
+				c.buf = nil
+			default:
 				if c.read+int64(n) <= c.limit || stale {
 					c.buf = append(c.grow(n), q[:n]...)
 				} else {
