@@ -22,16 +22,18 @@ import (
 // v and policy are the fields' lines: a field sent on several lines (a
 // gateway's item beside the server's) is read as one, its lines joined by
 // commas (RFC 9651, section 4.2), so that the binding item or its policy
-// on a later line is not missed. The dictionary form's line, which holds
-// a source's whole triple, is read alone, as the lines of the other
-// families' triples are (see tripleLines): the first of its first
-// maxHintLines lines that gives a remaining count, else a limit.
+// on a later line is not missed. Of the dictionary form's lines, when two
+// of them give the same member (see dictSources), each holds a source's
+// triple, and one is read alone, as the lines of the other families'
+// triples are (see tripleLines): the first of its first maxHintLines
+// lines that gives a remaining count, else a limit. Lines that give each
+// member once are one dictionary sent on several lines, read joined.
 func (r *rateHeaders) structured(v, policy []string, now *lazyNow) {
 	bestName, best := "", -1
 	var reset time.Duration
 	hasReset := false
 	dict := isDictionary(firstNonEmpty(v))
-	if dict && len(v) > 1 {
+	if dict && len(v) > 1 && dictSources(v) {
 		if _, i, _ := anchorLine(v, v, dictRemaining, dictLimit); i >= 0 {
 			v = v[i : i+1]
 		}
@@ -99,6 +101,36 @@ func isDictionary(v string) bool {
 		end = len(v)
 	}
 	return strings.IndexByte(v[:end], '=') >= 0
+}
+
+// dictSources reports whether the lines v of the dictionary form are
+// several sources' triples (a gateway's line beside the server's): two of
+// them give the same member, limit, remaining or reset (by its key or its
+// short one). Lines that give each member once are one dictionary sent on
+// several lines (RFC 9651, section 4.2: "limit=100, remaining=0" and
+// "reset=30"), whose members are read together.
+func dictSources(v []string) bool {
+	var seen uint8
+	for _, line := range v {
+		var has uint8
+		eachMember(line, func(name, _ string) bool {
+			k, _, _ := strings.Cut(name, "=")
+			switch strings.TrimSpace(k) {
+			case "limit", "l":
+				has |= 1
+			case "remaining", "r":
+				has |= 2
+			case "reset", "t":
+				has |= 4
+			}
+			return true
+		})
+		if has&seen != 0 {
+			return true
+		}
+		seen |= has
+	}
+	return false
 }
 
 // dictRemaining returns the remaining count of a line of the dictionary
