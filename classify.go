@@ -315,13 +315,17 @@ func decide(status int, h http.Header, env *envelope, parsed bool, lookup func(s
 }
 
 // saidNoRetry reports whether the server said not to retry its answer, h
-// its headers and env its envelope (parsed says whether it was one): a
-// vendor's retry hint of false, or the envelope's retryable flag of false,
-// the strongest words of decide's precedence. No rule that retries an
+// its headers and env its envelope (parsed says whether it was one), read
+// by decide's precedence, the strongest words first: a vendor's retry hint
+// of false, or, without a hint, the envelope's retryable flag of false (a
+// hint of true outranks the envelope's false). No rule that retries an
 // answer decide made Permanent (a key held, a key required) overrules
 // them.
 func saidNoRetry(h http.Header, env *envelope, parsed bool) bool {
-	return parsed && env.retryable == 0 || retryHint(h) == 0
+	if hint := retryHint(h); hint >= 0 {
+		return hint == 0
+	}
+	return parsed && env.retryable == 0
 }
 
 // applyRetryable applies an explicit answer to "retry this?" (1 yes, 0 no,
