@@ -22,7 +22,10 @@ import (
 // the body's error is through a plain client whose Timeout (or whose
 // context's deadline) cut it, and never context.Canceled. Under a context
 // that can be canceled, the error net/http returns is the deadline's
-// cause, which used to be no timeout for os.IsTimeout.
+// cause, which used to be no timeout for os.IsTimeout; over HTTP/2, whose
+// Transport returns its request context's Err, that Err was
+// context.Canceled once the deadline cut a context that can be canceled (a
+// server handler's, the common case).
 func TestCutBodyErrorIsATimeout(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -36,37 +39,49 @@ func TestCutBodyErrorIsATimeout(t *testing.T) {
 		{"call's attempt timeout, cancelable context", nil, []Option{WithAttemptTimeout(time.Second)}, true},
 		{"call's budget, cancelable context", nil, []Option{WithMaxElapsed(time.Second)}, true},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				srv := resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					w.Header().Set("Content-Type", "application/json")
-					w.Header().Set("Content-Length", "100")
-					w.WriteHeader(http.StatusServiceUnavailable)
-					w.Write([]byte(`{"error":`))
-					w.(http.Flusher).Flush()
-					<-r.Context().Done() // the rest never comes
-				})))
-				defer srv.Close()
-				defer srv.Transport().CloseIdleConnections()
-				tr := New(srv.Transport(), append([]Option{WithMaxRetries(0)}, tc.opts...)...)
-				ctx := context.Background()
-				if tc.cancelable {
-					var cancel context.CancelFunc
-					ctx, cancel = context.WithCancel(ctx)
-					defer cancel()
-				}
-				if tc.callOpts != nil {
-					ctx = WithCallOptions(ctx, tc.callOpts...)
-				}
-				resp, err := tr.RoundTrip(newRequest(t, ctx, "GET", srv.URL+"/v1/posts", nil))
-				if err != nil {
-					t.Fatalf("RoundTrip: %v, want the 503", err)
-				}
-				_, err = io.ReadAll(resp.Body)
-				resp.Body.Close()
-				checkCutBodyError(t, err)
+		for _, h2 := range []bool{false, true} {
+			name := tc.name
+			srvOpts := []resilienttest.Option(nil)
+			if h2 {
+				// HTTP/2's net/http Transport returns its request
+				// context's Err, not its cause.
+				name, srvOpts = name+", HTTP/2", []resilienttest.Option{resilienttest.WithTLS()}
+			}
+			t.Run(name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					srv := resilienttest.NewPipeServer(resilienttest.Altyaa, append(srvOpts, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						w.Header().Set("Content-Type", "application/json")
+						w.Header().Set("Content-Length", "100")
+						w.WriteHeader(http.StatusServiceUnavailable)
+						w.Write([]byte(`{"error":`))
+						w.(http.Flusher).Flush()
+						<-r.Context().Done() // the rest never comes
+					})))...)
+					defer srv.Close()
+					defer srv.Transport().CloseIdleConnections()
+					tr := New(srv.Transport(), append([]Option{WithMaxRetries(0)}, tc.opts...)...)
+					ctx := context.Background()
+					if tc.cancelable {
+						var cancel context.CancelFunc
+						ctx, cancel = context.WithCancel(ctx)
+						defer cancel()
+					}
+					if tc.callOpts != nil {
+						ctx = WithCallOptions(ctx, tc.callOpts...)
+					}
+					resp, err := tr.RoundTrip(newRequest(t, ctx, "GET", srv.URL+"/v1/posts", nil))
+					if err != nil {
+						t.Fatalf("RoundTrip: %v, want the 503", err)
+					}
+					if h2 && resp.ProtoMajor != 2 {
+						t.Fatalf("answered in %s, want HTTP/2", resp.Proto)
+					}
+					_, err = io.ReadAll(resp.Body)
+					resp.Body.Close()
+					checkCutBodyError(t, err)
+				})
 			})
-		})
+		}
 	}
 	// A write's success whose headers arrive as the timer fires is kept
 	// (it may not be resent), its body cut.
@@ -100,5 +115,45 @@ func checkCutBodyError(t *testing.T, err error) {
 	if !errors.Is(err, context.DeadlineExceeded) || !os.IsTimeout(err) || !errors.As(err, &ne) || !ne.Timeout() || errors.Is(err, context.Canceled) {
 		t.Errorf("body error %v: Is(DeadlineExceeded) %v, os.IsTimeout %v, net.Error Timeout %v, Is(Canceled) %v; want a timeout, as through a plain client",
 			err, errors.Is(err, context.DeadlineExceeded), os.IsTimeout(err), errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.Canceled))
+	}
+}
+
+// TestAttemptContextErrAfterItsDeadline: once the deadline the context of
+// an attempt states (its Deadline) has passed and cut the attempt, its Err
+// is context.DeadlineExceeded, as the context package defines Err, whether
+// the caller's context can be canceled or not; a caller's cancel stays
+// context.Canceled.
+func TestAttemptContextErrAfterItsDeadline(t *testing.T) {
+	for _, caller := range []string{"background", "cancelable", "canceled by the caller"} {
+		t.Run(caller, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				var cancel context.CancelFunc = func() {}
+				if caller != "background" {
+					ctx, cancel = context.WithCancel(ctx)
+				}
+				defer cancel()
+				var ctxErr error
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					if caller == "canceled by the caller" {
+						time.AfterFunc(500*time.Millisecond, cancel)
+					}
+					<-req.Context().Done()
+					ctxErr = req.Context().Err()
+					return nil, ctxErr // as HTTP/2's net/http Transport does
+				})
+				_, err := roundTrip(t, New(base, WithAttemptTimeout(time.Second), WithMaxRetries(0)), newRequest(t, ctx, "GET", "http://api.test/", nil))
+				want := context.DeadlineExceeded
+				if caller == "canceled by the caller" {
+					want = context.Canceled
+				}
+				if ctxErr != want {
+					t.Errorf("the attempt's context Err() = %v once done, want %v", ctxErr, want)
+				}
+				if !errors.Is(err, want) {
+					t.Errorf("RoundTrip error %v, want %v", err, want)
+				}
+			})
+		})
 	}
 }
