@@ -2,7 +2,6 @@ package resilient
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -83,10 +82,14 @@ func (c *boundCtx) Err() error {
 
 // isDeadlineCause reports whether cause, that of a canceled context, is the
 // cut of an attempt by its deadline (see deadlineBody.cause), or by the
-// bound of a read the Transport made itself (errReadStalled).
+// bound of a read the Transport made itself (errReadStalled): the cause
+// itself, as deadlineBody.cause and abort give it, or as the context of an
+// outer Transport's attempt passes it on. An error that merely wraps one
+// is a caller's cause (errgroup.WithContext cancels its context with a
+// sibling's error, which may be a call cut by its deadline): a cancel.
 func isDeadlineCause(cause error) bool {
-	var tc *timeoutCause
-	return cause == errReadStalled || errors.As(cause, &tc)
+	_, ok := cause.(*timeoutCause)
+	return ok || cause == errReadStalled
 }
 
 // copyRequest returns a copy of req with ctx, kept in db, so that the copy

@@ -157,3 +157,47 @@ func TestAttemptContextErrAfterItsDeadline(t *testing.T) {
 		})
 	}
 }
+
+// TestCallerCancelWithATimeoutCauseStaysACancel: a caller that cancels its
+// context with a cause of its own that is another call's timeout (as
+// errgroup.WithContext does with the first error of a group: a sibling
+// call cut by its attempt timeout or its budget) has canceled the call:
+// the attempt's context says context.Canceled, as a plain client's
+// request context does, and the call's error is no timeout.
+func TestCallerCancelWithATimeoutCauseStaysACancel(t *testing.T) {
+	for _, opt := range []struct {
+		name string
+		opt  Option
+	}{
+		{"attempt timeout", WithAttemptTimeout(time.Second)},
+		{"budget", WithMaxElapsed(time.Second)},
+	} {
+		t.Run(opt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var ctxErr error
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					<-req.Context().Done()
+					ctxErr = req.Context().Err()
+					return nil, ctxErr // as HTTP/2's net/http Transport does
+				})
+				tr := New(base, opt.opt, WithMaxRetries(0))
+				// A sibling call of the group, cut by its deadline.
+				sctx, scancel := context.WithCancel(context.Background())
+				defer scancel()
+				_, sibling := roundTrip(t, tr, newRequest(t, sctx, "GET", "http://api.test/a", nil))
+				if !errors.Is(sibling, context.DeadlineExceeded) {
+					t.Fatalf("sibling's error %v, want a timeout", sibling)
+				}
+				ctx, cancel := context.WithCancelCause(context.Background())
+				time.AfterFunc(100*time.Millisecond, func() { cancel(sibling) }) // errgroup's cancel
+				_, err := roundTrip(t, tr, newRequest(t, ctx, "GET", "http://api.test/b", nil))
+				if ctxErr != context.Canceled {
+					t.Errorf("the attempt's context Err() = %v after the caller's cancel, want context.Canceled", ctxErr)
+				}
+				if !errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("RoundTrip error %v, want the caller's cancel, not a timeout", err)
+				}
+			})
+		})
+	}
+}
