@@ -105,23 +105,23 @@ func TestLeaseMath(t *testing.T) {
 		}
 	}
 	// Taking at 1000 reserves token 1 (wait 10), then token 2 (wait 20).
-	if w, left, ok := l.take(1000); !ok || w != 10 || left != 4 {
+	if w, left, ok := l.take(1000, 0); !ok || w != 10 || left != 4 {
 		t.Errorf("take(1000) = %d, %d, %v; want 10, 4, true", w, left, ok)
 	}
-	if w, _, ok := l.take(1000); !ok || w != 20 {
+	if w, _, ok := l.take(1000, 0); !ok || w != 20 {
 		t.Errorf("second take(1000) = %d, %v; want 20, true", w, ok)
 	}
 	// At 1045, tokens 1 and 2 were taken, token 3 (1030) has not expired
 	// yet (1050): it is the next.
-	if w, _, ok := l.take(1045); !ok || w != 0 {
+	if w, _, ok := l.take(1045, 0); !ok || w != 0 {
 		t.Errorf("take(1045) = %d, %v; want 0, true", w, ok)
 	}
 	// At 1065, token 4 (1040) has expired (1060) untaken: token 5 (1050,
 	// expiring at 1070) is next.
-	if w, left, ok := l.take(1065); !ok || w != 0 || left != 0 {
+	if w, left, ok := l.take(1065, 0); !ok || w != 0 || left != 0 {
 		t.Errorf("take(1065) = %d, %d, %v; want 0, 0, true", w, left, ok)
 	}
-	if _, _, ok := l.take(1065); ok {
+	if _, _, ok := l.take(1065, 0); ok {
 		t.Error("a token taken from an exhausted lease")
 	}
 }

@@ -30,7 +30,9 @@
 // counts), and holds its tokens' schedule: token j may be sent at
 // base + j·interval, the times GCRA gives it, so that the fleet as a whole
 // never sends faster than the bucket allows, whatever the leases. A
-// request reserves the next token and waits for its time; a member asks
+// request reserves the next token and waits for its time (one whose
+// deadline comes first takes none, and the next request takes it:
+// TestLeaseTokenPastDeadlineNotTaken); a member asks
 // for its next lease when half of the current one is taken, and holds at
 // most two. Leases start at one token and double up to the full size, so
 // that a member that joins does not take a large share ahead of the

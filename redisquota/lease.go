@@ -42,20 +42,31 @@ func (l *lease) expired(t int64) int64 {
 	return min(max(k, 0), l.n)
 }
 
-// take reserves the next token at t. It returns the wait until the token
-// conforms; exhausted when none is left.
-func (l *lease) take(t int64) (wait int64, left int64, ok bool) {
+// take reserves the next token at t for an attempt that must start
+// before by (local ns; 0 for no bound). It returns the wait until the
+// token conforms; not ok with no wait when none is left. A token that
+// conforms later than now and not before by is not reserved (not ok, with
+// its wait): the Transport refuses the attempt, which cannot wait for it,
+// and sends nothing with it, and the next attempt takes it. (Reserved, it
+// was lost: a run of attempts with short deadlines each took the next
+// token, further ahead each time, so that under load no attempt got one
+// while the fleet's bucket counted them all as sent.)
+func (l *lease) take(t, by int64) (wait int64, left int64, ok bool) {
 	for {
 		k := l.taken.Load()
 		j := max(k, l.expired(t))
 		if j >= l.n {
 			return 0, 0, false
 		}
+		c := l.conform(j + 1)
+		if by != 0 && c > t && c >= by {
+			return c - t, l.n - j, false
+		}
 		if l.taken.CompareAndSwap(k, j+1) {
 			if j > k {
 				l.skipped.Add(j - k)
 			}
-			return max(l.conform(j+1)-t, 0), l.n - j - 1, true
+			return max(c-t, 0), l.n - j - 1, true
 		}
 	}
 }

@@ -125,6 +125,10 @@ func (p *part) Take(now time.Time) (time.Duration, bool, <-chan struct{}) {
 // next tokens (the last lease call found the bucket spent until later)
 // waits for them as with Take, and is refused by the Transport if they
 // come past its deadline, as a spent quota's attempt is without a store.
+// So is an attempt whose deadline comes before the next token of the
+// lease held, or of the local limiter: the token is not taken (ok false,
+// with its wait), and goes to the next attempt, not to one the Transport
+// refuses.
 //
 // Until the partition's state is first read from Redis, the member knows
 // neither the fleet's pause nor its quota: an attempt that finds no quota
@@ -139,16 +143,28 @@ func (p *part) TakeBefore(now, deadline time.Time) (time.Duration, bool, <-chan 
 	if pu := p.pause.Load(); pu > t {
 		return time.Duration(pu - t), false, ready
 	}
+	var by int64 // the deadline, local ns; 0 for none
+	if !deadline.IsZero() {
+		by = p.s.since(deadline)
+	}
 	for {
 		l := p.cur.Load()
 		if l == nil {
 			break
 		}
-		if wait, left, ok := l.take(t); ok {
+		wait, left, ok := l.take(t, by)
+		if ok {
 			if left <= l.n/2 && p.next.Load() == nil && l.kicked.CompareAndSwap(false, true) {
 				p.wake()
 			}
 			return time.Duration(wait), true, nil
+		}
+		if wait > 0 {
+			// The lease's next token comes past the attempt's deadline
+			// (the next lease's come later still): it is left for the
+			// next attempt, and this one is refused by the Transport,
+			// as it was when it held the token (see lease.take).
+			return time.Duration(wait), false, ready
 		}
 		if !p.promote(l) {
 			break
@@ -183,7 +199,7 @@ func (p *part) TakeBefore(now, deadline time.Time) (time.Duration, bool, <-chan 
 			p.s.st.unpaced.Add(1)
 			return 0, true, nil
 		}
-		d, ok := p.fallbackTake(now)
+		d, ok := p.fallbackTake(now, deadline)
 		if !ok {
 			return d, false, ready
 		}
@@ -236,12 +252,15 @@ func (p *part) fallback(t int64) bool {
 // paces at the member's share of closedShare of the quota (the part the
 // bucket never grants), one token at a time, so that the fleet stays
 // within the quota however many of its members were closed. A token
-// further ahead than WithLeaseTime, as far as a lease's tokens go, is not
-// reserved (ok false): the caller takes again when it is due. The
+// further ahead than WithLeaseTime, as far as a lease's tokens go, or
+// than the attempt's deadline (zero for none), is not reserved (ok
+// false): the caller takes again when it is due, or is refused. The
 // Transport refuses an attempt whose wait passes its deadline without
 // giving its token back, and tokens held far ahead for attempts that gave
-// up would hold every later attempt behind them.
-func (p *part) fallbackTake(now time.Time) (wait time.Duration, ok bool) {
+// up would hold every later attempt behind them (attempts of deadlines
+// shorter than WithLeaseTime, held each a token past it, left none near
+// enough for any of them while Redis was down).
+func (p *part) fallbackTake(now, deadline time.Time) (wait time.Duration, ok bool) {
 	limit, window := p.limit.Load(), time.Duration(p.window.Load())
 	members := max(p.s.members.Load(), p.members.Load(), 1)
 	share, b := paceShare, max(1, int(burstFrac*float64(limit))/int(members))
@@ -261,7 +280,7 @@ func (p *part) fallbackTake(now time.Time) (wait time.Duration, ok bool) {
 	p.fbLimit, p.fbBurst = r, b
 	res := p.fb.ReserveN(now, 1)
 	d := res.DelayFrom(now)
-	if d > p.s.cfg.leaseTime {
+	if d > p.s.cfg.leaseTime || d > 0 && !deadline.IsZero() && !now.Add(d).Before(deadline) {
 		res.CancelAt(now)
 		return d, false
 	}
