@@ -77,8 +77,11 @@ const (
 // fails it opens again for OpenTimeout. Half-open is bounded in time: a
 // probe still unanswered after ProbeTimeout no longer holds its slot, so a
 // probe that hangs (no attempt timeout, a server that never answers) cannot
-// keep the host refused; the next attempt probes in its place, and the late
-// outcome of the stale probe is not counted.
+// keep the host refused; the next attempt probes in its place. The late
+// outcome of the stale probe counts only when it is a success: a host that
+// answers slower than ProbeTimeout (a completion, a report) still closes
+// its breaker, where steady traffic would otherwise replace each probe
+// before it answered and keep the healthy host refused for ever.
 type BreakerSettings struct {
 	// ConsecutiveFailures, when positive, also trips a breaker after that
 	// many failures in a row, whatever the ratio of the window: a rule for
@@ -115,7 +118,8 @@ type BreakerSettings struct {
 	// ProbeTimeout is how long a half-open breaker's probe may go
 	// unanswered before it no longer holds its slot: the next attempt
 	// may probe in its place, and the stale probe's outcome, when it
-	// comes, is not counted (default: OpenTimeout).
+	// comes, is not counted unless it is a success (default:
+	// OpenTimeout).
 	//
 	// Window, OpenTimeout and ProbeTimeout longer than 100 years count
 	// as 100 years; below 1ms but not zero, WithBreaker panics (a units
@@ -432,8 +436,13 @@ func (s *breakerSet) flushClosing(ctx context.Context, resp *http.Response) {
 	done = true
 }
 
-// report gives an attempt's outcome to its breaker, unless the attempt was
-// a probe that has been released as stale (see breakerSet.releaseStaleProbes).
+// report gives an attempt's outcome to its breaker. The outcome of a probe
+// that has been released as stale (see breakerSet.releaseStaleProbes)
+// counts only when it is a success: its slot went to another probe, and a
+// failure or a hang is that one's to tell; but a host that answers slower
+// than ProbeTimeout would see each probe replaced before it answered, and
+// its breaker, its successes dropped, would never close. gobreaker drops
+// the outcome when the breaker has changed state since the probe went.
 func (b *breakerTransport) report(e *breakerEntry, pr *probe, done func(error), outcome error) {
 	if pr == nil {
 		done(outcome)
@@ -442,6 +451,10 @@ func (b *breakerTransport) report(e *breakerEntry, pr *probe, done func(error), 
 	if pr.reported.CompareAndSwap(false, true) {
 		done(outcome)
 		b.set.dropProbe(e, pr)
+		return
+	}
+	if outcome == nil {
+		done(nil) // released as stale: its slot was freed, its success still counts
 	}
 }
 

@@ -7,10 +7,11 @@ import (
 // This file holds the probes a half-open breaker lets through, and their
 // release when they go unanswered.
 
-// probe is an attempt a half-open breaker let through. Its outcome is
-// reported once: by the attempt, or, when it has gone unanswered for
-// ProbeTimeout, as not counted by breakerSet.releaseStaleProbes, which
-// frees its slot; whichever comes second is dropped.
+// probe is an attempt a half-open breaker let through. Its slot is freed
+// once: by the attempt's outcome, or, when it has gone unanswered for
+// ProbeTimeout, by breakerSet.releaseStaleProbes, which reports it as not
+// counted. An outcome that comes after that counts only when it is a
+// success (see breakerTransport.report).
 type probe struct {
 	done     func(error)
 	start    int64 // breakerSet.now() when it was let through
@@ -43,7 +44,8 @@ func (s *breakerSet) dropProbe(e *breakerEntry, pr *probe) {
 
 // releaseStaleProbes releases the probes of e that have gone unanswered for
 // ProbeTimeout or longer: their slots are freed (reported as not counted)
-// and their own outcomes, when they come, are dropped. It reports whether
+// and their own outcomes, when they come, count only when they are
+// successes (see breakerTransport.report). It reports whether
 // it released any, in which case a refused attempt may ask again. It runs
 // on the goroutine of an attempt that a half-open breaker refused: no timer
 // or goroutine watches the probes.
