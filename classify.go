@@ -284,8 +284,9 @@ func callClassifier(custom Classifier, resp *http.Response, apiErr *APIError, er
 // decide applies the precedence, from the strongest:
 //
 //  1. a vendor's retry hint (Stripe-Should-Retry, X-Should-Retry): false
-//     is Permanent, true Transient (Throttled stays Throttled);
-//  2. the envelope's retryable flag, likewise;
+//     is Permanent, true Transient (Throttled stays Throttled, whatever
+//     the envelope's flag says);
+//  2. without a hint, the envelope's retryable flag, likewise;
 //  3. a 429 is Throttled, whatever its code;
 //  4. a known code;
 //  5. a 403 with Retry-After or X-RateLimit-Remaining: 0 (beside a limit
@@ -308,10 +309,18 @@ func decide(status int, h http.Header, env *envelope, parsed bool, lookup func(s
 	if status == http.StatusTooManyRequests {
 		cl = Throttled // whatever its code: the server asked for a pause
 	}
+	if hint := retryHint(h); hint >= 0 {
+		// The hint outranks the envelope's flag: it applies to the
+		// class the flag would have changed, so that a 429 whose
+		// envelope says false and whose hint says true stays
+		// Throttled, waiting for its quota as any 429 does, instead
+		// of becoming Transient by way of Permanent.
+		return applyRetryable(cl, hint)
+	}
 	if parsed {
 		cl = applyRetryable(cl, env.retryable)
 	}
-	return applyRetryable(cl, retryHint(h))
+	return cl
 }
 
 // saidNoRetry reports whether the server said not to retry its answer, h
