@@ -20,12 +20,13 @@ import (
 
 // TestBreakerCountsEvery5xx: issue 5 counts as failures "the Transient
 // server outcomes (5xx other than 501 and 505)": a host that answers
-// 507, 508, 511, a CDN's 520–524 or a 599 to every call is as sick as
-// one that answers 500, even though those statuses are not retried. Three
+// 507, 508, 511, a CDN's 520–526 or 530 or a 599 to every call is as sick
+// as one that answers 500, though most of those statuses are not retried
+// (a CDN's 520–524 are). Three
 // in a row trip a breaker set to trip after 3, and the fourth call is
 // refused without reaching the server.
 func TestBreakerCountsEvery5xx(t *testing.T) {
-	for _, status := range []int{506, 507, 508, 510, 511, 520, 522, 524, 599} {
+	for _, status := range []int{506, 507, 508, 510, 511, 520, 522, 524, 525, 526, 530, 599} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				const route = "GET /v1/posts"

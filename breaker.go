@@ -40,12 +40,12 @@ const (
 // A breaker counts the outcome of every attempt that it lets through. A
 // failure is a 5xx response other than 501 and 505 (one classified
 // Transient, or one that is Permanent by its status alone: 507, 508, 511,
-// a CDN's 520–524, 599; a status past 599 only when classified
+// a CDN's 525, 526 and 530, 599; a status past 599 only when classified
 // Transient), a network error, or an attempt that passed the
 // limit set with WithAttemptTimeout or the end of the call's budget
-// (WithMaxElapsed). A retryable 5xx (500, 502, 503, 504,
-// 529) that an explicit decision made Permanent (its envelope's code or
-// retryable flag, a vendor's hint, a Classifier) is the host's definitive
+// (WithMaxElapsed). A retryable 5xx (500, 502, 503, 504, a CDN's
+// 520–524, 529) that an explicit decision made Permanent (its envelope's
+// code or retryable flag, a vendor's hint, a Classifier) is the host's definitive
 // answer, and a success. Throttled outcomes (429) and attempts ended by
 // the caller's own context (or by the request's deprecated Cancel channel)
 // are not counted: a rate limit is not a sick server, and a caller giving
@@ -545,8 +545,8 @@ func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, er
 		return errBreakerFailure
 	case cl == Permanent && resp.StatusCode < 600 && statusClass(resp.StatusCode) == Permanent:
 		// A 5xx that is not retried by its status alone (507, 508,
-		// 511, a CDN's 520–524, 599) is still the host failing: only
-		// an explicit decision (an envelope's code or retryable flag,
+		// 511, a CDN's 525, 526 and 530, 599) is still the host
+		// failing: only an explicit decision (an envelope's code or retryable flag,
 		// a vendor's hint, a Classifier) that makes a retryable 5xx
 		// Permanent turns it into the host's definitive answer. A
 		// status past the 5xx (LinkedIn's 999 refusal of a client

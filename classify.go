@@ -17,7 +17,9 @@ const (
 	// are successes too: they are never retried.
 	Success Class = iota
 	// Transient means a retry with backoff can help: 408, 500, 502, 503,
-	// 504, 529, a retryable envelope code or a network error.
+	// 504, 529, a CDN's 520–524 (the origin behind it failed, could not
+	// be reached or did not answer in time), a retryable envelope code or
+	// a network error.
 	Transient
 	// Throttled means the server asked the client to slow down: retry
 	// after the server's wait (Retry-After or the rate-limit reset).
@@ -351,11 +353,11 @@ func applyRetryable(cl Class, retryable int8) Class {
 	return cl
 }
 
-// statusClass is the decision by status alone.
 // statusOverloaded is the status Anthropic's API answers when it is
 // overloaded ("overloaded_error"): not a standard status, and a passing one.
 const statusOverloaded = 529
 
+// statusClass is the decision by status alone.
 func statusClass(status int) Class {
 	switch {
 	case status < 400:
@@ -368,6 +370,17 @@ func statusClass(status int) Class {
 		status == http.StatusServiceUnavailable,
 		status == http.StatusGatewayTimeout,
 		status == statusOverloaded:
+		return Transient
+	case status >= 520 && status <= 524:
+		// A CDN's (Cloudflare's) word that the origin behind it failed
+		// (520), refused the connection (521), did not accept it in time
+		// (522), could not be reached (523) or did not answer in time
+		// (524): a 502 or a 504 by another number. Its 525, 526 and 530
+		// (the TLS handshake with the origin failed, the origin's
+		// certificate is invalid, an error of the origin's DNS or
+		// tunnel) wait for a fix of the origin's configuration, as a
+		// handshake the host itself refuses does (see classifyErr):
+		// Permanent, which the breaker still counts as the host failing.
 		return Transient
 	}
 	return Permanent
