@@ -69,6 +69,13 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 		}
 		ctx = httptrace.WithClientTrace(ctx, &a.ct)
 	}
+	if ctx != parent {
+		// The span and the client trace sit on the Transport's attempt
+		// context, whose AfterFunc must stay in sight (see
+		// afterFuncCtx).
+		a.fctx = afterFuncCtx{Context: ctx, parent: parent}
+		ctx = &a.fctx
+	}
 	var out *http.Request
 	if record || a.carrier.dst != nil || a.span.SpanContext().IsValid() {
 		out = req.WithContext(ctx)
@@ -168,6 +175,7 @@ type attempt struct {
 	carrier headerCarrier
 	opts    [3]trace.SpanStartOption // the span's start options: kind, attributes, start time
 	ct      httptrace.ClientTrace
+	fctx    afterFuncCtx // the context the request is sent with
 	writes  atomic.Int32 // the request's writes, by net/http
 	number  int          // the attempt's number in the call (resilient.AttemptInfo)
 	peerMu  sync.Mutex
@@ -271,4 +279,31 @@ func (a *attempt) end(resp *http.Response, err error) {
 		}
 		h.Inst().Record(a.ctx, dur.Seconds(), metric.WithAttributeSet(attribute.NewSet(attrs...)))
 	}
+}
+
+// afterFuncCtx is a context derived from parent by values alone (an
+// attempt's span and client trace), which forwards AfterFunc to parent.
+// A context derived from it with a cancel (net/http derives one per
+// request) follows parent through that method when parent has one, as it
+// would follow parent itself: the Transport's context of an attempt whose
+// caller's context is never canceled has one, so that no goroutine is
+// needed to follow it. Behind the context package's own value contexts,
+// which have no such method, each attempt would cost a goroutine, live
+// until its request ends.
+type afterFuncCtx struct {
+	context.Context
+	parent context.Context
+}
+
+// AfterFunc registers f to run once c is done: through parent's AfterFunc
+// when it has one, else as context.AfterFunc does.
+func (c *afterFuncCtx) AfterFunc(f func()) (stop func() bool) { return afterFunc(c.parent, f) }
+
+// afterFunc registers f to run once parent is done, through parent's own
+// AfterFunc method when it has one.
+func afterFunc(parent context.Context, f func()) (stop func() bool) {
+	if a, ok := parent.(interface{ AfterFunc(func()) func() bool }); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(parent, f)
 }

@@ -22,6 +22,7 @@ type callKey struct{}
 // caller's, with the call's span.
 type call struct {
 	context.Context
+	caller context.Context // the caller's context, without the call's span
 
 	in        *instrumentation
 	span      trace.Span
@@ -116,6 +117,13 @@ func (c *call) Value(key any) any {
 	return c.Context.Value(key)
 }
 
+// AfterFunc registers f to run once the call's context is done, through
+// the caller's context's AfterFunc when it has one (a Transport's attempt,
+// for a Transport nested in another): a context the Transport derives
+// from the call's with a cancel follows it without a goroutine of its
+// own, as it would follow the caller's (see afterFuncCtx).
+func (c *call) AfterFunc(f func()) (stop func() bool) { return afterFunc(c.caller, f) }
+
 // callOf returns the call of in whose context ctx is, or derives from; nil
 // for none, and for the call of another instrumentation: that of a
 // Transport whose attempt's context reached this one (a Transport nested in
@@ -129,7 +137,7 @@ func (in *instrumentation) callOf(ctx context.Context) *call {
 
 // newCall returns the state of a call of req, without its span.
 func (in *instrumentation) newCall(ctx context.Context, req *http.Request) *call {
-	c := &call{Context: ctx, in: in}
+	c := &call{Context: ctx, caller: ctx, in: in}
 	var original string
 	c.names, original = in.method(req.Method)
 	c.clientNm = c.names.client
