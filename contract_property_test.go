@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -92,6 +94,8 @@ type cstep struct {
 	status      int
 	retryAfter  string
 	envelope    bool
+	keyRequired bool   // the envelope says that the idempotency key is missing
+	replayed    bool   // an Idempotent-Replayed header: the host says it deduplicates by key
 	shouldRetry string // X-Should-Retry; "" for none
 }
 
@@ -107,6 +111,12 @@ func (s cstep) String() string {
 		}
 		if s.shouldRetry != "" {
 			str += " should-retry=" + s.shouldRetry
+		}
+		if s.keyRequired {
+			str += " key-required"
+		}
+		if s.replayed {
+			str += " replayed"
 		}
 	}
 	return str
@@ -138,11 +148,19 @@ type ccall struct {
 	callRetries int           // a per-call WithMaxRetries; -1 for none
 	brokenBody  bool          // the caller's body fails after a few bytes
 	getBodyErr  bool          // GetBody fails after its first body
+	ctxKey      bool          // a key set with WithIdempotencyKey
+	callHedges  int           // a per-call WithHedging's MaxHedges; 0 for none, -1 for WithoutHedging
+	callBuffer  bool          // a per-call WithBufferedResponse
+	callNoKeys  bool          // a per-call WithoutIdempotencyKeys
 }
 
+// write reports whether the call is a write the write rule covers.
+func (c ccall) write() bool { return c.method == "POST" || c.method == "PATCH" }
+
 func (c ccall) String() string {
-	return fmt.Sprintf("%s body=%q key=%v deadline=%v cancel=%v elapsed=%v retries=%d broken=%v getBodyErr=%v",
-		c.method, c.body, c.callerKey, c.deadline, c.cancelAfter, c.callElapsed, c.callRetries, c.brokenBody, c.getBodyErr)
+	return fmt.Sprintf("%s body=%q key=%v ctxKey=%v deadline=%v cancel=%v elapsed=%v retries=%d broken=%v getBodyErr=%v hedges=%d buffer=%v noKeys=%v",
+		c.method, c.body, c.callerKey, c.ctxKey, c.deadline, c.cancelAfter, c.callElapsed, c.callRetries, c.brokenBody, c.getBodyErr,
+		c.callHedges, c.callBuffer, c.callNoKeys)
 }
 
 // contractCase is one drawn case.
@@ -241,6 +259,9 @@ func drawContractCase(seed uint64) *contractCase {
 		n := []int64{0, 4, 1 << 10}[r.IntN(3)]
 		add(fmt.Sprintf("WithMaxBufferedBody(%d)", n), WithMaxBufferedBody(n))
 	}
+	if pick(0.15) {
+		add("WithIdempotencyHeader(X-Idempotency-Key)", WithIdempotencyHeader("X-Idempotency-Key"))
+	}
 	if pick(0.2) {
 		add("WithMaxPeek(8)", WithMaxPeek(8))
 	}
@@ -304,6 +325,8 @@ func drawContractCase(seed uint64) *contractCase {
 		s.status = statuses[r.IntN(len(statuses))]
 		s.retryAfter = retryAfters[r.IntN(len(retryAfters))]
 		s.envelope = pick(0.6)
+		s.keyRequired = s.envelope && s.status == 400 && pick(0.4)
+		s.replayed = pick(0.05)
 		if pick(0.15) {
 			s.shouldRetry = []string{"true", "false"}[r.IntN(2)]
 		}
@@ -311,11 +334,11 @@ func drawContractCase(seed uint64) *contractCase {
 	}
 	c.concurrent = pick(0.3)
 	for range 1 + r.IntN(3) {
-		call := ccall{method: []string{"GET", "POST", "PUT", "POST"}[r.IntN(4)]}
+		call := ccall{method: []string{"GET", "POST", "PUT", "POST", "PATCH"}[r.IntN(5)]}
 		if call.method != "GET" || pick(0.2) {
 			call.body = []string{"", "getbody", "plain", "plain"}[r.IntN(4)]
 		}
-		call.callerKey = call.method == "POST" && pick(0.2)
+		call.callerKey = call.write() && pick(0.2)
 		if pick(0.4) {
 			call.deadline = []time.Duration{50 * time.Millisecond, 700 * time.Millisecond, 5 * time.Second, time.Minute}[r.IntN(4)]
 		}
@@ -331,6 +354,12 @@ func drawContractCase(seed uint64) *contractCase {
 		}
 		call.brokenBody = call.body == "plain" && pick(0.1)
 		call.getBodyErr = call.body == "getbody" && pick(0.2)
+		call.ctxKey = call.write() && !call.callerKey && pick(0.15)
+		if pick(0.15) {
+			call.callHedges = []int{-1, 1, 2}[r.IntN(3)]
+		}
+		call.callBuffer = pick(0.1)
+		call.callNoKeys = call.write() && pick(0.1)
 		c.calls = append(c.calls, call)
 	}
 	// Without any bound, a base that never answers keeps a call as it
@@ -415,7 +444,8 @@ func (b *cstallBody) Close() error {
 // cseen is what the base saw of one request.
 type cseen struct {
 	step        cstep
-	seq, endSeq int // order of start and end among all requests
+	seq, endSeq int    // order of start and end among all requests
+	key         string // the idempotency key it carried; "" for none
 }
 
 // cbase is the scripted base.
@@ -428,6 +458,20 @@ type cbase struct {
 	healthy bool // answer 200 from now on
 	byCall  map[string][]*cseen
 	bodies  map[string][]byte // expected body of each response, by X-Contract-Response
+	opened  []*crespBody      // every response body it answered with
+	taught  bool              // it said that it deduplicates by key
+}
+
+// crespBody is a response body of the base that counts its Close calls.
+type crespBody struct {
+	io.ReadCloser
+	id     string
+	closes atomic.Int32
+}
+
+func (b *crespBody) Close() error {
+	b.closes.Add(1)
+	return b.ReadCloser.Close()
 }
 
 func (b *cbase) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -440,7 +484,7 @@ func (b *cbase) RoundTrip(req *http.Request) (*http.Response, error) {
 		st = b.steps[i]
 	}
 	b.seq++
-	seen := &cseen{step: st, seq: b.seq}
+	seen := &cseen{step: st, seq: b.seq, key: cmp.Or(req.Header.Get("Idempotency-Key"), req.Header.Get("X-Idempotency-Key"))}
 	b.byCall[id] = append(b.byCall[id], seen)
 	b.mu.Unlock()
 	end := func() {
@@ -481,12 +525,18 @@ func (b *cbase) RoundTrip(req *http.Request) (*http.Response, error) {
 	if st.shouldRetry != "" {
 		h.Set("X-Should-Retry", st.shouldRetry)
 	}
+	if st.replayed {
+		h.Set("Idempotent-Replayed", "true")
+	}
 	var body string
 	if st.envelope {
 		h.Set("Content-Type", "application/json")
 		code := map[int]string{400: "invalid_request", 409: "conflict", 429: "rate_limit_exceeded"}[st.status]
 		if code == "" {
 			code = "service_unavailable"
+		}
+		if st.keyRequired {
+			code = "idempotency_key_required"
 		}
 		if st.status < 300 {
 			body = `{"id":"p_1","status":"scheduled"}`
@@ -508,8 +558,13 @@ func (b *cbase) RoundTrip(req *http.Request) (*http.Response, error) {
 	case ckStall, ckBreak, ckBoth:
 		rc = &cstallBody{prefix: strings.NewReader(body[:len(body)/2]), ctx: req.Context(), closed: make(chan struct{}), broken: st.kind == ckBreak}
 	}
+	counted := &crespBody{ReadCloser: rc, id: respID}
+	rc = counted
 	b.mu.Lock()
 	b.bodies[respID] = []byte(body)
+	b.opened = append(b.opened, counted)
+	// A key required is a host's word that it deduplicates by key too.
+	b.taught = b.taught || st.replayed || st.keyRequired && st.envelope
 	b.mu.Unlock()
 	resp := &http.Response{
 		Status: strconv.Itoa(st.status) + " " + http.StatusText(st.status), StatusCode: st.status,
@@ -517,7 +572,7 @@ func (b *cbase) RoundTrip(req *http.Request) (*http.Response, error) {
 		Header: h, Body: rc, ContentLength: cl, Request: req,
 	}
 	if st.kind == ckBoth {
-		resp.Body = io.NopCloser(strings.NewReader(body))
+		counted.ReadCloser = io.NopCloser(strings.NewReader(body))
 		return resp, errReset
 	}
 	return resp, nil
@@ -593,6 +648,24 @@ func runContractCase(t *testing.T, c *contractCase) {
 		if call.callRetries >= 0 {
 			retries = call.callRetries
 			ctx = WithCallOptions(ctx, WithMaxRetries(call.callRetries))
+		}
+		maxHedges := c.maxHedges
+		switch {
+		case call.callHedges < 0:
+			maxHedges = 0
+			ctx = WithCallOptions(ctx, WithoutHedging())
+		case call.callHedges > 0:
+			maxHedges = call.callHedges
+			ctx = WithCallOptions(ctx, WithHedging(Hedging{Delay: 20 * time.Millisecond, MaxHedges: call.callHedges}))
+		}
+		if call.callBuffer {
+			ctx = WithCallOptions(ctx, WithBufferedResponse(1<<10))
+		}
+		if call.callNoKeys {
+			ctx = WithCallOptions(ctx, WithoutIdempotencyKeys())
+		}
+		if call.ctxKey {
+			ctx = WithIdempotencyKey(ctx, "ctx-"+id)
 		}
 		var rep Report
 		ctx = WithReport(ctx, &rep)
@@ -718,18 +791,37 @@ func runContractCase(t *testing.T, c *contractCase) {
 			if got := rep.Attempts - rep.Hedges; got > retries+1 {
 				t.Errorf("%s: %d attempts, want at most %d; report %+v", where, got, retries+1, rep)
 			}
-			if rep.Hedges > (rep.Attempts-rep.Hedges)*c.maxHedges {
-				t.Errorf("%s: %d hedges for %d attempts, MaxHedges %d", where, rep.Hedges, rep.Attempts-rep.Hedges, c.maxHedges)
+			if rep.Hedges > (rep.Attempts-rep.Hedges)*maxHedges {
+				t.Errorf("%s: %d hedges for %d attempts, MaxHedges %d", where, rep.Hedges, rep.Attempts-rep.Hedges, maxHedges)
 			}
 		}
-		if max := (retries + 1) * (1 + c.maxHedges); len(seen) > max {
+		if max := (retries + 1) * (1 + maxHedges); len(seen) > max {
 			t.Errorf("%s: the base saw %d requests, at most %d allowed", where, len(seen), max)
 		}
 		if !c.concurrent && panicked == nil && len(seen) > rep.Attempts {
 			t.Errorf("%s: the base saw %d requests, the Report says %d attempts", where, len(seen), rep.Attempts)
 		}
-		// The write rule.
-		if call.method == "POST" && !call.callerKey && !c.keyHosts {
+		// The write rule. A host that deduplicates by key processes a
+		// write once per key; any other processes every request it read
+		// that may mean it was processed. A write sent without a key is
+		// processed by any host each time.
+		keys := map[string]bool{}
+		keyless := true
+		for _, a := range seen {
+			if a.key != "" {
+				keyless = false
+				if a.step.ambiguous() {
+					keys[a.key] = true
+				}
+			}
+		}
+		base.mu.Lock()
+		taught := base.taught
+		base.mu.Unlock()
+		if call.write() && len(keys) > 1 {
+			t.Errorf("%s: a write processed under %d keys %v by a host that deduplicates by key; seen %v", where, len(keys), keys, stepsOf(seen))
+		}
+		if call.write() && (keyless || !call.callerKey && !call.ctxKey && !c.keyHosts && !taught) {
 			for _, a := range seen {
 				if !a.step.ambiguous() {
 					continue
@@ -780,6 +872,13 @@ func runContractCase(t *testing.T, c *contractCase) {
 	for j, b := range getBodys {
 		if closes, _ := b.stats(); closes == 0 {
 			t.Errorf("body %d made by GetBody never closed", j)
+		}
+	}
+	base.mu.Lock()
+	defer base.mu.Unlock()
+	for _, b := range base.opened {
+		if b.closes.Load() == 0 {
+			t.Errorf("response %s of the base never closed (steps %v)", b.id, c.steps)
 		}
 	}
 }
