@@ -90,7 +90,16 @@ func newRateLimiter(c *config) *rateLimiter {
 // wait past it, or past the context's deadline, is refused at once. maxWait
 // is the longest wait the server may set for the call (its
 // WithMaxRetryAfter): a longer pause, spent quota or pace is refused at
-// once too.
+// once too. The waits for the server's limits that follow one another
+// are bounded by maxWait in all, with one exception: an attempt that
+// waited out a spent quota (or a pause) and whose turn of the pace would
+// pass that bound waits for the answer of the attempt of p sent first
+// since the reset (the scout), at most until its turn, and not past the
+// deadline: a new window that answer announces fills the pace's bucket
+// (see pace), and the attempt goes at once; an answer that says the quota
+// is still spent refuses it then. The extra wait is the scout's answer
+// time, and a tenth of maxWait past the reset at most (scoutGraceShare):
+// a scout that hangs does not hold the others to their deadlines.
 //
 // An attempt whose breaker is open past the end of a pause, a spent
 // quota's wait, its turn of the pace or its wait for the store's token
@@ -121,6 +130,13 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 	// later) that follow one another while it waits are bounded by
 	// maxWait in all, as one is.
 	var gated time.Time
+	// reopenedAt is when the gate that last held the attempt opened:
+	// the reset of the spent quota, or the end of the pause, it waited
+	// for (zero for none). An attempt of p sent since then is the scout
+	// of the window that began then (see partition.scouting).
+	// scoutBy is when the wait for the scout's answer past that bound
+	// ends: a tenth of maxWait after reopenedAt.
+	var reopenedAt, scoutBy time.Time
 	for first := true; ; first = false {
 		var changed, gchanged <-chan struct{} // asked before the pause is read: see QuotaWatcher
 		if p.watch != nil {
@@ -161,6 +177,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				// route goes instead, whose quota may be its own.
 				p.probed = p.reset
 				p.inflight++
+				p.sent = now
 				p.mu.Unlock()
 				return p, now.Sub(start), nil, nil
 			}
@@ -174,6 +191,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			}
 			reopened := p.reopened
 			p.mu.Unlock()
+			reopenedAt, scoutBy = until, until.Add(maxWait/scoutGraceShare)
 			paced, leased, tok = false, false, nil // the tokens are spent; take new ones after the gate
 			dry = time.Time{}
 			d := until.Sub(now)
@@ -188,7 +206,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				// wait that ends before the deadline into a refusal.
 				d = addWaits(d, s)
 			}
-			if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, reopened, changed, gchanged); err != nil {
+			if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, reopened, changed, gchanged, nil); err != nil {
 				return p, time.Since(start), nil, err
 			}
 			if q := rl.splitFor(req, p); q != p {
@@ -322,7 +340,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					if !ok && d <= 0 {
 						d = minQuotaRetry
 					}
-					if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, retry, forgot, nil); err != nil {
+					if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, retry, forgot, nil, nil); err != nil {
 						return p, time.Since(start), nil, err
 					}
 					if isClosed(forgot) {
@@ -336,6 +354,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				paced, tok = true, p.lim
 			}
 			p.inflight++
+			p.sent = now
 			p.mu.Unlock()
 			return p, now.Sub(start), tok, nil
 		}
@@ -347,6 +366,11 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 		}
 		tn := p.reserve(now)
 		d := tn.delay(now)
+		// answered wakes an attempt whose turn comes past the bound of
+		// the server's waits, when an answer of p is learned, while the
+		// scout of the window its gate opened on is in flight (see
+		// scouting).
+		var answered chan struct{}
 		if d > 0 && rl.serverPaced(p) {
 			// The pace is the server's: a wait for a token is bounded
 			// as a wait it announced is, with those before it.
@@ -354,9 +378,23 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				gated = now
 			}
 			if held := now.Sub(gated); addWaits(held, d) > maxWait {
-				p.cancelTurn(tn, now)
-				p.mu.Unlock()
-				return p, now.Sub(start), nil, rl.refuseServerWait(p, held, d, maxWait)
+				if !p.scouting(reopenedAt) {
+					p.cancelTurn(tn, now)
+					p.mu.Unlock()
+					return p, now.Sub(start), nil, rl.refuseServerWait(p, held, d, maxWait)
+				}
+				// The quota the attempt waited for was reset, and the
+				// attempt sent first since is not answered yet: the
+				// pace is still that of the spent window (a burst of
+				// 1, its Remaining 0). The attempt waits for that
+				// answer, at most until its turn: a new window it
+				// announces fills the pace's bucket (see pace), and
+				// the attempt goes at once, as the server would take
+				// it; one that says the quota is still spent leaves
+				// the turn past the bound, and the attempt is refused
+				// then. Refused at once, it had waited out the whole
+				// window for nothing.
+				answered = p.answering()
 			}
 		}
 		if !tn.ok() || pastDeadline(ctx, budget, now.Add(d)) {
@@ -387,7 +425,20 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				p.mu.Unlock()
 				return p, now.Sub(start), nil, nil
 			}
-			if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, opened, forgot, rose); err != nil {
+			w := d
+			if answered != nil {
+				// The wait for the scout's answer past the bound is
+				// bounded too: a scout that hangs holds the attempt
+				// a tenth of maxWait past the reset at most.
+				if w = min(w, scoutBy.Sub(now)); w <= 0 {
+					p.mu.Lock()
+					now = p.at(time.Now())
+					p.cancelTurn(tn, now)
+					p.mu.Unlock()
+					return p, now.Sub(start), nil, rl.refuseServerWait(p, now.Sub(gated), d, maxWait)
+				}
+			}
+			if err := rl.wait(ctx, cancelOf(req), p, now, w, budget, opened, forgot, rose, answered); err != nil {
 				p.mu.Lock()
 				p.cancelTurn(tn, p.at(time.Now()))
 				p.mu.Unlock()
@@ -416,6 +467,36 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				}
 				d = tn.delay(now)
 			}
+			if d > 0 && isClosed(answered) {
+				// An answer of p was learned while the turn was past
+				// the bound, and did not fill the pace's bucket (that
+				// woke the attempt through rose, to take a token of
+				// the new one): the quota is still spent, or the
+				// answer said nothing of it. The attempt waits on
+				// while a scout is still in flight, or when its turn,
+				// retimed by a rise, is within the bound; it is
+				// refused otherwise.
+				p.mu.Lock()
+				now = p.at(now)
+				held := now.Sub(gated)
+				if tn.lim != p.lim {
+					// Another pace: the turn is spent, and the
+					// attempt looks again at once (see cancelTurn).
+					p.mu.Unlock()
+					break
+				}
+				switch {
+				case addWaits(held, d) <= maxWait:
+					answered = nil
+				case p.scouting(reopenedAt):
+					answered = p.answering()
+				default:
+					p.cancelTurn(tn, now)
+					p.mu.Unlock()
+					return p, now.Sub(start), nil, rl.refuseServerWait(p, held, d, maxWait)
+				}
+				p.mu.Unlock()
+			}
 		}
 		if d > 0 {
 			paced, tok = false, nil
@@ -424,6 +505,12 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 		paced, tok = true, tn.lim
 	}
 }
+
+// scoutGraceShare is the share of WithMaxRetryAfter (a tenth) that an
+// attempt whose turn of the pace passes the bound of the server's waits
+// may wait past a spent quota's reset for the answer of the attempt sent
+// first since (see acquire).
+const scoutGraceShare = 10
 
 // rateLimitMiddleware returns the per-partition rate limiter of the chain,
 // or nil when it is turned off.

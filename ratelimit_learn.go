@@ -228,6 +228,11 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 	if r.hdr.found() {
 		p.heard = now
 	}
+	// wasSpent says that the server's last count of the quota was none
+	// left until its reset (a Remaining 0; a Retry-After's pause says
+	// nothing of the count); newWindow, that r announces the window that
+	// follows.
+	wasSpent, newWindow := p.drained && p.remaining == 0 && !p.reset.IsZero(), false
 	// The remaining quota of the current window. A response with a later
 	// reset starts a new window; one with an earlier reset (reordered)
 	// only lowers the count, unless it belongs to an older window. So
@@ -246,13 +251,16 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		other := info.Limit > 0 && p.limit > 0 && info.Limit != p.limit
 		switch {
 		case !p.reset.After(now) || (other || info.Reset.After(p.reset)) && (info.Remaining <= p.remaining || r.sent.IsZero() || !r.sent.Before(p.counted)):
+			newWindow = true
 			p.remaining, p.reset, p.counted = info.Remaining, info.Reset, now
 			p.refillUnit, p.refillFrom = refillUnit(&r.hdr, now), now
+			p.drained = info.Remaining == 0
 		case p.window > 0 && p.reset.Sub(info.Reset) > p.window/2:
 			// From an older window: ignore.
 		case info.Remaining < p.remaining:
 			p.remaining, p.counted = info.Remaining, now
 			p.refillUnit, p.refillFrom = refillUnit(&r.hdr, now), now
+			p.drained = info.Remaining == 0
 		}
 	}
 	if info.Limit > 0 {
@@ -312,8 +320,10 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 
 	// A pause: Retry-After first, else the reset.
 	var until time.Time
+	paused := false // the Retry-After's pause, not the server's count, sets p.remaining
 	switch {
 	case r.hasRA && (r.throttled || r.retryAfter <= rl.maxWait):
+		paused = true
 		// (A 503's Retry-After longer than any call waits pauses
 		// nothing: the server is down, not out of quota, and the calls
 		// that follow find out whether it is back before its word, as a
@@ -341,7 +351,21 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		shared = time.Time{}
 	}
 	if !p.learnShared(info, shared, r.hdr.found()) {
-		rl.pace(p, now, info.Remaining)
+		// A new window with requests left, announced after the spent
+		// one (no pause, no throttle), fills the pace's bucket.
+		fill := wasSpent && newWindow && until.IsZero() && !r.throttled && p.remaining > 0
+		// The burst is the remaining count p believes, not the one r
+		// announced: an answer reordered behind a later one (its count
+		// dropped above) would raise the burst to what was left before
+		// the later one counted, and at the reset the bucket let that
+		// many go together into a quota the server said was spent. (A
+		// Retry-After's pause, which sets none left, keeps r's count: the
+		// pause holds the calls, not the burst.)
+		remaining := info.Remaining
+		if remaining >= 0 && !paused && p.reset.After(now) {
+			remaining = p.remaining
+		}
+		rl.pace(p, now, remaining, fill)
 	}
 	if !spent.IsZero() && p.reopened != nil && p.spentUntil(now).Before(spent) {
 		// The quota is back earlier than the attempts waiting for it
@@ -351,6 +375,7 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		p.reopened = nil
 	}
 	p.reopen(now)
+	p.answerHeard()
 }
 
 // refillUnit returns the time one request of a quota refilled continuously
@@ -425,7 +450,18 @@ func throttledUntil(info RateLimitInfo, now time.Time) time.Time {
 // limit/window (of remaining/window when the remaining count is the
 // larger), with bursts of the remaining quota; a static limit, when set,
 // caps both. p.mu is held.
-func (rl *rateLimiter) pace(p *partition, now time.Time, remaining int) {
+//
+// fill says that the response announced a new window, with remaining
+// requests left, after the window that the last word said was spent: the
+// bucket then holds the new burst at once, as the first quota learned's
+// does, on the server's word. The spent window's Remaining 0 left a burst
+// of 1, and the attempts that waited for its reset, given turns one
+// 1/rate apart from it, were refused once those passed the bound of the
+// server's waits (WithMaxRetryAfter, in all), though the server would take
+// them all. The attempts waiting for turns of the old bucket wake to take
+// tokens of the new one (rose). A static limit (WithRateLimit) keeps its
+// tokens, never more than it allows.
+func (rl *rateLimiter) pace(p *partition, now time.Time, remaining int, fill bool) {
 	if p.limit <= 0 || p.window <= 0 {
 		return
 	}
@@ -456,6 +492,14 @@ func (rl *rateLimiter) pace(p *partition, now time.Time, remaining int) {
 			p.setRate(now, r)
 		}
 		p.lim.SetBurstAt(now, b)
+	case fill && rl.static == 0:
+		p.lim = rate.NewLimiter(r, b)
+		p.newRate()
+		p.owed = 0 // the bucket is full
+		if p.rose != nil {
+			close(p.rose)
+			p.rose = nil
+		}
 	default:
 		if r != p.paceRate {
 			p.setRate(now, r)

@@ -110,7 +110,9 @@ type partition struct {
 	inflight int           // attempts sent and not yet answered
 	reopened chan struct{} // closed when the quota gate may have opened; nil when nobody waits
 	forgot   chan struct{} // closed when Transport.ResetHost forgets what p learned (see rateLimiter.forget); nil when nobody waits for it
-	rose     chan struct{} // closed when the rate of p's pace rises (see setRate); nil when nobody waits for it
+	rose     chan struct{} // closed when the rate of p's pace rises (see setRate), or its bucket is filled by a new window (see pace); nil when nobody waits for it
+	answer   chan struct{} // closed when an attempt's flight in p ends (see answerHeard); nil when nobody waits for it
+	sent     time.Time     // when the last attempt of p was let go (see scouting)
 	rise     rateRise      // the last rise of the rate of p's pace that woke attempts (see retime)
 	// clock is the latest time p's state was changed at (see at): lim
 	// must never be given an earlier one.
@@ -192,6 +194,10 @@ type announced struct {
 	// whose window resets at once.
 	refillUnit time.Duration
 	refillFrom time.Time
+	// drained says that remaining is the server's count of none left
+	// (a Remaining 0), not the end of a Retry-After's pause: the window
+	// announced after it fills the pace's bucket (see pace).
+	drained    bool
 	pauseUntil time.Time // no attempt is sent before it
 	// plainMethod and plainPath are the route of the last response
 	// learned when it announced a plain limit (see learnPlain), else "";

@@ -484,7 +484,7 @@ func (rl *rateLimiter) takeOver(p *partition, learned announced, pause, now time
 		info.Remaining, info.Reset = learned.remaining, learned.reset
 	}
 	if !p.learnShared(&info, time.Time{}, true) {
-		rl.pace(p, now, learned.remaining)
+		rl.pace(p, now, learned.remaining, false)
 	}
 	p.reopen(now)
 }

@@ -105,7 +105,38 @@ func (p *partition) end() {
 	p.mu.Lock()
 	p.inflight--
 	p.reopen(time.Now())
+	p.answerHeard()
 	p.mu.Unlock()
+}
+
+// scouting reports whether an attempt of p sent at or after since (the
+// end of the gate that held a waiter: the reset of a spent quota, or the
+// end of a pause; zero for none) may still be in flight: the scout of
+// the window that began then, whose answer tells what is left of it. p
+// counts the attempts in flight, not when each was sent: one sent before
+// since and answered after the scout keeps this true until its answer,
+// which the attempt timeout bounds as the scout's. p.mu is held.
+func (p *partition) scouting(since time.Time) bool {
+	return !since.IsZero() && p.inflight > 0 && !p.sent.Before(since)
+}
+
+// answering returns the channel that answerHeard closes at the next
+// answer of p, made when nobody waits for it yet. p.mu is held.
+func (p *partition) answering() chan struct{} {
+	if p.answer == nil {
+		p.answer = make(chan struct{})
+	}
+	return p.answer
+}
+
+// answerHeard wakes the attempts waiting for the answer of a scout (see
+// scouting): an attempt's flight in p ended, with its answer learned
+// or without one. p.mu is held.
+func (p *partition) answerHeard() {
+	if p.answer != nil {
+		close(p.answer)
+		p.answer = nil
+	}
 }
 
 // allow takes a token of p's pace at now, without waiting: one of lim's,
@@ -551,11 +582,12 @@ func (p *partition) unlockIfPanicking(returned *bool) {
 	}
 }
 
-// wait sleeps d, or until reopened, changed or gchanged is closed, unless
-// d passes ctx's deadline or the call's budget. A nil channel is never
-// closed. It ends early with an error when ctx is done or cancel, the
-// request's deprecated Cancel channel, is closed: the caller gave up.
-func (rl *rateLimiter) wait(ctx context.Context, cancel <-chan struct{}, p *partition, now time.Time, d time.Duration, budget time.Time, reopened, changed, gchanged <-chan struct{}) error {
+// wait sleeps d, or until reopened, changed, gchanged or answered is
+// closed, unless d passes ctx's deadline or the call's budget. A nil
+// channel is never closed. It ends early with an error when ctx is done
+// or cancel, the request's deprecated Cancel channel, is closed: the
+// caller gave up.
+func (rl *rateLimiter) wait(ctx context.Context, cancel <-chan struct{}, p *partition, now time.Time, d time.Duration, budget time.Time, reopened, changed, gchanged, answered <-chan struct{}) error {
 	if pastDeadline(ctx, budget, now.Add(d)) {
 		return rl.refuse(p, d, "past the call's deadline")
 	}
@@ -570,6 +602,7 @@ func (rl *rateLimiter) wait(ctx context.Context, cancel <-chan struct{}, p *part
 	case <-reopened:
 	case <-changed:
 	case <-gchanged:
+	case <-answered:
 	}
 	return nil
 }
