@@ -54,10 +54,12 @@ const (
 // (WithCallOptions): that is the caller's choice too, and one caller's
 // tight setting must not open a healthy host's breaker for every caller
 // (a call's limit no tighter than the Transport's counts). Nor is an
-// attempt cut by its deadline while the transport was waiting for the
-// caller's request body, whose Read stalled (see RequestError): a host
-// that stopped reading the body, or does not answer once it has it, still
-// counts. Requests that could never be sent (an unsupported scheme, an
+// attempt cut by the call's budget after it waited for a slot of its host
+// (WithMaxInFlight) as long as it then had on the wire: the time the queue
+// took from it was not the host's to answer in. Nor is an attempt cut by its deadline while the transport
+// was waiting for the caller's request body, whose Read stalled (see
+// RequestError): a host that stopped reading the body, or does not answer
+// once it has it, still counts. Requests that could never be sent (an unsupported scheme, an
 // invalid header) are not counted either, nor is any other of the
 // caller's mistakes (a RequestError), whatever a Classifier decides of
 // them. Every other response, 404 and 408 included, is a success. Classes
@@ -497,6 +499,16 @@ func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, er
 		if errors.Is(err, ErrAttemptTimeout) {
 			if errors.Is(err, errCallersLimit) {
 				return errBreakerExcluded // the caller's own limit, as its deadline
+			}
+			if st != nil && st.slotWait > 0 && errors.Is(err, errBudgetSpent) && st.slotWait >= time.Since(st.start) {
+				// The call's budget ran out while the attempt was on
+				// the wire, but it had waited for a slot of its host
+				// (WithMaxInFlight) first, as long as it then had: the
+				// time the queue took from it was not the host's to
+				// answer in, and a host slower than what the queue left
+				// is not a sick one. (st.start moved on by the waits:
+				// since then is the attempt's time on the wire.)
+				return errBreakerExcluded
 			}
 			if errors.As(err, new(*RequestError)) {
 				return errBreakerExcluded // the caller's body stalled (see bodyWatch)
