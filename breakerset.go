@@ -118,6 +118,12 @@ type breakerSet struct {
 	// is removed): lookups of many hosts do not all write it.
 	last atomic.Pointer[breakerEntry]
 
+	// everOpened says that a breaker of the set has opened, once at least:
+	// until then, an attempt that a QuotaStore paces does not look its
+	// breaker up before it takes a token (see rateLimiter.acquire), so
+	// that a Transport whose breakers never opened pays nothing for it.
+	everOpened atomic.Bool
+
 	mu           sync.Mutex
 	table        hostTable[breakerKey, breakerEntry] // aliases included; written under mu
 	closed, open entryList

@@ -30,6 +30,7 @@ func (s *breakerSet) changed(e *breakerEntry, to gobreaker.State) {
 	e.state.Store(int32(to))
 	if to == gobreaker.StateOpen {
 		m.openedAt.Store(since)
+		s.everOpened.Store(true)
 	}
 	if to != gobreaker.StateHalfOpen {
 		// The probes still in flight hold no slot of a later half-open

@@ -106,6 +106,8 @@ func newRateLimiter(c *config) *rateLimiter {
 // does not wait: it goes on at once to the breaker, which refuses it (see
 // skipWait). One waiting for its turn of the pace when its breaker opens,
 // past that turn, gives the turn back and goes on to the breaker then.
+// One whose breaker is open when it would take a QuotaStore's token goes
+// on to it without the token, which could not be given back.
 //
 // hedged says that the attempt is a hedged copy (see WithHedging): it
 // never waits for a token of the partition's pace, which it could not
@@ -252,6 +254,18 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			}
 		}
 		if paced || may || p.lim == nil {
+			if asks && rl.breakers != nil && rl.breakers.everOpened.Load() && rl.openPastLocked(req, p, minQuotaRetry) {
+				// The breaker is open and refuses the attempt at once:
+				// it goes on to it without a token of the store, which
+				// cannot be given back. Taken, each call the breaker
+				// refused spent one of the fleet's quota for nothing,
+				// the member's callers taking it at the fleet's pace
+				// for as long as the breaker stayed open. (A breaker
+				// half-open lets a probe go, which needs its token.)
+				p.inflight++
+				p.mu.Unlock()
+				return p, now.Sub(start), tok, nil
+			}
 			if asks {
 				d, ok, retry := p.take(now, takeDeadline(startBy(ctx, budget), now, dry, maxWait))
 				if ok || isClosed(retry) {
