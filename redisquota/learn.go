@@ -18,6 +18,10 @@ type report struct {
 	limit     int64
 	window    time.Duration
 	remaining int
+	// reset is the reset of a new window (see newWindow), with which
+	// the script may seed a held bucket anew; zero for a report of the
+	// window alone.
+	reset time.Time
 }
 
 // Learn implements resilient.QuotaPartition: a quota that differs from the
@@ -61,13 +65,22 @@ func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 	now := p.s.now()
 	p.heard.Store(now)
 	p.heardAt(now)
+	var reset int64 // info.Reset, local ns; 0 unknown
 	if info.Remaining >= 0 && !info.Reset.IsZero() {
 		// Two stores, not one pair: a Learn that runs alongside may
 		// pair its count with this reset, both the server's latest.
+		reset = p.s.local(info.Reset)
 		p.seedLeft.Store(int64(info.Remaining))
-		p.seedReset.Store(p.s.local(info.Reset))
+		p.seedReset.Store(reset)
 	}
 	if held := time.Duration(p.window.Load()); limit == p.limit.Load() && window <= held*101/100 {
+		if info.Remaining > 0 && reset != 0 && p.newWindow(now, reset, held) {
+			// Reported at once, whenever the window was last: the
+			// fleet's bucket holds the member's calls meanwhile.
+			p.confirm.Store(&report{limit: limit, window: min(window, held), remaining: info.Remaining, reset: info.Reset})
+			p.wake()
+			return
+		}
 		next := p.confirmNext.Load()
 		if now < next || !p.confirmNext.CompareAndSwap(next, now+int64(held)) {
 			return
@@ -94,6 +107,27 @@ func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 	p.wake()
 }
 
+// newWindow reports whether a response of the quota held, at now, whose
+// quota resets at reset (local ns), says that the server counts a new
+// window while the fleet's bucket holds its next token for an old one:
+// the member's last lease found the bucket dry past a margin (a seed's
+// reset, a spent cap, see learnScript), and reset is later than that
+// token by the margin. The member then reports the response's remaining
+// count at once, for the script to seed the bucket anew: a Transport
+// without a store believes a later reset to start a new window, and
+// sends. It reports so once per dry bucket the member found: a report
+// the script refuses (another member seeded it first, the bucket moved)
+// is not made again for each response.
+func (p *part) newWindow(now, reset int64, held time.Duration) bool {
+	d := p.dryUntil.Load()
+	m := int64(max(2*time.Second, held/100)) // as learnScript's margin
+	if d-now <= m || reset-d <= m {
+		return false
+	}
+	old := p.windowFor.Load()
+	return old != d && p.windowFor.CompareAndSwap(old, d)
+}
+
 // knownFromFleet sets the quota known, told by the fleet at recv, unless
 // the member holds its own reset. The write that told it changed the
 // fleet's bucket (seeded it anew, or moved its schedule): a member whose
@@ -115,6 +149,16 @@ func (p *part) knownFromFleet(recv time.Time, limit int64, window time.Duration)
 	p.mu.Unlock()
 	if dry {
 		p.signal() // the waiting attempts take again, which wakes the refiller
+	}
+}
+
+// reseeded records that the fleet's bucket, which the member's last lease
+// found dry, was seeded anew for a new window (see learnScript): the
+// attempts waiting for a token take again, and the refiller asks Redis
+// for a lease at once instead of waiting for the old reset.
+func (p *part) reseeded() {
+	if p.dryUntil.Swap(0) != 0 {
+		p.signal()
 	}
 }
 
@@ -192,6 +236,9 @@ func (p *part) writeQuota(limit int64, window time.Duration, remaining int, rese
 		return p.s.badReply()
 	}
 	p.confirmNext.Store(p.s.now() + next*1e3)
+	if seeded, _ := toInt(vals, 2); seeded == 1 {
+		p.reseeded() // told to the fleet too, the member included
+	}
 	return nil
 }
 

@@ -48,6 +48,7 @@ type part struct {
 	seedReset   atomic.Int64
 	confirm     atomic.Pointer[report]
 	confirmNext atomic.Int64 // local ns before which the member reports no window (see Learn)
+	windowFor   atomic.Int64 // the dryUntil for which the member reported a new window (see Learn); 0 for none
 	learnedAt   atomic.Int64 // local ns when the member last had a quota to write (see Learn); written under mu
 	heard       atomic.Int64 // local ns of the member's last Learn: a response announced the quota; 0 for none
 	fresh       atomic.Int64 // local ns when a member last heard the quota announced, as far as the member knows (see stale)

@@ -251,7 +251,7 @@ func (p *part) step(loaded *bool) (wait time.Duration, err error) {
 			return fail(err)
 		}
 	} else if conf != nil {
-		if err := p.writeQuota(conf.limit, conf.window, conf.remaining, time.Time{}, true); err != nil {
+		if err := p.writeQuota(conf.limit, conf.window, conf.remaining, conf.reset, true); err != nil {
 			return fail(err)
 		}
 	}

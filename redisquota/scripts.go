@@ -306,6 +306,21 @@ return {granted, string.format('%.0f', base - now), string.format('%.17g', inter
 // 3000 of 5000 an hour remain for 20 minutes got its first token 8
 // minutes later, its calls refused meanwhile.)
 //
+// A bucket of the same limit whose next token lies further ahead than a
+// margin (max(2s, 1% of the window held): a seed's reset, a spent cap)
+// is seeded anew, as a new bucket is, from a response whose reset is
+// later than that token by the margin and which says that a seed's worth
+// remains (share·remaining less the tolerance, at least a token): the
+// server counts a new window (its limit raised, its window restarted),
+// as a Transport without a store believes (a later reset starts a new
+// window). Held, the fleet waited out the old reset (up to
+// resilient.MaxBelievedReset) while the server said 900 remain. A reset
+// within the margin of the held token is the same window's (whole
+// seconds, a response's delay), whose remaining the fleet spent: seeded
+// anew from each, the fleet would spend what the seed's margin keeps. It
+// tells the fleet ("s <id>"): the members that found the bucket dry ask
+// again, instead of waiting for the old reset.
+//
 // With confirm set, the member reports the quota it holds (its limit is
 // the one it knows): the script reconfirms or replaces a window of the
 // same limit, and does nothing when Redis holds another limit or none (a
@@ -319,7 +334,7 @@ return {granted, string.format('%.0f', base - now), string.format('%.17g', inter
 // It returns {1 when it changed the quota, else 0; next (µs, a string)}:
 // how long the member need not report the quota again: the window held,
 // or, for a shorter window refused, until the held one is stale, if
-// sooner.
+// sooner; and a third element, 1, when it seeded a held bucket anew.
 var learnScript = redis.NewScript(luaNum + luaOwn + luaBurst + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -329,9 +344,33 @@ redis.call('PEXPIRE', KEYS[1], ARGV[9])
 local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 local held = num(s[2]) or 0
 local n = string.format('%.0f', now)
+local remaining, reset = tonumber(ARGV[3]), tonumber(ARGV[4])
 if s[1] == ARGV[1] and held >= window then
   if 2 * window >= held then
     redis.call('HSET', KEYS[1], 'lseen', n, 'lheard', n)
+    -- A bucket held past the margin (a seed's reset, a spent cap) whose
+    -- hold a reset later by the margin says is over: the server counts
+    -- a new window, of which remaining are left. Seeded anew from it,
+    -- as a new bucket is: the fleet does not wait out the old reset
+    -- while the server says hundreds remain.
+    local tat = num(s[3])
+    if tat and remaining >= 0 and reset >= 0 then
+      local interval = held / (limit * tonumber(ARGV[5]))
+      local tol = burst(limit, ARGV[6])
+      local allowed = math.floor(math.max(tonumber(ARGV[5]) * remaining - tol, 0))
+      local first = tat - tol * interval + interval
+      local margin = math.max(2000000, held / 100)
+      if allowed >= 1 and first > now + margin and now + reset > first + margin then
+        redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', now))
+        if tol + reset / interval > allowed then
+          redis.call('HSET', KEYS[1], 'scap', string.format('%.0f', allowed), 'sreset', string.format('%.0f', now + reset))
+        else
+          redis.call('HDEL', KEYS[1], 'scap', 'sreset')
+        end
+        redis.call('PUBLISH', ARGV[7], 's ' .. ARGV[8])
+        return {0, string.format('%.0f', held), 1}
+      end
+    end
     return {0, string.format('%.0f', held)}
   end
   local seen = num(s[4]) or num(s[5]) or 0
@@ -358,7 +397,6 @@ elseif s[1] ~= ARGV[1] and ARGV[11] == '1' then
   return {0, string.format('%.0f', window)}
 end
 redis.call('HSET', KEYS[1], 'limit', ARGV[1], 'window', ARGV[2], 'lset', n, 'lseen', n, 'lheard', n, 'lby', ARGV[10])
-local remaining, reset = tonumber(ARGV[3]), tonumber(ARGV[4])
 -- A bucket of another limit: its cap, and its next token held until the
 -- reset once the cap was spent, counted the old quota's remaining.
 local relimit = s[3] and s[1] ~= ARGV[1]

@@ -499,6 +499,16 @@ func (s *Store) apply(msg string, recv time.Time) {
 		}
 		return
 	}
+	if len(f) == 2 && f[0] == "s" {
+		// A held bucket seeded anew for a new window (see learnScript).
+		s.mu.Lock()
+		p := s.partLocked(f[1])
+		s.mu.Unlock()
+		if p != nil {
+			p.reseeded()
+		}
+		return
+	}
 	if len(f) != 4 || (f[0] != "p" && f[0] != "q") {
 		return
 	}
