@@ -99,7 +99,10 @@ func (e *APIError) Error() string {
 // first, then the rest. Its read is bounded in time as the Transport's is
 // (see WithMaxPeek): a body still arriving after 1 s is parsed from the
 // bytes that came, and one whose read stalls until 2 s have passed is cut
-// there, and yields the bytes read, then the error that cut it. Retryable
+// there, and yields the bytes read, then the error that cut it. (One
+// exception, as for the Transport without a deadline of its own: a body
+// net/http decompresses whose read stalls inside its gzip header cannot be
+// cut, and the read lasts as long as the server stalls.) Retryable
 // reflects the default decision: vendor hints, the default tables and the
 // status rules (see the README's "What is retried").
 func ParseError(resp *http.Response) *APIError {
