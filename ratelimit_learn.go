@@ -230,8 +230,11 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 	}
 	// wasSpent says that the server's last count of the quota was none
 	// left until its reset (a Remaining 0; a Retry-After's pause says
-	// nothing of the count); newWindow, that r announces the window that
-	// follows.
+	// nothing of the count); newWindow, that r announces the window of
+	// the same limit that follows. The window of another limit (a server
+	// that announces the nearer to running out of a burst limit and an
+	// hourly one) is not: its count says nothing of the spent limit's,
+	// whose burst may be far below it.
 	wasSpent, newWindow := p.drained && p.remaining == 0 && !p.reset.IsZero(), false
 	// The remaining quota of the current window. A response with a later
 	// reset starts a new window; one with an earlier reset (reordered)
@@ -251,7 +254,7 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		other := info.Limit > 0 && p.limit > 0 && info.Limit != p.limit
 		switch {
 		case !p.reset.After(now) || (other || info.Reset.After(p.reset)) && (info.Remaining <= p.remaining || r.sent.IsZero() || !r.sent.Before(p.counted)):
-			newWindow = true
+			newWindow = !other
 			p.remaining, p.reset, p.counted = info.Remaining, info.Reset, now
 			p.refillUnit, p.refillFrom = refillUnit(&r.hdr, now), now
 			p.drained = info.Remaining == 0
@@ -451,16 +454,18 @@ func throttledUntil(info RateLimitInfo, now time.Time) time.Time {
 // larger), with bursts of the remaining quota; a static limit, when set,
 // caps both. p.mu is held.
 //
-// fill says that the response announced a new window, with remaining
-// requests left, after the window that the last word said was spent: the
-// bucket then holds the new burst at once, as the first quota learned's
-// does, on the server's word. The spent window's Remaining 0 left a burst
-// of 1, and the attempts that waited for its reset, given turns one
-// 1/rate apart from it, were refused once those passed the bound of the
-// server's waits (WithMaxRetryAfter, in all), though the server would take
-// them all. The attempts waiting for turns of the old bucket wake to take
-// tokens of the new one (rose). A static limit (WithRateLimit) keeps its
-// tokens, never more than it allows.
+// fill says that the response announced a new window of the same limit,
+// with remaining requests left, after the window that the last word said
+// was spent: the bucket then holds the new burst at once, as the first
+// quota learned's does, on the server's word. The spent window's
+// Remaining 0 left a burst of 1, and the attempts that waited for its
+// reset, given turns one 1/rate apart from it, were refused once those
+// passed the bound of the server's waits (WithMaxRetryAfter, in all),
+// though the server would take them all. Another limit's count fills
+// nothing: it says nothing of the spent one's burst. The attempts waiting
+// for turns of the old bucket wake to take tokens of the new one (rose). A
+// static limit (WithRateLimit) keeps its tokens, never more than it
+// allows.
 func (rl *rateLimiter) pace(p *partition, now time.Time, remaining int, fill bool) {
 	if p.limit <= 0 || p.window <= 0 {
 		return
