@@ -231,9 +231,11 @@ func (c *classifier) classify(st *attemptState, req *http.Request, resp *http.Re
 		if !st.start.IsZero() {
 			st.answeredAfter = max(now().Sub(st.start), 1) // before the body is read (see latencySince)
 		}
-		if st.run != nil && st.hedge == 0 {
-			// The host answered the hedged attempt: no copy of it is
-			// sent while its body is read (see hedgeRun.answered).
+		if st.run != nil && (st.hedge == 0 || !st.run.keyed || resp.StatusCode != http.StatusConflict) {
+			// The host answered the hedged attempt, or a copy of it: no
+			// copy is sent while its body is read (see
+			// hedgeRun.answered). A keyed write's 409 to a copy is
+			// another copy holding the key, no failure (see finish).
 			st.run.answered()
 		}
 		env, parsed = peekEnvelopeWithin(resp, c.maxPeek, st.armed)

@@ -97,7 +97,11 @@ func (run *hedgeRun) wire(st *attemptState) error {
 // is for an attempt the host has not answered (the hedging delay is a time
 // to response headers), and one sent then, while the answer is being read,
 // would be a second request for a 404, or the retry of a 503 without its
-// backoff (see finish). Copies already sent may still answer first.
+// backoff (see finish). So does a copy's answer with an error status (but
+// a keyed write's 409, another copy holding the key): the next copy, sent
+// while its body is read, would be the retry of a 429 inside the wait it
+// asked for, which finish stops only once that body is read. Copies
+// already sent may still answer first.
 func (run *hedgeRun) answered() {
 	run.mu.Lock()
 	defer run.mu.Unlock()
