@@ -55,11 +55,14 @@ const (
 // tight setting must not open a healthy host's breaker for every caller
 // (a call's limit no tighter than the Transport's counts). Nor is an
 // attempt cut by the call's budget after it waited for a slot of its host
-// (WithMaxInFlight) as long as it then had on the wire: the time the queue
-// took from it was not the host's to answer in. Nor is an attempt cut by its deadline while the transport
-// was waiting for the caller's request body, whose Read stalled (see
-// RequestError): a host that stopped reading the body, or does not answer
-// once it has it, still counts. Requests that could never be sent (an unsupported scheme, an
+// (WithMaxInFlight) as long as it then had on the wire, while the host
+// answered the last attempt its breaker counted: the time the queue took
+// from it was not the host's to answer in (a host that never answers, its
+// slots held by attempts it hangs, is counted all the same). Nor is an
+// attempt cut by its deadline while the transport was waiting for the
+// caller's request body, whose Read stalled (see RequestError): a host
+// that stopped reading the body, or does not answer once it has it, still
+// counts. Requests that could never be sent (an unsupported scheme, an
 // invalid header) are not counted either, nor is any other of the
 // caller's mistakes (a RequestError), whatever a Classifier decides of
 // them. Every other response, 404 and 408 included, is a success. Classes
@@ -373,7 +376,7 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 	// an observer runs the caller's code, which may panic.
 	b.deliver(req.Context(), nil)
 	resp, err := b.next.roundTrip(req, st)
-	outcome := b.set.outcome(st, req, resp, err) // IsFailure may panic
+	outcome := b.set.outcome(st, req, resp, err, nil) // IsFailure may panic
 	reported = true
 	b.report(e, pr, done, outcome)
 	b.deliver(req.Context(), resp)
@@ -389,7 +392,7 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 func (b *breakerTransport) closedAttempt(e *breakerEntry, w *closedWindow, req *http.Request, st *attemptState) (*http.Response, error) {
 	age := w.age(b.set.clock(st))
 	resp, err := b.next.roundTrip(req, st)
-	switch b.set.outcome(st, req, resp, err) {
+	switch b.set.outcome(st, req, resp, err, w) {
 	case nil:
 		if w.success(age, w.age(b.set.now())) && e.removed.Load() {
 			if _, w := b.set.rehome(e, w); w != nil {
@@ -463,8 +466,24 @@ func (b *breakerTransport) report(e *breakerEntry, pr *probe, done func(error), 
 // outcome returns what the breaker counts of an attempt's result: the
 // default (attemptOutcome), judged by BreakerSettings.IsFailure when it is
 // set and the attempt reached the host.
-func (s *breakerSet) outcome(st *attemptState, req *http.Request, resp *http.Response, err error) error {
+//
+// w is the window of the closed spell the attempt counts in, nil when the
+// breaker is open or half-open: a cut by the call's budget of an attempt
+// that queued for its slot (see queueCut) is not counted while the host
+// answered the last attempt its breaker counted.
+func (s *breakerSet) outcome(st *attemptState, req *http.Request, resp *http.Response, err error, w *closedWindow) error {
 	o := attemptOutcome(st, req, resp, err)
+	if o == errBreakerFailure && w != nil && w.consecutive.Load() == 0 && queueCut(st, err) {
+		// The host answers: the time the queue took from the attempt
+		// was spent on answers to the host's other callers, and a host
+		// slower than what the queue left is not a sick one. One whose
+		// last counted attempt failed (a hang cut, its slot held by
+		// attempts it never answered) is judged by this one too: else
+		// each attempt of a host that never answers, queued behind the
+		// one before it, would reach the wire with what is left of its
+		// budget, less than it waited, and the breaker would never open.
+		o = errBreakerExcluded
+	}
 	if s.isFailure == nil || o == errBreakerExcluded {
 		return o
 	}
@@ -489,6 +508,14 @@ func (s *breakerSet) outcome(st *attemptState, req *http.Request, resp *http.Res
 	return nil
 }
 
+// queueCut reports whether err, the error of the attempt of st, is a cut
+// by the call's budget of an attempt that had waited for a slot of its
+// host (WithMaxInFlight) as long as it then had on the wire. (st.start
+// moved on by the waits: since then is the attempt's time on the wire.)
+func queueCut(st *attemptState, err error) bool {
+	return st != nil && st.slotWait > 0 && errors.Is(err, errBudgetSpent) && st.slotWait >= time.Since(st.start)
+}
+
 // attemptOutcome maps an attempt's result, classified in st when st is not
 // nil, to what its breaker counts by default.
 func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, err error) error {
@@ -499,16 +526,6 @@ func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, er
 		if errors.Is(err, ErrAttemptTimeout) {
 			if errors.Is(err, errCallersLimit) {
 				return errBreakerExcluded // the caller's own limit, as its deadline
-			}
-			if st != nil && st.slotWait > 0 && errors.Is(err, errBudgetSpent) && st.slotWait >= time.Since(st.start) {
-				// The call's budget ran out while the attempt was on
-				// the wire, but it had waited for a slot of its host
-				// (WithMaxInFlight) first, as long as it then had: the
-				// time the queue took from it was not the host's to
-				// answer in, and a host slower than what the queue left
-				// is not a sick one. (st.start moved on by the waits:
-				// since then is the attempt's time on the wire.)
-				return errBreakerExcluded
 			}
 			if errors.As(err, new(*RequestError)) {
 				return errBreakerExcluded // the caller's body stalled (see bodyWatch)

@@ -47,9 +47,9 @@ import (
 // would count the timeout as a failure, and open for a healthy host); the
 // budget and the context's deadline still bound the attempt, the wait
 // included, and a cut by the budget of an attempt that waited at least
-// as long as it then had on the wire is not counted by its breaker either
-// (a cut by the context's deadline never is). A context canceled ends the
-// wait
+// as long as it then had on the wire is not counted by its breaker either,
+// while the host answered the last attempt its breaker counted (a cut by
+// the context's deadline never is). A context canceled ends the wait
 // with the context's error, and so does the request's deprecated Cancel
 // channel once closed. An attempt still waiting at its deadline, or whose
 // deadline has passed when it would start waiting, fails with an error wrapping ErrTooManyInFlight, naming the host
