@@ -62,8 +62,9 @@
 // grants no more than what remains, less a margin, until the reset (a new limit, and a bucket Redis lost, are seeded
 // anew, from the latest response the member learned from). A bucket so
 // held until a reset is seeded anew when a response says that a seed's
-// worth remains in a window that resets later than the bucket's next
-// token by a margin (max(2s, 1% of the window)): the server counts a new
+// worth, and at least half of the quota, remains in a window that resets
+// later than the bucket's next token by a margin (max(2s, 1% of the
+// window)): the server counts a new
 // window, as a Transport without a store believes, and the members whose
 // leases found the bucket dry are told to ask again
 // (TestNewWindowReseedsAHeldBucket). A quota

@@ -74,7 +74,7 @@ func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 		p.seedReset.Store(reset)
 	}
 	if held := time.Duration(p.window.Load()); limit == p.limit.Load() && window <= held*101/100 {
-		if info.Remaining > 0 && reset != 0 && p.newWindow(now, reset, held) {
+		if 2*int64(info.Remaining) >= limit && reset != 0 && p.newWindow(now, reset, held) {
 			// Reported at once, whenever the window was last: the
 			// fleet's bucket holds the member's calls meanwhile.
 			p.confirm.Store(&report{limit: limit, window: min(window, held), remaining: info.Remaining, reset: info.Reset})
@@ -115,7 +115,10 @@ func (p *part) Learn(info resilient.RateLimitInfo, window time.Duration) {
 // token by the margin. The member then reports the response's remaining
 // count at once, for the script to seed the bucket anew: a Transport
 // without a store believes a later reset to start a new window, and
-// sends. It reports so once per dry bucket the member found: a report
+// sends. A response that says less than half of the quota remains is
+// not reported: the script takes it for a late response of the same
+// window (see learnScript), and the member keeps its report for one that
+// says more. It reports so once per dry bucket the member found: a report
 // the script refuses (another member seeded it first, the bucket moved)
 // is not made again for each response.
 func (p *part) newWindow(now, reset int64, held time.Duration) bool {

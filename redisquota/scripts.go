@@ -310,14 +310,22 @@ return {granted, string.format('%.0f', base - now), string.format('%.17g', inter
 // margin (max(2s, 1% of the window held): a seed's reset, a spent cap)
 // is seeded anew, as a new bucket is, from a response whose reset is
 // later than that token by the margin and which says that a seed's worth
-// remains (share·remaining less the tolerance, at least a token): the
+// remains (share·remaining less the tolerance, at least a token) and at
+// least half of the quota, as a window restarted does: the
 // server counts a new window (its limit raised, its window restarted),
 // as a Transport without a store believes (a later reset starts a new
 // window). Held, the fleet waited out the old reset (up to
 // resilient.MaxBelievedReset) while the server said 900 remain. A reset
 // within the margin of the held token is the same window's (whole
 // seconds, a response's delay), whose remaining the fleet spent: seeded
-// anew from each, the fleet would spend what the seed's margin keeps. It
+// anew from each, the fleet would spend what the seed's margin keeps. So
+// may be one whose reset is later by more than the margin (a response
+// answered seconds after the server counted its request, with a reset in
+// seconds from then; a member's clock off the server's by less than
+// the Transport corrects), whose count is from before the fleet's latest
+// calls: while the bucket is held, the fleet has spent its share of the
+// window, and a count of less than half the quota is taken for such a
+// response (TestLateResponseOfTheSameWindowDoesNotReseed). It
 // tells the fleet ("s <id>"): the members that found the bucket dry ask
 // again, instead of waiting for the old reset.
 //
@@ -360,7 +368,12 @@ if s[1] == ARGV[1] and held >= window then
       local allowed = math.floor(math.max(tonumber(ARGV[5]) * remaining - tol, 0))
       local first = tat - tol * interval + interval
       local margin = math.max(2000000, held / 100)
-      if allowed >= 1 and first > now + margin and now + reset > first + margin then
+      -- At least half of the quota left, as for a stale window replaced
+      -- below: a response of the same window whose reset is later by
+      -- its delay (counted when its request arrived, seconds before it
+      -- was answered; a member's clock up to 2s off the server's) says
+      -- what remained before the fleet's latest calls, which spent it.
+      if allowed >= 1 and 2 * remaining >= limit and first > now + margin and now + reset > first + margin then
         redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', now))
         if tol + reset / interval > allowed then
           redis.call('HSET', KEYS[1], 'scap', string.format('%.0f', allowed), 'sreset', string.format('%.0f', now + reset))
