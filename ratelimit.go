@@ -98,8 +98,14 @@ func newRateLimiter(c *config) *rateLimiter {
 // deadline: a new window that answer announces fills the pace's bucket
 // (see pace), and the attempt goes at once; an answer that says the quota
 // is still spent refuses it then. The extra wait is the scout's answer
-// time, and a tenth of maxWait past the reset at most (scoutGraceShare):
-// a scout that hangs does not hold the others to their deadlines.
+// time, and a tenth of maxWait past the end of the attempt's wait for the
+// reset at most (scoutGraceShare):
+// a scout that hangs does not hold the others to their deadlines. A
+// QuotaStore's token that would pass the bound is waited for within the
+// same tenth of maxWait (the store paces the new window,
+// and no answer fills its bucket), and the attempt is sent at it only
+// once an answer heard since the reset left the gate open: it waits for
+// the scout's answer until then, and is refused without one.
 //
 // An attempt whose breaker is open past the end of a pause, a spent
 // quota's wait, its turn of the pace or its wait for the store's token
@@ -137,8 +143,14 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 	// for (zero for none). An attempt of p sent since then is the scout
 	// of the window that began then (see partition.scouting).
 	// scoutBy is when the wait for the scout's answer past that bound
-	// ends: a tenth of maxWait after reopenedAt.
+	// ends: a tenth of maxWait after the wait for the gate ended (its
+	// spread included).
 	var reopenedAt, scoutBy time.Time
+	// graced says that the store's token the attempt holds comes past
+	// the bound of the server's waits, within the wait for the scout's
+	// answer (see scoutBy): the attempt is sent at it only on the word
+	// of an answer heard since the reset.
+	graced := false
 	for first := true; ; first = false {
 		var changed, gchanged <-chan struct{} // asked before the pause is read: see QuotaWatcher
 		if p.watch != nil {
@@ -193,8 +205,9 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			}
 			reopened := p.reopened
 			p.mu.Unlock()
-			reopenedAt, scoutBy = until, until.Add(maxWait/scoutGraceShare)
+			reopenedAt = until
 			paced, leased, tok = false, false, nil // the tokens are spent; take new ones after the gate
+			graced = false
 			dry = time.Time{}
 			d := until.Sub(now)
 			if rl.skipWait(req, p, d) {
@@ -208,6 +221,10 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				// wait that ends before the deadline into a refusal.
 				d = addWaits(d, s)
 			}
+			// The wait for the scout's answer ends a tenth of maxWait
+			// after this wait's, its spread included: one that wakes
+			// late in the spread keeps the whole of it.
+			scoutBy = now.Add(d).Add(maxWait / scoutGraceShare)
 			if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, reopened, changed, gchanged, nil); err != nil {
 				return p, time.Since(start), nil, err
 			}
@@ -326,8 +343,24 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 						gated = now
 					}
 					if held := now.Sub(gated); addWaits(held, d) > maxWait {
-						p.mu.Unlock()
-						return p, now.Sub(start), nil, rl.refuseServerWait(p, held, d, maxWait)
+						if reopenedAt.IsZero() || now.Add(d).After(scoutBy) {
+							p.mu.Unlock()
+							return p, now.Sub(start), nil, rl.refuseServerWait(p, held, d, maxWait)
+						}
+						// The attempt waited out a spent quota (or
+						// a pause), and the store paces the window
+						// that began then at the fleet's pace, which
+						// no answer fills as it fills the local
+						// pace's bucket: refused now, it had waited
+						// out the whole window for nothing, though
+						// the server takes it. It waits for its
+						// token as for the scout's answer, a tenth
+						// of maxWait past the reset at most, and is
+						// sent at it on the word of an answer heard
+						// since (see below); the gate, looked at
+						// again then, refuses it if that answer said
+						// the quota is still spent.
+						graced = true
 					}
 				}
 				if !ok && dry.IsZero() {
@@ -362,6 +395,23 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					}
 					continue
 				}
+			}
+			if graced && p.heard.Before(reopenedAt) {
+				// The store's token, past the bound, came before an
+				// answer since the reset said the new window has
+				// requests left: the attempt waits for the scout's
+				// answer until scoutBy, as without a store, and is
+				// refused when none is in flight or it does not come.
+				if !p.scouting(reopenedAt) || !now.Before(scoutBy) {
+					p.mu.Unlock()
+					return p, now.Sub(start), nil, rl.refuseServerWait(p, now.Sub(gated), 0, maxWait)
+				}
+				answered := p.answering()
+				p.mu.Unlock()
+				if err := rl.wait(ctx, cancelOf(req), p, now, scoutBy.Sub(now), budget, answered, nil, nil, nil); err != nil {
+					return p, time.Since(start), nil, err
+				}
+				continue
 			}
 			if may {
 				p.allow(now) // mayAllow said so, with p.mu held since
@@ -443,7 +493,8 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			if answered != nil {
 				// The wait for the scout's answer past the bound is
 				// bounded too: a scout that hangs holds the attempt
-				// a tenth of maxWait past the reset at most.
+				// a tenth of maxWait past its wait for the reset at
+				// most.
 				if w = min(w, scoutBy.Sub(now)); w <= 0 {
 					p.mu.Lock()
 					now = p.at(time.Now())
@@ -522,8 +573,8 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 
 // scoutGraceShare is the share of WithMaxRetryAfter (a tenth) that an
 // attempt whose turn of the pace passes the bound of the server's waits
-// may wait past a spent quota's reset for the answer of the attempt sent
-// first since (see acquire).
+// may wait, past the end of its wait for a spent quota's reset, for the
+// answer of the attempt sent first since (see acquire).
 const scoutGraceShare = 10
 
 // rateLimitMiddleware returns the per-partition rate limiter of the chain,

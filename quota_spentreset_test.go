@@ -1,0 +1,185 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// spentWindowServer is a base RoundTripper for a host with a fixed window
+// of limit requests each window from start, of which only one is left in
+// the first (other clients of the key spent the rest), announced with
+// X-RateLimit-Limit, -Remaining and -Reset (seconds from now) on every
+// answer, and answered with a 429 when spent. Each answer takes answer.
+// It runs in a synctest bubble.
+type spentWindowServer struct {
+	limit  int
+	window time.Duration
+	answer time.Duration
+	start  time.Time
+	// hang, when above 0, is how long the first request of the second
+	// window takes to be answered (a scout that hangs), unless its
+	// context ends first.
+	hang time.Duration
+
+	mu        sync.Mutex
+	late      int // requests after the first window
+	used      map[int64]int
+	hits      int
+	throttled int
+}
+
+func (s *spentWindowServer) RoundTrip(req *http.Request) (*http.Response, error) {
+	now := time.Now()
+	s.mu.Lock()
+	s.hits++
+	w := int64(now.Sub(s.start) / s.window)
+	if s.used == nil {
+		s.used = map[int64]int{0: s.limit - 1}
+	}
+	status := http.StatusOK
+	if s.used[w] < s.limit {
+		s.used[w]++
+	} else {
+		status = http.StatusTooManyRequests
+		s.throttled++
+	}
+	remaining := s.limit - s.used[w]
+	reset := s.start.Add(time.Duration(w+1) * s.window).Sub(now)
+	hang := s.hang > 0 && w > 0 && s.late == 0
+	if w > 0 {
+		s.late++
+	}
+	s.mu.Unlock()
+	if hang {
+		select {
+		case <-time.After(s.hang):
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+	}
+	time.Sleep(s.answer)
+	h := http.Header{}
+	h.Set("X-RateLimit-Limit", strconv.Itoa(s.limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+	h.Set("X-RateLimit-Reset", strconv.FormatFloat((reset-s.answer).Seconds(), 'f', 3, 64))
+	return &http.Response{StatusCode: status, Header: h, Body: http.NoBody, Request: req}, nil
+}
+
+// TestQuotaStoreSpentQuotaWaitersAllGoAtTheReset is
+// TestSpentQuotaWaitersAllGoAtTheReset with a QuotaStore, which paces the
+// quota instead of the Transport: a fixed window of 100 (600) requests a
+// minute, spent at t=0 (an answer says Remaining 0, the reset 60 s ahead),
+// holds 8 (32) calls until its reset, which they wait for within the
+// default WithMaxRetryAfter (60 s). At the reset one goes first, and its
+// answer announces the new window, 99 (599) left: the others go on the
+// server's word, at the store's pace (0.63 s, 0.1 s apart), all within a
+// tenth of WithMaxRetryAfter past the reset; none is refused, and the
+// server answers none a 429.
+func TestQuotaStoreSpentQuotaWaitersAllGoAtTheReset(t *testing.T) {
+	for _, c := range []struct{ limit, waiters int }{{100, 8}, {600, 32}} {
+		t.Run(fmt.Sprintf("%d a minute, %d waiters", c.limit, c.waiters), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := &spentWindowServer{limit: c.limit, window: time.Minute, answer: 50 * time.Millisecond, start: time.Now()}
+				tr := New(srv, WithQuotaStore(new(memQuota)), WithoutBreaker(), WithoutRetryBudget())
+				get := func() (int, error) {
+					resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "http://api.test/v1/items", nil))
+					if err != nil {
+						return 0, err
+					}
+					resp.Body.Close()
+					return resp.StatusCode, nil
+				}
+				if status, err := get(); status != http.StatusOK { // the last of the first window
+					t.Fatalf("first call: %d, %v", status, err)
+				}
+				// The reset is at 60 s; the waiters wake within its spread
+				// (1 s), and go at the store's pace a tenth of 60 s past
+				// the reset at most, with their answers (50 ms).
+				const within = time.Minute + 6*time.Second + 100*time.Millisecond
+				var wg sync.WaitGroup
+				var mu sync.Mutex
+				failed := 0
+				for i := range c.waiters {
+					wg.Go(func() {
+						status, err := get()
+						done := time.Since(srv.start)
+						if status != http.StatusOK || err != nil || done > within {
+							mu.Lock()
+							defer mu.Unlock()
+							if failed++; failed <= 3 {
+								t.Errorf("waiter %d: %d, %v at %v; want 200 by %v", i, status, err, done, within)
+							}
+						}
+					})
+				}
+				wg.Wait()
+				srv.mu.Lock()
+				hits, throttled := srv.hits, srv.throttled
+				srv.mu.Unlock()
+				if want := 1 + c.waiters; failed != 0 || hits != want || throttled != 0 {
+					t.Errorf("%d calls failed; the server got %d requests, %d answered 429; want none failed, %d requests, none 429", failed, hits, throttled, want)
+				}
+			})
+		})
+	}
+}
+
+// TestQuotaStoreSpentQuotaScoutThatHangsHoldsNoOneLong: with a QuotaStore,
+// the waiters whose store token comes past the bound after a spent
+// quota's reset are sent only on the word of an answer heard since the
+// reset: when the first request of the new window hangs, they wait for
+// its answer a tenth of WithMaxRetryAfter (6 s) past the reset at most,
+// then are refused, having sent nothing.
+func TestQuotaStoreSpentQuotaScoutThatHangsHoldsNoOneLong(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const waiters = 8
+		srv := &spentWindowServer{limit: 100, window: time.Minute, answer: 50 * time.Millisecond, start: time.Now(), hang: time.Hour}
+		tr := New(srv, WithQuotaStore(new(memQuota)), WithoutBreaker(), WithoutRetryBudget(), WithMaxRetries(0))
+		get := func() error {
+			resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "http://api.test/v1/items", nil))
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err
+		}
+		if err := get(); err != nil {
+			t.Fatalf("first call: %v", err)
+		}
+		// The reset is at 60 s, its spread 1 s at most, the wait for the
+		// scout's answer 6 s past the reset at most.
+		const within = time.Minute + 7*time.Second
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		refused, hung := 0, 0
+		for i := range waiters {
+			wg.Go(func() {
+				err := get()
+				done := time.Since(srv.start)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil && !errors.Is(err, ErrRateLimited):
+					hung++ // the scout, cut by the call's budget
+				case done > within || !errors.Is(err, ErrRateLimited):
+					t.Errorf("waiter %d: %v at %v; want ErrRateLimited by %v", i, err, done, within)
+				default:
+					refused++
+				}
+			})
+		}
+		wg.Wait()
+		srv.mu.Lock()
+		late := srv.late
+		srv.mu.Unlock()
+		if hung != 1 || refused != waiters-1 || late != 1 {
+			t.Errorf("%d calls hung, %d refused, the server got %d requests after the reset; want 1 hung, %d refused, 1 request", hung, refused, late, waiters-1)
+		}
+	})
+}
