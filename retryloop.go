@@ -232,7 +232,9 @@ func (c *call) run() (*http.Response, error) {
 					stop = StopCanceled
 				}
 				c.giveBackRetryOf(resp)
-				if resp == nil {
+				if resp == nil && stop == StopCanceled {
+					err = fmt.Errorf("%w; %w", c.beforeCancel(err), berr)
+				} else if resp == nil {
 					err = fmt.Errorf("%w; %w", err, berr)
 				}
 			} else {
@@ -365,7 +367,7 @@ func (c *call) run() (*http.Response, error) {
 				if lastErr != nil {
 					// The call ends with the cancel and the error of
 					// the attempt whose retry it waited for.
-					err = fmt.Errorf("%w; the attempt before: %w", err, lastErr)
+					err = fmt.Errorf("%w; the attempt before: %w", err, c.beforeCancel(lastErr))
 				}
 				return nil, c.fail(n, err)
 			}
@@ -389,6 +391,24 @@ func (c *call) nextBody(body *replayBody, resp *http.Response, by time.Time) (io
 	rc, err := body.next(c.ctx, cancelOf(c.req), by)
 	done = true
 	return rc, err
+}
+
+// beforeCancel returns earlier, the error of the call's last attempt,
+// which failed without a response, as the error of the call wraps it when
+// the caller canceled the call after it (while it waited to retry it, or
+// for its body's rewind): itself, so that errors.Is finds the reset or the
+// refused dial that the host's request met; but a timeout (an attempt
+// timeout, a network's) as its message only. The call ended on the
+// caller's cancel, as its Report says: wrapped, the timeout made the error
+// a timeout for os.IsTimeout, net.Error and http.Client's *url.Error, and
+// context.DeadlineExceeded for errors.Is, and a caller that branches on a
+// timeout first took its own cancel for the host's, where a plain
+// client's cancel is none.
+func (c *call) beforeCancel(earlier error) error {
+	if isTimeout(earlier) {
+		return errors.New(redactRequestError(earlier, c.req).Error())
+	}
+	return earlier
 }
 
 // callersMistake reports whether attempt st, which failed with err, failed
