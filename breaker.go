@@ -45,8 +45,8 @@ const (
 // limit set with WithAttemptTimeout or the end of the call's budget
 // (WithMaxElapsed). A retryable 5xx (500, 502, 503, 504, a CDN's
 // 520–524, 529) that an explicit decision made Permanent (its envelope's
-// code or retryable flag, a vendor's hint, a Classifier) is the host's definitive
-// answer, and a success. Throttled outcomes (429) and attempts ended by
+// code or retryable flag, a vendor's hint, a Classifier) is the host's
+// definitive answer, and a success. Throttled outcomes (429) and attempts ended by
 // the caller's own context (or by the request's deprecated Cancel channel)
 // are not counted: a rate limit is not a sick server, and a caller giving
 // up says nothing about the host. Nor is an attempt cut by an attempt
@@ -153,8 +153,12 @@ type BreakerSettings struct {
 	// counts as a success, except a throttled answer (a 429), which stays
 	// uncounted, so that returning def changes nothing. It is not called
 	// for what tells nothing of the host and is never counted: an
-	// attempt the caller canceled, a request whose own fault kept it from
-	// being sent, a RoundTripper that broke its contract, a panic below.
+	// attempt the caller canceled, one cut by an attempt timeout or budget
+	// its call set tighter than the Transport's, one cut by the call's
+	// budget after it waited for a slot (WithMaxInFlight) as long as it
+	// then had on the wire while its host answers, a request whose own
+	// fault kept it from being sent, a RoundTripper that broke its
+	// contract, a panic below.
 	// It runs on every attempt through a breaker, on the caller's
 	// goroutine, and must be quick and safe for concurrent use; it must
 	// not read or close the response's body, which is the caller's. A
@@ -575,11 +579,11 @@ func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, er
 	case cl == Permanent && resp.StatusCode < 600 && statusClass(resp.StatusCode) == Permanent:
 		// A 5xx that is not retried by its status alone (507, 508,
 		// 511, a CDN's 525, 526 and 530, 599) is still the host
-		// failing: only an explicit decision (an envelope's code or retryable flag,
-		// a vendor's hint, a Classifier) that makes a retryable 5xx
-		// Permanent turns it into the host's definitive answer. A
-		// status past the 5xx (LinkedIn's 999 refusal of a client
-		// taken for a bot) is no server failure, unless classified
+		// failing: only an explicit decision (an envelope's code or
+		// retryable flag, a vendor's hint, a Classifier) that makes a
+		// retryable 5xx Permanent turns it into the host's definitive
+		// answer. A status past the 5xx (LinkedIn's 999 refusal of a
+		// client taken for a bot) is no server failure, unless classified
 		// Transient.
 		return errBreakerFailure
 	}

@@ -13,12 +13,13 @@ import (
 // Hedging sends a copy of an attempt that has not answered after a delay,
 // to cut the slow tail of a host's latencies: the first answer wins, the
 // other copies are canceled, and their responses closed. When the attempt
-// itself fails, no new copy is sent (nor once the host answered it, or a copy
-// sent, with an error status, whose body is still read for its envelope,
-// nor once a copy sent failed: a next copy would be a retry without its backoff; a keyed
-// write's 409, another copy holding the key, is no failure), and the
-// copies in flight get one delay more to answer (not past the call's deadline, nor
-// once its caller gave up); then they are canceled, and the attempt fails
+// itself fails, no new copy is sent (nor once the host answered it, or a
+// copy sent, with an error status, whose body is still read for its
+// envelope, nor once a copy sent failed: a next copy would be a retry
+// without its backoff; a keyed write's 409, another copy holding the key,
+// is no failure), and the copies in flight get one delay more to answer
+// (not past the call's deadline, nor once its caller gave up); then they
+// are canceled, and the attempt fails
 // as it would have without them. When every copy failed, the answer that
 // asks for the longest wait (a 429's Retry-After) decides the attempt, so
 // that its retry waits as long as the host asked any copy to (a 503's

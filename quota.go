@@ -170,6 +170,11 @@ type QuotaWatcher interface {
 // sent (a call made WithMaxRetryAfter(0), which waits for no server, to a
 // partition whose state the store is still reading). TakeBefore tells the
 // store so, and the store paces that attempt locally at once instead.
+// TakeBefore also lets a store leave to the next attempt a token that
+// conforms only at or after the deadline (not ok, with its delay): the
+// Transport refuses the attempt without sending it, and a token it
+// reserved could not be given back (redisquota's leases and local limiter
+// leave it so).
 type QuotaDeadlineTaker interface {
 	// TakeBefore is Take for an attempt that must start before
 	// deadline; the zero time for none.
@@ -188,13 +193,15 @@ type QuotaDeadlineTaker interface {
 // a Transport to which no server has announced anything (most APIs send a
 // Retry-After on their 429s alone): with s, an attempt takes the
 // partition's lock and a Take of s, which a Transport without a store takes
-// only once a server has announced a quota. A 429 of a host's global limit
-// (Discord's X-RateLimit-Global: true) pauses, through s, every partition
-// of the host and credential in every member, those the member that got it
-// never made included (another route's bucket), once the member has
-// learned a quota of the host's own (see QuotaStore). A nil s restores the
-// default: everything in memory, per Transport. WithoutRateLimit turns s
-// off too, for the quota.
+// only once a server has announced a quota. An attempt whose host's
+// breaker is open (not half-open) when it would take a token takes none:
+// the breaker refuses it, and a token of s cannot be given back. A 429 of
+// a host's global limit (Discord's X-RateLimit-Global: true) pauses,
+// through s, every partition of the host and credential in every member,
+// those the member that got it never made included (another route's
+// bucket), once the member has learned a quota of the host's own (see
+// QuotaStore). A nil s restores the default: everything in memory, per
+// Transport. WithoutRateLimit turns s off too, for the quota.
 //
 // When s also implements BudgetStore, the retry budget of each host is
 // shared through it too (unless WithoutRetryBudget turns the budget off),

@@ -149,11 +149,20 @@ import (
 // each one: an attempt that waited out one pause and finds a new one
 // (another call's 429 answered meanwhile), or a turn of the server's pace
 // further ahead, waits for it only as long as the limit still allows,
-// and fails so otherwise. Nor is
+// and fails so otherwise. One exception: at a spent quota's reset (or a
+// pause's end) the first attempt goes, and one whose turn of the pace
+// would pass the limit waits for that attempt's answer, a tenth of the
+// limit past the reset at most and never past its deadline: a new window
+// of the spent limit that the answer announces fills the pace's bucket
+// (a static limit keeps its own tokens), and the attempt goes at once; an answer that fills nothing leaves its
+// turn past the limit, and it fails as above, as it does when no answer
+// has come by the end of that tenth. Nor is
 // a wait (a pause, a spent quota's, a turn of the pace, a token of a
 // QuotaStore) past whose end the host's circuit breaker stays open: the
 // attempt goes on to the breaker at once, which refuses it
-// (ErrCircuitOpen). An attempt that took its turn of the pace and that the
+// (ErrCircuitOpen); an attempt whose breaker is open when it would take a
+// QuotaStore's token goes on to it without one, which could not be given
+// back. An attempt that took its turn of the pace and that the
 // breaker or WithMaxInFlight then refuses without sending it, or a hedged
 // copy not sent because its attempt ended meanwhile, gives its turn back
 // to the next attempt: refusals spend none of the host's pace. So does an

@@ -234,7 +234,9 @@
 // refiller tries again with backoff (20ms doubling to 1s), and sharing
 // resumes with the first lease Redis grants; a Redis that lost the state
 // (restarted) is given the quota again. A member that never reached Redis
-// counts itself alone.
+// counts itself alone. As with a lease, a request whose deadline comes
+// before the local limiter's next token takes none, and the next request
+// takes it (TestFallbackTokenPastDeadlineNotTaken).
 //
 // No request makes a Redis call: what a request waits for Redis is that
 // bound, WithFallbackAfter from the start of its refiller's call (the
