@@ -5,72 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 )
-
-// spentWindowServer is a base RoundTripper for a host with a fixed window
-// of limit requests each window from start, of which only one is left in
-// the first (other clients of the key spent the rest), announced with
-// X-RateLimit-Limit, -Remaining and -Reset (seconds from now) on every
-// answer, and answered with a 429 when spent. Each answer takes answer.
-// It runs in a synctest bubble.
-type spentWindowServer struct {
-	limit  int
-	window time.Duration
-	answer time.Duration
-	start  time.Time
-	// hang, when above 0, is how long the first request of the second
-	// window takes to be answered (a scout that hangs), unless its
-	// context ends first.
-	hang time.Duration
-
-	mu        sync.Mutex
-	late      int // requests after the first window
-	used      map[int64]int
-	hits      int
-	throttled int
-}
-
-func (s *spentWindowServer) RoundTrip(req *http.Request) (*http.Response, error) {
-	now := time.Now()
-	s.mu.Lock()
-	s.hits++
-	w := int64(now.Sub(s.start) / s.window)
-	if s.used == nil {
-		s.used = map[int64]int{0: s.limit - 1}
-	}
-	status := http.StatusOK
-	if s.used[w] < s.limit {
-		s.used[w]++
-	} else {
-		status = http.StatusTooManyRequests
-		s.throttled++
-	}
-	remaining := s.limit - s.used[w]
-	reset := s.start.Add(time.Duration(w+1) * s.window).Sub(now)
-	hang := s.hang > 0 && w > 0 && s.late == 0
-	if w > 0 {
-		s.late++
-	}
-	s.mu.Unlock()
-	if hang {
-		select {
-		case <-time.After(s.hang):
-		case <-req.Context().Done():
-			return nil, req.Context().Err()
-		}
-	}
-	time.Sleep(s.answer)
-	h := http.Header{}
-	h.Set("X-RateLimit-Limit", strconv.Itoa(s.limit))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
-	h.Set("X-RateLimit-Reset", strconv.FormatFloat((reset-s.answer).Seconds(), 'f', 3, 64))
-	return &http.Response{StatusCode: status, Header: h, Body: http.NoBody, Request: req}, nil
-}
 
 // TestQuotaStoreSpentQuotaWaitersAllGoAtTheReset is
 // TestSpentQuotaWaitersAllGoAtTheReset with a QuotaStore, which paces the
@@ -86,7 +25,7 @@ func TestQuotaStoreSpentQuotaWaitersAllGoAtTheReset(t *testing.T) {
 	for _, c := range []struct{ limit, waiters int }{{100, 8}, {600, 32}} {
 		t.Run(fmt.Sprintf("%d a minute, %d waiters", c.limit, c.waiters), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				srv := &spentWindowServer{limit: c.limit, window: time.Minute, answer: 50 * time.Millisecond, start: time.Now()}
+				srv := &quotaServer{limit: c.limit, spent: c.limit - 1, window: time.Minute, answer: 50 * time.Millisecond, start: time.Now()}
 				tr := New(srv, WithQuotaStore(new(memQuota)), WithoutBreaker(), WithoutRetryBudget())
 				get := func() (int, error) {
 					resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "http://api.test/v1/items", nil))
@@ -140,7 +79,7 @@ func TestQuotaStoreSpentQuotaWaitersAllGoAtTheReset(t *testing.T) {
 func TestQuotaStoreSpentQuotaScoutThatHangsHoldsNoOneLong(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const waiters = 8
-		srv := &spentWindowServer{limit: 100, window: time.Minute, answer: 50 * time.Millisecond, start: time.Now(), hang: time.Hour}
+		srv := &quotaServer{limit: 100, spent: 99, window: time.Minute, answer: 50 * time.Millisecond, start: time.Now(), hang: time.Hour}
 		tr := New(srv, WithQuotaStore(new(memQuota)), WithoutBreaker(), WithoutRetryBudget(), WithMaxRetries(0))
 		get := func() error {
 			resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "http://api.test/v1/items", nil))

@@ -1,4 +1,4 @@
-package resilient_test
+package resilient
 
 import (
 	"context"
@@ -12,8 +12,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/resilienthttp/resilient"
 )
 
 // quotaServer is a base RoundTripper for a host with a quota of limit
@@ -31,6 +29,9 @@ type quotaServer struct {
 	slide  time.Duration
 	answer time.Duration
 	start  time.Time
+	// spent is how many requests of the first window other clients of
+	// the key spent before start.
+	spent int
 	// hang, when above 0, is how long the first request of the second
 	// window takes to be answered (a scout that hangs), unless its
 	// context ends first.
@@ -59,7 +60,7 @@ func (s *quotaServer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if s.slide == 0 || elapsed < s.window {
 		w := int64(elapsed / s.window)
 		if s.used == nil {
-			s.used = map[int64]int{}
+			s.used = map[int64]int{0: s.spent}
 		}
 		if s.used[w] < s.limit {
 			s.used[w]++
@@ -171,7 +172,7 @@ func TestSpentQuotaWaitersAllGoAtTheReset(t *testing.T) {
 		t.Run(fmt.Sprintf("%d a minute, %d waiters", c.limit, c.waiters), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				srv := &quotaServer{limit: c.limit, window: time.Minute, answer: 50 * time.Millisecond, start: time.Now()}
-				tr := resilient.New(srv, resilient.WithoutBreaker(), resilient.WithoutRetryBudget())
+				tr := New(srv, WithoutBreaker(), WithoutRetryBudget())
 				calls, hits, throttled := spendThenWait(tr, srv, c.waiters)
 				// The reset is at 60 s; the calls that wait for it wake
 				// within the spread of that wait (1 s), then wait for the
@@ -212,7 +213,7 @@ func TestSpentQuotaWaitersRollingWindowNoFlood(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const limit, waiters = 100, 8
 		srv := &quotaServer{limit: limit, window: time.Minute, slide: 600 * time.Millisecond, answer: 50 * time.Millisecond, start: time.Now()}
-		tr := resilient.New(srv, resilient.WithoutBreaker(), resilient.WithoutRetryBudget())
+		tr := New(srv, WithoutBreaker(), WithoutRetryBudget())
 		calls, hits, throttled := spendThenWait(tr, srv, waiters)
 		const within = time.Minute + time.Second + 200*time.Millisecond
 		served := 0
@@ -222,7 +223,7 @@ func TestSpentQuotaWaitersRollingWindowNoFlood(t *testing.T) {
 				t.Errorf("call %d: %d, %v at %v; want it done by %v", i, call.status, call.err, call.done, within)
 			case call.err == nil && call.status == http.StatusOK:
 				served++
-			case !errors.Is(call.err, resilient.ErrRateLimited):
+			case !errors.Is(call.err, ErrRateLimited):
 				t.Errorf("call %d: %d, %v; want 200 or ErrRateLimited", i, call.status, call.err)
 			}
 		}
@@ -244,7 +245,7 @@ func TestSpentQuotaScoutThatHangsHoldsNoOneLong(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const limit, waiters = 5, 8
 		srv := &quotaServer{limit: limit, window: time.Minute, answer: 50 * time.Millisecond, start: time.Now(), hang: time.Hour}
-		tr := resilient.New(srv, resilient.WithoutBreaker(), resilient.WithoutRetryBudget(), resilient.WithMaxRetries(0))
+		tr := New(srv, WithoutBreaker(), WithoutRetryBudget(), WithMaxRetries(0))
 		calls, _, _ := spendThenWait(tr, srv, waiters)
 		// The reset is at 60 s, the spread of its wait 1 s at most, the
 		// wait for the scout's answer 6 s past the reset at most.
@@ -255,9 +256,9 @@ func TestSpentQuotaScoutThatHangsHoldsNoOneLong(t *testing.T) {
 			case call.done < time.Minute:
 				// Sent into the first window (some answered 429, sent
 				// together before its count was known).
-			case call.err != nil && !errors.Is(call.err, resilient.ErrRateLimited):
+			case call.err != nil && !errors.Is(call.err, ErrRateLimited):
 				hung++ // the scout, cut by the call's budget
-			case call.done > within || !errors.Is(call.err, resilient.ErrRateLimited):
+			case call.done > within || !errors.Is(call.err, ErrRateLimited):
 				t.Errorf("call %d: %d, %v at %v; want ErrRateLimited by %v", i, call.status, call.err, call.done, within)
 			default:
 				refused++
