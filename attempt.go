@@ -96,6 +96,13 @@ type attemptState struct {
 	// Filled by the rate limiter.
 	rate      RateLimitInfo
 	localWait time.Duration // time this attempt waited for its turn
+	// gated is when the server's limits (a pause, a spent quota, the
+	// learned pace) first held the attempt at the rate limiter, zero
+	// until they did, moved on by the time it then waited for a slot it
+	// passed on for a pause (see errSlotPaused): WithMaxRetryAfter bounds
+	// those waits in all, across its passes through the rate limiter,
+	// as it bounds them in one (see rateLimiter.acquire).
+	gated time.Time
 	// paceTok is the limiter of the partition's pace whose token the
 	// attempt holds, and pace that partition; nil for none (pace is set
 	// only with paceTok). An attempt refused at the end of a wait for a

@@ -81,7 +81,10 @@ import (
 // announced: one given a slot while its host is paused, or the quota it
 // shares spent (none left until its reset), passes the slot on and waits
 // for the pause or the reset as an attempt that came after it does
-// (refused past WithMaxRetryAfter or its deadline), then for a slot again.
+// (refused past WithMaxRetryAfter or its deadline), then for a slot again:
+// its waits for the host's pauses and quotas are bounded by
+// WithMaxRetryAfter in all, and its waits for a slot by its attempt
+// timeout in all, however often that happens.
 //
 // A hedged copy (see WithHedging) takes a slot like any attempt, but never
 // waits for one: a copy that finds no free slot is not sent, and gives back
@@ -343,6 +346,12 @@ func (b *bulkhead) acquire(req *http.Request, st *attemptState) (*hostSlots, err
 			// rate limiter. The token of the pace it took is spent, as
 			// every token is once a pause holds the partition.
 			st.paceTok = nil
+			if !st.gated.IsZero() {
+				// The wait for the slot is not one of the server's
+				// limits: the rate limiter bounds the attempt's waits
+				// for them, before and after it, in all.
+				st.gated = st.gated.Add(waited)
+			}
 			return nil, errSlotPaused
 		}
 		return s, nil
@@ -366,7 +375,9 @@ func (b *bulkhead) pausedMeanwhile(req *http.Request, s *hostSlots) (paused bool
 
 // slotDeadline returns when attempt st of req stops waiting for a slot:
 // the earliest of its attempt timeout, the call's budget and the context's
-// deadline; zero for none.
+// deadline; zero for none. The attempt timeout bounds the attempt's waits
+// for a slot together: one that waits again after it passed a slot on for
+// a pause (see errSlotPaused) has what its earlier waits left of it.
 func slotDeadline(req *http.Request, st *attemptState) time.Time {
 	if st == nil {
 		end, _ := req.Context().Deadline()
@@ -374,8 +385,12 @@ func slotDeadline(req *http.Request, st *attemptState) time.Time {
 	}
 	end := st.deadline
 	if st.callCfg != nil && st.callCfg.attemptTimeout > 0 {
-		// The attempt's deadline as the deadline middleware sets it.
-		if e := attemptClock(st).Add(st.callCfg.attemptTimeout); end.IsZero() || e.Before(end) {
+		// The attempt's deadline as the deadline middleware sets it, less
+		// the slot waits the attempt's start was moved on by (none but
+		// before a pause): without that, each wait after a pause would
+		// get the whole timeout anew, and the attempt wait for slots
+		// longer than it in all.
+		if e := attemptClock(st).Add(st.callCfg.attemptTimeout - st.slotWait); end.IsZero() || e.Before(end) {
 			end = e
 		}
 	}

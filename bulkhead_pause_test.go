@@ -11,14 +11,14 @@ import (
 
 // queuedBehindPauses sends 4 calls, 1 ms apart, to a host limited to one
 // attempt in flight (see queuedBehind), its first throttled answers 429
-// with Retry-After: 30 and the others 200; it returns the calls' statuses
+// with Retry-After: 20 and the others 200; it returns the calls' statuses
 // and when the host got each request. Run it in a synctest bubble.
 func queuedBehindPauses(t *testing.T, throttled int) (codes []int, arrivals []time.Duration) {
 	t.Helper()
 	return queuedBehind(t, 4, func(n int, resp *http.Response) {
 		if n < throttled {
 			resp.StatusCode = http.StatusTooManyRequests
-			resp.Header.Set("Retry-After", "30")
+			resp.Header.Set("Retry-After", "20")
 		}
 	})
 }
@@ -76,7 +76,7 @@ func TestMaxInFlightQueuedAttemptWaitsForAPauseLearnedMeanwhile(t *testing.T) {
 				t.Errorf("queued call %d: %d, want 200 after the pause", i+1, c)
 			}
 		}
-		pauseEnd := time.Second + 30*time.Second
+		pauseEnd := time.Second + 20*time.Second
 		for _, at := range arrivals[1:] {
 			if at < pauseEnd {
 				t.Errorf("the server got requests at %v; want none during the pause (1s to %v) that the first call's 429 announced", arrivals, pauseEnd)
@@ -90,7 +90,9 @@ func TestMaxInFlightQueuedAttemptWaitsForAPauseLearnedMeanwhile(t *testing.T) {
 // slot that a pause sent back to the rate limiter, and that queue again
 // once it ends, are held by the next pause learned meanwhile too, as often
 // as that happens: a host that answers two calls in a row 429 with
-// Retry-After: 30 gets no request during either pause.
+// Retry-After: 20 gets no request during either pause. (The two pauses
+// together stay within WithMaxRetryAfter's 60s, which bounds an
+// attempt's waits for them in all: TestMaxInFlightPausesAfterPassedSlotBoundedInAll.)
 func TestMaxInFlightQueuedAttemptWaitsForEveryPause(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		codes, arrivals := queuedBehindPauses(t, 2)
@@ -106,9 +108,9 @@ func TestMaxInFlightQueuedAttemptWaitsForEveryPause(t *testing.T) {
 		if len(arrivals) != 4 {
 			t.Fatalf("the server got requests at %v, want 4", arrivals)
 		}
-		// Each 429 came 1 s after its request, and paused the host 30 s
+		// Each 429 came 1 s after its request, and paused the host 20 s
 		// (a pause's end is spread by a jitter of its own).
-		if arrivals[1] < 31*time.Second || arrivals[2] < arrivals[1]+31*time.Second {
+		if arrivals[1] < 21*time.Second || arrivals[2] < arrivals[1]+21*time.Second {
 			t.Errorf("the server got requests at %v; want none during the pauses the 429s at %v and %v announced",
 				arrivals, arrivals[0]+time.Second, arrivals[1]+time.Second)
 		}

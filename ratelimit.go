@@ -124,7 +124,7 @@ func newRateLimiter(c *config) *rateLimiter {
 // paces a quota the host announced to the Transport, or that paced an
 // attempt of p (see partition.storePaces): a store's token is never given
 // back, and each copy that lost would cost the fleet one.
-func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration, hedged bool) (*partition, time.Duration, *rate.Limiter, error) {
+func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration, hedged bool, gated *time.Time) (*partition, time.Duration, *rate.Limiter, error) {
 	var tok *rate.Limiter // the limiter of p whose token is held for the attempt; nil for none
 	paced := false        // a token was taken and waited for
 	leased := false       // a token of the shared quota is held (quota.go)
@@ -132,12 +132,14 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 	// gate last held it (zero for none): its refusals are bounded from
 	// then, not from the waits the gate held the attempt before them.
 	var dry time.Time
-	// gated is when the server's limits first held the attempt (zero
+	// *gated is when the server's limits first held the attempt (zero
 	// until then): the waits for the pauses, spent quotas and turns of
 	// the learned pace (the local one's, or a store's token held for
 	// later) that follow one another while it waits are bounded by
-	// maxWait in all, as one is.
-	var gated time.Time
+	// maxWait in all, as one is. It is the attempt's (see
+	// attemptState.gated): an attempt sent back here after it passed
+	// its slot on for a pause (see afterSlotPaused) waits within what
+	// its earlier waits left of maxWait.
 	// reopenedAt is when the gate that last held the attempt opened:
 	// the reset of the spent quota, or the end of the pause, it waited
 	// for (zero for none). An attempt of p sent since then is the scout
@@ -183,9 +185,9 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				return p, now.Sub(start), nil, rl.refuse(p, until.Sub(now), "a hedged copy does not wait for the host's quota or pause")
 			}
 			if gated.IsZero() {
-				gated = now
+				*gated = now
 			}
-			held := now.Sub(gated) // by the gate already
+			held := now.Sub(*gated) // by the gate already
 			if byQuota && !pause.After(now) && (addWaits(held, until.Sub(now)) > maxWait || pastDeadline(ctx, budget, until)) && p.mayProbe(req, now) {
 				// The call would be refused: a request of another
 				// route goes instead, whose quota may be its own.
@@ -340,9 +342,9 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					// and after it. (The store's token cannot be
 					// given back: a store holds it for this attempt.)
 					if gated.IsZero() {
-						gated = now
+						*gated = now
 					}
-					if held := now.Sub(gated); addWaits(held, d) > maxWait {
+					if held := now.Sub(*gated); addWaits(held, d) > maxWait {
 						if reopenedAt.IsZero() || now.Add(d).After(scoutBy) {
 							p.mu.Unlock()
 							return p, now.Sub(start), nil, rl.refuseServerWait(p, held, d, maxWait)
@@ -404,7 +406,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				// refused when none is in flight or it does not come.
 				if !p.scouting(reopenedAt) || !now.Before(scoutBy) {
 					p.mu.Unlock()
-					return p, now.Sub(start), nil, rl.refuseServerWait(p, now.Sub(gated), 0, maxWait)
+					return p, now.Sub(start), nil, rl.refuseServerWait(p, now.Sub(*gated), 0, maxWait)
 				}
 				answered := p.answering()
 				p.mu.Unlock()
@@ -439,9 +441,9 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			// The pace is the server's: a wait for a token is bounded
 			// as a wait it announced is, with those before it.
 			if gated.IsZero() {
-				gated = now
+				*gated = now
 			}
-			if held := now.Sub(gated); addWaits(held, d) > maxWait {
+			if held := now.Sub(*gated); addWaits(held, d) > maxWait {
 				if !p.scouting(reopenedAt) {
 					p.cancelTurn(tn, now)
 					p.mu.Unlock()
@@ -500,7 +502,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					now = p.at(time.Now())
 					p.cancelTurn(tn, now)
 					p.mu.Unlock()
-					return p, now.Sub(start), nil, rl.refuseServerWait(p, now.Sub(gated), d, maxWait)
+					return p, now.Sub(start), nil, rl.refuseServerWait(p, now.Sub(*gated), d, maxWait)
 				}
 			}
 			if err := rl.wait(ctx, cancelOf(req), p, now, w, budget, opened, forgot, rose, answered); err != nil {
@@ -543,7 +545,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				// refused otherwise.
 				p.mu.Lock()
 				now = p.at(now)
-				held := now.Sub(gated)
+				held := now.Sub(*gated)
 				if tn.lim != p.lim {
 					// Another pace: the turn is spent, and the
 					// attempt looks again at once (see cancelTurn).
@@ -640,7 +642,12 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 				maxWait = st.callCfg.maxRetryAfter // the call's (WithCallOptions)
 			}
 		}
-		q, waited, held, err := rl.acquire(ctx, req, p, clock.get(), budget, maxWait, st != nil && st.hedge > 0)
+		var gated time.Time // the attempt's, with st (see attemptState.gated)
+		g := &gated
+		if st != nil {
+			g = &st.gated
+		}
+		q, waited, held, err := rl.acquire(ctx, req, p, clock.get(), budget, maxWait, st != nil && st.hedge > 0, g)
 		if q != p {
 			k, p = q.key, q // the host's limits were split while it waited
 		}
