@@ -122,3 +122,66 @@ func TestQuotaStoreSpentQuotaScoutThatHangsHoldsNoOneLong(t *testing.T) {
 		}
 	})
 }
+
+// TestQuotaStoreSpentQuotaResetHostFreesGracedWaiters: with a QuotaStore,
+// the waiters whose store token came past the bound after a spent quota's
+// reset wait for it, and then for the scout's answer (see
+// TestQuotaStoreSpentQuotaScoutThatHangsHoldsNoOneLong). Transport.ResetHost
+// during those waits clears what the Transport and the fleet learned, and
+// its waiters wake and try again at once, as ResetHost promises: each is
+// sent then and answered, none held until the end of its wait for the
+// scout's answer and refused: at 62.5 s, some still wait for their
+// tokens, the others for the scout's answer; at 65.5 s, all of them wait
+// for the scout's answer.
+func TestQuotaStoreSpentQuotaResetHostFreesGracedWaiters(t *testing.T) {
+	for _, resetAt := range []time.Duration{time.Minute + 2500*time.Millisecond, time.Minute + 5500*time.Millisecond} {
+		t.Run(resetAt.String(), func(t *testing.T) { testResetHostFreesGracedWaiters(t, resetAt) })
+	}
+}
+
+func testResetHostFreesGracedWaiters(t *testing.T, resetAt time.Duration) {
+	synctest.Test(t, func(t *testing.T) {
+		const waiters = 8
+		srv := &quotaServer{limit: 100, spent: 99, window: time.Minute, answer: 50 * time.Millisecond, start: time.Now(), hang: time.Hour}
+		tr := New(srv, WithQuotaStore(new(memQuota)), WithoutBreaker(), WithoutRetryBudget(), WithMaxRetries(0))
+		get := func() (int, error) {
+			resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "http://api.test/v1/items", nil))
+			if err != nil {
+				return 0, err
+			}
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		}
+		if _, err := get(); err != nil {
+			t.Fatalf("first call: %v", err)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		hung, ok := 0, 0
+		// The reset is at 60 s; the scout goes then and hangs, and the
+		// others hold store tokens 0.63 s apart past the bound, or wait
+		// for the scout's answer, until 6 s past the reset at most.
+		for i := range waiters {
+			wg.Go(func() {
+				status, err := get()
+				done := time.Since(srv.start)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil && !errors.Is(err, ErrRateLimited):
+					hung++ // the scout, cut by the call's budget
+				case err != nil || status != http.StatusOK || done > resetAt+time.Second:
+					t.Errorf("waiter %d: %d, %v at %v; want 200 soon after ResetHost at %v", i, status, err, done, resetAt)
+				default:
+					ok++
+				}
+			})
+		}
+		time.Sleep(time.Until(srv.start.Add(resetAt)))
+		tr.ResetHost("api.test")
+		wg.Wait()
+		if hung != 1 || ok != waiters-1 {
+			t.Errorf("%d calls hung, %d answered 200; want 1 hung, %d answered", hung, ok, waiters-1)
+		}
+	})
+}

@@ -393,7 +393,11 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 						return p, time.Since(start), nil, err
 					}
 					if isClosed(forgot) {
-						leased = false // cleared by the store's Reset
+						// Cleared by the store's Reset: so is the
+						// token, and the wait for the scout's answer
+						// it was held for (ResetHost's waiters try
+						// again at once).
+						leased, graced = false, false
 					}
 					continue
 				}
@@ -408,10 +412,17 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					p.mu.Unlock()
 					return p, now.Sub(start), nil, rl.refuseServerWait(p, now.Sub(*gated), 0, maxWait)
 				}
-				answered := p.answering()
+				// forgot wakes the wait when Transport.ResetHost
+				// clears what p learned: the attempt is sent then at
+				// the token it holds, as ResetHost's waiters try again
+				// at once.
+				answered, forgot := p.answering(), p.forgotten()
 				p.mu.Unlock()
-				if err := rl.wait(ctx, cancelOf(req), p, now, scoutBy.Sub(now), budget, answered, nil, nil, nil); err != nil {
+				if err := rl.wait(ctx, cancelOf(req), p, now, scoutBy.Sub(now), budget, answered, forgot, nil, nil); err != nil {
 					return p, time.Since(start), nil, err
+				}
+				if isClosed(forgot) {
+					graced = false
 				}
 				continue
 			}
