@@ -154,11 +154,15 @@ type QuotaWatcher interface {
 
 // A QuotaDeadlineTaker is a QuotaPartition told by when the attempt it
 // takes a token for must start: the earliest of the request's context's
-// deadline, what remains of the call's budget (WithMaxElapsed), and the end
+// deadline, what remains of the call's budget (WithMaxElapsed), the end
 // of the longest wait for a token the Transport gives it (the call's
 // WithMaxRetryAfter, from the store's first refusal of it; see
-// QuotaPartition.Take). The Transport calls TakeBefore instead of Take
-// when the partition implements it.
+// QuotaPartition.Take), and, for an attempt that the server's limits (a
+// pause, a spent quota, a turn of the pace) held already, the end of the
+// bound of those waits in all (WithMaxRetryAfter from when they first
+// held it, the wait for the answer of the attempt sent first after a
+// spent quota's reset included; see WithMaxRetryAfter). The Transport
+// calls TakeBefore instead of Take when the partition implements it.
 //
 // A store whose partition holds no token because its backend has not
 // answered yet, not because the fleet's quota is spent, holds an attempt
@@ -174,7 +178,8 @@ type QuotaWatcher interface {
 // conforms only at or after the deadline (not ok, with its delay): the
 // Transport refuses the attempt without sending it, and a token it
 // reserved could not be given back (redisquota's leases and local limiter
-// leave it so).
+// leave it so). A delay that reaches the end of the bound in all refuses
+// the attempt at once (ErrRateLimited), as a token past it does.
 type QuotaDeadlineTaker interface {
 	// TakeBefore is Take for an attempt that must start before
 	// deadline; the zero time for none.

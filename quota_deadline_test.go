@@ -2,8 +2,11 @@ package resilient
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -121,4 +124,109 @@ func TestQuotaStoreTakeBefore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scheduleQuota is a QuotaStore whose partitions implement
+// QuotaDeadlineTaker as redisquota's do: the fleet's next token conforms
+// at next, one every every after it, and a token that conforms only at or
+// after the attempt's deadline is left for the next attempt (not ok, with
+// its wait). It counts the tokens it handed out.
+type scheduleQuota struct {
+	mem memQuota
+
+	mu        sync.Mutex
+	next      time.Time // zero: no quota known, every attempt goes unpaced
+	every     time.Duration
+	taken     int
+	deadlines []time.Time
+}
+
+func (q *scheduleQuota) Partition(name string) QuotaPartition {
+	return schedulePart{memPart: q.mem.Partition(name).(*memPart), q: q}
+}
+
+type schedulePart struct {
+	*memPart
+	q *scheduleQuota
+}
+
+func (p schedulePart) TakeBefore(now, deadline time.Time) (time.Duration, bool, <-chan struct{}) {
+	q := p.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.deadlines = append(q.deadlines, deadline)
+	if q.next.IsZero() {
+		return 0, true, nil
+	}
+	c := q.next
+	if c.Before(now) {
+		c = now
+	}
+	if c.After(now) && !deadline.IsZero() && !c.Before(deadline) {
+		return c.Sub(now), false, nil // left for the next attempt
+	}
+	q.taken++
+	q.next = c.Add(q.every)
+	return c.Sub(now), true, nil
+}
+
+// TestQuotaStoreTokenPastBoundInAllNotTaken proves that an attempt that
+// waited out a pause tells its store the end of the bound of the server's
+// waits in all (WithMaxRetryAfter, counted from when the pause first held
+// it), not maxWait from the end of the pause: a store that leaves a token
+// past the deadline to the next attempt then keeps the fleet's token that
+// the Transport would refuse the attempt for, and the next call gets it.
+// (Told maxWait from the end of the pause, the store reserved the token
+// for an attempt the Transport then refused past its bound in all: a token
+// of the fleet's quota spent on nothing, and the next call waited for the
+// one after it.)
+func TestQuotaStoreTokenPastBoundInAllNotTaken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var n atomic.Int32
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if n.Add(1) == 1 {
+				return &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"50"}}, Body: http.NoBody, Request: r}, nil
+			}
+			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+		})
+		store := new(scheduleQuota)
+		tr := New(base, WithQuotaStore(store), WithMaxRetries(0), WithoutRetryBudget())
+		const url = "https://api.example.com/v1/items"
+		start := time.Now()
+		if code := get(t, tr, url); code != http.StatusTooManyRequests {
+			t.Fatalf("first call: %d, want 429", code)
+		}
+		// The fleet's next token comes 15s after the pause's end: past
+		// the bound in all (60s) of a call held by the whole pause.
+		store.mu.Lock()
+		store.next, store.every = start.Add(65*time.Second), 10*time.Second
+		store.mu.Unlock()
+		_, err := roundTrip(t, tr, newRequest(t, context.Background(), http.MethodGet, url, nil))
+		if !errors.Is(err, ErrRateLimited) {
+			t.Fatalf("the call held by the pause: %v, want ErrRateLimited (65s in all past 60s)", err)
+		}
+		store.mu.Lock()
+		taken, deadlines := store.taken, slices.Clone(store.deadlines)
+		store.mu.Unlock()
+		if taken != 0 {
+			t.Errorf("the call refused past its bound in all took %d tokens of the fleet's quota (deadlines told %v after the start), want 0", taken, sinceAll(start, deadlines))
+		}
+		// The next call gets the token the refused one left.
+		t0 := time.Now()
+		if code := get(t, tr, url); code != http.StatusOK {
+			t.Fatalf("next call: %d, want 200", code)
+		}
+		if at := t0.Sub(start) + time.Since(t0); at != 65*time.Second {
+			t.Errorf("next call sent %v after the start, want 65s (the token the refused call left)", at)
+		}
+	})
+}
+
+// sinceAll returns each of ts less start.
+func sinceAll(start time.Time, ts []time.Time) []time.Duration {
+	var ds []time.Duration
+	for _, t := range ts {
+		ds = append(ds, t.Sub(start))
+	}
+	return ds
 }

@@ -286,7 +286,23 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				return p, now.Sub(start), tok, nil
 			}
 			if asks {
-				d, ok, retry := p.take(now, takeDeadline(startBy(ctx, budget), now, dry, maxWait))
+				// The store is told the end of the bound of the
+				// server's waits in all (the scout's grace included),
+				// when that comes first: a token past it, which the
+				// Transport refuses below, is left to the next attempt
+				// by a store that leaves the tokens past a deadline
+				// (see QuotaDeadlineTaker), not spent on this one.
+				by, inAll := takeDeadline(startBy(ctx, budget), now, dry, maxWait), false
+				if !gated.IsZero() {
+					end := gated.Add(maxWait)
+					if !reopenedAt.IsZero() && scoutBy.After(end) {
+						end = scoutBy
+					}
+					if end.Before(by) {
+						by, inAll = end, true
+					}
+				}
+				d, ok, retry := p.take(now, by)
 				if ok || isClosed(retry) {
 					// retry is Take's word for "ask again" when it has
 					// no token: with one, the attempt waits for its
@@ -334,6 +350,12 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 						p.owe(now)
 					}
 					paced, tok = false, nil
+				}
+				if !ok && inAll && p.taker != nil && d > 0 && !now.Add(d).Before(by) {
+					// No token of the store before the end of the
+					// bound in all: refused, as a token past it is.
+					p.mu.Unlock()
+					return p, now.Sub(start), nil, rl.refuseServerWait(p, now.Sub(*gated), d, maxWait)
 				}
 				if ok && d > 0 {
 					// The fleet's pace is the server's: a wait for
