@@ -294,14 +294,26 @@ func proxyRefused(err error) bool {
 
 // notHTTPErrTexts are net/http's messages for an answer it does not read:
 // one that is not an HTTP/1.x response at all (the first line of a TLS
-// alert, of an SSH or a Redis server, quoted), or whose headers pass the
+// alert, of an SSH or a Redis server, quoted), whose headers pass the
 // client's limit (Transport.MaxResponseHeaderBytes, HTTP/2's header list
-// size), which the server sends again to a retry. They prove nothing
-// about whether the request was processed.
+// size), informational (1xx) responses included, a flood of which ends in
+// the same error over HTTP/1 ("header list too large" over HTTP/2, "too
+// many 1xx informational responses" before Go 1.24 and from
+// golang.org/x/net/http2), or whose framing it refuses: a Content-Length
+// that is not a number, two that differ, a Transfer-Encoding it does not
+// speak. Each is read from a whole header block, which a connection cut
+// short ends with io.ErrUnexpectedEOF instead; the server sends the same
+// to a retry. They prove nothing about whether the request was processed.
 var notHTTPErrTexts = [...]string{
 	"malformed HTTP response",
 	"malformed HTTP status code",
 	"malformed HTTP version",
 	"server response headers exceeded",
 	"response header list larger than advertised limit",
+	"header list too large",
+	"too many 1xx informational responses",
+	"bad Content-Length",
+	"message cannot contain multiple Content-Length headers",
+	"unsupported transfer encoding",
+	"too many transfer encodings",
 }

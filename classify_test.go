@@ -549,11 +549,21 @@ func TestClassifyErr(t *testing.T) {
 		// (see goAwayFirstStream): it may end net/http's own resends.
 		{"http2 GOAWAY below the first stream", errors.New("http2: Transport received GOAWAY from server ErrCode:ENHANCE_YOUR_CALM"), Transient, false},
 		{"http2 GOAWAY debug reads as below the stream", errors.New(`http2: server sent GOAWAY and closed the connection; LastStreamID=3, ErrCode=NO_ERROR, debug="http2: Transport received Server's graceful shutdown GOAWAY"`), Transient, false},
-		// A server's words, which net/http quotes, are not net/http's.
-		{"http2 refused stream in a header's value", errors.New(`net/http: HTTP/1.x transport connection broken: bad Content-Length "stream error: stream ID 1; REFUSED_STREAM"`), Transient, false},
+		// A server's words, which net/http quotes, are not net/http's:
+		// they prove nothing unsent. (A Content-Length net/http refuses
+		// is the server's framing, sent again to a retry: Permanent.)
+		{"http2 refused stream in a header's value", errors.New(`net/http: HTTP/1.x transport connection broken: bad Content-Length "stream error: stream ID 1; REFUSED_STREAM"`), Permanent, false},
 		{"http2 refused stream in a status line", errors.New(`malformed HTTP status code "stream error: stream ID 1; REFUSED_STREAM"`), Permanent, false},
 		{"http2 refused stream in the URL", &url.Error{Op: "Post", URL: "http://x/stream error: stream ID 1; REFUSED_STREAM", Err: io.ErrUnexpectedEOF}, Transient, false},
-		{"unsupported scheme in a header's value", errors.New(`net/http: HTTP/1.x transport connection broken: bad Content-Length "unsupported protocol scheme \"x\""`), Transient, false},
+		{"unsupported scheme in a header's value", errors.New(`net/http: HTTP/1.x transport connection broken: bad Content-Length "unsupported protocol scheme \"x\""`), Permanent, false},
+		{"framing in a header's value", errors.New(`net/http: HTTP/1.x transport connection broken: malformed MIME header: missing colon: "bad Content-Length"`), Transient, false},
+		// Framing net/http refuses, and 1xx floods: the server's, again.
+		{"two Content-Lengths", errors.New(`net/http: HTTP/1.x transport connection broken: http: message cannot contain multiple Content-Length headers; got ["1" "2"]`), Permanent, false},
+		{"unknown Transfer-Encoding", errors.New(`net/http: HTTP/1.x transport connection broken: unsupported transfer encoding: "gzip"`), Permanent, false},
+		{"Transfer-Encodings", errors.New(`net/http: HTTP/1.x transport connection broken: too many transfer encodings: ["chunked" "chunked"]`), Permanent, false},
+		{"1xx flood", errors.New("net/http: HTTP/1.x transport connection broken: net/http: server response headers exceeded 4096 bytes; aborted"), Permanent, false},
+		{"1xx flood, http2", errors.New("stream error: stream ID 1; PROTOCOL_ERROR; header list too large"), Permanent, false},
+		{"1xx flood, before Go 1.24", errors.New("net/http: too many 1xx informational responses"), Permanent, false},
 		{"invalid URL in the URL", &url.Error{Op: "Get", URL: "http://x/invalid URL", Err: io.EOF}, Transient, false},
 		{"circuit open", fmt.Errorf("%w: api.test", ErrCircuitOpen), Permanent, true},
 		{"rate limited", fmt.Errorf("%w: api.test", ErrRateLimited), Permanent, true},
@@ -1156,5 +1166,72 @@ func TestThrottleCodePrefixIsNotOne(t *testing.T) {
 		if cl, ok := defaultCodeClass(code); ok {
 			t.Errorf("defaultCodeClass(%q) = %v, true; want unknown", code, cl)
 		}
+	}
+}
+
+// TestServerFramingNotRetried: a server whose answer net/http refuses for
+// its framing (a Content-Length that is not a number, two that differ, a
+// Transfer-Encoding it does not speak) or for a flood of informational
+// (1xx) responses, over HTTP/1 or HTTP/2, sends the same answer to a
+// retry. A plain client fails once; the Transport retried each such GET 5
+// times (all but the HTTP/1 flood, whose error read as headers too large),
+// multiplying the load on a server already misbehaving. Each GET now
+// reaches the server once.
+func TestServerFramingNotRetried(t *testing.T) {
+	flood := strings.Repeat("HTTP/1.1 102 Processing\r\nX-Wait: "+strings.Repeat("w", 100)+"\r\n\r\n", 100)
+	for name, answer := range map[string]string{
+		"bad Content-Length":        "HTTP/1.1 200 OK\r\nContent-Length: twelve\r\n\r\n",
+		"two Content-Lengths":       "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+		"unknown Transfer-Encoding": "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"1xx flood":                 flood + "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hits atomic.Int32
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					hits.Add(1)
+					io.WriteString(c, answer)
+				}
+				c.Close()
+			}
+		})
+		base := &http.Transport{MaxResponseHeaderBytes: 4096}
+		_, err = roundTrip(t, New(base, WithBackoff(0, 0)), newRequest(t, context.Background(), "GET", "http://"+ln.Addr().String()+"/v1/items", nil))
+		base.CloseIdleConnections()
+		ln.Close()
+		wg.Wait()
+		if n := hits.Load(); n != 1 || err == nil {
+			t.Errorf("HTTP/1 %s: the server got the GET %d times (error %v); want once", name, n, err)
+		}
+	}
+
+	var hits atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		for range 100 {
+			w.Header().Set("X-Wait", strings.Repeat("w", 100))
+			w.WriteHeader(http.StatusProcessing)
+		}
+		w.Header().Del("X-Wait")
+		w.WriteHeader(http.StatusOK)
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	base := srv.Client().Transport.(*http.Transport)
+	base.MaxResponseHeaderBytes = 4096
+	defer base.CloseIdleConnections()
+	_, err := roundTrip(t, New(base, WithBackoff(0, 0)), newRequest(t, context.Background(), "GET", srv.URL+"/v1/items", nil))
+	if n := hits.Load(); n != 1 || err == nil {
+		t.Errorf("HTTP/2 1xx flood: the server got the GET %d times (error %v); want once", n, err)
 	}
 }
