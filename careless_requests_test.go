@@ -11,12 +11,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -543,6 +546,120 @@ func TestLowercaseMethodIsAWrite(t *testing.T) {
 		srv.Close()
 		if n := hits.Load(); n != 1 || got.Load() != method || resp.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("%s: %d requests (method %v), status %d; want one %s, its 503", method, n, got.Load(), resp.StatusCode, method)
+		}
+	}
+}
+
+// TestGot1xxHookErrorEndsTheCall: a caller whose ClientTrace's
+// Got1xxResponse hook returns an error stops its request there; net/http
+// fails it with that error inside its own, and a plain client fails once.
+// Through the Transport, the error read as the network's: the GET was sent
+// 6 times, each a failure of the host's breaker (over HTTP/2, errors.Is did
+// not find the hook's error either). Now the call fails after one attempt,
+// over HTTP/1 and HTTP/2, with a *RequestError that errors.Is finds the
+// hook's error in (over HTTP/2 too, whose stream error does not unwrap),
+// counted against nothing: a breaker that opens after one failure lets the
+// next call through.
+func TestGot1xxHookErrorEndsTheCall(t *testing.T) {
+	errStop := errors.New("stop at the early hints")
+	for _, h2 := range []bool{false, true} {
+		var hits atomic.Int32
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits.Add(1)
+			if r.URL.Path == "/v1/hints" {
+				w.Header().Set("Link", "</style.css>; rel=preload")
+				w.WriteHeader(http.StatusEarlyHints)
+				w.Header().Del("Link")
+			}
+			w.WriteHeader(http.StatusOK)
+		}))
+		if h2 {
+			srv.EnableHTTP2 = true
+			srv.StartTLS()
+		} else {
+			srv.Start()
+		}
+		proto := "HTTP/1.1"
+		if h2 {
+			proto = "HTTP/2"
+		}
+		base := srv.Client().Transport.(*http.Transport)
+		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+			Got1xxResponse: func(int, textproto.MIMEHeader) error { return errStop },
+		})
+		var attempts atomic.Int32
+		tr := New(base, WithBackoff(0, 0), WithObserver(func(Attempt) { attempts.Add(1) }))
+		resp, err := tr.RoundTrip(newRequest(t, ctx, "GET", srv.URL+"/v1/hints", nil))
+		if err == nil {
+			resp.Body.Close()
+		}
+		var re *RequestError
+		if n := hits.Load(); n != 1 || attempts.Load() != 1 || !errors.Is(err, errStop) || !errors.As(err, &re) {
+			t.Errorf("%s: the server got the GET %d times in %d attempts, err = %v; want once, a *RequestError with the hook's error", proto, n, attempts.Load(), err)
+		}
+		tr = New(base, WithBackoff(0, 0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+		if resp, err := tr.RoundTrip(newRequest(t, ctx, "GET", srv.URL+"/v1/hints", nil)); err == nil {
+			resp.Body.Close()
+		}
+		if err := getClosed(t, tr, srv.URL+"/v1/items"); err != nil {
+			t.Errorf("%s: healthy call after the hook's error: %v (the breaker counted it?)", proto, err)
+		}
+		base.CloseIdleConnections()
+		srv.Close()
+	}
+}
+
+// fakeStreamError has the shape of HTTP/2's StreamError (net/http's
+// bundled copy is unexported), which does not unwrap to its cause.
+type fakeStreamError struct {
+	StreamID uint32
+	Code     fakeErrCode
+	Cause    error
+}
+
+func (e fakeStreamError) Error() string {
+	return fmt.Sprintf("stream error: stream ID %d; %v; %v", e.StreamID, e.Code, e.Cause)
+}
+
+type fakeErrCode uint32
+
+func (fakeErrCode) String() string { return "PROTOCOL_ERROR" }
+
+// TestGot1xxFaultOnlyTheHooks: with a Got1xxResponse hook in the request's
+// context, an error of the same shape as the hook's whose cause is the
+// network's or net/http's own (a reset, a response cut short, a header
+// net/http refuses) is still the network's or the server's, retried as
+// before; only a cause of neither is the hook's.
+func disabledX(t *testing.T) {
+	errStop := errors.New("stop")
+	hooked := newRequest(t, httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		Got1xxResponse: func(int, textproto.MIMEHeader) error { return errStop },
+	}), "GET", "http://api.test/", nil)
+	plain := newRequest(t, httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		GotFirstResponseByte: func() {},
+	}), "GET", "http://api.test/", nil)
+	broken := func(err error) error { return fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", err) }
+	for _, tc := range []struct {
+		name string
+		req  *http.Request
+		err  error
+		hook bool
+	}{
+		{"HTTP/1 hook", hooked, broken(errStop), true},
+		{"HTTP/2 hook", hooked, fakeStreamError{1, 1, errStop}, true},
+		{"no hook", plain, broken(errStop), false},
+		{"reset", hooked, broken(&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), false},
+		{"cut short", hooked, broken(io.ErrUnexpectedEOF), false},
+		{"read loop", hooked, broken(errors.New("persistConn.readLoop exiting")), false},
+		{"bad header", hooked, broken(textproto.ProtocolError("malformed MIME header line: x")), false},
+		{"multiple lengths", hooked, broken(errors.New(`http: message cannot contain multiple Content-Length headers; got ["1" "2"]`)), false},
+		{"HTTP/2 flood", hooked, fakeStreamError{1, 1, errors.New("header list too large")}, false},
+		{"HTTP/2 malformed", hooked, fakeStreamError{1, 1, errors.New("malformed response from server: missing status pseudo header")}, false},
+		{"another error", hooked, errStop, false},
+	} {
+		re := got1xxFault(tc.req, tc.err)
+		if (re != nil) != tc.hook || re != nil && (!errors.Is(re, errStop) || !re.mayHaveBeenSent()) {
+			t.Errorf("%s: got1xxFault = %v, want the hook's: %v", tc.name, re, tc.hook)
 		}
 	}
 }

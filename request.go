@@ -23,9 +23,12 @@ import (
 // while the transport was waiting in the body's Read: the error then says
 // "request body stalled" and wraps the deadline's, ErrAttemptTimeout, so
 // that it is still a timeout), or a header, a trailer, the method or the
-// URL is invalid. Such a call fails at once, with the cause,
-// and counts against nothing (no breaker failure, no retry budget): sending
-// it again would fail the same way. When it is a retry's that fails before
+// URL is invalid, or the Got1xxResponse hook of the httptrace.ClientTrace
+// in its context returned an error (net/http then fails the request with
+// that error inside its own, to which the RequestError unwraps: errors.Is
+// finds the hook's error over HTTP/2 too). Such a call fails at once, with
+// the cause, and counts against nothing (no breaker failure, no retry
+// budget): sending it again would fail the same way. When it is a retry's that fails before
 // the server could act on it (its body, from GetBody, shorter than its
 // ContentLength, or its Read failing), the call returns the response of
 // the attempt before, if any, as when GetBody returns an error. A body
@@ -263,11 +266,12 @@ func (e longerBodyError) Error() string {
 // net/http writes the bytes declared before it reads past them (over
 // HTTP/2 too, before it resets the stream) and closes the body; or its
 // body, of unknown length, failed once bytes of it were read (see
-// bodyFault). Any other fault of a request is found before a byte of it is
-// sent, or leaves the server a request cut short.
+// bodyFault); or a hook of the caller's ClientTrace stopped it once it was
+// sent (see got1xxFault). Any other fault of a request is found before a
+// byte of it is sent, or leaves the server a request cut short.
 func (e *RequestError) mayHaveBeenSent() bool {
 	var lb longerBodyError
-	return errors.As(e.Err, &lb) || errors.As(e.Err, new(*wholeBodyError)) ||
+	return errors.As(e.Err, &lb) || errors.As(e.Err, new(*wholeBodyError)) || errors.As(e.Err, new(*hookError)) ||
 		strings.Contains(e.Err.Error(), "http2: request body larger than specified content length")
 }
 
@@ -281,7 +285,9 @@ func (e *RequestError) mayHaveBeenSent() bool {
 // Transfer-Encoding, Trailer: found by its name too, whatever net/http
 // reports, when HTTP/1 would send the body chunked), a body longer than
 // its ContentLength over HTTP/2, an invalid Host through a proxy, a host
-// that cannot be split from its port, or a port out of range or 0). It
+// that cannot be split from its port, or a port out of range or 0), or a
+// request the Got1xxResponse hook of the caller's ClientTrace stopped with
+// an error (see got1xxFault). It
 // looks at the request only after a failure, so that a success costs
 // nothing; err is returned unchanged otherwise. net/http's messages are read without
 // the strings they quote (see unquoted): a server's words there (a
@@ -372,6 +378,9 @@ func requestFault(req *http.Request, err error) error {
 			// finds at once.
 			return &RequestError{Err: err}
 		}
+	}
+	if re := got1xxFault(req, err); re != nil {
+		return re
 	}
 	return err
 }

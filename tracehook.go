@@ -1,0 +1,126 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"os"
+	"reflect"
+	"strings"
+	"syscall"
+)
+
+// This file holds the caller's own failure of an attempt: an error returned
+// by the Got1xxResponse hook of the ClientTrace in the request's context.
+
+// got1xxFault returns the *RequestError of an attempt of req that failed
+// with err because the Got1xxResponse hook of the ClientTrace in req's
+// context, the caller's, returned an error: net/http then fails the
+// request with that error inside its own (over HTTP/1, "net/http: HTTP/1.x
+// transport connection broken: " and the hook's error; over HTTP/2, the
+// stream error it resets the stream with, PROTOCOL_ERROR, whose cause is
+// the hook's error). A retry calls the hook again, which the caller wrote
+// to stop the request: the call fails at once, and counts against nothing.
+// It returns nil when the trace has no such hook, or when err is not of
+// that shape, or its cause is the network's or net/http's own (see
+// netHTTPCause): a hook whose error reads as one of those is not told
+// apart from them. It is asked only after a failure, so that a success
+// costs no lookup of the trace.
+func got1xxFault(req *http.Request, err error) *RequestError {
+	trace := httptrace.ContextClientTrace(req.Context())
+	if trace == nil || trace.Got1xxResponse == nil {
+		return nil
+	}
+	cause := responseCause(err)
+	if cause == nil || netHTTPCause(cause) {
+		return nil
+	}
+	return &RequestError{Err: &hookError{err: err, hook: cause}}
+}
+
+// brokenPrefix begins net/http's error for an HTTP/1 request that failed
+// on a connection it then closed, the failure's own error following it.
+const brokenPrefix = "net/http: HTTP/1.x transport connection broken: "
+
+// responseCause returns the error net/http failed a request with err for,
+// while it read the response (a hook it called then included): the error
+// that net/http's HTTP/1 transport wraps in its "connection broken" error,
+// or the cause of the PROTOCOL_ERROR with which its HTTP/2 transport
+// resets a stream. It returns nil for any other error.
+func responseCause(err error) error {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if msg, ok := strings.CutPrefix(e.Error(), brokenPrefix); ok {
+			if inner := errors.Unwrap(e); inner != nil && inner.Error() == msg {
+				return inner
+			}
+		}
+		// HTTP/2's StreamError (net/http's bundled copy is unexported,
+		// golang.org/x/net/http2's is not) does not unwrap to its cause.
+		v := reflect.ValueOf(e)
+		if v.Kind() != reflect.Struct {
+			continue
+		}
+		code, cause := v.FieldByName("Code"), v.FieldByName("Cause")
+		if !code.IsValid() || !cause.IsValid() || !code.CanInterface() || !cause.CanInterface() || cause.IsNil() {
+			continue
+		}
+		if s, ok := code.Interface().(interface{ String() string }); ok && s.String() == "PROTOCOL_ERROR" {
+			if c, ok := cause.Interface().(error); ok {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// netHTTPCause reports whether cause, the error net/http failed a request
+// for as it read the response (see responseCause), is the network's (a
+// connection reset, closed or timed out) or net/http's own (a response it
+// cannot parse, a connection it gave up): by its type, one of net/http's,
+// net/textproto's or golang.org/x/net/http2's, or by its words, net/http's
+// (its prefixes, and the few errors it makes without one).
+func netHTTPCause(cause error) bool {
+	var netErr net.Error
+	var errno syscall.Errno
+	if errors.As(cause, &netErr) || errors.As(cause, &errno) || errors.As(cause, new(textproto.ProtocolError)) ||
+		errors.Is(cause, io.EOF) || errors.Is(cause, io.ErrUnexpectedEOF) || errors.Is(cause, net.ErrClosed) ||
+		errors.Is(cause, os.ErrDeadlineExceeded) || errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded) {
+		return true
+	}
+	t := reflect.TypeOf(cause)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.PkgPath() {
+	case "net/http", "net/textproto", "golang.org/x/net/http2":
+		return true
+	}
+	msg := cause.Error()
+	for _, p := range [...]string{"http: ", "net/http: ", "http2: ", "malformed "} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	switch msg {
+	case "persistConn.readLoop exiting", "header list too large", "received from peer", "message too large",
+		"1xx informational response with END_STREAM flag", "protocol error: headers after END_STREAM":
+		return true
+	}
+	return false
+}
+
+// hookError is the error of a request that a ClientTrace hook of the
+// caller's stopped (see got1xxFault): err, net/http's, which unwraps to the
+// hook's error over HTTP/1 but not over HTTP/2, whose stream error does not
+// unwrap. It unwraps to both.
+type hookError struct {
+	err  error // net/http's
+	hook error // the hook's
+}
+
+func (e *hookError) Error() string   { return e.err.Error() }
+func (e *hookError) Unwrap() []error { return []error{e.err, e.hook} }
