@@ -23,12 +23,19 @@ type callValues struct {
 // callValuesOf returns what the caller set for the calls made with ctx;
 // zero values when nothing.
 func callValuesOf(ctx context.Context) callValues {
-	// The Transport calls it with a request's context, never nil (see
-	// mustContext for the caller's).
-	if v, ok := ctx.Value(callKey{}).(*callValues); ok {
+	if v := callValuesIn(ctx); v != nil {
 		return *v
 	}
 	return callValues{}
+}
+
+// callValuesIn returns what the caller set for the calls made with ctx,
+// which no one may modify; nil when nothing.
+func callValuesIn(ctx context.Context) *callValues {
+	// The Transport calls it with a request's context, never nil (see
+	// mustContext for the caller's).
+	v, _ := ctx.Value(callKey{}).(*callValues)
+	return v
 }
 
 // WithCallOptions returns a copy of ctx that makes the Transport apply opts,
@@ -118,10 +125,11 @@ func (c *attemptValues) Value(key any) any {
 // does when it has one (see traceCtx.AfterFunc).
 func (c *attemptValues) AfterFunc(f func()) (stop func() bool) { return afterFunc(c.Context, f) }
 
-// callConfig returns the configuration of a call with the options cv: the
-// Transport's own, or a copy with the call's options applied.
-func (t *Transport) callConfig(cv callValues) *config {
-	if cv.opts == nil {
+// callConfig returns the configuration of a call with the options cv (nil
+// for none): the Transport's own, or a copy with the call's options
+// applied.
+func (t *Transport) callConfig(cv *callValues) *config {
+	if cv == nil || cv.opts == nil {
 		return &t.cfg
 	}
 	cfg := new(config)

@@ -204,15 +204,21 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, &RequestError{Err: errors.New("nil Request.URL")}
 	}
-	c := call{t: t, req: req, ctx: req.Context(), start: t.clock.now()}
-	cv := callValuesOf(c.ctx)
-	c.cfg, c.report, c.ctxKey, c.ctxBind = t.callConfig(cv), cv.report, cv.key, cv.bind
+	// Built field by field: a composite literal would build the whole
+	// call in a temporary and copy it.
+	var c call
+	c.t, c.req, c.ctx, c.start = t, req, req.Context(), t.clock.now()
+	cv := callValuesIn(c.ctx) // read in place: no copy of the caller's values
+	c.cfg = t.callConfig(cv)
+	if cv != nil {
+		c.report, c.ctxKey, c.ctxBind = cv.report, cv.key, cv.bind
+	}
 	if tr := t.cfg.tracer; tr != nil {
 		c.ctx = c.startCall(tr)
 		c.traced = c.ctx != req.Context()
 	}
 	if c.report != nil {
-		c.attemptCtx = withoutReport(c.ctx, cv) // the Report is this call's alone
+		c.attemptCtx = withoutReport(c.ctx, *cv) // the Report is this call's alone
 	}
 	ended := false
 	if c.report != nil || t.cfg.tracer != nil {

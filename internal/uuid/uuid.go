@@ -26,22 +26,32 @@ func Write(b *[36]byte) {
 	rand.Read(u[:]) // never fails (crypto/rand, Go 1.24+)
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
-	encode(b[0:8], u[0:4])
+	// Each byte goes to a constant place, so that the compiler drops the
+	// bounds checks that a loop over slices of b pays for each digit.
+	put(b, 0, u[0])
+	put(b, 2, u[1])
+	put(b, 4, u[2])
+	put(b, 6, u[3])
 	b[8] = '-'
-	encode(b[9:13], u[4:6])
+	put(b, 9, u[4])
+	put(b, 11, u[5])
 	b[13] = '-'
-	encode(b[14:18], u[6:8])
+	put(b, 14, u[6])
+	put(b, 16, u[7])
 	b[18] = '-'
-	encode(b[19:23], u[8:10])
+	put(b, 19, u[8])
+	put(b, 21, u[9])
 	b[23] = '-'
-	encode(b[24:36], u[10:16])
+	put(b, 24, u[10])
+	put(b, 26, u[11])
+	put(b, 28, u[12])
+	put(b, 30, u[13])
+	put(b, 32, u[14])
+	put(b, 34, u[15])
 }
 
-// encode writes src to dst in lower-case hexadecimal; dst is twice as
-// long as src.
-func encode(dst, src []byte) {
+// put writes c in lower-case hexadecimal to b[at] and b[at+1].
+func put(b *[36]byte, at int, c byte) {
 	const hex = "0123456789abcdef"
-	for i, c := range src {
-		dst[2*i], dst[2*i+1] = hex[c>>4], hex[c&0x0f]
-	}
+	b[at], b[at+1] = hex[c>>4], hex[c&0x0f]
 }
