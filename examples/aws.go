@@ -11,13 +11,18 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/restjson"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/resilienthttp/resilient"
 )
 
 // AWSHTTPClient returns the HTTP client for an aws-sdk-go-v2 aws.Config
-// (its HTTPClient field): a resilient.Transport over base (nil means
-// http.DefaultTransport) that does not retry, configured with opts. Here the
-// SDK's retryer is the one layer that retries, and is left at its default:
+// (its HTTPClient field): a resilient.Transport over base that does not
+// retry, configured with opts. A nil base means the transport of the SDK's
+// own client (awshttp.NewBuildableClient().GetTransport(): its dial and
+// TLS settings, and a pool that keeps 10 idle connections per host, where
+// http.DefaultTransport keeps 2), so that the client connects to AWS as
+// the SDK's does. Here the SDK's retryer is the one layer that retries,
+// and is left at its default:
 // it reads AWS's error codes from the body (a throttled DynamoDB call is a
 // 400 ThrottlingException that resilient would take as permanent), signs
 // every attempt anew, rewinds seekable bodies of any size, and spends from
@@ -51,6 +56,9 @@ func AWSHTTPClient(base http.RoundTripper, opts ...resilient.Option) *http.Clien
 		resilient.WithMaxElapsed(0),            // nor cut the SDK's attempts: a Lambda Invoke or an S3 upload may take longer than 5 minutes
 		resilient.WithClassifier(awsThrottled), // a 503 SlowDown is no outage: the breaker must not refuse the SDK's backoff
 	}, opts...)
+	if base == nil {
+		base = awshttp.NewBuildableClient().GetTransport() // the SDK's own: its pool, dial and TLS settings, not http.DefaultTransport's
+	}
 	return &http.Client{Transport: resilient.New(base, opts...), CheckRedirect: awsRedirect}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -715,4 +716,25 @@ func TestAWSThrottleStalledBodyCutAfter2Seconds(t *testing.T) {
 			t.Errorf("the 503 came back after %v, want %v (the recipe's 2 s cut)", d, 2*time.Second)
 		}
 	})
+}
+
+// TestAWSNilBaseIsTheSDKsTransport: a nil base is the transport of the
+// SDK's own client (awshttp.NewBuildableClient: 10 idle connections kept
+// per host, where http.DefaultTransport keeps 2, and the SDK's dial and
+// TLS settings), so that the recipe's documented use,
+// AWSHTTPClient(nil), connects to AWS as the SDK does.
+func TestAWSNilBaseIsTheSDKsTransport(t *testing.T) {
+	viaDefault := countDefaultTransport(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	c := AWSHTTPClient(nil)
+	defer c.CloseIdleConnections()
+	resp, err := c.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if n := viaDefault.Load(); n != 0 {
+		t.Errorf("%d requests sent through http.DefaultTransport, want 0: a nil base is the SDK's own transport", n)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -199,4 +200,21 @@ func checkDocRow(t *testing.T, sdk, failure string, before, after measurement) {
 		return
 	}
 	t.Errorf("docs/sdks.md has no row %q; measured %s", prefix, want)
+}
+
+// countDefaultTransport replaces http.DefaultTransport, until the test
+// ends, by a RoundTripper that counts the requests it passes on to the
+// original, and returns the count: a recipe whose nil base must be its
+// SDK's own transport sends nothing through http.DefaultTransport. The
+// tests of this package do not run in parallel.
+func countDefaultTransport(t *testing.T) *atomic.Int64 {
+	t.Helper()
+	var n atomic.Int64
+	saved := http.DefaultTransport
+	http.DefaultTransport = roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		n.Add(1)
+		return saved.RoundTrip(req)
+	})
+	t.Cleanup(func() { http.DefaultTransport = saved })
+	return &n
 }

@@ -8,8 +8,11 @@ import (
 )
 
 // NewRestyClient returns a resty client whose transport is a
-// resilient.Transport over base (nil means http.DefaultTransport),
-// configured with opts, and whose own retries stay off (resty's default):
+// resilient.Transport over base, configured with opts, and whose own
+// retries stay off (resty's default). A nil base means the transport
+// resty.New makes for its client, so that the client connects as a plain
+// resty client does (its pool keeps GOMAXPROCS+1 idle connections per
+// host, where http.DefaultTransport keeps 2). With resty's retries on,
 // each of resty's attempts is a new call for resilient, with its own
 // attempts and its own idempotency key, so resty's SetRetryCount(2) over
 // resilient makes 13 attempts for one failing GET on a fresh Transport, and
@@ -20,7 +23,10 @@ import (
 // deduplicates writes by key, pass resilient.WithKeyHonoringHosts with its
 // host, or set the key on the request (SetHeader("Idempotency-Key", key)).
 func NewRestyClient(base http.RoundTripper, opts ...resilient.Option) *resty.Client {
-	return resty.New().
-		SetTransport(resilient.New(base, opts...)).
+	c := resty.New()
+	if base == nil {
+		base = c.GetClient().Transport // resty's own: its pool and dial settings, not http.DefaultTransport's
+	}
+	return c.SetTransport(resilient.New(base, opts...)).
 		SetRetryCount(0) // resilient retries; keep resty's retries (and retry conditions) off
 }

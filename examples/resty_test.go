@@ -2,6 +2,7 @@ package examples
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"syscall"
 	"testing"
@@ -162,4 +163,25 @@ func TestRestyLeavesNetworkErrorsToResilient(t *testing.T) {
 			t.Errorf("%d attempts sent, want 6", sent)
 		}
 	})
+}
+
+// TestRestyNilBaseIsRestysTransport: a nil base keeps the transport
+// resty.New makes for its client, as a plain resty client connects (its
+// pool keeps GOMAXPROCS+1 idle connections per host, where
+// http.DefaultTransport keeps 2, so that concurrent calls to one host would
+// otherwise open new connections), as go-retryablehttp's recipe keeps its
+// pooled transport.
+func TestRestyNilBaseIsRestysTransport(t *testing.T) {
+	viaDefault := countDefaultTransport(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	c := NewRestyClient(nil)
+	defer c.GetClient().CloseIdleConnections()
+	resp, err := c.R().Get(srv.URL + "/v1/posts")
+	if err != nil || resp.StatusCode() != http.StatusOK {
+		t.Fatalf("Get = %v, %v; want 200", resp, err)
+	}
+	if n := viaDefault.Load(); n != 0 {
+		t.Errorf("%d requests sent through http.DefaultTransport, want 0: a nil base is resty's own transport", n)
+	}
 }

@@ -2,6 +2,7 @@ package examples
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/resilienthttp/resilient"
 	"github.com/stripe/stripe-go/v85"
@@ -17,16 +18,23 @@ import (
 // that the API deduplicates writes by key, as Stripe does, and resends
 // the write with that key after a 5xx or a lost connection. Stripe
 // replays, not repeats, a write it processed. stripe-go's own client gives
-// a request 80 seconds, its body included; this one gives a call, its
-// retries and its body included, resilient's budget: 5 minutes, or what
-// opts set with resilient.WithMaxElapsed (zero: no bound but the
-// context's). The client's Timeout is that budget, so that resilient's
-// bounds, which end once it returns the response, extend to the body: a
-// body that stalled would otherwise hold the call for as long as it
-// stalled. Use it as
+// a request 80 seconds, its body included, and resends one that got no
+// answer by then: each attempt here is cut after 80 seconds without its
+// response's headers (resilient.WithAttemptTimeout; one among opts
+// replaces it) and resent as stripe-go resends it, where resilient's
+// budget alone would spend the whole call on an attempt that never
+// answers. The call, its retries and its body included, gets resilient's
+// budget: 5 minutes, or what opts set with resilient.WithMaxElapsed (zero:
+// no bound but the context's). The client's Timeout is that budget, so
+// that resilient's bounds, which end once it returns the response, extend
+// to the body: a body that stalled would otherwise hold the call for as
+// long as it stalled. Use it as
 //
 //	sc := stripe.NewClient(key, stripe.WithBackends(stripe.NewBackendsWithConfig(examples.StripeBackendConfig(nil))))
 func StripeBackendConfig(base http.RoundTripper, opts ...resilient.Option) *stripe.BackendConfig {
+	opts = append([]resilient.Option{
+		resilient.WithAttemptTimeout(80 * time.Second), // stripe-go's own client gives a request 80 s, then resends it
+	}, opts...)
 	rt := resilient.New(base, opts...)
 	return &stripe.BackendConfig{
 		HTTPClient: &http.Client{

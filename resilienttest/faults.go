@@ -213,6 +213,7 @@ func (s Step) answersAtOnce() bool {
 // attempts (a sequential client, for example), the faults are the same on
 // every run.
 type Faults struct {
+	// Seed seeds the generator the faults are drawn from (see above).
 	Seed int64
 
 	// ServerError answers with a 5xx and the dialect's envelope: Aidelly
