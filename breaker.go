@@ -135,7 +135,16 @@ type BreakerSettings struct {
 	// key share one breaker. The default is the URL's scheme://host:port,
 	// the port made explicit (":443" for https, ":80" for http), the
 	// host lower-cased and without the final dot of a fully-qualified
-	// name ("API.example.com." is "api.example.com"). A request for which Key returns "" goes through
+	// name ("API.example.com." is "api.example.com"), with the host the
+	// server sees: for a request whose Host header names another host
+	// than its URL's (a virtual host behind an ingress or a gateway, a
+	// server called by its IP address), that name
+	// ("http://10.0.0.1:8080/v1" with Host "up.internal" is
+	// "http://up.internal:80"; a Host that names the URL's host on
+	// another port, or without it, is the URL's host), so that the virtual hosts behind one
+	// address have breakers, retry budgets, WithMaxInFlight slots and
+	// rate-limit partitions of their own, as they are servers of their
+	// own to their callers. A request for which Key returns "" goes through
 	// without a breaker. Key runs on every attempt and must be safe for
 	// concurrent use. The key appears in errors, BreakerChange and log
 	// records: derive it from a credential only through a hash. A key

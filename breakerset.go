@@ -383,7 +383,8 @@ func (s *breakerSet) get(req *http.Request, st *attemptState) *breakerEntry {
 
 // requestKey returns the key of req's breaker and retry budget: keyFn's
 // (BreakerSettings.Key) when set, bounded (customKey), else the URL's
-// scheme and host as the request has them (see stateHost). It reports false for a request
+// scheme and the host the server sees, as the request has them: its URL's,
+// or the virtual host its Host header names (see stateHost). It reports false for a request
 // without one. The URL's key is not bounded (see breakerKey.bounded): a
 // lookup with it finds the key of any host within the bounds at no cost,
 // and an insert, or a lookup that must find a host past them, bounds it.

@@ -18,7 +18,10 @@ import (
 // name's final dot, a port's leading zeros, the form of an IP address, a
 // name's Unicode or punycode spelling: see ResetHost), so that
 // "https://API.example.com:443/v1" names the breaker of
-// "https://api.example.com/x"; with BreakerSettings.Key, the key it returns
+// "https://api.example.com/x", and a virtual host's name names the
+// breaker of the requests whose Host header names it, whatever address
+// they dial (an address names only the breaker of the requests sent to it
+// without another Host: see ResetHost); with BreakerSettings.Key, the key it returns
 // for such a request, which has no header. rawURL is an absolute URL, with
 // a scheme and a host, or a host alone, as ResetHost takes it ("host" or
 // "host:port", any case, an IPv6 address as "::1" or "[::1]:8443", its

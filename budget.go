@@ -66,7 +66,7 @@ const (
 // The zero value means the defaults. Fields are per host: the breaker's
 // key (see BreakerSettings.Key); a request for which that Key returns ""
 // goes without a breaker, not without a budget: it keeps the budget of its
-// URL's host.
+// host (its URL's, or its virtual host's: see BreakerSettings.Key).
 type RetryBudget struct {
 	// Ratio is what each answer of the host deposits, in retries: the share
 	// of retries the budget sustains (default 0.2). The budget counts in

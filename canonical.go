@@ -231,17 +231,52 @@ func lowerASCII(s string) string {
 }
 
 // stateHost returns the host under which the per-host state of req, whose
-// URL is not nil, is kept: its URL's, or, for a URL without a host, its
-// Host field, which a custom RoundTripper routes it by (net/http's refuses
-// it, and a request without either is refused before it is sent: see
-// invalidRequest). Every request without a URL host was kept under one
-// key, so that one service's failures opened the breaker of all the
-// others, and one's 429 paused them. It allocates nothing.
+// URL is not nil, is kept (its breaker, retry budget, slots of
+// WithMaxInFlight and rate-limit partitions): the host the server sees.
+// That is its URL's, but for a request whose Host header names a virtual
+// host behind that address (see virtualHost), whose state is kept under
+// the Host header's name: the virtual hosts of one ingress or gateway, or
+// of a server called by its IP address, are as many servers to their
+// callers, and one's failures, spent budget or quota must not refuse,
+// deny retries to or pace the others, as a plain client is not held back
+// (keyed by the address, three 500s of one opened the breaker of all). A
+// Host header net/http cannot write as it is (see redact.ValidHost) is
+// sent empty, and names no virtual host: the state is the address's; nor
+// does one that names the URL's host on another port (or without its port,
+// as URL.Hostname gives it), which is that host.
+// For a URL without a host, it is its Host field, which a custom
+// RoundTripper routes it by (net/http's refuses it, and a request without
+// either is refused before it is sent: see invalidRequest). It allocates
+// nothing, and compares canonical forms only for a request whose Host is
+// set and differs from its URL's host as a string (http.NewRequest sets it
+// to the same).
 func stateHost(req *http.Request) string {
-	if req.URL.Host != "" || req.Host == "" {
-		return req.URL.Host
+	if u := req.URL.Host; req.Host == "" || req.Host == u { // http.NewRequest's Host is its URL's host
+		return u
 	}
-	return req.Host
+	return namedStateHost(req)
+}
+
+// namedStateHost is stateHost for a request whose Host is set, and is not
+// its URL's host's string: the rare case, apart from the common one.
+func namedStateHost(req *http.Request) string {
+	h, u := req.Host, req.URL.Host
+	switch {
+	case u == "":
+		return h
+	case !redact.ValidHost(h) || !virtualHost(req):
+		return u
+	}
+	// A Host that names the URL's host on another port (the name alone,
+	// as URL.Hostname gives it) is that host: kept under the Host, its
+	// state would be that of the host on the scheme's default port.
+	scheme := lowerASCII(req.URL.Scheme)
+	hn, _ := splitHostPort(canonicalHost(scheme, h))
+	un, _ := splitHostPort(canonicalHost(scheme, u))
+	if hn == un {
+		return u
+	}
+	return h
 }
 
 // virtualHost reports whether req names in its Host header another host

@@ -172,6 +172,7 @@ func TestLongHostKeyBounded(t *testing.T) {
 		for i := range 3 {
 			req := newRequest(t, context.Background(), http.MethodPost, "http://placeholder/", nil)
 			req.URL = &url.URL{Scheme: "https", Host: name + ":8443", Path: "/v1/items"}
+			req.Host = "" // sent with its URL's host
 			resp, err := roundTrip(t, tr, req)
 			if err != nil {
 				t.Fatalf("call %d: %v", i, err)
@@ -268,6 +269,7 @@ func TestResetLongHost(t *testing.T) {
 		}), WithMaxRetries(0))
 		req := newRequest(t, context.Background(), http.MethodGet, "http://placeholder/", nil)
 		req.URL = &url.URL{Scheme: "https", Host: host, Path: "/"}
+		req.Host = "" // sent with its URL's host
 		resp, err := roundTrip(t, tr, req)
 		if err != nil {
 			t.Fatal(err)

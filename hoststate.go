@@ -74,7 +74,10 @@ type RateLimitState struct {
 // requests find it: its breaker, its rate-limit partitions, its retry
 // budget and its attempts in flight, looked up under the keys attempts of
 // requests like req use: its URL's scheme and host (its path matters only
-// to a quota a server names by route), its credential (a server counts
+// to a quota a server names by route), or the virtual host its Host header
+// names behind that address (see BreakerSettings.Key: req.Host
+// "up.internal" on "http://10.0.0.1:8080/" reads up.internal's state, not
+// the address's), its credential (a server counts
 // quotas per credential: see WithRateLimitKey), and whatever a custom key
 // (WithRateLimitKey, BreakerSettings.Key) reads of it; its method and body
 // do not matter (Reads and Writes say both classes). A host the Transport

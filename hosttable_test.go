@@ -474,7 +474,7 @@ func TestLearnedStateBounded(t *testing.T) {
 				}
 				switch kind {
 				case "hosts":
-					req.URL.Host = "h" + strconv.Itoa(i) + ".test"
+					req.URL.Host, req.Host = "h"+strconv.Itoa(i)+".test", ""
 				case "credentials":
 					req.Header.Set("Authorization", "Bearer token-"+strconv.Itoa(i))
 				case "paths":

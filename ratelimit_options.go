@@ -226,7 +226,8 @@ func WithoutRateLimit() Option {
 // and host (host[:port], in any case, with or without the scheme's
 // default port, and with or without the final dot of a fully-qualified
 // name: API.example.com, api.example.com:443 and api.example.com. are one
-// host over https), the class of the method: reads (GET, HEAD,
+// host over https; for a request whose Host header names a virtual host
+// behind the URL's address, that host: see BreakerSettings.Key), the class of the method: reads (GET, HEAD,
 // OPTIONS) apart from writes (every other method), because servers usually
 // count them apart; and the request's credential, because servers count
 // quotas per user token or API key: requests with different Authorization

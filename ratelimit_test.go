@@ -906,6 +906,7 @@ func TestRateLimitBoundedPartitions(t *testing.T) {
 		}))
 		m := tr.inner.rt.(*rateLimitTransport)
 		req, _ := http.NewRequest("GET", "http://h.test/", nil)
+		req.Host = "" // sent with its URL's host, which the loop sets
 		for i := range 100_000 {
 			req.URL.Host = "h" + strconv.Itoa(i) + ".test"
 			if _, err := m.RoundTrip(req); err != nil {

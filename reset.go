@@ -37,6 +37,16 @@ import (
 // Transport holds bounded: see BreakerSettings.Key); the calls waiting for
 // the Retry-After of an answer to a request of such a partition wake too.
 //
+// The state of a virtual host behind an address (requests whose Host
+// header names another host than their URL's: see BreakerSettings.Key) is
+// kept under the virtual host's name, which BreakerChange.Key and the
+// errors of its refusals show ("http://up.internal:80"), and which names
+// it here: ResetHost("up.internal") clears it, whatever address its
+// requests dial. The address names only its own state, that of the
+// requests sent to it without another Host: ResetHost("10.0.0.1:8080")
+// leaves the virtual hosts behind it as they are, as their failures and
+// quotas are theirs alone; name each of them to clear theirs.
+//
 // With a QuotaStore (WithQuotaStore), ResetHost clears what the fleet
 // shares of those partitions too, and of the host's global limit when the
 // Transport holds its state (see QuotaStore), when the store's partitions
@@ -100,8 +110,8 @@ func (t *Transport) wake(m hostMatcher, woken []chan struct{}) {
 }
 
 // resetReaches reports whether the ResetHost that m stands for reaches the
-// call waiting for the Retry-After of its host's answer: m names the host
-// of its URL, or the partition key the caller gives its requests
+// call waiting for the Retry-After of its host's answer: m names its host
+// (its URL's, or its virtual host's: see stateHost), or the partition key the caller gives its requests
 // (WithRateLimitKey), whose pause that ResetHost cleared.
 func (c *call) resetReaches(m hostMatcher) bool {
 	if m.match(c.req.URL.Scheme, stateHost(c.req)) {

@@ -1,12 +1,17 @@
 package resilient
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 // Two virtual hosts behind one address (an ingress, a gateway, a server
@@ -88,4 +93,194 @@ func vhostServer(t *testing.T) (*Transport, string, func(host string) int, *atom
 		return resp.StatusCode
 	}
 	return tr, srv.Listener.Addr().String(), post, created
+}
+
+// vhostNet is an in-memory server of virtual hosts at one address: it
+// answers each request with the status of its Host header (200 for a host
+// it does not list), or the first request of a host with its status in
+// first, with the header of the host's entry in limits, and counts the
+// requests of each host. It works inside a
+// synctest bubble.
+type vhostNet struct {
+	mu     sync.Mutex
+	status map[string]int
+	first  map[string]int
+	limits map[string]http.Header
+	hits   map[string]int
+}
+
+func newVhostNet(status map[string]int) *vhostNet {
+	return &vhostNet{status: status, hits: map[string]int{}}
+}
+
+func (n *vhostNet) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	n.mu.Lock()
+	n.hits[req.Host]++
+	code, ok := n.status[req.Host]
+	if c, once := n.first[req.Host]; once && n.hits[req.Host] == 1 {
+		code, ok = c, true
+	}
+	h := n.limits[req.Host].Clone()
+	n.mu.Unlock()
+	if !ok {
+		code = http.StatusOK
+	}
+	if h == nil {
+		h = http.Header{}
+	}
+	return &http.Response{StatusCode: code, Header: h, Body: http.NoBody, Request: req}, nil
+}
+
+func (n *vhostNet) hitsOf(host string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.hits[host]
+}
+
+// vhostGet sends a GET of rawURL with its Host header set to host ("" for
+// the URL's own) through tr, and returns its status, or its error.
+func vhostGet(t *testing.T, tr http.RoundTripper, rawURL, host string) (int, error) {
+	t.Helper()
+	req := newRequest(t, context.Background(), http.MethodGet, rawURL, nil)
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// TestVirtualHostsBreakersApart: two virtual hosts behind one address
+// (an ingress called by its IP address, a gateway: the same URL.Host, the
+// name in the Host header) have breakers of their own, as they are two
+// servers to their callers: the 500s of down.internal open its breaker,
+// and up.internal, which a plain client reaches, is still called.
+// BreakerState and ResetHost name a virtual host's breaker by its name;
+// the address's own (requests without another Host) is another.
+func TestVirtualHostsBreakersApart(t *testing.T) {
+	const addr = "http://10.0.0.1:8080/v1"
+	n := newVhostNet(map[string]int{"down.internal": http.StatusInternalServerError})
+	tr := New(n, fastRetries, WithoutRetryBudget(), WithBreaker(BreakerSettings{MinRequests: 3}))
+	for range 3 {
+		vhostGet(t, tr, addr, "down.internal")
+	}
+	if _, err := vhostGet(t, tr, addr, "down.internal"); !errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("down.internal after its 500s: %v, want ErrCircuitOpen", err)
+	}
+	if code, err := vhostGet(t, tr, addr, "up.internal"); code != http.StatusOK {
+		t.Errorf("up.internal, at down.internal's address: %d, %v; want its 200", code, err)
+	}
+	if code, err := vhostGet(t, tr, addr, ""); code != http.StatusOK {
+		t.Errorf("the address under its own name: %d, %v; want its 200", code, err)
+	}
+	for _, h := range []string{"down.internal", "DOWN.internal.", "http://down.internal:80"} {
+		if got := tr.BreakerState(h); got != BreakerOpen {
+			t.Errorf("BreakerState(%q) = %v, want open", h, got)
+		}
+	}
+	for _, h := range []string{"up.internal", "10.0.0.1:8080", addr} {
+		if got := tr.BreakerState(h); got != BreakerClosed {
+			t.Errorf("BreakerState(%q) = %v, want closed", h, got)
+		}
+	}
+	req := newRequest(t, context.Background(), http.MethodGet, addr, nil)
+	req.Host = "down.internal"
+	if s, err := tr.HostState(req); err != nil || s.Breaker != BreakerOpen {
+		t.Errorf("HostState of down.internal at its address: %+v, %v; want its breaker open", s.Breaker, err)
+	}
+	tr.ResetHost("10.0.0.1:8080") // the address's own state: not its virtual hosts'
+	if got := tr.BreakerState("down.internal"); got != BreakerOpen {
+		t.Errorf("after ResetHost of the address: BreakerState(down.internal) = %v, want open", got)
+	}
+	tr.ResetHost("down.internal")
+	if got := tr.BreakerState("down.internal"); got != BreakerClosed {
+		t.Errorf("after ResetHost(down.internal): %v, want closed", got)
+	}
+}
+
+// TestVirtualHostsBudgetsApart: two virtual hosts behind one address have
+// retry budgets of their own: down.internal's outage spends its budget,
+// and up.internal's transient 503 is still retried to its 200.
+func TestVirtualHostsBudgetsApart(t *testing.T) {
+	const addr = "http://10.0.0.1:8080/v1"
+	n := newVhostNet(map[string]int{"down.internal": http.StatusServiceUnavailable})
+	n.first = map[string]int{"up.internal": http.StatusServiceUnavailable}
+	tr := New(n, fastRetries, WithoutBreaker(), WithRetryBudget(RetryBudget{Burst: 2}))
+	for range 5 {
+		vhostGet(t, tr, addr, "down.internal")
+	}
+	if got := n.hitsOf("down.internal"); got != 5+2 {
+		t.Fatalf("down.internal: %d attempts for 5 calls, want 7 (its budget spent)", got)
+	}
+	code, err := vhostGet(t, tr, addr, "up.internal")
+	if code != http.StatusOK || n.hitsOf("up.internal") != 2 {
+		t.Errorf("up.internal, at down.internal's address: %d, %v after %d attempts; want its 200 after 2 (retried on its own budget)", code, err, n.hitsOf("up.internal"))
+	}
+}
+
+// TestVirtualHostsRateLimitsApart: a quota one virtual host announces
+// (a 429 with Retry-After) paces that host alone: another virtual host
+// behind the same address is called at once, as a plain client calls it.
+func TestVirtualHostsRateLimitsApart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const addr = "http://10.0.0.1:8080/v1"
+		n := newVhostNet(map[string]int{"busy.internal": http.StatusTooManyRequests})
+		n.limits = map[string]http.Header{"busy.internal": {"Retry-After": {"30"}}}
+		tr := New(n, WithMaxRetries(0), WithoutBreaker())
+		if code, _ := vhostGet(t, tr, addr, "busy.internal"); code != http.StatusTooManyRequests {
+			t.Fatalf("busy.internal: %d, want its 429", code)
+		}
+		start := time.Now()
+		if code, err := vhostGet(t, tr, addr, "idle.internal"); code != http.StatusOK {
+			t.Fatalf("idle.internal: %d, %v; want its 200", code, err)
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("idle.internal, at busy.internal's address, waited %v for busy.internal's Retry-After; want no wait", d)
+		}
+		req := newRequest(t, context.Background(), http.MethodGet, addr, nil)
+		req.Host = "busy.internal"
+		if s, err := tr.HostState(req); err != nil || !s.Reads.PausedUntil.After(time.Now()) {
+			t.Errorf("HostState of busy.internal: %+v, %v; want its reads paused", s.Reads, err)
+		}
+	})
+}
+
+// TestVirtualHostInvalidHostIsTheAddress: a Host header net/http cannot
+// write (a space in it) is sent empty, so that the address's own server
+// answers: the state of such requests is the address's.
+func TestVirtualHostInvalidHostIsTheAddress(t *testing.T) {
+	const addr = "http://10.0.0.1:8080/v1"
+	n := newVhostNet(map[string]int{"down internal": http.StatusInternalServerError})
+	tr := New(n, WithMaxRetries(0), WithoutRetryBudget(), WithBreaker(BreakerSettings{MinRequests: 3}))
+	for range 3 {
+		vhostGet(t, tr, addr, "down internal")
+	}
+	if got := tr.BreakerState("10.0.0.1:8080"); got != BreakerOpen {
+		t.Errorf("after 3 500s with a Host sent empty: the address's breaker is %v, want open", got)
+	}
+}
+
+// TestVirtualHostOnAnotherPortIsTheHost: a Host header that names the
+// URL's host without its port (req.Host = req.URL.Hostname(), as some
+// callers set it) is that host, not a virtual host: its state is the
+// URL's, not that of the host on the scheme's default port.
+func TestVirtualHostOnAnotherPortIsTheHost(t *testing.T) {
+	const url = "http://api.test:8080/v1"
+	n := newVhostNet(map[string]int{"api.test": http.StatusInternalServerError})
+	tr := New(n, WithMaxRetries(0), WithoutRetryBudget(), WithBreaker(BreakerSettings{MinRequests: 3}))
+	for range 3 {
+		vhostGet(t, tr, url, "api.test")
+	}
+	if got := tr.BreakerState("http://api.test:8080"); got != BreakerOpen {
+		t.Errorf("api.test:8080's breaker after its 500s: %v, want open", got)
+	}
+	if got := tr.BreakerState("http://api.test"); got != BreakerClosed {
+		t.Errorf("api.test:80's breaker after api.test:8080's 500s: %v, want closed", got)
+	}
 }

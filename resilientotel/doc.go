@@ -185,7 +185,10 @@
 //   - resilient.client.breaker.transitions (counter, {transition}): state
 //     changes of the breakers, with resilient.breaker.key,
 //     resilient.breaker.from and resilient.breaker.to (closed, half-open,
-//     open), and no HTTP attribute;
+//     open), and no HTTP attribute (the key names the host the server
+//     sees: for requests whose Host header names a virtual host behind
+//     the URL's address, that virtual host, where their server.address
+//     is the address; see resilient.BreakerSettings.Key);
 //   - resilient.client.breaker.state (gauge, {state}): the state of each
 //     breaker after its last change, 0 closed, 1 half-open, 2 open, with
 //     resilient.breaker.key (Transport.BreakerState reads it at any time);
