@@ -394,3 +394,244 @@ func TestStressBudgetTable(t *testing.T) {
 		}
 	})
 }
+
+// wildBase is a base RoundTripper of virtual hosts for TestStressWild: as
+// stressBase, plus redirects to another host, global 429s (pausing the
+// host's every partition), writes answered as replays (a host learned to
+// honor keys), and hosts that answer 503 in bursts (tripping breakers and
+// failing their half-open probes).
+type wildBase struct {
+	mu    sync.Mutex
+	rnd   *rand.Rand
+	hosts int
+
+	inFlight atomic.Int64
+	sent     atomic.Int64
+}
+
+func (b *wildBase) RoundTrip(req *http.Request) (*http.Response, error) {
+	b.sent.Add(1)
+	b.inFlight.Add(1)
+	defer b.inFlight.Add(-1)
+	if req.Body != nil {
+		io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+	}
+	b.mu.Lock()
+	r := b.rnd.IntN(100)
+	delay := time.Duration(b.rnd.IntN(40)) * time.Millisecond
+	ra := b.rnd.IntN(3)
+	to := b.rnd.IntN(b.hosts)
+	b.mu.Unlock()
+	if strings.HasPrefix(strings.ToLower(req.URL.Host), "h0.") || strings.HasPrefix(strings.ToLower(req.URL.Host), "h1.") {
+		r = 60 // always failing: breakers stay open, probes fail
+	}
+	if r >= 95 {
+		delay = 2 * time.Second // past the attempt timeout
+	}
+	select {
+	case <-time.After(delay):
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+	h := http.Header{}
+	status := http.StatusOK
+	switch {
+	case r < 25:
+	case r < 35:
+		h.Set("X-RateLimit-Limit", "5")
+		h.Set("X-RateLimit-Remaining", strconv.Itoa(ra))
+		h.Set("X-RateLimit-Reset", "1")
+	case r < 45:
+		status = http.StatusTemporaryRedirect
+		h.Set("Location", "https://h"+strconv.Itoa(to)+".test/v1/y")
+	case r < 52:
+		h.Set("Idempotent-Replayed", "true")
+	case r < 70:
+		status = http.StatusServiceUnavailable
+	case r < 76:
+		status = http.StatusTooManyRequests
+		h.Set("Retry-After", strconv.Itoa(ra))
+		h.Set("X-RateLimit-Global", "true")
+	case r < 82:
+		status = http.StatusTooManyRequests
+		h.Set("Retry-After", strconv.Itoa(ra))
+	case r < 95:
+		return nil, io.ErrUnexpectedEOF
+	}
+	return &http.Response{
+		StatusCode: status,
+		Header:     h,
+		Body:       io.NopCloser(strings.NewReader(`{"ok":true}`)),
+		Request:    req,
+	}, nil
+}
+
+// TestStressWild is TestStressTables with more callers and hosts, callers
+// that go through an http.Client (following redirects) and cancel
+// mid-wait, and a base that pauses hosts globally and teaches them to
+// honor keys, with the tables' bounds, HalfOpenRequests and MaxHedges
+// drawn from the seed. Each RoundTrip must end within MaxElapsed, and at
+// once when its context is canceled; then it checks the invariants of
+// TestStressTables, and the count of the host pauses.
+func TestStressWild(t *testing.T) {
+	for seed := range uint64(wildSeeds) {
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { runStressWild(t, seed) })
+		})
+	}
+}
+
+// wildSeeds is the number of seeds TestStressWild runs: four draw every
+// setting of HalfOpenRequests and MaxHedges.
+const wildSeeds = 4
+
+func runStressWild(t *testing.T, seed uint64) {
+	const (
+		hosts   = 40
+		callers = 64
+		calls   = 12
+	)
+	base := &wildBase{rnd: rand.New(rand.NewPCG(seed, 1)), hosts: hosts}
+	var tr *Transport
+	tr = New(base,
+		WithRateLimit(40, 2),
+		WithBreaker(BreakerSettings{
+			MinRequests:         2,
+			ConsecutiveFailures: 2,
+			Window:              time.Second,
+			OpenTimeout:         50 * time.Millisecond,
+			ProbeTimeout:        100 * time.Millisecond,
+			HalfOpenRequests:    1 + int(seed%2),
+		}),
+		WithBreakerObserver(func(c BreakerChange) { tr.BreakerState(c.Key) }),
+		WithMaxInFlight(2),
+		WithHedging(Hedging{Delay: 10 * time.Millisecond, MaxHedges: 1 + int(seed/2%2)}),
+		WithAttemptTimeout(200*time.Millisecond),
+		WithMaxElapsed(2*time.Second),
+		WithRetryBudget(RetryBudget{Ratio: 0.5, Burst: 3}),
+	)
+	caps := rand.New(rand.NewPCG(seed, 9))
+	tr.breakers.max = 2 + caps.IntN(4)
+	tr.bulkhead.max = 2 + caps.IntN(4)
+	tr.rl.maxParts = 2 + caps.IntN(5)
+	client := &http.Client{Transport: tr}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg, bg sync.WaitGroup
+	var ended, bad atomic.Int64
+	for c := range callers {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(seed, uint64(100+c)))
+			for range calls {
+				i := r.IntN(hosts)
+				u := "https://" + stressSpelling(r, i) + "/v1/x"
+				method := http.MethodGet
+				var body io.Reader
+				if r.IntN(3) == 0 {
+					method, body = http.MethodPost, strings.NewReader(`{"a":1}`)
+				}
+				cctx, ccancel := context.WithCancel(ctx)
+				var canceledAt atomic.Pointer[time.Time]
+				if r.IntN(4) == 0 {
+					d := time.Duration(r.IntN(300)) * time.Millisecond
+					time.AfterFunc(d, func() {
+						now := time.Now()
+						canceledAt.Store(&now)
+						ccancel()
+					})
+				}
+				req, _ := http.NewRequestWithContext(cctx, method, u, body)
+				req.Header.Set("Authorization", "Bearer tok"+strconv.Itoa(r.IntN(3)))
+				var resp *http.Response
+				var err error
+				start := time.Now()
+				direct := r.IntN(2) != 0
+				if !direct {
+					resp, err = client.Do(req)
+					if err != nil && resp != nil {
+						bad.Add(1)
+					}
+				} else {
+					resp, err = tr.RoundTrip(req)
+					if (resp != nil) == (err != nil) {
+						bad.Add(1)
+					}
+				}
+				if direct {
+					el := time.Since(start)
+					if el > 2*time.Second {
+						t.Errorf("%s %s: RoundTrip took %v, past MaxElapsed (err %v)", method, u, el, err)
+					}
+					if at := canceledAt.Load(); at != nil {
+						if late := time.Since(*at); late > 0 {
+							t.Errorf("%s %s: RoundTrip returned %v after its context was canceled (err %v)", method, u, late, err)
+						}
+					}
+				}
+				if resp != nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				ccancel()
+				ended.Add(1)
+			}
+		})
+	}
+	stop := make(chan struct{})
+	bg.Go(func() {
+		r := rand.New(rand.NewPCG(seed, 2))
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Duration(1+r.IntN(20)) * time.Millisecond):
+			}
+			tr.ResetHost(stressSpelling(r, r.IntN(hosts)))
+		}
+	})
+	bg.Go(func() {
+		r := rand.New(rand.NewPCG(seed, 3))
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Duration(1+r.IntN(10)) * time.Millisecond):
+			}
+			i := r.IntN(hosts)
+			req, _ := http.NewRequest(http.MethodGet, "https://"+stressSpelling(r, i)+"/v1/x", nil)
+			req.Header.Set("Authorization", "Bearer tok"+strconv.Itoa(r.IntN(3)))
+			s, err := tr.HostState(req)
+			if err != nil {
+				t.Errorf("HostState: %v", err)
+				return
+			}
+			if s.InFlight < 0 || s.Waiting < 0 || s.InFlight > 2 || s.Reads.InFlight < 0 || s.Writes.InFlight < 0 || s.RetryBudget < 0 {
+				t.Errorf("HostState(%s) = %+v: a count out of its bounds", req.URL.Host, s)
+			}
+			tr.BreakerState("https://" + stressSpelling(r, i))
+		}
+	})
+	wg.Wait()
+	close(stop)
+	bg.Wait()
+	synctest.Wait()
+
+	if n := ended.Load(); n != callers*calls {
+		t.Errorf("%d calls ended, want %d", n, callers*calls)
+	}
+	if n := bad.Load(); n != 0 {
+		t.Errorf("%d calls returned both a response and an error, or neither", n)
+	}
+	if n := base.inFlight.Load(); n != 0 {
+		t.Errorf("%d attempts still in the base RoundTripper", n)
+	}
+	checkStressInvariants(t, tr)
+	pauses := 0
+	tr.rl.hostPauses.m.Range(func(any, any) bool { pauses++; return true })
+	if n := int(tr.rl.hostPauses.n.Load()); n != pauses {
+		t.Errorf("host pauses: n = %d, the map holds %d", n, pauses)
+	}
+	t.Logf("seed %d: %d attempts sent, %d host pauses, %d hosts learned", seed, base.sent.Load(), pauses, tr.keys.learned.len())
+}
