@@ -630,7 +630,7 @@ func (fakeErrCode) String() string { return "PROTOCOL_ERROR" }
 // network's or net/http's own (a reset, a response cut short, a header
 // net/http refuses) is still the network's or the server's, retried as
 // before; only a cause of neither is the hook's.
-func disabledX(t *testing.T) {
+func TestGot1xxFaultOnlyTheHooks(t *testing.T) {
 	errStop := errors.New("stop")
 	hooked := newRequest(t, httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
 		Got1xxResponse: func(int, textproto.MIMEHeader) error { return errStop },
@@ -655,11 +655,94 @@ func disabledX(t *testing.T) {
 		{"multiple lengths", hooked, broken(errors.New(`http: message cannot contain multiple Content-Length headers; got ["1" "2"]`)), false},
 		{"HTTP/2 flood", hooked, fakeStreamError{1, 1, errors.New("header list too large")}, false},
 		{"HTTP/2 malformed", hooked, fakeStreamError{1, 1, errors.New("malformed response from server: missing status pseudo header")}, false},
+		{"HTTP/2 pseudo-header order", hooked, fakeStreamError{1, 1, errors.New("pseudo header field after regular")}, false},
+		{"HTTP/2 mixed pseudo-headers", hooked, fakeStreamError{1, 1, errors.New("mix of request and response pseudo headers")}, false},
+		{"TLS record", hooked, broken(tls.RecordHeaderError{Msg: "received record with version 5454 when expecting version 303"}), false},
+		{"TLS record, idle read", hooked, broken(fmt.Errorf("readLoopPeekFailLocked: %w", tls.RecordHeaderError{Msg: "oversized record received with length 20000"})), false},
 		{"another error", hooked, errStop, false},
 	} {
 		re := got1xxFault(tc.req, tc.err)
 		if (re != nil) != tc.hook || re != nil && (!errors.Is(re, errStop) || !re.mayHaveBeenSent()) {
 			t.Errorf("%s: got1xxFault = %v, want the hook's: %v", tc.name, re, tc.hook)
 		}
+	}
+}
+
+// TestGot1xxHookNotBlamedForServerFaults: a Got1xxResponse hook that
+// returns nil (otelhttptrace.NewClientTrace installs one, so every call of
+// its users has "a hook") never stops a request. A server's broken answer
+// to such a request (over HTTP/2, a response whose pseudo-header follows a
+// regular one or mixes request and response pseudo-headers; over HTTP/1, a
+// record crypto/tls rejects in the middle of the response's header) is the
+// server's fault, as it is without the hook: the GET is retried when it is
+// without the hook, the error is not the caller's *RequestError, and the
+// host's breaker counts it (one that opens after one failure refuses the
+// next call).
+func TestGot1xxHookNotBlamedForServerFaults(t *testing.T) {
+	nilHook := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		Got1xxResponse: func(int, textproto.MIMEHeader) error { return nil },
+	})
+	type server struct {
+		url  string
+		base http.RoundTripper
+		hits *atomic.Int32
+	}
+	h2 := func(block []byte) func(t *testing.T) server {
+		return func(t *testing.T) server {
+			var hits atomic.Int32
+			url := h2cServer(t, &hits, func(id uint32) []byte { return h2Frame(1, 0x4|0x1, id, block) })
+			return server{url, h2cTransport(t), &hits}
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		serve func(t *testing.T) server
+	}{
+		// x: y, then :status 200 (static index 8).
+		{"HTTP/2 pseudo-header after a regular one", h2([]byte{0x00, 1, 'x', 1, 'y', 0x88})},
+		// :status 200, then :method GET (static index 2).
+		{"HTTP/2 request and response pseudo-headers", h2([]byte{0x88, 0x82})},
+		{"HTTP/1 TLS record rejected mid-header", func(t *testing.T) server {
+			var hits atomic.Int32
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+				conn, _, err := w.(http.Hijacker).Hijack()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer conn.Close()
+				conn.Write([]byte("HTTP/1.1 200 OK\r\n")) // a TLS record
+				conn.(*tls.Conn).NetConn().Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+			}))
+			t.Cleanup(srv.Close)
+			base := srv.Client().Transport.(*http.Transport)
+			t.Cleanup(base.CloseIdleConnections)
+			return server{srv.URL, base, &hits}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.serve(t)
+			get := func(tr http.RoundTripper, ctx context.Context) error {
+				resp, err := tr.RoundTrip(newRequest(t, ctx, "GET", s.url+"/v1/items", nil))
+				if err == nil {
+					resp.Body.Close()
+				}
+				return err
+			}
+			get(New(s.base, WithBackoff(0, 0), WithMaxRetries(2)), context.Background())
+			plain := s.hits.Swap(0)
+			err := get(New(s.base, WithBackoff(0, 0), WithMaxRetries(2)), nilHook)
+			var re *RequestError
+			blamed := errors.As(err, &re)
+			if n := s.hits.Load(); n != plain || blamed {
+				t.Errorf("with a hook that returns nil: the server got the GET %d times (%d without the hook), err = %v (a *RequestError: %v); want as without the hook, not the caller's error", n, plain, err, blamed)
+			}
+			tr := New(s.base, WithBackoff(0, 0), WithMaxRetries(0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
+			get(tr, nilHook)
+			if err := get(tr, nilHook); !errors.Is(err, ErrCircuitOpen) {
+				t.Errorf("the call after the server's broken answer: %v; want ErrCircuitOpen (the breaker counts the server's fault)", err)
+			}
+		})
 	}
 }

@@ -79,10 +79,16 @@ func responseCause(err error) error {
 
 // netHTTPCause reports whether cause, the error net/http failed a request
 // for as it read the response (see responseCause), is the network's (a
-// connection reset, closed or timed out) or net/http's own (a response it
-// cannot parse, a connection it gave up): by its type, one of net/http's,
-// net/textproto's or golang.org/x/net/http2's, or by its words, net/http's
-// (its prefixes, and the few errors it makes without one).
+// connection reset, closed or timed out, a record crypto/tls rejects) or
+// net/http's own (a response it cannot parse, a connection it gave up): by
+// the type of cause or of an error it wraps, one of net/http's,
+// net/textproto's, golang.org/x/net/http2's, crypto/tls's or
+// crypto/x509's, or by its words, net/http's or crypto/tls's (their
+// prefixes, and the few errors net/http makes without one, those of an
+// HTTP/2 response's malformed pseudo-headers included). A hook that returns
+// nil, as otelhttptrace's does, has every request "a hook": a server's
+// broken answer read as the hook's would be neither retried nor counted
+// by the host's breaker.
 func netHTTPCause(cause error) bool {
 	var netErr net.Error
 	var errno syscall.Errno
@@ -91,23 +97,26 @@ func netHTTPCause(cause error) bool {
 		errors.Is(cause, os.ErrDeadlineExceeded) || errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded) {
 		return true
 	}
-	t := reflect.TypeOf(cause)
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.PkgPath() {
-	case "net/http", "net/textproto", "golang.org/x/net/http2":
-		return true
+	for e := cause; e != nil; e = errors.Unwrap(e) {
+		t := reflect.TypeOf(e)
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch t.PkgPath() {
+		case "net/http", "net/textproto", "golang.org/x/net/http2", "crypto/tls", "crypto/x509":
+			return true
+		}
 	}
 	msg := cause.Error()
-	for _, p := range [...]string{"http: ", "net/http: ", "http2: ", "malformed "} {
+	for _, p := range [...]string{"http: ", "net/http: ", "http2: ", "malformed ", "tls: ", "x509: ", "readLoopPeekFailLocked: ", "write error: "} {
 		if strings.HasPrefix(msg, p) {
 			return true
 		}
 	}
 	switch msg {
 	case "persistConn.readLoop exiting", "header list too large", "received from peer", "message too large",
-		"1xx informational response with END_STREAM flag", "protocol error: headers after END_STREAM":
+		"1xx informational response with END_STREAM flag", "protocol error: headers after END_STREAM",
+		"pseudo header field after regular", "mix of request and response pseudo headers":
 		return true
 	}
 	return false
