@@ -39,6 +39,11 @@ type replayBody struct {
 	req  *http.Request
 	cap  *captureBody // nil unless the body is captured
 	sent bool         // the caller's body (or its capture wrapper) went to an attempt
+	// last is the body of the attempt before, or of its hedged copy made
+	// last (see hedgeRun.sealBody), when the request has a GetBody and
+	// the body is not in memory (which its transport reads at once): a
+	// retry's GetBody waits for its reader (see next).
+	last *checkedBody
 }
 
 // init prepares the replay of req's body when the request has no GetBody:
@@ -82,7 +87,8 @@ func (b *replayBody) first() (io.ReadCloser, bool) {
 	if inMemory(b.req.Body, b.req.ContentLength) {
 		return b.req.Body, true
 	}
-	return &checkedBody{rc: b.req.Body, want: b.req.ContentLength}, false
+	b.last = &checkedBody{rc: b.req.Body, want: b.req.ContentLength}
+	return b.last, false
 }
 
 // nopCloserWriterTo is the type of io.NopCloser of a *bytes.Buffer, a
@@ -117,7 +123,13 @@ func inMemory(body io.ReadCloser, want int64) bool {
 // next returns the body of a later attempt, or an error when the body
 // cannot be replayed. A body replayed by seeking waits for an earlier
 // attempt's read of it to end, at most until ctx is done, cancel is closed
-// or deadline passes (zero for none): see captureBody.rewind.
+// or deadline passes (zero for none): see captureBody.rewind. So does a
+// body from the caller's GetBody, which may rewind the one source the
+// earlier attempt's transport still reads (an answer that came before the
+// body was sent: net/http sends it on, and closes it, in a goroutine of
+// its own): the earlier attempt's body is detached, and GetBody called
+// once a Read of it in progress ends. A GetBody http.NewRequest made, a
+// reader of its own each time, is called at once.
 func (b *replayBody) next(ctx context.Context, cancel <-chan struct{}, deadline time.Time) (io.ReadCloser, error) {
 	if !hasBody(b.req) {
 		return b.req.Body, nil
@@ -125,11 +137,55 @@ func (b *replayBody) next(ctx context.Context, cancel <-chan struct{}, deadline 
 	if b.cap != nil {
 		return b.cap.replay(ctx, cancel, deadline)
 	}
+	if b.sharesSource() {
+		b.last.detach()
+		if err := b.last.waitSent(ctx, cancel, deadline); err != nil {
+			return nil, fmt.Errorf("%w: waiting for an earlier attempt's read of it: %w", errBodyNotReplayable, err)
+		}
+	}
 	body, err := getBody(b.req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBodyNotReplayable, err)
 	}
-	return sendable(body, b.req.ContentLength), nil
+	rc := sendable(body, b.req.ContentLength)
+	b.last, _ = rc.(*checkedBody)
+	return rc, nil
+}
+
+// sharesSource reports whether the earlier attempt's body may still be
+// read (see last) while the caller's GetBody, which may share its source,
+// makes the next: not a GetBody of http.NewRequest (see
+// independentGetBody).
+func (b *replayBody) sharesSource() bool {
+	return b.last != nil && !b.last.sent() && !independentGetBody(b.req)
+}
+
+// newRequestGetBodies are the code pointers of the GetBody functions
+// http.NewRequest makes for a body in memory (a *bytes.Buffer, a
+// *bytes.Reader, a *strings.Reader): each body they return reads a
+// snapshot of its own (see independentGetBody). Set once, at init.
+var newRequestGetBodies = func() (fs [3]uintptr) {
+	for i, r := range []io.Reader{bytes.NewBufferString("x"), bytes.NewReader([]byte("x")), strings.NewReader("x")} {
+		if req, err := http.NewRequest(http.MethodPost, "/", r); err == nil && req.GetBody != nil {
+			fs[i] = reflect.ValueOf(req.GetBody).Pointer()
+		}
+	}
+	return fs
+}()
+
+// independentGetBody reports whether req's GetBody is one http.NewRequest
+// made: the bodies it returns read snapshots of their own, which no other
+// reader moves, where a caller's GetBody may hand out one source rewound
+// (a file seeked back to its start) that an earlier body of it still
+// reads. req has a GetBody.
+func independentGetBody(req *http.Request) bool {
+	p := reflect.ValueOf(req.GetBody).Pointer()
+	for _, f := range newRequestGetBodies {
+		if p == f && f != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // sendable returns body, a copy of the body of a request whose
@@ -141,6 +197,56 @@ func sendable(body io.ReadCloser, want int64) io.ReadCloser {
 		return body
 	}
 	return &checkedBody{rc: body, want: want}
+}
+
+// sent reports whether the body's reader is done with it: a Read returned
+// io.EOF, or it was closed or detached with no Read in progress (a Read
+// after any of them does not read rc). A Read of ContentLength bytes is not the end:
+// net/http reads on to check that the body ends there. Read and Close
+// mark their state before they look for a waiter (see wake), and waitSent
+// marks its wait before it looks at their state: one of the two sees the
+// other.
+func (b *checkedBody) sent() bool {
+	return b.ended.Load() || (b.closed.Load() || b.detached.Load()) && !b.watch.reading.Load()
+}
+
+// detach makes the body's Reads fail, once a Read in progress ends: a
+// retry's body from GetBody takes the source over, as a capture's replay
+// does (see replayBody.takesOver).
+func (b *checkedBody) detach() {
+	b.detached.Store(true)
+}
+
+// wake ends a wait for the body to be sent (see waitSent), once it is.
+func (b *checkedBody) wake() {
+	if p := b.idle.Load(); p != nil && b.sent() && b.idle.CompareAndSwap(p, nil) {
+		close(*p)
+	}
+}
+
+// waitSent waits for the body to be sent (see sent), by an earlier
+// attempt's transport that may still read it after its RoundTrip returned
+// (an answer that came before the body was sent: net/http closes the
+// body once its write ends, in a goroutine of its own), at most until ctx
+// is done, cancel is closed or deadline passes (zero for none); it
+// returns the cause when the wait ends so. It is used by one waiter at a
+// time (the retry loop).
+func (b *checkedBody) waitSent(ctx context.Context, cancel <-chan struct{}, deadline time.Time) error {
+	if b.sent() {
+		return nil
+	}
+	idle := make(chan struct{})
+	b.idle.Store(&idle)
+	if b.sent() {
+		return nil
+	}
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		timer := time.NewTimer(time.Until(deadline))
+		defer timer.Stop()
+		expired = timer.C
+	}
+	return waitWithin(idle, ctx, cancel, expired)
 }
 
 // errNilGetBody is the error of a request whose GetBody returned neither a
@@ -181,11 +287,12 @@ func (b *replayBody) thaw() {
 }
 
 // takesOver reports whether next takes the body over from the reader of the
-// attempt before (a capture, or a source rewound by seeking), which then
-// fails if it is still being sent: its transport closes that attempt's
-// connection, the one its response is read from.
+// attempt before (a capture, a source rewound by seeking, or one the
+// caller's GetBody may share, still being read: see sharesSource), which
+// then fails if it is still being sent: its transport closes that
+// attempt's connection, the one its response is read from.
 func (b *replayBody) takesOver() bool {
-	return b.cap != nil
+	return b.cap != nil || b.sharesSource()
 }
 
 // replayable reports whether next would succeed, without side effects.
@@ -366,18 +473,28 @@ func (c *captureBody) lockReadWithin(ctx context.Context, cancel <-chan struct{}
 		if c.readMu.TryLock() {
 			return nil
 		}
-		select {
-		case <-free:
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-cancel:
-			return errRequestCanceled
-		case <-expired:
-			if ctx.Err() != nil {
-				return context.Cause(ctx) // the context's deadline
-			}
-			return errBudgetSpent
+		if err := waitWithin(free, ctx, cancel, expired); err != nil {
+			return err
 		}
+	}
+}
+
+// waitWithin waits for ready to be closed, at most until ctx is done,
+// cancel is closed or expired fires (the call's deadline); it returns the
+// cause when the wait ends so, else nil.
+func waitWithin(ready <-chan struct{}, ctx context.Context, cancel <-chan struct{}, expired <-chan time.Time) error {
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-cancel:
+		return errRequestCanceled
+	case <-expired:
+		if ctx.Err() != nil {
+			return context.Cause(ctx) // the context's deadline
+		}
+		return errBudgetSpent
 	}
 }
 

@@ -552,6 +552,102 @@ func TestSeekableBodyEarlyAnswer(t *testing.T) {
 	}
 }
 
+// TestSharedGetBodyEarlyAnswer: a retry's body from a GetBody that rewinds
+// the one source the caller's body reads (a file seeked back, as a plain
+// client's GetBody may be: it calls it only once the body was sent, after
+// a 307) is made only once the earlier attempt's transport, still sending
+// that body after its early answer, is done with it: its Read is cut off
+// (errBodyDetached), and the retry sends the body whole. GetBody was called
+// at once: the earlier attempt's writer read on from the source rewound,
+// and the retry's body, of unknown length (chunked), came short: the
+// server stored a corrupted write, and the caller got its 201.
+func TestSharedGetBodyEarlyAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		data := "abcdefghijkl"
+		var got []string
+		var werr error
+		var writers sync.WaitGroup
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			chunk := make([]byte, 4)
+			if len(got) == 0 {
+				got = append(got, "")
+				// net/http's writer: the answer comes after the first
+				// chunk was sent, the rest is sent on (4 bytes every
+				// 6ms), and the body closed at its end.
+				req.Body.Read(chunk)
+				writers.Go(func() {
+					defer req.Body.Close()
+					for {
+						time.Sleep(6 * time.Millisecond)
+						if _, werr = req.Body.Read(chunk); werr != nil {
+							return
+						}
+					}
+				})
+				return &http.Response{StatusCode: http.StatusServiceUnavailable, Body: http.NoBody, Request: req}, nil
+			}
+			b, err := io.ReadAll(req.Body)
+			req.Body.Close()
+			got = append(got, string(b))
+			if err != nil {
+				return nil, err
+			}
+			return &http.Response{StatusCode: http.StatusCreated, Body: http.NoBody, Request: req}, nil
+		})
+		f := &sharedSource{bytes.NewReader([]byte(data))}
+		req := newRequest(t, context.Background(), http.MethodPut, "http://api.test/upload", io.NopCloser(f))
+		req.ContentLength = 0 // unknown, as http.NewRequest leaves it for a file
+		req.GetBody = func() (io.ReadCloser, error) {
+			_, err := f.Seek(0, io.SeekStart)
+			return io.NopCloser(f), err
+		}
+		resp, err := New(base, WithBackoff(10*time.Millisecond, 10*time.Millisecond)).RoundTrip(req)
+		writers.Wait()
+		if err != nil || resp.StatusCode != http.StatusCreated {
+			t.Fatalf("RoundTrip = %v, %v; want the retry's 201", resp, err)
+		}
+		resp.Body.Close()
+		if len(got) != 2 || got[1] != data {
+			t.Errorf("the server stored the retry's write with body %q, want %q", got[1:], data)
+		}
+		if !errors.Is(werr, errBodyDetached) {
+			t.Errorf("the earlier attempt's writer read on: %v; want errBodyDetached", werr)
+		}
+	})
+}
+
+// TestIndependentGetBody: the GetBody of http.NewRequest, whose bodies read
+// snapshots of their own, is told from a caller's own, which may share one
+// source among its bodies: a retry or a hedged copy waits for no earlier
+// reader of the former, and an attempt's body in memory keeps going out in
+// one write with its headers (TestHedgingInMemoryBodyOneWrite).
+func TestIndependentGetBody(t *testing.T) {
+	for _, r := range []func() io.Reader{
+		func() io.Reader { return bytes.NewBufferString("x") },
+		func() io.Reader { return bytes.NewReader([]byte("x")) },
+		func() io.Reader { return strings.NewReader("x") },
+	} {
+		a, _ := http.NewRequest(http.MethodPost, "http://api.test/", r())
+		b, _ := http.NewRequestWithContext(context.Background(), http.MethodPut, "http://api.test/", r())
+		if !independentGetBody(a) || !independentGetBody(b) {
+			t.Errorf("independentGetBody(http.NewRequest(%T)) = %v, %v; want true", r(), independentGetBody(a), independentGetBody(b))
+		}
+	}
+	src := strings.NewReader("x")
+	c, _ := http.NewRequest(http.MethodPost, "http://api.test/", io.NopCloser(src))
+	c.GetBody = func() (io.ReadCloser, error) { _, err := src.Seek(0, io.SeekStart); return io.NopCloser(src), err }
+	if independentGetBody(c) {
+		t.Error("independentGetBody(a GetBody that seeks one source back) = true, want false")
+	}
+}
+
+// sharedSource is a body that can seek, as a file: a GetBody that seeks it
+// back hands out one source, which any body it made reads.
+type sharedSource struct{ r *bytes.Reader }
+
+func (s *sharedSource) Read(p []byte) (int, error)                { return s.r.Read(p) }
+func (s *sharedSource) Seek(off int64, whence int) (int64, error) { return s.r.Seek(off, whence) }
+
 // seekBody is a request body that can seek, whose Seek fails once failAt
 // seeks were made, and which counts its Closes.
 type seekBody struct {

@@ -33,7 +33,18 @@ import (
 // deduplicating without saying so); and only when their body can be sent again
 // concurrently: no body, GetBody, or a body captured as the attempt sent
 // it (no GetBody, not over WithMaxBufferedBody), once the attempt has sent
-// it whole (a body rewound by seeking, a file, is not). Every copy carries
+// it whole (a body rewound by seeking, a file, is not). A GetBody of the
+// caller's own (not one http.NewRequest made, whose bodies read snapshots of
+// their own) may rewind one source that every body it makes reads (a file
+// seeked back to its start), which a plain client's GetBody may do: it is
+// called only once the body was sent (a 307's). A copy calls it so too:
+// only once the body made before, the attempt's or an earlier copy's, was
+// read to its end (io.EOF: net/http reads past ContentLength bytes to check
+// that the body ends there) or closed; before, the copy is not sent, as a
+// copy of a captured body still being sent (TestHedgingCopyGetBodyAfterAttemptSentBody).
+// Such an attempt's body in memory is watched by a reader of the
+// Transport's: net/http flushes its headers before it, two writes where a
+// plain client makes one. Every copy carries
 // the same idempotency key, goes through the rate limiter, and spends one retry
 // from the host's retry budget; none is sent while the host is paused
 // after a 429 or its announced quota is spent (a copy waits for no reset:
@@ -51,8 +62,9 @@ import (
 // wire (refused by the rate limiter, the breaker or the limit of attempts
 // in flight, canceled while it waits for the rate limiter because another
 // copy answered, whose body GetBody failed to make, or made only once
-// the attempt was decided or the call ended, or whose captured body the
-// attempt was still sending) gives back what it spent, and is no hedge: it is
+// the attempt was decided or the call ended, or whose captured body, or
+// the body before that a GetBody of the caller's own may share, was still
+// being sent) gives back what it spent, and is no hedge: it is
 // not counted (Report.Hedges, Attempt.Hedges) nor numbered (the copies sent
 // are hedges 1, 2, … in the order they reach the wire). A copy sent whose
 // body, from GetBody, broke before the server could act on it (a

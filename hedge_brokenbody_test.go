@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -57,6 +58,60 @@ func TestHedgingNoCopyOfABrokenBody(t *testing.T) {
 		for i, b := range bodies {
 			if b != "" {
 				t.Errorf("request %d carried %q, read to its end as a whole body; want no request with the broken body's prefix as its whole", i+1, b)
+			}
+		}
+	})
+}
+
+// TestHedgingCopyGetBodyAfterAttemptSentBody: a hedged keyed upload whose GetBody rewinds one shared source (Seek(0)),
+// a GetBody a plain client serves fine (it calls it only on a 307/308,
+// once the body was sent). The copy's GetBody rewinds the source while the
+// attempt is still reading it: the attempt's ContentLength bytes are
+// partly the copy's, and reach the server whole.
+func TestHedgingCopyGetBodyAfterAttemptSentBody(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var whole []string
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			// As net/http's writer: ContentLength bytes, read as the source
+			// yields them (4 bytes every 6ms), then a check for more.
+			buf := make([]byte, 0, r.ContentLength)
+			chunk := make([]byte, 4)
+			for int64(len(buf)) < r.ContentLength {
+				n, err := r.Body.Read(chunk)
+				buf = append(buf, chunk[:n]...)
+				if err != nil {
+					break
+				}
+				time.Sleep(6 * time.Millisecond)
+			}
+			r.Body.Close()
+			if int64(len(buf)) < r.ContentLength {
+				return nil, io.ErrUnexpectedEOF
+			}
+			mu.Lock()
+			whole = append(whole, string(buf)) // the server has the request whole
+			mu.Unlock()
+			time.Sleep(50 * time.Millisecond)
+			return &http.Response{StatusCode: 201, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+		})
+		tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
+		data := []byte("abcdefghijkl")
+		src := bytes.NewReader(data)
+		req, _ := http.NewRequestWithContext(WithIdempotencyKey(context.Background(), "k1"), "POST", "http://api.test/v1/posts", io.NopCloser(src))
+		req.ContentLength = int64(len(data))
+		req.GetBody = func() (io.ReadCloser, error) {
+			_, err := src.Seek(0, io.SeekStart)
+			return io.NopCloser(src), err
+		}
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		time.Sleep(time.Second)
+		for _, b := range whole {
+			if b != string(data) {
+				t.Errorf("the server got a write whole with body %q, want %q (RoundTrip: %v, %v)", b, data, resp != nil && resp.StatusCode == 201, err)
 			}
 		}
 	})

@@ -56,6 +56,17 @@ type hedgeRun struct {
 	// lost says that a copy of a keyed write failed after it may have
 	// been sent: the server may hold its key (see settle).
 	lost bool
+	// body is the body made last, the attempt's or a copy's, when the
+	// caller's GetBody may share one source among them (see
+	// call.trackBody); nil otherwise. getMu guards it and sealed (held
+	// for neither GetBody nor a wait: see nextBody); sealed says that no
+	// copy calls GetBody any more (see sealBody).
+	getMu  sync.Mutex
+	body   *checkedBody
+	sealed bool
+	// tracks says that body is set (see call.trackBody); set before the
+	// run's first copy is armed.
+	tracks bool
 }
 
 // wire lets copy st of run go on to the base RoundTripper, below the
@@ -140,6 +151,7 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 	first := &hedgeCopy{st: st, req: areq.WithContext(ctx), cancel: cancel, trace: c.trace}
 	run.copies = append(run.copies, first)
 	run.running = 1
+	c.trackBody(run, areq, first)
 	run.delay, run.launch = delay, func() { c.launchCopy(run, n, areq, hb, delay) }
 	st.run = run // the first copy is armed once the attempt is sent (see wire)
 
@@ -236,7 +248,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		return
 	}
 	paid = true
-	body, err := c.copyBody(creq, &src)
+	body, err := c.copyBody(run, creq, &src)
 	if err != nil {
 		paid = false
 		c.unsentHedge(hb)
@@ -349,8 +361,10 @@ func (c *call) unsentHedgeRecovering(hb *hostBudget) {
 // of src (the caller's), or, for a body without GetBody, its capture once
 // the attempt has sent it whole (a copy whose body is still being sent is
 // not sent); sent as a retry's body is (see sendable): one in memory as it
-// is, in one write with the headers, as the attempt's.
-func (c *call) copyBody(areq, src *http.Request) (io.ReadCloser, error) {
+// is, in one write with the headers, as the attempt's. A GetBody that may
+// share one source among its bodies is called only once the body made
+// before, the attempt's or an earlier copy's, was sent (see run.nextBody).
+func (c *call) copyBody(run *hedgeRun, areq, src *http.Request) (io.ReadCloser, error) {
 	if !hasBody(areq) {
 		return areq.Body, nil
 	}
@@ -360,6 +374,8 @@ func (c *call) copyBody(areq, src *http.Request) (io.ReadCloser, error) {
 		if b, ok = c.capture.whole(); !ok {
 			return nil, errBodyNotReplayable
 		}
+	} else if run.tracks {
+		return run.nextBody(src)
 	} else {
 		var err error
 		if b, err = getBody(src); err != nil {
@@ -367,6 +383,72 @@ func (c *call) copyBody(areq, src *http.Request) (io.ReadCloser, error) {
 		}
 	}
 	return sendable(b, src.ContentLength), nil
+}
+
+// trackBody readies run, a hedged attempt's, for a request whose GetBody
+// (the caller's own, not http.NewRequest's: see independentGetBody) may
+// hand out one source rewound (a file seeked back to its start), which a
+// plain client calls only once the body was sent (a 307's): the
+// attempt's body, first's, is watched (see checkedBody.sent), and no copy
+// calls GetBody while it is still read (see nextBody). A body in memory
+// is wrapped to be watched: it goes out in two writes, its headers
+// flushed first.
+func (c *call) trackBody(run *hedgeRun, areq *http.Request, first *hedgeCopy) {
+	if !hasBody(areq) || c.req.GetBody == nil || independentGetBody(c.req) {
+		return
+	}
+	cb, ok := areq.Body.(*checkedBody)
+	if !ok {
+		cb = &checkedBody{rc: areq.Body, want: areq.ContentLength}
+		first.req.Body = cb
+	}
+	run.body, run.tracks = cb, true
+}
+
+// nextBody returns the body of a copy from src's GetBody, which may share
+// one source among the bodies it makes (see call.trackBody): only once
+// the body made before it, the attempt's or an earlier copy's, was sent
+// (see checkedBody.sent), and not once the retry loop took the body back
+// (see sealBody). Before, it returns errBodyNotReplayable: the copy is
+// not sent, and gives back what it spent, as a copy of a captured body
+// still being sent. The copy's body is the run's body from before GetBody
+// is called, without run's lock (GetBody is the caller's code, which may
+// take its time), and counts as read while GetBody runs: a retry's
+// GetBody waits for it, not the end of the call.
+func (run *hedgeRun) nextBody(src *http.Request) (io.ReadCloser, error) {
+	run.getMu.Lock()
+	if run.sealed || !run.body.sent() {
+		run.getMu.Unlock()
+		return nil, errBodyNotReplayable
+	}
+	cb := &checkedBody{want: src.ContentLength}
+	cb.watch.reading.Store(true)
+	run.body = cb
+	run.getMu.Unlock()
+	made := false
+	defer func() {
+		if !made {
+			cb.closed.Store(true) // no body (GetBody failed or panicked): none to wait for
+		}
+		cb.watch.reading.Store(false)
+		cb.wake()
+	}()
+	b, err := getBody(src)
+	if err != nil {
+		return nil, err
+	}
+	cb.rc, made = b, true
+	return cb, nil
+}
+
+// sealBody ends the copies' calls of GetBody once the attempt returned,
+// and returns the body made last, for which a retry's GetBody waits (see
+// replayBody.next): a copy launched after it calls GetBody no more.
+func (run *hedgeRun) sealBody() *checkedBody {
+	run.getMu.Lock()
+	defer run.getMu.Unlock()
+	run.sealed = true
+	return run.body
 }
 
 // finish records copy k's result. It returns the index of the copy that

@@ -51,25 +51,49 @@ func (e *RequestError) Unwrap() error { return e.Err }
 // checkedBody is a request body handed to an attempt as it is: it turns
 // the body's own failures (a Read error, a length that differs from the
 // request's ContentLength) into *RequestError, so that they are told
-// apart from the network's.
+// apart from the network's. It also tells when its reader is done with
+// it (see sent): the request's GetBody, which may rewind the source it
+// reads (a careless GetBody that seeks one file back), is called for a
+// retry or a hedged copy only then.
 type checkedBody struct {
 	rc     io.ReadCloser
 	want   int64
 	read   atomic.Int64 // read by a Close that may run beside a Read (see Close)
 	watch  bodyWatch
-	closed atomic.Bool                  // Close closes rc once: a layer that closed it may panic, and the retry loop close it again
-	ended  atomic.Bool                  // a Read returned io.EOF: a body of unknown length was read to its end (see closeFault)
-	failed atomic.Pointer[RequestError] // what Close returned, when rc's Close failed (see closeFault)
+	closed atomic.Bool // Close closes rc once: a layer that closed it may panic, and the retry loop close it again
+	ended  atomic.Bool // a Read returned io.EOF: the body was read to its end (see closeFault, sent)
+	// detached says that a retry's body from GetBody took the source
+	// over (see detach): a Read fails.
+	detached atomic.Bool
+	failed   atomic.Pointer[RequestError] // what Close returned, when rc's Close failed (see closeFault)
+	// idle is closed once the body is sent, for a wait for it (see
+	// waitSent); nil when none waits.
+	idle atomic.Pointer[chan struct{}]
 }
 
 func (b *checkedBody) Read(p []byte) (int, error) {
 	running := b.watch.begin()
+	if b.ended.Load() || b.closed.Load() || b.detached.Load() {
+		// Done with (see sent): a Read after its end, its Close or its
+		// detach does not read rc, which a body from GetBody may read
+		// now.
+		b.watch.reading.Store(false)
+		b.wake()
+		switch {
+		case b.detached.Load():
+			return 0, errBodyDetached
+		case b.closed.Load():
+			return 0, errBodyClosed
+		}
+		return 0, io.EOF
+	}
 	n, err := b.rc.Read(p)
 	b.watch.end(running)
 	err = checkLength(b.want, b.read.Add(int64(n)), err)
-	if err == io.EOF && b.want <= 0 {
+	if err == io.EOF {
 		b.ended.Store(true)
 	}
+	b.wake()
 	return n, err
 }
 
@@ -80,6 +104,7 @@ func (b *checkedBody) Close() error {
 	if !b.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	defer b.wake()
 	if err := b.rc.Close(); err != nil {
 		re := bodyFault(b.want, b.read.Load(), err)
 		b.failed.Store(re)

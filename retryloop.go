@@ -115,6 +115,11 @@ func (c *call) run() (*http.Response, error) {
 		sending = true
 		if c.hedgeable(areq) {
 			resp, err = c.hedged(n, areq, st)
+			if run := st.run; run != nil && run.tracks {
+				// The retry's GetBody waits for the body made last,
+				// the attempt's or a copy's (see replayBody.next).
+				body.last = run.sealBody()
+			}
 		} else {
 			resp, err = t.inner.roundTrip(areq, st)
 		}
