@@ -239,6 +239,14 @@ const maxCredentialEchoes = 16
 // the first maxCredentialEchoes credentials only. It allocates nothing
 // when there is nothing to replace.
 func pathEchoes(s, path string) string {
+	if q := strings.IndexByte(path, '?'); q >= 0 {
+		// A query written into the path (see Path).
+		n := 0
+		for i, j := querySecret(path, q); i >= 0 && n < maxCredentialEchoes; i, j = querySecret(path, j) {
+			s = replaceSecret(s, path[i:j])
+			n++
+		}
+	}
 	if !maySecret(path) {
 		return s
 	}
@@ -282,11 +290,13 @@ const maxBasic = 16 << 10
 // basicEchoes returns s with the credentials of tok, the base64 of a
 // Basic authorization, replaced: "user:password" as a whole, then each of
 // its parts, the user name included (APIs such as Stripe's take a key as
-// the user name). A tok that is not base64 replaces nothing.
+// the user name). A tok without its padding, or in base64url, which
+// lenient servers decode all the same (Java's Base64 decoder, Node's
+// Buffer), is read so too. A tok that is not base64 replaces nothing.
 func basicEchoes(s, tok string) string {
 	var stack [256]byte
 	buf := stack[:]
-	if n := base64.StdEncoding.DecodedLen(len(tok)); n > len(buf) {
+	if n := base64.RawStdEncoding.DecodedLen(len(tok)); n > len(buf) { // no less than StdEncoding's
 		// A long credential (a token of 192 characters after an e-mail
 		// address, a JWT taken as a password): decoded on the heap, up
 		// to maxBasic.
@@ -297,7 +307,9 @@ func basicEchoes(s, tok string) string {
 	}
 	n, err := base64.StdEncoding.Decode(buf, []byte(tok))
 	if err != nil {
-		return s
+		if n, err = decodeLenient(buf, tok); err != nil {
+			return s
+		}
 	}
 	cred := buf[:n]
 	user, pass, _ := bytes.Cut(cred, []byte{':'}) // without a colon, user is cred
@@ -309,6 +321,18 @@ func basicEchoes(s, tok string) string {
 		}
 	}
 	return s
+}
+
+// decodeLenient decodes tok, the base64 of a Basic authorization that
+// base64.StdEncoding refuses, into buf, as lenient servers do: without its
+// padding, in either alphabet (base64url's '-' and '_').
+func decodeLenient(buf []byte, tok string) (int, error) {
+	raw := []byte(strings.TrimRight(tok, "="))
+	n, err := base64.RawStdEncoding.Decode(buf, raw)
+	if err != nil {
+		n, err = base64.RawURLEncoding.Decode(buf, raw)
+	}
+	return n, err
 }
 
 // SecretName reports whether a header or a query parameter named name

@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strings"
@@ -150,6 +151,29 @@ func TestEchoesBasicPassword(t *testing.T) {
 	nocolon := &http.Request{URL: u, Header: http.Header{"Authorization": {"Basic bm9jb2xvbmF0YWxsMTIz"}}} // nocolonatall123
 	if got := Echoes("user nocolonatall123 unknown", nocolon); got != "user REDACTED unknown" {
 		t.Errorf("Echoes with a Basic header without a colon = %q", got)
+	}
+}
+
+// TestEchoesBasicUnpadded: a Basic authorization encoded without its
+// padding, or in base64url (a client built on base64.RawStdEncoding or
+// RawURLEncoding), which lenient servers decode all the same (Java's
+// Base64 decoder, Spring Security's Basic filter, Node's Buffer), encodes
+// the user name and password a server may echo: they are REDACTED, as
+// those of a padded one are.
+func TestEchoesBasicUnpadded(t *testing.T) {
+	u, _ := url.Parse("https://api.example.com/v1")
+	for _, enc := range []struct {
+		name string
+		e    *base64.Encoding
+	}{{"RawStdEncoding", base64.RawStdEncoding}, {"URLEncoding", base64.URLEncoding}, {"RawURLEncoding", base64.RawURLEncoding}} {
+		// Its encodings hold '+' (base64url's '-') and are unpadded
+		// but for URLEncoding's: each is one StdEncoding refuses.
+		cred := "sk_live_u~~~:hunter2-pass~~~"
+		req := &http.Request{URL: u, Header: http.Header{"Authorization": {"Basic " + enc.e.EncodeToString([]byte(cred))}}}
+		got := Echoes("password hunter2-pass~~~ of sk_live_u~~~ is wrong", req)
+		if want := "password REDACTED of REDACTED is wrong"; got != want {
+			t.Errorf("%s: Echoes = %q, want %q", enc.name, got, want)
+		}
 	}
 }
 

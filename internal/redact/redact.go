@@ -31,7 +31,12 @@ const Placeholder = "REDACTED"
 //     credential (see SecretName), as the session id that Java servlet
 //     containers write into the URLs they redirect a client without
 //     cookies to, /cart;jsessionid={id}: a parameter's name is kept,
-//     /cart;jsessionid=REDACTED.
+//     /cart;jsessionid=REDACTED;
+//   - the value of a parameter whose name says it carries a credential
+//     in a query written into the path, after a '?' that the path holds
+//     as it is (url.URL{Path: "/v1/items?api_key=…"}, which net/http
+//     sends escaped, /v1/items%3Fapi_key=…, as a path, and the server
+//     reads so): /v1/items?api_key=REDACTED.
 //
 // A path that does not start with '/' is that of a URL missing its scheme
 // ("user:token@api.example.com/v1", as url.Parse reads it): the user
@@ -42,7 +47,7 @@ func Path(path string) string {
 		path = path[userinfoEnd(path):]
 	}
 	if !maySecret(path) {
-		return path
+		return queryInPath(path)
 	}
 	segs := strings.Split(path, "/")
 	changed := false
@@ -56,9 +61,54 @@ func Path(path string) string {
 		}
 	}
 	if !changed {
+		return queryInPath(path)
+	}
+	return queryInPath(strings.Join(segs, "/"))
+}
+
+// queryInPath returns path with the value of each parameter of a query
+// written into it (after its first '?': see Path) whose name says it
+// carries a credential (see SecretName) replaced by Placeholder; path
+// itself, without an allocation, when it has none.
+func queryInPath(path string) string {
+	q := strings.IndexByte(path, '?')
+	if q < 0 {
 		return path
 	}
-	return strings.Join(segs, "/")
+	i, j := querySecret(path, q)
+	if i < 0 {
+		return path
+	}
+	var b strings.Builder
+	done := 0
+	for ; i >= 0; i, j = querySecret(path, j) {
+		b.WriteString(path[done:i])
+		b.WriteString(Placeholder)
+		done = j
+	}
+	b.WriteString(path[done:])
+	return b.String()
+}
+
+// querySecret returns the bounds of the value of the first parameter of
+// the query that path holds from its index from on (a '?', '&' or ';'
+// before each parameter), whose name says it carries a credential (see
+// SecretName), and whose value is neither empty nor Placeholder; -1, -1
+// for none. A value runs to the next '&' or ';'.
+func querySecret(path string, from int) (int, int) {
+	for from < len(path) {
+		start := from + 1
+		end := len(path)
+		if k := strings.IndexAny(path[start:], "&;"); k >= 0 {
+			end = start + k
+		}
+		from = end
+		name, value, ok := strings.Cut(path[start:end], "=")
+		if ok && value != "" && value != Placeholder && SecretName(name) {
+			return end - len(value), end
+		}
+	}
+	return -1, -1
 }
 
 // maySecret reports whether path has a segment that announces a secret, so
