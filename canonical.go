@@ -246,10 +246,10 @@ func lowerASCII(s string) string {
 // as URL.Hostname gives it), which is that host.
 // For a URL without a host, it is its Host field, which a custom
 // RoundTripper routes it by (net/http's refuses it, and a request without
-// either is refused before it is sent: see invalidRequest). It allocates
-// nothing, and compares canonical forms only for a request whose Host is
-// set and differs from its URL's host as a string (http.NewRequest sets it
-// to the same).
+// either is refused before it is sent: see invalidRequest). It compares
+// the two only for a request whose Host is set and differs from its URL's
+// host as a string (http.NewRequest sets it to the same), and allocates
+// only for a name whose canonical form that takes (see sameHostName).
 func stateHost(req *http.Request) string {
 	if u := req.URL.Host; req.Host == "" || req.Host == u { // http.NewRequest's Host is its URL's host
 		return u
@@ -264,19 +264,61 @@ func namedStateHost(req *http.Request) string {
 	switch {
 	case u == "":
 		return h
-	case !redact.ValidHost(h) || !virtualHost(req):
-		return u
-	}
-	// A Host that names the URL's host on another port (the name alone,
-	// as URL.Hostname gives it) is that host: kept under the Host, its
-	// state would be that of the host on the scheme's default port.
-	scheme := lowerASCII(req.URL.Scheme)
-	hn, _ := splitHostPort(canonicalHost(scheme, h))
-	un, _ := splitHostPort(canonicalHost(scheme, u))
-	if hn == un {
+	case !redact.ValidHost(h) || sameHostName(req.URL.Scheme, h, u):
+		// A Host that names the URL's host on another port (the name
+		// alone, as URL.Hostname gives it) is that host: kept under the
+		// Host, its state would be that of the host on the scheme's
+		// default port.
 		return u
 	}
 	return h
+}
+
+// sameHostName reports whether h, a Host header, names u, its URL's host,
+// on whatever port: the same name in another case, the same address in
+// another form, or the canonical form of either (see canonicalHost). h
+// may be an IPv6 address without its brackets, as URL.Hostname gives it
+// ("2001:db8::1" of "[2001:db8::1]:8080"), which canonicalHost, reading a
+// URL's host, would split at its last colon. It allocates only for a name
+// whose canonical form it needs (a final dot, a name past ASCII, user
+// information): every attempt of a request to a virtual host asks.
+func sameHostName(scheme, h, u string) bool {
+	hn, un := nameOfHost(h), nameOfHost(u)
+	if strings.EqualFold(hn, un) {
+		return true
+	}
+	if strings.IndexByte(hn, ':') >= 0 || strings.IndexByte(un, ':') >= 0 {
+		a, errA := netip.ParseAddr(hn)
+		b, errB := netip.ParseAddr(un)
+		if errA == nil && errB == nil {
+			return a.Unmap() == b.Unmap()
+		}
+	}
+	if plainName(hn) && plainName(un) {
+		return false // names whose canonical form is their lower case
+	}
+	scheme = lowerASCII(scheme)
+	hn, _ = splitHostPort(canonicalHost(scheme, h))
+	un, _ = splitHostPort(canonicalHost(scheme, u))
+	return hn == un
+}
+
+// nameOfHost returns the name of host, a URL's host or a Host header,
+// without its port and the brackets of an IPv6 address; a host of more
+// than one colon and no bracket is an IPv6 address alone.
+func nameOfHost(host string) string {
+	if i := strings.LastIndexByte(host, ':'); i > strings.LastIndexByte(host, ']') &&
+		(strings.HasPrefix(host, "[") || strings.IndexByte(host[:i], ':') < 0) {
+		host = host[:i]
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+}
+
+// plainName reports whether name, a host's without its port, is its own
+// canonical form but for the case of its ASCII letters: ASCII, without
+// user information and without a final dot.
+func plainName(name string) bool {
+	return isASCII(name) && strings.IndexByte(name, '@') < 0 && !strings.HasSuffix(name, ".")
 }
 
 // virtualHost reports whether req names in its Host header another host

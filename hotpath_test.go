@@ -227,6 +227,19 @@ func TestHappyPathAllocs(t *testing.T) {
 	keyed := post.Clone(context.Background())
 	keyed.Header.Set("Idempotency-Key", "post-1")
 	withBody := &stubBody{body: `{"data":"ok"}`}
+	// A virtual host behind an address, its name spelled in capitals (a
+	// configuration's), and an IPv6 server's own name as URL.Hostname
+	// gives it: their state is found as a plain URL's, at no cost.
+	vhost, err := http.NewRequest(http.MethodGet, "https://10.0.0.1:8443/v1/posts", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vhost.Host = "API.Internal"
+	hostname, err := http.NewRequest(http.MethodGet, "https://[2001:db8::1]:8443/v1/posts", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostname.Host = hostname.URL.Hostname()
 	for _, tc := range []struct {
 		name string
 		tr   *Transport
@@ -247,6 +260,9 @@ func TestHappyPathAllocs(t *testing.T) {
 		{"post-callerkey-ctxdeadline", New(base), keyed.WithContext(ctx), 1, base},
 		// The per-host limit takes and gives back its slot without an
 		// allocation.
+		{"get-vhost", New(base), vhost, 1, base},
+		{"get-vhost-maxinflight", New(base, WithMaxInFlight(4)), vhost, 1, base},
+		{"get-ipv6-hostname", New(base), hostname, 1, base},
 		{"get-maxinflight", New(base, WithMaxInFlight(4)), get, 1, base},
 		{"get-nodeadline-maxinflight", New(base, WithMaxElapsed(0), WithMaxInFlight(4)), get, 0, base},
 		{"post-unproven-maxinflight", New(base, WithMaxInFlight(4)), post, 3, base},

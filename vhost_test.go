@@ -284,3 +284,32 @@ func TestVirtualHostOnAnotherPortIsTheHost(t *testing.T) {
 		t.Errorf("api.test:80's breaker after api.test:8080's 500s: %v, want closed", got)
 	}
 }
+
+// TestVirtualHostIPv6HostnameIsTheHost: a Host header that names an IPv6
+// server's own address as URL.Hostname gives it, without its brackets
+// ("2001:db8::1" for "http://[2001:db8::1]:8080"), is that server, not a
+// virtual host: its breaker is the URL's, which BreakerState reads and
+// ResetHost clears. (Taken for a virtual host whose name it split at its
+// last colon, its breaker was one that no name reached: open, refusing
+// every call, while BreakerState read closed, and ResetHost cleared
+// nothing.)
+func TestVirtualHostIPv6HostnameIsTheHost(t *testing.T) {
+	const url = "http://[2001:db8::1]:8080/v1"
+	n := newVhostNet(map[string]int{"2001:db8::1": http.StatusInternalServerError})
+	tr := New(n, WithMaxRetries(0), WithoutRetryBudget(), WithBreaker(BreakerSettings{MinRequests: 3}))
+	for range 3 {
+		vhostGet(t, tr, url, "2001:db8::1")
+	}
+	if _, err := vhostGet(t, tr, url, "2001:db8::1"); !errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("after 3 500s: %v, want ErrCircuitOpen", err)
+	}
+	for _, h := range []string{"[2001:db8::1]:8080", url, "http://[2001:DB8:0::1]:8080"} {
+		if got := tr.BreakerState(h); got != BreakerOpen {
+			t.Errorf("BreakerState(%q) = %v, want open (the breaker refusing its calls)", h, got)
+		}
+	}
+	tr.ResetHost("[2001:db8::1]:8080")
+	if _, err := vhostGet(t, tr, url, "2001:db8::1"); errors.Is(err, ErrCircuitOpen) {
+		t.Errorf("after ResetHost of its address: %v, want the call sent", err)
+	}
+}
