@@ -93,6 +93,13 @@ type QuotaPartition interface {
 	// wins over an earlier one; an earlier one changes nothing. The
 	// calling member must see it at once; the others as soon as the store
 	// can tell them.
+	//
+	// A 429 of a host's global limit (Discord's) pauses the host's
+	// partitions, then its global limit. A store that tells the fleet its
+	// pauses in the order they were made lets a member that sees the
+	// global pause, and calls ResetHost, find the host's other pauses in
+	// the store already, and clear them with it (see QuotaResetter): not
+	// one written after its reset, which the reset keeps.
 	Pause(until time.Time)
 
 	// Learn records what a response announced of the partition's quota:

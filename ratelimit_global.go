@@ -26,7 +26,11 @@ func globalScope(h http.Header) bool {
 // those of its resources, buckets and limits, and the host's of both
 // classes, which requests of routes not learned yet go to; the partitions
 // made meanwhile (a bucket an answer in flight names, one evicted and made
-// again) start paused.
+// again) start paused. The store's global limit is paused last: a store
+// that writes its pauses in the order they were made (see
+// QuotaPartition.Pause) lets a member that sees the global pause, and
+// calls ResetHost, find the host's other partitions paused in the store
+// already, and clear them with it.
 func (rl *rateLimiter) pauseHost(k partKey, until, now time.Time) {
 	rl.hostPauses.set(k, until, now)
 	var ps []*partition

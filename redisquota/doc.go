@@ -150,7 +150,12 @@
 // ResetHost resets a host's global limit (Discord's) last, so that a
 // member whose wait for the global pause the reset ends finds the host's
 // other partitions reset too, a route it never called included: it does
-// not refuse a call for a pause whose reset has not reached it yet.
+// not refuse a call for a pause whose reset has not reached it yet. A
+// Store's pauses are written in the order they were made too, and a
+// global 429 pauses the host's global limit last, so that a member that
+// sees the global pause finds the host's other partitions paused in Redis
+// already, and a ResetHost it calls then clears them with it, not only
+// the global limit: a pause written after the reset ran would stay.
 //
 // # The fleet's channel, and what a member missed
 //

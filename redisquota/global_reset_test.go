@@ -68,6 +68,11 @@ func TestGlobalLimitResetHostByAnotherMember(t *testing.T) {
 	if global == "" {
 		t.Fatalf("C's Store holds no global limit: %q", sc.PartitionNames())
 	}
+	// B resets once it sees the global pause: A's Store wrote the pauses
+	// of the host's partitions before the global limit's (see
+	// TestPausesRunInOrder), so B's reset clears them all. Before, the
+	// pause of the host's reads could land in Redis after B's ResetHost,
+	// which kept it: C's new route of reads waited the pause out.
 	u, _ := url.Parse(channel("1"))
 	bt.ResetHost(u.Host)
 	// B's resets reach C in the order B made them, the global limit's

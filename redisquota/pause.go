@@ -53,7 +53,8 @@ func (p *part) PauseChanged() <-chan struct{} { return *p.ready.Load() }
 // pause that the one the member knows covers (the fleet's, set by another
 // member) is written too, once per pause of the member's own that it
 // outlasts: a reset that clears the covering pause, set before it, keeps
-// this one, set after (see resetScript).
+// this one, set after (see resetScript). The Store's pauses are written in
+// Redis in the order of their Pauses (see writeOrder).
 func (p *part) Pause(until time.Time) {
 	u := p.s.local(until)
 	p.mu.Lock()
@@ -67,6 +68,7 @@ func (p *part) Pause(until time.Time) {
 		p.own.Store(&ownPause{until: u})
 		if u > p.pauseDirty.Load() {
 			p.pauseDirty.Store(u)
+			p.s.pauses.add(p, u)
 		}
 	}
 	p.mu.Unlock()
@@ -134,18 +136,22 @@ func (p *part) holding(t int64) bool {
 // pauses and quotas published before it, its own pause being written
 // included: the reset cleared them, or its message tells what it kept.
 // The Store's resets run in Redis in the order of their Resets (see
-// resetOrder).
+// writeOrder); a pause the reset cleared before its write holds the
+// Store's later pauses no more.
 func (p *part) Reset() {
 	now := p.s.now()
 	p.mu.Lock()
 	seq := p.resetSeq.Add(1)
 	p.hold.Store(&resetHold{seq: seq, at: now})
 	p.own.Store(nil)
-	p.pauseDirty.Store(0)
+	u := p.pauseDirty.Swap(0)
 	p.resetLocked(0, 0, 0, false)
 	p.resetReq.Store(now)
 	p.s.resets.add(p, seq)
 	p.mu.Unlock()
+	if u != 0 {
+		p.s.pauses.written(p, u, true)
+	}
 	p.signal()
 	p.wake()
 }

@@ -27,11 +27,11 @@ func (p *part) run() {
 	for {
 		wait, err := p.step(&loaded)
 		switch {
-		case err == errResetWaits:
+		case err == errWriteWaits:
 			// No Redis call: whether Redis answers is as it was. The
-			// wait for the earlier reset's call counts as a call in
-			// progress, from its start (the step that writes the
-			// partition's reset keeps it): an attempt that finds it
+			// wait for the earlier reset's or pause's call counts as a
+			// call in progress, from its start (the step that writes
+			// the partition's keeps it): an attempt that finds it
 			// longer than WithFallbackAfter paces locally.
 			p.callStart.CompareAndSwap(0, p.s.now())
 			wait, err = 0, nil
@@ -143,11 +143,17 @@ func (p *part) toWrite() bool {
 // the member promises the fleet) or a pause not over yet: without it, every
 // partition used once while Redis is down or unreachable would keep a
 // goroutine calling Redis until it answers. A quota to write stays to
-// write, by the refiller the next demand starts. It reports whether the
+// write, by the refiller the next demand starts; a pause over is written no
+// more, and leaves the Store's order of pauses. It reports whether the
 // refiller stops; when work came meanwhile, it keeps running.
 func (p *part) failedIdle() bool {
-	if p.resetReq.Load() != 0 || p.pauseDirty.Load() > p.s.now() {
+	now := p.s.now()
+	u := p.pauseDirty.Load()
+	if p.resetReq.Load() != 0 || u > now {
 		return false
+	}
+	if u != 0 && p.pauseDirty.CompareAndSwap(u, 0) {
+		p.s.pauses.written(p, u, true)
 	}
 	p.running.Store(false)
 	if len(p.kick) == 0 {
@@ -190,9 +196,10 @@ func (p *part) activity() [3]int64 {
 
 // step does what the partition needs from Redis now: the reset, the pause
 // and the quota to write (a pause and a quota made after a Reset are
-// written after it, and a Reset after the Store's earlier ones: see
-// resetOrder), the window to report, the state to load, a lease. It
-// returns how long to wait before the next step, zero for until a kick.
+// written after it, a Reset after the Store's earlier Resets, a Pause
+// after its earlier Pauses: see writeOrder), the window to report, the
+// state to load, a lease. It returns how long to wait before the next
+// step, zero for until a kick.
 func (p *part) step(loaded *bool) (wait time.Duration, err error) {
 	// The step's calls are one wait for the attempts waiting for a token:
 	// marked in progress from the step's start (or from the start of the
@@ -201,7 +208,7 @@ func (p *part) step(loaded *bool) (wait time.Duration, err error) {
 	// many calls Redis answers in less (see part.call).
 	p.callStart.CompareAndSwap(0, p.s.now())
 	defer func() {
-		if err != errResetWaits {
+		if err != errWriteWaits {
 			p.callStart.Store(0)
 		}
 	}()
@@ -213,6 +220,11 @@ func (p *part) step(loaded *bool) (wait time.Duration, err error) {
 	conf := p.confirm.Swap(nil)
 	p.mu.Unlock()
 	fail := func(err error) (time.Duration, error) {
+		if u > 0 && err != errWriteWaits {
+			// The pause is not written: the Store's later ones do not
+			// wait for it.
+			p.s.pauses.written(p, u, false)
+		}
 		if learn {
 			p.learnDirty.Store(true)
 		}
@@ -225,7 +237,7 @@ func (p *part) step(loaded *bool) (wait time.Duration, err error) {
 		if p.s.resets.waits(p) {
 			// An earlier reset of the Store goes first; its write wakes
 			// the refiller. What the member has to write comes after.
-			return fail(errResetWaits)
+			return fail(errWriteWaits)
 		}
 		err := p.writeReset(reset, seq)
 		p.s.resets.written(p, seq, err == nil)
@@ -235,10 +247,18 @@ func (p *part) step(loaded *bool) (wait time.Duration, err error) {
 		p.resetReq.CompareAndSwap(reset, 0)
 	}
 	if u > 0 {
+		if p.s.pauses.waits(p) {
+			// An earlier pause of the Store goes first (a global 429's
+			// of the host's partitions before its global limit's); its
+			// write wakes the refiller.
+			return fail(errWriteWaits)
+		}
 		if err := p.writePause(u); err != nil {
 			return fail(err)
 		}
 		p.pauseDirty.CompareAndSwap(u, 0)
+		p.s.pauses.written(p, u, true)
+		u = 0 // written: a later call's failure does not touch its turn
 	}
 	if learn {
 		// What the member reported, the write reports too.

@@ -17,12 +17,13 @@ import (
 )
 
 // resetGate is a go-redis hook on the scripts (by EVALSHA): it records
-// the keys of the reset runs, in the order they ran, and, by its mode,
-// holds or fails the calls of the first partition (first) until the
-// second's (second) reset ran.
+// the keys of the reset runs (or, with script, of that script's), in the
+// order they ran, and, by its mode, holds or fails the calls of the first
+// partition (first) until the second's (second) reset ran.
 type resetGate struct {
 	first, second string
 	mode          gateMode
+	script        string // the SHA-1 of the script gated and recorded; ResetHash when empty
 
 	names map[string]string // the partitions' names, by key
 
@@ -54,7 +55,11 @@ func (g *resetGate) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			return next(ctx, cmd)
 		}
 		key, _ := a[3].(string)
-		reset := a[1] == redisquota.ResetHash
+		script := g.script
+		if script == "" {
+			script = redisquota.ResetHash
+		}
+		reset := a[1] == script
 		if key == g.first {
 			if err := g.gate(ctx, cmd, reset); err != nil {
 				return err
@@ -128,9 +133,10 @@ func (g *resetGate) order() []string {
 }
 
 // resetOrderStore returns a Store, on the test Redis, whose client runs
-// g, and its partitions named names, whose resets g records: g gates the
-// calls of the first (first) until the second's (second) reset ran.
-func resetOrderStore(t *testing.T, g *resetGate, names ...string) (*redisquota.Store, []resilient.QuotaResetter) {
+// g, and its partitions named names, whose resets (or g.script's runs) g
+// records: g gates the calls of the first (first) until the second's
+// (second) reset ran.
+func resetOrderStore(t *testing.T, g *resetGate, names ...string) (*redisquota.Store, []resilient.QuotaPartition) {
 	t.Helper()
 	addr := redisAddr()
 	prefix := testPrefix(t, addr)
@@ -146,21 +152,11 @@ func resetOrderStore(t *testing.T, g *resetGate, names ...string) (*redisquota.S
 	}
 	s := redisquota.New(rdb, redisquota.WithPrefix(prefix), redisquota.WithTimeout(10*time.Second))
 	t.Cleanup(func() { s.Close() })
-	ps := make([]resilient.QuotaResetter, len(names))
+	ps := make([]resilient.QuotaPartition, len(names))
 	for i, name := range names {
-		ps[i] = s.Partition(name).(resilient.QuotaResetter)
+		ps[i] = s.Partition(name)
 	}
 	return s, ps
-}
-
-// waitResets waits until the Store s has written n resets.
-func waitResets(t *testing.T, s *redisquota.Store, n int64) {
-	t.Helper()
-	for end := time.Now().Add(10 * time.Second); s.Stats().ResetsSent < n; time.Sleep(time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("the Store wrote %d resets, want %d", s.Stats().ResetsSent, n)
-		}
-	}
 }
 
 // TestResetsRunInOrder proves that a Store's resets run in Redis in the
@@ -178,10 +174,32 @@ func waitResets(t *testing.T, s *redisquota.Store, n int64) {
 // last Redis call failed: x's load failed, and its next call waits until
 // y's reset ran.
 func TestResetsRunInOrder(t *testing.T) {
+	testWritesRunInOrder(t, redisquota.ResetHash, func(p resilient.QuotaPartition) { p.(resilient.QuotaResetter).Reset() },
+		func(s redisquota.Stats) int64 { return s.ResetsSent })
+}
+
+// TestPausesRunInOrder proves the same of a Store's pauses, in the order
+// of their Pauses: a global 429 pauses the host's partitions, then its
+// global limit, so that a member that sees the global pause finds the
+// others paused in Redis too, and its ResetHost clears them all. Before,
+// each refiller wrote its pause when it could: y's ran while x's was
+// held, and the host's reads, paused in Redis after another member's
+// ResetHost that followed the global pause, held that member for the
+// whole pause, as TestGlobalLimitResetHostByAnotherMember saw in about 1
+// run of 20.
+func TestPausesRunInOrder(t *testing.T) {
+	testWritesRunInOrder(t, redisquota.PauseHash, func(p resilient.QuotaPartition) { p.Pause(time.Now().Add(time.Minute)) },
+		func(s redisquota.Stats) int64 { return s.PausesSent })
+}
+
+// testWritesRunInOrder runs the cases of TestResetsRunInOrder with write,
+// a call of a partition that the script whose SHA-1 is script writes, and
+// sent, the Stats' count of those writes.
+func testWritesRunInOrder(t *testing.T, script string, write func(resilient.QuotaPartition), sent func(redisquota.Stats) int64) {
 	for _, c := range []struct {
 		name    string
 		mode    gateMode
-		between int // partitions reset after x, before y
+		between int // partitions written after x, before y
 		want    []string
 	}{
 		{"x held", gateHeld, 0, []string{"x", "y"}},
@@ -194,23 +212,27 @@ func TestResetsRunInOrder(t *testing.T) {
 			for i := range c.between {
 				names = append(names, "p"+strconv.Itoa(i))
 			}
-			g := &resetGate{mode: c.mode}
+			g := &resetGate{mode: c.mode, script: script}
 			s, ps := resetOrderStore(t, g, names...)
 			if c.mode == gateDegraded {
 				<-g.failed // x's load failed: its refiller waits out a backoff
 			}
-			ps[0].Reset()
+			write(ps[0])
 			for _, p := range ps[2:] {
-				p.Reset()
+				write(p)
 			}
-			ps[1].Reset()
-			waitResets(t, s, int64(len(names)))
+			write(ps[1])
+			for end := time.Now().Add(10 * time.Second); sent(s.Stats()) < int64(len(names)); time.Sleep(time.Millisecond) {
+				if time.Now().After(end) {
+					t.Fatalf("the Store wrote %d, want %d", sent(s.Stats()), len(names))
+				}
+			}
 			want := c.want
 			if want == nil { // x, the others, then y
 				want = append(append([]string{"x"}, names[2:]...), "y")
 			}
 			if got := g.order(); !slices.Equal(got, want) {
-				t.Errorf("the resets ran in Redis in the order %q, want %q", got, want)
+				t.Errorf("the writes ran in Redis in the order %q, want %q", got, want)
 			}
 		})
 	}

@@ -61,7 +61,8 @@ type Store struct {
 
 	members atomic.Int64 // members seen by the last heartbeat; 0 before the first
 	st      counters
-	resets  resetOrder // the order of the member's resets in Redis
+	resets  writeOrder // the order of the member's resets in Redis
+	pauses  writeOrder // the order of the member's pauses in Redis
 
 	// The retry budgets (budget.go).
 	budgets         map[string]*budget // by name; guarded by mu
