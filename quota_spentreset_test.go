@@ -132,18 +132,39 @@ func TestQuotaStoreSpentQuotaScoutThatHangsHoldsNoOneLong(t *testing.T) {
 // sent then and answered, none held until the end of its wait for the
 // scout's answer and refused: at 62.5 s, some still wait for their
 // tokens, the others for the scout's answer; at 65.5 s, all of them wait
-// for the scout's answer.
+// for the scout's answer. With evict, the host's partition is evicted
+// just before ResetHost by a table full of paused ones (see
+// TestResetHostWakesWaiterOfEvictedPartition): its waiters, which no
+// ResetHost reached, slept on, and were refused at the end of their
+// wait for the scout's answer.
 func TestQuotaStoreSpentQuotaResetHostFreesGracedWaiters(t *testing.T) {
-	for _, resetAt := range []time.Duration{time.Minute + 2500*time.Millisecond, time.Minute + 5500*time.Millisecond} {
-		t.Run(resetAt.String(), func(t *testing.T) { testResetHostFreesGracedWaiters(t, resetAt) })
+	for _, evict := range []bool{false, true} {
+		for _, resetAt := range []time.Duration{time.Minute + 2500*time.Millisecond, time.Minute + 5500*time.Millisecond} {
+			name := resetAt.String()
+			if evict {
+				name += " evicted"
+			}
+			t.Run(name, func(t *testing.T) { testResetHostFreesGracedWaiters(t, resetAt, evict) })
+		}
 	}
 }
 
-func testResetHostFreesGracedWaiters(t *testing.T, resetAt time.Duration) {
+func testResetHostFreesGracedWaiters(t *testing.T, resetAt time.Duration, evict bool) {
 	synctest.Test(t, func(t *testing.T) {
 		const waiters = 8
 		srv := &quotaServer{limit: 100, spent: 99, window: time.Minute, answer: 50 * time.Millisecond, start: time.Now(), hang: time.Hour}
-		tr := New(srv, WithQuotaStore(new(memQuota)), WithoutBreaker(), WithoutRetryBudget(), WithMaxRetries(0))
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if req.URL.Host == "api.test" {
+				return srv.RoundTrip(req)
+			}
+			h := http.Header{"Retry-After": {"60"}} // every other host is paused
+			return &http.Response{StatusCode: http.StatusTooManyRequests, Header: h, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(base, WithQuotaStore(new(memQuota)), WithoutBreaker(), WithoutRetryBudget(), WithMaxRetries(0))
+		rl := rlOf(t, tr)
+		if evict {
+			rl.maxParts = 2
+		}
 		get := func() (int, error) {
 			resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "http://api.test/v1/items", nil))
 			if err != nil {
@@ -178,6 +199,14 @@ func testResetHostFreesGracedWaiters(t *testing.T, resetAt time.Duration) {
 			})
 		}
 		time.Sleep(time.Until(srv.start.Add(resetAt)))
+		if evict {
+			p := rl.part(partKey{scheme: "http", host: "api.test"})
+			getClosed(t, tr, "http://b.test/")
+			getClosed(t, tr, "http://c.test/") // api.test's partition evicted
+			if p == nil || !p.removed.Load() {
+				t.Fatal("api.test's partition was not evicted")
+			}
+		}
 		tr.ResetHost("api.test")
 		wg.Wait()
 		if hung != 1 || ok != waiters-1 {

@@ -33,6 +33,11 @@ type rateLimiter struct {
 	// slots says that the limit of attempts in flight (WithMaxInFlight)
 	// is below the rate limiter in the chain (see attemptState.keepsSlot).
 	slots bool
+	// resets is the Transport's signal of its ResetHost calls, nil for
+	// none: the waits of a partition removed from the table listen to it,
+	// as ResetHost reaches only the partitions the table holds (see
+	// resetWatch).
+	resets *atomic.Pointer[resetSignal]
 	// hostPauses holds the pauses of hosts' global limits in force (see
 	// pauseHost), for the partitions made or cleared during one.
 	hostPauses hostPauses

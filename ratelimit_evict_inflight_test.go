@@ -83,3 +83,82 @@ func TestRateLimitEvictionKeepsAPartitionInFlight(t *testing.T) {
 		}
 	})
 }
+
+// TestResetHostWakesWaiterOfEvictedPartition: ResetHost wakes the attempts
+// waiting for the host's rate limit, as its doc says, even when the host's
+// partition was evicted while they waited (a table full of paused
+// partitions evicts the back one whatever it holds): for its pause, its
+// spent quota, its turn of the pace, and the token or the pause of a
+// QuotaStore. They slept on to the end of the wait ResetHost had cleared,
+// while the calls made after the eviction went at once.
+func TestResetHostWakesWaiterOfEvictedPartition(t *testing.T) {
+	pause := http.Header{"Retry-After": {"60"}}
+	for _, c := range []struct {
+		name  string
+		store bool
+		learn []http.Header // a.test's answers before the waiting call's: a 429 with a Retry-After, else a 200
+	}{
+		{"pause", false, []http.Header{pause}},
+		{"spent quota", false, []http.Header{{"X-Ratelimit-Limit": {"10"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"60"}}}},
+		{"turn of the pace", false, []http.Header{quotaHeader(100), quotaHeader(100)}}, // a turn every 37.9s
+		{"store's token", true, []http.Header{quotaHeader(100), quotaHeader(100)}},
+		{"store's pause", true, []http.Header{pause}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var aCalls atomic.Int32
+				opts := []Option{WithMaxRetries(0)}
+				if c.store {
+					opts = append(opts, WithQuotaStore(new(memQuota)))
+				}
+				tr := New(roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					h := pause // every other host is paused for a minute
+					if req.URL.Host == "a.test" {
+						n := int(aCalls.Add(1))
+						if n > len(c.learn) {
+							return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: req}, nil
+						}
+						h = c.learn[n-1]
+					}
+					code := http.StatusOK
+					if h.Get("Retry-After") != "" {
+						code = http.StatusTooManyRequests
+					}
+					return &http.Response{StatusCode: code, Header: h.Clone(), Body: http.NoBody, Request: req}, nil
+				}), opts...)
+				rl := rlOf(t, tr)
+				rl.maxParts = 2
+				for range c.learn {
+					getClosed(t, tr, "http://a.test/")
+				}
+				pa := rl.part(partKey{scheme: "http", host: "a.test"})
+				if pa == nil {
+					t.Fatal("a.test has no partition")
+				}
+				done := make(chan error)
+				go func() { done <- getClosed(t, tr, "http://a.test/") }()
+				synctest.Wait() // waiting in a.test's partition
+				getClosed(t, tr, "http://b.test/")
+				getClosed(t, tr, "http://c.test/") // a.test's partition evicted
+				synctest.Wait()
+				if !pa.removed.Load() {
+					t.Fatal("a.test's partition was not evicted")
+				}
+				if n := aCalls.Load(); int(n) != len(c.learn) {
+					t.Fatalf("a.test got %d calls before ResetHost, want %d", n, len(c.learn))
+				}
+				tr.ResetHost("b.test") // another host's: the call waits on
+				synctest.Wait()
+				if n := aCalls.Load(); int(n) != len(c.learn) {
+					t.Fatalf("a.test got %d calls after ResetHost(b.test), want %d", n, len(c.learn))
+				}
+				start := time.Now()
+				tr.ResetHost("a.test")
+				err := <-done
+				if waited := time.Since(start); waited > 0 || err != nil {
+					t.Errorf("the call waiting in a.test's evicted partition returned %v after ResetHost(a.test), err %v; want at once, with a response", waited, err)
+				}
+			})
+		})
+	}
+}

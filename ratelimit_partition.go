@@ -78,8 +78,8 @@ type partition struct {
 	listNode[partition]
 	lastUsed time.Time // its creation, or the last pass that found it used
 
-	// removed is set, under rateLimiter.mu, once p is no longer in the
-	// table (evicted, dropped idle, cleared): an attempt counted in it
+	// removed is set, under rateLimiter.mu and mu, once p is no longer in
+	// the table (evicted, dropped idle, cleared): an attempt counted in it
 	// learns its answer in the partition the table holds (see learn).
 	removed atomic.Bool
 
@@ -112,8 +112,13 @@ type partition struct {
 	forgot   chan struct{} // closed when Transport.ResetHost forgets what p learned (see rateLimiter.forget); nil when nobody waits for it
 	rose     chan struct{} // closed when the rate of p's pace rises (see setRate), or its bucket is filled by a new window (see pace); nil when nobody waits for it
 	answer   chan struct{} // closed when an attempt's flight in p ends (see answerHeard); nil when nobody waits for it
-	sent     time.Time     // when the last attempt of p was let go (see scouting)
-	rise     rateRise      // the last rise of the rate of p's pace that woke attempts (see retime)
+	gone     chan struct{} // closed when p is removed from the table (see resetWatch); nil when nobody waits for it
+	// resets is, once p is removed, the first signal of a
+	// Transport.ResetHost made since that no waiter of p has looked at
+	// (see resetWatch); nil before.
+	resets *resetSignal
+	sent   time.Time // when the last attempt of p was let go (see scouting)
+	rise   rateRise  // the last rise of the rate of p's pace that woke attempts (see retime)
 	// clock is the latest time p's state was changed at (see at): lim
 	// must never be given an earlier one.
 	clock time.Time
@@ -400,9 +405,21 @@ func (rl *rateLimiter) evictable(p *partition, now time.Time) bool {
 	return p.inflight == 0 && !p.pauseUntil.After(now) && !p.reset.After(now)
 }
 
+// remove removes p from the table; rl.mu is held. The attempts still
+// waiting in p wake, to listen from then on for the ResetHost calls that
+// no longer reach it (see resetWatch).
 func (rl *rateLimiter) remove(p *partition) {
 	rl.unlink(p)
+	p.mu.Lock()
+	if rl.resets != nil {
+		p.resets = rl.resets.Load()
+	}
 	p.removed.Store(true)
+	if p.gone != nil {
+		close(p.gone)
+		p.gone = nil
+	}
+	p.mu.Unlock()
 	rl.parts.deleteNode(&p.node)
 }
 

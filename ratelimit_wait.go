@@ -586,25 +586,36 @@ func (p *partition) unlockIfPanicking(returned *bool) {
 // closed, unless d passes ctx's deadline or the call's budget. A nil
 // channel is never closed. It ends early with an error when ctx is done
 // or cancel, the request's deprecated Cancel channel, is closed: the
-// caller gave up.
+// caller gave up. It ends early too when a Transport.ResetHost of p's
+// host forgets p after p was removed from the table (see resetWatch),
+// which closes the channels of p's waiters, as ResetHost does for the
+// partitions the table holds.
 func (rl *rateLimiter) wait(ctx context.Context, cancel <-chan struct{}, p *partition, now time.Time, d time.Duration, budget time.Time, reopened, changed, gchanged, answered <-chan struct{}) error {
 	if pastDeadline(ctx, budget, now.Add(d)) {
 		return rl.refuse(p, d, "past the call's deadline")
 	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("resilient: waiting for the rate limit of %s: %w", p.key, context.Cause(ctx))
-	case <-cancel:
-		return fmt.Errorf("resilient: waiting for the rate limit of %s: %w", p.key, errRequestCanceled)
-	case <-timer.C:
-	case <-reopened:
-	case <-changed:
-	case <-gchanged:
-	case <-answered:
+	for {
+		watch, woke := rl.resetWatch(p)
+		if woke {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("resilient: waiting for the rate limit of %s: %w", p.key, context.Cause(ctx))
+		case <-cancel:
+			return fmt.Errorf("resilient: waiting for the rate limit of %s: %w", p.key, errRequestCanceled)
+		case <-timer.C:
+		case <-reopened:
+		case <-changed:
+		case <-gchanged:
+		case <-answered:
+		case <-watch:
+			continue // resetWatch tells whether a ResetHost forgot p
+		}
+		return nil
 	}
-	return nil
 }
 
 // pauseChanged returns w's PauseChanged channel for a wait of an attempt,

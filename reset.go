@@ -14,9 +14,12 @@ import (
 // scheme), and its circuit breaker, which the next attempt finds closed.
 // Attempts waiting for the host's rate limit, and calls waiting for the
 // Retry-After of its response before they retry, wake and try again at
-// once. A static limit set with WithRateLimit stays in force. Nothing else
-// is changed: ResetHost is how a caller recovers from a server that announced
-// a pause it did not mean, or from an outage it knows is over.
+// once, those waiting in a partition of the host that a table full of
+// others evicted meanwhile included (the first of them to wake clears
+// it, as ResetHost clears those the Transport holds). A static limit set
+// with WithRateLimit stays in force. Nothing else is changed: ResetHost is
+// how a caller recovers from a server that announced a pause it did not
+// mean, or from an outage it knows is over.
 //
 // host is a host name or address, with or without a port, as in URL.Host
 // ("api.example.com", "api.example.com:8443", "[::1]:8080"); a URL is
@@ -274,6 +277,64 @@ func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool, woken *[
 	if r, ok := p.quota.(QuotaResetter); ok {
 		r.Reset() // the fleet's pause and quota (quota.go)
 	}
+}
+
+// resetWatch returns the channel that a wait of p listens to, besides
+// those of its own (see wait), for a Transport.ResetHost that would not
+// reach p otherwise; nil for none. ResetHost forgets only the partitions
+// the table holds, and p may be removed from it while its attempts wait
+// (a table full of paused partitions evicts the back one, whatever it
+// holds). While p is in the table, the channel is closed when p is
+// removed (see remove). Once p is removed, it is the signal of the next
+// ResetHost, and a ResetHost of p's host made since p was removed forgets
+// p here, as it forgets those of the table, what p's store shares of it
+// included (see forget), and wakes p's waiters, which try again at once;
+// woke says so. Each such ResetHost is looked at once, by the first
+// waiter of p that sees it, in the order they were made. A store's Reset
+// that panics takes its panic to that waiter's caller, once p's waiters
+// are woken. (A wait listens to the Transport's signal only once its
+// partition is removed: a wait in a testing/synctest bubble is durably
+// blocked only on channels made in the bubble, and the Transport may have
+// been made outside.)
+func (rl *rateLimiter) resetWatch(p *partition) (wake <-chan struct{}, woke bool) {
+	if rl.resets == nil {
+		return nil, false
+	}
+	for {
+		p.mu.Lock()
+		if !p.removed.Load() {
+			if p.gone == nil {
+				p.gone = make(chan struct{})
+			}
+			wake = p.gone
+			p.mu.Unlock()
+			return wake, woke
+		}
+		sig := p.resets
+		if !isClosed(sig.ch) {
+			p.mu.Unlock()
+			return sig.ch, woke
+		}
+		p.resets = sig.next
+		p.mu.Unlock()
+		if sig.m.match(p.key.scheme, p.key.host) {
+			rl.forgetRemoved(p)
+			woke = true
+		}
+	}
+}
+
+// forgetRemoved forgets p, removed from the table, for a ResetHost of its
+// host (see resetWatch), and wakes its waiters, even when the store's
+// Reset panics.
+func (rl *rateLimiter) forgetRemoved(p *partition) {
+	var woken []chan struct{}
+	defer func() {
+		for _, c := range woken {
+			close(c)
+		}
+	}()
+	rl.forget(p, time.Now(), true, &woken)
 }
 
 // resetHost forgets the breakers of m's host; the next attempt creates a

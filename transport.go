@@ -166,6 +166,7 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 	if t.rl != nil {
 		t.rl.breakers = t.breakers // nil without breakers
 		t.rl.slots = t.bulkhead != nil
+		t.rl.resets = &t.resets // for the waits of a partition removed from the table
 	}
 	return t
 }
