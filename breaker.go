@@ -142,10 +142,13 @@ type BreakerSettings struct {
 	// ("http://10.0.0.1:8080/v1" with Host "up.internal" is
 	// "http://up.internal:80"; a Host that names the URL's host on
 	// another port, or without it, is the URL's host), so that the virtual hosts behind one
-	// address have breakers, retry budgets, WithMaxInFlight slots and
-	// rate-limit partitions of their own, as they are servers of their
-	// own to their callers. A request for which Key returns "" goes through
-	// without a breaker. Key runs on every attempt and must be safe for
+	// address have breakers, WithMaxInFlight slots and rate-limit
+	// partitions of their own, as they are servers of their own to their
+	// callers; they share their address's retry budget, which bounds the
+	// load on the server the connection goes to (see RetryBudget). A
+	// custom Key keys the retry budget too. A request for which Key
+	// returns "" goes through without a breaker (and with its address's
+	// retry budget). Key runs on every attempt and must be safe for
 	// concurrent use. The key appears in errors, BreakerChange and log
 	// records: derive it from a credential only through a hash. A key
 	// longer than 255 bytes is held, and shown, as its first bytes, "…"

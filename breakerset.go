@@ -381,7 +381,8 @@ func (s *breakerSet) get(req *http.Request, st *attemptState) *breakerEntry {
 	return e
 }
 
-// requestKey returns the key of req's breaker and retry budget: keyFn's
+// requestKey returns the key of req's breaker (and of its retry budget
+// when keyFn is set: see budgetKey): keyFn's
 // (BreakerSettings.Key) when set, bounded (customKey), else the URL's
 // scheme and the host the server sees, as the request has them: its URL's,
 // or the virtual host its Host header names (see stateHost). It reports false for a request

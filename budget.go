@@ -63,10 +63,21 @@ const (
 // too: by Burst retries per host in the table, and Burst retries in all
 // for the hosts beyond it.
 //
-// The zero value means the defaults. Fields are per host: the breaker's
-// key (see BreakerSettings.Key); a request for which that Key returns ""
-// goes without a breaker, not without a budget: it keeps the budget of its
-// host (its URL's, or its virtual host's: see BreakerSettings.Key).
+// A host's budget is that of the address its requests are sent to: its
+// URL's scheme and host, whatever virtual host a request's Host header
+// names behind it (an ingress, a gateway, a server called by its IP
+// address), so that an outage of the server the connection goes to costs
+// Burst retries in all, however many Host names its callers use (a
+// reverse proxy passing on its clients' Host headers, tenant subdomains),
+// where a budget per name would allow each new one Burst more. A retry
+// that the budget denies leaves the call what a plain client's is, one
+// attempt: a virtual host whose neighbor spent the budget is still called,
+// and its breaker, its WithMaxInFlight slots and its rate-limit partitions
+// stay its own (see BreakerSettings.Key). A custom BreakerSettings.Key
+// keys the budget too; a request for which it returns "" goes without a
+// breaker, not without a budget: it keeps its address's.
+//
+// The zero value means the defaults. Fields are per host.
 type RetryBudget struct {
 	// Ratio is what each answer of the host deposits, in retries: the share
 	// of retries the budget sustains (default 0.2). The budget counts in
@@ -86,7 +97,9 @@ type RetryBudget struct {
 
 // WithRetryBudget sets the per-host retry budget, which is on by default
 // with the defaults documented on RetryBudget; zero fields take their
-// default. It panics with a message naming the field if a value is
+// default. The budget is kept per address (the URL's scheme and host),
+// which the virtual hosts behind it share, or per custom
+// BreakerSettings.Key (see RetryBudget). It panics with a message naming the field if a value is
 // negative or not finite, or ThrottledCost is above 1.
 func WithRetryBudget(b RetryBudget) Option {
 	for _, f := range []struct {
@@ -306,11 +319,7 @@ func (s *budgetSet) answeredGuarded(c *call, resp *http.Response) {
 
 // get returns the budget of req's host, or nil for a request without one.
 func (s *budgetSet) get(req *http.Request) *hostBudget {
-	k, ok := requestKey(s.keyFn, req)
-	if !ok && s.keyFn != nil {
-		// Exempt from a breaker, not from the bound on retries.
-		k, ok = requestKey(nil, req)
-	}
+	k, ok := budgetKey(s.keyFn, req)
 	if !ok {
 		return nil
 	}
@@ -319,6 +328,31 @@ func (s *budgetSet) get(req *http.Request) *hostBudget {
 		return b
 	}
 	return s.insert(k, h)
+}
+
+// budgetKey returns the key of req's retry budget: keyFn's
+// (BreakerSettings.Key) when it returns one, else the key of the address
+// req is sent to, its URL's scheme and host (see addressHost), whatever
+// virtual host its Host header names: a request exempt from a breaker is
+// not exempt from the bound on retries, and the virtual hosts behind one
+// address share its budget, for each new Host with a full budget of its
+// own multiplied an outage of the address (a reverse proxy passing on its
+// clients' Host headers, tenant subdomains: six attempts per call, where
+// one budget allows a burst in all). A budget that denies a retry makes a
+// call what a plain client's is, one attempt, where a breaker's refusal
+// or a pause would hold back a host that is up: those stay per virtual
+// host (see requestKey). It reports false for a request without a URL
+// that keyFn does not key.
+func budgetKey(keyFn func(*http.Request) string, req *http.Request) (breakerKey, bool) {
+	if keyFn != nil {
+		if k, ok := requestKey(keyFn, req); ok {
+			return k, true
+		}
+	}
+	if req.URL == nil {
+		return breakerKey{}, false
+	}
+	return breakerKey{req.URL.Scheme, addressHost(req)}, true
 }
 
 // insert returns the budget of k, whose hash is h, making it unless

@@ -18,8 +18,9 @@ package resilient
 //
 // A BudgetStore must be safe for concurrent use. Budget is called once when
 // a Transport first needs the budget of a host, with the budget's name (the
-// host's breaker key: "scheme://host:port", or what BreakerSettings.Key
-// returns) and the Transport's RetryBudget, its zero fields set to their
+// key of the address its requests are sent to: "scheme://host:port" of
+// their URL, whatever virtual host their Host header names; or what
+// BreakerSettings.Key returns) and the Transport's RetryBudget, its zero fields set to their
 // defaults, while the Transport holds the lock of its budget table: it must
 // return at once, without I/O, and never nil. The budget starts full
 // (b.Burst), unless the fleet's holds less, which the store loads in the

@@ -231,15 +231,16 @@ func lowerASCII(s string) string {
 }
 
 // stateHost returns the host under which the per-host state of req, whose
-// URL is not nil, is kept (its breaker, retry budget, slots of
-// WithMaxInFlight and rate-limit partitions): the host the server sees.
+// URL is not nil, is kept (its breaker, slots of WithMaxInFlight and
+// rate-limit partitions; its retry budget is its address's: see
+// addressHost): the host the server sees.
 // That is its URL's, but for a request whose Host header names a virtual
 // host behind that address (see virtualHost), whose state is kept under
 // the Host header's name: the virtual hosts of one ingress or gateway, or
 // of a server called by its IP address, are as many servers to their
-// callers, and one's failures, spent budget or quota must not refuse,
-// deny retries to or pace the others, as a plain client is not held back
-// (keyed by the address, three 500s of one opened the breaker of all). A
+// callers, and one's failures or quota must not refuse or pace the
+// others, as a plain client is not held back (keyed by the address, three
+// 500s of one opened the breaker of all). A
 // Host header net/http cannot write as it is (see redact.ValidHost) is
 // sent empty, and names no virtual host: the state is the address's; nor
 // does one that names the URL's host on another port (or without its port,
@@ -255,6 +256,19 @@ func stateHost(req *http.Request) string {
 		return u
 	}
 	return namedStateHost(req)
+}
+
+// addressHost returns the host of the address req, whose URL is not nil,
+// is sent to: its URL's host, whatever virtual host its Host header names
+// (see stateHost); for a URL without a host, its Host field, which a
+// custom RoundTripper routes it by. The retry budget is kept under it (see
+// RetryBudget): it bounds the load on the server the connection goes to,
+// which the virtual hosts behind it share. It allocates nothing.
+func addressHost(req *http.Request) string {
+	if u := req.URL.Host; u != "" || req.Host == "" {
+		return u
+	}
+	return req.Host
 }
 
 // namedStateHost is stateHost for a request whose Host is set, and is not

@@ -84,6 +84,11 @@ import (
 // breaks or stalls does not win, and the host's latencies include the
 // reads.
 //
+// A host's hedge allowance and the latencies an adaptive Delay reads are
+// kept with its retry budget: the address's, which the virtual hosts
+// behind it share (see RetryBudget), as the load copies add is the
+// server's the connection goes to.
+//
 // The zero value hedges adaptively, at the host's recent latency at the
 // 0.95 quantile, once the host has answered 20 times.
 type Hedging struct {

@@ -24,7 +24,8 @@ type HostState struct {
 	// key of WithRateLimitKey when one is set.
 	Reads, Writes RateLimitState
 
-	// RetryBudget is the number of retries the host's budget holds (a
+	// RetryBudget is the number of retries the host's budget holds (its
+	// address's, for a request to a virtual host: see RetryBudget; a
 	// retry the server asked for with a wait costs
 	// RetryBudget.ThrottledCost, a fraction of one): RetryBudget.Burst for a host the Transport holds
 	// no budget for, as a new host starts full, but when its table of
@@ -77,7 +78,8 @@ type RateLimitState struct {
 // to a quota a server names by route), or the virtual host its Host header
 // names behind that address (see BreakerSettings.Key: req.Host
 // "up.internal" on "http://10.0.0.1:8080/" reads up.internal's state, not
-// the address's), its credential (a server counts
+// the address's, but for the retry budget, which is the address's: see
+// RetryBudget), its credential (a server counts
 // quotas per credential: see WithRateLimitKey), and whatever a custom key
 // (WithRateLimitKey, BreakerSettings.Key) reads of it; its method and body
 // do not matter (Reads and Writes say both classes). A host the Transport
@@ -139,6 +141,12 @@ func hostKeys(keyFn func(*http.Request) string, req *http.Request) (keys [2]brea
 		return keys, 1
 	}
 	k, _ := requestKey(nil, req)
+	return urlKeys(k)
+}
+
+// urlKeys returns the keys under which a table may hold k, a URL's key as
+// a request has it (see hostKeys): k bounded, then its canonical form.
+func urlKeys(k breakerKey) (keys [2]breakerKey, n int) {
 	k = k.bounded()
 	scheme := lowerASCII(k.scheme)
 	keys[0] = k
@@ -197,11 +205,16 @@ func (rl *rateLimiter) stateOf(req *http.Request, now time.Time) RateLimitState 
 }
 
 // tokensOf returns the retries the budget of req's host holds, or -1 when
-// it cannot tell (see HostState.RetryBudget).
+// it cannot tell (see HostState.RetryBudget): the budget req would spend
+// from (see budgetKey), its address's unless keyFn keys it.
 func (s *budgetSet) tokensOf(req *http.Request) float64 {
-	keys, n := hostKeys(s.keyFn, req)
+	var keys [2]breakerKey
+	n := 0
+	if s.keyFn != nil {
+		keys, n = hostKeys(s.keyFn, req)
+	}
 	if n == 0 {
-		keys, n = hostKeys(nil, req) // exempt from a breaker: see budgetSet.get
+		keys, n = urlKeys(breakerKey{req.URL.Scheme, addressHost(req)})
 	}
 	b := findHost(&s.m, keys[:n])
 	switch {

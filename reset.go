@@ -48,7 +48,9 @@ import (
 // requests dial. The address names only its own state, that of the
 // requests sent to it without another Host: ResetHost("10.0.0.1:8080")
 // leaves the virtual hosts behind it as they are, as their failures and
-// quotas are theirs alone; name each of them to clear theirs.
+// quotas are theirs alone; name each of them to clear theirs. The retry
+// budget, which ResetHost leaves as it is, is the address's, which the
+// virtual hosts behind it share (see RetryBudget).
 //
 // With a QuotaStore (WithQuotaStore), ResetHost clears what the fleet
 // shares of those partitions too, and of the host's global limit when the

@@ -3,6 +3,7 @@ package resilient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -204,24 +205,70 @@ func TestVirtualHostsBreakersApart(t *testing.T) {
 	}
 }
 
-// TestVirtualHostsBudgetsApart: two virtual hosts behind one address have
-// retry budgets of their own: down.internal's outage spends its budget,
-// and up.internal's transient 503 is still retried to its 200.
-func TestVirtualHostsBudgetsApart(t *testing.T) {
-	const addr = "http://10.0.0.1:8080/v1"
-	n := newVhostNet(map[string]int{"down.internal": http.StatusServiceUnavailable})
-	n.first = map[string]int{"up.internal": http.StatusServiceUnavailable}
-	tr := New(n, fastRetries, WithoutBreaker(), WithRetryBudget(RetryBudget{Burst: 2}))
-	for range 5 {
-		vhostGet(t, tr, addr, "down.internal")
-	}
-	if got := n.hitsOf("down.internal"); got != 5+2 {
-		t.Fatalf("down.internal: %d attempts for 5 calls, want 7 (its budget spent)", got)
-	}
-	code, err := vhostGet(t, tr, addr, "up.internal")
-	if code != http.StatusOK || n.hitsOf("up.internal") != 2 {
-		t.Errorf("up.internal, at down.internal's address: %d, %v after %d attempts; want its 200 after 2 (retried on its own budget)", code, err, n.hitsOf("up.internal"))
-	}
+// TestVirtualHostsShareTheAddressesBudget: the virtual hosts behind one
+// address spend one retry budget, the address's, as the load they bound is
+// that of the server the connection goes to: down.internal's outage spends
+// it, for itself and up.internal alike (a budget that denies a retry makes
+// a call what a plain client's is: one attempt), and up.internal, whose
+// breaker is its own, still gets its 200 at its first attempt, refused
+// nothing. HostState reads the budget a request spends from, of the
+// address whatever its Host. (Each virtual host with a budget of its own,
+// up.internal's retries were paid for by a budget down.internal's outage
+// never reached.)
+func TestVirtualHostsShareTheAddressesBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const addr = "http://10.0.0.1:8080/v1"
+		n := newVhostNet(map[string]int{"down.internal": http.StatusServiceUnavailable})
+		n.first = map[string]int{"flaky.internal": http.StatusServiceUnavailable}
+		tr := New(n, fastRetries, WithRetryBudget(RetryBudget{Burst: 2}))
+		for range 5 {
+			vhostGet(t, tr, addr, "down.internal")
+		}
+		if got := n.hitsOf("down.internal"); got != 5+2 {
+			t.Fatalf("down.internal: %d attempts for 5 calls, want 7 (the budget spent)", got)
+		}
+		for _, host := range []string{"flaky.internal", "up.internal", ""} {
+			req := newRequest(t, context.Background(), http.MethodGet, addr, nil)
+			req.Host = host
+			if s, err := tr.HostState(req); err != nil || s.RetryBudget != 0 {
+				t.Errorf("HostState of %q at down.internal's address: %v retries, %v; want 0 (the address's budget, spent)", host, s.RetryBudget, err)
+			}
+		}
+		code, err := vhostGet(t, tr, addr, "flaky.internal")
+		if code != http.StatusServiceUnavailable || n.hitsOf("flaky.internal") != 1 {
+			t.Errorf("flaky.internal, at down.internal's address: %d, %v after %d attempts; want its 503 after 1 (not retried: the address's budget is spent)", code, err, n.hitsOf("flaky.internal"))
+		}
+		code, err = vhostGet(t, tr, addr, "up.internal")
+		if code != http.StatusOK || n.hitsOf("up.internal") != 1 {
+			t.Errorf("up.internal, at down.internal's address: %d, %v after %d attempts; want its 200 at the first", code, err, n.hitsOf("up.internal"))
+		}
+	})
+}
+
+// TestVirtualHostsBoundAsOneAddress: a server at one address that answers
+// 503 to everything, called with a different Host on each call (a reverse
+// proxy passing its clients' Host through, tenant subdomains), costs the
+// retries of one host in all: one retry budget, the address's. (With a
+// budget per virtual host, each new Host came with a full one: 300 calls
+// made 1,800 attempts, 6 each, where a plain client makes 300.)
+func TestVirtualHostsBoundAsOneAddress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const addr = "http://10.0.0.1:8080/v1"
+		var attempts atomic.Int32
+		tr := New(roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			attempts.Add(1)
+			return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+		}), fastRetries)
+		const calls = 300
+		for i := range calls {
+			if code, err := vhostGet(t, tr, addr, fmt.Sprintf("tenant%d.example.com", i)); code != http.StatusServiceUnavailable {
+				t.Fatalf("call %d: %d, %v; want the 503", i, code, err)
+			}
+		}
+		if got, want := attempts.Load(), int32(calls+DefaultRetryBudgetBurst); got != want {
+			t.Errorf("%d calls with as many Hosts to one address answering 503: %d attempts, want %d (one budget's %d retries in all)", calls, got, want, DefaultRetryBudgetBurst)
+		}
+	})
 }
 
 // TestVirtualHostsRateLimitsApart: a quota one virtual host announces
