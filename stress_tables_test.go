@@ -151,7 +151,7 @@ func runStressTables(t *testing.T, seed uint64, paced bool) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var wg, bg sync.WaitGroup
+	var wg sync.WaitGroup
 	var ended, bad atomic.Int64
 	for c := range callers {
 		wg.Go(func() {
@@ -184,7 +184,21 @@ func runStressTables(t *testing.T, seed uint64, paced bool) {
 			}
 		})
 	}
+	done := stressAlongside(t, tr, seed, hosts, 6)
+	wg.Wait()
+	done()
+	checkStressEnd(t, tr, ended.Load(), bad.Load(), base.inFlight.Load(), callers*calls)
+	t.Logf("seed %d: %d attempts sent, %d breaker changes", seed, base.sent.Load(), changes.Load())
+}
+
+// stressAlongside runs, beside the calls of a stress test, ResetHost of
+// the hosts, and HostState (of requests under one of tokens credentials)
+// and BreakerState, checking the counts HostState gives. The function it
+// returns stops them, once the calls have ended, and waits for the
+// bubble's goroutines to block.
+func stressAlongside(t *testing.T, tr *Transport, seed uint64, hosts, tokens int) (done func()) {
 	stop := make(chan struct{})
+	var bg sync.WaitGroup
 	bg.Go(func() {
 		r := rand.New(rand.NewPCG(seed, 2))
 		for {
@@ -206,7 +220,7 @@ func runStressTables(t *testing.T, seed uint64, paced bool) {
 			}
 			i := r.IntN(hosts)
 			req, _ := http.NewRequest(http.MethodGet, "https://"+stressSpelling(r, i)+"/v1/x", nil)
-			req.Header.Set("Authorization", "Bearer tok"+strconv.Itoa(r.IntN(6)))
+			req.Header.Set("Authorization", "Bearer tok"+strconv.Itoa(r.IntN(tokens)))
 			s, err := tr.HostState(req)
 			if err != nil {
 				t.Errorf("HostState: %v", err)
@@ -218,22 +232,28 @@ func runStressTables(t *testing.T, seed uint64, paced bool) {
 			tr.BreakerState("https://" + stressSpelling(r, i))
 		}
 	})
-	wg.Wait()
-	close(stop)
-	bg.Wait()
-	synctest.Wait()
+	return func() {
+		close(stop)
+		bg.Wait()
+		synctest.Wait()
+	}
+}
 
-	if n := ended.Load(); n != callers*calls {
-		t.Errorf("%d calls ended, want %d", n, callers*calls)
+// checkStressEnd checks a stress test's calls once they all returned:
+// want of them ended, bad of them broke the RoundTrip contract, inFlight
+// attempts are left in the base; then the tables (checkStressInvariants).
+func checkStressEnd(t *testing.T, tr *Transport, ended, bad, inFlight int64, want int) {
+	t.Helper()
+	if ended != int64(want) {
+		t.Errorf("%d calls ended, want %d", ended, want)
 	}
-	if n := bad.Load(); n != 0 {
-		t.Errorf("%d calls returned both a response and an error, or neither", n)
+	if bad != 0 {
+		t.Errorf("%d calls returned both a response and an error, or neither", bad)
 	}
-	if n := base.inFlight.Load(); n != 0 {
-		t.Errorf("%d attempts still in the base RoundTripper", n)
+	if inFlight != 0 {
+		t.Errorf("%d attempts still in the base RoundTripper", inFlight)
 	}
 	checkStressInvariants(t, tr)
-	t.Logf("seed %d: %d attempts sent, %d breaker changes", seed, base.sent.Load(), changes.Load())
 }
 
 // checkStressInvariants checks the tables of tr once every call returned.
@@ -519,7 +539,7 @@ func runStressWild(t *testing.T, seed uint64) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var wg, bg sync.WaitGroup
+	var wg sync.WaitGroup
 	var ended, bad atomic.Int64
 	for c := range callers {
 		wg.Go(func() {
@@ -579,55 +599,10 @@ func runStressWild(t *testing.T, seed uint64) {
 			}
 		})
 	}
-	stop := make(chan struct{})
-	bg.Go(func() {
-		r := rand.New(rand.NewPCG(seed, 2))
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Duration(1+r.IntN(20)) * time.Millisecond):
-			}
-			tr.ResetHost(stressSpelling(r, r.IntN(hosts)))
-		}
-	})
-	bg.Go(func() {
-		r := rand.New(rand.NewPCG(seed, 3))
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Duration(1+r.IntN(10)) * time.Millisecond):
-			}
-			i := r.IntN(hosts)
-			req, _ := http.NewRequest(http.MethodGet, "https://"+stressSpelling(r, i)+"/v1/x", nil)
-			req.Header.Set("Authorization", "Bearer tok"+strconv.Itoa(r.IntN(3)))
-			s, err := tr.HostState(req)
-			if err != nil {
-				t.Errorf("HostState: %v", err)
-				return
-			}
-			if s.InFlight < 0 || s.Waiting < 0 || s.InFlight > 2 || s.Reads.InFlight < 0 || s.Writes.InFlight < 0 || s.RetryBudget < 0 {
-				t.Errorf("HostState(%s) = %+v: a count out of its bounds", req.URL.Host, s)
-			}
-			tr.BreakerState("https://" + stressSpelling(r, i))
-		}
-	})
+	done := stressAlongside(t, tr, seed, hosts, 3)
 	wg.Wait()
-	close(stop)
-	bg.Wait()
-	synctest.Wait()
-
-	if n := ended.Load(); n != callers*calls {
-		t.Errorf("%d calls ended, want %d", n, callers*calls)
-	}
-	if n := bad.Load(); n != 0 {
-		t.Errorf("%d calls returned both a response and an error, or neither", n)
-	}
-	if n := base.inFlight.Load(); n != 0 {
-		t.Errorf("%d attempts still in the base RoundTripper", n)
-	}
-	checkStressInvariants(t, tr)
+	done()
+	checkStressEnd(t, tr, ended.Load(), bad.Load(), base.inFlight.Load(), callers*calls)
 	pauses := 0
 	tr.rl.hostPauses.m.Range(func(any, any) bool { pauses++; return true })
 	if n := int(tr.rl.hostPauses.n.Load()); n != pauses {
