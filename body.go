@@ -240,12 +240,8 @@ func (b *checkedBody) waitSent(ctx context.Context, cancel <-chan struct{}, dead
 	if b.sent() {
 		return nil
 	}
-	var expired <-chan time.Time
-	if !deadline.IsZero() {
-		timer := time.NewTimer(time.Until(deadline))
-		defer timer.Stop()
-		expired = timer.C
-	}
+	expired, stop := expiry(deadline)
+	defer stop()
 	return waitWithin(idle, ctx, cancel, expired)
 }
 
@@ -450,12 +446,8 @@ func (c *captureBody) lockReadWithin(ctx context.Context, cancel <-chan struct{}
 	if c.readMu.TryLock() {
 		return nil
 	}
-	var expired <-chan time.Time
-	if !deadline.IsZero() {
-		timer := time.NewTimer(time.Until(deadline))
-		defer timer.Stop()
-		expired = timer.C
-	}
+	expired, stop := expiry(deadline)
+	defer stop()
 	defer func() {
 		c.mu.Lock()
 		c.readFree = nil
@@ -478,6 +470,19 @@ func (c *captureBody) lockReadWithin(ctx context.Context, cancel <-chan struct{}
 		}
 	}
 }
+
+// expiry returns a channel that fires at deadline (nil, which never
+// fires, for the zero time) and the function that stops its timer.
+func expiry(deadline time.Time) (<-chan time.Time, func() bool) {
+	if deadline.IsZero() {
+		return nil, noTimer
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	return timer.C, timer.Stop
+}
+
+// noTimer is expiry's stop without a timer.
+func noTimer() bool { return false }
 
 // waitWithin waits for ready to be closed, at most until ctx is done,
 // cancel is closed or expired fires (the call's deadline); it returns the
