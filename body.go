@@ -217,6 +217,19 @@ func (b *checkedBody) detach() {
 	b.detached.Store(true)
 }
 
+// takeOverUnread detaches the body when its reader has not begun to read
+// it (an attempt whose connection is still being dialed), and reports
+// whether it did: a hedged copy's body from GetBody may then take the
+// source over, as a retry's does (see detach). A Read that begins after
+// it fails without reading rc.
+func (b *checkedBody) takeOverUnread() bool {
+	if !b.use.CompareAndSwap(0, bodyTaken) {
+		return false
+	}
+	b.detached.Store(true)
+	return true
+}
+
 // wake ends a wait for the body to be sent (see waitSent), once it is.
 func (b *checkedBody) wake() {
 	if p := b.idle.Load(); p != nil && b.sent() && b.idle.CompareAndSwap(p, nil) {

@@ -40,7 +40,11 @@ import (
 // called only once the body was sent (a 307's). A copy calls it so too:
 // only once the body made before, the attempt's or an earlier copy's, was
 // read to its end (io.EOF: net/http reads past ContentLength bytes to check
-// that the body ends there) or closed; before, the copy is not sent, as a
+// that the body ends there) or closed, or when its reader has not begun to
+// read it (a connection still being dialed): the copy then takes it over,
+// and the attempt, should it get to send it, fails without reading the
+// source, a failure that does not cut the copies' time to answer
+// (TestHedgingCopyTakesOverUnreadBody); else the copy is not sent, as a
 // copy of a captured body still being sent (TestHedgingCopyGetBodyAfterAttemptSentBody).
 // Such an attempt's body in memory is watched by a reader of the
 // Transport's: net/http flushes its headers before it, two writes where a

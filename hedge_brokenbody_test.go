@@ -116,3 +116,79 @@ func TestHedgingCopyGetBodyAfterAttemptSentBody(t *testing.T) {
 		}
 	})
 }
+
+// TestHedgingCopyTakesOverUnreadBody: a hedged keyed write with a GetBody
+// of the caller's own whose attempt has not begun to read its body (its
+// connection is still being dialed, or waits for an HTTP/2 stream) gets its
+// copy, as it did before copies waited for the attempt's body to be sent:
+// the copy takes the body over (the attempt, should it get to read it,
+// fails without reading the source), and the attempt's failure does not
+// cut the copy's time to answer. Without the takeover, no copy was sent:
+// the call waited for the attempt's timeout and a retry.
+func TestHedgingCopyTakesOverUnreadBody(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		dial time.Duration // how long the attempt waits before it reads its body; 0: until it is canceled
+	}{{"dial hangs", 0}, {"dial ends after the copy", 20 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				data := []byte("abcdefghijkl")
+				var mu sync.Mutex
+				var calls int
+				var bodies []string
+				base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					mu.Lock()
+					calls++
+					first := calls == 1
+					mu.Unlock()
+					if first {
+						if tc.dial == 0 {
+							<-r.Context().Done()
+							r.Body.Close()
+							return nil, r.Context().Err()
+						}
+						time.Sleep(tc.dial)
+					}
+					b, err := io.ReadAll(r.Body)
+					r.Body.Close()
+					if err != nil {
+						return nil, err
+					}
+					mu.Lock()
+					bodies = append(bodies, string(b))
+					mu.Unlock()
+					select { // the copy's server takes its time
+					case <-time.After(100 * time.Millisecond):
+					case <-r.Context().Done():
+						return nil, r.Context().Err()
+					}
+					return &http.Response{StatusCode: 201, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+				})
+				var atts []Attempt
+				tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithAttemptTimeout(5*time.Second),
+					WithObserver(func(a Attempt) { atts = append(atts, a) }))
+				src := bytes.NewReader(data)
+				req, _ := http.NewRequestWithContext(WithIdempotencyKey(context.Background(), "k1"), "POST", "http://api.test/v1/posts", io.NopCloser(src))
+				req.ContentLength = int64(len(data))
+				req.GetBody = func() (io.ReadCloser, error) {
+					_, err := src.Seek(0, io.SeekStart)
+					return io.NopCloser(src), err
+				}
+				t0 := time.Now()
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					t.Fatalf("RoundTrip: %v", err)
+				}
+				resp.Body.Close()
+				if d := time.Since(t0); d != 110*time.Millisecond || len(atts) != 1 || atts[0].Hedge != 1 {
+					t.Errorf("the call took %v in %d attempts (%+v), want 110ms: the copy's answer, at 10ms+100ms", d, len(atts), atts)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if len(bodies) != 1 || bodies[0] != string(data) {
+					t.Errorf("the server got bodies %q, want one, %q", bodies, data)
+				}
+			})
+		})
+	}
+}

@@ -2,7 +2,9 @@ package resilient
 
 import (
 	"context"
+	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptrace"
 	"sync"
@@ -165,8 +167,14 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 			st.answeredAfter = max(time.Since(st.start), 1)
 		}
 		// The attempt failed and copies are in flight: wait for them,
-		// one hedging delay at most, and not past the call's end.
-		idx = run.wait(c, delay)
+		// one hedging delay at most, and not past the call's end. An
+		// attempt whose body a copy took over before it read any (see
+		// nextBody) was not sent: the copies are the attempt now.
+		patience := delay
+		if errors.Is(err, errBodyDetached) {
+			patience = math.MaxInt64
+		}
+		idx = run.wait(c, patience)
 	}
 	return c.settle(run, idx, st, hb, start)
 }
@@ -408,8 +416,10 @@ func (c *call) trackBody(run *hedgeRun, areq *http.Request, first *hedgeCopy) {
 // nextBody returns the body of a copy from src's GetBody, which may share
 // one source among the bodies it makes (see call.trackBody): only once
 // the body made before it, the attempt's or an earlier copy's, was sent
-// (see checkedBody.sent), and not once the retry loop took the body back
-// (see sealBody). Before, it returns errBodyNotReplayable: the copy is
+// (see checkedBody.sent), or, when its reader has not begun to read it,
+// once the copy took it over (see checkedBody.takeOverUnread), and not
+// once the retry loop took the body back (see sealBody). Else it returns
+// errBodyNotReplayable: the copy is
 // not sent, and gives back what it spent, as a copy of a captured body
 // still being sent. The copy's body is the run's body from before GetBody
 // is called, without run's lock (GetBody is the caller's code, which may
@@ -417,11 +427,12 @@ func (c *call) trackBody(run *hedgeRun, areq *http.Request, first *hedgeCopy) {
 // GetBody waits for it, not the end of the call.
 func (run *hedgeRun) nextBody(src *http.Request) (io.ReadCloser, error) {
 	run.getMu.Lock()
-	if run.sealed || !run.body.sent() {
+	if run.sealed || !run.body.sent() && !run.body.takeOverUnread() {
 		run.getMu.Unlock()
 		return nil, errBodyNotReplayable
 	}
 	cb := &checkedBody{want: src.ContentLength}
+	cb.use.Store(bodyRead) // in use: no later copy takes it over while GetBody runs
 	cb.watch.reading.Store(true)
 	run.body = cb
 	run.getMu.Unlock()
@@ -505,7 +516,7 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 	answered := resp != nil && !cp.st.class.Retryable() && !held
 	if !answered {
 		if run.running > 0 {
-			if k == 0 || reached && !held {
+			if (k == 0 || reached && !held) && !errors.Is(err, errBodyDetached) {
 				// The attempt itself failed: the copies in flight
 				// get one delay more to answer (see wait), and no
 				// new one is sent, which would be a retry without
@@ -515,7 +526,9 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 				// did (refused by a layer) says nothing of the host,
 				// nor does a copy's 409 while another copy holds the
 				// key: a next copy, sent once the write is done,
-				// gets its stored answer.
+				// gets its stored answer. An attempt whose body a
+				// copy took over before it began to read it (see
+				// nextBody) says nothing of the host either.
 				run.stopped = true
 				if run.timer != nil {
 					run.timer.Stop()

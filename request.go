@@ -65,14 +65,27 @@ type checkedBody struct {
 	// detached says that a retry's body from GetBody took the source
 	// over (see detach): a Read fails.
 	detached atomic.Bool
-	failed   atomic.Pointer[RequestError] // what Close returned, when rc's Close failed (see closeFault)
+	// use says whether a Read began (bodyRead) or a hedged copy took the
+	// body over before any did (bodyTaken: see takeOverUnread); zero
+	// for neither.
+	use    atomic.Int32
+	failed atomic.Pointer[RequestError] // what Close returned, when rc's Close failed (see closeFault)
 	// idle is closed once the body is sent, for a wait for it (see
 	// waitSent); nil when none waits.
 	idle atomic.Pointer[chan struct{}]
 }
 
+// Values of checkedBody.use.
+const (
+	bodyRead  = 1 // a Read began
+	bodyTaken = 2 // a hedged copy took the body over before any Read began
+)
+
 func (b *checkedBody) Read(p []byte) (int, error) {
 	running := b.watch.begin()
+	if b.use.Load() != bodyRead && !b.use.CompareAndSwap(0, bodyRead) {
+		b.detached.Store(true) // taken over (see takeOverUnread)
+	}
 	if b.ended.Load() || b.closed.Load() || b.detached.Load() {
 		// Done with (see sent): a Read after its end, its Close or its
 		// detach does not read rc, which a body from GetBody may read
