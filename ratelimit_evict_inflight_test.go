@@ -162,3 +162,62 @@ func TestResetHostWakesWaiterOfEvictedPartition(t *testing.T) {
 		})
 	}
 }
+
+// TestResetHostResetsStoreOnceWithEvictedWaiter: a ResetHost of a host
+// whose partition the table holds again, after the one a call waits in was
+// evicted, clears the store's partition of that host once. The waiter of
+// the evicted partition cleared it a second time, after ResetHost had
+// returned, from its own goroutine: a pause the fleet learned in between
+// (a 429 to a call that ResetHost let go) was wiped, and the calls of every
+// member went into the server's 429s again.
+func TestResetHostResetsStoreOnceWithEvictedWaiter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pause := http.Header{"Retry-After": {"60"}}
+		var aCalls atomic.Int32
+		store := new(memQuota)
+		tr := New(roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if req.URL.Host == "a.test" && aCalls.Add(1) > 1 {
+				return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: req}, nil
+			}
+			return &http.Response{StatusCode: http.StatusTooManyRequests, Header: pause.Clone(), Body: http.NoBody, Request: req}, nil
+		}), WithMaxRetries(0), WithQuotaStore(store))
+		rl := rlOf(t, tr)
+		rl.maxParts = 2
+		getClosed(t, tr, "http://a.test/") // a.test paused, in the store too
+		pa := rl.part(partKey{scheme: "http", host: "a.test"})
+		if pa == nil {
+			t.Fatal("a.test has no partition")
+		}
+		done := make(chan error, 2)
+		go func() { done <- getClosed(t, tr, "http://a.test/") }()
+		synctest.Wait() // waiting in a.test's partition
+		getClosed(t, tr, "http://b.test/")
+		getClosed(t, tr, "http://c.test/") // a.test's partition evicted
+		synctest.Wait()
+		if !pa.removed.Load() {
+			t.Fatal("a.test's partition was not evicted")
+		}
+		go func() { done <- getClosed(t, tr, "http://a.test/") }() // waits in a.test's new partition
+		synctest.Wait()
+		if p := rl.part(partKey{scheme: "http", host: "a.test"}); p == nil || p == pa {
+			t.Fatal("the table holds no new partition of a.test")
+		}
+		sp := store.part(partKey{scheme: "http", host: "a.test"}.String())
+		sp.mu.Lock()
+		before := sp.resets
+		sp.mu.Unlock()
+		tr.ResetHost("a.test")
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Errorf("a call waiting for a.test: %v", err)
+			}
+		}
+		synctest.Wait()
+		sp.mu.Lock()
+		resets := sp.resets - before
+		sp.mu.Unlock()
+		if resets != 1 {
+			t.Errorf("one ResetHost(a.test) reset the store's partition of a.test %d times, want 1", resets)
+		}
+	})
+}

@@ -458,7 +458,7 @@ func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
 	}
 	rl.takeOver(to, learned, fleetPause, now)
 	var woken []chan struct{}
-	rl.forget(from, now, false, &woken)
+	rl.forget(from, now, false, false, &woken)
 	for _, c := range woken {
 		close(c)
 	}

@@ -84,7 +84,8 @@ func (t *Transport) ResetHost(host string) {
 	// of them to make the host's new breaker would deliver the change on
 	// its own goroutine, and take an observer's panic from its caller.
 	var woken []chan struct{}
-	defer func() { t.wake(m, woken) }()
+	var cleared []partKey
+	defer func() { t.wake(m, woken, cleared) }()
 	// The breakers first: the rate limit's waiters, woken last, find the
 	// host's breaker closed.
 	if t.breakers != nil {
@@ -94,21 +95,23 @@ func (t *Transport) ResetHost(host string) {
 		defer t.breakers.flush(context.Background())
 	}
 	if t.rl != nil {
-		t.rl.resetHost(m, &woken)
+		t.rl.resetHost(m, &woken, &cleared)
 	}
 }
 
 // wake wakes the calls waiting for the host that m names, once ResetHost
 // has reset it: those waiting for its rate limit (woken, the channels
 // rateLimiter.resetHost returned), then those waiting for the Retry-After
-// of its answer.
-func (t *Transport) wake(m hostMatcher, woken []chan struct{}) {
+// of its answer. cleared is the keys of the partitions whose store's
+// partition rateLimiter.resetHost reset, which the waiters of a removed
+// partition of one of them do not reset again (see resetWatch).
+func (t *Transport) wake(m hostMatcher, woken []chan struct{}, cleared []partKey) {
 	for _, c := range woken {
 		close(c)
 	}
 	t.resetMu.Lock()
 	sig, next := t.resets.Load(), newResetSignal()
-	sig.m, sig.next = m, next
+	sig.m, sig.next, sig.cleared = m, next, cleared
 	t.resets.Store(next)
 	close(sig.ch)
 	t.resetMu.Unlock()
@@ -205,10 +208,11 @@ func splitHostPort(s string) (host, port string) {
 
 // resetHost clears the learned state of the partitions of m's host, and
 // appends to woken the channels that wake their waiters, for the caller to
-// close (see Transport.ResetHost): they find the partitions cleared. A
+// close (see Transport.ResetHost): they find the partitions cleared. It
+// sets cleared to their keys, whose store's partitions it resets. A
 // store's Reset that panics takes its panic to the caller once every
 // partition is cleared.
-func (rl *rateLimiter) resetHost(m hostMatcher, woken *[]chan struct{}) {
+func (rl *rateLimiter) resetHost(m hostMatcher, woken *[]chan struct{}, cleared *[]partKey) {
 	rl.hostPauses.forget(m)
 	rl.globalBases(m)
 	rl.mu.Lock()
@@ -219,6 +223,9 @@ func (rl *rateLimiter) resetHost(m hostMatcher, woken *[]chan struct{}) {
 		}
 	})
 	rl.mu.Unlock()
+	for _, p := range ps {
+		*cleared = append(*cleared, p.key)
+	}
 	// The global limits last: a store that tells the fleet its resets in
 	// the order they were made (see QuotaResetter) tells a member whose
 	// wait for the global pause ends that the host's other partitions
@@ -239,7 +246,7 @@ func (rl *rateLimiter) forgetEach(ps []*partition, now time.Time, woken *[]chan 
 		}
 	}()
 	for ; i < len(ps); i++ {
-		rl.forget(ps[i], now, true, woken)
+		rl.forget(ps[i], now, true, true, woken)
 	}
 }
 
@@ -251,8 +258,9 @@ func (rl *rateLimiter) forgetEach(ps []*partition, now time.Time, woken *[]chan 
 // It appends to woken the channels that wake p's waiters, for the caller
 // to close, before the store's Reset, which may panic: they find p
 // forgotten. Those of a turn of the pace p learned are woken only with
-// shared (Transport.ResetHost).
-func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool, woken *[]chan struct{}) {
+// shared (Transport.ResetHost). The store's partition is reset only with
+// reset too: not when this ResetHost reset it already (see resetWatch).
+func (rl *rateLimiter) forget(p *partition, now time.Time, shared, reset bool, woken *[]chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now = p.at(now)
@@ -276,7 +284,7 @@ func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool, woken *[
 		*woken = append(*woken, p.forgot)
 		p.forgot = nil
 	}
-	if r, ok := p.quota.(QuotaResetter); ok {
+	if r, ok := p.quota.(QuotaResetter); ok && reset {
 		r.Reset() // the fleet's pause and quota (quota.go)
 	}
 }
@@ -290,7 +298,8 @@ func (rl *rateLimiter) forget(p *partition, now time.Time, shared bool, woken *[
 // removed (see remove). Once p is removed, it is the signal of the next
 // ResetHost, and a ResetHost of p's host made since p was removed forgets
 // p here, as it forgets those of the table, what p's store shares of it
-// included (see forget), and wakes p's waiters, which try again at once;
+// included (see forget) unless that ResetHost reset it already (see
+// resetSignal.claim), and wakes p's waiters, which try again at once;
 // woke says so. Each such ResetHost is looked at once, by the first
 // waiter of p that sees it, in the order they were made. A store's Reset
 // that panics takes its panic to that waiter's caller, once p's waiters
@@ -320,7 +329,7 @@ func (rl *rateLimiter) resetWatch(p *partition) (wake <-chan struct{}, woke bool
 		p.resets = sig.next
 		p.mu.Unlock()
 		if sig.m.match(p.key.scheme, p.key.host) {
-			rl.forgetRemoved(p)
+			rl.forgetRemoved(p, sig.claim(p.key))
 			woke = true
 		}
 	}
@@ -328,15 +337,15 @@ func (rl *rateLimiter) resetWatch(p *partition) (wake <-chan struct{}, woke bool
 
 // forgetRemoved forgets p, removed from the table, for a ResetHost of its
 // host (see resetWatch), and wakes its waiters, even when the store's
-// Reset panics.
-func (rl *rateLimiter) forgetRemoved(p *partition) {
+// Reset panics. With reset, it resets the store's partition of p too.
+func (rl *rateLimiter) forgetRemoved(p *partition, reset bool) {
 	var woken []chan struct{}
 	defer func() {
 		for _, c := range woken {
 			close(c)
 		}
 	}()
-	rl.forget(p, time.Now(), true, &woken)
+	rl.forget(p, time.Now(), true, reset, &woken)
 }
 
 // resetHost forgets the breakers of m's host; the next attempt creates a
