@@ -217,17 +217,21 @@ func (b *checkedBody) detach() {
 	b.detached.Store(true)
 }
 
-// takeOverUnread detaches the body when its reader has not begun to read
-// it (an attempt whose connection is still being dialed), and reports
+// takeOverUnread takes the body over when its reader has not begun to
+// read it (an attempt whose connection is still being dialed), and reports
 // whether it did: a hedged copy's body from GetBody may then take the
 // source over, as a retry's does (see detach). A Read that begins after
-// it fails without reading rc.
+// it fails without reading rc (see beginRead), unless the copy gave the
+// body back first (see giveBack).
 func (b *checkedBody) takeOverUnread() bool {
-	if !b.use.CompareAndSwap(0, bodyTaken) {
-		return false
-	}
-	b.detached.Store(true)
-	return true
+	return b.use.CompareAndSwap(0, bodyTaken)
+}
+
+// giveBack undoes takeOverUnread for a copy that never reached the wire
+// (a layer refused it), and reports whether it did: no Read of the body
+// began meanwhile, and its reader may still read it whole.
+func (b *checkedBody) giveBack() bool {
+	return b.use.CompareAndSwap(bodyTaken, 0)
 }
 
 // wake ends a wait for the body to be sent (see waitSent), once it is.

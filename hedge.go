@@ -44,7 +44,11 @@ import (
 // read it (a connection still being dialed): the copy then takes it over,
 // and the attempt, should it get to send it, fails without reading the
 // source, a failure that does not cut the copies' time to answer
-// (TestHedgingCopyTakesOverUnreadBody); else the copy is not sent, as a
+// (TestHedgingCopyTakesOverUnreadBody), unless the copy gave the body back
+// before that Read: a copy that a layer refused, or whose request failed
+// before its body was read (a refused dial), does, and the attempt sends
+// its body as without hedging (TestHedgingRefusedCopyLeavesUnreadBody,
+// TestHedgingFailedCopyLeavesUnreadBody); else the copy is not sent, as a
 // copy of a captured body still being sent (TestHedgingCopyGetBodyAfterAttemptSentBody).
 // Such an attempt's body in memory is watched by a reader of the
 // Transport's: net/http flushes its headers before it, two writes where a

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -191,4 +193,108 @@ func TestHedgingCopyTakesOverUnreadBody(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestHedgingRefusedCopyLeavesUnreadBody: a copy that a layer refuses at
+// once (here its pace, WithRateLimit, whose one token the attempt took) is
+// not sent: the attempt whose body it would have taken over still sends
+// that body, and the call gets the attempt's answer, as without hedging.
+func TestHedgingRefusedCopyLeavesUnreadBody(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		data := []byte("abcdefghijkl")
+		var mu sync.Mutex
+		var bodies []string
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			time.Sleep(20 * time.Millisecond) // the dial, past the hedging delay
+			b, err := io.ReadAll(r.Body)
+			r.Body.Close()
+			if err != nil {
+				return nil, err
+			}
+			mu.Lock()
+			bodies = append(bodies, string(b))
+			mu.Unlock()
+			return &http.Response{StatusCode: 201, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+		})
+		var atts []Attempt
+		tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithRateLimit(1, 1),
+			WithObserver(func(a Attempt) { atts = append(atts, a) }))
+		src := bytes.NewReader(data)
+		req, _ := http.NewRequestWithContext(WithIdempotencyKey(context.Background(), "k1"), "POST", "http://api.test/v1/posts", io.NopCloser(src))
+		req.ContentLength = int64(len(data))
+		req.GetBody = func() (io.ReadCloser, error) {
+			_, err := src.Seek(0, io.SeekStart)
+			return io.NopCloser(src), err
+		}
+		t0 := time.Now()
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("RoundTrip: %v", err)
+		}
+		resp.Body.Close()
+		if d := time.Since(t0); resp.StatusCode != 201 || d != 20*time.Millisecond || len(atts) != 1 || atts[0].Hedge != 0 {
+			t.Errorf("the call got %d after %v in %d attempts (%+v), want 201 after 20ms in the attempt itself", resp.StatusCode, d, len(atts), atts)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(bodies) != 1 || bodies[0] != string(data) {
+			t.Errorf("the server got bodies %q, want one, %q", bodies, data)
+		}
+	})
+}
+
+// TestHedgingFailedCopyLeavesUnreadBody: a copy whose request fails
+// before its body is read (its dial refused) gives the body it took over
+// back to the attempt, which has not begun to read it either: the attempt
+// sends it, and the call gets the attempt's answer, with no retry, as
+// without hedging.
+func TestHedgingFailedCopyLeavesUnreadBody(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		data := []byte("abcdefghijkl")
+		var mu sync.Mutex
+		var calls int
+		var bodies []string
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			mu.Lock()
+			calls++
+			copied := calls == 2
+			mu.Unlock()
+			if copied {
+				r.Body.Close()
+				return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+			}
+			time.Sleep(20 * time.Millisecond) // the dial, past the hedging delay
+			b, err := io.ReadAll(r.Body)
+			r.Body.Close()
+			if err != nil {
+				return nil, err
+			}
+			mu.Lock()
+			bodies = append(bodies, string(b))
+			mu.Unlock()
+			return &http.Response{StatusCode: 201, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+		})
+		tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
+		src := bytes.NewReader(data)
+		req, _ := http.NewRequestWithContext(WithIdempotencyKey(context.Background(), "k1"), "POST", "http://api.test/v1/posts", io.NopCloser(src))
+		req.ContentLength = int64(len(data))
+		req.GetBody = func() (io.ReadCloser, error) {
+			_, err := src.Seek(0, io.SeekStart)
+			return io.NopCloser(src), err
+		}
+		t0 := time.Now()
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("RoundTrip: %v", err)
+		}
+		resp.Body.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		if d := time.Since(t0); resp.StatusCode != 201 || d != 20*time.Millisecond || calls != 2 {
+			t.Errorf("the call got %d after %v in %d requests, want 201 after 20ms in 2: the attempt's answer", resp.StatusCode, d, calls)
+		}
+		if len(bodies) != 1 || bodies[0] != string(data) {
+			t.Errorf("the server got bodies %q, want one, %q", bodies, data)
+		}
+	})
 }

@@ -320,6 +320,9 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		refunded = true
 		c.unsentHedge(hb)
 	}
+	if err != nil || !st.classified {
+		run.giveBack(req.Body)
+	}
 	if idx := run.finish(c, k, resp, err); idx >= 0 {
 		run.results <- idx
 	}
@@ -427,12 +430,19 @@ func (c *call) trackBody(run *hedgeRun, areq *http.Request, first *hedgeCopy) {
 // GetBody waits for it, not the end of the call.
 func (run *hedgeRun) nextBody(src *http.Request) (io.ReadCloser, error) {
 	run.getMu.Lock()
-	if run.sealed || !run.body.sent() && !run.body.takeOverUnread() {
+	var taken bool
+	if !run.sealed && !run.body.sent() {
+		taken = run.body.takeOverUnread()
+	}
+	if run.sealed || !run.body.sent() && !taken {
 		run.getMu.Unlock()
 		return nil, errBodyNotReplayable
 	}
 	cb := &checkedBody{want: src.ContentLength}
-	cb.use.Store(bodyRead) // in use: no later copy takes it over while GetBody runs
+	if taken {
+		cb.took = run.body
+	}
+	cb.use.Store(bodyHeld) // no later copy takes it over (see giveBack)
 	cb.watch.reading.Store(true)
 	run.body = cb
 	run.getMu.Unlock()
@@ -446,10 +456,35 @@ func (run *hedgeRun) nextBody(src *http.Request) (io.ReadCloser, error) {
 	}()
 	b, err := getBody(src)
 	if err != nil {
+		run.giveBack(cb)
 		return nil, err
 	}
 	cb.rc, made = b, true
 	return cb, nil
+}
+
+// giveBack gives the body that body, a copy's that failed or never reached
+// the wire, took over before it was read (see nextBody) back to its
+// reader, when no Read of either began meanwhile: the attempt whose body
+// a copy refused by a layer, or failed before it sent its body (a refused
+// dial), took over sends it still, as without hedging
+// (TestHedgingRefusedCopyLeavesUnreadBody,
+// TestHedgingFailedCopyLeavesUnreadBody). The copy's body is detached
+// first: a Read of it after fails.
+func (run *hedgeRun) giveBack(body io.ReadCloser) {
+	cb, ok := body.(*checkedBody)
+	if !ok || cb.took == nil {
+		return
+	}
+	run.getMu.Lock()
+	defer run.getMu.Unlock()
+	if run.body != cb || !cb.use.CompareAndSwap(bodyHeld, bodyLost) {
+		return
+	}
+	cb.detached.Store(true)
+	if cb.took.giveBack() {
+		run.body = cb.took
+	}
 }
 
 // sealBody ends the copies' calls of GetBody once the attempt returned,

@@ -66,9 +66,14 @@ type checkedBody struct {
 	// over (see detach): a Read fails.
 	detached atomic.Bool
 	// use says whether a Read began (bodyRead) or a hedged copy took the
-	// body over before any did (bodyTaken: see takeOverUnread); zero
-	// for neither.
-	use    atomic.Int32
+	// body over before any did (bodyTaken: see takeOverUnread; bodyLost
+	// once a Read found it taken, when the copy can no longer give it
+	// back: see giveBack); zero for neither.
+	use atomic.Int32
+	// took is the body, an attempt's or an earlier copy's, that this
+	// body of a hedged copy took over before it was read (see
+	// hedgeRun.nextBody); nil for none.
+	took   *checkedBody
 	failed atomic.Pointer[RequestError] // what Close returned, when rc's Close failed (see closeFault)
 	// idle is closed once the body is sent, for a wait for it (see
 	// waitSent); nil when none waits.
@@ -79,12 +84,14 @@ type checkedBody struct {
 const (
 	bodyRead  = 1 // a Read began
 	bodyTaken = 2 // a hedged copy took the body over before any Read began
+	bodyLost  = 3 // taken over, and a Read found it so: it fails for good
+	bodyHeld  = 4 // a hedged copy's, from GetBody, no Read began: not to be taken over
 )
 
 func (b *checkedBody) Read(p []byte) (int, error) {
 	running := b.watch.begin()
-	if b.use.Load() != bodyRead && !b.use.CompareAndSwap(0, bodyRead) {
-		b.detached.Store(true) // taken over (see takeOverUnread)
+	if b.use.Load() != bodyRead {
+		b.beginRead()
 	}
 	if b.ended.Load() || b.closed.Load() || b.detached.Load() {
 		// Done with (see sent): a Read after its end, its Close or its
@@ -108,6 +115,31 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 	}
 	b.wake()
 	return n, err
+}
+
+// beginRead marks that a Read began, unless a hedged copy took the body
+// over before (see takeOverUnread): the body is then detached, for good
+// (see giveBack), and the Read fails without reading rc.
+func (b *checkedBody) beginRead() {
+	for {
+		switch b.use.Load() {
+		case bodyRead, bodyLost:
+			return
+		case bodyTaken:
+			if b.use.CompareAndSwap(bodyTaken, bodyLost) {
+				b.detached.Store(true)
+				return
+			}
+		case bodyHeld:
+			if b.use.CompareAndSwap(bodyHeld, bodyRead) {
+				return
+			}
+		default:
+			if b.use.CompareAndSwap(0, bodyRead) {
+				return
+			}
+		}
+	}
 }
 
 // Close closes the body, once. Its error fails the attempt as net/http's
