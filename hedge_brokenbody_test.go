@@ -99,13 +99,7 @@ func TestHedgingCopyGetBodyAfterAttemptSentBody(t *testing.T) {
 		})
 		tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
 		data := []byte("abcdefghijkl")
-		src := bytes.NewReader(data)
-		req, _ := http.NewRequestWithContext(WithIdempotencyKey(context.Background(), "k1"), "POST", "http://api.test/v1/posts", io.NopCloser(src))
-		req.ContentLength = int64(len(data))
-		req.GetBody = func() (io.ReadCloser, error) {
-			_, err := src.Seek(0, io.SeekStart)
-			return io.NopCloser(src), err
-		}
+		req := sharedSourcePost(data)
 		resp, err := tr.RoundTrip(req)
 		if err == nil {
 			resp.Body.Close()
@@ -169,13 +163,7 @@ func TestHedgingCopyTakesOverUnreadBody(t *testing.T) {
 				var atts []Attempt
 				tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithAttemptTimeout(5*time.Second),
 					WithObserver(func(a Attempt) { atts = append(atts, a) }))
-				src := bytes.NewReader(data)
-				req, _ := http.NewRequestWithContext(WithIdempotencyKey(context.Background(), "k1"), "POST", "http://api.test/v1/posts", io.NopCloser(src))
-				req.ContentLength = int64(len(data))
-				req.GetBody = func() (io.ReadCloser, error) {
-					_, err := src.Seek(0, io.SeekStart)
-					return io.NopCloser(src), err
-				}
+				req := sharedSourcePost(data)
 				t0 := time.Now()
 				resp, err := tr.RoundTrip(req)
 				if err != nil {
@@ -219,13 +207,7 @@ func TestHedgingRefusedCopyLeavesUnreadBody(t *testing.T) {
 		var atts []Attempt
 		tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithRateLimit(1, 1),
 			WithObserver(func(a Attempt) { atts = append(atts, a) }))
-		src := bytes.NewReader(data)
-		req, _ := http.NewRequestWithContext(WithIdempotencyKey(context.Background(), "k1"), "POST", "http://api.test/v1/posts", io.NopCloser(src))
-		req.ContentLength = int64(len(data))
-		req.GetBody = func() (io.ReadCloser, error) {
-			_, err := src.Seek(0, io.SeekStart)
-			return io.NopCloser(src), err
-		}
+		req := sharedSourcePost(data)
 		t0 := time.Now()
 		resp, err := tr.RoundTrip(req)
 		if err != nil {
@@ -275,13 +257,7 @@ func TestHedgingFailedCopyLeavesUnreadBody(t *testing.T) {
 			return &http.Response{StatusCode: 201, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
 		})
 		tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
-		src := bytes.NewReader(data)
-		req, _ := http.NewRequestWithContext(WithIdempotencyKey(context.Background(), "k1"), "POST", "http://api.test/v1/posts", io.NopCloser(src))
-		req.ContentLength = int64(len(data))
-		req.GetBody = func() (io.ReadCloser, error) {
-			_, err := src.Seek(0, io.SeekStart)
-			return io.NopCloser(src), err
-		}
+		req := sharedSourcePost(data)
 		t0 := time.Now()
 		resp, err := tr.RoundTrip(req)
 		if err != nil {
@@ -297,4 +273,18 @@ func TestHedgingFailedCopyLeavesUnreadBody(t *testing.T) {
 			t.Errorf("the server got bodies %q, want one, %q", bodies, data)
 		}
 	})
+}
+
+// sharedSourcePost returns a keyed POST of data whose GetBody rewinds the
+// one source its body reads (a file seeked back, as a careless caller's
+// may be), to http://api.test/v1/posts.
+func sharedSourcePost(data []byte) *http.Request {
+	src := bytes.NewReader(data)
+	req, _ := http.NewRequestWithContext(WithIdempotencyKey(context.Background(), "k1"), "POST", "http://api.test/v1/posts", io.NopCloser(src))
+	req.ContentLength = int64(len(data))
+	req.GetBody = func() (io.ReadCloser, error) {
+		_, err := src.Seek(0, io.SeekStart)
+		return io.NopCloser(src), err
+	}
+	return req
 }
