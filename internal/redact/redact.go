@@ -75,18 +75,26 @@ func queryInPath(path string) string {
 	if q < 0 {
 		return path
 	}
-	i, j := querySecret(path, q)
+	return replaceSecrets(path, q, querySecret)
+}
+
+// replaceSecrets returns s with each value that find locates in it, from
+// its index from on, replaced by Placeholder; s itself, without an
+// allocation, when find locates none. find returns the bounds of the
+// first value at or after its index, -1, -1 for none.
+func replaceSecrets(s string, from int, find func(string, int) (int, int)) string {
+	i, j := find(s, from)
 	if i < 0 {
-		return path
+		return s
 	}
 	var b strings.Builder
 	done := 0
-	for ; i >= 0; i, j = querySecret(path, j) {
-		b.WriteString(path[done:i])
+	for ; i >= 0; i, j = find(s, j) {
+		b.WriteString(s[done:i])
 		b.WriteString(Placeholder)
 		done = j
 	}
-	b.WriteString(path[done:])
+	b.WriteString(s[done:])
 	return b.String()
 }
 
@@ -143,19 +151,7 @@ func hasSecretParam(path string) bool {
 // its parameters (";name=value") whose name says it carries a credential
 // (see SecretName) replaced by Placeholder; seg itself when it has none.
 func secretParams(seg string) string {
-	i, j := secretParam(seg, 0)
-	if i < 0 {
-		return seg
-	}
-	var b strings.Builder
-	done := 0
-	for ; i >= 0; i, j = secretParam(seg, j) {
-		b.WriteString(seg[done:i])
-		b.WriteString(Placeholder)
-		done = j
-	}
-	b.WriteString(seg[done:])
-	return b.String()
+	return replaceSecrets(seg, 0, secretParam)
 }
 
 // secretParam returns the bounds of the value of the first parameter of
