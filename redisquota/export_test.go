@@ -155,7 +155,7 @@ func RunLearn(s *Store, name string, limit int64, window time.Duration, remainin
 	}
 	vals, err := learnScript.Run(s.ctx, s.rdb, []string{s.StateKey(name)},
 		limit, window.Microseconds(), remaining, -1, paceShare, burstFrac,
-		s.channel, budgetID(name), stateTTL.Milliseconds(), s.instance, c, maxWindow.Microseconds()).Slice()
+		s.channel, budgetID(name), stateTTL.Milliseconds(), s.instance, c, maxWindow.Microseconds(), maxWindow.Microseconds()).Slice()
 	if err != nil {
 		return false, 0, err
 	}

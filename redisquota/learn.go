@@ -228,7 +228,7 @@ func (p *part) writeQuota(limit int64, window time.Duration, remaining int, rese
 	err := p.call(func(ctx context.Context) (err error) {
 		vals, err = learnScript.Run(ctx, p.s.rdb, []string{p.key},
 			limit, int64(us), remaining, resetIn, paceShare, burstFrac,
-			p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance, c, maxWindow.Microseconds()).Slice()
+			p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance, c, maxWindow.Microseconds(), maxWindow.Microseconds()).Slice()
 		return err
 	})
 	if err != nil {

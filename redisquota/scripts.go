@@ -334,10 +334,17 @@ return {granted, string.format('%.0f', base - now), string.format('%.17g', inter
 // same limit, and does nothing when Redis holds another limit or none (a
 // quota written since, or cleared by a reset: the lease tells the member).
 //
+// A window held longer than max window, which no member writes, is none:
+// it is deleted with its quota and bucket, as the lease script does. Read
+// as held, it was the reply's time to the next report (10^300 µs, a
+// number that does not parse), and the member, which reports before it
+// leases, failed every step for as long as the key lived, the lease that
+// deletes it never sent (TestHostileWindowReportedOver).
+//
 // KEYS[1] the partition's state. ARGV: limit, window (µs), remaining (-1
 // unknown), reset (µs from now, -1 unknown; remaining seeds a new bucket
 // only with it), share, burst fraction, channel, id, ttl (ms), the Store's instance
-// id, confirm (1 or 0), max stale (µs).
+// id, confirm (1 or 0), max stale (µs), max window (µs; none when absent).
 //
 // It returns {1 when it changed the quota, else 0; next (µs, a string)}:
 // how long the member need not report the quota again: the window held,
@@ -351,6 +358,11 @@ local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'lseen', 'lset'
 redis.call('PEXPIRE', KEYS[1], ARGV[9])
 local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 local held = num(s[2]) or 0
+local maxwindow = tonumber(ARGV[13])
+if maxwindow and held > maxwindow then
+  redis.call('HDEL', KEYS[1], 'limit', 'window', 'tat', 'lheard', 'scap', 'sreset')
+  s[1], s[3], held = false, false, 0
+end
 local n = string.format('%.0f', now)
 local remaining, reset = tonumber(ARGV[3]), tonumber(ARGV[4])
 if s[1] == ARGV[1] and held >= window then
