@@ -460,7 +460,33 @@ func (run *hedgeRun) nextBody(src *http.Request) (io.ReadCloser, error) {
 		return nil, err
 	}
 	cb.rc, made = b, true
+	if cb.took != nil {
+		cb.took.by.Store(run) // its reader may take it back now (see reclaim)
+	}
 	return cb, nil
+}
+
+// reclaim takes body, which a copy took over before it was read (see
+// nextBody), back for its reader, whose Read just began, and reports
+// whether it did: when the copy has not begun to read its own body (its
+// dial hangs, a black hole) and the retry loop has not taken the run's
+// body (see sealBody). The copy's body is detached: its Read fails without
+// reading the source. The attempt, whose connection was ready first, sends
+// the body as without hedging (TestHedgingTakenOverBodyBackFromHungCopy),
+// rather than fail and wait for the copy.
+func (run *hedgeRun) reclaim(body *checkedBody) bool {
+	run.getMu.Lock()
+	defer run.getMu.Unlock()
+	cb := run.body
+	if run.sealed || cb == nil || cb.took != body || !cb.use.CompareAndSwap(bodyHeld, bodyLost) {
+		return false
+	}
+	cb.detached.Store(true)
+	if !body.use.CompareAndSwap(bodyTaken, bodyRead) {
+		return false // not reached: only giveBack, under getMu, or this Read change it
+	}
+	run.body = body
+	return true
 }
 
 // giveBack gives the body that body, a copy's that failed or never reached

@@ -73,7 +73,12 @@ type checkedBody struct {
 	// took is the body, an attempt's or an earlier copy's, that this
 	// body of a hedged copy took over before it was read (see
 	// hedgeRun.nextBody); nil for none.
-	took   *checkedBody
+	took *checkedBody
+	// by is the run of the hedged copy that took this body over before
+	// it was read (see takeOverUnread), once the copy's body is made: a
+	// Read that finds the body taken takes it back from a copy that has
+	// not begun to read its own (see hedgeRun.reclaim); nil for none.
+	by     atomic.Pointer[hedgeRun]
 	failed atomic.Pointer[RequestError] // what Close returned, when rc's Close failed (see closeFault)
 	// idle is closed once the body is sent, for a wait for it (see
 	// waitSent); nil when none waits.
@@ -118,14 +123,19 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 }
 
 // beginRead marks that a Read began, unless a hedged copy took the body
-// over before (see takeOverUnread): the body is then detached, for good
-// (see giveBack), and the Read fails without reading rc.
+// over before (see takeOverUnread) and began to read its own, or is still
+// making it: the body is then detached, for good (see giveBack), and the
+// Read fails without reading rc. A copy that has not begun to read its
+// body (its dial hangs) gives this one back (see hedgeRun.reclaim).
 func (b *checkedBody) beginRead() {
 	for {
 		switch b.use.Load() {
 		case bodyRead, bodyLost:
 			return
 		case bodyTaken:
+			if run := b.by.Load(); run != nil && run.reclaim(b) {
+				return
+			}
 			if b.use.CompareAndSwap(bodyTaken, bodyLost) {
 				b.detached.Store(true)
 				return
