@@ -300,10 +300,12 @@ func proxyRefused(err error) bool {
 // the same error over HTTP/1 ("header list too large" over HTTP/2, "too
 // many 1xx informational responses" before Go 1.24 and from
 // golang.org/x/net/http2), or whose framing it refuses: a Content-Length
-// that is not a number, two that differ, a Transfer-Encoding it does not
-// speak. Each is read from a whole header block, which a connection cut
-// short ends with io.ErrUnexpectedEOF instead; the server sends the same
-// to a retry. They prove nothing about whether the request was processed.
+// that is not a number or is empty, two that differ, a Transfer-Encoding
+// it does not speak, a trailer no message may declare (Content-Length,
+// Transfer-Encoding, Trailer). Each is read from a whole header block,
+// which a connection cut short ends with io.ErrUnexpectedEOF instead; the
+// server sends the same to a retry. They prove nothing about whether the
+// request was processed.
 var notHTTPErrTexts = [...]string{
 	"malformed HTTP response",
 	"malformed HTTP status code",
@@ -313,6 +315,8 @@ var notHTTPErrTexts = [...]string{
 	"header list too large",
 	"too many 1xx informational responses",
 	"bad Content-Length",
+	"invalid empty Content-Length",
+	"bad trailer key",
 	"message cannot contain multiple Content-Length headers",
 	"unsupported transfer encoding",
 	"too many transfer encodings",

@@ -85,7 +85,8 @@ func responseCause(err error) error {
 // net/textproto's, golang.org/x/net/http2's, crypto/tls's or
 // crypto/x509's, or by its words, net/http's or crypto/tls's (their
 // prefixes, and the few errors net/http makes without one, those of an
-// HTTP/2 response's malformed pseudo-headers included). A hook that returns
+// HTTP/2 response's malformed pseudo-headers and of an HTTP/1 response's
+// Content-Length or declared trailers included). A hook that returns
 // nil, as otelhttptrace's does, has every request "a hook": a server's
 // broken answer read as the hook's would be neither retried nor counted
 // by the host's breaker.
@@ -108,7 +109,8 @@ func netHTTPCause(cause error) bool {
 		}
 	}
 	msg := cause.Error()
-	for _, p := range [...]string{"http: ", "net/http: ", "http2: ", "malformed ", "tls: ", "x509: ", "readLoopPeekFailLocked: ", "write error: "} {
+	for _, p := range [...]string{"http: ", "net/http: ", "http2: ", "malformed ", "tls: ", "x509: ", "readLoopPeekFailLocked: ", "write error: ",
+		"bad Content-Length ", "invalid empty Content-Length ", "bad trailer key "} {
 		if strings.HasPrefix(msg, p) {
 			return true
 		}
