@@ -314,6 +314,7 @@ var notHTTPErrTexts = [...]string{
 	"response header list larger than advertised limit",
 	"header list too large",
 	"too many 1xx informational responses",
+	"malformed MIME header",
 	"bad Content-Length",
 	"invalid empty Content-Length",
 	"bad trailer key",

@@ -556,7 +556,8 @@ func TestClassifyErr(t *testing.T) {
 		{"http2 refused stream in a status line", errors.New(`malformed HTTP status code "stream error: stream ID 1; REFUSED_STREAM"`), Permanent, false},
 		{"http2 refused stream in the URL", &url.Error{Op: "Post", URL: "http://x/stream error: stream ID 1; REFUSED_STREAM", Err: io.ErrUnexpectedEOF}, Transient, false},
 		{"unsupported scheme in a header's value", errors.New(`net/http: HTTP/1.x transport connection broken: bad Content-Length "unsupported protocol scheme \"x\""`), Permanent, false},
-		{"framing in a header's value", errors.New(`net/http: HTTP/1.x transport connection broken: malformed MIME header: missing colon: "bad Content-Length"`), Transient, false},
+		{"framing in a header's value", errors.New(`net/http: HTTP/1.x transport connection broken: malformed MIME header: missing colon: "bad Content-Length"`), Permanent, false},
+		{"header line without colon", errors.New(`net/http: HTTP/1.x transport connection broken: malformed MIME header: missing colon: "bad header"`), Permanent, false},
 		// Framing net/http refuses, and 1xx floods: the server's, again.
 		{"two Content-Lengths", errors.New(`net/http: HTTP/1.x transport connection broken: http: message cannot contain multiple Content-Length headers; got ["1" "2"]`), Permanent, false},
 		{"unknown Transfer-Encoding", errors.New(`net/http: HTTP/1.x transport connection broken: unsupported transfer encoding: "gzip"`), Permanent, false},
@@ -1183,6 +1184,9 @@ func TestServerFramingNotRetried(t *testing.T) {
 		"bad Content-Length":        "HTTP/1.1 200 OK\r\nContent-Length: twelve\r\n\r\n",
 		"two Content-Lengths":       "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
 		"unknown Transfer-Encoding": "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"header line without colon": "HTTP/1.1 200 OK\r\nbad header\r\nContent-Length: 0\r\n\r\n",
+		"NUL in a header value":     "HTTP/1.1 200 OK\r\nX: a\x00b\r\nContent-Length: 0\r\n\r\n",
+		"empty header name":         "HTTP/1.1 200 OK\r\n: v\r\nContent-Length: 0\r\n\r\n",
 		"1xx flood":                 flood + "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
 	} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
