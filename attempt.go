@@ -128,6 +128,10 @@ type attemptState struct {
 	// after it passed on a slot of its paused host (see afterSlotPaused).
 	slotPaused bool
 
+	// seed is the state of the attempt's generator of pseudo-random
+	// numbers (see random); zero until it first draws. reset keeps it.
+	seed uint64
+
 	// writes is the write trace of the attempts made with this state whose
 	// context carries no trace of the caller's (see call.attemptRequest):
 	// its hooks are made once, for the state's life in the Transport's
@@ -146,11 +150,12 @@ type attemptState struct {
 // turn at the rate limiter and for a slot of its host.
 func (st *attemptState) queued() time.Duration { return st.localWait + st.slotWait }
 
-// reset clears st for another attempt or call, keeping its write trace.
+// reset clears st for another attempt or call, keeping its write trace
+// and its generator's seed.
 func (st *attemptState) reset() {
-	w := st.writes
+	w, s := st.writes, st.seed
 	*st = attemptState{}
-	st.writes = w
+	st.writes, st.seed = w, s
 }
 
 // writeTrace returns st's write trace, cleared for a new attempt.

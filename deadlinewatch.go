@@ -1,7 +1,6 @@
 package resilient
 
 import (
-	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -40,13 +39,14 @@ type deadlineWatch struct {
 	timer *time.Timer
 }
 
-// arm sees to it that db's deadline end fires, now being the attempt's
-// start: the current time, or earlier by what the attempt waited below the
-// rate limiter (a slot of WithMaxInFlight). A timer of the attempt's own is
-// set from the clock, not from now, so that the wait does not push the
-// deadline back. It takes no lock: it may try to, to set the timer, but
-// never waits for it.
-func (w *deadlineWatch) arm(db *deadlineBody, now, end time.Time) {
+// arm sees to it that db's deadline end fires, now being the start of
+// attempt st (nil for none): the current time, or earlier by what the
+// attempt waited below the rate limiter (a slot of WithMaxInFlight). A
+// timer of the attempt's own is set from the clock, not from now, so that
+// the wait does not push the deadline back. st draws the place where the
+// search for a free slot starts. It takes no lock: it may try to, to set
+// the timer, but never waits for it.
+func (w *deadlineWatch) arm(db *deadlineBody, st *attemptState, now, end time.Time) {
 	db.slot = -1
 	epoch := w.epoch.Load()
 	if epoch == nil {
@@ -60,7 +60,7 @@ func (w *deadlineWatch) arm(db *deadlineBody, now, end time.Time) {
 		db.timer = time.AfterFunc(time.Until(end), db.fire)
 		return
 	}
-	i := rand.Uint32()
+	i := st.random()
 	for probe := range uint32(8) {
 		j := (i + probe) % watchSlots
 		if w.slots[j].Load() == nil && w.slots[j].CompareAndSwap(nil, db) {

@@ -1,7 +1,6 @@
 package resilient
 
 import (
-	"math/rand/v2"
 	"net/http"
 	"net/textproto"
 	"strconv"
@@ -149,7 +148,7 @@ func parseRateLimit(h http.Header, now *lazyNow) rateHeaders {
 // quota.
 func parseRateLimitScan(h http.Header, now *lazyNow, scan bool) rateHeaders {
 	r := rateHeaders{info: RateLimitInfo{Limit: -1, Remaining: -1}}
-	if len(h) == 0 || scan && len(h) <= 8 && !hasRateHeaderKey(h) {
+	if len(h) == 0 || scan && !mayHaveRateHeader(h) {
 		return r
 	}
 	if r.family(h, hdrXLimit, hdrXRemaining, hdrXReset, now) ||
@@ -207,19 +206,26 @@ type headerWatch struct {
 	misses atomic.Int32 // responses read in a row without a rate-limit value, up to quietAfter
 }
 
-// read returns the rate-limit values of resp, and whether it read them: it
-// returns none, and false, for a response it does not read. The caller's
+// read returns the rate-limit values of resp, the response to attempt st
+// (nil for none), and whether it read them: it returns none, and false,
+// for a response it does not read; st draws the successes it reads while
+// quiet. The caller's
 // parsers (WithRateLimitParser) read what the built-in families do not
 // find. A response whose rate-limit headers were spelled by hand gets
 // their canonical spelling first (see canonicalRateHeaders).
-func (w *headerWatch) read(resp *http.Response, now *lazyNow, parsers []RateLimitParser) (rateHeaders, bool) {
+func (w *headerWatch) read(resp *http.Response, now *lazyNow, parsers []RateLimitParser, st *attemptState) (rateHeaders, bool) {
 	misses := w.misses.Load()
-	if misses >= quietAfter && resp.StatusCode < 300 && rand.Uint32()%quietSample != 0 {
+	if misses >= quietAfter && resp.StatusCode < 300 && st.random()%quietSample != 0 {
 		return rateHeaders{info: RateLimitInfo{Limit: -1, Remaining: -1}}, false
 	}
-	r := parseRateLimitScan(resp.Header, now, misses > 0)
-	if !r.found() && canonicalRateHeaders(resp) {
+	r := rateHeaders{info: RateLimitInfo{Limit: -1, Remaining: -1}}
+	if misses == 0 || mayHaveRateHeader(resp.Header) {
+		// (A header whose keys were scanned and hold none of the
+		// families has neither a value to parse nor a key to respell.)
 		r = parseRateLimitScan(resp.Header, now, false)
+		if !r.found() && canonicalRateHeaders(resp) {
+			r = parseRateLimitScan(resp.Header, now, false)
+		}
 	}
 	if len(parsers) > 0 && !r.found() {
 		r.custom(parsers, resp.Header, now)
@@ -233,6 +239,13 @@ func (w *headerWatch) read(resp *http.Response, now *lazyNow, parsers []RateLimi
 		w.misses.Add(1)
 	}
 	return r, true
+}
+
+// mayHaveRateHeader reports whether h may hold a rate-limit header: a
+// small map with a key of the families, or a larger one, whose keys cost
+// more to scan than the lookups of the families do.
+func mayHaveRateHeader(h http.Header) bool {
+	return len(h) > 8 || hasRateHeaderKey(h)
 }
 
 // hasRateHeaderKey reports whether h has a key of the rate-limit families

@@ -226,7 +226,7 @@ func TestHeaderWatch(t *testing.T) {
 	read := func(w *headerWatch, h http.Header, status int, parsers ...RateLimitParser) bool {
 		t.Helper()
 		now := lazyNow{t: rlNow}
-		r, _ := w.read(&http.Response{StatusCode: status, Header: h}, &now, parsers)
+		r, _ := w.read(&http.Response{StatusCode: status, Header: h}, &now, parsers, nil)
 		return r.found()
 	}
 

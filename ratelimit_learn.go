@@ -51,7 +51,7 @@ func endFlight(p *partition, counted *bool) {
 // req once the response turns out to announce something.
 func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p *partition, counted *bool, st *attemptState, resp *http.Response) {
 	var now lazyNow
-	hdr, read := m.rl.headers.read(resp, &now, m.rl.parsers)
+	hdr, read := m.rl.headers.read(resp, &now, m.rl.parsers, st)
 	cls := statusClass(resp.StatusCode)
 	if st != nil && st.classified {
 		cls = st.class

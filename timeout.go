@@ -101,7 +101,7 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 	}
 	db.timeout = timeout
 	db.callers = t.callersOwn(st, timeout)
-	t.watch.arm(db, now, end)
+	t.watch.arm(db, st, now, end)
 	if st != nil {
 		st.armed = db
 	}

@@ -279,7 +279,7 @@ func TestDeadlineWatch(t *testing.T) {
 			// one that finds a body handed over as it sweeps.
 			db.keep()
 		}
-		w.arm(db, now, now.Add(time.Duration(i%8+1)*time.Millisecond))
+		w.arm(db, nil, now, now.Add(time.Duration(i%8+1)*time.Millisecond))
 		if db.watch != &w || db.slot < 0 || db.timer != nil {
 			t.Fatalf("attempt %d got a timer of its own with free slots", i)
 		}
@@ -295,7 +295,7 @@ func TestDeadlineWatch(t *testing.T) {
 	}
 	// A later deadline leaves the timer alone; an earlier one moves it.
 	late := watchBody()
-	w.arm(late, now, now.Add(time.Hour))
+	w.arm(late, nil, now, now.Add(time.Hour))
 	if got := w.next.Load(); got != int64(time.Millisecond) && !swept(got) {
 		t.Errorf("a later deadline moved the timer to %v", time.Duration(got))
 	}
@@ -329,7 +329,7 @@ func TestDeadlineWatch(t *testing.T) {
 		full.slots[i].Store(watchBody())
 	}
 	db := watchBody()
-	full.arm(db, now, now.Add(time.Hour))
+	full.arm(db, nil, now, now.Add(time.Hour))
 	if db.slot >= 0 || db.timer == nil {
 		t.Error("with every slot taken, the attempt got no timer of its own")
 	}
@@ -352,7 +352,7 @@ func TestDeadlineWatchConcurrent(t *testing.T) {
 			for i := range each {
 				db := watchBody()
 				now := time.Now()
-				w.arm(db, now, now.Add(time.Duration((g+i)%5)*time.Millisecond+100*time.Microsecond))
+				w.arm(db, nil, now, now.Add(time.Duration((g+i)%5)*time.Millisecond+100*time.Microsecond))
 				if i%3 == 0 {
 					db.keep()
 				} else {
@@ -405,7 +405,7 @@ func TestDeadlineWatchTimerFromTheClock(t *testing.T) {
 		var w deadlineWatch
 		db := watchBody()
 		now := time.Now()
-		w.arm(db, now.Add(-900*time.Millisecond), now.Add(100*time.Millisecond))
+		w.arm(db, nil, now.Add(-900*time.Millisecond), now.Add(100*time.Millisecond))
 		time.Sleep(150 * time.Millisecond)
 		if !errors.Is(db.own.Err(), context.DeadlineExceeded) {
 			t.Errorf("50ms after its end: Err() = %v, want DeadlineExceeded", db.own.Err())
