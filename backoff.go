@@ -45,7 +45,9 @@ var _ backoff.BackOff = (*expBackoff)(nil)
 // to that base, not to newBackOff's delays, and spread within WithBackoff's
 // cap: a BackOff of 10ms waits 500ms to 550ms after "Retry-After: 0". A nil
 // newBackOff restores the default schedule, and so does a later WithBackoff
-// (given to New after it, or to WithCallOptions for one call).
+// (given to New after it, or to WithCallOptions for one call); a call whose
+// newBackOff returns nil, or a nil pointer (a BackOff variable left
+// unset), takes its delays from that schedule.
 func WithBackOff(newBackOff func() backoff.BackOff) Option {
 	return func(c *config) { c.newBackOff = newBackOff }
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -317,6 +318,22 @@ func Options(opts ...Option) Option {
 			}
 		}
 	}
+}
+
+// holdsNil reports whether v, an interface value given to an option, is
+// nil or holds a nil pointer or func: a variable of the implementation's
+// type left unset, whose methods would fail every call. The options that
+// take an interface call it when they are made; a call, on the BackOff
+// its WithBackOff factory makes, once it retries: never on a success.
+func holdsNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Func:
+		return rv.IsNil()
+	}
+	return false
 }
 
 // withRand makes jitter deterministic in tests.

@@ -213,12 +213,17 @@ type QuotaDeadlineTaker interface {
 // those the member that got it never made included (another route's
 // bucket), once the member has learned a quota of the host's own (see
 // QuotaStore). A nil s restores the default: everything in memory, per
-// Transport. WithoutRateLimit turns s off too, for the quota.
+// Transport; so does an s that holds a nil pointer or func (a variable
+// of type *redisquota.Store left unset), whose methods would fail every
+// call. WithoutRateLimit turns s off too, for the quota.
 //
 // When s also implements BudgetStore, the retry budget of each host is
 // shared through it too (unless WithoutRetryBudget turns the budget off),
 // whether or not the rate limiter is on.
 func WithQuotaStore(s QuotaStore) Option {
+	if holdsNil(s) {
+		s = nil
+	}
 	return func(c *config) {
 		c.quotaStore = s
 		perTransport(c, "WithQuotaStore")

@@ -64,8 +64,13 @@ type AttemptInfo struct {
 
 // WithTracer makes the Transport report its calls and attempts to tr (one
 // tracer per Transport; a later WithTracer replaces an earlier one). A nil
-// tr removes it.
+// tr removes it, and so does a tr that holds a nil pointer or func (a
+// variable of a Tracer type left unset), whose methods would fail every
+// call.
 func WithTracer(tr Tracer) Option {
+	if holdsNil(tr) {
+		tr = nil
+	}
 	return func(c *config) {
 		perTransport(c, "WithTracer")
 		c.tracer = tr
