@@ -731,9 +731,17 @@ func bracketsAddress(h string) bool {
 // invalidKeyHost panics on h, a host WithKeyHonoringHosts cannot take. A
 // URL given in its place (a service's configured base URL) may carry
 // credentials: the panic shows it as errors show a URL, without its user
-// information, query and fragment (see redactRef).
+// information, query and fragment (see redactRef). A value with no
+// scheme and no "//" before its host is read as a host, whose user
+// information runs to its '@': a key given as a user name
+// ("KEY:@api.example.com", Basic authentication with an empty password)
+// is not taken for a scheme, which redactRef would show.
 func invalidKeyHost(h string) {
-	panic(fmt.Sprintf("resilient: WithKeyHonoringHosts: invalid host %q", redactRef(h)))
+	shown := redactRef(h)
+	if !strings.Contains(h, "://") && !strings.HasPrefix(h, "//") {
+		shown = strings.TrimPrefix(redactRef("//"+h), "//")
+	}
+	panic(fmt.Sprintf("resilient: WithKeyHonoringHosts: invalid host %q", shown))
 }
 
 // honorsKeys tells from an answer whether its host deduplicates writes by
