@@ -177,6 +177,12 @@ func (c *classifier) buffered(req *http.Request, st *attemptState, resp *http.Re
 		}()
 		resp, err = c.bufferAndClassify(req, st, resp, err)
 		ended = true
+		if err != nil && st.cut != nil {
+			// The body broke on its way: the response's status
+			// code was received all the same (see Tracer).
+			end(st.cut, err)
+			return resp, err
+		}
 		endClosing(end, resp, err)
 		return resp, err
 	}

@@ -464,8 +464,9 @@ func TestBufferedResponseBreakerAndRateLimit(t *testing.T) {
 }
 
 // TestBufferedResponseTracer: the Tracer's span of an attempt whose body
-// is read within it ends once the body was read: with the read's error
-// when it was cut, with the response when it was whole.
+// is read within it ends once the body was read: with the response, whose
+// status code was received, and the read's error when it was cut; with
+// the response when it was whole.
 func TestBufferedResponseTracer(t *testing.T) {
 	s := &rtScript{steps: []rtStep{{rc: cutAfter("partial", io.ErrUnexpectedEOF)}, {body: "whole"}}}
 	rec := &recTracer{}
@@ -474,7 +475,7 @@ func TestBufferedResponseTracer(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	want := "call GET|attempt 1 resend 0 parent call-span|end error|record 1 transient call-span|attempt 2 resend 1 parent call-span|end 200|record 2 success call-span|end call 2 attempts call-span"
+	want := "call GET|attempt 1 resend 0 parent call-span|end 200 error|record 1 transient call-span|attempt 2 resend 1 parent call-span|end 200|record 2 success call-span|end call 2 attempts call-span"
 	if got := strings.Join(rec.events, "|"); got != want {
 		t.Errorf("events\n%s\nwant\n%s", got, want)
 	}

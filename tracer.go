@@ -32,8 +32,11 @@ type Tracer interface {
 	// of its own (it must not modify req), and a function that the
 	// Transport calls once, when the attempt's response headers arrive or
 	// it fails; for a response whose body the Transport reads within the
-	// attempt (see WithBufferedResponse), once it has read it, with no
-	// response and the read's error if that failed.
+	// attempt (see WithBufferedResponse), once it has read it, with the
+	// response (its body closed) and the read's error if that failed: its
+	// headers and status code were received. That is the only case of a
+	// response given with an error: a response that the base RoundTripper
+	// returned with an error, which the Transport drops, is given as none.
 	StartAttempt(req *http.Request, info AttemptInfo) (*http.Request, func(*http.Response, error))
 
 	// Attempt is called once per attempt, after it ended and the Transport
@@ -188,7 +191,13 @@ func undoSubstitution(resp *http.Response, sreq, req *http.Request) *http.Respon
 func endClosing(end func(*http.Response, error), resp *http.Response, err error) {
 	done := false
 	defer closeOnPanic(resp, &done)
-	end(resp, err)
+	if err != nil {
+		// A response with an error, which the RoundTripper contract
+		// forbids: the Transport drops it, and so does the Tracer.
+		end(nil, err)
+	} else {
+		end(resp, err)
+	}
 	done = true
 }
 

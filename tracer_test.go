@@ -41,9 +41,12 @@ func (r *recTracer) StartAttempt(req *http.Request, info AttemptInfo) (*http.Req
 	out := req.Clone(req.Context())
 	out.Header.Set("Traceparent", fmt.Sprintf("span-%d", info.ResendCount))
 	return out, func(resp *http.Response, err error) {
-		if resp != nil {
+		switch {
+		case resp != nil && err != nil:
+			r.add("end %d error", resp.StatusCode)
+		case resp != nil:
 			r.add("end %d", resp.StatusCode)
-		} else {
+		default:
 			r.add("end error")
 		}
 	}

@@ -194,19 +194,17 @@ func (a *attempt) end(resp *http.Response, err error) {
 	now := time.Now()
 	dur := now.Sub(a.start)
 	status, proto, errType := 0, "", ""
-	if err != nil {
-		// A response returned with an error, which the RoundTripper
-		// contract forbids: the Transport drops it and the attempt
-		// fails with the error, as it does without this package.
-		resp = nil
-	}
 	if resp != nil {
+		// With err, a response whose body broke as the Transport read
+		// it (see resilient.Tracer): its status code was received, and
+		// the attempt failed with err all the same.
 		status, proto = resp.StatusCode, protocolVersion(resp)
 		errType = statusErrorType(status)
 		if !validStatus(status) {
 			status = 0 // no status code, as a code of 0
 		}
-	} else {
+	}
+	if resp == nil || err != nil {
 		errType = errorType(err)
 		if a.ctx.Err() != nil {
 			// The attempt's context ended: the base's error says only
@@ -242,7 +240,7 @@ func (a *attempt) end(resp *http.Response, err error) {
 		}
 		if errType != "" {
 			attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
-			if status > 0 {
+			if status > 0 && err == nil {
 				a.span.SetStatus(codes.Error, "")
 			} else {
 				a.span.SetStatus(codes.Error, errType)

@@ -64,7 +64,9 @@
 // keep it open. The exception is a success whose body the Transport reads
 // within the attempt (resilient.WithBufferedResponse): its span ends once
 // the body was read, or, when the body broke on its way, as an attempt
-// without a response, with the error.type of the read's error. The span
+// that failed after its status code was received: with its
+// http.response.status_code and network.protocol.version, the error.type
+// of the read's error, and an Error status described by it. The span
 // processors see it end later, with that end time, once the Transport is
 // done with the attempt (a success handed over, an error's body read), or
 // when the call ends: a processor that exports spans as they end
@@ -131,7 +133,8 @@
 //
 // # Values of error.type
 //
-// For an attempt or a call without a response: timeout (the attempt's
+// For an attempt or a call without a response (or a response whose body
+// broke as the Transport read it, see above): timeout (the attempt's
 // timeout, a deadline, a network timeout), canceled (the caller's context,
 // whatever cause it was given, such as another call's error under
 // errgroup.WithContext; or the Transport's, for a hedged copy that lost),

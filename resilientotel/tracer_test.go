@@ -553,8 +553,9 @@ func (b *cutBody) Close() error { return nil }
 
 // TestBufferedResponseSpans: with resilient.WithBufferedResponse, the
 // CLIENT span of an attempt whose success's body broke on its way ends
-// once the Transport failed to read it, as an attempt without a response
-// (error.type connection_closed, no status); the retry's span ends once
+// once the Transport failed to read it, with its status code and the
+// read's error.type, connection_closed (see
+// TestConventionsBodyBrokeKeepsStatus); the retry's span ends once
 // its body was read, with its 200.
 func TestBufferedResponseSpans(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -578,8 +579,8 @@ func TestBufferedResponseSpans(t *testing.T) {
 			t.Fatalf("%d CLIENT spans, want 2", len(clients))
 		}
 		a := attrs(clients[0].Attributes())
-		if a["error.type"] != "connection_closed" || a["http.response.status_code"] != "" || clients[0].Status().Code != codes.Error {
-			t.Errorf("cut attempt: %v, status %v; want error.type connection_closed, no status code, Error", a, clients[0].Status())
+		if a["error.type"] != "connection_closed" || a["http.response.status_code"] != "200" || clients[0].Status().Code != codes.Error {
+			t.Errorf("cut attempt: %v, status %v; want error.type connection_closed, its status code 200, Error", a, clients[0].Status())
 		}
 		if a := attrs(clients[1].Attributes()); a["http.response.status_code"] != "200" || a["error.type"] != "" {
 			t.Errorf("retry: %v, want its 200 and no error", a)
