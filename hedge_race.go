@@ -478,8 +478,8 @@ func (run *hedgeRun) reclaim(body *checkedBody) bool {
 	run.getMu.Lock()
 	defer run.getMu.Unlock()
 	cb := run.body
-	if run.sealed || cb == nil || cb.took != body || !cb.use.CompareAndSwap(bodyHeld, bodyLost) {
-		return false
+	if run.sealed || cb == nil || cb.took != body || body.by.Load() == nil || !cb.use.CompareAndSwap(bodyHeld, bodyLost) {
+		return false // by is nil while the copy's GetBody runs (see giveBack)
 	}
 	cb.detached.Store(true)
 	if !body.use.CompareAndSwap(bodyTaken, bodyRead) {
@@ -509,6 +509,10 @@ func (run *hedgeRun) giveBack(body io.ReadCloser) {
 	}
 	cb.detached.Store(true)
 	if cb.took.giveBack() {
+		// A later copy may take it over again: its reader takes it
+		// back only once that copy's GetBody, which may rewind the
+		// source, has returned (see reclaim).
+		cb.took.by.Store(nil)
 		run.body = cb.took
 	}
 }

@@ -77,7 +77,8 @@ type checkedBody struct {
 	// by is the run of the hedged copy that took this body over before
 	// it was read (see takeOverUnread), once the copy's body is made: a
 	// Read that finds the body taken takes it back from a copy that has
-	// not begun to read its own (see hedgeRun.reclaim); nil for none.
+	// not begun to read its own (see hedgeRun.reclaim); nil for none, and
+	// again once the copy gave it back (see hedgeRun.giveBack).
 	by     atomic.Pointer[hedgeRun]
 	failed atomic.Pointer[RequestError] // what Close returned, when rc's Close failed (see closeFault)
 	// idle is closed once the body is sent, for a wait for it (see
@@ -130,7 +131,12 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 func (b *checkedBody) beginRead() {
 	for {
 		switch b.use.Load() {
-		case bodyRead, bodyLost:
+		case bodyRead:
+			return
+		case bodyLost:
+			// Whoever lost it detaches it next (see hedgeRun.reclaim,
+			// giveBack): a Read between the two must not read rc.
+			b.detached.Store(true)
 			return
 		case bodyTaken:
 			if run := b.by.Load(); run != nil && run.reclaim(b) {
