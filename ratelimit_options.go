@@ -231,9 +231,13 @@ func WithoutRateLimit() Option {
 // OPTIONS) apart from writes (every other method), because servers usually
 // count them apart; and the request's credential, because servers count
 // quotas per user token or API key: requests with different Authorization
-// headers (those that AWS Signature Version 4 signs with one access key
-// count as one, and so do those that OAuth 1.0a signs for one consumer key
-// and token; else X-Api-Key, else an access_token, api_key or apikey query
+// headers (those that AWS Signature Version 4 or Google Cloud Storage's
+// GOOG4-HMAC-SHA256 signs with one access key count as one, and so do those
+// that Azure Storage's SharedKey signs for one account, that OAuth 1.0a
+// signs for one consumer key and token, and that HTTP Digest sends for one
+// username; else X-Api-Key, either one also set by hand in lower case; else
+// the URL's user information, which net/http sends as Basic
+// authentication; else an access_token, api_key or apikey query
 // parameter, Facebook's Graph API's way) get partitions of their own, so that one
 // tenant's 429 or spent quota holds none of the others' (the partition's
 // name carries a one-way tag of the credential, never the credential). A
