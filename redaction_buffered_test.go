@@ -59,7 +59,7 @@ func TestRedactionBufferedReadError(t *testing.T) {
 		var atts []Attempt
 		broken := func() io.ReadCloser {
 			return io.NopCloser(io.MultiReader(strings.NewReader("{"),
-				errReader{errors.New("malformed MIME header line: key " + key + " is revoked, see https://docs.example.com/errors#revoked")}))
+				errReader{errors.New("connection reset: key " + key + " is revoked, see https://docs.example.com/errors#revoked")}))
 		}
 		tr := New(&rtScript{steps: []rtStep{{status: 200, rc: broken}}}, fastRetries, WithMaxRetries(1), WithBufferedResponse(1<<10),
 			WithObserver(func(a Attempt) { atts = append(atts, a) }),
