@@ -179,7 +179,8 @@ func (b *checkedBody) Close() error {
 // caller's body's Close failed; else nil. net/http's HTTP/1 client fails
 // the request with that error as it closes the connection, and the read
 // that the closing cuts may answer first ("use of closed network
-// connection"): the attempt failed because of the body all the same.
+// connection", or "io: read/write on closed pipe" over net.Pipe: see
+// closedHere): the attempt failed because of the body all the same.
 // A Close that failed before the body's end was read (its ContentLength
 // bytes, or, of a body of unknown length, its io.EOF) followed another
 // failure (net/http closes a body early only once its write failed, a
@@ -383,7 +384,7 @@ func requestFault(req *http.Request, err error) error {
 	if _, ok := err.(*RequestError); ok {
 		return err
 	}
-	if errors.Is(err, net.ErrClosed) {
+	if closedHere(err) {
 		if re := closeFault(req.Body); re != nil {
 			return re
 		}
@@ -397,7 +398,7 @@ func requestFault(req *http.Request, err error) error {
 		// gives a request a Header): net/http refuses it.
 		return &RequestError{Err: err}
 	}
-	if req.Body == nil && req.ContentLength != 0 && (strings.Contains(msg, "with nil Body") || errors.Is(err, net.ErrClosed)) {
+	if req.Body == nil && req.ContentLength != 0 && (strings.Contains(msg, "with nil Body") || closedHere(err)) {
 		// A ContentLength without a body: net/http refuses to send it
 		// over HTTP/1 (over HTTP/2 it sends no body, and no error). It
 		// refuses it on a connection it has, which it then closes: the
@@ -426,7 +427,7 @@ func requestFault(req *http.Request, err error) error {
 	}
 	if req.Trailer != nil {
 		if k := reservedTrailer(req.Trailer); k != "" {
-			if c := sentChunked(req); c == chunkedSurely || c == chunkedMaybe && errors.Is(err, net.ErrClosed) {
+			if c := sentChunked(req); c == chunkedSurely || c == chunkedMaybe && closedHere(err) {
 				// The same refusal, whatever net/http reports: over
 				// HTTP/1 it closes the connection as it refuses to
 				// write the request, and the read that the closing
@@ -469,6 +470,17 @@ func requestFault(req *http.Request, err error) error {
 		return re
 	}
 	return err
+}
+
+// closedHere reports whether err is the error of a read or write on a
+// connection this side closed, as net/http's HTTP/1 client reports the
+// read that its own closing of the connection cut when that read answers
+// first: net.ErrClosed ("use of closed network connection") over a
+// network connection, io.ErrClosedPipe ("io: read/write on closed pipe")
+// over net.Pipe, the connection of resilienttest.NewPipeServer and of
+// in-memory dialers. It is called only after a failure.
+func closedHere(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe)
 }
 
 // reservedTrailer returns the name, in canonical form, of a trailer in h
