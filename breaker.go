@@ -410,10 +410,10 @@ func (b *breakerTransport) closedAttempt(e *breakerEntry, w *closedWindow, req *
 	resp, err := b.next.roundTrip(req, st)
 	switch b.set.outcome(st, req, resp, err, w) {
 	case nil:
-		if w.success(age, w.age(b.set.now())) && e.removed.Load() {
+		if w.success(st, age, w.age(b.set.now())) && e.removed.Load() {
 			if _, w := b.set.rehome(e, w); w != nil {
 				now := w.age(b.set.now())
-				w.success(now, now)
+				w.success(st, now, now)
 			}
 		}
 	case errBreakerFailure:

@@ -1,7 +1,6 @@
 package resilient
 
 import (
-	"math/rand/v2"
 	"runtime"
 	"sync/atomic"
 )
@@ -90,10 +89,12 @@ func inWindow(age, now uint64) bool {
 	return (now-age)&bucketAgeMask < breakerBuckets
 }
 
-// success counts a success of an attempt that started at age, now being
-// the current age: in the bucket of now when age has left the window, in
-// which case it reports late. It also ends a run of consecutive failures.
-func (w *closedWindow) success(age, now uint64) (late bool) {
+// success counts a success of attempt st (nil for none) that started at
+// age, now being the current age: in the bucket of now when age has left
+// the window, in which case it reports late. It also ends a run of
+// consecutive failures. Spread over stripes, it picks one with st's draw
+// (see attemptState.random).
+func (w *closedWindow) success(st *attemptState, age, now uint64) (late bool) {
 	if w.consecutive.Load() != 0 {
 		w.consecutive.Store(0)
 	}
@@ -102,7 +103,7 @@ func (w *closedWindow) success(age, now uint64) (late bool) {
 	}
 	if ss := w.stripes.Load(); ss != nil {
 		s := *ss
-		addBucket(&s[rand.Uint32()&uint32(len(s)-1)].b[age%breakerBuckets], age)
+		addBucket(&s[st.random()&uint32(len(s)-1)].b[age%breakerBuckets], age)
 		return late
 	}
 	if addBucket(&w.successes[age%breakerBuckets], age) {

@@ -39,7 +39,7 @@ func TestBreakerSaturatedSuccessesDoNotTrip(t *testing.T) {
 	// failures at one in six: 16.7%, below FailureRatio.
 	for range 10 {
 		for range 5 {
-			w.success(0, 0)
+			w.success(nil, 0, 0)
 		}
 		w.failure(0, 0)
 	}

@@ -122,11 +122,12 @@ func TestClosedWindowConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	for g := range goroutines {
 		wg.Go(func() {
+			var st attemptState // each attempt draws its stripe from its own state
 			for i := range each {
 				if g == 0 && i%10 == 0 {
 					w.failure(3, 3)
 				} else {
-					w.success(3, 3)
+					w.success(&st, 3, 3)
 				}
 			}
 		})
@@ -152,11 +153,11 @@ func TestClosedWindowLongAttempts(t *testing.T) {
 	if s, f, c := w.counts(12); s != 0 || f != 1 || c != 1 {
 		t.Errorf("after a failure of an attempt longer than the window: counts %d, %d, %d; want 0, 1, 1", s, f, c)
 	}
-	w.success(3, 14) // started in bucket 3, ended in 14
+	w.success(nil, 3, 14) // started in bucket 3, ended in 14
 	if s, f, c := w.counts(14); s != 1 || f != 1 || c != 0 {
 		t.Errorf("after a success of an attempt longer than the window: counts %d, %d, %d; want 1, 1, 0", s, f, c)
 	}
-	w.success(13, 14) // within the window: its own bucket
+	w.success(nil, 13, 14) // within the window: its own bucket
 	for _, tc := range []struct{ now, want uint64 }{{22, 2}, {23, 1}, {24, 0}} {
 		if s, _, _ := w.counts(tc.now); s != tc.want {
 			t.Errorf("successes at %d = %d; want %d (counted in buckets 13 and 14)", tc.now, s, tc.want)
