@@ -107,9 +107,11 @@ type BreakerSettings struct {
 
 	// Window is the length of the rolling window of outcomes (default
 	// 30s). It rolls in tenths: outcomes leave it a tenth of Window at a
-	// time. An outcome counts in the tenth its attempt started in; that
-	// of an attempt longer than the window (a slow answer, a timeout
-	// longer than Window) counts as of its end.
+	// time. An outcome counts in the tenth its attempt ended in, so that
+	// slow outcomes weigh as much as quick ones: counted as of its start,
+	// a failure that took 25s of a 30s window (an attempt timeout) stayed
+	// in it 5s where a quick success stayed 30s, and a host that hangs
+	// most attempts never tripped its breaker.
 	Window time.Duration
 
 	// OpenTimeout is how long a tripped breaker refuses attempts before it

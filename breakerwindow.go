@@ -13,15 +13,17 @@ import (
 
 // closedWindow counts the outcomes of one closed spell of a breaker (one
 // gobreaker generation) over a rolling window of breakerBuckets buckets.
-// An outcome is counted in the bucket of the time its attempt started, and
-// leaves the window with its bucket, as in gobreaker's rolling counts;
-// unless the attempt started before the window's oldest bucket (it lasted
+// An outcome is counted in the bucket of the time its attempt ended, and
+// leaves the window with its bucket, success or failure alike, whether or
+// not the attempt started before the window's oldest bucket (it lasted
 // longer than the window: a host that answers in 45s, or never, its
-// attempts cut by a timeout longer than Window), which is counted in the
-// bucket of its end, success or failure alike. Dropped, as gobreaker drops
-// them, such outcomes would leave a host that never answers with a closed
-// breaker forever, and a host slower than the window judged by its quick
-// failures alone.
+// attempts cut by a timeout longer than Window). gobreaker counts an
+// outcome in the bucket of its start and drops one older than the window:
+// a slow outcome then weighs less than a quick one by the time it took (a
+// failure cut after 25s of a 30s window stays in it 5s), so that a host
+// that hangs most attempts, its few quick successes counted whole, would
+// never trip its breaker, and one that never answers would keep a closed
+// breaker for ever.
 //
 // Each bucket is one word: the bucket's age (the number of bucket periods
 // since start, modulo 2^40) in the high 40 bits and its count in the low 24
@@ -90,17 +92,15 @@ func inWindow(age, now uint64) bool {
 }
 
 // success counts a success of attempt st (nil for none) that started at
-// age, now being the current age: in the bucket of now when age has left
-// the window, in which case it reports late. It also ends a run of
+// age, now being the current age, in the bucket of now (see closedWindow);
+// it reports late when age has left the window. It also ends a run of
 // consecutive failures. Spread over stripes, it picks one with st's draw
 // (see attemptState.random).
 func (w *closedWindow) success(st *attemptState, age, now uint64) (late bool) {
 	if w.consecutive.Load() != 0 {
 		w.consecutive.Store(0)
 	}
-	if !inWindow(age, now) {
-		age, late = now, true
-	}
+	late, age = !inWindow(age, now), now
 	if ss := w.stripes.Load(); ss != nil {
 		s := *ss
 		addBucket(&s[st.random()&uint32(len(s)-1)].b[age%breakerBuckets], age)
@@ -123,12 +123,10 @@ func (w *closedWindow) stripe() {
 }
 
 // failure counts a failure of an attempt that started at age, now being
-// the current age: in the bucket of now when age has left the window, in
-// which case it reports late.
+// the current age, in the bucket of now (see closedWindow); it reports
+// late when age has left the window.
 func (w *closedWindow) failure(age, now uint64) (late bool) {
-	if !inWindow(age, now) {
-		age, late = now, true
-	}
+	late, age = !inWindow(age, now), now
 	w.consecutive.Add(1)
 	p := &w.failures
 	if w.successesFull(age) {
