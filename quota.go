@@ -126,7 +126,9 @@ type QuotaResetter interface {
 	// store was writing when Reset was called included); the others as
 	// soon as the store can tell them. Like the other methods of a
 	// QuotaPartition, it is called while the Transport holds the
-	// partition's lock: it must not block or wait for I/O.
+	// partition's lock (but for a partition the Transport's table evicted
+	// while attempts wait in it, which may be in the store's Take then),
+	// and it must not block or wait for I/O.
 	//
 	// ResetHost calls Reset on the host's partitions one after the other,
 	// those of the host's global limit (Discord's) last. A store that

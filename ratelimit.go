@@ -38,6 +38,9 @@ type rateLimiter struct {
 	// as ResetHost reaches only the partitions the table holds (see
 	// resetWatch).
 	resets *atomic.Pointer[resetSignal]
+	// orphans holds the partitions removed from the table that attempts
+	// still wait in, whose store's partitions ResetHost resets.
+	orphans orphans
 	// hostPauses holds the pauses of hosts' global limits in force (see
 	// pauseHost), for the partitions made or cleared during one.
 	hostPauses hostPauses
@@ -130,6 +133,18 @@ func newRateLimiter(c *config) *rateLimiter {
 // attempt of p (see partition.storePaces): a store's token is never given
 // back, and each copy that lost would cost the fleet one.
 func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration, hedged bool, gated *time.Time) (*partition, time.Duration, *rate.Limiter, error) {
+	var mark waitMark
+	defer func() {
+		if mark.p != nil {
+			rl.unmarkWaiter(&mark)
+		}
+	}()
+	return rl.acquireTurn(ctx, req, p, start, budget, maxWait, hedged, gated, &mark)
+}
+
+// acquireTurn is acquire; mark is the partition the attempt is counted a
+// waiter of (see waitMark), which acquire ends on its way out.
+func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *partition, start, budget time.Time, maxWait time.Duration, hedged bool, gated *time.Time, mark *waitMark) (*partition, time.Duration, *rate.Limiter, error) {
 	var tok *rate.Limiter // the limiter of p whose token is held for the attempt; nil for none
 	paced := false        // a token was taken and waited for
 	leased := false       // a token of the shared quota is held (quota.go)
@@ -232,7 +247,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 			// after this wait's, its spread included: one that wakes
 			// late in the spread keeps the whole of it.
 			scoutBy = now.Add(d).Add(maxWait / scoutGraceShare)
-			if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, reopened, changed, gchanged, nil); err != nil {
+			if err := rl.wait(ctx, cancelOf(req), p, mark, now, d, budget, reopened, changed, gchanged, nil); err != nil {
 				return p, time.Since(start), nil, err
 			}
 			if q := rl.splitFor(req, p); q != p {
@@ -306,6 +321,11 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					if end.Before(by) {
 						by, inAll = end, true
 					}
+				}
+				if p.removed.Load() {
+					// Evicted: a ResetHost made while the store
+					// answers resets its partition (see orphans).
+					rl.markWaiter(mark, p)
 				}
 				d, ok, retry := p.take(now, by)
 				if ok || isClosed(retry) {
@@ -416,7 +436,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					if !ok && d <= 0 {
 						d = minQuotaRetry
 					}
-					if err := rl.wait(ctx, cancelOf(req), p, now, d, budget, retry, forgot, nil, nil); err != nil {
+					if err := rl.wait(ctx, cancelOf(req), p, mark, now, d, budget, retry, forgot, nil, nil); err != nil {
 						return p, time.Since(start), nil, err
 					}
 					if isClosed(forgot) {
@@ -445,7 +465,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 				// at once.
 				answered, forgot := p.answering(), p.forgotten()
 				p.mu.Unlock()
-				if err := rl.wait(ctx, cancelOf(req), p, now, scoutBy.Sub(now), budget, answered, forgot, nil, nil); err != nil {
+				if err := rl.wait(ctx, cancelOf(req), p, mark, now, scoutBy.Sub(now), budget, answered, forgot, nil, nil); err != nil {
 					return p, time.Since(start), nil, err
 				}
 				if isClosed(forgot) {
@@ -543,7 +563,7 @@ func (rl *rateLimiter) acquire(ctx context.Context, req *http.Request, p *partit
 					return p, now.Sub(start), nil, rl.refuseServerWait(p, now.Sub(*gated), d, maxWait)
 				}
 			}
-			if err := rl.wait(ctx, cancelOf(req), p, now, w, budget, opened, forgot, rose, answered); err != nil {
+			if err := rl.wait(ctx, cancelOf(req), p, mark, now, w, budget, opened, forgot, rose, answered); err != nil {
 				p.mu.Lock()
 				p.cancelTurn(tn, p.at(time.Now()))
 				p.mu.Unlock()

@@ -117,8 +117,12 @@ type partition struct {
 	// Transport.ResetHost made since that no waiter of p has looked at
 	// (see resetWatch); nil before.
 	resets *resetSignal
-	sent   time.Time // when the last attempt of p was let go (see scouting)
-	rise   rateRise  // the last rise of the rate of p's pace that woke attempts (see retime)
+	// waiters counts the attempts in acquire that waited in p, or asked
+	// its store for a token once p was removed (see waitMark): a removed
+	// partition with waiters is held in rateLimiter.orphans.
+	waiters atomic.Int32
+	sent    time.Time // when the last attempt of p was let go (see scouting)
+	rise    rateRise  // the last rise of the rate of p's pace that woke attempts (see retime)
 	// clock is the latest time p's state was changed at (see at): lim
 	// must never be given an earlier one.
 	clock time.Time
@@ -415,6 +419,9 @@ func (rl *rateLimiter) remove(p *partition) {
 		p.resets = rl.resets.Load()
 	}
 	p.removed.Store(true)
+	if p.waiters.Load() != 0 {
+		rl.orphans.add(p) // for ResetHost (see orphans)
+	}
 	if p.gone != nil {
 		close(p.gone)
 		p.gone = nil

@@ -590,10 +590,13 @@ func (p *partition) unlockIfPanicking(returned *bool) {
 // host forgets p after p was removed from the table (see resetWatch),
 // which closes the channels of p's waiters, as ResetHost does for the
 // partitions the table holds.
-func (rl *rateLimiter) wait(ctx context.Context, cancel <-chan struct{}, p *partition, now time.Time, d time.Duration, budget time.Time, reopened, changed, gchanged, answered <-chan struct{}) error {
+func (rl *rateLimiter) wait(ctx context.Context, cancel <-chan struct{}, p *partition, mark *waitMark, now time.Time, d time.Duration, budget time.Time, reopened, changed, gchanged, answered <-chan struct{}) error {
 	if pastDeadline(ctx, budget, now.Add(d)) {
 		return rl.refuse(p, d, "past the call's deadline")
 	}
+	// Counted a waiter of p until acquire returns: a ResetHost made once
+	// p is evicted resets p's store's partition (see orphans).
+	rl.markWaiter(mark, p)
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {

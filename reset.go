@@ -16,8 +16,9 @@ import (
 // Retry-After of its response before they retry, wake and try again at
 // once, those waiting in a partition of the host that a table full of
 // others evicted meanwhile included (the first of them to wake clears
-// it, as ResetHost clears those the Transport holds). A static limit set
-// with WithRateLimit stays in force. Nothing else is changed: ResetHost is
+// what the Transport learned of it; its store's partition ResetHost
+// clears before it returns, as for those the Transport holds). A static
+// limit set with WithRateLimit stays in force. Nothing else is changed: ResetHost is
 // how a caller recovers from a server that announced a pause it did not
 // mean, or from an outage it knows is over.
 //
@@ -60,9 +61,10 @@ import (
 // the others as soon as the store tells them. A store whose partitions do not
 // implement it keeps its shared state, and a pause it holds stays in force
 // for every member, this Transport included, until it ends. Only the
-// partitions this Transport holds are cleared (a partition is created by
-// the first response that announced a quota or a pause, or by the first
-// request under a static limit, and evicted once idle): the
+// partitions this Transport holds, or that attempts wait in, are cleared
+// (a partition is created by the first response that announced a quota
+// or a pause, or by the first request under a static limit, and evicted
+// once idle): the
 // fleet's state of any other is left alone, and so is what the other
 // members' Transports learned themselves (a pause after a 429 they
 // received). Attempts of the other members already waiting for the fleet's
@@ -84,8 +86,7 @@ func (t *Transport) ResetHost(host string) {
 	// of them to make the host's new breaker would deliver the change on
 	// its own goroutine, and take an observer's panic from its caller.
 	var woken []chan struct{}
-	var cleared []partKey
-	defer func() { t.wake(m, woken, cleared) }()
+	defer func() { t.wake(m, woken) }()
 	// The breakers first: the rate limit's waiters, woken last, find the
 	// host's breaker closed.
 	if t.breakers != nil {
@@ -95,23 +96,21 @@ func (t *Transport) ResetHost(host string) {
 		defer t.breakers.flush(context.Background())
 	}
 	if t.rl != nil {
-		t.rl.resetHost(m, &woken, &cleared)
+		t.rl.resetHost(m, &woken)
 	}
 }
 
 // wake wakes the calls waiting for the host that m names, once ResetHost
 // has reset it: those waiting for its rate limit (woken, the channels
 // rateLimiter.resetHost returned), then those waiting for the Retry-After
-// of its answer. cleared is the keys of the partitions whose store's
-// partition rateLimiter.resetHost reset, which the waiters of a removed
-// partition of one of them do not reset again (see resetWatch).
-func (t *Transport) wake(m hostMatcher, woken []chan struct{}, cleared []partKey) {
+// of its answer.
+func (t *Transport) wake(m hostMatcher, woken []chan struct{}) {
 	for _, c := range woken {
 		close(c)
 	}
 	t.resetMu.Lock()
 	sig, next := t.resets.Load(), newResetSignal()
-	sig.m, sig.next, sig.cleared = m, next, cleared
+	sig.m, sig.next = m, next
 	t.resets.Store(next)
 	close(sig.ch)
 	t.resetMu.Unlock()
@@ -209,10 +208,11 @@ func splitHostPort(s string) (host, port string) {
 // resetHost clears the learned state of the partitions of m's host, and
 // appends to woken the channels that wake their waiters, for the caller to
 // close (see Transport.ResetHost): they find the partitions cleared. It
-// sets cleared to their keys, whose store's partitions it resets. A
-// store's Reset that panics takes its panic to the caller once every
-// partition is cleared.
-func (rl *rateLimiter) resetHost(m hostMatcher, woken *[]chan struct{}, cleared *[]partKey) {
+// resets their store's partitions, and those of the partitions of m's host
+// that the table evicted while attempts wait in them (see orphans), once
+// each. A store's Reset that panics takes its panic to the caller once
+// every partition is cleared.
+func (rl *rateLimiter) resetHost(m hostMatcher, woken *[]chan struct{}) {
 	rl.hostPauses.forget(m)
 	rl.globalBases(m)
 	rl.mu.Lock()
@@ -223,14 +223,15 @@ func (rl *rateLimiter) resetHost(m hostMatcher, woken *[]chan struct{}, cleared 
 		}
 	})
 	rl.mu.Unlock()
-	for _, p := range ps {
-		*cleared = append(*cleared, p.key)
-	}
 	// The global limits last: a store that tells the fleet its resets in
 	// the order they were made (see QuotaResetter) tells a member whose
 	// wait for the global pause ends that the host's other partitions
 	// were cleared first. The waiters wake after it, to find it cleared.
 	defer rl.resetGlobals(m)
+	// The evicted partitions' waiters, woken by the Transport's signal,
+	// do not reset the store's partitions: reset after ResetHost
+	// returned, each wiped a pause the fleet had learned since.
+	defer rl.resetOrphans(m, ps)
 	rl.forgetEach(ps, time.Now(), woken)
 }
 
@@ -259,7 +260,8 @@ func (rl *rateLimiter) forgetEach(ps []*partition, now time.Time, woken *[]chan 
 // to close, before the store's Reset, which may panic: they find p
 // forgotten. Those of a turn of the pace p learned are woken only with
 // shared (Transport.ResetHost). The store's partition is reset only with
-// reset too: not when this ResetHost reset it already (see resetWatch).
+// reset too: not for a partition removed from the table, whose store's
+// partition the ResetHost reset (see resetWatch).
 func (rl *rateLimiter) forget(p *partition, now time.Time, shared, reset bool, woken *[]chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -297,13 +299,13 @@ func (rl *rateLimiter) forget(p *partition, now time.Time, shared, reset bool, w
 // holds). While p is in the table, the channel is closed when p is
 // removed (see remove). Once p is removed, it is the signal of the next
 // ResetHost, and a ResetHost of p's host made since p was removed forgets
-// p here, as it forgets those of the table, what p's store shares of it
-// included (see forget) unless that ResetHost reset it already (see
-// resetSignal.claim), and wakes p's waiters, which try again at once;
-// woke says so. Each such ResetHost is looked at once, by the first
-// waiter of p that sees it, in the order they were made. A store's Reset
-// that panics takes its panic to that waiter's caller, once p's waiters
-// are woken. (A wait listens to the Transport's signal only once its
+// p here, as it forgets those of the table, and wakes p's waiters, which
+// try again at once; woke says so. Each such ResetHost is looked at once,
+// by the first waiter of p that sees it, in the order they were made.
+// What p's store shares of it is not reset here: that ResetHost reset it
+// before it returned (see orphans), and reset again now, after the
+// waiter's own store round trip maybe, it wiped what the fleet learned
+// since. (A wait listens to the Transport's signal only once its
 // partition is removed: a wait in a testing/synctest bubble is durably
 // blocked only on channels made in the bubble, and the Transport may have
 // been made outside.)
@@ -329,23 +331,21 @@ func (rl *rateLimiter) resetWatch(p *partition) (wake <-chan struct{}, woke bool
 		p.resets = sig.next
 		p.mu.Unlock()
 		if sig.m.match(p.key.scheme, p.key.host) {
-			rl.forgetRemoved(p, sig.claim(p.key))
+			rl.forgetRemoved(p)
 			woke = true
 		}
 	}
 }
 
 // forgetRemoved forgets p, removed from the table, for a ResetHost of its
-// host (see resetWatch), and wakes its waiters, even when the store's
-// Reset panics. With reset, it resets the store's partition of p too.
-func (rl *rateLimiter) forgetRemoved(p *partition, reset bool) {
+// host (see resetWatch), and wakes its waiters; the store's partition of
+// p is left as it is (see orphans).
+func (rl *rateLimiter) forgetRemoved(p *partition) {
 	var woken []chan struct{}
-	defer func() {
-		for _, c := range woken {
-			close(c)
-		}
-	}()
-	rl.forget(p, time.Now(), true, reset, &woken)
+	rl.forget(p, time.Now(), true, false, &woken)
+	for _, c := range woken {
+		close(c)
+	}
 }
 
 // resetHost forgets the breakers of m's host; the next attempt creates a

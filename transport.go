@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -247,29 +246,6 @@ type resetSignal struct {
 	ch   chan struct{}
 	m    hostMatcher
 	next *resetSignal
-
-	// mu guards cleared once ch is closed: the keys of the partitions
-	// whose store's partition the ResetHost reset, the table's (see
-	// rateLimiter.resetHost), then those the waiters of removed ones
-	// claimed (see claim).
-	mu      sync.Mutex
-	cleared []partKey
-}
-
-// claim reports whether the store's partition of k is yet to be reset
-// for the ResetHost of s, whose channel is closed, and records that it is
-// from then on: a waiter of a partition removed from the table resets it
-// (see resetWatch) only when the ResetHost found no partition of k in the
-// table, and no waiter of another removed one did. Reset again after
-// ResetHost returned, it wiped the pause a 429 had taken since.
-func (s *resetSignal) claim(k partKey) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if slices.Contains(s.cleared, k) {
-		return false
-	}
-	s.cleared = append(s.cleared, k)
-	return true
 }
 
 func newResetSignal() *resetSignal {
