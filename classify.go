@@ -203,6 +203,9 @@ func (c *classifier) classify(st *attemptState, req *http.Request, resp *http.Re
 	}
 	if err != nil || resp == nil {
 		st.class, st.neverSent = classifyErr(err)
+		if st.class == Permanent && cutHeaders(err, st.number) {
+			st.class = Transient
+		}
 		if custom != nil {
 			st.class = custom(nil, nil, err, st.class)
 		}

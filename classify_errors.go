@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -290,6 +291,45 @@ func proxyRefused(err error) bool {
 		}
 	}
 	return false
+}
+
+// cutHeaders reports whether err, the error of attempt number n of a call,
+// which classifyErr reads as the server's framing, may be a connection cut
+// while the server wrote its header block, which a retry on a fresh
+// connection does not meet: a status line cut short, read as one that is
+// not HTTP ("HTTP/1.") or whose code is not three digits ("20"), the part
+// that came telling it from a server that does not speak HTTP; or a line
+// cut in a header's name, net/textproto's "malformed MIME header: missing
+// colon", which quotes the part that came as it quotes a whole line
+// without a colon. Only the first attempt of a call that fails so is
+// retried: a second is taken for the server's framing.
+func cutHeaders(err error, n int) bool {
+	if n > 1 {
+		return false
+	}
+	msg := err.Error()
+	if v, ok := quotedAfter(msg, "malformed HTTP response "); ok {
+		return v != "" && (strings.HasPrefix("HTTP/1.1", v) || strings.HasPrefix("HTTP/1.0", v))
+	}
+	if v, ok := quotedAfter(msg, "malformed HTTP status code "); ok {
+		return len(v) < 3 && strings.Trim(v, "0123456789") == ""
+	}
+	return strings.Contains(unquoted(msg), "malformed MIME header: missing colon")
+}
+
+// quotedAfter returns the Go-quoted string that follows the first
+// occurrence of prefix in msg, and whether there is one.
+func quotedAfter(msg, prefix string) (string, bool) {
+	i := strings.Index(msg, prefix)
+	if i < 0 {
+		return "", false
+	}
+	q, err := strconv.QuotedPrefix(msg[i+len(prefix):])
+	if err != nil {
+		return "", false
+	}
+	v, err := strconv.Unquote(q)
+	return v, err == nil
 }
 
 // notHTTPErrTexts are net/http's messages for an answer it does not read:
