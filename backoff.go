@@ -46,8 +46,8 @@ var _ backoff.BackOff = (*expBackoff)(nil)
 // cap: a BackOff of 10ms waits 500ms to 550ms after "Retry-After: 0". A nil
 // newBackOff restores the default schedule, and so does a later WithBackoff
 // (given to New after it, or to WithCallOptions for one call); a call whose
-// newBackOff returns nil, or a nil pointer (a BackOff variable left
-// unset), takes its delays from that schedule.
+// newBackOff returns nil, or a nil pointer whose methods fail on it (a
+// BackOff variable left unset), takes its delays from that schedule.
 func WithBackOff(newBackOff func() backoff.BackOff) Option {
 	return func(c *config) { c.newBackOff = newBackOff }
 }
@@ -152,4 +152,25 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return min(d, maxRetryAfterSeconds*time.Second), true
 	}
 	return 0, true
+}
+
+// resetBackOff resets bo, and reports whether it is a BackOff: false for
+// one that holds a nil pointer or func (a variable of its type left unset)
+// whose Reset or NextBackOff fails on it. A nil pointer whose methods work
+// without the value, as cenkalti/backoff's StopBackOff's do, holds no
+// state either: its NextBackOff is tried once, and the call draws its
+// delays from it all the same.
+func resetBackOff(bo backoff.BackOff) (ok bool) {
+	if !holdsNil(bo) {
+		bo.Reset()
+		return true
+	}
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	bo.Reset()
+	bo.NextBackOff()
+	return true
 }

@@ -80,11 +80,10 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 			// ExponentialBackOff whose InitialInterval was set after
 			// NewExponentialBackOff, or written as a literal, starts
 			// from its settings, not from the defaults or from zero.
-			// A BackOff variable left unset, a nil pointer, is nil.
-			if c.bo = c.cfg.newBackOff(); holdsNil(c.bo) {
+			// A BackOff variable left unset, a nil pointer whose
+			// methods fail, is nil.
+			if c.bo = c.cfg.newBackOff(); c.bo != nil && !resetBackOff(c.bo) {
 				c.bo = nil
-			} else {
-				c.bo.Reset()
 			}
 		}
 		if c.bo == nil {
