@@ -190,19 +190,10 @@ func TestHedgingCopyTakesOverUnreadBody(t *testing.T) {
 func TestHedgingRefusedCopyLeavesUnreadBody(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		data := []byte("abcdefghijkl")
-		var mu sync.Mutex
-		var bodies []string
+		var got bodyLog
 		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			time.Sleep(20 * time.Millisecond) // the dial, past the hedging delay
-			b, err := io.ReadAll(r.Body)
-			r.Body.Close()
-			if err != nil {
-				return nil, err
-			}
-			mu.Lock()
-			bodies = append(bodies, string(b))
-			mu.Unlock()
-			return &http.Response{StatusCode: 201, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+			return got.created(r)
 		})
 		var atts []Attempt
 		tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithRateLimit(1, 1),
@@ -217,11 +208,7 @@ func TestHedgingRefusedCopyLeavesUnreadBody(t *testing.T) {
 		if d := time.Since(t0); resp.StatusCode != 201 || d != 20*time.Millisecond || len(atts) != 1 || atts[0].Hedge != 0 {
 			t.Errorf("the call got %d after %v in %d attempts (%+v), want 201 after 20ms in the attempt itself", resp.StatusCode, d, len(atts), atts)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		if len(bodies) != 1 || bodies[0] != string(data) {
-			t.Errorf("the server got bodies %q, want one, %q", bodies, data)
-		}
+		got.checkOne(t, data)
 	})
 }
 
@@ -235,7 +222,7 @@ func TestHedgingFailedCopyLeavesUnreadBody(t *testing.T) {
 		data := []byte("abcdefghijkl")
 		var mu sync.Mutex
 		var calls int
-		var bodies []string
+		var got bodyLog
 		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			mu.Lock()
 			calls++
@@ -246,15 +233,7 @@ func TestHedgingFailedCopyLeavesUnreadBody(t *testing.T) {
 				return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 			}
 			time.Sleep(20 * time.Millisecond) // the dial, past the hedging delay
-			b, err := io.ReadAll(r.Body)
-			r.Body.Close()
-			if err != nil {
-				return nil, err
-			}
-			mu.Lock()
-			bodies = append(bodies, string(b))
-			mu.Unlock()
-			return &http.Response{StatusCode: 201, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+			return got.created(r)
 		})
 		tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
 		req := sharedSourcePost(data)
@@ -269,10 +248,39 @@ func TestHedgingFailedCopyLeavesUnreadBody(t *testing.T) {
 		if d := time.Since(t0); resp.StatusCode != 201 || d != 20*time.Millisecond || calls != 2 {
 			t.Errorf("the call got %d after %v in %d requests, want 201 after 20ms in 2: the attempt's answer", resp.StatusCode, d, calls)
 		}
-		if len(bodies) != 1 || bodies[0] != string(data) {
-			t.Errorf("the server got bodies %q, want one, %q", bodies, data)
-		}
+		got.checkOne(t, data)
 	})
+}
+
+// bodyLog records the request bodies a fake server read whole. It is safe
+// for concurrent use.
+type bodyLog struct {
+	mu     sync.Mutex
+	bodies []string
+}
+
+// created reads r's body whole, records it and answers 201; a body that
+// cannot be read fails the attempt with the read's error.
+func (l *bodyLog) created(r *http.Request) (*http.Response, error) {
+	b, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.bodies = append(l.bodies, string(b))
+	l.mu.Unlock()
+	return &http.Response{StatusCode: 201, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
+
+// checkOne reports an error unless the server read exactly one body, data.
+func (l *bodyLog) checkOne(t *testing.T, data []byte) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.bodies) != 1 || l.bodies[0] != string(data) {
+		t.Errorf("the server got bodies %q, want one, %q", l.bodies, data)
+	}
 }
 
 // sharedSourcePost returns a keyed POST of data whose GetBody rewinds the

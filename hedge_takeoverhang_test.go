@@ -1,7 +1,6 @@
 package resilient
 
 import (
-	"io"
 	"net/http"
 	"sync"
 	"testing"
@@ -29,7 +28,7 @@ func testTakenOverBodyBack(t *testing.T, copyDial time.Duration) {
 		data := []byte("abcdefghijkl")
 		var mu sync.Mutex
 		var calls int
-		var bodies []string
+		var got bodyLog
 		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			mu.Lock()
 			calls++
@@ -46,15 +45,7 @@ func testTakenOverBodyBack(t *testing.T, copyDial time.Duration) {
 			default:
 				time.Sleep(20 * time.Millisecond) // the attempt's dial, past the hedging delay
 			}
-			b, err := io.ReadAll(r.Body)
-			r.Body.Close()
-			if err != nil {
-				return nil, err
-			}
-			mu.Lock()
-			bodies = append(bodies, string(b))
-			mu.Unlock()
-			return &http.Response{StatusCode: 201, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+			return got.created(r)
 		})
 		tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithAttemptTimeout(5*time.Second))
 		req := sharedSourcePost(data)
@@ -72,8 +63,6 @@ func testTakenOverBodyBack(t *testing.T, copyDial time.Duration) {
 		if resp.StatusCode != 201 || d != 20*time.Millisecond || calls != 2 {
 			t.Errorf("the call got %d after %v in %d requests, want 201 after 20ms in 2: the attempt's answer", resp.StatusCode, d, calls)
 		}
-		if len(bodies) != 1 || bodies[0] != string(data) {
-			t.Errorf("the server got bodies %q, want one, %q", bodies, data)
-		}
+		got.checkOne(t, data)
 	})
 }
