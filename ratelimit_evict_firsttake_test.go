@@ -64,33 +64,9 @@ func (p *hookedPart) Take(now time.Time) (time.Duration, bool, <-chan struct{}) 
 // for ResetHost once its call is done.
 func TestResetHostResetsStoreOfEvictedFirstTake(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		quota := http.Header{"X-Ratelimit-Limit": {"100"}, "X-Ratelimit-Remaining": {"99"}, "X-Ratelimit-Reset": {"60"}}
-		pause := http.Header{"Retry-After": {"60"}}
-		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			h := quota.Clone()
-			code := http.StatusOK
-			if req.URL.Host != "a.test" || req.Header.Get("X-Member") == "b" {
-				h, code = pause.Clone(), http.StatusTooManyRequests
-			}
-			return &http.Response{StatusCode: code, Header: h, Body: http.NoBody, Request: req}, nil
-		})
 		key := partKey{scheme: "http", host: "a.test"}
 		store := &hookedQuota{m: new(memQuota), slow: key.String()}
-		a := New(base, WithMaxRetries(0), WithQuotaStore(store))
-		b := New(roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			req = req.Clone(req.Context())
-			req.Header.Set("X-Member", "b")
-			return base(req)
-		}), WithMaxRetries(0), WithQuotaStore(store))
-		rl := rlOf(t, a)
-		rl.maxParts = 2
-		if err := getClosed(t, a, "http://a.test/"); err != nil { // a.test's partition, with its quota
-			t.Fatal(err)
-		}
-		pa := rl.part(key)
-		if pa == nil {
-			t.Fatal("a.test has no partition")
-		}
+		a, b, rl, pa := evictedFleet(t, store)
 		inWatch, evicted := make(chan struct{}), make(chan struct{})
 		inTake, gate := make(chan struct{}), make(chan struct{})
 		store.mu.Lock()

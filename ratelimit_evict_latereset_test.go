@@ -53,32 +53,8 @@ func (p *slowTakePart) Take(now time.Time) (time.Duration, bool, <-chan struct{}
 // every member.
 func TestResetHostOfEvictedWaiterKeepsLaterPause(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		quota := http.Header{"X-Ratelimit-Limit": {"100"}, "X-Ratelimit-Remaining": {"99"}, "X-Ratelimit-Reset": {"60"}}
-		pause := http.Header{"Retry-After": {"60"}}
-		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			h := quota.Clone()
-			code := http.StatusOK
-			if req.URL.Host != "a.test" || req.Header.Get("X-Member") == "b" {
-				h, code = pause.Clone(), http.StatusTooManyRequests
-			}
-			return &http.Response{StatusCode: code, Header: h, Body: http.NoBody, Request: req}, nil
-		})
 		store := &slowTakeQuota{m: new(memQuota), slow: partKey{scheme: "http", host: "a.test"}.String()}
-		a := New(base, WithMaxRetries(0), WithQuotaStore(store))
-		b := New(roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			req = req.Clone(req.Context())
-			req.Header.Set("X-Member", "b")
-			return base(req)
-		}), WithMaxRetries(0), WithQuotaStore(store))
-		rl := rlOf(t, a)
-		rl.maxParts = 2
-		if err := getClosed(t, a, "http://a.test/"); err != nil { // a.test's partition, with its quota
-			t.Fatal(err)
-		}
-		pa := rl.part(partKey{scheme: "http", host: "a.test"})
-		if pa == nil {
-			t.Fatal("a.test has no partition")
-		}
+		a, b, rl, pa := evictedFleet(t, store)
 		gate := make(chan struct{})
 		inTake := make(chan struct{})
 		store.mu.Lock()
@@ -129,4 +105,39 @@ func TestResetHostOfEvictedWaiterKeepsLaterPause(t *testing.T) {
 			t.Errorf("the store's pause of a.test is %v after the evicted waiter woke (%d resets), want %v: the 429 b got after ResetHost returned", got, resets, want)
 		}
 	})
+}
+
+// evictedFleet returns the Transports a and b of two members sharing
+// store, with no retries, of a server that announces a quota to a's calls
+// of a.test and pauses b's, and any call of another host, for 60s with a
+// 429; a's rate limiter, whose table holds two partitions, and a.test's
+// partition in it, made by one call.
+func evictedFleet(t *testing.T, store QuotaStore) (a, b *Transport, rl *rateLimiter, pa *partition) {
+	t.Helper()
+	quota := http.Header{"X-Ratelimit-Limit": {"100"}, "X-Ratelimit-Remaining": {"99"}, "X-Ratelimit-Reset": {"60"}}
+	pause := http.Header{"Retry-After": {"60"}}
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		h := quota.Clone()
+		code := http.StatusOK
+		if req.URL.Host != "a.test" || req.Header.Get("X-Member") == "b" {
+			h, code = pause.Clone(), http.StatusTooManyRequests
+		}
+		return &http.Response{StatusCode: code, Header: h, Body: http.NoBody, Request: req}, nil
+	})
+	a = New(base, WithMaxRetries(0), WithQuotaStore(store))
+	b = New(roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		req = req.Clone(req.Context())
+		req.Header.Set("X-Member", "b")
+		return base(req)
+	}), WithMaxRetries(0), WithQuotaStore(store))
+	rl = rlOf(t, a)
+	rl.maxParts = 2
+	if err := getClosed(t, a, "http://a.test/"); err != nil { // a.test's partition, with its quota
+		t.Fatal(err)
+	}
+	pa = rl.part(partKey{scheme: "http", host: "a.test"})
+	if pa == nil {
+		t.Fatal("a.test has no partition")
+	}
+	return a, b, rl, pa
 }
