@@ -11,16 +11,17 @@ import (
 	"testing"
 )
 
-// getRaw sends a GET through a Transport over a listener whose n-th
-// connection (from 1) is answered answer(n), and returns the connections
-// that got a request and the call's error.
-func getRaw(t *testing.T, answer func(n int32) string) (int32, error) {
+// rawServer serves on a loopback listener: it reads each connection's
+// request, its body included, writes answer(n) for the n-th (from 1) and
+// closes the connection. It returns the server's address, the count of
+// requests it read, and a function that stops it.
+func rawServer(t *testing.T, answer func(n int32) string) (string, *atomic.Int32, func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var hits atomic.Int32
+	hits := new(atomic.Int32)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
@@ -28,20 +29,31 @@ func getRaw(t *testing.T, answer func(n int32) string) (int32, error) {
 			if err != nil {
 				return
 			}
-			if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			if req, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+				io.Copy(io.Discard, req.Body)
 				io.WriteString(c, answer(hits.Add(1)))
 			}
 			c.Close()
 		}
 	})
-	base := &http.Transport{}
-	resp, err := roundTrip(t, New(base, WithBackoff(0, 0)), newRequest(t, context.Background(), "GET", "http://"+ln.Addr().String()+"/v1/items", nil))
+	return ln.Addr().String(), hits, func() { ln.Close(); wg.Wait() }
+}
+
+// getRaw sends a GET through a Transport over base (a new http.Transport
+// when nil) to a rawServer, and returns the requests it read and the
+// call's error.
+func getRaw(t *testing.T, base *http.Transport, answer func(n int32) string) (int32, error) {
+	t.Helper()
+	addr, hits, stop := rawServer(t, answer)
+	if base == nil {
+		base = &http.Transport{}
+	}
+	resp, err := roundTrip(t, New(base, WithBackoff(0, 0)), newRequest(t, context.Background(), "GET", "http://"+addr+"/v1/items", nil))
 	if err == nil {
 		resp.Body.Close()
 	}
 	base.CloseIdleConnections()
-	ln.Close()
-	wg.Wait()
+	stop()
 	return hits.Load(), err
 }
 
@@ -63,7 +75,7 @@ func TestClassifyHeaderCutRetried(t *testing.T) {
 		"in the status":    "HTTP/1.1 2",
 		"in the version":   "HTTP/1.",
 	} {
-		n, err := getRaw(t, func(n int32) string {
+		n, err := getRaw(t, nil, func(n int32) string {
 			if n == 1 {
 				return cut
 			}
@@ -75,12 +87,12 @@ func TestClassifyHeaderCutRetried(t *testing.T) {
 		if name == "in a value" {
 			continue // io.ErrUnexpectedEOF: retried as any cut is
 		}
-		n, err = getRaw(t, func(int32) string { return cut })
+		n, err = getRaw(t, nil, func(int32) string { return cut })
 		if n != 2 || err == nil {
 			t.Errorf("headers always cut %s: the server got the GET %d times (error %v); want twice, and the error", name, n, err)
 		}
 	}
-	if n, err := getRaw(t, func(int32) string { return "SSH-2.0-OpenSSH_9.6\r\n" }); n != 1 || err == nil {
+	if n, err := getRaw(t, nil, func(int32) string { return "SSH-2.0-OpenSSH_9.6\r\n" }); n != 1 || err == nil {
 		t.Errorf("an SSH server: it got the GET %d times (error %v); want once, and the error", n, err)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -609,34 +608,13 @@ func TestServerWordsProveNothing(t *testing.T) {
 		"Content-Length: unsupported protocol scheme",
 		"Transfer-Encoding: no Host in request URL",
 	} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var posts atomic.Int32
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err == nil {
-					io.Copy(io.Discard, req.Body)
-					posts.Add(1) // processed
-					io.WriteString(c, "HTTP/1.1 200 OK\r\n"+header+"\r\n\r\n")
-				}
-				c.Close()
-			}
-		})
+		addr, posts, stop := rawServer(t, func(int32) string { return "HTTP/1.1 200 OK\r\n" + header + "\r\n\r\n" }) // each POST processed
 		var attempts []Attempt
 		base := &http.Transport{}
 		tr := New(base, WithBackoff(0, 0), WithObserver(func(a Attempt) { attempts = append(attempts, a) }))
-		_, err = roundTrip(t, tr, newRequest(t, context.Background(), "POST", "http://"+ln.Addr().String()+"/v1/payments", strings.NewReader(`{"amount":100}`)))
+		_, err := roundTrip(t, tr, newRequest(t, context.Background(), "POST", "http://"+addr+"/v1/payments", strings.NewReader(`{"amount":100}`)))
 		base.CloseIdleConnections()
-		ln.Close()
-		wg.Wait()
+		stop()
 		if n := posts.Load(); n != 1 || len(attempts) != 1 {
 			t.Errorf("%s: the server processed the POST %d times in %d attempts (error %v); want once", header, n, len(attempts), err)
 		}
@@ -1189,35 +1167,12 @@ func TestServerFramingNotRetried(t *testing.T) {
 		"empty header name":         "HTTP/1.1 200 OK\r\n: v\r\nContent-Length: 0\r\n\r\n",
 		"1xx flood":                 flood + "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
 	} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var hits atomic.Int32
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
-					hits.Add(1)
-					io.WriteString(c, answer)
-				}
-				c.Close()
-			}
-		})
-		base := &http.Transport{MaxResponseHeaderBytes: 4096}
-		_, err = roundTrip(t, New(base, WithBackoff(0, 0)), newRequest(t, context.Background(), "GET", "http://"+ln.Addr().String()+"/v1/items", nil))
-		base.CloseIdleConnections()
-		ln.Close()
-		wg.Wait()
+		n, err := getRaw(t, &http.Transport{MaxResponseHeaderBytes: 4096}, func(int32) string { return answer })
 		want := int32(1)
 		if name == "header line without colon" {
 			want = 2 // a connection cut in a header's name reads the same (see cutHeaders)
 		}
-		if n := hits.Load(); n != want || err == nil {
+		if n != want || err == nil {
 			t.Errorf("HTTP/1 %s: the server got the GET %d times (error %v); want %d", name, n, err, want)
 		}
 	}
