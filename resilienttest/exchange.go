@@ -110,13 +110,18 @@ func (w *statusWriter) Flush() {
 }
 
 // Hijack takes the connection over, through the ResponseWriter underneath,
-// and notes that it did (or tried: over HTTP/2 the stream is aborted
-// instead) before any answer was written. Closing the connection it returns tells of the exchange first,
-// if w tells of one.
+// and notes whether it did before any answer was written. A refused
+// Hijack (over HTTP/2, or in process) notes nothing: the handler may still
+// answer, and a drop then aborts the answer, which the exchange tells as
+// one. Closing the connection it returns tells of the exchange first, if w
+// tells of one.
 func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	w.hijacked = w.status == 0 // else the status went out: the body is cut
 	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil || w.tell == nil {
+	if err != nil {
+		return conn, rw, err
+	}
+	w.hijacked = w.status == 0 // else the status went out: the body is cut
+	if w.tell == nil {
 		return conn, rw, err
 	}
 	return &tellingConn{Conn: conn, tell: w.tell}, rw, nil

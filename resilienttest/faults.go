@@ -378,9 +378,10 @@ func htmlPage(status int) []byte {
 func malformed(envelope []byte) []byte { return envelope[:len(envelope)/2] }
 
 // writeHuge writes status and an error envelope of exactly size bytes to w
-// (or the bare envelope when size is smaller), its message padded with 'x'.
+// (or the bare envelope when size is smaller), its message padded with 'x';
+// to a HEAD, the status and the Content-Length alone, as finish does.
 // render renders the envelope around a message.
-func writeHuge(w http.ResponseWriter, status, size int, msg string, render func(msg string) []byte) {
+func writeHuge(w http.ResponseWriter, r *http.Request, status, size int, msg string, render func(msg string) []byte) {
 	const marker = "\u2603resilienttest-padding\u2603"
 	full := render(msg + " " + marker)
 	i := bytes.Index(full, []byte(marker))
@@ -389,11 +390,16 @@ func writeHuge(w http.ResponseWriter, status, size int, msg string, render func(
 		body := render(msg)
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(status)
-		w.Write(body)
+		if r.Method != http.MethodHead {
+			w.Write(body)
+		}
 		return
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(size))
 	w.WriteHeader(status)
+	if r.Method == http.MethodHead {
+		return
+	}
 	if _, err := w.Write(full[:i]); err != nil {
 		return
 	}

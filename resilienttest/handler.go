@@ -267,7 +267,7 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, route string, st
 		id := newRequestID()
 		s.dialect.setRequestID(h, id)
 		h.Set("Content-Type", "application/json")
-		writeHuge(w, step.status, step.size, s.dialect.message(code, step.status), func(msg string) []byte {
+		writeHuge(w, r, step.status, step.size, s.dialect.message(code, step.status), func(msg string) []byte {
 			return s.dialect.errorBody(code, msg, nil, id)
 		})
 	}
