@@ -38,6 +38,13 @@ type attemptState struct {
 	// key (see keyHeld).
 	lost bool
 
+	// cutRetried says that an attempt of the call, this one or an earlier
+	// one, failed with a header block cut short and was retried for it
+	// (see cutHeaders): a second such failure is the server's framing.
+	// Set by classify, and by the retry loop and launchCopy (off the
+	// success path) for the attempts that follow.
+	cutRetried bool
+
 	// copyLost says that a hedged copy of this attempt, a keyed write,
 	// got no answer after it may have been sent (see hedgeRun.lost),
 	// whichever copy decided the attempt: the server may have processed

@@ -203,8 +203,8 @@ func (c *classifier) classify(st *attemptState, req *http.Request, resp *http.Re
 	}
 	if err != nil || resp == nil {
 		st.class, st.neverSent = classifyErr(err)
-		if st.class == Permanent && cutHeaders(err, st.number) {
-			st.class = Transient
+		if st.class == Permanent && !st.neverSent && !st.cutRetried && cutHeaders(err) {
+			st.class, st.cutRetried = Transient, true
 		}
 		if custom != nil {
 			st.class = custom(nil, nil, err, st.class)

@@ -293,18 +293,22 @@ func proxyRefused(err error) bool {
 	return false
 }
 
-// cutHeaders reports whether err, the error of attempt number n of a call,
-// which classifyErr reads as the server's framing, may be a connection cut
+// cutHeaders reports whether err, the error of an attempt, which
+// classifyErr reads as the server's framing, may be a connection cut
 // while the server wrote its header block, which a retry on a fresh
 // connection does not meet: a status line cut short, read as one that is
 // not HTTP ("HTTP/1.") or whose code is not three digits ("20"), the part
 // that came telling it from a server that does not speak HTTP; or a line
 // cut in a header's name, net/textproto's "malformed MIME header: missing
 // colon", which quotes the part that came as it quotes a whole line
-// without a colon. Only the first attempt of a call that fails so is
-// retried: a second is taken for the server's framing.
-func cutHeaders(err error, n int) bool {
-	if n > 1 {
+// without a colon. Only a call's first such failure is retried, on
+// whichever attempt it comes (after a 503 too): a second is taken for the
+// server's framing (see attemptState.cutRetried). A *RequestError is
+// never one, whatever its cause quotes: the caller's body failed with the
+// words (a multipart upload relayed part by part, a part's header without
+// its colon), and no retry mends it.
+func cutHeaders(err error) bool {
+	if errors.As(err, new(*RequestError)) {
 		return false
 	}
 	msg := err.Error()

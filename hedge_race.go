@@ -294,6 +294,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	t0 := c.t.clock.now() // the copy's one reading, for every layer
 	st = new(attemptState)
 	c.beginAttempt(st, n, run.copies[0].st.maxAttempts, t0)
+	st.cutRetried = c.cutRetried
 	cp := &hedgeCopy{st: st, req: req, cancel: cancel, trace: trace}
 	k = len(run.copies)
 	st.hedge, st.run, st.bufferMax = k, run, run.copies[0].st.bufferMax

@@ -352,7 +352,9 @@ func (c *call) run() (*http.Response, error) {
 		// more. Reset for the next attempt now, so that its parsed
 		// envelope (up to three times the bytes of the body peeked) is
 		// not kept while the call waits.
+		c.cutRetried = c.cutRetried || st.cutRetried
 		st.reset()
+		st.cutRetried = c.cutRetried
 		if delay > 0 {
 			w0 := time.Now()
 			woken, err := c.waitRetry(delay, reset)
@@ -552,6 +554,7 @@ type call struct {
 	callerKey   bool        // the caller set the key: its statement that the host honors keys
 	ownKey      bool        // the key is the caller's, its word for the host or not (carried on by http.Client through a redirect): answers to it teach nothing of the host's other writes (see honorsKeys)
 	keyRetry    bool        // a key-required answer was already retried with a new key
+	cutRetried  bool        // an attempt failed with a header block cut short, which is retried once per call (see cutHeaders)
 	lost        bool        // an attempt of this keyed write got no answer after it may have been sent: the server may still hold its key
 	processed   bool        // an attempt of this keyed write got a success: a later one that is no replay proves the host ignores keys
 	write       bool        // the method is not idempotent: the write rule applies
