@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -75,7 +76,16 @@ const (
 // A closed breaker trips (opens) when its rolling window holds at least
 // MinRequests counted outcomes of which at least FailureRatio are failures,
 // or, when ConsecutiveFailures is set, after that many failures in a row
-// within the window.
+// within the window. A closed spell starts with no attempt in flight, and
+// its quick outcomes come before its slow ones: for its first two Windows,
+// the attempts it let through in its first Window and still in flight
+// since an earlier tenth of it are outcomes to come, and the ratio does
+// not trip the breaker while, were they all successes, the share of
+// failures would stay under FailureRatio. A host that answers 200 in 25s
+// to two calls in three and 500 at once to the third is not tripped by
+// its quick failures before its first success lands; one that hangs
+// some attempts for longer holds its breaker closed for two Windows at
+// most.
 // An open breaker refuses attempts without touching the network for
 // OpenTimeout, then becomes half-open: it lets HalfOpenRequests probes
 // through and refuses the rest. When they all succeed it closes; when one
@@ -406,11 +416,23 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 // failure too, and goes to gobreaker only when it trips the breaker. An
 // attempt longer than the window whose breaker the set removed meanwhile
 // counts in the host's breaker (see breakerSet.rehome). A panic below
-// counts nothing and holds no slot.
+// counts nothing and holds no slot; an attempt that began in the spell's
+// first Window stays counted in flight (see closedWindow.inFlightWord),
+// which weighs against a trip until the spell is two Windows old at most:
+// a deferred call would cost every attempt.
 func (b *breakerTransport) closedAttempt(e *breakerEntry, w *closedWindow, req *http.Request, st *attemptState) (*http.Response, error) {
 	age := w.age(b.set.clock(st))
+	var p *atomic.Int64 // in flight until its outcome is known
+	if age < breakerBuckets {
+		p = w.inFlightWord(st, age)
+		p.Add(1)
+	}
 	resp, err := b.next.roundTrip(req, st)
-	switch b.set.outcome(st, req, resp, err, w) {
+	o := b.set.outcome(st, req, resp, err, w)
+	if p != nil {
+		p.Add(-1) // before the outcome counts
+	}
+	switch o {
 	case nil:
 		if w.success(st, age, w.age(b.set.now())) && e.removed.Load() {
 			if _, w := b.set.rehome(e, w); w != nil {

@@ -226,7 +226,15 @@ func (s *breakerSet) tripped(w *closedWindow, now uint64) bool {
 	n := successes + failures
 	// The share itself, not ratio×n: 0.07×100 is 7.000000000000001, and
 	// 7 failures of 100 would not trip a ratio of 0.07.
-	return n >= s.minRequests && float64(failures)/float64(n) >= s.ratio
+	if n < s.minRequests || float64(failures)/float64(n) < s.ratio {
+		return false
+	}
+	// Nor while the attempts in flight since an earlier bucket, were they
+	// all to succeed, would keep the share under the ratio (see
+	// closedWindow.inFlightWord): a host whose successes are slow and whose
+	// failures are quick is judged on its answers, not on its quickest.
+	p := w.pending(now)
+	return p == 0 || float64(failures)/float64(n+p) >= s.ratio
 }
 
 // readyToTrip is e's gobreaker ReadyToTrip: gobreaker's own counts of a

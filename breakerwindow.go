@@ -55,14 +55,20 @@ type closedWindow struct {
 	// success writes it only when it is not already zero.
 	consecutive atomic.Uint32
 
+	// inFlight counts the attempts in flight that began in the spell's
+	// first Window (see inFlightWord), by the bucket they began in; the
+	// stripes' own count those of a contended window.
+	inFlight [breakerBuckets]atomic.Int64
+
 	successes [breakerBuckets]atomic.Uint64
 }
 
-// successStripe is one stripe of a contended window's successes, on a
-// cache line (or two) of its own.
+// successStripe is one stripe of a contended window's successes, and of
+// its attempts in flight, on a cache line (or two) of its own.
 type successStripe struct {
-	b [breakerBuckets]atomic.Uint64
-	_ [128 - breakerBuckets*8%128]byte
+	b        [breakerBuckets]atomic.Uint64
+	inFlight [breakerBuckets]atomic.Int64
+	_        [128 - 2*breakerBuckets*8%128]byte
 }
 
 // reset prepares w for a closed spell starting at now.
@@ -110,6 +116,52 @@ func (w *closedWindow) success(st *attemptState, age, now uint64) (late bool) {
 		w.stripe()
 	}
 	return late
+}
+
+// inFlightWord returns the word in which an attempt of st that started
+// at age, in the spell's first Window (age below breakerBuckets), counts
+// as in flight until its outcome is known: the attempt adds one to it,
+// and takes it off before its outcome counts. Until the spell is two
+// Windows old, the attempts so counted and still in flight are outcomes
+// to come (see pending): a closed spell begins with no attempt in flight
+// (the breaker refused them, or did not exist), and its window holds the
+// quick outcomes of its first attempts long before the slow ones; a host
+// whose successes take 25s and whose failures come at once would see its
+// failures reach MinRequests before its first success, and trip, in every
+// spell. Spread over stripes, it picks one with st's draw.
+func (w *closedWindow) inFlightWord(st *attemptState, age uint64) *atomic.Int64 {
+	if w.stripes.Load() != nil {
+		return w.stripeInFlightWord(st, age)
+	}
+	return &w.inFlight[age]
+}
+
+// stripeInFlightWord is inFlightWord for a striped window.
+func (w *closedWindow) stripeInFlightWord(st *attemptState, age uint64) *atomic.Int64 {
+	s := *w.stripes.Load()
+	return &s[st.random()&uint32(len(s)-1)].inFlight[age]
+}
+
+// pending returns the attempts in flight that began in the spell's first
+// Window (see inFlightWord), at age now, in an earlier bucket than now: an
+// attempt as young as the outcomes that just came (callers that all call
+// a dead host at once) is no slow outcome to come. None once the spell is
+// two Windows old, so that attempts that hang (a host that never answers
+// some) hold a breaker closed for that long at most.
+func (w *closedWindow) pending(now uint64) uint64 {
+	if now >= 2*breakerBuckets {
+		return 0
+	}
+	var n int64
+	for b := range min(now, breakerBuckets) {
+		n += w.inFlight[b].Load()
+		if ss := w.stripes.Load(); ss != nil {
+			for i := range *ss {
+				n += (*ss)[i].inFlight[b].Load()
+			}
+		}
+	}
+	return uint64(max(n, 0))
 }
 
 // stripe spreads the successes over stripes from now on.
