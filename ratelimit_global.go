@@ -229,13 +229,20 @@ func (hp *hostPauses) set(k partKey, until, now time.Time) {
 		v, loaded := hp.m.Load(hk)
 		switch {
 		case !loaded:
-			if hp.n.Load() >= maxHostPauses {
+			// Counted before it is stored, as it is counted out after it
+			// is deleted: n is never below the pauses the map holds, and
+			// of, which reads n == 0 as none, misses none. Stored first,
+			// a pause a concurrent forget deleted before it was counted
+			// was counted out first, and the count fell below the others
+			// recorded. Counting first keeps the bound exact too.
+			if hp.n.Add(1) > maxHostPauses {
+				hp.n.Add(-1)
 				return
 			}
 			if _, loaded := hp.m.LoadOrStore(hk, until); loaded {
+				hp.n.Add(-1)
 				continue
 			}
-			hp.n.Add(1)
 			return
 		case !until.After(v.(time.Time)) || hp.m.CompareAndSwap(hk, v, until):
 			return

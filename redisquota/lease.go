@@ -175,6 +175,16 @@ func (p *part) applyLease(r leaseReply, l *lease, gen, told, want int64, recv ti
 		// the reset cleared. Its tokens, if any, are the cleared bucket's.
 		return time.Millisecond, false
 	}
+	if p.resetAt > r.now {
+		// The latest reset applied lies ahead of Redis's clock, which no
+		// script records: a message's time from a corrupt or hostile
+		// hand (a reset "run" centuries ahead). Believed, every reset the
+		// state records read as applied, and a member that missed a
+		// reset's message kept the pause it cleared. It is forgotten, as
+		// by a member that has applied none: the state's latest reset is
+		// applied, with what the state holds since.
+		p.resetAt = 0
+	}
 	if at := r.reset.at; at > p.resetAt && at <= r.now {
 		// A reset the member has not applied: its message is on its way,
 		// or was lost (see Store.resync), or it ran before the member
@@ -195,12 +205,12 @@ func (p *part) applyLease(r leaseReply, l *lease, gen, told, want int64, recv ti
 	// refiller writes it next.
 	fresh := p.told == told && !p.learnDirty.Load()
 	if r.limit > 0 && r.window > 0 && fresh {
-		p.known(r.limit, time.Duration(r.window)*time.Microsecond)
+		p.known(r.limit, microsBetween(0, r.window))
 	}
 	if r.limit > 0 && r.heardAge >= 0 {
 		p.heardAt(p.s.since(recv) - r.heardAge*1e3)
 	}
-	if d := time.Duration(r.pause-r.now) * time.Microsecond; d > 0 && d <= maxPause && p.raisePauseLocked(p.s.since(recv.Add(d))) {
+	if d := microsBetween(r.now, r.pause); d > 0 && d <= maxPause && p.raisePauseLocked(p.s.since(recv.Add(d))) {
 		signal = true
 	}
 	if r.limit == 0 && p.limit.Load() > 0 && p.told == told {

@@ -194,7 +194,7 @@ func (p *part) applyResetLocked(recv time.Time, r fleetReset, pause, now, limit,
 	t := p.s.since(recv)
 	p.resetAt = max(p.resetAt, r.at)
 	keep := int64(0)
-	if d := time.Duration(pause-now) * time.Microsecond; d > 0 && d <= maxPause {
+	if d := microsBetween(now, pause); d > 0 && d <= maxPause {
 		keep = t + int64(d)
 	}
 	if o := p.own.Load(); o != nil {
@@ -207,7 +207,7 @@ func (p *part) applyResetLocked(recv time.Time, r fleetReset, pause, now, limit,
 	if keep <= t {
 		keep = 0
 	}
-	p.resetLocked(keep, limit, time.Duration(window)*time.Microsecond, p.learnDirty.Load())
+	p.resetLocked(keep, limit, microsBetween(0, window), p.learnDirty.Load())
 }
 
 // resetLocked applies a reset: the pause becomes pause (local ns, 0

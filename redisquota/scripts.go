@@ -67,7 +67,9 @@ end
 // instance id) that ran it and the number of that Store's Reset, which a
 // member that missed its message reads (see Store.resync); and scap and
 // sreset, the tokens the bucket may still grant before the reset of the
-// window a new bucket was seeded in, and that reset (see learnScript).
+// window a new bucket was seeded in, and that reset (see learnScript); and
+// hz and hzt, the longest horizon (µs) a lease was granted with, and when
+// (see leaseScript).
 
 // leaseScript counts the member among the partition's active members (those
 // that leased within their own member ttl: each is scored by when it
@@ -119,7 +121,14 @@ end
 // ahead, where the member that leased would wait for it. A bucket whose next
 // token lies further ahead than two windows of the quota (limit intervals:
 // the most a charge pushes it) past the horizon is brought back to it:
-// the members' leases and charges never take it there.
+// the members' leases and charges never take it there. The horizon is the
+// longest a lease was granted with while that lease's tokens may lie ahead
+// (hz, the horizon, and hzt, when: for two of it), not the caller's alone:
+// Stores of different lease times on one prefix lease with different
+// horizons, and the read of a member of a shorter one brought the bucket
+// back past the tokens another member's leases held, which the bucket
+// then granted again (TestMixedLeaseTimesKeepTheBucket). One further
+// ahead than max pause, which no member leases with, is not believed.
 //
 // The give-back is credited once, however many times it is sent (a call
 // whose reply was lost is sent again, with what the member gave back
@@ -162,7 +171,7 @@ if ARGV[7] ~= '' then
   redis.call('PEXPIRE', KEYS[2], ARGV[6])
   members = redis.call('ZCARD', KEYS[2])
 end
-local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause', ARGV[9], 'rat', 'rby', 'rseq', 'lheard', 'lset', 'scap', 'sreset')
+local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause', ARGV[9], 'rat', 'rby', 'rseq', 'lheard', 'lset', 'scap', 'sreset', 'hz', 'hzt')
 local rat, rby, rseq = s[6] or '0', s[7] or '', s[8] or '0'
 local limit, window = num(s[1]) or 0, num(s[2]) or 0
 local tat, pause = num(s[3]) or 0, num(s[4]) or 0
@@ -220,7 +229,13 @@ end
 local interval = window / (limit * tonumber(ARGV[3]))
 local tol = burst(limit, ARGV[4]) * interval
 local old = tat
-local ahead = 2 * limit * interval + tonumber(ARGV[5])
+local reach = tonumber(ARGV[5])
+local hz, hzt = num(s[13]), num(s[14])
+if hz and hzt and hz > reach and hzt <= now and now <= hzt + 2 * hz and not (maxpause and hz > maxpause) then
+  -- A member of a longer lease time holds tokens that far ahead.
+  reach = hz
+end
+local ahead = 2 * limit * interval + reach
 if tat > now + ahead then tat = now + ahead end
 if tat < now then tat = now end
 if giveback > 0 then
@@ -241,6 +256,9 @@ if want > 0 and pause <= now and base + interval - now <= tonumber(ARGV[5]) then
   granted = math.min(want, math.max(math.floor(tonumber(ARGV[5]) / interval), 1))
   if cap then granted = math.max(math.min(granted, math.floor(cap)), 0) end
   tat = tat + granted * interval
+  if tonumber(ARGV[5]) >= reach then
+    redis.call('HSET', KEYS[1], 'hz', ARGV[5], 'hzt', string.format('%.0f', now))
+  end
 end
 if cap then
   cap = cap - granted

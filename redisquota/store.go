@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -295,6 +296,30 @@ func (s *Store) at(ns int64) time.Time {
 	return now.Add(time.Duration(ns - s.since(now)))
 }
 
+// microsBetween returns the time from from to to, Redis's times in µs
+// (or, from 0, a length in µs), as a time.Duration, saturated at the
+// longest durations either way. The values come from the fleet's messages
+// and the state, where a corrupt or hostile hand may write any integer: a
+// pause or a window centuries long overflowed the difference, or the
+// product by time.Microsecond, and wrapped to any duration, one within
+// the bounds the callers believe (maxPause, maxWindow) included.
+func microsBetween(from, to int64) time.Duration {
+	const most = math.MaxInt64 / int64(time.Microsecond)
+	d := to - from
+	switch {
+	case (to^from)&(to^d) < 0: // the difference overflowed
+		if to > from {
+			return math.MaxInt64
+		}
+		return math.MinInt64
+	case d > most:
+		return math.MaxInt64
+	case d < -most:
+		return math.MinInt64
+	}
+	return time.Duration(d) * time.Microsecond
+}
+
 // start runs fn in a goroutine of the Store, unless it is closed.
 func (s *Store) start(fn func()) bool {
 	s.mu.Lock()
@@ -527,9 +552,9 @@ func (s *Store) apply(msg string, recv time.Time) {
 	switch f[0] {
 	case "p":
 		s.st.pausesReceived.Add(1)
-		p.pauseFor(recv, time.Duration(a-b)*time.Microsecond)
+		p.pauseFor(recv, microsBetween(b, a))
 	case "q":
-		p.knownFromFleet(recv, a, time.Duration(b)*time.Microsecond)
+		p.knownFromFleet(recv, a, microsBetween(0, b))
 	}
 }
 
