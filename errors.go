@@ -155,6 +155,9 @@ func redactURL(req *http.Request) string {
 	}
 	u := req.URL
 	scheme, host := urlKey(u.Scheme, u.Host)
+	if u.Opaque != "" && redact.SchemeIsUser(u.Scheme, u.Opaque) {
+		scheme = "" // a key url.Parse read as a scheme ("KEY:@api.example.com")
+	}
 	var user *url.Userinfo
 	if at := strings.LastIndexByte(host, '@'); at >= 0 {
 		// User information put in the host by hand, REDACTED (urlKey):
@@ -183,9 +186,25 @@ func redactURL(req *http.Request) string {
 // built from the key a query carried ("/v1/keys/<key>/usage"), which the
 // request that follows the redirect does not carry. The credentials are
 // looked for before the cut (see redact.RedirectedCut): one across it
-// would keep its first bytes.
+// would keep its first bytes. A URL with a scheme but no host, one slash
+// short or long ("https:/user:token@api.example.com/v1"), has the user
+// information of the authority its path holds dropped (see
+// redact.URLPath).
 func recordedPath(req *http.Request) string {
-	return redact.RedirectedCut(redact.Path(req.URL.Path), req, redact.MaxPath)
+	return redact.RedirectedCut(redact.URLPath(req.URL), req, redact.MaxPath)
+}
+
+// typedHost returns the host the caller meant in u, its user information
+// included: u.Host, or, for a URL with a scheme but no host, one slash
+// short or long ("https:/user:token@api.example.com/v1"), the first
+// segment of its path. (A user name url.Parse read as a scheme,
+// "KEY:@api.example.com", is a credential redact.Echoes finds.)
+func typedHost(u *url.URL) string {
+	if u.Host != "" || u.Scheme == "" || u.Opaque != "" {
+		return u.Host
+	}
+	auth, _, _ := strings.Cut(strings.TrimLeft(u.Path, "/"), "/")
+	return auth
 }
 
 // isTimeout reports whether err, or an error it wraps, is a timeout: has a
@@ -247,7 +266,7 @@ func redactRequestError(err error, req *http.Request) error {
 	msg := err.Error()
 	host, safe := "", redactURLError(err, msg)
 	if req != nil && req.URL != nil {
-		host = req.URL.Host
+		host = typedHost(req.URL)
 		if q := req.URL.RawQuery; q != "" {
 			// The request's own query, as its URL's String writes it:
 			// a text that quotes that URL as it is (go-retryablehttp's
@@ -304,7 +323,11 @@ func redactURLError(err error, msg string) string {
 
 // redactRef returns s, a URL reference, without its query, fragment and
 // user info, a credential its path carries replaced by REDACTED (see
-// redact.Opaque), whether or not it has a scheme and its "//".
+// redact.Opaque), whether or not it has a scheme and its "//". After a
+// scheme, one slash or three are read as "//" ("https:/user:pw@host", a
+// URL one slash short, which url.Parse reads as a path), and a scheme that
+// is rather a user name ("KEY:@api.example.com": see redact.SchemeIsUser)
+// is user information.
 func redactRef(s string) string {
 	scheme := ""
 	for i := 0; i < len(s); i++ { // a scheme as url.Parse reads one
@@ -319,10 +342,15 @@ func redactRef(s string) string {
 		break
 	}
 	rest := s[len(scheme):]
-	if auth, ok := strings.CutPrefix(rest, "//"); ok {
+	if slashes := len(rest) - len(strings.TrimLeft(rest, "/")); slashes >= 2 || slashes == 1 && scheme != "" {
+		auth := rest[slashes:]
 		if r, stray := withoutStrayUserinfo(auth); stray {
-			rest = "//" + r
+			auth = r
 		}
+		return scheme + rest[:slashes] + strings.TrimPrefix(redact.Opaque("//"+auth, ""), "//")
+	}
+	if scheme != "" && redact.SchemeIsUser(scheme[:len(scheme)-1], rest) {
+		scheme = ""
 	}
 	return scheme + redact.Opaque(rest, "")
 }
@@ -338,7 +366,9 @@ func redactRef(s string) string {
 // one), or, with none (url.Parse quotes "http://alice:pa" alone when a
 // '#' made the rest a fragment), the authority is REDACTED. It reports
 // false, and returns s, when the authority is a host with a port of digits
-// or none, an IPv6 literal, or has user information of the usual kind.
+// or none, an IPv6 literal, or has user information of the usual kind, and
+// when its port is the name of a scheme's service ("api.example.com:https")
+// and no '@' follows: no password's start worth hiding.
 func withoutStrayUserinfo(s string) (string, bool) {
 	end := strings.IndexAny(s, "/?#")
 	if end < 0 {
@@ -351,6 +381,9 @@ func withoutStrayUserinfo(s string) (string, bool) {
 	}
 	at := strings.IndexByte(s[end:], '@')
 	if at < 0 {
+		if port := auth[c+1:]; strings.EqualFold(port, "http") || strings.EqualFold(port, "https") {
+			return s, false
+		}
 		return redact.Placeholder + s[end:], true
 	}
 	at += end
@@ -462,6 +495,11 @@ func redactURLs(s string) string {
 		}
 		b.WriteString(s[:i+3])
 		u := s[i+3 : end]
+		// Slashes past "//" ("https:///user:pw@host", a URL with no host
+		// for url.Parse): the authority the caller meant follows them.
+		lead := len(u) - len(strings.TrimLeft(u, "/"))
+		b.WriteString(u[:lead])
+		u = u[lead:]
 		// The authority ends at the first '/', '?' or '#'; user info is
 		// what precedes its last '@'.
 		auth := len(u)

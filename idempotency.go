@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unsafe"
 
+	"github.com/resilienthttp/resilient/internal/redact"
 	"github.com/resilienthttp/resilient/internal/uuid"
 )
 
@@ -747,13 +748,15 @@ func bracketsAddress(h string) bool {
 // scheme and no "//" before its host is read as a host, whose user
 // information runs to its '@': a key given as a user name
 // ("KEY:@api.example.com", Basic authentication with an empty password)
-// is not taken for a scheme, which redactRef would show.
+// is not taken for a scheme. A header pasted in its place has its token
+// REDACTED, as a server's text has (see redact.Echoes: "Bearer …", a
+// JSON Web Token).
 func invalidKeyHost(h string) {
 	shown := redactRef(h)
-	if !strings.Contains(h, "://") && !strings.HasPrefix(h, "//") {
+	if !strings.Contains(h, ":/") && !strings.HasPrefix(h, "//") {
 		shown = strings.TrimPrefix(redactRef("//"+h), "//")
 	}
-	panic(fmt.Sprintf("resilient: WithKeyHonoringHosts: invalid host %q", shown))
+	panic(fmt.Sprintf("resilient: WithKeyHonoringHosts: invalid host %q", redact.Echoes(shown, nil)))
 }
 
 // honorsKeys tells from an answer whether its host deduplicates writes by

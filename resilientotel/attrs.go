@@ -26,14 +26,20 @@ import (
 // path it built from the key a query carried ("/v1/keys/<key>/usage"),
 // or an opaque URL (a Location of "https:api.test/v1/keys/<key>", which
 // http.Client follows as it is), which has them REDACTED too; they are
-// looked for before the cut (see redact.RedirectedCut).
+// looked for before the cut (see redact.RedirectedCut). A URL one slash
+// short or long ("https:/user:pw@host"), and one whose user name url.Parse
+// read as its scheme ("KEY:@host"), lose that user information too (see
+// redact.URLPath and redact.SchemeIsUser).
 func redactedURL(req *http.Request) string {
 	if req == nil || req.URL == nil {
 		return ""
 	}
 	u := req.URL
 	v := url.URL{Scheme: u.Scheme, Opaque: redact.RedirectedCut(redact.Opaque(u.Opaque, "REDACTED:REDACTED@"), req, maxURLLen),
-		Host: u.Host, Path: redact.RedirectedCut(redact.Path(u.Path), req, maxURLLen), RawPath: u.RawPath}
+		Host: u.Host, Path: redact.RedirectedCut(redact.URLPath(u), req, maxURLLen), RawPath: u.RawPath}
+	if u.Opaque != "" && redact.SchemeIsUser(u.Scheme, u.Opaque) {
+		v.Scheme = "" // a key url.Parse read as a scheme ("KEY:@api.example.com")
+	}
 	if v.Path != u.Path {
 		v.RawPath = ""
 	}

@@ -23,7 +23,9 @@ const MinSecret = 8
 //     server that answers "invalid api key sk_live_…" or "token ghp_…
 //     expired" echoes what the caller sent, in the case of its letters or
 //     in another ("INVALID KEY SK_LIVE_…"). The credentials are the user
-//     information of req's URL, the credentials its path holds (see Path:
+//     information of req's URL (that an opaque URL holds, and a user name
+//     url.Parse read as its scheme, too: see SchemeIsUser), the
+//     credentials its path holds (see Path:
 //     a server's "no route for /bot123:…/sendMessage" echoes a bot
 //     token), the values of its query parameters and headers whose names
 //     say they carry one (see SecretName), the token of an Authorization
@@ -104,6 +106,19 @@ func credentialEchoes(s string, req *http.Request) string {
 			s = replaceSecret(s, u.User.Username())
 			p, _ := u.User.Password()
 			s = replaceSecret(s, p)
+		}
+		if u.Opaque != "" {
+			// User information url.Parse left in an opaque URL
+			// ("https:user:token@host", "api:KEY@host"), and a user
+			// name it read as the scheme ("KEY:@host"), which net/http
+			// quotes: `unsupported protocol scheme "key"`.
+			if at := userinfoEnd(strings.TrimPrefix(u.Opaque, "//")); at > 0 {
+				user, pass, _ := strings.Cut(strings.TrimPrefix(u.Opaque, "//")[:at-1], ":")
+				s = replaceSecret(replaceSecret(s, user), pass)
+			}
+			if SchemeIsUser(u.Scheme, u.Opaque) {
+				s = replaceSecret(s, u.Scheme)
+			}
 		}
 		q, oauth := u.RawQuery, 0 // oauth: 1 for OAuth's query, -1 for another, 0 not yet known
 		for looked := 0; q != "" && looked < maxCredentialEchoes; {

@@ -4,6 +4,7 @@
 package redact
 
 import (
+	"net/url"
 	"strings"
 	"unicode/utf8"
 )
@@ -67,11 +68,26 @@ func Path(path string) string {
 }
 
 // queryInPath returns path with the value of each parameter of a query
-// written into it (after its first '?': see Path) whose name says it
-// carries a credential (see SecretName) replaced by Placeholder; path
-// itself, without an allocation, when it has none.
+// written into it (after its first '?', or its first "%3F" before any,
+// the '?' as a URL's String escapes it in a path and errors quote it: see
+// Path) whose name says it carries a credential (see SecretName) replaced
+// by Placeholder; path itself, without an allocation, when it has none.
 func queryInPath(path string) string {
 	q := strings.IndexByte(path, '?')
+	end := len(path)
+	if q >= 0 {
+		end = q
+	}
+	for i := 0; ; i++ {
+		k := strings.IndexByte(path[i:end], '%')
+		if k < 0 {
+			break
+		}
+		if i += k; i+3 <= end && path[i+1] == '3' && (path[i+2] == 'F' || path[i+2] == 'f') {
+			q = i + 2 // querySecret starts past the byte at its index
+			break
+		}
+	}
 	if q < 0 {
 		return path
 	}
@@ -290,13 +306,64 @@ func Opaque(s, userinfo string) string {
 	authority, path := rest[:auth], rest[auth:]
 	redacted := Path(path)
 	at := userinfoEnd(authority)
-	if at == 0 && redacted == path {
+	// A session id in a parameter after a host without a path
+	// ("api.test;jsessionid=…"), as after a path's segment.
+	params := secretParams(authority[at:])
+	if at == 0 && redacted == path && params == authority {
 		return s
 	}
 	if at > 0 {
-		authority = userinfo + authority[at:]
+		params = userinfo + params
 	}
-	return s[:len(s)-len(rest)] + authority + redacted
+	return s[:len(s)-len(rest)] + params + redacted
+}
+
+// URLPath returns the path of u redacted: as HostlessPath redacts it for a
+// URL with a scheme but no host, as Path does otherwise (a URL without a
+// scheme, a request a server received, has its path as it is).
+func URLPath(u *url.URL) string {
+	if u.Host == "" && u.Scheme != "" {
+		return HostlessPath(u.Path)
+	}
+	return Path(u.Path)
+}
+
+// HostlessPath returns path, that of a URL with a scheme but no host, as
+// Path does, the user information of its first segment after its leading
+// slashes dropped: url.Parse reads a URL one slash short or long
+// ("https:/user:token@api.example.com/v1", "https:///user:token@…") as a
+// path, whose first segment is the authority the caller meant. It returns
+// path itself when there is nothing to redact.
+func HostlessPath(path string) string {
+	rest := strings.TrimLeft(path, "/")
+	if r := Path(rest); r != rest {
+		return path[:len(path)-len(rest)] + r
+	}
+	return path
+}
+
+// SchemeIsUser reports whether scheme, which url.Parse read before
+// opaque, the rest of a URL without "//", is rather a user name: opaque's
+// authority (up to its first '/', '?' or '#') holds user information and
+// scheme is none that net/http speaks (http, https, or a proxy's socks5
+// and socks5h). A key given as the user name of Basic authentication with
+// an empty or a dummy password, "KEY:@api.example.com" (many billing and
+// mail APIs take one so), is read as the scheme "key" when it is made of
+// letters, digits, '+', '-' and '.'; "https:user:token@host", a URL
+// missing its slashes, keeps its scheme.
+func SchemeIsUser(scheme, opaque string) bool {
+	if i := strings.IndexAny(opaque, "/?#"); i >= 0 {
+		opaque = opaque[:i]
+	}
+	if strings.IndexByte(opaque, '@') < 0 {
+		return false
+	}
+	for _, known := range [...]string{"http", "https", "socks5", "socks5h"} {
+		if strings.EqualFold(scheme, known) {
+			return false
+		}
+	}
+	return true
 }
 
 // userinfoEnd returns the length of the user information ("user:token@")
