@@ -70,6 +70,9 @@ func (c Class) Retryable() bool { return c == Transient || c == Throttled }
 // The method-safety rule still applies to what the Classifier decides: a
 // write without an idempotency key is not retried after it may have been
 // sent, whatever its class.
+//
+// A value that is none of the four classes (Class(9)) counts as
+// Permanent, for the retry, the breaker and the observers alike.
 type Classifier func(resp *http.Response, apiErr *APIError, err error, def Class) Class
 
 // WithClassifier replaces the decision with c, which receives the default
@@ -207,7 +210,7 @@ func (c *classifier) classify(st *attemptState, req *http.Request, resp *http.Re
 			st.class, st.cutRetried = Transient, true
 		}
 		if custom != nil {
-			st.class = custom(nil, nil, err, st.class)
+			st.class = callClassifier(custom, nil, nil, err, st.class)
 		}
 		return
 	}
@@ -277,14 +280,18 @@ func (c *classifier) announcedReset(st *attemptState, resp *http.Response, now f
 	}
 }
 
-// callClassifier returns custom's class for an attempt's response; when
-// custom panics, the response's body is closed on the way out (see
-// closeOnPanic).
+// callClassifier returns custom's class for an attempt's response or
+// error: Permanent for a value that is none of the four classes (see
+// Classifier); when custom panics, the response's body, if any, is closed
+// on the way out (see closeOnPanic).
 func callClassifier(custom Classifier, resp *http.Response, apiErr *APIError, err error, def Class) Class {
 	done := false
 	defer closeOnPanic(resp, &done)
 	cl := custom(resp, apiErr, err, def)
 	done = true
+	if cl < Success || cl > Permanent {
+		return Permanent
+	}
 	return cl
 }
 
