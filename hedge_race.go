@@ -69,6 +69,15 @@ type hedgeRun struct {
 	// tracks says that body is set (see call.trackBody); set before the
 	// run's first copy is armed.
 	tracks bool
+	// getting is closed once the GetBody of the copy that took the
+	// attempt's unread body over returns, for the attempt's Read that
+	// waits for it (see checkedBody.beginRead); nil when none runs.
+	// Guarded by getMu.
+	getting chan struct{}
+	// attemptDone is the Done channel of the attempt's context, which
+	// bounds that wait when the attempt has no deadline of its own; set
+	// with body.
+	attemptDone <-chan struct{}
 }
 
 // wire lets copy st of run go on to the base RoundTripper, below the
@@ -415,6 +424,7 @@ func (c *call) trackBody(run *hedgeRun, areq *http.Request, first *hedgeCopy) {
 		first.req.Body = cb
 	}
 	run.body, run.tracks = cb, true
+	run.attemptDone = first.req.Context().Done()
 }
 
 // nextBody returns the body of a copy from src's GetBody, which may share
@@ -428,7 +438,9 @@ func (c *call) trackBody(run *hedgeRun, areq *http.Request, first *hedgeCopy) {
 // still being sent. The copy's body is the run's body from before GetBody
 // is called, without run's lock (GetBody is the caller's code, which may
 // take its time), and counts as read while GetBody runs: a retry's
-// GetBody waits for it, not the end of the call.
+// GetBody waits for it, not the end of the call. A Read of the body taken
+// over that begins meanwhile waits for that GetBody to return (see
+// getting), and reads the body given back when it failed.
 func (run *hedgeRun) nextBody(src *http.Request) (io.ReadCloser, error) {
 	run.getMu.Lock()
 	var taken bool
@@ -440,8 +452,12 @@ func (run *hedgeRun) nextBody(src *http.Request) (io.ReadCloser, error) {
 		return nil, errBodyNotReplayable
 	}
 	cb := &checkedBody{want: src.ContentLength}
+	var getting chan struct{}
 	if taken {
 		cb.took = run.body
+		getting = make(chan struct{})
+		run.getting = getting
+		cb.took.by.Store(run) // its reader waits for getting (see reclaim)
 	}
 	cb.use.Store(bodyHeld) // no later copy takes it over (see giveBack)
 	cb.watch.reading.Store(true)
@@ -454,6 +470,13 @@ func (run *hedgeRun) nextBody(src *http.Request) (io.ReadCloser, error) {
 		}
 		cb.watch.reading.Store(false)
 		cb.wake()
+		if getting != nil {
+			// After giveBack: a Read woken finds the body given back.
+			run.getMu.Lock()
+			run.getting = nil
+			run.getMu.Unlock()
+			close(getting)
+		}
 	}()
 	b, err := getBody(src)
 	if err != nil {
@@ -461,9 +484,6 @@ func (run *hedgeRun) nextBody(src *http.Request) (io.ReadCloser, error) {
 		return nil, err
 	}
 	cb.rc, made = b, true
-	if cb.took != nil {
-		cb.took.by.Store(run) // its reader may take it back now (see reclaim)
-	}
 	return cb, nil
 }
 
@@ -474,20 +494,31 @@ func (run *hedgeRun) nextBody(src *http.Request) (io.ReadCloser, error) {
 // body (see sealBody). The copy's body is detached: its Read fails without
 // reading the source. The attempt, whose connection was ready first, sends
 // the body as without hedging (TestHedgingTakenOverBodyBackFromHungCopy),
-// rather than fail and wait for the copy.
-func (run *hedgeRun) reclaim(body *checkedBody) bool {
+// rather than fail and wait for the copy. While the copy's GetBody runs,
+// which may rewind the source (TestHedgingNoReclaimWhileCopysGetBodyRuns),
+// it returns the channel closed once GetBody returned, for the Read to
+// wait for and look again (see checkedBody.beginRead): a copy whose
+// GetBody fails gives the body back
+// (TestHedgingTakenOverBodyBackFromCopysFailedGetBody).
+func (run *hedgeRun) reclaim(body *checkedBody) (bool, <-chan struct{}) {
 	run.getMu.Lock()
 	defer run.getMu.Unlock()
 	cb := run.body
-	if run.sealed || cb == nil || cb.took != body || body.by.Load() == nil || !cb.use.CompareAndSwap(bodyHeld, bodyLost) {
-		return false // by is nil while the copy's GetBody runs (see giveBack)
+	if run.sealed || cb == nil || cb.took != body {
+		return false, nil
+	}
+	if run.getting != nil {
+		return false, run.getting
+	}
+	if !cb.use.CompareAndSwap(bodyHeld, bodyLost) {
+		return false, nil
 	}
 	cb.detached.Store(true)
 	if !body.use.CompareAndSwap(bodyTaken, bodyRead) {
-		return false // not reached: only giveBack, under getMu, or this Read change it
+		return false, nil // not reached: only giveBack, under getMu, or this Read change it
 	}
 	run.body = body
-	return true
+	return true, nil
 }
 
 // giveBack gives the body that body, a copy's that failed or never reached
@@ -497,7 +528,12 @@ func (run *hedgeRun) reclaim(body *checkedBody) bool {
 // dial), took over sends it still, as without hedging
 // (TestHedgingRefusedCopyLeavesUnreadBody,
 // TestHedgingFailedCopyLeavesUnreadBody). The copy's body is detached
-// first: a Read of it after fails.
+// first: a Read of it after fails. Not once the retry loop took the run's
+// body (see sealBody): the retry's GetBody waits for the copy's body, not
+// for the one given back, whose Read would read the source on
+// (TestHedgingTakenOverBodyNotBackAfterRetryBegan,
+// TestHedgingFailedCopyKeepsBodyAfterRetryBegan); it fails instead (see
+// reclaim).
 func (run *hedgeRun) giveBack(body io.ReadCloser) {
 	cb, ok := body.(*checkedBody)
 	if !ok || cb.took == nil {
@@ -509,7 +545,7 @@ func (run *hedgeRun) giveBack(body io.ReadCloser) {
 		return
 	}
 	cb.detached.Store(true)
-	if cb.took.giveBack() {
+	if !run.sealed && cb.took.giveBack() {
 		// A later copy may take it over again: its reader takes it
 		// back only once that copy's GetBody, which may rewind the
 		// source, has returned (see reclaim).

@@ -75,10 +75,10 @@ type checkedBody struct {
 	// hedgeRun.nextBody); nil for none.
 	took *checkedBody
 	// by is the run of the hedged copy that took this body over before
-	// it was read (see takeOverUnread), once the copy's body is made: a
-	// Read that finds the body taken takes it back from a copy that has
-	// not begun to read its own (see hedgeRun.reclaim); nil for none, and
-	// again once the copy gave it back (see hedgeRun.giveBack).
+	// it was read (see takeOverUnread): a Read that finds the body taken
+	// waits for the copy's GetBody, and takes it back from a copy that
+	// has not begun to read its own (see hedgeRun.reclaim); nil for none,
+	// and again once the copy gave it back (see hedgeRun.giveBack).
 	by     atomic.Pointer[hedgeRun]
 	failed atomic.Pointer[RequestError] // what Close returned, when rc's Close failed (see closeFault)
 	// idle is closed once the body is sent, for a wait for it (see
@@ -97,7 +97,7 @@ const (
 func (b *checkedBody) Read(p []byte) (int, error) {
 	running := b.watch.begin()
 	if b.use.Load() != bodyRead {
-		b.beginRead()
+		running = b.beginRead(running)
 	}
 	if b.ended.Load() || b.closed.Load() || b.detached.Load() {
 		// Done with (see sent): a Read after its end, its Close or its
@@ -124,38 +124,79 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 }
 
 // beginRead marks that a Read began, unless a hedged copy took the body
-// over before (see takeOverUnread) and began to read its own, or is still
-// making it: the body is then detached, for good (see giveBack), and the
-// Read fails without reading rc. A copy that has not begun to read its
-// body (its dial hangs) gives this one back (see hedgeRun.reclaim).
-func (b *checkedBody) beginRead() {
+// over before (see takeOverUnread) and began to read its own: the body is
+// then detached, for good (see giveBack), and the Read fails without
+// reading rc. A copy that has not begun to read its body (its dial hangs)
+// gives this one back (see hedgeRun.reclaim). While the copy's GetBody
+// runs, the Read waits for it to return (a GetBody that fails gives the
+// body back, unless the retry loop took the run's body meanwhile), at
+// most until the attempt's context is done (its deadline, the call's
+// budget, the attempt decided, the caller gone: see waitForCopy). It
+// returns what watch.begin returned for the Read going on.
+func (b *checkedBody) beginRead(running bool) bool {
 	for {
 		switch b.use.Load() {
 		case bodyRead:
-			return
+			return running
 		case bodyLost:
 			// Whoever lost it detaches it next (see hedgeRun.reclaim,
 			// giveBack): a Read between the two must not read rc.
 			b.detached.Store(true)
-			return
+			return running
 		case bodyTaken:
-			if run := b.by.Load(); run != nil && run.reclaim(b) {
-				return
+			if run := b.by.Load(); run != nil {
+				ok, getting := run.reclaim(b)
+				if ok {
+					return running
+				}
+				if getting != nil {
+					if !b.waitForCopy(run, getting) && b.use.CompareAndSwap(bodyTaken, bodyLost) {
+						b.detached.Store(true)
+						return running
+					}
+					// Woken, or the body given back meanwhile: in a
+					// Read again before it looks, for a retry that
+					// detaches the body waits for a Read that reads
+					// rc (see sent).
+					running = b.watch.begin()
+					continue
+				}
 			}
 			if b.use.CompareAndSwap(bodyTaken, bodyLost) {
 				b.detached.Store(true)
-				return
+				return running
 			}
 		case bodyHeld:
 			if b.use.CompareAndSwap(bodyHeld, bodyRead) {
-				return
+				return running
 			}
 		default:
 			if b.use.CompareAndSwap(0, bodyRead) {
-				return
+				return running
 			}
 		}
 	}
+}
+
+// waitForCopy waits for getting, closed once the GetBody of run's copy
+// that took this body over returns, and reports whether it was: at most
+// until the attempt's context is done, or its deadline (see bodyWatch.db)
+// fires. The Read is not in progress meanwhile: the wait is the
+// Transport's, not the caller's body's, and a deadline that cuts it is no
+// stall of the body (see bodyWatch).
+func (b *checkedBody) waitForCopy(run *hedgeRun, getting <-chan struct{}) bool {
+	b.watch.reading.Store(false)
+	var cut <-chan struct{}
+	if db := b.watch.db.Load(); db != nil {
+		cut = db.ctx.Done()
+	}
+	select {
+	case <-getting:
+		return true
+	case <-cut:
+	case <-run.attemptDone:
+	}
+	return false
 }
 
 // Close closes the body, once. Its error fails the attempt as net/http's
