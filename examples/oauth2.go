@@ -43,7 +43,7 @@ import (
 func NewClientCredentialsClient(ctx context.Context, conf *clientcredentials.Config, base http.RoundTripper, opts ...resilient.Option) *http.Client {
 	return newTokenClient(ctx, conf.TokenURL, nil, func(ctx context.Context, _ *oauth2.Token) (*oauth2.Token, error) {
 		return conf.Token(ctx)
-	}, base, opts...)
+	}, false, base, opts...)
 }
 
 // NewRefreshTokenClient returns an HTTP client that authenticates with tok
@@ -52,20 +52,27 @@ func NewClientCredentialsClient(ctx context.Context, conf *clientcredentials.Con
 // NewClientCredentialsClient authenticates with a client's credentials:
 // the token requests through a resilient.Transport that names the token
 // endpoint's host, the API calls through another, the token with a call's
-// first request and the redirects that stay at its origin only, and a
-// refresh made with ctx's values until ctx or the call that waits for it
-// ends. An oauth2.Transport would set the token on every redirect's
-// request, to any host, and refresh with ctx alone.
+// first request and the redirects that stay at its origin only. A refresh
+// is made with ctx's values and, once started, runs to its end (or ctx's),
+// whatever the call that started it: a server that rotates refresh tokens
+// has spent the one sent when it processes the refresh, and an answer
+// dropped because that call's deadline passed would lose the new one. The
+// calls that wait for a refresh give up when their own context ends, and
+// the token it brings serves the calls after them. An oauth2.Transport
+// would set the token on every redirect's request, to any host, and make
+// its calls wait for a refresh past their deadlines.
 func NewRefreshTokenClient(ctx context.Context, conf *oauth2.Config, tok *oauth2.Token, base http.RoundTripper, opts ...resilient.Option) *http.Client {
 	return newTokenClient(ctx, conf.Endpoint.TokenURL, tok, func(ctx context.Context, last *oauth2.Token) (*oauth2.Token, error) {
 		return conf.TokenSource(ctx, last).Token() // refreshes last, whose refresh token the answer may rotate
-	}, base, opts...)
+	}, true, base, opts...)
 }
 
 // newTokenClient returns the client of NewClientCredentialsClient and
 // NewRefreshTokenClient: a tokenTransport that starts with tok and gets
-// the next token from fetch, whose requests go to tokenURL.
-func newTokenClient(ctx context.Context, tokenURL string, tok *oauth2.Token, fetch func(context.Context, *oauth2.Token) (*oauth2.Token, error), base http.RoundTripper, opts ...resilient.Option) *http.Client {
+// the next token from fetch, whose requests go to tokenURL; with outlive,
+// a fetch is not cut when the call that started it ends (see
+// tokenTransport.token).
+func newTokenClient(ctx context.Context, tokenURL string, tok *oauth2.Token, fetch func(context.Context, *oauth2.Token) (*oauth2.Token, error), outlive bool, base http.RoundTripper, opts ...resilient.Option) *http.Client {
 	tokenOpts := opts[:len(opts):len(opts)]
 	if u, err := url.Parse(tokenURL); err == nil && u.Host != "" {
 		if named, ok := keyHonoringHost(u.Host); ok {
@@ -73,7 +80,7 @@ func newTokenClient(ctx context.Context, tokenURL string, tok *oauth2.Token, fet
 		}
 	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: resilient.New(base, tokenOpts...)}) // token requests
-	return &http.Client{Transport: &tokenTransport{fetch: fetch, ctx: ctx, base: resilient.New(base, opts...), lock: make(chan struct{}, 1), tok: tok}}
+	return &http.Client{Transport: &tokenTransport{fetch: fetch, ctx: ctx, base: resilient.New(base, opts...), lock: make(chan struct{}, 1), tok: tok, outlive: outlive}}
 }
 
 // keyHonoringHost returns resilient.WithKeyHonoringHosts(host), and false
@@ -97,6 +104,10 @@ type tokenTransport struct {
 	base  http.RoundTripper
 	lock  chan struct{} // held while the token is read or fetched
 	tok   *oauth2.Token // the last token fetched; guarded by lock
+
+	// outlive says that a fetch, once started, runs to its end whatever
+	// the call that started it (refreshes: see token).
+	outlive bool
 }
 
 // RoundTrip sends req through t.base with a valid token, or without one
@@ -128,17 +139,46 @@ func (t *tokenTransport) CloseIdleConnections() {
 
 // token returns the last token fetched while it is valid, else fetches one
 // with t.ctx's values, until t.ctx or the call's ctx ends. A call that
-// waits for another's fetch gives up when its own ctx ends.
+// waits for another's fetch gives up when its own ctx ends. With
+// t.outlive, the fetch ends with t.ctx only: it runs on its own, holding
+// t.lock, and keeps the token it brings after the call that started it
+// gave up, for a refresh whose answer is dropped after the server rotated
+// the refresh token has spent the token the client holds (the next
+// refresh is refused with invalid_grant, and the user must authorize
+// again).
 func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
 	select {
 	case t.lock <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { <-t.lock }()
 	if t.tok.Valid() {
-		return t.tok, nil
+		tok := t.tok
+		<-t.lock
+		return tok, nil
 	}
+	if t.outlive {
+		type fetched struct {
+			tok *oauth2.Token
+			err error
+		}
+		done := make(chan fetched, 1)
+		go func() {
+			defer func() { <-t.lock }()
+			tok, err := t.fetch(t.ctx, t.tok)
+			if err == nil {
+				t.tok = tok
+			}
+			done <- fetched{tok, err}
+		}()
+		select {
+		case f := <-done:
+			return f.tok, f.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	defer func() { <-t.lock }()
 	fetch, cancel := context.WithCancelCause(t.ctx)
 	defer cancel(nil)
 	defer context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })()
