@@ -42,7 +42,8 @@ type attemptState struct {
 	// one, failed with a header block cut short and was retried for it
 	// (see cutHeaders): a second such failure is the server's framing.
 	// Set by classify, and by the retry loop and launchCopy (off the
-	// success path) for the attempts that follow.
+	// success path) for the attempts that follow; settle gathers it from
+	// a hedged attempt's copies that lost.
 	cutRetried bool
 
 	// copyLost says that a hedged copy of this attempt, a keyed write,

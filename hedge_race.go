@@ -869,6 +869,11 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 	w := run.copies[idx]
 	for i, cp := range run.copies {
 		if i != idx && cp.done {
+			if cp.st != nil && cp.st.cutRetried {
+				// A header block cut short is retried once a call,
+				// whichever copy met it (see cutHeaders).
+				c.cutRetried = true
+			}
 			if run.keyed && cp.st != nil && created(cp.st.cut) {
 				// A success whose body broke on its way (see
 				// WithBufferedResponse): the write was processed,
