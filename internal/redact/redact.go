@@ -72,26 +72,25 @@ func Path(path string) string {
 // the '?' as a URL's String escapes it in a path and errors quote it: see
 // Path) whose name says it carries a credential (see SecretName) replaced
 // by Placeholder; path itself, without an allocation, when it has none.
+// A '?' after a "%3F" still starts a query: the parameter the "%3F"
+// begins ("report%3Fv=2.pdf?api_key=…") would otherwise run over it.
 func queryInPath(path string) string {
 	q := strings.IndexByte(path, '?')
 	end := len(path)
 	if q >= 0 {
 		end = q
+		path = replaceSecrets(path, q, querySecret) // path[:end] unchanged
 	}
 	for i := 0; ; i++ {
 		k := strings.IndexByte(path[i:end], '%')
 		if k < 0 {
-			break
+			return path
 		}
 		if i += k; i+3 <= end && path[i+1] == '3' && (path[i+2] == 'F' || path[i+2] == 'f') {
-			q = i + 2 // querySecret starts past the byte at its index
-			break
+			// querySecret starts past the byte at its index.
+			return replaceSecrets(path, i+2, querySecret)
 		}
 	}
-	if q < 0 {
-		return path
-	}
-	return replaceSecrets(path, q, querySecret)
 }
 
 // replaceSecrets returns s with each value that find locates in it, from
