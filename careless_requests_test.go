@@ -220,7 +220,12 @@ func runParity(t *testing.T, cases []parityCase) {
 				for i, req := range reqs {
 					attempts.Store(0)
 					got := sendParity(ours, srv, req)
-					same := (got.err == nil) == (want[i].err == nil) && got.hits == want[i].hits && got.status == want[i].status && got.body == want[i].body
+					// The plain client may send a request twice where ours
+					// sends it once: net/http's HTTP/2 client resends one a
+					// connection lost as it was sent, once in a while (h2/
+					// unknown length: 2 hits to 1, the same answer).
+					hits := got.hits == want[i].hits || got.err == nil && want[i].err == nil && got.hits == 1 && want[i].hits > 1
+					same := (got.err == nil) == (want[i].err == nil) && hits && got.status == want[i].status && got.body == want[i].body
 					if tc.stricter != "" && got.err != nil {
 						same = true // checked below: one attempt, a *RequestError
 					}
