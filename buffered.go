@@ -46,7 +46,10 @@ import (
 // budget (WithMaxElapsed) and the context's deadline; without any of
 // them, as long as the caller would wait for it. A body that ends within
 // max bytes is handed to the caller in memory: reading it never touches
-// the network, and the connection has been released. A read that fails
+// the network, and the connection has been released. A body of known
+// length ends with its last byte: the end of an HTTP/2 stream, which a
+// server sends once its handler returns, maybe long after, is not waited
+// for. A read that fails
 // (any error but io.EOF, the deadline included) makes the attempt a
 // failure of the kind of its error, a Transient network error or attempt
 // timeout as a rule, with no response: it is recorded so for observers,

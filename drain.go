@@ -20,7 +20,8 @@ const maxDrain = 64 << 10
 // past the attempt's deadline), and closes the original, so that the
 // connection is reused. A longer or slower body is cut there, and reading
 // past the cut returns an error: errBodyTruncated, wrapping the error of
-// a body that broke before the cut. A body already read whole within the
+// a body that broke before the cut. A body of known length ends with its
+// last byte (see readPrefix): the end of its stream is not waited for. A body already read whole within the
 // attempt (WithBufferedResponse, bounded by its limit) is kept whole: it
 // is in memory already, and a cut would free none of it. A Read after
 // Close fails as the original's.

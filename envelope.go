@@ -159,14 +159,25 @@ func jsonContentType(ct string) (problem, maybeJSON bool) {
 // Its first buffer fits contentLength, when known, up to
 // DefaultMaxBufferedBody (and a byte): the server's Content-Length may be
 // wrong, and a longer body grows the buffer as its bytes come, doubling
-// it, but no further than contentLength while the body is within it.
+// it, but no further than contentLength while the body is within it. A
+// body of known length (above zero, below max) ends with its last byte,
+// where readPrefixUntil stops: that many bytes is what net/http's body
+// yields at most (an HTTP/1 body ends there, an HTTP/2 body that sends
+// more fails), and the end of an HTTP/2 stream may come long after its
+// last byte, or never: a server sends it once its handler returns.
 func readPrefix(r io.Reader, contentLength, max int64) ([]byte, bool, error) {
-	return readPrefixUntil(r, contentLength, max, nil)
+	buf, eof, err := readPrefixUntil(r, contentLength, max, nil)
+	if !eof && err == nil && contentLength > 0 && contentLength < max && int64(len(buf)) == contentLength {
+		eof = true
+	}
+	return buf, eof, err
 }
 
 // readPrefixUntil is readPrefix that also stops, without an error, once
-// enough is set (nil for never), as the Read in progress returns: the rest
-// of r is left unread.
+// enough is set (nil for never), as the Read in progress returns, and
+// once a body of known length (above zero) has given that many bytes
+// without its end: the rest of r is left unread, and the end not reported
+// (see readPrefix).
 func readPrefixUntil(r io.Reader, contentLength, max int64, enough *atomic.Bool) ([]byte, bool, error) {
 	size := int64(512)
 	if contentLength >= 0 && contentLength < max {
@@ -198,7 +209,7 @@ func readPrefixUntil(r io.Reader, contentLength, max int64, enough *atomic.Bool)
 		if err != nil {
 			return buf, false, err
 		}
-		if enough != nil && enough.Load() {
+		if enough != nil && enough.Load() || contentLength > 0 && int64(len(buf)) == contentLength {
 			break
 		}
 	}
