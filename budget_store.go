@@ -28,8 +28,10 @@ package resilient
 // host's budget, and may ask again after dropping it from its full table
 // (see RetryBudget); a store should return the same state for the same
 // name while it holds it. The
-// members of a fleet should use the same RetryBudget; each caps what it
-// deposits at its own Burst.
+// members of a fleet should use the same RetryBudget; each caps the
+// balance at its own Burst (redisquota's does so at every sync: a member
+// with a smaller Burst brings a larger balance down to it, the safe way,
+// for a balance above every Burst may be no member's).
 type BudgetStore interface {
 	Budget(name string, b RetryBudget) SharedBudget
 }
@@ -64,6 +66,18 @@ type SharedBudget interface {
 	// the budget held them; without, nothing is spent and the retry is not
 	// sent.
 	Withdraw(tokens float64) bool
+}
+
+// A SharedBudgetReader is a SharedBudget that tells what it holds: an
+// optional interface, found by type assertion, that HostState reads (see
+// HostState.RetryBudget; without it, a shared budget reads -1).
+type SharedBudgetReader interface {
+	SharedBudget
+
+	// Tokens returns what the budget holds, in tokens, as the next
+	// Withdraw finds it: a member's view of the fleet's budget. It is
+	// called on the caller's goroutine of HostState, and may not block.
+	Tokens() float64
 }
 
 // shareThrough makes the budgets of s the fleet's, through q, when q

@@ -33,9 +33,13 @@ type HostState struct {
 	// what the budget it then shares with the other hosts beyond the
 	// table holds (see RetryBudget). It counts what the budget
 	// regains while the host is not called (one retry per ten minutes, up
-	// to the burst), as the host's next call finds it. It is -1 when there is no
-	// budget to read: budgets are off (WithoutRetryBudget), or shared
-	// through a BudgetStore (the fleet's count lives in the store).
+	// to the burst), as the host's next call finds it. A budget shared
+	// through a BudgetStore reads what its SharedBudget holds, as the
+	// member sees the fleet's, when it tells (a SharedBudgetReader, such
+	// as redisquota's). It is -1 when there is no budget to read: budgets
+	// are off (WithoutRetryBudget), or shared through a BudgetStore whose
+	// budget does not tell, or that the Transport has not asked for the
+	// host yet (the fleet's count lives in the store).
 	RetryBudget float64
 
 	// InFlight is the number of attempts to the host holding a slot of
@@ -218,7 +222,12 @@ func (s *budgetSet) tokensOf(req *http.Request) float64 {
 	}
 	b := findHost(&s.m, keys[:n])
 	switch {
-	case b == nil && s.store != nil, b != nil && b.shared != nil:
+	case b != nil && b.shared != nil:
+		if r, ok := b.shared.(SharedBudgetReader); ok {
+			return max(r.Tokens(), 0)
+		}
+		return -1
+	case b == nil && s.store != nil:
 		return -1
 	case b == nil && s.overflows():
 		// Beyond a full table: the host's next call shares the

@@ -265,9 +265,31 @@ func (b *budget) regain(now int64) {
 	if used >= now || !b.used.CompareAndSwap(used, now) {
 		return
 	}
-	if k := (now - used) / int64(budgetRefill); k > 0 {
-		b.credit(min(k, b.burst/budgetUnit+1) * budgetUnit)
+	if d := regained(b.burst, now-used); d > 0 {
+		b.credit(d)
 	}
+}
+
+// regained returns the units a budget of burst regains after idle (local
+// ns) without a use: one retry per budgetRefill (see regain).
+func regained(burst, idle int64) int64 {
+	if k := idle / int64(budgetRefill); k > 0 {
+		return min(k, burst/budgetUnit+1) * budgetUnit
+	}
+	return 0
+}
+
+// Tokens implements resilient.SharedBudgetReader, for the Transport's
+// HostState: it returns the member's view of the fleet's balance, in
+// tokens, with what the view regains when next used (see regain), and
+// never less than zero (a view the fleet overspent while the budget was
+// the member's alone). It changes nothing.
+func (b *budget) Tokens() float64 {
+	t := b.tokens.Load()
+	if t < b.burst {
+		t = min(t+regained(b.burst, b.s.now()-b.used.Load()), b.burst)
+	}
+	return float64(max(t, 0)) / budgetUnit
 }
 
 // Withdraw implements resilient.SharedBudget: it spends tokens from the
@@ -576,6 +598,7 @@ func wrongType(err error) bool {
 
 var (
 	_ resilient.BudgetStore        = (*Store)(nil)
+	_ resilient.SharedBudgetReader = (*budget)(nil)
 	_ resilient.QuotaResetter      = (*part)(nil)
 	_ resilient.QuotaWatcher       = (*part)(nil)
 	_ resilient.QuotaDeadlineTaker = (*part)(nil)

@@ -323,7 +323,8 @@
 // store (refilled by its own answers), until a sync succeeds; its changes
 // meanwhile reach Redis with it. A budget whose key in Redis holds another
 // type (written by another hand) is the member's alone, and the others stay
-// the fleet's. A closed Store's budgets stay local.
+// the fleet's. A closed Store's budgets stay local. The Transport's
+// HostState reads a host's budget as the member's view of it (Tokens).
 //
 // # Partitions and budgets dropped to make room
 //
