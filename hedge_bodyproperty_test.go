@@ -31,7 +31,9 @@ import (
 // readers, http.NewRequest's, or none (the body captured as it is sent);
 // the connections dial slowly or hang, are refused, read the body slowly
 // or fail partway; copies are refused by WithMaxInFlight or WithRateLimit;
-// GetBody is slow or fails.
+// GetBody is slow, fails or panics (the call then panics with it, or ends
+// as it would have, when another copy decided the attempt first), the
+// attempt's Read may be waiting for it (see checkedBody.waitForCopy).
 func TestHedgedWriteBodiesProperty(t *testing.T) {
 	seeds := 10000
 	if testing.Short() {
@@ -83,6 +85,7 @@ type hedgeBodyScenario struct {
 	pace      time.Duration // WithRateLimit(rate.Every(pace), 1); 0 for none
 	getDelay  []time.Duration
 	getFail   []bool
+	getPanic  []bool        // GetBody panics, rather than return
 	cancelAt  time.Duration // the caller cancels the call then; 0: never
 	conns     []hedgeConn   // by the order requests reach the base; past the end: a prompt 201
 }
@@ -148,14 +151,18 @@ func drawHedgeBodyScenario(seed uint64) hedgeBodyScenario {
 		c.answer = ms(0, 30)
 		sc.conns = append(sc.conns, c)
 	}
+	// Drawn last, so that the draws above stay those of their seed.
+	for i := range sc.getDelay {
+		sc.getPanic = append(sc.getPanic, !sc.getFail[i] && r.IntN(24) == 0)
+	}
 	return sc
 }
 
 // String describes the scenario, for a failure's message.
 func (sc hedgeBodyScenario) String() string {
 	kinds := [...]string{"shared source", "fresh readers", "http.NewRequest", "no GetBody", "shared file"}
-	return fmt.Sprintf("seed %d: %s body of %d bytes, keyless %v, MaxHedges %d, Delay %v, MaxInFlight %d, pace %v, cancel at %v, GetBody delays %v fails %v, conns %+v",
-		sc.seed, kinds[sc.kind], len(sc.data), sc.keyless, sc.maxHedges, sc.delay, sc.inFlight, sc.pace, sc.cancelAt, sc.getDelay, sc.getFail, sc.conns)
+	return fmt.Sprintf("seed %d: %s body of %d bytes, keyless %v, MaxHedges %d, Delay %v, MaxInFlight %d, pace %v, cancel at %v, GetBody delays %v fails %v panics %v, conns %+v",
+		sc.seed, kinds[sc.kind], len(sc.data), sc.keyless, sc.maxHedges, sc.delay, sc.inFlight, sc.pace, sc.cancelAt, sc.getDelay, sc.getFail, sc.getPanic, sc.conns)
 }
 
 // hedgeBodyServer is the fake server of a hedgeBodyScenario: a base
@@ -323,6 +330,9 @@ func (s *hedgeBodyServer) answer(r *http.Request, i int, c hedgeConn) (*http.Res
 	return &http.Response{StatusCode: c.status, Header: h, Body: body, Request: r, ContentLength: -1}, nil
 }
 
+// errGetBodyExploded is the panic of a GetBody of a hedgeBodyScenario.
+var errGetBodyExploded = errors.New("GetBody exploded")
+
 // opaqueReader hides the type of a reader, so that a body is not taken
 // for one in memory.
 type opaqueReader struct{ io.Reader }
@@ -351,6 +361,9 @@ func runHedgeBodyScenario(t *testing.T, sc hedgeBodyScenario) {
 				time.Sleep(sc.getDelay[i])
 				if sc.getFail[i] {
 					return nil, errors.New("GetBody: file vanished")
+				}
+				if sc.getPanic[i] {
+					panic(errGetBodyExploded)
 				}
 			}
 			return make(), nil
@@ -394,9 +407,21 @@ func runHedgeBodyScenario(t *testing.T, sc hedgeBodyScenario) {
 	}
 	tr := New(srv, opts...)
 	t0 := time.Now()
-	resp, err := tr.RoundTrip(req)
+	var resp *http.Response
+	var err error
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				if p != errGetBodyExploded {
+					panic(p)
+				}
+				err = errGetBodyExploded // the caller's GetBody's, handed on
+			}
+		}()
+		resp, err = tr.RoundTrip(req)
+	}()
 	d := time.Since(t0)
-	if (resp == nil) == (err == nil) {
+	if (resp == nil) == (err == nil) && err != errGetBodyExploded {
 		t.Fatalf("%v\nRoundTrip = %v, %v; want exactly one non-nil", sc, resp, err)
 	}
 	call := -1

@@ -74,10 +74,10 @@ type hedgeRun struct {
 	// waits for it (see checkedBody.beginRead); nil when none runs.
 	// Guarded by getMu.
 	getting chan struct{}
-	// attemptDone is the Done channel of the attempt's context, which
-	// bounds that wait when the attempt has no deadline of its own; set
-	// with body.
-	attemptDone <-chan struct{}
+	// attemptCtx is the attempt's context, which bounds that wait when
+	// the attempt has no deadline of its own, and whose cause a Read it
+	// cut returns (see checkedBody.waitForCopy); set with body.
+	attemptCtx context.Context
 }
 
 // wire lets copy st of run go on to the base RoundTripper, below the
@@ -424,7 +424,7 @@ func (c *call) trackBody(run *hedgeRun, areq *http.Request, first *hedgeCopy) {
 		first.req.Body = cb
 	}
 	run.body, run.tracks = cb, true
-	run.attemptDone = first.req.Context().Done()
+	run.attemptCtx = first.req.Context()
 }
 
 // nextBody returns the body of a copy from src's GetBody, which may share

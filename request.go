@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -81,6 +82,10 @@ type checkedBody struct {
 	// and again once the copy gave it back (see hedgeRun.giveBack).
 	by     atomic.Pointer[hedgeRun]
 	failed atomic.Pointer[RequestError] // what Close returned, when rc's Close failed (see closeFault)
+	// cut is what a Read returns once the body is detached by the end of
+	// the attempt's context while it waited for a copy's GetBody (see
+	// waitForCopy); nil for errBodyDetached.
+	cut atomic.Pointer[error]
 	// idle is closed once the body is sent, for a wait for it (see
 	// waitSent); nil when none waits.
 	idle atomic.Pointer[chan struct{}]
@@ -107,6 +112,9 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 		b.wake()
 		switch {
 		case b.detached.Load():
+			if err := b.cut.Load(); err != nil {
+				return 0, *err
+			}
 			return 0, errBodyDetached
 		case b.closed.Load():
 			return 0, errBodyClosed
@@ -151,6 +159,13 @@ func (b *checkedBody) beginRead(running bool) bool {
 				}
 				if getting != nil {
 					if !b.waitForCopy(run, getting) && b.use.CompareAndSwap(bodyTaken, bodyLost) {
+						if cause := context.Cause(run.attemptCtx); cause != nil && !errors.Is(cause, errHedgeLost) {
+							// The caller's cancel, or the call's end:
+							// the Read's error says so, as the base's
+							// would have without the wait.
+							err := fmt.Errorf("%w: %w", errBodyDetached, cause)
+							b.cut.Store(&err)
+						}
 						b.detached.Store(true)
 						return running
 					}
@@ -183,7 +198,9 @@ func (b *checkedBody) beginRead(running bool) bool {
 // until the attempt's context is done, or its deadline (see bodyWatch.db)
 // fires. The Read is not in progress meanwhile: the wait is the
 // Transport's, not the caller's body's, and a deadline that cuts it is no
-// stall of the body (see bodyWatch).
+// stall of the body (see bodyWatch). A Read cut by the end of the
+// attempt's context (the caller's cancel) fails with its cause
+// (TestHedgingTakenOverBodyWaitCanceled).
 func (b *checkedBody) waitForCopy(run *hedgeRun, getting <-chan struct{}) bool {
 	b.watch.reading.Store(false)
 	var cut <-chan struct{}
@@ -194,7 +211,7 @@ func (b *checkedBody) waitForCopy(run *hedgeRun, getting <-chan struct{}) bool {
 	case <-getting:
 		return true
 	case <-cut:
-	case <-run.attemptDone:
+	case <-run.attemptCtx.Done():
 	}
 	return false
 }

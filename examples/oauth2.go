@@ -97,7 +97,7 @@ func keyHonoringHost(host string) (opt resilient.Option, ok bool) {
 }
 
 // tokenTransport is an oauth2.Transport whose token requests end with the
-// call that waits for them.
+// call that waits for them, but a refresh's (see token).
 type tokenTransport struct {
 	fetch func(context.Context, *oauth2.Token) (*oauth2.Token, error) // the next token, given the last
 	ctx   context.Context                                             // the token requests' values and lifetime
@@ -145,7 +145,8 @@ func (t *tokenTransport) CloseIdleConnections() {
 // gave up, for a refresh whose answer is dropped after the server rotated
 // the refresh token has spent the token the client holds (the next
 // refresh is refused with invalid_grant, and the user must authorize
-// again).
+// again). A panic of that fetch goes to the call that started it, when
+// that call still waits for it.
 func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
 	select {
 	case t.lock <- struct{}{}:
@@ -159,23 +160,39 @@ func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
 	}
 	if t.outlive {
 		type fetched struct {
-			tok *oauth2.Token
-			err error
+			tok      *oauth2.Token
+			err      error
+			panicked bool // the fetch panicked with val
+			val      any
 		}
 		done := make(chan fetched, 1)
 		go func() {
-			defer func() { <-t.lock }()
+			f := fetched{panicked: true}
+			defer func() {
+				if f.panicked {
+					// The caller's code (a base below the token
+					// requests' Transport) panicked: the panic goes
+					// to the call that started the fetch, as without
+					// this goroutine, rather than end the process.
+					f.val = recover()
+				}
+				<-t.lock
+				done <- f
+			}()
 			tok, err := t.fetch(t.ctx, t.tok)
 			if err == nil {
 				t.tok = tok
 			}
-			done <- fetched{tok, err}
+			f = fetched{tok: tok, err: err}
 		}()
 		select {
 		case f := <-done:
+			if f.panicked {
+				panic(f.val)
+			}
 			return f.tok, f.err
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, ctx.Err() // a panic of the fetch then is dropped with it
 		}
 	}
 	defer func() { <-t.lock }()
