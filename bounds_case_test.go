@@ -150,7 +150,9 @@ func (k boundsKnobs) effective() (retries int, boMax, elapsed, attempt, retryAft
 // boundsCall is one call of a case.
 type boundsCall struct {
 	Method      string
-	Body        string // "" none, "getbody" with GetBody, "plain" without
+	Body        string        // "" none, "getbody" with GetBody, "plain" without, "slowgetbody" and "failgetbody" with a GetBody of the caller's own
+	GetBodyWait time.Duration // how long a "slowgetbody" GetBody takes
+	Expect      bool          // Expect: 100-continue
 	CallerKey   bool
 	Deadline    time.Duration // of the context, 0 for none
 	CancelAfter time.Duration // 0 for never
@@ -160,6 +162,12 @@ type boundsCall struct {
 
 func (c boundsCall) String() string {
 	s := fmt.Sprintf("%s body=%q key=%v deadline=%v cancel=%v start=%v", c.Method, c.Body, c.CallerKey, c.Deadline, c.CancelAfter, c.StartAt)
+	if c.Body == "slowgetbody" {
+		s += fmt.Sprintf(" getbody=%v", c.GetBodyWait)
+	}
+	if c.Expect {
+		s += " expect=100-continue"
+	}
 	if c.Opts != nil {
 		s += " WithCallOptions(" + c.Opts.String() + ")"
 	}
@@ -179,6 +187,10 @@ type boundsCase struct {
 	RateLimit   rate.Limit // 0 for none
 	RateBurst   int
 	Concurrent  bool             // the calls run at once, from their StartAt
+	Store       string           // WithQuotaStore: "" none, "pause", "paced" or "dry" (see boundsStore)
+	StoreDelay  time.Duration    // the delay of the store's Take
+	StoreDry    time.Duration    // how long a "dry" store grants no token
+	ExpectWait  time.Duration    // the base's ExpectContinueTimeout
 	Behaviors   []boundsBehavior // per server request, in order; ok after the last
 	Calls       []boundsCall
 }
@@ -188,7 +200,10 @@ func (c *boundsCase) String() string {
 	fmt.Fprintf(&b, "seed %d (-bounds.seed=%d)\n  Transport: %s", c.Seed, c.Seed, c.Knobs)
 	fmt.Fprintf(&b, "; MaxInFlight %d; breaker %s %+v; budget %s %+v; WithoutRateLimit %v; WithRateLimit(%v, %d)\n",
 		c.MaxInFlight, c.Breaker, c.BreakerSet, c.Budget, c.BudgetSet, c.NoRateLimit, c.RateLimit, c.RateBurst)
-	fmt.Fprintf(&b, "  concurrent %v; server: %v\n", c.Concurrent, c.Behaviors)
+	if c.Store != "" {
+		fmt.Fprintf(&b, "  WithQuotaStore(%s, delay %v, dry %v)\n", c.Store, c.StoreDelay, c.StoreDry)
+	}
+	fmt.Fprintf(&b, "  ExpectContinueTimeout %v; concurrent %v; server: %v\n", c.ExpectWait, c.Concurrent, c.Behaviors)
 	for i, call := range c.Calls {
 		fmt.Fprintf(&b, "  call %d: %s\n", i, call)
 	}
@@ -295,6 +310,16 @@ func drawBoundsCase(seed uint64) *boundsCase {
 		c.Behaviors = append(c.Behaviors, boundsBehavior(r.IntN(int(bhCount))))
 	}
 	c.Concurrent = r.IntN(3) == 0
+	if !c.NoRateLimit && r.IntN(4) == 0 {
+		c.Store = []string{"pause", "paced", "dry"}[r.IntN(3)]
+		c.StoreDelay = drawDuration(r, time.Millisecond, []time.Duration{time.Second, 30 * time.Second, 3 * time.Minute}[r.IntN(3)])
+		if c.Store == "dry" {
+			c.StoreDry = drawDuration(r, 0, 3*time.Minute)
+		}
+	}
+	if r.IntN(3) == 0 {
+		c.ExpectWait = drawDuration(r, 10*time.Millisecond, 5*time.Second)
+	}
 	for range 1 + r.IntN(4) {
 		call := boundsCall{Method: http.MethodGet}
 		if c.Concurrent && r.IntN(2) == 0 {
@@ -302,8 +327,12 @@ func drawBoundsCase(seed uint64) *boundsCase {
 		}
 		if r.IntN(2) == 0 {
 			call.Method = http.MethodPost
-			call.Body = []string{"", "getbody", "plain"}[r.IntN(3)]
+			call.Body = []string{"", "getbody", "plain", "slowgetbody", "failgetbody"}[r.IntN(5)]
+			if call.Body == "slowgetbody" {
+				call.GetBodyWait = drawDuration(r, 0, 3*time.Second)
+			}
 			call.CallerKey = r.IntN(3) == 0
+			call.Expect = call.Body != "" && r.IntN(3) == 0
 		}
 		if r.IntN(2) == 0 {
 			call.Deadline = drawDuration(r, 10*time.Millisecond, 3*time.Minute)

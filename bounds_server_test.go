@@ -35,11 +35,17 @@ const (
 	bh503Long                      // 503 with a Retry-After of an hour
 	bhSkewed                       // 429 with a Retry-After date and a Date header far off
 	bhVendor                       // 429 or 200 with a vendor's spent quota (OpenAI, Anthropic, Shopify)
+	bhTrickle                      // 200, its body a byte at a time, over up to bhSlowest
+	bhTrickle503                   // 503 with an error envelope, a byte at a time, over up to bhSlowest
+	bhTrickle429                   // 429 with Retry-After: 1 and an error envelope, a byte at a time
+	bhRedirect                     // 307 to the same URL
+	bhHangUnread                   // never answers, nor reads the body (no 100 Continue)
 	bhCount
 )
 
 var boundsBehaviorNames = [...]string{"ok", "429s", "429date", "429huge", "429neg", "429garbage", "429bare", "503", "503ra",
-	"spent200", "spent429", "hang", "stall", "stall503", "reset", "slow", "stall429", "503long", "skewed", "vendor"}
+	"spent200", "spent429", "hang", "stall", "stall503", "reset", "slow", "stall429", "503long", "skewed", "vendor",
+	"trickle", "trickle503", "trickle429", "redirect", "hangunread"}
 
 // bhSlowest is the longest a bhSlow answer takes.
 const bhSlowest = 8 * time.Second
@@ -48,13 +54,14 @@ func (b boundsBehavior) String() string { return boundsBehaviorNames[b] }
 
 // hangs reports whether b never ends by itself.
 func (b boundsBehavior) hangs() bool {
-	return b == bhHang || b == bhStall || b == bhStall503 || b == bhStall429
+	return b == bhHang || b == bhStall || b == bhStall503 || b == bhStall429 || b == bhHangUnread
 }
 
 // ambiguous reports whether a write that met b may have been processed.
 func (b boundsBehavior) ambiguous() bool {
 	switch b {
-	case bhOK, bhSpentReset, bhStall, bh503, bh503RetryAfter, bhHang, bhStall503, bhReset, bhSlow, bh503Long:
+	case bhOK, bhSpentReset, bhStall, bh503, bh503RetryAfter, bhHang, bhStall503, bhReset, bhSlow, bh503Long,
+		bhTrickle, bhTrickle503, bhRedirect, bhHangUnread:
 		return true
 	}
 	return false // a 429 (bhVendor's 200 ends the call)
@@ -73,7 +80,6 @@ type boundsServer struct {
 }
 
 func (s *boundsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	io.Copy(io.Discard, r.Body)
 	id := r.Header.Get("X-Bounds-Call")
 	b := bhOK
 	s.mu.Lock()
@@ -83,6 +89,9 @@ func (s *boundsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.byCall[id] = append(s.byCall[id], b)
 	s.mu.Unlock()
+	if b != bhHangUnread {
+		io.Copy(io.Discard, r.Body)
+	}
 
 	h := w.Header()
 	now := time.Now()
@@ -130,8 +139,19 @@ func (s *boundsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(429)
 		}
 		io.WriteString(w, "spent")
-	case bhHang:
+	case bhHang, bhHangUnread:
 		s.hang(r)
+	case bhTrickle:
+		s.trickle(w, r, "trickled", 0)
+	case bhTrickle503:
+		s.trickle(w, r, `{"error":{"code":"service_unavailable","message":"down"}}`, 503)
+	case bhTrickle429:
+		h.Set("Retry-After", "1")
+		s.trickle(w, r, `{"error":{"code":"rate_limited","message":"slow down"}}`, 429)
+	case bhRedirect:
+		h.Set("Location", r.URL.Path)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		io.WriteString(w, "moved")
 	case bhStall, bhStall503:
 		if b == bhStall503 {
 			w.WriteHeader(503)
@@ -190,6 +210,31 @@ func (s *boundsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler)
 		}
 		conn.Close()
+	}
+}
+
+// trickle answers status (0: 200) with body, one byte at a time, spread
+// over up to bhSlowest, unless the request's connection is gone or the
+// server closes first.
+func (s *boundsServer) trickle(w http.ResponseWriter, r *http.Request, body string, status int) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if status != 0 {
+		w.WriteHeader(status)
+	}
+	rc := http.NewResponseController(w)
+	rc.Flush()
+	step := bhSlowest / time.Duration(len(body))
+	for i := range len(body) {
+		select {
+		case <-time.After(step):
+		case <-r.Context().Done():
+			return
+		case <-s.closing:
+			return
+		}
+		io.WriteString(w, body[i:i+1])
+		rc.Flush()
 	}
 }
 

@@ -34,7 +34,7 @@ type Attempt struct {
 	IdempotencyKey string // the call's idempotency key, made safe as Method is and cut past 1 KiB (the request carries it unchanged); "" when none
 
 	Err      error         // the attempt's error, if any; its message redacted, its chain intact
-	Duration time.Duration // this attempt's time to response headers or error, local waits included, and to the end of a body read within it: an error response's envelope (WithMaxPeek), a buffered body (WithBufferedResponse)
+	Duration time.Duration // this attempt's time to response headers or error, local waits included, and to the end of a body read within it: an error response's envelope (WithMaxPeek), a buffered body (WithBufferedResponse), the drain of a response retried past (up to 64 KiB, 2s)
 	Delay    time.Duration // the wait chosen before the next attempt; 0 if there is none
 
 	Class      Class         // the attempt's classification

@@ -213,7 +213,7 @@ func (c *call) run() (*http.Response, error) {
 				// early answer): its transport then closes the
 				// connection this response is read from. Drained
 				// first, it is held as the server sent it.
-				resp, drained = holdResponse(resp), true
+				resp, drained = t.holdObserved(resp, &dur), true
 			}
 			var berr error
 			reqBody, berr = c.nextBody(&body, resp, by)
@@ -251,7 +251,7 @@ func (c *call) run() (*http.Response, error) {
 				// sleep past it.
 				late := c.retryLate(delay)
 				if !late && resp != nil && !drained {
-					resp = holdResponse(resp)
+					resp = t.holdObserved(resp, &dur)
 					late = c.retryLate(delay)
 				}
 				if late {
@@ -385,6 +385,21 @@ func (c *call) run() (*http.Response, error) {
 			}
 		}
 	}
+}
+
+// holdObserved holds resp, an attempt's response the call retries past
+// (see holdResponse), and adds the time its drain took to *dur, the
+// attempt's Duration, when an observer wants it: the drain reads the
+// attempt's response (up to maxReadWait of a body that trickles), and its
+// time is the attempt's, not lost between it and the wait that follows.
+func (t *Transport) holdObserved(resp *http.Response, dur *time.Duration) *http.Response {
+	if !t.observed {
+		return holdResponse(resp)
+	}
+	t0 := time.Now()
+	resp = holdResponse(resp)
+	*dur += time.Since(t0)
+	return resp
 }
 
 // nextBody returns the body of the call's retry (see replayBody.next),
