@@ -1067,48 +1067,53 @@ func TestHedgingAllowanceKeptWhenBudgetRefuses(t *testing.T) {
 // TestHedgingSlowGetBody: the answer of an attempt is not held up by the
 // caller's GetBody making the body of a copy: the attempt that answered
 // while GetBody ran is returned at once, and the body GetBody returns
-// afterwards, of a copy no longer needed, is closed unsent.
+// afterwards, of a copy no longer needed, is closed unsent. In a bubble,
+// so that the attempt has read its body before the copy is due (on a
+// busy machine, a copy due 1ms later took the unread body over, and the
+// attempt's Read waited for its GetBody: 1 run in 900 failed).
 func TestHedgingSlowGetBody(t *testing.T) {
-	inGetBody, release := make(chan struct{}), make(chan struct{})
-	var sent atomic.Int32
-	rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-		sent.Add(1)
-		io.Copy(io.Discard, req.Body)
-		req.Body.Close()
-		<-inGetBody // the attempt answers while GetBody runs
-		return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
-	})
-	tr := New(rt, WithHedging(Hedging{Delay: time.Millisecond}))
-	req, _ := http.NewRequest("GET", "http://api.test/x", strings.NewReader("query"))
-	copyBody := newTrackedBody("query")
-	req.GetBody = func() (io.ReadCloser, error) {
-		close(inGetBody)
-		<-release
-		return copyBody, nil
-	}
-	done := make(chan struct{})
-	var resp *http.Response
-	var err error
-	go func() {
-		defer close(done)
-		resp, err = tr.RoundTrip(req)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
+	synctest.Test(t, func(t *testing.T) {
+		inGetBody, release := make(chan struct{}), make(chan struct{})
+		var sent atomic.Int32
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			sent.Add(1)
+			io.Copy(io.Discard, req.Body)
+			req.Body.Close()
+			<-inGetBody // the attempt answers while GetBody runs
+			return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+		})
+		tr := New(rt, WithHedging(Hedging{Delay: time.Millisecond}))
+		req, _ := http.NewRequest("GET", "http://api.test/x", strings.NewReader("query"))
+		copyBody := newTrackedBody("query")
+		req.GetBody = func() (io.ReadCloser, error) {
+			close(inGetBody)
+			<-release
+			return copyBody, nil
+		}
+		done := make(chan struct{})
+		var resp *http.Response
+		var err error
+		go func() {
+			defer close(done)
+			resp, err = tr.RoundTrip(req)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			close(release)
+			<-done
+			t.Fatal("RoundTrip waited for GetBody to return, though its attempt had answered")
+		}
 		close(release)
-		<-done
-		t.Fatal("RoundTrip waited for GetBody to return, though its attempt had answered")
-	}
-	close(release)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 || sent.Load() != 1 {
-		t.Errorf("status %d after %d requests, want 200 after 1", resp.StatusCode, sent.Load())
-	}
-	waitClosed(t, copyBody)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || sent.Load() != 1 {
+			t.Errorf("status %d after %d requests, want 200 after 1", resp.StatusCode, sent.Load())
+		}
+		waitClosed(t, copyBody)
+	})
 }
 
 // TestHedgingUnsentCopyGivesBack: a copy that never reaches the wire gives
