@@ -85,17 +85,11 @@ const (
 // to two calls in three and 500 at once to the third is not tripped by
 // its quick failures before its first success lands; one that hangs
 // some attempts for longer holds its breaker closed for two Windows at
-// most. Nor do those quick failures come in a row: failures are in a row
-// in the order their attempts began, and for the spell's first two
-// Windows an attempt it let through in its first Window, in flight since
-// an earlier tenth, stands between the failures that began before it (or
-// in its tenth) and those that began after it; only the latter count in
-// a row while it is in flight (see ConsecutiveFailures). Once an attempt
-// of the spell failed after two tenths of Window or more in flight (an
-// attempt timeout), the attempts in flight weigh nothing, for either
-// rule: a host that never answers trips as its first attempts time out.
-// An attempt a panic below cut stays counted in flight, for those two
-// Windows at most.
+// most. Once an attempt of the spell failed after two tenths of Window or
+// more in flight (an attempt timeout), the attempts in flight weigh
+// nothing: a host that never answers trips as its first attempts time
+// out. An attempt a panic below cut stays counted in flight, for those
+// two Windows at most.
 // An open breaker refuses attempts without touching the network for
 // OpenTimeout, then becomes half-open: it lets HalfOpenRequests probes
 // through and refuses the rest. When they all succeed it closes; when one
@@ -113,17 +107,7 @@ type BreakerSettings struct {
 	// clients whose traffic to a host is too low to reach MinRequests. A
 	// failure counts in the run while it is in the window (see Window), as
 	// gobreaker's: failures in a row spaced further apart than Window
-	// never trip it. The run is of the failures since the last success,
-	// less, in a closed spell's first two Windows, those that began no
-	// later than the newest tenth that an attempt of the spell's first
-	// Window still in flight began in, when that is an earlier tenth than
-	// now: were it to succeed, it would end their run. A host that
-	// answers 200 in 25s to two calls in three and 500 at once to the
-	// third sees a run as long as its traffic in a tenth of Window at
-	// most, not as long as its traffic in 25s; one that fails every call
-	// at once trips after ConsecutiveFailures of them, attempts it hangs
-	// since before them notwithstanding. Zero (the default) turns the
-	// rule off.
+	// never trip it. Zero (the default) turns the rule off.
 	ConsecutiveFailures int
 
 	// FailureRatio is the share of failures among the counted outcomes of
@@ -533,7 +517,7 @@ func (b *breakerTransport) report(e *breakerEntry, pr *probe, done func(error), 
 // answered the last attempt its breaker counted.
 func (s *breakerSet) outcome(st *attemptState, req *http.Request, resp *http.Response, err error, w *closedWindow) error {
 	o := attemptOutcome(st, req, resp, err)
-	if o == errBreakerFailure && w != nil && w.consecutive.Load()&runCountMask == 0 && queueCut(st, err) {
+	if o == errBreakerFailure && w != nil && w.consecutive.Load() == 0 && queueCut(st, err) {
 		// The host answers: the time the queue took from the attempt
 		// was spent on answers to the host's other callers, and a host
 		// slower than what the queue left is not a sick one. One whose

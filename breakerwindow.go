@@ -51,19 +51,9 @@ type closedWindow struct {
 	start  int64 // breakerSet.now() when the breaker closed
 	period int64 // the bucket period, in nanoseconds
 
-	// consecutive is the run of failures since the last success: its
-	// count in the low 32 bits (saturated), and in the high 32 the run's
-	// generation, which each success that ends a run moves on (see
-	// endRun). A success writes it only when the count is not zero.
-	consecutive atomic.Uint64
-
-	// runStarts count the failures of the run by the bucket their
-	// attempts began in, for the attempts that began in the spell's first
-	// Window and ended in its first two (see runBefore): each word holds
-	// the run's generation in its high 32 bits, its count in the low 32;
-	// a word of another generation counts none. Made by the first such
-	// failure.
-	runStarts atomic.Pointer[[breakerBuckets]atomic.Uint64]
+	// consecutive is the number of failures since the last success; a
+	// success writes it only when it is not already zero.
+	consecutive atomic.Uint32
 
 	// inFlight counts the attempts in flight that began in the spell's
 	// first Window (see inFlightWord), by the bucket they began in; the
@@ -114,11 +104,11 @@ func inWindow(age, now uint64) bool {
 // success counts a success of attempt st (nil for none) that started at
 // age, now being the current age, in the bucket of now (see closedWindow);
 // it reports late when age has left the window. It also ends a run of
-// consecutive failures (see endRun). Spread over stripes, it picks one
-// with st's draw (see attemptState.random).
+// consecutive failures. Spread over stripes, it picks one with st's draw
+// (see attemptState.random).
 func (w *closedWindow) success(st *attemptState, age, now uint64) (late bool) {
-	if c := w.consecutive.Load(); uint32(c) != 0 { // the count (see runCountMask)
-		w.endRun(c)
+	if w.consecutive.Load() != 0 {
+		w.consecutive.Store(0)
 	}
 	late, age = !inWindow(age, now), now
 	if ss := w.stripes.Load(); ss != nil {
@@ -130,100 +120,6 @@ func (w *closedWindow) success(st *attemptState, age, now uint64) (late bool) {
 		w.stripe()
 	}
 	return late
-}
-
-// runCountMask is the count of failures of a consecutive word (see
-// closedWindow.consecutive); the rest is the run's generation.
-const runCountMask = 1<<32 - 1
-
-// endRun ends the run of failures for a success that read c in
-// consecutive: the next run, of the next generation, holds the failures
-// counted since that reading, which came after the success. Storing zero
-// instead would erase a failure counted between the reading and the
-// store, and with it the run that failure began. A run that another
-// success ended meanwhile is left as it is. (The failures so carried to
-// the next run leave the buckets their attempts began in behind, in
-// runStarts: no attempt in flight ends their run; a race of a
-// nanosecond's weight.)
-func (w *closedWindow) endRun(c uint64) {
-	gen, seen := c>>32, c&runCountMask
-	for !w.consecutive.CompareAndSwap(c, (gen+1)<<32|(c&runCountMask-seen)) {
-		if c = w.consecutive.Load(); c>>32 != gen {
-			return
-		}
-	}
-}
-
-// addToRun counts a failure in the run of consecutive failures, and
-// returns the run's generation.
-func (w *closedWindow) addToRun() (gen uint64) {
-	for {
-		c := w.consecutive.Load()
-		if c&runCountMask == runCountMask || w.consecutive.CompareAndSwap(c, c+1) {
-			return c >> 32
-		}
-	}
-}
-
-// runBefore returns how many failures of the run of generation gen, at age
-// now, began no later than the newest bucket, earlier than now, that an
-// attempt still in flight began in (see pending): failures are in a row
-// in the order their attempts began, and were that attempt to succeed, it
-// would end the run of those that began before it. (Those that began in
-// its bucket count as before it: within a bucket, the order is not known.)
-// A closed spell begins with no attempt in flight, and its quick failures
-// come before its slow successes: a host that answers 200 in 25s to two
-// calls in three and 500 at once to the third would see a run as long as
-// its failures in 25s before its first success ends it, and trip
-// ConsecutiveFailures in every spell. Only the attempts of the spell's
-// first Window are followed in flight, and only for its first two, as for
-// the ratio (see inFlightWord); so are the failures' buckets (see
-// failure). An attempt as young as the outcomes that just came (callers
-// that all call a dead host at once) ends no run, nor does one that began
-// before the run's failures (one that the host hangs); nor any once an
-// attempt of the spell failed after two buckets or more in flight (see
-// pending).
-func (w *closedWindow) runBefore(gen, now uint64) uint64 {
-	rs := w.runStarts.Load()
-	if rs == nil || now >= 2*breakerBuckets || w.slowFailure.Load() {
-		return 0
-	}
-	for b := min(now, breakerBuckets); b > 0; b-- {
-		if w.inFlightAt(b-1) <= 0 {
-			continue
-		}
-		var n uint64
-		for i := range b {
-			if v := rs[i].Load(); v>>32 == gen {
-				n += v & runCountMask
-			}
-		}
-		return n
-	}
-	return 0
-}
-
-// addRunStart counts a failure of the run of generation gen whose attempt
-// began at age in runStarts (see runBefore).
-func (w *closedWindow) addRunStart(gen, age uint64) {
-	rs := w.runStarts.Load()
-	if rs == nil {
-		w.runStarts.CompareAndSwap(nil, new([breakerBuckets]atomic.Uint64))
-		rs = w.runStarts.Load()
-	}
-	for {
-		old := rs[age].Load()
-		v := gen<<32 | 1
-		if old>>32 == gen {
-			if old&runCountMask == runCountMask {
-				return
-			}
-			v = old + 1
-		}
-		if rs[age].CompareAndSwap(old, v) {
-			return
-		}
-	}
 }
 
 // inFlightWord returns the word in which an attempt of st that started
@@ -267,21 +163,14 @@ func (w *closedWindow) pending(now uint64) uint64 {
 	}
 	var n int64
 	for b := range min(now, breakerBuckets) {
-		n += w.inFlightAt(b)
-	}
-	return uint64(max(n, 0))
-}
-
-// inFlightAt returns the attempts in flight that began in bucket b of the
-// spell's first Window (see inFlightWord).
-func (w *closedWindow) inFlightAt(b uint64) int64 {
-	n := w.inFlight[b].Load()
-	if ss := w.stripes.Load(); ss != nil {
-		for i := range *ss {
-			n += (*ss)[i].inFlight[b].Load()
+		n += w.inFlight[b].Load()
+		if ss := w.stripes.Load(); ss != nil {
+			for i := range *ss {
+				n += (*ss)[i].inFlight[b].Load()
+			}
 		}
 	}
-	return n
+	return uint64(max(n, 0))
 }
 
 // stripe spreads the successes over stripes from now on.
@@ -301,11 +190,8 @@ func (w *closedWindow) failure(age, now uint64) (late bool) {
 	if (now-age)&bucketAgeMask >= 2 && !w.slowFailure.Load() {
 		w.slowFailure.Store(true) // see pending
 	}
-	gen := w.addToRun()
-	if age < breakerBuckets && now < 2*breakerBuckets {
-		w.addRunStart(gen, age)
-	}
 	late, age = !inWindow(age, now), now
+	w.consecutive.Add(1)
 	p := &w.failures
 	if w.successesFull(age) {
 		// The bucket counts no more successes: failures past them
@@ -344,8 +230,7 @@ func (w *closedWindow) successesFull(age uint64) bool {
 }
 
 // counts returns the successes, failures and consecutive failures in the
-// window at age now: those of the run that an attempt in flight does not
-// stand in front of (see runBefore).
+// window at age now.
 func (w *closedWindow) counts(now uint64) (successes, failures, consecutive uint64) {
 	successes = sumBuckets(&w.successes, now)
 	if ss := w.stripes.Load(); ss != nil {
@@ -362,10 +247,7 @@ func (w *closedWindow) counts(now uint64) (successes, failures, consecutive uint
 	if fs := w.pastFull.Load(); fs != nil {
 		inWin += sumBuckets(fs, now)
 	}
-	c := w.consecutive.Load()
-	run := c & runCountMask
-	run -= min(run, w.runBefore(c>>32, now))
-	return successes, failures, min(run, inWin)
+	return successes, failures, min(uint64(w.consecutive.Load()), inWin)
 }
 
 // maxBucketLead is the most bucket periods a bucket's age may be ahead of
