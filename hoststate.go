@@ -3,6 +3,7 @@ package resilient
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"time"
 
@@ -95,7 +96,7 @@ type RateLimitState struct {
 // they were. It changes nothing, takes no lock but the partitions' own (and,
 // for a host beyond a full table of retry budgets, that table's), briefly,
 // makes no call to a QuotaStore but a
-// PauseUntil, and is safe to call at any time, from any goroutine.
+// PauseUntil (and a shared budget's Tokens, see RetryBudget), and is safe to call at any time, from any goroutine.
 //
 // It returns an error when req is nil or its URL is not absolute with a
 // host.
@@ -224,7 +225,11 @@ func (s *budgetSet) tokensOf(req *http.Request) float64 {
 	switch {
 	case b != nil && b.shared != nil:
 		if r, ok := b.shared.(SharedBudgetReader); ok {
-			return max(r.Tokens(), 0)
+			// Another hand's arithmetic: a NaN tells nothing, and
+			// no member's view holds more than its Burst.
+			if v := r.Tokens(); !math.IsNaN(v) {
+				return min(max(v, 0), float64(s.burst)/budgetUnit)
+			}
 		}
 		return -1
 	case b == nil && s.store != nil:
