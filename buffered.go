@@ -46,8 +46,8 @@ import (
 // budget (WithMaxElapsed) and the context's deadline; without any of
 // them, as long as the caller would wait for it. A body that ends within
 // max bytes is handed to the caller in memory: reading it never touches
-// the network, and the connection has been released. A body of known
-// length ends with its last byte: the end of an HTTP/2 stream, which a
+// the network, and the connection has been released. An HTTP/2 body of
+// known length ends with its last byte: the end of an HTTP/2 stream, which a
 // server sends once its handler returns, maybe long after, is not waited
 // for. A read that fails
 // (any error but io.EOF, the deadline included) makes the attempt a
@@ -233,7 +233,7 @@ func bufferBody(resp *http.Response, st *attemptState) (*http.Response, error) {
 	if limit < math.MaxInt64 {
 		limit++ // one byte past max tells a longer body from one of max bytes
 	}
-	data, eof, err := readPrefix(resp.Body, resp.ContentLength, limit)
+	data, eof, err := readPrefix(resp.Body, resp.ContentLength, limit, endsAtLength(resp))
 	if err == nil && eof && resp.ContentLength > int64(len(data)) {
 		// net/http says so itself; another RoundTripper may not.
 		err = io.ErrUnexpectedEOF

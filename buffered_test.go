@@ -630,7 +630,7 @@ func TestBufferedResponseHugeContentLength(t *testing.T) {
 	if err != nil || readBody(t, resp) != "whole" || s.numCalls() != 2 {
 		t.Errorf("RoundTrip: %v after %d attempts, want the second attempt's body", err, s.numCalls())
 	}
-	data, eof, err := readPrefix(strings.NewReader("abc"), 1<<30, math.MaxInt64)
+	data, eof, err := readPrefix(strings.NewReader("abc"), 1<<30, math.MaxInt64, false)
 	if string(data) != "abc" || !eof || err != nil || cap(data) > DefaultMaxBufferedBody+1 {
 		t.Errorf("readPrefix of 3 bytes said to be 1 GiB = %q (cap %d), %v, %v", data, cap(data), eof, err)
 	}
@@ -662,7 +662,7 @@ func TestBufferedResponseBufferFitsContentLength(t *testing.T) {
 		const runs = 3
 		allocs := testing.AllocsPerRun(runs, func() {
 			r.Reset(body)
-			data, _, _ = readPrefix(r, tc.size, tc.max)
+			data, _, _ = readPrefix(r, tc.size, tc.max, false)
 		})
 		runtime.ReadMemStats(&after)
 		perRun := (after.TotalAlloc - before.TotalAlloc) / (runs + 1) // AllocsPerRun runs once more to warm up

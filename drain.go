@@ -20,8 +20,9 @@ const maxDrain = 64 << 10
 // past the attempt's deadline), and closes the original, so that the
 // connection is reused. A longer or slower body is cut there, and reading
 // past the cut returns an error: errBodyTruncated, wrapping the error of
-// a body that broke before the cut. A body of known length ends with its
-// last byte (see readPrefix): the end of its stream is not waited for. A body already read whole within the
+// a body that broke before the cut. An HTTP/2 body of known length ends
+// with its last byte (see readPrefix): the end of its stream is not
+// waited for. A body already read whole within the
 // attempt (WithBufferedResponse, bounded by its limit) is kept whole: it
 // is in memory already, and a cut would free none of it. A Read after
 // Close fails as the original's.
@@ -51,7 +52,7 @@ func holdResponse(resp *http.Response) *http.Response {
 		data, eof = pb.prefix, true
 	} else {
 		stop := abortAfter(resp.Body, nil, wait)
-		data, eof, cut = readPrefix(resp.Body, resp.ContentLength, maxDrain+1)
+		data, eof, cut = readPrefix(resp.Body, resp.ContentLength, maxDrain+1, endsAtLength(resp))
 		stop()
 		if cut != nil {
 			eof = false

@@ -103,7 +103,7 @@ func peekEnvelope(resp *http.Response, max int64, enough *atomic.Bool) (envelope
 	if !maybeJSON || resp.Body == nil || resp.Body == http.NoBody {
 		return envelope{retryable: -1}, false
 	}
-	prefix, eof, err := readPrefixUntil(resp.Body, resp.ContentLength, max, enough)
+	prefix, eof, err := readPrefixUntil(resp.Body, resp.ContentLength, max, endsAtLength(resp), enough)
 	resp.Body = &prefixBody{prefix: prefix, rest: resp.Body, err: err, eof: eof}
 	if len(prefix) == 0 {
 		return envelope{retryable: -1}, false
@@ -159,15 +159,15 @@ func jsonContentType(ct string) (problem, maybeJSON bool) {
 // Its first buffer fits contentLength, when known, up to
 // DefaultMaxBufferedBody (and a byte): the server's Content-Length may be
 // wrong, and a longer body grows the buffer as its bytes come, doubling
-// it, but no further than contentLength while the body is within it. A
-// body of known length (above zero, below max) ends with its last byte,
-// where readPrefixUntil stops: that many bytes is what net/http's body
-// yields at most (an HTTP/1 body ends there, an HTTP/2 body that sends
-// more fails), and the end of an HTTP/2 stream may come long after its
+// it, but no further than contentLength while the body is within it.
+// When lengthEnds (see endsAtLength), a body of known length (above zero,
+// below max) ends with its last byte, where readPrefixUntil stops: that
+// many bytes is what net/http's HTTP/2 body yields at most (one that
+// sends more fails), and the end of its stream may come long after its
 // last byte, or never: a server sends it once its handler returns.
-func readPrefix(r io.Reader, contentLength, max int64) ([]byte, bool, error) {
-	buf, eof, err := readPrefixUntil(r, contentLength, max, nil)
-	if !eof && err == nil && contentLength > 0 && contentLength < max && int64(len(buf)) == contentLength {
+func readPrefix(r io.Reader, contentLength, max int64, lengthEnds bool) ([]byte, bool, error) {
+	buf, eof, err := readPrefixUntil(r, contentLength, max, lengthEnds, nil)
+	if !eof && err == nil && lengthEnds && contentLength > 0 && contentLength < max && int64(len(buf)) == contentLength {
 		eof = true
 	}
 	return buf, eof, err
@@ -175,10 +175,10 @@ func readPrefix(r io.Reader, contentLength, max int64) ([]byte, bool, error) {
 
 // readPrefixUntil is readPrefix that also stops, without an error, once
 // enough is set (nil for never), as the Read in progress returns, and
-// once a body of known length (above zero) has given that many bytes
-// without its end: the rest of r is left unread, and the end not reported
-// (see readPrefix).
-func readPrefixUntil(r io.Reader, contentLength, max int64, enough *atomic.Bool) ([]byte, bool, error) {
+// when lengthEnds, once a body of known length (above zero) has given
+// that many bytes without its end: the rest of r is left unread, and the
+// end not reported (see readPrefix).
+func readPrefixUntil(r io.Reader, contentLength, max int64, lengthEnds bool, enough *atomic.Bool) ([]byte, bool, error) {
 	size := int64(512)
 	if contentLength >= 0 && contentLength < max {
 		size = min(contentLength, DefaultMaxBufferedBody) + 1 // +1 sees the EOF without growing
@@ -209,11 +209,21 @@ func readPrefixUntil(r io.Reader, contentLength, max int64, enough *atomic.Bool)
 		if err != nil {
 			return buf, false, err
 		}
-		if enough != nil && enough.Load() || contentLength > 0 && int64(len(buf)) == contentLength {
+		if enough != nil && enough.Load() || lengthEnds && contentLength > 0 && int64(len(buf)) == contentLength {
 			break
 		}
 	}
 	return buf, false, nil
+}
+
+// endsAtLength reports whether the body of resp, of known length, yields
+// no byte past its ContentLength, its end maybe long after the last one:
+// net/http's HTTP/2 body (see readPrefix). net/http's HTTP/1 body returns
+// io.EOF with its last byte; another base's body of HTTP/1 (a decoder
+// that kept the size that came, a mock) may be longer than its
+// ContentLength, and is read to its end, as a plain client reads it.
+func endsAtLength(resp *http.Response) bool {
+	return resp.ProtoMajor >= 2
 }
 
 // prefixBody serves prefix, then the rest of the original body, which it

@@ -60,7 +60,7 @@ func decodedPrefix(resp *http.Response, prefix []byte, max int64) []byte {
 // early: what it decodes to up to there is the envelope's start, parsed as
 // such.
 func decodeUpTo(r io.Reader, max int64) []byte {
-	data, _, _ := readPrefix(r, -1, max)
+	data, _, _ := readPrefix(r, -1, max, false)
 	if start := bytes.TrimLeft(jsonenv.TrimBOM(data), " \t\r\n"); len(start) == 0 || start[0] != '{' {
 		return nil
 	}

@@ -212,7 +212,7 @@ func TestReadPrefix(t *testing.T) {
 		{"max 1", func() io.Reader { return strings.NewReader(data) }, -1, 1, 1, false, nil, 1},
 	}
 	for _, tc := range tests {
-		got, eof, err := readPrefix(tc.r(), tc.cl, tc.max)
+		got, eof, err := readPrefix(tc.r(), tc.cl, tc.max, false)
 		if string(got) != data[:tc.want] || eof != tc.eof || err != tc.wantErr || cap(got) > tc.maxAlloc {
 			t.Errorf("%s: readPrefix = %d bytes (cap %d), eof %v, err %v; want %d bytes (cap <= %d), eof %v, err %v",
 				tc.name, len(got), cap(got), eof, err, tc.want, tc.maxAlloc, tc.eof, tc.wantErr)
