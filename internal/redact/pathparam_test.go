@@ -25,7 +25,7 @@ func TestPathParameters(t *testing.T) {
 		{"/v1/items?page=2&api_key=sk_live_9F2C4A7E", "/v1/items?page=2&api_key=REDACTED"},
 		{"/v1/items?q=x&access_token=abc&sig=def&v=2", "/v1/items?q=x&access_token=REDACTED&sig=REDACTED&v=2"},
 		{"/v1/cb?redirect_uri=https://app.test/cb&client_secret=s3", "/v1/cb?redirect_uri=https://app.test/cb&client_secret=REDACTED"},
-		{"/webhooks/1/tok?token=abc", "/webhooks/1/REDACTED"},
+		{"/webhooks/1/tok?token=abc", "/webhooks/1/REDACTED?token=REDACTED"},
 		{"/wiki/Who?", "/wiki/Who?"},
 		{"/search?q=author&author=linus", "/search?q=author&author=linus"},
 		{"/v1?api_key=&api_key=REDACTED", "/v1?api_key=&api_key=REDACTED"},

@@ -47,10 +47,11 @@ func Path(path string) string {
 	if path != "" && path[0] != '/' {
 		path = path[userinfoEnd(path):]
 	}
-	if !maySecret(path) {
+	q := queryStart(path)
+	if !maySecret(path[:q]) {
 		return queryInPath(path)
 	}
-	segs := strings.Split(path, "/")
+	segs := strings.Split(path[:q], "/")
 	changed := false
 	for i, s := range segs {
 		if s != Placeholder && isSecret(segs, i) {
@@ -64,7 +65,24 @@ func Path(path string) string {
 	if !changed {
 		return queryInPath(path)
 	}
-	return queryInPath(strings.Join(segs, "/"))
+	return queryInPath(strings.Join(segs, "/") + path[q:])
+}
+
+// queryStart returns the index of the query path holds (see queryInPath):
+// its first '?', or its first "%3F" before any; len(path) for none. The
+// segments' parameters (";jsessionid=…") are looked for before it only: a
+// query's ";key=…&…" is the query's, whose values run to the next '&'.
+func queryStart(path string) int {
+	q := strings.IndexByte(path, '?')
+	if q < 0 {
+		q = len(path)
+	}
+	for i := 0; i+3 <= q; i++ {
+		if path[i] == '%' && path[i+1] == '3' && (path[i+2] == 'F' || path[i+2] == 'f') {
+			return i
+		}
+	}
+	return q
 }
 
 // queryInPath returns path with the value of each parameter of a query
