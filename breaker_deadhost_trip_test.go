@@ -1,10 +1,8 @@
 package resilient
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -29,24 +27,12 @@ func TestBreakerDeadHostTripsAtItsFirstTimeouts(t *testing.T) {
 					return nil, req.Context().Err()
 				})
 				tr := New(base, WithMaxRetries(0), WithAttemptTimeout(10*time.Second), WithoutRetryBudget())
-				start := time.Now()
-				var opened atomic.Int64 // ns after start of the first refusal
 				every := time.Second / time.Duration(rate)
-				var wg sync.WaitGroup
-				for time.Since(start) < 40*time.Second {
-					wg.Go(func() {
-						if _, _, err := bkCall(t, tr, "http://dead.test/"); errors.Is(err, ErrCircuitOpen) {
-							opened.CompareAndSwap(0, int64(time.Since(start)))
-						}
-					})
-					time.Sleep(every)
-				}
-				wg.Wait()
+				_, opened := pacedCalls(t, tr, "http://dead.test/", 40*rate, every) // 40s of calls
 				// The first attempts time out at 10s; the breaker needs
 				// MinRequests (20) of them, which take 10s at 2 calls a second.
 				want := 10*time.Second + time.Duration(defaultBreakerMinRequests)*every + time.Second
-				t.Logf("rate %d: opened at %v, %d hits", rate, time.Duration(opened.Load()), hits.Load())
-				if got := time.Duration(opened.Load()); got == 0 || got > want {
+				if got := opened; got == 0 || got > want {
 					t.Errorf("%d calls/s to a host that never answers: the breaker opened at %v (%d hits), want by %v", rate, got, hits.Load(), want)
 				}
 			})

@@ -1,9 +1,7 @@
 package resilient
 
 import (
-	"errors"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -31,19 +29,9 @@ func TestBreakerSlowFailuresWeighAsQuickSuccesses(t *testing.T) {
 		})
 		tr := New(base, WithMaxRetries(0), WithAttemptTimeout(20*time.Second))
 		const calls = 240 // one every 500ms, for 2 minutes
-		var wg sync.WaitGroup
-		var refused atomic.Int32
-		for range calls {
-			wg.Go(func() {
-				if _, _, err := bkCall(t, tr, "http://hangs.test/"); errors.Is(err, ErrCircuitOpen) {
-					refused.Add(1)
-				}
-			})
-			time.Sleep(500 * time.Millisecond)
-		}
-		wg.Wait()
-		if refused.Load() == 0 || hits.Load() >= calls {
-			t.Errorf("the host that hangs 70%% of its attempts got %d of %d calls, %d refused: its breaker never opened while it was called", hits.Load(), calls, refused.Load())
+		refused, _ := pacedCalls(t, tr, "http://hangs.test/", calls, 500*time.Millisecond)
+		if refused == 0 || hits.Load() >= calls {
+			t.Errorf("the host that hangs 70%% of its attempts got %d of %d calls, %d refused: its breaker never opened while it was called", hits.Load(), calls, refused)
 		}
 	})
 }

@@ -1,9 +1,7 @@
 package resilient
 
 import (
-	"errors"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -53,22 +51,12 @@ func TestBreakerSlowSuccessesKeepHealthyHostOpen(t *testing.T) {
 				})
 				tr := New(base, WithMaxRetries(0), WithAttemptTimeout(time.Hour), WithMaxElapsed(time.Hour))
 				const calls = 300 // one every 500ms, for 2.5 minutes
-				var wg sync.WaitGroup
-				var refused atomic.Int32
-				for range calls {
-					wg.Go(func() {
-						if _, _, err := bkCall(t, tr, "http://slow.test/"); errors.Is(err, ErrCircuitOpen) {
-							refused.Add(1)
-						}
-					})
-					time.Sleep(500 * time.Millisecond)
-				}
-				wg.Wait()
+				refused, _ := pacedCalls(t, tr, "http://slow.test/", calls, 500*time.Millisecond)
 				switch {
-				case tc.wantTrip && (refused.Load() == 0 || hits.Load() >= calls):
-					t.Errorf("%s: the host got %d of %d calls, %d refused: its breaker never opened", tc.name, hits.Load(), calls, refused.Load())
-				case !tc.wantTrip && refused.Load() > 5:
-					t.Errorf("%d of %d calls refused (%d reached the host), want at most 5: the quick failures of a host failing 1 call in 3 tripped its breaker before its slow successes landed", refused.Load(), calls, hits.Load())
+				case tc.wantTrip && (refused == 0 || hits.Load() >= calls):
+					t.Errorf("%s: the host got %d of %d calls, %d refused: its breaker never opened", tc.name, hits.Load(), calls, refused)
+				case !tc.wantTrip && refused > 5:
+					t.Errorf("%d of %d calls refused (%d reached the host), want at most 5: the quick failures of a host failing 1 call in 3 tripped its breaker before its slow successes landed", refused, calls, hits.Load())
 				}
 			})
 		})

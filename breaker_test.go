@@ -103,6 +103,30 @@ func bkCall(t testing.TB, rt http.RoundTripper, url string) (int, string, error)
 	return bkDo(t, rt, req)
 }
 
+// pacedCalls sends calls GETs to url through rt, one every every, each in
+// a goroutine of its own (a host that hangs holds them), waits for them
+// all, and returns how many the breaker refused and when the first refusal
+// came, after the first call (0 for none). Inside a bubble, the pace is
+// fake time.
+func pacedCalls(t *testing.T, rt http.RoundTripper, url string, calls int, every time.Duration) (refused int, first time.Duration) {
+	t.Helper()
+	start := time.Now()
+	var n atomic.Int32
+	var at atomic.Int64
+	var wg sync.WaitGroup
+	for range calls {
+		wg.Go(func() {
+			if _, _, err := bkCall(t, rt, url); errors.Is(err, ErrCircuitOpen) {
+				n.Add(1)
+				at.CompareAndSwap(0, int64(time.Since(start)))
+			}
+		})
+		time.Sleep(every)
+	}
+	wg.Wait()
+	return int(n.Load()), time.Duration(at.Load())
+}
+
 func bkDo(t testing.TB, rt http.RoundTripper, req *http.Request) (int, string, error) {
 	t.Helper()
 	resp, err := rt.RoundTrip(req)
