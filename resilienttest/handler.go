@@ -17,7 +17,8 @@ const maxBody = 1 << 20
 // ServeHTTP answers r as the Server does on its own listener, so that a
 // Server can also be called in process, or mounted on another server. Its
 // counters, scripts, faults, quota and store are the same. A nil r.Body is
-// read as empty.
+// read as empty, and an empty r.Method as GET, as net/http reads a
+// client's request.
 //
 // A step that drops the connection (DropBefore, DropAfter, CutBody after
 // half the body, and every request once the Server is closed) takes it
@@ -29,9 +30,17 @@ const maxBody = 1 << 20
 // write stored). A caller in process recovers it, and takes it for the
 // connection lost.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Body == nil {
+	if r.Body == nil || r.Method == "" {
+		// A request made by hand for a call in process: net/http's server
+		// never hands over one without a body or a method. The empty
+		// Method is GET, as for a client's request.
 		r = r.Clone(r.Context())
-		r.Body = http.NoBody
+		if r.Body == nil {
+			r.Body = http.NoBody
+		}
+		if r.Method == "" {
+			r.Method = http.MethodGet
+		}
 	}
 	s.serveHTTP(w, r)
 }
