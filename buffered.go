@@ -49,7 +49,9 @@ import (
 // the network, and the connection has been released. An HTTP/2 body of
 // known length ends with its last byte: the end of an HTTP/2 stream, which a
 // server sends once its handler returns, maybe long after, is not waited
-// for. A read that fails
+// for: when the server declared trailers (resp.Trailer), which come with
+// that end, the caller's Read of it gets them, as without the option. A
+// read that fails
 // (any error but io.EOF, the deadline included) makes the attempt a
 // failure of the kind of its error, a Transient network error or attempt
 // timeout as a rule, with no response: it is recorded so for observers,
@@ -256,7 +258,12 @@ func bufferBody(resp *http.Response, st *attemptState) (*http.Response, error) {
 		resp.Body.Close()
 		return nil, fmt.Errorf("resilient: reading the body of a %d response: %w", resp.StatusCode, err)
 	}
-	if !eof {
+	if !eof || resp.Trailer != nil && endsAtLength(resp) {
+		// Longer than max; or an HTTP/2 body whose bytes all came, whose
+		// server declared trailers: net/http fills in their values as
+		// the body's Read returns io.EOF, with the end of its stream,
+		// which may come long after. Its end is the caller's to read,
+		// as without the option.
 		resp.Body = &prefixBody{prefix: data, rest: resp.Body}
 		return resp, nil
 	}

@@ -22,10 +22,10 @@ const maxDrain = 64 << 10
 // past the cut returns an error: errBodyTruncated, wrapping the error of
 // a body that broke before the cut. An HTTP/2 body of known length ends
 // with its last byte (see readPrefix): the end of its stream is not
-// waited for. A body already read whole within the
-// attempt (WithBufferedResponse, bounded by its limit) is kept whole: it
-// is in memory already, and a cut would free none of it. A Read after
-// Close fails as the original's.
+// waited for, unless its server declared trailers, which come with it. A
+// body already read whole within the attempt (WithBufferedResponse,
+// bounded by its limit) is kept whole: it is in memory already, and a cut
+// would free none of it. A Read after Close fails as the original's.
 func holdResponse(resp *http.Response) *http.Response {
 	if resp.Body == http.NoBody {
 		return resp // nothing to read: http.NoBody, as from the base
@@ -52,7 +52,10 @@ func holdResponse(resp *http.Response) *http.Response {
 		data, eof = pb.prefix, true
 	} else {
 		stop := abortAfter(resp.Body, nil, wait)
-		data, eof, cut = readPrefix(resp.Body, resp.ContentLength, maxDrain+1, endsAtLength(resp))
+		// A body whose server declared trailers is read to its end,
+		// where net/http fills in their values: the response may be
+		// the call's answer on a give-up.
+		data, eof, cut = readPrefix(resp.Body, resp.ContentLength, maxDrain+1, endsAtLength(resp) && resp.Trailer == nil)
 		stop()
 		if cut != nil {
 			eof = false
