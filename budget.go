@@ -558,11 +558,7 @@ func (s *budgetSet) refund(b *hostBudget) { s.giveBack(b, false) }
 // that was never sent.
 func (s *budgetSet) giveBack(b *hostBudget, throttled bool) {
 	if b.shared != nil {
-		if throttled {
-			b.shared.Deposit(s.settings.ThrottledCost)
-		} else {
-			b.shared.Deposit(1)
-		}
+		s.giveBackShared(b, throttled)
 		return
 	}
 	cost := int64(budgetUnit)

@@ -58,7 +58,8 @@ type SharedBudget interface {
 	// Deposit credits tokens (the budget's Ratio) for an answer of the
 	// host, up to the budget's Burst; or what Withdraw took (1 token, or
 	// the budget's ThrottledCost), given back for a retry or a hedged
-	// copy that was never sent.
+	// copy that was never sent, unless the budget is a
+	// SharedBudgetRefunder, whose Refund is called for that instead.
 	Deposit(tokens float64)
 
 	// Withdraw spends tokens for a retry (1, or the budget's
@@ -78,6 +79,23 @@ type SharedBudgetReader interface {
 	// Withdraw finds it: a member's view of the fleet's budget. It is
 	// called on the caller's goroutine of HostState, and may not block.
 	Tokens() float64
+}
+
+// A SharedBudgetRefunder is a SharedBudget that tells a give-back from an
+// answer's deposit: an optional interface, found by type assertion when a
+// retry or a hedged copy that Withdraw paid for is not sent after all.
+// The Transport then calls Refund with what Withdraw took, in place of
+// Deposit, so that a store may give back no more than its fleet's balance
+// was charged for the withdrawal (a balance kept at zero, for one, was
+// charged nothing).
+type SharedBudgetRefunder interface {
+	SharedBudget
+
+	// Refund gives back tokens that Withdraw took (1, or the budget's
+	// ThrottledCost) for a retry or a hedged copy that was never sent,
+	// up to the budget's Burst. It is called on the caller's goroutine,
+	// and may not block.
+	Refund(tokens float64)
 }
 
 // shareThrough makes the budgets of s the fleet's, through q, when q
@@ -116,4 +134,19 @@ func (s *budgetSet) withdrawShared(b *hostBudget, throttled bool) bool {
 		return b.shared.Withdraw(s.settings.ThrottledCost)
 	}
 	return b.shared.Withdraw(1)
+}
+
+// giveBackShared gives back to the fleet's budget what withdrawShared took
+// for a retry that was never sent: through Refund when the budget is a
+// SharedBudgetRefunder, else as a Deposit.
+func (s *budgetSet) giveBackShared(b *hostBudget, throttled bool) {
+	cost := 1.0
+	if throttled {
+		cost = s.settings.ThrottledCost
+	}
+	if r, ok := b.shared.(SharedBudgetRefunder); ok {
+		r.Refund(cost)
+		return
+	}
+	b.shared.Deposit(cost)
 }

@@ -43,6 +43,7 @@ type budget struct {
 	kicked atomic.Bool  // a sync was asked for at once since the last one
 	broken atomic.Bool  // the last sync failed on the budget's key itself (another type): the budget is the member's alone
 	part   atomic.Int64 // the parts of a unit the member holds beyond the view, in partsPerUnit, below one unit: deposits' not yet credited, withdrawals' rests (see whole, Withdraw)
+	owed   atomic.Int64 // units of the member's withdrawals the fleet's balance did not pay (a sync kept it at zero), which its give-backs pay first (see Refund); at most burst
 	used   atomic.Int64 // local ns of the member's last withdrawal, or deposit into a view not full, or of the last sync that found the fleet spending the balance (see regain)
 
 	// Owned by the syncer.
@@ -183,6 +184,46 @@ func (b *budget) Deposit(tokens float64) {
 	}
 	b.regain(b.s.now())
 	b.credit(b.whole(tokens))
+}
+
+// Refund implements resilient.SharedBudgetRefunder: it gives back tokens
+// that Withdraw took, for a retry or a hedged copy never sent, as Deposit
+// credits them, less what the member owes: a sync that found the fleet's
+// balance short of the member's withdrawals kept it at zero, charging the
+// rest to nobody, and a give-back of one of those credited the fleet a
+// token that no answer paid for (TestBudgetClampedWithdrawGivenBack). The
+// member's next give-backs, whichever withdrawals they give back, pay what
+// it owes (at most a Burst) before they credit the view; answers' deposits
+// pay nothing of it, so that a withdrawal beyond the balance that was sent
+// stays the overspend the package's doc bounds (see Retry budgets), as
+// before.
+func (b *budget) Refund(tokens float64) {
+	if b.tokens.Load() >= b.burst || !(tokens >= 0) {
+		return
+	}
+	b.regain(b.s.now())
+	u := b.whole(tokens)
+	for o := b.owed.Load(); o > 0 && u > 0; o = b.owed.Load() {
+		p := min(o, u)
+		if b.owed.CompareAndSwap(o, o-p) {
+			u -= p
+			break
+		}
+	}
+	if u > 0 {
+		b.credit(u)
+	}
+}
+
+// owe records short units of the member's withdrawals that a sync found
+// the fleet's balance could not pay, up to the burst (see Refund).
+func (b *budget) owe(short int64) {
+	for {
+		o := b.owed.Load()
+		if b.owed.CompareAndSwap(o, min(o+min(short, b.burst), b.burst)) {
+			return
+		}
+	}
 }
 
 // whole returns the whole units of a deposit of tokens (at least zero),
@@ -527,7 +568,10 @@ func (s *Store) syncBatch(batch []*budget) error {
 	}
 	var failed error
 	for i, b := range batch {
-		bal, cerr := cmds[i].Int64()
+		reply, cerr := cmds[i].Int64Slice()
+		if cerr == nil && len(reply) != 2 {
+			cerr = errBadReply
+		}
 		if wrongType(cerr) {
 			// The budget's key, not Redis: the budget alone is the
 			// member's, until the key is gone, and so is its change,
@@ -549,6 +593,10 @@ func (s *Store) syncBatch(batch []*budget) error {
 			continue
 		}
 		b.broken.Store(false)
+		bal := reply[0]
+		if short := reply[1]; short > 0 {
+			b.owe(short)
+		}
 		if bal < t0[i] {
 			// Other members spent from the balance: the budget is in
 			// use, whatever the member does (see regain).
@@ -597,9 +645,10 @@ func wrongType(err error) bool {
 }
 
 var (
-	_ resilient.BudgetStore        = (*Store)(nil)
-	_ resilient.SharedBudgetReader = (*budget)(nil)
-	_ resilient.QuotaResetter      = (*part)(nil)
-	_ resilient.QuotaWatcher       = (*part)(nil)
-	_ resilient.QuotaDeadlineTaker = (*part)(nil)
+	_ resilient.BudgetStore          = (*Store)(nil)
+	_ resilient.SharedBudgetReader   = (*budget)(nil)
+	_ resilient.SharedBudgetRefunder = (*budget)(nil)
+	_ resilient.QuotaResetter        = (*part)(nil)
+	_ resilient.QuotaWatcher         = (*part)(nil)
+	_ resilient.QuotaDeadlineTaker   = (*part)(nil)
 )

@@ -291,8 +291,13 @@
 // Store's own (its instance id, random, not its member id): a process
 // restarted with the member id of its predecessor (WithMemberID) starts
 // totals of its own, and its first sync changes the balance by its own
-// change only. A budget is synced while the member changes it, and while
-// its view is below the Burst (for 2s after the member last changed it),
+// change only. A member's withdrawals that a sync found the balance short
+// of (kept at zero) are owed by the member, and its next give-backs (a
+// retry or a hedged copy never sent: Refund) pay them before they credit
+// the balance, so that a withdrawal and its give-back leave the balance as
+// they found it (TestBudgetClampedWithdrawGivenBack). A budget is synced
+// while the member changes it, and while its view is below the Burst (for
+// 2s after the member last changed it),
 // to learn what the others deposit; a healthy fleet, whose views are full,
 // makes no call once it loaded the budget. When the balance falls from
 // full, the script tells the fleet on its channel, and the members whose
@@ -321,7 +326,13 @@
 // If a sync fails, or has not answered for WithFallbackAfter, each member
 // spends its view alone, as the local budget of a Transport without a
 // store (refilled by its own answers), until a sync succeeds; its changes
-// meanwhile reach Redis with it. A budget whose key in Redis holds another
+// meanwhile reach Redis with it. While Redis fails, the bound on an
+// outage's retries is thus each member's, not the fleet's: up to members ×
+// Burst in all (each view holds at most Burst, refilled by its member's
+// own answers), as many as Transports without a store make (2 members,
+// 20 retries with the default Burst: TestFleetBudgetRedisDown); the
+// members' withdrawals then reach the balance, kept at zero, when Redis
+// answers again. A budget whose key in Redis holds another
 // type (written by another hand) is the member's alone, and the others stay
 // the fleet's. A closed Store's budgets stay local. The Transport's
 // HostState reads a host's budget as the member's view of it (Tokens).

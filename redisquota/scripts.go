@@ -625,7 +625,9 @@ return redis.call('ZCARD', KEYS[1])
 // sorted set by last sync). ARGV: the field, cum, delta, burst, ttl (ms),
 // channel, id, the Store's instance id, field ttl (µs).
 //
-// It returns the balance.
+// It returns the balance, and what of a change below zero the balance did
+// not take (the member's withdrawals beyond the balance, kept at zero: see
+// budget.owed), as {bal, short}.
 var budgetScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -637,6 +639,7 @@ local d = tonumber(ARGV[3])
 local prev = tonumber(s[2])
 if prev ~= nil and prev == prev then d = tonumber(ARGV[2]) - prev end
 local bal = math.min(math.max(old + d, 0), burst)
+local short = math.max(-(math.min(math.max(old, 0), burst) + d), 0)
 redis.call('HSET', KEYS[1], 'bal', string.format('%.0f', bal), ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[1])
 local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now - tonumber(ARGV[9])), 'LIMIT', 0, 8)
@@ -649,5 +652,5 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 if old >= burst and bal < burst then
   redis.call('PUBLISH', ARGV[6], 'b ' .. ARGV[7] .. ' ' .. ARGV[8])
 end
-return bal
+return {bal, short}
 `)
