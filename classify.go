@@ -302,7 +302,11 @@ func callClassifier(custom Classifier, resp *http.Response, apiErr *APIError, er
 //     the envelope's flag says);
 //  2. without a hint, the envelope's retryable flag, likewise;
 //  3. a 429 is Throttled, whatever its code;
-//  4. a known code;
+//  4. a known code, but a Postato platform error's: the social network's
+//     code ("Posts that fail at the social network surface as post.failed
+//     with a structured error"), a platform's throttle (RATE_LIMITED)
+//     included, is no word of the host's on the request, which it took;
+//     Postato says to trust the error's retryable flag instead;
 //  5. a 403 with Retry-After or X-RateLimit-Remaining: 0 (beside a limit
 //     that is not 0) is Throttled (GitHub's rate limits);
 //  6. the status.
@@ -311,7 +315,7 @@ func decide(status int, h http.Header, env *envelope, parsed bool, lookup func(s
 	if status == http.StatusForbidden && rateLimited403(h) {
 		cl = Throttled
 	}
-	if parsed {
+	if parsed && !env.platform {
 		if known, ok := lookup(env.code); ok {
 			cl = known
 		} else if known, ok := lookup(env.reason); ok {

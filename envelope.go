@@ -22,6 +22,7 @@ type envelope struct {
 	details   []byte // raw JSON, a copy
 	retryable int8   // -1: not said, 0: false, 1: true
 	reason    string // a Google error's reason, when its code is the status (see internal/envelope)
+	platform  bool   // a Postato platform error: its code is the social network's (see decide)
 }
 
 // parseEnvelope reads the JSON error envelope in data (see package
@@ -50,6 +51,7 @@ func parseStatusEnvelope(data []byte, problem bool, status int) (envelope, bool)
 		details:   e.Details,
 		retryable: e.Retryable,
 		reason:    e.Reason,
+		platform:  e.Vendor == jsonenv.Postato,
 	}, true
 }
 

@@ -41,7 +41,7 @@ func TestParseEnvelope(t *testing.T) {
 		{`{"error":"VALIDATION_FAILED","message":"M"}`, false, true,
 			envelope{dialect: "postato", code: "VALIDATION_FAILED", message: "M", retryable: -1}},
 		{`{"error":{"origin":"platform","code":"C","message":"M","retryable":false}}`, false, true, // Postato's platform error
-			envelope{dialect: "postato", code: "C", message: "M", retryable: 0}},
+			envelope{dialect: "postato", code: "C", message: "M", retryable: 0, platform: true}},
 		{`{"error":{"origin":{"nested":true},"code":"C"}}`, false, true,
 			envelope{dialect: "generic", code: "C", retryable: -1}},
 		{`{"error":{"code":"C","retryable":true}}`, false, true,
@@ -275,7 +275,7 @@ func genEnvelope(r *rand.Rand) (data []byte, problem bool, want envelope) {
 		m["message"] = want.message
 		m["meta"] = map[string]any{"request_id": want.requestID}
 	case 3:
-		want.dialect = "postato" // a platform error
+		want.dialect, want.platform = "postato", true // a platform error
 		want.retryable = int8(r.IntN(2))
 		m["error"] = map[string]any{"origin": "platform", "code": want.code, "message": want.message, "retryable": want.retryable == 1}
 		m["requestId"] = want.requestID
