@@ -395,14 +395,9 @@ func runBoundsCase(t *testing.T, c *boundsCase) {
 			// of it an attempt past that bound may wait at a spent
 			// quota's reset for the scout's answer (the documented
 			// exception; ratelimit.go's scoutGraceShare).
+			// A store that grants no token is bounded with them, in
+			// all (QuotaPartition.Take).
 			localMax := maxRetryAfter + spread + maxRetryAfter/10
-			if c.Store == "dry" {
-				// A store that grants no token is bounded by
-				// WithMaxRetryAfter apart from the server's waits,
-				// counted again after each wait for a pause or a spent
-				// quota (QuotaPartition.Take): before and after them.
-				localMax += 2 * maxRetryAfter
-			}
 			if c.RateLimit > 0 {
 				// The caller's own pace, which every attempt and copy of
 				// the case's calls may queue for.

@@ -247,7 +247,13 @@ func (t *Transport) MaxElapsed() time.Duration {
 // caller at once. The limit applies to the server's wait: a wait within it
 // is spread by a small jitter (at most 10% of it and one second, so that
 // callers paused together do not come back together), which may take the
-// wait past d by that much. It panics if d is negative. Zero waits for no
+// wait past d by that much. It also bounds the rate limiter's waits for
+// what the servers set: a pause after a 429, a spent quota's reset, a turn
+// of a learned pace, and a QuotaStore's token (held for later, or none to
+// be had), which hold one attempt no longer than d in all, one after
+// another (and a tenth of d past that bound at most, after a pause or a
+// reset: see the README's Bounds); an attempt they would hold longer is
+// refused with ErrRateLimited. It panics if d is negative. Zero waits for no
 // server's wait but "Retry-After: 0". A non-zero d below 1ms is taken for
 // a units mistake (60, meant as a minute, is 60ns: every Retry-After
 // would be returned at once, and every pause after a 429 would refuse the

@@ -76,10 +76,14 @@ type QuotaPartition interface {
 	// closed, whichever comes first (a retry already closed when Take
 	// returns, as a delay that is not positive, is taken as a
 	// millisecond; with ok, retry is not looked at: the attempt waits for
-	// its delay); once Take has refused the attempt
-	// for as long as a server may ask to wait (WithMaxRetryAfter), counted
-	// from its first refusal since the attempt last waited for a pause or
-	// a spent quota, the attempt is refused with ErrRateLimited instead.
+	// its delay). Take's refusals are waits the server's limits set:
+	// with those before and after them (pauses, spent quotas, tokens held
+	// for later), they hold the attempt no longer in all than a server may
+	// ask to wait (WithMaxRetryAfter), counted from the first of them;
+	// the attempt is then refused with ErrRateLimited instead. Once it
+	// waited out a pause or a spent quota, Take's refusals may go on past
+	// that bound until a tenth of WithMaxRetryAfter after that wait ended
+	// (the fleet's members all take a token as a window opens).
 	Take(now time.Time) (delay time.Duration, ok bool, retry <-chan struct{})
 
 	// PauseUntil returns the time before which no attempt may be sent to
@@ -165,12 +169,12 @@ type QuotaWatcher interface {
 // takes a token for must start: the earliest of the request's context's
 // deadline, what remains of the call's budget (WithMaxElapsed), the end
 // of the longest wait for a token the Transport gives it (the call's
-// WithMaxRetryAfter, from the store's first refusal of it; see
-// QuotaPartition.Take), and, for an attempt that the server's limits (a
-// pause, a spent quota, a turn of the pace) held already, the end of the
-// bound of those waits in all (WithMaxRetryAfter from when they first
-// held it, the wait for the answer of the attempt sent first after a
-// spent quota's reset included; see WithMaxRetryAfter). The Transport
+// WithMaxRetryAfter from now), and, for an attempt that the server's
+// limits (a pause, a spent quota, a turn of the pace, the store's
+// refusals) held already, the end of the bound of those waits in all
+// (WithMaxRetryAfter from when they first held it, the wait for the
+// answer of the attempt sent first after a spent quota's reset
+// included; see QuotaPartition.Take and WithMaxRetryAfter). The Transport
 // calls TakeBefore instead of Take when the partition implements it.
 //
 // A store whose partition holds no token because its backend has not

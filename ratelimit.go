@@ -99,6 +99,7 @@ func newRateLimiter(c *config) *rateLimiter {
 // is the longest wait the server may set for the call (its
 // WithMaxRetryAfter): a longer pause, spent quota or pace is refused at
 // once too. The waits for the server's limits that follow one another
+// (a QuotaStore's refusals, when it has no token to give, among them)
 // are bounded by maxWait in all, with one exception: an attempt that
 // waited out a spent quota (or a pause) and whose turn of the pace would
 // pass that bound waits for the answer of the attempt of p sent first
@@ -113,7 +114,9 @@ func newRateLimiter(c *config) *rateLimiter {
 // same tenth of maxWait (the store paces the new window,
 // and no answer fills its bucket), and the attempt is sent at it only
 // once an answer heard since the reset left the gate open: it waits for
-// the scout's answer until then, and is refused without one.
+// the scout's answer until then, and is refused without one. A
+// QuotaStore that has no token to give may refuse it within that tenth
+// too, past the bound.
 //
 // An attempt whose breaker is open past the end of a pause, a spent
 // quota's wait, its turn of the pace or its wait for the store's token
@@ -148,15 +151,14 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 	var tok *rate.Limiter // the limiter of p whose token is held for the attempt; nil for none
 	paced := false        // a token was taken and waited for
 	leased := false       // a token of the shared quota is held (quota.go)
-	// dry is when the store first had no token for the attempt since the
-	// gate last held it (zero for none): its refusals are bounded from
-	// then, not from the waits the gate held the attempt before them.
-	var dry time.Time
 	// *gated is when the server's limits first held the attempt (zero
 	// until then): the waits for the pauses, spent quotas and turns of
 	// the learned pace (the local one's, or a store's token held for
-	// later) that follow one another while it waits are bounded by
-	// maxWait in all, as one is. It is the attempt's (see
+	// later), and for a store that has no token to give, that follow
+	// one another while it waits are bounded by maxWait in all, as one
+	// is. (The store's refusals were counted anew after each pause: a
+	// store without tokens between short pauses held the attempt to
+	// the call's deadline.) It is the attempt's (see
 	// attemptState.gated): an attempt sent back here after it passed
 	// its slot on for a pause (see afterSlotPaused) waits within what
 	// its earlier waits left of maxWait.
@@ -230,7 +232,6 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 			reopenedAt = until
 			paced, leased, tok = false, false, nil // the tokens are spent; take new ones after the gate
 			graced = false
-			dry = time.Time{}
 			d := until.Sub(now)
 			if rl.skipWait(req, p, d) {
 				return p, now.Sub(start), nil, nil
@@ -312,13 +313,9 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 				// Transport refuses below, is left to the next attempt
 				// by a store that leaves the tokens past a deadline
 				// (see QuotaDeadlineTaker), not spent on this one.
-				by, inAll := takeDeadline(startBy(ctx, budget), now, dry, maxWait), false
+				by, inAll := takeDeadline(startBy(ctx, budget), now, maxWait), false
 				if !gated.IsZero() {
-					end := gated.Add(maxWait)
-					if !reopenedAt.IsZero() && scoutBy.After(end) {
-						end = scoutBy
-					}
-					if end.Before(by) {
+					if end := heldEnd(*gated, reopenedAt, scoutBy, maxWait); end.Before(by) {
 						by, inAll = end, true
 					}
 				}
@@ -412,16 +409,25 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 						graced = true
 					}
 				}
-				if !ok && dry.IsZero() {
-					dry = now
-				}
-				if !ok && addWaits(now.Sub(dry), max(d, minQuotaRetry)) > maxWait {
-					// No token of the fleet's quota for as long as a
-					// server may ask to wait: refused, as a spent
-					// quota's wait that long is, not waited to the
-					// call's deadline.
-					p.mu.Unlock()
-					return p, now.Sub(start), nil, rl.refuse(p, addWaits(now.Sub(dry), max(d, minQuotaRetry)), fmt.Sprintf("no token of the shared quota within the longest wait a server may ask for (%v)", maxWait))
+				if !ok {
+					// No token of the fleet's quota: a wait the
+					// server's limits set, bounded with the pauses and
+					// turns before and after it (*gated). After a
+					// pause or a spent quota's reset, the store's
+					// refusals may go on to scoutBy (the fleet's
+					// members all take a token as the window opens,
+					// and the next Take gives one).
+					if gated.IsZero() {
+						*gated = now
+					}
+					if next := max(d, minQuotaRetry); now.Add(next).After(heldEnd(*gated, reopenedAt, scoutBy, maxWait)) {
+						// No token of the fleet's quota for as long
+						// as a server may ask to wait: refused, as a
+						// spent quota's wait that long is, not
+						// waited to the call's deadline.
+						p.mu.Unlock()
+						return p, now.Sub(start), nil, rl.refuse(p, addWaits(now.Sub(*gated), next), fmt.Sprintf("no token of the shared quota within the longest wait a server may ask for (%v), the waits for the server's limits before it included", maxWait))
+					}
 				}
 				if d > 0 || !ok {
 					// forgot wakes the wait when Transport.ResetHost

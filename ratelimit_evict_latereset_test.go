@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"testing"
@@ -71,7 +72,18 @@ func TestResetHostOfEvictedWaiterKeepsLaterPause(t *testing.T) {
 		}
 		store.mu.Unlock()
 		done := make(chan error, 1)
-		go func() { done <- getClosed(t, a, "http://a.test/") }()
+		go func() {
+			// The call waits 1s for the store, 1s for its token, then
+			// b's pause of 60s: longer in all than a's WithMaxRetryAfter
+			// (60s), which would refuse it. It may wait that long: what
+			// is looked at is the store's pause once it wakes.
+			ctx := WithCallOptions(context.Background(), WithMaxRetryAfter(2*time.Minute))
+			resp, err := roundTrip(t, a, newRequest(t, ctx, http.MethodGet, "http://a.test/", nil))
+			if err == nil {
+				resp.Body.Close()
+			}
+			done <- err
+		}()
 		synctest.Wait() // waiting in a.test's partition for the store
 		getClosed(t, a, "http://b.test/")
 		getClosed(t, a, "http://c.test/") // a.test's partition evicted

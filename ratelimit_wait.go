@@ -559,17 +559,28 @@ func startBy(ctx context.Context, budget time.Time) time.Time {
 
 // takeDeadline returns by when an attempt that asks its store for a token
 // at now must start (see QuotaDeadlineTaker): the earlier of by (see
-// startBy; zero for none) and the end of the longest wait for a token that
-// acquire gives it, maxWait from when the store first had no token for it
-// (dry; now for none): the store's wait past that is refused.
-func takeDeadline(by, now, dry time.Time, maxWait time.Duration) time.Time {
-	if !dry.IsZero() {
-		now = dry
-	}
+// startBy; zero for none) and maxWait from now, the longest wait for a
+// token that acquire gives it (the bound of the waits in all, from when
+// they first held it, comes earlier: see heldEnd).
+func takeDeadline(by, now time.Time, maxWait time.Duration) time.Time {
 	if end := now.Add(maxWait); by.IsZero() || end.Before(by) {
 		return end
 	}
 	return by
+}
+
+// heldEnd returns the end of the bound of the waits for the server's
+// limits, and for a store's token, that hold an attempt one after another
+// from gated: maxWait after it, or, once the attempt waited out a pause or
+// a spent quota's reset (reopenedAt not zero), scoutBy when that is later
+// (the wait for the scout's answer, or for the store's token, past the
+// bound: see scoutGraceShare).
+func heldEnd(gated, reopenedAt, scoutBy time.Time, maxWait time.Duration) time.Time {
+	end := gated.Add(maxWait)
+	if !reopenedAt.IsZero() && scoutBy.After(end) {
+		end = scoutBy
+	}
+	return end
 }
 
 // unlockIfPanicking releases p.mu unless *returned: deferred around a call
