@@ -425,7 +425,8 @@ func (b *breakerTransport) roundTripAttempt(req *http.Request, st *attemptState)
 // which weighs against a trip until the spell is two Windows old at most:
 // a deferred call would cost every attempt.
 func (b *breakerTransport) closedAttempt(e *breakerEntry, w *closedWindow, req *http.Request, st *attemptState) (*http.Response, error) {
-	age := w.age(b.set.clock(st))
+	start := b.set.clock(st)
+	age := w.age(start)
 	var p *atomic.Int64 // in flight until its outcome is known
 	if age < breakerBuckets {
 		p = w.inFlightWord(st, age)
@@ -445,7 +446,7 @@ func (b *breakerTransport) closedAttempt(e *breakerEntry, w *closedWindow, req *
 			}
 		}
 	case errBreakerFailure:
-		b.set.failure(e, w, age)
+		b.set.failure(e, w, age, start)
 		b.deliver(req.Context(), resp)
 	}
 	return resp, err

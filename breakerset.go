@@ -245,16 +245,25 @@ func (s *breakerSet) readyToTrip(e *breakerEntry) bool {
 	return w != nil && s.tripped(w, w.age(s.now()))
 }
 
-// failure counts a failure, of an attempt that started at age, in the
-// window w of e, and trips e through gobreaker when the window says so.
-func (s *breakerSet) failure(e *breakerEntry, w *closedWindow, age uint64) {
-	now := w.age(s.now())
+// failure counts a failure, of an attempt that started at start
+// (breakerSet.clock), at age, in the window w of e, and trips e through
+// gobreaker when the window says so. A failure after two tenths of Window
+// or more in flight (two bucket periods, not two bucket boundaries: a 4s
+// failure of a 30s window is no slow one) is a slow one (see
+// closedWindow.pending).
+func (s *breakerSet) failure(e *breakerEntry, w *closedWindow, age uint64, start int64) {
+	t := s.now()
+	now := w.age(t)
 	if e.win.Load() != w {
 		return // the breaker has left that closed spell since the attempt started
 	}
+	if t-start >= 2*w.period && !w.slowFailure.Load() {
+		w.slowFailure.Store(true)
+	}
 	if late := w.failure(age, now); late && e.removed.Load() {
 		if e, w = s.rehome(e, w); w != nil {
-			s.failure(e, w, w.age(s.now()))
+			t = s.now()
+			s.failure(e, w, w.age(t), t)
 		}
 		return
 	}

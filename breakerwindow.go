@@ -60,8 +60,9 @@ type closedWindow struct {
 	// stripes' own count those of a contended window.
 	inFlight [breakerBuckets]atomic.Int64
 	// slowFailure says that an attempt of the spell failed after two
-	// buckets or more in flight (see failure): the attempts in flight are
-	// then no outcomes to come that may succeed (see pending).
+	// bucket periods or more in flight (see breakerSet.failure): the
+	// attempts in flight are then no outcomes to come that may succeed
+	// (see pending).
 	slowFailure atomic.Bool
 
 	successes [breakerBuckets]atomic.Uint64
@@ -152,7 +153,7 @@ func (w *closedWindow) stripeInFlightWord(st *attemptState, age uint64) *atomic.
 // a dead host at once) is no slow outcome to come. None once the spell is
 // two Windows old, so that attempts that hang (a host that never answers
 // some) hold a breaker closed for that long at most; and none once an
-// attempt of the spell failed after two buckets or more in flight (an
+// attempt of the spell failed after two bucket periods or more in flight (an
 // attempt timeout): attempts as old as those in flight fail, and a host
 // that never answers trips its breaker as its first attempts time out,
 // not when the spell is two Windows old
@@ -187,9 +188,6 @@ func (w *closedWindow) stripe() {
 // the current age, in the bucket of now (see closedWindow); it reports
 // late when age has left the window.
 func (w *closedWindow) failure(age, now uint64) (late bool) {
-	if (now-age)&bucketAgeMask >= 2 && !w.slowFailure.Load() {
-		w.slowFailure.Store(true) // see pending
-	}
 	late, age = !inWindow(age, now), now
 	w.consecutive.Add(1)
 	p := &w.failures
