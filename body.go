@@ -222,7 +222,8 @@ func (b *checkedBody) detach() {
 // whether it did: a hedged copy's body from GetBody may then take the
 // source over, as a retry's does (see detach). A Read that begins after
 // it fails without reading rc (see beginRead), unless the copy gave the
-// body back first (see giveBack).
+// body back first (see giveBack), or its body was sent, and the Read reads
+// a body of its own from GetBody (see hedgeRun.renew).
 func (b *checkedBody) takeOverUnread() bool {
 	return b.use.CompareAndSwap(0, bodyTaken)
 }

@@ -41,11 +41,15 @@ import (
 // only once the body made before, the attempt's or an earlier copy's, was
 // read to its end (io.EOF: net/http reads past ContentLength bytes to check
 // that the body ends there) or closed, or when its reader has not begun to
-// read it (a connection still being dialed): the copy then takes it over,
-// and the attempt, should it get to send it, fails without reading the
-// source, a failure that does not cut the copies' time to answer
-// (TestHedgingCopyTakesOverUnreadBody), unless the copy gave the body back
-// before that Read: a copy that a layer refused, or whose request failed
+// read it (a connection still being dialed): the copy then takes it over
+// (TestHedgingCopyTakesOverUnreadBody), and the attempt, should it get to
+// send it once the copy's body was sent, sends a body of its own from
+// GetBody, as a next copy would: a copy that read the body and then gets a
+// 503 or hangs does not fail it (TestHedgingTakenOverBodyReadByCopyRenewed).
+// While the copy's body is still being sent, the attempt fails without
+// reading the source, a failure that does not cut the copies' time to
+// answer, unless the copy gave the body back before that Read: a copy
+// that a layer refused, or whose request failed
 // before its body was read (a refused dial), does, and the attempt sends
 // its body as without hedging (TestHedgingRefusedCopyLeavesUnreadBody,
 // TestHedgingFailedCopyLeavesUnreadBody); else the copy is not sent, as a

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -117,10 +118,11 @@ func TestHedgingCopyGetBodyAfterAttemptSentBody(t *testing.T) {
 // of the caller's own whose attempt has not begun to read its body (its
 // connection is still being dialed, or waits for an HTTP/2 stream) gets its
 // copy, as it did before copies waited for the attempt's body to be sent:
-// the copy takes the body over (the attempt, should it get to read it,
-// fails without reading the source), and the attempt's failure does not
-// cut the copy's time to answer. Without the takeover, no copy was sent:
-// the call waited for the attempt's timeout and a retry.
+// the copy takes the body over, and the attempt, should it get to read it
+// once the copy's body was sent, sends a body of its own from GetBody (see
+// TestHedgingTakenOverBodyReadByCopyRenewed): the copy's answer, first,
+// decides. Without the takeover, no copy was sent: the call waited for the
+// attempt's timeout and a retry.
 func TestHedgingCopyTakesOverUnreadBody(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -169,7 +171,11 @@ func TestHedgingCopyTakesOverUnreadBody(t *testing.T) {
 				if d := time.Since(t0); d != 110*time.Millisecond || len(atts) != 1 || atts[0].Hedge != 1 {
 					t.Errorf("the call took %v in %d attempts (%+v), want 110ms: the copy's answer, at 10ms+100ms", d, len(atts), atts)
 				}
-				got.checkOne(t, data)
+				if tc.dial == 0 {
+					got.checkOne(t, data)
+				} else {
+					got.checkAll(t, data, 2) // the copy's, and the attempt's at 20ms
+				}
 			})
 		})
 	}
@@ -272,6 +278,16 @@ func (l *bodyLog) checkOne(t *testing.T, data []byte) {
 	defer l.mu.Unlock()
 	if len(l.bodies) != 1 || l.bodies[0] != string(data) {
 		t.Errorf("the server got bodies %q, want one, %q", l.bodies, data)
+	}
+}
+
+// checkAll reports an error unless the server read n bodies, each data.
+func (l *bodyLog) checkAll(t *testing.T, data []byte, n int) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.bodies) != n || slices.ContainsFunc(l.bodies, func(b string) bool { return b != string(data) }) {
+		t.Errorf("the server got bodies %q, want %d, each %q", l.bodies, n, data)
 	}
 }
 

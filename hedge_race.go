@@ -78,6 +78,10 @@ type hedgeRun struct {
 	// the attempt has no deadline of its own, and whose cause a Read it
 	// cut returns (see checkedBody.waitForCopy); set with body.
 	attemptCtx context.Context
+	// getBody is the caller's GetBody, read as the run began, for an
+	// attempt's Read that renews its body (see renew), which may run once
+	// RoundTrip returned; set with body.
+	getBody func() (io.ReadCloser, error)
 }
 
 // wire lets copy st of run go on to the base RoundTripper, below the
@@ -424,7 +428,7 @@ func (c *call) trackBody(run *hedgeRun, areq *http.Request, first *hedgeCopy) {
 		first.req.Body = cb
 	}
 	run.body, run.tracks = cb, true
-	run.attemptCtx = first.req.Context()
+	run.attemptCtx, run.getBody = first.req.Context(), c.req.GetBody
 }
 
 // nextBody returns the body of a copy from src's GetBody, which may share
@@ -499,12 +503,19 @@ func (run *hedgeRun) nextBody(src *http.Request) (io.ReadCloser, error) {
 // it returns the channel closed once GetBody returned, for the Read to
 // wait for and look again (see checkedBody.beginRead): a copy whose
 // GetBody fails gives the body back
-// (TestHedgingTakenOverBodyBackFromCopysFailedGetBody).
+// (TestHedgingTakenOverBodyBackFromCopysFailedGetBody). Not once the
+// attempt's context is done: the attempt was decided, or the call ended.
 func (run *hedgeRun) reclaim(body *checkedBody) (bool, <-chan struct{}) {
 	run.getMu.Lock()
 	defer run.getMu.Unlock()
 	cb := run.body
 	if run.sealed || cb == nil || cb.took != body {
+		return false, nil
+	}
+	if run.attemptCtx.Err() != nil {
+		// The attempt was decided, by the panic of the copy's GetBody
+		// for one (TestHedgingCopyGetBodyPanicKeepsTakenOverBody), or
+		// the call ended: its body is not sent after that.
 		return false, nil
 	}
 	if run.getting != nil {

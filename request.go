@@ -89,6 +89,10 @@ type checkedBody struct {
 	// idle is closed once the body is sent, for a wait for it (see
 	// waitSent); nil when none waits.
 	idle atomic.Pointer[chan struct{}]
+	// fresh is the body from GetBody that the attempt's Read reads in
+	// place of rc, once a copy that took rc over had read its own (see
+	// hedgeRun.renew); nil for none, and again once Close took it.
+	fresh atomic.Pointer[renewedBody]
 }
 
 // Values of checkedBody.use.
@@ -97,12 +101,20 @@ const (
 	bodyTaken = 2 // a hedged copy took the body over before any Read began
 	bodyLost  = 3 // taken over, and a Read found it so: it fails for good
 	bodyHeld  = 4 // a hedged copy's, from GetBody, no Read began: not to be taken over
+	// bodyRenewing and bodyRenewed: taken over, and its Read, once the
+	// copy's body was sent, calls GetBody (renewing), and reads the body
+	// it made (renewed: see fresh).
+	bodyRenewing = 5
+	bodyRenewed  = 6
 )
 
 func (b *checkedBody) Read(p []byte) (int, error) {
 	running := b.watch.begin()
+	rc := b.rc
 	if b.use.Load() != bodyRead {
-		running = b.beginRead(running)
+		if running, rc = b.beginRead(running); rc == nil {
+			return 0, errBodyDetached
+		}
 	}
 	if b.ended.Load() || b.closed.Load() || b.detached.Load() {
 		// Done with (see sent): a Read after its end, its Close or its
@@ -121,7 +133,7 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 		}
 		return 0, io.EOF
 	}
-	n, err := b.rc.Read(p)
+	n, err := rc.Read(p)
 	b.watch.end(running)
 	err = checkLength(b.want, b.read.Add(int64(n)), err)
 	if err == io.EOF {
@@ -139,23 +151,28 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 // runs, the Read waits for it to return (a GetBody that fails gives the
 // body back, unless the retry loop took the run's body meanwhile), at
 // most until the attempt's context is done (its deadline, the call's
-// budget, the attempt decided, the caller gone: see waitForCopy). It
-// returns what watch.begin returned for the Read going on.
-func (b *checkedBody) beginRead(running bool) bool {
+// budget, the attempt decided, the caller gone: see waitForCopy). A copy
+// that has read its own body, when it was sent (read to its end, or
+// closed), leaves the source to this Read, which then reads a body of its
+// own from GetBody (see hedgeRun.renew). It returns what watch.begin
+// returned for the Read going on, and what the Read reads: rc, the body
+// from GetBody, or nil while another Read makes that body (two Reads at
+// once), which fails.
+func (b *checkedBody) beginRead(running bool) (bool, io.ReadCloser) {
 	for {
 		switch b.use.Load() {
 		case bodyRead:
-			return running
+			return running, b.rc
 		case bodyLost:
 			// Whoever lost it detaches it next (see hedgeRun.reclaim,
 			// giveBack): a Read between the two must not read rc.
 			b.detached.Store(true)
-			return running
+			return running, b.rc
 		case bodyTaken:
 			if run := b.by.Load(); run != nil {
 				ok, getting := run.reclaim(b)
 				if ok {
-					return running
+					return running, b.rc
 				}
 				if getting != nil {
 					if !b.waitForCopy(run, getting) && b.use.CompareAndSwap(bodyTaken, bodyLost) {
@@ -167,7 +184,7 @@ func (b *checkedBody) beginRead(running bool) bool {
 							b.cut.Store(&err)
 						}
 						b.detached.Store(true)
-						return running
+						return running, b.rc
 					}
 					// Woken, or the body given back meanwhile: in a
 					// Read again before it looks, for a retry that
@@ -176,18 +193,28 @@ func (b *checkedBody) beginRead(running bool) bool {
 					running = b.watch.begin()
 					continue
 				}
+				if run.renew(b) {
+					continue
+				}
 			}
 			if b.use.CompareAndSwap(bodyTaken, bodyLost) {
 				b.detached.Store(true)
-				return running
+				return running, b.rc
 			}
+		case bodyRenewing:
+			return running, nil
+		case bodyRenewed:
+			if f := b.fresh.Load(); f != nil {
+				return running, f.rc
+			}
+			return running, b.rc // closed (see Close): the Read does not read it
 		case bodyHeld:
 			if b.use.CompareAndSwap(bodyHeld, bodyRead) {
-				return running
+				return running, b.rc
 			}
 		default:
 			if b.use.CompareAndSwap(0, bodyRead) {
-				return running
+				return running, b.rc
 			}
 		}
 	}
@@ -224,6 +251,9 @@ func (b *checkedBody) Close() error {
 		return nil
 	}
 	defer b.wake()
+	if b.fresh.Load() != nil {
+		return b.closeRenewed()
+	}
 	if err := b.rc.Close(); err != nil {
 		re := bodyFault(b.want, b.read.Load(), err)
 		b.failed.Store(re)

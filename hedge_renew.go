@@ -1,0 +1,92 @@
+package resilient
+
+import (
+	"io"
+	"net/http"
+)
+
+// This file holds the renewal of an attempt's body that a hedged copy took
+// over before it was read, and then read itself (see hedgeRun.renew).
+
+// renewedBody is a body from GetBody that an attempt's Read reads in place
+// of the body a copy took over (see checkedBody.fresh).
+type renewedBody struct {
+	rc io.ReadCloser
+}
+
+// renew gives body, the attempt's, which a copy took over before it was
+// read (see nextBody), a body of its own from GetBody once its Read
+// began, and reports whether it tried (body is no longer taken over then:
+// it is renewed, or lost when GetBody failed). It tries when the body made
+// last, the copy's, was sent (read to its end, or closed: see
+// checkedBody.sent), no copy's GetBody runs, the attempt is neither
+// decided nor ended, its body is not closed, and the retry loop has not taken the run's body (see
+// sealBody): as a copy calls GetBody once the body before was sent. The
+// copy that read the body may yet get a 503, or hang: the attempt, whose
+// connection was ready later, sends the body still, as without hedging
+// (TestHedgingTakenOverBodyReadByCopyRenewed), rather than fail, and the
+// call retry or wait for that copy. Meanwhile body is the run's body made
+// last, being read: a later copy is not sent, and a retry's GetBody waits
+// for this Read. GetBody runs on the Read's goroutine (net/http's, which
+// writes the request): a panic of it goes to the caller, as a copy's
+// does (see panicked), and the Read fails.
+func (run *hedgeRun) renew(body *checkedBody) bool {
+	run.mu.Lock()
+	decided := run.winner >= 0
+	run.mu.Unlock()
+	run.getMu.Lock()
+	last := run.body
+	if decided || run.sealed || run.getting != nil || last == nil || last == body || !last.sent() ||
+		run.attemptCtx.Err() != nil || body.closed.Load() || !body.use.CompareAndSwap(bodyTaken, bodyRenewing) {
+		run.getMu.Unlock()
+		return false
+	}
+	run.body = body
+	run.getMu.Unlock()
+	rc, err := run.renewBody()
+	if err != nil {
+		body.use.Store(bodyLost) // the Read detaches it (see beginRead)
+		return true
+	}
+	f := &renewedBody{rc: rc}
+	body.fresh.Store(f)
+	body.use.Store(bodyRenewed)
+	if body.closed.Load() && body.fresh.CompareAndSwap(f, nil) {
+		rc.Close() // a Close that ran meanwhile did not see it (see closeRenewed)
+	}
+	return true
+}
+
+// renewBody returns a body from the GetBody of the caller's request (see
+// getBody), for renew. A panic of GetBody decides the attempt, unless
+// another copy did first (see panicked), and returns an error.
+func (run *hedgeRun) renewBody() (rc io.ReadCloser, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if idx := run.panicked(-1, p); idx >= 0 {
+				run.results <- idx
+			}
+			rc, err = nil, errBodyNotReplayable
+		}
+	}()
+	return getBody(&http.Request{GetBody: run.getBody})
+}
+
+// closeRenewed is Close of a body renewed (see hedgeRun.renew): it closes
+// the body from GetBody, whose error the attempt's is (see bodyFault),
+// then the caller's own body, never read, whose error is no one's (a
+// careless GetBody may hand out that body again, which closes twice).
+func (b *checkedBody) closeRenewed() error {
+	var re *RequestError
+	if f := b.fresh.Swap(nil); f != nil {
+		if err := f.rc.Close(); err != nil {
+			re = bodyFault(b.want, b.read.Load(), err)
+			b.failed.Store(re)
+		}
+	}
+	b.rc.Close()
+	if re != nil {
+		return re
+	}
+	return nil
+}
