@@ -164,13 +164,14 @@ func redactURL(req *http.Request) string {
 		// written as a URL's, not escaped as part of the host.
 		user, host = url.User(host[:at]), host[at+1:]
 	}
+	host = redact.HostParams(host) // "api.example.com;jsessionid=REDACTED"
 	v := url.URL{
 		Scheme:  scheme,
 		User:    user,
 		Host:    host,
 		Path:    recordedPath(req),
 		RawPath: u.RawPath,
-		Opaque:  redact.RedirectedCut(redact.Opaque(u.Opaque, ""), req, redact.MaxPath),
+		Opaque:  redact.RedirectedCut(redact.SchemeOpaque(u.Scheme, u.Opaque, ""), req, redact.MaxPath),
 	}
 	if v.Path != u.Path {
 		v.RawPath = ""
@@ -277,7 +278,7 @@ func redactRequestError(err error, req *http.Request) error {
 			safe = strings.ReplaceAll(safe, "?"+q, "")
 		}
 	}
-	safe = withoutUserinfo(safe, host)
+	safe = withoutHostParams(withoutUserinfo(safe, host), host)
 	if req != nil {
 		safe = redact.Echoes(safe, req)
 	}
@@ -299,6 +300,19 @@ func withoutUserinfo(s, host string) string {
 	s = strings.ReplaceAll(s, user, redact.Placeholder+"@")
 	if esc := (&url.URL{Host: user}).String()[len("//"):]; esc != user {
 		s = strings.ReplaceAll(s, esc, redact.Placeholder+esc[len(esc)-len("%40"):])
+	}
+	return s
+}
+
+// withoutHostParams returns s with host, a URL's host, written with the
+// values of its parameters that carry a credential REDACTED (see
+// redact.HostParams): net/http quotes the host it looked up without a URL
+// around it ("lookup api.example.com;jsessionid=…: no such host"). It
+// returns s itself when host has none.
+func withoutHostParams(s, host string) string {
+	h := host[strings.LastIndexByte(host, '@')+1:]
+	if r := redact.HostParams(h); r != h {
+		s = strings.ReplaceAll(s, h, r)
 	}
 	return s
 }
@@ -352,7 +366,7 @@ func redactRef(s string) string {
 	if scheme != "" && redact.SchemeIsUser(scheme[:len(scheme)-1], rest) {
 		scheme = ""
 	}
-	return scheme + redact.Opaque(rest, "")
+	return scheme + redact.SchemeOpaque(strings.TrimSuffix(scheme, ":"), rest, "")
 }
 
 // withoutStrayUserinfo returns s, a URL after its "//", without the user
@@ -367,26 +381,36 @@ func redactRef(s string) string {
 // '#' made the rest a fragment), the authority is REDACTED. It reports
 // false, and returns s, when the authority is a host with a port of digits
 // or none, an IPv6 literal, or has user information of the usual kind, and
-// when its port is the name of a scheme's service ("api.example.com:https")
-// and no '@' follows: no password's start worth hiding.
+// when its port is the name of a scheme's service ("api.example.com:https"):
+// no password's start worth hiding. A port is read before the parameters
+// that may follow it ("api.example.com:443;jsessionid=…", whose values
+// redact.Opaque redacts), and an '@' that begins a segment of the path
+// ("/users/@alice") ends no password.
 func withoutStrayUserinfo(s string) (string, bool) {
 	end := strings.IndexAny(s, "/?#")
 	if end < 0 {
 		end = len(s)
 	}
 	auth := s[:end]
-	c := strings.LastIndexByte(auth, ':')
-	if c < 0 || strings.HasPrefix(auth, "[") || strings.IndexByte(auth, '@') >= 0 || auth[c+1:] == "" || allDigits(auth[c+1:]) {
+	host, _, _ := strings.Cut(auth, ";")
+	c := strings.LastIndexByte(host, ':')
+	if c < 0 || strings.HasPrefix(auth, "[") || strings.IndexByte(auth, '@') >= 0 || host[c+1:] == "" || allDigits(host[c+1:]) {
 		return s, false
 	}
-	at := strings.IndexByte(s[end:], '@')
-	if at < 0 {
-		if port := auth[c+1:]; strings.EqualFold(port, "http") || strings.EqualFold(port, "https") {
-			return s, false
-		}
-		return redact.Placeholder + s[end:], true
+	if port := host[c+1:]; strings.EqualFold(port, "http") || strings.EqualFold(port, "https") {
+		return s, false
 	}
-	at += end
+	at := end
+	for {
+		k := strings.IndexByte(s[at:], '@')
+		if k < 0 {
+			return redact.Placeholder + s[end:], true
+		}
+		if at += k; s[at-1] != '/' {
+			break
+		}
+		at++
+	}
 	stop := len(s)
 	if j := strings.IndexByte(s[at:], '/'); j >= 0 {
 		stop = at + j
@@ -418,14 +442,15 @@ func redactText(s string) string {
 }
 
 // redactQuoted returns s with each string it quotes ("…", as %q writes
-// one) that holds a '?', a '#' or an '@' redacted as a URL reference (see
-// redactRef): net/http and most libraries quote a URL so, and one without
-// a scheme://, which redactURLs does not see, may still carry a query
-// (a relative URL's "/v1?access_token=…") or user info (a proxy's address
-// without its scheme, "user:pass@proxy:8080", which net/http quotes when
-// it cannot parse it).
+// one) that holds a '?', a '#', an '@' or a ';' redacted as a URL
+// reference (see redactRef): net/http and most libraries quote a URL so,
+// and one without a scheme://, which redactURLs does not see, may still
+// carry a query (a relative URL's "/v1?access_token=…"), user info (a
+// proxy's address without its scheme, "user:pass@proxy:8080", which
+// net/http quotes when it cannot parse it) or a parameter (url.Parse's
+// `invalid port ":443;jsessionid=…"`).
 func redactQuoted(s string) string {
-	if !strings.ContainsAny(s, "?#@") || !strings.Contains(s, `"`) {
+	if !strings.ContainsAny(s, "?#@;") || !strings.Contains(s, `"`) {
 		return s
 	}
 	var b strings.Builder
@@ -439,7 +464,7 @@ func redactQuoted(s string) string {
 			break
 		}
 		q := s[i+1 : end]
-		if strings.ContainsAny(q, "?#@") {
+		if strings.ContainsAny(q, "?#@;") {
 			q = redactRef(q)
 		}
 		b.WriteString(s[:i+1])
@@ -467,24 +492,27 @@ func quotedEnd(s string, i int) int {
 }
 
 // redactURLs removes the user info ("user:pass@"), the query ("?…") and the
-// fragment ("#…") of every scheme://… URL in s. A URL ends at a quote, a
+// fragment ("#…") of every scheme://… URL in s, and of every URL one slash
+// short ("https:/user:pass@host", which url.Parse reads as a path): see
+// nextURL. A credential its authority's parameters or its
+// path carry is REDACTED (see redact.Opaque). A URL ends at a quote, a
 // space, a control character or one of <>`'), the last two unless a query
 // or a fragment runs past them (see hardURLEnd).
 func redactURLs(s string) string {
-	if !strings.Contains(s, "://") {
+	if !strings.Contains(s, ":/") {
 		return s
 	}
 	var b strings.Builder
 	for {
-		i := strings.Index(s, "://")
+		i := nextURL(s)
 		if i < 0 {
 			break
 		}
-		end := i + 3
+		end := i + 2
 		for end < len(s) && !isURLEnd(s, end) {
 			end++
 		}
-		if hard := hardURLEnd(s, end); hard > end+1 && strings.ContainsAny(s[i+3:hard], "?#") {
+		if hard := hardURLEnd(s, end); hard > end+1 && strings.ContainsAny(s[i+1:hard], "?#") {
 			// A ' or a ) within a query (Google's fields=items(id),
 			// OData's $filter=Name eq 'x') or before it (Azure Table
 			// Storage's /Customers()?…&sig=…): the URL runs on to a
@@ -493,10 +521,11 @@ func redactURLs(s string) string {
 			// keeps its parenthesis.)
 			end = hard
 		}
-		b.WriteString(s[:i+3])
-		u := s[i+3 : end]
-		// Slashes past "//" ("https:///user:pw@host", a URL with no host
-		// for url.Parse): the authority the caller meant follows them.
+		b.WriteString(s[:i+1])
+		u := s[i+1 : end]
+		// The slashes after the scheme: "//", one short, or more
+		// ("https:///user:pw@host", a URL with no host for url.Parse):
+		// the authority the caller meant follows them.
 		lead := len(u) - len(strings.TrimLeft(u, "/"))
 		b.WriteString(u[:lead])
 		u = u[lead:]
@@ -511,17 +540,55 @@ func redactURLs(s string) string {
 		} else if r, stray := withoutStrayUserinfo(u); stray {
 			u = r
 		}
-		if q := strings.IndexAny(u, "?#"); q >= 0 {
-			u = u[:q]
-		}
-		if p := strings.IndexByte(u, '/'); p >= 0 {
-			u = u[:p] + redact.Path(u[p:])
-		}
-		b.WriteString(u)
+		// The query and fragment go; the authority's parameters
+		// ("host;jsessionid=…") and the path lose their credentials.
+		b.WriteString(strings.TrimPrefix(redact.Opaque("//"+u, ""), "//"))
 		s = s[end:]
 	}
 	b.WriteString(s)
 	return b.String()
+}
+
+// nextURL returns the index of the colon that ends the scheme of the first
+// URL in s that redactURLs redacts: one followed by "//", or one followed
+// by a single '/' after a scheme that net/http speaks (http, https, a
+// proxy's socks5 and socks5h: a URL one slash short); -1 for none. Other
+// words before ":/" (a JSON pointer's "field:/data/0", a Windows path's
+// "C:/") are no URL's.
+func nextURL(s string) int {
+	for from := 0; ; {
+		k := strings.Index(s[from:], ":/")
+		if k < 0 {
+			return -1
+		}
+		i := from + k
+		if strings.HasPrefix(s[i:], "://") || httpSchemeBefore(s, i) {
+			return i
+		}
+		from = i + 2
+	}
+}
+
+// httpSchemeBefore reports whether s[:i] ends with a scheme that net/http
+// speaks, in any case, as a word of its own (not the end of a longer
+// scheme).
+func httpSchemeBefore(s string, i int) bool {
+	j := i
+	for j > 0 && isSchemeByte(s[j-1]) {
+		j--
+	}
+	for _, known := range [...]string{"http", "https", "socks5", "socks5h"} {
+		if strings.EqualFold(s[j:i], known) {
+			return true
+		}
+	}
+	return false
+}
+
+// isSchemeByte reports whether c may be part of a scheme: a letter, a
+// digit, '+', '-' or '.'.
+func isSchemeByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'
 }
 
 // hardURLEnd returns the index, from i, of the first character of s that

@@ -21,7 +21,7 @@ func TestKeyHonoringHostsPanicHidesSecrets(t *testing.T) {
 		named     bool // the host is named; false where what follows a colon is taken as a password's (see withoutStrayUserinfo)
 	}{
 		{"api.example.com;jsessionid=SECRET-session-1", "SECRET-session-1", true},
-		{"api.example.com:443;jsessionid=SECRET-session-1", "SECRET-session-1", false},
+		{"api.example.com:443;jsessionid=SECRET-session-1", "SECRET-session-1", true},
 		{"https://api.example.com/v1%3Fapi_key=SECRET-key-2", "SECRET-key-2", true},
 		{"api.example.com/v1%3faccess_token=SECRET-key-2", "SECRET-key-2", true},
 		{"Bearer sk_live_SECRET3 api.example.com", "sk_live_SECRET3", true},

@@ -22,7 +22,7 @@ import (
 // and Path have their control characters replaced by spaces too.
 type Attempt struct {
 	Method string // the request's method; GET for an empty one, as net/http sends it
-	Host   string // host[:port] of the request URL, as spelled; a name past 255 bytes is cut there (a redirect may name any), the port kept; user information put in it by hand is REDACTED ("REDACTED@api.example.com")
+	Host   string // host[:port] of the request URL, as spelled; a name past 255 bytes is cut there (a redirect may name any), the port kept; user information put in it by hand is REDACTED ("REDACTED@api.example.com"), as is a credential in a parameter after it ("api.example.com;jsessionid=REDACTED")
 	Path   string // never includes the query string; a credential in it (a webhook's token, or one the caller sent before a redirect that led here) is REDACTED; cut at 8 KiB, at a character's boundary
 
 	Number      int // 1 for the first attempt
@@ -278,7 +278,7 @@ func (c *call) attempt(key string, n, maxAttempts int, err error, dur time.Durat
 	_, host := urlKey(c.req.URL.Scheme, c.req.URL.Host)
 	return Attempt{
 		Method:      safeText(methodOf(c.req), maxErrorToken),
-		Host:        safeText(host, redact.MaxHost+maxKeyPort),
+		Host:        safeText(redact.HostParams(host), redact.MaxHost+maxKeyPort),
 		Path:        safeText(recordedPath(c.req), redact.MaxPath),
 		Number:      n,
 		MaxAttempts: maxAttempts,

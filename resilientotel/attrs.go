@@ -29,14 +29,16 @@ import (
 // looked for before the cut (see redact.RedirectedCut). A URL one slash
 // short or long ("https:/user:pw@host"), and one whose user name url.Parse
 // read as its scheme ("KEY:@host"), lose that user information too (see
-// redact.URLPath and redact.SchemeIsUser).
+// redact.URLPath and redact.SchemeIsUser). A credential in a parameter
+// after the host ("api.example.com;jsessionid=…", see redact.HostParams)
+// is REDACTED.
 func redactedURL(req *http.Request) string {
 	if req == nil || req.URL == nil {
 		return ""
 	}
 	u := req.URL
-	v := url.URL{Scheme: u.Scheme, Opaque: redact.RedirectedCut(redact.Opaque(u.Opaque, "REDACTED:REDACTED@"), req, maxURLLen),
-		Host: u.Host, Path: redact.RedirectedCut(redact.URLPath(u), req, maxURLLen), RawPath: u.RawPath}
+	v := url.URL{Scheme: u.Scheme, Opaque: redact.RedirectedCut(redact.SchemeOpaque(u.Scheme, u.Opaque, "REDACTED:REDACTED@"), req, maxURLLen),
+		Host: redact.HostParams(u.Host), Path: redact.RedirectedCut(redact.URLPath(u), req, maxURLLen), RawPath: u.RawPath}
 	if u.Opaque != "" && redact.SchemeIsUser(u.Scheme, u.Opaque) {
 		v.Scheme = "" // a key url.Parse read as a scheme ("KEY:@api.example.com")
 	}
@@ -66,7 +68,8 @@ func redactedURL(req *http.Request) string {
 // without a host (a request handed to an in-process router), and not when
 // net/http cannot write it (user information put in req.Host by hand),
 // which it sends empty; a bare IPv6 address there ("::1", which net/http
-// sends as it is) is the address whole. A host longer than any domain
+// sends as it is) is the address whole. A credential in a parameter after
+// the host is REDACTED (see redact.HostParams). A host longer than any domain
 // name is cut at maxHostLen.
 func serverAddr(req *http.Request) (string, int) {
 	host := ""
@@ -76,6 +79,7 @@ func serverAddr(req *http.Request) (string, int) {
 	if host == "" && redact.ValidHost(req.Host) {
 		host = req.Host
 	}
+	host = redact.HostParams(host) // "api.example.com;jsessionid=REDACTED"
 	addr, portStr := host, ""
 	// A colon before the last, after the last ']', is a bare IPv6
 	// address's (a req.Host of "::1", which net/http sends as it is): it

@@ -180,6 +180,16 @@ func hasSecretParam(path string) bool {
 	}
 }
 
+// HostParams returns h, a URL's host, with the value of each of its
+// parameters whose name says it carries a credential (see SecretName)
+// replaced by Placeholder: a servlet container writes the session id of a
+// client without cookies after the host of a URL without a path
+// ("api.example.com;jsessionid=…"), which url.Parse reads as the host. It
+// returns h itself, without an allocation, when it has none.
+func HostParams(h string) string {
+	return secretParams(h)
+}
+
 // secretParams returns seg, a path's segment, with the value of each of
 // its parameters (";name=value") whose name says it carries a credential
 // (see SecretName) replaced by Placeholder; seg itself when it has none.
@@ -368,6 +378,9 @@ func HostlessPath(path string) string {
 // mail APIs take one so), is read as the scheme "key" when it is made of
 // letters, digits, '+', '-' and '.'; "https:user:token@host", a URL
 // missing its slashes, keeps its scheme.
+//
+// A scheme registered for opaque URLs whose part after it holds an '@'
+// (mailto, sip, xmpp, …) is a scheme too: no key is named so.
 func SchemeIsUser(scheme, opaque string) bool {
 	if i := strings.IndexAny(opaque, "/?#"); i >= 0 {
 		opaque = opaque[:i]
@@ -375,12 +388,31 @@ func SchemeIsUser(scheme, opaque string) bool {
 	if strings.IndexByte(opaque, '@') < 0 {
 		return false
 	}
-	for _, known := range [...]string{"http", "https", "socks5", "socks5h"} {
+	// net/http's, then those registered (RFC 7595) for URLs without "//"
+	// whose part after the scheme holds an '@' (an address, a user's, a
+	// message id), the host after it.
+	for _, known := range [...]string{"http", "https", "socks5", "socks5h",
+		"mailto", "sip", "sips", "xmpp", "im", "pres", "acct", "news", "nntp", "tel", "sms"} {
 		if strings.EqualFold(scheme, known) {
 			return false
 		}
 	}
 	return true
+}
+
+// SchemeOpaque returns opaque, the part after scheme of a URL without
+// "//", redacted as Opaque does; a mailto URL's is an address (RFC 6068:
+// "mailto:support@vendor.example"), which has no user information: it
+// loses its query (its headers, a body) only. It returns opaque itself
+// when there is nothing to redact.
+func SchemeOpaque(scheme, opaque, userinfo string) string {
+	if strings.EqualFold(scheme, "mailto") {
+		if i := strings.IndexAny(opaque, "?#"); i >= 0 {
+			return opaque[:i]
+		}
+		return opaque
+	}
+	return Opaque(opaque, userinfo)
 }
 
 // userinfoEnd returns the length of the user information ("user:token@")
