@@ -43,7 +43,7 @@ type budget struct {
 	kicked atomic.Bool  // a sync was asked for at once since the last one
 	broken atomic.Bool  // the last sync failed on the budget's key itself (another type): the budget is the member's alone
 	part   atomic.Int64 // the parts of a unit the member holds beyond the view, in partsPerUnit, below one unit: deposits' not yet credited, withdrawals' rests (see whole, Withdraw)
-	owed   atomic.Int64 // units of the member's withdrawals the fleet's balance did not pay (a sync kept it at zero), which its give-backs pay first (see Refund); at most burst
+	given  atomic.Int64 // units the member's give-backs credited the view, in all (see Refund), sent with each sync: the script pays what the member owes with them
 	used   atomic.Int64 // local ns of the member's last withdrawal, or deposit into a view not full, or of the last sync that found the fleet spending the balance (see regain)
 
 	// Owned by the syncer.
@@ -188,41 +188,28 @@ func (b *budget) Deposit(tokens float64) {
 
 // Refund implements resilient.SharedBudgetRefunder: it gives back tokens
 // that Withdraw took, for a retry or a hedged copy never sent, as Deposit
-// credits them, less what the member owes: a sync that found the fleet's
-// balance short of the member's withdrawals kept it at zero, charging the
-// rest to nobody, and a give-back of one of those credited the fleet a
-// token that no answer paid for (TestBudgetClampedWithdrawGivenBack). The
-// member's next give-backs, whichever withdrawals they give back, pay what
-// it owes (at most a Burst) before they credit the view; answers' deposits
+// credits them, and counts what it credited among the member's
+// give-backs, which each sync sends (a running total, applied once). A
+// sync that found the fleet's balance short of the member's withdrawals
+// kept it at zero, charging the rest to nobody, and a give-back of one of
+// those credited the fleet a token that no answer paid for
+// (TestBudgetClampedWithdrawGivenBack): the script keeps what the member
+// owes (at most a Burst), and its give-backs, whichever withdrawals they
+// give back, pay that before they credit the balance; answers' deposits
 // pay nothing of it, so that a withdrawal beyond the balance that was sent
-// stays the overspend the package's doc bounds (see Retry budgets), as
-// before.
+// stays the overspend the package's doc bounds (see Retry budgets). Kept
+// in Redis, not by the member, what is owed is known to a give-back
+// during the sync that finds it, survives a sync whose reply was lost,
+// and goes with the balance once it is full again or gone
+// (TestBudgetOwedReplyLost, TestBudgetOwedGivenBackDuringSync,
+// TestBudgetOwedForgottenWhenRefilled).
 func (b *budget) Refund(tokens float64) {
 	if b.tokens.Load() >= b.burst || !(tokens >= 0) {
 		return
 	}
 	b.regain(b.s.now())
-	u := b.whole(tokens)
-	for o := b.owed.Load(); o > 0 && u > 0; o = b.owed.Load() {
-		p := min(o, u)
-		if b.owed.CompareAndSwap(o, o-p) {
-			u -= p
-			break
-		}
-	}
-	if u > 0 {
-		b.credit(u)
-	}
-}
-
-// owe records short units of the member's withdrawals that a sync found
-// the fleet's balance could not pay, up to the burst (see Refund).
-func (b *budget) owe(short int64) {
-	for {
-		o := b.owed.Load()
-		if b.owed.CompareAndSwap(o, min(o+min(short, b.burst), b.burst)) {
-			return
-		}
+	if u := b.whole(tokens); u > 0 {
+		b.given.Add(b.add(u))
 	}
 }
 
@@ -280,6 +267,18 @@ func (b *budget) credit(d int64) bool {
 		}
 	}
 	return false
+}
+
+// add adds d units to the view, up to the burst, and returns the units
+// it added.
+func (b *budget) add(d int64) int64 {
+	for t := b.tokens.Load(); t < b.burst; t = b.tokens.Load() {
+		n := min(t+d, b.burst)
+		if b.tokens.CompareAndSwap(t, n) {
+			return n - t
+		}
+	}
+	return 0
 }
 
 // regain records a use of the budget (a withdrawal, or a deposit into a
@@ -549,10 +548,15 @@ func (s *Store) syncBatch(batch []*budget) error {
 			for i, b := range batch {
 				b.want.Store(false)
 				b.kicked.Store(false)
+				// The give-backs first: one they count, the view counts
+				// too (Refund credits it first). One the view counts
+				// alone is sent as a deposit, and pays what the member
+				// owes at the next sync.
+				given := b.given.Load()
 				t0[i] = b.tokens.Load()
 				delta := t0[i] - b.synced.Load()
 				cmds[i] = budgetScript.EvalSha(ctx, p, []string{b.key, b.fkey},
-					b.field, b.cum+delta, delta, b.burst, stateTTL.Milliseconds(), s.channel, b.id, s.instance, totalTTL.Microseconds())
+					b.field, b.cum+delta, delta, b.burst, stateTTL.Milliseconds(), s.channel, b.id, s.instance, totalTTL.Microseconds(), given)
 			}
 			return nil
 		})
@@ -568,10 +572,7 @@ func (s *Store) syncBatch(batch []*budget) error {
 	}
 	var failed error
 	for i, b := range batch {
-		reply, cerr := cmds[i].Int64Slice()
-		if cerr == nil && len(reply) != 2 {
-			cerr = errBadReply
-		}
+		bal, cerr := cmds[i].Int64()
 		if wrongType(cerr) {
 			// The budget's key, not Redis: the budget alone is the
 			// member's, until the key is gone, and so is its change,
@@ -593,10 +594,6 @@ func (s *Store) syncBatch(batch []*budget) error {
 			continue
 		}
 		b.broken.Store(false)
-		bal := reply[0]
-		if short := reply[1]; short > 0 {
-			b.owe(short)
-		}
 		if bal < t0[i] {
 			// Other members spent from the balance: the budget is in
 			// use, whatever the member does (see regain).

@@ -292,10 +292,12 @@
 // restarted with the member id of its predecessor (WithMemberID) starts
 // totals of its own, and its first sync changes the balance by its own
 // change only. A member's withdrawals that a sync found the balance short
-// of (kept at zero) are owed by the member, and its next give-backs (a
-// retry or a hedged copy never sent: Refund) pay them before they credit
-// the balance, so that a withdrawal and its give-back leave the balance as
-// they found it (TestBudgetClampedWithdrawGivenBack). A budget is synced
+// of (kept at zero) are owed by the member's field, in Redis, and its next
+// give-backs (a retry or a hedged copy never sent: Refund) pay them before
+// they credit the balance, so that a withdrawal and its give-back leave
+// the balance as they found it (TestBudgetClampedWithdrawGivenBack), a
+// sync's reply lost or not; a balance full again, or gone, owes nothing
+// (TestBudgetOwedForgottenWhenRefilled). A budget is synced
 // while the member changes it, and while its view is below the Burst (for
 // 2s after the member last changed it),
 // to learn what the others deposit; a healthy fleet, whose views are full,

@@ -37,12 +37,8 @@ func (s *Store) BudgetView(name string) (view, synced float64, ok bool) {
 // and delta since the last sync, in thousandths of a token; it returns the
 // balance.
 func SyncBudget(s *Store, key, field string, cum, delta, burst int64) (int64, error) {
-	v, err := budgetScript.Run(s.ctx, s.rdb, []string{key, key + ":fields"}, field, cum, delta, burst,
-		stateTTL.Milliseconds(), s.channel, "test", s.instance, totalTTL.Microseconds()).Int64Slice()
-	if err != nil {
-		return 0, err
-	}
-	return v[0], nil
+	return budgetScript.Run(s.ctx, s.rdb, []string{key, key + ":fields"}, field, cum, delta, burst,
+		stateTTL.Milliseconds(), s.channel, "test", s.instance, totalTTL.Microseconds(), 0).Int64()
 }
 
 // IdleExit is how long a budget below its burst is synced after its

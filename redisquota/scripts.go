@@ -621,13 +621,22 @@ return redis.call('ZCARD', KEYS[1])
 // <store>"), so that the members whose views are full sync, and their
 // answers then refill it.
 //
+// The member's withdrawals that the balance, kept at zero, did not pay
+// are owed by the member's field, at most burst: the field holds "cum
+// rcum owed", rcum being the running total of the member's give-backs
+// (retries never sent: budget.Refund), which the script applies, as it
+// does cum, once; what they give back pays what the field owes before it
+// credits the balance, so that a withdrawal and its give-back leave the
+// balance as they found it, whatever syncs carried them and whichever
+// replies were lost. A balance full again, or gone (expired, flushed: the
+// field goes with it), owes nothing: every token a give-back might have
+// credited it for nothing, the clamp at burst took.
+//
 // KEYS[1] the budget (a hash: bal, and the fields), KEYS[2] its fields (a
 // sorted set by last sync). ARGV: the field, cum, delta, burst, ttl (ms),
-// channel, id, the Store's instance id, field ttl (µs).
+// channel, id, the Store's instance id, field ttl (µs), rcum.
 //
-// It returns the balance, and what of a change below zero the balance did
-// not take (the member's withdrawals beyond the balance, kept at zero: see
-// budget.owed), as {bal, short}.
+// It returns the balance.
 var budgetScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -636,11 +645,28 @@ local s = redis.call('HMGET', KEYS[1], 'bal', ARGV[1])
 local old = tonumber(s[1])
 if old == nil or old ~= old then old = burst end
 local d = tonumber(ARGV[3])
-local prev = tonumber(s[2])
+local prev, prevr, owed
+if s[2] then
+  local c, r, o = string.match(s[2], '^(%S+) (%S+) (%S+)$')
+  if c then
+    prev, prevr, owed = tonumber(c), tonumber(r), tonumber(o)
+  else
+    prev = tonumber(s[2])
+  end
+end
 if prev ~= nil and prev == prev then d = tonumber(ARGV[2]) - prev end
+local rcum = tonumber(ARGV[10]) or 0
+if owed == nil or owed ~= owed then owed = 0 end
+owed = math.min(math.max(owed, 0), burst)
+if prevr ~= nil and prevr == prevr then
+  local pay = math.min(owed, math.max(rcum - prevr, 0))
+  d = d - pay
+  owed = owed - pay
+end
 local bal = math.min(math.max(old + d, 0), burst)
-local short = math.max(-(math.min(math.max(old, 0), burst) + d), 0)
-redis.call('HSET', KEYS[1], 'bal', string.format('%.0f', bal), ARGV[1], ARGV[2])
+owed = math.min(owed + math.max(-(math.min(math.max(old, 0), burst) + d), 0), burst)
+if bal >= burst then owed = 0 end
+redis.call('HSET', KEYS[1], 'bal', string.format('%.0f', bal), ARGV[1], ARGV[2] .. ' ' .. string.format('%.0f', rcum) .. ' ' .. string.format('%.0f', owed))
 redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[1])
 local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now - tonumber(ARGV[9])), 'LIMIT', 0, 8)
 for _, f in ipairs(gone) do
@@ -652,5 +678,5 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 if old >= burst and bal < burst then
   redis.call('PUBLISH', ARGV[6], 'b ' .. ARGV[7] .. ' ' .. ARGV[8])
 end
-return {bal, short}
+return bal
 `)
