@@ -85,11 +85,11 @@ const (
 // to two calls in three and 500 at once to the third is not tripped by
 // its quick failures before its first success lands; one that hangs
 // some attempts for longer holds its breaker closed for two Windows at
-// most. Once an attempt of the spell failed after two tenths of Window or
-// more in flight (an attempt timeout), the attempts in flight weigh
-// nothing: a host that never answers trips as its first attempts time
-// out. An attempt a panic below cut stays counted in flight, for those
-// two Windows at most.
+// most. Once an attempt of the spell was cut by its attempt timeout, or
+// failed after two tenths of Window or more in flight, the attempts in
+// flight weigh nothing: a host that never answers trips as its first
+// attempts time out, whatever Window. An attempt a panic below cut stays
+// counted in flight, for those two Windows at most.
 // An open breaker refuses attempts without touching the network for
 // OpenTimeout, then becomes half-open: it lets HalfOpenRequests probes
 // through and refuses the rest. When they all succeed it closes; when one
@@ -446,7 +446,7 @@ func (b *breakerTransport) closedAttempt(e *breakerEntry, w *closedWindow, req *
 			}
 		}
 	case errBreakerFailure:
-		b.set.failure(e, w, age, start)
+		b.set.failure(e, w, age, start, attemptTimedOut(err))
 		b.deliver(req.Context(), resp)
 	}
 	return resp, err
@@ -559,6 +559,14 @@ func (s *breakerSet) outcome(st *attemptState, req *http.Request, resp *http.Res
 // moved on by the waits: since then is the attempt's time on the wire.)
 func queueCut(st *attemptState, err error) bool {
 	return st != nil && st.slotWait > 0 && errors.Is(err, errBudgetSpent) && st.slotWait >= time.Since(st.start)
+}
+
+// attemptTimedOut reports whether err, the error of an attempt its
+// breaker counts as a failure, is a cut by the Transport's attempt timeout
+// (not by the call's budget, whose cut of an attempt tells nothing of how
+// long the host's other attempts may take). It runs on failures only.
+func attemptTimedOut(err error) bool {
+	return err != nil && errors.Is(err, ErrAttemptTimeout) && !errors.Is(err, errBudgetSpent)
 }
 
 // attemptOutcome maps an attempt's result, classified in st when st is not

@@ -249,21 +249,25 @@ func (s *breakerSet) readyToTrip(e *breakerEntry) bool {
 // (breakerSet.clock), at age, in the window w of e, and trips e through
 // gobreaker when the window says so. A failure after two tenths of Window
 // or more in flight (two bucket periods, not two bucket boundaries: a 4s
-// failure of a 30s window is no slow one) is a slow one (see
-// closedWindow.pending).
-func (s *breakerSet) failure(e *breakerEntry, w *closedWindow, age uint64, start int64) {
+// failure of a 30s window is no slow one), or cut by its attempt timeout
+// (timedOut, see attemptTimedOut) however short, is a slow one (see
+// closedWindow.pending): the attempts in flight will be cut as it was, at
+// the latest, and a host that never answers trips as its first attempts
+// time out, whatever its Window (a 10s attempt timeout is no slow failure
+// of a 100s window by its length alone).
+func (s *breakerSet) failure(e *breakerEntry, w *closedWindow, age uint64, start int64, timedOut bool) {
 	t := s.now()
 	now := w.age(t)
 	if e.win.Load() != w {
 		return // the breaker has left that closed spell since the attempt started
 	}
-	if t-start >= 2*w.period && !w.slowFailure.Load() {
+	if (timedOut || t-start >= 2*w.period) && !w.slowFailure.Load() {
 		w.slowFailure.Store(true)
 	}
 	if late := w.failure(age, now); late && e.removed.Load() {
 		if e, w = s.rehome(e, w); w != nil {
 			t = s.now()
-			s.failure(e, w, w.age(t), t)
+			s.failure(e, w, w.age(t), t, timedOut)
 		}
 		return
 	}

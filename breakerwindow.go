@@ -59,10 +59,10 @@ type closedWindow struct {
 	// first Window (see inFlightWord), by the bucket they began in; the
 	// stripes' own count those of a contended window.
 	inFlight [breakerBuckets]atomic.Int64
-	// slowFailure says that an attempt of the spell failed after two
-	// bucket periods or more in flight (see breakerSet.failure): the
-	// attempts in flight are then no outcomes to come that may succeed
-	// (see pending).
+	// slowFailure says that an attempt of the spell was cut by its
+	// attempt timeout or failed after two bucket periods or more in
+	// flight (see breakerSet.failure): the attempts in flight are then no
+	// outcomes to come that may succeed (see pending).
 	slowFailure atomic.Bool
 
 	successes [breakerBuckets]atomic.Uint64
@@ -153,11 +153,12 @@ func (w *closedWindow) stripeInFlightWord(st *attemptState, age uint64) *atomic.
 // a dead host at once) is no slow outcome to come. None once the spell is
 // two Windows old, so that attempts that hang (a host that never answers
 // some) hold a breaker closed for that long at most; and none once an
-// attempt of the spell failed after two bucket periods or more in flight (an
-// attempt timeout): attempts as old as those in flight fail, and a host
-// that never answers trips its breaker as its first attempts time out,
-// not when the spell is two Windows old
-// (TestBreakerDeadHostTripsAtItsFirstTimeouts).
+// attempt of the spell was cut by its attempt timeout or failed after two
+// bucket periods or more in flight (see breakerSet.failure): attempts as
+// old as those in flight fail, and a host that never answers trips its
+// breaker as its first attempts time out, not when the spell is two
+// Windows old (TestBreakerDeadHostTripsAtItsFirstTimeouts,
+// TestBreakerDeadHostTripsAtTimeoutsShortOfTwoTenths).
 func (w *closedWindow) pending(now uint64) uint64 {
 	if now >= 2*breakerBuckets || w.slowFailure.Load() {
 		return 0

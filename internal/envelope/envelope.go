@@ -69,9 +69,10 @@ const (
 	// the status is still the code when there is one, else the first
 	// item's reason; the reason is kept in Reason either way.
 	Google = "google"
-	// Postato is an error object with an "origin" member, Postato's
+	// Postato is an error object whose "origin" is "platform", Postato's
 	// platform errors ({"error":{"origin":"platform","code":…,
-	// "retryable":…}}): no other API is known to send one.
+	// "retryable":…}}). An "origin" of another value (a gateway, a
+	// service, an upstream of another API's) makes no platform error.
 	Postato = "postato"
 )
 
@@ -177,7 +178,7 @@ func ParseStatus(data []byte, problem bool, status int) (Envelope, bool) {
 			env.Reason = reason
 		case onStripe(e.DocURL.s) || onStripe(e.RequestLogURL.s):
 			env.Vendor = Stripe
-		case e.Origin.name:
+		case e.Origin.platform:
 			env.Vendor = Postato
 		}
 	case d.errorString.set:
@@ -434,14 +435,18 @@ func (p *seen) UnmarshalJSON([]byte) error {
 }
 
 // origin records an error object's "origin" member: seen whatever its
-// value, name when it is a string, as Postato's platform errors send it
-// ("platform").
+// value, platform when it is the string "platform" (in any case), as
+// Postato's platform errors send it.
 type origin struct {
-	seen, name bool
+	seen, platform bool
 }
 
 func (o *origin) UnmarshalJSON(b []byte) error {
-	o.seen, o.name = true, b[0] == '"'
+	o.seen = true
+	if b[0] == '"' {
+		s, err := unquote(b)
+		o.platform = err == nil && strings.EqualFold(s, "platform")
+	}
 	return nil
 }
 
