@@ -201,13 +201,14 @@ func sendable(body io.ReadCloser, want int64) io.ReadCloser {
 
 // sent reports whether the body's reader is done with it: a Read returned
 // io.EOF, or it was closed or detached with no Read in progress (a Read
-// after any of them does not read rc). A Read of ContentLength bytes is not the end:
+// after any of them does not read rc), nor renewing it from GetBody (see
+// hedgeRun.renew). A Read of ContentLength bytes is not the end:
 // net/http reads on to check that the body ends there. Read and Close
 // mark their state before they look for a waiter (see wake), and waitSent
 // marks its wait before it looks at their state: one of the two sees the
 // other.
 func (b *checkedBody) sent() bool {
-	return b.ended.Load() || (b.closed.Load() || b.detached.Load()) && !b.watch.reading.Load()
+	return b.ended.Load() || (b.closed.Load() || b.detached.Load()) && !b.watch.reading.Load() && b.use.Load() != bodyRenewing
 }
 
 // detach makes the body's Reads fail, once a Read in progress ends: a

@@ -33,7 +33,9 @@ import (
 // or fail partway; copies are refused by WithMaxInFlight or WithRateLimit;
 // GetBody is slow, fails or panics (the call then panics with it, or ends
 // as it would have, when another copy decided the attempt first), the
-// attempt's Read may be waiting for it (see checkedBody.waitForCopy).
+// attempt's Read may be waiting for it (see checkedBody.waitForCopy); a
+// request may go over HTTP/2 (its body written on a goroutine of its own,
+// closed on another as it is canceled) or carry Expect: 100-continue.
 func TestHedgedWriteBodiesProperty(t *testing.T) {
 	seeds := 10000
 	if testing.Short() {
@@ -71,6 +73,17 @@ type hedgeConn struct {
 	answer   time.Duration // after the body, before the answer
 	early    int           // the server answers 503 after this many bytes, read on after; -1: never
 	late     time.Duration // a request canceled while its body is sent returns at once, and its writer reads once more this late; 0: it does not
+	// h2: the body is written on a goroutine of its own, as HTTP/2's
+	// client does: a request canceled returns at once, and its body is
+	// closed on another goroutine, while a Read of it may be in progress.
+	h2 bool
+	// expect: the request carries Expect: 100-continue: its body is read
+	// only once the server's 100 Continue comes, after cont, unless the
+	// server answers with final (a 417 or a 503) first: the body is then
+	// closed unread.
+	expect bool
+	cont   time.Duration
+	final  int
 }
 
 // hedgeBodyScenario is one draw of TestHedgedWriteBodiesProperty.
@@ -155,6 +168,19 @@ func drawHedgeBodyScenario(seed uint64) hedgeBodyScenario {
 	for i := range sc.getDelay {
 		sc.getPanic = append(sc.getPanic, !sc.getFail[i] && r.IntN(24) == 0)
 	}
+	for i := range sc.conns {
+		c := &sc.conns[i]
+		c.h2 = r.IntN(4) == 0
+		if r.IntN(4) == 0 {
+			c.expect, c.cont = true, ms(0, 30)
+			switch r.IntN(4) {
+			case 0:
+				c.final = http.StatusExpectationFailed
+			case 1:
+				c.final = http.StatusServiceUnavailable
+			}
+		}
+	}
 	return sc
 }
 
@@ -227,6 +253,20 @@ func (s *hedgeBodyServer) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
+	if c.expect && r.Body != nil {
+		// Expect: 100-continue: no Read before the server's 100
+		// Continue; a final answer before it leaves the body unread,
+		// and closed.
+		err := sleepCtx(ctx, c.cont, false)
+		if err != nil || c.final != 0 {
+			own = true
+			if err != nil {
+				return nil, err
+			}
+			c.status = c.final
+			return s.answer(r, i, c)
+		}
+	}
 	if c.early >= 0 && r.Body != nil {
 		// The server answers 503 before it has read the body; the
 		// transport sends the rest of it on, as net/http's writer does,
@@ -245,7 +285,40 @@ func (s *hedgeBodyServer) RoundTrip(r *http.Request) (*http.Response, error) {
 		c.status = http.StatusServiceUnavailable
 		return s.answer(r, i, c)
 	}
+	if c.h2 && r.Body != nil {
+		return s.stream(r, i, c, &own)
+	}
 	return s.readBody(r, i, c, &own)
+}
+
+// stream serves request i as HTTP/2's client sends it: its body is
+// written on a goroutine of its own, and a request canceled returns at
+// once, its body closed on another goroutine (the stream's abort), once,
+// while the writer's Read may still be in progress. own is cleared: the
+// body is closed here.
+func (s *hedgeBodyServer) stream(r *http.Request, i int, c hedgeConn, own *bool) (*http.Response, error) {
+	*own = false
+	var once sync.Once
+	closeBody := func() { once.Do(func() { r.Body.Close() }) }
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	res := make(chan result, 1)
+	c.late = 0 // the writer is this goroutine
+	go func() {
+		mine := true
+		resp, err := s.readBody(r, i, c, &mine)
+		closeBody()
+		res <- result{resp, err}
+	}()
+	select {
+	case x := <-res:
+		return x.resp, x.err
+	case <-r.Context().Done():
+		go closeBody()
+		return nil, r.Context().Err()
+	}
 }
 
 // readBody reads r's body as net/http's writer does, records it when the

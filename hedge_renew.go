@@ -29,7 +29,11 @@ type renewedBody struct {
 // last, being read: a later copy is not sent, and a retry's GetBody waits
 // for this Read. GetBody runs on the Read's goroutine (net/http's, which
 // writes the request): a panic of it goes to the caller, as a copy's
-// does (see panicked), and the Read fails.
+// does (see panicked), and the Read fails. Its time is the Transport's,
+// not the caller's body stalling: an attempt's deadline that cuts it is a
+// timeout (TestHedgingRenewSlowGetBodyIsNoStall). An attempt decided,
+// ended or timed out while GetBody ran sends no body: the body GetBody
+// made is closed.
 func (run *hedgeRun) renew(body *checkedBody) bool {
 	run.mu.Lock()
 	decided := run.winner >= 0
@@ -43,9 +47,23 @@ func (run *hedgeRun) renew(body *checkedBody) bool {
 	}
 	run.body = body
 	run.getMu.Unlock()
+	// GetBody is the Transport's wait, not a Read of the caller's body:
+	// a deadline that cuts it is no stall (see bodyWatch), as one that
+	// cuts a wait for a copy's GetBody (see waitForCopy). The body is not
+	// sent meanwhile (see sent): a retry's GetBody waits for this one.
+	body.watch.reading.Store(false)
 	rc, err := run.renewBody()
+	body.watch.reading.Store(true) // the Read goes on (see beginRead)
 	if err != nil {
 		body.use.Store(bodyLost) // the Read detaches it (see beginRead)
+		return true
+	}
+	if run.attemptCtx.Err() != nil || body.watch.cut() {
+		// Decided, or ended, or timed out while GetBody ran: the body
+		// is not sent after that, as one reclaimed is not (see
+		// reclaim; TestHedgingRenewDecidedMeanwhileSendsNoBody).
+		rc.Close()
+		body.use.Store(bodyLost)
 		return true
 	}
 	f := &renewedBody{rc: rc}

@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -92,9 +93,17 @@ func testTakenOverBodyRenewed(t *testing.T, fake, hang bool) {
 					if err != nil {
 						return
 					}
+					// The body is read whole before anything else
+					// reads the connection: a reader of it that
+					// watches for its end took body bytes from
+					// the server's, which then waited for good.
+					b, err := io.ReadAll(req.Body)
+					if err != nil {
+						return
+					}
 					gone := make(chan struct{})
 					go func() { io.Copy(io.Discard, server); close(gone) }()
-					if code, _ := serve(i, req.Body, gone); code != 0 {
+					if code, _ := serve(i, bytes.NewReader(b), gone); code != 0 {
 						fmt.Fprintf(server, "HTTP/1.1 %d %s\r\nContent-Length: 0\r\n\r\n", code, http.StatusText(code))
 					}
 				}()

@@ -194,6 +194,7 @@ func (b *checkedBody) beginRead(running bool) (bool, io.ReadCloser) {
 					continue
 				}
 				if run.renew(b) {
+					running = b.watch.begin() // past GetBody: in a Read again
 					continue
 				}
 			}
@@ -336,6 +337,12 @@ func (w *bodyWatch) end(running bool) {
 		w.stalled.Store(true)
 	}
 	w.reading.Store(false)
+}
+
+// cut reports whether the attempt's deadline has ended its context.
+func (w *bodyWatch) cut() bool {
+	db := w.db.Load()
+	return db != nil && db.ctx.Err() != nil
 }
 
 // heldUp reports whether a Read of the body was in progress when the

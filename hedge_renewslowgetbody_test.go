@@ -1,0 +1,83 @@
+package resilient
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestHedgingRenewSlowGetBodyIsNoStall: the GetBody that renews the
+// attempt's body (see TestHedgingTakenOverBodyReadByCopyRenewed) is the
+// Transport's wait, not the caller's body stalling: when it outlasts the
+// attempt's timeout, the attempt times out, and the call retries, as after
+// a copy's slow GetBody. It failed at once with a *RequestError, "request
+// body stalled", where a plain client, which calls no GetBody for its
+// first send, got a 201 at 20ms. The base writes the body on a goroutine
+// of its own, and returns once the attempt's context is done, as
+// net/http's does.
+func TestHedgingRenewSlowGetBodyIsNoStall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		data := []byte("abcdefghijkl")
+		var mu sync.Mutex
+		var calls, gets int
+		var got bodyLog
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			mu.Lock()
+			calls++
+			i := calls
+			mu.Unlock()
+			switch i {
+			case 1:
+				time.Sleep(20 * time.Millisecond) // the attempt's dial, past the hedging delay
+			case 2:
+				// The copy reads the body whole, then hangs.
+				io.ReadAll(r.Body)
+				r.Body.Close()
+				<-r.Context().Done()
+				return nil, r.Context().Err()
+			}
+			type result struct {
+				resp *http.Response
+				err  error
+			}
+			done := make(chan result, 1)
+			go func() {
+				resp, err := got.created(r)
+				done <- result{resp, err}
+			}()
+			select {
+			case res := <-done:
+				return res.resp, res.err
+			case <-r.Context().Done():
+				return nil, r.Context().Err()
+			}
+		})
+		tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithAttemptTimeout(time.Second))
+		req := sharedSourcePost(data)
+		rewind := req.GetBody
+		req.GetBody = func() (io.ReadCloser, error) {
+			mu.Lock()
+			gets++
+			i := gets
+			mu.Unlock()
+			if i == 2 {
+				time.Sleep(1500 * time.Millisecond) // the attempt's renewal, past its timeout
+			}
+			return rewind()
+		}
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		var re *RequestError
+		if errors.As(err, &re) || err != nil || resp.StatusCode != 201 {
+			t.Errorf("RoundTrip = %v, %v; want a 201 (the renewal's slow GetBody is no stall of the caller's body)", resp, err)
+		}
+	})
+}
