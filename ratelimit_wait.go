@@ -691,11 +691,11 @@ func addWaits(a, b time.Duration) time.Duration {
 
 // refuseServerWait refuses a wait of d that the server set (a pause, a
 // spent quota's reset, a turn of its pace) after the attempt was held
-// held already by such waits, which maxWait (WithMaxRetryAfter) bounds in
-// all.
+// already by such waits (a shared quota's refusals among them), which
+// maxWait (WithMaxRetryAfter) bounds in all.
 func (rl *rateLimiter) refuseServerWait(p *partition, held, d, maxWait time.Duration) error {
 	if held > 0 {
-		return rl.refuse(p, addWaits(held, d), fmt.Sprintf("in all, for pauses and turns of the pace one after another, longer than the longest wait a server may ask for (%v)", maxWait))
+		return rl.refuse(p, addWaits(held, d), fmt.Sprintf("in all, for pauses, turns of the pace and a shared quota without tokens one after another, longer than the longest wait a server may ask for (%v)", maxWait))
 	}
 	return rl.refuse(p, d, fmt.Sprintf("longer than the longest wait a server may ask for (%v)", maxWait))
 }
