@@ -1,7 +1,12 @@
 package examples
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -32,7 +37,11 @@ import (
 // minutes, or what opts set with resilient.WithMaxElapsed; zero leaves
 // the call unbounded); without it, such a call would wait for as long as
 // the body stalls (discordgo releases the route's bucket before it reads
-// the body, so the bucket's other calls go on).
+// the body, so the bucket's other calls go on). A 429 of the bot's global
+// limit holds the session's calls of every route until its Retry-After
+// has passed (see discordGlobal, the client's Transport, around
+// resilient's; a resilient.WithClassifier among opts replaces the
+// classifier that starts that hold).
 // Use it as
 //
 //	s, err := examples.NewDiscordSession("Bot "+token, nil)
@@ -41,16 +50,109 @@ func NewDiscordSession(token string, base http.RoundTripper, opts ...resilient.O
 	if err != nil {
 		return nil, err
 	}
+	global := &discordGlobal{}
 	opts = append([]resilient.Option{
 		resilient.WithoutRateLimit(),                   // discordgo paces each route's bucket; resilient would pace them again
 		resilient.WithAttemptTimeout(20 * time.Second), // discordgo's own client gives a request 20 s
+		resilient.WithClassifier(global.learn),         // a 429 of the bot's global limit holds every route: neither limiter sees to it here
 	}, opts...)
 	rt := resilient.New(base, opts...)
+	global.next = rt
 	s.Client = &http.Client{
-		Transport: rt,
+		Transport: global,
 		Timeout:   rt.MaxElapsed(), // the budget opts set, over a call's body too: discordgo reads it without a context
 	}
 	s.MaxRestRetries = 0             // resilient retries; discordgo resends a 502 at once, POSTs included
 	s.ShouldRetryOnRateLimit = false // resilient retries a 429, within bounds; discordgo would retry it again, without any
 	return s, nil
+}
+
+// discordGlobal is the RoundTripper of a NewDiscordSession's client, around
+// its resilient.Transport: after a 429 of the bot's global rate limit
+// (X-RateLimit-Global: true, or X-RateLimit-Scope: global), which Discord
+// counts across every route, it holds the session's calls of every route
+// until the 429's Retry-After has passed, as Discord asks. Neither limiter
+// of the recipe does: resilient's is off, and discordgo's learns a global
+// pause only from an X-RateLimit-Reset-After, which Discord's global 429
+// does not carry, and only once resilient has returned that 429, after
+// its retries. A call the pause would hold longer than
+// resilient.DefaultMaxRetryAfter (a minute), or past its context's
+// deadline, fails at once, unsent, with an error wrapping
+// resilient.ErrRateLimited, as resilient's own limiter refuses one; a
+// Retry-After past resilient.MaxBelievedReset is not believed. The retries
+// of calls already in resilient when the 429 came are not held: each waits
+// for its own 429's Retry-After. It is safe for concurrent use.
+type discordGlobal struct {
+	next  http.RoundTripper // the session's resilient.Transport
+	until atomic.Int64      // when the global pause ends, in Unix nanoseconds; 0 for none
+}
+
+// RoundTrip sends req through g.next once the bot's global pause, if any,
+// has passed.
+func (g *discordGlobal) RoundTrip(req *http.Request) (*http.Response, error) {
+	if until := g.until.Load(); until != 0 {
+		if err := g.hold(req.Context(), until); err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, err
+		}
+	}
+	return g.next.RoundTrip(req)
+}
+
+// hold waits until the global pause that ends at until (Unix nanoseconds)
+// has passed, or fails at once when it would wait longer than
+// resilient.DefaultMaxRetryAfter or past ctx's deadline.
+func (g *discordGlobal) hold(ctx context.Context, until int64) error {
+	end := time.Unix(0, until)
+	wait := time.Until(end)
+	if wait <= 0 {
+		g.until.CompareAndSwap(until, 0)
+		return nil
+	}
+	if d, ok := ctx.Deadline(); wait > resilient.DefaultMaxRetryAfter || ok && d.Before(end) {
+		return fmt.Errorf("%w: discord.com: the bot's global rate limit holds every route for %v", resilient.ErrRateLimited, wait)
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// learn is the recipe's resilient.Classifier: it keeps the default
+// decision, and starts the global pause of a 429 of the bot's global
+// limit, from its Retry-After (or X-RateLimit-Reset-After), in seconds.
+func (g *discordGlobal) learn(resp *http.Response, _ *resilient.APIError, _ error, def resilient.Class) resilient.Class {
+	if resp == nil || resp.StatusCode != http.StatusTooManyRequests ||
+		!strings.EqualFold(resp.Header.Get("X-RateLimit-Global"), "true") && !strings.EqualFold(resp.Header.Get("X-RateLimit-Scope"), "global") {
+		return def
+	}
+	v := resp.Header.Get("Retry-After")
+	if v == "" {
+		v = resp.Header.Get("X-RateLimit-Reset-After")
+	}
+	secs, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || !(secs > 0) || secs > resilient.MaxBelievedReset.Seconds() {
+		return def
+	}
+	end := time.Now().Add(time.Duration(secs * float64(time.Second))).UnixNano()
+	for {
+		cur := g.until.Load()
+		if cur >= end || g.until.CompareAndSwap(cur, end) {
+			return def
+		}
+	}
+}
+
+// CloseIdleConnections closes the idle connections of the resilient.Transport
+// below, as http.Client.CloseIdleConnections expects of its transport.
+func (g *discordGlobal) CloseIdleConnections() {
+	if c, ok := g.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }

@@ -2,10 +2,12 @@ package examples
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/resilienthttp/resilient"
 	"golang.org/x/oauth2"
@@ -26,8 +28,10 @@ import (
 // retried. The API's Transport does not, so that its writes keep the rule.
 //
 // A token request is made with the values of ctx (pass a context that
-// lives as long as the client, not a request's) and ends with ctx or with
-// the call that waits for it, whichever ends first: an oauth2.Transport
+// lives as long as the client, not a request's) and ends with ctx, with
+// the call that waits for it or with that call's budget (the
+// Transport's MaxElapsed, over all of the token's requests), whichever
+// ends first: an oauth2.Transport
 // would make it with ctx alone (oauth2's TokenSource takes no context), so
 // that a call could wait past its deadline while resilient retries the
 // token endpoint, and every other call with it.
@@ -58,7 +62,11 @@ func NewClientCredentialsClient(ctx context.Context, conf *clientcredentials.Con
 // has spent the one sent when it processes the refresh, and an answer
 // dropped because that call's deadline passed would lose the new one. The
 // calls that wait for a refresh give up when their own context ends, and
-// the token it brings serves the calls after them. An oauth2.Transport
+// the token it brings serves the calls after them. A refresh is abandoned
+// after the token requests' budget (resilient.WithMaxElapsed among opts,
+// resilient.DefaultMaxElapsed when that is zero), and a call waits for
+// its token no longer than its own budget (the API Transport's
+// MaxElapsed). An oauth2.Transport
 // would set the token on every redirect's request, to any host, and make
 // its calls wait for a refresh past their deadlines.
 func NewRefreshTokenClient(ctx context.Context, conf *oauth2.Config, tok *oauth2.Token, base http.RoundTripper, opts ...resilient.Option) *http.Client {
@@ -79,8 +87,16 @@ func newTokenClient(ctx context.Context, tokenURL string, tok *oauth2.Token, fet
 			tokenOpts = append(tokenOpts, named) // a repeated token request only issues another token
 		}
 	}
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: resilient.New(base, tokenOpts...)}) // token requests
-	return &http.Client{Transport: &tokenTransport{fetch: fetch, ctx: ctx, base: resilient.New(base, opts...), lock: make(chan struct{}, 1), tok: tok, outlive: outlive}}
+	tokenRT, api := resilient.New(base, tokenOpts...), resilient.New(base, opts...)
+	bound := tokenRT.MaxElapsed()
+	if bound == 0 {
+		bound = resilient.DefaultMaxElapsed // a refresh outlives its call: never without a bound
+	}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: tokenRT}) // token requests
+	return &http.Client{Transport: &tokenTransport{
+		fetch: fetch, ctx: ctx, base: api, lock: make(chan struct{}, 1), tok: tok,
+		budget: api.MaxElapsed(), outlive: outlive, bound: bound,
+	}}
 }
 
 // keyHonoringHost returns resilient.WithKeyHonoringHosts(host), and false
@@ -105,9 +121,23 @@ type tokenTransport struct {
 	lock  chan struct{} // held while the token is read or fetched
 	tok   *oauth2.Token // the last token fetched; guarded by lock
 
+	// budget bounds a call's wait for its token (the API Transport's
+	// MaxElapsed); zero leaves it to the call's context.
+	budget time.Duration
+
 	// outlive says that a fetch, once started, runs to its end whatever
-	// the call that started it (refreshes: see token).
+	// the call that started it (refreshes: see token), or until bound
+	// has passed, when it is abandoned (see refresh).
 	outlive bool
+	bound   time.Duration
+}
+
+// fetched is the outcome of a refresh (see tokenTransport.refresh).
+type fetched struct {
+	tok      *oauth2.Token
+	err      error
+	panicked bool // the fetch panicked with val
+	val      any
 }
 
 // RoundTrip sends req through t.base with a valid token, or without one
@@ -146,45 +176,41 @@ func (t *tokenTransport) CloseIdleConnections() {
 // the refresh token has spent the token the client holds (the next
 // refresh is refused with invalid_grant, and the user must authorize
 // again). A panic of that fetch goes to the call that started it, when
-// that call still waits for it.
+// that call still waits for it. A call that must wait (for t.lock or a
+// fetch) waits t.budget at most, as long as its own Transport would
+// have tried: a refresh that outlived its call, or a fetch of a call
+// without a deadline, made no later call wait past it.
 func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
+	var budget <-chan time.Time // the end of t.budget, once the call waits
 	select {
 	case t.lock <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	default:
+		if t.budget > 0 {
+			timer := time.NewTimer(t.budget)
+			defer timer.Stop()
+			budget = timer.C
+		}
+		select {
+		case t.lock <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-budget:
+			return nil, t.errBudget()
+		}
 	}
 	if t.tok.Valid() {
 		tok := t.tok
 		<-t.lock
 		return tok, nil
 	}
+	if budget == nil && t.budget > 0 {
+		timer := time.NewTimer(t.budget)
+		defer timer.Stop()
+		budget = timer.C
+	}
 	if t.outlive {
-		type fetched struct {
-			tok      *oauth2.Token
-			err      error
-			panicked bool // the fetch panicked with val
-			val      any
-		}
 		done := make(chan fetched, 1)
-		go func() {
-			f := fetched{panicked: true}
-			defer func() {
-				if f.panicked {
-					// The caller's code (a base below the token
-					// requests' Transport) panicked: the panic goes
-					// to the call that started the fetch, as without
-					// this goroutine, rather than end the process.
-					f.val = recover()
-				}
-				<-t.lock
-				done <- f
-			}()
-			tok, err := t.fetch(t.ctx, t.tok)
-			if err == nil {
-				t.tok = tok
-			}
-			f = fetched{tok: tok, err: err}
-		}()
+		go t.refresh(t.tok, done)
 		select {
 		case f := <-done:
 			if f.panicked {
@@ -193,6 +219,8 @@ func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
 			return f.tok, f.err
 		case <-ctx.Done():
 			return nil, ctx.Err() // a panic of the fetch then is dropped with it
+		case <-budget:
+			return nil, t.errBudget()
 		}
 	}
 	defer func() { <-t.lock }()
@@ -204,12 +232,64 @@ func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
 		fetch, cancelAt = context.WithDeadline(fetch, d)
 		defer cancelAt()
 	}
+	if t.budget > 0 {
+		var cancelAt context.CancelFunc
+		fetch, cancelAt = context.WithTimeoutCause(fetch, t.budget, t.errBudget())
+		defer cancelAt()
+	}
 	tok, err := t.fetch(fetch, t.tok)
 	if err != nil {
 		return nil, err
 	}
 	t.tok = tok
 	return tok, nil
+}
+
+// refresh fetches the token that follows last, for t.token, which holds
+// t.lock, under t.ctx and for t.bound at most; it keeps the token it
+// brings, releases t.lock and sends the outcome on done (buffered). A
+// fetch that has not returned after t.bound (a base deaf to its context)
+// is abandoned: t.lock is released, so that the next call starts a
+// refresh of its own, and the fetch's outcome is dropped when it comes.
+func (t *tokenTransport) refresh(last *oauth2.Token, done chan<- fetched) {
+	ctx, cancel := context.WithTimeoutCause(t.ctx, t.bound, fmt.Errorf("resilient: token refresh abandoned after %v", t.bound))
+	defer cancel()
+	res := make(chan fetched, 1)
+	go func() {
+		f := fetched{panicked: true}
+		defer func() {
+			if f.panicked {
+				// The caller's code (a base below the token requests'
+				// Transport) panicked: the panic goes to the call that
+				// started the fetch, as without this goroutine, rather
+				// than end the process.
+				f.val = recover()
+			}
+			res <- f
+		}()
+		tok, err := t.fetch(ctx, last)
+		f = fetched{tok: tok, err: err}
+	}()
+	var f fetched
+	select {
+	case f = <-res:
+	case <-ctx.Done():
+		select {
+		case f = <-res: // it returned as it was abandoned
+		default:
+			f = fetched{err: context.Cause(ctx)}
+		}
+	}
+	if f.err == nil && !f.panicked {
+		t.tok = f.tok
+	}
+	<-t.lock
+	done <- f
+}
+
+// errBudget is the error of a call that waited t.budget for its token.
+func (t *tokenTransport) errBudget() error {
+	return fmt.Errorf("resilient: no token within the call's budget of %v: %w", t.budget, context.DeadlineExceeded)
 }
 
 // leftOrigin reports whether req is a redirect http.Client follows to an
