@@ -318,7 +318,7 @@ func (s BreakerState) String() string {
 // BreakerChange is a state change of one breaker, as given to the functions
 // set with WithBreakerObserver and as logged with WithLogger.
 type BreakerChange struct {
-	Key      string       // the breaker's key, e.g. "https://api.example.com:443"
+	Key      string       // the breaker's key, e.g. "https://api.example.com:443"; a credential in a parameter after the host is REDACTED ("https://api.example.com;jsessionid=REDACTED:443")
 	From, To BreakerState // the states before and after the change
 	At       time.Time    // when the change happened
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/resilienthttp/resilient/internal/redact"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -551,12 +552,17 @@ func roundUpMillisecond(d time.Duration) time.Duration {
 }
 
 // breakerName returns the name of the breaker of k: the key itself for a
-// custom key, else scheme://host:port, bounded (see breakerKey.bounded).
+// custom key, else scheme://host:port, bounded (see breakerKey.bounded),
+// a credential in a parameter after the host REDACTED
+// ("api.example.com;jsessionid=REDACTED", see redact.HostParams): the
+// observers, the log and the errors show it. It is not called on a
+// call's success path.
 func breakerName(k breakerKey) string {
 	k = k.bounded()
 	if k.scheme == "" {
 		return k.host
 	}
+	k.host = redact.HostParams(k.host)
 	port := defaultPort(k.scheme)
 	if port == "" || hasPort(k.host) {
 		return k.scheme + "://" + k.host

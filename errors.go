@@ -382,28 +382,34 @@ func redactRef(s string) string {
 // false, and returns s, when the authority is a host with a port of digits
 // or none, an IPv6 literal, or has user information of the usual kind, and
 // when its port is the name of a scheme's service ("api.example.com:https"):
-// no password's start worth hiding. A port is read before the parameters
-// that may follow it ("api.example.com:443;jsessionid=…", whose values
-// redact.Opaque redacts), and an '@' that begins a segment of the path
-// ("/users/@alice") ends no password.
+// no password's start worth hiding. A port of digits is read before the
+// parameters that may follow it ("api.example.com:443;jsessionid=…", whose
+// values redact.Opaque redacts) when no '@' ends a password after it:
+// with one, the authority is a password's start ("alice:1234;x/y@proxy").
+// An '@' that begins a segment of the path ("/users/@alice") ends no
+// password.
 func withoutStrayUserinfo(s string) (string, bool) {
 	end := strings.IndexAny(s, "/?#")
 	if end < 0 {
 		end = len(s)
 	}
 	auth := s[:end]
-	host, _, _ := strings.Cut(auth, ";")
+	host, _, params := strings.Cut(auth, ";")
 	c := strings.LastIndexByte(host, ':')
-	if c < 0 || strings.HasPrefix(auth, "[") || strings.IndexByte(auth, '@') >= 0 || host[c+1:] == "" || allDigits(host[c+1:]) {
+	if c < 0 || strings.HasPrefix(auth, "[") || strings.IndexByte(auth, '@') >= 0 || host[c+1:] == "" || !params && allDigits(host[c+1:]) {
 		return s, false
 	}
-	if port := host[c+1:]; strings.EqualFold(port, "http") || strings.EqualFold(port, "https") {
+	port := host[c+1:]
+	if strings.EqualFold(port, "http") || strings.EqualFold(port, "https") {
 		return s, false
 	}
 	at := end
 	for {
 		k := strings.IndexByte(s[at:], '@')
 		if k < 0 {
+			if allDigits(port) {
+				return s, false // a host's port, then its parameters
+			}
 			return redact.Placeholder + s[end:], true
 		}
 		if at += k; s[at-1] != '/' {

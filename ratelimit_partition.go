@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/resilienthttp/resilient/internal/redact"
 	"golang.org/x/time/rate"
 )
 
@@ -36,10 +37,15 @@ type partKey struct {
 // String returns e.g. "https://api.example.com reads", followed by the tag
 // of its credential when it has one (credentialTag, a one-way digest of its
 // fingerprint): "https://api.example.com reads, credential 9c1e0f2a7b3d4e5f".
+// A credential in a parameter after the host is REDACTED
+// ("api.example.com;jsessionid=REDACTED", see redact.HostParams): a
+// QuotaStore keeps the name, and errors quote it. It is not called on a
+// call's success path, but where a partition is made.
 func (k partKey) String() string {
 	if k.scheme == "" {
 		return k.host
 	}
+	k.host = redact.HostParams(k.host)
 	var s string
 	switch {
 	case k.resource != "":
