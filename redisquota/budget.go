@@ -281,6 +281,23 @@ func (b *budget) add(d int64) int64 {
 	return 0
 }
 
+// ungive takes from the member's give-backs the units over the burst that
+// a sync's reply, which found the view changed since the sync read it,
+// took from the view: those of the give-backs made meanwhile (the ones
+// counted after given, sent by the sync, was read) first. The view, and
+// so the next sync, no longer carries them, and the script, counting
+// them, paid what the member owes with tokens no give-back brought
+// (TestBudgetGivenBackDuringSyncFilled). The syncer calls it.
+func (b *budget) ungive(over, sent int64) {
+	for {
+		g := b.given.Load()
+		x := min(over, g-sent)
+		if x <= 0 || b.given.CompareAndSwap(g, g-x) {
+			return
+		}
+	}
+}
+
 // regain records a use of the budget (a withdrawal, or a deposit into a
 // view not full) at now, after crediting the view one retry for each
 // budgetRefill the member neither withdrew from it nor deposited into it,
@@ -542,6 +559,7 @@ func (s *Store) budgetSpent(id, store string) {
 // total it keeps under the budget's field (see budgetScript).
 func (s *Store) syncBatch(batch []*budget) error {
 	t0 := make([]int64, len(batch))
+	g0 := make([]int64, len(batch))
 	cmds := make([]*redis.Cmd, len(batch))
 	send := func(ctx context.Context) error {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -552,11 +570,11 @@ func (s *Store) syncBatch(batch []*budget) error {
 				// too (Refund credits it first). One the view counts
 				// alone is sent as a deposit, and pays what the member
 				// owes at the next sync.
-				given := b.given.Load()
+				g0[i] = b.given.Load()
 				t0[i] = b.tokens.Load()
 				delta := t0[i] - b.synced.Load()
 				cmds[i] = budgetScript.EvalSha(ctx, p, []string{b.key, b.fkey},
-					b.field, b.cum+delta, delta, b.burst, stateTTL.Milliseconds(), s.channel, b.id, s.instance, totalTTL.Microseconds(), given)
+					b.field, b.cum+delta, delta, b.burst, stateTTL.Milliseconds(), s.channel, b.id, s.instance, totalTTL.Microseconds(), g0[i])
 			}
 			return nil
 		})
@@ -602,7 +620,11 @@ func (s *Store) syncBatch(batch []*budget) error {
 		b.cum += t0[i] - b.synced.Load()
 		for {
 			t := b.tokens.Load()
-			if b.tokens.CompareAndSwap(t, min(bal+t-t0[i], b.burst)) {
+			n := bal + t - t0[i]
+			if b.tokens.CompareAndSwap(t, min(n, b.burst)) {
+				if n > b.burst {
+					b.ungive(n-b.burst, g0[i])
+				}
 				break
 			}
 		}
