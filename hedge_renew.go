@@ -1,6 +1,9 @@
 package resilient
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 )
@@ -33,7 +36,8 @@ type renewedBody struct {
 // not the caller's body stalling: an attempt's deadline that cuts it is a
 // timeout (TestHedgingRenewSlowGetBodyIsNoStall). An attempt decided,
 // ended or timed out while GetBody ran sends no body: the body GetBody
-// made is closed.
+// made is closed, and a Read cut by the caller's cancel fails with its
+// cause (TestHedgingRenewCanceledSaysSo).
 func (run *hedgeRun) renew(body *checkedBody) bool {
 	run.mu.Lock()
 	decided := run.winner >= 0
@@ -63,6 +67,7 @@ func (run *hedgeRun) renew(body *checkedBody) bool {
 		// is not sent after that, as one reclaimed is not (see
 		// reclaim; TestHedgingRenewDecidedMeanwhileSendsNoBody).
 		rc.Close()
+		body.cutBy(run.attemptCtx)
 		body.use.Store(bodyLost)
 		return true
 	}
@@ -107,4 +112,16 @@ func (b *checkedBody) closeRenewed() error {
 		return re
 	}
 	return nil
+}
+
+// cutBy marks the Read of body, detached because ctx, the attempt's, is
+// done, to fail with ctx's cause when it is the caller's cancel or the
+// call's end, as the base's error would have said without the wait (see
+// waitForCopy, renew), not errBodyDetached alone; the cut of another copy
+// deciding the attempt says nothing to the caller.
+func (b *checkedBody) cutBy(ctx context.Context) {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, errHedgeLost) {
+		err := fmt.Errorf("%w: %w", errBodyDetached, cause)
+		b.cut.Store(&err)
+	}
 }

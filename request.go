@@ -1,7 +1,6 @@
 package resilient
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -176,13 +175,7 @@ func (b *checkedBody) beginRead(running bool) (bool, io.ReadCloser) {
 				}
 				if getting != nil {
 					if !b.waitForCopy(run, getting) && b.use.CompareAndSwap(bodyTaken, bodyLost) {
-						if cause := context.Cause(run.attemptCtx); cause != nil && !errors.Is(cause, errHedgeLost) {
-							// The caller's cancel, or the call's end:
-							// the Read's error says so, as the base's
-							// would have without the wait.
-							err := fmt.Errorf("%w: %w", errBodyDetached, cause)
-							b.cut.Store(&err)
-						}
+						b.cutBy(run.attemptCtx)
 						b.detached.Store(true)
 						return running, b.rc
 					}
