@@ -3,6 +3,7 @@ package resilient
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -78,8 +79,12 @@ func WithCallOptions(ctx context.Context, opts ...Option) context.Context {
 			o(&probe)
 		}
 	}
-	if len(probe.perTransport) > 0 {
-		panic(fmt.Sprintf("resilient: WithCallOptions: %s applies per Transport, not per call", strings.Join(probe.perTransport, ", ")))
+	if n := len(probe.perTransport); n > 0 {
+		verb := "applies"
+		if n > 1 {
+			verb = "apply"
+		}
+		panic(fmt.Sprintf("resilient: WithCallOptions: %s %s per Transport, not per call", strings.Join(probe.perTransport, ", "), verb))
 	}
 	// What an outer call kept (its Report, its key, its options, which
 	// apply first) stays; appending copies the outer options, which a
@@ -142,9 +147,12 @@ func (t *Transport) callConfig(cv *callValues) *config {
 }
 
 // perTransport marks an option that configures state a Transport shares
-// between its calls: WithCallOptions rejects it.
+// between its calls: WithCallOptions rejects it, naming each such option
+// once, however often it was given.
 func perTransport(c *config, name string) {
-	c.perTransport = append(c.perTransport, name)
+	if !slices.Contains(c.perTransport, name) {
+		c.perTransport = append(c.perTransport, name)
+	}
 }
 
 // mustContext panics when ctx, the parent of a context that fn derives

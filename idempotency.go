@@ -22,10 +22,16 @@ import (
 // WithIdempotencyKey returns a copy of ctx that makes the Transport send key
 // as the idempotency key of the write made with it, on every attempt,
 // instead of a generated one. A key already set as a request header wins
-// over it.
+// over it (that write is still the one the key names, when it is the
+// first).
 //
 // The key names one write: the first write made with the returned context
-// (or a context derived from it), its method, URL and Host header. A context flows far
+// (or a context derived from it), its method, URL and Host header, whoever
+// made it: when an SDK makes an auxiliary write first (the request for an
+// upload URL, say), the key names that one, and the write it was meant for
+// goes with a key of its own; set the key as that request's header
+// instead, if the SDK lets you, or derive the context where only that
+// write is made with it. A context flows far
 // (to every call a handler makes, to an SDK's auxiliary requests, to a
 // middleware's), and a host that deduplicates by key answers a second
 // write under the same key with the first one's stored response: that
@@ -178,6 +184,13 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 		// stays under the usual name: see keyedHeader), which the API the
 		// Transport is configured for reads.
 		keep := entry == name || name == DefaultIdempotencyHeader && strings.EqualFold(entry, "X-Idempotency-Key")
+		if ctxKey != "" {
+			// The header wins over the context's key, but this write
+			// is still the one the context's key names, when it is
+			// the first made with it: a later, other write must not
+			// take that key (see WithIdempotencyKey).
+			bind.applies(req, cfg)
+		}
 		return k, !keep, true, true, false
 	}
 	if ctxKey != "" {

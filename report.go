@@ -67,6 +67,8 @@ type Report struct {
 // any other call overwrites it. The calls made with the context of the
 // call's attempts (those of a Transport below this one, New(New(base)),
 // a hedged copy's included) are not the caller's call, and leave r alone.
+// A WithReport on a context that carries one already replaces it: the
+// calls made with the new context fill r alone, not the outer Report.
 // A nil ctx panics, as it does with context.WithValue.
 func WithReport(ctx context.Context, r *Report) context.Context {
 	mustContext("WithReport", ctx)
