@@ -220,14 +220,6 @@ func newBreakerSet(bs BreakerSettings, observers []func(BreakerChange), logger *
 
 // tripped reports whether the counts of w at age now trip its breaker.
 func (s *breakerSet) tripped(w *closedWindow, now uint64) bool {
-	return s.trippedBy(w, now, false)
-}
-
-// trippedBy is tripped, the attempts in flight since the current bucket
-// weighing against a trip too when quick is set (see breakerSet.failure):
-// it trips a breaker less often than tripped, never more, so that
-// readyToTrip agrees with a trip it decides.
-func (s *breakerSet) trippedBy(w *closedWindow, now uint64, quick bool) bool {
 	successes, failures, consecutive := w.counts(now)
 	if s.consecutive > 0 && consecutive >= s.consecutive {
 		return true
@@ -243,9 +235,6 @@ func (s *breakerSet) trippedBy(w *closedWindow, now uint64, quick bool) bool {
 	// closedWindow.inFlightWord): a host whose successes are slow and whose
 	// failures are quick is judged on its answers, not on its quickest.
 	p := float64(w.pending(now))
-	if quick {
-		p = float64(w.pendingThrough(now, now+1))
-	}
 	if to := w.timeouts.Load(); to > 0 && p > 0 {
 		// Attempts of the spell were cut by their attempt timeout: those
 		// in flight are outcomes to come that may succeed in the share
@@ -278,14 +267,7 @@ func (s *breakerSet) readyToTrip(e *breakerEntry) bool {
 // tripped), so that a host that never answers trips as its first attempts
 // time out, whatever its Window (a 10s attempt timeout is no slow failure
 // of a 100s window by its length alone), and one that hangs a rare attempt
-// keeps the weight of its slow successes in flight. A failure that took
-// less than a hundredth of Window (a tenth of a bucket period) is a quick
-// one: the attempts in flight since the current bucket weigh against a
-// trip too, as outcomes to come that have taken longer than it, so that a
-// long Window's first bucket (30s of a 5-minute Window) is not blind to
-// slow successes (TestBreakerLongWindowSlowSuccessesKeepHealthyHostClosed);
-// a host that fails every attempt that quickly trips a hundredth of Window
-// later at most, once those in flight have failed too.
+// keeps the weight of its slow successes in flight.
 func (s *breakerSet) failure(e *breakerEntry, w *closedWindow, age uint64, start int64, timedOut bool) {
 	t := s.now()
 	now := w.age(t)
@@ -305,7 +287,7 @@ func (s *breakerSet) failure(e *breakerEntry, w *closedWindow, age uint64, start
 		}
 		return
 	}
-	if !s.trippedBy(w, now, 10*(t-start) < w.period) {
+	if !s.tripped(w, now) {
 		return
 	}
 	done, err := s.machine(e).cb.Allow()

@@ -166,18 +166,11 @@ func (w *closedWindow) stripeInFlightWord(st *attemptState, age uint64) *atomic.
 // attempt timeout sooner weigh them by the host's share of successes (see
 // breakerSet.tripped).
 func (w *closedWindow) pending(now uint64) uint64 {
-	return w.pendingThrough(now, now)
-}
-
-// pendingThrough is pending, counting the attempts in flight that began
-// before the bucket of age through rather than before that of now
-// (through is now or now+1).
-func (w *closedWindow) pendingThrough(now, through uint64) uint64 {
 	if now >= 2*breakerBuckets || w.slowFailure.Load() {
 		return 0
 	}
 	var n int64
-	for b := range min(through, breakerBuckets) {
+	for b := range min(now, breakerBuckets) {
 		n += w.inFlight[b].Load()
 		if ss := w.stripes.Load(); ss != nil {
 			for i := range *ss {
