@@ -41,7 +41,8 @@ import (
 // limit holds the session's calls of every route until its Retry-After
 // has passed (see discordGlobal, the client's Transport, around
 // resilient's; a resilient.WithClassifier among opts replaces the
-// classifier that starts that hold).
+// classifier that starts that hold; its Unwrap returns the
+// resilient.Transport).
 // Use it as
 //
 //	s, err := examples.NewDiscordSession("Bot "+token, nil)
@@ -156,3 +157,9 @@ func (g *discordGlobal) CloseIdleConnections() {
 		c.CloseIdleConnections()
 	}
 }
+
+// Unwrap returns the session's resilient.Transport, under g: its
+// HostState, ResetHost and MaxElapsed, which a type assertion of the
+// client's Transport gave before g came around it, are reached with
+// s.Client.Transport.(interface{ Unwrap() http.RoundTripper }).Unwrap().
+func (g *discordGlobal) Unwrap() http.RoundTripper { return g.next }

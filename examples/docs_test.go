@@ -16,11 +16,11 @@ var recipes = map[string][]string{
 	"aws.go":           {"AWSHTTPClient", "awsRedirect", "awsThrottled", "errReader", "Read"},
 	"github.go":        {"NewGitHubClient"},
 	"openai.go":        {"OpenAIOptions", "openaiRateKey", "openaiBreakerKey", "openaiBodyModel", "openaiQuotaSpent"},
-	"discord.go":       {"NewDiscordSession", "discordGlobal", "RoundTrip", "hold", "learn", "CloseIdleConnections"},
+	"discord.go":       {"NewDiscordSession", "discordGlobal", "RoundTrip", "hold", "learn", "CloseIdleConnections", "Unwrap"},
 	"slack.go":         {"SlackHTTPClient", "slackMethod", "slackToken"},
 	"resty.go":         {"NewRestyClient"},
 	"retryablehttp.go": {"NewRetryableClient", "noRetry", "keepIdle", "RoundTrip"},
-	"oauth2.go":        {"NewClientCredentialsClient", "NewRefreshTokenClient", "newTokenClient", "keyHonoringHost", "tokenTransport", "RoundTrip", "CloseIdleConnections", "leftOrigin", "origin", "token", "fetched", "refresh", "errBudget"},
+	"oauth2.go":        {"NewClientCredentialsClient", "NewRefreshTokenClient", "newTokenClient", "keyHonoringHost", "tokenTransport", "RoundTrip", "CloseIdleConnections", "leftOrigin", "origin", "token", "fetched", "refresh", "keepLate", "errBudget"},
 	"otelhttp.go":      {"NewTracedClient"},
 }
 

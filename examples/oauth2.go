@@ -182,10 +182,12 @@ func (t *tokenTransport) CloseIdleConnections() {
 // without a deadline, made no later call wait past it.
 func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
 	var budget <-chan time.Time // the end of t.budget, once the call waits
+	var end time.Time           // when that is, read only by a call that waits for t.lock
 	select {
 	case t.lock <- struct{}{}:
 	default:
 		if t.budget > 0 {
+			end = time.Now().Add(t.budget)
 			timer := time.NewTimer(t.budget)
 			defer timer.Stop()
 			budget = timer.C
@@ -233,8 +235,11 @@ func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
 		defer cancelAt()
 	}
 	if t.budget > 0 {
+		if end.IsZero() {
+			end = time.Now().Add(t.budget)
+		}
 		var cancelAt context.CancelFunc
-		fetch, cancelAt = context.WithTimeoutCause(fetch, t.budget, t.errBudget())
+		fetch, cancelAt = context.WithDeadlineCause(fetch, end, t.errBudget()) // what the wait for t.lock left of it
 		defer cancelAt()
 	}
 	tok, err := t.fetch(fetch, t.tok)
@@ -250,7 +255,8 @@ func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
 // brings, releases t.lock and sends the outcome on done (buffered). A
 // fetch that has not returned after t.bound (a base deaf to its context)
 // is abandoned: t.lock is released, so that the next call starts a
-// refresh of its own, and the fetch's outcome is dropped when it comes.
+// refresh of its own, and the token the fetch brings when it returns is
+// kept only if no refresh has brought one since (see keepLate).
 func (t *tokenTransport) refresh(last *oauth2.Token, done chan<- fetched) {
 	ctx, cancel := context.WithTimeoutCause(t.ctx, t.bound, fmt.Errorf("resilient: token refresh abandoned after %v", t.bound))
 	defer cancel()
@@ -271,13 +277,14 @@ func (t *tokenTransport) refresh(last *oauth2.Token, done chan<- fetched) {
 		f = fetched{tok: tok, err: err}
 	}()
 	var f fetched
+	abandoned := false
 	select {
 	case f = <-res:
 	case <-ctx.Done():
 		select {
 		case f = <-res: // it returned as it was abandoned
 		default:
-			f = fetched{err: context.Cause(ctx)}
+			f, abandoned = fetched{err: context.Cause(ctx)}, true
 		}
 	}
 	if f.err == nil && !f.panicked {
@@ -285,6 +292,24 @@ func (t *tokenTransport) refresh(last *oauth2.Token, done chan<- fetched) {
 	}
 	<-t.lock
 	done <- f
+	if abandoned {
+		t.keepLate(last, <-res)
+	}
+}
+
+// keepLate keeps the token of a refresh of last that was abandoned and
+// answered after all, unless a refresh since has brought one: the server
+// may have rotated the refresh token when it processed that refresh, and
+// then refuses last's with invalid_grant.
+func (t *tokenTransport) keepLate(last *oauth2.Token, f fetched) {
+	if f.err != nil || f.panicked || f.tok == nil {
+		return
+	}
+	t.lock <- struct{}{}
+	if t.tok == last {
+		t.tok = f.tok
+	}
+	<-t.lock
 }
 
 // errBudget is the error of a call that waited t.budget for its token.
