@@ -29,7 +29,10 @@ import (
 // ignored as ResetHost ignores them: the state is then the
 // one of the host's breakers for https and for http that refuses most
 // (open, then half-open): of that port, or, for a host without a port, of
-// every port, as ResetHost names it.
+// every port, as ResetHost names it. A host with a credential in a
+// parameter after it ("api.example.com;jsessionid=…") is named by any value
+// of it, REDACTED as BreakerChange.Key shows it included, as ResetHost
+// names it.
 //
 // BreakerClosed is also what it returns when there is no breaker to read: for
 // a URL that cannot be parsed or has no host, for a host the Transport has
@@ -49,7 +52,16 @@ func (t *Transport) BreakerState(rawURL string) BreakerState {
 	}
 	rawURL = strings.TrimSpace(rawURL) // as ResetHost takes it
 	if u, err := url.Parse(rawURL); err == nil && u.Scheme != "" && u.Host != "" {
-		return t.breakers.stateOf(getRequest(u))
+		s := t.breakers.stateOf(getRequest(u))
+		if s != BreakerOpen && strings.IndexByte(u.Host, ';') >= 0 {
+			// A session id after the host, which BreakerChange.Key
+			// shows REDACTED: the host's breakers under any value of
+			// it, as ResetHost names them.
+			if m, ok := newHostMatcher(rawURL); ok {
+				s = max(s, t.breakers.stateOfHost(m))
+			}
+		}
+		return s
 	}
 	// A host alone: "api.example.com" parses as a path, and
 	// "localhost:8080" as a scheme and an opaque part; an IPv6 address

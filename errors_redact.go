@@ -168,9 +168,10 @@ func redactRef(s string) string {
 // no password's start worth hiding. A port of digits is read before the
 // parameters that may follow it ("api.example.com:443;jsessionid=…", whose
 // values redact.Opaque redacts) when no '@' ends a password after it:
-// with one, the authority is a password's start ("alice:1234;x/y@proxy").
-// An '@' that begins a segment of the path ("/users/@alice") ends no
-// password.
+// with one, the authority is a password's start ("alice:1234;x/y@proxy"),
+// unless a parameter's name says it carries a credential, as a servlet's
+// session id does (see hostParamNamed). An '@' that begins a segment of
+// the path ("/users/@alice") ends no password.
 func withoutStrayUserinfo(s string) (string, bool) {
 	end := strings.IndexAny(s, "/?#")
 	if end < 0 {
@@ -185,6 +186,9 @@ func withoutStrayUserinfo(s string) (string, bool) {
 	port := host[c+1:]
 	if strings.EqualFold(port, "http") || strings.EqualFold(port, "https") {
 		return s, false
+	}
+	if params && allDigits(port) && hostParamNamed(auth[len(host)+1:]) {
+		return s, false // "api.example.com:443;jsessionid=…/x?to=a@b"
 	}
 	at := end
 	for {
@@ -205,6 +209,21 @@ func withoutStrayUserinfo(s string) (string, bool) {
 		stop = at + j
 	}
 	return s[strings.LastIndexByte(s[:stop], '@')+1:], true
+}
+
+// hostParamNamed reports whether params, the parameters after a host's
+// port ("jsessionid=…;v=1"), name one that carries a credential (see
+// redact.SecretName): a host's session id, whose value redact.Opaque
+// hides, and no password's rest.
+func hostParamNamed(params string) bool {
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
+		if name, _, ok := strings.Cut(p, "="); ok && redact.SecretName(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // redactErr returns err's message made safe to log: see redactText.

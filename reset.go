@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/resilienthttp/resilient/internal/redact"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -31,7 +32,10 @@ import (
 // the form of an IP address ("[0:0::1]" is "[::1]", "[::ffff:192.0.2.1]"
 // is "192.0.2.1"), a name's Unicode or punycode spelling ("bücher.example"
 // is "XN--BCHER-KVA.example") and the scheme; a host whose URL held user
-// information is named as the Transport records it ("REDACTED@host").
+// information is named as the Transport records it ("REDACTED@host"), and
+// one with a credential in a parameter after it (a session id,
+// "api.example.com;jsessionid=…") by any value of it, REDACTED as
+// BreakerChange.Key shows it included.
 // A host without a port names the host
 // on every port; with a port, only that port, a URL without a port having
 // its scheme's default one (443 for https, 80 for http). A partition or
@@ -157,6 +161,9 @@ func newHostMatcher(s string) (hostMatcher, bool) {
 		}
 	}
 	_, s = urlKey("", s) // as the tables hold it: user information REDACTED
+	// A session id after the host, REDACTED as BreakerChange.Key and the
+	// errors show it, names the host whatever its value (see match).
+	s = redact.HostParams(s)
 	if at := strings.LastIndexByte(s, '@') + 1; strings.Count(s[at:], ":") > 1 && s[at] != '[' {
 		s = s[:at] + "[" + s[at:] + "]" // a bare IPv6 address, bracketed as in URL.Host
 	}
@@ -178,7 +185,7 @@ func (m hostMatcher) match(scheme, host string) bool {
 	}
 	scheme, host = urlKey(scheme, host)
 	scheme = lowerASCII(scheme)
-	h, port := splitHostPort(canonicalHost(scheme, host))
+	h, port := splitHostPort(canonicalHost(scheme, redact.HostParams(host)))
 	if h != m.host {
 		return false
 	}

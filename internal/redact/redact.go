@@ -184,10 +184,20 @@ func hasSecretParam(path string) bool {
 // parameters whose name says it carries a credential (see SecretName)
 // replaced by Placeholder: a servlet container writes the session id of a
 // client without cookies after the host of a URL without a path
-// ("api.example.com;jsessionid=…"), which url.Parse reads as the host. It
+// ("api.example.com;jsessionid=…"), which url.Parse reads as the host. A
+// port of up to five digits at its end is the host's, as url.Parse and
+// net/http read it ("api.example.com;jsessionid=…:8443"), and stays. It
 // returns h itself, without an allocation, when it has none.
 func HostParams(h string) string {
-	return secretParams(h)
+	r := secretParams(h)
+	if r == h {
+		return h
+	}
+	if c := strings.LastIndexByte(h, ':'); c > strings.IndexByte(h, ';') && len(h)-c <= len(":65535") && isDigits(h[c+1:]) {
+		// The port, which the last value ran into.
+		return secretParams(h[:c]) + h[c:]
+	}
+	return r
 }
 
 // secretParams returns seg, a path's segment, with the value of each of
