@@ -43,11 +43,13 @@ type budget struct {
 	kicked atomic.Bool  // a sync was asked for at once since the last one
 	broken atomic.Bool  // the last sync failed on the budget's key itself (another type): the budget is the member's alone
 	part   atomic.Int64 // the parts of a unit the member holds beyond the view, in partsPerUnit, below one unit: deposits' not yet credited, withdrawals' rests (see whole, Withdraw)
-	given  atomic.Int64 // units the member's give-backs credited the view, in all (see Refund), sent with each sync: the script pays what the member owes with them
+	given  atomic.Int64 // units the member gave back, in all (see Refund), sent with each sync: the script pays what the member owes with them
+	drop   atomic.Int64 // units of those the view's clamp at the burst dropped, in all: each sync sends those new as a change (see syncBatch)
 	used   atomic.Int64 // local ns of the member's last withdrawal, or deposit into a view not full, or of the last sync that found the fleet spending the balance (see regain)
 
 	// Owned by the syncer.
 	cum        int64     // the net change the budget has had applied in Redis, in all, under field
+	dropSent   int64     // the units of drop that cum counts
 	lastActive time.Time // the last tick that found the budget changed or wanted
 }
 
@@ -202,14 +204,29 @@ func (b *budget) Deposit(tokens float64) {
 // during the sync that finds it, survives a sync whose reply was lost,
 // and goes with the balance once it is full again or gone
 // (TestBudgetOwedReplyLost, TestBudgetOwedGivenBackDuringSync,
-// TestBudgetOwedForgottenWhenRefilled).
+// TestBudgetOwedForgottenWhenRefilled). The view does not know what the
+// member owes: what of a give-back its clamp at the burst drops (a view
+// full, or filled by it) the next sync sends all the same, as a change the
+// script clamps, so that the give-back pays the debt once, not from the
+// units the view kept (TestBudgetOwedGiveBackFillsView).
 func (b *budget) Refund(tokens float64) {
-	if b.tokens.Load() >= b.burst || !(tokens >= 0) {
+	if !(tokens >= 0) {
 		return
 	}
-	b.regain(b.s.now())
+	full := b.tokens.Load() >= b.burst
+	if !full {
+		b.regain(b.s.now())
+	}
 	if u := b.whole(tokens); u > 0 {
-		b.given.Add(b.add(u))
+		var a int64
+		if !full {
+			a = b.add(u)
+		}
+		if a < u {
+			b.drop.Add(u - a)
+			b.want.Store(true)
+		}
+		b.given.Add(u)
 	}
 }
 
@@ -281,20 +298,18 @@ func (b *budget) add(d int64) int64 {
 	return 0
 }
 
-// ungive takes from the member's give-backs the units over the burst that
-// a sync's reply, which found the view changed since the sync read it,
-// took from the view: those of the give-backs made meanwhile (the ones
-// counted after given, sent by the sync, was read) first. The view, and
-// so the next sync, no longer carries them, and the script, counting
-// them, paid what the member owes with tokens no give-back brought
-// (TestBudgetGivenBackDuringSyncFilled). The syncer calls it.
-func (b *budget) ungive(over, sent int64) {
-	for {
-		g := b.given.Load()
-		x := min(over, g-sent)
-		if x <= 0 || b.given.CompareAndSwap(g, g-x) {
-			return
-		}
+// dropped counts among the view's drops the units over the burst that a
+// sync's reply, which found the view changed since the sync read it, took
+// from the view: those of the give-backs made meanwhile (the ones counted
+// after given and drop, g0 and d0, were read), which the view held. The
+// view does not know what the member owes, and a give-back that fills it
+// may pay some: dropped, its units no longer reached the balance, whose
+// script paid the debt with them all the same, and left the fleet poorer
+// by what the give-back paid (TestBudgetOwedGiveBackFillsView). The
+// syncer calls it.
+func (b *budget) dropped(over, g0, d0 int64) {
+	if x := min(over, b.given.Load()-g0-(b.drop.Load()-d0)); x > 0 {
+		b.drop.Add(x)
 	}
 }
 
@@ -560,21 +575,25 @@ func (s *Store) budgetSpent(id, store string) {
 func (s *Store) syncBatch(batch []*budget) error {
 	t0 := make([]int64, len(batch))
 	g0 := make([]int64, len(batch))
+	d0 := make([]int64, len(batch))
 	cmds := make([]*redis.Cmd, len(batch))
 	send := func(ctx context.Context) error {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, b := range batch {
 				b.want.Store(false)
 				b.kicked.Store(false)
-				// The give-backs first: one they count, the view counts
-				// too (Refund credits it first). One the view counts
-				// alone is sent as a deposit, and pays what the member
-				// owes at the next sync.
+				// The give-backs first: one they count, the view or
+				// the drops count too (Refund credits them first). One
+				// the view counts alone is sent as a deposit, and pays
+				// what the member owes at the next sync. The give-backs
+				// the view dropped are sent as a change (cum), not in
+				// delta: a balance Redis lost does not take them.
 				g0[i] = b.given.Load()
+				d0[i] = b.drop.Load()
 				t0[i] = b.tokens.Load()
 				delta := t0[i] - b.synced.Load()
 				cmds[i] = budgetScript.EvalSha(ctx, p, []string{b.key, b.fkey},
-					b.field, b.cum+delta, delta, b.burst, stateTTL.Milliseconds(), s.channel, b.id, s.instance, totalTTL.Microseconds(), g0[i])
+					b.field, b.cum+delta+d0[i]-b.dropSent, delta, b.burst, stateTTL.Milliseconds(), s.channel, b.id, s.instance, totalTTL.Microseconds(), g0[i])
 			}
 			return nil
 		})
@@ -602,7 +621,8 @@ func (s *Store) syncBatch(batch []*budget) error {
 			// called or not; it is synced as the others are, when the
 			// member changes it.
 			b.broken.Store(true)
-			b.cum += t0[i] - b.synced.Load()
+			b.cum += t0[i] - b.synced.Load() + d0[i] - b.dropSent
+			b.dropSent = d0[i]
 			b.synced.Store(t0[i])
 			continue
 		}
@@ -617,13 +637,14 @@ func (s *Store) syncBatch(batch []*budget) error {
 			// use, whatever the member does (see regain).
 			b.used.Store(s.now())
 		}
-		b.cum += t0[i] - b.synced.Load()
+		b.cum += t0[i] - b.synced.Load() + d0[i] - b.dropSent
+		b.dropSent = d0[i]
 		for {
 			t := b.tokens.Load()
 			n := bal + t - t0[i]
 			if b.tokens.CompareAndSwap(t, min(n, b.burst)) {
 				if n > b.burst {
-					b.ungive(n-b.burst, g0[i])
+					b.dropped(n-b.burst, g0[i], d0[i])
 				}
 				break
 			}

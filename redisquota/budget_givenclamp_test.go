@@ -8,11 +8,11 @@ import (
 // TestBudgetGivenBackDuringSyncFilled proves that a give-back made while a
 // sync is in flight, whose reply then fills the member's view (the fleet's
 // answers refilled the balance meanwhile), pays what the member owes with
-// no more than the view kept of it: the view's clamp at the Burst took the
-// rest, which the next sync never sends. (The member counted the whole
-// give-back among those it sends, and the script paid the debt with
-// tokens of the others' deposits: the balance, 9.3 after the withdrawals,
-// fell to 9.)
+// the give-back alone: the part the view's clamp at the Burst took, the
+// next sync sends as a change. (The member counted the whole give-back
+// among those it sends, but sent only what the view kept, and the script
+// paid the debt with tokens of the others' deposits: the balance, 9.3
+// after the withdrawals, fell to 9.)
 func TestBudgetGivenBackDuringSyncFilled(t *testing.T) {
 	o := newOwedBudget(t)
 	o.owe(t) // a withdrawal at a balance of 0: the member owes a token

@@ -295,8 +295,9 @@
 // of (kept at zero) are owed by the member's field, in Redis, and its next
 // give-backs (a retry or a hedged copy never sent: Refund) pay them before
 // they credit the balance, so that a withdrawal and its give-back leave
-// the balance as they found it (TestBudgetClampedWithdrawGivenBack), a
-// sync's reply lost or not; a balance full again, or gone, owes nothing
+// the balance as they found it (TestBudgetClampedWithdrawGivenBack,
+// TestBudgetFleetConservation), a sync's reply lost or not, the member's
+// view full or not; a balance full again, or gone, owes nothing
 // (TestBudgetOwedForgottenWhenRefilled). A budget is synced
 // while the member changes it, and while its view is below the Burst (for
 // 2s after the member last changed it),
