@@ -344,8 +344,9 @@ func Opaque(s, userinfo string) string {
 	redacted := Path(path)
 	at := userinfoEnd(authority)
 	// A session id in a parameter after a host without a path
-	// ("api.test;jsessionid=…"), as after a path's segment.
-	params := secretParams(authority[at:])
+	// ("api.test;jsessionid=…"), as after a path's segment, the port
+	// url.Parse reads after it kept (see HostParams).
+	params := HostParams(authority[at:])
 	if at == 0 && redacted == path && params == authority {
 		return s
 	}
