@@ -255,12 +255,14 @@ func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
 // brings, releases t.lock and sends the outcome on done (buffered). A
 // fetch that has not returned after t.bound (a base deaf to its context)
 // is abandoned: t.lock is released, so that the next call starts a
-// refresh of its own, and the token the fetch brings when it returns is
-// kept only if no refresh has brought one since (see keepLate).
+// refresh of its own, this goroutine returns, and the goroutine of the
+// fetch, when the fetch returns, keeps the token it brings only if no
+// refresh has brought one since (see keepLate).
 func (t *tokenTransport) refresh(last *oauth2.Token, done chan<- fetched) {
 	ctx, cancel := context.WithTimeoutCause(t.ctx, t.bound, fmt.Errorf("resilient: token refresh abandoned after %v", t.bound))
 	defer cancel()
-	res := make(chan fetched, 1)
+	res := make(chan fetched)        // the fetch's outcome, to this goroutine while it waits
+	abandoned := make(chan struct{}) // closed when it waits no longer
 	go func() {
 		f := fetched{panicked: true}
 		defer func() {
@@ -271,20 +273,24 @@ func (t *tokenTransport) refresh(last *oauth2.Token, done chan<- fetched) {
 				// than end the process.
 				f.val = recover()
 			}
-			res <- f
+			select {
+			case res <- f:
+			case <-abandoned: // nobody waits: the goroutine stuck in the base keeps it
+				t.keepLate(last, f)
+			}
 		}()
 		tok, err := t.fetch(ctx, last)
 		f = fetched{tok: tok, err: err}
 	}()
 	var f fetched
-	abandoned := false
 	select {
 	case f = <-res:
 	case <-ctx.Done():
 		select {
 		case f = <-res: // it returned as it was abandoned
 		default:
-			f, abandoned = fetched{err: context.Cause(ctx)}, true
+			f = fetched{err: context.Cause(ctx)}
+			close(abandoned)
 		}
 	}
 	if f.err == nil && !f.panicked {
@@ -292,9 +298,6 @@ func (t *tokenTransport) refresh(last *oauth2.Token, done chan<- fetched) {
 	}
 	<-t.lock
 	done <- f
-	if abandoned {
-		t.keepLate(last, <-res)
-	}
 }
 
 // keepLate keeps the token of a refresh of last that was abandoned and
