@@ -1,9 +1,5 @@
 package resilient
 
-// This file makes the text of errors, and what the records quote of a
-// server or a caller, safe to log: user information, queries, session
-// ids and other credentials are REDACTED (see redactText).
-
 import (
 	"errors"
 	"net/http"
@@ -14,6 +10,10 @@ import (
 
 	"github.com/resilienthttp/resilient/internal/redact"
 )
+
+// This file makes the text of errors, and what the records quote of a
+// server or a caller, safe to log: user information, queries, session
+// ids and other credentials are REDACTED (see redactText).
 
 // redactedError is an error whose message has been made safe to log (see
 // redactRequestError); it unwraps to the original.
