@@ -3,7 +3,6 @@ package resilient
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"sync"
 	"testing"
@@ -23,7 +22,7 @@ func TestHedgingRenewCanceledSaysSo(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			data := []byte("abcdefghijkl")
 			var mu sync.Mutex
-			var calls, gets int
+			var calls int
 			var got bodyLog
 			base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 				mu.Lock()
@@ -34,11 +33,7 @@ func TestHedgingRenewCanceledSaysSo(t *testing.T) {
 				case 1:
 					time.Sleep(20 * time.Millisecond) // the attempt's dial, past the hedging delay
 				case 2:
-					// The copy reads the body whole, then hangs.
-					io.ReadAll(r.Body)
-					r.Body.Close()
-					<-r.Context().Done()
-					return nil, r.Context().Err()
+					return readThenHang(r) // the copy
 				}
 				return got.created(r)
 			})
@@ -50,17 +45,7 @@ func TestHedgingRenewCanceledSaysSo(t *testing.T) {
 			ctx, cancel := context.WithCancel(WithIdempotencyKey(context.Background(), "k1"))
 			defer cancel()
 			req := sharedSourcePost(data).WithContext(ctx)
-			rewind := req.GetBody
-			req.GetBody = func() (io.ReadCloser, error) {
-				mu.Lock()
-				gets++
-				i := gets
-				mu.Unlock()
-				if i == 2 {
-					time.Sleep(20 * time.Millisecond) // the attempt's renewal, from 20ms to 40ms
-				}
-				return rewind()
-			}
+			slowRenewal(req, 20*time.Millisecond)       // the attempt's renewal, from 20ms to 40ms
 			time.AfterFunc(30*time.Millisecond, cancel) // while the renewal's GetBody runs
 			resp, err := tr.RoundTrip(req)
 			if err == nil {

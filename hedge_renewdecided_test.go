@@ -21,7 +21,7 @@ func TestHedgingRenewDecidedMeanwhileSendsNoBody(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		data := []byte("abcdefghijkl")
 		var mu sync.Mutex
-		var calls, gets int
+		var calls int
 		var got bodyLog
 		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			mu.Lock()
@@ -46,17 +46,7 @@ func TestHedgingRenewDecidedMeanwhileSendsNoBody(t *testing.T) {
 		})
 		tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithAttemptTimeout(5*time.Second))
 		req := sharedSourcePost(data)
-		rewind := req.GetBody
-		req.GetBody = func() (io.ReadCloser, error) {
-			mu.Lock()
-			gets++
-			i := gets
-			mu.Unlock()
-			if i == 2 {
-				time.Sleep(10 * time.Millisecond) // the attempt's renewal, from 20ms to 30ms
-			}
-			return rewind()
-		}
+		slowRenewal(req, 10*time.Millisecond) // the attempt's renewal, from 20ms to 30ms
 		resp, err := tr.RoundTrip(req)
 		if err != nil {
 			t.Fatalf("RoundTrip: %v", err)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -23,7 +24,7 @@ func TestHedgingRenewSlowGetBodyIsNoStall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		data := []byte("abcdefghijkl")
 		var mu sync.Mutex
-		var calls, gets int
+		var calls int
 		var got bodyLog
 		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			mu.Lock()
@@ -34,11 +35,7 @@ func TestHedgingRenewSlowGetBodyIsNoStall(t *testing.T) {
 			case 1:
 				time.Sleep(20 * time.Millisecond) // the attempt's dial, past the hedging delay
 			case 2:
-				// The copy reads the body whole, then hangs.
-				io.ReadAll(r.Body)
-				r.Body.Close()
-				<-r.Context().Done()
-				return nil, r.Context().Err()
+				return readThenHang(r) // the copy
 			}
 			type result struct {
 				resp *http.Response
@@ -58,17 +55,7 @@ func TestHedgingRenewSlowGetBodyIsNoStall(t *testing.T) {
 		})
 		tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithAttemptTimeout(time.Second))
 		req := sharedSourcePost(data)
-		rewind := req.GetBody
-		req.GetBody = func() (io.ReadCloser, error) {
-			mu.Lock()
-			gets++
-			i := gets
-			mu.Unlock()
-			if i == 2 {
-				time.Sleep(1500 * time.Millisecond) // the attempt's renewal, past its timeout
-			}
-			return rewind()
-		}
+		slowRenewal(req, 1500*time.Millisecond) // the attempt's renewal, past its timeout
 		resp, err := tr.RoundTrip(req)
 		if err == nil {
 			resp.Body.Close()
@@ -80,4 +67,26 @@ func TestHedgingRenewSlowGetBodyIsNoStall(t *testing.T) {
 			t.Errorf("RoundTrip = %v, %v; want a 201 (the renewal's slow GetBody is no stall of the caller's body)", resp, err)
 		}
 	})
+}
+
+// slowRenewal makes the second call of req's GetBody, the attempt's
+// renewal of its body (the first is the hedged copy's), take d.
+func slowRenewal(req *http.Request, d time.Duration) {
+	rewind := req.GetBody
+	var gets atomic.Int32
+	req.GetBody = func() (io.ReadCloser, error) {
+		if gets.Add(1) == 2 {
+			time.Sleep(d)
+		}
+		return rewind()
+	}
+}
+
+// readThenHang answers a hedged copy as a host that reads its body whole,
+// then never answers: it returns once the copy's context is done.
+func readThenHang(r *http.Request) (*http.Response, error) {
+	io.ReadAll(r.Body)
+	r.Body.Close()
+	<-r.Context().Done()
+	return nil, r.Context().Err()
 }
