@@ -42,11 +42,20 @@ const Placeholder = "REDACTED"
 // A path that does not start with '/' is that of a URL missing its scheme
 // ("user:token@api.example.com/v1", as url.Parse reads it): the user
 // information of its first segment, the authority the caller meant, is
-// dropped.
+// dropped; so is the text up to an '@' that the redaction left before the
+// first '/' (the value "/" of a credential in an escaped query,
+// "a%3Fkey=/&@"), which a second Path would take for user information.
 func Path(path string) string {
-	if path != "" && path[0] != '/' {
-		path = path[userinfoEnd(path):]
+	if path == "" || path[0] == '/' {
+		return redactPath(path)
 	}
+	r := redactPath(path[userinfoEnd(path):])
+	return r[userinfoEnd(r):]
+}
+
+// redactPath is Path but for the user information of a path that does not
+// start with '/'.
+func redactPath(path string) string {
 	q := queryStart(path)
 	if !maySecret(path[:q]) {
 		return queryInPath(path)
@@ -428,10 +437,14 @@ func SchemeOpaque(scheme, opaque, userinfo string) string {
 
 // userinfoEnd returns the length of the user information ("user:token@")
 // that begins s, an authority followed by a path: up to the last '@'
-// before the first '/'; 0 for none.
+// before the first '/', '?' or '#', which end an authority (RFC 3986,
+// 3.2; a '?' in a password is escaped); 0 for none. An '@' in a query is
+// none: the query's values Path redacts may hold the '/' that came before
+// it ("?key=/&@"), and a second Path took the whole query for user
+// information.
 func userinfoEnd(s string) int {
 	auth := len(s)
-	if i := strings.IndexByte(s, '/'); i >= 0 {
+	if i := strings.IndexAny(s, "/?#"); i >= 0 {
 		auth = i
 	}
 	return strings.LastIndexByte(s[:auth], '@') + 1
