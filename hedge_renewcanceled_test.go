@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -21,14 +20,8 @@ func TestHedgingRenewCanceledSaysSo(t *testing.T) {
 	for _, timeout := range []time.Duration{0, time.Second} {
 		synctest.Test(t, func(t *testing.T) {
 			data := []byte("abcdefghijkl")
-			var mu sync.Mutex
-			var calls int
 			var got bodyLog
-			base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-				mu.Lock()
-				calls++
-				i := calls
-				mu.Unlock()
+			base := numberedBase(func(i int, r *http.Request) (*http.Response, error) {
 				switch i {
 				case 1:
 					time.Sleep(20 * time.Millisecond) // the attempt's dial, past the hedging delay

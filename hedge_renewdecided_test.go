@@ -3,7 +3,6 @@ package resilient
 import (
 	"io"
 	"net/http"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -20,14 +19,8 @@ import (
 func TestHedgingRenewDecidedMeanwhileSendsNoBody(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		data := []byte("abcdefghijkl")
-		var mu sync.Mutex
-		var calls int
 		var got bodyLog
-		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			mu.Lock()
-			calls++
-			i := calls
-			mu.Unlock()
+		base := numberedBase(func(i int, r *http.Request) (*http.Response, error) {
 			if i == 1 {
 				time.Sleep(20 * time.Millisecond) // the attempt's dial, past the hedging delay, deaf to its context
 				return got.created(r)

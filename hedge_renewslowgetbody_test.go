@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -23,14 +22,8 @@ import (
 func TestHedgingRenewSlowGetBodyIsNoStall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		data := []byte("abcdefghijkl")
-		var mu sync.Mutex
-		var calls int
 		var got bodyLog
-		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			mu.Lock()
-			calls++
-			i := calls
-			mu.Unlock()
+		base := numberedBase(func(i int, r *http.Request) (*http.Response, error) {
 			switch i {
 			case 1:
 				time.Sleep(20 * time.Millisecond) // the attempt's dial, past the hedging delay
@@ -89,4 +82,11 @@ func readThenHang(r *http.Request) (*http.Response, error) {
 	r.Body.Close()
 	<-r.Context().Done()
 	return nil, r.Context().Err()
+}
+
+// numberedBase returns a base RoundTripper that hands fn each request with
+// its number, from 1, in the order the requests arrive.
+func numberedBase(fn func(n int, r *http.Request) (*http.Response, error)) roundTripFunc {
+	var calls atomic.Int32
+	return func(r *http.Request) (*http.Response, error) { return fn(int(calls.Add(1)), r) }
 }
