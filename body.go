@@ -145,7 +145,7 @@ func (b *replayBody) next(ctx context.Context, cancel <-chan struct{}, deadline 
 	}
 	body, err := getBody(b.req)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errBodyNotReplayable, err)
+		return nil, notReplayable(err)
 	}
 	rc := sendable(body, b.req.ContentLength)
 	b.last, _ = rc.(*checkedBody)
@@ -283,6 +283,13 @@ func getBody(req *http.Request) (io.ReadCloser, error) {
 		body = nil
 	}
 	return body, err
+}
+
+// notReplayable returns the error of a body that GetBody failed to make,
+// err being GetBody's: a retry's (see replayBody.next), or that of an
+// attempt whose Read renews its body (see hedgeRun.renew).
+func notReplayable(err error) error {
+	return fmt.Errorf("%w: %w", errBodyNotReplayable, err)
 }
 
 // freeze keeps a retry possible while the response of an attempt is

@@ -32,12 +32,13 @@ type renewedBody struct {
 // last, being read: a later copy is not sent, and a retry's GetBody waits
 // for this Read. GetBody runs on the Read's goroutine (net/http's, which
 // writes the request): a panic of it goes to the caller, as a copy's
-// does (see panicked), and the Read fails. Its time is the Transport's,
-// not the caller's body stalling: an attempt's deadline that cuts it is a
-// timeout (TestHedgingRenewSlowGetBodyIsNoStall). An attempt decided,
-// ended or timed out while GetBody ran sends no body: the body GetBody
-// made is closed, and a Read cut by the caller's cancel fails with its
-// cause (TestHedgingRenewCanceledSaysSo).
+// does (see panicked), and the Read fails, as it does with the error of a
+// GetBody that fails (TestHedgingRenewGetBodyFailsSaysSo). Its time is
+// the Transport's, not the caller's body stalling: an attempt's deadline
+// that cuts it is a timeout (TestHedgingRenewSlowGetBodyIsNoStall). An
+// attempt decided, ended or timed out while GetBody ran sends no body: the
+// body GetBody made is closed, and a Read cut by the caller's cancel fails
+// with its cause (TestHedgingRenewCanceledSaysSo).
 func (run *hedgeRun) renew(body *checkedBody) bool {
 	run.mu.Lock()
 	decided := run.winner >= 0
@@ -59,6 +60,12 @@ func (run *hedgeRun) renew(body *checkedBody) bool {
 	rc, err := run.renewBody()
 	body.watch.reading.Store(true) // the Read goes on (see beginRead)
 	if err != nil {
+		// The Read fails with GetBody's error, as the call does when a
+		// retry's GetBody fails (see replayBody.next), not with
+		// errBodyDetached alone: the copy that sent the body may still
+		// answer, and the attempt counts as not sent, as before.
+		err = fmt.Errorf("%w; %w", errBodyDetached, err)
+		body.cut.Store(&err)
 		body.use.Store(bodyLost) // the Read detaches it (see beginRead)
 		return true
 	}
@@ -81,8 +88,9 @@ func (run *hedgeRun) renew(body *checkedBody) bool {
 }
 
 // renewBody returns a body from the GetBody of the caller's request (see
-// getBody), for renew. A panic of GetBody decides the attempt, unless
-// another copy did first (see panicked), and returns an error.
+// getBody), for renew, or GetBody's error as a retry's says it (see
+// notReplayable). A panic of GetBody decides the attempt, unless another
+// copy did first (see panicked), and returns an error.
 func (run *hedgeRun) renewBody() (rc io.ReadCloser, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -92,7 +100,10 @@ func (run *hedgeRun) renewBody() (rc io.ReadCloser, err error) {
 			rc, err = nil, errBodyNotReplayable
 		}
 	}()
-	return getBody(&http.Request{GetBody: run.getBody})
+	if rc, err = getBody(&http.Request{GetBody: run.getBody}); err != nil {
+		return nil, notReplayable(err)
+	}
+	return rc, nil
 }
 
 // closeRenewed is Close of a body renewed (see hedgeRun.renew): it closes

@@ -83,7 +83,8 @@ type checkedBody struct {
 	failed atomic.Pointer[RequestError] // what Close returned, when rc's Close failed (see closeFault)
 	// cut is what a Read returns once the body is detached by the end of
 	// the attempt's context while it waited for a copy's GetBody (see
-	// waitForCopy); nil for errBodyDetached.
+	// waitForCopy), or by its renewal's GetBody that failed (see
+	// hedgeRun.renew); nil for errBodyDetached.
 	cut atomic.Pointer[error]
 	// idle is closed once the body is sent, for a wait for it (see
 	// waitSent); nil when none waits.
