@@ -88,3 +88,50 @@ func TestBreakerTimeoutsWeighInFlightBySuccesses(t *testing.T) {
 		}
 	}
 }
+
+// TestBreakerEarlyHangAmongFewAnswersKeepsHostClosed: the host of
+// TestBreakerRareHangKeepsHealthyHostClosed, its attempt timeout (26s)
+// a second longer than its successes take, hangs its first or second
+// call: the timeout lands when the window holds one or two successes, and
+// the slow successes in flight must keep the weight the few answers give
+// them. It guards the trip rule against the candidate that counts the
+// attempts in flight as failures to come in the share of timeouts,
+// (f + p·(1−w)) / (n + p) with w = successes/(successes+timeouts): with
+// two answers of three successes it tripped the host at 27s, and 519 of
+// 600 calls were refused, where the rule f / (n + p·w) refuses none.
+func TestBreakerEarlyHangAmongFewAnswersKeepsHostClosed(t *testing.T) {
+	for _, first := range []int32{1, 2} { // the first call that hangs; then one in 200
+		t.Run(fmt.Sprintf("first hang at call %d", first), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var n, hits atomic.Int32
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					hits.Add(1)
+					i := n.Add(1)
+					var answer <-chan time.Time // nil: hangs
+					code := http.StatusOK
+					switch {
+					case i >= first && (i-first)%200 == 0:
+					case i%3 == 0:
+						code = http.StatusInternalServerError
+						answer = time.After(0)
+					default:
+						answer = time.After(25 * time.Second)
+					}
+					select {
+					case <-answer:
+					case <-req.Context().Done():
+						return nil, req.Context().Err()
+					}
+					return &http.Response{StatusCode: code, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+				})
+				tr := New(base, WithMaxRetries(0), WithAttemptTimeout(26*time.Second), WithMaxElapsed(time.Hour),
+					WithBreaker(BreakerSettings{Window: 200 * time.Second, FailureRatio: 0.6}))
+				const calls = 600 // one every 500ms, for 5 minutes
+				refused, at := pacedCalls(t, tr, "http://earlyhang.test/", calls, 500*time.Millisecond)
+				if refused > 5 {
+					t.Errorf("%d of %d calls refused from %v (%d reached the host), want at most 5: a hang among the first answers took the weight off the slow successes in flight", refused, calls, at, hits.Load())
+				}
+			})
+		})
+	}
+}
