@@ -153,13 +153,13 @@ func isIdempotentMethod(method string) bool {
 // sent, but is not the caller's); else ctxKey, the
 // one set with WithIdempotencyKey, for the write bind names (see
 // keyBinding.applies: a request the key was not set for is keyed as without
-// it); else the key this Transport drew for the write req follows on
-// through a 307 or 308 on its host (see redirectKeys); else, for the
-// configured methods, one is drawn. A
+// it); else redirected, the key this Transport drew for the write req
+// follows on through a 307 or 308 on its host (see redirectKeys.take);
+// else, for the configured methods, one is drawn. A
 // write that gets no key is stamped without one when the caller left an
 // empty key header that net/http's Transport would read as a key (see
 // keyedHeader).
-func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string, bind *keyBinding) (key string, stamp, caller, own, draw bool) {
+func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string, bind *keyBinding, redirected string) (key string, stamp, caller, own, draw bool) {
 	name := cfg.idempotencyHeader
 	if k, entry := headerKey(req.Header, name); k != "" {
 		if v, _ := req.Context().Value(stampedKey{}).(string); v == k {
@@ -201,12 +201,10 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 			return ctxKey, true, !upgraded, true, false
 		}
 	}
-	if req.Response != nil { // a request http.Client follows a redirect with
-		if k := t.redirects.keyOf(req); k != "" {
-			// The same write, followed on through a 307 or 308 on its
-			// host: the key this Transport drew for it, not the caller's.
-			return k, true, false, false, false
-		}
+	if redirected != "" {
+		// The same write, followed on through a 307 or 308 on its host:
+		// the key this Transport drew for it, not the caller's.
+		return redirected, true, false, false, false
 	}
 	if cfg.noIdempotencyKeys || !generatesKeyFor(cfg, req.Method) {
 		return "", !isIdempotentMethod(req.Method) && hasNetHTTPKey(req.Header), false, false, false

@@ -205,11 +205,16 @@ func WithBackoff(base, maxDelay time.Duration) Option {
 // answer a plain client would have returned), rather than the timeout;
 // unless it is a write's that may have reached the server, which may have
 // processed it: the earlier answer (a 429, say) would tell the caller that
-// it was not. Zero means no budget
-// beyond the request's context. It panics if d is negative. A non-zero d
-// below 1ms is taken for a units mistake (30, meant as 30 seconds, is
-// 30ns: every call would fail at its first attempt): New panics on it;
-// given per call, it applies as given, and the call fails at once.
+// it was not. The hops of a redirect that http.Client follows (each a
+// RoundTrip) share one budget: a hop has what the hops before it left of
+// it (the time http.Client and the caller take between hops not counted),
+// and one left nothing fails before its first attempt, with the budget's
+// timeout; a request sent again with the same Response has a budget of
+// its own. Zero means no budget beyond the request's context. It panics
+// if d is negative. A non-zero d below 1ms is taken for a units mistake
+// (30, meant as 30 seconds, is 30ns: every call would fail at its first
+// attempt): New panics on it; given per call, it applies as given, and the
+// call fails at once.
 //
 // To cut an attempt, the Transport sends it as a copy of the request with a
 // context of its own (one allocation for both, and no runtime timer: one

@@ -40,9 +40,13 @@ func (c *call) run() (*http.Response, error) {
 	defer body.close()
 	body.init(req, captureLimit)
 	c.capture = body.cap
-	c.key, c.stamp, c.callerKey, c.ownKey, c.keyPending = t.idempotencyKey(req, c.cfg, c.ctxKey, c.ctxBind)
+	var hop redirectHop
+	if req.Response != nil { // a request http.Client follows a redirect with
+		hop = t.redirects.take(req)
+	}
+	c.key, c.stamp, c.callerKey, c.ownKey, c.keyPending = t.idempotencyKey(req, c.cfg, c.ctxKey, c.ctxBind, hop.key)
 	c.write = !isIdempotentMethod(req.Method)
-	c.setDeadline()
+	c.setDeadline(hop)
 	maxAttempts := c.cfg.maxRetries + 1
 	if maxAttempts < 1 { // WithMaxRetries(math.MaxInt)
 		maxAttempts = c.cfg.maxRetries
@@ -52,6 +56,13 @@ func (c *call) run() (*http.Response, error) {
 		// Done before the first attempt: no layer of the chain is called,
 		// and the deferred close releases the body.
 		return nil, c.fail(0, context.Cause(c.ctx))
+	}
+	if hop.budgeted && !c.budget.IsZero() && !c.budget.After(c.start) {
+		// A hop of a redirect that came as the budget of the calls
+		// before it ended: it ends before its first attempt, as a call
+		// whose context's deadline passed does, rather than send one cut
+		// at once, which the host's breaker would count.
+		return nil, c.fail(0, errBudgetSpent)
 	}
 
 	var held *http.Response // the last response retried past, kept for give-up
@@ -325,8 +336,8 @@ func (c *call) run() (*http.Response, error) {
 			if resp != nil {
 				handOver(resp)
 				c.callersRequest(resp)
-				if c.isKeptRedirect(resp) {
-					t.redirects.keep(resp, c.key)
+				if followedRedirect(resp.StatusCode) {
+					c.keepRedirect(resp)
 				}
 				return resp, nil
 			}
@@ -553,7 +564,7 @@ type call struct {
 	traced   bool            // ctx is not the request's: attempts carry it
 	start    time.Time
 	deadline time.Time // the earlier of the context's deadline and budget; zero for none
-	budget   time.Time // start+maxElapsed; zero for none
+	budget   time.Time // start+maxElapsed, or less for a hop of a redirect (see setDeadline); zero for none
 	// attemptCtx is ctx without the call's Report, which the attempts
 	// carry instead (see attemptValues); nil without a Report.
 	attemptCtx context.Context
@@ -630,9 +641,15 @@ func (c *call) hostBudget() *hostBudget {
 	return c.hb
 }
 
-func (c *call) setDeadline() {
+// setDeadline sets the call's budget and deadline. A hop of a redirect
+// (see redirectHop) has what the calls before it left of the budget, when
+// that is less than a budget of its own: one budget bounds the chain.
+func (c *call) setDeadline(hop redirectHop) {
 	if c.cfg.maxElapsed > 0 {
 		c.budget = c.start.Add(c.cfg.maxElapsed)
+		if hop.budgeted && hop.left < c.cfg.maxElapsed {
+			c.budget = c.start.Add(hop.left)
+		}
 		c.deadline = c.budget
 	}
 	var ok bool
