@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -79,6 +81,136 @@ func TestHTTP2TrailersAfterKnownLength(t *testing.T) {
 				}
 				if v := resp.Trailer.Get("X-Checksum"); v != "abc123" {
 					t.Errorf("Trailer X-Checksum = %q, want %q, as a plain client reads it", v, "abc123")
+				}
+			})
+		})
+	}
+}
+
+// TestHTTP2UndeclaredTrailers: a server may set trailers it never declared
+// once its body is written (a key with http.TrailerPrefix), which HTTP/2
+// sends with the end of the stream: net/http fills them in resp.Trailer,
+// nil until then, as the body's Read returns io.EOF, and a plain client
+// that reads the body to its end has them. A success read with
+// WithBufferedResponse stopped at its last byte and closed the body
+// unless resp.Trailer was set: undeclared trailers were lost. Each row
+// reads the same answer with a plain client, then through the Transport,
+// from a real HTTP/2 server.
+func TestHTTP2UndeclaredTrailers(t *testing.T) {
+	const body = `{"data":{"id":"p_1"}}`
+	for _, tc := range []struct {
+		name     string
+		statuses []int // the answer to each attempt, the last repeated
+		opts     []Option
+	}{
+		{"a success handed over", []int{200}, nil},
+		{"a success read within the attempt", []int{200}, []Option{WithBufferedResponse(1 << 20)}},
+		{"a success read within the attempt, after a 503 retried past", []int{503, 200}, []Option{WithBufferedResponse(1 << 20)}},
+		{"a final error envelope, peeked", []int{400}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var hits atomic.Int32
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := int(hits.Add(1))
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+				w.WriteHeader(tc.statuses[min(n, len(tc.statuses))-1])
+				io.WriteString(w, body)
+				w.(http.Flusher).Flush() // the headers go out without a Trailer
+				w.Header().Set(http.TrailerPrefix+"X-Checksum", "abc123")
+			}))
+			srv.EnableHTTP2 = true
+			srv.StartTLS()
+			defer srv.Close()
+			var want string
+			for _, rt := range []http.RoundTripper{
+				srv.Client().Transport,
+				New(srv.Client().Transport, append([]Option{WithMaxRetries(2), WithBackoff(0, 0)}, tc.opts...)...),
+			} {
+				hits.Store(0)
+				resp, err := rt.RoundTrip(newRequest(t, context.Background(), "GET", srv.URL+"/v1/posts", nil))
+				if err != nil {
+					t.Fatalf("RoundTrip: %v", err)
+				}
+				got, rerr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.ProtoMajor != 2 || string(got) != body || rerr != nil {
+					t.Fatalf("over HTTP/%d, body = %q, %v; want HTTP/2, %q, <nil>", resp.ProtoMajor, got, rerr, body)
+				}
+				if _, plain := rt.(*http.Transport); plain {
+					want = resp.Trailer.Get("X-Checksum")
+					if want != "abc123" {
+						t.Fatalf("a plain client's Trailer X-Checksum = %q, want %q", want, "abc123")
+					}
+					continue
+				}
+				if v := resp.Trailer.Get("X-Checksum"); v != want {
+					t.Errorf("Trailer X-Checksum = %q, want %q, as a plain client reads it", v, want)
+				}
+			}
+		})
+	}
+}
+
+// TestHTTP2BufferedSuccessRetriedPastKeptWhole: a success read whole with
+// WithBufferedResponse, which a Classifier retries, is kept whole for a
+// give-up, whatever its length: it is in memory already. An HTTP/2 one
+// whose server declared trailers was drained again as a body still on the
+// network, to maxDrain (64 KiB): on the give-up, the caller got 64 KiB of
+// a 100 KiB body, then errBodyTruncated, where a plain client gets it
+// whole. Its trailers, which come with the stream's end, are read too.
+func TestHTTP2BufferedSuccessRetriedPastKeptWhole(t *testing.T) {
+	body := strings.Repeat("x", 100<<10)
+	for _, tc := range []struct {
+		name    string
+		trailer string // the trailer's key, as the handler sets it
+	}{
+		{"trailers declared", "X-Checksum"},
+		{"trailers undeclared", http.TrailerPrefix + "X-Checksum"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var hits atomic.Int32
+				srv := resilienttest.NewPipeServer(resilienttest.Aidelly, resilienttest.WithTLS(),
+					resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						if hits.Add(1) > 1 {
+							<-r.Context().Done() // the call's budget ends it
+							return
+						}
+						w.Header().Set("Content-Type", "text/plain")
+						w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+						w.Header().Set("X-Not-Ready", "1")
+						if !strings.HasPrefix(tc.trailer, http.TrailerPrefix) {
+							w.Header().Set("Trailer", tc.trailer)
+						}
+						io.WriteString(w, body)
+						w.(http.Flusher).Flush()
+						w.Header().Set(tc.trailer, "abc123")
+					})))
+				defer srv.Close()
+				tr := New(srv.Transport(), WithMaxRetries(2), WithBackoff(0, 0), WithMaxElapsed(10*time.Second), WithBufferedResponse(1<<20),
+					WithClassifier(func(resp *http.Response, _ *APIError, _ error, def Class) Class {
+						if resp != nil && resp.Header.Get("X-Not-Ready") != "" {
+							return Transient
+						}
+						return def
+					}))
+				resp, err := tr.RoundTrip(newRequest(t, context.Background(), "GET", srv.URL+"/v1/posts", nil))
+				if err != nil {
+					t.Fatalf("RoundTrip: %v; want the 200 retried past", err)
+				}
+				got, rerr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if len(got) != len(body) || rerr != nil {
+					t.Errorf("body = %d bytes, %v; want %d bytes, <nil>", len(got), rerr, len(body))
+				}
+				if n := hits.Load(); n != 2 {
+					t.Errorf("%d requests, want 2", n)
+				}
+				// Undeclared trailers are nil here: the drain does not wait
+				// for the end of a stream that announced none.
+				if resp.Trailer != nil && resp.Trailer.Get("X-Checksum") != "abc123" {
+					t.Errorf("Trailer X-Checksum = %q, want %q, as a plain client reads it", resp.Trailer.Get("X-Checksum"), "abc123")
 				}
 			})
 		})

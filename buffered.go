@@ -49,9 +49,10 @@ import (
 // the network, and the connection has been released. An HTTP/2 body of
 // known length ends with its last byte: the end of an HTTP/2 stream, which a
 // server sends once its handler returns, maybe long after, is not waited
-// for: when the server declared trailers (resp.Trailer), which come with
-// that end, the caller's Read of it gets them, as without the option. A
-// read that fails
+// for, and is the caller's to read (its Close ends the stream): a Read
+// past the body's bytes, in memory, waits for that end, where net/http
+// fills in the trailers (resp.Trailer), declared or not (http.TrailerPrefix),
+// as without the option. A read that fails
 // (any error but io.EOF, the deadline included) makes the attempt a
 // failure of the kind of its error, a Transient network error or attempt
 // timeout as a rule, with no response: it is recorded so for observers,
@@ -258,12 +259,8 @@ func bufferBody(resp *http.Response, st *attemptState) (*http.Response, error) {
 		resp.Body.Close()
 		return nil, fmt.Errorf("resilient: reading the body of a %d response: %w", resp.StatusCode, err)
 	}
-	if !eof || resp.Trailer != nil && endsAtLength(resp) {
-		// Longer than max; or an HTTP/2 body whose bytes all came, whose
-		// server declared trailers: net/http fills in their values as
-		// the body's Read returns io.EOF, with the end of its stream,
-		// which may come long after. Its end is the caller's to read,
-		// as without the option.
+	if !eof {
+		// Longer than max: the caller reads the rest as it comes.
 		resp.Body = &prefixBody{prefix: data, rest: resp.Body}
 		return resp, nil
 	}
@@ -273,6 +270,15 @@ func bufferBody(resp *http.Response, st *attemptState) (*http.Response, error) {
 		// original is closed (a base's Close may take its time: a
 		// cache that stores the body, a span exported as it ends).
 		db.keep()
+	}
+	if endsAtLength(resp) && int64(len(data)) == resp.ContentLength {
+		// An HTTP/2 body whose bytes all came, short of its stream's
+		// end: net/http fills in the trailers, declared (resp.Trailer)
+		// or not (http.TrailerPrefix), as the body's Read returns
+		// io.EOF there, which may come long after. Its end is the
+		// caller's to read, as without the option.
+		resp.Body = &prefixBody{prefix: data, rest: resp.Body, whole: true}
+		return resp, nil
 	}
 	resp.Body.Close() // kept as rest, closed: a Read after Close is its own
 	resp.Body = &prefixBody{prefix: data, rest: resp.Body, eof: true, shut: true}

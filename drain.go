@@ -3,6 +3,7 @@ package resilient
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 )
@@ -24,8 +25,9 @@ const maxDrain = 64 << 10
 // with its last byte (see readPrefix): the end of its stream is not
 // waited for, unless its server declared trailers, which come with it. A
 // body already read whole within the attempt (WithBufferedResponse,
-// bounded by its limit) is kept whole: it is in memory already, and a cut
-// would free none of it. A Read after Close fails as the original's.
+// bounded by its limit) is kept whole, its end read as above: it is in
+// memory already, and a cut would free none of it. A Read after Close
+// fails as the original's.
 func holdResponse(resp *http.Response) *http.Response {
 	if resp.Body == http.NoBody {
 		return resp // nothing to read: http.NoBody, as from the base
@@ -40,16 +42,17 @@ func holdResponse(resp *http.Response) *http.Response {
 	wait := maxReadWait
 	if db, ok := inner.(*deadlineBody); ok {
 		inner = db.rc
-		if db.state.Load() == deadlineKept && db.watch != nil {
-			// Its timer stopped before the drain (for breaker
-			// observers' time, see flushClosing, or as the answer was
-			// handed over, a success a Classifier retries): the
-			// drain still ends at its deadline.
-			wait = max(min(wait, time.Until(db.deadline())), 0)
-		}
+		wait = drainWait(db, wait)
 	}
-	if pb, ok := inner.(*prefixBody); ok && pb.eof && pb.err == nil {
+	if pb, ok := inner.(*prefixBody); ok && (pb.eof || pb.whole) && pb.err == nil {
 		data, eof = pb.prefix, true
+		if pb.whole && resp.Trailer != nil {
+			// Its end is still to be read, and its server declared
+			// trailers, which come with it: read it, as below.
+			stop := abortAfter(pb.rest, nil, drainWait(pb.rest, wait))
+			_, _, cut = readPrefix(pb.rest, 0, 1, false)
+			stop()
+		}
 	} else {
 		stop := abortAfter(resp.Body, nil, wait)
 		// A body whose server declared trailers is read to its end,
@@ -77,6 +80,18 @@ func holdResponse(resp *http.Response) *http.Response {
 	}
 	resp.Body = held // a Read after Close is the original's, closed
 	return resp
+}
+
+// drainWait returns how long the drain may read body, at most wait: not
+// past the deadline of an attempt whose timer stopped before the drain
+// (for breaker observers' time, see flushClosing, as its body was read
+// whole within the attempt, see bufferBody, or as the answer was handed
+// over, a success a Classifier retries): the drain still ends there.
+func drainWait(body io.Reader, wait time.Duration) time.Duration {
+	if db, ok := body.(*deadlineBody); ok && db.state.Load() == deadlineKept && db.watch != nil {
+		return max(min(wait, time.Until(db.deadline())), 0)
+	}
+	return wait
 }
 
 // errBodyTruncated is returned by the body of a response the Transport held

@@ -241,6 +241,7 @@ type prefixBody struct {
 	rest   io.ReadCloser
 	err    error // the error that ended the peek, returned after prefix
 	eof    bool  // rest is at its end: prefix is the whole body
+	whole  bool  // prefix is the whole body; rest's end, where HTTP/2 trailers come, is still to be read
 	shut   bool  // rest is closed already: Close does not close it again
 	closed bool
 }
