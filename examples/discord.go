@@ -89,9 +89,11 @@ type discordGlobal struct {
 }
 
 // RoundTrip sends req through g.next once the bot's global pause, if any,
-// has passed.
+// has passed: the pause as it stands when a wait for it ends, so that a
+// global 429 drawn meanwhile, which moves its end later, holds req until
+// that end too (a pause that has not moved holds req once).
 func (g *discordGlobal) RoundTrip(req *http.Request) (*http.Response, error) {
-	if until := g.until.Load(); until != 0 {
+	for until, held := g.until.Load(), int64(0); until != 0 && until != held; held, until = until, g.until.Load() {
 		if err := g.hold(req.Context(), until); err != nil {
 			if req.Body != nil {
 				req.Body.Close()

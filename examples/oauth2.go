@@ -169,7 +169,9 @@ func (t *tokenTransport) CloseIdleConnections() {
 
 // token returns the last token fetched while it is valid, else fetches one
 // with t.ctx's values, until t.ctx or the call's ctx ends. A call that
-// waits for another's fetch gives up when its own ctx ends. With
+// waits for another's fetch gives up when its own ctx ends, and a call
+// that gives up on its ctx fails with the ctx's cause (context.Cause), as
+// net/http's Transport does. With
 // t.outlive, the fetch ends with t.ctx only: it runs on its own, holding
 // t.lock, and keeps the token it brings after the call that started it
 // gave up, for a refresh whose answer is dropped after the server rotated
@@ -195,7 +197,7 @@ func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
 		select {
 		case t.lock <- struct{}{}:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, context.Cause(ctx)
 		case <-budget:
 			return nil, t.errBudget()
 		}
@@ -220,7 +222,7 @@ func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
 			}
 			return f.tok, f.err
 		case <-ctx.Done():
-			return nil, ctx.Err() // a panic of the fetch then is dropped with it
+			return nil, context.Cause(ctx) // a panic of the fetch then is dropped with it
 		case <-budget:
 			return nil, t.errBudget()
 		}
