@@ -42,7 +42,11 @@ import (
 // breaker named by a custom key (WithRateLimitKey, BreakerSettings.Key) is
 // cleared when its key is host, under the same rule, or exactly host as
 // given (a key that is a URL, or longer than 255 bytes, which the
-// Transport holds bounded: see BreakerSettings.Key); the calls waiting for
+// Transport holds bounded: see BreakerSettings.Key; a key, or a host, with
+// user information or a parameter's value that a URL's host has REDACTED,
+// "bob@tenant" or "tenant;session=2", which the key shows as it is, only
+// so, as another tenant's key may differ from it by that only); the calls
+// waiting for
 // the Retry-After of an answer to a request of such a partition wake too.
 //
 // The state of a virtual host behind an address (requests whose Host
@@ -140,6 +144,10 @@ func (c *call) resetReaches(m hostMatcher) bool {
 type hostMatcher struct {
 	host, port string // canonical (canonicalHost); port "" matches every port
 	key        string // the argument as a custom key is held (customKey)
+	// redacted says that the argument's user information or the value of
+	// a parameter after its host was REDACTED in host: it names a custom
+	// key only exactly (see match).
+	redacted bool
 }
 
 func newHostMatcher(s string) (hostMatcher, bool) {
@@ -160,6 +168,7 @@ func newHostMatcher(s string) (hostMatcher, bool) {
 			}
 		}
 	}
+	m := hostMatcher{key: key, redacted: keyRedacted(s)}
 	_, s = urlKey("", s) // as the tables hold it: user information REDACTED
 	// A session id after the host, REDACTED as BreakerChange.Key and the
 	// errors show it, names the host whatever its value (see match).
@@ -167,7 +176,6 @@ func newHostMatcher(s string) (hostMatcher, bool) {
 	if at := strings.LastIndexByte(s, '@') + 1; strings.Count(s[at:], ":") > 1 && s[at] != '[' {
 		s = s[:at] + "[" + s[at:] + "]" // a bare IPv6 address, bracketed as in URL.Host
 	}
-	m := hostMatcher{key: key}
 	m.host, m.port = splitHostPort(canonicalHost("", s))
 	return m, m.host != "" || m.key != ""
 }
@@ -175,10 +183,20 @@ func newHostMatcher(s string) (hostMatcher, bool) {
 // match reports whether host, the URL host of a request with scheme (or a
 // custom key, with an empty scheme), is m's host: a custom key matches
 // too when it is the argument of ResetHost exactly (a key that is a URL,
-// or longer than maxCustomKey, which only its bounded form names).
+// or longer than maxCustomKey, which only its bounded form names). A
+// custom key is shown as it is (see breakerName), not REDACTED as a URL's
+// host: one with user information or a parameter's value that a URL's
+// host has REDACTED ("bob@tenant", "tenant;session=2"), and any key for an
+// argument with them, matches only exactly, not another tenant's key of
+// the same name but for its secret.
 func (m hostMatcher) match(scheme, host string) bool {
-	if scheme == "" && host == m.key {
-		return true
+	if scheme == "" {
+		if host == m.key {
+			return true
+		}
+		if m.redacted || keyRedacted(host) {
+			return false
+		}
 	}
 	if m.host == "" {
 		return false // a custom key given as a URL without a host
@@ -196,6 +214,13 @@ func (m hostMatcher) match(scheme, host string) bool {
 		port = strings.TrimPrefix(defaultPort(scheme), ":")
 	}
 	return port == m.port
+}
+
+// keyRedacted reports whether the tables' name of host, a URL's host,
+// REDACTS part of it: user information (urlKey) or the value of a
+// parameter after it (redact.HostParams).
+func keyRedacted(host string) bool {
+	return strings.IndexByte(host, '@') >= 0 || redact.HostParams(host) != host
 }
 
 // splitHostPort splits a URL host into its host, without IPv6 brackets
