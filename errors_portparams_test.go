@@ -10,7 +10,7 @@ import (
 // parameter ("api.example.com:443;jsessionid=…", as a servlet container
 // writes the session id into a URL without a path), which url.Parse
 // refuses, was read as user information whose password held a '/' (see
-// withoutStrayUserinfo), and the error quoting it showed "REDACTED" for
+// redact.Opaque), and the error quoting it showed "REDACTED" for
 // the host: the caller could not tell which host was wrong. The host
 // and its port are shown, the session id is not; without a port, the
 // session id was shown by the text redactor (redactURLs) where it was

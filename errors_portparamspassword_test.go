@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// TestPortParamsPasswordHidden: withoutStrayUserinfo reads a port before
+// TestPortParamsPasswordHidden: redact.Opaque reads a port before
 // the parameters that follow it, so that "api.example.com:443;jsessionid=…"
 // keeps its host; but a password of digits, a ';' and a '/' written
 // unescaped ("alice:1234;x/y@proxy:3128", an authority url.Parse cannot

@@ -140,90 +140,13 @@ func redactRef(s string) string {
 	}
 	rest := s[len(scheme):]
 	if slashes := len(rest) - len(strings.TrimLeft(rest, "/")); slashes >= 2 || slashes == 1 && scheme != "" {
-		auth := rest[slashes:]
-		if r, stray := withoutStrayUserinfo(auth); stray {
-			auth = r
-		}
-		return scheme + rest[:slashes] + strings.TrimPrefix(redact.Opaque("//"+auth, ""), "//")
+		return scheme + rest[:slashes] + strings.TrimPrefix(redact.Opaque("//"+rest[slashes:], ""), "//")
 	}
-	if scheme != "" && redact.SchemeIsUser(scheme[:len(scheme)-1], rest) {
+	name := strings.TrimSuffix(scheme, ":")
+	if name != "" && redact.SchemeIsUser(name, rest) {
 		scheme = ""
 	}
-	return scheme + redact.SchemeOpaque(strings.TrimSuffix(scheme, ":"), rest, "")
-}
-
-// withoutStrayUserinfo returns s, a URL after its "//", without the user
-// information that a '/', a '?' or a '#' within it hides from the usual
-// reading (what precedes the last '@' before the first of them): a
-// password written unescaped, as in a proxy's address that net/http could
-// not parse, "alice:pa/ss@proxy:3128", which url.Parse reads as the host
-// "alice" with the port "pa", and quotes whole in its error. Such an
-// authority is no host's, its port being no number: the user information
-// runs to the '@' that follows it (the last before the path after that
-// one), or, with none (url.Parse quotes "http://alice:pa" alone when a
-// '#' made the rest a fragment), the authority is REDACTED. It reports
-// false, and returns s, when the authority is a host with a port of digits
-// or none, an IPv6 literal, or has user information of the usual kind, and
-// when its port is the name of a scheme's service ("api.example.com:https"):
-// no password's start worth hiding. A port of digits is read before the
-// parameters that may follow it ("api.example.com:443;jsessionid=…", whose
-// values redact.Opaque redacts) when no '@' ends a password after it:
-// with one, the authority is a password's start ("alice:1234;x/y@proxy"),
-// unless a parameter's name says it carries a credential, as a servlet's
-// session id does (see hostParamNamed). An '@' that begins a segment of
-// the path ("/users/@alice") ends no password.
-func withoutStrayUserinfo(s string) (string, bool) {
-	end := strings.IndexAny(s, "/?#")
-	if end < 0 {
-		end = len(s)
-	}
-	auth := s[:end]
-	host, _, params := strings.Cut(auth, ";")
-	c := strings.LastIndexByte(host, ':')
-	if c < 0 || strings.HasPrefix(auth, "[") || strings.IndexByte(auth, '@') >= 0 || host[c+1:] == "" || !params && allDigits(host[c+1:]) {
-		return s, false
-	}
-	port := host[c+1:]
-	if strings.EqualFold(port, "http") || strings.EqualFold(port, "https") {
-		return s, false
-	}
-	if params && allDigits(port) && hostParamNamed(auth[len(host)+1:]) {
-		return s, false // "api.example.com:443;jsessionid=…/x?to=a@b"
-	}
-	at := end
-	for {
-		k := strings.IndexByte(s[at:], '@')
-		if k < 0 {
-			if allDigits(port) {
-				return s, false // a host's port, then its parameters
-			}
-			return redact.Placeholder + s[end:], true
-		}
-		if at += k; s[at-1] != '/' {
-			break
-		}
-		at++
-	}
-	stop := len(s)
-	if j := strings.IndexByte(s[at:], '/'); j >= 0 {
-		stop = at + j
-	}
-	return s[strings.LastIndexByte(s[:stop], '@')+1:], true
-}
-
-// hostParamNamed reports whether params, the parameters after a host's
-// port ("jsessionid=…;v=1"), name one that carries a credential (see
-// redact.SecretName): a host's session id, whose value redact.Opaque
-// hides, and no password's rest.
-func hostParamNamed(params string) bool {
-	for params != "" {
-		var p string
-		p, params, _ = strings.Cut(params, ";")
-		if name, _, ok := strings.Cut(p, "="); ok && redact.SecretName(name) {
-			return true
-		}
-	}
-	return false
+	return scheme + redact.SchemeOpaque(name, rest, "")
 }
 
 // redactErr returns err's message made safe to log: see redactText.
@@ -337,19 +260,11 @@ func redactURLs(s string) string {
 		lead := len(u) - len(strings.TrimLeft(u, "/"))
 		b.WriteString(u[:lead])
 		u = u[lead:]
-		// The authority ends at the first '/', '?' or '#'; user info is
-		// what precedes its last '@'.
-		auth := len(u)
-		if j := strings.IndexAny(u, "/?#"); j >= 0 {
-			auth = j
-		}
-		if at := strings.LastIndexByte(u[:auth], '@'); at >= 0 {
-			u = u[at+1:]
-		} else if r, stray := withoutStrayUserinfo(u); stray {
-			u = r
-		}
-		// The query and fragment go; the authority's parameters
-		// ("host;jsessionid=…") and the path lose their credentials.
+		// The user information (what precedes the authority's last
+		// '@', or a password with a '/', a '?' or a '#' written
+		// unescaped), the query and the fragment go; the authority's
+		// parameters ("host;jsessionid=…") and the path lose their
+		// credentials.
 		b.WriteString(strings.TrimPrefix(redact.Opaque("//"+u, ""), "//"))
 		s = s[end:]
 	}

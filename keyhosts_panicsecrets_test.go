@@ -18,7 +18,7 @@ import (
 func TestKeyHonoringHostsPanicHidesSecrets(t *testing.T) {
 	for _, tc := range []struct {
 		h, secret string
-		named     bool // the host is named; false where what follows a colon is taken as a password's (see withoutStrayUserinfo)
+		named     bool // the host is named; false where what follows a colon is taken as a password's (see redact.Opaque)
 	}{
 		{"api.example.com;jsessionid=SECRET-session-1", "SECRET-session-1", true},
 		{"api.example.com:443;jsessionid=SECRET-session-1", "SECRET-session-1", true},

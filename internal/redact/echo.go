@@ -177,7 +177,11 @@ func credentialEchoes(s string, req *http.Request) string {
 				var c string
 				c, rest, _ = strings.Cut(rest, ";")
 				if _, cv, ok := strings.Cut(c, "="); ok {
-					s = replaceSecret(s, unquote(strings.TrimSpace(cv))) // a quoted cookie-value (RFC 6265) is echoed without its quotes
+					// As sent, as the other headers' values are looked
+					// for, then as a quoted cookie-value (RFC 6265) is
+					// echoed, without its quotes.
+					cv = strings.TrimSpace(cv)
+					s = replaceSecret(replaceSecret(s, cv), unquote(cv))
 				}
 			}
 			if strings.IndexByte(v, ',') >= 0 {

@@ -338,9 +338,25 @@ func Truncate(s string, n int) string {
 // in "//user:token@host/path" (the opaque form that sets the request
 // line's path verbatim) and in "user:token@host/path" (a URL missing its
 // slashes, "https:user:token@host"), replaced by userinfo: "" to drop it,
-// or "REDACTED:REDACTED@" as OpenTelemetry's url.full shows it. It returns
-// s itself when there is nothing to redact.
+// or "REDACTED:REDACTED@" as OpenTelemetry's url.full shows it, a password
+// written unescaped with a '/', a '?' or a '#' in it included
+// ("//alice:pa/ss@host", see strayUserinfo). It returns s itself when
+// there is nothing to redact.
 func Opaque(s, userinfo string) string {
+	if s == "" {
+		return s // a URL that is not opaque, as most are
+	}
+	rest := strings.TrimPrefix(s, "//")
+	if r, stray := strayUserinfo(rest); stray {
+		// A password written unescaped with a '/', a '?' or a '#' in
+		// it ("alice:pa/ss@host"): r is the URL after it.
+		return s[:len(s)-len(rest)] + userinfo + opaque(r, "")
+	}
+	return opaque(s, userinfo)
+}
+
+// opaque is Opaque but for the user information that strayUserinfo finds.
+func opaque(s, userinfo string) string {
 	if i := strings.IndexAny(s, "?#"); i >= 0 {
 		s = s[:i]
 	}
@@ -380,10 +396,16 @@ func URLPath(u *url.URL) string {
 // slashes dropped: url.Parse reads a URL one slash short or long
 // ("https:/user:token@api.example.com/v1", "https:///user:token@…") as a
 // path, whose first segment is the authority the caller meant. It returns
-// path itself when there is nothing to redact.
+// path itself when there is nothing to redact. A password written
+// unescaped with a '/', a '?' or a '#' in it ("https:/alice:pa/ss@host/v1")
+// is dropped too (see strayUserinfo).
 func HostlessPath(path string) string {
 	rest := strings.TrimLeft(path, "/")
-	if r := Path(rest); r != rest {
+	r := rest
+	if strings.IndexByte(rest, '@') >= 0 {
+		r, _ = strayUserinfo(rest)
+	}
+	if r = Path(r); r != rest {
 		return path[:len(path)-len(rest)] + r
 	}
 	return path
@@ -399,11 +421,15 @@ func HostlessPath(path string) string {
 // letters, digits, '+', '-' and '.'; "https:user:token@host", a URL
 // missing its slashes, keeps its scheme.
 //
-// A scheme registered for opaque URLs whose part after it holds an '@'
-// (mailto, sip, xmpp, …) is a scheme too: no key is named so.
+// A password written unescaped with a '/', a '?' or a '#' in it after
+// such a user name ("alice:pa/ss@api.example.com/v1", see strayUserinfo)
+// makes scheme a user name too. A scheme registered for opaque URLs whose
+// part after it holds an '@' (mailto, sip, xmpp, …) is a scheme too: no
+// key is named so.
 func SchemeIsUser(scheme, opaque string) bool {
+	auth := opaque
 	if i := strings.IndexAny(opaque, "/?#"); i >= 0 {
-		opaque = opaque[:i]
+		auth = opaque[:i]
 	}
 	if strings.IndexByte(opaque, '@') < 0 {
 		return false
@@ -417,20 +443,31 @@ func SchemeIsUser(scheme, opaque string) bool {
 			return false
 		}
 	}
-	return true
+	if strings.IndexByte(auth, '@') >= 0 {
+		return true
+	}
+	// A password written unescaped with a '/', a '?' or a '#' in it
+	// ("alice:pa/ss@api.example.com/v1").
+	_, stray := strayUserinfo(scheme + ":" + opaque)
+	return stray
 }
 
 // SchemeOpaque returns opaque, the part after scheme of a URL without
 // "//", redacted as Opaque does; a mailto URL's is an address (RFC 6068:
 // "mailto:support@vendor.example"), which has no user information: it
 // loses its query (its headers, a body) only. It returns opaque itself
-// when there is nothing to redact.
+// when there is nothing to redact. When scheme is rather a user name (see
+// SchemeIsUser), which the caller drops, it returns the URL after the user
+// information that scheme begins, redacted so.
 func SchemeOpaque(scheme, opaque, userinfo string) string {
 	if strings.EqualFold(scheme, "mailto") {
 		if i := strings.IndexAny(opaque, "?#"); i >= 0 {
 			return opaque[:i]
 		}
 		return opaque
+	}
+	if scheme != "" && SchemeIsUser(scheme, opaque) {
+		return Opaque(scheme+":"+opaque, userinfo)
 	}
 	return Opaque(opaque, userinfo)
 }
