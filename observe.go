@@ -64,7 +64,11 @@ const (
 	// StopDeadline: the wait before the next attempt would pass the call's
 	// budget (WithMaxElapsed) or the context's deadline; for a write not
 	// resent after an ambiguous failure (see WithKeyHonoringHosts), it
-	// would leave less time than the host took to answer the attempt.
+	// would leave less time than the host took to answer the attempt. A
+	// hop of a redirect that the hops before it left no budget ends with
+	// it too, before any attempt (its Report's Outcome is then
+	// OutcomeCanceled, with no attempt of its own, as under a passed
+	// deadline).
 	StopDeadline StopReason = "deadline"
 	// StopRetryAfterTooLong: the server asked for a wait longer than
 	// WithMaxRetryAfter allows.

@@ -54,10 +54,14 @@ func (c *call) isKeptRedirect(resp *http.Response) bool {
 	return (resp.StatusCode == http.StatusTemporaryRedirect || resp.StatusCode == http.StatusPermanentRedirect) && c.hidesKey()
 }
 
-// keepRedirect records, for the request that follows resp, a redirect the
-// call returns, what it leaves to it: its key (see isKeptRedirect) and
-// what is left of its budget.
+// keepRedirect records, for the request that follows resp, the response
+// the call returns, what it leaves to it when resp is a redirect
+// http.Client follows: its key (see isKeptRedirect) and what is left of
+// its budget.
 func (c *call) keepRedirect(resp *http.Response) {
+	if !followedRedirect(resp.StatusCode) {
+		return
+	}
 	var h redirectHop
 	if !c.budget.IsZero() {
 		h.left, h.budgeted = c.budget.Sub(c.t.clock.now()), true

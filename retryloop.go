@@ -61,7 +61,9 @@ func (c *call) run() (*http.Response, error) {
 		// A hop of a redirect that came as the budget of the calls
 		// before it ended: it ends before its first attempt, as a call
 		// whose context's deadline passed does, rather than send one cut
-		// at once, which the host's breaker would count.
+		// at once, which the host's breaker would count. Its Report says
+		// why (StopDeadline): the budget, not the caller's context.
+		c.stop = StopDeadline
 		return nil, c.fail(0, errBudgetSpent)
 	}
 
@@ -328,6 +330,10 @@ func (c *call) run() (*http.Response, error) {
 				// request never left (a refused dial), is returned as an
 				// *Error, as is a cut by the caller's own context.
 				c.callersRequest(held)
+				// A redirect retried past (by a Classifier), which
+				// http.Client follows as it does one returned at once:
+				// its hop has what the call left.
+				c.keepRedirect(held)
 				return held, nil
 			}
 			if held != nil {
@@ -336,9 +342,7 @@ func (c *call) run() (*http.Response, error) {
 			if resp != nil {
 				handOver(resp)
 				c.callersRequest(resp)
-				if followedRedirect(resp.StatusCode) {
-					c.keepRedirect(resp)
-				}
+				c.keepRedirect(resp)
 				return resp, nil
 			}
 			if stop == StopRetryBudget {

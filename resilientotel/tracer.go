@@ -394,7 +394,7 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 		errType = c.lastError
 		c.errMu.Unlock()
 		if errType == "" {
-			errType = errorTypeOfOutcome(r.Outcome)
+			errType = errorTypeOfOutcome(r.Outcome, r.StopReason)
 		}
 	}
 	// A wait before a retry that never came: the caller gave up during
@@ -498,8 +498,14 @@ func (c *call) endWait(end time.Time) {
 }
 
 // errorTypeOfOutcome is the error.type of a call that ended without a
-// response and without an attempt's error to name it.
-func errorTypeOfOutcome(o resilient.Outcome) string {
+// response and without an attempt's error to name it, with outcome o and
+// stop reason stop: a timeout when the call's budget ended it (a hop of a
+// redirect left nothing of it, see resilient.StopDeadline), though no
+// attempt was cut.
+func errorTypeOfOutcome(o resilient.Outcome, stop resilient.StopReason) string {
+	if stop == resilient.StopDeadline {
+		return errTimeout
+	}
 	switch o {
 	case resilient.OutcomeCanceled:
 		return errCanceled
