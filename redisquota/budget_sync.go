@@ -2,6 +2,7 @@ package redisquota
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -79,7 +80,7 @@ func (s *Store) syncBudgets() {
 			continue
 		}
 		last = now
-		if err := s.syncBatch(batch); err != nil {
+		if err := s.syncBatch(s.ctx, batch); err != nil {
 			s.budgetDegraded.Store(true)
 			backoff = min(max(2*backoff, minBackoff), maxBackoff)
 			retryAt = time.Now().Add(backoff)
@@ -134,12 +135,30 @@ func (s *Store) budgetSpent(id, store string) {
 	}
 }
 
-// syncBatch syncs budgets in one pipelined call: each sends the member's
-// net change since its last sync and takes the fleet's balance back. A
-// budget whose command failed keeps its change for the next sync; the
-// script applies it once, however many times it is sent, by the running
-// total it keeps under the budget's field (see budgetScript).
-func (s *Store) syncBatch(batch []*budget) error {
+// syncLast sends, in one last sync bounded by ctx, what the member changed
+// in its retry budgets since the syncer's last sync: the budgets a tick of
+// the syncer would sync (see budgetsToSync), the syncer's backoff after a
+// failure notwithstanding. Close calls it once the syncer stopped, which
+// leaves the budgets' syncer-owned fields to it; it returns the sync's
+// error, the changes it did not send being the member's alone.
+func (s *Store) syncLast(ctx context.Context) error {
+	batch := s.budgetsToSync(time.Now())
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := s.syncBatch(ctx, batch); err != nil {
+		return fmt.Errorf("redisquota: Close: the retry budgets' last sync failed, and their changes since the one before stay the member's: %w", err)
+	}
+	return nil
+}
+
+// syncBatch syncs budgets in one pipelined call, its Redis calls under
+// parent: each sends the member's net change since its last sync and
+// takes the fleet's balance back. A budget whose command failed keeps its
+// change for the next sync; the script applies it once, however many
+// times it is sent, by the running total it keeps under the budget's
+// field (see budgetScript).
+func (s *Store) syncBatch(parent context.Context, batch []*budget) error {
 	t0 := make([]int64, len(batch))
 	g0 := make([]int64, len(batch))
 	d0 := make([]int64, len(batch))
@@ -168,10 +187,10 @@ func (s *Store) syncBatch(batch []*budget) error {
 	}
 	s.budgetCallStart.Store(s.now())
 	defer s.budgetCallStart.Store(0)
-	err := s.call(send)
+	err := s.callIn(parent, send)
 	if err != nil && anyNoScript(cmds) {
-		if err = s.call(func(ctx context.Context) error { return budgetScript.Load(ctx, s.rdb).Err() }); err == nil {
-			err = s.call(send)
+		if err = s.callIn(parent, func(ctx context.Context) error { return budgetScript.Load(ctx, s.rdb).Err() }); err == nil {
+			err = s.callIn(parent, send)
 		}
 	}
 	var failed error

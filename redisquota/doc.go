@@ -212,7 +212,12 @@
 // the member id of its predecessor (WithMemberID) is the same member to
 // the counts, and has running totals of its own (see Retry budgets).
 //
-// Close takes the member out of the heartbeats' count at once. A Transport
+// Close sends what the member changed in its retry budgets since their
+// last sync (withdrawals, deposits, give-backs) in one last sync, and
+// takes the member out of the heartbeats' count at once, both within
+// WithTimeout of its start; a last sync that fails is Close's error, and
+// its changes are the member's alone (TestCloseSyncsBudgets,
+// TestCloseRedisDown). A Transport
 // that still uses a closed Store (calls draining at shutdown, or a Store
 // closed too early) hears the fleet no more, and its requests are charged
 // to the fleet's bucket no more, while the other members, which no longer
@@ -337,7 +342,10 @@
 // members' withdrawals then reach the balance, kept at zero, when Redis
 // answers again. A budget whose key in Redis holds another
 // type (written by another hand) is the member's alone, and the others stay
-// the fleet's. A closed Store's budgets stay local. The Transport's
+// the fleet's. A closed Store's budgets stay local: Close sends their
+// changes in one last sync, and a change made after it reads a budget
+// (a withdrawal racing Close, or a call draining after it) is the
+// member's alone. The Transport's
 // HostState reads a host's budget as the member's view of it (Tokens).
 //
 // # Partitions and budgets dropped to make room

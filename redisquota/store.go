@@ -136,20 +136,31 @@ func (s *Store) MemberID() string { return s.member }
 // one included; 0 before Redis first answered.
 func (s *Store) Members() int { return int(s.members.Load()) }
 
-// Close stops the Store's goroutines and waits for them, tells Redis the
-// member left (without waiting more than WithTimeout's bound for it), and
-// closes its pub/sub connection. Call it once the Transports that use the
-// Store are done. Partitions held by Transports keep answering, from
-// local state only: the member hears the fleet no more, and its requests
-// are no longer charged to the fleet's bucket, which the other members
-// may now take whole; so that the fleet never exceeds the quota, a closed
-// partition that knows a quota sends the tokens it holds, then paces at
-// its share of the 3% of the quota the bucket never grants (see the
-// package documentation, Joining and leaving). Close returns the error of closing the
-// pub/sub connection, if any; it may be called more than once. While
-// go-redis is making that connection again (after Redis went away), Close
-// waits for its handshake, which go-redis bounds by the client's dial and
-// read timeouts only, not by WithTimeout.
+// Close stops the Store's goroutines and waits for them, sends what the
+// member changed in its retry budgets since their last sync (withdrawals,
+// deposits, give-backs) in one last sync, tells Redis the member left, and
+// closes its pub/sub connection. The last sync and the leaving share one
+// bound, WithTimeout from Close's start (a sync in progress at Close, which
+// Close waits for, spends it too; see WithTimeout for the clients that
+// honor it): a Redis down or slow at Close costs Close no more, and a sync
+// whose reply was lost is applied once, however many times it was sent.
+// Call it once the Transports that use the Store are done. A withdrawal or a
+// give-back that races Close reaches Redis if the last sync reads its
+// budget after it, and is otherwise the member's alone, as every change
+// made after Close: the closed Store's budgets answer from the member's
+// view, and sync no more. Partitions held by Transports keep answering,
+// from local state only: the member hears the fleet no more, and its
+// requests are no longer charged to the fleet's bucket, which the other
+// members may now take whole; so that the fleet never exceeds the quota, a
+// closed partition that knows a quota sends the tokens it holds, then paces
+// at its share of the 3% of the quota the bucket never grants (see the
+// package documentation, Joining and leaving). Close returns the error of
+// closing the pub/sub connection and that of the last sync, if any (the
+// budgets' changes it did not send are then lost to the fleet); it may be
+// called more than once, and a call after the first returns nil at once.
+// While go-redis is making the pub/sub connection again (after Redis went
+// away), Close waits for its handshake, which go-redis bounds by the
+// client's dial and read timeouts only, not by WithTimeout.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -158,14 +169,15 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
+	defer cancel()
 	s.cancel()
 	err := s.ps.Close()
 	s.wg.Wait()
 	s.budgetDegraded.Store(true) // the budgets are the member's alone from now on
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
-	defer cancel()
+	serr := s.syncLast(ctx)
 	s.rdb.ZRem(ctx, s.membersKey, s.member)
-	return err
+	return errors.Join(err, serr)
 }
 
 // Partition returns the shared state of the partition named name. It
@@ -378,8 +390,12 @@ func (s *Store) awaitSubscribed(inProgress *atomic.Int64, demand <-chan struct{}
 }
 
 // call runs one Redis call of the Store with its timeout, counting it.
-func (s *Store) call(fn func(ctx context.Context) error) error {
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.timeout)
+func (s *Store) call(fn func(ctx context.Context) error) error { return s.callIn(s.ctx, fn) }
+
+// callIn is call under parent, which may end it sooner: the Store's
+// context, canceled by Close, or Close's own bound (see syncLast).
+func (s *Store) callIn(parent context.Context, fn func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(parent, s.cfg.timeout)
 	defer cancel()
 	s.st.calls.Add(1)
 	err := fn(ctx)

@@ -1,0 +1,232 @@
+package redisquota_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/redisquota"
+)
+
+// closeBudget is the retry budget of the Close tests: a Burst of 10.
+var closeBudget = resilient.RetryBudget{Ratio: 0.2, Burst: 10, ThrottledCost: 0.1}
+
+// fleetBalance returns the fleet's balance of the budget named name in
+// Redis, in thousandths of a token.
+func fleetBalance(t *testing.T, rdb *redis.Client, s *redisquota.Store, name string) int64 {
+	t.Helper()
+	bal, err := rdb.HGet(context.Background(), s.BudgetKey(name), "bal").Int64()
+	if err != nil {
+		t.Fatalf("the fleet's balance: %v", err)
+	}
+	return bal
+}
+
+// TestCloseSyncsBudgets proves that Close sends what the member changed
+// in its retry budgets since their last sync: a member that withdraws
+// and gives back, then closes before its next sync, leaves the fleet's
+// balance at the deposits less the withdrawals plus the give-backs.
+// (Close stopped the syncer without a last sync: the withdrawals never
+// reached Redis, and the fleet's balance stayed full.)
+func TestCloseSyncsBudgets(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		withdraw []float64
+		refund   []float64
+		want     int64 // the fleet's balance after Close, in thousandths
+	}{
+		{"withdrawals", []float64{1, 1, 1}, nil, 7000},
+		{"withdrawals and a give-back", []float64{1, 1, 1, 1}, []float64{1}, 7000},
+		{"throttled withdrawals", []float64{0.1, 0.1, 0.1, 0.1, 0.1}, nil, 9500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := redisAddr()
+			prefix := testPrefix(t, addr)
+			rdb := newRedis(t, addr)
+			// No tick comes before Close: only the budget's first sync.
+			s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix), redisquota.WithBudgetSync(time.Hour))
+			t.Cleanup(func() { s.Close() })
+			const name = "https://api.example.com:443"
+			b := s.Budget(name, closeBudget)
+			waitFor(t, "the budget's first sync", func() bool { return s.Stats().BudgetSyncs > 0 })
+			for _, w := range tc.withdraw {
+				if !b.Withdraw(w) {
+					t.Fatalf("Withdraw(%v) = false, want true", w)
+				}
+			}
+			for _, r := range tc.refund {
+				b.(resilient.SharedBudgetRefunder).Refund(r)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close() = %v, want nil", err)
+			}
+			if got := fleetBalance(t, rdb, s, name); got != tc.want {
+				t.Errorf("fleet balance after Close = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// heldSync is a go-redis hook that holds the first pipeline of the
+// budgets' syncs until its context ends, as a Redis that does not answer
+// would (run first when reply is set: Redis ran it, and its reply is
+// lost), and lets the others through.
+type heldSync struct {
+	reply bool
+	armed atomic.Bool
+	held  chan struct{} // closed once the sync is held
+}
+
+func (h *heldSync) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *heldSync) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *heldSync) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) == 0 {
+			return next(ctx, cmds)
+		}
+		if args := cmds[0].Args(); len(args) <= 3 || !strings.HasSuffix(args[3].(string), ":budget") || !h.armed.CompareAndSwap(true, false) {
+			return next(ctx, cmds)
+		}
+		if h.reply {
+			next(ctx, cmds)
+		}
+		close(h.held)
+		<-ctx.Done()
+		for _, c := range cmds {
+			c.SetErr(ctx.Err())
+		}
+		return ctx.Err()
+	}
+}
+
+// TestCloseDuringSync proves that Close, called while a sync of the
+// budgets is in progress and Redis does not answer it, neither hangs nor
+// loses the changes the sync was sending, nor applies them twice when
+// Redis ran the sync and only its reply was lost.
+func TestCloseDuringSync(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reply bool
+	}{
+		{"unanswered", false},
+		{"reply lost", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := redisAddr()
+			prefix := testPrefix(t, addr)
+			rdb := newRedis(t, addr)
+			h := &heldSync{reply: tc.reply, held: make(chan struct{})}
+			s := redisquota.New(newRedis(t, addr, h), redisquota.WithPrefix(prefix), redisquota.WithBudgetSync(20*time.Millisecond))
+			t.Cleanup(func() { s.Close() })
+			const name = "https://api.example.com:443"
+			b := s.Budget(name, closeBudget)
+			waitFor(t, "the budget's first sync", func() bool { return s.Stats().BudgetSyncs > 0 })
+			h.armed.Store(true) // the next sync, which the withdrawals make
+			for range 2 {
+				if !b.Withdraw(1) {
+					t.Fatal("Withdraw(1) = false, want true")
+				}
+			}
+			<-h.held
+			if !b.Withdraw(1) {
+				t.Fatal("Withdraw(1) = false during the sync, want true")
+			}
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close() = %v, want nil", err)
+			}
+			if got := fleetBalance(t, rdb, s, name); got != 7000 {
+				t.Errorf("fleet balance after Close = %v, want %v", got, 7000)
+			}
+		})
+	}
+}
+
+// TestCloseRedisDown proves that Close returns, and says that the last
+// sync of the budgets failed, when Redis is down or stalled at Close, or
+// the client closed: the member's changes since the last sync are its
+// own, and Close neither waits past the failed call nor retries it.
+func TestCloseRedisDown(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rdb  func(t *testing.T) *redis.Client
+	}{
+		{"refused", func(t *testing.T) *redis.Client {
+			return newRedis(t, "127.0.0.1:"+strconv.Itoa(freePort(t)))
+		}},
+		{"stalled", func(t *testing.T) *redis.Client {
+			rdb := redis.NewClient(&redis.Options{Addr: stallingServer(t), MaxRetries: -1, ContextTimeoutEnabled: true})
+			t.Cleanup(func() { rdb.Close() })
+			return rdb
+		}},
+		{"client closed", func(t *testing.T) *redis.Client {
+			rdb := newRedis(t, redisAddr())
+			rdb.Close()
+			return rdb
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := redisquota.New(tc.rdb(t), redisquota.WithPrefix("rqtest:closedown"), redisquota.WithTimeout(100*time.Millisecond))
+			b := s.Budget("https://api.example.com:443", closeBudget)
+			if !b.Withdraw(1) {
+				t.Fatal("Withdraw(1) = false, want true")
+			}
+			err := s.Close()
+			if err == nil || !strings.Contains(err.Error(), "redisquota: Close: the retry budgets' last sync failed") {
+				t.Errorf("Close() = %v, want the last sync's error", err)
+			}
+			if err := s.Close(); err != nil {
+				t.Errorf("second Close() = %v, want nil", err)
+			}
+		})
+	}
+}
+
+// TestCloseRacesWithdrawals proves that withdrawals racing Close are
+// safe (the race detector watches), and that the fleet's balance counts
+// those the last sync read, and no more: it lies between the burst less
+// every withdrawal and the burst less those made before Close.
+func TestCloseRacesWithdrawals(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	rdb := newRedis(t, addr)
+	s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix), redisquota.WithBudgetSync(time.Hour))
+	t.Cleanup(func() { s.Close() })
+	const name = "https://api.example.com:443"
+	b := s.Budget(name, closeBudget)
+	waitFor(t, "the budget's first sync", func() bool { return s.Stats().BudgetSyncs > 0 })
+	if !b.Withdraw(1) {
+		t.Fatal("Withdraw(1) = false, want true")
+	}
+	var n atomic.Int64 // the withdrawals of 0.1 during Close
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if b.Withdraw(0.1) {
+				n.Add(1)
+			}
+		}
+	})
+	err := s.Close()
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("Close() = %v, want nil", err)
+	}
+	got := fleetBalance(t, rdb, s, name)
+	if lo, hi := max(9000-100*n.Load(), 0), int64(9000); got < lo || got > hi {
+		t.Errorf("fleet balance after Close = %v, want within [%v, %v] (%d withdrawals of 0.1 raced Close)", got, lo, hi, n.Load())
+	}
+}
