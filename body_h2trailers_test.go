@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -211,6 +212,64 @@ func TestHTTP2BufferedSuccessRetriedPastKeptWhole(t *testing.T) {
 				// for the end of a stream that announced none.
 				if resp.Trailer != nil && resp.Trailer.Get("X-Checksum") != "abc123" {
 					t.Errorf("Trailer X-Checksum = %q, want %q, as a plain client reads it", resp.Trailer.Get("X-Checksum"), "abc123")
+				}
+			})
+		})
+	}
+}
+
+// TestHTTP2HeldTrailersStalledIsATimeout: the drain of a response retried
+// past whose server declared trailers reads its HTTP/2 stream to its end,
+// for at most maxReadWait; one that stalls there is cut, and the caller of
+// the give-up reads the body's bytes, then errBodyTruncated wrapping the
+// timeout that cut it, whether the success was read within the attempt
+// (WithBufferedResponse) or not (a 503), hedged or not. The end of a body
+// read whole within the attempt was cut by closing the original body
+// under the Transport's wrappers: its reader got "http2: response body
+// closed", a read after the caller's own Close, and no timeout.
+func TestHTTP2HeldTrailersStalledIsATimeout(t *testing.T) {
+	const body = `{"data":{"id":"p_1"}}`
+	for _, tc := range []struct {
+		name   string
+		status int
+		opts   []Option
+	}{
+		{"an error retried past", 503, nil},
+		{"a success read within the attempt, retried past", 200, []Option{WithBufferedResponse(1 << 20)}},
+		{"a success read within the attempt, retried past, hedged", 200, []Option{WithBufferedResponse(1 << 20), WithHedging(Hedging{Delay: time.Minute})}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var hits atomic.Int32
+				srv := resilienttest.NewPipeServer(resilienttest.Aidelly, resilienttest.WithTLS(),
+					resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						if hits.Add(1) == 1 {
+							w.Header().Set("Content-Type", "text/plain")
+							w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+							w.Header().Set("X-Not-Ready", "1")
+							w.Header().Set("Trailer", "X-Checksum")
+							w.WriteHeader(tc.status)
+							io.WriteString(w, body)
+							w.(http.Flusher).Flush()
+						}
+						<-r.Context().Done() // the stream's end stalls; the retry hangs past the call's budget
+					})))
+				defer srv.Close()
+				tr := New(srv.Transport(), append([]Option{WithMaxRetries(2), WithBackoff(0, 0), WithMaxElapsed(10 * time.Second),
+					WithClassifier(func(resp *http.Response, _ *APIError, _ error, def Class) Class {
+						if resp != nil && resp.Header.Get("X-Not-Ready") != "" {
+							return Transient
+						}
+						return def
+					})}, tc.opts...)...)
+				resp, err := tr.RoundTrip(newRequest(t, context.Background(), "GET", srv.URL+"/v1/posts", nil))
+				if err != nil {
+					t.Fatalf("RoundTrip: %v; want the %d retried past", err, tc.status)
+				}
+				got, rerr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(got) != body || !errors.Is(rerr, errBodyTruncated) || !errors.Is(rerr, context.DeadlineExceeded) {
+					t.Errorf("body = %q, %v; want %q, then errBodyTruncated wrapping the timeout that cut its end", got, rerr, body)
 				}
 			})
 		})

@@ -45,14 +45,16 @@ import (
 // the attempt timeout (WithAttemptTimeout), what remains of the call's
 // budget (WithMaxElapsed) and the context's deadline; without any of
 // them, as long as the caller would wait for it. A body that ends within
-// max bytes is handed to the caller in memory: reading it never touches
-// the network, and the connection has been released. An HTTP/2 body of
-// known length ends with its last byte: the end of an HTTP/2 stream, which a
-// server sends once its handler returns, maybe long after, is not waited
-// for, and is the caller's to read (its Close ends the stream): a Read
-// past the body's bytes, in memory, waits for that end, where net/http
-// fills in the trailers (resp.Trailer), declared or not (http.TrailerPrefix),
-// as without the option. A read that fails
+// max bytes is handed to the caller in memory: reading its bytes never
+// touches the network, and an HTTP/1 connection has been released. An
+// HTTP/2 body of known length ends with its last byte: the end of an
+// HTTP/2 stream, which a server sends once its handler returns, maybe long
+// after, is not waited for, and is the caller's to read (its Close ends
+// the stream, which stays open until then): a Read past the body's bytes
+// waits for that end, as without the option, and fails as a plain
+// client's would (the caller's context canceled, say), where net/http
+// fills in the trailers (resp.Trailer), declared or not
+// (http.TrailerPrefix). A read that fails
 // (any error but io.EOF, the deadline included) makes the attempt a
 // failure of the kind of its error, a Transient network error or attempt
 // timeout as a rule, with no response: it is recorded so for observers,

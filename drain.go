@@ -48,8 +48,10 @@ func holdResponse(resp *http.Response) *http.Response {
 		data, eof = pb.prefix, true
 		if pb.whole && resp.Trailer != nil {
 			// Its end is still to be read, and its server declared
-			// trailers, which come with it: read it, as below.
-			stop := abortAfter(pb.rest, nil, drainWait(pb.rest, wait))
+			// trailers, which come with it: read it, cut as below,
+			// through the Transport's wrappers (a timeout, not the
+			// original closed under them).
+			stop := abortAfter(resp.Body, nil, drainWait(pb.rest, wait))
 			_, _, cut = readPrefix(pb.rest, 0, 1, false)
 			stop()
 		}
