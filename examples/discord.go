@@ -77,12 +77,14 @@ func NewDiscordSession(token string, base http.RoundTripper, opts ...resilient.O
 // pause only from an X-RateLimit-Reset-After, which Discord's global 429
 // does not carry, and only once resilient has returned that 429, after
 // its retries. A call the pause would hold longer than
-// resilient.DefaultMaxRetryAfter (a minute), or past its context's
-// deadline, fails at once, unsent, with an error wrapping
-// resilient.ErrRateLimited, as resilient's own limiter refuses one; a
-// Retry-After past resilient.MaxBelievedReset is not believed. The retries
-// of calls already in resilient when the 429 came are not held: each waits
-// for its own 429's Retry-After. It is safe for concurrent use.
+// resilient.DefaultMaxRetryAfter (a minute) in all, counted from its
+// first hold however often the pause moves later, or past its context's
+// deadline, fails, unsent, with an error wrapping resilient.ErrRateLimited,
+// as resilient's own limiter refuses one (at once, when the pause as it
+// stands would); a Retry-After past resilient.MaxBelievedReset is not
+// believed. The retries of calls already in resilient when the 429 came
+// are not held: each waits for its own 429's Retry-After. It is safe for
+// concurrent use.
 type discordGlobal struct {
 	next  http.RoundTripper // the session's resilient.Transport
 	until atomic.Int64      // when the global pause ends, in Unix nanoseconds; 0 for none
@@ -91,10 +93,12 @@ type discordGlobal struct {
 // RoundTrip sends req through g.next once the bot's global pause, if any,
 // has passed: the pause as it stands when a wait for it ends, so that a
 // global 429 drawn meanwhile, which moves its end later, holds req until
-// that end too (a pause that has not moved holds req once).
+// that end too (a pause that has not moved holds req once), within
+// resilient.DefaultMaxRetryAfter of req's first hold in all.
 func (g *discordGlobal) RoundTrip(req *http.Request) (*http.Response, error) {
+	var limit time.Time // the latest end req's holds wait for; set by the first
 	for until, held := g.until.Load(), int64(0); until != 0 && until != held; held, until = until, g.until.Load() {
-		if err := g.hold(req.Context(), until); err != nil {
+		if err := g.hold(req.Context(), until, &limit); err != nil {
 			if req.Body != nil {
 				req.Body.Close()
 			}
@@ -105,16 +109,22 @@ func (g *discordGlobal) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // hold waits until the global pause that ends at until (Unix nanoseconds)
-// has passed, or fails at once when it would wait longer than
-// resilient.DefaultMaxRetryAfter or past ctx's deadline.
-func (g *discordGlobal) hold(ctx context.Context, until int64) error {
+// has passed, or fails at once when it would wait past *limit or past
+// ctx's deadline. A zero *limit is set to resilient.DefaultMaxRetryAfter
+// from now, so that the holds of one call, however often the pause moves
+// later, wait that long at most in all.
+func (g *discordGlobal) hold(ctx context.Context, until int64, limit *time.Time) error {
 	end := time.Unix(0, until)
-	wait := time.Until(end)
+	now := time.Now()
+	wait := end.Sub(now)
 	if wait <= 0 {
 		g.until.CompareAndSwap(until, 0)
 		return nil
 	}
-	if d, ok := ctx.Deadline(); wait > resilient.DefaultMaxRetryAfter || ok && d.Before(end) {
+	if limit.IsZero() {
+		*limit = now.Add(resilient.DefaultMaxRetryAfter)
+	}
+	if d, ok := ctx.Deadline(); end.After(*limit) || ok && d.Before(end) {
 		return fmt.Errorf("%w: discord.com: the bot's global rate limit holds every route for %v", resilient.ErrRateLimited, wait)
 	}
 	timer := time.NewTimer(wait)

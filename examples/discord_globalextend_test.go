@@ -55,7 +55,7 @@ func (d *discordExtendedGlobalAPI) ServeHTTP(w http.ResponseWriter, r *http.Requ
 // bot's global pause is held until the pause's end as it is when the hold
 // ends, not as it was when the hold began: a global 429 drawn during the
 // hold (by a call already inside resilient) that moves the end later
-// holds it until that later end. Until 2026-12-09 the held call was sent
+// holds it until that later end. Until 2026-12-06 the held call was sent
 // at the first end, into the pause, and drew a global 429 of its own: one
 // more invalid request of those Discord counts towards banning a client.
 func TestDiscordGlobalLimitExtendedHoldsTheWaitingCall(t *testing.T) {

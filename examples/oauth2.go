@@ -167,6 +167,11 @@ func (t *tokenTransport) CloseIdleConnections() {
 	}
 }
 
+// Unwrap returns the API's resilient.Transport, under t: its HostState,
+// ResetHost and MaxElapsed are reached with
+// client.Transport.(interface{ Unwrap() http.RoundTripper }).Unwrap().
+func (t *tokenTransport) Unwrap() http.RoundTripper { return t.base }
+
 // token returns the last token fetched while it is valid, else fetches one
 // with t.ctx's values, until t.ctx or the call's ctx ends. A call that
 // waits for another's fetch gives up when its own ctx ends, and a call

@@ -15,7 +15,7 @@ import (
 // (context.WithCancelCause) while it waits for its token, for a refresh it
 // started or for another call's, fails with an error that wraps that
 // cause, as a plain client's call and the recipe's own token requests do
-// (net/http returns context.Cause). Until 2026-12-09 the wait returned
+// (net/http returns context.Cause). Until 2026-12-06 the wait returned
 // ctx.Err(), context.Canceled alone, and errors.Is(err, cause) was false
 // for the calls that happened to wait for a token.
 func TestOAuth2WaitEndsWithTheCallsCause(t *testing.T) {
