@@ -153,7 +153,8 @@ func redactURL(req *http.Request) string {
 	}
 	u := req.URL
 	scheme, host := urlKey(u.Scheme, u.Host)
-	if u.Opaque != "" && redact.SchemeIsUser(u.Scheme, u.Opaque) {
+	opaque := redact.URLOpaque(u) // with the query a password ran into ("alice:pa?pw@host")
+	if u.Opaque != "" && redact.SchemeIsUser(u.Scheme, opaque) {
 		scheme = "" // a key url.Parse read as a scheme ("KEY:@api.example.com")
 	}
 	var user *url.Userinfo
@@ -169,7 +170,7 @@ func redactURL(req *http.Request) string {
 		Host:    host,
 		Path:    recordedPath(req),
 		RawPath: u.RawPath,
-		Opaque:  redact.RedirectedCut(redact.SchemeOpaque(u.Scheme, u.Opaque, ""), req, redact.MaxPath),
+		Opaque:  redact.RedirectedCut(redact.SchemeOpaque(u.Scheme, opaque, ""), req, redact.MaxPath),
 	}
 	if v.Path != u.Path {
 		v.RawPath = ""

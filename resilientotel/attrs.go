@@ -28,8 +28,9 @@ import (
 // http.Client follows as it is), which has them REDACTED too; they are
 // looked for before the cut (see redact.RedirectedCut). A URL one slash
 // short or long ("https:/user:pw@host"), and one whose user name url.Parse
-// read as its scheme ("KEY:@host"), lose that user information too (see
-// redact.URLPath and redact.SchemeIsUser). A credential in a parameter
+// read as its scheme ("KEY:@host", "alice:pa?pw@host"), lose that user
+// information too (see redact.URLPath, redact.URLOpaque and
+// redact.SchemeIsUser). A credential in a parameter
 // after the host ("api.example.com;jsessionid=…", see redact.HostParams)
 // is REDACTED.
 func redactedURL(req *http.Request) string {
@@ -37,9 +38,10 @@ func redactedURL(req *http.Request) string {
 		return ""
 	}
 	u := req.URL
-	v := url.URL{Scheme: u.Scheme, Opaque: redact.RedirectedCut(redact.SchemeOpaque(u.Scheme, u.Opaque, "REDACTED:REDACTED@"), req, maxURLLen),
+	opaque := redact.URLOpaque(u) // with the query a password ran into ("alice:pa?pw@host")
+	v := url.URL{Scheme: u.Scheme, Opaque: redact.RedirectedCut(redact.SchemeOpaque(u.Scheme, opaque, "REDACTED:REDACTED@"), req, maxURLLen),
 		Host: redact.HostParams(u.Host), Path: redact.RedirectedCut(redact.URLPath(u), req, maxURLLen), RawPath: u.RawPath}
-	if u.Opaque != "" && redact.SchemeIsUser(u.Scheme, u.Opaque) {
+	if u.Opaque != "" && redact.SchemeIsUser(u.Scheme, opaque) {
 		v.Scheme = "" // a key url.Parse read as a scheme ("KEY:@api.example.com")
 	}
 	if v.Path != u.Path {

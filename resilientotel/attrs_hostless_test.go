@@ -28,3 +28,24 @@ func TestRedactedURLHostlessAndKeyScheme(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactedURLPasswordBeforeQuery: url.full showed the start of a
+// password written unescaped with a '?' or a '#' in it after a user name
+// that url.Parse read as the scheme ("alice:pa?SECRET@host/v1", the
+// Opaque "pa"), or in a URL one slash short ("https:/alice:pa?…", the
+// path "/alice:pa"), as the Transport's records did.
+func TestRedactedURLPasswordBeforeQuery(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{"alice:pa?SECRET-pw-1@api.example.com/v1", "REDACTED:REDACTED@api.example.com/v1"},
+		{"alice:pa#SECRET-pw-1@api.example.com/v1", "REDACTED:REDACTED@api.example.com/v1"},
+		{"https:/alice:pa?SECRET-pw-1@api.example.com/v1", "https:///REDACTED"},
+	} {
+		u, err := url.Parse(tc.raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := redactedURL(&http.Request{URL: u}); got != tc.want {
+			t.Errorf("redactedURL(%q) = %q, want %q", tc.raw, got, tc.want)
+		}
+	}
+}

@@ -391,6 +391,27 @@ func URLPath(u *url.URL) string {
 	return Path(u.Path)
 }
 
+// URLOpaque returns the Opaque of u as SchemeIsUser and SchemeOpaque are
+// to read it: with u's query and fragment after it when its scheme is
+// rather a user name whose password runs into them, a '?' or a '#' in it
+// written unescaped ("alice:pa?pw@api.example.com/v1", which url.Parse
+// reads as the scheme "alice", the Opaque "pa" and the query
+// "pw@api.example.com/v1"), as a text that quotes u reads it
+// (SchemeOpaque then drops the query); u.Opaque otherwise.
+func URLOpaque(u *url.URL) string {
+	if u.Opaque == "" || u.RawQuery == "" && u.Fragment == "" || SchemeIsUser(u.Scheme, u.Opaque) {
+		return u.Opaque
+	}
+	s := u.Opaque + "?" + u.RawQuery
+	if u.Fragment != "" {
+		s += "#" + u.EscapedFragment()
+	}
+	if SchemeIsUser(u.Scheme, s) {
+		return s
+	}
+	return u.Opaque
+}
+
 // HostlessPath returns path, that of a URL with a scheme but no host, as
 // Path does, the user information of its first segment after its leading
 // slashes dropped: url.Parse reads a URL one slash short or long
@@ -398,13 +419,12 @@ func URLPath(u *url.URL) string {
 // path, whose first segment is the authority the caller meant. It returns
 // path itself when there is nothing to redact. A password written
 // unescaped with a '/', a '?' or a '#' in it ("https:/alice:pa/ss@host/v1")
-// is dropped too (see strayUserinfo).
+// is dropped too (see strayUserinfo), and so is the start of one whose
+// '?' or '#' ended the path ("https:/alice:pa?ss@host/v1", whose path is
+// "/alice:pa": its authority is REDACTED).
 func HostlessPath(path string) string {
 	rest := strings.TrimLeft(path, "/")
-	r := rest
-	if strings.IndexByte(rest, '@') >= 0 {
-		r, _ = strayUserinfo(rest)
-	}
+	r, _ := strayUserinfo(rest)
 	if r = Path(r); r != rest {
 		return path[:len(path)-len(rest)] + r
 	}

@@ -13,10 +13,10 @@ import "strings"
 // runs to the '@' that follows it (the last before the path after that
 // one), or, with none (url.Parse quotes "http://alice:pa" alone when a
 // '#' made the rest a fragment), the authority is REDACTED. It reports
-// false, and returns s, when the authority is a host with a port of digits
-// or none, an IPv6 literal, or has user information of the usual kind, and
-// when its port is the name of a scheme's service ("api.example.com:https")
-// and no '@' ends a password after it: with one, the name is a password's
+// false, and returns s, when the authority, after any user information of
+// the usual kind, is a host with a port of digits or none, an IPv6
+// literal, and when its port is the name of a scheme's service
+// ("api.example.com:https") and no '@' ends a password after it: with one, the name is a password's
 // start ("alice:https/pw@proxy"). A port (of digits, or a service's name)
 // is read before the parameters that may follow it
 // ("api.example.com:443;jsessionid=…", whose values Opaque redacts)
@@ -31,9 +31,18 @@ func strayUserinfo(s string) (string, bool) {
 		end = len(s)
 	}
 	auth := s[:end]
+	if at := strings.LastIndexByte(auth, '@'); at >= 0 {
+		// A user name with an '@' in it, an e-mail address, before the
+		// password ("alice@corp.example:pa/ss@host"): the rule is read
+		// after the user information of the usual kind too.
+		if r, stray := strayUserinfo(s[at+1:]); stray {
+			return r, true
+		}
+		return s, false
+	}
 	host, _, params := strings.Cut(auth, ";")
 	c := strings.LastIndexByte(host, ':')
-	if c < 0 || strings.HasPrefix(auth, "[") || strings.IndexByte(auth, '@') >= 0 || host[c+1:] == "" || !params && isDigits(host[c+1:]) {
+	if c < 0 || strings.HasPrefix(auth, "[") || host[c+1:] == "" || !params && isDigits(host[c+1:]) {
 		return s, false
 	}
 	port := host[c+1:]
