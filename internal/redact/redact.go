@@ -114,8 +114,15 @@ func queryInPath(path string) string {
 			return path
 		}
 		if i += k; i+3 <= end && path[i+1] == '3' && (path[i+2] == 'F' || path[i+2] == 'f') {
-			// querySecret starts past the byte at its index.
-			return replaceSecrets(path, i+2, querySecret)
+			// querySecret starts past the byte at its index. Its values
+			// end at the '?', whose query was redacted above: a value
+			// run over it ("%3Fkey=?&…") would hide that '?', and a
+			// second pass would read the query as the value's.
+			head := replaceSecrets(path[:end], i+2, querySecret)
+			if head == path[:end] {
+				return path
+			}
+			return head + path[end:]
 		}
 	}
 }
