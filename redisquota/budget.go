@@ -47,6 +47,7 @@ type budget struct {
 	// Owned by the syncer.
 	cum        int64     // the net change the budget has had applied in Redis, in all, under field
 	dropSent   int64     // the units of drop that cum counts
+	givenSent  int64     // the units of given the last sync that answered sent
 	lastActive time.Time // the last tick that found the budget changed or wanted
 }
 

@@ -2,6 +2,7 @@ package redisquota_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,10 +89,7 @@ func (h *heldSync) DialHook(next redis.DialHook) redis.DialHook          { retur
 func (h *heldSync) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
 func (h *heldSync) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if len(cmds) == 0 {
-			return next(ctx, cmds)
-		}
-		if args := cmds[0].Args(); len(args) <= 3 || !strings.HasSuffix(args[3].(string), ":budget") || !h.armed.CompareAndSwap(true, false) {
+		if !isBudgetSync(cmds) || !h.armed.CompareAndSwap(true, false) {
 			return next(ctx, cmds)
 		}
 		if h.reply {
@@ -104,6 +102,20 @@ func (h *heldSync) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 		}
 		return ctx.Err()
 	}
+}
+
+// isBudgetSync reports whether cmds are a sync of the budgets: their
+// first command runs the budget script on a budget's key.
+func isBudgetSync(cmds []redis.Cmder) bool {
+	if len(cmds) == 0 {
+		return false
+	}
+	args := cmds[0].Args()
+	if len(args) <= 3 {
+		return false
+	}
+	key, ok := args[3].(string)
+	return ok && strings.HasSuffix(key, ":budget")
 }
 
 // TestCloseDuringSync proves that Close, called while a sync of the
@@ -228,5 +240,126 @@ func TestCloseRacesWithdrawals(t *testing.T) {
 	got := fleetBalance(t, rdb, s, name)
 	if lo, hi := max(9000-100*n.Load(), 0), int64(9000); got < lo || got > hi {
 		t.Errorf("fleet balance after Close = %v, want within [%v, %v] (%d withdrawals of 0.1 raced Close)", got, lo, hi, n.Load())
+	}
+}
+
+// failedSyncs is a go-redis hook that fails the budgets' syncs at once
+// while on is set, as a Redis gone would, and lets the others through.
+type failedSyncs struct {
+	on    atomic.Bool
+	calls atomic.Int64 // the syncs it failed
+}
+
+func (h *failedSyncs) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *failedSyncs) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *failedSyncs) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if !h.on.Load() || !isBudgetSync(cmds) {
+			return next(ctx, cmds)
+		}
+		h.calls.Add(1)
+		err := errors.New("redisquota test: Redis gone")
+		for _, c := range cmds {
+			c.SetErr(err)
+		}
+		return err
+	}
+}
+
+// TestCloseNothingToSend proves that Close, with Redis down, returns nil
+// when the budgets hold no change of the member's since their last sync:
+// a budget made and never used, or one whose withdrawals the syncer sent
+// (its view below the burst), has nothing the fleet would lose, and its
+// last sync is not even tried. (Close sent every budget a tick would sync,
+// changed or not, and said that the last sync failed and its changes stay
+// the member's when there were none.)
+func TestCloseNothingToSend(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		withdraw bool // and wait for the syncer to send the withdrawal
+	}{
+		{"never used", false},
+		{"withdrawal synced", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := redisAddr()
+			prefix := testPrefix(t, addr)
+			h := &failedSyncs{}
+			h.on.Store(!tc.withdraw) // Redis gone from the start
+			s := redisquota.New(newRedis(t, addr, h), redisquota.WithPrefix(prefix), redisquota.WithBudgetSync(20*time.Millisecond))
+			t.Cleanup(func() { s.Close() })
+			const name = "https://api.example.com:443"
+			b := s.Budget(name, closeBudget)
+			if tc.withdraw {
+				waitFor(t, "the budget's first sync", func() bool { return s.Stats().BudgetSyncs > 0 })
+				if !b.Withdraw(1) {
+					t.Fatal("Withdraw(1) = false, want true")
+				}
+				waitFor(t, "the withdrawal's sync", func() bool {
+					view, synced, _ := s.BudgetView(name)
+					return view == 9 && synced == 9
+				})
+				h.on.Store(true)
+			} else {
+				waitFor(t, "a failed sync", func() bool { return h.calls.Load() > 0 })
+			}
+			if err := s.Close(); err != nil {
+				t.Errorf("Close() = %v, want nil", err)
+			}
+		})
+	}
+}
+
+// lateSync is a go-redis hook that holds the first sync of the budgets
+// after it is armed until its context ends, then lets it run: a Redis
+// whose reply comes just at the bound.
+type lateSync struct {
+	armed atomic.Bool
+	held  chan struct{} // closed once the sync is held
+}
+
+func (h *lateSync) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *lateSync) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *lateSync) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if !isBudgetSync(cmds) || !h.armed.CompareAndSwap(true, false) {
+			return next(ctx, cmds)
+		}
+		close(h.held)
+		<-ctx.Done()
+		return next(context.WithoutCancel(ctx), cmds)
+	}
+}
+
+// TestCloseTwiceWaits proves that a Close called while another is in
+// progress returns once that one is done: its caller finds the member's
+// withdrawals in the fleet's balance, as the first Close's would. (The
+// second Close returned nil at once, while the first was still sending
+// them; a caller that then closed its client, which it owns, lost them.)
+func TestCloseTwiceWaits(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	rdb := newRedis(t, addr)
+	h := &lateSync{held: make(chan struct{})}
+	s := redisquota.New(newRedis(t, addr, h), redisquota.WithPrefix(prefix), redisquota.WithBudgetSync(time.Hour), redisquota.WithTimeout(time.Second))
+	t.Cleanup(func() { s.Close() })
+	const name = "https://api.example.com:443"
+	b := s.Budget(name, closeBudget)
+	waitFor(t, "the budget's first sync", func() bool { return s.Stats().BudgetSyncs > 0 })
+	if !b.Withdraw(1) {
+		t.Fatal("Withdraw(1) = false, want true")
+	}
+	h.armed.Store(true) // Close's last sync
+	first := make(chan error, 1)
+	go func() { first <- s.Close() }()
+	<-h.held
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close() = %v, want nil", err)
+	}
+	if got := fleetBalance(t, rdb, s, name); got != 9000 {
+		t.Errorf("fleet balance after the second Close = %v, want %v", got, 9000)
+	}
+	if err := <-first; err != nil {
+		t.Errorf("first Close() = %v, want nil", err)
 	}
 }

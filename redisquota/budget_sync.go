@@ -3,6 +3,7 @@ package redisquota
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -136,13 +137,18 @@ func (s *Store) budgetSpent(id, store string) {
 }
 
 // syncLast sends, in one last sync bounded by ctx, what the member changed
-// in its retry budgets since the syncer's last sync: the budgets a tick of
-// the syncer would sync (see budgetsToSync), the syncer's backoff after a
-// failure notwithstanding. Close calls it once the syncer stopped, which
-// leaves the budgets' syncer-owned fields to it; it returns the sync's
-// error, the changes it did not send being the member's alone.
+// in its retry budgets since the syncer's last sync: of the budgets a tick
+// of the syncer would sync (see budgetsToSync), those that hold a change
+// to send (see unsent), the syncer's backoff after a failure
+// notwithstanding. A budget that holds none (new, or wanted, or below the
+// burst and unchanged since its last sync) would only learn the fleet's
+// balance, which a closed Store no longer reads: sent, it made Close fail
+// while Redis was down, saying that changes were lost when there were none.
+// Close calls it once the syncer stopped, which leaves the budgets'
+// syncer-owned fields to it; it returns the sync's error, the changes it
+// did not send being the member's alone.
 func (s *Store) syncLast(ctx context.Context) error {
-	batch := s.budgetsToSync(time.Now())
+	batch := slices.DeleteFunc(s.budgetsToSync(time.Now()), func(b *budget) bool { return !b.unsent() })
 	if len(batch) == 0 {
 		return nil
 	}
@@ -150,6 +156,14 @@ func (s *Store) syncLast(ctx context.Context) error {
 		return fmt.Errorf("redisquota: Close: the retry budgets' last sync failed, and their changes since the one before stay the member's: %w", err)
 	}
 	return nil
+}
+
+// unsent reports whether the budget holds a change of the member's that
+// no sync that answered sent: its view's net change, give-backs its view
+// dropped, or give-backs. It reads the syncer's fields: syncLast calls
+// it, once the syncer stopped.
+func (b *budget) unsent() bool {
+	return b.tokens.Load() != b.synced.Load() || b.drop.Load() != b.dropSent || b.given.Load() != b.givenSent
 }
 
 // syncBatch syncs budgets in one pipelined call, its Redis calls under
@@ -209,6 +223,7 @@ func (s *Store) syncBatch(parent context.Context, batch []*budget) error {
 			b.broken.Store(true)
 			b.cum += t0[i] - b.synced.Load() + d0[i] - b.dropSent
 			b.dropSent = d0[i]
+			b.givenSent = g0[i]
 			b.synced.Store(t0[i])
 			continue
 		}
@@ -225,6 +240,7 @@ func (s *Store) syncBatch(parent context.Context, batch []*budget) error {
 		}
 		b.cum += t0[i] - b.synced.Load() + d0[i] - b.dropSent
 		b.dropSent = d0[i]
+		b.givenSent = g0[i]
 		for {
 			t := b.tokens.Load()
 			n := bal + t - t0[i]

@@ -48,6 +48,9 @@ type Store struct {
 	// fleet's channel (or it failed: go-redis makes it again when it
 	// reconnects, and the member then resyncs).
 	subscribed chan struct{}
+	// closeDone is closed once the first Close returned, which the
+	// later ones wait for.
+	closeDone chan struct{}
 
 	mu     sync.Mutex
 	closed bool
@@ -119,6 +122,7 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 		budgetByID:     make(map[string]*budget),
 		budgetKick:     make(chan struct{}, 1),
 		subscribed:     make(chan struct{}),
+		closeDone:      make(chan struct{}),
 		epoch:          time.Now().Add(-time.Hour),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -138,7 +142,8 @@ func (s *Store) Members() int { return int(s.members.Load()) }
 
 // Close stops the Store's goroutines and waits for them, sends what the
 // member changed in its retry budgets since their last sync (withdrawals,
-// deposits, give-backs) in one last sync, tells Redis the member left, and
+// deposits, give-backs) in one last sync (none when they hold no change,
+// TestCloseNothingToSend), tells Redis the member left, and
 // closes its pub/sub connection. The last sync and the leaving share one
 // bound, WithTimeout from Close's start (a sync in progress at Close, which
 // Close waits for, spends it too; see WithTimeout for the clients that
@@ -157,7 +162,10 @@ func (s *Store) Members() int { return int(s.members.Load()) }
 // package documentation, Joining and leaving). Close returns the error of
 // closing the pub/sub connection and that of the last sync, if any (the
 // budgets' changes it did not send are then lost to the fleet); it may be
-// called more than once, and a call after the first returns nil at once.
+// called more than once, and a call after the first returns nil once the
+// first is done (returning at once, a second Close let its caller close
+// the client, which it owns, while the first was still sending the
+// budgets' changes).
 // While go-redis is making the pub/sub connection again (after Redis went
 // away), Close waits for its handshake, which go-redis bounds by the
 // client's dial and read timeouts only, not by WithTimeout.
@@ -165,10 +173,12 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		<-s.closeDone
 		return nil
 	}
 	s.closed = true
 	s.mu.Unlock()
+	defer close(s.closeDone)
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
 	defer cancel()
 	s.cancel()
