@@ -233,7 +233,9 @@ func splitHostPort(s string) (host, port string) {
 		i := strings.LastIndexByte(s, ':')
 		host, port = s[:i], s[i+1:]
 	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if len(host) >= 2 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1] // a pair only: "0]" is no "0"
+	}
 	return host, port
 }
 

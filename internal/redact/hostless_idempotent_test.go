@@ -14,6 +14,11 @@ func TestHostlessPathIdempotent(t *testing.T) {
 		{"/bob@api.example.com:abc/v1", "/REDACTED/v1"},
 		{"/bob@alice:pa/SECRET@api.example.com/v1", "/api.example.com/v1"},
 		{"/alice:pa", "/REDACTED"}, // "https:/alice:pa?SECRET@host": the rest is a query
+		// What follows a password reads as one too: "/proxy.example:abc/v1",
+		// which a second pass dropped, is dropped the first time.
+		{"/alice:pa/SECRET@proxy.example:abc/v1", "/REDACTED/v1"},
+		{"/:A/0@0:A", "/REDACTED"},
+		{"/alice:pa/SECRET@bob:pw/x@api.example.com:8443/v1", "/api.example.com:8443/v1"},
 		// A host, with a port of digits, of a service's name, or none.
 		{"/bob@api.example.com:8443/users/a@b/x", "/api.example.com:8443/users/a@b/x"},
 		{"/bob@api.example.com:https/v1", "/api.example.com:https/v1"},

@@ -428,10 +428,19 @@ func URLOpaque(u *url.URL) string {
 // unescaped with a '/', a '?' or a '#' in it ("https:/alice:pa/ss@host/v1")
 // is dropped too (see strayUserinfo), and so is the start of one whose
 // '?' or '#' ended the path ("https:/alice:pa?ss@host/v1", whose path is
-// "/alice:pa": its authority is REDACTED).
+// "/alice:pa": its authority is REDACTED). The rule is read again on what
+// follows such a password, until it finds none: HostlessPath of its own
+// result is that result.
 func HostlessPath(path string) string {
 	rest := strings.TrimLeft(path, "/")
-	r, _ := strayUserinfo(rest)
+	r, stray := strayUserinfo(rest)
+	for stray {
+		// What follows a password may read as one too
+		// ("alice:pa/ss@proxy:abc/v1", then "proxy:abc/v1"), which a
+		// second HostlessPath would drop: it goes now. Each pass drops
+		// an '@', or ends.
+		r, stray = strayUserinfo(r)
+	}
 	if r = Path(r); r != rest {
 		return path[:len(path)-len(rest)] + r
 	}
