@@ -24,27 +24,8 @@ func TestBreakerRareHangKeepsHealthyHostClosed(t *testing.T) {
 	for _, first := range []int32{1, 7, 13, 40} { // the first call that hangs; then one in 200
 		t.Run(fmt.Sprintf("first hang at call %d", first), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				var n, hits atomic.Int32
-				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-					hits.Add(1)
-					i := n.Add(1)
-					var answer <-chan time.Time // nil: hangs
-					code := http.StatusOK
-					switch {
-					case i >= first && (i-first)%200 == 0:
-					case i%3 == 0:
-						code = http.StatusInternalServerError
-						answer = time.After(0)
-					default:
-						answer = time.After(25 * time.Second)
-					}
-					select {
-					case <-answer:
-					case <-req.Context().Done():
-						return nil, req.Context().Err()
-					}
-					return &http.Response{StatusCode: code, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
-				})
+				var hits atomic.Int32
+				base := rareHangHost(first, &hits)
 				tr := New(base, WithMaxRetries(0), WithAttemptTimeout(30*time.Second), WithMaxElapsed(time.Hour),
 					WithBreaker(BreakerSettings{Window: 200 * time.Second, FailureRatio: 0.6}))
 				const calls = 1200 // one every 500ms, for 10 minutes
@@ -103,27 +84,8 @@ func TestBreakerEarlyHangAmongFewAnswersKeepsHostClosed(t *testing.T) {
 	for _, first := range []int32{1, 2} { // the first call that hangs; then one in 200
 		t.Run(fmt.Sprintf("first hang at call %d", first), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				var n, hits atomic.Int32
-				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-					hits.Add(1)
-					i := n.Add(1)
-					var answer <-chan time.Time // nil: hangs
-					code := http.StatusOK
-					switch {
-					case i >= first && (i-first)%200 == 0:
-					case i%3 == 0:
-						code = http.StatusInternalServerError
-						answer = time.After(0)
-					default:
-						answer = time.After(25 * time.Second)
-					}
-					select {
-					case <-answer:
-					case <-req.Context().Done():
-						return nil, req.Context().Err()
-					}
-					return &http.Response{StatusCode: code, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
-				})
+				var hits atomic.Int32
+				base := rareHangHost(first, &hits)
 				tr := New(base, WithMaxRetries(0), WithAttemptTimeout(26*time.Second), WithMaxElapsed(time.Hour),
 					WithBreaker(BreakerSettings{Window: 200 * time.Second, FailureRatio: 0.6}))
 				const calls = 600 // one every 500ms, for 5 minutes
@@ -134,4 +96,31 @@ func TestBreakerEarlyHangAmongFewAnswersKeepsHostClosed(t *testing.T) {
 			})
 		})
 	}
+}
+
+// rareHangHost is the host of the rare-hang tests, counting its requests
+// in hits: it answers a third of its calls with a quick 500, the others
+// with a 200 after 25s, and hangs call first and one in 200 after it.
+func rareHangHost(first int32, hits *atomic.Int32) http.RoundTripper {
+	var n atomic.Int32
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		hits.Add(1)
+		i := n.Add(1)
+		var answer <-chan time.Time // nil: hangs
+		code := http.StatusOK
+		switch {
+		case i >= first && (i-first)%200 == 0:
+		case i%3 == 0:
+			code = http.StatusInternalServerError
+			answer = time.After(0)
+		default:
+			answer = time.After(25 * time.Second)
+		}
+		select {
+		case <-answer:
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+		return &http.Response{StatusCode: code, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+	})
 }
