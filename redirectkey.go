@@ -54,14 +54,35 @@ func (c *call) isKeptRedirect(resp *http.Response) bool {
 	return (resp.StatusCode == http.StatusTemporaryRedirect || resp.StatusCode == http.StatusPermanentRedirect) && c.hidesKey()
 }
 
+// followRedirect takes what the call that got the redirect req follows
+// left to it (see redirectKeys.take), once setDeadline has run: what was
+// left of its budget, which becomes the call's when it is less than a
+// budget of its own (one budget bounds the chain of hops; a hop left
+// nothing fails before its first attempt, see call.run), and the key of
+// a write answered with a 307 or 308, which it returns.
+func (c *call) followRedirect(req *http.Request) string {
+	hop := c.t.redirects.take(req)
+	if hop.budgeted && !c.budget.IsZero() && hop.left < c.cfg.maxElapsed {
+		c.budget = c.start.Add(hop.left)
+		if c.budget.Before(c.deadline) {
+			c.deadline = c.budget
+		}
+	}
+	return hop.key
+}
+
 // keepRedirect records, for the request that follows resp, the response
 // the call returns, what it leaves to it when resp is a redirect
 // http.Client follows: its key (see isKeptRedirect) and what is left of
 // its budget.
 func (c *call) keepRedirect(resp *http.Response) {
-	if !followedRedirect(resp.StatusCode) {
-		return
+	if followedRedirect(resp.StatusCode) { // inlined: a success pays no call
+		c.keepHop(resp)
 	}
+}
+
+// keepHop is keepRedirect for a redirect http.Client follows.
+func (c *call) keepHop(resp *http.Response) {
 	var h redirectHop
 	if !c.budget.IsZero() {
 		h.left, h.budgeted = c.budget.Sub(c.t.clock.now()), true

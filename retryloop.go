@@ -40,13 +40,13 @@ func (c *call) run() (*http.Response, error) {
 	defer body.close()
 	body.init(req, captureLimit)
 	c.capture = body.cap
-	var hop redirectHop
+	c.setDeadline()
+	var redirected string
 	if req.Response != nil { // a request http.Client follows a redirect with
-		hop = t.redirects.take(req)
+		redirected = c.followRedirect(req)
 	}
-	c.key, c.stamp, c.callerKey, c.ownKey, c.keyPending = t.idempotencyKey(req, c.cfg, c.ctxKey, c.ctxBind, hop.key)
+	c.key, c.stamp, c.callerKey, c.ownKey, c.keyPending = t.idempotencyKey(req, c.cfg, c.ctxKey, c.ctxBind, redirected)
 	c.write = !isIdempotentMethod(req.Method)
-	c.setDeadline(hop)
 	maxAttempts := c.cfg.maxRetries + 1
 	if maxAttempts < 1 { // WithMaxRetries(math.MaxInt)
 		maxAttempts = c.cfg.maxRetries
@@ -57,7 +57,7 @@ func (c *call) run() (*http.Response, error) {
 		// and the deferred close releases the body.
 		return nil, c.fail(0, context.Cause(c.ctx))
 	}
-	if hop.budgeted && !c.budget.IsZero() && !c.budget.After(c.start) {
+	if req.Response != nil && !c.budget.IsZero() && !c.budget.After(c.start) {
 		// A hop of a redirect that came as the budget of the calls
 		// before it ended: it ends before its first attempt, as a call
 		// whose context's deadline passed does, rather than send one cut
@@ -568,7 +568,7 @@ type call struct {
 	traced   bool            // ctx is not the request's: attempts carry it
 	start    time.Time
 	deadline time.Time // the earlier of the context's deadline and budget; zero for none
-	budget   time.Time // start+maxElapsed, or less for a hop of a redirect (see setDeadline); zero for none
+	budget   time.Time // start+maxElapsed, or less for a hop of a redirect (see followRedirect); zero for none
 	// attemptCtx is ctx without the call's Report, which the attempts
 	// carry instead (see attemptValues); nil without a Report.
 	attemptCtx context.Context
@@ -645,15 +645,11 @@ func (c *call) hostBudget() *hostBudget {
 	return c.hb
 }
 
-// setDeadline sets the call's budget and deadline. A hop of a redirect
-// (see redirectHop) has what the calls before it left of the budget, when
-// that is less than a budget of its own: one budget bounds the chain.
-func (c *call) setDeadline(hop redirectHop) {
+// setDeadline sets the call's budget and deadline (see followRedirect for
+// a hop of a redirect).
+func (c *call) setDeadline() {
 	if c.cfg.maxElapsed > 0 {
 		c.budget = c.start.Add(c.cfg.maxElapsed)
-		if hop.budgeted && hop.left < c.cfg.maxElapsed {
-			c.budget = c.start.Add(hop.left)
-		}
 		c.deadline = c.budget
 	}
 	var ok bool
