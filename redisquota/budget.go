@@ -48,6 +48,7 @@ type budget struct {
 	cum        int64     // the net change the budget has had applied in Redis, in all, under field
 	dropSent   int64     // the units of drop that cum counts
 	givenSent  int64     // the units of given the last sync that answered sent
+	seq        int64     // the syncs sent, which number them (see budgetScript)
 	lastActive time.Time // the last tick that found the budget changed or wanted
 }
 

@@ -13,6 +13,15 @@ import (
 // member's changes to Redis in one pipelined script call per batch, and
 // applies the fleet's balance it answers (see budgetScript).
 
+// maxSyncLag bounds how far behind the sync numbered in a budget's field
+// a sync may be for the script to take it for a late one and apply
+// nothing (see budgetScript): a late sync is one whose call timed out, a
+// few syncs behind the member's latest. A number further ahead is a
+// corrupt or hostile hand's, and a sync behind it is applied; one ahead
+// by less holds the member's syncs back until the other members' syncs
+// delete the field, an hour after the last sync that applied it.
+const maxSyncLag = 1 << 20
+
 // kick asks the syncer to sync the budget at once, once per sync.
 func (b *budget) kick() {
 	if !b.kicked.Load() && b.kicked.CompareAndSwap(false, true) {
@@ -192,8 +201,9 @@ func (s *Store) syncBatch(parent context.Context, batch []*budget) error {
 				d0[i] = b.drop.Load()
 				t0[i] = b.tokens.Load()
 				delta := t0[i] - b.synced.Load()
+				b.seq++
 				cmds[i] = budgetScript.EvalSha(ctx, p, []string{b.key, b.fkey},
-					b.field, b.cum+delta+d0[i]-b.dropSent, delta, b.burst, stateTTL.Milliseconds(), s.channel, b.id, s.instance, totalTTL.Microseconds(), g0[i])
+					b.field, b.cum+delta+d0[i]-b.dropSent, delta, b.burst, stateTTL.Milliseconds(), s.channel, b.id, s.instance, totalTTL.Microseconds(), g0[i], b.seq, maxSyncLag)
 			}
 			return nil
 		})

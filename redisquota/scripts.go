@@ -617,14 +617,25 @@ return redis.call('ZCARD', KEYS[1])
 // a few at a time, by the syncs, which the sorted set KEYS[2] orders by
 // last sync.
 //
+// A sync that reaches Redis after a later one of the same field (its
+// call timed out, and Redis ran it late) changes nothing, and returns the
+// balance: the later one carried its change, and the difference between
+// its running total and the later one's, applied, went backwards. The
+// member numbers its syncs (seq), and the field keeps the number of the
+// one it applied last; a field whose number lies further ahead than lag
+// (none of the member's: a corrupt or hostile hand's) is not believed,
+// and the sync is applied. A sync without a number (seq absent) is
+// applied, and the field then keeps none.
+//
 // When the balance falls from full, it tells the fleet ("b <id>
 // <store>"), so that the members whose views are full sync, and their
 // answers then refill it.
 //
 // The member's withdrawals that the balance, kept at zero, did not pay
 // are owed by the member's field, at most burst: the field holds "cum
-// rcum owed", rcum being the running total of the member's give-backs
-// (retries never sent: budget.Refund), which the script applies, as it
+// rcum owed seq" (seq absent when the sync had none), rcum being the
+// running total of the member's give-backs (retries never sent:
+// budget.Refund), which the script applies, as it
 // does cum, once; what they give back pays what the field owes before it
 // credits the balance, so that a withdrawal and its give-back leave the
 // balance as they found it, whatever syncs carried them and whichever
@@ -634,7 +645,7 @@ return redis.call('ZCARD', KEYS[1])
 //
 // KEYS[1] the budget (a hash: bal, and the fields), KEYS[2] its fields (a
 // sorted set by last sync). ARGV: the field, cum, delta, burst, ttl (ms),
-// channel, id, the Store's instance id, field ttl (µs), rcum.
+// channel, id, the Store's instance id, field ttl (µs), rcum, seq, lag.
 //
 // It returns the balance.
 var budgetScript = redis.NewScript(`
@@ -645,14 +656,21 @@ local s = redis.call('HMGET', KEYS[1], 'bal', ARGV[1])
 local old = tonumber(s[1])
 if old == nil or old ~= old then old = burst end
 local d = tonumber(ARGV[3])
-local prev, prevr, owed
+local prev, prevr, owed, pseq
 if s[2] then
-  local c, r, o = string.match(s[2], '^(%S+) (%S+) (%S+)$')
+  local c, r, o, q = string.match(s[2], '^(%S+) (%S+) (%S+) (%S+)$')
+  if not c then
+    c, r, o = string.match(s[2], '^(%S+) (%S+) (%S+)$')
+  end
   if c then
-    prev, prevr, owed = tonumber(c), tonumber(r), tonumber(o)
+    prev, prevr, owed, pseq = tonumber(c), tonumber(r), tonumber(o), tonumber(q)
   else
     prev = tonumber(s[2])
   end
+end
+local seq = tonumber(ARGV[11])
+if seq and pseq and seq <= pseq and pseq - seq < tonumber(ARGV[12]) then
+  return math.min(math.max(old, 0), burst)
 end
 if prev ~= nil and prev == prev then d = tonumber(ARGV[2]) - prev end
 local rcum = tonumber(ARGV[10]) or 0
@@ -666,7 +684,9 @@ end
 local bal = math.min(math.max(old + d, 0), burst)
 owed = math.min(owed + math.max(-(math.min(math.max(old, 0), burst) + d), 0), burst)
 if bal >= burst then owed = 0 end
-redis.call('HSET', KEYS[1], 'bal', string.format('%.0f', bal), ARGV[1], ARGV[2] .. ' ' .. string.format('%.0f', rcum) .. ' ' .. string.format('%.0f', owed))
+local f = ARGV[2] .. ' ' .. string.format('%.0f', rcum) .. ' ' .. string.format('%.0f', owed)
+if seq then f = f .. ' ' .. string.format('%.0f', seq) end
+redis.call('HSET', KEYS[1], 'bal', string.format('%.0f', bal), ARGV[1], f)
 redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[1])
 local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now - tonumber(ARGV[9])), 'LIMIT', 0, 8)
 for _, f in ipairs(gone) do
