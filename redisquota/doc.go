@@ -213,11 +213,16 @@
 // the counts, and has running totals of its own (see Retry budgets).
 //
 // Close sends what the member changed in its retry budgets since their
-// last sync (withdrawals, deposits, give-backs) in one last sync, and
-// takes the member out of the heartbeats' count at once, both within
-// WithTimeout of its start; a last sync that fails is Close's error, and
-// its changes are the member's alone (TestCloseSyncsBudgets,
-// TestCloseRedisDown). A Transport
+// last sync (withdrawals, deposits, give-backs) in one last sync, writes
+// what its partitions had left to write (a reset, a pause, a quota learned,
+// tokens to give back and the debt of the local limiter), once, in the
+// order their refillers would have, so that the other members see a pause
+// the member learned just before Close (TestClosePartitionWrites), and
+// takes the member out of the heartbeats' count at once, all within
+// WithTimeout of its start, of which the last tenth is the leave's own
+// (TestCloseLeavesWhenSyncSpendsBound); a last sync or write that fails is
+// Close's error, and its changes are the member's alone
+// (TestCloseSyncsBudgets, TestCloseRedisDown). A Transport
 // that still uses a closed Store (calls draining at shutdown, or a Store
 // closed too early) hears the fleet no more, and its requests are charged
 // to the fleet's bucket no more, while the other members, which no longer
@@ -292,7 +297,10 @@
 // [0, Burst], and returns it (a budget Redis does not hold starts full). A
 // change sent again after a timeout is applied once: the script keeps the
 // net change it applied from each Store's budget in all, as it does for
-// the give-back, and applies only the difference. The totals are each
+// the give-back, and applies only the difference; a sync that reaches
+// Redis after a later one (its call timed out, and Redis ran it late)
+// changes nothing, the syncs being numbered
+// (TestBudgetStaleSyncIgnored). The totals are each
 // Store's own (its instance id, random, not its member id): a process
 // restarted with the member id of its predecessor (WithMemberID) starts
 // totals of its own, and its first sync changes the balance by its own

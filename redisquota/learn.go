@@ -205,9 +205,9 @@ func believable(limit int64, window time.Duration) bool {
 // or, with confirm, a window the member reports of the quota it holds,
 // which reconfirms the held window or replaces it when it is stale (see
 // learnScript), with what the response said remains of the quota (-1
-// unknown) until reset (zero unknown). The member reports no window again
-// before Redis says (the held window, or until it is stale).
-func (p *part) writeQuota(limit int64, window time.Duration, remaining int, reset time.Time, confirm bool) error {
+// unknown) until reset (zero unknown), under parent. The member reports no
+// window again before Redis says (the held window, or until it is stale).
+func (p *part) writeQuota(parent context.Context, limit int64, window time.Duration, remaining int, reset time.Time, confirm bool) error {
 	if limit <= 0 || window <= 0 {
 		return nil // forgotten by a reset
 	}
@@ -225,7 +225,7 @@ func (p *part) writeQuota(limit int64, window time.Duration, remaining int, rese
 	// would write it again and again while its attempts waited for one.
 	us := (window + time.Microsecond - 1) / time.Microsecond
 	var vals []any
-	err := p.call(func(ctx context.Context) (err error) {
+	err := p.call(parent, func(ctx context.Context) (err error) {
 		vals, err = learnScript.Run(ctx, p.s.rdb, []string{p.key},
 			limit, int64(us), remaining, resetIn, paceShare, burstFrac,
 			p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance, c, maxWindow.Microseconds(), maxWindow.Microseconds()).Slice()

@@ -124,7 +124,7 @@ func (p *part) lease(t int64) (time.Duration, error) {
 	}
 	net := p.pendingGiveback(gen, 0)
 	var vals []any
-	err := p.call(func(ctx context.Context) (err error) {
+	err := p.call(p.s.ctx, func(ctx context.Context) (err error) {
 		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
 			want, net, paceShare, burstFrac, (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
 			p.s.member, p.s.memberTTL().Microseconds(), p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), maxMemberTTL.Microseconds(),
@@ -315,11 +315,21 @@ func (p *part) returnTokens() {
 		}
 	}
 	p.mu.Unlock()
+	p.giveBack(p.s.ctx, gen, gb, t)
+}
+
+// giveBack sends, under parent, gb tokens taken from the leases at t (local
+// ns), with those to give back and to charge (see pendingGiveback), in a
+// call of the lease script that asks for no token and leaves the
+// partition's active members as they are. What it does not send
+// (its call failed, or no quota is known) is kept for the next call.
+// p.callMu is held.
+func (p *part) giveBack(parent context.Context, gen, gb, t int64) error {
 	net := p.pendingGiveback(gen, gb)
 	if net == 0 || p.limit.Load() == 0 {
-		return // kept for the next call
+		return nil // kept for the next call
 	}
-	err := p.call(func(ctx context.Context) error {
+	err := p.call(parent, func(ctx context.Context) error {
 		return leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
 			0, net, paceShare,
 			burstFrac, 0, stateTTL.Milliseconds(), "", 0, p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), 0,
@@ -328,6 +338,7 @@ func (p *part) returnTokens() {
 	if err == nil {
 		p.credited(net)
 	}
+	return err
 }
 
 // leaseReply is leaseScript's reply.

@@ -311,17 +311,19 @@ func (p *part) wake() {
 	}
 }
 
-// call runs one Redis call of the partition (see Store.call), marked in
-// progress: an attempt that finds it has not answered for WithFallbackAfter
-// paces locally, whatever the call (a lease, or a reset, a pause or a quota
-// to write, which the refiller writes before it leases). A call of a step
-// that made one before it counts from the step's start (see step): the
-// attempts waiting for a token wait for the step's calls together.
-func (p *part) call(fn func(ctx context.Context) error) error {
+// call runs one Redis call of the partition under parent (see
+// Store.callIn: the Store's context, or Close's bound for the writes
+// Close makes), marked in progress: an attempt that finds it has not
+// answered for WithFallbackAfter paces locally, whatever the call (a
+// lease, or a reset, a pause or a quota to write, which the refiller
+// writes before it leases). A call of a step that made one before it
+// counts from the step's start (see step): the attempts waiting for a
+// token wait for the step's calls together.
+func (p *part) call(parent context.Context, fn func(ctx context.Context) error) error {
 	if p.callStart.CompareAndSwap(0, p.s.now()) {
 		defer p.callStart.Store(0)
 	}
-	return p.s.call(fn)
+	return p.s.callIn(parent, fn)
 }
 
 // toInt returns v[i] as an integer, an int64 or a string of digits.

@@ -238,14 +238,14 @@ func (p *part) resetLocked(pause, limit int64, window time.Duration, keepLearned
 	p.lastBatch.Store(0)
 }
 
-// writePause writes the pause until u (local ns) to Redis.
-func (p *part) writePause(u int64) error {
+// writePause writes the pause until u (local ns) to Redis, under parent.
+func (p *part) writePause(parent context.Context, u int64) error {
 	d := time.Duration(u - p.s.now())
 	if d <= 0 {
 		return nil // over already
 	}
 	var vals []any
-	err := p.call(func(ctx context.Context) (err error) {
+	err := p.call(parent, func(ctx context.Context) (err error) {
 		vals, err = pauseScript.Run(ctx, p.s.rdb, []string{p.key},
 			d.Microseconds(), p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance, maxPause.Microseconds()).Slice()
 		return err
@@ -272,10 +272,10 @@ func (p *part) writePause(u int64) error {
 }
 
 // writeReset runs the member's reset numbered seq, made at at (local
-// ns), in Redis.
-func (p *part) writeReset(at, seq int64) error {
+// ns), in Redis, under parent.
+func (p *part) writeReset(parent context.Context, at, seq int64) error {
 	age := max(time.Duration(p.s.now()-at), 0)
-	err := p.call(func(ctx context.Context) error {
+	err := p.call(parent, func(ctx context.Context) error {
 		return resetScript.Run(ctx, p.s.rdb, []string{p.key},
 			age.Microseconds(), p.s.channel, p.id, p.s.instance, seq, stateTTL.Milliseconds()).Err()
 	})

@@ -239,7 +239,7 @@ func (p *part) step(loaded *bool) (wait time.Duration, err error) {
 			// the refiller. What the member has to write comes after.
 			return fail(errWriteWaits)
 		}
-		err := p.writeReset(reset, seq)
+		err := p.writeReset(p.s.ctx, reset, seq)
 		p.s.resets.written(p, seq, err == nil)
 		if err != nil {
 			return fail(err)
@@ -253,7 +253,7 @@ func (p *part) step(loaded *bool) (wait time.Duration, err error) {
 			// write wakes the refiller.
 			return fail(errWriteWaits)
 		}
-		if err := p.writePause(u); err != nil {
+		if err := p.writePause(p.s.ctx, u); err != nil {
 			return fail(err)
 		}
 		p.pauseDirty.CompareAndSwap(u, 0)
@@ -267,11 +267,11 @@ func (p *part) step(loaded *bool) (wait time.Duration, err error) {
 		if r := p.seedReset.Load(); r != 0 {
 			remaining, reset = int(p.seedLeft.Load()), p.s.at(r)
 		}
-		if err := p.writeQuota(limit, window, remaining, reset, false); err != nil {
+		if err := p.writeQuota(p.s.ctx, limit, window, remaining, reset, false); err != nil {
 			return fail(err)
 		}
 	} else if conf != nil {
-		if err := p.writeQuota(conf.limit, conf.window, conf.remaining, conf.reset, true); err != nil {
+		if err := p.writeQuota(p.s.ctx, conf.limit, conf.window, conf.remaining, conf.reset, true); err != nil {
 			return fail(err)
 		}
 	}

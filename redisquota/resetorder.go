@@ -63,6 +63,17 @@ func (o *writeOrder) add(p *part, seq int64) {
 	o.pending[p] = o.queue.PushBack(&writeTurn{p: p, seq: seq})
 }
 
+// parts returns the partitions whose writes are to make, in their order.
+func (o *writeOrder) parts() []*part {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ps := make([]*part, 0, o.queue.Len())
+	for e := o.queue.Front(); e != nil; e = e.Next() {
+		ps = append(ps, e.Value.(*writeTurn).p)
+	}
+	return ps
+}
+
 // waits reports whether p's write must wait for an earlier one of the
 // Store, which blocks: its refiller wakes p's when it made it. A write
 // that has no turn (a pause a Reset cleared meanwhile) waits for none.

@@ -143,12 +143,16 @@ func (s *Store) Members() int { return int(s.members.Load()) }
 // Close stops the Store's goroutines and waits for them, sends what the
 // member changed in its retry budgets since their last sync (withdrawals,
 // deposits, give-backs) in one last sync (none when they hold no change,
-// TestCloseNothingToSend), tells Redis the member left, and
-// closes its pub/sub connection. The last sync and the leaving share one
-// bound, WithTimeout from Close's start (a sync in progress at Close, which
-// Close waits for, spends it too; see WithTimeout for the clients that
-// honor it): a Redis down or slow at Close costs Close no more, and a sync
-// whose reply was lost is applied once, however many times it was sent.
+// TestCloseNothingToSend), writes what each partition had left for its
+// refiller to write (a reset, a pause, a quota learned or a window
+// reported, tokens to give back, the debt of its local limiter: see
+// flushParts), tells Redis the member left, and closes its pub/sub
+// connection. The last sync, the last writes and the leaving share one
+// bound, WithTimeout from Close's start, whose last tenth is the leave's
+// own (a sync in progress at Close, which Close waits for, spends it too;
+// see WithTimeout for the clients that honor it): a Redis down or slow at
+// Close costs Close no more, and a sync whose reply was lost is applied
+// once, however many times it was sent.
 // Call it once the Transports that use the Store are done. A withdrawal or a
 // give-back that races Close reaches Redis if the last sync reads its
 // budget after it, and is otherwise the member's alone, as every change
@@ -160,8 +164,9 @@ func (s *Store) Members() int { return int(s.members.Load()) }
 // closed partition that knows a quota sends the tokens it holds, then paces
 // at its share of the 3% of the quota the bucket never grants (see the
 // package documentation, Joining and leaving). Close returns the error of
-// closing the pub/sub connection and that of the last sync, if any (the
-// budgets' changes it did not send are then lost to the fleet); it may be
+// closing the pub/sub connection, that of the last sync and those of the
+// partitions' last writes, joined, if any (the budgets' changes it did not
+// send, and the writes it did not make, are then lost to the fleet); it may be
 // called more than once, and a call after the first returns nil once the
 // first is done (returning at once, a second Close let its caller close
 // the client, which it owns, while the first was still sending the
@@ -179,16 +184,29 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	defer close(s.closeDone)
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
+	end := time.Now().Add(s.cfg.timeout)
+	ctx, cancel := context.WithDeadline(context.Background(), end)
 	defer cancel()
+	// The last writes end before the leave's share of the bound: a Redis
+	// slow to answer them leaves the leave its own.
+	wctx, wcancel := context.WithDeadline(ctx, end.Add(-s.cfg.timeout/leaveShare))
+	defer wcancel()
 	s.cancel()
 	err := s.ps.Close()
 	s.wg.Wait()
 	s.budgetDegraded.Store(true) // the budgets are the member's alone from now on
-	serr := s.syncLast(ctx)
+	serr := s.syncLast(wctx)
+	ferr := s.flushParts(wctx)
 	s.rdb.ZRem(ctx, s.membersKey, s.member)
-	return errors.Join(err, serr)
+	return errors.Join(err, serr, ferr)
 }
+
+// leaveShare is the share of Close's bound (WithTimeout) kept for the
+// member's leave, one leaveShare-th: the last sync of the budgets and the
+// partitions' last writes end before it, so that a Redis slow to answer
+// them does not leave the member counted by the fleet for three more
+// heartbeats.
+const leaveShare = 10
 
 // Partition returns the shared state of the partition named name. It
 // implements resilient.QuotaStore: it returns at once, and loads the
