@@ -121,7 +121,9 @@ func inMemory(body io.ReadCloser, want int64) bool {
 }
 
 // next returns the body of a later attempt, or an error when the body
-// cannot be replayed. A body replayed by seeking waits for an earlier
+// cannot be replayed: also when the caller's GetBody failed as it renewed
+// the body of the attempt before, which a hedged copy had taken over (see
+// hedgeRun.renew), whose error it returns, and GetBody is not called again. A body replayed by seeking waits for an earlier
 // attempt's read of it to end, at most until ctx is done, cancel is closed
 // or deadline passes (zero for none): see captureBody.rewind. So does a
 // body from the caller's GetBody, which may rewind the one source the
@@ -141,6 +143,13 @@ func (b *replayBody) next(ctx context.Context, cancel <-chan struct{}, deadline 
 		b.last.detach()
 		if err := b.last.waitSent(ctx, cancel, deadline); err != nil {
 			return nil, fmt.Errorf("%w: waiting for an earlier attempt's read of it: %w", errBodyNotReplayable, err)
+		}
+	}
+	if b.last != nil {
+		if err := b.last.renewFailed(); err != nil {
+			// GetBody failed as it renewed a hedged attempt's body:
+			// it is not asked again, as after a retry's that fails.
+			return nil, err
 		}
 	}
 	body, err := getBody(b.req)

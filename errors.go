@@ -57,7 +57,10 @@ func (e *timeoutError) Is(target error) bool { return target == context.Deadline
 
 // Error is the error RoundTrip returns when a call ends without a response:
 // it names the call (its URL without the query string), says how many
-// attempts were made, and unwraps to the cause of the last one.
+// attempts were made (and how many of them were hedged copies), and
+// unwraps to the cause of the last one. It counts the attempts as the
+// call's Report does (see Report.Attempts, Report.Hedges), so that a
+// logged error and the Report of its call tell one number.
 //
 // Its message never holds a secret of a URL: URLs quoted by the cause (a
 // *url.Error of a base RoundTripper built on an http.Client, for example,
@@ -92,7 +95,8 @@ func (e *timeoutError) Is(target error) bool { return target == context.Deadline
 type Error struct {
 	Method   string // the request's method (GET for an empty one, as net/http sends it), its control characters replaced in Error
 	URL      string // scheme://host/path: never the query string; the host's name cut past 255 bytes and the path past 8 KiB (before they are escaped), as in Attempt
-	Attempts int    // the attempts made, the last one's included (hedged copies not counted)
+	Attempts int    // the attempts made, the last one's included, hedged copies sent (Hedges) and attempts refused locally too, as Report.Attempts counts them (a redirected call's Report adds up its hops)
+	Hedges   int    // the hedged copies sent (see WithHedging), counted in Attempts, as Report.Hedges counts them
 	Err      error  // the cause of the last attempt's failure, its message redacted
 }
 
@@ -104,7 +108,8 @@ type Error struct {
 func (e *Error) Timeout() bool { return isTimeout(e.Err) }
 
 // Error returns e.g. `resilient: POST https://api.example.com/v1/posts: 6
-// attempts: dial tcp 127.0.0.1:1: connect: connection refused`.
+// attempts: dial tcp 127.0.0.1:1: connect: connection refused`; with
+// hedged copies, `… 4 attempts, 2 of them hedged copies: …`.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("resilient: ")
@@ -113,10 +118,17 @@ func (e *Error) Error() string {
 	b.WriteString(safeText(e.URL, maxErrorText))
 	b.WriteString(": ")
 	if e.Attempts == 1 {
-		b.WriteString("1 attempt: ")
+		b.WriteString("1 attempt")
 	} else {
-		fmt.Fprintf(&b, "%d attempts: ", e.Attempts)
+		fmt.Fprintf(&b, "%d attempts", e.Attempts)
 	}
+	switch {
+	case e.Hedges == 1:
+		b.WriteString(", 1 of them a hedged copy")
+	case e.Hedges > 1:
+		fmt.Fprintf(&b, ", %d of them hedged copies", e.Hedges)
+	}
+	b.WriteString(": ")
 	b.WriteString(redactErr(e.Err))
 	return b.String()
 }

@@ -45,7 +45,9 @@ import (
 // (TestHedgingCopyTakesOverUnreadBody), and the attempt, should it get to
 // send it once the copy's body was sent, sends a body of its own from
 // GetBody, as a next copy would: a copy that read the body and then gets a
-// 503 or hangs does not fail it (TestHedgingTakenOverBodyReadByCopyRenewed).
+// 503 or hangs does not fail it (TestHedgingTakenOverBodyReadByCopyRenewed);
+// a GetBody that fails then ends the call, as a retry's that fails does: no
+// later copy or retry asks it again.
 // While the copy's body is still being sent, the attempt fails without
 // reading the source, a failure that does not cut the copies' time to
 // answer, unless the copy gave the body back before that Read: a copy

@@ -436,7 +436,8 @@ func (c *call) trackBody(run *hedgeRun, areq *http.Request, first *hedgeCopy) {
 // the body made before it, the attempt's or an earlier copy's, was sent
 // (see checkedBody.sent), or, when its reader has not begun to read it,
 // once the copy took it over (see checkedBody.takeOverUnread), and not
-// once the retry loop took the body back (see sealBody). Else it returns
+// once the retry loop took the body back (see sealBody), nor after GetBody
+// failed to renew the attempt's body (see checkedBody.renewFailed). Else it returns
 // errBodyNotReplayable: the copy is
 // not sent, and gives back what it spent, as a copy of a captured body
 // still being sent. The copy's body is the run's body from before GetBody
@@ -451,7 +452,7 @@ func (run *hedgeRun) nextBody(src *http.Request) (io.ReadCloser, error) {
 	if !run.sealed && !run.body.sent() {
 		taken = run.body.takeOverUnread()
 	}
-	if run.sealed || !run.body.sent() && !taken {
+	if run.sealed || !run.body.sent() && !taken || run.body.renewFailed() != nil {
 		run.getMu.Unlock()
 		return nil, errBodyNotReplayable
 	}

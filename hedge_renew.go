@@ -33,7 +33,10 @@ type renewedBody struct {
 // for this Read. GetBody runs on the Read's goroutine (net/http's, which
 // writes the request): a panic of it goes to the caller, as a copy's
 // does (see panicked), and the Read fails, as it does with the error of a
-// GetBody that fails (TestHedgingRenewGetBodyFailsSaysSo). Its time is
+// GetBody that fails (TestHedgingRenewGetBodyFailsSaysSo); GetBody is then
+// asked for no other body, neither a later copy's nor a retry's: the call
+// ends with what the copies got, as it does when a retry's GetBody fails
+// (TestHedgingRenewGetBodyFailureEndsTheCall). Its time is
 // the Transport's, not the caller's body stalling: an attempt's deadline
 // that cuts it is a timeout (TestHedgingRenewSlowGetBodyIsNoStall). An
 // attempt decided, ended or timed out while GetBody ran sends no body: the
@@ -121,6 +124,18 @@ func (b *checkedBody) closeRenewed() error {
 	b.rc.Close()
 	if re != nil {
 		return re
+	}
+	return nil
+}
+
+// renewFailed returns the error of the Read of body, an attempt's, whose
+// renewal's GetBody failed (see hedgeRun.renew): GetBody's, wrapping
+// errBodyNotReplayable; nil for none. Neither a later copy (see
+// hedgeRun.nextBody) nor a retry (see replayBody.next) calls GetBody
+// after it: the call ends, as when a retry's GetBody fails.
+func (b *checkedBody) renewFailed() error {
+	if p := b.cut.Load(); p != nil && errors.Is(*p, errBodyNotReplayable) {
+		return *p
 	}
 	return nil
 }

@@ -252,7 +252,9 @@ func (c *call) run() (*http.Response, error) {
 				c.giveBackRetryOf(resp)
 				if resp == nil && stop == StopCanceled {
 					err = fmt.Errorf("%w; %w", c.beforeCancel(err), berr)
-				} else if resp == nil {
+				} else if resp == nil && !errors.Is(err, berr) {
+					// (The attempt's own error may say it already: a
+					// hedged attempt's renewal, see replayBody.next.)
 					err = fmt.Errorf("%w; %w", err, berr)
 				}
 			} else {
@@ -497,7 +499,8 @@ func (c *call) cutByBudget(st *attemptState, err error) bool {
 }
 
 // fail returns the *Error of a call that ends without a response after n
-// attempts. Its cause is redacted here, as the base's errors are (see
+// attempts of its retry loop, and the hedged copies of them sent, which
+// it counts as attempts too, as the call's Report does (see end). Its cause is redacted here, as the base's errors are (see
 // redactRequestError), whatever its origin (a GetBody's, the cause of the
 // call's context). A cause that reads as never sent (a refusal of a layer of the
 // chain, a refused dial) ends a write of which an earlier attempt may have
@@ -507,7 +510,7 @@ func (c *call) fail(n int, err error) error {
 	if c.lost || c.answeredUnproven {
 		err = lostWrite(err)
 	}
-	return &Error{Method: methodOf(c.req), URL: redactURL(c.req), Attempts: n, Err: redactRequestError(err, c.req)}
+	return &Error{Method: methodOf(c.req), URL: redactURL(c.req), Attempts: n + c.hedges, Hedges: c.hedges, Err: redactRequestError(err, c.req)}
 }
 
 // end fills the call's Report and tells the Tracer that the call ended,
