@@ -1,8 +1,11 @@
 package resilient
 
 import (
+	"io"
 	"net/http"
+	"reflect"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 	"weak"
@@ -31,11 +34,36 @@ type redirectHop struct {
 // that follow them (see redirectHop), by the redirect's response, until
 // the request http.Client follows it with, whose Response it is, takes
 // it, or the response is garbage. The response's Request stays the
-// caller's (see callersRequest). The zero value is ready; it is safe for
-// concurrent use.
+// caller's (see callersRequest). A middleware above the Transport may
+// return a shallow copy of the response (a logging or header-rewriting
+// one), which is then the Response of the request that follows it: what
+// was left is found by the copy's Request too (see takeCopy), held by
+// that request until it is taken or the request is garbage, at most
+// maxHopsPerRequest for one request. The zero value is ready; it is safe
+// for concurrent use.
 type redirectKeys struct {
 	mu sync.Mutex
-	m  map[weak.Pointer[http.Response]]redirectHop
+	m  map[weak.Pointer[http.Response]]keptHop
+	// byRequest holds the hops of m again, by their response's Request,
+	// oldest first, for a copy of their response; a hop found by one map
+	// leaves both.
+	byRequest map[weak.Pointer[http.Request]][]keptHop
+}
+
+// maxHopsPerRequest is how many hops byRequest holds for one request: a
+// request sent again and again (a poller's), whose redirects are not
+// followed, holds no more than that, the oldest dropped first.
+const maxHopsPerRequest = 4
+
+// keptHop is a hop redirectKeys holds.
+type keptHop struct {
+	hop  redirectHop
+	resp weak.Pointer[http.Response] // the redirect's response
+	req  weak.Pointer[http.Request]  // its Request's; zero for none
+	// unsure says that a copy of a response of the same request could not
+	// be told apart from this one's (see takeCopy): a copy does not take
+	// its key.
+	unsure bool
 }
 
 // followedRedirect reports whether status is that of a redirect
@@ -95,45 +123,143 @@ func (c *call) keepHop(resp *http.Response) {
 	}
 }
 
-// keep records h for the request that follows resp.
+// keep records h for the request that follows resp, by resp and by its
+// Request.
 func (r *redirectKeys) keep(resp *http.Response, h redirectHop) {
-	p := weak.Make(resp)
+	k := keptHop{hop: h, resp: weak.Make(resp)}
+	if resp.Request != nil {
+		k.req = weak.Make(resp.Request)
+	}
 	r.mu.Lock()
 	if r.m == nil {
-		r.m = make(map[weak.Pointer[http.Response]]redirectHop)
+		r.m = make(map[weak.Pointer[http.Response]]keptHop)
+		r.byRequest = make(map[weak.Pointer[http.Request]][]keptHop)
 	}
-	r.m[p] = h
+	r.m[k.resp] = k
+	hops, held := r.byRequest[k.req]
+	if resp.Request != nil {
+		if len(hops) == maxHopsPerRequest {
+			hops = slices.Delete(hops, 0, 1)
+		}
+		r.byRequest[k.req] = append(hops, k)
+	}
 	r.mu.Unlock()
-	runtime.AddCleanup(resp, r.drop, p)
+	runtime.AddCleanup(resp, r.drop, k.resp)
+	if resp.Request != nil && !held {
+		// Once for the request, whose entry stays until it is garbage:
+		// a request sent again adds no cleanup.
+		runtime.AddCleanup(resp.Request, r.dropRequest, k.req)
+	}
 }
 
-// drop forgets what was kept for a response that is garbage.
+// drop forgets what was kept for a response that is garbage, but for a
+// copy of it (see byRequest).
 func (r *redirectKeys) drop(p weak.Pointer[http.Response]) {
 	r.mu.Lock()
 	delete(r.m, p)
 	r.mu.Unlock()
 }
 
+// dropRequest forgets what was kept for the responses to a request that
+// is garbage.
+func (r *redirectKeys) dropRequest(q weak.Pointer[http.Request]) {
+	r.mu.Lock()
+	delete(r.byRequest, q)
+	r.mu.Unlock()
+}
+
 // take returns what was kept for the redirect req follows, req.Response,
-// which must not be nil, and forgets it: the request http.Client follows
-// it with takes it once, and a request sent again (a hop the caller
-// resends, one it builds by hand with that Response) is a call of its
-// own. The key is kept for req only when it follows a 307 or 308 with its
-// method, on the host of the request the redirect answered (see
-// otherHost), whatever host the chain of redirects began at.
+// which must not be nil, or for the response it is a copy of (see
+// takeCopy), and forgets it: the request http.Client follows it with
+// takes it once, and a request sent again (a hop the caller resends, one
+// it builds by hand with that Response) is a call of its own. The key is
+// kept for req only when it follows a 307 or 308 with its method, on the
+// host of the request the redirect answered (see otherHost), whatever
+// host the chain of redirects began at.
 func (r *redirectKeys) take(req *http.Request) redirectHop {
 	prev := req.Response
 	r.mu.Lock()
-	if len(r.m) == 0 {
+	if len(r.m) == 0 && len(r.byRequest) == 0 {
 		r.mu.Unlock()
 		return redirectHop{}
 	}
 	p := weak.Make(prev)
-	h := r.m[p]
-	delete(r.m, p)
+	k, ok := r.m[p]
+	if ok {
+		delete(r.m, p)
+		hops := r.byRequest[k.req]
+		if i := slices.IndexFunc(hops, func(o keptHop) bool { return o.resp == p }); i >= 0 {
+			r.byRequest[k.req] = slices.Delete(hops, i, i+1)
+		}
+	} else if prev.Request != nil {
+		k = r.takeCopy(prev)
+	}
 	r.mu.Unlock()
+	h := k.hop
 	if h.key != "" && (prev.Request == nil || prev.Request.URL == nil || req.URL == nil || prev.Request.Method != req.Method || otherHost(req, prev.Request)) {
 		h.key = ""
 	}
 	return h
+}
+
+// takeCopy is take, with r.mu held, for prev, a response r holds nothing
+// for: a copy a middleware made of a response to prev.Request, whose hop
+// it returns and forgets; the zero keptHop for none. The copy is told by
+// its Body or its Header, the same as its response's while that is not
+// garbage; failing that, by being the only one held for its request. When it cannot
+// be told (a request sent more than once at a time, the copy's body
+// wrapped), it takes the hop kept last, without its key, and the others
+// held for the request lose theirs for a copy (see keptHop.unsure): a
+// write is better sent on with a key of its own than with another's.
+func (r *redirectKeys) takeCopy(prev *http.Response) keptHop {
+	q := weak.Make(prev.Request)
+	hops := r.byRequest[q]
+	if len(hops) == 0 {
+		return keptHop{}
+	}
+	i := -1
+	for j, o := range hops {
+		if orig := o.resp.Value(); orig != nil && (sameBody(orig.Body, prev.Body) || sameHeader(orig.Header, prev.Header)) {
+			if i >= 0 {
+				i = -1 // two alike: no telling
+				break
+			}
+			i = j
+		}
+	}
+	sure := i >= 0
+	if i < 0 {
+		i = len(hops) - 1
+		sure = len(hops) == 1 && !hops[i].unsure
+	}
+	k := hops[i]
+	hops = slices.Delete(hops, i, i+1)
+	if !sure {
+		k.hop.key = ""
+		for j := range hops {
+			hops[j].unsure = true
+		}
+	}
+	r.byRequest[q] = hops
+	delete(r.m, k.resp)
+	return k
+}
+
+// sameBody reports whether a and b are the body of one response: the same
+// pointer. A body that is none (http.NoBody, the body of every response
+// without one) tells no response.
+func sameBody(a, b io.ReadCloser) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	if v := reflect.ValueOf(a); v.Kind() != reflect.Pointer || v.IsNil() {
+		return false
+	}
+	return a == b // a pointer: comparable, and of another type when b is not
+}
+
+// sameHeader reports whether a and b are the Header of one response: the
+// same map, which a shallow copy shares.
+func sameHeader(a, b http.Header) bool {
+	return a != nil && b != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }

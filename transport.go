@@ -39,7 +39,11 @@ import (
 // A ClientTrace in the request's context fires for each attempt sent, and
 // for each hedged copy. A write the Transport keyed itself keeps its key
 // through a 307 or 308 on its host: the request http.Client follows it
-// with is the same write, sent on.
+// with is the same write, sent on. It does when a middleware above the
+// Transport returns a shallow copy of the redirect too (a logging one,
+// say), unless the copy's Request was replaced, or its Body and Header
+// both were while the caller sent that request more than once at a time:
+// it then draws a key of its own rather than risk another write's.
 //
 // Responses it retries past are drained (at most 64 KiB) and closed so that
 // their connections are reused. Waits end early when the request's context
