@@ -86,8 +86,8 @@ func NewDiscordSession(token string, base http.RoundTripper, opts ...resilient.O
 // are not held: each waits for its own 429's Retry-After. It is safe for
 // concurrent use.
 type discordGlobal struct {
-	next  http.RoundTripper // the session's resilient.Transport
-	until atomic.Int64      // when the global pause ends, in Unix nanoseconds; 0 for none
+	next  http.RoundTripper         // the session's resilient.Transport
+	until atomic.Pointer[time.Time] // when the global pause ends, with the monotonic clock's reading; nil for none
 }
 
 // RoundTrip sends req through g.next once the bot's global pause, if any,
@@ -97,7 +97,7 @@ type discordGlobal struct {
 // resilient.DefaultMaxRetryAfter of req's first hold in all.
 func (g *discordGlobal) RoundTrip(req *http.Request) (*http.Response, error) {
 	var limit time.Time // the latest end req's holds wait for; set by the first
-	for until, held := g.until.Load(), int64(0); until != 0 && until != held; held, until = until, g.until.Load() {
+	for until, held := g.until.Load(), (*time.Time)(nil); until != nil && until != held; held, until = until, g.until.Load() {
 		if err := g.hold(req.Context(), until, &limit); err != nil {
 			if req.Body != nil {
 				req.Body.Close()
@@ -108,17 +108,18 @@ func (g *discordGlobal) RoundTrip(req *http.Request) (*http.Response, error) {
 	return g.next.RoundTrip(req)
 }
 
-// hold waits until the global pause that ends at until (Unix nanoseconds)
-// has passed, or fails at once when it would wait past *limit or past
-// ctx's deadline. A zero *limit is set to resilient.DefaultMaxRetryAfter
-// from now, so that the holds of one call, however often the pause moves
-// later, wait that long at most in all.
-func (g *discordGlobal) hold(ctx context.Context, until int64, limit *time.Time) error {
-	end := time.Unix(0, until)
+// hold waits until the global pause that ends at *until has passed, or
+// fails at once when it would wait past *limit or past ctx's deadline. A
+// zero *limit is set to resilient.DefaultMaxRetryAfter from now, so that
+// the holds of one call, however often the pause moves later, wait that
+// long at most in all. The wait is measured by the monotonic clock, which
+// a step of the wall clock (NTP, a VM resumed) does not move.
+func (g *discordGlobal) hold(ctx context.Context, until *time.Time, limit *time.Time) error {
+	end := *until
 	now := time.Now()
 	wait := end.Sub(now)
 	if wait <= 0 {
-		g.until.CompareAndSwap(until, 0)
+		g.until.CompareAndSwap(until, nil)
 		return nil
 	}
 	if limit.IsZero() {
@@ -153,10 +154,10 @@ func (g *discordGlobal) learn(resp *http.Response, _ *resilient.APIError, _ erro
 	if err != nil || !(secs > 0) || secs > resilient.MaxBelievedReset.Seconds() {
 		return def
 	}
-	end := time.Now().Add(time.Duration(secs * float64(time.Second))).UnixNano()
+	end := time.Now().Add(time.Duration(secs * float64(time.Second))) // with the monotonic clock's reading
 	for {
 		cur := g.until.Load()
-		if cur >= end || g.until.CompareAndSwap(cur, end) {
+		if cur != nil && !cur.Before(end) || g.until.CompareAndSwap(cur, &end) {
 			return def
 		}
 	}
