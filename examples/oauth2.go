@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/resilienthttp/resilient"
@@ -29,9 +30,12 @@ import (
 //
 // A token request is made with the values of ctx (pass a context that
 // lives as long as the client, not a request's) and ends with ctx, with
-// the call that waits for it or with that call's budget (the
+// the call that waits for it or with that call's budget (the API
 // Transport's MaxElapsed, over all of the token's requests), whichever
-// ends first: an oauth2.Transport
+// ends first; the call that waited then has what the wait left of that
+// budget (a budget raised for the call with resilient.WithCallOptions is
+// not seen: it gets what the wait left of the Transport's), so that the
+// wait and the call stay within it together: an oauth2.Transport
 // would make it with ctx alone (oauth2's TokenSource takes no context), so
 // that a call could wait past its deadline while resilient retries the
 // token endpoint, and every other call with it.
@@ -64,9 +68,10 @@ func NewClientCredentialsClient(ctx context.Context, conf *clientcredentials.Con
 // calls that wait for a refresh give up when their own context ends, and
 // the token it brings serves the calls after them. A refresh is abandoned
 // after the token requests' budget (resilient.WithMaxElapsed among opts,
-// resilient.DefaultMaxElapsed when that is zero), and a call waits for
-// its token no longer than its own budget (the API Transport's
-// MaxElapsed). An oauth2.Transport
+// resilient.DefaultMaxElapsed when that is zero), and a call's wait for
+// its token and the call itself stay within its budget together (the API
+// Transport's MaxElapsed, as for NewClientCredentialsClient). An
+// oauth2.Transport
 // would set the token on every redirect's request, to any host, and make
 // its calls wait for a refresh past their deadlines.
 func NewRefreshTokenClient(ctx context.Context, conf *oauth2.Config, tok *oauth2.Token, base http.RoundTripper, opts ...resilient.Option) *http.Client {
@@ -93,10 +98,12 @@ func newTokenClient(ctx context.Context, tokenURL string, tok *oauth2.Token, fet
 		bound = resilient.DefaultMaxElapsed // a refresh outlives its call: never without a bound
 	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: tokenRT}) // token requests
-	return &http.Client{Transport: &tokenTransport{
+	t := &tokenTransport{
 		fetch: fetch, ctx: ctx, base: api, lock: make(chan struct{}, 1), tok: tok,
 		budget: api.MaxElapsed(), outlive: outlive, bound: bound,
-	}}
+	}
+	t.cur.Store(tok)
+	return &http.Client{Transport: t}
 }
 
 // keyHonoringHost returns resilient.WithKeyHonoringHosts(host), and false
@@ -118,8 +125,12 @@ type tokenTransport struct {
 	fetch func(context.Context, *oauth2.Token) (*oauth2.Token, error) // the next token, given the last
 	ctx   context.Context                                             // the token requests' values and lifetime
 	base  http.RoundTripper
-	lock  chan struct{} // held while the token is read or fetched
+	lock  chan struct{} // held while the token is read or fetched, but a valid one's read (see cur)
 	tok   *oauth2.Token // the last token fetched; guarded by lock
+
+	// cur is tok, stored with it, read without lock while it is valid:
+	// the calls that find a valid token do not wait for each other.
+	cur atomic.Pointer[oauth2.Token]
 
 	// budget bounds a call's wait for its token (the API Transport's
 	// MaxElapsed); zero leaves it to the call's context.
@@ -146,14 +157,25 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if leftOrigin(req) {
 		return t.base.RoundTrip(req) // the token is for the API's origin only
 	}
-	tok, err := t.token(req.Context())
+	tok, end, err := t.token(req.Context())
+	ctx := req.Context()
+	if err == nil && !end.IsZero() {
+		// The call waited for its token: the API's Transport gets what
+		// the wait left of its budget, so that both together stay
+		// within it.
+		if left := time.Until(end); left > 0 {
+			ctx = resilient.WithCallOptions(ctx, resilient.WithMaxElapsed(left))
+		} else {
+			err = t.errBudget()
+		}
+	}
 	if err != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}
 		return nil, err
 	}
-	req2 := req.Clone(req.Context())
+	req2 := req.Clone(ctx)
 	tok.SetAuthHeader(req2)
 	return t.base.RoundTrip(req2)
 }
@@ -186,10 +208,15 @@ func (t *tokenTransport) Unwrap() http.RoundTripper { return t.base }
 // that call still waits for it. A call that must wait (for t.lock or a
 // fetch) waits t.budget at most, as long as its own Transport would
 // have tried: a refresh that outlived its call, or a fetch of a call
-// without a deadline, made no later call wait past it.
-func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
+// without a deadline, made no later call wait past it. A call that waited
+// gets end, the end of t.budget counted from the start of its wait (zero
+// for a call that did not wait, or without t.budget), which bounds its
+// call through t.base too (see RoundTrip).
+func (t *tokenTransport) token(ctx context.Context) (tok *oauth2.Token, end time.Time, err error) {
+	if tok := t.cur.Load(); tok.Valid() {
+		return tok, time.Time{}, nil // no wait: the calls with a valid token take no lock
+	}
 	var budget <-chan time.Time // the end of t.budget, once the call waits
-	var end time.Time           // when that is, read only by a call that waits for t.lock
 	select {
 	case t.lock <- struct{}{}:
 	default:
@@ -202,17 +229,18 @@ func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
 		select {
 		case t.lock <- struct{}{}:
 		case <-ctx.Done():
-			return nil, context.Cause(ctx)
+			return nil, time.Time{}, context.Cause(ctx)
 		case <-budget:
-			return nil, t.errBudget()
+			return nil, time.Time{}, t.errBudget()
 		}
 	}
 	if t.tok.Valid() {
 		tok := t.tok
 		<-t.lock
-		return tok, nil
+		return tok, end, nil
 	}
 	if budget == nil && t.budget > 0 {
+		end = time.Now().Add(t.budget)
 		timer := time.NewTimer(t.budget)
 		defer timer.Stop()
 		budget = timer.C
@@ -225,11 +253,11 @@ func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
 			if f.panicked {
 				panic(f.val)
 			}
-			return f.tok, f.err
+			return f.tok, end, f.err
 		case <-ctx.Done():
-			return nil, context.Cause(ctx) // a panic of the fetch then is dropped with it
+			return nil, time.Time{}, context.Cause(ctx) // a panic of the fetch then is dropped with it
 		case <-budget:
-			return nil, t.errBudget()
+			return nil, time.Time{}, t.errBudget()
 		}
 	}
 	defer func() { <-t.lock }()
@@ -242,19 +270,17 @@ func (t *tokenTransport) token(ctx context.Context) (*oauth2.Token, error) {
 		defer cancelAt()
 	}
 	if t.budget > 0 {
-		if end.IsZero() {
-			end = time.Now().Add(t.budget)
-		}
 		var cancelAt context.CancelFunc
 		fetch, cancelAt = context.WithDeadlineCause(fetch, end, t.errBudget()) // what the wait for t.lock left of it
 		defer cancelAt()
 	}
-	tok, err := t.fetch(fetch, t.tok)
+	tok, err = t.fetch(fetch, t.tok)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	t.tok = tok
-	return tok, nil
+	t.cur.Store(tok)
+	return tok, end, nil
 }
 
 // refresh fetches the token that follows last, for t.token, which holds
@@ -302,6 +328,7 @@ func (t *tokenTransport) refresh(last *oauth2.Token, done chan<- fetched) {
 	}
 	if f.err == nil && !f.panicked {
 		t.tok = f.tok
+		t.cur.Store(f.tok)
 	}
 	<-t.lock
 	done <- f
@@ -318,6 +345,7 @@ func (t *tokenTransport) keepLate(last *oauth2.Token, f fetched) {
 	t.lock <- struct{}{}
 	if t.tok == last {
 		t.tok = f.tok
+		t.cur.Store(f.tok)
 	}
 	<-t.lock
 }

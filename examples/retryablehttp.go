@@ -36,9 +36,12 @@ func NewRetryableClient(base http.RoundTripper, opts ...resilient.Option) *retry
 	return c
 }
 
-// noRetry is a retryablehttp.CheckRetry that never retries.
+// noRetry is a retryablehttp.CheckRetry that never retries. Once ctx has
+// ended, it returns the cause of its end (context.Cause), which
+// go-retryablehttp returns to the caller in place of the request's error,
+// so that the caller sees why, as through a plain client.
 func noRetry(ctx context.Context, _ *http.Response, _ error) (bool, error) {
-	return false, ctx.Err()
+	return false, context.Cause(ctx)
 }
 
 // keepIdle is a RoundTripper without CloseIdleConnections, so that
