@@ -60,7 +60,10 @@ func (e *timeoutError) Is(target error) bool { return target == context.Deadline
 // attempts were made (and how many of them were hedged copies), and
 // unwraps to the cause of the last one. It counts the attempts as the
 // call's Report does (see Report.Attempts, Report.Hedges), so that a
-// logged error and the Report of its call tell one number.
+// logged error and the Report of its call tell one number; but a call
+// that http.Client redirected fails on its last hop, whose URL and
+// attempts the Error names, where its Report adds up the attempts of all
+// its hops (TestErrorCountsItsHopOfARedirect).
 //
 // Its message never holds a secret of a URL: URLs quoted by the cause (a
 // *url.Error of a base RoundTripper built on an http.Client, for example,
@@ -95,9 +98,12 @@ func (e *timeoutError) Is(target error) bool { return target == context.Deadline
 type Error struct {
 	Method   string // the request's method (GET for an empty one, as net/http sends it), its control characters replaced in Error
 	URL      string // scheme://host/path: never the query string; the host's name cut past 255 bytes and the path past 8 KiB (before they are escaped), as in Attempt
-	Attempts int    // the attempts made, the last one's included, hedged copies sent (Hedges) and attempts refused locally too, as Report.Attempts counts them (a redirected call's Report adds up its hops)
-	Hedges   int    // the hedged copies sent (see WithHedging), counted in Attempts, as Report.Hedges counts them
+	Attempts int    // the attempts made, the last one's included, hedged copies sent (Hedges) and attempts refused locally too, as Report.Attempts counts them (of the last hop only when http.Client redirected the call, whose Report adds up its hops)
 	Err      error  // the cause of the last attempt's failure, its message redacted
+	// Hedges, added last so that a literal of the earlier fields still
+	// compiles, are the hedged copies sent (see WithHedging), counted in
+	// Attempts, as Report.Hedges counts them.
+	Hedges int
 }
 
 // Timeout reports whether the call ended on a timeout: the cause of the
