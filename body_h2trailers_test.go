@@ -12,8 +12,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/resilienthttp/resilient/resilienttest"
 )
 
 // TestHTTP2TrailersAfterKnownLength: over HTTP/2, a body of known length
@@ -46,22 +44,16 @@ func TestHTTP2TrailersAfterKnownLength(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				var hits atomic.Int32
-				srv := resilienttest.NewPipeServer(resilienttest.Aidelly, resilienttest.WithTLS(),
-					resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-						if hits.Add(1) > 1 {
-							<-r.Context().Done() // the call's budget ends it
-							return
-						}
-						w.Header().Set("Content-Type", "application/json")
-						w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-						w.Header().Set("Trailer", "X-Checksum")
-						w.WriteHeader(tc.status)
-						io.WriteString(w, body)
-						w.(http.Flusher).Flush()
-						time.Sleep(tc.late)
-						w.Header().Set("X-Checksum", "abc123")
-					})))
+				srv, _ := h2FirstAnswered(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "application/json")
+					w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+					w.Header().Set("Trailer", "X-Checksum")
+					w.WriteHeader(tc.status)
+					io.WriteString(w, body)
+					w.(http.Flusher).Flush()
+					time.Sleep(tc.late)
+					w.Header().Set("X-Checksum", "abc123")
+				})
 				defer srv.Close()
 				tr := New(srv.Transport(), append([]Option{WithMaxRetries(2), WithBackoff(0, 0)}, tc.opts...)...)
 				start := time.Now()
@@ -171,31 +163,20 @@ func TestHTTP2BufferedSuccessRetriedPastKeptWhole(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				var hits atomic.Int32
-				srv := resilienttest.NewPipeServer(resilienttest.Aidelly, resilienttest.WithTLS(),
-					resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-						if hits.Add(1) > 1 {
-							<-r.Context().Done() // the call's budget ends it
-							return
-						}
-						w.Header().Set("Content-Type", "text/plain")
-						w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-						w.Header().Set("X-Not-Ready", "1")
-						if !strings.HasPrefix(tc.trailer, http.TrailerPrefix) {
-							w.Header().Set("Trailer", tc.trailer)
-						}
-						io.WriteString(w, body)
-						w.(http.Flusher).Flush()
-						w.Header().Set(tc.trailer, "abc123")
-					})))
+				srv, hits := h2FirstAnswered(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "text/plain")
+					w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+					w.Header().Set("X-Not-Ready", "1")
+					if !strings.HasPrefix(tc.trailer, http.TrailerPrefix) {
+						w.Header().Set("Trailer", tc.trailer)
+					}
+					io.WriteString(w, body)
+					w.(http.Flusher).Flush()
+					w.Header().Set(tc.trailer, "abc123")
+				})
 				defer srv.Close()
 				tr := New(srv.Transport(), WithMaxRetries(2), WithBackoff(0, 0), WithMaxElapsed(10*time.Second), WithBufferedResponse(1<<20),
-					WithClassifier(func(resp *http.Response, _ *APIError, _ error, def Class) Class {
-						if resp != nil && resp.Header.Get("X-Not-Ready") != "" {
-							return Transient
-						}
-						return def
-					}))
+					WithClassifier(notReadyTransient))
 				resp, err := tr.RoundTrip(newRequest(t, context.Background(), "GET", srv.URL+"/v1/posts", nil))
 				if err != nil {
 					t.Fatalf("RoundTrip: %v; want the 200 retried past", err)
@@ -240,28 +221,19 @@ func TestHTTP2HeldTrailersStalledIsATimeout(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				var hits atomic.Int32
-				srv := resilienttest.NewPipeServer(resilienttest.Aidelly, resilienttest.WithTLS(),
-					resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-						if hits.Add(1) == 1 {
-							w.Header().Set("Content-Type", "text/plain")
-							w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-							w.Header().Set("X-Not-Ready", "1")
-							w.Header().Set("Trailer", "X-Checksum")
-							w.WriteHeader(tc.status)
-							io.WriteString(w, body)
-							w.(http.Flusher).Flush()
-						}
-						<-r.Context().Done() // the stream's end stalls; the retry hangs past the call's budget
-					})))
+				srv, _ := h2FirstAnswered(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "text/plain")
+					w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+					w.Header().Set("X-Not-Ready", "1")
+					w.Header().Set("Trailer", "X-Checksum")
+					w.WriteHeader(tc.status)
+					io.WriteString(w, body)
+					w.(http.Flusher).Flush()
+					<-r.Context().Done() // the stream's end stalls; the retry hangs past the call's budget
+				})
 				defer srv.Close()
 				tr := New(srv.Transport(), append([]Option{WithMaxRetries(2), WithBackoff(0, 0), WithMaxElapsed(10 * time.Second),
-					WithClassifier(func(resp *http.Response, _ *APIError, _ error, def Class) Class {
-						if resp != nil && resp.Header.Get("X-Not-Ready") != "" {
-							return Transient
-						}
-						return def
-					})}, tc.opts...)...)
+					WithClassifier(notReadyTransient)}, tc.opts...)...)
 				resp, err := tr.RoundTrip(newRequest(t, context.Background(), "GET", srv.URL+"/v1/posts", nil))
 				if err != nil {
 					t.Fatalf("RoundTrip: %v; want the %d retried past", err, tc.status)

@@ -1,8 +1,6 @@
 package resilient
 
 import (
-	"net/http"
-	"net/url"
 	"testing"
 	"testing/synctest"
 )
@@ -17,19 +15,11 @@ import (
 func TestBreakerStateHostAloneSessionIDPort(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		raw := "https://api.example.com;jsessionid=SECRET-session-1:8443/v1"
-		u, err := url.Parse(raw)
-		if err != nil {
-			t.Fatalf("url.Parse: %v", err)
-		}
+		u := bkParse(t, raw)
 		tr := New(bkNet{u.Host: bkDead()}, WithMaxRetries(0), WithoutHedging(),
 			WithBreaker(BreakerSettings{ConsecutiveFailures: 1}))
 		call := func() error {
-			req, err := http.NewRequest(http.MethodGet, "https://placeholder.test/", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.URL, req.Host = u, ""
-			_, _, err = bkDo(t, tr, req)
+			_, _, err := bkDoURL(t, tr, u)
 			return err
 		}
 		call() // the 500 trips the breaker

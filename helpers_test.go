@@ -510,3 +510,12 @@ func tcpServer(t *testing.T, serve func(net.Conn)) (string, *atomic.Int32) {
 type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// notReadyTransient is a Classifier that retries a response whose server
+// set X-Not-Ready, and leaves the others to the default.
+func notReadyTransient(resp *http.Response, _ *APIError, _ error, def Class) Class {
+	if resp != nil && resp.Header.Get("X-Not-Ready") != "" {
+		return Transient
+	}
+	return def
+}

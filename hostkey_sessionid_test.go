@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -21,10 +20,7 @@ import (
 func TestBreakerHostSessionIDHidden(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const sess = "SECRET-session-1"
-		u, err := url.Parse("https://api.example.com;jsessionid=" + sess + "/v1")
-		if err != nil {
-			t.Fatalf("url.Parse: %v", err)
-		}
+		u := bkParse(t, "https://api.example.com;jsessionid="+sess+"/v1")
 		var logs bytes.Buffer
 		var keys []string // written by the delivering goroutine only
 		tr := New(bkNet{u.Host: bkDead()}, WithMaxRetries(0), WithoutHedging(),
@@ -33,16 +29,11 @@ func TestBreakerHostSessionIDHidden(t *testing.T) {
 			WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
 			WithBreakerObserver(func(c BreakerChange) { keys = append(keys, c.Key) }))
 		call := func() error {
-			req, err := http.NewRequest(http.MethodGet, "https://placeholder.test/", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.URL, req.Host = u, ""
-			_, _, err = bkDo(t, tr, req)
+			_, _, err := bkDoURL(t, tr, u)
 			return err
 		}
-		call()       // the 500 trips the breaker
-		err = call() // refused: delivers the change
+		call()        // the 500 trips the breaker
+		err := call() // refused: delivers the change
 		bkWantOpen(t, err)
 		if len(keys) == 0 {
 			t.Fatal("the observer was told of no change")
@@ -73,18 +64,10 @@ func TestBreakerHostSessionIDHidden(t *testing.T) {
 func TestQuotaPartitionHostSessionIDHidden(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const sess = "SECRET-session-1"
-		u, err := url.Parse("https://api.example.com;jsessionid=" + sess + "/v1")
-		if err != nil {
-			t.Fatalf("url.Parse: %v", err)
-		}
+		u := bkParse(t, "https://api.example.com;jsessionid="+sess+"/v1")
 		store := new(memQuota)
 		tr := New(bkNet{u.Host: new(bkHost)}, WithQuotaStore(store))
-		req, err := http.NewRequest(http.MethodGet, "https://placeholder.test/", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.URL, req.Host = u, ""
-		if code, _, err := bkDo(t, tr, req); code != http.StatusOK || err != nil {
+		if code, _, err := bkDoURL(t, tr, u); code != http.StatusOK || err != nil {
 			t.Fatalf("GET = %d, %v; want 200", code, err)
 		}
 		store.mu.Lock()

@@ -1,7 +1,6 @@
 package resilient
 
 import (
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -21,10 +20,7 @@ func TestHostSessionIDKeepsPort(t *testing.T) {
 		var us []*url.URL
 		net := bkNet{}
 		for _, port := range []string{"8443", "9443"} {
-			u, err := url.Parse("https://api.example.com;jsessionid=" + sess + ":" + port + "/v1")
-			if err != nil {
-				t.Fatalf("url.Parse: %v", err)
-			}
+			u := bkParse(t, "https://api.example.com;jsessionid="+sess+":"+port+"/v1")
 			us = append(us, u)
 			net[u.Host] = bkDead()
 		}
@@ -34,12 +30,7 @@ func TestHostSessionIDKeepsPort(t *testing.T) {
 			WithBreaker(BreakerSettings{ConsecutiveFailures: 1}),
 			WithBreakerObserver(func(c BreakerChange) { keys = append(keys, c.Key) }))
 		call := func(u *url.URL) error {
-			req, err := http.NewRequest(http.MethodGet, "https://placeholder.test/", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.URL, req.Host = u, ""
-			_, _, err = bkDo(t, tr, req)
+			_, _, err := bkDoURL(t, tr, u)
 			return err
 		}
 		call(us[0])                // the 500 trips the breaker

@@ -3,7 +3,6 @@ package resilient
 import (
 	"log/slog"
 	"net/http"
-	"net/url"
 	"testing"
 	"testing/synctest"
 )
@@ -18,10 +17,7 @@ import (
 func TestResetHostByRedactedBreakerKey(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		raw := "https://api.example.com;jsessionid=SECRET-session-1/v1"
-		u, err := url.Parse(raw)
-		if err != nil {
-			t.Fatalf("url.Parse: %v", err)
-		}
+		u := bkParse(t, raw)
 		host := bkDead()
 		var keys []string // written by the delivering goroutine only
 		tr := New(bkNet{u.Host: host}, WithMaxRetries(0), WithoutHedging(),
@@ -29,12 +25,7 @@ func TestResetHostByRedactedBreakerKey(t *testing.T) {
 			WithLogger(slog.New(slog.DiscardHandler)),
 			WithBreakerObserver(func(c BreakerChange) { keys = append(keys, c.Key) }))
 		call := func() error {
-			req, err := http.NewRequest(http.MethodGet, "https://placeholder.test/", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.URL, req.Host = u, ""
-			_, _, err = bkDo(t, tr, req)
+			_, _, err := bkDoURL(t, tr, u)
 			return err
 		}
 		call() // the 500 trips the breaker

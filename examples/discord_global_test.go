@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -36,15 +35,8 @@ func (d *discordGlobalAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if d.until.IsZero() && r.Method == http.MethodPost {
 		d.until = now.Add(d.pause)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	if now.Before(d.until) {
+	if discordGlobalPaused(w, now, d.until) {
 		d.limited++
-		secs := d.until.Sub(now).Seconds()
-		w.Header().Set("Retry-After", strconv.Itoa(int(secs+0.999)))
-		w.Header().Set("X-RateLimit-Global", "true")
-		w.Header().Set("X-RateLimit-Scope", "global")
-		w.WriteHeader(http.StatusTooManyRequests)
-		_, _ = w.Write([]byte(`{"message": "You are being rate limited.", "retry_after": ` + strconv.FormatFloat(secs, 'f', 3, 64) + `, "global": true}`))
 		return
 	}
 	if r.Method == http.MethodPost {
@@ -66,8 +58,7 @@ func (d *discordGlobalAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestDiscordGlobalLimitHoldsEveryRoute(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		api := &discordGlobalAPI{pause: 2 * time.Second}
-		srv := newServer(t, api)
-		s := discordSession(t, srv, NewDiscordSession)
+		s := discordGlobalSession(t, api)
 		start := time.Now()
 		posted := make(chan error, 1)
 		go func() {
@@ -107,8 +98,7 @@ func TestDiscordGlobalLimitRefusesPastBounds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				api := &discordGlobalAPI{pause: tc.pause}
-				srv := newServer(t, api)
-				s := discordSession(t, srv, NewDiscordSession)
+				s := discordGlobalSession(t, api)
 				once := discordgo.WithContext(resilient.WithCallOptions(context.Background(), resilient.WithMaxRetries(0)))
 				if _, err := s.ChannelMessageSend("1", "hello", once); err == nil {
 					t.Fatal("ChannelMessageSend succeeded, want the global 429 it drew")

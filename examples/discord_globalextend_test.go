@@ -3,7 +3,6 @@ package examples
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -37,15 +36,8 @@ func (d *discordExtendedGlobalAPI) ServeHTTP(w http.ResponseWriter, r *http.Requ
 	if spends {
 		d.until = now.Add(2 * time.Second)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	if now.Before(d.until) {
+	if discordGlobalPaused(w, now, d.until) {
 		d.limited++
-		secs := d.until.Sub(now).Seconds()
-		w.Header().Set("Retry-After", strconv.Itoa(int(secs+0.999)))
-		w.Header().Set("X-RateLimit-Global", "true")
-		w.Header().Set("X-RateLimit-Scope", "global")
-		w.WriteHeader(http.StatusTooManyRequests)
-		_, _ = w.Write([]byte(`{"message": "You are being rate limited.", "retry_after": ` + strconv.FormatFloat(secs, 'f', 3, 64) + `, "global": true}`))
 		return
 	}
 	_, _ = w.Write([]byte(`[]`))
@@ -61,8 +53,7 @@ func (d *discordExtendedGlobalAPI) ServeHTTP(w http.ResponseWriter, r *http.Requ
 func TestDiscordGlobalLimitExtendedHoldsTheWaitingCall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		api := &discordExtendedGlobalAPI{}
-		srv := newServer(t, api)
-		s := discordSession(t, srv, NewDiscordSession)
+		s := discordGlobalSession(t, api)
 		once := discordgo.WithContext(resilient.WithCallOptions(context.Background(), resilient.WithMaxRetries(0)))
 		start := time.Now()
 		slow := make(chan error, 1)

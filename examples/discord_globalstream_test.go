@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -37,14 +36,7 @@ func (d *discordGlobalStreamAPI) ServeHTTP(w http.ResponseWriter, r *http.Reques
 	if r.Method == http.MethodPost {
 		d.until = now.Add(d.pause)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	if now.Before(d.until) {
-		secs := d.until.Sub(now).Seconds()
-		w.Header().Set("Retry-After", strconv.Itoa(int(secs+0.999)))
-		w.Header().Set("X-RateLimit-Global", "true")
-		w.Header().Set("X-RateLimit-Scope", "global")
-		w.WriteHeader(http.StatusTooManyRequests)
-		_, _ = w.Write([]byte(`{"message": "You are being rate limited.", "retry_after": ` + strconv.FormatFloat(secs, 'f', 3, 64) + `, "global": true}`))
+	if discordGlobalPaused(w, now, d.until) {
 		return
 	}
 	_, _ = w.Write([]byte(`[]`))
@@ -62,8 +54,7 @@ func (d *discordGlobalStreamAPI) ServeHTTP(w http.ResponseWriter, r *http.Reques
 func TestDiscordGlobalLimitHoldsACallAMinuteInAll(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		api := &discordGlobalStreamAPI{pause: 45 * time.Second}
-		srv := newServer(t, api)
-		s := discordSession(t, srv, NewDiscordSession)
+		s := discordGlobalSession(t, api)
 		inside := s.Client.Transport.(interface{ Unwrap() http.RoundTripper }).Unwrap() // calls already inside resilient
 		once := resilient.WithCallOptions(context.Background(), resilient.WithMaxRetries(0))
 		streamed := make(chan struct{})

@@ -48,14 +48,8 @@ func TestCloseSyncsBudgets(t *testing.T) {
 		{"throttled withdrawals", []float64{0.1, 0.1, 0.1, 0.1, 0.1}, nil, 9500},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := redisAddr()
-			prefix := testPrefix(t, addr)
-			rdb := newRedis(t, addr)
 			// No tick comes before Close: only the budget's first sync.
-			s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix), redisquota.WithBudgetSync(time.Hour))
-			t.Cleanup(func() { s.Close() })
-			const name = "https://api.example.com:443"
-			b := s.Budget(name, closeBudget)
+			s, rdb, b := closeStore(t, nil, redisquota.WithBudgetSync(time.Hour))
 			waitFor(t, "the budget's first sync", func() bool { return s.Stats().BudgetSyncs > 0 })
 			for _, w := range tc.withdraw {
 				if !b.Withdraw(w) {
@@ -68,7 +62,7 @@ func TestCloseSyncsBudgets(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatalf("Close() = %v, want nil", err)
 			}
-			if got := fleetBalance(t, rdb, s, name); got != tc.want {
+			if got := fleetBalance(t, rdb, s, closeHost); got != tc.want {
 				t.Errorf("fleet balance after Close = %v, want %v", got, tc.want)
 			}
 		})
@@ -131,14 +125,8 @@ func TestCloseDuringSync(t *testing.T) {
 		{"reply lost", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := redisAddr()
-			prefix := testPrefix(t, addr)
-			rdb := newRedis(t, addr)
 			h := &heldSync{reply: tc.reply, held: make(chan struct{})}
-			s := redisquota.New(newRedis(t, addr, h), redisquota.WithPrefix(prefix), redisquota.WithBudgetSync(20*time.Millisecond))
-			t.Cleanup(func() { s.Close() })
-			const name = "https://api.example.com:443"
-			b := s.Budget(name, closeBudget)
+			s, rdb, b := closeStore(t, h, redisquota.WithBudgetSync(20*time.Millisecond))
 			waitFor(t, "the budget's first sync", func() bool { return s.Stats().BudgetSyncs > 0 })
 			h.armed.Store(true) // the next sync, which the withdrawals make
 			for range 2 {
@@ -153,7 +141,7 @@ func TestCloseDuringSync(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatalf("Close() = %v, want nil", err)
 			}
-			if got := fleetBalance(t, rdb, s, name); got != 7000 {
+			if got := fleetBalance(t, rdb, s, closeHost); got != 7000 {
 				t.Errorf("fleet balance after Close = %v, want %v", got, 7000)
 			}
 		})
@@ -185,7 +173,7 @@ func TestCloseRedisDown(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := redisquota.New(tc.rdb(t), redisquota.WithPrefix("rqtest:closedown"), redisquota.WithTimeout(100*time.Millisecond))
-			b := s.Budget("https://api.example.com:443", closeBudget)
+			b := s.Budget(closeHost, closeBudget)
 			if !b.Withdraw(1) {
 				t.Fatal("Withdraw(1) = false, want true")
 			}
@@ -205,13 +193,7 @@ func TestCloseRedisDown(t *testing.T) {
 // those the last sync read, and no more: it lies between the burst less
 // every withdrawal and the burst less those made before Close.
 func TestCloseRacesWithdrawals(t *testing.T) {
-	addr := redisAddr()
-	prefix := testPrefix(t, addr)
-	rdb := newRedis(t, addr)
-	s := redisquota.New(newRedis(t, addr), redisquota.WithPrefix(prefix), redisquota.WithBudgetSync(time.Hour))
-	t.Cleanup(func() { s.Close() })
-	const name = "https://api.example.com:443"
-	b := s.Budget(name, closeBudget)
+	s, rdb, b := closeStore(t, nil, redisquota.WithBudgetSync(time.Hour))
 	waitFor(t, "the budget's first sync", func() bool { return s.Stats().BudgetSyncs > 0 })
 	if !b.Withdraw(1) {
 		t.Fatal("Withdraw(1) = false, want true")
@@ -219,16 +201,9 @@ func TestCloseRacesWithdrawals(t *testing.T) {
 	var n atomic.Int64 // the withdrawals of 0.1 during Close
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if b.Withdraw(0.1) {
-				n.Add(1)
-			}
+	untilStopped(&wg, stop, 1, func() {
+		if b.Withdraw(0.1) {
+			n.Add(1)
 		}
 	})
 	err := s.Close()
@@ -237,7 +212,7 @@ func TestCloseRacesWithdrawals(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Close() = %v, want nil", err)
 	}
-	got := fleetBalance(t, rdb, s, name)
+	got := fleetBalance(t, rdb, s, closeHost)
 	if lo, hi := max(9000-100*n.Load(), 0), int64(9000); got < lo || got > hi {
 		t.Errorf("fleet balance after Close = %v, want within [%v, %v] (%d withdrawals of 0.1 raced Close)", got, lo, hi, n.Load())
 	}
@@ -282,21 +257,16 @@ func TestCloseNothingToSend(t *testing.T) {
 		{"withdrawal synced", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := redisAddr()
-			prefix := testPrefix(t, addr)
 			h := &failedSyncs{}
 			h.on.Store(!tc.withdraw) // Redis gone from the start
-			s := redisquota.New(newRedis(t, addr, h), redisquota.WithPrefix(prefix), redisquota.WithBudgetSync(20*time.Millisecond))
-			t.Cleanup(func() { s.Close() })
-			const name = "https://api.example.com:443"
-			b := s.Budget(name, closeBudget)
+			s, _, b := closeStore(t, h, redisquota.WithBudgetSync(20*time.Millisecond))
 			if tc.withdraw {
 				waitFor(t, "the budget's first sync", func() bool { return s.Stats().BudgetSyncs > 0 })
 				if !b.Withdraw(1) {
 					t.Fatal("Withdraw(1) = false, want true")
 				}
 				waitFor(t, "the withdrawal's sync", func() bool {
-					view, synced, _ := s.BudgetView(name)
+					view, synced, _ := s.BudgetView(closeHost)
 					return view == 9 && synced == 9
 				})
 				h.on.Store(true)
@@ -337,14 +307,8 @@ func (h *lateSync) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 // second Close returned nil at once, while the first was still sending
 // them; a caller that then closed its client, which it owns, lost them.)
 func TestCloseTwiceWaits(t *testing.T) {
-	addr := redisAddr()
-	prefix := testPrefix(t, addr)
-	rdb := newRedis(t, addr)
 	h := &lateSync{held: make(chan struct{})}
-	s := redisquota.New(newRedis(t, addr, h), redisquota.WithPrefix(prefix), redisquota.WithBudgetSync(time.Hour), redisquota.WithTimeout(time.Second))
-	t.Cleanup(func() { s.Close() })
-	const name = "https://api.example.com:443"
-	b := s.Budget(name, closeBudget)
+	s, rdb, b := closeStore(t, h, redisquota.WithBudgetSync(time.Hour), redisquota.WithTimeout(time.Second))
 	waitFor(t, "the budget's first sync", func() bool { return s.Stats().BudgetSyncs > 0 })
 	if !b.Withdraw(1) {
 		t.Fatal("Withdraw(1) = false, want true")
@@ -356,7 +320,7 @@ func TestCloseTwiceWaits(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close() = %v, want nil", err)
 	}
-	if got := fleetBalance(t, rdb, s, name); got != 9000 {
+	if got := fleetBalance(t, rdb, s, closeHost); got != 9000 {
 		t.Errorf("fleet balance after the second Close = %v, want %v", got, 9000)
 	}
 	if err := <-first; err != nil {

@@ -17,26 +17,19 @@ type sender struct {
 }
 
 func (s *sender) run(wg *sync.WaitGroup, stop <-chan struct{}, q resilient.QuotaPartition) {
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			d, ok, retry := q.Take(time.Now())
-			timer := time.NewTimer(d)
-			select {
-			case <-stop:
-			case <-timer.C:
-			case <-retry:
-			}
-			timer.Stop()
-			if ok {
-				s.mu.Lock()
-				s.sends = append(s.sends, time.Now())
-				s.mu.Unlock()
-			}
+	untilStopped(wg, stop, 1, func() {
+		d, ok, retry := q.Take(time.Now())
+		timer := time.NewTimer(d)
+		select {
+		case <-stop:
+		case <-timer.C:
+		case <-retry:
+		}
+		timer.Stop()
+		if ok {
+			s.mu.Lock()
+			s.sends = append(s.sends, time.Now())
+			s.mu.Unlock()
 		}
 	})
 }
