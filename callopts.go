@@ -47,13 +47,14 @@ func callValuesIn(ctx context.Context) *callValues {
 //	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 //
 // Options that apply per call: WithMaxRetries, WithBackoff, WithBackOff,
-// WithMaxElapsed, WithMaxRetryAfter, WithAttemptTimeout, WithClassifier,
-// WithHedging, WithoutHedging, WithoutIdempotencyKeys,
-// WithIdempotencyMethods, WithMaxBufferedBody, WithBufferedResponse and
-// WithAttemptHeader. The others configure state a Transport shares between
-// its calls (breakers, rate limiter, retry budget, code tables, known
-// hosts, observers, logger, tracer, quota store, limit of attempts in
-// flight): WithCallOptions panics on them, naming them.
+// WithMaxElapsed, WithMaxElapsedSpent, WithMaxRetryAfter,
+// WithAttemptTimeout, WithClassifier, WithHedging, WithoutHedging,
+// WithoutIdempotencyKeys, WithIdempotencyMethods, WithMaxBufferedBody,
+// WithBufferedResponse and WithAttemptHeader. The others configure state
+// a Transport shares between its calls (breakers, rate limiter, retry
+// budget, code tables, known hosts, observers, logger, tracer, quota
+// store, limit of attempts in flight): WithCallOptions panics on them,
+// naming them.
 //
 // An attempt cut by an attempt timeout or a budget that the call set
 // tighter than the Transport's own is the caller's choice, as its

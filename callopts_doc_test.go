@@ -47,6 +47,7 @@ func TestDocumentedCallOptions(t *testing.T) {
 		"WithBackOff":            WithBackOff(nil),
 		"WithBackoff":            WithBackoff(time.Second, time.Minute),
 		"WithMaxElapsed":         WithMaxElapsed(time.Minute),
+		"WithMaxElapsedSpent":    WithMaxElapsedSpent(time.Minute),
 		"WithMaxRetryAfter":      WithMaxRetryAfter(time.Minute),
 		"WithAttemptTimeout":     WithAttemptTimeout(time.Second),
 		"WithMaxBufferedBody":    WithMaxBufferedBody(1),

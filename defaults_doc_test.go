@@ -164,7 +164,7 @@ func TestDocumentedDefaults(t *testing.T) {
 
 // documentedOptions are the options of the README's table.
 var documentedOptions = []string{
-	"WithMaxRetries", "WithBackOff", "WithBackoff", "WithMaxElapsed",
+	"WithMaxRetries", "WithBackOff", "WithBackoff", "WithMaxElapsed", "WithMaxElapsedSpent",
 	"WithMaxRetryAfter", "WithAttemptTimeout", "WithMaxBufferedBody",
 	"WithBufferedResponse", "WithCodes", "WithClassifier", "WithMaxPeek",
 	"WithoutIdempotencyKeys", "WithIdempotencyHeader",

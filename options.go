@@ -230,6 +230,28 @@ func WithMaxElapsed(d time.Duration) Option {
 	return func(c *config) { c.maxElapsed = d }
 }
 
+// WithMaxElapsedSpent counts d as spent of the call's budget
+// (WithMaxElapsed, the Transport's or one set for the call before it): the
+// call has what d left of it, and fails at once, with the budget's
+// timeout, when d left nothing; a call without a budget stays without
+// one. A layer above the Transport that spent part of a call's time before
+// handing it over (a wait for a token) gives it per call, with
+// WithCallOptions, so that its wait and the call stay within the call's
+// budget together, whether its caller raised or lowered it. It panics if
+// d is negative.
+func WithMaxElapsedSpent(d time.Duration) Option {
+	mustNotBeNegative("WithMaxElapsedSpent", d)
+	return func(c *config) {
+		switch {
+		case c.maxElapsed == 0: // no budget to spend
+		case c.maxElapsed > d:
+			c.maxElapsed -= d
+		default:
+			c.maxElapsed = 1 // nothing left: the call fails at once (see WithMaxElapsed)
+		}
+	}
+}
+
 // MaxElapsed returns the budget of one RoundTrip the Transport was made
 // with (WithMaxElapsed; DefaultMaxElapsed for the zero Transport), zero
 // for none. The budget ends once the Transport hands a response over, so

@@ -32,10 +32,10 @@ import (
 // lives as long as the client, not a request's) and ends with ctx, with
 // the call that waits for it or with that call's budget (the API
 // Transport's MaxElapsed, over all of the token's requests), whichever
-// ends first; the call that waited then has what the wait left of that
-// budget (a budget raised for the call with resilient.WithCallOptions is
-// not seen: it gets what the wait left of the Transport's), so that the
-// wait and the call stay within it together: an oauth2.Transport
+// ends first; the call that waited then has what the wait left of its
+// budget (the Transport's, or one set for the call with
+// resilient.WithCallOptions: see resilient.WithMaxElapsedSpent), so that
+// the wait and the call stay within it together: an oauth2.Transport
 // would make it with ctx alone (oauth2's TokenSource takes no context), so
 // that a call could wait past its deadline while resilient retries the
 // token endpoint, and every other call with it.
@@ -160,11 +160,11 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	tok, end, err := t.token(req.Context())
 	ctx := req.Context()
 	if err == nil && !end.IsZero() {
-		// The call waited for its token: the API's Transport gets what
-		// the wait left of its budget, so that both together stay
-		// within it.
+		// The call waited for its token: the API's Transport counts
+		// the wait as spent of the call's budget, so that both
+		// together stay within it, whoever set it.
 		if left := time.Until(end); left > 0 {
-			ctx = resilient.WithCallOptions(ctx, resilient.WithMaxElapsed(left))
+			ctx = resilient.WithCallOptions(ctx, resilient.WithMaxElapsedSpent(t.budget-left))
 		} else {
 			err = t.errBudget()
 		}
