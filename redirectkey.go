@@ -33,14 +33,15 @@ type redirectHop struct {
 // redirectKeys holds what calls that got a redirect leave to the requests
 // that follow them (see redirectHop), by the redirect's response, until
 // the request http.Client follows it with, whose Response it is, takes
-// it, or the response is garbage. The response's Request stays the
-// caller's (see callersRequest). A middleware above the Transport may
-// return a shallow copy of the response (a logging or header-rewriting
-// one), which is then the Response of the request that follows it: what
-// was left is found by the copy's Request too (see takeCopy), held by
-// that request until it is taken or the request is garbage, at most
-// maxHopsPerRequest for one request. The zero value is ready; it is safe
-// for concurrent use.
+// it (its entry then stays, empty, until the response is garbage, for a
+// request sent again with it), or the response is garbage. The
+// response's Request stays the caller's (see callersRequest). A
+// middleware above the Transport may return a shallow copy of the
+// response (a logging or header-rewriting one), which is then the
+// Response of the request that follows it: what was left is found by the
+// copy's Request too (see takeCopy), held by that request until it is
+// taken or the request is garbage, at most maxHopsPerRequest for one
+// request. The zero value is ready; it is safe for concurrent use.
 type redirectKeys struct {
 	mu sync.Mutex
 	m  map[weak.Pointer[http.Response]]keptHop
@@ -140,32 +141,59 @@ func (r *redirectKeys) keep(resp *http.Response, h redirectHop) {
 	if resp.Request != nil {
 		if len(hops) == maxHopsPerRequest {
 			hops = slices.Delete(hops, 0, 1)
+			// The copy of the hop dropped may come: it would take one
+			// of these, or this one, for its own.
+			for j := range hops {
+				hops[j].unsure = true
+			}
+			k.unsure = true
 		}
 		r.byRequest[k.req] = append(hops, k)
 	}
 	r.mu.Unlock()
-	runtime.AddCleanup(resp, r.drop, k.resp)
+	self := weak.Make(r)
+	runtime.AddCleanup(resp, dropResponse, droppedResponse{self, k.resp})
 	if resp.Request != nil && !held {
 		// Once for the request, whose entry stays until it is garbage:
-		// a request sent again adds no cleanup.
-		runtime.AddCleanup(resp.Request, r.dropRequest, k.req)
+		// a request sent again adds no cleanup. The cleanup holds r
+		// weakly: a request the caller keeps does not keep the
+		// Transport alive.
+		runtime.AddCleanup(resp.Request, dropRequest, droppedRequest{self, k.req})
 	}
 }
 
-// drop forgets what was kept for a response that is garbage, but for a
-// copy of it (see byRequest).
-func (r *redirectKeys) drop(p weak.Pointer[http.Response]) {
-	r.mu.Lock()
-	delete(r.m, p)
-	r.mu.Unlock()
+// droppedResponse is what dropResponse forgets: r's entry for resp.
+type droppedResponse struct {
+	r    weak.Pointer[redirectKeys]
+	resp weak.Pointer[http.Response]
+}
+
+// dropResponse forgets what was kept for a response that is garbage, but
+// for a copy of it (see byRequest). It holds the table weakly, as a
+// cleanup of the response: a response the caller keeps does not keep the
+// Transport alive.
+func dropResponse(d droppedResponse) {
+	if r := d.r.Value(); r != nil {
+		r.mu.Lock()
+		delete(r.m, d.resp)
+		r.mu.Unlock()
+	}
+}
+
+// droppedRequest is what dropRequest forgets: r's entry for req.
+type droppedRequest struct {
+	r   weak.Pointer[redirectKeys]
+	req weak.Pointer[http.Request]
 }
 
 // dropRequest forgets what was kept for the responses to a request that
 // is garbage.
-func (r *redirectKeys) dropRequest(q weak.Pointer[http.Request]) {
-	r.mu.Lock()
-	delete(r.byRequest, q)
-	r.mu.Unlock()
+func dropRequest(d droppedRequest) {
+	if r := d.r.Value(); r != nil {
+		r.mu.Lock()
+		delete(r.byRequest, d.req)
+		r.mu.Unlock()
+	}
 }
 
 // take returns what was kept for the redirect req follows, req.Response,
@@ -185,16 +213,26 @@ func (r *redirectKeys) take(req *http.Request) redirectHop {
 	}
 	p := weak.Make(prev)
 	k, ok := r.m[p]
+	copied := false
 	if ok {
-		delete(r.m, p)
+		// Taken: the entry stays, empty, until the response is garbage,
+		// so that a request sent again with it, which is a call of its
+		// own, takes nothing, not a hop of its request's (see takeCopy).
+		r.m[p] = keptHop{}
 		hops := r.byRequest[k.req]
 		if i := slices.IndexFunc(hops, func(o keptHop) bool { return o.resp == p }); i >= 0 {
 			r.byRequest[k.req] = slices.Delete(hops, i, i+1)
 		}
 	} else if prev.Request != nil {
 		k = r.takeCopy(prev)
+		if copied = k.resp != (weak.Pointer[http.Response]{}); copied {
+			r.m[p] = keptHop{} // so is the copy
+		}
 	}
 	r.mu.Unlock()
+	if copied {
+		runtime.AddCleanup(prev, dropResponse, droppedResponse{weak.Make(r), p})
+	}
 	h := k.hop
 	if h.key != "" && (prev.Request == nil || prev.Request.URL == nil || req.URL == nil || prev.Request.Method != req.Method || otherHost(req, prev.Request)) {
 		h.key = ""
@@ -208,9 +246,11 @@ func (r *redirectKeys) take(req *http.Request) redirectHop {
 // its Body or its Header, the same as its response's while that is not
 // garbage; failing that, by being the only one held for its request. When it cannot
 // be told (a request sent more than once at a time, the copy's body
-// wrapped), it takes the hop kept last, without its key, and the others
-// held for the request lose theirs for a copy (see keptHop.unsure): a
-// write is better sent on with a key of its own than with another's.
+// wrapped, a hop of its request dropped for maxHopsPerRequest), it takes
+// the hop kept last, without its key, and the others held for the
+// request lose theirs for a copy (see keptHop.unsure): a write is better
+// sent on with a key of its own than with another's; the hop stays for
+// the request that follows its response itself, which is sure of it.
 func (r *redirectKeys) takeCopy(prev *http.Response) keptHop {
 	q := weak.Make(prev.Request)
 	hops := r.byRequest[q]
@@ -241,18 +281,23 @@ func (r *redirectKeys) takeCopy(prev *http.Response) keptHop {
 		}
 	}
 	r.byRequest[q] = hops
-	delete(r.m, k.resp)
+	if _, held := r.m[k.resp]; held && sure {
+		// Taken, as take leaves it. Unsure, it is left to the response
+		// itself: the request that follows it is sure of its hop.
+		r.m[k.resp] = keptHop{}
+	}
 	return k
 }
 
 // sameBody reports whether a and b are the body of one response: the same
 // pointer. A body that is none (http.NoBody, the body of every response
-// without one) tells no response.
+// without one) tells no response; nor does a pointer to a value of no
+// size, which Go may give every such value.
 func sameBody(a, b io.ReadCloser) bool {
 	if a == nil || b == nil {
 		return false
 	}
-	if v := reflect.ValueOf(a); v.Kind() != reflect.Pointer || v.IsNil() {
+	if v := reflect.ValueOf(a); v.Kind() != reflect.Pointer || v.IsNil() || v.Type().Elem().Size() == 0 {
 		return false
 	}
 	return a == b // a pointer: comparable, and of another type when b is not

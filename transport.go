@@ -42,7 +42,8 @@ import (
 // with is the same write, sent on. It does when a middleware above the
 // Transport returns a shallow copy of the redirect too (a logging one,
 // say), unless the copy's Request was replaced, or its Body and Header
-// both were while the caller sent that request more than once at a time:
+// both were while the caller sent that request more than once at a time
+// or after more than four of its redirects were not followed:
 // it then draws a key of its own rather than risk another write's.
 //
 // Responses it retries past are drained (at most 64 KiB) and closed so that
