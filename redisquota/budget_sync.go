@@ -19,7 +19,8 @@ import (
 // few syncs behind the member's latest. A number further ahead is a
 // corrupt or hostile hand's, and a sync behind it is applied; one ahead
 // by less holds the member's syncs back until the other members' syncs
-// delete the field, an hour after the last sync that applied it.
+// delete the field, an hour after the last sync that applied it. It bounds
+// the numbers of a partition's give-back field (see leaseScript) alike.
 const maxSyncLag = 1 << 20
 
 // kick asks the syncer to sync the budget at once, once per sync.

@@ -43,7 +43,10 @@
 // call, with the total the member had given back, and the script, which
 // keeps the total it credited to each Store's partition (a partition the
 // Store dropped to make room and made again keeps a total of its own),
-// credits only the difference (as the retry budgets do, below). A charge
+// credits only the difference (as the retry budgets do, below); a call
+// that reaches Redis after a later one (its call timed out, or Close
+// canceled it, and Redis ran it late) credits nothing, the calls being
+// numbered (TestLeaseStaleGivebackIgnored). A charge
 // (the tokens a member sent while pacing locally) is never more than one
 // window of the quota per call. At steady state a request costs about
 // 1/lease-size Redis round trips (0.04 in the fleet demo). A partition
@@ -215,7 +218,8 @@
 // Close sends what the member changed in its retry budgets since their
 // last sync (withdrawals, deposits, give-backs) in one last sync, writes
 // what its partitions had left to write (a reset, a pause, a quota learned,
-// tokens to give back and the debt of the local limiter), once, in the
+// tokens to give back and the debt of the local limiter, of the tokens it
+// took before Close: TestCloseChargesNoClosedDebt), once, in the
 // order their refillers would have, so that the other members see a pause
 // the member learned just before Close (TestClosePartitionWrites), and
 // takes the member out of the heartbeats' count at once, all within

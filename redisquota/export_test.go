@@ -122,6 +122,14 @@ func RunGiveback(s *Store, name, field string, cum, delta int64) error {
 		0, delta, paceShare, burstFrac, 0, stateTTL.Milliseconds(), "", 0, field, cum, totalTTL.Microseconds()).Err()
 }
 
+// RunGivebackSeq is RunGiveback for a call numbered seq (see leaseScript).
+func RunGivebackSeq(s *Store, name, field string, cum, delta, seq int64) error {
+	key := s.StateKey(name)
+	return leaseScript.Run(s.ctx, s.rdb, []string{key, key + ":members", key + ":gb"},
+		0, delta, paceShare, burstFrac, 0, stateTTL.Milliseconds(), "", 0, field, cum, totalTTL.Microseconds(),
+		maxPause.Microseconds(), maxWindow.Microseconds(), 0, -1, maxHeard.Microseconds(), seq, maxSyncLag).Err()
+}
+
 // GiveBack adds n tokens to those the partition q gives back with its next
 // lease, and wakes its refiller, as a lease whose tokens expired untaken
 // does.

@@ -123,12 +123,13 @@ func (p *part) lease(t int64) (time.Duration, error) {
 		return time.Millisecond, nil
 	}
 	net := p.pendingGiveback(gen, 0)
+	seq := p.givebackSeq(p.gbCum + net)
 	var vals []any
 	err := p.call(p.s.ctx, func(ctx context.Context) (err error) {
 		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
 			want, net, paceShare, burstFrac, (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
 			p.s.member, p.s.memberTTL().Microseconds(), p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), maxMemberTTL.Microseconds(),
-			p.heardAge(t), maxHeard.Microseconds()).Slice()
+			p.heardAge(t), maxHeard.Microseconds(), seq, maxSyncLag).Slice()
 		return err
 	})
 	recv := time.Now()
@@ -292,6 +293,23 @@ func (p *part) pendingGiveback(gen, gb int64) int64 {
 	return p.gbPend - p.debtPend
 }
 
+// givebackSeq returns the number of the running total cum, which the
+// call about to be made sends: the number of the last one sent, or the
+// next number when cum differs from it. The lease script applies nothing
+// of a call whose number is not ahead of the one its field keeps (see
+// leaseScript): a call that reaches Redis after a later one (its call
+// timed out, or Close canceled it, and Redis ran it late) would credit
+// the difference between the two totals backwards. A call that sends the
+// total already applied has nothing to apply, and so shares its number.
+// p.callMu is held.
+func (p *part) givebackSeq(cum int64) int64 {
+	if cum != p.gbSent {
+		p.gbSeq++
+		p.gbSent = cum
+	}
+	return p.gbSeq
+}
+
 // credited records that Redis credited net, the give-back in doubt. p.callMu
 // is held.
 func (p *part) credited(net int64) {
@@ -329,11 +347,12 @@ func (p *part) giveBack(parent context.Context, gen, gb, t int64) error {
 	if net == 0 || p.limit.Load() == 0 {
 		return nil // kept for the next call
 	}
+	seq := p.givebackSeq(p.gbCum + net)
 	err := p.call(parent, func(ctx context.Context) error {
 		return leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
 			0, net, paceShare,
 			burstFrac, 0, stateTTL.Milliseconds(), "", 0, p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), 0,
-			p.heardAge(t), maxHeard.Microseconds()).Err()
+			p.heardAge(t), maxHeard.Microseconds(), seq, maxSyncLag).Err()
 	})
 	if err == nil {
 		p.credited(net)

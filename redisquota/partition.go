@@ -80,13 +80,17 @@ type part struct {
 	// (debtPend) by a call whose reply was lost, sent again with the next
 	// call, and gbCum, the net give-back the member had credited in all,
 	// which the lease script compares with what it applied last, to credit
-	// each once (see leaseScript). Guarded by callMu, which the refiller
-	// holds for the call.
+	// each once (see leaseScript); gbSeq numbers the running totals sent,
+	// gbSent the last one, so that the script applies nothing of a call
+	// that reaches Redis after a later one. Guarded by callMu, which the
+	// refiller holds for the call.
 	callMu   sync.Mutex
 	gbCum    int64
 	gbPend   int64
 	debtPend int64
 	gbGen    int64 // gen when the give-back in doubt was counted
+	gbSeq    int64
+	gbSent   int64
 
 	members   atomic.Int64 // the partition's active members, as the last lease counted them
 	lastBatch atomic.Int64 // the last lease's size
@@ -252,7 +256,9 @@ func (p *part) fallback(t int64) bool {
 // no more, and the open members may take the whole of it: the limiter then
 // paces at the member's share of closedShare of the quota (the part the
 // bucket never grants), one token at a time, so that the fleet stays
-// within the quota however many of its members were closed. A token
+// within the quota however many of its members were closed; its tokens
+// are no debt, which Close's last write of the partition would charge to
+// the bucket (see flushRest). A token
 // further ahead than WithLeaseTime, as far as a lease's tokens go, or
 // than the attempt's deadline (zero for none), is not reserved (ok
 // false): the caller takes again when it is due, or is refused. The
@@ -265,7 +271,8 @@ func (p *part) fallbackTake(now, deadline time.Time) (wait time.Duration, ok boo
 	limit, window := p.limit.Load(), time.Duration(p.window.Load())
 	members := max(p.s.members.Load(), p.members.Load(), 1)
 	share, b := paceShare, max(1, int(burstFrac*float64(limit))/int(members))
-	if p.s.ctx.Err() != nil {
+	closed := p.s.ctx.Err() != nil
+	if closed {
 		share, b = closedShare, 1
 	}
 	r := rate.Limit(share * float64(limit) / window.Seconds() / float64(members))
@@ -285,7 +292,11 @@ func (p *part) fallbackTake(now, deadline time.Time) (wait time.Duration, ok boo
 		res.CancelAt(now)
 		return d, false
 	}
-	p.debt.Add(1)
+	if !closed {
+		// A closed member's tokens are of the part of the quota the
+		// bucket never grants: Close's last write charges them not.
+		p.debt.Add(1)
+	}
 	return d, true
 }
 

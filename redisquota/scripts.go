@@ -61,7 +61,8 @@ end
 // set, and plater, the pauses written since that it covered (see
 // pauseScript); and g:<member>:<instance>:<n>, for each partition of a Store (the
 // Store's n-th partition made) that gave tokens back, the net give-back
-// the lease script credited to it in all (see leaseScript), which the
+// the lease script credited to it in all and the number of the call that
+// sent it (see leaseScript), which the
 // sorted set prefix:{id}:gb orders by its last give-back; and rat, rby and
 // rseq, the latest reset (resetScript): when (µs) it ran, the Store (its
 // instance id) that ran it and the number of that Store's Reset, which a
@@ -137,7 +138,22 @@ end
 // (g:<member>:<instance>:<n>, one per Store and partition made), the cum
 // it credited last, and credits the difference. A field the state does
 // not hold (a new Store or partition, or the state was lost or reset)
-// credits giveback. The field is the partition object's own: one the
+// credits giveback. A call that reaches Redis after a later one of the
+// same field (its call timed out, or Close canceled it, and Redis ran it
+// late) credits nothing, and leaves the field as it is: the later one
+// carried its give-back, and the difference between its running total
+// and the later one's, credited, went backwards (a charge of what the
+// member gave back since, which a closed member made no later call to
+// repair). The member numbers the totals it sends (seq: the next number
+// for a total that differs from the last one sent), and the field holds
+// "cum seq", the number of the total it credited last; a call whose
+// number is not ahead of it is a late one, unless the field's number lies
+// lag or more ahead (none of the member's: a corrupt or hostile hand's),
+// which is not believed. A field whose number is behind the call's is
+// written, though nothing is credited, so that it keeps the latest
+// number. A call without a number (seq absent) is credited as before, and
+// the field then keeps none; a field without a number is read as the
+// total it holds. The field is the partition object's own: one the
 // Store dropped to make room and made again starts a total of its own,
 // and its first call is not read against the old one's total. The
 // field is written even when no quota is known and nothing is credited:
@@ -149,7 +165,8 @@ end
 // give-back). ARGV: want, giveback, share, burst fraction, horizon (µs), ttl (ms),
 // member, member ttl (µs), gfield, cum, gb ttl (µs), max pause (µs; none
 // when absent), max window (µs; none when absent), max member ttl (µs),
-// heard age (µs; -1 for never), max heard (µs; none when absent).
+// heard age (µs; -1 for never), max heard (µs; none when absent), seq
+// (none when absent), lag.
 //
 // It returns {granted, base - now (µs), interval (µs, a string), limit,
 // window (µs), pause (µs), now (µs), members, the latest reset: its
@@ -210,10 +227,24 @@ if maxpause and pause > now + maxpause then
   pause = 0
 end
 local want, giveback, cum = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[10])
-local prev = num(s[5])
-if prev then giveback = cum - prev end
-if giveback ~= 0 or (s[5] and prev ~= cum) then
-  redis.call('HSET', KEYS[1], ARGV[9], ARGV[10])
+local prev, pseq
+if s[5] then
+  local c, q = string.match(s[5], '^(%S+) (%S+)$')
+  if c then prev, pseq = num(c), num(q) else prev = num(s[5]) end
+end
+local seq = num(ARGV[17])
+local late = seq and pseq and seq <= pseq and pseq - seq < (tonumber(ARGV[18]) or 0)
+if late then
+  -- A call that reached Redis after a later one, which carried its
+  -- give-back: the difference, credited, would go backwards.
+  giveback = 0
+elseif prev then
+  giveback = cum - prev
+end
+if not late and (giveback ~= 0 or (s[5] and prev ~= cum) or (seq and seq > 0 and seq ~= pseq)) then
+  local f = ARGV[10]
+  if seq then f = f .. ' ' .. string.format('%.0f', seq) end
+  redis.call('HSET', KEYS[1], ARGV[9], f)
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
   redis.call('ZADD', KEYS[3], string.format('%.0f', now), ARGV[9])
   local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('%.0f', now - tonumber(ARGV[11])), 'LIMIT', 0, 8)
