@@ -211,7 +211,9 @@ func WithBackoff(base, maxDelay time.Duration) Option {
 // and one left nothing fails before its first attempt, with the budget's
 // timeout; a request sent again with the same Response has a budget of
 // its own. So they do when a middleware above the Transport returns a
-// shallow copy of the redirect (see Chain). Zero means no budget beyond the request's context. It panics
+// shallow copy of the redirect (see Chain); a copy that cannot be told
+// from that of another send of its request gets the least budget any of
+// them left. Zero means no budget beyond the request's context. It panics
 // if d is negative. A non-zero d below 1ms is taken for a units mistake
 // (30, meant as 30 seconds, is 30ns: every call would fail at its first
 // attempt): New panics on it; given per call, it applies as given, and the

@@ -224,7 +224,7 @@ func TestRedirectCopiedResponseHeldPerRequest(t *testing.T) {
 		resp.Body.Close()
 	}
 	tr.redirects.mu.Lock()
-	n, held := len(tr.redirects.byRequest), len(tr.redirects.byRequest[weak.Make(req)])
+	n, held := len(tr.redirects.byRequest), len(tr.redirects.byRequest[weak.Make(req)].hops)
 	tr.redirects.mu.Unlock()
 	if n != 1 || held != maxHopsPerRequest {
 		t.Errorf("%d requests hold %d hops, want 1 holding %d", n, held, maxHopsPerRequest)

@@ -46,9 +46,32 @@ type redirectKeys struct {
 	mu sync.Mutex
 	m  map[weak.Pointer[http.Response]]keptHop
 	// byRequest holds the hops of m again, by their response's Request,
-	// oldest first, for a copy of their response; a hop found by one map
-	// leaves both.
-	byRequest map[weak.Pointer[http.Request]][]keptHop
+	// for a copy of their response; a hop found by one map leaves both.
+	byRequest map[weak.Pointer[http.Request]]*requestHops
+}
+
+// requestHops is what redirectKeys holds for one request: its hops, and
+// what is known of those it let go of without knowing whose they were.
+type requestHops struct {
+	hops []keptHop // oldest first
+	// unsure says that a hop of the request left without being told (one
+	// dropped for maxHopsPerRequest, one an untold copy took): its copy
+	// may still come, and find its own hop gone; it then gets no more
+	// than floor.
+	unsure bool
+	// floor is the least left of the budgets of the hops that so left,
+	// when budgeted: an untold copy gets no more than that (nor than any
+	// hop held), which is no more than its own call left.
+	floor    time.Duration
+	budgeted bool
+}
+
+// let records that h left r without being told.
+func (r *requestHops) let(h redirectHop) {
+	r.unsure = true
+	if h.budgeted && (!r.budgeted || h.left < r.floor) {
+		r.floor, r.budgeted = h.left, true
+	}
 }
 
 // maxHopsPerRequest is how many hops byRequest holds for one request: a
@@ -61,10 +84,11 @@ type keptHop struct {
 	hop  redirectHop
 	resp weak.Pointer[http.Response] // the redirect's response
 	req  weak.Pointer[http.Request]  // its Request's; zero for none
-	// unsure says that a copy of a response of the same request could not
-	// be told apart from this one's (see takeCopy): a copy does not take
-	// its key.
-	unsure bool
+	// header is the response's Header, held while the hop is, so that a
+	// shallow copy of the response, which shares it, is told by it
+	// whether or not the response is still alive (a middleware that
+	// returns `r2 := *resp` leaves it garbage at once).
+	header http.Header
 }
 
 // followedRedirect reports whether status is that of a redirect
@@ -127,28 +151,29 @@ func (c *call) keepHop(resp *http.Response) {
 // keep records h for the request that follows resp, by resp and by its
 // Request.
 func (r *redirectKeys) keep(resp *http.Response, h redirectHop) {
-	k := keptHop{hop: h, resp: weak.Make(resp)}
+	k := keptHop{hop: h, resp: weak.Make(resp), header: resp.Header}
 	if resp.Request != nil {
 		k.req = weak.Make(resp.Request)
 	}
 	r.mu.Lock()
 	if r.m == nil {
 		r.m = make(map[weak.Pointer[http.Response]]keptHop)
-		r.byRequest = make(map[weak.Pointer[http.Request]][]keptHop)
+		r.byRequest = make(map[weak.Pointer[http.Request]]*requestHops)
 	}
 	r.m[k.resp] = k
-	hops, held := r.byRequest[k.req]
+	rh, held := r.byRequest[k.req]
 	if resp.Request != nil {
-		if len(hops) == maxHopsPerRequest {
-			hops = slices.Delete(hops, 0, 1)
-			// The copy of the hop dropped may come: it would take one
-			// of these, or this one, for its own.
-			for j := range hops {
-				hops[j].unsure = true
-			}
-			k.unsure = true
+		if !held {
+			rh = new(requestHops)
+			r.byRequest[k.req] = rh
 		}
-		r.byRequest[k.req] = append(hops, k)
+		if len(rh.hops) == maxHopsPerRequest {
+			// The copy of the hop dropped may come: it would take one
+			// of these, or a later one, for its own.
+			rh.let(rh.hops[0].hop)
+			rh.hops = slices.Delete(rh.hops, 0, 1)
+		}
+		rh.hops = append(rh.hops, k)
 	}
 	r.mu.Unlock()
 	self := weak.Make(r)
@@ -219,13 +244,13 @@ func (r *redirectKeys) take(req *http.Request) redirectHop {
 		// so that a request sent again with it, which is a call of its
 		// own, takes nothing, not a hop of its request's (see takeCopy).
 		r.m[p] = keptHop{}
-		hops := r.byRequest[k.req]
-		if i := slices.IndexFunc(hops, func(o keptHop) bool { return o.resp == p }); i >= 0 {
-			r.byRequest[k.req] = slices.Delete(hops, i, i+1)
+		if rh := r.byRequest[k.req]; rh != nil {
+			if i := slices.IndexFunc(rh.hops, func(o keptHop) bool { return o.resp == p }); i >= 0 {
+				rh.hops = slices.Delete(rh.hops, i, i+1)
+			}
 		}
 	} else if prev.Request != nil {
-		k = r.takeCopy(prev)
-		if copied = k.resp != (weak.Pointer[http.Response]{}); copied {
+		if k, copied = r.takeCopy(prev); copied {
 			r.m[p] = keptHop{} // so is the copy
 		}
 	}
@@ -242,24 +267,26 @@ func (r *redirectKeys) take(req *http.Request) redirectHop {
 
 // takeCopy is take, with r.mu held, for prev, a response r holds nothing
 // for: a copy a middleware made of a response to prev.Request, whose hop
-// it returns and forgets; the zero keptHop for none. The copy is told by
-// its Body or its Header, the same as its response's while that is not
-// garbage; failing that, by being the only one held for its request. When it cannot
-// be told (a request sent more than once at a time, the copy's body
-// wrapped, a hop of its request dropped for maxHopsPerRequest), it takes
-// the hop kept last, without its key, and the others held for the
-// request lose theirs for a copy (see keptHop.unsure): a write is better
-// sent on with a key of its own than with another's; the hop stays for
-// the request that follows its response itself, which is sure of it.
-func (r *redirectKeys) takeCopy(prev *http.Response) keptHop {
-	q := weak.Make(prev.Request)
-	hops := r.byRequest[q]
-	if len(hops) == 0 {
-		return keptHop{}
+// it returns and forgets; false for none. The copy is told by its Header,
+// the same map as its response's (see keptHop.header), or by its Body, the
+// same as its response's while that is not garbage: nothing else tells
+// whose hop it is (the only hop held for its request may be another
+// call's, its own taken or never kept). When it cannot be told (a request
+// sent more than once at a time, the copy's header cloned, a hop of its
+// request dropped for maxHopsPerRequest), it takes no key: a write is
+// better sent on with a key of its own than with another's; and the least
+// budget left of the hops held for the request or let go of untold, which
+// is no more than its own call left. It lets
+// go of the hop kept last (see requestHops.let), which stays for the
+// request that follows its response itself, which is sure of it.
+func (r *redirectKeys) takeCopy(prev *http.Response) (keptHop, bool) {
+	rh := r.byRequest[weak.Make(prev.Request)]
+	if rh == nil || len(rh.hops) == 0 && !rh.unsure {
+		return keptHop{}, false
 	}
 	i := -1
-	for j, o := range hops {
-		if orig := o.resp.Value(); orig != nil && (sameBody(orig.Body, prev.Body) || sameHeader(orig.Header, prev.Header)) {
+	for j, o := range rh.hops {
+		if sameHeader(o.header, prev.Header) || sameOrigBody(o, prev) {
 			if i >= 0 {
 				i = -1 // two alike: no telling
 				break
@@ -267,26 +294,33 @@ func (r *redirectKeys) takeCopy(prev *http.Response) keptHop {
 			i = j
 		}
 	}
-	sure := i >= 0
-	if i < 0 {
-		i = len(hops) - 1
-		sure = len(hops) == 1 && !hops[i].unsure
+	if i >= 0 {
+		k := rh.hops[i]
+		rh.hops = slices.Delete(rh.hops, i, i+1)
+		if _, held := r.m[k.resp]; held {
+			r.m[k.resp] = keptHop{} // taken, as take leaves it
+		}
+		return k, true
 	}
-	k := hops[i]
-	hops = slices.Delete(hops, i, i+1)
-	if !sure {
-		k.hop.key = ""
-		for j := range hops {
-			hops[j].unsure = true
+	var k keptHop
+	k.hop.left, k.hop.budgeted = rh.floor, rh.budgeted
+	for _, o := range rh.hops {
+		if o.hop.budgeted && (!k.hop.budgeted || o.hop.left < k.hop.left) {
+			k.hop.left, k.hop.budgeted = o.hop.left, true
 		}
 	}
-	r.byRequest[q] = hops
-	if _, held := r.m[k.resp]; held && sure {
-		// Taken, as take leaves it. Unsure, it is left to the response
-		// itself: the request that follows it is sure of its hop.
-		r.m[k.resp] = keptHop{}
+	if n := len(rh.hops); n > 0 {
+		rh.let(rh.hops[n-1].hop)
+		rh.hops = rh.hops[:n-1]
 	}
-	return k
+	return k, true
+}
+
+// sameOrigBody reports whether prev's Body is that of o's response, while
+// that is not garbage.
+func sameOrigBody(o keptHop, prev *http.Response) bool {
+	orig := o.resp.Value()
+	return orig != nil && sameBody(orig.Body, prev.Body)
 }
 
 // sameBody reports whether a and b are the body of one response: the same

@@ -41,10 +41,10 @@ import (
 // through a 307 or 308 on its host: the request http.Client follows it
 // with is the same write, sent on. It does when a middleware above the
 // Transport returns a shallow copy of the redirect too (a logging one,
-// say), unless the copy's Request was replaced, or its Body and Header
-// both were while the caller sent that request more than once at a time
-// or after more than four of its redirects were not followed:
-// it then draws a key of its own rather than risk another write's.
+// say), which shares the redirect's Header: a copy whose Request or
+// Header was replaced cannot be told from that of another send of its
+// request, nor can a copy of a redirect already followed, and draws a key
+// of its own rather than risk another write's.
 //
 // Responses it retries past are drained (at most 64 KiB) and closed so that
 // their connections are reused. Waits end early when the request's context
