@@ -54,7 +54,8 @@ func callValuesIn(ctx context.Context) *callValues {
 // a Transport shares between its calls (breakers, rate limiter, retry
 // budget, code tables, known hosts, observers, logger, tracer, quota
 // store, limit of attempts in flight): WithCallOptions panics on them,
-// naming them.
+// naming them. WithMaxElapsedSpent applies per call only: New panics on
+// it.
 //
 // An attempt cut by an attempt timeout or a budget that the call set
 // tighter than the Transport's own is the caller's choice, as its

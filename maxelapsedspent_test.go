@@ -27,7 +27,7 @@ func TestMaxElapsedSpentCountsTheTimeBefore(t *testing.T) {
 		{"the Transport's budget", nil, nil, 4 * time.Minute},
 		{"the caller's, raised", nil, []Option{WithMaxElapsed(time.Hour)}, 59 * time.Minute},
 		{"the caller's, lowered", nil, []Option{WithMaxElapsed(2 * time.Minute)}, time.Minute},
-		{"the caller's, spent", nil, []Option{WithMaxElapsed(10 * time.Second)}, time.Nanosecond}, // at once
+		{"the caller's, spent", nil, []Option{WithMaxElapsed(10 * time.Second)}, 0}, // at once, before its first attempt
 		{"no budget", []Option{WithMaxElapsed(0)}, nil, 2 * time.Hour},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

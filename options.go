@@ -43,6 +43,13 @@ type config struct {
 	// its attempt (buffered.go); 0 for none.
 	maxBufferedResponse int64
 
+	// elapsedSpent is what WithMaxElapsedSpent counted as spent of the
+	// call's budget before the call (maxElapsed is what it left), and
+	// budgetSpent says it left nothing: the call fails before its first
+	// attempt. A later WithMaxElapsed clears both.
+	elapsedSpent time.Duration
+	budgetSpent  bool
+
 	// classification (classify.go)
 	maxPeek    int64
 	codes      map[string]Class
@@ -89,6 +96,9 @@ type config struct {
 	// perTransport names the options given that configure state shared by
 	// a Transport's calls (see WithCallOptions).
 	perTransport []string
+	// perCallOnly names an option given that applies per call only (see
+	// WithMaxElapsedSpent): New rejects it. "" for none.
+	perCallOnly string
 
 	// rand returns a uniform value in [0, n); nil means math/rand/v2. Tests
 	// set it for deterministic jitter.
@@ -229,27 +239,35 @@ func WithBackoff(base, maxDelay time.Duration) Option {
 // one, and the attempt costs nothing more.
 func WithMaxElapsed(d time.Duration) Option {
 	mustNotBeNegative("WithMaxElapsed", d)
-	return func(c *config) { c.maxElapsed = d }
+	return func(c *config) { c.maxElapsed, c.elapsedSpent, c.budgetSpent = d, 0, false }
 }
 
 // WithMaxElapsedSpent counts d as spent of the call's budget
 // (WithMaxElapsed, the Transport's or one set for the call before it): the
-// call has what d left of it, and fails at once, with the budget's
-// timeout, when d left nothing; a call without a budget stays without
-// one. A layer above the Transport that spent part of a call's time before
+// call has what d left of it, and fails at once, before its first attempt
+// (no layer of the chain sees it), with the budget's timeout, when d left
+// nothing; a call without a budget stays without one. For a hop of a
+// redirect, what it counts beyond what the hop before it counted is spent
+// of what the hops before it left (what a context given to http.Client
+// counted, which every hop carries, is counted once). A layer above the Transport that spent part of a call's time before
 // handing it over (a wait for a token) gives it per call, with
 // WithCallOptions, so that its wait and the call stay within the call's
-// budget together, whether its caller raised or lowered it. It panics if
-// d is negative.
+// budget together, whether its caller raised or lowered it; the times
+// given by nested WithCallOptions add up. It applies per call only: New
+// panics on it, as it does if d is negative.
 func WithMaxElapsedSpent(d time.Duration) Option {
 	mustNotBeNegative("WithMaxElapsedSpent", d)
 	return func(c *config) {
+		c.perCallOnly = "WithMaxElapsedSpent"
 		switch {
 		case c.maxElapsed == 0: // no budget to spend
 		case c.maxElapsed > d:
 			c.maxElapsed -= d
+			c.elapsedSpent += d
 		default:
-			c.maxElapsed = 1 // nothing left: the call fails at once (see WithMaxElapsed)
+			c.elapsedSpent += c.maxElapsed - 1
+			c.maxElapsed = 1 // nothing left (see budgetSpent)
+			c.budgetSpent = true
 		}
 	}
 }

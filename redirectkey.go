@@ -28,6 +28,9 @@ type redirectHop struct {
 	// http.Client's, is not counted.
 	left     time.Duration
 	budgeted bool
+	// spent is what WithMaxElapsedSpent counted as spent of the budget of
+	// the call that left it (see followRedirect), which left holds.
+	spent time.Duration
 }
 
 // redirectKeys holds what calls that got a redirect leave to the requests
@@ -109,12 +112,23 @@ func (c *call) isKeptRedirect(resp *http.Response) bool {
 
 // followRedirect takes what the call that got the redirect req follows
 // left to it (see redirectKeys.take), once setDeadline has run: what was
-// left of its budget, which becomes the call's when it is less than a
+// left of its budget, less what WithMaxElapsedSpent counted as spent
+// before the hop beyond what it counted before the hop that left it,
+// which becomes the call's when it is less than a
 // budget of its own (one budget bounds the chain of hops; a hop left
 // nothing fails before its first attempt, see call.run), and the key of
 // a write answered with a 307 or 308, which it returns.
 func (c *call) followRedirect(req *http.Request) string {
 	hop := c.t.redirects.take(req)
+	if extra := c.cfg.elapsedSpent - hop.spent; extra > 0 && hop.budgeted {
+		// WithMaxElapsedSpent counted more as spent before this hop than
+		// before the one that left it (a layer between http.Client and
+		// the Transport that waited before this hop): spent of what the
+		// hops before it left too. What both counted (a context given
+		// to http.Client with it, which every hop carries) was counted
+		// once, by the first hop, and what it left holds it.
+		hop.left -= extra
+	}
 	if hop.budgeted && !c.budget.IsZero() && hop.left < c.cfg.maxElapsed {
 		c.budget = c.start.Add(hop.left)
 		if c.budget.Before(c.deadline) {
@@ -138,7 +152,7 @@ func (c *call) keepRedirect(resp *http.Response) {
 func (c *call) keepHop(resp *http.Response) {
 	var h redirectHop
 	if !c.budget.IsZero() {
-		h.left, h.budgeted = c.budget.Sub(c.t.clock.now()), true
+		h.left, h.budgeted, h.spent = c.budget.Sub(c.t.clock.now()), true, c.cfg.elapsedSpent
 	}
 	if c.isKeptRedirect(resp) {
 		h.key = c.key

@@ -53,8 +53,9 @@ func (c *call) run() (*http.Response, error) {
 	}
 
 	if c.ctx.Err() != nil {
-		// Done before the first attempt: no layer of the chain is called,
-		// and the deferred close releases the body.
+		// Done before the first attempt (or its budget spent before it,
+		// see budgetSpentContext): no layer of the chain is called, and
+		// the deferred close releases the body.
 		return nil, c.fail(0, context.Cause(c.ctx))
 	}
 	if req.Response != nil && !c.budget.IsZero() && !c.budget.After(c.start) {

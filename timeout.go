@@ -159,7 +159,8 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 
 // callersOwn reports whether the deadline of attempt st, the attempt
 // timeout when timeout is not 0, else the call's budget, is one its call
-// set tighter than the Transport's own (WithCallOptions): a cut by it is
+// set tighter than the Transport's own (WithCallOptions; the time
+// WithMaxElapsedSpent counted as spent before it aside): a cut by it is
 // the caller's choice, which says nothing of the host (see
 // attemptOutcome), as a cut by the caller's context's deadline.
 func (t *attemptDeadline) callersOwn(st *attemptState, timeout time.Duration) bool {
@@ -169,8 +170,12 @@ func (t *attemptDeadline) callersOwn(st *attemptState, timeout time.Duration) bo
 	case timeout > 0:
 		return t.d == 0 || timeout < t.d
 	}
+	// What WithMaxElapsedSpent counted as spent before the call is not a
+	// limit the caller set: the Transport's budget, partly spent, is
+	// not tighter than the Transport's. (Added only when m is less: a
+	// call without options pays nothing.)
 	m := st.callCfg.maxElapsed
-	return m > 0 && (t.budget == 0 || m < t.budget)
+	return m > 0 && (t.budget == 0 || m < t.budget && m+st.callCfg.elapsedSpent < t.budget)
 }
 
 // deadlineReadied reports whether the deadline middleware arms a deadline
@@ -270,6 +275,17 @@ func (e *uncanceledError) Timeout() bool { return isTimeout(e.err) }
 // errBudgetSpent is the cause of an attempt cut because the call's budget
 // (WithMaxElapsed) ran out.
 var errBudgetSpent error = &timeoutCause{fmt.Errorf("%w: the call's budget (WithMaxElapsed) is spent", ErrAttemptTimeout)}
+
+// budgetSpentContext returns ctx, which is not done, done with
+// errBudgetSpent as its cause: the context of a call whose budget
+// WithMaxElapsedSpent spent before it, which so ends before its first
+// attempt (see call.run), as a call whose context is done does, no layer
+// of the chain called.
+func budgetSpentContext(ctx context.Context) context.Context {
+	ctx, cancel := context.WithCancelCause(ctx)
+	cancel(errBudgetSpent)
+	return ctx
+}
 
 // timeoutCause is the cause of an attempt cut by its deadline (see
 // deadlineBody.cause): err, a timeout itself for os.IsTimeout, which looks

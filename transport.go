@@ -129,7 +129,8 @@ func Chain(base http.RoundTripper, mws ...Middleware) http.RoundTripper {
 // means http.DefaultTransport. It panics on an invalid option value, such
 // as a negative duration, or a units mistake: a timeout, budget, longest
 // Retry-After or hedge delay below 1ms but not zero (see
-// WithAttemptTimeout).
+// WithAttemptTimeout); and on an option that applies per call only
+// (WithMaxElapsedSpent).
 func New(base http.RoundTripper, opts ...Option) *Transport {
 	if base == nil {
 		base = http.DefaultTransport
@@ -139,6 +140,9 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 		if o != nil {
 			o(&cfg)
 		}
+	}
+	if cfg.perCallOnly != "" {
+		panic(fmt.Sprintf("resilient: New: %s applies per call (WithCallOptions), not per Transport", cfg.perCallOnly))
 	}
 	cfg.checkFloors()
 	if cfg.attemptHeader != "" && cfg.attemptHeader == cfg.idempotencyHeader {
@@ -218,6 +222,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c.cfg = t.callConfig(cv)
 	if cv != nil {
 		c.report, c.ctxKey, c.ctxBind = cv.report, cv.key, cv.bind
+		if c.cfg.budgetSpent && c.ctx.Err() == nil {
+			c.ctx, c.stop = budgetSpentContext(c.ctx), StopDeadline
+		}
 	}
 	if tr := t.cfg.tracer; tr != nil {
 		c.ctx = c.startCall(tr)
