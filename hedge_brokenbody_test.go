@@ -257,18 +257,38 @@ type bodyLog struct {
 	bodies []string
 }
 
-// created reads r's body whole, records it and answers 201; a body that
-// cannot be read fails the attempt with the read's error.
-func (l *bodyLog) created(r *http.Request) (*http.Response, error) {
+// read reads r's body whole, closes it and records it; a body that cannot
+// be read is not recorded, and read returns the read's error.
+func (l *bodyLog) read(r *http.Request) error {
 	b, err := io.ReadAll(r.Body)
 	r.Body.Close()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	l.mu.Lock()
 	l.bodies = append(l.bodies, string(b))
 	l.mu.Unlock()
+	return nil
+}
+
+// created reads r's body whole, records it and answers 201; a body that
+// cannot be read fails the attempt with the read's error.
+func (l *bodyLog) created(r *http.Request) (*http.Response, error) {
+	if err := l.read(r); err != nil {
+		return nil, err
+	}
 	return &http.Response{StatusCode: 201, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
+
+// hang reads r's body whole and records it, then never answers: it returns
+// once r's context is done, as a host slow to answer a hedged copy. A body
+// that cannot be read fails the request with the read's error.
+func (l *bodyLog) hang(r *http.Request) (*http.Response, error) {
+	if err := l.read(r); err != nil {
+		return nil, err
+	}
+	<-r.Context().Done()
+	return nil, r.Context().Err()
 }
 
 // checkOne reports an error unless the server read exactly one body, data.

@@ -3,7 +3,6 @@ package resilient
 import (
 	"context"
 	"errors"
-	"net/http"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -21,15 +20,7 @@ func TestHedgingRenewCanceledSaysSo(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			data := []byte("abcdefghijkl")
 			var got bodyLog
-			base := numberedBase(func(i int, r *http.Request) (*http.Response, error) {
-				switch i {
-				case 1:
-					time.Sleep(20 * time.Millisecond) // the attempt's dial, past the hedging delay
-				case 2:
-					return readThenHang(r) // the copy
-				}
-				return got.created(r)
-			})
+			base := renewBase(&got, readThenHang)
 			opts := []Option{WithHedging(Hedging{Delay: 10 * time.Millisecond})}
 			if timeout > 0 {
 				opts = append(opts, WithAttemptTimeout(timeout))

@@ -2,9 +2,7 @@ package resilient
 
 import (
 	"errors"
-	"io"
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -33,34 +31,16 @@ func TestHedgingRenewGetBodyFailureEndsTheCall(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				data := []byte("abcdefghijkl")
 				var got bodyLog
-				base := numberedBase(func(i int, r *http.Request) (*http.Response, error) {
-					switch i {
-					case 1:
-						time.Sleep(20 * time.Millisecond) // the attempt's dial, past the hedging delay
-						return got.created(r)
-					case 2: // the copy: takes the body over, reads it whole
-						b, err := io.ReadAll(r.Body)
-						r.Body.Close()
-						if err != nil {
-							return nil, err
-						}
-						got.mu.Lock()
-						got.bodies = append(got.bodies, string(b))
-						got.mu.Unlock()
-						return tc.copy(r)
+				base := renewBase(&got, func(r *http.Request) (*http.Response, error) {
+					if err := got.read(r); err != nil { // takes the body over, reads it whole
+						return nil, err
 					}
-					return got.created(r) // a retry
+					return tc.copy(r)
 				})
 				tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithBackoff(time.Millisecond, time.Millisecond))
 				req := sharedSourcePost(data)
-				rewind := req.GetBody
-				var gets atomic.Int32
-				req.GetBody = func() (io.ReadCloser, error) {
-					if gets.Add(1) == 2 {
-						return nil, errGone // the attempt's renewal; the copy's and a retry's work
-					}
-					return rewind()
-				}
+				// The attempt's renewal fails; the copy's and a retry's work.
+				gets := failGetBody(req, errGone, func(n int32) bool { return n == 2 })
 				var r Report
 				req = req.WithContext(WithReport(req.Context(), &r))
 				resp, err := tr.RoundTrip(req)
@@ -102,27 +82,12 @@ func TestHedgingRenewGetBodyFailureSendsNoLaterCopy(t *testing.T) {
 				time.Sleep(15 * time.Millisecond) // the attempt's dial, past the first copy's delay
 				return got.created(r)
 			}
-			b, err := io.ReadAll(r.Body) // a copy: read whole, never answered
-			r.Body.Close()
-			if err != nil {
-				return nil, err
-			}
-			got.mu.Lock()
-			got.bodies = append(got.bodies, string(b))
-			got.mu.Unlock()
-			<-r.Context().Done()
-			return nil, r.Context().Err()
+			return got.hang(r) // a copy: read whole, never answered
 		})
 		tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond, MaxHedges: 2}), WithMaxElapsed(time.Second))
 		req := sharedSourcePost(data)
-		rewind := req.GetBody
-		var gets atomic.Int32
-		req.GetBody = func() (io.ReadCloser, error) {
-			if gets.Add(1) == 2 {
-				return nil, errGone // the attempt's renewal; the others work
-			}
-			return rewind()
-		}
+		// The attempt's renewal fails; the others work.
+		gets := failGetBody(req, errGone, func(n int32) bool { return n == 2 })
 		var r Report
 		req = req.WithContext(WithReport(req.Context(), &r))
 		resp, err := tr.RoundTrip(req)

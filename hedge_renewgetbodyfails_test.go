@@ -3,10 +3,8 @@ package resilient
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -32,16 +30,7 @@ func TestHedgingRenewGetBodyFailsSaysSo(t *testing.T) {
 						time.Sleep(20 * time.Millisecond) // the attempt's dial, past the hedging delay
 						return got.created(r)
 					}
-					b, err := io.ReadAll(r.Body) // the copy: read whole, never answered
-					r.Body.Close()
-					if err != nil {
-						return nil, err
-					}
-					got.mu.Lock()
-					got.bodies = append(got.bodies, string(b))
-					got.mu.Unlock()
-					<-r.Context().Done()
-					return nil, r.Context().Err()
+					return got.hang(r) // the copy: read whole, never answered
 				})
 				opts := []Option{WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithMaxElapsed(time.Second)}
 				if timeout > 0 {
@@ -49,14 +38,8 @@ func TestHedgingRenewGetBodyFailsSaysSo(t *testing.T) {
 				}
 				tr := New(base, opts...)
 				req := sharedSourcePost(data)
-				rewind := req.GetBody
-				var gets atomic.Int32
-				req.GetBody = func() (io.ReadCloser, error) {
-					if gets.Add(1) > 1 {
-						return nil, errGone // the attempt's renewal, and any after it
-					}
-					return rewind() // the copy's
-				}
+				// The attempt's renewal, and any after it, fail; the copy's works.
+				failGetBody(req, errGone, func(n int32) bool { return n > 1 })
 				resp, err := tr.RoundTrip(req)
 				if err == nil {
 					resp.Body.Close()

@@ -64,22 +64,9 @@ func TestOAuth2TokenWaitAndCallShareTheBudget(t *testing.T) {
 					conf := &clientcredentials.Config{ClientID: "app", ClientSecret: "s3cret", TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}
 					client = NewClientCredentialsClient(context.Background(), conf, srv.Base())
 				} else {
-					conf := &oauth2.Config{ClientID: "app", ClientSecret: "s3cret", Endpoint: oauth2.Endpoint{TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}}
-					tok := &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-1", Expiry: time.Now().Add(-time.Hour)}
-					client = NewRefreshTokenClient(context.Background(), conf, tok, srv.Base())
+					client = expiredRefreshClient(srv)
 				}
-				first := make(chan struct{})
-				if !tc.behind {
-					close(first)
-				} else {
-					go func() {
-						defer close(first)
-						if resp, err := client.Get(srv.URL + "/v1/me"); err == nil {
-							resp.Body.Close()
-						}
-					}()
-					synctest.Wait() // its token request holds the token lock
-				}
+				first := callAhead(client, srv.URL+"/v1/me", tc.behind)
 				began := time.Now()
 				resp, err := client.Get(srv.URL + "/v1/me")
 				took := time.Since(began)

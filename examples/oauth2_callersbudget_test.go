@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/resilienthttp/resilient"
-	"golang.org/x/oauth2"
 )
 
 // TestOAuth2WaitCountsAgainstTheCallersBudget: a call whose caller set its
@@ -27,9 +26,7 @@ func TestOAuth2WaitCountsAgainstTheCallersBudget(t *testing.T) {
 				quit := make(chan struct{})
 				srv := newServer(t, slowTokenHangingAPIServer(time.Minute, quit))
 				t.Cleanup(func() { close(quit) })
-				conf := &oauth2.Config{ClientID: "app", ClientSecret: "s3cret", Endpoint: oauth2.Endpoint{TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}}
-				tok := &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-1", Expiry: time.Now().Add(-time.Hour)}
-				client := NewRefreshTokenClient(context.Background(), conf, tok, srv.Base())
+				client := expiredRefreshClient(srv)
 				ctx := resilient.WithCallOptions(context.Background(), resilient.WithMaxElapsed(budget))
 				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/me", nil)
 				began := time.Now()

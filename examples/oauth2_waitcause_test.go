@@ -7,8 +7,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"golang.org/x/oauth2"
 )
 
 // TestOAuth2WaitEndsWithTheCallsCause: a call canceled with a cause
@@ -29,21 +27,8 @@ func TestOAuth2WaitEndsWithTheCallsCause(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				srv := newServer(t, slowRefreshServer()) // a refresh takes 3 s
-				conf := &oauth2.Config{ClientID: "app", ClientSecret: "s3cret", Endpoint: oauth2.Endpoint{TokenURL: srv.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}}
-				tok := &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-1", Expiry: time.Now().Add(-time.Hour)}
-				client := NewRefreshTokenClient(context.Background(), conf, tok, srv.Base())
-				firstDone := make(chan struct{})
-				if !tc.behind {
-					close(firstDone)
-				} else {
-					go func() {
-						defer close(firstDone)
-						if resp, err := client.Get(srv.URL + "/v1/me"); err == nil {
-							resp.Body.Close()
-						}
-					}()
-					synctest.Wait() // its refresh holds the lock
-				}
+				client := expiredRefreshClient(srv)
+				firstDone := callAhead(client, srv.URL+"/v1/me", tc.behind) // its refresh holds the lock
 				cause := errors.New("shutting down")
 				ctx, cancel := context.WithCancelCause(context.Background())
 				time.AfterFunc(time.Second, func() { cancel(cause) })

@@ -142,13 +142,8 @@ func (h *failedScripts) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 // none of it left: the other members counted the closed one for three
 // more heartbeats.)
 func TestCloseLeavesWhenSyncSpendsBound(t *testing.T) {
-	addr := redisAddr()
-	prefix := testPrefix(t, addr)
-	rdb := newRedis(t, addr)
 	h := &heldSync{held: make(chan struct{})}
-	s := redisquota.New(newRedis(t, addr, h), redisquota.WithPrefix(prefix), redisquota.WithBudgetSync(time.Hour), redisquota.WithTimeout(200*time.Millisecond))
-	t.Cleanup(func() { s.Close() })
-	b := s.Budget("https://api.example.com:443", closeBudget)
+	s, rdb, b := closeStore(t, h, redisquota.WithBudgetSync(time.Hour), redisquota.WithTimeout(200*time.Millisecond))
 	waitFor(t, "the budget's first sync", func() bool { return s.Stats().BudgetSyncs > 0 })
 	waitFor(t, "the member's heartbeat", func() bool { return s.Members() > 0 })
 	if !b.Withdraw(1) {
@@ -156,7 +151,7 @@ func TestCloseLeavesWhenSyncSpendsBound(t *testing.T) {
 	}
 	h.armed.Store(true) // Close's last sync
 	s.Close()
-	if _, err := rdb.ZScore(context.Background(), prefix+":members", s.MemberID()).Result(); err != redis.Nil {
+	if _, err := rdb.ZScore(context.Background(), s.MembersKey(), s.MemberID()).Result(); err != redis.Nil {
 		t.Errorf("the member's heartbeat after Close: ZSCORE error %v, want redis.Nil (the member left)", err)
 	}
 }

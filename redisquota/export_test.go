@@ -103,6 +103,10 @@ func (s *Store) StateKey(name string) string { return StateKeyIn(s.cfg.prefix, n
 // StateKeyIn is StateKey for the Stores under prefix.
 func StateKeyIn(prefix, name string) string { return prefix + ":{" + budgetID(name) + "}" }
 
+// MembersKey returns the Redis key of the fleet's heartbeats (a sorted
+// set of the member ids of the members that have not left).
+func (s *Store) MembersKey() string { return s.membersKey }
+
 // Instance returns the Store's instance id.
 func (s *Store) Instance() string { return s.instance }
 
