@@ -66,7 +66,8 @@ const (
 	// resent after an ambiguous failure (see WithKeyHonoringHosts), it
 	// would leave less time than the host took to answer the attempt. A
 	// hop of a redirect that the hops before it left no budget ends with
-	// it too, before any attempt (its Report's Outcome is then
+	// it too, before any attempt, as does a call whose budget
+	// WithMaxElapsedSpent spent whole (its Report's Outcome is then
 	// OutcomeCanceled, with no attempt of its own, as under a passed
 	// deadline).
 	StopDeadline StopReason = "deadline"

@@ -67,6 +67,13 @@ type requestHops struct {
 	// hop held), which is no more than its own call left.
 	floor    time.Duration
 	budgeted bool
+	// lastHeader is the address of the Header map of the hop kept last
+	// for the request, not held (a map later at that address may be
+	// another), and sharedHeader says that two of its hops had one Header
+	// map (a base that serves its redirects as copies of one it stored):
+	// a Header then tells no copy of the request's (see takeCopy).
+	lastHeader   uintptr
+	sharedHeader bool
 }
 
 // let records that h left r without being told.
@@ -181,6 +188,12 @@ func (r *redirectKeys) keep(resp *http.Response, h redirectHop) {
 			rh = new(requestHops)
 			r.byRequest[k.req] = rh
 		}
+		if hp := headerAddr(resp.Header); hp != 0 {
+			if hp == rh.lastHeader || slices.ContainsFunc(rh.hops, func(o keptHop) bool { return sameHeader(o.header, resp.Header) }) {
+				rh.sharedHeader = true
+			}
+			rh.lastHeader = hp
+		}
 		if len(rh.hops) == maxHopsPerRequest {
 			// The copy of the hop dropped may come: it would take one
 			// of these, or a later one, for its own.
@@ -282,7 +295,8 @@ func (r *redirectKeys) take(req *http.Request) redirectHop {
 // takeCopy is take, with r.mu held, for prev, a response r holds nothing
 // for: a copy a middleware made of a response to prev.Request, whose hop
 // it returns and forgets; false for none. The copy is told by its Header,
-// the same map as its response's (see keptHop.header), or by its Body, the
+// the same map as its response's (see keptHop.header), unless two
+// responses to its request had that map (see requestHops.sharedHeader), or by its Body, the
 // same as its response's while that is not garbage: nothing else tells
 // whose hop it is (the only hop held for its request may be another
 // call's, its own taken or never kept). When it cannot be told (a request
@@ -300,7 +314,7 @@ func (r *redirectKeys) takeCopy(prev *http.Response) (keptHop, bool) {
 	}
 	i := -1
 	for j, o := range rh.hops {
-		if sameHeader(o.header, prev.Header) || sameOrigBody(o, prev) {
+		if !rh.sharedHeader && sameHeader(o.header, prev.Header) || sameOrigBody(o, prev) {
 			if i >= 0 {
 				i = -1 // two alike: no telling
 				break
@@ -349,6 +363,14 @@ func sameBody(a, b io.ReadCloser) bool {
 		return false
 	}
 	return a == b // a pointer: comparable, and of another type when b is not
+}
+
+// headerAddr returns the address of h's map, 0 for none.
+func headerAddr(h http.Header) uintptr {
+	if h == nil {
+		return 0
+	}
+	return reflect.ValueOf(h).Pointer()
 }
 
 // sameHeader reports whether a and b are the Header of one response: the
