@@ -100,6 +100,10 @@ type scriptCounter struct {
 	mu       sync.Mutex
 	total    int
 	byScript map[string]int
+	// ran counts the calls of each script once Redis ran them (or the
+	// call failed otherwise than NOSCRIPT): byScript counts them as they
+	// are sent.
+	ran map[string]int
 
 	// leases, when set before the client's first call, holds the calls
 	// of the lease script (the first of a partition reads its state)
@@ -131,7 +135,18 @@ func (c *scriptCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 				return ctx.Err()
 			}
 		}
-		return next(ctx, cmd)
+		err := next(ctx, cmd)
+		if a := cmd.Args(); len(a) > 1 && (err == nil || !strings.HasPrefix(err.Error(), "NOSCRIPT")) { // a NOSCRIPT is sent again as EVAL
+			if name, _ := a[0].(string); strings.EqualFold(name, "evalsha") {
+				c.mu.Lock()
+				if c.ran == nil {
+					c.ran = make(map[string]int)
+				}
+				c.ran[a[1].(string)]++
+				c.mu.Unlock()
+			}
+		}
+		return err
 	}
 }
 
@@ -154,6 +169,14 @@ func (c *scriptCounter) script(hash string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.byScript[hash]
+}
+
+// scriptRan returns the calls of the script hash that Redis answered (or
+// that failed), which script counts as they are sent.
+func (c *scriptCounter) scriptRan(hash string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ran[hash]
 }
 
 // freePort returns a loopback port nobody listens on.

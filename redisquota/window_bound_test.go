@@ -37,7 +37,7 @@ func TestStaleWindowBoundedByMaxBelievedReset(t *testing.T) {
 	// the members see a minute.
 	elapse(t, rdb, key, resilient.MaxBelievedReset+9*time.Minute, qa, qb)
 	qb.Learn(announced(59, time.Minute), time.Minute)
-	waitFor(t, "B reports its minute", func() bool { return f.rtB.script(redisquota.LearnHash) == 1 })
+	waitFor(t, "B reports its minute", func() bool { return f.rtB.scriptRan(redisquota.LearnHash) == 1 })
 	// The counter counts B's report as it is sent, before Redis runs it:
 	// the state is read until the report has had time to run.
 	st := readWindow(t, rdb, key)

@@ -95,7 +95,7 @@ func TestStaleWindowReplaced(t *testing.T) {
 	// An hour later (lseen an hour back), the members see a minute.
 	elapse(t, rdb, key, time.Hour, qa, qb)
 	qb.Learn(announced(59, time.Minute), time.Minute)
-	waitFor(t, "B reports its minute", func() bool { return rtB.script(redisquota.LearnHash) == 1 })
+	waitFor(t, "B reports its minute", func() bool { return rtB.scriptRan(redisquota.LearnHash) == 1 })
 	time.Sleep(50 * time.Millisecond) // a "q" message would be here by now
 	if st := readWindow(t, rdb, key); st.window != (59 * time.Minute).Microseconds() {
 		t.Fatalf("an hour after A wrote 59 minutes, B's minute replaced them: %+v", st)
@@ -164,12 +164,12 @@ func TestRollingWindowKeptInUse(t *testing.T) {
 
 	inUse := announced(3, time.Second)
 	qb.Learn(inUse, time.Second)
-	waitFor(t, "B reports its second", func() bool { return f.rtB.script(redisquota.LearnHash) == 1 })
+	waitFor(t, "B reports its second", func() bool { return f.rtB.scriptRan(redisquota.LearnHash) == 1 })
 	elapse(t, rdb, key, 3*time.Minute, qb)
 	for range 10 {
 		qb.Learn(inUse, time.Second)
 	}
-	waitFor(t, "B reports its second, the minute stale", func() bool { return f.rtB.script(redisquota.LearnHash) == 2 })
+	waitFor(t, "B reports its second, the minute stale", func() bool { return f.rtB.scriptRan(redisquota.LearnHash) == 2 })
 	time.Sleep(50 * time.Millisecond) // a "q" message would be here by now
 	if st := readWindow(t, rdb, key); st.window != time.Minute.Microseconds() || st.lset != written.lset-(3*time.Minute).Microseconds() {
 		t.Fatalf("B's second, with 3 of 60 left, replaced the stale minute: %+v", st)
