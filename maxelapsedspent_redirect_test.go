@@ -19,15 +19,7 @@ import (
 func TestMaxElapsedSpentOnARedirectHop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var hitsB int
-		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			if strings.HasSuffix(r.URL.Path, "/a") {
-				time.Sleep(3 * time.Minute)
-				return &http.Response{StatusCode: http.StatusFound, Header: http.Header{"Location": {"/b"}}, Body: http.NoBody, Request: r}, nil
-			}
-			hitsB++
-			<-r.Context().Done()
-			return nil, r.Context().Err()
-		})
+		base := foundThenHang(&hitsB)
 		tr := New(base, WithoutBreaker(), WithoutRetryBudget())
 		// The layer above: a minute's wait before the second hop.
 		above := roundTripFunc(func(r *http.Request) (*http.Response, error) {
@@ -59,15 +51,7 @@ func TestMaxElapsedSpentOnARedirectHop(t *testing.T) {
 func TestMaxElapsedSpentBeforeTheChainCountedOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var hitsB int
-		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			if strings.HasSuffix(r.URL.Path, "/a") {
-				time.Sleep(3 * time.Minute)
-				return &http.Response{StatusCode: http.StatusFound, Header: http.Header{"Location": {"/b"}}, Body: http.NoBody, Request: r}, nil
-			}
-			hitsB++
-			<-r.Context().Done()
-			return nil, r.Context().Err()
-		})
+		base := foundThenHang(&hitsB)
 		cl := &http.Client{Transport: New(base, WithoutBreaker(), WithoutRetryBudget())}
 		ctx := WithCallOptions(context.Background(), WithMaxElapsedSpent(time.Minute))
 		began := time.Now()
@@ -79,5 +63,20 @@ func TestMaxElapsedSpentBeforeTheChainCountedOnce(t *testing.T) {
 		if took, want := time.Since(began), DefaultMaxElapsed-time.Minute; took != want || hitsB != 1 {
 			t.Errorf("the call failed after %v (%v; %d attempts at /b), want %v and 1 attempt at /b: the minute spent before the chain counted once", took, err, hitsB, want)
 		}
+	})
+}
+
+// foundThenHang is the host of the WithMaxElapsedSpent redirect tests: /a
+// answers a 302 to /b after 3 minutes; /b, whose requests it counts in
+// hitsB, hangs until its attempt's context is done.
+func foundThenHang(hitsB *int) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if strings.HasSuffix(r.URL.Path, "/a") {
+			time.Sleep(3 * time.Minute)
+			return &http.Response{StatusCode: http.StatusFound, Header: http.Header{"Location": {"/b"}}, Body: http.NoBody, Request: r}, nil
+		}
+		*hitsB++
+		<-r.Context().Done()
+		return nil, r.Context().Err()
 	})
 }
