@@ -3,7 +3,6 @@ package resilient
 import (
 	"context"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -54,19 +53,5 @@ func TestRedirectSharedHeaderCopyTakesNoOtherCallsKey(t *testing.T) {
 	if !sameHeader(resps[0].Header, resps[1].Header) {
 		t.Fatal("the redirects do not share their Header")
 	}
-	sendHop(t, tr, srv, resps[0])
-	cp := *resps[0]
-	sendHop(t, tr, srv, &cp)
-	sendHop(t, tr, srv, resps[1])
-	a, b := keys("/a"), keys("/b")
-	if len(a) != 2 || len(b) != 3 {
-		t.Fatalf("keys to /a %q, to /b %q", a, b)
-	}
-	if got := b[1]; got == a[1] {
-		t.Errorf("the copy of the taken hop carried key %q, the second call's", got)
-	}
-	if got, want := b[2], a[1]; got != want {
-		t.Errorf("the second call's hop carried key %q, want its own %q", got, want)
-	}
-	runtime.KeepAlive(resps)
+	followCopyOfTakenHop(t, tr, srv, keys, resps)
 }

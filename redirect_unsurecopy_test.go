@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strings"
@@ -129,6 +130,16 @@ func TestRedirectCopyOfTakenHopTakesNoOtherCallsKey(t *testing.T) {
 		}
 		resps = append(resps, resp)
 	}
+	followCopyOfTakenHop(t, tr, srv, keys, resps)
+}
+
+// followCopyOfTakenHop follows resps, two 307s answered to two sends of
+// one POST to srv, as the copy-of-a-taken-hop tests do: the first as it
+// is, then a shallow copy of it, then the second as it is. The copy must
+// not carry the second call's key (its own hop was taken), and the second
+// call's hop must keep it.
+func followCopyOfTakenHop(t *testing.T, tr http.RoundTripper, srv *httptest.Server, keys func(string) []string, resps []*http.Response) {
+	t.Helper()
 	sendHop(t, tr, srv, resps[0])
 	cp := *resps[0]
 	sendHop(t, tr, srv, &cp)
