@@ -85,14 +85,14 @@ const (
 // to two calls in three and 500 at once to the third is not tripped by
 // its quick failures before its first success lands; one that hangs
 // some attempts for longer holds its breaker closed for two Windows at
-// most. Once an attempt of the spell failed after two tenths of Window or
-// more in flight, the attempts in flight weigh nothing; once attempts were
-// cut sooner by their attempt timeout, they weigh by the share of the
-// host's answers in the window that were successes: a host that never
-// answers trips as its first attempts time out, whatever Window, and one
-// that hangs a rare attempt keeps the weight of its slow successes. An
-// attempt a panic below cut stays counted in flight, for those two Windows
-// at most.
+// most. Once attempts of the spell were cut by their attempt timeout, or
+// failed after two tenths of Window or more in flight, the attempts in
+// flight weigh by the share of the host's answers in the window that were
+// successes: a host that never answers trips as its first attempts time
+// out, whatever Window, and one that hangs a rare attempt keeps the weight
+// of its slow successes, however long the hang took to be cut. An attempt
+// a panic below cut stays counted in flight, for those two Windows at
+// most.
 // An open breaker refuses attempts without touching the network for
 // OpenTimeout, then becomes half-open: it lets HalfOpenRequests probes
 // through and refuses the rest. When they all succeed it closes; when one

@@ -63,7 +63,7 @@ func TestBreakerTimeoutsWeighInFlightBySuccesses(t *testing.T) {
 		for range tc.failures {
 			w.failure(1, 1)
 		}
-		w.timeouts.Store(uint32(tc.timeouts))
+		w.slowFailures.Store(uint32(tc.timeouts))
 		if got := s.tripped(w, 1); got != tc.want {
 			t.Errorf("%d successes, %d failures (%d timed out), %d in flight: tripped = %v, want %v", tc.successes, tc.failures, tc.timeouts, tc.inFlight, got, tc.want)
 		}

@@ -235,15 +235,18 @@ func (s *breakerSet) tripped(w *closedWindow, now uint64) bool {
 	// closedWindow.inFlightWord): a host whose successes are slow and whose
 	// failures are quick is judged on its answers, not on its quickest.
 	p := float64(w.pending(now))
-	if to := w.timeouts.Load(); to > 0 && p > 0 {
-		// Attempts of the spell were cut by their attempt timeout: those
-		// in flight are outcomes to come that may succeed in the share
-		// of the host's answers that were successes. A host that never
-		// answers, none, and it trips as its first attempts time out,
-		// whatever its Window (TestBreakerDeadHostTripsAtTimeoutsShortOfTwoTenths);
-		// a healthy host that hangs one attempt in 200, nearly all
-		// (TestBreakerRareHangKeepsHealthyHostClosed).
-		p *= float64(successes) / float64(successes+uint64(to))
+	if sf := w.slowFailures.Load(); sf > 0 && p > 0 {
+		// Attempts of the spell were cut by their attempt timeout, or
+		// failed slowly: those in flight are outcomes to come that may
+		// succeed in the share of the host's answers that were
+		// successes. A host that never answers, none, and it trips as
+		// its first attempts time out, whatever its Window
+		// (TestBreakerDeadHostTripsAtTimeoutsShortOfTwoTenths); a
+		// healthy host that hangs one attempt in 200, nearly all,
+		// however long the hang took to be cut
+		// (TestBreakerRareHangKeepsHealthyHostClosed,
+		// TestBreakerRareSlowFailureKeepsHealthyHostClosed).
+		p *= float64(successes) / float64(successes+uint64(sf))
 	}
 	return p == 0 || float64(failures)/(float64(n)+p) >= s.ratio
 }
@@ -260,25 +263,22 @@ func (s *breakerSet) readyToTrip(e *breakerEntry) bool {
 // (breakerSet.clock), at age, in the window w of e, and trips e through
 // gobreaker when the window says so. A failure after two tenths of Window
 // or more in flight (two bucket periods, not two bucket boundaries: a 4s
-// failure of a 30s window is no slow one) is a slow one (see
-// closedWindow.pending). One cut by its attempt timeout (timedOut, see
-// attemptTimedOut) however short is counted in closedWindow.timeouts: the
-// attempts in flight then weigh by the host's share of successes (see
-// tripped), so that a host that never answers trips as its first attempts
-// time out, whatever its Window (a 10s attempt timeout is no slow failure
-// of a 100s window by its length alone), and one that hangs a rare attempt
-// keeps the weight of its slow successes in flight.
+// failure of a 30s window is no slow one), or cut by its attempt timeout
+// (timedOut, see attemptTimedOut) however short, is counted in
+// closedWindow.slowFailures: the attempts in flight then weigh by the
+// host's share of successes (see tripped), so that a host that never
+// answers trips as its first attempts time out, whatever its Window (a
+// 10s attempt timeout is no slow failure of a 100s window by its length
+// alone), and one that hangs a rare attempt keeps the weight of its slow
+// successes in flight, however long its hang took to be cut.
 func (s *breakerSet) failure(e *breakerEntry, w *closedWindow, age uint64, start int64, timedOut bool) {
 	t := s.now()
 	now := w.age(t)
 	if e.win.Load() != w {
 		return // the breaker has left that closed spell since the attempt started
 	}
-	if t-start >= 2*w.period && !w.slowFailure.Load() {
-		w.slowFailure.Store(true)
-	}
-	if timedOut {
-		w.timeouts.Add(1)
+	if timedOut || t-start >= 2*w.period {
+		w.slowFailures.Add(1)
 	}
 	if late := w.failure(age, now); late && e.removed.Load() {
 		if e, w = s.rehome(e, w); w != nil {

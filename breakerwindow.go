@@ -54,21 +54,17 @@ type closedWindow struct {
 	// consecutive is the number of failures since the last success; a
 	// success writes it only when it is not already zero.
 	consecutive atomic.Uint32
-	// timeouts counts the attempts of the spell cut by their attempt
-	// timeout (see breakerSet.failure): they weigh the attempts in flight
-	// by the share of the host's answers that were successes (see
+	// slowFailures counts the attempts of the spell cut by their attempt
+	// timeout, or that failed after two bucket periods or more in flight
+	// (see breakerSet.failure): they weigh the attempts in flight by the
+	// share of the host's answers that were successes (see
 	// breakerSet.tripped). Written on failures only.
-	timeouts atomic.Uint32
+	slowFailures atomic.Uint32
 
 	// inFlight counts the attempts in flight that began in the spell's
 	// first Window (see inFlightWord), by the bucket they began in; the
 	// stripes' own count those of a contended window.
 	inFlight [breakerBuckets]atomic.Int64
-	// slowFailure says that an attempt of the spell failed after two
-	// bucket periods or more in flight (see breakerSet.failure): the
-	// attempts in flight are then no outcomes to come that may succeed
-	// (see pending).
-	slowFailure atomic.Bool
 
 	successes [breakerBuckets]atomic.Uint64
 }
@@ -157,16 +153,14 @@ func (w *closedWindow) stripeInFlightWord(st *attemptState, age uint64) *atomic.
 // attempt as young as the outcomes that just came (callers that all call
 // a dead host at once) is no slow outcome to come. None once the spell is
 // two Windows old, so that attempts that hang (a host that never answers
-// some) hold a breaker closed for that long at most; and none once an
-// attempt of the spell failed after two bucket periods or more in flight
-// (see breakerSet.failure): attempts as old as those in flight fail, and a
-// host that never answers trips its breaker as its first attempts time
-// out, not when the spell is two Windows old
-// (TestBreakerDeadHostTripsAtItsFirstTimeouts). Attempts cut by their
-// attempt timeout sooner weigh them by the host's share of successes (see
-// breakerSet.tripped).
+// some) hold a breaker closed for that long at most. Once attempts of
+// the spell were cut by their attempt timeout or failed after two bucket
+// periods or more in flight, the trip rule weighs them by the host's share
+// of successes (see breakerSet.tripped): a host that never answers trips
+// its breaker as its first attempts time out, not when the spell is two
+// Windows old (TestBreakerDeadHostTripsAtItsFirstTimeouts).
 func (w *closedWindow) pending(now uint64) uint64 {
-	if now >= 2*breakerBuckets || w.slowFailure.Load() {
+	if now >= 2*breakerBuckets {
 		return 0
 	}
 	var n int64
