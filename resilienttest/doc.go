@@ -78,8 +78,9 @@
 //
 //   - A write with a key the route has not stored is processed; its
 //     answer (status, Content-Type, Location, body) is stored under the key
-//     with a SHA-256 hash of the request body. Stats.StoredWrites counts
-//     it.
+//     with a SHA-256 hash of the request body; its status is the one sent,
+//     that of a Respond step with a 2xx status included. Stats.StoredWrites
+//     counts it.
 //   - A write whose key another attempt holds in flight (read, and not
 //     yet answered: during its latency, a Slow step, or its processing),
 //     and is not stored yet, is refused with a 409 and the dialect's conflict code, as the IETF

@@ -42,11 +42,12 @@ func Normal() Step { return Step{} }
 
 // Respond returns a Step that answers with status. A 2xx status handles the
 // request normally (a write is stored, a replay replayed) and answers with
-// status instead of the route's own; a status of 400 or more is answered at
-// once, in front of the API, with the dialect's error envelope for that
-// status on the route (see Dialect.ErrorCode), without Retry-After; a 3xx
-// status is answered at once with an empty body. It panics if status is not
-// in [200, 999].
+// status instead of the route's own (a write it stores is stored with
+// status, which the key's replays then answer); a status of 400 or more is
+// answered at once, in front of the API, with the dialect's error envelope
+// for that status on the route (see Dialect.ErrorCode), without
+// Retry-After; a 3xx status is answered at once with an empty body. It
+// panics if status is not in [200, 999].
 func Respond(status int) Step {
 	checkStatus("Respond", status)
 	return Step{kind: stepRespond, status: status}
@@ -250,7 +251,8 @@ type Faults struct {
 	// RetryAfter is the Retry-After of a RateLimit fault, in seconds
 	// rounded up; zero sends "Retry-After: 0", a negative value none.
 	RetryAfter time.Duration
-	// HugeSize is the body size of a Huge fault; zero means 1 MiB.
+	// HugeSize is the body size of a Huge fault; zero or less means
+	// 1 MiB, as for Huge.
 	HugeSize int
 
 	// FirstAttemptsOnly draws faults only for the first attempt of each

@@ -147,7 +147,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			// that a success's headers (Location) stay out of the 500.
 			h = make(http.Header)
 		}
-		status, body, replayed := s.process(h, r, route, id, key, sent != "", raw, owner, step.kind == stepDropAfter, failAfter)
+		respond := 0 // the 2xx status of a Respond step, stored with a write
+		if step.kind == stepRespond {
+			respond = step.status
+		}
+		status, body, replayed := s.process(h, r, route, id, key, sent != "", raw, owner, step.kind == stepDropAfter, failAfter, respond)
 		switch {
 		case step.kind == stepDropAfter:
 			drop(w)
@@ -291,8 +295,10 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, route string, st
 // flight: process releases it once the answer is decided, before it is
 // sent. With dropped, the answer will not be sent: it is counted as a
 // drop. With failAfter, a success other than a replay (see failsAfter)
-// will be replaced by a server error, which counts it.
-func (s *Server) process(h http.Header, r *http.Request, route, id, key string, keyed bool, raw []byte, owner, dropped, failAfter bool) (status int, body []byte, replayed bool) {
+// will be replaced by a server error, which counts it. respond is the
+// 2xx status a Respond step answers with (0 for the route's own): a write
+// it stores is stored with it, so that a replay answers what was sent.
+func (s *Server) process(h http.Header, r *http.Request, route, id, key string, keyed bool, raw []byte, owner, dropped, failAfter bool, respond int) (status int, body []byte, replayed bool) {
 	var (
 		obj     map[string]json.RawMessage
 		objOK   bool
@@ -341,7 +347,7 @@ func (s *Server) process(h http.Header, r *http.Request, route, id, key string, 
 
 	switch route {
 	case RouteCreatePost, RouteUploadURL:
-		return s.writeLocked(h, route, key, keyed, owner, sum, obj, objOK, tooLong)
+		return s.writeLocked(h, route, key, keyed, owner, sum, obj, objOK, tooLong, respond)
 	case RouteListPosts:
 		limit, valid := listLimit(r)
 		if !valid {
@@ -362,8 +368,9 @@ func (s *Server) process(h http.Header, r *http.Request, route, id, key string, 
 
 // writeLocked answers a write through the idempotency store, deduped by
 // key ("" for none); keyed says whether it carried the dialect's key
-// header, and owner that the attempt holds its key in flight.
-func (s *Server) writeLocked(h http.Header, route, key string, keyed, owner bool, sum [sha256.Size]byte, obj map[string]json.RawMessage, objOK, tooLong bool) (status int, body []byte, replayed bool) {
+// header, and owner that the attempt holds its key in flight; a write it
+// stores is stored with status respond when not 0 (see process).
+func (s *Server) writeLocked(h http.Header, route, key string, keyed, owner bool, sum [sha256.Size]byte, obj map[string]json.RawMessage, objOK, tooLong bool, respond int) (status int, body []byte, replayed bool) {
 	if !keyed && s.requireKey {
 		s.stats.KeyRequired++
 		return http.StatusBadRequest, s.errorEnvelope(h, route, http.StatusBadRequest, s.dialect.keyRequired(), s.dialect.keyRequiredDetails()), false
@@ -416,6 +423,9 @@ func (s *Server) writeLocked(h http.Header, route, key string, keyed, owner bool
 	} else {
 		sw.status = http.StatusOK
 		sw.body = s.successEnvelope(h, s.api.uploadURL(s.dialect))
+	}
+	if respond != 0 {
+		sw.status = respond // the status sent, which a replay answers
 	}
 	s.stats.StoredWrites++
 	if s.store.save(route, key, sw) {

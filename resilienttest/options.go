@@ -55,15 +55,17 @@ func WithScript(route string, steps ...Step) Option {
 
 // WithFaults injects a random mix of faults, drawn for every attempt from
 // a generator seeded with f.Seed (see Faults). It panics if a probability
-// is out of [0, 1] or if they sum to more than 1.
+// is out of [0, 1], if they sum to more than 1, or if SlowDelay is
+// negative.
 func WithFaults(f Faults) Option {
 	f.validate()
 	return func(c *config) { c.faults = &f }
 }
 
 // WithQuota makes the server emulate a rate limit (see Quota). It panics
-// if q.Limit is not positive, another field is negative, or TimeScale is
-// not a finite number.
+// if q.Limit is not positive, another field is negative, TimeScale is not
+// a finite number, PerClass and Shared are both set, or ResetFormat or
+// Kind is none of its constants.
 func WithQuota(q Quota) Option {
 	q.validate()
 	return func(c *config) { c.quota = &q }
