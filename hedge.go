@@ -47,10 +47,12 @@ import (
 // GetBody, as a next copy would: a copy that read the body and then gets a
 // 503 or hangs does not fail it (TestHedgingTakenOverBodyReadByCopyRenewed);
 // a GetBody that fails then ends the call, as a retry's that fails does: no
-// later copy or retry asks it again.
+// later copy or retry asks it again, and the call's error, GetBody's, says
+// the error of the copy that sent the body too, when it failed (a reset).
 // While the copy's body is still being sent, the attempt fails without
 // reading the source, a failure that does not cut the copies' time to
-// answer, unless the copy gave the body back before that Read: a copy
+// answer, nor stands for a copy's that fails after it (the call that ends
+// there says the copy's: TestHedgingTakenOverAttemptFailsWithCopysError), unless the copy gave the body back before that Read: a copy
 // that a layer refused, or whose request failed
 // before its body was read (a refused dial), does, and the attempt sends
 // its body as without hedging (TestHedgingRefusedCopyLeavesUnreadBody,

@@ -3,6 +3,7 @@ package resilient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -661,7 +662,9 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 // failed, last being the one that ended last, as the attempt would have
 // failed without hedging: the first copy sent that got a response (the
 // attempt's own when it got one), which the retry loop returns once it
-// stops, else the first that failed with an error. Of the responses, the
+// stops, else the first that failed with an error (but an attempt whose
+// body a copy took over, and that never reached the host: see
+// bodyTakenOnly; its error only when no copy sent failed). Of the responses, the
 // one that asks for the longest wait (a 429's Retry-After, a quota's
 // reset) decides, the first of them on a tie: the retry waits as long as
 // the server asked any copy to, and is not sent inside the pause it asked
@@ -678,6 +681,7 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 // the attempt's answer.
 func (run *hedgeRun) allFailed(last int, maxWait time.Duration) int {
 	firstErr, conflict, answer := -1, -1, -1
+	taken := run.bodyTakenOnly()
 	for i, cp := range run.copies {
 		switch {
 		case cp.resp != nil && !(run.keyed && cp.resp.StatusCode == http.StatusConflict):
@@ -688,19 +692,59 @@ func (run *hedgeRun) allFailed(last int, maxWait time.Duration) int {
 			if conflict < 0 {
 				conflict = i
 			}
-		case cp.err != nil && firstErr < 0 && (i == 0 || cp.st != nil && cp.st.reached):
+		case cp.err != nil && firstErr < 0 && (i == 0 && !taken || i > 0 && cp.st != nil && cp.st.reached):
 			firstErr = i
 		}
+	}
+	if firstErr < 0 && taken {
+		firstErr = 0 // no copy sent failed: the attempt's error is all there is
 	}
 	switch {
 	case answer >= 0:
 		return answer
 	case firstErr >= 0:
+		if firstErr == 0 {
+			run.tellRenewal()
+		}
 		return firstErr
 	case conflict >= 0:
 		return conflict
 	}
 	return last
+}
+
+// bodyTakenOnly reports whether the attempt itself failed only because a
+// copy took its body over before it read any, and was still sending it
+// (errBodyDetached, with no cause of its own: see checkedBody.cut): the
+// attempt never reached the host, and its error says nothing of it; a
+// copy sent that failed tells what the host did (see allFailed). A Read
+// cut by the caller's cancel, or by a renewal whose GetBody failed (see
+// renew), has a cause, which decides. run.mu is held.
+func (run *hedgeRun) bodyTakenOnly() bool {
+	a := run.copies[0]
+	cb, ok := a.req.Body.(*checkedBody)
+	return run.tracks && ok && a.err != nil && errors.Is(a.err, errBodyDetached) && cb.cut.Load() == nil
+}
+
+// tellRenewal adds to the error of the attempt itself, which decides the
+// run as every copy failed (see allFailed), that of the first copy sent
+// that failed, when the attempt's Read failed as GetBody failed to renew
+// its body (see renew): that failure ends the call, and stays its cause
+// (StopBodyNotReplayable), but the copy sent the body, and what it met (a
+// reset) is what the host did with the request; errors.Is and errors.As
+// find both. run.mu is held.
+func (run *hedgeRun) tellRenewal() {
+	a := run.copies[0]
+	cb, ok := a.req.Body.(*checkedBody)
+	if !run.tracks || !ok || cb.renewFailed() == nil {
+		return
+	}
+	for _, cp := range run.copies[1:] {
+		if cp.err != nil && cp.st != nil && cp.st.reached {
+			a.err = fmt.Errorf("%w; hedged copy %d: %w", a.err, cp.st.hedge, cp.err)
+			return
+		}
+	}
 }
 
 // longerWait reports whether the answer of copy a asks for a longer wait

@@ -67,7 +67,7 @@ func (run *hedgeRun) renew(body *checkedBody) bool {
 		// retry's GetBody fails (see replayBody.next), not with
 		// errBodyDetached alone: the copy that sent the body may still
 		// answer, and the attempt counts as not sent, as before.
-		err = fmt.Errorf("%w; %w", errBodyDetached, err)
+		err = &renewalError{fmt.Errorf("%w; %w", errBodyDetached, err)}
 		body.cut.Store(&err)
 		body.use.Store(bodyLost) // the Read detaches it (see beginRead)
 		return true
@@ -128,14 +128,28 @@ func (b *checkedBody) closeRenewed() error {
 	return nil
 }
 
+// renewalError is the error of the Read of an attempt's body whose
+// renewal's GetBody failed (see hedgeRun.renew), as body.cut holds it: its
+// type, not an error it wraps, tells it from the cut of the attempt's
+// context (see cutBy), whose cause is the caller's and may wrap any error,
+// errBodyNotReplayable included (a sibling call's error given to
+// context.WithCancelCause, as errgroup does).
+type renewalError struct{ err error }
+
+func (e *renewalError) Error() string { return e.err.Error() }
+
+func (e *renewalError) Unwrap() error { return e.err }
+
 // renewFailed returns the error of the Read of body, an attempt's, whose
 // renewal's GetBody failed (see hedgeRun.renew): GetBody's, wrapping
 // errBodyNotReplayable; nil for none. Neither a later copy (see
 // hedgeRun.nextBody) nor a retry (see replayBody.next) calls GetBody
 // after it: the call ends, as when a retry's GetBody fails.
 func (b *checkedBody) renewFailed() error {
-	if p := b.cut.Load(); p != nil && errors.Is(*p, errBodyNotReplayable) {
-		return *p
+	if p := b.cut.Load(); p != nil {
+		if _, ok := (*p).(*renewalError); ok {
+			return *p
+		}
 	}
 	return nil
 }

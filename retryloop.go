@@ -252,6 +252,15 @@ func (c *call) run() (*http.Response, error) {
 				}
 				c.giveBackRetryOf(resp)
 				if resp == nil && stop == StopCanceled {
+					if errors.Is(err, berr) {
+						// The attempt's error says it already (a hedged
+						// attempt's renewal, see replayBody.next): what
+						// is new is the cancel.
+						berr = errRequestCanceled
+						if c.ctx.Err() != nil {
+							berr = context.Cause(c.ctx)
+						}
+					}
 					err = fmt.Errorf("%w; %w", c.beforeCancel(err), berr)
 				} else if resp == nil && !errors.Is(err, berr) {
 					// (The attempt's own error may say it already: a
