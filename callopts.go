@@ -19,6 +19,11 @@ type callValues struct {
 	report *Report
 	key    string      // the caller's idempotency key; "" for none
 	bind   *keyBinding // the write key names; nil without a key
+	// outer is the values these were derived from, those of the context
+	// they were set on (nil for none): the values of the hops of one
+	// chain of redirects share those of the context given to
+	// http.Client, which every hop carries (see call.hopSpent).
+	outer *callValues
 }
 
 // callValuesOf returns what the caller set for the calls made with ctx;
@@ -28,6 +33,15 @@ func callValuesOf(ctx context.Context) callValues {
 		return *v
 	}
 	return callValues{}
+}
+
+// derivedValues returns a copy of what the caller set for the calls made
+// with ctx, derived from them (see callValues.outer), for a context
+// derived from ctx to carry with what it sets.
+func derivedValues(ctx context.Context) callValues {
+	cv := callValuesOf(ctx)
+	cv.outer = callValuesIn(ctx)
+	return cv
 }
 
 // callValuesIn returns what the caller set for the calls made with ctx,
@@ -91,7 +105,7 @@ func WithCallOptions(ctx context.Context, opts ...Option) context.Context {
 	// What an outer call kept (its Report, its key, its options, which
 	// apply first) stays; appending copies the outer options, which a
 	// sibling context shares.
-	cv := callValuesOf(ctx)
+	cv := derivedValues(ctx)
 	cv.opts = cv.opts[:len(cv.opts):len(cv.opts)]
 	for _, o := range opts {
 		if o != nil {
@@ -115,10 +129,12 @@ type attemptValues struct {
 }
 
 // withoutReport returns the context of the attempts of a call made with
-// ctx, whose values are cv (see attemptValues).
-func withoutReport(ctx context.Context, cv callValues) context.Context {
-	cv.report = nil
-	return &attemptValues{Context: ctx, cv: cv}
+// ctx, whose values are cv (see attemptValues), from which they are
+// derived.
+func withoutReport(ctx context.Context, cv *callValues) context.Context {
+	x := &attemptValues{Context: ctx, cv: *cv}
+	x.cv.report, x.cv.outer = nil, cv
+	return x
 }
 
 func (c *attemptValues) Value(key any) any {

@@ -70,7 +70,7 @@ func WithIdempotencyKey(ctx context.Context, key string) context.Context {
 	if !isKeyValue(key) {
 		return ctx
 	}
-	cv := callValuesOf(ctx)
+	cv := derivedValues(ctx)
 	cv.key, cv.bind = key, new(keyBinding)
 	return context.WithValue(ctx, callKey{}, &cv)
 }

@@ -247,9 +247,10 @@ func WithMaxElapsed(d time.Duration) Option {
 // call has what d left of it, and fails at once, before its first attempt
 // (no layer of the chain sees it), with the budget's timeout, when d left
 // nothing; a call without a budget stays without one. For a hop of a
-// redirect, what it counts beyond what the hop before it counted is spent
-// of what the hops before it left (what a context given to http.Client
-// counted, which every hop carries, is counted once). A layer above the Transport that spent part of a call's time before
+// redirect, what it counts beyond what a context given to http.Client
+// counted (which every hop carries, and is counted once) is spent of what
+// the hops before it left, each hop's whole, whatever the hop before it
+// counted. A layer above the Transport that spent part of a call's time before
 // handing it over (a wait for a token) gives it per call, with
 // WithCallOptions, so that its wait and the call stay within the call's
 // budget together, whether its caller raised or lowered it; the times

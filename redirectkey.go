@@ -3,6 +3,7 @@ package resilient
 import (
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
 	"runtime"
 	"slices"
@@ -21,6 +22,12 @@ type redirectHop struct {
 	// key is the key the Transport drew for a write answered with a 307
 	// or 308 (see hidesKey); "" for none.
 	key string
+	// sent is what take checks the request that follows the redirect
+	// against before it carries key (see take): the method, URL scheme
+	// and host and Host of the request the redirect answered, as it was
+	// sent, not as its caller may have changed it since (a request reused
+	// for the next send); nil without a key.
+	sent *http.Request
 	// left is what was left of the call's budget (WithMaxElapsed) when it
 	// returned the redirect, when budgeted: the hop that follows it has
 	// that much, not a budget of its own, so that one budget bounds the
@@ -28,9 +35,10 @@ type redirectHop struct {
 	// http.Client's, is not counted.
 	left     time.Duration
 	budgeted bool
-	// spent is what WithMaxElapsedSpent counted as spent of the budget of
-	// the call that left it (see followRedirect), which left holds.
-	spent time.Duration
+	// vals are what the caller set for the call that left it (see
+	// followRedirect): what WithMaxElapsedSpent counted there, which left
+	// holds, and what the hop that follows counts again is told by them.
+	vals *callValues
 }
 
 // redirectKeys holds what calls that got a redirect leave to the requests
@@ -120,21 +128,22 @@ func (c *call) isKeptRedirect(resp *http.Response) bool {
 // followRedirect takes what the call that got the redirect req follows
 // left to it (see redirectKeys.take), once setDeadline has run: what was
 // left of its budget, less what WithMaxElapsedSpent counted as spent
-// before the hop beyond what it counted before the hop that left it,
-// which becomes the call's when it is less than a
-// budget of its own (one budget bounds the chain of hops; a hop left
-// nothing fails before its first attempt, see call.run), and the key of
-// a write answered with a 307 or 308, which it returns.
+// before the hop by values of its own (see hopSpent), which becomes the
+// call's when it is less than a budget of its own (one budget bounds the
+// chain of hops; a hop left nothing fails before its first attempt, see
+// call.run), and the key of a write answered with a 307 or 308, which it
+// returns.
 func (c *call) followRedirect(req *http.Request) string {
 	hop := c.t.redirects.take(req)
-	if extra := c.cfg.elapsedSpent - hop.spent; extra > 0 && hop.budgeted {
-		// WithMaxElapsedSpent counted more as spent before this hop than
-		// before the one that left it (a layer between http.Client and
-		// the Transport that waited before this hop): spent of what the
-		// hops before it left too. What both counted (a context given
-		// to http.Client with it, which every hop carries) was counted
-		// once, by the first hop, and what it left holds it.
-		hop.left -= extra
+	if hop.budgeted && c.cfg.elapsedSpent > 0 {
+		prev := hop.vals
+		if prev == nil && req.Response.Request != nil {
+			// A copy whose hop was not told (see takeCopy): the hops
+			// its request held, whose least budget it got, are those of
+			// calls made with the values of that request.
+			prev = callValuesIn(req.Response.Request.Context())
+		}
+		hop.left -= c.hopSpent(callValuesIn(req.Context()), prev)
 	}
 	if hop.budgeted && !c.budget.IsZero() && hop.left < c.cfg.maxElapsed {
 		c.budget = c.start.Add(hop.left)
@@ -143,6 +152,39 @@ func (c *call) followRedirect(req *http.Request) string {
 		}
 	}
 	return hop.key
+}
+
+// hopSpent returns what WithMaxElapsedSpent counted as spent before a
+// hop of a redirect, whose values are cur, that the hops before it did
+// not: what cur's own options counted beyond what the values cur and
+// prev, those of the hop before it, were both derived from counted (see
+// callValues.outer). Those shared values are a context given to
+// http.Client, which every hop carries: the first hop counted them, and
+// what it left holds them. What a layer between http.Client and the
+// Transport gave a hop with WithCallOptions (its wait before the hop) is
+// counted whole, whatever the hop before it was given.
+func (c *call) hopSpent(cur, prev *callValues) time.Duration {
+	shared := commonValues(cur, prev)
+	if shared == cur {
+		return 0
+	}
+	if extra := c.cfg.elapsedSpent - c.t.callConfig(shared).elapsedSpent; extra > 0 {
+		return extra
+	}
+	return 0
+}
+
+// commonValues returns the values a and b were both derived from, or are
+// (see callValues.outer); nil for none.
+func commonValues(a, b *callValues) *callValues {
+	for x := a; x != nil; x = x.outer {
+		for y := b; y != nil; y = y.outer {
+			if x == y {
+				return x
+			}
+		}
+	}
+	return nil
 }
 
 // keepRedirect records, for the request that follows resp, the response
@@ -159,10 +201,11 @@ func (c *call) keepRedirect(resp *http.Response) {
 func (c *call) keepHop(resp *http.Response) {
 	var h redirectHop
 	if !c.budget.IsZero() {
-		h.left, h.budgeted, h.spent = c.budget.Sub(c.t.clock.now()), true, c.cfg.elapsedSpent
+		h.left, h.budgeted, h.vals = c.budget.Sub(c.t.clock.now()), true, callValuesIn(c.req.Context())
 	}
-	if c.isKeptRedirect(resp) {
+	if r := resp.Request; r != nil && r.URL != nil && c.isKeptRedirect(resp) {
 		h.key = c.key
+		h.sent = &http.Request{Method: r.Method, URL: &url.URL{Scheme: r.URL.Scheme, Host: r.URL.Host}, Host: r.Host}
 	}
 	if h.budgeted || h.key != "" {
 		c.t.redirects.keep(resp, h)
@@ -254,8 +297,9 @@ func dropRequest(d droppedRequest) {
 // takes it once, and a request sent again (a hop the caller resends, one
 // it builds by hand with that Response) is a call of its own. The key is
 // kept for req only when it follows a 307 or 308 with its method, on the
-// host of the request the redirect answered (see otherHost), whatever
-// host the chain of redirects began at.
+// host of the request the redirect answered (see otherHost), as that
+// request was sent (see redirectHop.sent), whatever host the chain of
+// redirects began at.
 func (r *redirectKeys) take(req *http.Request) redirectHop {
 	prev := req.Response
 	r.mu.Lock()
@@ -286,7 +330,7 @@ func (r *redirectKeys) take(req *http.Request) redirectHop {
 		runtime.AddCleanup(prev, dropResponse, droppedResponse{weak.Make(r), p})
 	}
 	h := k.hop
-	if h.key != "" && (prev.Request == nil || prev.Request.URL == nil || req.URL == nil || prev.Request.Method != req.Method || otherHost(req, prev.Request)) {
+	if h.key != "" && (req.URL == nil || h.sent.Method != req.Method || otherHost(req, h.sent)) {
 		h.key = ""
 	}
 	return h

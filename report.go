@@ -72,7 +72,7 @@ type Report struct {
 // A nil ctx panics, as it does with context.WithValue.
 func WithReport(ctx context.Context, r *Report) context.Context {
 	mustContext("WithReport", ctx)
-	cv := callValuesOf(ctx)
+	cv := derivedValues(ctx)
 	cv.report = r
 	return context.WithValue(ctx, callKey{}, &cv)
 }

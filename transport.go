@@ -231,7 +231,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.traced = c.ctx != req.Context()
 	}
 	if c.report != nil {
-		c.attemptCtx = withoutReport(c.ctx, *cv) // the Report is this call's alone
+		c.attemptCtx = withoutReport(c.ctx, cv) // the Report is this call's alone
 	}
 	ended := false
 	if c.report != nil || t.cfg.tracer != nil {
