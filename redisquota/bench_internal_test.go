@@ -131,9 +131,9 @@ func TestLeaseMath(t *testing.T) {
 // member writes one) is none, and refuses nothing.
 func TestParseLease(t *testing.T) {
 	r, ok := parseLease([]any{int64(5), "-1500", "1052.631579", int64(950), int64(1000000), "0", "1700000000000000", int64(3),
-		"1699999999000000", "0123abcd", "7", "42"})
+		"1699999999000000", "0123abcd", "7", "42", "9"})
 	if !ok || r.granted != 5 || r.base != -1500 || r.interval != 1052.631579 || r.limit != 950 ||
-		r.window != 1000000 || r.now != 1700000000000000 || r.members != 3 || r.heardAge != 42 ||
+		r.window != 1000000 || r.now != 1700000000000000 || r.members != 3 || r.heardAge != 42 || r.held != 9 ||
 		r.reset != (fleetReset{store: "0123abcd", seq: 7, at: 1699999999000000}) {
 		t.Errorf("parseLease = %+v, %v", r, ok)
 	}
@@ -145,23 +145,24 @@ func TestParseLease(t *testing.T) {
 		{int64(0), "", "0"},    // an integer
 		{1.5, int64(3), "1.5"}, // floats, and a Store that is not a string
 	} {
-		r, ok := parseLease(append(append(append([]any(nil), lease...), reset...), "-1"))
+		r, ok := parseLease(append(append(append([]any(nil), lease...), reset...), "-1", "-1"))
 		if !ok || r.granted != 5 || r.reset.at != 0 {
 			t.Errorf("parseLease with the reset %v = %+v, %v; want a lease, no reset", reset, r, ok)
 		}
 	}
 	for _, bad := range [][]any{
 		nil,
-		{int64(5), "0", "1", int64(1), int64(1), "0", "0", int64(1)},                               // short: no reset
-		{int64(5), "x", "1", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1"},           // not a number
-		{int64(5), "0", "0", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1"},           // granted without an interval
-		{int64(5), "0", "-1", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1"},          // negative interval
-		{int64(5), "0", "1", 1.5, int64(1), "0", "0", int64(1), "0", "", "0", "-1"},                // a float
-		{int64(0), "0", "NaN", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1"},         // NaN
-		{int64(5), "0", "+Inf", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1"},        // an infinite interval: every token at once
-		{int64(5), "0", "1e300", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1"},       // past any window's: overflows the schedule
-		{int64(5), "0", "1", int64(1), int64(1), "0", "0", int64(1), "0", "", "0"},                 // short: no heard age
-		{int64(5), "0", "1", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1", int64(1)}, // long
+		{int64(5), "0", "1", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1", "x"},            // a field number that is none
+		{int64(5), "0", "1", int64(1), int64(1), "0", "0", int64(1)},                                     // short: no reset
+		{int64(5), "x", "1", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1", "-1"},           // not a number
+		{int64(5), "0", "0", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1", "-1"},           // granted without an interval
+		{int64(5), "0", "-1", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1", "-1"},          // negative interval
+		{int64(5), "0", "1", 1.5, int64(1), "0", "0", int64(1), "0", "", "0", "-1", "-1"},                // a float
+		{int64(0), "0", "NaN", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1", "-1"},         // NaN
+		{int64(5), "0", "+Inf", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1", "-1"},        // an infinite interval: every token at once
+		{int64(5), "0", "1e300", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1", "-1"},       // past any window's: overflows the schedule
+		{int64(5), "0", "1", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1"},                 // short: no heard age (or no field number)
+		{int64(5), "0", "1", int64(1), int64(1), "0", "0", int64(1), "0", "", "0", "-1", int64(1), "-1"}, // long
 	} {
 		if _, ok := parseLease(bad); ok {
 			t.Errorf("parseLease(%v) accepted", bad)

@@ -46,7 +46,13 @@
 // credits only the difference (as the retry budgets do, below); a call
 // that reaches Redis after a later one (its call timed out, or Close
 // canceled it, and Redis ran it late) credits nothing, the calls being
-// numbered (TestLeaseStaleGivebackIgnored). A charge
+// numbered (TestLeaseStaleGivebackIgnored). The tokens of a lease call
+// whose reply the member did not get (it timed out after the script ran)
+// go back to the bucket with the member's next call, once
+// (TestLeaseLostReplyGivesTokensBack), and a lease call that Redis runs
+// after the member's next one grants nothing (TestLeaseLateCallGrantsNothing):
+// each call that asks for tokens is numbered, and the script keeps what
+// the last one granted. A charge
 // (the tokens a member sent while pacing locally) is never more than one
 // window of the quota per call. At steady state a request costs about
 // 1/lease-size Redis round trips (0.04 in the fleet demo). A partition
@@ -222,7 +228,9 @@
 // took before Close: TestCloseChargesNoClosedDebt), once, in the
 // order their refillers would have, so that the other members see a pause
 // the member learned just before Close (TestClosePartitionWrites), and
-// takes the member out of the heartbeats' count at once, all within
+// takes the member out of the heartbeats' count and out of the active
+// members of its partitions at once, so that the others' next leases take
+// its share (TestCloseLeavesPartitions), all within
 // WithTimeout of its start, of which the last tenth is the leave's own
 // (TestCloseLeavesWhenSyncSpendsBound); a last sync or write that fails is
 // Close's error, and its changes are the member's alone
@@ -385,8 +393,9 @@
 // sorted set prefix:{id}:members (id: the first 16 bytes of the SHA-256 of
 // the partition's name, in hex; the braces keep both in one Redis Cluster
 // slot), and the Stores that gave tokens back the sorted set
-// prefix:{id}:gb (by last give-back: a Store's field in the state,
-// g:<member>:<instance>:<n>, is deleted an hour after it last gave back);
+// prefix:{id}:gb (by last give-back or lease: a Store's field in the
+// state, g:<member>:<instance>:<n>, is deleted an hour after it last gave
+// back or leased);
 // a retry budget named name (the host's breaker key) is the hash
 // prefix:{id}:budget, id from name in the same way, and the Stores that
 // synced it the sorted set prefix:{id}:budget:fields (by last sync: a

@@ -123,26 +123,35 @@ func (p *part) lease(t int64) (time.Duration, error) {
 		return time.Millisecond, nil
 	}
 	net := p.pendingGiveback(gen, 0)
-	seq := p.givebackSeq(p.gbCum + net)
+	seq := p.givebackSeq(p.gbCum+net, want > 0 || p.leaseDoubt != 0)
 	var vals []any
 	err := p.call(p.s.ctx, func(ctx context.Context) (err error) {
 		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
 			want, net, paceShare, burstFrac, (4 * p.s.cfg.leaseTime).Microseconds(), stateTTL.Milliseconds(),
 			p.s.member, p.s.memberTTL().Microseconds(), p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), maxMemberTTL.Microseconds(),
-			p.heardAge(t), maxHeard.Microseconds(), seq, maxSyncLag).Slice()
+			p.heardAge(t), maxHeard.Microseconds(), seq, maxSyncLag, p.leaseDoubt).Slice()
 		return err
 	})
 	recv := time.Now()
 	if err != nil {
 		// The call may have run: what it gave back stays in doubt, sent
-		// again with the next call, which the script credits once.
+		// again with the next call, which the script credits once, and
+		// so are the tokens it may have granted.
+		p.inDoubt(seq, want)
 		return 0, err
 	}
 	r, ok := parseLease(vals)
 	if !ok {
+		p.inDoubt(seq, want) // it ran: its tokens are the member's no more
 		return 0, p.s.badReply()
 	}
-	p.credited(net)
+	if !p.answered(seq, r.held) {
+		// Redis took the call for a late one, and applied nothing of
+		// it: sent again with the next call.
+		r.granted = 0
+	} else {
+		p.credited(net)
+	}
 	if r.members > 0 {
 		p.members.Store(r.members)
 	}
@@ -300,14 +309,49 @@ func (p *part) pendingGiveback(gen, gb int64) int64 {
 // leaseScript): a call that reaches Redis after a later one (its call
 // timed out, or Close canceled it, and Redis ran it late) would credit
 // the difference between the two totals backwards. A call that sends the
-// total already applied has nothing to apply, and so shares its number.
+// total already applied has nothing to apply, and so shares its number,
+// unless fresh: a call that asks for tokens, or that settles those a call
+// in doubt may have granted (see inDoubt), takes the next number, so that
+// the call in doubt, should Redis run it after this one, grants nothing.
 // p.callMu is held.
-func (p *part) givebackSeq(cum int64) int64 {
-	if cum != p.gbSent {
+func (p *part) givebackSeq(cum int64, fresh bool) int64 {
+	if fresh || cum != p.gbSent {
 		p.gbSeq++
 		p.gbSent = cum
 	}
 	return p.gbSeq
+}
+
+// inDoubt records that the call numbered seq, which asked for want
+// tokens, may have run without the member getting its tokens (its reply
+// was lost, or did not parse): the lease script, told so by the member's
+// next call, gives back what it granted, once, and grants nothing if it
+// runs after that call (see leaseScript). A call in doubt after an
+// earlier one adds nothing: the script gives back what the one that ran
+// last granted. p.callMu is held.
+func (p *part) inDoubt(seq, want int64) {
+	if want > 0 && p.leaseDoubt == 0 {
+		p.leaseDoubt = seq
+	}
+}
+
+// answered records the reply of the call numbered seq, in which the give-back field holds the number held (-1 for
+// none). It reports whether the script applied the call: the calls in
+// doubt before it are settled (see inDoubt). A number ahead of seq is
+// none of the member's, whose calls are made one after another (a corrupt
+// or hostile hand's): the call was taken for a late one, and applied
+// nothing; the member numbers its next calls past held, so that a number
+// planted in its field holds back no more than this call
+// (TestLeasePlantedSeqHoldsBackOneCall), and sends its give-back again
+// with the next call. p.callMu is held.
+func (p *part) answered(seq, held int64) bool {
+	if held > seq {
+		p.gbSeq = max(p.gbSeq, held)
+		p.gbSent = math.MinInt64 // the next call takes a number
+		return false
+	}
+	p.leaseDoubt = 0
+	return true
 }
 
 // credited records that Redis credited net, the give-back in doubt. p.callMu
@@ -344,20 +388,29 @@ func (p *part) returnTokens() {
 // p.callMu is held.
 func (p *part) giveBack(parent context.Context, gen, gb, t int64) error {
 	net := p.pendingGiveback(gen, gb)
-	if net == 0 || p.limit.Load() == 0 {
+	if net == 0 && p.leaseDoubt == 0 || p.limit.Load() == 0 {
 		return nil // kept for the next call
 	}
-	seq := p.givebackSeq(p.gbCum + net)
-	err := p.call(parent, func(ctx context.Context) error {
-		return leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
+	seq := p.givebackSeq(p.gbCum+net, p.leaseDoubt != 0)
+	var vals []any
+	err := p.call(parent, func(ctx context.Context) (err error) {
+		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
 			0, net, paceShare,
 			burstFrac, 0, stateTTL.Milliseconds(), "", 0, p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), 0,
-			p.heardAge(t), maxHeard.Microseconds(), seq, maxSyncLag).Err()
+			p.heardAge(t), maxHeard.Microseconds(), seq, maxSyncLag, p.leaseDoubt).Slice()
+		return err
 	})
-	if err == nil {
+	if err != nil {
+		return err
+	}
+	held, ok := toInt(vals, 12)
+	if !ok {
+		return p.s.badReply()
+	}
+	if p.answered(seq, held) {
 		p.credited(net)
 	}
-	return err
+	return nil
 }
 
 // leaseReply is leaseScript's reply.
@@ -369,11 +422,16 @@ type leaseReply struct {
 	members       int64
 	reset         fleetReset // the latest reset the state records; at 0 for none
 	heardAge      int64      // µs since a member last heard the quota announced, as Redis knows; -1 unknown
+	held          int64      // the number the partition's give-back field holds after the call; -1 for none
 }
 
 func parseLease(v []any) (leaseReply, bool) {
 	var r leaseReply
-	if len(v) != 12 {
+	if len(v) != 13 {
+		return r, false
+	}
+	var ok bool
+	if r.held, ok = toInt(v, 12); !ok {
 		return r, false
 	}
 	r.heardAge = -1

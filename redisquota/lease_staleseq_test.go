@@ -17,10 +17,11 @@ import (
 )
 
 // lostGiveback is a go-redis hook that fails the first call of the lease
-// script after it is armed that gives tokens back, without sending it,
-// keeping its command's arguments: the test sends them later, as a Redis
-// that ran the call late would.
+// script after it is armed that gives tokens back (or, with want, that
+// asks for tokens), without sending it, keeping its command's arguments:
+// the test sends them later, as a Redis that ran the call late would.
 type lostGiveback struct {
+	want   bool // the call lost is one that asks for tokens
 	armed  atomic.Bool
 	failed chan []any // the arguments of the call failed
 }
@@ -29,7 +30,11 @@ func (h *lostGiveback) DialHook(next redis.DialHook) redis.DialHook { return nex
 func (h *lostGiveback) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		a := cmd.Args()
-		if len(a) < 8 || a[1] != redisquota.LeaseHash || fmt.Sprint(a[7]) == "0" || !h.armed.CompareAndSwap(true, false) {
+		arg := 7 // the give-back
+		if h.want {
+			arg = 6
+		}
+		if len(a) < 8 || a[1] != redisquota.LeaseHash || fmt.Sprint(a[arg]) == "0" || !h.armed.CompareAndSwap(true, false) {
 			return next(ctx, cmd)
 		}
 		err := errors.New("redisquota test: the lease call's reply is late")

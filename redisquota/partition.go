@@ -91,6 +91,10 @@ type part struct {
 	gbGen    int64 // gen when the give-back in doubt was counted
 	gbSeq    int64
 	gbSent   int64
+	// leaseDoubt is the number of the member's first call whose tokens it
+	// may not have got (see inDoubt), since the last call it got the reply
+	// of; 0 for none. Guarded by callMu.
+	leaseDoubt int64
 
 	members   atomic.Int64 // the partition's active members, as the last lease counted them
 	lastBatch atomic.Int64 // the last lease's size

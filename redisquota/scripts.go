@@ -61,8 +61,8 @@ end
 // set, and plater, the pauses written since that it covered (see
 // pauseScript); and g:<member>:<instance>:<n>, for each partition of a Store (the
 // Store's n-th partition made) that gave tokens back, the net give-back
-// the lease script credited to it in all and the number of the call that
-// sent it (see leaseScript), which the
+// the lease script credited to it in all, the number of the call that
+// sent it and the tokens that call granted (see leaseScript), which the
 // sorted set prefix:{id}:gb orders by its last give-back; and rat, rby and
 // rseq, the latest reset (resetScript): when (µs) it ran, the Store (its
 // instance id) that ran it and the number of that Store's Reset, which a
@@ -136,7 +136,8 @@ end
 // since): the member sends the net give-back it had credited in all (cum,
 // giveback included), and the script keeps, in the field gfield
 // (g:<member>:<instance>:<n>, one per Store and partition made), the cum
-// it credited last, and credits the difference. A field the state does
+// it credited last, and credits the difference (and the tokens granted
+// that the member did not get, see below). A field the state does
 // not hold (a new Store or partition, or the state was lost or reset)
 // credits giveback. A call that reaches Redis after a later one of the
 // same field (its call timed out, or Close canceled it, and Redis ran it
@@ -151,7 +152,16 @@ end
 // lag or more ahead (none of the member's: a corrupt or hostile hand's),
 // which is not believed. A field whose number is behind the call's is
 // written, though nothing is credited, so that it keeps the latest
-// number. A call without a number (seq absent) is credited as before, and
+// number. A late call grants no token either: the member gave up on it,
+// and nobody would take them. The member numbers each call that asks for
+// tokens afresh, and the field holds "cum seq granted" after a call that
+// granted tokens; a call that says the member's calls from doubt on got
+// no reply (doubt: the number of the first; absent or 0 for none) gives
+// back what the field says the call that ran last granted, if it is one
+// of them (seq at least doubt), once: the call writes the field. The
+// reply ends with the number the field holds after the call (-1 for
+// none): one ahead of the call's own is none of the member's, which then
+// numbers its calls past it. A call without a number (seq absent) is credited as before, and
 // the field then keeps none; a field without a number is read as the
 // total it holds. The field is the partition object's own: one the
 // Store dropped to make room and made again starts a total of its own,
@@ -166,13 +176,13 @@ end
 // member, member ttl (µs), gfield, cum, gb ttl (µs), max pause (µs; none
 // when absent), max window (µs; none when absent), max member ttl (µs),
 // heard age (µs; -1 for never), max heard (µs; none when absent), seq
-// (none when absent), lag.
+// (none when absent), lag, doubt (none when absent or 0).
 //
 // It returns {granted, base - now (µs), interval (µs, a string), limit,
 // window (µs), pause (µs), now (µs), members, the latest reset: its
-// time (µs, 0 for none), Store and number (rat, rby, rseq), and how long
+// time (µs, 0 for none), Store and number (rat, rby, rseq), how long
 // ago a member last heard the quota announced (µs, a string; -1 for no
-// quota)}.
+// quota), and the number the give-back field holds (-1 for none)}.
 var leaseScript = redis.NewScript(luaNum + luaOwn + luaBurst + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -227,23 +237,38 @@ if maxpause and pause > now + maxpause then
   pause = 0
 end
 local want, giveback, cum = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[10])
-local prev, pseq
+local prev, pseq, pgrant
 if s[5] then
-  local c, q = string.match(s[5], '^(%S+) (%S+)$')
-  if c then prev, pseq = num(c), num(q) else prev = num(s[5]) end
+  local c, q, g = string.match(s[5], '^(%S+) (%S+) (%S+)$')
+  if not c then c, q = string.match(s[5], '^(%S+) (%S+)$') end
+  if c then prev, pseq, pgrant = num(c), num(q), num(g) else prev = num(s[5]) end
 end
 local seq = num(ARGV[17])
 local late = seq and pseq and seq <= pseq and pseq - seq < (tonumber(ARGV[18]) or 0)
 if late then
   -- A call that reached Redis after a later one, which carried its
-  -- give-back: the difference, credited, would go backwards.
-  giveback = 0
+  -- give-back: the difference, credited, would go backwards; and the
+  -- member gave up on it: its tokens would go to nobody.
+  giveback, want = 0, 0
 elseif prev then
   giveback = cum - prev
 end
-if not late and (giveback ~= 0 or (s[5] and prev ~= cum) or (seq and seq > 0 and seq ~= pseq)) then
+local doubt = num(ARGV[19])
+if not late and doubt and doubt > 0 and pseq and pseq >= doubt and pgrant and pgrant > 0 then
+  -- The call that ran last granted tokens whose reply the member did
+  -- not get: they go back, once (this call writes the field).
+  giveback = giveback + pgrant
+end
+local held = pseq
+local dirty = not late and (giveback ~= 0 or (s[5] and prev ~= cum) or (seq and seq > 0 and seq ~= pseq))
+local function field(granted)
+  if not dirty then return end
   local f = ARGV[10]
-  if seq then f = f .. ' ' .. string.format('%.0f', seq) end
+  if seq then
+    f = f .. ' ' .. string.format('%.0f', seq)
+    if granted > 0 then f = f .. ' ' .. string.format('%.0f', granted) end
+    held = seq
+  end
   redis.call('HSET', KEYS[1], ARGV[9], f)
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
   redis.call('ZADD', KEYS[3], string.format('%.0f', now), ARGV[9])
@@ -254,8 +279,13 @@ if not late and (giveback ~= 0 or (s[5] and prev ~= cum) or (seq and seq > 0 and
   end
   redis.call('PEXPIRE', KEYS[3], ARGV[6])
 end
+local function heldSeq()
+  if held then return string.format('%.0f', held) end
+  return '-1'
+end
 if limit <= 0 or window <= 0 then
-  return {0, 0, '0', 0, 0, string.format('%.0f', pause), string.format('%.0f', now), members, rat, rby, rseq, heardAge}
+  field(0)
+  return {0, 0, '0', 0, 0, string.format('%.0f', pause), string.format('%.0f', now), members, rat, rby, rseq, heardAge, heldSeq()}
 end
 local interval = window / (limit * tonumber(ARGV[3]))
 local tol = burst(limit, ARGV[4]) * interval
@@ -306,9 +336,10 @@ end
 if tat ~= old then
   redis.call('HSET', KEYS[1], 'tat', string.format('%.3f', tat))
 end
+field(granted)
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return {granted, string.format('%.0f', base - now), string.format('%.17g', interval),
-  limit, window, string.format('%.0f', pause), string.format('%.0f', now), members, rat, rby, rseq, heardAge}
+  limit, window, string.format('%.0f', pause), string.format('%.0f', now), members, rat, rby, rseq, heardAge, heldSeq()}
 `)
 
 // learnScript records the quota a member learned, when it differs from

@@ -146,7 +146,8 @@ func (s *Store) Members() int { return int(s.members.Load()) }
 // TestCloseNothingToSend), writes what each partition had left for its
 // refiller to write (a reset, a pause, a quota learned or a window
 // reported, tokens to give back, the debt of its local limiter: see
-// flushParts), tells Redis the member left, and closes its pub/sub
+// flushParts), tells Redis the member left (the heartbeats' count and
+// each partition's active members: see leave), and closes its pub/sub
 // connection. The last sync, the last writes and the leaving share one
 // bound, WithTimeout from Close's start, whose last tenth is the leave's
 // own (a sync in progress at Close, which Close waits for, spends it too;
@@ -196,8 +197,9 @@ func (s *Store) Close() error {
 	s.wg.Wait()
 	s.budgetDegraded.Store(true) // the budgets are the member's alone from now on
 	serr := s.syncLast(wctx)
-	ferr := s.flushParts(wctx)
-	s.rdb.ZRem(ctx, s.membersKey, s.member)
+	parts := s.allParts()
+	ferr := s.flushParts(wctx, parts)
+	s.leave(ctx, parts)
 	return errors.Join(err, serr, ferr)
 }
 
