@@ -732,7 +732,11 @@ func (run *hedgeRun) bodyTakenOnly() bool {
 // its body (see renew): that failure ends the call, and stays its cause
 // (StopBodyNotReplayable), but the copy sent the body, and what it met (a
 // reset) is what the host did with the request; errors.Is and errors.As
-// find both. run.mu is held.
+// find both. A copy's timeout is added as its text only, as beforeCancel
+// adds one: the call did not end on it, and wrapped, it made the call's
+// error a timeout (os.IsTimeout, context.DeadlineExceeded), which the
+// retry loop then flattens whole, GetBody's error with it, when the
+// caller cancels (TestHedgingRenewFailureCopyTimedOut). run.mu is held.
 func (run *hedgeRun) tellRenewal() {
 	a := run.copies[0]
 	cb, ok := a.req.Body.(*checkedBody)
@@ -741,7 +745,11 @@ func (run *hedgeRun) tellRenewal() {
 	}
 	for _, cp := range run.copies[1:] {
 		if cp.err != nil && cp.st != nil && cp.st.reached {
-			a.err = fmt.Errorf("%w; hedged copy %d: %w", a.err, cp.st.hedge, cp.err)
+			cerr := cp.err
+			if isTimeout(cerr) {
+				cerr = errors.New(redactRequestError(cerr, cp.req).Error())
+			}
+			a.err = fmt.Errorf("%w; hedged copy %d: %w", a.err, cp.st.hedge, cerr)
 			return
 		}
 	}
