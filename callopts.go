@@ -39,8 +39,11 @@ func callValuesOf(ctx context.Context) callValues {
 // with ctx, derived from them (see callValues.outer), for a context
 // derived from ctx to carry with what it sets.
 func derivedValues(ctx context.Context) callValues {
-	cv := callValuesOf(ctx)
-	cv.outer = callValuesIn(ctx)
+	var cv callValues
+	if outer := callValuesIn(ctx); outer != nil {
+		cv = *outer
+		cv.outer = outer
+	}
 	return cv
 }
 

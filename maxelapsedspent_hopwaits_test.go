@@ -16,7 +16,11 @@ import (
 // every hop carries, is counted once. Until 2026-12-06 a hop counted only
 // what its wait had beyond the wait before the hop that left it: two
 // waits of 30s counted as one, and a 5m budget ran 5m30s, or 6m when the
-// first hop waited too.
+// first hop waited too. So under a Transport nested in another
+// (New(New(base))) when the call carries a Report: the outer Transport's
+// attempts carry the call's values without the Report (see
+// withoutReport), which the inner one's hops must still find derived
+// from the caller's.
 func TestMaxElapsedSpentOnEveryWaitingHop(t *testing.T) {
 	const wait = 30 * time.Second
 	tests := []struct {
@@ -24,10 +28,12 @@ func TestMaxElapsedSpentOnEveryWaitingHop(t *testing.T) {
 		firstWaits  bool          // the layer waits before the first hop too
 		callerSpent time.Duration // counted by the caller's context
 		atB         time.Duration // how long /b takes to answer its 302
+		nested      bool          // New(New(base)), the call with a Report
 	}{
-		{"later hops", false, 0, wait},
-		{"every hop", true, 0, wait},
-		{"later hops, the caller's minute", false, time.Minute, 0},
+		{"later hops", false, 0, wait, false},
+		{"every hop", true, 0, wait, false},
+		{"later hops, the caller's minute", false, time.Minute, 0, false},
+		{"nested, a Report, the caller's minute", false, time.Minute, 0, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -43,7 +49,10 @@ func TestMaxElapsedSpentOnEveryWaitingHop(t *testing.T) {
 					}
 					return hang.RoundTrip(r)
 				})
-				tr := New(base, WithoutBreaker(), WithoutRetryBudget())
+				var tr http.RoundTripper = New(base, WithoutBreaker(), WithoutRetryBudget())
+				if tc.nested {
+					tr = New(tr, WithoutBreaker(), WithoutRetryBudget())
+				}
 				above := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 					if r.Response == nil && !tc.firstWaits {
 						return tr.RoundTrip(r)
@@ -56,6 +65,9 @@ func TestMaxElapsedSpentOnEveryWaitingHop(t *testing.T) {
 				ctx := context.Background()
 				if tc.callerSpent > 0 {
 					ctx = WithCallOptions(ctx, WithMaxElapsedSpent(tc.callerSpent))
+				}
+				if tc.nested {
+					ctx = WithReport(ctx, new(Report))
 				}
 				began := time.Now()
 				resp, err := cl.Do(newRequest(t, ctx, http.MethodGet, "http://api.test/a", nil))
