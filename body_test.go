@@ -841,7 +841,11 @@ func (b *stuckSeeker) Close() error { return nil }
 // waits for that read no longer than the call's context or budget allow;
 // the call then ends with the answer it had. The rewind waited for the
 // read without a bound: RoundTrip returned only once the source's Read did,
-// never for a source that stalls, whatever the context's deadline.
+// never for a source that stalls, whatever the context's deadline. It ends
+// as soon as the retry would no longer have the least a retry needs (1ms
+// after an attempt of no time, see call.leastLeft), a stop for the
+// deadline; until 2026-12-07 it waited to the deadline itself, and the
+// call said its body could not be replayed.
 func TestRewindWaitIsBounded(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -852,7 +856,7 @@ func TestRewindWaitIsBounded(t *testing.T) {
 	}{
 		{"context deadline", nil, func(ctx context.Context) (context.Context, context.CancelFunc) {
 			return context.WithTimeout(ctx, 10*time.Second)
-		}, 10 * time.Second, StopBodyNotReplayable},
+		}, 10*time.Second - durationFloor, StopDeadline},
 		{"canceled", nil, func(ctx context.Context) (context.Context, context.CancelFunc) {
 			ctx, cancel := context.WithCancel(ctx)
 			time.AfterFunc(5*time.Second, cancel)
@@ -860,7 +864,7 @@ func TestRewindWaitIsBounded(t *testing.T) {
 		}, 5 * time.Second, StopCanceled}, // the caller's cancel, not the body's fault
 		{"budget", []Option{WithMaxElapsed(30 * time.Second)}, func(ctx context.Context) (context.Context, context.CancelFunc) {
 			return ctx, func() {}
-		}, 30 * time.Second, StopBodyNotReplayable},
+		}, 30*time.Second - durationFloor, StopDeadline},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

@@ -45,8 +45,9 @@ type config struct {
 
 	// elapsedSpent is what WithMaxElapsedSpent counted as spent of the
 	// call's budget before the call (maxElapsed is what it left), and
-	// budgetSpent says it left nothing: the call fails before its first
-	// attempt. A later WithMaxElapsed clears both.
+	// budgetSpent says it left nothing (or a budget given per call is
+	// below durationFloor, see clampFloors): the call fails before its
+	// first attempt. A later WithMaxElapsed clears both.
 	elapsedSpent time.Duration
 	budgetSpent  bool
 
@@ -138,9 +139,17 @@ func (c *config) checkFloors() {
 
 // clampFloors raises a call's values below their floor (see checkFloors)
 // to it: a value computed per call must not panic. A budget
-// (WithMaxElapsed) applies as given: a call given no time fails at once;
-// and so does the longest server's wait (WithMaxRetryAfter).
+// (WithMaxElapsed) below its floor is spent: the call fails at once,
+// before its first attempt; the longest server's wait (WithMaxRetryAfter)
+// applies as given.
 func (c *config) clampFloors() {
+	if belowFloor(c.maxElapsed) {
+		// A budget below the floor given per call (or what
+		// WithMaxElapsedSpent left of one): no attempt would have time
+		// to be answered, and the call fails before its first, as one
+		// WithMaxElapsedSpent left nothing does.
+		c.budgetSpent = true
+	}
 	if belowFloor(c.attemptTimeout) {
 		c.attemptTimeout = durationFloor
 	}
@@ -205,29 +214,35 @@ func WithBackoff(base, maxDelay time.Duration) Option {
 }
 
 // WithMaxElapsed sets the whole budget of one RoundTrip, waits included
-// (default 5m). A wait that would end past it is not started: the last
-// result is returned instead. An attempt still running when it ends is cut,
-// as by WithAttemptTimeout, sending its request body included (the
-// response body is the caller's once handed over, and the budget no longer
-// applies to it): a call whose upload may take longer needs a larger
-// budget, for that call if need be (WithCallOptions). A retry cut so
-// returns the response retried past, if an earlier attempt got one (the
-// answer a plain client would have returned), rather than the timeout;
-// unless it is a write's that may have reached the server, which may have
-// processed it: the earlier answer (a 429, say) would tell the caller that
-// it was not. The hops of a redirect that http.Client follows (each a
-// RoundTrip) share one budget: a hop has what the hops before it left of
-// it (the time http.Client and the caller take between hops not counted),
-// and one left nothing fails before its first attempt, with the budget's
-// timeout; a request sent again with the same Response has a budget of
-// its own. So they do when a middleware above the Transport returns a
-// shallow copy of the redirect (see Chain); a copy that cannot be told
-// from that of another send of its request gets the least budget any of
-// them left. Zero means no budget beyond the request's context. It panics
-// if d is negative. A non-zero d below 1ms is taken for a units mistake
-// (30, meant as 30 seconds, is 30ns: every call would fail at its first
-// attempt): New panics on it; given per call, it applies as given, and the
-// call fails at once.
+// (default 5m). A wait that would end past it is not started, nor a retry
+// that would start with less than it needs left of it (or of the context's
+// deadline): a tenth of the time the host took with the attempt before it,
+// a tenth of the attempt timeout (WithAttemptTimeout, when set; at most a
+// tenth of the call's budget or of its context's time), and 1ms at least,
+// or, for a write that may not be resent, the whole time the host took; the
+// last result is returned instead (StopDeadline). An attempt still running
+// when it ends is cut, as by WithAttemptTimeout, sending its request body
+// included (the response body is the caller's once handed over, and the
+// budget no longer applies to it): a call whose upload may take longer
+// needs a larger budget, for that call if need be (WithCallOptions). A
+// retry cut so returns the response retried past, if an earlier attempt got
+// one (the answer a plain client would have returned), rather than the
+// timeout; unless it is a write's that may have reached the server, which
+// may have processed it: the earlier answer (a 429, say) would tell the
+// caller that it was not. The hops of a redirect that http.Client follows
+// (each a RoundTrip) share one budget: a hop has what the hops before it
+// left of it (the time http.Client and the caller take between hops not
+// counted), and one left nothing, or less than a retry would need after an
+// attempt of no time, fails before its first attempt, with the budget's
+// timeout; a request sent again with the same Response has a budget of its
+// own. So they do when a middleware above the Transport returns a shallow
+// copy of the redirect (see Chain); a copy that cannot be told from that of
+// another send of its request gets the least budget any of them left. Zero
+// means no budget beyond the request's context. It panics if d is negative.
+// A non-zero d below 1ms is taken for a units mistake (30, meant as 30
+// seconds, is 30ns: every call would fail at its first attempt): New panics
+// on it; given per call, it applies as given, and the call fails at once,
+// before its first attempt.
 //
 // To cut an attempt, the Transport sends it as a copy of the request with a
 // context of its own (one allocation for both, and no runtime timer: one
@@ -246,7 +261,7 @@ func WithMaxElapsed(d time.Duration) Option {
 // (WithMaxElapsed, the Transport's or one set for the call before it): the
 // call has what d left of it, and fails at once, before its first attempt
 // (no layer of the chain sees it), with the budget's timeout, when d left
-// nothing; a call without a budget stays without one. For a hop of a
+// nothing, or less than 1ms; a call without a budget stays without one. For a hop of a
 // redirect, what it counts beyond what a context given to http.Client
 // counted (which every hop carries, and is counted once) is spent of what
 // the hops before it left, each hop's whole, whatever the hop before it

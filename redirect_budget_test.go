@@ -113,43 +113,55 @@ func TestRedirectHopsShareTheBudget(t *testing.T) {
 // before any attempt, as a call whose context's deadline has passed does:
 // nothing reaches /b, and no attempt cut at once is counted against its
 // host. Before, the hop had a budget of its own and tried /b for a whole
-// minute more.
+// minute more. So does one that leaves its hop less than a hop needs (1 ms
+// left, the observer took 999 ms: see call.leastLeft), which until
+// 2026-12-07 sent /b an attempt cut at once.
 func TestRedirectHopBudgetSpent(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var hitsA, hitsB atomic.Int32
-		var failing atomic.Bool
-		failing.Store(true)
-		// /a fails 9 times (9 attempts of 5 s, 9 waits of 1 s); the 10th
-		// attempt, at 54 s, gets the redirect at once: 1 s left.
-		srv := budgetRedirectServer(t, 9, http.StatusFound, &hitsA, &hitsB, &failing)
-		defer srv.Close()
-		slowObserver := func(a Attempt) {
-			if a.StatusCode == http.StatusFound {
-				time.Sleep(2 * time.Second)
-			}
-		}
-		tr := New(srv.Transport(), WithMaxElapsed(55*time.Second), WithMaxRetries(100),
-			WithBackoff(time.Second, time.Second), withRand(func(int64) int64 { return 0 }),
-			WithoutBreaker(), WithoutRetryBudget(), WithObserver(slowObserver))
-		cl := &http.Client{Transport: tr}
-		var rep Report
-		req := newRequest(t, WithReport(context.Background(), &rep), http.MethodGet, srv.URL+"/a", nil)
-		resp, err := cl.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			t.Fatalf("status = %d, want the budget's timeout", resp.StatusCode)
-		}
-		if !errors.Is(err, ErrAttemptTimeout) || !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("err = %v, want it to wrap ErrAttemptTimeout and context.DeadlineExceeded", err)
-		}
-		if got := hitsB.Load(); got != 0 {
-			t.Errorf("requests to /b = %v, want 0", got)
-		}
-		if rep.Redirects != 1 || rep.Attempts != 10 || rep.Outcome != OutcomeCanceled {
-			t.Errorf("Report = %+v, want 1 redirect, 10 attempts, outcome canceled (no attempt, as under a passed deadline)", rep)
-		}
-		synctest.Wait()
-	})
+	for _, tc := range []struct {
+		name    string
+		observe time.Duration // the observer's time on the redirect
+	}{
+		{"spent", 2 * time.Second},
+		{"1ms left", 999 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var hitsA, hitsB atomic.Int32
+				var failing atomic.Bool
+				failing.Store(true)
+				// /a fails 9 times (9 attempts of 5 s, 9 waits of 1 s); the 10th
+				// attempt, at 54 s, gets the redirect at once: 1 s left.
+				srv := budgetRedirectServer(t, 9, http.StatusFound, &hitsA, &hitsB, &failing)
+				defer srv.Close()
+				slowObserver := func(a Attempt) {
+					if a.StatusCode == http.StatusFound {
+						time.Sleep(tc.observe)
+					}
+				}
+				tr := New(srv.Transport(), WithMaxElapsed(55*time.Second), WithMaxRetries(100),
+					WithBackoff(time.Second, time.Second), withRand(func(int64) int64 { return 0 }),
+					WithoutBreaker(), WithoutRetryBudget(), WithObserver(slowObserver))
+				cl := &http.Client{Transport: tr}
+				var rep Report
+				req := newRequest(t, WithReport(context.Background(), &rep), http.MethodGet, srv.URL+"/a", nil)
+				resp, err := cl.Do(req)
+				if err == nil {
+					resp.Body.Close()
+					t.Fatalf("status = %d, want the budget's timeout", resp.StatusCode)
+				}
+				if !errors.Is(err, ErrAttemptTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("err = %v, want it to wrap ErrAttemptTimeout and context.DeadlineExceeded", err)
+				}
+				if got := hitsB.Load(); got != 0 {
+					t.Errorf("requests to /b = %v, want 0", got)
+				}
+				if rep.Redirects != 1 || rep.Attempts != 10 || rep.Outcome != OutcomeCanceled || rep.StopReason != StopDeadline {
+					t.Errorf("Report = %+v, want 1 redirect, 10 attempts, outcome canceled (no attempt, as under a passed deadline), StopDeadline", rep)
+				}
+				synctest.Wait()
+			})
+		})
+	}
 }
 
 // TestRedirectHopReusedHasItsOwnBudget: the request of a hop sent again

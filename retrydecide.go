@@ -95,17 +95,25 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		return 0, false, StopBackOff
 	}
 	delay = max(delay, 0) // a BackOff's negative delay other than Stop: no wait
-	// need is the time the retry must have left once its wait ends. A
-	// write the Transport could not resend after an ambiguous failure
-	// needs as long as the host took to answer this attempt: a retry cut
-	// by the deadline before its answer came may have been processed, and
-	// would end the call in a timeout where the answer it has (a 429, a
-	// refused dial) says that the write was not. The retry's own waits
-	// below the loop (the rate limiter's, a slot's of WithMaxInFlight)
-	// end that much before the deadline too (see c.need).
+	// need is the time the retry must have left once its wait ends: at
+	// least what any retry needs (see leastLeft). A write the Transport
+	// could not resend after an ambiguous failure needs as long as the
+	// host took to answer this attempt: a retry cut by the deadline
+	// before its answer came may have been processed, and would end the
+	// call in a timeout where the answer it has (a 429, a refused dial)
+	// says that the write was not. The retry's own waits below the loop
+	// (the rate limiter's, a slot's of WithMaxInFlight) end that much
+	// before the deadline too (see c.need).
 	var need time.Duration
-	if c.write && !c.deadline.IsZero() && !st.start.IsZero() && !c.resendable() {
-		need = max(time.Since(st.start), 0)
+	if !c.deadline.IsZero() {
+		var took time.Duration // what the host took to answer this attempt
+		if !st.start.IsZero() {
+			took = max(time.Since(st.start), 0)
+		}
+		need = c.leastLeft(max(took-st.queued(), 0))
+		if c.write && !st.start.IsZero() && !c.resendable() {
+			need = max(need, took)
+		}
 	}
 	c.need = need
 	if st.hasRetryAfter {
@@ -178,6 +186,30 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		return 0, true, ""
 	}
 	return delay, true, ""
+}
+
+// leastLeft returns the least time a retry of the call, or a hop of a
+// redirect (see call.run), must have left of it when it starts, last being
+// how long the host took with the attempt before it (0 for none): the
+// largest of a tenth of last, a tenth of the attempt timeout
+// (WithAttemptTimeout) when one is set, bounded by the call's whole
+// budget and its context's time, and durationFloor. A retry left less
+// would be cut before the host could answer it (the host still does the
+// work, and the breaker counts the cut by the budget against the host),
+// where a plain client would have sent none: the call returns what it has
+// instead (StopDeadline).
+func (c *call) leastLeft(last time.Duration) time.Duration {
+	least := max(durationFloor, last/10)
+	if d := c.cfg.attemptTimeout; d > 0 {
+		if m := c.cfg.maxElapsed; m > 0 {
+			d = min(d, m+c.cfg.elapsedSpent)
+		}
+		if !c.ctxDeadline.IsZero() {
+			d = min(d, c.ctxDeadline.Sub(c.start))
+		}
+		least = max(least, d/10)
+	}
+	return least
 }
 
 // startBy returns when the call's next attempt must start at the latest:

@@ -70,11 +70,13 @@ func TestRetryWaitCheckedAfterTheRewind(t *testing.T) {
 						t.Fatalf("RoundTrip = %v, %v after %v; want the 503", resp, err, d)
 					}
 					resp.Body.Close()
-					// 20s: the rewind stops waiting for the read once the
-					// backoff would no longer end before the deadline.
-					if d != 20*time.Second || calls != 1 || r.StopReason != StopDeadline {
-						t.Errorf("returned after %v, %d attempts, stop %q; want 20s (the last moment a 10s backoff still ends before the deadline), 1, %q",
-							d, calls, r.StopReason, StopDeadline)
+					// 20s less 1ms: the rewind stops waiting for the read
+					// once the backoff would no longer end before the
+					// deadline with the least a retry needs left (1ms
+					// after an attempt of no time, see call.leastLeft).
+					if want := 20*time.Second - durationFloor; d != want || calls != 1 || r.StopReason != StopDeadline {
+						t.Errorf("returned after %v, %d attempts, stop %q; want %v (the last moment a 10s backoff still ends 1ms before the deadline), 1, %q",
+							d, calls, r.StopReason, want, StopDeadline)
 					}
 				})
 			})

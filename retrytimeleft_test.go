@@ -90,10 +90,14 @@ func (s *throttleOnceServer) check(t *testing.T, tr http.RoundTripper, req *http
 // the call would end in a timeout after a stored write, which a caller
 // retrying on timeouts stores twice. The call returns the 429, as a plain
 // client would have, with StopDeadline. With enough time left, it is
-// retried; a GET, and a write to a host named by WithKeyHonoringHosts, are
-// retried in the same case as before.
+// retried; a GET, and a write to a host named by WithKeyHonoringHosts,
+// need only what any retry needs (a tenth of the 20ms, at least 1ms: see
+// TestRetryNotStartedWithAlmostNoTimeLeft), and are retried with 5ms left,
+// but no longer with 1ms (until 2026-12-07 they were, and were cut at
+// once).
 func TestWriteRetryNeedsTimeToBeAnswered(t *testing.T) {
 	short := throttleOnceLatency + 2*time.Second + time.Millisecond // 1ms left after the wait
+	mid := throttleOnceLatency + 2*time.Second + 5*time.Millisecond // 5ms left after the wait
 	long := throttleOnceLatency + 2*time.Second + time.Second       // more than the spread of the wait and an attempt
 	for _, tc := range []struct {
 		name       string
@@ -110,8 +114,10 @@ func TestWriteRetryNeedsTimeToBeAnswered(t *testing.T) {
 		{name: "POST, WithMaxElapsed", method: http.MethodPost, opts: []resilient.Option{resilient.WithMaxElapsed(short)}, wantStatus: 429, wantReqs: 1, wantStored: 0, wantStop: resilient.StopDeadline},
 		{name: "POST, enough time", method: http.MethodPost, ctxTimeout: long, wantStatus: 201, wantReqs: 2, wantStored: 1},
 		{name: "POST, enough budget", method: http.MethodPost, opts: []resilient.Option{resilient.WithMaxElapsed(long)}, wantStatus: 201, wantReqs: 2, wantStored: 1},
-		{name: "GET", method: http.MethodGet, ctxTimeout: short, wantReqs: 2},
-		{name: "POST to a key-honoring host", method: http.MethodPost, ctxTimeout: short, keyHonored: true, wantReqs: 2, wantStored: 1},
+		{name: "GET", method: http.MethodGet, ctxTimeout: mid, wantReqs: 2},
+		{name: "POST to a key-honoring host", method: http.MethodPost, ctxTimeout: mid, keyHonored: true, wantReqs: 2, wantStored: 1},
+		{name: "GET, 1ms left", method: http.MethodGet, ctxTimeout: short, wantStatus: 429, wantReqs: 1, wantStop: resilient.StopDeadline},
+		{name: "POST to a key-honoring host, 1ms left", method: http.MethodPost, ctxTimeout: short, keyHonored: true, wantStatus: 429, wantReqs: 1, wantStop: resilient.StopDeadline},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
