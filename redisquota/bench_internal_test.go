@@ -27,9 +27,13 @@ func benchStore(b *testing.B) *Store {
 	b.Cleanup(func() {
 		s.Close()
 		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 100).Iterator()
+		var keys []string
+		iter := rdb.Scan(ctx, 0, prefix+"*", 10000).Iterator() // pages as large as the tests' (scanPage)
 		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
+			keys = append(keys, iter.Val())
+		}
+		if len(keys) > 0 {
+			rdb.Unlink(ctx, keys...)
 		}
 	})
 	return s

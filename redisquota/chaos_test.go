@@ -703,7 +703,7 @@ func TestFleetChaos(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var keys []string
-	iter := rdb.Scan(ctx, 0, prefix+"*", 100).Iterator()
+	iter := rdb.Scan(ctx, 0, prefix+"*", scanPage).Iterator()
 	for iter.Next(ctx) {
 		keys = append(keys, iter.Val())
 	}

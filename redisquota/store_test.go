@@ -162,7 +162,7 @@ func TestLearnedQuotaReachesMembers(t *testing.T) {
 	}
 	rdb := newRedis(t, addr)
 	var keys []string
-	iter := rdb.Scan(context.Background(), 0, prefix+":{*}", 10).Iterator()
+	iter := rdb.Scan(context.Background(), 0, prefix+":{*}", scanPage).Iterator()
 	for iter.Next(context.Background()) {
 		keys = append(keys, iter.Val())
 	}
