@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/resilienthttp/resilient"
+	"github.com/resilienthttp/resilient/redisquota"
 )
 
 // TestCloseLeavesPartitions proves that Close takes the member out of the
@@ -39,5 +40,38 @@ func TestCloseLeavesPartitions(t *testing.T) {
 	}
 	if _, err := rdb.ZScore(ctx, mkey, f.b.MemberID()).Result(); err != nil {
 		t.Errorf("the open member among the partition's active members: ZSCORE error %v, want it counted", err)
+	}
+}
+
+// TestCloseLeaveNotUndoneByLateLease proves that a lease call Redis runs
+// after Close left (the refiller's call timed out on its way, and Redis
+// ran it late) does not count the closed member among the partition's
+// active members again: the call is a late one (Close's last write of the
+// partition took the next number) and counts nobody. (It added the member
+// back, for three of its heartbeats, and the members left leased a
+// smaller share.)
+func TestCloseLeaveNotUndoneByLateLease(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	rdb := newRedis(t, addr)
+	ctx := context.Background()
+	h := &lostGiveback{want: true, failed: make(chan []any, 1)}
+	s := redisquota.New(newRedis(t, addr, h), redisquota.WithPrefix(prefix))
+	t.Cleanup(func() { s.Close() })
+	const name = "close leave late lease"
+	q, _ := lostLeaseBucket(t, s, rdb, name)
+	h.armed.Store(true)
+	if _, ok, _ := q.Take(time.Now()); !ok {
+		t.Fatal("Take() = false, want the first lease's token")
+	}
+	late := <-h.failed
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close() = %v, want nil", err)
+	}
+	if _, err := rdb.Do(ctx, late...).Result(); err != nil {
+		t.Fatalf("the late call: %v", err)
+	}
+	if _, err := rdb.ZScore(ctx, s.StateKey(name)+":members", s.MemberID()).Result(); err != redis.Nil {
+		t.Errorf("the closed member among the partition's active members after a late lease call: ZSCORE error %v, want redis.Nil", err)
 	}
 }

@@ -50,7 +50,11 @@
 // whose reply the member did not get (it timed out after the script ran)
 // go back to the bucket with the member's next call, once
 // (TestLeaseLostReplyGivesTokensBack), and a lease call that Redis runs
-// after the member's next one grants nothing (TestLeaseLateCallGrantsNothing):
+// after the member's next one grants nothing (TestLeaseLateCallGrantsNothing),
+// nor counts a closed member among the active members again
+// (TestCloseLeaveNotUndoneByLateLease); one the client sent twice
+// (go-redis resends a command whose connection broke before its reply
+// came) gives its first run's tokens back (TestLeaseResentGivesTokensBack):
 // each call that asks for tokens is numbered, and the script keeps what
 // the last one granted. A charge
 // (the tokens a member sent while pacing locally) is never more than one

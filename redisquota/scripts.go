@@ -153,11 +153,17 @@ end
 // which is not believed. A field whose number is behind the call's is
 // written, though nothing is credited, so that it keeps the latest
 // number. A late call grants no token either: the member gave up on it,
-// and nobody would take them. The member numbers each call that asks for
-// tokens afresh, and the field holds "cum seq granted" after a call that
-// granted tokens; a call that says the member's calls from doubt on got
-// no reply (doubt: the number of the first; absent or 0 for none) gives
-// back what the field says the call that ran last granted, if it is one
+// and nobody would take them; nor does it count the member among the
+// active members, which the member may have left since (Close:
+// TestCloseLeaveNotUndoneByLateLease). The member numbers each call that
+// asks for tokens afresh, and the field holds "cum seq granted" after a
+// call that granted tokens; the same call run again (the client resent
+// it: go-redis resends a command whose connection broke before its reply
+// came), which finds its own number and a grant in the field, is not a
+// late one: it gives that grant back and grants anew, the member getting
+// the last run's reply only (TestLeaseResentGivesTokensBack); a call
+// that says the member's calls from doubt on got no reply (doubt: the
+// number of the first; absent or 0 for none) gives back what the field says the call that ran last granted, if it is one
 // of them (seq at least doubt), once: the call writes the field. The
 // reply ends with the number the field holds after the call (-1 for
 // none): one ahead of the call's own is none of the member's, which then
@@ -189,15 +195,6 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 own(KEYS[1], 'hash')
 own(KEYS[2], 'zset')
 own(KEYS[3], 'zset')
-local members = 0
-if ARGV[7] ~= '' then
-  local mttl = tonumber(ARGV[8])
-  redis.call('ZADD', KEYS[2], string.format('%.0f', now + mttl), ARGV[7])
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now))
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. string.format('%.0f', now + math.max(mttl, tonumber(ARGV[14]) or 0)), '+inf')
-  redis.call('PEXPIRE', KEYS[2], ARGV[6])
-  members = redis.call('ZCARD', KEYS[2])
-end
 local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause', ARGV[9], 'rat', 'rby', 'rseq', 'lheard', 'lset', 'scap', 'sreset', 'hz', 'hzt')
 local rat, rby, rseq = s[6] or '0', s[7] or '', s[8] or '0'
 local limit, window = num(s[1]) or 0, num(s[2]) or 0
@@ -244,7 +241,20 @@ if s[5] then
   if c then prev, pseq, pgrant = num(c), num(q), num(g) else prev = num(s[5]) end
 end
 local seq = num(ARGV[17])
-local late = seq and pseq and seq <= pseq and pseq - seq < (tonumber(ARGV[18]) or 0)
+-- The same call run again (go-redis resends a command whose connection
+-- broke before its reply came): the member gets this run's reply only.
+local again = want > 0 and seq and pseq and seq == pseq and pgrant and pgrant > 0
+local late = not again and seq and pseq and seq <= pseq and pseq - seq < (tonumber(ARGV[18]) or 0)
+local members = 0
+if ARGV[7] ~= '' and not late then
+  -- A late call counts nobody: the member may have left since (Close).
+  local mttl = tonumber(ARGV[8])
+  redis.call('ZADD', KEYS[2], string.format('%.0f', now + mttl), ARGV[7])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now))
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. string.format('%.0f', now + math.max(mttl, tonumber(ARGV[14]) or 0)), '+inf')
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+  members = redis.call('ZCARD', KEYS[2])
+end
 if late then
   -- A call that reached Redis after a later one, which carried its
   -- give-back: the difference, credited, would go backwards; and the
@@ -254,9 +264,10 @@ elseif prev then
   giveback = cum - prev
 end
 local doubt = num(ARGV[19])
-if not late and doubt and doubt > 0 and pseq and pseq >= doubt and pgrant and pgrant > 0 then
+if again or (not late and doubt and doubt > 0 and pseq and pseq >= doubt and pgrant and pgrant > 0) then
   -- The call that ran last granted tokens whose reply the member did
-  -- not get: they go back, once (this call writes the field).
+  -- not get (this call's own first run, or a call in doubt): they go
+  -- back, once (this call writes the field).
   giveback = giveback + pgrant
 end
 local held = pseq
