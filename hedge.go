@@ -235,13 +235,16 @@ func (c *call) hedgeAllowed(req *http.Request, hb *hostBudget) bool {
 	return paid
 }
 
-// live reports whether the call may still send a copy: its caller has not
-// given up on it (see canceled), and its deadline, the context's or the
-// budget's (WithMaxElapsed), has not passed. The attempt itself fails at
-// either, but only once the base returns, which a base that does not
-// watch its context may not do for a while.
-func (c *call) live() bool {
-	return !c.canceled() && (c.deadline.IsZero() || c.t.clock.now().Before(c.deadline))
+// live reports whether the call may still send a copy, due delay after the
+// attempt it copies: its caller has not given up on it (see canceled), and
+// its deadline, the context's or the budget's (WithMaxElapsed), leaves the
+// copy what a retry after an attempt that took delay would need (see
+// leastLeft): a copy left less would be cut before the host could answer
+// it. The attempt itself fails at the deadline, but only once the base
+// returns, which a base that does not watch its context may not do for a
+// while.
+func (c *call) live(delay time.Duration) bool {
+	return !c.canceled() && (c.deadline.IsZero() || c.t.clock.now().Add(c.leastLeft(delay)).Before(c.deadline))
 }
 
 // paused reports whether req's partition is paused after a 429.

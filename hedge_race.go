@@ -251,7 +251,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	}()
 	run.mu.Lock()
 	locked = true
-	allowed := !run.stopped && run.winner < 0 && c.live() && c.hedgeAllowed(areq, hb)
+	allowed := !run.stopped && run.winner < 0 && c.live(delay) && c.hedgeAllowed(areq, hb)
 	var creq *http.Request // the copy's request
 	var src http.Request   // what makes the copy's body, of the caller's request
 	if allowed {
@@ -279,7 +279,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	}
 	run.mu.Lock()
 	locked = true
-	if run.stopped || run.winner >= 0 || !c.live() {
+	if run.stopped || run.winner >= 0 || !c.live(delay) {
 		// The attempt was decided while GetBody ran, or the call
 		// ended (its caller gave up, its deadline passed).
 		locked = false

@@ -217,9 +217,8 @@ func WithBackoff(base, maxDelay time.Duration) Option {
 // (default 5m). A wait that would end past it is not started, nor a retry
 // that would start with less than it needs left of it (or of the context's
 // deadline): a tenth of the time the host took with the attempt before it,
-// a tenth of the attempt timeout (WithAttemptTimeout, when set; at most a
-// tenth of the call's budget or of its context's time), and 1ms at least,
-// or, for a write that may not be resent, the whole time the host took; the
+// and 1ms at least, or, for a write that may not be resent, the whole time
+// the host took; the
 // last result is returned instead (StopDeadline). An attempt still running
 // when it ends is cut, as by WithAttemptTimeout, sending its request body
 // included (the response body is the caller's once handed over, and the
@@ -232,10 +231,9 @@ func WithBackoff(base, maxDelay time.Duration) Option {
 // caller that it was not. The hops of a redirect that http.Client follows
 // (each a RoundTrip) share one budget: a hop has what the hops before it
 // left of it (the time http.Client and the caller take between hops not
-// counted), and one left nothing, or less than a retry would need after an
-// attempt of no time, fails before its first attempt, with the budget's
-// timeout; a request sent again with the same Response has a budget of its
-// own. So they do when a middleware above the Transport returns a shallow
+// counted), and one left nothing, or less than 1ms, fails before its first
+// attempt, with the budget's timeout; a request sent again with the same
+// Response has a budget of its own. So they do when a middleware above the Transport returns a shallow
 // copy of the redirect (see Chain); a copy that cannot be told from that of
 // another send of its request gets the least budget any of them left. Zero
 // means no budget beyond the request's context. It panics if d is negative.

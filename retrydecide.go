@@ -62,6 +62,12 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		if !body.replayable() {
 			return 0, false, StopBodyNotReplayable
 		}
+		// At once, but not with less left than any retry needs (see
+		// leastLeft): the refusal says the write was not processed, and
+		// a retry cut by the deadline may have been.
+		if c.need = c.retryNeed(st); c.retryLate(0) {
+			return 0, false, StopDeadline
+		}
 		return 0, true, ""
 	}
 	if !st.class.Retryable() {
@@ -95,27 +101,7 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		return 0, false, StopBackOff
 	}
 	delay = max(delay, 0) // a BackOff's negative delay other than Stop: no wait
-	// need is the time the retry must have left once its wait ends: at
-	// least what any retry needs (see leastLeft). A write the Transport
-	// could not resend after an ambiguous failure needs as long as the
-	// host took to answer this attempt: a retry cut by the deadline
-	// before its answer came may have been processed, and would end the
-	// call in a timeout where the answer it has (a 429, a refused dial)
-	// says that the write was not. The retry's own waits below the loop
-	// (the rate limiter's, a slot's of WithMaxInFlight) end that much
-	// before the deadline too (see c.need).
-	var need time.Duration
-	if !c.deadline.IsZero() {
-		var took time.Duration // what the host took to answer this attempt
-		if !st.start.IsZero() {
-			took = max(time.Since(st.start), 0)
-		}
-		need = c.leastLeft(max(took-st.queued(), 0))
-		if c.write && !st.start.IsZero() && !c.resendable() {
-			need = max(need, took)
-		}
-	}
-	c.need = need
+	c.need = c.retryNeed(st)
 	if st.hasRetryAfter {
 		if st.retryAfter > c.cfg.maxRetryAfter {
 			return 0, false, StopRetryAfterTooLong
@@ -188,28 +174,46 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 	return delay, true, ""
 }
 
-// leastLeft returns the least time a retry of the call, or a hop of a
-// redirect (see call.run), must have left of it when it starts, last being
-// how long the host took with the attempt before it (0 for none): the
-// largest of a tenth of last, a tenth of the attempt timeout
-// (WithAttemptTimeout) when one is set, bounded by the call's whole
-// budget and its context's time, and durationFloor. A retry left less
-// would be cut before the host could answer it (the host still does the
-// work, and the breaker counts the cut by the budget against the host),
-// where a plain client would have sent none: the call returns what it has
-// instead (StopDeadline).
-func (c *call) leastLeft(last time.Duration) time.Duration {
-	least := max(durationFloor, last/10)
-	if d := c.cfg.attemptTimeout; d > 0 {
-		if m := c.cfg.maxElapsed; m > 0 {
-			d = min(d, m+c.cfg.elapsedSpent)
-		}
-		if !c.ctxDeadline.IsZero() {
-			d = min(d, c.ctxDeadline.Sub(c.start))
-		}
-		least = max(least, d/10)
+// retryNeed returns the time the retry after attempt st must have left once
+// its wait ends (zero for a call without a deadline): at least what any
+// retry needs (see leastLeft). A write the Transport could not resend after
+// an ambiguous failure needs as long as the host took to answer st: a
+// retry cut by the deadline before its answer came may have been
+// processed, and would end the call in a timeout where the answer it has
+// (a 429, a refused dial) says that the write was not. The retry's own
+// waits below the loop (the rate limiter's, a slot's of WithMaxInFlight)
+// end that much before the deadline too (see c.need).
+func (c *call) retryNeed(st *attemptState) time.Duration {
+	if c.deadline.IsZero() {
+		return 0
 	}
-	return least
+	// What the host took to answer st: its start was moved on by its
+	// waits for the rate limiter and a slot of its host (see
+	// attemptState.start), which are not taken off again.
+	var took time.Duration
+	if !st.start.IsZero() {
+		took = max(time.Since(st.start), 0)
+	}
+	need := c.leastLeft(took)
+	if c.write && !st.start.IsZero() && !c.resendable() {
+		need = max(need, took)
+	}
+	return need
+}
+
+// leastLeft returns the least time a retry of the call (or a hedged copy of
+// an attempt, see live) must have left of it when it starts, last being
+// how long the host took with the attempt before it (0 for none): the
+// larger of a tenth of last and durationFloor. A retry left less would be
+// cut before the host could answer it (the host still does the work, and
+// the breaker counts the cut by the budget against the host), where a
+// plain client would have sent none: the call returns what it has instead
+// (StopDeadline). The attempt timeout (WithAttemptTimeout) says nothing of
+// how long the host takes: a tenth of a 5-minute one would refuse a host
+// that answers in 10ms every retry in a call's last 30s
+// (TestRetryNotStartedWithAlmostNoTimeLeft).
+func (c *call) leastLeft(last time.Duration) time.Duration {
+	return max(durationFloor, last/10)
 }
 
 // startBy returns when the call's next attempt must start at the latest:

@@ -58,10 +58,12 @@ func (c *call) run() (*http.Response, error) {
 		// the deferred close releases the body.
 		return nil, c.fail(0, context.Cause(c.ctx))
 	}
-	if req.Response != nil && !c.budget.IsZero() && !c.budget.After(c.start.Add(c.leastLeft(0))) {
+	if req.Response != nil && !c.budget.IsZero() && !c.budget.After(c.start.Add(durationFloor)) {
 		// A hop of a redirect that came as the budget of the calls
-		// before it ended, or left it less than a retry needs (see
-		// leastLeft): it ends before its first attempt, as a call
+		// before it ended, or left it less than durationFloor, as a
+		// budget given per call may not (see clampFloors); not what a
+		// retry needs (see leastLeft): the hop has no answer of its own
+		// to return instead. It ends before its first attempt, as a call
 		// whose context's deadline passed does, rather than send one cut
 		// at once, which the host's breaker would count. Its Report says
 		// why (StopDeadline): the budget, not the caller's context.
