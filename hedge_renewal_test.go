@@ -1,9 +1,11 @@
 package resilient
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"sync/atomic"
+	"testing/synctest"
 	"time"
 )
 
@@ -38,4 +40,22 @@ func failGetBody(req *http.Request, err error, fails func(n int32) bool) *atomic
 		return rewind()
 	}
 	return gets
+}
+
+// renewFailsCall sends tr a POST of data (see sharedSourcePost) under ctx,
+// with its key and a Report, whose body's GetBody fails with errGone on its second
+// call (the first copy's works, the attempt's renewal fails, see
+// failGetBody), closes the response's body, if any, and waits for the
+// bubble to settle: it returns the response, the Report, GetBody's calls
+// and RoundTrip's error.
+func renewFailsCall(ctx context.Context, tr http.RoundTripper, data []byte, errGone error) (*http.Response, *Report, *atomic.Int32, error) {
+	req := sharedSourcePost(data)
+	gets := failGetBody(req, errGone, func(n int32) bool { return n == 2 })
+	r := new(Report)
+	resp, err := tr.RoundTrip(req.WithContext(WithReport(WithIdempotencyKey(ctx, "k1"), r)))
+	if err == nil {
+		resp.Body.Close()
+	}
+	synctest.Wait()
+	return resp, r, gets, err
 }

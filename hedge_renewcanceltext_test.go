@@ -35,15 +35,8 @@ func TestHedgingRenewFailureCanceledSaysGetBodyOnce(t *testing.T) {
 		tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithBackOff(func() backoff.BackOff {
 			return &resetOnBackOff{reset: cancel}
 		}))
-		var r Report
-		req := sharedSourcePost(data).WithContext(WithReport(ctx, &r))
 		// The attempt's renewal fails; the copy's GetBody works.
-		failGetBody(req, errGone, func(n int32) bool { return n == 2 })
-		resp, err := tr.RoundTrip(req)
-		if err == nil {
-			resp.Body.Close()
-		}
-		synctest.Wait()
+		resp, r, _, err := renewFailsCall(ctx, tr, data, errGone)
 		got.checkOne(t, data) // the copy's
 		if r.StopReason != StopCanceled {
 			t.Errorf("Report %+v, want StopReason %q", r, StopCanceled)

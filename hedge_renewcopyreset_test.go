@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -34,16 +35,8 @@ func TestHedgingRenewGetBodyFailsAfterCopyResetSaysBoth(t *testing.T) {
 					return nil, errReset
 				})
 				tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithBackoff(time.Millisecond, time.Millisecond))
-				req := sharedSourcePost(data)
 				// The attempt's renewal fails; the copy's GetBody works.
-				gets := failGetBody(req, errGone, func(n int32) bool { return n == 2 })
-				var r Report
-				req = req.WithContext(WithReport(req.Context(), &r))
-				resp, err := tr.RoundTrip(req)
-				if err == nil {
-					resp.Body.Close()
-				}
-				synctest.Wait()
+				resp, r, gets, err := renewFailsCall(context.Background(), tr, data, errGone)
 				if n := gets.Load(); n != 2 {
 					t.Errorf("GetBody called %d times, want 2 (the copy's, the renewal's)", n)
 				}

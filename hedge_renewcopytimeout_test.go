@@ -41,15 +41,8 @@ func TestHedgingRenewFailureCopyTimedOut(t *testing.T) {
 					opts = append(opts, WithBackOff(func() backoff.BackOff { return &resetOnBackOff{reset: cancel} }))
 				}
 				tr := New(base, opts...)
-				var r Report
-				req := sharedSourcePost(data).WithContext(WithReport(ctx, &r))
 				// The attempt's renewal fails; the copy's GetBody works.
-				failGetBody(req, errGone, func(n int32) bool { return n == 2 })
-				resp, err := tr.RoundTrip(req)
-				if err == nil {
-					resp.Body.Close()
-				}
-				synctest.Wait()
+				resp, r, _, err := renewFailsCall(ctx, tr, data, errGone)
 				got.checkOne(t, data) // the copy's
 				want := StopBodyNotReplayable
 				if canceled {

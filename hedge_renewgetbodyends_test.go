@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"testing"
@@ -38,18 +39,12 @@ func TestHedgingRenewGetBodyFailureEndsTheCall(t *testing.T) {
 					return tc.copy(r)
 				})
 				tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithBackoff(time.Millisecond, time.Millisecond))
-				req := sharedSourcePost(data)
 				// The attempt's renewal fails; the copy's and a retry's work.
-				gets := failGetBody(req, errGone, func(n int32) bool { return n == 2 })
-				var r Report
-				req = req.WithContext(WithReport(req.Context(), &r))
-				resp, err := tr.RoundTrip(req)
+				resp, r, gets, err := renewFailsCall(context.Background(), tr, data, errGone)
 				status := 0
 				if err == nil {
 					status = resp.StatusCode
-					resp.Body.Close()
 				}
-				synctest.Wait()
 				if n := gets.Load(); n != 2 {
 					t.Errorf("GetBody called %d times, want 2 (the copy's, the renewal's): no retry's after the renewal's failed", n)
 				}
@@ -85,16 +80,8 @@ func TestHedgingRenewGetBodyFailureSendsNoLaterCopy(t *testing.T) {
 			return got.hang(r) // a copy: read whole, never answered
 		})
 		tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond, MaxHedges: 2}), WithMaxElapsed(time.Second))
-		req := sharedSourcePost(data)
 		// The attempt's renewal fails; the others work.
-		gets := failGetBody(req, errGone, func(n int32) bool { return n == 2 })
-		var r Report
-		req = req.WithContext(WithReport(req.Context(), &r))
-		resp, err := tr.RoundTrip(req)
-		if err == nil {
-			resp.Body.Close()
-		}
-		synctest.Wait()
+		resp, r, gets, err := renewFailsCall(context.Background(), tr, data, errGone)
 		if n := gets.Load(); n != 2 || r.Hedges != 1 {
 			t.Errorf("GetBody called %d times, %d copies sent; want 2 (the first copy's, the renewal's), 1", n, r.Hedges)
 		}
