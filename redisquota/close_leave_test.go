@@ -2,6 +2,7 @@ package redisquota_test
 
 import (
 	"context"
+	mrand "math/rand/v2"
 	"testing"
 	"time"
 
@@ -73,5 +74,36 @@ func TestCloseLeaveNotUndoneByLateLease(t *testing.T) {
 	}
 	if _, err := rdb.ZScore(ctx, s.StateKey(name)+":members", s.MemberID()).Result(); err != redis.Nil {
 		t.Errorf("the closed member among the partition's active members after a late lease call: ZSCORE error %v, want redis.Nil", err)
+	}
+}
+
+// TestCloseLeaveNotUndoneByLateStateRead proves that the first lease call
+// of a partition, which reads its state and asks for no token (the member
+// knows no quota yet), does not count the closed member among the
+// partition's active members again when Redis runs it after Close left.
+func TestCloseLeaveNotUndoneByLateStateRead(t *testing.T) {
+	addr := redisAddr()
+	prefix := testPrefix(t, addr)
+	rdb := newRedis(t, addr)
+	ctx := context.Background()
+	h := new(leaseFaults)
+	s := redisquota.New(newRedis(t, addr, h), redisquota.WithPrefix(prefix))
+	t.Cleanup(func() { s.Close() })
+	const name = "close leave late state read"
+	h.set(faultLate)
+	s.Partition(name)
+	var late []any
+	waitFor(t, "the state read, failed", func() bool {
+		late = h.takeLate(mrand.New(mrand.NewPCG(1, 1)))
+		return late != nil
+	})
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close() = %v, want nil", err)
+	}
+	if err := rdb.Do(ctx, late...).Err(); err != nil {
+		t.Fatalf("the late call: %v", err)
+	}
+	if _, err := rdb.ZScore(ctx, s.StateKey(name)+":members", s.MemberID()).Result(); err != redis.Nil {
+		t.Errorf("the closed member among the partition's active members after a late state read: ZSCORE error %v, want redis.Nil", err)
 	}
 }

@@ -52,7 +52,8 @@
 // (TestLeaseLostReplyGivesTokensBack), and a lease call that Redis runs
 // after the member's next one grants nothing (TestLeaseLateCallGrantsNothing),
 // nor counts a closed member among the active members again
-// (TestCloseLeaveNotUndoneByLateLease); one the client sent twice
+// (TestCloseLeaveNotUndoneByLateLease), the state's first read
+// included (TestCloseLeaveNotUndoneByLateStateRead); one the client sent twice
 // (go-redis resends a command whose connection broke before its reply
 // came) gives its first run's tokens back (TestLeaseResentGivesTokensBack):
 // each call that asks for tokens is numbered, and the script keeps what

@@ -328,3 +328,34 @@ func Held(q resilient.QuotaPartition) int64 {
 	}
 	return n
 }
+
+// QuietPartition returns the partition named name of s, knowing the
+// quota limit per window, made without starting its refiller: the test
+// makes its Redis calls itself (Lease, GiveBackNow), and Close writes
+// what it left, as for any partition.
+func (s *Store) QuietPartition(name string, limit int64, window time.Duration) resilient.QuotaPartition {
+	s.mu.Lock()
+	s.made++
+	p := newPart(s, name, budgetID(name), s.totalField("g", s.made))
+	s.parts[name] = p
+	s.byID[p.id] = p
+	s.mu.Unlock()
+	p.known(limit, window)
+	return p
+}
+
+// Lease makes one lease call of the partition q, as its refiller does.
+func Lease(q resilient.QuotaPartition) error {
+	p := q.(*part)
+	_, err := p.lease(p.s.now())
+	return err
+}
+
+// GiveBackNow gives back n tokens of the partition q in one call, as its
+// refiller does when the partition goes idle.
+func GiveBackNow(q resilient.QuotaPartition, n int64) error {
+	p := q.(*part)
+	p.callMu.Lock()
+	defer p.callMu.Unlock()
+	return p.giveBack(p.s.ctx, p.gen.Load(), n, p.s.now())
+}

@@ -123,7 +123,10 @@ func (p *part) lease(t int64) (time.Duration, error) {
 		return time.Millisecond, nil
 	}
 	net := p.pendingGiveback(gen, 0)
-	seq := p.givebackSeq(p.gbCum+net, want > 0 || p.leaseDoubt != 0)
+	// Each lease call takes a number, the state's first read included:
+	// one Redis runs after a later call (Close's, see giveBack) counts
+	// the member among the active members no more.
+	seq := p.givebackSeq(p.gbCum+net, true)
 	var vals []any
 	err := p.call(p.s.ctx, func(ctx context.Context) (err error) {
 		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
@@ -137,12 +140,12 @@ func (p *part) lease(t int64) (time.Duration, error) {
 		// The call may have run: what it gave back stays in doubt, sent
 		// again with the next call, which the script credits once, and
 		// so are the tokens it may have granted.
-		p.inDoubt(seq, want)
+		p.inDoubt(seq)
 		return 0, err
 	}
 	r, ok := parseLease(vals)
 	if !ok {
-		p.inDoubt(seq, want) // it ran: its tokens are the member's no more
+		p.inDoubt(seq) // it ran: its tokens are the member's no more
 		return 0, p.s.badReply()
 	}
 	if !p.answered(seq, r.held) {
@@ -310,9 +313,9 @@ func (p *part) pendingGiveback(gen, gb int64) int64 {
 // timed out, or Close canceled it, and Redis ran it late) would credit
 // the difference between the two totals backwards. A call that sends the
 // total already applied has nothing to apply, and so shares its number,
-// unless fresh: a call that asks for tokens, or that settles those a call
-// in doubt may have granted (see inDoubt), takes the next number, so that
-// the call in doubt, should Redis run it after this one, grants nothing.
+// unless fresh: a lease call, or one that settles those a call in doubt
+// may have granted (see inDoubt), takes the next number, so that the call
+// in doubt, should Redis run it after this one, grants nothing.
 // p.callMu is held.
 func (p *part) givebackSeq(cum int64, fresh bool) int64 {
 	if fresh || cum != p.gbSent {
@@ -322,15 +325,18 @@ func (p *part) givebackSeq(cum int64, fresh bool) int64 {
 	return p.gbSeq
 }
 
-// inDoubt records that the call numbered seq, which asked for want
-// tokens, may have run without the member getting its tokens (its reply
-// was lost, or did not parse): the lease script, told so by the member's
-// next call, gives back what it granted, once, and grants nothing if it
-// runs after that call (see leaseScript). A call in doubt after an
+// inDoubt records that the lease call numbered seq may have run without
+// the member getting its tokens (its reply was lost, or did not parse):
+// the lease script, told so by the member's next call, gives back what it
+// granted, once, and grants nothing, nor counts the member, if it runs
+// after that call (see leaseScript). The state's first read, which asks
+// for no token, is in doubt too: Close's last call, which the doubt makes
+// it send (see giveBack), keeps it from counting the closed member again
+// (TestCloseLeaveNotUndoneByLateStateRead). A call in doubt after an
 // earlier one adds nothing: the script gives back what the one that ran
 // last granted. p.callMu is held.
-func (p *part) inDoubt(seq, want int64) {
-	if want > 0 && p.leaseDoubt == 0 {
+func (p *part) inDoubt(seq int64) {
+	if p.leaseDoubt == 0 {
 		p.leaseDoubt = seq
 	}
 }
@@ -384,11 +390,12 @@ func (p *part) returnTokens() {
 // ns), with those to give back and to charge (see pendingGiveback), in a
 // call of the lease script that asks for no token and leaves the
 // partition's active members as they are. What it does not send
-// (its call failed, or no quota is known) is kept for the next call.
+// (its call failed, or no quota is known and no lease call is in doubt:
+// see inDoubt) is kept for the next call.
 // p.callMu is held.
 func (p *part) giveBack(parent context.Context, gen, gb, t int64) error {
 	net := p.pendingGiveback(gen, gb)
-	if net == 0 && p.leaseDoubt == 0 || p.limit.Load() == 0 {
+	if p.leaseDoubt == 0 && (net == 0 || p.limit.Load() == 0) {
 		return nil // kept for the next call
 	}
 	seq := p.givebackSeq(p.gbCum+net, p.leaseDoubt != 0)

@@ -155,8 +155,9 @@ end
 // number. A late call grants no token either: the member gave up on it,
 // and nobody would take them; nor does it count the member among the
 // active members, which the member may have left since (Close:
-// TestCloseLeaveNotUndoneByLateLease). The member numbers each call that
-// asks for tokens afresh, and the field holds "cum seq granted" after a
+// TestCloseLeaveNotUndoneByLateLease, a state read's included:
+// TestCloseLeaveNotUndoneByLateStateRead). The member numbers each lease
+// call afresh (a call that asks for tokens, or counts the member), and the field holds "cum seq granted" after a
 // call that granted tokens; the same call run again (the client resent
 // it: go-redis resends a command whose connection broke before its reply
 // came), which finds its own number and a grant in the field, is not a
