@@ -113,7 +113,8 @@ func TestClosePartitionWritesRedisDown(t *testing.T) {
 }
 
 // failedScripts is a go-redis hook that fails at once every call of the
-// script whose hash is hash, as a Redis gone would.
+// script whose hash is hash, and every pipeline that carries one, as a
+// Redis gone would.
 type failedScripts struct {
 	hash  string
 	calls atomic.Int64
@@ -132,7 +133,19 @@ func (h *failedScripts) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 func (h *failedScripts) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if a := c.Args(); len(a) > 1 && a[1] == h.hash {
+				h.calls.Add(1)
+				err := errors.New("redisquota test: Redis gone")
+				for _, c := range cmds {
+					c.SetErr(err)
+				}
+				return err
+			}
+		}
+		return next(ctx, cmds)
+	}
 }
 
 // TestCloseLeavesWhenSyncSpendsBound proves that the member leaves the

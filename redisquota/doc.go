@@ -231,8 +231,13 @@
 // what its partitions had left to write (a reset, a pause, a quota learned,
 // tokens to give back and the debt of the local limiter, of the tokens it
 // took before Close: TestCloseChargesNoClosedDebt), once, in the
-// order their refillers would have, so that the other members see a pause
-// the member learned just before Close (TestClosePartitionWrites), and
+// order their refillers would have, in one pipelined call per kind of
+// write however many partitions there are
+// (TestCloseWritesPartitionsInRounds; on a Redis Cluster, whose
+// pipelines do not keep the order across nodes, the resets and the
+// pauses one call each), so that
+// the other members see a pause the member learned just before Close
+// (TestClosePartitionWrites), and
 // takes the member out of the heartbeats' count and out of the active
 // members of its partitions at once, so that the others' next leases take
 // its share (TestCloseLeavesPartitions), all within

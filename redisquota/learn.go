@@ -7,6 +7,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/resilienthttp/resilient"
 )
 
@@ -208,6 +210,12 @@ func believable(limit int64, window time.Duration) bool {
 // unknown) until reset (zero unknown), under parent. The member reports no
 // window again before Redis says (the held window, or until it is stale).
 func (p *part) writeQuota(parent context.Context, limit int64, window time.Duration, remaining int, reset time.Time, confirm bool) error {
+	return p.runWrite(parent, p.quotaWrite(limit, window, remaining, reset, confirm))
+}
+
+// quotaWrite returns the write of the quota limit per window (see
+// writeQuota), or nil when a reset forgot it.
+func (p *part) quotaWrite(limit int64, window time.Duration, remaining int, reset time.Time, confirm bool) *write {
 	if limit <= 0 || window <= 0 {
 		return nil // forgotten by a reset
 	}
@@ -224,25 +232,24 @@ func (p *part) writeQuota(parent context.Context, limit int64, window time.Durat
 	// quota to the lease script, which grants no lease, and the member
 	// would write it again and again while its attempts waited for one.
 	us := (window + time.Microsecond - 1) / time.Microsecond
-	var vals []any
-	err := p.call(parent, func(ctx context.Context) (err error) {
-		vals, err = learnScript.Run(ctx, p.s.rdb, []string{p.key},
-			limit, int64(us), remaining, resetIn, paceShare, burstFrac,
-			p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance, c, maxWindow.Microseconds(), maxWindow.Microseconds()).Slice()
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	next, ok := toInt(vals, 1)
-	if !ok || next < 0 {
-		return p.s.badReply()
-	}
-	p.confirmNext.Store(p.s.now() + next*1e3)
-	if seeded, _ := toInt(vals, 2); seeded == 1 {
-		p.reseeded() // told to the fleet too, the member included
-	}
-	return nil
+	return &write{p: p, script: learnScript, keys: []string{p.key},
+		args: []any{limit, int64(us), remaining, resetIn, paceShare, burstFrac,
+			p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance, c, maxWindow.Microseconds(), maxWindow.Microseconds()},
+		done: func(cmd *redis.Cmd) error {
+			vals, err := cmd.Slice()
+			if err != nil {
+				return err
+			}
+			next, ok := toInt(vals, 1)
+			if !ok || next < 0 {
+				return p.s.badReply()
+			}
+			p.confirmNext.Store(p.s.now() + next*1e3)
+			if seeded, _ := toInt(vals, 2); seeded == 1 {
+				p.reseeded() // told to the fleet too, the member included
+			}
+			return nil
+		}}
 }
 
 // heardAt records that a member heard the quota announced at t (local ns),

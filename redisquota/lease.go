@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // lease is a run of n tokens granted by Redis: token j (1 to n) conforms
@@ -394,30 +396,36 @@ func (p *part) returnTokens() {
 // see inDoubt) is kept for the next call.
 // p.callMu is held.
 func (p *part) giveBack(parent context.Context, gen, gb, t int64) error {
+	return p.runWrite(parent, p.givebackWrite(gen, gb, t))
+}
+
+// givebackWrite returns the write of giveBack's call, or nil when it has
+// nothing to send, which is kept for the next call (see giveBack).
+// p.callMu is held until its reply is applied.
+func (p *part) givebackWrite(gen, gb, t int64) *write {
 	net := p.pendingGiveback(gen, gb)
 	if p.leaseDoubt == 0 && (net == 0 || p.limit.Load() == 0) {
 		return nil // kept for the next call
 	}
 	seq := p.givebackSeq(p.gbCum+net, p.leaseDoubt != 0)
-	var vals []any
-	err := p.call(parent, func(ctx context.Context) (err error) {
-		vals, err = leaseScript.Run(ctx, p.s.rdb, []string{p.key, p.mkey, p.gkey},
-			0, net, paceShare,
-			burstFrac, 0, stateTTL.Milliseconds(), "", 0, p.gbField, p.gbCum+net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), 0,
-			p.heardAge(t), maxHeard.Microseconds(), seq, maxSyncLag, p.leaseDoubt).Slice()
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	held, ok := toInt(vals, 12)
-	if !ok {
-		return p.s.badReply()
-	}
-	if p.answered(seq, held) {
-		p.credited(net)
-	}
-	return nil
+	return &write{p: p, script: leaseScript, keys: []string{p.key, p.mkey, p.gkey},
+		args: []any{0, net, paceShare,
+			burstFrac, 0, stateTTL.Milliseconds(), "", 0, p.gbField, p.gbCum + net, totalTTL.Microseconds(), maxPause.Microseconds(), maxWindow.Microseconds(), 0,
+			p.heardAge(t), maxHeard.Microseconds(), seq, maxSyncLag, p.leaseDoubt},
+		done: func(cmd *redis.Cmd) error {
+			vals, err := cmd.Slice()
+			if err != nil {
+				return err
+			}
+			held, ok := toInt(vals, 12)
+			if !ok {
+				return p.s.badReply()
+			}
+			if p.answered(seq, held) {
+				p.credited(net)
+			}
+			return nil
+		}}
 }
 
 // leaseReply is leaseScript's reply.

@@ -7,6 +7,8 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // ownPause is a pause the member set (Pause): until, local ns, and
@@ -240,53 +242,64 @@ func (p *part) resetLocked(pause, limit int64, window time.Duration, keepLearned
 
 // writePause writes the pause until u (local ns) to Redis, under parent.
 func (p *part) writePause(parent context.Context, u int64) error {
+	return p.runWrite(parent, p.pauseWrite(u))
+}
+
+// pauseWrite returns the write of the pause until u (local ns), or nil
+// when it is over already (see writePause).
+func (p *part) pauseWrite(u int64) *write {
 	d := time.Duration(u - p.s.now())
 	if d <= 0 {
 		return nil // over already
 	}
-	var vals []any
-	err := p.call(parent, func(ctx context.Context) (err error) {
-		vals, err = pauseScript.Run(ctx, p.s.rdb, []string{p.key},
-			d.Microseconds(), p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance, maxPause.Microseconds()).Slice()
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	set, ok1 := toInt(vals, 0)
-	now, ok2 := toInt(vals, 1)
-	if !ok1 || !ok2 {
-		return p.s.badReply()
-	}
-	if set == 1 {
-		p.s.st.pausesSent.Add(1)
-	}
-	// Redis holds the pause (or a later one) from now: a reset that runs
-	// after clears it, and the member with it.
-	p.mu.Lock()
-	if o := p.own.Load(); o != nil && o.until == u && o.pset == 0 {
-		p.own.Store(&ownPause{until: u, pset: now})
-	}
-	p.mu.Unlock()
-	return nil
+	return &write{p: p, script: pauseScript, keys: []string{p.key},
+		args: []any{d.Microseconds(), p.s.channel, p.id, stateTTL.Milliseconds(), p.s.instance, maxPause.Microseconds()},
+		done: func(cmd *redis.Cmd) error {
+			vals, err := cmd.Slice()
+			if err != nil {
+				return err
+			}
+			set, ok1 := toInt(vals, 0)
+			now, ok2 := toInt(vals, 1)
+			if !ok1 || !ok2 {
+				return p.s.badReply()
+			}
+			if set == 1 {
+				p.s.st.pausesSent.Add(1)
+			}
+			// Redis holds the pause (or a later one) from now: a reset
+			// that runs after clears it, and the member with it.
+			p.mu.Lock()
+			if o := p.own.Load(); o != nil && o.until == u && o.pset == 0 {
+				p.own.Store(&ownPause{until: u, pset: now})
+			}
+			p.mu.Unlock()
+			return nil
+		}}
 }
 
 // writeReset runs the member's reset numbered seq, made at at (local
 // ns), in Redis, under parent.
 func (p *part) writeReset(parent context.Context, at, seq int64) error {
+	return p.runWrite(parent, p.resetWrite(at, seq))
+}
+
+// resetWrite returns the write of the member's reset numbered seq, made
+// at at (local ns) (see writeReset).
+func (p *part) resetWrite(at, seq int64) *write {
 	age := max(time.Duration(p.s.now()-at), 0)
-	err := p.call(parent, func(ctx context.Context) error {
-		return resetScript.Run(ctx, p.s.rdb, []string{p.key},
-			age.Microseconds(), p.s.channel, p.id, p.s.instance, seq, stateTTL.Milliseconds()).Err()
-	})
-	if err != nil {
-		return err
-	}
-	p.s.st.resetsSent.Add(1)
-	p.mu.Lock()
-	if h := p.hold.Load(); h != nil && h.seq == seq && h.until == 0 {
-		p.hold.Store(&resetHold{seq: seq, at: h.at, until: p.s.now() + int64(resetHoldMax)})
-	}
-	p.mu.Unlock()
-	return nil
+	return &write{p: p, script: resetScript, keys: []string{p.key},
+		args: []any{age.Microseconds(), p.s.channel, p.id, p.s.instance, seq, stateTTL.Milliseconds()},
+		done: func(cmd *redis.Cmd) error {
+			if err := cmd.Err(); err != nil {
+				return err
+			}
+			p.s.st.resetsSent.Add(1)
+			p.mu.Lock()
+			if h := p.hold.Load(); h != nil && h.seq == seq && h.until == 0 {
+				p.hold.Store(&resetHold{seq: seq, at: h.at, until: p.s.now() + int64(resetHoldMax)})
+			}
+			p.mu.Unlock()
+			return nil
+		}}
 }

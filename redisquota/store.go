@@ -145,8 +145,9 @@ func (s *Store) Members() int { return int(s.members.Load()) }
 // deposits, give-backs) in one last sync (none when they hold no change,
 // TestCloseNothingToSend), writes what each partition had left for its
 // refiller to write (a reset, a pause, a quota learned or a window
-// reported, tokens to give back, the debt of its local limiter: see
-// flushParts), tells Redis the member left (the heartbeats' count and
+// reported, tokens to give back, the debt of its local limiter, in one
+// pipelined call per kind of write, whatever the number of partitions:
+// see flushParts), tells Redis the member left (the heartbeats' count and
 // each partition's active members: see leave), and closes its pub/sub
 // connection. The last sync, the last writes and the leaving share one
 // bound, WithTimeout from Close's start, whose last tenth is the leave's
