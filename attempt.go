@@ -158,6 +158,20 @@ type attemptState struct {
 // turn at the rate limiter and for a slot of its host.
 func (st *attemptState) queued() time.Duration { return st.localWait + st.slotWait }
 
+// latestStart returns when a layer of the chain that holds the attempt (the
+// rate limiter, the limit of attempts in flight) must let it go at the
+// latest: its deadline, and for a first attempt, whose deadline leaves it
+// nothing (no host's answer before it says what it needs, see
+// call.startBy), durationFloor before it, the least any attempt needs (see
+// call.leastLeft): held later, it would be cut before the host could
+// answer it. Zero for none.
+func (st *attemptState) latestStart() time.Time {
+	if st.number > 1 || st.deadline.IsZero() {
+		return st.deadline // a retry's leaves what it needs already
+	}
+	return st.deadline.Add(-durationFloor)
+}
+
 // reset clears st for another attempt or call, keeping its write trace
 // and its generator's seed.
 func (st *attemptState) reset() {

@@ -375,7 +375,8 @@ func (b *bulkhead) pausedMeanwhile(req *http.Request, s *hostSlots) (paused bool
 
 // slotDeadline returns when attempt st of req stops waiting for a slot:
 // the earliest of its attempt timeout, the call's budget and the context's
-// deadline; zero for none. The attempt timeout bounds the attempt's waits
+// deadline, the latter two less what the attempt needs (see
+// attemptState.latestStart); zero for none. The attempt timeout bounds the attempt's waits
 // for a slot together: one that waits again after it passed a slot on for
 // a pause (see errSlotPaused) has what its earlier waits left of it.
 func slotDeadline(req *http.Request, st *attemptState) time.Time {
@@ -383,7 +384,7 @@ func slotDeadline(req *http.Request, st *attemptState) time.Time {
 		end, _ := req.Context().Deadline()
 		return end
 	}
-	end := st.deadline
+	end := st.latestStart()
 	if st.callCfg != nil && st.callCfg.attemptTimeout > 0 {
 		// The attempt's deadline as the deadline middleware sets it, less
 		// the slot waits the attempt's start was moved on by (none but

@@ -230,7 +230,8 @@ func TestMaxInFlightFIFO(t *testing.T) {
 
 // TestMaxInFlightDeadline: an attempt that finds its host full waits for
 // a slot no longer than its deadline, the earliest of its attempt timeout,
-// the call's budget and the context's deadline, and then fails with
+// the call's budget and the context's deadline (the latter two less the
+// 1ms any attempt needs: see attemptState.latestStart), and then fails with
 // ErrTooManyInFlight without being sent: not retried, not counted by the
 // breaker (a 1-failure breaker stays closed), reported as refused (the
 // Attempt, the Report, an Error record of the log).
@@ -242,9 +243,9 @@ func TestMaxInFlightDeadline(t *testing.T) {
 		want    time.Duration
 	}{
 		{"attempt timeout", []Option{WithAttemptTimeout(time.Second), WithMaxElapsed(2 * time.Second)}, 3 * time.Second, time.Second},
-		{"budget", []Option{WithAttemptTimeout(3 * time.Second), WithMaxElapsed(2 * time.Second)}, 4 * time.Second, 2 * time.Second},
-		{"context", []Option{WithAttemptTimeout(4 * time.Second), WithMaxElapsed(5 * time.Second)}, 3 * time.Second, 3 * time.Second},
-		{"context alone", []Option{WithMaxElapsed(0)}, 3 * time.Second, 3 * time.Second},
+		{"budget", []Option{WithAttemptTimeout(3 * time.Second), WithMaxElapsed(2 * time.Second)}, 4 * time.Second, 2*time.Second - durationFloor},
+		{"context", []Option{WithAttemptTimeout(4 * time.Second), WithMaxElapsed(5 * time.Second)}, 3 * time.Second, 3*time.Second - durationFloor},
+		{"context alone", []Option{WithMaxElapsed(0)}, 3 * time.Second, 3*time.Second - durationFloor},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

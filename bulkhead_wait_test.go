@@ -27,7 +27,7 @@ func TestMaxInFlightWaitReported(t *testing.T) {
 		refused  bool
 	}{
 		{"slot taken", 0, 3 * time.Second, 4 * time.Second, false},
-		{"deadline", 2 * time.Second, 2 * time.Second, 2 * time.Second, true},
+		{"deadline", 2 * time.Second, 2*time.Second - durationFloor, 2*time.Second - durationFloor, true}, // see attemptState.latestStart
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

@@ -52,7 +52,8 @@ func (p deadlinePart) TakeBefore(now, deadline time.Time) (time.Duration, bool, 
 
 // TestQuotaStoreTakeBefore proves that the rate limiter tells a store whose
 // partitions implement QuotaDeadlineTaker by when the attempt must start:
-// the context's deadline, the call's budget (WithMaxElapsed) or the end of
+// the context's deadline or the call's budget (WithMaxElapsed), less the
+// 1ms any attempt needs (see attemptState.latestStart), or the end of
 // the longest wait for a token (the call's WithMaxRetryAfter), whichever
 // comes first; and that an attempt the store paces at once for it is sent,
 // where Take's wait, past the deadline or that longest wait, would have
@@ -67,12 +68,12 @@ func TestQuotaStoreTakeBefore(t *testing.T) {
 		wantWait time.Duration // how long the call waits for its token
 		perCall  []Option      // the call's options (WithCallOptions)
 	}{
-		{"context first", time.Second, time.Minute, time.Second, 0, nil},
-		{"budget first", time.Minute, 2 * time.Second, 2 * time.Second, 0, nil},
+		{"context first", time.Second, time.Minute, time.Second - durationFloor, 0, nil},
+		{"budget first", time.Minute, 2 * time.Second, 2*time.Second - durationFloor, 0, nil},
 		{"longest wait first", time.Minute, time.Minute, time.Second, 0, []Option{WithMaxRetryAfter(time.Second)}},
 		{"no wait for a server", 0, 0, -1, 0, []Option{WithMaxRetryAfter(0)}},
 		{"no deadline but the longest wait", 0, 0, DefaultMaxRetryAfter, 5 * time.Second, nil},
-		{"deadline beyond the wait", time.Minute, time.Minute, time.Minute, 5 * time.Second, nil},
+		{"deadline beyond the wait", time.Minute, time.Minute, time.Minute - durationFloor, 5 * time.Second, nil},
 	} {
 		synctest.Test(t, func(t *testing.T) {
 			srv := resilienttest.NewPipeServer(resilienttest.Altyaa,

@@ -94,8 +94,10 @@ func newRateLimiter(c *config) *rateLimiter {
 // giveBack), and an error when it refuses to wait or the context ends.
 // start is the current time.
 //
-// budget is when the call's budget (WithMaxElapsed) ends, zero for none: a
-// wait past it, or past the context's deadline, is refused at once. maxWait
+// budget is when the attempt must be sent at the latest (see
+// attemptState.latestStart: before the call's budget, WithMaxElapsed, and
+// the context's deadline end), zero for none: a wait past it, or past the
+// context's deadline, is refused at once. maxWait
 // is the longest wait the server may set for the call (its
 // WithMaxRetryAfter): a longer pause, spent quota or pace is refused at
 // once too. The waits for the server's limits that follow one another
@@ -701,7 +703,7 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 		var budget time.Time
 		maxWait := rl.maxWait
 		if st != nil {
-			budget = st.deadline
+			budget = st.latestStart()
 			if st.callCfg != nil {
 				maxWait = st.callCfg.maxRetryAfter // the call's (WithCallOptions)
 			}
