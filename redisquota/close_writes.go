@@ -232,7 +232,10 @@ func (p *part) runWrite(parent context.Context, w *write) error {
 // writeRound makes ws, writes of one script, in one pipelined call under
 // parent, and returns their errors, in their order. A Redis that lost the
 // script (restarted, or its script cache flushed) loads it, and the writes
-// it refused are sent again, as the budgets' syncs are (see syncBatch). A
+// it refused are sent again, as the budgets' syncs are (see syncBatch);
+// the first of ws ordered is sent by the script's source, which loads it,
+// so that another member's load between two of them does not let a later
+// write run before an earlier one refused. A
 // *redis.Client runs a pipeline's commands in their order; a
 // *redis.ClusterClient sends each node's at once: ws ordered (the resets,
 // the pauses: see writeOrder) are then made one call each.
@@ -264,7 +267,14 @@ func (s *Store) writeRound(parent context.Context, ws []*write, ordered bool) []
 	send := func(ctx context.Context) error {
 		_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 			for i, w := range ws {
-				if cmds[i] == nil || redis.HasErrorPrefix(cmds[i].Err(), "NOSCRIPT") {
+				switch {
+				case cmds[i] == nil && i == 0 && ordered && len(ws) > 1:
+					// By its source, which a Redis that lost the script
+					// loads before it runs the later writes: none of them
+					// is refused, to run again after those that follow it
+					// (TestCloseWritesPausesInOrderWhenScriptsReloaded).
+					cmds[i] = w.script.Eval(ctx, pl, w.keys, w.args...)
+				case cmds[i] == nil || redis.HasErrorPrefix(cmds[i].Err(), "NOSCRIPT"):
 					cmds[i] = w.script.EvalSha(ctx, pl, w.keys, w.args...)
 				}
 			}
