@@ -197,6 +197,15 @@ func TestCloseGivesBackTokens(t *testing.T) {
 // refillers would have (a global 429 pauses the host's global limit
 // last): the fleet's channel tells them in that order.
 func TestCloseWritesPausesInOrder(t *testing.T) {
+	closePausesInOrder(t)
+}
+
+// closePausesInOrder pauses three partitions of a Store whose client has
+// hooks beside one that holds the first pause's write, closes the Store
+// and checks that the fleet's channel tells the pauses in the order of
+// their Pauses (see TestCloseWritesPausesInOrder).
+func closePausesInOrder(t *testing.T, hooks ...redis.Hook) {
+	t.Helper()
 	addr := redisAddr()
 	prefix := testPrefix(t, addr)
 	sub := newRedis(t, addr).Subscribe(context.Background(), prefix+":events")
@@ -205,7 +214,7 @@ func TestCloseWritesPausesInOrder(t *testing.T) {
 		t.Fatalf("subscribe: %v", err)
 	}
 	h := &heldScript{hash: redisquota.PauseHash, held: make(chan struct{})}
-	a := redisquota.New(newRedis(t, addr, h), redisquota.WithPrefix(prefix), redisquota.WithTimeout(time.Second))
+	a := redisquota.New(newRedis(t, addr, append([]redis.Hook{h}, hooks...)...), redisquota.WithPrefix(prefix), redisquota.WithTimeout(time.Second))
 	t.Cleanup(func() { a.Close() })
 	names := []string{"route-1", "route-2", "global"}
 	var qs []resilient.QuotaPartition

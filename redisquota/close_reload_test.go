@@ -5,11 +5,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/resilienthttp/resilient"
 	"github.com/resilienthttp/resilient/redisquota"
 )
 
@@ -69,45 +67,9 @@ func (h *scriptReloaded) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 // to run last (the host's global limit paused before one of its routes,
 // which writeOrder exists to prevent: see TestPausesRunInOrder).
 func TestCloseWritesPausesInOrderWhenScriptsReloaded(t *testing.T) {
-	addr := redisAddr()
-	prefix := testPrefix(t, addr)
-	sub := newRedis(t, addr).Subscribe(context.Background(), prefix+":events")
-	t.Cleanup(func() { sub.Close() })
-	if _, err := sub.Receive(context.Background()); err != nil {
-		t.Fatalf("subscribe: %v", err)
-	}
-	h := &heldScript{hash: redisquota.PauseHash, held: make(chan struct{})}
 	lost := &scriptReloaded{hash: redisquota.PauseHash}
-	a := redisquota.New(newRedis(t, addr, h, lost), redisquota.WithPrefix(prefix), redisquota.WithTimeout(time.Second))
-	t.Cleanup(func() { a.Close() })
-	names := []string{"route-1", "route-2", "global"}
-	var qs []resilient.QuotaPartition
-	for _, n := range names {
-		q := a.Partition(n)
-		waitFor(t, "the state's read", func() bool { return redisquota.StateRead(q) })
-		qs = append(qs, q)
-	}
-	for _, q := range qs {
-		q.Pause(time.Now().Add(30 * time.Second))
-	}
-	<-h.held // the first pause's write; the others wait for it
-	if err := a.Close(); err != nil {
-		t.Fatalf("Close() = %v, want nil", err)
-	}
+	closePausesInOrder(t, lost)
 	if !lost.done.Load() {
 		t.Fatal("Close sent no pipeline of the pause script, want its pauses' writes in one")
-	}
-	for _, n := range names {
-		key := a.StateKey(n)
-		id := key[strings.Index(key, "{")+1 : len(key)-1]
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		m, err := sub.ReceiveMessage(ctx)
-		cancel()
-		if err != nil {
-			t.Fatalf("the pause of %s: %v", n, err)
-		}
-		if f := strings.Fields(m.Payload); len(f) < 2 || f[0] != "p" || f[1] != id {
-			t.Errorf("message %q, want the pause of %s (p %s)", m.Payload, n, id)
-		}
 	}
 }
