@@ -113,8 +113,8 @@ func TestRedirectHopsShareTheBudget(t *testing.T) {
 // before any attempt, as a call whose context's deadline has passed does:
 // nothing reaches /b, and no attempt cut at once is counted against its
 // host. Before, the hop had a budget of its own and tried /b for a whole
-// minute more. So does one that leaves its hop less than a hop needs (1 ms
-// left, the observer took 999 ms: see call.leastLeft), which until
+// minute more. So does one that leaves its hop less than durationFloor
+// (1 ms left, the observer took 999 ms: see call.run), which until
 // 2026-12-07 sent /b an attempt cut at once.
 func TestRedirectHopBudgetSpent(t *testing.T) {
 	for _, tc := range []struct {
