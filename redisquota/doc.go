@@ -13,7 +13,7 @@
 // Stores in one process are several members. Stores with the same prefix
 // (WithPrefix) on the same Redis form one fleet. The client is a
 // *redis.Client or a *redis.ClusterClient; New panics on a *redis.Ring,
-// whose shards relay no pub/sub to one another.
+// whose shards relay no pub/sub to one another, and on a nil client.
 //
 // # Leases
 //

@@ -89,9 +89,21 @@ type Store struct {
 // rdb is a *redis.Ring: its shards relay no pub/sub to one another, and
 // the scripts publish the fleet's messages (pauses, quotas, resets) on the
 // shard of each partition's keys, which a subscription, made on one shard,
-// would not hear.
+// would not hear. New panics too if rdb is nil (a nil interface, or a
+// nil *redis.Client or *redis.ClusterClient).
 func New(rdb redis.UniversalClient, opts ...Option) *Store {
-	if _, ok := rdb.(*redis.Ring); ok {
+	switch c := rdb.(type) {
+	case nil:
+		panic("redisquota: New: nil client")
+	case *redis.Client:
+		if c == nil {
+			panic("redisquota: New: nil *redis.Client")
+		}
+	case *redis.ClusterClient:
+		if c == nil {
+			panic("redisquota: New: nil *redis.ClusterClient")
+		}
+	case *redis.Ring:
 		panic("redisquota: New: a *redis.Ring is not supported: its shards relay no pub/sub to one another, and the fleet's messages, published on each partition's shard, would be lost; use a *redis.Client or a *redis.ClusterClient")
 	}
 	cfg := defaultConfig()
