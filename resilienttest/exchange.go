@@ -102,11 +102,16 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 }
 
 // Flush flushes the answer, for handlers that stream.
-func (w *statusWriter) Flush() {
+func (w *statusWriter) Flush() { w.FlushError() }
+
+// FlushError flushes the answer, and returns the error of the
+// ResponseWriter underneath (http.ErrNotSupported if it cannot flush), for
+// http.ResponseController.
+func (w *statusWriter) FlushError() error {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	http.NewResponseController(w.ResponseWriter).Flush()
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 // Hijack takes the connection over, through the ResponseWriter underneath,

@@ -85,6 +85,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	s.stats.countAttempt(route)
+	s.api.requests++
 	var (
 		step  Step
 		owner bool // this attempt holds its key in flight
@@ -361,7 +362,7 @@ func (s *Server) process(h http.Header, r *http.Request, route, id, key string, 
 		}
 		return http.StatusOK, s.successEnvelope(h, data), false
 	default: // RouteUsage
-		data := s.api.usage(s.stats.Requests, s.quota, rem, reset)
+		data := s.api.usage(s.quota, rem, reset)
 		return http.StatusOK, s.successEnvelope(h, data), false
 	}
 }

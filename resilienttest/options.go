@@ -3,6 +3,7 @@ package resilienttest
 import (
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -146,9 +147,18 @@ func WithLatency(d time.Duration) Option {
 //
 // The Server is itself an http.Handler: to serve it from an
 // httptest.Server or a mux of the test's own, pass it there (its own
-// listener then goes unused). It panics if h is nil.
+// listener then goes unused).
+//
+// A handler's http.ResponseController reaches the server's own
+// ResponseWriter: its deadlines, full duplex and Flush. An answer a step
+// records to send it later, changed or not at all (Respond,
+// FailAfterStoring, CutBody, DropAfter) is flushed by nothing and cannot
+// be taken over (Hijack fails with http.ErrNotSupported).
+//
+// It panics if h is nil, or holds a nil pointer or func (a variable of
+// the handler's type left unset).
 func WithHandler(h http.Handler) Option {
-	if h == nil {
+	if holdsNil(h) {
 		panic("resilienttest: WithHandler: nil handler")
 	}
 	return func(c *config) { c.handler = h }
@@ -166,6 +176,19 @@ func WithHandler(h http.Handler) Option {
 // requests on it share.
 func WithTLS() Option {
 	return func(c *config) { c.tls = true }
+}
+
+// holdsNil reports whether h is nil or holds a nil pointer or func, whose
+// ServeHTTP would fail every request.
+func holdsNil(h http.Handler) bool {
+	if h == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(h); v.Kind() {
+	case reflect.Pointer, reflect.Func:
+		return v.IsNil()
+	}
+	return false
 }
 
 func checkRoute(fn, route string) {

@@ -99,7 +99,9 @@ func (k WindowKind) String() string {
 //
 // The quota allows Limit requests (per class with PerClass, and by
 // default for Aidelly) in a window of
-// Window/TimeScale, fixed or rolling (see WindowKind). Every response
+// Window/TimeScale, fixed or rolling (see WindowKind). A window shorter
+// than a millisecond lasts a millisecond; one of 292 years or more never
+// ends. Every response
 // carries the rate-limit headers of the request's class: the limit, the
 // requests remaining, and the reset (see WindowKind); a request past the
 // quota is answered 429 with the dialect's rate-limited envelope and
@@ -125,7 +127,8 @@ type Quota struct {
 	// WriteLimit is, counted per class, the writes' limit; zero means
 	// Limit.
 	WriteLimit int
-	// Window is the window's length; zero means one minute.
+	// Window is the window's length; zero means one minute. Scaled by
+	// TimeScale, it lasts at least a millisecond.
 	Window time.Duration
 	// PerClass counts reads (GET, HEAD) and writes (other methods)
 	// apart, each with its own limit, as Aidelly does: a Server of the

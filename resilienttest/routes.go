@@ -29,6 +29,9 @@ const (
 	// RouteUsage reports what the server stored, as
 	// {"posts":2,"upload_urls":1,"requests":7}, with, under a quota, the
 	// caller's "quota":{"limit":60,"remaining":59,"reset":"<RFC 3339>"}.
+	// "requests" counts the requests the server read, as Stats.Requests,
+	// this one included. These are the API's counts, for the life of the
+	// server: Reset, which zeroes Stats, keeps them all.
 	RouteUsage = "GET /v1/usage"
 )
 
@@ -90,6 +93,9 @@ type api struct {
 	posts []post         // in creation order
 	byID  map[string]int // index in posts
 	media int            // upload URLs issued
+	// requests counts the requests read, for RouteUsage (Stats.Requests
+	// but for Reset).
+	requests int
 }
 
 type post struct {
@@ -158,9 +164,9 @@ func (a *api) list(d Dialect, limit int) json.RawMessage {
 }
 
 // usage returns the answer of RouteUsage: the posts and upload URLs
-// stored, the requests counted, and with a quota (q not nil) the limit,
+// stored, the requests read, and with a quota (q not nil) the limit,
 // remaining requests and reset time of the caller's class.
-func (a *api) usage(requests int, q *quotaState, remaining int, reset time.Time) json.RawMessage {
+func (a *api) usage(q *quotaState, remaining int, reset time.Time) json.RawMessage {
 	type quota struct {
 		Limit     int    `json:"limit"`
 		Remaining int    `json:"remaining"`
@@ -171,7 +177,7 @@ func (a *api) usage(requests int, q *quotaState, remaining int, reset time.Time)
 		UploadURLs int    `json:"upload_urls"`
 		Requests   int    `json:"requests"`
 		Quota      *quota `json:"quota,omitempty"`
-	}{Posts: len(a.posts), UploadURLs: a.media, Requests: requests}
+	}{Posts: len(a.posts), UploadURLs: a.media, Requests: a.requests}
 	if q != nil {
 		v.Quota = &quota{q.limit(classRead), remaining, time.Unix(ceilUnix(reset), 0).UTC().Format(time.RFC3339)}
 	}

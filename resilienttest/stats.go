@@ -110,8 +110,9 @@ func (s *Server) Stats() Stats {
 }
 
 // Reset sets every counter of Stats to zero. It keeps everything else: the
-// stored writes and posts, the positions of the scripts, the quota's
-// windows and the random source of the faults.
+// stored writes and posts, the counts RouteUsage reports (its "requests"
+// included), the positions of the scripts, the quota's windows and the
+// random source of the faults.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

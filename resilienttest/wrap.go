@@ -1,8 +1,11 @@
 package resilienttest
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 )
@@ -84,13 +87,13 @@ func (s *Server) serveWrapped(w http.ResponseWriter, r *http.Request) {
 
 	switch {
 	case step.kind == stepDropAfter:
-		s.handler.ServeHTTP(newRecorder(w.Header()), r)
+		s.handler.ServeHTTP(newRecorder(w), r)
 		s.mu.Lock()
 		s.stats.Dropped++
 		s.mu.Unlock()
 		drop(w)
 	case step.kind == stepCutBody:
-		rec := newRecorder(w.Header())
+		rec := newRecorder(w)
 		s.handler.ServeHTTP(rec, r)
 		status := rec.statusCode()
 		s.mu.Lock()
@@ -105,7 +108,7 @@ func (s *Server) serveWrapped(w http.ResponseWriter, r *http.Request) {
 		}
 		cutAnswer(w, status, rec.body.Bytes())
 	case step.kind == stepServerAfter || step.kind == stepRespond:
-		rec := newRecorder(w.Header())
+		rec := newRecorder(w)
 		s.handler.ServeHTTP(rec, r)
 		status := rec.statusCode()
 		switch {
@@ -131,15 +134,31 @@ func (s *Server) serveWrapped(w http.ResponseWriter, r *http.Request) {
 }
 
 // recorder keeps a handler's answer, to be sent later, changed, or not at
-// all.
+// all, on w. An http.ResponseController of the handler reaches w through
+// Unwrap, for its deadlines and full duplex; Flush and Hijack are the
+// recorder's own.
 type recorder struct {
+	w      http.ResponseWriter
 	header http.Header
 	status int
 	body   bytes.Buffer
 }
 
-// newRecorder returns a recorder whose headers start as a copy of h.
-func newRecorder(h http.Header) *recorder { return &recorder{header: h.Clone()} }
+// newRecorder returns a recorder of an answer to be sent on w, whose
+// headers start as a copy of w's.
+func newRecorder(w http.ResponseWriter) *recorder {
+	return &recorder{w: w, header: w.Header().Clone()}
+}
+
+// Unwrap returns the ResponseWriter the answer will be sent on, for
+// http.ResponseController.
+func (rec *recorder) Unwrap() http.ResponseWriter { return rec.w }
+
+// Hijack refuses to take the connection over: the answer is kept, for the
+// step to send, change or drop.
+func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return nil, nil, fmt.Errorf("resilienttest: the answer is recorded for a step: %w", http.ErrNotSupported)
+}
 
 func (rec *recorder) Header() http.Header { return rec.header }
 
