@@ -69,7 +69,9 @@ const (
 	// it too, before any attempt, as does a call whose budget
 	// WithMaxElapsedSpent spent whole (its Report's Outcome is then
 	// OutcomeCanceled, with no attempt of its own, as under a passed
-	// deadline).
+	// deadline). An attempt cut by a per-call attempt timeout given below
+	// 1ms, which counts as 1ms (see WithAttemptTimeout), ends the call
+	// with it too: each retry would be cut alike.
 	StopDeadline StopReason = "deadline"
 	// StopRetryAfterTooLong: the server asked for a wait longer than
 	// WithMaxRetryAfter allows.

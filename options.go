@@ -51,6 +51,11 @@ type config struct {
 	elapsedSpent time.Duration
 	budgetSpent  bool
 
+	// attemptFloored says that the call's attempt timeout was given below
+	// durationFloor and counts as it (see clampFloors): an attempt it cut
+	// is not retried.
+	attemptFloored bool
+
 	// classification (classify.go)
 	maxPeek    int64
 	codes      map[string]Class
@@ -151,7 +156,7 @@ func (c *config) clampFloors() {
 		c.budgetSpent = true
 	}
 	if belowFloor(c.attemptTimeout) {
-		c.attemptTimeout = durationFloor
+		c.attemptTimeout, c.attemptFloored = durationFloor, true
 	}
 	if h := c.hedging; h != nil && belowFloor(h.Delay) {
 		clamped := *h
@@ -338,7 +343,9 @@ func WithMaxRetryAfter(d time.Duration) Option {
 // A non-zero d below 1ms is taken for a units mistake (5, meant as five
 // seconds, is 5ns: every attempt would time out, and be retried for
 // seconds): New panics on it. Given per call (WithCallOptions), where it
-// may be computed, it counts as 1ms instead.
+// may be computed, it counts as 1ms instead, and an attempt it cuts is not
+// retried (StopDeadline): each retry would be cut alike, and the call
+// fails at once, as a plain client's with such a Timeout.
 func WithAttemptTimeout(d time.Duration) Option {
 	mustNotBeNegative("WithAttemptTimeout", d)
 	return func(c *config) { c.attemptTimeout = d }

@@ -73,6 +73,12 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 	if !st.class.Retryable() {
 		return 0, false, ""
 	}
+	if c.cfg.attemptFloored && attemptTimedOut(err) {
+		// Cut by the call's attempt timeout, given below the floor and
+		// counted as 1ms (a units mistake, most likely): each retry
+		// would be cut alike.
+		return 0, false, StopDeadline
+	}
 	if c.write && !c.mayResend(st, resp, err) {
 		return 0, false, StopUnsafeWrite
 	}
