@@ -104,14 +104,26 @@ func (e *APIError) Error() string {
 // net/http decompresses whose read stalls inside its gzip header cannot be
 // cut, and the read lasts as long as the server stalls.) Retryable
 // reflects the default decision: vendor hints, the default tables and the
-// status rules (see the README's "What is retried").
+// status rules (see the README's "What is retried"), the rate-limit headers
+// of a 403 read as the Transport reads them, under net/http's spelling of
+// their names whatever a response built by hand spelled (resp keeps its
+// header as it is).
 func ParseError(resp *http.Response) *APIError {
 	if resp == nil || resp.StatusCode < 400 {
 		return nil
 	}
 	env, parsed := peekEnvelopeWithin(resp, DefaultMaxPeek, nil)
-	cl := decide(resp.StatusCode, resp.Header, &env, parsed, defaultCodeClass)
-	ra, _ := serverWait(resp.StatusCode, resp.Header, cl, time.Now)
+	h := resp.Header
+	if resp.StatusCode == http.StatusForbidden && !rateLimited403(h) {
+		// A 403's rate-limit headers spelled by hand (a stub's), read
+		// as the Transport reads them (see classifier.classify), from a
+		// copy: resp keeps its own.
+		if c := canonicalRateHeader(h); c != nil {
+			h = c
+		}
+	}
+	cl := decide(resp.StatusCode, h, &env, parsed, defaultCodeClass)
+	ra, _ := serverWait(resp.StatusCode, h, cl, time.Now)
 	return newAPIError(resp, nil, &env, parsed, cl, ra)
 }
 

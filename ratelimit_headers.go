@@ -269,7 +269,18 @@ func hasRateHeaderKey(h http.Header) bool {
 // does; the caller gets the copy, spelled as net/http would have spelled
 // it. The header the base made is not modified: it may be shared.
 func canonicalRateHeaders(resp *http.Response) bool {
-	h := resp.Header
+	c := canonicalRateHeader(resp.Header)
+	if c == nil {
+		return false
+	}
+	resp.Header = c
+	return true
+}
+
+// canonicalRateHeader returns a copy of h whose keys are canonical when h
+// holds a rate-limit header under a key that is not, else nil (see
+// canonicalRateHeaders). h is not modified.
+func canonicalRateHeader(h http.Header) http.Header {
 	spelled := false
 	for k := range h {
 		if isRateHeaderName(k) && textproto.CanonicalMIMEHeaderKey(k) != k {
@@ -278,7 +289,7 @@ func canonicalRateHeaders(resp *http.Response) bool {
 		}
 	}
 	if !spelled {
-		return false
+		return nil
 	}
 	c := make(http.Header, len(h))
 	for k, v := range h { // the canonical keys first, so that the values' order does not depend on the map's
@@ -291,8 +302,7 @@ func canonicalRateHeaders(resp *http.Response) bool {
 			c[ck] = append(c[ck], v...)
 		}
 	}
-	resp.Header = c
-	return true
+	return c
 }
 
 // isRateHeaderName reports whether k, in any case, names a header of the
