@@ -227,7 +227,7 @@ func TestRoutesAndPausesDoNotKeepTheURL(t *testing.T) {
 		if tc.header != "" {
 			h.Set(tc.header, tc.value)
 		}
-		rl.resources.learn(k, &http.Response{Header: h, Request: req}, tc.plain, false)
+		rl.resources.learn(k, req, &http.Response{Header: h, Request: req}, tc.plain, false)
 		rl.hostPauses.set(k, time.Now().Add(time.Hour), time.Now())
 		check := func(what string, ss ...string) {
 			for _, s := range ss {

@@ -111,7 +111,7 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 		plain = r.hdr.info.Limit
 		r.method, r.path = bucketMethod(req.Method), routeTemplate(req.URL.Path)
 	}
-	nk, split := m.rl.resources.learn(k, resp, plain, r.throttled)
+	nk, split := m.rl.resources.learn(k, req, resp, plain, r.throttled)
 	if split > 0 {
 		// The host counts each endpoint apart: what its partition of
 		// the class learned was the first limit's, whose routes now

@@ -373,21 +373,29 @@ func namesQuota(h http.Header) bool {
 // the route ambiguous when it named another before), or the plain limit
 // it announced (plain, 0 for none; throttled when resp was: see
 // learnPlain), and returns the key of the partition that learns from resp;
-// split as learnPlain returns it.
-func (rs *resources) learn(k partKey, resp *http.Response, plain int, throttled bool) (nk partKey, split int) {
-	if k.scheme == "" || resp.Request == nil || resp.Request.URL == nil {
+// split as learnPlain returns it. The route is that of resp.Request, or of
+// req, the request the attempt sent, when the base RoundTripper left
+// resp.Request unset (as a response built by hand, or
+// httptest.ResponseRecorder.Result, does): the RoundTripper contract does
+// not ask for it, and without a route a spent quota of one resource would
+// hold every request of its host.
+func (rs *resources) learn(k partKey, req *http.Request, resp *http.Response, plain int, throttled bool) (nk partKey, split int) {
+	if resp.Request != nil && resp.Request.URL != nil {
+		req = resp.Request
+	}
+	if k.scheme == "" || req == nil || req.URL == nil {
 		return k, 0
 	}
 	var r resourceRoute
 	name := headerValue(resp.Header, hdrResource)
 	switch {
 	case name != "":
-		r = resourceRoute{scheme: k.scheme, host: k.host, path: firstSegment(resp.Request.URL.Path)}
+		r = resourceRoute{scheme: k.scheme, host: k.host, path: firstSegment(req.URL.Path)}
 	case len(resp.Header[hdrBucket]) > 0:
 		name = headerValue(resp.Header, hdrBucket)
-		r = resourceRoute{scheme: k.scheme, host: k.host, method: bucketMethod(resp.Request.Method), path: resp.Request.URL.Path}
+		r = resourceRoute{scheme: k.scheme, host: k.host, method: bucketMethod(req.Method), path: req.URL.Path}
 	case plain > 0:
-		return rs.learnPlain(k, resp.Request, plain, throttled)
+		return rs.learnPlain(k, req, plain, throttled)
 	default:
 		return k, 0
 	}
@@ -407,7 +415,7 @@ func (rs *resources) learn(k partKey, resp *http.Response, plain int, throttled 
 		name = "bucket " + name // apart from the resources; a bucket's id keeps its case
 	}
 	v, ok := rs.m.Load(r)
-	if (!ok || v.(string) != name) && len(raw) >= redact.MinSecret && redact.Echoes(raw, resp.Request) != raw {
+	if (!ok || v.(string) != name) && len(raw) >= redact.MinSecret && redact.Echoes(raw, req) != raw {
 		// A name that repeats a credential of the request (a server that
 		// names its bucket by the caller's key) would show it in errors,
 		// log records and a QuotaStore's names, where a credential shows

@@ -81,7 +81,7 @@ func TestResourcesBounded(t *testing.T) {
 	for i := range maxResourceRoutes + 5 {
 		req, _ := http.NewRequest("GET", "https://api.test/r"+strconv.Itoa(i), nil)
 		resp := &http.Response{Header: http.Header{"X-Ratelimit-Resource": {"core"}}, Request: req}
-		if got, _ := rs.learn(k, resp, 0, false); got.resource != "core" || got.write {
+		if got, _ := rs.learn(k, nil, resp, 0, false); got.resource != "core" || got.write {
 			t.Fatalf("learn = %+v", got)
 		}
 	}
@@ -90,7 +90,7 @@ func TestResourcesBounded(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", "https://api.test/x", nil)
 	resp := &http.Response{Header: http.Header{"X-Ratelimit-Resource": {strings.Repeat("a", 65)}}, Request: req}
-	if got, _ := rs.learn(k, resp, 0, false); got != k {
+	if got, _ := rs.learn(k, nil, resp, 0, false); got != k {
 		t.Errorf("a 65-byte resource name was learned: %+v", got)
 	}
 }
@@ -359,7 +359,7 @@ func TestResourcesBucketRoutes(t *testing.T) {
 	k := partKey{scheme: "https", host: "discord.com", write: true}
 	answer := func(method, path, bucket string) partKey {
 		req, _ := http.NewRequest(method, "https://discord.com"+path, nil)
-		nk, _ := rs.learn(k, &http.Response{Header: http.Header{"X-Ratelimit-Bucket": {bucket}}, Request: req}, 0, false)
+		nk, _ := rs.learn(k, req, &http.Response{Header: http.Header{"X-Ratelimit-Bucket": {bucket}}, Request: req}, 0, false)
 		return nk
 	}
 	if got := answer("POST", "/api/channels/1/messages", "AbC"); got.resource != "bucket AbC of channel 1" {
