@@ -308,11 +308,15 @@ func callClassifier(custom Classifier, resp *http.Response, apiErr *APIError, er
 //     included, is no word of the host's on the request, which it took;
 //     Postato says to trust the error's retryable flag instead;
 //  5. a 403 with Retry-After or X-RateLimit-Remaining: 0 (beside a limit
-//     that is not 0) is Throttled (GitHub's rate limits);
+//     that is not 0) is Throttled (GitHub's rate limits), but not one
+//     that carries a Postato platform error: the host took the post and
+//     answers with the social network's verdict on it, whatever quota its
+//     headers report, and such a write is not resent as one a rate limit
+//     refused unprocessed;
 //  6. the status.
 func decide(status int, h http.Header, env *envelope, parsed bool, lookup func(string) (Class, bool)) Class {
 	cl := statusClass(status)
-	if status == http.StatusForbidden && rateLimited403(h) {
+	if status == http.StatusForbidden && rateLimited403(h) && !(parsed && env.platform) {
 		cl = Throttled
 	}
 	if parsed && !env.platform {
