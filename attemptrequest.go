@@ -39,7 +39,11 @@ func (c *call) attemptRequest(st *attemptState, body io.ReadCloser, callerBody b
 			c.key = x.drawKey()
 		}
 	}
-	unproven := c.write && !c.resendable()
+	// A keyed PUT or DELETE (WithIdempotencyMethods) hides its key from
+	// net/http as a write does: the Transport resends it on RFC 9110's
+	// word, not on the host's, and net/http's own resend after the write
+	// would reach the host uncounted, under WithMaxRetries(0) too.
+	unproven := (c.write || c.key != "") && !c.resendable()
 	traced := c.write && c.needsTrace()
 	c.trace = nil
 	if !(c.stamp || c.cfg.attemptHeader != "" || !callerBody || traced || c.traced || c.attemptCtx != nil) {

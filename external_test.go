@@ -445,7 +445,9 @@ func TestCallOptionsApplyPerCall(t *testing.T) {
 				base := &answers{steps: []answer{{status: 200}}}
 				call(t, resilient.New(base), ctx, "PUT", url, strings.NewReader("x"))
 				_, _, headers := base.sent()
-				return fmt.Sprintf("key %v", headers[0].Get("Idempotency-Key") != "")
+				// A drawn key goes to a host not known to honor keys under
+				// its lower-case entry, hidden from net/http's own resend.
+				return fmt.Sprintf("key %v", headers[0].Get("Idempotency-Key") != "" || len(headers[0]["idempotency-key"]) > 0)
 			}, "key false", "key true"},
 		{"WithMaxBufferedBody", resilient.WithMaxBufferedBody(4),
 			func(t *testing.T, ctx context.Context) string {
