@@ -30,7 +30,10 @@ import (
 // OPTIONS, and writes that carry a key to a host the caller says
 // deduplicates by key: named with WithKeyHonoringHosts, or under a key the
 // caller set (not a host learned from its answers, which may stop
-// deduplicating without saying so); and only when their body can be sent again
+// deduplicating without saying so); not a request to switch protocols (an
+// Upgrade header: a WebSocket's handshake), whose answer is a connection
+// of its own: a copy would open a second, a session the server sets up for
+// nothing; and only when their body can be sent again
 // concurrently: no body, GetBody, or a body captured as the attempt sent
 // it (no GetBody, not over WithMaxBufferedBody), once the attempt has sent
 // it whole (a body rewound by seeking, a file, is not). A GetBody of the

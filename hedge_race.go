@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptrace"
+	"strings"
 	"sync"
 	"time"
 )
@@ -251,7 +252,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	}()
 	run.mu.Lock()
 	locked = true
-	allowed := !run.stopped && run.winner < 0 && c.live(delay) && c.hedgeAllowed(areq, hb)
+	allowed := !run.stopped && run.winner < 0 && !switchesProtocols(areq.Header) && c.live(delay) && c.hedgeAllowed(areq, hb)
 	var creq *http.Request // the copy's request
 	var src http.Request   // what makes the copy's body, of the caller's request
 	if allowed {
@@ -342,6 +343,21 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		run.results <- idx
 	}
 	ended = true
+}
+
+// switchesProtocols reports whether h, a request's, asks the server to
+// switch protocols: an Upgrade header that is not blank, under any
+// spelling of its name (net/http writes a name set by hand as it is). Its
+// answer, a 101, is a connection of its own, a WebSocket's session for
+// one: a copy would open a second, which a plain client never does, so
+// none is sent. It is read only as a copy is about to be sent.
+func switchesProtocols(h http.Header) bool {
+	for k, v := range h {
+		if len(v) > 0 && strings.TrimSpace(v[0]) != "" && strings.EqualFold(k, "Upgrade") {
+			return true
+		}
+	}
+	return false
 }
 
 // copyTrace returns a write trace of its own for a hedged copy of an

@@ -376,7 +376,8 @@ func TestWriteSuccessAsTheTimerFires(t *testing.T) {
 }
 
 // TestSwitchingProtocolsStaysWritable: with an attempt timeout, or with
-// hedging (a 101 wins as any answer does), a 101's body is still the
+// hedging (which sends an upgrade no copy: see
+// TestHedgingNoCopyOfAnUpgrade), a 101's body is still the
 // upgraded connection, readable and writable.
 func TestSwitchingProtocolsStaysWritable(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
