@@ -2,6 +2,7 @@ package resilienttest
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -108,10 +109,13 @@ func (w *statusWriter) Flush() { w.FlushError() }
 // ResponseWriter underneath (http.ErrNotSupported if it cannot flush), for
 // http.ResponseController.
 func (w *statusWriter) FlushError() error {
-	if w.status == 0 {
+	err := http.NewResponseController(w.ResponseWriter).Flush()
+	if w.status == 0 && !errors.Is(err, http.ErrNotSupported) {
+		// The status went out (a refused Flush sent nothing: the
+		// handler may still choose it).
 		w.status = http.StatusOK
 	}
-	return http.NewResponseController(w.ResponseWriter).Flush()
+	return err
 }
 
 // Hijack takes the connection over, through the ResponseWriter underneath,

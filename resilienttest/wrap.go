@@ -175,8 +175,14 @@ func (rec *recorder) Write(p []byte) (int, error) {
 	return rec.body.Write(p)
 }
 
-// Flush does nothing: the answer is kept whole.
-func (rec *recorder) Flush() {}
+// Flush sends nothing: the answer is kept whole. It commits the status
+// as a Flush on the server's own writer does (200 if none was written),
+// so that a later WriteHeader is as superfluous as it would be there.
+func (rec *recorder) Flush() {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+}
 
 func (rec *recorder) statusCode() int {
 	if rec.status == 0 {
