@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -46,6 +47,93 @@ func TestCallAttemptTimeoutBelowFloorNotRetried(t *testing.T) {
 			}
 			if tc.wantHits == 1 && (rep.StopReason != StopDeadline || rep.Attempts != 1) {
 				t.Errorf("WithAttemptTimeout(%v): Report StopReason %q after %d attempts, want %q after 1", tc.d, rep.StopReason, rep.Attempts, StopDeadline)
+			}
+		})
+	}
+}
+
+// stalledErrorBody is the body of an error response that never comes: its
+// Read waits for the attempt's context, and fails with its cause.
+type stalledErrorBody struct{ ctx context.Context }
+
+func (b stalledErrorBody) Read([]byte) (int, error) {
+	<-b.ctx.Done()
+	return 0, context.Cause(b.ctx)
+}
+
+func (b stalledErrorBody) Close() error { return nil }
+
+// TestCallAttemptTimeoutBelowFloorPeekCutNotRetried: a per-call attempt
+// timeout below 1ms that cuts the attempt while the Transport peeks at its
+// error body (a 503 whose JSON body stalls) is a cut as one before the
+// headers is: each retry would be cut alike. The call returns the 503
+// after its first attempt, StopDeadline, as a plain client with such a
+// Timeout returns the status and fails the body's read; it used to make 6
+// attempts over about 20s of backoff. A 1ms timeout given as such is
+// retried as before.
+func TestCallAttemptTimeoutBelowFloorPeekCutNotRetried(t *testing.T) {
+	for _, tc := range []struct {
+		d        time.Duration
+		wantHits int32
+	}{
+		{5, 1},
+		{time.Millisecond, 6},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			var hits atomic.Int32
+			tr := New(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				hits.Add(1)
+				h := http.Header{"Content-Type": {"application/json"}}
+				return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: h, ContentLength: -1, Body: stalledErrorBody{r.Context()}, Request: r}, nil
+			}))
+			var rep Report
+			ctx := WithReport(WithCallOptions(context.Background(), WithAttemptTimeout(tc.d)), &rep)
+			start := time.Now()
+			resp, err := roundTrip(t, tr, newRequest(t, ctx, http.MethodGet, "http://api.test/", nil))
+			if err != nil {
+				t.Fatalf("WithAttemptTimeout(%v) per call, a 503 whose body stalls: %v, want the 503", tc.d, err)
+			}
+			resp.Body.Close()
+			if n := hits.Load(); n != tc.wantHits {
+				t.Errorf("WithAttemptTimeout(%v) per call, a 503 whose body stalls: the host was hit %d times over %v, want %d", tc.d, n, time.Since(start), tc.wantHits)
+			}
+			if tc.wantHits == 1 && (rep.StopReason != StopDeadline || rep.Attempts != 1) {
+				t.Errorf("WithAttemptTimeout(%v), a 503 whose body stalls: Report StopReason %q after %d attempts, want %q after 1", tc.d, rep.StopReason, rep.Attempts, StopDeadline)
+			}
+		})
+	}
+}
+
+// TestCallAttemptTimeoutBelowFloorWriteSaysUnsafe: a write that a per-call
+// attempt timeout below 1ms cut after it may have reached the server is
+// not resent, and says so as any such write does (StopUnsafeWrite, see
+// WithKeyHonoringHosts): the caller must learn that it may have been
+// processed, which StopDeadline does not tell. A keyed write to a host
+// that honors keys, which could be resent, ends with StopDeadline.
+func TestCallAttemptTimeoutBelowFloorWriteSaysUnsafe(t *testing.T) {
+	for _, tc := range []struct {
+		honors bool
+		want   StopReason
+	}{
+		{false, StopUnsafeWrite},
+		{true, StopDeadline},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			var hits atomic.Int32
+			var opts []Option
+			if tc.honors {
+				opts = append(opts, WithKeyHonoringHosts("api.test"))
+			}
+			tr := New(slowOK(50*time.Millisecond, &hits), opts...)
+			var rep Report
+			ctx := WithReport(WithCallOptions(context.Background(), WithAttemptTimeout(5)), &rep)
+			resp, err := roundTrip(t, tr, newRequest(t, ctx, http.MethodPost, "http://api.test/", strings.NewReader("{}")))
+			if err == nil {
+				resp.Body.Close()
+				t.Fatalf("a POST cut by WithAttemptTimeout(5ns) per call (honoring host %v): a response, want the cut's error", tc.honors)
+			}
+			if n := hits.Load(); n != 1 || rep.StopReason != tc.want {
+				t.Errorf("a POST cut by WithAttemptTimeout(5ns) per call (honoring host %v): %d hits, Report StopReason %q, want 1 hit and %q", tc.honors, n, rep.StopReason, tc.want)
 			}
 		})
 	}

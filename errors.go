@@ -35,11 +35,13 @@ var (
 	// ErrAttemptTimeout means one attempt passed the limit set with
 	// WithAttemptTimeout, or what remained of the call's budget
 	// (WithMaxElapsed), before its response headers arrived. It is retried
-	// like any network timeout (a budget spent leaves no time for a retry),
-	// and it is a timeout: its Timeout method, and that of every error of
-	// the Transport wrapping it, returns true. An attempt cut while waiting
-	// for the caller's request body, which stalled, is the caller's: its
-	// error is a *RequestError wrapping ErrAttemptTimeout, not retried.
+	// like any network timeout (a budget spent leaves no time for a retry,
+	// nor does a per-call attempt timeout given below 1ms, see
+	// WithAttemptTimeout), and it is a timeout: its Timeout method, and
+	// that of every error of the Transport wrapping it, returns true. An
+	// attempt cut while waiting for the caller's request body, which
+	// stalled, is the caller's: its error is a *RequestError wrapping
+	// ErrAttemptTimeout, not retried.
 	// As the error of http.Client's Timeout, it is also
 	// context.DeadlineExceeded for errors.Is, and never context.Canceled,
 	// whatever the caller's context.

@@ -343,9 +343,11 @@ func WithMaxRetryAfter(d time.Duration) Option {
 // A non-zero d below 1ms is taken for a units mistake (5, meant as five
 // seconds, is 5ns: every attempt would time out, and be retried for
 // seconds): New panics on it. Given per call (WithCallOptions), where it
-// may be computed, it counts as 1ms instead, and an attempt it cuts is not
-// retried (StopDeadline): each retry would be cut alike, and the call
-// fails at once, as a plain client's with such a Timeout.
+// may be computed, it counts as 1ms instead, and an attempt it cuts (before
+// its headers, or while its error body is peeked at) is not retried
+// (StopDeadline; StopUnsafeWrite for a write that may have been processed):
+// each retry would be cut alike, and the call fails at once, as a plain
+// client's with such a Timeout.
 func WithAttemptTimeout(d time.Duration) Option {
 	mustNotBeNegative("WithAttemptTimeout", d)
 	return func(c *config) { c.attemptTimeout = d }

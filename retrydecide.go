@@ -30,6 +30,15 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 	return delay, retry, stop
 }
 
+// peekTimedOut reports whether the attempt timeout of attempt st, which
+// answered, cut the read of its error body the Transport made itself (the
+// envelope's peek): the deadline that fired is the attempt timeout's, not
+// the budget's.
+func peekTimedOut(st *attemptState) bool {
+	db := st.armed
+	return db != nil && db.timeout > 0 && db.state.Load() == deadlineFired
+}
+
 // decideRetry is decide for an outcome that is not a success.
 func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Response, err error, body *replayBody) (time.Duration, bool, StopReason) {
 	if c.canceled() {
@@ -73,14 +82,15 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 	if !st.class.Retryable() {
 		return 0, false, ""
 	}
-	if c.cfg.attemptFloored && attemptTimedOut(err) {
-		// Cut by the call's attempt timeout, given below the floor and
-		// counted as 1ms (a units mistake, most likely): each retry
-		// would be cut alike.
-		return 0, false, StopDeadline
-	}
 	if c.write && !c.mayResend(st, resp, err) {
-		return 0, false, StopUnsafeWrite
+		return 0, false, StopUnsafeWrite // what the caller must know first: it may have been processed
+	}
+	if c.cfg.attemptFloored && (attemptTimedOut(err) || resp != nil && peekTimedOut(st)) {
+		// Cut by the call's attempt timeout, given below the floor and
+		// counted as 1ms (a units mistake, most likely), before its
+		// headers or while its error body was read: each retry would
+		// be cut alike.
+		return 0, false, StopDeadline
 	}
 	if !body.replayable() {
 		return 0, false, StopBodyNotReplayable
