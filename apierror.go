@@ -113,18 +113,20 @@ func ParseError(resp *http.Response) *APIError {
 		return nil
 	}
 	env, parsed := peekEnvelopeWithin(resp, DefaultMaxPeek, nil)
-	h := resp.Header
-	if resp.StatusCode == http.StatusForbidden && !rateLimited403(h) {
+	read := resp
+	if resp.StatusCode == http.StatusForbidden && !rateLimited403(resp.Header) {
 		// A 403's rate-limit headers spelled by hand (a stub's), read
-		// as the Transport reads them (see classifier.classify), from a
-		// copy: resp keeps its own.
-		if c := canonicalRateHeader(h); c != nil {
-			h = c
+		// as the Transport reads them (see classifier.classify), its
+		// request id among them, from a copy: resp keeps its own.
+		if c := canonicalRateHeader(resp.Header); c != nil {
+			cp := *resp
+			cp.Header = c
+			read = &cp
 		}
 	}
-	cl := decide(resp.StatusCode, h, &env, parsed, defaultCodeClass)
-	ra, _ := serverWait(resp.StatusCode, h, cl, time.Now)
-	return newAPIError(resp, nil, &env, parsed, cl, ra)
+	cl := decide(read.StatusCode, read.Header, &env, parsed, defaultCodeClass)
+	ra, _ := serverWait(read.StatusCode, read.Header, cl, time.Now)
+	return newAPIError(read, nil, &env, parsed, cl, ra)
 }
 
 // newAPIError returns the APIError of resp, its envelope env (parsed says

@@ -53,3 +53,89 @@ func TestParseErrorReadsRateHeadersAsTheTransport(t *testing.T) {
 		}
 	})
 }
+
+// TestParseErrorRequestIDOfASpelled403AsTheTransport: a GitHub stub's 403
+// whose rate-limit headers and request id are spelled by hand
+// (X-GitHub-Request-Id, X-RateLimit-Remaining) is read by the Transport
+// from a copy respelled as net/http spells it, request id included:
+// ParseError gives the same RequestID, and still leaves the response's
+// header as it came.
+func TestParseErrorRequestIDOfASpelled403AsTheTransport(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const body = `{"message":"API rate limit exceeded"}`
+		h := http.Header{
+			"X-RateLimit-Limit":     {"60"},
+			"X-RateLimit-Remaining": {"0"},
+			"X-RateLimit-Reset":     {time.Now().Add(20 * time.Second).UTC().Format(time.RFC3339)},
+			"X-GitHub-Request-Id":   {"CAFE:1234:5678"},
+		}
+		var fromTransport *APIError
+		s := &rtScript{steps: []rtStep{{status: http.StatusForbidden, header: h, body: body}}}
+		tr := New(s, WithMaxRetries(0), WithClassifier(func(_ *http.Response, e *APIError, _ error, def Class) Class {
+			fromTransport = e
+			return def
+		}))
+		resp, err := roundTrip(t, tr, newRequest(t, t.Context(), "GET", "https://api.test/v1/posts", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if fromTransport == nil || fromTransport.RequestID != "CAFE:1234:5678" {
+			t.Fatalf("the Transport's APIError = %+v, want RequestID CAFE:1234:5678", fromTransport)
+		}
+
+		resp = newResponse(rtStep{status: http.StatusForbidden, header: h, body: body})
+		e := ParseError(resp)
+		if e.RequestID != fromTransport.RequestID || e.Retryable != fromTransport.Retryable || e.RetryAfter != fromTransport.RetryAfter {
+			t.Errorf("ParseError: RequestID %q, Retryable %v, RetryAfter %v; the Transport's: %q, %v, %v",
+				e.RequestID, e.Retryable, e.RetryAfter, fromTransport.RequestID, fromTransport.Retryable, fromTransport.RetryAfter)
+		}
+		if _, ok := resp.Header["X-GitHub-Request-Id"]; !ok {
+			t.Error("ParseError rewrote the response's header")
+		}
+	})
+}
+
+// TestSpelledTwiceReadInOneOrder: a 403 whose X-RateLimit-Remaining is
+// spelled by hand twice, with values that disagree, is read the same way
+// by every ParseError and every attempt of the Transport: the respelled
+// copy joins the spellings' values in an order of their keys, not of the
+// map's iteration, which Go draws anew for each range.
+func TestSpelledTwiceReadInOneOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const body = `{"message":"API rate limit exceeded"}`
+		h := http.Header{
+			"x-ratelimit-limit":     {"60"},
+			"x-ratelimit-remaining": {"0"},
+			"X-RATELIMIT-REMAINING": {"7"},
+			"x-ratelimit-reset":     {time.Now().Add(20 * time.Second).UTC().Format(time.RFC3339)},
+		}
+		type answer struct {
+			retryable bool
+			after     time.Duration
+		}
+		seen := map[string]map[answer]int{"ParseError": {}, "the Transport": {}}
+		for range 64 {
+			e := ParseError(newResponse(rtStep{status: http.StatusForbidden, header: h, body: body}))
+			seen["ParseError"][answer{e.Retryable, e.RetryAfter}]++
+
+			var fromTransport *APIError
+			s := &rtScript{steps: []rtStep{{status: http.StatusForbidden, header: h, body: body}}}
+			tr := New(s, WithMaxRetries(0), WithClassifier(func(_ *http.Response, e *APIError, _ error, def Class) Class {
+				fromTransport = e
+				return def
+			}))
+			resp, err := roundTrip(t, tr, newRequest(t, t.Context(), "GET", "https://api.test/v1/posts", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			seen["the Transport"][answer{fromTransport.Retryable, fromTransport.RetryAfter}]++
+		}
+		for who, answers := range seen {
+			if len(answers) != 1 {
+				t.Errorf("%s read one 403 in %d ways over 64 reads: %v, want one", who, len(answers), answers)
+			}
+		}
+	})
+}

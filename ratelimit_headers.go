@@ -3,6 +3,7 @@ package resilient
 import (
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -292,15 +293,21 @@ func canonicalRateHeader(h http.Header) http.Header {
 		return nil
 	}
 	c := make(http.Header, len(h))
+	var spellings []string
 	for k, v := range h { // the canonical keys first, so that the values' order does not depend on the map's
 		if textproto.CanonicalMIMEHeaderKey(k) == k {
 			c[k] = append(c[k], v...)
+		} else {
+			spellings = append(spellings, k)
 		}
 	}
-	for k, v := range h {
-		if ck := textproto.CanonicalMIMEHeaderKey(k); ck != k {
-			c[ck] = append(c[ck], v...)
-		}
+	// Then the other spellings, in the order of their keys: two of one
+	// name ("x-ratelimit-remaining", "X-RATELIMIT-REMAINING") join in
+	// the same order whatever order the map's iteration draws.
+	slices.Sort(spellings)
+	for _, k := range spellings {
+		ck := textproto.CanonicalMIMEHeaderKey(k)
+		c[ck] = append(c[ck], h[k]...)
 	}
 	return c
 }

@@ -81,3 +81,53 @@ func TestQuotaNameEchoingCredentialNotShown(t *testing.T) {
 func containsFoldKey(s, key string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(key))
 }
+
+// keyRT sends each request to next on a copy that carries the API key, as
+// a base that adds the caller's credentials does: the response's Request
+// is that copy, the request the Transport sent has no key.
+type keyRT struct {
+	key  string
+	next http.RoundTripper
+}
+
+func (rt keyRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	r.Header.Set("X-Api-Key", rt.key)
+	resp, err := rt.next.RoundTrip(r)
+	if resp != nil {
+		resp.Request = r
+	}
+	return resp, err
+}
+
+// TestQuotaNameEchoingBaseCredentialNotShown: a bucket named by a key that
+// a base added below the Transport is looked at for the request the base
+// sent, whose route is learned from the Transport's own: the key is shown
+// in no QuotaStore partition name.
+func TestQuotaNameEchoingBaseCredentialNotShown(t *testing.T) {
+	const key = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
+	synctest.Test(t, func(t *testing.T) {
+		srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
+			w.Header().Set("X-RateLimit-Bucket", "q-"+r.Header.Get("X-Api-Key"))
+			w.Header().Set("X-RateLimit-Limit", "5")
+			w.Header().Set("X-RateLimit-Remaining", "4")
+			w.Header().Set("X-RateLimit-Reset-After", "5")
+		}}
+		store := new(memQuota)
+		tr := New(keyRT{key, handlerRT{srv}}, WithQuotaStore(store))
+		for range 2 {
+			resp, err := roundTrip(t, tr, newRequest(t, t.Context(), "GET", "http://a.test/x", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		for _, name := range store.names {
+			if containsFoldKey(name, key) {
+				t.Errorf("QuotaStore partition name shows the API key: %q", name)
+			}
+		}
+	})
+}

@@ -373,17 +373,25 @@ func namesQuota(h http.Header) bool {
 // the route ambiguous when it named another before), or the plain limit
 // it announced (plain, 0 for none; throttled when resp was: see
 // learnPlain), and returns the key of the partition that learns from resp;
-// split as learnPlain returns it. The route is that of resp.Request, or of
-// req, the request the attempt sent, when the base RoundTripper left
-// resp.Request unset (as a response built by hand, or
-// httptest.ResponseRecorder.Result, does): the RoundTripper contract does
-// not ask for it, and without a route a spent quota of one resource would
-// hold every request of its host.
+// split as learnPlain returns it. The route is that of req, the request the
+// attempt sent, whose route later attempts are looked up by (see of), or
+// of resp.Request without req: a base RoundTripper may leave resp.Request
+// unset (as a response built by hand, or httptest.ResponseRecorder.Result,
+// does: the RoundTripper contract does not ask for it), or set it to
+// another request (a copy it rewrote the path of, the last hop of
+// redirects it followed), and a route no lookup names would let a spent
+// quota of one resource hold every request of its host, or a spent bucket
+// hold none of its route's. A name is looked at for the credentials of
+// both requests (a base may have added its own to the copy it sent).
 func (rs *resources) learn(k partKey, req *http.Request, resp *http.Response, plain int, throttled bool) (nk partKey, split int) {
-	if resp.Request != nil && resp.Request.URL != nil {
-		req = resp.Request
+	sent := resp.Request
+	if sent == nil || sent.URL == nil || sent == req {
+		sent = nil
 	}
-	if k.scheme == "" || req == nil || req.URL == nil {
+	if req == nil || req.URL == nil {
+		req, sent = sent, nil
+	}
+	if k.scheme == "" || req == nil {
 		return k, 0
 	}
 	var r resourceRoute
@@ -415,7 +423,8 @@ func (rs *resources) learn(k partKey, req *http.Request, resp *http.Response, pl
 		name = "bucket " + name // apart from the resources; a bucket's id keeps its case
 	}
 	v, ok := rs.m.Load(r)
-	if (!ok || v.(string) != name) && len(raw) >= redact.MinSecret && redact.Echoes(raw, req) != raw {
+	if (!ok || v.(string) != name) && len(raw) >= redact.MinSecret &&
+		(redact.Echoes(raw, req) != raw || sent != nil && redact.Echoes(raw, sent) != raw) {
 		// A name that repeats a credential of the request (a server that
 		// names its bucket by the caller's key) would show it in errors,
 		// log records and a QuotaStore's names, where a credential shows

@@ -74,3 +74,48 @@ func TestRateLimitPerBucketWithoutResponseRequest(t *testing.T) {
 		}
 	})
 }
+
+// versionRT sends each request to next with its Discord path pinned to an
+// API version, /api/webhooks/… as /api/v10/webhooks/…, on a copy of the
+// request, as a base that rewrites the URL does: the response's Request
+// is that copy, whose path no request the caller sends has.
+type versionRT struct{ next http.RoundTripper }
+
+func (rt versionRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	r.URL.Path = strings.Replace(r.URL.Path, "/api/webhooks/", "/api/v10/webhooks/", 1)
+	return rt.next.RoundTrip(r)
+}
+
+// TestRateLimitPerBucketPathRewritten: a base that rewrites the path, and
+// answers with the rewritten request as Response.Request, still has each
+// bucket learned for the route its requests are looked up by, the
+// attempt's: a 6th message to a webhook whose bucket is spent waits for
+// its reset instead of drawing a 429. Learned under the rewritten path,
+// which no lookup uses, the bucket held nothing.
+func TestRateLimitPerBucketPathRewritten(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := &discordRT{}
+		tr := New(versionRT{d})
+		post := func(hook int) {
+			t.Helper()
+			url := fmt.Sprintf("https://discord.com/api/webhooks/%d/secret-token-%d", 1000+hook, hook)
+			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), http.MethodPost, url, strings.NewReader(`{"content":"hi"}`)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		start := time.Now()
+		for range 5 {
+			for hook := range 8 {
+				post(hook)
+			}
+		}
+		post(0)
+		if took := time.Since(start); d.over != 0 || took < 4*time.Second || took > 6*time.Second {
+			t.Errorf("5 messages to each of 8 webhooks then a 6th to one, the base rewriting the path: %d 429s, in %v; want none, after its bucket's reset (5s)",
+				d.over, took)
+		}
+	})
+}
