@@ -31,9 +31,10 @@ import (
 // deduplicates by key: named with WithKeyHonoringHosts, or under a key the
 // caller set (not a host learned from its answers, which may stop
 // deduplicating without saying so); not a request to switch protocols (an
-// Upgrade header: a WebSocket's handshake), whose answer is a connection
-// of its own: a copy would open a second, a session the server sets up for
-// nothing; and only when their body can be sent again
+// Upgrade header: a WebSocket's handshake) nor a CONNECT (a proxy's
+// tunnel, an HTTP/2 extended CONNECT's WebSocket), keyed or not, whose
+// answer is a connection of its own: a copy would open a second, a session
+// the server sets up for nothing; and only when their body can be sent again
 // concurrently: no body, GetBody, or a body captured as the attempt sent
 // it (no GetBody, not over WithMaxBufferedBody), once the attempt has sent
 // it whole (a body rewound by seeking, a file, is not). A GetBody of the
@@ -186,6 +187,11 @@ func (c *call) hedgeable(req *http.Request) bool {
 	switch req.Method {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions:
 		return true
+	case http.MethodConnect:
+		// A tunnel (a proxy's, an HTTP/2 extended CONNECT's WebSocket):
+		// its answer is a connection of its own, as an Upgrade's 101 is
+		// (see switchesProtocols), keyed or not: a copy opens a second.
+		return false
 	}
 	// A keyed write only on the caller's word that its host dedupes:
 	// named, or its key set by the caller. A host learned from its

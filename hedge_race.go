@@ -346,15 +346,22 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 }
 
 // switchesProtocols reports whether h, a request's, asks the server to
-// switch protocols: an Upgrade header that is not blank, under any
-// spelling of its name (net/http writes a name set by hand as it is). Its
+// switch protocols: an Upgrade header with a value that is not blank, the
+// first or a later one (net/http writes each on a line of its own, and a
+// WebSocket server reads them all), under any spelling of its name
+// (net/http writes a name set by hand as it is). Its
 // answer, a 101, is a connection of its own, a WebSocket's session for
 // one: a copy would open a second, which a plain client never does, so
 // none is sent. It is read only as a copy is about to be sent.
 func switchesProtocols(h http.Header) bool {
-	for k, v := range h {
-		if len(v) > 0 && strings.TrimSpace(v[0]) != "" && strings.EqualFold(k, "Upgrade") {
-			return true
+	for k, vs := range h {
+		if !strings.EqualFold(k, "Upgrade") {
+			continue
+		}
+		for _, v := range vs {
+			if strings.TrimSpace(v) != "" {
+				return true
+			}
 		}
 	}
 	return false
