@@ -39,10 +39,14 @@ type replayBody struct {
 	req  *http.Request
 	cap  *captureBody // nil unless the body is captured
 	sent bool         // the caller's body (or its capture wrapper) went to an attempt
+	// single says that the call makes one attempt (WithMaxRetries(0)): no
+	// retry's GetBody waits for an earlier body (see first).
+	single bool
 	// last is the body of the attempt before, or of its hedged copy made
 	// last (see hedgeRun.sealBody), when the request has a GetBody and
-	// the body is not in memory (which its transport reads at once): a
-	// retry's GetBody waits for its reader (see next).
+	// the body is not in memory or its GetBody is the caller's own (see
+	// independentGetBody): a retry's GetBody waits for its reader (see
+	// next).
 	last *checkedBody
 }
 
@@ -75,7 +79,15 @@ func hasBody(req *http.Request) bool {
 }
 
 // first returns the body of the first attempt, and whether it is the
-// caller's body itself.
+// caller's body itself: so it is when it is in memory (see inMemory) and
+// no retry's GetBody may rewind the source it reads: its GetBody is
+// http.NewRequest's (see independentGetBody), or the call makes a single
+// attempt. A body in memory is not read at once: net/http's HTTP/1 writer
+// reads on, past its write buffer, once an early answer came, and HTTP/2
+// sends the body after the headers; a caller's GetBody that seeks the
+// source back (an io.NopCloser of one *bytes.Reader) would rewind it under
+// that reader, and the retry's body came short. Such a body is watched as
+// any other, and goes out in two writes, its headers flushed first.
 func (b *replayBody) first() (io.ReadCloser, bool) {
 	if !hasBody(b.req) {
 		return b.req.Body, true
@@ -84,7 +96,7 @@ func (b *replayBody) first() (io.ReadCloser, bool) {
 	if b.cap != nil {
 		return b.cap.reader(), false
 	}
-	if inMemory(b.req.Body, b.req.ContentLength) {
+	if inMemory(b.req.Body, b.req.ContentLength) && (b.single || independentGetBody(b.req)) {
 		return b.req.Body, true
 	}
 	b.last = &checkedBody{rc: b.req.Body, want: b.req.ContentLength}
@@ -155,6 +167,12 @@ func (b *replayBody) next(ctx context.Context, cancel <-chan struct{}, deadline 
 	body, err := getBody(b.req)
 	if err != nil {
 		return nil, notReplayable(err)
+	}
+	if !independentGetBody(b.req) {
+		// The next retry's GetBody may rewind this body's source: it
+		// waits for its reader, even in memory (see first).
+		b.last = &checkedBody{rc: body, want: b.req.ContentLength}
+		return b.last, nil
 	}
 	rc := sendable(body, b.req.ContentLength)
 	b.last, _ = rc.(*checkedBody)

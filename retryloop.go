@@ -39,6 +39,7 @@ func (c *call) run() (*http.Response, error) {
 	// the caller's body is closed then too.
 	defer body.close()
 	body.init(req, captureLimit)
+	body.single = c.cfg.maxRetries == 0
 	c.capture = body.cap
 	c.setDeadline()
 	var redirected string

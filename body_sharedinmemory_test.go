@@ -1,0 +1,98 @@
+package resilient
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestSharedGetBodyInMemoryEarlyAnswer is TestSharedGetBodyEarlyAnswer for a
+// body in memory of known length: an io.NopCloser of one *bytes.Reader,
+// which the caller's GetBody seeks back. net/http's HTTP/1 writer reads such
+// a body on past its write buffer once an early answer came (a 1 MiB upload
+// the server refused at once), and HTTP/2 sends it after the headers. The
+// retry's GetBody was called at once, as for http.NewRequest's snapshots:
+// the earlier writer read on from the source rewound (a data race on the
+// caller's reader), and the retry's body came short: the server got a
+// truncated upload, and the call failed with net/http's "ContentLength=…
+// with Body length …" where a plain client returns the 503. A retry's body
+// from that GetBody, in memory too, is watched alike for the next retry.
+func TestSharedGetBodyInMemoryEarlyAnswer(t *testing.T) {
+	for _, early := range []int{1, 2} {
+		t.Run(fmt.Sprintf("early=%d", early), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				data := bytes.Repeat([]byte("abcdefghijklmnop"), 64) // 1 KiB
+				var mu sync.Mutex
+				var got [][]byte
+				var werrs []error
+				var writers sync.WaitGroup
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					mu.Lock()
+					n := len(got)
+					got = append(got, nil)
+					mu.Unlock()
+					if n < early {
+						// net/http's writer: the answer comes once the
+						// first chunk was sent, the rest is sent on (64
+						// bytes every 6ms), and the body closed at its
+						// end.
+						chunk := make([]byte, 64)
+						req.Body.Read(chunk)
+						writers.Go(func() {
+							defer req.Body.Close()
+							for {
+								time.Sleep(6 * time.Millisecond)
+								if _, err := req.Body.Read(chunk); err != nil {
+									mu.Lock()
+									werrs = append(werrs, err)
+									mu.Unlock()
+									return
+								}
+							}
+						})
+						return &http.Response{StatusCode: http.StatusServiceUnavailable, Body: http.NoBody, Request: req}, nil
+					}
+					b, err := io.ReadAll(req.Body)
+					req.Body.Close()
+					mu.Lock()
+					got[n] = b
+					mu.Unlock()
+					if err != nil {
+						return nil, err
+					}
+					return &http.Response{StatusCode: http.StatusCreated, Body: http.NoBody, Request: req}, nil
+				})
+				src := bytes.NewReader(data)
+				req := newRequest(t, context.Background(), http.MethodPut, "http://api.test/upload", nil)
+				req.Body, req.ContentLength = io.NopCloser(src), int64(len(data))
+				req.GetBody = func() (io.ReadCloser, error) {
+					_, err := src.Seek(0, io.SeekStart)
+					return io.NopCloser(src), err
+				}
+				resp, err := New(base, WithBackoff(10*time.Millisecond, 10*time.Millisecond)).RoundTrip(req)
+				writers.Wait()
+				if err != nil || resp.StatusCode != http.StatusCreated {
+					t.Fatalf("RoundTrip = %v, %v; want the last retry's 201", resp, err)
+				}
+				resp.Body.Close()
+				mu.Lock()
+				defer mu.Unlock()
+				if len(got) != early+1 || !bytes.Equal(got[early], data) {
+					t.Errorf("the server stored the write with a body of %d bytes, want the %d the caller sent", len(got[len(got)-1]), len(data))
+				}
+				for i, err := range werrs {
+					if !errors.Is(err, errBodyDetached) {
+						t.Errorf("the writer of attempt %d read on from the source rewound: %v; want errBodyDetached", i+1, err)
+					}
+				}
+			})
+		})
+	}
+}
