@@ -58,6 +58,7 @@ type attemptState struct {
 	class         Class
 	apiErr        *APIError // the parsed envelope; nil for none
 	noRetry       bool      // the server said not to retry its answer (see saidNoRetry)
+	platform      bool      // the answer carries a Postato platform error: the host took the post (see refusedUnprocessed)
 	code          string
 	requestID     string
 	retryAfter    time.Duration // the server's wait; valid when hasRetryAfter

@@ -256,6 +256,7 @@ func (c *classifier) classify(st *attemptState, req *http.Request, resp *http.Re
 	st.retryAfter, st.hasRetryAfter = serverWait(resp.StatusCode, resp.Header, st.class, now)
 	st.apiErr = newAPIError(resp, req, &env, parsed, st.class, st.retryAfter)
 	st.noRetry = saidNoRetry(resp.Header, &env, parsed)
+	st.platform = parsed && env.platform
 	if st.lost && !st.class.Retryable() && keyHeld(resp.StatusCode, st.apiErr) && !st.noRetry {
 		// The key is held by an earlier attempt of the call (see
 		// keyHeld), unless the server said not to retry: its word is

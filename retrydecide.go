@@ -279,8 +279,14 @@ func (c *call) mayResend(st *attemptState, resp *http.Response, err error) bool 
 // refusedUnprocessed reports whether resp, the answer to attempt st of a
 // write, proves that the server did not process it: a 429, or a 403
 // classified Throttled, which refused it over a rate limit (as GitHub's
-// do). Any other failure answered may follow the write's processing.
+// do). Any other failure answered may follow the write's processing, and
+// so does one that carries a Postato platform error, a 429 too: the host
+// took the post and answers with the social network's verdict on it
+// (see decide), whatever its status.
 func refusedUnprocessed(st *attemptState, resp *http.Response) bool {
+	if st.platform {
+		return false
+	}
 	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusForbidden && st.class == Throttled
 }
 
