@@ -23,7 +23,8 @@ import (
 // they dial (an address names only the breaker of the requests sent to it
 // without another Host: see ResetHost); with BreakerSettings.Key, the key it returns
 // for such a request, which has no header. rawURL is an absolute URL, with
-// a scheme and a host, or a host alone, as ResetHost takes it ("host" or
+// a scheme and a host (an IPv6 zone in it escaped, "%25eth0", or as
+// BreakerChange.Key shows it, "https://[fe80::1%eth0]:443"), or a host alone, as ResetHost takes it ("host" or
 // "host:port", any case, an IPv6 address as "::1" or "[::1]:8443", its
 // zone, if any, as in URL.Host: "fe80::1%eth0"), the spaces around it
 // ignored as ResetHost ignores them: the state is then the
@@ -51,7 +52,7 @@ func (t *Transport) BreakerState(rawURL string) BreakerState {
 		return BreakerClosed
 	}
 	rawURL = strings.TrimSpace(rawURL) // as ResetHost takes it
-	if u, err := url.Parse(rawURL); err == nil && u.Scheme != "" && u.Host != "" {
+	if u, err := parseHostURL(rawURL); err == nil && u.Scheme != "" && u.Host != "" {
 		s := t.breakers.stateOf(getRequest(u))
 		if s != BreakerOpen && strings.IndexByte(u.Host, ';') >= 0 {
 			// A session id after the host, which BreakerChange.Key

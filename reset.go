@@ -25,7 +25,9 @@ import (
 //
 // host is a host name or address, with or without a port, as in URL.Host
 // ("api.example.com", "api.example.com:8443", "[::1]:8080"); a URL is
-// accepted too, and its host is used. Any of the spellings of a host that
+// accepted too, and its host is used, an IPv6 zone in it escaped as a
+// URL's ("%25eth0") or as in URL.Host, as BreakerChange.Key shows it
+// ("https://[fe80::1%eth0]:443"). Any of the spellings of a host that
 // net/http sends to the same place names it, as the Transport keys its
 // state: the comparison ignores case, the final dot of a fully-qualified
 // name ("api.example.com." is "api.example.com"), a port's leading zeros,
@@ -154,7 +156,7 @@ func newHostMatcher(s string) (hostMatcher, bool) {
 	s = strings.TrimSpace(s)
 	key := customKey(s)
 	if strings.Contains(s, "://") {
-		u, err := url.Parse(s)
+		u, err := parseHostURL(s)
 		if err != nil {
 			return hostMatcher{}, false
 		}
@@ -178,6 +180,36 @@ func newHostMatcher(s string) (hostMatcher, bool) {
 	}
 	m.host, m.port = splitHostPort(canonicalHost("", s))
 	return m, m.host != "" || m.key != ""
+}
+
+// parseHostURL parses s, a URL given to ResetHost or BreakerState, as
+// url.Parse does; an IPv6 zone may stand as in URL.Host, as a breaker's
+// key shows it ("https://[fe80::1%eth0]:443": see breakerName), where
+// url.Parse wants its "%" escaped ("%25eth0"). It costs a second parse
+// only for a URL that url.Parse refuses.
+func parseHostURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err == nil {
+		return u, nil
+	}
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return nil, err
+	}
+	auth := s[i+3:]
+	if end := strings.IndexAny(auth, "/?#"); end >= 0 {
+		auth = auth[:end]
+	}
+	open := strings.IndexByte(auth, '[')
+	zone := strings.IndexByte(auth[max(open, 0):], '%') + max(open, 0)
+	if open < 0 || zone < open || zone > strings.IndexByte(auth, ']') || strings.HasPrefix(auth[zone:], "%25") {
+		return nil, err
+	}
+	zone += i + 3
+	if u, err2 := url.Parse(s[:zone] + "%25" + s[zone+1:]); err2 == nil {
+		return u, nil
+	}
+	return nil, err
 }
 
 // match reports whether host, the URL host of a request with scheme (or a
