@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -138,4 +139,24 @@ func TestSpelledTwiceReadInOneOrder(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSpelledTwiceBesideTheCanonicalJoinedInOneOrder: a header that holds
+// X-RateLimit-Remaining under its canonical key and twice more spelled by
+// hand is respelled with the same values in the same order on every read:
+// the canonical key's first, as net/http's own, then the spellings' in
+// the order of their keys, whatever order the map's iteration draws.
+func TestSpelledTwiceBesideTheCanonicalJoinedInOneOrder(t *testing.T) {
+	h := http.Header{
+		"X-Ratelimit-Limit":     {"60"},
+		"X-Ratelimit-Remaining": {"3"},
+		"x-ratelimit-remaining": {"0"},
+		"X-RATELIMIT-REMAINING": {"7"},
+	}
+	want := []string{"3", "7", "0"}
+	for range 64 {
+		if got := canonicalRateHeader(h)["X-Ratelimit-Remaining"]; !slices.Equal(got, want) {
+			t.Fatalf("respelled X-Ratelimit-Remaining = %q, want %q", got, want)
+		}
+	}
 }

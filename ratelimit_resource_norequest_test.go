@@ -119,3 +119,36 @@ func TestRateLimitPerBucketPathRewritten(t *testing.T) {
 		}
 	})
 }
+
+// TestRateLimitPerBucketPathRewrittenUnderANestedTransport: a Transport
+// over another, whose base rewrites the path, learns each bucket for the
+// route of its own attempts too: the inner Transport leaves the base's
+// rewritten copy as Response.Request (another URL), and neither holds a
+// 6th message to a spent webhook's bucket past its reset, nor lets a 429
+// through.
+func TestRateLimitPerBucketPathRewrittenUnderANestedTransport(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := &discordRT{}
+		tr := New(New(versionRT{d}))
+		post := func(hook int) {
+			t.Helper()
+			url := fmt.Sprintf("https://discord.com/api/webhooks/%d/secret-token-%d", 1000+hook, hook)
+			resp, err := roundTrip(t, tr, newRequest(t, context.Background(), http.MethodPost, url, strings.NewReader(`{"content":"hi"}`)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		start := time.Now()
+		for range 5 {
+			for hook := range 8 {
+				post(hook)
+			}
+		}
+		post(0)
+		if took := time.Since(start); d.over != 0 || took < 4*time.Second || took > 6*time.Second {
+			t.Errorf("5 messages to each of 8 webhooks then a 6th to one, through two Transports over a base rewriting the path: %d 429s, in %v; want none, after its bucket's reset (5s)",
+				d.over, took)
+		}
+	})
+}
