@@ -64,6 +64,7 @@ type attemptState struct {
 	retryAfter    time.Duration // the server's wait; valid when hasRetryAfter
 	hasRetryAfter bool
 	neverSent     bool // err proves the request never left this process
+	peekCut       bool // the attempt timeout cut the peek at the error body (see peekTimedOut)
 	// answeredAfter is the time from start to the response's headers,
 	// read before the body of an error is read for its envelope (up to
 	// maxReadWait of a body that trickles), so that the host's latency is

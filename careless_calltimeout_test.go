@@ -3,6 +3,7 @@ package resilient
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -134,6 +135,41 @@ func TestCallAttemptTimeoutBelowFloorWriteSaysUnsafe(t *testing.T) {
 			}
 			if n := hits.Load(); n != 1 || rep.StopReason != tc.want {
 				t.Errorf("a POST cut by WithAttemptTimeout(5ns) per call (honoring host %v): %d hits, Report StopReason %q, want 1 hit and %q", tc.honors, n, rep.StopReason, tc.want)
+			}
+		})
+	}
+}
+
+// TestCallAttemptTimeoutBelowFloorWholeAnswerRetried: the floored per-call
+// attempt timeout ends the call only when it cut the attempt. A 503 whose
+// body was read whole within the 1ms (a host on the same machine) was not
+// cut, even when that 1ms then passed before the retry loop decided (a
+// Classifier that takes its time, here 2ms): it is retried as any 503, and
+// no Report says StopDeadline of a deadline that cut nothing. With a body
+// that is not JSON, which is not peeked at all, the same.
+func TestCallAttemptTimeoutBelowFloorWholeAnswerRetried(t *testing.T) {
+	for _, ct := range []string{"application/json", "text/html"} {
+		synctest.Test(t, func(t *testing.T) {
+			var hits atomic.Int32
+			tr := New(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				hits.Add(1)
+				h := http.Header{"Content-Type": {ct}}
+				body := `{"error":{"code":"unavailable","message":"try again"}}`
+				return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: h, ContentLength: int64(len(body)), Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+			}))
+			slow := func(resp *http.Response, apiErr *APIError, err error, def Class) Class {
+				time.Sleep(2 * time.Millisecond) // a Classifier that takes its time
+				return def
+			}
+			var rep Report
+			ctx := WithReport(WithCallOptions(context.Background(), WithAttemptTimeout(5), WithClassifier(slow)), &rep)
+			resp, err := roundTrip(t, tr, newRequest(t, ctx, http.MethodGet, "http://api.test/", nil))
+			if err != nil {
+				t.Fatalf("%s: a 503 read whole within WithAttemptTimeout(5ns) per call: %v, want the 503", ct, err)
+			}
+			resp.Body.Close()
+			if n := hits.Load(); n != 6 || rep.StopReason == StopDeadline {
+				t.Errorf("%s: a 503 read whole within WithAttemptTimeout(5ns) per call: %d hits, Report StopReason %q, want 6 hits and no %q", ct, n, rep.StopReason, StopDeadline)
 			}
 		})
 	}

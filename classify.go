@@ -245,6 +245,7 @@ func (c *classifier) classify(st *attemptState, req *http.Request, resp *http.Re
 			st.run.answered()
 		}
 		env, parsed = peekEnvelopeWithin(resp, c.maxPeek, st.armed)
+		st.peekCut = peekTimedOut(resp, st.armed)
 	}
 	if resp.StatusCode == http.StatusForbidden && !rateLimited403(resp.Header) {
 		// A 403 is a rate limit's by its headers (see rateLimited403),

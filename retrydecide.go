@@ -30,13 +30,21 @@ func (c *call) decide(n, maxAttempts int, st *attemptState, resp *http.Response,
 	return delay, retry, stop
 }
 
-// peekTimedOut reports whether the attempt timeout of attempt st, which
-// answered, cut the read of its error body the Transport made itself (the
-// envelope's peek): the deadline that fired is the attempt timeout's, not
-// the budget's.
-func peekTimedOut(st *attemptState) bool {
-	db := st.armed
-	return db != nil && db.timeout > 0 && db.state.Load() == deadlineFired
+// peekTimedOut reports whether db, the deadline armed for an attempt that
+// answered with resp, fired as its attempt timeout and cut the read of its error body the Transport made
+// itself (the envelope's peek): the deadline that fired is the attempt
+// timeout's, not the budget's, and it fired while the peek still read,
+// which ended in the cut's error. A deadline that fired once the body was
+// read whole, or one never peeked at (not JSON), cut nothing: the answer
+// is in, and is retried as any. Read where the peek ends (see
+// classifier.classify): by the time the retry loop decides, the layers
+// above have wrapped the body, and the deadline may have fired since.
+func peekTimedOut(resp *http.Response, db *deadlineBody) bool {
+	if db == nil || db.timeout <= 0 {
+		return false
+	}
+	pb, ok := resp.Body.(*prefixBody)
+	return ok && pb.err != nil && db.state.Load() == deadlineFired
 }
 
 // decideRetry is decide for an outcome that is not a success.
@@ -85,7 +93,7 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 	if c.write && !c.mayResend(st, resp, err) {
 		return 0, false, StopUnsafeWrite // what the caller must know first: it may have been processed
 	}
-	if c.cfg.attemptFloored && (attemptTimedOut(err) || resp != nil && peekTimedOut(st)) {
+	if c.cfg.attemptFloored && (attemptTimedOut(err) || st.peekCut) {
 		// Cut by the call's attempt timeout, given below the floor and
 		// counted as 1ms (a units mistake, most likely), before its
 		// headers or while its error body was read: each retry would
