@@ -21,7 +21,7 @@ func TestQuotaWindowFloor(t *testing.T) {
 			defer s.Close()
 			r := send(t, s, "GET", "/v1/posts", "", "")
 			mustStatus(t, r, 200)
-			if got, want := r.header.Get("X-RateLimit-Reset"), strconv.Itoa(bubbleStart*1000+1); got != want {
+			if got, want := r.header.Get("X-RateLimit-Reset"), strconv.FormatInt(bubbleStart*1000+1, 10); got != want {
 				t.Errorf("%+v: Reset = %q, want %q (a millisecond on)", q, got, want)
 			}
 			time.Sleep(500 * time.Microsecond)
