@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -94,5 +96,43 @@ func TestSharedGetBodyInMemoryEarlyAnswer(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestSharedGetBodyInMemorySingleAttemptOneWrite: a call of a single
+// attempt (WithMaxRetries(0)) has no retry whose GetBody could rewind the
+// source under an earlier reader: its body in memory, with a GetBody of the
+// caller's own that seeks one source back, goes out as it is, with its
+// headers in one write, as a plain client's (TestInMemoryBodyOneWrite);
+// with retries it is watched, and goes out in two.
+func TestSharedGetBodyInMemorySingleAttemptOneWrite(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	}))
+	defer srv.Close()
+	writesOf := func(rt func(*http.Transport) http.RoundTripper) int32 {
+		var w writeCounter
+		base := &http.Transport{DialContext: w.dial}
+		defer base.CloseIdleConnections()
+		src := strings.NewReader(`{"content":"hello"}`)
+		req := newRequest(t, context.Background(), http.MethodPut, srv.URL, nil)
+		req.Body, req.ContentLength = io.NopCloser(src), src.Size()
+		req.GetBody = func() (io.ReadCloser, error) {
+			_, err := src.Seek(0, io.SeekStart)
+			return io.NopCloser(src), err
+		}
+		resp, err := rt(base).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return w.writes.Load()
+	}
+	want := writesOf(func(b *http.Transport) http.RoundTripper { return b })
+	if got := writesOf(func(b *http.Transport) http.RoundTripper { return New(b, WithMaxRetries(0)) }); got != want {
+		t.Errorf("PUT with the caller's GetBody, WithMaxRetries(0): %d writes, want %d as a plain client", got, want)
+	}
+	if got := writesOf(func(b *http.Transport) http.RoundTripper { return New(b) }); got != want+1 {
+		t.Errorf("PUT with the caller's GetBody, retries allowed: %d writes, want %d: the headers flushed first", got, want+1)
 	}
 }
