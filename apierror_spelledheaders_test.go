@@ -49,6 +49,7 @@ func TestParseErrorReadsRateHeadersAsTheTransport(t *testing.T) {
 		if got != body {
 			t.Errorf("body after ParseError = %q, want %q", got, body)
 		}
+		//lint:ignore SA1008 the spelling the stub set by hand, which ParseError must leave.
 		if _, ok := resp.Header["X-RateLimit-Remaining"]; !ok {
 			t.Error("ParseError rewrote the response's header")
 		}
@@ -91,6 +92,7 @@ func TestParseErrorRequestIDOfASpelled403AsTheTransport(t *testing.T) {
 			t.Errorf("ParseError: RequestID %q, Retryable %v, RetryAfter %v; the Transport's: %q, %v, %v",
 				e.RequestID, e.Retryable, e.RetryAfter, fromTransport.RequestID, fromTransport.Retryable, fromTransport.RetryAfter)
 		}
+		//lint:ignore SA1008 the spelling the stub set by hand, which ParseError must leave.
 		if _, ok := resp.Header["X-GitHub-Request-Id"]; !ok {
 			t.Error("ParseError rewrote the response's header")
 		}

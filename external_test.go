@@ -447,6 +447,7 @@ func TestCallOptionsApplyPerCall(t *testing.T) {
 				_, _, headers := base.sent()
 				// A drawn key goes to a host not known to honor keys under
 				// its lower-case entry, hidden from net/http's own resend.
+				//lint:ignore SA1008 the Transport's lower-case entry, which net/http sends as it is spelled.
 				return fmt.Sprintf("key %v", headers[0].Get("Idempotency-Key") != "" || len(headers[0]["idempotency-key"]) > 0)
 			}, "key false", "key true"},
 		{"WithMaxBufferedBody", resilient.WithMaxBufferedBody(4),
