@@ -258,10 +258,13 @@ func (c *classifier) classify(st *attemptState, req *http.Request, resp *http.Re
 	st.apiErr = newAPIError(resp, req, &env, parsed, st.class, st.retryAfter)
 	st.noRetry = saidNoRetry(resp.Header, &env, parsed)
 	st.platform = parsed && env.platform
-	if st.lost && !st.class.Retryable() && keyHeld(resp.StatusCode, st.apiErr) && !st.noRetry {
+	if st.lost && !st.class.Retryable() && !st.platform && keyHeld(resp.StatusCode, st.apiErr) && !st.noRetry {
 		// The key is held by an earlier attempt of the call (see
 		// keyHeld), unless the server said not to retry: its word is
-		// the strongest (see decide).
+		// the strongest (see decide). A Postato platform error is the
+		// social network's verdict on a post the host took and
+		// finished, the key's stored answer: its code is the
+		// platform's, no key in flight.
 		st.class, st.apiErr.Retryable = Transient, true
 	}
 	st.code = st.apiErr.Code

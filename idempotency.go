@@ -609,8 +609,8 @@ func namesKey(s string) bool {
 // attempt's answer. Returning the 409 instead would tell the caller to
 // write again under a new key. A code that names a state
 // (PUBLIC_API_POST_CANCEL_INVALID_STATE) is the server's final word, and
-// so is a 409 whose envelope's retryable flag or vendor hint says false
-// (which the classifier checks).
+// so is a 409 whose envelope's retryable flag or vendor hint says false,
+// or that carries a Postato platform error (which the classifier checks).
 // The classifier makes such a 409 Transient by default: a Classifier may
 // decide otherwise.
 func keyHeld(status int, e *APIError) bool {
@@ -692,8 +692,8 @@ func (x *attemptExtras) drawKey() string {
 // named here, or under a key the caller set.
 // Anywhere else, a write is resent only when it provably was not
 // processed: a 429, a 403 refusing it over a rate limit (Throttled, as
-// GitHub's), a refused dial, a request net/http never got a connection
-// for. Every other failure of such a write is returned at once, with what
+// GitHub's), neither carrying a Postato platform error, a refused dial, a
+// request net/http never got a connection for. Every other failure of such a write is returned at once, with what
 // the server answered, and Attempt.StopReason says StopUnsafeWrite. Nor is
 // such a write retried when the time its call has left after the wait is
 // less than the host took to answer the last attempt (the retry's

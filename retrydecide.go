@@ -272,6 +272,7 @@ func (c *call) giveBackRetryOf(resp *http.Response) {
 // mayResend applies the write rule to an attempt of a write that failed:
 // it may be resent when it provably was not processed (a 429, a 403
 // classified Throttled, which refused it over a rate limit as GitHub's do,
+// neither carrying a Postato platform error,
 // or an error that proves it never left or was never written), or when it
 // carries a key its host deduplicates by.
 func (c *call) mayResend(st *attemptState, resp *http.Response, err error) bool {

@@ -631,8 +631,9 @@ type call struct {
 	owed, owedThrottled bool
 
 	// answeredUnproven says that an attempt of this keyed write was
-	// answered with a failure that does not prove it unprocessed (a 5xx,
-	// not a 429: see refusedUnprocessed): the server may have processed it.
+	// answered with a failure that does not prove it unprocessed (a 5xx, a
+	// 429 that carries a Postato platform error; not another 429: see
+	// refusedUnprocessed): the server may have processed it.
 	answeredUnproven bool
 
 	// What the call did, for its Report and Tracer.
