@@ -73,9 +73,14 @@ func (t *Transport) BreakerState(rawURL string) BreakerState {
 		host = "[" + host + "]"
 	}
 	// As in URL.Host, an IPv6 zone's "%" stands for itself ("fe80::1%eth0"),
-	// where a URL escapes it ("%25"): escaped for the parse, which then
-	// gives host back unchanged.
-	u, err := url.Parse("//" + strings.ReplaceAll(host, "%", "%25"))
+	// where a URL escapes it ("%25"), and so do a "%", a space or a "[" in
+	// the zone: escaped for the parse (see escapeZone), which then gives
+	// host back unchanged.
+	esc := strings.ReplaceAll(host, "%", "%25")
+	if z, end := strings.IndexByte(host, '%'), strings.LastIndexByte(host, ']'); strings.HasPrefix(host, "[") && 0 < z && z < end {
+		esc = host[:z] + escapeZone(host[z:end]) + host[end:]
+	}
+	u, err := url.Parse("//" + esc)
 	if err != nil || u.Host == "" || u.Host != host {
 		return BreakerClosed // a path, a query, user info: not a host
 	}

@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -113,6 +114,46 @@ func FuzzRouteTemplate(f *testing.F) {
 		}
 		if again := routeTemplate(got); again != got {
 			t.Fatalf("routeTemplate(%q) = %q, and of that %q", path, got, again)
+		}
+	})
+}
+
+// FuzzParseHostURL checks that parseHostURL, BreakerState and ResetHost
+// never panic, that a URL parseHostURL reads where url.Parse refuses it
+// names the host written in it, character for character (a zone as in
+// URL.Host: "[fe80::1%en%30]" is the zone en%30, never en0), and that the
+// key a breaker shows for any URL url.Parse takes names that URL's host,
+// when url.Parse refuses the key.
+func FuzzParseHostURL(f *testing.F) {
+	for _, s := range []string{
+		"https://[fe80::1%eth0]:443", "https://[fe80::1%25eth0]/x", "https://[fe80::1%en%30]:443",
+		"https://[fe80::1%25en%2530]/x", "http://REDACTED@[fe80::1%eth0]:80", "https://[fe80::1%a]b]:443",
+		"https://[fe80::1%25a%5B]/", "https://[fe80::1%25a%20b]/", "https://u[%]@evil.example/",
+		"https://evil.example[%]/", "https://[fe80::1%eth0]/%zz", "https://[%]", "https://%[", "://[%]",
+		"https://[fe80::1%eth0%x]/", "https://[::1]?q=[%]", "https://h/[%]#[%]", "", "[", "[%]", "fe80::1%a[b",
+	} {
+		f.Add(s)
+	}
+	tr := New(nil)
+	f.Fuzz(func(t *testing.T, s string) {
+		tr.BreakerState(s) // no panic, from the host alone's branch either
+		tr.ResetHost(s)
+		if _, err := url.Parse(s); err != nil {
+			if u, err := parseHostURL(s); err == nil && !strings.Contains(s, u.Host) {
+				t.Fatalf("parseHostURL(%q) names the host %q, which it does not hold", s, u.Host)
+			}
+			return
+		}
+		u, _ := url.Parse(s)
+		if !strings.HasPrefix(u.Host, "[") || u.Scheme == "" {
+			return
+		}
+		key := u.Scheme + "://" + u.Host // as breakerName shows it
+		if _, err := url.Parse(key); err == nil {
+			return // url.Parse's own reading: a zone "25…" is ambiguous
+		}
+		if v, err := parseHostURL(key); err != nil || v.Host != u.Host {
+			t.Fatalf("the key %q of %q: parseHostURL = %v, %v; want the host %q", key, s, v, err, u.Host)
 		}
 	})
 }

@@ -185,8 +185,12 @@ func newHostMatcher(s string) (hostMatcher, bool) {
 // parseHostURL parses s, a URL given to ResetHost or BreakerState, as
 // url.Parse does; an IPv6 zone may stand as in URL.Host, as a breaker's
 // key shows it ("https://[fe80::1%eth0]:443": see breakerName), where
-// url.Parse wants its "%" escaped ("%25eth0"). It costs a second parse
-// only for a URL that url.Parse refuses.
+// url.Parse wants its "%" escaped ("%25eth0"). A URL that url.Parse
+// refuses is read so: its host's zone, from its first "%" to the host's
+// "]", is the zone as in URL.Host, escaped (escapeZone) for a second
+// parse, which gives it back unchanged ("[fe80::1%en%30]" names the zone
+// en%30, not en0). It costs that parse only for a URL that url.Parse
+// refuses.
 func parseHostURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err == nil {
@@ -200,16 +204,41 @@ func parseHostURL(s string) (*url.URL, error) {
 	if end := strings.IndexAny(auth, "/?#"); end >= 0 {
 		auth = auth[:end]
 	}
-	open := strings.IndexByte(auth, '[')
-	zone := strings.IndexByte(auth[max(open, 0):], '%') + max(open, 0)
-	if open < 0 || zone < open || zone > strings.IndexByte(auth, ']') || strings.HasPrefix(auth[zone:], "%25") {
+	// As url.Parse reads the host: after the last '@', its "]" the last.
+	open := strings.LastIndexByte(auth, '@') + 1
+	end := strings.LastIndexByte(auth, ']')
+	if open >= len(auth) || auth[open] != '[' || end < open {
 		return nil, err
 	}
-	zone += i + 3
-	if u, err2 := url.Parse(s[:zone] + "%25" + s[zone+1:]); err2 == nil {
+	zone := strings.IndexByte(auth[open:end], '%')
+	if zone < 0 {
+		return nil, err
+	}
+	zone += open
+	if u, err2 := url.Parse(s[:i+3+zone] + escapeZone(auth[zone:end]) + s[i+3+end:]); err2 == nil {
 		return u, nil
 	}
 	return nil, err
+}
+
+// escapeZone escapes zone, an IPv6 zone as in URL.Host with its "%"
+// ("%eth0"), for url.Parse, which gives it back unescaped: a "%" as
+// "%25", and the bytes it takes only escaped, a space and a "[".
+func escapeZone(zone string) string {
+	var b strings.Builder
+	for i := 0; i < len(zone); i++ {
+		switch c := zone[i]; c {
+		case '%':
+			b.WriteString("%25")
+		case ' ':
+			b.WriteString("%20")
+		case '[':
+			b.WriteString("%5B")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // match reports whether host, the URL host of a request with scheme (or a
