@@ -1,12 +1,8 @@
 package resilient
 
 import (
-	"context"
 	"net/http"
-	"sync/atomic"
 	"testing"
-	"testing/synctest"
-	"time"
 )
 
 // TestHedgingNoCopyOfATunnel: a request whose answer is a connection of
@@ -30,31 +26,9 @@ func TestHedgingNoCopyOfATunnel(t *testing.T) {
 		{"keyed POST", "POST", http.Header{"Idempotency-Key": {"k1"}}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				var hits atomic.Int32
-				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-					hits.Add(1)
-					select {
-					case <-time.After(100 * time.Millisecond):
-					case <-req.Context().Done():
-						return nil, context.Cause(req.Context())
-					}
-					return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: &rwBody{}, Request: req}, nil
-				})
-				var r Report
-				tr := New(rt, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
-				req := newRequest(t, WithReport(context.Background(), &r), tc.method, "http://api.test/ws", nil)
-				req.Header = tc.header
-				resp, err := roundTrip(t, tr, req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				synctest.Wait()
-				if n := hits.Load(); n != tc.want || r.Hedges != int(tc.want-1) {
-					t.Errorf("%d requests sent, Report.Hedges %d; want %d", n, r.Hedges, tc.want)
-				}
-			})
+			if n, hedges := hedgedSends(t, tc.method, tc.header, http.StatusOK); n != tc.want || hedges != int(tc.want-1) {
+				t.Errorf("%d requests sent, Report.Hedges %d; want %d", n, hedges, tc.want)
+			}
 		})
 	}
 }

@@ -26,31 +26,39 @@ func TestHedgingNoCopyOfAnUpgrade(t *testing.T) {
 		{"no Upgrade", http.Header{}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				var hits atomic.Int32
-				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-					hits.Add(1)
-					select {
-					case <-time.After(100 * time.Millisecond):
-					case <-req.Context().Done():
-						return nil, context.Cause(req.Context())
-					}
-					return &http.Response{StatusCode: http.StatusSwitchingProtocols, Header: http.Header{}, Body: &rwBody{}, Request: req}, nil
-				})
-				var r Report
-				tr := New(rt, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
-				req := newRequest(t, WithReport(context.Background(), &r), "GET", "http://api.test/ws", nil)
-				req.Header = tc.header
-				resp, err := roundTrip(t, tr, req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				synctest.Wait()
-				if n := hits.Load(); n != tc.want || r.Hedges != int(tc.want-1) {
-					t.Errorf("%d handshakes sent, Report.Hedges %d; want %d", n, r.Hedges, tc.want)
-				}
-			})
+			if n, hedges := hedgedSends(t, "GET", tc.header, http.StatusSwitchingProtocols); n != tc.want || hedges != int(tc.want-1) {
+				t.Errorf("%d handshakes sent, Report.Hedges %d; want %d", n, hedges, tc.want)
+			}
 		})
 	}
+}
+
+// hedgedSends makes one call of method with header through a Transport
+// hedging after 10ms, to a host answering status after 100ms, and returns
+// the requests the host got and the call's Report.Hedges.
+func hedgedSends(t *testing.T, method string, header http.Header, status int) (hits int32, hedges int) {
+	synctest.Test(t, func(t *testing.T) {
+		var n atomic.Int32
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			n.Add(1)
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-req.Context().Done():
+				return nil, context.Cause(req.Context())
+			}
+			return &http.Response{StatusCode: status, Header: http.Header{}, Body: &rwBody{}, Request: req}, nil
+		})
+		var r Report
+		tr := New(rt, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
+		req := newRequest(t, WithReport(context.Background(), &r), method, "http://api.test/ws", nil)
+		req.Header = header
+		resp, err := roundTrip(t, tr, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		synctest.Wait()
+		hits, hedges = n.Load(), r.Hedges
+	})
+	return hits, hedges
 }
