@@ -25,22 +25,12 @@ func TestParseErrorReadsRateHeadersAsTheTransport(t *testing.T) {
 			"X-RateLimit-Reset":     {time.Now().Add(20 * time.Second).UTC().Format(time.RFC3339)},
 			"X-GitHub-Request-Id":   {"CAFE:1234:5678"},
 		}
-		var fromTransport *APIError
-		s := &rtScript{steps: []rtStep{{status: http.StatusForbidden, header: h, body: body}}}
-		tr := New(s, WithMaxRetries(0), WithClassifier(func(_ *http.Response, e *APIError, _ error, def Class) Class {
-			fromTransport = e
-			return def
-		}))
-		resp, err := roundTrip(t, tr, newRequest(t, t.Context(), "GET", "https://api.test/v1/posts", nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		fromTransport := transportAPIError(t, http.StatusForbidden, h, body)
 		if fromTransport == nil || !fromTransport.Retryable || fromTransport.RetryAfter != 20*time.Second || fromTransport.RequestID != "CAFE:1234:5678" {
 			t.Fatalf("the Transport's APIError = %+v, want Retryable after 20s, RequestID CAFE:1234:5678", fromTransport)
 		}
 
-		resp = newResponse(rtStep{status: http.StatusForbidden, header: h, body: body})
+		resp := newResponse(rtStep{status: http.StatusForbidden, header: h, body: body})
 		got := readBodyAfter(t, resp, func() {
 			e := ParseError(resp)
 			if e.RequestID != fromTransport.RequestID || e.Retryable != fromTransport.Retryable || e.RetryAfter != fromTransport.RetryAfter {
@@ -81,17 +71,7 @@ func TestSpelledTwiceReadInOneOrder(t *testing.T) {
 			e := ParseError(newResponse(rtStep{status: http.StatusForbidden, header: h, body: body}))
 			seen["ParseError"][answer{e.Retryable, e.RetryAfter}]++
 
-			var fromTransport *APIError
-			s := &rtScript{steps: []rtStep{{status: http.StatusForbidden, header: h, body: body}}}
-			tr := New(s, WithMaxRetries(0), WithClassifier(func(_ *http.Response, e *APIError, _ error, def Class) Class {
-				fromTransport = e
-				return def
-			}))
-			resp, err := roundTrip(t, tr, newRequest(t, t.Context(), "GET", "https://api.test/v1/posts", nil))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
+			fromTransport := transportAPIError(t, http.StatusForbidden, h, body)
 			seen["the Transport"][answer{fromTransport.Retryable, fromTransport.RetryAfter}]++
 		}
 		for who, answers := range seen {
@@ -120,4 +100,22 @@ func TestSpelledTwiceBesideTheCanonicalJoinedInOneOrder(t *testing.T) {
 			t.Fatalf("respelled X-Ratelimit-Remaining = %q, want %q", got, want)
 		}
 	}
+}
+
+// transportAPIError returns the APIError the Transport hands its
+// Classifier for a GET answered status with header h and body.
+func transportAPIError(t *testing.T, status int, h http.Header, body string) *APIError {
+	t.Helper()
+	var fromTransport *APIError
+	s := &rtScript{steps: []rtStep{{status: status, header: h, body: body}}}
+	tr := New(s, WithMaxRetries(0), WithClassifier(func(_ *http.Response, e *APIError, _ error, def Class) Class {
+		fromTransport = e
+		return def
+	}))
+	resp, err := roundTrip(t, tr, newRequest(t, t.Context(), "GET", "https://api.test/v1/posts", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return fromTransport
 }
