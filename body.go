@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"reflect"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,23 +37,26 @@ type replayBody struct {
 	req  *http.Request
 	cap  *captureBody // nil unless the body is captured
 	sent bool         // the caller's body (or its capture wrapper) went to an attempt
-	// single says that the call makes one attempt (WithMaxRetries(0)): no
-	// retry's GetBody waits for an earlier body (see first).
-	single bool
+	// mem is the body in memory of a request with a GetBody, replayed
+	// from its bytes (see memoryBody); zero for none.
+	mem memoryBody
 	// last is the body of the attempt before, or of its hedged copy made
 	// last (see hedgeRun.sealBody), when the request has a GetBody and
-	// the body is not in memory or its GetBody is the caller's own (see
-	// independentGetBody): a retry's GetBody waits for its reader (see
-	// next).
+	// its body is not in memory: a retry's GetBody, which may rewind the
+	// source that body reads, waits for its reader (see next).
 	last *checkedBody
 }
 
-// init prepares the replay of req's body when the request has no GetBody:
-// by seeking when the body can seek from where it stands, else by
-// capturing at most limit bytes. A zero replayBody from a request without a
-// body hands out nil bodies.
+// init prepares the replay of req's body: from its bytes when it is in
+// memory and the request has a GetBody, recorded in mem (see memoryBody);
+// when the request has no GetBody, by seeking when the body can seek from
+// where it stands, else by capturing at most limit bytes. A zero
+// replayBody from a request without a body hands out nil bodies.
 func (b *replayBody) init(req *http.Request, limit int64) {
 	b.req = req
+	if hasBody(req) && req.GetBody != nil && b.mem.init(req.Body, req.ContentLength) {
+		return
+	}
 	if hasBody(req) && req.GetBody == nil {
 		b.cap = &captureBody{src: req.Body, limit: limit, want: req.ContentLength}
 		if s, ok := req.Body.(io.Seeker); ok {
@@ -79,15 +80,10 @@ func hasBody(req *http.Request) bool {
 }
 
 // first returns the body of the first attempt, and whether it is the
-// caller's body itself: so it is when it is in memory (see inMemory) and
-// no retry's GetBody may rewind the source it reads: its GetBody is
-// http.NewRequest's (see independentGetBody), or the call makes a single
-// attempt. A body in memory is not read at once: net/http's HTTP/1 writer
-// reads on, past its write buffer, once an early answer came, and HTTP/2
-// sends the body after the headers; a caller's GetBody that seeks the
-// source back (an io.NopCloser of one *bytes.Reader) would rewind it under
-// that reader, and the retry's body came short. Such a body is watched as
-// any other, and goes out in two writes, its headers flushed first.
+// caller's body itself: so it is when it is in memory and replayed from its
+// bytes (see memoryBody), which no retry rewinds under the attempt's
+// reader. Any other body from a request with a GetBody is watched (see
+// checkedBody): a retry's GetBody waits for its reader (see next).
 func (b *replayBody) first() (io.ReadCloser, bool) {
 	if !hasBody(b.req) {
 		return b.req.Body, true
@@ -96,40 +92,11 @@ func (b *replayBody) first() (io.ReadCloser, bool) {
 	if b.cap != nil {
 		return b.cap.reader(), false
 	}
-	if inMemory(b.req.Body, b.req.ContentLength) && (b.single || independentGetBody(b.req)) {
+	if b.mem.ok() {
 		return b.req.Body, true
 	}
 	b.last = &checkedBody{rc: b.req.Body, want: b.req.ContentLength}
 	return b.last, false
-}
-
-// nopCloserWriterTo is the type of io.NopCloser of a *bytes.Buffer, a
-// *bytes.Reader or a *strings.Reader, the bodies http.NewRequest makes.
-var nopCloserWriterTo = reflect.TypeOf(io.NopCloser(strings.NewReader("")))
-
-// inMemory reports whether body is io.NopCloser of a *bytes.Buffer,
-// *bytes.Reader or *strings.Reader holding want bytes, want > 0: a body
-// whose Read cannot fail, stall or yield another length, which an attempt
-// sends as it is. net/http writes such a body with its headers in one
-// write, where it flushes the headers of any other body first: wrapped in
-// a checkedBody, every such request went out in two writes, where a plain
-// client makes one.
-func inMemory(body io.ReadCloser, want int64) bool {
-	if want <= 0 || reflect.TypeOf(body) != nopCloserWriterTo {
-		return false
-	}
-	var n int
-	switch r := reflect.ValueOf(body).Field(0).Interface().(type) {
-	case *bytes.Buffer:
-		n = r.Len()
-	case *bytes.Reader:
-		n = r.Len()
-	case *strings.Reader:
-		n = r.Len()
-	default:
-		return false
-	}
-	return int64(n) == want
 }
 
 // next returns the body of a later attempt, or an error when the body
@@ -142,14 +109,17 @@ func inMemory(body io.ReadCloser, want int64) bool {
 // earlier attempt's transport still reads (an answer that came before the
 // body was sent: net/http sends it on, and closes it, in a goroutine of
 // its own): the earlier attempt's body is detached, and GetBody called
-// once a Read of it in progress ends. A GetBody http.NewRequest made, a
-// reader of its own each time, is called at once.
+// once a Read of it in progress ends. A body in memory is a copy of its
+// bytes (see memoryBody), made at once; GetBody is not called.
 func (b *replayBody) next(ctx context.Context, cancel <-chan struct{}, deadline time.Time) (io.ReadCloser, error) {
 	if !hasBody(b.req) {
 		return b.req.Body, nil
 	}
 	if b.cap != nil {
 		return b.cap.replay(ctx, cancel, deadline)
+	}
+	if b.mem.ok() {
+		return b.mem.reader(true)
 	}
 	if b.sharesSource() {
 		b.last.detach()
@@ -168,51 +138,17 @@ func (b *replayBody) next(ctx context.Context, cancel <-chan struct{}, deadline 
 	if err != nil {
 		return nil, notReplayable(err)
 	}
-	if !independentGetBody(b.req) {
-		// The next retry's GetBody may rewind this body's source: it
-		// waits for its reader, even in memory (see first).
-		b.last = &checkedBody{rc: body, want: b.req.ContentLength}
-		return b.last, nil
-	}
-	rc := sendable(body, b.req.ContentLength)
-	b.last, _ = rc.(*checkedBody)
-	return rc, nil
+	// The next retry's GetBody may rewind this body's source: it waits
+	// for its reader, even in memory (see first).
+	b.last = &checkedBody{rc: body, want: b.req.ContentLength}
+	return b.last, nil
 }
 
 // sharesSource reports whether the earlier attempt's body may still be
 // read (see last) while the caller's GetBody, which may share its source,
-// makes the next: not a GetBody of http.NewRequest (see
-// independentGetBody).
+// makes the next.
 func (b *replayBody) sharesSource() bool {
-	return b.last != nil && !b.last.sent() && !independentGetBody(b.req)
-}
-
-// newRequestGetBodies are the code pointers of the GetBody functions
-// http.NewRequest makes for a body in memory (a *bytes.Buffer, a
-// *bytes.Reader, a *strings.Reader): each body they return reads a
-// snapshot of its own (see independentGetBody). Set once, at init.
-var newRequestGetBodies = func() (fs [3]uintptr) {
-	for i, r := range []io.Reader{bytes.NewBufferString("x"), bytes.NewReader([]byte("x")), strings.NewReader("x")} {
-		if req, err := http.NewRequest(http.MethodPost, "/", r); err == nil && req.GetBody != nil {
-			fs[i] = reflect.ValueOf(req.GetBody).Pointer()
-		}
-	}
-	return fs
-}()
-
-// independentGetBody reports whether req's GetBody is one http.NewRequest
-// made: the bodies it returns read snapshots of their own, which no other
-// reader moves, where a caller's GetBody may hand out one source rewound
-// (a file seeked back to its start) that an earlier body of it still
-// reads. req has a GetBody.
-func independentGetBody(req *http.Request) bool {
-	p := reflect.ValueOf(req.GetBody).Pointer()
-	for _, f := range newRequestGetBodies {
-		if p == f && f != 0 {
-			return true
-		}
-	}
-	return false
+	return b.last != nil && !b.last.sent()
 }
 
 // sendable returns body, a copy of the body of a request whose
@@ -220,7 +156,7 @@ func independentGetBody(req *http.Request) bool {
 // hedged copy sends it: as it is when it is in memory (see inMemory), which
 // net/http writes with the headers in one write, else in a checkedBody.
 func sendable(body io.ReadCloser, want int64) io.ReadCloser {
-	if inMemory(body, want) {
+	if _, ok := inMemory(body, want); ok {
 		return body
 	}
 	return &checkedBody{rc: body, want: want}

@@ -156,6 +156,8 @@ func TestReplayBodyGetBody(t *testing.T) {
 	}
 	req.Body = io.NopCloser(iotest.OneByteReader(strings.NewReader("payload"))) // not known to be in memory
 	orig = req.Body
+	b = replayBody{}
+	b.init(req, 1)
 	if first, _ := b.first(); first.(*checkedBody).rc != orig {
 		t.Error("first() does not read the caller's body")
 	}
@@ -616,29 +618,78 @@ func TestSharedGetBodyEarlyAnswer(t *testing.T) {
 	})
 }
 
-// TestIndependentGetBody: the GetBody of http.NewRequest, whose bodies read
-// snapshots of their own, is told from a caller's own, which may share one
-// source among its bodies: a retry or a hedged copy waits for no earlier
-// reader of the former, and an attempt's body in memory keeps going out in
-// one write with its headers (TestHedgingInMemoryBodyOneWrite).
-func TestIndependentGetBody(t *testing.T) {
-	for _, r := range []func() io.Reader{
-		func() io.Reader { return bytes.NewBufferString("x") },
-		func() io.Reader { return bytes.NewReader([]byte("x")) },
-		func() io.Reader { return strings.NewReader("x") },
+// TestMemoryBodyBytes: a body in memory is replayed from the bytes its
+// reader held when the call found it, from where that reader stood, without
+// moving it (a Read of an earlier attempt may go on meanwhile); a reader
+// Reset since with fewer bytes makes a clear error, and bodies that are not
+// in memory, or not of their ContentLength, are not taken for one.
+func TestMemoryBodyBytes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		body func() io.Reader // the caller's reader, one byte of it read already
+	}{
+		{"bytes.Buffer", func() io.Reader { return bytes.NewBufferString("xhello") }},
+		{"bytes.Reader", func() io.Reader { return bytes.NewReader([]byte("xhello")) }},
+		{"strings.Reader", func() io.Reader { return strings.NewReader("xhello") }},
 	} {
-		a, _ := http.NewRequest(http.MethodPost, "http://api.test/", r())
-		b, _ := http.NewRequestWithContext(context.Background(), http.MethodPut, "http://api.test/", r())
-		if !independentGetBody(a) || !independentGetBody(b) {
-			t.Errorf("independentGetBody(http.NewRequest(%T)) = %v, %v; want true", r(), independentGetBody(a), independentGetBody(b))
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.body()
+			r.Read(make([]byte, 1))
+			var m memoryBody
+			if !m.init(io.NopCloser(r), 5) {
+				t.Fatal("init = false, want true")
+			}
+			r.Read(make([]byte, 2)) // the attempt's writer reads on
+			for i := range 2 {
+				for _, keep := range []bool{false, true} {
+					rc, err := m.reader(keep)
+					if err != nil {
+						t.Fatalf("reader(%v) #%d: %v", keep, i, err)
+					}
+					if _, ok := inMemory(rc, 5); !ok {
+						t.Errorf("reader(%v) #%d is not in memory: two writes", keep, i)
+					}
+					if got, _ := io.ReadAll(rc); string(got) != "hello" {
+						t.Errorf("reader(%v) #%d read %q, want %q", keep, i, got, "hello")
+					}
+				}
+			}
+			if rest, _ := io.ReadAll(r); string(rest) != "llo" {
+				t.Errorf("the caller's reader was moved: %q left, want %q", rest, "llo")
+			}
+		})
+	}
+	src := strings.NewReader("hello")
+	var m memoryBody
+	if !m.init(io.NopCloser(src), 5) {
+		t.Fatal("init = false, want true")
+	}
+	src.Reset("hi")
+	if _, err := m.reader(true); !errors.Is(err, errBodyNotReplayable) {
+		t.Errorf("reader of a reader Reset to fewer bytes: %v, want errBodyNotReplayable", err)
+	}
+	for _, tc := range []struct {
+		name string
+		body io.ReadCloser
+		want int64
+	}{
+		{"its length differs", io.NopCloser(strings.NewReader("hello")), 4},
+		{"unknown length", io.NopCloser(strings.NewReader("hello")), -1},
+		{"a file-like reader", io.NopCloser(&sharedSource{bytes.NewReader([]byte("hello"))}), 5},
+		{"not a NopCloser", &seekBody{Reader: strings.NewReader("hello")}, 5},
+	} {
+		var m memoryBody
+		if m.init(tc.body, tc.want) || m.ok() {
+			t.Errorf("%s: init = true, want false", tc.name)
 		}
 	}
-	src := strings.NewReader("x")
-	c, _ := http.NewRequest(http.MethodPost, "http://api.test/", io.NopCloser(src))
-	c.GetBody = func() (io.ReadCloser, error) { _, err := src.Seek(0, io.SeekStart); return io.NopCloser(src), err }
-	if independentGetBody(c) {
-		t.Error("independentGetBody(a GetBody that seeks one source back) = true, want false")
-	}
+}
+
+// streamBody returns s as a request body not in memory (see inMemory), as a
+// pipe's: a retry's or a hedged copy's body comes from GetBody, which waits
+// for the reader of the body before it.
+func streamBody(s string) io.ReadCloser {
+	return io.NopCloser(struct{ io.Reader }{strings.NewReader(s)})
 }
 
 // sharedSource is a body that can seek, as a file: a GetBody that seeks it

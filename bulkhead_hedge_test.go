@@ -35,6 +35,7 @@ func TestMaxInFlightHedgeDoesNotQueue(t *testing.T) {
 		var r Report
 		getBodies := 0
 		req := newRequest(t, WithReport(context.Background(), &r), http.MethodGet, "http://api.test/a", bytes.NewReader([]byte("q")))
+		req.Body = streamBody("q") // not in memory: the copy's body is GetBody's
 		req.GetBody = func() (io.ReadCloser, error) {
 			getBodies++
 			time.Sleep(50 * time.Millisecond) // the other call takes the last slot meanwhile

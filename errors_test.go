@@ -122,6 +122,7 @@ func TestErrorsRedactURLs(t *testing.T) {
 		base := &rtScript{steps: []rtStep{{err: errReset}}}
 		tr := New(base, fastRetries, WithMaxRetries(1))
 		req, _ := http.NewRequest(http.MethodPut, "https://api.test/v1/posts", strings.NewReader("x"))
+		req.Body = streamBody("x") // not in memory: the retry's body is GetBody's
 		req.GetBody = func() (io.ReadCloser, error) { return nil, secretErr }
 		_, err := tr.RoundTrip(req)
 		if err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {

@@ -37,9 +37,8 @@ import (
 // the server sets up for nothing; and only when their body can be sent again
 // concurrently: no body, GetBody, or a body captured as the attempt sent
 // it (no GetBody, not over WithMaxBufferedBody), once the attempt has sent
-// it whole (a body rewound by seeking, a file, is not). A GetBody of the
-// caller's own (not one http.NewRequest made, whose bodies read snapshots of
-// their own) may rewind one source that every body it makes reads (a file
+// it whole (a body rewound by seeking, a file, is not). A GetBody of a body
+// not in memory (see memoryBody) may rewind one source that every body it makes reads (a file
 // seeked back to its start), which a plain client's GetBody may do: it is
 // called only once the body was sent (a 307's). A copy calls it so too:
 // only once the body made before, the attempt's or an earlier copy's, was
@@ -62,9 +61,8 @@ import (
 // its body as without hedging (TestHedgingRefusedCopyLeavesUnreadBody,
 // TestHedgingFailedCopyLeavesUnreadBody); else the copy is not sent, as a
 // copy of a captured body still being sent (TestHedgingCopyGetBodyAfterAttemptSentBody).
-// Such an attempt's body in memory is watched by a reader of the
-// Transport's: net/http flushes its headers before it, two writes where a
-// plain client makes one. Every copy carries
+// A body in memory is none of this: copies read its bytes, not GetBody
+// (see memoryBody). Every copy carries
 // the same idempotency key, goes through the rate limiter, and spends one retry
 // from the host's retry budget; none is sent while the host is paused
 // after a 429 or its announced quota is spent (a copy waits for no reset:

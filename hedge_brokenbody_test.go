@@ -313,9 +313,10 @@ func (l *bodyLog) checkAll(t *testing.T, data []byte, n int) {
 
 // sharedSourcePost returns a keyed POST of data whose GetBody rewinds the
 // one source its body reads (a file seeked back, as a careless caller's
-// may be), to http://api.test/v1/posts.
+// may be: not in memory, which is replayed from its bytes, see
+// memoryBody), to http://api.test/v1/posts.
 func sharedSourcePost(data []byte) *http.Request {
-	src := bytes.NewReader(data)
+	src := &sharedSource{bytes.NewReader(data)}
 	req, _ := http.NewRequestWithContext(WithIdempotencyKey(context.Background(), "k1"), "POST", "http://api.test/v1/posts", io.NopCloser(src))
 	req.ContentLength = int64(len(data))
 	req.GetBody = func() (io.ReadCloser, error) {

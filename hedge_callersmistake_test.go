@@ -39,6 +39,7 @@ func TestHedgingCopyWithABrokenBodyGivesBack(t *testing.T) {
 		})
 		tr := New(rt, WithHedging(Hedging{Delay: 20 * time.Millisecond}))
 		req := newRequest(t, context.Background(), "GET", "http://api.test/search", strings.NewReader("query"))
+		req.Body = streamBody("query") // not in memory: the copy's body is GetBody's
 		req.GetBody = func() (io.ReadCloser, error) {
 			return io.NopCloser(errReader{errors.New("disk read failed")}), nil
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,29 +22,50 @@ import (
 // client does (TestInMemoryBodyOneWrite). A hedged copy of it, its body
 // from the same GetBody, was wrapped in a reader of the Transport's: it
 // went out in two writes (two packets, the headers flushed first) where
-// the attempt it copies went out in one.
+// the attempt it copies went out in one. So it goes too with a GetBody of
+// the caller's own that seeks one reader back: the attempt was watched,
+// two writes, and the copy waited for it; both now read the bytes (see
+// memoryBody), in one write each, and that GetBody is not called.
 func TestHedgingInMemoryBodyOneWrite(t *testing.T) {
-	for _, body := range []func() io.Reader{
-		func() io.Reader { return strings.NewReader("hello") },
-		func() io.Reader { return bytes.NewReader([]byte("hello")) },
-		func() io.Reader { return bytes.NewBufferString("hello") },
-	} {
-		t.Run(fmt.Sprintf("%T", body()), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				attempt, copy := hedgedWrites(t, body())
-				if copy != attempt {
-					t.Errorf("POST %T hedged: the copy went out in %d writes, the attempt in %d; want %d, as the attempt (and a plain client)", body(), copy, attempt, attempt)
-				}
+	for _, own := range []bool{false, true} {
+		for _, body := range []func() io.Reader{
+			func() io.Reader { return strings.NewReader("hello") },
+			func() io.Reader { return bytes.NewReader([]byte("hello")) },
+			func() io.Reader { return bytes.NewBufferString("hello") },
+		} {
+			t.Run(fmt.Sprintf("%T/own=%v", body(), own), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					gets := 0
+					var mod func(*http.Request)
+					if own {
+						mod = func(req *http.Request) {
+							src := body()
+							req.Body = io.NopCloser(src)
+							req.GetBody = func() (io.ReadCloser, error) {
+								gets++
+								return nil, errors.New("GetBody called")
+							}
+						}
+					}
+					attempt, copy := hedgedWrites(t, body(), mod)
+					if attempt != 1 || copy != 1 {
+						t.Errorf("POST %T hedged: the attempt went out in %d writes, the copy in %d; want 1 each, as a plain client", body(), attempt, copy)
+					}
+					if gets != 0 {
+						t.Errorf("the caller's GetBody was called %d times, want none", gets)
+					}
+				})
 			})
-		})
+		}
 	}
 }
 
 // hedgedWrites sends a keyed POST of body through a hedging Transport over
 // a pipe to a server whose first answer comes after a second, so that one
 // copy is sent on a connection of its own, and returns the writes of the
-// attempt's connection and of the copy's. It runs inside a synctest bubble.
-func hedgedWrites(t *testing.T, body io.Reader) (attempt, copy int32) {
+// attempt's connection and of the copy's; mod, if not nil, changes the
+// request first. It runs inside a synctest bubble.
+func hedgedWrites(t *testing.T, body io.Reader, mod func(*http.Request)) (attempt, copy int32) {
 	t.Helper()
 	var mu sync.Mutex
 	var conns []*writeCounter // one per connection, in the order dialed
@@ -80,6 +102,9 @@ func hedgedWrites(t *testing.T, body io.Reader) (attempt, copy int32) {
 	tr := New(base, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
 	req := newRequest(t, context.Background(), http.MethodPost, "http://api.test/v1/posts", body)
 	req.Header.Set("Idempotency-Key", "k1") // the caller's key: its word that the host dedupes
+	if mod != nil {
+		mod(req)
+	}
 	rep := new(Report)
 	req = req.WithContext(WithReport(req.Context(), rep))
 	resp, err := roundTrip(t, tr, req)

@@ -406,13 +406,14 @@ func (c *call) unsentHedgeRecovering(hb *hostBudget) {
 	c.unsentHedge(hb)
 }
 
-// copyBody returns the body of a copy of areq: none, one from the GetBody
-// of src (the caller's), or, for a body without GetBody, its capture once
-// the attempt has sent it whole (a copy whose body is still being sent is
-// not sent); sent as a retry's body is (see sendable): one in memory as it
-// is, in one write with the headers, as the attempt's. A GetBody that may
-// share one source among its bodies is called only once the body made
-// before, the attempt's or an earlier copy's, was sent (see run.nextBody).
+// copyBody returns the body of a copy of areq: none, a copy of the bytes
+// of a body in memory (see memoryBody), one from the GetBody of src (the
+// caller's), or, for a body without GetBody, its capture once the attempt
+// has sent it whole (a copy whose body is still being sent is not sent);
+// sent as a retry's body is (see sendable): one in memory as it is, in one
+// write with the headers, as the attempt's. GetBody, which may share one
+// source among its bodies, is called only once the body made before, the
+// attempt's or an earlier copy's, was sent (see run.nextBody).
 func (c *call) copyBody(run *hedgeRun, areq, src *http.Request) (io.ReadCloser, error) {
 	if !hasBody(areq) {
 		return areq.Body, nil
@@ -423,6 +424,8 @@ func (c *call) copyBody(run *hedgeRun, areq, src *http.Request) (io.ReadCloser, 
 		if b, ok = c.capture.whole(); !ok {
 			return nil, errBodyNotReplayable
 		}
+	} else if c.mem.ok() {
+		return c.mem.reader(false)
 	} else if run.tracks {
 		return run.nextBody(src)
 	} else {
@@ -435,15 +438,13 @@ func (c *call) copyBody(run *hedgeRun, areq, src *http.Request) (io.ReadCloser, 
 }
 
 // trackBody readies run, a hedged attempt's, for a request whose GetBody
-// (the caller's own, not http.NewRequest's: see independentGetBody) may
-// hand out one source rewound (a file seeked back to its start), which a
-// plain client calls only once the body was sent (a 307's): the
+// may hand out one source rewound (a file seeked back to its start), which
+// a plain client calls only once the body was sent (a 307's): the
 // attempt's body, first's, is watched (see checkedBody.sent), and no copy
 // calls GetBody while it is still read (see nextBody). A body in memory
-// is wrapped to be watched: it goes out in two writes, its headers
-// flushed first.
+// is not: copies read its bytes, not GetBody (see memoryBody).
 func (c *call) trackBody(run *hedgeRun, areq *http.Request, first *hedgeCopy) {
-	if !hasBody(areq) || c.req.GetBody == nil || independentGetBody(c.req) {
+	if !hasBody(areq) || c.req.GetBody == nil || c.mem.ok() {
 		return
 	}
 	cb, ok := areq.Body.(*checkedBody)

@@ -24,7 +24,7 @@ import (
 func TestHedgingNoReclaimWhileCopysGetBodyRuns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		data := []byte("abcdefghijkl")
-		src := bytes.NewReader(data)
+		src := &sharedSource{bytes.NewReader(data)} // not in memory, a file (see memoryBody)
 		var mu sync.Mutex
 		var gets, calls int
 		var whole []string

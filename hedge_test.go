@@ -755,6 +755,9 @@ func TestHedgingCopyCallbackPanics(t *testing.T) {
 					body = strings.NewReader("query")
 				}
 				req := newRequest(t, context.Background(), "GET", "http://api.test/", body)
+				if body != nil {
+					req.Body = streamBody("query") // not in memory: the copy's body is GetBody's
+				}
 				req.GetBody = tc.getBody
 				var got any
 				func() {
@@ -1084,6 +1087,7 @@ func TestHedgingSlowGetBody(t *testing.T) {
 		})
 		tr := New(rt, WithHedging(Hedging{Delay: time.Millisecond}))
 		req, _ := http.NewRequest("GET", "http://api.test/x", strings.NewReader("query"))
+		req.Body = streamBody("query") // not in memory: the copy's body is GetBody's
 		copyBody := newTrackedBody("query")
 		req.GetBody = func() (io.ReadCloser, error) {
 			close(inGetBody)
@@ -1157,6 +1161,7 @@ func TestHedgingUnsentCopyGivesBack(t *testing.T) {
 					}
 					req := newRequest(t, ctx, "GET", "http://api.test/", body)
 					if tc.getBody != nil {
+						req.Body = streamBody("query") // not in memory: the copy's body is GetBody's
 						req.GetBody = tc.getBody
 					}
 					if i == 0 {
@@ -1399,6 +1404,7 @@ func TestHedgingNoCopyOnceCallEnded(t *testing.T) {
 					req := newRequest(t, WithReport(tc.ctx(t), &r), "GET", "http://api.test/", nil)
 					if duringGetBody {
 						req = newRequest(t, WithReport(tc.ctx(t), &r), "OPTIONS", "http://api.test/", strings.NewReader("q"))
+						req.Body = streamBody("q") // not in memory: the copy's body is GetBody's
 						req.GetBody = func() (io.ReadCloser, error) {
 							time.Sleep(20 * time.Millisecond) // the copy's, from 50ms to 70ms
 							return io.NopCloser(strings.NewReader("q")), nil

@@ -103,6 +103,7 @@ func TestPanicInBackOffOrBudgetClosesResponse(t *testing.T) {
 				req := newRequest(t, context.Background(), "GET", "http://api.test/", nil)
 				if tc.badGB {
 					req = newRequest(t, context.Background(), "PUT", "http://api.test/", strings.NewReader("body"))
+					req.Body = streamBody("body") // not in memory: the retry's body is GetBody's
 					req.GetBody = func() (io.ReadCloser, error) { return nil, errors.New("no more") }
 				}
 				mustPanic(t, "the panic was not propagated", func() { tr.RoundTrip(req) })

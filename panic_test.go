@@ -549,6 +549,7 @@ func TestPanicInBodyReplayClosesResponse(t *testing.T) {
 				switch kind {
 				case "GetBody":
 					req = newRequest(t, context.Background(), "PUT", "http://api.test/", strings.NewReader("payload"))
+					req.Body = streamBody("payload") // not in memory: the retry's body is GetBody's
 					req.GetBody = func() (io.ReadCloser, error) { panic("GetBody exploded") }
 				case "Seek":
 					req = newRequest(t, context.Background(), "PUT", "http://api.test/", &panicSeeker{Reader: strings.NewReader("payload")})

@@ -272,6 +272,7 @@ func TestRedactionRequestQueryInCauses(t *testing.T) {
 			WithObserver(func(a Attempt) { atts = append(atts, a) }),
 			WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 		req := newRequest(t, t.Context(), http.MethodPut, u, strings.NewReader("x"))
+		req.Body = streamBody("x") // not in memory: the retry's body is GetBody's
 		req.GetBody = func() (io.ReadCloser, error) {
 			return nil, fmt.Errorf("reopening the upload of GET %s: %w", u, io.ErrUnexpectedEOF)
 		}

@@ -237,6 +237,7 @@ func TestStalledReplayPastContentLengthIsNoUnsentRetry(t *testing.T) {
 				tr := New(srv.Transport(), WithAttemptTimeout(2*time.Second))
 				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/posts", strings.NewReader("abcde"))
 				req.ContentLength = contentLength
+				req.Body = streamBody("abcde") // not in memory: the retry's body is GetBody's
 				req.GetBody = func() (io.ReadCloser, error) { return newStallAtEndBody("abcde"), nil }
 				resp, err := tr.RoundTrip(req)
 				if resp != nil {

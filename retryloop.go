@@ -39,8 +39,7 @@ func (c *call) run() (*http.Response, error) {
 	// the caller's body is closed then too.
 	defer body.close()
 	body.init(req, captureLimit)
-	body.single = c.cfg.maxRetries == 0
-	c.capture = body.cap
+	c.capture, c.mem = body.cap, body.mem
 	c.setDeadline()
 	var redirected string
 	if req.Response != nil { // a request http.Client follows a redirect with
@@ -609,6 +608,7 @@ type call struct {
 	headerFor   bool         // header was built for a host known to honor keys
 	trace       *writeTrace  // proves an attempt of an unproven write was never written; nil when not needed
 	capture     *captureBody // the request body's capture, when it has no GetBody; nil for none
+	mem         memoryBody   // the request body in memory, when it has a GetBody, for hedged copies (see copyBody); zero for none
 	bo          backoff.BackOff
 	hb          *hostBudget // the host's retry budget, once looked up
 	// need is what the call's next attempt must have left of it when it

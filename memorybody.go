@@ -1,0 +1,118 @@
+package resilient
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+)
+
+// memoryBody replays a request body in memory (see inMemory) from the bytes
+// the call found it in, rather than from the request's GetBody: a caller's
+// GetBody may hand out one source rewound (an io.NopCloser of one
+// *bytes.Reader, seeked back), which an earlier attempt's transport may
+// still read after an early answer (net/http's HTTP/1 writer reads on past
+// its write buffer, HTTP/2 sends the body after the headers). Reading the
+// bytes without moving the caller's reader (ReadAt, or a *bytes.Buffer's
+// unread bytes, which its Reads leave in place) needs no wait for that
+// reader, nor a wrapper to watch it: the attempt sends the caller's body
+// as it is, with its headers in one write, as a plain client does, and a
+// retry or a hedged copy sends a copy of the bytes, in one write too,
+// made off the success path. The zero memoryBody holds nothing (see ok).
+// It holds no lock: a call's copy of it on the heap, for its hedged
+// copies, reads it as the retry loop does.
+type memoryBody struct {
+	at   io.ReaderAt // the *bytes.Reader or *strings.Reader the body reads; nil for a *bytes.Buffer
+	off  int64       // where at's unread bytes began when the call found them
+	n    int64       // the body's length, the request's ContentLength
+	data []byte      // the body's bytes: a *bytes.Buffer's from the start (see bytes)
+}
+
+// init reports whether body, of a request whose ContentLength is want, is
+// in memory (see inMemory), and records where its bytes are when it is.
+// Called before the first attempt reads the body.
+func (m *memoryBody) init(body io.ReadCloser, want int64) bool {
+	src, ok := inMemory(body, want)
+	if !ok {
+		return false
+	}
+	m.n = want
+	switch r := src.(type) {
+	case *bytes.Buffer:
+		m.data = r.Bytes()
+	case *bytes.Reader:
+		m.at, m.off = r, r.Size()-int64(r.Len())
+	case *strings.Reader:
+		m.at, m.off = r, r.Size()-int64(r.Len())
+	}
+	return true
+}
+
+// ok reports whether m holds a body (see init).
+func (m *memoryBody) ok() bool {
+	return m.n > 0
+}
+
+// bytes returns the body's bytes: data, or a copy of at's. ReadAt reads the
+// reader's bytes and nothing its Read or Seek moves: an earlier attempt's
+// writer may read on meanwhile. It fails only when the caller's reader no
+// longer holds the bytes it held when the call began (a Reset of it with
+// fewer): the body cannot be replayed.
+func (m *memoryBody) bytes() ([]byte, error) {
+	if m.at == nil {
+		return m.data, nil
+	}
+	data := make([]byte, m.n)
+	if n, _ := m.at.ReadAt(data, m.off); int64(n) != m.n {
+		return nil, fmt.Errorf("%w: its reader holds %d of its %d bytes", errBodyNotReplayable, n, m.n)
+	}
+	return data, nil
+}
+
+// reader returns a body of its own for a retry or a hedged copy: an
+// io.NopCloser of a *bytes.Reader, which net/http writes with the headers
+// in one write (see inMemory). The bytes are copied from at once, the
+// first time, when keep is set (the retry loop's own memoryBody): data
+// keeps them. A hedged copy, whose call on the heap others read too,
+// copies them each time.
+func (m *memoryBody) reader(keep bool) (io.ReadCloser, error) {
+	data, err := m.bytes()
+	if err != nil {
+		return nil, err
+	}
+	if keep {
+		m.at, m.data = nil, data
+	}
+	return io.NopCloser(bytes.NewReader(data)), nil
+}
+
+// nopCloserWriterTo is the type of io.NopCloser of a *bytes.Buffer, a
+// *bytes.Reader or a *strings.Reader, the bodies http.NewRequest makes.
+var nopCloserWriterTo = reflect.TypeOf(io.NopCloser(strings.NewReader("")))
+
+// inMemory reports whether body is io.NopCloser of a *bytes.Buffer,
+// *bytes.Reader or *strings.Reader holding want bytes, want > 0, and
+// returns that reader: a body whose Read cannot fail, stall or yield
+// another length, which an attempt sends as it is. net/http writes such a
+// body with its headers in one write, where it flushes the headers of any
+// other body first: wrapped in a checkedBody, every such request went out
+// in two writes, where a plain client makes one.
+func inMemory(body io.ReadCloser, want int64) (io.Reader, bool) {
+	if want <= 0 || reflect.TypeOf(body) != nopCloserWriterTo {
+		return nil, false
+	}
+	var n int
+	src := reflect.ValueOf(body).Field(0).Interface()
+	switch r := src.(type) {
+	case *bytes.Buffer:
+		n = r.Len()
+	case *bytes.Reader:
+		n = r.Len()
+	case *strings.Reader:
+		n = r.Len()
+	default:
+		return nil, false
+	}
+	return src.(io.Reader), int64(n) == want
+}
