@@ -119,7 +119,7 @@ func (b *replayBody) next(ctx context.Context, cancel <-chan struct{}, deadline 
 		return b.cap.replay(ctx, cancel, deadline)
 	}
 	if b.mem.ok() {
-		return b.mem.reader(true)
+		return b.mem.reader()
 	}
 	if b.sharesSource() {
 		b.last.detach()

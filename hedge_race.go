@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -60,6 +61,11 @@ type hedgeRun struct {
 	// lost says that a copy of a keyed write failed after it may have
 	// been sent: the server may hold its key (see settle).
 	lost bool
+	// mem is the bytes of a body in memory, which every copy sends (see
+	// memoryBody), or memErr the error of their copy; taken once, by the
+	// first copy, under mu (see launchCopy).
+	mem    []byte
+	memErr error
 	// body is the body made last, the attempt's or a copy's, when the
 	// caller's GetBody may share one source among them (see
 	// call.trackBody); nil otherwise. getMu guards it and sealed (held
@@ -263,6 +269,11 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		// If-None-Match): it reads its own header and URL then.
 		creq = areq.Clone(c.sendCtx())
 		src.GetBody, src.ContentLength = c.req.GetBody, c.req.ContentLength
+		if c.mem.ok() && run.mem == nil && run.memErr == nil {
+			// So too the bytes of a body in memory, which the caller
+			// may reuse (a Reset of its reader) once RoundTrip returned.
+			run.mem, run.memErr = c.mem.bytes()
+		}
 	}
 	locked = false
 	run.mu.Unlock()
@@ -406,8 +417,8 @@ func (c *call) unsentHedgeRecovering(hb *hostBudget) {
 	c.unsentHedge(hb)
 }
 
-// copyBody returns the body of a copy of areq: none, a copy of the bytes
-// of a body in memory (see memoryBody), one from the GetBody of src (the
+// copyBody returns the body of a copy of areq: none, a reader of the bytes
+// of a body in memory (see memoryBody), taken by launchCopy, one from the GetBody of src (the
 // caller's), or, for a body without GetBody, its capture once the attempt
 // has sent it whole (a copy whose body is still being sent is not sent);
 // sent as a retry's body is (see sendable): one in memory as it is, in one
@@ -425,7 +436,13 @@ func (c *call) copyBody(run *hedgeRun, areq, src *http.Request) (io.ReadCloser, 
 			return nil, errBodyNotReplayable
 		}
 	} else if c.mem.ok() {
-		return c.mem.reader(false)
+		if run.memErr != nil {
+			return nil, run.memErr
+		}
+		// net/http's own resend of the copy reads these bytes, not the
+		// caller's reader (see memoryGetBody).
+		areq.GetBody = memoryGetBody(run.mem)
+		return io.NopCloser(bytes.NewReader(run.mem)), nil
 	} else if run.tracks {
 		return run.nextBody(src)
 	} else {

@@ -20,13 +20,14 @@ import (
 // as it is, with its headers in one write, as a plain client does, and a
 // retry or a hedged copy sends a copy of the bytes, in one write too,
 // made off the success path. The zero memoryBody holds nothing (see ok).
-// It holds no lock: a call's copy of it on the heap, for its hedged
-// copies, reads it as the retry loop does.
+// It holds no lock: the retry loop has one of its own (see reader), and a
+// hedged attempt's copies share the bytes one of them took while the call
+// could not end (see launchCopy).
 type memoryBody struct {
 	at   io.ReaderAt // the *bytes.Reader or *strings.Reader the body reads; nil for a *bytes.Buffer
 	off  int64       // where at's unread bytes began when the call found them
 	n    int64       // the body's length, the request's ContentLength
-	data []byte      // the body's bytes: a *bytes.Buffer's from the start (see bytes)
+	data []byte      // the body's bytes: a *bytes.Buffer's from the start, else once reader copied them
 }
 
 // init reports whether body, of a request whose ContentLength is want, is
@@ -70,21 +71,32 @@ func (m *memoryBody) bytes() ([]byte, error) {
 	return data, nil
 }
 
-// reader returns a body of its own for a retry or a hedged copy: an
-// io.NopCloser of a *bytes.Reader, which net/http writes with the headers
-// in one write (see inMemory). The bytes are copied from at once, the
-// first time, when keep is set (the retry loop's own memoryBody): data
-// keeps them. A hedged copy, whose call on the heap others read too,
-// copies them each time.
-func (m *memoryBody) reader(keep bool) (io.ReadCloser, error) {
+// reader returns a body of its own for a retry: an io.NopCloser of a
+// *bytes.Reader, which net/http writes with the headers in one write (see
+// inMemory). The bytes are copied from at once, the first time: data keeps
+// them, for the retries after it and their GetBody (see memoryGetBody).
+func (m *memoryBody) reader() (io.ReadCloser, error) {
 	data, err := m.bytes()
 	if err != nil {
 		return nil, err
 	}
-	if keep {
-		m.at, m.data = nil, data
-	}
+	m.at, m.data = nil, data
 	return io.NopCloser(bytes.NewReader(data)), nil
+}
+
+// memoryGetBody returns the GetBody of a retry's or a hedged copy's
+// request, whose body reads data (see reader): a reader of data of its own
+// each time, as http.NewRequest's. The base transport calls it to send
+// that request again itself (HTTP/2 after a refused stream or a GOAWAY,
+// whatever the method; HTTP/1 on a reused connection found dead): the
+// caller's GetBody, which the request had, may rewind the caller's one
+// reader, which the attempt before may still read (an early answer, a
+// hedged attempt still sending it), and both writers then read each a
+// part of one source, as a plain client's never do.
+func memoryGetBody(data []byte) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(data)), nil
+	}
 }
 
 // nopCloserWriterTo is the type of io.NopCloser of a *bytes.Buffer, a

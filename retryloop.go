@@ -122,6 +122,12 @@ func (c *call) run() (*http.Response, error) {
 		}
 		c.beginAttempt(st, n, maxAttempts, t0)
 		areq := c.attemptRequest(st, reqBody, sameBody && n == 1)
+		if n > 1 && body.mem.ok() && areq != c.req {
+			// The retry's body is a copy of the bytes: net/http's own
+			// resend of it reads them too, not the caller's reader
+			// (see memoryGetBody).
+			areq.GetBody = memoryGetBody(body.mem.data)
+		}
 		st.bufferMax = c.responseBuffer(n, maxAttempts, &body) // once the key is drawn
 		if st.bufferMax > 0 {
 			st.capture = body.cap
