@@ -62,8 +62,9 @@ type hedgeRun struct {
 	// been sent: the server may hold its key (see settle).
 	lost bool
 	// mem is the bytes of a body in memory, which every copy sends (see
-	// memoryBody), or memErr the error of their copy; taken once, by the
-	// first copy, under mu (see launchCopy).
+	// memoryBody), or memErr the error of their copy; taken once, under
+	// mu, by the first copy (see launchCopy) or before the base calls the
+	// attempt's GetBody, the caller's (see sendHedged, takeMem).
 	mem    []byte
 	memErr error
 	// body is the body made last, the attempt's or a copy's, when the
@@ -175,6 +176,21 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 	run.copies = append(run.copies, first)
 	run.running = 1
 	c.trackBody(run, areq, first)
+	if n == 1 && c.mem.ok() {
+		// The attempt's request carries the caller's GetBody, which the
+		// base calls itself to resend it (HTTP/2 after a refused stream
+		// or a GOAWAY, HTTP/1 on a reused connection found dead), as a
+		// plain client's does: one that Resets the caller's reader
+		// would write it while a copy reads it (see launchCopy). The
+		// copies' bytes are taken first.
+		getBody := first.req.GetBody
+		first.req.GetBody = func() (io.ReadCloser, error) {
+			run.mu.Lock()
+			run.takeMem(&c.mem)
+			run.mu.Unlock()
+			return getBody()
+		}
+	}
 	run.delay, run.launch = delay, func() { c.launchCopy(run, n, areq, hb, delay) }
 	st.run = run // the first copy is armed once the attempt is sent (see wire)
 
@@ -269,11 +285,9 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		// If-None-Match): it reads its own header and URL then.
 		creq = areq.Clone(c.sendCtx())
 		src.GetBody, src.ContentLength = c.req.GetBody, c.req.ContentLength
-		if c.mem.ok() && run.mem == nil && run.memErr == nil {
-			// So too the bytes of a body in memory, which the caller
-			// may reuse (a Reset of its reader) once RoundTrip returned.
-			run.mem, run.memErr = c.mem.bytes()
-		}
+		// So too the bytes of a body in memory, which the caller may
+		// reuse (a Reset of its reader) once RoundTrip returned.
+		run.takeMem(&c.mem)
 	}
 	locked = false
 	run.mu.Unlock()
@@ -354,6 +368,15 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 		run.results <- idx
 	}
 	ended = true
+}
+
+// takeMem takes the bytes of m, a body in memory, for the run's copies,
+// once (see memoryBody): while the call cannot end, and before the base
+// calls the attempt's GetBody, the caller's. Called with mu held.
+func (run *hedgeRun) takeMem(m *memoryBody) {
+	if m.ok() && run.mem == nil && run.memErr == nil {
+		run.mem, run.memErr = m.bytes()
+	}
 }
 
 // switchesProtocols reports whether h, a request's, asks the server to
