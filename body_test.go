@@ -658,6 +658,21 @@ func TestMemoryBodyBytes(t *testing.T) {
 			if rest, _ := io.ReadAll(r); string(rest) != "llo" {
 				t.Errorf("the caller's reader was moved: %q left, want %q", rest, "llo")
 			}
+			// The caller reuses its body's memory once RoundTrip
+			// returned: a writer of the bytes may still send them.
+			rc, _ := m.reader()
+			switch r := r.(type) {
+			case *bytes.Buffer:
+				r.Reset()
+				r.WriteString("XXXXXX")
+			case *bytes.Reader:
+				r.Reset([]byte("XXXXXX"))
+			case *strings.Reader:
+				r.Reset("XXXXXX")
+			}
+			if got, _ := io.ReadAll(rc); string(got) != "hello" {
+				t.Errorf("a retry's body read %q once the caller reused its body, want %q", got, "hello")
+			}
 		})
 	}
 	src := strings.NewReader("hello")

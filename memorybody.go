@@ -27,7 +27,8 @@ type memoryBody struct {
 	at   io.ReaderAt // the *bytes.Reader or *strings.Reader the body reads; nil for a *bytes.Buffer
 	off  int64       // where at's unread bytes began when the call found them
 	n    int64       // the body's length, the request's ContentLength
-	data []byte      // the body's bytes: a *bytes.Buffer's from the start, else once reader copied them
+	buf  []byte      // a *bytes.Buffer's unread bytes, the caller's memory; nil for at
+	data []byte      // the retry loop's copy of the bytes, once reader made it
 }
 
 // init reports whether body, of a request whose ContentLength is want, is
@@ -41,7 +42,7 @@ func (m *memoryBody) init(body io.ReadCloser, want int64) bool {
 	m.n = want
 	switch r := src.(type) {
 	case *bytes.Buffer:
-		m.data = r.Bytes()
+		m.buf = r.Bytes()
 	case *bytes.Reader:
 		m.at, m.off = r, r.Size()-int64(r.Len())
 	case *strings.Reader:
@@ -55,14 +56,21 @@ func (m *memoryBody) ok() bool {
 	return m.n > 0
 }
 
-// bytes returns the body's bytes: data, or a copy of at's. ReadAt reads the
-// reader's bytes and nothing its Read or Seek moves: an earlier attempt's
-// writer may read on meanwhile. It fails only when the caller's reader no
+// bytes returns the body's bytes: data, or a copy of buf's or at's, which
+// the caller may reuse once RoundTrip returned (it closed the body long
+// before: the first attempt's transport did), while a writer of a retry or
+// a copy, after an early answer, still sends them. Neither copy moves
+// anything an earlier attempt's writer reads: it may read on meanwhile
+// (ReadAt reads the reader's bytes, not its position; a Buffer's Read
+// leaves its bytes in place). It fails only when the caller's reader no
 // longer holds the bytes it held when the call began (a Reset of it with
 // fewer): the body cannot be replayed.
 func (m *memoryBody) bytes() ([]byte, error) {
-	if m.at == nil {
+	switch {
+	case m.data != nil:
 		return m.data, nil
+	case m.at == nil:
+		return append(make([]byte, 0, m.n), m.buf...), nil
 	}
 	data := make([]byte, m.n)
 	if n, _ := m.at.ReadAt(data, m.off); int64(n) != m.n {
@@ -80,7 +88,7 @@ func (m *memoryBody) reader() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.at, m.data = nil, data
+	m.data = data
 	return io.NopCloser(bytes.NewReader(data)), nil
 }
 
