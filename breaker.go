@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -66,8 +67,12 @@ const (
 // counts. Requests that could never be sent (an unsupported scheme, an
 // invalid header) are not counted either, nor is any other of the
 // caller's mistakes (a RequestError), whatever a Classifier decides of
-// them. Every other response, 404 and 408 included, is a success. Classes
-// are the Transport's decision, a Classifier's included.
+// them. Nor is a dial that failed for want of a resource of this machine
+// (no file descriptor left, no local port left to connect from): it never
+// reached the host, and a process short of descriptors for a moment must
+// not lock its callers out of healthy hosts once they are back. Every
+// other response, 404 and 408 included, is a success. Classes are the
+// Transport's decision, a Classifier's included.
 //
 // A panic below the breaker (in the base RoundTripper or a Classifier) is
 // not counted either: it is a bug of this process, not the host's answer;
@@ -188,8 +193,9 @@ type BreakerSettings struct {
 	// its call set tighter than the Transport's, one cut by the call's
 	// budget after it waited for a slot (WithMaxInFlight) as long as it
 	// then had on the wire while its host answers, a request whose own
-	// fault kept it from being sent, a RoundTripper that broke its
-	// contract, a panic below.
+	// fault kept it from being sent, a dial that failed for want of a
+	// resource of this machine, a RoundTripper that broke its contract, a
+	// panic below.
 	// It runs on every attempt through a breaker, on the caller's
 	// goroutine, and must be quick and safe for concurrent use; it must
 	// not read or close the response's body, which is the caller's. A
@@ -572,6 +578,15 @@ func attemptTimedOut(err error) bool {
 	return err != nil && errors.Is(err, ErrAttemptTimeout) && !errors.Is(err, errBudgetSpent)
 }
 
+// localResourceError reports whether err, an attempt's error, is a dial
+// that failed for want of a resource of this machine: no file descriptor
+// left for its socket (EMFILE, ENFILE), or no local address or port left
+// to connect from (EADDRNOTAVAIL). The request never reached the host,
+// and the host is no less healthy for it. It runs on errors only.
+func localResourceError(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.EADDRNOTAVAIL)
+}
+
 // attemptOutcome maps an attempt's result, classified in st when st is not
 // nil, to what its breaker counts by default.
 func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, err error) error {
@@ -590,6 +605,9 @@ func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, er
 		}
 		if callerGaveUp(req.Context(), cancelOf(req)) {
 			return errBreakerExcluded // the caller gave up
+		}
+		if localResourceError(err) {
+			return errBreakerExcluded // this machine ran short, not the host
 		}
 		var cl Class
 		var neverSent bool
