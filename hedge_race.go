@@ -274,7 +274,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	}()
 	run.mu.Lock()
 	locked = true
-	allowed := !run.stopped && run.winner < 0 && !switchesProtocols(areq.Header) && c.live(delay) && c.hedgeAllowed(areq, hb)
+	allowed := !run.stopped && run.winner < 0 && !switchesProtocols(areq.Header) && c.live(delay) && c.hedgeAllowed(c.keyRequestOf(areq), hb)
 	var creq *http.Request // the copy's request
 	var src http.Request   // what makes the copy's body, of the caller's request
 	if allowed {

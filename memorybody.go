@@ -107,6 +107,26 @@ func memoryGetBody(data []byte) func() (io.ReadCloser, error) {
 	}
 }
 
+// keyGetBody returns a GetBody of the body's bytes, for the functions that
+// key a layer (BreakerSettings.Key, WithRateLimitKey), which may read the
+// body through it (see call.keyRequest): each body it returns reads the
+// bytes where the call found them (ReadAt, or a *bytes.Buffer's unread
+// bytes) and moves nothing an attempt's writer reads, which the caller's
+// GetBody may (a seek back of its one reader). Called during the call
+// only: the bytes are the caller's, not a copy.
+func (m *memoryBody) keyGetBody() func() (io.ReadCloser, error) {
+	switch {
+	case m.data != nil:
+		return memoryGetBody(m.data)
+	case m.at == nil:
+		return memoryGetBody(m.buf)
+	}
+	at, off, n := m.at, m.off, m.n
+	return func() (io.ReadCloser, error) {
+		return io.NopCloser(io.NewSectionReader(at, off, n)), nil
+	}
+}
+
 // nopCloserWriterTo is the type of io.NopCloser of a *bytes.Buffer, a
 // *bytes.Reader or a *strings.Reader, the bodies http.NewRequest makes.
 var nopCloserWriterTo = reflect.TypeOf(io.NopCloser(strings.NewReader("")))

@@ -135,7 +135,7 @@ func (c *call) resetReaches(m hostMatcher) bool {
 		return true
 	}
 	if rl := c.t.rl; rl != nil && rl.keyFn != nil {
-		k, ok := rl.key(c.req, false)
+		k, ok := rl.key(c.keyRequest(), false)
 		return ok && m.match(k.scheme, k.host)
 	}
 	return false

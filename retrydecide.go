@@ -178,7 +178,7 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 			c.paid, c.paidThrottled, c.paidFor = true, throttled, n+1
 		}
 	}
-	if c.t.breakers != nil && !errors.Is(err, ErrCircuitOpen) && c.t.breakers.openFor(c.req, delay) {
+	if c.t.breakers != nil && !errors.Is(err, ErrCircuitOpen) && c.t.breakers.openFor(c.keyRequest(), delay) {
 		// The host's breaker will still be open when the wait ends, and
 		// would refuse the retry then: it is refused now instead, and
 		// the call returns what it has, without waiting for nothing (the
@@ -187,7 +187,7 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		c.forecast = true
 		return 0, true, ""
 	}
-	if c.t.rl != nil && !errors.Is(err, ErrRateLimited) && c.t.rl.refusesAfter(c.req, delay, c.startBy(), c.cfg.maxRetryAfter) {
+	if c.t.rl != nil && !errors.Is(err, ErrRateLimited) && c.t.rl.refusesAfter(c.keyRequest(), delay, c.startBy(), c.cfg.maxRetryAfter) {
 		// The same for the host's pause (another call's 429): it will
 		// still hold past the call's deadline, or longer than the call
 		// waits for, when the wait ends, and the rate limiter would

@@ -611,10 +611,11 @@ type call struct {
 	processed   bool        // an attempt of this keyed write got a success: a later one that is no replay proves the host ignores keys
 	write       bool        // the method is not idempotent: the write rule applies
 	header      http.Header
-	headerFor   bool         // header was built for a host known to honor keys
-	trace       *writeTrace  // proves an attempt of an unproven write was never written; nil when not needed
-	capture     *captureBody // the request body's capture, when it has no GetBody; nil for none
-	mem         memoryBody   // the request body in memory, when it has a GetBody, for hedged copies (see copyBody); zero for none
+	headerFor   bool          // header was built for a host known to honor keys
+	trace       *writeTrace   // proves an attempt of an unproven write was never written; nil when not needed
+	capture     *captureBody  // the request body's capture, when it has no GetBody; nil for none
+	mem         memoryBody    // the request body in memory, when it has a GetBody, for hedged copies (see copyBody); zero for none
+	keyReq      *http.Request // the request the functions that key a layer read, once needed (see keyRequest)
 	bo          backoff.BackOff
 	hb          *hostBudget // the host's retry budget, once looked up
 	// need is what the call's next attempt must have left of it when it
@@ -664,9 +665,39 @@ func (c *call) sendCtx() context.Context {
 // hostBudget returns the retry budget of the call's host.
 func (c *call) hostBudget() *hostBudget {
 	if c.hb == nil {
-		c.hb = c.t.budgets.get(c.req)
+		c.hb = c.t.budgets.get(c.keyRequest())
 	}
 	return c.hb
+}
+
+// keyRequest returns the caller's request, as the functions that key a
+// layer (BreakerSettings.Key, WithRateLimitKey) are given it outside an
+// attempt (to decide a retry, to allow a hedged copy, see keyRequestOf).
+// They may read its body through its GetBody (the examples' OpenAI recipe
+// names the model so), and the caller's GetBody may rewind the one reader
+// that the attempt sent, whose writer may still read it then (an early
+// answer, a slow upload): its bytes sent twice, or out of order, where a
+// plain client never reads a body again once handed to its transport. A
+// body in memory is given them as a copy of the request whose GetBody
+// reads its bytes without moving that reader (see memoryBody.keyGetBody),
+// made once; any other body, or no key function, the caller's request.
+func (c *call) keyRequest() *http.Request {
+	if c.keyReq == nil {
+		c.keyReq = c.keyRequestOf(c.req)
+	}
+	return c.keyReq
+}
+
+// keyRequestOf returns req, an attempt's request, or a copy of it for the
+// functions that key a layer (see keyRequest): one whose GetBody reads the
+// bytes of a body in memory when req carries the caller's GetBody.
+func (c *call) keyRequestOf(req *http.Request) *http.Request {
+	if !c.mem.ok() || c.t.cfg.breaker.Key == nil && c.t.cfg.rateLimitKey == nil || req.Body != c.req.Body {
+		return req
+	}
+	r := *req
+	r.GetBody = c.mem.keyGetBody()
+	return &r
 }
 
 // setDeadline sets the call's budget and deadline (see followRedirect for
