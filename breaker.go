@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -68,10 +70,11 @@ const (
 // invalid header) are not counted either, nor is any other of the
 // caller's mistakes (a RequestError), whatever a Classifier decides of
 // them. Nor is a dial that failed for want of a resource of this machine
-// (no file descriptor left, no local port left to connect from): it never
-// reached the host, and a process short of descriptors for a moment must
-// not lock its callers out of healthy hosts once they are back. Every
-// other response, 404 and 408 included, is a success. Classes are the
+// (no file descriptor left, no local port left to connect from), for the
+// socket to the host or for the lookup of its name: it never reached the
+// host, and a process short of descriptors for a moment must not lock
+// its callers out of healthy hosts once they are back. Every other
+// response, 404 and 408 included, is a success. Classes are the
 // Transport's decision, a Classifier's included.
 //
 // A panic below the breaker (in the base RoundTripper or a Classifier) is
@@ -581,10 +584,31 @@ func attemptTimedOut(err error) bool {
 // localResourceError reports whether err, an attempt's error, is a dial
 // that failed for want of a resource of this machine: no file descriptor
 // left for its socket (EMFILE, ENFILE), or no local address or port left
-// to connect from (EADDRNOTAVAIL). The request never reached the host,
-// and the host is no less healthy for it. It runs on errors only.
+// to connect from (EADDRNOTAVAIL); the dial to the host's address, or the
+// lookup of its name, whose own socket is then the first that fails. A
+// *net.DNSError keeps the errno of its socket as text only (net's own
+// words, in which no DNS server has a say): "dial udp 10.0.0.53:53:
+// socket: too many open files", or the errno's text alone from the cgo
+// resolver. The request never reached the host, and the host is no less
+// healthy for it. It runs on errors only. On Windows, whose sockets fail
+// with WSA codes these errnos do not match, it reports nothing.
 func localResourceError(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.EADDRNOTAVAIL)
+	localResourceErrnos := [...]syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.EADDRNOTAVAIL}
+	for _, errno := range localResourceErrnos {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	var dnsErr *net.DNSError
+	if !errors.As(err, &dnsErr) || dnsErr.IsNotFound {
+		return false
+	}
+	for _, errno := range localResourceErrnos {
+		if text := errno.Error(); dnsErr.Err == text || strings.HasSuffix(dnsErr.Err, ": "+text) {
+			return true
+		}
+	}
+	return false
 }
 
 // attemptOutcome maps an attempt's result, classified in st when st is not
