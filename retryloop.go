@@ -662,10 +662,19 @@ func (c *call) sendCtx() context.Context {
 	return c.ctx
 }
 
-// hostBudget returns the retry budget of the call's host.
+// hostBudget returns the retry budget of the call's host. The budget is
+// keyed by BreakerSettings.Key alone (see budgetKey): only that function
+// is given the copy of the request made for the functions that key a
+// layer (see keyRequest). Under WithRateLimitKey alone, the lookup (a
+// success's, to deposit: see budgetSet.answered) reads the caller's
+// request, and makes no copy.
 func (c *call) hostBudget() *hostBudget {
 	if c.hb == nil {
-		c.hb = c.t.budgets.get(c.keyRequest())
+		req := c.req
+		if c.t.budgets.keyFn != nil {
+			req = c.keyRequest()
+		}
+		c.hb = c.t.budgets.get(req)
 	}
 	return c.hb
 }
