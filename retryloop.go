@@ -39,7 +39,10 @@ func (c *call) run() (*http.Response, error) {
 	// the caller's body is closed then too.
 	defer body.close()
 	body.init(req, captureLimit)
-	c.capture, c.mem = body.cap, body.mem
+	c.capture = body.cap
+	if body.mem.ok() {
+		c.mem = body.mem // for hedged copies (see copyBody); no copy of a zero one on the success path of a GET
+	}
 	c.setDeadline()
 	var redirected string
 	if req.Response != nil { // a request http.Client follows a redirect with
