@@ -147,11 +147,7 @@ func TestMemoryBodyKeyReadsBodyWhileSent(t *testing.T) {
 				if len(got) != 2 {
 					t.Fatalf("the server got %d bodies, want 2: the attempt's and the retry's or the copy's", len(got))
 				}
-				for i, b := range got {
-					if !bytes.Equal(b, data) {
-						t.Errorf("body %d: the server got %d bytes, not the %d the caller sent (or not in their order)", i+1, len(b), len(data))
-					}
-				}
+				checkBodiesWhole(t, data, got...)
 				if n := late.Load(); n != 0 {
 					t.Errorf("the caller's GetBody was called %d times while the attempt's transport still sent its reader; want none", n)
 				}

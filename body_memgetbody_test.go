@@ -111,15 +111,22 @@ func TestMemoryBodyResendByBaseGetBody(t *testing.T) {
 				if len(got) != 3 {
 					t.Fatalf("the server got %d bodies, want 3: the attempt's, the first send of the second, its resend", len(got))
 				}
-				for i, b := range []int{0, 2} {
-					if !bytes.Equal(got[b], data) {
-						t.Errorf("body %d: the server got %d bytes, not the %d the caller sent", i+1, len(got[b]), len(data))
-					}
-				}
+				checkBodiesWhole(t, data, got[0], got[2])
 				if n := gets.Load(); n != 0 {
 					t.Errorf("the caller's GetBody was called %d times; want none (its reader is the attempt's, still read)", n)
 				}
 			})
 		})
+	}
+}
+
+// checkBodiesWhole reports each of bodies, what the server got, that is not
+// data, the body the caller sent.
+func checkBodiesWhole(t *testing.T, data []byte, bodies ...[]byte) {
+	t.Helper()
+	for i, b := range bodies {
+		if !bytes.Equal(b, data) {
+			t.Errorf("body %d: the server got %d bytes, not the %d the caller sent (or not in their order)", i+1, len(b), len(data))
+		}
 	}
 }

@@ -68,10 +68,6 @@ func TestHedgingMemoryBodyBaseResendResetsReader(t *testing.T) {
 		if len(bodies) != 3 {
 			t.Fatalf("the server got %d bodies, want 3: the attempt's, the copy's, the attempt's resend", len(bodies))
 		}
-		for i, b := range bodies {
-			if !bytes.Equal(b, data) {
-				t.Errorf("body %d: the server got %d bytes, not the %d the caller sent", i+1, len(b), len(data))
-			}
-		}
+		checkBodiesWhole(t, data, bodies...)
 	})
 }
