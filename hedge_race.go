@@ -441,9 +441,9 @@ func (c *call) unsentHedgeRecovering(hb *hostBudget) {
 }
 
 // copyBody returns the body of a copy of areq: none, a reader of the bytes
-// of a body in memory (see memoryBody), taken by launchCopy, one from the GetBody of src (the
-// caller's), or, for a body without GetBody, its capture once the attempt
-// has sent it whole (a copy whose body is still being sent is not sent);
+// of a body in memory (see memoryBody), taken by launchCopy, one from the
+// GetBody of src (the caller's), or, for a body without GetBody, its
+// capture once the attempt has sent it whole (a copy whose body is still being sent is not sent);
 // sent as a retry's body is (see sendable): one in memory as it is, in one
 // write with the headers, as the attempt's. GetBody, which may share one
 // source among its bodies, is called only once the body made before, the

@@ -81,8 +81,9 @@ func (m *memoryBody) bytes() ([]byte, error) {
 
 // reader returns a body of its own for a retry: an io.NopCloser of a
 // *bytes.Reader, which net/http writes with the headers in one write (see
-// inMemory). The bytes are copied from at once, the first time: data keeps
-// them, for the retries after it and their GetBody (see memoryGetBody).
+// inMemory). The bytes are copied once, the first time (see bytes): data
+// keeps them, for the retries after it and their GetBody (see
+// memoryGetBody).
 func (m *memoryBody) reader() (io.ReadCloser, error) {
 	data, err := m.bytes()
 	if err != nil {
