@@ -114,12 +114,10 @@ func memoryGetBody(data []byte) func() (io.ReadCloser, error) {
 // bytes where the call found them (ReadAt, or a *bytes.Buffer's unread
 // bytes) and moves nothing an attempt's writer reads, which the caller's
 // GetBody may (a seek back of its one reader). Called during the call
-// only: the bytes are the caller's, not a copy.
+// only, on the call's own record (whose data the retry loop never sets):
+// the bytes are the caller's, not a copy.
 func (m *memoryBody) keyGetBody() func() (io.ReadCloser, error) {
-	switch {
-	case m.data != nil:
-		return memoryGetBody(m.data)
-	case m.at == nil:
+	if m.at == nil {
 		return memoryGetBody(m.buf)
 	}
 	at, off, n := m.at, m.off, m.n
