@@ -15,7 +15,8 @@ import (
 // credentialOf returns a fingerprint of the credential of req: its
 // Authorization header (the key it names when it is a signature made anew
 // for each request: signingKey), else X-Api-Key (Anthropic's, and many
-// APIs'), either one also in lower case as set by hand, else the URL's
+// APIs'), either one also in lower case as set by hand, else the first of
+// the other headers APIs read a key from (keyHeaders), else the URL's
 // user information (https://key:secret@host/, which net/http sends as
 // Basic authentication), else a credential in its query string
 // (queryCredential); 0 for none. Servers
@@ -38,7 +39,13 @@ func credentialOf(req *http.Request) uint64 {
 			if v = h["authorization"]; len(v) == 0 {
 				if v = h["X-Api-Key"]; len(v) == 0 {
 					//lint:ignore SA1008 the entry a caller set by hand in lower case.
-					v = h["x-api-key"]
+					if v = h["x-api-key"]; len(v) == 0 {
+						for _, name := range keyHeaders() {
+							if v = h[name]; len(v) != 0 {
+								break
+							}
+						}
+					}
 				}
 			}
 		}
@@ -58,6 +65,17 @@ func credentialOf(req *http.Request) uint64 {
 		return 0
 	}
 	return fingerprint(s)
+}
+
+// keyHeaders returns the headers, other than Authorization and X-Api-Key,
+// that APIs read a caller's key from, in canonical form: Azure OpenAI's
+// and Azure AI Search's api-key, Google's, Azure API Management's
+// subscription key, OpenStack's token, GitLab's, and the access token many
+// APIs take. Requests that carry different keys in one of them are
+// different tenants to the server, whose quotas it counts apart, as it
+// does those of different Authorization values.
+func keyHeaders() [6]string {
+	return [...]string{"Api-Key", "X-Goog-Api-Key", "Ocp-Apim-Subscription-Key", "X-Auth-Token", "Private-Token", "X-Access-Token"}
 }
 
 // signingKey returns the part of an Authorization value a that names its

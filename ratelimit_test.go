@@ -1284,12 +1284,16 @@ func TestRateLimitPerCredential(t *testing.T) {
 // TestRateLimitPerCredentialSpelledByHand: a credential header set by hand
 // in lower case (req.Header["authorization"], HTTP/2's spelling, which
 // net/http sends as written and servers read as any other) names its
-// partition too: tenant A's 429 does not hold tenant B's calls.
+// partition too, and so does each of the other headers APIs read a key
+// from (Azure OpenAI's api-key, Google's, Azure API Management's,
+// OpenStack's, GitLab's): tenant A's 429 does not hold tenant B's calls.
 func TestRateLimitPerCredentialSpelledByHand(t *testing.T) {
 	for _, tc := range []struct{ name, app string }{{"authorization", ""}, {"x-api-key", ""},
 		// An app's key in X-Api-Key, each user's token in authorization:
 		// the token names the partition, as Authorization's does.
-		{"authorization", "the-apps-key"}} {
+		{"authorization", "the-apps-key"},
+		{"Api-Key", ""}, {"X-Goog-Api-Key", ""}, {"Ocp-Apim-Subscription-Key", ""},
+		{"X-Auth-Token", ""}, {"Private-Token", ""}, {"X-Access-Token", ""}} {
 		name := tc.name
 		t.Run(name+" "+tc.app, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -1377,7 +1381,8 @@ func TestCredentialOf(t *testing.T) {
 		if again := credentialOf(req("", http.Header{"X-Api-Key": {v}})); again != fp {
 			t.Errorf("X-Api-Key %q: %x, want the same fingerprint as in Authorization (%x)", v, again, fp)
 		}
-		for _, name := range []string{"authorization", "x-api-key"} { // set by hand in lower case
+		keys := keyHeaders()
+		for _, name := range append([]string{"authorization", "x-api-key"}, keys[:]...) { // set by hand in lower case, and the other key headers
 			if again := credentialOf(req("", http.Header{name: {v}})); again != fp {
 				t.Errorf("%s %q: %x, want the same fingerprint as in Authorization (%x)", name, v, again, fp)
 			}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -719,12 +720,14 @@ func isToken(s string) bool {
 // which would be reported as that value, or it describes the message or
 // its connection, which net/http writes itself.
 func reservedHeader(name string) string {
-	switch name {
-	case "Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key",
-		"Api-Key", "X-Goog-Api-Key", "X-Auth-Token", "Private-Token", "X-Access-Token", "X-Amz-Security-Token":
-		// The common ones (Azure's api-key, Google's, OpenStack's,
-		// GitLab's, AWS's session token): overwritten by a count or a
+	if keys := keyHeaders(); slices.Contains(keys[:], name) {
+		// The common ones (see keyHeaders): overwritten by a count or a
 		// key, the caller's credential would be lost, and reported.
+		return "carries credentials"
+	}
+	switch name {
+	case "Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key", "X-Amz-Security-Token":
+		// As those, and AWS's session token.
 		return "carries credentials"
 	case "Host", "Content-Length", "Content-Type", "Content-Encoding", "Transfer-Encoding",
 		"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Upgrade", "Expect":
