@@ -85,6 +85,13 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		if c.need = c.retryNeed(st); c.retryLate(0) {
 			return 0, false, StopDeadline
 		}
+		// A retry as any other: paid for from the host's budget, so that
+		// a host (or a proxy before it) that answers every call so, and
+		// ignores the key it asked for, does not get two attempts per
+		// call for ever, whatever the budget holds.
+		if !c.payRetry(n, false) {
+			return 0, false, StopRetryBudget
+		}
 		return 0, true, ""
 	}
 	if !st.class.Retryable() {
@@ -171,11 +178,8 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		// multiply tenfold.
 		throttled := st.hasRetryAfter && st.retryAfter > 0 && st.retryAfter >= c.cfg.backoffBase &&
 			(st.class == Throttled || resp != nil && resp.StatusCode == http.StatusServiceUnavailable)
-		if b := c.hostBudget(); b != nil {
-			if !c.t.budgets.withdraw(b, throttled) {
-				return 0, false, StopRetryBudget
-			}
-			c.paid, c.paidThrottled, c.paidFor = true, throttled, n+1
+		if !c.payRetry(n, throttled) {
+			return 0, false, StopRetryBudget
 		}
 	}
 	if c.t.breakers != nil && !errors.Is(err, ErrCircuitOpen) && c.t.breakers.openFor(c.keyRequest(), delay) {
@@ -247,6 +251,24 @@ func (c *call) startBy() time.Time {
 		return c.deadline.Add(-c.need)
 	}
 	return c.deadline
+}
+
+// payRetry takes the cost of the retry after attempt n, a throttled one
+// when throttled, from the host's retry budget, and reports whether it
+// could (true without a budget, or for a request without one: see
+// budgetKey). What it took is given back when the retry is not
+// sent after all (see giveBackRetry).
+func (c *call) payRetry(n int, throttled bool) bool {
+	if c.t.budgets == nil {
+		return true
+	}
+	if b := c.hostBudget(); b != nil {
+		if !c.t.budgets.withdraw(b, throttled) {
+			return false
+		}
+		c.paid, c.paidThrottled, c.paidFor = true, throttled, n+1
+	}
+	return true
 }
 
 // giveBackRetry gives back to the host's retry budget what decide took for
