@@ -109,6 +109,13 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		if errors.Is(opErr.Err, syscall.EINVAL) {
+			// The address cannot be dialed at all (an IPv6
+			// link-local address without its zone, or with a zone
+			// no interface has): the URL is wrong, and a plain
+			// client fails at once too.
+			return Permanent, true
+		}
 		return Transient, true
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
@@ -219,7 +226,10 @@ func refusedUnresent(err error) bool {
 // of a header is told by its "net/http: " prefix: the HTTP/2 client's error
 // for a response header field it rejects ("stream error: stream ID 1;
 // PROTOCOL_ERROR; invalid header field value for …") answers a request the
-// server received, and proves nothing unsent.
+// server received, and proves nothing unsent. "invalid proxy address" is
+// http.ProxyFromEnvironment's (http.DefaultTransport's Proxy) for an
+// HTTP_PROXY or HTTPS_PROXY that does not parse: read once a process, it
+// fails every request the same way, before anything is dialed.
 var permanentErrTexts = [...]string{
 	"unsupported protocol scheme",
 	"net/http: invalid header field",
@@ -229,6 +239,7 @@ var permanentErrTexts = [...]string{
 	"invalid URL",
 	"invalid port",
 	"server gave HTTP response to HTTPS client",
+	"invalid proxy address",
 }
 
 // refusedHandshake reports whether alert, the text of a TLS alert the server
