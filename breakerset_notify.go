@@ -144,8 +144,12 @@ func (s *breakerSet) deliver(ctx context.Context, c BreakerChange) {
 	if c.To == BreakerOpen {
 		level = slog.LevelWarn
 	}
+	// The host in the key may hold any character past ASCII that a
+	// redirect's URL names (a bidirectional override, a C1 control):
+	// made safe as Attempt.Host is, so that the record cannot be shown
+	// reordered nor split.
 	s.logger.LogAttrs(ctx, level, "resilient: breaker state change",
-		slog.String("breaker", c.Key),
+		slog.String("breaker", safeText(c.Key, maxErrorText)),
 		slog.String("from", c.From.String()),
 		slog.String("to", c.To.String()),
 	)

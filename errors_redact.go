@@ -228,12 +228,20 @@ func quotedEnd(s string, i int) int {
 // nextURL. A credential its authority's parameters or its
 // path carry is REDACTED (see redact.Opaque). A URL ends at a quote, a
 // space, a control character or one of <>`'), the last two unless a query
-// or a fragment runs past them (see hardURLEnd).
+// or a fragment runs past them (see hardURLEnd). Its work is linear in s:
+// a hostile server's text of thousands of URLs (a malformed status line of
+// "x://)" repeated, which net/http quotes whole) is not scanned once per
+// URL.
 func redactURLs(s string) string {
 	if !strings.Contains(s, ":/") {
 		return s
 	}
 	var b strings.Builder
+	// In the text given, whose part left is s from off on: the next hard
+	// end (see hardURLEnd) and the next '?' or '#', as found by the last
+	// scans, which the URLs after them reuse (the URLs only move on);
+	// len(text) for none.
+	text, off, hard, mark := s, 0, -1, -1
 	for {
 		i := nextURL(s)
 		if i < 0 {
@@ -243,14 +251,23 @@ func redactURLs(s string) string {
 		for end < len(s) && !isURLEnd(s, end) {
 			end++
 		}
-		if hard := hardURLEnd(s, end); hard > end+1 && strings.ContainsAny(s[i+1:hard], "?#") {
+		if hard < off+end {
+			hard = hardURLEnd(text, off+end)
+		}
+		if mark < off+i+1 {
+			mark = len(text)
+			if k := strings.IndexAny(text[off+i+1:], "?#"); k >= 0 {
+				mark = off + i + 1 + k
+			}
+		}
+		if hard > off+end+1 && mark < hard {
 			// A ' or a ) within a query (Google's fields=items(id),
 			// OData's $filter=Name eq 'x') or before it (Azure Table
 			// Storage's /Customers()?…&sig=…): the URL runs on to a
 			// space or a quote, so that the query after it is cut too.
 			// (One that the text closes at once, "(see https://…?q=v)",
 			// keeps its parenthesis.)
-			end = hard
+			end = hard - off
 		}
 		b.WriteString(s[:i+1])
 		u := s[i+1 : end]
@@ -266,7 +283,7 @@ func redactURLs(s string) string {
 		// parameters ("host;jsessionid=…") and the path lose their
 		// credentials.
 		b.WriteString(strings.TrimPrefix(redact.Opaque("//"+u, ""), "//"))
-		s = s[end:]
+		s, off = s[end:], off+end
 	}
 	b.WriteString(s)
 	return b.String()
