@@ -37,6 +37,9 @@ type Tracer interface {
 	// headers and status code were received. That is the only case of a
 	// response given with an error: a response that the base RoundTripper
 	// returned with an error, which the Transport drops, is given as none.
+	// The error is redacted as Attempt.Err is (its URLs without query or
+	// user information, the request's credentials it echoes REDACTED),
+	// errors.Is and errors.As still reaching its causes.
 	StartAttempt(req *http.Request, info AttemptInfo) (*http.Request, func(*http.Response, error))
 
 	// Attempt is called once per attempt, after it ended and the Transport
@@ -170,7 +173,12 @@ func (t *tracerTransport) roundTripAttempt(req *http.Request, st *attemptState) 
 		st.traceEnd = end
 		return resp, nil
 	}
-	endClosing(end, resp, err)
+	terr := err
+	if err != nil {
+		// Redacted as every record of it is: a Tracer may keep its text.
+		terr = redactRequestError(err, req)
+	}
+	endClosing(end, resp, terr)
 	return resp, err
 }
 
