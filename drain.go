@@ -34,7 +34,8 @@ func holdResponse(resp *http.Response) *http.Response {
 	}
 	var data []byte
 	eof := false
-	var cut error // the error that cut the read, if any
+	var cut error   // the error that cut the read, if any
+	closed := false // the cut closed the body (see abortAfter)
 	inner := resp.Body
 	if c, ok := inner.(*cancelOnClose); ok {
 		inner = c.ReadCloser // a hedged attempt's answer (see settle)
@@ -53,7 +54,7 @@ func holdResponse(resp *http.Response) *http.Response {
 			// original closed under them).
 			stop := abortAfter(resp.Body, nil, drainWait(pb.rest, wait))
 			_, _, cut = readPrefix(pb.rest, 0, 1, false)
-			stop()
+			closed = stop()
 		}
 	} else {
 		stop := abortAfter(resp.Body, nil, wait)
@@ -61,7 +62,7 @@ func holdResponse(resp *http.Response) *http.Response {
 		// where net/http fills in their values: the response may be
 		// the call's answer on a give-up.
 		data, eof, cut = readPrefix(resp.Body, resp.ContentLength, maxDrain+1, endsAtLength(resp) && resp.Trailer == nil)
-		stop()
+		closed = stop()
 		if cut != nil {
 			eof = false
 		}
@@ -69,7 +70,9 @@ func holdResponse(resp *http.Response) *http.Response {
 			data, eof = data[:maxDrain], false
 		}
 	}
-	resp.Body.Close()
+	if !closed {
+		resp.Body.Close()
+	}
 	held := &prefixBody{prefix: data, rest: resp.Body, eof: eof, shut: true}
 	switch {
 	case cut != nil:

@@ -125,7 +125,15 @@ func peekEnvelope(resp *http.Response, max int64, enough *atomic.Bool) (envelope
 // then the error that cut it.
 func peekEnvelopeWithin(resp *http.Response, max int64, db *deadlineBody) (envelope, bool) {
 	enough, stop := softAbortAfter(resp.Body, db, maxReadWait)
-	defer stop()
+	defer func() {
+		if stop() {
+			// The cut closed the original (a base's body that its
+			// context did not cut): it is not closed again.
+			if pb, isPrefix := resp.Body.(*prefixBody); isPrefix {
+				pb.shut = true
+			}
+		}
+	}()
 	return peekEnvelope(resp, max, enough)
 }
 

@@ -320,14 +320,32 @@ var errReadStalled = fmt.Errorf("resilient: response body stalled for %v", maxRe
 // observers ran), else by closing it. A context comes first
 // because closing does not cut every read: the Close of net/http's body of
 // a gzip-encoded response waits for the Read in progress, which a server
-// that stalls in the gzip header holds. The returned function disarms it.
-func abortAfter(body io.ReadCloser, db *deadlineBody, d time.Duration) (stop func() bool) {
-	return time.AfterFunc(d, readAbort(body, db)).Stop
+// that stalls in the gzip header holds. A read that a context cut does
+// not end within closeGrace (a base's body that no context reaches: one
+// that blocks, or trickles, whatever its request's context says) is cut by
+// closing body then. The returned function disarms it, and reports
+// whether it closed body: the reader may not close it again.
+func abortAfter(body io.ReadCloser, db *deadlineBody, d time.Duration) (stop func() (closed bool)) {
+	abort, byCtx := readAbort(body, db)
+	s := &softCut{abort: abort, stage: cutAbort}
+	if byCtx {
+		s.body = body
+	}
+	s.mu.Lock()
+	s.timer = time.AfterFunc(d, s.fire)
+	s.mu.Unlock()
+	return s.stop
 }
 
+// closeGrace is how long a read cut through a context may take to end
+// before its body is closed under it (see abortAfter): net/http ends it at
+// once.
+const closeGrace = maxReadWait / 4
+
 // readAbort returns the function that cuts a read of body, as abortAfter
-// says.
-func readAbort(body io.ReadCloser, db *deadlineBody) func() {
+// says, and whether it cuts it through a context (rather than by closing
+// body).
+func readAbort(body io.ReadCloser, db *deadlineBody) (abort func(), byCtx bool) {
 	switch b := body.(type) {
 	case *deadlineBody:
 		if db == nil && b.state.Load() == deadlineKept {
@@ -335,18 +353,18 @@ func readAbort(body io.ReadCloser, db *deadlineBody) func() {
 			// flushClosing, or by a Transport below that handed it
 			// over): its context still cuts a read that its Close
 			// would wait for.
-			return func() { b.cancelWith(errReadStalled) }
+			return func() { b.cancelWith(errReadStalled) }, true
 		}
 		if db == nil {
 			db = b
 		}
 	case *cancelOnClose:
-		return func() { b.cancel(errReadStalled) }
+		return func() { b.cancel(errReadStalled) }, true
 	}
 	if db != nil {
-		return func() { db.abort(errReadStalled) }
+		return func() { db.abort(errReadStalled) }, true
 	}
-	return func() { body.Close() }
+	return func() { body.Close() }, false
 }
 
 // softAbortAfter is abortAfter for a read that the Transport may end early
@@ -354,49 +372,81 @@ func readAbort(body io.ReadCloser, db *deadlineBody) func() {
 // returned flag is set, and the read stops as its Read in progress returns,
 // the body left to its reader as it is (a body that arrives slowly is not
 // cut); a Read still in progress at d, a stall, is cut as abortAfter cuts
-// it. The returned function disarms it.
-func softAbortAfter(body io.ReadCloser, db *deadlineBody, d time.Duration) (enough *atomic.Bool, stop func()) {
-	s := &softCut{rest: d - d/2, abort: readAbort(body, db)}
+// it. The returned function disarms it, and reports whether it closed
+// body.
+func softAbortAfter(body io.ReadCloser, db *deadlineBody, d time.Duration) (enough *atomic.Bool, stop func() (closed bool)) {
+	abort, byCtx := readAbort(body, db)
+	s := &softCut{rest: d - d/2, abort: abort}
+	if byCtx {
+		s.body = body
+	}
 	s.mu.Lock()
 	s.timer = time.AfterFunc(d/2, s.fire)
 	s.mu.Unlock()
 	return &s.enough, s.stop
 }
 
-// softCut is the timer of softAbortAfter.
+// Stages of a softCut: what its timer does when it fires next.
+const (
+	cutEnough = iota // set enough
+	cutAbort         // cut the read (see readAbort)
+	cutClose         // close the body: the cut through a context did not end the read
+)
+
+// softCut is the timer of abortAfter and softAbortAfter.
 type softCut struct {
 	enough atomic.Bool
 	rest   time.Duration // the wait from the first firing to the cut
 	abort  func()
+	body   io.ReadCloser // closed closeGrace after a cut through a context, if still read; nil when abort closes it
 
-	mu    sync.Mutex // guards done and timer
-	done  bool       // disarmed, or cut
-	timer *time.Timer
+	mu     sync.Mutex // guards done, stage, closed and timer
+	done   bool       // disarmed, or finished
+	stage  int
+	closed bool // body was closed by the cut
+	timer  *time.Timer
 }
 
-// fire sets enough at its first firing and rearms itself for the rest of
-// the wait; at its second, the read stalled: it is cut.
+// fire sets enough at its first firing (softAbortAfter's) and rearms
+// itself for the rest of the wait; at the next, the read stalled: it is
+// cut, and, when the cut is a context's, the timer rearmed once more for
+// closeGrace, at the end of which a read still in progress is cut by
+// closing the body.
 func (s *softCut) fire() {
 	s.mu.Lock()
 	if s.done {
 		s.mu.Unlock()
 		return
 	}
-	if !s.enough.Load() {
+	switch s.stage {
+	case cutEnough:
 		s.enough.Store(true)
+		s.stage = cutAbort
 		s.timer.Reset(s.rest)
 		s.mu.Unlock()
-		return
+	case cutAbort:
+		s.stage = cutClose
+		s.done = s.body == nil
+		s.mu.Unlock()
+		s.abort() // unlocked: a Close may wait for the Read in progress
+		s.mu.Lock()
+		if !s.done {
+			s.timer.Reset(closeGrace)
+		}
+		s.mu.Unlock()
+	default:
+		s.done, s.closed = true, true
+		s.mu.Unlock()
+		s.body.Close()
 	}
-	s.done = true
-	s.mu.Unlock()
-	s.abort() // unlocked: a Close may wait for the Read in progress
 }
 
-// stop disarms s.
-func (s *softCut) stop() {
+// stop disarms s, and reports whether it closed the body.
+func (s *softCut) stop() bool {
 	s.mu.Lock()
 	s.done = true
 	s.timer.Stop()
+	closed := s.closed
 	s.mu.Unlock()
+	return closed
 }

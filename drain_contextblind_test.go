@@ -1,0 +1,116 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// contextBlindBody is a response body of a base that no context reaches
+// (an in-memory or hand-made RoundTripper): it yields a byte every half
+// second (drip), or nothing at all, whatever its request's context says,
+// until it is closed. It counts its Close calls.
+type contextBlindBody struct {
+	drip   bool
+	closed chan struct{}
+	mu     sync.Mutex
+	closes int
+}
+
+func (b *contextBlindBody) Read(p []byte) (int, error) {
+	var tick <-chan time.Time
+	if b.drip {
+		timer := time.NewTimer(500 * time.Millisecond)
+		defer timer.Stop()
+		tick = timer.C
+	}
+	select {
+	case <-tick:
+		return copy(p, "x"), nil
+	case <-b.closed:
+		return 0, errors.New("read on a closed body")
+	}
+}
+
+func (b *contextBlindBody) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closes++; b.closes == 1 {
+		close(b.closed)
+	}
+	return nil
+}
+
+func (b *contextBlindBody) numCloses() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closes
+}
+
+// TestContextBlindBodyReadBounded: what the Transport reads of a response
+// itself (the peek at a 503's error envelope, the drain of the response it
+// retries past) is bounded in time even when the base's body ignores its
+// request's context, which is all the attempt's deadline and the 2 s
+// bound cut: the body is closed under the read soon after, once. Such a
+// body that dripped was drained to 64 KiB, a byte each half second (9
+// hours); one that stalled held the call for ever. A plain client returns
+// the 503 at once.
+func TestContextBlindBodyReadBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ct   string
+		drip bool
+	}{
+		{"JSON that drips", "application/json", true},
+		{"JSON that stalls", "application/json", false},
+		{"text that drips", "text/plain", true},
+		{"text that stalls", "text/plain", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				body := &contextBlindBody{drip: tc.drip, closed: make(chan struct{})}
+				var calls atomic.Int32
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					if calls.Add(1) == 1 {
+						return &http.Response{StatusCode: 503, Header: http.Header{"Content-Type": {tc.ct}}, ContentLength: -1, Body: body, Request: req}, nil
+					}
+					return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+				})
+				tr := New(base, WithoutBreaker(), WithBackoff(time.Millisecond, time.Millisecond))
+				done := make(chan struct{})
+				start := time.Now()
+				var took time.Duration
+				go func() {
+					defer close(done)
+					resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
+					took = time.Since(start)
+					if err != nil || resp.StatusCode != 200 {
+						t.Errorf("RoundTrip = %v, %v; want the retry's 200", resp, err)
+						return
+					}
+					resp.Body.Close()
+				}()
+				select {
+				case <-done:
+				case <-time.After(time.Hour):
+					body.Close() // let the bubble end
+					<-done
+					t.Fatalf("RoundTrip still reading the 503's body after an hour (%d attempts)", calls.Load())
+				}
+				// The peek, then the drain: each 2 s, and the grace
+				// before the Close.
+				if bound := 2 * (maxReadWait + closeGrace); took > bound {
+					t.Errorf("RoundTrip took %v reading the 503's body, want at most %v", took, bound)
+				}
+				if n := body.numCloses(); n != 1 {
+					t.Errorf("503's body closed %d times, want once", n)
+				}
+			})
+		})
+	}
+}
