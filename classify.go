@@ -87,9 +87,14 @@ func WithClassifier(c Classifier) Option {
 // also applies to the spellings it matches (any case, '-' for '_') that
 // have no entry of their own; the spelling DefaultCodes lists wins over
 // the others. WithCodes copies codes. It panics on a class that is not
-// one of the four (Class(9) was taken for Permanent).
+// one of the four (Class(9) was taken for Permanent), and on an empty
+// code, which no envelope has: one without a code is classified by its
+// status.
 func WithCodes(codes map[string]Class) Option {
 	for code, cl := range codes {
+		if code == "" {
+			panic(fmt.Sprintf("resilient: WithCodes: empty code (class %v): no envelope has one", cl))
+		}
 		if cl < Success || cl > Permanent {
 			panic(fmt.Sprintf("resilient: WithCodes: code %q: %v is not Success, Transient, Throttled or Permanent", code, cl))
 		}
