@@ -89,8 +89,9 @@
 //     still being processed. Nothing is stored or replayed;
 //     Stats.InFlightConflicts counts it. A key is held only by an attempt
 //     the API will process: not by one dropped or answered in front of it
-//     (DropBefore, error steps), and no longer once the client has gone
-//     away from a Slow step, which then ends.
+//     (DropBefore, error steps), nor by one whose body is past the limit
+//     (answered 413), and no longer once the client has gone away from a
+//     Slow step, which then ends.
 //   - A write with a stored key and the same body is not processed again:
 //     the stored answer is replayed byte for byte, with a new
 //     X-Request-Id where the dialect sends one (Aidelly's request_id is

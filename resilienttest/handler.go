@@ -110,6 +110,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			drop(w) // the client is gone
 			return
 		}
+		if len(raw) > maxBody {
+			// The API refuses a body past the limit (413) and stores
+			// nothing, so it holds no key: net/http does not see the
+			// client go away while the rest of the body is unread, and
+			// the key would stay held through a whole Slow step.
+			s.releaseKey(owner, route, key)
+			owner = false
+		}
 	}
 
 	delay := s.latency
