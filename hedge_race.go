@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptrace"
@@ -91,6 +92,9 @@ type hedgeRun struct {
 	// attempt's Read that renews its body (see renew), which may run once
 	// RoundTrip returned; set with body.
 	getBody func() (io.ReadCloser, error)
+	// logger is the Transport's (nil for none), which records a copy's
+	// panic that no caller waits for (see panicked).
+	logger *slog.Logger
 }
 
 // wire lets copy st of run go on to the base RoundTripper, below the
@@ -170,7 +174,7 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 	}
 	// One send at most, whatever MaxHedges: finish decides the attempt
 	// once.
-	run := &hedgeRun{winner: -1, results: make(chan int, 1), keyed: c.write && c.key != ""}
+	run := &hedgeRun{winner: -1, results: make(chan int, 1), keyed: c.write && c.key != "", logger: c.t.cfg.logger}
 	ctx, cancel := context.WithCancelCause(areq.Context())
 	first := &hedgeCopy{st: st, req: areq.WithContext(ctx), cancel: cancel, trace: c.trace}
 	run.copies = append(run.copies, first)
@@ -860,9 +864,15 @@ func (run *hedgeRun) decide(k int) {
 // in GetBody for instance). It returns the copy's index when the panic
 // decides the attempt: the caller still waits for it, and gets the panic,
 // as it would get a panic of the attempt itself (see settle). It returns
-// -1 when another copy decided the attempt already: the panic is dropped
-// with the copy, for no caller waits for it any more.
-func (run *hedgeRun) panicked(k int, p any) int {
+// -1 when another copy decided the attempt already: no caller waits for
+// it any more, and the panic ends with the copy, written to the
+// Transport's logger (see logLostPanic).
+func (run *hedgeRun) panicked(k int, p any) (idx int) {
+	defer func() {
+		if idx < 0 {
+			run.logLostPanic(p)
+		}
+	}()
 	run.mu.Lock()
 	defer run.mu.Unlock()
 	if k < 0 {
@@ -884,6 +894,20 @@ func (run *hedgeRun) panicked(k int, p any) int {
 	cp.panicked, cp.panicVal = true, p
 	run.decide(k)
 	return k
+}
+
+// logLostPanic writes a record of p, the panic of a copy of run that no
+// caller waits for (see panicked), at Error level: a base that panics
+// once its request's context is canceled (a loser's) would otherwise hide
+// its bug. Its text is made safe as an error's is (URLs without query or
+// user information, no control characters, bounded), for it may quote a
+// request.
+func (run *hedgeRun) logLostPanic(p any) {
+	if run.logger == nil {
+		return
+	}
+	run.logger.LogAttrs(context.Background(), slog.LevelError, "resilient: a hedged copy panicked after another decided the attempt",
+		slog.String("panic", safeText(redactText(fmt.Sprint(p)), maxErrorText)))
 }
 
 // wait returns the index of the copy that decides the attempt, once the

@@ -1,0 +1,72 @@
+package resilient
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer that a log handler writes from several
+// goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestHedgeLostCopyPanicLogged: a hedged copy whose base panics after
+// another copy decided the attempt (a base that panics once its context is
+// canceled) runs on a goroutine of the Transport's, which no caller waits
+// for any more: its panic was recovered and dropped, and the base's bug
+// went unseen. It is logged, at Error level, its value redacted as an
+// error's text is; the call is the winner's, as before.
+func TestHedgeLostCopyPanicLogged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if calls.Add(1) == 1 {
+				time.Sleep(100 * time.Millisecond) // slow, but it wins
+				return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+			}
+			<-req.Context().Done()
+			panic("base: use of a canceled request https://api.test/v1?access_token=s3cr3t-token-value")
+		})
+		var logs syncBuffer
+		tr := New(rt, WithHedging(Hedging{Delay: 20 * time.Millisecond}),
+			WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+		resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "https://api.test/v1/posts", nil))
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("RoundTrip = %v, %v; want the first attempt's 200", resp, err)
+		}
+		resp.Body.Close()
+		synctest.Wait() // the losing copy ends
+		if calls.Load() != 2 {
+			t.Fatalf("the base got %d requests, want 2 (the attempt and its copy)", calls.Load())
+		}
+		out := logs.String()
+		if !strings.Contains(out, "panicked") || !strings.Contains(out, "use of a canceled request") || !strings.Contains(out, `"level":"ERROR"`) {
+			t.Errorf("no Error record of the losing copy's panic:\n%s", out)
+		}
+		if strings.Contains(out, "s3cr3t") {
+			t.Errorf("the record holds the secret the panic's text quotes:\n%s", out)
+		}
+	})
+}
