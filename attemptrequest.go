@@ -225,7 +225,11 @@ func (c *call) learnKeysOf(st *attemptState, resp *http.Response, twice bool) {
 	switch {
 	case twice || ignoresKeys(st, ok, c.processed, c.key != ""):
 		c.t.keys.forget(c.req.URL.Scheme, c.req.URL.Host)
-	case honorsKeys(st, resp, drawn, drawn || !c.write && !c.ownKey):
+	case honorsKeys(st, resp, drawn, drawn || isSafeRead(c.req.Method) && !c.ownKey):
+		// A replay header teaches when it answers a key the Transport
+		// drew, or a read's failure: not a PUT's or a DELETE's that
+		// carried no key (not reads, though the write rule resends
+		// them as reads), whose header answers no key of theirs.
 		c.learnHonors()
 	}
 	if ok != nil && ok.StatusCode/100 == 2 && c.write && c.key != "" {
