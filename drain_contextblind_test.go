@@ -114,3 +114,76 @@ func TestContextBlindBodyReadBounded(t *testing.T) {
 		})
 	}
 }
+
+// contextBlindCall sends a GET through tr, whose base answers body first,
+// with status and Content-Type ct, then a 200; it returns the call's
+// error, or fails t if the call still runs after an hour.
+func contextBlindCall(t *testing.T, ctx context.Context, body *contextBlindBody, status int, ct string, opts ...Option) (*http.Response, error) {
+	t.Helper()
+	var calls atomic.Int32
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if calls.Add(1) == 1 {
+			return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {ct}}, ContentLength: -1, Body: body, Request: req}, nil
+		}
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+	})
+	tr := New(base, append([]Option{WithoutBreaker(), WithBackoff(time.Millisecond, time.Millisecond)}, opts...)...)
+	done := make(chan struct{})
+	var (
+		resp *http.Response
+		err  error
+	)
+	go func() {
+		defer close(done)
+		resp, err = tr.RoundTrip(newRequest(t, ctx, "GET", "http://api.test/", nil))
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Hour):
+		body.Close() // let the bubble end
+		<-done
+		t.Fatalf("RoundTrip still reading the first answer's body after an hour (%d attempts)", calls.Load())
+	}
+	return resp, err
+}
+
+// TestContextBlindBodyCutByCloseClosedOnce: a body the Transport cuts by
+// closing it, as it does when no deadline of its own applies (no budget,
+// WithMaxElapsed(0), or a caller's deadline that comes first), is closed
+// once, as one cut through a context then closed is: a base's Close
+// need not bear a second call (io.Closer leaves it undefined).
+func TestContextBlindBodyCutByCloseClosedOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		ct       string
+		deadline bool // a caller's deadline, before the budget's end
+	}{
+		{"JSON, no budget", "application/json", false},
+		{"text, no budget", "text/plain", false},
+		{"JSON, caller's deadline", "application/json", true},
+		{"text, caller's deadline", "text/plain", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				body := &contextBlindBody{closed: make(chan struct{})}
+				ctx := context.Background()
+				var opts []Option
+				if tc.deadline {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, time.Minute)
+					defer cancel()
+				} else {
+					opts = append(opts, WithMaxElapsed(0))
+				}
+				resp, err := contextBlindCall(t, ctx, body, 503, tc.ct, opts...)
+				if err != nil || resp.StatusCode != 200 {
+					t.Fatalf("RoundTrip = %v, %v; want the retry's 200", resp, err)
+				}
+				resp.Body.Close()
+				if n := body.numCloses(); n != 1 {
+					t.Errorf("503's body closed %d times, want once", n)
+				}
+			})
+		})
+	}
+}

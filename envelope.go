@@ -127,8 +127,10 @@ func peekEnvelopeWithin(resp *http.Response, max int64, db *deadlineBody) (envel
 	enough, stop := softAbortAfter(resp.Body, db, maxReadWait)
 	defer func() {
 		if stop() {
-			// The cut closed the original (a base's body that its
-			// context did not cut): it is not closed again.
+			// The cut closed the original (a read no deadline of
+			// ours could cut through a context, or a base's body
+			// that its context did not cut): it is not closed
+			// again.
 			if pb, isPrefix := resp.Body.(*prefixBody); isPrefix {
 				pb.shut = true
 			}

@@ -403,7 +403,7 @@ type softCut struct {
 	mu     sync.Mutex // guards done, stage, closed and timer
 	done   bool       // disarmed, or finished
 	stage  int
-	closed bool // body was closed by the cut
+	closed bool // body was closed by the cut, or is being closed (by abort, or at closeGrace)
 	timer  *time.Timer
 }
 
@@ -426,7 +426,11 @@ func (s *softCut) fire() {
 		s.mu.Unlock()
 	case cutAbort:
 		s.stage = cutClose
-		s.done = s.body == nil
+		if s.body == nil {
+			// abort closes the body itself: its reader may not
+			// close it again.
+			s.done, s.closed = true, true
+		}
 		s.mu.Unlock()
 		s.abort() // unlocked: a Close may wait for the Read in progress
 		s.mu.Lock()
