@@ -31,6 +31,9 @@ func TestDialInvalidArgumentNotRetried(t *testing.T) {
 	if err := getClosed(t, tr, u); err == nil {
 		t.Fatal("a dial that failed succeeded")
 	}
+	if len(attempts) == 0 {
+		t.Fatal("a dial refused as an invalid argument: no attempt observed")
+	}
 	if len(attempts) != 1 || attempts[0].Class != Permanent || dials != 1 {
 		t.Errorf("a dial refused as an invalid argument: %d attempts (%d dials), the first %v; want 1 attempt, %v", len(attempts), dials, attempts[0].Class, Permanent)
 	}

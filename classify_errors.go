@@ -109,7 +109,7 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Op == "dial" {
-		if errors.Is(opErr.Err, syscall.EINVAL) {
+		if needsZone(opErr) {
 			// The address cannot be dialed at all (an IPv6
 			// link-local address without its zone, or with a zone
 			// no interface has): the URL is wrong, and a plain
@@ -117,6 +117,14 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 			return Permanent, true
 		}
 		return Transient, true
+	}
+	if opErr != nil && opErr.Op == "proxyconnect" {
+		// net/http's wrapping of the dial of the proxy: a proxy set at
+		// such an address fails every request alike.
+		var dial *net.OpError
+		if errors.As(opErr.Err, &dial) && dial.Op == "dial" && needsZone(dial) {
+			return Permanent, true
+		}
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return Transient, true
@@ -219,6 +227,20 @@ func refusedUnresent(err error) bool {
 	}
 	msg := unquoted(err.Error())
 	return strings.Contains(msg, "http2: Transport: cannot retry err [") && (refusedStream(msg) || goAwayAbove(msg))
+}
+
+// needsZone reports whether dial, a dial's error, is the kernel's refusal
+// (EINVAL) of an IPv6 link-local address without its zone, or with a zone
+// no interface has, which no dial reaches: the caller's URL or proxy. EINVAL
+// for any other address is no such proof: OpenBSD refuses a connection so,
+// and macOS a connection to itself (a port nothing listens on yet, while
+// the server restarts), which are retried as a refused dial is.
+func needsZone(dial *net.OpError) bool {
+	if !errors.Is(dial.Err, syscall.EINVAL) {
+		return false
+	}
+	a, ok := dial.Addr.(*net.TCPAddr)
+	return ok && a.IP.To4() == nil && (a.IP.IsLinkLocalUnicast() || a.IP.IsLinkLocalMulticast() || a.IP.IsInterfaceLocalMulticast())
 }
 
 // permanentErrTexts are net/http's messages for requests that can never be

@@ -34,6 +34,9 @@ func TestProxyFromEnvironmentMisconfiguredNotRetried(t *testing.T) {
 	if err := getClosed(t, tr, srv.URL+"/v1/posts"); err == nil {
 		t.Fatal("a request through a proxy that does not parse succeeded")
 	}
+	if len(attempts) == 0 {
+		t.Fatal("a misconfigured proxy: no attempt observed")
+	}
 	if len(attempts) != 1 || attempts[0].Class != Permanent {
 		t.Errorf("a misconfigured proxy: %d attempts, the first %v; want 1 attempt, %v", len(attempts), attempts[0].Class, Permanent)
 	}

@@ -84,7 +84,9 @@ const (
 	StopCanceled StopReason = "canceled"
 	// StopBackOff: the BackOff set with WithBackOff returned backoff.Stop.
 	StopBackOff StopReason = "backoff_stop"
-	// StopRetryBudget: the host's retry budget is spent (see RetryBudget).
+	// StopRetryBudget: the host's retry budget is spent (see RetryBudget);
+	// also given to a Permanent answer that requires an idempotency key,
+	// whose retry with one the budget refused.
 	StopRetryBudget StopReason = "retry_budget"
 )
 

@@ -72,17 +72,23 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		// host deduplicates writes, as a read's idempotency codes do not
 		// (see honorsKeys).
 		c.key, c.stamp, c.keyRetry = newIdempotencyKey(), true, true
-		if !isSafeRead(c.req.Method) {
-			c.learnHonors()
-		}
 		c.header = nil
 		if !body.replayable() {
 			return 0, false, StopBodyNotReplayable
 		}
+		// The host is learned once the retry is to be sent, not
+		// before: only the retry's answer tells a host that
+		// deduplicates by key from one that asks for a key it does not
+		// read (see ignoresKeys), and learned for a retry never sent,
+		// such a host had its other writes resent after a 5xx, and
+		// stored twice. The retry's need is reckoned as for a host that
+		// honors keys (a write that may be resent needs what any retry
+		// needs).
+		learn := !isSafeRead(c.req.Method) && !virtualHost(c.req)
 		// At once, but not with less left than any retry needs (see
 		// leastLeft): the refusal says the write was not processed, and
 		// a retry cut by the deadline may have been.
-		if c.need = c.retryNeed(st); c.retryLate(0) {
+		if c.need = c.retryNeedAs(st, learn || c.resendable()); c.retryLate(0) {
 			return 0, false, StopDeadline
 		}
 		// A retry as any other: paid for from the host's budget, so that
@@ -91,6 +97,9 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		// call for ever, whatever the budget holds.
 		if !c.payRetry(n, false) {
 			return 0, false, StopRetryBudget
+		}
+		if learn {
+			c.learnHonors()
 		}
 		return 0, true, ""
 	}
@@ -212,6 +221,12 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 // waits below the loop (the rate limiter's, a slot's of WithMaxInFlight)
 // end that much before the deadline too (see c.need).
 func (c *call) retryNeed(st *attemptState) time.Duration {
+	return c.retryNeedAs(st, c.resendable())
+}
+
+// retryNeedAs is retryNeed for a call whose write the Transport could
+// resend after an ambiguous failure when resendable.
+func (c *call) retryNeedAs(st *attemptState, resendable bool) time.Duration {
 	if c.deadline.IsZero() {
 		return 0
 	}
@@ -223,7 +238,7 @@ func (c *call) retryNeed(st *attemptState) time.Duration {
 		took = max(time.Since(st.start), 0)
 	}
 	need := c.leastLeft(took)
-	if c.write && !st.start.IsZero() && !c.resendable() {
+	if c.write && !st.start.IsZero() && !resendable {
 		need = max(need, took)
 	}
 	return need
