@@ -58,11 +58,13 @@ const (
 // (WithCallOptions): that is the caller's choice too, and one caller's
 // tight setting must not open a healthy host's breaker for every caller
 // (a call's limit no tighter than the Transport's counts). Nor is an
-// attempt cut by the call's budget after it waited for a slot of its host
-// (WithMaxInFlight) as long as it then had on the wire, while the host
-// answered the last attempt its breaker counted: the time the queue took
-// from it was not the host's to answer in (a host that never answers, its
-// slots held by attempts it hangs, is counted all the same). Nor is an
+// attempt cut by the call's budget after it waited, for its turn at the
+// rate limiter (a pace, WithRateLimit's or the host's, or a pause) and for
+// a slot of its host (WithMaxInFlight), as long as it then had on the
+// wire, while the host answered the last attempt its breaker counted: the
+// time the queue took from it was not the host's to answer in (a host
+// that never answers, its slots held by attempts it hangs, is counted all
+// the same). Nor is an
 // attempt cut by its deadline while the transport was waiting for the
 // caller's request body, whose Read stalled (see RequestError): a host
 // that stopped reading the body, or does not answer once it has it, still
@@ -194,8 +196,9 @@ type BreakerSettings struct {
 	// for what tells nothing of the host and is never counted: an
 	// attempt the caller canceled, one cut by an attempt timeout or budget
 	// its call set tighter than the Transport's, one cut by the call's
-	// budget after it waited for a slot (WithMaxInFlight) as long as it
-	// then had on the wire while its host answers, a request whose own
+	// budget after it waited for its turn and a slot (WithRateLimit,
+	// WithMaxInFlight) as long as it then had on the wire while its host
+	// answers, a request whose own
 	// fault kept it from being sent, a dial that failed for want of a
 	// resource of this machine, a RoundTripper that broke its contract, a
 	// panic below.
@@ -526,8 +529,8 @@ func (b *breakerTransport) report(e *breakerEntry, pr *probe, done func(error), 
 //
 // w is the window of the closed spell the attempt counts in, nil when the
 // breaker is open or half-open: a cut by the call's budget of an attempt
-// that queued for its slot (see queueCut) is not counted while the host
-// answered the last attempt its breaker counted.
+// that queued for its turn or its slot (see queueCut) is not counted
+// while the host answered the last attempt its breaker counted.
 func (s *breakerSet) outcome(st *attemptState, req *http.Request, resp *http.Response, err error, w *closedWindow) error {
 	o := attemptOutcome(st, req, resp, err)
 	if o == errBreakerFailure && w != nil && w.consecutive.Load() == 0 && queueCut(st, err) {
@@ -566,11 +569,19 @@ func (s *breakerSet) outcome(st *attemptState, req *http.Request, resp *http.Res
 }
 
 // queueCut reports whether err, the error of the attempt of st, is a cut
-// by the call's budget of an attempt that had waited for a slot of its
-// host (WithMaxInFlight) as long as it then had on the wire. (st.start
-// moved on by the waits: since then is the attempt's time on the wire.)
+// by the call's budget of an attempt that had waited, for its turn at the
+// rate limiter (a pace, a pause) and for a slot of its host
+// (WithMaxInFlight), as long as it then had on the wire. (st.start moved
+// on by the waits: since then is the attempt's time on the wire.) A turn's
+// wait is the queue's as a slot's is: a pace of one request every 9s let
+// an attempt of a 10s budget go with 1s left, and a host answering in 2s
+// had its breaker opened.
 func queueCut(st *attemptState, err error) bool {
-	return st != nil && st.slotWait > 0 && errors.Is(err, errBudgetSpent) && st.slotWait >= time.Since(st.start)
+	if st == nil {
+		return false
+	}
+	q := st.queued()
+	return q > 0 && errors.Is(err, errBudgetSpent) && q >= time.Since(st.start)
 }
 
 // attemptTimedOut reports whether err, the error of an attempt its
