@@ -16,7 +16,8 @@ import (
 // Authorization header (the key it names when it is a signature made anew
 // for each request: signingKey), else X-Api-Key (Anthropic's, and many
 // APIs'), either one also in lower case as set by hand, else the first of
-// the other headers APIs read a key from (keyHeaders), else the URL's
+// the other headers APIs read a key from (keyHeaders), also in lower case
+// (keyHeader), else the URL's
 // user information (https://key:secret@host/, which net/http sends as
 // Basic authentication), else a credential in its query string
 // (queryCredential); 0 for none. Servers
@@ -40,11 +41,7 @@ func credentialOf(req *http.Request) uint64 {
 				if v = h["X-Api-Key"]; len(v) == 0 {
 					//lint:ignore SA1008 the entry a caller set by hand in lower case.
 					if v = h["x-api-key"]; len(v) == 0 {
-						for _, name := range keyHeaders() {
-							if v = h[name]; len(v) != 0 {
-								break
-							}
-						}
+						v = keyHeader(h)
 					}
 				}
 			}
@@ -76,6 +73,29 @@ func credentialOf(req *http.Request) uint64 {
 // does those of different Authorization values.
 func keyHeaders() [6]string {
 	return [...]string{"Api-Key", "X-Goog-Api-Key", "Ocp-Apim-Subscription-Key", "X-Auth-Token", "Private-Token", "X-Access-Token"}
+}
+
+// keyHeader returns the values of the first of keyHeaders that h holds,
+// each in canonical form, then set by hand in lower case, as Authorization
+// and X-Api-Key are read (net/http sends "api-key" as written, and servers
+// read it as Api-Key); nil for none.
+func keyHeader(h http.Header) (v []string) {
+	lower := lowerKeyHeaders()
+	for i, name := range keyHeaders() {
+		if v = h[name]; len(v) != 0 {
+			return v
+		}
+		if v = h[lower[i]]; len(v) != 0 { // the entry a caller set by hand
+			return v
+		}
+	}
+	return nil
+}
+
+// lowerKeyHeaders returns keyHeaders in lower case, in the same order
+// (TestCredentialOf holds them to it).
+func lowerKeyHeaders() [6]string {
+	return [...]string{"api-key", "x-goog-api-key", "ocp-apim-subscription-key", "x-auth-token", "private-token", "x-access-token"}
 }
 
 // signingKey returns the part of an Authorization value a that names its

@@ -237,7 +237,8 @@ func WithoutRateLimit() Option {
 // signs for one consumer key and token, and that HTTP Digest sends for one
 // username; else X-Api-Key, either one also set by hand in lower case; else
 // Api-Key (Azure OpenAI's), X-Goog-Api-Key, Ocp-Apim-Subscription-Key,
-// X-Auth-Token, Private-Token or X-Access-Token; else the URL's user
+// X-Auth-Token, Private-Token or X-Access-Token, each also in lower case;
+// else the URL's user
 // information, which net/http sends as Basic
 // authentication; else an access_token, api_key or apikey query
 // parameter, Facebook's Graph API's way) get partitions of their own, so that one

@@ -1293,7 +1293,11 @@ func TestRateLimitPerCredentialSpelledByHand(t *testing.T) {
 		// the token names the partition, as Authorization's does.
 		{"authorization", "the-apps-key"},
 		{"Api-Key", ""}, {"X-Goog-Api-Key", ""}, {"Ocp-Apim-Subscription-Key", ""},
-		{"X-Auth-Token", ""}, {"Private-Token", ""}, {"X-Access-Token", ""}} {
+		{"X-Auth-Token", ""}, {"Private-Token", ""}, {"X-Access-Token", ""},
+		// Each of those also set by hand in lower case, as Azure's docs
+		// spell api-key: net/http sends it as written.
+		{"api-key", ""}, {"x-goog-api-key", ""}, {"ocp-apim-subscription-key", ""},
+		{"x-auth-token", ""}, {"private-token", ""}, {"x-access-token", ""}} {
 		name := tc.name
 		t.Run(name+" "+tc.app, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -1381,8 +1385,11 @@ func TestCredentialOf(t *testing.T) {
 		if again := credentialOf(req("", http.Header{"X-Api-Key": {v}})); again != fp {
 			t.Errorf("X-Api-Key %q: %x, want the same fingerprint as in Authorization (%x)", v, again, fp)
 		}
-		keys := keyHeaders()
-		for _, name := range append([]string{"authorization", "x-api-key"}, keys[:]...) { // set by hand in lower case, and the other key headers
+		names := []string{"authorization", "x-api-key"} // set by hand in lower case, and the other key headers in either spelling
+		for _, name := range keyHeaders() {
+			names = append(names, name, strings.ToLower(name))
+		}
+		for _, name := range names {
 			if again := credentialOf(req("", http.Header{name: {v}})); again != fp {
 				t.Errorf("%s %q: %x, want the same fingerprint as in Authorization (%x)", name, v, again, fp)
 			}
@@ -1399,6 +1406,26 @@ func TestCredentialOf(t *testing.T) {
 	for _, query := range []string{"api_key=k1", "limit=10&apikey=k1", "access_token=k1&api_key=k2", "access_token=&api_key=k1"} {
 		if fp := credentialOf(req(query, nil)); fp != credentialOf(req("", http.Header{"Authorization": {"k1"}})) {
 			t.Errorf("?%s: %x, want k1's fingerprint", query, fp)
+		}
+	}
+	// Of the other key headers, the first in keyHeaders' order names the
+	// credential, whatever the spelling of either; of one header's two
+	// spellings, the canonical one: map order decides nothing.
+	keys := keyHeaders()
+	for i := range keys {
+		for j := i; j < len(keys); j++ {
+			for _, h := range []http.Header{
+				{strings.ToLower(keys[i]): {"first"}, keys[j]: {"second"}},
+				{keys[i]: {"first"}, strings.ToLower(keys[j]): {"second"}},
+			} {
+				want := "first"
+				if i == j {
+					want = h[keys[i]][0] // the canonical entry's
+				}
+				if fp := credentialOf(req("", h)); fp != credentialOf(req("", http.Header{"Authorization": {want}})) {
+					t.Errorf("credentialOf(%v) = %x, want the fingerprint of %q", h, fp, want)
+				}
+			}
 		}
 	}
 	// The header wins over the query.
