@@ -25,7 +25,10 @@ func TestRedactionLinearInURLsQuoted(t *testing.T) {
 	tr := New(&rtScript{steps: []rtStep{{err: cause}}}, WithMaxRetries(0),
 		WithObserver(func(a Attempt) { atts = append(atts, a) }))
 	_, err := tr.RoundTrip(newRequest(t, t.Context(), http.MethodGet, "https://api.example.com/v1", nil))
-	if err == nil || len(err.Error()) > 2*maxErrorText {
+	if err == nil {
+		t.Fatal("RoundTrip succeeded, want the base's error")
+	}
+	if len(err.Error()) > 2*maxErrorText {
 		t.Fatalf("RoundTrip's error holds %d bytes, want at most %d", len(err.Error()), 2*maxErrorText)
 	}
 	if len(atts) != 1 || len(atts[0].Err.Error()) > 2*maxErrorText {

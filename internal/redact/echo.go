@@ -441,57 +441,97 @@ func replaceSecret(s, v string) string {
 	if len(v) < MinSecret || v == Placeholder {
 		return s
 	}
-	i := indexFold(s, v)
+	// One search for all the occurrences, whose scans the later ones
+	// reuse: a search from scratch for each rescanned the rest of s for a
+	// case of v's first byte that s does not hold, quadratic in a
+	// hostile text that repeats v (net/http quotes a status line of up to
+	// 10 MB whole).
+	f := newFoldSearch(s, v)
+	i := f.from(0)
 	if i < 0 {
 		return s
 	}
 	var b strings.Builder
 	b.Grow(len(s)) // no longer: v is no shorter than Placeholder
+	done := 0      // s[:done] is written
 	for i >= 0 {
 		j := i + len(v)
-		for k := 1; k < utf8.UTFMax && i > 0 && !utf8.RuneStart(s[i]); k++ {
+		for k := 1; k < utf8.UTFMax && i > done && !utf8.RuneStart(s[i]); k++ {
 			i--
 		}
 		for k := 1; k < utf8.UTFMax && j < len(s) && !utf8.RuneStart(s[j]); k++ {
 			j++
 		}
-		b.WriteString(s[:i])
+		b.WriteString(s[done:i])
 		b.WriteString(Placeholder)
-		s = s[j:]
-		i = indexFold(s, v)
+		done = j
+		i = f.from(j)
 	}
-	b.WriteString(s)
+	b.WriteString(s[done:])
 	return b.String()
 }
 
 // indexFold returns the index of the first occurrence of v, not empty, in
-// s under ASCII case folding, or -1, without an allocation. It looks for
-// v where s has v's first byte in either case, and verifies it there; when
-// the bytes verified outgrow those passed (a hostile text of near
-// matches), it goes on with a rolling hash of the lower-cased bytes
-// (foldRabinKarp): its work is linear in s and v whatever s holds.
+// s under ASCII case folding, or -1, without an allocation (see
+// foldSearch).
 func indexFold(s, v string) int {
-	n := len(v)
-	if n > len(s) {
-		return -1
-	}
-	last := len(s) - n // the last index v may start at
-	lo, up := lowerASCII(v[0]), v[0]
+	f := newFoldSearch(s, v)
+	return f.from(0)
+}
+
+// foldSearch finds the occurrences of v, not empty, in s under ASCII case
+// folding, from indexes that only move on, without an allocation. It looks
+// for v where s has v's first byte in either case, and verifies it there;
+// when the bytes verified outgrow those passed (a hostile text of near
+// matches), it goes on with a rolling hash of the lower-cased bytes
+// (foldRabinKarp). The positions its scans found, and the work done, are
+// kept from one search to the next: the work of all of them together is
+// linear in s and v whatever s holds.
+type foldSearch struct {
+	s, v   string
+	lo, up byte // v's first byte in lower and in upper case
+	// The index of the first lo, and of the first up, at or after the
+	// index the scan that found it started from, as far as v may start
+	// (len(s)-len(v)+1 for none); -1 before any scan.
+	nextLo, nextUp int
+	work           int  // the bytes verified
+	rolling        bool // whether the searches go on with foldRabinKarp
+}
+
+// newFoldSearch returns the search of v, not empty, in s.
+func newFoldSearch(s, v string) foldSearch {
+	up := v[0]
 	if 'a' <= up && up <= 'z' {
 		up -= 'a' - 'A'
 	}
-	nextLo, nextUp, work := -1, -1, 0
-	for i := 0; i <= last; {
-		if nextLo < i {
-			nextLo = indexByteFrom(s[:last+1], lo, i)
+	return foldSearch{s: s, v: v, lo: lowerASCII(v[0]), up: up, nextLo: -1, nextUp: -1}
+}
+
+// from returns the index of the first occurrence of v in s at i or after
+// it, or -1. i is no less than that of the search before.
+func (f *foldSearch) from(i int) int {
+	s, v, n := f.s, f.v, len(f.v)
+	last := len(s) - n // the last index v may start at
+	if i > last {
+		return -1
+	}
+	if f.rolling {
+		if j := foldRabinKarp(s[i:], v); j >= 0 {
+			return i + j
 		}
-		if nextUp < i {
-			nextUp = nextLo
-			if up != lo {
-				nextUp = indexByteFrom(s[:last+1], up, i)
+		return -1
+	}
+	for i <= last {
+		if f.nextLo < i {
+			f.nextLo = indexByteFrom(s[:last+1], f.lo, i)
+		}
+		if f.nextUp < i {
+			f.nextUp = f.nextLo
+			if f.up != f.lo {
+				f.nextUp = indexByteFrom(s[:last+1], f.up, i)
 			}
 		}
-		if i = min(nextLo, nextUp); i > last {
+		if i = min(f.nextLo, f.nextUp); i > last {
 			return -1
 		}
 		k := 1
@@ -501,7 +541,8 @@ func indexFold(s, v string) int {
 		if k == n {
 			return i
 		}
-		if work += k; work > 2*i+64 {
+		if f.work += k; f.work > 2*i+64 {
+			f.rolling = true
 			if j := foldRabinKarp(s[i+1:], v); j >= 0 {
 				return i + 1 + j
 			}
