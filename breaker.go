@@ -61,10 +61,12 @@ const (
 // attempt cut by the call's budget after it waited, for its turn at the
 // rate limiter (a pace, WithRateLimit's or the host's, or a pause) and for
 // a slot of its host (WithMaxInFlight), as long as it then had on the
-// wire, while the host answered the last attempt its breaker counted: the
-// time the queue took from it was not the host's to answer in (a host
-// that never answers, its slots held by attempts it hangs, is counted all
-// the same). Nor is an
+// wire, while the host answered the last attempt its breaker counted and
+// no other such cut was excused since its last success: the time the
+// queue took from it was not the host's to answer in (a host that never
+// answers, its slots held by attempts it hangs, or each of its attempts
+// held most of its budget by a busy pace, is counted all the same). Nor
+// is an
 // attempt cut by its deadline while the transport was waiting for the
 // caller's request body, whose Read stalled (see RequestError): a host
 // that stopped reading the body, or does not answer once it has it, still
@@ -533,7 +535,7 @@ func (b *breakerTransport) report(e *breakerEntry, pr *probe, done func(error), 
 // while the host answered the last attempt its breaker counted.
 func (s *breakerSet) outcome(st *attemptState, req *http.Request, resp *http.Response, err error, w *closedWindow) error {
 	o := attemptOutcome(st, req, resp, err)
-	if o == errBreakerFailure && w != nil && w.consecutive.Load() == 0 && queueCut(st, err) {
+	if o == errBreakerFailure && w != nil && w.consecutive.Load() == 0 && queueCut(st, err) && w.consecutive.CompareAndSwap(0, queueCutExcused) {
 		// The host answers: the time the queue took from the attempt
 		// was spent on answers to the host's other callers, and a host
 		// slower than what the queue left is not a sick one. One whose
@@ -542,6 +544,12 @@ func (s *breakerSet) outcome(st *attemptState, req *http.Request, resp *http.Res
 		// each attempt of a host that never answers, queued behind the
 		// one before it, would reach the wire with what is left of its
 		// budget, less than it waited, and the breaker would never open.
+		// So is a second queue cut with no success of the host between
+		// (the mark queueCutExcused, which a success clears): a host
+		// that answered and then died, every attempt of which waits
+		// most of its budget for its turn of a busy pace or for a slot,
+		// would else have each cut excused, none counted, and never
+		// trip (TestBreakerPacedHostThatDiesTrips).
 		o = errBreakerExcluded
 	}
 	if s.isFailure == nil || o == errBreakerExcluded {

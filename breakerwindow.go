@@ -52,7 +52,9 @@ type closedWindow struct {
 	period int64 // the bucket period, in nanoseconds
 
 	// consecutive is the number of failures since the last success; a
-	// success writes it only when it is not already zero.
+	// success writes it only when it is not already zero. Its bit
+	// queueCutExcused marks a queue cut excused since the last success
+	// (see breakerSet.outcome): not a failure, it is no part of the count.
 	consecutive atomic.Uint32
 	// slowFailures counts the attempts of the spell cut by their attempt
 	// timeout, or that failed after two bucket periods or more in flight
@@ -246,8 +248,14 @@ func (w *closedWindow) counts(now uint64) (successes, failures, consecutive uint
 	if fs := w.pastFull.Load(); fs != nil {
 		inWin += sumBuckets(fs, now)
 	}
-	return successes, failures, min(uint64(w.consecutive.Load()), inWin)
+	return successes, failures, min(uint64(w.consecutive.Load()&^queueCutExcused), inWin)
 }
+
+// queueCutExcused is the bit of closedWindow.consecutive that marks a cut
+// by the call's budget of an attempt that queued (see queueCut), excused
+// since the host's last success: the next, with no success between, is
+// counted.
+const queueCutExcused = 1 << 31
 
 // maxBucketLead is the most bucket periods a bucket's age may be ahead of
 // an outcome's and still be taken as newer (see addBucket): 2^32 periods,
