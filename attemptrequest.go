@@ -159,13 +159,14 @@ func (c *call) headers(n, maxAttempts int, unproven bool, spare []string) http.H
 // ambiguous failure: it carries a key and its host deduplicates by key:
 // on the caller's word (its key, or the host named), or as learned from
 // the host's answers, which apply only to requests sent to the host
-// itself, not to a virtual host behind its address (see virtualHost).
+// itself, not to a virtual host behind its address (see virtualHost); or
+// as the call's key retry is to learn it once sent (see learnOnSend).
 func (c *call) resendable() bool {
 	if c.key == "" {
 		return false
 	}
 	u := c.req.URL
-	return c.callerKey || c.t.keys.isNamed(u.Scheme, u.Host) || c.t.keys.isLearned(u.Scheme, u.Host) && !virtualHost(c.req)
+	return c.callerKey || c.learnOnSend || c.t.keys.isNamed(u.Scheme, u.Host) || c.t.keys.isLearned(u.Scheme, u.Host) && !virtualHost(c.req)
 }
 
 // learnHonors records that the call's host deduplicates writes by key,

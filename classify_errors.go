@@ -109,10 +109,11 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Op == "dial" {
-		if needsZone(opErr) {
+		if undialable(opErr) {
 			// The address cannot be dialed at all (an IPv6
 			// link-local address without its zone, or with a zone
-			// no interface has): the URL is wrong, and a plain
+			// no interface has; a Unix socket's path too long): the
+			// URL or the base's dialer is wrong, and a plain
 			// client fails at once too.
 			return Permanent, true
 		}
@@ -122,7 +123,7 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 		// net/http's wrapping of the dial of the proxy: a proxy set at
 		// such an address fails every request alike.
 		var dial *net.OpError
-		if errors.As(opErr.Err, &dial) && dial.Op == "dial" && needsZone(dial) {
+		if errors.As(opErr.Err, &dial) && dial.Op == "dial" && undialable(dial) {
 			return Permanent, true
 		}
 	}
@@ -229,18 +230,26 @@ func refusedUnresent(err error) bool {
 	return strings.Contains(msg, "http2: Transport: cannot retry err [") && (refusedStream(msg) || goAwayAbove(msg))
 }
 
-// needsZone reports whether dial, a dial's error, is the kernel's refusal
-// (EINVAL) of an IPv6 link-local address without its zone, or with a zone
-// no interface has, which no dial reaches: the caller's URL or proxy. EINVAL
-// for any other address is no such proof: OpenBSD refuses a connection so,
-// and macOS a connection to itself (a port nothing listens on yet, while
-// the server restarts), which are retried as a refused dial is.
-func needsZone(dial *net.OpError) bool {
+// undialable reports whether dial, a dial's error, is the refusal (EINVAL)
+// of an address that no dial reaches: an IPv6 link-local address without
+// its zone, or with a zone no interface has (the caller's URL or proxy),
+// or a Unix socket's path longer than a socket address holds, which Go
+// refuses before any connect (a base's DialContext set to the socket).
+// EINVAL for any other address is no such proof: OpenBSD refuses a
+// connection so, and macOS a connection to itself (a port nothing listens
+// on yet, while the server restarts), which are retried as a refused dial
+// is.
+func undialable(dial *net.OpError) bool {
 	if !errors.Is(dial.Err, syscall.EINVAL) {
 		return false
 	}
-	a, ok := dial.Addr.(*net.TCPAddr)
-	return ok && a.IP.To4() == nil && (a.IP.IsLinkLocalUnicast() || a.IP.IsLinkLocalMulticast() || a.IP.IsInterfaceLocalMulticast())
+	switch a := dial.Addr.(type) {
+	case *net.TCPAddr:
+		return a.IP.To4() == nil && (a.IP.IsLinkLocalUnicast() || a.IP.IsLinkLocalMulticast() || a.IP.IsInterfaceLocalMulticast())
+	case *net.UnixAddr:
+		return true
+	}
+	return false
 }
 
 // permanentErrTexts are net/http's messages for requests that can never be

@@ -70,3 +70,67 @@ func TestHedgeLostCopyPanicLogged(t *testing.T) {
 		}
 	})
 }
+
+// panickingHandler is a slog.Handler whose Handle panics on records at
+// Error level and above (a handler that forwards errors to a channel
+// closed at shutdown, say), and counts the records it got.
+type panickingHandler struct{ records *atomic.Int32 }
+
+func (h panickingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h panickingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h panickingHandler) WithGroup(string) slog.Handler            { return h }
+
+func (h panickingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.records.Add(1)
+	if r.Level >= slog.LevelError {
+		panic("handler: send on closed channel")
+	}
+	return nil
+}
+
+// bombError is a panic value whose Error panics with itself: fmt.Sprint
+// recovers the first panic, and re-panics the second.
+type bombError struct{}
+
+func (bombError) Error() string { panic(bombError{}) }
+
+// TestHedgeLostCopyPanicLogNeverPanics: the record of a losing copy's
+// panic (TestHedgeLostCopyPanicLogged) is written on the copy's goroutine,
+// which no caller waits for: a logger's handler that panics there, or a
+// panic value that fmt cannot print, would crash the process, where the
+// copy's panic itself was recovered. The record is given up instead, and
+// the call is the winner's, as before.
+func TestHedgeLostCopyPanicLogNeverPanics(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		value any
+	}{
+		{"handler panics", "base: use of a canceled request"},
+		{"value unprintable", bombError{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var calls, records atomic.Int32
+				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					if calls.Add(1) == 1 {
+						time.Sleep(100 * time.Millisecond) // slow, but it wins
+						return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+					}
+					<-req.Context().Done()
+					panic(tc.value)
+				})
+				tr := New(rt, WithHedging(Hedging{Delay: 20 * time.Millisecond}),
+					WithLogger(slog.New(panickingHandler{&records})))
+				resp, err := tr.RoundTrip(newRequest(t, context.Background(), http.MethodGet, "https://api.test/v1/posts", nil))
+				if err != nil || resp.StatusCode != http.StatusOK {
+					t.Fatalf("RoundTrip = %v, %v; want the first attempt's 200", resp, err)
+				}
+				resp.Body.Close()
+				synctest.Wait() // the losing copy ends, without crashing the process
+				if calls.Load() != 2 {
+					t.Fatalf("the base got %d requests, want 2 (the attempt and its copy)", calls.Load())
+				}
+			})
+		})
+	}
+}

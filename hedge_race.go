@@ -901,11 +901,15 @@ func (run *hedgeRun) panicked(k int, p any) (idx int) {
 // once its request's context is canceled (a loser's) would otherwise hide
 // its bug. Its text is made safe as an error's is (URLs without query or
 // user information, no control characters, bounded), for it may quote a
-// request.
+// request. It never panics: it runs on the copy's goroutine, which no
+// caller waits for, where a panic of the logger's handler, or of fmt's
+// printing of p (a value whose Error panics with such a value), would
+// crash the process; the record is given up then.
 func (run *hedgeRun) logLostPanic(p any) {
 	if run.logger == nil {
 		return
 	}
+	defer func() { _ = recover() }()
 	run.logger.LogAttrs(context.Background(), slog.LevelError, "resilient: a hedged copy panicked after another decided the attempt",
 		slog.String("panic", safeText(redactText(fmt.Sprint(p)), maxErrorText)))
 }

@@ -76,14 +76,16 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		if !body.replayable() {
 			return 0, false, StopBodyNotReplayable
 		}
-		// The host is learned once the retry is to be sent, not
-		// before: only the retry's answer tells a host that
-		// deduplicates by key from one that asks for a key it does not
-		// read (see ignoresKeys), and learned for a retry never sent,
-		// such a host had its other writes resent after a 5xx, and
-		// stored twice. The retry's need is reckoned as for a host that
-		// honors keys (a write that may be resent needs what any retry
-		// needs).
+		// The host is learned once the retry is sent, not before: only
+		// the retry's answer tells a host that deduplicates by key from
+		// one that asks for a key it does not read (see ignoresKeys),
+		// and learned for a retry never sent (refused here, or below
+		// the loop: its turn at the rate limiter past the deadline, an
+		// open breaker, WithMaxInFlight), such a host had its other
+		// writes resent after a 5xx, and stored twice. The call takes
+		// the host for one that honors keys meanwhile (see resendable),
+		// and the retry's need is reckoned so (a write that may be
+		// resent needs what any retry needs).
 		learn := !isSafeRead(c.req.Method) && !virtualHost(c.req)
 		// At once, but not with less left than any retry needs (see
 		// leastLeft): the refusal says the write was not processed, and
@@ -98,9 +100,7 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		if !c.payRetry(n, false) {
 			return 0, false, StopRetryBudget
 		}
-		if learn {
-			c.learnHonors()
-		}
+		c.learnOnSend = learn // learned as the retry reaches the base (see run)
 		return 0, true, ""
 	}
 	if !st.class.Retryable() {
