@@ -76,7 +76,7 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		if !body.replayable() {
 			return 0, false, StopBodyNotReplayable
 		}
-		// The host is learned once the retry is sent, not before: only
+		// The host is learned once the retry is answered, not before: only
 		// the retry's answer tells a host that deduplicates by key from
 		// one that asks for a key it does not read (see ignoresKeys),
 		// and learned for a retry never sent (refused here, or below
@@ -100,7 +100,7 @@ func (c *call) decideRetry(n, maxAttempts int, st *attemptState, resp *http.Resp
 		if !c.payRetry(n, false) {
 			return 0, false, StopRetryBudget
 		}
-		c.learnOnSend = learn // learned as the retry reaches the base (see run)
+		c.learnOnSend = learn // learned as the host answers the retry (see run)
 		return 0, true, ""
 	}
 	if !st.class.Retryable() {

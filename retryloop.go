@@ -195,10 +195,13 @@ func (c *call) run() (*http.Response, error) {
 			}
 		}
 
-		if c.learnOnSend && st.reached {
-			// The key retry went on to the host: its answer, read
-			// below, tells whether the host reads the key (see
-			// decideRetry).
+		if c.learnOnSend && resp != nil {
+			// The key retry got the host's answer, read below, which
+			// tells whether the host reads the key (see
+			// decideRetry). One without an answer (a refused dial, a
+			// connection lost) teaches nothing, as one refused above
+			// the base does; a retry of it may
+			// (TestKeyRetryUnsentByBaseTeachesNothing).
 			c.learnOnSend = false
 			c.learnHonors()
 		}
@@ -616,7 +619,7 @@ type call struct {
 	callerKey   bool        // the caller set the key: its statement that the host honors keys
 	ownKey      bool        // the key is the caller's, its word for the host or not (carried on by http.Client through a redirect): answers to it teach nothing of the host's other writes (see honorsKeys)
 	keyRetry    bool        // a key-required answer was already retried with a new key
-	learnOnSend bool        // the host is learned to honor keys once the key retry reaches the base (see decideRetry); the call takes it so meanwhile
+	learnOnSend bool        // the host is learned to honor keys once the host answers the key retry (see decideRetry); the call takes it so meanwhile
 	cutRetried  bool        // an attempt failed with a header block cut short, which is retried once per call (see cutHeaders)
 	lost        bool        // an attempt of this keyed write got no answer after it may have been sent: the server may still hold its key
 	processed   bool        // an attempt of this keyed write got a success: a later one that is no replay proves the host ignores keys
