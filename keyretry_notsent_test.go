@@ -44,24 +44,7 @@ func TestKeyRetryNotSentTeachesNothing(t *testing.T) {
 
 func checkKeyRetryNotSentTeachesNothing(t *testing.T, opts []resilient.Option, spend bool, body func(string) io.Reader, stop resilient.StopReason) {
 	t.Helper()
-	const required = `{"error":{"code":"idempotency_key_required","message":"X-Idempotency-Key is required"}}`
-	ignoring := resilienttest.NewServer(resilienttest.Altyaa, resilienttest.WithIgnoreIdempotencyKeys(true))
-	front := resilienttest.NewServer(resilienttest.Altyaa, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.URL.Path == "/v1/outage":
-			w.WriteHeader(http.StatusServiceUnavailable)
-		case r.URL.Path == "/v1/ok":
-			w.WriteHeader(http.StatusOK)
-		case r.Method == http.MethodPatch && r.Header.Get("X-Idempotency-Key") == "":
-			io.Copy(io.Discard, r.Body)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			w.Write([]byte(required))
-		default:
-			ignoring.ServeHTTP(w, r)
-		}
-	})), resilienttest.WithScript("POST /v1/posts", resilienttest.FailAfterStoring()))
-	defer func() { front.Close(); ignoring.Close() }()
+	front, ignoring := keyRequiredHost(t, resilienttest.NewServer)
 	tr := resilient.New(front.Transport(), append([]resilient.Option{resilient.WithBackoff(0, 0), resilient.WithoutBreaker(), resilient.WithoutRateLimit(),
 		resilient.WithIdempotencyMethods(http.MethodPost)}, opts...)...)
 	ctx := context.Background()
@@ -83,4 +66,34 @@ func checkKeyRetryNotSentTeachesNothing(t *testing.T, opts []resilient.Option, s
 	if n := ignoring.Stats().StoredWrites; n != 1 {
 		t.Errorf("after a key retry not sent, the post was stored %d times by a host that ignores keys, want 1", n)
 	}
+}
+
+// keyRequiredHost returns a host (front) that refuses a PATCH without
+// X-Idempotency-Key as a key required (400), answers GET /v1/outage with
+// a 503 and GET /v1/ok with a 200, and passes anything else to a host
+// that ignores keys (ignoring), whose POST /v1/posts is stored, then
+// fails with a 500: a host that asks for a key it never reads. newServer
+// is resilienttest.NewServer, or NewPipeServer within a synctest bubble.
+// Both are closed as t ends.
+func keyRequiredHost(t *testing.T, newServer func(resilienttest.Dialect, ...resilienttest.Option) *resilienttest.Server) (front, ignoring *resilienttest.Server) {
+	t.Helper()
+	const required = `{"error":{"code":"idempotency_key_required","message":"X-Idempotency-Key is required"}}`
+	ignoring = newServer(resilienttest.Altyaa, resilienttest.WithIgnoreIdempotencyKeys(true))
+	front = newServer(resilienttest.Altyaa, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/v1/outage":
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case r.URL.Path == "/v1/ok":
+			w.WriteHeader(http.StatusOK)
+		case r.Method == http.MethodPatch && r.Header.Get("X-Idempotency-Key") == "":
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(required))
+		default:
+			ignoring.ServeHTTP(w, r)
+		}
+	})), resilienttest.WithScript("POST /v1/posts", resilienttest.FailAfterStoring()))
+	t.Cleanup(func() { front.Close(); ignoring.Close() })
+	return front, ignoring
 }

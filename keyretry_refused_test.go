@@ -3,7 +3,6 @@ package resilient_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,19 +25,7 @@ import (
 // returned after one attempt, as a plain client returns it.
 func TestKeyRetryRefusedBelowTeachesNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		const required = `{"error":{"code":"idempotency_key_required","message":"X-Idempotency-Key is required"}}`
-		ignoring := resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithIgnoreIdempotencyKeys(true))
-		front := resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodPatch && r.Header.Get("X-Idempotency-Key") == "" {
-				io.Copy(io.Discard, r.Body)
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusBadRequest)
-				w.Write([]byte(required))
-				return
-			}
-			ignoring.ServeHTTP(w, r)
-		})), resilienttest.WithScript("POST /v1/posts", resilienttest.FailAfterStoring()))
-		defer func() { front.Close(); ignoring.Close() }()
+		front, ignoring := keyRequiredHost(t, resilienttest.NewPipeServer)
 		// One turn per ten seconds: the key retry's turn comes after the
 		// PATCH's five seconds.
 		tr := resilient.New(front.Transport(), resilient.WithBackoff(time.Millisecond, time.Millisecond), resilient.WithoutBreaker(),

@@ -2,7 +2,6 @@ package resilient_test
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -53,19 +52,7 @@ func TestKeyRetryUnsentByBaseTeachesNothing(t *testing.T) {
 
 func checkKeyRetryUnansweredTeachesNothing(t *testing.T, keyRetryErr error) {
 	synctest.Test(t, func(t *testing.T) {
-		const required = `{"error":{"code":"idempotency_key_required","message":"X-Idempotency-Key is required"}}`
-		ignoring := resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithIgnoreIdempotencyKeys(true))
-		front := resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodPatch && r.Header.Get("X-Idempotency-Key") == "" {
-				io.Copy(io.Discard, r.Body)
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusBadRequest)
-				w.Write([]byte(required))
-				return
-			}
-			ignoring.ServeHTTP(w, r)
-		})), resilienttest.WithScript("POST /v1/posts", resilienttest.FailAfterStoring()))
-		defer func() { front.Close(); ignoring.Close() }()
+		front, ignoring := keyRequiredHost(t, resilienttest.NewPipeServer)
 		// One retry: the key retry, whose dial is refused, ends the call.
 		tr := resilient.New(refuseKeyedPatch{front.Transport(), keyRetryErr}, resilient.WithBackoff(time.Millisecond, time.Millisecond), resilient.WithoutBreaker(),
 			resilient.WithMaxRetries(1), resilient.WithIdempotencyMethods(http.MethodPost))

@@ -13,7 +13,7 @@ import (
 // nothing of the host: the header answers no key, and the README has it
 // teach only when answered to a write under a key the Transport drew, or to
 // a read. Before, it taught the host, and a later write under a drawn key
-// was resent after a 502.
+// was resent after a 502. So does one on a keyless PUT's or DELETE's.
 func TestWriteRuleKeylessReplayTeachesNothing(t *testing.T) {
 	replayed := rtStep{status: 404, body: `{"error":{"code":"not_found_here","message":"no"}}`, header: http.Header{"Idempotent-Replayed": {"true"}}}
 	for _, tc := range []struct {
@@ -26,6 +26,10 @@ func TestWriteRuleKeylessReplayTeachesNothing(t *testing.T) {
 		{name: "POST under WithoutIdempotencyKeys per call", method: http.MethodPost, ctx: func(ctx context.Context) context.Context {
 			return WithCallOptions(ctx, WithoutIdempotencyKeys())
 		}},
+		// Neither is a read, though the write rule resends them as
+		// reads.
+		{name: "PUT", method: http.MethodPut},
+		{name: "DELETE", method: http.MethodDelete},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rt := &rtScript{steps: []rtStep{replayed, {status: 502}, {status: 201}}}
