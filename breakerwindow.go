@@ -275,7 +275,11 @@ const maxBucketLead = 1 << 32
 // one untouched for 2^39 periods or more (a window that never saw a
 // failure, which starts its failures' buckets at age 0, then sees one
 // 2^39 periods after it began: 1.7 years with a 1ms window), which must
-// roll over, or its outcomes would be dropped for as long again.
+// roll over, or its outcomes would be dropped for as long again. A word
+// that never counted an outcome (count 0: the buckets of failures and of
+// stripes are made with the spell's first failure or contention, all of
+// age 0) holds no age to be newer than: it takes the outcome, however far
+// its age 0 lies ahead (a spell 2^40 periods old, less up to 2^32).
 func addBucket(b *atomic.Uint64, age uint64) (contended bool) {
 	for {
 		old := b.Load()
@@ -286,7 +290,7 @@ func addBucket(b *atomic.Uint64, age uint64) (contended bool) {
 				return contended // saturated
 			}
 			v = old + 1
-		case (a-age)&bucketAgeMask <= maxBucketLead:
+		case (a-age)&bucketAgeMask <= maxBucketLead && old&bucketCountMax != 0:
 			return contended // the bucket is newer than the outcome
 		default:
 			v = age<<bucketCountBits | 1 // an older bucket: roll over
