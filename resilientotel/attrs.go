@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/resilienthttp/resilient"
 	"github.com/resilienthttp/resilient/internal/redact"
@@ -56,7 +57,7 @@ func redactedURL(req *http.Request) string {
 		// write it (redact.Userinfo), REDACTED@host.
 		v.User, v.Host = url.User(redact.Placeholder), v.Host[at+1:]
 	}
-	return redact.Truncate(v.String(), maxURLLen)
+	return boundedUTF8(v.String(), maxURLLen)
 }
 
 // serverAddr returns server.address and server.port of req: the host and
@@ -95,7 +96,7 @@ func serverAddr(req *http.Request) (string, int) {
 		// ("REDACTED@[::1]", another host of its own).
 		addr = addr[1 : len(addr)-1]
 	}
-	addr = redact.Truncate(addr, maxHostLen)
+	addr = boundedUTF8(addr, maxHostLen)
 	if portStr != "" {
 		if p, err := strconv.Atoi(portStr); err == nil && p > 0 && p < 65536 {
 			return addr, p
@@ -177,7 +178,7 @@ func errorType(err error) string {
 	case errors.As(err, &dnsErr):
 		return errDNS
 	case errors.As(err, &certErr), errors.As(err, &hostErr), errors.As(err, &authErr),
-		errors.As(err, &invErr), errors.As(err, &recErr), errors.As(err, &alert):
+		errors.As(err, &invErr), errors.As(err, &recErr), errors.As(err, &alert), tlsAlert(err):
 		return errTLS
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return errConnRefused
@@ -219,6 +220,34 @@ func serverClosedIdle(err error) bool {
 	return false
 }
 
+// tlsAlert reports whether err, or an error it wraps, is a TLS alert over
+// TCP: crypto/tls returns one it received as a *net.OpError whose Op is
+// "remote error" ("remote error: tls: protocol version not supported"), and
+// one it sent as "local error", around a type it does not export
+// (tls.AlertError is QUIC's only). No other package of the standard
+// library names an Op so.
+func tlsAlert(err error) bool {
+	for err != nil {
+		if op, ok := err.(*net.OpError); ok && (op.Op == "remote error" || op.Op == "local error") {
+			return true
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if tlsAlert(e) {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
+	return false
+}
+
 // errServerClosedIdleText is the message of net/http's errServerClosedIdle.
 const errServerClosedIdleText = "http: server closed idle connection"
 
@@ -242,6 +271,22 @@ const (
 	maxHostLen   = redact.MaxHost // server.address
 	maxMethodLen = 255            // http.request.method_original
 )
+
+// boundedUTF8 returns s cut at n bytes (see redact.Truncate), with each run
+// of bytes that are no UTF-8 replaced by U+FFFD: s itself, cut, when it is
+// valid. An attribute value reaches OTLP as a protobuf string, which must be
+// UTF-8: one value that is not makes the exporter drop the whole batch of
+// spans or metrics it is in, and, kept in a metric series, every metrics
+// export after it. A URL's host and an opaque URL are the server's to
+// choose when it redirects (url.Parse keeps their bytes past ASCII as they
+// are, and unescapes a host's "%ff"), and a method the caller's.
+func boundedUTF8(s string, n int) string {
+	s = redact.Truncate(s, n)
+	if utf8.ValidString(s) {
+		return s
+	}
+	return redact.Truncate(strings.ToValidUTF8(s, "\uFFFD"), n)
+}
 
 // peerAddr returns network.peer.address and network.peer.port of a
 // connection whose remote address is a: its IP address (with the zone of

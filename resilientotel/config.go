@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 
 	"github.com/resilienthttp/resilient"
-	"github.com/resilienthttp/resilient/internal/redact"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -153,7 +152,8 @@ func newInstrumentation(cfg Config) *instrumentation {
 const defaultMethods = "CONNECT,DELETE,GET,HEAD,OPTIONS,PATCH,POST,PUT,QUERY,TRACE"
 
 // method returns the names of method, and the original method when it is
-// not known ("" otherwise), cut at maxMethodLen. An empty method is GET,
+// not known ("" otherwise), cut at maxMethodLen, in valid UTF-8 (see
+// boundedUTF8). An empty method is GET,
 // as in net/http.
 func (in *instrumentation) method(method string) (methodNames, string) {
 	if method == "" {
@@ -162,5 +162,5 @@ func (in *instrumentation) method(method string) (methodNames, string) {
 	if n, ok := in.methods[method]; ok {
 		return n, ""
 	}
-	return in.other, redact.Truncate(method, maxMethodLen)
+	return in.other, boundedUTF8(method, maxMethodLen)
 }

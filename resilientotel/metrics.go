@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/resilienthttp/resilient"
-	"github.com/resilienthttp/resilient/internal/redact"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -160,10 +159,10 @@ func (m *instruments) callEnabled(ctx context.Context) bool {
 
 // breakerChanged records a breaker's state change. The breaker's key, a
 // URL's origin unless the Transport's Key function names it, is cut at
-// maxURLLen, as url.full is.
+// maxURLLen, in valid UTF-8, as url.full is.
 func (in *instrumentation) breakerChanged(c resilient.BreakerChange) {
 	ctx := context.Background()
-	key := AttrBreakerKey.String(redact.Truncate(c.Key, maxURLLen))
+	key := AttrBreakerKey.String(boundedUTF8(c.Key, maxURLLen))
 	if in.m.breakerTransitions.Enabled(ctx) {
 		in.m.breakerTransitions.Add(ctx, 1, metric.WithAttributes(key,
 			AttrBreakerFrom.String(c.From.String()), AttrBreakerTo.String(c.To.String())))
