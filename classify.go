@@ -144,6 +144,10 @@ type classifier struct {
 	// the limiter sets otherwise (see rateLimitTransport.learn).
 	resets  bool
 	parsers []RateLimitParser // WithRateLimitParser, for resets
+	// base is the Transport's base, whose configuration tells a
+	// callback of the caller's that refused a connection (see
+	// callbackFault).
+	base http.RoundTripper
 }
 
 func (c *classifier) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -167,7 +171,11 @@ func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*htt
 	}
 	resp, err := saneResult(c.next.roundTrip(req, st))
 	if err != nil {
-		err = redactRequestError(requestFault(req, err), req) // before any layer records it
+		err = requestFault(req, err)
+		if re := callbackFault(c.base, req, err); re != nil {
+			err = re
+		}
+		err = redactRequestError(err, req) // before any layer records it
 	}
 	if st != nil {
 		if st.bufferMax > 0 {

@@ -27,7 +27,12 @@ import (
 // URL is invalid, or the Got1xxResponse hook of the httptrace.ClientTrace
 // in its context returned an error (net/http then fails the request with
 // that error inside its own, to which the RequestError unwraps: errors.Is
-// finds the hook's error over HTTP/2 too). Such a call fails at once, with
+// finds the hook's error over HTTP/2 too), or a callback of the base's
+// refused the connection: the Control or ControlContext of a net.Dialer it
+// dials with, or the VerifyPeerCertificate or VerifyConnection of its
+// TLSClientConfig (see callbackFault; the error then says "resilient: the
+// caller's … callback refused the connection" and errors.Is finds the
+// callback's error). Such a call fails at once, with
 // the cause, and counts against nothing (no breaker failure, no retry
 // budget): sending it again would fail the same way. When it is a retry's that fails before
 // the server could act on it (its body, from GetBody, shorter than its
@@ -43,8 +48,16 @@ type RequestError struct {
 	Err error // the cause: the body's Read error, net/http's refusal, …
 }
 
-// Error returns "resilient: invalid request: " and the cause.
-func (e *RequestError) Error() string { return "resilient: invalid request: " + e.Err.Error() }
+// Error returns "resilient: invalid request: " and the cause, or, for a
+// connection a callback of the caller's refused, "resilient: the caller's
+// … callback refused the connection: " and the callback's error as net or
+// crypto/tls returned it.
+func (e *RequestError) Error() string {
+	if r, ok := e.Err.(*callbackRefusal); ok {
+		return "resilient: " + r.Error()
+	}
+	return "resilient: invalid request: " + e.Err.Error()
+}
 
 // Unwrap returns the cause.
 func (e *RequestError) Unwrap() error { return e.Err }

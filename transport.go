@@ -163,6 +163,7 @@ func New(base http.RoundTripper, opts ...Option) *Transport {
 		observed: t.observed,
 		resets:   cfg.noRateLimit,
 		parsers:  cfg.rateParsers,
+		base:     base,
 	}
 	t.inner = hopTo(Chain(base,
 		t.rateLimitMiddleware(),
