@@ -160,7 +160,8 @@ func (c *call) headers(n, maxAttempts int, unproven bool, spare []string) http.H
 // on the caller's word (its key, or the host named), or as learned from
 // the host's answers, which apply only to requests sent to the host
 // itself, not to a virtual host behind its address (see virtualHost); or
-// as the call's key retry is to learn it once sent (see learnOnSend).
+// as the call's key retry is to learn it once the host answers it (see
+// learnOnSend).
 func (c *call) resendable() bool {
 	if c.key == "" {
 		return false

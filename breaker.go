@@ -66,18 +66,21 @@ const (
 // queue took from it was not the host's to answer in (a host that never
 // answers, its slots held by attempts it hangs, or each of its attempts
 // held most of its budget by a busy pace, is counted all the same). Nor
-// is an
-// attempt cut by its deadline while the transport was waiting for the
+// is an attempt cut by its deadline while the transport was waiting for the
 // caller's request body, whose Read stalled (see RequestError): a host
 // that stopped reading the body, or does not answer once it has it, still
 // counts. Requests that could never be sent (an unsupported scheme, an
-// invalid header) are not counted either, nor is any other of the
-// caller's mistakes (a RequestError), whatever a Classifier decides of
-// them. Nor is a dial that failed for want of a resource of this machine
-// (no file descriptor left, no local port left to connect from), for the
-// socket to the host or for the lookup of its name: it never reached the
-// host, and a process short of descriptors for a moment must not lock
-// its callers out of healthy hosts once they are back. Every other
+// invalid header, a host name that does not exist, an address no dial
+// reaches, a proxy setting that does not parse, a certificate the client
+// refuses, a proxy that refuses the tunnel, a connection the base's own
+// Dialer.Control or TLS verify callback refuses) are not counted either,
+// nor is any other of the caller's mistakes (a RequestError), whatever a
+// Classifier decides of them. Nor is a dial that failed for want of a
+// resource of this machine (no file descriptor left, no local port left
+// to connect from), for the socket to the host or for the lookup of its
+// name: it never reached the host, and a process short of descriptors
+// for a moment must not lock its callers out of healthy hosts once they
+// are back. Every other
 // response, 404 and 408 included, is a success. Classes are the
 // Transport's decision, a Classifier's included.
 //

@@ -674,7 +674,10 @@ func (x *attemptExtras) drawKey() string {
 // stable key), or an Idempotent-Replayed header, answered to a read's
 // failure (a success is not looked at: it pays no header lookup) or to
 // a write under a key the Transport drew (not to the caller's own key,
-// for the same reason). What a host said is
+// for the same reason, nor to a write that carried no key), or its answer
+// to the retry, under a key the Transport drew, of a write it refused for
+// want of a key (a retry the host did not answer, refused by a layer, a
+// dial refused, a connection lost, teaches nothing). What a host said is
 // remembered per scheme, host and port, in a table of at most 4096 hosts,
 // and forgotten when the host answers as only a host that ignores keys does
 // (rolled back to a version without them, say): a success that is no replay

@@ -111,7 +111,11 @@ const (
 // change. A call whose context ends while it waits to retry gets one more,
 // so that its last record does not say "retrying": of its last attempt's
 // number, with stop_reason canceled and, as its duration, the part of the
-// wait that passed. Levels:
+// wait that passed. A hedged copy whose base (or GetBody) panicked after
+// another copy decided the attempt, which no caller waits for, gets one at
+// Error ("resilient: a hedged copy panicked after another decided the
+// attempt"), its panic attribute made safe as an error's text is.
+// Levels:
 //
 //   - Debug: a success at the first attempt;
 //   - Info: a success after retries; a final answer of the API that is an

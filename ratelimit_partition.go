@@ -71,7 +71,7 @@ func isReadMethod(method string) bool {
 	return false
 }
 
-// partition is the state of one host and class (or one key).
+// partition is the state of one host, class and credential (or one key).
 type partition struct {
 	key  partKey
 	node tableNode[partKey, partition] // holds it in the table

@@ -2,16 +2,20 @@ package resilient_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/resilienthttp/resilient"
 	"github.com/resilienthttp/resilient/resilienttest"
@@ -349,4 +353,88 @@ func TestReadmeLogLevels(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestReadmeKeyRequiredRetryTeachesTheHost checks the write rule's
+// sentence that a host is learned to deduplicate by key from the host's
+// answer to the retry of a key-required refusal: after a PATCH sent
+// without a key was refused for want of one and its retry under a drawn
+// key was answered, a POST of that host that is stored and then fails
+// with a 500 is resent under its key and replayed, stored once. Without
+// the refused PATCH first, the same POST is returned after one attempt.
+func TestReadmeKeyRequiredRetryTeachesTheHost(t *testing.T) {
+	for _, learn := range []bool{true, false} {
+		t.Run(fmt.Sprintf("key retry answered first %v", learn), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				honoring := resilienttest.NewPipeServer(resilienttest.Altyaa)
+				front := resilienttest.NewPipeServer(resilienttest.Altyaa, resilienttest.WithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Method == http.MethodPatch {
+						io.Copy(io.Discard, r.Body)
+						if r.Header.Get("Idempotency-Key") == "" {
+							w.Header().Set("Content-Type", "application/json")
+							w.WriteHeader(http.StatusBadRequest)
+							io.WriteString(w, `{"error":{"code":"idempotency_key_required","message":"Idempotency-Key is required"}}`)
+							return
+						}
+						w.WriteHeader(http.StatusOK)
+						return
+					}
+					honoring.ServeHTTP(w, r)
+				})), resilienttest.WithScript("POST /v1/posts", resilienttest.FailAfterStoring()))
+				defer front.Close()
+				defer honoring.Close()
+				tr := resilient.New(front.Transport(), resilient.WithBackoff(time.Millisecond, time.Millisecond), resilient.WithoutBreaker(),
+					resilient.WithoutRateLimit(), resilient.WithIdempotencyMethods(http.MethodPost))
+				ctx := context.Background()
+				if learn {
+					if got, _, err := call(t, tr, ctx, http.MethodPatch, front.URL+"/v1/posts/p1", strings.NewReader(`{"content":"edited"}`)); err != nil || got != http.StatusOK {
+						t.Fatalf("patch: %d, %v; want the key retry's 200", got, err)
+					}
+				}
+				want := http.StatusInternalServerError
+				if learn {
+					want = http.StatusCreated
+				}
+				if got, _, err := call(t, tr, ctx, http.MethodPost, front.URL+"/v1/posts", strings.NewReader(`{"content":"hello"}`)); err != nil || got != want {
+					t.Errorf("post: %d, %v; want %d", got, err, want)
+				}
+				if n := honoring.Stats().StoredWrites; n != 1 {
+					t.Errorf("the post was stored %d times, want 1", n)
+				}
+			})
+		})
+	}
+}
+
+// TestReadmeNeverSentCountsAgainstNoHost checks the breaker's row of the
+// README's option table: a request that could never be sent (a host name
+// that does not exist, a certificate the client refuses, a proxy setting
+// that does not parse) fails after one attempt, as a plain client's does,
+// and counts nothing against the host's breaker, even one set to trip at
+// its first failure.
+func TestReadmeNeverSentCountsAgainstNoHost(t *testing.T) {
+	for name, cause := range map[string]error{
+		"no such host":        &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "api.test", IsNotFound: true}},
+		"certificate refused": &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}},
+		"invalid proxy":       errors.New(`invalid proxy address "http://[::1"`),
+	} {
+		t.Run(name, func(t *testing.T) {
+			var sent int
+			tr := resilient.New(roundTrip(func(req *http.Request) (*http.Response, error) {
+				sent++
+				return nil, cause
+			}), resilient.WithBackoff(0, 0), resilient.WithBreaker(resilient.BreakerSettings{ConsecutiveFailures: 1}))
+			for i := range 3 {
+				if _, _, err := call(t, tr, context.Background(), http.MethodGet, "https://api.test/v1/posts", nil); err == nil || errors.Is(err, resilient.ErrCircuitOpen) {
+					t.Fatalf("call %d: %v; want the cause, not a refusal", i, err)
+				}
+			}
+			if sent != 3 {
+				t.Errorf("%d attempts over 3 calls, want 3 (one each)", sent)
+			}
+			if st := tr.BreakerState("https://api.test/"); st != resilient.BreakerClosed {
+				t.Errorf("breaker %v, want %v", st, resilient.BreakerClosed)
+			}
+		})
+	}
 }

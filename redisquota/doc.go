@@ -17,10 +17,10 @@
 //
 // # Leases
 //
-// Each partition of the rate limiter (a host and class, or the name
-// resilient.WithRateLimitKey gives) has a GCRA bucket in Redis, paced at
-// 95% of the quota the servers announced, with a tolerance of 2% of it
-// (of the quota Redis holds, whatever a member believes). A
+// Each partition of the rate limiter (a host, class and credential, or
+// the name resilient.WithRateLimitKey gives) has a GCRA bucket in Redis,
+// paced at 95% of the quota the servers announced, with a tolerance of
+// 2% of it (of the quota Redis holds, whatever a member believes). A
 // member does not ask Redis for each request: its refiller (one goroutine
 // per Store and partition, while the partition is in use) takes a lease,
 // a run of tokens, in one Lua script call, and the member's requests take
