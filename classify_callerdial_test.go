@@ -114,6 +114,28 @@ func TestProxyFromEnvironmentMisconfiguredNotRetried(t *testing.T) {
 	}
 }
 
+// TestProxyFuncParseErrorNotRetried: a Proxy func of the caller's own that
+// parses a setting that does not parse (url.Parse's *url.Error, Op
+// "parse", which net/http returns as it is, before anything is dialed)
+// fails every request alike, whatever its words ("invalid character"
+// here, which no text of net/http's names). It is the caller's setting:
+// one attempt, Permanent, nothing counted against the host.
+func TestProxyFuncParseErrorNotRetried(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	var proxied atomic.Int32
+	base := &http.Transport{Proxy: func(*http.Request) (*url.URL, error) {
+		proxied.Add(1)
+		return url.Parse("http://proxy corp:8080")
+	}}
+	defer base.CloseIdleConnections()
+	checkCallersDial(t, base, srv.URL+"/v1/posts", "a Proxy func's unparsable setting", &proxied)
+	if hits.Load() != 0 {
+		t.Errorf("the server saw %d requests, want 0", hits.Load())
+	}
+}
+
 // TestDialInvalidArgumentRoutableRetried: a dial of an address that needs
 // no zone refused with EINVAL is no wrong URL: OpenBSD answers a refused
 // connection so, and macOS a connection to itself (a local port that

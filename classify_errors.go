@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -72,6 +73,14 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 		// retry offers the same. Under TLS 1.3 the alert may come after
 		// the request was written.
 		return Permanent, false
+	}
+	var parseErr *url.Error
+	if errors.As(err, &parseErr) && parseErr.Op == "parse" {
+		// A URL that does not parse, which net/http returns as it is
+		// from the base's Proxy func (a setting of the caller's it
+		// parses, whatever its words), before anything is dialed:
+		// every attempt fails alike, as a plain client's one does.
+		return Permanent, true
 	}
 	if proxyRefused(err) {
 		// The proxy refused the tunnel to the host: the request never
