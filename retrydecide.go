@@ -347,7 +347,8 @@ func refusedUnprocessed(st *attemptState, resp *http.Response) bool {
 // connection, whose dial may be refused), or one it read after writing it
 // (a TLS record of the wrong version, an invalid header value in the
 // answer). Four proofs hold on a connection too: a *RequestError's (the
-// server cannot act on a body cut short), HTTP/2's refusal of a stream
+// server cannot act on a body cut short; not a callback's refusal, see
+// requestCutShort), HTTP/2's refusal of a stream
 // that net/http could not resend itself (see refusedUnresent), a GOAWAY's
 // refusal of the only stream net/http sent it on (see goAwayFirstStream),
 // and the error of the connection net/http's HTTP/1 Transport looked for
@@ -373,7 +374,18 @@ func (c *call) unsentBy(w *writeTrace, st *attemptState, err error) bool {
 	if w.oneConnection(c.t.base) && goAwayFirstStream(err) {
 		return true
 	}
-	return st.neverSent && (!w.gotConnection() || errors.As(err, new(*RequestError)) || refusedUnresent(err) || w.redialed(c.t.base))
+	return st.neverSent && (!w.gotConnection() || requestCutShort(err) || refusedUnresent(err) || w.redialed(c.t.base))
+}
+
+// requestCutShort reports whether err is a *RequestError of a request the
+// server could not act on even on a connection: its body broke, a header
+// net/http refuses to send. A callback's refusal of a connection (see
+// callbackFault) is none: net/http may have written the request on an
+// earlier connection and met the refusal, or the caller's GetBody's bare
+// error, which reads as one, resending it itself (HTTP/2 resends a stream
+// reset with PROTOCOL_ERROR).
+func requestCutShort(err error) bool {
+	return errors.As(err, new(*RequestError)) && !errors.As(err, new(*callbackRefusal))
 }
 
 // isSafeRead reports whether method is a read by its definition (RFC 9110,
