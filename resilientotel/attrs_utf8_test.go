@@ -16,27 +16,38 @@ import (
 // TestAttributesValidUTF8: a server that redirects to a URL written with
 // bytes that are no UTF-8 (a host "%ff%fe.test", which url.Parse takes into
 // URL.Host as the bytes 0xff 0xfe; an opaque URL, whose Opaque url.Parse
-// keeps as it is), and a caller's method that is no UTF-8, put no invalid
+// keeps as it is; a path, which a caller's URLTemplate keeps), and a
+// caller's method that is no UTF-8, put no invalid
 // UTF-8 in any attribute, of a span or a metric: OTLP's protobuf strings
 // must be UTF-8, and one such value makes the exporter drop the whole
 // batch, and, in a cumulative metric series kept for the life of the
 // process, every metrics export after it. The breaker that opens on that
 // host names it in valid UTF-8 too.
 func TestAttributesValidUTF8(t *testing.T) {
-	for _, tc := range []struct{ name, method, location string }{
-		{"host", "GET", "http://%ff%fe.test/v1/x"},
-		{"opaque", "GET", "https:\xff\xfe.test/v1/x"},
-		{"method", "G\xffT", "http://api.test/v1/x"},
+	for _, tc := range []struct {
+		name, method, location string
+		template               bool
+	}{
+		{"host", "GET", "http://%ff%fe.test/v1/x", false},
+		{"opaque", "GET", "https:\xff\xfe.test/v1/x", false},
+		{"method", "G\xffT", "http://api.test/v1/x", false},
+		{"template", "GET", "http://api.test/v1/\xff\xfe", true},
 	} {
-		t.Run(tc.name, func(t *testing.T) { validUTF8Attributes(t, tc.method, tc.location) })
+		t.Run(tc.name, func(t *testing.T) { validUTF8Attributes(t, tc.method, tc.location, tc.template) })
 	}
 }
 
-func validUTF8Attributes(t *testing.T, method, location string) {
+func validUTF8Attributes(t *testing.T, method, location string, template bool) {
 	synctest.Test(t, func(t *testing.T) {
 		tel := newTelemetry()
 		base := &stub{steps: []step{{status: 302, location: location}, {status: 503}}}
-		tr := resilient.New(base, Instrument(tel.config()), resilient.WithMaxRetries(0),
+		cfg := tel.config()
+		if template {
+			// A caller's template that keeps the path's bytes: the
+			// redirected one's are the server's.
+			cfg.URLTemplate = func(r *http.Request) string { return r.URL.Path }
+		}
+		tr := resilient.New(base, Instrument(cfg), resilient.WithMaxRetries(0),
 			resilient.WithBreaker(resilient.BreakerSettings{ConsecutiveFailures: 1}))
 		req, _ := http.NewRequest("GET", "http://api.test/", nil)
 		req.Method = method // net/http's own Transport would refuse it; a base of the caller's may not

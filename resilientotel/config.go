@@ -48,8 +48,8 @@ type Config struct {
 	// URLTemplate, when set, returns the low-cardinality template of a
 	// request's URL, such as "/v1/posts/{id}", or "" when it has none.
 	// It becomes url.template and names the CLIENT spans "{method}
-	// {url.template}". It runs once per call and must be safe for
-	// concurrent use.
+	// {url.template}", cut at 8 KiB and made valid UTF-8. It runs once
+	// per call and must be safe for concurrent use.
 	URLTemplate func(*http.Request) string
 
 	// KnownMethods, when not nil, replaces the methods known to the

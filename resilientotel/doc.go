@@ -253,8 +253,9 @@
 // server.address and breaker key they see, carry megabytes. So is
 // http.request.method_original at 255 bytes: a method not known may be
 // relayed from an inbound request, whose request line net/http's server
-// takes up to 1 MB long. All four are valid UTF-8, bytes that are not
-// replaced by U+FFFD (url.Parse keeps a host's and an opaque URL's bytes
-// past ASCII as they are): OTLP drops a whole batch for one value that is
-// not.
+// takes up to 1 MB long. So is url.template (and the span name it is in)
+// at 8 KiB: Config.URLTemplate may keep bytes of a redirected URL. All
+// five are valid UTF-8, bytes that are not replaced by U+FFFD (url.Parse
+// keeps a host's, a path's and an opaque URL's bytes past ASCII as they
+// are): OTLP drops a whole batch for one value that is not.
 package resilientotel

@@ -153,7 +153,10 @@ func (in *instrumentation) newCall(ctx context.Context, req *http.Request) *call
 	}
 	a = append(a, semconv.URLFullKey.String(redactedURL(req)))
 	if in.template != nil {
-		if c.template = in.template(req); c.template != "" {
+		// The caller's template may keep bytes of the URL, which a
+		// redirect makes the server's: bounded and made UTF-8 as
+		// url.full is (see boundedUTF8).
+		if c.template = boundedUTF8(in.template(req), maxURLLen); c.template != "" {
 			a = append(a, semconv.URLTemplateKey.String(c.template))
 			c.clientNm = c.names.client + " " + c.template
 		}
