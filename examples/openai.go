@@ -1,6 +1,7 @@
 package examples
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -61,7 +62,8 @@ func OpenAIOptions(base http.RoundTripper, opts ...resilient.Option) []option.Re
 	}, opts...)
 	return []option.RequestOption{
 		option.WithHTTPClient(&http.Client{Transport: resilient.New(base, opts...)}),
-		option.WithMaxRetries(0), // resilient retries; openai-go's 2 retries would stack on its own and resend writes
+		option.WithMaxRetries(0),               // resilient retries; openai-go's 2 retries would stack on its own and resend writes
+		option.WithMiddleware(openaiNameModel), // the model is read once, before the body is sent
 	}
 }
 
@@ -77,7 +79,7 @@ func openaiQuotaSpent(_ *http.Response, apiErr *resilient.APIError, _ error, def
 }
 
 // openaiRateKey names the rate-limit partition of a request after the
-// model its JSON body names (openaiBodyModel) and its credential: OpenAI
+// model its JSON body names (openaiRequestModel) and its credential: OpenAI
 // counts its limits per model, and per organization and project (the API
 // key, and the OpenAI-Organization and OpenAI-Project headers; Azure's
 // Api-Key), named with a one-way tag, never the key. A request that names
@@ -90,7 +92,7 @@ func openaiRateKey(r *http.Request) string {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		key = r.URL.Host + " reads"
 	}
-	if model := openaiBodyModel(r); model != "" {
+	if model := openaiRequestModel(r); model != "" {
 		key = r.URL.Host + " model " + model
 	}
 	h := r.Header
@@ -99,16 +101,47 @@ func openaiRateKey(r *http.Request) string {
 }
 
 // openaiBreakerKey names the circuit breaker of a request after the model
-// its JSON body names (openaiBodyModel): OpenAI overloads and fails one model
-// at a time, and the breaker that model's failures open refuses its calls
+// its JSON body names (openaiRequestModel): OpenAI overloads and fails one
+// model at a time, and the breaker that model's failures open refuses its calls
 // only. A request that names no model goes through its host's breaker,
 // named by the host, as Transport.ResetHost names it. The key holds no
 // credential: a model's health is the same for every key.
 func openaiBreakerKey(r *http.Request) string {
-	if model := openaiBodyModel(r); model != "" {
+	if model := openaiRequestModel(r); model != "" {
 		return r.URL.Host + " model " + model
 	}
 	return r.URL.Host
+}
+
+// openaiModelKey is the key of the context value in which openaiNameModel
+// passes a request's model on to openaiRequestModel.
+type openaiModelKey struct{}
+
+// openaiNameModel is the recipe's openai-go middleware: it reads the model
+// of the request's body (openaiBodyModel) once, before the request is
+// handed to the http.Client, and passes it on in the request's context,
+// where the keys of every attempt and hedged copy read it
+// (openaiRequestModel).
+// Read from the body by the keys themselves, it rewound the body under
+// its writer: openai-go wraps every body (which resilient therefore does
+// not replay from its bytes) and, for a body given as a *bytes.Reader
+// (Client.Post, option.WithRequestBody), its GetBody seeks back the one
+// reader the request sends, which an attempt's transport still reads when
+// a copy of it is hedged (a slow upload) or after an early answer: the
+// server got the body's first bytes again in place of the rest, and the
+// call failed, where a plain client's succeeds.
+func openaiNameModel(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+	return next(req.WithContext(context.WithValue(req.Context(), openaiModelKey{}, openaiBodyModel(req))))
+}
+
+// openaiRequestModel returns the model of a request: the one openaiNameModel
+// read, else, for a request that did not pass it, the one its body names
+// (openaiBodyModel).
+func openaiRequestModel(r *http.Request) string {
+	if model, ok := r.Context().Value(openaiModelKey{}).(string); ok {
+		return model
+	}
+	return openaiBodyModel(r)
 }
 
 // openaiBodyModel returns the model a request's JSON body names, "" for none:
