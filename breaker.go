@@ -188,6 +188,17 @@ type BreakerSettings struct {
 	// longer than 255 bytes is held, and shown, as its first bytes, "…"
 	// and 32 hex digits of its SHA-256 (computed on each attempt): two
 	// long keys that differ anywhere still have breakers of their own.
+	//
+	// Key may read the request's body through its GetBody. For a body in
+	// memory (a *bytes.Reader, *bytes.Buffer or *strings.Reader, as
+	// http.NewRequest's), that GetBody is the Transport's own, which
+	// reads the bytes without moving the caller's reader. For any other
+	// body it is the caller's, which Key may call while the transport
+	// still sends the body an earlier call of it returned (to decide a
+	// retry after an early answer, to launch a hedged copy): a GetBody
+	// that seeks one source back corrupts that body. Such a key is best
+	// read once per call, before the request reaches the Client, into
+	// its context, as the examples' OpenAI recipe reads the model.
 	Key func(*http.Request) string
 
 	// IsFailure, when set, decides whether an attempt that reached the

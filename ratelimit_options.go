@@ -252,7 +252,8 @@ func WithoutRateLimit() Option {
 // attempts: derive it from a credential only through a hash. A name
 // longer than 255 bytes is held, shown and given to a QuotaStore as its
 // first bytes, "…" and 32 hex digits of its SHA-256 (computed on each
-// attempt): two long names that differ anywhere name two partitions.
+// attempt): two long names that differ anywhere name two partitions. fn
+// may read the body as BreakerSettings.Key may (see there).
 //
 // For example, a server that counts all requests of an API key together,
 // reads and writes alike, each key apart:
