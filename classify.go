@@ -220,6 +220,13 @@ func (c *classifier) classify(st *attemptState, req *http.Request, resp *http.Re
 	}
 	if err != nil || resp == nil {
 		st.class, st.neverSent = classifyErr(err)
+		if st.neverSent && !proxyFuncOf(c.base) && urlParseError(err) {
+			// A URL that does not parse, from a base with no Proxy func
+			// of net/http's Transport to have parsed it: a Location or
+			// a Link of the server's, say, that the caller's base
+			// parsed after it sent the request. Nothing proves it unsent.
+			st.neverSent = false
+		}
 		if st.class == Permanent && !st.neverSent && !st.cutRetried && cutHeaders(err) {
 			st.class, st.cutRetried = Transient, true
 		}

@@ -74,12 +74,13 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 		// the request was written.
 		return Permanent, false
 	}
-	var parseErr *url.Error
-	if errors.As(err, &parseErr) && parseErr.Op == "parse" {
+	if urlParseError(err) {
 		// A URL that does not parse, which net/http returns as it is
 		// from the base's Proxy func (a setting of the caller's it
 		// parses, whatever its words), before anything is dialed:
 		// every attempt fails alike, as a plain client's one does.
+		// (Under a base with no such func, the server's words, parsed
+		// after the request was sent: see classifier.classify.)
 		return Permanent, true
 	}
 	if proxyRefused(err) {
@@ -385,6 +386,21 @@ func quotedAfter(msg, prefix string) (string, bool) {
 	}
 	v, err := strconv.Unquote(q)
 	return v, err == nil
+}
+
+// urlParseError reports whether err holds url.Parse's *url.Error (Op
+// "parse").
+func urlParseError(err error) bool {
+	var parseErr *url.Error
+	return errors.As(err, &parseErr) && parseErr.Op == "parse"
+}
+
+// proxyFuncOf reports whether base is net/http's Transport with a Proxy
+// func, whose error for a setting that does not parse net/http returns as
+// it is, before anything is dialed.
+func proxyFuncOf(base http.RoundTripper) bool {
+	tr, ok := base.(*http.Transport)
+	return ok && tr.Proxy != nil
 }
 
 // notHTTPErrTexts are net/http's messages for an answer it does not read:
