@@ -352,7 +352,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	run.mu.Unlock()
 
 	resp, err := c.t.inner.roundTrip(req, st)
-	if !st.classified || err != nil && callersMistake(st, trace, err) {
+	if !st.classified || err != nil && c.callersMistake(st, trace, err) {
 		// The copy never reached the base (see wire): the rate limiter,
 		// the limit of attempts in flight or the breaker refused it, or
 		// its attempt was decided while it waited for the rate limiter.

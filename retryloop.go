@@ -217,13 +217,13 @@ func (c *call) run() (*http.Response, error) {
 		// below if a layer of the chain refused it and the call ends.
 		paid, paidThrottled, forecast := c.paid, c.paidThrottled, c.forecast
 		c.paid, c.forecast = false, false
-		if paid && (notSent(st, c.trace, resp, err) || resp == nil && !st.reached) {
+		if paid && (c.notSent(st, c.trace, resp, err) || resp == nil && !st.reached) {
 			c.owed, c.owedThrottled = true, paidThrottled
 		}
 		sentKey := c.key // decide adds one after a key-required answer
 		delay, retry, stop := c.decide(n, maxAttempts, st, resp, err, &body)
 		c.owed = false // settled below
-		if retry && paid && resp == nil && (forecast && refusedLocally(err) || callersMistake(st, c.trace, err)) {
+		if retry && paid && resp == nil && (forecast && refusedLocally(err) || c.callersMistake(st, c.trace, err)) {
 			// Refused as forecast, or a request that could never be
 			// sent (the caller's mistake), and retried all the same (by
 			// a Classifier): the retry paid for was never sent, and
@@ -313,7 +313,7 @@ func (c *call) run() (*http.Response, error) {
 			// failed before the server could act on it: the body of a
 			// retry (from GetBody, or read on from the caller's) that
 			// broke, as a GetBody that fails does (body.next).
-			unsent = notSent(st, c.trace, resp, err)
+			unsent = c.notSent(st, c.trace, resp, err)
 			if paid && (unsent || resp == nil && !st.reached) {
 				// Not sent (refused, its body broken, or its call
 				// canceled while it waited for the rate limiter or a
@@ -484,14 +484,15 @@ func (c *call) beforeCancel(earlier error) error {
 
 // callersMistake reports whether attempt st, which failed with err, failed
 // before the server could act on it through the caller's own fault (a
-// *RequestError: its body broke, a header net/http refuses to send): a
-// request that never reached the host, which counts against nothing. A
-// callback's refusal of a connection is one only while w, the attempt's
-// write trace (nil for none), saw net/http get no connection for it: one
-// met by net/http's own resend of a request it wrote may come after the
-// server processed it (see requestCutShort).
-func callersMistake(st *attemptState, w *writeTrace, err error) bool {
-	return st.neverSent && errors.As(err, new(*RequestError)) && (requestCutShort(err) || !w.gotConnection())
+// *RequestError: its body broke, a header net/http refuses to send, a
+// callback of the caller's refused the connection): a request that never
+// reached the host, which counts against nothing. w is the attempt's write
+// trace (nil for none), which says, as for the write rule (see unsentBy),
+// whether the failure came only after net/http wrote the request: a
+// callback's refusal met by net/http's own resend of a request it wrote
+// may come after the server processed it.
+func (c *call) callersMistake(st *attemptState, w *writeTrace, err error) bool {
+	return errors.As(err, new(*RequestError)) && c.unsentBy(w, st, err)
 }
 
 // callersRequest makes the caller's request the Request of resp, the
@@ -747,6 +748,6 @@ func (c *call) setDeadline() {
 // (w its write trace, nil for none) was refused by a layer of the chain,
 // or its request failed before the server could act on it (the caller's
 // mistake, a retry's broken body): the retry it was costs nothing.
-func notSent(st *attemptState, w *writeTrace, resp *http.Response, err error) bool {
-	return resp == nil && (refusedLocally(err) || callersMistake(st, w, err))
+func (c *call) notSent(st *attemptState, w *writeTrace, resp *http.Response, err error) bool {
+	return resp == nil && (refusedLocally(err) || c.callersMistake(st, w, err))
 }
