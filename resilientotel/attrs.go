@@ -199,25 +199,7 @@ func errorType(err error) string {
 // message, compared whole, so that no text a server or a URL put in
 // another error matches it.
 func serverClosedIdle(err error) bool {
-	for err != nil {
-		if err.Error() == errServerClosedIdleText {
-			return true
-		}
-		switch u := err.(type) {
-		case interface{ Unwrap() error }:
-			err = u.Unwrap()
-		case interface{ Unwrap() []error }:
-			for _, e := range u.Unwrap() {
-				if serverClosedIdle(e) {
-					return true
-				}
-			}
-			return false
-		default:
-			return false
-		}
-	}
-	return false
+	return inChain(err, func(e error) bool { return e.Error() == errServerClosedIdleText })
 }
 
 // tlsAlert reports whether err, or an error it wraps, is a TLS alert over
@@ -227,8 +209,18 @@ func serverClosedIdle(err error) bool {
 // (tls.AlertError is QUIC's only). No other package of the standard
 // library names an Op so.
 func tlsAlert(err error) bool {
+	return inChain(err, func(e error) bool {
+		op, ok := e.(*net.OpError)
+		return ok && (op.Op == "remote error" || op.Op == "local error")
+	})
+}
+
+// inChain reports whether err, or an error it wraps (with Unwrap() error
+// or Unwrap() []error), satisfies match. It asks the errors themselves, as
+// errors.As does, but by a test that no type assertion states.
+func inChain(err error, match func(error) bool) bool {
 	for err != nil {
-		if op, ok := err.(*net.OpError); ok && (op.Op == "remote error" || op.Op == "local error") {
+		if match(err) {
 			return true
 		}
 		switch u := err.(type) {
@@ -236,7 +228,7 @@ func tlsAlert(err error) bool {
 			err = u.Unwrap()
 		case interface{ Unwrap() []error }:
 			for _, e := range u.Unwrap() {
-				if tlsAlert(e) {
+				if inChain(e, match) {
 					return true
 				}
 			}

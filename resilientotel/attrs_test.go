@@ -652,26 +652,7 @@ func TestLongURLAttributesBounded(t *testing.T) {
 		keys := 0
 		for _, sm := range rm.ScopeMetrics {
 			for _, m := range sm.Metrics {
-				var sets []attribute.Set
-				switch d := m.Data.(type) {
-				case metricdata.Histogram[float64]:
-					for _, p := range d.DataPoints {
-						sets = append(sets, p.Attributes)
-					}
-				case metricdata.Histogram[int64]:
-					for _, p := range d.DataPoints {
-						sets = append(sets, p.Attributes)
-					}
-				case metricdata.Sum[int64]:
-					for _, p := range d.DataPoints {
-						sets = append(sets, p.Attributes)
-					}
-				case metricdata.Gauge[int64]:
-					for _, p := range d.DataPoints {
-						sets = append(sets, p.Attributes)
-					}
-				}
-				for _, set := range sets {
+				for _, set := range attributeSets(m) {
 					if _, ok := set.Value(AttrBreakerKey); ok {
 						keys++
 					}

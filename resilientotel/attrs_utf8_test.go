@@ -78,26 +78,7 @@ func validUTF8Attributes(t *testing.T, method, location string, template bool) {
 		}
 		for _, sm := range rm.ScopeMetrics {
 			for _, m := range sm.Metrics {
-				var sets []attribute.Set
-				switch d := m.Data.(type) {
-				case metricdata.Histogram[float64]:
-					for _, p := range d.DataPoints {
-						sets = append(sets, p.Attributes)
-					}
-				case metricdata.Histogram[int64]:
-					for _, p := range d.DataPoints {
-						sets = append(sets, p.Attributes)
-					}
-				case metricdata.Sum[int64]:
-					for _, p := range d.DataPoints {
-						sets = append(sets, p.Attributes)
-					}
-				case metricdata.Gauge[int64]:
-					for _, p := range d.DataPoints {
-						sets = append(sets, p.Attributes)
-					}
-				}
-				for _, s := range sets {
+				for _, s := range attributeSets(m) {
 					check("metric "+m.Name, s.ToSlice())
 				}
 			}

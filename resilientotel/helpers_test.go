@@ -121,6 +121,31 @@ func histogramPoints(t testing.TB, m metricdata.Metrics) map[string][2]float64 {
 	return out
 }
 
+// attributeSets returns the attribute sets of the data points of m, a
+// histogram, counter or gauge of any number type.
+func attributeSets(m metricdata.Metrics) []attribute.Set {
+	var sets []attribute.Set
+	switch d := m.Data.(type) {
+	case metricdata.Histogram[float64]:
+		for _, p := range d.DataPoints {
+			sets = append(sets, p.Attributes)
+		}
+	case metricdata.Histogram[int64]:
+		for _, p := range d.DataPoints {
+			sets = append(sets, p.Attributes)
+		}
+	case metricdata.Sum[int64]:
+		for _, p := range d.DataPoints {
+			sets = append(sets, p.Attributes)
+		}
+	case metricdata.Gauge[int64]:
+		for _, p := range d.DataPoints {
+			sets = append(sets, p.Attributes)
+		}
+	}
+	return sets
+}
+
 // sumPoints returns the values of a counter or gauge per attribute set.
 func sumPoints(t testing.TB, m metricdata.Metrics) map[string]int64 {
 	t.Helper()
