@@ -435,7 +435,6 @@ func TestWriteProofH1IdleRedialRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var posts atomic.Int32
-			idle := make(chan net.Conn, 1)
 			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				io.Copy(io.Discard, r.Body)
 				if r.Method == http.MethodPost {
@@ -443,14 +442,7 @@ func TestWriteProofH1IdleRedialRefused(t *testing.T) {
 					w.WriteHeader(http.StatusCreated)
 				}
 			}))
-			srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
-				if s == http.StateIdle {
-					select {
-					case idle <- c:
-					default:
-					}
-				}
-			}
+			idle := firstIdle(srv)
 			srv.Start()
 			defer srv.Close()
 			conns := make(chan *idleDeadConn, 4)
@@ -738,4 +730,20 @@ func TestWriteProofLongRedirectToAnotherHost(t *testing.T) {
 	}))
 	defer a.Close()
 	keyedPostPlainThenOurs(t, a.URL+"/v1/posts", "", true, &processed)
+}
+
+// firstIdle sets srv, not started yet, to hand over the server's side of
+// the first of its connections to go idle (a keep-alive connection after
+// its first answer), for a test to close it under the client.
+func firstIdle(srv *httptest.Server) <-chan net.Conn {
+	idle := make(chan net.Conn, 1)
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateIdle {
+			select {
+			case idle <- c:
+			default:
+			}
+		}
+	}
+	return idle
 }
