@@ -24,13 +24,15 @@ import (
 // checkCallersDial sends a GET to u through base, whose every dial fails
 // for the caller's setting (what), and checks that the call fails after one
 // attempt, Permanent, one dial (as dials counts them), and that the
-// breaker of the host, never reached, stays closed.
-func checkCallersDial(t *testing.T, base http.RoundTripper, u, what string, dials *atomic.Int32) {
+// breaker of the host, never reached, stays closed. It returns the call's
+// error.
+func checkCallersDial(t *testing.T, base http.RoundTripper, u, what string, dials *atomic.Int32) error {
 	t.Helper()
 	var attempts []Attempt
 	tr := New(base, WithBackoff(0, 0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1}),
 		WithObserver(func(a Attempt) { attempts = append(attempts, a) }))
-	if err := getClosed(t, tr, u); err == nil {
+	err := getClosed(t, tr, u)
+	if err == nil {
 		t.Fatalf("%s: the call succeeded", what)
 	}
 	if len(attempts) == 0 {
@@ -42,6 +44,7 @@ func checkCallersDial(t *testing.T, base http.RoundTripper, u, what string, dial
 	if st := tr.BreakerState(u); st != BreakerClosed {
 		t.Errorf("after %s: breaker %v, want %v", what, st, BreakerClosed)
 	}
+	return err
 }
 
 // einvalDial returns a DialContext that counts its dials and fails each as

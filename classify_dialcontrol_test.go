@@ -24,36 +24,18 @@ import (
 // errDialBlocked is the error of the tests' SSRF guard.
 var errDialBlocked = errors.New("blocked: private address")
 
-// checkCallerRefused sends a GET to u through base, whose own code refuses
-// every connection with cause (what), and checks that the call fails as a
-// plain client's does: after one attempt (calls counts the callback's
-// calls), Permanent, with an error that says the caller's callback refused,
-// wraps cause and is a *RequestError; and that the breaker of the host,
-// never reached, stays closed.
+// checkCallerRefused is checkCallersDial (calls counting the callback's
+// calls) for a base whose own code refuses every connection with cause
+// (what): the call's error also says that the caller's callback refused,
+// wraps cause and is a *RequestError.
 func checkCallerRefused(t *testing.T, base http.RoundTripper, u, what string, calls *atomic.Int32, cause error) {
 	t.Helper()
-	var attempts []Attempt
-	tr := New(base, WithBackoff(0, 0), WithBreaker(BreakerSettings{ConsecutiveFailures: 1}),
-		WithObserver(func(a Attempt) { attempts = append(attempts, a) }))
-	err := getClosed(t, tr, u)
-	if err == nil {
-		t.Fatalf("%s: the call succeeded", what)
-	}
-	if len(attempts) != 1 || attempts[0].Class != Permanent || calls.Load() != 1 {
-		cl := Class(0)
-		if len(attempts) > 0 {
-			cl = attempts[0].Class
-		}
-		t.Errorf("%s: %d attempts (%d callback calls), the first %v; want 1 attempt, %v", what, len(attempts), calls.Load(), cl, Permanent)
-	}
+	err := checkCallersDial(t, base, u, what, calls)
 	if !errors.Is(err, cause) || !errors.As(err, new(*RequestError)) {
 		t.Errorf("%s: error %v; want a *RequestError that errors.Is finds %v in", what, err, cause)
 	}
 	if msg := err.Error(); !strings.Contains(msg, "resilient: ") || !strings.Contains(msg, "callback refused") {
 		t.Errorf("%s: error %q; want it to say that the caller's callback refused", what, msg)
-	}
-	if st := tr.BreakerState(u); st != BreakerClosed {
-		t.Errorf("after %s: breaker %v, want %v", what, st, BreakerClosed)
 	}
 }
 
