@@ -89,15 +89,10 @@ func netOwnError(err error) bool {
 		errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
 		return true
 	}
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		t := reflect.TypeOf(e)
-		if t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
-		switch p := t.PkgPath(); {
-		case p == "net", p == "os", p == "syscall", p == "context", p == "internal/poll", strings.HasPrefix(p, "internal/syscall/"):
-			return true
-		}
+	if typeFrom(err, func(p string) bool {
+		return p == "net" || p == "os" || p == "syscall" || p == "context" || p == "internal/poll" || strings.HasPrefix(p, "internal/syscall/")
+	}) {
+		return true
 	}
 	// net's and internal/poll's errors.New, whose type is errors'.
 	switch msg := err.Error(); msg {

@@ -98,15 +98,14 @@ func netHTTPCause(cause error) bool {
 		errors.Is(cause, os.ErrDeadlineExceeded) || errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded) {
 		return true
 	}
-	for e := cause; e != nil; e = errors.Unwrap(e) {
-		t := reflect.TypeOf(e)
-		if t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
-		switch t.PkgPath() {
+	if typeFrom(cause, func(pkg string) bool {
+		switch pkg {
 		case "net/http", "net/textproto", "golang.org/x/net/http2", "crypto/tls", "crypto/x509":
 			return true
 		}
+		return false
+	}) {
+		return true
 	}
 	msg := cause.Error()
 	for _, p := range [...]string{"http: ", "net/http: ", "http2: ", "malformed ", "tls: ", "x509: ", "readLoopPeekFailLocked: ", "write error: ",
@@ -120,6 +119,21 @@ func netHTTPCause(cause error) bool {
 		"1xx informational response with END_STREAM flag", "protocol error: headers after END_STREAM",
 		"pseudo header field after regular", "mix of request and response pseudo headers":
 		return true
+	}
+	return false
+}
+
+// typeFrom reports whether err, or an error it wraps (errors.Unwrap's
+// chain), has a type, or points to one, of a package that inPkg accepts.
+func typeFrom(err error, inPkg func(pkg string) bool) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		t := reflect.TypeOf(e)
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if inPkg(t.PkgPath()) {
+			return true
+		}
 	}
 	return false
 }
