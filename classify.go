@@ -120,9 +120,10 @@ func WithCodes(codes map[string]Class) Option {
 // came, and the caller reads the rest as it arrives; one whose read
 // stalls until 2 s have passed is cut there (a body that the attempt's
 // context does not reach, a base's own, by closing it half a second
-// later), and yields the bytes read, then the error that cut it. Zero turns envelope parsing off:
-// responses are classified without their envelope, by their status and
-// headers (the vendors' retry hints, Retry-After, the rate-limit headers).
+// later), and yields the bytes read, then the error that cut it. Zero
+// turns envelope parsing off: responses are classified without their
+// envelope, by their status and headers (the vendors' retry hints,
+// Retry-After, the rate-limit headers).
 // It panics if n is negative.
 func WithMaxPeek(n int64) Option {
 	mustNotBeNegative("WithMaxPeek", n)
