@@ -126,6 +126,7 @@ func tlsCallbackRefusal(base http.RoundTripper, req *http.Request, err error) bo
 	if cfg := tr.TLSClientConfig; cfg.VerifyPeerCertificate == nil && cfg.VerifyConnection == nil {
 		return false
 	}
+	//lint:ignore SA1019 a caller's Transport may still set the deprecated dialers, which net/http still calls.
 	if tr.DialTLSContext != nil || tr.DialTLS != nil || tr.Dial != nil || (tr.DialContext != nil && !sameFunc(tr.DialContext, new(net.Dialer).DialContext)) {
 		return false
 	}

@@ -130,6 +130,7 @@ func TestProxyFuncParseErrorNotRetried(t *testing.T) {
 	var proxied atomic.Int32
 	base := &http.Transport{Proxy: func(*http.Request) (*url.URL, error) {
 		proxied.Add(1)
+		//lint:ignore SA1007 the caller's setting does not parse: the case tested.
 		return url.Parse("http://proxy corp:8080")
 	}}
 	defer base.CloseIdleConnections()
