@@ -120,8 +120,12 @@ func WithLatency(d time.Duration) Option {
 //     (or X-Idempotency-Key) header.
 //  3. It waits WithLatency, plus the delay of a Slow step. Before such a
 //     wait, the body of a request h will be called for is read into
-//     memory (h reads it from there), so that the wait ends, and h is
-//     not called, when the client goes away.
+//     memory, when its length is declared (Content-Length), up to 1 MiB
+//     (h reads it from there, and the rest of a longer one from the
+//     connection), so that the wait ends, and h is not called, when the
+//     client of a body that fits goes away. A body of unknown length (a
+//     stream, which the client may end only once answered) is left
+//     unread for h.
 //  4. DropBefore closes the connection there; an error step (Respond with
 //     a status of 300 or more, RateLimited, HTML, Malformed, Huge) is
 //     answered there, and h is not called.

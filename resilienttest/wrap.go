@@ -38,18 +38,28 @@ func (s *Server) serveWrapped(w http.ResponseWriter, r *http.Request) {
 	if step.kind == stepSlow {
 		delay += step.delay
 	}
-	if delay > 0 && step.kind != stepDropBefore && !step.answersAtOnce() && r.Body != nil && r.Body != http.NoBody {
+	if delay > 0 && step.kind != stepDropBefore && !step.answersAtOnce() && r.Body != nil && r.Body != http.NoBody && r.ContentLength >= 0 {
 		// The body of a request h will answer after the wait is read
-		// first, as the dialect's API reads a write: net/http then watches
-		// the connection, and the request's context ends if the client
-		// goes away during the wait. h reads the body from memory.
-		raw, err := io.ReadAll(r.Body)
+		// first, up to maxBody, as the dialect's API reads a write:
+		// net/http then watches the connection, and the request's context
+		// ends if the client goes away during the wait. h reads the body
+		// from memory; a longer one, its first maxBody+1 bytes from there
+		// and the rest from the connection, so that h may still refuse it
+		// without the server holding the whole of it. A body of unknown
+		// length is left to h: it may be a stream the client ends only
+		// once answered (full duplex), which a read ahead would wait for
+		// forever.
+		raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 		if err != nil {
 			drop(w) // the client is gone
 			return
 		}
+		body := io.NopCloser(bytes.NewReader(raw))
+		if len(raw) > maxBody {
+			body = readAhead{Reader: io.MultiReader(bytes.NewReader(raw), r.Body), Closer: r.Body}
+		}
 		r = r.WithContext(r.Context()) // a copy: the caller's request keeps its Body
-		r.Body = io.NopCloser(bytes.NewReader(raw))
+		r.Body = body
 	}
 	if !s.wait(r.Context(), delay) {
 		drop(w)
@@ -131,6 +141,13 @@ func (s *Server) serveWrapped(w http.ResponseWriter, r *http.Request) {
 		s.stats.countStatus(sw.statusCode())
 		s.mu.Unlock()
 	}
+}
+
+// readAhead is the body of a request whose start was read ahead of a
+// wait: that start from memory, then the rest from the connection.
+type readAhead struct {
+	io.Reader
+	io.Closer
 }
 
 // recorder keeps a handler's answer, to be sent later, changed, or not at
