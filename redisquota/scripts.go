@@ -187,7 +187,9 @@ end
 //
 // It returns {granted, base - now (µs), interval (µs, a string), limit,
 // window (µs), pause (µs), now (µs), members, the latest reset: its
-// time (µs, 0 for none), Store and number (rat, rby, rseq), how long
+// time (µs, 0 for none), Store and number (rat, rby, rseq; none when one
+// is longer than any member writes, which every reply would carry:
+// TestHostileHugeResetFieldsNotReturned), how long
 // ago a member last heard the quota announced (µs, a string; -1 for no
 // quota), and the number the give-back field holds (-1 for none)}.
 var leaseScript = redis.NewScript(luaNum + luaOwn + luaBurst + `
@@ -198,6 +200,11 @@ own(KEYS[2], 'zset')
 own(KEYS[3], 'zset')
 local s = redis.call('HMGET', KEYS[1], 'limit', 'window', 'tat', 'pause', ARGV[9], 'rat', 'rby', 'rseq', 'lheard', 'lset', 'scap', 'sreset', 'hz', 'hzt')
 local rat, rby, rseq = s[6] or '0', s[7] or '', s[8] or '0'
+if #rat > 20 or #rby > 64 or #rseq > 20 then
+  -- Longer than any member writes (a time, an instance id, a number):
+  -- a corrupt or hostile hand's, which every reply would carry. None.
+  rat, rby, rseq = '0', '', '0'
+end
 local limit, window = num(s[1]) or 0, num(s[2]) or 0
 local tat, pause = num(s[3]) or 0, num(s[4]) or 0
 if pause < 0 then pause = 0 end
