@@ -308,7 +308,7 @@ func (rl *rateLimiter) lookup(k partKey, create bool, clock *lazyNow) *partition
 		return p
 	}
 	for rl.parts.len() >= rl.maxParts && rl.lru.tail != nil {
-		rl.evictTail(now)
+		rl.evictTail(now, k)
 	}
 	k = k.clone()
 	p = rl.newPartition(k)
@@ -349,16 +349,20 @@ func (rl *rateLimiter) dropIdle(now time.Time, k partKey) {
 	}
 }
 
-// evictTail makes room: it removes the least recently used partition that
-// holds no wait in force (see holdsWait), after giving the used ones at the
-// back their second chance and moving to the front those that hold one
-// (at most one turn of the list, and maxHeldSkips of the latter, after
-// which the back one goes whatever it holds): the partitions of a host or
-// a credential made anew for each call (a token minted per request, a
-// server that names a fresh bucket on every answer) do not evict the pause
-// of another; rl.mu is held.
-func (rl *rateLimiter) evictTail(now time.Time) {
+// evictTail makes room for k: it removes the least recently used
+// partition that holds no wait in force (see holdsWait), after giving the
+// used ones at the back their second chance and moving to the front those
+// that hold one (at most one turn of the list, and maxHeldSkips of the
+// latter): the partitions of a host or a credential made anew for each
+// call (a token minted per request, a server that names a fresh bucket on
+// every answer) do not evict the pause of another. When every one it
+// looked at holds a wait, the first of them that is of k's scheme and host
+// goes (a server that names a fresh bucket on every answer, each spent,
+// makes room for its own), else the back one, whatever it holds; rl.mu is
+// held.
+func (rl *rateLimiter) evictTail(now time.Time, k partKey) {
 	held := 0
+	var own *partition
 	for turn := rl.parts.len(); turn > 0 && held < maxHeldSkips; turn-- {
 		p := rl.lru.tail
 		switch {
@@ -367,12 +371,19 @@ func (rl *rateLimiter) evictTail(now time.Time) {
 			p.lastUsed = now
 		case p.holdsWait(now):
 			held++
+			if own == nil && p.key.scheme == k.scheme && p.key.host == k.host {
+				own = p
+			}
 		default:
 			rl.remove(p)
 			return
 		}
 		rl.unlink(p)
 		rl.pushFront(p)
+	}
+	if own != nil {
+		rl.remove(own)
+		return
 	}
 	rl.remove(rl.lru.tail)
 }
