@@ -23,6 +23,12 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 		// a retry would only run again (a plain client fails at once).
 		return Permanent, false
 	}
+	if err == http.ErrSkipAltProtocol {
+		// A base registered as an alternate protocol (http2's, say)
+		// declined the request before sending it, for the
+		// http.Transport above to send it itself.
+		return Permanent, true
+	}
 	var reqErr *RequestError
 	var lost *lostWriteError
 	switch {

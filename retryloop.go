@@ -379,6 +379,14 @@ func (c *call) run() (*http.Response, error) {
 				c.keepRedirect(resp)
 				return resp, nil
 			}
+			if err == http.ErrSkipAltProtocol && (lastErr == nil || lastErr == err) {
+				// The base declined the call (an alternate protocol's
+				// RoundTripper without a connection), and no attempt
+				// got anything else: net/http's Transport compares the
+				// sentinel itself to send the request on its own, as
+				// it does under the base alone.
+				return nil, err
+			}
 			if stop == StopRetryBudget {
 				err = fmt.Errorf("%w: %w", ErrRetryBudgetExhausted, err)
 			}
