@@ -274,12 +274,15 @@ func Exact(b resilient.SharedBudget) int64 {
 }
 
 // Unheard moves the times the member last knew the quota of the partition
-// q announced (its own Learn, if any, or the fleet's word) back to d ago,
-// unless they are older.
+// q announced (its own Learn, if any, or the fleet's word), and the time
+// it last had one to write, back to d ago, unless they are older: as if d
+// had passed since. (The latter is never later than its own Learn's: a
+// quota forgotten as no longer announced, announced again, is no flapping
+// server's, and is written at once; see Learn.)
 func Unheard(q resilient.QuotaPartition, d time.Duration) {
 	p := q.(*part)
 	t := p.s.now() - int64(d)
-	for _, v := range []*atomic.Int64{&p.heard, &p.fresh} {
+	for _, v := range []*atomic.Int64{&p.heard, &p.fresh, &p.learnedAt} {
 		for {
 			h := v.Load()
 			if h <= t || v.CompareAndSwap(h, t) {
@@ -343,6 +346,11 @@ func (s *Store) QuietPartition(name string, limit int64, window time.Duration) r
 	p.known(limit, window)
 	return p
 }
+
+// Hush keeps the refiller of the partition q from starting, as if one
+// ran: the test makes the partition's Redis calls itself (Lease), and its
+// Takes start none.
+func Hush(q resilient.QuotaPartition) { q.(*part).running.Store(true) }
 
 // Lease makes one lease call of the partition q, as its refiller does.
 func Lease(q resilient.QuotaPartition) error {

@@ -256,6 +256,10 @@ func (p *part) applyLease(r leaseReply, l *lease, gen, told, want int64, recv ti
 		p.dryUntil.Store(p.s.since(recv.Add(free)))
 		return max(free-4*p.s.cfg.leaseTime, time.Millisecond), signal
 	}
+	// The bucket holds tokens for the member: the time a call before
+	// this one found it dry until is no longer its word (TakeBefore
+	// refuses an attempt whose deadline comes before it).
+	p.dryUntil.Store(0)
 	p.lastBatch.Store(r.granted)
 	p.s.st.leases.Add(1)
 	p.s.st.tokens.Add(r.granted)

@@ -215,6 +215,16 @@ func (p *part) TakeBefore(now, deadline time.Time) (time.Duration, bool, <-chan 
 		p.s.st.fallbacks.Add(1)
 		return d, true, nil
 	}
+	if du := p.dryUntil.Load(); by != 0 && du >= by && !p.toWrite() {
+		// The last lease call found the fleet's bucket dry until past the
+		// attempt's deadline, and the member has nothing to write that
+		// could change it (see waitForFleet): the wait reaches the
+		// deadline, and the Transport refuses the attempt at once, as a
+		// spent quota's without a store. (Told to look again in
+		// WithFallbackAfter, it held the attempt to its deadline, to
+		// refuse it then.)
+		return time.Duration(du - t), false, ready
+	}
 	return max(wait, time.Millisecond), false, ready
 }
 
