@@ -354,15 +354,19 @@ func (c *call) run() (*http.Response, error) {
 		}
 		if !retry {
 			body.thaw()
-			if resp == nil && held != nil && (unsent || stop == StopRetryBudget || c.cutByBudget(st, err)) {
+			if resp == nil && held != nil && (unsent || err == http.ErrSkipAltProtocol || stop == StopRetryBudget || c.cutByBudget(st, err)) {
 				// A retry refused locally (breaker open, rate limited,
-				// host full, retry budget spent), whose body broke, or
-				// cut by the call's own budget (WithMaxElapsed) while
-				// the caller still waits: return what the last attempt
-				// produced, the answer a plain client would have
-				// returned. A network error, even one that proves the
-				// request never left (a refused dial), is returned as an
-				// *Error, as is a cut by the caller's own context.
+				// host full, retry budget spent), whose body broke,
+				// declined by the base (an alternate protocol's
+				// RoundTripper: the http.Transport above would send the
+				// caller's request again, without the key stamped on
+				// the attempts), or cut by the call's own budget
+				// (WithMaxElapsed) while the caller still waits: return
+				// what the last attempt produced, the answer a plain
+				// client would have returned. A network error, even one
+				// that proves the request never left (a refused dial),
+				// is returned as an *Error, as is a cut by the caller's
+				// own context.
 				c.callersRequest(held)
 				// A redirect retried past (by a Classifier), which
 				// http.Client follows as it does one returned at once:
@@ -379,20 +383,22 @@ func (c *call) run() (*http.Response, error) {
 				c.keepRedirect(resp)
 				return resp, nil
 			}
-			if err == http.ErrSkipAltProtocol && (lastErr == nil || lastErr == err) {
+			if err == http.ErrSkipAltProtocol && (lastErr == nil || lastErr == err) && !c.lost && !c.answeredUnproven {
 				// The base declined the call (an alternate protocol's
 				// RoundTripper without a connection), and no attempt
-				// got anything else: net/http's Transport compares the
-				// sentinel itself to send the request on its own, as
-				// it does under the base alone.
+				// got anything else, nor may a hedged copy of a keyed
+				// write have been processed: net/http's Transport
+				// compares the sentinel itself to send the request on
+				// its own, as it does under the base alone.
 				return nil, err
 			}
 			if stop == StopRetryBudget {
 				err = fmt.Errorf("%w: %w", ErrRetryBudgetExhausted, err)
 			}
-			if lastErr != nil && refusedLocally(err) {
-				// A retry refused locally after a network error: the
-				// call ends with both, not with the refusal alone.
+			if lastErr != nil && (refusedLocally(err) || err == http.ErrSkipAltProtocol && lastErr != err) {
+				// A retry refused locally, or declined by the base,
+				// after a network error: the call ends with both, not
+				// with the refusal alone.
 				err = fmt.Errorf("%w; the attempt before: %w", err, lastErr)
 			}
 			return nil, c.fail(n, err)

@@ -42,14 +42,16 @@ import (
 // with http.Transport.RegisterProtocol, without a connection to the host)
 // has that very error returned at once, not retried nor counted by the
 // host's breaker, so that the http.Transport above sends the request itself,
-// as it does under the base alone. A write the Transport keyed itself keeps
-// its key through a 307 or 308 on its host: the request http.Client follows
-// it with is the same write, sent on. It does when a middleware above the
-// Transport returns a shallow copy of the redirect too (a logging one, say),
-// which shares the redirect's Header: a copy whose Request or Header was
-// replaced cannot be told from that of another send of its request, nor can
-// a copy of a redirect already followed, and draws a key of its own rather
-// than risk another write's.
+// as it does under the base alone; a retry it declines ends the call as a
+// retry refused does, with the earlier attempt's answer or error (the
+// http.Transport above would send again what the host may have processed). A
+// write the Transport keyed itself keeps its key through a 307 or 308 on its
+// host: the request http.Client follows it with is the same write, sent on.
+// It does when a middleware above the Transport returns a shallow copy of
+// the redirect too (a logging one, say), which shares the redirect's Header:
+// a copy whose Request or Header was replaced cannot be told from that of
+// another send of its request, nor can a copy of a redirect already
+// followed, and draws a key of its own rather than risk another write's.
 //
 // Responses it retries past are drained (at most 64 KiB) and closed so that
 // their connections are reused. Waits end early when the request's context
