@@ -356,24 +356,25 @@ func (rl *rateLimiter) dropIdle(now time.Time, k partKey) {
 // latter): the partitions of a host or a credential made anew for each
 // call (a token minted per request, a server that names a fresh bucket on
 // every answer) do not evict the pause of another. When every one it
-// looked at holds a wait, the first of them that is of k's scheme and host
-// goes (a server that names a fresh bucket on every answer, each spent,
-// makes room for its own), else the back one, whatever it holds; rl.mu is
-// held.
+// looked at holds a wait, the first of those of the scheme and host that
+// holds the most of them goes (a server that names a fresh bucket on every
+// answer, each spent, makes room from its own flood, whichever host
+// inserts), of k's on a tie: a host that inserts its second partition
+// keeps the pause of its first while another host floods the table. When
+// no host holds two of them and none is k's, the back one goes, whatever
+// it holds; rl.mu is held.
 func (rl *rateLimiter) evictTail(now time.Time, k partKey) {
-	held := 0
-	var own *partition
-	for turn := rl.parts.len(); turn > 0 && held < maxHeldSkips; turn-- {
+	var held [maxHeldSkips]*partition
+	n := 0
+	for turn := rl.parts.len(); turn > 0 && n < maxHeldSkips; turn-- {
 		p := rl.lru.tail
 		switch {
 		case p.used.Load():
 			p.used.Store(false)
 			p.lastUsed = now
 		case p.holdsWait(now):
-			held++
-			if own == nil && p.key.scheme == k.scheme && p.key.host == k.host {
-				own = p
-			}
+			held[n] = p
+			n++
 		default:
 			rl.remove(p)
 			return
@@ -381,8 +382,22 @@ func (rl *rateLimiter) evictTail(now time.Time, k partKey) {
 		rl.unlink(p)
 		rl.pushFront(p)
 	}
-	if own != nil {
-		rl.remove(own)
+	var victim *partition
+	most, mostOwn := 0, false
+	for i, p := range held[:n] {
+		count := 0
+		for _, q := range held[:n] {
+			if q.key.scheme == p.key.scheme && q.key.host == p.key.host {
+				count++
+			}
+		}
+		own := p.key.scheme == k.scheme && p.key.host == k.host
+		if count > most || count == most && own && !mostOwn {
+			victim, most, mostOwn = held[i], count, own
+		}
+	}
+	if victim != nil && (most > 1 || mostOwn) {
+		rl.remove(victim)
 		return
 	}
 	rl.remove(rl.lru.tail)
