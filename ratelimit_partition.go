@@ -361,8 +361,9 @@ func (rl *rateLimiter) dropIdle(now time.Time, k partKey) {
 // answer, each spent, makes room from its own flood, whichever host
 // inserts), of k's on a tie: a host that inserts its second partition
 // keeps the pause of its first while another host floods the table. When
-// no host holds two of them and none is k's, the back one goes, whatever
-// it holds; rl.mu is held.
+// no host holds two of them, the back one goes, whatever it holds (not
+// k's: a host's only pause is not the price of its next partition); rl.mu
+// is held.
 func (rl *rateLimiter) evictTail(now time.Time, k partKey) {
 	var held [maxHeldSkips]*partition
 	n := 0
@@ -396,7 +397,7 @@ func (rl *rateLimiter) evictTail(now time.Time, k partKey) {
 			victim, most, mostOwn = held[i], count, own
 		}
 	}
-	if victim != nil && (most > 1 || mostOwn) {
+	if most > 1 {
 		rl.remove(victim)
 		return
 	}
