@@ -40,12 +40,13 @@ func (s *Server) serveWrapped(w http.ResponseWriter, r *http.Request) {
 	}
 	if delay > 0 && step.kind != stepDropBefore && !step.answersAtOnce() && r.Body != nil && r.Body != http.NoBody && r.ContentLength >= 0 {
 		// The body of a request h will answer after the wait is read
-		// first, up to maxBody, as the dialect's API reads a write:
-		// net/http then watches the connection, and the request's context
-		// ends if the client goes away during the wait. h reads the body
-		// from memory; a longer one, its first maxBody+1 bytes from there
-		// and the rest from the connection, so that h may still refuse it
-		// without the server holding the whole of it. A body of unknown
+		// first, up to maxBody, as the dialect's API reads a write: once
+		// a body is read to its end, net/http watches the connection, and
+		// the request's context ends if the client goes away during the
+		// wait. h reads the body from memory; a longer one, its first
+		// maxBody+1 bytes from there and the rest from the connection, so
+		// that h may still refuse it without the server holding the whole
+		// of it (the wait then ends at its time only). A body of unknown
 		// length is left to h: it may be a stream the client ends only
 		// once answered (full duplex), which a read ahead would wait for
 		// forever.
