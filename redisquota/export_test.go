@@ -299,6 +299,10 @@ func DryUntil(q resilient.QuotaPartition) time.Duration {
 	return time.Duration(p.dryUntil.Load() - p.s.now())
 }
 
+// Calling reports whether a Redis call of the partition q is in
+// progress (see part.call).
+func Calling(q resilient.QuotaPartition) bool { return q.(*part).callStart.Load() != 0 }
+
 // Subscribed reports whether Redis confirmed the Store's subscription to
 // the fleet's channel.
 func (s *Store) Subscribed() bool {

@@ -2,6 +2,7 @@ package redisquota
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -154,7 +155,18 @@ func (p *part) TakeBefore(now, deadline time.Time) (time.Duration, bool, <-chan 
 	}
 	var by int64 // the deadline, local ns; 0 for none
 	if !deadline.IsZero() {
-		by = p.s.since(deadline)
+		// Read from now, as the Transport reads it: on the monotonic
+		// clock, or on the wall clock for a deadline that carries no
+		// monotonic reading (a date a caller gave). Read from the
+		// Store's epoch, such a deadline was off by every step of the
+		// wall clock since New: two hours early after a step back of two
+		// hours, before any dry time, even none, and TakeBefore answered
+		// a delay below zero (TestDryDeadlineOnWallClock).
+		if d := int64(deadline.Sub(now)); d < math.MaxInt64-t {
+			by = t + d
+		} else {
+			by = math.MaxInt64
+		}
 	}
 	for {
 		l := p.cur.Load()
@@ -215,14 +227,22 @@ func (p *part) TakeBefore(now, deadline time.Time) (time.Duration, bool, <-chan 
 		p.s.st.fallbacks.Add(1)
 		return d, true, nil
 	}
-	if du := p.dryUntil.Load(); by != 0 && du >= by && !p.toWrite() {
+	if du := p.dryUntil.Load(); by != 0 && du > t && du-int64(4*p.s.cfg.leaseTime) >= by && p.callStart.Load() == 0 && !p.toWrite() {
 		// The last lease call found the fleet's bucket dry until past the
-		// attempt's deadline, and the member has nothing to write that
-		// could change it (see waitForFleet): the wait reaches the
-		// deadline, and the Transport refuses the attempt at once, as a
-		// spent quota's without a store. (Told to look again in
-		// WithFallbackAfter, it held the attempt to its deadline, to
-		// refuse it then.)
+		// attempt's deadline, the member has nothing to write that
+		// could change it (see waitForFleet), no Redis call of its is in
+		// progress, and its refiller asks Redis again only 4×WithLeaseTime
+		// before the dry time (see applyLease), at or after the
+		// deadline: the wait reaches the deadline, and the Transport
+		// refuses the attempt at once, as a spent quota's without a
+		// store. (Told to look again in WithFallbackAfter, it held the
+		// attempt to its deadline, to refuse it then.) A call in
+		// progress may bring tokens, or fail, and the member then
+		// paces locally (TestDryBucketCallInProgressFallsBack); the
+		// refiller's next call, before the deadline, may find the
+		// tokens the other members gave back since, or a bucket Redis
+		// lost (TestDryBucketLookAgainBeforeNextLease): the attempt
+		// waits for them, as before.
 		return time.Duration(du - t), false, ready
 	}
 	return max(wait, time.Millisecond), false, ready
