@@ -309,8 +309,9 @@ func WithoutBreaker() Option {
 // as many hosts changing with no attempt between), later ones are dropped,
 // so that a storm cannot grow the queue without bound. A nil fn is
 // ignored. An fn that panics takes its panic to the caller of the attempt
-// that delivered the change; the changes after that one wait for the next
-// attempt, as if just queued.
+// that delivered the change, once the other functions and the logger were
+// told of it; the changes after that one wait for the next attempt, as if
+// just queued.
 func WithBreakerObserver(fn func(BreakerChange)) Option {
 	return func(c *config) {
 		perTransport(c, "WithBreakerObserver")

@@ -134,9 +134,31 @@ func (s *breakerSet) requeue(changes []BreakerChange) {
 
 // deliver reports one state change to the observers and the logger.
 func (s *breakerSet) deliver(ctx context.Context, c BreakerChange) {
-	for _, fn := range s.observers {
-		fn(c)
+	s.deliverFrom(ctx, c, 0)
+}
+
+// deliverFrom reports change c to the observers from the i-th on, then to
+// the logger. An observer that panics does not keep c from the ones after
+// it nor from the logger (resilientotel's instrumentation, an audit log):
+// they are told of it before its panic goes on.
+func (s *breakerSet) deliverFrom(ctx context.Context, c BreakerChange, i int) {
+	if i < len(s.observers) {
+		returned := false
+		defer func() {
+			if !returned {
+				s.deliverFrom(ctx, c, i+1)
+			}
+		}()
+		s.observers[i](c)
+		returned = true
+		s.deliverFrom(ctx, c, i+1)
+		return
 	}
+	s.log(ctx, c)
+}
+
+// log records change c with the logger, if any.
+func (s *breakerSet) log(ctx context.Context, c BreakerChange) {
 	if s.logger == nil {
 		return
 	}
