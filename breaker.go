@@ -649,7 +649,7 @@ func localResourceError(err error) bool {
 // nil, to what its breaker counts by default.
 func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, err error) error {
 	if err != nil || resp == nil {
-		if err == nil || err == errNilResponse || err == http.ErrSkipAltProtocol {
+		if err == nil || err == errNilResponse || errors.Is(err, http.ErrSkipAltProtocol) {
 			return errBreakerExcluded // a broken or declining RoundTripper says nothing of the host
 		}
 		if errors.Is(err, ErrAttemptTimeout) {

@@ -35,8 +35,9 @@ const (
 // the retry raises to it, nor a 429 without one: those pace nothing but
 // the backoff); a retry that finds too few tokens is not sent. First
 // attempts never spend, and a retry that is not sent after all (refused by
-// the breaker, the rate limiter or the limit of attempts in flight, which
-// ends the call; its body not replayable; its call canceled during its
+// the breaker, the rate limiter or the limit of attempts in flight, or
+// declined by the base with http.ErrSkipAltProtocol, which ends the call;
+// its body not replayable; its call canceled during its
 // wait, the backoff's, the rate limiter's or a slot's; a panic before it
 // is sent) gives back what it spent, as does one that the caller's own
 // mistake kept from being sent (a RequestError: a header net/http refuses,

@@ -39,6 +39,13 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 		// class, it proves nothing unsent.
 		cl, _ = classifyErr(lost.err)
 		return cl, false
+	case errors.Is(err, http.ErrSkipAltProtocol):
+		// The sentinel wrapped by a middleware, or a Transport below
+		// whose retry the base declined: net/http does not send the
+		// request itself for it (it compares with ==), and every
+		// attempt gets the same (a plain client fails at once). What
+		// else the chain holds may have been sent.
+		return Permanent, false
 	case errors.Is(err, ErrCircuitOpen), errors.Is(err, ErrRateLimited), errors.Is(err, ErrTooManyInFlight):
 		return Permanent, true
 	case errors.As(err, &reqErr):

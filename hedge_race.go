@@ -352,16 +352,18 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	run.mu.Unlock()
 
 	resp, err := c.t.inner.roundTrip(req, st)
-	if !st.classified || err != nil && c.callersMistake(st, trace, err) {
+	if !st.classified || err == http.ErrSkipAltProtocol || err != nil && c.callersMistake(st, trace, err) {
 		// The copy never reached the base (see wire): the rate limiter,
 		// the limit of attempts in flight or the breaker refused it, or
 		// its attempt was decided while it waited for the rate limiter.
-		// It is no hedge. Or it did, and its body, made by the caller's
-		// GetBody, broke before the server could act on it: the
-		// caller's mistake, which counts against nothing, as an
-		// attempt's (see callersMistake). Marked first: a SharedBudget's
-		// Deposit that panics here goes to the caller, and the copy
-		// does not give back again as it does.
+		// It is no hedge. Or the base declined it (an alternate
+		// protocol's RoundTripper without a connection: see
+		// classifyErr), which sent nothing. Or it did, and its body,
+		// made by the caller's GetBody, broke before the server could
+		// act on it: the caller's mistake, which counts against
+		// nothing, as an attempt's (see callersMistake). Marked first:
+		// a SharedBudget's Deposit that panics here goes to the
+		// caller, and the copy does not give back again as it does.
 		refunded = true
 		c.unsentHedge(hb)
 	}

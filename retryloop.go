@@ -354,7 +354,7 @@ func (c *call) run() (*http.Response, error) {
 		}
 		if !retry {
 			body.thaw()
-			if resp == nil && held != nil && (unsent || err == http.ErrSkipAltProtocol || stop == StopRetryBudget || c.cutByBudget(st, err)) {
+			if resp == nil && held != nil && (unsent || errors.Is(err, http.ErrSkipAltProtocol) || stop == StopRetryBudget || c.cutByBudget(st, err)) {
 				// A retry refused locally (breaker open, rate limited,
 				// host full, retry budget spent), whose body broke,
 				// declined by the base (an alternate protocol's
@@ -395,7 +395,7 @@ func (c *call) run() (*http.Response, error) {
 			if stop == StopRetryBudget {
 				err = fmt.Errorf("%w: %w", ErrRetryBudgetExhausted, err)
 			}
-			if lastErr != nil && (refusedLocally(err) || err == http.ErrSkipAltProtocol && lastErr != err) {
+			if lastErr != nil && (refusedLocally(err) || errors.Is(err, http.ErrSkipAltProtocol) && !errors.Is(lastErr, http.ErrSkipAltProtocol)) {
 				// A retry refused locally, or declined by the base,
 				// after a network error: the call ends with both, not
 				// with the refusal alone.
@@ -760,8 +760,10 @@ func (c *call) setDeadline() {
 
 // notSent reports whether an attempt that ended with err and no response
 // (w its write trace, nil for none) was refused by a layer of the chain,
-// or its request failed before the server could act on it (the caller's
-// mistake, a retry's broken body): the retry it was costs nothing.
+// or declined by the base (http.ErrSkipAltProtocol, bare: see
+// classifyErr), or its request failed before the server could act on it
+// (the caller's mistake, a retry's broken body): the retry it was costs
+// nothing.
 func (c *call) notSent(st *attemptState, w *writeTrace, resp *http.Response, err error) bool {
-	return resp == nil && (refusedLocally(err) || c.callersMistake(st, w, err))
+	return resp == nil && (refusedLocally(err) || err == http.ErrSkipAltProtocol || c.callersMistake(st, w, err))
 }

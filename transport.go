@@ -44,7 +44,9 @@ import (
 // host's breaker, so that the http.Transport above sends the request itself,
 // as it does under the base alone; a retry it declines ends the call as a
 // retry refused does, with the earlier attempt's answer or error (the
-// http.Transport above would send again what the host may have processed). A
+// http.Transport above would send again what the host may have processed).
+// The sentinel wrapped (by a middleware, or a Transport below) ends the call
+// at once too, counted by no breaker: net/http sends nothing itself for it. A
 // write the Transport keyed itself keeps its key through a 307 or 308 on its
 // host: the request http.Client follows it with is the same write, sent on.
 // It does when a middleware above the Transport returns a shallow copy of
