@@ -1,12 +1,20 @@
 package resilient
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 // TestAltProtocolSkipParity: a Transport registered with
@@ -77,4 +85,246 @@ func TestAltProtocolSkipParity(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAltProtocolSkipAfterAnAnswer: a keyed write whose first attempt the
+// host answered with a 503 (which it may have processed) and whose retry
+// the alternate protocol's base declines with http.ErrSkipAltProtocol ends
+// with that 503, as a plain client over the base ends: the sentinel,
+// returned bare, made the http.Transport above send the caller's write
+// again itself, without the key the Transport stamped, to a host that may
+// have processed it.
+func TestAltProtocolSkipAfterAnAnswer(t *testing.T) {
+	var hits, keyless atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if r.Header.Get("Idempotency-Key") == "" {
+			keyless.Add(1)
+		}
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	inner := &http.Transport{}
+	defer inner.CloseIdleConnections()
+	var asked atomic.Int32
+	alt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if asked.Add(1) == 1 {
+			return inner.RoundTrip(r) // a connection to the host, at first
+		}
+		return nil, http.ErrSkipAltProtocol // then none
+	})
+	tr := New(alt, WithBackoff(0, 0), WithMaxRetries(1), WithKeyHonoringHosts(u.Host))
+	outer := &http.Transport{}
+	defer outer.CloseIdleConnections()
+	outer.RegisterProtocol("http", tr)
+	client := &http.Client{Transport: outer}
+	req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(`{"amount":1}`))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("POST = %v; want the 503 the host answered, as a plain client gets", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("POST = %d, want 503", resp.StatusCode)
+	}
+	if n, k := hits.Load(), keyless.Load(); n != 1 {
+		t.Errorf("the host got the write %d times (%d without a key), want once: the 503 may have been processed", n, k)
+	}
+}
+
+// TestAltProtocolSkipAfterAnError: a read whose first attempt failed on
+// the network and whose retry the alternate protocol's base declines ends
+// with both errors: the network's is what the host did, as a plain client
+// over the base ends with it, and the sentinel alone would tell nothing.
+func TestAltProtocolSkipAfterAnError(t *testing.T) {
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	var asked atomic.Int32
+	alt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if asked.Add(1) == 1 {
+			return nil, reset
+		}
+		return nil, http.ErrSkipAltProtocol
+	})
+	tr := New(alt, WithBackoff(0, 0), WithMaxRetries(1))
+	req, _ := http.NewRequest("GET", "http://api.example/v1/items", nil)
+	_, err := tr.RoundTrip(req)
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("GET = %v; want it to wrap the first attempt's reset", err)
+	}
+	if n := asked.Load(); n != 2 {
+		t.Errorf("the base was asked %d times, want 2", n)
+	}
+}
+
+// TestAltProtocolSkipAfterAHedgedCopy: a keyed write to a host that
+// deduplicates, hedged, whose hedged copy was sent and lost (canceled
+// after the hedging delay, unanswered) while the base declined the
+// attempt itself with http.ErrSkipAltProtocol, does not end with the bare
+// sentinel: the http.Transport above would send the caller's write once
+// more, without the key the Transport stamped, after a copy the host may
+// have processed.
+func TestAltProtocolSkipAfterAHedgedCopy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		copySent := make(chan struct{})
+		var calls atomic.Int32
+		alt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if calls.Add(1) == 1 {
+				<-copySent
+				return nil, http.ErrSkipAltProtocol // the attempt itself, declined late
+			}
+			close(copySent) // the copy, sent: the host may process it
+			<-r.Context().Done()
+			return nil, context.Cause(r.Context())
+		})
+		tr := New(alt, WithHedging(Hedging{Delay: 50 * time.Millisecond, MaxHedges: 1}), WithKeyHonoringHosts("api.test"))
+		req, _ := http.NewRequest("POST", "http://api.test/charges", strings.NewReader(`{"amount":1}`))
+		resp, err := tr.RoundTrip(req)
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if err == http.ErrSkipAltProtocol {
+			t.Errorf("POST = the bare %v after a hedged copy of the write may have been processed; want an error the http.Transport above does not resend on", err)
+		}
+		if n := calls.Load(); n != 2 {
+			t.Errorf("the base was asked %d times, want 2", n)
+		}
+	})
+}
+
+// TestAltProtocolSkipWrapped: a base that declines requests with
+// http.ErrSkipAltProtocol wrapped by a middleware (fmt.Errorf("…: %w"), as
+// a logging or tracing RoundTripper does) has declined the request before
+// sending it, as the bare sentinel says: a plain client over it fails at
+// once, the base asked once. The Transport retried it as an unknown error,
+// six times over its backoff, and counted each against the host's breaker,
+// which opened on a host that never got a request.
+func TestAltProtocolSkipWrapped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var asked atomic.Int32
+		alt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			asked.Add(1)
+			return nil, fmt.Errorf("h2 middleware: %w", http.ErrSkipAltProtocol)
+		})
+		tr := New(alt, WithBreaker(BreakerSettings{ConsecutiveFailures: 2}))
+		for i := range 2 {
+			asked.Store(0)
+			req, _ := http.NewRequest("GET", "http://a.test/", nil)
+			resp, err := tr.RoundTrip(req)
+			if resp != nil {
+				resp.Body.Close()
+			}
+			if !errors.Is(err, http.ErrSkipAltProtocol) {
+				t.Errorf("call %d: err = %v, want the base's declining error", i+1, err)
+			}
+			if n := asked.Load(); n != 1 {
+				t.Errorf("call %d: the base was asked %d times, want 1 (a plain client's once)", i+1, n)
+			}
+		}
+		if s := tr.BreakerState("http://a.test/"); s != BreakerClosed {
+			t.Errorf("breaker %v after the base declined, want closed", s)
+		}
+	})
+}
+
+// TestAltProtocolSkipWrappedAfterAnAnswer: a GET answered 503 whose retry
+// the base declines with the wrapped sentinel ends with that 503, as a
+// retry refused does and as a plain client over the base ends: it was
+// retried as an unknown error until the retries ran out, and the call
+// ended with the base's error, the 503 thrown away.
+func TestAltProtocolSkipWrappedAfterAnAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var asked atomic.Int32
+		alt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if asked.Add(1) == 1 {
+				return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{},
+					Body: io.NopCloser(strings.NewReader("busy")), Request: r}, nil
+			}
+			return nil, fmt.Errorf("h2 middleware: %w", http.ErrSkipAltProtocol)
+		})
+		tr := New(alt)
+		req, _ := http.NewRequest("GET", "http://a.test/", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("GET = %v; want the 503 the host answered", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("GET = %d, want 503", resp.StatusCode)
+		}
+		if n := asked.Load(); n != 2 {
+			t.Errorf("the base was asked %d times, want 2 (the 503, then the declined retry)", n)
+		}
+	})
+}
+
+// TestAltProtocolSkipRetryCostsNoBudget: a retry the base declines with
+// http.ErrSkipAltProtocol is not sent after all, and ends the call as a
+// retry refused does: it gives back the retry budget it spent (see
+// RetryBudget), so the host's next call that gets a 503 is retried as it
+// would have been. The declined retry kept its token: with a Burst of 1,
+// the next call's 503 was returned without a retry.
+func TestAltProtocolSkipRetryCostsNoBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var asked atomic.Int32
+		alt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if asked.Add(1) == 2 {
+				return nil, http.ErrSkipAltProtocol // the first call's retry
+			}
+			return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{},
+				Body: io.NopCloser(strings.NewReader("busy")), Request: r}, nil
+		})
+		tr := New(alt, WithMaxRetries(1), WithRetryBudget(RetryBudget{Burst: 1}))
+		for i := range 2 {
+			req, _ := http.NewRequest("GET", "http://a.test/", nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatalf("call %d: %v; want the 503", i+1, err)
+			}
+			resp.Body.Close()
+		}
+		if n := asked.Load(); n != 4 {
+			t.Errorf("the base was asked %d times, want 4 (each call's 503 and its retry: the declined one spent no budget)", n)
+		}
+	})
+}
+
+// TestAltProtocolSkipHedgedCopyGivesBack: a hedged copy of a GET that the
+// base declines with http.ErrSkipAltProtocol never reached the wire, as a
+// copy the breaker refuses: it gives back the retry budget it spent (see
+// Hedging). It kept its token: with a Burst of 1, the host's next 503 was
+// returned without its retry.
+func TestAltProtocolSkipHedgedCopyGivesBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var asked atomic.Int32
+		alt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			switch asked.Add(1) {
+			case 1: // the first call's attempt, slow: a copy is sent
+				time.Sleep(50 * time.Millisecond)
+				return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+			case 2: // its copy, declined
+				return nil, http.ErrSkipAltProtocol
+			}
+			return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{},
+				Body: io.NopCloser(strings.NewReader("busy")), Request: r}, nil
+		})
+		tr := New(alt, WithMaxRetries(1), WithRetryBudget(RetryBudget{Burst: 1}),
+			WithHedging(Hedging{Delay: 10 * time.Millisecond}))
+		req, _ := http.NewRequest("GET", "http://a.test/", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		req, _ = http.NewRequest("GET", "http://a.test/", nil)
+		resp, err = tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("second call: %v; want the 503", err)
+		}
+		resp.Body.Close()
+		if n := asked.Load(); n != 4 {
+			t.Errorf("the base was asked %d times, want 4 (the second call's 503 retried: the declined copy spent no budget)", n)
+		}
+	})
 }
