@@ -14,12 +14,15 @@ import (
 // keeps its pause while another host fills the table of partitions with
 // partitions that hold nothing in force: a careless caller that mints a
 // token per request, or a server that names a fresh bucket on every
-// response, each answer announcing a quota with some left. The
-// least recently used partition was evicted whatever it held, the paused
-// one first, and the paused host's next call was sent into its pause (as
-// no breaker is removed while a closed one can go: see makeRoom).
+// response, each answer announcing a quota with some left, or spent
+// (each of its partitions then holds a wait in force too). The least
+// recently used partition was evicted whatever it held, the paused one
+// first, and the paused host's next call was sent into its pause (as no
+// breaker is removed while a closed one can go: see makeRoom); with spent
+// buckets, after 16 of them skipped, the back one still went, until the
+// flooding host's own make room (see evictTail).
 func TestRateLimitFullTableKeepsAPause(t *testing.T) {
-	for _, junk := range []string{"credentials", "buckets"} {
+	for _, junk := range []string{"credentials", "buckets", "spent-buckets"} {
 		t.Run(junk, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
@@ -31,9 +34,13 @@ func TestRateLimitFullTableKeepsAPause(t *testing.T) {
 						return
 					}
 					w.Header().Set("X-RateLimit-Limit", "100")
-					w.Header().Set("X-RateLimit-Remaining", "99")
+					if junk == "spent-buckets" {
+						w.Header().Set("X-RateLimit-Remaining", "0")
+					} else {
+						w.Header().Set("X-RateLimit-Remaining", "99")
+					}
 					w.Header().Set("X-RateLimit-Reset", "60")
-					if junk == "buckets" {
+					if junk != "credentials" {
 						w.Header().Set("X-RateLimit-Bucket", "b"+strconv.Itoa(n))
 					}
 				}}
