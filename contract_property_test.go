@@ -183,6 +183,27 @@ func (c *contractCase) String() string {
 	return fmt.Sprintf("seed %d; options %s; steps %v; calls %v; concurrent %v", c.seed, strings.Join(c.desc, ", "), c.steps, c.calls, c.concurrent)
 }
 
+// makeCalls runs run for each of c's calls, all at once when c is
+// concurrent, else one after another (with settle, each once its bubble
+// settled), and returns once the bubble settled after the last.
+func (c *contractCase) makeCalls(run func(int, ccall), settle bool) {
+	if c.concurrent {
+		var wg sync.WaitGroup
+		for i, call := range c.calls {
+			wg.Go(func() { run(i, call) })
+		}
+		wg.Wait()
+	} else {
+		for i, call := range c.calls {
+			run(i, call)
+			if settle {
+				synctest.Wait()
+			}
+		}
+	}
+	synctest.Wait()
+}
+
 func drawContractCase(seed uint64) *contractCase {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	c := &contractCase{seed: seed, retries: DefaultMaxRetries, elapsed: DefaultMaxElapsed}
@@ -834,18 +855,7 @@ func runContractCase(t *testing.T, c *contractCase) {
 			}
 		}
 	}
-	if c.concurrent {
-		var wg sync.WaitGroup
-		for i, call := range c.calls {
-			wg.Go(func() { run(i, call) })
-		}
-		wg.Wait()
-	} else {
-		for i, call := range c.calls {
-			run(i, call)
-		}
-	}
-	synctest.Wait()
+	c.makeCalls(run, false)
 	mu.Lock()
 	defer mu.Unlock()
 	// Once every pause, open breaker and spent budget has expired, a

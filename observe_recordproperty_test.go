@@ -128,19 +128,7 @@ func runRecordCase(t *testing.T, c *contractCase) {
 			resp.Body.Close()
 		}
 	}
-	if c.concurrent {
-		var wg sync.WaitGroup
-		for i, call := range c.calls {
-			wg.Go(func() { run(i, call) })
-		}
-		wg.Wait()
-	} else {
-		for i, call := range c.calls {
-			run(i, call)
-			synctest.Wait()
-		}
-	}
-	synctest.Wait()
+	c.makeCalls(run, true)
 	if hs, err := tr.HostState(newRequest(t, context.Background(), "GET", url, nil)); err != nil ||
 		hs.InFlight > 0 || hs.Waiting > 0 || hs.Reads.InFlight != 0 || hs.Writes.InFlight != 0 {
 		t.Errorf("after the calls: HostState %+v, %v; want nothing in flight", hs, err)
