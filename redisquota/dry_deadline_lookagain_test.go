@@ -80,15 +80,7 @@ func dryPartition(t *testing.T, g *leaseGate, dry time.Duration) (q resilient.Qu
 	t.Cleanup(func() { s.Close() })
 	rdb = newRedis(t, addr)
 	key = s.StateKey("p")
-	ctx := context.Background()
-	now, err := rdb.Time(ctx).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rdb.HSet(ctx, key, map[string]any{"limit": 10, "window": 10000000,
-		"tat": now.Add(dry).UnixMicro()}).Err(); err != nil {
-		t.Fatal(err)
-	}
+	spendFleet(t, rdb, key, dry)
 	q = s.QuietPartition("p", 10, 10*time.Second)
 	redisquota.Hush(q)
 	if err := redisquota.Lease(q); err != nil {

@@ -24,15 +24,7 @@ import (
 // Transport held the call until its deadline, to fail it then.
 func TestDryBucketPastDeadlineRefusedAtOnce(t *testing.T) {
 	s, rdb, _ := scriptStore(t)
-	ctx := context.Background()
-	now, err := rdb.Time(ctx).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rdb.HSet(ctx, s.StateKey("p"), map[string]any{"limit": 10, "window": 10000000,
-		"tat": now.Add(15 * time.Second).UnixMicro()}).Err(); err != nil {
-		t.Fatal(err)
-	}
+	spendFleet(t, rdb, s.StateKey("p"), 15*time.Second)
 	q := s.Partition("p")
 	taker := q.(resilient.QuotaDeadlineTaker)
 	q.Learn(quota(10), 10*time.Second)
@@ -88,14 +80,7 @@ func TestDryBucketPastDeadlineTransportRefuses(t *testing.T) {
 	defer srv.Close()
 	name := "http://" + strings.TrimPrefix(srv.URL, "http://") + " reads"
 	ctx := context.Background()
-	now, err := rdb.Time(ctx).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rdb.HSet(ctx, s.StateKey(name), map[string]any{"limit": 10, "window": 10000000,
-		"tat": now.Add(15 * time.Second).UnixMicro()}).Err(); err != nil {
-		t.Fatal(err)
-	}
+	spendFleet(t, rdb, s.StateKey(name), 15*time.Second)
 	q := s.Partition(name)
 	q.Learn(quota(10), 10*time.Second)
 	waitFor(t, "the lease refused", func() bool {
@@ -149,14 +134,7 @@ func TestGrantedLeaseEndsDry(t *testing.T) {
 	s, rdb, _ := scriptStore(t)
 	ctx := context.Background()
 	key := s.StateKey("p")
-	now, err := rdb.Time(ctx).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rdb.HSet(ctx, key, map[string]any{"limit": 10, "window": 10000000,
-		"tat": now.Add(15 * time.Second).UnixMicro()}).Err(); err != nil {
-		t.Fatal(err)
-	}
+	spendFleet(t, rdb, key, 15*time.Second)
 	q := s.QuietPartition("p", 10, 10*time.Second)
 	redisquota.Hush(q)
 	taker := q.(resilient.QuotaDeadlineTaker)
@@ -166,7 +144,8 @@ func TestGrantedLeaseEndsDry(t *testing.T) {
 	if d := redisquota.DryUntil(q); d < 5*time.Second {
 		t.Fatalf("after a lease of a bucket spent for 15s: dry for %v; want over 5s", d)
 	}
-	if now, err = rdb.Time(ctx).Result(); err != nil {
+	now, err := rdb.Time(ctx).Result()
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := rdb.HSet(ctx, key, "tat", now.UnixMicro()).Err(); err != nil {

@@ -355,3 +355,18 @@ func scriptStore(t *testing.T) (*redisquota.Store, *redis.Client, string) {
 	t.Cleanup(func() { s.Close() })
 	return s, newRedis(t, addr), prefix
 }
+
+// spendFleet writes under key the state of a fleet's bucket of 10 tokens
+// per 10s whose tokens other members took until d from now, on Redis's
+// clock.
+func spendFleet(t *testing.T, rdb *redis.Client, key string, d time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	now, err := rdb.Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HSet(ctx, key, map[string]any{"limit": 10, "window": 10000000, "tat": now.Add(d).UnixMicro()}).Err(); err != nil {
+		t.Fatal(err)
+	}
+}

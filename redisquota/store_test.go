@@ -555,16 +555,7 @@ func TestMembersCountedAcrossHeartbeats(t *testing.T) {
 // looks here.
 func TestDryBucketNoCallPerLook(t *testing.T) {
 	s, rdb, _ := scriptStore(t)
-	ctx := context.Background()
-	now, err := rdb.Time(ctx).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Other members took the tokens of the next 15s (10 per 10s).
-	if err := rdb.HSet(ctx, s.StateKey("p"), map[string]any{"limit": 10, "window": 10000000,
-		"tat": now.Add(15 * time.Second).UnixMicro()}).Err(); err != nil {
-		t.Fatal(err)
-	}
+	spendFleet(t, rdb, s.StateKey("p"), 15*time.Second)
 	q := s.Partition("p")
 	q.Learn(quota(10), 10*time.Second)
 	waitFor(t, "the lease refused", func() bool { return s.Stats().Calls >= 2 })
