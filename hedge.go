@@ -105,7 +105,9 @@ import (
 // A host's hedge allowance and the latencies an adaptive Delay reads are
 // kept with its retry budget: the address's, which the virtual hosts
 // behind it share (see RetryBudget), as the load copies add is the
-// server's the connection goes to.
+// server's the connection goes to. The hosts that find the table of
+// retry budgets full share one budget (see RetryBudget), not their
+// latencies: an adaptive Delay sends them no copy.
 //
 // The zero value hedges adaptively, at the host's recent latency at the
 // 0.95 quantile, once the host has answered 20 times.
@@ -205,6 +207,11 @@ func (c *call) hedgeDelay(hb *hostBudget) (time.Duration, bool) {
 	h := c.cfg.hedging
 	if h.Delay > 0 {
 		return h.Delay, true
+	}
+	if hb == &c.t.budgets.overflow {
+		// The hosts beyond the table of budgets share one, not their
+		// latencies: one host's would time another's copies.
+		return 0, false
 	}
 	lat := hb.latencies()
 	d, ok := lat.quantile(h.Quantile)
