@@ -48,16 +48,13 @@ type replayBody struct {
 }
 
 // init prepares the replay of req's body: from its bytes when it is in
-// memory, the request has a GetBody and the body is at most memLimit bytes
-// long, recorded in mem (see memoryBody); when the request has no GetBody,
-// by seeking when the body can seek from where it stands, else by
-// capturing at most limit bytes. A body in memory longer than memLimit is
-// replayed from GetBody, as a plain client's resend is: a retry's or a
-// hedged copy's copy of its bytes would hold more than the limit. A zero
+// memory and the request has a GetBody, recorded in mem (see memoryBody);
+// when the request has no GetBody, by seeking when the body can seek from
+// where it stands, else by capturing at most limit bytes. A zero
 // replayBody from a request without a body hands out nil bodies.
-func (b *replayBody) init(req *http.Request, limit, memLimit int64) {
+func (b *replayBody) init(req *http.Request, limit int64) {
 	b.req = req
-	if hasBody(req) && req.GetBody != nil && req.ContentLength <= memLimit && b.mem.init(req.Body, req.ContentLength) {
+	if hasBody(req) && req.GetBody != nil && b.mem.init(req.Body, req.ContentLength) {
 		return
 	}
 	if hasBody(req) && req.GetBody == nil {

@@ -3,7 +3,6 @@ package resilient
 import (
 	"context"
 	"io"
-	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -25,7 +24,7 @@ func TestFrozenCaptureStopsAtTheLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b replayBody
-	b.init(req, limit, math.MaxInt64)
+	b.init(req, limit)
 	defer b.close()
 	r, _ := b.first()
 	if n, err := io.ReadFull(r, make([]byte, 4)); n != 4 || err != nil {

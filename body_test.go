@@ -132,7 +132,7 @@ func TestReplayBodyWithoutBody(t *testing.T) {
 		req, _ := http.NewRequest("GET", "http://api.test/", nil)
 		req.Body = body
 		var b replayBody
-		b.init(req, 10, math.MaxInt64)
+		b.init(req, 10)
 		if first, same := b.first(); first != body || !same || !b.replayable() {
 			t.Errorf("%v: first() is not the caller's body", body)
 		}
@@ -147,7 +147,7 @@ func TestReplayBodyGetBody(t *testing.T) {
 	req, _ := http.NewRequest("PUT", "http://api.test/", strings.NewReader("payload"))
 	orig := req.Body
 	var b replayBody
-	b.init(req, 1, math.MaxInt64)
+	b.init(req, 1)
 	if b.cap != nil {
 		t.Fatal("a body with GetBody is captured")
 	}
@@ -157,7 +157,7 @@ func TestReplayBodyGetBody(t *testing.T) {
 	req.Body = io.NopCloser(iotest.OneByteReader(strings.NewReader("payload"))) // not known to be in memory
 	orig = req.Body
 	b = replayBody{}
-	b.init(req, 1, math.MaxInt64)
+	b.init(req, 1)
 	if first, _ := b.first(); first.(*checkedBody).rc != orig {
 		t.Error("first() does not read the caller's body")
 	}
@@ -841,7 +841,7 @@ func TestCaptureBodyLyingContentLength(t *testing.T) {
 	var b replayBody
 	req, _ = http.NewRequest("PUT", "https://api.test/v1/media", io.NopCloser(strings.NewReader("abc")))
 	req.ContentLength = 1 << 30
-	b.init(req, math.MaxInt64, math.MaxInt64)
+	b.init(req, math.MaxInt64)
 	if c := cap(b.cap.buf); c > DefaultMaxBufferedBody {
 		t.Errorf("a body that says it has 1 GiB gets a buffer of %d bytes before a byte is read", c)
 	}
@@ -866,7 +866,7 @@ func TestCaptureBodyStaysWithinLimit(t *testing.T) {
 		req, _ := http.NewRequest("PUT", "https://api.test/v1/media", io.NopCloser(bytes.NewReader(make([]byte, tc.size))))
 		req.ContentLength = tc.contentLength
 		var b replayBody
-		b.init(req, tc.limit, math.MaxInt64)
+		b.init(req, tc.limit)
 		r, _ := b.first()
 		if n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, make([]byte, 32<<10)); n != tc.size || err != nil {
 			t.Fatalf("first attempt's body: %d bytes, %v; want %d", n, err, tc.size)

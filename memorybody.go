@@ -19,10 +19,7 @@ import (
 // reader, nor a wrapper to watch it: the attempt sends the caller's body
 // as it is, with its headers in one write, as a plain client does, and a
 // retry or a hedged copy sends a copy of the bytes, in one write too,
-// made off the success path; only for a body within WithMaxBufferedBody
-// (see replayBody.init): a larger one is replayed from GetBody, for a
-// copy would hold more than the limit. The zero memoryBody holds nothing
-// (see ok).
+// made off the success path. The zero memoryBody holds nothing (see ok).
 // It holds no lock: the retry loop has one of its own (see reader), and a
 // hedged attempt's copies share the bytes one of them took while the call
 // could not end (see launchCopy).

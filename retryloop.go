@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"time"
 
@@ -32,18 +31,14 @@ func (c *call) endPanicking(ended *bool) {
 func (c *call) run() (*http.Response, error) {
 	t, req := c.t, c.req
 	var body replayBody
-	// A body in memory is copied for a retry or a hedged copy only
-	// within the limit: a larger one is replayed from GetBody.
-	captureLimit, memLimit := c.cfg.maxBufferedBody, c.cfg.maxBufferedBody
+	captureLimit := c.cfg.maxBufferedBody
 	if c.cfg.maxRetries == 0 {
-		// A single attempt: no retry to replay the body for, nor a
-		// hedged copy (see hedgeable), and nothing to copy.
-		captureLimit, memLimit = 0, math.MaxInt64
+		captureLimit = 0 // a single attempt: no retry to replay the body for
 	}
 	// Deferred first: the caller's Seek, which init calls, may panic, and
 	// the caller's body is closed then too.
 	defer body.close()
-	body.init(req, captureLimit, memLimit)
+	body.init(req, captureLimit)
 	c.capture = body.cap
 	if body.mem.ok() {
 		c.mem = body.mem // for hedged copies (see copyBody); no copy of a zero one on the success path of a GET
