@@ -149,14 +149,7 @@ func TestDryBucketLookAgainBeforeNextLease(t *testing.T) {
 	}
 	// The others give their tokens back; the refiller's next call gets
 	// one, which an attempt waiting takes.
-	ctx := context.Background()
-	now, err := rdb.Time(ctx).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rdb.HSet(ctx, key, "tat", now.UnixMicro()).Err(); err != nil {
-		t.Fatal(err)
-	}
+	spendFleet(t, rdb, key, 0)
 	if err := redisquota.Lease(q); err != nil {
 		t.Fatal(err)
 	}
