@@ -385,16 +385,16 @@ func (rl *rateLimiter) evictTail(now time.Time, k partKey) {
 	}
 	var victim *partition
 	most, mostOwn := 0, false
-	for i, p := range held[:n] {
+	for _, p := range held[:n] {
 		count := 0
 		for _, q := range held[:n] {
-			if q.key.scheme == p.key.scheme && q.key.host == p.key.host {
+			if sameOrigin(q.key, p.key) {
 				count++
 			}
 		}
-		own := p.key.scheme == k.scheme && p.key.host == k.host
+		own := sameOrigin(p.key, k)
 		if count > most || count == most && own && !mostOwn {
-			victim, most, mostOwn = held[i], count, own
+			victim, most, mostOwn = p, count, own
 		}
 	}
 	if most > 1 {
@@ -403,6 +403,10 @@ func (rl *rateLimiter) evictTail(now time.Time, k partKey) {
 	}
 	rl.remove(rl.lru.tail)
 }
+
+// sameOrigin reports whether a and b are partitions of one scheme and
+// host.
+func sameOrigin(a, b partKey) bool { return a.scheme == b.scheme && a.host == b.host }
 
 // maxHeldSkips bounds the partitions that hold a wait in force one
 // eviction moves to the front (see evictTail), so that a table full of
