@@ -61,10 +61,11 @@ func redactedURL(req *http.Request) string {
 }
 
 // serverAddr returns server.address and server.port of req: the host and
-// port of its URL, the "URI origin" the request is sent to, as the
-// conventions define them (a request made to an IP address with the Host
-// header of a virtual host records the IP address, where the connection
-// goes, as otelhttp does); the port of the URL's scheme when the host has
+// port of its URL, where the request is sent (a request made to an IP
+// address with the Host header of a virtual host records the IP address,
+// where the connection goes, as otelhttp does; the conventions name the
+// Host header's, a departure the package documentation gives the reasons
+// of); the port of the URL's scheme when the host has
 // none; 0 when not known. User information put in the URL's host by hand
 // is REDACTED (see redact.Userinfo), the brackets of an IPv6 address after
 // it kept: "REDACTED@[::1]". The Host header names them only for a URL

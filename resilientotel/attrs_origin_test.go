@@ -11,12 +11,12 @@ import (
 
 // TestServerAddressIsTheURLOrigin: a request made to an IP address, with
 // the Host header of a virtual host, records the address and port it is
-// sent to, as the conventions ask of server.address and server.port (the
-// host and port of the "URI origin"; "If an HTTP client request is
+// sent to, as otelhttp records them ("If an HTTP client request is
 // explicitly made to an IP address, e.g. http://x.x.x.x:8080, then
-// server.address SHOULD be the IP address x.x.x.x") and as otelhttp
-// records them: not the Host header's name, with its scheme's port, where
-// no connection went.
+// server.address SHOULD be the IP address x.x.x.x", the conventions say
+// too): not the Host header's name, with its scheme's port, where no
+// connection went (see the package documentation, "Where it departs from
+// the conventions").
 func TestServerAddressIsTheURLOrigin(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tel := newTelemetry()

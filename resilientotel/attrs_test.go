@@ -96,7 +96,8 @@ func TestServerAddr(t *testing.T) {
 		{"http://[::1]/", "", "::1", 80},
 		// The Host header of a virtual host: the server is the URL's
 		// origin, where the request is sent (an IP address the caller
-		// chose, with its port), as the conventions and otelhttp say.
+		// chose, with its port), as otelhttp says (a documented
+		// departure from the conventions, which name the Host header's).
 		{"https://api.test/x", "other.test:9443", "api.test", 443},
 		{"https://api.test/x", "other.test", "api.test", 443},
 		{"http://10.0.0.5:8080/x", "svc.test", "10.0.0.5", 8080},

@@ -33,10 +33,10 @@
 // Config.KnownMethods). Attributes: http.request.method (_OTHER for a method
 // not known, with http.request.method_original), server.address and
 // server.port (the host and port of the URL, where the request is sent,
-// as the conventions and otelhttp have them: an IP address the caller
-// sends to with the Host header of a virtual host, not that name; the
-// scheme's default port when it has none; the Host header's only for a
-// URL without a host), url.full (without its query, see Secrets),
+// as otelhttp has them: an IP address the caller sends to with the Host
+// header of a virtual host, not that name; the scheme's default port when
+// it has none; the Host header's only for a URL without a host),
+// url.full (without its query, see Secrets),
 // url.template when known, and
 // http.request.resend_count on every resend, retries, hedged copies and
 // redirects alike (it counts from the first request of the caller's call,
@@ -222,6 +222,24 @@
 // loaded 2-core machine (BenchmarkInstrumentNoopSideBySide). A call that started idle stays
 // unrecorded; the first calls after an SDK is installed get their
 // INTERNAL span's attributes after it started, out of the sampler's sight.
+//
+// # Where it departs from the conventions
+//
+// server.address and server.port are the URL's host and port. The
+// conventions of semconv.SchemaURL (since semantic-conventions#2463
+// replaced the "URI origin" of earlier versions) name those of the Host
+// header, or of HTTP/2's :authority, unless an HTTP/1.1 request
+// goes out in absolute form (through a proxy), and an IP address when the
+// request is made to one: for a request to https://api.example.com with
+// req.Host "other.example", they say other.example. This package keeps the
+// URL's, on purpose: it is where the connection goes (network.peer.address
+// says the same host), it is what otelhttp records, so that the series of
+// a program instrumented by both agree, and it is what the Transport's own
+// records name (Attempt.Host, its log records, its errors); the request's
+// form, absolute or not, is its base's choice (a Proxy), out of a
+// Tracer's sight. The virtual host is the breaker's key (see
+// resilient.BreakerSettings.Key), in resilient.breaker.key. url.full drops
+// the query, see Secrets.
 //
 // # Secrets
 //
