@@ -48,13 +48,14 @@ type replayBody struct {
 }
 
 // init prepares the replay of req's body: from its bytes when it is in
-// memory and the request has a GetBody, recorded in mem (see memoryBody);
-// when the request has no GetBody, by seeking when the body can seek from
-// where it stands, else by capturing at most limit bytes. A zero
-// replayBody from a request without a body hands out nil bodies.
-func (b *replayBody) init(req *http.Request, limit int64) {
+// memory and the request has a GetBody, recorded in mem (see memoryBody),
+// copied for a retry when it is at most memLimit bytes long; when the
+// request has no GetBody, by seeking when the body can seek from where it
+// stands, else by capturing at most limit bytes. A zero replayBody from a
+// request without a body hands out nil bodies.
+func (b *replayBody) init(req *http.Request, limit, memLimit int64) {
 	b.req = req
-	if hasBody(req) && req.GetBody != nil && b.mem.init(req.Body, req.ContentLength) {
+	if hasBody(req) && req.GetBody != nil && b.mem.init(req.Body, req.ContentLength, memLimit) {
 		return
 	}
 	if hasBody(req) && req.GetBody == nil {

@@ -3,6 +3,7 @@ package resilient
 import (
 	"context"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -24,7 +25,7 @@ func TestFrozenCaptureStopsAtTheLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b replayBody
-	b.init(req, limit)
+	b.init(req, limit, math.MaxInt64)
 	defer b.close()
 	r, _ := b.first()
 	if n, err := io.ReadFull(r, make([]byte, 4)); n != 4 || err != nil {

@@ -3,6 +3,7 @@ package resilient
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -26,12 +27,16 @@ import (
 // reads that reader. The attempt made from the bytes carries a GetBody of
 // its own, of those bytes.
 func TestMemoryBodyResendByBaseGetBody(t *testing.T) {
-	for _, hedged := range []bool{false, true} {
+	for _, c := range []struct {
+		hedged bool
+		limit  int64 // WithMaxBufferedBody: over it, the caller's bytes, not a copy
+	}{{false, DefaultMaxBufferedBody}, {true, DefaultMaxBufferedBody}, {false, 512}, {true, 512}} {
+		hedged := c.hedged
 		name := "retry"
 		if hedged {
 			name = "hedged"
 		}
-		t.Run(name, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/limit=%d", name, c.limit), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				data := bytes.Repeat([]byte("abcdefghijklmnop"), 64) // 1 KiB
 				var mu sync.Mutex
@@ -96,7 +101,7 @@ func TestMemoryBodyResendByBaseGetBody(t *testing.T) {
 					_, err := src.Seek(0, io.SeekStart)
 					return io.NopCloser(src), err
 				}
-				opts := []Option{WithBackoff(10*time.Millisecond, 10*time.Millisecond)}
+				opts := []Option{WithBackoff(10*time.Millisecond, 10*time.Millisecond), WithMaxBufferedBody(c.limit)}
 				if hedged {
 					opts = append(opts, WithHedging(Hedging{Delay: 10 * time.Millisecond}))
 				}

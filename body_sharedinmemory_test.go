@@ -28,8 +28,12 @@ import (
 // the bytes the call found (see memoryBody), never GetBody: each writer
 // reads its body to its end, none rewound under it.
 func TestSharedGetBodyInMemoryEarlyAnswer(t *testing.T) {
-	for _, early := range []int{1, 2} {
-		t.Run(fmt.Sprintf("early=%d", early), func(t *testing.T) {
+	for _, c := range []struct {
+		early int
+		limit int64
+	}{{1, DefaultMaxBufferedBody}, {2, DefaultMaxBufferedBody}, {1, 512}, {2, 512}} {
+		early := c.early
+		t.Run(fmt.Sprintf("early=%d/limit=%d", early, c.limit), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				data := bytes.Repeat([]byte("abcdefghijklmnop"), 64) // 1 KiB
 				var mu sync.Mutex
@@ -81,7 +85,7 @@ func TestSharedGetBodyInMemoryEarlyAnswer(t *testing.T) {
 					_, err := src.Seek(0, io.SeekStart)
 					return io.NopCloser(src), err
 				}
-				resp, err := New(base, WithBackoff(10*time.Millisecond, 10*time.Millisecond)).RoundTrip(req)
+				resp, err := New(base, WithBackoff(10*time.Millisecond, 10*time.Millisecond), WithMaxBufferedBody(c.limit)).RoundTrip(req)
 				writers.Wait()
 				if err != nil || resp.StatusCode != http.StatusCreated {
 					t.Fatalf("RoundTrip = %v, %v; want the last retry's 201", resp, err)
@@ -115,8 +119,12 @@ func TestSharedGetBodyInMemoryEarlyAnswer(t *testing.T) {
 // the source under an earlier reader (see memoryBody). With retries it was
 // watched, and went out in two writes, its headers flushed first.
 func TestSharedGetBodyInMemoryOneWrite(t *testing.T) {
+	var fail atomic.Int32 // how many requests to answer 503 before a 200
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
+		if fail.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
 	}))
 	defer srv.Close()
 	writesOf := func(rt func(*http.Transport) http.RoundTripper) int32 {
@@ -143,5 +151,17 @@ func TestSharedGetBodyInMemoryOneWrite(t *testing.T) {
 	}
 	if got := writesOf(func(b *http.Transport) http.RoundTripper { return New(b) }); got != want {
 		t.Errorf("PUT with the caller's GetBody, retries allowed: %d writes, want %d as a plain client", got, want)
+	}
+	// A retry's body, a copy of the bytes or, over WithMaxBufferedBody,
+	// the caller's bytes through a reader of their own, goes out in one
+	// write with its headers too.
+	for _, limit := range []int64{DefaultMaxBufferedBody, 4} {
+		fail.Store(1)
+		got := writesOf(func(b *http.Transport) http.RoundTripper {
+			return New(b, WithBackoff(time.Millisecond, time.Millisecond), WithMaxBufferedBody(limit))
+		})
+		if got != 2*want {
+			t.Errorf("PUT retried once, WithMaxBufferedBody(%d): %d writes, want %d, one a request as a plain client's", limit, got, 2*want)
+		}
 	}
 }

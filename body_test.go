@@ -132,7 +132,7 @@ func TestReplayBodyWithoutBody(t *testing.T) {
 		req, _ := http.NewRequest("GET", "http://api.test/", nil)
 		req.Body = body
 		var b replayBody
-		b.init(req, 10)
+		b.init(req, 10, math.MaxInt64)
 		if first, same := b.first(); first != body || !same || !b.replayable() {
 			t.Errorf("%v: first() is not the caller's body", body)
 		}
@@ -147,7 +147,7 @@ func TestReplayBodyGetBody(t *testing.T) {
 	req, _ := http.NewRequest("PUT", "http://api.test/", strings.NewReader("payload"))
 	orig := req.Body
 	var b replayBody
-	b.init(req, 1)
+	b.init(req, 1, math.MaxInt64)
 	if b.cap != nil {
 		t.Fatal("a body with GetBody is captured")
 	}
@@ -157,7 +157,7 @@ func TestReplayBodyGetBody(t *testing.T) {
 	req.Body = io.NopCloser(iotest.OneByteReader(strings.NewReader("payload"))) // not known to be in memory
 	orig = req.Body
 	b = replayBody{}
-	b.init(req, 1)
+	b.init(req, 1, math.MaxInt64)
 	if first, _ := b.first(); first.(*checkedBody).rc != orig {
 		t.Error("first() does not read the caller's body")
 	}
@@ -632,52 +632,66 @@ func TestMemoryBodyBytes(t *testing.T) {
 		{"bytes.Reader", func() io.Reader { return bytes.NewReader([]byte("xhello")) }},
 		{"strings.Reader", func() io.Reader { return strings.NewReader("xhello") }},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := tc.body()
-			r.Read(make([]byte, 1))
-			var m memoryBody
-			if !m.init(io.NopCloser(r), 5) {
-				t.Fatal("init = false, want true")
+		for _, over := range []bool{false, true} {
+			limit := int64(math.MaxInt64)
+			if over {
+				limit = 4 // the body is over WithMaxBufferedBody: not copied
 			}
-			r.Read(make([]byte, 2)) // the attempt's writer reads on
-			for i := range 2 {
-				if b, err := m.bytes(); err != nil || string(b) != "hello" {
-					t.Errorf("bytes() #%d = %q, %v; want %q", i, b, err, "hello")
+			t.Run(fmt.Sprintf("%s/over-limit=%v", tc.name, over), func(t *testing.T) {
+				r := tc.body()
+				r.Read(make([]byte, 1))
+				var m memoryBody
+				if !m.init(io.NopCloser(r), 5, limit) {
+					t.Fatal("init = false, want true")
 				}
-				rc, err := m.reader()
-				if err != nil {
-					t.Fatalf("reader() #%d: %v", i, err)
+				r.Read(make([]byte, 2)) // the attempt's writer reads on
+				for i := range 2 {
+					if b, err := m.bytes(); err != nil || b.data != nil && string(b.data) != "hello" {
+						t.Errorf("bytes() #%d = %q, %v; want %q", i, b.data, err, "hello")
+					}
+					rc, err := m.reader()
+					if err != nil {
+						t.Fatalf("reader() #%d: %v", i, err)
+					}
+					if _, ok := inMemory(rc, 5); !ok {
+						t.Errorf("reader() #%d is not in memory: two writes", i)
+					}
+					if got, _ := io.ReadAll(rc); string(got) != "hello" {
+						t.Errorf("reader() #%d read %q, want %q", i, got, "hello")
+					}
 				}
-				if _, ok := inMemory(rc, 5); !ok {
-					t.Errorf("reader() #%d is not in memory: two writes", i)
+				if rest, _ := io.ReadAll(r); string(rest) != "llo" {
+					t.Errorf("the caller's reader was moved: %q left, want %q", rest, "llo")
 				}
-				if got, _ := io.ReadAll(rc); string(got) != "hello" {
-					t.Errorf("reader() #%d read %q, want %q", i, got, "hello")
+				// The caller reuses its body's memory once RoundTrip
+				// returned: a writer of the bytes may still send them.
+				// A copy of them reads the bytes the call found; the
+				// caller's own, over the limit, read what it wrote
+				// into them, as a plain client's resend through
+				// GetBody does: a Reset reader keeps its bytes.
+				want := "hello"
+				rc, _ := m.reader()
+				switch r := r.(type) {
+				case *bytes.Buffer:
+					r.Reset()
+					r.WriteString("XXXXXX")
+					if over {
+						want = "XXXXX"
+					}
+				case *bytes.Reader:
+					r.Reset([]byte("XXXXXX"))
+				case *strings.Reader:
+					r.Reset("XXXXXX")
 				}
-			}
-			if rest, _ := io.ReadAll(r); string(rest) != "llo" {
-				t.Errorf("the caller's reader was moved: %q left, want %q", rest, "llo")
-			}
-			// The caller reuses its body's memory once RoundTrip
-			// returned: a writer of the bytes may still send them.
-			rc, _ := m.reader()
-			switch r := r.(type) {
-			case *bytes.Buffer:
-				r.Reset()
-				r.WriteString("XXXXXX")
-			case *bytes.Reader:
-				r.Reset([]byte("XXXXXX"))
-			case *strings.Reader:
-				r.Reset("XXXXXX")
-			}
-			if got, _ := io.ReadAll(rc); string(got) != "hello" {
-				t.Errorf("a retry's body read %q once the caller reused its body, want %q", got, "hello")
-			}
-		})
+				if got, _ := io.ReadAll(rc); string(got) != want {
+					t.Errorf("a retry's body read %q once the caller reused its body, want %q", got, want)
+				}
+			})
+		}
 	}
 	src := strings.NewReader("hello")
 	var m memoryBody
-	if !m.init(io.NopCloser(src), 5) {
+	if !m.init(io.NopCloser(src), 5, math.MaxInt64) {
 		t.Fatal("init = false, want true")
 	}
 	src.Reset("hi")
@@ -695,7 +709,7 @@ func TestMemoryBodyBytes(t *testing.T) {
 		{"not a NopCloser", &seekBody{Reader: strings.NewReader("hello")}, 5},
 	} {
 		var m memoryBody
-		if m.init(tc.body, tc.want) || m.ok() {
+		if m.init(tc.body, tc.want, math.MaxInt64) || m.ok() {
 			t.Errorf("%s: init = true, want false", tc.name)
 		}
 	}
@@ -841,7 +855,7 @@ func TestCaptureBodyLyingContentLength(t *testing.T) {
 	var b replayBody
 	req, _ = http.NewRequest("PUT", "https://api.test/v1/media", io.NopCloser(strings.NewReader("abc")))
 	req.ContentLength = 1 << 30
-	b.init(req, math.MaxInt64)
+	b.init(req, math.MaxInt64, math.MaxInt64)
 	if c := cap(b.cap.buf); c > DefaultMaxBufferedBody {
 		t.Errorf("a body that says it has 1 GiB gets a buffer of %d bytes before a byte is read", c)
 	}
@@ -866,7 +880,7 @@ func TestCaptureBodyStaysWithinLimit(t *testing.T) {
 		req, _ := http.NewRequest("PUT", "https://api.test/v1/media", io.NopCloser(bytes.NewReader(make([]byte, tc.size))))
 		req.ContentLength = tc.contentLength
 		var b replayBody
-		b.init(req, tc.limit)
+		b.init(req, tc.limit, math.MaxInt64)
 		r, _ := b.first()
 		if n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, make([]byte, 32<<10)); n != tc.size || err != nil {
 			t.Fatalf("first attempt's body: %d bytes, %v; want %d", n, err, tc.size)

@@ -1,7 +1,6 @@
 package resilient
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -66,7 +65,7 @@ type hedgeRun struct {
 	// memoryBody), or memErr the error of their copy; taken once, under
 	// mu, by the first copy (see launchCopy) or before the base calls the
 	// attempt's GetBody, the caller's (see sendHedged, takeMem).
-	mem    []byte
+	mem    memoryBytes
 	memErr error
 	// body is the body made last, the attempt's or a copy's, when the
 	// caller's GetBody may share one source among them (see
@@ -380,7 +379,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 // once (see memoryBody): while the call cannot end, and before the base
 // calls the attempt's GetBody, the caller's. Called with mu held.
 func (run *hedgeRun) takeMem(m *memoryBody) {
-	if m.ok() && run.mem == nil && run.memErr == nil {
+	if m.ok() && !run.mem.ok() && run.memErr == nil {
 		run.mem, run.memErr = m.bytes()
 	}
 }
@@ -469,9 +468,9 @@ func (c *call) copyBody(run *hedgeRun, areq, src *http.Request) (io.ReadCloser, 
 			return nil, run.memErr
 		}
 		// net/http's own resend of the copy reads these bytes, not the
-		// caller's reader (see memoryGetBody).
-		areq.GetBody = memoryGetBody(run.mem)
-		return io.NopCloser(bytes.NewReader(run.mem)), nil
+		// caller's reader (see memoryBytes.getBody).
+		areq.GetBody = run.mem.getBody()
+		return run.mem.open(), nil
 	} else if run.tracks {
 		return run.nextBody(src)
 	} else {

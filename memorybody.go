@@ -28,13 +28,16 @@ type memoryBody struct {
 	off  int64       // where at's unread bytes began when the call found them
 	n    int64       // the body's length, the request's ContentLength
 	buf  []byte      // a *bytes.Buffer's unread bytes, the caller's memory; nil for at
-	data []byte      // the retry loop's copy of the bytes, once reader made it
+	data memoryBytes // what retries read: set by reader, or by init for a body over the limit
 }
 
 // init reports whether body, of a request whose ContentLength is want, is
 // in memory (see inMemory), and records where its bytes are when it is.
-// Called before the first attempt reads the body.
-func (m *memoryBody) init(body io.ReadCloser, want int64) bool {
+// Called before the first attempt reads the body. A body longer than
+// limit (WithMaxBufferedBody) is not copied for a retry or a hedged copy,
+// which would hold more than the limit: they read the caller's bytes (see
+// memoryBytes), recorded in data here.
+func (m *memoryBody) init(body io.ReadCloser, want, limit int64) bool {
 	src, ok := inMemory(body, want)
 	if !ok {
 		return false
@@ -43,10 +46,21 @@ func (m *memoryBody) init(body io.ReadCloser, want int64) bool {
 	switch r := src.(type) {
 	case *bytes.Buffer:
 		m.buf = r.Bytes()
+		if want > limit {
+			m.data.data = m.buf
+		}
 	case *bytes.Reader:
 		m.at, m.off = r, r.Size()-int64(r.Len())
+		if want > limit {
+			c := *r
+			m.data.src = &c
+		}
 	case *strings.Reader:
 		m.at, m.off = r, r.Size()-int64(r.Len())
+		if want > limit {
+			c := *r
+			m.data.src = &c
+		}
 	}
 	return true
 }
@@ -56,55 +70,89 @@ func (m *memoryBody) ok() bool {
 	return m.n > 0
 }
 
-// bytes returns the body's bytes: data, or a copy of buf's or at's, which
-// the caller may reuse once RoundTrip returned (it closed the body long
-// before: the first attempt's transport did), while a writer of a retry or
-// a copy, after an early answer, still sends them. Neither copy moves
-// anything an earlier attempt's writer reads: it may read on meanwhile
-// (ReadAt reads the reader's bytes, not its position; a Buffer's Read
-// leaves its bytes in place). It fails only when the caller's reader no
-// longer holds the bytes it held when the call began (a Reset of it with
-// fewer): the body cannot be replayed.
-func (m *memoryBody) bytes() ([]byte, error) {
+// bytes returns what a retry or a copy reads of the body: data, or a copy
+// of buf's or at's bytes, which the caller may reuse once RoundTrip
+// returned (it closed the body long before: the first attempt's transport
+// did), while a writer of a retry or a copy, after an early answer, still
+// sends them. Neither copy moves anything an earlier attempt's writer
+// reads: it may read on meanwhile (ReadAt reads the reader's bytes, not
+// its position; a Buffer's Read leaves its bytes in place). It fails only
+// when the caller's reader no longer holds the bytes it held when the
+// call began (a Reset of it with fewer): the body cannot be replayed. A
+// body over the limit is not copied: data holds the caller's bytes (see
+// init).
+func (m *memoryBody) bytes() (memoryBytes, error) {
 	switch {
-	case m.data != nil:
+	case m.data.ok():
 		return m.data, nil
 	case m.at == nil:
-		return append(make([]byte, 0, m.n), m.buf...), nil
+		return memoryBytes{data: append(make([]byte, 0, m.n), m.buf...)}, nil
 	}
 	data := make([]byte, m.n)
 	if n, _ := m.at.ReadAt(data, m.off); int64(n) != m.n {
-		return nil, fmt.Errorf("%w: its reader holds %d of its %d bytes", errBodyNotReplayable, n, m.n)
+		return memoryBytes{}, fmt.Errorf("%w: its reader holds %d of its %d bytes", errBodyNotReplayable, n, m.n)
 	}
-	return data, nil
+	return memoryBytes{data: data}, nil
 }
 
-// reader returns a body of its own for a retry: an io.NopCloser of a
-// *bytes.Reader, which net/http writes with the headers in one write (see
-// inMemory). The bytes are copied once, the first time (see bytes): data
-// keeps them, for the retries after it and their GetBody (see
-// memoryGetBody).
+// reader returns a body of its own for a retry (see memoryBytes.open).
+// The bytes are copied once, the first time (see bytes): data keeps them,
+// for the retries after it and their GetBody (see memoryBytes.getBody).
 func (m *memoryBody) reader() (io.ReadCloser, error) {
 	data, err := m.bytes()
 	if err != nil {
 		return nil, err
 	}
 	m.data = data
-	return io.NopCloser(bytes.NewReader(data)), nil
+	return data.open(), nil
 }
 
-// memoryGetBody returns the GetBody of a retry's or a hedged copy's
-// request, whose body reads data (see reader): a reader of data of its own
-// each time, as http.NewRequest's. The base transport calls it to send
-// that request again itself (HTTP/2 after a refused stream or a GOAWAY,
-// whatever the method; HTTP/1 on a reused connection found dead): the
-// caller's GetBody, which the request had, may rewind the caller's one
-// reader, which the attempt before may still read (an early answer, a
-// hedged attempt still sending it), and both writers then read each a
-// part of one source, as a plain client's never do.
-func memoryGetBody(data []byte) func() (io.ReadCloser, error) {
+// memoryBytes is what a retry or a hedged copy of a body in memory reads:
+// a copy of the body's bytes in data, or, for a body larger than
+// WithMaxBufferedBody, the caller's own bytes, not copied, as a plain
+// client's resend through http.NewRequest's GetBody reads them: a
+// *bytes.Buffer's unread bytes in data, or src, a copy of the caller's
+// *bytes.Reader or *strings.Reader (its position and its bytes, not the
+// bytes themselves) made before the first attempt read it, which the
+// attempts' reads and a Reset of the caller's reader leave as it is. The
+// zero memoryBytes holds nothing (see ok).
+type memoryBytes struct {
+	data []byte
+	src  io.Reader // a *bytes.Reader or *strings.Reader, never read itself: see open
+}
+
+// ok reports whether b holds the body.
+func (b memoryBytes) ok() bool {
+	return b.data != nil || b.src != nil
+}
+
+// open returns a body of its own of b's bytes: an io.NopCloser of a
+// *bytes.Reader or a *strings.Reader, which net/http writes with the
+// headers in one write (see inMemory).
+func (b memoryBytes) open() io.ReadCloser {
+	switch r := b.src.(type) {
+	case *bytes.Reader:
+		c := *r
+		return io.NopCloser(&c)
+	case *strings.Reader:
+		c := *r
+		return io.NopCloser(&c)
+	}
+	return io.NopCloser(bytes.NewReader(b.data))
+}
+
+// getBody returns the GetBody of a retry's or a hedged copy's request,
+// whose body reads b (see open): a body of its own each time, as
+// http.NewRequest's. The base transport calls it to send that request
+// again itself (HTTP/2 after a refused stream or a GOAWAY, whatever the
+// method; HTTP/1 on a reused connection found dead): the caller's
+// GetBody, which the request had, may rewind the caller's one reader,
+// which the attempt before may still read (an early answer, a hedged
+// attempt still sending it), and both writers then read each a part of
+// one source, as a plain client's never do.
+func (b memoryBytes) getBody() func() (io.ReadCloser, error) {
 	return func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(data)), nil
+		return b.open(), nil
 	}
 }
 
@@ -114,11 +162,10 @@ func memoryGetBody(data []byte) func() (io.ReadCloser, error) {
 // bytes where the call found them (ReadAt, or a *bytes.Buffer's unread
 // bytes) and moves nothing an attempt's writer reads, which the caller's
 // GetBody may (a seek back of its one reader). Called during the call
-// only, on the call's own record (whose data the retry loop never sets):
-// the bytes are the caller's, not a copy.
+// only: the bytes are the caller's, not a copy.
 func (m *memoryBody) keyGetBody() func() (io.ReadCloser, error) {
 	if m.at == nil {
-		return memoryGetBody(m.buf)
+		return memoryBytes{data: m.buf}.getBody()
 	}
 	at, off, n := m.at, m.off, m.n
 	return func() (io.ReadCloser, error) {

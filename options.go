@@ -362,8 +362,11 @@ func WithAttemptTimeout(d time.Duration) Option {
 // where the call found it, once an earlier attempt's read of it in progress
 // ends; a retry waits for that read no longer than the call's context and
 // budget (WithMaxElapsed) allow, and a source whose Read stalls past them
-// ends the retries, the call returning the last response. It panics if n
-// is negative.
+// ends the retries, the call returning the last response. A body in
+// memory with a GetBody (http.NewRequest's) is copied for a retry or a
+// hedged copy only up to n bytes: a larger one is read from the caller's
+// bytes, not copied, as a plain client's resend through GetBody reads
+// them. It panics if n is negative.
 func WithMaxBufferedBody(n int64) Option {
 	mustNotBeNegative("WithMaxBufferedBody", n)
 	return func(c *config) { c.maxBufferedBody = n }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"time"
 
@@ -31,14 +32,18 @@ func (c *call) endPanicking(ended *bool) {
 func (c *call) run() (*http.Response, error) {
 	t, req := c.t, c.req
 	var body replayBody
-	captureLimit := c.cfg.maxBufferedBody
+	// A body in memory over the limit is not copied for a retry or a
+	// hedged copy (see memoryBody.init).
+	captureLimit, memLimit := c.cfg.maxBufferedBody, c.cfg.maxBufferedBody
 	if c.cfg.maxRetries == 0 {
-		captureLimit = 0 // a single attempt: no retry to replay the body for
+		// A single attempt: no retry to replay the body for, nor a
+		// hedged copy (see hedgeable).
+		captureLimit, memLimit = 0, math.MaxInt64
 	}
 	// Deferred first: the caller's Seek, which init calls, may panic, and
 	// the caller's body is closed then too.
 	defer body.close()
-	body.init(req, captureLimit)
+	body.init(req, captureLimit, memLimit)
 	c.capture = body.cap
 	if body.mem.ok() {
 		c.mem = body.mem // for hedged copies (see copyBody); no copy of a zero one on the success path of a GET
@@ -128,8 +133,8 @@ func (c *call) run() (*http.Response, error) {
 		if n > 1 && body.mem.ok() && areq != c.req {
 			// The retry's body is a copy of the bytes: net/http's own
 			// resend of it reads them too, not the caller's reader
-			// (see memoryGetBody).
-			areq.GetBody = memoryGetBody(body.mem.data)
+			// (see memoryBytes.getBody).
+			areq.GetBody = body.mem.data.getBody()
 		}
 		st.bufferMax = c.responseBuffer(n, maxAttempts, &body) // once the key is drawn
 		if st.bufferMax > 0 {
