@@ -36,7 +36,7 @@ func (rl *rateLimiter) pauseHost(k partKey, until, now time.Time) {
 	var ps []*partition
 	rl.mu.Lock()
 	rl.each(func(p *partition) {
-		if p.key.scheme == k.scheme && p.key.host == k.host && p.key.cred == k.cred {
+		if sameHost(p.key, k) {
 			ps = append(ps, p)
 		}
 	})
@@ -119,7 +119,7 @@ func (rl *rateLimiter) fleetGlobal(k partKey) *globalLimit {
 	}
 	rl.globals[hostKey{keepKey(k.scheme), keepKey(k.host), k.cred}] = g
 	rl.each(func(p *partition) {
-		if p.key.scheme == k.scheme && p.key.host == k.host && p.key.cred == k.cred {
+		if sameHost(p.key, k) {
 			p.global.Store(g)
 		}
 	})

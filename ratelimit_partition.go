@@ -408,6 +408,10 @@ func (rl *rateLimiter) evictTail(now time.Time, k partKey) {
 // host.
 func sameOrigin(a, b partKey) bool { return a.scheme == b.scheme && a.host == b.host }
 
+// sameHost reports whether a and b are partitions of one scheme, host and
+// credential: those a pause of the host stops (see rateLimiter.pauseHost).
+func sameHost(a, b partKey) bool { return sameOrigin(a, b) && a.cred == b.cred }
+
 // maxHeldSkips bounds the partitions that hold a wait in force one
 // eviction moves to the front (see evictTail), so that a table full of
 // them costs an insert a few steps, not a turn of the list.
