@@ -25,9 +25,10 @@
 // per Store and partition, while the partition is in use) takes a lease,
 // a run of tokens, in one Lua script call, and the member's requests take
 // them without I/O or lock (an atomic compare-and-swap). A lease is the
-// member's share of the quota over WithLeaseTime (200ms by default: the
-// quota divided by the partition's active members, which the same script
-// counts), and holds its tokens' schedule: token j may be sent at
+// member's share of the quota over WithLeaseTime (200ms by default, a
+// minute at most: the quota divided by the partition's active members,
+// which the same script counts; a longer lease time, hours by a units
+// mistake, panics: TestLeaseTimeAboveCeilingPanics), and holds its tokens' schedule: token j may be sent at
 // base + j·interval, the times GCRA gives it, so that the fleet as a whole
 // never sends faster than the bucket allows, whatever the leases. A
 // request reserves the next token and waits for its time (one whose

@@ -104,13 +104,27 @@ func WithPrefix(prefix string) Option {
 	return func(c *config) { c.prefix = prefix }
 }
 
+// maxLeaseTime is the longest lease time WithLeaseTime takes: a lease
+// holds the member's share of the quota for its time, whether the member
+// sends or not, and a member that stops loses twice it to the fleet,
+// though the fleet counts it at most a minute after it last told it was
+// alive (maxMemberTTL); and a lease's horizon, four times its time, stays
+// well within the longest pause the members believe (maxPause), past
+// which the lease script believes no horizon.
+const maxLeaseTime = time.Minute
+
 // WithLeaseTime sets how much of the member's share of the quota one lease
 // holds, as a time (default 200ms): a lease is ceil(rate/members · d)
 // tokens, at least one. Longer leases cost fewer Redis round trips per
 // request; shorter ones keep shares fairer when demand shifts. It panics if
-// d is not positive or below 1ms (a units mistake).
+// d is not positive, below 1ms or above a minute (maxLeaseTime): a units
+// mistake, or a careless value, which would hold the member's share of the
+// quota for hours.
 func WithLeaseTime(d time.Duration) Option {
 	mustBePositive("WithLeaseTime", d)
+	if d > maxLeaseTime {
+		panic(fmt.Sprintf("redisquota: WithLeaseTime: %v is above the ceiling of %v (a lease holds the member's share of the quota for that long)", d, maxLeaseTime))
+	}
 	return func(c *config) { c.leaseTime = d }
 }
 

@@ -74,3 +74,25 @@ func TestDurationOptionsBelowFloorPanic(t *testing.T) {
 		fn(time.Millisecond)
 	}
 }
+
+// TestLeaseTimeAboveCeilingPanics: a lease time of hours (a careless
+// value, or a units mistake: 200 meant as milliseconds, times
+// time.Second) was accepted, and each lease held the member's share of
+// the quota for that long, whether it sent or not, lost to the fleet for
+// twice that if it stopped, with a horizon that reached past any pause the
+// members believe. WithLeaseTime panics above its ceiling of a minute,
+// naming itself; a minute is accepted.
+func TestLeaseTimeAboveCeilingPanics(t *testing.T) {
+	for _, d := range []time.Duration{time.Minute + time.Nanosecond, 200 * time.Second, 3 * time.Hour, time.Duration(1<<63 - 1)} {
+		func() {
+			defer func() {
+				msg, _ := recover().(string)
+				if want := fmt.Sprintf("redisquota: WithLeaseTime: %v is above the ceiling of 1m0s", d); !strings.HasPrefix(msg, want) {
+					t.Errorf("WithLeaseTime(%v): panic %q, want one starting %q", d, msg, want)
+				}
+			}()
+			redisquota.WithLeaseTime(d)
+		}()
+	}
+	redisquota.WithLeaseTime(time.Minute)
+}

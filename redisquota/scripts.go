@@ -37,6 +37,20 @@ local function own(key, kind)
 end
 `
 
+// luaWritten defines written, which the scripts read a stored value they
+// keep and publish, or compare as a time, with: the value as a number when
+// it is written as the members write a time (µs), a count or a limit
+// (decimal digits, at most 19: an int64), nil otherwise. Lua's tonumber
+// reads a number padded with spaces or zeros to megabytes, or "1e2", or
+// "0x64", which no member writes: a corrupt or hostile hand's value, kept
+// as stored, reached every member with each message that carried it.
+const luaWritten = `
+local function written(v)
+  if type(v) == 'string' and #v <= 19 and string.match(v, '^%d+$') then return tonumber(v) end
+  return nil
+end
+`
+
 // luaBurst defines burst, the bucket's tolerance for a quota of limit:
 // frac of it (burstFrac, which the member sends), at least one token. The
 // scripts take it from the limit Redis holds (or the one they write), not
@@ -548,7 +562,8 @@ return {1, ARGV[2]}
 // (pset, pby), and tells the fleet. A pause the held one covers is
 // recorded in plater ("<set>,<until>,<store>;" for each, the pauses
 // written since the held one that no later write covers, 16 at most,
-// those over dropped), for a reset that clears the held pause, set before
+// those over dropped, and those not written as a member writes them: see
+// luaWritten), for a reset that clears the held pause, set before
 // it, to keep the longest written after it (a 429 received since): the
 // reset cleared the fleet's pause whole, and the members sent through it. A pause held further ahead than max
 // pause, which no member writes nor believes (see leaseScript), is none:
@@ -558,7 +573,7 @@ return {1, ARGV[2]}
 // the Store's instance id, max pause (µs; none when absent).
 //
 // It returns {1 when it set the pause, else 0; now (µs, a string)}.
-var pauseScript = redis.NewScript(luaNum + luaOwn + `
+var pauseScript = redis.NewScript(luaNum + luaOwn + luaWritten + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 own(KEYS[1], 'hash')
@@ -572,7 +587,10 @@ if untl <= cur then
   -- clears the held one, set before it, and must keep this one.
   local list = {}
   for set, e, by in string.gmatch(redis.call('HGET', KEYS[1], 'plater') or '', '(%d+),(%d+),(%w*);') do
-    if tonumber(e) > untl and tonumber(e) > now then table.insert(list, set .. ',' .. e .. ',' .. by .. ';') end
+    -- One not written as a member writes it (see luaWritten) is none.
+    if written(set) and written(e) and #by <= 64 and tonumber(e) > untl and tonumber(e) > now then
+      table.insert(list, set .. ',' .. e .. ',' .. by .. ';')
+    end
   end
   table.insert(list, n .. ',' .. u .. ',' .. ARGV[5] .. ';')
   while #list > 16 do table.remove(list, 1) end
@@ -605,25 +623,50 @@ return {1, n}
 // (pause and limit 0 for none; store the Store's instance id, seq its
 // Reset's number, now the time recorded).
 //
+// A pause, a quota or a time the state holds that is not written as a
+// member writes it (see luaWritten: a number of more than 19 digits, or
+// padded, in a form Lua reads as a number: a corrupt or hostile hand's)
+// is none: kept and published as stored, it reached every member,
+// megabytes a message (TestResetPublishesNoHostilePaddedFields); so is
+// a pause of plater whose Store is longer than an instance id.
+//
+// The same reset run again (the client resent it: go-redis resends a
+// command whose connection broke before its reply came), which finds its
+// own record (rby and rseq its Store's and number, rat its run's time),
+// cuts off at its first run's time less age, not at its own: from its
+// later time, it took a pause another member set between the two runs,
+// after the Reset, for one set before, and cleared it
+// (TestResetResentKeepsPauseSetBetween).
+//
 // KEYS[1] the partition's state. ARGV: age (µs), channel, id, the Store's
 // instance id, seq, ttl (ms).
-var resetScript = redis.NewScript(luaNum + luaOwn + `
+var resetScript = redis.NewScript(luaOwn + luaWritten + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 own(KEYS[1], 'hash')
 local since = now - tonumber(ARGV[1])
-local s = redis.call('HMGET', KEYS[1], 'pause', 'pset', 'pby', 'limit', 'window', 'lset', 'lby', 'plater')
+local s = redis.call('HMGET', KEYS[1], 'pause', 'pset', 'pby', 'limit', 'window', 'lset', 'lby', 'plater', 'rat', 'rby', 'rseq')
+local ran = written(s[9])
+if ran and ran <= now and s[10] == ARGV[4] and s[11] == ARGV[5] then
+  -- This reset, run again (the client resent it): cut off at its first
+  -- run's time, not at this one's, which is later than what another
+  -- member wrote since.
+  since = math.min(since, ran - tonumber(ARGV[1]))
+end
 local pause, limit, window = s[1], s[4], s[5]
 local pset, pby, later = s[2], s[3] or '', s[8] or ''
+if #pby > 64 then pby = '' end -- longer than an instance id: no member's
 -- A time set ahead of now, which no member writes, is not after since.
-local function after(v) local x = num(v) or 0 return x > since and x <= now end
-if (num(s[1]) or 0) <= now or not after(s[2]) or s[3] == ARGV[4] then
+local function after(v) local x = written(v) or 0 return x > since and x <= now end
+if (written(s[1]) or 0) <= now or not after(s[2]) or s[3] == ARGV[4] then
   -- The held pause, set before since, is cleared: the longest of the
   -- pauses another Store wrote after since, which it covered, is kept.
   pause = nil
   local rest = {}
   for set, e, by in string.gmatch(later, '(%d+),(%d+),(%w*);') do
-    if pause then
+    if not written(set) or not written(e) or #by > 64 then
+      -- Not a member's (see luaWritten): none.
+    elseif pause then
       if tonumber(e) > now then table.insert(rest, set .. ',' .. e .. ',' .. by .. ';') end
     elseif tonumber(e) > now and after(set) and by ~= ARGV[4] then
       pause, pset, pby = e, set, by
@@ -631,7 +674,7 @@ if (num(s[1]) or 0) <= now or not after(s[2]) or s[3] == ARGV[4] then
   end
   later = table.concat(rest)
 end
-if (num(s[4]) or 0) <= 0 or (num(s[5]) or 0) <= 0 or not after(s[6]) or s[7] == ARGV[4] then
+if (written(s[4]) or 0) <= 0 or (written(s[5]) or 0) <= 0 or not after(s[6]) or s[7] == ARGV[4] then
   limit, window = nil, nil
 end
 if not limit then
