@@ -67,7 +67,7 @@ type part struct {
 	own      atomic.Pointer[ownPause]
 	hold     atomic.Pointer[resetHold]
 	resetReq atomic.Int64 // local ns of the latest Reset to write; 0 for none
-	resetSeq atomic.Int64 // the member's Resets, numbered
+	resetSeq atomic.Int64 // the number of the member's latest Reset (see Store.resetSeq)
 
 	// resetAt is Redis's time (µs) of the latest reset the member applied,
 	// told by the fleet's channel or read from the state (see applyLease);

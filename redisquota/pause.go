@@ -143,7 +143,8 @@ func (p *part) holding(t int64) bool {
 func (p *part) Reset() {
 	now := p.s.now()
 	p.mu.Lock()
-	seq := p.resetSeq.Add(1)
+	seq := p.s.resetSeq.Add(1) // the Store's: see Store.resetSeq
+	p.resetSeq.Store(seq)
 	p.hold.Store(&resetHold{seq: seq, at: now})
 	p.own.Store(nil)
 	u := p.pauseDirty.Swap(0)

@@ -35,7 +35,7 @@ type writeOrder struct {
 	pending map[*part]*list.Element
 }
 
-// writeTurn is a partition's reset to write, its seq-th Reset
+// writeTurn is a partition's reset to write, its Reset numbered seq
 // (part.resetSeq), or its pause to write, until seq (local ns: see
 // part.pauseDirty); failed once its write failed.
 type writeTurn struct {

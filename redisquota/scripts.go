@@ -636,7 +636,11 @@ return {1, n}
 // cuts off at its first run's time less age, not at its own: from its
 // later time, it took a pause another member set between the two runs,
 // after the Reset, for one set before, and cleared it
-// (TestResetResentKeepsPauseSetBetween).
+// (TestResetResentKeepsPauseSetBetween). No two Resets of a Store share a
+// number, whatever its partitions (see Store.resetSeq): a partition made
+// again that numbered its Resets from one again had its first taken for
+// the forgotten one's, resent, and kept a pause set before it
+// (TestResetOfPartitionMadeAgainClearsPause).
 //
 // KEYS[1] the partition's state. ARGV: age (µs), channel, id, the Store's
 // instance id, seq, ttl (ms).

@@ -68,6 +68,13 @@ type Store struct {
 	resets  writeOrder // the order of the member's resets in Redis
 	pauses  writeOrder // the order of the member's pauses in Redis
 
+	// resetSeq numbers the Store's Resets, of all its partitions, so that
+	// no two of a partition's name share a number: one made again (the
+	// Store dropped it to make room, and it was collected) does not count
+	// from one again, and the reset script does not take its Resets for
+	// the forgotten one's, resent (see resetScript).
+	resetSeq atomic.Int64
+
 	// The retry budgets (budget.go).
 	budgets         map[string]*budget // by name; guarded by mu
 	budgetByID      map[string]*budget // by id; guarded by mu
