@@ -195,8 +195,8 @@ func TestHostileMembers(t *testing.T) {
 	waitFor(t, "one member counted", func() bool { return s.Members() == 1 })
 	rs.stop()
 	for i := range 5 {
-		if !tokenWithin(q, 5*time.Second) {
-			t.Fatalf("token %d: none in 5s, Redis down; stats %+v", i, s.Stats())
+		if !tokenWithin(q, waitBound) {
+			t.Fatalf("token %d: none within waitBound, Redis down; stats %+v", i, s.Stats())
 		}
 	}
 }
@@ -294,10 +294,10 @@ func TestHostileNotANumber(t *testing.T) {
 			}
 			q := s.Partition(name)
 			q.Learn(quota(100), time.Second)
-			deadline := time.Now().Add(5 * time.Second)
+			deadline := time.Now().Add(waitBound)
 			for s.Stats().Leases == 0 {
 				if time.Now().After(deadline) {
-					t.Fatalf("no lease in 5s; stats %+v", s.Stats())
+					t.Fatalf("no lease within waitBound; stats %+v", s.Stats())
 				}
 				tokenWithin(q, 50*time.Millisecond)
 			}
@@ -349,17 +349,17 @@ func TestHostileOutOfRange(t *testing.T) {
 			const name = "https://api.example.com reads"
 			q := s.Partition(name)
 			q.Learn(quota(100), time.Second)
-			if !tokenWithin(q, 5*time.Second) || s.Stats().Leases == 0 {
+			if !tokenWithin(q, waitBound) || s.Stats().Leases == 0 {
 				t.Fatalf("no lease before the state was written; stats %+v", s.Stats())
 			}
 			if err := rdb.HSet(ctx, s.StateKey(name), tt.field, tt.v).Err(); err != nil {
 				t.Fatal(err)
 			}
 			before := s.Stats().Leases
-			deadline := time.Now().Add(5 * time.Second)
+			deadline := time.Now().Add(waitBound)
 			for s.Stats().Leases == before {
 				if time.Now().After(deadline) {
-					t.Fatalf("%s %s: no lease in 5s; stats %+v", tt.field, tt.v, s.Stats())
+					t.Fatalf("%s %s: no lease within waitBound; stats %+v", tt.field, tt.v, s.Stats())
 				}
 				tokenWithin(q, 50*time.Millisecond)
 			}
@@ -368,7 +368,7 @@ func TestHostileOutOfRange(t *testing.T) {
 			}
 			// A lease asked before the value was written may be the one
 			// counted: a value not believed is deleted by a later one.
-			deadline = time.Now().Add(5 * time.Second)
+			deadline = time.Now().Add(waitBound)
 			for {
 				got, err := rdb.HGet(ctx, s.StateKey(name), tt.field).Result()
 				if err != nil && err != redis.Nil {
@@ -377,7 +377,7 @@ func TestHostileOutOfRange(t *testing.T) {
 				kept := got == tt.v
 				if kept == tt.kept || tt.kept || time.Now().After(deadline) {
 					if kept != tt.kept {
-						t.Errorf("%s %s: after the leases of 5s the state holds %q; want it kept %v", tt.field, tt.v, got, tt.kept)
+						t.Errorf("%s %s: after the leases of waitBound the state holds %q; want it kept %v", tt.field, tt.v, got, tt.kept)
 					}
 					break
 				}
@@ -598,8 +598,8 @@ func TestUnlimitedAnnouncedQuotaGrants(t *testing.T) {
 	q := s.Partition("https://api.example.com reads")
 	q.Learn(quota(math.MaxInt), time.Second)
 	for i := range 50 {
-		if !tokenWithin(q, 5*time.Second) {
-			t.Fatalf("token %d: none in 5s; stats %+v", i, s.Stats())
+		if !tokenWithin(q, waitBound) {
+			t.Fatalf("token %d: none within waitBound; stats %+v", i, s.Stats())
 		}
 	}
 }

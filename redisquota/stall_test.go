@@ -38,8 +38,8 @@ func TestFallbackStalledWrite(t *testing.T) {
 	// writes the pause, which Redis holds.
 	q.Pause(time.Now().Add(50 * time.Millisecond))
 	for i := range 3 {
-		if !tokenWithin(q, 5*time.Second) {
-			t.Fatalf("token %d: none in 5s while Redis hangs (WithFallbackAfter 100ms); stats %+v", i, s.Stats())
+		if !tokenWithin(q, waitBound) {
+			t.Fatalf("token %d: none within waitBound while Redis hangs (WithFallbackAfter 100ms); stats %+v", i, s.Stats())
 		}
 	}
 	if s.Stats().Fallbacks == 0 {
@@ -141,7 +141,7 @@ func TestFallbackWaitsNotHoarded(t *testing.T) {
 	}
 }
 
-// useOnce200 uses 200 partitions of s once each, then waits up to 15s for
+// useOnce200 uses 200 partitions of s once each, then waits up to waitBound for
 // their refillers to stop (the goroutines back to what they were, give or
 // take 10, and no partition refilling), failing with what why adds to the
 // message if they do not.
@@ -158,7 +158,7 @@ func useOnce200(t *testing.T, s *redisquota.Store, why string) {
 	// The goroutines are counted give or take 10 (the client's own come
 	// and go): the refillers are then waited for one by one, the last
 	// ones exiting late on a busy machine.
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(waitBound)
 	refilling := func() int {
 		n := 0
 		for _, q := range parts {
@@ -170,7 +170,7 @@ func useOnce200(t *testing.T, s *redisquota.Store, why string) {
 	}
 	for runtime.NumGoroutine() > base+10 || refilling() > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines (%d before), %d of 200 partitions refilling, 15s after they were used once%s; stats %+v",
+			t.Fatalf("%d goroutines (%d before), %d of 200 partitions refilling, waitBound after they were used once%s; stats %+v",
 				runtime.NumGoroutine(), base, refilling(), why, s.Stats())
 		}
 		time.Sleep(10 * time.Millisecond)
