@@ -62,7 +62,11 @@ func redactPath(path string) string {
 	}
 	segs := strings.Split(path[:q], "/")
 	changed := false
-	for i, s := range segs {
+	// From the last segment back: isSecret reads the segments before
+	// segs[i] as the path has them, not as REDACTED (a credential that
+	// is a marker's word, /webhooks/1/webhooks/2/{token}).
+	for i := len(segs) - 1; i >= 0; i-- {
+		s := segs[i]
 		if s != Placeholder && isSecret(segs, i) {
 			segs[i] = Placeholder
 			changed = true

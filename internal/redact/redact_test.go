@@ -54,10 +54,20 @@ func TestPathCommonAllocatesNothing(t *testing.T) {
 	}
 }
 
+// FuzzPath checks that Path is idempotent and grows a path by no more
+// than a Placeholder per byte; that it changes a path that starts with '/'
+// only by writing Placeholder in it; and that a credential of each kind
+// its doc lists (form picks it) does not survive, whatever path comes
+// before it (p up to its query, which the credential would be in) and
+// after it (p).
 func FuzzPath(f *testing.F) {
-	f.Add("/api/webhooks/1/t")
-	f.Add("/bot1:a/x")
-	f.Fuzz(func(t *testing.T, p string) {
+	f.Add("/api/webhooks/1/t", "AbC-def_123xyz", uint8(0))
+	f.Add("/bot1:a/x", "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", uint8(2))
+	for form := range uint8(pathForms) {
+		f.Add("/v1/items;v=2", "s3cret-Value_1.x", form)
+		f.Add("api.example.com", "0123456789", form)
+	}
+	f.Fuzz(func(t *testing.T, p, token string, form uint8) {
 		r := Path(p)
 		if Path(r) != r {
 			t.Errorf("Path(Path(%q)) = %q, want %q", p, Path(r), r)
@@ -65,7 +75,56 @@ func FuzzPath(f *testing.F) {
 		if len(r) > len(p)+len(Placeholder)*len(p) {
 			t.Errorf("Path(%q) grew to %q", p, r)
 		}
+		if strings.HasPrefix(p, "/") && r != p && !strings.Contains(r, Placeholder) {
+			t.Errorf("Path(%q) = %q: changed, but nothing REDACTED", p, r)
+		}
+
+		if token == "" || strings.ContainsAny(token, "/?#;&%") || strings.Contains(Placeholder, token) {
+			return // not a credential of a path's segment or a parameter's value
+		}
+		prefix := p
+		if i := strings.IndexByte(prefix, '?'); i >= 0 {
+			prefix = prefix[:i]
+		}
+		for _, esc := range [...]string{"%3F", "%3f"} {
+			if i := strings.Index(prefix, esc); i >= 0 {
+				prefix = prefix[:i]
+			}
+		}
+		prefix = "/" + strings.TrimPrefix(prefix, "/")
+		in := pathForm(prefix, token, p, form)
+		if strings.Contains(pathForm(prefix, "", p, form), token) || strings.Contains(pathForm(prefix, Placeholder, p, form), token) {
+			return // the path holds it elsewhere too, or its redaction does
+		}
+		if got := Path(in); strings.Contains(got, token) {
+			t.Errorf("Path(%q) = %q keeps the credential %q", in, got, token)
+		}
 	})
+}
+
+// pathForms is the number of the forms of pathForm.
+const pathForms = 7
+
+// pathForm returns a path that carries token as a credential, in one of
+// the forms that Path's doc lists, after prefix, which holds no query, and
+// with tail after it.
+func pathForm(prefix, token, tail string, form uint8) string {
+	switch form % pathForms {
+	case 0:
+		return prefix + "/api/webhooks/123/" + token + "/" + tail
+	case 1:
+		return prefix + "/interactions/456/" + token + "/callback/" + tail
+	case 2:
+		return prefix + "/bot123456:" + token + "/sendMessage/" + tail
+	case 3:
+		return prefix + "/services/T0001/B0002/" + token + "/" + tail
+	case 4:
+		return prefix + "/cart;jsessionid=" + token + "/" + tail
+	case 5:
+		return prefix + "/items?api_key=" + token + "&" + tail
+	default:
+		return prefix + "/items%3Fapi_key=" + token + "&" + tail
+	}
 }
 
 func TestTruncate(t *testing.T) {
