@@ -204,6 +204,39 @@ func redactQuoted(s string) string {
 		s = s[end+1:]
 	}
 	b.WriteString(s)
+	return afterQuotes(b.String())
+}
+
+// afterQuotes returns s with the query and fragment of each reference that
+// begins after one of its quotes, up to the next quote, space or control
+// character, removed (see redactRef). redactQuoted pairs the quotes of a
+// text in order: one that opens no string (encoding/json's
+// `invalid character '"'`, an escaped one, a message cut within a string)
+// pairs the others wrongly, and leaves a quoted URL without a scheme
+// between two strings, where redactURLs does not see it.
+func afterQuotes(s string) string {
+	if !strings.ContainsAny(s, "?#") {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '"')
+		if i < 0 {
+			break
+		}
+		end := i + 1
+		for end < len(s) && s[end] != '"' && s[end] > ' ' && s[end] != 0x7f {
+			end++
+		}
+		ref := s[i+1 : end]
+		if strings.ContainsAny(ref, "?#") {
+			ref = redactRef(ref)
+		}
+		b.WriteString(s[:i+1])
+		b.WriteString(ref)
+		s = s[end:]
+	}
+	b.WriteString(s)
 	return b.String()
 }
 

@@ -3,6 +3,8 @@ package resilient
 import (
 	"bytes"
 	"encoding/json"
+	"math"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -143,19 +145,29 @@ func jsonDepth(data []byte) int {
 }
 
 // FuzzParseRetryAfter checks that parseRetryAfter never panics, never
-// returns a negative wait, and reads delay-seconds exactly.
+// returns a negative wait nor one past maxRetryAfterSeconds, reads
+// delay-seconds exactly, accepts a date only where http.ParseTime does, as
+// the same instant, and reads the instant at (seconds of the Unix epoch,
+// any second of the years 1 to 9999) alike in each form of an HTTP date:
+// the wait until it, 0 when it is past, capped at maxRetryAfterSeconds.
 func FuzzParseRetryAfter(f *testing.F) {
 	now := time.Date(2026, 2, 17, 14, 0, 0, 0, time.UTC)
 	for _, s := range []string{
 		"0", "120", " 5 ", "-1", "1.5", "18446744073709551616", "99999999999999999999999",
 		"Tue, 17 Feb 2026 14:00:30 GMT", "Tuesday, 17-Feb-26 14:00:30 GMT", "Tue Feb 17 14:00:30 2026",
 		"Mon, 01 Jan 0001 00:00:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT", "soon", "",
+		"Tuesday, 17-Feb-26 14:00:30 UTC", "Tuesday, 17-Feb-26 14:00:30 PST", "Tue, 17 Feb 2026 14:00:30.5 GMT",
 	} {
-		f.Add(s)
+		f.Add(s, now.Unix()+30)
 	}
-	f.Fuzz(func(t *testing.T, v string) {
+	for _, at := range []int64{now.Unix(), now.Unix() - 1, now.Unix() + maxRetryAfterSeconds, now.Unix() + maxRetryAfterSeconds + 1,
+		time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC).Unix(), time.Date(2068, 12, 31, 23, 59, 59, 0, time.UTC).Unix(), math.MinInt64, math.MaxInt64} {
+		f.Add("", at)
+	}
+	capped := maxRetryAfterSeconds * time.Second
+	f.Fuzz(func(t *testing.T, v string, at int64) {
 		d, ok := parseRetryAfter(v, now)
-		if d < 0 || !ok && d != 0 {
+		if d < 0 || d > capped || !ok && d != 0 {
 			t.Fatalf("parseRetryAfter(%q) = %v, %v", v, d, ok)
 		}
 		trimmed := strings.TrimSpace(v)
@@ -170,9 +182,44 @@ func FuzzParseRetryAfter(f *testing.F) {
 			if len(strings.TrimLeft(trimmed, "0")) <= 9 && d != time.Duration(atoi(trimmed))*time.Second {
 				t.Fatalf("parseRetryAfter(%q) = %v", v, d)
 			}
+		} else if ok {
+			// A date: one that a plain client reads too, as the same
+			// instant (every HTTP date is in GMT), the wait until it.
+			pt, err := http.ParseTime(trimmed)
+			if err != nil {
+				t.Fatalf("parseRetryAfter(%q) = %v, true; http.ParseTime refuses it: %v", v, d, err)
+			}
+			if want := min(max(pt.Sub(now), 0), capped); d != want {
+				t.Fatalf("parseRetryAfter(%q) = %v; http.ParseTime reads %v, %v from now", v, d, pt, want)
+			}
 		}
 		if ok && !utf8.ValidString(trimmed) {
 			t.Fatalf("parseRetryAfter(%q) accepted invalid UTF-8", v)
+		}
+
+		// The instant at, in every form of an HTTP date.
+		lo, hi := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).Unix(), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()
+		if at < lo || at > hi {
+			at = lo + int64(uint64(at)%uint64(hi-lo+1))
+		}
+		when := time.Unix(at, 0).UTC()
+		want := time.Duration(0)
+		if secs := at - now.Unix(); secs > maxRetryAfterSeconds {
+			want = capped
+		} else if secs > 0 {
+			want = time.Duration(secs) * time.Second
+		}
+		forms := []string{when.Format(http.TimeFormat), when.Format(time.ANSIC), " " + when.Format(http.TimeFormat) + "\t"}
+		if y := when.Year(); y >= 1969 && y <= 2068 {
+			// RFC 850's two digits of the year name these years alone
+			// (as time.Parse reads them); its zone is named GMT, or UTC.
+			rfc850 := when.Format(time.RFC850)
+			forms = append(forms, strings.TrimSuffix(rfc850, "UTC")+"GMT", rfc850)
+		}
+		for _, form := range forms {
+			if d, ok := parseRetryAfter(form, now); d != want || !ok {
+				t.Errorf("parseRetryAfter(%q) = %v, %v, want %v, true (now %v)", form, d, ok, want, now)
+			}
 		}
 	})
 }

@@ -19,22 +19,124 @@ import (
 // write rule's reading of a key-required answer, and the redaction of the
 // text errors quote.
 
-// FuzzCodeLookup checks that a code is classed alike by ParseError's
-// lookup (defaultCodeClass) and by a Transport's without overrides
-// (codeTable): one rule, whichever reads the response.
+// FuzzCodeLookup checks the code tables against what DefaultCodes and
+// WithCodes say of them. Without overrides, a code is classed alike by
+// ParseError's lookup (defaultCodeClass) and by a Transport's (codeTable):
+// as DefaultCodes lists it, matched exactly, and a spelling of one of the
+// common throttling codes (any case, '-' for '_') as Throttled. With two
+// overrides, code and other, each class mask picks: an entry applies to
+// its own code, and one for a spelling of a common throttling code to the
+// spellings without an entry of their own, the listed spelling's entry
+// winning over the others' (and of those, the first in byte order).
 func FuzzCodeLookup(f *testing.F) {
 	for c := range DefaultCodes() {
-		f.Add(c)
-		f.Add(strings.ToUpper(c))
-		f.Add(strings.ReplaceAll(c, "_", "-"))
+		f.Add(c, strings.ToUpper(c), uint8(0x12))
+		f.Add(strings.ReplaceAll(c, "_", "-"), c, uint8(0x31))
 	}
-	f.Add("")
-	f.Fuzz(func(t *testing.T, code string) {
-		tbl := newCodeTable(nil)
-		cl, ok := tbl.lookup(code)
-		dcl, dok := defaultCodeClass(code)
-		if cl != dcl || ok != dok {
-			t.Fatalf("code %q: the Transport's table gives %v, %v; ParseError's %v, %v", code, cl, ok, dcl, dok)
+	f.Add("", "", uint8(0))
+	f.Add("Rate-Limited", "RATE_LIMITED", uint8(0x23))
+	f.Add("quota_exceeded", "QUOTA-EXCEEDED", uint8(0x10))
+	f.Add("THROTTLED", "not_found", uint8(0x03))
+	defaults, plain := DefaultCodes(), newCodeTable(nil)
+	f.Fuzz(func(t *testing.T, code, other string, mask uint8) {
+		// spelling is a code in ASCII lower case, '-' for '_'.
+		spelling := func(c string) string {
+			b := []byte(c)
+			for i, x := range b {
+				if 'A' <= x && x <= 'Z' {
+					b[i] = x + 'a' - 'A'
+				} else if x == '-' {
+					b[i] = '_'
+				}
+			}
+			return string(b)
+		}
+		// want is the class of probe as DefaultCodes and WithCodes say,
+		// with overrides.
+		want := func(probe string, overrides map[string]Class) (Class, bool) {
+			if probe == "" {
+				return 0, false
+			}
+			if cl, ok := overrides[probe]; ok {
+				return cl, true
+			}
+			listed := ""
+			for _, c := range throttleCodes {
+				if spelling(c) == spelling(probe) {
+					listed = c
+				}
+			}
+			if listed != "" {
+				if cl, ok := overrides[listed]; ok {
+					return cl, true
+				}
+				first := ""
+				for k := range overrides {
+					if spelling(k) == spelling(listed) && (first == "" || k < first) {
+						first = k
+					}
+				}
+				if first != "" {
+					return overrides[first], true
+				}
+			}
+			if cl, ok := defaults[probe]; ok {
+				return cl, true
+			}
+			if listed != "" {
+				return Throttled, true
+			}
+			return 0, false
+		}
+		// The spellings to look up: the codes, their other cases and
+		// separators, each common throttling code respelled with code's
+		// bytes as a mask of the letters to raise and the separators to
+		// swap.
+		probes := []string{code, other, strings.ToUpper(code), strings.ToLower(code), strings.ReplaceAll(code, "_", "-"), strings.ReplaceAll(code, "-", "_"),
+			strings.ToUpper(other), strings.ReplaceAll(other, "-", "_")}
+		for _, c := range throttleCodes {
+			b := []byte(c)
+			for i := range b {
+				if i >= len(code) || code[i]&1 == 0 {
+					continue
+				}
+				switch b[i] {
+				case '-':
+					b[i] = '_'
+				case '_':
+					b[i] = '-'
+				default:
+					b[i] -= 'a' - 'A'
+
+				}
+			}
+			probes = append(probes, c, string(b))
+		}
+
+		for _, p := range probes {
+			cl, ok := plain.lookup(p)
+			dcl, dok := defaultCodeClass(p)
+			if cl != dcl || ok != dok {
+				t.Fatalf("code %q: the Transport's table gives %v, %v; ParseError's %v, %v", p, cl, ok, dcl, dok)
+			}
+			if wcl, wok := want(p, nil); cl != wcl || ok != wok {
+				t.Fatalf("code %q: the Transport's table gives %v, %v; DefaultCodes says %v, %v", p, cl, ok, wcl, wok)
+			}
+		}
+
+		overrides := map[string]Class{}
+		if code != "" {
+			overrides[code] = Class(mask % 4)
+		}
+		if other != "" {
+			overrides[other] = Class(mask / 4 % 4)
+		}
+		tbl := newCodeTable(overrides)
+		for _, p := range probes {
+			cl, ok := tbl.lookup(p)
+			if wcl, wok := want(p, overrides); cl != wcl || ok != wok {
+				t.Fatalf("WithCodes(%v): code %q is classed %v, %v, want %v, %v", overrides, p, cl, ok, wcl, wok)
+			}
 		}
 	})
 }
@@ -128,8 +230,13 @@ func FuzzParseError(f *testing.F) {
 }
 
 // FuzzRedactText checks that the text of an error the Transport records
-// is valid UTF-8, without control characters, bounded, and that the
-// password of a URL it quotes does not survive.
+// is valid UTF-8, without control characters, cut ("…") past maxErrorText
+// bytes, that the password of a URL it quotes does not survive, nor the
+// value of a query parameter whose name says it is a credential, wherever
+// the URL stands in the text (bare, quoted as net/http quotes it, in
+// parentheses, without its scheme), and that text redacted and not cut is
+// left as it is by a second redactText: it quotes no URL with a query, a
+// fragment or user information any more.
 func FuzzRedactText(f *testing.F) {
 	for _, s := range []string{
 		`Get "https://alice:s3cretpassword@api.test/v1?access_token=abc#frag": dial tcp: lookup api.test: no such host`,
@@ -138,13 +245,29 @@ func FuzzRedactText(f *testing.F) {
 		`net/http: HTTP/1.x transport connection broken: malformed HTTP status code "\x1b[2J"`,
 		`a://b@c/webhooks/1/secret "q?x" \"`, strings.Repeat("://", 100), strings.Repeat(`"?`, 100),
 	} {
-		f.Add(s, "s3cretpassword")
+		f.Add(s, "s3cretpassword", "access_token")
 	}
-	f.Fuzz(func(t *testing.T, s, pass string) {
+	f.Add(`"`, "sig-0123456789", "X-Amz-Signature")
+	f.Add(`\`, "0123456789abcdef", "api_key")
+	f.Add("x https://", "0123456789abcdef", "client_secret")
+	f.Fuzz(func(t *testing.T, s, pass, name string) {
 		if len(pass) < redact.MinSecret || strings.ContainsAny(pass, "@/?#:\"'<>` )\\") || strings.Contains(redact.Placeholder, pass) {
 			pass = "s3cretpassword"
 		}
-		for _, in := range [...]string{s, s + ` "https://u:` + pass + `@h.test/p" ` + s} {
+		if name == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != "" || !redact.SecretName(name) {
+			name = "access_token"
+		}
+		u := "https://api.test/v1?" + name + "=" + pass + "&page=2"
+		embedded := [...]string{
+			s + " " + u + " " + s,
+			s + ` "` + u + `" ` + s,
+			`Get "` + u + `": ` + s,
+			s + " (" + u + ") " + s,
+			s + ` "/v1?` + name + "=" + pass + `" ` + s,
+			s + " " + u + "#" + pass + " " + s,
+		}
+		leaks := strings.Contains(s, pass) || strings.Contains(name, pass) || strings.Contains("https://api.test/v1?=&page=2", pass)
+		for i, in := range append([]string{s, s + ` "https://u:` + pass + `@h.test/p" ` + s}, embedded[:]...) {
 			got := redactText(in)
 			if got != redactText(in) {
 				t.Fatal("redactText is not deterministic")
@@ -152,13 +275,21 @@ func FuzzRedactText(f *testing.F) {
 			if !utf8.ValidString(got) || len(got) > maxErrorText+len("…") {
 				t.Fatalf("redactText(%q) = %q", in, got)
 			}
+			if len(got) > maxErrorText && !strings.HasSuffix(got, "…") {
+				t.Fatalf("redactText(%q) = %q is longer than %d bytes and not marked cut", in, got, maxErrorText)
+			}
 			for _, r := range got {
 				if r < ' ' || r == 0x7f || r >= 0x80 && r < 0xa0 || isBidiControl(r) {
 					t.Fatalf("redactText(%q) = %q holds %U", in, got, r)
 				}
 			}
-			if in != s && !strings.Contains(s, pass) && strings.Contains(got, pass) {
-				t.Fatalf("redactText(%q) = %q keeps the password", in, got)
+			if i > 0 && !leaks && strings.Contains(got, pass) {
+				t.Fatalf("redactText(%q) = %q keeps the secret %q", in, got, pass)
+			}
+			if len(safeText(redactURLs(redactQuoted(in)), len(in)*3+3)) <= maxErrorText {
+				if again := redactText(got); again != got {
+					t.Fatalf("redactText(%q) = %q, which redactText makes %q", in, got, again)
+				}
 			}
 		}
 	})
