@@ -2,7 +2,9 @@ package resilienttest
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -87,7 +89,8 @@ func DropAfter() Step { return Step{kind: stepDropAfter} }
 // client gets the response, then an error partway through its body
 // (net/http's io.ErrUnexpectedEOF over HTTP/1), as when a connection breaks
 // during a download. An answer without a body, or other than a success, is
-// sent whole.
+// sent whole. On a server WithHandler, a success past 1 MiB is cut after
+// its first MiB (see WithHandler).
 func CutBody() Step { return Step{kind: stepCutBody} }
 
 // Slow returns a Step that waits d, then answers normally. The wait ends
@@ -259,6 +262,14 @@ type Faults struct {
 	// idempotency key on a route: a retry with the same key is answered
 	// normally, also when a script (WithScript) answered the first.
 	// Attempts without a key (reads, unkeyed writes) draw every time.
+	//
+	// The server remembers a 128-bit hash of each route and key, not the
+	// key, and at most 65536 of them, whatever the length of the keys:
+	// past that, it forgets those seen least recently, keeping at least
+	// the last 32768. A key forgotten draws again, as a first attempt:
+	// a retry of it may then get a fault, never a first attempt lose
+	// its draw (but for a collision of two hashes, too unlikely to
+	// happen in any test).
 	FirstAttemptsOnly bool
 }
 
@@ -289,7 +300,7 @@ func (f *Faults) probabilities() [10]float64 {
 type faultState struct {
 	cfg  Faults
 	rng  *rand.Rand
-	seen map[string]struct{} // route and key of the attempts drawn, with FirstAttemptsOnly
+	seen seenKeys // the attempts drawn, with FirstAttemptsOnly
 }
 
 func newFaultState(f Faults) *faultState {
@@ -304,15 +315,43 @@ func (f *faultState) firstAttempt(route, key string) bool {
 	if !f.cfg.FirstAttemptsOnly || key == "" {
 		return true
 	}
-	k := route + "\x00" + key
-	if _, ok := f.seen[k]; ok {
+	return f.seen.add(route, key)
+}
+
+// maxSeenKeys bounds the keys FirstAttemptsOnly remembers (see Faults).
+const maxSeenKeys = 1 << 16
+
+// seenKeys is the set of the route and key pairs FirstAttemptsOnly has
+// seen, bounded: it keeps a 128-bit hash of each pair, not the pair, in
+// two generations of at most maxSeenKeys/2 each; when the newer is full,
+// the older is forgotten and the newer becomes the older. A pair seen
+// again moves to the newer, so the pairs forgotten are those seen least
+// recently, and a pair is remembered while fewer than maxSeenKeys/2 other
+// pairs are seen after it.
+type seenKeys struct {
+	cur, old map[[16]byte]struct{}
+}
+
+// add marks route and key seen and reports whether they were not.
+func (s *seenKeys) add(route, key string) bool {
+	h := sha256.New()
+	io.WriteString(h, route)
+	h.Write([]byte{0})
+	io.WriteString(h, key)
+	var k [16]byte
+	copy(k[:], h.Sum(nil))
+	if _, ok := s.cur[k]; ok {
 		return false
 	}
-	if f.seen == nil {
-		f.seen = make(map[string]struct{})
+	_, ok := s.old[k]
+	if len(s.cur) >= maxSeenKeys/2 {
+		s.old, s.cur = s.cur, nil
 	}
-	f.seen[k] = struct{}{}
-	return true
+	if s.cur == nil {
+		s.cur = make(map[[16]byte]struct{})
+	}
+	s.cur[k] = struct{}{}
+	return !ok
 }
 
 // draw picks the fault, if any, of one attempt on route with key.

@@ -84,7 +84,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
-	s.stats.countAttempt(route)
+	s.stats.countAttempt(route, true) // one of the five Routes
 	s.api.requests++
 	var (
 		step  Step
@@ -167,7 +167,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		case failAfter && failsAfter(status, replayed):
 			// Processed (a write stored), then the response path fails.
 			s.inject(w, r, route, Step{kind: stepRespond, status: http.StatusInternalServerError})
-		case step.kind == stepCutBody && cuts(r, status, body):
+		case step.kind == stepCutBody && cuts(r, status, len(body) > 0):
 			cutAnswer(w, status, body)
 		default:
 			if failAfter {
@@ -188,10 +188,10 @@ func failsAfter(status int, replayed bool) bool {
 	return status < 300 && !replayed
 }
 
-// cuts reports whether a CutBody step cuts the answer status with body to
-// r: a success with a body to send.
-func cuts(r *http.Request, status int, body []byte) bool {
-	return status < 300 && len(body) > 0 && r.Method != http.MethodHead &&
+// cuts reports whether a CutBody step cuts the answer status to r, with a
+// body or not: a success with a body to send.
+func cuts(r *http.Request, status int, hasBody bool) bool {
+	return status < 300 && hasBody && r.Method != http.MethodHead &&
 		status != http.StatusNoContent && status != http.StatusNotModified
 }
 
@@ -201,6 +201,16 @@ func cutAnswer(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	w.Write(body[:len(body)/2])
+	http.NewResponseController(w).Flush()
+	drop(w)
+}
+
+// cutPast sends status with the headers already set on w (the handler's
+// own Content-Length, if any) and body, the start of a longer answer,
+// then drops the connection.
+func cutPast(w http.ResponseWriter, status int, body []byte) {
+	w.WriteHeader(status)
+	w.Write(body)
 	http.NewResponseController(w).Flush()
 	drop(w)
 }

@@ -113,7 +113,8 @@ func WithLatency(d time.Duration) Option {
 //  1. It is counted (Stats.Requests, and Stats.Attempts of its route: its
 //     method and URL path, such as "POST /v1/charges", the query left out;
 //     a HEAD is a route of its own, "HEAD /v1/charges", which a script of
-//     the GET does not apply to).
+//     the GET does not apply to; past 1000 routes, under OtherRoutes: see
+//     Stats).
 //  2. Its step is chosen: the route's next scripted step (WithScript, with
 //     such a route), else a random fault (WithFaults), else a normal
 //     answer. Faults.FirstAttemptsOnly reads the request's Idempotency-Key
@@ -158,6 +159,19 @@ func WithLatency(d time.Duration) Option {
 // records to send it later, changed or not at all (Respond,
 // FailAfterStoring, CutBody, DropAfter) is flushed by nothing and cannot
 // be taken over (Hijack fails with http.ErrNotSupported).
+//
+// Such a step keeps at most the first MiB of the answer's body, so that a
+// handler that streams without end grows no memory. Past it, an answer
+// the step sends whole (any under Respond, with its status replaced as
+// above; one of 300 or more under FailAfterStoring and CutBody; one
+// without a body to cut under CutBody) is sent at once, and the rest of
+// it as the handler writes it, flushed by the handler's Flush; an answer
+// the step does not send (any under DropAfter, a success under
+// FailAfterStoring) or cuts (a success under CutBody) is not kept past
+// its first MiB: the handler's later writes fail with an error, and the
+// step acts when the handler returns. CutBody then sends that first MiB
+// with the handler's own Content-Length, if it set one (else none), and
+// closes the connection.
 //
 // It panics if h is nil, or holds a nil pointer or func (a variable of
 // the handler's type left unset).

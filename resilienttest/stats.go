@@ -9,7 +9,12 @@ type Stats struct {
 	Requests int
 	// Attempts counts the requests of each route, by route name (see
 	// Routes; on a server WithHandler, the request's method and path);
-	// a route without requests has no entry.
+	// a route without requests has no entry. On a server WithHandler,
+	// whose routes are as many as the paths its clients send, it is
+	// bounded: once it has 1000 routes, the requests of a route it has
+	// not counted yet are counted under OtherRoutes, and so are those of
+	// a route longer than 1 KiB; a route scripted (WithScript,
+	// SetScript) is always counted apart.
 	Attempts map[string]int
 	// Connections counts the connections the server accepted.
 	Connections int
@@ -53,6 +58,18 @@ type Stats struct {
 	Injected int
 }
 
+// OtherRoutes is the route Stats.Attempts counts the requests of a server
+// WithHandler under when it has no room for their own: the routes seen
+// after the first 1000, and those longer than 1 KiB (see Stats). It is
+// not a route, and no script applies to it.
+const OtherRoutes = "*"
+
+// The bounds of Stats.Attempts (see Stats).
+const (
+	maxRoutes   = 1000
+	maxRouteLen = 1 << 10
+)
+
 // snapshot returns a copy of st that shares nothing with it.
 func (st *Stats) snapshot() Stats {
 	c := *st
@@ -68,14 +85,21 @@ func (st *Stats) snapshot() Stats {
 }
 
 // countAttempt counts a request read, and an attempt of route unless
-// route is "" (a request for no route).
-func (st *Stats) countAttempt(route string) {
+// route is "" (a request for no route): under its own name if Attempts
+// has it or has room for it, or if apart (a route always counted apart),
+// else under OtherRoutes.
+func (st *Stats) countAttempt(route string, apart bool) {
 	st.Requests++
 	if route == "" {
 		return
 	}
 	if st.Attempts == nil {
 		st.Attempts = make(map[string]int)
+	}
+	if !apart {
+		if _, ok := st.Attempts[route]; !ok && (len(route) > maxRouteLen || len(st.Attempts) >= maxRoutes) {
+			route = OtherRoutes
+		}
 	}
 	st.Attempts[route]++
 }

@@ -3,6 +3,7 @@ package resilienttest
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,7 +31,7 @@ func (s *Server) serveWrapped(w http.ResponseWriter, r *http.Request) {
 	key := idempotencyKey(r.Header)
 
 	s.mu.Lock()
-	s.stats.countAttempt(route)
+	s.stats.countAttempt(route, s.scripts[route] != nil)
 	step := s.nextStepLocked(route, key)
 	s.mu.Unlock()
 
@@ -98,43 +99,61 @@ func (s *Server) serveWrapped(w http.ResponseWriter, r *http.Request) {
 
 	switch {
 	case step.kind == stepDropAfter:
-		s.handler.ServeHTTP(newRecorder(w), r)
+		s.handler.ServeHTTP(newRecorder(w, nil), r)
 		s.mu.Lock()
 		s.stats.Dropped++
 		s.mu.Unlock()
 		drop(w)
 	case step.kind == stepCutBody:
-		rec := newRecorder(w)
+		// An answer past maxRecorded that is not to be cut is sent on as
+		// it comes; one to cut keeps its first maxRecorded bytes.
+		rec := newRecorder(w, func(status int) (int, bool) { return status, !cuts(r, status, true) })
 		s.handler.ServeHTTP(rec, r)
 		status := rec.statusCode()
 		s.mu.Lock()
 		s.stats.countStatus(status)
 		s.mu.Unlock()
-		if !cuts(r, status, rec.body.Bytes()) {
+		if rec.sent != 0 {
+			return
+		}
+		if !cuts(r, status, rec.body.Len() > 0) {
 			rec.sendTo(w, status)
 			return
 		}
 		for k, v := range rec.header {
 			w.Header()[k] = v
 		}
+		if rec.full {
+			cutPast(w, status, rec.body.Bytes())
+			return
+		}
 		cutAnswer(w, status, rec.body.Bytes())
 	case step.kind == stepServerAfter || step.kind == stepRespond:
-		rec := newRecorder(w)
+		// The status to send an answer with: its own, but a success's
+		// (replaced); an answer past maxRecorded is sent on as it comes
+		// but for a success FailAfterStoring replaces.
+		sendAs := func(status int) (int, bool) {
+			switch {
+			case status >= 300:
+				return status, true
+			case step.kind == stepServerAfter:
+				return 0, false
+			}
+			return step.status, true
+		}
+		rec := newRecorder(w, sendAs)
 		s.handler.ServeHTTP(rec, r)
-		status := rec.statusCode()
-		switch {
-		case status >= 300:
-			// Not a success: sent as it is.
-		case step.kind == stepServerAfter:
+		status, send := sendAs(rec.statusCode())
+		if !send {
 			s.inject(w, r, route, Step{kind: stepRespond, status: http.StatusInternalServerError})
 			return
-		default:
-			status = step.status
 		}
 		s.mu.Lock()
 		s.stats.countStatus(status)
 		s.mu.Unlock()
-		rec.sendTo(w, status)
+		if rec.sent == 0 {
+			rec.sendTo(w, status)
+		}
 	default:
 		sw := &statusWriter{ResponseWriter: w}
 		s.handler.ServeHTTP(sw, r)
@@ -151,21 +170,37 @@ type readAhead struct {
 	io.Closer
 }
 
+// maxRecorded bounds the body of a handler's answer a recorder keeps (see
+// WithHandler).
+const maxRecorded = 1 << 20
+
+// errAnswerNotSent is the error of a handler's write past maxRecorded to
+// an answer a step will not send.
+var errAnswerNotSent = errors.New("resilienttest: answer past 1 MiB not sent: the step replaces it, cuts it or drops the connection")
+
 // recorder keeps a handler's answer, to be sent later, changed, or not at
-// all, on w. An http.ResponseController of the handler reaches w through
-// Unwrap, for its deadlines and full duplex; Flush and Hijack are the
-// recorder's own.
+// all, on w, up to maxRecorded bytes of its body. Past them, send decides
+// (nil: never) whether the answer is to be sent after all, and with what
+// status: then it is, and the rest passes through as it is written;
+// otherwise the first maxRecorded bytes are kept and the rest of the
+// writes fail with errAnswerNotSent. An http.ResponseController of the
+// handler reaches w through Unwrap, for its deadlines and full duplex;
+// Flush and Hijack are the recorder's own.
 type recorder struct {
 	w      http.ResponseWriter
+	send   func(status int) (int, bool)
 	header http.Header
 	status int
 	body   bytes.Buffer
+	sent   int  // the status the answer went out with, past maxRecorded; 0 if it did not
+	full   bool // past maxRecorded, not sent: the rest is refused
 }
 
 // newRecorder returns a recorder of an answer to be sent on w, whose
-// headers start as a copy of w's.
-func newRecorder(w http.ResponseWriter) *recorder {
-	return &recorder{w: w, header: w.Header().Clone()}
+// headers start as a copy of w's, and that send decides about past
+// maxRecorded (see recorder).
+func newRecorder(w http.ResponseWriter, send func(status int) (int, bool)) *recorder {
+	return &recorder{w: w, send: send, header: w.Header().Clone()}
 }
 
 // Unwrap returns the ResponseWriter the answer will be sent on, for
@@ -190,15 +225,37 @@ func (rec *recorder) Write(p []byte) (int, error) {
 	if rec.status == 0 {
 		rec.status = http.StatusOK
 	}
-	return rec.body.Write(p)
+	switch {
+	case rec.sent != 0:
+		return rec.w.Write(p)
+	case rec.full:
+		return 0, errAnswerNotSent
+	case rec.body.Len()+len(p) <= maxRecorded:
+		return rec.body.Write(p)
+	}
+	if rec.send != nil {
+		if status, ok := rec.send(rec.status); ok {
+			rec.sent = status
+			rec.sendTo(rec.w, status)
+			return rec.w.Write(p)
+		}
+	}
+	n := maxRecorded - rec.body.Len()
+	rec.body.Write(p[:n])
+	rec.full = true
+	return n, errAnswerNotSent
 }
 
-// Flush sends nothing: the answer is kept whole. It commits the status
-// as a Flush on the server's own writer does (200 if none was written),
-// so that a later WriteHeader is as superfluous as it would be there.
+// Flush sends nothing while the answer is kept: it commits the status as
+// a Flush on the server's own writer does (200 if none was written), so
+// that a later WriteHeader is as superfluous as it would be there. Once
+// the answer is sent on (past maxRecorded), it flushes w.
 func (rec *recorder) Flush() {
 	if rec.status == 0 {
 		rec.status = http.StatusOK
+	}
+	if rec.sent != 0 {
+		http.NewResponseController(rec.w).Flush()
 	}
 }
 
