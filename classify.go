@@ -172,6 +172,13 @@ func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*htt
 		st.reached = true
 	}
 	resp, err := saneResult(c.next.roundTrip(req, st))
+	if st != nil && req.Body != nil && declinedUnsent(st, err) {
+		// A retry or a hedged copy the base declined: its body, the
+		// Transport's replay (never the caller's own body), is sent by
+		// no one, and closed here, as a layer that refuses an attempt
+		// closes it.
+		req.Body.Close()
+	}
 	if err != nil {
 		err = requestFault(req, err)
 		if re := callbackFault(c.base, req, err); re != nil {

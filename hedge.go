@@ -78,8 +78,9 @@ import (
 // on the call or its deadline (the context's, WithMaxElapsed's) passed,
 // whether or not the attempt has returned yet. A copy that never reaches the
 // wire (refused by the rate limiter, the breaker or the limit of attempts
-// in flight, canceled while it waits for the rate limiter because another
-// copy answered, whose body GetBody failed to make, or made only once
+// in flight, declined by the base with http.ErrSkipAltProtocol, which
+// stops no later copy, canceled while it waits for the rate limiter
+// because another copy answered, whose body GetBody failed to make, or made only once
 // the attempt was decided or the call ended, or whose captured body, or
 // the body before that a GetBody of the caller's own may share, was still
 // being sent) gives back what it spent, and is no hedge: it is

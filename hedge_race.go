@@ -42,8 +42,11 @@ type hedgeRun struct {
 	running int
 	results chan int // the index of the copy that decides the attempt, when not the attempt itself
 	stopped bool     // no more copies are sent
-	sent    int      // copies that reached the base RoundTripper (see wire)
-	timer   *time.Timer
+	sent    int      // copies that reached the base RoundTripper (see wire), the last number given
+	// gaps counts the numbers of copies the base declined after a later
+	// copy was numbered (see unwire): no copy sent has them.
+	gaps  int
+	timer *time.Timer
 	// delay and launch arm the first copy, once the attempt itself is
 	// sent (see wire).
 	delay  time.Duration
@@ -127,6 +130,32 @@ func (run *hedgeRun) wire(st *attemptState) error {
 	run.sent++
 	st.hedge = run.sent
 	return nil
+}
+
+// unwire takes back from copy st of run the number wire gave it, once the
+// base declined it (http.ErrSkipAltProtocol: see declinedUnsent): the
+// copy was never sent, by the base nor by the http.Transport above, which
+// never sees a copy, and it is no hedge, not counted nor numbered (see
+// Hedging). The next copy sent takes its number; when a later copy took
+// one meanwhile (a base that declines late), st's is a gap, and not
+// counted. The copy is marked as one that never reached the wire: it says
+// nothing of the host, and stops no later copy (see finish), as a copy a
+// layer refused. A copy still in the base when the attempt is decided is
+// counted then, as one sent: a base declines at once, before it dials.
+func (run *hedgeRun) unwire(st *attemptState) {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	if st.hedge == run.sent {
+		run.sent--
+	} else {
+		run.gaps++
+	}
+	st.reached = false
+}
+
+// sentCopies returns the number of the run's copies sent. run.mu is held.
+func (run *hedgeRun) sentCopies() int {
+	return run.sent - run.gaps
 }
 
 // answered stops the run's copies yet to be sent, once the host answered
@@ -351,6 +380,9 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	run.mu.Unlock()
 
 	resp, err := c.t.inner.roundTrip(req, st)
+	if err == http.ErrSkipAltProtocol && st.classified {
+		run.unwire(st) // numbered as it went on to the base, which declined it
+	}
 	if !st.classified || err == http.ErrSkipAltProtocol || err != nil && c.callersMistake(st, trace, err) {
 		// The copy never reached the base (see wire): the rate limiter,
 		// the limit of attempts in flight or the breaker refused it, or
@@ -679,6 +711,10 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 	if !reached {
 		c.t.cls.classify(cp.st, cp.req, resp, err, time.Now)
 	}
+	if k > 0 && err == http.ErrSkipAltProtocol {
+		// A copy the base declined was never sent (see unwire).
+		reached = false
+	}
 	run.mu.Lock()
 	defer run.mu.Unlock()
 	cp.resp, cp.err, cp.done = resp, err, true
@@ -947,7 +983,7 @@ func (run *hedgeRun) wait(c *call, patience time.Duration) int {
 		run.mu.Unlock()
 		return <-run.results
 	}
-	if run.keyed && run.sent > 0 {
+	if run.keyed && run.sentCopies() > 0 {
 		run.lost = true
 	}
 	k := run.allFailed(0, c.cfg.maxRetryAfter)
@@ -977,7 +1013,7 @@ func (run *hedgeRun) abandon() int {
 			cp.cancel(nil)
 		}
 	}
-	return run.sent
+	return run.sentCopies()
 }
 
 // discard closes the response of a copy that lost, its context canceled
@@ -1018,7 +1054,7 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 					cp.discardQuietly()
 				}
 			}
-			sent := run.sent
+			sent := run.sentCopies()
 			run.mu.Unlock()
 			c.countHedges(sent)
 		}
@@ -1048,7 +1084,7 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 			cp.discard()
 		}
 	}
-	sent := run.sent // the attempt is decided: no copy is sent any more (see wire)
+	sent := run.sentCopies() // the attempt is decided: no copy is sent any more (see wire)
 	lost := run.lost
 	// The trace of the copy that decides is the attempt's: it tells
 	// whether that copy's error proves its request never left (see

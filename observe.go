@@ -117,7 +117,11 @@ const (
 // attempt"), its panic attribute made safe as an error's text is.
 // Levels:
 //
-//   - Debug: a success at the first attempt;
+//   - Debug: a success at the first attempt; a call whose base declined
+//     it (http.ErrSkipAltProtocol: an alternate protocol's RoundTripper,
+//     see Transport), returned as it is for the http.Transport above to
+//     send the request itself ("resilient: the base declined the
+//     request, for net/http to send it itself");
 //   - Info: a success after retries; a final answer of the API that is an
 //     error of the request (a Permanent response below 500 but 408 and
 //     429, such as 400, 404 or 409: the API's answer, not a failed call);
@@ -218,6 +222,9 @@ func (t *Transport) observe(c *call, key string, st *attemptState, resp *http.Re
 	var msg string
 	if l != nil {
 		level, msg = levelOf(c.ctx, cancelOf(c.req), retry, outcome, st.stop, st.number, status, err)
+		if c.declined {
+			level, msg = declinedLevel, declinedMessage
+		}
 		if !l.Enabled(c.ctx, level) {
 			l = nil
 		}

@@ -1,10 +1,12 @@
 package resilient
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -327,4 +329,271 @@ func TestAltProtocolSkipHedgedCopyGivesBack(t *testing.T) {
 			t.Errorf("the base was asked %d times, want 4 (the second call's 503 retried: the declined copy spent no budget)", n)
 		}
 	})
+}
+
+// TestAltProtocolSkipHedgedCopyNotCounted: a hedged copy that the base
+// declines with http.ErrSkipAltProtocol was never sent (net/http does not
+// send a copy it never saw): it is no hedge, not counted in the Report nor
+// in the attempt's record, as Hedging says of a copy that never reaches
+// the wire.
+func TestAltProtocolSkipHedgedCopyNotCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var asked atomic.Int32
+		alt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if asked.Add(1) == 2 {
+				return nil, http.ErrSkipAltProtocol // the copy, declined
+			}
+			time.Sleep(50 * time.Millisecond) // the attempt, slow: a copy is launched
+			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+		})
+		var obs collector[Attempt]
+		tr := New(alt, WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithObserver(obs.add))
+		var rep Report
+		req := newRequest(t, WithReport(context.Background(), &rep), "GET", "http://a.test/", nil)
+		resp, err := roundTrip(t, tr, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if n := asked.Load(); n != 2 {
+			t.Fatalf("the base was asked %d times, want 2 (the attempt, its declined copy)", n)
+		}
+		if rep.Hedges != 0 || rep.Attempts != 1 {
+			t.Errorf("Report: %d attempts, %d hedges; want 1 attempt, 0 hedges: the declined copy was never sent", rep.Attempts, rep.Hedges)
+		}
+		if as := obs.all(); len(as) != 1 || as[0].Hedges != 0 || as[0].Hedge != 0 {
+			t.Errorf("records %+v; want one, with no hedge", as)
+		}
+	})
+}
+
+// TestAltProtocolSkipHedgedCopyLetsNextGo: a hedged copy that the base
+// declines says nothing of the host, as a copy a layer refused: it does
+// not stop the attempt's later copies (MaxHedges), and the copy sent after
+// it is hedge 1, the first sent.
+func TestAltProtocolSkipHedgedCopyLetsNextGo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var asked atomic.Int32
+		alt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			switch asked.Add(1) {
+			case 1: // the attempt, slow
+				select {
+				case <-time.After(100 * time.Millisecond):
+				case <-r.Context().Done():
+					return nil, context.Cause(r.Context())
+				}
+			case 2: // the first copy, at 10ms: declined
+				return nil, http.ErrSkipAltProtocol
+			}
+			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+		})
+		var obs collector[Attempt]
+		tr := New(alt, WithHedging(Hedging{Delay: 10 * time.Millisecond, MaxHedges: 2}), WithObserver(obs.add))
+		var rep Report
+		req := newRequest(t, WithReport(context.Background(), &rep), "GET", "http://a.test/", nil)
+		t0 := time.Now()
+		resp, err := roundTrip(t, tr, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if d := time.Since(t0); d != 20*time.Millisecond {
+			t.Errorf("answered after %v, want 20ms (the second copy's answer)", d)
+		}
+		if n := asked.Load(); n != 3 {
+			t.Errorf("the base was asked %d times, want 3 (the attempt, the declined copy, the copy sent)", n)
+		}
+		if rep.Hedges != 1 || rep.Attempts != 2 {
+			t.Errorf("Report: %d attempts, %d hedges; want 2 attempts, 1 hedge", rep.Attempts, rep.Hedges)
+		}
+		if as := obs.all(); len(as) != 1 || as[0].Hedge != 1 || as[0].Hedges != 1 {
+			t.Errorf("records %+v; want one answered by hedge 1 of 1", as)
+		}
+	})
+}
+
+// TestAltProtocolSkipRetryCostsNoTurn: a retry that the base declines with
+// http.ErrSkipAltProtocol was never sent, and the call ends with the
+// answer before it: it gives back the turn of the host's pace
+// (WithRateLimit) it took, as an attempt a layer below refuses does, and
+// the host's next call goes at once, not a turn later.
+func TestAltProtocolSkipRetryCostsNoTurn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var asked atomic.Int32
+		alt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if asked.Add(1) == 2 {
+				return nil, http.ErrSkipAltProtocol // the first call's retry
+			}
+			return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{},
+				Body: io.NopCloser(strings.NewReader("busy")), Request: r}, nil
+		})
+		var obs collector[Attempt]
+		tr := New(alt, WithBackoff(time.Second, time.Second), WithMaxRetries(1), WithRateLimit(1, 1), WithObserver(obs.add))
+		for i := range 2 {
+			req := newRequest(t, context.Background(), "GET", "http://a.test/", nil)
+			resp, err := roundTrip(t, tr, req)
+			if err != nil {
+				t.Fatalf("call %d: %v; want the 503", i+1, err)
+			}
+			resp.Body.Close()
+		}
+		if n := asked.Load(); n != 4 {
+			t.Errorf("the base was asked %d times, want 4", n)
+		}
+		// The records: the first call's 503 and its declined retry, the
+		// second call's 503 and its retry.
+		if as := obs.all(); len(as) != 4 || as[2].LocalWait != 0 {
+			t.Errorf("records %+v; want 4, the second call's first attempt sent at once (LocalWait 0): the declined retry kept its turn", as)
+		}
+	})
+}
+
+// TestAltProtocolSkipHedgedCopyCostsNoTurn: a hedged copy that the base
+// declines gives back the token of the host's pace (WithRateLimit) it
+// took, as a copy refused below the rate limiter does: the host's next
+// call goes at once, not a turn later.
+func TestAltProtocolSkipHedgedCopyCostsNoTurn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var asked atomic.Int32
+		alt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			switch asked.Add(1) {
+			case 1: // the first call's attempt, slow: a copy is launched
+				time.Sleep(50 * time.Millisecond)
+			case 2: // its copy, declined
+				return nil, http.ErrSkipAltProtocol
+			}
+			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+		})
+		var obs collector[Attempt]
+		tr := New(alt, WithRateLimit(1, 2), WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithObserver(obs.add))
+		for i := range 2 {
+			req := newRequest(t, context.Background(), "GET", "http://a.test/", nil)
+			resp, err := roundTrip(t, tr, req)
+			if err != nil {
+				t.Fatalf("call %d: %v", i+1, err)
+			}
+			resp.Body.Close()
+		}
+		if n := asked.Load(); n != 3 {
+			t.Errorf("the base was asked %d times, want 3", n)
+		}
+		if as := obs.all(); len(as) != 2 || as[1].LocalWait != 0 {
+			t.Errorf("records %+v; want 2, the second call sent at once (LocalWait 0): the declined copy kept its token", as)
+		}
+	})
+}
+
+// TestAltProtocolSkipLoggedAsDeclined: a call whose base declines it with
+// http.ErrSkipAltProtocol returns the bare sentinel, and the http.Transport
+// above sends the request itself: the call did not fail, and its record
+// says the base declined it, at Debug, not "call failed" at Error. A call
+// that ends with the sentinel wrapped after a request was sent (a reset
+// before the declined retry) failed: Error.
+func TestAltProtocolSkipLoggedAsDeclined(t *testing.T) {
+	var logs bytes.Buffer
+	var asked atomic.Int32
+	alt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if asked.Add(1) == 2 {
+			return nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+		}
+		return nil, http.ErrSkipAltProtocol
+	})
+	tr := New(alt, WithBackoff(0, 0), WithMaxRetries(1),
+		WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	req, _ := http.NewRequest("GET", "http://a.test/", nil)
+	if _, err := tr.RoundTrip(req); err != http.ErrSkipAltProtocol {
+		t.Fatalf("first call = %v, want the bare sentinel", err)
+	}
+	first := logs.String()
+	if strings.Contains(first, "level=ERROR") || !strings.Contains(first, "level=DEBUG") || !strings.Contains(first, "declined") {
+		t.Errorf("record of a call the base declined:\n%s\nwant it at DEBUG, saying the base declined it", first)
+	}
+	logs.Reset()
+	req, _ = http.NewRequest("GET", "http://a.test/", nil)
+	if _, err := tr.RoundTrip(req); err == nil || err == http.ErrSkipAltProtocol {
+		t.Fatalf("second call = %v, want the reset and the sentinel, wrapped", err)
+	}
+	if second := logs.String(); !strings.Contains(second, "level=ERROR") {
+		t.Errorf("records of a call that failed with a reset, then a declined retry:\n%s\nwant an ERROR", second)
+	}
+}
+
+// countClosed is a request body that counts its Closes.
+type countClosed struct {
+	io.Reader
+	closed *atomic.Int32
+}
+
+func (b countClosed) Close() error {
+	b.closed.Add(1)
+	return nil
+}
+
+// TestAltProtocolSkipClosesBody: the body of a retry or of a hedged copy
+// that the base declines with http.ErrSkipAltProtocol, which leaves it
+// unread and open (as http2's does, for the http.Transport above to send
+// it), is closed: no one sends it, and the call does not return the
+// sentinel for net/http to. It was left open, a body of the caller's
+// GetBody (a file) never closed, and the caller's own body, captured for
+// its replay (no GetBody), with it.
+func TestAltProtocolSkipClosesBody(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		getBody bool
+		hedged  bool
+	}{
+		{"retry/GetBody", true, false},
+		{"retry/captured", false, false},
+		{"hedged copy/GetBody", true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var made, closed, asked atomic.Int32
+				alt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					if asked.Add(1) > 1 {
+						return nil, http.ErrSkipAltProtocol // the retry, or the copy
+					}
+					io.Copy(io.Discard, r.Body)
+					r.Body.Close()
+					status := http.StatusServiceUnavailable
+					if c.hedged {
+						time.Sleep(50 * time.Millisecond) // a copy is launched
+						status = http.StatusOK
+					}
+					return &http.Response{StatusCode: status, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+				})
+				opts := []Option{WithBackoff(0, 0), WithMaxRetries(1)}
+				if c.hedged {
+					opts = append(opts, WithHedging(Hedging{Delay: 10 * time.Millisecond}), WithKeyHonoringHosts("a.test"))
+				}
+				tr := New(alt, opts...)
+				newBody := func() (io.ReadCloser, error) {
+					made.Add(1)
+					return countClosed{strings.NewReader("x"), &closed}, nil
+				}
+				body, _ := newBody()
+				method := "PUT"
+				if c.hedged {
+					method = "POST" // keyed, to a host that deduplicates: hedged
+				}
+				req := newRequest(t, context.Background(), method, "http://a.test/", body)
+				req.ContentLength = 1
+				if c.getBody {
+					req.GetBody = newBody
+				}
+				resp, err := roundTrip(t, tr, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				synctest.Wait()
+				if n := asked.Load(); n != 2 {
+					t.Fatalf("the base was asked %d times, want 2", n)
+				}
+				if m, n := made.Load(), closed.Load(); n != m {
+					t.Errorf("%d request bodies made, %d closed; want every one closed", m, n)
+				}
+			})
+		})
+	}
 }

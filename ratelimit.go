@@ -763,10 +763,11 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 			endFlight(p, &counted)
 			return m.afterSlotPaused(req, st)
 		}
-		if tok != nil && (refusedLocally(err) || st != nil && st.hedge > 0 && !st.reached) {
+		if tok != nil && (refusedLocally(err) || st != nil && (st.hedge > 0 && !st.reached || declinedUnsent(st, err))) {
 			// Never sent (a hedged copy, too, whose attempt was
 			// decided or failed before it reached the wire: see
-			// hedgeRun.wire): its token is the next attempt's.
+			// hedgeRun.wire; a retry or a copy the base declined):
+			// its token is the next attempt's.
 			p.giveBack(tok, time.Now())
 		}
 		if st != nil && st.cut != nil {

@@ -343,6 +343,9 @@ func (c *call) run() (*http.Response, error) {
 			// above.)
 			handOver(resp)
 		}
+		if err == http.ErrSkipAltProtocol {
+			c.declined = !retry && c.declinedBare(err, lastErr, held)
+		}
 		t.observe(c, sentKey, st, resp, err, dur, delay, retry)
 
 		if resp == nil && held != nil && (st.cut != nil || c.write && (st.copyLost || st.reached && !c.provablyUnsent(st, err))) {
@@ -388,7 +391,7 @@ func (c *call) run() (*http.Response, error) {
 				c.keepRedirect(resp)
 				return resp, nil
 			}
-			if err == http.ErrSkipAltProtocol && (lastErr == nil || lastErr == err) && !c.lost && !c.answeredUnproven {
+			if c.declinedBare(err, lastErr, held) {
 				// The base declined the call (an alternate protocol's
 				// RoundTripper without a connection), and no attempt
 				// got anything else, nor may a hedged copy of a keyed
@@ -680,6 +683,12 @@ type call struct {
 	// 429 that carries a Postato platform error; not another 429: see
 	// refusedUnprocessed): the server may have processed it.
 	answeredUnproven bool
+
+	// declined says that the call ends after its last attempt with the
+	// bare http.ErrSkipAltProtocol of its base (see declinedBare), which
+	// the http.Transport above then sends itself: no failure of the
+	// call, for its record (see Transport.observe).
+	declined bool
 
 	// What the call did, for its Report and Tracer.
 	report   *Report

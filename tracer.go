@@ -60,7 +60,9 @@ type AttemptInfo struct {
 	// A hedged copy has the number of the attempt it copies.
 	Number int
 	// Hedge is 0 for an attempt, n for the n-th hedged copy of it sent
-	// (copies that never reach the wire are not numbered).
+	// (copies that never reach the wire are not numbered; a copy that the
+	// base then declines with http.ErrSkipAltProtocol, never sent, gives
+	// its number back to the next copy sent).
 	Hedge int
 	// ResendCount counts the requests of the call sent to the wire before
 	// this one, retries and hedged copies alike (OpenTelemetry's

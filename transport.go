@@ -44,7 +44,9 @@ import (
 // host's breaker, so that the http.Transport above sends the request itself,
 // as it does under the base alone; a retry it declines ends the call as a
 // retry refused does, with the earlier attempt's answer or error (the
-// http.Transport above would send again what the host may have processed).
+// http.Transport above would send again what the host may have processed),
+// and, sent by no one, gives back its turn of the rate limiter's pace, its
+// body closed; a hedged copy it declines is no hedge (see Hedging).
 // The sentinel wrapped (by a middleware, or a Transport below) ends the call
 // at once too, counted by no breaker: net/http sends nothing itself for it. A
 // write the Transport keyed itself keeps its key through a 307 or 308 on its

@@ -1,0 +1,45 @@
+package resilient
+
+import (
+	"log/slog"
+	"net/http"
+)
+
+// This file holds what follows from a base RoundTripper that declines an
+// attempt with http.ErrSkipAltProtocol: an alternate protocol's
+// RoundTripper, registered with http.Transport.RegisterProtocol, without a
+// connection to the host (golang.org/x/net/http2's does so), which sends
+// nothing, for the http.Transport above to send the request itself. That
+// Transport compares the sentinel with ==: only the bare sentinel is a
+// request declined (see classifyErr).
+
+// declinedUnsent reports whether attempt st, which ended with err, is a
+// retry or a hedged copy that the base declined: a request that neither
+// the base nor the http.Transport above ever sends, for the call then
+// returns what the attempt before it got (see call.run), and a copy is
+// the Transport's own. The first attempt declined is none: the call
+// returns the sentinel bare, and the http.Transport above sends the
+// request itself, whose turn of the host's pace it keeps.
+func declinedUnsent(st *attemptState, err error) bool {
+	return err == http.ErrSkipAltProtocol && (st.number > 1 || st.hedge > 0)
+}
+
+// declinedBare reports whether the call ends with err, its last attempt's,
+// the bare http.ErrSkipAltProtocol of the base, returned as it is: no
+// attempt got anything else (lastErr, the error of the attempt before,
+// nil or the same; held, the response retried past, nil), nor may an
+// attempt or a hedged copy of a keyed write have been processed. The
+// http.Transport above compares the sentinel itself, to send the request
+// on its own, as it does under the base alone.
+func (c *call) declinedBare(err, lastErr error, held *http.Response) bool {
+	return err == http.ErrSkipAltProtocol && held == nil && (lastErr == nil || lastErr == err) && !c.lost && !c.answeredUnproven
+}
+
+// declinedLevel is the log level of the record of a call's last attempt
+// that the base declined, and its message (see WithLogger): the call
+// failed in nothing, for the http.Transport above sends the request
+// itself.
+const (
+	declinedLevel   = slog.LevelDebug
+	declinedMessage = "resilient: the base declined the request, for net/http to send it itself"
+)
