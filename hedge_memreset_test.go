@@ -18,8 +18,8 @@ import (
 // connection found dead), as a plain client's does. A GetBody that Resets
 // the caller's one reader (bytes.Reader.Reset, a write of it) ran while a
 // copy launched meanwhile read that reader for its bytes (ReadAt): a data
-// race a plain client, which makes no copy, never has. The copies' bytes
-// are taken before the base calls the caller's GetBody.
+// race a plain client, which makes no copy, never has. The base's resend
+// reads the copies' bytes, not the caller's GetBody.
 func TestHedgingMemoryBodyBaseResendResetsReader(t *testing.T) {
 	// Within WithMaxBufferedBody the copies read a copy of the bytes; over
 	// it, the caller's bytes through a reader of their own.

@@ -66,8 +66,8 @@ type hedgeRun struct {
 	lost bool
 	// mem is the bytes of a body in memory, which every copy sends (see
 	// memoryBody), or memErr the error of their copy; taken once, under
-	// mu, by the first copy (see launchCopy) or before the base calls the
-	// attempt's GetBody, the caller's (see sendHedged, takeMem).
+	// mu, by the first copy (see launchCopy) or by the base's own resend
+	// of the attempt, which reads them too (see sendHedged, takeMem).
 	mem    memoryBytes
 	memErr error
 	// body is the body made last, the attempt's or a copy's, when the
@@ -212,15 +212,25 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 		// The attempt's request carries the caller's GetBody, which the
 		// base calls itself to resend it (HTTP/2 after a refused stream
 		// or a GOAWAY, HTTP/1 on a reused connection found dead), as a
-		// plain client's does: one that Resets the caller's reader
-		// would write it while a copy reads it (see launchCopy). The
-		// copies' bytes are taken first.
+		// plain client's does: one that Resets the caller's reader, or
+		// writes its bytes again (a *bytes.Buffer made anew), would
+		// write them while a copy, or a function keying a layer to
+		// allow one, reads them (see launchCopy); over
+		// WithMaxBufferedBody the copies read the caller's own bytes
+		// (see memoryBytes). The resend reads the copies' bytes
+		// instead, taken first; the caller's GetBody only when they
+		// could not be (a reader Reset to fewer bytes), and no copy
+		// reads them then.
 		getBody := first.req.GetBody
 		first.req.GetBody = func() (io.ReadCloser, error) {
 			run.mu.Lock()
 			run.takeMem(&c.mem)
+			mem, err := run.mem, run.memErr
 			run.mu.Unlock()
-			return getBody()
+			if err != nil {
+				return getBody()
+			}
+			return mem.open(), nil
 		}
 	}
 	run.delay, run.launch = delay, func() { c.launchCopy(run, n, areq, hb, delay) }
@@ -408,8 +418,9 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 }
 
 // takeMem takes the bytes of m, a body in memory, for the run's copies,
-// once (see memoryBody): while the call cannot end, and before the base
-// calls the attempt's GetBody, the caller's. Called with mu held.
+// once (see memoryBody): while the call cannot end, or as the base
+// resends the attempt, whose GetBody reads them too (see sendHedged).
+// Called with mu held.
 func (run *hedgeRun) takeMem(m *memoryBody) {
 	if m.ok() && !run.mem.ok() && run.memErr == nil {
 		run.mem, run.memErr = m.bytes()
