@@ -165,7 +165,8 @@ func WithLatency(d time.Duration) Option {
 // the step sends whole (any under Respond, with its status replaced as
 // above; one of 300 or more under FailAfterStoring and CutBody; one
 // without a body to cut under CutBody) is sent at once, and the rest of
-// it as the handler writes it, flushed by the handler's Flush; an answer
+// it as the handler writes it, flushed by the handler's Flush, with the
+// trailers the handler sets once its body is written; an answer
 // the step does not send (any under DropAfter, a success under
 // FailAfterStoring) or cuts (a success under CutBody) is not kept past
 // its first MiB: the handler's later writes fail with an error, and the

@@ -14,7 +14,8 @@ type Stats struct {
 	// bounded: once it has 1000 routes, the requests of a route it has
 	// not counted yet are counted under OtherRoutes, and so are those of
 	// a route longer than 1 KiB; a route scripted (WithScript,
-	// SetScript) is always counted apart.
+	// SetScript) is counted apart from then on (its attempts before a
+	// SetScript may be under OtherRoutes).
 	Attempts map[string]int
 	// Connections counts the connections the server accepted.
 	Connections int

@@ -237,6 +237,10 @@ func (rec *recorder) Write(p []byte) (int, error) {
 		if status, ok := rec.send(rec.status); ok {
 			rec.sent = status
 			rec.sendTo(rec.w, status)
+			// The handler's header is now w's, as after a WriteHeader
+			// there: the trailers it sets once its body is written are
+			// sent.
+			rec.header = rec.w.Header()
 			return rec.w.Write(p)
 		}
 	}
