@@ -38,10 +38,6 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 	}
 	resend := c.offset + info.ResendCount
 	c.sent.Add(1)
-	if info.Hedge > 0 && c.span != nil && c.span.IsRecording() {
-		c.span.AddEvent(EventHedge, trace.WithAttributes(
-			AttrAttemptNumber.Int(info.Number), AttrHedge.Int(info.Hedge)))
-	}
 	a := &attempt{call: c, start: time.Now(), number: info.Number}
 	// The span starts when the attempt's duration is measured from, so
 	// that http.client.request.duration is the span's duration, as the
@@ -55,6 +51,12 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 	ctx, a.span = in.start(parent, c.clientNm, a.opts[:]...)
 	a.carrier.src = req.Header
 	a.inject(in.prop, ctx)
+	if info.Hedge > 0 && c.span != nil && c.span.IsRecording() {
+		// The event of a hedged copy waits for the copy's end: a copy
+		// the base declines was never sent (see holdHedge).
+		a.hedge = info.Hedge
+		c.holdHedge(a)
+	}
 
 	recording := a.span.IsRecording()
 	record := recording || in.m.attemptEnabled(ctx)
@@ -178,6 +180,7 @@ type attempt struct {
 	fctx    afterFuncCtx // the context the request is sent with
 	writes  atomic.Int32 // the request's writes, by net/http
 	number  int          // the attempt's number in the call (resilient.AttemptInfo)
+	hedge   int          // the copy's number, for its event; 0 for an attempt or no event
 	peerMu  sync.Mutex
 	peer    net.Addr // the remote address of the request's connection (GotConn)
 }
@@ -205,6 +208,10 @@ func (a *attempt) end(resp *http.Response, err error) {
 		}
 	}
 	if resp == nil || err != nil {
+		if declinedErr(err) {
+			a.endDeclined(now)
+			return
+		}
 		errType = errorType(err)
 		if a.ctx.Err() != nil {
 			// The attempt's context ended: the base's error says only
@@ -215,6 +222,9 @@ func (a *attempt) end(resp *http.Response, err error) {
 		if errType == "" {
 			errType = errOther // no response and no error: a broken RoundTripper
 		}
+	}
+	if a.hedge > 0 {
+		a.call.releaseHedge(a, true)
 	}
 	transparent := int(a.writes.Load()) - 1
 	if a.span.IsRecording() {

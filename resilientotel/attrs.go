@@ -152,7 +152,9 @@ const (
 	errOther           = "_OTHER"
 )
 
-// errorType returns the error.type of a failure without a response.
+// errorType returns the error.type of a failure without a response. The
+// bare http.ErrSkipAltProtocol of a base that declined an attempt is no
+// failure, and is kept from it (see declinedErr); wrapped, it is _OTHER.
 func errorType(err error) string {
 	var (
 		dnsErr  *net.DNSError

@@ -16,8 +16,9 @@
 // them nor say why they were sent. Instrument reports from inside: the
 // Transport calls it right above its base RoundTripper for each attempt
 // that reaches the wire (an attempt refused by the breaker or the rate
-// limiter never does, and has no CLIENT span), and tells it, for the whole
-// call, what it waited for and refused.
+// limiter never does, and has no CLIENT span; for one its base declines,
+// see below), and tells it, for the whole call, what it waited for and
+// refused.
 //
 // Spans, for a call that is retried once:
 //
@@ -74,6 +75,45 @@
 // never within an attempt's timeout, where it would cut a success into a
 // timeout that is sent again.
 //
+// # A request the base declines
+//
+// A base registered as an alternate protocol with
+// http.Transport.RegisterProtocol (golang.org/x/net/http2's, without a
+// connection to the host) may decline an attempt with the bare
+// http.ErrSkipAltProtocol: it sends nothing, and, when the Transport
+// returns the sentinel as it is (a first attempt declined, nothing else
+// having happened), the http.Transport above sends the caller's request
+// itself. As the Transport does, only the bare sentinel says so: wrapped
+// (by a middleware, or by a Transport below whose retry its base declined
+// after a request was sent), it is an error net/http does not act on, and
+// counts as any other (error.type _OTHER).
+//
+// The attempt's CLIENT span, started before the base had its say (as
+// every attempt's must be, for the traceparent it sends), stays: a span
+// started cannot be withdrawn (the sampler and the span processors saw it
+// start). The conventions make a CLIENT span a request sent; this one is
+// none, and says so: it ends with resilient.declined true, an Unset status,
+// and neither error.type nor http.response.status_code, and
+// http.client.request.duration records nothing for it, so that a host is
+// not charged with a failed request it never got. It counts in no
+// http.request.resend_count of the requests after it: a retry declined
+// ends the call, and a hedged copy declined gives its number to the next
+// copy sent, as the Transport's AttemptInfo says, so that copy has the
+// same resend count. The request net/http then sends itself is out of the
+// Transport's sight: it is the caller's request, without the attempt's
+// traceparent (an otelhttp Transport around that http.Transport sees it).
+//
+// The call's span of a call that returned the bare sentinel is no failure
+// either: resilient.declined true, no error.type, an Unset status (its
+// resilient.outcome is the Report's, permanent); so is its
+// resilient.client.call.duration measurement, with resilient.declined. A
+// call that ends otherwise after a declined retry (with the response or
+// the error of the attempt before it, as the Transport returns it) has
+// that attempt's error.type, not the declined one's. The counts are the
+// Report's: a retry declined is an attempt (resilient.attempts) and a
+// retry (resilient.client.call.retries), as a retry refused locally is; a
+// hedged copy declined is no hedge.
+//
 // The attempt's own span context is injected into the headers it sends
 // (traceparent, with the W3C propagator), in a copy of the request: the
 // caller's request is never modified.
@@ -109,7 +149,14 @@
 //     attempts in flight (WithMaxInFlight), a retry refused by the retry
 //     budget, with resilient.attempt.number;
 //   - resilient.hedge: a hedged copy sent, with resilient.attempt.number and
-//     resilient.hedge (1 for the first copy).
+//     resilient.hedge (1 for the first copy), at the time it started. A
+//     copy's base may decline it (see above), never sent: the event is
+//     added once the copy ended with anything else, or, for a copy still
+//     in flight, when the call ends (a base declines at once, before it
+//     sends anything, so such a copy was sent as far as anyone knows; the
+//     call's span, ended, would take no event later). Events of copies may
+//     thus come after later events of the span, in the order they were
+//     added, with the times they happened.
 //
 // When the call returns: resilient.attempts (attempts, hedged copies and
 // refused attempts included), resilient.hedges, resilient.outcome (the
@@ -118,7 +165,9 @@
 // returned the response before it), resilient.stop_reason
 // when a retryable outcome was not retried, resilient.wait.duration (all the
 // call waited, in seconds), and http.response.status_code or error.type, the
-// status following the CLIENT spans' rule. When a panic goes through the
+// status following the CLIENT spans' rule; resilient.declined, true, for a
+// call that returned the bare sentinel of a base that declined it (see
+// above). When a panic goes through the
 // call (from the base RoundTripper, a Classifier, an observer, the
 // Config's Propagator or URLTemplate, a span processor as a CLIENT span
 // ends), the span ends all the same before the panic goes on, without
@@ -143,14 +192,17 @@
 // rate_limited_locally and too_many_in_flight (the local refusals of the
 // breaker, the rate limiter and the host's limit of attempts in flight,
 // named as their resilient.Outcome; calls only: a refused attempt has no
-// CLIENT span), else _OTHER. With a response of 400 or more, or below
+// CLIENT span), else _OTHER; none for an attempt or a call that the base
+// declined with the bare http.ErrSkipAltProtocol (see above), which is no
+// failure. With a response of 400 or more, or below
 // 100: its status code, such as "503" (_OTHER for a code of 0, below 0
 // or of more than three digits).
 //
 // # Metrics
 //
 // http.client.request.duration (histogram, s, the convention's bucket
-// boundaries) is recorded once per CLIENT span, when it ends, with
+// boundaries) is recorded once per CLIENT span, when it ends (but for an
+// attempt the base declined, which sent no request, see above), with
 // http.request.method, server.address, server.port,
 // http.response.status_code, error.type, network.protocol.version and
 // url.template as on the span (server.address is the URL's host: a
@@ -162,8 +214,8 @@
 //
 //   - resilient.client.call.duration (histogram, s): each call, from
 //     RoundTrip to its return (or its panic), waits included, with
-//     resilient.outcome, http.response.status_code and error.type as on the
-//     INTERNAL span;
+//     resilient.outcome, http.response.status_code, error.type and
+//     resilient.declined as on the INTERNAL span;
 //   - resilient.client.call.retries (histogram, {retry}): the retries of a
 //     call, that is its attempts after the first, hedged copies excluded and
 //     refused attempts included; a call without retries records nothing (as

@@ -41,6 +41,13 @@ const (
 	AttrBreakerTo     = attribute.Key("resilient.breaker.to")
 
 	AttrTransparentResends = attribute.Key("resilient.transparent_resends")
+
+	// AttrDeclined marks, true, the CLIENT span of an attempt that the
+	// base RoundTripper declined with the bare http.ErrSkipAltProtocol,
+	// never sent, and the INTERNAL span and call metrics of a call that
+	// returned that sentinel for net/http to send the request itself (see
+	// the package documentation).
+	AttrDeclined = attribute.Key("resilient.declined")
 )
 
 // Values of resilient.wait.kind.

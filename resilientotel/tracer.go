@@ -38,6 +38,7 @@ type call struct {
 	template  string
 	errMu     sync.Mutex
 	lastError string // error.type of the last attempt, when it had no response
+	declined  bool   // the call ends with the bare sentinel of a base that declined it (see noteDeclined)
 
 	// The wait before a retry, decided but not recorded yet (see
 	// retryWait): nil for none.
@@ -49,6 +50,11 @@ type call struct {
 	pending []pendingEnd
 	pendBuf [2]pendingEnd
 	closed  bool
+
+	// The hedged copies whose resilient.hedge event waits for their end
+	// (see holdHedge), under endMu, and whether any ever was.
+	hedgesHeld []*attempt
+	hedged     atomic.Bool
 }
 
 // pendingEnd is a CLIENT span that ended at time at, as attempt number of
@@ -300,10 +306,16 @@ func (in *instrumentation) Attempt(ctx context.Context, a resilient.Attempt) {
 		return
 	}
 	if a.StatusCode == 0 {
-		errType := errorType(a.Err)
-		c.errMu.Lock()
-		c.lastError = errType
-		c.errMu.Unlock()
+		if declinedErr(a.Err) {
+			c.errMu.Lock()
+			c.noteDeclined(&a)
+			c.errMu.Unlock()
+		} else {
+			errType := errorType(a.Err)
+			c.errMu.Lock()
+			c.lastError = errType
+			c.errMu.Unlock()
+		}
 	}
 	recording := c.span != nil && c.span.IsRecording()
 	now := time.Now()
@@ -377,6 +389,7 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 		return
 	}
 	errType := ""
+	declined := false
 	status := r.StatusCode
 	if !validStatus(status) {
 		status = 0 // no status code (see validStatus)
@@ -388,6 +401,11 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 		// A panic went through the call (see resilient.Report): not
 		// the error of an attempt before it.
 		errType = errOther
+	case r.StatusCode == 0 && c.isDeclined():
+		// The base declined the call, returned with the bare sentinel:
+		// net/http sends the request itself, out of the call's sight.
+		// No failure, whatever the caller's context says since.
+		declined = true
 	case r.StatusCode == 0 && c.Err() != nil:
 		// The caller's context ended, maybe during a wait, after an
 		// attempt that got a response.
@@ -417,6 +435,9 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 	if c.span == nil {
 		return
 	}
+	if c.hedged.Load() {
+		c.addHeldHedges()
+	}
 	if c.span.IsRecording() {
 		attrs := []attribute.KeyValue{
 			AttrAttempts.Int(r.Attempts),
@@ -431,6 +452,9 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 		}
 		if status > 0 {
 			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(status))
+		}
+		if declined {
+			attrs = append(attrs, AttrDeclined.Bool(true))
 		}
 		if errType != "" {
 			attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
@@ -462,6 +486,9 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 		}
 		if status > 0 {
 			attrs = append(attrs, semconv.HTTPResponseStatusCodeKey.Int(status))
+		}
+		if declined {
+			attrs = append(attrs, AttrDeclined.Bool(true))
 		}
 		if errType != "" {
 			attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
