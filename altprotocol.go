@@ -43,3 +43,17 @@ const (
 	declinedLevel   = slog.LevelDebug
 	declinedMessage = "resilient: the base declined the request, for net/http to send it itself"
 )
+
+// handBack leaves the caller's body, captured for a replay (no GetBody),
+// to the http.Transport above, once the call returns the bare
+// http.ErrSkipAltProtocol (see declinedBare): that Transport sends the
+// caller's request itself, and reads the body from where the call found
+// it, which no attempt sent (a retry rewinds it). Neither the end of
+// RoundTrip (see release) nor the Close of an attempt's reader (a
+// declined retry's, see classifier.roundTripAttempt) closes it then:
+// net/http cannot send a body closed, nor rewind one without GetBody.
+func (c *captureBody) handBack() {
+	c.mu.Lock()
+	c.srcClosed = true // closed by no one here: the Transport above has it
+	c.mu.Unlock()
+}

@@ -43,9 +43,10 @@ type hedgeRun struct {
 	results chan int // the index of the copy that decides the attempt, when not the attempt itself
 	stopped bool     // no more copies are sent
 	sent    int      // copies that reached the base RoundTripper (see wire), the last number given
-	// gaps counts the numbers of copies the base declined after a later
-	// copy was numbered (see unwire): no copy sent has them.
-	gaps  int
+	// gaps holds the numbers of copies the base declined after a later
+	// copy was numbered (see unwire): no copy sent has them. Nil unless
+	// the base declines a copy late.
+	gaps  []int
 	timer *time.Timer
 	// delay and launch arm the first copy, once the attempt itself is
 	// sent (see wire).
@@ -138,24 +139,38 @@ func (run *hedgeRun) wire(st *attemptState) error {
 // never sees a copy, and it is no hedge, not counted nor numbered (see
 // Hedging). The next copy sent takes its number; when a later copy took
 // one meanwhile (a base that declines late), st's is a gap, and not
-// counted. The copy is marked as one that never reached the wire: it says
+// counted; once the copies above it gave theirs back too, it is the next
+// copy's again, so that no number past the copies sent is given. The copy
+// is marked as one that never reached the wire: it says
 // nothing of the host, and stops no later copy (see finish), as a copy a
 // layer refused. A copy still in the base when the attempt is decided is
 // counted then, as one sent: a base declines at once, before it dials.
 func (run *hedgeRun) unwire(st *attemptState) {
 	run.mu.Lock()
 	defer run.mu.Unlock()
-	if st.hedge == run.sent {
+	if st.hedge != run.sent {
+		run.gaps = append(run.gaps, st.hedge)
+		st.reached = false
+		return
+	}
+	run.sent--
+	for i := 0; i < len(run.gaps); {
+		if run.gaps[i] != run.sent {
+			i++
+			continue
+		}
+		// The gap below the number given back is the top now: the
+		// next copy sent takes it.
+		run.gaps = append(run.gaps[:i], run.gaps[i+1:]...)
 		run.sent--
-	} else {
-		run.gaps++
+		i = 0
 	}
 	st.reached = false
 }
 
 // sentCopies returns the number of the run's copies sent. run.mu is held.
 func (run *hedgeRun) sentCopies() int {
-	return run.sent - run.gaps
+	return run.sent - len(run.gaps)
 }
 
 // answered stops the run's copies yet to be sent, once the host answered

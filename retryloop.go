@@ -397,7 +397,11 @@ func (c *call) run() (*http.Response, error) {
 				// got anything else, nor may a hedged copy of a keyed
 				// write have been processed: net/http's Transport
 				// compares the sentinel itself to send the request on
-				// its own, as it does under the base alone.
+				// its own, as it does under the base alone. It reads the
+				// caller's body, which is left open for it.
+				if body.cap != nil {
+					body.cap.handBack()
+				}
 				return nil, err
 			}
 			if stop == StopRetryBudget {
