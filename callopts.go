@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // callKey is the context key of what a caller set for its calls: their
@@ -116,6 +117,27 @@ func WithCallOptions(ctx context.Context, opts ...Option) context.Context {
 		}
 	}
 	return context.WithValue(ctx, callKey{}, &cv)
+}
+
+// CallMaxElapsed returns the budget a call made with ctx gets from the
+// Transport: its own (MaxElapsed), as the options set for the call with
+// WithCallOptions raise or lower it, less what WithMaxElapsedSpent counted
+// as spent of it; zero for none, and a nanosecond when nothing is left of
+// it (the call would fail at once). A layer above the Transport that waits
+// before handing a call over (for a token) bounds its wait by it, and
+// gives the time it waited with WithMaxElapsedSpent, so that its wait and
+// the call stay within the budget the caller set. It reads the context's
+// values only, and is safe to call at any time, from any goroutine. A nil
+// ctx panics.
+func (t *Transport) CallMaxElapsed(ctx context.Context) time.Duration {
+	if ctx == nil {
+		panic("resilient: CallMaxElapsed: nil Context")
+	}
+	if t.inner.rt == nil { // the zero Transport, which acts as New(nil)
+		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })
+		return t.zeroImpl.CallMaxElapsed(ctx)
+	}
+	return t.callConfig(callValuesIn(ctx)).maxElapsed
 }
 
 // attemptValues is the context of the attempts of a call made with a

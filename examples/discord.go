@@ -79,10 +79,11 @@ func NewDiscordSession(token string, base http.RoundTripper, opts ...resilient.O
 // its retries. A call the pause would hold longer than
 // resilient.DefaultMaxRetryAfter (a minute) in all, counted from its
 // first hold however often the pause moves later, or past its context's
-// deadline, fails, unsent, with an error wrapping resilient.ErrRateLimited,
-// as resilient's own limiter refuses one (at once, when the pause as it
-// stands would); a Retry-After past resilient.MaxBelievedReset is not
-// believed. The retries of calls already in resilient when the 429 came
+// deadline or its budget (resilient's, as set for the call: the hold is
+// counted as spent of it), fails, unsent, with an error wrapping
+// resilient.ErrRateLimited, as resilient's own limiter refuses one (at
+// once, when the pause as it stands would); a Retry-After past
+// resilient.MaxBelievedReset is not believed. The retries of calls already in resilient when the 429 came
 // are not held: each waits for its own 429's Retry-After. It is safe for
 // concurrent use.
 type discordGlobal struct {
@@ -94,15 +95,23 @@ type discordGlobal struct {
 // has passed: the pause as it stands when a wait for it ends, so that a
 // global 429 drawn meanwhile, which moves its end later, holds req until
 // that end too (a pause that has not moved holds req once), within
-// resilient.DefaultMaxRetryAfter of req's first hold in all.
+// resilient.DefaultMaxRetryAfter of req's first hold in all, and within
+// req's budget, which resilient then counts the holds against.
 func (g *discordGlobal) RoundTrip(req *http.Request) (*http.Response, error) {
-	var limit time.Time // the latest end req's holds wait for; set by the first
+	var limit, began time.Time // the latest end req's holds wait for, and the start of the first; set by the first
 	for until, held := g.until.Load(), (*time.Time)(nil); until != nil && until != held; held, until = until, g.until.Load() {
-		if err := g.hold(req.Context(), until, &limit); err != nil {
+		if err := g.hold(req.Context(), until, &limit, &began); err != nil {
 			if req.Body != nil {
 				req.Body.Close()
 			}
 			return nil, err
+		}
+	}
+	if !began.IsZero() {
+		// Held: resilient counts the hold as spent of the call's
+		// budget, so that both together stay within it.
+		if d := time.Since(began); d > 0 {
+			req = req.WithContext(resilient.WithCallOptions(req.Context(), resilient.WithMaxElapsedSpent(d)))
 		}
 	}
 	return g.next.RoundTrip(req)
@@ -110,11 +119,15 @@ func (g *discordGlobal) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // hold waits until the global pause that ends at *until has passed, or
 // fails at once when it would wait past *limit or past ctx's deadline. A
-// zero *limit is set to resilient.DefaultMaxRetryAfter from now, so that
-// the holds of one call, however often the pause moves later, wait that
-// long at most in all. The wait is measured by the monotonic clock, which
-// a step of the wall clock (NTP, a VM resumed) does not move.
-func (g *discordGlobal) hold(ctx context.Context, until *time.Time, limit *time.Time) error {
+// zero *limit is set to resilient.DefaultMaxRetryAfter from now, or to the
+// end of the call's budget when that comes first (what ctx's call has of
+// resilient's budget: see resilient.Transport.CallMaxElapsed), and *began
+// to now, so that the holds of one call, however often the pause moves
+// later, wait that long at most in all, and the call is refused at once,
+// as resilient's own limiter refuses it, when it would be sent with
+// nothing left of its budget. The wait is measured by the monotonic
+// clock, which a step of the wall clock (NTP, a VM resumed) does not move.
+func (g *discordGlobal) hold(ctx context.Context, until *time.Time, limit, began *time.Time) error {
 	end := *until
 	now := time.Now()
 	wait := end.Sub(now)
@@ -123,7 +136,13 @@ func (g *discordGlobal) hold(ctx context.Context, until *time.Time, limit *time.
 		return nil
 	}
 	if limit.IsZero() {
-		*limit = now.Add(resilient.DefaultMaxRetryAfter)
+		bound := resilient.DefaultMaxRetryAfter
+		if rt, ok := g.next.(*resilient.Transport); ok {
+			if b := rt.CallMaxElapsed(ctx); b > 0 && b < bound {
+				bound = b
+			}
+		}
+		*limit, *began = now.Add(bound), now
 	}
 	if d, ok := ctx.Deadline(); end.After(*limit) || ok && d.Before(end) {
 		return fmt.Errorf("%w: discord.com: the bot's global rate limit holds every route for %v", resilient.ErrRateLimited, wait)

@@ -20,7 +20,7 @@ var recipes = map[string][]string{
 	"slack.go":         {"SlackHTTPClient", "slackMethod", "slackToken"},
 	"resty.go":         {"NewRestyClient"},
 	"retryablehttp.go": {"NewRetryableClient", "noRetry", "keepIdle", "RoundTrip"},
-	"oauth2.go":        {"NewClientCredentialsClient", "NewRefreshTokenClient", "newTokenClient", "keyHonoringHost", "tokenTransport", "RoundTrip", "CloseIdleConnections", "Unwrap", "leftOrigin", "origin", "token", "fetched", "refresh", "keepLate", "errBudget"},
+	"oauth2.go":        {"NewClientCredentialsClient", "NewRefreshTokenClient", "newTokenClient", "keyHonoringHost", "tokenTransport", "RoundTrip", "CloseIdleConnections", "Unwrap", "leftOrigin", "origin", "token", "waitBound", "fetched", "refresh", "keepLate", "errBudget"},
 	"otelhttp.go":      {"NewTracedClient"},
 }
 

@@ -31,7 +31,8 @@ import (
 // A token request is made with the values of ctx (pass a context that
 // lives as long as the client, not a request's) and ends with ctx, with
 // the call that waits for it or with that call's budget (the API
-// Transport's MaxElapsed, over all of the token's requests), whichever
+// Transport's MaxElapsed, or the lower one set for the call with
+// resilient.WithCallOptions, over all of the token's requests), whichever
 // ends first; the call that waited then has what the wait left of its
 // budget (the Transport's, or one set for the call with
 // resilient.WithCallOptions: see resilient.WithMaxElapsedSpent), so that
@@ -99,7 +100,7 @@ func newTokenClient(ctx context.Context, tokenURL string, tok *oauth2.Token, fet
 	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: tokenRT}) // token requests
 	t := &tokenTransport{
-		fetch: fetch, ctx: ctx, base: api, lock: make(chan struct{}, 1), tok: tok,
+		fetch: fetch, ctx: ctx, base: api, api: api, lock: make(chan struct{}, 1), tok: tok,
 		budget: api.MaxElapsed(), outlive: outlive, bound: bound,
 	}
 	t.cur.Store(tok)
@@ -125,15 +126,17 @@ type tokenTransport struct {
 	fetch func(context.Context, *oauth2.Token) (*oauth2.Token, error) // the next token, given the last
 	ctx   context.Context                                             // the token requests' values and lifetime
 	base  http.RoundTripper
-	lock  chan struct{} // held while the token is read or fetched, but a valid one's read (see cur)
-	tok   *oauth2.Token // the last token fetched; guarded by lock
+	api   *resilient.Transport // base, for the budget of each call (CallMaxElapsed)
+	lock  chan struct{}        // held while the token is read or fetched, but a valid one's read (see cur)
+	tok   *oauth2.Token        // the last token fetched; guarded by lock
 
 	// cur is tok, stored with it, read without lock while it is valid:
 	// the calls that find a valid token do not wait for each other.
 	cur atomic.Pointer[oauth2.Token]
 
 	// budget bounds a call's wait for its token (the API Transport's
-	// MaxElapsed); zero leaves it to the call's context.
+	// MaxElapsed), lowered for a call whose own budget is lower (see
+	// waitBound); zero leaves it to the call's context.
 	budget time.Duration
 
 	// outlive says that a fetch, once started, runs to its end whatever
@@ -157,16 +160,16 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if leftOrigin(req) {
 		return t.base.RoundTrip(req) // the token is for the API's origin only
 	}
-	tok, end, err := t.token(req.Context())
 	ctx := req.Context()
+	tok, end, limit, err := t.token(ctx)
 	if err == nil && !end.IsZero() {
 		// The call waited for its token: the API's Transport counts
 		// the wait as spent of the call's budget, so that both
 		// together stay within it, whoever set it.
 		if left := time.Until(end); left > 0 {
-			ctx = resilient.WithCallOptions(ctx, resilient.WithMaxElapsedSpent(t.budget-left))
+			ctx = resilient.WithCallOptions(ctx, resilient.WithMaxElapsedSpent(limit-left))
 		} else {
-			err = t.errBudget()
+			err = errBudget(limit)
 		}
 	}
 	if err != nil {
@@ -206,42 +209,43 @@ func (t *tokenTransport) Unwrap() http.RoundTripper { return t.base }
 // refresh is refused with invalid_grant, and the user must authorize
 // again). A panic of that fetch goes to the call that started it, when
 // that call still waits for it. A call that must wait (for t.lock or a
-// fetch) waits t.budget at most, as long as its own Transport would
-// have tried: a refresh that outlived its call, or a fetch of a call
-// without a deadline, made no later call wait past it. A call that waited
-// gets end, the end of t.budget counted from the start of its wait (zero
-// for a call that did not wait, or without t.budget), which bounds its
-// call through t.base too (see RoundTrip).
-func (t *tokenTransport) token(ctx context.Context) (tok *oauth2.Token, end time.Time, err error) {
+// fetch) waits limit at most (see waitBound), as long as its own
+// Transport would have tried: a refresh that outlived its call, or a
+// fetch of a call without a deadline, made no later call wait past it. A
+// call that waited gets end, the end of limit counted from the start of
+// its wait (zero for a call that did not wait, or without limit), which
+// bounds its call through t.base too (see RoundTrip).
+func (t *tokenTransport) token(ctx context.Context) (tok *oauth2.Token, end time.Time, limit time.Duration, err error) {
 	if tok := t.cur.Load(); tok.Valid() {
-		return tok, time.Time{}, nil // no wait: the calls with a valid token take no lock
+		return tok, time.Time{}, 0, nil // no wait: the calls with a valid token take no lock
 	}
-	var budget <-chan time.Time // the end of t.budget, once the call waits
+	limit = t.waitBound(ctx)
+	var budget <-chan time.Time // the end of limit, once the call waits
 	select {
 	case t.lock <- struct{}{}:
 	default:
-		if t.budget > 0 {
-			end = time.Now().Add(t.budget)
-			timer := time.NewTimer(t.budget)
+		if limit > 0 {
+			end = time.Now().Add(limit)
+			timer := time.NewTimer(limit)
 			defer timer.Stop()
 			budget = timer.C
 		}
 		select {
 		case t.lock <- struct{}{}:
 		case <-ctx.Done():
-			return nil, time.Time{}, context.Cause(ctx)
+			return nil, time.Time{}, 0, context.Cause(ctx)
 		case <-budget:
-			return nil, time.Time{}, t.errBudget()
+			return nil, time.Time{}, 0, errBudget(limit)
 		}
 	}
 	if t.tok.Valid() {
 		tok := t.tok
 		<-t.lock
-		return tok, end, nil
+		return tok, end, limit, nil
 	}
-	if budget == nil && t.budget > 0 {
-		end = time.Now().Add(t.budget)
-		timer := time.NewTimer(t.budget)
+	if budget == nil && limit > 0 {
+		end = time.Now().Add(limit)
+		timer := time.NewTimer(limit)
 		defer timer.Stop()
 		budget = timer.C
 	}
@@ -253,11 +257,11 @@ func (t *tokenTransport) token(ctx context.Context) (tok *oauth2.Token, end time
 			if f.panicked {
 				panic(f.val)
 			}
-			return f.tok, end, f.err
+			return f.tok, end, limit, f.err
 		case <-ctx.Done():
-			return nil, time.Time{}, context.Cause(ctx) // a panic of the fetch then is dropped with it
+			return nil, time.Time{}, 0, context.Cause(ctx) // a panic of the fetch then is dropped with it
 		case <-budget:
-			return nil, time.Time{}, t.errBudget()
+			return nil, time.Time{}, 0, errBudget(limit)
 		}
 	}
 	defer func() { <-t.lock }()
@@ -269,18 +273,32 @@ func (t *tokenTransport) token(ctx context.Context) (tok *oauth2.Token, end time
 		fetch, cancelAt = context.WithDeadline(fetch, d)
 		defer cancelAt()
 	}
-	if t.budget > 0 {
+	if limit > 0 {
 		var cancelAt context.CancelFunc
-		fetch, cancelAt = context.WithDeadlineCause(fetch, end, t.errBudget()) // what the wait for t.lock left of it
+		fetch, cancelAt = context.WithDeadlineCause(fetch, end, errBudget(limit)) // what the wait for t.lock left of it
 		defer cancelAt()
 	}
 	tok, err = t.fetch(fetch, t.tok)
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, time.Time{}, 0, err
 	}
 	t.tok = tok
 	t.cur.Store(tok)
-	return tok, end, nil
+	return tok, end, limit, nil
+}
+
+// waitBound returns how long a call made with ctx may wait for its token:
+// t.budget, lowered to what the call's own budget holds when that is less
+// (one its caller set lower with resilient.WithCallOptions, or that a
+// layer above spent part of: see resilient.Transport.CallMaxElapsed), so
+// that the wait ends within it; zero for no bound but ctx. A budget the
+// caller raised for the call does not raise the wait.
+func (t *tokenTransport) waitBound(ctx context.Context) time.Duration {
+	limit := t.budget
+	if b := t.api.CallMaxElapsed(ctx); b > 0 && (limit == 0 || b < limit) {
+		limit = b
+	}
+	return limit
 }
 
 // refresh fetches the token that follows last, for t.token, which holds
@@ -350,9 +368,10 @@ func (t *tokenTransport) keepLate(last *oauth2.Token, f fetched) {
 	<-t.lock
 }
 
-// errBudget is the error of a call that waited t.budget for its token.
-func (t *tokenTransport) errBudget() error {
-	return fmt.Errorf("resilient: no token within the call's budget of %v: %w", t.budget, context.DeadlineExceeded)
+// errBudget is the error of a call that waited limit, its budget, for its
+// token.
+func errBudget(limit time.Duration) error {
+	return fmt.Errorf("resilient: no token within the call's budget of %v: %w", limit, context.DeadlineExceeded)
 }
 
 // leftOrigin reports whether req is a redirect http.Client follows to an
