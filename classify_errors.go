@@ -371,10 +371,16 @@ func proxyRefused(err error) bool {
 // server's framing (see attemptState.cutRetried). A *RequestError is
 // never one, whatever its cause quotes: the caller's body failed with the
 // words (a multipart upload relayed part by part, a part's header without
-// its colon), and no retry mends it.
+// its colon), and no retry mends it. The line is read as net/http quoted
+// it, before redaction: redacted, a code or a line holding a '?', a '#'
+// or an '@' is cut there ("2?x" reads "2", "HTTP/1.1#x" "HTTP/1.1").
 func cutHeaders(err error) bool {
 	if errors.As(err, new(*RequestError)) {
 		return false
+	}
+	var red *redactedError
+	if errors.As(err, &red) {
+		err = red.err
 	}
 	msg := err.Error()
 	if v, ok := quotedAfter(msg, "malformed HTTP response "); ok {
