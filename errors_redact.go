@@ -207,15 +207,19 @@ func redactQuoted(s string) string {
 	return afterQuotes(b.String())
 }
 
-// afterQuotes returns s with the query and fragment of each reference that
-// begins after one of its quotes, up to the next quote, space or control
-// character, removed (see redactRef). redactQuoted pairs the quotes of a
-// text in order: one that opens no string (encoding/json's
-// `invalid character '"'`, an escaped one, a message cut within a string)
-// pairs the others wrongly, and leaves a quoted URL without a scheme
-// between two strings, where redactURLs does not see it.
+// afterQuotes returns s with each reference that begins after one of its
+// quotes, up to the next quote, space or control character, and holds a
+// '?', a '#', an '@' or a ';', redacted as redactQuoted redacts a string
+// (see redactRef): its query, fragment and user info removed, its
+// session id REDACTED. redactQuoted pairs the quotes of a text in order:
+// one that opens no string (encoding/json's `invalid character '"'`, an
+// escaped one, a message cut within a string) pairs the others wrongly,
+// and leaves a quoted URL without a scheme ("/v1?access_token=…"), a
+// proxy's address ("user:pass@proxy:8080") or a port
+// (":443;jsessionid=…") between two strings, where redactURLs does not
+// see it.
 func afterQuotes(s string) string {
-	if !strings.ContainsAny(s, "?#") {
+	if !strings.ContainsAny(s, "?#@;") {
 		return s
 	}
 	var b strings.Builder
@@ -229,7 +233,7 @@ func afterQuotes(s string) string {
 			end++
 		}
 		ref := s[i+1 : end]
-		if strings.ContainsAny(ref, "?#") {
+		if strings.ContainsAny(ref, "?#@;") {
 			ref = redactRef(ref)
 		}
 		b.WriteString(s[:i+1])

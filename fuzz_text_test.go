@@ -231,7 +231,8 @@ func FuzzParseError(f *testing.F) {
 
 // FuzzRedactText checks that the text of an error the Transport records
 // is valid UTF-8, without control characters, cut ("…") past maxErrorText
-// bytes, that the password of a URL it quotes does not survive, nor the
+// bytes, that the password of a URL it quotes (or of a proxy's address
+// without a scheme, as net/http quotes it) does not survive, nor the
 // value of a query parameter whose name says it is a credential, wherever
 // the URL stands in the text (bare, quoted as net/http quotes it, in
 // parentheses, without its scheme), and that text redacted and not cut is
@@ -267,7 +268,8 @@ func FuzzRedactText(f *testing.F) {
 			s + " " + u + "#" + pass + " " + s,
 		}
 		leaks := strings.Contains(s, pass) || strings.Contains(name, pass) || strings.Contains("https://api.test/v1?=&page=2", pass)
-		for i, in := range append([]string{s, s + ` "https://u:` + pass + `@h.test/p" ` + s}, embedded[:]...) {
+		withUser := []string{s, s + ` "https://u:` + pass + `@h.test/p" ` + s, s + ` "u:` + pass + `@proxy.test:8080" ` + s}
+		for i, in := range append(withUser, embedded[:]...) {
 			got := redactText(in)
 			if got != redactText(in) {
 				t.Fatal("redactText is not deterministic")
