@@ -52,7 +52,7 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 	a.carrier.src = req.Header
 	a.inject(in.prop, ctx)
 	if info.Hedge > 0 && c.span != nil && c.span.IsRecording() {
-		// The event of a hedged copy waits for the copy's end: a copy
+		// The event of a hedged copy waits for the call's end: a copy
 		// the base declines was never sent (see holdHedge).
 		a.hedge = info.Hedge
 		c.holdHedge(a)
@@ -222,9 +222,6 @@ func (a *attempt) end(resp *http.Response, err error) {
 		if errType == "" {
 			errType = errOther // no response and no error: a broken RoundTripper
 		}
-	}
-	if a.hedge > 0 {
-		a.call.releaseHedge(a, true)
 	}
 	transparent := int(a.writes.Load()) - 1
 	if a.span.IsRecording() {

@@ -38,7 +38,7 @@ func (a *attempt) endDeclined(now time.Time) {
 	c := a.call
 	c.sent.Add(-1)
 	if a.hedge > 0 {
-		c.releaseHedge(a, false)
+		c.dropHedge(a)
 	}
 	if !a.span.IsRecording() {
 		a.span.End()
@@ -50,10 +50,12 @@ func (a *attempt) endDeclined(now time.Time) {
 	}
 }
 
-// holdHedge keeps a, a hedged copy about to reach the base, until its end
-// tells whether it was sent: its resilient.hedge event is added then (see
-// releaseHedge), with the time the copy started, or when the call ends
-// (see addHeldHedges), if it has not ended by then.
+// holdHedge keeps a, a hedged copy about to reach the base, until the call
+// ends: its resilient.hedge event is added then (see addHeldHedges), with
+// the time the copy started, unless the base declined it (see dropHedge).
+// Only the call's end adds the events: a losing copy ends on its own
+// goroutine, canceled, as the call returns, and its event added there
+// could come after the call's span ended, which takes none any more.
 func (c *call) holdHedge(a *attempt) {
 	c.endMu.Lock()
 	c.hedgesHeld = append(c.hedgesHeld, a)
@@ -61,40 +63,31 @@ func (c *call) holdHedge(a *attempt) {
 	c.hedged.Store(true)
 }
 
-// releaseHedge takes a, a hedged copy that ended, from those held by
-// holdHedge, and adds its resilient.hedge event when it was sent. A copy
+// dropHedge takes a, a hedged copy that the base declined, never sent,
+// from those held by holdHedge: it gets no resilient.hedge event. A copy
 // the call's end took already has its event.
-func (c *call) releaseHedge(a *attempt, sent bool) {
+func (c *call) dropHedge(a *attempt) {
 	c.endMu.Lock()
-	i := slices.Index(c.hedgesHeld, a)
-	if i >= 0 {
+	if i := slices.Index(c.hedgesHeld, a); i >= 0 {
 		c.hedgesHeld = slices.Delete(c.hedgesHeld, i, i+1)
 	}
 	c.endMu.Unlock()
-	if i >= 0 && sent {
-		c.addHedgeEvent(a)
-	}
 }
 
 // addHeldHedges adds, before the call's span ends, the resilient.hedge
-// events of the hedged copies still in flight: a base declines an attempt
-// at once, before sending anything, so that a copy still running was sent
-// as far as anyone knows, and the span, ended, would take no event later.
+// events of the hedged copies held (see holdHedge), in the order they
+// reached the base: those that ended sent, and those still in flight (a base
+// declines an attempt at once, before sending anything, so that a copy
+// still running was sent as far as anyone knows).
 func (c *call) addHeldHedges() {
 	c.endMu.Lock()
 	held := c.hedgesHeld
 	c.hedgesHeld = nil
 	c.endMu.Unlock()
 	for _, a := range held {
-		c.addHedgeEvent(a)
+		c.span.AddEvent(EventHedge, trace.WithTimestamp(a.start), trace.WithAttributes(
+			AttrAttemptNumber.Int(a.number), AttrHedge.Int(a.hedge)))
 	}
-}
-
-// addHedgeEvent adds the resilient.hedge event of a, a hedged copy sent,
-// to the call's span, at the time it started.
-func (c *call) addHedgeEvent(a *attempt) {
-	c.span.AddEvent(EventHedge, trace.WithTimestamp(a.start), trace.WithAttributes(
-		AttrAttemptNumber.Int(a.number), AttrHedge.Int(a.hedge)))
 }
 
 // noteDeclined records what a, the record of an attempt that the base

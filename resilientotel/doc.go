@@ -150,13 +150,14 @@
 //     budget, with resilient.attempt.number;
 //   - resilient.hedge: a hedged copy sent, with resilient.attempt.number and
 //     resilient.hedge (1 for the first copy), at the time it started. A
-//     copy's base may decline it (see above), never sent: the event is
-//     added once the copy ended with anything else, or, for a copy still
-//     in flight, when the call ends (a base declines at once, before it
-//     sends anything, so such a copy was sent as far as anyone knows; the
-//     call's span, ended, would take no event later). Events of copies may
-//     thus come after later events of the span, in the order they were
-//     added, with the times they happened.
+//     copy's base may decline it (see above), never sent: the events are
+//     added when the call ends, in the order the copies reached the base,
+//     for the copies that ended with anything else and for those still in
+//     flight (a base declines at once, before it sends anything, so such a
+//     copy was sent as far as anyone knows; a losing copy ends on its own
+//     goroutine as the call returns, and the call's span, ended, would take
+//     no event later). Events of copies thus come after the other events
+//     of the span, with the times they happened.
 //
 // When the call returns: resilient.attempts (attempts, hedged copies and
 // refused attempts included), resilient.hedges, resilient.outcome (the

@@ -51,8 +51,8 @@ type call struct {
 	pendBuf [2]pendingEnd
 	closed  bool
 
-	// The hedged copies whose resilient.hedge event waits for their end
-	// (see holdHedge), under endMu, and whether any ever was.
+	// The hedged copies whose resilient.hedge event waits for the call's
+	// end (see holdHedge), under endMu, and whether any ever was.
 	hedgesHeld []*attempt
 	hedged     atomic.Bool
 }
@@ -430,13 +430,15 @@ func (in *instrumentation) EndCall(ctx context.Context, r *resilient.Report) {
 			endCutShort(c.span)
 		}
 	}()
+	if c.hedged.Load() {
+		// Before the CLIENT spans end: a span processor that panics
+		// there leaves the call's span with its events all the same.
+		c.addHeldHedges()
+	}
 	c.flush(0, true) // the call's CLIENT spans end before it
 	flushed = true
 	if c.span == nil {
 		return
-	}
-	if c.hedged.Load() {
-		c.addHeldHedges()
 	}
 	if c.span.IsRecording() {
 		attrs := []attribute.KeyValue{
