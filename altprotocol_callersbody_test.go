@@ -21,7 +21,7 @@ import (
 func TestAltProtocolSkipRetriedFirstKeepsCallersBody(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		io.WriteString(w, string(b))
+		w.Write(b)
 	}))
 	defer srv.Close()
 	for _, name := range []string{"file", "pipe"} {
