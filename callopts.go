@@ -123,12 +123,14 @@ func WithCallOptions(ctx context.Context, opts ...Option) context.Context {
 // Transport: its own (MaxElapsed), as the options set for the call with
 // WithCallOptions raise or lower it, less what WithMaxElapsedSpent counted
 // as spent of it; zero for none, and a nanosecond when nothing is left of
-// it (the call would fail at once). A layer above the Transport that waits
-// before handing a call over (for a token) bounds its wait by it, and
-// gives the time it waited with WithMaxElapsedSpent, so that its wait and
-// the call stay within the budget the caller set. It reads the context's
-// values only, and is safe to call at any time, from any goroutine. A nil
-// ctx panics.
+// it, or less than 1ms (the call would fail at once). A layer above the
+// Transport that waits before handing a call over (for a token) bounds its
+// wait by it, and gives the time it waited with WithMaxElapsedSpent, so
+// that its wait and the call stay within the budget the caller set. It
+// reads the context's values only: ctx's deadline, which bounds the call
+// too, is not reflected, nor is what the hops before a redirect's left of
+// the budget (a hop has that, when less). It is safe to call at any time,
+// from any goroutine. A nil ctx panics.
 func (t *Transport) CallMaxElapsed(ctx context.Context) time.Duration {
 	if ctx == nil {
 		panic("resilient: CallMaxElapsed: nil Context")
@@ -137,7 +139,11 @@ func (t *Transport) CallMaxElapsed(ctx context.Context) time.Duration {
 		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })
 		return t.zeroImpl.CallMaxElapsed(ctx)
 	}
-	return t.callConfig(callValuesIn(ctx)).maxElapsed
+	cfg := t.callConfig(callValuesIn(ctx))
+	if cfg.budgetSpent {
+		return time.Nanosecond // below its floor too: the call fails at once
+	}
+	return cfg.maxElapsed
 }
 
 // attemptValues is the context of the attempts of a call made with a

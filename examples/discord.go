@@ -117,16 +117,24 @@ func (g *discordGlobal) RoundTrip(req *http.Request) (*http.Response, error) {
 	return g.next.RoundTrip(req)
 }
 
+// holdFloor is the least a hold leaves of a call's budget and of its
+// context's deadline, as resilient's own limiter leaves the first attempt
+// it holds: a call sent with less is cut at once, the hold spent for
+// nothing.
+const holdFloor = time.Millisecond
+
 // hold waits until the global pause that ends at *until has passed, or
-// fails at once when it would wait past *limit or past ctx's deadline. A
-// zero *limit is set to resilient.DefaultMaxRetryAfter from now, or to the
-// end of the call's budget when that comes first (what ctx's call has of
+// fails at once when it would wait past *limit or to less than holdFloor
+// before ctx's deadline. A zero *limit is set to
+// resilient.DefaultMaxRetryAfter from now, or to holdFloor before the end
+// of the call's budget when that comes first (what ctx's call has of
 // resilient's budget: see resilient.Transport.CallMaxElapsed), and *began
 // to now, so that the holds of one call, however often the pause moves
 // later, wait that long at most in all, and the call is refused at once,
-// as resilient's own limiter refuses it, when it would be sent with
-// nothing left of its budget. The wait is measured by the monotonic
-// clock, which a step of the wall clock (NTP, a VM resumed) does not move.
+// as resilient's own limiter refuses it, when it would be sent with less
+// than holdFloor left of its budget or its deadline. The wait is measured
+// by the monotonic clock, which a step of the wall clock (NTP, a VM
+// resumed) does not move.
 func (g *discordGlobal) hold(ctx context.Context, until *time.Time, limit, began *time.Time) error {
 	end := *until
 	now := time.Now()
@@ -138,13 +146,13 @@ func (g *discordGlobal) hold(ctx context.Context, until *time.Time, limit, began
 	if limit.IsZero() {
 		bound := resilient.DefaultMaxRetryAfter
 		if rt, ok := g.next.(*resilient.Transport); ok {
-			if b := rt.CallMaxElapsed(ctx); b > 0 && b < bound {
-				bound = b
+			if b := rt.CallMaxElapsed(ctx); b > 0 && b-holdFloor < bound {
+				bound = b - holdFloor
 			}
 		}
 		*limit, *began = now.Add(bound), now
 	}
-	if d, ok := ctx.Deadline(); end.After(*limit) || ok && d.Before(end) {
+	if d, ok := ctx.Deadline(); end.After(*limit) || ok && d.Sub(end) < holdFloor {
 		return fmt.Errorf("%w: discord.com: the bot's global rate limit holds every route for %v", resilient.ErrRateLimited, wait)
 	}
 	timer := time.NewTimer(wait)
