@@ -181,30 +181,17 @@ func redactText(s string) string {
 // net/http quotes when it cannot parse it) or a parameter (url.Parse's
 // `invalid port ":443;jsessionid=…"`).
 func redactQuoted(s string) string {
-	if !strings.ContainsAny(s, "?#@;") || !strings.Contains(s, `"`) {
+	if !strings.ContainsAny(s, refSecrets) || !strings.Contains(s, `"`) {
 		return s
 	}
-	var b strings.Builder
-	for {
-		i := strings.IndexByte(s, '"')
-		if i < 0 {
-			break
-		}
+	s = eachQuoted(s, func(s string, i int) (int, int) {
 		end := quotedEnd(s, i)
 		if end < 0 { // no closing quote
-			break
+			return -1, -1
 		}
-		q := s[i+1 : end]
-		if strings.ContainsAny(q, "?#@;") {
-			q = redactRef(q)
-		}
-		b.WriteString(s[:i+1])
-		b.WriteString(q)
-		b.WriteByte('"')
-		s = s[end+1:]
-	}
-	b.WriteString(s)
-	return afterQuotes(b.String())
+		return end, end + 1 // past the closing quote
+	})
+	return afterQuotes(s)
 }
 
 // afterQuotes returns s with each reference that begins after one of its
@@ -219,26 +206,46 @@ func redactQuoted(s string) string {
 // (":443;jsessionid=…") between two strings, where redactURLs does not
 // see it.
 func afterQuotes(s string) string {
-	if !strings.ContainsAny(s, "?#@;") {
+	if !strings.ContainsAny(s, refSecrets) {
 		return s
 	}
+	return eachQuoted(s, func(s string, i int) (int, int) {
+		end := i + 1
+		for end < len(s) && s[end] != '"' && s[end] > ' ' && s[end] != 0x7f {
+			end++
+		}
+		return end, end
+	})
+}
+
+// refSecrets are the characters that make a quoted text a URL reference
+// to redact (see redactRef): a query, a fragment, user info, a parameter.
+const refSecrets = "?#@;"
+
+// eachQuoted returns s with the text after each of its quotes redacted by
+// redactRef when it holds one of refSecrets: the text s[i+1:end], where
+// span, given s and the index i of a quote, returns end and next, where
+// the scan goes on (s[end:next] is kept as it is: a closing quote); a
+// negative end stops the scan there.
+func eachQuoted(s string, span func(s string, i int) (end, next int)) string {
 	var b strings.Builder
 	for {
 		i := strings.IndexByte(s, '"')
 		if i < 0 {
 			break
 		}
-		end := i + 1
-		for end < len(s) && s[end] != '"' && s[end] > ' ' && s[end] != 0x7f {
-			end++
+		end, next := span(s, i)
+		if end < 0 {
+			break
 		}
-		ref := s[i+1 : end]
-		if strings.ContainsAny(ref, "?#@;") {
-			ref = redactRef(ref)
+		q := s[i+1 : end]
+		if strings.ContainsAny(q, refSecrets) {
+			q = redactRef(q)
 		}
 		b.WriteString(s[:i+1])
-		b.WriteString(ref)
-		s = s[end:]
+		b.WriteString(q)
+		b.WriteString(s[end:next])
+		s = s[next:]
 	}
 	b.WriteString(s)
 	return b.String()
