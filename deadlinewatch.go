@@ -55,6 +55,11 @@ func (w *deadlineWatch) arm(db *deadlineBody, st *attemptState, now, end time.Ti
 		epoch = w.epoch.Load()
 	}
 	db.watch, db.end = w, int64(end.Sub(*epoch)) // see deadlineBody.deadline
+	if db.end == 0 {
+		// An end at the epoch (an attempt that started before it, whose
+		// end passed) is not next's "none": it is 1ns earlier, as past.
+		db.end = -1
+	}
 	if now == now.Round(0) {
 		// No monotonic reading: a synctest bubble's fake clock.
 		db.timer = time.AfterFunc(time.Until(end), db.fire)
