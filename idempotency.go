@@ -148,7 +148,8 @@ func isIdempotentMethod(method string) bool {
 // see call.ownKey), and whether one must be drawn
 // (with the call's first attempt, see attemptRequest): a key in the
 // request's headers is used as it is (and stamped anew only when it is not
-// under the configured name), as the caller's, unless a Transport above
+// under the configured name, or is beside another spelling of it), as the
+// caller's, unless a Transport above
 // this one drew it and stamped it on the write (stampedKey: the key is
 // sent, but is not the caller's); else ctxKey, the
 // one set with WithIdempotencyKey, for the write bind names (see
@@ -182,8 +183,11 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 		// name, or under one of the usual names when another is
 		// configured, it is sent under the configured name too (and
 		// stays under the usual name: see keyedHeader), which the API the
-		// Transport is configured for reads.
-		keep := entry == name || name == DefaultIdempotencyHeader && strings.EqualFold(entry, "X-Idempotency-Key")
+		// Transport is configured for reads. So is a key under the
+		// configured name that another spelling of it sits beside (see
+		// spelledOtherwise): it is then sent once.
+		keep := entry == name && !spelledOtherwise(req.Header, name) ||
+			name == DefaultIdempotencyHeader && strings.EqualFold(entry, "X-Idempotency-Key")
 		if ctxKey != "" {
 			// The header wins over the context's key, but this write
 			// is still the one the context's key names, when it is
@@ -329,6 +333,26 @@ func setQuery(loc, q, prev string) bool {
 		}
 	}
 	return true
+}
+
+// spelledOtherwise reports whether h, whose entry name holds the caller's
+// key, has an entry for name in another capitalisation too
+// ("idempotency-key" set by hand beside Idempotency-Key). net/http sends
+// each entry as a field of its own, over HTTP/2 in the map's order, which
+// changes from one attempt to the next: a server that reads the first of
+// the fields would read another key on a retry, and store the write twice.
+// It is asked only of a request that carries a key under name, and
+// allocates nothing.
+func spelledOtherwise(h http.Header, name string) bool {
+	if len(h) < 2 {
+		return false // name's own entry alone
+	}
+	for k := range h {
+		if k != name && strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // hasNetHTTPKey reports whether h has an entry that net/http's Transport
