@@ -361,9 +361,9 @@ func (rl *rateLimiter) dropIdle(now time.Time, k partKey) {
 // answer, each spent, makes room from its own flood, whichever host
 // inserts), of k's on a tie: a host that inserts its second partition
 // keeps the pause of its first while another host floods the table. When
-// no host holds two of them, the back one goes, whatever it holds (not
-// k's: a host's only pause is not the price of its next partition); rl.mu
-// is held.
+// no host holds two of them, the back one goes, whatever it holds, unless
+// it holds a wait of k's host (a host's only pause is not the price of its
+// next partition): the one before it goes then; rl.mu is held.
 func (rl *rateLimiter) evictTail(now time.Time, k partKey) {
 	var held [maxHeldSkips]*partition
 	n := 0
@@ -401,7 +401,15 @@ func (rl *rateLimiter) evictTail(now time.Time, k partKey) {
 		rl.remove(victim)
 		return
 	}
-	rl.remove(rl.lru.tail)
+	// The back one goes, unless it holds a wait of k's host: the one
+	// before it goes then. (The held ones looked at went to the front,
+	// and the back one may be k's host's only pause, which lay just past
+	// them.)
+	victim = rl.lru.tail
+	for i := 0; i < maxHeldSkips && victim.prev != nil && sameOrigin(victim.key, k) && victim.holdsWait(now); i++ {
+		victim = victim.prev
+	}
+	rl.remove(victim)
 }
 
 // sameOrigin reports whether a and b are partitions of one scheme and
