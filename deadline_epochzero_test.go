@@ -39,18 +39,21 @@ func TestDeadlineWatchEndAtEpoch(t *testing.T) {
 	if !errors.Is(atEpoch.own.Err(), context.DeadlineExceeded) {
 		t.Errorf("Err() = %v, want DeadlineExceeded", atEpoch.own.Err())
 	}
-	// The sweep that fired it set the timer to the earliest of the rest.
-	for {
-		w.mu.Lock()
-		armed := w.armed
-		w.mu.Unlock()
-		if armed != 0 && w.next.Load() != 0 {
-			if armed > first.end {
-				t.Errorf("the timer is set at %v, past the earliest deadline, %v", time.Duration(armed), time.Duration(first.end))
-			}
-			break
-		}
-		time.Sleep(time.Millisecond) // the sweep is still running
+	// The sweep that fired it set next to the earliest of the rest, and
+	// the timer to it, before it fired the deadline: both are settled
+	// now (no other deadline is due for an hour). The timer may be unset
+	// (0) only because this test held w.mu, above, when the sweep tried
+	// to set it (sync takes the lock only when it is free, as no other
+	// holder but sync and sweep, which check next once more, takes it):
+	// waiting for it to be set would then wait forever.
+	w.mu.Lock()
+	armed = w.armed
+	w.mu.Unlock()
+	if next := w.next.Load(); next != first.end {
+		t.Errorf("after the sweep, next = %v, want the earliest deadline left, %v", time.Duration(next), time.Duration(first.end))
+	}
+	if armed != 0 && armed != first.end {
+		t.Errorf("after the sweep, the timer is set at %v, want the earliest deadline left, %v", time.Duration(armed), time.Duration(first.end))
 	}
 	first.keep()
 	later.keep()
