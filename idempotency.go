@@ -89,7 +89,8 @@ func WithoutIdempotencyKeys() Option {
 // X-Idempotency-Key, in any capitalisation, is honored, never beside a
 // second, generated key, and sent under the configured name; but with the
 // default name, a key set under X-Idempotency-Key is sent as set, under
-// that header alone (the caller chose it for the API). One set under
+// that header alone (the caller chose it for the API), and once: another
+// spelling of it set beside it is dropped. One set under
 // another header than the configured one is also sent there, as set, for
 // the API it was set for (an SDK that sets its own API's Idempotency-Key,
 // as stripe-go does, through a Transport configured for another API). It
@@ -185,9 +186,11 @@ func (t *Transport) idempotencyKey(req *http.Request, cfg *config, ctxKey string
 		// stays under the usual name: see keyedHeader), which the API the
 		// Transport is configured for reads. So is a key under the
 		// configured name that another spelling of it sits beside (see
-		// spelledOtherwise): it is then sent once.
-		keep := entry == name && !spelledOtherwise(req.Header, name) ||
-			name == DefaultIdempotencyHeader && strings.EqualFold(entry, "X-Idempotency-Key")
+		// spelledOtherwise): it is then sent once. (A key under
+		// X-Idempotency-Key beside another spelling of it is sent once
+		// too, under that header still: see keyedHeader.)
+		keep := (entry == name || name == DefaultIdempotencyHeader && strings.EqualFold(entry, "X-Idempotency-Key")) &&
+			!spelledOtherwise(req.Header, entry)
 		if ctxKey != "" {
 			// The header wins over the context's key, but this write
 			// is still the one the context's key names, when it is
@@ -337,7 +340,8 @@ func setQuery(loc, q, prev string) bool {
 
 // spelledOtherwise reports whether h, whose entry name holds the caller's
 // key, has an entry for name in another capitalisation too
-// ("idempotency-key" set by hand beside Idempotency-Key). net/http sends
+// ("idempotency-key" set by hand beside Idempotency-Key, "x-idempotency-key"
+// beside X-Idempotency-Key). net/http sends
 // each entry as a field of its own, over HTTP/2 in the map's order, which
 // changes from one attempt to the next: a server that reads the first of
 // the fields would read another key on a retry, and store the write twice.
@@ -429,9 +433,11 @@ func isKeyValue(v string) bool {
 }
 
 // keyedHeader returns a copy of the caller's header with the call's key
-// set under the configured name, the key under another spelling of the
-// configured name removed. The key the caller set under Idempotency-Key
-// when another name is configured stays there too, as the caller set it:
+// set under the configured name (under X-Idempotency-Key, for the caller's
+// key set there with the default name: see idempotencyKey), the key under
+// another spelling of that name removed. The key the caller set under
+// Idempotency-Key when another name is configured stays there too, as the
+// caller set it:
 // the API it was set for (an SDK's own, as stripe-go's) may read that
 // header alone, and the write is resent on the caller's word that the API
 // deduplicates by it. So does the key a Transport above stamped there
@@ -458,6 +464,14 @@ func isKeyValue(v string) bool {
 func (c *call) keyedHeader(unproven bool, spare []string) http.Header {
 	name := c.cfg.idempotencyHeader
 	src := c.req.Header
+	if c.callerKey && name == DefaultIdempotencyHeader {
+		if _, entry := headerKey(src, name); strings.EqualFold(entry, "X-Idempotency-Key") {
+			// The caller's key under X-Idempotency-Key, beside
+			// another spelling of it (see idempotencyKey): sent
+			// once, under that header alone still.
+			name = "X-Idempotency-Key"
+		}
+	}
 	sv := spare
 	if len(sv) == 0 {
 		sv = make([]string, 1+headerValues(src))
