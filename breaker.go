@@ -80,7 +80,17 @@ const (
 // to connect from), for the socket to the host or for the lookup of its
 // name: it never reached the host, and a process short of descriptors
 // for a moment must not lock its callers out of healthy hosts once they
-// are back. Every other
+// are back. Nor is a connection to the forward proxy that failed (refused,
+// unreachable, its TLS handshake: net/http's "proxyconnect" error): the
+// request never reached the host, and a proxy down for a moment must not
+// open the breakers of every host called through it. (A proxy that does
+// not answer, its dial or its tunnel hanging until the attempt timeout
+// cuts it, still counts: the cut does not tell it from a host that
+// hangs.) Nor is a lookup of the host's
+// name that the resolver refused (no resolver listening at its address:
+// a local stub restarting), which is this machine's resolver, not the
+// host's; a lookup that timed out or that the resolver failed still
+// counts. Every other
 // response, 404 and 408 included, is a success. Classes are the
 // Transport's decision, a Classifier's included.
 //
@@ -216,8 +226,9 @@ type BreakerSettings struct {
 	// WithMaxInFlight) as long as it then had on the wire while its host
 	// answers, a request whose own
 	// fault kept it from being sent, a dial that failed for want of a
-	// resource of this machine, a RoundTripper that broke its contract, a
-	// panic below.
+	// resource of this machine, a connection to the proxy that failed, a
+	// lookup the resolver refused, a RoundTripper that broke its
+	// contract, a panic below.
 	// It runs on every attempt through a breaker, on the caller's
 	// goroutine, and must be quick and safe for concurrent use; it must
 	// not read or close the response's body, which is the caller's. A
@@ -645,6 +656,44 @@ func localResourceError(err error) bool {
 	return false
 }
 
+// proxyConnectError reports whether err, an attempt's error, is net/http's
+// for a connection to the forward proxy that failed, its dial or its TLS
+// handshake (a *net.OpError whose Op is "proxyconnect"): the request never
+// reached the proxy, let alone the host, which is no less healthy for it,
+// and a proxy down for a moment must not open the breakers of every host
+// called through it. It runs on errors only.
+func proxyConnectError(err error) bool {
+	var op *net.OpError
+	for errors.As(err, &op) {
+		if op.Op == "proxyconnect" {
+			return true
+		}
+		err = op.Err
+	}
+	return false
+}
+
+// resolverRefused reports whether err, an attempt's error, is a lookup of
+// the host's name whose query the resolver refused at its address
+// (ECONNREFUSED: no resolver listens there, a local stub, systemd-resolved
+// or a cluster's node-local cache, restarting). The resolver is the one
+// this machine is configured to ask, never the host's: a query it refused
+// says nothing of the host, and a resolver down for a moment must not open
+// the breakers of every host called. A *net.DNSError keeps the errno as
+// text only ("read udp 127.0.0.1:41234->127.0.0.53:53: read: connection
+// refused"), net's own words, as localResourceError reads them; a lookup
+// that timed out, or that the resolver answered with a failure (SERVFAIL:
+// the host's own name servers may be down), still counts. It runs on
+// errors only.
+func resolverRefused(err error) bool {
+	var dnsErr *net.DNSError
+	if !errors.As(err, &dnsErr) || dnsErr.IsNotFound || dnsErr.IsTimeout {
+		return false
+	}
+	text := syscall.ECONNREFUSED.Error()
+	return dnsErr.Err == text || strings.HasSuffix(dnsErr.Err, ": "+text)
+}
+
 // attemptOutcome maps an attempt's result, classified in st when st is not
 // nil, to what its breaker counts by default.
 func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, err error) error {
@@ -666,6 +715,9 @@ func attemptOutcome(st *attemptState, req *http.Request, resp *http.Response, er
 		}
 		if localResourceError(err) {
 			return errBreakerExcluded // this machine ran short, not the host
+		}
+		if proxyConnectError(err) || resolverRefused(err) {
+			return errBreakerExcluded // the proxy or the resolver failed, not the host
 		}
 		var cl Class
 		var neverSent bool
