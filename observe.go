@@ -57,7 +57,10 @@ type StopReason string
 const (
 	// StopUnsafeWrite: the attempt was a write that may have been
 	// processed, to a host not known to deduplicate writes by key (see
-	// WithKeyHonoringHosts); sending it again could perform it twice.
+	// WithKeyHonoringHosts); sending it again could perform it twice. Or
+	// one the host processed, as an answer carrying a Postato platform
+	// error says, whatever its retryable flag: sent again under its key,
+	// it gets that answer again.
 	StopUnsafeWrite StopReason = "unsafe_write"
 	// StopMaxAttempts: the attempt was the last one WithMaxRetries allows.
 	StopMaxAttempts StopReason = "max_attempts"

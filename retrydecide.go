@@ -311,9 +311,15 @@ func (c *call) giveBackRetryOf(resp *http.Response) {
 // classified Throttled, which refused it over a rate limit as GitHub's do,
 // neither carrying a Postato platform error,
 // or an error that proves it never left or was never written), or when it
-// carries a key its host deduplicates by.
+// carries a key its host deduplicates by. One answered with a Postato
+// platform error is never resent: the host took the post and finished it
+// (see decide), and that answer is its key's, which a resend under the
+// same key gets again ("the social network is called once"), whatever its
+// retryable flag says of resubmitting, a new post under a new key.
 func (c *call) mayResend(st *attemptState, resp *http.Response, err error) bool {
 	switch {
+	case resp != nil && st.platform:
+		return false
 	case resp != nil && refusedUnprocessed(st, resp):
 		return true
 	case err != nil && c.provablyUnsent(st, err):
