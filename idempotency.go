@@ -561,9 +561,12 @@ func hiddenKeyName(name string, unproven bool) string {
 
 // needsKey reports whether the server answered that a key was required for
 // a call that had none, and one may be generated (once): not when it also
-// said not to retry its answer (see saidNoRetry).
+// said not to retry its answer (see saidNoRetry), nor when the answer
+// carries a Postato platform error, whose code and message are the social
+// network's verdict on a post the host took, never the host's refusal of
+// the request (see decide): a retry under a new key would be a second post.
 func (c *call) needsKey(st *attemptState) bool {
-	if c.key != "" || c.keyRetry || c.cfg.noIdempotencyKeys || st.apiErr == nil || st.noRetry {
+	if c.key != "" || c.keyRetry || c.cfg.noIdempotencyKeys || st.apiErr == nil || st.noRetry || st.platform {
 		return false
 	}
 	return isKeyRequired(st.apiErr)
@@ -830,7 +833,9 @@ func invalidKeyHost(h string) {
 // echoed) nor one answered to the caller's key: a conflict is then the
 // server's word on the caller's own use of its key (reused for an edited
 // post, as Postato's stable key per post is), on the one route the caller
-// vouched for, and says nothing of the host's other writes.
+// vouched for, and says nothing of the host's other writes. Nor is a
+// Postato platform error, whose code is the social network's, never the
+// host's (see decide).
 func honorsKeys(st *attemptState, resp *http.Response, drawn, replay bool) bool {
 	if resp != nil && replay {
 		if _, ok := resp.Header["Idempotent-Replayed"]; ok {
@@ -838,7 +843,7 @@ func honorsKeys(st *attemptState, resp *http.Response, drawn, replay bool) bool 
 		}
 	}
 	e := st.apiErr
-	if e == nil {
+	if e == nil || st.platform {
 		return false
 	}
 	if e.Dialect == "aidelly" {
