@@ -90,7 +90,8 @@ const (
 // name that the resolver refused (no resolver listening at its address:
 // a local stub restarting), which is this machine's resolver, not the
 // host's; a lookup that timed out or that the resolver failed still
-// counts. Every other
+// counts (so does a refusal reported through cgo's resolver, which reads
+// as any failure). Every other
 // response, 404 and 408 included, is a success. Classes are the
 // Transport's decision, a Classifier's included.
 //
