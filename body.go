@@ -525,18 +525,32 @@ func (c *captureBody) wakeLocked() {
 }
 
 // release closes src now if no reader is open, or else lets the current
-// reader's Close close it.
+// reader's Close close it. With no reader open, the captured bytes go too
+// (see dropLocked).
 func (c *captureBody) release() {
 	c.mu.Lock()
 	c.done = true
 	c.frozen = false
 	c.wakeLocked()
-	closeSrc := !c.srcClosed && (c.gen == 0 || c.curClosed)
+	idle := c.gen == 0 || c.curClosed
+	closeSrc := !c.srcClosed && idle
 	c.srcClosed = c.srcClosed || closeSrc
+	if idle {
+		c.dropLocked()
+	}
 	c.mu.Unlock()
 	if closeSrc {
 		c.src.Close()
 	}
+}
+
+// dropLocked lets go of the captured bytes once RoundTrip has returned and
+// no reader reads them: no retry replays them, and the response, whose
+// body holds the last attempt's request and so this capture, may live
+// long after (a stream), where a plain client keeps none of the caller's
+// bytes. c.mu is held.
+func (c *captureBody) dropLocked() {
+	c.overflow, c.buf = true, nil
 }
 
 // captureReader is the body of one attempt.
@@ -714,6 +728,9 @@ func (r *captureReader) Close() error {
 		atEOF := c.srcErr == io.EOF && c.seeker == nil
 		closeSrc = (c.done || atEOF) && !c.srcClosed
 		c.srcClosed = c.srcClosed || closeSrc
+		if c.done {
+			c.dropLocked() // the last reader of the call's last attempt
+		}
 	}
 	c.mu.Unlock()
 	if closeSrc {
