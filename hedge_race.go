@@ -308,6 +308,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	var st *attemptState // the copy's, once it is in the run
 
 	var body io.ReadCloser // the copy's body, once made
+	var creq *http.Request // the copy's request, once made
 	defer func() {
 		if !ended {
 			p := recover()
@@ -324,7 +325,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 				paid = false
 				c.unsentHedgeRecovering(hb) // a copy that panicked before it was sent
 			}
-			if idx := run.panicked(k, p); idx >= 0 {
+			if idx := run.panicked(k, p, creq); idx >= 0 {
 				run.results <- idx
 			}
 		}
@@ -332,8 +333,7 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	run.mu.Lock()
 	locked = true
 	allowed := !run.stopped && run.winner < 0 && !switchesProtocols(areq.Header) && c.live(delay) && c.hedgeAllowed(c.keyRequestOf(areq), hb)
-	var creq *http.Request // the copy's request
-	var src http.Request   // what makes the copy's body, of the caller's request
+	var src http.Request // what makes the copy's body, of the caller's request
 	if allowed {
 		// The caller's request, and the attempt's that may share its
 		// header, are read here, while the call cannot end (that needs
@@ -929,11 +929,12 @@ func (run *hedgeRun) decide(k int) {
 // as it would get a panic of the attempt itself (see settle). It returns
 // -1 when another copy decided the attempt already: no caller waits for
 // it any more, and the panic ends with the copy, written to the
-// Transport's logger (see logLostPanic).
-func (run *hedgeRun) panicked(k int, p any) (idx int) {
+// Transport's logger (see logLostPanic) with req, the copy's own request
+// (nil when it had none yet).
+func (run *hedgeRun) panicked(k int, p any, req *http.Request) (idx int) {
 	defer func() {
 		if idx < 0 {
-			run.logLostPanic(p)
+			run.logLostPanic(p, req)
 		}
 	}()
 	run.mu.Lock()
@@ -962,19 +963,22 @@ func (run *hedgeRun) panicked(k int, p any) (idx int) {
 // logLostPanic writes a record of p, the panic of a copy of run that no
 // caller waits for (see panicked), at Error level: a base that panics
 // once its request's context is canceled (a loser's) would otherwise hide
-// its bug. Its text is made safe as an error's is (URLs without query or
-// user information, no control characters, bounded), for it may quote a
-// request. It never panics: it runs on the copy's goroutine, which no
-// caller waits for, where a panic of the logger's handler, or of fmt's
-// printing of p (a value whose Error panics with such a value), would
-// crash the process; the record is given up then.
-func (run *hedgeRun) logLostPanic(p any) {
+// its bug. Its text is made safe as the error of req, the copy's request
+// (nil for none), is (see redactRequestError: URLs without query or user
+// information, req's own query, user information put in its host by hand
+// and credentials REDACTED, no control characters, bounded), for it may
+// quote that request. It never panics: it runs on the copy's goroutine,
+// which no caller waits for, where a panic of the logger's handler, or of
+// fmt's printing of p (a value whose Error panics with such a value),
+// would crash the process; the record is given up then.
+func (run *hedgeRun) logLostPanic(p any, req *http.Request) {
 	if run.logger == nil {
 		return
 	}
 	defer func() { _ = recover() }()
+	text := redactRequestError(errors.New(fmt.Sprint(p)), req).Error()
 	run.logger.LogAttrs(context.Background(), slog.LevelError, "resilient: a hedged copy panicked after another decided the attempt",
-		slog.String("panic", safeText(redactText(fmt.Sprint(p)), maxErrorText)))
+		slog.String("panic", safeText(text, maxErrorText)))
 }
 
 // wait returns the index of the copy that decides the attempt, once the

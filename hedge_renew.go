@@ -97,7 +97,7 @@ func (run *hedgeRun) renew(body *checkedBody) bool {
 func (run *hedgeRun) renewBody() (rc io.ReadCloser, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			if idx := run.panicked(-1, p); idx >= 0 {
+			if idx := run.panicked(-1, p, nil); idx >= 0 {
 				run.results <- idx
 			}
 			rc, err = nil, errBodyNotReplayable

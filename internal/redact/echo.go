@@ -25,7 +25,7 @@ const MinSecret = 8
 //     in another ("INVALID KEY SK_LIVE_…"). The credentials are the user
 //     information of req's URL (that an opaque URL holds, and a user name
 //     url.Parse read as its scheme, too: see SchemeIsUser), the
-//     credentials its path holds (see Path:
+//     credentials its path holds, an opaque URL's too (see Path:
 //     a server's "no route for /bot123:…/sendMessage" echoes a bot
 //     token), the values of its query parameters and headers whose names
 //     say they carry one (see SecretName), the token of an Authorization
@@ -119,6 +119,10 @@ func credentialEchoes(s string, req *http.Request) string {
 			if SchemeIsUser(u.Scheme, u.Opaque) {
 				s = replaceSecret(s, u.Scheme)
 			}
+			// The path an opaque URL holds, which net/http sends on
+			// the request line as it is ("/bot123:…/getMe", set so to
+			// send a path verbatim): its credentials, as a Path's.
+			s = pathEchoes(s, opaquePath(u.Opaque))
 		}
 		q, oauth := u.RawQuery, 0 // oauth: 1 for OAuth's query, -1 for another, 0 not yet known
 		for looked := 0; q != "" && looked < maxCredentialEchoes; {
@@ -190,6 +194,20 @@ func credentialEchoes(s string, req *http.Request) string {
 		}
 	}
 	return s
+}
+
+// opaquePath returns the path of opaque, the Opaque of a URL, as Opaque
+// reads it: after the authority of "//host/path" or "host/path", up to a
+// '?' or a '#' written in it; "" for none.
+func opaquePath(opaque string) string {
+	if i := strings.IndexAny(opaque, "?#"); i >= 0 {
+		opaque = opaque[:i]
+	}
+	rest := strings.TrimPrefix(opaque, "//")
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		return rest[i:]
+	}
+	return ""
 }
 
 // unquote returns v without the double quotes around it, if it has them.
