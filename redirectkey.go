@@ -107,6 +107,9 @@ type keptHop struct {
 	// whether or not the response is still alive (a middleware that
 	// returns `r2 := *resp` leaves it garbage at once).
 	header http.Header
+	// taken says that a request that follows the response took the hop:
+	// one sent with it again is a call of its own (see take).
+	taken bool
 }
 
 // followedRedirect reports whether status is that of a redirect
@@ -134,7 +137,8 @@ func (c *call) isKeptRedirect(resp *http.Response) bool {
 // call.run), and the key of a write answered with a 307 or 308, which it
 // returns.
 func (c *call) followRedirect(req *http.Request) string {
-	hop := c.t.redirects.take(req)
+	hop, resent := c.t.redirects.takeHop(req)
+	c.resent = resent
 	if hop.budgeted && c.cfg.elapsedSpent > 0 {
 		prev := hop.vals
 		if prev == nil && req.Response.Request != nil {
@@ -207,7 +211,9 @@ func (c *call) keepHop(resp *http.Response) {
 		h.key = c.key
 		h.sent = &http.Request{Method: r.Method, URL: &url.URL{Scheme: r.URL.Scheme, Host: r.URL.Host}, Host: r.Host}
 	}
-	if h.budgeted || h.key != "" {
+	if h.budgeted || h.key != "" || c.report != nil {
+		// (Kept for a Report alone too: the request that follows resp
+		// is then told from one sent with it again, see take.)
 		c.t.redirects.keep(resp, h)
 	}
 }
@@ -301,11 +307,20 @@ func dropRequest(d droppedRequest) {
 // request was sent (see redirectHop.sent), whatever host the chain of
 // redirects began at.
 func (r *redirectKeys) take(req *http.Request) redirectHop {
+	h, _ := r.takeHop(req)
+	return h
+}
+
+// takeHop is take, and reports whether the hop was taken already: req is
+// then a request sent again with that Response (a hop the caller resends,
+// one it builds by hand with it), a call of its own, whose Report tells
+// it alone, as its budget is its own.
+func (r *redirectKeys) takeHop(req *http.Request) (h redirectHop, resent bool) {
 	prev := req.Response
 	r.mu.Lock()
 	if len(r.m) == 0 && len(r.byRequest) == 0 {
 		r.mu.Unlock()
-		return redirectHop{}
+		return redirectHop{}, false
 	}
 	p := weak.Make(prev)
 	k, ok := r.m[p]
@@ -314,7 +329,8 @@ func (r *redirectKeys) take(req *http.Request) redirectHop {
 		// Taken: the entry stays, empty, until the response is garbage,
 		// so that a request sent again with it, which is a call of its
 		// own, takes nothing, not a hop of its request's (see takeCopy).
-		r.m[p] = keptHop{}
+		resent = k.taken
+		r.m[p] = keptHop{taken: true}
 		if rh := r.byRequest[k.req]; rh != nil {
 			if i := slices.IndexFunc(rh.hops, func(o keptHop) bool { return o.resp == p }); i >= 0 {
 				rh.hops = slices.Delete(rh.hops, i, i+1)
@@ -322,18 +338,18 @@ func (r *redirectKeys) take(req *http.Request) redirectHop {
 		}
 	} else if prev.Request != nil {
 		if k, copied = r.takeCopy(prev); copied {
-			r.m[p] = keptHop{} // so is the copy
+			r.m[p] = keptHop{taken: true} // so is the copy
 		}
 	}
 	r.mu.Unlock()
 	if copied {
 		runtime.AddCleanup(prev, dropResponse, droppedResponse{weak.Make(r), p})
 	}
-	h := k.hop
+	h = k.hop
 	if h.key != "" && (req.URL == nil || h.sent.Method != req.Method || otherHost(req, h.sent)) {
 		h.key = ""
 	}
-	return h
+	return h, resent
 }
 
 // takeCopy is take, with r.mu held, for prev, a response r holds nothing
@@ -370,7 +386,7 @@ func (r *redirectKeys) takeCopy(prev *http.Response) (keptHop, bool) {
 		k := rh.hops[i]
 		rh.hops = slices.Delete(rh.hops, i, i+1)
 		if _, held := r.m[k.resp]; held {
-			r.m[k.resp] = keptHop{} // taken, as take leaves it
+			r.m[k.resp] = keptHop{taken: true} // taken, as take leaves it
 		}
 		return k, true
 	}

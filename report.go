@@ -64,7 +64,9 @@ type Report struct {
 // call made with it returns, or panics (see Report). r must not be read before then, nor shared by
 // calls that run at the same time. A hop of a redirect (a request whose
 // Response field http.Client set to the redirect that made it) adds to r;
-// any other call overwrites it. The calls made with the context of the
+// any other call overwrites it, a hop's request sent again included (the
+// Request of a redirected call's response, sent anew: a call of its own,
+// as its budget is, see WithMaxElapsed). The calls made with the context of the
 // call's attempts (those of a Transport below this one, New(New(base)),
 // a hedged copy's included) are not the caller's call, and leave r alone.
 // A WithReport on a context that carries one already replaces it: the

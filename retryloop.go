@@ -592,7 +592,11 @@ func (c *call) end(resp *http.Response, panicked bool) {
 	} else if c.attempts == 0 && !panicked {
 		r.Outcome = OutcomeCanceled
 	}
-	if c.report != nil {
+	switch {
+	case c.report == nil:
+	case c.resent:
+		*c.report = r // a call of its own (see redirectKeys.take)
+	default:
 		c.report.fill(c.req, r)
 	}
 	if tr := c.cfg.tracer; tr != nil {
@@ -693,6 +697,11 @@ type call struct {
 	// the http.Transport above then sends itself: no failure of the
 	// call, for its record (see Transport.observe).
 	declined bool
+
+	// resent says that the request follows a redirect whose hop an
+	// earlier request took (see redirectKeys.take): a call of its own,
+	// not a hop, for its Report.
+	resent bool
 
 	// What the call did, for its Report and Tracer.
 	report   *Report
