@@ -121,8 +121,14 @@ func credentialEchoes(s string, req *http.Request) string {
 			}
 			// The path an opaque URL holds, which net/http sends on
 			// the request line as it is ("/bot123:…/getMe", set so to
-			// send a path verbatim): its credentials, as a Path's.
-			s = pathEchoes(s, opaquePath(u.Opaque))
+			// send a path verbatim): its credentials, as a Path's, as
+			// escaped and as the server decodes them, as RawPath's and
+			// Path's ("/bot123%3A…/getMe" echoed "bot123:…").
+			op := opaquePath(u.Opaque)
+			s = pathEchoes(s, op)
+			if p, err := url.PathUnescape(op); err == nil && p != op {
+				s = pathEchoes(s, p)
+			}
 		}
 		q, oauth := u.RawQuery, 0 // oauth: 1 for OAuth's query, -1 for another, 0 not yet known
 		for looked := 0; q != "" && looked < maxCredentialEchoes; {
@@ -196,15 +202,18 @@ func credentialEchoes(s string, req *http.Request) string {
 	return s
 }
 
-// opaquePath returns the path of opaque, the Opaque of a URL, as Opaque
-// reads it: after the authority of "//host/path" or "host/path", up to a
-// '?' or a '#' written in it; "" for none.
+// opaquePath returns the path of opaque, the Opaque of a URL: what
+// follows the authority of "//host/path" or "host/path" (where Opaque
+// finds the path), up to a '#' written in it; "" for none. A query written
+// in it ("//host/v1?api_key=…", which net/http sends on the request line
+// as it is) is kept, as one written into a Path is (see pathEchoes): the
+// authority ends at its '?', and its credentials are found too.
 func opaquePath(opaque string) string {
-	if i := strings.IndexAny(opaque, "?#"); i >= 0 {
+	if i := strings.IndexByte(opaque, '#'); i >= 0 {
 		opaque = opaque[:i]
 	}
 	rest := strings.TrimPrefix(opaque, "//")
-	if i := strings.IndexByte(rest, '/'); i >= 0 {
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
 		return rest[i:]
 	}
 	return ""
