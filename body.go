@@ -418,14 +418,44 @@ func (c *captureBody) rewind(ctx context.Context, cancel <-chan struct{}, deadli
 // within the limit, for a hedged copy, which reads it beside the attempt's
 // reader; it reports false while the attempt is still sending it, and for
 // a body that cannot be replayed or is replayed by seeking (one reader at
-// a time).
+// a time). The reader lets go of the bytes once closed (see wholeBody).
 func (c *captureBody) whole() (io.ReadCloser, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.overflow || c.seeker != nil || c.srcErr != io.EOF {
 		return nil, false
 	}
-	return io.NopCloser(bytes.NewReader(c.buf)), true
+	return &wholeBody{r: bytes.NewReader(c.buf)}, true
+}
+
+// wholeBody is the body of a hedged copy read from a capture (see
+// captureBody.whole). Its Close lets go of the captured bytes: the
+// response of a copy that answered first holds the copy's request (net/http
+// holds it while the response's body is read), and may live long after the
+// call (a stream), where the capture lets go of them (see dropLocked) and a
+// plain client keeps none of the caller's bytes. It is safe for concurrent
+// use: a transport may close a body while its writer reads it.
+type wholeBody struct {
+	mu sync.Mutex
+	r  *bytes.Reader // nil once closed
+}
+
+// Read reads the captured bytes; after Close it fails with errBodyClosed.
+func (b *wholeBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.r == nil {
+		return 0, errBodyClosed
+	}
+	return b.r.Read(p)
+}
+
+// Close lets go of the bytes; a Read after it fails.
+func (b *wholeBody) Close() error {
+	b.mu.Lock()
+	b.r = nil
+	b.mu.Unlock()
+	return nil
 }
 
 // lockReadWithin locks readMu, waiting for a read in progress at most until
