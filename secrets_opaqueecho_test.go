@@ -32,27 +32,10 @@ func opaqueBotURL(token string) *url.URL {
 func TestEchoOfOpaquePathCredentialRedacted(t *testing.T) {
 	const token = "AAH-opaque-SECRET-tok"
 	t.Run("server's message", func(t *testing.T) {
-		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			return &http.Response{StatusCode: http.StatusNotFound, Request: req,
-				Header: http.Header{"Content-Type": {"application/json"}},
-				Body: io.NopCloser(strings.NewReader(`{"ok":false,"error_code":404,"message":"No route for GET ` +
-					req.URL.RequestURI() + `"}`))}, nil
+		e := echoedAPIError(t, opaqueBotURL(token), http.StatusNotFound, func(req *http.Request) string {
+			return `{"ok":false,"error_code":404,"message":"No route for GET ` + req.URL.RequestURI() + `"}`
 		})
-		var got []*APIError
-		tr := New(base, WithMaxRetries(0), WithClassifier(func(_ *http.Response, e *APIError, _ error, def Class) Class {
-			got = append(got, e)
-			return def
-		}))
-		req := &http.Request{Method: http.MethodGet, URL: opaqueBotURL(token), Header: http.Header{}}
-		resp, err := tr.RoundTrip(req.WithContext(context.Background()))
-		if err != nil {
-			t.Fatalf("RoundTrip: %v", err)
-		}
-		resp.Body.Close()
-		if len(got) != 1 || got[0] == nil {
-			t.Fatalf("the Classifier got %v, want one APIError", got)
-		}
-		if e := got[0]; strings.Contains(e.Message, token) || strings.Contains(e.Error(), token) {
+		if strings.Contains(e.Message, token) || strings.Contains(e.Error(), token) {
 			t.Errorf("APIError.Message = %q; want the bot's token REDACTED", e.Message)
 		}
 	})
@@ -92,4 +75,31 @@ func TestEchoOfOpaquePathCredentialRedacted(t *testing.T) {
 			t.Errorf("the attempt's record = %+v; want its error without the bot's token", attempts)
 		}
 	})
+}
+
+// echoedAPIError sends a GET of u through a Transport over a base that
+// answers status with the JSON envelope body makes of the request, and
+// returns the APIError its Classifier got.
+func echoedAPIError(t *testing.T, u *url.URL, status int, body func(*http.Request) string) *APIError {
+	t.Helper()
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: status, Request: req,
+			Header: http.Header{"Content-Type": {"application/json"}},
+			Body:   io.NopCloser(strings.NewReader(body(req)))}, nil
+	})
+	var got []*APIError
+	tr := New(base, WithMaxRetries(0), WithClassifier(func(_ *http.Response, e *APIError, _ error, def Class) Class {
+		got = append(got, e)
+		return def
+	}))
+	req := &http.Request{Method: http.MethodGet, URL: u, Header: http.Header{}}
+	resp, err := tr.RoundTrip(req.WithContext(context.Background()))
+	if err != nil {
+		t.Fatalf("RoundTrip: %v", err)
+	}
+	resp.Body.Close()
+	if len(got) != 1 || got[0] == nil {
+		t.Fatalf("the Classifier got %v, want one APIError", got)
+	}
+	return got[0]
 }
