@@ -129,45 +129,13 @@ func credentialEchoes(s string, req *http.Request) string {
 			if p, err := url.PathUnescape(op); err == nil && p != op {
 				s = pathEchoes(s, p)
 			}
-		}
-		q, oauth := u.RawQuery, 0 // oauth: 1 for OAuth's query, -1 for another, 0 not yet known
-		for looked := 0; q != "" && looked < maxCredentialEchoes; {
-			// A ';' separates parameters too for some servers (Rack
-			// before 3, Python's parse_qs before 3.9.2): the server
-			// reads the name after it, and may echo its value.
-			kv := q
-			if i := strings.IndexAny(q, "&;"); i >= 0 {
-				kv, q = q[:i], q[i+1:]
-			} else {
-				q = ""
-			}
-			k, v, _ := strings.Cut(kv, "=")
-			if len(v) < MinSecret {
-				continue
-			}
-			if strings.IndexByte(k, '%') >= 0 {
-				// An escaped name (%6Bey), as the server reads it.
-				if dk, err := url.QueryUnescape(k); err == nil {
-					k = dk
-				}
-			}
-			if k == "code" && oauth == 0 {
-				oauth = -1
-				if isOAuthQuery(u.RawQuery) {
-					oauth = 1
-				}
-			}
-			if !SecretName(k) && (k != "code" || oauth < 0) {
-				continue
-			}
-			looked++
-			s = replaceSecret(s, v)
-			if strings.ContainsAny(v, "%+") {
-				if dv, err := url.QueryUnescape(v); err == nil {
-					s = replaceSecret(s, dv)
-				}
+			if _, q, ok := strings.Cut(op, "?"); ok {
+				// Its query is the one the server reads, as
+				// RawQuery's: an OAuth code, a '+' for a space.
+				s = queryEchoes(s, q)
 			}
 		}
+		s = queryEchoes(s, u.RawQuery)
 	}
 	for name, vs := range req.Header {
 		if !SecretName(name) {
@@ -196,6 +164,54 @@ func credentialEchoes(s string, req *http.Request) string {
 			}
 			if strings.IndexByte(v, ',') >= 0 {
 				s = authParamEchoes(s, v)
+			}
+		}
+	}
+	return s
+}
+
+// queryEchoes returns s with the credentials of query, a URL's raw query
+// (RawQuery, or one written in an opaque URL), replaced by Placeholder:
+// the values of the parameters whose name says they carry one (see
+// SecretName), as sent and as the server decodes them, and an OAuth
+// authorization code; the first maxCredentialEchoes only.
+func queryEchoes(s, query string) string {
+	q := query
+	oauth := 0 // oauth: 1 for OAuth's query, -1 for another, 0 not yet known
+	for looked := 0; q != "" && looked < maxCredentialEchoes; {
+		// A ';' separates parameters too for some servers (Rack
+		// before 3, Python's parse_qs before 3.9.2): the server
+		// reads the name after it, and may echo its value.
+		kv := q
+		if i := strings.IndexAny(q, "&;"); i >= 0 {
+			kv, q = q[:i], q[i+1:]
+		} else {
+			q = ""
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		if len(v) < MinSecret {
+			continue
+		}
+		if strings.IndexByte(k, '%') >= 0 {
+			// An escaped name (%6Bey), as the server reads it.
+			if dk, err := url.QueryUnescape(k); err == nil {
+				k = dk
+			}
+		}
+		if k == "code" && oauth == 0 {
+			oauth = -1
+			if isOAuthQuery(query) {
+				oauth = 1
+			}
+		}
+		if !SecretName(k) && (k != "code" || oauth < 0) {
+			continue
+		}
+		looked++
+		s = replaceSecret(s, v)
+		if strings.ContainsAny(v, "%+") {
+			if dv, err := url.QueryUnescape(v); err == nil {
+				s = replaceSecret(s, dv)
 			}
 		}
 	}
