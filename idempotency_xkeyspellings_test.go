@@ -1,12 +1,9 @@
 package resilient_test
 
 import (
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/resilienthttp/resilient"
@@ -28,31 +25,8 @@ func TestWriteRuleCallerXKeyUnderTwoSpellingsIsOneKey(t *testing.T) {
 }
 
 func testXKeyUnderTwoSpellings(t *testing.T, other string) {
-	var (
-		mu   sync.Mutex
-		seen [][]string // the X-Idempotency-Key fields of each request, in order
-		def  []string   // the Idempotency-Key fields of all requests
-	)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		mu.Lock()
-		seen = append(seen, r.Header.Values("X-Idempotency-Key"))
-		def = append(def, r.Header.Values("Idempotency-Key")...)
-		first := len(seen) == 1
-		mu.Unlock()
-		if first {
-			w.WriteHeader(http.StatusInternalServerError) // stored, then failed
-			return
-		}
-		w.WriteHeader(http.StatusCreated)
-	}))
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	defer srv.Close()
-	base := srv.Client().Transport.(*http.Transport)
-	defer base.CloseIdleConnections()
-
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/posts", strings.NewReader(`{"text":"hi"}`))
+	url, base, seen := storedThenFailedServer(t)
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/posts", strings.NewReader(`{"text":"hi"}`))
 	req.Header.Set("X-Idempotency-Key", "key-A")
 	lower := "x-idempotency-key" // not canonical: set by hand, as another layer may
 	req.Header[lower] = []string{other}
@@ -67,12 +41,12 @@ func testXKeyUnderTwoSpellings(t *testing.T, other string) {
 	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusCreated {
 		t.Fatalf("got %s %d, want HTTP/2 201 after one retry", resp.Proto, resp.StatusCode)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	for i, keys := range seen {
-		if !slices.Equal(keys, []string{"key-A"}) {
+	var def []string // the Idempotency-Key fields of all requests
+	for i, h := range seen() {
+		if keys := h.Values("X-Idempotency-Key"); !slices.Equal(keys, []string{"key-A"}) {
 			t.Errorf("attempt %d carried the X-Idempotency-Key fields %q, want the call's key once, [key-A]", i+1, keys)
 		}
+		def = append(def, h.Values("Idempotency-Key")...)
 	}
 	if !slices.Equal(reported, []string{"key-A", "key-A"}) {
 		t.Errorf("the attempts reported the keys %q, want the one sent, key-A, on each", reported)

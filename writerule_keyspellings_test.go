@@ -25,29 +25,8 @@ import (
 // a key the caller set under another spelling alone is sent, under the
 // configured name.
 func TestWriteRuleCallerKeyUnderTwoSpellingsIsOneKey(t *testing.T) {
-	var (
-		mu   sync.Mutex
-		seen [][]string // the key fields of each request, in order
-	)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		mu.Lock()
-		seen = append(seen, r.Header.Values("Idempotency-Key"))
-		first := len(seen) == 1
-		mu.Unlock()
-		if first {
-			w.WriteHeader(http.StatusInternalServerError) // stored, then failed
-			return
-		}
-		w.WriteHeader(http.StatusCreated)
-	}))
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	defer srv.Close()
-	base := srv.Client().Transport.(*http.Transport)
-	defer base.CloseIdleConnections()
-
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/posts", strings.NewReader(`{"text":"hi"}`))
+	url, base, seen := storedThenFailedServer(t)
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/posts", strings.NewReader(`{"text":"hi"}`))
 	req.Header.Set("Idempotency-Key", "key-A")
 	req.Header["idempotency-key"] = []string{"key-B"} // set by hand, as another layer may
 	resp, err := resilient.New(base, resilient.WithBackoff(0, 0)).RoundTrip(req)
@@ -58,11 +37,43 @@ func TestWriteRuleCallerKeyUnderTwoSpellingsIsOneKey(t *testing.T) {
 	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusCreated {
 		t.Fatalf("got %s %d, want HTTP/2 201 after one retry", resp.Proto, resp.StatusCode)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	for i, keys := range seen {
-		if !slices.Equal(keys, []string{"key-A"}) {
+	for i, h := range seen() {
+		if keys := h.Values("Idempotency-Key"); !slices.Equal(keys, []string{"key-A"}) {
 			t.Errorf("attempt %d carried the key fields %q, want the call's key once, [key-A]", i+1, keys)
 		}
+	}
+}
+
+// storedThenFailedServer starts an HTTP/2 server that answers a write's
+// first request 500 (stored, then failed) and the others 201, and returns
+// its URL, a transport to it, and the headers of the requests it got, in
+// order, to be read once the call returned.
+func storedThenFailedServer(t *testing.T) (url string, base *http.Transport, seen func() []http.Header) {
+	t.Helper()
+	var (
+		mu      sync.Mutex
+		headers []http.Header
+	)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		headers = append(headers, r.Header.Clone())
+		first := len(headers) == 1
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusInternalServerError) // stored, then failed
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	base = srv.Client().Transport.(*http.Transport)
+	t.Cleanup(base.CloseIdleConnections)
+	return srv.URL, base, func() []http.Header {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(headers)
 	}
 }
