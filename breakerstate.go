@@ -90,11 +90,12 @@ func (t *Transport) BreakerState(rawURL string) BreakerState {
 		// refuses most.
 		s = max(s, t.breakers.stateOf(getRequest(&url.URL{Scheme: scheme, Host: u.Host})))
 	}
-	if s != BreakerOpen && (!hasPort(u.Host) || strings.IndexByte(u.Host, ';') >= 0) {
-		// A host without a port names the host on every port, as
-		// ResetHost's does: its breakers of other ports than the
-		// schemes' defaults too. A session id after the host names
-		// it under any value of it, as ResetHost's does.
+	if _, port := splitHostPort(u.Host); s != BreakerOpen && (port == "" || strings.IndexByte(u.Host, ';') >= 0) {
+		// A host without a port (or with an empty one, "host:") names
+		// the host on every port, as ResetHost's does: its breakers of
+		// other ports than the schemes' defaults too. A session id
+		// after the host names it under any value of it, as
+		// ResetHost's does.
 		if m, ok := newHostMatcher(u.Host); ok {
 			s = max(s, t.breakers.stateOfHost(m))
 		}
