@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"regexp"
@@ -55,11 +56,18 @@ type profile struct {
 	options  func(seed int64) []resilienttest.Option
 }
 
-// realisticFaults is what a bad day of a real API looks like: about one
-// attempt in six fails, in every way the vendors document, a few of them
-// after the write was stored (a 500 or a connection lost on the way back).
+// realisticFaults is what a bad day of a real API looks like (see
+// badDayFaults).
 func realisticFaults(seed int64) []resilienttest.Option {
-	return []resilienttest.Option{resilienttest.WithFaults(resilienttest.Faults{
+	return []resilienttest.Option{resilienttest.WithFaults(badDayFaults(seed))}
+}
+
+// badDayFaults is a bad day of a real API: some attempts fail, in every
+// way the vendors document, a few of them after the write was stored (a
+// 500 or a connection lost on the way back), and a few more are answered
+// late; badDay says how many of each.
+func badDayFaults(seed int64) resilienttest.Faults {
+	return resilienttest.Faults{
 		Seed:             seed,
 		ServerError:      0.06,
 		ServerErrorAfter: 0.02,
@@ -73,7 +81,19 @@ func realisticFaults(seed int64) []resilienttest.Option {
 		SlowDelay:        300 * time.Millisecond,
 		RetryAfter:       time.Second,
 		HugeSize:         1 << 20,
-	})}
+	}
+}
+
+// badDay says what badDayFaults does, computed from it: the share of
+// attempts that fail (every fault but Slow, which answers normally once
+// it has waited), and that of the slow ones.
+func badDay() string {
+	f := badDayFaults(0)
+	fail := f.ServerError + f.ServerErrorAfter + f.RateLimit + f.DropBefore + f.DropAfter +
+		f.Malformed + f.HTML + f.Huge + f.CutBody
+	return fmt.Sprintf("about 1 attempt in %.0f fails, %.1f%%: 5xx (some after the write was stored), "+
+		"429 with Retry-After, connections dropped before and after the write, malformed, HTML and huge error "+
+		"bodies; %.1f%% more are answered %v late", math.Round(1/fail), 100*fail, 100*f.Slow, f.SlowDelay)
 }
 
 // serverOptions returns the options of the server of d in profile p.
@@ -87,12 +107,9 @@ func (p profile) serverOptions(d resilienttest.Dialect, seed int64) []resilientt
 	return opts
 }
 
-const badDay = "about 1 attempt in 6 fails: 5xx (some after the write was stored), 429 with Retry-After, " +
-	"connections dropped before and after the write, slow answers, malformed, HTML and huge error bodies"
-
 var profiles = map[string]profile{
 	"aidelly": {
-		"Aidelly alone on a bad day (" + badDay + "); its server dedupes writes by Idempotency-Key. " +
+		"Aidelly alone on a bad day (" + badDay() + "); its server dedupes writes by Idempotency-Key. " +
 			"Shows retries turning failures into successes.",
 		[]resilienttest.Dialect{resilienttest.Aidelly}, realisticFaults},
 	"altyaa": {
