@@ -121,19 +121,30 @@ func serverAddr(req *http.Request) (string, int) {
 // HTTP/1 minor version is the server's own (RFC 9112), spoken as 1.1, and
 // another major version is none the connection spoke. Recorded as written,
 // a server would name a protocol never spoken, and multiply each status
-// code's series of http.client.request.duration by up to 90.
+// code's series of http.client.request.duration by up to 90. Over TLS, an
+// answer that names HTTP/2 or HTTP/3 is believed only when the connection
+// negotiated it (ALPN "h2" or "h3"): an HTTP/1 server cannot name a
+// protocol it did not speak. Over plain text nothing tells an HTTP/1
+// server's "HTTP/2.0" from unencrypted HTTP/2, and it is taken as written.
 func protocolVersion(resp *http.Response) string {
 	switch {
 	case resp.ProtoMajor == 1 && resp.ProtoMinor == 0:
 		return "1.0"
 	case resp.ProtoMajor == 1 && resp.ProtoMinor > 0:
 		return "1.1"
-	case resp.ProtoMajor == 2 && resp.ProtoMinor == 0:
+	case resp.ProtoMajor == 2 && resp.ProtoMinor == 0 && negotiated(resp, "h2"):
 		return "2"
-	case resp.ProtoMajor == 3 && resp.ProtoMinor == 0:
+	case resp.ProtoMajor == 3 && resp.ProtoMinor == 0 && negotiated(resp, "h3"):
 		return "3"
 	}
 	return ""
+}
+
+// negotiated reports whether resp came over a connection that could have
+// spoken the protocol of ALPN id alpn: any without TLS, and one whose TLS
+// handshake negotiated alpn.
+func negotiated(resp *http.Response, alpn string) bool {
+	return resp.TLS == nil || resp.TLS.NegotiatedProtocol == alpn
 }
 
 // Values of error.type for failures without a response (see the package

@@ -43,7 +43,8 @@
 // redirects alike (it counts from the first request of the caller's call,
 // so the request that follows a redirect after a retried 302 has 2); then
 // http.response.status_code and network.protocol.version (1.0, 1.1, 2 or
-// 3: not a later version a server's status line names) when a response
+// 3: not a later version a server's status line names, nor over TLS a
+// version the connection did not negotiate) when a response
 // arrives, network.peer.address and network.peer.port (the remote address
 // of the connection the request was sent on) when the base reports one
 // (net/http's Transport does, through httptrace; an in-memory connection,
