@@ -83,7 +83,10 @@ func NewDiscordSession(token string, base http.RoundTripper, opts ...resilient.O
 // counted as spent of it), fails, unsent, with an error wrapping
 // resilient.ErrRateLimited, as resilient's own limiter refuses one (at
 // once, when the pause as it stands would); a Retry-After past
-// resilient.MaxBelievedReset is not believed. The retries of calls already in resilient when the 429 came
+// resilient.MaxBelievedReset is not believed. The 429 g returns has no
+// X-RateLimit-Reset-After: discordgo's limiter would start a global pause
+// of its own from it, in a time.Sleep past every bound and context. The
+// retries of calls already in resilient when the 429 came
 // are not held: each waits for its own 429's Retry-After. It is safe for
 // concurrent use.
 type discordGlobal struct {
@@ -96,7 +99,9 @@ type discordGlobal struct {
 // global 429 drawn meanwhile, which moves its end later, holds req until
 // that end too (a pause that has not moved holds req once), within
 // resilient.DefaultMaxRetryAfter of req's first hold in all, and within
-// req's budget, which resilient then counts the holds against.
+// req's budget, which resilient then counts the holds against. It removes
+// the X-RateLimit-Reset-After of a 429 that names the global limit, from
+// which discordgo would hold every route past those bounds.
 func (g *discordGlobal) RoundTrip(req *http.Request) (*http.Response, error) {
 	var limit, began time.Time // the latest end req's holds wait for, and the start of the first; set by the first
 	for until, held := g.until.Load(), (*time.Time)(nil); until != nil && until != held; held, until = until, g.until.Load() {
@@ -114,7 +119,14 @@ func (g *discordGlobal) RoundTrip(req *http.Request) (*http.Response, error) {
 			req = req.WithContext(resilient.WithCallOptions(req.Context(), resilient.WithMaxElapsedSpent(d)))
 		}
 	}
-	return g.next.RoundTrip(req)
+	resp, err := g.next.RoundTrip(req)
+	if resp != nil && resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("X-RateLimit-Global") != "" {
+		// discordgo would start a global pause of its own from this 429's
+		// X-RateLimit-Reset-After, in a time.Sleep deaf to every bound and
+		// context: g holds the calls instead (see learn).
+		resp.Header.Del("X-RateLimit-Reset-After")
+	}
+	return resp, err
 }
 
 // holdFloor is the least a hold leaves of a call's budget and of its
