@@ -771,6 +771,12 @@ return redis.call('ZCARD', KEYS[1])
 // field goes with it), owes nothing: every token a give-back might have
 // credited it for nothing, the clamp at burst took.
 //
+// Both keys expire ttl after the last sync; the budget's is given its
+// expiry before the fields are written, so that a key of the fields of
+// another type (another hand's), which fails the script there, does not
+// leave the balance it wrote without one
+// (TestBudgetBalanceExpiresWhenFieldsKeyIsAnotherType).
+//
 // KEYS[1] the budget (a hash: bal, and the fields), KEYS[2] its fields (a
 // sorted set by last sync). ARGV: the field, cum, delta, burst, ttl (ms),
 // channel, id, the Store's instance id, field ttl (µs), rcum, seq, lag.
@@ -815,13 +821,15 @@ if bal >= burst then owed = 0 end
 local f = ARGV[2] .. ' ' .. string.format('%.0f', rcum) .. ' ' .. string.format('%.0f', owed)
 if seq then f = f .. ' ' .. string.format('%.0f', seq) end
 redis.call('HSET', KEYS[1], 'bal', string.format('%.0f', bal), ARGV[1], f)
+-- Before the fields: a key of the fields of another type (another hand's)
+-- fails the script there, after the balance was written.
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('ZADD', KEYS[2], string.format('%.0f', now), ARGV[1])
 local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', now - tonumber(ARGV[9])), 'LIMIT', 0, 8)
 for _, f in ipairs(gone) do
   redis.call('HDEL', KEYS[1], f)
   redis.call('ZREM', KEYS[2], f)
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 if old >= burst and bal < burst then
   redis.call('PUBLISH', ARGV[6], 'b ' .. ARGV[7] .. ' ' .. ARGV[8])
