@@ -314,18 +314,8 @@ func (c *call) run() (*http.Response, error) {
 		}
 		var unsent bool
 		if !retry {
-			// A layer of the chain refused the attempt, or its request
-			// failed before the server could act on it: the body of a
-			// retry (from GetBody, or read on from the caller's) that
-			// broke, as a GetBody that fails does (body.next).
-			unsent = c.notSent(st, c.trace, resp, err)
-			if paid && (unsent || resp == nil && !st.reached) {
-				// Not sent (refused, its body broken, or its call
-				// canceled while it waited for the rate limiter or a
-				// slot of its host): the retry it was costs nothing.
-				// Given back before the observers run, which may panic.
-				t.budgets.giveBack(c.hb, paidThrottled)
-			}
+			// Given back before the observers run, which may panic.
+			unsent = c.endsUnsent(st, resp, err, paid, paidThrottled)
 		}
 		st.stop = stop
 		if st.wired {
@@ -347,6 +337,16 @@ func (c *call) run() (*http.Response, error) {
 			c.declined = !retry && c.declinedBare(err, lastErr, held)
 		}
 		t.observe(c, sentKey, st, resp, err, dur, delay, retry)
+		if retry && t.observed && c.retryLate(delay) {
+			// The observers, the logger or the Tracer took the time
+			// the retry needed: its wait would now pass the deadline.
+			// Give up now, as decide does, rather than wait into the
+			// deadline and lose what this attempt got.
+			retry, delay, stop = false, 0, StopDeadline
+			st.stop, c.stop = stop, stop
+			c.giveBackRetryOf(resp)
+			unsent = c.endsUnsent(st, resp, err, paid, paidThrottled)
+		}
 
 		if resp == nil && held != nil && (st.cut != nil || c.write && (st.copyLost || st.reached && !c.provablyUnsent(st, err))) {
 			// The host answered this attempt with a success whose body
@@ -559,6 +559,22 @@ func (c *call) cutByBudget(st *attemptState, err error) bool {
 		return false
 	}
 	return !c.write || !st.reached || c.provablyUnsent(st, err)
+}
+
+// endsUnsent reports whether attempt st, which ends the call with resp or
+// err, was not sent (see notSent): a layer of the chain refused it, or its
+// request failed before the server could act on it (the body of a retry,
+// from GetBody or read on from the caller's, that broke, as a GetBody that
+// fails does: see body.next). The retry it was (paid, paidThrottled: what
+// decide took from the retry budget for it) then costs nothing, nor does
+// one whose call was canceled while it waited for the rate limiter or a
+// slot of its host.
+func (c *call) endsUnsent(st *attemptState, resp *http.Response, err error, paid, paidThrottled bool) bool {
+	unsent := c.notSent(st, c.trace, resp, err)
+	if paid && (unsent || resp == nil && !st.reached) {
+		c.t.budgets.giveBack(c.hb, paidThrottled)
+	}
+	return unsent
 }
 
 // fail returns the *Error of a call that ends without a response after n
