@@ -64,8 +64,17 @@ func responseCause(err error) error {
 		if v.Kind() != reflect.Struct {
 			continue
 		}
-		code, cause := v.FieldByName("Code"), v.FieldByName("Cause")
-		if !code.IsValid() || !cause.IsValid() || !code.CanInterface() || !cause.CanInterface() || cause.IsNil() {
+		// Fields of the struct itself, its Cause an interface, as
+		// StreamError's are: another error's Code and Cause (a Cause
+		// of another kind, fields promoted through a nil embedded
+		// pointer) would make reflect panic.
+		cf, ok := v.Type().FieldByName("Cause")
+		kf, ok2 := v.Type().FieldByName("Code")
+		if !ok || !ok2 || len(cf.Index) != 1 || len(kf.Index) != 1 || cf.Type.Kind() != reflect.Interface {
+			continue
+		}
+		code, cause := v.Field(kf.Index[0]), v.Field(cf.Index[0])
+		if !code.CanInterface() || !cause.CanInterface() || cause.IsNil() {
 			continue
 		}
 		if s, ok := code.Interface().(interface{ String() string }); ok && s.String() == "PROTOCOL_ERROR" {
