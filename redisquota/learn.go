@@ -134,14 +134,16 @@ func (p *part) newWindow(now, reset int64, held time.Duration) bool {
 }
 
 // knownFromFleet sets the quota known, told by the fleet at recv, unless
-// the member holds its own reset. The write that told it changed the
-// fleet's bucket (seeded it anew, or moved its schedule): a member whose
-// last lease found the bucket dry asks again, instead of waiting for the
-// old bucket's next token (an hour away, for a quota of one an hour).
+// the member holds its own reset, or it was published before a reset that
+// a state read applied, which cleared it (see quotaCovered). The write
+// that told it changed the fleet's bucket (seeded it anew, or moved its
+// schedule): a member whose last lease found the bucket dry asks again,
+// instead of waiting for the old bucket's next token (an hour away, for a
+// quota of one an hour).
 func (p *part) knownFromFleet(recv time.Time, limit int64, window time.Duration) {
 	p.mu.Lock()
 	dry := false
-	if !p.holding(p.s.since(recv)) {
+	if t := p.s.since(recv); !p.quotaCovered(t) && !p.holding(t) {
 		changed := p.limit.Load() != limit || time.Duration(p.window.Load()) != window
 		p.fellLocked(limit, window)
 		p.known(limit, window)

@@ -211,8 +211,13 @@ func (p *part) applyLease(r leaseReply, l *lease, gen, told, want int64, recv ti
 		// one or a later one, and a hold of the member's own stays, for
 		// the messages published before it that are still on their way.
 		// (A reset recorded ahead of Redis's clock, which no script
-		// writes, is not believed.)
+		// writes, is not believed.) The messages published before the
+		// read that come after it, the reset's own included, are
+		// ignored (see stateRead): the state applied holds what they
+		// tell, or the reset cleared it.
 		p.applyResetLocked(recv, r.reset, r.pause, r.now, r.limit, r.window)
+		p.readReset = &stateRead{reset: r.reset, at: r.now, recv: p.s.since(recv),
+			awaits: r.now-at <= resetHoldMax.Microseconds()}
 		signal = true
 	}
 	// A quota the fleet's channel told since the call was made may be

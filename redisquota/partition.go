@@ -72,10 +72,12 @@ type part struct {
 	// resetAt is Redis's time (µs) of the latest reset the member applied,
 	// told by the fleet's channel or read from the state (see applyLease);
 	// told counts the quotas the fleet's channel told the member, so that
-	// the reply of a call made before one does not undo it. Both guarded
-	// by mu.
-	resetAt int64
-	told    int64
+	// the reply of a call made before one does not undo it; readReset is
+	// the state read that applied a reset whose message had not come (see
+	// stateRead), nil for none. All guarded by mu.
+	resetAt   int64
+	told      int64
+	readReset *stateRead
 
 	// The give-back in doubt: tokens given back (gbPend) and charged
 	// (debtPend) by a call whose reply was lost, sent again with the next

@@ -27,6 +27,65 @@ type resetHold struct {
 	seq, at, until int64
 }
 
+// stateRead is a state read (a lease call's reply, or a resync's) that
+// applied a reset, reset, whose message had not come (see applyLease):
+// at, Redis's time (µs) of the read, and recv, when its reply came (local
+// ns). The fleet's messages published before the read, which may come
+// after its reply (the reply overtook them), told what the state read
+// holds already, or what the reset cleared: they are ignored (see
+// covered), the reset's own message included, which tells what the state
+// held when the reset ran (applied again, it dropped the leases granted
+// since, forgot the quota written since and lifted the pause set since).
+// A quota's message tells no time: one that comes before the reset's
+// message was published before the reset, which cleared it; awaits while
+// that message may still come (it has not, and the reset ran less than
+// resetHoldMax before the read: an older one's came, or was lost).
+type stateRead struct {
+	reset    fleetReset
+	at, recv int64
+	awaits   bool
+}
+
+// liveRead returns the state read that applied a reset its message had
+// not told (see stateRead), at t (local ns), nil for none: a message
+// received resetHoldMax after the read was not on its way. p.mu is held.
+func (p *part) liveRead(t int64) *stateRead {
+	rd := p.readReset
+	if rd != nil && t-rd.recv >= int64(resetHoldMax) {
+		p.readReset, rd = nil, nil
+	}
+	return rd
+}
+
+// covered reports whether the fleet's message published at at (Redis's
+// µs), received at t (local ns), was published before the state read
+// that applied a reset its message had not told (see stateRead). The
+// messages come in the order they were published: the first one
+// published after the read ends it, and one published after the reset,
+// the wait for the reset's message. p.mu is held.
+func (p *part) covered(at, t int64) bool {
+	rd := p.liveRead(t)
+	if rd == nil {
+		return false
+	}
+	if at >= rd.reset.at {
+		rd.awaits = false // the reset's message came, or one after it
+	}
+	if at < rd.at {
+		return true
+	}
+	p.readReset = nil
+	return false
+}
+
+// quotaCovered reports whether the fleet's quota message received at t
+// (local ns) was published before the reset a state read applied (see
+// stateRead), which cleared it. p.mu is held.
+func (p *part) quotaCovered(t int64) bool {
+	rd := p.liveRead(t)
+	return rd != nil && rd.awaits
+}
+
 // resetHoldMax bounds how long a member ignores the fleet's messages after
 // its Reset, waiting for it to come back through the channel: from the
 // Reset while Redis has not run it, from its run after.
@@ -82,14 +141,17 @@ func (p *part) Pause(until time.Time) {
 	}
 }
 
-// pauseFor applies a pause of d from recv, told by the fleet's channel,
-// unless the member holds its own reset.
-func (p *part) pauseFor(recv time.Time, d time.Duration) {
+// pauseFor applies a pause of d from recv, set at set (Redis's µs), told
+// by the fleet's channel, unless the member holds its own reset, or it
+// was published before a state read that applied a reset (see covered):
+// the state holds it, or the reset cleared it.
+func (p *part) pauseFor(recv time.Time, set int64, d time.Duration) {
 	if d <= 0 || d > maxPause {
 		return
 	}
 	p.mu.Lock()
-	rose := !p.holding(p.s.since(recv)) && p.raisePauseLocked(p.s.since(recv.Add(d)))
+	t := p.s.since(recv)
+	rose := !p.covered(set, t) && !p.holding(t) && p.raisePauseLocked(p.s.since(recv.Add(d)))
 	p.mu.Unlock()
 	if rose {
 		p.signal()
@@ -171,7 +233,9 @@ type fleetReset struct {
 // received at recv), r, which left the pause until pause and the quota
 // limit per window µs (0 for none), at now, Redis's times in µs. While the
 // member holds a reset of its own, it ignores the earlier resets of the
-// others, which its own follows.
+// others, which its own follows; it ignores one published before a
+// state read that applied a reset its message had not told (see
+// covered): that reset's own, or an earlier one.
 func (p *part) applyReset(recv time.Time, r fleetReset, pause, now, limit, window int64) {
 	p.mu.Lock()
 	if h := p.hold.Load(); h != nil {
@@ -181,6 +245,10 @@ func (p *part) applyReset(recv time.Time, r fleetReset, pause, now, limit, windo
 			p.mu.Unlock()
 			return // an earlier reset: the member's own clears more
 		}
+	}
+	if p.covered(r.at, p.s.since(recv)) {
+		p.mu.Unlock()
+		return // applied from the state, with what it held since
 	}
 	p.applyResetLocked(recv, r, pause, now, limit, window)
 	p.mu.Unlock()

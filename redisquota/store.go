@@ -618,7 +618,7 @@ func (s *Store) apply(msg string, recv time.Time) {
 	switch f[0] {
 	case "p":
 		s.st.pausesReceived.Add(1)
-		p.pauseFor(recv, microsBetween(b, a))
+		p.pauseFor(recv, b, microsBetween(b, a))
 	case "q":
 		p.knownFromFleet(recv, a, microsBetween(0, b))
 	}
