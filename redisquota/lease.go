@@ -216,8 +216,10 @@ func (p *part) applyLease(r leaseReply, l *lease, gen, told, want int64, recv ti
 		// ignored (see stateRead): the state applied holds what they
 		// tell, or the reset cleared it.
 		p.applyResetLocked(recv, r.reset, r.pause, r.now, r.limit, r.window)
+		// A reset whose message came before the Store made the
+		// partition (dropped: see Store.unheard) is awaited no more.
 		p.readReset = &stateRead{reset: r.reset, at: r.now, recv: p.s.since(recv),
-			awaits: r.now-at <= resetHoldMax.Microseconds()}
+			awaits: r.now-at <= resetHoldMax.Microseconds() && p.heardReset < at}
 		signal = true
 	}
 	// A quota the fleet's channel told since the call was made may be

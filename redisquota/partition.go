@@ -78,6 +78,11 @@ type part struct {
 	resetAt   int64
 	told      int64
 	readReset *stateRead
+	// heardReset is Redis's time (µs) of the latest reset of the
+	// partition whose message came before the Store made it (see
+	// Store.unheard), 0 for none: that message, and those before it, are
+	// not on their way. Set when the partition is made.
+	heardReset int64
 
 	// The give-back in doubt: tokens given back (gbPend) and charged
 	// (debtPend) by a call whose reply was lost, sent again with the next
@@ -113,10 +118,11 @@ type part struct {
 }
 
 // newPart returns the partition named name, id its id in Redis, whose
-// give-back field in the state is gbField.
+// give-back field in the state is gbField. s.mu is held.
 func newPart(s *Store, name, id, gbField string) *part {
 	key := s.cfg.prefix + ":{" + id + "}"
-	p := &part{s: s, name: name, id: id, key: key, mkey: key + ":members", gkey: key + ":gb", gbField: gbField, kick: make(chan struct{}, 1)}
+	p := &part{s: s, name: name, id: id, key: key, mkey: key + ":members", gkey: key + ":gb", gbField: gbField, kick: make(chan struct{}, 1),
+		heardReset: s.heardResetLocked(id)}
 	ch := make(chan struct{})
 	p.ready.Store(&ch)
 	return p

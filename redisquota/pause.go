@@ -39,7 +39,8 @@ type resetHold struct {
 // A quota's message tells no time: one that comes before the reset's
 // message was published before the reset, which cleared it; awaits while
 // that message may still come (it has not, and the reset ran less than
-// resetHoldMax before the read: an older one's came, or was lost).
+// resetHoldMax before the read: an older one's came, or was lost; nor did
+// it come before the Store made the partition, see Store.unheard).
 type stateRead struct {
 	reset    fleetReset
 	at, recv int64

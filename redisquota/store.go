@@ -75,6 +75,15 @@ type Store struct {
 	// the forgotten one's, resent (see resetScript).
 	resetSeq atomic.Int64
 
+	// unheard holds the latest resets the fleet's channel told of
+	// partitions the Store did not reach (the message is dropped: a lease
+	// reads the reset from the state when one is used), the oldest
+	// replaced; next is where the next one goes. Both guarded by mu. A
+	// partition made later knows that their messages came (see
+	// part.heardReset).
+	unheard     [unheardMax]unheardReset
+	unheardNext int
+
 	// The retry budgets (budget.go).
 	budgets         map[string]*budget // by name; guarded by mu
 	budgetByID      map[string]*budget // by id; guarded by mu
@@ -286,6 +295,30 @@ func (s *Store) forgetPartLocked(p *part) {
 	delete(s.parts, p.name)
 	delete(s.byID, p.id)
 	keepDropped(s, s.droppedParts, p.id, p)
+}
+
+// unheardMax is the most resets of partitions the Store did not reach
+// that it keeps (see Store.unheard).
+const unheardMax = 16
+
+// unheardReset is a reset of the partition whose id is id, run at at
+// (Redis's µs), whose message came while the Store did not reach it.
+type unheardReset struct {
+	id string
+	at int64
+}
+
+// heardResetLocked returns Redis's time (µs) of the latest reset of the
+// partition whose id is id whose message came while the Store did not
+// reach it (see Store.unheard), 0 for none. s.mu is held.
+func (s *Store) heardResetLocked(id string) int64 {
+	at := int64(0)
+	for _, u := range s.unheard {
+		if u.id == id {
+			at = max(at, u.at)
+		}
+	}
+	return at
 }
 
 // partLocked returns the partition whose id is id, held in the Store's
@@ -584,6 +617,10 @@ func (s *Store) apply(msg string, recv time.Time) {
 		}
 		s.mu.Lock()
 		p := s.partLocked(f[1])
+		if p == nil {
+			s.unheard[s.unheardNext] = unheardReset{id: f[1], at: n[2]}
+			s.unheardNext = (s.unheardNext + 1) % unheardMax
+		}
 		s.mu.Unlock()
 		if p != nil {
 			s.st.resetsReceived.Add(1)
