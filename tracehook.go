@@ -64,13 +64,15 @@ func responseCause(err error) error {
 		if v.Kind() != reflect.Struct {
 			continue
 		}
-		// Fields of the struct itself, its Cause an interface, as
-		// StreamError's are: another error's Code and Cause (a Cause
-		// of another kind, fields promoted through a nil embedded
-		// pointer) would make reflect panic.
+		// Fields of the struct itself, its Cause an interface and its
+		// Code an integer (ErrCode, a uint32), as StreamError's are:
+		// another error's Code and Cause (a Cause of another kind,
+		// fields promoted through a nil embedded pointer) would make
+		// reflect panic, and a Code that is a nil pointer, or an
+		// interface holding one, its String method.
 		cf, ok := v.Type().FieldByName("Cause")
 		kf, ok2 := v.Type().FieldByName("Code")
-		if !ok || !ok2 || len(cf.Index) != 1 || len(kf.Index) != 1 || cf.Type.Kind() != reflect.Interface {
+		if !ok || !ok2 || len(cf.Index) != 1 || len(kf.Index) != 1 || cf.Type.Kind() != reflect.Interface || kf.Type.Kind() != reflect.Uint32 {
 			continue
 		}
 		code, cause := v.Field(kf.Index[0]), v.Field(cf.Index[0])
