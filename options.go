@@ -403,8 +403,9 @@ func Options(opts ...Option) Option {
 // holdsNil reports whether v, an interface value given to an option, is
 // nil or holds a nil pointer or func: a variable of the implementation's
 // type left unset, whose methods would fail every call. The options that
-// take an interface call it when they are made; a call, on the BackOff
-// its WithBackOff factory makes, once it retries: never on a success.
+// take an interface call it when they are made, and Chain on what each
+// middleware returns; a call, on the BackOff its WithBackOff factory
+// makes, once it retries: never on a success.
 func holdsNil(v any) bool {
 	if v == nil {
 		return true

@@ -117,7 +117,8 @@ type Middleware func(http.RoundTripper) http.RoundTripper
 // Chain returns base wrapped in mws, mws[0] being the outermost: a request
 // goes through mws[0], then mws[1], …, then base. Nil middlewares are
 // skipped. A nil base means http.DefaultTransport. It panics, naming the
-// middleware by its index, if one returns a nil RoundTripper: the
+// middleware by its index, if one returns a nil RoundTripper, or one that
+// holds a nil pointer or func (a constructor's (*Signer)(nil)): the
 // middleware outside it would panic at the first request, and an
 // http.Client given a nil Transport uses http.DefaultTransport, without
 // the chain.
@@ -128,7 +129,7 @@ func Chain(base http.RoundTripper, mws ...Middleware) http.RoundTripper {
 	rt := base
 	for i := len(mws) - 1; i >= 0; i-- {
 		if mws[i] != nil {
-			if rt = mws[i](rt); rt == nil {
+			if rt = mws[i](rt); holdsNil(rt) {
 				panic(fmt.Sprintf("resilient: Chain: middleware %d returned a nil RoundTripper", i))
 			}
 		}
