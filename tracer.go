@@ -22,7 +22,8 @@ type Tracer interface {
 	// from it, Attempt and EndCall receive it, and the call's response
 	// carries it (its Request is the caller's request with that context),
 	// so that the request an http.Client sends after a redirect (whose
-	// Response is that response) leads back to the call that got it.
+	// Response is that response) leads back to the call that got it. A
+	// nil Context returned means ctx.
 	StartCall(ctx context.Context, req *http.Request) context.Context
 
 	// StartAttempt is called when an attempt is about to reach the wire,
@@ -97,11 +98,11 @@ func WithContextObserver(fn func(context.Context, Attempt)) Option {
 	}
 }
 
-// startCall returns the call's context from tr's StartCall. When StartCall
-// panics, the call ends before the panic goes on, as a call a panic goes
-// through does (see Report), but for the Tracer, whose call never
-// started: the request body is closed, as a RoundTripper must on every
-// path, and the Report filled, with no attempt.
+// startCall returns the call's context from tr's StartCall (c.ctx, when it
+// returns none). When StartCall panics, the call ends before the panic
+// goes on, as a call a panic goes through does (see Report), but for the
+// Tracer, whose call never started: the request body is closed, as a
+// RoundTripper must on every path, and the Report filled, with no attempt.
 func (c *call) startCall(tr Tracer) context.Context {
 	done := false
 	defer func() {
@@ -117,6 +118,9 @@ func (c *call) startCall(tr Tracer) context.Context {
 	}()
 	ctx := tr.StartCall(c.ctx, c.req)
 	done = true
+	if ctx == nil {
+		return c.ctx // as a nil request from StartAttempt is the attempt's own
+	}
 	return ctx
 }
 
