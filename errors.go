@@ -112,7 +112,11 @@ type Error struct {
 // last attempt is, or wraps, an error whose Timeout method returns true (a
 // net.Error timeout, context.DeadlineExceeded, ErrAttemptTimeout). It makes
 // os.IsTimeout and url.Error's Timeout see through the Transport, as they
-// see through http.Transport.
+// see through http.Transport. Error has no Temporary method (net.Error's,
+// deprecated), on purpose: the Transport has retried what a retry could
+// help, and an SDK that retries an error whose Temporary says true
+// (aws-sdk-go v1, through http.Client's *url.Error) would retry it again
+// on top, multiplying the attempts a timeout gets.
 func (e *Error) Timeout() bool { return isTimeout(e.Err) }
 
 // Error returns e.g. `resilient: POST https://api.example.com/v1/posts: 6
