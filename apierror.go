@@ -107,7 +107,9 @@ func (e *APIError) Error() string {
 // status rules (see the README's "What is retried"), the rate-limit headers
 // of a 403 read as the Transport reads them, under net/http's spelling of
 // their names whatever a response built by hand spelled (resp keeps its
-// header as it is).
+// header as it is). Its result is a *APIError, as errors.As gives one: a
+// nil one returned as an error is not a nil error, so test it for nil
+// before (if e := ParseError(resp); e != nil { return e }).
 func ParseError(resp *http.Response) *APIError {
 	if resp == nil || resp.StatusCode < 400 {
 		return nil
