@@ -38,10 +38,11 @@ const (
 	ErrorString = "error-string"
 	// Problem is an RFC 9457 problem document: {"type":…,"title":…,
 	// "status":…,"detail":…}, the code being the type's last segment, or
-	// an extension member "code". Without the problem's Content-Type, a
-	// type that is a bare word rather than a URI ({"type":"error",
-	// "status":…,"code":…}, Box's) leaves the code to a string "code"
-	// (not of digits alone).
+	// an extension member "code" (with about:blank, or a type that links
+	// into an RFC, the status's specification, as ASP.NET Core's do).
+	// Without the problem's Content-Type, a type that is a bare word
+	// rather than a URI ({"type":"error","status":…,"code":…}, Box's)
+	// leaves the code to a string "code" (not of digits alone).
 	Problem = "problem+json"
 	// ErrorsArray is {"errors":[{"code":…,"message":…},…]}: the first
 	// element is read.
@@ -258,9 +259,9 @@ func ParseStatus(data []byte, problem bool, status int) (Envelope, bool) {
 
 // ProblemCode returns the last path segment of an RFC 9457 type URI (or
 // its fragment, when it has one), without its query, or "" for
-// about:blank or an empty type.
+// about:blank, an empty type, or a link into an RFC (see specLink).
 func ProblemCode(typ string) string {
-	if typ == "" || typ == "about:blank" {
+	if typ == "" || typ == "about:blank" || specLink(typ) {
 		return ""
 	}
 	if q := strings.IndexByte(typ, '?'); q >= 0 {
@@ -277,6 +278,49 @@ func ProblemCode(typ string) string {
 		return typ[i+1:]
 	}
 	return typ
+}
+
+// specLink reports whether typ, a problem's type, links into an RFC on a
+// host the RFCs are served from, as ASP.NET Core's problem documents do
+// ("https://tools.ietf.org/html/rfc9110#section-15.5.10" for a 409): it
+// points at the specification of the status, as about:blank does, and
+// names no problem of the API's own; its anchor ("section-15.5.10") is no
+// code.
+func specLink(typ string) bool {
+	rest := typ
+	for _, scheme := range [...]string{"https://", "http://"} {
+		if len(rest) >= len(scheme) && strings.EqualFold(rest[:len(scheme)], scheme) {
+			rest = rest[len(scheme):]
+			break
+		}
+	}
+	if len(rest) == len(typ) {
+		return false
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	switch strings.ToLower(host) {
+	case "tools.ietf.org", "datatracker.ietf.org", "www.ietf.org", "www.rfc-editor.org", "rfc-editor.org",
+		"httpwg.org", "www.w3.org":
+	default:
+		return false
+	}
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	path = strings.TrimRight(path, "/")
+	doc := path[strings.LastIndexByte(path, '/')+1:]
+	if i := strings.IndexAny(doc, ".-"); i >= 0 {
+		doc = doc[:i] // rfc9110.html, rfc9110.txt, rfc2616-sec10.html
+	}
+	if len(doc) <= 3 || !strings.EqualFold(doc[:3], "rfc") {
+		return false
+	}
+	for i := 3; i < len(doc); i++ {
+		if doc[i] < '0' || doc[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // document is the union of the top-level members of the shapes. Its
