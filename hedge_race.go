@@ -251,8 +251,7 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 	run.delay, run.launch = delay, func() { c.launchCopy(run, n, areq, hb, delay) }
 	st.run = run // the first copy is armed once the attempt is sent (see wire)
 
-	resp, err := c.sendFirst(run, first.req, st)
-	idx := run.finish(c, 0, resp, err)
+	resp, idx, err := c.sendFirst(run, first.req, st)
 	if idx < 0 {
 		if err == nil && resp != nil && st.answeredAfter == 0 {
 			// The host answered the attempt just now: should its
@@ -273,11 +272,15 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 	return c.settle(run, idx, st, hb, start)
 }
 
-// sendFirst sends the attempt itself, the first copy of run. When the
-// layers below panic, the panic goes on to the caller, as without hedging,
-// and the run ends with it (see abandon), its copies sent counted in the
-// call's Report.
-func (c *call) sendFirst(run *hedgeRun, req *http.Request, st *attemptState) (*http.Response, error) {
+// sendFirst sends the attempt itself, the first copy of run, and records
+// its result (see finish), returning the index of the copy that decides
+// the attempt, or -1. When the layers below panic, or the attempt's answer
+// does as finish closes it (a base's body whose Close panics, the attempt
+// having lost to a copy), the panic goes on to the caller, as without
+// hedging, and the run ends with it (see abandon): the answers of the
+// copies that ended, the winner's included, are closed, and its copies
+// sent are counted in the call's Report.
+func (c *call) sendFirst(run *hedgeRun, req *http.Request, st *attemptState) (*http.Response, int, error) {
 	ended := false
 	defer func() {
 		if !ended {
@@ -285,8 +288,9 @@ func (c *call) sendFirst(run *hedgeRun, req *http.Request, st *attemptState) (*h
 		}
 	}()
 	resp, err := c.t.inner.roundTrip(req, st)
+	idx := run.finish(c, 0, resp, err)
 	ended = true
-	return resp, err
+	return resp, idx, err
 }
 
 // launchCopy sends copy k (1-based) of attempt n, on the timer's goroutine,
@@ -1022,10 +1026,11 @@ func (run *hedgeRun) wait(c *call, patience time.Duration) int {
 	return k
 }
 
-// abandon ends the run of an attempt whose own request panicked: no copy
-// is sent any more, those in flight are canceled, and the answers of those
-// that ended are closed, for no caller will read them. It returns the
-// number of copies sent.
+// abandon ends the run of an attempt whose own request panicked, or whose
+// answer's Close did (see sendFirst): no copy is sent any more, those in
+// flight are canceled, and the answers of those that ended are closed, for
+// no caller will read them (a Close that panics too is dropped). It
+// returns the number of copies sent.
 func (run *hedgeRun) abandon() int {
 	run.mu.Lock()
 	defer run.mu.Unlock()
@@ -1038,7 +1043,7 @@ func (run *hedgeRun) abandon() int {
 	}
 	for _, cp := range run.copies {
 		if cp.done {
-			cp.discard()
+			cp.discardQuietly() // the panic that goes to the caller is the first
 		} else {
 			cp.cancel(nil)
 		}
