@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // This file holds the request each attempt of a call sends: its copy of the
@@ -237,4 +239,44 @@ func (c *call) learnKeysOf(st *attemptState, resp *http.Response, twice bool) {
 	if ok != nil && ok.StatusCode/100 == 2 && c.write && c.key != "" {
 		c.processed = true
 	}
+}
+
+// baseCopy returns r, a copy a base below made of an attempt's request,
+// as the base would have made it of the caller's request: with the
+// caller's context (the call's, under a Tracer), not the attempt's, which
+// ends with the response's body, and, when the Transport set headers of
+// its own on the attempt, with the key headers (the configured name,
+// Idempotency-Key and X-Idempotency-Key, in any capitalisation) and the
+// attempt header as the caller set them, not as the attempt carried them:
+// a key the Transport drew, on a request the caller clones for its next
+// write, would have a host that deduplicates by key answer that write
+// with the first one's stored response (and be taken for the caller's
+// word). The base's own headers stay. It is called for such a base alone
+// (a request of its own as the response's), not for net/http's Transport.
+func (c *call) baseCopy(r *http.Request) *http.Request {
+	ctx := c.req.Context()
+	if c.traced {
+		ctx = c.ctx
+	}
+	r2 := r.WithContext(ctx)
+	if !c.stamp && c.cfg.attemptHeader == "" {
+		return r2 // the caller's headers, as the attempt sent them
+	}
+	own := func(k string) bool {
+		return strings.EqualFold(k, c.cfg.idempotencyHeader) || strings.EqualFold(k, DefaultIdempotencyHeader) ||
+			strings.EqualFold(k, "X-Idempotency-Key") || c.cfg.attemptHeader != "" && strings.EqualFold(k, c.cfg.attemptHeader)
+	}
+	h := make(http.Header, len(r.Header))
+	for k, vv := range r.Header {
+		if !own(k) {
+			h[k] = vv
+		}
+	}
+	for k, vv := range c.req.Header {
+		if own(k) {
+			h[k] = slices.Clone(vv)
+		}
+	}
+	r2.Header = h
+	return r2
 }

@@ -531,15 +531,19 @@ func (c *call) callersMistake(st *attemptState, w *writeTrace, err error) bool {
 // ends with the response's body. The call's copies are told by their URL,
 // which is the caller's. A request a base RoundTripper below set (a copy
 // it made with Request.Clone and headers of its own, as a signing SDK
-// does; oauth2's shallow copy shares the URL, and is replaced) is left as
-// a plain client over that base leaves it: ParseError redacts the
-// credentials it carries from the server's text. Under a Tracer, whose
-// context the call's attempts carry, it is a copy of the caller's request
-// with that context: the request an http.Client sends after a redirect
-// finds the call that got the redirect there (see Tracer.StartCall).
+// does; oauth2's shallow copy shares the URL, and is replaced) is kept, as
+// a plain client over that base keeps it (ParseError redacts the
+// credentials it carries from the server's text), but as the base would
+// have made it of the caller's request (see baseCopy). Under a Tracer,
+// whose context the call's attempts carry, it is a copy of the caller's
+// request with that context: the request an http.Client sends after a
+// redirect finds the call that got the redirect there (see
+// Tracer.StartCall).
 func (c *call) callersRequest(resp *http.Response) {
 	switch r := resp.Request; {
-	case r == nil || r == c.req || r.URL != c.req.URL:
+	case r == nil || r == c.req:
+	case r.URL != c.req.URL:
+		resp.Request = c.baseCopy(r)
 	case c.traced:
 		resp.Request = c.req.WithContext(c.ctx)
 	default:
