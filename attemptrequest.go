@@ -251,7 +251,8 @@ func (c *call) learnKeysOf(st *attemptState, resp *http.Response, twice bool) {
 // a key the Transport drew, on a request the caller clones for its next
 // write, would have a host that deduplicates by key answer that write
 // with the first one's stored response (and be taken for the caller's
-// word). The base's own headers stay. It is called for such a base alone
+// word). The base's other headers stay (a key header it set itself is
+// replaced by the caller's too, or dropped). It is called for such a base alone
 // (a request of its own as the response's), not for net/http's Transport.
 func (c *call) baseCopy(r *http.Request) *http.Request {
 	ctx := c.req.Context()
