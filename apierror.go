@@ -40,7 +40,8 @@ type APIError struct {
 	// Otherwise it names no vendor:
 	//
 	//	"problem+json"  an RFC 9457 problem document: Code is the type's last segment, or its "code" member
-	//	                (about:blank, or a type linking into an RFC, as ASP.NET Core's, names no code)
+	//	                (about:blank, a type linking into an RFC, as ASP.NET Core's, or one whose last
+	//	                segment repeats the status, as https://httpstatuses.io/409, names no code)
 	//	"generic"       a shape that many APIs share: {"error":{"code":…,"message":…}} (without a code, the
 	//	                error's "type", as OpenAI and Anthropic send it); {"error":"CODE","message":…} or
 	//	                OAuth 2.0's {"error":…,"error_description":…}; {"errors":[{"code":…,"message":…},…]}

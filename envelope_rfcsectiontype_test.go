@@ -30,8 +30,21 @@ func TestProblemTypeOfTheHTTPSpecNamesNoCode(t *testing.T) {
 		{`{"type":"https://www.rfc-editor.org/rfc/rfc6585#section-4","title":"Too Many Requests","status":429,"code":"quota-exceeded"}`, "quota-exceeded"},
 		{`{"type":"https://httpwg.org/specs/rfc9110.html#status.409","title":"Conflict","status":409}`, ""},
 		{`{"type":"https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.10","title":"Conflict","status":409}`, ""},
+		// Any spelling of the link: http, any case, a trailing slash, a
+		// query, no anchor.
+		{`{"type":"http://tools.ietf.org/html/rfc9110#section-15.5.10","status":409}`, ""},
+		{`{"type":"HTTPS://Tools.IETF.org/HTML/RFC9110#SECTION-15.5.10","status":409}`, ""},
+		{`{"type":"https://www.rfc-editor.org/rfc/rfc9110/","status":409}`, ""},
+		{`{"type":"https://www.rfc-editor.org/rfc/rfc9110.html?v=1#status.409","status":409}`, ""},
+		{`{"type":"https://tools.ietf.org/html/rfc6585#section-4","title":"Too Many Requests","status":429}`, ""},
 		// A problem type of the API's own keeps naming the error, on
-		// any other host, or in another document of the IETF's.
+		// any other host, or in another document of the IETF's, or
+		// under a path of those hosts that is no RFC.
+		{`{"type":"https://httpwg.org/problems/out-of-credit","status":403}`, "out-of-credit"},
+		{`{"type":"https://www.w3.org/ns/problems/rfc-quota","status":429}`, "rfc-quota"},
+		{`{"type":"https://tools.ietf.org/html/rfc","status":400}`, "rfc"},
+		{`{"type":"https://tools.ietf.org/","status":400}`, "tools.ietf.org"},
+		{`{"type":"https://","status":400}`, ""},
 		{`{"type":"https://datatracker.ietf.org/doc/html/draft-ietf-httpapi-idempotency-key-header#idempotency","title":"Key missing","status":400}`, "idempotency"},
 		{`{"type":"https://example.com/probs/out-of-credit","title":"No credit","status":403,"code":"other"}`, "out-of-credit"},
 	} {

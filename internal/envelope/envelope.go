@@ -38,8 +38,10 @@ const (
 	ErrorString = "error-string"
 	// Problem is an RFC 9457 problem document: {"type":…,"title":…,
 	// "status":…,"detail":…}, the code being the type's last segment, or
-	// an extension member "code" (with about:blank, or a type that links
-	// into an RFC, the status's specification, as ASP.NET Core's do).
+	// an extension member "code" (with about:blank, a type that links
+	// into an RFC, the status's specification, as ASP.NET Core's do, or
+	// one whose last segment repeats the status, a page about it:
+	// https://httpstatuses.io/409).
 	// Without the problem's Content-Type, a type that is a bare word
 	// rather than a URI ({"type":"error","status":…,"code":…}, Box's)
 	// leaves the code to a string "code" (not of digits alone).
@@ -198,6 +200,13 @@ func ParseStatus(data []byte, problem bool, status int) (Envelope, bool) {
 		// The type names the problem; with about:blank (or none), an
 		// extension member "code", else the first of "errors", does.
 		c := ProblemCode(d.Type.s)
+		if typeCode := (code{s: c}); typeCode.repeats(status) {
+			// A page about the status (https://httpstatuses.io/409,
+			// Hellang's ProblemDetails' default), not a problem of
+			// the API's own: its digits repeat the status, as a
+			// "code":"409" does, and name no code.
+			c = ""
+		}
 		if !problem && c == d.Type.s && d.Code.s != "" && !d.Code.number() {
 			// Not a URI but a word that names the document's kind
 			// ({"type":"error","status":…,"code":…}, as Box sends
