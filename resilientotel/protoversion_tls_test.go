@@ -28,18 +28,8 @@ func TestProtocolVersionOverTLSIsTheNegotiatedOne(t *testing.T) {
 				buf.Flush()
 			}))
 			defer srv.Close()
-			base := srv.Client().Transport.(*http.Transport)
-			defer base.CloseIdleConnections()
-			tel := newTelemetry()
-			client := &http.Client{Transport: resilient.New(base, Instrument(tel.config()))}
-			req, _ := http.NewRequest("GET", srv.URL+"/v1/posts", nil)
-			if _, err := do(t, client, req); err != nil {
-				t.Fatal(err)
-			}
-			for _, s := range tel.ended(int(trace.SpanKindClient)) {
-				if v, ok := attrs(s.Attributes())["network.protocol.version"]; ok {
-					t.Errorf("network.protocol.version = %q over an HTTP/1 TLS connection whose status line said %s; want none", v, line)
-				}
+			if v, ok := protocolVersionOf(t, srv); ok {
+				t.Errorf("network.protocol.version = %q over an HTTP/1 TLS connection whose status line said %s; want none", v, line)
 			}
 		})
 	}
@@ -50,6 +40,16 @@ func TestProtocolVersionOverTLSIsTheNegotiatedOne(t *testing.T) {
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	defer srv.Close()
+	if v, _ := protocolVersionOf(t, srv); v != "2" {
+		t.Errorf("network.protocol.version = %q over HTTP/2, want \"2\"", v)
+	}
+}
+
+// protocolVersionOf makes one instrumented GET to srv, a TLS server, and
+// returns the network.protocol.version of its one client span, and whether
+// it has one.
+func protocolVersionOf(t *testing.T, srv *httptest.Server) (string, bool) {
+	t.Helper()
 	base := srv.Client().Transport.(*http.Transport)
 	defer base.CloseIdleConnections()
 	tel := newTelemetry()
@@ -62,7 +62,6 @@ func TestProtocolVersionOverTLSIsTheNegotiatedOne(t *testing.T) {
 	if len(spans) != 1 {
 		t.Fatalf("%d client spans, want 1", len(spans))
 	}
-	if v := attrs(spans[0].Attributes())["network.protocol.version"]; v != "2" {
-		t.Errorf("network.protocol.version = %q over HTTP/2, want \"2\"", v)
-	}
+	v, ok := attrs(spans[0].Attributes())["network.protocol.version"]
+	return v, ok
 }
