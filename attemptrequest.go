@@ -252,8 +252,9 @@ func (c *call) learnKeysOf(st *attemptState, resp *http.Response, twice bool) {
 // write, would have a host that deduplicates by key answer that write
 // with the first one's stored response (and be taken for the caller's
 // word). The base's other headers stay (a key header it set itself is
-// replaced by the caller's too, or dropped). It is called for such a base alone
-// (a request of its own as the response's), not for net/http's Transport.
+// replaced by the caller's too, or dropped). It is called for such a base
+// alone (a request of its own as the response's), not for net/http's
+// Transport.
 func (c *call) baseCopy(r *http.Request) *http.Request {
 	ctx := c.req.Context()
 	if c.traced {

@@ -45,11 +45,7 @@ func TestResetReadFromStateNotAppliedAgainByItsMessage(t *testing.T) {
 		}
 	})
 	t.Run("pause set after it", func(t *testing.T) {
-		_, p := hostileStore()
-		r := leaseReply{pause: redisNow + (10 * time.Minute).Microseconds(), now: redisNow, members: 1, reset: reset, heardAge: -1, held: -1}
-		p.mu.Lock()
-		p.applyLease(r, nil, p.gen.Load(), p.told, 0, now)
-		p.mu.Unlock()
+		p := stateReadPart(leaseReply{pause: redisNow + (10 * time.Minute).Microseconds(), now: redisNow, members: 1, reset: reset, heardAge: -1, held: -1}, now)
 		if p.PauseUntil().IsZero() {
 			t.Fatal("the pause set after the reset did not reach the member: the test no longer tests the reset")
 		}
@@ -64,11 +60,7 @@ func TestResetReadFromStateNotAppliedAgainByItsMessage(t *testing.T) {
 		// which cleared it. Neither message may leave the member paused
 		// by it (the later one's, skipped as told by the state, clears
 		// it no more: the earlier one's must not bring it back).
-		_, p := hostileStore()
-		r := leaseReply{now: redisNow, members: 1, reset: reset, heardAge: -1, held: -1}
-		p.mu.Lock()
-		p.applyLease(r, nil, p.gen.Load(), p.told, 0, now)
-		p.mu.Unlock()
+		p := stateReadPart(leaseReply{now: redisNow, members: 1, reset: reset, heardAge: -1, held: -1}, now)
 		kept := strconv.FormatInt(redisNow+(10*time.Minute).Microseconds(), 10)
 		p.s.apply("r id1 another 1 "+kept+" "+strconv.FormatInt(at-1000, 10)+" 0 0", now)
 		if pu := p.PauseUntil(); !pu.IsZero() {
@@ -84,11 +76,7 @@ func TestResetReadFromStateNotAppliedAgainByItsMessage(t *testing.T) {
 	// bring back what it cleared (nothing would clear it again, its own
 	// message being skipped).
 	t.Run("a pause published before it", func(t *testing.T) {
-		_, p := hostileStore()
-		r := leaseReply{now: redisNow, members: 1, reset: reset, heardAge: -1, held: -1}
-		p.mu.Lock()
-		p.applyLease(r, nil, p.gen.Load(), p.told, 0, now)
-		p.mu.Unlock()
+		p := stateReadPart(leaseReply{now: redisNow, members: 1, reset: reset, heardAge: -1, held: -1}, now)
 		until := strconv.FormatInt(redisNow+(10*time.Minute).Microseconds(), 10)
 		p.s.apply("p id1 "+until+" "+strconv.FormatInt(at-500, 10), now)
 		p.s.apply(message, now)
@@ -97,11 +85,7 @@ func TestResetReadFromStateNotAppliedAgainByItsMessage(t *testing.T) {
 		}
 	})
 	t.Run("a quota published before it", func(t *testing.T) {
-		_, p := hostileStore()
-		r := leaseReply{now: redisNow, members: 1, reset: reset, heardAge: -1, held: -1}
-		p.mu.Lock()
-		p.applyLease(r, nil, p.gen.Load(), p.told, 0, now)
-		p.mu.Unlock()
+		p := stateReadPart(leaseReply{now: redisNow, members: 1, reset: reset, heardAge: -1, held: -1}, now)
 		p.s.apply("q id1 50 1000000", now)
 		p.s.apply(message, now)
 		if got := p.limit.Load(); got != 0 {
@@ -116,11 +100,7 @@ func TestResetReadFromStateNotAppliedAgainByItsMessage(t *testing.T) {
 	})
 	// What the fleet publishes after the state read is not ignored.
 	t.Run("a pause published after the read", func(t *testing.T) {
-		_, p := hostileStore()
-		r := leaseReply{now: redisNow, members: 1, reset: reset, heardAge: -1, held: -1}
-		p.mu.Lock()
-		p.applyLease(r, nil, p.gen.Load(), p.told, 0, now)
-		p.mu.Unlock()
+		p := stateReadPart(leaseReply{now: redisNow, members: 1, reset: reset, heardAge: -1, held: -1}, now)
 		until := strconv.FormatInt(redisNow+(10*time.Minute).Microseconds(), 10)
 		p.s.apply("p id1 "+until+" "+strconv.FormatInt(redisNow+100, 10), now)
 		if p.PauseUntil().IsZero() {
@@ -166,15 +146,22 @@ func TestResetReadFromStateNotAppliedAgainByItsMessage(t *testing.T) {
 	t.Run("a message past the bound", func(t *testing.T) {
 		// A message received resetHoldMax after the read was not on its
 		// way: it is applied.
-		_, p := hostileStore()
-		r := leaseReply{now: redisNow, members: 1, reset: reset, heardAge: -1, held: -1}
-		p.mu.Lock()
-		p.applyLease(r, nil, p.gen.Load(), p.told, 0, now)
-		p.mu.Unlock()
+		p := stateReadPart(leaseReply{now: redisNow, members: 1, reset: reset, heardAge: -1, held: -1}, now)
 		until := strconv.FormatInt(redisNow+(10*time.Minute).Microseconds(), 10)
 		p.s.apply("p id1 "+until+" "+strconv.FormatInt(at-500, 10), now.Add(resetHoldMax))
 		if p.PauseUntil().IsZero() {
 			t.Errorf("a pause told resetHoldMax after the state read was ignored")
 		}
 	})
+}
+
+// stateReadPart returns a partition of a hostile Store that applied r, a
+// lease call's reply that granted no lease, received at now: the state
+// read the tests of a reset's message follow.
+func stateReadPart(r leaseReply, now time.Time) *part {
+	_, p := hostileStore()
+	p.mu.Lock()
+	p.applyLease(r, nil, p.gen.Load(), p.told, 0, now)
+	p.mu.Unlock()
+	return p
 }
