@@ -230,7 +230,8 @@ const (
 
 // clientAbout says what each client does, for -h and the header.
 var clientAbout = [][2]string{
-	{plainName, "no retries; sets the Idempotency-Key of its writes itself"},
+	{plainName, "no retries of its own; sets the Idempotency-Key of its writes itself, so that net/http resends " +
+		"such a write once, as it does a GET, when the reused connection it went out on closes before any answer"},
 	{naiveName, "what most retry libraries do: resends any request, POSTs included, after a network error, " +
 		"a 429 or a 5xx, up to 5 times with a jittered backoff from 10 ms (the same request, so the same Idempotency-Key)"},
 	{oursName, "this library with its defaults; sets its own Idempotency-Key on Postato's POST /posts, " +
