@@ -21,7 +21,7 @@ type APIError struct {
 	Code       string          // the envelope's stable code; "" when none
 	Message    string          // human-readable; may change between API versions
 	Details    json.RawMessage // the envelope's details, verbatim; nil when none
-	RequestID  string          // from the body, else X-Request-Id, Request-Id, X-Correlation-Id, X-GitHub-Request-Id, x-amzn-RequestId or x-amz-request-id
+	RequestID  string          // from the body, else X-Request-Id, Request-Id, X-Correlation-Id, X-GitHub-Request-Id, x-amzn-RequestId or x-amz-request-id; cut past 1 KiB
 	Retryable  bool            // whether the Transport's default decision retries it
 	RetryAfter time.Duration   // the server's Retry-After (for a rate-limited 403 whose quota is spent, X-RateLimit-Remaining: 0, the time to X-RateLimit-Reset); 0 when it gave none
 
@@ -64,15 +64,15 @@ const (
 // request id come from the server: their control characters become spaces,
 // and they are cut ("…") past 128 bytes for the code and the request id and
 // 256 for the message, so that a hostile server can neither forge log lines
-// nor flood them. The fields keep the server's values, but for the
-// caller's credentials that Code, Message and RequestID echo, and the
-// tokens they hold, which are REDACTED: the user information of the
-// request's URL, the credentials its path holds (a webhook's or a bot's
-// token, as Attempt.Path has them REDACTED), the values of its query
-// parameters and headers whose names say they carry a credential
-// (api_key, access_token, sig, Authorization, X-Api-Key, Cookie, …; not
-// the idempotency key), 8 bytes or longer, JSON Web Tokens and the word
-// after "Bearer ".
+// nor flood them. The fields keep the server's values (RequestID cut past
+// 1 KiB), but for the caller's credentials that Code, Message and
+// RequestID echo, and the tokens they hold, which are REDACTED: the user
+// information of the request's URL, the credentials its path holds (a
+// webhook's or a bot's token, as Attempt.Path has them REDACTED), the
+// values of its query parameters and headers whose names say they carry a
+// credential (api_key, access_token, sig, Authorization, X-Api-Key,
+// Cookie, …; not the idempotency key), 8 bytes or longer, JSON Web Tokens
+// and the word after "Bearer ".
 func (e *APIError) Error() string {
 	var b strings.Builder
 	b.WriteString(strconv.Itoa(e.StatusCode))
@@ -163,7 +163,9 @@ func newAPIError(resp *http.Response, req *http.Request, env *envelope, parsed b
 	}
 	e.Code = redact.Echoes(e.Code, req)
 	e.Message = redact.Echoes(e.Message, req)
-	e.RequestID = redact.Echoes(e.RequestID, req)
+	// A request id past maxErrorText bytes (a hostile server's header
+	// of megabytes) is cut: see redact.EchoesCut.
+	e.RequestID = redact.EchoesCut(e.RequestID, req, maxErrorText)
 	return e
 }
 

@@ -63,7 +63,7 @@ func redactRequestError(err error, req *http.Request) error {
 	}
 	safe = withoutHostParams(withoutUserinfo(safe, host), host)
 	if req != nil {
-		safe = redact.Echoes(safe, req)
+		safe = echoesCut(safe, req, maxErrorText)
 	}
 	if safe = redactText(safe); safe != msg {
 		return &redactedError{err: err, msg: safe}
@@ -433,7 +433,25 @@ func safeText(s string, max int) string {
 // characters replaced and cut past max bytes (see safeText). req, the
 // request answered, may be nil.
 func serverText(s string, req *http.Request, max int) string {
-	return safeText(redact.Echoes(s, req), max)
+	return safeText(echoesCut(s, req, max), max)
+}
+
+// echoesCut returns s, a text to be cut at max bytes (see safeText), with
+// the credentials of req it echoes and the tokens it holds REDACTED (see
+// redact.Echoes). A text longer than 4*max is cut there first, "…"
+// marking the cut, its credentials looked for in its first 8*max bytes
+// (see redact.EchoesCut): a hostile server's status line of megabytes,
+// which net/http quotes in its error, or its request id header, looked
+// for whole, was scanned once for each credential of req and of the
+// requests that led to it by redirects, whose URLs the server wrote (some
+// 350 scans of 10 MB for ten redirects to "/bot1:tok…/bot2:tok…/…": 17
+// s of CPU for one attempt). The 4*max bytes kept leave room for the URLs
+// the text quotes, whose queries redactText then drops.
+func echoesCut(s string, req *http.Request, max int) string {
+	if len(s) <= 4*max {
+		return redact.Echoes(s, req)
+	}
+	return redact.EchoesCut(s, req, 4*max) + "…"
 }
 
 // isBidiControl reports whether r is one of Unicode's bidirectional

@@ -89,6 +89,22 @@ func RedirectedCut(s string, req *http.Request, n int) string {
 	return Truncate(Redirected(Truncate(s, 2*n), req), n)
 }
 
+// EchoesCut returns s, a server's text, with what Echoes finds in it
+// REDACTED, cut to at most n bytes (see Truncate). For a longer s, the
+// credentials are looked for in its first 2n bytes only, as RedirectedCut
+// looks for them: looking for each credential of req, and of the requests
+// that led to it by redirects, in the whole of a text of megabytes (a
+// header net/http reads up to its 10 MB limit, a status line it quotes
+// in its error) would scan it once per credential, hundreds of times. It
+// returns s itself when it is no longer than n and holds nothing to
+// replace.
+func EchoesCut(s string, req *http.Request, n int) string {
+	if len(s) <= n {
+		return Echoes(s, req)
+	}
+	return Truncate(Echoes(Truncate(s, 2*n), req), n)
+}
+
 // maxRedirectEchoes bounds the requests before a redirected one whose
 // credentials Redirected looks for: a chain built by hand may be longer
 // than http.Client's, or loop.
