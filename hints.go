@@ -15,11 +15,31 @@ import (
 // true, 0 for false, -1 when the response does not say. It reads
 // Stripe-Should-Retry (Stripe), then X-Should-Retry (OpenAI, Anthropic and
 // the SDKs generated like theirs); a value other than true or false (in any
-// case) is ignored.
+// case) is ignored. Each field is read as Retry-After is (see
+// retryAfterHeader): from the first well-formed of its first maxHintLines
+// lines, a line of merged copies ("false, false") as one value, and under
+// keys that are not canonical when the canonical keys say nothing.
 func retryHint(h http.Header) int8 {
+	if hint := retryHintCanonical(h); hint >= 0 {
+		return hint
+	}
+	if c := canonicalHeader(h, isRetryHintName); c != nil {
+		return retryHintCanonical(c)
+	}
+	return -1
+}
+
+// isRetryHintName reports whether k names a vendor's retry hint, in any
+// spelling.
+func isRetryHintName(k string) bool {
+	return strings.EqualFold(k, "Stripe-Should-Retry") || strings.EqualFold(k, "X-Should-Retry")
+}
+
+// retryHintCanonical is retryHint for the canonical keys of h.
+func retryHintCanonical(h http.Header) int8 {
 	for _, k := range [...]string{"Stripe-Should-Retry", "X-Should-Retry"} {
-		if v := h[k]; len(v) > 0 {
-			switch s := strings.TrimSpace(v[0]); {
+		for _, v := range firstLines(h[k]) {
+			switch s := strings.TrimSpace(oneValue(v)); {
 			case strings.EqualFold(s, "true"):
 				return 1
 			case strings.EqualFold(s, "false"):
@@ -116,8 +136,31 @@ func serverWait(status int, h http.Header, cl Class, now func() time.Time) (time
 // server's own ("Retry-After: " then "Retry-After: 30") does not hide the
 // server's wait. Only the first maxHintLines lines of each are looked at.
 // A line into which a proxy merged copies of the value ("30, 30") is read
-// as that value (see oneValue).
+// as that value (see oneValue). A header built by hand below the Transport
+// (a stub, a cache) may hold these fields under keys that are not
+// canonical ("retry-after-ms", as the vendors' documents spell it): when
+// the canonical keys give no wait, they are read under their canonical
+// keys (see canonicalHeader), as the rate-limit headers are (see
+// canonicalRateHeaders).
 func retryAfterHeader(h http.Header, now func() time.Time) (time.Duration, bool) {
+	if d, ok := retryAfterCanonical(h, now); ok {
+		return d, true
+	}
+	if c := canonicalHeader(h, isWaitName); c != nil {
+		return retryAfterCanonical(c, now)
+	}
+	return 0, false
+}
+
+// isWaitName reports whether k names a field that holds a server's wait
+// (Retry-After, Retry-After-Ms, X-Ms-Retry-After-Ms), in any spelling.
+func isWaitName(k string) bool {
+	return strings.EqualFold(k, "Retry-After") || strings.EqualFold(k, "Retry-After-Ms") ||
+		strings.EqualFold(k, "X-Ms-Retry-After-Ms")
+}
+
+// retryAfterCanonical is retryAfterHeader for the canonical keys of h.
+func retryAfterCanonical(h http.Header, now func() time.Time) (time.Duration, bool) {
 	for _, k := range [...]string{"Retry-After-Ms", "X-Ms-Retry-After-Ms"} {
 		for _, v := range firstLines(h[k]) {
 			if d, ok := parseRetryAfterMs(oneValue(v)); ok {

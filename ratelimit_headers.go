@@ -281,10 +281,18 @@ func canonicalRateHeaders(resp *http.Response) bool {
 // canonicalRateHeader returns a copy of h whose keys are canonical when h
 // holds a rate-limit header under a key that is not, else nil (see
 // canonicalRateHeaders). h is not modified.
-func canonicalRateHeader(h http.Header) http.Header {
+func canonicalRateHeader(h http.Header) http.Header { return canonicalHeader(h, isRateHeaderName) }
+
+// canonicalHeader returns a copy of h whose keys are canonical when h
+// holds a field that name reports on under a key that is not canonical,
+// as a header built by hand below the Transport may, else nil. The values
+// of a canonical key come first, then those of its other spellings in the
+// order of their keys, so that the same header is read the same way
+// whatever order the map's iteration draws. h is not modified.
+func canonicalHeader(h http.Header, name func(k string) bool) http.Header {
 	spelled := false
 	for k := range h {
-		if isRateHeaderName(k) && textproto.CanonicalMIMEHeaderKey(k) != k {
+		if name(k) && textproto.CanonicalMIMEHeaderKey(k) != k {
 			spelled = true
 			break
 		}
