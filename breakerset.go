@@ -16,7 +16,9 @@ import (
 
 // breakerKey identifies a breaker in a breakerSet: the URL's scheme and
 // host as the request has them, so that looking a breaker up builds no
-// string; or, with a custom Key function, the key, with an empty scheme.
+// string (a URL without a scheme, "//host/path", has an empty one, as a
+// custom key: see bounded); or, with a custom Key function, the key, with
+// an empty scheme.
 // Default keys that differ only in case or in an explicit default port are
 // aliases of the breaker stored under the canonical one.
 type breakerKey struct{ scheme, host string }

@@ -291,15 +291,20 @@ func longCustomKey(k string) string {
 }
 
 // bounded returns k as the tables hold it: a default key's scheme and host
-// bounded as urlKey says; a custom key (BreakerSettings.Key) as it is,
-// bounded already where it was made (requestKey, customKey). The
-// lookups of an attempt use the key as the request has it (requestKey),
-// which finds any host within the bounds without this check; a lookup
-// that misses inserts, under its table's lock, and bounds the key then,
-// finding a host past the bounds under its bounded key.
+// bounded as urlKey says; a key without a scheme, as customKey bounds it.
+// That is a custom key (BreakerSettings.Key), bounded already where it was
+// made (requestKey, customKey), which it leaves as it is; or the host of a
+// URL without a scheme ("//host/path", which a custom base may serve),
+// which nothing bounded before. The lookups of an attempt use the key as
+// the request has it (requestKey), which finds any host within the bounds
+// without this check; a lookup that misses inserts, under its table's
+// lock, and bounds the key then, finding a host past the bounds under its
+// bounded key.
 func (k breakerKey) bounded() breakerKey {
 	if k.scheme != "" {
 		k.scheme, k.host = urlKey(k.scheme, k.host)
+	} else {
+		k.host = customKey(k.host)
 	}
 	return k
 }
