@@ -118,7 +118,7 @@ func ParseError(resp *http.Response) *APIError {
 	}
 	env, parsed := peekEnvelopeWithin(resp, DefaultMaxPeek, nil)
 	read := resp
-	if resp.StatusCode == http.StatusForbidden && !rateLimited403(resp.Header) {
+	if resp.StatusCode == http.StatusForbidden {
 		// A 403's rate-limit headers spelled by hand (a stub's), read
 		// as the Transport reads them (see classifier.classify), its
 		// request id among them, from a copy: resp keeps its own.

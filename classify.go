@@ -276,10 +276,13 @@ func (c *classifier) classify(st *attemptState, req *http.Request, resp *http.Re
 		env, parsed = peekEnvelopeWithin(resp, c.maxPeek, st.armed)
 		st.peekCut = peekTimedOut(resp, st.armed)
 	}
-	if resp.StatusCode == http.StatusForbidden && !rateLimited403(resp.Header) {
+	if resp.StatusCode == http.StatusForbidden {
 		// A 403 is a rate limit's by its headers (see rateLimited403),
 		// which a response built by hand below the Transport may spell
-		// otherwise: read them as net/http would have spelled them.
+		// otherwise: read them as net/http would have spelled them, its
+		// request id among them, even when its Retry-After, which
+		// retryAfterHeader reads under any spelling, makes it a rate
+		// limit's already.
 		canonicalRateHeaders(resp)
 	}
 	st.class = decide(resp.StatusCode, resp.Header, &env, parsed, c.codes.lookup)

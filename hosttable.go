@@ -295,7 +295,11 @@ func longCustomKey(k string) string {
 // That is a custom key (BreakerSettings.Key), bounded already where it was
 // made (requestKey, customKey), which it leaves as it is; or the host of a
 // URL without a scheme ("//host/path", which a custom base may serve),
-// which nothing bounded before. The lookups of an attempt use the key as
+// which nothing bounded before: one longer than maxCustomKey (no custom
+// key is, by then) is bounded in its canonical spelling (canonicalHost),
+// so that its spellings share one key, as those of a URL host within the
+// bounds share its canonical key, and ResetHost names it by any of them
+// (see schemelessKey). The lookups of an attempt use the key as
 // the request has it (requestKey), which finds any host within the bounds
 // without this check; a lookup that misses inserts, under its table's
 // lock, and bounds the key then, finding a host past the bounds under its
@@ -303,10 +307,17 @@ func longCustomKey(k string) string {
 func (k breakerKey) bounded() breakerKey {
 	if k.scheme != "" {
 		k.scheme, k.host = urlKey(k.scheme, k.host)
-	} else {
-		k.host = customKey(k.host)
+	} else if len(k.host) > maxCustomKey {
+		k.host = schemelessKey(k.host)
 	}
 	return k
+}
+
+// schemelessKey returns the key under which the tables hold host, the host
+// of a URL without a scheme longer than maxCustomKey: its canonical
+// spelling, bounded as customKey bounds a key.
+func schemelessKey(host string) string {
+	return customKey(canonicalHost("", host))
 }
 
 // boundedKey returns scheme and host cut to the bounds of urlKey.

@@ -146,6 +146,10 @@ func (c *call) resetReaches(m hostMatcher) bool {
 type hostMatcher struct {
 	host, port string // canonical (canonicalHost); port "" matches every port
 	key        string // the argument as a custom key is held (customKey)
+	// schemeless is the canonical key of the breaker of the argument, a
+	// host longer than maxCustomKey, as the set holds the host of a URL
+	// without a scheme (see breakerKey.bounded); "" for a shorter one.
+	schemeless string
 	// redacted says that the argument's user information or the value of
 	// a parameter after its host was REDACTED in host: it names a custom
 	// key only exactly (see match).
@@ -171,6 +175,9 @@ func newHostMatcher(s string) (hostMatcher, bool) {
 		}
 	}
 	m := hostMatcher{key: key, redacted: keyRedacted(s)}
+	if len(s) > maxCustomKey {
+		m.schemeless = canonicalHost("", schemelessKey(s))
+	}
 	_, s = urlKey("", s) // as the tables hold it: user information REDACTED
 	// A session id after the host, REDACTED as BreakerChange.Key and the
 	// errors show it, names the host whatever its value (see match).
@@ -244,7 +251,9 @@ func escapeZone(zone string) string {
 // match reports whether host, the URL host of a request with scheme (or a
 // custom key, with an empty scheme), is m's host: a custom key matches
 // too when it is the argument of ResetHost exactly (a key that is a URL,
-// or longer than maxCustomKey, which only its bounded form names). A
+// or longer than maxCustomKey, which only its bounded form names), and the
+// host of a URL without a scheme longer than maxCustomKey, held bounded,
+// when the argument is a spelling of it (see breakerKey.bounded). A
 // custom key is shown as it is (see breakerName), not REDACTED as a URL's
 // host: one with user information or a parameter's value that a URL's
 // host has REDACTED ("bob@tenant", "tenant;session=2"), and any key for an
@@ -252,7 +261,7 @@ func escapeZone(zone string) string {
 // the same name but for its secret.
 func (m hostMatcher) match(scheme, host string) bool {
 	if scheme == "" {
-		if host == m.key {
+		if host == m.key || host == m.schemeless && host != "" {
 			return true
 		}
 		if m.redacted || keyRedacted(host) {
