@@ -63,7 +63,11 @@ func redactRequestError(err error, req *http.Request) error {
 	}
 	safe = withoutHostParams(withoutUserinfo(safe, host), host)
 	if req != nil {
+		cut := len(safe) > 4*maxErrorText
 		safe = echoesCut(safe, req, maxErrorText)
+		if cut {
+			safe = cutQuoted(safe)
+		}
 	}
 	if safe = redactText(safe); safe != msg {
 		return &redactedError{err: err, msg: safe}
@@ -439,7 +443,7 @@ func serverText(s string, req *http.Request, max int) string {
 // echoesCut returns s, a text to be cut at max bytes (see safeText), with
 // the credentials of req it echoes and the tokens it holds REDACTED (see
 // redact.Echoes). A text longer than 4*max is cut there first, "…"
-// marking the cut, its credentials looked for in its first 8*max bytes
+// marking the cut, its credentials looked for in its first bytes only
 // (see redact.EchoesCut): a hostile server's status line of megabytes,
 // which net/http quotes in its error, or its request id header, looked
 // for whole, was scanned once for each credential of req and of the
@@ -452,6 +456,42 @@ func echoesCut(s string, req *http.Request, max int) string {
 		return redact.Echoes(s, req)
 	}
 	return redact.EchoesCut(s, req, 4*max) + "…"
+}
+
+// cutQuoted returns s, a text that echoesCut cut ("…" marking the cut),
+// with the string it quotes across the cut, as redactQuoted pairs its
+// quotes, redacted up to the cut as redactQuoted redacts one (see
+// redactRef): the cut dropped its closing quote, and redactQuoted, which
+// then no longer sees it, would leave what follows a space in its query
+// (a status line of megabytes, which net/http quotes whole, that begins
+// "/login?next=a b&sid=…"). It returns s itself when the cut is within
+// no string or the string holds none of refSecrets.
+func cutQuoted(s string) string {
+	open := -1
+	for i := 0; ; {
+		j := strings.IndexByte(s[i:], '"')
+		if j < 0 {
+			break
+		}
+		if end := quotedEnd(s, i+j); end >= 0 {
+			i = end + 1
+			continue
+		}
+		open = i + j
+		break
+	}
+	if open < 0 {
+		return s
+	}
+	q, cut := strings.CutSuffix(s[open+1:], "…")
+	if !strings.ContainsAny(q, refSecrets) {
+		return s
+	}
+	q = redactRef(q)
+	if cut {
+		q += "…"
+	}
+	return s[:open+1] + q
 }
 
 // isBidiControl reports whether r is one of Unicode's bidirectional

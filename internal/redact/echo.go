@@ -36,7 +36,10 @@ const MinSecret = 8
 //     value is looked for as net/http sends it, without the spaces and
 //     tabs around it;
 //   - the credentials, as above, of the requests that led to req by
-//     redirects (see Redirected);
+//     redirects (see Redirected). The caller's, those of the first
+//     request and the headers of req, are looked for first and always;
+//     those of the URLs a server wrote, req's (when it follows a
+//     redirect) and the hops' between, within maxServerEchoes scans of s;
 //   - a JSON Web Token (three base64url parts, the first "eyJ…"), and the
 //     word that follows "Bearer " when it looks like a token (see
 //     tokenLike: "Bearer sk_live_…", not "Bearer authentication"),
@@ -52,7 +55,9 @@ func Echoes(s string, req *http.Request) string {
 	if req == nil {
 		return s
 	}
-	return Redirected(credentialEchoes(s, req), req)
+	e := echoer{s: s, left: maxServerEchoes}
+	e.chain(req, true)
+	return e.s
 }
 
 // Redirected returns s with the credentials of the requests that led to
@@ -62,16 +67,18 @@ func Echoes(s string, req *http.Request) string {
 // build the URL it redirects to ("/v1/keys/<key>/usage"), or the text of
 // a later answer, from a credential that request carried and the new one
 // does not (a query's api_key). It looks at the maxRedirectEchoes
-// requests before req at most (http.Client follows 10 redirects), and
-// returns s itself, without an allocation, when there is nothing to
+// requests before req at most (http.Client follows 10 redirects), at all
+// the credentials of the first, the caller's, and at those of the hops
+// after it, whose URLs the server wrote, within maxServerEchoes scans of
+// s; it returns s itself, without an allocation, when there is nothing to
 // replace; req may be nil.
 func Redirected(s string, req *http.Request) string {
-	for hops := 0; len(s) >= MinSecret && req != nil && req.Response != nil && hops < maxRedirectEchoes; hops++ {
-		if req = req.Response.Request; req != nil {
-			s = credentialEchoes(s, req)
-		}
+	if len(s) < MinSecret || req == nil {
+		return s
 	}
-	return s
+	e := echoer{s: s, left: maxServerEchoes}
+	e.chain(req, false)
+	return e.s
 }
 
 // RedirectedCut returns s, a part of req's URL made safe to record (its
@@ -91,37 +98,126 @@ func RedirectedCut(s string, req *http.Request, n int) string {
 
 // EchoesCut returns s, a server's text, with what Echoes finds in it
 // REDACTED, cut to at most n bytes (see Truncate). For a longer s, the
-// credentials are looked for in its first 2n bytes only, as RedirectedCut
-// looks for them: looking for each credential of req, and of the requests
-// that led to it by redirects, in the whole of a text of megabytes (a
-// header net/http reads up to its 10 MB limit, a status line it quotes
-// in its error) would scan it once per credential, hundreds of times. It
-// returns s itself when it is no longer than n and holds nothing to
-// replace.
+// credentials are looked for in its first 2(n+maxEchoed) bytes only:
+// looking for each credential of req, and of the requests that led to it
+// by redirects, in the whole of a text of megabytes (a header net/http
+// reads up to its 10 MB limit, a status line it quotes in its error)
+// would scan it once per credential, hundreds of times. Of what the
+// replacements leave of them, the last maxEchoed bytes, where a
+// credential across the cut keeps its first bytes, are dropped: the n
+// bytes kept (fewer when the replacements shrank the text by more than
+// n+maxEchoed) hold none of the credentials of maxEchoed bytes or fewer
+// that Echoes finds in the whole text. It returns s itself when it is no
+// longer than n and holds nothing to replace.
 func EchoesCut(s string, req *http.Request, n int) string {
 	if len(s) <= n {
 		return Echoes(s, req)
 	}
-	return Truncate(Echoes(Truncate(s, 2*n), req), n)
+	w := 2 * (n + maxEchoed)
+	if len(s) <= w {
+		return Truncate(Echoes(s, req), n)
+	}
+	r := Echoes(Truncate(s, w), req)
+	return Truncate(r, max(0, min(n, len(r)-maxEchoed)))
 }
+
+// maxEchoed is the longest credential EchoesCut finds where it cuts a
+// server's text: servers refuse a request line or a header field longer
+// (nginx's and Apache's limits are 8 KiB), and a credential they never
+// read is not one they echo.
+const maxEchoed = 16 << 10
 
 // maxRedirectEchoes bounds the requests before a redirected one whose
 // credentials Redirected looks for: a chain built by hand may be longer
 // than http.Client's, or loop.
 const maxRedirectEchoes = 16
 
-// credentialEchoes returns s with the credentials of req, req's own (see
-// Echoes), replaced by Placeholder.
-func credentialEchoes(s string, req *http.Request) string {
-	if u := req.URL; u != nil {
-		if u.RawPath != "" {
-			s = pathEchoes(s, u.RawPath) // as escaped, before the parts it shares with Path
+// maxServerEchoes bounds the scans of a server's text for the credentials
+// that URLs a server wrote hold: those of the request answered when it
+// follows a redirect, and of the requests between the caller's and it.
+// Each hop's path may hold maxCredentialEchoes bot tokens, two scans
+// each ("/bot1:tok…/bot2:tok…", the token alone too): looked for in all
+// of http.Client's ten hops, they scanned a message of 64 KiB some 350
+// times on each error response, where a plain client scans nothing. The
+// caller's own credentials, those of the first request and the headers of
+// the one answered, are looked for before them and always.
+const maxServerEchoes = 32
+
+// echoer replaces in s, a server's text, the credentials of requests by
+// Placeholder, one scan of s for each (see replaceSecret): unmetered for
+// the caller's own, counted against left for those of URLs a server
+// wrote (see maxServerEchoes).
+type echoer struct {
+	s       string
+	metered bool // whether the scans are counted against left
+	left    int  // the scans left for the credentials of URLs a server wrote
+}
+
+// replace replaces v, a credential, in e.s (see replaceSecret), when the
+// budget allows its scan.
+func (e *echoer) replace(v string) {
+	if len(v) < MinSecret || v == Placeholder || len(e.s) < len(v) {
+		return
+	}
+	if e.metered {
+		if e.left <= 0 {
+			return
 		}
-		s = pathEchoes(s, u.Path)
+		e.left--
+	}
+	e.s = replaceSecret(e.s, v)
+}
+
+// chain replaces the credentials of req, when own (see Echoes), and of
+// the maxRedirectEchoes requests before it at most, that led to it by
+// redirects (see Redirected). The caller's credentials come first and are
+// always looked for: all those of the first request, the caller's, and the
+// headers of req, which http.Client copies from it; then, within the
+// budget, those of the URLs a server wrote, req's (when it follows a
+// redirect) and the hops' between, nearest first, with their headers.
+func (e *echoer) chain(req *http.Request, own bool) {
+	var hops [maxRedirectEchoes]*http.Request // before req, nearest first
+	n := 0
+	for r := req; n < len(hops) && r.Response != nil && r.Response.Request != nil; n++ {
+		r = r.Response.Request
+		hops[n] = r
+	}
+	if n == 0 {
+		if own {
+			e.request(req)
+		}
+		return
+	}
+	e.request(hops[n-1])
+	if own {
+		e.headers(req.Header)
+	}
+	e.metered = true
+	if own {
+		e.url(req.URL)
+	}
+	for _, r := range hops[:n-1] {
+		e.request(r)
+	}
+}
+
+// request replaces the credentials of req, req's own (see Echoes).
+func (e *echoer) request(req *http.Request) {
+	e.url(req.URL)
+	e.headers(req.Header)
+}
+
+// url replaces the credentials of u, a request's URL (see Echoes).
+func (e *echoer) url(u *url.URL) {
+	if u != nil {
+		if u.RawPath != "" {
+			e.path(u.RawPath) // as escaped, before the parts it shares with Path
+		}
+		e.path(u.Path)
 		if u.User != nil {
-			s = replaceSecret(s, u.User.Username())
+			e.replace(u.User.Username())
 			p, _ := u.User.Password()
-			s = replaceSecret(s, p)
+			e.replace(p)
 		}
 		if u.Opaque != "" {
 			// User information url.Parse left in an opaque URL
@@ -130,10 +226,11 @@ func credentialEchoes(s string, req *http.Request) string {
 			// quotes: `unsupported protocol scheme "key"`.
 			if at := userinfoEnd(strings.TrimPrefix(u.Opaque, "//")); at > 0 {
 				user, pass, _ := strings.Cut(strings.TrimPrefix(u.Opaque, "//")[:at-1], ":")
-				s = replaceSecret(replaceSecret(s, user), pass)
+				e.replace(user)
+				e.replace(pass)
 			}
 			if SchemeIsUser(u.Scheme, u.Opaque) {
-				s = replaceSecret(s, u.Scheme)
+				e.replace(u.Scheme)
 			}
 			// The path an opaque URL holds, which net/http sends on
 			// the request line as it is ("/bot123:…/getMe", set so to
@@ -141,30 +238,34 @@ func credentialEchoes(s string, req *http.Request) string {
 			// escaped and as the server decodes them, as RawPath's and
 			// Path's ("/bot123%3A…/getMe" echoed "bot123:…").
 			op := opaquePath(u.Opaque)
-			s = pathEchoes(s, op)
+			e.path(op)
 			if p, err := url.PathUnescape(op); err == nil && p != op {
-				s = pathEchoes(s, p)
+				e.path(p)
 			}
 			if _, q, ok := strings.Cut(op, "?"); ok {
 				// Its query is the one the server reads, as
 				// RawQuery's: an OAuth code, a '+' for a space.
-				s = queryEchoes(s, q)
+				e.query(q)
 			}
 		}
-		s = queryEchoes(s, u.RawQuery)
+		e.query(u.RawQuery)
 	}
-	for name, vs := range req.Header {
+}
+
+// headers replaces the credentials of h, a request's header (see Echoes).
+func (e *echoer) headers(h http.Header) {
+	for name, vs := range h {
 		if !SecretName(name) {
 			continue
 		}
 		for _, v := range vs {
 			v = strings.TrimSpace(v) // as net/http sends it
-			s = replaceSecret(s, v)
+			e.replace(v)
 			if scheme, tok, ok := strings.Cut(v, " "); ok { // "Bearer <token>", "Basic <base64>"
 				tok = strings.TrimSpace(tok)
-				s = replaceSecret(s, tok)
+				e.replace(tok)
 				if strings.EqualFold(scheme, "Basic") {
-					s = basicEchoes(s, tok)
+					e.basic(tok)
 				}
 			}
 			for rest, pairs := v, 0; rest != "" && pairs < maxCredentialEchoes; pairs++ { // a Cookie's name=value pairs
@@ -175,23 +276,23 @@ func credentialEchoes(s string, req *http.Request) string {
 					// for, then as a quoted cookie-value (RFC 6265) is
 					// echoed, without its quotes.
 					cv = strings.TrimSpace(cv)
-					s = replaceSecret(replaceSecret(s, cv), unquote(cv))
+					e.replace(cv)
+					e.replace(unquote(cv))
 				}
 			}
 			if strings.IndexByte(v, ',') >= 0 {
-				s = authParamEchoes(s, v)
+				e.authParams(v)
 			}
 		}
 	}
-	return s
 }
 
-// queryEchoes returns s with the credentials of query, a URL's raw query
-// (RawQuery, or one written in an opaque URL), replaced by Placeholder:
+// query replaces the credentials of query, a URL's raw query (RawQuery,
+// or one written in an opaque URL):
 // the values of the parameters whose name says they carry one (see
 // SecretName), as sent and as the server decodes them, and an OAuth
 // authorization code; the first maxCredentialEchoes only.
-func queryEchoes(s, query string) string {
+func (e *echoer) query(query string) {
 	q := query
 	oauth := 0 // oauth: 1 for OAuth's query, -1 for another, 0 not yet known
 	for looked := 0; q != "" && looked < maxCredentialEchoes; {
@@ -224,14 +325,13 @@ func queryEchoes(s, query string) string {
 			continue
 		}
 		looked++
-		s = replaceSecret(s, v)
+		e.replace(v)
 		if strings.ContainsAny(v, "%+") {
 			if dv, err := url.QueryUnescape(v); err == nil {
-				s = replaceSecret(s, dv)
+				e.replace(dv)
 			}
 		}
 	}
-	return s
 }
 
 // opaquePath returns the path of opaque, the Opaque of a URL: what
@@ -259,14 +359,14 @@ func unquote(v string) string {
 	return v
 }
 
-// authParamEchoes returns s with the values of the parameters of v, a
+// authParams replaces the values of the parameters of v, a
 // header's value of the form `scheme name="value", name=value, …` (the
 // auth-params of RFC 9110 section 11.2: OAuth 1.0a's oauth_token and
 // oauth_signature), whose names say they carry a credential (see
-// SecretName), replaced by Placeholder, as a server that echoes one
-// writes it: without its quotes. It looks at the first
+// SecretName), as a server that echoes one writes it: without its
+// quotes. It looks at the first
 // maxCredentialEchoes parameters.
-func authParamEchoes(s, v string) string {
+func (e *echoer) authParams(v string) {
 	for rest, params := v, 0; rest != "" && params < maxCredentialEchoes; params++ {
 		var p string
 		p, rest, _ = strings.Cut(rest, ",")
@@ -279,10 +379,9 @@ func authParamEchoes(s, v string) string {
 			name = name[i+1:]
 		}
 		if SecretName(name) {
-			s = replaceSecret(s, unquote(strings.TrimSpace(pv)))
+			e.replace(unquote(strings.TrimSpace(pv)))
 		}
 	}
-	return s
 }
 
 // isOAuthQuery reports whether q, a URL's query, is OAuth's, whose code
@@ -311,22 +410,22 @@ func isOAuthQuery(q string) bool {
 // them would copy a server's text once per credential.
 const maxCredentialEchoes = 16
 
-// pathEchoes returns s with each credential of path, a URL's path (see
-// Path: a webhook's token, a bot token, a session id in a segment's
-// parameter), that s repeats replaced by Placeholder, and the token of a bot token ("bot123:token") alone too;
-// the first maxCredentialEchoes credentials only. It allocates nothing
-// when there is nothing to replace.
-func pathEchoes(s, path string) string {
+// path replaces each credential of path, a URL's path (see Path: a
+// webhook's token, a bot token, a session id in a segment's parameter),
+// and the token of a bot token ("bot123:token") alone too; the first
+// maxCredentialEchoes credentials only. It allocates nothing when there is
+// nothing to replace.
+func (e *echoer) path(path string) {
 	if q := strings.IndexByte(path, '?'); q >= 0 {
 		// A query written into the path (see Path).
 		n := 0
 		for i, j := querySecret(path, q); i >= 0 && n < maxCredentialEchoes; i, j = querySecret(path, j) {
-			s = replaceSecret(s, path[i:j])
+			e.replace(path[i:j])
 			n++
 		}
 	}
 	if !maySecret(path) {
-		return s
+		return
 	}
 	// The segments before the current one that isSecret looks at: four.
 	var win [5]string
@@ -341,37 +440,36 @@ func pathEchoes(s, path string) string {
 		n++
 		if seg != Placeholder && isSecret(win[:n], n-1) {
 			looked++
-			s = replaceSecret(s, seg)
+			e.replace(seg)
 			if strings.HasPrefix(seg, "bot") {
 				if _, tok, ok := strings.Cut(seg, ":"); ok {
-					s = replaceSecret(s, tok)
+					e.replace(tok)
 				}
 			}
 		} else {
 			for i, j := secretParam(seg, 0); i >= 0 && looked < maxCredentialEchoes; i, j = secretParam(seg, j) {
 				looked++
-				s = replaceSecret(s, seg[i:j])
+				e.replace(seg[i:j])
 			}
 		}
 		if !more {
-			return s
+			return
 		}
 		rest = tail
 	}
-	return s
 }
 
-// maxBasic bounds the decoded Basic credentials basicEchoes looks for:
+// maxBasic bounds the decoded Basic credentials basic looks for:
 // past it, a header value is no credential a server would echo whole.
 const maxBasic = 16 << 10
 
-// basicEchoes returns s with the credentials of tok, the base64 of a
-// Basic authorization, replaced: "user:password" as a whole, then each of
+// basic replaces the credentials of tok, the base64 of a Basic
+// authorization: "user:password" as a whole, then each of
 // its parts, the user name included (APIs such as Stripe's take a key as
 // the user name). A tok without its padding, or in base64url, which
 // lenient servers decode all the same (Java's Base64 decoder, Node's
 // Buffer), is read so too. A tok that is not base64 replaces nothing.
-func basicEchoes(s, tok string) string {
+func (e *echoer) basic(tok string) {
 	var stack [256]byte
 	buf := stack[:]
 	if n := base64.RawStdEncoding.DecodedLen(len(tok)); n > len(buf) { // no less than StdEncoding's
@@ -379,14 +477,14 @@ func basicEchoes(s, tok string) string {
 		// address, a JWT taken as a password): decoded on the heap, up
 		// to maxBasic.
 		if n > maxBasic {
-			return s
+			return
 		}
 		buf = make([]byte, n)
 	}
 	n, err := base64.StdEncoding.Decode(buf, []byte(tok))
 	if err != nil {
 		if n, err = decodeLenient(buf, tok); err != nil {
-			return s
+			return
 		}
 	}
 	cred := buf[:n]
@@ -394,11 +492,19 @@ func basicEchoes(s, tok string) string {
 	for _, v := range [...][]byte{cred, user, pass} {
 		// Looked for before a string is made of it: the common text
 		// echoes none, and costs no allocation.
-		if len(v) >= MinSecret && indexFold(s, string(v)) >= 0 {
-			s = replaceSecret(s, string(v))
+		if len(v) < MinSecret || len(e.s) < len(v) {
+			continue
+		}
+		if e.metered {
+			if e.left <= 0 {
+				return
+			}
+			e.left--
+		}
+		if indexFold(e.s, string(v)) >= 0 {
+			e.s = replaceSecret(e.s, string(v))
 		}
 	}
-	return s
 }
 
 // decodeLenient decodes tok, the base64 of a Basic authorization that

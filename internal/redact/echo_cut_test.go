@@ -9,7 +9,8 @@ import (
 
 // TestEchoesCut: EchoesCut is Echoes for a text no longer than n; a longer
 // one is cut to n bytes, a credential that the cut crosses REDACTED
-// (looked for in the first 2n bytes), and none beyond them looked for.
+// (looked for in the first 2(n+maxEchoed) bytes), and none beyond them
+// looked for.
 func TestEchoesCut(t *testing.T) {
 	const key = "sk_live_4eC39HqLyjWDarjt"
 	req := &http.Request{URL: &url.URL{Scheme: "https", Host: "api.test", Path: "/v1", RawQuery: "api_key=" + key}}
