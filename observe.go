@@ -39,7 +39,7 @@ type Attempt struct {
 
 	Class      Class         // the attempt's classification
 	Outcome    Outcome       // what happened, for logs and metrics
-	Retry      bool          // another attempt follows
+	Retry      bool          // another attempt is to follow, after Delay: none does when the call ends during that wait (its context done, or its deadline reached, the time the observers and the logger took included)
 	RetryAfter time.Duration // the server's Retry-After (or rate-limit reset on a 429); 0 when none
 	RateLimit  RateLimitInfo // the rate-limit headers of the response, as the rate limiter read them; on a throttled answer or a 503 with a Retry-After, Reset is when that wait ends (the Retry-After wins over a reset header), also without rate-limit headers; unknown (Limit and Remaining -1, Reset zero) under WithoutRateLimit and for a partition WithRateLimitKey exempts, which the limiter does not read
 	LocalWait  time.Duration // time the attempt waited for the client-side rate limiter; when a hedged copy decided it (Hedge), the attempt's own wait before it was sent and the copy's
