@@ -84,44 +84,48 @@ func Redirected(s string, req *http.Request) string {
 // RedirectedCut returns s, a part of req's URL made safe to record (its
 // path after Path, an opaque URL after Opaque), with the credentials of the
 // requests that led to req by redirects REDACTED (see Redirected), cut to
-// at most n bytes (see Truncate). They are looked for before the cut, in
-// the first 2n bytes of s: a credential across the cut, which a server
-// that redirects may place there, would keep its first bytes, which no
-// longer match it. It returns s itself when it is no longer than n and
-// holds nothing to replace.
+// at most n bytes (see Truncate). For a longer s, they are looked for as
+// EchoesCut looks for its own (see cutSearched): a credential across the
+// cut, which a server that redirects may place there, would keep its
+// first bytes, which no longer match it. It returns s itself when it is
+// no longer than n and holds nothing to replace.
 func RedirectedCut(s string, req *http.Request, n int) string {
-	if len(s) <= n {
-		return Redirected(s, req)
-	}
-	return Truncate(Redirected(Truncate(s, 2*n), req), n)
+	return cutSearched(s, req, n, Redirected)
 }
 
 // EchoesCut returns s, a server's text, with what Echoes finds in it
 // REDACTED, cut to at most n bytes (see Truncate). For a longer s, the
-// credentials are looked for in its first 2(n+maxEchoed) bytes only:
+// credentials are looked for in a bounded part of it (see cutSearched):
 // looking for each credential of req, and of the requests that led to it
 // by redirects, in the whole of a text of megabytes (a header net/http
 // reads up to its 10 MB limit, a status line it quotes in its error)
-// would scan it once per credential, hundreds of times. Of what the
-// replacements leave of them, the last maxEchoed bytes, where a
-// credential across the cut keeps its first bytes, are dropped: the n
-// bytes kept (fewer when the replacements shrank the text by more than
-// n+maxEchoed) hold none of the credentials of maxEchoed bytes or fewer
-// that Echoes finds in the whole text. It returns s itself when it is no
-// longer than n and holds nothing to replace.
+// would scan it once per credential, hundreds of times. It returns s
+// itself when it is no longer than n and holds nothing to replace.
 func EchoesCut(s string, req *http.Request, n int) string {
+	return cutSearched(s, req, n, Echoes)
+}
+
+// cutSearched returns s with what search finds in it (Echoes's or
+// Redirected's credentials of req) REDACTED, cut to at most n bytes (see
+// Truncate). For an s longer than 2(n+maxEchoed) bytes, search looks at
+// those first bytes only; of what the replacements leave of them, the
+// last maxEchoed bytes, where a credential across the cut keeps its first
+// bytes, are dropped: the n bytes kept (fewer when the replacements shrank
+// the text by more than n+maxEchoed) hold none of the credentials of
+// maxEchoed bytes or fewer that search finds in the whole text.
+func cutSearched(s string, req *http.Request, n int, search func(string, *http.Request) string) string {
 	if len(s) <= n {
-		return Echoes(s, req)
+		return search(s, req)
 	}
 	w := 2 * (n + maxEchoed)
 	if len(s) <= w {
-		return Truncate(Echoes(s, req), n)
+		return Truncate(search(s, req), n)
 	}
-	r := Echoes(Truncate(s, w), req)
+	r := search(Truncate(s, w), req)
 	return Truncate(r, max(0, min(n, len(r)-maxEchoed)))
 }
 
-// maxEchoed is the longest credential EchoesCut finds where it cuts a
+// maxEchoed is the longest credential cutSearched finds where it cuts a
 // server's text: servers refuse a request line or a header field longer
 // (nginx's and Apache's limits are 8 KiB), and a credential they never
 // read is not one they echo.
@@ -193,8 +197,14 @@ func (e *echoer) chain(req *http.Request, own bool) {
 		e.headers(req.Header)
 	}
 	e.metered = true
-	if own {
-		e.url(req.URL)
+	if own && req.URL != nil {
+		// The query of req's URL before its path: a request cloned
+		// from one that followed a redirect (Request.Clone keeps its
+		// Response: a poll, the next page) carries the query its
+		// caller set on the URL the server wrote, whose path would
+		// spend the budget first ("/bot1:tok…/bot2:tok…").
+		e.query(req.URL.RawQuery)
+		e.beforeQuery(req.URL)
 	}
 	for _, r := range hops[:n-1] {
 		e.request(r)
@@ -210,45 +220,51 @@ func (e *echoer) request(req *http.Request) {
 // url replaces the credentials of u, a request's URL (see Echoes).
 func (e *echoer) url(u *url.URL) {
 	if u != nil {
-		if u.RawPath != "" {
-			e.path(u.RawPath) // as escaped, before the parts it shares with Path
-		}
-		e.path(u.Path)
-		if u.User != nil {
-			e.replace(u.User.Username())
-			p, _ := u.User.Password()
-			e.replace(p)
-		}
-		if u.Opaque != "" {
-			// User information url.Parse left in an opaque URL
-			// ("https:user:token@host", "api:KEY@host"), and a user
-			// name it read as the scheme ("KEY:@host"), which net/http
-			// quotes: `unsupported protocol scheme "key"`.
-			if at := userinfoEnd(strings.TrimPrefix(u.Opaque, "//")); at > 0 {
-				user, pass, _ := strings.Cut(strings.TrimPrefix(u.Opaque, "//")[:at-1], ":")
-				e.replace(user)
-				e.replace(pass)
-			}
-			if SchemeIsUser(u.Scheme, u.Opaque) {
-				e.replace(u.Scheme)
-			}
-			// The path an opaque URL holds, which net/http sends on
-			// the request line as it is ("/bot123:…/getMe", set so to
-			// send a path verbatim): its credentials, as a Path's, as
-			// escaped and as the server decodes them, as RawPath's and
-			// Path's ("/bot123%3A…/getMe" echoed "bot123:…").
-			op := opaquePath(u.Opaque)
-			e.path(op)
-			if p, err := url.PathUnescape(op); err == nil && p != op {
-				e.path(p)
-			}
-			if _, q, ok := strings.Cut(op, "?"); ok {
-				// Its query is the one the server reads, as
-				// RawQuery's: an OAuth code, a '+' for a space.
-				e.query(q)
-			}
-		}
+		e.beforeQuery(u)
 		e.query(u.RawQuery)
+	}
+}
+
+// beforeQuery replaces the credentials of u, a request's URL, all but those
+// of its RawQuery (see url).
+func (e *echoer) beforeQuery(u *url.URL) {
+	if u.RawPath != "" {
+		e.path(u.RawPath) // as escaped, before the parts it shares with Path
+	}
+	e.path(u.Path)
+	if u.User != nil {
+		e.replace(u.User.Username())
+		p, _ := u.User.Password()
+		e.replace(p)
+	}
+	if u.Opaque != "" {
+		// User information url.Parse left in an opaque URL
+		// ("https:user:token@host", "api:KEY@host"), and a user
+		// name it read as the scheme ("KEY:@host"), which net/http
+		// quotes: `unsupported protocol scheme "key"`.
+		if at := userinfoEnd(strings.TrimPrefix(u.Opaque, "//")); at > 0 {
+			user, pass, _ := strings.Cut(strings.TrimPrefix(u.Opaque, "//")[:at-1], ":")
+			e.replace(user)
+			e.replace(pass)
+		}
+		if SchemeIsUser(u.Scheme, u.Opaque) {
+			e.replace(u.Scheme)
+		}
+		// The path an opaque URL holds, which net/http sends on
+		// the request line as it is ("/bot123:…/getMe", set so to
+		// send a path verbatim): its credentials, as a Path's, as
+		// escaped and as the server decodes them, as RawPath's and
+		// Path's ("/bot123%3A…/getMe" echoed "bot123:…").
+		op := opaquePath(u.Opaque)
+		e.path(op)
+		if p, err := url.PathUnescape(op); err == nil && p != op {
+			e.path(p)
+		}
+		if _, q, ok := strings.Cut(op, "?"); ok {
+			// Its query is the one the server reads, as
+			// RawQuery's: an OAuth code, a '+' for a space.
+			e.query(q)
+		}
 	}
 }
 
