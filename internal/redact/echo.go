@@ -51,13 +51,15 @@ func Echoes(s string, req *http.Request) string {
 	if len(s) < MinSecret {
 		return s
 	}
-	s = bearerTokens(s)
 	if req == nil {
-		return s
+		return bearerTokens(s)
 	}
+	// The tokens the text itself names last: a server that names a part
+	// of the caller's credential as one ("Bearer sk_live_"), replaced
+	// everywhere first, would break the credential up and keep its rest.
 	e := echoer{s: s, left: maxServerEchoes}
 	e.chain(req, true)
-	return e.s
+	return bearerTokens(e.s)
 }
 
 // Redirected returns s with the credentials of the requests that led to
@@ -275,10 +277,17 @@ func (e *echoer) headers(h http.Header) {
 			continue
 		}
 		for _, v := range vs {
-			v = strings.TrimSpace(v) // as net/http sends it
+			v = strings.TrimSpace(v)                   // as net/http sends it
+			scheme, tok, spaced := strings.Cut(v, " ") // "Bearer <token>", "Basic <base64>"
+			tok = strings.TrimSpace(tok)
+			bearer := spaced && strings.EqualFold(scheme, "Bearer")
+			if bearer {
+				// The token first: "Bearer REDACTED", as bearerTokens
+				// leaves a token the text names.
+				e.replace(tok)
+			}
 			e.replace(v)
-			if scheme, tok, ok := strings.Cut(v, " "); ok { // "Bearer <token>", "Basic <base64>"
-				tok = strings.TrimSpace(tok)
+			if spaced && !bearer {
 				e.replace(tok)
 				if strings.EqualFold(scheme, "Basic") {
 					e.basic(tok)
