@@ -1255,7 +1255,7 @@ func TestBreakerKeys(t *testing.T) {
 	}
 	for _, n := range names {
 		scheme := lowerASCII(n.scheme)
-		if got := breakerName(breakerKey{scheme, canonicalHost(scheme, n.host)}); got != n.want {
+		if got := breakerName(breakerKey{scheme, canonicalHost(scheme, n.host)}, false); got != n.want {
 			t.Errorf("breakerName(%q, %q) = %q, want %q", n.scheme, n.host, got, n.want)
 		}
 	}

@@ -17,8 +17,9 @@ import (
 // breakerKey identifies a breaker in a breakerSet: the URL's scheme and
 // host as the request has them, so that looking a breaker up builds no
 // string (a URL without a scheme, "//host/path", has an empty one, as a
-// custom key: see bounded); or, with a custom Key function, the key, with
-// an empty scheme.
+// custom key: see bounded; it is still a URL's host, which breakerName
+// and hostMatcher tell from a custom key by the Key function's presence);
+// or, with a custom Key function, the key, with an empty scheme.
 // Default keys that differ only in case or in an explicit default port are
 // aliases of the breaker stored under the canonical one.
 type breakerKey struct{ scheme, host string }
@@ -527,7 +528,7 @@ func (s *breakerSet) machine(e *breakerEntry) *breakerMachine {
 	if m := e.m.Load(); m != nil {
 		return m
 	}
-	m := &breakerMachine{name: breakerName(e.node.key)}
+	m := &breakerMachine{name: breakerName(e.node.key, s.keyFn != nil)}
 	st := s.settings
 	st.Name = m.name
 	st.ReadyToTrip = func(gobreaker.Counts) bool { return s.readyToTrip(e) }
@@ -569,15 +570,23 @@ func roundUpMillisecond(d time.Duration) time.Duration {
 }
 
 // breakerName returns the name of the breaker of k: the key itself for a
-// custom key, else scheme://host:port, bounded (see breakerKey.bounded),
-// a credential in a parameter after the host REDACTED
-// ("api.example.com;jsessionid=REDACTED", see redact.HostParams): the
-// observers, the log and the errors show it. It is not called on a
+// custom key (custom, BreakerSettings.Key), else scheme://host:port,
+// bounded (see breakerKey.bounded), a credential in a parameter after the
+// host REDACTED ("api.example.com;jsessionid=REDACTED", see
+// redact.HostParams): the observers, the log, the errors and a
+// BudgetStore show it. The host of a URL without a scheme ("//host/path",
+// which a custom base may serve), also keyed with an empty scheme, is a
+// URL's host, not a custom key: it is named as one, its user information
+// and its session id REDACTED, without a scheme. It is not called on a
 // call's success path.
-func breakerName(k breakerKey) string {
+func breakerName(k breakerKey, custom bool) string {
 	k = k.bounded()
 	if k.scheme == "" {
-		return k.host
+		if custom {
+			return k.host
+		}
+		_, k.host = urlKey("", k.host) // user information put in the host by hand
+		return redact.HostParams(k.host)
 	}
 	k.host = redact.HostParams(k.host)
 	port := defaultPort(k.scheme)

@@ -85,9 +85,11 @@ func (t *Transport) BreakerState(rawURL string) BreakerState {
 		return BreakerClosed // a path, a query, user info: not a host
 	}
 	s := BreakerClosed
-	for _, scheme := range [...]string{"https", "http"} {
+	for _, scheme := range [...]string{"https", "http", ""} {
 		// BreakerOpen > BreakerHalfOpen > BreakerClosed: the state that
-		// refuses most.
+		// refuses most. The empty scheme is that of the requests whose
+		// URL has none ("//host:port/path", which a custom base may
+		// serve), whose host ResetHost names too.
 		s = max(s, t.breakers.stateOf(getRequest(&url.URL{Scheme: scheme, Host: u.Host})))
 	}
 	if _, port := splitHostPort(u.Host); s != BreakerOpen && (port == "" || strings.IndexByte(u.Host, ';') >= 0) {
@@ -128,7 +130,7 @@ func (s *breakerSet) stateOfHost(m hostMatcher) BreakerState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.each(func(e *breakerEntry) {
-		if m.match(e.node.key.scheme, e.node.key.host) {
+		if m.match(e.node.key.scheme, e.node.key.host, s.keyFn != nil) {
 			st = max(st, s.entryState(e))
 		}
 	})

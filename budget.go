@@ -320,7 +320,7 @@ func (s *budgetSet) answeredGuarded(c *call, resp *http.Response) {
 
 // get returns the budget of req's host, or nil for a request without one.
 func (s *budgetSet) get(req *http.Request) *hostBudget {
-	k, ok := budgetKey(s.keyFn, req)
+	k, custom, ok := budgetKey(s.keyFn, req)
 	if !ok {
 		return nil
 	}
@@ -328,7 +328,7 @@ func (s *budgetSet) get(req *http.Request) *hostBudget {
 	if b := s.m.find(k, h); b != nil {
 		return b
 	}
-	return s.insert(k, h)
+	return s.insert(k, h, custom)
 }
 
 // budgetKey returns the key of req's retry budget: keyFn's
@@ -342,25 +342,26 @@ func (s *budgetSet) get(req *http.Request) *hostBudget {
 // one budget allows a burst in all). A budget that denies a retry makes a
 // call what a plain client's is, one attempt, where a breaker's refusal
 // or a pause would hold back a host that is up: those stay per virtual
-// host (see requestKey). It reports false for a request without a URL
-// that keyFn does not key.
-func budgetKey(keyFn func(*http.Request) string, req *http.Request) (breakerKey, bool) {
+// host (see requestKey). custom says that the key is keyFn's, not the
+// URL's, whose host may have no scheme (see breakerName). It reports false
+// for a request without a URL that keyFn does not key.
+func budgetKey(keyFn func(*http.Request) string, req *http.Request) (k breakerKey, custom, ok bool) {
 	if keyFn != nil {
 		if k, ok := requestKey(keyFn, req); ok {
-			return k, true
+			return k, true, true
 		}
 	}
 	if req.URL == nil {
-		return breakerKey{}, false
+		return breakerKey{}, false, false
 	}
-	return breakerKey{req.URL.Scheme, addressHost(req)}, true
+	return breakerKey{req.URL.Scheme, addressHost(req)}, false, true
 }
 
 // insert returns the budget of k, whose hash is h, making it unless
 // another goroutine did, or adding k as an alias of its canonical key's;
 // when the table is full and no budget can be dropped, the overflow
-// budget.
-func (s *budgetSet) insert(k breakerKey, h uint64) *hostBudget {
+// budget. custom says that k is a custom key (see budgetKey).
+func (s *budgetSet) insert(k breakerKey, h uint64, custom bool) *hostBudget {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if kb := k.bounded(); kb != k {
@@ -370,8 +371,10 @@ func (s *budgetSet) insert(k breakerKey, h uint64) *hostBudget {
 		return b
 	}
 	ck, ch := k, h
-	if k.scheme != "" {
-		ck.scheme, ck.host = canonicalName(k.scheme, k.host) // the default port of the scheme lower-cased
+	if !custom {
+		// A URL's host, one without a scheme too (see breakerName),
+		// the default port of the scheme lower-cased.
+		ck.scheme, ck.host = canonicalName(k.scheme, k.host)
 		if ck != k {
 			ch = s.m.hashOf(ck)
 		}
@@ -388,7 +391,7 @@ func (s *budgetSet) insert(k breakerKey, h uint64) *hostBudget {
 	if s.m.len() >= maxBudgets && !s.makeRoom() {
 		return &s.overflow
 	}
-	b := &hostBudget{shared: s.sharedBudget(ck)}
+	b := &hostBudget{shared: s.sharedBudget(ck, custom)}
 	s.fill(b)
 	s.m.insert(ck.clone(), ch, b, &b.node)
 	if ck != k && s.m.len() < maxBudgets {

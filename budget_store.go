@@ -114,12 +114,13 @@ func (s *budgetSet) shareThrough(q QuotaStore) {
 }
 
 // sharedBudget returns the fleet's budget of the host of the canonical key
-// k, or nil without a store. s.mu is held.
-func (s *budgetSet) sharedBudget(k breakerKey) SharedBudget {
+// k, a custom key when custom says so (see breakerName), or nil without a
+// store. s.mu is held.
+func (s *budgetSet) sharedBudget(k breakerKey, custom bool) SharedBudget {
 	if s.store == nil {
 		return nil
 	}
-	return s.store.Budget(breakerName(k), s.settings)
+	return s.store.Budget(breakerName(k, custom), s.settings)
 }
 
 // depositShared credits an answer of the host to the fleet's budget.

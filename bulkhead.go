@@ -299,7 +299,7 @@ func (b *bulkhead) acquire(req *http.Request, st *attemptState) (*hostSlots, err
 			continue
 		}
 		if st != nil && st.hedge > 0 {
-			return nil, fmt.Errorf("%w: %s: %d in flight; a hedged copy does not wait", ErrTooManyInFlight, breakerName(k), b.limit)
+			return nil, fmt.Errorf("%w: %s: %d in flight; a hedged copy does not wait", ErrTooManyInFlight, breakerName(k, b.keyFn != nil), b.limit)
 		}
 		if w0.IsZero() {
 			w0 = time.Now()
@@ -307,7 +307,7 @@ func (b *bulkhead) acquire(req *http.Request, st *attemptState) (*hostSlots, err
 				left, gen = st.pace.tokensLeft(w0)
 			}
 		}
-		queued, err := s.wait(req.Context(), cancelOf(req), b.limit, slotDeadline(req, st), k)
+		queued, err := s.wait(req.Context(), cancelOf(req), b.limit, slotDeadline(req, st), k, b.keyFn != nil)
 		if err == errSlotsGone {
 			continue
 		}
@@ -441,8 +441,10 @@ func (b *bulkhead) insert(k breakerKey, h uint64) *hostSlots {
 		return s // (hosts leave the table under mu: not gone)
 	}
 	ck, ch := k, h
-	if k.scheme != "" {
-		ck.scheme, ck.host = canonicalName(k.scheme, k.host) // the default port of the scheme lower-cased
+	if b.keyFn == nil {
+		// A URL's host, one without a scheme too (see breakerName),
+		// the default port of the scheme lower-cased.
+		ck.scheme, ck.host = canonicalName(k.scheme, k.host)
 		if ck != k {
 			ch = b.table.hashOf(ck)
 		}
@@ -544,11 +546,12 @@ func (s *hostSlots) release() {
 // channel, nil for none) is closed. A wait whose end has passed is not
 // started. It returns errSlotsGone when s left the table before the wait
 // started. queued reports whether the attempt joined the queue (a slot
-// freed meanwhile is taken without).
-func (s *hostSlots) wait(ctx context.Context, cancel <-chan struct{}, limit uint64, end time.Time, k breakerKey) (queued bool, err error) {
+// freed meanwhile is taken without). custom says that k is a custom key
+// (see breakerName), for the errors that name it.
+func (s *hostSlots) wait(ctx context.Context, cancel <-chan struct{}, limit uint64, end time.Time, k breakerKey, custom bool) (queued bool, err error) {
 	now := time.Now()
 	if !end.IsZero() && !end.After(now) {
-		return false, fmt.Errorf("%w: %s: %d in flight, and the attempt's deadline has passed", ErrTooManyInFlight, breakerName(k), limit)
+		return false, fmt.Errorf("%w: %s: %d in flight, and the attempt's deadline has passed", ErrTooManyInFlight, breakerName(k, custom), limit)
 	}
 	s.mu.Lock()
 	for {
@@ -583,16 +586,16 @@ func (s *hostSlots) wait(ctx context.Context, cancel <-chan struct{}, limit uint
 		return true, nil
 	case <-timeout:
 	case <-cancel:
-		err = fmt.Errorf("resilient: waiting for a slot of %s: %w", breakerName(k), errRequestCanceled)
+		err = fmt.Errorf("resilient: waiting for a slot of %s: %w", breakerName(k, custom), errRequestCanceled)
 	case <-ctx.Done():
 		if !(errors.Is(ctx.Err(), context.DeadlineExceeded) && !end.IsZero() && !time.Now().Before(end)) {
 			// Canceled; a context that ends at its deadline, which
 			// is the wait's end, ends it as the timer does.
-			err = fmt.Errorf("resilient: waiting for a slot of %s: %w", breakerName(k), context.Cause(ctx))
+			err = fmt.Errorf("resilient: waiting for a slot of %s: %w", breakerName(k, custom), context.Cause(ctx))
 		}
 	}
 	if err == nil {
-		err = fmt.Errorf("%w: %s: %d in flight, none free within %v", ErrTooManyInFlight, breakerName(k), limit, end.Sub(now))
+		err = fmt.Errorf("%w: %s: %d in flight, none free within %v", ErrTooManyInFlight, breakerName(k, custom), limit, end.Sub(now))
 	}
 	if !s.leave(w) {
 		s.release() // handed over as the wait ended: passed on

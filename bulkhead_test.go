@@ -809,7 +809,7 @@ func TestSlotsWaitNotStarted(t *testing.T) {
 	if !s.tryAcquire(1) {
 		t.Fatal("tryAcquire on an empty host failed")
 	}
-	_, err := s.wait(context.Background(), nil, 1, time.Now().Add(-time.Second), breakerKey{"http", "api.test"})
+	_, err := s.wait(context.Background(), nil, 1, time.Now().Add(-time.Second), breakerKey{"http", "api.test"}, false)
 	if !errors.Is(err, ErrTooManyInFlight) {
 		t.Errorf("wait past its deadline: %v, want ErrTooManyInFlight", err)
 	}

@@ -102,7 +102,7 @@ func TestDocumentedDefaults(t *testing.T) {
 		{"WithBreaker(BreakerSettings{…})", "≥50% failures", bs.ratio, 0.5},
 		{"WithBreaker(BreakerSettings{…})", "open 10s", bs.timeout, 10 * time.Second},
 		{"WithBreaker(BreakerSettings{…})", "1 probe", bs.settings.MaxRequests, uint32(1)},
-		{"WithBreaker(BreakerSettings{…})", "key `scheme://host:port`", breakerName(breakerKey{k.scheme, canonicalHost(k.scheme, k.host)}), "https://api.example.com:443"},
+		{"WithBreaker(BreakerSettings{…})", "key `scheme://host:port`", breakerName(breakerKey{k.scheme, canonicalHost(k.scheme, k.host)}, false), "https://api.example.com:443"},
 		{"BreakerSettings.ConsecutiveFailures", "0 (off)", bs.consecutive, uint64(0)},
 		{"BreakerSettings.ProbeTimeout", "`OpenTimeout`", bs.probeTimeout, bs.timeout},
 		{"BreakerSettings.IsFailure", "none", bs.isFailure == nil, true},

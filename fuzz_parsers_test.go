@@ -275,7 +275,7 @@ func FuzzKeyHonoringHosts(f *testing.F) {
 				continue // no request's URL host
 			}
 			k := newKeyHosts(c.keyHosts)
-			if got, want := k.isNamed(scheme, h), m.match(scheme, h); got != want {
+			if got, want := k.isNamed(scheme, h), m.match(scheme, h, false); got != want {
 				t.Fatalf("WithKeyHonoringHosts(%q) names %s://%s: %v; ResetHost(%q) reaches it: %v", named, scheme, h, got, named, want)
 			}
 		}

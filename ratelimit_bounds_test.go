@@ -822,7 +822,7 @@ func TestHostMatcher(t *testing.T) {
 		{"acme", "", "acme-2", false},
 	} {
 		m, ok := newHostMatcher(tc.arg)
-		if got := ok && m.match(tc.scheme, tc.host); got != tc.want {
+		if got := ok && m.match(tc.scheme, tc.host, tc.scheme == ""); got != tc.want {
 			t.Errorf("ResetHost(%q) matches %s %q = %v, want %v", tc.arg, tc.scheme, tc.host, got, tc.want)
 		}
 	}

@@ -44,7 +44,7 @@ func (rl *rateLimiter) pauseHost(k partKey, until, now time.Time) {
 	var clock lazyNow
 	clock.t = now
 	for _, write := range [...]bool{false, true} {
-		base := rl.lookup(partKey{scheme: k.scheme, host: k.host, write: write, cred: k.cred}, true, &clock)
+		base := rl.lookup(partKey{scheme: k.scheme, host: k.host, write: write, custom: k.custom, cred: k.cred}, true, &clock)
 		if !slices.Contains(ps, base) {
 			ps = append(ps, base)
 		}
@@ -142,7 +142,7 @@ func (rl *rateLimiter) resetGlobals(m hostMatcher) {
 	var gs []*globalLimit
 	rl.mu.Lock()
 	for k, g := range rl.globals {
-		if m.match(k.scheme, k.host) {
+		if m.match(k.scheme, k.host, rl.keyFn != nil) {
 			gs = append(gs, g)
 		}
 	}
@@ -163,7 +163,7 @@ func (rl *rateLimiter) globalBases(m hostMatcher) {
 	var ks []partKey
 	rl.mu.Lock()
 	for k := range rl.globals {
-		if m.match(k.scheme, k.host) {
+		if m.match(k.scheme, k.host, rl.keyFn != nil) {
 			for _, write := range [...]bool{false, true} {
 				ks = append(ks, partKey{scheme: k.scheme, host: k.host, write: write, cred: k.cred})
 			}
@@ -250,10 +250,11 @@ func (hp *hostPauses) set(k partKey, until, now time.Time) {
 	}
 }
 
-// forget drops the pauses of the hosts m matches (Transport.ResetHost).
-func (hp *hostPauses) forget(m hostMatcher) {
+// forget drops the pauses of the hosts m matches (Transport.ResetHost),
+// their keys custom ones when custom says so (WithRateLimitKey).
+func (hp *hostPauses) forget(m hostMatcher, custom bool) {
 	hp.m.Range(func(key, v any) bool {
-		if k := key.(hostKey); m.match(k.scheme, k.host) && hp.m.CompareAndDelete(key, v) {
+		if k := key.(hostKey); m.match(k.scheme, k.host, custom) && hp.m.CompareAndDelete(key, v) {
 			hp.n.Add(-1)
 		}
 		return true

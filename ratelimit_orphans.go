@@ -83,13 +83,14 @@ func (o *orphans) drop(p *partition) {
 	}
 }
 
-// matching returns the partitions held whose keys m names.
-func (o *orphans) matching(m hostMatcher) []*partition {
+// matching returns the partitions held whose keys m names, custom keys when
+// custom says so (WithRateLimitKey).
+func (o *orphans) matching(m hostMatcher, custom bool) []*partition {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var ps []*partition
 	for p := range o.set {
-		if m.match(p.key.scheme, p.key.host) {
+		if m.match(p.key.scheme, p.key.host, custom) {
 			ps = append(ps, p)
 		}
 	}
@@ -108,7 +109,7 @@ func (rl *rateLimiter) resetOrphans(m hostMatcher, done []*partition) {
 	for _, p := range done {
 		keys = append(keys, p.key)
 	}
-	for _, p := range rl.orphans.matching(m) {
+	for _, p := range rl.orphans.matching(m, rl.keyFn != nil) {
 		if slices.Contains(keys, p.key) {
 			continue
 		}

@@ -30,8 +30,12 @@ const (
 type partKey struct {
 	scheme, host string
 	write        bool
-	resource     string // the quota the server names (see ratelimit_resource.go); "" for none
-	cred         uint64 // the request's credential, as credentialOf fingerprints it; 0 for none
+	// custom says that host is a custom key (WithRateLimitKey), shown as
+	// it is, not the host of a URL without a scheme, which is a URL's
+	// host (see String).
+	custom   bool
+	resource string // the quota the server names (see ratelimit_resource.go); "" for none
+	cred     uint64 // the request's credential, as credentialOf fingerprints it; 0 for none
 }
 
 // String returns e.g. "https://api.example.com reads", followed by the tag
@@ -39,11 +43,18 @@ type partKey struct {
 // fingerprint): "https://api.example.com reads, credential 9c1e0f2a7b3d4e5f".
 // A credential in a parameter after the host is REDACTED
 // ("api.example.com;jsessionid=REDACTED", see redact.HostParams): a
-// QuotaStore keeps the name, and errors quote it. It is not called on a
-// call's success path, but where a partition is made.
+// QuotaStore keeps the name, and errors quote it. A custom key is the key
+// itself; the host of a URL without a scheme ("//host/path", which a
+// custom base may serve), its user information REDACTED already (see
+// rateLimiter.key), is that host, its credential REDACTED as a URL's
+// host's is. It is not called on a call's success path, but where a
+// partition is made.
 func (k partKey) String() string {
 	if k.scheme == "" {
-		return k.host
+		if k.custom {
+			return k.host
+		}
+		return redact.HostParams(k.host)
 	}
 	k.host = redact.HostParams(k.host)
 	var s string
@@ -233,6 +244,7 @@ type announced struct {
 func (rl *rateLimiter) key(req *http.Request, cred bool) (k partKey, ok bool) {
 	if rl.keyFn != nil {
 		k.host = customKey(rl.keyFn(req))
+		k.custom = true
 		return k, k.host != ""
 	}
 	k.scheme, k.host = urlKey(req.URL.Scheme, stateHost(req))

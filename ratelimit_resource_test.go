@@ -897,7 +897,7 @@ func TestHostPauses(t *testing.T) {
 	if got, n := hp.of(a), hp.n.Load(); !got.IsZero() || n != 1 {
 		t.Errorf("after a's end: %v, %d recorded; want none, 1", got, n)
 	}
-	hp.forget(hostMatcher{host: "other.test"})
+	hp.forget(hostMatcher{host: "other.test"}, false)
 	if got, n := hp.of(b), hp.n.Load(); !got.IsZero() || n != 0 {
 		t.Errorf("after ResetHost: %v, %d recorded; want none, 0", got, n)
 	}

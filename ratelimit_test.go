@@ -1077,7 +1077,9 @@ func TestPartKeyString(t *testing.T) {
 		{partKey{scheme: "https", host: "api.example.com"}, "https://api.example.com reads"},
 		{partKey{scheme: "http", host: "api.example.com:8080", write: true}, "http://api.example.com:8080 writes"},
 		{partKey{scheme: "https", host: "api.github.com", resource: "search"}, "https://api.github.com search"},
-		{partKey{host: "account-1"}, "account-1"},
+		{partKey{host: "account-1", custom: true}, "account-1"},
+		{partKey{host: "account-1;jsessionid=S", custom: true}, "account-1;jsessionid=S"},
+		{partKey{host: "api.test;jsessionid=S"}, "api.test;jsessionid=REDACTED"},
 	} {
 		if got := tt.k.String(); got != tt.want {
 			t.Errorf("%#v.String() = %q, want %q", tt.k, got, tt.want)

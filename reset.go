@@ -131,12 +131,12 @@ func (t *Transport) wake(m hostMatcher, woken []chan struct{}) {
 // (its URL's, or its virtual host's: see stateHost), or the partition key the caller gives its requests
 // (WithRateLimitKey), whose pause that ResetHost cleared.
 func (c *call) resetReaches(m hostMatcher) bool {
-	if m.match(c.req.URL.Scheme, stateHost(c.req)) {
+	if m.match(c.req.URL.Scheme, stateHost(c.req), false) {
 		return true
 	}
 	if rl := c.t.rl; rl != nil && rl.keyFn != nil {
 		k, ok := rl.key(c.keyRequest(), false)
-		return ok && m.match(k.scheme, k.host)
+		return ok && m.match(k.scheme, k.host, true)
 	}
 	return false
 }
@@ -248,23 +248,25 @@ func escapeZone(zone string) string {
 	return b.String()
 }
 
-// match reports whether host, the URL host of a request with scheme (or a
-// custom key, with an empty scheme), is m's host: a custom key matches
-// too when it is the argument of ResetHost exactly (a key that is a URL,
-// or longer than maxCustomKey, which only its bounded form names), and the
-// host of a URL without a scheme longer than maxCustomKey, held bounded,
-// when the argument is a spelling of it (see breakerKey.bounded). A
-// custom key is shown as it is (see breakerName), not REDACTED as a URL's
-// host: one with user information or a parameter's value that a URL's
-// host has REDACTED ("bob@tenant", "tenant;session=2"), and any key for an
-// argument with them, matches only exactly, not another tenant's key of
-// the same name but for its secret.
-func (m hostMatcher) match(scheme, host string) bool {
-	if scheme == "" {
-		if host == m.key || host == m.schemeless && host != "" {
+// match reports whether host, the URL host of a request with scheme (or,
+// with custom, a custom key, whose scheme is empty), is m's host: a custom
+// key matches too when it is the argument of ResetHost exactly (a key
+// that is a URL, or longer than maxCustomKey, which only its bounded form
+// names); the host of a URL without a scheme (custom false, an empty
+// scheme) is a URL's host, matched as one, and, held bounded when longer
+// than maxCustomKey, when the argument is a spelling of it (see
+// breakerKey.bounded) or its bounded form. A custom key is shown as it is
+// (see breakerName), not REDACTED as a URL's host: one with user
+// information or a parameter's value that a URL's host has REDACTED
+// ("bob@tenant", "tenant;session=2"), and any key for an argument with
+// them, matches only exactly, not another tenant's key of the same name
+// but for its secret.
+func (m hostMatcher) match(scheme, host string, custom bool) bool {
+	if scheme == "" && host != "" {
+		if host == m.key || !custom && host == m.schemeless {
 			return true
 		}
-		if m.redacted || keyRedacted(host) {
+		if custom && (m.redacted || keyRedacted(host)) {
 			return false
 		}
 	}
@@ -317,12 +319,12 @@ func splitHostPort(s string) (host, port string) {
 // each. A store's Reset that panics takes its panic to the caller once
 // every partition is cleared.
 func (rl *rateLimiter) resetHost(m hostMatcher, woken *[]chan struct{}) {
-	rl.hostPauses.forget(m)
+	rl.hostPauses.forget(m, rl.keyFn != nil)
 	rl.globalBases(m)
 	rl.mu.Lock()
 	var ps []*partition
 	rl.each(func(p *partition) {
-		if m.match(p.key.scheme, p.key.host) {
+		if m.match(p.key.scheme, p.key.host, rl.keyFn != nil) {
 			ps = append(ps, p)
 		}
 	})
@@ -434,7 +436,7 @@ func (rl *rateLimiter) resetWatch(p *partition) (wake <-chan struct{}, woke bool
 		}
 		p.resets = sig.next
 		p.mu.Unlock()
-		if sig.m.match(p.key.scheme, p.key.host) {
+		if sig.m.match(p.key.scheme, p.key.host, rl.keyFn != nil) {
 			rl.forgetRemoved(p)
 			woke = true
 		}
@@ -460,7 +462,7 @@ func (s *breakerSet) resetHost(m hostMatcher) {
 	var removed []*breakerEntry
 	s.mu.Lock()
 	s.each(func(e *breakerEntry) {
-		if m.match(e.node.key.scheme, e.node.key.host) {
+		if m.match(e.node.key.scheme, e.node.key.host, s.keyFn != nil) {
 			removed = append(removed, e)
 		}
 	})
