@@ -18,7 +18,9 @@ import (
 //     which net/http dials whole, and fails to resolve) is REDACTED
 //     (redact.Userinfo): "REDACTED@api.test", another host than api.test.
 //   - ASCII letters are lower-cased; a name in Unicode is in punycode, as
-//     net/http dials it ("bücher.example" is "xn--bcher-kva.example"),
+//     net/http dials it ("bücher.example" is "xn--bcher-kva.example", and
+//     so is "bücher。example", its full stops U+3002, U+FF0E and U+FF61
+//     read as '.'),
 //     when internal/idna knows its form exactly (else only its ASCII
 //     letters are lower-cased, and it is a host of its own).
 //   - The final dot of a fully-qualified name goes (see withoutFinalDot).

@@ -45,6 +45,7 @@ func FuzzToASCII(f *testing.F) {
 		"ü..test", "xn--bcher-kva.ü.test", "ﬁ.test", "İ.test", "api.example.com", "API.Example.COM",
 		"ü.", ".ü", "", "ǅ.test", "Ω.test", "Ѐ.test", "ᾈ.test", "ς.test", "ä" + strings.Repeat("a", 62) + ".test",
 		"ä" + strings.Repeat("a", 63) + ".test", "\u0301.test", "a\u0301.test", "ª.test", "ᵃ.test",
+		"bücher\u3002example", "BÜCHER\uFF0Eexample", "api\uFF61test", "bücher.example\u3002", "\u3002ü.test",
 	} {
 		f.Add(s)
 	}

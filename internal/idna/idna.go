@@ -4,7 +4,6 @@
 package idna
 
 import (
-	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -12,29 +11,49 @@ import (
 // ToASCII returns name, a host name with a character past ASCII, as
 // net/http dials it (golang.org/x/net/idna's Lookup profile, UTS #46): each
 // label holding such a character in punycode ("bücher" is "xn--bcher-kva"),
-// every letter lower-cased. It reports false, and returns "", for a name it
-// cannot convert exactly as net/http does: a character outside the scripts
-// whose mapping is lower-casing alone (Latin, Greek, Cyrillic, and the
-// ideographs, kana and Hangul syllables, which are not mapped), a name that
-// UTS #46 refuses (an empty label, a hyphen at either end of a label or in
-// its third and fourth places, a character of ASCII other than a letter, a
-// digit or a hyphen), or one too long for a host. A name it refuses is one
-// net/http dials in a form its tables decide, or as it is.
+// every letter lower-cased, the full stops that UTS #46 maps to '.'
+// (U+3002, U+FF0E, U+FF61) read as '.'. It reports false, and returns "",
+// for a name it cannot convert exactly as net/http does: a character
+// outside the scripts whose mapping is lower-casing alone (Latin, Greek,
+// Cyrillic, and the ideographs, kana and Hangul syllables, which are not
+// mapped), a name that UTS #46 refuses (an empty label, a hyphen at either
+// end of a label or in its third and fourth places, a character of ASCII
+// other than a letter, a digit or a hyphen), or one too long for a host. A
+// name it refuses is one net/http dials in a form its tables decide, or as
+// it is.
 func ToASCII(name string) (string, bool) {
 	if len(name) > maxName {
 		return "", false
 	}
 	var b []byte
-	for label := range strings.SplitSeq(name, ".") {
-		if b != nil {
-			b = append(b, '.')
-		}
+	for {
+		label, rest, more := cutStop(name)
 		var ok bool
 		if b, ok = appendLabel(b, label); !ok {
 			return "", false
 		}
+		if !more {
+			return string(b), true
+		}
+		b = append(b, '.')
+		name = rest
 	}
-	return string(b), true
+}
+
+// cutStop slices name around its first full stop: '.', or one that UTS
+// #46 maps to it (the ideographic full stop U+3002, the full-width one
+// U+FF0E, the half-width ideographic one U+FF61), which net/http dials as
+// '.'. It reports whether there was one.
+func cutStop(name string) (label, rest string, found bool) {
+	for i, r := range name {
+		switch r {
+		case '.':
+			return name[:i], name[i+1:], true
+		case '\u3002', '\uFF0E', '\uFF61':
+			return name[:i], name[i+utf8.RuneLen(r):], true
+		}
+	}
+	return name, "", false
 }
 
 // maxName bounds the names ToASCII converts, in bytes of UTF-8: the
