@@ -51,32 +51,7 @@ const (
 // first failure is retried: no slot or budget token left held.
 // -combo.seed replays one case (-combo.cases more from it).
 func TestComboProperty(t *testing.T) {
-	first, n := uint64(20261207), *comboCases
-	if *comboSeed != 0 {
-		// One case, or -combo.cases of them from it.
-		first, n = *comboSeed, 1
-		flag.Visit(func(f *flag.Flag) {
-			if f.Name == "combo.cases" {
-				n = *comboCases
-			}
-		})
-	} else if testing.Short() {
-		n = 100
-	}
-	for i := range n {
-		c := drawComboCase(first + uint64(i))
-		synctest.Test(t, func(t *testing.T) {
-			t.Cleanup(func() {
-				if t.Failed() {
-					t.Logf("failed case: %s", c)
-				}
-			})
-			runComboCase(t, c)
-		})
-		if t.Failed() {
-			return
-		}
-	}
+	seededCases(t, "combo", 20261207, *comboSeed, *comboCases, 100, drawComboCase, runComboCase)
 }
 
 // xkind is the kind of a scripted answer of a combo host.

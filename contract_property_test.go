@@ -41,32 +41,7 @@ var (
 // held. -contract.seed replays one case (the seed and the case are logged
 // on a failure).
 func TestContractProperty(t *testing.T) {
-	first, n := uint64(20270101), *contractCases
-	if *contractSeed != 0 {
-		// One case, or -contract.cases of them from it.
-		first, n = *contractSeed, 1
-		flag.Visit(func(f *flag.Flag) {
-			if f.Name == "contract.cases" {
-				n = *contractCases
-			}
-		})
-	} else if testing.Short() {
-		n = 60
-	}
-	for i := range n {
-		c := drawContractCase(first + uint64(i))
-		synctest.Test(t, func(t *testing.T) {
-			t.Cleanup(func() {
-				if t.Failed() {
-					t.Logf("failed case: %s", c)
-				}
-			})
-			runContractCase(t, c)
-		})
-		if t.Failed() {
-			return
-		}
-	}
+	seededCases(t, "contract", 20270101, *contractSeed, *contractCases, 60, drawContractCase, runContractCase)
 }
 
 // ckind is the kind of a scripted step of the base.
