@@ -111,7 +111,7 @@ func (rl *rateLimiter) fleetGlobal(k partKey) *globalLimit {
 		// new one asks again.
 		clear(rl.globals)
 	}
-	q := rl.quota.Partition(partKey{scheme: k.scheme, host: k.host, resource: globalResource, cred: k.cred}.String())
+	q := rl.quota.Partition(partKey{scheme: k.scheme, host: k.host, custom: rl.keyFn != nil, resource: globalResource, cred: k.cred}.String())
 	g := &globalLimit{q: q}
 	g.watch, _ = q.(QuotaWatcher)
 	if rl.globals == nil {
@@ -165,7 +165,7 @@ func (rl *rateLimiter) globalBases(m hostMatcher) {
 	for k := range rl.globals {
 		if m.match(k.scheme, k.host, rl.keyFn != nil) {
 			for _, write := range [...]bool{false, true} {
-				ks = append(ks, partKey{scheme: k.scheme, host: k.host, write: write, cred: k.cred})
+				ks = append(ks, partKey{scheme: k.scheme, host: k.host, write: write, custom: rl.keyFn != nil, cred: k.cred})
 			}
 		}
 	}

@@ -116,7 +116,7 @@ func (m *rateLimitTransport) learn(k partKey, noCred bool, req *http.Request, p 
 		// The host counts each endpoint apart: what its partition of
 		// the class learned was the first limit's, whose routes now
 		// have a partition of their own.
-		m.rl.splitPlain(partKey{scheme: k.scheme, host: k.host, write: k.write, cred: k.cred}, split, t)
+		m.rl.splitPlain(partKey{scheme: k.scheme, host: k.host, write: k.write, custom: k.custom, cred: k.cred}, split, t)
 	}
 	if nk != k {
 		// The response names a quota of its own: it learns, not the

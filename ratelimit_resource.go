@@ -174,14 +174,14 @@ func (rs *resources) of(k partKey, req *http.Request) partKey {
 		if v, ok := rs.plain.Load(k); ok && v.(*plainLimits).mixed {
 			r := resourceRoute{scheme: k.scheme, host: k.host, method: method, path: routeTemplate(req.URL.Path), limit: true, write: k.write, cred: k.cred}
 			if v, ok := rs.m.Load(r); ok {
-				return partKey{scheme: k.scheme, host: k.host, write: k.write, resource: v.(string), cred: k.cred}
+				return partKey{scheme: k.scheme, host: k.host, write: k.write, custom: k.custom, resource: v.(string), cred: k.cred}
 			}
 		}
 	}
 	if !ok || v.(string) == ambiguousRoute {
 		return k
 	}
-	return partKey{scheme: k.scheme, host: k.host, resource: v.(string), cred: k.cred}
+	return partKey{scheme: k.scheme, host: k.host, custom: k.custom, resource: v.(string), cred: k.cred}
 }
 
 // routeTemplate returns path with each segment that is an id replaced by
@@ -304,7 +304,7 @@ func (rs *resources) learnPlain(k partKey, req *http.Request, n int, throttled b
 	}
 	name := plainLimitName(k.write, n)
 	rs.route(r, name)
-	return partKey{scheme: k.scheme, host: k.host, write: k.write, resource: name, cred: k.cred}, split
+	return partKey{scheme: k.scheme, host: k.host, write: k.write, custom: k.custom, resource: name, cred: k.cred}, split
 }
 
 // route sends the requests of the plain limits' route r to the partition
@@ -446,7 +446,7 @@ func (rs *resources) learn(k partKey, req *http.Request, resp *http.Response, pl
 	case v.(string) != name && v.(string) != ambiguousRoute:
 		rs.m.Store(r.clone(), ambiguousRoute)
 	}
-	return partKey{scheme: k.scheme, host: k.host, resource: name, cred: k.cred}, 0
+	return partKey{scheme: k.scheme, host: k.host, custom: k.custom, resource: name, cred: k.cred}, 0
 }
 
 // splitPlain hands what the partition of base learned over to the
@@ -465,7 +465,7 @@ func (rl *rateLimiter) splitPlain(base partKey, n int, now time.Time) {
 	if from == nil {
 		return
 	}
-	to := rl.lookup(partKey{scheme: base.scheme, host: base.host, write: base.write, resource: plainLimitName(base.write, n), cred: base.cred}, true, &clock)
+	to := rl.lookup(partKey{scheme: base.scheme, host: base.host, write: base.write, custom: base.custom, resource: plainLimitName(base.write, n), cred: base.cred}, true, &clock)
 	from.mu.Lock()
 	learned := from.announced
 	from.mu.Unlock()
