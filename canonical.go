@@ -170,13 +170,21 @@ func withoutFinalDot(host string) string {
 
 // finalDotGoes reports whether name, a URL host's name without the final
 // dot that followed it, is a name whose fully-qualified spelling that dot
-// made: it ends with a label (not with a dot, a bracket or a colon), has
-// no port of its own ("api.test:1." is no name with a port), and is no
-// IPv4 address.
+// made: it ends with a label (not with a dot, a full stop that net/http
+// reads as one, a bracket or a colon), has no port of its own
+// ("api.test:1." is no name with a port), and is no IPv4 address.
 func finalDotGoes(name string) bool {
 	switch name[len(name)-1] {
 	case '.', ']', ':':
 		return false
+	}
+	if name[len(name)-1] >= utf8.RuneSelf {
+		// "ü.example。." is dialed as "xn--tda.example..", with an
+		// empty label (see idna.ToASCII), not as "ü.example。" is.
+		switch r, _ := utf8.DecodeLastRuneInString(name); r {
+		case '\u3002', '\uFF0E', '\uFF61':
+			return false
+		}
 	}
 	return !hasPort(name) && !isIPv4(name)
 }

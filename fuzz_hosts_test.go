@@ -19,7 +19,7 @@ var hostSeeds = []string{
 	"[0:0::1]", "[::1]:80", "[::ffff:192.0.2.1]", "[192.0.2.1]", "[fe80::1%eth0]", "[FE80::1%ETH0]:8080",
 	"bücher.example", "BÜCHER.example.:443", "straße.de", "alice:s3cret@api.test", "a@b@c:1",
 	"REDACTED@api.test", ".", ":", "[", "]", "[]:", "..", "a..:0", "xn--bcher-kva.example",
-	"192.0.2.1.", "192.0.2.1.:443", "127.1.", "bücher\u3002example", "api\uFF0Etest.:0443", "ü\uFF61.", "ü.example\u3002",
+	"192.0.2.1.", "192.0.2.1.:443", "127.1.", "bücher\u3002example", "api\uFF0Etest.:0443", "ü\uFF61.", "ü.example\u3002", "ü.example\u3002.",
 }
 
 // FuzzCanonicalHost checks that canonicalHost is idempotent, ignores the
