@@ -51,15 +51,13 @@ func Echoes(s string, req *http.Request) string {
 	if len(s) < MinSecret {
 		return s
 	}
+	s = bearerTokens(s)
 	if req == nil {
-		return bearerTokens(s)
+		return s
 	}
-	// The tokens the text itself names last: a server that names a part
-	// of the caller's credential as one ("Bearer sk_live_"), replaced
-	// everywhere first, would break the credential up and keep its rest.
 	e := echoer{s: s, left: maxServerEchoes}
 	e.chain(req, true)
-	return bearerTokens(e.s)
+	return e.s
 }
 
 // Redirected returns s with the credentials of the requests that led to
@@ -277,17 +275,10 @@ func (e *echoer) headers(h http.Header) {
 			continue
 		}
 		for _, v := range vs {
-			v = strings.TrimSpace(v)                   // as net/http sends it
-			scheme, tok, spaced := strings.Cut(v, " ") // "Bearer <token>", "Basic <base64>"
-			tok = strings.TrimSpace(tok)
-			bearer := spaced && strings.EqualFold(scheme, "Bearer")
-			if bearer {
-				// The token first: "Bearer REDACTED", as bearerTokens
-				// leaves a token the text names.
-				e.replace(tok)
-			}
+			v = strings.TrimSpace(v) // as net/http sends it
 			e.replace(v)
-			if spaced && !bearer {
+			if scheme, tok, ok := strings.Cut(v, " "); ok { // "Bearer <token>", "Basic <base64>"
+				tok = strings.TrimSpace(tok)
 				e.replace(tok)
 				if strings.EqualFold(scheme, "Basic") {
 					e.basic(tok)
