@@ -28,7 +28,8 @@ import (
 // "host:port", any case, an IPv6 address as "::1" or "[::1]:8443", its
 // zone, if any, as in URL.Host: "fe80::1%eth0"), the spaces around it
 // ignored as ResetHost ignores them: the state is then the
-// one of the host's breakers for https and for http that refuses most
+// one of the host's breakers for https, for http and for URLs without a
+// scheme ("//host/path", which a custom base may serve) that refuses most
 // (open, then half-open): of that port, or, for a host without a port, of
 // every port, as ResetHost names it. A host with a credential in a
 // parameter after it ("api.example.com;jsessionid=…") is named by any value

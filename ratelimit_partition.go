@@ -44,27 +44,31 @@ type partKey struct {
 // A credential in a parameter after the host is REDACTED
 // ("api.example.com;jsessionid=REDACTED", see redact.HostParams): a
 // QuotaStore keeps the name, and errors quote it. A custom key is the key
-// itself; the host of a URL without a scheme ("//host/path", which a
+// itself. The host of a URL without a scheme ("//host/path", which a
 // custom base may serve), its user information REDACTED already (see
-// rateLimiter.key), is that host, its credential REDACTED as a URL's
-// host's is. It is not called on a call's success path, but where a
-// partition is made.
+// rateLimiter.key), is named as a URL's host is, without the scheme
+// ("api.example.com reads, credential 9c1e0f2a7b3d4e5f"): named by its
+// host alone, the partitions of its classes and credentials would share
+// one state in a QuotaStore, one tenant's pause holding another's calls.
+// It is not called on a call's success path, but where a partition is
+// made.
 func (k partKey) String() string {
-	if k.scheme == "" {
-		if k.custom {
-			return k.host
-		}
-		return redact.HostParams(k.host)
+	if k.scheme == "" && k.custom {
+		return k.host
 	}
 	k.host = redact.HostParams(k.host)
+	sep := ""
+	if k.scheme != "" {
+		sep = "://"
+	}
 	var s string
 	switch {
 	case k.resource != "":
-		s = k.scheme + "://" + k.host + " " + k.resource
+		s = k.scheme + sep + k.host + " " + k.resource
 	case k.write:
-		s = k.scheme + "://" + k.host + " writes"
+		s = k.scheme + sep + k.host + " writes"
 	default:
-		s = k.scheme + "://" + k.host + " reads"
+		s = k.scheme + sep + k.host + " reads"
 	}
 	if k.cred != 0 {
 		s += ", credential " + credentialTag(k.cred)

@@ -1079,7 +1079,8 @@ func TestPartKeyString(t *testing.T) {
 		{partKey{scheme: "https", host: "api.github.com", resource: "search"}, "https://api.github.com search"},
 		{partKey{host: "account-1", custom: true}, "account-1"},
 		{partKey{host: "account-1;jsessionid=S", custom: true}, "account-1;jsessionid=S"},
-		{partKey{host: "api.test;jsessionid=S"}, "api.test;jsessionid=REDACTED"},
+		{partKey{host: "api.test;jsessionid=S"}, "api.test;jsessionid=REDACTED reads"},
+		{partKey{host: "api.test", write: true, cred: 1}, "api.test writes, credential " + credentialTag(1)},
 	} {
 		if got := tt.k.String(); got != tt.want {
 			t.Errorf("%#v.String() = %q, want %q", tt.k, got, tt.want)
