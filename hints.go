@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,12 +33,18 @@ func retryHint(h http.Header) int8 {
 // isRetryHintName reports whether k names a vendor's retry hint, in any
 // spelling.
 func isRetryHintName(k string) bool {
-	return strings.EqualFold(k, "Stripe-Should-Retry") || strings.EqualFold(k, "X-Should-Retry")
+	return slices.ContainsFunc(retryHintNames(), func(n string) bool { return strings.EqualFold(k, n) })
+}
+
+// retryHintNames returns the canonical keys of the retry hints, in the
+// order retryHint reads them.
+func retryHintNames() []string {
+	return []string{"Stripe-Should-Retry", "X-Should-Retry"}
 }
 
 // retryHintCanonical is retryHint for the canonical keys of h.
 func retryHintCanonical(h http.Header) int8 {
-	for _, k := range [...]string{"Stripe-Should-Retry", "X-Should-Retry"} {
+	for _, k := range retryHintNames() {
 		for _, v := range firstLines(h[k]) {
 			switch s := strings.TrimSpace(oneValue(v)); {
 			case strings.EqualFold(s, "true"):
@@ -155,13 +162,19 @@ func retryAfterHeader(h http.Header, now func() time.Time) (time.Duration, bool)
 // isWaitName reports whether k names a field that holds a server's wait
 // (Retry-After, Retry-After-Ms, X-Ms-Retry-After-Ms), in any spelling.
 func isWaitName(k string) bool {
-	return strings.EqualFold(k, "Retry-After") || strings.EqualFold(k, "Retry-After-Ms") ||
-		strings.EqualFold(k, "X-Ms-Retry-After-Ms")
+	return strings.EqualFold(k, "Retry-After") ||
+		slices.ContainsFunc(msWaitNames(), func(n string) bool { return strings.EqualFold(k, n) })
+}
+
+// msWaitNames returns the canonical keys of the waits given in
+// milliseconds, in the order retryAfterHeader reads them.
+func msWaitNames() []string {
+	return []string{"Retry-After-Ms", "X-Ms-Retry-After-Ms"}
 }
 
 // retryAfterCanonical is retryAfterHeader for the canonical keys of h.
 func retryAfterCanonical(h http.Header, now func() time.Time) (time.Duration, bool) {
-	for _, k := range [...]string{"Retry-After-Ms", "X-Ms-Retry-After-Ms"} {
+	for _, k := range msWaitNames() {
 		for _, v := range firstLines(h[k]) {
 			if d, ok := parseRetryAfterMs(oneValue(v)); ok {
 				return d, true
