@@ -1,0 +1,132 @@
+package resilient
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// bearerPrefixKey is the caller's credential of the tests below; a
+// hostile server names its first bytes, or its last, as a token.
+const bearerPrefixKey = "sk_live_ABCDEFGHIJKLMNOP"
+
+// bearerPrefixTexts are server texts that name a part of bearerPrefixKey
+// after "Bearer " and quote the whole key elsewhere (in a sentence, after
+// a query parameter's name, in a header it echoes, in either order), each
+// with the rest of the key, which the part named does not cover: the text
+// must not keep it once redacted.
+var bearerPrefixTexts = []struct{ text, rest string }{
+	{"Bearer " + bearerPrefixKey[:12] + " is not valid; your key " + bearerPrefixKey + " was refused", bearerPrefixKey[12:]},
+	{"your key " + bearerPrefixKey + " was refused; Bearer " + bearerPrefixKey[:12], bearerPrefixKey[12:]},
+	{"Bearer " + bearerPrefixKey[:8] + " unknown, see /v1/charges?api_key=" + bearerPrefixKey + "&limit=1", bearerPrefixKey[8:]},
+	{"Bearer " + bearerPrefixKey[:len(bearerPrefixKey)-1] + " rejected; X-Api-Key: " + bearerPrefixKey + ".", bearerPrefixKey[len(bearerPrefixKey)-4:]},
+	{"Bearer " + bearerPrefixKey[12:] + " rejected; key=" + bearerPrefixKey, bearerPrefixKey[:12]},
+	{"BEARER " + strings.ToUpper(bearerPrefixKey[:10]) + " REJECTED: " + strings.ToUpper(bearerPrefixKey), bearerPrefixKey[10:]},
+}
+
+// keepsFold reports whether s holds rest, in any case of its letters.
+func keepsFold(s, rest string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(rest))
+}
+
+// bearerPrefixRequests returns the caller's request to api.test with
+// bearerPrefixKey in each place a caller puts a credential.
+func bearerPrefixRequests(t *testing.T) map[string]*http.Request {
+	t.Helper()
+	auth := newRequest(t, t.Context(), http.MethodGet, "https://api.test/v1/charges", nil)
+	auth.Header.Set("Authorization", "Bearer "+bearerPrefixKey)
+	header := newRequest(t, t.Context(), http.MethodGet, "https://api.test/v1/charges", nil)
+	header.Header.Set("X-Api-Key", bearerPrefixKey)
+	query := newRequest(t, t.Context(), http.MethodGet, "https://api.test/v1/charges?api_key="+bearerPrefixKey, nil)
+	return map[string]*http.Request{"authorization": auth, "x-api-key": header, "query": query}
+}
+
+// TestRedactionBearerPrefixOfCallersKeyBaseError: a base error that quotes
+// a server's text (net/http's "malformed HTTP response" quotes its status
+// line) naming the first bytes of the caller's key after "Bearer ", and
+// the whole key elsewhere, keeps no part of the key in RoundTrip's error,
+// in the attempt's log record or in the Attempt an observer gets. The
+// token the text named was replaced everywhere first, inside the whole
+// key too, which left REDACTED and the key's rest, no longer the key.
+func TestRedactionBearerPrefixOfCallersKeyBaseError(t *testing.T) {
+	for name, req := range bearerPrefixRequests(t) {
+		for _, tc := range bearerPrefixTexts {
+			text := tc.text
+			cause := errors.New(`net/http: HTTP/1.x transport connection broken: malformed HTTP response "` + text + `"`)
+			var log bytes.Buffer
+			var atts collector[Attempt]
+			tr := New(&rtScript{steps: []rtStep{{err: cause}}}, WithMaxRetries(0),
+				WithObserver(atts.add), WithLogger(slog.New(slog.NewJSONHandler(&log, nil))))
+			_, err := roundTrip(t, tr, req)
+			if err == nil {
+				t.Fatalf("%s: RoundTrip succeeded, want the base's error", name)
+			}
+			if keepsFold(err.Error(), tc.rest) {
+				t.Errorf("%s: RoundTrip's error = %q keeps %q of the caller's key", name, err, tc.rest)
+			}
+			if keepsFold(log.String(), tc.rest) {
+				t.Errorf("%s: log record %s keeps %q of the caller's key", name, log.String(), tc.rest)
+			}
+			as := atts.all()
+			if len(as) != 1 || as[0].Err == nil {
+				t.Fatalf("%s: observed %+v, want one attempt with an error", name, as)
+			}
+			if keepsFold(as[0].Err.Error(), tc.rest) {
+				t.Errorf("%s: Attempt.Err = %q keeps %q of the caller's key", name, as[0].Err, tc.rest)
+			}
+		}
+	}
+}
+
+// TestRedactionBearerPrefixOfCallersKeyAnswer: an error answer whose code,
+// message and request id name the first bytes of the caller's key after
+// "Bearer ", and the whole key elsewhere, keeps no part of the key in the
+// Attempt an observer gets, in its log record or in the APIError a
+// Classifier gets.
+func TestRedactionBearerPrefixOfCallersKeyAnswer(t *testing.T) {
+	for name, req := range bearerPrefixRequests(t) {
+		for _, tc := range bearerPrefixTexts {
+			text := tc.text
+			body := `{"error":{"code":"invalid_api_key","message":"` + text + `"}}`
+			var log bytes.Buffer
+			var atts collector[Attempt]
+			var apiErrs collector[*APIError]
+			tr := New(&rtScript{steps: []rtStep{{status: http.StatusUnauthorized, body: body,
+				header: http.Header{"X-Request-Id": {text}}}}},
+				WithMaxRetries(0), WithObserver(atts.add), WithLogger(slog.New(slog.NewJSONHandler(&log, nil))),
+				WithClassifier(func(_ *http.Response, apiErr *APIError, _ error, def Class) Class {
+					if apiErr != nil {
+						apiErrs.add(apiErr)
+					}
+					return def
+				}))
+			resp, err := roundTrip(t, tr, req)
+			if err != nil {
+				t.Fatalf("%s: RoundTrip = %v, want the 401", name, err)
+			}
+			resp.Body.Close()
+			as := atts.all()
+			if len(as) != 1 || as[0].Code == "" || as[0].RequestID == "" {
+				t.Fatalf("%s: observed %+v, want one attempt with a code and a request id", name, as)
+			}
+			for field, v := range map[string]string{"Code": as[0].Code, "RequestID": as[0].RequestID} {
+				if keepsFold(v, tc.rest) {
+					t.Errorf("%s: Attempt.%s = %q keeps %q of the caller's key", name, field, v, tc.rest)
+				}
+			}
+			if keepsFold(log.String(), tc.rest) {
+				t.Errorf("%s: log record %s keeps %q of the caller's key", name, log.String(), tc.rest)
+			}
+			es := apiErrs.all()
+			if len(es) != 1 {
+				t.Fatalf("%s: Classifier got %d APIErrors, want 1", name, len(es))
+			}
+			if keepsFold(es[0].Error(), tc.rest) {
+				t.Errorf("%s: APIError %q keeps %q of the caller's key", name, es[0].Error(), tc.rest)
+			}
+		}
+	}
+}
