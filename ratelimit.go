@@ -763,11 +763,12 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 			endFlight(p, &counted)
 			return m.afterSlotPaused(req, st)
 		}
-		if tok != nil && (refusedLocally(err) || st != nil && (st.hedge > 0 && !st.reached || declinedUnsent(st, err))) {
+		if tok != nil && (refusedLocally(err) || st != nil && (st.hedge > 0 && !st.reached || declinedUnsent(st, err) || mistakeUnsent(st, err))) {
 			// Never sent (a hedged copy, too, whose attempt was
 			// decided or failed before it reached the wire: see
-			// hedgeRun.wire; a retry or a copy the base declined):
-			// its token is the next attempt's.
+			// hedgeRun.wire; a retry or a copy the base declined; a
+			// request net/http refused to send, the caller's
+			// mistake): its token is the next attempt's.
 			p.giveBack(tok, time.Now())
 		}
 		if st != nil && st.cut != nil {
@@ -783,6 +784,15 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 	}
 	m.learn(k, credLater, req, p, &counted, st, resp) // ends the flight, and clears counted when it does
 	return resp, nil
+}
+
+// mistakeUnsent reports whether attempt st failed with err, the caller's
+// mistake (a header net/http refuses to send, a body that broke: see
+// requestCutShort), before its request left this process: the host never
+// saw it, and a token of its pace spent on it would hold the next valid
+// call, another goroutine's maybe, to a later turn.
+func mistakeUnsent(st *attemptState, err error) bool {
+	return st.classified && st.neverSent && requestCutShort(err)
 }
 
 // afterSlotPaused sends attempt st of req again, through the rate

@@ -316,9 +316,19 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 			p.window, p.windowSeen = est, now
 		case est >= p.window/2:
 			p.windowSeen = now
-		case now.Sub(p.windowSeen) > min(2*p.window, MaxBelievedReset) && (info.Limit <= 0 || info.Remaining < 0 || info.Remaining*2 >= info.Limit):
+		case p.staleEstimate(info, now):
 			p.window, p.windowSeen = est, now
 		}
+	} else if r.hdr.window == 0 && !p.policyWindow && p.window > 0 && p.staleEstimate(info, now) {
+		// A response without a reset confirms no estimate either, and
+		// gives none to drop it for: the window is no longer known, and
+		// its pace goes with it until a reset estimates one anew. (Kept,
+		// one response's reset paced the host for as long as the later
+		// ones announced a quota without a reset.)
+		if p.learned {
+			rl.dropPace(p, now)
+		}
+		p.window, p.windowSeen = 0, time.Time{}
 	}
 
 	// A pause: Retry-After first, else the reset.
@@ -379,6 +389,15 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 	}
 	p.reopen(now)
 	p.answerHeard()
+}
+
+// staleEstimate reports whether p's estimate of the window, which no
+// response has confirmed for two of its windows, or for MaxBelievedReset
+// if that is shorter, is dropped by a response that announced info at
+// now: while the server says that at least half of its quota is left (a
+// quota in use keeps its estimate, see update). p.mu is held.
+func (p *partition) staleEstimate(info *RateLimitInfo, now time.Time) bool {
+	return now.Sub(p.windowSeen) > min(2*p.window, MaxBelievedReset) && (info.Limit <= 0 || info.Remaining < 0 || info.Remaining*2 >= info.Limit)
 }
 
 // refillUnit returns the time one request of a quota refilled continuously

@@ -163,9 +163,11 @@ import (
 // (ErrCircuitOpen); an attempt whose breaker is open when it would take a
 // QuotaStore's token goes on to it without one, which could not be given
 // back. An attempt that took its turn of the pace and that the
-// breaker or WithMaxInFlight then refuses without sending it, or a hedged
-// copy not sent because its attempt ended meanwhile, gives its turn back
-// to the next attempt: refusals spend none of the host's pace. So does an
+// breaker or WithMaxInFlight then refuses without sending it, that
+// net/http refuses to send (the caller's mistake, a RequestError: a
+// header value with a newline, say), or a hedged copy not sent because
+// its attempt ended meanwhile, gives its turn back to the next attempt:
+// refusals spend none of the host's pace. So does an
 // attempt whose caller gives up while it waits for its turn, or that is
 // refused then: the next attempt that must wait takes that turn when it
 // comes, not one behind it. With a QuotaStore, an attempt takes its turn
