@@ -309,8 +309,12 @@ var errCallersLimit = errors.New("a limit set for the call (WithCallOptions)")
 var errCallersBudgetSpent error = &timeoutCause{fmt.Errorf("%w: %w", errBudgetSpent, errCallersLimit)}
 
 // errReadStalled is the cause given when a body the Transport reads itself
-// stalls past maxReadWait.
-var errReadStalled = fmt.Errorf("resilient: response body stalled for %v", maxReadWait)
+// stalls past maxReadWait. It is a timeout, and context.DeadlineExceeded
+// for errors.Is, as the cut of a read by a deadline is: net/http returns
+// it as the error of the body's read when the caller's context can be
+// canceled (the attempt's context is canceled with it as its cause),
+// where it returns context.DeadlineExceeded otherwise (see cancelWith).
+var errReadStalled error = &timeoutError{fmt.Sprintf("resilient: response body stalled for %v", maxReadWait)}
 
 // abortAfter arranges for body to be cut if it is still being read by the
 // Transport after d: through the context of a hedged copy's body, or the
