@@ -46,9 +46,11 @@ const MinSecret = 8
 //   - a JSON Web Token (three base64url parts, the first "eyJ…"), and the
 //     word that follows "Bearer " when it looks like a token (see
 //     tokenLike: "Bearer sk_live_…", not "Bearer authentication"),
-//     whoever's they are, where they stand, and where the text repeats
-//     them as whole tokens (see replaceToken), not within a longer one,
-//     which the caller's credential may be.
+//     whoever's they are, where they stand and where the text repeats
+//     them, with the credentials of req found, the longest first: a
+//     token that is a part of the caller's credential ("Bearer
+//     sk_live_4eC3", and the whole key elsewhere) does not break it up,
+//     nor the caller's a part of a longer token.
 //
 // It returns s itself, without an allocation, when there is nothing to
 // replace; req may be nil.
@@ -56,12 +58,14 @@ func Echoes(s string, req *http.Request) string {
 	if len(s) < MinSecret {
 		return s
 	}
-	s = bearerTokens(s)
-	if req == nil {
-		return s
-	}
+	s, named := bearerTokens(s)
 	e := echoer{s: s, left: maxServerEchoes}
-	e.chain(req, true)
+	for _, w := range named {
+		e.replace(w) // not looked for when "", or counted
+	}
+	if req != nil {
+		e.chain(req, true)
+	}
 	e.flush()
 	return e.s
 }
@@ -156,19 +160,21 @@ const maxServerEchoes = 32
 
 // echoer replaces in s, a server's text, the credentials of requests by
 // Placeholder, one scan of s for each to find it (see indexFold):
-// unmetered for the caller's own, counted against left for those of URLs
-// a server wrote (see maxServerEchoes). The credentials found are
-// replaced together, the longest first (see flush).
+// unmetered for the caller's own and the tokens s names (see
+// bearerTokens), counted against left for those of URLs a server wrote
+// (see maxServerEchoes). The credentials found are replaced together, the
+// longest first (see flush).
 type echoer struct {
 	s       string
 	metered bool // whether the scans are counted against left
 	left    int  // the scans left for the credentials of URLs a server wrote
 	found   [maxFound]string
-	nfound  int // the credentials in found, not yet replaced
+	nfound  int      // the credentials in found, not yet replaced
+	more    []string // all the credentials found, not yet replaced, when found overflows
 }
 
-// maxFound bounds the distinct credentials an echoer replaces together
-// (see flush): a server's text echoes one or two.
+// maxFound is how many distinct credentials found an echoer keeps without
+// an allocation (see add): a server's text echoes one or two.
 const maxFound = 8
 
 // replace replaces v, a credential, in e.s (see add), when the budget
@@ -192,16 +198,23 @@ func (e *echoer) replace(v string) {
 // others found: one that is a part of another (two cookies, a Basic
 // authorization's user name and its password, "sk_…" and "sk_…_2"),
 // replaced first, would leave the rest of the longer one in the text,
-// no longer found. When found is full, those it holds are replaced first.
+// no longer found. Past maxFound of them, all are kept in more: those
+// replaced in a batch before it would break up a longer one found after.
 func (e *echoer) add(v string) {
-	if slices.Contains(e.found[:e.nfound], v) {
+	if slices.Contains(e.found[:e.nfound], v) || slices.Contains(e.more, v) {
 		return
 	}
-	if e.nfound == len(e.found) {
-		e.flush()
+	if e.more == nil && e.nfound < len(e.found) {
+		e.found[e.nfound] = v
+		e.nfound++
+		return
 	}
-	e.found[e.nfound] = v
-	e.nfound++
+	if e.more == nil {
+		e.more = append(make([]string, 0, 2*maxFound), e.found[:e.nfound]...)
+		clear(e.found[:e.nfound])
+		e.nfound = 0
+	}
+	e.more = append(e.more, v)
 }
 
 // flush replaces the credentials found in e.s (see add) by Placeholder
@@ -209,12 +222,15 @@ func (e *echoer) add(v string) {
 // no longer there to break it up.
 func (e *echoer) flush() {
 	found := e.found[:e.nfound]
+	if e.more != nil {
+		found = e.more
+	}
 	slices.SortFunc(found, func(a, b string) int { return len(b) - len(a) })
 	for _, v := range found {
 		e.s = replaceSecret(e.s, v)
 	}
 	clear(found)
-	e.nfound = 0
+	e.nfound, e.more = 0, nil
 }
 
 // chain replaces the credentials of req, when own (see Echoes), and of
@@ -834,17 +850,17 @@ func lowerASCII(c byte) byte {
 
 // bearerTokens returns s with its JSON Web Tokens (see jwtIn), and the
 // word after each "Bearer " (in any case, see afterBearer), replaced by
-// Placeholder: each such token where it stands, then every other
-// occurrence of the first maxTokenEchoes distinct ones that stands as a
-// whole token (see replaceToken). Its work is linear in s: a hostile
-// server's message of thousands of distinct tokens is not copied once per
-// token.
-func bearerTokens(s string) string {
+// Placeholder where they stand, and the first maxTokenEchoes distinct
+// ones, whose other occurrences Echoes replaces with the caller's
+// credentials, the longest first (see echoer.flush); "" for none. Its work
+// is linear in s: a hostile server's message of thousands of distinct
+// tokens is not copied once per token.
+func bearerTokens(s string) (string, [maxTokenEchoes]string) {
+	var seen [maxTokenEchoes]string
 	if !strings.Contains(s, "eyJ") && indexFold(s, "bearer") < 0 {
-		return s
+		return s, seen
 	}
 	var b []byte
-	var seen [maxTokenEchoes]string
 	nseen, done, prev := 0, 0, ""
 	replace := func(start, end int) {
 		if b == nil {
@@ -881,99 +897,9 @@ func bearerTokens(s string) string {
 		prev, i = w, j
 	}
 	if b == nil {
-		return s
+		return s, seen
 	}
-	s = string(append(b, s[done:]...))
-	for _, w := range seen[:nseen] {
-		s = replaceToken(s, w)
-	}
-	return s
-}
-
-// replaceToken returns s with every occurrence of v, a token s names (see
-// bearerTokens), in any case of its ASCII letters, that stands as a whole
-// token replaced by Placeholder: the bytes around it set it apart (see
-// tokenEdges), or s ends there; a query parameter's '=' before it and its
-// '&' after it, and a mark that ends a sentence after it (see
-// endsSentence), set it apart too. One within a longer token is kept: a
-// server that names the first bytes of the caller's key ("Bearer
-// sk_live_4eC3"), and quotes the whole key elsewhere, would otherwise have
-// REDACTED put in place of the key's first bytes there, its rest kept, and
-// no longer the key its caller's credentials are looked for as (see
-// Echoes). Its work is linear in s (see foldSearch): v holds no byte that
-// sets it apart before it, so an occurrence that begins within another,
-// after one of v's bytes, is no whole token, and the search goes on past
-// each occurrence. It allocates nothing when s holds none.
-func replaceToken(s, v string) string {
-	if len(v) < MinSecret || v == Placeholder {
-		return s
-	}
-	edges := newTokenEdges(v)
-	f := newFoldSearch(s, v)
-	var b strings.Builder
-	done := 0 // s[:done] is written
-	for i := f.from(0); i >= 0; i = f.from(i + len(v)) {
-		j := i + len(v)
-		if i > 0 && !edges.before(s[i-1]) || j < len(s) && !edges.after(s, j) {
-			continue
-		}
-		if done == 0 {
-			b.Grow(len(s)) // no longer: v is no shorter than Placeholder
-		}
-		b.WriteString(s[done:i])
-		b.WriteString(Placeholder)
-		done = j
-	}
-	if done == 0 {
-		return s
-	}
-	b.WriteString(s[done:])
-	return b.String()
-}
-
-// tokenEdges tells the bytes that set a token v apart in a server's text
-// (see replaceToken): a byte that ends every token (see isTokenEnd), and
-// an ASCII byte v does not hold that no credential holds either, as a
-// bracket, a brace or a colon before it ("token:tok_123", "[tok_123]")
-// does; not a letter, a digit or one of "-_.~+/=" (see tokenLike), which
-// a longer token, the caller's key, may go on with. A query parameter's
-// '=' before v sets it apart when v holds none.
-type tokenEdges [2]uint64 // the ASCII bytes v holds, a bit each
-
-func newTokenEdges(v string) tokenEdges {
-	var e tokenEdges
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < 0x80 {
-			e[c>>6] |= 1 << (c & 63)
-		}
-	}
-	return e
-}
-
-// holds reports whether v holds c, an ASCII byte.
-func (e tokenEdges) holds(c byte) bool { return e[c>>6]&(1<<(c&63)) != 0 }
-
-// apart reports whether c, a byte beside an occurrence of v, sets it
-// apart.
-func (e tokenEdges) apart(c byte) bool {
-	return isTokenEnd(c) || c < 0x80 && !isAlnum(c) && strings.IndexByte("-_.~+/=", c) < 0 && !e.holds(c)
-}
-
-// before reports whether c, the byte before an occurrence of v, sets it
-// apart.
-func (e tokenEdges) before(c byte) bool { return e.apart(c) || c == '=' && !e.holds('=') }
-
-// after reports whether s[j], the byte after an occurrence of v, sets it
-// apart.
-func (e tokenEdges) after(s string, j int) bool {
-	return e.apart(s[j]) || s[j] == '&' || endsSentence(s, j)
-}
-
-// endsSentence reports whether s[j], a byte after a token of s, is a mark
-// that ends a sentence or a clause ('.', ';', ':', '!' or '?') at the end
-// of s or before a byte that ends a token ("token tok_123. Sign in").
-func endsSentence(s string, j int) bool {
-	return strings.IndexByte(".;:!?", s[j]) >= 0 && (j+1 == len(s) || isTokenEnd(s[j+1]))
+	return string(append(b, s[done:]...)), seen
 }
 
 // maxTokenEchoes is how many distinct tokens bearerTokens looks for

@@ -1,7 +1,6 @@
 package redact
 
 import (
-	"math/rand"
 	"net/http"
 	"net/url"
 	"strings"
@@ -51,8 +50,9 @@ func TestEchoesTokenNamedPartOfCallersCredential(t *testing.T) {
 
 // TestEchoesNamedTokenWhole: the other occurrences of a token a server's
 // text names are REDACTED where they stand as a whole token (apart, quoted,
-// in brackets, as a query's value, at the end of a sentence) and kept
-// within a longer one, whose first or last bytes they are.
+// in brackets, as a query's value, at the end of a sentence) and within a
+// longer one, whose first or last bytes they are: kept there, the token
+// stood whole in the text (see TestEchoesNamedTokenRepeatedInAnyForm).
 func TestEchoesNamedTokenWhole(t *testing.T) {
 	const tok = "tok_1234abcd"
 	for _, tc := range []struct{ in, want string }{
@@ -69,11 +69,11 @@ func TestEchoesNamedTokenWhole(t *testing.T) {
 		{"Bearer " + tok + " expired [" + tok + "]{" + tok + "}", "Bearer REDACTED expired [REDACTED]{REDACTED}"},
 		{"Bearer " + tok + " expired; see #" + tok + "|@" + tok + ";x", "Bearer REDACTED expired; see #REDACTED|@REDACTED;x"},
 		// Within a longer token: its first bytes, its last, its middle.
-		{"Bearer " + tok + " expired; use " + tok + "XYZW", "Bearer REDACTED expired; use " + tok + "XYZW"},
-		{"Bearer " + tok + " expired; use XYZW" + tok, "Bearer REDACTED expired; use XYZW" + tok},
-		{"Bearer " + tok + " expired; use " + tok + ".v2", "Bearer REDACTED expired; use " + tok + ".v2"},
-		{"Bearer " + tok + " expired; use " + tok + "~2", "Bearer REDACTED expired; use " + tok + "~2"},
-		{"Bearer " + tok + " expired; use x/" + tok, "Bearer REDACTED expired; use x/" + tok},
+		{"Bearer " + tok + " expired; use " + tok + "XYZW", "Bearer REDACTED expired; use REDACTEDXYZW"},
+		{"Bearer " + tok + " expired; use XYZW" + tok, "Bearer REDACTED expired; use XYZWREDACTED"},
+		{"Bearer " + tok + " expired; use " + tok + ".v2", "Bearer REDACTED expired; use REDACTED.v2"},
+		{"Bearer " + tok + " expired; use " + tok + "~2", "Bearer REDACTED expired; use REDACTED~2"},
+		{"Bearer " + tok + " expired; use x/" + tok, "Bearer REDACTED expired; use x/REDACTED"},
 	} {
 		if got := Echoes(tc.in, nil); got != tc.want {
 			t.Errorf("Echoes(%q, nil) = %q, want %q", tc.in, got, tc.want)
@@ -81,69 +81,18 @@ func TestEchoesNamedTokenWhole(t *testing.T) {
 	}
 }
 
-// replaceTokenEveryIndex is replaceToken as a search of every index of s,
-// overlapping occurrences included: the reference that replaceToken, which
-// goes on past each occurrence, must agree with, byte for byte.
-func replaceTokenEveryIndex(s, v string) string {
-	if len(v) < MinSecret || v == Placeholder {
-		return s
-	}
-	edges := newTokenEdges(v)
-	var b strings.Builder
-	done := 0
-	for i := 0; i+len(v) <= len(s); i++ {
-		j := i + len(v)
-		if i < done || !equalFoldASCII(s[i:j], v) {
-			continue
-		}
-		before := i == 0 || edges.before(s[i-1])
-		after := j == len(s) || edges.after(s, j)
-		if before && after {
-			b.WriteString(s[done:i])
-			b.WriteString(Placeholder)
-			done = j
-		}
-	}
-	b.WriteString(s[done:])
-	return b.String()
-}
-
-// TestReplaceTokenEveryIndex: replaceToken writes what a search of every
-// index writes, on random texts of near and overlapping occurrences, cases
-// mixed, bytes that end tokens and that do not around them.
-func TestReplaceTokenEveryIndex(t *testing.T) {
-	rng := rand.New(rand.NewSource(1))
-	tokens := []string{"abab1abab", "aaaa1aaa", "tok=1234", "a=a=a=a=", "AbCd-1234", "é1234567", "a:b:a:b:", "ab]ab]ab"}
-	pieces := []string{"a", "A", "b", "1", "=", "&", ".", ":", " ", ",", "x", "ab", "abab1", "aaaa", "é", "\"", "&x", ". ", "]", "[", ":b", "-", "/"}
-	for n := 0; n < 30000; n++ {
-		v := tokens[rng.Intn(len(tokens))]
-		var b strings.Builder
-		for k := rng.Intn(30); k >= 0; k-- {
-			if rng.Intn(4) == 0 {
-				b.WriteString(v)
-			} else {
-				b.WriteString(pieces[rng.Intn(len(pieces))])
-			}
-		}
-		s := b.String()
-		if got, want := replaceToken(s, v), replaceTokenEveryIndex(s, v); got != want {
-			t.Fatalf("replaceToken(%q, %q) = %q, want %q", s, v, got, want)
-		}
-	}
-}
-
 // TestEchoesNamedTokenWithinLongerLinear: a text that names a long token
 // after "Bearer " and then repeats it within one word of megabytes, at
-// every other byte ("aAaA…"), none of those a whole token, is redacted by
-// one search that goes on past each occurrence: linear in the text. A
-// search from the byte after each occurrence would verify the token's
-// 8 KiB at each of millions of indexes, quadratic, and run past the
-// suite's timeout. No time is measured here.
+// every other byte ("aAaA…"), is redacted by one search that goes on past
+// each occurrence: linear in the text. A search from the byte after each
+// occurrence would verify the token's 8 KiB at each of millions of
+// indexes, quadratic, and run past the suite's timeout. No time is
+// measured here.
 func TestEchoesNamedTokenWithinLongerLinear(t *testing.T) {
 	tok := strings.Repeat("aA", 4<<10)
 	s := "Bearer " + tok + " refused: x" + strings.Repeat("aA", 8<<20)
 	got := Echoes(s, nil)
-	if want := "Bearer REDACTED refused: x"; !strings.HasPrefix(got, want) || len(got) != len(s)-len(tok)+len(Placeholder) {
-		t.Errorf("Echoes(%.40q…) = %.40q… of %d bytes, want %q and the word kept whole", s, got, len(got), want)
+	if want := "Bearer REDACTED refused: x" + strings.Repeat(Placeholder, 16<<20/len(tok)); got != want {
+		t.Errorf("Echoes(%.40q…) = %.40q… of %d bytes, want %.40q… of %d", s, got, len(got), want, len(want))
 	}
 }
