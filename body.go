@@ -141,24 +141,30 @@ func (b *replayBody) next(ctx context.Context, cancel <-chan struct{}, deadline 
 	}
 	// The next retry's GetBody may rewind this body's source: it waits
 	// for its reader, even in memory (see first).
-	b.last = &checkedBody{rc: body, want: b.replayLength()}
+	b.last = &checkedBody{rc: body, want: b.req.ContentLength, replay: b.last.replayLength()}
 	return b.last, nil
 }
 
-// replayLength returns the length a retry's body from GetBody must have:
-// the request's ContentLength, or, when it is unknown, that of the body
-// of the attempt before once its reader read it to its end (0, unknown,
-// before). A careless GetBody that hands out the body an attempt already
+// replayLength returns the length a body of unknown length from GetBody
+// made after b, the body made before it (the attempt's, a retry's or a
+// hedged copy's; nil for none), must have: that of b once its reader read
+// it to its end, else the one b had to have itself (see replay), passed
+// on from body to body, whether the body before was read or not; 0 for
+// none known, and for a request with a ContentLength, which net/http
+// checks. A careless GetBody that hands out the body an attempt already
 // sent (req.Body itself, or its one reader wrapped anew), drained, would
-// have the retry send an empty body (an empty PUT, which the server
-// stores) where a plain client sends the caller's bytes once: checked
-// against that length, as against a ContentLength (see checkLength), it
-// fails the retry as a body cut short instead.
-func (b *replayBody) replayLength() int64 {
-	if want := b.req.ContentLength; want > 0 || b.last == nil || !b.last.ended.Load() {
-		return want
+// have a retry or a hedged copy send an empty body (an empty PUT, which
+// the server stores) where a plain client sends the caller's bytes once:
+// checked against that length (see checkReplayLength), it fails as a body
+// cut short instead.
+func (b *checkedBody) replayLength() int64 {
+	if b == nil || b.want > 0 {
+		return 0
 	}
-	return b.last.read.Load()
+	if b.ended.Load() {
+		return b.read.Load()
+	}
+	return b.replay
 }
 
 // sharesSource reports whether the earlier attempt's body may still be

@@ -577,7 +577,10 @@ func (c *call) trackBody(run *hedgeRun, areq *http.Request, first *hedgeCopy) {
 // take its time), and counts as read while GetBody runs: a retry's
 // GetBody waits for it, not the end of the call. A Read of the body taken
 // over that begins meanwhile waits for that GetBody to return (see
-// getting), and reads the body given back when it failed.
+// getting), and reads the body given back when it failed. Of unknown
+// length, the copy's body must be as long as the body made before it, as
+// a retry's must (see checkedBody.replayLength): a careless GetBody that
+// hands out the body the attempt drained does not send the copy empty.
 func (run *hedgeRun) nextBody(src *http.Request) (io.ReadCloser, error) {
 	run.getMu.Lock()
 	var taken bool
@@ -588,7 +591,7 @@ func (run *hedgeRun) nextBody(src *http.Request) (io.ReadCloser, error) {
 		run.getMu.Unlock()
 		return nil, errBodyNotReplayable
 	}
-	cb := &checkedBody{want: src.ContentLength}
+	cb := &checkedBody{want: src.ContentLength, replay: run.body.replayLength()}
 	var getting chan struct{}
 	if taken {
 		cb.took = run.body

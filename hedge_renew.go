@@ -54,6 +54,9 @@ func (run *hedgeRun) renew(body *checkedBody) bool {
 		return false
 	}
 	run.body = body
+	// The renewal, of unknown length, must be as long as the body the
+	// copy sent (see checkedBody.replayLength), as a retry's must.
+	body.replay = last.replayLength()
 	run.getMu.Unlock()
 	// GetBody is the Transport's wait, not a Read of the caller's body:
 	// a deadline that cuts it is no stall (see bodyWatch), as one that
@@ -126,6 +129,24 @@ func (b *checkedBody) closeRenewed() error {
 		return re
 	}
 	return nil
+}
+
+// renewalFault returns err, the failure of a Read of body, an attempt's
+// renewed from GetBody (see hedgeRun.renew), which is not as long as the
+// body the copy sent (see checkReplayLength): when none of it was read (a
+// careless GetBody that hands out the body the copy drained), as the
+// failure of a renewal whose GetBody failed, which it is: the attempt was
+// not sent, the copy that sent the body may still answer, and GetBody is
+// asked for no other body (see renewFailed). Any other failure is err.
+func (b *checkedBody) renewalFault(err error) error {
+	var le *replayLengthError
+	if b.read.Load() > 0 || !errors.As(err, &le) {
+		return err
+	}
+	err = &renewalError{fmt.Errorf("%w; %w", errBodyDetached, notReplayable(le))}
+	b.cut.Store(&err)
+	b.detached.Store(true) // a Read after it fails so too
+	return err
 }
 
 // renewalError is the error of the Read of an attempt's body whose

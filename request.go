@@ -70,8 +70,15 @@ func (e *RequestError) Unwrap() error { return e.Err }
 // reads (a careless GetBody that seeks one file back), is called for a
 // retry or a hedged copy only then.
 type checkedBody struct {
-	rc     io.ReadCloser
-	want   int64
+	rc   io.ReadCloser
+	want int64
+	// replay is the length this body, of unknown length and from
+	// GetBody, must have: that of the body made before it (see
+	// replayLength), checked as a ContentLength is (see
+	// checkReplayLength); 0 for none. Set as the body is made, or, for
+	// an attempt's body renewed, under its run's getMu before its Read
+	// reads the renewal (see hedgeRun.renew).
+	replay int64
 	read   atomic.Int64 // read by a Close that may run beside a Read (see Close)
 	watch  bodyWatch
 	closed atomic.Bool // Close closes rc once: a layer that closed it may panic, and the retry loop close it again
@@ -149,7 +156,14 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 	}
 	n, err := rc.Read(p)
 	b.watch.end(running)
-	err = checkLength(b.want, b.read.Add(int64(n)), err)
+	if b.replay > 0 {
+		err = checkReplayLength(b.replay, b.read.Add(int64(n)), err)
+		if err != nil && err != io.EOF && b.use.Load() == bodyRenewed {
+			err = b.renewalFault(err)
+		}
+	} else {
+		err = checkLength(b.want, b.read.Add(int64(n)), err)
+	}
 	if err == io.EOF {
 		b.ended.Store(true)
 	}
@@ -414,6 +428,36 @@ func checkLength(want, read int64, err error) error {
 		return &RequestError{Err: fmt.Errorf("http: ContentLength=%d with Body length %d", want, read)}
 	}
 	return err
+}
+
+// checkReplayLength is checkLength for a body of unknown length from
+// GetBody that must be want bytes long, the length of the body made before
+// it (see checkedBody.replayLength). A body that is not fails as bodyFault
+// words the failure of a body of unknown length: sent chunked, as it is
+// read, it may have been acted on once bytes of it were read (a record a
+// line long, a JSON value), and not before.
+func checkReplayLength(want, read int64, err error) error {
+	if err != nil && err != io.EOF {
+		return bodyFault(0, read, err)
+	}
+	if read > want || err == io.EOF && read < want {
+		return bodyFault(0, read, &replayLengthError{want: want, read: read})
+	}
+	return err
+}
+
+// replayLengthError is the error of a body of unknown length from GetBody
+// that is not as long as the body made before it, want bytes (see
+// checkReplayLength): read is what was read of it, up to the Read that
+// passed want, or to its end. It names no ContentLength: the caller set
+// none.
+type replayLengthError struct{ want, read int64 }
+
+func (e *replayLengthError) Error() string {
+	if e.read > e.want {
+		return fmt.Sprintf("Request.GetBody's body, of unknown length, is longer than the %d bytes of the body sent before it", e.want)
+	}
+	return fmt.Sprintf("Request.GetBody's body, of unknown length, ended after %d bytes, where the body sent before it had %d", e.read, e.want)
 }
 
 // bodyFault returns the *RequestError of a body whose Read or Close failed
