@@ -787,12 +787,13 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 }
 
 // mistakeUnsent reports whether attempt st failed with err, the caller's
-// mistake (a header net/http refuses to send, a body that broke: see
-// requestCutShort), before its request left this process: the host never
-// saw it, and a token of its pace spent on it would hold the next valid
-// call, another goroutine's maybe, to a later turn.
+// mistake (a header net/http refuses to send: see requestCutShort), before
+// its request left this process: the host never saw it, and a token of its
+// pace spent on it would hold the next valid call, another goroutine's
+// maybe, to a later turn. A body that broke is none: the host may have got
+// the request's header (see bodyBroke), and its token is spent.
 func mistakeUnsent(st *attemptState, err error) bool {
-	return st.classified && st.neverSent && requestCutShort(err)
+	return st.classified && st.neverSent && requestCutShort(err) && !bodyBroke(err)
 }
 
 // afterSlotPaused sends attempt st of req again, through the rate

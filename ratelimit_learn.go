@@ -319,12 +319,16 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		case p.staleEstimate(info, now):
 			p.window, p.windowSeen = est, now
 		}
-	} else if r.hdr.window == 0 && !p.policyWindow && p.window > 0 && p.staleEstimate(info, now) {
+	} else if r.hdr.window == 0 && !p.policyWindow && p.window > 0 && r.hdr.found() && !r.throttled && p.staleEstimate(info, now) {
 		// A response without a reset confirms no estimate either, and
 		// gives none to drop it for: the window is no longer known, and
 		// its pace goes with it until a reset estimates one anew. (Kept,
 		// one response's reset paced the host for as long as the later
-		// ones announced a quota without a reset.)
+		// ones announced a quota without a reset.) One that announces no
+		// quota (a Retry-After alone) drops none, nor does a throttled
+		// one: neither says that the quota is not in use, a 429 that it
+		// is spent. (Dropped, a rolling window's next reset, close at
+		// hand, was taken for the window: a pace many times the quota.)
 		if p.learned {
 			rl.dropPace(p, now)
 		}

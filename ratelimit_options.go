@@ -126,7 +126,10 @@ import (
 //   - When the server announces its limit and a window (the policy's w, or
 //     the longest time to a reset seen, forgotten when no response comes
 //     close to it for two of its windows, or for MaxBelievedReset if that
-//     is shorter, while at least half of the quota is left; a window goes
+//     is shorter, while at least half of the quota is left (a response
+//     without a reset forgets it so too, unless it is throttled or
+//     announces no quota, a Retry-After alone: neither says that the
+//     quota is not in use); a window goes
 //     with the limit it was learned with, forgotten when a response
 //     announces another limit without a window, the new limit paced once
 //     its window is known and the old limit's pace dropped until then; and
@@ -165,7 +168,8 @@ import (
 // back. An attempt that took its turn of the pace and that the
 // breaker or WithMaxInFlight then refuses without sending it, that
 // net/http refuses to send (the caller's mistake, a RequestError: a
-// header value with a newline, say), or a hedged copy not sent because
+// header value with a newline, say; not a body that breaks as it is
+// sent, whose header the host may have got), or a hedged copy not sent because
 // its attempt ended meanwhile, gives its turn back to the next attempt:
 // refusals spend none of the host's pace. So does an
 // attempt whose caller gives up while it waits for its turn, or that is

@@ -46,6 +46,11 @@ import (
 // have failed where it ends.
 type RequestError struct {
 	Err error // the cause: the body's Read error, net/http's refusal, …
+
+	// ofBody says that the cause is the request's body (see bodyFault),
+	// which net/http reads only as it writes the request: the host may
+	// have its header (see bodyBroke).
+	ofBody bool
 }
 
 // Error returns "resilient: invalid request: " and the cause, or, for a
@@ -407,7 +412,7 @@ func bodyStalled(body io.ReadCloser, err error) *RequestError {
 		b.c.mu.Unlock()
 		return bodyFault(b.c.want, read, err)
 	}
-	return &RequestError{Err: err}
+	return &RequestError{Err: err, ofBody: true}
 }
 
 // checkLength returns the error of a Read of a body of which read bytes
@@ -423,9 +428,9 @@ func checkLength(want, read int64, err error) error {
 	}
 	switch {
 	case read > want:
-		return &RequestError{Err: longerBodyError{want}}
+		return &RequestError{Err: longerBodyError{want}, ofBody: true}
 	case err == io.EOF && read < want:
-		return &RequestError{Err: fmt.Errorf("http: ContentLength=%d with Body length %d", want, read)}
+		return &RequestError{Err: fmt.Errorf("http: ContentLength=%d with Body length %d", want, read), ofBody: true}
 	}
 	return err
 }
@@ -474,9 +479,19 @@ func (e *replayLengthError) Error() string {
 // ends.
 func bodyFault(want, read int64, err error) *RequestError {
 	if read > 0 && (want <= 0 || read >= want) {
-		return &RequestError{Err: &wholeBodyError{err}}
+		return &RequestError{Err: &wholeBodyError{err}, ofBody: true}
 	}
-	return &RequestError{Err: err}
+	return &RequestError{Err: err, ofBody: true}
+}
+
+// bodyBroke reports whether err is the *RequestError of a request whose
+// body failed (see bodyFault): net/http reads a body only as it writes the
+// request, after its header, which it sends before the body over HTTP/2,
+// and over HTTP/1 once its buffer is full. The host may have got the
+// request, cut short, and counted it against its quota.
+func bodyBroke(err error) bool {
+	var re *RequestError
+	return errors.As(err, &re) && re.ofBody
 }
 
 // wholeBodyError is err, the failure of a body once its request's
