@@ -40,17 +40,18 @@ const MinSecret = 8
 //     request and the headers of req, are looked for first and always;
 //     those of the URLs a server wrote, req's (when it follows a
 //     redirect) and the hops' between, within maxServerEchoes scans of s.
-//     The credentials found are replaced the longest first: one within
-//     another (two cookies, a Basic user name and its password) does not
-//     break the longer one up;
+//     The credentials found are replaced together, each run of the text
+//     they cover by one Placeholder: one within another or overlapping it
+//     (two cookies, a Basic user name and its password) does not break
+//     the other up;
 //   - a JSON Web Token (three base64url parts, the first "eyJ…"), and the
 //     word that follows "Bearer " when it looks like a token (see
 //     tokenLike: "Bearer sk_live_…", not "Bearer authentication"),
 //     whoever's they are, where they stand and where the text repeats
-//     them, with the credentials of req found, the longest first: a
-//     token that is a part of the caller's credential ("Bearer
-//     sk_live_4eC3", and the whole key elsewhere) does not break it up,
-//     nor the caller's a part of a longer token.
+//     them, together with the credentials of req found: a token that is
+//     a part of the caller's credential ("Bearer sk_live_4eC3", and the
+//     whole key elsewhere), or overlaps it, does not break it up, nor the
+//     caller's a longer token.
 //
 // It returns s itself, without an allocation, when there is nothing to
 // replace; req may be nil.
@@ -162,8 +163,8 @@ const maxServerEchoes = 32
 // Placeholder, one scan of s for each to find it (see indexFold):
 // unmetered for the caller's own and the tokens s names (see
 // bearerTokens), counted against left for those of URLs a server wrote
-// (see maxServerEchoes). The credentials found are replaced together, the
-// longest first (see flush).
+// (see maxServerEchoes). The credentials found are replaced together (see
+// flush).
 type echoer struct {
 	s       string
 	metered bool // whether the scans are counted against left
@@ -195,9 +196,9 @@ func (e *echoer) replace(v string) {
 }
 
 // add keeps v, a credential e.s holds, to be replaced by flush with the
-// others found: one that is a part of another (two cookies, a Basic
-// authorization's user name and its password, "sk_…" and "sk_…_2"),
-// replaced first, would leave the rest of the longer one in the text,
+// others found: one that is a part of another or overlaps it (two
+// cookies, a Basic authorization's user name and its password, "sk_…"
+// and "sk_…_2"), replaced first, would leave the rest of the longer one in the text,
 // no longer found. Past maxFound of them, all are kept in more: those
 // replaced in a batch before it would break up a longer one found after.
 func (e *echoer) add(v string) {
@@ -217,20 +218,92 @@ func (e *echoer) add(v string) {
 	e.more = append(e.more, v)
 }
 
-// flush replaces the credentials found in e.s (see add) by Placeholder
-// (see replaceSecret), the longest first: a shorter one within it is then
-// no longer there to break it up.
+// flush replaces the credentials found in e.s (see add) by Placeholder:
+// each run of the text they cover, where they stand whole, one within
+// another or overlapping ("tok_AAAA_BBBB" and "BBBB_CCCC…" in
+// "tok_AAAA_BBBB_CCCC…"), by one (see cover). Replaced one after the
+// other, the one replaced second would no longer be whole in the text, and
+// its rest would stay there.
 func (e *echoer) flush() {
 	found := e.found[:e.nfound]
 	if e.more != nil {
 		found = e.more
 	}
-	slices.SortFunc(found, func(a, b string) int { return len(b) - len(a) })
+	var c cover
 	for _, v := range found {
-		e.s = replaceSecret(e.s, v)
+		c.add(e.s, v)
 	}
+	e.s = c.replace(e.s)
 	clear(found)
 	e.nfound, e.more = 0, nil
+}
+
+// cover is the part of a server's text that credentials found in it cover
+// (see add), which replace writes as Placeholder: two bits for each byte,
+// whether a credential covers it, and whether the one that does covers
+// the byte before it too. Its zero value covers nothing, and costs no
+// allocation until a credential is found.
+type cover struct {
+	covered, joined []uint64
+}
+
+// add covers the occurrences of v, a credential, in s, in any case of its
+// ASCII letters, when v is MinSecret bytes or more: each one after the
+// last (one search for them all, see foldSearch), and the bytes of the
+// characters it begins or ends within (v, a credential's raw bytes, a
+// Basic one's decoded, need not be UTF-8).
+func (c *cover) add(s, v string) {
+	if len(v) < MinSecret || v == Placeholder {
+		return
+	}
+	f := newFoldSearch(s, v)
+	done := 0 // the end of the occurrence before
+	for i := f.from(0); i >= 0; i = f.from(done) {
+		j := i + len(v)
+		for k := 1; k < utf8.UTFMax && i > done && !utf8.RuneStart(s[i]); k++ {
+			i--
+		}
+		for k := 1; k < utf8.UTFMax && j < len(s) && !utf8.RuneStart(s[j]); k++ {
+			j++
+		}
+		if c.covered == nil {
+			n := (len(s) + 63) / 64
+			bits := make([]uint64, 2*n)
+			c.covered, c.joined = bits[:n], bits[n:]
+		}
+		c.covered[i/64] |= 1 << (i % 64)
+		for k := i + 1; k < j; k++ {
+			c.covered[k/64] |= 1 << (k % 64)
+			c.joined[k/64] |= 1 << (k % 64)
+		}
+		done = j
+	}
+}
+
+// replace returns s, the text c covers the parts of, with each run of the
+// bytes c covers replaced by Placeholder; s itself, without an
+// allocation, when c covers none.
+func (c *cover) replace(s string) string {
+	if c.covered == nil {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s)) // no longer: a run is no shorter than a credential, nor one than Placeholder
+	done := 0      // s[:done] is written
+	for i := 0; i < len(s); i++ {
+		if c.covered[i/64]&(1<<(i%64)) == 0 {
+			continue
+		}
+		j := i + 1
+		for j < len(s) && c.joined[j/64]&(1<<(j%64)) != 0 {
+			j++
+		}
+		b.WriteString(s[done:i])
+		b.WriteString(Placeholder)
+		done, i = j, j-1
+	}
+	b.WriteString(s[done:])
+	return b.String()
 }
 
 // chain replaces the credentials of req, when own (see Echoes), and of
@@ -675,42 +748,13 @@ func containsFold(s, sub string) bool {
 
 // replaceSecret returns s with every occurrence of v, in any case of its
 // ASCII letters, replaced by Placeholder, when v is MinSecret bytes or
-// more. An occurrence that begins or ends within a character of s (v, a
-// credential's raw bytes, a Basic one's decoded, need not be UTF-8) takes
-// that character with it: valid UTF-8 stays valid. It allocates nothing
-// when s holds none.
+// more (see cover). An occurrence that begins or ends within a character
+// of s takes that character with it: valid UTF-8 stays valid. It
+// allocates nothing when s holds none.
 func replaceSecret(s, v string) string {
-	if len(v) < MinSecret || v == Placeholder {
-		return s
-	}
-	// One search for all the occurrences, whose scans the later ones
-	// reuse: a search from scratch for each rescanned the rest of s for a
-	// case of v's first byte that s does not hold, quadratic in a
-	// hostile text that repeats v (net/http quotes a status line of up to
-	// 10 MB whole).
-	f := newFoldSearch(s, v)
-	i := f.from(0)
-	if i < 0 {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s)) // no longer: v is no shorter than Placeholder
-	done := 0      // s[:done] is written
-	for i >= 0 {
-		j := i + len(v)
-		for k := 1; k < utf8.UTFMax && i > done && !utf8.RuneStart(s[i]); k++ {
-			i--
-		}
-		for k := 1; k < utf8.UTFMax && j < len(s) && !utf8.RuneStart(s[j]); k++ {
-			j++
-		}
-		b.WriteString(s[done:i])
-		b.WriteString(Placeholder)
-		done = j
-		i = f.from(j)
-	}
-	b.WriteString(s[done:])
-	return b.String()
+	var c cover
+	c.add(s, v)
+	return c.replace(s)
 }
 
 // indexFold returns the index of the first occurrence of v, not empty, in
@@ -851,10 +895,10 @@ func lowerASCII(c byte) byte {
 // bearerTokens returns s with its JSON Web Tokens (see jwtIn), and the
 // word after each "Bearer " (in any case, see afterBearer), replaced by
 // Placeholder where they stand, and the first maxTokenEchoes distinct
-// ones, whose other occurrences Echoes replaces with the caller's
-// credentials, the longest first (see echoer.flush); "" for none. Its work
-// is linear in s: a hostile server's message of thousands of distinct
-// tokens is not copied once per token.
+// ones, whose other occurrences Echoes replaces together with the
+// caller's credentials (see echoer.flush); "" for none. Its work is
+// linear in s: a hostile server's message of thousands of distinct tokens
+// is not copied once per token.
 func bearerTokens(s string) (string, [maxTokenEchoes]string) {
 	var seen [maxTokenEchoes]string
 	if !strings.Contains(s, "eyJ") && indexFold(s, "bearer") < 0 {
