@@ -50,8 +50,9 @@ const MinSecret = 8
 //     whoever's they are, where they stand and where the text repeats
 //     them, together with the credentials of req found: a token that is
 //     a part of the caller's credential ("Bearer sk_live_4eC3", and the
-//     whole key elsewhere), or overlaps it, does not break it up, nor the
-//     caller's a longer token.
+//     whole key elsewhere, a key "AKIA1234:eyJ…" that holds a JWT), or
+//     overlaps it, does not break it up, nor the caller's a longer token.
+//     Each credential is looked for in s as the server wrote it.
 //
 // It returns s itself, without an allocation, when there is nothing to
 // replace; req may be nil.
@@ -59,9 +60,8 @@ func Echoes(s string, req *http.Request) string {
 	if len(s) < MinSecret {
 		return s
 	}
-	s, named := bearerTokens(s)
 	e := echoer{s: s, left: maxServerEchoes}
-	for _, w := range named {
+	for _, w := range bearerTokens(s, &e.covered) {
 		e.replace(w) // not looked for when "", or counted
 	}
 	if req != nil {
@@ -163,8 +163,8 @@ const maxServerEchoes = 32
 // Placeholder, one scan of s for each to find it (see indexFold):
 // unmetered for the caller's own and the tokens s names (see
 // bearerTokens), counted against left for those of URLs a server wrote
-// (see maxServerEchoes). The credentials found are replaced together (see
-// flush).
+// (see maxServerEchoes). The credentials found are replaced together,
+// with the tokens that bearerTokens found where they stand (see flush).
 type echoer struct {
 	s       string
 	metered bool // whether the scans are counted against left
@@ -172,6 +172,7 @@ type echoer struct {
 	found   [maxFound]string
 	nfound  int      // the credentials in found, not yet replaced
 	more    []string // all the credentials found, not yet replaced, when found overflows
+	covered cover    // what flush replaces of s: the tokens bearerTokens found, then the credentials in found
 }
 
 // maxFound is how many distinct credentials found an echoer keeps without
@@ -218,24 +219,24 @@ func (e *echoer) add(v string) {
 	e.more = append(e.more, v)
 }
 
-// flush replaces the credentials found in e.s (see add) by Placeholder:
-// each run of the text they cover, where they stand whole, one within
-// another or overlapping ("tok_AAAA_BBBB" and "BBBB_CCCC…" in
-// "tok_AAAA_BBBB_CCCC…"), by one (see cover). Replaced one after the
-// other, the one replaced second would no longer be whole in the text, and
-// its rest would stay there.
+// flush replaces the credentials found in e.s (see add), and the tokens
+// e.covered already covers (see bearerTokens), by Placeholder: each run of
+// the text they cover, where they stand whole, one within another or
+// overlapping ("tok_AAAA_BBBB" and "BBBB_CCCC…" in "tok_AAAA_BBBB_CCCC…",
+// a JWT and a key that holds it), by one (see cover). Replaced one after
+// the other, the one replaced second would no longer be whole in the
+// text, and its rest would stay there.
 func (e *echoer) flush() {
 	found := e.found[:e.nfound]
 	if e.more != nil {
 		found = e.more
 	}
-	var c cover
 	for _, v := range found {
-		c.add(e.s, v)
+		e.covered.add(e.s, v)
 	}
-	e.s = c.replace(e.s)
+	e.s = e.covered.replace(e.s)
 	clear(found)
-	e.nfound, e.more = 0, nil
+	e.nfound, e.more, e.covered = 0, nil, cover{}
 }
 
 // cover is the part of a server's text that credentials found in it cover
@@ -250,33 +251,39 @@ type cover struct {
 // add covers the occurrences of v, a credential, in s, in any case of its
 // ASCII letters, when v is MinSecret bytes or more: each one after the
 // last (one search for them all, see foldSearch), and the bytes of the
-// characters it begins or ends within (v, a credential's raw bytes, a
-// Basic one's decoded, need not be UTF-8).
+// characters it begins or ends within (see span).
 func (c *cover) add(s, v string) {
 	if len(v) < MinSecret || v == Placeholder {
 		return
 	}
 	f := newFoldSearch(s, v)
-	done := 0 // the end of the occurrence before
-	for i := f.from(0); i >= 0; i = f.from(done) {
-		j := i + len(v)
-		for k := 1; k < utf8.UTFMax && i > done && !utf8.RuneStart(s[i]); k++ {
-			i--
-		}
-		for k := 1; k < utf8.UTFMax && j < len(s) && !utf8.RuneStart(s[j]); k++ {
-			j++
-		}
-		if c.covered == nil {
-			n := (len(s) + 63) / 64
-			bits := make([]uint64, 2*n)
-			c.covered, c.joined = bits[:n], bits[n:]
-		}
-		c.covered[i/64] |= 1 << (i % 64)
-		for k := i + 1; k < j; k++ {
-			c.covered[k/64] |= 1 << (k % 64)
-			c.joined[k/64] |= 1 << (k % 64)
-		}
-		done = j
+	for i := f.from(0); i >= 0; i = f.from(i + len(v)) {
+		c.span(s, i, i+len(v))
+	}
+}
+
+// span covers s[i:j], not empty, a part of s that holds a credential, and
+// the bytes of the characters it begins or ends within (a credential's
+// raw bytes, a Basic one's decoded, need not be UTF-8): valid UTF-8 stays
+// valid. The next occurrence of a credential may begin within the
+// character that one ends within ("\xa9…\xc3" twice in "é…é…é"): it is
+// looked for from j, and the two make one run.
+func (c *cover) span(s string, i, j int) {
+	for k := 1; k < utf8.UTFMax && i > 0 && !utf8.RuneStart(s[i]); k++ {
+		i--
+	}
+	for k := 1; k < utf8.UTFMax && j < len(s) && !utf8.RuneStart(s[j]); k++ {
+		j++
+	}
+	if c.covered == nil {
+		n := (len(s) + 63) / 64
+		bits := make([]uint64, 2*n)
+		c.covered, c.joined = bits[:n], bits[n:]
+	}
+	c.covered[i/64] |= 1 << (i % 64)
+	for k := i + 1; k < j; k++ {
+		c.covered[k/64] |= 1 << (k % 64)
+		c.joined[k/64] |= 1 << (k % 64)
 	}
 }
 
@@ -410,9 +417,16 @@ func (e *echoer) headers(h http.Header) {
 		}
 		for _, v := range vs {
 			v = strings.TrimSpace(v) // as net/http sends it
-			e.replace(v)
-			if scheme, tok, ok := strings.Cut(v, " "); ok { // "Bearer <token>", "Basic <base64>"
-				tok = strings.TrimSpace(tok)
+			// "Bearer <token>", "Basic <base64>"
+			scheme, tok, ok := strings.Cut(v, " ")
+			tok = strings.TrimSpace(tok)
+			if !ok || len(tok) < MinSecret || !isAuthorization(name) {
+				// An authorization's scheme is no secret: a server's
+				// "Bearer <token>" keeps its word when the token is
+				// looked for.
+				e.replace(v)
+			}
+			if ok {
 				e.replace(tok)
 				if strings.EqualFold(scheme, "Basic") {
 					e.basic(tok)
@@ -435,6 +449,12 @@ func (e *echoer) headers(h http.Header) {
 			}
 		}
 	}
+}
+
+// isAuthorization reports whether name, a header's, is Authorization or
+// Proxy-Authorization, whose value is a scheme, then the credentials.
+func isAuthorization(name string) bool {
+	return strings.EqualFold(name, "Authorization") || strings.EqualFold(name, "Proxy-Authorization")
 }
 
 // query replaces the credentials of query, a URL's raw query (RawQuery,
@@ -892,26 +912,23 @@ func lowerASCII(c byte) byte {
 	return c
 }
 
-// bearerTokens returns s with its JSON Web Tokens (see jwtIn), and the
-// word after each "Bearer " (in any case, see afterBearer), replaced by
-// Placeholder where they stand, and the first maxTokenEchoes distinct
-// ones, whose other occurrences Echoes replaces together with the
-// caller's credentials (see echoer.flush); "" for none. Its work is
-// linear in s: a hostile server's message of thousands of distinct tokens
-// is not copied once per token.
-func bearerTokens(s string) (string, [maxTokenEchoes]string) {
+// bearerTokens covers in c (see cover.span) the JSON Web Tokens of s (see
+// jwtIn), and the word after each "Bearer " (in any case, see
+// afterBearer), where they stand, and returns the first maxTokenEchoes
+// distinct ones, whose other occurrences Echoes replaces together with
+// the caller's credentials (see echoer.flush); "" for none. It leaves s
+// as it is: a credential of the caller's that holds a token
+// ("AKIA1234:eyJ…") is looked for in it whole. Its work is linear in s:
+// a hostile server's message of thousands of distinct tokens is not
+// copied once per token.
+func bearerTokens(s string, c *cover) [maxTokenEchoes]string {
 	var seen [maxTokenEchoes]string
 	if !strings.Contains(s, "eyJ") && indexFold(s, "bearer") < 0 {
-		return s, seen
+		return seen
 	}
-	var b []byte
-	nseen, done, prev := 0, 0, ""
-	replace := func(start, end int) {
-		if b == nil {
-			b = make([]byte, 0, len(s))
-		}
-		b = append(append(b, s[done:start]...), Placeholder...)
-		done = end
+	nseen, prev := 0, ""
+	mark := func(start, end int) {
+		c.span(s, start, end)
 		if tok := s[start:end]; nseen < len(seen) && !slices.Contains(seen[:nseen], tok) {
 			seen[nseen] = tok
 			nseen++
@@ -932,18 +949,15 @@ func bearerTokens(s string) (string, [maxTokenEchoes]string) {
 			if l == 0 {
 				break
 			}
-			replace(at+k, at+l)
+			mark(at+k, at+l)
 			at, jwts = at+l, true
 		}
 		if !jwts && len(w) >= MinSecret && w != Placeholder && afterBearer(prev) && tokenLike(w) {
-			replace(i, j)
+			mark(i, j)
 		}
 		prev, i = w, j
 	}
-	if b == nil {
-		return s, seen
-	}
-	return string(append(b, s[done:]...)), seen
+	return seen
 }
 
 // maxTokenEchoes is how many distinct tokens bearerTokens looks for

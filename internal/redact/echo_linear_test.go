@@ -9,7 +9,10 @@ import (
 
 // replaceSecretFromScratch is replaceSecret as it was when it looked for
 // each occurrence with a search of its own: the reference that the one
-// search for all of them must agree with, byte for byte.
+// search for all of them must agree with, byte for byte. Each search goes
+// on from the end of the occurrence before, not of the character it took
+// with it; an occurrence that begins within that character joins the
+// Placeholder before.
 func replaceSecretFromScratch(s, v string) string {
 	if len(v) < MinSecret || v == Placeholder {
 		return s
@@ -19,20 +22,26 @@ func replaceSecretFromScratch(s, v string) string {
 		return s
 	}
 	var b strings.Builder
+	done := 0 // s[:done] is written, or replaced
 	for i >= 0 {
 		j := i + len(v)
+		from := j
 		for k := 1; k < utf8.UTFMax && i > 0 && !utf8.RuneStart(s[i]); k++ {
 			i--
 		}
 		for k := 1; k < utf8.UTFMax && j < len(s) && !utf8.RuneStart(s[j]); k++ {
 			j++
 		}
-		b.WriteString(s[:i])
-		b.WriteString(Placeholder)
-		s = s[j:]
-		i = indexFold(s, v)
+		if i >= done {
+			b.WriteString(s[done:i])
+			b.WriteString(Placeholder)
+		}
+		done = max(done, j)
+		if i = indexFold(s[from:], v); i >= 0 {
+			i += from
+		}
 	}
-	b.WriteString(s)
+	b.WriteString(s[done:])
 	return b.String()
 }
 
