@@ -110,8 +110,9 @@ type QuotaPartition interface {
 	// info.Limit requests per window (both known: Learn is called only
 	// then), and, when announced, info.Remaining (else -1) until
 	// info.Reset (else zero). It is called with every response that
-	// announces rate-limit values, so a store should compare, and share
-	// only what changed.
+	// announces rate-limit values with the quota's window or a reset (one
+	// without either confirms no window), so a store should compare, and
+	// share only what changed.
 	Learn(info RateLimitInfo, window time.Duration)
 }
 
@@ -268,14 +269,17 @@ const minQuotaRetry = time.Millisecond
 
 // learnShared gives what p learned from a response to its store: the quota
 // (which the store paces, instead of p's own limiter), with what the
-// response announced of it when it announced a rate-limit value (announced;
-// a Retry-After alone announces none), and a pause (zero for none). It
-// reports whether p has a store. p.mu is held.
+// response announced of it when it announced a rate-limit value with the
+// quota's window or a reset (announced; a Retry-After alone announces
+// none, nor does a count without a reset, which confirms no window: see
+// rateLimiter.update), and a pause (zero for none). It reports whether p
+// has a store. p.mu is held.
 //
-// The store hears of the quota only from responses that announce one: it
-// knows from its Learns how long ago a response last did, and stops pacing
-// the fleet by a quota no member's responses have announced for
-// MaxBelievedReset, as the limiter forgets it (see rateLimiter.unpace).
+// The store hears of the quota only from responses that so announce one:
+// it knows from its Learns how long ago a response last did, and stops
+// pacing the fleet by a quota no member's responses have announced for
+// MaxBelievedReset, as the limiter forgets it (see rateLimiter.unpace),
+// and forgets a window no reset confirms (see rateLimiter.update).
 func (p *partition) learnShared(info *RateLimitInfo, pause time.Time, announced bool) bool {
 	if p.quota == nil {
 		return false

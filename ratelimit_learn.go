@@ -331,6 +331,15 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		// hand, was taken for the window: a pace many times the quota.)
 		if p.learned {
 			rl.dropPace(p, now)
+			if p.lim == nil {
+				// The attempts waiting for turns of the pace dropped
+				// wake, as they do when a static limit's rate rises
+				// (see setRate): a turn of a pace p no longer follows
+				// is spent, and they look again at what holds them
+				// now. (Asleep, they waited for a pace no longer
+				// known, up to WithMaxRetryAfter.)
+				p.wake()
+			}
 		}
 		p.window, p.windowSeen = 0, time.Time{}
 	}
@@ -367,7 +376,12 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		// the route reads (see pauseHost).
 		shared = time.Time{}
 	}
-	if !p.learnShared(info, shared, r.hdr.found()) {
+	// The store hears of the quota from a response that announces its
+	// window or a reset, not from one without either: that confirms no
+	// window, and the estimate it would give the store, which no reset
+	// confirms, would pace the fleet for MaxBelievedReset past the time
+	// this Transport drops it (above).
+	if !p.learnShared(info, shared, r.hdr.found() && (r.hdr.window > 0 || info.Reset.After(now))) {
 		// A new window with requests left, announced after the spent
 		// one (no pause, no throttle), fills the pace's bucket.
 		fill := wasSpent && newWindow && until.IsZero() && !r.throttled && p.remaining > 0
@@ -524,10 +538,7 @@ func (rl *rateLimiter) pace(p *partition, now time.Time, remaining int, fill boo
 		p.lim = rate.NewLimiter(r, b)
 		p.newRate()
 		p.owed = 0 // the bucket is full
-		if p.rose != nil {
-			close(p.rose)
-			p.rose = nil
-		}
+		p.wake()
 	default:
 		if r != p.paceRate {
 			p.setRate(now, r)

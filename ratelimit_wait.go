@@ -374,6 +374,14 @@ func (p *partition) setRate(now time.Time, r rate.Limit) {
 	p.newRate()
 	if r > old && r != rate.Inf && p.rose != nil {
 		p.rise = rateRise{at: now, from: old, to: r, gen: p.gen}
+		p.wake()
+	}
+}
+
+// wake wakes the attempts waiting for turns of p's pace (see rising), when
+// any waits. p.mu is held.
+func (p *partition) wake() {
+	if p.rose != nil {
 		close(p.rose)
 		p.rose = nil
 	}
