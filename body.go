@@ -149,22 +149,37 @@ func (b *replayBody) next(ctx context.Context, cancel <-chan struct{}, deadline 
 // made after b, the body made before it (the attempt's, a retry's or a
 // hedged copy's; nil for none), must have: that of b once its reader read
 // it to its end, else the one b had to have itself (see replay), passed
-// on from body to body, whether the body before was read or not; 0 for
-// none known, and for a request with a ContentLength, which net/http
-// checks. A careless GetBody that hands out the body an attempt already
-// sent (req.Body itself, or its one reader wrapped anew), drained, would
-// have a retry or a hedged copy send an empty body (an empty PUT, which
-// the server stores) where a plain client sends the caller's bytes once:
-// checked against that length (see checkReplayLength), it fails as a body
-// cut short instead.
-func (b *checkedBody) replayLength() int64 {
+// on from body to body, whether the body before was read or not; none
+// known (zero), and none for a request with a ContentLength, which
+// net/http checks. A body whose reader stopped before its end (an answer
+// that came first: HTTP/2 stops sending a body once the response ends
+// the stream) is at least as long as what was read of it: so must the
+// next be, when no exact length is known. A careless GetBody that hands
+// out the body an attempt already sent (req.Body itself, or its one
+// reader wrapped anew), drained, would have a retry or a hedged copy send
+// an empty body, or what the attempt left of it (an empty PUT, or its
+// tail, which the server stores) where a plain client sends the caller's
+// bytes once: checked against that length (see checkReplayLength), it
+// fails as a body cut short instead.
+func (b *checkedBody) replayLength() replayLen {
 	if b == nil || b.want > 0 {
-		return 0
+		return replayLen{}
 	}
 	if b.ended.Load() {
-		return b.read.Load()
+		return replayLen{n: b.read.Load()}
+	}
+	if read := b.read.Load(); read > b.replay.n && (b.replay.least || b.replay.n == 0) {
+		return replayLen{n: read, least: true}
 	}
 	return b.replay
+}
+
+// replayLen is the length a body of unknown length from GetBody must have
+// (see checkedBody.replayLength): n bytes, or, when least is set, n bytes
+// at least; n is 0 for none known.
+type replayLen struct {
+	n     int64
+	least bool
 }
 
 // sharesSource reports whether the earlier attempt's body may still be

@@ -78,12 +78,12 @@ type checkedBody struct {
 	rc   io.ReadCloser
 	want int64
 	// replay is the length this body, of unknown length and from
-	// GetBody, must have: that of the body made before it (see
-	// replayLength), checked as a ContentLength is (see
-	// checkReplayLength); 0 for none. Set as the body is made, or, for
+	// GetBody, must have, exactly or at least (see replayLen): that of
+	// the body made before it (see replayLength), checked as a ContentLength is (see
+	// checkReplayLength); zero for none. Set as the body is made, or, for
 	// an attempt's body renewed, under its run's getMu before its Read
 	// reads the renewal (see hedgeRun.renew).
-	replay int64
+	replay replayLen
 	read   atomic.Int64 // read by a Close that may run beside a Read (see Close)
 	watch  bodyWatch
 	closed atomic.Bool // Close closes rc once: a layer that closed it may panic, and the retry loop close it again
@@ -161,7 +161,7 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 	}
 	n, err := rc.Read(p)
 	b.watch.end(running)
-	if b.replay > 0 {
+	if b.replay.n > 0 {
 		err = checkReplayLength(b.replay, b.read.Add(int64(n)), err)
 		if err != nil && err != io.EOF && b.use.Load() == bodyRenewed {
 			err = b.renewalFault(err)
@@ -436,33 +436,39 @@ func checkLength(want, read int64, err error) error {
 }
 
 // checkReplayLength is checkLength for a body of unknown length from
-// GetBody that must be want bytes long, the length of the body made before
-// it (see checkedBody.replayLength). A body that is not fails as bodyFault
+// GetBody that must be want long, the length of the body made before it
+// (see checkedBody.replayLength). A body that is not fails as bodyFault
 // words the failure of a body of unknown length: sent chunked, as it is
 // read, it may have been acted on once bytes of it were read (a record a
 // line long, a JSON value), and not before.
-func checkReplayLength(want, read int64, err error) error {
+func checkReplayLength(want replayLen, read int64, err error) error {
 	if err != nil && err != io.EOF {
 		return bodyFault(0, read, err)
 	}
-	if read > want || err == io.EOF && read < want {
+	if !want.least && read > want.n || err == io.EOF && read < want.n {
 		return bodyFault(0, read, &replayLengthError{want: want, read: read})
 	}
 	return err
 }
 
 // replayLengthError is the error of a body of unknown length from GetBody
-// that is not as long as the body made before it, want bytes (see
+// that is not as long as the body made before it, want (see
 // checkReplayLength): read is what was read of it, up to the Read that
 // passed want, or to its end. It names no ContentLength: the caller set
 // none.
-type replayLengthError struct{ want, read int64 }
+type replayLengthError struct {
+	want replayLen
+	read int64
+}
 
 func (e *replayLengthError) Error() string {
-	if e.read > e.want {
-		return fmt.Sprintf("Request.GetBody's body, of unknown length, is longer than the %d bytes of the body sent before it", e.want)
+	switch {
+	case e.want.least:
+		return fmt.Sprintf("Request.GetBody's body, of unknown length, ended after %d bytes, where %d bytes of the body sent before it were read", e.read, e.want.n)
+	case e.read > e.want.n:
+		return fmt.Sprintf("Request.GetBody's body, of unknown length, is longer than the %d bytes of the body sent before it", e.want.n)
 	}
-	return fmt.Sprintf("Request.GetBody's body, of unknown length, ended after %d bytes, where the body sent before it had %d", e.read, e.want)
+	return fmt.Sprintf("Request.GetBody's body, of unknown length, ended after %d bytes, where the body sent before it had %d", e.read, e.want.n)
 }
 
 // bodyFault returns the *RequestError of a body whose Read or Close failed
