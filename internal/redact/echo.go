@@ -29,12 +29,13 @@ const MinSecret = 8
 //     a server's "no route for /bot123:…/sendMessage" echoes a bot
 //     token), the values of its query parameters and headers whose names
 //     say they carry one (see SecretName), the token of an Authorization
-//     or Proxy-Authorization header, and the user name and password that
-//     a Basic one encodes (of the path's credentials, its query's and a
-//     Cookie's pairs, the first maxCredentialEchoes of each: a request
-//     that follows a redirect has the URL a server wrote). A header's
-//     value is looked for as net/http sends it, without the spaces and
-//     tabs around it;
+//     or Proxy-Authorization header, the user name and password that a
+//     Basic one encodes, and the signature of one that holds a name and a
+//     signature ("SharedKey <account>:<signature>") (of the path's
+//     credentials, its query's and a Cookie's pairs, the first
+//     maxCredentialEchoes of each: a request that follows a redirect has
+//     the URL a server wrote). A header's value is looked for as
+//     net/http sends it, without the spaces and tabs around it;
 //   - the credentials, as above, of the requests that led to req by
 //     redirects (see Redirected). The caller's, those of the first
 //     request and the headers of req, are looked for first and always;
@@ -249,16 +250,38 @@ type cover struct {
 }
 
 // add covers the occurrences of v, a credential, in s, in any case of its
-// ASCII letters, when v is MinSecret bytes or more: each one after the
-// last (one search for them all, see foldSearch), and the bytes of the
-// characters it begins or ends within (see span).
+// ASCII letters, when v is MinSecret bytes or more (one search for them
+// all, see foldSearch), and the bytes of the characters each begins or
+// ends within (see span). An occurrence that begins within the one before
+// ("k3y…k3y…k", a key that begins with its last bytes, echoed twice
+// sharing them) is covered too: v repeats itself every q bytes, the
+// distance between the two, and so may the text, an occurrence each q
+// bytes that its last q verify. Past overlaps that cost len(s) bytes of
+// search in all (a hostile text that changes the distance each time), the
+// occurrences are looked for each after the end of the one before.
 func (c *cover) add(s, v string) {
-	if len(v) < MinSecret || v == Placeholder {
+	n := len(v)
+	if n < MinSecret || v == Placeholder {
 		return
 	}
 	f := newFoldSearch(s, v)
-	for i := f.from(0); i >= 0; i = f.from(i + len(v)) {
-		c.span(s, i, i+len(v))
+	end, overlaps := 0, 0 // the end of the occurrence before; the bytes of search spent on overlaps
+	for i := f.from(0); i >= 0; {
+		if i < end {
+			c.span(s, end-1, i+n) // s[:end] is covered
+			overlaps += n
+			for q := i - (end - n); i+n+q <= len(s) && equalFoldASCII(s[i+n:i+n+q], v[n-q:]); i += q {
+				c.span(s, i+n-1, i+n+q)
+			}
+		} else {
+			c.span(s, i, i+n)
+		}
+		end = i + n
+		if overlaps < len(s) {
+			i = f.from(i + 1)
+		} else {
+			i = f.from(end)
+		}
 	}
 }
 
@@ -430,6 +453,11 @@ func (e *echoer) headers(h http.Header) {
 				e.replace(tok)
 				if strings.EqualFold(scheme, "Basic") {
 					e.basic(tok)
+				} else if _, sig, ok := strings.Cut(tok, ":"); ok && isAuthorization(name) && strings.IndexAny(tok, " \t,") < 0 {
+					// "SharedKey <account>:<signature>", "AWS <key
+					// id>:<signature>": a server that checks it
+					// echoes the signature alone.
+					e.replace(sig)
 				}
 			}
 			for rest, pairs := v, 0; rest != "" && pairs < maxCredentialEchoes; pairs++ { // a Cookie's name=value pairs

@@ -7,39 +7,43 @@ import (
 	"unicode/utf8"
 )
 
-// replaceSecretFromScratch is replaceSecret as it was when it looked for
-// each occurrence with a search of its own: the reference that the one
-// search for all of them must agree with, byte for byte. Each search goes
-// on from the end of the occurrence before, not of the character it took
-// with it; an occurrence that begins within that character joins the
-// Placeholder before.
+// replaceSecretFromScratch is replaceSecret as it would be with a search
+// of its own for each occurrence, from each index after the one before:
+// the reference that the one search for all of them must agree with, byte
+// for byte. Each occurrence takes the characters it begins or ends within
+// with it; one that begins before the end of the one before, within it
+// (an overlap) or within the character it took, joins its Placeholder.
 func replaceSecretFromScratch(s, v string) string {
 	if len(v) < MinSecret || v == Placeholder {
 		return s
 	}
-	i := indexFold(s, v)
-	if i < 0 {
-		return s
-	}
 	var b strings.Builder
-	done := 0 // s[:done] is written, or replaced
-	for i >= 0 {
+	done, end := 0, -1 // s[:done] is written; the run being replaced ends at end
+	for from := 0; ; {
+		i := indexFold(s[from:], v)
+		if i < 0 {
+			break
+		}
+		i += from
+		from = i + 1
 		j := i + len(v)
-		from := j
 		for k := 1; k < utf8.UTFMax && i > 0 && !utf8.RuneStart(s[i]); k++ {
 			i--
 		}
 		for k := 1; k < utf8.UTFMax && j < len(s) && !utf8.RuneStart(s[j]); k++ {
 			j++
 		}
-		if i >= done {
+		if i >= end {
+			if end >= 0 {
+				b.WriteString(Placeholder)
+			}
 			b.WriteString(s[done:i])
-			b.WriteString(Placeholder)
 		}
-		done = max(done, j)
-		if i = indexFold(s[from:], v); i >= 0 {
-			i += from
-		}
+		end = max(end, j)
+		done = end
+	}
+	if end >= 0 {
+		b.WriteString(Placeholder)
 	}
 	b.WriteString(s[done:])
 	return b.String()
