@@ -265,6 +265,17 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 			p.refillUnit, p.refillFrom = refillUnit(&r.hdr, now), now
 			p.drained = info.Remaining == 0
 		}
+	} else if wasSpent && info.Remaining > 0 && !r.throttled && !p.reset.After(now) && !r.sent.IsZero() && !r.sent.Before(p.reset) && (info.Limit <= 0 || p.limit <= 0 || info.Limit == p.limit) {
+		// A count without a reset (a server that announces its reset
+		// only when the quota runs low), of a request sent once the
+		// spent window's reset had passed: the server counts the window
+		// of the same limit that follows, and the pace's bucket fills as
+		// it does for one announced with its reset (below). Left as the
+		// spent window's, a burst of 1, it held the calls the server
+		// said it would take to the estimated window's pace, and refused
+		// them past WithMaxRetryAfter, where a plain client's went.
+		newWindow = true
+		p.remaining, p.counted, p.drained = info.Remaining, now, false
 	}
 	if info.Limit > 0 {
 		if info.Limit != p.limit && p.limit > 0 && r.hdr.window == 0 {
@@ -330,16 +341,7 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		// is spent. (Dropped, a rolling window's next reset, close at
 		// hand, was taken for the window: a pace many times the quota.)
 		if p.learned {
-			rl.dropPace(p, now)
-			if p.lim == nil {
-				// The attempts waiting for turns of the pace dropped
-				// wake, as they do when a static limit's rate rises
-				// (see setRate): a turn of a pace p no longer follows
-				// is spent, and they look again at what holds them
-				// now. (Asleep, they waited for a pace no longer
-				// known, up to WithMaxRetryAfter.)
-				p.wake()
-			}
+			rl.dropPaceWake(p, now)
 		}
 		p.window, p.windowSeen = 0, time.Time{}
 	}
@@ -555,11 +557,30 @@ func (rl *rateLimiter) pace(p *partition, now time.Time, remaining int, fill boo
 // response's policy, a quota announced once) cannot hold a host's calls for
 // longer than a believed pause may last. A static limit paces p again; the
 // remaining quota, its reset and the pause, bounded by their own times,
-// stay. The next response that announces a quota paces p anew. p.mu is
-// held.
+// stay. The next response that announces a quota paces p anew. The
+// attempts waiting for turns of the pace forgotten wake (see dropPaceWake).
+// p.mu is held.
 func (rl *rateLimiter) unpace(p *partition, now time.Time) {
-	rl.dropPace(p, now)
+	rl.dropPaceWake(p, now)
 	p.limit, p.window, p.policyWindow, p.windowSeen = 0, 0, false, time.Time{}
+}
+
+// dropPaceWake is dropPace for a pace the server's word (or its silence)
+// dropped: the attempts waiting for turns of it wake when nothing paces p
+// then, as they do when a static limit's rate rises (see setRate, which
+// dropPace calls for one): a turn of a pace p no longer follows is spent,
+// and they look again at what holds them now. (Asleep, they waited for a
+// pace no longer known, up to WithMaxRetryAfter, where a plain client's
+// calls go at once.) Only the waiters of a pace learned wake: those of a
+// partition whose pace a split dropped (see forget) wait for turns of the
+// limit its routes still have, and wake at none of its later drops. p.mu
+// is held.
+func (rl *rateLimiter) dropPaceWake(p *partition, now time.Time) {
+	learned := p.learned
+	rl.dropPace(p, now)
+	if learned && p.lim == nil {
+		p.wake()
+	}
 }
 
 // dropPace forgets the pace p learned from the server, if any: the static

@@ -156,7 +156,10 @@ import (
 // pause's end) the first attempt goes, and one whose turn of the pace
 // would pass the limit waits for that attempt's answer, a tenth of the
 // limit past the reset at most and never past its deadline: a new window
-// of the spent limit that the answer announces fills the pace's bucket
+// of the spent limit that the answer announces (with its reset, or, from
+// a server that announces its reset only when the quota runs low, a count
+// above none without one, of a request sent after the spent window's
+// reset) fills the pace's bucket
 // (a static limit keeps its own tokens), and the attempt goes at once; an answer that fills nothing leaves its
 // turn past the limit, and it fails as above, as it does when no answer
 // has come by the end of that tenth. Nor is
@@ -186,7 +189,9 @@ import (
 // A turn or token of a learned pace that Transport.ResetHost forgot is
 // spent: an attempt that waited for it takes a token of the pace learned
 // since, if any, whose bucket starts full, and one refused below gives
-// back nothing. A turn an attempt waits for when the server's answers
+// back nothing. So is a turn of a pace the server's answers drop (above:
+// its window or quota forgotten): the attempt waiting for it wakes, and
+// goes as the static limit, if any, lets it. A turn an attempt waits for when the server's answers
 // raise the pace's rate comes at the new rate, ahead of the turns taken
 // since: sent at the old one, it went together with them, faster than the
 // new pace (or the static limit that caps it) allows.

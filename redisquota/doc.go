@@ -122,15 +122,18 @@
 // the members ignore it, and the lease script deletes it with its bucket,
 // for a member to write its own again. And a
 // quota that no member's responses have announced for MaxBelievedReset
-// paces the fleet no more, as a Transport forgets it: each lease tells
+// paces the fleet no more, as a Transport forgets it (a response
+// announces it to the Store with its window or a reset: one with a count
+// alone confirms no window, and the Transport does not call Learn with
+// it, see resilient.QuotaPartition.Learn): each lease tells
 // Redis how long ago its member last heard the quota announced, Redis
 // keeps the latest (a state that says not when, or a time ahead, counts
 // from the first lease that reads it), and the lease script deletes a
 // quota no member has heard for that long, with its bucket; a member that has not heard it
 // either forgets it (one that has, writes it again), and one that cannot
 // reach Redis stops pacing by it once no member is known to have heard it
-// for that long. The next response that announces it, to any member, paces
-// the fleet again.
+// for that long. The next response that announces it so, to any member,
+// paces the fleet again.
 //
 // # Reset
 //
