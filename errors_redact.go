@@ -39,7 +39,8 @@ func (e *redactedError) Timeout() bool { return isTimeout(e.err) }
 // credentials of req that a server's answer quoted in the message echoes,
 // as in an APIError (see redact.Echoes): a server that echoes the request
 // line answers "malformed HTTP status code "/bot123:…/getMe"", a path
-// whose token Attempt.Path has REDACTED.
+// whose token Attempt.Path has REDACTED. A text of megabytes is cut before
+// it is searched (see echoesCut), with a request or without one.
 func redactRequestError(err error, req *http.Request) error {
 	if err == nil {
 		return nil
@@ -62,12 +63,12 @@ func redactRequestError(err error, req *http.Request) error {
 		}
 	}
 	safe = withoutHostParams(withoutUserinfo(safe, host), host)
-	if req != nil {
-		cut := len(safe) > 4*maxErrorText
-		safe = echoesCut(safe, req, maxErrorText)
-		if cut {
-			safe = cutQuoted(safe)
-		}
+	// With or without a request (the panic value of a hedged copy, see
+	// hedgeRun.logLostPanic, a caller's value of megabytes), a long text
+	// is cut before redactText copies it.
+	safe, cut := echoesCut(safe, req, maxErrorText)
+	if cut {
+		safe = cutQuoted(safe)
 	}
 	if safe = redactText(safe); safe != msg {
 		return &redactedError{err: err, msg: safe}
@@ -437,7 +438,8 @@ func safeText(s string, max int) string {
 // characters replaced and cut past max bytes (see safeText). req, the
 // request answered, may be nil.
 func serverText(s string, req *http.Request, max int) string {
-	return safeText(echoesCut(s, req, max), max)
+	s, _ = echoesCut(s, req, max)
+	return safeText(s, max)
 }
 
 // echoesCut returns s, a text to be cut at max bytes (see safeText), with
@@ -450,12 +452,13 @@ func serverText(s string, req *http.Request, max int) string {
 // requests that led to it by redirects, whose URLs the server wrote (some
 // 350 scans of 10 MB for ten redirects to "/bot1:tok…/bot2:tok…/…": 17
 // s of CPU for one attempt). The 4*max bytes kept leave room for the URLs
-// the text quotes, whose queries redactText then drops.
-func echoesCut(s string, req *http.Request, max int) string {
+// the text quotes, whose queries redactText then drops. It reports
+// whether it cut s. req may be nil.
+func echoesCut(s string, req *http.Request, max int) (string, bool) {
 	if len(s) <= 4*max {
-		return redact.Echoes(s, req)
+		return redact.Echoes(s, req), false
 	}
-	return redact.EchoesCut(s, req, 4*max) + "…"
+	return redact.EchoesCut(s, req, 4*max) + "…", true
 }
 
 // cutQuoted returns s, a text that echoesCut cut ("…" marking the cut),

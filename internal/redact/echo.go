@@ -78,12 +78,12 @@ func Echoes(s string, req *http.Request) string {
 // Response, the redirect, names the request it answered; a server may
 // build the URL it redirects to ("/v1/keys/<key>/usage"), or the text of
 // a later answer, from a credential that request carried and the new one
-// does not (a query's api_key). It looks at the maxRedirectEchoes
-// requests before req at most (http.Client follows 10 redirects), at all
-// the credentials of the first, the caller's, and at those of the hops
-// after it, whose URLs the server wrote, within maxServerEchoes scans of
-// s; it returns s itself, without an allocation, when there is nothing to
-// replace; req may be nil.
+// does not (a query's api_key). It looks at all the credentials of the
+// first request, the caller's, however many hops back (see
+// maxRedirectWalk), and at those of the maxRedirectEchoes requests before
+// req at most (http.Client follows 10 redirects), whose URLs the server
+// wrote, within maxServerEchoes scans of s; it returns s itself, without
+// an allocation, when there is nothing to replace; req may be nil.
 func Redirected(s string, req *http.Request) string {
 	if len(s) < MinSecret || req == nil {
 		return s
@@ -148,6 +148,16 @@ const maxEchoed = 16 << 10
 // credentials Redirected looks for: a chain built by hand may be longer
 // than http.Client's, or loop.
 const maxRedirectEchoes = 16
+
+// maxRedirectWalk bounds the requests before a redirected one that chain
+// walks back to find the first, the caller's, whose credentials are all
+// looked for whatever the length of the chain (a custom CheckRedirect may
+// follow more than maxRedirectEchoes redirects): a chain built by hand
+// that loops has no first, and one of thousands of hops (a CheckRedirect
+// that allows any number, a server that redirects without end) is not
+// walked whole for each of its hops. Past it, the request that far back
+// is taken for the first.
+const maxRedirectWalk = 1 << 10
 
 // maxServerEchoes bounds the scans of a server's text for the credentials
 // that URLs a server wrote hold: those of the request answered when it
@@ -256,20 +266,24 @@ type cover struct {
 // ("k3y…k3y…k", a key that begins with its last bytes, echoed twice
 // sharing them) is covered too: v repeats itself every q bytes, the
 // distance between the two, and so may the text, an occurrence each q
-// bytes that its last q verify. Past overlaps that cost len(s) bytes of
-// search in all (a hostile text that changes the distance each time), the
-// occurrences are looked for each after the end of the one before.
+// bytes that its last q verify. The search goes on from the byte after
+// the last of them: the distance to the next occurrence, when it overlaps
+// too, differs, and the two distances add up to more than len(v) (were
+// they no more, v would repeat itself at the distance that divides both,
+// by Fine and Wilf's theorem, and so would the text between the
+// occurrences, which would have one more between them); so the
+// occurrences searched for, each a verification of len(v) bytes, are no
+// more than two for each len(v) bytes of s, whatever s holds.
 func (c *cover) add(s, v string) {
 	n := len(v)
 	if n < MinSecret || v == Placeholder {
 		return
 	}
 	f := newFoldSearch(s, v)
-	end, overlaps := 0, 0 // the end of the occurrence before; the bytes of search spent on overlaps
-	for i := f.from(0); i >= 0; {
+	end := 0 // the end of the occurrence before
+	for i := f.from(0); i >= 0; i = f.from(i + 1) {
 		if i < end {
 			c.span(s, end-1, i+n) // s[:end] is covered
-			overlaps += n
 			for q := i - (end - n); i+n+q <= len(s) && equalFoldASCII(s[i+n:i+n+q], v[n-q:]); i += q {
 				c.span(s, i+n-1, i+n+q)
 			}
@@ -277,11 +291,6 @@ func (c *cover) add(s, v string) {
 			c.span(s, i, i+n)
 		}
 		end = i + n
-		if overlaps < len(s) {
-			i = f.from(i + 1)
-		} else {
-			i = f.from(end)
-		}
 	}
 }
 
@@ -337,18 +346,22 @@ func (c *cover) replace(s string) string {
 }
 
 // chain replaces the credentials of req, when own (see Echoes), and of
-// the maxRedirectEchoes requests before it at most, that led to it by
-// redirects (see Redirected). The caller's credentials come first and are
-// always looked for: all those of the first request, the caller's, and the
+// the requests that led to it by redirects (see Redirected): the first,
+// however many hops back (see maxRedirectWalk), and the maxRedirectEchoes
+// before req at most. The caller's credentials come first and are always
+// looked for: all those of the first request, the caller's, and the
 // headers of req, which http.Client copies from it; then, within the
 // budget, those of the URLs a server wrote, req's (when it follows a
 // redirect) and the hops' between, nearest first, with their headers.
 func (e *echoer) chain(req *http.Request, own bool) {
 	var hops [maxRedirectEchoes]*http.Request // before req, nearest first
-	n := 0
-	for r := req; n < len(hops) && r.Response != nil && r.Response.Request != nil; n++ {
-		r = r.Response.Request
-		hops[n] = r
+	n, first := 0, req
+	for depth := 0; depth < maxRedirectWalk && first.Response != nil && first.Response.Request != nil; depth++ {
+		first = first.Response.Request
+		if n < len(hops) {
+			hops[n] = first
+			n++
+		}
 	}
 	if n == 0 {
 		if own {
@@ -356,7 +369,10 @@ func (e *echoer) chain(req *http.Request, own bool) {
 		}
 		return
 	}
-	e.request(hops[n-1])
+	if hops[n-1] == first {
+		n-- // looked for as the first
+	}
+	e.request(first)
 	if own {
 		e.headers(req.Header)
 	}
@@ -370,7 +386,7 @@ func (e *echoer) chain(req *http.Request, own bool) {
 		e.query(req.URL.RawQuery)
 		e.beforeQuery(req.URL)
 	}
-	for _, r := range hops[:n-1] {
+	for _, r := range hops[:n] {
 		e.request(r)
 	}
 }
@@ -722,7 +738,7 @@ func decodeLenient(buf []byte, tok string) (int, error) {
 // key, a token, a JSON Web Token, a secret, a signature, a password, a
 // cookie, a session or a credential (Authorization, X-Api-Key, api_key,
 // access_token, X-JWT-Assertion, sig, API-Sign, X-Amz-Signature,
-// JSESSIONID, passcode, pwd, …), unless the word
+// JSESSIONID, PHPSESSID, passcode, pwd, …), unless the word
 // that does is a common one that does not mean it (author, keyword,
 // assignee, design, passenger, credit: see plainWords). The words of a
 // name are split at punctuation and where a lower-case letter meets an
@@ -754,7 +770,7 @@ func SecretName(name string) bool {
 // secretWord reports whether w, a word of a name, speaks of a credential
 // (see SecretName).
 func secretWord(w string) bool {
-	for _, s := range [...]string{"auth", "key", "token", "secret", "sig", "pass", "pwd", "jwt", "cookie", "session", "cred"} {
+	for _, s := range [...]string{"auth", "key", "token", "secret", "sig", "pass", "pwd", "jwt", "cookie", "session", "sessid", "cred"} {
 		if containsFold(w, s) {
 			for _, p := range plainWords {
 				if strings.EqualFold(w, p) {

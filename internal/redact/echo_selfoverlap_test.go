@@ -49,8 +49,8 @@ func TestEchoesCredentialOverlapsItself(t *testing.T) {
 // those that do not: a server's text of 64 KiB of one byte, which a key of
 // that byte repeated (a query value a server wrote into the URL it
 // redirected to) occurs at each index of, is REDACTED whole, in a few
-// copies of the text: past overlaps that cost len(s) bytes of search, the
-// occurrences are looked for each after the one before (see cover.add).
+// copies of the text: the occurrences one distance apart are followed by
+// that distance, checking only the bytes each adds (see cover.add).
 // The work is counted in allocations and bytes, not in time.
 func TestEchoesCredentialOverlapsItselfBoundedWork(t *testing.T) {
 	s := strings.Repeat("a", 64<<10)
