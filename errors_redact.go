@@ -68,7 +68,7 @@ func redactRequestError(err error, req *http.Request) error {
 	// is cut before redactText copies it.
 	safe, cut := echoesCut(safe, req, maxErrorText)
 	if cut {
-		safe = cutQuoted(safe)
+		safe = cutQuoted(cutAuthority(safe))
 	}
 	if safe = redactText(safe); safe != msg {
 		return &redactedError{err: err, msg: safe}
@@ -459,6 +459,44 @@ func echoesCut(s string, req *http.Request, max int) (string, bool) {
 		return redact.Echoes(s, req), false
 	}
 	return redact.EchoesCut(s, req, 4*max) + "…", true
+}
+
+// cutAuthority returns s, a text that echoesCut cut ("…" marking the
+// cut), without what follows the scheme of the last URL in its last word
+// when the cut falls within that URL's authority (no '/', '?' or '#'
+// after its slashes): the cut may have dropped the '@' that ends its user
+// information (a proxy's, an API key for a user name:
+// "https://sk_live_…@proxy"), which redactURLs would then take for a host
+// and keep, up to the cut. It returns s itself when the cut is within no
+// authority.
+func cutAuthority(s string) string {
+	t, ok := strings.CutSuffix(s, "…")
+	if !ok {
+		return s
+	}
+	w := len(t) // t[w:] is the last word, which no URL's end ends
+	for w > 0 && !isURLEnd(t, w-1) {
+		w--
+	}
+	at := -1 // the colon after the scheme of the last URL in t[w:]
+	for from := w; ; {
+		k := nextURL(t[from:])
+		if k < 0 {
+			break
+		}
+		at, from = from+k, from+k+2
+	}
+	if at < 0 {
+		return s
+	}
+	a := at + 1
+	for a < len(t) && t[a] == '/' {
+		a++
+	}
+	if strings.ContainsAny(t[a:], "/?#") {
+		return s
+	}
+	return t[:a] + "…"
 }
 
 // cutQuoted returns s, a text that echoesCut cut ("…" marking the cut),
