@@ -236,6 +236,15 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 	// hourly one) is not: its count says nothing of the spent limit's,
 	// whose burst may be far below it.
 	wasSpent, newWindow := p.drained && p.remaining == 0 && !p.reset.IsZero(), false
+	// wasOver says that the window of the server's last count (none left,
+	// or some: not a Retry-After's pause) is over, its reset passed before
+	// r's request was sent: the window r announces follows it, and fills
+	// the pace's bucket as one that follows a spent window does. The
+	// bucket kept the old window's last count as its burst, 1 of a
+	// window left with 1, and held to the estimated window's pace, then
+	// refused, the calls the server said it would take, where a plain
+	// client's went.
+	wasOver := !p.reset.IsZero() && !p.reset.After(now) && (p.drained || p.remaining > 0) && !r.sent.IsZero() && !r.sent.Before(p.reset)
 	// The remaining quota of the current window. A response with a later
 	// reset starts a new window; one with an earlier reset (reordered)
 	// only lowers the count, unless it belongs to an older window. So
@@ -265,17 +274,19 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 			p.refillUnit, p.refillFrom = refillUnit(&r.hdr, now), now
 			p.drained = info.Remaining == 0
 		}
-	} else if wasSpent && info.Remaining > 0 && !r.throttled && !p.reset.After(now) && !r.sent.IsZero() && !r.sent.Before(p.reset) && (info.Limit <= 0 || p.limit <= 0 || info.Limit == p.limit) {
+	} else if wasOver && info.Remaining > 0 && !r.throttled && (info.Limit <= 0 || p.limit <= 0 || info.Limit == p.limit) {
 		// A count without a reset (a server that announces its reset
 		// only when the quota runs low), of a request sent once the
-		// spent window's reset had passed: the server counts the window
-		// of the same limit that follows, and the pace's bucket fills as
-		// it does for one announced with its reset (below). Left as the
-		// spent window's, a burst of 1, it held the calls the server
-		// said it would take to the estimated window's pace, and refused
-		// them past WithMaxRetryAfter, where a plain client's went.
+		// last counted window's reset had passed: the server counts the
+		// window of the same limit that follows, and the pace's bucket
+		// fills as it does for one announced with its reset (below).
+		// Left as the spent window's, a burst of 1, it held the calls
+		// the server said it would take to the estimated window's pace,
+		// and refused them past WithMaxRetryAfter, where a plain
+		// client's went. The new window's reset is not known: the next
+		// count without one fills nothing again.
 		newWindow = true
-		p.remaining, p.counted, p.drained = info.Remaining, now, false
+		p.remaining, p.reset, p.counted, p.drained = info.Remaining, time.Time{}, now, false
 	}
 	if info.Limit > 0 {
 		if info.Limit != p.limit && p.limit > 0 && r.hdr.window == 0 {
@@ -385,8 +396,9 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 	// this Transport drops it (above).
 	if !p.learnShared(info, shared, r.hdr.found() && (r.hdr.window > 0 || info.Reset.After(now))) {
 		// A new window with requests left, announced after the spent
-		// one (no pause, no throttle), fills the pace's bucket.
-		fill := wasSpent && newWindow && until.IsZero() && !r.throttled && p.remaining > 0
+		// one, or once the last counted one is over (no pause, no
+		// throttle), fills the pace's bucket.
+		fill := (wasSpent || wasOver) && newWindow && until.IsZero() && !r.throttled && p.remaining > 0
 		// The burst is the remaining count p believes, not the one r
 		// announced: an answer reordered behind a later one (its count
 		// dropped above) would raise the burst to what was left before
@@ -495,12 +507,14 @@ func throttledUntil(info RateLimitInfo, now time.Time) time.Time {
 //
 // fill says that the response announced a new window of the same limit,
 // with remaining requests left, after the window that the last word said
-// was spent: the bucket then holds the new burst at once, as the first
+// was spent, or once the reset of the window the last word counted had
+// passed: the bucket then holds the new burst at once, as the first
 // quota learned's does, on the server's word. The spent window's
-// Remaining 0 left a burst of 1, and the attempts that waited for its
-// reset, given turns one 1/rate apart from it, were refused once those
-// passed the bound of the server's waits (WithMaxRetryAfter, in all),
-// though the server would take them all. Another limit's count fills
+// Remaining 0 left a burst of 1 (a window left with a few, as few), and
+// the attempts that waited for its reset, given turns one 1/rate apart
+// from it, were refused once those passed the bound of the server's
+// waits (WithMaxRetryAfter, in all), though the server would take them
+// all. Another limit's count fills
 // nothing: it says nothing of the spent one's burst. The attempts waiting
 // for turns of the old bucket wake to take tokens of the new one (rose). A
 // static limit (WithRateLimit) keeps its tokens, never more than it

@@ -162,7 +162,10 @@ import (
 // reset) fills the pace's bucket
 // (a static limit keeps its own tokens), and the attempt goes at once; an answer that fills nothing leaves its
 // turn past the limit, and it fails as above, as it does when no answer
-// has come by the end of that tenth. Nor is
+// has come by the end of that tenth. A window left with a few requests,
+// not spent, is followed so too: the new window that the answer to a
+// request sent after its reset announces fills the pace's bucket, which
+// kept the old window's last count as its burst. Nor is
 // a wait (a pause, a spent quota's, a turn of the pace, a token of a
 // QuotaStore) past whose end the host's circuit breaker stays open: the
 // attempt goes on to the breaker at once, which refuses it
