@@ -161,25 +161,63 @@ func (b *replayBody) next(ctx context.Context, cancel <-chan struct{}, deadline 
 // tail, which the server stores) where a plain client sends the caller's
 // bytes once: checked against that length (see checkReplayLength), it
 // fails as a body cut short instead.
+//
+// A length does not tell the tail a careless GetBody hands out of a body
+// read in part from the whole body, when it is as long as what was read:
+// a large PUT whose transport read a window's worth of it before a 503
+// (TestGetBodyAfterABodyReadInPartBeginsAsIt). The body made after b
+// must also begin with the bytes b, or the body before it, began with
+// (see noteHead): a tail does not, unless the body repeats itself there.
 func (b *checkedBody) replayLength() replayLen {
 	if b == nil || b.want > 0 {
 		return replayLen{}
 	}
+	r := b.replay
 	if b.ended.Load() {
-		return replayLen{n: b.read.Load()}
+		r.n, r.least = b.read.Load(), false
+	} else if read := b.read.Load(); read > r.n && (r.least || r.n == 0) {
+		r.n, r.least = read, true
 	}
-	if read := b.read.Load(); read > b.replay.n && (b.replay.least || b.replay.n == 0) {
-		return replayLen{n: read, least: true}
+	// Read before the count that says so (see noteHead), and checked
+	// against the bytes before b's: b's own, when more, are theirs too.
+	if h := int(min(b.read.Load(), replayHead)); h > r.headN {
+		copy(r.head[:h], b.head[:h])
+		r.headN = h
 	}
-	return b.replay
+	return r
 }
+
+// replayHead is how many of a body's first bytes the body from GetBody
+// made after it must begin with (see replayLen).
+const replayHead = 16
 
 // replayLen is the length a body of unknown length from GetBody must have
 // (see checkedBody.replayLength): n bytes, or, when least is set, n bytes
-// at least; n is 0 for none known.
+// at least; n is 0 for none known. It must begin with head[:headN], the
+// first bytes read of the bodies made before it.
 type replayLen struct {
 	n     int64
 	least bool
+	head  [replayHead]byte
+	headN int
+}
+
+// noteHead records p, what a Read of b read once start bytes of it were
+// read, among the first bytes of b (see head), and reports whether they
+// are those the body before b began with (see replayLen): a body from a
+// careless GetBody that hands out what an attempt left of the body it
+// read in part begins elsewhere, and is refused before any of it is
+// passed on. It costs a body past its first bytes one comparison.
+// It is called for a body of unknown length only.
+func (b *checkedBody) noteHead(p []byte, start int64) bool {
+	if start >= replayHead {
+		return true
+	}
+	if want := b.replay.head[min(start, int64(b.replay.headN)):b.replay.headN]; !bytes.HasPrefix(p, want[:min(len(want), len(p))]) {
+		return false
+	}
+	copy(b.head[start:], p)
+	return true
 }
 
 // sharesSource reports whether the earlier attempt's body may still be

@@ -85,6 +85,10 @@ type checkedBody struct {
 	// reads the renewal (see hedgeRun.renew).
 	replay replayLen
 	read   atomic.Int64 // read by a Close that may run beside a Read (see Close)
+	// head is the first bytes read of the body, up to its length, which
+	// a body from GetBody made after it must begin with (see
+	// replayLength): the first read of them (see noteHead).
+	head   [replayHead]byte
 	watch  bodyWatch
 	closed atomic.Bool // Close closes rc once: a layer that closed it may panic, and the retry loop close it again
 	ended  atomic.Bool // a Read returned io.EOF: the body was read to its end (see closeFault, sent)
@@ -161,7 +165,14 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 	}
 	n, err := rc.Read(p)
 	b.watch.end(running)
-	if b.replay.n > 0 {
+	if n > 0 && n <= len(p) && b.want <= 0 && !b.noteHead(p[:n], b.read.Load()) {
+		// Not the body before it: none of these bytes is passed on.
+		read := b.read.Load()
+		n, err = 0, bodyFault(0, read, &replayLengthError{want: b.replay, read: read, head: true})
+		if b.use.Load() == bodyRenewed {
+			err = b.renewalFault(err)
+		}
+	} else if b.replay.n > 0 {
 		err = checkReplayLength(b.replay, b.read.Add(int64(n)), err)
 		if err != nil && err != io.EOF && b.use.Load() == bodyRenewed {
 			err = b.renewalFault(err)
@@ -453,16 +464,20 @@ func checkReplayLength(want replayLen, read int64, err error) error {
 
 // replayLengthError is the error of a body of unknown length from GetBody
 // that is not as long as the body made before it, want (see
-// checkReplayLength): read is what was read of it, up to the Read that
-// passed want, or to its end. It names no ContentLength: the caller set
-// none.
+// checkReplayLength), or, head set, does not begin with the bytes it
+// began with (see checkedBody.noteHead): read is what was read of it, up
+// to the Read that passed want, or to its end, or that read other bytes.
+// It names no ContentLength: the caller set none.
 type replayLengthError struct {
 	want replayLen
 	read int64
+	head bool // it does not begin as the body before it did (see noteHead)
 }
 
 func (e *replayLengthError) Error() string {
 	switch {
+	case e.head:
+		return "Request.GetBody's body, of unknown length, does not begin with the bytes the body sent before it began with"
 	case e.want.least:
 		return fmt.Sprintf("Request.GetBody's body, of unknown length, ended after %d bytes, where %d bytes of the body sent before it were read", e.read, e.want.n)
 	case e.read > e.want.n:
