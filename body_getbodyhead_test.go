@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -37,40 +36,11 @@ func headData(n int) []byte {
 // does not, and is not sent; the call returns the 503. A correct one is.
 func TestGetBodyAfterABodyReadInPartBeginsAsIt(t *testing.T) {
 	data := headData(100)
-	correct := struct {
-		name    string
-		getBody func(req *http.Request, src io.Reader) func() (io.ReadCloser, error)
-	}{"a correct one", func(*http.Request, io.Reader) func() (io.ReadCloser, error) {
-		return func() (io.ReadCloser, error) {
-			return io.NopCloser(strings.NewReader(string(data))), nil
-		}
-	}}
+	correct := correctGetBody(data)
 	for _, read := range []int{1, 10, 30, 50} {
 		for _, tc := range append(carelessGetBodies, correct) {
 			t.Run(fmt.Sprintf("%d read/%s", read, tc.name), func(t *testing.T) {
-				got := new(bodyLog)
-				base := numberedBase(func(i int, r *http.Request) (*http.Response, error) {
-					if i == 1 {
-						io.ReadFull(r.Body, make([]byte, read))
-						r.Body.Close()
-						return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
-					}
-					return got.created(r)
-				})
-				tr := New(base, fastRetries, WithoutRateLimit(), WithoutBreaker())
-				resp, err := tr.RoundTrip(carelessRequest(t, t.Context(), http.MethodPut, data, tc.getBody))
-				status := 0
-				if err == nil {
-					status = resp.StatusCode
-					resp.Body.Close()
-				}
-				got.mu.Lock()
-				defer got.mu.Unlock()
-				for _, b := range got.bodies {
-					if b != string(data) {
-						t.Errorf("the server stored a PUT of %d bytes, want only the caller's %d", len(b), len(data))
-					}
-				}
+				status, err := putAfterPartRead(t, data, read, tc.getBody)
 				want := http.StatusServiceUnavailable
 				if tc.name == correct.name {
 					want = http.StatusCreated

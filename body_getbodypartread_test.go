@@ -26,42 +26,11 @@ import (
 // one, which is as long, is sent.
 func TestGetBodyAfterABodyReadInPartNotShorter(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789"), 10)
-	correct := struct {
-		name    string
-		getBody func(req *http.Request, src io.Reader) func() (io.ReadCloser, error)
-	}{"a correct one", func(*http.Request, io.Reader) func() (io.ReadCloser, error) {
-		return func() (io.ReadCloser, error) {
-			return io.NopCloser(struct{ io.Reader }{bytes.NewReader(data)}), nil
-		}
-	}}
+	correct := correctGetBody(data)
 	for _, read := range []int{len(data), 60} {
 		for _, tc := range append(carelessGetBodies, correct) {
 			t.Run(fmt.Sprintf("%d read/%s", read, tc.name), func(t *testing.T) {
-				got := new(bodyLog)
-				base := numberedBase(func(i int, r *http.Request) (*http.Response, error) {
-					if i == 1 {
-						// The answer came before the Read that would
-						// have seen the body end.
-						io.ReadFull(r.Body, make([]byte, read))
-						r.Body.Close()
-						return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
-					}
-					return got.created(r)
-				})
-				tr := New(base, fastRetries, WithoutRateLimit(), WithoutBreaker())
-				resp, err := tr.RoundTrip(carelessRequest(t, t.Context(), http.MethodPut, data, tc.getBody))
-				status := 0
-				if err == nil {
-					status = resp.StatusCode
-					resp.Body.Close()
-				}
-				got.mu.Lock()
-				defer got.mu.Unlock()
-				for _, b := range got.bodies {
-					if b != string(data) {
-						t.Errorf("the server stored a PUT of %d bytes, want only the caller's %d", len(b), len(data))
-					}
-				}
+				status, err := putAfterPartRead(t, data, read, tc.getBody)
 				switch {
 				case tc.name == correct.name:
 					if status != http.StatusCreated {
@@ -80,4 +49,54 @@ func TestGetBodyAfterABodyReadInPartNotShorter(t *testing.T) {
 			})
 		}
 	}
+}
+
+// correctGetBody is a GetBody, beside carelessGetBodies, that hands out
+// a new body of data each time, of unknown length.
+func correctGetBody(data []byte) struct {
+	name    string
+	getBody func(req *http.Request, src io.Reader) func() (io.ReadCloser, error)
+} {
+	return struct {
+		name    string
+		getBody func(req *http.Request, src io.Reader) func() (io.ReadCloser, error)
+	}{"a correct one", func(*http.Request, io.Reader) func() (io.ReadCloser, error) {
+		return func() (io.ReadCloser, error) {
+			return io.NopCloser(struct{ io.Reader }{bytes.NewReader(data)}), nil
+		}
+	}}
+}
+
+// putAfterPartRead sends a PUT of data, of unknown length, with GetBody
+// made by getBody, to a base whose first attempt reads read bytes of the
+// body, then answers 503 (the answer came before the Read that would have
+// seen the body end), and whose later ones store the body they read and
+// answer 201. It reports a stored body other than data as an error, and
+// returns RoundTrip's status (0 for none) and error.
+func putAfterPartRead(t *testing.T, data []byte, read int, getBody func(*http.Request, io.Reader) func() (io.ReadCloser, error)) (int, error) {
+	t.Helper()
+	got := new(bodyLog)
+	base := numberedBase(func(i int, r *http.Request) (*http.Response, error) {
+		if i == 1 {
+			io.ReadFull(r.Body, make([]byte, read))
+			r.Body.Close()
+			return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+		}
+		return got.created(r)
+	})
+	tr := New(base, fastRetries, WithoutRateLimit(), WithoutBreaker())
+	resp, err := tr.RoundTrip(carelessRequest(t, t.Context(), http.MethodPut, data, getBody))
+	status := 0
+	if err == nil {
+		status = resp.StatusCode
+		resp.Body.Close()
+	}
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	for _, b := range got.bodies {
+		if b != string(data) {
+			t.Errorf("the server stored a PUT of %d bytes, want only the caller's %d", len(b), len(data))
+		}
+	}
+	return status, err
 }
