@@ -405,9 +405,14 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		// the later one counted, and at the reset the bucket let that
 		// many go together into a quota the server said was spent. (A
 		// Retry-After's pause, which sets none left, keeps r's count: the
-		// pause holds the calls, not the burst.)
+		// pause holds the calls, not the burst.) So is one of a request
+		// sent before the count of a window announced without its reset
+		// (see wasOver) arrived: the last answer of the window before,
+		// sent before its reset and late, set the burst to its none
+		// left, and the new window's calls, which the server takes,
+		// were held to the pace, then refused.
 		remaining := info.Remaining
-		if remaining >= 0 && !paused && p.reset.After(now) {
+		if remaining >= 0 && !paused && (p.reset.After(now) || p.reset.IsZero() && !r.sent.IsZero() && r.sent.Before(p.counted)) {
 			remaining = p.remaining
 		}
 		rl.pace(p, now, remaining, fill)
