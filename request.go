@@ -164,7 +164,9 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	n, err := rc.Read(p)
-	b.watch.end(running)
+	// Counted, and its first bytes noted, before the Read ends (see
+	// watch.end): a look at the body sent (see sent) sees all of it read
+	// (see replayLength).
 	if n > 0 && n <= len(p) && b.want <= 0 && !b.noteHead(p[:n], b.read.Load()) {
 		// Not the body before it: none of these bytes is passed on.
 		read := b.read.Load()
@@ -180,6 +182,7 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 	} else {
 		err = checkLength(b.want, b.read.Add(int64(n)), err)
 	}
+	b.watch.end(running)
 	if err == io.EOF {
 		b.ended.Store(true)
 	}
