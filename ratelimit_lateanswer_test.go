@@ -54,13 +54,13 @@ func testRateLimitLateAnswerOldWindow(t *testing.T, ceil bool) {
 		start := time.Now().Truncate(time.Hour)
 		srv := &hourQuotaServer{announce: func(left int) bool { return left < 10 }, start: start, ok: map[int]int{}, throttled: map[int]int{}}
 		client := &http.Client{Transport: New(handlerRT{lateAnswer{srv, ceil}}, WithMaxRetries(0))}
-		time.Sleep(start.Add(50 * time.Minute).Sub(time.Now()))
+		time.Sleep(time.Until(start.Add(50 * time.Minute)))
 		for i := range 99 {
 			if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
 				t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
 			}
 		}
-		time.Sleep(start.Add(time.Hour - 500*time.Millisecond).Sub(time.Now()))
+		time.Sleep(time.Until(start.Add(time.Hour - 500*time.Millisecond)))
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			req, _ := http.NewRequest("GET", "http://api.test/x", nil)
@@ -77,7 +77,7 @@ func testRateLimitLateAnswerOldWindow(t *testing.T, ceil bool) {
 			t.Fatalf("the first call of the second hour: %d, %v", code, err)
 		}
 		wg.Wait()
-		time.Sleep(start.Add(61 * time.Minute).Sub(time.Now()))
+		time.Sleep(time.Until(start.Add(61 * time.Minute)))
 		var ok, refused atomic.Int64
 		for range 50 {
 			wg.Go(func() {

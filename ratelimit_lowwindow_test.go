@@ -80,13 +80,13 @@ func TestRateLimitLowWindowNewWindowBurst(t *testing.T) {
 				start := time.Now().Truncate(time.Hour)
 				srv := &hourQuotaServer{announce: tc.announce, start: start, ok: map[int]int{}, throttled: map[int]int{}}
 				client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
-				time.Sleep(start.Add(50 * time.Minute).Sub(time.Now()))
+				time.Sleep(time.Until(start.Add(50 * time.Minute)))
 				for i := range tc.calls {
 					if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
 						t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
 					}
 				}
-				time.Sleep(start.Add(61 * time.Minute).Sub(time.Now()))
+				time.Sleep(time.Until(start.Add(61 * time.Minute)))
 				var ok, refused atomic.Int64
 				var wg sync.WaitGroup
 				for range 50 {
@@ -130,7 +130,7 @@ func TestRateLimitNewWindowFillsOncePerWindow(t *testing.T) {
 				start := time.Now().Truncate(time.Hour).Add(time.Hour)
 				srv := &hourQuotaServer{announce: tc.announce, start: start, latency: 300 * time.Millisecond, ok: map[int]int{}, throttled: map[int]int{}}
 				client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
-				time.Sleep(start.Sub(time.Now()))
+				time.Sleep(time.Until(start))
 				var wg sync.WaitGroup
 				for g := range 20 {
 					wg.Go(func() {

@@ -62,14 +62,14 @@ func TestRateLimitResetWhenLowNewWindowBurst(t *testing.T) {
 				}}
 				client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
 				start := time.Now().Truncate(time.Hour)
-				time.Sleep(start.Add(50 * time.Minute).Sub(time.Now()))
+				time.Sleep(time.Until(start.Add(50 * time.Minute)))
 				for i := range tc.calls {
 					code, err := do(t, client, "GET", "http://api.test/x")
 					if err != nil || code != 200 && (i < 100 || code != http.StatusTooManyRequests) {
 						t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
 					}
 				}
-				time.Sleep(start.Add(61 * time.Minute).Sub(time.Now()))
+				time.Sleep(time.Until(start.Add(61 * time.Minute)))
 				var ok, refused atomic.Int64
 				var wg sync.WaitGroup
 				for range 50 {

@@ -469,7 +469,7 @@ func (e *echoer) headers(h http.Header) {
 				e.replace(tok)
 				if strings.EqualFold(scheme, "Basic") {
 					e.basic(tok)
-				} else if _, sig, ok := strings.Cut(tok, ":"); ok && isAuthorization(name) && strings.IndexAny(tok, " \t,") < 0 {
+				} else if _, sig, ok := strings.Cut(tok, ":"); ok && isAuthorization(name) && !strings.ContainsAny(tok, " \t,") {
 					// "SharedKey <account>:<signature>", "AWS <key
 					// id>:<signature>": a server that checks it
 					// echoes the signature alone.
