@@ -171,27 +171,25 @@ const maxRedirectWalk = 1 << 10
 const maxServerEchoes = 32
 
 // echoer replaces in s, a server's text, the credentials of requests by
-// Placeholder, one scan of s for each to find it (see indexFold):
+// Placeholder, one scan of s for each to find it (see cover.add):
 // unmetered for the caller's own and the tokens s names (see
 // bearerTokens), counted against left for those of URLs a server wrote
 // (see maxServerEchoes). The credentials found are replaced together,
 // with the tokens that bearerTokens found where they stand (see flush).
 type echoer struct {
 	s       string
-	metered bool // whether the scans are counted against left
-	left    int  // the scans left for the credentials of URLs a server wrote
-	found   [maxFound]string
-	nfound  int      // the credentials in found, not yet replaced
-	more    []string // all the credentials found, not yet replaced, when found overflows
-	covered cover    // what flush replaces of s: the tokens bearerTokens found, then the credentials in found
+	metered bool  // whether the scans are counted against left
+	left    int   // the scans left for the credentials of URLs a server wrote
+	covered cover // what flush replaces of s: the tokens bearerTokens found, and every occurrence of the credentials found
 }
 
-// maxFound is how many distinct credentials found an echoer keeps without
-// an allocation (see add): a server's text echoes one or two.
-const maxFound = 8
-
-// replace replaces v, a credential, in e.s (see add), when the budget
-// allows its scan.
+// replace covers the occurrences of v, a credential, in e.s (see
+// cover.add), when the budget allows its scan. Nothing of e.s is replaced
+// before flush: each credential is looked for in the text as the server
+// wrote it, so that one within another or overlapping it (two cookies, a
+// Basic authorization's user name and its password, "sk_…" and
+// "sk_…_2"), replaced first, does not leave the rest of the other in the
+// text, no longer found.
 func (e *echoer) replace(v string) {
 	if len(v) < MinSecret || v == Placeholder || len(e.s) < len(v) {
 		return
@@ -202,52 +200,19 @@ func (e *echoer) replace(v string) {
 		}
 		e.left--
 	}
-	if indexFold(e.s, v) >= 0 {
-		e.add(v)
-	}
+	e.covered.add(e.s, v)
 }
 
-// add keeps v, a credential e.s holds, to be replaced by flush with the
-// others found: one that is a part of another or overlaps it (two
-// cookies, a Basic authorization's user name and its password, "sk_…"
-// and "sk_…_2"), replaced first, would leave the rest of the longer one in the text,
-// no longer found. Past maxFound of them, all are kept in more: those
-// replaced in a batch before it would break up a longer one found after.
-func (e *echoer) add(v string) {
-	if slices.Contains(e.found[:e.nfound], v) || slices.Contains(e.more, v) {
-		return
-	}
-	if e.more == nil && e.nfound < len(e.found) {
-		e.found[e.nfound] = v
-		e.nfound++
-		return
-	}
-	if e.more == nil {
-		e.more = append(make([]string, 0, 2*maxFound), e.found[:e.nfound]...)
-		clear(e.found[:e.nfound])
-		e.nfound = 0
-	}
-	e.more = append(e.more, v)
-}
-
-// flush replaces the credentials found in e.s (see add), and the tokens
-// e.covered already covers (see bearerTokens), by Placeholder: each run of
-// the text they cover, where they stand whole, one within another or
-// overlapping ("tok_AAAA_BBBB" and "BBBB_CCCC…" in "tok_AAAA_BBBB_CCCC…",
-// a JWT and a key that holds it), by one (see cover). Replaced one after
-// the other, the one replaced second would no longer be whole in the
-// text, and its rest would stay there.
+// flush replaces what e.covered covers of e.s (the tokens bearerTokens
+// found, the occurrences of the credentials found) by Placeholder: each
+// run of the text they cover, where they stand whole, one within another
+// or overlapping ("tok_AAAA_BBBB" and "BBBB_CCCC…" in
+// "tok_AAAA_BBBB_CCCC…", a JWT and a key that holds it), by one (see
+// cover). Replaced one after the other, the one replaced second would no
+// longer be whole in the text, and its rest would stay there.
 func (e *echoer) flush() {
-	found := e.found[:e.nfound]
-	if e.more != nil {
-		found = e.more
-	}
-	for _, v := range found {
-		e.covered.add(e.s, v)
-	}
 	e.s = e.covered.replace(e.s)
-	clear(found)
-	e.nfound, e.more, e.covered = 0, nil, cover{}
+	e.covered = cover{}
 }
 
 // cover is the part of a server's text that credentials found in it cover
@@ -716,7 +681,7 @@ func (e *echoer) basic(tok string) {
 			e.left--
 		}
 		if indexFold(e.s, string(v)) >= 0 {
-			e.add(string(v))
+			e.covered.add(e.s, string(v))
 		}
 	}
 }
