@@ -1,10 +1,8 @@
 package resilient
 
 import (
-	"errors"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -78,23 +76,8 @@ func testRateLimitLateAnswerOldWindow(t *testing.T, ceil bool) {
 		}
 		wg.Wait()
 		time.Sleep(time.Until(start.Add(61 * time.Minute)))
-		var ok, refused atomic.Int64
-		for range 50 {
-			wg.Go(func() {
-				code, err := do(t, client, "GET", "http://api.test/x")
-				switch {
-				case code == 200:
-					ok.Add(1)
-				case errors.Is(err, ErrRateLimited):
-					refused.Add(1)
-				default:
-					t.Errorf("call of the batch: %d, %v", code, err)
-				}
-			})
-		}
-		wg.Wait()
-		if ok.Load() != 50 {
-			t.Errorf("batch of 50 in a new window of 100, after a late answer of the old one: %d sent, %d refused; want all sent, as a plain client's", ok.Load(), refused.Load())
+		if ok, refused := sendBatch(t, client, 50); ok != 50 {
+			t.Errorf("batch of 50 in a new window of 100, after a late answer of the old one: %d sent, %d refused; want all sent, as a plain client's", ok, refused)
 		}
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -87,24 +86,8 @@ func TestRateLimitLowWindowNewWindowBurst(t *testing.T) {
 					}
 				}
 				time.Sleep(time.Until(start.Add(61 * time.Minute)))
-				var ok, refused atomic.Int64
-				var wg sync.WaitGroup
-				for range 50 {
-					wg.Go(func() {
-						code, err := do(t, client, "GET", "http://api.test/x")
-						switch {
-						case code == 200:
-							ok.Add(1)
-						case errors.Is(err, ErrRateLimited):
-							refused.Add(1)
-						default:
-							t.Errorf("call of the batch: %d, %v", code, err)
-						}
-					})
-				}
-				wg.Wait()
-				if ok.Load() != 50 {
-					t.Errorf("batch of 50 in a new window of 100: %d sent, %d refused; want all sent, as a plain client's", ok.Load(), refused.Load())
+				if ok, refused := sendBatch(t, client, 50); ok != 50 {
+					t.Errorf("batch of 50 in a new window of 100: %d sent, %d refused; want all sent, as a plain client's", ok, refused)
 				}
 			})
 		})

@@ -70,26 +70,34 @@ func TestRateLimitResetWhenLowNewWindowBurst(t *testing.T) {
 					}
 				}
 				time.Sleep(time.Until(start.Add(61 * time.Minute)))
-				var ok, refused atomic.Int64
-				var wg sync.WaitGroup
-				for range 50 {
-					wg.Go(func() {
-						code, err := do(t, client, "GET", "http://api.test/x")
-						switch {
-						case code == 200:
-							ok.Add(1)
-						case errors.Is(err, ErrRateLimited):
-							refused.Add(1)
-						default:
-							t.Errorf("call of the batch: %d, %v", code, err)
-						}
-					})
-				}
-				wg.Wait()
-				if ok.Load() != 50 {
-					t.Errorf("batch of 50 in a new window of 100: %d sent, %d refused; want all sent, as a plain client's", ok.Load(), refused.Load())
+				if ok, refused := sendBatch(t, client, 50); ok != 50 {
+					t.Errorf("batch of 50 in a new window of 100: %d sent, %d refused; want all sent, as a plain client's", ok, refused)
 				}
 			})
 		})
 	}
+}
+
+// sendBatch makes n GETs of http://api.test/x through client at once, and
+// returns how many were answered 200 and how many the Transport refused
+// (ErrRateLimited); any other outcome is an error of t.
+func sendBatch(t *testing.T, client *http.Client, n int) (ok, refused int64) {
+	t.Helper()
+	var sent, held atomic.Int64
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			code, err := do(t, client, "GET", "http://api.test/x")
+			switch {
+			case code == 200:
+				sent.Add(1)
+			case errors.Is(err, ErrRateLimited):
+				held.Add(1)
+			default:
+				t.Errorf("call of the batch: %d, %v", code, err)
+			}
+		})
+	}
+	wg.Wait()
+	return sent.Load(), held.Load()
 }
