@@ -58,13 +58,7 @@ func TestGetBodyLengthKeptPastAnUnreadRetry(t *testing.T) {
 			if err == nil {
 				resp.Body.Close()
 			}
-			got.mu.Lock()
-			defer got.mu.Unlock()
-			for _, b := range got.bodies {
-				if b != string(data) {
-					t.Errorf("the server stored a PUT of %d bytes, want only the caller's %d", len(b), len(data))
-				}
-			}
+			got.checkEach(t, "PUT", data)
 			if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
 				t.Errorf("RoundTrip = %v, %v; want the 503, as a plain client returns it", resp, err)
 			}

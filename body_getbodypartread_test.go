@@ -91,12 +91,6 @@ func putAfterPartRead(t *testing.T, data []byte, read int, getBody func(*http.Re
 		status = resp.StatusCode
 		resp.Body.Close()
 	}
-	got.mu.Lock()
-	defer got.mu.Unlock()
-	for _, b := range got.bodies {
-		if b != string(data) {
-			t.Errorf("the server stored a PUT of %d bytes, want only the caller's %d", len(b), len(data))
-		}
-	}
+	got.checkEach(t, "PUT", data)
 	return status, err
 }

@@ -301,6 +301,19 @@ func (l *bodyLog) checkOne(t *testing.T, data []byte) {
 	}
 }
 
+// checkEach reports an error for each body the server read that is not
+// data, the caller's body of a request of method: a part of it, or none.
+func (l *bodyLog) checkEach(t *testing.T, method string, data []byte) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, b := range l.bodies {
+		if b != string(data) {
+			t.Errorf("the server stored a %s body of %d bytes, want only the caller's %d", method, len(b), len(data))
+		}
+	}
+}
+
 // checkAll reports an error unless the server read n bodies, each data.
 func (l *bodyLog) checkAll(t *testing.T, data []byte, n int) {
 	t.Helper()
