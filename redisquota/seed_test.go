@@ -77,6 +77,7 @@ func TestSeededBucketCapsTheFirstWindow(t *testing.T) {
 	var owed time.Duration
 	first := true
 	var before int
+	st0 := s.Stats()
 	for {
 		now := time.Now()
 		d, ok, retry := q.Take(now)
@@ -107,10 +108,16 @@ func TestSeededBucketCapsTheFirstWindow(t *testing.T) {
 		}
 		time.Sleep(d)
 	}
-	if before > 45 {
-		t.Errorf("%d tokens before the reset of a window with 50 left, want at most 45", before)
+	// A token taken while Redis was late (a loaded machine) comes from
+	// the member's local limiter, which paces at its share of the quota
+	// (doc.go, "When Redis is slow or down"), not from the fleet's bucket this test
+	// is about.
+	st := s.Stats()
+	local := int(st.Fallbacks - st0.Fallbacks + st.Unpaced - st0.Unpaced)
+	if before-local > 45 {
+		t.Errorf("%d tokens before the reset of a window with 50 left, %d of them paced locally while Redis was late; want at most 45 from the fleet's bucket", before, local)
 	}
-	t.Logf("%d tokens before the reset", before)
+	t.Logf("%d tokens before the reset, %d paced locally; %+v", before, local, st)
 }
 
 // TestSeededSpentWindowEndsAtTheReset: a quota of one call an hour whose
