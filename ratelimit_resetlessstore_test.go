@@ -1,11 +1,8 @@
 package resilient
 
 import (
-	"errors"
-	"net/http"
 	"sync"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -93,49 +90,5 @@ func (p *heardPart) Pause(until time.Time) {
 // dropped it, MaxBelievedReset later: the fleet was held for twice
 // MaxBelievedReset.)
 func TestQuotaStoreWindowExpiresWithoutResets(t *testing.T) {
-	for _, tc := range []struct {
-		name             string
-		limit, remaining string   // the names of the fields every response sends
-		first            []string // what the first one adds
-	}{
-		{"estimated from one reset", "X-RateLimit-Limit", "X-RateLimit-Remaining", []string{"X-RateLimit-Reset", formatInt(int64(59 * time.Minute / time.Second))}},
-		{"policy announced once", "RateLimit-Limit", "RateLimit-Remaining", []string{"RateLimit-Policy", "60;w=3540"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				start := time.Now()
-				srv := &recServer{fn: func(w http.ResponseWriter, r *http.Request, n int) {
-					w.Header().Set(tc.limit, "60")
-					w.Header().Set(tc.remaining, "59")
-					if n == 0 {
-						w.Header().Set(tc.first[0], tc.first[1])
-					}
-				}}
-				client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0), WithQuotaStore(new(heardQuota)))}
-				var refused, held int
-				var last time.Duration
-				for range 3600 { // two hours, 30 calls a minute
-					time.Sleep(2 * time.Second)
-					sent := time.Now()
-					code, err := do(t, client, "GET", "http://api.test/x")
-					switch {
-					case code != 200 && !errors.Is(err, ErrRateLimited):
-						t.Fatalf("call at %v: %d, %v", time.Since(start), code, err)
-					case code != 200:
-						refused++
-						last = sent.Sub(start)
-					case time.Since(sent) != 0:
-						held++
-						last = sent.Sub(start)
-					}
-				}
-				if held+refused == 0 {
-					t.Fatal("no call held by the store: the test paces nothing")
-				}
-				if last > MaxBelievedReset+10*time.Second {
-					t.Errorf("%d calls refused and %d held by the store, the last %v after the first response; want none 10s after MaxBelievedReset (%v)", refused, held, last, MaxBelievedReset)
-				}
-			})
-		})
-	}
+	runResetlessWindow(t, "the store", func() Option { return WithQuotaStore(new(heardQuota)) })
 }

@@ -20,6 +20,15 @@ import (
 // could drop the estimate: the pace of 60 an hour held for good, calls
 // refused or held to the end of the run.)
 func TestRateLimitWindowExpiresWithoutResets(t *testing.T) {
+	runResetlessWindow(t, "the pace", func() Option { return WithMaxRetries(0) })
+}
+
+// runResetlessWindow runs the case of TestRateLimitWindowExpiresWithoutResets
+// with each of its two ways to announce the window once, over a Transport
+// with the option store returns (a new one for each case), and fails t
+// when what paces (named by by) still holds or refuses calls 10s after
+// MaxBelievedReset.
+func runResetlessWindow(t *testing.T, by string, store func() Option) {
 	for _, tc := range []struct {
 		name             string
 		limit, remaining string   // the names of the fields every response sends
@@ -38,7 +47,7 @@ func TestRateLimitWindowExpiresWithoutResets(t *testing.T) {
 						w.Header().Set(tc.first[0], tc.first[1])
 					}
 				}}
-				client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
+				client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0), store())}
 				var refused, held int
 				var last time.Duration
 				for range 3600 { // two hours, 30 calls a minute
@@ -56,8 +65,11 @@ func TestRateLimitWindowExpiresWithoutResets(t *testing.T) {
 						last = sent.Sub(start)
 					}
 				}
+				if held+refused == 0 {
+					t.Fatalf("no call held by %s: the test paces nothing", by)
+				}
 				if last > MaxBelievedReset+10*time.Second {
-					t.Errorf("%d calls refused and %d held by the pace, the last %v after the first response; want none 10s after MaxBelievedReset (%v)", refused, held, last, MaxBelievedReset)
+					t.Errorf("%d calls refused and %d held by %s, the last %v after the first response; want none 10s after MaxBelievedReset (%v)", refused, held, by, last, MaxBelievedReset)
 				}
 			})
 		})
