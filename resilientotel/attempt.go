@@ -14,7 +14,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -47,16 +46,17 @@ func (in *instrumentation) StartAttempt(req *http.Request, info resilient.Attemp
 		attrs := append(c.attrs[:c.nattrs:c.nattrs], semconv.HTTPRequestResendCountKey.Int(resend))
 		a.opts[1] = trace.WithAttributes(attrs...)
 	}
-	var ctx context.Context
-	ctx, a.span = in.start(parent, c.clientNm, a.opts[:]...)
-	a.carrier.src = req.Header
-	a.inject(in.prop, ctx)
 	if info.Hedge > 0 && c.span != nil && c.span.IsRecording() {
 		// The event of a hedged copy waits for the call's end: a copy
-		// the base declines was never sent (see holdHedge).
+		// the base declines was never sent (see holdHedge). Held before
+		// its span starts: the Transport counts the copy sent already,
+		// and its attempt may be decided, and the call end, while the
+		// sampler, the span processors and the propagator have their say.
 		a.hedge = info.Hedge
 		c.holdHedge(a)
 	}
+	a.carrier.src = req.Header
+	ctx := a.begin(in, parent)
 
 	recording := a.span.IsRecording()
 	record := recording || in.m.attemptEnabled(ctx)
@@ -138,19 +138,31 @@ func (a *attempt) endedType() string {
 	return errCanceled
 }
 
-// inject injects the span context of ctx, the attempt's, into the
-// attempt's carrier with prop. When prop panics, the attempt's span ends
-// before the panic goes on, as every span started must: the request was
-// never sent, and the Transport has no function to end it with.
-func (a *attempt) inject(prop propagation.TextMapPropagator, ctx context.Context) {
+// begin starts the attempt's span under parent, with a.opts, and injects
+// its span context into the attempt's carrier with in's propagator; it
+// returns the span's context. When the tracer or the propagator panics,
+// the request is never sent, and the Transport has no function to end its
+// span with: the span, if started, ends before the panic goes on, as every
+// span started must, and a hedged copy held for its event is dropped, as
+// one the base declined (see dropHedge).
+func (a *attempt) begin(in *instrumentation, parent context.Context) context.Context {
 	done := false
 	defer func() {
-		if !done {
+		if done {
+			return
+		}
+		if a.span != nil {
 			endCutShort(a.span)
 		}
+		if a.hedge > 0 {
+			a.call.dropHedge(a)
+		}
 	}()
-	prop.Inject(ctx, &a.carrier)
+	ctx, span := in.start(parent, a.call.clientNm, a.opts[:]...)
+	a.span = span
+	in.prop.Inject(ctx, &a.carrier)
 	done = true
+	return ctx
 }
 
 // wroteRequest counts the writes of the attempt's request.
