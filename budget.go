@@ -42,7 +42,12 @@ const (
 // is sent) gives back what it spent, as does one that the caller's own
 // mistake kept from being sent (a RequestError: a header net/http refuses,
 // a body that broke), even when a Classifier retries it: it counts against
-// nothing. A host's budget starts full, so the first failures
+// nothing. A refusal of the breaker, the rate limiter or the limit of
+// attempts in flight that a Classifier retries all the same is the
+// exception: the retry it was is paid for as any retry, unless the
+// Transport sent it at once because it foresaw the refusal, so that a
+// Classifier that retries every error cannot spin on refusals (see
+// WithMaxInFlight). A host's budget starts full, so the first failures
 // on a new host are retried as usual; a budget regains one retry for each
 // ten minutes its host neither answered nor was retried, up to Burst, so
 // that the first failures after a quiet spell (days after an outage spent
