@@ -360,7 +360,12 @@
 // members however the syncs interleave (each member's allowance is at most
 // its share of the Burst, or one retry), and measure
 // Burst plus about one per member (11 to 14 for 4 members and the default
-// Burst of 10, TestFleetBudgetOutage). Its own deposits pay for a
+// Burst of 10, TestFleetBudgetOutage). A member that has not yet loaded a
+// budget (its first sync, made as the budget is first used, has not
+// returned) sees it full, and before its first heartbeat answers it
+// counts no other member: its allowance is then the whole Burst, so that
+// each process started during an outage, whose first sync returns after
+// its first retries, may add up to one Burst to the fleet's retries. Its own deposits pay for a
 // member's retries without waiting for Redis; in a large fleet, whose
 // share of the Burst is one retry, a member retries one failure at a time
 // per sync, and a larger Burst gives it more.
