@@ -491,6 +491,11 @@ func (b *breakerTransport) closedAttempt(e *breakerEntry, w *closedWindow, req *
 		}
 	case errBreakerFailure:
 		b.set.failure(e, w, age, start, attemptTimedOut(err))
+	}
+	if b.set.pending.Load() {
+		// The change this attempt made (a trip), or changes left
+		// waiting (an observer panicked on one before them): any
+		// attempt delivers them, a success too.
 		b.deliver(req.Context(), resp)
 	}
 	return resp, err
