@@ -134,11 +134,12 @@ func (run *hedgeRun) wire(st *attemptState) error {
 }
 
 // unwire takes back from copy st of run the number wire gave it, once the
-// base declined it (http.ErrSkipAltProtocol: see declinedUnsent): the
-// copy was never sent, by the base nor by the http.Transport above, which
-// never sees a copy, and it is no hedge, not counted nor numbered (see
-// Hedging). The next copy sent takes its number; when a later copy took
-// one meanwhile (a base that declines late), st's is a gap, and not
+// base declined it (http.ErrSkipAltProtocol: see declinedUnsent), or once
+// its Tracer's StartAttempt panicked (see launchCopy): the copy was never
+// sent, by the base nor by the http.Transport above, which never sees a
+// copy, and it is no hedge, not counted nor numbered (see Hedging). The
+// next copy sent takes its number; when a later copy took one meanwhile
+// (a base that declines late), st's is a gap, and not
 // counted; once the copies above it gave theirs back too, it is the next
 // copy's again, so that no number past the copies sent is given. The copy
 // is marked as one that never reached the wire: it says
@@ -328,6 +329,15 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 			if paid || st != nil && !st.reached && !refunded {
 				paid = false
 				c.unsentHedgeRecovering(hb) // a copy that panicked before it was sent
+			}
+			if st != nil && st.wired && !st.reached && !st.classified {
+				// Its Tracer's StartAttempt panicked: numbered as it
+				// passed the classifier, it never reached the base,
+				// and is no hedge (see unwire). (A copy the base
+				// declined is classified, and unwired already: a
+				// panic after that, a SharedBudget's Deposit, must
+				// not take its number back twice.)
+				run.unwire(st)
 			}
 			if idx := run.panicked(k, p, creq); idx >= 0 {
 				run.results <- idx
