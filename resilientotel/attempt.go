@@ -142,20 +142,21 @@ func (a *attempt) endedType() string {
 // its span context into the attempt's carrier with in's propagator; it
 // returns the span's context. When the tracer or the propagator panics,
 // the request is never sent, and the Transport has no function to end its
-// span with: the span, if started, ends before the panic goes on, as every
-// span started must, and a hedged copy held for its event is dropped, as
-// one the base declined (see dropHedge).
+// span with: a hedged copy held for its event is dropped, as one the base
+// declined (see dropHedge), first, for a span processor may panic as the
+// span ends; and the span, if started, ends before the panic goes on, as
+// every span started must.
 func (a *attempt) begin(in *instrumentation, parent context.Context) context.Context {
 	done := false
 	defer func() {
 		if done {
 			return
 		}
-		if a.span != nil {
-			endCutShort(a.span)
-		}
 		if a.hedge > 0 {
 			a.call.dropHedge(a)
+		}
+		if a.span != nil {
+			endCutShort(a.span)
 		}
 	}()
 	ctx, span := in.start(parent, a.call.clientNm, a.opts[:]...)
