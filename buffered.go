@@ -44,7 +44,13 @@ import (
 // The body is read within the attempt, under its deadline: the earliest of
 // the attempt timeout (WithAttemptTimeout), what remains of the call's
 // budget (WithMaxElapsed) and the context's deadline; without any of
-// them, as long as the caller would wait for it. A body that ends within
+// them, as long as the caller would wait for it. A base's body that the
+// deadline's cut of the attempt's context does not reach (one that blocks
+// or drips whatever its request's context says) is closed under the read
+// half a second after the attempt timeout or the call's budget ends; under
+// the context's deadline alone (earlier than either, or neither set), the
+// Transport arms no timer, and such a body is read until it ends. A body
+// that ends within
 // max bytes is handed to the caller in memory: reading its bytes never
 // touches the network, and an HTTP/1 connection has been released. An
 // HTTP/2 body of known length ends with its last byte: the end of an
@@ -238,7 +244,30 @@ func bufferBody(resp *http.Response, st *attemptState) (*http.Response, error) {
 	if limit < math.MaxInt64 {
 		limit++ // one byte past max tells a longer body from one of max bytes
 	}
+	// A read the attempt's context does not cut (a base's body that no
+	// context reaches) is cut by closing the body once the deadline fired,
+	// as the peek's and the drain's are (see beginRead).
+	db := st.armed
+	guarded := db != nil && db.beginRead(resp.Body)
+	if db != nil && !guarded && db.state.Load() == deadlineFired {
+		// The deadline fired before the read began (a base that
+		// answered past it): the attempt timed out, as one whose
+		// deadline fires as its headers arrive does (see handOver). Its
+		// body, which may stall whatever its context says, is not read.
+		resp.Body.Close()
+		return nil, db.cause()
+	}
 	data, eof, err := readPrefix(resp.Body, resp.ContentLength, limit, endsAtLength(resp))
+	if guarded {
+		if db.endRead() {
+			// The body was closed under the read: the attempt's
+			// deadline cut it.
+			if err == nil {
+				err = db.cause()
+			}
+			return nil, fmt.Errorf("resilient: reading the body of a %d response: %w", resp.StatusCode, err)
+		}
+	}
 	if err == nil && eof && resp.ContentLength > int64(len(data)) {
 		// net/http says so itself; another RoundTripper may not.
 		err = io.ErrUnexpectedEOF
@@ -250,7 +279,7 @@ func bufferBody(resp *http.Response, st *attemptState) (*http.Response, error) {
 		// a plain client gets it: the bytes decoded, then the error. No
 		// byte of it is read any more: the deadline may not cut it, as
 		// a whole body (below).
-		if db := st.armed; db != nil {
+		if db != nil {
 			db.keep()
 		}
 		resp.Body.Close()
@@ -266,7 +295,7 @@ func bufferBody(resp *http.Response, st *attemptState) (*http.Response, error) {
 		resp.Body = &prefixBody{prefix: data, rest: resp.Body}
 		return resp, nil
 	}
-	if db := st.armed; db != nil {
+	if db != nil {
 		// The body is whole: the deadline that bounded its read may
 		// not cut the answer on its way to the caller, nor while the
 		// original is closed (a base's Close may take its time: a

@@ -130,10 +130,12 @@ func (db *deadlineBody) releaseOnPanic(returned *bool) {
 
 // States of a deadlineBody.
 const (
-	deadlineRunning int32 = iota // the timer may still fire
-	deadlineKept                 // handed to the caller: the timer is stopped
-	deadlineFired                // the timer fired: the attempt's context is canceled
-	deadlineAborted              // a read the Transport made stalled (see abort): the context is canceled, not by the timer
+	deadlineRunning      int32 = iota // the timer may still fire
+	deadlineKept                      // handed to the caller: the timer is stopped
+	deadlineFired                     // the timer fired: the attempt's context is canceled
+	deadlineAborted                   // a read the Transport made stalled (see abort): the context is canceled, not by the timer
+	deadlineReading                   // the Transport reads the body within the attempt (see beginRead): the timer may still fire
+	deadlineFiredReading              // the timer fired during that read: rc is closed closeGrace later unless the read ended (see closeStalled)
 )
 
 // deadlineBody is the body of a response whose attempt ran under a timer.
@@ -195,6 +197,42 @@ func (b *deadlineBody) cancelWith(cause error) {
 func (b *deadlineBody) fire() {
 	if b.state.CompareAndSwap(deadlineRunning, deadlineFired) {
 		b.cancelWith(b.cause())
+	} else if b.state.CompareAndSwap(deadlineReading, deadlineFiredReading) {
+		b.cancelWith(b.cause())
+		time.AfterFunc(closeGrace, b.closeStalled)
+	}
+}
+
+// beginRead marks the start of a read of body, the base's body of the
+// attempt's response, that the Transport makes within the attempt (see
+// bufferBody), so that a read the attempt's context does not cut (a base's
+// body that no context reaches) is cut by closing body closeGrace after the
+// deadline fired, as abortAfter cuts the reads it bounds. It reports
+// whether it did: not when the deadline has fired already. It costs no
+// allocation: the timer that closes body is set only when the deadline
+// fires during the read.
+func (b *deadlineBody) beginRead(body io.ReadCloser) bool {
+	b.rc = body // published by the swap below, read by closeStalled after its own
+	return b.state.CompareAndSwap(deadlineRunning, deadlineReading)
+}
+
+// endRead marks the end of the read beginRead began. It reports whether
+// closeStalled closed the body under it, the deadline having fired: the
+// reader may not close it again, nor hand over its response (rc is
+// closeStalled's to read).
+func (b *deadlineBody) endRead() (closed bool) {
+	if b.state.CompareAndSwap(deadlineReading, deadlineRunning) || b.state.CompareAndSwap(deadlineFiredReading, deadlineFired) {
+		return false
+	}
+	return true
+}
+
+// closeStalled closes the body of a read within the attempt that its
+// deadline's cut of the context did not end within closeGrace (see
+// beginRead).
+func (b *deadlineBody) closeStalled() {
+	if b.state.CompareAndSwap(deadlineFiredReading, deadlineFired) {
+		b.rc.Close()
 	}
 }
 
@@ -203,11 +241,13 @@ func (b *deadlineBody) fire() {
 // firing: what it cut (a stalled peek at an error body) is the body's
 // error, for its reader.
 func (b *deadlineBody) keep() bool {
-	if b.state.CompareAndSwap(deadlineRunning, deadlineKept) {
+	if b.state.CompareAndSwap(deadlineRunning, deadlineKept) || b.state.CompareAndSwap(deadlineReading, deadlineKept) {
+		// (A read within the attempt is kept only as a panic ends it.)
 		b.release()
 		return true
 	}
-	return b.state.Load() != deadlineFired
+	s := b.state.Load()
+	return s != deadlineFired && s != deadlineFiredReading
 }
 
 // abort ends the attempt's context now, as its deadline would, with cause:

@@ -366,7 +366,11 @@ type bodyWatch struct {
 func (w *bodyWatch) begin() bool {
 	w.reading.Store(true)
 	db := w.db.Load()
-	return db != nil && db.state.Load() == deadlineRunning
+	if db == nil {
+		return false
+	}
+	s := db.state.Load()
+	return s == deadlineRunning || s == deadlineReading
 }
 
 // end is called as a Read ends, running being what begin returned.
@@ -374,8 +378,10 @@ func (w *bodyWatch) begin() bool {
 // the other order: a Read that ends as heldUp looks (HTTP/2's client
 // closes the body as its RoundTrip returns) is seen by one or the other.
 func (w *bodyWatch) end(running bool) {
-	if running && w.db.Load().state.Load() == deadlineFired {
-		w.stalled.Store(true)
+	if running {
+		if s := w.db.Load().state.Load(); s == deadlineFired || s == deadlineFiredReading {
+			w.stalled.Store(true)
+		}
 	}
 	w.reading.Store(false)
 }
