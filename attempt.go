@@ -24,6 +24,13 @@ type attemptState struct {
 	resends     int       // the call's requests sent to the wire before this attempt (a hedged copy: before the attempt it copies)
 	wired       bool      // the attempt reached the Tracer, right above the base
 	reached     bool      // the attempt passed every layer that may refuse or hold it, the Tracer's StartAttempt included, and went on to the base (see classifier)
+	// declined says that the base declined the attempt with
+	// http.ErrSkipAltProtocol, which sent nothing: read by launchCopy
+	// when the caller's code above the base (the Tracer's end of its
+	// span, a Classifier) panics on a hedged copy before it took the
+	// copy's number back (see neverSentCopy). Set by the Tracer's layer
+	// and the classifier, as the base returns (see noteDecline).
+	declined bool
 	// bufferMax is how much of the body of a success the classifier
 	// reads within the attempt (WithBufferedResponse); 0 for none.
 	bufferMax int64
@@ -252,4 +259,18 @@ func (h hop) roundTrip(req *http.Request, st *attemptState) (*http.Response, err
 		return h.at.roundTripAttempt(req, st)
 	}
 	return h.rt.RoundTrip(req)
+}
+
+// noteDecline records in st whether err, what the base returned for the
+// attempt, declines it (see attemptState.declined).
+func (st *attemptState) noteDecline(err error) {
+	st.declined = err == http.ErrSkipAltProtocol
+}
+
+// neverSentCopy reports whether st, a hedged copy whose caller's code
+// panicked on its goroutine (see launchCopy), was never sent: a layer
+// refused it, or its Tracer's StartAttempt panicked, before it went on to
+// the base; or the base declined it (http.ErrSkipAltProtocol).
+func (st *attemptState) neverSentCopy() bool {
+	return !st.reached || st.declined
 }

@@ -172,6 +172,9 @@ func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*htt
 		st.reached = true
 	}
 	resp, err := saneResult(c.next.roundTrip(req, st))
+	if st != nil {
+		st.noteDecline(err) // before a Classifier, which may panic
+	}
 	if st != nil && req.Body != nil && declinedUnsent(st, err) {
 		// A retry or a hedged copy the base declined: its body, the
 		// Transport's replay (never the caller's own body), is sent by

@@ -320,23 +320,29 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 			if locked {
 				run.mu.Unlock()
 			}
-			if body != nil && (st == nil || !st.reached) {
+			if body != nil && (st == nil || st.neverSentCopy()) {
 				// A panic before the base got the copy's body (a
-				// function that keys a layer, a QuotaStore): closed, as
-				// the retry loop closes an attempt's.
+				// function that keys a layer, a QuotaStore), or once
+				// the base declined it, leaving it to a Transport
+				// above that never sees a copy: closed, as the retry
+				// loop closes an attempt's.
 				body.Close()
 			}
-			if paid || st != nil && !st.reached && !refunded {
+			if paid || st != nil && st.neverSentCopy() && !refunded {
 				paid = false
 				c.unsentHedgeRecovering(hb) // a copy that panicked before it was sent
 			}
-			if st != nil && st.wired && !st.reached && !st.classified {
-				// Its Tracer's StartAttempt panicked: numbered as it
-				// passed the classifier, it never reached the base,
-				// and is no hedge (see unwire). (A copy the base
-				// declined is classified, and unwired already: a
-				// panic after that, a SharedBudget's Deposit, must
-				// not take its number back twice.)
+			if st != nil && (st.wired && !st.reached && !st.classified || st.declined && st.reached) {
+				// Numbered as it passed the classifier, it was never
+				// sent, and is no hedge (see unwire): its Tracer's
+				// StartAttempt panicked, before the base got it; or
+				// the base declined it, and the caller's code above
+				// the base (the Tracer's end of its span, a
+				// Classifier) panicked before the copy's number was
+				// taken back below. (A copy unwired already is
+				// marked unreached: a panic after that, a
+				// SharedBudget's Deposit, must not take its number
+				// back twice.)
 				run.unwire(st)
 			}
 			if idx := run.panicked(k, p, creq); idx >= 0 {

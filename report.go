@@ -26,10 +26,13 @@ type Report struct {
 	// last hop: the RoundTrips of the call, less one.
 	Redirects int
 	// Hedges counts the hedged copies sent (see WithHedging): those that
-	// reached the base RoundTripper. A copy that never did (refused by the
-	// rate limiter, the breaker or the limit of attempts in flight, or
-	// whose attempt was decided while it waited for the rate limiter) is
-	// neither a hedge nor an attempt, and gives back what it spent.
+	// reached the base RoundTripper, and that it did not decline with
+	// http.ErrSkipAltProtocol, which sends nothing. A copy that never did
+	// (refused by the rate limiter, the breaker or the limit of attempts
+	// in flight, whose attempt was decided while it waited for the rate
+	// limiter, or whose Tracer's StartAttempt panicked) or that the base
+	// declined is neither a hedge nor an attempt, and gives back what it
+	// spent.
 	Hedges int
 	// Waited is the time spent waiting: backoff and Retry-After between
 	// attempts, the client-side rate limiter's waits, and the waits for a

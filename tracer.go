@@ -172,6 +172,9 @@ func (t *tracerTransport) roundTripAttempt(req *http.Request, st *attemptState) 
 	}()
 	resp, err := t.next.RoundTrip(sreq)
 	ended = true
+	if st != nil {
+		st.noteDecline(err) // before end, which may panic
+	}
 	resp = undoSubstitution(resp, sreq, req)
 	if st != nil && st.bufferMax > 0 && err == nil && resp != nil && bufferable(req, resp, st) {
 		// The classifier reads the body within the attempt
