@@ -261,11 +261,10 @@ func bufferBody(resp *http.Response, st *attemptState) (*http.Response, error) {
 	if guarded {
 		if db.endRead() {
 			// The body was closed under the read: the attempt's
-			// deadline cut it.
-			if err == nil {
-				err = db.cause()
-			}
-			return nil, fmt.Errorf("resilient: reading the body of a %d response: %w", resp.StatusCode, err)
+			// deadline cut it, a timeout, as the read it cuts through
+			// the context fails. The read's own error tells only of
+			// that Close ("read on closed body").
+			return nil, fmt.Errorf("resilient: reading the body of a %d response: %w", resp.StatusCode, db.cause())
 		}
 	}
 	if err == nil && eof && resp.ContentLength > int64(len(data)) {

@@ -194,12 +194,26 @@ func (b *deadlineBody) cancelWith(cause error) {
 	}
 }
 
+// fire cuts the attempt as its deadline passes, unless the deadline was
+// kept or the attempt aborted first. A read within the attempt that ends
+// as it fires (see endRead) turns the state from reading back to running
+// under it: fire tries again, so that the deadline is not lost.
 func (b *deadlineBody) fire() {
-	if b.state.CompareAndSwap(deadlineRunning, deadlineFired) {
-		b.cancelWith(b.cause())
-	} else if b.state.CompareAndSwap(deadlineReading, deadlineFiredReading) {
-		b.cancelWith(b.cause())
-		time.AfterFunc(closeGrace, b.closeStalled)
+	for {
+		switch b.state.Load() {
+		case deadlineRunning:
+			if !b.state.CompareAndSwap(deadlineRunning, deadlineFired) {
+				continue
+			}
+			b.cancelWith(b.cause())
+		case deadlineReading:
+			if !b.state.CompareAndSwap(deadlineReading, deadlineFiredReading) {
+				continue
+			}
+			b.cancelWith(b.cause())
+			time.AfterFunc(closeGrace, b.closeStalled)
+		}
+		return
 	}
 }
 
