@@ -41,8 +41,9 @@ type attemptState struct {
 	capture *captureBody
 
 	// lost says that an earlier attempt of the call, a keyed write, got no
-	// answer after it may have been sent: the server may still hold its
-	// key (see keyHeld).
+	// answer after it may have been sent, a gateway's 502 or 504 included
+	// (see noAnswerBehind): the server may still hold its key (see
+	// keyHeld).
 	lost bool
 
 	// cutRetried says that an attempt of the call, this one or an earlier

@@ -1134,6 +1134,9 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 				// the server may have processed it, as the retry loop
 				// notes of the attempt's own (see answeredUnproven).
 				c.answeredUnproven = true
+				if !cp.st.platform && noAnswerBehind(cp.resp.StatusCode) {
+					c.lost = true // a gateway's: the server may still hold the key
+				}
 			}
 			cp.discard()
 		}

@@ -640,9 +640,10 @@ func namesKey(s string) bool {
 
 // keyHeld reports whether a 409 with status status and envelope e (nil for
 // none), the answer to an attempt of a keyed write an earlier attempt of
-// which got no answer after it may have been sent (attemptState.lost),
-// says that the key is still held by that attempt, which the server may
-// still be processing. Each vendor answers a key in flight with its
+// which got no answer after it may have been sent (attemptState.lost; a
+// gateway's 502 or 504 is none: see noAnswerBehind), says that the key is
+// still held by that attempt, which the server may still be processing.
+// Each vendor answers a key in flight with its
 // conflict code (the IETF Idempotency-Key draft's 409): a code that speaks
 // of idempotency, a bare "conflict", or none; as every attempt of the call
 // carries the same key and the same body, the conflict cannot be a key
@@ -663,6 +664,17 @@ func keyHeld(status int, e *APIError) bool {
 		code = strings.ToLower(e.Code)
 	}
 	return code == "" || code == "conflict" || strings.Contains(code, "idempoten") && !refusesKeys(code)
+}
+
+// noAnswerBehind reports whether status is a gateway's word that the
+// server behind it got no answer to the request it passed on, or none it
+// could pass back: 502 (its connection broke, or the answer was none), 504
+// (no answer in time), and a CDN's 520 and 524, the same by other numbers
+// (a CDN's 521, 522 and 523 say that it never reached the server). The
+// server may still be processing the write, which holds its key, as after
+// a connection lost (see keyHeld).
+func noAnswerBehind(status int) bool {
+	return status == http.StatusBadGateway || status == http.StatusGatewayTimeout || status == 520 || status == 524
 }
 
 // newIdempotencyKey returns a random (version 4) UUID from crypto/rand.

@@ -197,6 +197,9 @@ func (c *call) run() (*http.Response, error) {
 			body.freeze()
 			if c.write && c.key != "" && !refusedUnprocessed(st, resp) {
 				c.answeredUnproven = true
+				if !st.platform && noAnswerBehind(resp.StatusCode) {
+					c.lost = true // a gateway's: the server may still hold the key
+				}
 			}
 		}
 
@@ -676,7 +679,7 @@ type call struct {
 	keyRetry    bool        // a key-required answer was already retried with a new key
 	learnOnSend bool        // the host is learned to honor keys once the host answers the key retry (see decideRetry); the call takes it so meanwhile
 	cutRetried  bool        // an attempt failed with a header block cut short, which is retried once per call (see cutHeaders)
-	lost        bool        // an attempt of this keyed write got no answer after it may have been sent: the server may still hold its key
+	lost        bool        // an attempt of this keyed write got no answer after it may have been sent (a gateway's 502 or 504 is none: see noAnswerBehind): the server may still hold its key
 	processed   bool        // an attempt of this keyed write got a success: a later one that is no replay proves the host ignores keys
 	write       bool        // the method is not idempotent: the write rule applies
 	header      http.Header
