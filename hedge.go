@@ -85,7 +85,9 @@ import (
 // the body before that a GetBody of the caller's own may share, was still
 // being sent) gives back what it spent, and is no hedge: it is
 // not counted (Report.Hedges, Attempt.Hedges) nor numbered (the copies sent
-// are hedges 1, 2, … in the order they reach the wire). A copy sent whose
+// are hedges 1, 2, … in the order they reach the wire), but for one the
+// base declines only after its attempt was decided, counted then as sent
+// (see Report.Hedges). A copy sent whose
 // body, from GetBody, broke before the server could act on it (a
 // RequestError: the caller's mistake) gives back what it spent too, as an
 // attempt's does, and counts as sent. A copy of a keyed

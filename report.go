@@ -32,7 +32,9 @@ type Report struct {
 	// in flight, whose attempt was decided while it waited for the rate
 	// limiter, or whose Tracer's StartAttempt panicked) or that the base
 	// declined is neither a hedge nor an attempt, and gives back what it
-	// spent.
+	// spent. A copy still in the base when its attempt is decided is
+	// counted then, as sent: should the base decline it after, it gives
+	// back what it spent, but the call has returned, and it stays counted.
 	Hedges int
 	// Waited is the time spent waiting: backoff and Retry-After between
 	// attempts, the client-side rate limiter's waits, and the waits for a
