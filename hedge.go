@@ -92,7 +92,8 @@ import (
 // RequestError: the caller's mistake) gives back what it spent too, as an
 // attempt's does, and counts as sent. A copy of a keyed
 // write that gets no answer after it may have been sent (its connection
-// lost) is an attempt lost, whichever copy's result the attempt returns:
+// lost, or a gateway's 502 or 504 that the server behind it did not
+// answer: see noAnswerBehind) is an attempt lost, whichever copy's result the attempt returns:
 // a 409 to a retry that follows is the server still holding the key, and
 // is retried with the same key, as after an attempt lost. Hedges of a host
 // are also bounded to one in twenty of its calls (plus ten), so that a

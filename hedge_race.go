@@ -1134,7 +1134,7 @@ func (c *call) settle(run *hedgeRun, idx int, st *attemptState, hb *hostBudget, 
 				// the server may have processed it, as the retry loop
 				// notes of the attempt's own (see answeredUnproven).
 				c.answeredUnproven = true
-				if !cp.st.platform && noAnswerBehind(cp.resp.StatusCode) {
+				if !cp.st.platform && noAnswerBehind(cp.resp.StatusCode, cp.st.apiErr) {
 					c.lost = true // a gateway's: the server may still hold the key
 				}
 			}

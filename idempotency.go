@@ -666,15 +666,22 @@ func keyHeld(status int, e *APIError) bool {
 	return code == "" || code == "conflict" || strings.Contains(code, "idempoten") && !refusesKeys(code)
 }
 
-// noAnswerBehind reports whether status is a gateway's word that the
-// server behind it got no answer to the request it passed on, or none it
-// could pass back: 502 (its connection broke, or the answer was none), 504
-// (no answer in time), and a CDN's 520 and 524, the same by other numbers
-// (a CDN's 521, 522 and 523 say that it never reached the server). The
-// server may still be processing the write, which holds its key, as after
-// a connection lost (see keyHeld).
-func noAnswerBehind(status int) bool {
-	return status == http.StatusBadGateway || status == http.StatusGatewayTimeout || status == 520 || status == 524
+// noAnswerBehind reports whether status, with envelope e (nil for none),
+// is a gateway's word that the server behind it got no answer to the
+// request it passed on, or none it could pass back: 502 (its connection
+// broke, or the answer was none), 504 (no answer in time), and a CDN's 520
+// and 524, the same by other numbers (a CDN's 521, 522 and 523 say that it
+// never reached the server). The server may still be processing the write,
+// which holds its key, as after a connection lost (see keyHeld). One whose
+// envelope carries a code that names neither a gateway, an upstream nor a
+// timeout (Aidelly's PUBLIC_API_POST_CREATE_FAILED, Altyaa's
+// service_unavailable) is the server's own answer, as its 500 or 503 is:
+// it ended its work on the request, and holds no key for it.
+func noAnswerBehind(status int, e *APIError) bool {
+	if status != http.StatusBadGateway && status != http.StatusGatewayTimeout && status != 520 && status != 524 {
+		return false
+	}
+	return e == nil || e.Code == "" || codeSays(strings.ToLower(e.Code), "gateway", "upstream", "timeout", "timedout")
 }
 
 // newIdempotencyKey returns a random (version 4) UUID from crypto/rand.

@@ -197,7 +197,7 @@ func (c *call) run() (*http.Response, error) {
 			body.freeze()
 			if c.write && c.key != "" && !refusedUnprocessed(st, resp) {
 				c.answeredUnproven = true
-				if !st.platform && noAnswerBehind(resp.StatusCode) {
+				if !st.platform && noAnswerBehind(resp.StatusCode, st.apiErr) {
 					c.lost = true // a gateway's: the server may still hold the key
 				}
 			}
