@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -26,25 +27,66 @@ import (
 // refused the write unprocessed.
 func TestSeedsKeyHeldAfterGatewayFailure(t *testing.T) {
 	const held = `{"error":"CONFLICT","message":"A request with this key is still being processed"}`
-	for _, tc := range []struct {
-		name, body string
-		status     int
-		want, code int // attempts, final status
-	}{
-		{"504", `{"error":"GATEWAY_TIMEOUT","message":"Upstream timed out"}`, 504, 3, 201},
-		{"502", `{"error":"BAD_GATEWAY","message":"Upstream error"}`, 502, 3, 201},
-		{"524", `<html>A timeout occurred</html>`, 524, 3, 201},
-		{"520", `<html>Web server is returning an unknown error</html>`, 520, 3, 201},
-		{"500, the server's own", `{"error":"INTERNAL_ERROR","message":"Transient server error"}`, 500, 2, 409},
-		{"503, the server's own", `{"error":"SERVICE_UNAVAILABLE","message":"Service temporarily unavailable"}`, 503, 2, 409},
-		{"429, refused", `{"error":"RATE_LIMITED","message":"Rate limit hit"}`, 429, 2, 409},
-	} {
+	runGatewayThen409(t, "https://api.postato.test/v1/posts", held, []gatewayCase{
+		{"504", `{"error":"GATEWAY_TIMEOUT","message":"Upstream timed out"}`, 504, 3},
+		{"502", `{"error":"BAD_GATEWAY","message":"Upstream error"}`, 502, 3},
+		{"524", `<html>A timeout occurred</html>`, 524, 3},
+		{"520", `<html>Web server is returning an unknown error</html>`, 520, 3},
+		{"500, the server's own", `{"error":"INTERNAL_ERROR","message":"Transient server error"}`, 500, 2},
+		{"503, the server's own", `{"error":"SERVICE_UNAVAILABLE","message":"Service temporarily unavailable"}`, 503, 2},
+		{"429, refused", `{"error":"RATE_LIMITED","message":"Rate limit hit"}`, 429, 2},
+	})
+}
+
+// TestSeedsOwnBadGatewayIsAnAnswer: a 502 or a 504 whose error envelope
+// carries a code of the server's own (Aidelly's PUBLIC_API_POST_CREATE_FAILED
+// with its request_id, Altyaa's service_unavailable, an external dependency
+// failing) is the server's answer, not a gateway's word that the server
+// behind it gave none (see noAnswerBehind): the server ended its work on the
+// attempt, whose key it no longer holds, as after its own 500 or 503. The
+// resend's 409, a conflict of the server's (a duplicate slug), is returned,
+// as the README's 'What is retried' row says ("the server's own 5xx is
+// one"); it was retried with backoff up to WithMaxRetries (4 requests more,
+// some 25 s of backoff by default). A gateway's code (BAD_GATEWAY,
+// GATEWAY_TIMEOUT, an upstream's timeout) or none is still no answer
+// (TestSeedsKeyHeldAfterGatewayFailure).
+func TestSeedsOwnBadGatewayIsAnAnswer(t *testing.T) {
+	runGatewayThen409(t, "https://api.example.test/v1/posts", slugConflict, []gatewayCase{
+		{"aidelly 502", `{"success":false,"error":{"code":"PUBLIC_API_POST_CREATE_FAILED","message":"Post persistence failed"},"request_id":"r1"}`, 502, 2},
+		{"altyaa 502", serviceUnavailable, 502, 2},
+		{"altyaa 504", serviceUnavailable, 504, 2},
+		{"upstream timeout", `{"error":{"code":"upstream_timeout","message":"Upstream timed out"}}`, 504, 3},
+		{"no code", `{"message":"Endpoint request timed out"}`, 504, 3},
+	})
+}
+
+// Altyaa's envelopes of the tests below: a dependency that failed, and a
+// business conflict.
+const (
+	serviceUnavailable = `{"error":{"code":"service_unavailable","message":"External dependency failure"}}`
+	slugConflict       = `{"error":{"code":"conflict","message":"Slug already in use"}}`
+)
+
+// gatewayCase is a keyed write's first answer (status and body), then a
+// 409, then a 201: want is the attempts the call makes, 3 when the 409 is
+// the key still held (retried: the call ends on the 201), 2 when it is
+// returned.
+type gatewayCase struct {
+	name, body string
+	status     int
+	want       int
+}
+
+// runGatewayThen409 runs each case of cases as a keyed POST to url whose
+// second answer is a 409 with body conflict.
+func runGatewayThen409(t *testing.T, url, conflict string, cases []gatewayCase) {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				rt := &rtScript{steps: []rtStep{{status: tc.status, body: tc.body}, {status: 409, body: held}, {status: 201}}}
-				resp := postKeyed(t, New(rt, fastRetries), "https://api.postato.test/v1/posts", "post-1")
-				if resp.StatusCode != tc.code || rt.numCalls() != tc.want {
-					t.Errorf("status %d after %d attempts, want %d after %d", resp.StatusCode, rt.numCalls(), tc.code, tc.want)
+				rt := &rtScript{steps: []rtStep{{status: tc.status, body: tc.body}, {status: 409, body: conflict}, {status: 201}}}
+				resp := postKeyed(t, New(rt, fastRetries), url, "post-1")
+				if code := map[int]int{2: 409, 3: 201}[tc.want]; resp.StatusCode != code || rt.numCalls() != tc.want {
+					t.Errorf("status %d after %d attempts, want %d after %d", resp.StatusCode, rt.numCalls(), code, tc.want)
 				}
 			})
 		})
@@ -56,51 +98,73 @@ func TestSeedsKeyHeldAfterGatewayFailure(t *testing.T) {
 // whose copies got a gateway's 504, whichever copy decides the attempt:
 // the retry's 409 is the key held, retried until the stored answer comes.
 func TestSeedsKeyHeldAfterGatewayFailureHedged(t *testing.T) {
-	answer := func(status int, after time.Duration) func(*http.Request) (*http.Response, error) {
-		return func(req *http.Request) (*http.Response, error) {
-			time.Sleep(after)
-			return &http.Response{StatusCode: status, Body: http.NoBody, Request: req}, nil
-		}
-	}
 	for _, tc := range []struct {
 		name        string
-		first, copy func(*http.Request) (*http.Response, error)
+		first, copy hedgedAnswer
 	}{
-		{"copy's 504", answer(500, 100*time.Millisecond), answer(504, 20*time.Millisecond)},
-		{"attempt's 504", answer(504, 100*time.Millisecond), answer(500, 20*time.Millisecond)},
+		{"copy's 504", hedgedAnswer{500, "", 100 * time.Millisecond}, hedgedAnswer{504, "", 20 * time.Millisecond}},
+		{"attempt's 504", hedgedAnswer{504, "", 100 * time.Millisecond}, hedgedAnswer{500, "", 20 * time.Millisecond}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				var mu sync.Mutex
-				n := 0
-				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-					mu.Lock()
-					i := n
-					n++
-					mu.Unlock()
-					req.Body.Close()
-					switch i {
-					case 0:
-						return tc.first(req)
-					case 1:
-						return tc.copy(req)
-					case 2: // the key held by the request behind the 504
-						return &http.Response{StatusCode: http.StatusConflict, Body: http.NoBody, Request: req}, nil
-					}
-					return &http.Response{StatusCode: http.StatusCreated, Body: http.NoBody, Request: req}, nil
-				})
-				tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond}), WithKeyHonoringHosts("api.test"))
-				resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "POST", "http://api.test/", strings.NewReader("x")))
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				mu.Lock()
-				defer mu.Unlock()
-				if resp.StatusCode != http.StatusCreated || n != 4 {
-					t.Errorf("status %d after %d requests; want 201 (the stored answer) after 4", resp.StatusCode, n)
-				}
-			})
+			// The third request: the key held by the request behind the 504.
+			status, n := hedgedKeyedPost(t, tc.first, tc.copy, hedgedAnswer{status: http.StatusConflict})
+			if status != http.StatusCreated || n != 4 {
+				t.Errorf("status %d after %d requests; want 201 (the stored answer) after 4", status, n)
+			}
 		})
 	}
+}
+
+// TestSeedsOwnBadGatewayIsAnAnswerHedged: as TestSeedsOwnBadGatewayIsAnAnswer,
+// for a hedged keyed write a copy of which, losing to the attempt's 500, got
+// the server's own 502: the retry's 409 is returned.
+func TestSeedsOwnBadGatewayIsAnAnswerHedged(t *testing.T) {
+	status, n := hedgedKeyedPost(t, hedgedAnswer{500, "", 100 * time.Millisecond},
+		hedgedAnswer{502, serviceUnavailable, 20 * time.Millisecond}, hedgedAnswer{409, slugConflict, 0})
+	if status != http.StatusConflict || n != 3 {
+		t.Errorf("status %d after %d requests; want 409 after 3", status, n)
+	}
+}
+
+// hedgedAnswer is an answer of a scripted base: its status and JSON body,
+// after a wait.
+type hedgedAnswer struct {
+	status int
+	body   string
+	after  time.Duration
+}
+
+// hedgedKeyedPost sends a POST to a host honoring keys, hedged after 50ms,
+// in a synctest bubble, over a base that answers the attempt first, its
+// copy copy, the retry retry, and any request after them 201. It returns
+// the call's status and the requests the base got.
+func hedgedKeyedPost(t *testing.T, first, copy, retry hedgedAnswer) (status, requests int) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		n := 0
+		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			mu.Lock()
+			i := n
+			n++
+			mu.Unlock()
+			req.Body.Close()
+			a := hedgedAnswer{status: http.StatusCreated}
+			if i < 3 {
+				a = []hedgedAnswer{first, copy, retry}[i]
+			}
+			time.Sleep(a.after)
+			return &http.Response{StatusCode: a.status, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(strings.NewReader(a.body)), Request: req}, nil
+		})
+		tr := New(rt, WithHedging(Hedging{Delay: 50 * time.Millisecond}), WithKeyHonoringHosts("api.test"))
+		resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "POST", "http://api.test/", strings.NewReader("x")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		status, requests = resp.StatusCode, n
+	})
+	return status, requests
 }
