@@ -50,33 +50,46 @@ func TestBreakerChangesQueueBound(t *testing.T) {
 // TestBreakerObserverPanicKeepsLaterChanges: an observer that panics on a
 // change of a batch the delivery took from the queue does not lose the
 // changes after it: the next attempt of the Transport delivers them, in
-// order. Here the observer told of h0's change trips a.test and b.test
-// through the Transport, whose changes wait for it, then panics on a.test's.
+// order, whatever its outcome: a refusal, or a success through a closed
+// breaker (a success did not deliver them: while the Transport's calls
+// succeeded, the observers and the log never learned that b.test's
+// breaker had opened). Here the observer told of h0's change trips a.test
+// and b.test through the Transport, whose changes wait for it, then panics
+// on a.test's.
 func TestBreakerObserverPanicKeepsLaterChanges(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		hosts := bkNet{"h0.test": bkDead(), "a.test": bkDead(), "b.test": bkDead()}
-		var tr *Transport
-		var got []string // written by the delivering goroutine only
-		tr = New(hosts, WithMaxRetries(0), WithoutHedging(),
-			WithBreaker(BreakerSettings{ConsecutiveFailures: 1}),
-			WithBreakerObserver(func(c BreakerChange) {
-				got = append(got, c.Key+" "+c.To.String())
-				switch c.Key {
-				case "http://h0.test:80":
-					bkCall(t, tr, "http://a.test/") // queued: h0's delivery is on
-					bkCall(t, tr, "http://b.test/")
-				case "http://a.test:80":
-					panic("observer exploded")
+	for _, next := range []string{"http://a.test/", "http://ok.test/"} {
+		t.Run(next, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				hosts := bkNet{"h0.test": bkDead(), "a.test": bkDead(), "b.test": bkDead(), "ok.test": new(bkHost)}
+				var tr *Transport
+				var got []string // written by the delivering goroutine only
+				tr = New(hosts, WithMaxRetries(0), WithoutHedging(),
+					WithBreaker(BreakerSettings{ConsecutiveFailures: 1}),
+					WithBreakerObserver(func(c BreakerChange) {
+						got = append(got, c.Key+" "+c.To.String())
+						switch c.Key {
+						case "http://h0.test:80":
+							bkCall(t, tr, "http://a.test/") // queued: h0's delivery is on
+							bkCall(t, tr, "http://b.test/")
+						case "http://a.test:80":
+							panic("observer exploded")
+						}
+					}))
+				bkCall(t, tr, "http://ok.test/") // ok.test's breaker exists: its calls are successes alone
+				mustPanic(t, "the observer's panic was not propagated", func() {
+					bkCall(t, tr, "http://h0.test/")
+				})
+				code, _, err := bkCall(t, tr, next) // delivers what waits
+				if next == "http://a.test/" {
+					bkWantOpen(t, err)
+				} else if err != nil || code != 200 {
+					t.Fatalf("ok.test = %d, %v", code, err)
 				}
-			}))
-		mustPanic(t, "the observer's panic was not propagated", func() {
-			bkCall(t, tr, "http://h0.test/")
+				want := []string{"http://h0.test:80 open", "http://a.test:80 open", "http://b.test:80 open"}
+				if !slices.Equal(got, want) {
+					t.Errorf("after a call to %s the observer was told %q, want %q", next, got, want)
+				}
+			})
 		})
-		_, _, err := bkCall(t, tr, "http://a.test/") // refused: delivers what waits
-		bkWantOpen(t, err)
-		want := []string{"http://h0.test:80 open", "http://a.test:80 open", "http://b.test:80 open"}
-		if !slices.Equal(got, want) {
-			t.Errorf("got %q want %q", got, want)
-		}
-	})
+	}
 }
