@@ -120,6 +120,11 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 			return Permanent, false
 		}
 	}
+	if refusedH2Header(msg) {
+		// The HTTP/2 twin of the framing above: the server's header
+		// block for this stream, which it sends again to a retry.
+		return Permanent, false
+	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
 		if dnsErr.IsNotFound && !dnsErr.IsTemporary && !dnsErr.IsTimeout {
@@ -199,6 +204,49 @@ func refusedStream(msg string) bool {
 	}
 	i := strings.Index(msg, streamErr)
 	return i >= 0 && strings.HasPrefix(strings.TrimLeft(msg[i+len(streamErr):], "0123456789"), "; REFUSED_STREAM")
+}
+
+// refusedH2Header reports whether msg is net/http's error for an HTTP/2
+// stream whose response header block it refused ("stream error: stream ID
+// 1; PROTOCOL_ERROR; invalid header field value for …", alone or within
+// another error of net/http's; see h2HeaderCauses): the server's framing
+// of its answer to this stream, as HTTP/1's "malformed MIME header" is
+// (see notHTTPErrTexts), which a retry gets again. msg is unquoted: a
+// server's words do not count. A connection's error ("connection error:
+// PROTOCOL_ERROR", COMPRESSION_ERROR) is not one: it fails every stream
+// of the connection, whose other answers may be whole.
+func refusedH2Header(msg string) bool {
+	const streamErr = "stream error: stream ID "
+	i := strings.Index(msg, streamErr)
+	if i < 0 {
+		return false
+	}
+	cause, ok := strings.CutPrefix(strings.TrimLeft(msg[i+len(streamErr):], "0123456789"), "; PROTOCOL_ERROR; ")
+	if !ok {
+		return false
+	}
+	for _, s := range h2HeaderCauses {
+		if strings.HasPrefix(cause, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// h2HeaderCauses are the causes net/http's HTTP/2 client (and
+// golang.org/x/net/http2's) gives a stream whose response header block it
+// refuses, read from the whole block: a control byte in a value, a name
+// not lower-case or empty, a pseudo-header after a regular field, unknown
+// or twice, no :status or one not a number, a 1xx that ends the stream.
+var h2HeaderCauses = [...]string{
+	"invalid header field value for ",
+	"invalid header field name ",
+	"pseudo header field after regular",
+	"invalid pseudo-header ",
+	"duplicate pseudo-header ",
+	"mix of request and response pseudo headers",
+	"malformed response from server: ",
+	"1xx informational response with END_STREAM flag",
 }
 
 // goAwayAbove reports whether msg is net/http's error for an HTTP/2 stream

@@ -573,8 +573,14 @@ func TestClassifyErr(t *testing.T) {
 		{"cert invalid", x509.CertificateInvalidError{Reason: x509.Expired}, Permanent, true},
 		{"unsupported scheme", errors.New(`unsupported protocol scheme "ftp"`), Permanent, true},
 		{"invalid header", errors.New(`net/http: invalid header field name "a b"`), Permanent, true},
-		{"http2 invalid response header", errors.New(`stream error: stream ID 1; PROTOCOL_ERROR; invalid header field value for "x-bad"`), Transient, false},
-		{"http2 invalid response header name", errors.New(`stream error: stream ID 1; PROTOCOL_ERROR; invalid header field name "x\x01"`), Transient, false},
+		{"http2 invalid response header", errors.New(`stream error: stream ID 1; PROTOCOL_ERROR; invalid header field value for "x-bad"`), Permanent, false},
+		{"http2 invalid response header name", errors.New(`stream error: stream ID 1; PROTOCOL_ERROR; invalid header field name "x\x01"`), Permanent, false},
+		{"http2 missing status", errors.New(`stream error: stream ID 3; PROTOCOL_ERROR; malformed response from server: missing status pseudo header`), Permanent, false},
+		// A reset by the server, a connection's error (every stream of
+		// it fails), a server's words in a GOAWAY's debug data: retried.
+		{"http2 reset PROTOCOL_ERROR", errors.New(`stream error: stream ID 1; PROTOCOL_ERROR; received from peer`), Transient, false},
+		{"http2 connection COMPRESSION_ERROR", errors.New(`connection error: COMPRESSION_ERROR`), Transient, false},
+		{"http2 header words in debug data", errors.New(`http2: server sent GOAWAY and closed the connection; LastStreamID=1, ErrCode=NO_ERROR, debug="stream error: stream ID 1; PROTOCOL_ERROR; invalid header field name "`), Transient, false},
 		{"not TLS", &url.Error{Op: "Get", URL: "https://x", Err: tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake", Conn: &net.TCPConn{}}}, Permanent, true},
 		// Past the handshake (crypto/tls leaves Conn nil then), a record
 		// it rejects may follow the request written.
