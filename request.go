@@ -24,7 +24,8 @@ import (
 // while the transport was waiting in the body's Read: the error then says
 // "request body stalled" and wraps the deadline's, ErrAttemptTimeout, so
 // that it is still a timeout), or a header, a trailer, the method or the
-// URL is invalid, or the Got1xxResponse hook of the httptrace.ClientTrace
+// URL is invalid (or missing: a nil URL or Header, refused before any
+// attempt, see refuseUnsendable), or the Got1xxResponse hook of the httptrace.ClientTrace
 // in its context returned an error (net/http then fails the request with
 // that error inside its own, to which the RequestError unwraps: errors.Is
 // finds the hook's error over HTTP/2 too), or a callback of the base's
@@ -66,6 +67,34 @@ func (e *RequestError) Error() string {
 
 // Unwrap returns the cause.
 func (e *RequestError) Unwrap() error { return e.Err }
+
+// Timeout reports whether the cause is, or wraps, an error whose Timeout
+// method returns true (a body whose Read timed out, os.ErrDeadlineExceeded;
+// a stalled body's ErrAttemptTimeout), as Error's Timeout does: a caller
+// that takes the RequestError out of a call's error, or out of an Attempt,
+// tells a timeout as net/http's users do. RequestError has no Temporary
+// method: the request itself is at fault, and sending it again fails alike.
+func (e *RequestError) Timeout() bool { return isTimeout(e.Err) }
+
+// refuseUnsendable refuses req, which has no URL or no Header (a Request
+// literal sent through RoundTrip itself: http.Client gives every request a
+// Header), as http.Transport refuses it before it looks at anything else:
+// whatever its method, with no attempt (nothing sent, no key stamped,
+// nothing counted), its body closed. An attempt of a write, a copy of the
+// request with a Header of its own for its key, would otherwise be sent
+// where the plain transport refuses it.
+func refuseUnsendable(req *http.Request) error {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	if r := callValuesOf(req.Context()).report; r != nil {
+		r.fill(req, Report{Outcome: OutcomePermanent}) // no attempt
+	}
+	if req.URL == nil {
+		return &RequestError{Err: errors.New("nil Request.URL")}
+	}
+	return &RequestError{Err: errors.New("http: nil Request.Header")} // net/http's words
+}
 
 // checkedBody is a request body handed to an attempt as it is: it turns
 // the body's own failures (a Read error, a length that differs from the

@@ -1,7 +1,6 @@
 package resilient
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -218,14 +217,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.zeroOnce.Do(func() { t.zeroImpl = New(nil) })
 		return t.zeroImpl.RoundTrip(req)
 	}
-	if req.URL == nil {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		if r := callValuesOf(req.Context()).report; r != nil {
-			r.fill(req, Report{Outcome: OutcomePermanent}) // no attempt
-		}
-		return nil, &RequestError{Err: errors.New("nil Request.URL")}
+	if req.URL == nil || req.Header == nil {
+		return nil, refuseUnsendable(req)
 	}
 	// Built field by field: a composite literal would build the whole
 	// call in a temporary and copy it.
