@@ -13,15 +13,15 @@ import (
 // Transport compares the sentinel with ==: only the bare sentinel is a
 // request declined (see classifyErr).
 
-// declinedUnsent reports whether attempt st, which ended with err, is a
-// retry or a hedged copy that the base declined: a request that neither
+// declinedUnsent reports whether attempt st is a retry or a hedged copy
+// that the base declined (see attemptState.declined): a request that neither
 // the base nor the http.Transport above ever sends, for the call then
 // returns what the attempt before it got (see call.run), and a copy is
 // the Transport's own. The first attempt declined is none: the call
 // returns the sentinel bare, and the http.Transport above sends the
 // request itself, whose turn of the host's pace it keeps.
-func declinedUnsent(st *attemptState, err error) bool {
-	return err == http.ErrSkipAltProtocol && (st.number > 1 || st.hedge > 0)
+func declinedUnsent(st *attemptState) bool {
+	return st.declined && (st.number > 1 || st.hedge > 0)
 }
 
 // declinedBare reports whether the call ends with err, its last attempt's,

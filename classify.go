@@ -175,7 +175,7 @@ func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*htt
 	if st != nil {
 		st.noteDecline(err) // before a Classifier, which may panic
 	}
-	if st != nil && req.Body != nil && declinedUnsent(st, err) {
+	if st != nil && req.Body != nil && declinedUnsent(st) {
 		// A retry or a hedged copy the base declined: its body, the
 		// Transport's replay (never the caller's own body), is sent by
 		// no one, and closed here, as a layer that refuses an attempt
@@ -188,6 +188,9 @@ func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*htt
 			err = re
 		}
 		err = redactRequestError(err, req) // before any layer records it
+		if st != nil {
+			st.noteDecline(err) // a decline the caller's mistake is no more
+		}
 	}
 	if st != nil {
 		if st.bufferMax > 0 {

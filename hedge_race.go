@@ -425,10 +425,10 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	run.mu.Unlock()
 
 	resp, err := c.t.inner.roundTrip(req, st)
-	if err == http.ErrSkipAltProtocol && st.classified {
+	if st.declined && st.classified {
 		run.unwire(st) // numbered as it went on to the base, which declined it
 	}
-	if !st.classified || err == http.ErrSkipAltProtocol || err != nil && c.callersMistake(st, trace, err) {
+	if !st.classified || st.declined || err != nil && c.callersMistake(st, trace, err) {
 		// The copy never reached the base (see wire): the rate limiter,
 		// the limit of attempts in flight or the breaker refused it, or
 		// its attempt was decided while it waited for the rate limiter.
@@ -760,7 +760,7 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 	if !reached {
 		c.t.cls.classify(cp.st, cp.req, resp, err, time.Now)
 	}
-	if k > 0 && err == http.ErrSkipAltProtocol {
+	if k > 0 && cp.st.declined {
 		// A copy the base declined was never sent (see unwire).
 		reached = false
 	}

@@ -763,7 +763,7 @@ func (m *rateLimitTransport) roundTripAttempt(req *http.Request, st *attemptStat
 			endFlight(p, &counted)
 			return m.afterSlotPaused(req, st)
 		}
-		if tok != nil && (refusedLocally(err) || st != nil && (st.hedge > 0 && !st.reached || declinedUnsent(st, err) || mistakeUnsent(st, err))) {
+		if tok != nil && (refusedLocally(err) || st != nil && (st.hedge > 0 && !st.reached || declinedUnsent(st) || mistakeUnsent(st, err))) {
 			// Never sent (a hedged copy, too, whose attempt was
 			// decided or failed before it reached the wire: see
 			// hedgeRun.wire; a retry or a copy the base declined; a

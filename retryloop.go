@@ -297,6 +297,7 @@ func (c *call) run() (*http.Response, error) {
 					// hedged attempt's renewal, see replayBody.next.)
 					err = fmt.Errorf("%w; %w", err, berr)
 				}
+				st.noteDecline(err) // a decline a Classifier retried, joined by the body's failure, is no more
 			} else {
 				// The body's rewind waited for the earlier attempt's read
 				// (or GetBody was slow), or the response retried past
@@ -336,7 +337,7 @@ func (c *call) run() (*http.Response, error) {
 			// above.)
 			handOver(resp)
 		}
-		if err == http.ErrSkipAltProtocol {
+		if st.declined {
 			c.declined = !retry && c.declinedBare(err, lastErr, held)
 		}
 		t.observe(c, sentKey, st, resp, err, dur, delay, retry)
@@ -810,10 +811,9 @@ func (c *call) setDeadline() {
 
 // notSent reports whether an attempt that ended with err and no response
 // (w its write trace, nil for none) was refused by a layer of the chain,
-// or declined by the base (http.ErrSkipAltProtocol, bare: see
-// classifyErr), or its request failed before the server could act on it
-// (the caller's mistake, a retry's broken body): the retry it was costs
-// nothing.
+// or declined by the base (see attemptState.declined), or its request
+// failed before the server could act on it (the caller's mistake, a
+// retry's broken body): the retry it was costs nothing.
 func (c *call) notSent(st *attemptState, w *writeTrace, resp *http.Response, err error) bool {
-	return resp == nil && (refusedLocally(err) || err == http.ErrSkipAltProtocol || c.callersMistake(st, w, err))
+	return resp == nil && (refusedLocally(err) || st.declined || c.callersMistake(st, w, err))
 }

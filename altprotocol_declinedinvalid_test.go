@@ -1,0 +1,101 @@
+package resilient
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// declinedInvalidRequest returns a GET of a.test whose header net/http
+// refuses to send (a control character in a value): what a base that
+// declines it (http.ErrSkipAltProtocol) leaves is the caller's mistake,
+// as the classifier wraps it (see requestFault).
+func declinedInvalidRequest(t *testing.T, ctx context.Context) *http.Request {
+	t.Helper()
+	req := newRequest(t, ctx, "GET", "http://a.test/", nil)
+	req.Header.Set("X-Bad", "a\x7fb")
+	return req
+}
+
+// TestAltProtocolDeclinedInvalidRetry pins what a call gets when the base
+// answers its first attempt with a 503 and declines the retry of a request
+// with a header net/http refuses to send: the 503, the last response, after
+// two attempts, as for a valid request; the decline is read once, by the
+// chain's every layer alike (see attemptState.declined): the caller's
+// mistake the classifier made of it (see requestFault) is no decline, as
+// the call returns it.
+func TestAltProtocolDeclinedInvalidRetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var asked atomic.Int32
+		alt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if asked.Add(1) == 1 {
+				return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+			}
+			return nil, http.ErrSkipAltProtocol
+		})
+		var obs collector[Attempt]
+		tr := New(alt, WithObserver(obs.add))
+		var rep Report
+		resp, err := roundTrip(t, tr, declinedInvalidRequest(t, WithReport(context.Background(), &rep)))
+		if err != nil {
+			t.Fatalf("RoundTrip error %v; want the 503", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("status %d, want 503", resp.StatusCode)
+		}
+		if n := asked.Load(); n != 2 {
+			t.Errorf("the base was asked %d times, want 2", n)
+		}
+		if rep.Attempts != 2 || rep.Hedges != 0 {
+			t.Errorf("Report.Attempts = %d, Hedges = %d; want 2, 0", rep.Attempts, rep.Hedges)
+		}
+		if as := obs.all(); len(as) != 2 {
+			t.Errorf("%d records, want 2", len(as))
+		}
+	})
+}
+
+// TestAltProtocolDeclinedInvalidCopy pins what a hedged call of a request
+// with a header net/http refuses to send gets when the base declines its
+// copy while the attempt itself is answered: the attempt's 200. The
+// copy's error is the caller's mistake (see requestFault), which sent
+// nothing: no decline, as the classifier returns it, and the copy stays
+// counted, as the error the layers above read says (see
+// attemptState.declined).
+func TestAltProtocolDeclinedInvalidCopy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var asked atomic.Int32
+		alt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if asked.Add(1) == 1 { // the attempt, slow
+				select {
+				case <-time.After(100 * time.Millisecond):
+				case <-r.Context().Done():
+					return nil, context.Cause(r.Context())
+				}
+				return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+			}
+			return nil, http.ErrSkipAltProtocol
+		})
+		var obs collector[Attempt]
+		tr := New(alt, WithHedging(Hedging{Delay: 10 * time.Millisecond, MaxHedges: 1}), WithObserver(obs.add))
+		var rep Report
+		resp, err := roundTrip(t, tr, declinedInvalidRequest(t, WithReport(context.Background(), &rep)))
+		if err != nil {
+			t.Fatalf("RoundTrip error %v; want the attempt's 200", err)
+		}
+		resp.Body.Close()
+		if n := asked.Load(); n != 2 {
+			t.Errorf("the base was asked %d times, want 2", n)
+		}
+		if rep.Attempts != 2 || rep.Hedges != 1 {
+			t.Errorf("Report.Attempts = %d, Hedges = %d; want 2, 1", rep.Attempts, rep.Hedges)
+		}
+		if as := obs.all(); len(as) != 1 || as[0].Hedge != 0 || as[0].Hedges != 1 || as[0].Err != nil {
+			t.Errorf("records %+v; want one, the attempt's answer, of 1 hedge", as)
+		}
+	})
+}
