@@ -74,33 +74,13 @@ func TestContextBlindBodyReadBounded(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				body := &contextBlindBody{drip: tc.drip, closed: make(chan struct{})}
-				var calls atomic.Int32
-				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-					if calls.Add(1) == 1 {
-						return &http.Response{StatusCode: 503, Header: http.Header{"Content-Type": {tc.ct}}, ContentLength: -1, Body: body, Request: req}, nil
-					}
-					return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
-				})
-				tr := New(base, WithoutBreaker(), WithBackoff(time.Millisecond, time.Millisecond))
-				done := make(chan struct{})
 				start := time.Now()
-				var took time.Duration
-				go func() {
-					defer close(done)
-					resp, err := roundTrip(t, tr, newRequest(t, context.Background(), "GET", "http://api.test/", nil))
-					took = time.Since(start)
-					if err != nil || resp.StatusCode != 200 {
-						t.Errorf("RoundTrip = %v, %v; want the retry's 200", resp, err)
-						return
-					}
+				resp, err := contextBlindCall(t, context.Background(), body, 503, tc.ct, 0)
+				took := time.Since(start)
+				if err != nil || resp.StatusCode != 200 {
+					t.Errorf("RoundTrip = %v, %v; want the retry's 200", resp, err)
+				} else {
 					resp.Body.Close()
-				}()
-				select {
-				case <-done:
-				case <-time.After(time.Hour):
-					body.Close() // let the bubble end
-					<-done
-					t.Fatalf("RoundTrip still reading the 503's body after an hour (%d attempts)", calls.Load())
 				}
 				// The peek, then the drain: each 2 s, and the grace
 				// before the Close.
@@ -115,14 +95,17 @@ func TestContextBlindBodyReadBounded(t *testing.T) {
 	}
 }
 
-// contextBlindCall sends a GET through tr, whose base answers body first,
-// with status and Content-Type ct, then a 200; it returns the call's
-// error, or fails t if the call still runs after an hour.
-func contextBlindCall(t *testing.T, ctx context.Context, body *contextBlindBody, status int, ct string, opts ...Option) (*http.Response, error) {
+// contextBlindCall sends a GET through a Transport with opts, whose base
+// answers body first, with status and Content-Type ct, after late (a
+// base that answers past the attempt's deadline: no context reaches it),
+// then a 200 at once; it returns the call's response or error, one of
+// them nil, or fails t if the call still runs after an hour.
+func contextBlindCall(t *testing.T, ctx context.Context, body *contextBlindBody, status int, ct string, late time.Duration, opts ...Option) (*http.Response, error) {
 	t.Helper()
 	var calls atomic.Int32
 	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
 		if calls.Add(1) == 1 {
+			time.Sleep(late)
 			return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {ct}}, ContentLength: -1, Body: body, Request: req}, nil
 		}
 		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
@@ -143,6 +126,9 @@ func contextBlindCall(t *testing.T, ctx context.Context, body *contextBlindBody,
 		body.Close() // let the bubble end
 		<-done
 		t.Fatalf("RoundTrip still reading the first answer's body after an hour (%d attempts)", calls.Load())
+	}
+	if (resp == nil) == (err == nil) {
+		t.Fatalf("RoundTrip = %v, %v; want exactly one non-nil", resp, err)
 	}
 	return resp, err
 }
@@ -175,7 +161,7 @@ func TestContextBlindBodyCutByCloseClosedOnce(t *testing.T) {
 				} else {
 					opts = append(opts, WithMaxElapsed(0))
 				}
-				resp, err := contextBlindCall(t, ctx, body, 503, tc.ct, opts...)
+				resp, err := contextBlindCall(t, ctx, body, 503, tc.ct, 0, opts...)
 				if err != nil || resp.StatusCode != 200 {
 					t.Fatalf("RoundTrip = %v, %v; want the retry's 200", resp, err)
 				}

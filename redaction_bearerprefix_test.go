@@ -28,12 +28,7 @@ var bearerPrefixTexts = []struct{ text, rest string }{
 // bearerPrefixKey in each place a caller puts a credential.
 func bearerPrefixRequests(t *testing.T) map[string]*http.Request {
 	t.Helper()
-	auth := newRequest(t, t.Context(), http.MethodGet, "https://api.test/v1/charges", nil)
-	auth.Header.Set("Authorization", "Bearer "+bearerPrefixKey)
-	header := newRequest(t, t.Context(), http.MethodGet, "https://api.test/v1/charges", nil)
-	header.Header.Set("X-Api-Key", bearerPrefixKey)
-	query := newRequest(t, t.Context(), http.MethodGet, "https://api.test/v1/charges?api_key="+bearerPrefixKey, nil)
-	return map[string]*http.Request{"authorization": auth, "x-api-key": header, "query": query}
+	return credentialRequests(t, bearerPrefixKey, "authorization", "x-api-key", "query")
 }
 
 // TestRedactionBearerPrefixOfCallersKeyBaseError: a base error that quotes

@@ -2,7 +2,6 @@ package resilient
 
 import (
 	"net/http"
-	"net/url"
 	"testing"
 )
 
@@ -17,10 +16,7 @@ const credentialTokenRest = "AKIA1234"
 // credentialTokenKey in a header and in a query parameter.
 func credentialTokenRequests(t *testing.T) map[string]*http.Request {
 	t.Helper()
-	header := newRequest(t, t.Context(), http.MethodGet, "https://api.test/v1/charges", nil)
-	header.Header.Set("X-Api-Key", credentialTokenKey)
-	query := newRequest(t, t.Context(), http.MethodGet, "https://api.test/v1/charges?api_key="+url.QueryEscape(credentialTokenKey), nil)
-	return map[string]*http.Request{"x-api-key": header, "query": query}
+	return credentialRequests(t, credentialTokenKey, "x-api-key", "query")
 }
 
 // TestRedactionCredentialHoldingTokenBaseError: a base error that quotes

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -12,6 +13,33 @@ import (
 // keepsFold reports whether s holds rest, in any case of its letters.
 func keepsFold(s, rest string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(rest))
+}
+
+// credentialRequests returns, by place, the caller's GET of api.test with
+// key in each of places a caller puts a credential: "authorization" (a
+// bearer token), "x-api-key" (a header of its own) and "query" (the
+// api_key parameter).
+func credentialRequests(t *testing.T, key string, places ...string) map[string]*http.Request {
+	t.Helper()
+	const target = "https://api.test/v1/charges"
+	reqs := make(map[string]*http.Request, len(places))
+	for _, place := range places {
+		var req *http.Request
+		switch place {
+		case "authorization":
+			req = newRequest(t, t.Context(), http.MethodGet, target, nil)
+			req.Header.Set("Authorization", "Bearer "+key)
+		case "x-api-key":
+			req = newRequest(t, t.Context(), http.MethodGet, target, nil)
+			req.Header.Set("X-Api-Key", key)
+		case "query":
+			req = newRequest(t, t.Context(), http.MethodGet, target+"?api_key="+url.QueryEscape(key), nil)
+		default:
+			t.Fatalf("credentialRequests: no place %q", place)
+		}
+		reqs[place] = req
+	}
+	return reqs
 }
 
 // checkBaseErrorEcho sends req (named name in failures) once over a base
