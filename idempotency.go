@@ -646,7 +646,9 @@ func namesKey(s string) bool {
 // Each vendor answers a key in flight with its
 // conflict code (the IETF Idempotency-Key draft's 409): a code that speaks
 // of idempotency, a bare "conflict", or none; as every attempt of the call
-// carries the same key and the same body, the conflict cannot be a key
+// (and of the request http.Client follows its 307 or 308 with on its host,
+// which knows the attempt lost: see call.inheritMarks) carries the same key
+// and the same body, the conflict cannot be a key
 // reused for another payload, and the same key, later, gets the first
 // attempt's answer. Returning the 409 instead would tell the caller to
 // write again under a new key. A code that names a state

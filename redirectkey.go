@@ -22,11 +22,21 @@ type redirectHop struct {
 	// key is the key the Transport drew for a write answered with a 307
 	// or 308 (see hidesKey); "" for none.
 	key string
+	// sentKey is the key of a write answered with a 307 or 308, whoever
+	// set it, when an earlier attempt of the call may have been processed
+	// under it: it got no answer after it may have been sent (lost, see
+	// call.lost: the server may still hold the key), or was answered with
+	// a failure that does not prove it unprocessed (unproven, see
+	// call.answeredUnproven). The request that follows the redirect with
+	// that key, on its host, with its method, the same write sent on, is
+	// told so (see take); "" for none.
+	sentKey        string
+	lost, unproven bool
 	// sent is what take checks the request that follows the redirect
-	// against before it carries key (see take): the method, URL scheme
+	// against before it carries key or sentKey (see take): the method, URL scheme
 	// and host and Host of the request the redirect answered, as it was
 	// sent, not as its caller may have changed it since (a request reused
-	// for the next send); nil without a key.
+	// for the next send); nil without key or sentKey.
 	sent *http.Request
 	// left is what was left of the call's budget (WithMaxElapsed) when it
 	// returned the redirect, when budgeted: the hop that follows it has
@@ -122,10 +132,11 @@ func followedRedirect(status int) bool {
 	return false
 }
 
-// isKeptRedirect reports whether resp, answered to an attempt of c, is a
-// 307 or 308 whose key the request that follows it must carry.
-func (c *call) isKeptRedirect(resp *http.Response) bool {
-	return (resp.StatusCode == http.StatusTemporaryRedirect || resp.StatusCode == http.StatusPermanentRedirect) && c.hidesKey()
+// sentOn reports whether status is that of a redirect http.Client follows
+// with the same method and body: a 307 or 308, the same write sent on,
+// whose key the request that follows it must carry.
+func sentOn(status int) bool {
+	return status == http.StatusTemporaryRedirect || status == http.StatusPermanentRedirect
 }
 
 // followRedirect takes what the call that got the redirect req follows
@@ -134,9 +145,10 @@ func (c *call) isKeptRedirect(resp *http.Response) bool {
 // before the hop by values of its own (see hopSpent), which becomes the
 // call's when it is less than a budget of its own (one budget bounds the
 // chain of hops; a hop left nothing fails before its first attempt, see
-// call.run), and the key of a write answered with a 307 or 308, which it
-// returns.
-func (c *call) followRedirect(req *http.Request) string {
+// call.run), and the key of a write answered with a 307 or 308, and what
+// an earlier attempt of that write may have left under its key (see
+// redirectHop.sentKey), which it returns (see call.inheritMarks).
+func (c *call) followRedirect(req *http.Request) redirectHop {
 	hop, resent := c.t.redirects.takeHop(req)
 	c.resent = resent
 	if hop.budgeted && c.cfg.elapsedSpent > 0 {
@@ -155,7 +167,17 @@ func (c *call) followRedirect(req *http.Request) string {
 			c.deadline = c.budget
 		}
 	}
-	return hop.key
+	return hop
+}
+
+// inheritMarks marks the call as the one before it, whose 307 or 308 it follows
+// (hop), was marked (see call.lost, call.answeredUnproven), when it sends
+// the write on under the key an earlier attempt of that call may have
+// been processed under: the same write.
+func (c *call) inheritMarks(hop redirectHop) {
+	if hop.sentKey != "" && c.key == hop.sentKey {
+		c.lost, c.answeredUnproven = hop.lost, hop.unproven
+	}
 }
 
 // hopSpent returns what WithMaxElapsedSpent counted as spent before a
@@ -193,8 +215,9 @@ func commonValues(a, b *callValues) *callValues {
 
 // keepRedirect records, for the request that follows resp, the response
 // the call returns, what it leaves to it when resp is a redirect
-// http.Client follows: its key (see isKeptRedirect) and what is left of
-// its budget.
+// http.Client follows: its key, the key an earlier attempt of its write
+// may have been processed under (see redirectHop) and what is left of its
+// budget.
 func (c *call) keepRedirect(resp *http.Response) {
 	if followedRedirect(resp.StatusCode) { // inlined: a success pays no call
 		c.keepHop(resp)
@@ -207,11 +230,18 @@ func (c *call) keepHop(resp *http.Response) {
 	if !c.budget.IsZero() {
 		h.left, h.budgeted, h.vals = c.budget.Sub(c.t.clock.now()), true, callValuesIn(c.req.Context())
 	}
-	if r := resp.Request; r != nil && r.URL != nil && c.isKeptRedirect(resp) {
-		h.key = c.key
-		h.sent = &http.Request{Method: r.Method, URL: &url.URL{Scheme: r.URL.Scheme, Host: r.URL.Host}, Host: r.Host}
+	if r := resp.Request; r != nil && r.URL != nil && sentOn(resp.StatusCode) {
+		if c.hidesKey() {
+			h.key = c.key
+		}
+		if (c.lost || c.answeredUnproven) && c.key != "" {
+			h.sentKey, h.lost, h.unproven = c.key, c.lost, c.answeredUnproven
+		}
+		if h.key != "" || h.sentKey != "" {
+			h.sent = &http.Request{Method: r.Method, URL: &url.URL{Scheme: r.URL.Scheme, Host: r.URL.Host}, Host: r.Host}
+		}
 	}
-	if h.budgeted || h.key != "" || c.report != nil {
+	if h.budgeted || h.sent != nil || c.report != nil {
 		// (Kept for a Report alone too: the request that follows resp
 		// is then told from one sent with it again, see take.)
 		c.t.redirects.keep(resp, h)
@@ -346,8 +376,8 @@ func (r *redirectKeys) takeHop(req *http.Request) (h redirectHop, resent bool) {
 		runtime.AddCleanup(prev, dropResponse, droppedResponse{weak.Make(r), p})
 	}
 	h = k.hop
-	if h.key != "" && (req.URL == nil || h.sent.Method != req.Method || otherHost(req, h.sent)) {
-		h.key = ""
+	if h.sent != nil && (req.URL == nil || h.sent.Method != req.Method || otherHost(req, h.sent)) {
+		h.key, h.sentKey = "", ""
 	}
 	return h, resent
 }

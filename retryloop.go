@@ -49,11 +49,14 @@ func (c *call) run() (*http.Response, error) {
 		c.mem = body.mem // for hedged copies (see copyBody); no copy of a zero one on the success path of a GET
 	}
 	c.setDeadline()
-	var redirected string
+	var hop redirectHop
 	if req.Response != nil { // a request http.Client follows a redirect with
-		redirected = c.followRedirect(req)
+		hop = c.followRedirect(req)
 	}
-	c.key, c.stamp, c.callerKey, c.ownKey, c.keyPending = t.idempotencyKey(req, c.cfg, c.ctxKey, c.ctxBind, redirected)
+	c.key, c.stamp, c.callerKey, c.ownKey, c.keyPending = t.idempotencyKey(req, c.cfg, c.ctxKey, c.ctxBind, hop.key)
+	if req.Response != nil {
+		c.inheritMarks(hop)
+	}
 	c.write = !isIdempotentMethod(req.Method)
 	maxAttempts := c.cfg.maxRetries + 1
 	if maxAttempts < 1 { // WithMaxRetries(math.MaxInt)
@@ -680,7 +683,7 @@ type call struct {
 	keyRetry    bool        // a key-required answer was already retried with a new key
 	learnOnSend bool        // the host is learned to honor keys once the host answers the key retry (see decideRetry); the call takes it so meanwhile
 	cutRetried  bool        // an attempt failed with a header block cut short, which is retried once per call (see cutHeaders)
-	lost        bool        // an attempt of this keyed write got no answer after it may have been sent (a gateway's 502 or 504 is none: see noAnswerBehind): the server may still hold its key
+	lost        bool        // an attempt of this keyed write (or of the call whose 307 or 308 it follows under its key: see call.inheritMarks) got no answer after it may have been sent (a gateway's 502 or 504 is none: see noAnswerBehind): the server may still hold its key
 	processed   bool        // an attempt of this keyed write got a success: a later one that is no replay proves the host ignores keys
 	write       bool        // the method is not idempotent: the write rule applies
 	header      http.Header
@@ -710,10 +713,12 @@ type call struct {
 	// a layer), as it is after decide when the call ends without a panic.
 	owed, owedThrottled bool
 
-	// answeredUnproven says that an attempt of this keyed write was
-	// answered with a failure that does not prove it unprocessed (a 5xx, a
-	// 429 that carries a Postato platform error; not another 429: see
-	// refusedUnprocessed): the server may have processed it.
+	// answeredUnproven says that an attempt of this keyed write (or of
+	// the call whose 307 or 308 it follows under its key: see
+	// call.inheritMarks) was answered with a failure that does not prove
+	// it unprocessed (a 5xx, a 429 that carries a Postato platform error;
+	// not another 429: see refusedUnprocessed): the server may have
+	// processed it.
 	answeredUnproven bool
 
 	// declined says that the call ends after its last attempt with the
