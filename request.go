@@ -80,9 +80,10 @@ func (e *RequestError) Timeout() bool { return isTimeout(e.Err) }
 // literal sent through RoundTrip itself: http.Client gives every request a
 // Header), as http.Transport refuses it before it looks at anything else:
 // whatever its method, with no attempt (nothing sent, no key stamped,
-// nothing counted), its body closed. An attempt of a write, a copy of the
-// request with a Header of its own for its key, would otherwise be sent
-// where the plain transport refuses it.
+// nothing counted), its body closed, in net/http's words ("http: nil
+// Request.URL", "http: nil Request.Header"). An attempt of a write, a copy
+// of the request with a Header of its own for its key, would otherwise be
+// sent where the plain transport refuses it.
 func refuseUnsendable(req *http.Request) error {
 	if req.Body != nil {
 		req.Body.Close()
@@ -91,9 +92,9 @@ func refuseUnsendable(req *http.Request) error {
 		r.fill(req, Report{Outcome: OutcomePermanent}) // no attempt
 	}
 	if req.URL == nil {
-		return &RequestError{Err: errors.New("nil Request.URL")}
+		return &RequestError{Err: errors.New("http: nil Request.URL")}
 	}
-	return &RequestError{Err: errors.New("http: nil Request.Header")} // net/http's words
+	return &RequestError{Err: errors.New("http: nil Request.Header")}
 }
 
 // checkedBody is a request body handed to an attempt as it is: it turns

@@ -23,7 +23,9 @@ type Tracer interface {
 	// carries it (its Request is the caller's request with that context),
 	// so that the request an http.Client sends after a redirect (whose
 	// Response is that response) leads back to the call that got it. A
-	// nil Context returned means ctx.
+	// nil Context returned means ctx. A request refused before any
+	// attempt, one without a URL or a Header (see RequestError), starts no
+	// call: the Tracer sees nothing of it.
 	StartCall(ctx context.Context, req *http.Request) context.Context
 
 	// StartAttempt is called when an attempt is about to reach the wire,
