@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 )
@@ -22,6 +23,17 @@ import (
 // request itself, whose turn of the host's pace it keeps.
 func declinedUnsent(st *attemptState) bool {
 	return st.declined && (st.number > 1 || st.hedge > 0)
+}
+
+// declinedMistake reports whether re is the caller's mistake that
+// requestFault made of the bare http.ErrSkipAltProtocol of a base that
+// declined a request net/http refuses to send (a header it cannot carry,
+// say): its cause is that sentinel, or wraps it directly, as a sentinel a
+// middleware wrapped first is not. Neither the base nor net/http sent that
+// request: it counts against nothing (see classifyErr), a retry's or a
+// hedged copy's included, as a request the base declined does.
+func declinedMistake(re *RequestError) bool {
+	return re.Err == http.ErrSkipAltProtocol || errors.Unwrap(re.Err) == http.ErrSkipAltProtocol
 }
 
 // declinedBare reports whether the call ends with err, its last attempt's,

@@ -39,6 +39,12 @@ func classifyErr(err error) (cl Class, neverSent bool) {
 		// class, it proves nothing unsent.
 		cl, _ = classifyErr(lost.err)
 		return cl, false
+	case errors.As(err, &reqErr) && declinedMistake(reqErr):
+		// The caller's mistake the classifier made of the bare sentinel
+		// of a base that declined the request (see requestFault): the
+		// base sent nothing, and neither does net/http, which refuses
+		// such a request (or never sees it: a retry, a hedged copy).
+		return Permanent, !reqErr.mayHaveBeenSent()
 	case errors.Is(err, http.ErrSkipAltProtocol):
 		// The sentinel wrapped by a middleware, or a Transport below
 		// whose retry the base declined: net/http does not send the
