@@ -23,10 +23,9 @@ func declinedInvalidRequest(t *testing.T, ctx context.Context) *http.Request {
 // TestAltProtocolDeclinedInvalidRetry pins what a call gets when the base
 // answers its first attempt with a 503 and declines the retry of a request
 // with a header net/http refuses to send: the 503, the last response, after
-// two attempts, as for a valid request; the decline is read once, by the
-// chain's every layer alike (see attemptState.declined): the caller's
-// mistake the classifier made of it (see requestFault) is no decline, as
-// the call returns it.
+// two attempts, as for a valid request: every layer reads the base's
+// decline alike (see attemptState.declined), whatever the caller's
+// mistake the classifier made of it (see requestFault).
 func TestAltProtocolDeclinedInvalidRetry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var asked atomic.Int32
@@ -62,10 +61,10 @@ func TestAltProtocolDeclinedInvalidRetry(t *testing.T) {
 // TestAltProtocolDeclinedInvalidCopy pins what a hedged call of a request
 // with a header net/http refuses to send gets when the base declines its
 // copy while the attempt itself is answered: the attempt's 200. The
-// copy's error is the caller's mistake (see requestFault), which sent
-// nothing: no decline, as the classifier returns it, and the copy stays
-// counted, as the error the layers above read says (see
-// attemptState.declined).
+// copy's error becomes the caller's mistake (see requestFault), but the
+// base declined it and nothing was sent: the copy takes its number back,
+// as a valid request's declined copy does (see attemptState.declined),
+// whatever the error the layers above read.
 func TestAltProtocolDeclinedInvalidCopy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var asked atomic.Int32
@@ -91,11 +90,11 @@ func TestAltProtocolDeclinedInvalidCopy(t *testing.T) {
 		if n := asked.Load(); n != 2 {
 			t.Errorf("the base was asked %d times, want 2", n)
 		}
-		if rep.Attempts != 2 || rep.Hedges != 1 {
-			t.Errorf("Report.Attempts = %d, Hedges = %d; want 2, 1", rep.Attempts, rep.Hedges)
+		if rep.Attempts != 1 || rep.Hedges != 0 {
+			t.Errorf("Report.Attempts = %d, Hedges = %d; want 1, 0: the declined copy was never sent", rep.Attempts, rep.Hedges)
 		}
-		if as := obs.all(); len(as) != 1 || as[0].Hedge != 0 || as[0].Hedges != 1 || as[0].Err != nil {
-			t.Errorf("records %+v; want one, the attempt's answer, of 1 hedge", as)
+		if as := obs.all(); len(as) != 1 || as[0].Hedge != 0 || as[0].Hedges != 0 || as[0].Err != nil {
+			t.Errorf("records %+v; want one, the attempt's answer, of no hedge", as)
 		}
 	})
 }

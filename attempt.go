@@ -24,18 +24,18 @@ type attemptState struct {
 	resends     int       // the call's requests sent to the wire before this attempt (a hedged copy: before the attempt it copies)
 	wired       bool      // the attempt reached the Tracer, right above the base
 	reached     bool      // the attempt passed every layer that may refuse or hold it, the Tracer's StartAttempt included, and went on to the base (see classifier)
-	// declined says that the base declined the attempt with
-	// http.ErrSkipAltProtocol, which sent nothing, and that the attempt
-	// ends with that bare sentinel: the one source of the decline for
-	// every layer, the retry loop and the hedged copies (see
-	// declinedUnsent, call.notSent, launchCopy, hedgeRun.finish), and
-	// for launchCopy when the caller's code above the base (the Tracer's
-	// end of its span, a Classifier) panics on a hedged copy before it
-	// took the copy's number back (see neverSentCopy). Set by the
-	// Tracer's layer and the classifier as the base returns, and again
-	// by the layers that make the base's error another (the classifier's
-	// caller's mistake, the attempt deadline's cut), which is no decline
-	// (see noteDecline).
+	// declined says that the base declined the attempt with the bare
+	// http.ErrSkipAltProtocol: nothing was sent, whatever a layer above
+	// then made of the error (the classifier's caller's mistake, the
+	// attempt deadline's cut, a body's failure joined to it). It is the
+	// one source of the decline for every layer, the retry loop and the
+	// hedged copies (see declinedUnsent, call.notSent, launchCopy,
+	// hedgeRun.finish), and for launchCopy when the caller's code above
+	// the base (the Tracer's end of its span, a Classifier) panics on a
+	// hedged copy before it took the copy's number back (see
+	// neverSentCopy). Set by the Tracer's layer and the classifier, as the
+	// base returns (see noteDecline). What the call returns is told by its
+	// error itself (see call.declinedBare).
 	declined bool
 	// bufferMax is how much of the body of a success the classifier
 	// reads within the attempt (WithBufferedResponse); 0 for none.
@@ -269,9 +269,8 @@ func (h hop) roundTrip(req *http.Request, st *attemptState) (*http.Response, err
 }
 
 // noteDecline records in st whether err, what the base returned for the
-// attempt or what a layer above it made of that, declines it (see
-// attemptState.declined): only the bare http.ErrSkipAltProtocol does, as
-// the http.Transport above compares it.
+// attempt, declines it (see attemptState.declined): only the bare
+// http.ErrSkipAltProtocol does, as the http.Transport above compares it.
 func (st *attemptState) noteDecline(err error) {
 	st.declined = err == http.ErrSkipAltProtocol
 }

@@ -188,9 +188,6 @@ func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*htt
 			err = re
 		}
 		err = redactRequestError(err, req) // before any layer records it
-		if st != nil {
-			st.noteDecline(err) // a decline the caller's mistake is no more
-		}
 	}
 	if st != nil {
 		if st.bufferMax > 0 {

@@ -300,7 +300,6 @@ func (c *call) run() (*http.Response, error) {
 					// hedged attempt's renewal, see replayBody.next.)
 					err = fmt.Errorf("%w; %w", err, berr)
 				}
-				st.noteDecline(err) // a decline a Classifier retried, joined by the body's failure, is no more
 			} else {
 				// The body's rewind waited for the earlier attempt's read
 				// (or GetBody was slow), or the response retried past

@@ -130,9 +130,6 @@ func (t *attemptDeadline) roundTripAttempt(req *http.Request, st *attemptState) 
 					st.class, st.neverSent = classifyErr(err)
 				}
 			}
-			if st != nil {
-				st.noteDecline(err) // a decline the cut is no more
-			}
 		}
 		return nil, err
 	}
