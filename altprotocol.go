@@ -20,9 +20,12 @@ import (
 // returns what the attempt before it got (see call.run), and a copy is
 // the Transport's own. The first attempt declined is none: the call
 // returns the sentinel bare, and the http.Transport above sends the
-// request itself, whose turn of the host's pace it keeps.
+// request itself, whose turn of the host's pace it keeps; unless an
+// earlier attempt of its write may have been processed (the request
+// http.Client follows a 307 or 308 of it with, see attemptState.marked):
+// the call then fails (see declinedBare), and no one sends it either.
 func declinedUnsent(st *attemptState) bool {
-	return st.declined && (st.number > 1 || st.hedge > 0)
+	return st.declined && (st.number > 1 || st.hedge > 0 || st.marked)
 }
 
 // declinedMistake reports whether re is the caller's mistake that

@@ -51,6 +51,13 @@ type attemptState struct {
 	// (see noAnswerBehind): the server may still hold its key (see
 	// keyHeld).
 	lost bool
+	// marked says that an earlier attempt of the call's write, or of the
+	// call whose 307 or 308 it follows (see call.inheritMarks), may have
+	// been processed (call.lost, call.answeredUnproven): the call then
+	// never ends with the bare sentinel of the base's decline (see
+	// declinedBare), and an attempt the base declines, its first
+	// included, is sent by no one (see declinedUnsent).
+	marked bool
 
 	// cutRetried says that an attempt of the call, this one or an earlier
 	// one, failed with a header block cut short and was retried for it

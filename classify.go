@@ -177,9 +177,10 @@ func (c *classifier) roundTripAttempt(req *http.Request, st *attemptState) (*htt
 	}
 	if st != nil && req.Body != nil && declinedUnsent(st) {
 		// A retry or a hedged copy the base declined: its body, the
-		// Transport's replay (never the caller's own body), is sent by
-		// no one, and closed here, as a layer that refuses an attempt
-		// closes it.
+		// Transport's replay (never the caller's own body, but for a
+		// hop's first attempt the call does not hand back, see
+		// attemptState.marked), is sent by no one, and closed here, as
+		// a layer that refuses an attempt closes it.
 		req.Body.Close()
 	}
 	if err != nil {

@@ -651,7 +651,7 @@ func (c *call) hedged(n int, areq *http.Request, st *attemptState) (*http.Respon
 func (c *call) beginAttempt(st *attemptState, n, maxAttempts int, start time.Time) {
 	st.number, st.maxAttempts, st.start = n, maxAttempts, start
 	st.deadline, st.budget, st.ctxDeadline = c.startBy(), c.budget, c.ctxDeadline
-	st.callCfg, st.resends, st.lost = c.cfg, c.sent, c.lost
+	st.callCfg, st.resends, st.lost, st.marked = c.cfg, c.sent, c.lost, c.lost || c.answeredUnproven
 	st.rate = RateLimitInfo{Limit: -1, Remaining: -1}
 }
 
