@@ -20,7 +20,10 @@ import (
 type Report struct {
 	// Attempts counts the attempts of the call, hedged copies sent
 	// (Hedges) and attempts refused locally (breaker open, rate limited,
-	// host full: see WithMaxInFlight) included.
+	// host full: see WithMaxInFlight) included, as is a retry that the
+	// base declined (http.ErrSkipAltProtocol), which sends nothing but has
+	// its Attempt record and is counted by the call's *Error alike; a
+	// hedged copy the base declined is none (see Hedges).
 	Attempts int
 	// Redirects counts the redirects http.Client followed before the
 	// last hop: the RoundTrips of the call, less one.
@@ -49,7 +52,9 @@ type Report struct {
 	// response of an earlier attempt, as it does when the attempts after
 	// it were refused locally (OutcomeCircuitOpen, OutcomeRateLimited,
 	// OutcomeTooManyInFlight), failed before they were sent (their body
-	// broke) or were cut by the call's budget (WithMaxElapsed), or when
+	// broke), were declined by the base (http.ErrSkipAltProtocol:
+	// OutcomePermanent, as the declined attempt's record says) or were
+	// cut by the call's budget (WithMaxElapsed), or when
 	// the retry budget refused a retry after one that failed without an
 	// answer: the Outcome is then the last attempt's, and StatusCode that
 	// response's status (a 503, then the breaker opened: circuit_open
