@@ -418,6 +418,17 @@ func TestAltProtocolSkipHedgedCopyLetsNextGo(t *testing.T) {
 // (WithRateLimit) it took, as an attempt a layer below refuses does, and
 // the host's next call goes at once, not a turn later.
 func TestAltProtocolSkipRetryCostsNoTurn(t *testing.T) {
+	declinedRetryCostsNoTurn(t, func(t *testing.T) *http.Request {
+		return newRequest(t, context.Background(), "GET", "http://a.test/", nil)
+	})
+}
+
+// declinedRetryCostsNoTurn makes two calls of newReq's request through a
+// Transport paced at one call a second whose base answers each first
+// attempt with a 503 and declines the first call's retry, and checks that
+// the second call's first attempt waited for no turn of the pace.
+func declinedRetryCostsNoTurn(t *testing.T, newReq func(*testing.T) *http.Request) {
+	t.Helper()
 	synctest.Test(t, func(t *testing.T) {
 		var asked atomic.Int32
 		alt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
@@ -430,8 +441,7 @@ func TestAltProtocolSkipRetryCostsNoTurn(t *testing.T) {
 		var obs collector[Attempt]
 		tr := New(alt, WithBackoff(time.Second, time.Second), WithMaxRetries(1), WithRateLimit(1, 1), WithObserver(obs.add))
 		for i := range 2 {
-			req := newRequest(t, context.Background(), "GET", "http://a.test/", nil)
-			resp, err := roundTrip(t, tr, req)
+			resp, err := roundTrip(t, tr, newReq(t))
 			if err != nil {
 				t.Fatalf("call %d: %v; want the 503", i+1, err)
 			}
