@@ -170,10 +170,10 @@ func (c *call) followRedirect(req *http.Request) redirectHop {
 	return hop
 }
 
-// inheritMarks marks the call as the one before it, whose 307 or 308 it follows
-// (hop), was marked (see call.lost, call.answeredUnproven), when it sends
-// the write on under the key an earlier attempt of that call may have
-// been processed under: the same write.
+// inheritMarks gives the call the marks of the call whose 307 or 308 it
+// follows (hop; see call.lost, call.answeredUnproven) when it sends that
+// write on under the key an earlier attempt of it may have been processed
+// under: the same write.
 func (c *call) inheritMarks(hop redirectHop) {
 	if hop.sentKey != "" && c.key == hop.sentKey {
 		c.lost, c.answeredUnproven = hop.lost, hop.unproven
