@@ -264,10 +264,8 @@ func (c *call) sendHedged(n int, areq *http.Request, st *attemptState) (*http.Re
 		// one hedging delay at most, and not past the call's end. An
 		// attempt whose body a copy took over before it read any (see
 		// nextBody) was not sent: the copies are the attempt now.
-		// So was an attempt the base declined (http.ErrSkipAltProtocol):
-		// a copy in flight was sent, and its answer is the host's.
 		patience := delay
-		if errors.Is(err, errBodyDetached) || st.declined {
+		if errors.Is(err, errBodyDetached) {
 			patience = math.MaxInt64
 		}
 		idx = run.wait(c, patience)
@@ -819,10 +817,10 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 // failed without hedging: the first copy sent that got a response (the
 // attempt's own when it got one), which the retry loop returns once it
 // stops, else the first that failed with an error (but an attempt whose
-// body a copy took over, or that the base declined, and that never reached
-// the host: see unsentOnly; its error only when no copy sent failed). Of
-// the responses, the one that asks for the longest wait (a 429's
-// Retry-After, a quota's reset) decides, the first of them on a tie: the retry waits as long as
+// body a copy took over, and that never reached the host: see
+// bodyTakenOnly; its error only when no copy sent failed). Of the responses, the
+// one that asks for the longest wait (a 429's Retry-After, a quota's
+// reset) decides, the first of them on a tie: the retry waits as long as
 // the server asked any copy to, and is not sent inside the pause it asked
 // for after the backoff of a sibling's 503 without one (with
 // WithoutRateLimit, no pause of the rate limiter holds it). A 503's wait
@@ -837,7 +835,7 @@ func (run *hedgeRun) finish(c *call, k int, resp *http.Response, err error) int 
 // the attempt's answer.
 func (run *hedgeRun) allFailed(last int, maxWait time.Duration) int {
 	firstErr, conflict, answer := -1, -1, -1
-	taken := run.unsentOnly()
+	taken := run.bodyTakenOnly()
 	for i, cp := range run.copies {
 		switch {
 		case cp.resp != nil && !(run.keyed && cp.resp.StatusCode == http.StatusConflict):
@@ -869,19 +867,15 @@ func (run *hedgeRun) allFailed(last int, maxWait time.Duration) int {
 	return last
 }
 
-// unsentOnly reports whether the attempt itself failed without reaching
-// the host: the base declined it (http.ErrSkipAltProtocol, see
-// attemptState.declined), or a copy took its body over before it read
-// any, and was still sending it (errBodyDetached, with no cause of its
-// own: see checkedBody.cut). Its error says nothing of the host; a copy
-// sent that failed tells what the host did (see allFailed). A Read cut by
-// the caller's cancel, or by a renewal whose GetBody failed (see renew),
-// has a cause, which decides. run.mu is held.
-func (run *hedgeRun) unsentOnly() bool {
+// bodyTakenOnly reports whether the attempt itself failed only because a
+// copy took its body over before it read any, and was still sending it
+// (errBodyDetached, with no cause of its own: see checkedBody.cut): the
+// attempt never reached the host, and its error says nothing of it; a
+// copy sent that failed tells what the host did (see allFailed). A Read
+// cut by the caller's cancel, or by a renewal whose GetBody failed (see
+// renew), has a cause, which decides. run.mu is held.
+func (run *hedgeRun) bodyTakenOnly() bool {
 	a := run.copies[0]
-	if a.err != nil && a.st.declined {
-		return true
-	}
 	cb, ok := a.req.Body.(*checkedBody)
 	return run.tracks && ok && a.err != nil && errors.Is(a.err, errBodyDetached) && cb.cut.Load() == nil
 }
