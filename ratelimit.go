@@ -503,33 +503,61 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 		// scout of the window its gate opened on is in flight (see
 		// scouting).
 		var answered chan struct{}
+		// since is when the window whose scout's answer the attempt
+		// may wait for began: when the gate that held it opened, or,
+		// when none did, the reset of the window of p's last count,
+		// over with no count of the next yet (see overSince).
+		since := reopenedAt
 		if d > 0 && rl.serverPaced(p) {
 			// The pace is the server's: a wait for a token is bounded
 			// as a wait it announced is, with those before it.
 			if gated.IsZero() {
 				*gated = now
 			}
-			if held := now.Sub(*gated); addWaits(held, d) > maxWait {
-				if !p.scouting(reopenedAt) {
-					p.cancelTurn(tn, now)
-					p.mu.Unlock()
-					return p, now.Sub(start), nil, rl.refuseServerWait(p, held, d, maxWait)
+			held := now.Sub(*gated)
+			if past := addWaits(held, d) > maxWait; past || pastDeadline(ctx, budget, now.Add(d)) {
+				if since.IsZero() {
+					// The attempt came after the reset, which held
+					// it in no gate: the pace is still that of the
+					// window before, a burst of what was left of it
+					// (1, or none), and the attempts that took turns
+					// before the new window's first answer filled
+					// the bucket were refused at once, though the
+					// server takes them. They wait for that answer
+					// as those the gate held do, a tenth of
+					// maxWait at most.
+					if since = p.overSince(now); !since.IsZero() && scoutBy.IsZero() {
+						scoutBy = now.Add(maxWait / scoutGraceShare)
+					}
 				}
-				// The quota the attempt waited for was reset, and the
-				// attempt sent first since is not answered yet: the
-				// pace is still that of the spent window (a burst of
-				// 1, its Remaining 0). The attempt waits for that
+				// The quota the attempt waited for was reset (or the
+				// window of the last count is over), and the attempt
+				// sent first since is not answered yet: the pace is
+				// still that of the window before (a burst of 1, or
+				// of what was left of it). The attempt waits for that
 				// answer, at most until its turn: a new window it
 				// announces fills the pace's bucket (see pace), and
 				// the attempt goes at once, as the server would take
 				// it; one that says the quota is still spent leaves
-				// the turn past the bound, and the attempt is refused
-				// then. Refused at once, it had waited out the whole
-				// window for nothing.
-				answered = p.answering()
+				// the turn past the bound, or past the call's
+				// deadline, and the attempt is refused then. Refused
+				// at once, it had waited out the whole window for
+				// nothing, or was refused a request the server takes.
+				switch {
+				case p.scouting(since):
+					answered = p.answering()
+				case past:
+					p.cancelTurn(tn, now)
+					p.mu.Unlock()
+					return p, now.Sub(start), nil, rl.refuseServerWait(p, held, d, maxWait)
+				}
 			}
 		}
-		if !tn.ok() || pastDeadline(ctx, budget, now.Add(d)) {
+		end := now.Add(d) // of the attempt's wait: its turn, or the scout's answer by scoutBy
+		if answered != nil && scoutBy.Before(end) {
+			end = scoutBy
+		}
+		if !tn.ok() || pastDeadline(ctx, budget, end) {
 			p.cancelTurn(tn, now)
 			p.mu.Unlock()
 			return p, now.Sub(start), nil, rl.refuse(p, d, "past the call's deadline")
@@ -559,16 +587,16 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 			}
 			w := d
 			if answered != nil {
-				// The wait for the scout's answer past the bound is
-				// bounded too: a scout that hangs holds the attempt
-				// a tenth of maxWait past its wait for the reset at
-				// most.
+				// The wait for the scout's answer past the bound (or
+				// the deadline) is bounded too: a scout that hangs
+				// holds the attempt a tenth of maxWait past its wait
+				// for the reset, or past its first look, at most.
 				if w = min(w, scoutBy.Sub(now)); w <= 0 {
 					p.mu.Lock()
 					now = p.at(time.Now())
 					p.cancelTurn(tn, now)
 					p.mu.Unlock()
-					return p, now.Sub(start), nil, rl.refuseServerWait(p, now.Sub(*gated), d, maxWait)
+					return p, now.Sub(start), nil, rl.refuseTurn(p, now.Sub(*gated), d, maxWait)
 				}
 			}
 			if err := rl.wait(ctx, cancelOf(req), p, mark, now, w, budget, opened, forgot, rose, answered); err != nil {
@@ -619,14 +647,14 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 					break
 				}
 				switch {
-				case addWaits(held, d) <= maxWait:
+				case addWaits(held, d) <= maxWait && !pastDeadline(ctx, budget, now.Add(d)):
 					answered = nil
-				case p.scouting(reopenedAt):
+				case p.scouting(since):
 					answered = p.answering()
 				default:
 					p.cancelTurn(tn, now)
 					p.mu.Unlock()
-					return p, now.Sub(start), nil, rl.refuseServerWait(p, held, d, maxWait)
+					return p, now.Sub(start), nil, rl.refuseTurn(p, held, d, maxWait)
 				}
 				p.mu.Unlock()
 			}

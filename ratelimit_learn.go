@@ -244,7 +244,7 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 	// window left with 1, and held to the estimated window's pace, then
 	// refused, the calls the server said it would take, where a plain
 	// client's went.
-	wasOver := !p.reset.IsZero() && !p.reset.After(now) && (p.drained || p.remaining > 0) && !r.sent.IsZero() && !r.sent.Before(p.reset)
+	wasOver := !p.overSince(now).IsZero() && !r.sent.IsZero() && !r.sent.Before(p.reset)
 	// The remaining quota of the current window. A response with a later
 	// reset starts a new window; one with an earlier reset (reordered)
 	// only lowers the count, unless it belongs to an older window. So

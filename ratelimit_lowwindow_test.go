@@ -63,21 +63,31 @@ func (s *hourQuotaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // client's would be. The pace's bucket kept the burst of the old window's
 // last count, 1 or 5, as a spent window's did before its new window filled
 // it: all but a few of the batch were held up to WithMaxRetryAfter, then
-// refused.
+// refused. When the host answers in 300 ms, the whole batch takes its turns
+// of the old pace before the new window's first answer fills the bucket:
+// those whose turn passed WithMaxRetryAfter, or the call's deadline, were
+// refused at once (10 of 50 sent), also after a window the client had spent
+// whole, whose reset held none of the batch; they wait for that answer.
 func TestRateLimitLowWindowNewWindowBurst(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		calls    int // the first hour's
 		announce func(left int) bool
+		latency  time.Duration
 	}{
-		{"reset when low, 1 left", 99, func(left int) bool { return left < 10 }},
-		{"reset when low, 5 left", 95, func(left int) bool { return left < 10 }},
-		{"reset always, 1 left", 99, func(int) bool { return true }},
+		{"reset when low, 1 left", 99, func(left int) bool { return left < 10 }, 0},
+		{"reset when low, 5 left", 95, func(left int) bool { return left < 10 }, 0},
+		{"reset always, 1 left", 99, func(int) bool { return true }, 0},
+		{"reset when low, 1 left, answers in 300ms", 99, func(left int) bool { return left < 10 }, 300 * time.Millisecond},
+		{"reset when low, 5 left, answers in 300ms", 95, func(left int) bool { return left < 10 }, 300 * time.Millisecond},
+		{"reset always, 1 left, answers in 300ms", 99, func(int) bool { return true }, 300 * time.Millisecond},
+		{"reset when low, none left, answers in 300ms", 100, func(left int) bool { return left < 10 }, 300 * time.Millisecond},
+		{"reset always, none left", 100, func(int) bool { return true }, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				start := time.Now().Truncate(time.Hour)
-				srv := &hourQuotaServer{announce: tc.announce, start: start, ok: map[int]int{}, throttled: map[int]int{}}
+				srv := &hourQuotaServer{announce: tc.announce, start: start, latency: tc.latency, ok: map[int]int{}, throttled: map[int]int{}}
 				client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
 				time.Sleep(time.Until(start.Add(50 * time.Minute)))
 				for i := range tc.calls {

@@ -120,6 +120,19 @@ func (p *partition) scouting(since time.Time) bool {
 	return !since.IsZero() && p.inflight > 0 && !p.sent.Before(since)
 }
 
+// overSince returns the reset of the window of p's last count (none left,
+// or some: not a Retry-After's pause), when that window is over at now
+// and no count of the window that follows has come yet; the zero time
+// otherwise. The attempts of p sent since are the scouts of the new
+// window (see scouting), whose first count fills the pace's bucket (see
+// rateLimiter.update). p.mu is held.
+func (p *partition) overSince(now time.Time) time.Time {
+	if p.reset.IsZero() || p.reset.After(now) || !p.drained && p.remaining <= 0 {
+		return time.Time{}
+	}
+	return p.reset
+}
+
 // answering returns the channel that answerHeard closes at the next
 // answer of p, made when nobody waits for it yet. p.mu is held.
 func (p *partition) answering() chan struct{} {
@@ -695,6 +708,16 @@ func addWaits(a, b time.Duration) time.Duration {
 		return math.MaxInt64
 	}
 	return a + b
+}
+
+// refuseTurn refuses an attempt whose turn of the server's pace, d from
+// now, passes the bound of the server's waits in all (see
+// refuseServerWait), or else the call's deadline.
+func (rl *rateLimiter) refuseTurn(p *partition, held, d, maxWait time.Duration) error {
+	if addWaits(held, d) > maxWait {
+		return rl.refuseServerWait(p, held, d, maxWait)
+	}
+	return rl.refuse(p, d, "past the call's deadline")
 }
 
 // refuseServerWait refuses a wait of d that the server set (a pause, a
