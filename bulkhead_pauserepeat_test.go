@@ -28,13 +28,7 @@ import (
 func TestMaxInFlightPausesAfterPassedSlotBoundedInAll(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const maxRetryAfter = time.Second
-		var mu sync.Mutex
-		n := 0
-		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			mu.Lock()
-			i := n
-			n++
-			mu.Unlock()
+		base := numbered(func(i int, r *http.Request) (*http.Response, error) {
 			time.Sleep(time.Second)
 			resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}
 			if i < 2 {

@@ -3,7 +3,6 @@ package resilient
 import (
 	"context"
 	"net/http"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -20,13 +19,7 @@ import (
 func TestHedgingLosingAttemptClosePanicFreesTheRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		winner := newTrackedBody("winner")
-		var mu sync.Mutex
-		n := 0
-		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			mu.Lock()
-			i := n
-			n++
-			mu.Unlock()
+		rt := numbered(func(i int, req *http.Request) (*http.Response, error) {
 			if i == 0 { // the attempt itself: deaf to its cancel, answers at 300ms
 				time.Sleep(300 * time.Millisecond)
 				return &http.Response{StatusCode: 200, Body: panicCloseBody{}, Request: req}, nil

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"testing/iotest"
 	"testing/synctest"
@@ -32,17 +31,8 @@ func TestHedgedWriteTwoCreatesForgetWhateverTheOrder(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				var mu sync.Mutex
-				n := 0
 				start := time.Now()
-				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-					mu.Lock()
-					i := n
-					n++
-					mu.Unlock()
-					if req.Body != nil {
-						req.Body.Close()
-					}
+				rt := numbered(func(i int, req *http.Request) (*http.Response, error) {
 					h := http.Header{"Idempotent-Replayed": {"false"}} // the host's fresh answers
 					switch i {
 					case 0: // the attempt itself
@@ -65,7 +55,7 @@ func TestHedgedWriteTwoCreatesForgetWhateverTheOrder(t *testing.T) {
 				resp.Body.Close()
 				time.Sleep(time.Second) // the copy that lost has ended
 				synctest.Wait()
-				checkHostForgotten(t, tr, func() int { mu.Lock(); defer mu.Unlock(); return n }, 3)
+				checkHostForgotten(t, tr, rt.requests, 3)
 			})
 		})
 	}
@@ -90,16 +80,7 @@ func TestHedgedWriteCutCreateThenCreateForgets(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				var mu sync.Mutex
-				n := 0
-				rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-					mu.Lock()
-					i := n
-					n++
-					mu.Unlock()
-					if req.Body != nil {
-						req.Body.Close()
-					}
+				rt := numbered(func(i int, req *http.Request) (*http.Response, error) {
 					h := http.Header{"Idempotent-Replayed": {"false"}}
 					created := &http.Response{StatusCode: http.StatusCreated, Header: h, ContentLength: 2,
 						Body: io.NopCloser(strings.NewReader("ok")), Request: req}
@@ -131,7 +112,7 @@ func TestHedgedWriteCutCreateThenCreateForgets(t *testing.T) {
 				}
 				time.Sleep(time.Second) // the copies have ended
 				synctest.Wait()
-				checkHostForgotten(t, tr, func() int { mu.Lock(); defer mu.Unlock(); return n }, tc.requests+1)
+				checkHostForgotten(t, tr, rt.requests, tc.requests+1)
 			})
 		})
 	}

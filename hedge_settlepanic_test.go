@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -42,13 +41,7 @@ func TestHedgingLoserClosePanicFreesTheRun(t *testing.T) {
 				defer close(ended)
 				synctest.Test(t, func(t *testing.T) {
 					winner, other := newTrackedBody("winner"), newTrackedBody("other")
-					var mu sync.Mutex
-					n := 0
-					rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-						mu.Lock()
-						i := n
-						n++
-						mu.Unlock()
+					rt := numbered(func(i int, req *http.Request) (*http.Response, error) {
 						switch i {
 						case 0: // the attempt itself: wins at 300ms
 							time.Sleep(300 * time.Millisecond)

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -20,14 +19,7 @@ import (
 // sent).
 func TestHedgingRefusedCopyHoldsNoKey(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var mu sync.Mutex
-		n := 0
-		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			mu.Lock()
-			i := n
-			n++
-			mu.Unlock()
-			req.Body.Close()
+		rt := numbered(func(i int, req *http.Request) (*http.Response, error) {
 			switch i {
 			case 0: // the attempt itself
 				time.Sleep(100 * time.Millisecond)
@@ -45,9 +37,7 @@ func TestHedgingRefusedCopyHoldsNoKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		if resp.StatusCode != http.StatusConflict || n != 3 {
+		if n := rt.requests(); resp.StatusCode != http.StatusConflict || n != 3 {
 			t.Errorf("status %d after %d requests; want the retry's 409, after 3 (the attempt, its refused copy, the retry)", resp.StatusCode, n)
 		}
 	})

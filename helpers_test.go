@@ -519,3 +519,36 @@ func notReadyTransient(resp *http.Response, _ *APIError, _ error, def Class) Cla
 	}
 	return def
 }
+
+// numberedRT is a RoundTripper that numbers the requests it is given, from
+// 0 in the order they come, closes their bodies, and answers each with its
+// answer function.
+type numberedRT struct {
+	answer func(i int, req *http.Request) (*http.Response, error)
+
+	mu sync.Mutex
+	n  int
+}
+
+// numbered returns a numberedRT answering with answer.
+func numbered(answer func(i int, req *http.Request) (*http.Response, error)) *numberedRT {
+	return &numberedRT{answer: answer}
+}
+
+func (rt *numberedRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	rt.mu.Lock()
+	i := rt.n
+	rt.n++
+	rt.mu.Unlock()
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	return rt.answer(i, req)
+}
+
+// requests returns the number of requests rt was given.
+func (rt *numberedRT) requests() int {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.n
+}

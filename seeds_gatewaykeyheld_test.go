@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -140,14 +139,7 @@ type hedgedAnswer struct {
 // the call's status and the requests the base got.
 func hedgedKeyedPost(t *testing.T, first, copy, retry hedgedAnswer) (status, requests int) {
 	synctest.Test(t, func(t *testing.T) {
-		var mu sync.Mutex
-		n := 0
-		rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			mu.Lock()
-			i := n
-			n++
-			mu.Unlock()
-			req.Body.Close()
+		rt := numbered(func(i int, req *http.Request) (*http.Response, error) {
 			a := hedgedAnswer{status: http.StatusCreated}
 			if i < 3 {
 				a = []hedgedAnswer{first, copy, retry}[i]
@@ -162,9 +154,7 @@ func hedgedKeyedPost(t *testing.T, first, copy, retry hedgedAnswer) (status, req
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		status, requests = resp.StatusCode, n
+		status, requests = resp.StatusCode, rt.requests()
 	})
 	return status, requests
 }
