@@ -546,6 +546,15 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 				switch {
 				case p.scouting(since):
 					answered = p.answering()
+				case p.unheardSince(since):
+					// No scout is in flight, and none has told of the
+					// new window: the attempt is its scout (see
+					// unheardSince).
+					p.cancelTurn(tn, now)
+					p.inflight++
+					p.sent = now
+					p.mu.Unlock()
+					return p, now.Sub(start), nil, nil
 				case past:
 					p.cancelTurn(tn, now)
 					p.mu.Unlock()
@@ -635,7 +644,9 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 				// the new one): the quota is still spent, or the
 				// answer said nothing of it. The attempt waits on
 				// while a scout is still in flight, or when its turn,
-				// retimed by a rise, is within the bound; it is
+				// retimed by a rise, is within the bound; it goes at
+				// once as the next scout when no answer since the
+				// window began told of it (see unheardSince); it is
 				// refused otherwise.
 				p.mu.Lock()
 				now = p.at(now)
@@ -651,6 +662,12 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 					answered = nil
 				case p.scouting(since):
 					answered = p.answering()
+				case p.unheardSince(since):
+					p.cancelTurn(tn, now)
+					p.inflight++
+					p.sent = now
+					p.mu.Unlock()
+					return p, now.Sub(start), nil, nil
 				default:
 					p.cancelTurn(tn, now)
 					p.mu.Unlock()

@@ -120,6 +120,20 @@ func (p *partition) scouting(since time.Time) bool {
 	return !since.IsZero() && p.inflight > 0 && !p.sent.Before(since)
 }
 
+// unheardSince reports whether an attempt of p was sent at or after since
+// (the start of the window whose scout's answer an attempt waits for, see
+// scouting; zero for none), and no answer of p has told of its quota
+// since: the scout failed, or its answer announced no quota (a 500, a
+// proxy's error page). The pace is still the window's before, and the
+// attempts whose turn of it passes the bound were refused when that
+// answer came, though the server takes them: a batch was answered when
+// its first call was, 40 of 50 refused when that one failed. The attempt
+// that finds no scout in flight goes at once as the next, whose answer
+// the others wait for, each until its scoutBy. p.mu is held.
+func (p *partition) unheardSince(since time.Time) bool {
+	return !since.IsZero() && !p.sent.Before(since) && p.heard.Before(since)
+}
+
 // overSince returns the reset of the window of p's last count (none left,
 // or some: not a Retry-After's pause), when that window is over at now
 // and no count of the window that follows has come yet; the zero time
