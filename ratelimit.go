@@ -516,7 +516,7 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 			}
 			held := now.Sub(*gated)
 			if past := addWaits(held, d) > maxWait; past || pastDeadline(ctx, budget, now.Add(d)) {
-				if since.IsZero() {
+				if since.IsZero() && rl.static == 0 {
 					// The attempt came after the reset, which held
 					// it in no gate: the pace is still that of the
 					// window before, a burst of what was left of it
@@ -525,7 +525,11 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 					// the bucket were refused at once, though the
 					// server takes them. They wait for that answer
 					// as those the gate held do, a tenth of
-					// maxWait at most.
+					// maxWait at most. (Under a static limit,
+					// whose limiter keeps its tokens, the answer
+					// fills nothing: see pace. The attempt is
+					// refused as it would be once the answer came,
+					// without waiting for it.)
 					if since = p.overSince(now); !since.IsZero() && scoutBy.IsZero() {
 						scoutBy = now.Add(maxWait / scoutGraceShare)
 					}

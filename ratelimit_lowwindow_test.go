@@ -1,10 +1,12 @@
 package resilient
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -148,6 +150,71 @@ func TestRateLimitNewWindowFillsOncePerWindow(t *testing.T) {
 					if srv.ok[h] != 100 || srv.throttled[h] > 1 {
 						t.Errorf("hour %d: the host took %d requests and answered %d 429s; want its quota, 100, and 1 429 at most", h, srv.ok[h], srv.throttled[h])
 					}
+				}
+			})
+		})
+	}
+}
+
+// TestRateLimitNewWindowStaticLimitRefusesAtOnce: as in
+// TestRateLimitLowWindowNewWindowBurst, a batch of calls takes turns of the
+// old window's pace a minute into the next hour, before the new window's
+// first answer, which the host gives in 5 s; but the Transport has a static
+// limit too (WithRateLimit, far above the host's quota). A static limiter
+// keeps its tokens (see pace): the new window's answer fills nothing, and an
+// attempt whose turn passes WithMaxRetryAfter, or the call's deadline, is
+// refused all the same once it comes. It is refused at once, as before
+// attempts waited for that answer, not when it comes (or a tenth of
+// WithMaxRetryAfter later, when it does not).
+func TestRateLimitNewWindowStaticLimitRefusesAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		calls   int           // the first hour's
+		timeout time.Duration // each call's in the batch; 0 for none
+	}{
+		{"1 left, turns past WithMaxRetryAfter", 99, 0},
+		{"1 left, turns past the deadline", 99, 30 * time.Second},
+		{"none left, turns past WithMaxRetryAfter", 100, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				start := time.Now().Truncate(time.Hour)
+				srv := &hourQuotaServer{announce: func(left int) bool { return left < 10 }, start: start, latency: 5 * time.Second, ok: map[int]int{}, throttled: map[int]int{}}
+				tr := New(handlerRT{srv}, WithMaxRetries(0), WithRateLimit(100, 100))
+				time.Sleep(time.Until(start.Add(50 * time.Minute)))
+				for i := range tc.calls {
+					if code, _, err := send(t, tr, context.Background(), "GET", "http://api.test/x", ""); code != 200 || err != nil {
+						t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
+					}
+				}
+				time.Sleep(time.Until(start.Add(61 * time.Minute)))
+				var refused atomic.Int64
+				var wg sync.WaitGroup
+				for range 50 {
+					wg.Go(func() {
+						ctx := context.Background()
+						if tc.timeout > 0 {
+							var cancel context.CancelFunc
+							ctx, cancel = context.WithTimeout(ctx, tc.timeout)
+							defer cancel()
+						}
+						began := time.Now()
+						code, _, err := send(t, tr, ctx, "GET", "http://api.test/x", "")
+						switch {
+						case code == 200:
+						case errors.Is(err, ErrRateLimited):
+							refused.Add(1)
+							if waited := time.Since(began); waited != 0 {
+								t.Errorf("a call refused after %v (%v); want at once", waited, err)
+							}
+						default:
+							t.Errorf("call of the batch: %d, %v", code, err)
+						}
+					})
+				}
+				wg.Wait()
+				if refused.Load() == 0 {
+					t.Fatal("no call of the batch refused: the case tests nothing")
 				}
 			})
 		})
