@@ -550,7 +550,7 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 				switch {
 				case p.scouting(since):
 					answered = p.answering()
-				case p.unheardSince(since):
+				case rl.mayScout(p, since):
 					// No scout is in flight, and none has told of the
 					// new window: the attempt is its scout (see
 					// unheardSince).
@@ -648,10 +648,11 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 				// the new one): the quota is still spent, or the
 				// answer said nothing of it. The attempt waits on
 				// while a scout is still in flight, or when its turn,
-				// retimed by a rise, is within the bound; it goes at
-				// once as the next scout when no answer since the
-				// window began told of it (see unheardSince); it is
-				// refused otherwise.
+				// retimed by a rise, is within the bound; when no
+				// answer since the window began told of it (see
+				// unheardSince), it gives its turn back and looks
+				// again at once, as at its first look, which sends it
+				// as the next scout; it is refused otherwise.
 				p.mu.Lock()
 				now = p.at(now)
 				held := now.Sub(*gated)
@@ -661,23 +662,29 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 					p.mu.Unlock()
 					break
 				}
+				unheard := false
 				switch {
 				case addWaits(held, d) <= maxWait && !pastDeadline(ctx, budget, now.Add(d)):
 					answered = nil
 				case p.scouting(since):
 					answered = p.answering()
-				case p.unheardSince(since):
+				case rl.mayScout(p, since):
+					// Sent from here as the next scout, it went
+					// into the pause the answer may have announced
+					// without a count (a 429's or a 503's
+					// Retry-After alone): the gate, looked at first
+					// again, holds it then.
 					p.cancelTurn(tn, now)
-					p.inflight++
-					p.sent = now
-					p.mu.Unlock()
-					return p, now.Sub(start), nil, nil
+					unheard = true
 				default:
 					p.cancelTurn(tn, now)
 					p.mu.Unlock()
 					return p, now.Sub(start), nil, rl.refuseTurn(p, held, d, maxWait)
 				}
 				p.mu.Unlock()
+				if unheard {
+					break
+				}
 			}
 		}
 		if d > 0 {

@@ -1,19 +1,26 @@
 package resilient
 
 import (
+	"errors"
+	"net"
 	"net/http"
+	"strconv"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
 )
 
 // failFirstAfter answers the first request it gets at or after from with
-// a 500 that announces no quota (a proxy's, or the host's error page),
-// without passing it to h; h answers the others.
+// a 500 that announces no quota (a proxy's, or the host's error page), or
+// with answer when set, 300 ms after it comes, without passing it to h; h
+// answers the others.
 type failFirstAfter struct {
-	h    http.Handler
-	from time.Time
+	h      http.Handler
+	from   time.Time
+	answer func(w http.ResponseWriter)
 
 	mu     sync.Mutex
 	failed bool
@@ -29,7 +36,31 @@ func (f *failFirstAfter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	time.Sleep(300 * time.Millisecond)
+	if f.answer != nil {
+		f.answer(w)
+		return
+	}
 	w.WriteHeader(http.StatusInternalServerError)
+}
+
+// resetFirstAfter returns a RoundTripper that fails the first request it
+// gets at or after from, 300 ms after it comes, with a connection reset
+// (no response: see partition.end), without passing it to h; h answers the
+// others.
+func resetFirstAfter(h http.Handler, from time.Time) http.RoundTripper {
+	var mu sync.Mutex
+	failed := false
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		mu.Lock()
+		fail := !failed && !time.Now().Before(from)
+		failed = failed || fail
+		mu.Unlock()
+		if !fail {
+			return handlerRT{h}.RoundTrip(req)
+		}
+		time.Sleep(300 * time.Millisecond)
+		return nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	})
 }
 
 // TestRateLimitNewWindowScoutFailed: as in
@@ -37,44 +68,258 @@ func (f *failFirstAfter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // minute into the next hour of a quota of 100 an hour, the old window's
 // last count 1 left, and the host answers in 300 ms; but the first
 // request of the batch, the new window's scout, is answered 500 without a
-// count. The others, which the server takes, are answered, as a plain
-// client's would be, but for the one that failed.
+// count, or fails without an answer (a connection reset). The others,
+// which the server takes, are answered, as a plain client's would be, but
+// for the one that failed; retried, it is answered too.
 func TestRateLimitNewWindowScoutFailed(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		start := time.Now().Truncate(time.Hour)
-		srv := &hourQuotaServer{announce: func(left int) bool { return left < 10 }, start: start, latency: 300 * time.Millisecond, ok: map[int]int{}, throttled: map[int]int{}}
-		client := &http.Client{Transport: New(handlerRT{&failFirstAfter{h: srv, from: start.Add(61 * time.Minute)}}, WithMaxRetries(0))}
-		time.Sleep(time.Until(start.Add(50 * time.Minute)))
-		for i := range 99 {
-			if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
-				t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
-			}
-		}
-		time.Sleep(time.Until(start.Add(61 * time.Minute)))
-		var sent, failed, refused int
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		for range 50 {
-			wg.Go(func() {
-				code, err := do(t, client, "GET", "http://api.test/x")
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case code == 200:
-					sent++
-				case code == 500:
-					failed++
-				default:
-					refused++
-					if refused == 1 {
-						t.Logf("refused: %d, %v", code, err)
+	for _, tc := range []struct {
+		name    string
+		base    func(h http.Handler, from time.Time) http.RoundTripper
+		retries bool // the default's; none without
+		sent    int
+	}{
+		{"answered 500", func(h http.Handler, from time.Time) http.RoundTripper {
+			return handlerRT{&failFirstAfter{h: h, from: from}}
+		}, false, 49},
+		{"answered 500, retried", func(h http.Handler, from time.Time) http.RoundTripper {
+			return handlerRT{&failFirstAfter{h: h, from: from}}
+		}, true, 50},
+		{"connection reset", resetFirstAfter, false, 49},
+		{"connection reset, retried", resetFirstAfter, true, 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				start := time.Now().Truncate(time.Hour)
+				srv := &hourQuotaServer{announce: func(left int) bool { return left < 10 }, start: start, latency: 300 * time.Millisecond, ok: map[int]int{}, throttled: map[int]int{}}
+				var opts []Option
+				if !tc.retries {
+					opts = append(opts, WithMaxRetries(0))
+				}
+				client := &http.Client{Transport: New(tc.base(srv, start.Add(61*time.Minute)), opts...)}
+				time.Sleep(time.Until(start.Add(50 * time.Minute)))
+				for i := range 99 {
+					if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
+						t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
 					}
 				}
+				time.Sleep(time.Until(start.Add(61 * time.Minute)))
+				var sent, failed, refused int
+				var mu sync.Mutex
+				var wg sync.WaitGroup
+				for range 50 {
+					wg.Go(func() {
+						code, err := do(t, client, "GET", "http://api.test/x")
+						mu.Lock()
+						defer mu.Unlock()
+						switch {
+						case code == 200:
+							sent++
+						case code == 500, errors.Is(err, syscall.ECONNRESET):
+							failed++
+						default:
+							refused++
+							if refused == 1 {
+								t.Logf("refused: %d, %v", code, err)
+							}
+						}
+					})
+				}
+				wg.Wait()
+				if sent != tc.sent || failed != 50-tc.sent {
+					t.Errorf("batch of 50 in a new window of 100, its scout failed: %d sent, %d failed, %d refused; want %d sent and %d failed, as a plain client's", sent, failed, refused, tc.sent, 50-tc.sent)
+				}
 			})
-		}
-		wg.Wait()
-		if sent != 49 || failed != 1 {
-			t.Errorf("batch of 50 in a new window of 100, its scout answered 500: %d sent, %d failed, %d refused; want 49 sent and 1 failed, as a plain client's", sent, failed, refused)
-		}
-	})
+		})
+	}
+}
+
+// TestRateLimitSpentQuotaScoutFailed: a host's quota of 100 an hour is
+// spent ten seconds before the hour is over (the last answer: none left,
+// reset in 10 s), and a batch of 50 calls is made then, which the quota's
+// gate holds to its reset. The first request sent at or after the reset,
+// the new window's scout, is answered 500 without a count, or fails
+// without an answer (a connection reset). The others, which the server
+// takes, are answered, as a plain client's would be, but for the one that
+// failed.
+func TestRateLimitSpentQuotaScoutFailed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		base func(h http.Handler, from time.Time) http.RoundTripper
+		sent int
+	}{
+		{"answered", func(h http.Handler, _ time.Time) http.RoundTripper { return handlerRT{h} }, 50},
+		{"answered 500", func(h http.Handler, from time.Time) http.RoundTripper {
+			return handlerRT{&failFirstAfter{h: h, from: from}}
+		}, 49},
+		{"connection reset", resetFirstAfter, 49},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				start := time.Now().Truncate(time.Hour)
+				srv := &hourQuotaServer{announce: func(left int) bool { return left < 10 }, start: start, latency: 300 * time.Millisecond, ok: map[int]int{}, throttled: map[int]int{}}
+				client := &http.Client{Transport: New(tc.base(srv, start.Add(time.Hour)), WithMaxRetries(0))}
+				time.Sleep(time.Until(start.Add(50 * time.Minute)))
+				for i := range 99 {
+					if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
+						t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
+					}
+				}
+				time.Sleep(time.Until(start.Add(time.Hour - 10*time.Second)))
+				if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
+					t.Fatalf("last call of the first hour: %d, %v", code, err)
+				}
+				var sent, failed, refused int
+				var mu sync.Mutex
+				var wg sync.WaitGroup
+				for range 50 {
+					wg.Go(func() {
+						code, err := do(t, client, "GET", "http://api.test/x")
+						mu.Lock()
+						defer mu.Unlock()
+						switch {
+						case code == 200:
+							sent++
+						case code == 500, errors.Is(err, syscall.ECONNRESET):
+							failed++
+						default:
+							refused++
+							if refused == 1 {
+								t.Logf("refused: %d, %v", code, err)
+							}
+						}
+					})
+				}
+				wg.Wait()
+				srv.mu.Lock()
+				defer srv.mu.Unlock()
+				if sent != tc.sent || failed != 50-tc.sent || srv.throttled[0]+srv.throttled[1] != 0 {
+					t.Errorf("batch of 50 held to a spent quota's reset: %d sent, %d failed, %d refused, %d 429s; want %d sent and %d failed, as a plain client's, and no 429", sent, failed, refused, srv.throttled[0]+srv.throttled[1], tc.sent, 50-tc.sent)
+				}
+			})
+		})
+	}
+}
+
+// TestQuotaStoreNewWindowScoutFailedTakesTokens: as in
+// TestRateLimitSpentQuotaScoutFailed and TestRateLimitNewWindowScoutFailed,
+// a batch of 50 calls comes as a window begins, held by a spent quota's
+// reset or after the last count's window is over, and the new window's
+// first request is answered 500 without a count; but the Transport shares
+// the quota through a QuotaStore. The store paces the fleet, and no
+// attempt goes as the next scout without its token (see unheardSince, the
+// local pace's): every request the host got took one of the store's.
+func TestQuotaStoreNewWindowScoutFailedTakesTokens(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		batch time.Duration // into the first hour
+		last  time.Duration // of the first hour's last call
+	}{
+		{"held by a spent quota's reset", time.Hour - 10*time.Second, time.Hour - 10*time.Second},
+		{"after the window is over", 61 * time.Minute, 50 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				start := time.Now().Truncate(time.Hour)
+				srv := &hourQuotaServer{announce: func(left int) bool { return left < 10 }, start: start, latency: 300 * time.Millisecond, ok: map[int]int{}, throttled: map[int]int{}}
+				failing := &failFirstAfter{h: srv, from: start.Add(time.Hour)}
+				var hits atomic.Int64
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					hits.Add(1)
+					return handlerRT{failing}.RoundTrip(req)
+				})
+				store := new(memQuota)
+				client := &http.Client{Transport: New(base, WithQuotaStore(store), WithMaxRetries(0))}
+				time.Sleep(time.Until(start.Add(50 * time.Minute)))
+				for i := range 99 {
+					if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
+						t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
+					}
+				}
+				time.Sleep(time.Until(start.Add(tc.last)))
+				if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
+					t.Fatalf("last call of the first hour: %d, %v", code, err)
+				}
+				time.Sleep(time.Until(start.Add(tc.batch)))
+				var wg sync.WaitGroup
+				for range 50 {
+					wg.Go(func() { do(t, client, "GET", "http://api.test/x") })
+				}
+				wg.Wait()
+				takes := 0
+				store.mu.Lock()
+				for _, p := range store.parts {
+					p.mu.Lock()
+					takes += p.takes
+					p.mu.Unlock()
+				}
+				store.mu.Unlock()
+				if n := hits.Load(); int64(takes) < n {
+					t.Errorf("the host got %d requests, the store handed out %d tokens; want a token for each request", n, takes)
+				}
+			})
+		})
+	}
+}
+
+// TestRateLimitNewWindowScoutPaused: as in TestRateLimitNewWindowScoutFailed,
+// but the new window's scout is answered 429 with a Retry-After of 30 s and
+// no count (or 503 with one of 10 s). The attempts that waited for its
+// answer are held by that pause, as those that come after it are: the host
+// gets no request until it ends, though no answer since the window began
+// told of its quota (see unheardSince).
+func TestRateLimitNewWindowScoutPaused(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		pause  time.Duration
+	}{
+		{"429", http.StatusTooManyRequests, 30 * time.Second},
+		{"503", http.StatusServiceUnavailable, 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				start := time.Now().Truncate(time.Hour)
+				srv := &hourQuotaServer{announce: func(left int) bool { return left < 10 }, start: start, latency: 300 * time.Millisecond, ok: map[int]int{}, throttled: map[int]int{}}
+				var paused time.Time // the scout's answer's
+				var mu sync.Mutex
+				var early []time.Duration // requests sent in the pause, after its start
+				scout := &failFirstAfter{h: srv, from: start.Add(61 * time.Minute), answer: func(w http.ResponseWriter) {
+					mu.Lock()
+					paused = time.Now()
+					mu.Unlock()
+					w.Header().Set("Retry-After", strconv.Itoa(int(tc.pause/time.Second)))
+					w.WriteHeader(tc.status)
+				}}
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					mu.Lock()
+					if !paused.IsZero() && time.Since(paused) < tc.pause {
+						early = append(early, time.Since(paused))
+					}
+					mu.Unlock()
+					return handlerRT{scout}.RoundTrip(req)
+				})
+				client := &http.Client{Transport: New(base, WithMaxRetries(0))}
+				time.Sleep(time.Until(start.Add(50 * time.Minute)))
+				for i := range 99 {
+					if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
+						t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
+					}
+				}
+				time.Sleep(time.Until(start.Add(61 * time.Minute)))
+				var wg sync.WaitGroup
+				for range 50 {
+					wg.Go(func() { do(t, client, "GET", "http://api.test/x") })
+				}
+				wg.Wait()
+				mu.Lock()
+				defer mu.Unlock()
+				if paused.IsZero() {
+					t.Fatal("no scout answered: the case tests nothing")
+				}
+				if len(early) != 0 {
+					t.Errorf("%d requests sent in the %v pause the scout's answer announced (the first %v into it); want none", len(early), tc.pause, early[0])
+				}
+			})
+		})
+	}
 }

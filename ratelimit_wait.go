@@ -134,6 +134,18 @@ func (p *partition) unheardSince(since time.Time) bool {
 	return !since.IsZero() && !p.sent.Before(since) && p.heard.Before(since)
 }
 
+// mayScout reports whether an attempt of p whose turn of the pace passes
+// the bound goes at once as the next scout of the window that began at
+// since (see unheardSince). Not under a static limit (WithRateLimit),
+// whose limiter keeps its tokens: no answer fills the pace's bucket (see
+// pace), the attempts past the bound are refused whatever the scout's
+// answer says, and each scout sent without a token went past the caller's
+// own limit, one after another as fast as the host failed them. p.mu is
+// held.
+func (rl *rateLimiter) mayScout(p *partition, since time.Time) bool {
+	return rl.static == 0 && p.unheardSince(since)
+}
+
 // overSince returns the reset of the window of p's last count (none left,
 // or some: not a Retry-After's pause), when that window is over at now
 // and no count of the window that follows has come yet; the zero time

@@ -1,0 +1,184 @@
+package resilient
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// failAllAfter answers every request it gets at or after from with a 500
+// that announces no quota, 300 ms after it comes, without passing it to
+// h; h answers the others. It counts the requests it fails, and the most
+// of them in flight together.
+type failAllAfter struct {
+	h    http.Handler
+	from time.Time
+
+	mu                sync.Mutex
+	failed, now, most int
+}
+
+func (f *failAllAfter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if time.Now().Before(f.from) {
+		f.h.ServeHTTP(w, r)
+		return
+	}
+	f.mu.Lock()
+	f.failed++
+	f.now++
+	f.most = max(f.most, f.now)
+	f.mu.Unlock()
+	time.Sleep(300 * time.Millisecond)
+	f.mu.Lock()
+	f.now--
+	f.mu.Unlock()
+	w.WriteHeader(http.StatusInternalServerError)
+}
+
+// TestRateLimitNewWindowHostileScouts: as in
+// TestRateLimitNewWindowScoutFailed, but the host answers every request of
+// the new window 500 without a count. The attempts whose turns of the old
+// pace pass WithMaxRetryAfter go one at a time as its scouts (see
+// unheardSince): each attempt ends within WithMaxRetryAfter and the answer
+// it waited for, each call within its budget, the host gets no more requests than a plain client's would
+// send, and never two scouts together (a scout may be in flight with an
+// attempt sent at its turn of the old pace); the breaker sees the
+// failures and opens; no attempt stays counted in flight.
+func TestRateLimitNewWindowHostileScouts(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		opts    []Option
+		most    int           // requests a plain client's calls make
+		bound   time.Duration // of a call
+		breaker bool
+	}{
+		{"no retries, no breaker", []Option{WithMaxRetries(0), WithoutBreaker()}, 50, time.Minute + 300*time.Millisecond, false},
+		{"no retries", []Option{WithMaxRetries(0)}, 50, time.Minute + 300*time.Millisecond, true},
+		{"defaults", nil, 50 * 4, DefaultMaxElapsed, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				start := time.Now().Truncate(time.Hour)
+				srv := &hourQuotaServer{announce: func(left int) bool { return left < 10 }, start: start, latency: 300 * time.Millisecond, ok: map[int]int{}, throttled: map[int]int{}}
+				host := &failAllAfter{h: srv, from: start.Add(61 * time.Minute)}
+				tr := New(handlerRT{host}, tc.opts...)
+				client := &http.Client{Transport: tr}
+				time.Sleep(time.Until(start.Add(50 * time.Minute)))
+				for i := range 99 {
+					if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
+						t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
+					}
+				}
+				time.Sleep(time.Until(start.Add(61 * time.Minute)))
+				var mu sync.Mutex
+				counts := map[string]int{}
+				var longest time.Duration
+				var wg sync.WaitGroup
+				for range 50 {
+					wg.Go(func() {
+						began := time.Now()
+						code, err := do(t, client, "GET", "http://api.test/x")
+						took := time.Since(began)
+						mu.Lock()
+						defer mu.Unlock()
+						longest = max(longest, took)
+						switch {
+						case code == 500:
+							counts["500"]++
+						case errors.Is(err, ErrCircuitOpen):
+							counts["open"]++
+						case errors.Is(err, ErrRateLimited):
+							counts["refused"]++
+						default:
+							counts["other"]++
+							t.Errorf("call: %d, %v", code, err)
+						}
+					})
+				}
+				wg.Wait()
+				host.mu.Lock()
+				failed, most := host.failed, host.most
+				host.mu.Unlock()
+				t.Logf("%v; the host got %d requests, %d together at most; longest call %v", counts, failed, most, longest)
+				if failed > tc.most || most > 2 {
+					t.Errorf("the host got %d requests, %d together at most; want %d at most, as a plain client's, 2 together at most (a scout, and an attempt at its turn of the old pace)", failed, most, tc.most)
+				}
+				if longest > tc.bound {
+					t.Errorf("a call took %v; want %v at most (WithMaxRetryAfter and an answer each attempt, the call's budget in all)", longest, tc.bound)
+				}
+				if tc.breaker && counts["open"] == 0 {
+					t.Errorf("%v: no call refused by the breaker; want it open on the failures", counts)
+				}
+				rl := rlOf(t, tr)
+				rl.mu.Lock()
+				defer rl.mu.Unlock()
+				rl.each(func(p *partition) {
+					p.mu.Lock()
+					defer p.mu.Unlock()
+					if p.inflight != 0 {
+						t.Errorf("%s: %d in flight; want none", p.key, p.inflight)
+					}
+				})
+			})
+		})
+	}
+}
+
+// TestRateLimitSpentQuotaHostileScoutsStaticLimit: a host's quota of 100
+// an hour is spent ten seconds before the hour is over, and a batch of 50
+// calls is made then, which the quota's gate holds to its reset; the host
+// answers every request of the new window 500 without a count, in 300 ms.
+// The Transport has a static limit too (WithRateLimit, 1 a second, above
+// the pace of the host's quota): the attempts that go one after another as
+// the new window's scouts (see unheardSince) go no faster than it allows.
+func TestRateLimitSpentQuotaHostileScoutsStaticLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now().Truncate(time.Hour)
+		srv := &hourQuotaServer{announce: func(left int) bool { return left < 10 }, start: start, latency: 300 * time.Millisecond, ok: map[int]int{}, throttled: map[int]int{}}
+		host := &failAllAfter{h: srv, from: start.Add(time.Hour)}
+		var mu sync.Mutex
+		var sent []time.Time // the requests of the new window
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if now := time.Now(); !now.Before(start.Add(time.Hour)) {
+				mu.Lock()
+				sent = append(sent, now)
+				mu.Unlock()
+			}
+			return handlerRT{host}.RoundTrip(req)
+		})
+		client := &http.Client{Transport: New(base, WithMaxRetries(0), WithoutBreaker(), WithRateLimit(1, 1))}
+		time.Sleep(time.Until(start.Add(50 * time.Minute)))
+		for i := range 99 {
+			if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
+				t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
+			}
+		}
+		time.Sleep(time.Until(start.Add(time.Hour - 10*time.Second)))
+		if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
+			t.Fatalf("last call of the first hour: %d, %v", code, err)
+		}
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() { do(t, client, "GET", "http://api.test/x") })
+		}
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		most := 0
+		for i := range sent {
+			n := 0
+			for _, s := range sent[i:] {
+				if s.Sub(sent[i]) < time.Second {
+					n++
+				}
+			}
+			most = max(most, n)
+		}
+		if most > 2 {
+			t.Errorf("%d requests of the new window, %d within a second at most; want 2 at most (WithRateLimit(1, 1))", len(sent), most)
+		}
+	})
+}
