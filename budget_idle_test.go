@@ -3,6 +3,7 @@ package resilient
 import (
 	"math"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -143,6 +144,7 @@ func TestIdleRefillOnce(t *testing.T) {
 			wg.Go(func() {
 				ready.Add(1)
 				for ready.Load() < callers { // spin: the callers start together
+					runtime.Gosched() // with one P (-cpu 1), the other caller runs now, not at the next preemption
 				}
 				s.use(b)
 			})
