@@ -278,6 +278,16 @@ func (c *call) payRetry(n int, throttled bool) bool {
 		return true
 	}
 	if b := c.hostBudget(); b != nil {
+		if b.tokens.Load()&budgetDropped != 0 && !c.owed {
+			// A full table dropped the budget since the call looked it
+			// up (full again, as a new one is): the retry pays to the
+			// host's budget in the table, which its other calls pay
+			// to, not to a second one of the host. Not while the cost
+			// of an attempt never sent is owed back to the budget the
+			// call holds (see call.owed).
+			c.hb = nil
+			b = c.hostBudget()
+		}
 		if !c.t.budgets.withdraw(b, throttled) {
 			return false
 		}
