@@ -323,3 +323,89 @@ func TestRateLimitNewWindowScoutPaused(t *testing.T) {
 		})
 	}
 }
+
+// TestRateLimitNewWindowScoutRetryAfterNoPause: as in
+// TestRateLimitNewWindowScoutPaused, but the scout's Retry-After sets no
+// pause: a 200's (only a throttled or unavailable response's is read), or
+// a 503's longer than WithMaxRetryAfter (the host is down, not out of
+// quota: see update). The attempts that waited for the scout's answer go
+// on as the next scouts, as after a 500 (see unheardSince): the batch is
+// answered as a plain client's, but for the scout's call, each call within
+// WithMaxRetryAfter and its answer, the host gets no more requests than a
+// plain client's, and no attempt stays counted in flight.
+func TestRateLimitNewWindowScoutRetryAfterNoPause(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		after  string
+		sent   int // answered 200
+	}{
+		{"200", http.StatusOK, "30", 50},
+		{"503, longer than WithMaxRetryAfter", http.StatusServiceUnavailable, "120", 49},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				start := time.Now().Truncate(time.Hour)
+				srv := &hourQuotaServer{announce: func(left int) bool { return left < 10 }, start: start, latency: 300 * time.Millisecond, ok: map[int]int{}, throttled: map[int]int{}}
+				scout := &failFirstAfter{h: srv, from: start.Add(61 * time.Minute), answer: func(w http.ResponseWriter) {
+					w.Header().Set("Retry-After", tc.after)
+					w.WriteHeader(tc.status)
+				}}
+				var hits atomic.Int64 // of the batch
+				base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+					if !time.Now().Before(start.Add(61 * time.Minute)) {
+						hits.Add(1)
+					}
+					return handlerRT{scout}.RoundTrip(req)
+				})
+				tr := New(base, WithMaxRetries(0))
+				client := &http.Client{Transport: tr}
+				time.Sleep(time.Until(start.Add(50 * time.Minute)))
+				for i := range 99 {
+					if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
+						t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
+					}
+				}
+				time.Sleep(time.Until(start.Add(61 * time.Minute)))
+				var mu sync.Mutex
+				counts := map[int]int{}
+				var longest time.Duration
+				var wg sync.WaitGroup
+				for range 50 {
+					wg.Go(func() {
+						began := time.Now()
+						code, err := do(t, client, "GET", "http://api.test/x")
+						mu.Lock()
+						defer mu.Unlock()
+						longest = max(longest, time.Since(began))
+						counts[code]++
+						if code == 0 && counts[0] == 1 {
+							t.Logf("refused: %v", err)
+						}
+					})
+				}
+				wg.Wait()
+				t.Logf("%v (0: refused); the host got %d requests; longest call %v", counts, hits.Load(), longest)
+				if counts[200] != tc.sent || tc.status != http.StatusOK && counts[tc.status] != 50-tc.sent {
+					t.Errorf("batch of 50 in a new window of 100, its scout answered %d with Retry-After %s: %v (0: refused); want %d answered 200, the scout's call %d, as a plain client's", tc.status, tc.after, counts, tc.sent, tc.status)
+				}
+				if n := hits.Load(); n > 50 {
+					t.Errorf("the host got %d requests; want 50 at most, as a plain client's", n)
+				}
+				if bound := time.Minute + 300*time.Millisecond; longest > bound {
+					t.Errorf("a call took %v; want %v at most (WithMaxRetryAfter and an answer)", longest, bound)
+				}
+				rl := rlOf(t, tr)
+				rl.mu.Lock()
+				defer rl.mu.Unlock()
+				rl.each(func(p *partition) {
+					p.mu.Lock()
+					defer p.mu.Unlock()
+					if p.inflight != 0 {
+						t.Errorf("%s: %d in flight; want none", p.key, p.inflight)
+					}
+				})
+			})
+		})
+	}
+}

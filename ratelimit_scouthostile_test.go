@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -179,6 +180,60 @@ func TestRateLimitSpentQuotaHostileScoutsStaticLimit(t *testing.T) {
 		}
 		if most > 2 {
 			t.Errorf("%d requests of the new window, %d within a second at most; want 2 at most (WithRateLimit(1, 1))", len(sent), most)
+		}
+	})
+}
+
+// TestRateLimitSpentQuotaStaticLimitRaisedQuota: as in
+// TestRateLimitSpentQuotaHostileScoutsStaticLimit, a batch of 50 calls
+// waits for the reset of a spent quota of 100 an hour, under a static
+// limit far above the quota's pace (WithRateLimit(100, 100)); the new
+// window's scout is answered with a quota of 100000 an hour. A static
+// limiter keeps its tokens (see pace), but the learned rate it follows
+// rises (see setRate): the attempts whose turns of the old pace passed
+// WithMaxRetryAfter, which waited for that answer (see scouting), take
+// their retimed turns and are sent, as a plain client's calls are. The
+// wait for the scout's answer under a static limit does not always end in
+// a refusal.
+func TestRateLimitSpentQuotaStaticLimitRaisedQuota(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now().Truncate(time.Hour)
+		srv := &hourQuotaServer{announce: func(left int) bool { return left < 10 }, start: start, latency: 300 * time.Millisecond, ok: map[int]int{}, throttled: map[int]int{}}
+		scout := &failFirstAfter{h: srv, from: start.Add(time.Hour), answer: func(w http.ResponseWriter) {
+			w.Header().Set("RateLimit-Limit", "100000")
+			w.Header().Set("RateLimit-Remaining", "99999")
+			w.Header().Set("RateLimit-Reset", "3599")
+		}}
+		client := &http.Client{Transport: New(handlerRT{scout}, WithMaxRetries(0), WithoutBreaker(), WithRateLimit(100, 100))}
+		time.Sleep(time.Until(start.Add(50 * time.Minute)))
+		for i := range 99 {
+			if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
+				t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
+			}
+		}
+		time.Sleep(time.Until(start.Add(time.Hour - 10*time.Second)))
+		if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
+			t.Fatalf("last call of the first hour: %d, %v", code, err)
+		}
+		var sent, refused atomic.Int64
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() {
+				code, err := do(t, client, "GET", "http://api.test/x")
+				switch {
+				case code == 200:
+					sent.Add(1)
+				case errors.Is(err, ErrRateLimited):
+					refused.Add(1)
+				default:
+					t.Errorf("call of the batch: %d, %v", code, err)
+				}
+			})
+		}
+		wg.Wait()
+		t.Logf("%d sent, %d refused", sent.Load(), refused.Load())
+		if sent.Load() != 50 {
+			t.Errorf("batch of 50 after a spent quota's reset, its scout answered with a quota 1000 times larger: %d sent, %d refused; want all sent, as a plain client's", sent.Load(), refused.Load())
 		}
 	})
 }
