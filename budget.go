@@ -181,9 +181,10 @@ const budgetRefill = 10 * time.Minute
 
 // budgetDropped marks the tokens of a budget dropped from the table (see
 // sweep): it is counted no more in notFull, whatever happens to it, while
-// the calls that still hold it deposit to it as before; their retries pay
-// to the host's budget in the table (see call.payRetry). It is above any
-// balance (maxBudgetUnits) and any balance plus a deposit.
+// the calls that still hold it deposit to it as before; their retries and
+// hedged copies pay to the host's budget in the table (see call.payRetry
+// and call.launchCopy). It is above any balance (maxBudgetUnits) and any
+// balance plus a deposit.
 const budgetDropped = 1 << 62
 
 // budgetSet holds the retry budgets of a Transport's hosts. It is safe for

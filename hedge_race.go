@@ -352,7 +352,25 @@ func (c *call) launchCopy(run *hedgeRun, n int, areq *http.Request, hb *hostBudg
 	}()
 	run.mu.Lock()
 	locked = true
-	allowed := !run.stopped && run.winner < 0 && !switchesProtocols(areq.Header) && c.live(delay) && c.hedgeAllowed(c.keyRequestOf(areq), hb)
+	allowed := !run.stopped && run.winner < 0 && !switchesProtocols(areq.Header) && c.live(delay)
+	if allowed {
+		kreq := c.keyRequestOf(areq)
+		if hb.tokens.Load()&budgetDropped != 0 {
+			// A full table dropped the budget since the call looked
+			// it up (full again, its hedge allowance too, as a new one
+			// is): the copy, and the copies after it, pay to the
+			// host's budget in the table, which its other calls pay
+			// to, not to a second one of the host; so do retries (see
+			// call.payRetry). Looked up on the copy's goroutine,
+			// under run.mu (the call cannot end: its request is still
+			// the caller's to read), into hb, not c.hb: that is the
+			// call's own.
+			if b := c.t.budgets.get(kreq); b != nil {
+				hb = b
+			}
+		}
+		allowed = c.hedgeAllowed(kreq, hb)
+	}
 	var src http.Request // what makes the copy's body, of the caller's request
 	if allowed {
 		// The caller's request, and the attempt's that may share its
