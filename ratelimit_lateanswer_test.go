@@ -52,12 +52,7 @@ func testRateLimitLateAnswerOldWindow(t *testing.T, ceil bool) {
 		start := time.Now().Truncate(time.Hour)
 		srv := &hourQuotaServer{announce: func(left int) bool { return left < 10 }, start: start, ok: map[int]int{}, throttled: map[int]int{}}
 		client := &http.Client{Transport: New(handlerRT{lateAnswer{srv, ceil}}, WithMaxRetries(0))}
-		time.Sleep(time.Until(start.Add(50 * time.Minute)))
-		for i := range 99 {
-			if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
-				t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
-			}
-		}
+		useFirstHour(t, client, start, 99)
 		time.Sleep(time.Until(start.Add(time.Hour - 500*time.Millisecond)))
 		var wg sync.WaitGroup
 		wg.Go(func() {

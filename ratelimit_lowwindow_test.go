@@ -57,6 +57,19 @@ func (s *hourQuotaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// useFirstHour makes n calls through client one after another from 50
+// minutes into the hour that began at start, each of which must be
+// answered 200: a client's use of an hourQuotaServer's first hour.
+func useFirstHour(t *testing.T, client *http.Client, start time.Time, n int) {
+	t.Helper()
+	time.Sleep(time.Until(start.Add(50 * time.Minute)))
+	for i := range n {
+		if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
+			t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
+		}
+	}
+}
+
 // TestRateLimitLowWindowNewWindowBurst: a host's quota is 100 an hour,
 // counted in clock hours. A client uses most of it, not all, in the last
 // ten minutes of an hour: the last response says that 1 (or 5) is left.
@@ -91,12 +104,7 @@ func TestRateLimitLowWindowNewWindowBurst(t *testing.T) {
 				start := time.Now().Truncate(time.Hour)
 				srv := &hourQuotaServer{announce: tc.announce, start: start, latency: tc.latency, ok: map[int]int{}, throttled: map[int]int{}}
 				client := &http.Client{Transport: New(handlerRT{srv}, WithMaxRetries(0))}
-				time.Sleep(time.Until(start.Add(50 * time.Minute)))
-				for i := range tc.calls {
-					if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
-						t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
-					}
-				}
+				useFirstHour(t, client, start, tc.calls)
 				time.Sleep(time.Until(start.Add(61 * time.Minute)))
 				if ok, refused := sendBatch(t, client, 50); ok != 50 {
 					t.Errorf("batch of 50 in a new window of 100: %d sent, %d refused; want all sent, as a plain client's", ok, refused)

@@ -96,12 +96,7 @@ func TestRateLimitNewWindowScoutFailed(t *testing.T) {
 					opts = append(opts, WithMaxRetries(0))
 				}
 				client := &http.Client{Transport: New(tc.base(srv, start.Add(61*time.Minute)), opts...)}
-				time.Sleep(time.Until(start.Add(50 * time.Minute)))
-				for i := range 99 {
-					if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
-						t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
-					}
-				}
+				useFirstHour(t, client, start, 99)
 				time.Sleep(time.Until(start.Add(61 * time.Minute)))
 				var sent, failed, refused int
 				var mu sync.Mutex
@@ -158,12 +153,7 @@ func TestRateLimitSpentQuotaScoutFailed(t *testing.T) {
 				start := time.Now().Truncate(time.Hour)
 				srv := &hourQuotaServer{announce: func(left int) bool { return left < 10 }, start: start, latency: 300 * time.Millisecond, ok: map[int]int{}, throttled: map[int]int{}}
 				client := &http.Client{Transport: New(tc.base(srv, start.Add(time.Hour)), WithMaxRetries(0))}
-				time.Sleep(time.Until(start.Add(50 * time.Minute)))
-				for i := range 99 {
-					if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
-						t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
-					}
-				}
+				useFirstHour(t, client, start, 99)
 				time.Sleep(time.Until(start.Add(time.Hour - 10*time.Second)))
 				if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
 					t.Fatalf("last call of the first hour: %d, %v", code, err)
@@ -229,12 +219,7 @@ func TestQuotaStoreNewWindowScoutFailedTakesTokens(t *testing.T) {
 				})
 				store := new(memQuota)
 				client := &http.Client{Transport: New(base, WithQuotaStore(store), WithMaxRetries(0))}
-				time.Sleep(time.Until(start.Add(50 * time.Minute)))
-				for i := range 99 {
-					if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
-						t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
-					}
-				}
+				useFirstHour(t, client, start, 99)
 				time.Sleep(time.Until(start.Add(tc.last)))
 				if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
 					t.Fatalf("last call of the first hour: %d, %v", code, err)
@@ -299,12 +284,7 @@ func TestRateLimitNewWindowScoutPaused(t *testing.T) {
 					return handlerRT{scout}.RoundTrip(req)
 				})
 				client := &http.Client{Transport: New(base, WithMaxRetries(0))}
-				time.Sleep(time.Until(start.Add(50 * time.Minute)))
-				for i := range 99 {
-					if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
-						t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
-					}
-				}
+				useFirstHour(t, client, start, 99)
 				time.Sleep(time.Until(start.Add(61 * time.Minute)))
 				var wg sync.WaitGroup
 				for range 50 {
@@ -360,12 +340,7 @@ func TestRateLimitNewWindowScoutRetryAfterNoPause(t *testing.T) {
 				})
 				tr := New(base, WithMaxRetries(0))
 				client := &http.Client{Transport: tr}
-				time.Sleep(time.Until(start.Add(50 * time.Minute)))
-				for i := range 99 {
-					if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
-						t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
-					}
-				}
+				useFirstHour(t, client, start, 99)
 				time.Sleep(time.Until(start.Add(61 * time.Minute)))
 				var mu sync.Mutex
 				counts := map[int]int{}

@@ -67,12 +67,7 @@ func TestRateLimitNewWindowHostileScouts(t *testing.T) {
 				host := &failAllAfter{h: srv, from: start.Add(61 * time.Minute)}
 				tr := New(handlerRT{host}, tc.opts...)
 				client := &http.Client{Transport: tr}
-				time.Sleep(time.Until(start.Add(50 * time.Minute)))
-				for i := range 99 {
-					if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
-						t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
-					}
-				}
+				useFirstHour(t, client, start, 99)
 				time.Sleep(time.Until(start.Add(61 * time.Minute)))
 				var mu sync.Mutex
 				counts := map[string]int{}
@@ -151,12 +146,7 @@ func TestRateLimitSpentQuotaHostileScoutsStaticLimit(t *testing.T) {
 			return handlerRT{host}.RoundTrip(req)
 		})
 		client := &http.Client{Transport: New(base, WithMaxRetries(0), WithoutBreaker(), WithRateLimit(1, 1))}
-		time.Sleep(time.Until(start.Add(50 * time.Minute)))
-		for i := range 99 {
-			if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
-				t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
-			}
-		}
+		useFirstHour(t, client, start, 99)
 		time.Sleep(time.Until(start.Add(time.Hour - 10*time.Second)))
 		if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
 			t.Fatalf("last call of the first hour: %d, %v", code, err)
@@ -205,12 +195,7 @@ func TestRateLimitSpentQuotaStaticLimitRaisedQuota(t *testing.T) {
 			w.Header().Set("RateLimit-Reset", "3599")
 		}}
 		client := &http.Client{Transport: New(handlerRT{scout}, WithMaxRetries(0), WithoutBreaker(), WithRateLimit(100, 100))}
-		time.Sleep(time.Until(start.Add(50 * time.Minute)))
-		for i := range 99 {
-			if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
-				t.Fatalf("call %d of the first hour: %d, %v", i, code, err)
-			}
-		}
+		useFirstHour(t, client, start, 99)
 		time.Sleep(time.Until(start.Add(time.Hour - 10*time.Second)))
 		if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
 			t.Fatalf("last call of the first hour: %d, %v", code, err)
