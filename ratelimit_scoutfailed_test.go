@@ -99,27 +99,19 @@ func TestRateLimitNewWindowScoutFailed(t *testing.T) {
 				useFirstHour(t, client, start, 99)
 				time.Sleep(time.Until(start.Add(61 * time.Minute)))
 				var sent, failed, refused int
-				var mu sync.Mutex
-				var wg sync.WaitGroup
-				for range 50 {
-					wg.Go(func() {
-						code, err := do(t, client, "GET", "http://api.test/x")
-						mu.Lock()
-						defer mu.Unlock()
-						switch {
-						case code == 200:
-							sent++
-						case code == 500, errors.Is(err, syscall.ECONNRESET):
-							failed++
-						default:
-							refused++
-							if refused == 1 {
-								t.Logf("refused: %d, %v", code, err)
-							}
+				eachOfBatch(t, client, 50, func(code int, err error, _ time.Duration) {
+					switch {
+					case code == 200:
+						sent++
+					case code == 500, errors.Is(err, syscall.ECONNRESET):
+						failed++
+					default:
+						refused++
+						if refused == 1 {
+							t.Logf("refused: %d, %v", code, err)
 						}
-					})
-				}
-				wg.Wait()
+					}
+				})
 				if sent != tc.sent || failed != 50-tc.sent {
 					t.Errorf("batch of 50 in a new window of 100, its scout failed: %d sent, %d failed, %d refused; want %d sent and %d failed, as a plain client's", sent, failed, refused, tc.sent, 50-tc.sent)
 				}
@@ -159,27 +151,19 @@ func TestRateLimitSpentQuotaScoutFailed(t *testing.T) {
 					t.Fatalf("last call of the first hour: %d, %v", code, err)
 				}
 				var sent, failed, refused int
-				var mu sync.Mutex
-				var wg sync.WaitGroup
-				for range 50 {
-					wg.Go(func() {
-						code, err := do(t, client, "GET", "http://api.test/x")
-						mu.Lock()
-						defer mu.Unlock()
-						switch {
-						case code == 200:
-							sent++
-						case code == 500, errors.Is(err, syscall.ECONNRESET):
-							failed++
-						default:
-							refused++
-							if refused == 1 {
-								t.Logf("refused: %d, %v", code, err)
-							}
+				eachOfBatch(t, client, 50, func(code int, err error, _ time.Duration) {
+					switch {
+					case code == 200:
+						sent++
+					case code == 500, errors.Is(err, syscall.ECONNRESET):
+						failed++
+					default:
+						refused++
+						if refused == 1 {
+							t.Logf("refused: %d, %v", code, err)
 						}
-					})
-				}
-				wg.Wait()
+					}
+				})
 				srv.mu.Lock()
 				defer srv.mu.Unlock()
 				if sent != tc.sent || failed != 50-tc.sent || srv.throttled[0]+srv.throttled[1] != 0 {
@@ -342,24 +326,15 @@ func TestRateLimitNewWindowScoutRetryAfterNoPause(t *testing.T) {
 				client := &http.Client{Transport: tr}
 				useFirstHour(t, client, start, 99)
 				time.Sleep(time.Until(start.Add(61 * time.Minute)))
-				var mu sync.Mutex
 				counts := map[int]int{}
 				var longest time.Duration
-				var wg sync.WaitGroup
-				for range 50 {
-					wg.Go(func() {
-						began := time.Now()
-						code, err := do(t, client, "GET", "http://api.test/x")
-						mu.Lock()
-						defer mu.Unlock()
-						longest = max(longest, time.Since(began))
-						counts[code]++
-						if code == 0 && counts[0] == 1 {
-							t.Logf("refused: %v", err)
-						}
-					})
-				}
-				wg.Wait()
+				eachOfBatch(t, client, 50, func(code int, err error, took time.Duration) {
+					longest = max(longest, took)
+					counts[code]++
+					if code == 0 && counts[0] == 1 {
+						t.Logf("refused: %v", err)
+					}
+				})
 				t.Logf("%v (0: refused); the host got %d requests; longest call %v", counts, hits.Load(), longest)
 				if counts[200] != tc.sent || tc.status != http.StatusOK && counts[tc.status] != 50-tc.sent {
 					t.Errorf("batch of 50 in a new window of 100, its scout answered %d with Retry-After %s: %v (0: refused); want %d answered 200, the scout's call %d, as a plain client's", tc.status, tc.after, counts, tc.sent, tc.status)
@@ -370,17 +345,43 @@ func TestRateLimitNewWindowScoutRetryAfterNoPause(t *testing.T) {
 				if bound := time.Minute + 300*time.Millisecond; longest > bound {
 					t.Errorf("a call took %v; want %v at most (WithMaxRetryAfter and an answer)", longest, bound)
 				}
-				rl := rlOf(t, tr)
-				rl.mu.Lock()
-				defer rl.mu.Unlock()
-				rl.each(func(p *partition) {
-					p.mu.Lock()
-					defer p.mu.Unlock()
-					if p.inflight != 0 {
-						t.Errorf("%s: %d in flight; want none", p.key, p.inflight)
-					}
-				})
+				checkNoneInFlight(t, tr)
 			})
 		})
 	}
+}
+
+// eachOfBatch makes n calls through client at once, and hands each
+// call's status, error and time taken to tell, one call at a time.
+func eachOfBatch(t *testing.T, client *http.Client, n int, tell func(code int, err error, took time.Duration)) {
+	t.Helper()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			began := time.Now()
+			code, err := do(t, client, "GET", "http://api.test/x")
+			took := time.Since(began)
+			mu.Lock()
+			defer mu.Unlock()
+			tell(code, err, took)
+		})
+	}
+	wg.Wait()
+}
+
+// checkNoneInFlight fails t when a partition of tr's rate limiter still
+// counts an attempt in flight.
+func checkNoneInFlight(t *testing.T, tr *Transport) {
+	t.Helper()
+	rl := rlOf(t, tr)
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	rl.each(func(p *partition) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.inflight != 0 {
+			t.Errorf("%s: %d in flight; want none", p.key, p.inflight)
+		}
+	})
 }

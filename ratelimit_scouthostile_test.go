@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -69,32 +68,22 @@ func TestRateLimitNewWindowHostileScouts(t *testing.T) {
 				client := &http.Client{Transport: tr}
 				useFirstHour(t, client, start, 99)
 				time.Sleep(time.Until(start.Add(61 * time.Minute)))
-				var mu sync.Mutex
 				counts := map[string]int{}
 				var longest time.Duration
-				var wg sync.WaitGroup
-				for range 50 {
-					wg.Go(func() {
-						began := time.Now()
-						code, err := do(t, client, "GET", "http://api.test/x")
-						took := time.Since(began)
-						mu.Lock()
-						defer mu.Unlock()
-						longest = max(longest, took)
-						switch {
-						case code == 500:
-							counts["500"]++
-						case errors.Is(err, ErrCircuitOpen):
-							counts["open"]++
-						case errors.Is(err, ErrRateLimited):
-							counts["refused"]++
-						default:
-							counts["other"]++
-							t.Errorf("call: %d, %v", code, err)
-						}
-					})
-				}
-				wg.Wait()
+				eachOfBatch(t, client, 50, func(code int, err error, took time.Duration) {
+					longest = max(longest, took)
+					switch {
+					case code == 500:
+						counts["500"]++
+					case errors.Is(err, ErrCircuitOpen):
+						counts["open"]++
+					case errors.Is(err, ErrRateLimited):
+						counts["refused"]++
+					default:
+						counts["other"]++
+						t.Errorf("call: %d, %v", code, err)
+					}
+				})
 				host.mu.Lock()
 				failed, most := host.failed, host.most
 				host.mu.Unlock()
@@ -108,16 +97,7 @@ func TestRateLimitNewWindowHostileScouts(t *testing.T) {
 				if tc.breaker && counts["open"] == 0 {
 					t.Errorf("%v: no call refused by the breaker; want it open on the failures", counts)
 				}
-				rl := rlOf(t, tr)
-				rl.mu.Lock()
-				defer rl.mu.Unlock()
-				rl.each(func(p *partition) {
-					p.mu.Lock()
-					defer p.mu.Unlock()
-					if p.inflight != 0 {
-						t.Errorf("%s: %d in flight; want none", p.key, p.inflight)
-					}
-				})
+				checkNoneInFlight(t, tr)
 			})
 		})
 	}
@@ -200,25 +180,8 @@ func TestRateLimitSpentQuotaStaticLimitRaisedQuota(t *testing.T) {
 		if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
 			t.Fatalf("last call of the first hour: %d, %v", code, err)
 		}
-		var sent, refused atomic.Int64
-		var wg sync.WaitGroup
-		for range 50 {
-			wg.Go(func() {
-				code, err := do(t, client, "GET", "http://api.test/x")
-				switch {
-				case code == 200:
-					sent.Add(1)
-				case errors.Is(err, ErrRateLimited):
-					refused.Add(1)
-				default:
-					t.Errorf("call of the batch: %d, %v", code, err)
-				}
-			})
-		}
-		wg.Wait()
-		t.Logf("%d sent, %d refused", sent.Load(), refused.Load())
-		if sent.Load() != 50 {
-			t.Errorf("batch of 50 after a spent quota's reset, its scout answered with a quota 1000 times larger: %d sent, %d refused; want all sent, as a plain client's", sent.Load(), refused.Load())
+		if sent, refused := sendBatch(t, client, 50); sent != 50 {
+			t.Errorf("batch of 50 after a spent quota's reset, its scout answered with a quota 1000 times larger: %d sent, %d refused; want all sent, as a plain client's", sent, refused)
 		}
 	})
 }
