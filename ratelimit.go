@@ -504,9 +504,10 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 		// scouting).
 		var answered chan struct{}
 		// since is when the window whose scout's answer the attempt
-		// may wait for began: when the gate that held it opened, or,
-		// when none did, the reset of the window of p's last count,
-		// over with no count of the next yet (see overSince).
+		// may wait for began: when the gate that held it opened, or
+		// the reset of the window of p's last count, over with no
+		// count of the next yet (see overSince), when that came
+		// first (a pause that ended after it).
 		since := reopenedAt
 		if d > 0 && rl.serverPaced(p) {
 			// The pace is the server's: a wait for a token is bounded
@@ -516,21 +517,22 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 			}
 			held := now.Sub(*gated)
 			if past := addWaits(held, d) > maxWait; past || pastDeadline(ctx, budget, now.Add(d)) {
-				if since.IsZero() && rl.static == 0 {
+				if over := p.overSince(now); !over.IsZero() && (since.IsZero() || over.Before(since)) && rl.static == 0 {
 					// The attempt came after the reset, which held
-					// it in no gate: the pace is still that of the
-					// window before, a burst of what was left of it
-					// (1, or none), and the attempts that took turns
-					// before the new window's first answer filled
-					// the bucket were refused at once, though the
-					// server takes them. They wait for that answer
-					// as those the gate held do, a tenth of
-					// maxWait at most. (Under a static limit,
-					// whose limiter keeps its tokens, the answer
-					// fills nothing: see pace. The attempt is
-					// refused as it would be once the answer came,
-					// without waiting for it.)
-					if since = p.overSince(now); !since.IsZero() && scoutBy.IsZero() {
+					// it in no gate (or held it in a pause that
+					// ended after it): the pace is still that of
+					// the window before, a burst of what was left
+					// of it (1, or none), and the attempts that
+					// took turns before the new window's first
+					// answer filled the bucket were refused at
+					// once, though the server takes them. They wait
+					// for that answer as those the gate held do, a
+					// tenth of maxWait at most. (Under a static
+					// limit, whose limiter keeps its tokens, the
+					// answer fills nothing: see pace. The attempt
+					// is refused as it would be once the answer
+					// came, without waiting for it.)
+					if since = over; scoutBy.IsZero() {
 						scoutBy = now.Add(maxWait / scoutGraceShare)
 					}
 				}

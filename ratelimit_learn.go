@@ -243,8 +243,11 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 	// bucket kept the old window's last count as its burst, 1 of a
 	// window left with 1, and held to the estimated window's pace, then
 	// refused, the calls the server said it would take, where a plain
-	// client's went.
-	wasOver := !p.overSince(now).IsZero() && !r.sent.IsZero() && !r.sent.Before(p.reset)
+	// client's went. (The window is the count's, over before a pause
+	// announced since is: the new window's first count after that pause
+	// fills the bucket too.)
+	over := p.overSince(now)
+	wasOver := !over.IsZero() && !r.sent.IsZero() && !r.sent.Before(over)
 	// The remaining quota of the current window. A response with a later
 	// reset starts a new window; one with an earlier reset (reordered)
 	// only lowers the count, unless it belongs to an older window. So
@@ -264,7 +267,7 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		switch {
 		case !p.reset.After(now) || (other || info.Reset.After(p.reset)) && (info.Remaining <= p.remaining || r.sent.IsZero() || !r.sent.Before(p.counted)):
 			newWindow = !other
-			p.remaining, p.reset, p.counted = info.Remaining, info.Reset, now
+			p.remaining, p.reset, p.counted, p.countReset = info.Remaining, info.Reset, now, info.Reset
 			p.refillUnit, p.refillFrom = refillUnit(&r.hdr, now), now
 			p.drained = info.Remaining == 0
 		case p.window > 0 && p.reset.Sub(info.Reset) > p.window/2:
@@ -286,7 +289,7 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 		// client's went. The new window's reset is not known: the next
 		// count without one fills nothing again.
 		newWindow = true
-		p.remaining, p.reset, p.counted, p.drained = info.Remaining, time.Time{}, now, false
+		p.remaining, p.reset, p.counted, p.drained, p.countReset = info.Remaining, time.Time{}, now, false, time.Time{}
 	}
 	if info.Limit > 0 {
 		if info.Limit != p.limit && p.limit > 0 && r.hdr.window == 0 {

@@ -227,7 +227,12 @@ type announced struct {
 	// drained says that remaining is the server's count of none left
 	// (a Remaining 0), not the end of a Retry-After's pause: the window
 	// announced after it fills the pace's bucket (see pace).
-	drained    bool
+	drained bool
+	// countReset is the reset of the window of the server's last count:
+	// reset's, unless a Retry-After's pause set reset since (that pause
+	// says nothing of the count, whose window may be over before the
+	// pause is: see overSince); zero when unknown.
+	countReset time.Time
 	pauseUntil time.Time // no attempt is sent before it
 	// plainMethod and plainPath are the route of the last response
 	// learned when it announced a plain limit (see learnPlain), else "";

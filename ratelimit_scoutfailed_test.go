@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"cmp"
 	"errors"
 	"net"
 	"net/http"
@@ -15,12 +16,13 @@ import (
 
 // failFirstAfter answers the first request it gets at or after from with
 // a 500 that announces no quota (a proxy's, or the host's error page), or
-// with answer when set, 300 ms after it comes, without passing it to h; h
-// answers the others.
+// with answer when set, 300 ms after it comes (at, when set), without
+// passing it to h; h answers the others.
 type failFirstAfter struct {
 	h      http.Handler
 	from   time.Time
 	answer func(w http.ResponseWriter)
+	at     time.Duration // after the request comes; 300 ms when 0
 
 	mu     sync.Mutex
 	failed bool
@@ -35,7 +37,7 @@ func (f *failFirstAfter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.h.ServeHTTP(w, r)
 		return
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(cmp.Or(f.at, 300*time.Millisecond))
 	if f.answer != nil {
 		f.answer(w)
 		return
@@ -235,7 +237,12 @@ func TestQuotaStoreNewWindowScoutFailedTakesTokens(t *testing.T) {
 // no count (or 503 with one of 10 s). The attempts that waited for its
 // answer are held by that pause, as those that come after it are: the host
 // gets no request until it ends, though no answer since the window began
-// told of its quota (see unheardSince).
+// told of its quota (see unheardSince). Once it ends, the first attempt
+// whose turn of the old window's pace passes the bound goes as the next
+// scout, and the others are sent when its answer fills the pace's bucket.
+// (They were refused at once, 45 of 50 after the 429's pause, 41 after the
+// 503's: nothing had been sent since the pause ended, and the count the
+// pause replaced was forgotten.)
 func TestRateLimitNewWindowScoutPaused(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -270,11 +277,20 @@ func TestRateLimitNewWindowScoutPaused(t *testing.T) {
 				client := &http.Client{Transport: New(base, WithMaxRetries(0))}
 				useFirstHour(t, client, start, 99)
 				time.Sleep(time.Until(start.Add(61 * time.Minute)))
-				var wg sync.WaitGroup
-				for range 50 {
-					wg.Go(func() { do(t, client, "GET", "http://api.test/x") })
-				}
-				wg.Wait()
+				var sent, scouted, refused int
+				eachOfBatch(t, client, 50, func(code int, err error, _ time.Duration) {
+					switch code {
+					case 200:
+						sent++
+					case tc.status:
+						scouted++
+					default:
+						refused++
+						if refused == 1 {
+							t.Logf("refused: %d, %v", code, err)
+						}
+					}
+				})
 				mu.Lock()
 				defer mu.Unlock()
 				if paused.IsZero() {
@@ -283,9 +299,69 @@ func TestRateLimitNewWindowScoutPaused(t *testing.T) {
 				if len(early) != 0 {
 					t.Errorf("%d requests sent in the %v pause the scout's answer announced (the first %v into it); want none", len(early), tc.pause, early[0])
 				}
+				if sent != 49 || scouted != 1 {
+					t.Errorf("batch of 50 in a new window of 100, its scout answered %d: %d sent, %d answered %d, %d refused; want the others sent once the pause is over, 49, as a plain client's that waits it out", tc.status, sent, scouted, tc.status, refused)
+				}
 			})
 		})
 	}
+}
+
+// TestRateLimitNewWindowPausedOthersCounted: as in
+// TestRateLimitNewWindowScoutPaused, but the old window's last count is 5
+// left, so the batch's first 5 requests go together a minute into the new
+// hour. The first of them is answered at once 429 with a Retry-After of
+// 30 s and no count; the other 4 are answered 600 ms later, each with the
+// new window's count (Remaining 95 and more, no reset). Those counts, of
+// requests sent once the old window was over, fill the pace's bucket,
+// though the pause came before them: the 45 attempts it held are sent
+// when it ends, as a plain client's that waits it out. (The pause had
+// replaced the count whose window was over: the counts that followed
+// filled nothing, and 40 of the 45 were refused, their turns of the old
+// window's pace past the bound, an answer since the window began having
+// told of its quota.)
+func TestRateLimitNewWindowPausedOthersCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now().Truncate(time.Hour)
+		srv := &hourQuotaServer{announce: func(left int) bool { return left < 10 }, start: start, latency: 600 * time.Millisecond, ok: map[int]int{}, throttled: map[int]int{}}
+		var mu sync.Mutex
+		var paused time.Time // the 429's
+		var early int        // requests sent in its pause
+		scout := &failFirstAfter{h: srv, from: start.Add(61 * time.Minute), answer: func(w http.ResponseWriter) {
+			mu.Lock()
+			paused = time.Now()
+			mu.Unlock()
+			w.Header().Set("Retry-After", "30")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}}
+		scout.at = time.Nanosecond
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			mu.Lock()
+			if !paused.IsZero() && time.Since(paused) < 30*time.Second {
+				early++
+			}
+			mu.Unlock()
+			return handlerRT{scout}.RoundTrip(req)
+		})
+		client := &http.Client{Transport: New(base, WithMaxRetries(0))}
+		useFirstHour(t, client, start, 95)
+		time.Sleep(time.Until(start.Add(61 * time.Minute)))
+		counts := map[int]int{}
+		eachOfBatch(t, client, 50, func(code int, err error, _ time.Duration) {
+			counts[code]++
+			if code == 0 && counts[0] == 1 {
+				t.Logf("refused: %v", err)
+			}
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		if paused.IsZero() {
+			t.Fatal("no request answered 429: the case tests nothing")
+		}
+		if counts[200] != 49 || counts[429] != 1 || early != 0 {
+			t.Errorf("batch of 50 in a new window of 100, its first request answered 429 (Retry-After: 30): %v (0: refused), %d sent in the pause; want 49 answered 200, 1 429, none sent in the pause", counts, early)
+		}
+	})
 }
 
 // TestRateLimitNewWindowScoutRetryAfterNoPause: as in

@@ -147,16 +147,16 @@ func (rl *rateLimiter) mayScout(p *partition, since time.Time) bool {
 }
 
 // overSince returns the reset of the window of p's last count (none left,
-// or some: not a Retry-After's pause), when that window is over at now
-// and no count of the window that follows has come yet; the zero time
-// otherwise. The attempts of p sent since are the scouts of the new
-// window (see scouting), whose first count fills the pace's bucket (see
-// rateLimiter.update). p.mu is held.
+// or some: a Retry-After's pause announced since does not end it, see
+// countReset), when that window is over at now and no count of the window
+// that follows has come yet; the zero time otherwise. The attempts of p
+// sent since are the scouts of the new window (see scouting), whose first
+// count fills the pace's bucket (see rateLimiter.update). p.mu is held.
 func (p *partition) overSince(now time.Time) time.Time {
-	if p.reset.IsZero() || p.reset.After(now) || !p.drained && p.remaining <= 0 {
+	if p.countReset.IsZero() || p.countReset.After(now) {
 		return time.Time{}
 	}
-	return p.reset
+	return p.countReset
 }
 
 // answering returns the channel that answerHeard closes at the next
