@@ -501,8 +501,10 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 		// answered wakes an attempt whose turn comes past the bound of
 		// the server's waits, when an answer of p is learned, while the
 		// scout of the window its gate opened on is in flight (see
-		// scouting).
+		// scouting), or for one to go as that scout (see nextScout):
+		// until answerBy.
 		var answered chan struct{}
+		var answerBy time.Time
 		// since is when the window whose scout's answer the attempt
 		// may wait for began: when the gate that held it opened, or
 		// the reset of the window of p's last count, over with no
@@ -549,13 +551,14 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 				// deadline, and the attempt is refused then. Refused
 				// at once, it had waited out the whole window for
 				// nothing, or was refused a request the server takes.
+				move, until := rl.nextScout(p, since, scoutBy, now, maxWait/scoutGraceShare)
 				switch {
-				case p.scouting(since):
-					answered = p.answering()
-				case rl.mayScout(p, since):
+				case move == awaitScout:
+					answered, answerBy = p.answering(), until
+				case move == goScout:
 					// No scout is in flight, and none has told of the
 					// new window: the attempt is its scout (see
-					// unheardSince).
+					// nextScout).
 					p.cancelTurn(tn, now)
 					p.inflight++
 					p.sent = now
@@ -606,11 +609,25 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 				// the deadline) is bounded too: a scout that hangs
 				// holds the attempt a tenth of maxWait past its wait
 				// for the reset, or past its first look, at most.
-				if w = min(w, scoutBy.Sub(now)); w <= 0 {
+				if w = min(w, answerBy.Sub(now)); w <= 0 {
 					p.mu.Lock()
 					now = p.at(time.Now())
+					move, until := rl.nextScout(p, since, scoutBy, now, maxWait/scoutGraceShare)
+					if move == awaitScout && now.Before(until) {
+						// An attempt whose turn came first went as
+						// the scout while this one waited for one to
+						// go (see nextScout): it waits for its answer.
+						answered, answerBy = p.answering(), until
+						p.mu.Unlock()
+						continue
+					}
 					p.cancelTurn(tn, now)
 					p.mu.Unlock()
+					if move == goScout {
+						// None went: the attempt looks again at
+						// once, which sends it as the scout.
+						break
+					}
 					return p, now.Sub(start), nil, rl.refuseTurn(p, now.Sub(*gated), d, maxWait)
 				}
 			}
@@ -665,12 +682,13 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 					break
 				}
 				unheard := false
+				move, until := rl.nextScout(p, since, scoutBy, now, maxWait/scoutGraceShare)
 				switch {
 				case addWaits(held, d) <= maxWait && !pastDeadline(ctx, budget, now.Add(d)):
 					answered = nil
-				case p.scouting(since):
-					answered = p.answering()
-				case rl.mayScout(p, since):
+				case move == awaitScout:
+					answered, answerBy = p.answering(), until
+				case move == goScout:
 					// Sent from here as the next scout, it went
 					// into the pause the answer may have announced
 					// without a count (a 429's or a 503's

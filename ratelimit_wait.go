@@ -134,16 +134,54 @@ func (p *partition) unheardSince(since time.Time) bool {
 	return !since.IsZero() && !p.sent.Before(since) && p.heard.Before(since)
 }
 
-// mayScout reports whether an attempt of p whose turn of the pace passes
-// the bound goes at once as the next scout of the window that began at
-// since (see unheardSince). Not under a static limit (WithRateLimit),
-// whose limiter keeps its tokens: no answer fills the pace's bucket (see
-// pace), the attempts past the bound are refused whatever the scout's
-// answer says, and each scout sent without a token went past the caller's
-// own limit, one after another as fast as the host failed them. p.mu is
-// held.
-func (rl *rateLimiter) mayScout(p *partition, since time.Time) bool {
-	return rl.static == 0 && p.unheardSince(since)
+// scoutMove is what an attempt whose turn of the pace passes the bound
+// of the server's waits does about the scout of the window that began
+// when its gate opened (see rateLimiter.nextScout).
+type scoutMove int
+
+const (
+	noScout    scoutMove = iota // none to wait for: the attempt is refused
+	awaitScout                  // it waits for a scout's answer
+	goScout                     // it goes at once as the next scout
+)
+
+// nextScout tells what an attempt of p whose turn of the pace passes the
+// bound does about the scout of the window that began at since (zero for
+// none), and until when it waits: for the answer of the scout in flight,
+// until scoutBy (see scouting); with none in flight, it goes at once as
+// the next (see unheardSince). When since is the reset of the window of
+// p's last count (see overSince) and no attempt was sent since, it waits
+// for an attempt whose turn comes first to go as the scout, until the
+// middle of its wait for the scout's answer (grace, from scoutBy back),
+// and then goes as the scout itself, if none went, leaving the others
+// the rest of that wait for its answer: the pace's bucket held no token
+// at the reset (the quota spent a second before it), and those whose
+// turn passed the bound were refused at once, 41 of a batch of 50,
+// though the server takes them. (Sent at once, it went beside the turn
+// that came next, two requests for the one a rolling window gives back
+// at its reset, the second answered 429; or, at a reset believed a
+// little early, before the server's. Sent at scoutBy, its answer came
+// after the others' scoutBy, which refused them.) Not under a static
+// limit (WithRateLimit), whose limiter keeps its tokens: no answer fills
+// the pace's bucket (see pace), the attempts past the bound are refused
+// whatever the scout's answer says, and each scout sent without a token
+// went past the caller's own limit, one after another as fast as the
+// host failed them. p.mu is held.
+func (rl *rateLimiter) nextScout(p *partition, since, scoutBy, now time.Time, grace time.Duration) (scoutMove, time.Time) {
+	switch {
+	case p.scouting(since):
+		return awaitScout, scoutBy
+	case rl.static != 0:
+		return noScout, time.Time{}
+	case p.unheardSince(since):
+		return goScout, time.Time{}
+	case since.IsZero() || !p.heard.Before(since) || !since.Equal(p.overSince(now)):
+		return noScout, time.Time{}
+	}
+	if at := scoutBy.Add(-grace / 2); now.Before(at) {
+		return awaitScout, at
+	}
+	return goScout, time.Time{}
 }
 
 // overSince returns the reset of the window of p's last count (none left,
