@@ -218,6 +218,12 @@ type announced struct {
 	remaining    int           // announced remaining; valid while reset is ahead
 	counted      time.Time     // when the response that set remaining arrived
 	reset        time.Time     // when remaining resets; zero when unknown
+	// heardSent is when the latest request whose answer announced a
+	// rate-limit value was sent (that answer's arrival when the send
+	// time is not known): an answer tells of the windows that began
+	// before its request was sent, not of one that began while it was
+	// on its way (see nextScout).
+	heardSent time.Time
 	// A quota refilled continuously (OpenAI's, Anthropic's: their reset
 	// is when it is full again) gets one request back every refillUnit
 	// from refillFrom, the time remaining was announced; 0 for a quota

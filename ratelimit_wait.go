@@ -124,14 +124,16 @@ func (p *partition) scouting(since time.Time) bool {
 // (the start of the window whose scout's answer an attempt waits for, see
 // scouting; zero for none), and no answer of p has told of its quota
 // since: the scout failed, or its answer announced no quota (a 500, a
-// proxy's error page). The pace is still the window's before, and the
-// attempts whose turn of it passes the bound were refused when that
-// answer came, though the server takes them: a batch was answered when
-// its first call was, 40 of 50 refused when that one failed. The attempt
-// that finds no scout in flight goes at once as the next, whose answer
-// the others wait for, each until its scoutBy. p.mu is held.
+// proxy's error page). An answer to a request sent before since, which
+// arrived after it, tells of the window before (see heardSent). The pace
+// is still the window's before, and the attempts whose turn of it passes
+// the bound were refused when that answer came, though the server takes
+// them: a batch was answered when its first call was, 40 of 50 refused
+// when that one failed. The attempt that finds no scout in flight goes
+// at once as the next, whose answer the others wait for, each until its
+// scoutBy. p.mu is held.
 func (p *partition) unheardSince(since time.Time) bool {
-	return !since.IsZero() && !p.sent.Before(since) && p.heard.Before(since)
+	return !since.IsZero() && !p.sent.Before(since) && p.heardSent.Before(since)
 }
 
 // scoutMove is what an attempt whose turn of the pace passes the bound
@@ -175,7 +177,7 @@ func (rl *rateLimiter) nextScout(p *partition, since, scoutBy, now time.Time, gr
 		return noScout, time.Time{}
 	case p.unheardSince(since):
 		return goScout, time.Time{}
-	case since.IsZero() || !p.heard.Before(since) || !since.Equal(p.overSince(now)):
+	case since.IsZero() || !p.heardSent.Before(since) || !since.Equal(p.overSince(now)):
 		return noScout, time.Time{}
 	}
 	if at := scoutBy.Add(-grace / 2); now.Before(at) {
