@@ -250,7 +250,7 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 			// after this wait's, its spread included: one that wakes
 			// late in the spread keeps the whole of it.
 			scoutBy = now.Add(d).Add(maxWait / scoutGraceShare)
-			if err := rl.wait(ctx, cancelOf(req), p, mark, now, d, budget, reopened, changed, gchanged, nil); err != nil {
+			if err := rl.wait(ctx, cancelOf(req), p, mark, now, d, budget, reopened, changed, gchanged, nil, pauseWake{}); err != nil {
 				return p, time.Since(start), nil, err
 			}
 			if q := rl.splitFor(req, p); q != p {
@@ -444,7 +444,7 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 					if !ok && d <= 0 {
 						d = minQuotaRetry
 					}
-					if err := rl.wait(ctx, cancelOf(req), p, mark, now, d, budget, retry, forgot, nil, nil); err != nil {
+					if err := rl.wait(ctx, cancelOf(req), p, mark, now, d, budget, retry, forgot, nil, nil, pauseWake{}); err != nil {
 						return p, time.Since(start), nil, err
 					}
 					if isClosed(forgot) {
@@ -473,7 +473,7 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 				// at once.
 				answered, forgot := p.answering(), p.forgotten()
 				p.mu.Unlock()
-				if err := rl.wait(ctx, cancelOf(req), p, mark, now, scoutBy.Sub(now), budget, answered, forgot, nil, nil); err != nil {
+				if err := rl.wait(ctx, cancelOf(req), p, mark, now, scoutBy.Sub(now), budget, answered, forgot, nil, nil, pauseWake{}); err != nil {
 					return p, time.Since(start), nil, err
 				}
 				if isClosed(forgot) {
@@ -587,6 +587,13 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 		if p.learned && d > 0 {
 			forgot, rose = p.forgotten(), p.rising()
 		}
+		// paused wakes it when the server announces a pause meanwhile
+		// (see pausedPastTurn): one that holds it past the bound, or
+		// past the deadline, once its turn comes refuses it then.
+		var paused pauseWake
+		if d > 0 {
+			paused = p.pauseWakeOf(changed, gchanged)
+		}
 		p.mu.Unlock()
 		for d > 0 {
 			// A breaker that opens while the attempt waits wakes it
@@ -631,7 +638,7 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 					return p, now.Sub(start), nil, rl.refuseTurn(p, now.Sub(*gated), d, maxWait)
 				}
 			}
-			if err := rl.wait(ctx, cancelOf(req), p, mark, now, w, budget, opened, forgot, rose, answered); err != nil {
+			if err := rl.wait(ctx, cancelOf(req), p, mark, now, w, budget, opened, forgot, rose, answered, paused); err != nil {
 				p.mu.Lock()
 				p.cancelTurn(tn, p.at(time.Now()))
 				p.mu.Unlock()
@@ -659,6 +666,17 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 					break
 				}
 				d = tn.delay(now)
+			}
+			if d > 0 && paused.woke() {
+				// A pause was announced while the attempt waited
+				// (or may have been, the fleet's): refused at once
+				// when it passes the bound or the deadline, it is
+				// not refused at the gate once its turn came, after
+				// it slept for nothing.
+				var err error
+				if paused, err = rl.pausedPastTurn(ctx, p, tn, now, budget, *gated, maxWait); err != nil {
+					return p, now.Sub(start), nil, err
+				}
 			}
 			if d > 0 && isClosed(answered) {
 				// An answer of p was learned while the turn was past

@@ -267,9 +267,7 @@ func (hp *hostPauses) forget(m hostMatcher, custom bool) {
 func (p *partition) pause(until time.Time, shared bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if until.After(p.pauseUntil) {
-		p.pauseUntil = until
-	}
+	p.raisePause(until)
 	if shared && p.quota != nil && until.After(p.quota.PauseUntil()) {
 		p.quota.Pause(until)
 	}

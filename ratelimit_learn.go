@@ -407,9 +407,7 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 	case info.Reset.After(now) && r.status == http.StatusServiceUnavailable && info.Remaining == 0:
 		until = info.Reset
 	}
-	if until.After(p.pauseUntil) {
-		p.pauseUntil = until
-	}
+	p.raisePause(until)
 
 	shared := until
 	if r.global && p.sharesGlobal() {

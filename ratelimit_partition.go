@@ -133,6 +133,7 @@ type partition struct {
 	forgot   chan struct{} // closed when Transport.ResetHost forgets what p learned (see rateLimiter.forget); nil when nobody waits for it
 	rose     chan struct{} // closed when the rate of p's pace rises (see setRate), or its bucket is filled by a new window (see pace); nil when nobody waits for it
 	answer   chan struct{} // closed when an attempt's flight in p ends (see answerHeard); nil when nobody waits for it
+	paused   chan struct{} // closed when p's pause is raised (see raisePause); nil when nobody waits for it
 	gone     chan struct{} // closed when p is removed from the table (see resetWatch); nil when nobody waits for it
 	// resets is, once p is removed, the first signal of a
 	// Transport.ResetHost made since that no waiter of p has looked at

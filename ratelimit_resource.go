@@ -493,7 +493,7 @@ func (rl *rateLimiter) takeOver(p *partition, learned announced, pause, now time
 	now = p.at(now)
 	p.announced = learned
 	if pause.After(p.pauseUntil) && p.quota != nil {
-		p.pauseUntil = pause
+		p.raisePause(pause)
 		p.quota.Pause(pause) // n's partition in the store: for the members split already
 	}
 	info := RateLimitInfo{Limit: learned.limit, Remaining: -1}

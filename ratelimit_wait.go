@@ -680,15 +680,15 @@ func (p *partition) unlockIfPanicking(returned *bool) {
 	}
 }
 
-// wait sleeps d, or until reopened, changed, gchanged or answered is
-// closed, unless d passes ctx's deadline or the call's budget. A nil
-// channel is never closed. It ends early with an error when ctx is done
+// wait sleeps d, or until reopened, changed, gchanged, answered or one of
+// paused's channels is closed, unless d passes ctx's deadline or the
+// call's budget. A nil channel is never closed. It ends early with an error when ctx is done
 // or cancel, the request's deprecated Cancel channel, is closed: the
 // caller gave up. It ends early too when a Transport.ResetHost of p's
 // host forgets p after p was removed from the table (see resetWatch),
 // which closes the channels of p's waiters, as ResetHost does for the
 // partitions the table holds.
-func (rl *rateLimiter) wait(ctx context.Context, cancel <-chan struct{}, p *partition, mark *waitMark, now time.Time, d time.Duration, budget time.Time, reopened, changed, gchanged, answered <-chan struct{}) error {
+func (rl *rateLimiter) wait(ctx context.Context, cancel <-chan struct{}, p *partition, mark *waitMark, now time.Time, d time.Duration, budget time.Time, reopened, changed, gchanged, answered <-chan struct{}, paused pauseWake) error {
 	if pastDeadline(ctx, budget, now.Add(d)) {
 		return rl.refuse(p, d, "past the call's deadline")
 	}
@@ -712,6 +712,9 @@ func (rl *rateLimiter) wait(ctx context.Context, cancel <-chan struct{}, p *part
 		case <-changed:
 		case <-gchanged:
 		case <-answered:
+		case <-paused.raised:
+		case <-paused.changed:
+		case <-paused.gchanged:
 		case <-watch:
 			continue // resetWatch tells whether a ResetHost forgot p
 		}
