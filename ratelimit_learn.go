@@ -284,25 +284,6 @@ func (rl *rateLimiter) update(p *partition, now time.Time, r *rlResponse, counte
 			p.refillUnit, p.refillFrom = refillUnit(&r.hdr, now), now
 			p.drained = info.Remaining == 0
 		}
-	} else if info.Remaining >= 0 && !info.Reset.IsZero() && p.countReset.After(now) && !r.throttled && !r.sent.IsZero() && !r.sent.Before(p.counted) && (info.Limit <= 0 || p.limit <= 0 || info.Limit == p.limit) {
-		// A count whose reset has passed ("RateLimit-Reset: 0", whole
-		// seconds cut down, read when the answer arrives), of a request
-		// sent after the last count arrived: the server counted it in
-		// the same window, and says that window is over by now, though
-		// the reset p believes, read from an answer that took longer,
-		// is a little later. The window of the last count is over now
-		// (see overSince): the answers of the requests sent since are
-		// the new window's, whose first count fills the pace's bucket,
-		// and a batch made meanwhile waits for that answer (see
-		// nextScout). Left to the later reset, the last answer of a
-		// window, sent just before its reset and answered just after,
-		// held the new window's batch to the old window's pace and
-		// refused at once those whose turn passed WithMaxRetryAfter, 41
-		// of 50, though the server took them all. The reset p believes
-		// is kept: a spent quota's gate still holds to it, and the
-		// server's reset, cut down to the second, may be up to a second
-		// after the one the answer reads.
-		p.countReset = now
 	} else if wasOver && info.Remaining > 0 && !r.throttled && (info.Limit <= 0 || p.limit <= 0 || info.Limit == p.limit) {
 		// A count without a reset (a server that announces its reset
 		// only when the quota runs low), of a request sent once the
