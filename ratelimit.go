@@ -178,15 +178,7 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 	// of an answer heard since the reset.
 	graced := false
 	for first := true; ; first = false {
-		var changed, gchanged <-chan struct{} // asked before the pause is read: see QuotaWatcher
-		if p.watch != nil {
-			changed = pauseChanged(p.watch, first)
-		}
-		if p.quota != nil {
-			if g := p.global.Load(); g != nil && g.watch != nil {
-				gchanged = pauseChanged(g.watch, first)
-			}
-		}
+		changed, gchanged := p.pauseWatches(first) // asked before the pause is read
 		p.mu.Lock()
 		now := start
 		if !first {

@@ -65,15 +65,7 @@ func (p *partition) pauseWakeOf(changed, gchanged <-chan struct{}) pauseWake {
 // holds it then if the pause is still in force; pausedPastTurn returns
 // the pauseWake of its next wait. p.mu is not held.
 func (rl *rateLimiter) pausedPastTurn(ctx context.Context, p *partition, tn turn, now, budget, gated time.Time, maxWait time.Duration) (pauseWake, error) {
-	var changed, gchanged <-chan struct{} // asked before the pause is read: see QuotaWatcher
-	if p.watch != nil {
-		changed = pauseChanged(p.watch, false)
-	}
-	if p.quota != nil {
-		if g := p.global.Load(); g != nil && g.watch != nil {
-			gchanged = pauseChanged(g.watch, false)
-		}
-	}
+	changed, gchanged := p.pauseWatches(false) // asked before the pause is read
 	p.mu.Lock()
 	now = p.at(now)
 	_, _, pause := p.gate(now)

@@ -100,20 +100,7 @@ func TestRateLimitNewWindowScoutFailed(t *testing.T) {
 				client := &http.Client{Transport: New(tc.base(srv, start.Add(61*time.Minute)), opts...)}
 				useFirstHour(t, client, start, 99)
 				time.Sleep(time.Until(start.Add(61 * time.Minute)))
-				var sent, failed, refused int
-				eachOfBatch(t, client, 50, func(code int, err error, _ time.Duration) {
-					switch {
-					case code == 200:
-						sent++
-					case code == 500, errors.Is(err, syscall.ECONNRESET):
-						failed++
-					default:
-						refused++
-						if refused == 1 {
-							t.Logf("refused: %d, %v", code, err)
-						}
-					}
-				})
+				sent, failed, refused := tallyScoutBatch(t, client)
 				if sent != tc.sent || failed != 50-tc.sent {
 					t.Errorf("batch of 50 in a new window of 100, its scout failed: %d sent, %d failed, %d refused; want %d sent and %d failed, as a plain client's", sent, failed, refused, tc.sent, 50-tc.sent)
 				}
@@ -158,20 +145,7 @@ func TestRateLimitSpentQuotaScoutFailed(t *testing.T) {
 					if code, err := do(t, client, "GET", "http://api.test/x"); code != 200 || err != nil {
 						t.Fatalf("last call of the first hour: %d, %v", code, err)
 					}
-					var sent, failed, refused int
-					eachOfBatch(t, client, 50, func(code int, err error, _ time.Duration) {
-						switch {
-						case code == 200:
-							sent++
-						case code == 500, errors.Is(err, syscall.ECONNRESET):
-							failed++
-						default:
-							refused++
-							if refused == 1 {
-								t.Logf("refused: %d, %v", code, err)
-							}
-						}
-					})
+					sent, failed, refused := tallyScoutBatch(t, client)
 					srv.mu.Lock()
 					defer srv.mu.Unlock()
 					if sent != tc.sent || failed != 50-tc.sent || srv.throttled[0]+srv.throttled[1] != 0 {
@@ -451,6 +425,28 @@ func eachOfBatch(t *testing.T, client *http.Client, n int, tell func(code int, e
 		})
 	}
 	wg.Wait()
+}
+
+// tallyScoutBatch makes a batch of 50 calls through client at once (see
+// eachOfBatch), and counts those answered 200 (sent), those whose scout
+// failed (a 500, or a connection reset), and the others (refused), the
+// first of which it logs.
+func tallyScoutBatch(t *testing.T, client *http.Client) (sent, failed, refused int) {
+	t.Helper()
+	eachOfBatch(t, client, 50, func(code int, err error, _ time.Duration) {
+		switch {
+		case code == 200:
+			sent++
+		case code == 500, errors.Is(err, syscall.ECONNRESET):
+			failed++
+		default:
+			refused++
+			if refused == 1 {
+				t.Logf("refused: %d, %v", code, err)
+			}
+		}
+	})
+	return sent, failed, refused
 }
 
 // checkNoneInFlight fails t when a partition of tr's rate limiter still

@@ -744,6 +744,22 @@ func pauseChanged(w QuotaWatcher, first bool) <-chan struct{} {
 	return ch
 }
 
+// pauseWatches returns the channels that tell of a change of the pause of
+// p's store (changed) and of its host's global limit (gchanged), asked
+// before the pause is read (see QuotaWatcher, pauseChanged); nil for none.
+// p.mu is not held.
+func (p *partition) pauseWatches(first bool) (changed, gchanged <-chan struct{}) {
+	if p.watch != nil {
+		changed = pauseChanged(p.watch, first)
+	}
+	if p.quota != nil {
+		if g := p.global.Load(); g != nil && g.watch != nil {
+			gchanged = pauseChanged(g.watch, first)
+		}
+	}
+	return changed, gchanged
+}
+
 // isClosed reports whether ch is closed; false for nil.
 func isClosed(ch <-chan struct{}) bool {
 	if ch == nil {
