@@ -512,7 +512,8 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 			held := now.Sub(*gated)
 			if past := addWaits(held, d) > maxWait; past || pastDeadline(ctx, budget, now.Add(d)) {
 				if over := p.overSince(now); !over.IsZero() && (since.IsZero() || over.Before(since)) && rl.static == 0 {
-					// The attempt came after the reset, which held
+					// The attempt came after the reset (or less
+					// than resetPrecision before it), which held
 					// it in no gate (or held it in a pause that
 					// ended after it): the pace is still that of
 					// the window before, a burst of what was left
@@ -521,13 +522,18 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 					// answer filled the bucket were refused at
 					// once, though the server takes them. They wait
 					// for that answer as those the gate held do, a
-					// tenth of maxWait at most. (Under a static
-					// limit, whose limiter keeps its tokens, the
-					// answer fills nothing: see pace. The attempt
-					// is refused as it would be once the answer
-					// came, without waiting for it.)
+					// tenth of maxWait at most, past the reset for
+					// one that came before it (see resetPrecision).
+					// (Under a static limit, whose limiter keeps
+					// its tokens, the answer fills nothing: see
+					// pace. The attempt is refused as it would be
+					// once the answer came, without waiting for
+					// it.)
 					if since = over; scoutBy.IsZero() {
 						scoutBy = now.Add(maxWait / scoutGraceShare)
+						if over.After(now) {
+							scoutBy = over.Add(maxWait / scoutGraceShare)
+						}
 					}
 				}
 				// The quota the attempt waited for was reset (or the

@@ -18,9 +18,12 @@ import (
 // arrived after (see partition.heardSent): the batch waits for the new
 // window's first answer, whose count fills the pace's bucket. Taken for
 // news of the new window, it left no scout to go, and 41 of 50 were
-// refused at once. (The last call sent just before the hour ends and
-// answered just after, "RateLimit-Reset: 0", still has 41 of 50 refused:
-// see the closing note of the session that left it.)
+// refused at once. The last call sent a tenth or a quarter of a second
+// before the hour ends, and answered "RateLimit-Reset: 0" just after it,
+// leaves the batch a moment before the reset the limiter believes: the
+// attempts whose turn passes the bound wait for that reset, then for the
+// new window's first answer (see resetPrecision). Refused at once, 41 of
+// 50 (40 with 1 left) were refused a request the server takes.
 func TestRateLimitSpentJustBeforeResetLateAnswer(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -28,6 +31,10 @@ func TestRateLimitSpentJustBeforeResetLateAnswer(t *testing.T) {
 		last  time.Duration // when the last call is sent, from the first hour's end
 	}{
 		{"last call sent as the new hour begins, answered after the reset believed", 99, 100 * time.Millisecond},
+		{"last call, the quota's last, sent 100ms before the hour ends, answered Reset: 0 after it", 99, -100 * time.Millisecond},
+		{"last call, the quota's last, sent 250ms before the hour ends, answered Reset: 0 after it", 99, -250 * time.Millisecond},
+		{"last call, 1 left after it, sent 100ms before the hour ends, answered Reset: 0 after it", 98, -100 * time.Millisecond},
+		{"last call, 1 left after it, sent 250ms before the hour ends, answered Reset: 0 after it", 98, -250 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

@@ -152,23 +152,24 @@ const (
 // none), and until when it waits: for the answer of the scout in flight,
 // until scoutBy (see scouting); with none in flight, it goes at once as
 // the next (see unheardSince). When since is the reset of the window of
-// p's last count (see overSince) and no attempt was sent since, it waits
-// for an attempt whose turn comes first to go as the scout, until the
-// middle of its wait for the scout's answer (grace, from scoutBy back),
-// and then goes as the scout itself, if none went, leaving the others
-// the rest of that wait for its answer: the pace's bucket held no token
-// at the reset (the quota spent a second before it), and those whose
-// turn passed the bound were refused at once, 41 of a batch of 50,
-// though the server takes them. (Sent at once, it went beside the turn
-// that came next, two requests for the one a rolling window gives back
-// at its reset, the second answered 429; or, at a reset believed a
-// little early, before the server's. Sent at scoutBy, its answer came
-// after the others' scoutBy, which refused them.) Not under a static
-// limit (WithRateLimit), whose limiter keeps its tokens: no answer fills
-// the pace's bucket (see pace), the attempts past the bound are refused
-// whatever the scout's answer says, and each scout sent without a token
-// went past the caller's own limit, one after another as fast as the
-// host failed them. p.mu is held.
+// p's last count (see overSince), it waits for that reset while it is
+// still ahead (see resetPrecision); once it has come and no attempt was
+// sent since, it waits for an attempt whose turn comes first to go as
+// the scout, until the middle of its wait for the scout's answer (grace,
+// from scoutBy back), and then goes as the scout itself, if none went,
+// leaving the others the rest of that wait for its answer: the pace's
+// bucket held no token at the reset (the quota spent a second before
+// it), and those whose turn passed the bound were refused at once, 41 of
+// a batch of 50, though the server takes them. (Sent at once, it went
+// beside the turn that came next, two requests for the one a rolling
+// window gives back at its reset, the second answered 429; or, at a
+// reset believed a little early, before the server's. Sent at scoutBy,
+// its answer came after the others' scoutBy, which refused them.) Not
+// under a static limit (WithRateLimit), whose limiter keeps its tokens:
+// no answer fills the pace's bucket (see pace), the attempts past the
+// bound are refused whatever the scout's answer says, and each scout sent
+// without a token went past the caller's own limit, one after another as
+// fast as the host failed them. p.mu is held.
 func (rl *rateLimiter) nextScout(p *partition, since, scoutBy, now time.Time, grace time.Duration) (scoutMove, time.Time) {
 	switch {
 	case p.scouting(since):
@@ -179,6 +180,13 @@ func (rl *rateLimiter) nextScout(p *partition, since, scoutBy, now time.Time, gr
 		return goScout, time.Time{}
 	case since.IsZero() || !p.heardSent.Before(since) || !since.Equal(p.overSince(now)):
 		return noScout, time.Time{}
+	case since.After(now):
+		// The reset is less than resetPrecision away: the attempt waits
+		// for it, and then as one made after it, not past scoutBy.
+		if scoutBy.Before(since) {
+			return awaitScout, scoutBy
+		}
+		return awaitScout, since
 	}
 	if at := scoutBy.Add(-grace / 2); now.Before(at) {
 		return awaitScout, at
@@ -188,16 +196,38 @@ func (rl *rateLimiter) nextScout(p *partition, since, scoutBy, now time.Time, gr
 
 // overSince returns the reset of the window of p's last count (none left,
 // or some: a Retry-After's pause announced since does not end it, see
-// countReset), when that window is over at now and no count of the window
-// that follows has come yet; the zero time otherwise. The attempts of p
-// sent since are the scouts of the new window (see scouting), whose first
-// count fills the pace's bucket (see rateLimiter.update). p.mu is held.
+// countReset), when that window is over at now, or ends less than
+// resetPrecision after it, and no count of the window that follows has
+// come yet; the zero time otherwise. The attempts of p sent since are the
+// scouts of the new window (see scouting), whose first count fills the
+// pace's bucket (see rateLimiter.update). (A response counts a window
+// that follows only when its request was sent at or after that reset: the
+// lead changes nothing there.) p.mu is held.
 func (p *partition) overSince(now time.Time) time.Time {
-	if p.countReset.IsZero() || p.countReset.After(now) {
+	if p.countReset.IsZero() || p.countReset.Sub(now) >= resetPrecision {
 		return time.Time{}
 	}
 	return p.countReset
 }
+
+// resetPrecision is how well the limiter knows the reset of a window
+// announced in whole seconds: a server cuts the time left down to them
+// ("RateLimit-Reset: 0" a moment before its reset), and the limiter reads
+// it when the answer arrives, its delay later. The reset it believes is
+// the latest of its readings of the window (see update), each up to an
+// answer's delay after the server's, or up to a second before it: an
+// attempt made less than a second before that reset cannot tell which
+// window the server will count it in. It is held as one made after the
+// reset (see overSince): when its turn of the pace passes the bound of
+// the server's waits, it waits for the reset, and then for the new
+// window's first answer (see nextScout), instead of being refused at
+// once. Nothing is sent before the reset the limiter believes, which
+// would go into the old window's quota, spent maybe. (The old hour's last
+// call, sent a tenth of a second before it ended and answered "Reset: 0"
+// after it, left a batch made then a tenth of a second before the reset
+// read late from the first answer that announced it: 41 of 50 were
+// refused at once, though the server, in its new hour, took them all.)
+const resetPrecision = time.Second
 
 // answering returns the channel that answerHeard closes at the next
 // answer of p, made when nobody waits for it yet. p.mu is held.
