@@ -136,6 +136,23 @@ func (p *partition) unheardSince(since time.Time) bool {
 	return !since.IsZero() && !p.sent.Before(since) && p.heardSent.Before(since)
 }
 
+// scoutTakesTurn reports whether the scout p let go without a token of
+// its pace (see tokenless) takes the turn of the pace an attempt came to,
+// the first to come after it: no answer to a request sent since the scout
+// has told of the quota (a new window's count, which counts the scout,
+// fills the pace's bucket: see pace). The attempt then takes a new turn,
+// after those taken already, and the scout is one request of the pace, as
+// it is of the server's window. (Sent at its turn beside the scout, the
+// attempt went into the one request a rolling window gives back at a time,
+// and was answered 429; held to the scout's answer and sent then, it took
+// the request given back for the turn after it, which was answered 429 in
+// its place.) p.mu is held, and p.tokenless is not zero.
+func (p *partition) scoutTakesTurn() bool {
+	takes := p.heardSent.Before(p.tokenless)
+	p.tokenless = time.Time{}
+	return takes
+}
+
 // scoutMove is what an attempt whose turn of the pace passes the bound
 // of the server's waits does about the scout of the window that began
 // when its gate opened (see rateLimiter.nextScout).
@@ -157,7 +174,8 @@ const (
 // sent since, it waits for an attempt whose turn comes first to go as
 // the scout, until the middle of its wait for the scout's answer (grace,
 // from scoutBy back), and then goes as the scout itself, if none went,
-// leaving the others the rest of that wait for its answer: the pace's
+// leaving the others the rest of that wait for its answer, and taking
+// the turn of the pace that comes next (see scoutTakesTurn): the pace's
 // bucket held no token at the reset (the quota spent a second before
 // it), and those whose turn passed the bound were refused at once, 41 of
 // a batch of 50, though the server takes them. (Sent at once, it went
