@@ -522,20 +522,20 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 			}
 			held := now.Sub(*gated)
 			if past := addWaits(held, d) > maxWait; past || pastDeadline(ctx, budget, now.Add(d)) {
-				if over := p.overSince(now); !over.IsZero() && (since.IsZero() || over.Before(since)) && rl.static == 0 {
+				if over := p.overSince(now); !over.IsZero() && (since.IsZero() || over.Before(since)) && rl.static == 0 && (!over.After(now) || awaitsReset(held, over.Sub(now), maxWait)) {
 					// The attempt came after the reset (or less
-					// than resetPrecision before it), which held
-					// it in no gate (or held it in a pause that
-					// ended after it): the pace is still that of
-					// the window before, a burst of what was left
-					// of it (1, or none), and the attempts that
-					// took turns before the new window's first
-					// answer filled the bucket were refused at
-					// once, though the server takes them. They wait
-					// for that answer as those the gate held do, a
-					// tenth of maxWait at most, past the reset for
-					// one that came before it (see resetPrecision).
-					// (Under a static limit, whose limiter keeps
+					// than resetPrecision before it, see
+					// awaitsReset), which held it in no gate (or
+					// held it in a pause that ended after it): the
+					// pace is still that of the window before, a
+					// burst of what was left of it (1, or none),
+					// and the attempts that took turns before the
+					// new window's first answer filled the bucket
+					// were refused at once, though the server takes
+					// them. They wait for that answer as those the
+					// gate held do, a tenth of maxWait at most,
+					// past the reset for one that came before it
+					// (see resetPrecision). (Under a static limit, whose limiter keeps
 					// its tokens, the answer fills nothing: see
 					// pace. The attempt is refused as it would be
 					// once the answer came, without waiting for

@@ -239,13 +239,32 @@ func (p *partition) overSince(now time.Time) time.Time {
 // reset (see overSince): when its turn of the pace passes the bound of
 // the server's waits, it waits for the reset, and then for the new
 // window's first answer (see nextScout), instead of being refused at
-// once. Nothing is sent before the reset the limiter believes, which
-// would go into the old window's quota, spent maybe. (The old hour's last
-// call, sent a tenth of a second before it ended and answered "Reset: 0"
-// after it, left a batch made then a tenth of a second before the reset
-// read late from the first answer that announced it: 41 of 50 were
-// refused at once, though the server, in its new hour, took them all.)
+// once, when awaitsReset lets it. Nothing is sent before the reset the
+// limiter believes, which would go into the old window's quota, spent
+// maybe. (The old hour's last call, sent a tenth of a second before it
+// ended and answered "Reset: 0" after it, left a batch made then a tenth
+// of a second before the reset read late from the first answer that
+// announced it: 41 of 50 were refused at once, though the server, in its
+// new hour, took them all.)
 const resetPrecision = time.Second
+
+// awaitsReset reports whether an attempt held already for held, made lead
+// before the reset of the window of its partition's last count (less than
+// resetPrecision), whose turn of the pace passes the bound maxWait of the
+// server's waits, waits for that reset and then for the new window's
+// scout (see resetPrecision), rather than being refused at once as one
+// made earlier is. The wait for the reset is within maxWait with those
+// before it, as a spent quota's is: past it, a call bounded to 200 ms
+// (zero: no wait) waited up to a second, and was refused then. And the
+// scout it may become goes resetPrecision past the reset at the
+// earliest (the middle of the tenth of maxWait that follows, see
+// nextScout), for the reset believed may be that much before the
+// server's: under a shorter maxWait (5 s: 250 ms past it), the scout of
+// a batch refused at once before went into the window the old hour's
+// last call had spent, and was answered 429.
+func awaitsReset(held, lead, maxWait time.Duration) bool {
+	return addWaits(held, lead) <= maxWait && maxWait/scoutGraceShare/2 >= resetPrecision
+}
 
 // answering returns the channel that answerHeard closes at the next
 // answer of p, made when nobody waits for it yet. p.mu is held.
