@@ -300,7 +300,7 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 				p.mu.Unlock()
 				return p, now.Sub(start), tok, nil
 			}
-			if (paced || may) && !p.tokenless.IsZero() && p.scoutTakesTurn() {
+			if (paced || may) && !p.tokenless.IsZero() && p.scoutTakesTurn(now) {
 				// The turn is the scout's, sent before it without a
 				// token (see scoutTakesTurn): the attempt takes the
 				// next one.

@@ -137,18 +137,25 @@ func (p *partition) unheardSince(since time.Time) bool {
 }
 
 // scoutTakesTurn reports whether the scout p let go without a token of
-// its pace (see tokenless) takes the turn of the pace an attempt came to,
-// the first to come after it: no answer to a request sent since the scout
-// has told of the quota (a new window's count, which counts the scout,
-// fills the pace's bucket: see pace). The attempt then takes a new turn,
-// after those taken already, and the scout is one request of the pace, as
-// it is of the server's window. (Sent at its turn beside the scout, the
-// attempt went into the one request a rolling window gives back at a time,
-// and was answered 429; held to the scout's answer and sent then, it took
-// the request given back for the turn after it, which was answered 429 in
-// its place.) p.mu is held, and p.tokenless is not zero.
-func (p *partition) scoutTakesTurn() bool {
-	takes := p.heardSent.Before(p.tokenless)
+// its pace (see tokenless) takes the turn of the pace an attempt came to
+// at now, the first to come after it: no answer to a request sent since
+// the scout has told of the quota (a new window's count, which counts the
+// scout, fills the pace's bucket: see pace), and the scout has been out no
+// longer than the latest answer that told of the quota took to come (from
+// heardSent to heard). The attempt then takes a new turn, after those taken
+// already, and the scout is one request of the pace, as it is of the
+// server's window. (Sent at its turn beside the scout, the attempt went
+// into the one request a rolling window gives back at a time, and was
+// answered 429; held to the scout's answer and sent then, it took the
+// request given back for the turn after it, which was answered 429 in its
+// place.) A scout out longer, slow or hung, or failed without a count,
+// takes no turn: the attempt goes at it, and its answer is the one the
+// attempts past the bound wait for. (Taken, the turn went to the back of
+// the queue, no answer came before their wait for the scout's ended, and
+// 41 of a batch of 50 were refused, though the server, in its new window,
+// took them all.) p.mu is held, and p.tokenless is not zero.
+func (p *partition) scoutTakesTurn(now time.Time) bool {
+	takes := p.heardSent.Before(p.tokenless) && now.Sub(p.tokenless) <= p.heard.Sub(p.heardSent)
 	p.tokenless = time.Time{}
 	return takes
 }
