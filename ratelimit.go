@@ -627,31 +627,49 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 				// for the reset, or past its first look, at most.
 				if w = min(w, answerBy.Sub(now)); w <= 0 {
 					p.mu.Lock()
-					now = p.at(time.Now())
-					move, until := rl.nextScout(p, since, scoutBy, now, maxWait/scoutGraceShare)
-					if move == awaitScout && now.Before(until) {
-						// An attempt whose turn came first went as
-						// the scout while this one waited for one to
-						// go (see nextScout): it waits for its answer.
-						answered, answerBy = p.answering(), until
+					if isClosed(answered) {
+						// An answer of p came as that wait ended,
+						// learned before the attempt took p.mu: the
+						// attempt looks at it at once, as one that
+						// answer woke does (below), and takes a
+						// token of the pace's bucket a new window's
+						// count filled. Sent to nextScout, which the
+						// scout's answer leaves no scout to wait
+						// for, it was refused, though the server
+						// takes it: the order of the goroutines
+						// decided, and when the scout was answered
+						// at once, up to 40 of a batch of 50 were.
 						p.mu.Unlock()
-						continue
+					} else {
+						now = p.at(time.Now())
+						move, until := rl.nextScout(p, since, scoutBy, now, maxWait/scoutGraceShare)
+						if move == awaitScout && now.Before(until) {
+							// An attempt whose turn came first went
+							// as the scout while this one waited for
+							// one to go (see nextScout): it waits for
+							// its answer.
+							answered, answerBy = p.answering(), until
+							p.mu.Unlock()
+							continue
+						}
+						p.cancelTurn(tn, now)
+						p.mu.Unlock()
+						if move == goScout {
+							// None went: the attempt looks again at
+							// once, which sends it as the scout.
+							break
+						}
+						return p, now.Sub(start), nil, rl.refuseTurn(p, now.Sub(*gated), d, maxWait)
 					}
-					p.cancelTurn(tn, now)
-					p.mu.Unlock()
-					if move == goScout {
-						// None went: the attempt looks again at
-						// once, which sends it as the scout.
-						break
-					}
-					return p, now.Sub(start), nil, rl.refuseTurn(p, now.Sub(*gated), d, maxWait)
 				}
 			}
-			if err := rl.wait(ctx, cancelOf(req), p, mark, now, w, budget, opened, forgot, rose, answered, paused); err != nil {
-				p.mu.Lock()
-				p.cancelTurn(tn, p.at(time.Now()))
-				p.mu.Unlock()
-				return p, time.Since(start), nil, err
+			if w > 0 {
+				if err := rl.wait(ctx, cancelOf(req), p, mark, now, w, budget, opened, forgot, rose, answered, paused); err != nil {
+					p.mu.Lock()
+					p.cancelTurn(tn, p.at(time.Now()))
+					p.mu.Unlock()
+					return p, time.Since(start), nil, err
+				}
 			}
 			now = time.Now()
 			d = tn.delay(now)
