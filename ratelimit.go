@@ -300,17 +300,6 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 				p.mu.Unlock()
 				return p, now.Sub(start), tok, nil
 			}
-			if (paced || may) && !p.tokenless.IsZero() && p.scoutTakesTurn(now) {
-				// The turn is the scout's, sent before it without a
-				// token (see scoutTakesTurn): the attempt takes the
-				// next one.
-				if may {
-					p.allow(now) // mayAllow said so, with p.mu held since
-				}
-				paced, tok = false, nil
-				p.mu.Unlock()
-				continue
-			}
 			if asks {
 				// The store is told the end of the bound of the
 				// server's waits in all (the scout's grace included),
@@ -570,7 +559,7 @@ func (rl *rateLimiter) acquireTurn(ctx context.Context, req *http.Request, p *pa
 					// nextScout).
 					p.cancelTurn(tn, now)
 					p.inflight++
-					p.sent, p.tokenless = now, now
+					p.sent = now
 					p.mu.Unlock()
 					return p, now.Sub(start), nil, nil
 				case past:

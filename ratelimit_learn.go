@@ -610,9 +610,8 @@ func (rl *rateLimiter) dropPaceWake(p *partition, now time.Time) {
 	}
 }
 
-// dropPace forgets the pace p learned from the server, if any, and the
-// turn of it a scout sent without a token claims (see scoutTakesTurn): the
-// static limit paces p again, or nothing does. p.mu is held.
+// dropPace forgets the pace p learned from the server, if any: the static
+// limit paces p again, or nothing does. p.mu is held.
 func (rl *rateLimiter) dropPace(p *partition, now time.Time) {
 	switch {
 	case p.learned && rl.static > 0:
@@ -624,5 +623,5 @@ func (rl *rateLimiter) dropPace(p *partition, now time.Time) {
 	default:
 		p.newRate()
 	}
-	p.learned, p.paceRate, p.paceBurst, p.owed, p.tokenless = false, rate.Limit(0), 0, 0, time.Time{}
+	p.learned, p.paceRate, p.paceBurst, p.owed = false, rate.Limit(0), 0, 0
 }

@@ -145,11 +145,6 @@ type partition struct {
 	waiters atomic.Int32
 	sent    time.Time // when the last attempt of p was let go (see scouting)
 	rise    rateRise  // the last rise of the rate of p's pace that woke attempts (see retime)
-	// tokenless is when an attempt of p was let go as a scout without a
-	// token of p's pace (see rateLimiter.nextScout), whose turn of it the
-	// next attempt to come to one gives it (see scoutTakesTurn); zero for
-	// none.
-	tokenless time.Time
 	// clock is the latest time p's state was changed at (see at): lim
 	// must never be given an earlier one.
 	clock time.Time

@@ -23,9 +23,10 @@ import (
 // reset, before the others' wait for the scout's answer ends: sent then,
 // beside the slow scout, it is answered in 300 ms with the new window's
 // count, which fills the pace's bucket, and the whole batch is answered,
-// as a plain client's. (The scout took that turn, which went to the back
-// of the queue: no answer came before the others' wait ended, and 41 of
-// 50 were refused, though the server, in its new hour, takes them all.)
+// as a plain client's. (A rule tried and dropped, that the scout takes
+// the pace's next turn, sent that turn to the back of the queue: no answer
+// came before the others' wait ended, and 41 of 50 were refused, though
+// the server, in its new hour, takes them all.)
 func TestRateLimitSlowScoutTurnBeside(t *testing.T) {
 	slow := func(then func(req *http.Request, srv http.Handler) (*http.Response, error)) func(*http.Request, http.Handler) (*http.Response, error) {
 		return func(req *http.Request, srv http.Handler) (*http.Response, error) {

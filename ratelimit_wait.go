@@ -136,30 +136,6 @@ func (p *partition) unheardSince(since time.Time) bool {
 	return !since.IsZero() && !p.sent.Before(since) && p.heardSent.Before(since)
 }
 
-// scoutTakesTurn reports whether the scout p let go without a token of
-// its pace (see tokenless) takes the turn of the pace an attempt came to
-// at now, the first to come after it: no answer to a request sent since
-// the scout has told of the quota (a new window's count, which counts the
-// scout, fills the pace's bucket: see pace), and the scout has been out no
-// longer than the latest answer that told of the quota took to come (from
-// heardSent to heard). The attempt then takes a new turn, after those taken
-// already, and the scout is one request of the pace, as it is of the
-// server's window. (Sent at its turn beside the scout, the attempt went
-// into the one request a rolling window gives back at a time, and was
-// answered 429; held to the scout's answer and sent then, it took the
-// request given back for the turn after it, which was answered 429 in its
-// place.) A scout out longer, slow or hung, or failed without a count,
-// takes no turn: the attempt goes at it, and its answer is the one the
-// attempts past the bound wait for. (Taken, the turn went to the back of
-// the queue, no answer came before their wait for the scout's ended, and
-// 41 of a batch of 50 were refused, though the server, in its new window,
-// took them all.) p.mu is held, and p.tokenless is not zero.
-func (p *partition) scoutTakesTurn(now time.Time) bool {
-	takes := p.heardSent.Before(p.tokenless) && now.Sub(p.tokenless) <= p.heard.Sub(p.heardSent)
-	p.tokenless = time.Time{}
-	return takes
-}
-
 // scoutMove is what an attempt whose turn of the pace passes the bound
 // of the server's waits does about the scout of the window that began
 // when its gate opened (see rateLimiter.nextScout).
@@ -181,16 +157,21 @@ const (
 // sent since, it waits for an attempt whose turn comes first to go as
 // the scout, until the middle of its wait for the scout's answer (grace,
 // from scoutBy back), and then goes as the scout itself, if none went,
-// leaving the others the rest of that wait for its answer, and taking
-// the turn of the pace that comes next (see scoutTakesTurn): the pace's
+// leaving the others the rest of that wait for its answer: the pace's
 // bucket held no token at the reset (the quota spent a second before
 // it), and those whose turn passed the bound were refused at once, 41 of
 // a batch of 50, though the server takes them. (Sent at once, it went
 // beside the turn that came next, two requests for the one a rolling
 // window gives back at its reset, the second answered 429; or, at a
 // reset believed a little early, before the server's. Sent at scoutBy,
-// its answer came after the others' scoutBy, which refused them.) Not
-// under a static limit (WithRateLimit), whose limiter keeps its tokens:
+// its answer came after the others' scoutBy, which refused them.) The
+// scout takes no turn of the pace: an attempt whose turn comes while it
+// is out goes beside it. On a rolling window whose answers are slower
+// than the gap to that turn, the two go for the one request it gives back
+// at a time, and the second is answered 429, as a plain client's would
+// be; holding the turn to the scout's answer, or taking it for the scout,
+// refused calls a fixed window took (TestRateLimitScoutTakesNoTurnPastItsWait,
+// TestRateLimitSlowScoutTurnBeside). Not under a static limit (WithRateLimit), whose limiter keeps its tokens:
 // no answer fills the pace's bucket (see pace), the attempts past the
 // bound are refused whatever the scout's answer says, and each scout sent
 // without a token went past the caller's own limit, one after another as
