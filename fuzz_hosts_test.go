@@ -63,7 +63,10 @@ func FuzzCanonicalHost(f *testing.F) {
 // with an optional port and no brackets or user information, for the
 // schemes whose default port it knows: the name lower-cased without its
 // final dot (unless it is an IPv4 address's, which makes a name to look
-// up), and the port's number. It reports false for another host.
+// up), and the port's number. It reports false for another host, and for
+// a name with an empty label ("." alone, "..", ".a", "a..b"), which no
+// resolver looks up: net/http dials none of them, and "." and ".." are not
+// one host for cutting the same final dot off one of them.
 func dialKey(scheme, host string) (string, bool) {
 	if defaultPort(scheme) == "" || strings.ContainsAny(host, "[]@%") || !isASCII(host) {
 		return "", false
@@ -80,6 +83,9 @@ func dialKey(scheme, host string) (string, bool) {
 		return "", false
 	}
 	name = strings.ToLower(name)
+	if name == "" || name[0] == '.' || strings.Contains(name, "..") {
+		return "", false
+	}
 	if len(name) > 1 && strings.HasSuffix(name, ".") && !isIPv4(name[:len(name)-1]) { // "192.0.2.1." is looked up
 		name = name[:len(name)-1]
 	}
